@@ -1,0 +1,6 @@
+"""Distill-and-Compare for scikit-learn: GAM mimics of black-box scores and their audit.
+
+Importing this package never imports torch.
+"""
+
+__version__ = "0.1.0.dev0"
