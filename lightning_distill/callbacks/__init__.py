@@ -1,0 +1,1 @@
+"""Lightning callbacks: distil into an existing module, log interpretability during training."""
