@@ -1,1 +1,5 @@
 """Lightning callbacks: distil into an existing module, log interpretability during training."""
+
+from lightning_distill.callbacks.kd import KnowledgeDistillation
+
+__all__ = ["KnowledgeDistillation"]

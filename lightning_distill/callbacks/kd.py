@@ -1,0 +1,212 @@
+"""``KnowledgeDistillation``: distil a frozen teacher into an existing LightningModule."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+
+from lightning_distill.features import resolve_module_names
+from lightning_distill.losses import _check_fraction, _check_temperature, distillation_terms
+
+__all__ = ["KnowledgeDistillation"]
+
+_TARGET_KEYS = ("targets", "target", "labels", "label", "y")
+
+
+def _default_targets(batch) -> Tensor:
+    if isinstance(batch, list | tuple) and len(batch) >= 2:
+        return batch[1]
+    if isinstance(batch, dict):
+        for key in _TARGET_KEYS:
+            if key in batch:
+                return batch[key]
+    raise ValueError(
+        "KnowledgeDistillation could not find the targets in the batch: it reads batch[1] of "
+        f"tuple batches or one of the keys {_TARGET_KEYS} of dict batches; got a "
+        f"{type(batch).__name__}. Pass targets_from=callable(batch) -> targets."
+    )
+
+
+class KnowledgeDistillation(L.Callback):
+    r"""Make an existing LightningModule train on the distillation loss.
+
+    The module is left unchanged: its ``forward`` must return the logits ``[batch, classes]``,
+    its ``training_step`` must call it (``self(x)``) once and return its loss (a tensor or a
+    dict with ``"loss"``), and it must use automatic optimisation. During ``fit`` the callback
+    wraps ``training_step``: it records the inputs and output of that forward call, runs the
+    frozen teacher on the same inputs, and returns
+
+    .. math:: (1 - \alpha)\,\mathrm{CE}_\varepsilon(y, s) + \alpha\,T^2\,\mathrm{KL}(p_t^T \| p_s^T)
+
+    in place of the module's own loss, which is what
+    :class:`~lightning_distill.DistillationModule` computes. The wrapper is removed in
+    ``teardown``. It logs ``train/loss_ce`` and ``train/loss_kd``.
+
+    Parameters
+    ----------
+    teacher : torch.nn.Module
+        Frozen during the fit (eval mode, no gradient); moved to the module's device; its
+        ``requires_grad`` flags and mode are restored in ``teardown``.
+    temperature : float, default 4.0
+    alpha : float in [0, 1], default 0.9
+        Weight of the KD term; ``T^2`` is kept for every alpha.
+    label_smoothing : float in [0, 1], default 0.0
+        Label smoothing of the hard-label term.
+    logits_from : str, optional
+        Name of the submodule (as in ``named_modules()``) whose output is the logits, for a
+        ``training_step`` that calls an inner network instead of ``self(x)``.
+    targets_from : callable, optional
+        ``batch -> targets``; by default ``batch[1]``, or a ``"targets"``/``"labels"``/``"y"``
+        key of a dict batch.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> callback = KnowledgeDistillation(nn.Linear(4, 3), temperature=2.0, alpha=0.5)
+    >>> trainer = L.Trainer(callbacks=[callback], logger=False)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        teacher: nn.Module,
+        temperature: float = 4.0,
+        alpha: float = 0.9,
+        *,
+        label_smoothing: float = 0.0,
+        logits_from: str | None = None,
+        targets_from: Callable[[Any], Tensor] | None = None,
+    ) -> None:
+        if not isinstance(teacher, nn.Module):
+            raise TypeError(f"teacher must be a torch.nn.Module, got {type(teacher).__name__}")
+        if logits_from is not None and not isinstance(logits_from, str):
+            raise TypeError(f"logits_from must be a submodule name (str), got {logits_from!r}")
+        if targets_from is not None and not callable(targets_from):
+            raise TypeError(
+                f"targets_from must be callable(batch) -> targets, got {targets_from!r}"
+            )
+        self.teacher = teacher
+        self.temperature = _check_temperature(temperature)
+        self.alpha = _check_fraction("alpha", alpha)
+        self.label_smoothing = _check_fraction("label_smoothing", label_smoothing)
+        self.logits_from = logits_from
+        self.targets_from = targets_from or _default_targets
+        self._saved_teacher_state: tuple[bool, list[bool]] | None = None
+        self._wrapped_module: L.LightningModule | None = None
+
+    # ----------------------------------------------------------------- set-up / teardown
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        if not pl_module.automatic_optimization:
+            raise ValueError(
+                "KnowledgeDistillation needs automatic optimisation: it replaces the loss that "
+                f"training_step returns, but {type(pl_module).__name__} sets "
+                "automatic_optimization = False. Compute lightning_distill.losses."
+                "distillation_loss in your manual step instead."
+            )
+        if self.teacher is pl_module or any(m is self.teacher for m in pl_module.modules()):
+            raise ValueError(
+                "teacher is the trained module or one of its submodules; pass a separate "
+                "teacher (e.g. copy.deepcopy(model)) — the teacher is frozen while the module trains"
+            )
+        source = pl_module
+        if self.logits_from is not None:
+            source = resolve_module_names(pl_module, [self.logits_from], argument="logits_from")[
+                self.logits_from
+            ]
+        self._saved_teacher_state = (
+            self.teacher.training,
+            [p.requires_grad for p in self.teacher.parameters()],
+        )
+        self.teacher.requires_grad_(False)
+        self.teacher.eval()
+        self._wrap_training_step(pl_module, source)
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self._wrapped_module is not None:
+            # The wrapper is an instance attribute; deleting it uncovers the class's method.
+            self._wrapped_module.__dict__.pop("training_step", None)
+            self._wrapped_module = None
+        if self._saved_teacher_state is not None:
+            training, flags = self._saved_teacher_state
+            for param, flag in zip(self.teacher.parameters(), flags):
+                param.requires_grad_(flag)
+            self.teacher.train(training)
+            self._saved_teacher_state = None
+
+    # ----------------------------------------------------------------- the wrapper
+    def _wrap_training_step(self, pl_module: L.LightningModule, source: nn.Module) -> None:
+        original = pl_module.training_step
+        where = f"submodule {self.logits_from!r}" if self.logits_from else "forward"
+
+        def training_step(*args, **kwargs):
+            batch = args[0] if args else kwargs["batch"]
+            calls: list[tuple[tuple, dict, Any]] = []
+            handle = source.register_forward_hook(
+                lambda module, a, kw, out: calls.append((a, kw, out)), with_kwargs=True
+            )
+            try:
+                output = original(*args, **kwargs)
+            finally:
+                handle.remove()
+            if output is None:  # the module skipped this batch
+                return None
+            if len(calls) != 1:
+                raise RuntimeError(
+                    f"KnowledgeDistillation needs training_step to call the module's {where} "
+                    f"exactly once per batch to find the logits; it was called {len(calls)} "
+                    "times. Call self(x) once, or name the submodule that outputs the logits "
+                    "with logits_from=..."
+                )
+            inputs, input_kwargs, logits = calls[0]
+            if not isinstance(logits, Tensor) or logits.dim() != 2:
+                got = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
+                raise RuntimeError(
+                    f"KnowledgeDistillation needs the module's {where} to return logits of shape "
+                    f"[batch, classes]; it returned {got}. Use logits_from=... to name the "
+                    "submodule that outputs the logits"
+                )
+            targets = self.targets_from(batch)
+            self._match_device(logits.device)
+            with torch.no_grad():
+                teacher_logits = self.teacher(*inputs, **input_kwargs)
+            total, ce, kd = distillation_terms(
+                logits, teacher_logits, targets, self.temperature, self.alpha, self.label_smoothing
+            )
+            batch_size = logits.shape[0]
+            pl_module.log("train/loss_ce", ce.detach(), batch_size=batch_size)
+            pl_module.log("train/loss_kd", kd.detach(), batch_size=batch_size)
+            if isinstance(output, dict):
+                return {**output, "loss": total}
+            return total
+
+        pl_module.training_step = training_step
+        self._wrapped_module = pl_module
+
+    def _match_device(self, device: torch.device) -> None:
+        param = next(self.teacher.parameters(), None)
+        if param is not None and param.device != device:
+            self.teacher.to(device)
+
+    # ----------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "temperature": self.temperature,
+            "alpha": self.alpha,
+            "label_smoothing": self.label_smoothing,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        current = self.state_dict()
+        changed = {k: (v, current[k]) for k, v in state_dict.items() if current.get(k) != v}
+        if changed:
+            warnings.warn(
+                "KnowledgeDistillation resumed with settings that differ from the checkpoint's "
+                f"(checkpoint, now): {changed}; training continues with the current ones",
+                stacklevel=2,
+            )
