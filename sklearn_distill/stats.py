@@ -1,0 +1,497 @@
+"""Statistics for Distill-and-Compare audits: pure functions on arrays and data frames.
+
+Nothing here fits a model or touches a file. The functions are the arithmetic behind
+:class:`sklearn_distill.CompareAudit`:
+
+* :func:`bootstrap_correlations` -- Pearson, Spearman and Kendall correlations of two paired
+  samples (the mimic's and the outcome model's residuals) with percentile bootstrap intervals
+  and bootstrap p-values for "no correlation".
+* :func:`compare_shapes` -- two shape-function tables side by side with their difference, its
+  standard error and whether it is significant.
+* :func:`term_stability` -- which terms' importance and shape change across refits.
+* :func:`binned_rate` -- observed outcome rate per score value or score bin, with Wilson
+  intervals, for calibration curves.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from scipy import special
+from scipy import stats as sp_stats
+from sklearn.utils import check_random_state
+
+__all__ = [
+    "CORRELATION_METHODS",
+    "binned_rate",
+    "bootstrap_correlations",
+    "bootstrap_p_value",
+    "compare_shapes",
+    "correlation",
+    "normal_quantile",
+    "term_stability",
+]
+
+CORRELATION_METHODS = ("pearson", "spearman", "kendall")
+
+# Bootstrap replicates are drawn in fixed-size chunks, each with its own seed derived from the
+# caller's seed, so the result does not depend on how many workers share the chunks.
+_CHUNK = 50
+
+
+def normal_quantile(confidence):
+    """Two-sided standard normal quantile for a confidence level.
+
+    Parameters
+    ----------
+    confidence : float
+        Confidence level in (0, 1), e.g. 0.95.
+
+    Returns
+    -------
+    float
+        ``z`` such that ``P(|Z| <= z) = confidence`` for a standard normal ``Z`` (1.96 for 0.95).
+
+    Examples
+    --------
+    >>> round(normal_quantile(0.95), 2)
+    1.96
+    """
+    confidence = _check_confidence(confidence)
+    return float(special.ndtri(0.5 + confidence / 2.0))
+
+
+def _check_confidence(confidence, name="confidence"):
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float, np.floating)):
+        raise TypeError(f"{name} must be a float in (0, 1), got {type(confidence).__name__}.")
+    if not 0.0 < float(confidence) < 1.0:
+        raise ValueError(f"{name} must be in (0, 1), got {confidence!r}.")
+    return float(confidence)
+
+
+def _check_paired(x, y, names=("x", "y")):
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if x.ndim != 1 or y.ndim != 1:
+        raise ValueError(
+            f"{names[0]} and {names[1]} must be one-dimensional, got shapes {x.shape} and "
+            f"{y.shape}."
+        )
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"{names[0]} and {names[1]} must have the same length, got {x.shape[0]} and "
+            f"{y.shape[0]}."
+        )
+    if x.shape[0] < 3:
+        raise ValueError(f"at least 3 pairs are needed, got {x.shape[0]}.")
+    for name, values in zip(names, (x, y)):
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"{name} contains NaN or infinite values.")
+    return x, y
+
+
+def _rowwise_pearson(a, b):
+    # Pearson's r along the last axis; rows with zero variance give NaN, not a warning.
+    a = a - a.mean(axis=-1, keepdims=True)
+    b = b - b.mean(axis=-1, keepdims=True)
+    denom = np.sqrt((a * a).sum(axis=-1) * (b * b).sum(axis=-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (a * b).sum(axis=-1) / denom
+    return np.where(denom > 0, r, np.nan)
+
+
+def _kendall(a, b):
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return np.nan
+    return float(sp_stats.kendalltau(a, b).statistic)
+
+
+def _correlations_of(a, b, methods):
+    """Correlations of paired rows ``a[i], b[i]`` (2-D arrays), one array per method."""
+    out = {}
+    if "pearson" in methods:
+        out["pearson"] = _rowwise_pearson(a, b)
+    if "spearman" in methods:
+        out["spearman"] = _rowwise_pearson(
+            sp_stats.rankdata(a, axis=-1), sp_stats.rankdata(b, axis=-1)
+        )
+    if "kendall" in methods:
+        out["kendall"] = np.array([_kendall(ra, rb) for ra, rb in zip(a, b)])
+    return out
+
+
+def correlation(x, y, method="pearson"):
+    """Correlation of two paired samples.
+
+    Parameters
+    ----------
+    x, y : array-like of shape (n_samples,)
+        Paired observations, finite.
+    method : {"pearson", "spearman", "kendall"}, default="pearson"
+        Pearson's product-moment ``r``, Spearman's rank ``rho`` (Pearson's ``r`` of average
+        ranks) or Kendall's ``tau-b`` (which accounts for ties).
+
+    Returns
+    -------
+    float
+        The correlation; NaN when either sample is constant.
+
+    Examples
+    --------
+    >>> correlation([1, 2, 3, 4], [1, 3, 2, 4], method="spearman")
+    0.8
+    """
+    x, y = _check_paired(x, y)
+    methods = _check_methods((method,))
+    return float(_correlations_of(x[None, :], y[None, :], methods)[method][0])
+
+
+def _check_methods(methods):
+    methods = tuple(methods)
+    unknown = [m for m in methods if m not in CORRELATION_METHODS]
+    if unknown or not methods:
+        raise ValueError(
+            f"methods must be a non-empty subset of {CORRELATION_METHODS}, got {methods!r}."
+        )
+    return methods
+
+
+def bootstrap_p_value(replicates, null=0.0):
+    """Two-sided bootstrap p-value for ``statistic == null``.
+
+    The achieved significance level of the percentile interval (Efron and Tibshirani, 1993,
+    ch. 15): the smallest ``alpha`` for which the ``1 - alpha`` percentile interval of the
+    replicates excludes ``null``. With ``B`` replicates the smallest reachable value is
+    ``2 / (B + 1)``, because the observed sample counts as one replicate on each side.
+
+    Parameters
+    ----------
+    replicates : array-like of shape (n_bootstrap,)
+        Bootstrap replicates of the statistic; NaN entries are ignored.
+    null : float, default=0.0
+        Value of the statistic under the null hypothesis.
+
+    Returns
+    -------
+    float
+        p-value in ``(0, 1]``; NaN when no replicate is finite.
+
+    Examples
+    --------
+    >>> bootstrap_p_value([0.2, 0.3, 0.25, -0.01])
+    0.8
+    """
+    replicates = np.asarray(replicates, dtype=float)
+    replicates = replicates[np.isfinite(replicates)]
+    n = replicates.size
+    if n == 0:
+        return float("nan")
+    below = (np.count_nonzero(replicates <= null) + 1) / (n + 1)
+    above = (np.count_nonzero(replicates >= null) + 1) / (n + 1)
+    return float(min(1.0, 2.0 * min(below, above)))
+
+
+def _bootstrap_chunk(x, y, n_draws, seed, methods):
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, x.shape[0], size=(n_draws, x.shape[0]))
+    return _correlations_of(x[idx], y[idx], methods)
+
+
+def bootstrap_correlations(
+    x,
+    y,
+    *,
+    n_bootstrap=1000,
+    confidence=0.95,
+    methods=CORRELATION_METHODS,
+    random_state=None,
+    n_jobs=None,
+    return_replicates=False,
+):
+    """Correlations of paired samples with percentile bootstrap intervals and p-values.
+
+    Pairs ``(x[i], y[i])`` are resampled with replacement ``n_bootstrap`` times; each method's
+    correlation is recomputed on every resample. The interval is the percentile interval of the
+    replicates; the p-value (for "the correlation is zero") is :func:`bootstrap_p_value`.
+
+    Parameters
+    ----------
+    x, y : array-like of shape (n_samples,)
+        Paired observations, finite, at least 3 pairs.
+    n_bootstrap : int, default=1000
+        Number of bootstrap resamples.
+    confidence : float, default=0.95
+        Coverage of the intervals.
+    methods : sequence of {"pearson", "spearman", "kendall"}, default=all three
+        Correlations to compute.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the resampling. The result does not depend on ``n_jobs``.
+    n_jobs : int or None, default=None
+        Workers for joblib (``None`` means 1 unless inside a ``joblib.parallel_backend``
+        context; ``-1`` means all cores).
+    return_replicates : bool, default=False
+        Also return the replicates, a data frame with one column per method.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        Index: the methods. Columns ``estimate`` (on the full sample), ``low``, ``high`` (the
+        interval), ``p_value``, ``std_error`` (standard deviation of the replicates) and
+        ``n_bootstrap`` (finite replicates: a resample of constant values has no correlation).
+    replicates : pandas.DataFrame
+        Only when ``return_replicates`` is true.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> a = rng.normal(size=200)
+    >>> b = a + rng.normal(size=200)
+    >>> table = bootstrap_correlations(a, b, n_bootstrap=200, random_state=0)
+    >>> list(table.columns)
+    ['estimate', 'low', 'high', 'p_value', 'std_error', 'n_bootstrap']
+    >>> bool(table.loc["pearson", "low"] > 0.5)
+    True
+    """
+    x, y = _check_paired(x, y)
+    methods = _check_methods(methods)
+    confidence = _check_confidence(confidence)
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)):
+        raise TypeError(f"n_bootstrap must be an int, got {type(n_bootstrap).__name__}.")
+    if n_bootstrap < 1:
+        raise ValueError(f"n_bootstrap must be >= 1, got {n_bootstrap}.")
+
+    estimates = _correlations_of(x[None, :], y[None, :], methods)
+    rng = check_random_state(random_state)
+    sizes = [min(_CHUNK, n_bootstrap - start) for start in range(0, n_bootstrap, _CHUNK)]
+    seeds = rng.randint(0, 2**31 - 1, size=len(sizes))
+    chunks = Parallel(n_jobs=n_jobs)(
+        delayed(_bootstrap_chunk)(x, y, size, int(seed), methods)
+        for size, seed in zip(sizes, seeds)
+    )
+    replicates = pd.DataFrame({m: np.concatenate([chunk[m] for chunk in chunks]) for m in methods})
+
+    alpha = 1.0 - confidence
+    rows = {}
+    for m in methods:
+        reps = replicates[m].to_numpy()
+        finite = reps[np.isfinite(reps)]
+        if finite.size:
+            low, high = np.quantile(finite, [alpha / 2.0, 1.0 - alpha / 2.0])
+            std_error = float(np.std(finite, ddof=1)) if finite.size > 1 else np.nan
+        else:
+            low = high = std_error = np.nan
+        rows[m] = {
+            "estimate": float(estimates[m][0]),
+            "low": float(low),
+            "high": float(high),
+            "p_value": bootstrap_p_value(finite),
+            "std_error": std_error,
+            "n_bootstrap": int(finite.size),
+        }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "method"
+    if return_replicates:
+        return table, replicates
+    return table
+
+
+def compare_shapes(mimic, outcome, *, confidence=0.95, on=("term", "value")):
+    """Two shape-function tables side by side, with their difference and its significance.
+
+    Each table has one row per term and value, a point estimate ``score`` and its standard
+    error ``std_error``. The two models are fitted separately, so the standard error of the
+    difference is ``sqrt(se_mimic**2 + se_outcome**2)``; the difference is significant when its
+    two-sided normal-theory interval at ``confidence`` excludes zero.
+
+    Parameters
+    ----------
+    mimic, outcome : pandas.DataFrame
+        Columns ``on`` plus ``score`` and ``std_error``; other columns are carried over with a
+        ``mimic_`` or ``outcome_`` prefix.
+    confidence : float, default=0.95
+        Level of the bands and of the test.
+    on : sequence of str, default=("term", "value")
+        Columns identifying a row; rows present in only one table are dropped.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``on``, then ``mimic``, ``mimic_lower``, ``mimic_upper``, ``outcome``,
+        ``outcome_lower``, ``outcome_upper``, ``difference`` (mimic - outcome),
+        ``difference_lower``, ``difference_upper``, ``z``, ``p_value``, ``significant``, then
+        any extra columns.
+
+    Examples
+    --------
+    >>> a = pd.DataFrame({"term": ["x", "x"], "value": [0, 1], "score": [0.0, 1.0],
+    ...                   "std_error": [0.1, 0.1]})
+    >>> b = a.assign(score=[0.0, 0.2])
+    >>> compare_shapes(a, b)["significant"].tolist()
+    [False, True]
+    """
+    confidence = _check_confidence(confidence)
+    on = list(on)
+    for name, frame in (("mimic", mimic), ("outcome", outcome)):
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}.")
+        missing = [c for c in [*on, "score", "std_error"] if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{name} lacks the columns {missing}.")
+    z_crit = normal_quantile(confidence)
+
+    def _prefixed(frame, prefix):
+        extra = [c for c in frame.columns if c not in on]
+        return frame.rename(columns={c: f"{prefix}_{c}" for c in extra})
+
+    merged = _prefixed(mimic, "mimic").merge(_prefixed(outcome, "outcome"), on=on, how="inner")
+    m, se_m = merged.pop("mimic_score").to_numpy(float), merged.pop("mimic_std_error")
+    o, se_o = merged.pop("outcome_score").to_numpy(float), merged.pop("outcome_std_error")
+    se_m, se_o = se_m.to_numpy(float), se_o.to_numpy(float)
+    diff = m - o
+    se_d = np.sqrt(se_m**2 + se_o**2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = np.where(se_d > 0, diff / se_d, np.where(diff == 0, 0.0, np.sign(diff) * np.inf))
+    p_value = 2.0 * special.ndtr(-np.abs(z))
+    core = pd.DataFrame(
+        {
+            "mimic": m,
+            "mimic_lower": m - z_crit * se_m,
+            "mimic_upper": m + z_crit * se_m,
+            "outcome": o,
+            "outcome_lower": o - z_crit * se_o,
+            "outcome_upper": o + z_crit * se_o,
+            "difference": diff,
+            "difference_lower": diff - z_crit * se_d,
+            "difference_upper": diff + z_crit * se_d,
+            "z": z,
+            "p_value": p_value,
+            "significant": np.abs(z) > z_crit,
+        },
+        index=merged.index,
+    )
+    extra = merged.drop(columns=on)
+    return pd.concat([merged[on], core, extra], axis=1).reset_index(drop=True)
+
+
+def term_stability(contributions, term_names=None, *, threshold=0.25):
+    """Which terms' importance and shape change across refits of an additive model.
+
+    Parameters
+    ----------
+    contributions : array-like of shape (n_refits, n_samples, n_terms)
+        Each refit's per-sample term contributions on the same rows (e.g. from
+        ``ExplainableBoostingMachine.eval_terms``), at least two refits.
+    term_names : sequence of str, optional
+        Names of the terms; ``term_0, term_1, ...`` when omitted.
+    threshold : float, default=0.25
+        A term is flagged unstable when its importance's coefficient of variation or its shape
+        noise exceeds this, or when its importance rank is not the same in every refit.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index: the terms, ordered by mean importance. Columns:
+
+        * ``importance_mean``, ``importance_std``: the mean absolute contribution (interpret's
+          ``term_importances("avg_weight")``) across refits;
+        * ``importance_cv``: their ratio;
+        * ``rank_min``, ``rank_max``: best and worst importance rank (1 = most important);
+        * ``shape_noise``: root mean square over rows of the across-refit standard deviation,
+          divided by the standard deviation over rows of the mean contribution -- how loud the
+          disagreement between refits is next to the shape itself;
+        * ``unstable``: the flag described above.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> shape = rng.normal(size=(100, 1))
+    >>> refits = np.stack([shape, 1.01 * shape])
+    >>> bool(term_stability(refits)["unstable"].iloc[0])
+    False
+    """
+    c = np.asarray(contributions, dtype=float)
+    if c.ndim != 3:
+        raise ValueError(
+            f"contributions must have shape (n_refits, n_samples, n_terms), got shape {c.shape}."
+        )
+    n_refits, _, n_terms = c.shape
+    if n_refits < 2:
+        raise ValueError(f"contributions must hold at least 2 refits, got {n_refits}.")
+    if term_names is None:
+        term_names = [f"term_{j}" for j in range(n_terms)]
+    term_names = list(term_names)
+    if len(term_names) != n_terms:
+        raise ValueError(f"term_names has {len(term_names)} names for {n_terms} terms.")
+
+    importance = np.abs(c).mean(axis=1)  # (n_refits, n_terms)
+    # rank 1 = most important; ties share the best rank
+    ranks = sp_stats.rankdata(-importance, axis=1, method="min")
+    imp_mean = importance.mean(axis=0)
+    imp_std = importance.std(axis=0, ddof=1)
+    noise = np.sqrt((c.std(axis=0, ddof=1) ** 2).mean(axis=0))
+    signal = c.mean(axis=0).std(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cv = np.where(imp_mean > 0, imp_std / imp_mean, np.where(imp_std > 0, np.inf, 0.0))
+        shape_noise = np.where(signal > 0, noise / signal, np.where(noise > 0, np.inf, 0.0))
+    rank_min, rank_max = ranks.min(axis=0), ranks.max(axis=0)
+    table = pd.DataFrame(
+        {
+            "importance_mean": imp_mean,
+            "importance_std": imp_std,
+            "importance_cv": cv,
+            "rank_min": rank_min.astype(int),
+            "rank_max": rank_max.astype(int),
+            "shape_noise": shape_noise,
+            "unstable": (cv > threshold) | (shape_noise > threshold) | (rank_min != rank_max),
+        },
+        index=pd.Index(term_names, name="term"),
+    )
+    return table.sort_values("importance_mean", ascending=False)
+
+
+def binned_rate(score, y, *, n_bins=10, confidence=0.95):
+    """Observed outcome rate per score value (few distinct scores) or per score quantile bin.
+
+    Parameters
+    ----------
+    score : array-like of shape (n_samples,)
+        The black box's score, finite.
+    y : array-like of shape (n_samples,)
+        Binary outcome coded 0/1.
+    n_bins : int, default=10
+        Scores with at most ``n_bins`` distinct values are grouped by value; otherwise by
+        quantile bins (ties kept together).
+    confidence : float, default=0.95
+        Coverage of the Wilson score interval of each rate.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``score`` (mean score in the group), ``rate``, ``low``, ``high``, ``count``.
+
+    Examples
+    --------
+    >>> binned_rate([1, 1, 2, 2], [0, 1, 1, 1])["rate"].tolist()
+    [0.5, 1.0]
+    """
+    score, y = _check_paired(score, y, names=("score", "y"))
+    if not np.isin(y, (0.0, 1.0)).all():
+        raise ValueError("y must be coded 0/1.")
+    confidence = _check_confidence(confidence)
+    distinct = np.unique(score)
+    if distinct.size <= n_bins:
+        groups = np.searchsorted(distinct, score)
+    else:
+        edges = np.unique(np.quantile(score, np.linspace(0, 1, n_bins + 1)[1:-1]))
+        groups = np.searchsorted(edges, score, side="right")
+    frame = pd.DataFrame({"group": groups, "score": score, "y": y})
+    agg = frame.groupby("group").agg(
+        score=("score", "mean"), rate=("y", "mean"), count=("y", "size")
+    )
+    z = normal_quantile(confidence)
+    n, p = agg["count"].to_numpy(float), agg["rate"].to_numpy(float)
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z / (1 + z**2 / n) * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
+    agg["low"], agg["high"] = centre - half, centre + half
+    return agg[["score", "rate", "low", "high", "count"]].reset_index(drop=True)

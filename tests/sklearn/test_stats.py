@@ -1,0 +1,257 @@
+"""Tests of the pure statistics behind CompareAudit (sklearn_distill.stats)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sp_stats
+
+from sklearn_distill.stats import (
+    binned_rate,
+    bootstrap_correlations,
+    bootstrap_p_value,
+    compare_shapes,
+    correlation,
+    normal_quantile,
+    term_stability,
+)
+
+
+def _bivariate_normal(rho, n, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=n)
+    b = rho * a + np.sqrt(1 - rho**2) * rng.normal(size=n)
+    return a, b
+
+
+@pytest.mark.parametrize(
+    "method, reference",
+    [
+        ("pearson", sp_stats.pearsonr),
+        ("spearman", sp_stats.spearmanr),
+        ("kendall", sp_stats.kendalltau),
+    ],
+)
+def test_correlation_matches_scipy(method, reference):
+    a, b = _bivariate_normal(0.4, 80, 0)
+    b = np.round(b, 1)  # ties, so Spearman's average ranks and Kendall's tau-b matter
+    assert correlation(a, b, method) == pytest.approx(reference(a, b).statistic, abs=1e-12)
+
+
+def test_correlation_of_constant_is_nan():
+    assert np.isnan(correlation([1, 1, 1, 1], [1, 2, 3, 4], "kendall"))
+    assert np.isnan(correlation([1, 1, 1, 1], [1, 2, 3, 4], "pearson"))
+
+
+def test_bootstrap_p_value_formula():
+    # 1 of 4 replicates <= 0: ASL = 2 * (1 + 1) / 5
+    assert bootstrap_p_value([0.2, 0.3, 0.25, -0.01]) == pytest.approx(0.8)
+    # all above: the smallest value reachable with B replicates, 2 / (B + 1)
+    assert bootstrap_p_value(np.full(99, 0.5)) == pytest.approx(0.02)
+    # symmetric around the null: p = 1
+    assert bootstrap_p_value([-1.0, 1.0, -2.0, 2.0]) == pytest.approx(1.0)
+    assert bootstrap_p_value([0.1, np.nan, 0.2]) == pytest.approx(2 / 3)
+    assert np.isnan(bootstrap_p_value([np.nan]))
+
+
+def test_bootstrap_correlations_estimates_and_intervals():
+    a, b = _bivariate_normal(0.5, 300, 1)
+    table = bootstrap_correlations(a, b, n_bootstrap=300, random_state=0)
+    assert list(table.index) == ["pearson", "spearman", "kendall"]
+    assert table.loc["pearson", "estimate"] == pytest.approx(sp_stats.pearsonr(a, b).statistic)
+    assert table.loc["kendall", "estimate"] == pytest.approx(sp_stats.kendalltau(a, b).statistic)
+    assert (table["low"] < table["estimate"]).all() and (table["estimate"] < table["high"]).all()
+    assert (table["low"] > 0).all()
+    np.testing.assert_allclose(table["p_value"], 2 / 301)
+    assert (table["n_bootstrap"] == 300).all()
+    # the bootstrap standard error of Pearson's r is close to the normal theory (1 - r^2)/sqrt(n)
+    r = table.loc["pearson", "estimate"]
+    assert table.loc["pearson", "std_error"] == pytest.approx((1 - r**2) / np.sqrt(300), rel=0.3)
+
+
+def test_bootstrap_replicates_are_resamples_of_pairs():
+    a, b = _bivariate_normal(0.3, 50, 2)
+    table, reps = bootstrap_correlations(
+        a, b, n_bootstrap=60, random_state=3, methods=("pearson",), return_replicates=True
+    )
+    assert reps.shape == (60, 1)
+    alpha = 0.05
+    low, high = np.quantile(reps["pearson"], [alpha / 2, 1 - alpha / 2])
+    assert table.loc["pearson", "low"] == pytest.approx(low)
+    assert table.loc["pearson", "high"] == pytest.approx(high)
+    assert table.loc["pearson", "p_value"] == pytest.approx(bootstrap_p_value(reps["pearson"]))
+
+
+def test_bootstrap_is_reproducible_and_independent_of_n_jobs():
+    a, b = _bivariate_normal(0.2, 120, 4)
+    one = bootstrap_correlations(a, b, n_bootstrap=120, random_state=7, n_jobs=1)
+    two = bootstrap_correlations(a, b, n_bootstrap=120, random_state=7, n_jobs=2)
+    pd.testing.assert_frame_equal(one, two)
+    other = bootstrap_correlations(a, b, n_bootstrap=120, random_state=8)
+    assert not np.allclose(one["low"], other["low"])
+
+
+def test_bootstrap_null_and_coverage_behaviour():
+    # Independent samples: p-values mostly large; intervals at 90% cover 0 most of the time.
+    # Correlated samples (rho = 0.5): the 90% Pearson interval covers 0.5 about 90% of the time.
+    rejections, covers_zero, covers_rho = 0, 0, 0
+    runs = 40
+    for seed in range(runs):
+        a, b = _bivariate_normal(0.0, 60, 100 + seed)
+        t = bootstrap_correlations(
+            a, b, n_bootstrap=200, confidence=0.9, random_state=seed, methods=("pearson",)
+        )
+        rejections += t.loc["pearson", "p_value"] < 0.05
+        covers_zero += t.loc["pearson", "low"] <= 0 <= t.loc["pearson", "high"]
+        a, b = _bivariate_normal(0.5, 60, 500 + seed)
+        t = bootstrap_correlations(
+            a, b, n_bootstrap=200, confidence=0.9, random_state=seed, methods=("pearson",)
+        )
+        covers_rho += t.loc["pearson", "low"] <= 0.5 <= t.loc["pearson", "high"]
+    assert rejections <= 6  # expected 2 of 40
+    assert covers_zero >= 30  # expected 36 of 40
+    assert covers_rho >= 30
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"x": [1, 2, 3], "y": [1, 2]}, ValueError, "same length"),
+        ({"x": [1, 2, np.nan], "y": [1, 2, 3]}, ValueError, "x contains NaN"),
+        ({"x": [1, 2, 3], "y": [1, np.inf, 3]}, ValueError, "y contains NaN"),
+        ({"x": [1, 2], "y": [1, 2]}, ValueError, "at least 3"),
+        ({"confidence": 1.5}, ValueError, "confidence must be in"),
+        ({"confidence": "high"}, TypeError, "confidence must be a float"),
+        ({"n_bootstrap": 0}, ValueError, "n_bootstrap must be >= 1"),
+        ({"n_bootstrap": 2.5}, TypeError, "n_bootstrap must be an int"),
+        ({"methods": ("pearson", "tau")}, ValueError, "methods must be"),
+    ],
+)
+def test_bootstrap_correlations_bad_input(kwargs, error, match):
+    args = {"x": [1.0, 2.0, 3.0, 4.0], "y": [2.0, 1.0, 4.0, 3.0], **kwargs}
+    with pytest.raises(error, match=match):
+        bootstrap_correlations(args.pop("x"), args.pop("y"), **args)
+
+
+def test_bootstrap_does_not_modify_input():
+    a, b = _bivariate_normal(0.1, 30, 9)
+    a0, b0 = a.copy(), b.copy()
+    bootstrap_correlations(a, b, n_bootstrap=20, random_state=0)
+    np.testing.assert_array_equal(a, a0)
+    np.testing.assert_array_equal(b, b0)
+
+
+def _shape(scores, se, term="x"):
+    return pd.DataFrame(
+        {"term": term, "value": np.arange(len(scores)), "score": scores, "std_error": se}
+    )
+
+
+def test_compare_shapes_difference_and_test():
+    mimic = _shape([0.0, 1.0, 0.5, -0.3], [0.1, 0.1, 0.3, 0.0])
+    outcome = _shape([0.0, 0.5, 0.0, -0.3], [0.1, 0.2, 0.4, 0.0])
+    out = compare_shapes(mimic, outcome, confidence=0.95)
+    z_crit = sp_stats.norm.ppf(0.975)
+    se = np.sqrt(np.array([0.02, 0.05, 0.25, 0.0]))
+    np.testing.assert_allclose(out["difference"], [0.0, 0.5, 0.5, 0.0])
+    np.testing.assert_allclose(out["z"], [0.0, 0.5 / se[1], 0.5 / se[2], 0.0])
+    np.testing.assert_allclose(out["difference_upper"] - out["difference"], z_crit * se)
+    np.testing.assert_allclose(out["mimic_lower"], mimic["score"] - z_crit * mimic["std_error"])
+    np.testing.assert_allclose(out["p_value"], 2 * sp_stats.norm.sf(np.abs(out["z"])))
+    # 0.5 / sqrt(0.05) = 2.24 > 1.96; 0.5 / 0.5 = 1 < 1.96
+    assert out["significant"].tolist() == [False, True, False, False]
+    # the significance agrees with the interval of the difference excluding zero
+    excludes = (out["difference_lower"] > 0) | (out["difference_upper"] < 0)
+    assert (excludes == out["significant"]).all()
+
+
+def test_compare_shapes_confidence_and_alignment():
+    mimic = _shape([0.0, 0.45], [0.1, 0.1])
+    outcome = pd.concat([_shape([0.0, 0.0], [0.1, 0.1]), _shape([1.0], [0.1], term="other")])
+    loose = compare_shapes(mimic, outcome, confidence=0.9)
+    strict = compare_shapes(mimic, outcome, confidence=0.999)
+    assert len(loose) == 2  # the term only in one table is dropped
+    # z = 0.45 / sqrt(0.02) = 3.18: significant at 90%, not at 99.9% (3.29)
+    assert loose["significant"].tolist() == [False, True]
+    assert strict["significant"].tolist() == [False, False]
+
+
+def test_compare_shapes_bad_input():
+    good = _shape([0.0], [0.1])
+    with pytest.raises(ValueError, match="outcome lacks the columns"):
+        compare_shapes(good, good.drop(columns="std_error"))
+    with pytest.raises(TypeError, match="mimic must be a pandas DataFrame"):
+        compare_shapes(good.to_numpy(), good)
+    with pytest.raises(ValueError, match="confidence must be in"):
+        compare_shapes(good, good, confidence=0)
+
+
+def test_normal_quantile():
+    assert normal_quantile(0.95) == pytest.approx(sp_stats.norm.ppf(0.975))
+    assert normal_quantile(0.5) == pytest.approx(sp_stats.norm.ppf(0.75))
+
+
+def test_term_stability_flags_unstable_terms():
+    rng = np.random.default_rng(0)
+    n, refits = 200, 4
+    steady = rng.normal(size=n)
+    contributions = np.stack(
+        [
+            np.column_stack(
+                [
+                    2.0 * steady + 0.01 * rng.normal(size=n),  # big and stable
+                    rng.normal(size=n) * 0.5,  # pure noise: shape changes every refit
+                ]
+            )
+            for _ in range(refits)
+        ]
+    )
+    table = term_stability(contributions, ["steady", "noisy"])
+    assert list(table.index) == ["steady", "noisy"]
+    assert not table.loc["steady", "unstable"]
+    assert table.loc["noisy", "unstable"]
+    assert table.loc["noisy", "shape_noise"] > 1.0
+    np.testing.assert_allclose(
+        table.loc["steady", "importance_mean"], np.abs(contributions[:, :, 0]).mean()
+    )
+    assert table.loc["steady", "rank_min"] == table.loc["steady", "rank_max"] == 1
+
+
+def test_term_stability_rank_swap_is_unstable():
+    base = np.ones((50, 2))
+    first = base * [1.0, 0.9]
+    second = base * [0.9, 1.0]
+    table = term_stability(np.stack([first, second]), ["a", "b"], threshold=10.0)
+    assert table["unstable"].all()  # the importance order flips between refits
+    assert (table["rank_min"] == 1).all() and (table["rank_max"] == 2).all()
+
+
+def test_term_stability_bad_input():
+    with pytest.raises(ValueError, match="at least 2 refits"):
+        term_stability(np.zeros((1, 5, 2)))
+    with pytest.raises(ValueError, match="n_refits, n_samples, n_terms"):
+        term_stability(np.zeros((5, 2)))
+    with pytest.raises(ValueError, match="term_names has 1 names for 2 terms"):
+        term_stability(np.zeros((2, 5, 2)), ["a"])
+
+
+def test_binned_rate_wilson_interval():
+    score = np.repeat([1.0, 2.0], 10)
+    y = np.r_[np.ones(5), np.zeros(5), np.ones(10)]
+    table = binned_rate(score, y)
+    assert table["count"].tolist() == [10, 10]
+    np.testing.assert_allclose(table["rate"], [0.5, 1.0])
+    # Wilson 95% interval for 5/10: (0.2366, 0.7634); for 10/10: (0.7225, 1)
+    np.testing.assert_allclose(table.loc[0, ["low", "high"]], [0.2366, 0.7634], atol=1e-4)
+    np.testing.assert_allclose(table.loc[1, ["low", "high"]], [0.7225, 1.0], atol=1e-4)
+
+
+def test_binned_rate_quantile_bins_for_many_scores():
+    rng = np.random.default_rng(0)
+    score = rng.uniform(size=1000)
+    y = (rng.uniform(size=1000) < score).astype(float)
+    table = binned_rate(score, y, n_bins=5)
+    assert len(table) == 5 and table["count"].sum() == 1000
+    assert np.all(np.diff(table["score"]) > 0)
+    np.testing.assert_allclose(table["rate"], table["score"], atol=0.08)
+    with pytest.raises(ValueError, match="y must be coded 0/1"):
+        binned_rate(score, y + 1)
