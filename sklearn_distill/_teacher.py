@@ -1,0 +1,162 @@
+"""Querying a teacher and turning its outputs into the targets a student regresses on.
+
+Pure functions on arrays: no estimator state. A teacher is a fitted scikit-learn style
+estimator, or any callable from X to scores. Classifier outputs are mimicked on the log-odds
+scale, where an additive student is natural (Tan et al. 2018 fit COMPAS on the logit scale).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.base import is_classifier
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+
+RESPONSES = ("auto", "predict", "predict_proba", "decision_function")
+
+#: Responses whose outputs are read as class scores (mimicked on the log-odds scale).
+CLASSIFIER_RESPONSES = ("predict_proba", "decision_function")
+
+
+def is_estimator_teacher(teacher) -> bool:
+    """True when ``teacher`` looks like a scikit-learn estimator rather than a plain callable."""
+    return any(hasattr(teacher, name) for name in ("fit", *RESPONSES[1:]))
+
+
+def check_teacher(teacher) -> None:
+    """Raise a clear error when ``teacher`` is neither an estimator, a callable, nor None."""
+    if teacher is None:
+        return
+    if is_estimator_teacher(teacher):
+        if hasattr(teacher, "fit"):
+            try:
+                check_is_fitted(teacher)
+            except NotFittedError as error:
+                raise NotFittedError(
+                    f"teacher {type(teacher).__name__} is not fitted: DistilledGAM never fits "
+                    "its teacher. Fit it first; to keep a fitted teacher through clone() or "
+                    "GridSearchCV, pass it as sklearn.frozen.FrozenEstimator(teacher)."
+                ) from error
+        return
+    if not callable(teacher):
+        raise TypeError(
+            "teacher must be a fitted estimator, a callable from X to scores, or None; "
+            f"got {type(teacher).__name__}."
+        )
+
+
+def resolve_response(teacher, response: str) -> str:
+    """The method used to read the teacher: one of ``predict``, ``predict_proba``,
+    ``decision_function`` (``"auto"`` picks ``predict_proba``, then ``decision_function``, for
+    classifiers and ``predict`` otherwise). For a callable or precomputed scores, ``response``
+    says how to read the scores ("auto" means plain scores, like ``predict``)."""
+    if response not in RESPONSES:
+        raise ValueError(f"response must be one of {RESPONSES}; got {response!r}.")
+    estimator = teacher is not None and is_estimator_teacher(teacher)
+    if response == "auto":
+        if estimator and is_classifier(teacher):
+            for name in CLASSIFIER_RESPONSES:
+                if hasattr(teacher, name):
+                    return name
+        return "predict"
+    if estimator and not hasattr(teacher, response):
+        raise ValueError(
+            f"teacher {type(teacher).__name__} has no method {response!r} asked for by "
+            f"response={response!r}."
+        )
+    return response
+
+
+def query_teacher(teacher, X, method: str) -> np.ndarray:
+    """Scores of ``teacher`` on ``X`` as a float array (1-D, or 2-D with one column per class)."""
+    if is_estimator_teacher(teacher):
+        scores = getattr(teacher, method)(X)
+    else:
+        scores = teacher(X)
+    return np.asarray(scores, dtype=float)
+
+
+def check_scores(scores, n_samples: int, *, name: str = "teacher_scores") -> np.ndarray:
+    """Validate raw teacher scores: numeric, 1-D or 2-D, ``n_samples`` rows, finite, varying."""
+    try:
+        scores = np.asarray(scores, dtype=float)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name} must be numeric; got {error}.") from None
+    if scores.ndim == 2 and scores.shape[1] == 1:
+        scores = scores[:, 0]
+    if scores.ndim not in (1, 2):
+        raise ValueError(f"{name} must be 1-D or 2-D; got shape {scores.shape}.")
+    if scores.shape[0] != n_samples:
+        raise ValueError(
+            f"{name} has {scores.shape[0]} rows but X has {n_samples}: lengths must match."
+        )
+    if not np.all(np.isfinite(scores)):
+        bad = int(np.sum(~np.isfinite(scores)))
+        raise ValueError(f"{name} contains {bad} NaN or infinite values; all must be finite.")
+    if n_samples > 1 and np.all(np.ptp(scores, axis=0) == 0):
+        raise ValueError(f"{name} are constant: there is nothing for a student to mimic.")
+    return scores
+
+
+def check_temperature(temperature) -> float:
+    if (
+        not isinstance(temperature, numbers.Real)
+        or isinstance(temperature, bool)
+        or not np.isfinite(temperature)
+        or temperature <= 0
+    ):
+        raise ValueError(f"temperature must be a positive finite number; got {temperature!r}.")
+    return float(temperature)
+
+
+def probabilities_to_logits(probabilities: np.ndarray, clip: float) -> np.ndarray:
+    """Log-odds of class probabilities.
+
+    A 1-D array (or 2 columns) gives the binary log-odds ``log(p / (1 - p))``; k > 2 columns give
+    centred log-probabilities ``log p_k - mean_j log p_j``, which softmax maps back to ``p``.
+    Probabilities are clipped to ``[clip, 1 - clip]`` so that certain predictions stay finite.
+    """
+    probabilities = np.asarray(probabilities, dtype=float)
+    if np.any((probabilities < 0) | (probabilities > 1)):
+        raise ValueError("teacher probabilities must lie in [0, 1].")
+    if probabilities.ndim == 2 and probabilities.shape[1] == 2:
+        probabilities = probabilities[:, 1]
+    probabilities = np.clip(probabilities, clip, 1 - clip)
+    if probabilities.ndim == 1:
+        return np.log(probabilities) - np.log1p(-probabilities)
+    log_p = np.log(probabilities)
+    return log_p - log_p.mean(axis=1, keepdims=True)
+
+
+def scores_to_target(scores: np.ndarray, method: str, temperature: float, clip: float):
+    """Map raw teacher scores to the student's regression target.
+
+    ``predict`` scores are used as they are; ``predict_proba`` becomes log-odds and
+    ``decision_function`` margins are read as log-odds; both are divided by ``temperature``
+    (a temperature above 1 softens the probabilities the student reproduces).
+    """
+    if method == "predict":
+        return scores
+    logits = probabilities_to_logits(scores, clip) if method == "predict_proba" else scores
+    if logits.ndim == 2 and logits.shape[1] == 2 and method == "decision_function":
+        logits = logits[:, 1] - logits[:, 0]
+    return logits / temperature
+
+
+def logits_to_probabilities(logits: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`probabilities_to_logits`: sigmoid for 1-D, softmax row-wise for 2-D.
+    Always returns one column per class."""
+    logits = np.asarray(logits, dtype=float)
+    if logits.ndim == 1:
+        positive = 0.5 * (1.0 + np.tanh(0.5 * logits))  # overflow-free sigmoid
+        return np.column_stack([1.0 - positive, positive])
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def target_labels(target: np.ndarray) -> np.ndarray:
+    """Class index a log-odds target stands for (sign for binary, argmax for multiclass)."""
+    return (target > 0).astype(int) if target.ndim == 1 else np.argmax(target, axis=1)

@@ -1,0 +1,585 @@
+"""DistilledGAM: a transparent additive model that mimics a black-box teacher's score."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.metrics import mean_squared_error, r2_score, roc_auc_score
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import _num_samples, check_array, check_is_fitted, validate_data
+
+from sklearn_distill import _teacher
+from sklearn_distill._calibration import (
+    CALIBRATIONS,
+    calibrated_probability,
+    check_binary_labels,
+    cross_fit_calibration,
+)
+from sklearn_distill.shapes import shape_functions as _ebm_shape_functions
+
+#: Settings of the default Explainable Boosting Machine student, chosen for mimicking a
+#: noise-free teacher (see benchmarks/gam_speed.py): interpret's defaults are tuned for noisy
+#: labels and boost for a very long time on a target without noise.
+DEFAULT_STUDENT_PARAMS = {
+    "learning_rate": 0.1,
+    "max_rounds": 3000,
+    "early_stopping_rounds": 50,
+    "early_stopping_tolerance": 1e-5,
+    "outer_bags": 4,
+    "validation_size": 0.15,
+    "interactions": 10,
+    "max_bins": 256,
+    "smoothing_rounds": 100,
+    "interaction_smoothing_rounds": 50,
+}
+
+
+def default_student(random_state=None, n_jobs=None):
+    """The default student: an ExplainableBoostingRegressor with :data:`DEFAULT_STUDENT_PARAMS`.
+
+    ``n_jobs=None`` uses every core: the EBM's outer bags are independent fits.
+    """
+    from interpret.glassbox import ExplainableBoostingRegressor
+
+    return ExplainableBoostingRegressor(
+        **DEFAULT_STUDENT_PARAMS,
+        n_jobs=-1 if n_jobs is None else n_jobs,
+        random_state=random_state,
+    )
+
+
+def _is_frame(X) -> bool:
+    return hasattr(X, "iloc") and hasattr(X, "columns")
+
+
+def _take_rows(X, rows):
+    return X.iloc[rows] if _is_frame(X) else X[rows]
+
+
+def generate_queries(X, n_new: int, random_state) -> object:
+    """Synthetic rows for querying the teacher: each is a real row of ``X`` in which every
+    feature, with probability 1/2, takes the value of another random row.
+
+    Mixing rows this way (a simplified form of the MUNGE scheme of Bucilua et al., 2006) keeps
+    every value realistic for its own feature while breaking the features' correlations, so an
+    additive student sees how the teacher responds to one feature with the others held apart.
+    """
+    rng = check_random_state(random_state)
+    n_samples = _num_samples(X)
+    base = rng.randint(n_samples, size=n_new)
+    donor = rng.randint(n_samples, size=n_new)
+    n_features = X.shape[1]
+    swap = rng.random_sample((n_new, n_features)) < 0.5
+    if not _is_frame(X):
+        return np.where(swap, X[donor], X[base])
+    generated = X.iloc[base].reset_index(drop=True)
+    donors = X.iloc[donor].reset_index(drop=True)
+    for k, column in enumerate(generated.columns):
+        generated.loc[swap[:, k], column] = donors.loc[swap[:, k], column]
+    return generated
+
+
+def _concat_rows(first, second):
+    if _is_frame(first):
+        return pd.concat([first.reset_index(drop=True), second], ignore_index=True)
+    return np.concatenate([first, second])
+
+
+class DistilledGAM(RegressorMixin, BaseEstimator):
+    """A generalized additive model that mimics a teacher's score (model distillation).
+
+    The teacher, a black box, is read on the *transfer set* ``X`` (or its scores are given);
+    the student, by default an Explainable Boosting Machine, regresses on those scores. Its
+    shape functions then show how the teacher uses each feature (Tan et al., 2018).
+
+    Parameters
+    ----------
+    teacher : fitted estimator, callable or None, default=None
+        The black box. A fitted scikit-learn estimator is read with the method chosen by
+        ``response``; a callable maps X to scores. With ``None``, pass ``teacher_scores`` to
+        :meth:`fit`, or the model mimics ``y`` itself. The teacher is never refitted nor
+        modified, and a clone of this model shares it (as with
+        :class:`sklearn.frozen.FrozenEstimator`), so it survives ``clone`` and ``GridSearchCV``.
+    response : {"auto", "predict", "predict_proba", "decision_function"}, default="auto"
+        How the teacher is read and its scores understood. ``"auto"`` uses ``predict_proba``
+        (else ``decision_function``) for a classifier and ``predict`` otherwise; for a callable
+        or precomputed scores it means plain scores. Probabilities are mimicked as log-odds
+        (centred log-probabilities, one student per class, for more than two classes) and
+        decision-function margins are read as log-odds.
+    calibration : {None, "isotonic", "sigmoid", "temperature"}, default=None
+        Map a one-dimensional teacher score to P(y = 1 | score) with the binary labels ``y``
+        before mimicking its log-odds, as Tan et al. do for COMPAS. Cross-fitted over ``cv``
+        stratified folds with :class:`~sklearn.calibration.CalibratedClassifierCV`.
+    student : regressor or None, default=None
+        The student, cloned before fitting. ``None`` gives an ExplainableBoostingRegressor
+        with settings for distillation (:data:`DEFAULT_STUDENT_PARAMS`).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the default student, the calibration folds, query augmentation and subsampling.
+    n_jobs : int or None, default=None
+        Parallel jobs of the default student (``None``: every core).
+    temperature : float, default=1.0
+        Divides the teacher's log-odds; above 1 it softens the probabilities the student
+        reproduces (Hinton et al., 2015).
+    cv : int, default=5
+        Folds for cross-fitted calibration.
+    monotone_constraints : dict or None, default=None
+        ``{feature: +1 or -1}`` (name, or column index for arrays) to make the student's
+        shape increasing or decreasing in that feature. Honoured by the EBM student and by
+        students with a ``monotonic_cst`` parameter.
+    augmentation : float or None, default=None
+        Query augmentation: add ``augmentation * n_samples`` generated rows (see
+        :func:`generate_queries`) to the transfer set and label them with the teacher. Needs a
+        teacher that can be queried.
+    max_samples : int or None, default=None
+        Fit the student on at most this many rows of the transfer set, drawn at random.
+    proba_clip : float, default=1e-6
+        Teacher probabilities are clipped to ``[proba_clip, 1 - proba_clip]`` before log-odds.
+
+    Attributes
+    ----------
+    student_ : estimator
+        The fitted student (the first class's one for more than two classes).
+    students_ : list of estimators
+        One fitted student per output.
+    response_ : str
+        The teacher method used (``"predict"`` for plain scores).
+    classes_ : ndarray
+        Class labels, for classifier teachers or calibrated scores.
+    calibrator_ : CalibratedClassifierCV or None
+        Calibrator fitted on all rows, applied to new teacher scores.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Defined when X has string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.ensemble import RandomForestRegressor
+    >>> from sklearn_distill import DistilledGAM
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(500, 3))
+    >>> forest = RandomForestRegressor(n_estimators=20, random_state=0).fit(X, X[:, 0] ** 2)
+    >>> gam = DistilledGAM(forest, random_state=0).fit(X)
+    >>> gam.fidelity(X)["r2"] > 0.9
+    True
+    """
+
+    def __init__(
+        self,
+        teacher=None,
+        *,
+        response="auto",
+        calibration=None,
+        student=None,
+        random_state=None,
+        n_jobs=None,
+        temperature=1.0,
+        cv=5,
+        monotone_constraints=None,
+        augmentation=None,
+        max_samples=None,
+        proba_clip=1e-6,
+    ):
+        self.teacher = teacher
+        self.response = response
+        self.calibration = calibration
+        self.student = student
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.temperature = temperature
+        self.cv = cv
+        self.monotone_constraints = monotone_constraints
+        self.augmentation = augmentation
+        self.max_samples = max_samples
+        self.proba_clip = proba_clip
+
+    def __sklearn_clone__(self):
+        # The teacher is shared, not cloned: a clone of a fitted teacher would be unfitted,
+        # and DistilledGAM never fits it (scikit-learn's FrozenEstimator does the same).
+        params = self.get_params(deep=False)
+        teacher = params.pop("teacher")
+        return type(self)(teacher=teacher, **{k: clone(v, safe=False) for k, v in params.items()})
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        if self.student is None:
+            tags.input_tags.allow_nan = True
+            tags.input_tags.categorical = True
+            tags.input_tags.string = True
+        else:
+            student_tags = self.student.__sklearn_tags__()
+            tags.input_tags.allow_nan = student_tags.input_tags.allow_nan
+        return tags
+
+    # ------------------------------------------------------------------ validation
+    def _check_params(self):
+        if self.calibration not in CALIBRATIONS:
+            raise ValueError(
+                f"calibration must be one of {CALIBRATIONS}; got {self.calibration!r}."
+            )
+        _teacher.check_temperature(self.temperature)
+        if not isinstance(self.cv, numbers.Integral) or self.cv < 2:
+            raise ValueError(f"cv must be an integer >= 2; got {self.cv!r}.")
+        if self.augmentation is not None and (
+            not isinstance(self.augmentation, numbers.Real)
+            or not np.isfinite(self.augmentation)
+            or self.augmentation < 0
+        ):
+            raise ValueError(
+                f"augmentation must be a non-negative number or None; got {self.augmentation!r}."
+            )
+        if self.max_samples is not None and (
+            not isinstance(self.max_samples, numbers.Integral) or self.max_samples < 2
+        ):
+            raise ValueError(
+                f"max_samples must be an integer >= 2 or None; got {self.max_samples!r}."
+            )
+        if not isinstance(self.proba_clip, numbers.Real) or not 0 < self.proba_clip < 0.5:
+            raise ValueError(f"proba_clip must lie in (0, 0.5); got {self.proba_clip!r}.")
+        if self.student is not None and not hasattr(self.student, "fit"):
+            raise TypeError(
+                f"student must be a scikit-learn regressor; got {type(self.student).__name__}."
+            )
+
+    def _check_X(self, X, *, reset):
+        if _is_frame(X):
+            validate_data(self, X, reset=reset, skip_check_array=True)
+            numeric = X.select_dtypes(include="number")
+            if numeric.size and np.isinf(numeric.to_numpy(dtype=float)).any():
+                raise ValueError("X contains infinite values; use NaN for missing values.")
+            return X
+        allow_nan = self.__sklearn_tags__().input_tags.allow_nan
+        X = check_array(
+            X, dtype=None, ensure_all_finite="allow-nan" if allow_nan else True, input_name="X"
+        )
+        if X.dtype.kind == "O":
+            # keep strings (categories) for the EBM, but reject non-scalar cells early
+            for value in X.ravel():
+                if not isinstance(value, (str, numbers.Number)) and value is not None:
+                    raise TypeError(
+                        "argument must be a string or a real number: X contains a "
+                        f"{type(value).__name__}."
+                    )
+        elif X.dtype.kind not in "biuf":
+            X = check_array(X, ensure_all_finite="allow-nan" if allow_nan else True)
+        validate_data(self, X, reset=reset, skip_check_array=True)
+        return X
+
+    def _resolve_constraints(self, n_features):
+        if not self.monotone_constraints:
+            return None
+        if not isinstance(self.monotone_constraints, dict):
+            raise TypeError(
+                "monotone_constraints must be a dict {feature: +1 or -1}; got "
+                f"{type(self.monotone_constraints).__name__}."
+            )
+        names = list(getattr(self, "feature_names_in_", []))
+        constraints = [0] * n_features
+        for feature, direction in self.monotone_constraints.items():
+            if feature in names:
+                index = names.index(feature)
+            elif isinstance(feature, numbers.Integral) and 0 <= feature < n_features:
+                index = int(feature)
+            else:
+                known = names or f"column indices 0..{n_features - 1}"
+                raise ValueError(
+                    f"monotone_constraints names an unknown feature {feature!r}; known: {known}."
+                )
+            if direction not in (-1, 0, 1):
+                raise ValueError(
+                    f"monotone_constraints[{feature!r}] must be +1, -1 or 0; got {direction!r}."
+                )
+            constraints[index] = int(direction)
+        return constraints
+
+    def _make_student(self, constraints, seed):
+        if self.student is None:
+            student = default_student(random_state=seed, n_jobs=self.n_jobs)
+        else:
+            student = clone(self.student)
+        if constraints is None:
+            return student
+        params = student.get_params(deep=False)
+        if "monotone_constraints" in params:
+            return student.set_params(monotone_constraints=constraints)
+        if "monotonic_cst" in params:
+            return student.set_params(monotonic_cst=constraints)
+        raise ValueError(
+            f"monotone_constraints were given but the student {type(student).__name__} "
+            "cannot honour them (it has no monotone_constraints or monotonic_cst parameter)."
+        )
+
+    # ------------------------------------------------------------------ targets
+    def _raw_scores(self, X, teacher_scores, n_samples, *, name="teacher_scores"):
+        if teacher_scores is not None:
+            return _teacher.check_scores(teacher_scores, n_samples, name=name)
+        scores = _teacher.query_teacher(self.teacher, X, self.response_)
+        return _teacher.check_scores(scores, n_samples, name="the teacher's scores")
+
+    def _calibration_input(self, scores):
+        """The one-dimensional score the calibrator reads (log-odds for class outputs)."""
+        if scores.ndim != 1 and (self.response_ == "predict" or scores.shape[1] > 2):
+            raise ValueError(
+                f"calibration needs a one-dimensional teacher score; got shape {scores.shape}."
+            )
+        if self.response_ == "predict":
+            return scores
+        return _teacher.scores_to_target(scores, self.response_, 1.0, self.proba_clip)
+
+    def _to_target(self, scores):
+        if self.calibration is not None:
+            probability = calibrated_probability(
+                self.calibrator_, self._calibration_input(scores), self.n_calibration_
+            )
+            return _teacher.scores_to_target(
+                probability, "predict_proba", self.temperature, self.proba_clip
+            )
+        if self.response_ == "predict":
+            return scores
+        return _teacher.scores_to_target(scores, self.response_, self.temperature, self.proba_clip)
+
+    @property
+    def _is_classifier_like(self):
+        return self.calibration is not None or self.response_ in _teacher.CLASSIFIER_RESPONSES
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y=None, *, teacher_scores=None):
+        """Query the teacher on ``X`` (or read ``teacher_scores``) and fit the student.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            The transfer set. DataFrames may hold categorical columns and missing values
+            (the default student handles both).
+        y : array-like of shape (n_samples,), default=None
+            Observed labels, needed by ``calibration``; without a teacher or
+            ``teacher_scores``, the target the student mimics.
+        teacher_scores : array-like of shape (n_samples,) or (n_samples, n_classes), default=None
+            Precomputed teacher outputs on ``X``, read as ``response`` says; used instead of
+            querying the teacher.
+
+        Returns
+        -------
+        self : DistilledGAM
+        """
+        self._check_params()
+        _teacher.check_teacher(self.teacher)
+        X = self._check_X(X, reset=True)
+        n_samples = _num_samples(X)
+        rng = check_random_state(self.random_state)
+        seed = rng.randint(np.iinfo(np.int32).max) if self.random_state is not None else None
+        self.response_ = _teacher.resolve_response(self.teacher, self.response)
+        no_teacher = self.teacher is None and teacher_scores is None
+
+        if no_teacher:
+            if y is None:
+                raise ValueError("nothing to mimic: give a teacher, teacher_scores, or y to fit.")
+            if self.calibration is not None:
+                raise ValueError(
+                    "calibration maps a teacher's score to P(y | score): pass teacher_scores "
+                    "or a teacher along with the labels y."
+                )
+            if self.response_ != "predict":
+                raise ValueError(
+                    f"response={self.response!r} needs a teacher or teacher_scores; y alone is "
+                    "mimicked as plain scores (response='auto')."
+                )
+            y = check_array(y, ensure_2d=False, input_name="y", dtype="numeric")
+            if y.ndim == 2 and y.shape[1] == 1:
+                y = y[:, 0]
+            if y.shape[0] != n_samples:
+                raise ValueError(
+                    f"y has {y.shape[0]} rows but X has {n_samples}: lengths must match."
+                )
+            scores = y.astype(float)
+        else:
+            if y is not None and _num_samples(y) != n_samples:
+                raise ValueError(
+                    f"y has {_num_samples(y)} rows but X has {n_samples}: lengths must match."
+                )
+            scores = self._raw_scores(X, teacher_scores, n_samples)
+
+        self.calibrator_ = None
+        if self.calibration is not None:
+            labels = check_binary_labels(y, n_samples)
+            probability, self.calibrator_ = cross_fit_calibration(
+                self._calibration_input(scores), labels, self.calibration, self.cv, rng
+            )
+            self.n_calibration_ = n_samples
+            self.classes_ = self.calibrator_.classes_
+            target = _teacher.scores_to_target(
+                probability, "predict_proba", self.temperature, self.proba_clip
+            )
+        else:
+            target = self._to_target(scores)
+            if self._is_classifier_like:
+                n_classes = 2 if target.ndim == 1 else target.shape[1]
+                self.classes_ = getattr(self.teacher, "classes_", np.arange(n_classes))
+
+        transfer = X
+        if self.augmentation:
+            if self.teacher is None:
+                raise ValueError(
+                    "augmentation queries the teacher on generated rows: it needs a teacher, "
+                    "not only teacher_scores."
+                )
+            n_new = round(float(self.augmentation) * n_samples)
+            generated = generate_queries(X, n_new, rng)
+            generated_scores = self._raw_scores(generated, None, n_new)
+            transfer = _concat_rows(X, generated)
+            target = np.concatenate([target, self._to_target(generated_scores)])
+
+        n_transfer = _num_samples(transfer)
+        if self.max_samples is not None and n_transfer > self.max_samples:
+            rows = np.sort(rng.choice(n_transfer, size=self.max_samples, replace=False))
+            transfer, target = _take_rows(transfer, rows), target[rows]
+
+        constraints = self._resolve_constraints(self.n_features_in_)
+        columns = target.reshape(target.shape[0], -1)
+        self.students_ = [
+            self._make_student(constraints, seed).fit(transfer, column) for column in columns.T
+        ]
+        self.student_ = self.students_[0]
+        self.n_outputs_ = columns.shape[1]
+        return self
+
+    # ------------------------------------------------------------------ prediction
+    def predict(self, X):
+        """The student's mimic of the teacher's score (log-odds for classifier teachers or
+        calibrated scores; one column per class for more than two classes).
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_classes)
+        """
+        check_is_fitted(self, "students_")
+        X = self._check_X(X, reset=False)
+        outputs = np.column_stack([np.asarray(s.predict(X), dtype=float) for s in self.students_])
+        return outputs[:, 0] if self.n_outputs_ == 1 else outputs
+
+    def predict_proba(self, X):
+        """Class probabilities from the mimicked log-odds (sigmoid, or softmax for more than
+        two classes); for a ``temperature`` above 1 these are the softened probabilities.
+
+        Only for classifier teachers (``predict_proba`` or ``decision_function``) or
+        calibrated scores.
+        """
+        check_is_fitted(self, "students_")
+        if not self._is_classifier_like:
+            raise AttributeError(
+                "predict_proba is offered for classifier teachers or calibrated scores only; "
+                f"this model mimics plain scores (response={self.response_!r})."
+            )
+        return _teacher.logits_to_probabilities(self.predict(X))
+
+    def teacher_target(self, X, teacher_scores=None):
+        """The teacher's score on ``X`` on the scale the student mimics (log-odds for
+        classifiers, calibrated log-odds with ``calibration``).
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+        teacher_scores : array-like, default=None
+            Raw teacher outputs on ``X``; needed when there is no teacher to query.
+        """
+        check_is_fitted(self, "students_")
+        n_samples = _num_samples(X)
+        if teacher_scores is None and self.teacher is None:
+            raise ValueError("teacher_scores are needed: this model has no teacher to query on X.")
+        return self._to_target(self._raw_scores(X, teacher_scores, n_samples))
+
+    def fidelity(self, X, teacher_scores=None):
+        """How closely the student reproduces the teacher on ``X``.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Ideally rows not used in fitting.
+        teacher_scores : array-like, default=None
+            Raw teacher outputs on ``X`` (as given to :meth:`fit`); by default the teacher is
+            queried.
+
+        Returns
+        -------
+        dict
+            ``"r2"`` and ``"rmse"`` of the student against the teacher's target (averaged over
+            classes for more than two); for classifier teachers or calibrated scores also
+            ``"agreement"`` (share of rows where both predict the same class) and ``"auc"``
+            (ROC AUC of the student's probabilities against the teacher's predicted class,
+            NaN when the teacher predicts one class only).
+        """
+        target = self.teacher_target(X, teacher_scores)
+        prediction = self.predict(X)
+        result = {
+            "r2": float(r2_score(target, prediction)),
+            "rmse": float(np.sqrt(mean_squared_error(target, prediction))),
+        }
+        if self._is_classifier_like:
+            teacher_labels = _teacher.target_labels(target)
+            result["agreement"] = float(
+                np.mean(teacher_labels == _teacher.target_labels(prediction))
+            )
+            probabilities = _teacher.logits_to_probabilities(prediction)
+            present = np.unique(teacher_labels)
+            if present.size < 2:
+                result["auc"] = float("nan")
+            elif probabilities.shape[1] == 2:
+                result["auc"] = float(roc_auc_score(teacher_labels, probabilities[:, 1]))
+            else:
+                result["auc"] = float(
+                    roc_auc_score(
+                        teacher_labels,
+                        probabilities[:, present],
+                        multi_class="ovr",
+                        labels=present,
+                    )
+                    if present.size == probabilities.shape[1]
+                    else np.nan
+                )
+        return result
+
+    def score(self, X, y=None, sample_weight=None):
+        """R^2 of the student against the teacher on ``X`` (when there is a teacher to query),
+        else against ``y``; used by ``GridSearchCV`` and ``cross_val_score``."""
+        if self.teacher is not None:
+            return r2_score(self.teacher_target(X), self.predict(X), sample_weight=sample_weight)
+        return super().score(X, y, sample_weight=sample_weight)
+
+    def shape_functions(self, confidence=0.95, interactions=True):
+        """The student's shape functions as a tidy DataFrame.
+
+        Parameters
+        ----------
+        confidence : float, default=0.95
+            Coverage of the bands from the EBM's bags (see :mod:`sklearn_distill.shapes`).
+        interactions : bool, default=True
+            Include pairwise interaction terms.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``term, value, score, lower, upper, std_error, weight, bin_low, bin_high``
+            (and ``class`` first, for more than two classes), scores on the mimicked scale.
+        """
+        check_is_fitted(self, "students_")
+        if not hasattr(self.student_, "term_scores_"):
+            raise TypeError(
+                "shape_functions needs an Explainable Boosting Machine student; this model's "
+                f"student is {type(self.student_).__name__}."
+            )
+        tables = [
+            _ebm_shape_functions(student, confidence=confidence, interactions=interactions)
+            for student in self.students_
+        ]
+        if len(tables) == 1:
+            return tables[0]
+        for label, table in zip(self.classes_, tables):
+            table.insert(0, "class", label)
+        return pd.concat(tables, ignore_index=True)
