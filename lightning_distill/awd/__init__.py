@@ -1,0 +1,16 @@
+"""Adaptive wavelet distillation (Ha, Singh, Yu et al., NeurIPS 2021).
+
+Learn an orthogonal wavelet in which a trained network's TRIM attributions are sparse, then
+predict with a few of its coefficients.
+
+* :mod:`~lightning_distill.awd.transform`: differentiable DWT/IDWT (1D, 2D) matching PyWavelets.
+* :mod:`~lightning_distill.awd.losses`: reconstruction, validity and sparsity terms.
+* :mod:`~lightning_distill.awd.attributions`: TRIM attributions through Captum, differentiable
+  in the filter.
+* :class:`AWDModule`: the LightningModule.
+* :class:`WaveletFeatures` and :func:`awd_path`: from the distilled wavelet to a linear model.
+"""
+
+from lightning_distill.awd.module import AWDModule, wavelet_from_checkpoint, wavelet_from_filter
+
+__all__ = ["AWDModule", "wavelet_from_checkpoint", "wavelet_from_filter"]

@@ -1,0 +1,202 @@
+"""Loss terms of adaptive wavelet distillation, as pure functions.
+
+Each term is returned on its own so that it can be weighted and logged separately; the
+validity terms vanish exactly when ``h0`` is the scaling filter of an orthogonal wavelet with at
+least one vanishing moment.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from lightning_distill.awd.transform import filter_bank
+
+__all__ = [
+    "VALIDITY_TERMS",
+    "attribution_sparsity_loss",
+    "cmf_loss",
+    "even_shift_loss",
+    "filter_distance",
+    "highpass_sum_loss",
+    "lowpass_sum_loss",
+    "reconstruction_loss",
+    "sparsity_loss",
+    "unit_norm_loss",
+    "validity_error",
+    "validity_losses",
+]
+
+VALIDITY_TERMS = ("lowpass_sum", "highpass_sum", "unit_norm", "cmf", "even_shift")
+
+
+def reconstruction_loss(reconstruction: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Mean squared error between a signal and its reconstruction.
+
+    Examples
+    --------
+    >>> float(reconstruction_loss(torch.zeros(2, 4), torch.ones(2, 4)))
+    1.0
+    """
+    return F.mse_loss(reconstruction, x)
+
+
+def _l1_per_sample(tensors) -> torch.Tensor:
+    batch = tensors[0].shape[0]
+    return sum(t.abs().reshape(batch, -1).sum(dim=1) for t in tensors).mean()
+
+
+def sparsity_loss(coefficients) -> torch.Tensor:
+    """L1 norm of all wavelet coefficients, summed per sample and averaged over the batch.
+
+    Parameters
+    ----------
+    coefficients : sequence of torch.Tensor
+        Flat coefficient tuple, each of shape (batch, ...).
+
+    Examples
+    --------
+    >>> float(sparsity_loss((torch.tensor([[1.0, -2.0]]), torch.tensor([[3.0]]))))
+    6.0
+    """
+    return _l1_per_sample(coefficients)
+
+
+def attribution_sparsity_loss(attributions) -> torch.Tensor:
+    """L1 norm of the attributions of the wavelet coefficients (per sample, batch mean).
+
+    Parameters
+    ----------
+    attributions : sequence of torch.Tensor
+        One tensor per coefficient tensor, each of shape (batch, ...).
+    """
+    return _l1_per_sample(attributions)
+
+
+def lowpass_sum_loss(h0: torch.Tensor) -> torch.Tensor:
+    """``(sum(h0) - sqrt(2))^2``: the scaling filter passes constants with gain sqrt(2)."""
+    return (h0.sum() - math.sqrt(2.0)) ** 2
+
+
+def highpass_sum_loss(h0: torch.Tensor) -> torch.Tensor:
+    """``sum(h1)^2`` for the quadrature-mirror highpass ``h1``: the wavelet has zero mean."""
+    return filter_bank(h0)[3].sum() ** 2
+
+
+def unit_norm_loss(h0: torch.Tensor) -> torch.Tensor:
+    """``(||h0||^2 - 1)^2``."""
+    return (h0.pow(2).sum() - 1.0) ** 2
+
+
+def cmf_loss(h0: torch.Tensor) -> torch.Tensor:
+    """Conjugate mirror filter condition ``|H(w)|^2 + |H(w + pi)|^2 = 2``.
+
+    Mean squared violation over a DFT grid of ``2L`` frequencies; the left side is a
+    trigonometric polynomial of degree ``L - 1``, so that grid checks it everywhere.
+    """
+    length = h0.shape[-1]
+    grid = 2 * length
+    power = torch.fft.fft(h0, n=grid).abs().pow(2)
+    return (power[: grid // 2] + power[grid // 2 :] - 2.0).pow(2).mean()
+
+
+def _autocorrelation(h0: torch.Tensor) -> torch.Tensor:
+    """``r[m] = sum_n h0[n] h0[n + m]`` for ``m = -(L-1), ..., L-1``."""
+    length = h0.shape[-1]
+    return F.conv1d(h0.view(1, 1, -1), h0.view(1, 1, -1), padding=length - 1).view(-1)
+
+
+def even_shift_loss(h0: torch.Tensor) -> torch.Tensor:
+    """``sum_{k != 0} (sum_n h0[n] h0[n + 2k])^2``: orthogonality to its even shifts."""
+    length = h0.shape[-1]
+    correlation = _autocorrelation(h0)
+    lags = torch.arange(-(length - 1), length, device=h0.device)
+    mask = (lags % 2 == 0) & (lags != 0)
+    return correlation[mask].pow(2).sum()
+
+
+def validity_losses(h0: torch.Tensor) -> dict[str, torch.Tensor]:
+    """All wavelet-validity terms of ``h0``, keyed by :data:`VALIDITY_TERMS`.
+
+    Examples
+    --------
+    >>> import pywt
+    >>> h0 = torch.tensor(pywt.Wavelet("db4").rec_lo, dtype=torch.float64)
+    >>> max(float(v) for v in validity_losses(h0).values()) < 1e-20
+    True
+    """
+    return {
+        "lowpass_sum": lowpass_sum_loss(h0),
+        "highpass_sum": highpass_sum_loss(h0),
+        "unit_norm": unit_norm_loss(h0),
+        "cmf": cmf_loss(h0),
+        "even_shift": even_shift_loss(h0),
+    }
+
+
+def validity_error(h0) -> float:
+    """How far ``h0`` is from the scaling filter of a valid orthogonal wavelet.
+
+    The largest absolute violation among ``sum(h0) - sqrt(2)``, ``sum(h1)``,
+    ``||h0||^2 - 1`` and ``sum_n h0[n] h0[n + 2k]`` for ``k != 0``. Zero exactly when the
+    filter bank is orthonormal (perfect reconstruction) and has a vanishing moment.
+
+    Parameters
+    ----------
+    h0 : torch.Tensor or array-like, shape (L,)
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import pywt
+    >>> validity_error(pywt.Wavelet("sym5").rec_lo) < 1e-10  # pywt stores sym5 to ~1e-12
+    True
+    >>> round(validity_error([1.0, 1.0]), 6)  # Haar without the 1/sqrt(2)
+    1.0
+    """
+    h0 = torch.as_tensor(h0, dtype=torch.float64).detach().reshape(-1)
+    length = h0.shape[-1]
+    correlation = _autocorrelation(h0)
+    lags = torch.arange(-(length - 1), length)
+    even = correlation[(lags % 2 == 0) & (lags != 0)]
+    violations = [
+        (h0.sum() - math.sqrt(2.0)).abs(),
+        filter_bank(h0)[3].sum().abs(),
+        (h0.pow(2).sum() - 1.0).abs(),
+        even.abs().max() if even.numel() else torch.zeros((), dtype=torch.float64),
+    ]
+    return float(torch.stack(violations).max())
+
+
+def filter_distance(h0, reference) -> float:
+    """Euclidean distance between two filters, minimised over circular shifts and sign.
+
+    Both filters are zero-padded to a common length; a wavelet is unchanged in substance by a
+    shift or a sign flip of its filter, so those are factored out.
+
+    Parameters
+    ----------
+    h0, reference : torch.Tensor or array-like, shape (L,) and (L',)
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> filter_distance([0.0, 1.0, 2.0], [-1.0, -2.0])
+    0.0
+    """
+    a = torch.as_tensor(h0, dtype=torch.float64).detach().reshape(-1)
+    b = torch.as_tensor(reference, dtype=torch.float64).detach().reshape(-1)
+    length = max(a.numel(), b.numel())
+    a = F.pad(a, (0, length - a.numel()))
+    b = F.pad(b, (0, length - b.numel()))
+    shifted = torch.stack([torch.roll(a, s) for s in range(length)])
+    distances = torch.cat([(shifted - b).norm(dim=1), (shifted + b).norm(dim=1)])
+    return float(distances.min())
