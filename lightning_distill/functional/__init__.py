@@ -1,0 +1,23 @@
+"""Pure tensor functions behind the library's metrics (no state, no I/O)."""
+
+from lightning_distill.functional.dissection import (
+    NETDISSECT_QUANTILE,
+    LogBuckets,
+    activation_histogram,
+    best_concepts,
+    dissection_iou,
+    dissection_tally,
+    histogram_quantile,
+    upsample_activations,
+)
+
+__all__ = [
+    "NETDISSECT_QUANTILE",
+    "LogBuckets",
+    "activation_histogram",
+    "best_concepts",
+    "dissection_iou",
+    "dissection_tally",
+    "histogram_quantile",
+    "upsample_activations",
+]

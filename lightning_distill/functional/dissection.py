@@ -1,0 +1,447 @@
+"""Network dissection as pure tensor functions.
+
+Network dissection (Bau et al., 2017) asks, for every unit of a layer, which human-labelled concept
+its strongest activations cover. It runs in two passes over a probe data set:
+
+1. **thresholds**: ``T_u`` is a high quantile (0.995) of all activation values of unit ``u`` over
+   the whole data set. The quantile is read from a fixed-size, log-spaced histogram
+   (:func:`activation_histogram`, :func:`histogram_quantile`), so memory does not grow with the
+   data and partial histograms from several processes add up exactly.
+2. **tallies**: every activation map is upsampled bilinearly to the label resolution and
+   thresholded, ``mask_u = up(A_u) > T_u``; :func:`dissection_tally` counts, summed over images,
+   ``|mask_u & c|``, ``|c|`` and ``|mask_u|`` for the images that count towards concept ``c``.
+   :func:`dissection_iou` turns the sums into ``IoU(u, c)``, and a unit is a *detector* of its best
+   concept when that IoU reaches a threshold (0.04 in Bau et al.; Han et al. 2023 use 0.05).
+
+Labels follow the Broden convention: integer label ids, ``0`` means unlabelled; pixel labels come as
+``K`` layers ``[B, K, H, W]`` (a pixel may carry one label per layer) and whole-image labels as
+``[B, S]`` (0-padded). Each label belongs to one category (``label_category[l]``).
+
+Everything here is stateless; :class:`lightning_distill.metrics.NetworkDissection` keeps the sums.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = [
+    "NETDISSECT_QUANTILE",
+    "LogBuckets",
+    "activation_histogram",
+    "best_concepts",
+    "dissection_iou",
+    "dissection_tally",
+    "histogram_quantile",
+    "upsample_activations",
+]
+
+#: The quantile NetDissect reads out: ``readout(1000)[:, 994]`` of 1000 evenly spaced quantiles,
+#: i.e. ``994 / 999`` rather than 0.995.
+NETDISSECT_QUANTILE = 994 / 999
+
+# Upsampled masks are built a slice of units at a time so that no temporary holds more than this
+# many activation values (about 64 MiB in float32).
+_MAX_UPSAMPLED_VALUES = 2**24
+
+
+@dataclass(frozen=True)
+class LogBuckets:
+    """Layout of a signed, log-spaced histogram.
+
+    Magnitudes in ``[low, high)`` fall into ``num_log_bins`` buckets per sign whose edges grow by a
+    constant factor ``ratio = (high / low) ** (1 / num_log_bins)``; a quantile read inside one of
+    them is off by less than ``ratio - 1`` relative. Besides those there are buckets for exactly
+    zero (common after a ReLU), for ``0 < |x| < low`` and for ``|x| >= high`` (bounded by the
+    observed minimum and maximum).
+
+    Parameters
+    ----------
+    low, high : float
+        Magnitude range with guaranteed relative resolution, ``0 < low < high``.
+    resolution : float
+        Target relative width of one bucket; ``num_log_bins`` is the smallest count achieving it.
+
+    Examples
+    --------
+    >>> buckets = LogBuckets(1e-3, 1e3, 1e-3)
+    >>> buckets.num_log_bins, buckets.num_buckets
+    (13823, 27651)
+    """
+
+    low: float = 1e-3
+    high: float = 1e3
+    resolution: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.low) and math.isfinite(self.high) and 0 < self.low < self.high):
+            raise ValueError(
+                "histogram_range must be (low, high) with 0 < low < high, "
+                f"got ({self.low}, {self.high})"
+            )
+        if not (0 < self.resolution < 1):
+            raise ValueError(f"histogram_resolution must be in (0, 1), got {self.resolution}")
+
+    @property
+    def num_log_bins(self) -> int:
+        return math.ceil(math.log(self.high / self.low) / math.log1p(self.resolution))
+
+    @property
+    def ratio(self) -> float:
+        return (self.high / self.low) ** (1.0 / self.num_log_bins)
+
+    @property
+    def num_buckets(self) -> int:
+        # underflow, n negative, (-low, 0), {0}, (0, low), n positive, overflow
+        return 2 * self.num_log_bins + 5
+
+    @property
+    def zero_index(self) -> int:
+        return self.num_log_bins + 2
+
+    def index(self, values: Tensor) -> Tensor:
+        """Bucket index of every value (same shape, int64)."""
+        n = self.num_log_bins
+        magnitude = values.abs().double()
+        # offset 1: (0, low); 2 .. n+1: log bins; n+2: [high, inf)
+        log_bin = torch.floor(torch.log(magnitude / self.low) / math.log(self.ratio))
+        offset = torch.where(
+            magnitude < self.low,
+            torch.ones_like(log_bin),
+            torch.where(magnitude >= self.high, torch.full_like(log_bin, n + 2), log_bin + 2),
+        )
+        offset = offset.clamp(1, n + 2).long()
+        offset = torch.where(values == 0, torch.zeros_like(offset), offset)
+        return self.zero_index + torch.where(values < 0, -offset, offset)
+
+    def bounds(self, device: torch.device | None = None) -> tuple[Tensor, Tensor]:
+        """Lower and upper value bound of every bucket (float64, infinite at the two ends)."""
+        n = self.num_log_bins
+        edges = self.low * self.ratio ** torch.arange(n + 1, dtype=torch.float64, device=device)
+        edges[-1] = self.high
+        inf = torch.tensor([math.inf], dtype=torch.float64, device=device)
+        zero = torch.zeros(1, dtype=torch.float64, device=device)
+        # positive side: offsets 0..n+2 -> [0,0], (0,low), n log bins, [high, inf)
+        pos_low = torch.cat([zero, zero, edges[:-1], edges[-1:]])
+        pos_high = torch.cat([zero, edges[:1], edges[1:], inf])
+        low = torch.cat([-pos_high[1:].flip(0), pos_low])
+        high = torch.cat([-pos_low[1:].flip(0), pos_high])
+        return low, high
+
+
+def _check_activations(activations: Tensor) -> None:
+    if not isinstance(activations, Tensor):
+        raise TypeError(f"activations must be a torch.Tensor, got {type(activations).__name__}")
+    if activations.ndim != 4:
+        raise ValueError(
+            "activations must have shape [batch, units, height, width], "
+            f"got {tuple(activations.shape)}"
+        )
+    if not activations.is_floating_point():
+        raise TypeError(f"activations must be a floating point tensor, got {activations.dtype}")
+    if not torch.isfinite(activations).all():
+        raise ValueError("activations contain NaN or inf values")
+
+
+def activation_histogram(activations: Tensor, buckets: LogBuckets) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-unit histogram, minimum and maximum of a batch of activation maps.
+
+    Parameters
+    ----------
+    activations : Tensor
+        ``[B, U, h, w]`` floating point activations.
+    buckets : LogBuckets
+        Histogram layout.
+
+    Returns
+    -------
+    counts : Tensor
+        ``[U, buckets.num_buckets]`` int64 counts of the activation values of every unit.
+    minimum, maximum : Tensor
+        ``[U]`` float64 smallest and largest value of every unit.
+
+    Examples
+    --------
+    >>> counts, lo, hi = activation_histogram(torch.ones(2, 3, 4, 4), LogBuckets())
+    >>> counts.sum(1).tolist(), hi.tolist()
+    ([32, 32, 32], [1.0, 1.0, 1.0])
+    """
+    _check_activations(activations)
+    units = activations.shape[1]
+    values = activations.detach().transpose(0, 1).reshape(units, -1)
+    index = buckets.index(values)
+    index += torch.arange(units, device=index.device).unsqueeze(1) * buckets.num_buckets
+    counts = torch.bincount(index.flatten(), minlength=units * buckets.num_buckets)
+    counts = counts.view(units, buckets.num_buckets)
+    if values.shape[1] == 0:
+        inf = torch.full((units,), math.inf, dtype=torch.float64, device=values.device)
+        return counts, inf, -inf
+    return counts, values.amin(1).double(), values.amax(1).double()
+
+
+def histogram_quantile(
+    counts: Tensor, minimum: Tensor, maximum: Tensor, quantile: float, buckets: LogBuckets
+) -> Tensor:
+    """Per-unit quantile read from an :func:`activation_histogram`.
+
+    Follows ``numpy.quantile``'s default ("linear") definition, value at rank ``q (N - 1)`` of the
+    sorted data, and interpolates linearly inside the bucket holding that rank, assuming its
+    values are evenly spread between the bucket's edges (clipped to the observed range).
+
+    Parameters
+    ----------
+    counts : Tensor
+        ``[U, buckets.num_buckets]`` histogram counts.
+    minimum, maximum : Tensor
+        ``[U]`` observed extremes, bounding the two open-ended buckets.
+    quantile : float
+        In ``[0, 1]``.
+    buckets : LogBuckets
+        The layout ``counts`` was made with.
+
+    Returns
+    -------
+    Tensor
+        ``[U]`` float64 thresholds.
+
+    Examples
+    --------
+    >>> x = torch.linspace(1, 2, 1001).view(1, 1, 1, -1)
+    >>> counts, lo, hi = activation_histogram(x, LogBuckets())
+    >>> round(histogram_quantile(counts, lo, hi, 0.5, LogBuckets()).item(), 3)
+    1.5
+    """
+    if not 0.0 <= quantile <= 1.0:
+        raise ValueError(f"quantile must be in [0, 1], got {quantile}")
+    total = counts.sum(1)
+    if (total == 0).any():
+        raise ValueError("the histogram of some unit is empty: no activations were seen")
+    low, high = buckets.bounds(counts.device)
+    low = torch.maximum(low.unsqueeze(0), minimum.unsqueeze(1))
+    high = torch.minimum(high.unsqueeze(0), maximum.unsqueeze(1))
+    rank = quantile * (total - 1).double()
+    below = torch.floor(rank)
+    cumulative = counts.cumsum(1).double()
+
+    def value_at(index: Tensor) -> Tensor:
+        # the sorted value of integer rank `index`: its bucket, then its place among the bucket's
+        # values taken as evenly spread (mid-points) between the bucket's edges
+        bucket = torch.searchsorted(cumulative, index.unsqueeze(1), right=True)
+        bucket = bucket.clamp(max=counts.shape[1] - 1)
+        in_bucket = counts.gather(1, bucket).squeeze(1).double()
+        before = cumulative.gather(1, bucket).squeeze(1) - in_bucket
+        fraction = ((index - before + 0.5) / in_bucket.clamp(min=1)).clamp(0, 1)
+        bucket_low = low.gather(1, bucket).squeeze(1)
+        bucket_high = high.gather(1, bucket).squeeze(1)
+        return bucket_low + fraction * (bucket_high - bucket_low)
+
+    above = torch.minimum(below + 1, (total - 1).double())
+    weight = rank - below
+    return (1 - weight) * value_at(below) + weight * value_at(above)
+
+
+def upsample_activations(activations: Tensor, size: tuple[int, int]) -> Tensor:
+    """Bilinear upsampling to the label resolution (``align_corners=False``, as NetDissect-Lite)."""
+    if tuple(activations.shape[-2:]) == tuple(size):
+        return activations
+    return F.interpolate(activations, size=size, mode="bilinear", align_corners=False)
+
+
+def _check_labels(labels: Tensor, name: str, num_labels: int, ndim: int, batch: int) -> None:
+    if not isinstance(labels, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(labels).__name__}")
+    if labels.ndim != ndim:
+        shape = "[batch, layers, height, width]" if ndim == 4 else "[batch, slots]"
+        raise ValueError(f"{name} must have shape {shape}, got {tuple(labels.shape)}")
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise TypeError(f"{name} must be an integer tensor of label ids, got {labels.dtype}")
+    if labels.shape[0] != batch:
+        raise ValueError(
+            f"{name} has batch size {labels.shape[0]} but activations have batch size {batch}"
+        )
+    if labels.numel():
+        smallest, largest = labels.min().item(), labels.max().item()
+        if smallest < 0:
+            raise ValueError(
+                f"{name} must be non-negative label ids (0 = unlabelled), got {smallest}"
+            )
+        if largest >= num_labels:
+            raise ValueError(
+                f"{name} contains label {largest} but only {num_labels} labels are declared "
+                f"(ids 0..{num_labels - 1})"
+            )
+
+
+def _distinct_layers(labels: Tensor) -> Tensor:
+    """Zero a pixel's label in a layer when an earlier layer already gives it the same label."""
+    labels = labels.long().clone()
+    for k in range(1, labels.shape[1]):
+        repeated = (labels[:, k : k + 1] == labels[:, :k]).any(1)
+        labels[:, k][repeated] = 0
+    return labels
+
+
+def _presence(ids: Tensor, batch: int, num_labels: int) -> Tensor:
+    """``[B, L]`` int64, 1 where label ``l`` occurs in image ``b`` (``ids``: ``[B, n]``)."""
+    image = torch.arange(batch, device=ids.device).unsqueeze(1).expand_as(ids)
+    counts = torch.bincount((image * num_labels + ids).flatten(), minlength=batch * num_labels)
+    present = (counts.view(batch, num_labels) > 0).long()
+    present[:, 0] = 0
+    return present
+
+
+def dissection_tally(
+    activations: Tensor,
+    labels: Tensor | None,
+    thresholds: Tensor,
+    label_category: Tensor,
+    num_categories: int,
+    image_labels: Tensor | None = None,
+    activation_side: str = "annotated",
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Sums of one batch from which :func:`dissection_iou` computes IoU over a whole data set.
+
+    Parameters
+    ----------
+    activations : Tensor
+        ``[B, U, h, w]`` activation maps.
+    labels : Tensor or None
+        ``[B, K, H, W]`` integer pixel labels (0 = unlabelled), or None if there are only
+        whole-image labels (then ``H, W = h, w``).
+    thresholds : Tensor
+        ``[U]`` per-unit thresholds ``T_u``; the mask is ``upsampled activation > T_u``.
+    label_category : Tensor
+        ``[L]`` int64 category index of every label (entry 0, unlabelled, is ignored).
+    num_categories : int
+        Number of categories.
+    image_labels : Tensor, optional
+        ``[B, S]`` whole-image labels (0-padded); such a label covers every pixel of its image.
+    activation_side : {"annotated", "overlap"}
+        Which images count a unit's mask towards the union of concept ``c``: those in which
+        ``c``'s category is annotated (NetDissect), or those in which the mask overlaps a label of
+        that category (NetDissect-Lite).
+
+    Returns
+    -------
+    intersection : Tensor
+        ``[U, L]`` int64, summed ``|mask_u & c|``.
+    mask_area : Tensor
+        ``[U, num_categories]`` int64, summed ``|mask_u|`` over the images counted for a category.
+    label_area : Tensor
+        ``[L]`` int64, summed ``|c|``.
+
+    Examples
+    --------
+    >>> acts = torch.tensor([[[[0.0, 1.0], [0.0, 1.0]]]])   # one unit, right column active
+    >>> labels = torch.tensor([[[[1, 2], [1, 2]]]])           # label 1 left, label 2 right
+    >>> inter, mask_area, label_area = dissection_tally(
+    ...     acts, labels, torch.tensor([0.5]), torch.tensor([0, 0, 0]), 1)
+    >>> inter.tolist(), mask_area.tolist(), label_area.tolist()
+    ([[0, 0, 2]], [[2]], [0, 2, 2])
+    """
+    _check_activations(activations)
+    batch, units = activations.shape[:2]
+    num_labels = int(label_category.shape[0])
+    if activation_side not in ("annotated", "overlap"):
+        raise ValueError(
+            f"activation_side must be 'annotated' or 'overlap', got {activation_side!r}"
+        )
+    if not isinstance(thresholds, Tensor) or thresholds.shape != (units,):
+        shape = tuple(thresholds.shape) if isinstance(thresholds, Tensor) else type(thresholds)
+        raise ValueError(f"thresholds must be a tensor of shape ({units},), got {shape}")
+    if torch.isnan(thresholds).any():
+        raise ValueError(
+            "thresholds are not set (NaN): run the threshold pass over the data before tallying"
+        )
+    device = activations.device
+    if labels is None:
+        labels = torch.zeros(batch, 0, *activations.shape[-2:], dtype=torch.long, device=device)
+    _check_labels(labels, "labels", num_labels, 4, batch)
+    if image_labels is None:
+        image_labels = torch.zeros(batch, 0, dtype=torch.long, device=device)
+    _check_labels(image_labels, "image_labels", num_labels, 2, batch)
+    height, width = labels.shape[-2:]
+    pixels = height * width
+    category = label_category.to(device=device, dtype=torch.long)
+    label_to_category = F.one_hot(category.clamp(min=0), num_categories).double()
+    label_to_category[0] = 0
+
+    labels = _distinct_layers(labels)
+    image_present = _presence(image_labels.long(), batch, num_labels)
+    pixel_present = _presence(labels.flatten(1), batch, num_labels)
+
+    label_area = torch.bincount(labels.flatten(), minlength=num_labels)
+    label_area[0] = 0
+    label_area = label_area + image_present.sum(0) * pixels
+    present = (pixel_present + image_present).clamp(max=1).double()
+    annotated = (present @ label_to_category) > 0  # [B, categories]
+    image_category = (image_present.double() @ label_to_category) > 0
+
+    intersection = torch.zeros(units, num_labels, dtype=torch.long, device=device)
+    mask_area = torch.zeros(units, num_categories, dtype=torch.long, device=device)
+    step = max(1, _MAX_UPSAMPLED_VALUES // max(1, batch * pixels))
+    flat_labels = labels.flatten(2)  # [B, K, P]
+    for start in range(0, units, step):
+        stop = min(units, start + step)
+        chunk = stop - start
+        upsampled = upsample_activations(activations[:, start:stop].detach(), (height, width))
+        mask = upsampled > thresholds[start:stop].to(device).view(1, chunk, 1, 1)
+        mask = mask.flatten(2)  # [B, chunk, P]
+        mask_count = mask.sum(2).double()  # [B, chunk]
+        image_index, unit_index, pixel_index = mask.nonzero(as_tuple=True)
+        hit_labels = flat_labels[image_index, :, pixel_index]  # [hits, K]
+        hit_units = unit_index.unsqueeze(1).expand_as(hit_labels)
+        keep = hit_labels > 0
+        pairs = hit_units[keep] * num_labels + hit_labels[keep]
+        inter = torch.bincount(pairs, minlength=chunk * num_labels).view(chunk, num_labels)
+        inter = inter + torch.round(mask_count.T @ image_present.double()).long()
+        intersection[start:stop] = inter
+
+        if activation_side == "annotated":
+            area = mask_count.T @ annotated.double()
+        else:
+            hit_images = image_index.unsqueeze(1).expand_as(hit_labels)[keep]
+            hit_category = category[hit_labels[keep]]
+            key = (hit_images * chunk + hit_units[keep]) * num_categories + hit_category
+            overlap = torch.bincount(key, minlength=batch * chunk * num_categories) > 0
+            overlap = overlap.view(batch, chunk, num_categories)
+            overlap |= image_category.unsqueeze(1) & (mask_count > 0).unsqueeze(2)
+            area = (mask_count.unsqueeze(2) * overlap.double()).sum(0)
+        mask_area[start:stop] = torch.round(area).long()
+    return intersection, mask_area, label_area
+
+
+def dissection_iou(
+    intersection: Tensor, mask_area: Tensor, label_area: Tensor, label_category: Tensor
+) -> Tensor:
+    """``IoU(u, c) = I(u, c) / (M(u, category(c)) + A(c) - I(u, c))`` from summed tallies.
+
+    Returns a ``[U, L]`` float64 tensor; label 0 (unlabelled) and empty unions give 0.
+
+    Examples
+    --------
+    >>> dissection_iou(torch.tensor([[0, 1, 2]]), torch.tensor([[4]]), torch.tensor([0, 3, 2]),
+    ...                torch.tensor([0, 0, 0])).tolist()
+    [[0.0, 0.16666666666666666, 0.5]]
+    """
+    category = label_category.to(device=mask_area.device, dtype=torch.long).clamp(min=0)
+    inter = intersection.double()
+    union = mask_area.double()[:, category] + label_area.double().unsqueeze(0) - inter
+    iou = torch.where(union > 0, inter / union.clamp(min=1), torch.zeros_like(inter))
+    iou[:, 0] = 0
+    return iou
+
+
+def best_concepts(iou: Tensor) -> tuple[Tensor, Tensor]:
+    """Best concept of every unit: ``(best IoU [U], label id [U])``, ignoring label 0.
+
+    Ties go to the smallest label id.
+    """
+    if iou.shape[1] < 2:
+        raise ValueError("at least one label besides 0 (unlabelled) is needed")
+    best_iou, best = iou[:, 1:].max(1)
+    return best_iou, best + 1

@@ -1,0 +1,382 @@
+"""Network dissection (Bau et al., 2017) as a ``torchmetrics.Metric``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+from torchmetrics.utilities import rank_zero_warn
+
+from lightning_distill.functional.dissection import (
+    NETDISSECT_QUANTILE,
+    LogBuckets,
+    activation_histogram,
+    best_concepts,
+    dissection_iou,
+    dissection_tally,
+    histogram_quantile,
+)
+
+__all__ = ["DissectionResults", "NetworkDissection", "ThresholdsNotSetError"]
+
+
+class ThresholdsNotSetError(ValueError, RuntimeError):
+    """A tally or a result was asked for before the per-unit thresholds exist."""
+
+
+@dataclass
+class DissectionResults:
+    """What a dissection found.
+
+    Attributes
+    ----------
+    units : pandas.DataFrame
+        One row per unit: ``unit``, ``concept`` (its best concept), ``category``, ``iou``,
+        ``threshold`` and ``detector`` (``iou >= iou_threshold``).
+    num_detectors : int
+        Number of detector units.
+    unique_concepts : list of str
+        Distinct concepts detected by at least one unit, sorted.
+    category_counts : dict of str to int
+        Detector units per category (every category, zeros included).
+    """
+
+    units: Any
+    num_detectors: int
+    unique_concepts: list[str] = field(default_factory=list)
+    category_counts: dict[str, int] = field(default_factory=dict)
+
+
+class NetworkDissection(Metric):
+    """Count the units of a layer that detect human-labelled concepts (network dissection).
+
+    Two passes over the same probe data, both fed through :meth:`update`:
+
+    1. *threshold pass*: ``update`` adds the activations to a per-unit histogram; then
+       :meth:`compute_thresholds` sets ``T_u``, the ``quantile`` of all of unit ``u``'s activations
+       (read from the histogram to within ``histogram_resolution`` relative);
+    2. *tally pass*: ``update`` upsamples every map bilinearly to the label resolution, thresholds
+       it and adds up, over the whole data set, ``|mask & c|``, ``|c|`` and ``|mask|``. Then
+       ``IoU(u, c) = sum |mask_u & c| / sum |mask_u | c|`` and :meth:`compute` returns how many
+       units reach ``iou_threshold`` with their best concept.
+
+    Every state is a fixed-size tensor reduced by sum, min or max: memory does not grow with the
+    number of images and the result under DDP equals that of one process.
+
+    Parameters
+    ----------
+    num_units : int
+        Channels of the dissected layer.
+    label_names : sequence of str
+        Name of every label id; entry 0 is the unlabelled id (its name is not used).
+    label_categories : sequence of str
+        Category of every label id (entry 0 is ignored), e.g. ``"color"``, ``"object"``.
+    quantile : float or "netdissect", default 0.995
+        Activation quantile giving each unit's threshold. ``"netdissect"`` reproduces NetDissect's
+        readout, ``994 / 999``.
+    iou_threshold : float, default 0.04
+        A unit whose best IoU reaches this value is a detector (Bau et al. 0.04, Han et al. 0.05).
+    activation_side : {"annotated", "overlap"}, default "annotated"
+        Images in which a unit's mask counts towards the union with concept ``c``: those where
+        ``c``'s category is annotated (NetDissect), or those where the mask overlaps a label of
+        that category (NetDissect-Lite).
+    histogram_range : (float, float), default (1e-3, 1e3)
+        Activation magnitudes with guaranteed threshold resolution; outside it the estimate is
+        bounded by the observed extremes and a warning is given.
+    histogram_resolution : float, default 1e-3
+        Relative width of a histogram bucket. Memory is ``num_units * 2 * log(high / low) /
+        resolution`` int64 counts (about 0.2 MiB per unit by default).
+    categories : sequence of str, optional
+        Order of the categories in results and plots; by default their first appearance in
+        ``label_categories``.
+    **kwargs
+        Passed to :class:`torchmetrics.Metric`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> metric = NetworkDissection(2, ["-", "sky", "red"], ["", "object", "color"])
+    >>> activations = torch.rand(4, 2, 4, 4)
+    >>> labels = torch.randint(0, 3, (4, 1, 8, 8))
+    >>> metric.update(activations, labels)          # threshold pass
+    >>> _ = metric.compute_thresholds()
+    >>> metric.update(activations, labels)          # tally pass
+    >>> int(metric.compute()) in (0, 1, 2)
+    True
+    """
+
+    higher_is_better = True
+    is_differentiable = False
+    full_state_update = False
+
+    def __init__(
+        self,
+        num_units: int,
+        label_names: Sequence[str],
+        label_categories: Sequence[str],
+        *,
+        quantile: float | str = 0.995,
+        iou_threshold: float = 0.04,
+        activation_side: str = "annotated",
+        histogram_range: tuple[float, float] = (1e-3, 1e3),
+        histogram_resolution: float = 1e-3,
+        categories: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if isinstance(num_units, bool) or not isinstance(num_units, int) or num_units < 1:
+            raise ValueError(f"num_units must be a positive int, got {num_units!r}")
+        label_names = [str(name) for name in label_names]
+        label_categories = [str(cat) for cat in label_categories]
+        if len(label_names) < 2:
+            raise ValueError(
+                "label_names must name label 0 (unlabelled) and at least one concept, "
+                f"got {len(label_names)} names"
+            )
+        if len(label_categories) != len(label_names):
+            raise ValueError(
+                f"label_categories must have one entry per label ({len(label_names)}), "
+                f"got {len(label_categories)}"
+            )
+        if categories is None:
+            categories = list(dict.fromkeys(label_categories[1:]))
+        categories = [str(cat) for cat in categories]
+        unknown = sorted(set(label_categories[1:]) - set(categories))
+        if unknown:
+            raise ValueError(f"label_categories uses categories missing from categories: {unknown}")
+        if quantile == "netdissect":
+            quantile = NETDISSECT_QUANTILE
+        if isinstance(quantile, str) or not 0.0 < float(quantile) < 1.0:
+            raise ValueError(f"quantile must be in (0, 1) or 'netdissect', got {quantile!r}")
+        if not 0.0 <= float(iou_threshold) <= 1.0:
+            raise ValueError(f"iou_threshold must be in [0, 1], got {iou_threshold!r}")
+        if activation_side not in ("annotated", "overlap"):
+            raise ValueError(
+                f"activation_side must be 'annotated' or 'overlap', got {activation_side!r}"
+            )
+        if len(histogram_range) != 2:
+            raise ValueError(f"histogram_range must be (low, high), got {histogram_range!r}")
+        self.buckets = LogBuckets(
+            float(histogram_range[0]), float(histogram_range[1]), float(histogram_resolution)
+        )
+        self.num_units = num_units
+        self.label_names = label_names
+        self.label_categories = label_categories
+        self.categories = categories
+        self.quantile = float(quantile)
+        self.iou_threshold = float(iou_threshold)
+        self.activation_side = activation_side
+        category_index = {cat: i for i, cat in enumerate(categories)}
+        codes = [-1] + [category_index[cat] for cat in label_categories[1:]]
+        self.register_buffer("label_category", torch.tensor(codes, dtype=torch.long), False)
+
+        num_labels = len(label_names)
+        nan = torch.full((num_units,), math.nan, dtype=torch.float64)
+        self.add_state(
+            "histogram",
+            torch.zeros(num_units, self.buckets.num_buckets, dtype=torch.long),
+            dist_reduce_fx="sum",
+        )
+        self.add_state(
+            "minimum", torch.full((num_units,), math.inf, dtype=torch.float64), dist_reduce_fx="min"
+        )
+        self.add_state(
+            "maximum",
+            torch.full((num_units,), -math.inf, dtype=torch.float64),
+            dist_reduce_fx="max",
+        )
+        # identical on every process once set, so the max-reduction leaves it unchanged
+        self.add_state("thresholds", nan, dist_reduce_fx="max")
+        self.add_state(
+            "intersection",
+            torch.zeros(num_units, num_labels, dtype=torch.long),
+            dist_reduce_fx="sum",
+        )
+        self.add_state(
+            "mask_area",
+            torch.zeros(num_units, len(categories), dtype=torch.long),
+            dist_reduce_fx="sum",
+        )
+        self.add_state(
+            "label_area", torch.zeros(num_labels, dtype=torch.long), dist_reduce_fx="sum"
+        )
+        self.add_state("tallied_images", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
+
+    @property
+    def phase(self) -> str:
+        """``"thresholds"`` until thresholds are set, then ``"tally"``."""
+        return "thresholds" if torch.isnan(self.thresholds).any() else "tally"
+
+    def _check_units(self, activations: Tensor) -> None:
+        if isinstance(activations, Tensor) and activations.ndim == 4:
+            if activations.shape[1] != self.num_units:
+                raise ValueError(
+                    f"activations have {activations.shape[1]} units (dim 1) but the metric was "
+                    f"built with num_units={self.num_units}"
+                )
+
+    def update(
+        self, activations: Tensor, labels: Tensor | None = None, image_labels: Tensor | None = None
+    ) -> None:
+        """Add a batch to the current pass.
+
+        Parameters
+        ----------
+        activations : Tensor
+            ``[B, U, h, w]`` activation maps of the dissected layer.
+        labels : Tensor, optional
+            ``[B, K, H, W]`` integer pixel labels, 0 = unlabelled (not needed in the threshold
+            pass).
+        image_labels : Tensor, optional
+            ``[B, S]`` whole-image labels, 0-padded.
+        """
+        self._check_units(activations)
+        if self.phase == "thresholds":
+            counts, minimum, maximum = activation_histogram(activations, self.buckets)
+            self.histogram += counts
+            self.minimum = torch.minimum(self.minimum, minimum)
+            self.maximum = torch.maximum(self.maximum, maximum)
+            return
+        if labels is None and image_labels is None:
+            raise ValueError("the tally pass needs labels and/or image_labels, got neither")
+        intersection, mask_area, label_area = dissection_tally(
+            activations,
+            labels,
+            self.thresholds,
+            self.label_category,
+            len(self.categories),
+            image_labels=image_labels,
+            activation_side=self.activation_side,
+        )
+        self.intersection += intersection
+        self.mask_area += mask_area
+        self.label_area += label_area
+        self.tallied_images += activations.shape[0]
+
+    def compute_thresholds(self) -> Tensor:
+        """End the threshold pass: set every unit's threshold from the (synced) histogram.
+
+        Returns
+        -------
+        Tensor
+            ``[num_units]`` float64 thresholds.
+        """
+        if self.phase != "thresholds":
+            raise RuntimeError("thresholds are already set; call reset() to start again")
+        with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=self._to_sync):
+            if int(self.histogram[0].sum()) == 0:
+                raise RuntimeError(
+                    "no activations seen: call update() on the data before compute_thresholds()"
+                )
+            thresholds = histogram_quantile(
+                self.histogram, self.minimum, self.maximum, self.quantile, self.buckets
+            )
+        magnitude = thresholds.abs()
+        outside = ((magnitude < self.buckets.low) & (magnitude > 0)) | (
+            magnitude >= self.buckets.high
+        )
+        if outside.any():
+            rank_zero_warn(
+                f"the thresholds of {int(outside.sum())} units lie outside histogram_range="
+                f"({self.buckets.low}, {self.buckets.high}); they are less precise there"
+            )
+        self.set_thresholds(thresholds)
+        return thresholds.clone()
+
+    def set_thresholds(self, thresholds: Tensor) -> None:
+        """Use given per-unit thresholds (e.g. from an earlier run) and start the tally pass."""
+        thresholds = torch.as_tensor(thresholds, dtype=torch.float64, device=self.thresholds.device)
+        if thresholds.shape != (self.num_units,):
+            raise ValueError(
+                f"thresholds must have shape ({self.num_units},), got {tuple(thresholds.shape)}"
+            )
+        if not torch.isfinite(thresholds).all():
+            raise ValueError("thresholds must be finite")
+        self.thresholds = thresholds.clone()
+        self._computed = None
+
+    def _require_tally(self) -> None:
+        if self.phase != "tally":
+            raise ThresholdsNotSetError(
+                "no thresholds yet: run the threshold pass (update on the data, then "
+                "compute_thresholds() or set_thresholds()) and the tally pass before computing"
+            )
+        if int(self.tallied_images) == 0:
+            raise ThresholdsNotSetError(
+                "the tally pass saw no data: call update() after the thresholds"
+            )
+
+    def iou(self) -> Tensor:
+        """``[num_units, num_labels]`` IoU of every unit with every label (synced)."""
+        with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=self._to_sync):
+            self._require_tally()
+            return dissection_iou(
+                self.intersection, self.mask_area, self.label_area, self.label_category
+            )
+
+    def compute(self) -> Tensor:
+        """Number of detector units: best IoU ``>= iou_threshold``."""
+        self._require_tally()
+        iou = dissection_iou(
+            self.intersection, self.mask_area, self.label_area, self.label_category
+        )
+        best_iou, _ = best_concepts(iou)
+        return (best_iou >= self.iou_threshold).sum()
+
+    def results(self) -> DissectionResults:
+        """Per-unit table, unique concepts and detectors per category (synced under DDP)."""
+        import pandas as pd
+
+        with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=self._to_sync):
+            self._require_tally()
+            iou = dissection_iou(
+                self.intersection, self.mask_area, self.label_area, self.label_category
+            )
+            thresholds = self.thresholds.clone()
+        best_iou, best_label = best_concepts(iou)
+        detector = best_iou >= self.iou_threshold
+        concepts = [self.label_names[i] for i in best_label.tolist()]
+        categories = [self.label_categories[i] for i in best_label.tolist()]
+        units = pd.DataFrame(
+            {
+                "unit": range(self.num_units),
+                "concept": concepts,
+                "category": categories,
+                "iou": best_iou.cpu().numpy(),
+                "threshold": thresholds.cpu().numpy(),
+                "detector": detector.cpu().numpy(),
+            }
+        )
+        detected = units[units["detector"]]
+        counts = {cat: int((detected["category"] == cat).sum()) for cat in self.categories}
+        return DissectionResults(
+            units=units,
+            num_detectors=int(detector.sum()),
+            unique_concepts=sorted(set(detected["concept"])),
+            category_counts=counts,
+        )
+
+    def plot(self, results: DissectionResults | None = None, ax: Any = None) -> tuple[Any, Any]:
+        """Bar chart of detector units per category.
+
+        Parameters
+        ----------
+        results : DissectionResults, optional
+            Defaults to :meth:`results`.
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw into; a new figure otherwise.
+
+        Returns
+        -------
+        (Figure, Axes)
+        """
+        from lightning_distill.visualize.dissection import plot_category_counts
+
+        if results is None:
+            results = self.results()
+        return plot_category_counts(results, ax=ax)

@@ -1,0 +1,131 @@
+"""Pictures of a network dissection: detectors per category, top images of a unit with its mask."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from lightning_distill.functional.dissection import upsample_activations
+
+__all__ = ["plot_category_counts", "plot_unit_grid"]
+
+
+def plot_category_counts(results: Any, ax: Any = None, title: str | None = None) -> tuple[Any, Any]:
+    """Bar chart of detector units per category.
+
+    Parameters
+    ----------
+    results : DissectionResults or mapping of str to int
+        A dissection's results, or its ``category_counts``.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into; a new figure otherwise.
+    title : str, optional
+        Defaults to the number of detectors and unique concepts.
+
+    Returns
+    -------
+    (Figure, Axes)
+    """
+    import matplotlib.pyplot as plt
+
+    counts = results if isinstance(results, Mapping) else results.category_counts
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(1.2 + 0.9 * max(1, len(counts)), 3.2))
+    else:
+        fig = ax.figure
+    names, values = list(counts), [int(v) for v in counts.values()]
+    bars = ax.bar(names, values, color="tab:blue")
+    ax.bar_label(bars)
+    ax.set_ylabel("detector units")
+    ax.set_xlabel("category")
+    if title is None and not isinstance(results, Mapping):
+        title = f"{results.num_detectors} detectors, {len(results.unique_concepts)} unique concepts"
+    if title:
+        ax.set_title(title)
+    ax.set_ylim(0, max([*values, 1]) * 1.15)
+    fig.tight_layout()
+    return fig, ax
+
+
+def _displayable(image: Tensor) -> Tensor:
+    """``[3, H, W]`` (or ``[1, H, W]``) any range -> ``[H, W, 3]`` in [0, 1]."""
+    image = image.detach().double().cpu()
+    if image.shape[0] == 1:
+        image = image.expand(3, -1, -1)
+    low, high = image.min(), image.max()
+    image = (image - low) / (high - low) if high > low else torch.zeros_like(image)
+    return image.permute(1, 2, 0)
+
+
+def plot_unit_grid(
+    images: Tensor,
+    activations: Tensor,
+    thresholds: Tensor,
+    row_titles: Sequence[str] | None = None,
+    top_k: int = 6,
+    path: str | Path | None = None,
+) -> Any:
+    """Top-activating images of some units with each unit's mask overlaid, one row per unit.
+
+    The images of a row are the ``top_k`` with the largest maximum activation of that unit; the
+    mask is the activation map upsampled bilinearly to the image size and thresholded at the
+    unit's threshold, drawn as a red outline over the image (the rest of the image is dimmed).
+
+    Parameters
+    ----------
+    images : Tensor
+        ``[N, C, H, W]`` images (C = 1 or 3), any value range (each is rescaled for display).
+    activations : Tensor
+        ``[N, R, h, w]`` activation maps of the ``R`` units to show.
+    thresholds : Tensor
+        ``[R]`` the units' thresholds.
+    row_titles : sequence of str, optional
+        One label per unit, e.g. ``"unit 7: red (IoU 0.31)"``.
+    top_k : int, default 6
+        Images per row.
+    path : str or Path, optional
+        Save the figure there as PNG.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    if images.ndim != 4 or activations.ndim != 4 or images.shape[0] != activations.shape[0]:
+        raise ValueError(
+            "images [N, C, H, W] and activations [N, R, h, w] must share N, got "
+            f"{tuple(images.shape)} and {tuple(activations.shape)}"
+        )
+    rows = activations.shape[1]
+    thresholds = torch.as_tensor(thresholds, dtype=torch.float64).flatten()
+    if thresholds.shape[0] != rows:
+        raise ValueError(f"thresholds must have {rows} entries, got {thresholds.shape[0]}")
+    if row_titles is not None and len(row_titles) != rows:
+        raise ValueError(f"row_titles must have {rows} entries, got {len(row_titles)}")
+    top_k = min(int(top_k), images.shape[0])
+    fig, axes = plt.subplots(
+        rows, top_k, figsize=(1.6 * top_k, 1.75 * rows), squeeze=False, constrained_layout=True
+    )
+    upsampled = upsample_activations(activations.detach().float().cpu(), images.shape[-2:])
+    peaks = activations.detach().flatten(2).amax(2).cpu()  # [N, R]
+    for row in range(rows):
+        order = torch.argsort(peaks[:, row], descending=True)[:top_k]
+        for col, index in enumerate(order.tolist()):
+            ax = axes[row, col]
+            picture = _displayable(images[index])
+            mask = (upsampled[index, row].double() > thresholds[row]).numpy()
+            ax.imshow((picture * torch.where(torch.from_numpy(mask), 1.0, 0.45)[..., None]).numpy())
+            if mask.any():
+                ax.contour(mask, levels=[0.5], colors="red", linewidths=1.0)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col == 0 and row_titles is not None:
+                ax.set_ylabel(row_titles[row], fontsize=7, rotation=0, ha="right", va="center")
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    return fig

@@ -1,0 +1,292 @@
+"""NetworkDissection against an independent plain implementation, invariances and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import CATEGORY_CODES, LABEL_CATEGORIES, LABEL_NAMES, make_probe
+from dissection_reference import reference_dissection, reference_thresholds
+
+from lightning_distill.functional import NETDISSECT_QUANTILE
+from lightning_distill.metrics import NetworkDissection, ThresholdsNotSetError
+
+# the probe is small (1176 values per unit): a lower quantile than 0.995 gives masks large enough
+# for meaningful IoUs
+Q = 0.8
+
+
+def new_metric(units: int = 6, **kwargs) -> NetworkDissection:
+    kwargs.setdefault("quantile", Q)
+    return NetworkDissection(units, LABEL_NAMES, LABEL_CATEGORIES, **kwargs)
+
+
+def run_metric(metric, activations, labels, image_labels, batch_size=5, thresholds=None):
+    acts, labs, imgs = map(torch.from_numpy, (activations, labels, image_labels))
+    batches = [slice(s, s + batch_size) for s in range(0, len(acts), batch_size)]
+    if thresholds is None:
+        for b in batches:
+            metric.update(acts[b])
+        metric.compute_thresholds()
+    else:
+        metric.set_thresholds(torch.as_tensor(thresholds))
+    for b in batches:
+        metric.update(acts[b], labs[b], imgs[b])
+    return metric
+
+
+@pytest.mark.parametrize("side", ["annotated", "overlap"])
+def test_iou_matches_reference_given_same_thresholds(probe, side):
+    activations, labels, image_labels = probe
+    thresholds = reference_thresholds(activations, Q)
+    expected = reference_dissection(
+        activations, labels, image_labels, CATEGORY_CODES, thresholds, side
+    )
+    metric = run_metric(
+        new_metric(activation_side=side), *probe, batch_size=7, thresholds=thresholds
+    )
+    iou = metric.iou().numpy()
+    np.testing.assert_allclose(iou, expected, rtol=0, atol=1e-6)
+    best = expected[:, 1:].max(1)
+    assert int(metric.compute()) == int((best >= 0.04).sum())
+    # the probe has real detectors, so this is not a trivial all-zero comparison
+    assert expected.max() > 0.2
+
+
+def test_the_two_activation_sides_differ(probe):
+    thresholds = reference_thresholds(probe[0], Q)
+    annotated = run_metric(new_metric(), *probe, thresholds=thresholds).iou()
+    overlap = run_metric(new_metric(activation_side="overlap"), *probe, thresholds=thresholds).iou()
+    # counting the mask only where it overlaps the category shrinks unions: IoU can only grow
+    assert torch.all(overlap >= annotated - 1e-12)
+    assert torch.any(overlap > annotated)
+
+
+@pytest.mark.parametrize("quantile", [0.995, "netdissect", 0.9])
+def test_thresholds_within_1e_3_of_exact_quantile(quantile):
+    rng = np.random.default_rng(3)
+    # post-ReLU maps: mostly zeros, a skewed positive tail, units on different scales
+    scale = np.array([0.01, 1.0, 30.0, 100.0], dtype=np.float32)[None, :, None, None]
+    activations = np.maximum(rng.standard_normal((300, 4, 7, 7)).astype(np.float32), 0) ** 2
+    activations *= scale
+    metric = NetworkDissection(4, LABEL_NAMES, LABEL_CATEGORIES, quantile=quantile)
+    for start in range(0, 300, 64):
+        metric.update(torch.from_numpy(activations[start : start + 64]))
+    thresholds = metric.compute_thresholds().numpy()
+    q = NETDISSECT_QUANTILE if quantile == "netdissect" else quantile
+    exact = reference_thresholds(activations, q)
+    np.testing.assert_allclose(thresholds, exact, rtol=1e-3)
+
+
+def test_thresholds_outside_the_histogram_range_warn_and_stay_bounded():
+    activations = torch.linspace(2000.0, 3000.0, 1000).view(10, 1, 10, 10)
+    metric = NetworkDissection(1, LABEL_NAMES, LABEL_CATEGORIES)
+    metric.update(activations)
+    with pytest.warns(UserWarning, match="outside histogram_range"):
+        threshold = float(metric.compute_thresholds()[0])
+    assert 2000.0 <= threshold <= 3000.0
+
+
+def test_thresholds_of_signed_data_and_exact_zeros():
+    rng = np.random.default_rng(4)
+    activations = rng.standard_normal((200, 3, 5, 5)).astype(np.float32)
+    activations[:, 2] = 0.0  # a dead unit: its threshold is exactly 0
+    activations[:, 2, 0, 0] = 1.0
+    metric = NetworkDissection(3, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.3)
+    metric.update(torch.from_numpy(activations))
+    thresholds = metric.compute_thresholds().numpy()
+    exact = reference_thresholds(activations, 0.3)
+    assert exact[0] < 0 and exact[2] == 0
+    np.testing.assert_allclose(thresholds, exact, rtol=1e-3)
+
+
+def test_own_thresholds_give_reference_detectors(probe):
+    activations, labels, image_labels = probe
+    metric = run_metric(new_metric(), *probe)
+    thresholds = metric.thresholds.numpy()
+    np.testing.assert_allclose(thresholds, reference_thresholds(activations, Q), rtol=1e-3)
+    expected = reference_dissection(activations, labels, image_labels, CATEGORY_CODES, thresholds)
+    np.testing.assert_allclose(metric.iou().numpy(), expected, atol=1e-6)
+
+
+def test_invariant_to_batch_size_and_order(probe):
+    activations, labels, image_labels = probe
+    reference = run_metric(new_metric(), *probe, batch_size=24)
+    order = np.random.default_rng(0).permutation(len(activations))
+    shuffled = run_metric(
+        new_metric(), activations[order], labels[order], image_labels[order], batch_size=5
+    )
+    single = run_metric(new_metric(), *probe, batch_size=1)
+    for other in (shuffled, single):
+        assert torch.equal(other.thresholds, reference.thresholds)
+        for state in ("histogram", "intersection", "mask_area", "label_area"):
+            assert torch.equal(getattr(other, state), getattr(reference, state)), state
+        assert torch.equal(other.compute(), reference.compute())
+
+
+def test_memory_is_flat():
+    metric = new_metric(units=4)
+    sizes = []
+    for n in (1, 10, 40):
+        metric.reset()
+        activations, labels, image_labels = make_probe(num_images=n, units=4, seed=n)
+        run_metric(metric, activations, labels, image_labels, batch_size=4)
+        sizes.append(sum(getattr(metric, s).numel() for s in metric._defaults))
+    assert sizes[0] == sizes[1] == sizes[2]
+
+
+def test_results_table_is_consistent(probe):
+    metric = run_metric(new_metric(iou_threshold=0.05), *probe)
+    iou = metric.iou()
+    results = metric.results()
+    table = results.units
+    assert list(table.columns) == ["unit", "concept", "category", "iou", "threshold", "detector"]
+    best_iou, best_label = iou[:, 1:].max(1)
+    for row in table.itertuples():
+        label = int(best_label[row.unit]) + 1
+        assert row.concept == LABEL_NAMES[label]
+        assert row.category == LABEL_CATEGORIES[label]
+        assert row.iou == pytest.approx(float(best_iou[row.unit]))
+        assert row.detector == (row.iou >= 0.05)
+    assert results.num_detectors == int(table["detector"].sum()) == int(metric.compute())
+    assert sum(results.category_counts.values()) == results.num_detectors
+    assert list(results.category_counts) == ["object", "color", "scene"]
+    assert results.unique_concepts == sorted(set(table.loc[table["detector"], "concept"]))
+    # the probe plants ball, box and red detectors (units 0-2)
+    assert {"ball", "box", "red"} <= set(results.unique_concepts)
+    fig, ax = metric.plot()
+    heights = [int(bar.get_height()) for bar in ax.patches]
+    assert heights == list(results.category_counts.values())
+    fig.savefig(pytest.importorskip("tempfile").mktemp(suffix=".png"))
+
+
+def test_reset_clears_thresholds(probe):
+    metric = run_metric(new_metric(), *probe)
+    assert metric.phase == "tally"
+    metric.reset()
+    assert metric.phase == "thresholds"
+    assert int(metric.histogram.sum()) == 0
+
+
+def test_image_labels_only(probe):
+    activations, _, image_labels = probe
+    metric = new_metric()
+    acts = torch.from_numpy(activations)
+    metric.update(acts)
+    metric.compute_thresholds()
+    metric.update(acts, None, torch.from_numpy(image_labels))
+    labels = np.zeros((len(acts), 0, 7, 7), dtype=np.int64)
+    expected = reference_dissection(
+        activations, labels, image_labels, CATEGORY_CODES, metric.thresholds.numpy()
+    )
+    np.testing.assert_allclose(metric.iou().numpy(), expected, atol=1e-6)
+    assert metric.iou()[3, 6] > metric.iou()[3, 7]  # the planted "beach" unit
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def tallying_metric(probe):
+    metric = new_metric()
+    metric.set_thresholds(torch.zeros(6))
+    return metric
+
+
+def test_tally_errors(probe):
+    activations, labels, image_labels = map(torch.from_numpy, probe)
+    metric = tallying_metric(probe)
+    with pytest.raises(ValueError, match=r"labels has batch size 23 but activations .* 24"):
+        metric.update(activations, labels[:23])
+    with pytest.raises(ValueError, match="image_labels has batch size"):
+        metric.update(activations, labels, image_labels[:3])
+    with pytest.raises(TypeError, match="labels must be an integer tensor"):
+        metric.update(activations, labels.float())
+    with pytest.raises(ValueError, match="labels must be non-negative"):
+        metric.update(activations, labels - 1)
+    with pytest.raises(ValueError, match="contains label 8 but only 8 labels are declared"):
+        metric.update(activations, labels.clamp(max=8) + (labels == 3).long() * 5)
+    with pytest.raises(ValueError, match="image_labels contains label 10 but only 8"):
+        metric.update(activations, labels, image_labels + 3)
+    bad = activations.clone()
+    bad[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="activations contain NaN or inf"):
+        metric.update(bad, labels)
+    bad[0, 0, 0, 0] = float("inf")
+    with pytest.raises(ValueError, match="activations contain NaN or inf"):
+        new_metric().update(bad)
+    with pytest.raises(ValueError, match=r"activations have 5 units .* num_units=6"):
+        metric.update(activations[:, :5], labels)
+    with pytest.raises(ValueError, match=r"activations must have shape \[batch, units"):
+        metric.update(activations[0], labels)
+    with pytest.raises(ValueError, match="needs labels and/or image_labels"):
+        metric.update(activations)
+    # nothing was counted by the failed calls
+    assert int(metric.intersection.sum()) == 0 and int(metric.tallied_images) == 0
+
+
+def test_results_before_thresholds_is_an_error(probe):
+    metric = new_metric()
+    metric.update(torch.from_numpy(probe[0]))
+    with pytest.raises(ThresholdsNotSetError, match="no thresholds yet"):
+        metric.compute()
+    with pytest.raises(ValueError, match="no thresholds yet"):
+        metric.results()
+    metric.compute_thresholds()
+    with pytest.raises(ValueError, match="tally pass saw no data"):
+        metric.compute()
+    with pytest.raises(RuntimeError, match="already set"):
+        metric.compute_thresholds()
+    with pytest.raises(RuntimeError, match="no activations seen"):
+        new_metric().compute_thresholds()
+
+
+def test_functional_tally_without_thresholds(probe):
+    from lightning_distill.functional import dissection_tally
+
+    activations, labels, _ = map(torch.from_numpy, probe)
+    with pytest.raises(ValueError, match="thresholds are not set"):
+        dissection_tally(
+            activations,
+            labels,
+            torch.full((6,), float("nan")),
+            torch.tensor(CATEGORY_CODES),
+            3,
+        )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"num_units": 0}, "num_units must be a positive int"),
+        ({"label_names": ["-"]}, "label_names must name label 0"),
+        ({"label_categories": ["", "object"]}, "label_categories must have one entry per label"),
+        ({"quantile": 1.5}, "quantile must be in"),
+        ({"quantile": "median"}, "quantile must be in"),
+        ({"iou_threshold": -0.1}, "iou_threshold must be in"),
+        ({"activation_side": "both"}, "activation_side must be"),
+        ({"histogram_range": (1.0, 0.5)}, "histogram_range must be"),
+        ({"histogram_resolution": 0.0}, "histogram_resolution must be"),
+        ({"categories": ["object"]}, "missing from categories"),
+    ],
+)
+def test_constructor_errors(kwargs, match):
+    arguments = {"num_units": 3, "label_names": LABEL_NAMES, "label_categories": LABEL_CATEGORIES}
+    arguments.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        NetworkDissection(**arguments)
+
+
+def test_set_thresholds_errors():
+    metric = new_metric()
+    with pytest.raises(ValueError, match=r"thresholds must have shape \(6,\)"):
+        metric.set_thresholds(torch.zeros(5))
+    with pytest.raises(ValueError, match="thresholds must be finite"):
+        metric.set_thresholds(torch.full((6,), float("nan")))
+
+
+def test_inputs_not_mutated(probe):
+    activations, labels, image_labels = (torch.from_numpy(a.copy()) for a in probe)
+    copies = [t.clone() for t in (activations, labels, image_labels)]
+    run_metric(new_metric(), *(t.numpy() for t in (activations, labels, image_labels)))
+    for original, copy in zip((activations, labels, image_labels), copies):
+        assert torch.equal(original, copy)
