@@ -157,7 +157,7 @@ class KnowledgeDistillation(L.Callback):
             if output is None:  # the module skipped this batch
                 return None
             if len(calls) != 1:
-                raise RuntimeError(
+                raise ValueError(
                     f"KnowledgeDistillation needs training_step to call the module's {where} "
                     f"exactly once per batch to find the logits; it was called {len(calls)} "
                     "times. Call self(x) once, or name the submodule that outputs the logits "
@@ -166,7 +166,7 @@ class KnowledgeDistillation(L.Callback):
             inputs, input_kwargs, logits = calls[0]
             if not isinstance(logits, Tensor) or logits.dim() != 2:
                 got = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
-                raise RuntimeError(
+                raise ValueError(
                     f"KnowledgeDistillation needs the module's {where} to return logits of shape "
                     f"[batch, classes]; it returned {got}. Use logits_from=... to name the "
                     "submodule that outputs the logits"

@@ -1,0 +1,133 @@
+import copy
+
+import lightning as L
+import pytest
+import torch
+import torch.nn.functional as F
+from kd_helpers import make_cnn, make_data, quiet_trainer, state_copy, states_equal
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_distill import DistillationModule, KnowledgeDistillation
+
+
+class Classifier(L.LightningModule):
+    """An ordinary module that knows nothing about distillation."""
+
+    def __init__(self, net, call_inner=False):
+        super().__init__()
+        self.net = net
+        self.call_inner = call_inner
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        logits = self.net(x) if self.call_inner else self(x)
+        return F.cross_entropy(logits, y)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+
+class ManualClassifier(Classifier):
+    def __init__(self, net):
+        super().__init__(net)
+        self.automatic_optimization = False
+
+    def training_step(self, batch, batch_idx):
+        return None
+
+
+class RecordFirstStep(L.Callback):
+    def __init__(self):
+        self.loss = None
+        self.grads = None
+
+    def on_before_backward(self, trainer, pl_module, loss):
+        if self.loss is None:
+            self.loss = loss.detach().clone()
+
+    def on_after_backward(self, trainer, pl_module):
+        if self.grads is None:
+            self.grads = [
+                p.grad.detach().clone() for p in pl_module.parameters() if p.grad is not None
+            ]
+
+
+def _first_step(module, callbacks, x, y):
+    record = RecordFirstStep()
+    trainer = quiet_trainer(max_steps=1, callbacks=[*callbacks, record])
+    trainer.fit(module, DataLoader(TensorDataset(x, y), batch_size=len(x)))
+    return record
+
+
+@pytest.mark.parametrize(("temperature", "alpha"), [(4.0, 0.9), (2.0, 0.3), (1.0, 1.0)])
+def test_loss_and_gradients_equal_distillation_module(temperature, alpha):
+    torch.manual_seed(0)
+    net, teacher = make_cnn(4), make_cnn(8)
+    x, y = make_data(16)
+    reference = _first_step(
+        DistillationModule(copy.deepcopy(net), teacher, temperature=temperature, alpha=alpha),
+        [],
+        x,
+        y,
+    )
+    callback = KnowledgeDistillation(teacher, temperature=temperature, alpha=alpha)
+    module = Classifier(copy.deepcopy(net))
+    got = _first_step(module, [callback], x, y)
+    torch.testing.assert_close(got.loss, reference.loss)
+    assert len(got.grads) == len(reference.grads) > 0
+    for a, b in zip(got.grads, reference.grads):
+        torch.testing.assert_close(a, b)
+    # the module's own loss would differ, so the callback really replaced it
+    assert not torch.allclose(got.loss, F.cross_entropy(net(x), y))
+    assert "training_step" not in module.__dict__  # wrapper removed after the fit
+
+
+def test_teacher_untouched_and_logits_from_submodule():
+    torch.manual_seed(1)
+    net, teacher = make_cnn(4), make_cnn(8)
+    teacher_before = state_copy(teacher)
+    x, y = make_data(16)
+    reference = _first_step(DistillationModule(copy.deepcopy(net), teacher), [], x, y)
+    module = Classifier(copy.deepcopy(net), call_inner=True)
+    got = _first_step(module, [KnowledgeDistillation(teacher, logits_from="net")], x, y)
+    torch.testing.assert_close(got.loss, reference.loss)
+    assert states_equal(teacher_before, state_copy(teacher))
+    assert teacher.training and all(p.requires_grad for p in teacher.parameters())
+
+
+def test_clear_errors():
+    torch.manual_seed(2)
+    x, y = make_data(8)
+    teacher = make_cnn(8)
+    with pytest.raises(ValueError, match="automatic optimisation"):
+        _first_step(ManualClassifier(make_cnn(4)), [KnowledgeDistillation(teacher)], x, y)
+    with pytest.raises(ValueError, match="called 0 times.*logits_from"):
+        _first_step(
+            Classifier(make_cnn(4), call_inner=True), [KnowledgeDistillation(teacher)], x, y
+        )
+    with pytest.raises(ValueError, match="logits_from: .*no submodule named 'head'"):
+        _first_step(
+            Classifier(make_cnn(4)), [KnowledgeDistillation(teacher, logits_from="head")], x, y
+        )
+    module = Classifier(make_cnn(4))
+    with pytest.raises(ValueError, match="teacher is the trained module"):
+        _first_step(module, [KnowledgeDistillation(module.net)], x, y)
+    with pytest.raises(ValueError, match="same number of classes"):
+        _first_step(Classifier(make_cnn(4)), [KnowledgeDistillation(make_cnn(8, 5))], x, y)
+    with pytest.raises(ValueError, match="temperature"):
+        KnowledgeDistillation(teacher, temperature=0)
+    with pytest.raises(ValueError, match="alpha"):
+        KnowledgeDistillation(teacher, alpha=2)
+    with pytest.raises(TypeError, match="teacher"):
+        KnowledgeDistillation(lambda x: x)
+
+
+def test_state_dict_round_trip_warns_on_changed_settings():
+    callback = KnowledgeDistillation(make_cnn(4), temperature=3.0, alpha=0.5)
+    state = callback.state_dict()
+    KnowledgeDistillation(make_cnn(4), temperature=3.0, alpha=0.5).load_state_dict(state)
+    with pytest.warns(UserWarning, match="temperature"):
+        KnowledgeDistillation(make_cnn(4), temperature=2.0, alpha=0.5).load_state_dict(state)

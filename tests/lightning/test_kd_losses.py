@@ -1,0 +1,223 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lightning_distill.losses import (
+    HintRegressor,
+    attention_transfer_loss,
+    distillation_loss,
+    distillation_terms,
+    hint_loss,
+    kd_loss,
+    label_smoothing_loss,
+)
+
+
+def reference_kd(student, teacher, temperature):
+    """T^2 * mean over samples of sum_k p_t log(p_t / p_s), in float64 numpy."""
+    s = np.asarray(student, dtype=np.float64) / temperature
+    t = np.asarray(teacher, dtype=np.float64) / temperature
+    log_ps = s - s.max(1, keepdims=True)
+    log_ps -= np.log(np.exp(log_ps).sum(1, keepdims=True))
+    log_pt = t - t.max(1, keepdims=True)
+    log_pt -= np.log(np.exp(log_pt).sum(1, keepdims=True))
+    kl = (np.exp(log_pt) * (log_pt - log_ps)).sum(1)
+    return temperature**2 * kl.mean()
+
+
+@pytest.mark.parametrize("temperature", [0.5, 1.0, 4.0, 20.0])
+def test_kd_loss_equals_float64_reference(temperature):
+    gen = torch.Generator().manual_seed(0)
+    s, t = torch.randn(16, 10, generator=gen) * 3, torch.randn(16, 10, generator=gen) * 3
+    got = kd_loss(s, t, temperature)
+    assert got.dtype == torch.float32
+    assert got.item() == pytest.approx(reference_kd(s.numpy(), t.numpy(), temperature), rel=1e-5)
+    got64 = kd_loss(s.double(), t.double(), temperature)
+    assert got64.dtype == torch.float64
+    assert got64.item() == pytest.approx(reference_kd(s.numpy(), t.numpy(), temperature), rel=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    batch=st.integers(1, 6),
+    classes=st.integers(2, 7),
+    temperature=st.floats(0.25, 10.0),
+    seed=st.integers(0, 10_000),
+)
+def test_kd_gradient_is_t_times_probability_gap_over_batch(batch, classes, temperature, seed):
+    gen = torch.Generator().manual_seed(seed)
+    s = (torch.randn(batch, classes, generator=gen, dtype=torch.float64) * 4).requires_grad_()
+    t = torch.randn(batch, classes, generator=gen, dtype=torch.float64) * 4
+    kd_loss(s, t, temperature).backward()
+    expected = temperature * (F.softmax(s / temperature, 1) - F.softmax(t / temperature, 1)) / batch
+    torch.testing.assert_close(s.grad, expected.detach(), rtol=1e-9, atol=1e-12)
+
+
+def test_kd_zero_when_student_equals_teacher_and_shift_invariant():
+    gen = torch.Generator().manual_seed(1)
+    s, t = torch.randn(8, 5, generator=gen), torch.randn(8, 5, generator=gen)
+    assert kd_loss(s, s.clone(), 3.0).item() == pytest.approx(0.0, abs=1e-7)
+    base = kd_loss(s, t, 3.0)
+    torch.testing.assert_close(kd_loss(s + 7.5, t, 3.0), base, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(kd_loss(s, t - 100.0, 3.0), base, rtol=1e-5, atol=1e-6)
+    # a per-sample constant too
+    torch.testing.assert_close(
+        kd_loss(s + torch.arange(8.0)[:, None], t, 3.0), base, rtol=1e-5, atol=1e-6
+    )
+
+
+def test_kd_reductions():
+    gen = torch.Generator().manual_seed(2)
+    s, t = torch.randn(6, 4, generator=gen), torch.randn(6, 4, generator=gen)
+    per_sample = kd_loss(s, t, 2.0, reduction="none")
+    assert per_sample.shape == (6,)
+    assert (per_sample >= 0).all()
+    torch.testing.assert_close(kd_loss(s, t, 2.0, reduction="sum"), per_sample.sum())
+    torch.testing.assert_close(kd_loss(s, t, 2.0), per_sample.sum() / 6)
+    # agrees with torch's KLDivLoss(batchmean) times T^2
+    expected = F.kl_div(F.log_softmax(s / 2, 1), F.softmax(t / 2, 1), reduction="batchmean") * 4
+    torch.testing.assert_close(kd_loss(s, t, 2.0), expected)
+
+
+@pytest.mark.parametrize("magnitude", [1e4, -1e4])
+def test_kd_finite_for_huge_logits(magnitude):
+    s = torch.tensor([[magnitude, 0.0, -magnitude], [0.0, magnitude, 1.0]], requires_grad=True)
+    t = torch.tensor([[-magnitude, 0.0, magnitude], [magnitude, 0.0, 1.0]])
+    loss = kd_loss(s, t, 1.0)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert torch.isfinite(s.grad).all()
+    assert loss.item() == pytest.approx(reference_kd(s.detach().numpy(), t.numpy(), 1.0), rel=1e-5)
+
+
+def test_kd_under_bf16_autocast_computes_in_float32():
+    gen = torch.Generator().manual_seed(3)
+    s = (torch.randn(8, 10, generator=gen) * 1e4).bfloat16()
+    t = (torch.randn(8, 10, generator=gen) * 1e4).bfloat16()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = kd_loss(s, t, 4.0)
+    assert loss.dtype == torch.float32
+    assert torch.isfinite(loss)
+    expected = reference_kd(s.float().numpy(), t.float().numpy(), 4.0)
+    assert loss.item() == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1, 0.5, 1.0])
+def test_label_smoothing_loss_equals_torch(smoothing):
+    gen = torch.Generator().manual_seed(4)
+    logits = torch.randn(12, 7, generator=gen) * 2
+    targets = torch.randint(0, 7, (12,), generator=gen)
+    expected = F.cross_entropy(logits, targets, label_smoothing=smoothing)
+    torch.testing.assert_close(label_smoothing_loss(logits, targets, smoothing), expected)
+
+
+def test_distillation_loss_combines_terms_and_keeps_t_squared():
+    gen = torch.Generator().manual_seed(5)
+    s, t = torch.randn(10, 4, generator=gen), torch.randn(10, 4, generator=gen)
+    y = torch.randint(0, 4, (10,), generator=gen)
+    for alpha in (0.0, 0.3, 1.0):
+        got = distillation_loss(s, t, y, temperature=3.0, alpha=alpha)
+        expected = (1 - alpha) * F.cross_entropy(s, y) + alpha * 9.0 * F.kl_div(
+            F.log_softmax(s / 3, 1), F.softmax(t / 3, 1), reduction="batchmean"
+        )
+        torch.testing.assert_close(got, expected)
+    terms = distillation_terms(s, t, y, temperature=3.0, alpha=0.25, label_smoothing=0.1)
+    torch.testing.assert_close(terms.ce, F.cross_entropy(s, y, label_smoothing=0.1))
+    torch.testing.assert_close(terms.kd, kd_loss(s, t, 3.0))
+    torch.testing.assert_close(terms.total, 0.75 * terms.ce + 0.25 * terms.kd)
+
+
+def test_hint_loss_formula_and_regressor_gradients():
+    gen = torch.Generator().manual_seed(6)
+    student = torch.randn(3, 4, 5, 5, generator=gen, requires_grad=True)
+    teacher = torch.randn(3, 8, 10, 10, generator=gen)
+    regressor = HintRegressor((4, 5, 5), (8, 10, 10))
+    loss = hint_loss(student, teacher, regressor)
+    mapped = F.interpolate(
+        regressor.map(student), size=(10, 10), mode="bilinear", align_corners=False
+    )
+    torch.testing.assert_close(loss, ((mapped - teacher) ** 2).mean())
+    loss.backward()
+    assert regressor.map.weight.grad is not None and regressor.map.weight.grad.abs().sum() > 0
+    assert student.grad.abs().sum() > 0
+    # vector features go through a linear map
+    linear = HintRegressor((6,), (9,))
+    v = torch.randn(4, 6, generator=gen)
+    w = torch.randn(4, 9, generator=gen)
+    torch.testing.assert_close(hint_loss(v, w, linear), ((linear.map(v) - w) ** 2).mean())
+
+
+def _at_reference(fs, ft, variant):
+    """Attention transfer written out with loops, float64."""
+    fs, ft = fs.double(), ft.double()
+    out = []
+    for i in range(fs.shape[0]):
+        qs = (fs[i] ** 2).sum(0)
+        qt = (ft[i] ** 2).sum(0)
+        if qs.shape != qt.shape:  # pool the larger to the smaller
+            size = tuple(min(a, b) for a, b in zip(qs.shape, qt.shape))
+            qs = F.adaptive_avg_pool2d(qs[None, None], size)[0, 0]
+            qt = F.adaptive_avg_pool2d(qt[None, None], size)[0, 0]
+        qs = qs.flatten() / math.sqrt(float((qs**2).sum()))
+        qt = qt.flatten() / math.sqrt(float((qt**2).sum()))
+        diff = qs - qt
+        out.append(diff.norm() if variant == "paper" else (diff**2).mean())
+    return torch.stack(out).mean()
+
+
+@pytest.mark.parametrize("variant", ["paper", "code"])
+@pytest.mark.parametrize("sizes", [((4, 6, 6), (9, 6, 6)), ((4, 8, 8), (9, 4, 4))])
+def test_attention_transfer_matches_reference(variant, sizes):
+    gen = torch.Generator().manual_seed(7)
+    fs = torch.randn(3, *sizes[0], generator=gen, dtype=torch.float64)
+    ft = torch.randn(3, *sizes[1], generator=gen, dtype=torch.float64)
+    got = attention_transfer_loss(fs, ft, variant=variant)
+    torch.testing.assert_close(got, _at_reference(fs, ft, variant))
+    assert attention_transfer_loss(fs, fs.clone() * 3, variant=variant).item() == pytest.approx(
+        0.0, abs=1e-12
+    )
+
+
+def test_attention_transfer_variant_is_explicit():
+    f = torch.randn(2, 3, 4, 4)
+    with pytest.raises(TypeError):
+        attention_transfer_loss(f, f)  # no default variant
+    with pytest.raises(ValueError, match="variant"):
+        attention_transfer_loss(f, f, variant="other")
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda s, t, y: kd_loss(s, t[:, :3]), ValueError, "same number of classes"),
+        (lambda s, t, y: kd_loss(s, t, 0.0), ValueError, "temperature"),
+        (lambda s, t, y: kd_loss(s, t, -1.0), ValueError, "temperature"),
+        (lambda s, t, y: kd_loss(s, t, float("nan")), ValueError, "temperature"),
+        (lambda s, t, y: kd_loss(s.long(), t), TypeError, "student_logits.*floating"),
+        (lambda s, t, y: kd_loss(s, t.int()), TypeError, "teacher_logits.*floating"),
+        (lambda s, t, y: kd_loss(s, t, reduction="avg"), ValueError, "reduction"),
+        (lambda s, t, y: kd_loss(s[0], t[0]), ValueError, "student_logits.*shape"),
+        (lambda s, t, y: distillation_loss(s, t, y, alpha=1.5), ValueError, "alpha"),
+        (lambda s, t, y: distillation_loss(s, t, y, alpha=-0.1), ValueError, "alpha"),
+        (
+            lambda s, t, y: distillation_loss(s, t, y + 4),
+            ValueError,
+            r"targets must lie in \[0, 3\]",
+        ),
+        (lambda s, t, y: distillation_loss(s, t, y - 5), ValueError, "targets must lie"),
+        (lambda s, t, y: distillation_loss(s, t, y.float()), TypeError, "targets.*integer"),
+        (lambda s, t, y: label_smoothing_loss(s, y, 2.0), ValueError, "smoothing"),
+    ],
+)
+def test_bad_input_errors_name_the_argument(call, error, match):
+    s, t = torch.randn(5, 4), torch.randn(5, 4)
+    y = torch.tensor([0, 1, 2, 3, 0])
+    s_before, t_before = s.clone(), t.clone()
+    with pytest.raises(error, match=match):
+        call(s, t, y)
+    assert torch.equal(s, s_before) and torch.equal(t, t_before)

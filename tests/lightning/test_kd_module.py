@@ -1,0 +1,281 @@
+import copy
+
+import lightning as L
+import pytest
+import torch
+from kd_helpers import (
+    IndexedDataset,
+    make_cnn,
+    make_data,
+    quiet_trainer,
+    shuffled_loader,
+    state_copy,
+    states_equal,
+)
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_distill import DistillationModule, FeatureDistillation
+from lightning_distill.losses import attention_transfer_loss, distillation_terms, hint_loss
+
+
+@pytest.fixture
+def models():
+    torch.manual_seed(0)
+    return make_cnn(4), make_cnn(8)
+
+
+def test_teacher_bit_identical_eval_throughout_and_flags_restored(models):
+    student, teacher = models
+    teacher.train()  # the user's mode, restored after the fit
+    teacher_before = state_copy(teacher)  # BatchNorm buffers included
+    student_before = state_copy(student)
+    x, y = make_data()
+    module = DistillationModule(student, teacher)
+    modes = []
+
+    class RecordTeacherMode(L.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            modes.append(pl_module.teacher.training)
+            assert not any(p.requires_grad for p in pl_module.teacher.parameters())
+
+        def on_after_backward(self, trainer, pl_module):
+            assert all(p.grad is None for p in pl_module.teacher.parameters())
+
+    trainer = quiet_trainer(max_epochs=2, callbacks=[RecordTeacherMode()])
+    loader = DataLoader(TensorDataset(x, y), batch_size=16)
+    trainer.fit(module, loader, loader)
+    assert modes and not any(modes)
+    assert states_equal(teacher_before, state_copy(teacher))
+    assert teacher.training  # mode given back after the fit
+    assert all(p.requires_grad for p in teacher.parameters())
+    assert not states_equal(student_before, state_copy(student))
+
+
+def test_logs_losses_and_validation_metrics(models):
+    student, teacher = models
+    x, y = make_data()
+    module = DistillationModule(
+        student, teacher, features=[FeatureDistillation("3", "3", "attention", 10.0)]
+    )
+    trainer = quiet_trainer(max_epochs=1)
+    loader = DataLoader(TensorDataset(x, y), batch_size=64)
+    trainer.fit(module, loader, loader)
+    metrics = trainer.callback_metrics
+    for key in ("train/loss", "train/loss_ce", "train/loss_kd", "train/loss_feature"):
+        assert key in metrics
+    student.eval(), teacher.eval()
+    with torch.no_grad():
+        s_pred, t_pred = student(x).argmax(1), teacher(x).argmax(1)
+    assert metrics["val/acc"].item() == pytest.approx((s_pred == y).float().mean().item())
+    assert metrics["val/teacher_agreement"].item() == pytest.approx(
+        (s_pred == t_pred).float().mean().item()
+    )
+
+
+def test_training_loss_equals_formula_with_features(models):
+    student, teacher = models
+    x, y = make_data(8)
+    specs = [
+        FeatureDistillation("3", "3", "attention", 2.0, variant="paper"),
+        FeatureDistillation("4", "4", "hint", 0.5),
+    ]
+    module = DistillationModule(
+        student,
+        teacher,
+        temperature=3.0,
+        alpha=0.6,
+        label_smoothing=0.1,
+        features=specs,
+        example_input=x[:2],
+    )
+    module.train()
+    loss = module.training_step((x, y), 0)
+    # reference: run the layers by hand
+    s_feat3 = student[:4](x)
+    s_feat4 = student[4](s_feat3)
+    t_feat3 = teacher[:4](x)
+    t_feat4 = teacher[4](t_feat3)
+    total, _, _ = distillation_terms(student(x), teacher(x).detach(), y, 3.0, 0.6, 0.1)
+    expected = (
+        total
+        + 2.0 * attention_transfer_loss(s_feat3, t_feat3.detach(), variant="paper")
+        + 0.5 * hint_loss(s_feat4, t_feat4.detach(), module.hint_regressors["1"])
+    )
+    torch.testing.assert_close(loss, expected)
+    loss.backward()
+    assert module.hint_regressors["1"].map.weight.grad.abs().sum() > 0
+    optimized = {
+        id(p) for group in module.configure_optimizers().param_groups for p in group["params"]
+    }
+    assert all(id(p) in optimized for p in module.hint_regressors.parameters())
+    assert not any(id(p) in optimized for p in teacher.parameters())
+
+
+def test_checkpoint_leaves_teacher_out_and_resume_matches_uninterrupted(models, tmp_path):
+    student, teacher = models
+    x, y = make_data(64)
+    val = DataLoader(TensorDataset(x, y), batch_size=32)
+
+    def run(max_epochs, student, ckpt_path=None, save_to=None):
+        L.seed_everything(0)
+        module = DistillationModule(student, teacher, lr=1e-2)
+        trainer = quiet_trainer(max_epochs=max_epochs)
+        trainer.fit(module, shuffled_loader(x, y), val, ckpt_path=ckpt_path)
+        if save_to is not None:
+            trainer.save_checkpoint(save_to)
+        return module
+
+    initial = state_copy(student)
+    full = run(4, copy.deepcopy(student))
+
+    first_student = copy.deepcopy(student)
+    first_student.load_state_dict(initial)
+    ckpt = tmp_path / "half.ckpt"
+    half = run(2, first_student, save_to=ckpt)
+    assert not states_equal(state_copy(half.student), state_copy(full.student))
+    stored = torch.load(ckpt, weights_only=False)["state_dict"]
+    assert not any(k.startswith("teacher.") for k in stored)
+    assert any(k.startswith("student.") for k in stored)
+
+    resumed_student = copy.deepcopy(student)
+    resumed_student.load_state_dict(initial)
+    resumed = run(4, resumed_student, ckpt_path=ckpt)
+    assert states_equal(state_copy(full.student), state_copy(resumed.student))
+
+    # load_from_checkpoint takes the modules again and keeps the hyperparameters
+    restored = DistillationModule.load_from_checkpoint(
+        ckpt, student=copy.deepcopy(student), teacher=teacher
+    )
+    assert restored.hparams.lr == 1e-2 and restored.hparams.temperature == 4.0
+
+
+def test_keep_teacher_in_checkpoint(models, tmp_path):
+    student, teacher = models
+    x, y = make_data(16)
+    module = DistillationModule(student, teacher, keep_teacher_in_checkpoint=True)
+    trainer = quiet_trainer(max_epochs=1)
+    trainer.fit(module, DataLoader(TensorDataset(x, y), batch_size=16))
+    trainer.save_checkpoint(tmp_path / "m.ckpt")
+    stored = torch.load(tmp_path / "m.ckpt", weights_only=False)["state_dict"]
+    assert any(k.startswith("teacher.") for k in stored)
+
+
+def test_cache_teacher_reuses_outputs_and_matches_uncached():
+    torch.manual_seed(0)
+    student, teacher = make_cnn(4, batch_norm=False), make_cnn(8, batch_norm=False)
+    x, y = make_data(48)
+    calls = []
+    teacher.register_forward_hook(lambda m, a, o: calls.append(a[0].shape[0]))
+
+    cached_student = copy.deepcopy(student)
+    cached = DistillationModule(cached_student, teacher, cache_teacher=True)
+    loader = DataLoader(IndexedDataset(x, y), batch_size=16, shuffle=True)
+    quiet_trainer(max_epochs=3).fit(cached, loader)
+    assert sum(calls) == 48  # each sample once, in the first epoch only
+
+    # same order of batches without the cache gives the same weights
+    plain = DistillationModule(copy.deepcopy(student), teacher)
+    sequential = DataLoader(TensorDataset(x, y), batch_size=16)
+    indexed = DataLoader(IndexedDataset(x, y), batch_size=16)
+    cached2 = DistillationModule(copy.deepcopy(student), teacher, cache_teacher=True)
+    quiet_trainer(max_epochs=2).fit(plain, sequential)
+    quiet_trainer(max_epochs=2).fit(cached2, indexed)
+    for a, b in zip(plain.student.parameters(), cached2.student.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_cache_teacher_needs_index():
+    student, teacher = make_cnn(4), make_cnn(8)
+    x, y = make_data(8)
+    module = DistillationModule(student, teacher, cache_teacher=True)
+    with pytest.raises(ValueError, match="index"):
+        module.training_step((x, y), 0)
+
+
+def test_baselines_without_teacher(models):
+    student, _ = models
+    x, y = make_data(8)
+    module = DistillationModule(student, None, alpha=0.0, label_smoothing=0.2)
+    loss = module.training_step((x, y), 0)
+    torch.testing.assert_close(
+        loss, nn.functional.cross_entropy(student(x), y, label_smoothing=0.2)
+    )
+
+
+def test_teaching_assistant_chain():
+    """A trained student can be the next teacher."""
+    torch.manual_seed(0)
+    x, y = make_data(32)
+    loader = DataLoader(TensorDataset(x, y), batch_size=16)
+    teacher, assistant, student = make_cnn(8), make_cnn(6), make_cnn(4)
+    quiet_trainer(max_epochs=1).fit(DistillationModule(assistant, teacher), loader)
+    assistant_after = state_copy(assistant)
+    quiet_trainer(max_epochs=1).fit(DistillationModule(student, assistant), loader)
+    assert states_equal(assistant_after, state_copy(assistant))
+
+
+def test_lightning_cli_builds_module(monkeypatch):
+    monkeypatch.setattr("sys.argv", ["cli"])
+    from lightning.pytorch.cli import LightningCLI
+
+    config = {
+        "model": {
+            "student": {
+                "class_path": "torch.nn.Linear",
+                "init_args": {"in_features": 4, "out_features": 3},
+            },
+            "teacher": {
+                "class_path": "torch.nn.Linear",
+                "init_args": {"in_features": 4, "out_features": 3},
+            },
+            "temperature": 2.0,
+            "alpha": 0.5,
+        },
+        "trainer": {"logger": False, "enable_checkpointing": False},
+    }
+    cli = LightningCLI(DistillationModule, run=False, args=config, save_config_callback=None)
+    assert isinstance(cli.model, DistillationModule)
+    assert cli.model.hparams.temperature == 2.0 and cli.model.hparams.alpha == 0.5
+    assert "student" not in cli.model.hparams and "teacher" not in cli.model.hparams
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"temperature": 0.0}, ValueError, "temperature"),
+        ({"temperature": -2}, ValueError, "temperature"),
+        ({"alpha": 1.2}, ValueError, "alpha"),
+        ({"alpha": -0.5}, ValueError, "alpha"),
+        ({"label_smoothing": 3}, ValueError, "label_smoothing"),
+        ({"features": [("nope", "3")]}, ValueError, "no submodule named 'nope'"),
+        ({"features": [("3", "missing")]}, ValueError, "no submodule named 'missing'"),
+        ({"features": [("3", "3", "hint")]}, ValueError, "example_input"),
+        ({"features": [("3", "3", "cosine")]}, ValueError, "loss must be one of"),
+        ({"features": [("3", "3")], "cache_teacher": True}, ValueError, "cache_teacher"),
+        ({"optimizer": "lbfgs"}, ValueError, "optimizer"),
+    ],
+)
+def test_bad_arguments(models, kwargs, error, match):
+    student, teacher = models
+    with pytest.raises(error, match=match):
+        DistillationModule(student, teacher, **kwargs)
+
+
+def test_bad_models_and_batches(models):
+    student, teacher = models
+    with pytest.raises(ValueError, match="same object"):
+        DistillationModule(student, student)
+    with pytest.raises(TypeError, match="student"):
+        DistillationModule("model", teacher)
+    with pytest.raises(ValueError, match="alpha must be 0 without a teacher"):
+        DistillationModule(student)
+    module = DistillationModule(student, make_cnn(8, num_classes=5))
+    x, y = make_data(4)
+    with pytest.raises(ValueError, match="same number of classes"):
+        module.training_step((x, y), 0)
+    module = DistillationModule(student, teacher)
+    with pytest.raises(ValueError, match="targets must lie"):
+        module.training_step((x, y + 3), 0)
+    with pytest.raises(ValueError, match="batches must be"):
+        module.training_step(x, 0)
