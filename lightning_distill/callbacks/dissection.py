@@ -1,0 +1,317 @@
+"""Log network dissection (how many units detect concepts) while a model trains."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, RandomSampler
+
+from lightning_distill.features import FeatureHooks, resolve_module_names
+from lightning_distill.metrics.dissection import DissectionResults, NetworkDissection
+
+__all__ = ["DissectionMonitor"]
+
+
+def _split_batch(batch: Any) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    if isinstance(batch, dict):
+        images = batch.get("image", batch.get("images"))
+        if images is None:
+            raise ValueError(
+                f"a probe batch given as a dict needs an 'image' entry, got keys {list(batch)}"
+            )
+        return images, batch.get("labels"), batch.get("image_labels")
+    if isinstance(batch, list | tuple) and 2 <= len(batch) <= 3:
+        images, labels = batch[0], batch[1]
+        return images, labels, batch[2] if len(batch) == 3 else None
+    raise ValueError(
+        "probe batches must be dicts with 'image', 'labels' (and 'image_labels') or tuples "
+        f"(images, labels[, image_labels]), got {type(batch).__name__}"
+    )
+
+
+def _distributed() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+class DissectionMonitor(Callback):
+    """Dissect a layer on a probe set every few epochs and log how many units detect concepts.
+
+    At the end of every ``every_n_epochs``-th training epoch the monitor runs the two passes of
+    :class:`~lightning_distill.metrics.NetworkDissection` over ``dataloader`` (thresholds, then
+    tallies) under ``torch.no_grad`` with the module in eval mode, restores every submodule's
+    mode, and logs ``dissection/detectors``, ``dissection/unique_concepts`` and
+    ``dissection/<category>`` to the Trainer's loggers. Under DDP each process takes every
+    ``world_size``-th batch and the metric's sums are reduced across processes, so the numbers
+    equal those of one process.
+
+    Parameters
+    ----------
+    dataloader : torch.utils.data.DataLoader
+        Probe data, in a fixed order (no shuffling). Batches are dicts with ``image``, ``labels``
+        and optionally ``image_labels`` (as :class:`~lightning_distill.datasets.SyntheticConcepts`
+        and :class:`~lightning_distill.datasets.BrodenDataset` give) or tuples
+        ``(images, labels[, image_labels])``.
+    layer : str
+        Name of the dissected submodule in ``pl_module.named_modules()`` (e.g.
+        ``"student.layer3"`` in a :class:`~lightning_distill.DistillationModule`). Its output
+        must be ``[B, U, h, w]``.
+    every_n_epochs : int, default 1
+    label_names, label_categories : sequence of str, optional
+        Name and category of every label id; default: the attributes of the same name of
+        ``dataloader.dataset``.
+    quantile, iou_threshold, activation_side
+        See :class:`~lightning_distill.metrics.NetworkDissection`.
+    forward : callable, optional
+        ``forward(pl_module, images)`` runs the model; default ``pl_module(images)``.
+    save_dir : str or Path, optional
+        If given, every dissection also writes ``categories_epoch<N>.png`` (detectors per
+        category) and ``units_epoch<N>.png`` (top images of the best units with their masks).
+    plot_units : int, default 8
+        Units in the unit picture (best IoU first).
+    top_k : int, default 6
+        Images per unit in the unit picture.
+    metric_kwargs : dict, optional
+        Further :class:`~lightning_distill.metrics.NetworkDissection` arguments.
+
+    Attributes
+    ----------
+    history : list of dict
+        ``{"epoch", "detectors", "unique_concepts", <category>: count}`` per dissection.
+    last_results : DissectionResults or None
+
+    Examples
+    --------
+    >>> from torch.utils.data import DataLoader
+    >>> from lightning_distill.datasets import SyntheticConcepts
+    >>> probe = DataLoader(SyntheticConcepts(64), batch_size=32)
+    >>> monitor = DissectionMonitor(probe, "student.features.2", every_n_epochs=2)
+    """
+
+    def __init__(
+        self,
+        dataloader: Iterable[Any],
+        layer: str,
+        *,
+        every_n_epochs: int = 1,
+        label_names: Sequence[str] | None = None,
+        label_categories: Sequence[str] | None = None,
+        quantile: float | str = 0.995,
+        iou_threshold: float = 0.04,
+        activation_side: str = "annotated",
+        forward: Callable[[nn.Module, Tensor], Any] | None = None,
+        save_dir: str | Path | None = None,
+        plot_units: int = 8,
+        top_k: int = 6,
+        metric_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if not hasattr(dataloader, "__iter__"):
+            raise TypeError(
+                f"dataloader must be an iterable of probe batches, got {type(dataloader).__name__}"
+            )
+        if isinstance(dataloader, DataLoader) and isinstance(dataloader.sampler, RandomSampler):
+            raise ValueError(
+                "dataloader must keep a fixed order (shuffle=False): both passes and all "
+                "processes must see the same batches"
+            )
+        if not isinstance(layer, str):
+            raise TypeError(f"layer must be a module name (str), got {type(layer).__name__}")
+        if isinstance(every_n_epochs, bool) or not isinstance(every_n_epochs, int):
+            raise TypeError(f"every_n_epochs must be an int, got {type(every_n_epochs).__name__}")
+        if every_n_epochs < 1:
+            raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
+        dataset = getattr(dataloader, "dataset", None)
+        if label_names is None:
+            label_names = getattr(dataset, "label_names", None)
+        if label_categories is None:
+            label_categories = getattr(dataset, "label_categories", None)
+        if label_names is None or label_categories is None:
+            raise ValueError(
+                "label_names and label_categories are needed: pass them, or use a dataset that "
+                "has these attributes (SyntheticConcepts, BrodenDataset)"
+            )
+        self.dataloader = dataloader
+        self.layer = layer
+        self.every_n_epochs = every_n_epochs
+        self.label_names = list(label_names)
+        self.label_categories = list(label_categories)
+        self.forward = forward
+        self.save_dir = Path(save_dir) if save_dir is not None else None
+        self.plot_units = int(plot_units)
+        self.top_k = int(top_k)
+        self.metric_kwargs = {
+            "quantile": quantile,
+            "iou_threshold": iou_threshold,
+            "activation_side": activation_side,
+            **(metric_kwargs or {}),
+        }
+        # build a throw-away metric now so that bad metric arguments fail at construction
+        NetworkDissection(1, self.label_names, self.label_categories, **self.metric_kwargs)
+        self.metric: NetworkDissection | None = None
+        self.history: list[dict[str, Any]] = []
+        self.last_results: DissectionResults | None = None
+
+    # ------------------------------------------------------------------ Lightning hooks
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        resolve_module_names(pl_module, [self.layer], argument="layer")
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if (trainer.current_epoch + 1) % self.every_n_epochs:
+            return
+        results = self.dissect(pl_module, epoch=trainer.current_epoch)
+        values = {
+            "dissection/detectors": float(results.num_detectors),
+            "dissection/unique_concepts": float(len(results.unique_concepts)),
+        }
+        for category, count in results.category_counts.items():
+            values[f"dissection/{category}"] = float(count)
+        # identical on every process already; sync_dist only keeps Lightning's DDP check quiet
+        pl_module.log_dict(values, on_step=False, on_epoch=True, sync_dist=True)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": list(self.history)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = list(state_dict.get("history", []))
+
+    # ------------------------------------------------------------------ dissection
+    def _run(self, pl_module: nn.Module, images: Tensor) -> Tensor:
+        with FeatureHooks(pl_module, [self.layer], detach=True) as hooks:
+            if self.forward is None:
+                pl_module(images)
+            else:
+                self.forward(pl_module, images)
+            output = hooks[self.layer]
+        if not isinstance(output, Tensor) or output.ndim != 4:
+            shape = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
+            raise ValueError(
+                f"layer {self.layer!r} must output [batch, units, height, width] maps, got {shape}"
+            )
+        return output.float()
+
+    def _batches(self, rank: int, world_size: int):
+        """``(position of the first image, images, labels, image_labels)`` of this process."""
+        position = 0
+        for index, batch in enumerate(self.dataloader):
+            images, labels, image_labels = _split_batch(batch)
+            if index % world_size == rank:
+                yield position, images, labels, image_labels
+            position += len(images)
+
+    def dissect(self, pl_module: nn.Module, epoch: int | None = None) -> DissectionResults:
+        """Run both passes on the probe data now and return the results (also kept in history).
+
+        Under DDP every process must call it (the sums are reduced across processes).
+        """
+        resolve_module_names(pl_module, [self.layer], argument="layer")
+        rank, world_size = _distributed()
+        device = next(iter(pl_module.parameters()), torch.empty(0)).device
+        modes = {module: module.training for module in pl_module.modules()}
+        pl_module.eval()
+        try:
+            with torch.no_grad():
+                results = self._dissect(pl_module, device, rank, world_size, epoch)
+        finally:
+            for module, training in modes.items():
+                module.training = training
+        return results
+
+    def _dissect(self, pl_module, device, rank, world_size, epoch) -> DissectionResults:
+        if self.metric is None:
+            first = _split_batch(next(iter(self.dataloader)))[0]
+            units = self._run(pl_module, first[:1].to(device)).shape[1]
+            self.metric = NetworkDissection(
+                units, self.label_names, self.label_categories, **self.metric_kwargs
+            )
+        metric = self.metric.to(device)
+        metric.reset()
+        units = metric.num_units
+        keep = self.top_k if self.save_dir is not None else 0
+        top_peaks = torch.full((units, keep), -torch.inf, device=device)
+        top_positions = torch.full((units, keep), -1, dtype=torch.long, device=device)
+
+        for position, images, _, _ in self._batches(rank, world_size):
+            activations = self._run(pl_module, images.to(device))
+            metric.update(activations)
+            if keep:
+                peaks = activations.flatten(2).amax(2).T  # [U, B]
+                places = torch.arange(len(images), device=device) + position
+                top_peaks, chosen = torch.cat([top_peaks, peaks], 1).topk(keep, dim=1)
+                candidates = torch.cat([top_positions, places.expand(units, -1)], 1)
+                top_positions = candidates.gather(1, chosen)
+        metric.compute_thresholds()
+        for _, images, labels, image_labels in self._batches(rank, world_size):
+            activations = self._run(pl_module, images.to(device))
+            metric.update(
+                activations,
+                None if labels is None else labels.to(device),
+                None if image_labels is None else image_labels.to(device),
+            )
+        results = metric.results()
+        self.last_results = results
+        entry = {
+            "epoch": epoch,
+            "detectors": results.num_detectors,
+            "unique_concepts": len(results.unique_concepts),
+            **results.category_counts,
+        }
+        self.history.append(entry)
+        if self.save_dir is not None:
+            if world_size > 1:
+                top_peaks, top_positions = self._gather_top(top_peaks, top_positions, world_size)
+            if rank == 0:
+                self._save_pictures(pl_module, device, results, top_positions, epoch)
+        return results
+
+    def _gather_top(self, peaks: Tensor, positions: Tensor, world_size: int):
+        gathered_peaks = [torch.empty_like(peaks) for _ in range(world_size)]
+        gathered_positions = [torch.empty_like(positions) for _ in range(world_size)]
+        torch.distributed.all_gather(gathered_peaks, peaks.contiguous())
+        torch.distributed.all_gather(gathered_positions, positions.contiguous())
+        peaks, chosen = torch.cat(gathered_peaks, 1).topk(peaks.shape[1], dim=1)
+        return peaks, torch.cat(gathered_positions, 1).gather(1, chosen)
+
+    def _save_pictures(self, pl_module, device, results, top_positions, epoch) -> None:
+        import matplotlib.pyplot as plt
+
+        from lightning_distill.visualize.dissection import plot_category_counts, plot_unit_grid
+
+        self.save_dir.mkdir(parents=True, exist_ok=True)
+        tag = f"epoch{epoch}" if epoch is not None else "now"
+        fig, _ = plot_category_counts(results)
+        fig.savefig(self.save_dir / f"categories_{tag}.png", dpi=110)
+        plt.close(fig)
+
+        table = results.units.sort_values("iou", ascending=False).head(self.plot_units)
+        units = table["unit"].tolist()
+        positions = sorted({p for p in top_positions[units].flatten().tolist() if p >= 0})
+        dataset = getattr(self.dataloader, "dataset", None)
+        if not positions or dataset is None:
+            return
+        images = torch.stack([_split_batch_item(dataset[p]) for p in positions])
+        activations = self._run(pl_module, images.to(device))[:, units].cpu()
+        titles = [f"unit {r.unit}: {r.concept}\nIoU {r.iou:.3f}" for r in table.itertuples()]
+        fig = plot_unit_grid(
+            images,
+            activations,
+            torch.tensor(table["threshold"].to_numpy().copy()),
+            row_titles=titles,
+            top_k=self.top_k,
+            path=self.save_dir / f"units_{tag}.png",
+        )
+        plt.close(fig)
+
+
+def _split_batch_item(item: Any) -> Tensor:
+    """The image of one dataset item (dict or tuple)."""
+    if isinstance(item, dict):
+        return item.get("image", item.get("images"))
+    return item[0]

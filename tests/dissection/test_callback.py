@@ -1,0 +1,133 @@
+"""DissectionMonitor: logging, mode restoration, agreement with the metric, pictures, bad input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from tiny_models import TinyNet, quiet_trainer
+from torch.utils.data import DataLoader
+
+from lightning_distill import FeatureHooks
+from lightning_distill.callbacks import DissectionMonitor
+from lightning_distill.datasets import SyntheticConcepts
+from lightning_distill.metrics import NetworkDissection
+
+
+@pytest.fixture(scope="module")
+def concepts():
+    return SyntheticConcepts(48, image_size=16, seed=5)
+
+
+def probe_loader(data, batch_size=16):
+    return DataLoader(data, batch_size=batch_size)
+
+
+def test_monitor_logs_every_n_epochs(concepts):
+    monitor = DissectionMonitor(
+        probe_loader(concepts), "features.4", every_n_epochs=2, quantile=0.9
+    )
+    trainer = quiet_trainer(max_epochs=4, callbacks=[monitor])
+    trainer.fit(TinyNet(), DataLoader(concepts.classification(), batch_size=16))
+    assert [entry["epoch"] for entry in monitor.history] == [1, 3]
+    logged = trainer.callback_metrics
+    results = monitor.last_results
+    assert float(logged["dissection/detectors"]) == results.num_detectors
+    assert float(logged["dissection/unique_concepts"]) == len(results.unique_concepts)
+    for category in concepts.categories:
+        assert float(logged[f"dissection/{category}"]) == results.category_counts[category]
+    assert monitor.state_dict()["history"] == monitor.history
+
+
+def test_dissect_equals_metric_driven_by_hand(concepts):
+    model = TinyNet(seed=1)
+    loader = probe_loader(concepts, batch_size=10)
+    monitor = DissectionMonitor(loader, "features.4", quantile=0.9)
+    results = monitor.dissect(model)
+
+    model.eval()
+    metric = NetworkDissection(10, concepts.label_names, concepts.label_categories, quantile=0.9)
+    with torch.no_grad(), FeatureHooks(model, ["features.4"]) as hooks:
+        for batch in loader:
+            model(batch["image"])
+            metric.update(hooks["features.4"])
+        metric.compute_thresholds()
+        for batch in loader:
+            model(batch["image"])
+            metric.update(hooks["features.4"], batch["labels"], batch["image_labels"])
+    expected = metric.results()
+    assert results.units.equals(expected.units)
+    assert results.category_counts == expected.category_counts
+
+
+def test_dissect_runs_in_eval_without_grad_and_restores_modes(concepts):
+    model = TinyNet()
+    model.train()
+    model.head[0].eval()  # a submodule in its own mode must come back as it was
+    before = {name: m.training for name, m in model.named_modules()}
+    seen = []
+
+    def record(module, args, output):
+        seen.append((module.training, model.head[0].training, torch.is_grad_enabled()))
+
+    handle = model.features[4].register_forward_hook(record)
+    DissectionMonitor(probe_loader(concepts), "features.4").dissect(model)
+    handle.remove()
+    assert seen and all(state == (False, False, False) for state in seen)
+    assert {name: m.training for name, m in model.named_modules()} == before
+
+
+def test_monitor_writes_pictures(concepts, tmp_path):
+    monitor = DissectionMonitor(
+        probe_loader(concepts), "features.4", quantile=0.9, save_dir=tmp_path, plot_units=3, top_k=4
+    )
+    results = monitor.dissect(TinyNet(), epoch=0)
+    from matplotlib.image import imread
+
+    grid = imread(tmp_path / "units_epoch0.png")
+    bars = imread(tmp_path / "categories_epoch0.png")
+    assert grid.shape[0] > 100 and grid.shape[1] > 300
+    assert bars.shape[0] > 100
+    assert results.num_detectors == monitor.history[-1]["detectors"]
+
+
+def test_unit_grid_shows_the_top_images():
+    from lightning_distill.functional import upsample_activations
+    from lightning_distill.visualize import plot_unit_grid
+
+    images = torch.rand(10, 3, 8, 8)
+    activations = torch.zeros(10, 2, 4, 4)
+    activations[7, 0, 1, 1] = 5.0  # image 7 is unit 0's strongest
+    activations[2, 1, 2, 2] = 3.0
+    fig = plot_unit_grid(images, activations, torch.tensor([1.0, 1.0]), ["a", "b"], top_k=3)
+    axes = fig.axes
+    assert len(axes) == 6
+    shown = torch.as_tensor(axes[0].images[0].get_array())
+    image = images[7]
+    picture = ((image - image.min()) / (image.max() - image.min())).permute(1, 2, 0).double()
+    mask = upsample_activations(activations[7:8, :1], (8, 8))[0, 0] > 1.0
+    expected = picture * torch.where(mask, 1.0, 0.45).double()[..., None]
+    assert mask.any() and not mask.all()
+    torch.testing.assert_close(shown, expected)
+    with pytest.raises(ValueError, match="thresholds must have 2 entries"):
+        plot_unit_grid(images, activations, torch.tensor([1.0]))
+
+
+def test_bad_arguments(concepts, tmp_path):
+    loader = probe_loader(concepts)
+    with pytest.raises(ValueError, match="layer: TinyNet has no submodule named 'features.9'"):
+        DissectionMonitor(loader, "features.9").dissect(TinyNet())
+    trainer = quiet_trainer(callbacks=[DissectionMonitor(loader, "feature.4")])
+    with pytest.raises(ValueError, match="layer: TinyNet has no submodule named 'feature.4'"):
+        trainer.fit(TinyNet(), DataLoader(concepts.classification(), batch_size=16))
+    with pytest.raises(ValueError, match="must output \\[batch, units, height, width\\]"):
+        DissectionMonitor(loader, "head.2").dissect(TinyNet())
+    with pytest.raises(ValueError, match="shuffle=False"):
+        DissectionMonitor(DataLoader(concepts, batch_size=8, shuffle=True), "features.4")
+    with pytest.raises(ValueError, match="label_names and label_categories are needed"):
+        DissectionMonitor([(torch.zeros(1, 3, 8, 8), torch.zeros(1, 1, 8, 8))], "features.4")
+    with pytest.raises(ValueError, match="every_n_epochs must be >= 1"):
+        DissectionMonitor(loader, "features.4", every_n_epochs=0)
+    with pytest.raises(TypeError, match="layer must be a module name"):
+        DissectionMonitor(loader, 4)
+    with pytest.raises(ValueError, match="iou_threshold must be in"):
+        DissectionMonitor(loader, "features.4", iou_threshold=2.0)

@@ -1,0 +1,215 @@
+"""The synthetic concept data set and the Broden reader (on a fixture written here)."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+
+from lightning_distill.datasets import BrodenDataset, SyntheticConcepts, decode_label_png
+from lightning_distill.metrics import NetworkDissection
+
+
+def test_synthetic_is_reproducible_and_seeded():
+    first, again, other = (SyntheticConcepts(20, seed=s) for s in (7, 7, 8))
+    for name in ("images", "targets", "labels", "image_labels"):
+        assert torch.equal(getattr(first, name), getattr(again, name))
+    assert not torch.equal(first.images, other.images)
+
+
+def test_synthetic_labels_are_consistent():
+    data = SyntheticConcepts(60, image_size=24, seed=1)
+    names, categories = data.label_names, data.label_categories
+    assert names[0] == "-" and len(names) == len(categories)
+    layers = data.labels
+    # every object pixel has a colour and a texture, and the background has none
+    assert torch.equal(layers[:, 0] > 0, layers[:, 1] > 0)
+    assert torch.equal(layers[:, 0] > 0, layers[:, 2] > 0)
+    for layer, category in enumerate(["object", "color", "texture"]):
+        ids = layers[:, layer].unique().tolist()
+        assert all(categories[i] == category for i in ids if i)
+    assert all(categories[i] == "scene" for i in data.image_labels.flatten().tolist())
+    # the class is the shape of the main (largest) object, which is always visible
+    for n in range(len(data)):
+        pixels = torch.bincount(layers[n, 0].flatten(), minlength=len(names))
+        pixels[0] = 0
+        assert data.class_names[data.targets[n]] == names[int(pixels.argmax())]
+    # whole classes are balanced enough to learn
+    assert len(data.targets.unique()) == len(data.class_names)
+    images = data.images
+    assert images.dtype == torch.float32 and images.min() >= 0 and images.max() <= 1
+
+
+def test_synthetic_classification_view():
+    data = SyntheticConcepts(10, seed=0)
+    x, y, index = data.classification(with_index=True)[3]
+    assert torch.equal(x, data.images[3]) and int(y) == int(data.targets[3]) and int(index) == 3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"num_images": 0}, "num_images must be a positive int"),
+        ({"image_size": 8}, "image_size must be an int >= 16"),
+        ({"max_distractors": -1}, "max_distractors must be a non-negative int"),
+    ],
+)
+def test_synthetic_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SyntheticConcepts(**kwargs)
+
+
+# ------------------------------------------------------------------ Broden fixture
+
+
+def write_csv(path, header, rows):
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def encode(ids: np.ndarray) -> np.ndarray:
+    """Label ids -> Broden RGB: R = id % 256, G = id // 256."""
+    rgb = np.zeros((*ids.shape, 3), dtype=np.uint8)
+    rgb[..., 0] = ids % 256
+    rgb[..., 1] = ids // 256
+    return rgb
+
+
+@pytest.fixture
+def broden(tmp_path):
+    """Three 8x8 images with 4x4 labels: color and object (pixels), part (two layers), scene."""
+    root = tmp_path / "broden"
+    (root / "images").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    # label 300 needs the green channel; "wheel" (4) is listed under object and part, with
+    # more coverage as a part
+    labels = [
+        ("0", "-", "", "0", "0", ""),
+        ("1", "red", "color(3)", "3", "0.2", ""),
+        ("2", "car", "object(2)", "2", "0.3", ""),
+        ("3", "street", "scene(2)", "2", "1.0", ""),
+        ("4", "wheel", "object(1);part(2)", "2", "0.1", ""),
+        ("300", "door", "part(1)", "1", "0.05", ""),
+    ]
+    write_csv(
+        root / "label.csv", ["number", "name", "category", "frequency", "coverage", "syns"], labels
+    )
+    write_csv(
+        root / "category.csv",
+        ["name", "first", "last", "count", "frequency"],
+        [
+            ("color", 1, 1, 1, 3),
+            ("object", 2, 4, 2, 2),
+            ("part", 4, 300, 2, 2),
+            ("scene", 3, 3, 1, 2),
+        ],
+    )
+    coverage = {
+        "color": [(1, 1, 0.2)],
+        "object": [(1, 2, 0.3), (2, 4, 0.01)],
+        "part": [(1, 4, 0.1), (2, 300, 0.05)],
+        "scene": [(1, 3, 1.0)],
+    }
+    for cat, rows in coverage.items():
+        write_csv(
+            root / f"c_{cat}.csv",
+            ["code", "number", "name", "frequency", "coverage"],
+            [(code, number, "x", 1, cov) for code, number, cov in rows],
+        )
+    index_rows, expected = [], []
+    for n in range(3):
+        image = rng.integers(0, 256, size=(8, 8, 3), dtype=np.uint8)
+        Image.fromarray(image).save(root / "images" / f"img{n}.jpg", quality=100)
+        Image.fromarray(image).save(root / "images" / f"img{n}.png")
+        color = rng.choice([0, 1], size=(4, 4))
+        obj = rng.choice([0, 2, 4], size=(4, 4))
+        part1 = rng.choice([0, 4], size=(4, 4))
+        part2 = rng.choice([0, 300], size=(4, 4))
+        for name, ids in (("color", color), ("object", obj), ("part1", part1), ("part2", part2)):
+            Image.fromarray(encode(ids)).save(root / "images" / f"img{n}_{name}.png")
+        parts = f"img{n}_part1.png" if n == 1 else f"img{n}_part1.png;img{n}_part2.png"
+        scene = "3" if n != 2 else ""
+        index_rows.append(
+            (
+                f"img{n}.png",
+                "train" if n < 2 else "val",
+                8,
+                8,
+                4,
+                4,
+                f"img{n}_color.png",
+                f"img{n}_object.png",
+                parts,
+                scene,
+            )
+        )
+        expected.append(
+            {
+                "image": image,
+                "layers": [color, obj, part1, np.zeros((4, 4), int) if n == 1 else part2],
+                "scene": [3] if n != 2 else [0],
+            }
+        )
+    write_csv(
+        root / "index.csv",
+        ["image", "split", "ih", "iw", "sh", "sw", "color", "object", "part", "scene"],
+        index_rows,
+    )
+    return root, expected
+
+
+def test_decode_label_png():
+    ids = np.array([[0, 1, 255], [256, 300, 1203]])
+    assert np.array_equal(decode_label_png(encode(ids)), ids)
+
+
+def test_broden_reader(broden):
+    root, expected = broden
+    data = BrodenDataset(root)
+    assert len(data) == 3
+    assert data.categories == ["color", "object", "part", "scene"]
+    assert data.layers == ["color", "object", "part", "part"]
+    assert data.label_names[300] == "door" and data.label_names[4] == "wheel"
+    assert data.label_categories[4] == "part"  # primary category: larger coverage
+    assert data.label_categories[2] == "object" and data.label_categories[3] == "scene"
+    for n, item in enumerate(data):
+        want = expected[n]
+        assert torch.equal(item["image"], torch.from_numpy(want["image"]).permute(2, 0, 1) / 255.0)
+        assert torch.equal(item["labels"], torch.from_numpy(np.stack(want["layers"])).long())
+        assert item["image_labels"].tolist() == want["scene"]
+    assert len(BrodenDataset(root, split="val")) == 1
+    only = BrodenDataset(root, categories=["object"])
+    assert only.layers == ["object"] and only[0]["image_labels"].numel() == 0
+
+
+def test_broden_feeds_the_metric(broden):
+    root, _ = broden
+    data = BrodenDataset(root)
+    metric = NetworkDissection(2, data.label_names, data.label_categories, quantile=0.5)
+    loader = DataLoader(data, batch_size=2)
+    for batch in loader:
+        metric.update(batch["image"][:, :2])
+    metric.compute_thresholds()
+    for batch in loader:
+        metric.update(batch["image"][:, :2], batch["labels"], batch["image_labels"])
+    results = metric.results()
+    assert len(results.units) == 2
+    # every pixel of the two scene images is "street"
+    assert int(metric.label_area[3]) == 2 * 16
+
+
+def test_broden_bad_input(broden, tmp_path):
+    root, _ = broden
+    with pytest.raises(FileNotFoundError, match="root must be a Broden data set directory"):
+        BrodenDataset(tmp_path / "missing")
+    with pytest.raises(ValueError, match=r"categories \['texture'\] are not in category.csv"):
+        BrodenDataset(root, categories=["texture"])
+    (root / "images" / "img0_color.png").unlink()
+    with pytest.raises(FileNotFoundError, match="img0_color.png"):
+        BrodenDataset(root)[0]

@@ -1,0 +1,86 @@
+"""Two CPU processes (gloo) give the same dissection as one."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from conftest import LABEL_CATEGORIES, LABEL_NAMES, make_probe
+from tiny_models import TinyNet, quiet_trainer
+from torch.utils.data import DataLoader
+
+from lightning_distill.callbacks import DissectionMonitor
+from lightning_distill.datasets import SyntheticConcepts
+from lightning_distill.metrics import NetworkDissection
+
+pytestmark = pytest.mark.ddp
+
+
+def dissect(activations, labels, image_labels, batches):
+    metric = NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8)
+    for b in batches:
+        metric.update(activations[b])
+    thresholds = metric.compute_thresholds()
+    for b in batches:
+        metric.update(activations[b], labels[b], image_labels[b])
+    return {
+        "thresholds": thresholds,
+        "iou": metric.iou(),
+        "detectors": metric.compute(),
+        "units": metric.results().units,
+    }
+
+
+def _metric_worker(rank: int, world_size: int, port: int, out: str) -> None:
+    os.environ["MASTER_ADDR"] = "127.0.0.1"
+    os.environ["MASTER_PORT"] = str(port)
+    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    try:
+        activations, labels, image_labels = map(torch.from_numpy, make_probe())
+        # uneven shares: rank 0 gets 3 batches of 5, rank 1 the remaining 9 images in 2 batches
+        shares = {0: [slice(0, 5), slice(5, 10), slice(10, 15)], 1: [slice(15, 20), slice(20, 24)]}
+        found = dissect(activations, labels, image_labels, shares[rank])
+        with open(f"{out}.{rank}", "wb") as handle:
+            pickle.dump(found, handle)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_metric_two_processes_equal_one(tmp_path, free_port):
+    out = str(tmp_path / "result")
+    mp.spawn(_metric_worker, args=(2, free_port, out), nprocs=2, join=True)
+    activations, labels, image_labels = map(torch.from_numpy, make_probe())
+    expected = dissect(activations, labels, image_labels, [slice(0, 24)])
+    for rank in (0, 1):
+        with open(f"{out}.{rank}", "rb") as handle:
+            found = pickle.load(handle)
+        assert torch.equal(found["thresholds"], expected["thresholds"])
+        assert torch.equal(found["iou"], expected["iou"])
+        assert torch.equal(found["detectors"], expected["detectors"])
+        assert found["units"].equals(expected["units"])
+    assert int(expected["detectors"]) > 0
+
+
+def test_callback_ddp_equals_one_process():
+    data = SyntheticConcepts(40, image_size=16, seed=2)
+    train = DataLoader(data.classification(), batch_size=8)
+
+    def run(**trainer_kwargs):
+        # lr=0 keeps the weights as initialised, so that both runs dissect the same network
+        monitor = DissectionMonitor(DataLoader(data, batch_size=6), "features.4", quantile=0.9)
+        trainer = quiet_trainer(callbacks=[monitor], limit_train_batches=2, **trainer_kwargs)
+        trainer.fit(TinyNet(lr=0.0, seed=3), train)
+        return {k: float(v) for k, v in trainer.callback_metrics.items() if "dissection" in k}
+
+    single = run(devices=1)
+    double = run(devices=2, strategy="ddp_spawn")
+    assert set(single) == {
+        "dissection/detectors",
+        "dissection/unique_concepts",
+        *(f"dissection/{c}" for c in data.categories),
+    }
+    assert double == single
