@@ -1,0 +1,125 @@
+"""AWD loss terms against independent numpy formulas."""
+
+import math
+
+import numpy as np
+import pytest
+import pywt
+import torch
+
+from lightning_distill.awd.losses import (
+    VALIDITY_TERMS,
+    attribution_sparsity_loss,
+    cmf_loss,
+    even_shift_loss,
+    filter_distance,
+    highpass_sum_loss,
+    lowpass_sum_loss,
+    reconstruction_loss,
+    sparsity_loss,
+    unit_norm_loss,
+    validity_error,
+    validity_losses,
+)
+
+VALID = ["haar", "db2", "db5", "sym5", "coif2", "sym8"]
+
+
+@pytest.mark.parametrize("name", VALID)
+def test_validity_terms_vanish_for_orthogonal_wavelets(name):
+    h0 = torch.tensor(pywt.Wavelet(name).rec_lo, dtype=torch.float64)
+    terms = validity_losses(h0)
+    assert set(terms) == set(VALIDITY_TERMS)
+    assert max(float(v) for v in terms.values()) < 1e-20
+    assert validity_error(h0) < 1e-10
+
+
+def _perturbed(seed=0):
+    rng = np.random.default_rng(seed)
+    return np.asarray(pywt.Wavelet("db3").rec_lo) + rng.normal(scale=0.05, size=6)
+
+
+def test_sum_and_norm_terms_match_formulas():
+    h = _perturbed()
+    h0 = torch.from_numpy(h)
+    h1 = np.array([(-1) ** k * h[len(h) - 1 - k] for k in range(len(h))])
+    assert math.isclose(float(lowpass_sum_loss(h0)), (h.sum() - np.sqrt(2)) ** 2, rel_tol=1e-12)
+    assert math.isclose(float(highpass_sum_loss(h0)), h1.sum() ** 2, rel_tol=1e-12)
+    assert math.isclose(float(unit_norm_loss(h0)), (h @ h - 1) ** 2, rel_tol=1e-12)
+
+
+def test_cmf_matches_dtft_on_the_grid():
+    h = _perturbed(1)
+    grid = 2 * len(h)
+    omega = 2 * np.pi * np.arange(grid // 2) / grid
+    n = np.arange(len(h))
+
+    def power(w):
+        return np.abs(np.exp(-1j * np.outer(w, n)) @ h) ** 2
+
+    expected = np.mean((power(omega) + power(omega + np.pi) - 2) ** 2)
+    assert math.isclose(float(cmf_loss(torch.from_numpy(h))), expected, rel_tol=1e-10)
+    assert expected > 1e-6
+
+
+def test_cmf_grid_sees_every_frequency():
+    # |H(w)|^2 + |H(w+pi)|^2 - 2 has degree L-1: zero on the grid means zero everywhere
+    h = np.asarray(pywt.Wavelet("db4").rec_lo)
+    w = np.random.default_rng(2).uniform(0, np.pi, size=50)
+    n = np.arange(len(h))
+    total = np.abs(np.exp(-1j * np.outer(w, n)) @ h) ** 2
+    total += np.abs(np.exp(-1j * np.outer(w + np.pi, n)) @ h) ** 2
+    np.testing.assert_allclose(total, 2, atol=1e-12)
+
+
+def test_even_shift_matches_correlation():
+    h = _perturbed(3)
+    full = np.correlate(h, h, mode="full")  # lags -(L-1)..(L-1)
+    lags = np.arange(-(len(h) - 1), len(h))
+    expected = np.sum(full[(lags % 2 == 0) & (lags != 0)] ** 2)
+    assert math.isclose(float(even_shift_loss(torch.from_numpy(h))), expected, rel_tol=1e-12)
+    assert expected > 0
+
+
+def test_validity_error_is_largest_violation():
+    h = _perturbed(4)
+    h1 = np.array([(-1) ** k * h[len(h) - 1 - k] for k in range(len(h))])
+    full = np.correlate(h, h, mode="full")
+    lags = np.arange(-(len(h) - 1), len(h))
+    expected = max(
+        abs(h.sum() - np.sqrt(2)),
+        abs(h1.sum()),
+        abs(h @ h - 1),
+        np.abs(full[(lags % 2 == 0) & (lags != 0)]).max(),
+    )
+    assert math.isclose(validity_error(h), expected, rel_tol=1e-12)
+    assert validity_error(pywt.Wavelet("dmey").rec_lo) > 1e-4  # an FIR approximation
+
+
+def test_sparsity_and_reconstruction_formulas():
+    a = torch.tensor([[1.0, -2.0], [0.5, 0.0]])
+    b = torch.tensor([[[3.0]], [[-1.0]]])
+    assert float(sparsity_loss((a, b))) == pytest.approx(((1 + 2 + 3) + (0.5 + 1)) / 2)
+    assert float(attribution_sparsity_loss((a, b))) == pytest.approx(3.75)
+    x, y = torch.randn(3, 5), torch.randn(3, 5)
+    assert float(reconstruction_loss(y, x)) == pytest.approx(float(((x - y) ** 2).mean()))
+
+
+def test_filter_distance_ignores_shift_and_sign():
+    h = np.asarray(pywt.Wavelet("db5").rec_lo)
+    assert filter_distance(h, h) == 0
+    assert filter_distance(-np.roll(h, 3), h) == pytest.approx(0, abs=1e-15)
+    assert filter_distance(np.concatenate([[0, 0], h]), h) == pytest.approx(0, abs=1e-15)
+    other = np.asarray(pywt.Wavelet("sym5").rec_lo)
+    d = filter_distance(other, h)
+    assert d > 0.1
+    # the minimum over shifts and signs is at most the plain distance
+    assert d <= np.linalg.norm(other - h) + 1e-15
+    assert d == pytest.approx(filter_distance(h, other))
+
+
+def test_loss_terms_are_differentiable():
+    h0 = torch.from_numpy(_perturbed(5)).requires_grad_()
+    total = sum(validity_losses(h0).values())
+    (grad,) = torch.autograd.grad(total, h0)
+    assert torch.isfinite(grad).all() and grad.abs().max() > 0

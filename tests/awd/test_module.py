@@ -1,0 +1,285 @@
+"""AWDModule under the Lightning Trainer."""
+
+import warnings
+
+import lightning as L
+import numpy as np
+import pytest
+import pywt
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_distill.awd import AWDModule, wavelet_from_checkpoint
+from lightning_distill.awd.losses import VALIDITY_TERMS
+
+
+def _trainer(**kwargs):
+    options = dict(
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        max_epochs=1,
+    )
+    options.update(kwargs)
+    return L.Trainer(**options)
+
+
+def _teacher(n_in=32, n_out=1):
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(n_in, 16), torch.nn.ReLU(), torch.nn.Linear(16, n_out)
+    )
+
+
+def _loader(shape=(32,), n=32, seed=0):
+    x = torch.randn(n, *shape, generator=torch.Generator().manual_seed(seed))
+    return DataLoader(TensorDataset(x), batch_size=16)
+
+
+class _TeacherModeProbe(L.Callback):
+    def __init__(self):
+        self.modes = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.modes.append(pl_module.teacher.training)
+
+    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
+        self.modes.append(pl_module.teacher.training)
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*dwt_max_level.*")
+        warnings.filterwarnings("ignore", message=".*eval mode.*")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")
+        yield
+
+
+def test_fit_trains_filter_keeps_teacher_frozen_and_logs_every_term():
+    teacher = _teacher()
+    teacher.train()
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    module = AWDModule(
+        teacher,
+        wavelet="db2",
+        levels=2,
+        init_noise=0.05,
+        seed=0,
+        sparsity_weight=0.01,
+        attribution_weight=0.1,
+        lr=1e-2,
+    )
+    start = module.h0.detach().clone()
+    probe = _TeacherModeProbe()
+    trainer = _trainer(max_epochs=2, callbacks=[probe])
+    trainer.fit(module, _loader(), _loader(seed=1))
+    assert not torch.equal(module.h0.detach(), start)
+    # the module's frozen copy is unchanged, and the user's teacher is untouched
+    for key, value in module.teacher.state_dict().items():
+        assert torch.equal(value, before[key])
+    for key, value in teacher.state_dict().items():
+        assert torch.equal(value, before[key])
+    assert teacher.training and all(p.requires_grad for p in teacher.parameters())
+    assert probe.modes and not any(probe.modes)
+    names = {"loss", "reconstruction", "sparsity", "attribution", *VALIDITY_TERMS}
+    for stage in ("train", "val"):
+        for name in names:
+            key = f"{stage}/{name}" if stage == "val" else f"{stage}/{name}_epoch"
+            assert key in trainer.callback_metrics, key
+    metrics = trainer.callback_metrics
+    weighted = (
+        metrics["val/reconstruction"]
+        + 0.01 * metrics["val/sparsity"]
+        + 0.1 * metrics["val/attribution"]
+        + sum(metrics[f"val/{t}"] for t in VALIDITY_TERMS)
+    )
+    torch.testing.assert_close(metrics["val/loss"], weighted)
+
+
+def test_validate_and_test_work_under_default_inference_mode():
+    module = AWDModule(_teacher(), wavelet="haar", levels=2, attribution_weight=1.0)
+    seen = []
+
+    class Probe(L.Callback):
+        def on_validation_batch_start(self, *args, **kwargs):
+            seen.append(torch.is_inference_mode_enabled())
+
+    trainer = _trainer(callbacks=[Probe()])
+    (metrics,) = trainer.validate(module, _loader(), verbose=False)
+    assert seen and all(seen)  # the Trainer's default inference mode was really on
+    assert metrics["val/attribution"] > 0
+    assert np.isfinite(metrics["val/loss"])
+    (metrics,) = trainer.test(module, _loader(), verbose=False)
+    assert metrics["test/attribution"] > 0
+
+
+def test_validation_attribution_equals_direct_computation():
+    module = AWDModule(_teacher(), wavelet="db2", levels=2, attribution_weight=1.0).double()
+    x = torch.randn(8, 32, dtype=torch.float64)
+    module.eval()
+    direct = module.losses(x)["attribution"].item()
+    (metrics,) = _trainer().validate(
+        module, DataLoader(TensorDataset(x), batch_size=8), verbose=False
+    )
+    assert metrics["val/attribution"] == pytest.approx(direct, rel=1e-6)
+
+
+def test_attribution_term_alone_moves_the_filter_and_reduces_itself():
+    module = AWDModule(
+        _teacher(),
+        wavelet="db2",
+        levels=2,
+        reconstruction_weight=0.0,
+        validity_weight=0.0,
+        attribution_weight=1.0,
+        lr=0.05,
+    )
+    x = torch.randn(64, 32, generator=torch.Generator().manual_seed(4))
+    first = module.losses(x)["attribution"].item()
+    _trainer(max_epochs=5).fit(module, DataLoader(TensorDataset(x), batch_size=64))
+    assert module.losses(x)["attribution"].item() < first
+
+
+def test_learned_wavelet_is_a_pywt_wavelet_matching_the_module():
+    module = AWDModule(
+        _teacher(), wavelet="sym3", levels=2, mode="periodization", init_noise=0.05, seed=1
+    ).double()
+    wavelet = module.learned_wavelet()
+    assert isinstance(wavelet, pywt.Wavelet) and wavelet.dec_len == 6
+    np.testing.assert_allclose(wavelet.rec_lo, module.h0.detach().numpy())
+    x = torch.randn(3, 32, dtype=torch.float64)
+    ours = module(x)
+    reference = pywt.wavedec(x.numpy(), wavelet, mode="periodization", level=2)
+    for c, r in zip(ours, reference):
+        np.testing.assert_allclose(c.detach().numpy(), r, atol=1e-10)
+    phi, psi, grid = wavelet.wavefun(level=5)  # usable by pywt's cascade algorithm
+    assert len(phi) == len(psi) == len(grid)
+
+
+def test_wavelet_saved_and_restored_with_checkpoint(tmp_path):
+    teacher = _teacher()
+    module = AWDModule(
+        teacher, wavelet="db2", levels=2, init_noise=0.1, seed=2, attribution_weight=0.1, lr=1e-2
+    )
+    trainer = _trainer()
+    trainer.fit(module, _loader())
+    path = tmp_path / "awd.ckpt"
+    trainer.save_checkpoint(path)
+    restored = AWDModule.load_from_checkpoint(path, teacher=teacher)
+    assert torch.equal(restored.h0, module.h0)
+    assert restored.levels == 2 and restored.mode == "zero"
+    assert restored.learned_wavelet().filter_bank == module.learned_wavelet().filter_bank
+    np.testing.assert_allclose(
+        wavelet_from_checkpoint(path).rec_lo, module.h0.detach().double().numpy()
+    )
+    # warm start from an exported wavelet
+    warm = AWDModule(teacher, wavelet=module.learned_wavelet(), levels=2)
+    torch.testing.assert_close(warm.h0, module.h0.detach())
+
+
+def test_two_dimensional_module_fits_images():
+    teacher = _teacher(n_in=64, n_out=3)
+    module = AWDModule(
+        teacher,
+        wavelet="haar",
+        levels=2,
+        dim=2,
+        mode="periodization",
+        target=1,
+        attribution_weight=0.1,
+        attribution="input_x_gradient",
+    )
+    trainer = _trainer()
+    trainer.fit(module, _loader(shape=(1, 8, 8)), _loader(shape=(1, 8, 8)))
+    assert trainer.callback_metrics["val/attribution"] > 0
+    coefficients = module(torch.randn(2, 1, 8, 8))
+    assert len(coefficients) == 1 + 3 * 2
+
+
+def test_integrated_gradients_and_callable_target_train():
+    teacher = _teacher(n_out=2)
+    module = AWDModule(
+        teacher,
+        wavelet="db2",
+        levels=2,
+        attribution="integrated_gradients",
+        n_steps=4,
+        target=lambda out: out.sum(dim=1),
+        attribution_weight=0.1,
+    )
+    _trainer().fit(module, _loader())
+    assert torch.isfinite(module.h0).all()
+
+
+# -- bad input --------------------------------------------------------------------------------
+
+
+def test_bad_wavelet_names():
+    with pytest.raises(
+        ValueError,
+        match=r"orthogonal PyWavelets wavelet, got 'db99'.*Valid names: .*db5.*haar.*sym5",
+    ):
+        AWDModule(_teacher(), wavelet="db99")
+    with pytest.raises(ValueError, match="got 'bior2.2'"):
+        AWDModule(_teacher(), wavelet="bior2.2")
+
+
+def test_bad_constructor_arguments():
+    with pytest.raises(TypeError, match="teacher must be a torch.nn.Module"):
+        AWDModule(lambda x: x)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        AWDModule(_teacher(), mode="smooth")
+    with pytest.raises(ValueError, match="dim must be 1"):
+        AWDModule(_teacher(), dim=3)
+    with pytest.raises(ValueError, match="levels must be an int >= 1"):
+        AWDModule(_teacher(), levels=0)
+    with pytest.raises(ValueError, match="attribution_weight must be a finite number >= 0"):
+        AWDModule(_teacher(), attribution_weight=-1)
+    with pytest.raises(ValueError, match="validity_weights has unknown terms"):
+        AWDModule(_teacher(), validity_weights={"orthogonality": 1.0})
+    with pytest.raises(ValueError, match="method must be one of"):
+        AWDModule(_teacher(), attribution="lime")
+    with pytest.raises(TypeError, match="target must be None, an int"):
+        AWDModule(_teacher(), target="class")
+
+
+def test_too_many_levels_for_signal_length():
+    module = AWDModule(_teacher(n_in=16), wavelet="db2", levels=5)
+    with pytest.raises(
+        ValueError, match=r"levels must be between 1 and 4 for signals of length 16"
+    ):
+        module.losses(torch.randn(2, 16))
+
+
+def test_images_given_to_1d_module_and_signals_to_2d_module():
+    with pytest.raises(
+        ValueError, match=r"1D module \(dim=1\).*Images need AWDModule\(\.\.\., dim=2\)"
+    ):
+        AWDModule(_teacher(), levels=1).losses(torch.randn(2, 1, 8, 8))
+    with pytest.raises(
+        ValueError, match=r"2D module \(dim=2\).*Signals need AWDModule\(\.\.\., dim=1\)"
+    ):
+        AWDModule(_teacher(), levels=1, dim=2).losses(torch.randn(2, 32))
+
+
+def test_target_index_the_teacher_does_not_have():
+    module = AWDModule(
+        _teacher(n_out=2), wavelet="haar", levels=1, target=5, attribution_weight=1.0
+    )
+    with pytest.raises(ValueError, match=r"target 5 is not an index of the teacher's output"):
+        module.losses(torch.randn(2, 32))
+
+
+def test_nan_and_inf_in_input():
+    module = AWDModule(_teacher(), wavelet="haar", levels=1)
+    x = torch.randn(2, 32)
+    x[0, 3] = float("nan")
+    with pytest.raises(ValueError, match="batch contains NaN or infinite"):
+        module.losses(x)
+    x[0, 3] = float("inf")
+    with pytest.raises(ValueError, match="batch contains NaN or infinite"):
+        _trainer().fit(module, DataLoader(TensorDataset(x), batch_size=2))

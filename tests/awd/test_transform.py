@@ -1,0 +1,210 @@
+"""The differentiable DWT against PyWavelets, and its algebraic properties."""
+
+import warnings
+
+import numpy as np
+import pytest
+import pywt
+import torch
+
+from lightning_distill.awd.transform import (
+    MODES,
+    check_levels,
+    coefficient_lengths,
+    dwt1d,
+    filter_bank,
+    idwt1d,
+    lowpass_from_wavelet,
+    orthogonal_wavelet_names,
+    wavedec1d,
+    wavedec2d,
+    waverec1d,
+    waverec2d,
+)
+
+WAVELETS = ["haar", "db2", "db5", "sym5", "coif2"]
+
+
+def _h0(name, dtype=torch.float64):
+    return torch.tensor(pywt.Wavelet(name).rec_lo, dtype=dtype)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_pywt_levels():
+    # pywt warns when levels exceed dwt_max_level; the comparisons use such levels on purpose
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        yield
+
+
+def test_orthogonal_names_are_pywt_orthogonal_discrete_wavelets():
+    names = orthogonal_wavelet_names()
+    assert {"haar", "db5", "sym5", "coif2"} <= set(names)
+    assert "bior2.2" not in names and "rbio1.3" not in names
+    assert all(pywt.Wavelet(n).orthogonal for n in names)
+
+
+@pytest.mark.parametrize("name", orthogonal_wavelet_names())
+def test_filter_bank_matches_pywt(name):
+    bank = filter_bank(_h0(name))
+    for ours, theirs in zip(bank, pywt.Wavelet(name).filter_bank):
+        np.testing.assert_allclose(ours.numpy(), theirs, rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", WAVELETS)
+def test_wavedec_waverec_1d_match_pywt(name, mode):
+    rng = np.random.default_rng(0)
+    h0 = _h0(name)
+    for length in (1, 2, 5, 16, 33, 64):
+        for levels in range(1, min(3, int(np.log2(length))) + 1):
+            x = rng.normal(size=(3, length))
+            reference = pywt.wavedec(x, name, mode=mode, level=levels)
+            ours = wavedec1d(torch.from_numpy(x), h0, levels, mode)
+            assert len(ours) == len(reference)
+            for c, r in zip(ours, reference):
+                assert c.shape == r.shape
+                np.testing.assert_allclose(c.numpy(), r, rtol=0, atol=1e-10)
+            rebuilt = waverec1d(ours, h0, mode).numpy()
+            expected = pywt.waverec(reference, name, mode=mode)
+            assert rebuilt.shape == expected.shape
+            np.testing.assert_allclose(rebuilt, expected, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", ["haar", "db2", "sym5"])
+def test_wavedec_waverec_2d_match_pywt(name, mode):
+    rng = np.random.default_rng(1)
+    h0 = _h0(name)
+    for shape in ((8, 8), (9, 13), (16, 5)):
+        x = rng.normal(size=(2, 3, *shape))
+        reference = pywt.wavedec2(x, name, mode=mode, level=2)
+        ours = wavedec2d(torch.from_numpy(x), h0, 2, mode)
+        np.testing.assert_allclose(ours[0].numpy(), reference[0], rtol=0, atol=1e-10)
+        for level, ref_level in zip(ours[1:], reference[1:]):
+            for c, r in zip(level, ref_level):
+                assert c.shape == r.shape
+                np.testing.assert_allclose(c.numpy(), r, rtol=0, atol=1e-10)
+        rebuilt = waverec2d(ours, h0, mode).numpy()
+        expected = pywt.waverec2(reference, name, mode=mode)
+        assert rebuilt.shape == expected.shape
+        np.testing.assert_allclose(rebuilt, expected, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_float32_matches_pywt_to_1e6(mode):
+    x = np.random.default_rng(2).normal(size=(4, 64)).astype(np.float32)
+    ours = wavedec1d(torch.from_numpy(x), _h0("db5", torch.float32), 3, mode)
+    for c, r in zip(ours, pywt.wavedec(x.astype(np.float64), "db5", mode=mode, level=3)):
+        np.testing.assert_allclose(c.numpy(), r, rtol=0, atol=1e-5 * max(1, np.abs(r).max()))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", [n for n in orthogonal_wavelet_names() if n != "dmey"])
+def test_perfect_reconstruction_for_valid_filters(name, mode):
+    # dmey is an FIR approximation of Meyer's wavelet, not exactly orthogonal
+    x = torch.from_numpy(np.random.default_rng(3).normal(size=(2, 40)))
+    h0 = _h0(name)
+    rebuilt = waverec1d(wavedec1d(x, h0, 2, mode), h0, mode)[..., :40]
+    torch.testing.assert_close(rebuilt, x, rtol=0, atol=1e-8)
+    image = torch.from_numpy(np.random.default_rng(4).normal(size=(1, 12, 10)))
+    rebuilt = waverec2d(wavedec2d(image, h0, 1, mode), h0, mode)[..., :12, :10]
+    torch.testing.assert_close(rebuilt, image, rtol=0, atol=1e-8)
+
+
+@pytest.mark.parametrize("mode", ["zero", "periodization"])
+def test_synthesis_is_adjoint_of_analysis_for_any_filter(mode):
+    # <dwt(x), c> = <x, idwt(c)> holds whatever the filter, valid or not
+    gen = torch.Generator().manual_seed(5)
+    h0 = torch.randn(6, generator=gen, dtype=torch.float64)
+    x = torch.randn(2, 20, generator=gen, dtype=torch.float64)
+    coefficients = wavedec1d(x, h0, 2, mode)
+    probes = [torch.randn(c.shape, generator=gen, dtype=torch.float64) for c in coefficients]
+    left = sum((c * p).sum() for c, p in zip(coefficients, probes))
+    right = (x * waverec1d(probes, h0, mode)[..., :20]).sum()
+    torch.testing.assert_close(left, right, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_gradcheck_1d(mode):
+    gen = torch.Generator().manual_seed(6)
+    x = torch.randn(1, 7, generator=gen, dtype=torch.float64, requires_grad=True)
+    h0 = (_h0("db2") + 0.1 * torch.randn(4, generator=gen, dtype=torch.float64)).requires_grad_()
+
+    def roundtrip(x, h0):
+        coefficients = wavedec1d(x, h0, 2, mode)
+        return (*coefficients, waverec1d(coefficients, h0, mode))
+
+    assert torch.autograd.gradcheck(roundtrip, (x, h0))
+    c = torch.randn(1, 5, generator=gen, dtype=torch.float64, requires_grad=True)
+    d = torch.randn(1, 5, generator=gen, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda c, d, h: idwt1d(c, d, h, mode), (c, d, h0))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_gradcheck_2d(mode):
+    gen = torch.Generator().manual_seed(7)
+    x = torch.randn(1, 5, 6, generator=gen, dtype=torch.float64, requires_grad=True)
+    h0 = (_h0("haar") + 0.1 * torch.randn(2, generator=gen, dtype=torch.float64)).requires_grad_()
+
+    def roundtrip(x, h0):
+        coefficients = wavedec2d(x, h0, 1, mode)
+        return (coefficients[0], *coefficients[1], waverec2d(coefficients, h0, mode))
+
+    assert torch.autograd.gradcheck(roundtrip, (x, h0))
+
+
+def test_coefficient_lengths_match_pywt():
+    for mode in MODES:
+        for length in (7, 64, 100):
+            expected = [len(c) for c in pywt.wavedec(np.zeros(length), "db5", mode=mode, level=4)]
+            assert coefficient_lengths(length, 10, 4, mode) == expected
+
+
+def test_dwt1d_keeps_batch_dimensions():
+    x = torch.randn(2, 3, 16, dtype=torch.float64)
+    cA, cD = dwt1d(x, _h0("db2"), "symmetric")
+    ref_a, ref_d = pywt.dwt(x.numpy(), "db2", mode="symmetric")
+    np.testing.assert_allclose(cA.numpy(), ref_a, atol=1e-12)
+    np.testing.assert_allclose(cD.numpy(), ref_d, atol=1e-12)
+
+
+def test_check_levels_limits_and_warning():
+    assert check_levels(6, 64, 2) == 6
+    with pytest.raises(ValueError, match=r"levels must be between 1 and 6 .* length 64"):
+        check_levels(7, 64, 10)
+    with pytest.raises(ValueError, match="levels must be between 1"):
+        check_levels(0, 64, 10)
+    with pytest.raises(TypeError, match="levels must be an int"):
+        check_levels(2.0, 64, 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(UserWarning, match="dwt_max_level"):
+            check_levels(4, 64, 10)
+
+
+def test_lowpass_from_wavelet_names_noise_and_custom_wavelets():
+    np.testing.assert_array_equal(lowpass_from_wavelet("db5"), pywt.Wavelet("db5").rec_lo)
+    noisy = lowpass_from_wavelet("db5", noise=0.1, seed=3)
+    np.testing.assert_array_equal(noisy, lowpass_from_wavelet("db5", noise=0.1, seed=3))
+    assert 0 < np.abs(noisy - pywt.Wavelet("db5").rec_lo).max() < 1
+    custom = pywt.Wavelet("mine", filter_bank=pywt.Wavelet("sym3").filter_bank)
+    np.testing.assert_array_equal(lowpass_from_wavelet(custom), pywt.Wavelet("sym3").rec_lo)
+
+
+def test_lowpass_from_wavelet_bad_input():
+    with pytest.raises(ValueError, match=r"orthogonal PyWavelets wavelet, got 'db99'.*db5"):
+        lowpass_from_wavelet("db99")
+    with pytest.raises(ValueError, match=r"orthogonal .* got 'bior2.2'"):
+        lowpass_from_wavelet("bior2.2")
+    with pytest.raises(ValueError, match="wavelet must be orthogonal"):
+        lowpass_from_wavelet(pywt.Wavelet("bior2.2"))
+    with pytest.raises(TypeError, match="wavelet must be a str or a pywt.Wavelet"):
+        lowpass_from_wavelet(5)
+    with pytest.raises(ValueError, match="noise must be a finite number"):
+        lowpass_from_wavelet("db5", noise=-1.0)
+
+
+def test_bad_mode_is_named():
+    with pytest.raises(ValueError, match="mode must be one of"):
+        dwt1d(torch.zeros(1, 8), _h0("haar", torch.float32), "smooth")
