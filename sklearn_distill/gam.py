@@ -9,7 +9,14 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.metrics import mean_squared_error, r2_score, roc_auc_score
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import _num_samples, check_array, check_is_fitted, validate_data
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import (
+    _num_samples,
+    check_array,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
 
 from sklearn_distill import _teacher
 from sklearn_distill._calibration import (
@@ -205,6 +212,7 @@ class DistilledGAM(RegressorMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # one student per output column
         if self.student is None:
             tags.input_tags.allow_nan = True
             tags.input_tags.categorical = True
@@ -345,6 +353,14 @@ class DistilledGAM(RegressorMixin, BaseEstimator):
     def _is_classifier_like(self):
         return self.calibration is not None or self.response_ in _teacher.CLASSIFIER_RESPONSES
 
+    def _check_class_scores(self):
+        if not hasattr(self, "response_") or not self._is_classifier_like:
+            raise AttributeError(
+                "predict_proba is offered once fitted, for classifier teachers or calibrated "
+                "scores only; this model mimics plain scores."
+            )
+        return True
+
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y=None, *, teacher_scores=None):
         """Query the teacher on ``X`` (or read ``teacher_scores``) and fit the student.
@@ -376,7 +392,10 @@ class DistilledGAM(RegressorMixin, BaseEstimator):
 
         if no_teacher:
             if y is None:
-                raise ValueError("nothing to mimic: give a teacher, teacher_scores, or y to fit.")
+                raise ValueError(
+                    "DistilledGAM requires y to be passed, but the target y is None: with no "
+                    "teacher and no teacher_scores, y is what the student mimics."
+                )
             if self.calibration is not None:
                 raise ValueError(
                     "calibration maps a teacher's score to P(y | score): pass teacher_scores "
@@ -389,7 +408,7 @@ class DistilledGAM(RegressorMixin, BaseEstimator):
                 )
             y = check_array(y, ensure_2d=False, input_name="y", dtype="numeric")
             if y.ndim == 2 and y.shape[1] == 1:
-                y = y[:, 0]
+                y = column_or_1d(y, warn=True)
             if y.shape[0] != n_samples:
                 raise ValueError(
                     f"y has {y.shape[0]} rows but X has {n_samples}: lengths must match."
@@ -464,6 +483,7 @@ class DistilledGAM(RegressorMixin, BaseEstimator):
         outputs = np.column_stack([np.asarray(s.predict(X), dtype=float) for s in self.students_])
         return outputs[:, 0] if self.n_outputs_ == 1 else outputs
 
+    @available_if(_check_class_scores)
     def predict_proba(self, X):
         """Class probabilities from the mimicked log-odds (sigmoid, or softmax for more than
         two classes); for a ``temperature`` above 1 these are the softened probabilities.
@@ -471,12 +491,6 @@ class DistilledGAM(RegressorMixin, BaseEstimator):
         Only for classifier teachers (``predict_proba`` or ``decision_function``) or
         calibrated scores.
         """
-        check_is_fitted(self, "students_")
-        if not self._is_classifier_like:
-            raise AttributeError(
-                "predict_proba is offered for classifier teachers or calibrated scores only; "
-                f"this model mimics plain scores (response={self.response_!r})."
-            )
         return _teacher.logits_to_probabilities(self.predict(X))
 
     def teacher_target(self, X, teacher_scores=None):

@@ -30,6 +30,7 @@ def test_bunch_layout():
         assert isinstance(compas.data[column].dtype, pd.CategoricalDtype)
     assert set(compas.data["c_charge_degree"].cat.categories) == {"F", "M"}
     data, target, score = load_compas(return_X_y=True)
+    pd.testing.assert_series_equal(target, compas.target)
     pd.testing.assert_frame_equal(data, compas.data)
     pd.testing.assert_series_equal(score, compas.score)
 

@@ -1,0 +1,223 @@
+"""DistilledGAM: teachers, classifier log-odds, calibration, constraints, augmentation."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from interpret.glassbox import ExplainableBoostingRegressor
+from scipy.special import logit, softmax
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.svm import LinearSVC
+from sklearn.tree import DecisionTreeRegressor
+
+from sklearn_distill import DistilledGAM
+from sklearn_distill._calibration import cross_fit_calibration
+from sklearn_distill.gam import generate_queries
+
+pytestmark = pytest.mark.filterwarnings("ignore:Missing values detected")
+
+
+def small_ebm(**overrides):
+    params = dict(
+        outer_bags=2,
+        max_rounds=300,
+        learning_rate=0.3,
+        interactions=0,
+        max_bins=32,
+        early_stopping_rounds=10,
+        smoothing_rounds=0,
+        n_jobs=1,
+        random_state=0,
+    )
+    params.update(overrides)
+    return ExplainableBoostingRegressor(**params)
+
+
+def additive_teacher(X):
+    X = np.asarray(X, dtype=float)
+    return np.sin(2 * X[:, 0]) + 0.5 * X[:, 1] ** 2 - X[:, 2]
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 3))
+    return X, additive_teacher(X)
+
+
+def test_callable_teacher_is_mimicked(data):
+    X, _ = data
+    gam = DistilledGAM(additive_teacher, student=small_ebm()).fit(X)
+    X_new = np.random.default_rng(1).normal(size=(300, 3))
+    result = gam.fidelity(X_new)
+    assert result["r2"] > 0.95
+    # rmse is the root mean squared gap to the teacher
+    gap = gam.predict(X_new) - additive_teacher(X_new)
+    assert result["rmse"] == pytest.approx(np.sqrt(np.mean(gap**2)))
+    assert set(result) == {"r2", "rmse"}
+
+
+def test_teacher_scores_and_y_paths_match_querying(data):
+    X, scores = data
+    queried = DistilledGAM(additive_teacher, student=small_ebm()).fit(X).predict(X)
+    given = DistilledGAM(student=small_ebm()).fit(X, teacher_scores=scores).predict(X)
+    from_y = DistilledGAM(student=small_ebm()).fit(X, scores).predict(X)
+    np.testing.assert_allclose(queried, given)
+    np.testing.assert_allclose(queried, from_y)
+
+
+def test_binary_classifier_log_odds_and_temperature(data):
+    X, scores = data
+    labels = (scores + np.random.default_rng(2).normal(size=len(scores)) > 0.5).astype(int)
+    teacher = LogisticRegression().fit(X, labels)
+    gam = DistilledGAM(teacher, student=small_ebm()).fit(X)
+    assert gam.response_ == "predict_proba"
+    # log-odds of predict_proba are the logistic regression's decision function
+    np.testing.assert_allclose(gam.teacher_target(X), teacher.decision_function(X), atol=1e-8)
+    np.testing.assert_array_equal(gam.classes_, teacher.classes_)
+    probabilities = gam.predict_proba(X)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
+    assert np.mean(np.abs(probabilities - teacher.predict_proba(X))) < 0.02
+    result = gam.fidelity(X)
+    assert {"agreement", "auc"} <= set(result) and result["agreement"] > 0.9
+    hot = DistilledGAM(teacher, temperature=2.0, student=small_ebm()).fit(X)
+    np.testing.assert_allclose(hot.teacher_target(X), teacher.decision_function(X) / 2, atol=1e-8)
+
+
+def test_multiclass_teacher_softmax(data):
+    X, scores = data
+    labels = np.digitize(scores, np.quantile(scores, [1 / 3, 2 / 3]))
+    teacher = LogisticRegression().fit(X, labels)
+    gam = DistilledGAM(teacher, student=small_ebm()).fit(X)
+    target = gam.teacher_target(X)
+    assert target.shape == (len(X), 3) and len(gam.students_) == 3
+    np.testing.assert_allclose(target.sum(axis=1), 0.0, atol=1e-9)  # centred log-probabilities
+    np.testing.assert_allclose(softmax(target, axis=1), teacher.predict_proba(X), atol=1e-9)
+    assert np.mean(np.abs(gam.predict_proba(X) - teacher.predict_proba(X))) < 0.02
+    shapes = gam.shape_functions()
+    assert set(shapes["class"]) == {0, 1, 2}
+
+
+def test_decision_function_response(data):
+    X, scores = data
+    teacher = LinearSVC().fit(X, scores > 0.5)
+    gam = DistilledGAM(
+        teacher, response="decision_function", temperature=0.5, student=small_ebm()
+    ).fit(X)
+    np.testing.assert_allclose(gam.teacher_target(X), teacher.decision_function(X) / 0.5)
+
+
+def test_cross_fitted_isotonic_matches_independent_fit():
+    rng = np.random.default_rng(3)
+    score = rng.integers(1, 11, size=400).astype(float)
+    y = (rng.random(400) < score / 12).astype(int)
+    probability, calibrator = cross_fit_calibration(score, y, "isotonic", 4, random_state=0)
+    folds = StratifiedKFold(n_splits=4, shuffle=True, random_state=0)
+    for train, test in folds.split(score.reshape(-1, 1), y):
+        expected = IsotonicRegression(out_of_bounds="clip").fit(score[train], y[train])
+        floor = 0.5 / (train.size + 1)
+        np.testing.assert_allclose(
+            probability[test], np.clip(expected.predict(score[test]), floor, 1 - floor)
+        )
+    full = IsotonicRegression(out_of_bounds="clip").fit(score, y).predict(score)
+    np.testing.assert_allclose(calibrator.predict_proba(score.reshape(-1, 1))[:, 1], full)
+
+
+@pytest.mark.parametrize("method", ["isotonic", "sigmoid", "temperature"])
+def test_calibrated_mimic(data, method):
+    X, scores = data
+    rng = np.random.default_rng(4)
+    decile = np.digitize(scores, np.quantile(scores, np.linspace(0.1, 0.9, 9))) + 1.0
+    y = (rng.random(len(X)) < decile / 11).astype(int)
+    gam = DistilledGAM(calibration=method, cv=3, student=small_ebm(), random_state=0)
+    gam.fit(X, y, teacher_scores=decile)
+    grid = np.arange(1.0, 11.0)
+    reference = CalibratedClassifierCV  # the calibrator class used
+    assert isinstance(gam.calibrator_, reference)
+    # the mimicked target is the log-odds of a monotone map of the score
+    target = gam.teacher_target(X[:10], teacher_scores=grid)
+    assert np.all(np.diff(target) >= -1e-12)
+    proba = gam.calibrator_.predict_proba(grid.reshape(-1, 1))[:, 1]
+    floor = 0.5 / (len(X) + 1)
+    np.testing.assert_allclose(target, logit(np.clip(proba, floor, 1 - floor)))
+    assert gam.predict_proba(X).shape == (len(X), 2)
+
+
+def test_monotone_constraint_is_honoured(data):
+    X, _ = data
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    gam = DistilledGAM(additive_teacher, monotone_constraints={"b": 1}, student=small_ebm())
+    shapes = gam.fit(frame).shape_functions()
+    b = shapes[shapes.term == "b"].dropna(subset=["bin_low"])
+    assert np.all(np.diff(b["score"].to_numpy()) >= -1e-12)
+    free = DistilledGAM(additive_teacher, student=small_ebm()).fit(frame).shape_functions()
+    assert np.any(np.diff(free[free.term == "b"]["score"].to_numpy()) < 0)  # b**2 is not monotone
+    tree = DistilledGAM(
+        additive_teacher, monotone_constraints={2: -1}, student=DecisionTreeRegressor(max_depth=4)
+    ).fit(X)
+    grid = np.zeros((50, 3))
+    grid[:, 2] = np.linspace(-3, 3, 50)
+    assert np.all(np.diff(tree.predict(grid)) <= 1e-12)
+
+
+def test_generate_queries_mixes_observed_values():
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=50),
+            "kind": pd.Categorical(rng.choice(["a", "b", "c"], size=50)),
+        }
+    )
+    generated = generate_queries(frame, 400, random_state=0)
+    assert len(generated) == 400
+    assert generated["kind"].dtype == frame["kind"].dtype
+    assert set(generated["x"]) <= set(frame["x"])
+    # rows whose x and kind did not come from the same original row show the mixing
+    pairs = set(zip(frame["x"], frame["kind"]))
+    mixed = np.mean([pair not in pairs for pair in zip(generated["x"], generated["kind"])])
+    assert 0.3 < mixed < 0.7  # about half the rows take one feature from another row
+
+
+def test_augmentation_enlarges_transfer_set(data):
+    X, _ = data
+    gam = DistilledGAM(additive_teacher, augmentation=1.5, student=small_ebm(), random_state=0)
+    gam.fit(X)
+    assert gam.student_.bin_weights_[0].sum() == len(X) + round(1.5 * len(X))
+    with pytest.raises(ValueError, match="augmentation .* needs a teacher"):
+        DistilledGAM(augmentation=1.0).fit(X, teacher_scores=additive_teacher(X))
+
+
+def test_max_samples_subsamples_transfer_set(data):
+    X, _ = data
+    gam = DistilledGAM(additive_teacher, max_samples=250, student=small_ebm(), random_state=0)
+    assert gam.fit(X).student_.bin_weights_[0].sum() == 250
+
+
+def test_teacher_and_inputs_are_not_modified(data):
+    X, _ = data
+    labels = (X[:, 0] > 0).astype(int)
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    teacher = LogisticRegression().fit(frame, labels)
+    coef = teacher.coef_.copy()
+    frame.loc[::7, "a"] = np.nan
+    before = frame.copy()
+    DistilledGAM(teacher, student=small_ebm(), augmentation=0.5).fit(frame.fillna(0))
+    np.testing.assert_array_equal(teacher.coef_, coef)
+    scores = additive_teacher(X)
+    scores_before = scores.copy()
+    DistilledGAM(calibration="isotonic", student=small_ebm()).fit(
+        frame, labels, teacher_scores=scores
+    )
+    pd.testing.assert_frame_equal(frame, before)
+    np.testing.assert_array_equal(scores, scores_before)
+
+
+def test_non_ebm_student_has_no_shape_functions(data):
+    X, scores = data
+    gam = DistilledGAM(student=DecisionTreeRegressor(max_depth=3)).fit(X, scores)
+    with pytest.raises(TypeError, match="Explainable Boosting Machine"):
+        gam.shape_functions()
+    with pytest.raises(AttributeError, match="classifier teachers"):
+        gam.predict_proba(X)
