@@ -219,5 +219,6 @@ def test_non_ebm_student_has_no_shape_functions(data):
     gam = DistilledGAM(student=DecisionTreeRegressor(max_depth=3)).fit(X, scores)
     with pytest.raises(TypeError, match="Explainable Boosting Machine"):
         gam.shape_functions()
-    with pytest.raises(AttributeError, match="classifier teachers"):
+    with pytest.raises(AttributeError, match="no attribute 'predict_proba'") as error:
         gam.predict_proba(X)
+    assert "classifier teachers" in str(error.value.__cause__)
