@@ -49,13 +49,11 @@ def check_binary_labels(y, n_samples: int) -> np.ndarray:
         )
     if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
         raise ValueError("y contains NaN or infinite values.")
+    classes = np.unique(y)
+    if classes.size == 1:
+        raise ValueError(f"y has a single class ({classes[0]!r}): calibration needs both outcomes.")
     kind = type_of_target(y)
     if kind != "binary":
-        classes = np.unique(y)
-        if classes.size == 1:
-            raise ValueError(
-                f"y has a single class ({classes[0]!r}): calibration needs both outcomes."
-            )
         raise ValueError(f"calibration needs binary labels y; got a {kind!r} target.")
     return y
 

@@ -257,7 +257,7 @@ class DistilledGAM(RegressorMixin, BaseEstimator):
             validate_data(self, X, reset=reset, skip_check_array=True)
             numeric = X.select_dtypes(include="number")
             if numeric.size and np.isinf(numeric.to_numpy(dtype=float)).any():
-                raise ValueError("X contains infinite values; use NaN for missing values.")
+                raise ValueError("X contains infinity; use NaN for missing values.")
             return X
         allow_nan = self.__sklearn_tags__().input_tags.allow_nan
         X = check_array(

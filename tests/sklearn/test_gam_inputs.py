@@ -1,0 +1,122 @@
+"""DistilledGAM: each bad input gets a clear error that names the argument."""
+
+import numpy as np
+import pytest
+from interpret.glassbox import ExplainableBoostingRegressor
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.neighbors import KNeighborsRegressor
+
+from sklearn_distill import DistilledGAM
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(60, 3))
+SCORES = X[:, 0] - X[:, 1]
+LABELS = (SCORES > 0).astype(int)
+STUDENT = ExplainableBoostingRegressor(outer_bags=2, max_rounds=20, interactions=0, n_jobs=1)
+
+
+def gam(**params):
+    return DistilledGAM(student=STUDENT, **params)
+
+
+@pytest.mark.parametrize(
+    ("params", "fit_kwargs", "error", "match"),
+    [
+        ({}, {"y": SCORES[:-1]}, ValueError, "y has 59 rows but X has 60"),
+        ({}, {"teacher_scores": SCORES[:-1]}, ValueError, "teacher_scores has 59 rows"),
+        (
+            {"calibration": "isotonic"},
+            {"y": LABELS[:-2], "teacher_scores": SCORES},
+            ValueError,
+            "y has 58 rows but X has 60",
+        ),
+        ({}, {"teacher_scores": np.where(X[:, 0] > 1, np.nan, SCORES)}, ValueError, "NaN or inf"),
+        ({}, {"teacher_scores": np.where(X[:, 0] > 1, np.inf, SCORES)}, ValueError, "NaN or inf"),
+        ({}, {"teacher_scores": np.full(60, 3.0)}, ValueError, "teacher_scores are constant"),
+        ({}, {"teacher_scores": np.array(["a"] * 60)}, TypeError, "teacher_scores must be numeric"),
+        (
+            {"calibration": "isotonic"},
+            {"teacher_scores": SCORES},
+            ValueError,
+            "needs the observed labels",
+        ),
+        (
+            {"calibration": "sigmoid"},
+            {"y": np.arange(60) % 3, "teacher_scores": SCORES},
+            ValueError,
+            "binary labels y; got a 'multiclass'",
+        ),
+        (
+            {"calibration": "isotonic"},
+            {"y": SCORES, "teacher_scores": SCORES},
+            ValueError,
+            "binary labels y; got a 'continuous'",
+        ),
+        (
+            {"calibration": "isotonic"},
+            {"y": np.ones(60), "teacher_scores": SCORES},
+            ValueError,
+            "single class",
+        ),
+        (
+            {"calibration": "isotonic"},
+            {"y": LABELS},
+            ValueError,
+            "pass teacher_scores or a teacher",
+        ),
+        ({"calibration": "platt"}, {"y": LABELS}, ValueError, "calibration must be one of"),
+        ({"response": "proba"}, {"y": SCORES}, ValueError, "response must be one of"),
+        ({"temperature": 0}, {"y": SCORES}, ValueError, "temperature must be a positive"),
+        ({"cv": 1}, {"y": SCORES}, ValueError, "cv must be an integer >= 2"),
+        ({"augmentation": -1.0}, {"y": SCORES}, ValueError, "augmentation must be a non-negative"),
+        ({"max_samples": 1}, {"y": SCORES}, ValueError, "max_samples must be an integer >= 2"),
+        ({"teacher": 5}, {}, TypeError, "teacher must be a fitted estimator, a callable"),
+        ({"monotone_constraints": {"zzz": 1}}, {"y": SCORES}, ValueError, "unknown feature 'zzz'"),
+        ({"monotone_constraints": {7: 1}}, {"y": SCORES}, ValueError, "unknown feature 7"),
+        ({"monotone_constraints": {0: 2}}, {"y": SCORES}, ValueError, r"\[0\] must be \+1, -1"),
+        ({"monotone_constraints": [1, 0, 0]}, {"y": SCORES}, TypeError, "must be a dict"),
+        (
+            {"response": "predict_proba"},
+            {"teacher_scores": SCORES},
+            ValueError,
+            r"probabilities must lie in \[0, 1\]",
+        ),
+    ],
+)
+def test_bad_fit_input(params, fit_kwargs, error, match):
+    with pytest.raises(error, match=match):
+        gam(**params).fit(X, **fit_kwargs)
+
+
+def test_teacher_problems():
+    regressor = LinearRegression().fit(X, SCORES)
+    with pytest.raises(ValueError, match="has no method 'predict_proba'"):
+        gam(teacher=regressor, response="predict_proba").fit(X)
+    with pytest.raises(NotFittedError, match="teacher LogisticRegression is not fitted"):
+        gam(teacher=LogisticRegression()).fit(X)
+    with pytest.raises(ValueError, match="the teacher's scores contains 60 NaN"):
+        gam(teacher=lambda data: np.full(len(data), np.nan)).fit(X)
+    with pytest.raises(ValueError, match="the teacher's scores are constant"):
+        gam(teacher=lambda data: np.zeros(len(data))).fit(X)
+    with pytest.raises(ValueError, match="the teacher's scores has 3 rows but X has 60"):
+        gam(teacher=lambda data: np.arange(3.0)).fit(X)
+
+
+def test_student_without_constraint_support():
+    with pytest.raises(ValueError, match="KNeighborsRegressor cannot honour them"):
+        DistilledGAM(student=KNeighborsRegressor(), monotone_constraints={0: 1}).fit(X, SCORES)
+
+
+def test_bad_input_after_fit():
+    fitted = gam().fit(X, teacher_scores=SCORES)
+    with pytest.raises(ValueError, match="teacher_scores are needed"):
+        fitted.fidelity(X)
+    with pytest.raises(ValueError, match="teacher_scores has 10 rows but X has 60"):
+        fitted.fidelity(X, teacher_scores=SCORES[:10])
+    with pytest.raises(ValueError, match="confidence must lie strictly between 0 and 1"):
+        fitted.shape_functions(confidence=1.5)
+    with pytest.raises(ValueError, match="X has 2 features"):
+        fitted.predict(X[:, :2])
+    with pytest.raises(ValueError, match="X contains infinity"):
+        fitted.predict(np.where(X > 1, np.inf, X))
