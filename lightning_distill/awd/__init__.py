@@ -9,8 +9,21 @@ predict with a few of its coefficients.
   in the filter.
 * :class:`AWDModule`: the LightningModule.
 * :class:`WaveletFeatures` and :func:`awd_path`: from the distilled wavelet to a linear model.
+* :mod:`~lightning_distill.awd.plotting`: filters, wavelet functions, reconstructions.
 """
 
+from lightning_distill.awd.features import WaveletFeatures
+from lightning_distill.awd.losses import filter_distance, validity_error
 from lightning_distill.awd.module import AWDModule, wavelet_from_checkpoint, wavelet_from_filter
+from lightning_distill.awd.path import AWDPath, awd_path
 
-__all__ = ["AWDModule", "wavelet_from_checkpoint", "wavelet_from_filter"]
+__all__ = [
+    "AWDModule",
+    "AWDPath",
+    "WaveletFeatures",
+    "awd_path",
+    "filter_distance",
+    "validity_error",
+    "wavelet_from_checkpoint",
+    "wavelet_from_filter",
+]

@@ -374,6 +374,65 @@ class AWDModule(L.LightningModule):
     def test_step(self, batch, batch_idx):
         return self._evaluate(batch, "test")
 
+    def reconstruct_top(
+        self, x: torch.Tensor, n_coefficients: int
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """Rebuild each signal from its ``n_coefficients`` most attributed coefficients.
+
+        All other coefficients are set to zero before the inverse transform, so the result shows
+        what of the signal the teacher relies on, as seen through the learned wavelet.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Batch of signals or images.
+        n_coefficients : int
+            Coefficients kept per sample, ranked by absolute TRIM attribution.
+
+        Returns
+        -------
+        reconstruction : torch.Tensor, same shape as ``x``
+        kept : tuple of torch.Tensor of bool
+            Per coefficient tensor, which coefficients were kept.
+        """
+        x = self.check_input(x).to(self.h0.dtype)
+        if isinstance(n_coefficients, bool) or not isinstance(n_coefficients, int):
+            raise TypeError(f"n_coefficients must be an int, got {type(n_coefficients).__name__}.")
+        with torch.inference_mode(False), torch.enable_grad():
+            x = x.clone()
+            result = trim_attributions(
+                self.teacher,
+                x,
+                self.h0,
+                levels=self.levels,
+                mode=self.mode,
+                dim=self.dim,
+                method=self.attribution,
+                target=self.target,
+                create_graph=False,
+                n_steps=self.n_steps,
+            )
+        batch = x.shape[0]
+        scores = torch.cat([a.detach().abs().reshape(batch, -1) for a in result.attributions], 1)
+        if not 1 <= n_coefficients <= scores.shape[1]:
+            raise ValueError(
+                f"n_coefficients must be between 1 and {scores.shape[1]} (coefficients per "
+                f"sample), got {n_coefficients}."
+            )
+        keep = torch.zeros_like(scores, dtype=torch.bool)
+        keep.scatter_(1, scores.topk(n_coefficients, dim=1).indices, True)
+        kept, masked, offset = [], [], 0
+        for c in result.coefficients:
+            size = c[0].numel()
+            mask = keep[:, offset : offset + size].reshape(c.shape)
+            offset += size
+            kept.append(mask)
+            masked.append(c.detach() * mask)
+        forward = TRIMForward(
+            self.teacher, self.h0.detach(), self.mode, self.dim, x.shape[-self.dim :]
+        )
+        return forward.reconstruct(tuple(masked)), tuple(kept)
+
     def _decompose(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         decompose = wavedec1d if self.dim == 1 else wavedec2d
         return flatten_coefficients(decompose(x, self.h0, self.levels, self.mode), self.dim)

@@ -1,0 +1,202 @@
+"""Distilled-wavelet features for scikit-learn: the few largest coefficients of each band."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pywt
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from lightning_distill.awd.transform import MODES, check_levels, lowpass_from_wavelet
+
+__all__ = ["WaveletFeatures", "band_names", "top_coefficients"]
+
+
+def band_names(levels: int, dim: int = 1) -> list[str]:
+    """Names of the bands in PyWavelets' order: ``cA4, cD4, ..., cD1`` (1D) or
+    ``cA2, cH2, cV2, cD2, cH1, cV1, cD1`` (2D).
+
+    Examples
+    --------
+    >>> band_names(2)
+    ['cA2', 'cD2', 'cD1']
+    """
+    if dim == 1:
+        return [f"cA{levels}", *(f"cD{j}" for j in range(levels, 0, -1))]
+    return [f"cA{levels}", *(f"c{b}{j}" for j in range(levels, 0, -1) for b in "HVD")]
+
+
+def top_coefficients(bands, n_coefficients: int, absolute: bool) -> np.ndarray:
+    """Per band, the ``n_coefficients`` coefficients of largest magnitude, largest first.
+
+    Parameters
+    ----------
+    bands : sequence of numpy.ndarray, each of shape (n_samples, ...)
+    n_coefficients : int
+    absolute : bool
+        Return magnitudes (True) or the signed coefficients (False).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_samples, len(bands) * n_coefficients)
+
+    Examples
+    --------
+    >>> top_coefficients([np.array([[1.0, -3.0, 2.0]])], 2, absolute=False)
+    array([[-3.,  2.]])
+    """
+    columns = []
+    for band in bands:
+        flat = band.reshape(band.shape[0], -1)
+        # stable sort on -|c| keeps the earlier coefficient first on ties
+        order = np.argsort(-np.abs(flat), axis=1, kind="stable")[:, :n_coefficients]
+        top = np.take_along_axis(flat, order, axis=1)
+        columns.append(np.abs(top) if absolute else top)
+    return np.concatenate(columns, axis=1)
+
+
+class WaveletFeatures(TransformerMixin, BaseEstimator):
+    """Turn signals (or images) into a few wavelet features per band.
+
+    Each sample is decomposed with ``pywt.wavedec`` (``pywt.wavedec2`` for images) and, in every
+    band (approximation and each detail level), the ``n_coefficients`` coefficients of largest
+    magnitude are kept, largest first. Use it in a ``Pipeline`` before a linear model.
+
+    Parameters
+    ----------
+    wavelet : str or pywt.Wavelet, default="db5"
+        An orthogonal wavelet: a PyWavelets name or a learned one
+        (``AWDModule.learned_wavelet()``).
+    levels : int, default=4
+    mode : {"zero", "symmetric", "reflect", "periodization"}, default="zero"
+    n_coefficients : int, default=1
+        Coefficients kept per band (``m``).
+    absolute : bool, default=True
+        Keep magnitudes (True) or signed values (False) of those coefficients.
+    image_shape : tuple of int or None, default=None
+        ``(height, width)``: rows of ``X`` are flattened images, decomposed in 2D.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+    wavelet_ : pywt.Wavelet
+    bands_ : list of str
+        Band names, e.g. ``["cA4", "cD4", "cD3", "cD2", "cD1"]``.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LinearRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> X = np.random.default_rng(0).normal(size=(40, 32))
+    >>> y = X[:, 3]
+    >>> model = make_pipeline(WaveletFeatures("db2", levels=2, n_coefficients=2),
+    ...                       LinearRegression()).fit(X, y)
+    >>> model[0].get_feature_names_out()[:3].tolist()
+    ['cA2_1', 'cA2_2', 'cD2_1']
+    """
+
+    def __init__(
+        self,
+        wavelet="db5",
+        levels=4,
+        mode="zero",
+        n_coefficients=1,
+        absolute=True,
+        image_shape=None,
+    ):
+        self.wavelet = wavelet
+        self.levels = levels
+        self.mode = mode
+        self.n_coefficients = n_coefficients
+        self.absolute = absolute
+        self.image_shape = image_shape
+
+    def _decompose(self, X: np.ndarray) -> list[np.ndarray]:
+        with warnings.catch_warnings():
+            # level beyond dwt_max_level was already reported in fit
+            warnings.simplefilter("ignore", UserWarning)
+            if self.image_shape is None:
+                return pywt.wavedec(X, self.wavelet_, mode=self.mode, level=self.levels, axis=-1)
+            images = X.reshape(X.shape[0], *self.image_shape)
+            coefficients = pywt.wavedec2(images, self.wavelet_, mode=self.mode, level=self.levels)
+        return [coefficients[0], *(band for level in coefficients[1:] for band in level)]
+
+    def fit(self, X, y=None):
+        """Check the parameters against the data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        X = validate_data(self, X, dtype=np.float64)
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}; got {self.mode!r}.")
+        for name in ("levels", "n_coefficients"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
+        if not isinstance(self.absolute, (bool, np.bool_)):
+            raise TypeError(f"absolute must be a bool, got {type(self.absolute).__name__}.")
+        if X.shape[1] < 2:
+            raise ValueError(
+                f"X must hold signals of at least 2 samples (columns), got n_features = "
+                f"{X.shape[1]}."
+            )
+        self.wavelet_ = _as_wavelet(self.wavelet)
+        filter_length = self.wavelet_.dec_len
+        if self.image_shape is None:
+            shortest = X.shape[1]
+            dim = 1
+        else:
+            shape = tuple(int(s) for s in self.image_shape)
+            if len(shape) != 2 or shape[0] * shape[1] != X.shape[1]:
+                raise ValueError(
+                    f"image_shape must be (height, width) with height * width = n_features "
+                    f"({X.shape[1]}), got {self.image_shape!r}."
+                )
+            shortest = min(shape)
+            dim = 2
+        check_levels(self.levels, shortest, filter_length)
+        self.bands_ = band_names(self.levels, dim)
+        sizes = [band[0].size for band in self._decompose(X[:1])]
+        if self.n_coefficients > min(sizes):
+            raise ValueError(
+                f"n_coefficients must be at most {min(sizes)}, the size of the smallest band, "
+                f"got {self.n_coefficients}."
+            )
+        return self
+
+    def transform(self, X):
+        """Top coefficients of every band.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples, n_bands * n_coefficients)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return top_coefficients(self._decompose(X), self.n_coefficients, self.absolute)
+
+    def get_feature_names_out(self, input_features=None):
+        """Feature names ``<band>_<rank>``, e.g. ``cD3_1`` for the largest of band cD3."""
+        check_is_fitted(self)
+        return np.asarray(
+            [f"{band}_{k}" for band in self.bands_ for k in range(1, self.n_coefficients + 1)],
+            dtype=object,
+        )
+
+
+def _as_wavelet(wavelet) -> pywt.Wavelet:
+    lowpass_from_wavelet(wavelet)  # checks orthogonality, listing the valid names
+    return wavelet if isinstance(wavelet, pywt.Wavelet) else pywt.Wavelet(wavelet)

@@ -1,0 +1,227 @@
+"""Fit AWD along a path of (sparsity, attribution) weights and pick the pair by CV."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import clone
+from sklearn.linear_model import LinearRegression
+from sklearn.model_selection import cross_val_score
+from sklearn.pipeline import Pipeline
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_distill.awd.features import WaveletFeatures
+from lightning_distill.awd.losses import validity_error
+from lightning_distill.awd.module import AWDModule
+
+__all__ = ["AWDPath", "awd_path"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AWDPath:
+    """Result of :func:`awd_path`.
+
+    Attributes
+    ----------
+    results : pandas.DataFrame
+        One row per point of the path: ``sparsity_weight``, ``attribution_weight``,
+        ``cv_score`` (mean), ``cv_score_std``, ``validity_error``, ``warm_start`` (row it started
+        from, -1 for the initial wavelet).
+    wavelets : list of pywt.Wavelet
+        The learned wavelet of each row.
+    best_index : int
+        Row with the highest ``cv_score``.
+    best_pipeline : sklearn.pipeline.Pipeline
+        Features of the best wavelet + the estimator, refitted on all data.
+    """
+
+    results: pd.DataFrame
+    wavelets: list = field(repr=False)
+    best_index: int
+    best_pipeline: Pipeline = field(repr=False)
+
+    @property
+    def best_params(self) -> dict:
+        """``{"sparsity_weight": ..., "attribution_weight": ...}`` of the best row."""
+        row = self.results.iloc[self.best_index]
+        return {
+            "sparsity_weight": float(row["sparsity_weight"]),
+            "attribution_weight": float(row["attribution_weight"]),
+        }
+
+    @property
+    def best_wavelet(self):
+        """The learned wavelet of the best row."""
+        return self.wavelets[self.best_index]
+
+
+def _weights(name, values) -> list[float]:
+    values = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    if (
+        values.ndim != 1
+        or values.size == 0
+        or not np.all(np.isfinite(values))
+        or np.any(values < 0)
+    ):
+        raise ValueError(f"{name} must be a non-empty 1D sequence of finite numbers >= 0.")
+    return sorted(float(v) for v in values)
+
+
+def awd_path(
+    teacher: torch.nn.Module,
+    X,
+    y,
+    *,
+    sparsity_weights=(0.0,),
+    attribution_weights=(0.0,),
+    wavelet="db5",
+    levels: int = 4,
+    mode: str = "zero",
+    dim: int = 1,
+    n_coefficients: int = 1,
+    absolute: bool = True,
+    estimator=None,
+    cv=5,
+    scoring=None,
+    max_epochs: int = 10,
+    batch_size: int = 64,
+    module_kwargs: dict | None = None,
+    trainer_kwargs: dict | None = None,
+    verbose: bool = False,
+) -> AWDPath:
+    """Fit :class:`AWDModule` over a grid of weights with warm starts; score each wavelet by CV.
+
+    The grid is walked with sparsity weights in increasing order on the outside and
+    attribution weights in increasing order inside; each fit starts from the wavelet of the
+    previous point (the first point of a row from the first point of the row before). Each
+    learned wavelet is then judged by the cross-validated score of
+    ``Pipeline([WaveletFeatures(wavelet), estimator])`` on ``(X, y)``. AWD itself sees only ``X``
+    and the teacher, never ``y``.
+
+    Parameters
+    ----------
+    teacher : torch.nn.Module
+    X : array-like of shape (n_samples, length), or (n_samples, 1, height, width) if ``dim=2``
+    y : array-like of shape (n_samples,)
+    sparsity_weights, attribution_weights : sequence of float
+    wavelet, levels, mode, dim
+        As in :class:`AWDModule`; ``wavelet`` is the start of the path.
+    n_coefficients, absolute
+        As in :class:`WaveletFeatures`.
+    estimator : scikit-learn estimator, default=LinearRegression()
+        Cloned for every fit.
+    cv, scoring
+        As in :func:`sklearn.model_selection.cross_val_score`.
+    max_epochs, batch_size : int
+        Training of each point.
+    module_kwargs : dict, optional
+        Further :class:`AWDModule` arguments (``lr``, ``target``, ``attribution``...).
+    trainer_kwargs : dict, optional
+        Further ``lightning.Trainer`` arguments.
+    verbose : bool, default=False
+        Log one line per point (logger ``lightning_distill.awd.path``, level INFO).
+
+    Returns
+    -------
+    AWDPath
+    """
+    sparsity = _weights("sparsity_weights", sparsity_weights)
+    attribution = _weights("attribution_weights", attribution_weights)
+    X = np.asarray(X, dtype=np.float32)
+    y = np.asarray(y)
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"X and y must have the same number of samples, got {X.shape[0]} and {y.shape[0]}."
+        )
+    if dim == 2 and (X.ndim != 4 or X.shape[1] != 1):
+        raise ValueError(
+            f"X must be shaped (n_samples, 1, height, width) for dim=2, got {X.shape}."
+        )
+    image_shape = tuple(X.shape[-2:]) if dim == 2 else None
+    flat = X.reshape(X.shape[0], -1)
+    estimator = LinearRegression() if estimator is None else estimator
+    module_kwargs = dict(module_kwargs or {})
+    for reserved in ("wavelet", "levels", "mode", "dim", "sparsity_weight", "attribution_weight"):
+        if reserved in module_kwargs:
+            raise ValueError(
+                f"module_kwargs must not set {reserved!r}; it is an awd_path argument."
+            )
+    trainer_options = dict(
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer_options.update(trainer_kwargs or {})
+    trainer_options["max_epochs"] = max_epochs
+    loader = DataLoader(TensorDataset(torch.from_numpy(X)), batch_size=batch_size, shuffle=True)
+
+    def pipeline(learned):
+        features = WaveletFeatures(
+            learned,
+            levels=levels,
+            mode=mode,
+            n_coefficients=n_coefficients,
+            absolute=absolute,
+            image_shape=image_shape,
+        )
+        return Pipeline([("features", features), ("model", clone(estimator))])
+
+    rows, wavelets = [], []
+    row_start = -1
+    for lam_sparsity in sparsity:
+        for j, lam_attribution in enumerate(attribution):
+            warm = len(wavelets) - 1 if j > 0 else row_start
+            start = wavelet if warm < 0 else wavelets[warm]
+            module = AWDModule(
+                teacher,
+                wavelet=start,
+                levels=levels,
+                mode=mode,
+                dim=dim,
+                sparsity_weight=lam_sparsity,
+                attribution_weight=lam_attribution,
+                **module_kwargs,
+            )
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*dwt_max_level.*")
+                warnings.filterwarnings("ignore", message=".*eval mode.*")
+                warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")
+                L.Trainer(**trainer_options).fit(module, loader)
+            learned = module.learned_wavelet(name=f"awd_{len(wavelets)}")
+            scores = cross_val_score(pipeline(learned), flat, y, cv=cv, scoring=scoring)
+            if j == 0:
+                row_start = len(wavelets)
+            wavelets.append(learned)
+            rows.append(
+                {
+                    "sparsity_weight": lam_sparsity,
+                    "attribution_weight": lam_attribution,
+                    "cv_score": float(np.mean(scores)),
+                    "cv_score_std": float(np.std(scores)),
+                    "validity_error": validity_error(learned.rec_lo),
+                    "warm_start": warm,
+                }
+            )
+            if verbose:
+                log.info(
+                    "point %d/%d sparsity=%g attribution=%g cv_score=%.4f",
+                    len(rows),
+                    len(sparsity) * len(attribution),
+                    lam_sparsity,
+                    lam_attribution,
+                    rows[-1]["cv_score"],
+                )
+    results = pd.DataFrame(rows)
+    best = int(results["cv_score"].to_numpy().argmax())
+    best_pipeline = pipeline(wavelets[best]).fit(flat, y)
+    return AWDPath(results, wavelets, best, best_pipeline)

@@ -1,0 +1,154 @@
+"""Pictures of a distilled wavelet: filters, wavelet functions, top-attributed reconstructions."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pywt
+import torch
+
+from lightning_distill.awd.module import AWDModule, wavelet_from_filter
+from lightning_distill.awd.transform import lowpass_from_wavelet
+
+__all__ = ["plot_filters", "plot_top_reconstructions", "plot_wavelet_functions"]
+
+
+def _wavelet(wavelet) -> pywt.Wavelet:
+    if isinstance(wavelet, AWDModule):
+        return wavelet.learned_wavelet()
+    return wavelet_from_filter(
+        lowpass_from_wavelet(wavelet), name=getattr(wavelet, "name", wavelet)
+    )
+
+
+def _label(wavelet, fallback):
+    if isinstance(wavelet, str):
+        return wavelet
+    return fallback
+
+
+def plot_filters(wavelet, reference=None):
+    """Stem plots of the lowpass ``h0`` and highpass ``h1`` filters.
+
+    Parameters
+    ----------
+    wavelet : str, pywt.Wavelet or AWDModule
+    reference : str or pywt.Wavelet, optional
+        A second wavelet drawn in grey (e.g. the one the learning started from).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    learned = _wavelet(wavelet)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), constrained_layout=True)
+    for ax, attribute, title in zip(axes, ("rec_lo", "rec_hi"), ("lowpass h0", "highpass h1")):
+        if reference is not None:
+            ref = getattr(_wavelet(reference), attribute)
+            ax.stem(
+                np.arange(len(ref)) + 0.15,
+                ref,
+                linefmt="C7-",
+                markerfmt="C7o",
+                basefmt=" ",
+                label=_label(reference, "reference"),
+            )
+        taps = getattr(learned, attribute)
+        ax.stem(
+            np.arange(len(taps)),
+            taps,
+            linefmt="C0-",
+            markerfmt="C0o",
+            basefmt="k-",
+            label=_label(wavelet, "learned"),
+        )
+        ax.set_title(title)
+        ax.set_xlabel("tap")
+        ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
+def plot_wavelet_functions(wavelet, reference=None, level: int = 8):
+    """Scaling function phi and wavelet psi (cascade algorithm, ``pywt.Wavelet.wavefun``).
+
+    Parameters
+    ----------
+    wavelet : str, pywt.Wavelet or AWDModule
+    reference : str or pywt.Wavelet, optional
+    level : int, default=8
+        Refinement level of the cascade algorithm.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), constrained_layout=True)
+    drawn = [(reference, "C7", "reference")] if reference is not None else []
+    drawn.append((wavelet, "C0", "learned"))
+    for item, color, fallback in drawn:
+        phi, psi, grid = _wavelet(item).wavefun(level=level)
+        axes[0].plot(grid, phi, color=color, label=_label(item, fallback))
+        axes[1].plot(grid, psi, color=color, label=_label(item, fallback))
+    for ax, title in zip(axes, ("scaling function phi", "wavelet psi")):
+        ax.set_title(title)
+        ax.axhline(0, color="k", lw=0.5)
+        ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
+def plot_top_reconstructions(
+    module: AWDModule, x: torch.Tensor, n_coefficients: int, n_examples: int = 4
+):
+    """Signals (or images) next to their rebuild from the few most-attributed coefficients.
+
+    Parameters
+    ----------
+    module : AWDModule
+    x : torch.Tensor
+        Batch of signals or images; the first ``n_examples`` are drawn.
+    n_coefficients : int
+        Coefficients kept per sample, ranked by absolute TRIM attribution.
+    n_examples : int, default=4
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    x = x[:n_examples]
+    rebuilt, _ = module.reconstruct_top(x, n_coefficients)
+    x = x.detach().cpu().double().numpy()
+    rebuilt = rebuilt.detach().cpu().double().numpy()
+    n = x.shape[0]
+    if module.dim == 1:
+        fig, axes = plt.subplots(
+            n, 1, figsize=(8, 1.8 * n), sharex=True, squeeze=False, constrained_layout=True
+        )
+        for k, ax in enumerate(axes[:, 0]):
+            signal = x[k].reshape(-1, x.shape[-1])[0]
+            ax.plot(signal, color="C7", label="original")
+            ax.plot(
+                rebuilt[k].reshape(-1, x.shape[-1])[0],
+                color="C3",
+                label=f"top {n_coefficients} coefficients",
+            )
+            if k == 0:
+                ax.legend(frameon=False, fontsize=8, ncol=2)
+        axes[-1, 0].set_xlabel("sample")
+    else:
+        fig, axes = plt.subplots(
+            n, 2, figsize=(4.4, 2.2 * n), squeeze=False, constrained_layout=True
+        )
+        for k in range(n):
+            for ax, image, title in zip(
+                axes[k],
+                (x[k, 0], rebuilt[k, 0]),
+                ("original", f"top {n_coefficients} coefficients"),
+            ):
+                limit = np.abs(x[k, 0]).max()
+                ax.imshow(image, cmap="RdBu_r", vmin=-limit, vmax=limit)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if k == 0:
+                    ax.set_title(title, fontsize=9)
+    fig.suptitle("signals rebuilt from the most-attributed wavelet coefficients", fontsize=10)
+    return fig

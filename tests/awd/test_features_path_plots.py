@@ -1,0 +1,189 @@
+"""WaveletFeatures, awd_path and the pictures."""
+
+import warnings
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import pywt
+import torch
+from sklearn.linear_model import LinearRegression, RidgeCV
+from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import check_estimator
+
+from lightning_distill.awd import AWDModule, WaveletFeatures, awd_path, wavelet_from_filter
+from lightning_distill.awd.features import band_names, top_coefficients
+from lightning_distill.awd.plotting import (
+    plot_filters,
+    plot_top_reconstructions,
+    plot_wavelet_functions,
+)
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*dwt_max_level.*")
+        warnings.filterwarnings("ignore", message=".*Level value of.*")
+        warnings.filterwarnings("ignore", message=".*eval mode.*")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        yield
+
+
+def test_passes_scikit_learn_estimator_checks():
+    failures = [
+        (r["check_name"], r["exception"])
+        for r in check_estimator(WaveletFeatures("haar", levels=1), on_fail=None)
+        if r["status"] == "failed"
+    ]
+    assert not failures
+
+
+@pytest.mark.parametrize("absolute", [True, False])
+def test_features_are_the_top_coefficients_of_each_pywt_band(absolute):
+    X = np.random.default_rng(0).normal(size=(5, 40))
+    features = WaveletFeatures(
+        "db2", levels=3, mode="symmetric", n_coefficients=2, absolute=absolute
+    ).fit_transform(X)
+    bands = pywt.wavedec(X, "db2", mode="symmetric", level=3)
+    assert features.shape == (5, 4 * 2)
+    for i in range(5):
+        for b, band in enumerate(bands):
+            row = band[i]
+            order = np.argsort(-np.abs(row), kind="stable")[:2]
+            expected = np.abs(row[order]) if absolute else row[order]
+            np.testing.assert_allclose(features[i, 2 * b : 2 * b + 2], expected)
+
+
+def test_image_features_use_wavedec2():
+    images = np.random.default_rng(1).normal(size=(3, 8, 8))
+    transformer = WaveletFeatures("haar", levels=2, image_shape=(8, 8), absolute=False)
+    features = transformer.fit_transform(images.reshape(3, -1))
+    reference = pywt.wavedec2(images, "haar", level=2)
+    bands = [reference[0], *(b for level in reference[1:] for b in level)]
+    np.testing.assert_allclose(features, top_coefficients(bands, 1, absolute=False))
+    assert transformer.get_feature_names_out().tolist()[:4] == ["cA2_1", "cH2_1", "cV2_1", "cD2_1"]
+
+
+def test_learned_wavelet_in_pipeline_recovers_a_wavelet_coefficient_target():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(200, 32))
+    wavelet = wavelet_from_filter(pywt.Wavelet("db2").rec_lo)
+    cD = pywt.wavedec(X, "db2", mode="zero", level=2)[1]  # level-2 details
+    y = np.abs(cD).max(axis=1)
+    model = make_pipeline(
+        WaveletFeatures(wavelet, levels=2, n_coefficients=1), LinearRegression()
+    ).fit(X, y)
+    assert model.score(X, y) > 0.999
+
+
+def test_feature_bad_input():
+    X = np.zeros((4, 16))
+    with pytest.raises(ValueError, match="n_coefficients must be at most"):
+        WaveletFeatures("haar", levels=4, n_coefficients=2).fit(X)
+    with pytest.raises(ValueError, match="image_shape must be"):
+        WaveletFeatures("haar", levels=1, image_shape=(3, 3)).fit(X)
+    with pytest.raises(ValueError, match="orthogonal PyWavelets wavelet, got 'bior1.3'"):
+        WaveletFeatures("bior1.3", levels=1).fit(X)
+    with pytest.raises(ValueError, match="levels must be between 1 and 4"):
+        WaveletFeatures("haar", levels=5).fit(X)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        WaveletFeatures("haar", levels=1, mode="smooth").fit(X)
+    assert band_names(1, 2) == ["cA1", "cH1", "cV1", "cD1"]
+
+
+def _linear_teacher(length=32, seed=0):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(length, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+
+
+def test_awd_path_warm_starts_and_picks_best_by_cv():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(60, 32)).astype(np.float32)
+    y = X[:, :4].sum(axis=1)
+    path = awd_path(
+        _linear_teacher(),
+        X,
+        y,
+        sparsity_weights=[0.0, 0.01],
+        attribution_weights=[0.0, 0.1],
+        wavelet="db2",
+        levels=2,
+        max_epochs=1,
+        batch_size=30,
+        cv=3,
+        estimator=RidgeCV(),
+        module_kwargs={"lr": 1e-2},
+    )
+    results = path.results
+    assert len(results) == 4 and len(path.wavelets) == 4
+    assert results["warm_start"].tolist() == [-1, 0, 0, 2]
+    assert path.best_index == int(results["cv_score"].idxmax())
+    assert path.best_params == {
+        "sparsity_weight": results.loc[path.best_index, "sparsity_weight"],
+        "attribution_weight": results.loc[path.best_index, "attribution_weight"],
+    }
+    # the refitted best pipeline uses the best wavelet
+    assert path.best_pipeline[0].wavelet is path.best_wavelet
+    assert path.best_pipeline.predict(X).shape == (60,)
+    # warm start: the point after the first continued from the first point's filter, which
+    # differs from db2 after training
+    assert not np.allclose(path.wavelets[0].rec_lo, pywt.Wavelet("db2").rec_lo)
+
+
+def test_awd_path_bad_input():
+    X = np.zeros((10, 16), dtype=np.float32)
+    with pytest.raises(ValueError, match="sparsity_weights must be a non-empty"):
+        awd_path(_linear_teacher(16), X, np.zeros(10), sparsity_weights=[-1.0])
+    with pytest.raises(ValueError, match="same number of samples"):
+        awd_path(_linear_teacher(16), X, np.zeros(9))
+    with pytest.raises(ValueError, match="module_kwargs must not set 'levels'"):
+        awd_path(_linear_teacher(16), X, np.zeros(10), module_kwargs={"levels": 2})
+
+
+def test_reconstruct_top_keeps_exactly_the_most_attributed_coefficients():
+    torch.manual_seed(0)
+    teacher = torch.nn.Linear(16, 1, bias=False).double()
+    module = AWDModule(teacher, wavelet="haar", levels=2, mode="periodization").double()
+    x = torch.randn(3, 16, dtype=torch.float64)
+    rebuilt, kept = module.reconstruct_top(x, 2)
+    assert all(int(sum(k[i].sum() for k in kept)) == 2 for i in range(3))
+    # linear teacher: saliency of coefficient c is its analysis of w, constant over samples
+    saliency = torch.cat([c.reshape(-1) for c in module(teacher.weight.detach())]).abs()
+    top = set(saliency.topk(2).indices.tolist())
+    flat_kept = torch.cat([k[0].reshape(-1) for k in kept])
+    assert set(torch.nonzero(flat_kept).reshape(-1).tolist()) == top
+    masked = [c.detach().numpy() * k.numpy() for c, k in zip(module(x), kept)]
+    expected = pywt.waverec(masked, "haar", mode="periodization")
+    np.testing.assert_allclose(rebuilt.numpy(), expected, atol=1e-12)
+    # all coefficients kept: perfect reconstruction with the valid haar filter
+    full, _ = module.reconstruct_top(x, 16)
+    torch.testing.assert_close(full, x)
+    with pytest.raises(ValueError, match="n_coefficients must be between 1 and 16"):
+        module.reconstruct_top(x, 17)
+
+
+def test_pictures_are_drawn(tmp_path):
+    module = AWDModule(_linear_teacher(), wavelet="db2", levels=2, init_noise=0.05, seed=0)
+    figures = [
+        plot_filters(module, reference="db2"),
+        plot_wavelet_functions(module, reference="db2", level=5),
+        plot_top_reconstructions(module, torch.randn(3, 32), n_coefficients=4),
+    ]
+    image_module = AWDModule(
+        torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 1)),
+        wavelet="haar",
+        levels=2,
+        dim=2,
+    )
+    figures.append(plot_top_reconstructions(image_module, torch.randn(2, 1, 8, 8), 5))
+    for k, fig in enumerate(figures):
+        assert fig.axes and all(ax.has_data() for ax in fig.axes)
+        fig.savefig(tmp_path / f"{k}.png")
+        plt.close(fig)
+    # filter stems are the learned taps
+    fig = plot_filters(module)
+    heights = fig.axes[0].containers[0].markerline.get_ydata()
+    np.testing.assert_allclose(heights, module.learned_wavelet().rec_lo)
+    plt.close(fig)
