@@ -1,0 +1,155 @@
+"""Overhead of DistillationModule under a Trainer against a hand-written PyTorch loop.
+
+Both do the same work on the same models, data and optimizer: teacher forward under no_grad,
+student forward and backward, Hinton's KD loss, Adam step. Epochs are timed after a warm-up
+epoch, alternating the two runners so that load on the machine hits both alike; the median
+per-step time is reported with the ratio (target <= 1.10 for steps of 20 ms or more).
+
+Then the epoch time with ``cache_teacher=True`` against without it, for a teacher whose forward
+costs at least the student's (target <= 0.7), measured on epochs after the first (which fills the
+cache).
+
+Run: python benchmarks/kd_overhead.py [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import time
+import warnings
+
+import lightning as L
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from lightning_distill import DistillationModule
+from lightning_distill.losses import distillation_loss
+
+warnings.filterwarnings("ignore")
+logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+
+
+def cnn(width: int, depth: int) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.Conv2d(3, width, 3, padding=1), nn.ReLU()]
+    for _ in range(depth - 1):
+        layers += [nn.Conv2d(width, width, 3, padding=1), nn.ReLU()]
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, 10)]
+    return nn.Sequential(*layers)
+
+
+class Indexed(Dataset):
+    def __init__(self, n: int, seed: int = 0):
+        gen = torch.Generator().manual_seed(seed)
+        self.x = torch.randn(n, 3, 16, 16, generator=gen)
+        self.y = torch.randint(0, 10, (n,), generator=gen)
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i], self.y[i], i
+
+
+class EpochTimer(L.Callback):
+    def __init__(self):
+        self.epoch_seconds: list[float] = []
+        self.steps: list[int] = []
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self._start, self._step = time.perf_counter(), trainer.global_step
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self.epoch_seconds.append(time.perf_counter() - self._start)
+        self.steps.append(trainer.global_step - self._step)
+
+
+def lightning_epochs(student, teacher, loader, epochs, **options) -> list[float]:
+    """Seconds per step of each epoch after the first."""
+    timer = EpochTimer()
+    module = DistillationModule(student, teacher, lr=1e-3, **options)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_epochs=epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[timer],
+    )
+    trainer.fit(module, loader)
+    return [s / n for s, n in zip(timer.epoch_seconds[1:], timer.steps[1:])]
+
+
+def plain_epochs(student, teacher, loader, epochs) -> list[float]:
+    optimizer = torch.optim.Adam(student.parameters(), lr=1e-3)
+    teacher.eval()
+    student.train()
+    per_step = []
+    for _ in range(epochs):
+        start, steps = time.perf_counter(), 0
+        for x, y, _ in loader:
+            with torch.no_grad():
+                teacher_logits = teacher(x)
+            loss = distillation_loss(student(x), teacher_logits, y, temperature=4.0, alpha=0.9)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            steps += 1
+        per_step.append((time.perf_counter() - start) / steps)
+    return per_step[1:]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="alternating rounds")
+    parser.add_argument("--samples", type=int, default=1024)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    print(
+        f"torch {torch.__version__}, lightning {L.__version__}, threads {torch.get_num_threads()}"
+    )
+
+    dataset = Indexed(args.samples)
+    loader = DataLoader(dataset, batch_size=64, shuffle=True)
+    student, teacher = cnn(32, 3), cnn(48, 4)
+
+    lightning_times, plain_times = [], []
+    for _ in range(args.repeats):
+        lightning_times += lightning_epochs(student, teacher, loader, 3)
+        plain_times += plain_epochs(student, teacher, loader, 3)
+    lt, pt = statistics.median(lightning_times), statistics.median(plain_times)
+    print("\n1. Trainer + DistillationModule vs hand-written loop (same work per step)")
+    print(f"   hand-written loop   {pt * 1e3:8.1f} ms/step")
+    print(f"   DistillationModule  {lt * 1e3:8.1f} ms/step")
+    print(f"   ratio               {lt / pt:8.3f}   (target <= 1.10 for steps >= 20 ms)")
+
+    # cache_teacher: teacher forward at least as costly as the student's
+    def forward_ms(model, x):
+        with torch.no_grad():
+            model(x)
+            start = time.perf_counter()
+            for _ in range(10):
+                model(x)
+        return (time.perf_counter() - start) / 10 * 1e3
+
+    x = dataset.x[:64]
+    print("\n2. Epoch time with cache_teacher=True vs False")
+    print(
+        f"   forward per batch: teacher {forward_ms(teacher, x):.1f} ms, "
+        f"student {forward_ms(student, x):.1f} ms"
+    )
+    cached_times, uncached_times = [], []
+    for _ in range(args.repeats):
+        uncached_times += lightning_epochs(student, teacher, loader, 3)
+        cached_times += lightning_epochs(student, teacher, loader, 3, cache_teacher=True)
+    ct, ut = statistics.median(cached_times), statistics.median(uncached_times)
+    print(f"   without cache       {ut * 1e3:8.1f} ms/step")
+    print(f"   with cache          {ct * 1e3:8.1f} ms/step (epochs after the first)")
+    print(f"   ratio               {ct / ut:8.3f}   (target <= 0.70)")
+
+
+if __name__ == "__main__":
+    main()
