@@ -1,0 +1,129 @@
+"""Tidy shape functions of an EBM: bin alignment, jackknife bands, recovered shapes."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from interpret.glassbox import ExplainableBoostingRegressor
+from scipy.stats import norm
+
+from sklearn_distill import DistilledGAM
+from sklearn_distill.shapes import shape_functions
+
+pytestmark = pytest.mark.filterwarnings("ignore:Missing values detected")
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    rng = np.random.default_rng(0)
+    n = 800
+    X = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "z": rng.uniform(0, 5, size=n),
+            "kind": pd.Categorical(rng.choice(["a", "b", "c"], size=n)),
+        }
+    )
+    X.loc[::10, "x"] = np.nan
+    target = np.sin(2 * X["x"].fillna(0)) + (X["kind"] == "b") + 0.3 * X["z"] * (X["kind"] == "a")
+    ebm = ExplainableBoostingRegressor(
+        outer_bags=4,
+        max_rounds=300,
+        learning_rate=0.3,
+        interactions=1,
+        max_bins=16,
+        n_jobs=1,
+        random_state=0,
+    )
+    return X, ebm.fit(X, target)
+
+
+def test_scores_line_up_with_the_model(fitted):
+    """Evaluating the EBM at each row's value gives back that row's score."""
+    X, ebm = fitted
+    table = shape_functions(ebm, interactions=False)
+    for index, term in enumerate(ebm.term_names_[:3]):
+        rows = table[table.term == term]
+        probe = pd.DataFrame({c: [X[c].iloc[1]] * len(rows) for c in X.columns})
+        probe[term] = rows["value"].to_numpy()
+        if term == "kind":
+            probe[term] = pd.Categorical(probe[term], categories=X["kind"].cat.categories)
+        else:
+            probe[term] = probe[term].astype(float)
+        np.testing.assert_allclose(ebm.eval_terms(probe)[:, index], rows["score"].to_numpy())
+        assert rows["weight"].sum() == len(X)  # every training row sits in one bin
+    x = table[table.term == "x"]
+    assert x["value"].isna().sum() == 1
+    assert x.loc[x["value"].isna(), "weight"].item() == X["x"].isna().sum()
+    edges = x.dropna(subset=["bin_low"])
+    assert np.all(edges["bin_low"].to_numpy() <= edges["value"].to_numpy())
+    assert np.all(edges["value"].to_numpy() <= edges["bin_high"].to_numpy())
+    np.testing.assert_array_equal(
+        edges["bin_high"].to_numpy()[:-1], edges["bin_low"].to_numpy()[1:]
+    )
+
+
+def test_jackknife_bands(fitted):
+    _, ebm = fitted
+    table = shape_functions(ebm, confidence=0.9)
+    bagged = ebm.bagged_scores_[1]  # term "z"
+    fraction = 1 - ebm.validation_size
+    expected = np.std(bagged, axis=0, ddof=1) * np.sqrt(fraction / (1 - fraction))
+    z = table[table.term == "z"]
+    # z has no missing values: its table starts at bin 1 and leaves out the unseen bin
+    np.testing.assert_allclose(z["std_error"].to_numpy(), expected[1 : 1 + len(z)])
+    half_width = norm.ppf(0.95) * z["std_error"].to_numpy()
+    np.testing.assert_allclose(z["upper"] - z["score"], half_width)
+    np.testing.assert_allclose(z["score"] - z["lower"], half_width)
+    wider = shape_functions(ebm, confidence=0.99)
+    assert np.all((wider.upper - wider.lower) >= (table.upper - table.lower) - 1e-12)
+
+
+def test_interaction_rows(fitted):
+    X, ebm = fitted
+    table = shape_functions(ebm)
+    pair = ebm.term_names_[-1]
+    assert " & " in pair
+    rows = table[table.term == pair]
+    assert all(isinstance(value, tuple) and len(value) == 2 for value in rows["value"])
+    assert rows["weight"].sum() == len(X)
+    assert pair not in set(shape_functions(ebm, interactions=False).term)
+
+
+def test_no_bands_without_subsampled_bags():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(200, 2))
+    ebm = ExplainableBoostingRegressor(outer_bags=1, max_rounds=50, interactions=0, n_jobs=1)
+    with pytest.warns(UserWarning, match="cannot give confidence bands"):
+        table = shape_functions(ebm.fit(X, X[:, 0]))
+    assert table["lower"].isna().all() and table["score"].notna().all()
+    with pytest.raises(TypeError, match="fitted Explainable Boosting Machine"):
+        shape_functions(object())
+
+
+def test_distilled_shape_recovers_the_teacher_component():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(3000, 2))
+
+    def teacher(data):
+        return np.sin(2 * data[:, 0]) + data[:, 1]
+
+    student = ExplainableBoostingRegressor(
+        outer_bags=3,
+        max_rounds=1000,
+        smoothing_rounds=0,
+        learning_rate=0.3,
+        interactions=0,
+        max_bins=64,
+        n_jobs=1,
+        random_state=0,
+    )
+    gam = DistilledGAM(teacher, student=student).fit(X)
+    shapes = gam.shape_functions()
+    x0 = shapes[shapes.term == "feature_0000"]
+    # the shape is a step function: compare each bin with the teacher's mean over the bin
+    cuts = x0["bin_high"].to_numpy(dtype=float)[:-1]
+    component = np.sin(2 * X[:, 0]) - np.mean(np.sin(2 * X[:, 0]))  # EBM shapes are centred
+    bin_of_row = np.searchsorted(cuts, X[:, 0], side="right")
+    truth = np.array([component[bin_of_row == b].mean() for b in range(len(x0))])
+    np.testing.assert_array_equal(np.bincount(bin_of_row), x0["weight"].to_numpy())
+    assert np.sqrt(np.average((x0["score"] - truth) ** 2, weights=x0["weight"])) < 0.03
