@@ -24,7 +24,25 @@ def _is_numeric(values):
     return pd.api.types.is_numeric_dtype(pd.Series(list(values)).infer_objects())
 
 
-def plot_term(comparison, term, *, ax=None, max_categories=25):
+def _focus_ylim(ax, rows, min_share=0.01):
+    """Limit the y axis to the bands of values holding at least ``min_share`` of the rows, so
+    that the very wide bands of a few sparse bins do not flatten the rest of the picture."""
+    if "weight" not in rows or rows["weight"].sum() <= 0:
+        return
+    dense = rows[rows["weight"] >= min_share * rows["weight"].sum()]
+    if dense.empty:
+        return
+    columns = ["mimic_lower", "mimic_upper", "outcome_lower", "outcome_upper", "mimic", "outcome"]
+    values = dense[columns].to_numpy(float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return
+    low, high = values.min(), values.max()
+    pad = 0.1 * (high - low) or 0.1
+    ax.set_ylim(low - pad, high + pad)
+
+
+def plot_term(comparison, term, *, ax=None, max_categories=15):
     """Mimic against outcome model for one term, with their confidence bands.
 
     Parameters
@@ -37,16 +55,17 @@ def plot_term(comparison, term, *, ax=None, max_categories=25):
         The term to draw.
     ax : matplotlib.axes.Axes, optional
         Where to draw; a new figure is made when omitted.
-    max_categories : int, default=25
+    max_categories : int, default=15
         For a categorical term, show at most this many values (those with the largest absolute
-        difference), so long category lists stay legible.
+        ``z``, or difference), so long category lists stay legible.
 
     Returns
     -------
     matplotlib.axes.Axes
         The axes drawn on. Numeric terms are drawn as step functions with shaded bands,
         categorical ones as points with error bars; values where the difference is significant
-        are marked with a star.
+        are marked with a star. With a ``weight`` column, the y axis is fitted to the bands of
+        the values that hold at least 1% of the rows.
 
     Examples
     --------
@@ -87,7 +106,10 @@ def plot_term(comparison, term, *, ax=None, max_categories=25):
             ax.plot(x[sig], top[sig], "k*", markersize=5, label="significant difference")
     else:
         if len(rows) > max_categories:
-            keep = rows["difference"].abs().nlargest(max_categories).index
+            # the most significant differences first; the raw difference would favour rare
+            # categories whose wide bands say little
+            rank = rows["z"] if "z" in rows else rows["difference"]
+            keep = rank.abs().nlargest(max_categories).index
             rows = rows.loc[keep]
         positions = np.arange(len(rows))
         labels = [str(v) for v in rows["value"]]
@@ -105,16 +127,17 @@ def plot_term(comparison, term, *, ax=None, max_categories=25):
         sig = rows["significant"].to_numpy(bool)
         if sig.any():
             top = np.maximum(rows["mimic_upper"], rows["outcome_upper"]).to_numpy(float)
-            ax.plot(positions[sig], top[sig] + 0.05, "k*", markersize=5)
+            ax.plot(positions[sig], top[sig], "k*", markersize=5)
         ax.set_xticks(positions)
         ax.set_xticklabels(labels, rotation=45 if len(labels) > 3 else 0, ha="right", fontsize=7)
+    _focus_ylim(ax, rows)
     ax.axhline(0.0, color="grey", linewidth=0.6)
     ax.set_title(str(term))
     ax.set_ylabel("contribution (log-odds)")
     return ax
 
 
-def plot_comparison(comparison, terms=None, *, ncols=3, max_categories=25):
+def plot_comparison(comparison, terms=None, *, ncols=3, max_categories=15):
     """Mimic against outcome model for several terms, one panel per term.
 
     Parameters
@@ -125,7 +148,7 @@ def plot_comparison(comparison, terms=None, *, ncols=3, max_categories=25):
         Terms to draw, in order; all terms of the table when omitted.
     ncols : int, default=3
         Panels per row.
-    max_categories : int, default=25
+    max_categories : int, default=15
         Passed to :func:`plot_term`.
 
     Returns

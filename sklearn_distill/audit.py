@@ -1,0 +1,743 @@
+"""CompareAudit: audit a black-box score by comparing a mimic of it with a model of the outcome.
+
+Distill-and-Compare (Tan, Caruana, Hooker and Lou, AIES 2018). The auditor has *audit data*:
+features ``X``, the black box's score on them and the observed outcome ``y``. Two transparent
+additive models are fitted on the same rows:
+
+* the **mimic**, a :class:`~sklearn_distill.DistilledGAM` of the score, and
+* the **outcome model**, an Explainable Boosting classifier of ``y``.
+
+**Common scale.** Both models' shape functions are in log-odds of the outcome. The mimic
+regresses on the logit of the score calibrated to ``P(y = 1 | score)`` (cross-fitted, isotonic
+by default, as Tan et al. fit COMPAS's decile score on the logit scale); the outcome model is a
+logistic EBM. A shape that differs between them means the black box weighs a feature unlike
+the data do. With ``calibration=None`` the score is mimicked as given, so it must already be in
+log-odds of the outcome (a classifier teacher read with ``predict_proba`` is converted to
+log-odds by the mimic itself).
+
+**Missing features.** If the black box used information the audit data lack, both models miss
+it: the mimic's residuals (score - mimic, on the mimic's log-odds scale) and the outcome
+model's residuals (y - predicted probability) are then correlated. Both are computed out of
+fold, so neither model has seen the row it is judged on.
+"""
+
+from __future__ import annotations
+
+import numbers
+import sys
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, clone
+from sklearn.model_selection import StratifiedKFold
+from sklearn.utils import check_random_state
+from sklearn.utils._tags import ClassifierTags
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import _num_samples, check_is_fitted
+
+from sklearn_distill import _teacher
+from sklearn_distill.gam import DEFAULT_STUDENT_PARAMS, DistilledGAM
+from sklearn_distill.shapes import shape_functions
+from sklearn_distill.stats import (
+    binned_rate,
+    bootstrap_correlations,
+    compare_shapes,
+    term_stability,
+)
+
+__all__ = ["CompareAudit", "default_mimic_student", "default_outcome_model"]
+
+_CALIBRATIONS = (None, "isotonic", "sigmoid", "temperature")
+
+#: Settings shared by both default EBMs. The same ``max_bins`` gives both models the same bins
+#: on the same rows, so their shape functions line up value by value; eight bags make the
+#: jackknife bands of :mod:`sklearn_distill.shapes` steadier than four. Main effects only: the
+#: audit compares main-effect shapes, and on COMPAS pairwise interactions multiplied the
+#: outcome model's fit time by about 15 for a mimic R^2 gain of 0.02.
+_SHARED_EBM_PARAMS = {"max_bins": 256, "interactions": 0, "outer_bags": 8, "validation_size": 0.15}
+
+
+def default_mimic_student(random_state=None, n_jobs=1):
+    """The mimic's default student: :class:`DistilledGAM`'s own settings with eight bags.
+
+    Parameters
+    ----------
+    random_state : int or None, default=None
+    n_jobs : int, default=1
+        Workers of the EBM's bags.
+
+    Returns
+    -------
+    interpret.glassbox.ExplainableBoostingRegressor
+    """
+    from interpret.glassbox import ExplainableBoostingRegressor
+
+    params = {**DEFAULT_STUDENT_PARAMS, **_SHARED_EBM_PARAMS}
+    return ExplainableBoostingRegressor(**params, n_jobs=n_jobs, random_state=random_state)
+
+
+def default_outcome_model(random_state=None, n_jobs=1):
+    """The default outcome model: a logistic EBM with the mimic's binning and bag count.
+
+    Boosting settings are interpret's own (small learning rate, early stopping), which suit
+    noisy labels.
+
+    Parameters
+    ----------
+    random_state : int or None, default=None
+    n_jobs : int, default=1
+        Workers of the EBM's bags.
+
+    Returns
+    -------
+    interpret.glassbox.ExplainableBoostingClassifier
+    """
+    from interpret.glassbox import ExplainableBoostingClassifier
+
+    return ExplainableBoostingClassifier(
+        **_SHARED_EBM_PARAMS, n_jobs=n_jobs, random_state=random_state
+    )
+
+
+def _take(X, rows):
+    return X.iloc[rows] if hasattr(X, "iloc") else np.asarray(X)[rows]
+
+
+def _seed(rng):
+    return int(rng.randint(np.iinfo(np.int32).max))
+
+
+def _with_seed(estimator, seed, n_jobs):
+    """A clone of ``estimator`` with its seed (and EBM workers) set where it has them."""
+    estimator = clone(estimator)
+    params = estimator.get_params(deep=False)
+    update = {}
+    if "random_state" in params and seed is not None:
+        update["random_state"] = seed
+    # only an EBM's workers are set: they run its bags, which the audit schedules itself
+    if "outer_bags" in params and "n_jobs" in params and n_jobs is not None:
+        update["n_jobs"] = n_jobs
+    return estimator.set_params(**update)
+
+
+def _fit_pair(audit, X, y01, scores, seed, ebm_jobs):
+    """Fit a mimic and an outcome model on the same rows; return both."""
+    rng = np.random.RandomState(seed) if seed is not None else np.random.RandomState()
+    mimic_seed, outcome_seed = (_seed(rng), _seed(rng)) if seed is not None else (None, None)
+    mimic = audit._make_mimic(mimic_seed, ebm_jobs)
+    mimic.fit(X, y01, teacher_scores=scores)
+    outcome = audit._make_outcome(outcome_seed, ebm_jobs)
+    outcome.fit(X, y01)
+    return mimic, outcome
+
+
+def _fold_residuals(audit, X, y01, scores, train, test, seed):
+    """Out-of-fold residuals of one fold: models fitted on ``train``, judged on ``test``."""
+    train_scores = None if scores is None else scores[train]
+    test_scores = None if scores is None else scores[test]
+    mimic, outcome = _fit_pair(audit, _take(X, train), y01[train], train_scores, seed, 1)
+    X_test = _take(X, test)
+    mimic_residual = mimic.teacher_target(X_test, test_scores) - mimic.predict(X_test)
+    outcome_residual = y01[test] - outcome.predict_proba(X_test)[:, 1]
+    return test, mimic_residual, outcome_residual
+
+
+class CompareAudit(BaseEstimator):
+    """Audit a black-box score: a GAM mimic of the score against a GAM of the outcome.
+
+    Parameters
+    ----------
+    teacher : fitted estimator, callable or None, default=None
+        The black box, if it can be queried (see :class:`DistilledGAM`); usually ``None``, with
+        its scores on the audit data passed to :meth:`fit` as ``teacher_scores``.
+    response : {"auto", "predict", "predict_proba", "decision_function"}, default="auto"
+        How the teacher is read, or the scores understood (see :class:`DistilledGAM`):
+        ``"predict_proba"`` and ``"decision_function"`` outputs are put on the log-odds scale
+        before calibration or mimicking; ``"auto"`` reads plain scores.
+    calibration : {"isotonic", "sigmoid", "temperature", None}, default="isotonic"
+        How the score is mapped to ``P(y = 1 | score)`` before it is mimicked on the log-odds
+        scale (cross-fitted on the audit data). ``None`` mimics the score as given: use it
+        only for a score already in log-odds of the outcome.
+    cv : int, default=5
+        Folds for the out-of-fold residuals of the missing-feature test (stratified on ``y``);
+        also the calibration's cross-fitting folds.
+    confidence : float, default=0.95
+        Level of the shape bands, of the significance of shape differences and of the
+        missing-feature intervals.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the models, the folds and the bootstrap.
+    n_jobs : int or None, default=None
+        joblib workers for the folds, refits and bootstrap resamples (``-1``: all cores;
+        ``None``: one, unless inside a ``joblib.parallel_config`` context -- which is how a
+        Dask or Ray backend takes over). The two full-data fits give ``n_jobs`` to the EBMs'
+        bags instead (one worker when ``None``).
+    student : regressor or None, default=None
+        The mimic's student, cloned. ``None`` gives :func:`default_mimic_student`.
+    outcome : classifier or None, default=None
+        The outcome model, cloned; it must be an Explainable Boosting classifier for
+        :meth:`compare`, and should bin features as the student does (same ``max_bins``).
+        ``None`` gives :func:`default_outcome_model`.
+    verbose : int, default=0
+        Above 0, progress goes to standard error: one line per step, and joblib's own lines
+        as folds and refits finish.
+
+    Attributes
+    ----------
+    mimic_ : DistilledGAM
+        The mimic, fitted on all rows.
+    outcome_ : ExplainableBoostingClassifier
+        The outcome model, fitted on all rows.
+    classes_ : ndarray of shape (2,)
+        The outcome's labels; the second is the event whose log-odds are modelled.
+    mimic_residuals_ : ndarray of shape (n_samples,)
+        Out-of-fold ``mimic target - mimic prediction`` (log-odds).
+    outcome_residuals_ : ndarray of shape (n_samples,)
+        Out-of-fold ``y - P(y = 1)`` of the outcome model.
+    calibration_table_ : pandas.DataFrame or None
+        Observed outcome rate per score value (:func:`~sklearn_distill.stats.binned_rate`),
+        when the score is one-dimensional.
+    calibration_curve_ : pandas.DataFrame or None
+        The fitted calibration map (``score``, ``probability``) on a grid of scores.
+    missing_feature_test_ : pandas.DataFrame
+        Set by :meth:`missing_feature_test`.
+    stability_ : pandas.DataFrame
+        Set by :meth:`stability`.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Defined when ``X`` has string column names.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from interpret.glassbox import (ExplainableBoostingClassifier,
+    ...                                 ExplainableBoostingRegressor)
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"a": rng.normal(size=600), "b": rng.normal(size=600)})
+    >>> hidden = rng.normal(size=600)  # a feature the audit data lack
+    >>> logit = X["a"] + hidden
+    >>> y = (rng.uniform(size=600) < 1 / (1 + np.exp(-logit))).astype(int)
+    >>> score = logit + 0.3 * rng.normal(size=600)  # the black box saw `hidden`
+    >>> small = dict(outer_bags=4, max_rounds=300, interactions=0, max_bins=64)
+    >>> audit = CompareAudit(cv=3, random_state=0,
+    ...     student=ExplainableBoostingRegressor(**small, learning_rate=0.1),
+    ...     outcome=ExplainableBoostingClassifier(**small, learning_rate=0.05))
+    >>> audit = audit.fit(X, y, teacher_scores=score)
+    >>> test = audit.missing_feature_test(n_bootstrap=200)
+    >>> bool(test.loc["pearson", "low"] > 0)
+    True
+    """
+
+    def __init__(
+        self,
+        teacher=None,
+        *,
+        response="auto",
+        calibration="isotonic",
+        cv=5,
+        confidence=0.95,
+        random_state=None,
+        n_jobs=None,
+        student=None,
+        outcome=None,
+        verbose=0,
+    ):
+        self.teacher = teacher
+        self.response = response
+        self.calibration = calibration
+        self.cv = cv
+        self.confidence = confidence
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.student = student
+        self.outcome = outcome
+        self.verbose = verbose
+
+    def __sklearn_clone__(self):
+        # The teacher is shared, not cloned: it is fitted and never refitted (as in
+        # DistilledGAM and scikit-learn's FrozenEstimator).
+        params = self.get_params(deep=False)
+        teacher = params.pop("teacher")
+        return type(self)(teacher=teacher, **{k: clone(v, safe=False) for k, v in params.items()})
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        # the outcome is binary: estimator checks then generate two-class targets
+        tags.classifier_tags = ClassifierTags(multi_class=False)
+        if self.student is None and self.outcome is None:
+            tags.input_tags.allow_nan = True
+            tags.input_tags.categorical = True
+            tags.input_tags.string = True
+        return tags
+
+    # ------------------------------------------------------------------ progress
+    def _progress(self, message):
+        if self.verbose:
+            print(f"[CompareAudit] {message}", file=sys.stderr, flush=True)
+
+    @property
+    def _joblib_verbosity(self):
+        # joblib prints a line per finished task from verbosity 10 on
+        return 10 if self.verbose else 0
+
+    # ------------------------------------------------------------------ construction
+    def _make_mimic(self, seed, ebm_jobs):
+        student = (
+            default_mimic_student(seed, ebm_jobs)
+            if self.student is None
+            else _with_seed(self.student, seed, ebm_jobs)
+        )
+        return DistilledGAM(
+            self.teacher,
+            response=self.response,
+            calibration=self.calibration,
+            student=student,
+            random_state=seed,
+            n_jobs=ebm_jobs,
+            cv=self.cv,
+        )
+
+    def _make_outcome(self, seed, ebm_jobs):
+        if self.outcome is None:
+            return default_outcome_model(seed, ebm_jobs)
+        return _with_seed(self.outcome, seed, ebm_jobs)
+
+    def _check_params(self):
+        if self.calibration not in _CALIBRATIONS:
+            raise ValueError(
+                f"calibration must be one of {_CALIBRATIONS}; got {self.calibration!r}."
+            )
+        if isinstance(self.cv, bool) or not isinstance(self.cv, numbers.Integral) or self.cv < 2:
+            raise ValueError(f"cv must be an integer >= 2; got {self.cv!r}.")
+        if (
+            isinstance(self.confidence, bool)
+            or not isinstance(self.confidence, numbers.Real)
+            or not 0 < self.confidence < 1
+        ):
+            raise ValueError(
+                f"confidence must lie strictly between 0 and 1; got {self.confidence!r}."
+            )
+        if self.outcome is not None and not hasattr(self.outcome, "predict_proba"):
+            raise TypeError(
+                "outcome must be a classifier with predict_proba (an Explainable Boosting "
+                f"classifier for compare()); got {type(self.outcome).__name__}."
+            )
+        if self.student is not None and not hasattr(self.student, "fit"):
+            raise TypeError(
+                f"student must be a scikit-learn regressor; got {type(self.student).__name__}."
+            )
+
+    def _check_y(self, y, n_samples):
+        if y is None:
+            raise ValueError(
+                "y (the observed outcome on the audit data) is required: CompareAudit models "
+                "it beside the black box's score."
+            )
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise ValueError(f"y must be one-dimensional; got shape {y.shape}.")
+        if y.shape[0] != n_samples:
+            raise ValueError(f"y has {y.shape[0]} rows but X has {n_samples}: lengths must match.")
+        if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+            raise ValueError("y contains NaN or infinite values.")
+        if y.dtype.kind == "O" and pd.isna(y).any():
+            raise ValueError("y contains missing values.")
+        kind = type_of_target(y)
+        classes = np.unique(y)
+        if classes.size == 1:
+            raise ValueError(
+                f"y has a single class ({classes[0]!r}): the outcome must take two values."
+            )
+        if kind != "binary":
+            raise ValueError(
+                f"y must be a binary outcome (two classes); got a {kind!r} target with "
+                f"{classes.size} distinct values."
+            )
+        return classes, (y == classes[1]).astype(int)
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y, *, teacher_scores=None):
+        """Fit the mimic and the outcome model, and their out-of-fold residuals.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            The audit data's features; DataFrames may hold categorical columns and missing
+            values.
+        y : array-like of shape (n_samples,)
+            The observed binary outcome.
+        teacher_scores : array-like of shape (n_samples,), default=None
+            The black box's score on ``X``; needed unless ``teacher`` can be queried.
+
+        Returns
+        -------
+        self : CompareAudit
+        """
+        self._check_params()
+        if self.teacher is None and teacher_scores is None:
+            raise ValueError(
+                "teacher_scores (the black box's score on X) are required when no teacher is "
+                "given to query."
+            )
+        n_samples = _num_samples(X)
+        if n_samples < 2 * self.cv:
+            raise ValueError(
+                f"X has {n_samples} rows; cv={self.cv} folds need at least {2 * self.cv}."
+            )
+        self.classes_, y01 = self._check_y(y, n_samples)
+        smallest = int(np.bincount(y01).min())
+        if smallest < self.cv:
+            raise ValueError(
+                f"y has only {smallest} rows of one class, fewer than cv={self.cv} folds."
+            )
+        scores = None
+        if teacher_scores is not None:
+            scores = _teacher.check_scores(teacher_scores, n_samples)
+        rng = check_random_state(self.random_state)
+        seeded = self.random_state is not None
+        main_seed = _seed(rng) if seeded else None
+
+        # the full-data pair gives its workers to the EBMs' bags
+        self._progress(f"fitting the mimic and the outcome model on {n_samples} rows")
+        ebm_jobs = 1 if self.n_jobs is None else self.n_jobs
+        self.mimic_, self.outcome_ = _fit_pair(self, X, y01, scores, main_seed, ebm_jobs)
+        self.n_features_in_ = self.mimic_.n_features_in_
+        if hasattr(self.mimic_, "feature_names_in_"):
+            self.feature_names_in_ = self.mimic_.feature_names_in_
+
+        folds = StratifiedKFold(
+            n_splits=self.cv,
+            shuffle=True,
+            random_state=_seed(rng) if seeded else None,
+        )
+        splits = list(folds.split(np.zeros((n_samples, 1)), y01))
+        fold_seeds = [_seed(rng) if seeded else None for _ in splits]
+        self._progress(f"out-of-fold residuals: fitting both models on {self.cv} folds")
+        results = Parallel(n_jobs=self.n_jobs, verbose=self._joblib_verbosity)(
+            delayed(_fold_residuals)(self, X, y01, scores, train, test, seed)
+            for (train, test), seed in zip(splits, fold_seeds)
+        )
+        self.mimic_residuals_ = np.empty(n_samples)
+        self.outcome_residuals_ = np.empty(n_samples)
+        for test, mimic_residual, outcome_residual in results:
+            self.mimic_residuals_[test] = mimic_residual
+            self.outcome_residuals_[test] = outcome_residual
+        self._bootstrap_seed = _seed(rng) if seeded else None
+        self._set_calibration_tables(X, y01, scores)
+        return self
+
+    def _set_calibration_tables(self, X, y01, scores):
+        self.calibration_table_ = self.calibration_curve_ = None
+        if scores is None:
+            scores = _teacher.query_teacher(self.teacher, X, self.mimic_.response_)
+        if scores.ndim != 1:
+            return
+        self.calibration_table_ = binned_rate(scores, y01, n_bins=20, confidence=self.confidence)
+        if self.mimic_.calibrator_ is not None and self.mimic_.response_ == "predict":
+            grid = np.unique(np.quantile(scores, np.linspace(0, 1, 201)))
+            probability = self.mimic_.calibrator_.predict_proba(grid.reshape(-1, 1))[:, 1]
+            self.calibration_curve_ = pd.DataFrame({"score": grid, "probability": probability})
+
+    # ------------------------------------------------------------------ analyses
+    def compare(self, *, interactions=False):
+        """Both models' shape functions side by side, with bands, difference and significance.
+
+        Bands are the jackknife intervals of the EBMs' bags (see
+        :mod:`sklearn_distill.shapes`); the difference is significant when its normal interval
+        at ``confidence``, with the two models' standard errors combined, excludes zero
+        (:func:`~sklearn_distill.stats.compare_shapes`).
+
+        Parameters
+        ----------
+        interactions : bool, default=False
+            Also compare pairwise interaction terms present in both models.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per term and value (bin), in log-odds: ``term``, ``value``, ``mimic``,
+            ``mimic_lower``, ``mimic_upper``, ``outcome``, ``outcome_lower``,
+            ``outcome_upper``, ``difference`` (mimic - outcome), ``difference_lower``,
+            ``difference_upper``, ``z``, ``p_value``, ``significant``, ``weight`` (training rows
+            in the bin), ``bin_low``, ``bin_high``.
+        """
+        check_is_fitted(self, "outcome_")
+        if not hasattr(self.outcome_, "term_scores_"):
+            raise TypeError(
+                "compare() needs an Explainable Boosting classifier as the outcome model; got "
+                f"{type(self.outcome_).__name__}."
+            )
+        keep = ["term", "value", "score", "std_error"]
+        mimic = self.mimic_.shape_functions(self.confidence, interactions=interactions)
+        outcome = shape_functions(
+            self.outcome_, confidence=self.confidence, interactions=interactions
+        )
+        mimic = mimic[[*keep, "weight", "bin_low", "bin_high"]]
+        mimic = mimic.rename(columns={"weight": "w", "bin_low": "lo", "bin_high": "hi"})
+        table = compare_shapes(mimic, outcome[keep], confidence=self.confidence)
+        if len(table) != len(mimic) or len(table) != len(outcome):
+            raise ValueError(
+                "the mimic's and the outcome model's bins differ, so their shapes cannot be "
+                "compared value by value: give student and outcome the same binning "
+                "(max_bins, feature_types)."
+            )
+        return table.rename(
+            columns={"mimic_w": "weight", "mimic_lo": "bin_low", "mimic_hi": "bin_high"}
+        )
+
+    def missing_feature_test(self, n_bootstrap=1000):
+        """Correlation of the two models' out-of-fold residuals, with bootstrap intervals.
+
+        A positive correlation says both models miss the same thing: the black box used
+        information (a feature, or a transformation of one) that the audit data lack.
+
+        Parameters
+        ----------
+        n_bootstrap : int, default=1000
+            Bootstrap resamples of the rows (:func:`~sklearn_distill.stats.bootstrap_correlations`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``pearson``, ``spearman``, ``kendall``; columns ``estimate``, ``low``,
+            ``high`` (interval at ``confidence``), ``p_value`` (bootstrap, for "no
+            correlation"), ``std_error``, ``n_bootstrap``. Also stored as
+            ``missing_feature_test_``.
+        """
+        check_is_fitted(self, "mimic_residuals_")
+        self._progress(f"missing-feature test: {n_bootstrap} bootstrap resamples")
+        table = bootstrap_correlations(
+            self.mimic_residuals_,
+            self.outcome_residuals_,
+            n_bootstrap=n_bootstrap,
+            confidence=self.confidence,
+            random_state=self._bootstrap_seed,
+            n_jobs=self.n_jobs,
+        )
+        self.missing_feature_test_ = table
+        return table
+
+    def stability(self, X, y, *, teacher_scores=None, n_refits=5, bootstrap=True, threshold=0.25):
+        """Refit both models on bootstrap samples with new seeds; flag unstable terms.
+
+        Several additive models can fit the same data equally well and tell different stories;
+        a term whose importance or shape changes from refit to refit should not carry a
+        conclusion.
+
+        Parameters
+        ----------
+        X, y, teacher_scores
+            The audit data given to :meth:`fit`.
+        n_refits : int, default=5
+            Refits of each model (at least 2).
+        bootstrap : bool, default=True
+            Refit on bootstrap samples of the rows; ``False`` changes only the seeds.
+        threshold : float, default=0.25
+            Passed to :func:`~sklearn_distill.stats.term_stability`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            :func:`~sklearn_distill.stats.term_stability`'s table for each model, with a
+            ``model`` column (``"mimic"`` or ``"outcome"``); also stored as ``stability_``.
+        """
+        check_is_fitted(self, "outcome_")
+        if isinstance(n_refits, bool) or not isinstance(n_refits, numbers.Integral) or n_refits < 2:
+            raise ValueError(f"n_refits must be an integer >= 2; got {n_refits!r}.")
+        n_samples = _num_samples(X)
+        if n_samples != _num_samples(self.mimic_residuals_):
+            raise ValueError(
+                f"X has {n_samples} rows but the audit was fitted on "
+                f"{_num_samples(self.mimic_residuals_)}: pass the data given to fit."
+            )
+        _, y01 = self._check_y(y, n_samples)
+        scores = (
+            None if teacher_scores is None else _teacher.check_scores(teacher_scores, n_samples)
+        )
+        rng = check_random_state(None if self.random_state is None else self._bootstrap_seed)
+        samples = [
+            rng.randint(0, n_samples, n_samples) if bootstrap else np.arange(n_samples)
+            for _ in range(n_refits)
+        ]
+        seeds = [_seed(rng) for _ in range(n_refits)]
+        self._progress(f"stability: refitting both models {n_refits} times")
+        refits = Parallel(n_jobs=self.n_jobs, verbose=self._joblib_verbosity)(
+            delayed(_refit_contributions)(self, X, y01, scores, rows, seed)
+            for rows, seed in zip(samples, seeds)
+        )
+        tables = []
+        for model, index in (("mimic", 0), ("outcome", 1)):
+            names, _ = refits[0][index]
+            contributions = np.stack([refit[index][1] for refit in refits])
+            table = term_stability(contributions, names, threshold=threshold)
+            tables.append(table.assign(model=model).reset_index())
+        self.stability_ = pd.concat(tables, ignore_index=True)[
+            ["model", "term", *tables[0].columns.drop(["model", "term"])]
+        ]
+        return self.stability_
+
+    # ------------------------------------------------------------------ output
+    def plot_comparison(self, terms=None, **kwargs):
+        """Mimic against outcome per term (:func:`sklearn_distill.plotting.plot_comparison`)."""
+        from sklearn_distill.plotting import plot_comparison
+
+        return plot_comparison(self.compare(), terms, **kwargs)
+
+    def plot_calibration(self, score_name="score"):
+        """Calibration curve of the score (:func:`sklearn_distill.plotting.plot_calibration`)."""
+        from sklearn_distill.plotting import plot_calibration
+
+        check_is_fitted(self, "outcome_")
+        if self.calibration_table_ is None:
+            raise ValueError("the score is not one-dimensional: there is no calibration curve.")
+        return plot_calibration(
+            self.calibration_table_, curve=self.calibration_curve_, score_name=score_name
+        )
+
+    def plot_residuals(self):
+        """Out-of-fold residual scatter (:func:`sklearn_distill.plotting.plot_residuals`)."""
+        from sklearn_distill.plotting import plot_residuals
+
+        check_is_fitted(self, "mimic_residuals_")
+        return plot_residuals(
+            self.mimic_residuals_,
+            self.outcome_residuals_,
+            correlations=getattr(self, "missing_feature_test_", None),
+        )
+
+    def report(
+        self, path, *, title="Distill-and-Compare audit", n_bootstrap=1000, description=None
+    ):
+        """Write a self-contained HTML report: tables, test and pictures in one file.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Where to write the HTML file.
+        title : str, default="Distill-and-Compare audit"
+        n_bootstrap : int, default=1000
+            Used to run :meth:`missing_feature_test` if it has not been run.
+        description : dict, optional
+            Extra key/value lines for the summary (e.g. the data file, score and label
+            columns); shown escaped.
+
+        Returns
+        -------
+        str
+            The path written.
+        """
+        from sklearn_distill.report import write_html
+
+        check_is_fitted(self, "outcome_")
+        return write_html(path, title, self._report_sections(n_bootstrap, description))
+
+    def _report_sections(self, n_bootstrap, description):
+        from sklearn_distill.plotting import plot_comparison
+        from sklearn_distill.report import Section
+
+        test = getattr(self, "missing_feature_test_", None)
+        if test is None:
+            test = self.missing_feature_test(n_bootstrap=n_bootstrap)
+        comparison = self.compare()
+        significant = comparison[comparison["significant"]]
+        level = f"{100 * self.confidence:g}%"
+        summary = {
+            "rows": len(self.mimic_residuals_),
+            "features": ", ".join(map(str, getattr(self, "feature_names_in_", [])))
+            or self.n_features_in_,
+            "outcome event": self.classes_[1],
+            "calibration of the score": self.calibration,
+            "cross-validation folds": self.cv,
+            "confidence level": level,
+            "terms x values with a significant difference": f"{len(significant)} of {len(comparison)}",
+        }
+        summary.update(description or {})
+        pearson = test.loc["pearson"]
+        verdict = (
+            "The residuals are positively correlated: the black box probably uses information "
+            "the audit data lack."
+            if pearson["low"] > 0
+            else "No positive correlation of the residuals was found: no sign of a missing "
+            "feature at this level."
+        )
+        sections = [
+            Section(
+                "Summary",
+                paragraphs=[
+                    "A transparent model of the black-box score (the mimic) is compared with a "
+                    "transparent model of the observed outcome, both on the log-odds scale of "
+                    "the outcome.",
+                ],
+                items=summary,
+            ),
+            Section(
+                "Missing-feature test",
+                paragraphs=[
+                    "Correlation of the out-of-fold residuals of the mimic (score - mimic) and "
+                    f"of the outcome model (y - prediction), with {level} bootstrap intervals "
+                    f"and bootstrap p-values ({int(pearson['n_bootstrap'])} resamples).",
+                    verdict,
+                ],
+                table=test,
+                figures=[self.plot_residuals()],
+            ),
+            Section(
+                "Shape functions: mimic against outcome model",
+                paragraphs=[
+                    "Contribution of each feature value to the log-odds, with "
+                    f"{level} bands. A star marks a significant difference.",
+                ],
+                figures=[plot_comparison(comparison)],
+            ),
+        ]
+        if self.calibration_table_ is not None:
+            sections.append(
+                Section(
+                    "Calibration of the score",
+                    paragraphs=["Observed outcome rate per score value, and the calibration map."],
+                    figures=[self.plot_calibration()],
+                )
+            )
+        shown = comparison.drop(columns=["bin_low", "bin_high"]).sort_values(
+            ["significant", "p_value"], ascending=[False, True]
+        )
+        sections.append(
+            Section(
+                "Comparison table",
+                paragraphs=["Rows with a significant difference first (highlighted)."],
+                table=shown.set_index("term"),
+                flag_column="significant",
+            )
+        )
+        if getattr(self, "stability_", None) is not None:
+            sections.append(
+                Section(
+                    "Stability across refits",
+                    paragraphs=[
+                        "Importance and shape of each term across refits on bootstrap samples; "
+                        "flagged terms should not carry a conclusion."
+                    ],
+                    table=self.stability_.set_index("model"),
+                    flag_column="unstable",
+                )
+            )
+        return sections
+
+
+def _refit_contributions(audit, X, y01, scores, rows, seed):
+    """Per-term contributions on all of ``X`` of a mimic and an outcome model refitted on
+    ``rows``; each as (term names, array of shape (n_samples, n_terms))."""
+    sample_scores = None if scores is None else scores[rows]
+    mimic, outcome = _fit_pair(audit, _take(X, rows), y01[rows], sample_scores, seed, 1)
+    out = []
+    for model in (mimic.student_, outcome):
+        if not hasattr(model, "eval_terms"):
+            raise TypeError(
+                "stability() needs Explainable Boosting Machines (eval_terms); got "
+                f"{type(model).__name__}."
+            )
+        out.append((list(model.term_names_), np.asarray(model.eval_terms(X), dtype=float)))
+    return out

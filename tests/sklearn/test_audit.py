@@ -1,0 +1,311 @@
+"""Tests of CompareAudit on small synthetic audits with a known answer.
+
+The black box's score uses a hidden feature ``h`` the audit data lack and adds a bias for one
+group ``g`` that the outcome does not have; a control score uses neither ``h`` nor anything
+else the outcome depends on beyond the audit data. EBMs are kept small (few bags, capped
+rounds, few bins) and fitted once per module.
+"""
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from interpret.glassbox import ExplainableBoostingClassifier, ExplainableBoostingRegressor
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+
+from sklearn_distill import DistilledGAM
+from sklearn_distill.audit import CompareAudit
+
+HOSTILE = "<script>g</script>"
+SMALL = {"outer_bags": 4, "max_rounds": 300, "interactions": 0, "max_bins": 32}
+
+
+def _small_audit(**kwargs):
+    params = {
+        "cv": 3,
+        "random_state": 0,
+        "student": ExplainableBoostingRegressor(**SMALL, learning_rate=0.1, n_jobs=1),
+        "outcome": ExplainableBoostingClassifier(**SMALL, learning_rate=0.05, n_jobs=1),
+        **kwargs,
+    }
+    return CompareAudit(**params)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(42)
+    n = 800
+    a = rng.normal(size=n)
+    group = rng.integers(0, 2, size=n)
+    hidden = rng.normal(size=n)
+    X = pd.DataFrame({"a": a, HOSTILE: np.where(group == 1, "yes", "no")})
+    X.loc[rng.choice(n, 20, replace=False), "a"] = np.nan  # missing values are allowed
+    truth = np.nan_to_num(X["a"].to_numpy()) + 1.5 * hidden
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-truth))).astype(int)
+    noise = 0.3 * rng.normal(size=n)
+    with_hidden = truth + 1.5 * group + noise
+    without_hidden = np.nan_to_num(X["a"].to_numpy()) + 1.5 * group + noise
+    return X, y, with_hidden, without_hidden
+
+
+@pytest.fixture(scope="module")
+def audits(data):
+    X, y, with_hidden, without_hidden = data
+    planted = _small_audit().fit(X, y, teacher_scores=with_hidden)
+    control = _small_audit().fit(X, y, teacher_scores=without_hidden)
+    return planted, control
+
+
+def test_fitted_attributes(audits, data):
+    X, y, _, _ = data
+    planted, _ = audits
+    assert isinstance(planted.mimic_, DistilledGAM)
+    assert isinstance(planted.outcome_, ExplainableBoostingClassifier)
+    assert planted.mimic_residuals_.shape == planted.outcome_residuals_.shape == (len(X),)
+    np.testing.assert_array_equal(planted.classes_, [0, 1])
+    np.testing.assert_array_equal(planted.feature_names_in_, ["a", HOSTILE])
+    assert planted.n_features_in_ == 2
+    # outcome residuals are y - P(y = 1), so they lie in (-1, 1) with y's sign
+    assert np.all(np.abs(planted.outcome_residuals_) < 1)
+    assert np.all((planted.outcome_residuals_ > 0) == (y == 1))
+    # the decile-like calibration table covers every row
+    assert planted.calibration_table_["count"].sum() == len(X)
+
+
+def test_missing_feature_test_known_answer(audits):
+    planted, control = audits
+    found = planted.missing_feature_test(n_bootstrap=300)
+    assert list(found.index) == ["pearson", "spearman", "kendall"]
+    assert list(found.columns[:4]) == ["estimate", "low", "high", "p_value"]
+    assert (found["low"] > 0).all() and (found["p_value"] < 0.01).all()
+    clean = control.missing_feature_test(n_bootstrap=300)
+    assert (clean["low"] <= 0).all() and (clean["p_value"] > 0.05).all()
+    assert found.loc["pearson", "estimate"] > clean.loc["pearson", "estimate"] + 0.1
+
+
+def test_missing_feature_test_is_reproducible(audits):
+    planted, _ = audits
+    first = planted.missing_feature_test(n_bootstrap=100)
+    second = planted.missing_feature_test(n_bootstrap=100)
+    pd.testing.assert_frame_equal(first, second)
+    pd.testing.assert_frame_equal(planted.missing_feature_test_, second)
+
+
+def test_compare_finds_the_planted_bias(audits):
+    planted, _ = audits
+    table = planted.compare()
+    for column in ("term", "value", "mimic", "mimic_lower", "outcome_upper", "difference"):
+        assert column in table
+    assert set(table["term"]) == {"a", HOSTILE}
+    group = table[table["term"] == HOSTILE].set_index("value")
+    # the black box adds 1.5 log-odds to "yes" that the outcome does not: both group values
+    # differ significantly, in opposite directions (shapes are centred)
+    assert group["significant"].all()
+    assert group.loc["yes", "difference"] > 0.3 > -0.3 > group.loc["no", "difference"]
+    # the table is the two models' own shape functions, aligned bin by bin
+    mimic_shapes = planted.mimic_.shape_functions(planted.confidence, interactions=False)
+    np.testing.assert_allclose(table["mimic"], mimic_shapes["score"])
+    np.testing.assert_allclose(table["weight"], mimic_shapes["weight"])
+    # significance is the difference band excluding zero
+    excludes = (table["difference_lower"] > 0) | (table["difference_upper"] < 0)
+    assert (excludes == table["significant"]).all()
+
+
+def test_compare_needs_ebm_outcome(data):
+    X, y, with_hidden, _ = data
+    audit = CompareAudit(
+        student=LinearRegression(), outcome=LogisticRegression(), cv=2, calibration=None
+    ).fit(X[["a"]].fillna(0), y, teacher_scores=with_hidden)
+    with pytest.raises(TypeError, match="Explainable Boosting classifier"):
+        audit.compare()
+
+
+def test_stability_table(audits, data):
+    X, y, with_hidden, _ = data
+    planted, _ = audits
+    table = planted.stability(X, y, teacher_scores=with_hidden, n_refits=2)
+    assert set(table["model"]) == {"mimic", "outcome"}
+    assert set(table["term"]) == {"a", HOSTILE}
+    assert {"importance_mean", "importance_cv", "shape_noise", "unstable"} <= set(table.columns)
+    importance = table.set_index(["model", "term"])["importance_mean"]
+    # the black box leans on the group; the outcome hardly does
+    assert importance["mimic", HOSTILE] > 3 * importance["outcome", HOSTILE]
+    with pytest.raises(ValueError, match="n_refits must be an integer >= 2"):
+        planted.stability(X, y, teacher_scores=with_hidden, n_refits=1)
+    with pytest.raises(ValueError, match="pass the data given to fit"):
+        planted.stability(X.iloc[:10], y[:10], n_refits=2)
+
+
+def test_report_is_escaped_and_complete(audits, tmp_path):
+    planted, _ = audits
+    path = planted.report(
+        tmp_path / "audit.html", n_bootstrap=50, description={"data": "<file>.csv"}
+    )
+    page = open(path, encoding="utf-8").read()
+    assert "<script>" not in page
+    assert "&lt;script&gt;g&lt;/script&gt;" in page
+    assert "&lt;file&gt;.csv" in page
+    assert "Missing-feature test" in page and "Comparison table" in page
+    assert "Stability across refits" in page  # stability_ was computed above
+    assert page.count("data:image/png;base64,") == 3
+    assert "http://" not in page and "https://" not in page
+
+
+def test_pictures(audits):
+    planted, _ = audits
+    assert len([ax for ax in planted.plot_comparison().axes if ax.get_visible()]) == 2
+    assert planted.plot_calibration("score").axes[0].get_xlabel() == "score"
+    assert planted.plot_residuals().axes[0].get_xlabel().startswith("mimic residual")
+
+
+def test_pickle_and_clone(audits):
+    planted, _ = audits
+    restored = pickle.loads(pickle.dumps(planted))
+    pd.testing.assert_frame_equal(restored.compare(), planted.compare())
+    np.testing.assert_array_equal(restored.mimic_residuals_, planted.mimic_residuals_)
+    fresh = clone(planted)
+    assert not hasattr(fresh, "mimic_")
+    assert fresh.get_params()["cv"] == 3
+
+
+def test_teacher_is_shared_by_clone_and_never_refitted(data):
+    X, y, _, _ = data
+    Xa = X[["a"]].fillna(0.0)
+    teacher = LogisticRegression().fit(Xa, y)
+    coef = teacher.coef_.copy()
+    audit = CompareAudit(
+        teacher, student=LinearRegression(), outcome=LogisticRegression(), cv=2, random_state=0
+    )
+    assert clone(audit).teacher is teacher
+    audit.fit(Xa, y)
+    np.testing.assert_array_equal(teacher.coef_, coef)
+    # the teacher's probabilities are calibrated, so the mimic's target is a log-odds
+    assert audit.mimic_.response_ == "predict_proba"
+    with pytest.raises(NotFittedError, match="not fitted"):
+        CompareAudit(LogisticRegression()).fit(Xa, y)
+
+
+def _nearest_neighbour_audit(**kwargs):
+    return CompareAudit(
+        student=KNeighborsRegressor(n_neighbors=1),
+        outcome=KNeighborsClassifier(n_neighbors=1),
+        calibration=None,
+        cv=4,
+        random_state=1,
+        **kwargs,
+    )
+
+
+def test_residuals_are_out_of_fold():
+    # A 1-nearest-neighbour model reproduces every training row exactly, so in-sample residuals
+    # are all zero; out-of-fold ones are not.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 2))
+    y = (X[:, 0] + rng.normal(size=120) > 0).astype(int)
+    score = X[:, 0] + rng.normal(size=120)
+    audit = _nearest_neighbour_audit().fit(X, y, teacher_scores=score)
+    np.testing.assert_allclose(audit.mimic_.predict(X), score)  # in sample: exact
+    assert np.mean(np.abs(audit.mimic_residuals_) > 1e-9) > 0.95
+    # calibration=None mimics the score itself: residual = score - prediction of a neighbour
+    assert np.all(np.isin(np.round(score - audit.mimic_residuals_, 10), np.round(score, 10)))
+    assert set(np.unique(audit.outcome_residuals_)) <= {-1.0, 0.0, 1.0}
+    assert np.any(audit.outcome_residuals_ != 0)
+    # the same folds and residuals with two joblib workers
+    parallel = _nearest_neighbour_audit(n_jobs=2).fit(X, y, teacher_scores=score)
+    np.testing.assert_array_equal(parallel.mimic_residuals_, audit.mimic_residuals_)
+    np.testing.assert_array_equal(parallel.outcome_residuals_, audit.outcome_residuals_)
+
+
+def test_string_labels_pick_the_second_class_as_event():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(80, 2))
+    y = np.where(X[:, 0] > 0, "yes", "no")
+    audit = _nearest_neighbour_audit().fit(X, y, teacher_scores=X[:, 0])
+    np.testing.assert_array_equal(audit.classes_, ["no", "yes"])
+    assert np.all((audit.outcome_residuals_ >= 0)[y == "yes"])
+
+
+# ---------------------------------------------------------------------- bad input (section 6)
+@pytest.fixture
+def small():
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40)})
+    y = (X["a"] > 0).astype(int).to_numpy()
+    return X, y, X["a"].to_numpy() + rng.normal(size=40)
+
+
+@pytest.mark.parametrize(
+    "change, error, match",
+    [
+        (lambda X, y, s: (X, y[:-1], s), ValueError, "y has 39 rows but X has 40"),
+        (lambda X, y, s: (X, y, s[:-1]), ValueError, "teacher_scores has 39 rows but X has 40"),
+        (lambda X, y, s: (X, y, np.r_[s[:-1], np.nan]), ValueError, "teacher_scores contains 1"),
+        (lambda X, y, s: (X, y, np.r_[s[:-1], np.inf]), ValueError, "teacher_scores contains 1"),
+        (lambda X, y, s: (X, y, np.ones_like(s)), ValueError, "teacher_scores are constant"),
+        (lambda X, y, s: (X, np.ones_like(y), s), ValueError, "single class"),
+        (lambda X, y, s: (X, np.arange(40) % 3, s), ValueError, "binary outcome"),
+        (lambda X, y, s: (X, s, s), ValueError, "binary outcome"),
+        (lambda X, y, s: (X, np.r_[y[:-1], np.nan], s), ValueError, "y contains NaN"),
+        (lambda X, y, s: (X, y, None), ValueError, "teacher_scores .* are required"),
+        (lambda X, y, s: (X, None, s), ValueError, "y .* is required"),
+        (lambda X, y, s: (X, np.r_[1, 1, np.zeros(38)], s), ValueError, "fewer than cv"),
+    ],
+)
+def test_bad_data(small, change, error, match):
+    X, y, s = change(*small)
+    with pytest.raises(error, match=match):
+        CompareAudit(cv=3).fit(X, y, teacher_scores=s)
+
+
+@pytest.mark.parametrize(
+    "params, error, match",
+    [
+        ({"calibration": "platt"}, ValueError, "calibration must be one of"),
+        ({"cv": 1}, ValueError, "cv must be an integer >= 2"),
+        ({"cv": 2.5}, ValueError, "cv must be an integer >= 2"),
+        ({"confidence": 1.0}, ValueError, "confidence must lie strictly between 0 and 1"),
+        ({"outcome": LinearRegression()}, TypeError, "outcome must be a classifier"),
+        ({"student": "ebm"}, TypeError, "student must be a scikit-learn regressor"),
+        ({"teacher": "model"}, TypeError, "teacher must be"),
+    ],
+)
+def test_bad_parameters(small, params, error, match):
+    X, y, s = small
+    with pytest.raises(error, match=match):
+        CompareAudit(**params).fit(X, y, teacher_scores=s)
+
+
+def test_teacher_without_the_method_asked_for(small):
+    X, y, s = small
+    regressor = LinearRegression().fit(X, s)
+    with pytest.raises(ValueError, match="has no method 'predict_proba'"):
+        CompareAudit(regressor, response="predict_proba").fit(X, y)
+
+
+def test_probability_scores_are_read_as_log_odds(small):
+    X, y, s = small
+    probability = 1 / (1 + np.exp(-s))
+    audit = _nearest_neighbour_audit(response="predict_proba")
+    audit.fit(X, y, teacher_scores=np.column_stack([1 - probability, probability]))
+    # calibration=None and a 1-NN student: the mimic reproduces the log-odds in sample
+    np.testing.assert_allclose(audit.mimic_.predict(X), s, atol=1e-6)
+
+
+def test_inputs_are_not_modified(small):
+    X, y, s = small
+    X_before, y_before, s_before = X.copy(), y.copy(), s.copy()
+    _nearest_neighbour_audit().fit(X, y, teacher_scores=s)
+    pd.testing.assert_frame_equal(X, X_before)
+    np.testing.assert_array_equal(y, y_before)
+    np.testing.assert_array_equal(s, s_before)
+
+
+def test_unfitted_audit_raises():
+    with pytest.raises(NotFittedError):
+        CompareAudit().compare()
+    with pytest.raises(NotFittedError):
+        CompareAudit().missing_feature_test()
