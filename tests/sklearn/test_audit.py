@@ -251,7 +251,7 @@ def small():
         (lambda X, y, s: (X, s, s), ValueError, "binary outcome"),
         (lambda X, y, s: (X, np.r_[y[:-1], np.nan], s), ValueError, "y contains NaN"),
         (lambda X, y, s: (X, y, None), ValueError, "teacher_scores .* are required"),
-        (lambda X, y, s: (X, None, s), ValueError, "y .* is required"),
+        (lambda X, y, s: (X, None, s), ValueError, "requires y to be passed"),
         (lambda X, y, s: (X, np.r_[1, 1, np.zeros(38)], s), ValueError, "fewer than cv"),
     ],
 )
