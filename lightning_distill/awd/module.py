@@ -374,6 +374,37 @@ class AWDModule(L.LightningModule):
     def test_step(self, batch, batch_idx):
         return self._evaluate(batch, "test")
 
+    def mean_attributions(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Mean absolute TRIM attribution of every coefficient position over a batch.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Batch of signals or images.
+
+        Returns
+        -------
+        tuple of torch.Tensor
+            One tensor per band (flat order, see
+            :func:`~lightning_distill.awd.attributions.flatten_coefficients`), without the
+            batch dimension.
+        """
+        x = self.check_input(x).to(self.h0.dtype)
+        with torch.inference_mode(False), torch.enable_grad():
+            result = trim_attributions(
+                self.teacher,
+                x.clone(),
+                self.h0,
+                levels=self.levels,
+                mode=self.mode,
+                dim=self.dim,
+                method=self.attribution,
+                target=self.target,
+                create_graph=False,
+                n_steps=self.n_steps,
+            )
+        return tuple(a.detach().abs().mean(dim=0) for a in result.attributions)
+
     def reconstruct_top(
         self, x: torch.Tensor, n_coefficients: int
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:

@@ -164,6 +164,16 @@ def test_reconstruct_top_keeps_exactly_the_most_attributed_coefficients():
         module.reconstruct_top(x, 17)
 
 
+def test_mean_attributions_of_a_linear_teacher_are_its_weights_analysis():
+    torch.manual_seed(1)
+    teacher = torch.nn.Linear(16, 1, bias=False).double()
+    module = AWDModule(teacher, wavelet="db2", levels=2).double()
+    means = module.mean_attributions(torch.randn(5, 16, dtype=torch.float64))
+    expected = module(teacher.weight.detach())
+    for m, e in zip(means, expected):
+        torch.testing.assert_close(m, e[0].detach().abs())
+
+
 def test_pictures_are_drawn(tmp_path):
     module = AWDModule(_linear_teacher(), wavelet="db2", levels=2, init_noise=0.05, seed=0)
     figures = [
