@@ -142,13 +142,15 @@ def plot_top_reconstructions(
             for ax, image, title in zip(
                 axes[k],
                 (x[k, 0], rebuilt[k, 0]),
-                ("original", f"top {n_coefficients} coefficients"),
+                ("original", f"top {n_coefficients} coefficients\n(own colour scale)"),
             ):
-                limit = np.abs(x[k, 0]).max()
+                # each panel on its own symmetric scale: the kept part is much fainter
+                limit = max(np.abs(image).max(), 1e-12)
                 ax.imshow(image, cmap="RdBu_r", vmin=-limit, vmax=limit)
                 ax.set_xticks([])
                 ax.set_yticks([])
                 if k == 0:
                     ax.set_title(title, fontsize=9)
-    fig.suptitle("signals rebuilt from the most-attributed wavelet coefficients", fontsize=10)
+    what = "signals" if module.dim == 1 else "images"
+    fig.suptitle(f"{what} rebuilt from the most-attributed wavelet coefficients", fontsize=10)
     return fig
