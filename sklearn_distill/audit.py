@@ -559,6 +559,11 @@ class CompareAudit(BaseEstimator):
                 f"{_num_samples(self.mimic_residuals_)}: pass the data given to fit."
             )
         _, y01 = self._check_y(y, n_samples)
+        if self.teacher is None and teacher_scores is None:
+            raise ValueError(
+                "teacher_scores (the black box's score on X) are required when no teacher is "
+                "given to query."
+            )
         scores = (
             None if teacher_scores is None else _teacher.check_scores(teacher_scores, n_samples)
         )
