@@ -134,10 +134,12 @@ def table_to_html(frame, *, digits=3, flag_column=None, index=True, max_rows=Non
     header += [html.escape(str(c)) for c in frame.columns]
     lines = ["<table>", "<thead><tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr></thead>"]
     lines.append("<tbody>")
-    for label, row in shown.iterrows():
-        flagged = flag_column is not None and bool(row[flag_column])
+    flags = shown[flag_column].to_numpy(bool) if flag_column is not None else None
+    # itertuples keeps each column's own type (iterrows would turn integers into floats)
+    for position, (label, *row) in enumerate(shown.itertuples(index=True, name=None)):
+        flagged = flags is not None and flags[position]
         cells = []
-        values = ([label] if index else []) + list(row.to_numpy())
+        values = ([label] if index else []) + row
         for value in values:
             text, css = _format_cell(value, digits)
             cells.append(f'<td class="{css}">{text}</td>' if css else f"<td>{text}</td>")

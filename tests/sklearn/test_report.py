@@ -70,6 +70,12 @@ def test_table_escapes_labels_and_values():
     assert "1.23" in parser.text
 
 
+def test_table_keeps_integer_columns_integer():
+    frame = pd.DataFrame({"estimate": [0.5], "n_bootstrap": [1000]})
+    page = table_to_html(frame, index=False)
+    assert "<td>1000</td>" in page and "<td>0.500</td>" in page
+
+
 def test_table_flags_and_truncates():
     frame = pd.DataFrame({"v": [1.0, 2.0, 3.0], "flag": [True, False, True]})
     page = table_to_html(frame, flag_column="flag", max_rows=2)
