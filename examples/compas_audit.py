@@ -10,10 +10,13 @@ terms whose story is unstable across refits, and writes a self-contained HTML re
 Run from the repository root:
 
     PYTHONPATH=. python examples/compas_audit.py [report.html]
+
+The report goes to reports/compas_audit.html unless another path is given.
 """
 
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 
@@ -21,7 +24,8 @@ from sklearn_distill import CompareAudit
 from sklearn_distill.datasets import load_compas
 
 
-def main(path="compas_audit.html"):
+def main(path="reports/compas_audit.html"):
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     compas = load_compas()
     X, y, score = compas.data, compas.target, compas.score
     print(f"COMPAS audit data: {X.shape[0]} rows, features {', '.join(X.columns)}")
