@@ -67,14 +67,16 @@ def test_audit_command_writes_report_and_prints_test(csv_path, tmp_path, capsys)
     assert "unused" not in page  # only the features asked for
 
 
-def test_quiet_and_default_features(csv_path, tmp_path, capsys):
+def test_quiet_default_features_and_stability(csv_path, tmp_path, capsys):
     out = tmp_path / "r.html"
     args = ["audit", str(csv_path), "--score", "risk", "--label", "outcome", "--out", str(out)]
-    assert main([*args, "--cv", "2", "--n-bootstrap", "20", "--quiet"]) == 0
+    assert main([*args, "--cv", "2", "--n-bootstrap", "20", "--stability", "2", "--quiet"]) == 0
     captured = capsys.readouterr()
     assert captured.err == ""
-    # every column but the score and the label is a feature
-    assert "unused" in out.read_text(encoding="utf-8")
+    assert "Unstable terms across refits:" in captured.out
+    page = out.read_text(encoding="utf-8")
+    assert "unused" in page  # every column but the score and the label is a feature
+    assert "Stability across refits" in page
 
 
 @pytest.mark.parametrize(
