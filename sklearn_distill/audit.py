@@ -71,6 +71,11 @@ def default_mimic_student(random_state=None, n_jobs=1):
     Returns
     -------
     interpret.glassbox.ExplainableBoostingRegressor
+
+    Examples
+    --------
+    >>> default_mimic_student(random_state=0).get_params()["interactions"]
+    0
     """
     from interpret.glassbox import ExplainableBoostingRegressor
 
@@ -93,6 +98,11 @@ def default_outcome_model(random_state=None, n_jobs=1):
     Returns
     -------
     interpret.glassbox.ExplainableBoostingClassifier
+
+    Examples
+    --------
+    >>> default_outcome_model(random_state=0).get_params()["max_bins"]
+    256
     """
     from interpret.glassbox import ExplainableBoostingClassifier
 

@@ -154,6 +154,16 @@ def plot_comparison(comparison, terms=None, *, ncols=3, max_categories=15):
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"term": ["sex", "sex"], "value": ["F", "M"],
+    ...     "mimic": [0.1, -0.1], "mimic_lower": [0.0, -0.2], "mimic_upper": [0.2, 0.0],
+    ...     "outcome": [-0.3, 0.1], "outcome_lower": [-0.4, 0.0], "outcome_upper": [-0.2, 0.2],
+    ...     "difference": [0.4, -0.2], "significant": [True, True]})
+    >>> fig = plot_comparison(frame)
+    >>> [ax.get_title() for ax in fig.axes]
+    ['sex']
     """
     if terms is None:
         terms = list(dict.fromkeys(comparison["term"]))
@@ -189,6 +199,13 @@ def plot_calibration(binned, *, curve=None, score_name="score"):
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from sklearn_distill.stats import binned_rate
+    >>> fig = plot_calibration(binned_rate([1, 1, 2, 2], [0, 1, 1, 1]), score_name="decile")
+    >>> fig.axes[0].get_xlabel()
+    'decile'
     """
     fig = Figure(figsize=(5, 3.5), layout="constrained")
     ax = fig.add_subplot()
@@ -226,6 +243,13 @@ def plot_residuals(mimic_residuals, outcome_residuals, *, correlations=None, max
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> fig = plot_residuals(rng.normal(size=50), rng.normal(size=50))
+    >>> fig.axes[0].get_ylabel()
+    'outcome residual (y - outcome model)'
     """
     a = np.asarray(mimic_residuals, dtype=float)
     b = np.asarray(outcome_residuals, dtype=float)

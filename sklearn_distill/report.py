@@ -213,6 +213,14 @@ def write_html(path, title, sections, *, digits=3):
     -------
     str
         The path written.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "report.html")
+    >>> written = write_html(path, "Audit", [Section("Notes", paragraphs=["a < b"])])
+    >>> "a &lt; b" in open(written, encoding="utf-8").read()
+    True
     """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}.")

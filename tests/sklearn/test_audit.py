@@ -323,3 +323,26 @@ def test_unfitted_audit_raises():
         CompareAudit().compare()
     with pytest.raises(NotFittedError):
         CompareAudit().missing_feature_test()
+
+
+def test_compare_with_interactions():
+    rng = np.random.default_rng(5)
+    n = 600
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
+    logit = X["a"] * X["b"] + X["a"]
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    pair = {**SMALL, "max_bins": 16, "interactions": [(0, 1)], "max_interaction_bins": 8}
+    audit = CompareAudit(
+        cv=2,
+        random_state=0,
+        student=ExplainableBoostingRegressor(**pair, learning_rate=0.1, n_jobs=1),
+        outcome=ExplainableBoostingClassifier(**pair, learning_rate=0.05, n_jobs=1),
+    ).fit(X, y, teacher_scores=logit + 0.1 * rng.normal(size=n))
+    assert set(audit.compare()["term"]) == {"a", "b"}  # main effects by default
+    table = audit.compare(interactions=True)
+    pairs = table[table["term"] == "a & b"]
+    assert len(pairs) > 0 and all(isinstance(v, tuple) and len(v) == 2 for v in pairs["value"])
+    shapes = audit.mimic_.shape_functions(audit.confidence, interactions=True)
+    np.testing.assert_allclose(
+        pairs["mimic"], shapes.loc[shapes["term"] == "a & b", "score"].to_numpy()
+    )
