@@ -462,7 +462,8 @@ class CompareAudit(BaseEstimator):
 
         Bands are the jackknife intervals of the EBMs' bags (see
         :mod:`sklearn_distill.shapes`); the difference is significant when its normal interval
-        at ``confidence``, with the two models' standard errors combined, excludes zero
+        at ``confidence``, with the two models' standard errors combined as independent,
+        excludes zero
         (:func:`~sklearn_distill.stats.compare_shapes`).
 
         Parameters

@@ -300,7 +300,8 @@ def compare_shapes(mimic, outcome, *, confidence=0.95, on=("term", "value")):
     """Two shape-function tables side by side, with their difference and its significance.
 
     Each table has one row per term and value, a point estimate ``score`` and its standard
-    error ``std_error``. The two models are fitted separately, so the standard error of the
+    error ``std_error``. The two models' errors are treated as independent (they are fitted
+    separately, to different targets, though on the same rows), so the standard error of the
     difference is ``sqrt(se_mimic**2 + se_outcome**2)``; the difference is significant when its
     two-sided normal-theory interval at ``confidence`` excludes zero.
 
