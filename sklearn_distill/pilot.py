@@ -37,7 +37,7 @@ def student_complexity(student) -> float:
 
 
 def default_ladder(X, random_state=None):
-    """Students of growing size: EBMs with 0, 2, 5 and 10 interactions, and, for numeric X,
+    """Students of growing size: EBMs with 0, 2, 5 and 10 pairwise interactions, and, for numeric X,
     regression trees of depth 2, 4, 6 and 8."""
     from interpret.glassbox import ExplainableBoostingRegressor
 
@@ -45,7 +45,7 @@ def default_ladder(X, random_state=None):
     for interactions in (0, 2, 5, 10):
         params = {**DEFAULT_STUDENT_PARAMS, "interactions": interactions}
         ebm = ExplainableBoostingRegressor(**params, n_jobs=-1, random_state=random_state)
-        ladder.append(("EBM", f"EBM, {interactions} interactions", ebm))
+        ladder.append(("EBM", f"EBM, {interactions} pairs", ebm))
     numeric = (
         X.select_dtypes(include="number").shape[1] == X.shape[1]
         if _is_frame(X)
@@ -188,10 +188,12 @@ def plot_student_size(table, *, ax=None, metric="r2"):
                 row["label"].split(", ")[-1],
                 (row["complexity"], row[metric]),
                 textcoords="offset points",
-                xytext=(4, -10),
+                xytext=(3, 4),
+                rotation=35,
                 fontsize=7,
             )
     ax.set_xscale("log")
+    ax.margins(x=0.1, y=0.15)  # room for the rotated labels
     ax.set_xlabel("student complexity (EBM terms, tree leaves)")
     ax.set_ylabel(f"held-out fidelity ({metric})")
     ax.set_title("Student-size pilot: fidelity to the teacher")
