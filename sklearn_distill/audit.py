@@ -51,6 +51,10 @@ __all__ = ["CompareAudit", "default_mimic_student", "default_outcome_model"]
 
 _CALIBRATIONS = (None, "isotonic", "sigmoid", "temperature")
 
+#: Above this share of rows calibrated to probability 0 or 1, fit() warns (see
+#: CompareAudit._warn_if_calibration_saturates).
+_SATURATION_WARNING_SHARE = 0.005
+
 #: Settings shared by both default EBMs. The same ``max_bins`` gives both models the same bins
 #: on the same rows, so their shape functions line up value by value; eight bags make the
 #: jackknife bands of :mod:`sklearn_distill.shapes` steadier than four. Main effects only: the
@@ -172,8 +176,11 @@ class CompareAudit(BaseEstimator):
         before calibration or mimicking; ``"auto"`` reads plain scores.
     calibration : {"isotonic", "sigmoid", "temperature", None}, default="isotonic"
         How the score is mapped to ``P(y = 1 | score)`` before it is mimicked on the log-odds
-        scale (cross-fitted on the audit data). ``None`` mimics the score as given: use it
-        only for a score already in log-odds of the outcome.
+        scale (cross-fitted on the audit data). Isotonic suits a score with few distinct values
+        (deciles, points); for a continuous score its extreme steps can reach probability 0 or
+        1, whose clipped log-odds make the mimic too steep (``fit`` warns), so use
+        ``"sigmoid"``. ``None`` mimics the score as given: use it only for a score already in
+        log-odds of the outcome.
     cv : int, default=5
         Folds for the out-of-fold residuals of the missing-feature test (stratified on ``y``);
         also the calibration's cross-fitting folds.
@@ -455,6 +462,23 @@ class CompareAudit(BaseEstimator):
             grid = np.unique(np.quantile(scores, np.linspace(0, 1, 201)))
             probability = self.mimic_.calibrator_.predict_proba(grid.reshape(-1, 1))[:, 1]
             self.calibration_curve_ = pd.DataFrame({"score": grid, "probability": probability})
+            self._warn_if_calibration_saturates(scores)
+
+    def _warn_if_calibration_saturates(self, scores):
+        # Isotonic regression pools the extreme scores into steps whose observed rate can be
+        # exactly 0 or 1; their log-odds are then only bounded by clipping, and the mimic's
+        # shapes come out steeper than the score's. A logistic map cannot saturate.
+        probability = self.mimic_.calibrator_.predict_proba(scores.reshape(-1, 1))[:, 1]
+        share = float(np.mean((probability <= 0.0) | (probability >= 1.0)))
+        if share > _SATURATION_WARNING_SHARE:
+            warnings.warn(
+                f"the {self.calibration} calibration maps {100 * share:.1f}% of the scores to a "
+                "probability of exactly 0 or 1; their clipped log-odds exaggerate the mimic's "
+                "shape functions. For a score with many distinct values use "
+                "calibration='sigmoid'.",
+                UserWarning,
+                stacklevel=3,
+            )
 
     # ------------------------------------------------------------------ analyses
     def compare(self, *, interactions=False):

@@ -7,6 +7,7 @@ rounds, few bins) and fitted once per module.
 """
 
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,10 @@ SMALL = {"outer_bags": 4, "max_rounds": 300, "interactions": 0, "max_bins": 32}
 
 
 def _small_audit(**kwargs):
+    # the synthetic scores are continuous: a logistic calibration suits them (isotonic steps
+    # would saturate at the extremes, see test_isotonic_saturation_warns)
     params = {
+        "calibration": "sigmoid",
         "cv": 3,
         "random_state": 0,
         "student": ExplainableBoostingRegressor(**SMALL, learning_rate=0.1, n_jobs=1),
@@ -333,6 +337,7 @@ def test_compare_with_interactions():
     y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
     pair = {**SMALL, "max_bins": 16, "interactions": [(0, 1)], "max_interaction_bins": 8}
     audit = CompareAudit(
+        calibration="sigmoid",
         cv=2,
         random_state=0,
         student=ExplainableBoostingRegressor(**pair, learning_rate=0.1, n_jobs=1),
@@ -346,3 +351,21 @@ def test_compare_with_interactions():
     np.testing.assert_allclose(
         pairs["mimic"], shapes.loc[shapes["term"] == "a & b", "score"].to_numpy()
     )
+
+
+def test_isotonic_saturation_warns():
+    # Isotonic calibration of a continuous score pools the extremes into steps with observed
+    # rates of exactly 0 or 1; the audit says so. Deciles of the same score do not saturate.
+    rng = np.random.default_rng(0)
+    n = 3000
+    X = rng.normal(size=(n, 2))
+    logit = 2 * X[:, 0]
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    deciles = np.digitize(logit, np.quantile(logit, np.linspace(0, 1, 11)[1:-1])) + 1.0
+    fast = {"student": LinearRegression(), "outcome": LogisticRegression(), "cv": 2}
+    with pytest.warns(UserWarning, match="probability of exactly 0 or 1"):
+        CompareAudit(**fast).fit(X, y, teacher_scores=logit)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        CompareAudit(**fast).fit(X, y, teacher_scores=deciles)
+        CompareAudit(**fast, calibration="sigmoid").fit(X, y, teacher_scores=logit)
