@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.metrics import mean_squared_error, r2_score, roc_auc_score
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state, get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
     _num_samples,
@@ -223,8 +223,7 @@ class DistilledGAM(RegressorMixin, BaseEstimator):
             tags.input_tags.categorical = True
             tags.input_tags.string = True
         else:
-            student_tags = self.student.__sklearn_tags__()
-            tags.input_tags.allow_nan = student_tags.input_tags.allow_nan
+            tags.input_tags.allow_nan = get_tags(self.student).input_tags.allow_nan
         return tags
 
     # ------------------------------------------------------------------ validation

@@ -64,7 +64,7 @@ def load_compas(*, return_X_y=False):
     >>> compas = load_compas()
     >>> compas.data.shape
     (6172, 7)
-    >>> sorted(compas.target.unique())
+    >>> sorted(compas.target.unique().tolist())
     [0, 1]
     """
     with resources.files(__package__).joinpath("data", "compas.csv.gz").open("rb") as handle:
