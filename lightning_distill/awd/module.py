@@ -12,6 +12,7 @@ import torch
 
 from lightning_distill.awd.attributions import (
     TRIMForward,
+    TRIMResult,
     _method,
     flatten_coefficients,
     trim_attributions,
@@ -312,18 +313,7 @@ class AWDModule(L.LightningModule):
         h0 = self.h0
         need_attributions = self.weights["attribution"] > 0 or not self.training
         if need_attributions:
-            result = trim_attributions(
-                self.teacher,
-                x,
-                h0,
-                levels=self.levels,
-                mode=self.mode,
-                dim=self.dim,
-                method=self.attribution,
-                target=self.target,
-                create_graph=create_graph,
-                n_steps=self.n_steps,
-            )
+            result = self.attributions(x, create_graph=create_graph)
             coefficients, reconstruction = result.coefficients, result.reconstruction
             attribution = attribution_sparsity_loss(result.attributions)
         else:
@@ -395,6 +385,37 @@ class AWDModule(L.LightningModule):
     def test_step(self, batch, batch_idx):
         return self._evaluate(batch, "test")
 
+    def attributions(self, x: torch.Tensor, *, create_graph: bool = False) -> TRIMResult:
+        """TRIM attributions of a checked batch under the current filter.
+
+        Works under ``torch.inference_mode`` too (it is left locally: attributions are
+        gradients).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Batch already passed through :meth:`check_input`, in the filter's dtype.
+        create_graph : bool, default=False
+            Keep the graph, so that the attributions can be differentiated w.r.t. ``h0``.
+
+        Returns
+        -------
+        TRIMResult
+        """
+        with torch.inference_mode(False), torch.enable_grad():
+            return trim_attributions(
+                self.teacher,
+                x.clone() if x.is_inference() else x,
+                self.h0,
+                levels=self.levels,
+                mode=self.mode,
+                dim=self.dim,
+                method=self.attribution,
+                target=self.target,
+                create_graph=create_graph,
+                n_steps=self.n_steps,
+            )
+
     def mean_attributions(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Mean absolute TRIM attribution of every coefficient position over a batch.
 
@@ -410,20 +431,7 @@ class AWDModule(L.LightningModule):
             :func:`~lightning_distill.awd.attributions.flatten_coefficients`), without the
             batch dimension.
         """
-        x = self.check_input(x).to(self.h0.dtype)
-        with torch.inference_mode(False), torch.enable_grad():
-            result = trim_attributions(
-                self.teacher,
-                x.clone(),
-                self.h0,
-                levels=self.levels,
-                mode=self.mode,
-                dim=self.dim,
-                method=self.attribution,
-                target=self.target,
-                create_graph=False,
-                n_steps=self.n_steps,
-            )
+        result = self.attributions(self.check_input(x).to(self.h0.dtype))
         return tuple(a.detach().abs().mean(dim=0) for a in result.attributions)
 
     def reconstruct_top(
@@ -450,20 +458,7 @@ class AWDModule(L.LightningModule):
         x = self.check_input(x).to(self.h0.dtype)
         if isinstance(n_coefficients, bool) or not isinstance(n_coefficients, int):
             raise TypeError(f"n_coefficients must be an int, got {type(n_coefficients).__name__}.")
-        with torch.inference_mode(False), torch.enable_grad():
-            x = x.clone()
-            result = trim_attributions(
-                self.teacher,
-                x,
-                self.h0,
-                levels=self.levels,
-                mode=self.mode,
-                dim=self.dim,
-                method=self.attribution,
-                target=self.target,
-                create_graph=False,
-                n_steps=self.n_steps,
-            )
+        result = self.attributions(x)
         batch = x.shape[0]
         scores = torch.cat([a.detach().abs().reshape(batch, -1) for a in result.attributions], 1)
         if not 1 <= n_coefficients <= scores.shape[1]:

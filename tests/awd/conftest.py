@@ -1,3 +1,5 @@
+import warnings
+
 import pytest
 import torch
 
@@ -10,3 +12,20 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(autouse=True)
+def _expected_warnings():
+    # warnings these tests provoke on purpose (levels past pywt.dwt_max_level, a frozen teacher
+    # in eval mode, loaders without workers or validation) or that come from dependencies
+    with warnings.catch_warnings():
+        for message in (
+            ".*dwt_max_level.*",
+            ".*Level value of.*",
+            ".*eval mode.*",
+            ".*LeafSpec.*",
+            ".*does not have many workers.*",
+            ".*no `val_dataloader`.*",
+        ):
+            warnings.filterwarnings("ignore", message=message)
+        yield

@@ -1,7 +1,5 @@
 """WaveletFeatures, awd_path and the pictures."""
 
-import warnings
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -18,17 +16,6 @@ from lightning_distill.awd.plotting import (
     plot_top_reconstructions,
     plot_wavelet_functions,
 )
-
-
-@pytest.fixture(autouse=True)
-def _quiet():
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*dwt_max_level.*")
-        warnings.filterwarnings("ignore", message=".*Level value of.*")
-        warnings.filterwarnings("ignore", message=".*eval mode.*")
-        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        yield
 
 
 def test_passes_scikit_learn_estimator_checks():

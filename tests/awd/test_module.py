@@ -1,7 +1,5 @@
 """AWDModule under the Lightning Trainer."""
 
-import warnings
-
 import lightning as L
 import numpy as np
 import pytest
@@ -47,16 +45,6 @@ class _TeacherModeProbe(L.Callback):
 
     def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
         self.modes.append(pl_module.teacher.training)
-
-
-@pytest.fixture(autouse=True)
-def _quiet():
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*dwt_max_level.*")
-        warnings.filterwarnings("ignore", message=".*eval mode.*")
-        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-        warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")
-        yield
 
 
 def test_fit_trains_filter_keeps_teacher_frozen_and_logs_every_term():
