@@ -9,7 +9,12 @@ import pywt
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from lightning_distill.awd.transform import MODES, check_levels, lowpass_from_wavelet
+from lightning_distill.awd.transform import (
+    MODES,
+    check_levels,
+    lowpass_from_wavelet,
+    wavelet_from_filter,
+)
 
 __all__ = ["WaveletFeatures", "band_names", "top_coefficients"]
 
@@ -66,9 +71,9 @@ class WaveletFeatures(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    wavelet : str or pywt.Wavelet, default="db5"
-        An orthogonal wavelet: a PyWavelets name or a learned one
-        (``AWDModule.learned_wavelet()``).
+    wavelet : str, pywt.Wavelet or sequence of float, default="db5"
+        An orthogonal wavelet: a PyWavelets name, a learned one
+        (``AWDModule.learned_wavelet()``), or a scaling filter.
     levels : int, default=4
     mode : {"zero", "symmetric", "reflect", "periodization"}, default="zero"
     n_coefficients : int, default=1
@@ -198,5 +203,7 @@ class WaveletFeatures(TransformerMixin, BaseEstimator):
 
 
 def _as_wavelet(wavelet) -> pywt.Wavelet:
-    lowpass_from_wavelet(wavelet)  # checks orthogonality, listing the valid names
-    return wavelet if isinstance(wavelet, pywt.Wavelet) else pywt.Wavelet(wavelet)
+    h0 = lowpass_from_wavelet(wavelet)  # checks orthogonality, listing the valid names
+    if isinstance(wavelet, pywt.Wavelet):
+        return wavelet
+    return pywt.Wavelet(wavelet) if isinstance(wavelet, str) else wavelet_from_filter(h0)

@@ -63,6 +63,10 @@ def test_learned_wavelet_in_pipeline_recovers_a_wavelet_coefficient_target():
         WaveletFeatures(wavelet, levels=2, n_coefficients=1), LinearRegression()
     ).fit(X, y)
     assert model.score(X, y) > 0.999
+    # the same wavelet given by name or by its scaling filter gives the same features
+    by_name = WaveletFeatures("db2", levels=2).fit_transform(X)
+    by_filter = WaveletFeatures(list(pywt.Wavelet("db2").rec_lo), levels=2).fit_transform(X)
+    np.testing.assert_allclose(by_filter, by_name, atol=1e-12)
 
 
 def test_feature_bad_input():

@@ -164,9 +164,14 @@ def test_wavelet_saved_and_restored_with_checkpoint(tmp_path):
     np.testing.assert_allclose(
         wavelet_from_checkpoint(path).rec_lo, module.h0.detach().double().numpy()
     )
-    # warm start from an exported wavelet
+    # warm start from an exported wavelet; its checkpoint restores without naming the wavelet
     warm = AWDModule(teacher, wavelet=module.learned_wavelet(), levels=2)
     torch.testing.assert_close(warm.h0, module.h0.detach())
+    trainer = _trainer()
+    trainer.fit(warm, _loader())
+    trainer.save_checkpoint(tmp_path / "warm.ckpt")
+    again = AWDModule.load_from_checkpoint(tmp_path / "warm.ckpt", teacher=teacher)
+    assert torch.equal(again.h0, warm.h0)
 
 
 def test_two_dimensional_module_fits_images():

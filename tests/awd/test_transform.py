@@ -190,6 +190,11 @@ def test_lowpass_from_wavelet_names_noise_and_custom_wavelets():
     assert 0 < np.abs(noisy - pywt.Wavelet("db5").rec_lo).max() < 1
     custom = pywt.Wavelet("mine", filter_bank=pywt.Wavelet("sym3").filter_bank)
     np.testing.assert_array_equal(lowpass_from_wavelet(custom), pywt.Wavelet("sym3").rec_lo)
+    taps = [0.1, 0.2, 0.3, 0.4]
+    h0 = lowpass_from_wavelet(taps)
+    np.testing.assert_array_equal(h0, taps)
+    h0[0] = 9.0
+    assert taps[0] == 0.1  # a copy: the caller's filter is not touched
 
 
 def test_lowpass_from_wavelet_bad_input():
@@ -199,8 +204,12 @@ def test_lowpass_from_wavelet_bad_input():
         lowpass_from_wavelet("bior2.2")
     with pytest.raises(ValueError, match="wavelet must be orthogonal"):
         lowpass_from_wavelet(pywt.Wavelet("bior2.2"))
-    with pytest.raises(TypeError, match="wavelet must be a str or a pywt.Wavelet"):
+    with pytest.raises(TypeError, match="wavelet must be a str, a pywt.Wavelet or a scaling"):
         lowpass_from_wavelet(5)
+    with pytest.raises(ValueError, match="even length >= 2"):
+        lowpass_from_wavelet([0.5, 0.5, 0.5])
+    with pytest.raises(ValueError, match="finite numbers"):
+        lowpass_from_wavelet([0.5, float("nan")])
     with pytest.raises(ValueError, match="noise must be a finite number"):
         lowpass_from_wavelet("db5", noise=-1.0)
 
