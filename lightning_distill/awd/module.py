@@ -204,6 +204,8 @@ class AWDModule(L.LightningModule):
         self.target = target
         self.n_steps = n_steps
         self._checked_shape = None
+        self._epoch_sums: dict[str, torch.Tensor] = {}
+        self._epoch_count = 0
 
     # -- structure -------------------------------------------------------------------------
     def train(self, mode: bool = True):
@@ -313,7 +315,7 @@ class AWDModule(L.LightningModule):
             )
 
     def on_train_epoch_start(self) -> None:
-        self._epoch_sums: dict[str, torch.Tensor] = {}
+        self._epoch_sums = {}
         self._epoch_count = 0
 
     def training_step(self, batch, batch_idx):

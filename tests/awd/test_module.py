@@ -276,3 +276,29 @@ def test_nan_and_inf_in_input():
     x[0, 3] = float("inf")
     with pytest.raises(ValueError, match="batch contains NaN or infinite"):
         _trainer().fit(module, DataLoader(TensorDataset(x), batch_size=2))
+
+
+def test_lightning_cli_builds_module(monkeypatch):
+    monkeypatch.setattr("sys.argv", ["cli"])
+    from lightning.pytorch.cli import LightningCLI
+
+    config = {
+        "model": {
+            "teacher": {
+                "class_path": "torch.nn.Linear",
+                "init_args": {"in_features": 32, "out_features": 2},
+            },
+            "wavelet": "sym4",
+            "levels": 2,
+            "mode": "periodization",
+            "target": 1,
+            "attribution_weight": 0.2,
+        },
+        "trainer": {"logger": False, "enable_checkpointing": False},
+    }
+    cli = LightningCLI(AWDModule, run=False, args=config, save_config_callback=None)
+    module = cli.model
+    assert isinstance(module, AWDModule) and module.h0.shape == (8,)
+    assert module.hparams.attribution_weight == 0.2 and module.target == 1
+    assert "teacher" not in module.hparams
+    assert module.losses(torch.randn(4, 32))["attribution"] > 0
