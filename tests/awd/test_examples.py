@@ -1,0 +1,39 @@
+"""The AWD examples run as written (in their --quick mode) and print what they claim."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("script", "pictures"),
+    [
+        ("awd_simulation.py", {"filters.png", "wavelet_functions.png", "top_reconstructions.png"}),
+        ("awd_images.py", {"filters.png", "top_reconstructions.png"}),
+    ],
+)
+def test_example_runs(script, pictures, tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND="Agg")
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / script), "--quick", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    lines = completed.stdout.splitlines()
+    rows = [
+        line for line in lines if line.startswith(("db5 + noise", "sym5", "db3 + noise", "coif1"))
+    ]
+    assert len(rows) == 4  # two starts, with and without the attribution term
+    assert any("teacher" in line and "test R^2" in line for line in lines)
+    assert {p.name for p in tmp_path.glob("*.png")} == pictures
