@@ -281,7 +281,10 @@ class AWDModule(L.LightningModule):
         dict of str to torch.Tensor
             ``reconstruction``, ``sparsity``, ``attribution``, the validity terms, and ``loss``.
         """
-        x = self.check_input(x).to(self.h0.dtype)
+        return self._losses(self.check_input(x), create_graph=create_graph)
+
+    def _losses(self, x: torch.Tensor, *, create_graph: bool) -> dict[str, torch.Tensor]:
+        x = x.to(self.h0.dtype)
         h0 = self.h0
         need_attributions = self.weights["attribution"] > 0 or not self.training
         if need_attributions:
@@ -320,7 +323,7 @@ class AWDModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx):
         x = self.check_input(batch)
-        terms = self.losses(x)
+        terms = self._losses(x, create_graph=True)
         batch_size = x.shape[0]
         detached = {name: value.detach() for name, value in terms.items()}
         # A call to self.log costs about a millisecond, as much as the rest of a small step:
@@ -347,7 +350,7 @@ class AWDModule(L.LightningModule):
         # are gradients, so leave it locally and work on a normal copy of the batch.
         with torch.inference_mode(False), torch.enable_grad():
             x = x.clone()
-            terms = {k: v.detach() for k, v in self.losses(x, create_graph=False).items()}
+            terms = {k: v.detach() for k, v in self._losses(x, create_graph=False).items()}
         self._log_terms(stage, terms, x.shape[0])
         return terms["loss"]
 
