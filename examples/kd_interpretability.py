@@ -6,7 +6,7 @@ with label smoothing. This example repeats the comparison in small, on the libra
 concept images (shapes with colours and textures on four kinds of background; the class is the
 shape of the main object):
 
-- a teacher CNN (widths 32-64-128) trained on the labels;
+- a teacher CNN (widths 24-48-96) trained on the labels;
 - four student CNNs (widths 16-32-64), same budget: from scratch, with label smoothing (0.1),
   with KD (T = 4, alpha = 0.9) and with KD plus attention transfer on the last two conv blocks;
 - every student is dissected at its last conv block (64 units, 8x8 maps) on a probe set by
@@ -148,19 +148,19 @@ def main() -> None:
     )
 
     L.seed_everything(0, verbose=False)
-    teacher = cnn((32, 64, 128), classes)
+    teacher = cnn((24, 48, 96), classes)
     loader = DataLoader(train_data.classification(), batch_size=64, shuffle=True)
     indexed_loader = DataLoader(
         train_data.classification(with_index=True), batch_size=64, shuffle=True
     )
     teacher_module = CosineDistillation(teacher, None, alpha=0.0, lr=3e-3)
-    train(teacher_module, loader, 2 * args.epochs)
+    train(teacher_module, loader, args.epochs + 4)
     # the teacher was trained as the "student" of a label-only DistillationModule
     teacher_monitor = DissectionMonitor(probe, "student.features.relu3")
     teacher_results = teacher_monitor.dissect(teacher_module)
     teacher_acc = accuracy(teacher, test_data)
     print(
-        f"teacher: test accuracy {teacher_acc:.3f}, {teacher_results.num_detectors}/128 detector "
+        f"teacher: test accuracy {teacher_acc:.3f}, {teacher_results.num_detectors}/96 detector "
         f"units, {len(teacher_results.unique_concepts)} unique concepts "
         f"({time.perf_counter() - start:.0f} s)"
     )

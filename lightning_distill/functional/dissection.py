@@ -381,37 +381,48 @@ def dissection_tally(
     annotated = (present @ label_to_category) > 0  # [B, categories]
     image_category = (image_present.double() @ label_to_category) > 0
 
-    intersection = torch.zeros(units, num_labels, dtype=torch.long, device=device)
-    mask_area = torch.zeros(units, num_categories, dtype=torch.long, device=device)
-    step = max(1, _MAX_UPSAMPLED_VALUES // max(1, batch * pixels))
     flat_labels = labels.flatten(2)  # [B, K, P]
-    for start in range(0, units, step):
-        stop = min(units, start + step)
-        chunk = stop - start
-        upsampled = upsample_activations(activations[:, start:stop].detach(), (height, width))
-        mask = upsampled > thresholds[start:stop].to(device).view(1, chunk, 1, 1)
-        mask = mask.flatten(2)  # [B, chunk, P]
-        mask_count = mask.sum(2).double()  # [B, chunk]
-        image_index, unit_index, pixel_index = mask.nonzero(as_tuple=True)
-        hit_labels = flat_labels[image_index, :, pixel_index]  # [hits, K]
-        hit_units = unit_index.unsqueeze(1).expand_as(hit_labels)
+    thresholds = thresholds.to(device)
+    activations = activations.detach()
+    # Bilinear upsampling is a convex combination of the map's values, so a map whose peak is
+    # not above the threshold has an empty mask: only the other (image, unit) pairs are upsampled
+    # (most of them, for a high quantile, are skipped).
+    peaks = activations.flatten(2).amax(2)  # [B, U]
+    pair_image, pair_unit = (peaks > thresholds.unsqueeze(0)).nonzero(as_tuple=True)
+    counts = torch.zeros(batch * units, dtype=torch.long, device=device)
+    intersection = torch.zeros(units * num_labels, dtype=torch.long, device=device)
+    overlap_keys = []
+    step = max(1, _MAX_UPSAMPLED_VALUES // max(1, pixels))
+    for start in range(0, len(pair_image), step):
+        image = pair_image[start : start + step]
+        unit = pair_unit[start : start + step]
+        maps = activations[image, unit].unsqueeze(1)  # [n, 1, h, w]
+        upsampled = upsample_activations(maps, (height, width)).flatten(1)  # [n, P]
+        pair, pixel = (upsampled > thresholds[unit].unsqueeze(1)).nonzero(as_tuple=True)
+        hit_image, hit_unit = image[pair], unit[pair]
+        counts += torch.bincount(hit_image * units + hit_unit, minlength=batch * units)
+        hit_labels = flat_labels[hit_image, :, pixel]  # [hits, K]
         keep = hit_labels > 0
-        pairs = hit_units[keep] * num_labels + hit_labels[keep]
-        inter = torch.bincount(pairs, minlength=chunk * num_labels).view(chunk, num_labels)
-        inter = inter + torch.round(mask_count.T @ image_present.double()).long()
-        intersection[start:stop] = inter
-
-        if activation_side == "annotated":
-            area = mask_count.T @ annotated.double()
-        else:
-            hit_images = image_index.unsqueeze(1).expand_as(hit_labels)[keep]
+        hit_units = hit_unit.unsqueeze(1).expand_as(hit_labels)[keep]
+        intersection += torch.bincount(
+            hit_units * num_labels + hit_labels[keep], minlength=units * num_labels
+        )
+        if activation_side == "overlap":
+            hit_images = hit_image.unsqueeze(1).expand_as(hit_labels)[keep]
             hit_category = category[hit_labels[keep]]
-            key = (hit_images * chunk + hit_units[keep]) * num_categories + hit_category
-            overlap = torch.bincount(key, minlength=batch * chunk * num_categories) > 0
-            overlap = overlap.view(batch, chunk, num_categories)
-            overlap |= image_category.unsqueeze(1) & (mask_count > 0).unsqueeze(2)
-            area = (mask_count.unsqueeze(2) * overlap.double()).sum(0)
-        mask_area[start:stop] = torch.round(area).long()
+            overlap_keys.append((hit_images * units + hit_units) * num_categories + hit_category)
+    mask_count = counts.view(batch, units).double()
+    intersection = intersection.view(units, num_labels)
+    intersection += torch.round(mask_count.T @ image_present.double()).long()
+    if activation_side == "annotated":
+        area = mask_count.T @ annotated.double()
+    else:
+        keys = torch.cat(overlap_keys) if overlap_keys else counts.new_zeros(0)
+        overlap = torch.bincount(keys, minlength=batch * units * num_categories) > 0
+        overlap = overlap.view(batch, units, num_categories)
+        overlap |= image_category.unsqueeze(1) & (mask_count > 0).unsqueeze(2)
+        area = (mask_count.unsqueeze(2) * overlap.double()).sum(0)
+    mask_area = torch.round(area).long()
     return intersection, mask_area, label_area
 
 

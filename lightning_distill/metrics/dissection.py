@@ -258,6 +258,14 @@ class NetworkDissection(Metric):
         self.label_area += label_area
         self.tallied_images += activations.shape[0]
 
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """Not supported: a dissection of one batch means nothing (use ``update``)."""
+        raise RuntimeError(
+            "NetworkDissection sums over the whole data set in two passes: call update() per "
+            "batch, compute_thresholds() between the passes and compute() at the end, not "
+            "metric(...) per batch"
+        )
+
     def compute_thresholds(self) -> Tensor:
         """End the threshold pass: set every unit's threshold from the (synced) histogram.
 

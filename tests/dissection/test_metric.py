@@ -276,6 +276,11 @@ def test_constructor_errors(kwargs, match):
         NetworkDissection(**arguments)
 
 
+def test_calling_the_metric_per_batch_is_an_error(probe):
+    with pytest.raises(RuntimeError, match="call update\\(\\) per batch"):
+        new_metric()(torch.from_numpy(probe[0]))
+
+
 def test_set_thresholds_errors():
     metric = new_metric()
     with pytest.raises(ValueError, match=r"thresholds must have shape \(6,\)"):
