@@ -65,22 +65,33 @@ def test_metric_two_processes_equal_one(tmp_path, free_port):
     assert int(expected["detectors"]) > 0
 
 
-def test_callback_ddp_equals_one_process():
+def test_callback_ddp_equals_one_process(tmp_path):
     data = SyntheticConcepts(40, image_size=16, seed=2)
     train = DataLoader(data.classification(), batch_size=8)
 
-    def run(**trainer_kwargs):
+    def run(save_dir=None, **trainer_kwargs):
         # lr=0 keeps the weights as initialised, so that both runs dissect the same network
-        monitor = DissectionMonitor(DataLoader(data, batch_size=6), "features.4", quantile=0.9)
+        monitor = DissectionMonitor(
+            DataLoader(data, batch_size=6), "features.4", quantile=0.9, save_dir=save_dir
+        )
         trainer = quiet_trainer(callbacks=[monitor], limit_train_batches=2, **trainer_kwargs)
         trainer.fit(TinyNet(lr=0.0, seed=3), train)
         return {k: float(v) for k, v in trainer.callback_metrics.items() if "dissection" in k}
 
-    single = run(devices=1)
-    double = run(devices=2, strategy="ddp_spawn")
+    single = run(tmp_path / "one", devices=1)
+    double = run(tmp_path / "two", devices=2, strategy="ddp_spawn")
     assert set(single) == {
         "dissection/detectors",
         "dissection/unique_concepts",
         *(f"dissection/{c}" for c in data.categories),
     }
     assert double == single
+    # rank 0 draws the pictures from the top images gathered across processes: the same ones
+    from matplotlib.image import imread
+
+    for name in ("categories_epoch0.png", "units_epoch0.png"):
+        assert (imread(tmp_path / "one" / name) == imread(tmp_path / "two" / name)).all()
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == [
+        "categories_epoch0.png",
+        "units_epoch0.png",
+    ]
