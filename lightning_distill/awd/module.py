@@ -326,11 +326,11 @@ class AWDModule(L.LightningModule):
         terms = self._losses(x, create_graph=True)
         batch_size = x.shape[0]
         detached = {name: value.detach() for name, value in terms.items()}
-        # A call to self.log costs about a millisecond, as much as the rest of a small step:
-        # log the loss every step, the terms at the Trainer's logging cadence, and the epoch
-        # means of all terms once, from running sums.
-        self.log("train/loss", detached["loss"], prog_bar=True, batch_size=batch_size)
+        # A call to self.log costs about a millisecond, a tenth of a small step. Loggers write
+        # only every `log_every_n_steps` steps anyway, so log the step values at that cadence,
+        # and the epoch means of all terms once per epoch, from running sums.
         if self.global_step % max(self.trainer.log_every_n_steps, 1) == 0:
+            self.log("train/loss", detached["loss"], prog_bar=True, batch_size=batch_size)
             for name, value in detached.items():
                 if name != "loss":
                     self.log(f"train/{name}_step", value, batch_size=batch_size)
