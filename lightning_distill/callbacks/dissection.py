@@ -80,6 +80,9 @@ class DissectionMonitor(Callback):
         Images per unit in the unit picture.
     metric_kwargs : dict, optional
         Further :class:`~lightning_distill.metrics.NetworkDissection` arguments.
+    prefix : str, default "dissection"
+        Logged names are ``<prefix>/detectors`` etc.; give each monitor its own prefix when
+        several dissect different layers.
 
     Attributes
     ----------
@@ -111,6 +114,7 @@ class DissectionMonitor(Callback):
         plot_units: int = 8,
         top_k: int = 6,
         metric_kwargs: dict[str, Any] | None = None,
+        prefix: str = "dissection",
     ) -> None:
         super().__init__()
         if not hasattr(dataloader, "__iter__"):
@@ -138,6 +142,9 @@ class DissectionMonitor(Callback):
                 "label_names and label_categories are needed: pass them, or use a dataset that "
                 "has these attributes (SyntheticConcepts, BrodenDataset)"
             )
+        if not isinstance(prefix, str) or not prefix:
+            raise ValueError(f"prefix must be a non-empty str, got {prefix!r}")
+        self.prefix = prefix
         self.dataloader = dataloader
         self.layer = layer
         self.every_n_epochs = every_n_epochs
@@ -160,6 +167,11 @@ class DissectionMonitor(Callback):
         self.last_results: DissectionResults | None = None
 
     # ------------------------------------------------------------------ Lightning hooks
+    @property
+    def state_key(self) -> str:
+        # several monitors (one per layer) may live in one Trainer
+        return self._generate_state_key(layer=self.layer, prefix=self.prefix)
+
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         resolve_module_names(pl_module, [self.layer], argument="layer")
 
@@ -168,11 +180,11 @@ class DissectionMonitor(Callback):
             return
         results = self.dissect(pl_module, epoch=trainer.current_epoch)
         values = {
-            "dissection/detectors": float(results.num_detectors),
-            "dissection/unique_concepts": float(len(results.unique_concepts)),
+            f"{self.prefix}/detectors": float(results.num_detectors),
+            f"{self.prefix}/unique_concepts": float(len(results.unique_concepts)),
         }
         for category, count in results.category_counts.items():
-            values[f"dissection/{category}"] = float(count)
+            values[f"{self.prefix}/{category}"] = float(count)
         # identical on every process already; sync_dist only keeps Lightning's DDP check quiet
         pl_module.log_dict(values, on_step=False, on_epoch=True, sync_dist=True)
 

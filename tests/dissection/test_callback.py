@@ -38,6 +38,18 @@ def test_monitor_logs_every_n_epochs(concepts):
     assert monitor.state_dict()["history"] == monitor.history
 
 
+def test_two_monitors_on_two_layers(concepts):
+    first = DissectionMonitor(probe_loader(concepts), "features.1", prefix="conv1")
+    second = DissectionMonitor(probe_loader(concepts), "features.4", prefix="conv2")
+    trainer = quiet_trainer(max_epochs=1, callbacks=[first, second])
+    trainer.fit(TinyNet(), DataLoader(concepts.classification(), batch_size=16))
+    assert first.state_key != second.state_key
+    assert first.metric.num_units == 8 and second.metric.num_units == 10
+    logged = trainer.callback_metrics
+    assert float(logged["conv1/detectors"]) == first.last_results.num_detectors
+    assert float(logged["conv2/detectors"]) == second.last_results.num_detectors
+
+
 def test_dissect_equals_metric_driven_by_hand(concepts):
     model = TinyNet(seed=1)
     loader = probe_loader(concepts, batch_size=10)
@@ -129,5 +141,7 @@ def test_bad_arguments(concepts, tmp_path):
         DissectionMonitor(loader, "features.4", every_n_epochs=0)
     with pytest.raises(TypeError, match="layer must be a module name"):
         DissectionMonitor(loader, 4)
+    with pytest.raises(ValueError, match="prefix must be a non-empty str"):
+        DissectionMonitor(loader, "features.4", prefix="")
     with pytest.raises(ValueError, match="iou_threshold must be in"):
         DissectionMonitor(loader, "features.4", iou_threshold=2.0)
