@@ -52,7 +52,7 @@ def wavelet_from_checkpoint(path, name: str = "awd") -> pywt.Wavelet:
     -------
     pywt.Wavelet
     """
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     if _CHECKPOINT_KEY not in checkpoint:
         raise ValueError(f"path {str(path)!r} is not a checkpoint of an AWDModule.")
     return wavelet_from_filter(checkpoint[_CHECKPOINT_KEY]["rec_lo"], name=name)

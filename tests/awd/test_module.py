@@ -164,6 +164,9 @@ def test_wavelet_saved_and_restored_with_checkpoint(tmp_path):
     np.testing.assert_allclose(
         wavelet_from_checkpoint(path).rec_lo, module.h0.detach().double().numpy()
     )
+    torch.save({"state_dict": {}}, tmp_path / "other.ckpt")
+    with pytest.raises(ValueError, match="is not a checkpoint of an AWDModule"):
+        wavelet_from_checkpoint(tmp_path / "other.ckpt")
     # warm start from an exported wavelet; its checkpoint restores without naming the wavelet
     warm = AWDModule(teacher, wavelet=module.learned_wavelet(), levels=2)
     torch.testing.assert_close(warm.h0, module.h0.detach())
