@@ -386,9 +386,12 @@ def dissection_tally(
     activations = activations.detach()
     # Bilinear upsampling is a convex combination of the map's values, so a map whose peak is
     # not above the threshold has an empty mask: only the other (image, unit) pairs are upsampled
-    # (most of them, for a high quantile, are skipped).
-    peaks = activations.flatten(2).amax(2)  # [B, U]
-    pair_image, pair_unit = (peaks > thresholds.unsqueeze(0)).nonzero(as_tuple=True)
+    # (most of them, for a high quantile, are skipped). The margin keeps maps whose peak ties the
+    # threshold, in case rounding lifts an interpolated value above it.
+    peaks = activations.flatten(2).amax(2).double()  # [B, U]
+    margin = 1e-5 * peaks.abs() + 1e-12
+    candidate = peaks + margin > thresholds.double().unsqueeze(0)
+    pair_image, pair_unit = candidate.nonzero(as_tuple=True)
     counts = torch.zeros(batch * units, dtype=torch.long, device=device)
     intersection = torch.zeros(units * num_labels, dtype=torch.long, device=device)
     overlap_keys = []

@@ -36,9 +36,11 @@ def run_metric(metric, activations, labels, image_labels, batch_size=5, threshol
 
 
 @pytest.mark.parametrize("side", ["annotated", "overlap"])
-def test_iou_matches_reference_given_same_thresholds(probe, side):
+# at 0.995 most maps never exceed their threshold and are skipped before upsampling
+@pytest.mark.parametrize("quantile", [Q, 0.995])
+def test_iou_matches_reference_given_same_thresholds(probe, side, quantile):
     activations, labels, image_labels = probe
-    thresholds = reference_thresholds(activations, Q)
+    thresholds = reference_thresholds(activations, quantile)
     expected = reference_dissection(
         activations, labels, image_labels, CATEGORY_CODES, thresholds, side
     )
@@ -50,7 +52,7 @@ def test_iou_matches_reference_given_same_thresholds(probe, side):
     best = expected[:, 1:].max(1)
     assert int(metric.compute()) == int((best >= 0.04).sum())
     # the probe has real detectors, so this is not a trivial all-zero comparison
-    assert expected.max() > 0.2
+    assert expected.max() > (0.2 if quantile == Q else 0.0)
 
 
 def test_the_two_activation_sides_differ(probe):
