@@ -16,9 +16,8 @@ __all__ = ["plot_filters", "plot_top_reconstructions", "plot_wavelet_functions"]
 def _wavelet(wavelet) -> pywt.Wavelet:
     if isinstance(wavelet, AWDModule):
         return wavelet.learned_wavelet()
-    return wavelet_from_filter(
-        lowpass_from_wavelet(wavelet), name=getattr(wavelet, "name", wavelet)
-    )
+    name = wavelet if isinstance(wavelet, str) else getattr(wavelet, "name", "wavelet")
+    return wavelet_from_filter(lowpass_from_wavelet(wavelet), name=name)
 
 
 def _label(wavelet, fallback):

@@ -169,7 +169,7 @@ def test_pictures_are_drawn(tmp_path):
     module = AWDModule(_linear_teacher(), wavelet="db2", levels=2, init_noise=0.05, seed=0)
     figures = [
         plot_filters(module, reference="db2"),
-        plot_wavelet_functions(module, reference="db2", level=5),
+        plot_wavelet_functions(module, reference=list(pywt.Wavelet("db2").rec_lo), level=5),
         plot_top_reconstructions(module, torch.randn(3, 32), n_coefficients=4),
     ]
     image_module = AWDModule(
