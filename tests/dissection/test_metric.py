@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
 from conftest import CATEGORY_CODES, LABEL_CATEGORIES, LABEL_NAMES, make_probe
 from dissection_reference import reference_dissection, reference_thresholds
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lightning_distill.functional import NETDISSECT_QUANTILE
 from lightning_distill.metrics import NetworkDissection, ThresholdsNotSetError
@@ -297,3 +301,31 @@ def test_inputs_not_mutated(probe):
     run_metric(new_metric(), *(t.numpy() for t in (activations, labels, image_labels)))
     for original, copy in zip((activations, labels, image_labels), copies):
         assert torch.equal(original, copy)
+
+
+@settings(max_examples=20, deadline=None, derandomize=True)
+@given(
+    seed=st.integers(0, 10_000),
+    log_scale=st.floats(-5.0, 5.0),
+    shape=st.floats(0.3, 3.0),
+    quantile=st.floats(0.5, 0.999),
+    zeros=st.floats(0.0, 0.4),
+)
+def test_threshold_accuracy_property(seed, log_scale, shape, quantile, zeros):
+    """Any continuous positive distribution in range, any quantile: within 1e-3 relative."""
+    rng = np.random.default_rng(seed)
+    values = rng.gamma(shape, np.exp(log_scale), size=(40, 2, 6, 6)).astype(np.float32)
+    values[rng.random(values.shape) < zeros] = 0.0  # ReLU-like mass at zero
+    exact = reference_thresholds(values, quantile)
+    # the guarantee holds where the two order statistics the quantile interpolates between are
+    # zero or inside histogram_range
+    ordered = np.sort(np.moveaxis(values, 1, 0).reshape(2, -1), axis=1)
+    rank = int(np.floor(quantile * (ordered.shape[1] - 1)))
+    neighbours = ordered[:, rank : rank + 2]
+    in_range = ((neighbours == 0) | ((neighbours >= 1e-3) & (neighbours < 1e3))).all(1)
+    metric = NetworkDissection(2, LABEL_NAMES, LABEL_CATEGORIES, quantile=quantile)
+    metric.update(torch.from_numpy(values))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        thresholds = metric.compute_thresholds().numpy()
+    np.testing.assert_allclose(thresholds[in_range], exact[in_range], rtol=1e-3, atol=0)
