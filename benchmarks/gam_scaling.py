@@ -5,7 +5,7 @@ memory of that process and its worker processes, sampled every 0.1 s. The teache
 ``benchmarks/gam_speed.py``; fidelity is measured on 20,000 fresh rows.
 
     PYTHONPATH=. .venv/bin/python benchmarks/gam_scaling.py
-    PYTHONPATH=. .venv/bin/python benchmarks/gam_scaling.py --rows 10000 100000
+    PYTHONPATH=. .venv/bin/python benchmarks/gam_scaling.py --rows 1000000 --max-samples 0
 """
 
 from __future__ import annotations
@@ -25,13 +25,14 @@ from gam_speed import make_data, teacher
 from sklearn_distill import DistilledGAM
 
 n_rows = int(sys.argv[1])
+max_samples = int(sys.argv[2]) or None
 X, _ = make_data(n_rows, seed=0)
 X_test, _ = make_data(20000, seed=1)
 memory = TreeMemory()
 before = memory.current_mib()
 memory.start()
 start = time.perf_counter()
-gam = DistilledGAM(teacher, random_state=0).fit(X)
+gam = DistilledGAM(teacher, random_state=0, max_samples=max_samples).fit(X)
 seconds = time.perf_counter() - start
 peak = memory.stop()
 print(json.dumps({"rows": n_rows, "seconds": seconds, "peak_mib": peak,
@@ -99,12 +100,16 @@ class TreeMemory:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument(
+        "--max-samples", type=int, default=100_000, help="DistilledGAM max_samples (0: all rows)"
+    )
     args = parser.parse_args(argv)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([".", os.environ.get("PYTHONPATH", "")])}
+    print(f"max_samples={args.max_samples or None}")
     print(f"{'rows':>10} {'fit (s)':>9} {'peak RSS (MiB)':>15} {'before fit (MiB)':>17} {'R^2':>8}")
     for n_rows in args.rows:
         result = subprocess.run(
-            [sys.executable, "-c", CHILD, str(n_rows)],
+            [sys.executable, "-c", CHILD, str(n_rows), str(args.max_samples)],
             capture_output=True,
             text=True,
             env=env,
