@@ -259,8 +259,10 @@ class DistilledGAM(RegressorMixin, BaseEstimator):
     def _check_X(self, X, *, reset):
         if _is_frame(X):
             validate_data(self, X, reset=reset, skip_check_array=True)
+            if X.shape[0] == 0:
+                raise ValueError("X has 0 rows: a student needs data to mimic the teacher on.")
             numeric = X.select_dtypes(include="number")
-            if numeric.size and np.isinf(numeric.to_numpy(dtype=float)).any():
+            if numeric.size and np.isinf(numeric.to_numpy(dtype=float, na_value=np.nan)).any():
                 raise ValueError("X contains infinity; use NaN for missing values.")
             return X
         allow_nan = self.__sklearn_tags__().input_tags.allow_nan

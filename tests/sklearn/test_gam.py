@@ -222,3 +222,45 @@ def test_non_ebm_student_has_no_shape_functions(data):
     with pytest.raises(AttributeError, match="no attribute 'predict_proba'") as error:
         gam.predict_proba(X)
     assert "classifier teachers" in str(error.value.__cause__)
+
+
+def test_classifier_teacher_calibrated_against_labels(data):
+    X, scores = data
+    rng = np.random.default_rng(6)
+    labels = (rng.random(len(X)) < 1 / (1 + np.exp(-2 * scores))).astype(int)
+    teacher = LogisticRegression().fit(X[:, :2], labels)  # a deliberately miscalibrated teacher
+
+    def reads_two_columns(data):
+        return teacher.predict_proba(data[:, :2])
+
+    gam = DistilledGAM(
+        reads_two_columns,
+        response="predict_proba",
+        calibration="sigmoid",
+        cv=3,
+        student=small_ebm(),
+    ).fit(X, labels)
+    log_odds = teacher.decision_function(X[:, :2])
+    calibrated = gam.calibrator_.predict_proba(log_odds.reshape(-1, 1))[:, 1]
+    floor = 0.5 / (len(X) + 1)
+    np.testing.assert_allclose(
+        gam.teacher_target(X), logit(np.clip(calibrated, floor, 1 - floor)), rtol=1e-6
+    )
+
+
+def test_augmented_frame_with_categories_reaches_the_teacher():
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame(
+        {"x": rng.normal(size=200), "kind": pd.Categorical(rng.choice(["a", "b"], size=200))}
+    )
+    seen = []
+
+    def teacher(data):
+        seen.append(data)
+        return data["x"].to_numpy() + (data["kind"] == "a").to_numpy()
+
+    gam = DistilledGAM(teacher, augmentation=2.0, student=small_ebm(), random_state=0)
+    gam.fit(frame)
+    assert [len(d) for d in seen] == [200, 400]
+    assert seen[1]["kind"].dtype == frame["kind"].dtype
+    assert gam.fidelity(frame)["r2"] > 0.9
