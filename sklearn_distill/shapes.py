@@ -48,6 +48,29 @@ def _feature_bins(ebm, feature: int, n_term_features: int):
     return levels[min(n_term_features - 1, len(levels) - 1)]
 
 
+def _bin_values(cuts, minimum, maximum, n_unique) -> np.ndarray:
+    """A representative value per bin of a continuous feature.
+
+    When the feature has no more distinct values than bins, interpret cuts halfway between
+    consecutive values, so each value follows from the previous one (``v_k = 2 c_k - v_{k-1}``,
+    starting at the minimum); the recovered values are used when they end at the maximum and
+    each lies inside its bin. Otherwise, and always for interaction bins, the bin's midpoint.
+    """
+    edges = np.concatenate([[minimum], cuts, [maximum]])
+    midpoints = 0.5 * (edges[:-1] + edges[1:])
+    if n_unique != cuts.size + 1:
+        return midpoints
+    values = [minimum]
+    for cut in cuts:
+        values.append(2 * cut - values[-1])
+    values = np.asarray(values)
+    inside = np.all(values[1:] > cuts) and np.all(values[:-1] < cuts)
+    if inside and np.isclose(values[-1], maximum):
+        values[-1] = maximum
+        return values
+    return midpoints
+
+
 def _bin_table(ebm, feature: int, bins) -> pd.DataFrame:
     """Value and edges of each bin of one feature, in the EBM's order (missing bin first; the
     trailing 'unseen' bin is left out)."""
@@ -61,7 +84,9 @@ def _bin_table(ebm, feature: int, bins) -> pd.DataFrame:
     edges = np.concatenate([[minimum], cuts, [maximum]])
     low = np.concatenate([[np.nan], edges[:-1]])
     high = np.concatenate([[np.nan], edges[1:]])
-    values = np.concatenate([[np.nan], 0.5 * (edges[:-1] + edges[1:])])
+    unique_counts = getattr(ebm, "unique_val_counts_", None)
+    n_unique = -1 if unique_counts is None else int(unique_counts[feature])
+    values = np.concatenate([[np.nan], _bin_values(cuts, minimum, maximum, n_unique)])
     return pd.DataFrame({"value": values, "bin_low": low, "bin_high": high}, dtype=object)
 
 
@@ -84,9 +109,11 @@ def shape_functions(ebm, *, confidence: float = 0.95, interactions: bool = True)
         One row per term and bin, columns:
 
         - ``term``: the term's name (``"a & b"`` for an interaction);
-        - ``value``: the bin's representative value: the category for a nominal feature, the
-          midpoint of the bin for a continuous one (edges in ``bin_low``, ``bin_high``), NaN for
-          the missing-value bin (listed only when missing values were seen in training);
+        - ``value``: the bin's representative value: the category for a nominal feature; for a
+          continuous one, the bin's single value when every bin holds one distinct value
+          (integer counts, ages), else the bin's midpoint (edges in ``bin_low``,
+          ``bin_high``); NaN for the missing-value bin (listed only when missing values were
+          seen in training);
         - ``score``: the term's contribution on the model's scale (log-odds for a classifier);
         - ``lower``, ``upper``: the confidence band (see the module docstring), NaN when the
           bags cannot give one;

@@ -127,3 +127,29 @@ def test_distilled_shape_recovers_the_teacher_component():
     truth = np.array([component[bin_of_row == b].mean() for b in range(len(x0))])
     np.testing.assert_array_equal(np.bincount(bin_of_row), x0["weight"].to_numpy())
     assert np.sqrt(np.average((x0["score"] - truth) ** 2, weights=x0["weight"])) < 0.03
+
+
+def test_discrete_feature_values_are_recovered_exactly():
+    rng = np.random.default_rng(3)
+    levels = np.array([0.0, 1.0, 5.0, 7.0, 20.0])
+    X = np.column_stack([rng.choice(levels, 600), rng.normal(size=600)])
+    ebm = ExplainableBoostingRegressor(
+        outer_bags=2, max_rounds=50, interactions=0, n_jobs=1, random_state=0
+    ).fit(X, np.log1p(X[:, 0]) + X[:, 1])
+    table = shape_functions(ebm)
+    discrete = table[table.term == "feature_0000"]
+    np.testing.assert_array_equal(discrete["value"].to_numpy(dtype=float), levels)
+    np.testing.assert_array_equal(
+        discrete["weight"].to_numpy(), [np.sum(X[:, 0] == v) for v in levels]
+    )
+    # 600 distinct values in 600 bins: each bin's value is recovered too
+    continuous = table[table.term == "feature_0001"]
+    np.testing.assert_allclose(continuous["value"].to_numpy(dtype=float), np.sort(X[:, 1]))
+    # with fewer bins than values, a bin's value is its midpoint
+    coarse = ExplainableBoostingRegressor(
+        outer_bags=2, max_rounds=50, interactions=0, max_bins=16, n_jobs=1, random_state=0
+    ).fit(X, X[:, 1])
+    binned = shape_functions(coarse)
+    binned = binned[binned.term == "feature_0001"]
+    middle = (binned["bin_low"] + binned["bin_high"]).to_numpy(dtype=float) / 2
+    np.testing.assert_allclose(binned["value"].to_numpy(dtype=float), middle)
