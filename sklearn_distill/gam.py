@@ -395,6 +395,11 @@ class DistilledGAM(RegressorMixin, BaseEstimator):
         seed = rng.randint(np.iinfo(np.int32).max) if self.random_state is not None else None
         self.response_ = _teacher.resolve_response(self.teacher, self.response)
         no_teacher = self.teacher is None and teacher_scores is None
+        if self.augmentation and self.teacher is None:
+            raise ValueError(
+                "augmentation queries the teacher on generated rows: it needs a teacher, "
+                "not only teacher_scores or y."
+            )
 
         if no_teacher:
             if y is None:
@@ -446,11 +451,6 @@ class DistilledGAM(RegressorMixin, BaseEstimator):
 
         transfer = X
         if self.augmentation:
-            if self.teacher is None:
-                raise ValueError(
-                    "augmentation queries the teacher on generated rows: it needs a teacher, "
-                    "not only teacher_scores."
-                )
             n_new = round(float(self.augmentation) * n_samples)
             generated = generate_queries(X, n_new, rng)
             generated_scores = self._raw_scores(generated, None, n_new)
