@@ -137,9 +137,10 @@ class DistillationModule(L.LightningModule):
     momentum : float, default 0.9
         Used by ``"sgd"``.
     cache_teacher : bool, default False
-        Compute each sample's teacher logits once and reuse them in later epochs. Only valid
-        when a sample's input is the same every epoch, i.e. without random augmentation; batches
-        must carry the sample index. Not combinable with feature distillation.
+        Compute each sample's teacher logits once and reuse them in later epochs of the same
+        fit (every ``fit`` starts with an empty cache). Only valid when a sample's input is the
+        same every epoch, i.e. without random augmentation; batches must carry the sample index.
+        Not combinable with feature distillation.
     keep_teacher_in_checkpoint : bool, default False
         Store the teacher's weights in checkpoints too.
     example_input : Tensor, optional
@@ -223,6 +224,8 @@ class DistillationModule(L.LightningModule):
         self._teacher_hooks = (
             FeatureHooks(teacher, [s.teacher_layer for s in specs]) if specs else None
         )
+        # Recorded before the probe forward below, which switches the teacher to eval mode.
+        self._teacher_was_training = teacher.training if teacher is not None else None
         # ModuleDict keys cannot hold dots, so regressors are keyed by the pair's position.
         self.hint_regressors = nn.ModuleDict()
         if any(s.loss == "hint" for s in specs):
@@ -240,7 +243,6 @@ class DistillationModule(L.LightningModule):
         self._teacher_cache: Tensor | None = None
         self._teacher_cached: Tensor | None = None
         self._teacher_requires_grad: list[bool] | None = None
-        self._teacher_was_training = teacher.training if teacher is not None else None
 
     # ----------------------------------------------------------------- set-up helpers
     def _build_hint_regressors(self, example_input) -> None:
@@ -261,6 +263,7 @@ class DistillationModule(L.LightningModule):
                 ]
         finally:
             self.student.train(student_mode)
+            self.teacher.train(self._teacher_was_training)
         for i, (spec, (s_shape, t_shape)) in enumerate(zip(self.feature_specs, shapes)):
             if spec.loss == "hint":
                 self.hint_regressors[str(i)] = HintRegressor(s_shape, t_shape)
@@ -277,6 +280,11 @@ class DistillationModule(L.LightningModule):
             self._teacher_requires_grad = [p.requires_grad for p in self.teacher.parameters()]
             self.teacher.requires_grad_(False)
             self.teacher.eval()
+
+    def on_fit_start(self) -> None:
+        # Cached logits belong to the data of one fit: a later fit may index other samples.
+        self._teacher_cache = None
+        self._teacher_cached = None
 
     def teardown(self, stage: str) -> None:
         if self.teacher is not None and self._teacher_requires_grad is not None:

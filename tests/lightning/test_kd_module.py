@@ -279,3 +279,27 @@ def test_bad_models_and_batches(models):
         module.training_step((x, y + 3), 0)
     with pytest.raises(ValueError, match="batches must be"):
         module.training_step(x, 0)
+
+
+def test_hint_regressor_setup_leaves_teacher_mode_alone(models):
+    student, teacher = models
+    teacher.train()
+    x, y = make_data(16)
+    module = DistillationModule(
+        student, teacher, features=[("4", "4", "hint")], example_input=x[:2]
+    )
+    assert teacher.training  # the shape probe ran the teacher in eval mode, then gave it back
+    quiet_trainer(max_epochs=1).fit(module, DataLoader(TensorDataset(x, y), batch_size=16))
+    assert teacher.training
+
+
+def test_cache_teacher_starts_empty_in_every_fit():
+    torch.manual_seed(0)
+    student, teacher = make_cnn(4, batch_norm=False), make_cnn(8, batch_norm=False)
+    module = DistillationModule(student, teacher, cache_teacher=True)
+    calls = []
+    teacher.register_forward_hook(lambda m, a, o: calls.append(a[0].shape[0]))
+    for seed in (1, 2):  # same indices, other samples: the first fit's logits must not be reused
+        x, y = make_data(16, seed=seed)
+        quiet_trainer(max_epochs=2).fit(module, DataLoader(IndexedDataset(x, y), batch_size=8))
+    assert sum(calls) == 32
