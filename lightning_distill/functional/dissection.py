@@ -315,7 +315,8 @@ def dissection_tally(
     thresholds : Tensor
         ``[U]`` per-unit thresholds ``T_u``; the mask is ``upsampled activation > T_u``.
     label_category : Tensor
-        ``[L]`` int64 category index of every label (entry 0, unlabelled, is ignored).
+        ``[L]`` int64 category index of every label; entry 0 (unlabelled) and negative entries
+        (labels without a category) are ignored.
     num_categories : int
         Number of categories.
     image_labels : Tensor, optional
@@ -369,6 +370,7 @@ def dissection_tally(
     category = label_category.to(device=device, dtype=torch.long)
     label_to_category = F.one_hot(category.clamp(min=0), num_categories).double()
     label_to_category[0] = 0
+    label_to_category[category < 0] = 0
 
     labels = _distinct_layers(labels)
     image_present = _presence(image_labels.long(), batch, num_labels)
@@ -413,7 +415,10 @@ def dissection_tally(
         if activation_side == "overlap":
             hit_images = hit_image.unsqueeze(1).expand_as(hit_labels)[keep]
             hit_category = category[hit_labels[keep]]
-            overlap_keys.append((hit_images * units + hit_units) * num_categories + hit_category)
+            known = hit_category >= 0
+            overlap_keys.append(
+                ((hit_images * units + hit_units) * num_categories + hit_category)[known]
+            )
     mask_count = counts.view(batch, units).double()
     intersection = intersection.view(units, num_labels)
     intersection += torch.round(mask_count.T @ image_present.double()).long()
@@ -434,7 +439,8 @@ def dissection_iou(
 ) -> Tensor:
     """``IoU(u, c) = I(u, c) / (M(u, category(c)) + A(c) - I(u, c))`` from summed tallies.
 
-    Returns a ``[U, L]`` float64 tensor; label 0 (unlabelled) and empty unions give 0.
+    Returns a ``[U, L]`` float64 tensor; label 0 (unlabelled), labels without a category
+    (negative ``label_category``) and empty unions give 0.
 
     Examples
     --------
@@ -442,11 +448,12 @@ def dissection_iou(
     ...                torch.tensor([0, 0, 0])).tolist()
     [[0.0, 0.16666666666666666, 0.5]]
     """
-    category = label_category.to(device=mask_area.device, dtype=torch.long).clamp(min=0)
+    category = label_category.to(device=mask_area.device, dtype=torch.long)
     inter = intersection.double()
-    union = mask_area.double()[:, category] + label_area.double().unsqueeze(0) - inter
+    union = mask_area.double()[:, category.clamp(min=0)] + label_area.double().unsqueeze(0) - inter
     iou = torch.where(union > 0, inter / union.clamp(min=1), torch.zeros_like(inter))
     iou[:, 0] = 0
+    iou[:, category < 0] = 0
     return iou
 
 

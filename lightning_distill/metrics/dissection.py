@@ -75,7 +75,9 @@ class NetworkDissection(Metric):
     label_names : sequence of str
         Name of every label id; entry 0 is the unlabelled id (its name is not used).
     label_categories : sequence of str
-        Category of every label id (entry 0 is ignored), e.g. ``"color"``, ``"object"``.
+        Category of every label id (entry 0 is ignored), e.g. ``"color"``, ``"object"``. A label
+        whose category is ``""`` (an id without a label, as in gaps of Broden's ``label.csv``) is
+        never a concept and annotates no category.
     quantile : float or "netdissect", default 0.995
         Activation quantile giving each unit's threshold. ``"netdissect"`` reproduces NetDissect's
         readout, ``994 / 999``.
@@ -144,9 +146,9 @@ class NetworkDissection(Metric):
                 f"got {len(label_categories)}"
             )
         if categories is None:
-            categories = list(dict.fromkeys(label_categories[1:]))
+            categories = [cat for cat in dict.fromkeys(label_categories[1:]) if cat]
         categories = [str(cat) for cat in categories]
-        unknown = sorted(set(label_categories[1:]) - set(categories))
+        unknown = sorted(set(label_categories[1:]) - set(categories) - {""})
         if unknown:
             raise ValueError(f"label_categories uses categories missing from categories: {unknown}")
         if quantile == "netdissect":
@@ -172,7 +174,7 @@ class NetworkDissection(Metric):
         self.iou_threshold = float(iou_threshold)
         self.activation_side = activation_side
         category_index = {cat: i for i, cat in enumerate(categories)}
-        codes = [-1] + [category_index[cat] for cat in label_categories[1:]]
+        codes = [-1] + [category_index[cat] if cat else -1 for cat in label_categories[1:]]
         self.register_buffer("label_category", torch.tensor(codes, dtype=torch.long), False)
 
         num_labels = len(label_names)

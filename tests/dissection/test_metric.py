@@ -329,3 +329,26 @@ def test_threshold_accuracy_property(seed, log_scale, shape, quantile, zeros):
         warnings.simplefilter("ignore")
         thresholds = metric.compute_thresholds().numpy()
     np.testing.assert_allclose(thresholds[in_range], exact[in_range], rtol=1e-3, atol=0)
+
+
+@pytest.mark.parametrize("side", ["annotated", "overlap"])
+def test_labels_without_a_category_are_ignored(probe, side):
+    """A label id whose category is "" (a gap in Broden's label.csv) is neither a category nor
+    a concept, and its pixels count as unlabelled for every other label."""
+    activations, labels, image_labels = probe
+    unnamed = labels.copy()
+    unnamed[:, 1][(labels[:, 1] == 0) & (labels[:, 0] == 2)] = 8  # under the "box" pixels
+    assert (unnamed == 8).any()
+    thresholds = reference_thresholds(activations, Q)
+    metric = NetworkDissection(
+        6, [*LABEL_NAMES, "-"], [*LABEL_CATEGORIES, ""], quantile=Q, activation_side=side
+    )
+    run_metric(metric, activations, unnamed, image_labels, thresholds=thresholds)
+    assert metric.categories == ["object", "color", "scene"]
+    assert list(metric.results().category_counts) == ["object", "color", "scene"]
+    iou = metric.iou().numpy()
+    assert (iou[:, 8] == 0).all()
+    expected = reference_dissection(
+        activations, labels, image_labels, CATEGORY_CODES, thresholds, side
+    )
+    np.testing.assert_allclose(iou[:, :8], expected, rtol=0, atol=1e-6)
