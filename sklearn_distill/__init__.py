@@ -3,7 +3,9 @@
 Importing this package never imports torch.
 """
 
-__version__ = "0.1.0.dev0"
+from sklearn_distill.audit import CompareAudit
+from sklearn_distill.gam import DistilledGAM
 
-from sklearn_distill.audit import CompareAudit  # noqa: F401
-from sklearn_distill.gam import DistilledGAM  # noqa: E402
+__all__ = ["CompareAudit", "DistilledGAM"]
+
+__version__ = "0.1.0.dev0"

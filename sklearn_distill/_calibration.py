@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.utils.multiclass import type_of_target
 
 CALIBRATIONS = (None, "isotonic", "sigmoid", "temperature")
@@ -61,7 +61,11 @@ def check_binary_labels(y, n_samples: int) -> np.ndarray:
 def fit_calibrator(scores: np.ndarray, y: np.ndarray, method: str) -> CalibratedClassifierCV:
     """A calibrator of ``scores`` (1-D) against binary ``y``, fitted on all rows given."""
     reader = FrozenEstimator(ScoreColumnClassifier().fit(scores.reshape(-1, 1), y))
-    return CalibratedClassifierCV(reader, method=method).fit(scores.reshape(-1, 1), y)
+    # A frozen reader's out-of-fold scores are its in-sample scores, so the folds only have to
+    # exist: unstratified 2-fold splits do, however few rows a class has (the default stratified
+    # 5-fold split fails or warns below 5 rows per class).
+    folds = KFold(n_splits=2) if len(y) >= 2 else None
+    return CalibratedClassifierCV(reader, method=method, cv=folds).fit(scores.reshape(-1, 1), y)
 
 
 def calibrated_probability(
@@ -100,6 +104,13 @@ def cross_fit_calibration(
     calibrator : CalibratedClassifierCV
         Fitted on every row; used for new data.
     """
+    classes, counts = np.unique(y, return_counts=True)
+    if counts.min() < cv:
+        raise ValueError(
+            f"calibration is cross-fitted over cv={cv} stratified folds, so y needs at least {cv} "
+            f"rows of each class; class {classes[counts.argmin()].item()!r} has {counts.min()}. Lower "
+            "cv, or use calibration=None."
+        )
     probability = np.empty(scores.shape[0])
     folds = StratifiedKFold(n_splits=cv, shuffle=True, random_state=random_state)
     for train, test in folds.split(scores.reshape(-1, 1), y):

@@ -20,6 +20,16 @@ RESPONSES = ("auto", "predict", "predict_proba", "decision_function")
 CLASSIFIER_RESPONSES = ("predict_proba", "decision_function")
 
 
+def _is_classifier(teacher) -> bool:
+    """scikit-learn's ``is_classifier``, also for duck-typed objects without estimator tags
+    (whose ``get_tags`` raises): those count as classifiers when they expose ``classes_`` and
+    ``predict_proba``."""
+    try:
+        return is_classifier(teacher)
+    except (AttributeError, TypeError):
+        return hasattr(teacher, "classes_") and hasattr(teacher, "predict_proba")
+
+
 def is_estimator_teacher(teacher) -> bool:
     """True when ``teacher`` looks like a scikit-learn estimator rather than a plain callable."""
     return any(hasattr(teacher, name) for name in ("fit", *RESPONSES[1:]))
@@ -56,7 +66,7 @@ def resolve_response(teacher, response: str) -> str:
         raise ValueError(f"response must be one of {RESPONSES}; got {response!r}.")
     estimator = teacher is not None and is_estimator_teacher(teacher)
     if response == "auto":
-        if estimator and is_classifier(teacher):
+        if estimator and _is_classifier(teacher):
             for name in CLASSIFIER_RESPONSES:
                 if hasattr(teacher, name):
                     return name
