@@ -11,8 +11,8 @@ wavelet features, for db5 and for each learned wavelet:
   * "top-3 attributed": the 3 coefficients with the largest mean |attribution| on the training
     set (positions chosen by the teacher's attributions through that wavelet).
 
-Run: python examples/awd_simulation.py        (about 2-4 minutes on 2 CPU cores)
-     python examples/awd_simulation.py --quick (fewer samples and epochs, under a minute)
+Run: python examples/awd_simulation.py        (under a minute on 2 CPU cores)
+     python examples/awd_simulation.py --quick (fewer samples and epochs, about 10 s)
 Pictures go to out/awd_simulation/.
 """
 

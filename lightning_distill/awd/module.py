@@ -328,8 +328,11 @@ class AWDModule(L.LightningModule):
         detached = {name: value.detach() for name, value in terms.items()}
         # A call to self.log costs about a millisecond, a tenth of a small step. Loggers write
         # only every `log_every_n_steps` steps anyway, so log the step values at that cadence,
-        # and the epoch means of all terms once per epoch, from running sums.
-        if self.global_step % max(self.trainer.log_every_n_steps, 1) == 0:
+        # and the epoch means of all terms once per epoch, from running sums. The Trainer writes
+        # after the step whose count *including itself* is a multiple of log_every_n_steps
+        # (global_step + 1), so log exactly there: a value logged on another step would be
+        # written later, under the wrong step.
+        if (self.global_step + 1) % max(self.trainer.log_every_n_steps, 1) == 0:
             self.log("train/loss", detached["loss"], prog_bar=True, batch_size=batch_size)
             for name, value in detached.items():
                 if name != "loss":

@@ -141,6 +141,9 @@ def awd_path(
         raise ValueError(
             f"X and y must have the same number of samples, got {X.shape[0]} and {y.shape[0]}."
         )
+    if dim == 1 and X.ndim != 2:
+        # flattening (n, channels, length) would run the features across channel boundaries
+        raise ValueError(f"X must be shaped (n_samples, length) for dim=1, got {X.shape}.")
     if dim == 2 and (X.ndim != 4 or X.shape[1] != 1):
         raise ValueError(
             f"X must be shaped (n_samples, 1, height, width) for dim=2, got {X.shape}."

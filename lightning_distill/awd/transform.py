@@ -10,8 +10,10 @@ Conventions reproduce :mod:`pywt` exactly (``wavedec``/``waverec``, ``wavedec2``
   keep ``floor((N + L - 1) / 2)`` coefficients per level;
 * ``periodization`` pads an odd signal with its last sample and keeps ``ceil(N / 2)`` coefficients.
 
-In every mode the synthesis operator is the exact adjoint of the analysis operator, for any
-filter; for a valid orthogonal filter it is also its inverse (perfect reconstruction).
+In ``zero`` and ``periodization`` modes the synthesis operator is the exact adjoint of the
+analysis operator, for any filter (not in ``symmetric`` and ``reflect``, whose signal extension
+synthesis does not fold back). In every mode, for a valid orthogonal filter, synthesis inverts
+analysis (perfect reconstruction).
 """
 
 from __future__ import annotations

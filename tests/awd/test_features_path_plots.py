@@ -131,6 +131,10 @@ def test_awd_path_bad_input():
         awd_path(_linear_teacher(16), X, np.zeros(9))
     with pytest.raises(ValueError, match="module_kwargs must not set 'levels'"):
         awd_path(_linear_teacher(16), X, np.zeros(10), module_kwargs={"levels": 2})
+    with pytest.raises(ValueError, match=r"X must be shaped \(n_samples, length\) for dim=1"):
+        awd_path(_linear_teacher(16), X.reshape(10, 1, 16), np.zeros(10))
+    with pytest.raises(ValueError, match=r"X must be shaped \(n_samples, 1, height, width\)"):
+        awd_path(_linear_teacher(16), X, np.zeros(10), dim=2)
 
 
 def test_reconstruct_top_keeps_exactly_the_most_attributed_coefficients():

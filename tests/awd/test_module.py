@@ -305,3 +305,26 @@ def test_lightning_cli_builds_module(monkeypatch):
     assert module.hparams.attribution_weight == 0.2 and module.target == 1
     assert "teacher" not in module.hparams
     assert module.losses(torch.randn(4, 32))["attribution"] > 0
+
+
+def test_step_values_reach_the_logger_under_their_own_step(tmp_path):
+    # loggers write every log_every_n_steps steps; what they write at step s must be the terms
+    # of batch s, not those of an earlier batch
+    from lightning.pytorch.loggers import CSVLogger
+
+    class LossProbe(L.Callback):
+        def __init__(self):
+            self.losses = []
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            self.losses.append(float(outputs["loss"]))
+
+    module = AWDModule(_teacher(), wavelet="db2", levels=2, attribution_weight=0.1, lr=0.05)
+    probe = LossProbe()
+    logger = CSVLogger(tmp_path, name="awd")
+    _trainer(logger=logger, log_every_n_steps=3, callbacks=[probe]).fit(module, _loader(n=128))
+    rows = np.genfromtxt(f"{logger.log_dir}/metrics.csv", delimiter=",", names=True)
+    written = [(int(r["step"]), r["trainloss"]) for r in rows if np.isfinite(r["trainloss"])]
+    assert [step for step, _ in written] == [2, 5]
+    for step, value in written:
+        assert value == pytest.approx(probe.losses[step], rel=1e-6)
