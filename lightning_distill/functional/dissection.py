@@ -374,6 +374,9 @@ def dissection_tally(
 
     labels = _distinct_layers(labels)
     image_present = _presence(image_labels.long(), batch, num_labels)
+    # A whole-image label already covers every pixel of its image: its pixel entries there
+    # would count the same pixels twice.
+    labels[image_present.gather(1, labels.flatten(1)).view_as(labels) > 0] = 0
     pixel_present = _presence(labels.flatten(1), batch, num_labels)
 
     label_area = torch.bincount(labels.flatten(), minlength=num_labels)

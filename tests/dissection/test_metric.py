@@ -352,3 +352,15 @@ def test_labels_without_a_category_are_ignored(probe, side):
         activations, labels, image_labels, CATEGORY_CODES, thresholds, side
     )
     np.testing.assert_allclose(iou[:, :8], expected, rtol=0, atol=1e-6)
+
+
+def test_label_given_per_pixel_and_per_image_counts_once(probe):
+    """A label listed for the whole image covers it once, even where pixels carry it too."""
+    activations, labels, image_labels = probe
+    both = image_labels.copy()
+    both[:, 1] = np.where(labels[:, 0].reshape(len(labels), -1).max(1) > 0, 1, 0)  # "ball"
+    thresholds = reference_thresholds(activations, Q)
+    expected = reference_dissection(activations, labels, both, CATEGORY_CODES, thresholds)
+    metric = run_metric(new_metric(), activations, labels, both, thresholds=thresholds)
+    np.testing.assert_allclose(metric.iou().numpy(), expected, rtol=0, atol=1e-6)
+    assert int(metric.label_area[1]) == int((both[:, 1] == 1).sum()) * 28 * 28
