@@ -313,9 +313,10 @@ def attention_map(feature: Tensor, p: float = 2.0) -> Tensor:
 
     :math:`Q = \sum_c |A_c|^p`, shape ``[B, H, W]``.
     """
-    if not isinstance(feature, Tensor) or feature.dim() != 4:
-        shape = tuple(feature.shape) if isinstance(feature, Tensor) else type(feature).__name__
-        raise ValueError(f"feature must be a [B, C, H, W] tensor, got {shape}")
+    if not isinstance(feature, Tensor):
+        raise TypeError(f"feature must be a [B, C, H, W] tensor, got {type(feature).__name__}")
+    if feature.dim() != 4:
+        raise ValueError(f"feature must be a [B, C, H, W] tensor, got shape {tuple(feature.shape)}")
     return _float_logits(feature).abs().pow(p).sum(dim=1)
 
 

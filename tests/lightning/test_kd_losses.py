@@ -221,3 +221,13 @@ def test_bad_input_errors_name_the_argument(call, error, match):
     with pytest.raises(error, match=match):
         call(s, t, y)
     assert torch.equal(s, s_before) and torch.equal(t, t_before)
+
+
+def test_attention_transfer_bad_features():
+    f = torch.randn(2, 3, 4, 4)
+    with pytest.raises(TypeError, match="feature must be a .* tensor, got list"):
+        attention_transfer_loss([[1.0]], f, variant="code")
+    with pytest.raises(ValueError, match=r"feature must be a \[B, C, H, W\] tensor, got shape"):
+        attention_transfer_loss(f[0], f, variant="code")
+    with pytest.raises(ValueError, match="same batch size"):
+        attention_transfer_loss(f, f[:1], variant="paper")
