@@ -217,6 +217,9 @@ class DistillationModule(L.LightningModule):
         self.teacher = teacher
         self.feature_specs = specs
         self.example_input_array = example_input
+        # Kept here too: Lightning drops unpicklable hyperparameters (a lambda optimizer) from
+        # hparams.
+        self._optimizer = optimizer
 
         self._student_hooks = (
             FeatureHooks(student, [s.student_layer for s in specs]) if specs else None
@@ -297,13 +300,13 @@ class DistillationModule(L.LightningModule):
         params = [p for p in self.student.parameters() if p.requires_grad]
         params += list(self.hint_regressors.parameters())
         hp = self.hparams
-        if callable(hp.optimizer):
-            return hp.optimizer(params)
-        if hp.optimizer == "sgd":
+        if callable(self._optimizer):
+            return self._optimizer(params)
+        if self._optimizer == "sgd":
             return torch.optim.SGD(
                 params, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay
             )
-        cls = torch.optim.AdamW if hp.optimizer == "adamw" else torch.optim.Adam
+        cls = torch.optim.AdamW if self._optimizer == "adamw" else torch.optim.Adam
         return cls(params, lr=hp.lr, weight_decay=hp.weight_decay)
 
     # ----------------------------------------------------------------- checkpoints

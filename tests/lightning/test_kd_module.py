@@ -303,3 +303,16 @@ def test_cache_teacher_starts_empty_in_every_fit():
         x, y = make_data(16, seed=seed)
         quiet_trainer(max_epochs=2).fit(module, DataLoader(IndexedDataset(x, y), batch_size=8))
     assert sum(calls) == 32
+
+
+def test_optimizer_callable_that_cannot_be_pickled(models):
+    student, teacher = models
+    x, y = make_data(16)
+    module = DistillationModule(
+        student, teacher, optimizer=lambda params: torch.optim.SGD(params, lr=0.5)
+    )
+    trainer = quiet_trainer(max_epochs=1)
+    with pytest.warns(UserWarning, match="cannot be pickled"):
+        trainer.fit(module, DataLoader(TensorDataset(x, y), batch_size=16))
+    (optimizer,) = trainer.optimizers
+    assert isinstance(optimizer, torch.optim.SGD) and optimizer.param_groups[0]["lr"] == 0.5
