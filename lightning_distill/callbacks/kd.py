@@ -45,13 +45,13 @@ class KnowledgeDistillation(L.Callback):
 
     in place of the module's own loss, which is what
     :class:`~lightning_distill.DistillationModule` computes. The wrapper is removed in
-    ``teardown``. It logs ``train/loss_ce`` and ``train/loss_kd``.
+    ``teardown``, or when the fit fails. It logs ``train/loss_ce`` and ``train/loss_kd``.
 
     Parameters
     ----------
     teacher : torch.nn.Module
         Frozen during the fit (eval mode, no gradient); moved to the module's device; its
-        ``requires_grad`` flags and mode are restored in ``teardown``.
+        ``requires_grad`` flags and mode are restored after the fit, also a failed one.
     temperature : float, default 4.0
     alpha : float in [0, 1], default 0.9
         Weight of the KD term; ``T^2`` is kept for every alpha.
@@ -128,6 +128,15 @@ class KnowledgeDistillation(L.Callback):
         self._wrap_training_step(pl_module, source)
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._restore()
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        # Lightning skips teardown when the fit fails: give module and teacher back here too.
+        self._restore()
+
+    def _restore(self) -> None:
         if self._wrapped_module is not None:
             # The wrapper is an instance attribute; deleting it uncovers the class's method.
             self._wrapped_module.__dict__.pop("training_step", None)

@@ -131,3 +131,15 @@ def test_state_dict_round_trip_warns_on_changed_settings():
     KnowledgeDistillation(make_cnn(4), temperature=3.0, alpha=0.5).load_state_dict(state)
     with pytest.warns(UserWarning, match="temperature"):
         KnowledgeDistillation(make_cnn(4), temperature=2.0, alpha=0.5).load_state_dict(state)
+
+
+def test_failed_fit_gives_module_and_teacher_back():
+    torch.manual_seed(3)
+    x, y = make_data(8)
+    teacher = make_cnn(8)
+    teacher.train()
+    module = Classifier(make_cnn(4), call_inner=True)  # the callback cannot find the logits
+    with pytest.raises(ValueError, match="called 0 times"):
+        _first_step(module, [KnowledgeDistillation(teacher)], x, y)
+    assert "training_step" not in module.__dict__
+    assert teacher.training and all(p.requires_grad for p in teacher.parameters())
