@@ -8,8 +8,8 @@ coif1 (same length), with and without the attribution term. Printed: distance of
 wavelet to db3 (minimised over circular shifts and sign), its validity error, and test R^2 of the
 teacher and of a linear regression on the 3 most-attributed coefficients of each wavelet.
 
-Run: python examples/awd_images.py           (about 2-4 minutes on 2 CPU cores)
-     python examples/awd_images.py --quick   (under a minute)
+Run: python examples/awd_images.py           (1-2 minutes on 2 CPU cores)
+     python examples/awd_images.py --quick   (about 10 s)
 Pictures go to out/awd_images/.
 """
 
