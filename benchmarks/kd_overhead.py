@@ -2,8 +2,10 @@
 
 Both do the same work on the same models, data and optimizer: teacher forward under no_grad,
 student forward and backward, Hinton's KD loss, Adam step. Epochs are timed after a warm-up
-epoch, alternating the two runners so that load on the machine hits both alike; the median
-per-step time is reported with the ratio (target <= 1.10 for steps of 20 ms or more).
+epoch, alternating the two runners; the median per-step time is reported with the ratio (target
+<= 1.10 for steps of 20 ms or more). Times are the process's CPU time with one torch thread, so
+that other work on a shared machine does not enter the ratio (wall time swung by 10% between
+runs on a loaded machine).
 
 Then the epoch time with ``cache_teacher=True`` against without it, for a teacher whose forward
 costs at least the student's (target <= 0.7), measured on epochs after the first (which fills the
@@ -59,10 +61,10 @@ class EpochTimer(L.Callback):
         self.steps: list[int] = []
 
     def on_train_epoch_start(self, trainer, pl_module):
-        self._start, self._step = time.perf_counter(), trainer.global_step
+        self._start, self._step = time.process_time(), trainer.global_step
 
     def on_train_epoch_end(self, trainer, pl_module):
-        self.epoch_seconds.append(time.perf_counter() - self._start)
+        self.epoch_seconds.append(time.process_time() - self._start)
         self.steps.append(trainer.global_step - self._step)
 
 
@@ -89,7 +91,7 @@ def plain_epochs(student, teacher, loader, epochs) -> list[float]:
     student.train()
     per_step = []
     for _ in range(epochs):
-        start, steps = time.perf_counter(), 0
+        start, steps = time.process_time(), 0
         for x, y, _ in loader:
             with torch.no_grad():
                 teacher_logits = teacher(x)
@@ -98,7 +100,7 @@ def plain_epochs(student, teacher, loader, epochs) -> list[float]:
             loss.backward()
             optimizer.step()
             steps += 1
-        per_step.append((time.perf_counter() - start) / steps)
+        per_step.append((time.process_time() - start) / steps)
     return per_step[1:]
 
 
@@ -106,7 +108,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="alternating rounds")
     parser.add_argument("--samples", type=int, default=1024)
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     args = parser.parse_args()
+    # One thread by default: on a 2-core machine shared with other work, intra-op threads made
+    # small convolutions several times slower and the timings noisy.
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     print(
         f"torch {torch.__version__}, lightning {L.__version__}, threads {torch.get_num_threads()}"
@@ -130,10 +136,10 @@ def main() -> None:
     def forward_ms(model, x):
         with torch.no_grad():
             model(x)
-            start = time.perf_counter()
+            start = time.process_time()
             for _ in range(10):
                 model(x)
-        return (time.perf_counter() - start) / 10 * 1e3
+        return (time.process_time() - start) / 10 * 1e3
 
     x = dataset.x[:64]
     print("\n2. Epoch time with cache_teacher=True vs False")
