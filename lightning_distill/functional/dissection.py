@@ -404,7 +404,9 @@ def dissection_tally(
     for start in range(0, len(pair_image), step):
         image = pair_image[start : start + step]
         unit = pair_unit[start : start + step]
+        # Interpolated in at least float32: bf16/fp16 would round the values compared with T_u.
         maps = activations[image, unit].unsqueeze(1)  # [n, 1, h, w]
+        maps = maps.to(torch.promote_types(maps.dtype, torch.float32))
         upsampled = upsample_activations(maps, (height, width)).flatten(1)  # [n, P]
         pair, pixel = (upsampled > thresholds[unit].unsqueeze(1)).nonzero(as_tuple=True)
         hit_image, hit_unit = image[pair], unit[pair]

@@ -364,3 +364,20 @@ def test_label_given_per_pixel_and_per_image_counts_once(probe):
     metric = run_metric(new_metric(), activations, labels, both, thresholds=thresholds)
     np.testing.assert_allclose(metric.iou().numpy(), expected, rtol=0, atol=1e-6)
     assert int(metric.label_area[1]) == int((both[:, 1] == 1).sum()) * 28 * 28
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_activations_are_upsampled_in_float32(probe, dtype):
+    """Maps captured under autocast give the masks of their exact float32 values."""
+    activations, labels, image_labels = probe
+    rng = np.random.default_rng(5)
+    # values that bf16 and fp16 hold exactly, whose interpolations they would round
+    activations = (activations + rng.integers(0, 2, activations.shape) / 32).astype(np.float32)
+    low = torch.from_numpy(activations).to(dtype)
+    assert torch.equal(low.float(), torch.from_numpy(activations))
+    thresholds = reference_thresholds(activations, Q)
+    expected = reference_dissection(activations, labels, image_labels, CATEGORY_CODES, thresholds)
+    metric = new_metric()
+    metric.set_thresholds(torch.as_tensor(thresholds))
+    metric.update(low, torch.from_numpy(labels), torch.from_numpy(image_labels))
+    np.testing.assert_allclose(metric.iou().numpy(), expected, rtol=0, atol=1e-6)
