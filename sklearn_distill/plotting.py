@@ -129,7 +129,10 @@ def plot_term(comparison, term, *, ax=None, max_categories=15):
             top = np.maximum(rows["mimic_upper"], rows["outcome_upper"]).to_numpy(float)
             ax.plot(positions[sig], top[sig], "k*", markersize=5)
         ax.set_xticks(positions)
-        ax.set_xticklabels(labels, rotation=45 if len(labels) > 3 else 0, ha="right", fontsize=7)
+        rotate = len(labels) > 3
+        ax.set_xticklabels(
+            labels, rotation=45 if rotate else 0, ha="right" if rotate else "center", fontsize=7
+        )
     _focus_ylim(ax, rows)
     ax.axhline(0.0, color="grey", linewidth=0.6)
     ax.set_title(str(term))
