@@ -142,7 +142,9 @@ class DistillationModule(L.LightningModule):
         same every epoch, i.e. without random augmentation; batches must carry the sample index.
         Not combinable with feature distillation.
     keep_teacher_in_checkpoint : bool, default False
-        Store the teacher's weights in checkpoints too.
+        Store the teacher's weights in checkpoints too. Either way, ``load_from_checkpoint``
+        takes ``student`` and ``teacher`` again (modules are not hyperparameters), and
+        ``features`` and ``example_input`` too when hint regressors were trained.
     example_input : Tensor, optional
         A batch of inputs, used to infer feature shapes for ``"hint"`` regressors (required
         then) and as ``example_input_array``.
@@ -482,5 +484,10 @@ class DistillationModule(L.LightningModule):
         self._evaluate(batch, "test")
 
     def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
-        x = batch[0] if isinstance(batch, list | tuple) else batch
+        if isinstance(batch, dict):
+            x = batch["inputs"]
+        elif isinstance(batch, list | tuple):
+            x = batch[0]
+        else:
+            x = batch
         return self.student(x)

@@ -316,3 +316,12 @@ def test_optimizer_callable_that_cannot_be_pickled(models):
         trainer.fit(module, DataLoader(TensorDataset(x, y), batch_size=16))
     (optimizer,) = trainer.optimizers
     assert isinstance(optimizer, torch.optim.SGD) and optimizer.param_groups[0]["lr"] == 0.5
+
+
+def test_predict_step_takes_tuple_dict_and_tensor_batches(models):
+    student, teacher = models
+    module = DistillationModule(student, teacher).eval()
+    x, y = make_data(4)
+    expected = student(x)
+    for batch in ((x, y), {"inputs": x, "targets": y}, x):
+        torch.testing.assert_close(module.predict_step(batch, 0), expected)
