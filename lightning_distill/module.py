@@ -90,6 +90,13 @@ def _as_feature_specs(features) -> list[FeatureDistillation]:
     return specs
 
 
+class _GiveTeacherBackOnException(L.Callback):
+    """Restores the teacher's flags and mode when a fit fails (modules have no such hook)."""
+
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        pl_module._give_teacher_back()
+
+
 class DistillationModule(L.LightningModule):
     r"""Train a student on a frozen teacher's softened outputs (and, optionally, features).
 
@@ -292,6 +299,13 @@ class DistillationModule(L.LightningModule):
         self._teacher_cached = None
 
     def teardown(self, stage: str) -> None:
+        self._give_teacher_back()
+
+    def configure_callbacks(self):
+        # A failed fit skips `teardown`; this callback's `on_exception` gives the teacher back.
+        return [_GiveTeacherBackOnException()]
+
+    def _give_teacher_back(self) -> None:
         if self.teacher is not None and self._teacher_requires_grad is not None:
             for param, flag in zip(self.teacher.parameters(), self._teacher_requires_grad):
                 param.requires_grad_(flag)

@@ -325,3 +325,15 @@ def test_predict_step_takes_tuple_dict_and_tensor_batches(models):
     expected = student(x)
     for batch in ((x, y), {"inputs": x, "targets": y}, x):
         torch.testing.assert_close(module.predict_step(batch, 0), expected)
+
+
+def test_failed_fit_gives_teacher_back(models):
+    student, teacher = models
+    teacher.train()
+    x, y = make_data(16)
+    module = DistillationModule(student, teacher)
+    loader = DataLoader(TensorDataset(x, y + 10), batch_size=16)  # targets out of range
+    with pytest.raises(ValueError, match="targets must lie"):
+        quiet_trainer(max_epochs=1).fit(module, loader)
+    assert teacher.training
+    assert all(p.requires_grad for p in teacher.parameters())
