@@ -95,6 +95,7 @@ def awd_path(
     batch_size: int = 64,
     module_kwargs: dict | None = None,
     trainer_kwargs: dict | None = None,
+    random_state: int | None = None,
     verbose: bool = False,
 ) -> AWDPath:
     """Fit :class:`AWDModule` over a grid of weights with warm starts; score each wavelet by CV.
@@ -126,13 +127,38 @@ def awd_path(
         Further :class:`AWDModule` arguments (``lr``, ``target``, ``attribution``...).
     trainer_kwargs : dict, optional
         Further ``lightning.Trainer`` arguments.
+    random_state : int or None, default=None
+        Seed of every random choice of the path: the order in which the training batches are
+        shuffled and, when ``module_kwargs`` sets ``init_noise``, the noise added to each
+        point's starting filter (one seed per point, drawn from ``random_state``). Two calls
+        with the same int and the same arguments give the same results (on the same machine
+        and library versions). None draws the shuffling from torch's global generator and
+        leaves the noise to ``module_kwargs["seed"]``. The cross-validation folds come from
+        ``cv``: an int gives unshuffled (Stratified)KFold, which involves no randomness; pass a
+        splitter with its own ``random_state`` to shuffle them.
     verbose : bool, default=False
         Log one line per point (logger ``lightning_distill.awd.path``, level INFO).
 
     Returns
     -------
     AWDPath
+
+    Examples
+    --------
+    >>> teacher = torch.nn.Linear(16, 1)
+    >>> X = np.random.default_rng(0).normal(size=(20, 16))
+    >>> y = X[:, 0]
+    >>> path = awd_path(teacher, X, y, wavelet="db2", levels=2, cv=2, max_epochs=1,
+    ...                 batch_size=10, random_state=0)
+    >>> len(path.results)
+    1
     """
+    if random_state is not None and (
+        isinstance(random_state, bool)
+        or not isinstance(random_state, (int, np.integer))
+        or random_state < 0
+    ):
+        raise TypeError(f"random_state must be None or an int >= 0, got {random_state!r}.")
     sparsity = _weights("sparsity_weights", sparsity_weights)
     attribution = _weights("attribution_weights", attribution_weights)
     X = np.asarray(X, dtype=np.float32)
@@ -157,6 +183,11 @@ def awd_path(
             raise ValueError(
                 f"module_kwargs must not set {reserved!r}; it is an awd_path argument."
             )
+    if random_state is not None and "seed" in module_kwargs:
+        raise ValueError(
+            "module_kwargs must not set 'seed' when random_state is given; the noise seeds are "
+            "drawn from random_state."
+        )
     trainer_options = dict(
         accelerator="cpu",
         logger=False,
@@ -166,7 +197,17 @@ def awd_path(
     )
     trainer_options.update(trainer_kwargs or {})
     trainer_options["max_epochs"] = max_epochs
-    loader = DataLoader(TensorDataset(torch.from_numpy(X)), batch_size=batch_size, shuffle=True)
+    n_points = len(sparsity) * len(attribution)
+    generator, point_seeds = None, [module_kwargs.get("seed")] * n_points
+    if random_state is not None:
+        # independent streams for the shuffling and for each point's noise
+        streams = np.random.SeedSequence(int(random_state)).spawn(n_points + 1)
+        generator = torch.Generator().manual_seed(int(streams[0].generate_state(1)[0]))
+        point_seeds = [int(stream.generate_state(1)[0]) for stream in streams[1:]]
+    module_kwargs.pop("seed", None)
+    loader = DataLoader(
+        TensorDataset(torch.from_numpy(X)), batch_size=batch_size, shuffle=True, generator=generator
+    )
 
     def pipeline(learned):
         features = WaveletFeatures(
@@ -193,6 +234,7 @@ def awd_path(
                 dim=dim,
                 sparsity_weight=lam_sparsity,
                 attribution_weight=lam_attribution,
+                seed=point_seeds[len(wavelets)],
                 **module_kwargs,
             )
             with warnings.catch_warnings():
@@ -219,7 +261,7 @@ def awd_path(
                 log.info(
                     "point %d/%d sparsity=%g attribution=%g cv_score=%.4f",
                     len(rows),
-                    len(sparsity) * len(attribution),
+                    n_points,
                     lam_sparsity,
                     lam_attribution,
                     rows[-1]["cv_score"],

@@ -2,6 +2,7 @@
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 import pywt
 import torch
@@ -135,6 +136,43 @@ def test_awd_path_bad_input():
         awd_path(_linear_teacher(16), X.reshape(10, 1, 16), np.zeros(10))
     with pytest.raises(ValueError, match=r"X must be shaped \(n_samples, 1, height, width\)"):
         awd_path(_linear_teacher(16), X, np.zeros(10), dim=2)
+    for bad in (1.5, -1, True, "0"):
+        with pytest.raises(TypeError, match="random_state must be None or an int >= 0"):
+            awd_path(_linear_teacher(16), X, np.zeros(10), random_state=bad)
+    with pytest.raises(ValueError, match="must not set 'seed' when random_state is given"):
+        awd_path(_linear_teacher(16), X, np.zeros(10), random_state=0, module_kwargs={"seed": 1})
+
+
+def test_awd_path_is_reproducible_with_random_state():
+    # shuffled batches and noisy starting filters: same random_state, same path, whatever the
+    # global torch seed; another random_state, another path
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(40, 16)).astype(np.float32)
+    y = X[:, :2].sum(axis=1)
+
+    def run(random_state, global_seed):
+        teacher = _linear_teacher(16)  # seeds torch itself, so set the global seed after it
+        torch.manual_seed(global_seed)
+        return awd_path(
+            teacher,
+            X,
+            y,
+            attribution_weights=[0.0, 0.1],
+            wavelet="db2",
+            levels=2,
+            max_epochs=1,
+            batch_size=10,
+            cv=2,
+            module_kwargs={"lr": 0.05, "init_noise": 0.01},
+            random_state=random_state,
+        )
+
+    first, second, other = run(7, 0), run(7, 1), run(8, 0)
+    pd.testing.assert_frame_equal(first.results, second.results)
+    for a, b in zip(first.wavelets, second.wavelets):
+        assert a.rec_lo == b.rec_lo
+    for a, b in zip(first.wavelets, other.wavelets):
+        assert not np.allclose(a.rec_lo, b.rec_lo)
 
 
 def test_reconstruct_top_keeps_exactly_the_most_attributed_coefficients():
