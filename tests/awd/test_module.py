@@ -328,3 +328,32 @@ def test_step_values_reach_the_logger_under_their_own_step(tmp_path):
     assert [step for step, _ in written] == [2, 5]
     for step, value in written:
         assert value == pytest.approx(probe.losses[step], rel=1e-6)
+
+
+def test_epoch_values_are_the_sample_weighted_means_of_the_epochs_batches():
+    # batches of 16, 16 and 8: the epoch value of each term is its mean over samples, and the
+    # sums restart with each epoch
+    class TermProbe(L.Callback):
+        def __init__(self):
+            self.batches = []
+
+        def on_train_epoch_start(self, trainer, pl_module):
+            self.batches = []
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            terms = pl_module.losses(batch)
+            self.batches.append(({k: float(v) for k, v in terms.items()}, len(batch[0])))
+
+    module = AWDModule(
+        _teacher(), wavelet="db2", levels=2, sparsity_weight=0.01, attribution_weight=0.1, lr=0.05
+    )
+    probe = TermProbe()
+    trainer = _trainer(max_epochs=2, callbacks=[probe])
+    trainer.fit(module, _loader(n=40))
+    assert [size for _, size in probe.batches] == [16, 16, 8]
+    names = {"loss", "reconstruction", "sparsity", "attribution", *VALIDITY_TERMS}
+    assert set(probe.batches[0][0]) == names
+    for name in names:
+        expected = sum(terms[name] * size for terms, size in probe.batches) / 40
+        logged = float(trainer.callback_metrics[f"train/{name}_epoch"])
+        assert logged == pytest.approx(expected, rel=1e-5, abs=1e-7), name
