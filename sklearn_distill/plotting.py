@@ -131,11 +131,16 @@ def plot_term(comparison, term, *, ax=None, max_categories=15):
         ax.set_xticks(positions)
         rotate = len(labels) > 3
         ax.set_xticklabels(
-            labels, rotation=45 if rotate else 0, ha="right" if rotate else "center", fontsize=7
+            labels,
+            rotation=45 if rotate else 0,
+            ha="right" if rotate else "center",
+            fontsize=7,
+            parse_math=False,
         )
     _focus_ylim(ax, rows)
     ax.axhline(0.0, color="grey", linewidth=0.6)
-    ax.set_title(str(term))
+    # names and categories are the user's text: "$" in them is not matplotlib's mathtext
+    ax.set_title(str(term), parse_math=False)
     ax.set_ylabel("contribution (log-odds)")
     return ax
 
@@ -221,7 +226,7 @@ def plot_calibration(binned, *, curve=None, score_name="score"):
     if curve is not None:
         curve = curve.sort_values("score")
         ax.plot(curve["score"], curve["probability"], color=MIMIC_COLOR, label="calibration map")
-    ax.set_xlabel(str(score_name))
+    ax.set_xlabel(str(score_name), parse_math=False)
     ax.set_ylabel("P(outcome = 1)")
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=8)

@@ -159,3 +159,17 @@ def test_plot_comparison_and_others_return_figures(tmp_path):
     assert len(fig.axes[0].collections[0].get_offsets()) == 100
     with pytest.raises(ValueError, match="differ in shape"):
         plot_residuals(a, b[:-1])
+
+
+def test_user_text_with_dollar_signs_is_drawn_as_written(tmp_path):
+    # "$...$" in a column name or category would be read as mathtext by matplotlib: an unknown
+    # command made saving the figure fail, and "$x_1$" was drawn as a formula
+    math_like = r"cost $\alpha$ in $"
+    frame = _comparison().replace({"term": {HOSTILE: math_like}, "value": {"a": r"$\notacommand$"}})
+    fig = plot_comparison(frame)
+    fig.savefig(tmp_path / "dollars.png")
+    panel = [ax for ax in fig.axes if ax.get_title() == math_like]
+    assert len(panel) == 1
+    assert r"$\notacommand$" in [t.get_text() for t in panel[0].get_xticklabels()]
+    binned = binned_rate([1, 1, 2, 2], [0, 1, 1, 1])
+    plot_calibration(binned, score_name=r"$\notacommand$").savefig(tmp_path / "calibration.png")
