@@ -38,7 +38,7 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from sklearn_distill import _teacher
-from sklearn_distill.gam import DEFAULT_STUDENT_PARAMS, DistilledGAM
+from sklearn_distill.gam import DEFAULT_STUDENT_PARAMS, DistilledGAM, FrozenTeacherMixin
 from sklearn_distill.shapes import shape_functions
 from sklearn_distill.stats import (
     binned_rate,
@@ -162,7 +162,7 @@ def _fold_residuals(audit, X, y01, scores, train, test, seed):
     return test, mimic_residual, outcome_residual
 
 
-class CompareAudit(BaseEstimator):
+class CompareAudit(FrozenTeacherMixin, BaseEstimator):
     """Audit a black-box score: a GAM mimic of the score against a GAM of the outcome.
 
     Parameters
@@ -274,13 +274,6 @@ class CompareAudit(BaseEstimator):
         self.student = student
         self.outcome = outcome
         self.verbose = verbose
-
-    def __sklearn_clone__(self):
-        # The teacher is shared, not cloned: it is fitted and never refitted (as in
-        # DistilledGAM and scikit-learn's FrozenEstimator).
-        params = self.get_params(deep=False)
-        teacher = params.pop("teacher")
-        return type(self)(teacher=teacher, **{k: clone(v, safe=False) for k, v in params.items()})
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -98,7 +98,33 @@ def _concat_rows(first, second):
     return np.concatenate([first, second])
 
 
-class DistilledGAM(RegressorMixin, BaseEstimator):
+class FrozenTeacherMixin:
+    """Keeps a meta-estimator's ``teacher`` frozen, as :class:`sklearn.frozen.FrozenEstimator`
+    does: ``clone`` shares the fitted teacher instead of cloning it (a clone would be unfitted),
+    and the teacher's own parameters are neither listed by ``get_params`` nor settable through
+    ``set_params`` (``teacher__C=...`` would change the user's fitted teacher in place)."""
+
+    def __sklearn_clone__(self):
+        params = self.get_params(deep=False)
+        teacher = params.pop("teacher")
+        return type(self)(teacher=teacher, **{k: clone(v, safe=False) for k, v in params.items()})
+
+    def get_params(self, deep=True):
+        params = super().get_params(deep=deep)
+        return {key: value for key, value in params.items() if not key.startswith("teacher__")}
+
+    def set_params(self, **params):
+        nested = sorted(key for key in params if key.startswith("teacher__"))
+        if nested:
+            raise ValueError(
+                f"the teacher is frozen: its parameters cannot be set through "
+                f"{type(self).__name__}.set_params (got {nested}); pass another fitted "
+                "teacher as teacher=... instead."
+            )
+        return super().set_params(**params)
+
+
+class DistilledGAM(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
     """A generalized additive model that mimics a teacher's score (model distillation).
 
     The teacher, a black box, is read on the *transfer set* ``X`` (or its scores are given);
@@ -207,13 +233,6 @@ class DistilledGAM(RegressorMixin, BaseEstimator):
         self.augmentation = augmentation
         self.max_samples = max_samples
         self.proba_clip = proba_clip
-
-    def __sklearn_clone__(self):
-        # The teacher is shared, not cloned: a clone of a fitted teacher would be unfitted,
-        # and DistilledGAM never fits it (scikit-learn's FrozenEstimator does the same).
-        params = self.get_params(deep=False)
-        teacher = params.pop("teacher")
-        return type(self)(teacher=teacher, **{k: clone(v, safe=False) for k, v in params.items()})
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -16,7 +16,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.tree import DecisionTreeRegressor
 
-from sklearn_distill import DistilledGAM
+from sklearn_distill import CompareAudit, DistilledGAM
 
 pytestmark = pytest.mark.filterwarnings("ignore:Missing values detected")
 
@@ -81,6 +81,20 @@ def test_grid_search_over_student_parameters(teacher, frame):
     assert search.best_score_ == pytest.approx(
         np.mean([search.cv_results_[f"split{k}_test_score"][1] for k in range(2)])
     )
+
+
+@pytest.mark.parametrize("meta", [DistilledGAM, CompareAudit])
+def test_teacher_parameters_are_frozen(teacher, meta):
+    # set_params(teacher__...) would change the user's fitted teacher in place (a grid search
+    # over them compared one unchanged model under different names); FrozenEstimator forbids it
+    model = meta(teacher, student=small_ebm())
+    params = model.get_params(deep=True)
+    assert params["teacher"] is teacher and "student__max_bins" in params
+    assert not any(key.startswith("teacher__") for key in params)
+    with pytest.raises(ValueError, match=r"teacher is frozen.*\['teacher__learning_rate'\]"):
+        model.set_params(teacher__learning_rate=0.5)
+    assert teacher.learning_rate == 0.1
+    assert model.set_params(student__max_bins=8).student.max_bins == 8
 
 
 def test_pipeline_with_imputer_and_tree_student(frame):
