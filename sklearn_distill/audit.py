@@ -311,6 +311,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             random_state=seed,
             n_jobs=ebm_jobs,
             cv=self.cv,
+            # the outcome model sees every row, so must the mimic: a subsample would give the
+            # student other bins, and compare() matches the two models' shapes bin by bin
+            max_samples=None,
         )
 
     def _make_outcome(self, seed, ebm_jobs):

@@ -369,3 +369,23 @@ def test_isotonic_saturation_warns():
         warnings.simplefilter("error", UserWarning)
         CompareAudit(**fast).fit(X, y, teacher_scores=deciles)
         CompareAudit(**fast, calibration="sigmoid").fit(X, y, teacher_scores=logit)
+
+
+def test_large_audits_keep_the_bins_of_both_models_aligned():
+    # DistilledGAM fits its student on at most 100,000 rows by default; the audit's mimic must
+    # use every row as the outcome model does, or their bins (and compare()) no longer match
+    rng = np.random.default_rng(6)
+    n = 100_200
+    X = rng.normal(size=(n, 1))
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-X[:, 0]))).astype(int)
+    tiny = {"outer_bags": 2, "max_rounds": 5, "interactions": 0, "max_bins": 16, "n_jobs": 1}
+    audit = CompareAudit(
+        calibration="sigmoid",
+        cv=2,
+        random_state=0,
+        student=ExplainableBoostingRegressor(**tiny),
+        outcome=ExplainableBoostingClassifier(**tiny),
+    ).fit(X, y, teacher_scores=X[:, 0] + 0.1 * rng.normal(size=n))
+    table = audit.compare()
+    assert table["weight"].sum() == n
+    np.testing.assert_array_equal(table["weight"], audit.outcome_.bin_weights_[0][1:-1])
