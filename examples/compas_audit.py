@@ -43,7 +43,10 @@ def main(path="reports/compas_audit.html"):
 
     significant = comparison[comparison["significant"]]
     by_term = significant.groupby("term").size().reindex(X.columns, fill_value=0)
-    print(f"\n{len(significant)} of {len(comparison)} term values differ significantly:")
+    print(
+        f"\n{len(significant)} of {len(comparison)} term values differ significantly "
+        f"({int(comparison['significant_bh'].sum())} after the Benjamini-Hochberg adjustment):"
+    )
     print(by_term.to_string())
     columns = ["term", "value", "weight", "mimic", "outcome", "difference"]
     # differences that concern many people: values holding at least 1% of the rows

@@ -132,7 +132,8 @@ def _audit(args, parser):
         significant = comparison[comparison["significant"]]
         print(
             f"\n{len(significant)} of {len(comparison)} term values differ significantly "
-            f"between the mimic and the outcome model (confidence {args.confidence:g})."
+            f"between the mimic and the outcome model (confidence {args.confidence:g}); "
+            f"{int(comparison['significant_bh'].sum())} after the Benjamini-Hochberg adjustment."
         )
         if len(significant):
             top = significant.reindex(significant["z"].abs().sort_values(ascending=False).index)

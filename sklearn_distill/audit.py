@@ -497,7 +497,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             One row per term and value (bin), in log-odds: ``term``, ``value``, ``mimic``,
             ``mimic_lower``, ``mimic_upper``, ``outcome``, ``outcome_lower``,
             ``outcome_upper``, ``difference`` (mimic - outcome), ``difference_lower``,
-            ``difference_upper``, ``z``, ``p_value``, ``significant``, ``weight`` (training rows
+            ``difference_upper``, ``z``, ``p_value``, ``significant``, ``p_value_bh`` and
+            ``significant_bh`` (Benjamini-Hochberg, over all rows), ``weight`` (training rows
             in the bin), ``bin_low``, ``bin_high``.
         """
         check_is_fitted(self, "outcome_")
@@ -694,6 +695,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             "cross-validation folds": self.cv,
             "confidence level": level,
             "terms x values with a significant difference": f"{len(significant)} of {len(comparison)}",
+            "of which remain after the Benjamini-Hochberg adjustment": int(
+                comparison["significant_bh"].sum()
+            ),
         }
         summary.update(description or {})
         pearson = test.loc["pearson"]

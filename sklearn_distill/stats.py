@@ -296,6 +296,13 @@ def bootstrap_correlations(
     return table
 
 
+def _benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
+    p_values = np.asarray(p_values, dtype=float)
+    if p_values.size == 0:
+        return p_values
+    return sp_stats.false_discovery_control(p_values, method="bh")
+
+
 def compare_shapes(mimic, outcome, *, confidence=0.95, on=("term", "value")):
     """Two shape-function tables side by side, with their difference and its significance.
 
@@ -320,8 +327,10 @@ def compare_shapes(mimic, outcome, *, confidence=0.95, on=("term", "value")):
     pandas.DataFrame
         Columns ``on``, then ``mimic``, ``mimic_lower``, ``mimic_upper``, ``outcome``,
         ``outcome_lower``, ``outcome_upper``, ``difference`` (mimic - outcome),
-        ``difference_lower``, ``difference_upper``, ``z``, ``p_value``, ``significant``, then
-        any extra columns.
+        ``difference_lower``, ``difference_upper``, ``z``, ``p_value``, ``significant`` (per
+        value, no correction for the number of values), ``p_value_bh`` (Benjamini-Hochberg
+        adjusted over all rows), ``significant_bh`` (``p_value_bh < 1 - confidence``: controls
+        the false discovery rate), then any extra columns.
 
     Examples
     --------
@@ -368,9 +377,13 @@ def compare_shapes(mimic, outcome, *, confidence=0.95, on=("term", "value")):
             "z": z,
             "p_value": p_value,
             "significant": np.abs(z) > z_crit,
+            # An audit tests hundreds of values at once: the Benjamini-Hochberg adjustment keeps
+            # the expected share of false discoveries among the flagged values at 1 - confidence.
+            "p_value_bh": _benjamini_hochberg(p_value),
         },
         index=merged.index,
     )
+    core["significant_bh"] = core["p_value_bh"] < 1.0 - confidence
     extra = merged.drop(columns=on)
     return pd.concat([merged[on], core, extra], axis=1).reset_index(drop=True)
 

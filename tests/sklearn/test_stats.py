@@ -255,3 +255,23 @@ def test_binned_rate_quantile_bins_for_many_scores():
     np.testing.assert_allclose(table["rate"], table["score"], atol=0.08)
     with pytest.raises(ValueError, match="y must be coded 0/1"):
         binned_rate(score, y + 1)
+
+
+def test_compare_shapes_benjamini_hochberg_adjustment():
+    """p_value_bh is the BH step-up adjustment: p_(i) * m / i, made monotone from the top."""
+    rng = np.random.default_rng(3)
+    m = 12
+    a = pd.DataFrame(
+        {"term": "x", "value": np.arange(m), "score": rng.normal(size=m), "std_error": 0.3}
+    )
+    b = a.assign(score=rng.normal(size=m))
+    table = compare_shapes(a, b, confidence=0.9)
+    p = table["p_value"].to_numpy()
+    order = np.argsort(p)
+    scaled = p[order] * m / np.arange(1, m + 1)
+    expected_sorted = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
+    expected = np.empty(m)
+    expected[order] = expected_sorted
+    np.testing.assert_allclose(table["p_value_bh"], expected, rtol=1e-12)
+    assert (table["p_value_bh"] >= table["p_value"]).all()
+    np.testing.assert_array_equal(table["significant_bh"], expected < 0.1)
