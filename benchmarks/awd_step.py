@@ -191,7 +191,7 @@ def main() -> None:
         data = torch.randn(BATCHES_PER_EPOCH * shape[0], *shape[1:], generator=generator)
         loader = DataLoader(TensorDataset(data), batch_size=shape[0])
         results = {key: [] for key in RUNNERS}
-        rounds = []  # trainer / hand-written within each round, adjacent in time
+        rounds = []  # trainer / hand-written within each round
         order = list(RUNNERS)
         for repeat in range(args.repeats):
             # rotate the order so that no runner always runs on a warmer (or colder) cache
