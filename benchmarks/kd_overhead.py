@@ -11,7 +11,7 @@ Then the epoch time with ``cache_teacher=True`` against without it, for a teache
 costs at least the student's (target <= 0.7), measured on epochs after the first (which fills the
 cache).
 
-Run: python benchmarks/kd_overhead.py [--repeats 5]
+Run: python benchmarks/kd_overhead.py [--repeats 10]
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def report(times, baseline, name, baseline_name, target) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5, help="alternating rounds")
+    parser.add_argument("--repeats", type=int, default=10, help="alternating rounds")
     parser.add_argument("--samples", type=int, default=1024)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     args = parser.parse_args()
