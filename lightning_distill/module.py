@@ -116,6 +116,9 @@ class DistillationModule(L.LightningModule):
     Its ``requires_grad`` flags are switched off during a fit (so DDP ignores them) and restored
     in ``teardown``.
 
+    Lightning's warning "Found N module(s) in eval mode at the start of training" counts the
+    teacher's modules: that is intended (it is a ``PossibleUserWarning``, which can be filtered).
+
     Batches are ``(inputs, targets)`` or, for ``cache_teacher``, ``(inputs, targets, index)``
     with ``index`` the samples' positions in the dataset.
 
