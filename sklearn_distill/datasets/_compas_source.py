@@ -15,17 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-COLUMNS = [
-    "age",
-    "race",
-    "sex",
-    "priors_count",
-    "length_of_stay",
-    "c_charge_degree",
-    "c_charge_desc",
-    "decile_score",
-    "two_year_recid",
-]
+from sklearn_distill.datasets._compas import FEATURES
+
+COLUMNS = [*FEATURES, "decile_score", "two_year_recid"]
 
 OUTPUT = Path(__file__).parent / "data" / "compas.csv.gz"
 
