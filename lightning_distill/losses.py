@@ -6,7 +6,7 @@ loop as well as inside :class:`~lightning_distill.DistillationModule`.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +25,7 @@ __all__ = [
     "label_smoothing_loss",
 ]
 
-AttentionVariant = str  # "paper" or "code"
+AttentionVariant = Literal["paper", "code"]
 _REDUCTIONS = ("batchmean", "sum", "mean", "none")
 
 
@@ -245,10 +245,6 @@ def distillation_loss(
 
 
 # --------------------------------------------------------------------------- feature KD
-def _spatial_size(feature: Tensor) -> tuple[int, ...]:
-    return tuple(feature.shape[2:])
-
-
 class HintRegressor(nn.Module):
     """FitNets' regressor: maps a student feature to the teacher feature's shape.
 
