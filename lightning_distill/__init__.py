@@ -1,8 +1,8 @@
 """Knowledge distillation, network dissection and adaptive wavelet distillation for Lightning."""
 
-from lightning_distill.callbacks.kd import KnowledgeDistillation
-from lightning_distill.features import FeatureHooks
-from lightning_distill.module import DistillationModule, FeatureDistillation
+from lightning_distill.hooks import FeatureHooks
+from lightning_distill.kd.callback import KnowledgeDistillation
+from lightning_distill.kd.module import DistillationModule, FeatureDistillation
 
 __all__ = [
     "DistillationModule",

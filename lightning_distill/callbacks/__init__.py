@@ -1,6 +1,6 @@
-"""Lightning callbacks: distil into an existing module, log interpretability during training."""
+"""Lightning callbacks, where Lightning users look for them (re-exported from each capability)."""
 
-from lightning_distill.callbacks.dissection import DissectionMonitor
-from lightning_distill.callbacks.kd import KnowledgeDistillation
+from lightning_distill.dissection.monitor import DissectionMonitor
+from lightning_distill.kd.callback import KnowledgeDistillation
 
 __all__ = ["DissectionMonitor", "KnowledgeDistillation"]

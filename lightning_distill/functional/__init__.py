@@ -1,6 +1,6 @@
 """Pure tensor functions behind the library's metrics (no state, no I/O)."""
 
-from lightning_distill.functional.dissection import (
+from lightning_distill.dissection.functional import (
     NETDISSECT_QUANTILE,
     LogBuckets,
     activation_histogram,

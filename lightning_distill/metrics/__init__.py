@@ -1,6 +1,10 @@
-"""torchmetrics metrics of interpretability."""
+"""torchmetrics metrics of interpretability, where torchmetrics users look for them.
 
-from lightning_distill.metrics.dissection import (
+Each metric lives with its capability and has a pure function in
+:mod:`lightning_distill.functional`.
+"""
+
+from lightning_distill.dissection.metric import (
     DissectionResults,
     NetworkDissection,
     ThresholdsNotSetError,

@@ -1,5 +1,5 @@
-"""Pictures of what a network's units detect."""
+"""Pictures of what a network's units detect (re-exported from each capability)."""
 
-from lightning_distill.visualize.dissection import plot_category_counts, plot_unit_grid
+from lightning_distill.dissection.plotting import plot_category_counts, plot_unit_grid
 
 __all__ = ["plot_category_counts", "plot_unit_grid"]

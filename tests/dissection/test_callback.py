@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tiny_models import TinyNet, quiet_trainer
 from torch.utils.data import DataLoader
 
 from lightning_distill import FeatureHooks
 from lightning_distill.callbacks import DissectionMonitor
 from lightning_distill.datasets import SyntheticConcepts
 from lightning_distill.metrics import NetworkDissection
+from tests.helpers import TinyNet, quiet_trainer
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,12 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from conftest import LABEL_CATEGORIES, LABEL_NAMES, make_probe
-from tiny_models import TinyNet, quiet_trainer
 from torch.utils.data import DataLoader
 
 from lightning_distill.callbacks import DissectionMonitor
 from lightning_distill.datasets import SyntheticConcepts
 from lightning_distill.metrics import NetworkDissection
+from tests.helpers import LABEL_CATEGORIES, LABEL_NAMES, TinyNet, make_probe, quiet_trainer
 
 pytestmark = pytest.mark.ddp
 

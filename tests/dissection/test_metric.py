@@ -7,13 +7,13 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import CATEGORY_CODES, LABEL_CATEGORIES, LABEL_NAMES, make_probe
-from dissection_reference import reference_dissection, reference_thresholds
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lightning_distill.functional import NETDISSECT_QUANTILE
 from lightning_distill.metrics import NetworkDissection, ThresholdsNotSetError
+from tests.dissection.reference import reference_dissection, reference_thresholds
+from tests.helpers import CATEGORY_CODES, LABEL_CATEGORIES, LABEL_NAMES, make_probe
 
 # the probe is small (1176 values per unit): a lower quantile than 0.995 gives masks large enough
 # for meaningful IoUs

@@ -9,7 +9,7 @@ terms whose story is unstable across refits, and writes a self-contained HTML re
 
 Run from the repository root:
 
-    PYTHONPATH=. python examples/compas_audit.py [report.html]
+    PYTHONPATH=. python examples/compare_compas.py [report.html]
 
 The report goes to reports/compas_audit.html unless another path is given.
 """

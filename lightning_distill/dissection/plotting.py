@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from lightning_distill.functional.dissection import upsample_activations
+from lightning_distill.dissection.functional import upsample_activations
 
 __all__ = ["plot_category_counts", "plot_unit_grid"]
 

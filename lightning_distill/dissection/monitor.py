@@ -12,8 +12,8 @@ from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, RandomSampler
 
-from lightning_distill.features import FeatureHooks, resolve_module_names
-from lightning_distill.metrics.dissection import DissectionResults, NetworkDissection
+from lightning_distill.dissection.metric import DissectionResults, NetworkDissection
+from lightning_distill.hooks import FeatureHooks, resolve_module_names
 
 __all__ = ["DissectionMonitor"]
 
@@ -294,7 +294,7 @@ class DissectionMonitor(Callback):
     def _save_pictures(self, pl_module, device, results, top_positions, epoch) -> None:
         import matplotlib.pyplot as plt
 
-        from lightning_distill.visualize.dissection import plot_category_counts, plot_unit_grid
+        from lightning_distill.dissection.plotting import plot_category_counts, plot_unit_grid
 
         self.save_dir.mkdir(parents=True, exist_ok=True)
         tag = f"epoch{epoch}" if epoch is not None else "now"

@@ -12,7 +12,7 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities import rank_zero_warn
 
-from lightning_distill.functional.dissection import (
+from lightning_distill.dissection.functional import (
     NETDISSECT_QUANTILE,
     LogBuckets,
     activation_histogram,
@@ -385,7 +385,7 @@ class NetworkDissection(Metric):
         -------
         (Figure, Axes)
         """
-        from lightning_distill.visualize.dissection import plot_category_counts
+        from lightning_distill.dissection.plotting import plot_category_counts
 
         if results is None:
             results = self.results()

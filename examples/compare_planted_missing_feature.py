@@ -7,7 +7,7 @@ feature for the first black box and none for the second.
 
 Run from the repository root:
 
-    PYTHONPATH=. python examples/planted_missing_feature.py
+    PYTHONPATH=. python examples/compare_planted_missing_feature.py
 """
 
 import numpy as np

@@ -4,10 +4,10 @@ import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
-from kd_helpers import make_cnn, make_data, quiet_trainer, state_copy, states_equal
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_distill import DistillationModule, KnowledgeDistillation
+from tests.helpers import make_cnn, make_data, quiet_trainer, state_copy, states_equal
 
 
 class Classifier(L.LightningModule):

@@ -3,7 +3,12 @@ import copy
 import lightning as L
 import pytest
 import torch
-from kd_helpers import (
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_distill import DistillationModule, FeatureDistillation
+from lightning_distill.losses import attention_transfer_loss, distillation_terms, hint_loss
+from tests.helpers import (
     IndexedDataset,
     make_cnn,
     make_data,
@@ -12,11 +17,6 @@ from kd_helpers import (
     state_copy,
     states_equal,
 )
-from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
-
-from lightning_distill import DistillationModule, FeatureDistillation
-from lightning_distill.losses import attention_transfer_loss, distillation_terms, hint_loss
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from lightning_distill.features import resolve_module_names
-from lightning_distill.losses import _check_fraction, _check_temperature, distillation_terms
+from lightning_distill.hooks import resolve_module_names
+from lightning_distill.kd.losses import _check_fraction, _check_temperature, distillation_terms
 
 __all__ = ["KnowledgeDistillation"]
 
@@ -106,7 +106,7 @@ class KnowledgeDistillation(L.Callback):
             raise ValueError(
                 "KnowledgeDistillation needs automatic optimisation: it replaces the loss that "
                 f"training_step returns, but {type(pl_module).__name__} sets "
-                "automatic_optimization = False. Compute lightning_distill.losses."
+                "automatic_optimization = False. Compute lightning_distill.kd.losses."
                 "distillation_loss in your manual step instead."
             )
         if self.teacher is pl_module or any(m is self.teacher for m in pl_module.modules()):

@@ -1,0 +1,1 @@
+"""Attribution-based interpretability metrics (five-band scores, localisation, agreement, DiffROAR)."""

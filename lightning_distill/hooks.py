@@ -1,0 +1,159 @@
+"""Capture intermediate outputs of named submodules with forward hooks."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from typing import Any
+
+from torch import nn
+
+__all__ = ["FeatureHooks", "resolve_module_names"]
+
+
+def resolve_module_names(model: nn.Module, names: Iterable[str], *, argument: str = "names"):
+    """Map each name to the submodule ``model.named_modules()`` gives it.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model whose submodules are looked up.
+    names : iterable of str
+        Names as in ``model.named_modules()`` (``""`` is the model itself).
+    argument : str
+        The argument name used in error messages.
+
+    Returns
+    -------
+    dict
+        ``{name: module}`` in the order given.
+
+    Raises
+    ------
+    ValueError
+        For a name ``model`` has not, listing the closest existing names.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(names, str):
+        names = [names]
+    names = list(names)
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(
+                f"{argument} must hold module names as str, got {type(name).__name__}: {name!r}"
+            )
+    modules = dict(model.named_modules())
+    resolved = {}
+    for name in names:
+        if name not in modules:
+            candidates = [n for n in modules if n]
+            close = difflib.get_close_matches(name, candidates, n=5, cutoff=0.4)
+            hint = close or candidates[:10]
+            raise ValueError(
+                f"{argument}: {type(model).__name__} has no submodule named {name!r}; "
+                f"closest names in model.named_modules(): {hint}"
+            )
+        resolved[name] = modules[name]
+    return resolved
+
+
+class FeatureHooks:
+    """Capture the outputs of submodules, named as in ``model.named_modules()``.
+
+    Used as a context manager: forward hooks are registered on entry and removed on exit, and the
+    captured outputs are dropped on exit too, so nothing (no tensor, no autograd graph) is kept
+    between steps. Read the outputs inside the ``with`` block.
+
+    A submodule that runs several times in one forward pass (a shared block, a recurrent cell)
+    keeps every output, in call order: ``hooks.outputs(name)`` gives all of them and
+    ``hooks[name]`` the last one.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model to observe. It is not modified beyond the temporary hooks.
+    names : str or iterable of str
+        Submodule names. An unknown name raises ``ValueError`` listing the closest names.
+    detach : bool, default False
+        Store ``output.detach()`` instead of the output (for monitoring rather than training).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    >>> with FeatureHooks(model, ["0", "1"]) as hooks:
+    ...     logits = model(torch.randn(3, 4))
+    ...     hidden = hooks["1"]
+    >>> tuple(hidden.shape)
+    (3, 8)
+    """
+
+    def __init__(self, model: nn.Module, names, *, detach: bool = False):
+        self._modules = resolve_module_names(model, names)
+        if not self._modules:
+            raise ValueError("names must name at least one submodule, got an empty list")
+        self.detach = detach
+        self._handles: list[Any] = []
+        self._outputs: dict[str, list[Any]] = {}
+
+    @property
+    def names(self) -> list[str]:
+        """The observed submodule names, in the order given."""
+        return list(self._modules)
+
+    def _make_hook(self, name: str):
+        def hook(module, args, output):
+            if self.detach:
+                output = _detach(output)
+            self._outputs[name].append(output)
+
+        return hook
+
+    def __enter__(self) -> FeatureHooks:
+        if self._handles:
+            raise RuntimeError("FeatureHooks is already active; it cannot be entered twice")
+        self._outputs = {name: [] for name in self._modules}
+        self._handles = [
+            module.register_forward_hook(self._make_hook(name))
+            for name, module in self._modules.items()
+        ]
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+        self._outputs = {}
+
+    def outputs(self, name: str) -> list[Any]:
+        """Every output of submodule ``name`` in this ``with`` block, in call order."""
+        if name not in self._modules:
+            raise KeyError(f"{name!r} is not observed; observed names: {self.names}")
+        if not self._handles:
+            raise RuntimeError(
+                "outputs are only available inside the `with FeatureHooks(...)` block"
+            )
+        return list(self._outputs[name])
+
+    def __getitem__(self, name: str):
+        outputs = self.outputs(name)
+        if not outputs:
+            raise RuntimeError(
+                f"submodule {name!r} has not run in this forward pass, so it has no output"
+            )
+        return outputs[-1]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._modules and bool(self._outputs.get(name))
+
+
+def _detach(output):
+    if hasattr(output, "detach"):
+        return output.detach()
+    if isinstance(output, tuple | list):
+        return type(output)(_detach(o) for o in output)
+    if isinstance(output, dict):
+        return {k: _detach(v) for k, v in output.items()}
+    return output

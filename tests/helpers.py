@@ -1,0 +1,140 @@
+"""Small models, data and Trainer settings shared by the Lightning-side tests."""
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorDataset
+
+
+def make_cnn(channels: int, num_classes: int = 3, batch_norm: bool = True) -> nn.Sequential:
+    layers = [nn.Conv2d(1, channels, 3, padding=1)]
+    if batch_norm:
+        layers.append(nn.BatchNorm2d(channels))
+    layers += [
+        nn.ReLU(),
+        nn.Conv2d(channels, channels, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(channels, num_classes),
+    ]
+    return nn.Sequential(*layers)
+
+
+def make_data(n: int = 64, num_classes: int = 3, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 1, 6, 6, generator=gen)
+    y = torch.randint(0, num_classes, (n,), generator=gen)
+    return x, y
+
+
+class IndexedDataset(Dataset):
+    """(input, target, index) samples, as cache_teacher needs."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i], self.y[i], i
+
+
+def shuffled_loader(x, y, batch_size=16, seed=0):
+    """A shuffled loader whose order depends only on (seed, epoch): resumable."""
+    dataset = TensorDataset(x, y)
+    sampler = DistributedSampler(dataset, num_replicas=1, rank=0, shuffle=True, seed=seed)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler)
+
+
+def quiet_trainer(**kwargs) -> L.Trainer:
+    """A CPU Trainer without logger, checkpoints, progress bar or summary; one epoch by default."""
+    options = {
+        "accelerator": "cpu",
+        "devices": 1,
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+    }
+    if "max_epochs" not in kwargs and "max_steps" not in kwargs:
+        options["max_epochs"] = 1
+    options.update(kwargs)
+    return L.Trainer(**options)
+
+
+def state_copy(module: nn.Module) -> dict:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def states_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+class TinyNet(L.LightningModule):
+    def __init__(self, classes: int = 6, lr: float = 0.05, seed: int = 0):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.lr = lr
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(8, 10, 3, padding=1),
+            nn.ReLU(),
+        )
+        self.head = nn.Sequential(
+            nn.Dropout(0.2), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(10, classes)
+        )
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return F.cross_entropy(self(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=self.lr)
+
+
+# label 0 unlabelled; objects 1-3, colours 4-5 (pixel layers), scenes 6-7 (whole-image labels)
+LABEL_NAMES = ["-", "ball", "box", "tree", "red", "blue", "beach", "forest"]
+LABEL_CATEGORIES = ["", "object", "object", "object", "color", "color", "scene", "scene"]
+CATEGORY_CODES = [-1, 0, 0, 0, 1, 1, 2, 2]
+
+
+def make_probe(num_images: int = 24, units: int = 6, seed: int = 0):
+    """Activations ``[N, U, 7, 7]`` and labels ``[N, 2, 28, 28]``, ``[N, 2]``.
+
+    Activations are multiples of 1/16 and the upsampling factor is 4, so the bilinear maps are
+    exact in float32 and float64 alike: the metric and the float64 reference see identical masks.
+    Some units follow a concept (to give detectors), the others are noise.
+    """
+    rng = np.random.default_rng(seed)
+    labels = np.zeros((num_images, 2, 28, 28), dtype=np.int64)
+    image_labels = np.zeros((num_images, 2), dtype=np.int64)
+    for i in range(num_images):
+        for label in (1, 2, 3):
+            y, x = rng.integers(0, 20, size=2)
+            h, w = rng.integers(4, 14, size=2)
+            labels[i, 0, y : y + h, x : x + w] = label
+        if rng.random() < 0.7:  # colour annotated in most images only
+            y, x = rng.integers(0, 16, size=2)
+            labels[i, 1, y : y + 12, x : x + 12] = rng.integers(4, 6)
+        if rng.random() < 0.8:
+            image_labels[i, 0] = rng.integers(6, 8)
+    indicator = torch.from_numpy(labels).float()
+    pooled = {
+        c: F.avg_pool2d((indicator == c).any(1, keepdim=True).float(), 4).numpy()[:, 0]
+        for c in (1, 2, 4)
+    }
+    activations = rng.integers(0, 48, size=(num_images, units, 7, 7)).astype(np.float32) / 16
+    activations[:, 0] += 4 * pooled[1]
+    activations[:, 1] += 4 * pooled[2]
+    activations[:, 2] += 4 * pooled[4]
+    activations[image_labels[:, 0] == 6, 3] += 1.0  # a "beach" unit
+    return activations, labels, image_labels
