@@ -1,0 +1,87 @@
+"""Argument checks shared by the Lightning side.
+
+Every message has one form: ``"<name> must be <constraint>; got <value!r>."``, raised as
+``TypeError`` for a value of the wrong type and ``ValueError`` for a value of the right type
+outside its range. Zero-dimensional tensors count as numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor
+
+
+def fail(name: str, constraint: str, value, error: type[Exception] = ValueError):
+    """Raise ``error`` with the house message form."""
+    raise error(f"{name} must be {constraint}; got {value!r}.")
+
+
+def _as_python_number(value):
+    if isinstance(value, Tensor) and value.ndim == 0 and value.dtype != torch.bool:
+        return value.item()
+    return value
+
+
+def check_integer(
+    name: str, value, *, minimum: int | None = None, maximum: int | None = None
+) -> int:
+    """An integer (not a bool) within ``[minimum, maximum]``; returns it as ``int``."""
+    number = _as_python_number(value)
+    constraint = "an integer" + _bounds(minimum, maximum)
+    if isinstance(number, bool) or not isinstance(number, numbers.Integral):
+        fail(name, constraint, value, TypeError)
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        fail(name, constraint, value)
+    return int(number)
+
+
+def check_real(
+    name: str,
+    value,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    exclusive_minimum: bool = False,
+    exclusive_maximum: bool = False,
+) -> float:
+    """A finite real number (not a bool) within the given bounds; returns it as ``float``."""
+    number = _as_python_number(value)
+    bounds = _bounds(minimum, maximum, exclusive_minimum, exclusive_maximum)
+    if isinstance(number, bool) or not isinstance(number, numbers.Real):
+        fail(name, "a real number" + bounds, value, TypeError)
+    number = float(number)
+    too_low = minimum is not None and (number <= minimum if exclusive_minimum else number < minimum)
+    too_high = maximum is not None and (
+        number >= maximum if exclusive_maximum else number > maximum
+    )
+    if not math.isfinite(number) or too_low or too_high:
+        fail(name, "a finite number" + bounds, value)
+    return number
+
+
+def check_choice(name: str, value, choices: Iterable):
+    """One of ``choices``."""
+    choices = tuple(choices)
+    if isinstance(value, str | int | float | type(None)) and value in choices:
+        return value
+    fail(name, "one of " + ", ".join(map(repr, choices)), value)
+
+
+def check_finite(name: str, tensor: Tensor, *, where: str = "") -> None:
+    """Raise ``ValueError`` when a floating tensor holds NaN or infinity (one device sync)."""
+    if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        location = f" {where}" if where else ""
+        raise ValueError(f"{name} must be finite{location}; got NaN or infinite values.")
+
+
+def _bounds(minimum, maximum, exclusive_minimum=False, exclusive_maximum=False) -> str:
+    parts = []
+    if minimum is not None:
+        parts.append(("> " if exclusive_minimum else ">= ") + str(minimum))
+    if maximum is not None:
+        parts.append(("< " if exclusive_maximum else "<= ") + str(maximum))
+    return (" " + " and ".join(parts)) if parts else ""
