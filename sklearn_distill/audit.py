@@ -38,7 +38,9 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from sklearn_distill import _teacher
-from sklearn_distill.gam import DEFAULT_STUDENT_PARAMS, DistilledGAM, FrozenTeacherMixin
+from sklearn_distill._defaults import default_mimic_student as default_mimic_student
+from sklearn_distill._defaults import default_outcome_model as default_outcome_model
+from sklearn_distill.gam import DistilledGAM, FrozenTeacherMixin
 from sklearn_distill.shapes import shape_functions
 from sklearn_distill.stats import (
     binned_rate,
@@ -54,65 +56,6 @@ _CALIBRATIONS = (None, "isotonic", "sigmoid", "temperature")
 #: Above this share of rows calibrated to probability 0 or 1, fit() warns (see
 #: CompareAudit._warn_if_calibration_saturates).
 _SATURATION_WARNING_SHARE = 0.005
-
-#: Settings shared by both default EBMs. The same ``max_bins`` gives both models the same bins
-#: on the same rows, so their shape functions line up value by value; eight bags make the
-#: jackknife bands of :mod:`sklearn_distill.shapes` steadier than four. Main effects only: the
-#: audit compares main-effect shapes, and on COMPAS pairwise interactions multiplied the
-#: outcome model's fit time by about 17 for a mimic R^2 gain of 0.016.
-_SHARED_EBM_PARAMS = {"max_bins": 256, "interactions": 0, "outer_bags": 8, "validation_size": 0.15}
-
-
-def default_mimic_student(random_state=None, n_jobs=1):
-    """The mimic's default student: :class:`DistilledGAM`'s own settings with eight bags.
-
-    Parameters
-    ----------
-    random_state : int or None, default=None
-    n_jobs : int, default=1
-        Workers of the EBM's bags.
-
-    Returns
-    -------
-    interpret.glassbox.ExplainableBoostingRegressor
-
-    Examples
-    --------
-    >>> default_mimic_student(random_state=0).get_params()["interactions"]
-    0
-    """
-    from interpret.glassbox import ExplainableBoostingRegressor
-
-    params = {**DEFAULT_STUDENT_PARAMS, **_SHARED_EBM_PARAMS}
-    return ExplainableBoostingRegressor(**params, n_jobs=n_jobs, random_state=random_state)
-
-
-def default_outcome_model(random_state=None, n_jobs=1):
-    """The default outcome model: a logistic EBM with the mimic's binning and bag count.
-
-    Boosting settings are interpret's own (small learning rate, early stopping), which suit
-    noisy labels.
-
-    Parameters
-    ----------
-    random_state : int or None, default=None
-    n_jobs : int, default=1
-        Workers of the EBM's bags.
-
-    Returns
-    -------
-    interpret.glassbox.ExplainableBoostingClassifier
-
-    Examples
-    --------
-    >>> default_outcome_model(random_state=0).get_params()["max_bins"]
-    256
-    """
-    from interpret.glassbox import ExplainableBoostingClassifier
-
-    return ExplainableBoostingClassifier(
-        **_SHARED_EBM_PARAMS, n_jobs=n_jobs, random_state=random_state
-    )
 
 
 def _take(X, rows):

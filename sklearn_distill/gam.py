@@ -25,40 +25,9 @@ from sklearn_distill._calibration import (
     check_binary_labels,
     cross_fit_calibration,
 )
+from sklearn_distill._defaults import DEFAULT_STUDENT_PARAMS as DEFAULT_STUDENT_PARAMS
+from sklearn_distill._defaults import default_student as default_student
 from sklearn_distill.shapes import shape_functions as _ebm_shape_functions
-
-#: Settings of the default Explainable Boosting Machine student, chosen for mimicking a teacher
-#: (see benchmarks/gam_speed.py and benchmarks/README.md). interpret's defaults are tuned for
-#: noisy labels: a small learning rate, 14 bags and 5 x n_features interactions boost for
-#: hundreds of thousands of rounds on a noise-free target. A teacher's score needs fine main-
-#: effect bins (1024) far more than slow learning; 32 bins per interaction axis cost a quarter
-#: of 64 for a fidelity loss of about 0.001 R^2; four bags are enough for the jackknife bands.
-DEFAULT_STUDENT_PARAMS = {
-    "learning_rate": 0.5,
-    "max_rounds": 2000,
-    "early_stopping_rounds": 20,
-    "outer_bags": 4,
-    "validation_size": 0.15,
-    "interactions": 10,
-    "max_bins": 1024,
-    "max_interaction_bins": 32,
-    "smoothing_rounds": 50,
-    "interaction_smoothing_rounds": 20,
-}
-
-
-def default_student(random_state=None, n_jobs=None):
-    """The default student: an ExplainableBoostingRegressor with :data:`DEFAULT_STUDENT_PARAMS`.
-
-    ``n_jobs=None`` uses every core: the EBM's outer bags are independent fits.
-    """
-    from interpret.glassbox import ExplainableBoostingRegressor
-
-    return ExplainableBoostingRegressor(
-        **DEFAULT_STUDENT_PARAMS,
-        n_jobs=-1 if n_jobs is None else n_jobs,
-        random_state=random_state,
-    )
 
 
 def _is_frame(X) -> bool:
