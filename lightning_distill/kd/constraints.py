@@ -1,0 +1,496 @@
+r"""Constraints on the student, added to the distillation loss as penalties.
+
+A constraint is an object with a ``name``, a ``weight`` and a method
+``penalty(model, inputs) -> Tensor`` giving an unweighted scalar; the training loss gains
+``weight * penalty`` and the penalty is logged as ``train/constraint_<name>``.
+
+* :class:`Monotonic`: the output should rise (or fall) with one input feature. The penalty is the
+  one of Liu et al. (NeurIPS 2020, "Certified Monotonic Neural Networks"),
+  :math:`\mathrm{mean}\big(\mathrm{relu}(b - \delta\,\partial f / \partial x_j)^2\big)` with
+  margin :math:`b` and direction :math:`\delta = \pm 1`, over the batch and points drawn
+  uniformly in the batch's feature box (their regulariser samples uniform points in the data's
+  box; the batch's box keeps this free of a data-set-wide statistic).
+* :class:`L1Sparsity`: the sum of absolute weights, which pushes weights to exactly zero.
+* :func:`monotonicity_violations`: a check of the finished model, independent of training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lightning_distill._validation import check_choice, check_integer, check_real, fail
+from lightning_distill.hooks import resolve_module_names
+
+__all__ = [
+    "Constraint",
+    "L1Sparsity",
+    "Monotonic",
+    "monotonic_penalty",
+    "monotonicity_violations",
+]
+
+Quantity = Literal["logit", "log_probability"]
+_QUANTITIES = ("logit", "log_probability")
+
+
+class Constraint:
+    """Base of the penalties :class:`~lightning_distill.DistillationModule` accepts.
+
+    Subclasses set ``name`` and ``weight`` and implement :meth:`penalty`.
+    """
+
+    name: str
+    weight: float
+
+    def penalty(self, model: nn.Module, inputs: Any) -> Tensor:  # pragma: no cover - abstract
+        """The unweighted penalty (a scalar tensor) of ``model`` on a batch of ``inputs``."""
+        raise NotImplementedError
+
+
+def _check_direction(direction) -> int:
+    if isinstance(direction, bool) or direction not in (1, -1):
+        fail("direction", "+1 or -1", direction)
+    return int(direction)
+
+
+def _check_name(name) -> str:
+    if not isinstance(name, str) or not name or not name.replace("_", "").isalnum():
+        fail("name", "a non-empty str of letters, digits and underscores", name, TypeError)
+    return name
+
+
+# --------------------------------------------------------------------------- inputs
+def _feature_tensor(inputs, feature) -> Tensor:
+    """The tensor holding ``feature`` (a column of a 2-D tensor, or a key of a dict batch)."""
+    if isinstance(inputs, Mapping):
+        if not isinstance(feature, str):
+            fail("feature", "a key of the dict inputs " + repr(sorted(map(str, inputs))), feature)
+        if feature not in inputs:
+            fail("feature", "a key of the dict inputs " + repr(sorted(map(str, inputs))), feature)
+        tensor = inputs[feature]
+        if not isinstance(tensor, Tensor):
+            raise TypeError(
+                f"inputs[{feature!r}] must be a torch.Tensor; got {type(tensor).__name__}."
+            )
+        where = f"inputs[{feature!r}]"
+        if tensor.dim() == 2 and tensor.shape[1] == 1:
+            tensor = tensor[:, 0]
+        if tensor.dim() != 1:
+            raise ValueError(
+                f"{where} must have shape [batch] or [batch, 1]; got {tuple(tensor.shape)}."
+            )
+    else:
+        if not isinstance(inputs, Tensor):
+            raise TypeError(
+                "inputs must be a torch.Tensor [batch, features] or a dict of tensors; got "
+                f"{type(inputs).__name__}."
+            )
+        if inputs.dim() != 2:
+            raise ValueError(
+                f"inputs must have shape [batch, features]; got {tuple(inputs.shape)}."
+            )
+        if isinstance(feature, str):
+            fail("feature", "a column index for tensor inputs (names need dict inputs)", feature)
+        feature = check_integer("feature", feature, minimum=0, maximum=inputs.shape[1] - 1)
+        tensor, where = inputs[:, feature], "inputs"
+    if not tensor.is_floating_point():
+        raise TypeError(
+            f"{where} must be a floating-point tensor to differentiate the output with respect "
+            f"to feature {feature!r}; got dtype {tensor.dtype}."
+        )
+    return tensor
+
+
+def _uniform_in_box(tensor: Tensor, n_points: int) -> Tensor:
+    low = tensor.amin(dim=0, keepdim=True)
+    high = tensor.amax(dim=0, keepdim=True)
+    shape = (n_points, *tensor.shape[1:])
+    return low + (high - low) * torch.rand(shape, dtype=tensor.dtype, device=tensor.device)
+
+
+def box_points(inputs, n_points: int):
+    """The batch followed by ``n_points`` points drawn uniformly in its feature box.
+
+    Floating tensors are drawn uniformly between their per-position minimum and maximum over
+    the batch; other tensors of a dict batch (integer category codes) take randomly chosen rows
+    of the batch. Uses torch's global random generator.
+    """
+    if isinstance(inputs, Mapping):
+        batch = next(iter(inputs.values())).shape[0]
+        rows = torch.randint(batch, (n_points,))
+        points = {}
+        for key, value in inputs.items():
+            if not isinstance(value, Tensor):
+                points[key] = value
+                continue
+            value = value.detach()
+            extra = (
+                _uniform_in_box(value, n_points)
+                if value.is_floating_point()
+                else value[rows.to(value.device)]
+            )
+            points[key] = torch.cat([value, extra])
+        return points
+    inputs = inputs.detach()
+    return torch.cat([inputs, _uniform_in_box(inputs, n_points)])
+
+
+def _with_grad(points, feature):
+    """A copy of ``points`` whose feature column requires grad, and that column."""
+    if isinstance(points, Mapping):
+        column = points[feature].detach().clone().requires_grad_(True)
+        return {**points, feature: column}, column
+    points = points.detach().clone().requires_grad_(True)
+    return points, points
+
+
+def _output_of(model: nn.Module, x, output: int, quantity: str) -> Tensor:
+    out = model(x)
+    if not isinstance(out, Tensor) or out.dim() not in (1, 2):
+        got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+        raise ValueError(f"model must return a [batch] or [batch, outputs] tensor; got {got}.")
+    if out.dim() == 1:
+        if output != 0:
+            fail("output", "0 for a model with one output", output)
+        if quantity != "logit":
+            fail("quantity", "'logit' for a model with one output", quantity)
+        return out
+    check_integer("output", output, minimum=0, maximum=out.shape[1] - 1)
+    if quantity == "log_probability":
+        return F.log_softmax(out, dim=1)[:, output]
+    return out[:, output]
+
+
+def _derivative(model, points, feature, output, quantity, *, create_graph: bool):
+    differentiable, column = _with_grad(points, feature)
+    values = _output_of(model, differentiable, output, quantity)
+    (grad,) = torch.autograd.grad(values.sum(), column, create_graph=create_graph)
+    if isinstance(points, Mapping):
+        return grad.reshape(grad.shape[0], -1)[:, 0], values
+    return grad[:, feature], values
+
+
+def monotonic_penalty(
+    model: nn.Module,
+    points,
+    feature: int | str,
+    *,
+    output: int = 0,
+    direction: int = 1,
+    margin: float = 0.0,
+    quantity: Quantity = "logit",
+) -> Tensor:
+    r"""Liu et al.'s monotonicity penalty on given points.
+
+    .. math:: \frac{1}{n}\sum_{i=1}^{n} \mathrm{relu}\Big(b - \delta\,
+              \frac{\partial f_o(x_i)}{\partial x_{i,j}}\Big)^2
+
+    differentiable in the model's parameters (the derivative is taken with
+    ``create_graph=True``). Rows are independent, so one backward pass gives every row's
+    derivative.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps ``points`` to ``[n]`` or ``[n, outputs]``.
+    points : Tensor [n, features] or dict of tensors
+    feature : int or str
+        Column index for tensor points, key for dict points.
+    output : int, default=0
+        The output column :math:`o`.
+    direction : {1, -1}, default=1
+        ``1``: the output should not fall as the feature rises; ``-1``: not rise.
+    margin : float, default=0.0
+        :math:`b`; a positive margin asks for a slope of at least ``margin``.
+    quantity : {"logit", "log_probability"}, default="logit"
+        Constrain the raw output, or its log-softmax (for classifiers, monotone in the class
+        probability itself).
+
+    Returns
+    -------
+    Tensor
+        A scalar.
+    """
+    direction = _check_direction(direction)
+    margin = check_real("margin", margin, minimum=0.0)
+    check_choice("quantity", quantity, _QUANTITIES)
+    _feature_tensor(points, feature)
+    grad, _ = _derivative(model, points, feature, output, quantity, create_graph=True)
+    return F.relu(margin - direction * grad).square().mean()
+
+
+class Monotonic(Constraint):
+    """Penalise a student whose output is not monotone in one feature.
+
+    Parameters
+    ----------
+    feature : int or str
+        The feature: a column of ``[batch, features]`` inputs, or a key of dict inputs whose value
+        is ``[batch]`` or ``[batch, 1]``. Must be a floating-point input.
+    direction : {1, -1}, default=1
+        ``1``: increasing; ``-1``: decreasing.
+    output : int, default=0
+        The output (logit) column constrained.
+    margin : float, default=0.0
+        Required slope; Liu et al. use a small positive margin so that the trained model is
+        monotone with some room.
+    weight : float, default=1.0
+        Multiplies the penalty in the loss.
+    n_points : int, default=1024
+        Points drawn uniformly in the batch's feature box besides the batch's own rows.
+    quantity : {"logit", "log_probability"}, default="logit"
+        See :func:`monotonic_penalty`.
+    name : str, optional
+        Logged as ``train/constraint_<name>``; ``"monotonic_<feature>"`` by default.
+
+    Notes
+    -----
+    The student runs once more per step on ``batch + n_points`` rows, with a second-order
+    backward pass. A student with batch normalisation updates its running statistics on those
+    points too.
+
+    Examples
+    --------
+    >>> model = torch.nn.Linear(3, 2)
+    >>> constraint = Monotonic(feature=0, direction=1, output=1, weight=10.0)
+    >>> constraint.name
+    'monotonic_0'
+    >>> float(constraint.penalty(model, torch.randn(8, 3))) >= 0
+    True
+    """
+
+    def __init__(
+        self,
+        feature: int | str,
+        direction: int = 1,
+        *,
+        output: int = 0,
+        margin: float = 0.0,
+        weight: float = 1.0,
+        n_points: int = 1024,
+        quantity: Quantity = "logit",
+        name: str | None = None,
+    ) -> None:
+        if isinstance(feature, bool) or not isinstance(feature, int | str):
+            fail("feature", "a column index (int) or a feature name (str)", feature, TypeError)
+        if isinstance(feature, int) and feature < 0:
+            fail("feature", "a column index >= 0", feature)
+        self.feature = feature
+        self.direction = _check_direction(direction)
+        self.output = check_integer("output", output, minimum=0)
+        self.margin = check_real("margin", margin, minimum=0.0)
+        self.weight = check_real("weight", weight, minimum=0.0)
+        self.n_points = check_integer("n_points", n_points, minimum=0)
+        self.quantity = check_choice("quantity", quantity, _QUANTITIES)
+        self.name = _check_name(f"monotonic_{feature}" if name is None else name)
+
+    def penalty(self, model: nn.Module, inputs) -> Tensor:
+        """The penalty on the batch ``inputs`` and ``n_points`` uniform points in its box."""
+        _feature_tensor(inputs, self.feature)
+        return monotonic_penalty(
+            model,
+            box_points(inputs, self.n_points),
+            self.feature,
+            output=self.output,
+            direction=self.direction,
+            margin=self.margin,
+            quantity=self.quantity,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Monotonic(feature={self.feature!r}, direction={self.direction}, "
+            f"output={self.output}, margin={self.margin}, weight={self.weight})"
+        )
+
+
+class L1Sparsity(Constraint):
+    """Penalise the sum of absolute weights (L1), which drives weights to exactly zero.
+
+    Parameters
+    ----------
+    weight : float, default=1e-4
+        Multiplies the penalty in the loss.
+    modules : list of str or torch.nn.Module, optional
+        Submodules of the student (names as in ``named_modules()``, or the modules themselves)
+        whose weight matrices and kernels (parameters with two or more dimensions) are penalised;
+        every such parameter of the student by default. Biases are left alone.
+    name : str, default="l1"
+        Logged as ``train/constraint_<name>``.
+
+    Examples
+    --------
+    >>> model = torch.nn.Sequential(torch.nn.Linear(3, 2))
+    >>> with torch.no_grad():
+    ...     _ = model[0].weight.fill_(-0.5)
+    >>> float(L1Sparsity(weight=1.0, modules=["0"]).penalty(model, None))
+    3.0
+    """
+
+    def __init__(
+        self,
+        weight: float = 1e-4,
+        modules: Sequence[str | nn.Module] | None = None,
+        *,
+        name: str = "l1",
+    ) -> None:
+        self.weight = check_real("weight", weight, minimum=0.0)
+        if modules is not None:
+            if isinstance(modules, str | nn.Module):
+                modules = [modules]
+            modules = list(modules)
+            for item in modules:
+                if not isinstance(item, str | nn.Module):
+                    fail(
+                        "modules", "module names (str) or torch.nn.Module objects", item, TypeError
+                    )
+        self.modules = modules
+        self.name = _check_name(name)
+
+    def parameters_of(self, model: nn.Module) -> list[nn.Parameter]:
+        """The parameters penalised on ``model``."""
+        if self.modules is None:
+            chosen = [model]
+        else:
+            names = [m for m in self.modules if isinstance(m, str)]
+            found = resolve_module_names(model, names, argument="modules") if names else {}
+            chosen = [found[m] if isinstance(m, str) else m for m in self.modules]
+        seen: dict[int, nn.Parameter] = {}
+        for module in chosen:
+            for param in module.parameters():
+                if param.dim() >= 2:
+                    seen.setdefault(id(param), param)
+        return list(seen.values())
+
+    def penalty(self, model: nn.Module, inputs=None) -> Tensor:
+        """The sum of absolute values of the penalised weights (``inputs`` is unused)."""
+        params = self.parameters_of(model)
+        if not params:
+            fail("modules", "modules with weight matrices or kernels", self.modules)
+        return sum(param.abs().sum() for param in params)
+
+    def __repr__(self) -> str:
+        return f"L1Sparsity(weight={self.weight}, modules={self.modules!r}, name={self.name!r})"
+
+
+def check_constraints(constraints) -> list[Constraint]:
+    """Validate a list of constraints (unique names); returns it as a list."""
+    if constraints is None:
+        return []
+    if isinstance(constraints, Constraint):
+        constraints = [constraints]
+    if not isinstance(constraints, Sequence):
+        fail(
+            "constraints",
+            "a list of Monotonic, L1Sparsity or other Constraint",
+            constraints,
+            TypeError,
+        )
+    names: set[str] = set()
+    for item in constraints:
+        if not isinstance(item, Constraint):
+            fail(
+                "constraints",
+                "a list of Constraint objects (Monotonic, L1Sparsity)",
+                item,
+                TypeError,
+            )
+        if item.name in names:
+            fail("constraints", "constraints with distinct names", item.name)
+        names.add(item.name)
+    return list(constraints)
+
+
+def constraint_terms(constraints, model: nn.Module, inputs) -> tuple[Tensor | None, dict]:
+    """``(sum of weight * penalty, {"constraint_<name>": penalty})`` for a batch."""
+    total = None
+    terms = {}
+    for constraint in constraints:
+        value = constraint.penalty(model, inputs)
+        terms[f"constraint_{constraint.name}"] = value
+        weighted = constraint.weight * value
+        total = weighted if total is None else total + weighted
+    return total, terms
+
+
+# --------------------------------------------------------------------------- the check
+def monotonicity_violations(
+    model: nn.Module,
+    X,
+    feature: int | str,
+    *,
+    output: int = 0,
+    direction: int = 1,
+    delta: float | None = None,
+    quantity: Quantity = "logit",
+) -> dict[str, float]:
+    """Share of points where ``model`` is not monotone in ``feature``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Evaluated in eval mode; every submodule's mode is restored afterwards.
+    X : Tensor [n, features] or dict of tensors
+        The points checked (e.g. a held-out grid).
+    feature : int or str
+    output : int, default=0
+    direction : {1, -1}, default=1
+    delta : float, optional
+        Step added to the feature for the pair check; 5% of the feature's range in ``X`` by
+        default (1.0 when the range is zero).
+    quantity : {"logit", "log_probability"}, default="logit"
+
+    Returns
+    -------
+    dict
+        ``"gradient"``: share of rows whose derivative has the wrong sign (strictly);
+        ``"pairs"``: share of rows whose output moves the wrong way (strictly) when the feature
+        is raised by ``delta``.
+
+    Examples
+    --------
+    >>> model = torch.nn.Linear(2, 1)
+    >>> with torch.no_grad():
+    ...     _ = model.weight.copy_(torch.tensor([[1.0, -3.0]]))
+    >>> monotonicity_violations(model, torch.randn(50, 2), feature=1, direction=1)
+    {'gradient': 1.0, 'pairs': 1.0}
+    """
+    if not isinstance(model, nn.Module):
+        fail("model", "a torch.nn.Module", model, TypeError)
+    direction = _check_direction(direction)
+    check_choice("quantity", quantity, _QUANTITIES)
+    column = _feature_tensor(X, feature)
+    if column.shape[0] == 0:
+        fail("X", "a non-empty batch", tuple(column.shape))
+    if delta is None:
+        spread = float(column.max() - column.min())
+        delta = 0.05 * spread if spread > 0 else 1.0
+    delta = check_real("delta", delta, minimum=0.0, exclusive_minimum=True)
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        grad, values = _derivative(model, X, feature, output, quantity, create_graph=False)
+        with torch.no_grad():
+            raised = _output_of(model, _raise_feature(X, feature, delta), output, quantity)
+            wrong_pairs = direction * (raised - values.detach()) < 0
+    finally:
+        for module, mode in modes:
+            module.training = mode
+    wrong_gradient = direction * grad < 0
+    return {
+        "gradient": float(wrong_gradient.float().mean()),
+        "pairs": float(wrong_pairs.float().mean()),
+    }
+
+
+def _raise_feature(X, feature, delta: float):
+    if isinstance(X, Mapping):
+        return {**X, feature: X[feature] + delta}
+    raised = X.clone()
+    raised[:, feature] += delta
+    return raised

@@ -1,0 +1,209 @@
+"""Monotonic and L1Sparsity penalties, and the monotonicity check."""
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_distill.kd.constraints import (
+    L1Sparsity,
+    Monotonic,
+    box_points,
+    monotonic_penalty,
+    monotonicity_violations,
+)
+
+
+def _mlp(seed=0, features=4, classes=2, dtype=torch.float64):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(features, 16), nn.Tanh(), nn.Linear(16, classes)).to(dtype)
+
+
+def _finite_difference_penalty(model, points, feature, output, direction, margin, eps=1e-6):
+    raised, lowered = points.clone(), points.clone()
+    raised[:, feature] += eps
+    lowered[:, feature] -= eps
+    with torch.no_grad():
+        slope = (model(raised)[:, output] - model(lowered)[:, output]) / (2 * eps)
+    return torch.clamp(margin - direction * slope, min=0).square().mean()
+
+
+@pytest.mark.parametrize("direction", [1, -1])
+@pytest.mark.parametrize("margin", [0.0, 0.3])
+def test_penalty_equals_finite_difference_formula(direction, margin):
+    model = _mlp()
+    points = torch.randn(200, 4, dtype=torch.float64)
+    penalty = monotonic_penalty(model, points, 2, output=1, direction=direction, margin=margin)
+    reference = _finite_difference_penalty(model, points, 2, 1, direction, margin)
+    assert float(reference) > 0  # a random MLP is not monotone: the check is not vacuous
+    torch.testing.assert_close(penalty.detach(), reference, rtol=1e-6, atol=1e-9)
+
+
+def test_log_probability_quantity_equals_finite_difference():
+    model = _mlp(classes=3)
+    points = torch.randn(100, 4, dtype=torch.float64)
+    penalty = monotonic_penalty(model, points, 0, output=2, quantity="log_probability")
+    eps = 1e-6
+    up, down = points.clone(), points.clone()
+    up[:, 0] += eps
+    down[:, 0] -= eps
+    with torch.no_grad():
+        slope = (model(up).log_softmax(1)[:, 2] - model(down).log_softmax(1)[:, 2]) / (2 * eps)
+    torch.testing.assert_close(penalty.detach(), torch.relu(-slope).square().mean())
+
+
+def test_constraint_draws_batch_and_uniform_box_points():
+    model = _mlp()
+    batch = torch.rand(32, 4, dtype=torch.float64) * torch.tensor([1.0, 2.0, 3.0, 4.0])
+    constraint = Monotonic(feature=1, output=0, margin=0.1)
+    torch.manual_seed(5)
+    value = constraint.penalty(model, batch)
+    torch.manual_seed(5)
+    points = box_points(batch, 1024)
+    assert points.shape == (32 + 1024, 4)
+    torch.testing.assert_close(points[:32], batch)
+    low, high = batch.min(0).values, batch.max(0).values
+    assert bool((points[32:] >= low).all()) and bool((points[32:] <= high).all())
+    reference = _finite_difference_penalty(model, points, 1, 0, 1, 0.1)
+    torch.testing.assert_close(value.detach(), reference, rtol=1e-6, atol=1e-9)
+
+
+class _MonotoneWithMargin(nn.Module):
+    """3 * x0 plus a bounded non-monotone function of the other features: slope 3 in x0."""
+
+    def __init__(self):
+        super().__init__()
+        self.rest = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 2))
+
+    def forward(self, x):
+        return self.rest(x[:, 1:]) + 3.0 * x[:, :1]
+
+
+def test_zero_for_a_model_monotone_with_margin():
+    model = _MonotoneWithMargin()
+    x = torch.randn(64, 4) * 5
+    assert float(Monotonic(0, 1, output=0, margin=2.9).penalty(model, x).detach()) == 0.0
+    assert float(Monotonic(0, 1, output=1, margin=2.9).penalty(model, x).detach()) == 0.0
+    # the margin is honoured: asking for a slope of 4 costs (4 - 3)^2 everywhere
+    torch.testing.assert_close(
+        Monotonic(0, 1, output=0, margin=4.0).penalty(model, x), torch.tensor(1.0)
+    )
+    # and the other direction is penalised everywhere
+    torch.testing.assert_close(Monotonic(0, -1, output=0).penalty(model, x), torch.tensor(9.0))
+
+
+def test_gradients_reach_the_student_only():
+    student, teacher = _mlp(0, dtype=torch.float32), _mlp(1, dtype=torch.float32)
+    x = torch.randn(16, 4)
+    with torch.no_grad():
+        teacher(x)
+    penalty = Monotonic(0, 1, margin=1.0).penalty(student, x)
+    penalty.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in student[0].parameters())
+    assert all(p.grad is None for p in teacher.parameters())
+    assert x.grad is None and not x.requires_grad
+
+
+def test_dict_inputs_named_feature():
+    class Named(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Linear(2, 2)
+
+        def forward(self, inputs):
+            x = torch.stack([inputs["income"], inputs["age"]], dim=1)
+            return self.net(x) + inputs["region"].float().unsqueeze(1)
+
+    model = Named()
+    batch = {"income": torch.rand(10), "age": torch.rand(10), "region": torch.randint(3, (10,))}
+    before = {k: v.clone() for k, v in batch.items()}
+    value = Monotonic("income", output=1).penalty(model, batch)
+    slope = model.net.weight[1, 0].detach()
+    torch.testing.assert_close(value.detach(), torch.relu(-slope).square())
+    for key in batch:
+        assert torch.equal(batch[key], before[key])
+    with pytest.raises(ValueError, match=r"feature must be a key of the dict inputs .*'salary'"):
+        Monotonic("salary").penalty(model, batch)
+    with pytest.raises(TypeError, match=r"inputs\['region'\] must be a floating-point"):
+        Monotonic("region").penalty(model, batch)
+
+
+def test_l1_sparsity_sums_absolute_weights_of_named_modules():
+    model = _mlp(dtype=torch.float32)
+    everything = L1Sparsity(weight=0.1).penalty(model, None)
+    reference = model[0].weight.abs().sum() + model[2].weight.abs().sum()
+    torch.testing.assert_close(everything, reference)
+    first = L1Sparsity(modules=["0"]).penalty(model, None)
+    torch.testing.assert_close(first, model[0].weight.abs().sum())
+    assert torch.equal(
+        L1Sparsity(modules=[model[2]]).penalty(model, None), model[2].weight.abs().sum()
+    )
+    first.backward()
+    torch.testing.assert_close(model[0].weight.grad, model[0].weight.sign())
+
+
+def test_violations_of_a_known_model():
+    # f = x0^2: increasing for x0 > 0 and decreasing below
+    class Square(nn.Module):
+        def forward(self, x):
+            return x[:, :1] ** 2
+
+    grid = torch.linspace(-1, 3, 401).unsqueeze(1)
+    share_negative = float((grid[:, 0] < 0).float().mean())
+    result = monotonicity_violations(Square(), grid, 0, delta=1e-3)
+    assert result["gradient"] == pytest.approx(share_negative)
+    # pairs (x, x + 1e-3) go down for x < -5e-4
+    assert result["pairs"] == pytest.approx(float((grid[:, 0] < -5e-4).float().mean()))
+    flipped = monotonicity_violations(Square(), grid, 0, direction=-1, delta=1e-3)
+    assert flipped["gradient"] == pytest.approx(float((grid[:, 0] > 0).float().mean()))
+
+
+def test_violations_restore_modes():
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 1))
+    model.train()
+    model[1].eval()
+    stats = model[1].running_mean.clone()
+    monotonicity_violations(model, torch.randn(20, 3), 0)
+    assert model.training and model[0].training and not model[1].training
+    assert torch.equal(model[1].running_mean, stats)
+
+
+@pytest.mark.parametrize(
+    "call, error, pattern",
+    [
+        (lambda: Monotonic(0, direction=0), ValueError, r"direction must be \+1 or -1; got 0\."),
+        (lambda: Monotonic(0, direction=2), ValueError, r"direction must be \+1 or -1; got 2\."),
+        (lambda: Monotonic(0, direction=True), ValueError, "direction must be"),
+        (lambda: Monotonic(-1), ValueError, r"feature must be a column index >= 0; got -1\."),
+        (lambda: Monotonic(1.5), TypeError, "feature must be a column index"),
+        (lambda: Monotonic(0, weight=-1.0), ValueError, "weight must be"),
+        (lambda: Monotonic(0, margin=-0.1), ValueError, "margin must be"),
+        (lambda: Monotonic(0, quantity="prob"), ValueError, "quantity must be one of"),
+        (lambda: Monotonic(0, name="a b"), TypeError, "name must be"),
+        (lambda: L1Sparsity(weight=float("nan")), ValueError, "weight must be"),
+        (lambda: L1Sparsity(modules=[3]), TypeError, "modules must be"),
+    ],
+)
+def test_bad_construction(call, error, pattern):
+    with pytest.raises(error, match=pattern):
+        call()
+
+
+def test_bad_inputs_at_penalty_time():
+    model = _mlp(dtype=torch.float32)
+    x = torch.randn(8, 4)
+    with pytest.raises(ValueError, match=r"feature must be an integer >= 0 and <= 3; got 4\."):
+        Monotonic(4).penalty(model, x)
+    with pytest.raises(ValueError, match="feature must be a column index for tensor inputs"):
+        Monotonic("income").penalty(model, x)
+    with pytest.raises(TypeError, match="inputs must be a floating-point tensor"):
+        Monotonic(0).penalty(model, torch.ones(8, 4, dtype=torch.long))
+    with pytest.raises(ValueError, match="output must be an integer >= 0 and <= 1; got 5"):
+        Monotonic(0, output=5).penalty(model, x)
+    with pytest.raises(ValueError, match=r"modules must be .*'nope'|nope"):
+        L1Sparsity(modules=["nope"]).penalty(model)
+    with pytest.raises(ValueError, match="direction must be"):
+        monotonicity_violations(model, x, 0, direction=0)
+    with pytest.raises(ValueError, match="delta must be"):
+        monotonicity_violations(model, x, 0, delta=0.0)
+    with pytest.raises(TypeError, match="inputs must be a floating-point"):
+        monotonicity_violations(model, x.long(), 0)
