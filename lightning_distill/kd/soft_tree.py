@@ -1,0 +1,323 @@
+r"""A soft decision tree, the interpretable student of Frosst & Hinton (2017).
+
+"Distilling a Neural Network Into a Soft Decision Tree": every inner node :math:`i` sends an
+input to its right child with probability :math:`p_i(x) = \sigma(\beta(w_i^\top x + b_i))`
+(:math:`\beta` an inverse temperature), every leaf :math:`\ell` holds a class distribution
+:math:`Q^\ell = \mathrm{softmax}(\phi^\ell)`, and the path probability :math:`P^\ell(x)` of a
+leaf is the product of the branch probabilities along its path. The tree predicts the mixture
+:math:`\sum_\ell P^\ell(x) Q^\ell`, or the distribution of the most probable leaf; each node's
+filter :math:`w_i` is a picture of what the node looks for.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
+from torch import Tensor, nn
+
+from lightning_distill._validation import check_choice, check_integer, check_real, fail
+
+__all__ = ["SoftDecisionTree"]
+
+TreeOutput = Literal["mixture", "max_leaf"]
+
+
+class SoftDecisionTree(nn.Module):
+    r"""A binary soft decision tree of fixed depth (Frosst & Hinton, 2017).
+
+    ``forward`` returns log-probabilities, which are logits (``softmax`` gives back the
+    probabilities), so :class:`~lightning_distill.DistillationModule` trains the tree like any
+    student: the KD term at temperature :math:`T` compares the teacher with
+    :math:`\mathrm{softmax}(\log q / T)`.
+
+    The training loss differs from the paper's on one point: the paper's loss is the expected
+    cross-entropy over leaves, :math:`-\sum_\ell P^\ell \sum_k T_k \log Q^\ell_k`; here the
+    cross-entropy (and KD term) is taken of the mixture :math:`\sum_\ell P^\ell Q^\ell`, which is
+    what ``forward`` must return to be a student like any other.
+
+    The paper's balance penalty keeps every inner node from sending all inputs one way:
+
+    .. math:: C = -\lambda \sum_i \gamma^{d(i)} \tfrac12\big(\log\alpha_i + \log(1 - \alpha_i)\big),
+              \qquad \alpha_i = \frac{\sum_x P^i(x)\, p_i(x)}{\sum_x P^i(x)}
+
+    with :math:`P^i` the probability of reaching node :math:`i`, :math:`d(i)` its depth and
+    :math:`\gamma = 2^{-1}` the paper's decay. It is computed on each training batch (training
+    mode, gradients on) and kept in :attr:`balance_penalty` for the distillation module, which
+    adds it to the loss and logs it as ``train/constraint_tree_balance``.
+
+    Parameters
+    ----------
+    in_features : int
+        Inputs are flattened to ``[batch, in_features]`` (images ``[batch, C, H, W]`` included).
+    num_classes : int
+        At least 2.
+    depth : int, default=4
+        Number of inner levels: ``2**depth - 1`` inner nodes and ``2**depth`` leaves.
+    inverse_temperature : float, default=1.0
+        :math:`\beta`; larger values make the splits sharper.
+    penalty_strength : float, default=0.1
+        :math:`\lambda` of the balance penalty; 0 switches it off.
+    penalty_decay : float, default=0.5
+        :math:`\gamma`, the factor applied per level of depth.
+    output : {"mixture", "max_leaf"}, default="mixture"
+        ``"mixture"``: log of the path-probability mixture (differentiable, for training);
+        ``"max_leaf"``: log of the most probable leaf's distribution (the paper's test-time
+        prediction, which one path explains completely).
+    input_shape : tuple of int, optional
+        Shape of one input (e.g. ``(8, 8)``) for drawing filters as images.
+    feature_names : list of str, optional
+        Names of the ``in_features`` inputs, for bar charts of tabular filters and
+        :meth:`explain`.
+
+    Attributes
+    ----------
+    inner : torch.nn.Linear
+        Row :math:`i` holds filter :math:`w_i` and bias :math:`b_i`; nodes are numbered breadth
+        first (children of node :math:`i` are :math:`2i+1`, left, and :math:`2i+2`, right).
+    leaf_logits : torch.nn.Parameter
+        :math:`\phi`, shape ``[2**depth, num_classes]``.
+    balance_penalty : Tensor or None
+        The balance penalty of the last training batch.
+
+    Examples
+    --------
+    >>> tree = SoftDecisionTree(in_features=4, num_classes=3, depth=2)
+    >>> x = torch.randn(5, 4)
+    >>> tree.leaf_probabilities(x).shape
+    torch.Size([5, 4])
+    >>> bool(torch.allclose(tree(x).exp().sum(dim=1), torch.ones(5)))
+    True
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        depth: int = 4,
+        *,
+        inverse_temperature: float = 1.0,
+        penalty_strength: float = 0.1,
+        penalty_decay: float = 0.5,
+        output: TreeOutput = "mixture",
+        input_shape: tuple[int, ...] | None = None,
+        feature_names: list[str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.in_features = check_integer("in_features", in_features, minimum=1)
+        self.num_classes = check_integer("num_classes", num_classes, minimum=2)
+        self.depth = check_integer("depth", depth, minimum=1, maximum=16)
+        self.inverse_temperature = check_real(
+            "inverse_temperature", inverse_temperature, minimum=0.0, exclusive_minimum=True
+        )
+        self.penalty_strength = check_real("penalty_strength", penalty_strength, minimum=0.0)
+        self.penalty_decay = check_real("penalty_decay", penalty_decay, minimum=0.0)
+        self.output = check_choice("output", output, ("mixture", "max_leaf"))
+        if input_shape is not None:
+            input_shape = tuple(input_shape)
+            if math.prod(input_shape) != self.in_features:
+                fail("input_shape", f"a shape of {self.in_features} elements", input_shape)
+        self.input_shape = input_shape
+        if feature_names is not None:
+            feature_names = [str(name) for name in feature_names]
+            if len(feature_names) != self.in_features:
+                fail("feature_names", f"a list of {self.in_features} names", feature_names)
+        self.feature_names = feature_names
+        self.inner = nn.Linear(self.in_features, 2**self.depth - 1)
+        self.leaf_logits = nn.Parameter(torch.randn(2**self.depth, self.num_classes) * 0.1)
+        node_depth = torch.cat(
+            [torch.full((2**level,), float(level)) for level in range(self.depth)]
+        )
+        self.register_buffer("_node_weights", self.penalty_decay**node_depth, persistent=False)
+        self.balance_penalty: Tensor | None = None
+
+    @property
+    def n_leaves(self) -> int:
+        return 2**self.depth
+
+    # ----------------------------------------------------------------- probabilities
+    def _flatten(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor):
+            fail("x", "a torch.Tensor", type(x).__name__, TypeError)
+        if not x.is_floating_point():
+            fail("x", "a floating-point tensor", x.dtype, TypeError)
+        flat = x.reshape(x.shape[0], -1) if x.dim() != 1 else x.unsqueeze(0)
+        if flat.shape[1] != self.in_features:
+            fail("x", f"a batch of inputs with {self.in_features} elements each", tuple(x.shape))
+        return flat
+
+    def _log_paths(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Log path probabilities of leaves ``[B, L]`` and of inner nodes ``[B, N]``, and the
+        inner nodes' right-branch activations ``[B, N]``."""
+        activation = self.inverse_temperature * self.inner(self._flatten(x))
+        log_right, log_left = F.logsigmoid(activation), F.logsigmoid(-activation)
+        log_reach = activation.new_zeros(activation.shape[0], 1)
+        reached = []
+        for level in range(self.depth):
+            nodes = slice(2**level - 1, 2 ** (level + 1) - 1)
+            reached.append(log_reach)
+            # children of each node in order (left, right): interleave along the last axis
+            log_reach = torch.stack(
+                [log_reach + log_left[:, nodes], log_reach + log_right[:, nodes]], dim=2
+            ).reshape(activation.shape[0], -1)
+        return log_reach, torch.cat(reached, dim=1), activation
+
+    def leaf_probabilities(self, x: Tensor) -> Tensor:
+        """Path probabilities :math:`P^\\ell(x)` of the leaves, ``[batch, 2**depth]``; rows sum
+        to 1."""
+        return self._log_paths(x)[0].exp()
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Log-probabilities ``[batch, num_classes]`` (used as logits)."""
+        log_leaves, log_nodes, activation = self._log_paths(x)
+        log_q = F.log_softmax(self.leaf_logits, dim=1)
+        if self.training and torch.is_grad_enabled() and self.penalty_strength > 0:
+            self.balance_penalty = self._balance_penalty(log_nodes, activation)
+        if self.output == "max_leaf":
+            return log_q[log_leaves.argmax(dim=1)]
+        return torch.logsumexp(log_leaves.unsqueeze(2) + log_q.unsqueeze(0), dim=1)
+
+    def _balance_penalty(self, log_nodes: Tensor, activation: Tensor) -> Tensor:
+        reach = log_nodes.exp()
+        # alpha_i: the reach-weighted share of inputs sent right at node i
+        alpha = (reach * torch.sigmoid(activation)).sum(0) / reach.sum(0).clamp_min(1e-12)
+        alpha = alpha.clamp(1e-6, 1 - 1e-6)
+        balance = 0.5 * (torch.log(alpha) + torch.log1p(-alpha))
+        return -self.penalty_strength * (self._node_weights.to(alpha.dtype) * balance).sum()
+
+    def pop_balance_penalty(self) -> Tensor | None:
+        """The balance penalty of the last training batch, forgotten once read."""
+        penalty, self.balance_penalty = self.balance_penalty, None
+        return penalty
+
+    # ----------------------------------------------------------------- readouts
+    def path_to_leaf(self, leaf: int) -> list[tuple[int, str]]:
+        """The ``(node, "left" | "right")`` steps from the root to ``leaf``."""
+        leaf = check_integer("leaf", leaf, minimum=0, maximum=self.n_leaves - 1)
+        node = leaf + self.n_leaves - 1  # position in the full breadth-first numbering
+        steps = []
+        while node > 0:
+            parent = (node - 1) // 2
+            steps.append((parent, "left" if node == 2 * parent + 1 else "right"))
+            node = parent
+        return steps[::-1]
+
+    @torch.no_grad()
+    def explain(self, x: Tensor) -> list[dict]:
+        """The most probable leaf of each row and the path that leads there.
+
+        Returns
+        -------
+        list of dict
+            One per row: ``"leaf"`` (index of the argmax of :meth:`leaf_probabilities`),
+            ``"path_probability"``, ``"nodes"`` (list of dicts with ``"node"``,
+            ``"direction"`` (``"left"``/``"right"``), ``"probability"`` of that branch and
+            ``"top_features"``, the three inputs with the largest contribution
+            :math:`\\beta w_{ij} x_j` towards the direction taken), ``"class_distribution"``
+            of the leaf and ``"prediction"`` (its argmax).
+        """
+        flat = self._flatten(x)
+        log_leaves, _, activation = self._log_paths(flat)
+        right = torch.sigmoid(activation)
+        leaf_distribution = F.softmax(self.leaf_logits, dim=1)
+        contributions = (
+            self.inverse_temperature * self.inner.weight.unsqueeze(0) * flat.unsqueeze(1)
+        )
+        names = self.feature_names or [f"x{j}" for j in range(self.in_features)]
+        explanations = []
+        for row, leaf in enumerate(log_leaves.argmax(dim=1).tolist()):
+            nodes = []
+            for node, direction in self.path_to_leaf(leaf):
+                sign = 1.0 if direction == "right" else -1.0
+                towards = sign * contributions[row, node]
+                top = torch.topk(towards, k=min(3, self.in_features)).indices.tolist()
+                probability = float(right[row, node])
+                nodes.append(
+                    {
+                        "node": node,
+                        "direction": direction,
+                        "probability": probability if direction == "right" else 1 - probability,
+                        "top_features": [names[j] for j in top],
+                    }
+                )
+            distribution = leaf_distribution[leaf]
+            explanations.append(
+                {
+                    "leaf": leaf,
+                    "path_probability": float(log_leaves[row, leaf].exp()),
+                    "nodes": nodes,
+                    "class_distribution": distribution.tolist(),
+                    "prediction": int(distribution.argmax()),
+                }
+            )
+        return explanations
+
+    def plot_filters(self, figure: Figure | None = None, *, class_names=None) -> Figure:
+        """Draw the tree: each inner node's filter and each leaf's class distribution.
+
+        Filters are images when ``input_shape`` has two (or three, channels first) dimensions,
+        bar charts over the inputs otherwise. Nodes sit at their place in the tree.
+
+        Parameters
+        ----------
+        figure : matplotlib.figure.Figure, optional
+            Drawn on when given (e.g. a subfigure); a new figure otherwise (no ``pyplot``).
+        class_names : list of str, optional
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        n_leaves = self.n_leaves
+        if figure is None:
+            figure = Figure(
+                figsize=(max(6.0, 1.3 * n_leaves), 1.6 * (self.depth + 1)), layout="constrained"
+            )
+        weights = self.inner.weight.detach().cpu().float()
+        leaves = F.softmax(self.leaf_logits.detach().cpu().float(), dim=1)
+        image = self.input_shape is not None and len(self.input_shape) in (2, 3)
+        grid = figure.add_gridspec(self.depth + 1, n_leaves)
+        limit = float(weights.abs().max()) or 1.0
+        for level in range(self.depth):
+            span = n_leaves // 2**level
+            for position in range(2**level):
+                node = 2**level - 1 + position
+                ax = figure.add_subplot(grid[level, position * span : (position + 1) * span])
+                filt = weights[node]
+                if image:
+                    picture = filt.reshape(self.input_shape)
+                    if picture.dim() == 3:
+                        picture = picture.mean(dim=0)
+                    ax.imshow(picture.numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit)
+                    ax.set_xticks([])
+                    ax.set_yticks([])
+                else:
+                    colours = ["tab:red" if w > 0 else "tab:blue" for w in filt.tolist()]
+                    ax.bar(range(self.in_features), filt.numpy(), color=colours)
+                    ax.set_ylim(-limit, limit)
+                    ax.axhline(0.0, color="black", linewidth=0.5)
+                    if self.feature_names is not None and span >= 2:
+                        ax.set_xticks(range(self.in_features))
+                        ax.set_xticklabels(self.feature_names, rotation=90, fontsize=6)
+                    else:
+                        ax.set_xticks([])
+                    ax.tick_params(labelsize=6)
+                ax.set_title(f"node {node}", fontsize=7)
+        classes = class_names or [str(k) for k in range(self.num_classes)]
+        for leaf in range(n_leaves):
+            ax = figure.add_subplot(grid[self.depth, leaf])
+            ax.bar(range(self.num_classes), leaves[leaf].numpy(), color="tab:gray")
+            ax.set_ylim(0, 1)
+            ax.set_xticks(range(self.num_classes))
+            ax.set_xticklabels(classes, fontsize=5, rotation=90 if len(classes) > 4 else 0)
+            ax.set_yticks([])
+            ax.set_title(f"leaf {leaf}: {classes[int(leaves[leaf].argmax())]}", fontsize=7)
+        figure.suptitle(
+            "Soft decision tree: node filters (red +, blue -; right branch where w·x + b > 0) "
+            "and leaf class distributions",
+            fontsize=8,
+        )
+        return figure

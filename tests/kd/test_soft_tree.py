@@ -1,0 +1,153 @@
+"""SoftDecisionTree: path probabilities, explanations, gradients, picture, bad input."""
+
+import itertools
+
+import matplotlib
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from lightning_distill.kd.soft_tree import SoftDecisionTree
+
+
+def _reference_leaf_probabilities(tree, x):
+    """Products of branch probabilities along each root-to-leaf path, by enumeration."""
+    right = torch.sigmoid(tree.inverse_temperature * tree.inner(x.reshape(len(x), -1)))
+    columns = []
+    for turns in itertools.product((0, 1), repeat=tree.depth):  # 0 left, 1 right; leaf order
+        node, probability = 0, torch.ones(len(x), dtype=x.dtype)
+        for turn in turns:
+            probability = probability * (right[:, node] if turn else 1 - right[:, node])
+            node = 2 * node + 1 + turn
+        columns.append(probability)
+    return torch.stack(columns, dim=1)
+
+
+@pytest.mark.parametrize("depth", [1, 3])
+def test_leaf_probabilities_match_enumeration_and_sum_to_one(depth):
+    torch.manual_seed(0)
+    tree = SoftDecisionTree(5, 3, depth=depth, inverse_temperature=2.0).double()
+    x = torch.randn(40, 5, dtype=torch.float64)
+    probabilities = tree.leaf_probabilities(x)
+    assert probabilities.shape == (40, 2**depth)
+    torch.testing.assert_close(probabilities.sum(1), torch.ones(40, dtype=torch.float64))
+    torch.testing.assert_close(probabilities, _reference_leaf_probabilities(tree, x))
+
+
+def test_output_is_the_mixture_or_the_max_leaf():
+    torch.manual_seed(1)
+    tree = SoftDecisionTree(4, 3, depth=2).double()
+    x = torch.randn(10, 4, dtype=torch.float64)
+    leaves = tree.leaf_probabilities(x)
+    q = torch.softmax(tree.leaf_logits, dim=1)
+    torch.testing.assert_close(tree(x).exp(), leaves @ q)
+    tree.output = "max_leaf"
+    torch.testing.assert_close(tree(x).exp(), q[leaves.argmax(1)])
+
+
+def test_explain_path_leads_to_the_argmax_leaf():
+    torch.manual_seed(2)
+    tree = SoftDecisionTree(6, 2, depth=3, feature_names=list("abcdef"))
+    x = torch.randn(25, 6)
+    leaves = tree.leaf_probabilities(x)
+    explanations = tree.explain(x)
+    with torch.no_grad():
+        right = torch.sigmoid(tree.inner(x))
+    for row, explanation in enumerate(explanations):
+        assert explanation["leaf"] == int(leaves[row].argmax())
+        node = 0
+        product = 1.0
+        for step in explanation["nodes"]:
+            assert step["node"] == node
+            goes_right = step["direction"] == "right"
+            branch = float(right[row, node]) if goes_right else 1 - float(right[row, node])
+            assert step["probability"] == pytest.approx(branch, abs=1e-6)
+            assert set(step["top_features"]) <= set("abcdef")
+            product *= branch
+            node = 2 * node + 1 + goes_right
+        assert node - (2**tree.depth - 1) == explanation["leaf"]  # the path ends at the leaf
+        assert explanation["path_probability"] == pytest.approx(product, rel=1e-5)
+        assert explanation["prediction"] == int(
+            torch.tensor(explanation["class_distribution"]).argmax()
+        )
+
+
+def test_gradcheck_float64():
+    torch.manual_seed(3)
+    tree = SoftDecisionTree(3, 2, depth=2, inverse_temperature=1.5).double()
+    x = torch.randn(6, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda inp: tree(inp), (x,))
+    weight = tree.inner.weight.detach().clone().requires_grad_(True)
+    leaf = tree.leaf_logits.detach().clone().requires_grad_(True)
+
+    def through_parameters(w, phi):
+        return torch.func.functional_call(
+            tree, {"inner.weight": w, "leaf_logits": phi}, (x.detach(),)
+        )
+
+    assert torch.autograd.gradcheck(through_parameters, (weight, leaf))
+
+
+def test_balance_penalty_formula_and_gradient():
+    torch.manual_seed(4)
+    tree = SoftDecisionTree(3, 2, depth=2, penalty_strength=0.7).double()
+    x = torch.randn(30, 3, dtype=torch.float64)
+    tree.train()
+    tree(x)
+    penalty = tree.pop_balance_penalty()
+    assert tree.balance_penalty is None
+    right = torch.sigmoid(tree.inner(x))
+    reach = torch.stack([torch.ones(30, dtype=torch.float64), 1 - right[:, 0], right[:, 0]], dim=1)
+    alpha = (reach * right).sum(0) / reach.sum(0)
+    weights = torch.tensor([1.0, 0.5, 0.5], dtype=torch.float64)
+    reference = -0.7 * (weights * 0.5 * (alpha.log() + (1 - alpha).log())).sum()
+    torch.testing.assert_close(penalty, reference)
+    penalty.backward()
+    assert tree.inner.weight.grad is not None
+    tree.eval()
+    tree(x)
+    assert tree.balance_penalty is None  # only training batches carry the penalty
+
+
+def test_images_are_flattened_and_filters_drawn(tmp_path):
+    torch.manual_seed(5)
+    tree = SoftDecisionTree(16, 3, depth=2, input_shape=(4, 4))
+    assert tree(torch.randn(2, 1, 4, 4)).shape == (2, 3)
+    figure = tree.plot_filters(class_names=["a", "b", "c"])
+    assert isinstance(figure, Figure)
+    assert len(figure.axes) == 3 + 4
+    assert len(figure.axes[0].images) == 1
+    tabular = SoftDecisionTree(3, 2, depth=1, feature_names=["u", "v", "w"])
+    given = Figure()
+    assert tabular.plot_filters(given) is given
+    assert len(given.axes[0].patches) == 3  # one bar per feature
+    assert matplotlib.get_backend()  # nothing opened through pyplot
+    figure.savefig(tmp_path / "tree.png")
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, pattern",
+    [
+        ({"depth": 0}, ValueError, r"depth must be an integer >= 1 and <= 16; got 0\."),
+        ({"depth": 2.0}, TypeError, "depth must be an integer"),
+        ({"num_classes": 1}, ValueError, "num_classes must be"),
+        ({"inverse_temperature": 0.0}, ValueError, "inverse_temperature must be"),
+        ({"output": "leaf"}, ValueError, "output must be one of"),
+        ({"input_shape": (3, 3)}, ValueError, "input_shape must be a shape of 8 elements"),
+        ({"feature_names": ["a"]}, ValueError, "feature_names must be a list of 8 names"),
+    ],
+)
+def test_bad_arguments(kwargs, error, pattern):
+    options = {"in_features": 8, "num_classes": 3, **kwargs}
+    with pytest.raises(error, match=pattern):
+        SoftDecisionTree(**options)
+
+
+def test_bad_inputs():
+    tree = SoftDecisionTree(4, 2, depth=2)
+    with pytest.raises(ValueError, match="x must be a batch of inputs with 4 elements each"):
+        tree(torch.randn(3, 5))
+    with pytest.raises(TypeError, match="x must be a floating-point tensor"):
+        tree(torch.ones(3, 4, dtype=torch.long))
+    with pytest.raises(ValueError, match="leaf must be an integer >= 0 and <= 3"):
+        tree.path_to_leaf(4)
