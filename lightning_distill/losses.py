@@ -4,6 +4,7 @@ The implementations live with their capability (:mod:`lightning_distill.kd.losse
 module re-exports the public ones.
 """
 
+from lightning_distill.kd.feature_losses import dkd_loss, pkt_loss, rkd_loss
 from lightning_distill.kd.losses import (
     DistillationTerms,
     HintRegressor,
@@ -23,7 +24,10 @@ __all__ = [
     "attention_transfer_loss",
     "distillation_loss",
     "distillation_terms",
+    "dkd_loss",
     "hint_loss",
     "kd_loss",
     "label_smoothing_loss",
+    "pkt_loss",
+    "rkd_loss",
 ]

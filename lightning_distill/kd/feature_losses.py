@@ -1,0 +1,931 @@
+"""Feature and relational distillation methods: FT, CRD, SSKD, RKD, PKT, and decoupled KD.
+
+Layout: the methods with trainable parts or state are small ``nn.Module`` s at the top
+(:class:`FactorTransfer`, :class:`CRD`, :class:`SSKD`, and thin :class:`RKD`/:class:`PKT`
+wrappers), each usable on its own or through
+``FeatureDistillation(student_layer, teacher_layer, loss="ft" | "crd" | "sskd" | "rkd" | "pkt")``;
+the pure loss functions they compute are at the bottom (:func:`dkd_loss`, :func:`rkd_loss`,
+:func:`pkt_loss`, :func:`factor_transfer_loss`, :func:`crd_contrast_loss`,
+:func:`sskd_selection`), each a formula on tensors without state.
+
+Every method module is called as ``method(student_feature, teacher_feature, context)`` and returns
+a dict of named loss terms (already multiplied by the method's own weights); the training loss
+takes their sum, and :class:`~lightning_distill.DistillationModule` logs each as
+``train/loss_feature/<name>``. ``context`` is a :class:`FeatureContext`: what a method needs
+beyond the two features (the batch's sample index for CRD, forward functions for SSKD's rotated
+copies).
+
+Two methods have a stage that runs before the student trains:
+
+- FT's *paraphraser* (an autoencoder of the teacher's feature) and
+- SSKD's *teacher self-supervision head* (a projection head on the teacher's feature, trained to
+  recognise which original image a rotated copy came from).
+
+Each method has ``pretrain(inputs, teacher_feature, epochs=None)``; under the Trainer,
+:class:`~lightning_distill.DistillationModule` runs it in ``on_train_start`` over the fit's own
+training dataloader, once: the method's ``pretrained`` buffer goes into checkpoints, so a resumed
+fit skips the stage, and a method the user pretrained by hand before ``fit`` is not trained again.
+The teacher stays frozen during the stage; the stage's parameters are then frozen too and are not
+optimised with the student (they are in checkpoints).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Iterable
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lightning_distill._validation import check_integer, check_real, fail
+from lightning_distill.kd.losses import _check_pair, _check_targets, _check_temperature
+
+__all__ = [
+    "CRD",
+    "PKT",
+    "RKD",
+    "SSKD",
+    "FactorTransfer",
+    "FeatureContext",
+    "FeatureMethod",
+    "crd_contrast_loss",
+    "dkd_loss",
+    "dkd_warmup",
+    "factor_transfer_loss",
+    "pkt_loss",
+    "rkd_loss",
+    "rotate_batch",
+    "sskd_selection",
+]
+
+
+class FeatureContext(NamedTuple):
+    """What a feature method may need beyond the student's and teacher's features.
+
+    Attributes
+    ----------
+    inputs : Tensor
+        The batch's inputs.
+    targets : Tensor or None
+        Class indices.
+    index : Tensor or None
+        Each sample's position in the dataset (batches ``(inputs, targets, index)``).
+    run_student, run_teacher : callable or None
+        ``inputs -> (logits, feature)``: a forward pass of the student (with gradient) or of the
+        frozen teacher (without), returning the logits and the feature of the method's layer.
+    """
+
+    inputs: Tensor | None = None
+    targets: Tensor | None = None
+    index: Tensor | None = None
+    run_student: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None
+    run_teacher: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None
+
+
+class FeatureMethod(nn.Module):
+    """Base class of the feature methods: ``forward(student_feature, teacher_feature, context)``.
+
+    Subclasses return a dict ``{term name: scalar tensor}``; the loss is the sum of the terms.
+    ``student_parameters()`` lists what is optimised with the student (a pretrained stage's
+    parameters are not); ``pretrain`` runs the method's first stage, when it has one.
+    """
+
+    #: whether ``pretrain`` must run before the student trains
+    needs_pretraining: bool = False
+    #: whether the batches must carry each sample's index
+    needs_index: bool = False
+
+    def student_parameters(self) -> list[nn.Parameter]:
+        """Parameters trained together with the student."""
+        return list(self.parameters())
+
+    def pretrain(
+        self,
+        inputs: Iterable[Tensor],
+        teacher_feature: Callable[[Tensor], Tensor],
+        epochs: int | None = None,
+    ) -> list[float]:
+        """Run the method's first stage; methods without one return ``[]``."""
+        return []
+
+    @property
+    def is_pretrained(self) -> bool:
+        flag = getattr(self, "pretrained", None)
+        return True if flag is None else bool(flag)
+
+
+# =============================================================================== modules
+class RKD(FeatureMethod):
+    """Relational KD (Park et al., CVPR 2019) as a feature method; see :func:`rkd_loss`.
+
+    Terms: ``rkd_distance`` and ``rkd_angle`` (weighted).
+    """
+
+    def __init__(self, distance_weight: float = 25.0, angle_weight: float = 50.0) -> None:
+        super().__init__()
+        self.distance_weight = check_real("distance_weight", distance_weight, minimum=0.0)
+        self.angle_weight = check_real("angle_weight", angle_weight, minimum=0.0)
+
+    def forward(self, student_feature, teacher_feature, context=None) -> dict[str, Tensor]:
+        distance, angle = _rkd_terms(student_feature, teacher_feature, self.angle_weight > 0)
+        return {
+            "rkd_distance": self.distance_weight * distance,
+            "rkd_angle": self.angle_weight * angle,
+        }
+
+
+class PKT(FeatureMethod):
+    """Probabilistic knowledge transfer (Passalis & Tefas, ECCV 2018); see :func:`pkt_loss`."""
+
+    def __init__(self, eps: float = 1e-7) -> None:
+        super().__init__()
+        self.eps = check_real("eps", eps, minimum=0.0, exclusive_minimum=True)
+
+    def forward(self, student_feature, teacher_feature, context=None) -> dict[str, Tensor]:
+        return {"pkt": pkt_loss(student_feature, teacher_feature, self.eps)}
+
+
+class FactorTransfer(FeatureMethod):
+    r"""Factor transfer (Kim et al., NeurIPS 2018).
+
+    A *paraphraser* (three 3x3 convolutions with LeakyReLU(0.1) down to ``rate`` times the
+    teacher's channels, and three transposed ones back) is first trained to reconstruct the
+    teacher's feature (L1 reconstruction, as in the authors' code); its encoder output is the
+    teacher's *factor*. A *translator* (three 3x3 convolutions) maps the student's feature to a
+    factor of the same channel count and is trained with the student on
+    :func:`factor_transfer_loss`, the L1 distance of the L2-normalised factors.
+
+    The paraphraser stage: :meth:`pretrain` (``paraphraser_epochs`` epochs of SGD, lr 0.1,
+    momentum 0.9, weight decay 5e-4, the authors' settings), run by
+    :class:`~lightning_distill.DistillationModule` in ``on_train_start`` when
+    ``pretrained`` is False, or by the user before ``fit``. Afterwards the paraphraser is frozen.
+
+    Parameters
+    ----------
+    student_channels, teacher_channels : int
+        Channels of the ``[B, C, H, W]`` features.
+    rate : float, default 0.5
+        Paraphrase rate k: factor channels = ``round(rate * teacher_channels)``.
+    paraphraser_epochs : int, default 5
+    paraphraser_lr : float, default 0.1
+
+    Terms: ``ft``. The authors weight it by beta = 500 (pass ``weight=500.0``).
+    """
+
+    needs_pretraining = True
+
+    def __init__(
+        self,
+        student_channels: int,
+        teacher_channels: int,
+        rate: float = 0.5,
+        paraphraser_epochs: int = 5,
+        paraphraser_lr: float = 0.1,
+    ) -> None:
+        super().__init__()
+        student_channels = check_integer("student_channels", student_channels, minimum=1)
+        teacher_channels = check_integer("teacher_channels", teacher_channels, minimum=1)
+        rate = check_real("rate", rate, minimum=0.0, exclusive_minimum=True)
+        self.paraphraser_epochs = check_integer("paraphraser_epochs", paraphraser_epochs, minimum=0)
+        self.paraphraser_lr = check_real(
+            "paraphraser_lr", paraphraser_lr, minimum=0.0, exclusive_minimum=True
+        )
+        factor = max(1, round(rate * teacher_channels))
+        self.paraphraser_encoder = _conv_stack(
+            [teacher_channels, teacher_channels, factor, factor], nn.Conv2d
+        )
+        self.paraphraser_decoder = _conv_stack(
+            [factor, factor, teacher_channels, teacher_channels], nn.ConvTranspose2d
+        )
+        self.translator = _conv_stack([student_channels, student_channels, factor, factor])
+        self.register_buffer("pretrained", torch.tensor(False))
+
+    def student_parameters(self) -> list[nn.Parameter]:
+        return list(self.translator.parameters())
+
+    def pretrain(self, inputs, teacher_feature, epochs=None) -> list[float]:
+        """Train the paraphraser to reconstruct the teacher's feature; returns epoch losses."""
+        epochs = self.paraphraser_epochs if epochs is None else check_integer("epochs", epochs)
+        params = [*self.paraphraser_encoder.parameters(), *self.paraphraser_decoder.parameters()]
+        optimizer = torch.optim.SGD(params, lr=self.paraphraser_lr, momentum=0.9, weight_decay=5e-4)
+
+        def step(x: Tensor) -> Tensor:
+            with torch.no_grad():
+                feature = teacher_feature(x).float()
+            _check_image_feature("teacher_feature", feature)
+            reconstruction = self.paraphraser_decoder(self.paraphraser_encoder(feature))
+            return F.l1_loss(reconstruction, feature)
+
+        history = _train_stage(params, optimizer, step, inputs, epochs)
+        self._freeze(params)
+        return history
+
+    def _freeze(self, params) -> None:
+        for param in params:
+            param.requires_grad_(False)
+        self.pretrained.fill_(True)
+
+    def forward(self, student_feature, teacher_feature, context=None) -> dict[str, Tensor]:
+        _check_pair_batch(student_feature, teacher_feature)
+        _check_image_feature("student_feature", student_feature)
+        _check_image_feature("teacher_feature", teacher_feature)
+        with torch.no_grad():
+            teacher_factor = self.paraphraser_encoder(teacher_feature.float())
+        student_factor = self.translator(student_feature.float())
+        return {"ft": factor_transfer_loss(student_factor, teacher_factor)}
+
+
+class CRD(FeatureMethod):
+    r"""Contrastive representation distillation (Tian et al., ICLR 2020).
+
+    Linear embedding heads (``embed_dim``, L2-normalised) on the flattened student and teacher
+    features; two memory banks hold one embedding per training sample (the student's and the
+    teacher's), updated with momentum after each step. Each sample is contrasted with its own
+    bank entry (the positive) and ``num_negatives`` entries drawn uniformly from the bank, with
+    the NCE loss of eq. (18) (:func:`crd_contrast_loss`) in both directions: the teacher's
+    embedding against the student bank and the student's against the teacher bank.
+
+    Batches must carry each sample's index ``(inputs, targets, index)`` with index in
+    ``[0, num_samples)``.
+
+    State and DDP: the banks, the normalising constants Z and a step counter are buffers, so they
+    travel in checkpoints (``2 * num_samples * embed_dim`` floats). Under
+    ``torch.distributed`` every process keeps a full copy: the embeddings and indices of the whole
+    global batch are gathered (detached) and every process applies the same update, and the
+    negatives are drawn from a generator seeded by ``(seed, step)`` for the whole global batch,
+    so the banks stay identical across processes and equal to those of one process that sees the
+    same global batches.
+
+    Parameters
+    ----------
+    student_dim, teacher_dim : int
+        Sizes of the flattened features.
+    num_samples : int
+        Size of the training set (rows of each bank); at least the batch size.
+    embed_dim : int, default 128
+    num_negatives : int, default 16384
+        Negatives per sample (drawn with replacement, so it may exceed ``num_samples``).
+    temperature : float, default 0.07
+    momentum : float, default 0.5
+    seed : int, default 0
+        Seeds the banks' initial values and the negatives.
+
+    Terms: ``crd``. The authors weight it by 0.8.
+    """
+
+    needs_index = True
+
+    def __init__(
+        self,
+        student_dim: int,
+        teacher_dim: int,
+        num_samples: int,
+        embed_dim: int = 128,
+        num_negatives: int = 16384,
+        temperature: float = 0.07,
+        momentum: float = 0.5,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        student_dim = check_integer("student_dim", student_dim, minimum=1)
+        teacher_dim = check_integer("teacher_dim", teacher_dim, minimum=1)
+        self.num_samples = check_integer("num_samples", num_samples, minimum=1)
+        embed_dim = check_integer("embed_dim", embed_dim, minimum=1)
+        self.num_negatives = check_integer("num_negatives", num_negatives, minimum=1)
+        self.temperature = check_real(
+            "temperature", temperature, minimum=0.0, exclusive_minimum=True
+        )
+        self.momentum = check_real("momentum", momentum, minimum=0.0, maximum=1.0)
+        self.seed = check_integer("seed", seed, minimum=0)
+        self.embed_student = nn.Linear(student_dim, embed_dim)
+        self.embed_teacher = nn.Linear(teacher_dim, embed_dim)
+        generator = torch.Generator().manual_seed(self.seed)
+        bound = 1.0 / math.sqrt(embed_dim / 3)
+        for name in ("memory_student", "memory_teacher"):
+            bank = torch.rand(self.num_samples, embed_dim, generator=generator) * 2 * bound - bound
+            self.register_buffer(name, bank)
+        # Z of the student and teacher sides, fixed on the first step; -1 means not yet set
+        self.register_buffer("normalizers", torch.full((2,), -1.0, dtype=torch.float64))
+        self.register_buffer("steps", torch.zeros((), dtype=torch.int64))
+
+    @property
+    def bank_bytes(self) -> int:
+        """Memory of the two banks in bytes."""
+        return self.memory_student.numel() * self.memory_student.element_size() * 2
+
+    def negatives(self, index: Tensor, step: int, offset: int = 0, total: int | None = None):
+        """Bank rows to contrast each sample with: ``[B, 1 + num_negatives]``, column 0 itself.
+
+        Drawn for a global batch of ``total`` samples from a generator seeded by
+        ``(seed, step)``; this process's rows start at ``offset``.
+        """
+        total = index.shape[0] if total is None else total
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        drawn = torch.randint(0, self.num_samples, (total, self.num_negatives), generator=generator)
+        drawn = drawn[offset : offset + index.shape[0]].to(index.device)
+        return torch.cat([index.long().unsqueeze(1), drawn], dim=1)
+
+    def forward(self, student_feature, teacher_feature, context=None) -> dict[str, Tensor]:
+        _check_pair_batch(student_feature, teacher_feature)
+        index = _check_index(None if context is None else context.index, self.num_samples)
+        batch = student_feature.shape[0]
+        if index.shape[0] != batch:
+            fail("index", f"one entry per sample ({batch})", tuple(index.shape))
+        if batch > self.num_samples:
+            fail(
+                "num_samples",
+                f"at least the batch size {batch} (the bank's rows)",
+                self.num_samples,
+            )
+        student = F.normalize(self.embed_student(student_feature.flatten(1).float()), dim=1)
+        teacher = F.normalize(self.embed_teacher(teacher_feature.flatten(1).float()), dim=1)
+
+        world = _DistributedBatch(index, student.detach(), teacher.detach())
+        step = int(self.steps)
+        contrast = self.negatives(index, step, world.offset, world.total)
+        weights_student = self.memory_student[contrast]  # [B, K + 1, D]
+        weights_teacher = self.memory_teacher[contrast]
+        # the teacher's embedding against the student bank, and the reverse
+        scores_teacher = torch.exp(
+            torch.bmm(weights_student, teacher.unsqueeze(2)).squeeze(2) / self.temperature
+        )
+        scores_student = torch.exp(
+            torch.bmm(weights_teacher, student.unsqueeze(2)).squeeze(2) / self.temperature
+        )
+        if self.training and bool((self.normalizers < 0).any()):
+            self.normalizers.copy_(
+                torch.stack(
+                    [world.mean(scores_student.detach()), world.mean(scores_teacher.detach())]
+                ).double()
+                * self.num_samples
+            )
+        z_student, z_teacher = (float(z) for z in self.normalizers)
+        if z_student < 0:
+            # evaluation before any training step: the same rule on this batch, not stored
+            z_student = float(scores_student.detach().mean()) * self.num_samples
+            z_teacher = float(scores_teacher.detach().mean()) * self.num_samples
+        loss = crd_contrast_loss(scores_student / z_student, self.num_samples) + crd_contrast_loss(
+            scores_teacher / z_teacher, self.num_samples
+        )
+        if self.training:
+            with torch.no_grad():
+                self._update(self.memory_student, world.index, world.student)
+                self._update(self.memory_teacher, world.index, world.teacher)
+                self.steps += 1
+        return {"crd": loss}
+
+    def _update(self, bank: Tensor, index: Tensor, embedding: Tensor) -> None:
+        index = index.long()
+        mixed = bank[index] * self.momentum + embedding.to(bank.dtype) * (1 - self.momentum)
+        bank.index_copy_(0, index, F.normalize(mixed, dim=1))
+
+
+class _DistributedBatch:
+    """Index and detached embeddings of the global batch (all processes), in rank order."""
+
+    def __init__(self, index: Tensor, student: Tensor, teacher: Tensor) -> None:
+        import torch.distributed as dist
+
+        self.distributed = dist.is_available() and dist.is_initialized()
+        if not self.distributed or dist.get_world_size() == 1:
+            self.distributed = False
+            self.index, self.student, self.teacher = index, student, teacher
+            self.offset, self.total = 0, index.shape[0]
+            return
+        from torchmetrics.utilities.distributed import gather_all_tensors
+
+        sizes = [
+            int(s) for s in gather_all_tensors(torch.tensor([index.shape[0]], device=index.device))
+        ]
+        rank = dist.get_rank()
+        self.offset, self.total = sum(sizes[:rank]), sum(sizes)
+        self.index = torch.cat(gather_all_tensors(index.long().contiguous()))
+        self.student = torch.cat(gather_all_tensors(student.contiguous()))
+        self.teacher = torch.cat(gather_all_tensors(teacher.contiguous()))
+
+    def mean(self, values: Tensor) -> Tensor:
+        if not self.distributed:
+            return values.mean()
+        import torch.distributed as dist
+
+        sums = torch.stack(
+            [
+                values.sum().double(),
+                torch.tensor(values.numel(), dtype=torch.float64, device=values.device),
+            ]
+        )
+        dist.all_reduce(sums)
+        return sums[0] / sums[1]
+
+
+class SSKD(FeatureMethod):
+    r"""Self-supervised knowledge distillation (Xu et al., ECCV 2020).
+
+    Each batch is also seen rotated by 90, 180 and 270 degrees. Projection heads (two linear
+    layers with a ReLU, on the flattened features of the method's layer: the penultimate,
+    pooled features in the paper) give, for each rotated copy, its cosine similarity to every
+    original image of the batch: a ``[3B, B]`` matrix. The teacher's head is first trained
+    (its own stage, :meth:`pretrain`: cross-entropy of those similarities with the copy's own
+    image as the class; SGD lr 0.05, momentum 0.9, weight decay 5e-4, as the authors) and then
+    frozen; the student's head trains with the student. Two terms are added to the usual ones:
+
+    - ``sskd_ss``: ``ss_weight`` times the KL divergence between the teacher's and the student's
+      similarity rows softened by ``ss_temperature`` (times its square), on the rows the teacher
+      gets right plus the ``ss_ratio`` share of the others it ranks best;
+    - ``sskd_tf``: ``tf_weight`` times KD (temperature ``tf_temperature``) on the rotated copies'
+      class logits, on the copies the teacher classifies right plus the ``tf_ratio`` share of the
+      others.
+
+    The paper's weights are the defaults; it trains the student with cross-entropy 0.1 and logit
+    KD 0.9 on the original images, which is ``DistillationModule(alpha=0.9, temperature=4.0)``.
+    The rotated copies go through the student and the teacher in one extra forward pass of
+    ``3 B`` images (the paper runs all ``4 B`` at once, so batch-norm statistics differ slightly).
+
+    Parameters
+    ----------
+    student_dim, teacher_dim : int
+        Sizes of the flattened features.
+    tf_weight : float, default 2.7
+    ss_weight : float, default 10.0
+    tf_temperature : float, default 4.0
+    ss_temperature : float, default 0.5
+    tf_ratio : float, default 1.0
+    ss_ratio : float, default 0.75
+    head_epochs : int, default 60
+        Epochs of the teacher head's stage.
+    head_lr : float, default 0.05
+    """
+
+    needs_pretraining = True
+
+    def __init__(
+        self,
+        student_dim: int,
+        teacher_dim: int,
+        tf_weight: float = 2.7,
+        ss_weight: float = 10.0,
+        tf_temperature: float = 4.0,
+        ss_temperature: float = 0.5,
+        tf_ratio: float = 1.0,
+        ss_ratio: float = 0.75,
+        head_epochs: int = 60,
+        head_lr: float = 0.05,
+    ) -> None:
+        super().__init__()
+        student_dim = check_integer("student_dim", student_dim, minimum=1)
+        teacher_dim = check_integer("teacher_dim", teacher_dim, minimum=1)
+        self.tf_weight = check_real("tf_weight", tf_weight, minimum=0.0)
+        self.ss_weight = check_real("ss_weight", ss_weight, minimum=0.0)
+        positive = {"minimum": 0.0, "exclusive_minimum": True}
+        self.tf_temperature = check_real("tf_temperature", tf_temperature, **positive)
+        self.ss_temperature = check_real("ss_temperature", ss_temperature, **positive)
+        self.tf_ratio = check_real("tf_ratio", tf_ratio, minimum=0.0, maximum=1.0)
+        self.ss_ratio = check_real("ss_ratio", ss_ratio, minimum=0.0, maximum=1.0)
+        self.head_epochs = check_integer("head_epochs", head_epochs, minimum=0)
+        self.head_lr = check_real("head_lr", head_lr, **positive)
+        self.student_head = _projection_head(student_dim)
+        self.teacher_head = _projection_head(teacher_dim)
+        self.register_buffer("pretrained", torch.tensor(False))
+
+    def student_parameters(self) -> list[nn.Parameter]:
+        return list(self.student_head.parameters())
+
+    def pretrain(self, inputs, teacher_feature, epochs=None) -> list[float]:
+        """Train the teacher's head to match rotated copies to their originals."""
+        epochs = self.head_epochs if epochs is None else check_integer("epochs", epochs)
+        params = list(self.teacher_head.parameters())
+        optimizer = torch.optim.SGD(params, lr=self.head_lr, momentum=0.9, weight_decay=5e-4)
+
+        def step(x: Tensor) -> Tensor:
+            batch = x.shape[0]
+            with torch.no_grad():
+                features = teacher_feature(torch.cat([x, rotate_batch(x)])).flatten(1).float()
+            rep = self.teacher_head(features)
+            similarity = _rotation_similarity(rep[:batch], rep[batch:])
+            return F.cross_entropy(similarity, _rotation_targets(batch, x.device))
+
+        history = _train_stage(params, optimizer, step, inputs, epochs)
+        for param in params:
+            param.requires_grad_(False)
+        self.pretrained.fill_(True)
+        return history
+
+    def forward(self, student_feature, teacher_feature, context=None) -> dict[str, Tensor]:
+        _check_pair_batch(student_feature, teacher_feature)
+        if context is None or context.run_student is None or context.run_teacher is None:
+            raise ValueError(
+                "context must give run_student and run_teacher (forward passes on the rotated "
+                "copies) for SSKD; got none. Use SSKD through FeatureDistillation(loss='sskd')."
+            )
+        if context.targets is None:
+            fail("targets", "the batch's class indices for SSKD", None)
+        x, batch = context.inputs, student_feature.shape[0]
+        rotated = rotate_batch(x)
+        student_logits, student_rotated = context.run_student(rotated)
+        teacher_logits, teacher_rotated = context.run_teacher(rotated)
+        student_similarity = _rotation_similarity(
+            self.student_head(student_feature.flatten(1).float()),
+            self.student_head(student_rotated.flatten(1).float()),
+        )
+        with torch.no_grad():
+            teacher_similarity = _rotation_similarity(
+                self.teacher_head(teacher_feature.flatten(1).float()),
+                self.teacher_head(teacher_rotated.flatten(1).float()),
+            )
+        rotated_targets = context.targets.repeat(3)
+        keep_tf = sskd_selection(teacher_logits.float(), rotated_targets, self.tf_ratio)
+        keep_ss = sskd_selection(
+            teacher_similarity, _rotation_targets(batch, x.device), self.ss_ratio
+        )
+        tf = _softened_kl(student_logits[keep_tf], teacher_logits[keep_tf], self.tf_temperature)
+        ss = _softened_kl(
+            student_similarity[keep_ss], teacher_similarity[keep_ss], self.ss_temperature
+        )
+        return {"sskd_tf": self.tf_weight * tf, "sskd_ss": self.ss_weight * ss}
+
+
+# =============================================================================== helpers
+def _conv_stack(channels: list[int], conv=nn.Conv2d) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for c_in, c_out in itertools.pairwise(channels):
+        layers += [conv(c_in, c_out, 3, 1, 1), nn.LeakyReLU(0.1)]
+    return nn.Sequential(*layers)
+
+
+def _projection_head(dim: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim))
+
+
+def _train_stage(params, optimizer, step, inputs, epochs: int) -> list[float]:
+    """A plain loop over ``inputs`` (averaging gradients over processes under DDP)."""
+    import torch.distributed as dist
+
+    distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    history = []
+    for _ in range(epochs):
+        total, count = 0.0, 0
+        for x in inputs:
+            optimizer.zero_grad()
+            with torch.enable_grad():
+                loss = step(x)
+                loss.backward()
+            if distributed:
+                for param in params:
+                    if param.grad is not None:
+                        dist.all_reduce(param.grad)
+                        param.grad /= dist.get_world_size()
+            optimizer.step()
+            total, count = total + float(loss.detach()), count + 1
+        history.append(total / max(count, 1))
+    return history
+
+
+def _rotation_targets(batch: int, device) -> Tensor:
+    # rotated row j is a copy of original sample j % batch (see rotate_batch)
+    return torch.arange(3 * batch, device=device) % batch
+
+
+def _rotation_similarity(original: Tensor, rotated: Tensor) -> Tensor:
+    """Cosine similarity of every rotated copy (rows) with every original (columns)."""
+    return F.normalize(rotated, dim=1, eps=1e-8) @ F.normalize(original, dim=1, eps=1e-8).T
+
+
+def _softened_kl(student: Tensor, teacher: Tensor, temperature: float) -> Tensor:
+    if student.shape[0] == 0:
+        return student.sum() * 0.0
+    log_p_student = F.log_softmax(student.float() / temperature, dim=1)
+    log_p_teacher = F.log_softmax(teacher.float() / temperature, dim=1)
+    kl = F.kl_div(log_p_student, log_p_teacher, reduction="batchmean", log_target=True)
+    return kl * temperature**2
+
+
+def _check_tensor(name: str, value, min_dim: int = 2) -> None:
+    if not isinstance(value, Tensor):
+        fail(name, "a torch.Tensor", type(value).__name__, TypeError)
+    if not value.is_floating_point():
+        fail(name, "a floating-point tensor", value.dtype, TypeError)
+    if value.dim() < min_dim:
+        fail(name, f"a tensor with at least {min_dim} dimensions [batch, ...]", tuple(value.shape))
+
+
+def _check_pair_batch(student, teacher, names=("student_feature", "teacher_feature")) -> None:
+    _check_tensor(names[0], student)
+    _check_tensor(names[1], teacher)
+    if student.shape[0] != teacher.shape[0]:
+        fail(
+            names[1],
+            f"a batch of the same size as {names[0]} ({student.shape[0]})",
+            tuple(teacher.shape),
+        )
+
+
+def _check_image_feature(name: str, feature: Tensor) -> None:
+    if feature.dim() != 4:
+        fail(name, "a [B, C, H, W] feature map", tuple(feature.shape))
+
+
+def _check_index(index, num_samples: int) -> Tensor:
+    if index is None:
+        raise ValueError(
+            "index must be given: CRD needs batches (inputs, targets, index) with each sample's "
+            "position in the dataset (e.g. SyntheticConcepts.classification(with_index=True)); "
+            "got None."
+        )
+    if not isinstance(index, Tensor) or index.is_floating_point() or index.dim() != 1:
+        fail("index", "a 1-D integer tensor of sample positions", index, TypeError)
+    if index.numel() and (int(index.min()) < 0 or int(index.max()) >= num_samples):
+        fail(
+            "index",
+            f"in [0, num_samples) = [0, {num_samples})",
+            f"values in [{int(index.min())}, {int(index.max())}]",
+        )
+    return index
+
+
+def rotate_batch(images: Tensor) -> Tensor:
+    """Copies of ``[B, C, H, W]`` images rotated by 90, 180 and 270 degrees: ``[3B, C, H, W]``.
+
+    Row ``j`` is a rotated copy of image ``j % B``. Rotation by 90 degrees swaps height and
+    width, so the images must be square.
+    """
+    _check_tensor("inputs", images)
+    if images.dim() != 4 or images.shape[2] != images.shape[3]:
+        fail(
+            "inputs",
+            "square images [B, C, H, W] with H == W (SSKD rotates them by 90 degrees, which "
+            "swaps H and W)",
+            tuple(images.shape),
+        )
+    return torch.cat([torch.rot90(images, k, dims=(2, 3)) for k in (1, 2, 3)])
+
+
+# =============================================================================== pure losses
+def _flat_pair(student: Tensor, teacher: Tensor, names) -> tuple[Tensor, Tensor]:
+    _check_pair_batch(student, teacher, names)
+    student = student.flatten(1)
+    teacher = teacher.flatten(1)
+    if student.dtype != torch.float64:
+        student = student.float()
+    if teacher.dtype != torch.float64:
+        teacher = teacher.float()
+    return student, teacher
+
+
+def _pairwise_distances(embedding: Tensor, eps: float = 1e-12) -> Tensor:
+    # squared norms clamped before the square root: a zero distance has a finite gradient
+    squared = embedding.pow(2).sum(1)
+    distances = squared.unsqueeze(1) + squared.unsqueeze(0) - 2 * embedding @ embedding.T
+    distances = distances.clamp(min=eps).sqrt()
+    return distances * (
+        1 - torch.eye(len(embedding), dtype=distances.dtype, device=distances.device)
+    )
+
+
+def _angles(embedding: Tensor) -> Tensor:
+    # [a, b, c] = cosine of the angle at a between b and c
+    directions = F.normalize(embedding.unsqueeze(0) - embedding.unsqueeze(1), p=2, dim=2)
+    return torch.bmm(directions, directions.transpose(1, 2))
+
+
+def _rkd_terms(student_embedding, teacher_embedding, with_angles: bool = True):
+    student, teacher = _flat_pair(
+        student_embedding, teacher_embedding, ("student_embedding", "teacher_embedding")
+    )
+    batch = student.shape[0]
+    needed = 3 if with_angles else 2
+    if batch < needed:
+        fail(
+            "student_embedding",
+            f"a batch of at least {needed} samples (RKD compares "
+            + ("triplets for its angles)" if with_angles else "pairs)"),
+            tuple(student_embedding.shape),
+        )
+    off_diagonal = ~torch.eye(batch, dtype=torch.bool, device=student.device)
+    teacher = teacher.detach()
+    teacher_distances = _pairwise_distances(teacher)
+    teacher_distances = teacher_distances / teacher_distances[off_diagonal].mean()
+    student_distances = _pairwise_distances(student)
+    student_distances = student_distances / student_distances[off_diagonal].mean()
+    distance = F.smooth_l1_loss(student_distances, teacher_distances)
+    angle = F.smooth_l1_loss(_angles(student), _angles(teacher)) if with_angles else distance * 0
+    return distance, angle
+
+
+def rkd_loss(
+    student_embedding: Tensor,
+    teacher_embedding: Tensor,
+    distance_weight: float = 25.0,
+    angle_weight: float = 50.0,
+) -> Tensor:
+    r"""Relational knowledge distillation (Park et al., CVPR 2019): distance and angle terms.
+
+    With the embeddings flattened to ``[B, D]``, the pairwise Euclidean distances are divided by
+    their mean over the off-diagonal pairs, :math:`\psi_D(i, j) = \|x_i - x_j\| / \mu`, and the
+    angle term compares :math:`\psi_A(i, j, k) = \langle e_{ji}, e_{ki} \rangle` with
+    :math:`e_{ji} = (x_j - x_i) / \|x_j - x_i\|` over all triplets. Both use smooth-L1 with mean
+    reduction over the full ``[B, B]`` and ``[B, B, B]`` tensors, as in the authors' code:
+
+    .. math:: w_D\,\mathrm{smoothL1}(\psi_D^s, \psi_D^t) + w_A\,\mathrm{smoothL1}(\psi_A^s, \psi_A^t)
+
+    The teacher side is detached. Invariant to the scale of either embedding.
+
+    Parameters
+    ----------
+    student_embedding, teacher_embedding : Tensor of shape [B, ...]
+        Flattened per sample; dimensions may differ, batch sizes must agree (B >= 3 for angles).
+    distance_weight : float, default 25.0
+    angle_weight : float, default 50.0
+        ``0`` drops the angle term (then B >= 2 suffices).
+
+    Examples
+    --------
+    >>> x = torch.randn(5, 8)
+    >>> float(rkd_loss(x, 3.0 * x)) < 1e-10
+    True
+    """
+    distance_weight = check_real("distance_weight", distance_weight, minimum=0.0)
+    angle_weight = check_real("angle_weight", angle_weight, minimum=0.0)
+    distance, angle = _rkd_terms(student_embedding, teacher_embedding, angle_weight > 0)
+    return distance_weight * distance + angle_weight * angle
+
+
+def pkt_loss(student_embedding: Tensor, teacher_embedding: Tensor, eps: float = 1e-7) -> Tensor:
+    r"""Probabilistic knowledge transfer (Passalis & Tefas, ECCV 2018).
+
+    Each embedding (flattened to ``[B, D]``) is divided by its norm plus ``eps``; the cosine
+    similarities are mapped to ``[0, 1]`` by :math:`(c + 1) / 2` and normalised per row into
+    conditional distributions :math:`p_{j|i}`. The loss is the mean over the ``B x B`` matrix of
+
+    .. math:: p^t_{j|i} \log\frac{p^t_{j|i} + \epsilon}{p^s_{j|i} + \epsilon}
+
+    as in the authors' code. Invariant (up to ``eps``) to rescaling either embedding by a
+    positive factor.
+
+    Parameters
+    ----------
+    student_embedding, teacher_embedding : Tensor of shape [B, ...]
+    eps : float, default 1e-7
+
+    Examples
+    --------
+    >>> x = torch.randn(4, 6)
+    >>> float(pkt_loss(x, x))
+    0.0
+    """
+    eps = check_real("eps", eps, minimum=0.0, exclusive_minimum=True)
+    student, teacher = _flat_pair(
+        student_embedding, teacher_embedding, ("student_embedding", "teacher_embedding")
+    )
+
+    def conditional(embedding: Tensor) -> Tensor:
+        unit = embedding / (embedding.norm(dim=1, keepdim=True) + eps)
+        similarity = (unit @ unit.T + 1.0) / 2.0
+        return similarity / similarity.sum(dim=1, keepdim=True)
+
+    p_student = conditional(student)
+    p_teacher = conditional(teacher.detach())
+    return (p_teacher * torch.log((p_teacher + eps) / (p_student + eps))).mean()
+
+
+def factor_transfer_loss(student_factor: Tensor, teacher_factor: Tensor) -> Tensor:
+    r"""Factor-transfer loss (Kim et al., NeurIPS 2018): L1 distance of normalised factors.
+
+    .. math:: \mathrm{mean}\,\Big|\frac{F_s}{\|F_s\|_2} - \frac{F_t}{\|F_t\|_2}\Big|
+
+    with each factor flattened per sample and the mean over batch and positions (the authors'
+    code: ``L1Loss`` of the normalised factors). Factors of different spatial sizes are
+    average-pooled to the smaller one.
+
+    Parameters
+    ----------
+    student_factor, teacher_factor : Tensor of shape [B, C, H, W] (or [B, D])
+        The translator's and the paraphraser's outputs; same batch and channel count.
+    """
+    _check_pair_batch(student_factor, teacher_factor, ("student_factor", "teacher_factor"))
+    if student_factor.dim() == 4 and teacher_factor.dim() == 4:
+        size = tuple(min(a, b) for a, b in zip(student_factor.shape[2:], teacher_factor.shape[2:]))
+        if student_factor.shape[2:] != size:
+            student_factor = F.adaptive_avg_pool2d(student_factor, size)
+        if teacher_factor.shape[2:] != size:
+            teacher_factor = F.adaptive_avg_pool2d(teacher_factor, size)
+    student = F.normalize(student_factor.flatten(1), dim=1)
+    teacher = F.normalize(teacher_factor.flatten(1), dim=1)
+    if student.shape != teacher.shape:
+        fail(
+            "student_factor",
+            f"the teacher factor's size per sample ({teacher.shape[1]})",
+            tuple(student_factor.shape),
+        )
+    return (student - teacher.detach()).abs().mean()
+
+
+def crd_contrast_loss(scores: Tensor, num_samples: int, eps: float = 1e-7) -> Tensor:
+    r"""CRD's NCE loss, eq. (18) of Tian et al.: one positive (column 0) and K negatives.
+
+    ``scores`` are the normalised similarities :math:`P = \exp(v^\top m / \tau) / Z`, shape
+    ``[B, 1 + K]``. With the uniform noise :math:`P_n = 1 / N` (``N = num_samples``):
+
+    .. math:: -\frac{1}{B}\sum_i \Big[\log\frac{P_{i0}}{P_{i0} + K P_n + \epsilon}
+              + \sum_{k \ge 1} \log\frac{K P_n}{P_{ik} + K P_n + \epsilon}\Big]
+    """
+    _check_tensor("scores", scores)
+    num_samples = check_integer("num_samples", num_samples, minimum=1)
+    negatives = scores.shape[1] - 1
+    noise = negatives / num_samples
+    positive = torch.log(scores[:, 0] / (scores[:, 0] + noise + eps))
+    negative = torch.log(noise / (scores[:, 1:] + noise + eps))
+    return -(positive.sum() + negative.sum()) / scores.shape[0]
+
+
+def sskd_selection(scores: Tensor, targets: Tensor, ratio: float) -> Tensor:
+    """SSKD's error-level selection: the rows to distil on, in increasing order.
+
+    Rows whose top-scoring column is the target are all kept; of the others, the ``ratio`` share
+    (rounded down) whose target ranks best is kept.
+    """
+    ratio = check_real("ratio", ratio, minimum=0.0, maximum=1.0)
+    order = scores.argsort(dim=1, descending=True)
+    rank = (order == targets.unsqueeze(1)).long().argmax(dim=1)
+    wrong = int((rank > 0).sum())
+    keep = scores.shape[0] - wrong + int(wrong * ratio)
+    return rank.argsort(stable=True)[:keep].sort().values
+
+
+def dkd_loss(
+    student_logits: Tensor,
+    teacher_logits: Tensor,
+    targets: Tensor,
+    alpha: float = 1.0,
+    beta: float = 8.0,
+    temperature: float = 4.0,
+) -> Tensor:
+    r"""Decoupled knowledge distillation (Zhao et al., CVPR 2022).
+
+    KD splits into a target-class term (TCKD: KL between the binary distributions
+    :math:`(p_t, 1 - p_t)` of teacher and student) and a non-target term (NCKD: KL between the
+    distributions over the non-target classes, renormalised); with teacher probabilities at
+    temperature T, :math:`\mathrm{KD} = \mathrm{TCKD} + (1 - p^t_t)\,\mathrm{NCKD}`. DKD weights
+    them freely:
+
+    .. math:: T^2 \big(\alpha\,\mathrm{TCKD} + \beta\,\mathrm{NCKD}\big)
+
+    each KL averaged over the batch (``batchmean``). Computed from ``log_softmax`` (stable for
+    large logits); invariant to a constant added to a sample's logits.
+
+    The authors ramp the whole DKD term up linearly over the first 20 epochs; multiply by
+    :func:`dkd_warmup` for that.
+
+    Parameters
+    ----------
+    student_logits, teacher_logits : Tensor of shape [batch, classes]
+    targets : integer Tensor of shape [batch]
+    alpha : float, default 1.0
+        Weight of TCKD.
+    beta : float, default 8.0
+        Weight of NCKD.
+    temperature : float, default 4.0
+
+    Examples
+    --------
+    >>> s = torch.tensor([[1.0, 2.0, 3.0]])
+    >>> float(dkd_loss(s, s, torch.tensor([0])))
+    0.0
+    """
+    _check_pair(student_logits, teacher_logits)
+    _check_targets(targets, student_logits)
+    temperature = _check_temperature(temperature)
+    alpha = check_real("alpha", alpha, minimum=0.0)
+    beta = check_real("beta", beta, minimum=0.0)
+    batch, classes = student_logits.shape
+    target_mask = F.one_hot(targets.long(), classes).bool()
+    with torch.autocast(device_type=student_logits.device.type, enabled=False):
+
+        def split(logits: Tensor) -> tuple[Tensor, Tensor]:
+            logits = (logits if logits.dtype == torch.float64 else logits.float()) / temperature
+            log_p = F.log_softmax(logits, dim=1)
+            log_target = log_p[target_mask]
+            # log(1 - p_t) as the log-sum of the other classes' probabilities: no cancellation
+            others = logits[~target_mask].view(batch, classes - 1)
+            log_rest = torch.logsumexp(others, dim=1) - torch.logsumexp(logits, dim=1)
+            binary = torch.stack([log_target, log_rest], dim=1)
+            return binary, F.log_softmax(others, dim=1)
+
+        student_binary, student_others = split(student_logits)
+        teacher_binary, teacher_others = split(teacher_logits)
+        tckd = F.kl_div(student_binary, teacher_binary, reduction="batchmean", log_target=True)
+        nckd = F.kl_div(student_others, teacher_others, reduction="batchmean", log_target=True)
+    return temperature**2 * (alpha * tckd + beta * nckd)
+
+
+def dkd_warmup(epoch: float, warmup_epochs: int = 20) -> float:
+    """Linear warm-up factor ``min(epoch / warmup_epochs, 1)`` of the DKD term.
+
+    The authors multiply the whole DKD loss by it, with epochs counted from 1; to warm up only
+    ``beta``, pass ``beta * dkd_warmup(epoch)`` instead.
+    """
+    epoch = check_real("epoch", epoch, minimum=0.0)
+    warmup_epochs = check_integer("warmup_epochs", warmup_epochs, minimum=1)
+    return min(epoch / warmup_epochs, 1.0)
