@@ -1,5 +1,10 @@
 """Pure tensor functions behind the library's metrics (no state, no I/O)."""
 
+from lightning_distill.attribution.functional import (
+    attribution_agreement,
+    five_band_scores,
+    localisation_score,
+)
 from lightning_distill.dissection.functional import (
     NETDISSECT_QUANTILE,
     LogBuckets,
@@ -15,9 +20,12 @@ __all__ = [
     "NETDISSECT_QUANTILE",
     "LogBuckets",
     "activation_histogram",
+    "attribution_agreement",
     "best_concepts",
     "dissection_iou",
     "dissection_tally",
+    "five_band_scores",
     "histogram_quantile",
+    "localisation_score",
     "upsample_activations",
 ]

@@ -1,0 +1,399 @@
+"""Scores of attribution maps as pure tensor functions (no state, no Lightning, no I/O).
+
+* :func:`five_band_scores`: Tjoa & Guan's five-band scores of a heatmap against a ground-truth
+  heatmap (pixel accuracy, precision, recall, false-positive rate), optionally swept over the
+  "soft" threshold sets of their reference code.
+* :func:`localisation_score`: the share of a map's mass inside a ground-truth mask.
+* :func:`attribution_agreement`: how alike two maps of the same inputs are (Spearman rank
+  correlation and overlap of the top pixels), e.g. a teacher's and a student's.
+
+:mod:`lightning_distill.attribution.metrics` accumulates them over batches as
+``torchmetrics.Metric`` objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from lightning_distill._validation import check_finite, check_integer, check_real, fail
+
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "EARLY_THRESHOLDS",
+    "attribution_agreement",
+    "five_band_scores",
+    "five_band_threshold_sets",
+    "localisation_score",
+]
+
+#: The band thresholds of Tjoa & Guan's reference settings, for the map and the ground truth.
+DEFAULT_THRESHOLDS = (-0.7, -0.3, 0.3, 0.7)
+#: The map thresholds of the earlier version of their paper.
+EARLY_THRESHOLDS = (-0.5, -0.3, 0.3, 0.5)
+# the reference adds this to every denominator of recall, precision and FPR
+_EPSILON = 1e-6
+# index of the zero band among the five bands (-2, -1, 0, 1, 2)
+_ZERO_BAND = 2
+_SCORES = ("pixel_accuracy", "precision", "recall", "fpr")
+
+
+# ---------------------------------------------------------------------------------- checks
+def _check_thresholds(name: str, thresholds) -> np.ndarray:
+    if isinstance(thresholds, Tensor):
+        thresholds = thresholds.detach().cpu().tolist()
+    if isinstance(thresholds, str) or not isinstance(thresholds, Sequence | np.ndarray):
+        fail(name, "a sequence of four increasing real numbers", thresholds, TypeError)
+    values = list(thresholds)
+    if len(values) != 4:
+        fail(name, "a sequence of four increasing real numbers", thresholds)
+    values = [check_real(f"{name}[{i}]", value) for i, value in enumerate(values)]
+    if np.any(np.diff(values) <= 0):
+        fail(name, "four strictly increasing numbers", tuple(thresholds))
+    return np.asarray(values, dtype=np.float64)
+
+
+def _check_tensor(name: str, value) -> Tensor:
+    if not isinstance(value, Tensor):
+        fail(name, "a torch.Tensor", type(value).__name__, TypeError)
+    if value.is_complex():
+        fail(name, "a real-valued tensor", value.dtype, TypeError)
+    if value.numel() == 0:
+        fail(name, "a non-empty tensor", tuple(value.shape))
+    return value
+
+
+def _as_maps(name: str, value, *, allow_channels: bool = True) -> Tensor:
+    """``[N, H, W]`` or ``[N, C, H, W]`` as a float64 ``[N, C, H, W]`` tensor, checked finite."""
+    value = _check_tensor(name, value)
+    if value.ndim == 3:
+        value = value.unsqueeze(1)
+    elif value.ndim != 4 or (not allow_channels and value.shape[1] != 1):
+        form = "[N, C, H, W] or [N, H, W]" if allow_channels else "[N, H, W] or [N, 1, H, W]"
+        fail(name, f"a {form} tensor", tuple(value.shape))
+    value = value.detach().to(torch.float64)
+    check_finite(name, value)
+    return value
+
+
+def _check_spatial(name: str, value: Tensor, other_name: str, other: Tensor) -> None:
+    if value.shape[0] != other.shape[0] or value.shape[-2:] != other.shape[-2:]:
+        fail(
+            name,
+            f"a tensor with the number of images, height and width of {other_name} "
+            f"(shape {tuple(other.shape)})",
+            tuple(value.shape),
+        )
+
+
+def _as_mask(name: str, value, maps_name: str, maps: Tensor) -> Tensor:
+    """A binary ``[N, H, W]`` / ``[N, 1, H, W]`` mask as a float64 ``[N, H, W]`` tensor."""
+    original = _check_tensor(name, value)
+    mask = _as_maps(name, original, allow_channels=False)[:, 0]
+    _check_spatial(name, original, maps_name, maps)
+    if not bool(((mask == 0) | (mask == 1)).all()):
+        fail(name, "a binary mask (bool, or values 0 and 1)", "other values")
+    return mask
+
+
+# ---------------------------------------------------------------------------- five bands
+def five_band_threshold_sets(
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    soft_steps: int | None = None,
+    soft_delta: float = 0.005,
+) -> Tensor:
+    """The map's threshold sets of the five-band score, ``[K, 4]`` float64.
+
+    ``K = 1`` (the thresholds as given) without ``soft_steps``; otherwise ``K = soft_steps`` sets,
+    the first as given and each next one the previous moved by ``soft_delta`` toward zero (a
+    positive threshold decreases, any other increases), accumulated step by step in float64 as
+    Tjoa & Guan's reference code does (``n_soft_steps``, ``soft_delta``).
+
+    Examples
+    --------
+    >>> five_band_threshold_sets(soft_steps=56)[[0, -1]].tolist()  # doctest: +ELLIPSIS
+    [[-0.7, -0.3, 0.3, 0.7], [-0.42..., -0.02..., 0.02..., 0.42...]]
+    """
+    current = _check_thresholds("thresholds", thresholds)
+    if soft_steps is None:
+        return torch.from_numpy(current[None].copy())
+    steps = check_integer("soft_steps", soft_steps, minimum=1)
+    delta = check_real("soft_delta", soft_delta, minimum=0.0, exclusive_minimum=True)
+    sets = [current]
+    for step in range(1, steps):
+        current = current + np.where(current > 0.0, -delta, delta)
+        if np.any(np.diff(current) <= 0):
+            fail(
+                "soft_steps",
+                f"small enough that the thresholds stay increasing (they stop at step {step} "
+                f"with soft_delta={delta})",
+                steps,
+            )
+        sets.append(current)
+    return torch.from_numpy(np.stack(sets))
+
+
+def _normalised_heatmap(attribution: Tensor) -> Tensor:
+    """Sum over channels, divide by the largest magnitude; an all-zero map stays zero."""
+    heatmap = attribution.sum(1).flatten(1)  # [N, HW]
+    peak = heatmap.abs().amax(1, keepdim=True)
+    # the reference divides 0 / 0 when channels cancel exactly; such a map has no band but 0
+    return torch.where(peak > 0, heatmap / torch.where(peak > 0, peak, 1.0), 0.0)
+
+
+def band_confusion(heatmap: Tensor, ground_truth: Tensor, threshold_sets: Tensor, gt_thresholds):
+    """Per image and threshold set, counts of (map band, ground-truth band): ``[N, K, 5, 5]``.
+
+    ``heatmap`` is the normalised ``[N, P]`` map, ``ground_truth`` ``[N, P]``. A value ``x`` falls
+    in band ``#{t in thresholds : t < x}`` (0..4 for -2..2), i.e. ``x <= t0`` is the lowest band
+    and ``t3 < x`` the highest, as in the reference. Instead of banding every pixel once per set,
+    every pixel is placed once among all thresholds of all sets; each interval between two
+    consecutive thresholds has one band per set.
+    """
+    device = heatmap.device
+    threshold_sets = threshold_sets.to(device=device, dtype=torch.float64)
+    gt_thresholds = torch.as_tensor(gt_thresholds, dtype=torch.float64, device=device)
+    truth_band = torch.bucketize(ground_truth, gt_thresholds)
+    boundaries = torch.unique(threshold_sets)  # sorted
+    intervals = boundaries.numel() + 1
+    interval = torch.bucketize(heatmap, boundaries)
+    counts = torch.zeros(heatmap.shape[0], 5 * intervals, dtype=torch.float64, device=device)
+    counts.scatter_add_(1, truth_band * intervals + interval, torch.ones_like(heatmap))
+    counts = counts.view(-1, 5, intervals)
+    # a point of each interval (its upper end; +inf for the last): its band under every set
+    ends = torch.cat([boundaries, boundaries.new_full((1,), torch.inf)])
+    bands = (threshold_sets[None] < ends[:, None, None]).sum(-1)  # [intervals, K]
+    one_hot = F.one_hot(bands, 5).to(torch.float64)  # [intervals, K, 5]
+    return torch.einsum("ngm,mkp->nkpg", counts, one_hot)
+
+
+def scores_from_confusion(confusion: Tensor) -> dict[str, Tensor]:
+    """Tjoa & Guan's pixel accuracy, precision, recall and FPR from band counts ``[..., 5, 5]``.
+
+    A pixel is a true positive when both bands are non-zero and equal, a false positive when the
+    map's band is non-zero and the ground truth's is zero *or a different non-zero band*, a true
+    negative when both are zero and a false negative when only the ground truth's is non-zero.
+    Each denominator gets ``1e-6`` added, as in the reference.
+    """
+    diagonal = confusion.diagonal(dim1=-2, dim2=-1)
+    matching = diagonal.sum(-1)
+    true_negative = diagonal[..., _ZERO_BAND]
+    true_positive = matching - true_negative
+    predicted = confusion.sum((-2, -1)) - confusion[..., _ZERO_BAND, :].sum(-1)
+    false_positive = predicted - true_positive
+    false_negative = confusion[..., _ZERO_BAND, :].sum(-1) - true_negative
+    return {
+        "pixel_accuracy": matching / confusion.sum((-2, -1)),
+        "precision": true_positive / (true_positive + false_positive + _EPSILON),
+        "recall": true_positive / (true_positive + false_negative + _EPSILON),
+        "fpr": false_positive / (false_positive + true_negative + _EPSILON),
+    }
+
+
+def five_band_scores(
+    attribution: Tensor,
+    ground_truth: Tensor,
+    *,
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    ground_truth_thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    soft_steps: int | None = None,
+    soft_delta: float = 0.005,
+) -> dict[str, Tensor]:
+    """Five-band scores of attribution maps against ground-truth heatmaps (Tjoa & Guan, 2020).
+
+    The definition is that of the authors' reference code (``xai_basic/src/xai_eval.py`` of
+    ``ericotjo001/explainable_ai``, ``FiveBandXAIMetric``):
+
+    1. the attribution is summed over channels and divided by its largest magnitude (a map that
+       is zero everywhere stays zero), so that it lies in ``[-1, 1]``;
+    2. map and ground truth are each cut into five bands ``-2..2`` by four thresholds ``t``:
+       ``x <= t0``, ``t0 < x <= t1``, ``t1 < x <= t2``, ``t2 < x <= t3``, ``t3 < x``;
+    3. per image, with a pixel *positive* when its band is not zero: pixel accuracy is the share
+       of pixels whose bands are equal; a true positive has equal non-zero bands, a false
+       positive a non-zero map band with the ground truth's zero **or different** (a pixel of the
+       right region in the wrong band counts against precision, so this is not a multiclass
+       precision), a true negative two zero bands, a false negative a zero map band where the
+       ground truth's is not. ``precision = TP / (TP + FP + 1e-6)``, ``recall = TP / (TP + FN +
+       1e-6)``, ``fpr = FP / (FP + TN + 1e-6)``.
+
+    With ``soft_steps=K`` (the reference's ``n_soft_steps``; it uses 56) the scores are computed
+    for ``K`` threshold sets of the map, the first as given and each next one moved
+    ``soft_delta`` toward zero (see :func:`five_band_threshold_sets`); the ground truth's
+    thresholds stay fixed. The curve's mean over the sets is the "soft" score.
+
+    Parameters
+    ----------
+    attribution : Tensor
+        ``[N, C, H, W]`` or ``[N, H, W]`` attribution maps.
+    ground_truth : Tensor
+        ``[N, H, W]`` (or ``[N, 1, H, W]``) ground-truth heatmaps; Tjoa & Guan's cell data use
+        0 (background), 0.4 (the cell) and 0.9 (the class-specific part), which the default
+        thresholds put in bands 0, 1 and 2.
+    thresholds : sequence of four floats, default=(-0.7, -0.3, 0.3, 0.7)
+        Band thresholds of the map (:data:`EARLY_THRESHOLDS` are the earlier paper's).
+    ground_truth_thresholds : sequence of four floats, default=(-0.7, -0.3, 0.3, 0.7)
+    soft_steps : int, optional
+        Number of threshold sets of the soft sweep; ``None`` scores the given thresholds only.
+    soft_delta : float, default=0.005
+
+    Returns
+    -------
+    dict of str to Tensor
+        ``pixel_accuracy``, ``precision``, ``recall``, ``fpr``: float64 ``[N]``, or ``[N, K]``
+        with ``soft_steps=K``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> truth = torch.tensor([[[0.0, 0.4], [0.9, 0.0]]])
+    >>> scores = five_band_scores(truth.clone(), truth)  # the map's max is 0.9: 0.4 -> 0.44
+    >>> {name: round(float(value), 4) for name, value in scores.items()}
+    {'pixel_accuracy': 1.0, 'precision': 1.0, 'recall': 1.0, 'fpr': 0.0}
+    """
+    attribution = _as_maps("attribution", attribution)
+    truth = _as_maps("ground_truth", ground_truth, allow_channels=False)
+    _check_spatial("ground_truth", ground_truth, "attribution", attribution)
+    gt_thresholds = _check_thresholds("ground_truth_thresholds", ground_truth_thresholds)
+    sets = five_band_threshold_sets(thresholds, soft_steps, soft_delta)
+    heatmap = _normalised_heatmap(attribution)
+    confusion = band_confusion(heatmap, truth.flatten(1), sets, gt_thresholds)
+    scores = scores_from_confusion(confusion)
+    if soft_steps is None:
+        scores = {name: value[:, 0] for name, value in scores.items()}
+    return scores
+
+
+# --------------------------------------------------------------------------- localisation
+def localisation_score(maps: Tensor, masks: Tensor) -> Tensor:
+    """Share of each map's mass that falls inside its ground-truth mask, ``[N]``.
+
+    The mass of a pixel is the magnitude of the map there, summed over channels
+    (``sum_c |a_c|``); the score is ``sum(mass * mask) / sum(mass)``: 1 when all of the map lies
+    inside the mask, the mask's share of the image for a uniform map. A map that is zero
+    everywhere carries no information about where the evidence is and scores the mask's share
+    (chance), as a uniform map does. This "energy inside the box" form is the pointing-game
+    family's soft variant (Wang et al., Score-CAM, 2020); Han et al. (2023) compare loss-gradient
+    maps (after Tsipras et al., 2019) by eye, this puts a number on them.
+
+    Parameters
+    ----------
+    maps : Tensor
+        ``[N, C, H, W]`` or ``[N, H, W]`` attributions or gradients (signs are ignored).
+    masks : Tensor
+        Binary ``[N, H, W]`` or ``[N, 1, H, W]`` masks of the region that should hold the
+        evidence (the object, the signal block, the class-specific part).
+
+    Returns
+    -------
+    Tensor
+        float64 ``[N]`` in ``[0, 1]``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> mask = torch.zeros(1, 4, 4, dtype=torch.bool)
+    >>> mask[:, :2] = True
+    >>> localisation_score(torch.ones(1, 4, 4), mask).tolist()
+    [0.5]
+    """
+    maps = _as_maps("maps", maps)
+    mask = _as_mask("masks", masks, "maps", maps).flatten(1)
+    mass = maps.abs().sum(1).flatten(1)
+    total = mass.sum(1)
+    inside = (mass * mask).sum(1)
+    chance = mask.mean(1)
+    return torch.where(total > 0, inside / torch.where(total > 0, total, 1.0), chance)
+
+
+# ---------------------------------------------------------------------------- agreement
+def _average_ranks(values: Tensor) -> Tensor:
+    """Ranks along the last dimension (0-based), ties given their mean rank; float64."""
+    ordered, order = values.sort(dim=1, stable=True)
+    starts = torch.ones_like(ordered, dtype=torch.bool)
+    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    group = starts.cumsum(1) - 1
+    positions = torch.arange(values.shape[1], dtype=torch.float64, device=values.device)
+    positions = positions.expand_as(ordered)
+    sums = torch.zeros_like(positions).scatter_add_(1, group, positions)
+    sizes = torch.zeros_like(positions).scatter_add_(1, group, torch.ones_like(positions))
+    mean_rank = (sums / sizes.clamp(min=1)).gather(1, group)
+    return torch.empty_like(mean_rank).scatter_(1, order, mean_rank)
+
+
+def _pearson(a: Tensor, b: Tensor) -> Tensor:
+    a = a - a.mean(1, keepdim=True)
+    b = b - b.mean(1, keepdim=True)
+    denominator = (a.square().sum(1) * b.square().sum(1)).sqrt()
+    correlation = (a * b).sum(1) / torch.where(denominator > 0, denominator, 1.0)
+    return torch.where(denominator > 0, correlation.clamp(-1.0, 1.0), 0.0)
+
+
+def _top_indices(values: Tensor, count: int) -> Tensor:
+    # a stable sort breaks ties by position, so equal maps give equal top sets
+    return values.sort(dim=1, descending=True, stable=True)[1][:, :count]
+
+
+def attribution_agreement(
+    a: Tensor, b: Tensor, *, top_k: float = 0.1, absolute: bool = True
+) -> dict[str, Tensor]:
+    """How alike two attribution maps of the same images are, per image.
+
+    Both maps are first reduced to one importance per pixel: ``sum_c |a_c|`` (``absolute=True``)
+    or the signed channel sum. Then, per image:
+
+    * ``spearman``: Spearman's rank correlation of the two maps over the pixels (ties get their
+      mean rank, as in ``scipy.stats.spearmanr``; a constant map has no ranking and scores 0);
+    * ``top_k_iou``: intersection over union of the ``round(top_k * pixels)`` (at least one)
+      most important pixels of each map (ties broken by position).
+
+    Both are 1 for identical maps and unchanged by a positive rescaling of either map. Used to
+    ask whether a student explains its decisions as its teacher does (the same attribution
+    method applied to both on the same inputs); the pair of measures follows the explanation-
+    agreement literature (Krishna et al., "The disagreement problem in explainable ML", 2022:
+    rank correlation and feature agreement of the top-k).
+
+    Parameters
+    ----------
+    a, b : Tensor
+        Maps of the same shape, ``[N, C, H, W]`` or ``[N, H, W]``.
+    top_k : float, default=0.1
+        Fraction of pixels, in ``(0, 1]``, compared by ``top_k_iou``.
+    absolute : bool, default=True
+        Compare magnitudes (``True``) or signed values.
+
+    Returns
+    -------
+    dict of str to Tensor
+        ``spearman`` and ``top_k_iou``, float64 ``[N]``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> a = torch.rand(2, 3, 8, 8)
+    >>> {k: v.tolist() for k, v in attribution_agreement(a, 2 * a).items()}
+    {'spearman': [1.0, 1.0], 'top_k_iou': [1.0, 1.0]}
+    """
+    top_k = check_real("top_k", top_k, minimum=0.0, maximum=1.0, exclusive_minimum=True)
+    if not isinstance(absolute, bool):
+        fail("absolute", "a bool", absolute, TypeError)
+    maps_a = _as_maps("a", a)
+    maps_b = _as_maps("b", b)
+    if maps_a.shape != maps_b.shape:
+        fail("b", f"of the shape of a, {tuple(a.shape)}", tuple(b.shape))
+    if absolute:
+        maps_a, maps_b = maps_a.abs(), maps_b.abs()
+    pixels_a, pixels_b = maps_a.sum(1).flatten(1), maps_b.sum(1).flatten(1)
+    spearman = _pearson(_average_ranks(pixels_a), _average_ranks(pixels_b))
+    count = max(1, round(top_k * pixels_a.shape[1]))
+    top_a = torch.zeros_like(pixels_a, dtype=torch.bool).scatter_(
+        1, _top_indices(pixels_a, count), True
+    )
+    top_b = torch.zeros_like(pixels_b, dtype=torch.bool).scatter_(
+        1, _top_indices(pixels_b, count), True
+    )
+    intersection = (top_a & top_b).sum(1).to(torch.float64)
+    return {"spearman": spearman, "top_k_iou": intersection / (2 * count - intersection)}

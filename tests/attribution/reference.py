@@ -1,0 +1,76 @@
+"""Plain numpy statements of the attribution scores, written apart from the library's code.
+
+The five-band score follows the definition of Tjoa & Guan's reference code
+(``FiveBandXAIMetric.fiveband_score`` / ``soft_fiveband_score`` in ``ericotjo001/explainable_ai``,
+``xai_basic/src/xai_eval.py``): one image at a time, pixel by pixel, with explicit band
+conditions, so that it shares nothing with the library's histogram formulation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def band(x: np.ndarray, thresholds) -> np.ndarray:
+    """-2..2 by the reference's five conditions."""
+    t0, t1, t2, t3 = thresholds
+    out = np.full(x.shape, 99, dtype=int)
+    out[x <= t0] = -2
+    out[(x > t0) & (x <= t1)] = -1
+    out[(x > t1) & (x <= t2)] = 0
+    out[(x > t2) & (x <= t3)] = 1
+    out[x > t3] = 2
+    assert not np.any(out == 99)
+    return out
+
+
+def five_band_one(h: np.ndarray, h0: np.ndarray, thresholds, thresholds0) -> dict:
+    """Scores of one ``(C, H, W)`` map ``h`` against one ``(H, W)`` ground truth ``h0``."""
+    h = np.asarray(h, dtype=np.float64)
+    if np.all(h == 0):
+        h = h.sum(axis=0)
+    else:
+        h = h.sum(axis=0)
+        h = h / np.max(np.abs(h))
+    hb = band(h, thresholds)
+    gb = band(np.asarray(h0, dtype=np.float64), thresholds0)
+    equal = hb == gb
+    tp = np.sum((hb != 0) & (gb != 0) & equal)
+    fp = np.sum((hb != 0) & (gb == 0)) + np.sum((hb != 0) & (gb != 0) & ~equal)
+    tn = np.sum((hb == 0) & (gb == 0))
+    fn = np.sum((hb == 0) & (gb != 0))
+    eps = 1e-6
+    return {
+        "pixel_accuracy": equal.sum() / equal.size,
+        "recall": tp / (tp + fn + eps),
+        "precision": tp / (tp + fp + eps),
+        "fpr": fp / (fp + tn + eps),
+    }
+
+
+def soft_threshold_sets(thresholds, steps: int, delta: float) -> list[np.ndarray]:
+    g = np.array(thresholds, dtype=np.float64)
+    sets = []
+    for i in range(steps):
+        if i > 0:
+            g = g + (-1) ** (g > 0.0).astype(float) * delta
+        sets.append(g)
+    return sets
+
+
+def five_band(attribution, ground_truth, thresholds, thresholds0, steps=None, delta=0.005):
+    """``{score: array [N] or [N, K]}`` over a batch, image by image."""
+    attribution = np.asarray(attribution, dtype=np.float64)
+    if attribution.ndim == 3:
+        attribution = attribution[:, None]
+    sets = soft_threshold_sets(thresholds, steps or 1, delta)
+    names = ("pixel_accuracy", "precision", "recall", "fpr")
+    out = {name: np.zeros((len(attribution), len(sets))) for name in names}
+    for n in range(len(attribution)):
+        for k, current in enumerate(sets):
+            scores = five_band_one(attribution[n], ground_truth[n], current, thresholds0)
+            for name in names:
+                out[name][n, k] = scores[name]
+    if steps is None:
+        out = {name: value[:, 0] for name, value in out.items()}
+    return out

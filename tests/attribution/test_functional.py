@@ -1,0 +1,265 @@
+"""Five-band scores, localisation and agreement against hand-computed answers and references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import spearmanr
+
+from lightning_distill.functional import (
+    attribution_agreement,
+    five_band_scores,
+    localisation_score,
+)
+from tests.attribution import reference
+
+EPS = 1e-6
+
+
+def cell_truth(n: int = 4, size: int = 12, seed: int = 0) -> np.ndarray:
+    """Ground truths with the reference's values: 0 background, 0.4 body, 0.9 part."""
+    rng = np.random.default_rng(seed)
+    truth = np.zeros((n, size, size))
+    for i in range(n):
+        y, x = rng.integers(0, size // 2, size=2)
+        truth[i, y : y + size // 2, x : x + size // 2] = 0.4
+        truth[i, y : y + 2, x : x + size // 2] = 0.9
+    return truth
+
+
+def as_dict(scores):
+    return {name: value.numpy() for name, value in scores.items()}
+
+
+# ----------------------------------------------------------------- five bands, by hand
+def test_all_right_bands():
+    truth = torch.tensor([[[0.0, 0.4, 0.9], [0.0, 0.9, 0.4]]])
+    # the map's own maximum is 1.0 after normalisation: 0.5 -> band 1, 1.0 -> band 2
+    attribution = torch.tensor([[[0.0, 0.5, 1.0], [0.1, 1.0, 0.6]]])
+    scores = five_band_scores(attribution, truth)
+    assert scores["pixel_accuracy"].tolist() == [1.0]
+    assert scores["precision"].item() == pytest.approx(4 / (4 + EPS), abs=0)
+    assert scores["recall"].item() == pytest.approx(4 / (4 + EPS), abs=0)
+    assert scores["fpr"].tolist() == [0.0]
+
+
+def test_all_wrong_band_counts_as_false_positive():
+    # right region, wrong band: body in band 2, class part in band 1
+    truth = torch.tensor([[[0.9, 0.4], [0.0, 0.0]]])
+    attribution = torch.tensor([[[0.5, 1.0], [0.0, 0.0]]])
+    scores = five_band_scores(attribution, truth)
+    # TP 0, FP 2, TN 2, FN 0
+    assert scores["pixel_accuracy"].tolist() == [0.5]
+    assert scores["precision"].tolist() == [0.0]
+    assert scores["recall"].tolist() == [0.0]
+    assert scores["fpr"].item() == pytest.approx(2 / (4 + EPS), abs=0)
+
+
+def test_all_background_truth():
+    truth = torch.zeros(1, 2, 3)
+    attribution = torch.tensor([[[1.0, -0.8, 0.1], [0.2, 0.0, 0.5]]])
+    scores = five_band_scores(attribution, truth)
+    # map bands: 2, -2, 0, 0, 0, 1 -> FP 3, TN 3
+    assert scores["pixel_accuracy"].tolist() == [0.5]
+    assert scores["precision"].tolist() == [0.0]
+    assert scores["recall"].tolist() == [0.0]
+    assert scores["fpr"].item() == pytest.approx(3 / (6 + EPS), abs=0)
+
+
+def test_empty_map():
+    truth = torch.tensor([[[0.9, 0.4, 0.0, 0.0]]])
+    scores = five_band_scores(torch.zeros(1, 3, 1, 4), truth)
+    assert scores["pixel_accuracy"].tolist() == [0.5]
+    assert scores["precision"].tolist() == [0.0]
+    assert scores["recall"].tolist() == [0.0]
+    assert scores["fpr"].tolist() == [0.0]
+
+
+def test_negative_map_bands():
+    # a map of -1 where the truth is 0.9: band -2 against 2, a false positive
+    truth = torch.tensor([[[0.9, 0.9]]])
+    scores = five_band_scores(torch.tensor([[[-1.0, 1.0]]]), truth)
+    assert scores["precision"].item() == pytest.approx(1 / (2 + EPS), abs=0)
+    assert scores["recall"].item() == pytest.approx(1 / (1 + EPS), abs=0)
+
+
+# ------------------------------------------------------------- five bands, reference port
+@pytest.mark.parametrize("channels", [None, 1, 3])
+@pytest.mark.parametrize("soft_steps", [None, 56])
+def test_matches_reference_port(channels, soft_steps):
+    rng = np.random.default_rng(1)
+    truth = cell_truth(5, 12)
+    shape = (5, 12, 12) if channels is None else (5, channels, 12, 12)
+    # signed maps with a correlation to the truth, and values landing on band edges
+    attribution = rng.normal(size=shape) + 2 * (truth if channels is None else truth[:, None])
+    attribution[0] = np.round(attribution[0], 1)
+    attribution[1] = 0.0
+    expected = reference.five_band(
+        attribution, truth, (-0.7, -0.3, 0.3, 0.7), (-0.7, -0.3, 0.3, 0.7), soft_steps
+    )
+    found = five_band_scores(
+        torch.from_numpy(attribution),
+        torch.from_numpy(truth),
+        soft_steps=soft_steps,
+    )
+    for name, value in expected.items():
+        np.testing.assert_array_equal(found[name].numpy(), value, err_msg=name)
+        assert found[name].shape == ((5,) if soft_steps is None else (5, soft_steps))
+
+
+def test_matches_reference_port_other_thresholds():
+    rng = np.random.default_rng(2)
+    truth = cell_truth(3, 10, seed=3)
+    attribution = rng.uniform(-1, 1, size=(3, 2, 10, 10))
+    kwargs = {
+        "thresholds": (-0.5, -0.3, 0.3, 0.5),
+        "ground_truth_thresholds": (-0.6, -0.2, 0.2, 0.6),
+    }
+    expected = reference.five_band(
+        attribution, truth, kwargs["thresholds"], kwargs["ground_truth_thresholds"], 11, 0.02
+    )
+    found = five_band_scores(
+        torch.from_numpy(attribution),
+        torch.from_numpy(truth),
+        soft_steps=11,
+        soft_delta=0.02,
+        **kwargs,
+    )
+    for name, value in expected.items():
+        np.testing.assert_array_equal(found[name].numpy(), value, err_msg=name)
+
+
+def test_soft_threshold_sets_follow_reference():
+    from lightning_distill.attribution.functional import five_band_threshold_sets
+
+    sets = five_band_threshold_sets(soft_steps=56).numpy()
+    expected = np.stack(reference.soft_threshold_sets((-0.7, -0.3, 0.3, 0.7), 56, 0.005))
+    np.testing.assert_array_equal(sets, expected)
+    assert sets[-1, 3] == pytest.approx(0.7 - 55 * 0.005)
+
+
+def test_ground_truth_with_channel_axis_and_float32():
+    truth = cell_truth(2, 8)
+    attribution = np.random.default_rng(0).normal(size=(2, 3, 8, 8)).astype(np.float32)
+    a = five_band_scores(torch.from_numpy(attribution), torch.from_numpy(truth)[:, None])
+    b = five_band_scores(torch.from_numpy(attribution), torch.from_numpy(truth).float())
+    expected = reference.five_band(
+        attribution, truth, (-0.7, -0.3, 0.3, 0.7), (-0.7, -0.3, 0.3, 0.7)
+    )
+    for name in expected:
+        np.testing.assert_array_equal(a[name].numpy(), expected[name])
+        np.testing.assert_array_equal(b[name].numpy(), expected[name])
+
+
+# ------------------------------------------------------------------------- localisation
+def test_localisation_inside_and_uniform():
+    mask = torch.zeros(3, 6, 8, dtype=torch.bool)
+    mask[:, 1:4, 2:6] = True
+    inside = torch.rand(3, 2, 6, 8) * mask[:, None]
+    assert localisation_score(inside, mask).tolist() == [1.0, 1.0, 1.0]
+    share = 12 / 48
+    np.testing.assert_allclose(localisation_score(torch.ones(3, 6, 8), mask).numpy(), share)
+    # an all-zero map scores chance, the mask's share
+    np.testing.assert_allclose(localisation_score(torch.zeros(3, 6, 8), mask).numpy(), share)
+    # signs do not matter, [N, 1, H, W] masks work
+    maps = torch.randn(3, 6, 8)
+    np.testing.assert_allclose(
+        localisation_score(maps, mask[:, None].float()).numpy(),
+        localisation_score(maps.abs(), mask).numpy(),
+    )
+    magnitude = maps.double().abs()
+    expected = (magnitude * mask).sum((1, 2)) / magnitude.sum((1, 2))
+    np.testing.assert_allclose(localisation_score(maps, mask).numpy(), expected.numpy())
+
+
+def test_localisation_batch_independent():
+    maps, mask = torch.rand(6, 3, 5, 5), torch.rand(6, 5, 5) > 0.5
+    whole = localisation_score(maps, mask)
+    parts = torch.cat(
+        [localisation_score(maps[:2], mask[:2]), localisation_score(maps[2:], mask[2:])]
+    )
+    assert torch.equal(whole, parts)
+
+
+# ---------------------------------------------------------------------------- agreement
+def test_agreement_identical_and_rescaled():
+    a = torch.randn(4, 3, 7, 7)
+    found = attribution_agreement(a, a.clone())
+    assert found["spearman"].tolist() == [1.0] * 4
+    assert found["top_k_iou"].tolist() == [1.0] * 4
+    b = torch.randn(4, 3, 7, 7)
+    base = attribution_agreement(a, b, top_k=0.2)
+    for scale_a, scale_b in [(2.5, 1.0), (1.0, 0.3), (7.0, 1e-3)]:
+        scaled = attribution_agreement(scale_a * a, scale_b * b, top_k=0.2)
+        for name in base:
+            np.testing.assert_allclose(scaled[name].numpy(), base[name].numpy(), rtol=1e-12)
+
+
+def test_spearman_matches_scipy_with_ties():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 4, size=(5, 6, 6)).astype(np.float64)  # many ties
+    b = a + rng.integers(-2, 3, size=(5, 6, 6))
+    found = attribution_agreement(torch.from_numpy(a), torch.from_numpy(b), absolute=False)
+    for n in range(5):
+        expected = spearmanr(a[n].ravel(), b[n].ravel()).statistic
+        assert found["spearman"][n].item() == pytest.approx(expected, abs=1e-12)
+    # absolute=True compares magnitudes
+    found_abs = attribution_agreement(torch.from_numpy(a - 1.5), torch.from_numpy(b - 1.5))
+    expected = spearmanr(np.abs(a[0] - 1.5).ravel(), np.abs(b[0] - 1.5).ravel()).statistic
+    assert found_abs["spearman"][0].item() == pytest.approx(expected, abs=1e-12)
+
+
+def test_top_k_iou_by_hand():
+    a = torch.arange(10.0).reshape(1, 1, 2, 5)  # top 30%: pixels 9, 8, 7
+    b = torch.tensor([[[[9.0, 8, 0, 0, 0], [0, 0, 0, 7, 6]]]])  # top: pixels 0, 1, 8
+    found = attribution_agreement(a, b, top_k=0.3)
+    assert found["top_k_iou"].tolist() == [1 / 5]  # {8} of {0, 1, 7, 8, 9}
+    # reversed ranking
+    assert attribution_agreement(a, -a, absolute=False)["spearman"].tolist() == [-1.0]
+    # a constant map carries no ranking
+    assert attribution_agreement(a, torch.ones_like(a))["spearman"].tolist() == [0.0]
+
+
+# ---------------------------------------------------------------------------- bad input
+def test_bad_input_messages():
+    maps = torch.rand(2, 3, 8, 8)
+    with pytest.raises(ValueError, match=r"masks must be .*\(2, 3, 8, 8\).*got \(2, 7, 8\)"):
+        localisation_score(maps, torch.ones(2, 7, 8, dtype=torch.bool))
+    with pytest.raises(ValueError, match=r"ground_truth must be .*\(2, 3, 8, 8\).*\(2, 8, 9\)"):
+        five_band_scores(maps, torch.zeros(2, 8, 9))
+    with pytest.raises(ValueError, match="thresholds must be four strictly increasing"):
+        five_band_scores(maps, torch.zeros(2, 8, 8), thresholds=(-0.3, -0.7, 0.3, 0.7))
+    with pytest.raises(ValueError, match="ground_truth_thresholds must be"):
+        five_band_scores(maps, torch.zeros(2, 8, 8), ground_truth_thresholds=(0, 0, 1, 2))
+    with pytest.raises(ValueError, match="soft_steps must be small enough"):
+        five_band_scores(maps, torch.zeros(2, 8, 8), soft_steps=100)
+    bad = maps.clone()
+    bad[0, 0, 0, 0] = float("nan")
+    for call in (
+        lambda: five_band_scores(bad, torch.zeros(2, 8, 8)),
+        lambda: localisation_score(bad, torch.ones(2, 8, 8)),
+        lambda: attribution_agreement(maps, bad),
+    ):
+        with pytest.raises(ValueError, match="must be finite"):
+            call()
+    with pytest.raises(ValueError, match="masks must be a binary mask"):
+        localisation_score(maps, torch.full((2, 8, 8), 0.5))
+    with pytest.raises(ValueError, match="top_k must be a finite number > 0.0 and <= 1.0"):
+        attribution_agreement(maps, maps, top_k=0.0)
+    with pytest.raises(ValueError, match=r"b must be of the shape of a"):
+        attribution_agreement(maps, maps[:, :1])
+    with pytest.raises(TypeError, match="attribution must be a torch.Tensor"):
+        five_band_scores(np.zeros((2, 8, 8)), torch.zeros(2, 8, 8))
+    with pytest.raises(ValueError, match=r"maps must be a \[N, C, H, W\] or \[N, H, W\] tensor"):
+        localisation_score(torch.rand(8, 8), torch.ones(8, 8))
+
+
+def test_inputs_not_mutated():
+    maps = torch.randn(2, 3, 5, 5)
+    truth = torch.from_numpy(cell_truth(2, 5))
+    copies = maps.clone(), truth.clone()
+    five_band_scores(maps, truth, soft_steps=5)
+    localisation_score(maps, truth > 0)
+    attribution_agreement(maps, maps.flip(-1))
+    assert torch.equal(maps, copies[0]) and torch.equal(truth, copies[1])
