@@ -8,6 +8,7 @@ scale, where an additive student is natural (Tan et al. 2018 fit COMPAS on the l
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 from sklearn.base import is_classifier
@@ -119,6 +120,37 @@ def check_temperature(temperature) -> float:
     ):
         raise ValueError(f"temperature must be a positive finite number; got {temperature!r}.")
     return float(temperature)
+
+
+#: Above this share of teacher probabilities at 0 or 1 (beyond the clip), fitting warns.
+SATURATION_WARNING_SHARE = 0.05
+
+
+def warn_if_saturated(probabilities: np.ndarray, clip: float) -> float:
+    """Warn when many teacher probabilities lie at 0 or 1 (beyond ``clip``); return their share.
+
+    A random forest's votes are often exactly 0 or 1; clipped at ``clip`` they become log-odds of
+    +-log((1 - clip) / clip) (13.8 for 1e-6), steps far larger than any the teacher takes
+    elsewhere, and a student fitted on them is overconfident. A larger clip, or a calibrated
+    teacher, keeps them in range.
+    """
+    probabilities = np.asarray(probabilities, dtype=float)
+    if probabilities.ndim == 2 and probabilities.shape[1] == 2:
+        probabilities = probabilities[:, 1]
+    saturated = (probabilities < clip) | (probabilities > 1 - clip)
+    share = float(np.mean(saturated.any(axis=1) if saturated.ndim == 2 else saturated))
+    if share > SATURATION_WARNING_SHARE:
+        bound = float(np.log((1 - clip) / clip))
+        warnings.warn(
+            f"{100 * share:.0f}% of the teacher's probabilities are 0 or 1 (beyond "
+            f"proba_clip={clip:g}), so their log-odds are clipped to +-{bound:.1f} and the "
+            "student learns these steps as if the teacher were that certain. Pass a larger "
+            "proba_clip (1e-2 kept a random forest's mimic faithful, benchmarks/README.md), or "
+            "calibrate the teacher (sklearn.calibration.CalibratedClassifierCV) first.",
+            UserWarning,
+            stacklevel=4,
+        )
+    return share
 
 
 def probabilities_to_logits(probabilities: np.ndarray, clip: float) -> np.ndarray:

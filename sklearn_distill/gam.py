@@ -1,13 +1,17 @@
-"""DistilledGAM: a transparent additive model that mimics a black-box teacher's score."""
+"""DistilledGAM: a transparent additive model that mimics a black-box teacher's score.
+
+:class:`DistillerBase` holds what every student kind shares (reading the teacher, calibration,
+temperature, query augmentation, the frozen teacher, ``predict_proba`` and ``fidelity``);
+:class:`DistilledGAM` and :class:`~sklearn_distill.DistilledTree` add only how their student is
+fitted and read.
+"""
 
 from __future__ import annotations
-
-import numbers
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, clone
-from sklearn.metrics import mean_squared_error, r2_score, roc_auc_score
+from sklearn.metrics import roc_auc_score
 from sklearn.utils import check_random_state, get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
@@ -25,17 +29,24 @@ from sklearn_distill._calibration import (
     check_binary_labels,
     cross_fit_calibration,
 )
+from sklearn_distill._data import (
+    CATEGORICAL,
+    check_frame_columns,
+    check_numeric_columns,
+    column_kinds,
+    concat_rows,
+    is_frame,
+    take_rows,
+)
 from sklearn_distill._defaults import DEFAULT_STUDENT_PARAMS as DEFAULT_STUDENT_PARAMS
 from sklearn_distill._defaults import default_student as default_student
+from sklearn_distill._validation import check_choice, check_integer, check_real
 from sklearn_distill.shapes import shape_functions as _ebm_shape_functions
 
-
-def _is_frame(X) -> bool:
-    return hasattr(X, "iloc") and hasattr(X, "columns")
-
-
-def _take_rows(X, rows):
-    return X.iloc[rows] if _is_frame(X) else X[rows]
+#: Targets whose spread lies outside this range, or whose offset exceeds the upper bound times
+#: their spread, are standardised before the student sees them (and the prediction is mapped
+#: back): boosting and squared errors on 1e40 or 1e-200 lose every digit.
+_UNIT_SCALE_RANGE = (1e-6, 1e6)
 
 
 def generate_queries(X, n_new: int, random_state) -> object:
@@ -52,7 +63,7 @@ def generate_queries(X, n_new: int, random_state) -> object:
     donor = rng.randint(n_samples, size=n_new)
     n_features = X.shape[1]
     swap = rng.random_sample((n_new, n_features)) < 0.5
-    if not _is_frame(X):
+    if not is_frame(X):
         return np.where(swap, X[donor], X[base])
     generated = X.iloc[base].reset_index(drop=True)
     donors = X.iloc[donor].reset_index(drop=True)
@@ -61,10 +72,37 @@ def generate_queries(X, n_new: int, random_state) -> object:
     return generated
 
 
-def _concat_rows(first, second):
-    if _is_frame(first):
-        return pd.concat([first.reset_index(drop=True), second], ignore_index=True)
-    return np.concatenate([first, second])
+def _scale_of(target: np.ndarray) -> tuple[np.ndarray, float]:
+    """Per-column offset and one common spread of a target, computed without overflow."""
+    columns = target.reshape(target.shape[0], -1)
+    magnitude = float(np.max(np.abs(columns)))
+    if magnitude == 0:
+        return np.zeros(columns.shape[1]), 1.0
+    unit = columns / magnitude
+    offset = unit.mean(axis=0)
+    spread = float(np.sqrt(np.mean((unit - offset) ** 2))) or 1.0  # one row: no spread
+    return offset * magnitude, spread * magnitude
+
+
+def _r2(target, prediction) -> float:
+    """R^2 averaged over columns (as ``sklearn.metrics.r2_score``), on standardised values so
+    that neither 1e200 nor 1e-200 scores overflow or underflow."""
+    target = np.asarray(target, dtype=float).reshape(len(target), -1)
+    prediction = np.asarray(prediction, dtype=float).reshape(len(target), -1)
+    offset, scale = _scale_of(target)
+    target, prediction = (target - offset) / scale, (prediction - offset) / scale
+    residual = np.sum((target - prediction) ** 2, axis=0)
+    total = np.sum((target - target.mean(axis=0)) ** 2, axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(total > 0, 1 - residual / total, np.where(residual == 0, 1.0, 0.0))
+    return float(np.mean(r2))
+
+
+def _rmse(target, prediction) -> float:
+    target = np.asarray(target, dtype=float)
+    prediction = np.asarray(prediction, dtype=float)
+    scale = float(np.max(np.abs(target))) or 1.0
+    return float(scale * np.sqrt(np.mean(((target - prediction) / scale) ** 2)))
 
 
 class FrozenTeacherMixin:
@@ -93,182 +131,86 @@ class FrozenTeacherMixin:
         return super().set_params(**params)
 
 
-class DistilledGAM(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
-    """A generalized additive model that mimics a teacher's score (model distillation).
+class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
+    """What every distilled student shares: the teacher is read (or its scores taken), mapped
+    to the target the student regresses on (log-odds for classifiers, calibrated log-odds with
+    ``calibration``, divided by ``temperature``), extended by query augmentation and
+    subsampled; the student is fitted on that target (standardised when its scale is far from
+    one) and read back by ``predict``, ``predict_proba`` and ``fidelity``.
 
-    The teacher, a black box, is read on the *transfer set* ``X`` (or its scores are given);
-    the student, by default an Explainable Boosting Machine, regresses on those scores. Its
-    shape functions then show how the teacher uses each feature (Tan et al., 2018).
-
-    Parameters
-    ----------
-    teacher : fitted estimator, callable or None, default=None
-        The black box. A fitted scikit-learn estimator is read with the method chosen by
-        ``response``; a callable maps X to scores. With ``None``, pass ``teacher_scores`` to
-        :meth:`fit`, or the model mimics ``y`` itself. The teacher is never refitted nor
-        modified, and a clone of this model shares it (as with
-        :class:`sklearn.frozen.FrozenEstimator`), so it survives ``clone`` and ``GridSearchCV``.
-    response : {"auto", "predict", "predict_proba", "decision_function"}, default="auto"
-        How the teacher is read and its scores understood. ``"auto"`` uses ``predict_proba``
-        (else ``decision_function``) for a classifier and ``predict`` otherwise; for a callable
-        or precomputed scores it means plain scores. Probabilities are mimicked as log-odds
-        (centred log-probabilities, one student per class, for more than two classes) and
-        decision-function margins are read as log-odds.
-    calibration : {None, "isotonic", "sigmoid", "temperature"}, default=None
-        Map a one-dimensional teacher score to P(y = 1 | score) with the binary labels ``y``
-        before mimicking its log-odds, as Tan et al. do for COMPAS. Cross-fitted over ``cv``
-        stratified folds with :class:`~sklearn.calibration.CalibratedClassifierCV`.
-    student : regressor or None, default=None
-        The student, cloned before fitting. ``None`` gives an ExplainableBoostingRegressor
-        with settings for distillation (:data:`DEFAULT_STUDENT_PARAMS`).
-    random_state : int, RandomState instance or None, default=None
-        Seeds the default student, the calibration folds, query augmentation and subsampling.
-    n_jobs : int or None, default=None
-        Parallel jobs of the default student (``None``: every core).
-    temperature : float, default=1.0
-        Divides the teacher's log-odds; above 1 it softens the probabilities the student
-        reproduces (Hinton et al., 2015).
-    cv : int, default=5
-        Folds for cross-fitted calibration.
-    monotone_constraints : dict or None, default=None
-        ``{feature: +1 or -1}`` (name, or column index for arrays) to make the student's
-        shape increasing or decreasing in that feature. Honoured by the EBM student and by
-        students with a ``monotonic_cst`` parameter.
-    augmentation : float or None, default=None
-        Query augmentation: add ``augmentation * n_samples`` generated rows (see
-        :func:`generate_queries`) to the transfer set and label them with the teacher. Needs a
-        teacher that can be queried.
-    max_samples : int or None, default=100_000
-        Fit the student on at most this many rows of the transfer set (after augmentation),
-        drawn at random; ``None`` uses every row. A noise-free score is learnt as well from
-        100,000 rows as from millions, in a fraction of the time (benchmarks/README.md).
-    proba_clip : float, default=1e-6
-        Teacher probabilities are clipped to ``[proba_clip, 1 - proba_clip]`` before log-odds.
-
-    Attributes
-    ----------
-    student_ : estimator
-        The fitted student (the first class's one for more than two classes).
-    students_ : list of estimators
-        One fitted student per output.
-    response_ : str
-        The teacher method used (``"predict"`` for plain scores).
-    classes_ : ndarray
-        Class labels, for classifier teachers or calibrated scores.
-    calibrator_ : CalibratedClassifierCV or None
-        Calibrator fitted on all rows, applied to new teacher scores.
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
-        Defined when X has string column names.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn.ensemble import RandomForestRegressor
-    >>> from sklearn_distill import DistilledGAM
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(500, 3))
-    >>> forest = RandomForestRegressor(n_estimators=20, random_state=0).fit(X, X[:, 0] ** 2)
-    >>> gam = DistilledGAM(forest, random_state=0).fit(X)
-    >>> gam.fidelity(X)["r2"] > 0.9
-    True
+    Subclasses store the shared parameters (``teacher``, ``response``, ``calibration``,
+    ``random_state``, ``temperature``, ``cv``, ``monotone_constraints``, ``augmentation``,
+    ``max_samples``, ``proba_clip``) and implement :meth:`_fit_student` and
+    :meth:`_predict_student`.
     """
 
-    def __init__(
-        self,
-        teacher=None,
-        *,
-        response="auto",
-        calibration=None,
-        student=None,
-        random_state=None,
-        n_jobs=None,
-        temperature=1.0,
-        cv=5,
-        monotone_constraints=None,
-        augmentation=None,
-        max_samples=100_000,
-        proba_clip=1e-6,
-    ):
-        self.teacher = teacher
-        self.response = response
-        self.calibration = calibration
-        self.student = student
-        self.random_state = random_state
-        self.n_jobs = n_jobs
-        self.temperature = temperature
-        self.cv = cv
-        self.monotone_constraints = monotone_constraints
-        self.augmentation = augmentation
-        self.max_samples = max_samples
-        self.proba_clip = proba_clip
+    # ------------------------------------------------------------------ subclass hooks
+    def _check_student_params(self):
+        """Validate the subclass's own parameters (called at the start of fit)."""
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True  # one student per output column
-        if self.student is None:
-            tags.input_tags.allow_nan = True
-            tags.input_tags.categorical = True
-            tags.input_tags.string = True
-        else:
-            tags.input_tags.allow_nan = get_tags(self.student).input_tags.allow_nan
-        return tags
+    def _fit_student(self, transfer, target, constraints, seed):
+        """Fit the student on ``transfer`` against ``target`` (standardised, 2-D)."""
+        raise NotImplementedError
+
+    def _predict_student(self, X):
+        """The student's standardised output on checked ``X``, of shape (n_samples, n_outputs)."""
+        raise NotImplementedError
 
     # ------------------------------------------------------------------ validation
     def _check_params(self):
-        if self.calibration not in CALIBRATIONS:
-            raise ValueError(
-                f"calibration must be one of {CALIBRATIONS}; got {self.calibration!r}."
-            )
+        check_choice("calibration", self.calibration, CALIBRATIONS)
         _teacher.check_temperature(self.temperature)
-        if not isinstance(self.cv, numbers.Integral) or self.cv < 2:
-            raise ValueError(f"cv must be an integer >= 2; got {self.cv!r}.")
-        if self.augmentation is not None and (
-            not isinstance(self.augmentation, numbers.Real)
-            or not np.isfinite(self.augmentation)
-            or self.augmentation < 0
-        ):
-            raise ValueError(
-                f"augmentation must be a non-negative number or None; got {self.augmentation!r}."
-            )
-        if self.max_samples is not None and (
-            not isinstance(self.max_samples, numbers.Integral) or self.max_samples < 2
-        ):
-            raise ValueError(
-                f"max_samples must be an integer >= 2 or None; got {self.max_samples!r}."
-            )
-        if not isinstance(self.proba_clip, numbers.Real) or not 0 < self.proba_clip < 0.5:
-            raise ValueError(f"proba_clip must lie in (0, 0.5); got {self.proba_clip!r}.")
-        if self.student is not None and not hasattr(self.student, "fit"):
-            raise TypeError(
-                f"student must be a scikit-learn regressor; got {type(self.student).__name__}."
-            )
+        check_integer("cv", self.cv, minimum=2)
+        if self.augmentation is not None:
+            check_real("augmentation", self.augmentation, minimum=0)
+        if self.max_samples is not None:
+            check_integer("max_samples", self.max_samples, minimum=2)
+        check_real(
+            "proba_clip",
+            self.proba_clip,
+            minimum=0,
+            maximum=0.5,
+            exclusive_minimum=True,
+            exclusive_maximum=True,
+        )
+        self._check_student_params()
 
     def _check_X(self, X, *, reset):
-        if _is_frame(X):
+        if is_frame(X):
+            check_frame_columns(X)
             validate_data(self, X, reset=reset, skip_check_array=True)
             if X.shape[0] == 0:
                 raise ValueError("X has 0 rows: a student needs data to mimic the teacher on.")
             numeric = X.select_dtypes(include="number")
             if numeric.size and np.isinf(numeric.to_numpy(dtype=float, na_value=np.nan)).any():
                 raise ValueError("X contains infinity; use NaN for missing values.")
-            return X
-        allow_nan = self.__sklearn_tags__().input_tags.allow_nan
-        X = check_array(
-            X, dtype=None, ensure_all_finite="allow-nan" if allow_nan else True, input_name="X"
-        )
-        if X.dtype.kind == "O":
-            # keep strings (categories) for the EBM, but reject non-scalar cells early
-            for value in X.ravel():
-                if not isinstance(value, (str, numbers.Number)) and value is not None:
-                    raise TypeError(
-                        "argument must be a string or a real number: X contains a "
-                        f"{type(value).__name__}."
-                    )
-        elif X.dtype.kind not in "biuf":
-            X = check_array(X, ensure_all_finite="allow-nan" if allow_nan else True)
-        validate_data(self, X, reset=reset, skip_check_array=True)
+        else:
+            allow_nan = self.__sklearn_tags__().input_tags.allow_nan
+            finite = "allow-nan" if allow_nan else True
+            X = check_array(X, dtype=None, ensure_all_finite=finite, input_name="X")
+            if X.dtype.kind == "O":
+                # keep strings (categories) for the student, but reject non-scalar cells early
+                for value in X.ravel():
+                    if not isinstance(value, str | bool | np.bool_ | int | float | np.number):
+                        if value is not None:
+                            # "argument must be a string or a real number" is numpy's
+                            # wording, which scikit-learn's estimator checks expect
+                            raise TypeError(
+                                "X must hold numbers or labels: argument must be a string or "
+                                f"a real number; got a {type(value).__name__} cell {value!r}."
+                            )
+            elif X.dtype.kind not in "biuf":
+                X = check_array(X, ensure_all_finite=finite, input_name="X")
+            validate_data(self, X, reset=reset, skip_check_array=True)
+        if reset:
+            self.feature_kinds_ = column_kinds(X)
+        else:
+            check_numeric_columns(X, self.feature_kinds_)
         return X
+
+    def _feature_label(self, index):
+        names = getattr(self, "feature_names_in_", None)
+        return names[index] if names is not None else index
 
     def _resolve_constraints(self, n_features):
         if not self.monotone_constraints:
@@ -276,43 +218,37 @@ class DistilledGAM(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         if not isinstance(self.monotone_constraints, dict):
             raise TypeError(
                 "monotone_constraints must be a dict {feature: +1 or -1}; got "
-                f"{type(self.monotone_constraints).__name__}."
+                f"{self.monotone_constraints!r}."
             )
         names = list(getattr(self, "feature_names_in_", []))
         constraints = [0] * n_features
         for feature, direction in self.monotone_constraints.items():
             if feature in names:
                 index = names.index(feature)
-            elif isinstance(feature, numbers.Integral) and 0 <= feature < n_features:
+            elif (
+                not names
+                and isinstance(feature, int | np.integer)
+                and not isinstance(feature, bool)
+                and 0 <= feature < n_features
+            ):
                 index = int(feature)
             else:
                 known = names or f"column indices 0..{n_features - 1}"
                 raise ValueError(
-                    f"monotone_constraints names an unknown feature {feature!r}; known: {known}."
+                    f"monotone_constraints must name features of X ({known}); got {feature!r}."
                 )
-            if direction not in (-1, 0, 1):
+            if isinstance(direction, bool) or direction not in (-1, 0, 1):
                 raise ValueError(
                     f"monotone_constraints[{feature!r}] must be +1, -1 or 0; got {direction!r}."
                 )
+            if direction and self.feature_kinds_[index] == CATEGORICAL:
+                raise ValueError(
+                    f"monotone_constraints[{feature!r}] must be 0: {feature!r} is categorical "
+                    f"and its categories have no order; got {direction!r}. Drop the "
+                    "constraint, or encode the feature as numbers if its labels are ordered."
+                )
             constraints[index] = int(direction)
         return constraints
-
-    def _make_student(self, constraints, seed):
-        if self.student is None:
-            student = default_student(random_state=seed, n_jobs=self.n_jobs)
-        else:
-            student = clone(self.student)
-        if constraints is None:
-            return student
-        params = student.get_params(deep=False)
-        if "monotone_constraints" in params:
-            return student.set_params(monotone_constraints=constraints)
-        if "monotonic_cst" in params:
-            return student.set_params(monotonic_cst=constraints)
-        raise ValueError(
-            f"monotone_constraints were given but the student {type(student).__name__} "
-            "cannot honour them (it has no monotone_constraints or monotonic_cst parameter)."
-        )
 
     # ------------------------------------------------------------------ targets
     def _raw_scores(self, X, teacher_scores, n_samples, *, name="teacher_scores"):
@@ -355,44 +291,19 @@ class DistilledGAM(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             )
         return True
 
-    # ------------------------------------------------------------------ fitting
-    def fit(self, X, y=None, *, teacher_scores=None):
-        """Query the teacher on ``X`` (or read ``teacher_scores``) and fit the student.
-
-        Parameters
-        ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
-            The transfer set. DataFrames may hold categorical columns and missing values
-            (the default student handles both).
-        y : array-like of shape (n_samples,), default=None
-            Observed labels, needed by ``calibration``; without a teacher or
-            ``teacher_scores``, the target the student mimics.
-        teacher_scores : array-like of shape (n_samples,) or (n_samples, n_classes), default=None
-            Precomputed teacher outputs on ``X``, read as ``response`` says; used instead of
-            querying the teacher.
-
-        Returns
-        -------
-        self : DistilledGAM
-        """
-        self._check_params()
-        _teacher.check_teacher(self.teacher)
-        X = self._check_X(X, reset=True)
+    def _targets(self, X, y, teacher_scores, rng):
+        """The target on the rows of ``X`` (before augmentation and subsampling)."""
         n_samples = _num_samples(X)
-        rng = check_random_state(self.random_state)
-        seed = rng.randint(np.iinfo(np.int32).max) if self.random_state is not None else None
-        self.response_ = _teacher.resolve_response(self.teacher, self.response)
-        no_teacher = self.teacher is None and teacher_scores is None
+        name = type(self).__name__
         if self.augmentation and self.teacher is None:
             raise ValueError(
                 "augmentation queries the teacher on generated rows: it needs a teacher, "
                 "not only teacher_scores or y."
             )
-
-        if no_teacher:
+        if self.teacher is None and teacher_scores is None:
             if y is None:
                 raise ValueError(
-                    "DistilledGAM requires y to be passed, but the target y is None: with no "
+                    f"{name} requires y to be passed, but the target y is None: with no "
                     "teacher and no teacher_scores, y is what the student mimics."
                 )
             if self.calibration is not None:
@@ -412,14 +323,12 @@ class DistilledGAM(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
                 raise ValueError(
                     f"y has {y.shape[0]} rows but X has {n_samples}: lengths must match."
                 )
-            scores = y.astype(float)
-        else:
-            if y is not None and _num_samples(y) != n_samples:
-                raise ValueError(
-                    f"y has {_num_samples(y)} rows but X has {n_samples}: lengths must match."
-                )
-            scores = self._raw_scores(X, teacher_scores, n_samples)
-
+            return _teacher.check_scores(y.astype(float), n_samples, name="y")
+        if y is not None and _num_samples(y) != n_samples:
+            raise ValueError(
+                f"y has {_num_samples(y)} rows but X has {n_samples}: lengths must match."
+            )
+        scores = self._raw_scores(X, teacher_scores, n_samples)
         self.calibrator_ = None
         if self.calibration is not None:
             labels = check_binary_labels(y, n_samples)
@@ -428,36 +337,73 @@ class DistilledGAM(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             )
             self.n_calibration_ = n_samples
             self.classes_ = self.calibrator_.classes_
-            target = _teacher.scores_to_target(
+            return _teacher.scores_to_target(
                 probability, "predict_proba", self.temperature, self.proba_clip
             )
-        else:
-            target = self._to_target(scores)
-            if self._is_classifier_like:
-                n_classes = 2 if target.ndim == 1 else target.shape[1]
-                self.classes_ = getattr(self.teacher, "classes_", np.arange(n_classes))
+        target = self._to_target(scores)
+        if self.response_ == "predict_proba":
+            _teacher.warn_if_saturated(scores, self.proba_clip)
+        if self._is_classifier_like:
+            n_classes = 2 if target.ndim == 1 else target.shape[1]
+            self.classes_ = getattr(self.teacher, "classes_", np.arange(n_classes))
+        return target
 
-        transfer = X
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y=None, *, teacher_scores=None):
+        """Query the teacher on ``X`` (or read ``teacher_scores``) and fit the student.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            The transfer set. DataFrames may hold categorical columns and missing values.
+        y : array-like of shape (n_samples,), default=None
+            Observed labels, needed by ``calibration``; without a teacher or
+            ``teacher_scores``, the target the student mimics.
+        teacher_scores : array-like of shape (n_samples,) or (n_samples, n_classes), default=None
+            Precomputed teacher outputs on ``X``, read as ``response`` says; used instead of
+            querying the teacher.
+
+        Returns
+        -------
+        self : object
+            The fitted model.
+        """
+        self._check_params()
+        _teacher.check_teacher(self.teacher)
+        X = self._check_X(X, reset=True)
+        n_samples = _num_samples(X)
+        rng = check_random_state(self.random_state)
+        seed = rng.randint(np.iinfo(np.int32).max) if self.random_state is not None else None
+        self.response_ = _teacher.resolve_response(self.teacher, self.response)
+        constraints = self._resolve_constraints(self.n_features_in_)
+        target = self._targets(X, y, teacher_scores, rng)
+
+        transfer, transfer_target = X, target
         if self.augmentation:
             n_new = round(float(self.augmentation) * n_samples)
             generated = generate_queries(X, n_new, rng)
             generated_scores = self._raw_scores(generated, None, n_new)
-            transfer = _concat_rows(X, generated)
-            target = np.concatenate([target, self._to_target(generated_scores)])
+            transfer = concat_rows(X, generated)
+            transfer_target = np.concatenate([target, self._to_target(generated_scores)])
 
         n_transfer = _num_samples(transfer)
         if self.max_samples is not None and n_transfer > self.max_samples:
             rows = np.sort(rng.choice(n_transfer, size=self.max_samples, replace=False))
-            transfer, target = _take_rows(transfer, rows), target[rows]
+            transfer, transfer_target = take_rows(transfer, rows), transfer_target[rows]
 
-        constraints = self._resolve_constraints(self.n_features_in_)
-        columns = target.reshape(target.shape[0], -1)
-        self.students_ = [
-            self._make_student(constraints, seed).fit(transfer, column) for column in columns.T
-        ]
-        self.student_ = self.students_[0]
+        columns = transfer_target.reshape(transfer_target.shape[0], -1)
         self.n_outputs_ = columns.shape[1]
+        offset, scale = _scale_of(columns)
+        low, high = _UNIT_SCALE_RANGE
+        if low <= scale <= high and np.all(np.abs(offset) <= high * max(scale, 1.0)):
+            offset, scale = np.zeros(self.n_outputs_), 1.0
+        self.target_offset_, self.target_scale_ = offset, scale
+        self._fit_student(transfer, (columns - offset) / scale, constraints, seed)
+        self._after_fit(X, target)
         return self
+
+    def _after_fit(self, X, target):
+        """Hook run once the student is fitted, with the rows of ``X`` and their target."""
 
     # ------------------------------------------------------------------ prediction
     def predict(self, X):
@@ -472,9 +418,9 @@ class DistilledGAM(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples,) or (n_samples, n_classes)
         """
-        check_is_fitted(self, "students_")
+        check_is_fitted(self, "target_scale_")
         X = self._check_X(X, reset=False)
-        outputs = np.column_stack([np.asarray(s.predict(X), dtype=float) for s in self.students_])
+        outputs = self._predict_student(X) * self.target_scale_ + self.target_offset_
         return outputs[:, 0] if self.n_outputs_ == 1 else outputs
 
     @available_if(_check_class_scores)
@@ -484,6 +430,14 @@ class DistilledGAM(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
 
         Only for classifier teachers (``predict_proba`` or ``decision_function``) or
         calibrated scores.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
         """
         return _teacher.logits_to_probabilities(self.predict(X))
 
@@ -496,8 +450,12 @@ class DistilledGAM(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         X : array-like or DataFrame of shape (n_samples, n_features)
         teacher_scores : array-like, default=None
             Raw teacher outputs on ``X``; needed when there is no teacher to query.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_classes)
         """
-        check_is_fitted(self, "students_")
+        check_is_fitted(self, "target_scale_")
         n_samples = _num_samples(X)
         if teacher_scores is None and self.teacher is None:
             raise ValueError("teacher_scores are needed: this model has no teacher to query on X.")
@@ -525,10 +483,7 @@ class DistilledGAM(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         """
         target = self.teacher_target(X, teacher_scores)
         prediction = self.predict(X)
-        result = {
-            "r2": float(r2_score(target, prediction)),
-            "rmse": float(np.sqrt(mean_squared_error(target, prediction))),
-        }
+        result = {"r2": _r2(target, prediction), "rmse": _rmse(target, prediction)}
         if self._is_classifier_like:
             teacher_labels = _teacher.target_labels(target)
             result["agreement"] = float(
@@ -555,10 +510,227 @@ class DistilledGAM(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
 
     def score(self, X, y=None, sample_weight=None):
         """R^2 of the student against the teacher on ``X`` (when there is a teacher to query),
-        else against ``y``; used by ``GridSearchCV`` and ``cross_val_score``."""
+        else against ``y``; used by ``GridSearchCV`` and ``cross_val_score``.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,), default=None
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        float
+        """
         if self.teacher is not None:
+            if sample_weight is None:
+                return _r2(self.teacher_target(X), self.predict(X))
+            from sklearn.metrics import r2_score
+
             return r2_score(self.teacher_target(X), self.predict(X), sample_weight=sample_weight)
         return super().score(X, y, sample_weight=sample_weight)
+
+
+class DistilledGAM(DistillerBase):
+    """A generalized additive model that mimics a teacher's score (model distillation).
+
+    The teacher, a black box, is read on the *transfer set* ``X`` (or its scores are given);
+    the student, by default an Explainable Boosting Machine, regresses on those scores. Its
+    shape functions then show how the teacher uses each feature (Tan et al., 2018).
+
+    Parameters
+    ----------
+    teacher : fitted estimator, callable or None, default=None
+        The black box. A fitted scikit-learn estimator is read with the method chosen by
+        ``response``; a callable maps X to scores. With ``None``, pass ``teacher_scores`` to
+        :meth:`fit`, or the model mimics ``y`` itself. The teacher is never refitted nor
+        modified, and a clone of this model shares it (as with
+        :class:`sklearn.frozen.FrozenEstimator`), so it survives ``clone`` and ``GridSearchCV``.
+    response : {"auto", "predict", "predict_proba", "decision_function"}, default="auto"
+        How the teacher is read and its scores understood. ``"auto"`` uses ``predict_proba``
+        (else ``decision_function``) for a classifier and ``predict`` otherwise; for a callable
+        or precomputed scores it means plain scores. Probabilities are mimicked as log-odds
+        (centred log-probabilities, one student per class, for more than two classes) and
+        decision-function margins are read as log-odds.
+    calibration : {None, "isotonic", "sigmoid", "temperature"}, default=None
+        Map a one-dimensional teacher score to P(y = 1 | score) with the binary labels ``y``
+        before mimicking its log-odds, as Tan et al. do for COMPAS. Cross-fitted over ``cv``
+        stratified folds with :class:`~sklearn.calibration.CalibratedClassifierCV`.
+    student : regressor or None, default=None
+        The student, cloned before fitting. ``None`` gives an ExplainableBoostingRegressor
+        with settings for distillation (:data:`DEFAULT_STUDENT_PARAMS`).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the default student, the calibration folds, query augmentation and subsampling.
+    n_jobs : int or None, default=None
+        Parallel jobs of the default student (``None``: every core).
+    temperature : float, default=1.0
+        Divides the teacher's log-odds; above 1 it softens the probabilities the student
+        reproduces (Hinton et al., 2015).
+    cv : int, default=5
+        Folds for cross-fitted calibration.
+    monotone_constraints : dict or None, default=None
+        ``{feature: +1 or -1}`` (name, or column index for arrays) to make the student's
+        shape increasing or decreasing in that feature. Honoured by the EBM student and by
+        students with a ``monotonic_cst`` parameter. A categorical feature cannot be
+        constrained (its categories have no order).
+    augmentation : float or None, default=None
+        Query augmentation: add ``augmentation * n_samples`` generated rows (see
+        :func:`generate_queries`) to the transfer set and label them with the teacher. Needs a
+        teacher that can be queried.
+    max_samples : int or None, default=100_000
+        Fit the student on at most this many rows of the transfer set (after augmentation),
+        drawn at random; ``None`` uses every row. A noise-free score is learnt as well from
+        100,000 rows as from millions, in a fraction of the time (benchmarks/README.md).
+    proba_clip : float, default=1e-6
+        Teacher probabilities are clipped to ``[proba_clip, 1 - proba_clip]`` before log-odds.
+        When many are exactly 0 or 1 (a random forest's votes), ``fit`` warns: see
+        benchmarks/README.md for the clip that keeps such teachers' mimics faithful.
+    max_terms : int or None, default=None
+        Keep only the ``max_terms`` most important terms (main effects and pairwise
+        interactions ranked by the EBM's mean absolute contribution, summed over classes) and
+        refit the student on them: a sparse GAM. ``fidelity`` says what the sparsity costs.
+        Needs an Explainable Boosting Machine student.
+
+    Attributes
+    ----------
+    student_ : estimator
+        The fitted student (the first class's one for more than two classes).
+    students_ : list of estimators
+        One fitted student per output.
+    response_ : str
+        The teacher method used (``"predict"`` for plain scores).
+    classes_ : ndarray
+        Class labels, for classifier teachers or calibrated scores.
+    calibrator_ : CalibratedClassifierCV or None
+        Calibrator fitted on all rows, applied to new teacher scores.
+    target_offset_ : ndarray of shape (n_outputs,)
+    target_scale_ : float
+        The students regress on ``(target - target_offset_) / target_scale_`` (offset 0 and
+        scale 1 unless the teacher's scores are far from unit scale); ``predict`` and
+        :meth:`shape_functions` map back.
+    terms_ : list of tuple of int or None
+        With ``max_terms``: the features of each kept term, most important first.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Defined when X has string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.ensemble import RandomForestRegressor
+    >>> from sklearn_distill import DistilledGAM
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(500, 3))
+    >>> forest = RandomForestRegressor(n_estimators=20, random_state=0).fit(X, X[:, 0] ** 2)
+    >>> gam = DistilledGAM(forest, random_state=0).fit(X)
+    >>> gam.fidelity(X)["r2"] > 0.9
+    True
+    """
+
+    def __init__(
+        self,
+        teacher=None,
+        *,
+        response="auto",
+        calibration=None,
+        student=None,
+        random_state=None,
+        n_jobs=None,
+        temperature=1.0,
+        cv=5,
+        monotone_constraints=None,
+        augmentation=None,
+        max_samples=100_000,
+        proba_clip=1e-6,
+        max_terms=None,
+    ):
+        self.teacher = teacher
+        self.response = response
+        self.calibration = calibration
+        self.student = student
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.temperature = temperature
+        self.cv = cv
+        self.monotone_constraints = monotone_constraints
+        self.augmentation = augmentation
+        self.max_samples = max_samples
+        self.proba_clip = proba_clip
+        self.max_terms = max_terms
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # one student per output column
+        if self.student is None:
+            tags.input_tags.allow_nan = True
+            tags.input_tags.categorical = True
+            tags.input_tags.string = True
+        else:
+            tags.input_tags.allow_nan = get_tags(self.student).input_tags.allow_nan
+        return tags
+
+    def _check_student_params(self):
+        if self.student is not None and not hasattr(self.student, "fit"):
+            raise TypeError(f"student must be a scikit-learn regressor; got {self.student!r}.")
+        if self.max_terms is not None:
+            check_integer("max_terms", self.max_terms, minimum=1)
+            if self.student is not None and "exclude" not in self.student.get_params():
+                raise ValueError(
+                    "max_terms needs an Explainable Boosting Machine student (it refits the "
+                    f"student on the kept terms); got student={self.student!r}."
+                )
+
+    def _make_student(self, constraints, seed):
+        if self.student is None:
+            student = default_student(random_state=seed, n_jobs=self.n_jobs)
+        else:
+            student = clone(self.student)
+        if constraints is None:
+            return student
+        params = student.get_params(deep=False)
+        if "monotone_constraints" in params:
+            return student.set_params(monotone_constraints=constraints)
+        if "monotonic_cst" in params:
+            return student.set_params(monotonic_cst=constraints)
+        raise ValueError(
+            f"monotone_constraints were given but the student {type(student).__name__} "
+            "cannot honour them (it has no monotone_constraints or monotonic_cst parameter)."
+        )
+
+    def _fit_student(self, transfer, target, constraints, seed):
+        self.students_ = [
+            self._make_student(constraints, seed).fit(transfer, column) for column in target.T
+        ]
+        self.terms_ = None
+        if self.max_terms is not None:
+            self.terms_ = self._most_important_terms()
+            mains = {term[0] for term in self.terms_ if len(term) == 1}
+            params = {
+                "interactions": [term for term in self.terms_ if len(term) > 1],
+                "exclude": [(k,) for k in range(self.n_features_in_) if k not in mains],
+            }
+            self.students_ = [
+                self._make_student(constraints, seed).set_params(**params).fit(transfer, column)
+                for column in target.T
+            ]
+        self.student_ = self.students_[0]
+
+    def _most_important_terms(self):
+        importance = {}
+        for student in self.students_:
+            for features, value in zip(student.term_features_, student.term_importances()):
+                key = tuple(int(k) for k in features)
+                importance[key] = importance.get(key, 0.0) + float(value)
+        if self.max_terms > len(importance):
+            raise ValueError(
+                f"max_terms must be at most the {len(importance)} terms of the full student; "
+                f"got {self.max_terms!r}."
+            )
+        ranked = sorted(importance, key=lambda term: (-importance[term], term))
+        return ranked[: self.max_terms]
+
+    def _predict_student(self, X):
+        return np.column_stack([np.asarray(s.predict(X), dtype=float) for s in self.students_])
 
     def shape_functions(self, confidence=0.95, interactions=True):
         """The student's shape functions as a tidy DataFrame.
@@ -586,6 +758,10 @@ class DistilledGAM(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             _ebm_shape_functions(student, confidence=confidence, interactions=interactions)
             for student in self.students_
         ]
+        if self.target_scale_ != 1.0:
+            for table in tables:
+                for column in ("score", "lower", "upper", "std_error"):
+                    table[column] = table[column] * self.target_scale_
         if len(tables) == 1:
             return tables[0]
         for label, table in zip(self.classes_, tables):

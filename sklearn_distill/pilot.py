@@ -17,7 +17,9 @@ from sklearn.model_selection import train_test_split
 from sklearn.tree import DecisionTreeRegressor
 
 from sklearn_distill import _teacher
-from sklearn_distill.gam import DEFAULT_STUDENT_PARAMS, DistilledGAM, _is_frame, _take_rows
+from sklearn_distill._data import is_frame, take_rows
+from sklearn_distill._defaults import DEFAULT_STUDENT_PARAMS
+from sklearn_distill.gam import DistilledGAM
 
 COLUMNS = ["family", "label", "complexity", "r2", "rmse", "fit_seconds"]
 
@@ -48,7 +50,7 @@ def default_ladder(X, random_state=None):
         ladder.append(("EBM", f"EBM, {interactions} pairs", ebm))
     numeric = (
         X.select_dtypes(include="number").shape[1] == X.shape[1]
-        if _is_frame(X)
+        if is_frame(X)
         else np.asarray(X).dtype.kind in "biuf"
     )
     if numeric:
@@ -128,7 +130,7 @@ def student_size_pilot(
     fit_rows, test_rows = train_test_split(
         rows, test_size=test_size, random_state=random_state, stratify=stratify
     )
-    X_fit, X_test = _take_rows(X, fit_rows), _take_rows(X, test_rows)
+    X_fit, X_test = take_rows(X, fit_rows), take_rows(X, test_rows)
     y_fit = None if y is None else np.asarray(y)[fit_rows]
     records = []
     for family, label, student in ladder:

@@ -1,0 +1,141 @@
+"""Rows and columns of the data a student is fitted on: taking rows, and the checks of a frame's
+columns that scikit-learn's ``check_array`` would do for an array (frames skip it so that
+categorical columns reach the student as they are).
+
+A column is *numeric* when its dtype is a number (booleans excluded) and *categorical* when it
+holds labels (``category``, ``object``, ``string`` or ``bool`` dtype, or strings in an object
+array). The kinds seen at fit are recorded; at predict time a numeric column must hold numbers
+again, so that a label such as ``"zz"`` or ``True`` is refused instead of read as missing or as
+1.0.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import pandas as pd
+
+NUMERIC, CATEGORICAL = "numeric", "categorical"
+
+
+def is_frame(X) -> bool:
+    """True for a pandas DataFrame (or anything with ``iloc`` and ``columns``)."""
+    return hasattr(X, "iloc") and hasattr(X, "columns")
+
+
+def take_rows(X, rows):
+    """Rows ``rows`` of a frame (by position) or of an array-like."""
+    return X.iloc[rows] if is_frame(X) else np.asarray(X)[rows]
+
+
+def concat_rows(first, second):
+    """``first`` followed by ``second`` (both frames with the same columns, or both arrays)."""
+    if is_frame(first):
+        return pd.concat([first.reset_index(drop=True), second], ignore_index=True)
+    return np.concatenate([first, second])
+
+
+def _column_label(X, index) -> str:
+    return repr(X.columns[index]) if is_frame(X) else f"{index}"
+
+
+def _is_label_cell(value) -> bool:
+    return (
+        value is None or value is pd.NA or isinstance(value, str | bool | np.bool_ | numbers.Number)
+    )
+
+
+def _column(X, index):
+    return X.iloc[:, index] if is_frame(X) else X[:, index]
+
+
+def check_frame_columns(X, name: str = "X") -> None:
+    """Refuse what the students cannot read: duplicate column names, datetime or timedelta
+    columns, and cells that are lists, dicts or other containers."""
+    if not is_frame(X):
+        return
+    duplicated = X.columns[X.columns.duplicated()].unique().tolist()
+    if duplicated:
+        raise ValueError(
+            f"{name} must have distinct column names; got {duplicated!r} more than once."
+        )
+    for index, dtype in enumerate(X.dtypes):
+        if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
+            raise ValueError(
+                f"{name} column {X.columns[index]!r} must be numeric or categorical; got dtype "
+                f"{str(dtype)!r}. Convert dates to numbers first (for example days since a "
+                "reference date) or drop the column."
+            )
+        if pd.api.types.is_object_dtype(dtype):
+            _check_label_cells(X.iloc[:, index], f"{name} column {X.columns[index]!r}")
+
+
+def _check_label_cells(values, where: str) -> None:
+    for value in values:
+        if not _is_label_cell(value):
+            if isinstance(value, pd.Timestamp | np.datetime64):
+                raise ValueError(
+                    f"{where} must hold numbers or labels; got the date {value!r}. Convert "
+                    "dates to numbers first or drop the column."
+                )
+            raise TypeError(
+                f"{where} must hold numbers or labels (strings); got a "
+                f"{type(value).__name__} cell {value!r}."
+            )
+
+
+def column_kinds(X) -> list[str]:
+    """``"numeric"`` or ``"categorical"`` for each column of ``X`` (a frame or a 2-D array)."""
+    if is_frame(X):
+        kinds = []
+        for index, dtype in enumerate(X.dtypes):
+            numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+            if pd.api.types.is_object_dtype(dtype):
+                numeric = all(
+                    (isinstance(value, numbers.Number) and not isinstance(value, bool | np.bool_))
+                    or value is None
+                    for value in X.iloc[:, index]
+                )
+            kinds.append(NUMERIC if numeric else CATEGORICAL)
+        return kinds
+    X = np.asarray(X)
+    if X.dtype.kind in "iuf":
+        return [NUMERIC] * X.shape[1]
+    if X.dtype.kind == "b":
+        return [CATEGORICAL] * X.shape[1]
+    return [
+        CATEGORICAL if any(isinstance(v, str | bool | np.bool_) for v in X[:, k]) else NUMERIC
+        for k in range(X.shape[1])
+    ]
+
+
+def check_numeric_columns(X, kinds, name: str = "X") -> None:
+    """Each column that was numeric at fit must hold numbers (or missing values) in ``X``:
+    a string or a boolean there is an error naming the column, not a missing value or 1.0."""
+    for index, kind in enumerate(kinds):
+        if kind != NUMERIC:
+            continue
+        column = _column(X, index)
+        dtype = column.dtype
+        if is_frame(X) and pd.api.types.is_bool_dtype(dtype):
+            bad = column.iloc[0]
+        elif pd.api.types.is_numeric_dtype(dtype):
+            continue
+        else:
+            values = column.tolist() if is_frame(X) else list(column)
+            bad = next(
+                (
+                    v
+                    for v in values
+                    if v is not None
+                    and (not isinstance(v, numbers.Number) or isinstance(v, bool | np.bool_))
+                ),
+                None,
+            )
+            if bad is None:
+                continue
+        raise ValueError(
+            f"{name} column {_column_label(X, index)} must hold numbers, as it did at fit; got "
+            f"{bad!r}."
+        )
