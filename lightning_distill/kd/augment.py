@@ -1,0 +1,134 @@
+"""Teacher-labelled augmentation: new inputs each step, labelled by the teacher.
+
+An ``augment`` callable takes a training batch's ``(inputs, targets)`` and returns new
+``(inputs, targets)`` (or only new inputs, keeping the targets). The distillation module applies
+it before the teacher and the student see the batch, so the teacher's soft labels describe the
+augmented inputs and the student learns the teacher's behaviour beyond the training rows.
+Augmentations must not change their arguments in place: the batch may share memory with the
+data set.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from lightning_distill._validation import check_real, fail
+
+__all__ = ["GaussianNoise", "Mixup", "apply_augment", "gaussian_noise", "mixup"]
+
+
+def _check_float_inputs(inputs) -> Tensor:
+    if not isinstance(inputs, Tensor) or not inputs.is_floating_point():
+        got = inputs.dtype if isinstance(inputs, Tensor) else type(inputs).__name__
+        fail("inputs", "a floating-point tensor to augment", got, TypeError)
+    return inputs
+
+
+class Mixup:
+    r"""Mixup (Zhang et al., 2018) of a batch with a shuffled copy of itself.
+
+    :math:`\tilde x = \lambda x + (1 - \lambda) x_{\pi}` with
+    :math:`\lambda \sim \mathrm{Beta}(\alpha, \alpha)` folded to :math:`\lambda \ge 1/2`, so
+    each mixed row is dominated by its own row, whose label it keeps for the hard-label term; the
+    KD term uses the teacher's output on the mixed input, which is the point of mixing here.
+    Uses torch's global random generator.
+    """
+
+    def __init__(self, alpha: float = 0.2) -> None:
+        self.alpha = check_real("alpha", alpha, minimum=0.0, exclusive_minimum=True)
+
+    def __call__(self, inputs: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+        inputs = _check_float_inputs(inputs)
+        concentration = torch.tensor(self.alpha)
+        share = float(torch.distributions.Beta(concentration, concentration).sample())
+        share = max(share, 1.0 - share)
+        order = torch.randperm(inputs.shape[0], device=inputs.device)
+        return share * inputs + (1.0 - share) * inputs[order], targets
+
+    def __repr__(self) -> str:
+        return f"mixup(alpha={self.alpha})"
+
+
+class GaussianNoise:
+    """Add independent normal noise of standard deviation ``std`` to every input value."""
+
+    def __init__(self, std: float = 0.1) -> None:
+        self.std = check_real("std", std, minimum=0.0, exclusive_minimum=True)
+
+    def __call__(self, inputs: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+        inputs = _check_float_inputs(inputs)
+        return inputs + self.std * torch.randn_like(inputs), targets
+
+    def __repr__(self) -> str:
+        return f"gaussian_noise(std={self.std})"
+
+
+def mixup(alpha: float = 0.2) -> Mixup:
+    """A mixup augmentation; see :class:`Mixup`.
+
+    Examples
+    --------
+    >>> x, y = torch.rand(6, 3), torch.arange(6)
+    >>> mixed, labels = mixup(0.4)(x, y)
+    >>> mixed.shape, bool(torch.equal(labels, y))
+    (torch.Size([6, 3]), True)
+    """
+    return Mixup(alpha)
+
+
+def gaussian_noise(std: float = 0.1) -> GaussianNoise:
+    """A Gaussian-noise augmentation; see :class:`GaussianNoise`.
+
+    Examples
+    --------
+    >>> noisy, _ = gaussian_noise(0.5)(torch.zeros(1000, 2), torch.zeros(1000))
+    >>> 0.45 < float(noisy.std()) < 0.55
+    True
+    """
+    return GaussianNoise(std)
+
+
+def check_augment(augment):
+    """``augment`` must be None or callable."""
+    if augment is not None and not callable(augment):
+        fail(
+            "augment",
+            "a callable (inputs, targets) -> (inputs, targets), or None",
+            augment,
+            TypeError,
+        )
+    return augment
+
+
+def apply_augment(augment, inputs, targets) -> tuple[object, Tensor]:
+    """Run ``augment`` on a batch and check what it returns."""
+    result = augment(inputs, targets)
+    if isinstance(result, tuple) and len(result) == 2:
+        new_inputs, new_targets = result
+    else:
+        new_inputs, new_targets = result, targets
+    if not isinstance(new_targets, Tensor):
+        fail(
+            "augment",
+            "a callable returning (inputs, targets) tensors",
+            type(new_targets).__name__,
+            TypeError,
+        )
+    size = _batch_size(new_inputs)
+    if size is not None and size != new_targets.shape[0]:
+        raise ValueError(
+            "augment must return inputs and targets with the same batch size; got inputs of "
+            f"batch size {size} and targets of batch size {new_targets.shape[0]}."
+        )
+    return new_inputs, new_targets
+
+
+def _batch_size(inputs) -> int | None:
+    if isinstance(inputs, Tensor):
+        return inputs.shape[0] if inputs.dim() else None
+    if isinstance(inputs, dict):
+        for value in inputs.values():
+            if isinstance(value, Tensor) and value.dim():
+                return value.shape[0]
+    return None

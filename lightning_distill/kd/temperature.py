@@ -1,0 +1,351 @@
+r"""Choosing the distillation temperature: a sweep of short runs, or a learned temperature.
+
+* :func:`select_temperature` trains one short run per temperature and seed and reports, per
+  temperature, the student's accuracy, its agreement with the teacher and the KL divergence to
+  the teacher (at temperature 1) on validation data, with their spread over seeds. It costs
+  ``len(temperatures) * len(seeds)`` trainings; use it to choose a fixed temperature.
+* :class:`LearnedTemperature` is the global temperature of Curriculum Temperature for KD
+  (Li et al., AAAI 2023): :math:`T = t_\mathrm{start} + t_\mathrm{range}\,\sigma(\theta)`,
+  trained *adversarially*: a gradient-reversal layer flips the gradient reaching
+  :math:`\theta`, so the temperature moves to make the KD loss harder while the student moves to
+  make it easier, and the reversal's strength :math:`\lambda` rises from 0 to
+  :math:`\lambda_\mathrm{max}` on a cosine ramp over the first epochs (easy to hard). It costs
+  one scalar parameter and nothing measurable per step, and needs no sweep; the temperature it
+  ends at is not the one a sweep would choose, it is a curriculum.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
+from torch import Tensor, nn
+
+from lightning_distill._validation import check_choice, check_integer, check_real, fail
+
+__all__ = [
+    "LearnedTemperature",
+    "TemperatureSelection",
+    "gradient_reversal",
+    "kd_loss_at",
+    "select_temperature",
+]
+
+
+# --------------------------------------------------------------------------- learned
+class _GradientReversal(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, strength: float) -> Tensor:
+        ctx.strength = strength
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        return -ctx.strength * grad, None
+
+
+def gradient_reversal(x: Tensor, strength: float) -> Tensor:
+    """Identity forward; the backward pass multiplies the gradient by ``-strength``."""
+    return _GradientReversal.apply(x, float(strength))
+
+
+def kd_loss_at(student_logits: Tensor, teacher_logits: Tensor, temperature: Tensor) -> Tensor:
+    r""":math:`T^2\,\mathrm{KL}(p_t^T \| p_s^T)` averaged over the batch, with ``temperature`` a
+    tensor that may carry a gradient (:func:`~lightning_distill.kd.losses.kd_loss` takes a
+    number)."""
+    with torch.autocast(device_type=student_logits.device.type, enabled=False):
+        temperature = temperature.float()
+        log_student = F.log_softmax(student_logits.float() / temperature, dim=1)
+        log_teacher = F.log_softmax(teacher_logits.float() / temperature, dim=1)
+        kl = F.kl_div(log_student, log_teacher, reduction="sum", log_target=True)
+        return kl * temperature.square() / student_logits.shape[0]
+
+
+class LearnedTemperature(nn.Module):
+    r"""A global temperature learned adversarially, as in CTKD (Li et al., AAAI 2023).
+
+    .. math:: T = t_\mathrm{start} + t_\mathrm{range}\,\sigma(\theta), \qquad
+              \lambda_e = \lambda_\mathrm{max}\,\tfrac12\big(1 - \cos(\pi \min(e, E) / E)\big)
+
+    :math:`\theta` receives the KD loss's gradient multiplied by :math:`-\lambda_e` (gradient
+    reversal) at epoch :math:`e`, with :math:`E` = ``ramp_epochs``. The temperature therefore stays
+    in :math:`(t_\mathrm{start}, t_\mathrm{start} + t_\mathrm{range})`.
+
+    Parameters
+    ----------
+    t_start : float, default=1.0
+        Lower end of the range (CTKD's default).
+    t_range : float, default=20.0
+        Width of the range (CTKD's default).
+    ramp_epochs : int, default=10
+        Epochs of the cosine ramp of the reversal strength; 0: full strength from the start.
+    max_reversal : float, default=1.0
+        :math:`\lambda_\mathrm{max}`.
+    initial : float, optional
+        Initial temperature, inside the range; the middle of the range by default.
+
+    Examples
+    --------
+    >>> temperature = LearnedTemperature(t_start=1.0, t_range=20.0, initial=4.0)
+    >>> round(float(temperature(reversal=0.0)), 4)
+    4.0
+    >>> LearnedTemperature(ramp_epochs=10).reversal_strength(5)
+    0.5
+    """
+
+    def __init__(
+        self,
+        t_start: float = 1.0,
+        t_range: float = 20.0,
+        *,
+        ramp_epochs: int = 10,
+        max_reversal: float = 1.0,
+        initial: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.t_start = check_real("t_start", t_start, minimum=0.0, exclusive_minimum=True)
+        self.t_range = check_real("t_range", t_range, minimum=0.0, exclusive_minimum=True)
+        self.ramp_epochs = check_integer("ramp_epochs", ramp_epochs, minimum=0)
+        self.max_reversal = check_real("max_reversal", max_reversal, minimum=0.0)
+        theta = 0.0
+        if initial is not None:
+            upper = self.t_start + self.t_range
+            initial = check_real(
+                "initial",
+                initial,
+                minimum=self.t_start,
+                maximum=upper,
+                exclusive_minimum=True,
+                exclusive_maximum=True,
+            )
+            share = (initial - self.t_start) / self.t_range
+            theta = math.log(share / (1.0 - share))
+        self.theta = nn.Parameter(torch.tensor(theta))
+
+    def reversal_strength(self, epoch: int) -> float:
+        """:math:`\\lambda_e` at ``epoch`` (0-based)."""
+        if self.ramp_epochs == 0:
+            return self.max_reversal
+        progress = min(max(epoch, 0), self.ramp_epochs) / self.ramp_epochs
+        return self.max_reversal * 0.5 * (1.0 - math.cos(math.pi * progress))
+
+    def forward(self, reversal: float) -> Tensor:
+        """The temperature (a scalar tensor) whose gradient reaches :math:`\\theta` reversed and
+        scaled by ``reversal``."""
+        return self.t_start + self.t_range * torch.sigmoid(gradient_reversal(self.theta, reversal))
+
+    @property
+    def value(self) -> float:
+        """The current temperature."""
+        with torch.no_grad():
+            return float(self.t_start + self.t_range * torch.sigmoid(self.theta))
+
+    def extra_repr(self) -> str:
+        return (
+            f"t_start={self.t_start}, t_range={self.t_range}, ramp_epochs={self.ramp_epochs}, "
+            f"max_reversal={self.max_reversal}"
+        )
+
+
+# --------------------------------------------------------------------------- sweep
+_CRITERIA = {"agreement": True, "accuracy": True, "kl": False}  # higher is better?
+
+
+@dataclass
+class TemperatureSelection:
+    """The result of :func:`select_temperature`.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per temperature: ``accuracy``, ``agreement``, ``kl`` (means over seeds) and
+        ``accuracy_std``, ``agreement_std``, ``kl_std`` (sample standard deviations; NaN for one
+        seed), and ``runs``.
+    runs : pandas.DataFrame
+        One row per temperature and seed.
+    best_temperature : float
+        The temperature with the best mean ``criterion``.
+    criterion : str
+    """
+
+    table: pd.DataFrame
+    runs: pd.DataFrame
+    best_temperature: float
+    criterion: str
+
+    def plot(self, ax=None):
+        """Accuracy and agreement (left axis) and KL (right axis) against the temperature, with
+        error bars of one standard deviation over seeds. Returns the figure."""
+        if ax is None:
+            figure = Figure(figsize=(5.5, 3.5), layout="constrained")
+            ax = figure.add_subplot()
+        else:
+            figure = ax.figure
+        table = self.table
+        temperatures = table.index.to_numpy(dtype=float)
+        for column, colour in (("accuracy", "tab:blue"), ("agreement", "tab:green")):
+            ax.errorbar(
+                temperatures,
+                table[column],
+                yerr=table[f"{column}_std"].fillna(0.0),
+                marker="o",
+                capsize=3,
+                color=colour,
+                label=f"student {column}" if column == "accuracy" else "agreement with teacher",
+            )
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("temperature")
+        ax.set_ylabel("share of validation rows")
+        right = ax.twinx()
+        right.errorbar(
+            temperatures,
+            table["kl"],
+            yerr=table["kl_std"].fillna(0.0),
+            marker="s",
+            capsize=3,
+            color="tab:red",
+            linestyle="--",
+            label="KL(teacher || student)",
+        )
+        right.set_ylabel("KL to the teacher (T = 1)")
+        ax.axvline(self.best_temperature, color="grey", linewidth=0.8, linestyle=":")
+        lines = ax.get_legend_handles_labels()
+        more = right.get_legend_handles_labels()
+        ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="best")
+        ax.set_title(f"Temperature sweep (best by {self.criterion}: {self.best_temperature:g})")
+        return figure
+
+
+def _check_temperatures(temperatures) -> list[float]:
+    if isinstance(temperatures, str) or not isinstance(temperatures, Sequence):
+        fail("temperatures", "a non-empty sequence of numbers > 0", temperatures, TypeError)
+    if len(temperatures) == 0:
+        fail("temperatures", "a non-empty sequence of numbers > 0", temperatures)
+    values = []
+    for value in temperatures:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            fail("temperatures", "a non-empty sequence of numbers > 0", temperatures, TypeError)
+        if not (value > 0 and math.isfinite(value)):
+            fail("temperatures", "a non-empty sequence of finite numbers > 0", temperatures)
+        values.append(float(value))
+    if len(set(values)) != len(values):
+        fail("temperatures", "distinct numbers", temperatures)
+    return values
+
+
+def _inputs_and_targets(batch):
+    if isinstance(batch, dict) and "inputs" in batch and "targets" in batch:
+        return batch["inputs"], batch["targets"]
+    if isinstance(batch, list | tuple) and len(batch) in (2, 3):
+        return batch[0], batch[1]
+    fail("val", "a loader of (inputs, targets[, index]) or {'inputs', 'targets'} batches", batch)
+
+
+@torch.no_grad()
+def _validation_scores(module, val) -> dict[str, float]:
+    student, teacher = module, getattr(module, "teacher", None)
+    if not isinstance(teacher, nn.Module):
+        fail("make_module", "a callable returning a module with a .teacher", type(module).__name__)
+    modes = [(m, m.training) for m in (*student.modules(), *teacher.modules())]
+    student.eval()
+    teacher.eval()
+    device = next(student.parameters()).device
+    correct = agree = rows = 0
+    kl = 0.0
+    try:
+        for batch in val:
+            inputs, targets = _inputs_and_targets(batch)
+            inputs = inputs.to(device) if isinstance(inputs, Tensor) else inputs
+            targets = targets.to(device)
+            student_logits, teacher_logits = student(inputs), teacher(inputs)
+            predictions = student_logits.argmax(1)
+            correct += int((predictions == targets).sum())
+            agree += int((predictions == teacher_logits.argmax(1)).sum())
+            kl += float(kd_loss_at(student_logits, teacher_logits, torch.tensor(1.0))) * len(
+                targets
+            )
+            rows += len(targets)
+    finally:
+        for submodule, mode in modes:
+            submodule.training = mode
+    if rows == 0:
+        fail("val", "a loader with at least one batch", val)
+    return {"accuracy": correct / rows, "agreement": agree / rows, "kl": kl / rows}
+
+
+def select_temperature(
+    make_module: Callable[[float], nn.Module],
+    make_trainer: Callable[[], object],
+    train,
+    val,
+    temperatures: Sequence[float] = (1, 2, 4, 8, 16),
+    seeds: Sequence[int] = (0, 1, 2),
+    *,
+    criterion: str = "agreement",
+) -> TemperatureSelection:
+    """Train one short run per temperature and seed and compare them on validation data.
+
+    Each run seeds Python, numpy and torch with its seed (``lightning.seed_everything``), builds
+    a module with ``make_module(temperature)`` and a trainer with ``make_trainer()``, fits on
+    ``train`` and scores the student on ``val``: accuracy, agreement with the teacher's
+    predictions and KL(teacher || student) at temperature 1. Runs with the same seeds give the
+    same table (on CPU, given deterministic data loading).
+
+    Parameters
+    ----------
+    make_module : callable
+        ``temperature -> DistillationModule`` (or any LightningModule whose ``forward`` gives
+        the student's logits and which has a ``teacher``).
+    make_trainer : callable
+        ``() -> lightning.Trainer``; a fresh one per run, e.g. with a few epochs.
+    train, val : DataLoader
+        Batches ``(inputs, targets)`` (or with an index, or dicts).
+    temperatures : sequence of float, default=(1, 2, 4, 8, 16)
+    seeds : sequence of int, default=(0, 1, 2)
+        Give the spread over runs; more seeds, narrower doubt, linear cost.
+    criterion : {"agreement", "accuracy", "kl"}, default="agreement"
+        Chooses ``best_temperature`` (highest mean agreement or accuracy, lowest mean KL).
+
+    Returns
+    -------
+    TemperatureSelection
+        ``table``, ``runs``, ``best_temperature`` and ``plot()``.
+    """
+    from lightning.fabric.utilities.seed import seed_everything
+
+    if not callable(make_module):
+        fail("make_module", "a callable temperature -> module", make_module, TypeError)
+    if not callable(make_trainer):
+        fail("make_trainer", "a callable () -> lightning.Trainer", make_trainer, TypeError)
+    temperatures = _check_temperatures(temperatures)
+    if isinstance(seeds, str) or not isinstance(seeds, Sequence) or len(seeds) == 0:
+        fail("seeds", "a non-empty sequence of integers", seeds, TypeError)
+    seeds = [check_integer("seeds", seed, minimum=0) for seed in seeds]
+    check_choice("criterion", criterion, tuple(_CRITERIA))
+    records = []
+    for temperature in temperatures:
+        for seed in seeds:
+            seed_everything(seed, verbose=False)
+            module = make_module(temperature)
+            trainer = make_trainer()
+            trainer.fit(module, train_dataloaders=train)
+            scores = _validation_scores(module, val)
+            records.append({"temperature": temperature, "seed": seed, **scores})
+    runs = pd.DataFrame.from_records(records)
+    grouped = runs.groupby("temperature", sort=False)[["accuracy", "agreement", "kl"]]
+    table = grouped.mean()
+    spread = grouped.std(ddof=1).add_suffix("_std")
+    table = table.join(spread)
+    table["runs"] = runs.groupby("temperature", sort=False).size()
+    table = table[
+        ["accuracy", "accuracy_std", "agreement", "agreement_std", "kl", "kl_std", "runs"]
+    ]
+    means = table[criterion].to_numpy()
+    best = int(np.argmax(means) if _CRITERIA[criterion] else np.argmin(means))
+    return TemperatureSelection(table, runs, float(table.index[best]), criterion)

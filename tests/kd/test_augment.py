@@ -1,0 +1,62 @@
+"""Built-in augmentations and the check of what an augmentation returns."""
+
+import pytest
+import torch
+
+from lightning_distill.kd.augment import apply_augment, gaussian_noise, mixup
+
+
+def test_mixup_mixes_each_row_with_another_dominated_by_itself():
+    torch.manual_seed(0)
+    x = torch.eye(6)  # rows are distinct basis vectors: weights can be read off
+    y = torch.arange(6)
+    before = x.clone()
+    mixed, labels = mixup(0.4)(x, y)
+    assert torch.equal(x, before) and torch.equal(labels, y)
+    own = mixed.diagonal()
+    assert bool((own >= 0.5).all())
+    torch.testing.assert_close(mixed.sum(1), torch.ones(6))  # convex combinations of two rows
+    assert bool(((mixed > 0).sum(1) <= 2).all())
+
+
+def test_gaussian_noise_statistics_and_purity():
+    torch.manual_seed(1)
+    x = torch.full((20000, 2), 3.0)
+    noisy, _ = gaussian_noise(0.2)(x, torch.zeros(20000))
+    assert torch.equal(x, torch.full((20000, 2), 3.0))
+    assert float((noisy - 3.0).mean()).__abs__() < 0.01
+    assert float((noisy - 3.0).std()) == pytest.approx(0.2, rel=0.03)
+
+
+def test_apply_augment_checks_the_batch_size():
+    x, y = torch.rand(8, 3), torch.arange(8)
+    doubled = lambda inputs, targets: torch.cat([inputs, inputs])  # noqa: E731
+    with pytest.raises(
+        ValueError,
+        match="augment must return inputs and targets with the same batch size; got inputs of batch size 16 and targets of batch size 8",
+    ):
+        apply_augment(doubled, x, y)
+    both = lambda inputs, targets: (torch.cat([inputs, inputs]), torch.cat([targets, targets]))  # noqa: E731
+    new_x, new_y = apply_augment(both, x, y)
+    assert new_x.shape[0] == new_y.shape[0] == 16
+    inputs_only = lambda inputs, targets: inputs * 2  # noqa: E731
+    new_x, new_y = apply_augment(inputs_only, x, y)
+    assert torch.equal(new_x, x * 2) and new_y is y
+
+
+@pytest.mark.parametrize(
+    "call, error, pattern",
+    [
+        (lambda: mixup(0.0), ValueError, r"alpha must be a finite number > 0.0; got 0.0\."),
+        (lambda: mixup("a"), TypeError, "alpha must be a real number"),
+        (lambda: gaussian_noise(-1), ValueError, "std must be"),
+        (
+            lambda: mixup(1.0)(torch.ones(3, 2, dtype=torch.long), torch.zeros(3)),
+            TypeError,
+            "inputs must be a floating-point tensor",
+        ),
+    ],
+)
+def test_bad_arguments(call, error, pattern):
+    with pytest.raises(error, match=pattern):
+        call()

@@ -1,0 +1,148 @@
+"""Learned temperature (gradient reversal, cosine ramp) and the temperature sweep."""
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+from matplotlib.figure import Figure
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_distill import DistillationModule
+from lightning_distill.kd.losses import kd_loss
+from lightning_distill.kd.temperature import (
+    LearnedTemperature,
+    gradient_reversal,
+    kd_loss_at,
+    select_temperature,
+)
+from tests.helpers import quiet_trainer
+
+
+def test_gradient_reversal_flips_and_scales():
+    x = torch.tensor([1.0, -2.0], requires_grad=True)
+    y = gradient_reversal(x, 0.3)
+    assert torch.equal(y, x.detach())
+    (y * torch.tensor([2.0, 5.0])).sum().backward()
+    torch.testing.assert_close(x.grad, torch.tensor([-0.6, -1.5]))
+
+
+@pytest.mark.parametrize("temperature", [0.5, 4.0])
+def test_kd_loss_at_equals_kd_loss(temperature):
+    torch.manual_seed(0)
+    s, t = torch.randn(7, 5), torch.randn(7, 5) * 3
+    torch.testing.assert_close(
+        kd_loss_at(s, t, torch.tensor(temperature)), kd_loss(s, t, temperature)
+    )
+
+
+def test_cosine_ramp_of_the_reversal_strength():
+    temperature = LearnedTemperature(ramp_epochs=4, max_reversal=2.0)
+    expected = [2.0 * 0.5 * (1 - math.cos(math.pi * e / 4)) for e in range(5)]
+    assert [temperature.reversal_strength(e) for e in range(5)] == pytest.approx(expected)
+    assert temperature.reversal_strength(0) == 0.0
+    assert temperature.reversal_strength(9) == pytest.approx(2.0)
+    assert LearnedTemperature(ramp_epochs=0).reversal_strength(0) == 1.0
+
+
+def test_temperature_ascends_the_kd_loss_and_stays_in_range():
+    torch.manual_seed(1)
+    student, teacher = nn.Linear(4, 3), nn.Linear(4, 3)
+    temperature = LearnedTemperature(t_start=2.0, t_range=3.0, initial=3.0, ramp_epochs=0)
+    x = torch.randn(32, 4)
+    with torch.no_grad():
+        teacher_logits = teacher(x) * 4
+    # the reversed gradient is minus the plain gradient of the loss in theta
+    theta = temperature.theta.detach().clone().requires_grad_(True)
+    plain = kd_loss_at(student(x), teacher_logits, 2.0 + 3.0 * torch.sigmoid(theta))
+    (direct,) = torch.autograd.grad(plain, theta)
+    kd_loss_at(student(x), teacher_logits, temperature(1.0)).backward()
+    torch.testing.assert_close(temperature.theta.grad, -direct)
+    # adversarial training with a large step: the temperature never leaves (2, 5)
+    optimizer = torch.optim.SGD([*student.parameters(), *temperature.parameters()], lr=50.0)
+    seen = []
+    for _ in range(60):
+        optimizer.zero_grad()
+        t = temperature(1.0)
+        seen.append(float(t.detach()))
+        kd_loss_at(student(x), teacher_logits, t).backward()
+        optimizer.step()
+    assert all(2.0 <= value <= 5.0 for value in seen)
+    assert max(seen) - min(seen) > 0.5  # it did move
+
+
+def _sweep_data():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(96, 5, generator=gen)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).long()
+    return x, y
+
+
+def test_select_temperature_is_reproducible_and_summarises_runs():
+    x, y = _sweep_data()
+    torch.manual_seed(3)
+    teacher = nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 2))
+    train = DataLoader(TensorDataset(x[:64], y[:64]), batch_size=16, shuffle=True)
+    val = DataLoader(TensorDataset(x[64:], y[64:]), batch_size=32)
+    state = {k: v.clone() for k, v in teacher.state_dict().items()}
+
+    def make_module(temperature):
+        return DistillationModule(nn.Linear(5, 2), teacher, temperature=temperature, lr=0.05)
+
+    def run():
+        return select_temperature(
+            make_module, lambda: quiet_trainer(max_epochs=2), train, val, (1, 4.0), seeds=(0, 1)
+        )
+
+    first, second = run(), run()
+    pd.testing.assert_frame_equal(first.table, second.table)
+    pd.testing.assert_frame_equal(first.runs, second.runs)
+    assert list(first.table.index) == [1.0, 4.0]
+    assert len(first.runs) == 4
+    for temperature, rows in first.runs.groupby("temperature"):
+        assert first.table.loc[temperature, "accuracy"] == pytest.approx(rows["accuracy"].mean())
+        assert first.table.loc[temperature, "kl_std"] == pytest.approx(rows["kl"].std(ddof=1))
+    assert first.best_temperature == first.table["agreement"].idxmax()
+    assert (
+        (
+            (first.runs[["accuracy", "agreement"]] >= 0)
+            & (first.runs[["accuracy", "agreement"]] <= 1)
+        )
+        .all()
+        .all()
+    )
+    assert (first.runs["kl"] >= 0).all()
+    assert isinstance(first.plot(), Figure)
+    # the teacher is handed back untouched
+    assert all(torch.equal(v, state[k]) for k, v in teacher.state_dict().items())
+    assert teacher.training and all(p.requires_grad for p in teacher.parameters())
+
+
+@pytest.mark.parametrize(
+    "temperatures, error",
+    [
+        ((1, 0), ValueError),
+        ((2, -1.0), ValueError),
+        ((), ValueError),
+        ((1, float("nan")), ValueError),
+        ("4", TypeError),
+        ((1, "2"), TypeError),
+    ],
+)
+def test_select_temperature_bad_temperatures(temperatures, error):
+    with pytest.raises(error, match=r"temperatures must be .*; got"):
+        select_temperature(lambda t: None, lambda: None, [], [], temperatures)
+
+
+def test_learned_temperature_bad_arguments():
+    with pytest.raises(ValueError, match="t_start must be"):
+        LearnedTemperature(t_start=0.0)
+    with pytest.raises(ValueError, match="t_range must be"):
+        LearnedTemperature(t_range=-1.0)
+    with pytest.raises(
+        ValueError, match=r"initial must be a finite number > 1.0 and < 21.0; got 30"
+    ):
+        LearnedTemperature(initial=30)
+    with pytest.raises(ValueError, match="criterion must be one of"):
+        select_temperature(lambda t: None, lambda: None, [], [], (1,), criterion="loss")
