@@ -41,7 +41,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lightning_distill._validation import check_integer, check_real, fail
-from lightning_distill.kd.losses import _check_pair, _check_targets, _check_temperature
+from lightning_distill.kd.losses import (
+    _check_pair,
+    _check_targets,
+    _check_temperature,
+    _float_logits,
+)
 
 __all__ = [
     "CRD",
@@ -214,7 +219,7 @@ class FactorTransfer(FeatureMethod):
 
         def step(x: Tensor) -> Tensor:
             with torch.no_grad():
-                feature = teacher_feature(x).float()
+                feature = _float_logits(teacher_feature(x))
             _check_image_feature("teacher_feature", feature)
             reconstruction = self.paraphraser_decoder(self.paraphraser_encoder(feature))
             return F.l1_loss(reconstruction, feature)
@@ -233,8 +238,8 @@ class FactorTransfer(FeatureMethod):
         _check_image_feature("student_feature", student_feature)
         _check_image_feature("teacher_feature", teacher_feature)
         with torch.no_grad():
-            teacher_factor = self.paraphraser_encoder(teacher_feature.float())
-        student_factor = self.translator(student_feature.float())
+            teacher_factor = self.paraphraser_encoder(_float_logits(teacher_feature))
+        student_factor = self.translator(_float_logits(student_feature))
         return {"ft": factor_transfer_loss(student_factor, teacher_factor)}
 
 
@@ -340,8 +345,8 @@ class CRD(FeatureMethod):
                 f"at least the batch size {batch} (the bank's rows)",
                 self.num_samples,
             )
-        student = F.normalize(self.embed_student(student_feature.flatten(1).float()), dim=1)
-        teacher = F.normalize(self.embed_teacher(teacher_feature.flatten(1).float()), dim=1)
+        student = F.normalize(self.embed_student(_float_logits(student_feature.flatten(1))), dim=1)
+        teacher = F.normalize(self.embed_teacher(_float_logits(teacher_feature.flatten(1))), dim=1)
 
         world = _DistributedBatch(index, student.detach(), teacher.detach())
         step = int(self.steps)
@@ -502,7 +507,8 @@ class SSKD(FeatureMethod):
         def step(x: Tensor) -> Tensor:
             batch = x.shape[0]
             with torch.no_grad():
-                features = teacher_feature(torch.cat([x, rotate_batch(x)])).flatten(1).float()
+                features = teacher_feature(torch.cat([x, rotate_batch(x)])).flatten(1)
+                features = _float_logits(features)
             rep = self.teacher_head(features)
             similarity = _rotation_similarity(rep[:batch], rep[batch:])
             return F.cross_entropy(similarity, _rotation_targets(batch, x.device))
@@ -527,16 +533,16 @@ class SSKD(FeatureMethod):
         student_logits, student_rotated = context.run_student(rotated)
         teacher_logits, teacher_rotated = context.run_teacher(rotated)
         student_similarity = _rotation_similarity(
-            self.student_head(student_feature.flatten(1).float()),
-            self.student_head(student_rotated.flatten(1).float()),
+            self.student_head(_float_logits(student_feature.flatten(1))),
+            self.student_head(_float_logits(student_rotated.flatten(1))),
         )
         with torch.no_grad():
             teacher_similarity = _rotation_similarity(
-                self.teacher_head(teacher_feature.flatten(1).float()),
-                self.teacher_head(teacher_rotated.flatten(1).float()),
+                self.teacher_head(_float_logits(teacher_feature.flatten(1))),
+                self.teacher_head(_float_logits(teacher_rotated.flatten(1))),
             )
         rotated_targets = context.targets.repeat(3)
-        keep_tf = sskd_selection(teacher_logits.float(), rotated_targets, self.tf_ratio)
+        keep_tf = sskd_selection(_float_logits(teacher_logits), rotated_targets, self.tf_ratio)
         keep_ss = sskd_selection(
             teacher_similarity, _rotation_targets(batch, x.device), self.ss_ratio
         )
@@ -580,6 +586,8 @@ def _train_stage(params, optimizer, step, inputs, epochs: int) -> list[float]:
             optimizer.step()
             total, count = total + float(loss.detach()), count + 1
         history.append(total / max(count, 1))
+    for param in params:
+        param.grad = None
     return history
 
 
@@ -596,8 +604,8 @@ def _rotation_similarity(original: Tensor, rotated: Tensor) -> Tensor:
 def _softened_kl(student: Tensor, teacher: Tensor, temperature: float) -> Tensor:
     if student.shape[0] == 0:
         return student.sum() * 0.0
-    log_p_student = F.log_softmax(student.float() / temperature, dim=1)
-    log_p_teacher = F.log_softmax(teacher.float() / temperature, dim=1)
+    log_p_student = F.log_softmax(_float_logits(student) / temperature, dim=1)
+    log_p_teacher = F.log_softmax(_float_logits(teacher) / temperature, dim=1)
     kl = F.kl_div(log_p_student, log_p_teacher, reduction="batchmean", log_target=True)
     return kl * temperature**2
 
@@ -667,11 +675,7 @@ def _flat_pair(student: Tensor, teacher: Tensor, names) -> tuple[Tensor, Tensor]
     _check_pair_batch(student, teacher, names)
     student = student.flatten(1)
     teacher = teacher.flatten(1)
-    if student.dtype != torch.float64:
-        student = student.float()
-    if teacher.dtype != torch.float64:
-        teacher = teacher.float()
-    return student, teacher
+    return _float_logits(student), _float_logits(teacher)
 
 
 def _pairwise_distances(embedding: Tensor, eps: float = 1e-12) -> Tensor:
@@ -904,7 +908,7 @@ def dkd_loss(
     with torch.autocast(device_type=student_logits.device.type, enabled=False):
 
         def split(logits: Tensor) -> tuple[Tensor, Tensor]:
-            logits = (logits if logits.dtype == torch.float64 else logits.float()) / temperature
+            logits = _float_logits(logits) / temperature
             log_p = F.log_softmax(logits, dim=1)
             log_target = log_p[target_mask]
             # log(1 - p_t) as the log-sum of the other classes' probabilities: no cancellation

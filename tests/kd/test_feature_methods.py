@@ -1,0 +1,274 @@
+"""FT, CRD and SSKD as modules: formulas written out independently, stages, gradients, bad input."""
+
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lightning_distill.kd.feature_losses import (
+    CRD,
+    SSKD,
+    FactorTransfer,
+    FeatureContext,
+    factor_transfer_loss,
+    rotate_batch,
+)
+
+
+def test_factor_transfer_loss_is_the_l1_distance_of_normalised_factors():
+    gen = torch.Generator().manual_seed(0)
+    s = torch.randn(3, 2, 4, 4, generator=gen, dtype=torch.float64)
+    t = torch.randn(3, 2, 4, 4, generator=gen, dtype=torch.float64)
+    expected = 0.0
+    for a, b in zip(s.numpy(), t.numpy()):
+        a, b = a.ravel(), b.ravel()
+        expected += np.abs(a / np.linalg.norm(a) - b / np.linalg.norm(b)).sum()
+    expected /= s.numel()
+    assert float(factor_transfer_loss(s, t)) == pytest.approx(expected, rel=1e-10)
+    # the factors are normalised per sample: a positive scale changes nothing
+    assert float(factor_transfer_loss(5 * s, t)) == pytest.approx(expected, rel=1e-10)
+
+
+def test_factor_transfer_pools_the_larger_factor():
+    s = torch.randn(2, 3, 8, 8, dtype=torch.float64)
+    t = torch.randn(2, 3, 4, 4, dtype=torch.float64)
+    pooled = F.adaptive_avg_pool2d(s, (4, 4))
+    assert float(factor_transfer_loss(s, t)) == pytest.approx(
+        float(factor_transfer_loss(pooled, t))
+    )
+
+
+def test_factor_transfer_paraphraser_stage_then_translator_trains():
+    torch.manual_seed(0)
+    teacher = nn.Sequential(nn.Conv2d(1, 6, 3, padding=1), nn.ReLU())
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    method = FactorTransfer(4, 6, paraphraser_epochs=15, paraphraser_lr=0.1)
+    batches = [torch.randn(8, 1, 5, 5) for _ in range(4)]
+    assert not method.is_pretrained
+    history = method.pretrain(batches, teacher)
+    assert method.is_pretrained and len(history) == 15
+    assert history[-1] < 0.95 * history[0]  # the autoencoder learns to reconstruct
+    assert all(torch.equal(v, teacher.state_dict()[k]) for k, v in before.items())
+    # afterwards only the translator trains
+    assert {id(p) for p in method.student_parameters()} == {
+        id(p) for p in method.translator.parameters()
+    }
+    student_feature = torch.randn(8, 4, 5, 5, requires_grad=True)
+    terms = method(student_feature, teacher(batches[0]))
+    assert set(terms) == {"ft"}
+    terms["ft"].backward()
+    assert all(
+        p.grad is not None and p.grad.abs().sum() > 0 for p in method.translator.parameters()
+    )
+    assert all(p.grad is None for p in method.paraphraser_encoder.parameters())
+    assert student_feature.grad.abs().sum() > 0
+
+
+def _crd_reference(method, s_feat, t_feat, index, contrast):
+    """Eq. (18) of the CRD paper in float64, from the module's parameters and banks."""
+    with torch.no_grad():
+        ws, bs = method.embed_student.weight.double(), method.embed_student.bias.double()
+        wt, bt = method.embed_teacher.weight.double(), method.embed_teacher.bias.double()
+        vs = s_feat.double().flatten(1) @ ws.T + bs
+        vt = t_feat.double().flatten(1) @ wt.T + bt
+    vs = (vs / vs.norm(dim=1, keepdim=True)).numpy()
+    vt = (vt / vt.norm(dim=1, keepdim=True)).numpy()
+    mem_s = method.memory_student.double().numpy()
+    mem_t = method.memory_teacher.double().numpy()
+    n, k, tau = method.num_samples, method.num_negatives, method.temperature
+    contrast = contrast.numpy()
+    # student anchor against the teacher bank; teacher anchor against the student bank
+    out_s = np.exp(np.einsum("bkd,bd->bk", mem_t[contrast], vs) / tau)
+    out_t = np.exp(np.einsum("bkd,bd->bk", mem_s[contrast], vt) / tau)
+    total = 0.0
+    for out in (out_s, out_t):
+        z = out.mean() * n
+        p = out / z
+        loss = 0.0
+        for row in p:
+            loss += math.log(row[0] / (row[0] + k / n + 1e-7))
+            loss += sum(math.log((k / n) / (q + k / n + 1e-7)) for q in row[1:])
+        total += -loss / len(p)
+    new_s = mem_s[index.numpy()] * method.momentum + vs * (1 - method.momentum)
+    new_s /= np.linalg.norm(new_s, axis=1, keepdims=True)
+    return total, new_s
+
+
+def test_crd_matches_the_paper_formula_and_updates_its_bank():
+    torch.manual_seed(0)
+    method = CRD(6, 10, num_samples=20, embed_dim=4, num_negatives=7)
+    s_feat, t_feat = torch.randn(5, 6), torch.randn(5, 2, 5)
+    index = torch.tensor([3, 0, 19, 7, 11])
+    contrast = method.negatives(index, step=0)
+    assert contrast.shape == (5, 8) and torch.equal(contrast[:, 0], index)
+    expected, new_rows = _crd_reference(method, s_feat, t_feat, index, contrast)
+    terms = method(s_feat, t_feat, FeatureContext(index=index))
+    assert float(terms["crd"].detach()) == pytest.approx(expected, rel=1e-5)
+    assert int(method.steps) == 1 and bool((method.normalizers > 0).all())
+    assert np.allclose(method.memory_student[index].double().numpy(), new_rows, atol=1e-6)
+    # Z stays fixed after the first step; the negatives change with the step
+    z = method.normalizers.clone()
+    method(s_feat, t_feat, FeatureContext(index=index))
+    assert torch.equal(z, method.normalizers)
+    assert not torch.equal(method.negatives(index, 1), contrast)
+
+
+def test_crd_heads_get_gradients_and_the_bank_is_in_the_state_dict():
+    method = CRD(6, 10, num_samples=20, embed_dim=4, num_negatives=7)
+    s_feat = torch.randn(5, 6, requires_grad=True)
+    method(s_feat, torch.randn(5, 10), FeatureContext(index=torch.arange(5)))["crd"].backward()
+    for head in (method.embed_student, method.embed_teacher):
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in head.parameters())
+    state = method.state_dict()
+    assert {"memory_student", "memory_teacher", "normalizers", "steps"} <= set(state)
+    assert method.bank_bytes == 2 * 20 * 4 * 4
+
+
+def test_crd_eval_mode_leaves_the_state_alone():
+    method = CRD(3, 3, num_samples=10, embed_dim=2, num_negatives=4).eval()
+    before = {k: v.clone() for k, v in method.state_dict().items()}
+    value = method(torch.randn(4, 3), torch.randn(4, 3), FeatureContext(index=torch.arange(4)))
+    assert math.isfinite(float(value["crd"].detach()))
+    assert all(torch.equal(v, method.state_dict()[k]) for k, v in before.items())
+
+
+@pytest.mark.parametrize(
+    ("index", "num_samples", "name"),
+    [
+        (None, 10, "index must be given"),
+        (torch.tensor([0, 1, 2, 30]), 10, "index"),
+        (torch.tensor([0.0, 1.0, 2.0, 3.0]), 10, "index"),
+        (torch.arange(4), 3, "num_samples"),
+    ],
+)
+def test_crd_bad_input(index, num_samples, name):
+    method = CRD(3, 3, num_samples=num_samples, embed_dim=2, num_negatives=4)
+    with pytest.raises((ValueError, TypeError), match=name):
+        method(torch.randn(4, 3), torch.randn(4, 3), FeatureContext(index=index))
+
+
+def test_methods_reject_batches_of_different_sizes():
+    method = CRD(3, 3, num_samples=10, embed_dim=2, num_negatives=4)
+    with pytest.raises(ValueError, match="teacher_feature must be a batch of the same size"):
+        method(torch.randn(4, 3), torch.randn(5, 3), FeatureContext(index=torch.arange(4)))
+
+
+def test_rotate_batch_rotates_square_images_and_rejects_others():
+    x = torch.arange(2 * 1 * 3 * 3, dtype=torch.float32).view(2, 1, 3, 3)
+    rotated = rotate_batch(x)
+    assert rotated.shape == (6, 1, 3, 3)
+    # row j is image j % 2 rotated by 90 * (1 + j // 2) degrees counter-clockwise
+    assert torch.equal(rotated[1, 0], torch.tensor(x[1, 0].numpy()[:, ::-1].T.copy()))
+    assert torch.equal(rotated[2], torch.flip(x[0], dims=(1, 2)))
+    with pytest.raises(ValueError, match="H == W"):
+        rotate_batch(torch.randn(2, 1, 3, 4))
+    with pytest.raises(ValueError, match="H == W"):
+        rotate_batch(torch.randn(2, 5))
+
+
+class _Net(nn.Module):
+    def __init__(self, width, classes=3):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()
+        )
+        self.head = nn.Linear(width, classes)
+
+    def forward(self, x):
+        feature = self.body(x)
+        return self.head(feature), feature
+
+
+def _sskd_reference(method, s_feat, t_feat, s_rot, t_rot, s_logits_rot, t_logits_rot, y):
+    """The ss and tf terms of Xu et al. written out in float64 with loops."""
+    s_feat, t_feat, s_rot, t_rot = (v.detach() for v in (s_feat, t_feat, s_rot, t_rot))
+    s_logits_rot, t_logits_rot = s_logits_rot.detach(), t_logits_rot.detach()
+
+    def heads(head, feat):
+        with torch.no_grad():
+            return head.double()(feat.double()).numpy()
+
+    def similarity(orig, rot):
+        return np.array(
+            [[a @ b / (np.linalg.norm(a) * np.linalg.norm(b)) for b in orig] for a in rot]
+        )
+
+    def kl_rows(s, t, temperature, rows):
+        total = 0.0
+        for i in rows:
+            p_t = np.exp(t[i] / temperature) / np.exp(t[i] / temperature).sum()
+            p_s = np.exp(s[i] / temperature) / np.exp(s[i] / temperature).sum()
+            total += (p_t * np.log(p_t / p_s)).sum()
+        return total / len(rows) * temperature**2
+
+    def keep(scores, targets, ratio):
+        rank = np.array([int((row > row[t]).sum()) for row, t in zip(scores, targets)])
+        wrong = np.flatnonzero(rank > 0)
+        kept_wrong = wrong[np.argsort(rank[wrong], kind="stable")][: int(len(wrong) * ratio)]
+        return sorted(set(np.flatnonzero(rank == 0)) | set(kept_wrong))
+
+    batch = len(y)
+    s_sim = similarity(heads(method.student_head, s_feat), heads(method.student_head, s_rot))
+    t_sim = similarity(heads(method.teacher_head, t_feat), heads(method.teacher_head, t_rot))
+    rot_targets = np.arange(3 * batch) % batch
+    ss_rows = keep(t_sim, rot_targets, method.ss_ratio)
+    tf_rows = keep(t_logits_rot.double().numpy(), np.tile(y.numpy(), 3), method.tf_ratio)
+    ss = kl_rows(s_sim, t_sim, method.ss_temperature, ss_rows)
+    tf = kl_rows(
+        s_logits_rot.double().numpy(), t_logits_rot.double().numpy(), method.tf_temperature, tf_rows
+    )
+    return method.ss_weight * ss, method.tf_weight * tf
+
+
+def test_sskd_matches_the_paper_formula_and_trains_the_student_head_only():
+    torch.manual_seed(0)
+    student, teacher = _Net(4).double(), _Net(6).double()
+    teacher.requires_grad_(False)
+    method = SSKD(4, 6, ss_ratio=0.5).double()
+    x, y = torch.randn(4, 1, 5, 5, dtype=torch.float64), torch.tensor([0, 1, 2, 1])
+    _, s_feat = student(x)
+    _, t_feat = teacher(x)
+    rotated = rotate_batch(x)
+    context = FeatureContext(
+        inputs=x, targets=y, run_student=student, run_teacher=lambda z: teacher(z)
+    )
+    terms = method(s_feat, t_feat, context)
+    assert set(terms) == {"sskd_tf", "sskd_ss"}
+    s_logits_rot, s_rot = student(rotated)
+    t_logits_rot, t_rot = teacher(rotated)
+    ss, tf = _sskd_reference(
+        copy.deepcopy(method), s_feat, t_feat, s_rot, t_rot, s_logits_rot, t_logits_rot, y
+    )
+    assert float(terms["sskd_ss"]) == pytest.approx(ss, rel=1e-9)
+    assert float(terms["sskd_tf"]) == pytest.approx(tf, rel=1e-9)
+    (terms["sskd_ss"] + terms["sskd_tf"]).backward()
+    assert all(p.grad is not None for p in method.student_head.parameters())
+    assert all(p.grad is None for p in method.teacher_head.parameters())
+    assert all(p.grad is not None for p in student.parameters())
+
+
+def test_sskd_head_stage_learns_to_match_rotations():
+    torch.manual_seed(0)
+    # unpooled features: a rotated copy is told from the others by where things are
+    teacher = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten())
+    teacher.requires_grad_(False)
+    method = SSKD(4, 144, head_epochs=20, head_lr=0.5)
+    batches = [torch.randn(8, 1, 6, 6) for _ in range(3)]
+    history = method.pretrain(batches, teacher)
+    assert method.is_pretrained
+    assert history[0] == pytest.approx(math.log(8), rel=0.1)  # chance among 8 originals
+    assert history[-1] < 0.7 * history[0]
+    assert all(not p.requires_grad for p in method.teacher_head.parameters())
+    assert method.student_parameters() == list(method.student_head.parameters())
+
+
+def test_sskd_needs_the_forward_functions():
+    method = SSKD(3, 3)
+    with pytest.raises(ValueError, match="run_student"):
+        method(torch.randn(2, 3), torch.randn(2, 3), FeatureContext())
