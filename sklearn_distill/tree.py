@@ -1,0 +1,584 @@
+"""DistilledTree: a small regression tree that mimics a teacher's score, read as rules.
+
+Each leaf of the tree is a rule: the conditions on the path from the root, in feature names
+and the labels of the data (``priors_count > 3.5 and age <= 24.5``). :meth:`DistilledTree.rules`
+lists them with their prediction and the rows they cover; :meth:`DistilledTree.explain` says
+which rule fired for each row.
+
+**Categorical features** are split on sets of categories. scikit-learn's trees split numbers
+only, so each categorical column reaches the tree as the rank of its categories ordered by their
+mean target on the fitting rows (by the first principal direction of their mean targets, for
+several classes). For a squared error, the best split of the categories into two sets is one of
+the splits of that ordering (Breiman et al., 1984, for the root node; deeper nodes use the same
+global ordering, an approximation). A split then reads ``purpose in {'car', 'education'}`` on
+one side and ``purpose not in {'car', 'education'}`` on the other. Missing values and categories
+not seen at fit rank after every known category, so they always take the ``not in`` side, and
+the rule that says so is true for them.
+
+**Missing numbers** are routed by the tree itself (scikit-learn learns, at each split, on which
+side rows with a missing value go). For a feature with missing values at fit, a rule states it:
+the side that takes them reads ``x is missing`` in a rule of its own, the other side adds
+``x is not missing``. A rule read alone is therefore true of every row it covers, missing values
+included.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.tree import DecisionTreeRegressor
+from sklearn.utils.validation import _num_samples, check_is_fitted
+
+from sklearn_distill import _teacher
+from sklearn_distill._data import CATEGORICAL, is_frame
+from sklearn_distill._validation import check_integer, check_real
+from sklearn_distill.gam import DistillerBase
+
+__all__ = ["OPERATORS", "DistilledTree"]
+
+#: The operators of a rule's conditions, as ``(feature, operator, value)`` tuples.
+OPERATORS = ("<=", ">", "in", "not in", "is missing", "is not missing")
+
+
+def _is_missing(value) -> bool:
+    if value is None or value is pd.NA:
+        return True
+    return isinstance(value, float | np.floating) and np.isnan(value)
+
+
+def _column_values(X, index):
+    return X.iloc[:, index].to_numpy(dtype=object) if is_frame(X) else np.asarray(X)[:, index]
+
+
+def _format_value(value) -> str:
+    if isinstance(value, set):
+        return "{" + ", ".join(repr(v) for v in sorted(value, key=repr)) + "}"
+    return repr(float(value))
+
+
+def format_condition(condition) -> str:
+    """A condition ``(feature, operator, value)`` as text: ``age <= 24.5``."""
+    feature, operator, value = condition
+    if operator in ("is missing", "is not missing"):
+        return f"{feature} {operator}"
+    return f"{feature} {operator} {_format_value(value)}"
+
+
+class _PathState:
+    """What a path from the root says about each feature, merged into the tightest conditions."""
+
+    def __init__(self):
+        self.order = []  # features in order of first appearance
+        self.low, self.high, self.missing = {}, {}, {}
+        self.inside, self.outside = {}, {}
+
+    def copy(self):
+        new = _PathState()
+        new.order = list(self.order)
+        for name in ("low", "high", "missing", "inside", "outside"):
+            setattr(new, name, dict(getattr(self, name)))
+        return new
+
+    def _touch(self, feature):
+        if feature not in self.order:
+            self.order.append(feature)
+
+    def conditions(self, names):
+        out = []
+        for feature in self.order:
+            name = names[feature]
+            if self.missing.get(feature) is True:
+                out.append((name, "is missing", None))
+                continue
+            if feature in self.low:
+                out.append((name, ">", self.low[feature]))
+            if feature in self.high:
+                out.append((name, "<=", self.high[feature]))
+            if feature in self.inside:
+                out.append(
+                    (name, "in", set(self.inside[feature] - self.outside.get(feature, set())))
+                )
+            elif feature in self.outside:
+                out.append((name, "not in", set(self.outside[feature])))
+            if self.missing.get(feature) is False:
+                out.append((name, "is not missing", None))
+        return out
+
+
+class DistilledTree(DistillerBase):
+    """A regression tree that mimics a teacher's score, readable as rules (distillation).
+
+    The teacher is read as by :class:`~sklearn_distill.DistilledGAM` (log-odds for classifier
+    teachers, calibrated log-odds with ``calibration``, plain scores otherwise) and a
+    :class:`~sklearn.tree.DecisionTreeRegressor` with at most ``max_leaf_nodes`` leaves is
+    fitted to that target. Every leaf is a rule (:meth:`rules`); :meth:`explain` gives the rule
+    that fired for each row; :meth:`export_text` prints the whole tree.
+
+    Parameters
+    ----------
+    teacher : fitted estimator, callable or None, default=None
+        The black box, as for :class:`~sklearn_distill.DistilledGAM`: never refitted nor
+        modified, shared by clones.
+    response : {"auto", "predict", "predict_proba", "decision_function"}, default="auto"
+        How the teacher is read (see :class:`~sklearn_distill.DistilledGAM`).
+    calibration : {None, "isotonic", "sigmoid", "temperature"}, default=None
+        Map a one-dimensional score to P(y = 1 | score) with the labels ``y`` first.
+    max_leaf_nodes : int, default=8
+        Leaves of the tree (best-first growth), at least 2: the number of rules, more where a
+        feature with missing values splits a rule in two.
+    max_depth : int or None, default=None
+        Longest rule (conditions on the path), unlimited by default.
+    min_samples_leaf : int or float, default=0.01
+        Fewest fitting rows a leaf may hold (a float is a share of the rows): rules that cover
+        a handful of rows explain little.
+    monotone_constraints : dict or None, default=None
+        ``{feature: +1 or -1}`` (name, or column index for arrays): the prediction never
+        decreases (+1) or never increases (-1) with that feature, other features held fixed.
+        Passed to the tree's ``monotonic_cst``. Numeric features only; one output only.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the tree, the calibration folds, query augmentation and subsampling.
+    temperature : float, default=1.0
+        Divides the teacher's log-odds (above 1 softens the probabilities mimicked).
+    cv : int, default=5
+        Folds for cross-fitted calibration.
+    augmentation : float or None, default=None
+        Query augmentation (see :func:`~sklearn_distill.gam.generate_queries`).
+    max_samples : int or None, default=None
+        Fit on at most this many rows of the transfer set; ``None`` uses every row.
+    proba_clip : float, default=1e-6
+        Teacher probabilities are clipped to ``[proba_clip, 1 - proba_clip]`` before log-odds.
+
+    Attributes
+    ----------
+    tree_ : DecisionTreeRegressor
+        The fitted tree, on numeric columns and category ranks.
+    categories_ : dict
+        For each categorical column index, its known categories in rank order.
+    rules_ : list of dict
+        The rules, one or more per leaf (see :meth:`rules`).
+    response_, classes_, calibrator_, target_offset_, target_scale_, n_features_in_,
+    feature_names_in_
+        As for :class:`~sklearn_distill.DistilledGAM`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from sklearn_distill import DistilledTree
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"age": rng.integers(18, 70, 400), "priors": rng.integers(0, 9, 400)})
+    >>> score = (X["priors"] > 3) * 2.0 - (X["age"] > 40)
+    >>> tree = DistilledTree(max_leaf_nodes=4, random_state=0).fit(X, teacher_scores=score)
+    >>> for rule, prediction in tree.rules()[["rule", "prediction"]].to_numpy():
+    ...     print(f"{rule}: {prediction:.1f}")
+    priors <= 3.5 and age <= 41.0: 0.0
+    priors <= 3.5 and age > 41.0: -1.0
+    priors > 3.5 and age <= 40.5: 2.0
+    priors > 3.5 and age > 40.5: 1.0
+    """
+
+    def __init__(
+        self,
+        teacher=None,
+        *,
+        response="auto",
+        calibration=None,
+        max_leaf_nodes=8,
+        max_depth=None,
+        min_samples_leaf=0.01,
+        monotone_constraints=None,
+        random_state=None,
+        temperature=1.0,
+        cv=5,
+        augmentation=None,
+        max_samples=None,
+        proba_clip=1e-6,
+    ):
+        self.teacher = teacher
+        self.response = response
+        self.calibration = calibration
+        self.max_leaf_nodes = max_leaf_nodes
+        self.max_depth = max_depth
+        self.min_samples_leaf = min_samples_leaf
+        self.monotone_constraints = monotone_constraints
+        self.random_state = random_state
+        self.temperature = temperature
+        self.cv = cv
+        self.augmentation = augmentation
+        self.max_samples = max_samples
+        self.proba_clip = proba_clip
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # one tree with one output per class
+        tags.input_tags.allow_nan = True
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
+        return tags
+
+    def _check_student_params(self):
+        check_integer("max_leaf_nodes", self.max_leaf_nodes, minimum=2)
+        if self.max_depth is not None:
+            check_integer("max_depth", self.max_depth, minimum=1)
+        if isinstance(self.min_samples_leaf, numbers.Integral) and not isinstance(
+            self.min_samples_leaf, bool
+        ):
+            check_integer("min_samples_leaf", self.min_samples_leaf, minimum=1)
+        else:
+            check_real(
+                "min_samples_leaf",
+                self.min_samples_leaf,
+                minimum=0,
+                maximum=0.5,
+                exclusive_minimum=True,
+            )
+
+    # ------------------------------------------------------------------ encoding
+    def _names(self):
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None:
+            return [str(name) for name in names]
+        return [f"x{k}" for k in range(self.n_features_in_)]
+
+    def _encode(self, X, *, warn_unseen=True, check_missing=True):
+        """Numeric columns as floats, categorical ones as category ranks (missing and unseen
+        categories after all known ones)."""
+        n_samples = _num_samples(X)
+        encoded = np.empty((n_samples, self.n_features_in_))
+        names = self._names()
+        for index in range(self.n_features_in_):
+            values = _column_values(X, index)
+            if index not in self.categories_:
+                encoded[:, index] = np.asarray(
+                    [np.nan if _is_missing(v) else v for v in values], dtype=float
+                )
+                if (
+                    check_missing
+                    and index not in self.missing_features_
+                    and np.isnan(encoded[:, index]).any()
+                ):
+                    raise ValueError(
+                        f"X column {names[index]!r} must have no missing values, as at fit (the "
+                        "tree learnt no rule for them); impute them, or fit on rows where it "
+                        f"is missing; got {int(np.isnan(encoded[:, index]).sum())} missing."
+                    )
+                continue
+            ranks = self._ranks_[index]
+            unknown = len(ranks)
+            codes = np.empty(n_samples)
+            unseen = set()
+            for row, value in enumerate(values):
+                if _is_missing(value):
+                    codes[row] = unknown
+                    continue
+                code = ranks.get(value)
+                if code is None:
+                    unseen.add(value)
+                    code = unknown
+                codes[row] = code
+            if unseen and warn_unseen:
+                warnings.warn(
+                    f"X column {names[index]!r} holds categories not seen at fit: "
+                    f"{sorted(unseen, key=repr)!r}. They are routed with missing values, to the "
+                    "'not in' side of every split on this column.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+            encoded[:, index] = codes
+        return encoded
+
+    def _learn_categories(self, X, target):
+        """Rank each categorical column's categories by their mean target."""
+        self.categories_, self._ranks_ = {}, {}
+        for index, kind in enumerate(self.feature_kinds_):
+            if kind != CATEGORICAL:
+                continue
+            values = _column_values(X, index)
+            present = np.array([not _is_missing(v) for v in values])
+            labels = pd.unique(values[present]) if present.any() else np.array([], dtype=object)
+            position = {label: k for k, label in enumerate(labels)}
+            codes = np.array([position[v] for v in values[present]], dtype=int)
+            counts = np.bincount(codes, minlength=len(labels)).astype(float)
+            sums = np.zeros((len(labels), target.shape[1]))
+            np.add.at(sums, codes, target[present])
+            means = sums / np.maximum(counts, 1)[:, None]
+            if target.shape[1] == 1:
+                key = means[:, 0]
+            else:  # several classes: the first principal direction of the category means
+                centred = means - np.average(means, axis=0, weights=counts)
+                direction = np.linalg.svd(centred * np.sqrt(counts)[:, None])[2][0]
+                key = centred @ direction
+            order = sorted(range(len(labels)), key=lambda k: (key[k], repr(labels[k])))
+            self.categories_[index] = [labels[k] for k in order]
+            self._ranks_[index] = {labels[k]: rank for rank, k in enumerate(order)}
+
+    # ------------------------------------------------------------------ fitting
+    def _fit_student(self, transfer, target, constraints, seed):
+        if constraints is not None and target.shape[1] > 1:
+            raise ValueError(
+                "monotone_constraints must be None for a teacher with more than two classes "
+                f"(the tree then has {target.shape[1]} outputs); got {self.monotone_constraints!r}."
+            )
+        self._learn_categories(transfer, target)
+        self.missing_features_ = self._features_with_missing(transfer)
+        self.tree_ = DecisionTreeRegressor(
+            max_leaf_nodes=self.max_leaf_nodes,
+            max_depth=self.max_depth,
+            min_samples_leaf=self.min_samples_leaf,
+            monotonic_cst=constraints,
+            random_state=seed,
+        ).fit(
+            self._encode(transfer, warn_unseen=False),
+            target[:, 0] if target.shape[1] == 1 else target,
+        )
+
+    def _features_with_missing(self, X):
+        missing = set()
+        for index in range(self.n_features_in_):
+            if index not in self.categories_ and any(map(_is_missing, _column_values(X, index))):
+                missing.add(index)
+        return missing
+
+    def _predict_student(self, X):
+        encoded = self._encode(X)
+        return np.asarray(self.tree_.predict(encoded), dtype=float).reshape(len(encoded), -1)
+
+    def _after_fit(self, X, target):
+        # rows of X left out by max_samples may miss values the fitting rows never missed
+        self.missing_features_ |= self._features_with_missing(X)
+        self.rules_ = self._build_rules()
+        ids = self._rule_ids(self._encode(X, warn_unseen=False, check_missing=False))
+        target = target.reshape(len(target), -1)
+        for rule_id, rule in enumerate(self.rules_):
+            covered = ids == rule_id
+            rule["n_rows"] = int(covered.sum())
+            rule["teacher_mean"] = (
+                target[covered].mean(axis=0) if covered.any() else np.full(target.shape[1], np.nan)
+            )
+        self.n_fit_rows_ = len(ids)
+
+    # ------------------------------------------------------------------ rules
+    def _build_rules(self):
+        tree = self.tree_.tree_
+        names = self._names()
+        rules = []
+
+        def walk(node, state):
+            left, right = tree.children_left[node], tree.children_right[node]
+            if left == -1:
+                value = tree.value[node][:, 0] * self.target_scale_ + self.target_offset_
+                missing = {f: m for f, m in state.missing.items()}
+                rules.append(
+                    {
+                        "leaf": int(node),
+                        "conditions": state.conditions(names),
+                        "missing": missing,
+                        "value": value,
+                    }
+                )
+                return
+            feature, threshold = int(tree.feature[node]), float(tree.threshold[node])
+            if feature in self.categories_:
+                labels = self.categories_[feature]
+                below = set(labels[: int(np.floor(threshold)) + 1])
+                for child, inside in ((left, True), (right, False)):
+                    branch = state.copy()
+                    branch._touch(feature)
+                    if inside:
+                        known = branch.inside.get(feature, set(labels))
+                        branch.inside[feature] = known & below
+                    else:
+                        branch.outside[feature] = branch.outside.get(feature, set()) | below
+                    walk(child, branch)
+                return
+            missing_left = bool(tree.missing_go_to_left[node])
+            can_be_missing = feature in self.missing_features_
+            for child, is_left in ((left, True), (right, False)):
+                if state.missing.get(feature) is not True:
+                    branch = state.copy()
+                    branch._touch(feature)
+                    bounds = branch.high if is_left else branch.low
+                    tighter = min if is_left else max
+                    bounds[feature] = tighter(bounds.get(feature, threshold), threshold)
+                    if can_be_missing:
+                        branch.missing[feature] = False
+                    walk(child, branch)
+                if (
+                    can_be_missing
+                    and missing_left == is_left
+                    and state.missing.get(feature) is not False
+                ):
+                    branch = state.copy()
+                    branch._touch(feature)
+                    branch.missing[feature] = True
+                    walk(child, branch)
+
+        walk(0, _PathState())
+        return rules
+
+    def _rule_ids(self, encoded):
+        leaves = self.tree_.apply(encoded)
+        ids = np.full(len(encoded), -1)
+        for rule_id, rule in enumerate(self.rules_):
+            covered = leaves == rule["leaf"]
+            for feature, missing in rule["missing"].items():
+                covered &= np.isnan(encoded[:, feature]) == missing
+            ids[covered] = rule_id
+        return ids
+
+    def _probability(self, value):
+        """P(class 1) for one output, the class probabilities for several."""
+        if len(value) == 1:
+            return float(_teacher.logits_to_probabilities(value)[0, 1])
+        return _teacher.logits_to_probabilities(value[None, :])[0]
+
+    def _scalar(self, value):
+        return float(value[0]) if len(value) == 1 else np.asarray(value)
+
+    def rules(self):
+        """The tree's rules, one row per leaf (two or more where a feature with missing values
+        at fit splits the leaf's rows into those that have a value and those that miss it).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``rule_id``; ``rule``, the conditions as text joined by ``and``; ``conditions``, a
+            list of ``(feature, operator, value)`` tuples, ``operator`` one of ``"<="``,
+            ``">"``, ``"in"``, ``"not in"`` (``value`` a set of category labels as they appear
+            in X), ``"is missing"``, ``"is not missing"`` (``value`` None); ``prediction`` (the
+            mimicked score: log-odds for classifier teachers; an array per class for more than
+            two); ``probability`` (classifier teachers and calibrated scores); ``n_rows`` and
+            ``share`` of the fitting rows the rule covers; ``teacher_mean``, the teacher's mean
+            target on them; ``leaf``, the tree's node id.
+        """
+        check_is_fitted(self, "rules_")
+        records = []
+        for rule_id, rule in enumerate(self.rules_):
+            record = {
+                "rule_id": rule_id,
+                "rule": " and ".join(format_condition(c) for c in rule["conditions"]) or "always",
+                "conditions": list(rule["conditions"]),
+                "prediction": self._scalar(rule["value"]),
+            }
+            if self._is_classifier_like:
+                record["probability"] = self._probability(rule["value"])
+            record.update(
+                n_rows=rule["n_rows"],
+                share=rule["n_rows"] / self.n_fit_rows_,
+                teacher_mean=self._scalar(rule["teacher_mean"]),
+                leaf=rule["leaf"],
+            )
+            records.append(record)
+        return pd.DataFrame.from_records(records)
+
+    def explain(self, X):
+        """The rule that fired for each row of ``X``, and the prediction.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            With the columns seen at fit.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed like ``X``: ``rule_id``, ``rule`` (text), ``prediction`` (and
+            ``probability`` for classifier teachers and calibrated scores).
+        """
+        check_is_fitted(self, "rules_")
+        X = self._check_X(X, reset=False)
+        index = X.index if is_frame(X) else pd.RangeIndex(_num_samples(X))
+        encoded = self._encode(X)
+        ids = self._rule_ids(encoded)
+        table = self.rules()
+        prediction = (
+            np.asarray(self.tree_.predict(encoded), dtype=float).reshape(len(encoded), -1)
+            * self.target_scale_
+            + self.target_offset_
+        )
+        out = pd.DataFrame(
+            {
+                "rule_id": ids,
+                "rule": table["rule"].to_numpy()[ids],
+                "prediction": list(prediction) if self.n_outputs_ > 1 else prediction[:, 0],
+            },
+            index=index,
+        )
+        if self._is_classifier_like:
+            probabilities = _teacher.logits_to_probabilities(
+                prediction[:, 0] if self.n_outputs_ == 1 else prediction
+            )
+            out["probability"] = (
+                probabilities[:, 1] if self.n_outputs_ == 1 else list(probabilities)
+            )
+        return out
+
+    def export_text(self, *, decimals=3):
+        """The whole tree as indented text: each split's two sides (with where missing values
+        and unseen categories go), and at each leaf its rule id, prediction and rows.
+
+        Parameters
+        ----------
+        decimals : int, default=3
+            Digits of the predictions shown (thresholds are shown exactly).
+
+        Returns
+        -------
+        str
+        """
+        check_is_fitted(self, "rules_")
+        check_integer("decimals", decimals, minimum=0)
+        tree = self.tree_.tree_
+        names = self._names()
+        table = self.rules()
+        by_leaf = {}
+        for _, row in table.iterrows():
+            by_leaf.setdefault(row["leaf"], []).append(row)
+        lines = []
+
+        def leaf_text(rows):
+            row = rows[0]
+            prediction = np.round(np.asarray(row["prediction"], dtype=float), decimals)
+            text = f"prediction {prediction.tolist()}"
+            if "probability" in row:
+                probability = np.round(np.asarray(row["probability"], dtype=float), decimals)
+                text += f" (probability {probability.tolist()})"
+            n_rows = sum(r["n_rows"] for r in rows)
+            ids = ", ".join(str(r["rule_id"]) for r in rows)
+            label = "rule" if len(rows) == 1 else "rules"
+            return f"{label} {ids}: {text}, {n_rows} rows ({100 * n_rows / self.n_fit_rows_:.1f}%)"
+
+        def walk(node, depth):
+            indent = "|   " * depth + "|--- "
+            left, right = tree.children_left[node], tree.children_right[node]
+            if left == -1:
+                lines.append(indent + leaf_text(by_leaf[node]))
+                return
+            feature, threshold = int(tree.feature[node]), float(tree.threshold[node])
+            name = names[feature]
+            if feature in self.categories_:
+                below = set(self.categories_[feature][: int(np.floor(threshold)) + 1])
+                sides = (
+                    (left, format_condition((name, "in", below))),
+                    (right, format_condition((name, "not in", below)) + " (or missing, or unseen)"),
+                )
+            else:
+                missing = ""
+                if feature in self.missing_features_:
+                    missing_left = bool(tree.missing_go_to_left[node])
+                    missing = (" (or missing)", "") if missing_left else ("", " (or missing)")
+                else:
+                    missing = ("", "")
+                sides = (
+                    (left, format_condition((name, "<=", threshold)) + missing[0]),
+                    (right, format_condition((name, ">", threshold)) + missing[1]),
+                )
+            for child, text in sides:
+                lines.append(indent + text)
+                walk(child, depth + 1)
+
+        walk(0, 0)
+        return "\n".join(lines)

@@ -1,0 +1,278 @@
+"""DistilledTree: its rules, read back by a small parser written here, are true of exactly the
+rows they cover, missing values and unseen categories included."""
+
+import ast
+import pickle
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from sklearn_distill import DistilledTree
+from sklearn_distill.tree import OPERATORS
+
+CONDITION = re.compile(
+    r"^(?P<feature>\S+) (?P<operator><=|>|not in|in|is not missing|is missing)(?: (?P<value>.+))?$"
+)
+
+
+def parse_rule(text):
+    """A rule's text as a list of (feature, operator, value), independent of the library."""
+    conditions = []
+    for part in text.split(" and "):
+        match = CONDITION.match(part)
+        assert match, f"unreadable condition {part!r}"
+        value = match["value"]
+        if match["operator"] in ("<=", ">"):
+            value = float(value)
+        elif match["operator"] in ("in", "not in"):
+            value = ast.literal_eval(value)
+        conditions.append((match["feature"], match["operator"], value))
+    return conditions
+
+
+def holds(conditions, row):
+    """Whether every condition is true of ``row`` (a mapping feature -> value)."""
+    for feature, operator, value in conditions:
+        cell = row[feature]
+        missing = cell is None or (isinstance(cell, float) and np.isnan(cell))
+        if operator == "is missing":
+            ok = missing
+        elif operator == "is not missing":
+            ok = not missing
+        elif operator == "<=":
+            ok = not missing and cell <= value
+        elif operator == ">":
+            ok = not missing and cell > value
+        elif operator == "in":
+            ok = not missing and cell in value
+        else:  # "not in": missing values and unseen labels are in no set
+            ok = missing or cell not in value
+        if not ok:
+            return False
+    return True
+
+
+def make_data(n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "income": rng.normal(50, 15, n).round(1),
+            "debt": rng.uniform(0, 1, n).round(3),
+            "purpose": pd.Categorical(
+                rng.choice(["car", "home", "study", "travel"], n),
+                categories=["car", "home", "study", "travel", "other"],
+            ),
+        }
+    )
+    frame.loc[rng.random(n) < 0.1, "debt"] = np.nan
+    frame.loc[rng.random(n) < 0.05, "purpose"] = np.nan
+    return frame
+
+
+def teacher(frame):
+    purpose = frame["purpose"].astype(object)
+    bonus = purpose.map({"car": 0.5, "home": -1.0, "study": 1.2, "travel": 0.0}).fillna(0.8)
+    debt = frame["debt"].fillna(0.9)
+    return (-0.04 * (frame["income"] - 50) + 2.5 * debt + bonus).to_numpy(dtype=float)
+
+
+def rows_of(frame):
+    return [
+        {k: (None if pd.isna(v) else v) for k, v in record.items()}
+        for record in frame.astype(object).to_dict("records")
+    ]
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    frame = make_data()
+    tree = DistilledTree(teacher, max_leaf_nodes=10, random_state=0).fit(frame)
+    return tree, frame
+
+
+def test_explained_rule_is_true_of_its_row_and_no_other_rule_is(fitted):
+    tree, frame = fitted
+    rules = tree.rules()
+    parsed = [parse_rule(text) for text in rules["rule"]]
+    explained = tree.explain(frame)
+    assert explained.index.equals(frame.index)
+    np.testing.assert_allclose(explained["prediction"], tree.predict(frame))
+    for row, (_, explanation) in zip(rows_of(frame), explained.iterrows()):
+        true_rules = [k for k, conditions in enumerate(parsed) if holds(conditions, row)]
+        assert true_rules == [explanation["rule_id"]]
+        assert explanation["rule"] == rules.loc[explanation["rule_id"], "rule"]
+        assert explanation["prediction"] == pytest.approx(
+            rules.loc[explanation["rule_id"], "prediction"]
+        )
+
+
+def test_rules_cover_every_row_once_with_their_counts_and_teacher_means(fitted):
+    tree, frame = fitted
+    rules = tree.rules()
+    assert list(rules.columns[:7]) == [
+        "rule_id",
+        "rule",
+        "conditions",
+        "prediction",
+        "n_rows",
+        "share",
+        "teacher_mean",
+    ]
+    target = teacher(frame)
+    covered = np.zeros(len(frame), dtype=int)
+    for _, rule in rules.iterrows():
+        members = np.array([holds(rule["conditions"], row) for row in rows_of(frame)])
+        covered += members
+        assert rule["n_rows"] == members.sum()
+        assert rule["teacher_mean"] == pytest.approx(target[members].mean())
+        # the conditions as data are the text's conditions
+        assert parse_rule(rule["rule"]) == [
+            (f, o, v if o in ("in", "not in") or v is None else float(v))
+            for f, o, v in rule["conditions"]
+        ]
+    assert np.all(covered == 1)
+    assert rules["share"].sum() == pytest.approx(1.0)
+
+
+def test_conditions_use_the_contract_operators_and_labels_from_x(fitted):
+    tree, frame = fitted
+    seen_operators = set()
+    for conditions in tree.rules()["conditions"]:
+        for feature, operator, value in conditions:
+            assert operator in OPERATORS
+            seen_operators.add(operator)
+            if operator in ("in", "not in"):
+                assert isinstance(value, set) and value <= set(frame[feature].dropna())
+            elif operator in ("is missing", "is not missing"):
+                assert value is None
+            else:
+                assert isinstance(value, float)
+    # purpose is split on a category set; debt's missing values are routed and said so
+    assert {"in", "not in"} & seen_operators
+    assert {"is missing", "is not missing"} <= seen_operators
+
+
+def test_unseen_category_is_routed_to_not_in_and_reported():
+    frame = make_data()
+    tree = DistilledTree(teacher, max_leaf_nodes=10, random_state=0).fit(frame)
+    new = frame.head(30).copy()
+    new["purpose"] = pd.Categorical(["other"] * 30, categories=frame["purpose"].cat.categories)
+    with pytest.warns(UserWarning, match=r"column 'purpose' holds categories not seen.*'other'"):
+        explained = tree.explain(new)
+    parsed = [parse_rule(text) for text in tree.rules()["rule"]]
+    for row, rule_id in zip(rows_of(new), explained["rule_id"]):
+        assert [k for k, c in enumerate(parsed) if holds(c, row)] == [rule_id]
+
+
+def test_monotone_constraint_holds_on_a_grid_though_the_teacher_breaks_it():
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({"income": rng.uniform(0, 10, 800), "debt": rng.uniform(0, 1, 800)})
+
+    def wiggly(frame):  # risk falls with income overall but rises on (4, 6)
+        income = frame["income"].to_numpy()
+        return -0.5 * income + 3.0 * ((income > 4) & (income < 6)) + frame["debt"].to_numpy()
+
+    grid = np.linspace(0, 10, 201)
+    free = DistilledTree(wiggly, max_leaf_nodes=16, random_state=0).fit(X)
+    tied = DistilledTree(
+        wiggly, max_leaf_nodes=16, monotone_constraints={"income": -1}, random_state=0
+    ).fit(X)
+    for debt in (0.1, 0.5, 0.9):
+        rows = pd.DataFrame({"income": grid, "debt": debt})
+        assert np.all(np.diff(tied.predict(rows)) <= 1e-12)
+    rows = pd.DataFrame({"income": grid, "debt": 0.5})
+    assert np.any(np.diff(free.predict(rows)) > 0)  # without it, the tree follows the bump
+
+
+def test_classifier_teacher_gives_probabilities_and_fidelity():
+    frame = make_data(400).drop(columns=["purpose"]).fillna(0.5)
+    labels = (teacher(make_data(400)) > 1.5).astype(int)
+    model = GradientBoostingClassifier(n_estimators=20, random_state=0).fit(frame, labels)
+    tree = DistilledTree(model, max_leaf_nodes=6, random_state=0).fit(frame)
+    rules = tree.rules()
+    np.testing.assert_allclose(rules["probability"], 1 / (1 + np.exp(-rules["prediction"])))
+    np.testing.assert_allclose(tree.predict_proba(frame)[:, 1], tree.explain(frame)["probability"])
+    fidelity = tree.fidelity(frame)
+    assert {"r2", "rmse", "agreement", "auc"} <= set(fidelity)
+    assert fidelity["agreement"] > 0.8
+
+
+def test_multiclass_teacher_fits_one_tree_with_a_prediction_per_class():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, 3))
+    y = np.digitize(X[:, 0] + 0.5 * X[:, 1], [-0.5, 0.5])
+    model = LogisticRegression().fit(X, y)
+    tree = DistilledTree(model, max_leaf_nodes=6, random_state=0).fit(X)
+    assert tree.predict(X).shape == (300, 3)
+    np.testing.assert_allclose(tree.predict_proba(X).sum(axis=1), 1.0)
+    assert np.asarray(tree.rules()["prediction"].iloc[0]).shape == (3,)
+    assert tree.rules()["rule"].str.contains("x0").any()
+
+
+def test_export_text_shows_every_rule_and_where_missing_values_go(fitted):
+    tree, _ = fitted
+    text = tree.export_text()
+    for rule_id in tree.rules()["rule_id"]:
+        assert re.search(rf"rules? ([0-9, ]*\b){rule_id}\b", text)
+    assert "(or missing)" in text and "not in {" in text
+    assert text.count("rows (") == tree.tree_.get_n_leaves()
+
+
+def test_clone_pipeline_grid_search_and_pickle():
+    frame = make_data(300)
+    tree = DistilledTree(teacher, random_state=0)
+    assert clone(tree).teacher is teacher
+    pipe = make_pipeline(FunctionTransformer(), DistilledTree(teacher, random_state=0))
+    assert pipe.fit(frame).score(frame) > 0.5
+    search = GridSearchCV(tree, {"max_leaf_nodes": [2, 8]}, cv=3).fit(frame)
+    assert search.best_params_ == {"max_leaf_nodes": 8}
+    fitted = tree.fit(frame)
+    restored = pickle.loads(pickle.dumps(fitted))
+    pd.testing.assert_frame_equal(restored.explain(frame), fitted.explain(frame))
+
+
+def test_teacher_and_inputs_are_not_modified():
+    frame = make_data(200)
+    copy = frame.copy()
+    DistilledTree(teacher, augmentation=0.5, random_state=0).fit(frame).explain(frame)
+    pd.testing.assert_frame_equal(frame, copy)
+
+
+@pytest.mark.parametrize(
+    ("params", "error", "match"),
+    [
+        ({"max_leaf_nodes": 1}, ValueError, r"max_leaf_nodes must be an integer >= 2; got 1"),
+        ({"max_leaf_nodes": 2.5}, TypeError, r"max_leaf_nodes must be an integer"),
+        ({"max_depth": 0}, ValueError, r"max_depth must be an integer >= 1; got 0"),
+        ({"min_samples_leaf": 0.9}, ValueError, r"min_samples_leaf must be a finite number"),
+        (
+            {"monotone_constraints": {"purpose": 1}},
+            ValueError,
+            r"monotone_constraints\['purpose'\] must be 0: 'purpose' is categorical",
+        ),
+    ],
+)
+def test_bad_parameters(params, error, match):
+    with pytest.raises(error, match=match):
+        DistilledTree(teacher, **params).fit(make_data(100))
+
+
+def test_explain_refuses_other_columns_and_new_missing_values(fitted):
+    tree, frame = fitted
+    with pytest.raises(ValueError, match="feature names"):
+        tree.explain(frame.rename(columns={"debt": "debts"}))
+    no_missing = DistilledTree(teacher, random_state=0).fit(frame.fillna({"debt": 0.5}))
+    with pytest.raises(ValueError, match=r"X column 'debt' must have no missing values"):
+        no_missing.explain(frame)
+    strings = frame.astype({"income": object})
+    strings.loc[3, "income"] = "zz"
+    with pytest.raises(ValueError, match=r"X column 'income' must hold numbers.*'zz'"):
+        tree.explain(strings)
