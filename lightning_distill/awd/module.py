@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import copy
-import math
-
 import lightning as L
-import numpy as np
 import pywt
 import torch
+from typing_extensions import override
 
+from lightning_distill._logging import attached_trainer, logs_step_values
+from lightning_distill._teacher import TeacherModuleMixin
+from lightning_distill._validation import check_choice, check_finite, check_integer, check_real
 from lightning_distill.awd.attributions import (
     TRIMResult,
     _method,
@@ -61,15 +61,10 @@ def wavelet_from_checkpoint(path, name: str = "awd") -> pywt.Wavelet:
 
 
 def _check_weight(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}.")
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
-    return value
+    return check_real(name, value, minimum=0)
 
 
-class AWDModule(L.LightningModule):
+class AWDModule(TeacherModuleMixin, L.LightningModule):
     """Adaptive wavelet distillation (Ha, Singh, Yu et al., NeurIPS 2021).
 
     Learns the scaling filter ``h0`` of an orthogonal wavelet so that the signals are rebuilt
@@ -84,8 +79,11 @@ class AWDModule(L.LightningModule):
     Parameters
     ----------
     teacher : torch.nn.Module
-        Trained network mapping a batch of signals to outputs of shape (batch, ...). A frozen
-        copy is kept (eval mode, no gradients); the object passed in is not modified.
+        Trained network mapping a batch of signals to outputs of shape (batch, ...). Frozen
+        (eval mode, no gradients) while a Trainer runs and while a method here uses it, then
+        given back as it was: every submodule's mode and every parameter's ``requires_grad``
+        flag (see ``lightning_distill._teacher``). It is not copied: moving or casting the
+        module moves or casts it too.
     wavelet : str, pywt.Wavelet or sequence of float, default="db5"
         Orthogonal wavelet the filter starts from (names: ``pywt.wavelist(kind="discrete")``
         with ``orthogonal`` true), a wavelet exported by another ``AWDModule`` (warm start), or
@@ -117,6 +115,9 @@ class AWDModule(L.LightningModule):
         Adam learning rate.
     n_steps : int, default=8
         Integrated-gradients steps.
+    keep_teacher_in_checkpoint : bool, default=False
+        Store the teacher's weights in checkpoints too. Either way ``load_from_checkpoint``
+        takes ``teacher`` again (modules are not hyperparameters).
 
     Attributes
     ----------
@@ -155,23 +156,27 @@ class AWDModule(L.LightningModule):
         validity_weights: dict | None = None,
         lr: float = 1e-3,
         n_steps: int = 8,
+        keep_teacher_in_checkpoint: bool = False,
     ) -> None:
         super().__init__()
         if not isinstance(teacher, torch.nn.Module):
-            raise TypeError(f"teacher must be a torch.nn.Module, got {type(teacher).__name__}.")
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}.")
-        if dim not in (1, 2) or isinstance(dim, bool):
-            raise ValueError(f"dim must be 1 (signals) or 2 (images), got {dim!r}.")
-        if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 1:
-            raise ValueError(f"levels must be an int >= 1, got {levels!r}.")
-        if not (target is None or callable(target) or isinstance(target, (int, tuple))):
+            raise TypeError(f"teacher must be a torch.nn.Module; got {type(teacher).__name__}.")
+        check_choice("mode", mode, MODES)
+        if isinstance(dim, bool):
+            raise TypeError(f"dim must be 1 (signals) or 2 (images); got {dim!r}.")
+        check_choice("dim", dim, (1, 2))
+        levels = check_integer("levels", levels, minimum=1)
+        if isinstance(target, bool) or not (
+            target is None or callable(target) or isinstance(target, int | tuple)
+        ):
             raise TypeError(
-                f"target must be None, an int, a tuple of ints or a callable, got "
-                f"{type(target).__name__}."
+                f"target must be None, an int, a tuple of ints or a callable; got {target!r}."
             )
-        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
-            raise ValueError(f"n_steps must be an int >= 1, got {n_steps!r}.")
+        n_steps = check_integer("n_steps", n_steps, minimum=1)
+        if not isinstance(keep_teacher_in_checkpoint, bool):
+            raise TypeError(
+                f"keep_teacher_in_checkpoint must be a bool; got {keep_teacher_in_checkpoint!r}."
+            )
         self.attribution = _method(attribution)
         self.weights = {
             "reconstruction": _check_weight("reconstruction_weight", reconstruction_weight),
@@ -189,17 +194,15 @@ class AWDModule(L.LightningModule):
             self.weights[term] = _check_weight(
                 f"validity_weights[{term!r}]", overrides.get(term, base)
             )
-        self.lr = _check_weight("lr", lr)
+        self.lr = check_real("lr", lr, minimum=0, exclusive_minimum=True)
         initial = lowpass_from_wavelet(wavelet, noise=init_noise, seed=seed)
         if not isinstance(wavelet, str):
             # stored as its filter, so checkpoints hold plain numbers, not pywt objects
             wavelet = lowpass_from_wavelet(wavelet).tolist()
         self.save_hyperparameters(ignore=["teacher", "target"] if callable(target) else ["teacher"])
         self.h0 = torch.nn.Parameter(torch.as_tensor(initial, dtype=torch.get_default_dtype()))
-        self.teacher = copy.deepcopy(teacher)
-        self.teacher.eval()
-        for parameter in self.teacher.parameters():
-            parameter.requires_grad_(False)
+        self.teacher = teacher
+        self._init_teacher(keep_teacher_in_checkpoint)
         self.levels = int(levels)
         self.mode = mode
         self.dim = dim
@@ -211,12 +214,7 @@ class AWDModule(L.LightningModule):
         self._epoch_count = 0
 
     # -- structure -------------------------------------------------------------------------
-    def train(self, mode: bool = True):
-        """Switch training mode; the teacher stays in eval mode."""
-        super().train(mode)
-        self.teacher.eval()
-        return self
-
+    @override
     def configure_optimizers(self):
         return torch.optim.Adam([self.h0], lr=self.lr)
 
@@ -228,7 +226,9 @@ class AWDModule(L.LightningModule):
         """How far the current filter is from a valid orthogonal wavelet."""
         return validity_error(self.h0)
 
+    @override
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)  # the teacher policy (out unless kept)
         # the filter bank alone, so the wavelet can be read back without the teacher
         checkpoint[_CHECKPOINT_KEY] = {
             "rec_lo": self.h0.detach().cpu().double().numpy().tolist(),
@@ -242,7 +242,7 @@ class AWDModule(L.LightningModule):
         """Validate a batch of signals (shape, finiteness, levels) and return it as a tensor."""
         if isinstance(x, (tuple, list)):
             if not x:
-                raise ValueError("batch must not be empty.")
+                raise ValueError(f"batch must hold a tensor of signals; got {x!r}.")
             x = x[0]
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"batch must be a torch.Tensor, got {type(x).__name__}.")
@@ -260,6 +260,8 @@ class AWDModule(L.LightningModule):
                 "batch must be shaped (batch, channels, height, width) for a 2D module (dim=2), "
                 f"got shape {tuple(x.shape)}.{hint}"
             )
+        if x.shape[0] == 0:
+            raise ValueError(f"batch must hold at least one sample; got shape {tuple(x.shape)}.")
         if not torch.isfinite(x).all():
             raise ValueError("batch contains NaN or infinite values; AWD needs finite signals.")
         shape = tuple(x.shape[-self.dim :])
@@ -294,6 +296,14 @@ class AWDModule(L.LightningModule):
             result = self.attributions(x, create_graph=create_graph)
             coefficients, reconstruction = result.coefficients, result.reconstruction
             attribution = attribution_sparsity_loss(result.attributions)
+            if not bool(torch.isfinite(attribution)):
+                check_finite(
+                    "teacher output", _teacher_output(self.teacher, x), where="on this batch"
+                )
+                raise ValueError(
+                    "teacher gradients must be finite on this batch; got NaN or infinite "
+                    "attributions for a finite output."
+                )
         else:
             # the attribution term has no weight: skip the teacher and the double backprop
             coefficients = self._decompose(x)
@@ -319,11 +329,13 @@ class AWDModule(L.LightningModule):
                 on_epoch=True,
             )
 
+    @override
     def on_train_epoch_start(self) -> None:
         self._epoch_names = []
         self._epoch_sums = None
         self._epoch_count = 0
 
+    @override
     def training_step(self, batch, batch_idx):
         x = self.check_input(batch)
         terms = self._losses(x, create_graph=True)
@@ -337,7 +349,7 @@ class AWDModule(L.LightningModule):
         # after the step whose count *including itself* is a multiple of log_every_n_steps
         # (global_step + 1), so log exactly there: a value logged on another step would be
         # written later, under the wrong step.
-        if (self.global_step + 1) % max(self.trainer.log_every_n_steps, 1) == 0:
+        if logs_step_values(attached_trainer(self), last_batch=False):
             for name, value in zip(terms, values):
                 if name == "loss":
                     self.log("train/loss", value, prog_bar=True, batch_size=batch_size)
@@ -350,6 +362,7 @@ class AWDModule(L.LightningModule):
         self._epoch_count += batch_size
         return terms["loss"]
 
+    @override
     def on_train_epoch_end(self) -> None:
         if self._epoch_sums is None:
             return
@@ -366,9 +379,11 @@ class AWDModule(L.LightningModule):
         self._log_terms(stage, terms, x.shape[0])
         return terms["loss"]
 
+    @override
     def validation_step(self, batch, batch_idx):
         return self._evaluate(batch, "val")
 
+    @override
     def test_step(self, batch, batch_idx):
         return self._evaluate(batch, "test")
 
@@ -389,7 +404,7 @@ class AWDModule(L.LightningModule):
         -------
         TRIMResult
         """
-        with torch.inference_mode(False), torch.enable_grad():
+        with torch.inference_mode(False), torch.enable_grad(), self._frozen_teacher():
             return trim_attributions(
                 self.teacher,
                 x.clone() if x.is_inference() else x,
@@ -475,9 +490,17 @@ class AWDModule(L.LightningModule):
             return waverec1d(coefficients, h0, self.mode)[..., : shape[0]]
         return waverec2d(coefficients, h0, self.mode)[..., : shape[0], : shape[1]]
 
+    @override
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Flat tuple of wavelet coefficients of ``x`` under the current filter.
 
         Shapes follow :func:`~lightning_distill.awd.attributions.flatten_coefficients`.
         """
         return self._decompose(self.check_input(x).to(self.h0.dtype))
+
+
+def _teacher_output(teacher: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The teacher's output on ``x``, for an error message only."""
+    with torch.no_grad():
+        output = teacher(x)
+    return output if isinstance(output, torch.Tensor) else torch.as_tensor(float("nan"))

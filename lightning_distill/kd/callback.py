@@ -9,27 +9,18 @@ from typing import Any
 import lightning as L
 import torch
 from torch import Tensor, nn
+from typing_extensions import override
 
+from lightning_distill._batch import batch_targets
+from lightning_distill._teacher import (
+    TeacherLifecycle,
+    check_no_shared_parameters,
+    check_teacher_logits,
+)
 from lightning_distill.hooks import resolve_module_names
 from lightning_distill.kd.losses import _check_fraction, _check_temperature, distillation_terms
 
 __all__ = ["KnowledgeDistillation"]
-
-_TARGET_KEYS = ("targets", "target", "labels", "label", "y")
-
-
-def _default_targets(batch) -> Tensor:
-    if isinstance(batch, list | tuple) and len(batch) >= 2:
-        return batch[1]
-    if isinstance(batch, dict):
-        for key in _TARGET_KEYS:
-            if key in batch:
-                return batch[key]
-    raise ValueError(
-        "KnowledgeDistillation could not find the targets in the batch: it reads batch[1] of "
-        f"tuple batches or one of the keys {_TARGET_KEYS} of dict batches; got a "
-        f"{type(batch).__name__}. Pass targets_from=callable(batch) -> targets."
-    )
 
 
 class KnowledgeDistillation(L.Callback):
@@ -61,8 +52,9 @@ class KnowledgeDistillation(L.Callback):
         Name of the submodule (as in ``named_modules()``) whose output is the logits, for a
         ``training_step`` that calls an inner network instead of ``self(x)``.
     targets_from : callable, optional
-        ``batch -> targets``; by default ``batch[1]``, or a ``"targets"``/``"labels"``/``"y"``
-        key of a dict batch.
+        ``batch -> targets``; by default ``batch[1]`` of a tuple batch, or the first of the keys
+        ``"targets"``, ``"target"``, ``"labels"``, ``"label"``, ``"y"`` of a dict batch (the
+        keys :class:`~lightning_distill.DistillationModule` reads too).
 
     Examples
     --------
@@ -82,23 +74,26 @@ class KnowledgeDistillation(L.Callback):
         targets_from: Callable[[Any], Tensor] | None = None,
     ) -> None:
         if not isinstance(teacher, nn.Module):
-            raise TypeError(f"teacher must be a torch.nn.Module, got {type(teacher).__name__}")
+            raise TypeError(f"teacher must be a torch.nn.Module; got {type(teacher).__name__}.")
         if logits_from is not None and not isinstance(logits_from, str):
-            raise TypeError(f"logits_from must be a submodule name (str), got {logits_from!r}")
+            raise TypeError(
+                f"logits_from must be a submodule name (str) or None; got {logits_from!r}."
+            )
         if targets_from is not None and not callable(targets_from):
             raise TypeError(
-                f"targets_from must be callable(batch) -> targets, got {targets_from!r}"
+                f"targets_from must be callable(batch) -> targets or None; got {targets_from!r}."
             )
         self.teacher = teacher
         self.temperature = _check_temperature(temperature)
         self.alpha = _check_fraction("alpha", alpha)
         self.label_smoothing = _check_fraction("label_smoothing", label_smoothing)
         self.logits_from = logits_from
-        self.targets_from = targets_from or _default_targets
-        self._saved_teacher_state: tuple[bool, list[bool]] | None = None
+        self.targets_from = targets_from or batch_targets
+        self._teacher_lifecycle = TeacherLifecycle()
         self._wrapped_module: L.LightningModule | None = None
 
     # ----------------------------------------------------------------- set-up / teardown
+    @override
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage != "fit":
             return
@@ -109,27 +104,26 @@ class KnowledgeDistillation(L.Callback):
                 "automatic_optimization = False. Compute lightning_distill.kd.losses."
                 "distillation_loss in your manual step instead."
             )
-        if self.teacher is pl_module or any(m is self.teacher for m in pl_module.modules()):
+        if any(m is self.teacher for m in pl_module.modules()):
             raise ValueError(
-                "teacher is the trained module or one of its submodules; pass a separate "
-                "teacher (e.g. copy.deepcopy(model)) — the teacher is frozen while the module trains"
+                "teacher must be a separate module from the trained module; got the module or "
+                "one of its submodules. Pass a copy (copy.deepcopy(model)): the teacher is frozen "
+                "while the module trains."
             )
+        check_no_shared_parameters(self.teacher, pl_module, "trained module")
         source = pl_module
         if self.logits_from is not None:
             source = resolve_module_names(pl_module, [self.logits_from], argument="logits_from")[
                 self.logits_from
             ]
-        self._saved_teacher_state = (
-            self.teacher.training,
-            [p.requires_grad for p in self.teacher.parameters()],
-        )
-        self.teacher.requires_grad_(False)
-        self.teacher.eval()
+        self._teacher_lifecycle.freeze(self.teacher)
         self._wrap_training_step(pl_module, source)
 
+    @override
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self._restore()
 
+    @override
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
     ) -> None:
@@ -141,12 +135,7 @@ class KnowledgeDistillation(L.Callback):
             # The wrapper is an instance attribute; deleting it uncovers the class's method.
             self._wrapped_module.__dict__.pop("training_step", None)
             self._wrapped_module = None
-        if self._saved_teacher_state is not None:
-            training, flags = self._saved_teacher_state
-            for param, flag in zip(self.teacher.parameters(), flags):
-                param.requires_grad_(flag)
-            self.teacher.train(training)
-            self._saved_teacher_state = None
+        self._teacher_lifecycle.give_back()
 
     # ----------------------------------------------------------------- the wrapper
     def _wrap_training_step(self, pl_module: L.LightningModule, source: nn.Module) -> None:
@@ -184,6 +173,7 @@ class KnowledgeDistillation(L.Callback):
             self._match_device(logits.device)
             with torch.no_grad():
                 teacher_logits = self.teacher(*inputs, **input_kwargs)
+            check_teacher_logits(teacher_logits, inputs[0] if inputs else None)
             total, ce, kd = distillation_terms(
                 logits, teacher_logits, targets, self.temperature, self.alpha, self.label_smoothing
             )
@@ -203,6 +193,7 @@ class KnowledgeDistillation(L.Callback):
             self.teacher.to(device)
 
     # ----------------------------------------------------------------- state
+    @override
     def state_dict(self) -> dict[str, Any]:
         return {
             "temperature": self.temperature,
@@ -210,6 +201,7 @@ class KnowledgeDistillation(L.Callback):
             "label_smoothing": self.label_smoothing,
         }
 
+    @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         current = self.state_dict()
         changed = {k: (v, current[k]) for k, v in state_dict.items() if current.get(k) != v}

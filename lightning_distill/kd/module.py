@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import functools
+import importlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
 
 import lightning as L
 import torch
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
+from typing_extensions import override
 
+from lightning_distill._batch import batch_inputs, unpack_batch
+from lightning_distill._logging import attached_trainer, logs_step_values
+from lightning_distill._teacher import (
+    TeacherModuleMixin,
+    check_no_shared_parameters,
+    check_teacher_logits,
+    evaluating,
+)
+from lightning_distill._validation import check_choice, check_real
 from lightning_distill.hooks import FeatureHooks
 from lightning_distill.kd.losses import (
     HintRegressor,
@@ -57,47 +68,136 @@ class FeatureDistillation:
     p: float = 2.0
 
     def __post_init__(self):
-        if not callable(self.loss) and self.loss not in _FEATURE_LOSSES:
-            raise ValueError(
-                f"loss must be one of {_FEATURE_LOSSES} or a callable, got {self.loss!r}"
+        for name in ("student_layer", "teacher_layer"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(
+                    f"{name} must be a submodule name (str); got {getattr(self, name)!r}."
+                )
+        if not callable(self.loss) and (
+            not isinstance(self.loss, str) or self.loss not in _FEATURE_LOSSES
+        ):
+            error = ValueError if isinstance(self.loss, str) else TypeError
+            raise error(
+                f"loss must be one of {', '.join(map(repr, _FEATURE_LOSSES))} or a callable; "
+                f"got {self.loss!r}."
             )
-        if self.loss == "attention" and self.variant not in ("code", "paper"):
-            raise ValueError(f"variant must be 'code' or 'paper', got {self.variant!r}")
-        if isinstance(self.weight, bool) or not isinstance(self.weight, int | float):
-            raise TypeError(f"weight must be a number, got {self.weight!r}")
-        if not self.weight >= 0:
-            raise ValueError(f"weight must be >= 0, got {self.weight!r}")
+        if self.loss == "attention":
+            check_choice("variant", self.variant, ("code", "paper"))
+            check_real("p", self.p, minimum=0, exclusive_minimum=True)
+        check_real("weight", self.weight, minimum=0)
 
 
-def _as_feature_specs(features) -> list[FeatureDistillation]:
+_SHAPES_KEY = "hint_shapes"
+
+
+def _as_feature_specs(features) -> tuple[list[FeatureDistillation], list | None]:
+    """The pairs as FeatureDistillation objects, and the hint shapes saved with them, if any."""
     if features is None:
-        return []
-    if isinstance(features, FeatureDistillation):
+        return [], None
+    if isinstance(features, FeatureDistillation | dict):
         features = [features]
-    specs = []
+    if isinstance(features, str) or not isinstance(features, Iterable):
+        raise TypeError(
+            "features must be a list of FeatureDistillation objects, (student_layer, "
+            f"teacher_layer[, loss[, weight]]) tuples or dicts; got {features!r}."
+        )
+    specs, shapes = [], []
     for item in features:
         if isinstance(item, FeatureDistillation):
             specs.append(item)
+            shapes.append(None)
         elif isinstance(item, Sequence) and not isinstance(item, str) and 2 <= len(item) <= 4:
             specs.append(FeatureDistillation(*item))
+            shapes.append(None)
         elif isinstance(item, dict):
+            item = dict(item)
+            shapes.append(item.pop(_SHAPES_KEY, None))
             specs.append(FeatureDistillation(**item))
         else:
             raise TypeError(
-                "features must be FeatureDistillation objects, (student_layer, teacher_layer"
-                f"[, loss[, weight]]) tuples or dicts, got {item!r}"
+                "features must hold FeatureDistillation objects, (student_layer, teacher_layer"
+                f"[, loss[, weight]]) tuples or dicts; got {item!r}."
             )
-    return specs
+    hints = [shape for spec, shape in zip(specs, shapes) if spec.loss == "hint"]
+    if hints and all(shape is not None for shape in hints):
+        # saved by an earlier module (see _features_as_data): no example_input needed
+        return specs, shapes
+    return specs, None
 
 
-class _GiveTeacherBackOnException(L.Callback):
-    """Restores the teacher's flags and mode when a fit fails (modules have no such hook)."""
+def _features_as_data(specs: list[FeatureDistillation], hint_regressors: nn.ModuleDict):
+    """The pairs as plain dicts for the hyperparameters; None when a loss is a callable."""
+    if any(callable(spec.loss) for spec in specs):
+        return None  # not plain data: passed again to load_from_checkpoint
+    data = []
+    for i, spec in enumerate(specs):
+        item = {f.name: getattr(spec, f.name) for f in fields(spec)}
+        if str(i) in hint_regressors:
+            regressor = hint_regressors[str(i)]
+            item[_SHAPES_KEY] = [list(regressor.student_shape), list(regressor.teacher_shape)]
+        data.append(item)
+    return data
 
-    def on_exception(self, trainer, pl_module, exception) -> None:
-        pl_module._give_teacher_back()
+
+def _optimizer_reference(optimizer):
+    """A checkpoint-safe form of ``optimizer`` for the hyperparameters.
+
+    Names stay names; an optimizer class becomes ``{"class_path": ...}`` and a
+    ``functools.partial`` of one with plain keyword arguments ``{"class_path": ..., "init_args":
+    {...}}`` (the form LightningCLI uses). Other callables (functions, lambdas) are code, which a
+    checkpoint loaded with ``weights_only=True`` cannot hold: None, and ``load_from_checkpoint``
+    takes ``optimizer=`` again to train further.
+    """
+    if isinstance(optimizer, str | dict):
+        return optimizer
+    target, kwargs = optimizer, {}
+    if isinstance(optimizer, functools.partial) and not optimizer.args:
+        target, kwargs = optimizer.func, dict(optimizer.keywords)
+    if (
+        isinstance(target, type)
+        and issubclass(target, torch.optim.Optimizer)
+        and all(_is_plain(v) for v in kwargs.values())
+    ):
+        reference = {"class_path": f"{target.__module__}.{target.__qualname__}"}
+        if kwargs:
+            reference["init_args"] = kwargs
+        return reference
+    return None
 
 
-class DistillationModule(L.LightningModule):
+def _is_plain(value) -> bool:
+    if isinstance(value, bool | int | float | str | type(None)):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_is_plain(v) for v in value)
+    return False
+
+
+def _resolve_optimizer(optimizer):
+    """A name, a callable, or a callable built from a ``{"class_path", "init_args"}`` dict."""
+    if optimizer is None or callable(optimizer):
+        return optimizer
+    if isinstance(optimizer, dict):
+        path = optimizer.get("class_path")
+        extra = set(optimizer) - {"class_path", "init_args"}
+        target = None
+        if isinstance(path, str) and not extra and "." in path:
+            module_name, _, name = path.rpartition(".")
+            try:
+                target = getattr(importlib.import_module(module_name), name)
+            except (ImportError, AttributeError):
+                target = None
+        if not (isinstance(target, type) and issubclass(target, torch.optim.Optimizer)):
+            raise ValueError(
+                "optimizer must be a {'class_path': <a torch.optim.Optimizer subclass>, "
+                f"'init_args': {{...}}}} dict when given as a dict; got {optimizer!r}."
+            )
+        return functools.partial(target, **dict(optimizer.get("init_args") or {}))
+    check_choice("optimizer", optimizer, _OPTIMIZERS)
+    return optimizer
+
+
+class DistillationModule(TeacherModuleMixin, L.LightningModule):
     r"""Train a student on a frozen teacher's softened outputs (and, optionally, features).
 
     The training loss is
@@ -188,49 +288,60 @@ class DistillationModule(L.LightningModule):
     ) -> None:
         super().__init__()
         if not isinstance(student, nn.Module):
-            raise TypeError(f"student must be a torch.nn.Module, got {type(student).__name__}")
+            raise TypeError(f"student must be a torch.nn.Module; got {type(student).__name__}.")
         if teacher is not None and not isinstance(teacher, nn.Module):
             raise TypeError(
-                f"teacher must be a torch.nn.Module or None, got {type(teacher).__name__}"
+                f"teacher must be a torch.nn.Module or None; got {type(teacher).__name__}."
             )
-        if teacher is student:
-            raise ValueError(
-                "student and teacher are the same object; pass a separate teacher (e.g. "
-                "copy.deepcopy(model)) — the teacher is frozen while the student trains"
-            )
+        if teacher is not None:
+            check_no_shared_parameters(teacher, student, "student")
         _check_temperature(temperature)
         _check_fraction("alpha", alpha)
         _check_fraction("label_smoothing", label_smoothing)
-        if isinstance(lr, bool) or not isinstance(lr, int | float) or not lr > 0:
-            raise ValueError(f"lr must be a number > 0, got {lr!r}")
-        if not callable(optimizer) and optimizer not in _OPTIMIZERS:
-            raise ValueError(
-                f"optimizer must be one of {_OPTIMIZERS} or a callable, got {optimizer!r}"
+        check_real("lr", lr, minimum=0, exclusive_minimum=True)
+        check_real("weight_decay", weight_decay, minimum=0)
+        check_real("momentum", momentum, minimum=0, maximum=1, exclusive_maximum=True)
+        optimizer_reference = _optimizer_reference(optimizer)
+        optimizer = _resolve_optimizer(optimizer)
+        if not isinstance(cache_teacher, bool):
+            raise TypeError(f"cache_teacher must be a bool; got {cache_teacher!r}.")
+        if not isinstance(keep_teacher_in_checkpoint, bool):
+            raise TypeError(
+                f"keep_teacher_in_checkpoint must be a bool; got {keep_teacher_in_checkpoint!r}."
             )
-        specs = _as_feature_specs(features)
+        if example_input is not None and not isinstance(example_input, Tensor):
+            raise TypeError(
+                f"example_input must be a torch.Tensor or None; got {type(example_input).__name__}."
+            )
+        specs, hint_shapes = _as_feature_specs(features)
         if teacher is None:
             if alpha != 0:
                 raise ValueError(
-                    f"alpha must be 0 without a teacher, got alpha={alpha}; pass alpha=0.0 to "
-                    "train the student on labels alone"
+                    f"alpha must be 0 without a teacher; got {alpha!r}. Pass alpha=0.0 to "
+                    "train the student on labels alone."
                 )
             if specs:
-                raise ValueError("features need a teacher, got teacher=None")
+                raise ValueError("features must be None without a teacher; got {features!r}.")
             if cache_teacher:
-                raise ValueError("cache_teacher=True needs a teacher, got teacher=None")
+                raise ValueError("cache_teacher must be False without a teacher; got True.")
         if cache_teacher and specs:
             raise ValueError(
-                "cache_teacher=True caches teacher logits only and cannot be combined with "
-                "feature distillation (features=...), which needs the teacher's features"
+                "cache_teacher must be False with feature distillation (features=...), which "
+                "needs the teacher's features, not only its logits; got True."
             )
 
-        self.save_hyperparameters(ignore=["student", "teacher", "features", "example_input"])
+        # Hyperparameters hold plain data only, so that checkpoints load with
+        # torch.load(weights_only=True): modules are passed again to load_from_checkpoint,
+        # optimizers are stored as a reference (see _optimizer_reference), features as dicts.
+        self.save_hyperparameters(
+            ignore=["student", "teacher", "features", "example_input", "optimizer"]
+        )
+        self.hparams["optimizer"] = optimizer_reference
         self.student = student
         self.teacher = teacher
+        self._init_teacher(keep_teacher_in_checkpoint)
         self.feature_specs = specs
         self.example_input_array = example_input
-        # Kept here too: Lightning drops unpicklable hyperparameters (a lambda optimizer) from
-        # hparams.
         self._optimizer = optimizer
 
         self._student_hooks = (
@@ -239,12 +350,11 @@ class DistillationModule(L.LightningModule):
         self._teacher_hooks = (
             FeatureHooks(teacher, [s.teacher_layer for s in specs]) if specs else None
         )
-        # Recorded before the probe forward below, which switches the teacher to eval mode.
-        self._teacher_was_training = teacher.training if teacher is not None else None
         # ModuleDict keys cannot hold dots, so regressors are keyed by the pair's position.
         self.hint_regressors = nn.ModuleDict()
         if any(s.loss == "hint" for s in specs):
-            self._build_hint_regressors(example_input)
+            self._build_hint_regressors(example_input, hint_shapes)
+        self.hparams["features"] = _features_as_data(specs, self.hint_regressors)
 
         self.metrics = nn.ModuleDict(
             {
@@ -257,68 +367,52 @@ class DistillationModule(L.LightningModule):
         # caches the samples it sees.
         self._teacher_cache: Tensor | None = None
         self._teacher_cached: Tensor | None = None
-        self._teacher_requires_grad: list[bool] | None = None
 
     # ----------------------------------------------------------------- set-up helpers
-    def _build_hint_regressors(self, example_input) -> None:
-        if example_input is None:
-            raise ValueError(
-                "example_input is required with a 'hint' feature loss: it gives the student's "
-                "and teacher's feature shapes for the regressor, e.g. example_input=x[:2]"
-            )
-        student_mode = self.student.training
-        self.student.eval()
-        try:
-            with torch.no_grad(), self._student_hooks as sh, self._teacher_hooks as th:
+    def _build_hint_regressors(self, example_input, known_shapes) -> None:
+        shapes = known_shapes
+        if shapes is None:
+            if example_input is None:
+                raise ValueError(
+                    "example_input must be a batch of inputs with a 'hint' feature loss (it "
+                    "gives the features' shapes for the regressor, e.g. example_input=x[:2]); "
+                    "got None."
+                )
+            # Both models run in eval mode for the probe; every submodule's mode is given back.
+            with (
+                torch.no_grad(),
+                evaluating(self.student),
+                self._frozen_teacher(),
+                self._student_hooks as sh,
+                self._teacher_hooks as th,
+            ):
                 self.student(example_input)
-                self._teacher_forward(example_input)
+                self.teacher(example_input)
                 shapes = [
                     (tuple(sh[s.student_layer].shape[1:]), tuple(th[s.teacher_layer].shape[1:]))
                     for s in self.feature_specs
                 ]
-        finally:
-            self.student.train(student_mode)
-            self.teacher.train(self._teacher_was_training)
-        for i, (spec, (s_shape, t_shape)) in enumerate(zip(self.feature_specs, shapes)):
+        for i, (spec, shape) in enumerate(zip(self.feature_specs, shapes)):
             if spec.loss == "hint":
-                self.hint_regressors[str(i)] = HintRegressor(s_shape, t_shape)
+                self.hint_regressors[str(i)] = HintRegressor(*shape)
 
-    def train(self, mode: bool = True):
-        super().train(mode)
-        teacher = getattr(self, "teacher", None)
-        if teacher is not None:
-            teacher.train(False)
-        return self
-
-    def setup(self, stage: str) -> None:
-        if self.teacher is not None and self._teacher_requires_grad is None:
-            self._teacher_requires_grad = [p.requires_grad for p in self.teacher.parameters()]
-            self.teacher.requires_grad_(False)
-            self.teacher.eval()
-
+    @override
     def on_fit_start(self) -> None:
         # Cached logits belong to the data of one fit: a later fit may index other samples.
         self._teacher_cache = None
         self._teacher_cached = None
 
-    def teardown(self, stage: str) -> None:
-        self._give_teacher_back()
-
-    def configure_callbacks(self):
-        # A failed fit skips `teardown`; this callback's `on_exception` gives the teacher back.
-        return [_GiveTeacherBackOnException()]
-
-    def _give_teacher_back(self) -> None:
-        if self.teacher is not None and self._teacher_requires_grad is not None:
-            for param, flag in zip(self.teacher.parameters(), self._teacher_requires_grad):
-                param.requires_grad_(flag)
-            self._teacher_requires_grad = None
-            self.teacher.train(self._teacher_was_training)
-
+    @override
     def configure_optimizers(self):
         params = [p for p in self.student.parameters() if p.requires_grad]
         params += list(self.hint_regressors.parameters())
         hp = self.hparams
+        if self._optimizer is None:
+            raise ValueError(
+                "optimizer must be given to train: this module was loaded from a checkpoint of "
+                "one trained with a callable optimizer, which checkpoints do not store; pass "
+                "optimizer=... to load_from_checkpoint; got None."
+            )
         if callable(self._optimizer):
             return self._optimizer(params)
         if self._optimizer == "sgd":
@@ -328,43 +422,19 @@ class DistillationModule(L.LightningModule):
         cls = torch.optim.AdamW if self._optimizer == "adamw" else torch.optim.Adam
         return cls(params, lr=hp.lr, weight_decay=hp.weight_decay)
 
-    # ----------------------------------------------------------------- checkpoints
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if self.teacher is not None and not self.hparams.keep_teacher_in_checkpoint:
-            state = checkpoint.get("state_dict", {})
-            for key in [k for k in state if k.startswith("teacher.")]:
-                del state[key]
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # Checkpoints without the teacher load strictly: the current teacher fills the gap.
-        if self.teacher is None:
-            return
-        state = checkpoint.setdefault("state_dict", {})
-        if not any(k.startswith("teacher.") for k in state):
-            for key, value in self.teacher.state_dict().items():
-                state[f"teacher.{key}"] = value
-
     # ----------------------------------------------------------------- forward passes
+    @override
     def forward(self, x: Tensor) -> Tensor:
         """The student's logits."""
         return self.student(x)
 
     def _teacher_forward(self, x) -> Tensor:
-        if self.teacher.training:
-            self.teacher.eval()
-        with torch.no_grad():
-            return self.teacher(x)
-
-    def _unpack_batch(self, batch) -> tuple[Any, Tensor, Tensor | None]:
-        if isinstance(batch, dict):
-            return batch["inputs"], batch["targets"], batch.get("index")
-        if isinstance(batch, list | tuple) and len(batch) in (2, 3):
-            return batch[0], batch[1], batch[2] if len(batch) == 3 else None
-        raise ValueError(
-            "batches must be (inputs, targets) or (inputs, targets, index) tuples, or dicts "
-            f"with 'inputs' and 'targets', got {type(batch).__name__}"
-            + (f" of length {len(batch)}" if isinstance(batch, list | tuple) else "")
-        )
+        # Inside a Trainer run the teacher is frozen already; a direct call freezes it for the
+        # call and gives it back.
+        with torch.no_grad(), self._frozen_teacher():
+            logits = self.teacher(x)
+        check_teacher_logits(logits, x)
+        return logits
 
     def _cached_teacher_logits(self, x: Tensor, index) -> Tensor:
         if index is None:
@@ -444,32 +514,22 @@ class DistillationModule(L.LightningModule):
         return spec.loss(student_feature, teacher_feature)
 
     # ----------------------------------------------------------------- Lightning steps
+    @override
     def training_step(self, batch, batch_idx: int) -> Tensor:
-        x, targets, index = self._unpack_batch(batch)
+        x, targets, index = unpack_batch(batch)
         terms = self._loss_terms(x, targets, index)
         batch_size = targets.shape[0]
         loss = terms.pop("loss")
         self.log("train/loss", loss.detach(), prog_bar=True, batch_size=batch_size)
-        if self._logs_loss_terms():
+        if logs_step_values(attached_trainer(self)):
             self.log_dict(
                 {f"train/{name}": value.detach() for name, value in terms.items()},
                 batch_size=batch_size,
             )
         return loss
 
-    def _logs_loss_terms(self) -> bool:
-        # Each self.log call costs about 1.7 ms on a 2-core CPU (Lightning's result collection),
-        # which is several percent of a small step. Loggers receive step values every
-        # `log_every_n_steps` only, so the separate terms are logged on those steps and on each
-        # epoch's last batch (so that callback_metrics always holds them); the total every step.
-        trainer = self._trainer
-        if trainer is None:
-            return True
-        connector = getattr(trainer, "_logger_connector", None)
-        return bool(getattr(connector, "should_update_logs", True)) or trainer.is_last_batch
-
     def _evaluate(self, batch, stage: str) -> None:
-        x, targets, _ = self._unpack_batch(batch)
+        x, targets, _ = unpack_batch(batch)
         logits = self.student(x)
         loss = label_smoothing_loss(logits, targets, 0.0)
         predictions = logits.argmax(dim=1)
@@ -494,17 +554,14 @@ class DistillationModule(L.LightningModule):
                 batch_size=batch_size,
             )
 
+    @override
     def validation_step(self, batch, batch_idx: int) -> None:
         self._evaluate(batch, "val")
 
+    @override
     def test_step(self, batch, batch_idx: int) -> None:
         self._evaluate(batch, "test")
 
+    @override
     def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
-        if isinstance(batch, dict):
-            x = batch["inputs"]
-        elif isinstance(batch, list | tuple):
-            x = batch[0]
-        else:
-            x = batch
-        return self.student(x)
+        return self.student(batch_inputs(batch))

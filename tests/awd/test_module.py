@@ -229,9 +229,9 @@ def test_bad_constructor_arguments():
         AWDModule(lambda x: x)
     with pytest.raises(ValueError, match="mode must be one of"):
         AWDModule(_teacher(), mode="smooth")
-    with pytest.raises(ValueError, match="dim must be 1"):
+    with pytest.raises(ValueError, match="dim must be one of 1, 2; got 3"):
         AWDModule(_teacher(), dim=3)
-    with pytest.raises(ValueError, match="levels must be an int >= 1"):
+    with pytest.raises(ValueError, match="levels must be an integer >= 1; got 0"):
         AWDModule(_teacher(), levels=0)
     with pytest.raises(ValueError, match="attribution_weight must be a finite number >= 0"):
         AWDModule(_teacher(), attribution_weight=-1)

@@ -113,7 +113,7 @@ def test_clear_errors():
             Classifier(make_cnn(4)), [KnowledgeDistillation(teacher, logits_from="head")], x, y
         )
     module = Classifier(make_cnn(4))
-    with pytest.raises(ValueError, match="teacher is the trained module"):
+    with pytest.raises(ValueError, match="teacher must be a separate module"):
         _first_step(module, [KnowledgeDistillation(module.net)], x, y)
     with pytest.raises(ValueError, match="same number of classes"):
         _first_step(Classifier(make_cnn(4)), [KnowledgeDistillation(make_cnn(8, 5))], x, y)

@@ -1,0 +1,67 @@
+"""When to log step values, decided from public Trainer attributes only."""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+from lightning.pytorch.utilities.warnings import PossibleUserWarning
+
+__all__ = ["QuietMissingValLoader", "attached_trainer", "logs_step_values"]
+
+_MISSING_VAL_LOADER = "You defined a `validation_step` but have no `val_dataloader`"
+
+
+class QuietMissingValLoader:
+    """Silence Lightning's "validation_step but no val_dataloader" warning until :meth:`stop`.
+
+    The modules of this library validate when given validation data and train without it by
+    design, so a fit without validation data is intended, not a likely mistake. The filter
+    is this library's own entry in ``warnings.filters``, removed again by :meth:`stop` (the
+    module's ``setup``, which Lightning runs right after its configuration check, or a failed
+    run), so it never outlives that check.
+    """
+
+    def __init__(self) -> None:
+        warnings.filterwarnings(
+            "ignore", message=re.escape(_MISSING_VAL_LOADER), category=PossibleUserWarning
+        )
+        self._entry = warnings.filters[0]
+
+    def stop(self) -> None:
+        if self._entry in warnings.filters:
+            warnings.filters.remove(self._entry)
+        self._entry = None
+
+
+def attached_trainer(module):
+    """The Trainer running ``module``, or None when it runs outside a Trainer."""
+    try:
+        return module.trainer
+    except RuntimeError:
+        return None
+
+
+def logs_step_values(trainer, *, last_batch: bool = True) -> bool:
+    """Whether the loggers write the values logged in the current training step.
+
+    Each ``self.log`` call costs about a millisecond on a small CPU (Lightning's result
+    collection), several percent of a small step, and loggers write step values only every
+    ``log_every_n_steps`` steps: after the step whose count, *including itself*, is a multiple
+    of it (``global_step + 1``). A value logged on another step would be written later, under
+    the wrong step. With ``last_batch``, an epoch's last batch logs too, so that
+    ``trainer.callback_metrics`` holds every term after each epoch.
+
+    Parameters
+    ----------
+    trainer : lightning.Trainer or None
+        None (a module used without a Trainer) logs every step.
+    last_batch : bool, default=True
+        Also log on the last batch of an epoch.
+    """
+    if trainer is None:
+        return True
+    every = trainer.log_every_n_steps
+    if every and (trainer.global_step + 1) % every == 0:
+        return True
+    return bool(last_batch and (trainer.is_last_batch or trainer.should_stop))

@@ -1,0 +1,276 @@
+"""The one teacher lifecycle of the Lightning side: freeze, give back, checkpoint policy.
+
+Every module and callback that runs a user's trained network as a *teacher*
+(:class:`~lightning_distill.DistillationModule`, :class:`~lightning_distill.KnowledgeDistillation`,
+:class:`~lightning_distill.awd.AWDModule`) follows the same rules:
+
+- **Freeze at the start of a run** (``setup`` of ``fit``, ``validate``, ``test``, ``predict``):
+  record the mode (``training``) of *every* submodule of the teacher and the ``requires_grad``
+  flag of every parameter, then switch the teacher to eval mode and its parameters off. The record
+  is taken when the run starts, not when the module is built, so a teacher changed between two
+  fits is given back as it was at the start of each.
+- **Give back exactly as recorded** when the run ends (``teardown``) and when it fails
+  (``on_exception``; Lightning skips ``teardown`` then): every submodule gets its own recorded
+  mode back (a user's frozen BatchNorm inside a training teacher stays frozen), every parameter
+  its flag.
+- **Outside a run** (a method called directly, a probe forward at construction) the teacher is
+  frozen for the duration of that call only (:meth:`TeacherLifecycle.frozen`).
+- **Checkpoints leave the teacher out** by default (it is the user's model, already saved
+  elsewhere, and often much larger than what is trained); ``keep_teacher_in_checkpoint=True``
+  keeps its weights. Either way ``load_from_checkpoint`` takes the teacher again (modules are not
+  hyperparameters); a checkpoint without the teacher loads strictly, the given teacher filling
+  the gap.
+
+The teacher stays the object the user passed (no copy): moving or casting the module (``.to``,
+``.double()``, a Trainer's precision) moves or casts the teacher too, as for any submodule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+from typing_extensions import override
+
+from lightning_distill._logging import QuietMissingValLoader
+from lightning_distill._validation import check_finite
+
+__all__ = [
+    "ModuleModes",
+    "TeacherLifecycle",
+    "TeacherModuleMixin",
+    "check_no_shared_parameters",
+    "check_teacher_logits",
+    "evaluating",
+]
+
+TEACHER_PREFIX = "teacher."
+
+
+class ModuleModes:
+    """The ``training`` flag of every submodule of a module, recorded to be restored exactly.
+
+    ``module.train(flag)`` would overwrite every submodule's own mode; :meth:`restore` gives each
+    submodule the mode it had when recorded.
+    """
+
+    def __init__(self, module: nn.Module) -> None:
+        self._modes = [(m, m.training) for m in module.modules()]
+
+    def restore(self) -> None:
+        # Pre-order (parents first), so a submodule's own train() override runs and the children
+        # then get their own recorded mode back.
+        for module, training in self._modes:
+            module.train(training)
+        for module, training in self._modes:
+            module.training = training
+
+
+@contextmanager
+def evaluating(module: nn.Module) -> Iterator[nn.Module]:
+    """Run ``module`` in eval mode inside the block; every submodule's mode is given back."""
+    modes = ModuleModes(module)
+    module.eval()
+    try:
+        yield module
+    finally:
+        modes.restore()
+
+
+class TeacherLifecycle:
+    """Freeze a teacher and give it back exactly as recorded (see the module's docstring)."""
+
+    def __init__(self) -> None:
+        self._modes: ModuleModes | None = None
+        self._flags: list[tuple[nn.Parameter, bool]] | None = None
+
+    @property
+    def is_frozen(self) -> bool:
+        """Whether a freeze is in effect (between :meth:`freeze` and :meth:`give_back`)."""
+        return self._modes is not None
+
+    def freeze(self, teacher: nn.Module) -> None:
+        """Record modes and flags, then eval mode and no gradients. A second call is a no-op."""
+        if self.is_frozen:
+            return
+        self._modes = ModuleModes(teacher)
+        self._flags = [(p, p.requires_grad) for p in teacher.parameters()]
+        teacher.requires_grad_(False)
+        teacher.eval()
+
+    def give_back(self) -> None:
+        """Restore every recorded mode and flag. A call without a freeze is a no-op."""
+        if not self.is_frozen:
+            return
+        for param, flag in self._flags:
+            param.requires_grad_(flag)
+        self._modes.restore()
+        self._modes = self._flags = None
+
+    @contextmanager
+    def frozen(self, teacher: nn.Module) -> Iterator[nn.Module]:
+        """Frozen inside the block; given back after it unless a run's freeze was in effect."""
+        if self.is_frozen:
+            yield teacher
+            return
+        self.freeze(teacher)
+        try:
+            yield teacher
+        finally:
+            self.give_back()
+
+
+def check_no_shared_parameters(
+    teacher: nn.Module, trained: nn.Module, trained_name: str = "student"
+) -> None:
+    """Refuse a trained module that shares parameters with its teacher.
+
+    A shared parameter would be frozen with the teacher: the trained module would silently stop
+    learning it.
+    """
+    if teacher is trained:
+        raise ValueError(
+            f"teacher must be a separate module from the {trained_name}; got the same object. "
+            "Pass a copy (copy.deepcopy(model)): the teacher is frozen while the "
+            f"{trained_name} trains."
+        )
+    teacher_params = {id(p) for p in teacher.parameters()}
+    shared = [name for name, p in trained.named_parameters() if id(p) in teacher_params]
+    if shared:
+        raise ValueError(
+            f"teacher must not share parameters with the {trained_name}; got {len(shared)} "
+            f"shared parameter(s), e.g. {shared[:3]}. They would be frozen with the teacher: "
+            "pass a copy of the teacher (copy.deepcopy(teacher))."
+        )
+
+
+def check_teacher_logits(logits, inputs=None) -> None:
+    """Refuse teacher logits holding NaN or +inf, or a row with no finite value (one sync).
+
+    ``-inf`` entries are masked classes and allowed. When the logits fail and ``inputs`` is a
+    floating tensor with non-finite values, the message blames the inputs.
+    """
+    if not isinstance(logits, Tensor):
+        raise TypeError(f"teacher output must be a tensor of logits; got {type(logits).__name__}.")
+    if not logits.is_floating_point() or logits.numel() == 0:
+        return
+    bad = torch.isnan(logits) | torch.isposinf(logits)
+    if logits.dim() >= 2:
+        bad_rows = ~(logits > float("-inf")).any(dim=-1)
+        ok = not bool(bad.any() | bad_rows.any())
+    else:
+        ok = not bool(bad.any())
+    if ok:
+        return
+    if isinstance(inputs, Tensor) and inputs.is_floating_point():
+        check_finite("inputs", inputs, where="in this batch")
+    raise ValueError(
+        "teacher output must be finite logits (-inf only for masked classes, at least one "
+        "finite class per sample); got NaN, +inf or an all -inf row for finite inputs."
+    )
+
+
+# --------------------------------------------------------------------------- checkpoint policy
+def drop_teacher(checkpoint: dict[str, Any], prefix: str = TEACHER_PREFIX) -> None:
+    """Remove the teacher's weights from a checkpoint's ``state_dict``."""
+    state = checkpoint.get("state_dict", {})
+    for key in [k for k in state if k.startswith(prefix)]:
+        del state[key]
+
+
+def fill_teacher(checkpoint: dict[str, Any], teacher: nn.Module, prefix: str = TEACHER_PREFIX):
+    """Give a checkpoint without the teacher the current teacher's weights (strict loading)."""
+    state = checkpoint.setdefault("state_dict", {})
+    if not any(k.startswith(prefix) for k in state):
+        for key, value in teacher.state_dict().items():
+            state[prefix + key] = value
+
+
+class _GiveTeacherBackOnException(L.Callback):
+    """Gives the teacher back when a run fails: LightningModules have no exception hook."""
+
+    @override
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        lifecycle = getattr(pl_module, "_teacher_lifecycle", None)
+        if lifecycle is not None:
+            lifecycle.give_back()
+        _stop_quieting(pl_module)
+
+
+def _stop_quieting(module) -> None:
+    quiet = getattr(module, "_quiet_val_warning", None)
+    if quiet is not None:
+        quiet.stop()
+        module._quiet_val_warning = None
+
+
+class TeacherModuleMixin:
+    """The teacher lifecycle for a ``LightningModule`` holding its teacher as ``self.teacher``.
+
+    Put it first among the bases (``class M(TeacherModuleMixin, L.LightningModule)``), call
+    ``self._init_teacher(keep_in_checkpoint)`` in ``__init__`` after ``super().__init__()`` and
+    ``self.teacher = ...``, and call ``super()`` in any override of ``setup``, ``teardown``,
+    ``train``, ``configure_callbacks``, ``on_save_checkpoint`` and ``on_load_checkpoint``.
+    """
+
+    def _init_teacher(self, keep_in_checkpoint: bool) -> None:
+        self._teacher_lifecycle = TeacherLifecycle()
+        self._keep_teacher_in_checkpoint = bool(keep_in_checkpoint)
+        self._quiet_val_warning = None
+
+    def _frozen_teacher(self):
+        """Context: the teacher frozen for a call made outside a run (no-op inside one)."""
+        return self._teacher_lifecycle.frozen(self.teacher)
+
+    @override
+    def train(self, mode: bool = True):
+        super().train(mode)
+        lifecycle = getattr(self, "_teacher_lifecycle", None)
+        # While frozen for a run, train() calls (a hook calling self.train()) do not reach it.
+        if lifecycle is not None and lifecycle.is_frozen and self.teacher is not None:
+            self.teacher.eval()
+        return self
+
+    @override
+    def setup(self, stage: str) -> None:
+        _stop_quieting(self)
+        super().setup(stage)
+        if self.teacher is not None:
+            self._teacher_lifecycle.freeze(self.teacher)
+
+    @override
+    def teardown(self, stage: str) -> None:
+        super().teardown(stage)
+        self._teacher_lifecycle.give_back()
+
+    @override
+    def configure_callbacks(self):
+        callbacks = list(super().configure_callbacks() or [])
+        trainer = self.trainer
+        # The same Trainer running again (validate after fit) already holds the callback; a new
+        # instance would make Lightning announce that it replaces it.
+        held = any(isinstance(c, _GiveTeacherBackOnException) for c in trainer.callbacks)
+        if not held:
+            callbacks.append(_GiveTeacherBackOnException())
+        # Lightning checks the loops right after this hook and warns when validation_step has
+        # no val_dataloader; validating is optional here, so a fit without validation data is
+        # intended. The filter is removed in setup (or on failure), right after that check.
+        _stop_quieting(self)
+        self._quiet_val_warning = QuietMissingValLoader()
+        return callbacks
+
+    @override
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        if self.teacher is not None and not self._keep_teacher_in_checkpoint:
+            drop_teacher(checkpoint)
+
+    @override
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
+        if self.teacher is not None:
+            fill_teacher(checkpoint, self.teacher)
