@@ -1,0 +1,223 @@
+"""Attribution scores as ``torchmetrics.Metric`` objects: per-image scores averaged over images.
+
+Every state is a fixed-size float64 sum (or an int64 count) reduced by ``sum``, so memory does not
+grow with the data, the result does not depend on how the images are split into batches, and
+under DDP it equals that of one process (up to the order of float64 additions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+
+from lightning_distill._validation import check_real, fail
+from lightning_distill.attribution.functional import (
+    _SCORES,
+    DEFAULT_THRESHOLDS,
+    _check_thresholds,
+    attribution_agreement,
+    five_band_scores,
+    five_band_threshold_sets,
+    localisation_score,
+)
+
+__all__ = ["AttributionAgreement", "AttributionLocalisation", "FiveBandScore"]
+
+
+class _MeanOfScores(Metric):
+    """Sums of per-image scores and the number of images; ``compute`` gives their means."""
+
+    is_differentiable = False
+    full_state_update = False
+    score_names: tuple[str, ...] = ()
+
+    def _add_score_states(self, columns: int = 1) -> None:
+        self.add_state(
+            "score_sum",
+            torch.zeros(len(self.score_names), columns, dtype=torch.float64),
+            dist_reduce_fx="sum",
+        )
+        self.add_state("count", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
+
+    def _accumulate(self, scores: dict[str, Tensor]) -> None:
+        stacked = torch.stack(
+            [scores[name].reshape(len(scores[name]), -1) for name in self.score_names]
+        )
+        self.score_sum += stacked.sum(1).to(self.score_sum)
+        self.count += stacked.shape[1]
+
+    def _means(self) -> Tensor:
+        return self.score_sum / self.count
+
+    def plot(self, val: Any = None, ax: Any = None) -> Any:
+        """Plot the computed value(s) (torchmetrics' plot: returns ``(fig, ax)``)."""
+        return self._plot(val, ax)
+
+
+class FiveBandScore(_MeanOfScores):
+    """Tjoa & Guan's five-band scores of attribution maps, averaged over images.
+
+    See :func:`lightning_distill.functional.five_band_scores` for the definition (that of the
+    authors' reference code). Each image is scored on its own and the per-image scores are
+    averaged.
+
+    Parameters
+    ----------
+    thresholds : sequence of four floats, default=(-0.7, -0.3, 0.3, 0.7)
+    ground_truth_thresholds : sequence of four floats, default=(-0.7, -0.3, 0.3, 0.7)
+    soft_steps : int, optional
+        With ``K`` steps, :meth:`compute` gives each score's mean over the ``K`` threshold sets
+        (the "soft" score) and :meth:`curves` the curves. The reference uses 56.
+    soft_delta : float, default=0.005
+    **kwargs
+        Passed to :class:`torchmetrics.Metric`.
+
+    Attributes
+    ----------
+    threshold_sets : Tensor
+        ``[K, 4]`` thresholds of the map, one row per set.
+
+    Examples
+    --------
+    >>> import torch
+    >>> metric = FiveBandScore(soft_steps=56)
+    >>> truth = torch.zeros(2, 8, 8)
+    >>> truth[:, 2:6, 2:6] = 0.4
+    >>> truth[:, 2:4, 2:6] = 0.9
+    >>> metric.update(truth.clone(), truth)  # the body, 0.4 / 0.9 = 0.44, leaves band 1 late
+    >>> {name: round(float(value), 3) for name, value in metric.compute().items()}
+    {'pixel_accuracy': 0.991, 'precision': 0.964, 'recall': 1.0, 'fpr': 0.01}
+    >>> [round(v, 6) for v in metric.curves()["precision"][[0, -1]].tolist()]
+    [1.0, 0.5]
+    """
+
+    higher_is_better = None  # fpr is better low, the others high
+    score_names = _SCORES
+
+    def __init__(
+        self,
+        *,
+        thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+        ground_truth_thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+        soft_steps: int | None = None,
+        soft_delta: float = 0.005,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        sets = five_band_threshold_sets(thresholds, soft_steps, soft_delta)
+        _check_thresholds("ground_truth_thresholds", ground_truth_thresholds)
+        self.thresholds = tuple(float(t) for t in thresholds)
+        self.ground_truth_thresholds = tuple(float(t) for t in ground_truth_thresholds)
+        self.soft_steps = soft_steps
+        self.soft_delta = float(soft_delta)
+        self.register_buffer("threshold_sets", sets, persistent=False)
+        self._add_score_states(len(sets))
+
+    def update(self, attribution: Tensor, ground_truth: Tensor) -> None:
+        """Add the scores of a batch of ``[N, C, H, W]`` maps and ``[N, H, W]`` ground truths."""
+        self._accumulate(
+            five_band_scores(
+                attribution,
+                ground_truth,
+                thresholds=self.thresholds,
+                ground_truth_thresholds=self.ground_truth_thresholds,
+                soft_steps=self.soft_steps,
+                soft_delta=self.soft_delta,
+            )
+        )
+
+    def curves(self) -> dict[str, Tensor]:
+        """Mean score per threshold set, ``[K]`` each (``K = 1`` without ``soft_steps``).
+
+        Under DDP every process must call it (the sums are reduced across processes, as in
+        :meth:`compute`).
+        """
+        with self.sync_context():
+            return self._curves()
+
+    def _curves(self) -> dict[str, Tensor]:
+        return dict(zip(self.score_names, self._means()))
+
+    def compute(self) -> dict[str, Tensor]:
+        """Mean scores (for a soft sweep: the mean over the threshold sets of the curves)."""
+        return {name: curve.mean() for name, curve in self._curves().items()}
+
+
+class AttributionLocalisation(_MeanOfScores):
+    """Mean share of the attribution mass inside ground-truth masks.
+
+    See :func:`lightning_distill.functional.localisation_score`: 1 when maps lie inside the
+    masks, the masks' area share for uniform maps.
+
+    Examples
+    --------
+    >>> import torch
+    >>> metric = AttributionLocalisation()
+    >>> mask = torch.zeros(2, 4, 4, dtype=torch.bool)
+    >>> mask[:, :, :1] = True
+    >>> metric.update(torch.ones(2, 4, 4), mask)
+    >>> float(metric.compute())
+    0.25
+    """
+
+    higher_is_better = True
+    plot_lower_bound = 0.0
+    plot_upper_bound = 1.0
+    score_names = ("localisation",)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._add_score_states()
+
+    def update(self, maps: Tensor, masks: Tensor) -> None:
+        """Add a batch of ``[N, C, H, W]`` / ``[N, H, W]`` maps and binary ``[N, H, W]`` masks."""
+        self._accumulate({"localisation": localisation_score(maps, masks)})
+
+    def compute(self) -> Tensor:
+        return self._means()[0, 0]
+
+
+class AttributionAgreement(_MeanOfScores):
+    """Agreement of two models' attributions on the same inputs (e.g. teacher and student).
+
+    See :func:`lightning_distill.functional.attribution_agreement`: per image, Spearman's rank
+    correlation of the two maps and the IoU of their top ``top_k`` pixels, averaged over images.
+
+    Parameters
+    ----------
+    top_k : float, default=0.1
+    absolute : bool, default=True
+    **kwargs
+        Passed to :class:`torchmetrics.Metric`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> metric = AttributionAgreement(top_k=0.25)
+    >>> teacher_maps = torch.rand(3, 1, 8, 8)
+    >>> metric.update(teacher_maps, 3 * teacher_maps)
+    >>> {name: float(value) for name, value in metric.compute().items()}
+    {'spearman': 1.0, 'top_k_iou': 1.0}
+    """
+
+    higher_is_better = True
+    score_names = ("spearman", "top_k_iou")
+
+    def __init__(self, top_k: float = 0.1, absolute: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.top_k = check_real("top_k", top_k, minimum=0.0, maximum=1.0, exclusive_minimum=True)
+        if not isinstance(absolute, bool):
+            fail("absolute", "a bool", absolute, TypeError)
+        self.absolute = absolute
+        self._add_score_states()
+
+    def update(self, a: Tensor, b: Tensor) -> None:
+        """Add a batch of paired maps of the same shape (``a``: e.g. the teacher's)."""
+        self._accumulate(attribution_agreement(a, b, top_k=self.top_k, absolute=self.absolute))
+
+    def compute(self) -> dict[str, Tensor]:
+        return dict(zip(self.score_names, self._means()[:, 0]))

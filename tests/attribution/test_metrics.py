@@ -1,0 +1,157 @@
+"""The attribution metrics: means of the functional scores, batch- and order-invariant, DDP-exact."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import socket
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from lightning_distill.functional import (
+    attribution_agreement,
+    five_band_scores,
+    localisation_score,
+)
+from lightning_distill.metrics import AttributionAgreement, AttributionLocalisation, FiveBandScore
+
+
+def make_batch(n: int = 20, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    truth = torch.zeros(n, 10, 10)
+    for i in range(n):
+        y, x = torch.randint(0, 5, (2,), generator=gen).tolist()
+        truth[i, y : y + 5, x : x + 5] = 0.4
+        truth[i, y : y + 2, x : x + 5] = 0.9
+    maps = torch.randn(n, 3, 10, 10, generator=gen) + 2 * truth[:, None]
+    other = maps + torch.randn(n, 3, 10, 10, generator=gen)
+    return maps, other, truth
+
+
+def run_metrics(maps, other, truth, batches):
+    metrics = {
+        "five_band": FiveBandScore(soft_steps=12),
+        "localisation": AttributionLocalisation(),
+        "agreement": AttributionAgreement(top_k=0.2),
+    }
+    for index in batches:
+        metrics["five_band"].update(maps[index], truth[index])
+        metrics["localisation"].update(maps[index], truth[index] > 0.5)
+        metrics["agreement"].update(maps[index], other[index])
+    out = {name: metric.compute() for name, metric in metrics.items()}
+    out["curves"] = metrics["five_band"].curves()
+    return out
+
+
+def flat(result) -> dict[str, float | np.ndarray]:
+    values = {}
+    for name, value in result.items():
+        if isinstance(value, dict):
+            values.update({f"{name}/{k}": v.numpy() for k, v in value.items()})
+        else:
+            values[name] = value.numpy()
+    return values
+
+
+def test_metrics_are_means_of_functional_scores():
+    maps, other, truth = make_batch()
+    found = run_metrics(maps, other, truth, [slice(0, 7), slice(7, 20)])
+    five = five_band_scores(maps, truth, soft_steps=12)
+    for name, value in five.items():
+        np.testing.assert_allclose(found["curves"][name].numpy(), value.mean(0).numpy(), rtol=1e-12)
+        np.testing.assert_allclose(found["five_band"][name].item(), value.mean().item(), rtol=1e-12)
+    expected = localisation_score(maps, truth > 0.5).mean()
+    assert found["localisation"].item() == pytest.approx(expected.item(), rel=1e-12)
+    agreement = attribution_agreement(maps, other, top_k=0.2)
+    for name, value in agreement.items():
+        assert found["agreement"][name].item() == pytest.approx(value.mean().item(), rel=1e-12)
+
+
+def test_batch_size_and_order_invariance():
+    maps, other, truth = make_batch()
+    whole = flat(run_metrics(maps, other, truth, [slice(0, 20)]))
+    order = torch.randperm(20, generator=torch.Generator().manual_seed(3))
+    shuffled = flat(
+        run_metrics(
+            maps[order], other[order], truth[order], [slice(i, i + 3) for i in range(0, 20, 3)]
+        )
+    )
+    singles = flat(run_metrics(maps, other, truth, [slice(i, i + 1) for i in range(20)]))
+    for name in whole:
+        np.testing.assert_allclose(shuffled[name], whole[name], rtol=1e-12, err_msg=name)
+        np.testing.assert_allclose(singles[name], whole[name], rtol=1e-12, err_msg=name)
+
+
+def test_states_fixed_size_and_reset():
+    maps, _, truth = make_batch()
+    metric = FiveBandScore(soft_steps=5)
+    shapes = {name: tuple(getattr(metric, name).shape) for name in metric._defaults}
+    for i in range(4):
+        metric.update(maps[i * 5 : (i + 1) * 5], truth[i * 5 : (i + 1) * 5])
+        assert {name: tuple(getattr(metric, name).shape) for name in metric._defaults} == shapes
+    assert all(metric._reductions[name] is not None for name in metric._defaults)
+    assert int(metric.count) == 20
+    metric.reset()
+    assert int(metric.count) == 0 and float(metric.score_sum.abs().sum()) == 0.0
+    assert metric.threshold_sets.shape == (5, 4)
+
+
+def test_metric_bad_arguments():
+    with pytest.raises(ValueError, match="thresholds must be four strictly increasing"):
+        FiveBandScore(thresholds=(0.7, 0.3, -0.3, -0.7))
+    with pytest.raises(ValueError, match="soft_steps must be an integer >= 1"):
+        FiveBandScore(soft_steps=0)
+    with pytest.raises(ValueError, match="top_k must be"):
+        AttributionAgreement(top_k=1.5)
+    metric = AttributionLocalisation()
+    with pytest.raises(ValueError, match="must be finite"):
+        metric.update(torch.full((1, 4, 4), float("nan")), torch.ones(1, 4, 4))
+    assert int(metric.count) == 0
+
+
+def test_plot_returns_figure():
+    maps, other, _ = make_batch(4)
+    metric = AttributionAgreement()
+    metric.update(maps, other)
+    fig, ax = metric.plot()
+    assert fig is ax.figure
+
+
+# ---------------------------------------------------------------------------- DDP
+def _worker(rank: int, world_size: int, port: int, out: str) -> None:
+    torch.set_num_threads(1)
+    os.environ["MASTER_ADDR"] = "127.0.0.1"
+    os.environ["MASTER_PORT"] = str(port)
+    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    try:
+        maps, other, truth = make_batch()
+        # uneven shares: rank 0 three batches, rank 1 two batches
+        shares = {0: [slice(0, 4), slice(4, 9), slice(9, 15)], 1: [slice(15, 18), slice(18, 20)]}
+        found = flat(run_metrics(maps, other, truth, shares[rank]))
+        with open(f"{out}.{rank}", "wb") as handle:
+            pickle.dump(found, handle)
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.ddp
+def test_two_processes_equal_one(tmp_path):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    out = str(tmp_path / "result")
+    # forked workers skip re-importing torch and the library (seconds on a loaded machine)
+    mp.start_processes(_worker, args=(2, port, out), nprocs=2, join=True, start_method="fork")
+    maps, other, truth = make_batch()
+    expected = flat(run_metrics(maps, other, truth, [slice(0, 20)]))
+    for rank in (0, 1):
+        with open(f"{out}.{rank}", "rb") as handle:
+            found = pickle.load(handle)
+        assert found.keys() == expected.keys()
+        for name in expected:
+            # float64 sums added in another order: equal to the last few bits
+            np.testing.assert_allclose(found[name], expected[name], rtol=1e-13, err_msg=name)
