@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lightning_distill._validation import check_choice, check_finite, check_real
+
 __all__ = [
     "AttentionVariant",
     "DistillationTerms",
@@ -32,15 +34,16 @@ _REDUCTIONS = ("batchmean", "sum", "mean", "none")
 # --------------------------------------------------------------------------- validation
 def _check_logits(name: str, logits) -> None:
     if not isinstance(logits, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(logits).__name__}")
+        raise TypeError(f"{name} must be a torch.Tensor; got {type(logits).__name__}.")
     if not logits.is_floating_point():
         raise TypeError(
-            f"{name} must be a floating-point tensor of logits, got dtype {logits.dtype}; "
-            "cast with .float() if these really are logits"
+            f"{name} must be a floating-point tensor of logits; got dtype {logits.dtype} "
+            "(cast with .float() if these really are logits)."
         )
-    if logits.dim() != 2:
+    if logits.dim() != 2 or logits.shape[1] == 0:
         raise ValueError(
-            f"{name} must have shape [batch, classes], got shape {tuple(logits.shape)}"
+            f"{name} must have shape [batch, classes] with classes >= 1; got shape "
+            f"{tuple(logits.shape)}."
         )
 
 
@@ -49,52 +52,79 @@ def _check_pair(student_logits, teacher_logits) -> None:
     _check_logits("teacher_logits", teacher_logits)
     if student_logits.shape[1] != teacher_logits.shape[1]:
         raise ValueError(
-            "student_logits and teacher_logits must have the same number of classes, got "
-            f"{student_logits.shape[1]} (student) and {teacher_logits.shape[1]} (teacher)"
+            "student_logits and teacher_logits must have the same number of classes; got "
+            f"{student_logits.shape[1]} (student) and {teacher_logits.shape[1]} (teacher)."
         )
     if student_logits.shape[0] != teacher_logits.shape[0]:
         raise ValueError(
-            "student_logits and teacher_logits must have the same batch size, got "
-            f"{student_logits.shape[0]} (student) and {teacher_logits.shape[0]} (teacher)"
+            "student_logits and teacher_logits must have the same batch size; got "
+            f"{student_logits.shape[0]} (student) and {teacher_logits.shape[0]} (teacher)."
         )
 
 
+def _check_not_empty(name: str, tensor: Tensor) -> None:
+    # A mean over no sample is undefined (0 / 0 = NaN): refuse it rather than return NaN.
+    if tensor.shape[0] == 0:
+        raise ValueError(
+            f"{name} must hold at least one sample for a mean; got shape {tuple(tensor.shape)}."
+        )
+
+
+def _check_logit_values(**named: Tensor) -> None:
+    """Refuse NaN, +inf and rows without a finite logit (-inf marks a masked class; one sync)."""
+    bad = None
+    for logits in named.values():
+        flags = torch.isnan(logits).any() | torch.isposinf(logits).any()
+        if logits.numel():
+            flags = flags | (~(logits > float("-inf")).any(dim=1)).any()
+        bad = flags if bad is None else bad | flags
+    if bad is None or not bool(bad):
+        return
+    for name, logits in named.items():
+        nan_or_posinf = bool(torch.isnan(logits).any() | torch.isposinf(logits).any())
+        if nan_or_posinf or (logits.numel() and not bool((logits > float("-inf")).any(1).all())):
+            raise ValueError(
+                f"{name} must be finite logits (-inf only to mask a class, at least one finite "
+                "class per sample); got NaN, +inf or a row of -inf."
+            )
+
+
+# T above this loses even float64's precision in T^2 * KL (relative error 5e-6 at 1e6,
+# 1e-4 at 1e7, measured against a long-double reference).
+_MAX_TEMPERATURE = 1e6
+# Up to this temperature float32 keeps T^2 * KL to ~1e-7 relative error; above, float64.
+_FLOAT32_TEMPERATURE = 10.0
+
+
 def _check_temperature(temperature) -> float:
-    if isinstance(temperature, bool) or not isinstance(temperature, int | float):
-        raise TypeError(f"temperature must be a positive number, got {temperature!r}")
-    if not temperature > 0 or temperature != temperature or temperature == float("inf"):
-        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
-    return float(temperature)
+    return check_real(
+        "temperature", temperature, minimum=0, exclusive_minimum=True, maximum=_MAX_TEMPERATURE
+    )
 
 
 def _check_fraction(name: str, value, *, upper_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number in [0, 1], got {value!r}")
-    if not 0.0 <= value <= 1.0 or (upper_open and value == 1.0):
-        bound = "[0, 1)" if upper_open else "[0, 1]"
-        raise ValueError(f"{name} must lie in {bound}, got {value!r}")
-    return float(value)
+    return check_real(name, value, minimum=0, maximum=1, exclusive_maximum=upper_open)
 
 
 def _check_targets(targets, logits: Tensor) -> None:
     if not isinstance(targets, Tensor):
         raise TypeError(
-            f"targets must be a torch.Tensor of class indices, got {type(targets).__name__}"
+            f"targets must be a torch.Tensor of class indices; got {type(targets).__name__}."
         )
     if targets.is_floating_point() or targets.dtype == torch.bool or targets.is_complex():
-        raise TypeError(f"targets must hold integer class indices, got dtype {targets.dtype}")
+        raise TypeError(f"targets must hold integer class indices; got dtype {targets.dtype}.")
     if targets.shape != logits.shape[:1]:
         raise ValueError(
-            f"targets must have shape [batch] = {tuple(logits.shape[:1])}, "
-            f"got {tuple(targets.shape)}"
+            f"targets must have shape [batch] = {tuple(logits.shape[:1])}; "
+            f"got {tuple(targets.shape)}."
         )
     num_classes = logits.shape[1]
     # One reduction, one host sync: cheap next to a forward pass, and it turns CUDA's
     # device-side assert into a readable error.
     if targets.numel() and bool(((targets < 0) | (targets >= num_classes)).any()):
         raise ValueError(
-            f"targets must lie in [0, {num_classes - 1}] for {num_classes} classes, "
-            f"got values in [{int(targets.min())}, {int(targets.max())}]"
+            f"targets must lie in [0, {num_classes - 1}] for {num_classes} classes; "
+            f"got values in [{int(targets.min())}, {int(targets.max())}]."
         )
 
 
@@ -125,16 +155,22 @@ def kd_loss(
     The :math:`T^2` factor keeps the gradient's scale independent of the temperature: the
     gradient with respect to the student logits is :math:`T (p_s - p_t) / B`.
 
-    The computation uses ``log_softmax`` in float32 (float64 inputs stay float64) with autocast
-    disabled, so it is finite for logits of any magnitude and under bf16/fp16 autocast.
+    The KL is computed as :math:`\sum_c p_t (\log p_t - \log p_s)` from ``log_softmax`` of both
+    logits with autocast disabled, so it is finite for logits of any magnitude and under
+    bf16/fp16 autocast: in float32 for ``T <= 10`` and in float64 above (float64 inputs always
+    in float64), where the :math:`T^2` factor would otherwise magnify float32's rounding (at
+    ``T = 1e5`` float32 gives a *negative* KL). ``T`` is bounded by ``1e6``, beyond which even
+    float64 loses the value. A teacher logit of ``-inf`` (a masked class) contributes exactly
+    zero. NaN or ``+inf`` logits, or a row without a finite logit, raise ``ValueError``; so does
+    an empty batch with a mean reduction.
 
     Parameters
     ----------
     student_logits, teacher_logits : Tensor of shape [batch, classes]
         Floating-point logits.
     temperature : float, default 1.0
-        Softening temperature T > 0.
-    reduction : {"batchmean", "sum", "none", "mean"}
+        Softening temperature, ``0 < T <= 1e6``.
+    reduction : {"batchmean", "sum", "none", "mean"}, default="batchmean"
         ``"batchmean"`` divides the summed KL by the batch size (the mathematically correct
         mean KL; ``"mean"`` is an alias of it here, unlike ``torch.nn.KLDivLoss``); ``"none"``
         returns one value per sample.
@@ -152,14 +188,24 @@ def kd_loss(
     """
     _check_pair(student_logits, teacher_logits)
     temperature = _check_temperature(temperature)
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    check_choice("reduction", reduction, _REDUCTIONS)
+    if reduction in ("batchmean", "mean"):
+        _check_not_empty("student_logits", student_logits)
+    _check_logit_values(student_logits=student_logits, teacher_logits=teacher_logits)
+    out_dtype = _float_logits(student_logits).dtype
+    wide = temperature > _FLOAT32_TEMPERATURE or out_dtype == torch.float64
     with torch.autocast(device_type=student_logits.device.type, enabled=False):
-        log_p_student = F.log_softmax(_float_logits(student_logits) / temperature, dim=1)
-        log_p_teacher = F.log_softmax(_float_logits(teacher_logits) / temperature, dim=1)
-        # exp(log_t) * (log_t - log_s), summed over classes; exact zero where p_t underflows
-        per_sample = F.kl_div(log_p_student, log_p_teacher, reduction="none", log_target=True)
-        per_sample = per_sample.sum(dim=1) * (temperature**2)
+        student = student_logits.double() if wide else _float_logits(student_logits)
+        teacher = teacher_logits.double() if wide else _float_logits(teacher_logits)
+        log_p_student = F.log_softmax(student / temperature, dim=1)
+        log_p_teacher = F.log_softmax(teacher / temperature, dim=1)
+        p_teacher = log_p_teacher.exp()
+        # p_t (log p_t - log p_s), and an exact zero where p_t is zero (a masked class, -inf,
+        # or an underflow): 0 * (-inf) would be NaN.
+        terms = torch.where(
+            p_teacher > 0, p_teacher * (log_p_teacher - log_p_student), p_teacher.new_zeros(())
+        )
+        per_sample = (terms.sum(dim=1) * (temperature**2)).to(out_dtype)
     return _reduce(per_sample, reduction, student_logits.shape[0])
 
 
@@ -178,13 +224,15 @@ def label_smoothing_loss(logits: Tensor, targets: Tensor, smoothing: float) -> T
     smoothing : float in [0, 1]
     """
     _check_logits("logits", logits)
+    _check_not_empty("logits", logits)
     _check_targets(targets, logits)
     smoothing = _check_fraction("smoothing", smoothing)
     with torch.autocast(device_type=logits.device.type, enabled=False):
         log_probs = F.log_softmax(_float_logits(logits), dim=1)
-        hard = -log_probs.gather(1, targets.long().unsqueeze(1)).squeeze(1)
-        uniform = -log_probs.mean(dim=1)
-        return ((1.0 - smoothing) * hard + smoothing * uniform).mean()
+        loss = -log_probs.gather(1, targets.long().unsqueeze(1)).squeeze(1)
+        if smoothing > 0:  # 0 * inf would be NaN for a masked (-inf) logit
+            loss = (1.0 - smoothing) * loss - smoothing * log_probs.mean(dim=1)
+        return loss.mean()
 
 
 class DistillationTerms(NamedTuple):
@@ -205,6 +253,7 @@ def distillation_terms(
 ) -> DistillationTerms:
     """Like :func:`distillation_loss`, but also return the unweighted CE and KD terms."""
     _check_pair(student_logits, teacher_logits)
+    _check_not_empty("student_logits", student_logits)
     alpha = _check_fraction("alpha", alpha)
     ce = label_smoothing_loss(student_logits, targets, label_smoothing)
     kd = kd_loss(student_logits, teacher_logits, temperature)
@@ -309,11 +358,21 @@ def attention_map(feature: Tensor, p: float = 2.0) -> Tensor:
 
     :math:`Q = \sum_c |A_c|^p`, shape ``[B, H, W]``.
     """
-    if not isinstance(feature, Tensor):
-        raise TypeError(f"feature must be a [B, C, H, W] tensor, got {type(feature).__name__}")
-    if feature.dim() != 4:
-        raise ValueError(f"feature must be a [B, C, H, W] tensor, got shape {tuple(feature.shape)}")
+    _check_feature("feature", feature)
+    p = check_real("p", p, minimum=0, exclusive_minimum=True)
     return _float_logits(feature).abs().pow(p).sum(dim=1)
+
+
+def _check_feature(name: str, feature) -> None:
+    if not isinstance(feature, Tensor):
+        raise TypeError(f"{name} must be a [B, C, H, W] tensor; got {type(feature).__name__}.")
+    if not feature.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor; got dtype {feature.dtype}.")
+    if feature.dim() != 4 or 0 in feature.shape[1:]:
+        raise ValueError(
+            f"{name} must be a [B, C, H, W] tensor with C, H, W >= 1; got shape "
+            f"{tuple(feature.shape)}."
+        )
 
 
 def attention_transfer_loss(
@@ -341,16 +400,29 @@ def attention_transfer_loss(
         Channel counts may differ; batch sizes must agree.
     variant : {"paper", "code"}
     p : float, default 2.0
+        Attention-map exponent, ``p > 0``.
+
+    Returns
+    -------
+    Tensor
+        A scalar. Empty batches and non-finite features raise ``ValueError``.
     """
-    if variant not in ("paper", "code"):
-        raise ValueError(f"variant must be 'paper' or 'code', got {variant!r}")
-    q_student = attention_map(student_feature, p)
-    q_teacher = attention_map(teacher_feature, p)
-    if q_student.shape[0] != q_teacher.shape[0]:
+    check_choice("variant", variant, ("paper", "code"))
+    p = check_real("p", p, minimum=0, exclusive_minimum=True)
+    _check_feature("student_feature", student_feature)
+    _check_feature("teacher_feature", teacher_feature)
+    if student_feature.shape[0] != teacher_feature.shape[0]:
         raise ValueError(
-            "student_feature and teacher_feature must have the same batch size, got "
-            f"{q_student.shape[0]} and {q_teacher.shape[0]}"
+            "student_feature and teacher_feature must have the same batch size; got "
+            f"{student_feature.shape[0]} and {teacher_feature.shape[0]}."
         )
+    _check_not_empty("student_feature", student_feature)
+    check_finite("student_feature", student_feature)
+    check_finite("teacher_feature", teacher_feature)
+    # Each map is divided by its norm below, so scaling a sample's feature changes nothing;
+    # dividing by its largest magnitude first keeps |A|^p from overflowing (or underflowing).
+    q_student = attention_map(_unit_max(student_feature), p)
+    q_teacher = attention_map(_unit_max(teacher_feature), p)
     if q_student.shape[1:] != q_teacher.shape[1:]:
         size = tuple(min(a, b) for a, b in zip(q_student.shape[1:], q_teacher.shape[1:]))
         q_student = F.adaptive_avg_pool2d(q_student.unsqueeze(1), size).squeeze(1)
@@ -361,3 +433,9 @@ def attention_transfer_loss(
     if variant == "paper":
         return difference.norm(p=2, dim=1).mean()
     return difference.pow(2).mean()
+
+
+def _unit_max(feature: Tensor) -> Tensor:
+    feature = _float_logits(feature)
+    scale = feature.detach().abs().amax(dim=(1, 2, 3), keepdim=True)
+    return feature / torch.where(scale > 0, scale, torch.ones_like(scale))

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lightning_distill.kd import FeatureDistillation
 from lightning_distill.losses import (
     HintRegressor,
     attention_transfer_loss,
@@ -225,9 +226,125 @@ def test_bad_input_errors_name_the_argument(call, error, match):
 
 def test_attention_transfer_bad_features():
     f = torch.randn(2, 3, 4, 4)
-    with pytest.raises(TypeError, match="feature must be a .* tensor, got list"):
+    with pytest.raises(TypeError, match="feature must be a .* tensor; got list"):
         attention_transfer_loss([[1.0]], f, variant="code")
-    with pytest.raises(ValueError, match=r"feature must be a \[B, C, H, W\] tensor, got shape"):
+    with pytest.raises(
+        ValueError, match=r"feature must be a \[B, C, H, W\] tensor with C, H, W >= 1; got shape"
+    ):
         attention_transfer_loss(f[0], f, variant="code")
     with pytest.raises(ValueError, match="same batch size"):
         attention_transfer_loss(f, f[:1], variant="paper")
+
+
+def _kd_long_double(student, teacher, temperature):
+    """T^2 KL(p_t || p_s), batch mean, in numpy's long double: an independent reference."""
+    s = student.double().numpy().astype(np.longdouble) / temperature
+    t = teacher.double().numpy().astype(np.longdouble) / temperature
+    log_s = s - s.max(1, keepdims=True)
+    log_s = log_s - np.log(np.exp(log_s).sum(1, keepdims=True))
+    log_t = t - t.max(1, keepdims=True)
+    log_t = log_t - np.log(np.exp(log_t).sum(1, keepdims=True))
+    return float((np.exp(log_t) * (log_t - log_s)).sum(1).mean() * temperature**2)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 4.0, 100.0, 1e3, 1e5, 1e6])
+def test_kd_loss_float32_matches_long_double_reference_at_any_temperature(temperature):
+    gen = torch.Generator().manual_seed(3)
+    s, t = 3 * torch.randn(32, 10, generator=gen), 3 * torch.randn(32, 10, generator=gen)
+    value = kd_loss(s, t, temperature)
+    assert value.dtype == torch.float32
+    expected = _kd_long_double(s, t, temperature)
+    assert expected > 0
+    # float32's own rounding of the result is ~6e-8; 1e-5 bounds the float64 path at T = 1e6
+    assert abs(float(value) - expected) / expected < 1e-5
+
+
+def test_kd_loss_temperature_beyond_float64_precision_is_refused():
+    s = torch.randn(2, 3)
+    with pytest.raises(ValueError, match=r"temperature must be a finite number > 0 and <= 1000000"):
+        kd_loss(s, s, 1e7)
+
+
+def test_masked_teacher_class_contributes_exactly_zero():
+    gen = torch.Generator().manual_seed(4)
+    s = torch.randn(6, 5, generator=gen, requires_grad=True)
+    t = torch.randn(6, 5, generator=gen)
+    t_masked = t.clone()
+    t_masked[:, 2] = float("-inf")
+    value = kd_loss(s, t_masked, 2.0, reduction="none")
+    # reference: the sum over the unmasked classes only, student softmax over all classes
+    keep = [0, 1, 3, 4]
+    log_p_s = torch.log_softmax(s.detach().double() / 2.0, dim=1)
+    log_p_t = torch.log_softmax(t[:, keep].double() / 2.0, dim=1)
+    expected = (log_p_t.exp() * (log_p_t - log_p_s[:, keep])).sum(1) * 4.0
+    torch.testing.assert_close(value.double(), expected, rtol=1e-6, atol=1e-7)
+    value.sum().backward()
+    assert torch.isfinite(s.grad).all()
+    # masked in both: the same value as without the class at all
+    s_masked = s.detach().clone()
+    s_masked[:, 2] = float("-inf")
+    torch.testing.assert_close(
+        kd_loss(s_masked, t_masked, 3.0), kd_loss(s.detach()[:, keep], t[:, keep], 3.0)
+    )
+
+
+def test_masked_logit_in_label_smoothing_and_total_loss_is_not_nan():
+    logits = torch.tensor([[0.5, float("-inf"), 1.0], [2.0, 0.0, float("-inf")]])
+    targets = torch.tensor([0, 1])
+    value = label_smoothing_loss(logits, targets, 0.0)
+    expected = torch.nn.functional.cross_entropy(logits, targets)
+    torch.testing.assert_close(value, expected)
+    assert torch.isfinite(distillation_loss(logits, logits, targets, alpha=0.5))
+
+
+@pytest.mark.parametrize(
+    ("logits", "name"),
+    [
+        (torch.tensor([[0.0, float("nan")]]), "student_logits"),
+        (torch.tensor([[0.0, float("inf")]]), "student_logits"),
+        (torch.tensor([[float("-inf"), float("-inf")]]), "student_logits"),
+    ],
+)
+def test_nan_and_positive_infinite_logits_are_refused(logits, name):
+    with pytest.raises(ValueError, match=f"{name} must be finite logits"):
+        kd_loss(logits, torch.zeros(1, 2))
+    with pytest.raises(ValueError, match="teacher_logits must be finite logits"):
+        kd_loss(torch.zeros(1, 2), logits)
+
+
+def test_empty_batches_raise_instead_of_nan():
+    empty, targets = torch.zeros(0, 3), torch.zeros(0, dtype=torch.long)
+    for call in (
+        lambda: kd_loss(empty, empty),
+        lambda: distillation_loss(empty, empty, targets),
+        lambda: label_smoothing_loss(empty, targets, 0.1),
+        lambda: attention_transfer_loss(
+            torch.zeros(0, 2, 3, 3), torch.zeros(0, 2, 3, 3), variant="code"
+        ),
+    ):
+        with pytest.raises(ValueError, match="must hold at least one sample"):
+            call()
+    # a sum over no sample is well defined
+    assert float(kd_loss(empty, empty, reduction="sum")) == 0.0
+    assert kd_loss(empty, empty, reduction="none").shape == (0,)
+
+
+@pytest.mark.parametrize("p", [0, -1.0, float("nan"), float("inf")])
+def test_attention_exponent_is_validated(p):
+    f = torch.randn(2, 3, 4, 4)
+    with pytest.raises(ValueError, match="p must be a finite number > 0"):
+        attention_transfer_loss(f, f, variant="code", p=p)
+    with pytest.raises(ValueError, match="p must be a finite number > 0"):
+        FeatureDistillation("a", "b", p=p)
+    with pytest.raises(TypeError, match="p must be a real number"):
+        attention_transfer_loss(f, f, variant="code", p="2")
+
+
+def test_attention_transfer_is_scale_free_and_finite_at_extreme_scales():
+    gen = torch.Generator().manual_seed(5)
+    f, g = torch.randn(3, 2, 4, 4, generator=gen), torch.randn(3, 5, 4, 4, generator=gen)
+    for variant in ("code", "paper"):
+        reference = attention_transfer_loss(f, g, variant=variant)
+        for scale in (1e30, 1e-30):
+            value = attention_transfer_loss(f * scale, g, variant=variant)
+            torch.testing.assert_close(value, reference)
