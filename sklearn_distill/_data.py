@@ -119,7 +119,7 @@ def check_numeric_columns(X, kinds, name: str = "X") -> None:
         column = _column(X, index)
         dtype = column.dtype
         if is_frame(X) and pd.api.types.is_bool_dtype(dtype):
-            bad = column.iloc[0]
+            bad = bool(column.iloc[0])
         elif pd.api.types.is_numeric_dtype(dtype):
             continue
         else:

@@ -36,6 +36,22 @@ def is_estimator_teacher(teacher) -> bool:
     return any(hasattr(teacher, name) for name in ("fit", *RESPONSES[1:]))
 
 
+def _check_fitted(teacher) -> None:
+    """scikit-learn's ``check_is_fitted``, also for duck-typed estimators without scikit-learn's
+    tags (``check_is_fitted`` reads them): those count as fitted when they say so
+    (``__sklearn_is_fitted__``) or carry a learned attribute (a name ending in ``_``)."""
+    if hasattr(teacher, "__sklearn_tags__"):
+        check_is_fitted(teacher)
+        return
+    if hasattr(teacher, "__sklearn_is_fitted__"):
+        fitted = teacher.__sklearn_is_fitted__()
+    else:
+        learned = getattr(teacher, "__dict__", {})
+        fitted = any(k.endswith("_") and not k.startswith("__") for k in learned)
+    if not fitted:
+        raise NotFittedError(f"This {type(teacher).__name__} instance is not fitted yet.")
+
+
 def check_teacher(teacher) -> None:
     """Raise a clear error when ``teacher`` is neither an estimator, a callable, nor None."""
     if teacher is None:
@@ -43,7 +59,7 @@ def check_teacher(teacher) -> None:
     if is_estimator_teacher(teacher):
         if hasattr(teacher, "fit"):
             try:
-                check_is_fitted(teacher)
+                _check_fitted(teacher)
             except NotFittedError as error:
                 raise NotFittedError(
                     f"teacher {type(teacher).__name__} is not fitted: DistilledGAM never fits "

@@ -1,11 +1,15 @@
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from interpret.glassbox import ExplainableBoostingRegressor
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.exceptions import NotFittedError
 from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
 
-from sklearn_distill import DistilledGAM
+from sklearn_distill import DistilledGAM, DistilledTree
 from sklearn_distill._calibration import fit_calibrator
 
 
@@ -62,3 +66,103 @@ def test_calibration_with_too_few_rows_of_a_class_names_y_and_cv():
         DistilledGAM(calibration="sigmoid", student=small_student()).fit(
             X, y, teacher_scores=X[:, 0]
         )
+
+
+class DuckTypedFitted:
+    """A teacher with fit() and predict() but none of scikit-learn's base classes or tags."""
+
+    def fit(self, X, y=None):
+        self.coef_ = np.array([2.0, -1.0])
+        return self
+
+    def predict(self, X):
+        return np.asarray(X, dtype=float)[:, :2] @ self.coef_
+
+
+@pytest.mark.parametrize("model", [DistilledGAM, DistilledTree])
+def test_duck_typed_teacher_with_fit_is_read_and_an_unfitted_one_refused(model):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    params = {"student": small_student()} if model is DistilledGAM else {}
+    fitted = model(DuckTypedFitted().fit(X), random_state=0, **params).fit(X)
+    assert fitted.response_ == "predict" and fitted.fidelity(X)["r2"] > 0.8
+    with pytest.raises(NotFittedError, match="teacher DuckTypedFitted is not fitted"):
+        model(DuckTypedFitted(), **params).fit(X)
+
+
+def frame_with(**columns):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=80), "b": rng.normal(size=80)})
+    for name, values in columns.items():
+        frame[name] = values
+    return frame
+
+
+@pytest.mark.parametrize("model", [DistilledGAM, DistilledTree])
+def test_unreadable_columns_are_refused_naming_them(model):
+    scores = np.linspace(0, 1, 80)
+    dates = frame_with(day=pd.date_range("2020-01-01", periods=80))
+    with pytest.raises(
+        ValueError, match=r"X column 'day' must be numeric or categorical.*datetime"
+    ):
+        model().fit(dates, teacher_scores=scores)
+    twice = frame_with()
+    twice.columns = ["a", "a"]
+    with pytest.raises(ValueError, match=r"X must have distinct column names; got \['a'\]"):
+        model().fit(twice, teacher_scores=scores)
+    lists = frame_with(c=[[1, 2]] + ["x"] * 79)
+    with pytest.raises(TypeError, match=r"X column 'c' must hold numbers or labels.*list cell"):
+        model().fit(lists, teacher_scores=scores)
+
+
+def test_a_label_in_a_numeric_column_at_predict_names_the_column():
+    frame = frame_with(c=np.where(np.arange(80) % 2, "x", "y"))
+    gam = DistilledGAM(student=small_student()).fit(frame, teacher_scores=frame["a"] * 2)
+    for bad in ("zz", True):
+        new = frame.astype({"b": object})
+        new.loc[5, "b"] = bad
+        with pytest.raises(ValueError, match=rf"X column 'b' must hold numbers.*got {bad!r}"):
+            gam.predict(new)
+    with pytest.raises(ValueError, match=r"X column 'b' must hold numbers.*got True"):
+        gam.predict(frame.assign(b=frame["b"] > 0))
+    with pytest.raises(ValueError, match=r"monotone_constraints\['c'\] must be 0: 'c' is categ"):
+        DistilledGAM(student=small_student(), monotone_constraints={"c": 1}).fit(
+            frame, teacher_scores=frame["a"]
+        )
+
+
+@pytest.mark.parametrize("factor", [1e40, 1e-200])
+@pytest.mark.parametrize("model", [DistilledGAM, DistilledTree])
+def test_scores_far_from_unit_scale_are_learnt_as_at_unit_scale(model, factor):
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(300, 2))
+    scores = 2 * X[:, 0] + np.sin(X[:, 1])
+    params = {"student": small_student()} if model is DistilledGAM else {}
+    unit = model(random_state=0, **params).fit(X, teacher_scores=scores)
+    scaled = model(random_state=0, **params).fit(X, teacher_scores=factor * scores)
+    assert scaled.target_scale_ != 1.0 and unit.target_scale_ == 1.0
+    np.testing.assert_allclose(scaled.predict(X) / factor, unit.predict(X), rtol=1e-4, atol=1e-6)
+    fidelity = scaled.fidelity(X, teacher_scores=factor * scores)
+    assert fidelity["r2"] == pytest.approx(unit.fidelity(X, teacher_scores=scores)["r2"], abs=1e-4)
+    assert 0.5 < fidelity["r2"] < 1.0
+    if model is DistilledGAM:
+        np.testing.assert_allclose(
+            scaled.shape_functions()["score"] / factor,
+            unit.shape_functions()["score"],
+            rtol=1e-4,
+            atol=1e-6,
+        )
+
+
+def test_saturated_teacher_probabilities_warn_and_a_larger_clip_is_quiet():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(400, 3))
+    y = (X[:, 0] + 0.3 * rng.normal(size=400) > 0).astype(int)
+    forest = RandomForestClassifier(n_estimators=20, random_state=0).fit(X, y)
+    share = np.mean(np.isin(forest.predict_proba(X)[:, 1], (0.0, 1.0)))
+    assert share > 0.05
+    with pytest.warns(UserWarning, match=rf"{100 * share:.0f}% of the teacher's probabilities"):
+        DistilledTree(forest).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        DistilledTree(LogisticRegression(C=0.01).fit(X, y)).fit(X)
