@@ -50,16 +50,20 @@ from lightning_distill.kd.losses import (
 
 __all__ = [
     "CRD",
+    "FEATURE_METHODS",
     "PKT",
     "RKD",
     "SSKD",
     "FactorTransfer",
     "FeatureContext",
     "FeatureMethod",
+    "LoaderInputs",
+    "build_feature_method",
     "crd_contrast_loss",
     "dkd_loss",
     "dkd_warmup",
     "factor_transfer_loss",
+    "method_needs_shapes",
     "pkt_loss",
     "rkd_loss",
     "rotate_batch",
@@ -206,6 +210,10 @@ class FactorTransfer(FeatureMethod):
             [factor, factor, teacher_channels, teacher_channels], nn.ConvTranspose2d
         )
         self.translator = _conv_stack([student_channels, student_channels, factor, factor])
+        # Frozen except inside pretrain(): never optimised with the student, and DDP (which
+        # wraps the module before the stage runs) must not wait for their gradients.
+        self.paraphraser_encoder.requires_grad_(False)
+        self.paraphraser_decoder.requires_grad_(False)
         self.register_buffer("pretrained", torch.tensor(False))
 
     def student_parameters(self) -> list[nn.Parameter]:
@@ -225,13 +233,8 @@ class FactorTransfer(FeatureMethod):
             return F.l1_loss(reconstruction, feature)
 
         history = _train_stage(params, optimizer, step, inputs, epochs)
-        self._freeze(params)
-        return history
-
-    def _freeze(self, params) -> None:
-        for param in params:
-            param.requires_grad_(False)
         self.pretrained.fill_(True)
+        return history
 
     def forward(self, student_feature, teacher_feature, context=None) -> dict[str, Tensor]:
         _check_pair_batch(student_feature, teacher_feature)
@@ -335,16 +338,16 @@ class CRD(FeatureMethod):
 
     def forward(self, student_feature, teacher_feature, context=None) -> dict[str, Tensor]:
         _check_pair_batch(student_feature, teacher_feature)
-        index = _check_index(None if context is None else context.index, self.num_samples)
         batch = student_feature.shape[0]
-        if index.shape[0] != batch:
-            fail("index", f"one entry per sample ({batch})", tuple(index.shape))
         if batch > self.num_samples:
             fail(
                 "num_samples",
                 f"at least the batch size {batch} (the bank's rows)",
                 self.num_samples,
             )
+        index = _check_index(None if context is None else context.index, self.num_samples)
+        if index.shape[0] != batch:
+            fail("index", f"one entry per sample ({batch})", tuple(index.shape))
         student = F.normalize(self.embed_student(_float_logits(student_feature.flatten(1))), dim=1)
         teacher = F.normalize(self.embed_teacher(_float_logits(teacher_feature.flatten(1))), dim=1)
 
@@ -493,6 +496,7 @@ class SSKD(FeatureMethod):
         self.head_lr = check_real("head_lr", head_lr, **positive)
         self.student_head = _projection_head(student_dim)
         self.teacher_head = _projection_head(teacher_dim)
+        self.teacher_head.requires_grad_(False)  # trained in pretrain() only (see FactorTransfer)
         self.register_buffer("pretrained", torch.tensor(False))
 
     def student_parameters(self) -> list[nn.Parameter]:
@@ -514,8 +518,6 @@ class SSKD(FeatureMethod):
             return F.cross_entropy(similarity, _rotation_targets(batch, x.device))
 
         history = _train_stage(params, optimizer, step, inputs, epochs)
-        for param in params:
-            param.requires_grad_(False)
         self.pretrained.fill_(True)
         return history
 
@@ -553,6 +555,73 @@ class SSKD(FeatureMethod):
         return {"sskd_tf": self.tf_weight * tf, "sskd_ss": self.ss_weight * ss}
 
 
+# =============================================================================== by name
+#: the ``FeatureDistillation(loss=...)`` names of the methods in this module
+FEATURE_METHODS = ("ft", "crd", "sskd", "rkd", "pkt")
+_NEEDS_SHAPES = ("ft", "crd", "sskd")
+
+
+def method_needs_shapes(name: str) -> bool:
+    """Whether the method named ``name`` is built from the features' shapes."""
+    return name in _NEEDS_SHAPES
+
+
+def build_feature_method(
+    name: str,
+    student_shape: tuple[int, ...] | None = None,
+    teacher_shape: tuple[int, ...] | None = None,
+    options: dict | None = None,
+) -> FeatureMethod:
+    """The method ``name`` for features of the given per-sample shapes, with ``options``.
+
+    ``options`` are keyword arguments of the method's class (e.g. ``{"num_samples": 50000}``
+    for ``"crd"``, which needs it; ``{"head_epochs": 10}`` for ``"sskd"``).
+    """
+    import inspect
+
+    classes = {"ft": FactorTransfer, "crd": CRD, "sskd": SSKD, "rkd": RKD, "pkt": PKT}
+    if name not in classes:
+        fail("loss", "one of " + ", ".join(map(repr, FEATURE_METHODS)), name)
+    cls = classes[name]
+    options = {} if options is None else options
+    if not isinstance(options, dict):
+        fail("options", "a dict of keyword arguments or None", options, TypeError)
+    positional = {"ft": ("student_channels", "teacher_channels")}.get(
+        name, ("student_dim", "teacher_dim") if name in _NEEDS_SHAPES else ()
+    )
+    allowed = [p for p in inspect.signature(cls).parameters if p not in positional]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        fail("options", f"keyword arguments of {cls.__name__} ({', '.join(allowed)})", unknown)
+    if name == "crd" and "num_samples" not in options:
+        fail(
+            "options",
+            "a dict with num_samples (the training set's size, the rows of CRD's memory bank) "
+            "for loss='crd'",
+            options,
+        )
+    if not positional:
+        return cls(**options)
+    student_shape, teacher_shape = tuple(student_shape), tuple(teacher_shape)
+    if name == "ft":
+        for which, shape in (("student", student_shape), ("teacher", teacher_shape)):
+            if len(shape) != 3:
+                fail(f"{which} feature", "a [B, C, H, W] feature map for loss='ft'", shape)
+        return cls(student_shape[0], teacher_shape[0], **options)
+    return cls(math.prod(student_shape), math.prod(teacher_shape), **options)
+
+
+class LoaderInputs:
+    """The inputs of every batch of ``loader``, moved to ``device``; iterable again each epoch."""
+
+    def __init__(self, loader: Iterable, device, unpack: Callable) -> None:
+        self.loader, self.device, self.unpack = loader, device, unpack
+
+    def __iter__(self):
+        for batch in self.loader:
+            yield self.unpack(batch)[0].to(self.device)
+
+
 # =============================================================================== helpers
 def _conv_stack(channels: list[int], conv=nn.Conv2d) -> nn.Sequential:
     layers: list[nn.Module] = []
@@ -571,6 +640,8 @@ def _train_stage(params, optimizer, step, inputs, epochs: int) -> list[float]:
 
     distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
     history = []
+    for param in params:
+        param.requires_grad_(True)
     for _ in range(epochs):
         total, count = 0.0, 0
         for x in inputs:
@@ -588,6 +659,7 @@ def _train_stage(params, optimizer, step, inputs, epochs: int) -> list[float]:
         history.append(total / max(count, 1))
     for param in params:
         param.grad = None
+        param.requires_grad_(False)
     return history
 
 

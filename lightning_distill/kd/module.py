@@ -23,6 +23,13 @@ from lightning_distill._teacher import (
 )
 from lightning_distill._validation import check_choice, check_real
 from lightning_distill.hooks import FeatureHooks
+from lightning_distill.kd.feature_losses import (
+    FEATURE_METHODS,
+    FeatureContext,
+    LoaderInputs,
+    build_feature_method,
+    method_needs_shapes,
+)
 from lightning_distill.kd.losses import (
     HintRegressor,
     _check_fraction,
@@ -35,7 +42,7 @@ from lightning_distill.kd.losses import (
 
 __all__ = ["DistillationModule", "FeatureDistillation"]
 
-_FEATURE_LOSSES = ("attention", "hint")
+_FEATURE_LOSSES = ("attention", "hint", *FEATURE_METHODS)
 _OPTIMIZERS = ("adam", "adamw", "sgd")
 
 
@@ -47,17 +54,25 @@ class FeatureDistillation:
     ----------
     student_layer, teacher_layer : str
         Submodule names as in ``named_modules()`` of the student and the teacher.
-    loss : {"attention", "hint"} or callable, default "attention"
+    loss : {"attention", "hint", "ft", "crd", "sskd", "rkd", "pkt"} or callable, default "attention"
         ``"attention"``: :func:`~lightning_distill.kd.losses.attention_transfer_loss`;
         ``"hint"``: FitNets' :func:`~lightning_distill.kd.losses.hint_loss` through a trainable
-        :class:`~lightning_distill.kd.losses.HintRegressor`; a callable receives
-        ``(student_feature, teacher_feature)`` and returns a scalar tensor.
+        :class:`~lightning_distill.kd.losses.HintRegressor`; ``"ft"``, ``"crd"``, ``"sskd"``,
+        ``"rkd"``, ``"pkt"``: the methods of :mod:`lightning_distill.kd.feature_losses`
+        (factor transfer, contrastive representation distillation, self-supervised KD,
+        relational KD, probabilistic knowledge transfer) with their papers' defaults; their
+        trainable parts train with the student, their first stages (FT's paraphraser, SSKD's
+        teacher head) run at the start of training, and their state is in checkpoints. A
+        callable receives ``(student_feature, teacher_feature)`` and returns a scalar tensor.
     weight : float, default 1.0
         Multiplies this term in the total loss.
     variant : {"code", "paper"}, default "code"
         Attention-transfer variant (see :func:`~lightning_distill.kd.losses.attention_transfer_loss`).
     p : float, default 2.0
         Attention-map exponent.
+    options : dict, optional
+        Keyword arguments of the feature method's class, e.g. ``{"num_samples": 50000}`` for
+        ``"crd"`` (required: the training set's size) or ``{"head_epochs": 10}`` for ``"sskd"``.
     """
 
     student_layer: str
@@ -66,6 +81,7 @@ class FeatureDistillation:
     weight: float = 1.0
     variant: str = "code"
     p: float = 2.0
+    options: dict | None = None
 
     def __post_init__(self):
         for name in ("student_layer", "teacher_layer"):
@@ -85,6 +101,8 @@ class FeatureDistillation:
             check_choice("variant", self.variant, ("code", "paper"))
             check_real("p", self.p, minimum=0, exclusive_minimum=True)
         check_real("weight", self.weight, minimum=0)
+        if self.options is not None and not isinstance(self.options, dict):
+            raise TypeError(f"options must be a dict or None; got {self.options!r}.")
 
 
 _SHAPES_KEY = "hint_shapes"
@@ -137,6 +155,19 @@ def _features_as_data(specs: list[FeatureDistillation], hint_regressors: nn.Modu
             item[_SHAPES_KEY] = [list(regressor.student_shape), list(regressor.teacher_shape)]
         data.append(item)
     return data
+
+
+def _unique_term_names(named: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+    """One dict of the pairs' terms; a name several pairs give gets the pair's position."""
+    counts: dict[str, int] = {}
+    for terms in named:
+        for name in terms:
+            counts[name] = counts.get(name, 0) + 1
+    return {
+        (f"{name}_{i}" if counts[name] > 1 else name): value
+        for i, terms in enumerate(named)
+        for name, value in terms.items()
+    }
 
 
 def _optimizer_reference(optimizer):
@@ -256,8 +287,9 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         takes ``student`` and ``teacher`` again (modules are not hyperparameters), and
         ``features`` and ``example_input`` too when hint regressors were trained.
     example_input : Tensor, optional
-        A batch of inputs, used to infer feature shapes for ``"hint"`` regressors (required
-        then) and as ``example_input_array``.
+        A batch of inputs, used to infer feature shapes for ``"hint"`` regressors and the
+        ``"ft"``, ``"crd"`` and ``"sskd"`` methods (required then) and as
+        ``example_input_array``.
 
     Examples
     --------
@@ -355,6 +387,10 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         if any(s.loss == "hint" for s in specs):
             self._build_hint_regressors(example_input, hint_shapes)
         self.hparams["features"] = _features_as_data(specs, self.hint_regressors)
+        # FT, CRD, SSKD, RKD, PKT, keyed by the pair's position as well.
+        self.feature_methods = nn.ModuleDict()
+        if any(s.loss in FEATURE_METHODS for s in specs):
+            self._build_feature_methods(example_input)
 
         self.metrics = nn.ModuleDict(
             {
@@ -372,29 +408,44 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
     def _build_hint_regressors(self, example_input, known_shapes) -> None:
         shapes = known_shapes
         if shapes is None:
-            if example_input is None:
-                raise ValueError(
-                    "example_input must be a batch of inputs with a 'hint' feature loss (it "
-                    "gives the features' shapes for the regressor, e.g. example_input=x[:2]); "
-                    "got None."
-                )
-            # Both models run in eval mode for the probe; every submodule's mode is given back.
-            with (
-                torch.no_grad(),
-                evaluating(self.student),
-                self._frozen_teacher(),
-                self._student_hooks as sh,
-                self._teacher_hooks as th,
-            ):
-                self.student(example_input)
-                self.teacher(example_input)
-                shapes = [
-                    (tuple(sh[s.student_layer].shape[1:]), tuple(th[s.teacher_layer].shape[1:]))
-                    for s in self.feature_specs
-                ]
+            shapes = self._feature_shapes(example_input, "a 'hint' feature loss", "regressor")
         for i, (spec, shape) in enumerate(zip(self.feature_specs, shapes)):
             if spec.loss == "hint":
                 self.hint_regressors[str(i)] = HintRegressor(*shape)
+
+    def _feature_shapes(self, example_input, needed_by: str, what: str) -> list:
+        """Per-sample shapes (student, teacher) of every pair's features, from one probe."""
+        if example_input is None:
+            raise ValueError(
+                f"example_input must be a batch of inputs with {needed_by} (it gives the "
+                f"features' shapes for the {what}, e.g. example_input=x[:2]); got None."
+            )
+        # Both models run in eval mode for the probe; every submodule's mode is given back.
+        with (
+            torch.no_grad(),
+            evaluating(self.student),
+            self._frozen_teacher(),
+            self._student_hooks as sh,
+            self._teacher_hooks as th,
+        ):
+            self.student(example_input)
+            self.teacher(example_input)
+            return [
+                (tuple(sh[s.student_layer].shape[1:]), tuple(th[s.teacher_layer].shape[1:]))
+                for s in self.feature_specs
+            ]
+
+    def _build_feature_methods(self, example_input) -> None:
+        shapes = [(None, None)] * len(self.feature_specs)
+        shaped = [s.loss for s in self.feature_specs if isinstance(s.loss, str)]
+        if any(method_needs_shapes(name) for name in shaped):
+            needed = next(name for name in shaped if method_needs_shapes(name))
+            shapes = self._feature_shapes(example_input, f"loss={needed!r}", "method's heads")
+        for i, (spec, (s_shape, t_shape)) in enumerate(zip(self.feature_specs, shapes)):
+            if spec.loss in FEATURE_METHODS:
+                self.feature_methods[str(i)] = build_feature_method(
+                    spec.loss, s_shape, t_shape, spec.options
+                )
 
     @override
     def on_fit_start(self) -> None:
@@ -403,9 +454,29 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         self._teacher_cached = None
 
     @override
+    def on_train_start(self) -> None:
+        # First stages of feature methods (FT's paraphraser, SSKD's teacher head) run once, over
+        # this fit's training data; a resumed fit finds them done (the flag is in checkpoints).
+        pending = [(int(k), m) for k, m in self.feature_methods.items() if not m.is_pretrained]
+        if not pending:
+            return
+        inputs = LoaderInputs(self.trainer.train_dataloader, self.device, unpack_batch)
+        for i, method in pending:
+            layer = self.feature_specs[i].teacher_layer
+            hooks = FeatureHooks(self.teacher, [layer])
+
+            def teacher_feature(x, hooks=hooks, layer=layer):
+                with hooks as th:
+                    self._teacher_forward(x)
+                    return th[layer]
+
+            method.pretrain(inputs, teacher_feature)
+
+    @override
     def configure_optimizers(self):
         params = [p for p in self.student.parameters() if p.requires_grad]
         params += list(self.hint_regressors.parameters())
+        params += [p for m in self.feature_methods.values() for p in m.student_parameters()]
         hp = self.hparams
         if self._optimizer is None:
             raise ValueError(
@@ -486,11 +557,24 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
             with self._student_hooks as sh, self._teacher_hooks as th:
                 student_logits = self.student(x)
                 teacher_logits = self._teacher_forward(x)
-                feature_loss = sum(
-                    spec.weight
-                    * self._feature_loss(i, spec, sh[spec.student_layer], th[spec.teacher_layer])
-                    for i, spec in enumerate(self.feature_specs)
-                )
+                # read before any method runs more forward passes (SSKD's rotated copies)
+                pairs = [(sh[s.student_layer], th[s.teacher_layer]) for s in self.feature_specs]
+                named = []
+                for i, (spec, (student_feature, teacher_feature)) in enumerate(
+                    zip(self.feature_specs, pairs)
+                ):
+                    context = FeatureContext(
+                        x,
+                        targets,
+                        index,
+                        lambda z, layer=spec.student_layer: (self.student(z), sh[layer]),
+                        lambda z, layer=spec.teacher_layer: (self._teacher_forward(z), th[layer]),
+                    )
+                    named.append(
+                        self._feature_terms(i, spec, student_feature, teacher_feature, context)
+                    )
+            feature_terms = _unique_term_names(named)
+            feature_loss = sum(feature_terms.values())
         hp = self.hparams
         if teacher_logits is None:
             ce = label_smoothing_loss(student_logits, targets, hp.label_smoothing)
@@ -502,16 +586,29 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         if feature_loss is not None:
             terms["loss"] = total + feature_loss
             terms["loss_feature"] = feature_loss
+            # weighted as they enter the loss: they sum to loss_feature
+            terms.update({f"loss_feature/{k}": v for k, v in feature_terms.items()})
         return terms
 
-    def _feature_loss(self, i: int, spec: FeatureDistillation, student_feature, teacher_feature):
+    def _feature_terms(
+        self, i: int, spec: FeatureDistillation, student_feature, teacher_feature, context
+    ) -> dict[str, Tensor]:
+        """The pair's weighted loss terms by name."""
         if spec.loss == "attention":
-            return attention_transfer_loss(
-                student_feature, teacher_feature, variant=spec.variant, p=spec.p
-            )
-        if spec.loss == "hint":
-            return hint_loss(student_feature, teacher_feature, self.hint_regressors[str(i)])
-        return spec.loss(student_feature, teacher_feature)
+            terms = {
+                "attention": attention_transfer_loss(
+                    student_feature, teacher_feature, variant=spec.variant, p=spec.p
+                )
+            }
+        elif spec.loss == "hint":
+            terms = {
+                "hint": hint_loss(student_feature, teacher_feature, self.hint_regressors[str(i)])
+            }
+        elif str(i) in self.feature_methods:
+            terms = self.feature_methods[str(i)](student_feature, teacher_feature, context)
+        else:
+            terms = {"callable": spec.loss(student_feature, teacher_feature)}
+        return {name: spec.weight * value for name, value in terms.items()}
 
     # ----------------------------------------------------------------- Lightning steps
     @override

@@ -1,0 +1,172 @@
+"""FT, CRD, SSKD, RKD and PKT through FeatureDistillation in a DistillationModule fit."""
+
+import math
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+
+from lightning_distill import DistillationModule, FeatureDistillation
+from lightning_distill.kd.feature_losses import CRD, SSKD, FactorTransfer
+from tests.helpers import IndexedDataset, make_cnn, make_data, quiet_trainer, state_copy
+
+# make_cnn: 0 conv, 1 bn, 2 relu, 3 conv, 4 relu, 5 pool, 6 flatten, 7 linear
+N = 48
+OPTIONS = {
+    "ft": {"paraphraser_epochs": 2},
+    "crd": {"num_samples": N, "num_negatives": 16, "embed_dim": 8},
+    "sskd": {"head_epochs": 2},
+    "rkd": None,
+    "pkt": None,
+}
+LAYER = {"ft": "4", "crd": "6", "sskd": "6", "rkd": "6", "pkt": "6"}
+TERMS = {
+    "ft": {"ft"},
+    "crd": {"crd"},
+    "sskd": {"sskd_tf", "sskd_ss"},
+    "rkd": {"rkd_distance", "rkd_angle"},
+    "pkt": {"pkt"},
+}
+
+
+def _loader(x, y, seed=0, batch_size=16):
+    dataset = IndexedDataset(x, y)
+    sampler = DistributedSampler(dataset, num_replicas=1, rank=0, shuffle=True, seed=seed)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler)
+
+
+def _module(name, student, teacher, x, weight=1.0):
+    spec = FeatureDistillation(LAYER[name], LAYER[name], name, weight, options=OPTIONS[name])
+    return DistillationModule(student, teacher, features=[spec], example_input=x[:2], lr=0.01)
+
+
+def _models(seed=0):
+    torch.manual_seed(seed)
+    return make_cnn(4), make_cnn(6)
+
+
+@pytest.mark.parametrize("name", ["ft", "crd", "sskd", "rkd", "pkt"])
+def test_each_method_trains_logs_its_terms_and_leaves_the_teacher_alone(name):
+    x, y = make_data(N)
+    student, teacher = _models()
+    teacher_before = state_copy(teacher)
+    flags = [p.requires_grad for p in teacher.parameters()]
+    module = _module(name, student, teacher, x)
+    method = module.feature_methods["0"]
+    trainable = {id(p) for p in method.student_parameters()}
+    heads_before = {k: v.clone() for k, v in method.state_dict().items()}
+    trainer = quiet_trainer(max_epochs=2, log_every_n_steps=1)
+    trainer.fit(module, _loader(x, y))
+
+    logged = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    names = {k.removeprefix("train/loss_feature/") for k in logged if "loss_feature/" in k}
+    assert names == TERMS[name]
+    parts = sum(logged[f"train/loss_feature/{t}"] for t in names)
+    assert parts == pytest.approx(logged["train/loss_feature"], rel=1e-5)
+    assert all(math.isfinite(v) for v in logged.values())
+    # the teacher: bit-identical, flags and mode given back
+    after = teacher.state_dict()
+    assert all(torch.equal(v, after[k]) for k, v in teacher_before.items())
+    assert [p.requires_grad for p in teacher.parameters()] == flags and teacher.training
+    # the method's trainable parts are optimised with the student and changed
+    optimised = {id(p) for group in trainer.optimizers[0].param_groups for p in group["params"]}
+    assert trainable <= optimised
+    changed = {k for k, v in method.state_dict().items() if not torch.equal(v, heads_before[k])}
+    if name in ("rkd", "pkt"):
+        assert not trainable
+    else:
+        assert trainable and changed
+    if method.needs_pretraining:
+        assert method.is_pretrained
+        stage = {id(p) for p in method.parameters()} - trainable
+        assert stage and not stage & optimised  # the first stage's parts are not optimised
+
+
+def test_unknown_loss_lists_the_known_ones():
+    with pytest.raises(ValueError, match="'crd'.*'pkt'|'pkt'.*'crd'") as info:
+        FeatureDistillation("6", "6", "contrastive")
+    for name in ("attention", "hint", "ft", "crd", "sskd", "rkd", "pkt"):
+        assert repr(name) in str(info.value)
+
+
+def test_crd_needs_num_samples_and_known_options():
+    x, _ = make_data(8)
+    student, teacher = _models()
+    with pytest.raises(ValueError, match="num_samples"):
+        DistillationModule(student, teacher, features=[("6", "6", "crd")], example_input=x[:2])
+    spec = FeatureDistillation("6", "6", "crd", options={"num_samples": 8, "bank": 3})
+    with pytest.raises(ValueError, match="options must be keyword arguments of CRD"):
+        DistillationModule(student, teacher, features=[spec], example_input=x[:2])
+    with pytest.raises(ValueError, match="example_input"):
+        DistillationModule(student, teacher, features=[("6", "6", "ft")])
+
+
+def test_crd_batches_without_index_and_banks_smaller_than_the_batch_are_refused():
+    x, y = make_data(32)
+    student, teacher = _models()
+    module = _module("crd", student, teacher, x)
+    plain = DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
+    with pytest.raises(ValueError, match="index must be given"):
+        quiet_trainer(max_steps=1).fit(module, plain)
+    spec = FeatureDistillation("6", "6", "crd", options={"num_samples": 4})
+    small = DistillationModule(student, teacher, features=[spec], example_input=x[:2])
+    with pytest.raises(ValueError, match="num_samples must be at least the batch size"):
+        quiet_trainer(max_steps=1).fit(small, _loader(x[:8], y[:8], batch_size=16))
+
+
+def test_sskd_refuses_images_that_are_not_square():
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(16, 1, 6, 5, generator=gen), torch.randint(0, 3, (16,), generator=gen)
+    student, teacher = _models()
+    spec = FeatureDistillation("6", "6", "sskd", options={"head_epochs": 0})
+    module = DistillationModule(student, teacher, features=[spec], example_input=x[:2])
+    with pytest.raises(ValueError, match="H == W"):
+        quiet_trainer(max_steps=1).fit(module, _loader(x, y))
+
+
+@pytest.mark.parametrize("name", ["crd", "ft"])
+def test_resume_from_a_checkpoint_equals_an_uninterrupted_run(name, tmp_path):
+    x, y = make_data(N)
+
+    def run(max_epochs, ckpt_path=None, save_to=None):
+        student, teacher = _models()
+        module = _module(name, student, teacher, x)
+        trainer = quiet_trainer(max_epochs=max_epochs)
+        trainer.fit(module, _loader(x, y), ckpt_path=ckpt_path)
+        if save_to is not None:
+            trainer.save_checkpoint(save_to)
+        return module
+
+    whole = run(3)
+    ckpt = tmp_path / "epoch1.ckpt"
+    run(1, save_to=ckpt)
+    state = torch.load(ckpt, weights_only=True)["state_dict"]
+    assert not any(k.startswith("teacher.") for k in state)
+    if name == "crd":
+        assert {"feature_methods.0.memory_student", "feature_methods.0.steps"} <= set(state)
+    else:
+        assert bool(state["feature_methods.0.pretrained"])
+    resumed = run(3, ckpt_path=ckpt)
+    a, b = whole.state_dict(), resumed.state_dict()
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.allclose(a[key].double(), b[key].double(), atol=1e-6), key
+    if name == "crd":
+        assert int(resumed.feature_methods["0"].steps) == 3 * N // 16
+
+
+def test_a_method_pretrained_by_hand_is_not_trained_again():
+    x, y = make_data(N)
+    student, teacher = _models()
+    module = _module("ft", student, teacher, x)
+    method = module.feature_methods["0"]
+    method.pretrained.fill_(True)
+    before = state_copy(method.paraphraser_encoder)
+    quiet_trainer(max_epochs=1).fit(module, _loader(x, y))
+    after = method.paraphraser_encoder.state_dict()
+    assert all(torch.equal(v, after[k]) for k, v in before.items())
+
+
+def test_methods_are_public_modules():
+    assert issubclass(CRD, torch.nn.Module) and issubclass(SSKD, torch.nn.Module)
+    assert FactorTransfer.needs_pretraining and CRD.needs_index
