@@ -18,6 +18,7 @@ from lightning_distill._teacher import (
     check_teacher_logits,
 )
 from lightning_distill.hooks import resolve_module_names
+from lightning_distill.kd.constraints import add_constraint_terms, check_constraints
 from lightning_distill.kd.losses import _check_fraction, _check_temperature, distillation_terms
 
 __all__ = ["KnowledgeDistillation"]
@@ -55,12 +56,17 @@ class KnowledgeDistillation(L.Callback):
         ``batch -> targets``; by default ``batch[1]`` of a tuple batch, or the first of the keys
         ``"targets"``, ``"target"``, ``"labels"``, ``"label"``, ``"y"`` of a dict batch (the
         keys :class:`~lightning_distill.DistillationModule` reads too).
+    constraints : list of Monotonic, L1Sparsity or other Constraint, optional
+        Penalties on the module (or the ``logits_from`` submodule) evaluated on the inputs of
+        its forward call, added to the loss as in
+        :class:`~lightning_distill.DistillationModule` and logged as
+        ``train/constraint_<name>``.
 
     Examples
     --------
     >>> from torch import nn
     >>> callback = KnowledgeDistillation(nn.Linear(4, 3), temperature=2.0, alpha=0.5)
-    >>> trainer = L.Trainer(callbacks=[callback], logger=False)  # doctest: +SKIP
+    >>> trainer = L.Trainer(max_epochs=10, callbacks=[callback], logger=False)  # doctest: +SKIP
     """
 
     def __init__(
@@ -72,6 +78,7 @@ class KnowledgeDistillation(L.Callback):
         label_smoothing: float = 0.0,
         logits_from: str | None = None,
         targets_from: Callable[[Any], Tensor] | None = None,
+        constraints: list | None = None,
     ) -> None:
         if not isinstance(teacher, nn.Module):
             raise TypeError(f"teacher must be a torch.nn.Module; got {type(teacher).__name__}.")
@@ -89,6 +96,7 @@ class KnowledgeDistillation(L.Callback):
         self.label_smoothing = _check_fraction("label_smoothing", label_smoothing)
         self.logits_from = logits_from
         self.targets_from = targets_from or batch_targets
+        self.constraints = check_constraints(constraints)
         self._teacher_lifecycle = TeacherLifecycle()
         self._wrapped_module: L.LightningModule | None = None
 
@@ -180,6 +188,12 @@ class KnowledgeDistillation(L.Callback):
             batch_size = logits.shape[0]
             pl_module.log("train/loss_ce", ce.detach(), batch_size=batch_size)
             pl_module.log("train/loss_kd", kd.detach(), batch_size=batch_size)
+            terms = add_constraint_terms(
+                {"loss": total}, self.constraints, source, inputs[0] if inputs else None
+            )
+            total = terms.pop("loss")
+            for name, value in terms.items():
+                pl_module.log(f"train/{name}", value.detach(), batch_size=batch_size)
             if isinstance(output, dict):
                 return {**output, "loss": total}
             return total

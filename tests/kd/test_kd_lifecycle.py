@@ -1,0 +1,330 @@
+"""The teacher lifecycle, checkpoints and messages of DistillationModule and KnowledgeDistillation."""
+
+import functools
+import logging
+import warnings
+
+import lightning as L
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_distill import DistillationModule, FeatureDistillation, KnowledgeDistillation
+from lightning_distill.awd import AWDModule
+from tests.helpers import make_cnn, make_data, quiet_trainer, state_copy, states_equal
+
+
+def _modes(module: nn.Module) -> dict[str, bool]:
+    return {name: m.training for name, m in module.named_modules()}
+
+
+def _flags(module: nn.Module) -> dict[str, bool]:
+    return {name: p.requires_grad for name, p in module.named_parameters()}
+
+
+def _loader(n=16, batch_size=8, seed=0):
+    x, y = make_data(n, seed=seed)
+    return DataLoader(TensorDataset(x, y), batch_size=batch_size)
+
+
+class _ModeProbe(L.Callback):
+    def __init__(self):
+        self.teacher_modes = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.teacher_modes.append(set(_modes(pl_module.teacher).values()))
+
+
+def test_every_submodule_mode_and_flag_given_back_as_recorded_at_fit_start():
+    torch.manual_seed(0)
+    student, teacher = make_cnn(4), make_cnn(8)
+    module = DistillationModule(student, teacher)
+    # changed after construction: what counts is the state at the start of the fit
+    teacher.train()
+    teacher[1].eval()  # the user's frozen BatchNorm inside a training teacher
+    teacher[0].weight.requires_grad_(False)
+    modes, flags, weights = _modes(teacher), _flags(teacher), state_copy(teacher)
+    probe = _ModeProbe()
+    trainer = quiet_trainer(max_epochs=1, callbacks=[probe])
+    trainer.fit(module, _loader())
+    assert probe.teacher_modes and all(m == {False} for m in probe.teacher_modes)
+    assert _modes(teacher) == modes and _flags(teacher) == flags
+    assert states_equal(weights, state_copy(teacher))  # BatchNorm statistics untouched
+    assert teacher.training and not teacher[1].training
+    # validate with the same Trainer: frozen again, given back again
+    trainer.validate(module, _loader(seed=1), verbose=False)
+    assert _modes(teacher) == modes and _flags(teacher) == flags
+
+
+def test_hint_regressors_built_without_changing_any_mode():
+    torch.manual_seed(0)
+    student, teacher = make_cnn(4), make_cnn(8)
+    student[1].eval()
+    teacher[1].eval()
+    before = (_modes(student), _modes(teacher), _flags(teacher))
+    x, _ = make_data(4)
+    DistillationModule(student, teacher, features=[("4", "4", "hint")], example_input=x[:2])
+    assert (_modes(student), _modes(teacher), _flags(teacher)) == before
+
+
+def test_callback_gives_every_mode_back():
+    from tests.kd.test_kd_callback import Classifier
+
+    torch.manual_seed(0)
+    teacher = make_cnn(8)
+    teacher[1].eval()
+    modes, flags = _modes(teacher), _flags(teacher)
+    quiet_trainer(max_epochs=1, callbacks=[KnowledgeDistillation(teacher)]).fit(
+        Classifier(make_cnn(4)), _loader()
+    )
+    assert _modes(teacher) == modes and _flags(teacher) == flags
+
+
+class _NaNTeacher(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(36, 3)
+
+    def forward(self, x):
+        return self.linear(x.flatten(1)) * float("nan")
+
+
+def test_non_finite_teacher_output_or_input_fails_at_the_first_batch():
+    torch.manual_seed(0)
+    teacher = _NaNTeacher()
+    module = DistillationModule(make_cnn(4), teacher)
+    with pytest.raises(ValueError, match="teacher output must be finite logits"):
+        quiet_trainer(max_epochs=1).fit(module, _loader())
+    assert teacher.training and all(p.requires_grad for p in teacher.parameters())
+    x, y = make_data(8)
+    x[3, 0, 0, 0] = float("nan")
+    module = DistillationModule(make_cnn(4), make_cnn(8, batch_norm=False))
+    with pytest.raises(ValueError, match="inputs must be finite in this batch"):
+        quiet_trainer(max_epochs=1).fit(module, DataLoader(TensorDataset(x, y), batch_size=8))
+    from tests.kd.test_kd_callback import Classifier
+
+    with pytest.raises(ValueError, match="teacher output must be finite logits"):
+        quiet_trainer(max_epochs=1, callbacks=[KnowledgeDistillation(_NaNTeacher())]).fit(
+            Classifier(make_cnn(4)), _loader()
+        )
+
+
+def test_awd_teacher_with_non_finite_output_fails_naming_it():
+    class NaNOutput(nn.Module):
+        def forward(self, x):
+            return x * float("nan")
+
+    teacher = nn.Sequential(nn.Linear(16, 1), NaNOutput())
+    module = AWDModule(teacher, wavelet="db2", levels=2, attribution_weight=1.0)
+    loader = DataLoader(TensorDataset(torch.randn(8, 16)), batch_size=8)
+    with pytest.raises(ValueError, match="teacher (output|gradients) must be finite"):
+        quiet_trainer(max_epochs=1).fit(module, loader)
+    assert torch.isfinite(module.h0).all()
+
+
+def test_empty_batch_is_a_clear_error():
+    module = DistillationModule(make_cnn(4), make_cnn(8))
+    x, y = make_data(0)
+    with pytest.raises(ValueError, match="must hold at least one sample"):
+        module.training_step((x, y), 0)
+    awd = AWDModule(nn.Linear(16, 1), wavelet="db2", levels=2)
+    with pytest.raises(ValueError, match="batch must hold at least one sample"):
+        awd.training_step(torch.zeros(0, 16), 0)
+
+
+def test_student_sharing_parameters_with_teacher_is_refused():
+    shared = nn.Linear(4, 3)
+    student, teacher = nn.Sequential(shared), nn.Sequential(shared)
+    with pytest.raises(ValueError, match="teacher must not share parameters with the student"):
+        DistillationModule(student, teacher)
+    from tests.kd.test_kd_callback import Classifier
+
+    x, y = torch.randn(8, 4), torch.randint(0, 3, (8,))
+    with pytest.raises(ValueError, match="teacher must not share parameters"):
+        quiet_trainer(max_epochs=1, callbacks=[KnowledgeDistillation(teacher)]).fit(
+            Classifier(student), DataLoader(TensorDataset(x, y), batch_size=8)
+        )
+    assert all(p.requires_grad for p in shared.parameters())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"lr": float("inf")}, ValueError, "lr must be a finite number > 0; got inf"),
+        ({"lr": "0.1"}, TypeError, "lr must be a real number"),
+        ({"weight_decay": -1.0}, ValueError, "weight_decay must be a finite number >= 0"),
+        ({"weight_decay": "x"}, TypeError, "weight_decay must be a real number"),
+        ({"momentum": 5}, ValueError, "momentum must be a finite number >= 0 and < 1; got 5"),
+        ({"cache_teacher": 1}, TypeError, "cache_teacher must be a bool"),
+        ({"optimizer": {"class_path": "os.system"}}, ValueError, "optimizer must be a"),
+        ({"features": "3"}, TypeError, "features must be a list"),
+    ],
+)
+def test_hyperparameters_are_validated(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        DistillationModule(make_cnn(4), make_cnn(8), **kwargs)
+
+
+def test_feature_weight_is_validated():
+    with pytest.raises(ValueError, match="weight must be a finite number >= 0; got inf"):
+        FeatureDistillation("3", "3", weight=float("inf"))
+    with pytest.raises(TypeError, match="student_layer must be a submodule name"):
+        FeatureDistillation(None, "3")
+
+
+def test_dict_batches_read_alike_and_missing_targets_named():
+    torch.manual_seed(0)
+    module = DistillationModule(make_cnn(4), make_cnn(8))
+    x, y = make_data(4)
+    reference = module.training_step((x, y), 0)
+    for batch in ({"inputs": x, "targets": y}, {"x": x, "labels": y}, {"input": x, "y": y}):
+        torch.testing.assert_close(module.training_step(batch, 0), reference)
+    with pytest.raises(ValueError, match=r"batch must be .*; got a dict with keys \['inputs'\]"):
+        module.training_step({"inputs": x}, 0)
+    from tests.kd.test_kd_callback import Classifier
+
+    class DictClassifier(Classifier):
+        def training_step(self, batch, batch_idx):
+            return F.cross_entropy(self(batch["x"]), batch["label"])
+
+    class DictData(torch.utils.data.Dataset):
+        def __init__(self, keys):
+            self.keys = keys
+
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return dict(zip(self.keys, (x[i], y[i])))
+
+    quiet_trainer(max_steps=1, callbacks=[KnowledgeDistillation(make_cnn(8))]).fit(
+        DictClassifier(make_cnn(4)), DataLoader(DictData(("x", "label")), batch_size=4)
+    )
+
+    class NoTargets(DictClassifier):
+        def training_step(self, batch, batch_idx):
+            return self(batch["x"]).sum()
+
+    with pytest.raises(ValueError, match="batch must be .*; got a dict with keys \\['x'\\]"):
+        quiet_trainer(max_steps=1, callbacks=[KnowledgeDistillation(make_cnn(8))]).fit(
+            NoTargets(make_cnn(4)), DataLoader(DictData(("x",)), batch_size=4)
+        )
+
+
+def _sgd_function(params):
+    return torch.optim.SGD(params, lr=0.05)
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "kind"),
+    [
+        ("sgd", torch.optim.SGD),
+        (torch.optim.Adam, torch.optim.Adam),
+        (functools.partial(torch.optim.SGD, lr=0.05, momentum=0.5), torch.optim.SGD),
+        (_sgd_function, torch.optim.SGD),
+        (lambda params: torch.optim.SGD(params, lr=0.05), torch.optim.SGD),
+    ],
+    ids=["name", "class", "partial", "function", "lambda"],
+)
+def test_checkpoints_load_with_weights_only_for_every_optimizer_form(optimizer, kind, tmp_path):
+    torch.manual_seed(0)
+    teacher = make_cnn(8)
+    module = DistillationModule(make_cnn(4), teacher, optimizer=optimizer)
+    trainer = quiet_trainer(max_epochs=1)
+    trainer.fit(module, _loader())
+    path = tmp_path / "kd.ckpt"
+    trainer.save_checkpoint(path)
+    checkpoint = torch.load(path, weights_only=True)  # raises on any pickled code
+    assert not any(k.startswith("teacher.") for k in checkpoint["state_dict"])
+    # functions are code: not stored, passed again; every other form is stored as plain data
+    stored = module.hparams.optimizer is not None
+    assert stored == (
+        optimizer not in (_sgd_function,) and getattr(optimizer, "__name__", "") != "<lambda>"
+    )
+    again = {} if stored else {"optimizer": optimizer}
+    loaded = DistillationModule.load_from_checkpoint(
+        path, student=make_cnn(4), teacher=teacher, **again
+    )
+    assert states_equal(state_copy(loaded.student), state_copy(module.student))
+    assert isinstance(loaded.configure_optimizers(), kind)
+    # resume from the checkpoint: the restored optimizer takes the checkpoint's state
+    resumed = DistillationModule(make_cnn(4), teacher, optimizer=optimizer)
+    trainer = quiet_trainer(max_epochs=2)
+    trainer.fit(resumed, _loader(), ckpt_path=path)
+    assert trainer.current_epoch == 2
+    (restored,) = trainer.optimizers
+    assert isinstance(restored, kind)
+
+
+def test_optimizer_reference_is_plain_data_and_accepted_back():
+    module = DistillationModule(
+        make_cnn(4), make_cnn(8), optimizer=functools.partial(torch.optim.SGD, lr=0.3)
+    )
+    reference = module.hparams.optimizer
+    assert reference == {"class_path": "torch.optim.sgd.SGD", "init_args": {"lr": 0.3}}
+    again = DistillationModule(make_cnn(4), make_cnn(8), optimizer=reference)
+    optimizer = again.configure_optimizers()
+    assert isinstance(optimizer, torch.optim.SGD) and optimizer.param_groups[0]["lr"] == 0.3
+    assert (
+        DistillationModule(make_cnn(4), make_cnn(8), optimizer=_sgd_function).hparams["optimizer"]
+        is None
+    )
+
+
+def test_features_saved_as_plain_data_and_restored_by_load_from_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    student, teacher = make_cnn(4), make_cnn(8)
+    x, y = make_data(16)
+    specs = [
+        FeatureDistillation("3", "3", "attention", 2.0, variant="paper", p=3.0),
+        FeatureDistillation("4", "4", "hint", 0.5),
+    ]
+    module = DistillationModule(student, teacher, features=specs, example_input=x[:2])
+    trainer = quiet_trainer(max_epochs=1)
+    trainer.fit(module, DataLoader(TensorDataset(x, y), batch_size=8))
+    path = tmp_path / "features.ckpt"
+    trainer.save_checkpoint(path)
+    hparams = torch.load(path, weights_only=True)["hyper_parameters"]
+    assert hparams["features"][0]["p"] == 3.0 and hparams["features"][1]["loss"] == "hint"
+    loaded = DistillationModule.load_from_checkpoint(path, student=make_cnn(4), teacher=teacher)
+    assert loaded.feature_specs == specs
+    assert states_equal(
+        state_copy(loaded.hint_regressors["1"]), state_copy(module.hint_regressors["1"])
+    )
+    module.eval()
+    loaded.eval()
+    terms = module._loss_terms(x, y, None)
+    loaded_terms = loaded._loss_terms(x, y, None)
+    assert terms.keys() == loaded_terms.keys() and "loss_feature" in terms
+    for name in terms:
+        torch.testing.assert_close(loaded_terms[name], terms[name])
+
+
+def test_same_trainer_validating_after_fit_prints_no_private_name(caplog, capsys):
+    torch.manual_seed(0)
+    module = DistillationModule(make_cnn(4), make_cnn(8))
+    trainer = quiet_trainer(max_epochs=1)
+    with caplog.at_level(logging.INFO):
+        trainer.fit(module, _loader())
+        trainer.validate(module, _loader(seed=1), verbose=False)
+        trainer.fit(DistillationModule(make_cnn(4), make_cnn(8)), _loader())
+    printed = caplog.text + capsys.readouterr().out
+    assert "_GiveTeacherBack" not in printed and "will override" not in printed
+
+
+@pytest.mark.parametrize("which", ["kd", "awd"])
+def test_no_missing_val_dataloader_warning_and_no_filter_left(which):
+    torch.manual_seed(0)
+    if which == "kd":
+        module, loader = DistillationModule(make_cnn(4), make_cnn(8)), _loader()
+    else:
+        module = AWDModule(nn.Linear(16, 1), wavelet="db2", levels=2)
+        loader = DataLoader(TensorDataset(torch.randn(8, 16)), batch_size=8)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        filters_before = list(warnings.filters)
+        quiet_trainer(max_epochs=1).fit(module, loader)
+        assert warnings.filters == filters_before  # the library's filter did not outlive the check
+    assert not [w for w in caught if "val_dataloader" in str(w.message)]
