@@ -1,0 +1,405 @@
+"""DiffROAR (Shah, Jain & Netrapalli, NeurIPS 2021): do attributions rank discriminative pixels?
+
+Remove-and-retrain, from both ends: keep only the ``k`` most (top-k) or least (bottom-k)
+attributed input coordinates of every training and test image, retrain a fresh model on each
+masked training set, and compare the test accuracies::
+
+    DiffROAR(k) = accuracy(top-k kept) - accuracy(bottom-k kept)
+
+Positive when the attribution ranks the discriminative coordinates first, about 0 for a random
+attribution, negative when it ranks them last ("feature inversion").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_distill._validation import check_finite, check_integer, check_real, fail
+from lightning_distill.attribution.methods import AttributionMethod, attribute, evaluation_mode
+
+__all__ = ["diff_roar", "mask_by_rank"]
+
+
+class _Classifier(L.LightningModule):
+    """Cross-entropy training of a plain ``nn.Module`` with Adam."""
+
+    def __init__(self, model: nn.Module, lr: float) -> None:
+        super().__init__()
+        self.model = model
+        self.lr = lr
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x)
+
+    def training_step(self, batch, batch_idx: int) -> Tensor:
+        x, y = batch
+        return F.cross_entropy(self.model(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.model.parameters(), lr=self.lr)
+
+
+def _as_pair(name: str, data) -> tuple[Tensor, Tensor]:
+    if isinstance(data, TensorDataset):
+        data = data.tensors
+    if not isinstance(data, Sequence) or len(data) != 2:
+        fail(
+            name, "an (images, targets) pair of tensors or a TensorDataset of them", data, TypeError
+        )
+    images, targets = data
+    if not isinstance(images, Tensor) or not images.is_floating_point() or images.ndim < 2:
+        fail(
+            f"{name}[0]",
+            "a floating-point [N, ...] tensor of images",
+            type(images).__name__,
+            TypeError,
+        )
+    if (
+        not isinstance(targets, Tensor)
+        or targets.dtype != torch.long
+        or targets.shape != images.shape[:1]
+    ):
+        fail(f"{name}[1]", f"an int64 tensor of {len(images)} class indices", targets, TypeError)
+    check_finite(name, images)
+    return images.detach(), targets.detach()
+
+
+def _check_fractions(fractions) -> list[float]:
+    if isinstance(fractions, int | float):
+        fractions = [fractions]
+    if not isinstance(fractions, Iterable) or isinstance(fractions, str):
+        fail("fractions", "a sequence of numbers in (0, 1)", fractions, TypeError)
+    fractions = list(fractions)
+    if not fractions:
+        fail("fractions", "a non-empty sequence of numbers in (0, 1)", fractions)
+    return [
+        check_real(
+            "fractions", k, minimum=0.0, maximum=1.0, exclusive_minimum=True, exclusive_maximum=True
+        )
+        for k in fractions
+    ]
+
+
+def _check_seeds(seeds) -> list[int]:
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        seeds = range(check_integer("seeds", seeds, minimum=1))
+    if not isinstance(seeds, Iterable) or isinstance(seeds, str):
+        fail("seeds", "a number of seeds or a sequence of int seeds", seeds, TypeError)
+    seeds = [check_integer("seeds", s, minimum=0) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        fail("seeds", "a non-empty sequence of distinct seeds", seeds)
+    return seeds
+
+
+def _match_attribution(name: str, attribution, images: Tensor) -> Tensor:
+    if not isinstance(attribution, Tensor):
+        fail(name, "a Tensor of attributions", type(attribution).__name__, TypeError)
+    if (
+        attribution.ndim == images.ndim - 1
+        and attribution.shape == images.shape[:1] + images.shape[2:]
+    ):
+        # one value per pixel ([N, H, W]) ranks all channels of that pixel alike
+        attribution = attribution.unsqueeze(1).expand_as(images)
+    if attribution.shape != images.shape:
+        fail(
+            name,
+            f"shaped as the images {tuple(images.shape)} or as their pixels "
+            f"{tuple(images.shape[:1] + images.shape[2:])}",
+            tuple(attribution.shape),
+        )
+    attribution = attribution.detach().to(torch.float32)
+    check_finite(name, attribution)
+    return attribution
+
+
+def mask_by_rank(
+    images: Tensor,
+    attribution: Tensor,
+    fraction: float,
+    *,
+    keep: str = "top",
+    fill: float | Tensor = 0.0,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Keep the ``fraction`` of each image's coordinates with the largest (or smallest) |attribution|.
+
+    Coordinates are channel-pixels, ranked per image by ``|attribution|`` as in the reference
+    code of Shah et al. (``harshays/inputgradients``); the others are set to ``fill``. Ties are
+    broken by a random order of the coordinates (from ``generator``), so that e.g. a binary mask
+    used as attribution keeps a random part of the masked region rather than its first rows.
+
+    Parameters
+    ----------
+    images, attribution : Tensor
+        Of the same shape ``[N, ...]``.
+    fraction : float
+        In ``(0, 1)``; ``round(fraction * coordinates)`` (at least 1) are kept.
+    keep : {"top", "bottom"}, default="top"
+    fill : float or Tensor, default=0.0
+        Value of the removed coordinates (DiffROAR: the training set's mean).
+    generator : torch.Generator, optional
+
+    Returns
+    -------
+    Tensor
+        A masked copy of ``images``.
+    """
+    fraction = check_real(
+        "fraction",
+        fraction,
+        minimum=0.0,
+        maximum=1.0,
+        exclusive_minimum=True,
+        exclusive_maximum=True,
+    )
+    flat = images.reshape(len(images), -1)
+    scores = attribution.reshape(len(images), -1).abs()
+    count = flat.shape[1]
+    kept = max(1, round(fraction * count))
+    shuffle = torch.randperm(count, generator=generator)
+    order = scores[:, shuffle].argsort(dim=1, descending=(keep == "top"), stable=True)
+    removed = shuffle[order[:, kept:]]
+    masked = flat.clone()
+    masked.scatter_(
+        1, removed, torch.as_tensor(fill, dtype=masked.dtype).expand_as(removed).clone()
+    )
+    return masked.view_as(images)
+
+
+@contextlib.contextmanager
+def _quiet_lightning() -> Iterator[None]:
+    # every fresh Trainer announces the hardware; a run trains dozens of them
+    logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+@torch.no_grad()
+def _accuracy(model: nn.Module, images: Tensor, targets: Tensor, batch_size: int) -> float:
+    with evaluation_mode(model):
+        predictions = torch.cat([model(x).argmax(1) for x in images.split(batch_size)])
+    return float((predictions == targets).double().mean())
+
+
+def _attributions(attribution, model, images, targets, batch_size, kwargs) -> Tensor:
+    parts = [
+        attribute(model, x, y, attribution, **kwargs)
+        for x, y in zip(images.split(batch_size), targets.split(batch_size))
+    ]
+    return torch.cat(parts)
+
+
+def diff_roar(
+    model_factory: Callable[[], nn.Module],
+    train_data: Any,
+    test_data: Any,
+    *,
+    attribution: AttributionMethod | tuple[Tensor, Tensor] = "loss_gradient",
+    model: nn.Module | None = None,
+    fractions: Sequence[float] = (0.1, 0.2, 0.5),
+    seeds: int | Sequence[int] = 3,
+    epochs: int = 5,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    attribution_kwargs: dict[str, Any] | None = None,
+    trainer_kwargs: dict[str, Any] | None = None,
+):
+    """DiffROAR of an attribution method: retrain on top-k and bottom-k masked data, compare.
+
+    For every fraction ``k`` and seed: the top-k and bottom-k coordinates (channel-pixels, by
+    ``|attribution|``) of every training and test image are kept and the others replaced by the
+    mean of the training images, as in ``harshays/inputgradients`` (see :func:`mask_by_rank`); a
+    fresh model from ``model_factory`` is trained on each masked training set by a Lightning
+    ``Trainer`` (cross-entropy, Adam) and tested on the masked test set. ``DiffROAR(k) =
+    top_accuracy - bottom_accuracy``. The seed sets the fresh model's initialisation (the same for
+    its top-k and bottom-k twin), the batch order, the tie-breaking and the random control, so the
+    spread over seeds is that of the whole retraining.
+
+    Parameters
+    ----------
+    model_factory : callable
+        ``model_factory()`` returns a new, untrained ``nn.Module`` of the evaluated architecture
+        (logits out) on every call.
+    train_data, test_data : (Tensor, Tensor) or TensorDataset
+        Images ``[N, C, H, W]`` and int64 classes.
+    attribution : str, Captum class, callable or (Tensor, Tensor), default="loss_gradient"
+        How the coordinates are ranked: ``"loss_gradient"`` (``∇x CE(f(x), y)``), the name of a
+        ``captum.attr`` method (``"Saliency"``, ``"IntegratedGradients"``, ...) or a callable
+        ``(model, images, targets) -> attributions``, all computed on ``model`` with the true
+        labels; ``"random"`` (Gaussian noise, the control whose DiffROAR is 0 in expectation);
+        or precomputed ``(train_attributions, test_attributions)`` shaped as the images or as
+        their pixels ``[N, H, W]``.
+    model : torch.nn.Module, optional
+        The trained model whose attributions are evaluated; required unless ``attribution`` is
+        ``"random"`` or precomputed. Not modified.
+    fractions : sequence of float, default=(0.1, 0.2, 0.5)
+        Levels ``k`` in ``(0, 1)``: the kept fraction of coordinates.
+    seeds : int or sequence of int, default=3
+        A number of seeds (``0..seeds-1``) or the seeds.
+    epochs, batch_size, lr
+        Training of every fresh model.
+    attribution_kwargs : dict, optional
+        Passed to the Captum method's ``attribute``.
+    trainer_kwargs : dict, optional
+        Passed to ``lightning.Trainer`` (default: CPU, no logger, checkpoints or progress bar).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per fraction and seed: ``fraction``, ``seed``, ``top_accuracy``,
+        ``bottom_accuracy``, ``diff_roar``. ``frame.attrs["summary"]`` maps every fraction to the
+        ``mean`` and ``std`` of ``diff_roar`` over the seeds.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lightning_distill.datasets import DigitBlocks
+    >>> train, test = DigitBlocks("train", digits=(0, 1)), DigitBlocks("test", digits=(0, 1))
+    >>> def small_net():
+    ...     return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(32 * 16, 2))
+    >>> frame = diff_roar(
+    ...     small_net, train.classification(), test.classification(),
+    ...     attribution=(train.masks, test.masks), fractions=[0.2], seeds=1, epochs=5, lr=1e-2,
+    ... )
+    >>> list(frame.columns)
+    ['fraction', 'seed', 'top_accuracy', 'bottom_accuracy', 'diff_roar']
+    >>> bool(frame.diff_roar.iloc[0] > 0.2)  # the signal block ranks first: clearly positive
+    True
+    """
+    import pandas as pd
+
+    if not callable(model_factory):
+        fail(
+            "model_factory",
+            "a callable returning a new nn.Module",
+            type(model_factory).__name__,
+            TypeError,
+        )
+    train_images, train_targets = _as_pair("train_data", train_data)
+    test_images, test_targets = _as_pair("test_data", test_data)
+    if test_images.shape[1:] != train_images.shape[1:]:
+        fail(
+            "test_data",
+            f"images shaped as train_data's {tuple(train_images.shape[1:])}",
+            tuple(test_images.shape[1:]),
+        )
+    fractions = _check_fractions(fractions)
+    seeds = _check_seeds(seeds)
+    epochs = check_integer("epochs", epochs, minimum=1)
+    batch_size = check_integer("batch_size", batch_size, minimum=1)
+    lr = check_real("lr", lr, minimum=0.0, exclusive_minimum=True)
+    attribution_kwargs = dict(attribution_kwargs or {})
+
+    precomputed = isinstance(attribution, tuple | list)
+    random_control = isinstance(attribution, str) and attribution == "random"
+    if precomputed:
+        if len(attribution) != 2:
+            fail(
+                "attribution",
+                "a (train_attributions, test_attributions) pair",
+                type(attribution).__name__,
+            )
+        train_attr = _match_attribution("attribution[0]", attribution[0], train_images)
+        test_attr = _match_attribution("attribution[1]", attribution[1], test_images)
+    elif not random_control:
+        if not isinstance(model, nn.Module):
+            fail(
+                "model",
+                f"the trained nn.Module whose attributions are evaluated (attribution={attribution!r})",
+                model,
+                TypeError,
+            )
+        train_attr = _attributions(
+            attribution, model, train_images, train_targets, batch_size, attribution_kwargs
+        )
+        test_attr = _attributions(
+            attribution, model, test_images, test_targets, batch_size, attribution_kwargs
+        )
+        train_attr = _match_attribution("attribution", train_attr, train_images)
+        test_attr = _match_attribution("attribution", test_attr, test_images)
+    fill = train_images.mean()
+
+    options = {
+        "accelerator": "cpu",
+        "devices": 1,
+        "max_epochs": epochs,
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+    }
+    options.update(trainer_kwargs or {})
+    produced: list[nn.Module] = [] if model is None else [model]
+
+    def fresh_model() -> nn.Module:
+        candidate = model_factory()
+        if not isinstance(candidate, nn.Module):
+            fail(
+                "model_factory",
+                "a callable returning an nn.Module",
+                type(candidate).__name__,
+                TypeError,
+            )
+        if any(candidate is earlier for earlier in produced):
+            fail(
+                "model_factory",
+                "a callable returning a new, untrained model on every call",
+                "the same object twice",
+            )
+        produced.append(candidate)
+        return candidate
+
+    def train_and_test(seed: int, train_x: Tensor, test_x: Tensor) -> float:
+        torch.manual_seed(seed)
+        network = fresh_model()
+        order = torch.Generator().manual_seed(seed)
+        loader = DataLoader(
+            TensorDataset(train_x, train_targets), batch_size, shuffle=True, generator=order
+        )
+        L.Trainer(**options).fit(_Classifier(network, lr), loader)
+        return _accuracy(network, test_x, test_targets, 512)
+
+    rows = []
+    with _quiet_lightning(), torch.random.fork_rng(devices=[]):
+        for seed in seeds:
+            if random_control:
+                noise = torch.Generator().manual_seed(10_000 + seed)
+                train_attr = torch.randn(train_images.shape, generator=noise)
+                test_attr = torch.randn(test_images.shape, generator=noise)
+            for fraction in fractions:
+                accuracies = {}
+                for keep in ("top", "bottom"):
+                    ties = torch.Generator().manual_seed(seed)
+                    train_x = mask_by_rank(
+                        train_images, train_attr, fraction, keep=keep, fill=fill, generator=ties
+                    )
+                    test_x = mask_by_rank(
+                        test_images, test_attr, fraction, keep=keep, fill=fill, generator=ties
+                    )
+                    accuracies[keep] = train_and_test(seed, train_x, test_x)
+                rows.append(
+                    {
+                        "fraction": fraction,
+                        "seed": seed,
+                        "top_accuracy": accuracies["top"],
+                        "bottom_accuracy": accuracies["bottom"],
+                        "diff_roar": accuracies["top"] - accuracies["bottom"],
+                    }
+                )
+    frame = pd.DataFrame(rows)
+    summary = frame.groupby("fraction")["diff_roar"].agg(["mean", "std"])
+    frame.attrs["summary"] = {k: dict(v) for k, v in summary.to_dict("index").items()}
+    return frame

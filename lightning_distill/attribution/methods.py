@@ -1,0 +1,189 @@
+"""Attribution maps of a model: loss gradients and any Captum method, under the right modes.
+
+Attributions need gradients even where the caller runs without them (validation, a callback's
+``torch.no_grad``, Lightning's inference mode). The functions here switch gradients on for the
+input only, put every submodule in eval mode for the attribution and give every mode back, and
+never touch the model's ``requires_grad`` flags nor accumulate into its parameters' ``.grad``.
+Captum is imported on first use, not when the library is imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lightning_distill._validation import check_choice, check_finite, fail
+
+__all__ = ["attribute", "evaluation_mode", "loss_gradient"]
+
+AttributionMethod = str | type | Callable[[nn.Module, Tensor, Tensor], Tensor]
+
+
+@contextlib.contextmanager
+def evaluation_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Every submodule in eval mode inside the block, every submodule's own mode restored after."""
+    modes = {module: module.training for module in model.modules()}
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes.items():
+            module.training = training
+
+
+@contextlib.contextmanager
+def _gradients_on() -> Iterator[None]:
+    with torch.inference_mode(False), torch.enable_grad():
+        yield
+
+
+def _check_model(model) -> None:
+    if not isinstance(model, nn.Module):
+        fail("model", "a torch.nn.Module", type(model).__name__, TypeError)
+
+
+def _check_inputs(inputs, targets) -> None:
+    if not isinstance(inputs, Tensor) or not inputs.is_floating_point():
+        fail("inputs", "a floating-point torch.Tensor", type(inputs).__name__, TypeError)
+    if targets is None:
+        return
+    if not isinstance(targets, Tensor) or targets.dtype != torch.long or targets.ndim != 1:
+        fail("targets", "a 1-D int64 tensor of class indices", targets, TypeError)
+    if len(targets) != len(inputs):
+        fail("targets", f"one class index per input ({len(inputs)})", tuple(targets.shape))
+
+
+def loss_gradient(
+    model: nn.Module, inputs: Tensor, targets: Tensor, *, reduction: str = "norm"
+) -> Tensor:
+    """The gradient of the cross-entropy loss with respect to the input, ``∇x CE(f(x), y)``.
+
+    The loss-gradient maps Han et al. (2023) compare between students, after Tsipras et al.
+    (ICLR 2019, "Robustness may be at odds with accuracy"), and the attribution Shah et al.
+    (2021) evaluate with DiffROAR. The loss is summed over the batch, so each image's gradient is
+    that of its own loss whatever the batch size. The model runs in eval mode (every submodule's
+    mode is restored afterwards); gradients are taken for the input only.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Returns logits ``[N, classes]``.
+    inputs : Tensor
+        ``[N, C, H, W]`` (or any ``[N, ...]``) inputs.
+    targets : Tensor
+        ``[N]`` int64 classes ``y``.
+    reduction : {"norm", "none"}, default="norm"
+        ``"norm"``: the per-pixel magnitude, the Euclidean norm over channels, ``[N, H, W]``
+        (``|∇x|`` for one channel); ``"none"``: the gradient itself, shaped as ``inputs``.
+
+    Returns
+    -------
+    Tensor
+
+    Examples
+    --------
+    >>> import torch
+    >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 2))
+    >>> loss_gradient(model, torch.rand(5, 3, 4, 4), torch.zeros(5, dtype=torch.long)).shape
+    torch.Size([5, 4, 4])
+    """
+    _check_model(model)
+    _check_inputs(inputs, targets)
+    check_choice("reduction", reduction, ("norm", "none"))
+    with evaluation_mode(model), _gradients_on():
+        x = inputs.detach().clone().requires_grad_(True)
+        loss = F.cross_entropy(model(x), targets.detach().clone(), reduction="sum")
+        (gradient,) = torch.autograd.grad(loss, x)
+    if reduction == "none" or gradient.ndim != 4:
+        return gradient
+    return gradient.norm(dim=1)
+
+
+def _captum_class(method: str | type) -> type:
+    import captum.attr
+
+    known = sorted(
+        name
+        for name in captum.attr.__all__
+        if isinstance(getattr(captum.attr, name, None), type)
+        and issubclass(getattr(captum.attr, name), captum.attr.Attribution)
+        and not name.startswith(("Layer", "Neuron", "Internal"))
+        and name not in ("Attribution", "GradientAttribution", "PerturbationAttribution")
+    )
+    if isinstance(method, type):
+        if issubclass(method, captum.attr.Attribution):
+            return method
+    elif isinstance(method, str) and method in known:
+        return getattr(captum.attr, method)
+    fail(
+        "method",
+        "'loss_gradient', a callable (model, inputs, targets) -> attributions, or the name of a "
+        "captum.attr method taking the model alone (" + ", ".join(known) + ")",
+        method,
+    )
+    raise AssertionError  # unreachable: fail raises
+
+
+def attribute(
+    model: nn.Module,
+    inputs: Tensor,
+    targets: Tensor | None,
+    method: AttributionMethod = "Saliency",
+    **kwargs: Any,
+) -> Tensor:
+    """Attributions of ``model``'s outputs for ``targets`` on ``inputs``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Returns logits ``[N, classes]``. Runs in eval mode; every submodule's mode is restored.
+    inputs : Tensor
+        ``[N, C, H, W]`` inputs (not modified).
+    targets : Tensor or None
+        ``[N]`` int64 classes to explain (the labels, or the model's predictions).
+    method : str, Captum class or callable, default="Saliency"
+        The name of a ``captum.attr`` method built from the model alone (``"Saliency"``,
+        ``"IntegratedGradients"``, ``"InputXGradient"``, ``"GuidedBackprop"``, ...), such a
+        class, ``"loss_gradient"`` (:func:`loss_gradient`, per channel), or a callable
+        ``method(model, inputs, targets) -> Tensor``.
+    **kwargs
+        Passed to the Captum method's ``attribute`` (e.g. ``baselines``, ``n_steps``).
+
+    Returns
+    -------
+    Tensor
+        Detached attributions shaped as ``inputs``; a ``ValueError`` if any is NaN or infinite.
+
+    Examples
+    --------
+    >>> import torch
+    >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 2))
+    >>> x, y = torch.rand(5, 3, 4, 4), torch.zeros(5, dtype=torch.long)
+    >>> attribute(model, x, y, "IntegratedGradients", n_steps=8).shape
+    torch.Size([5, 3, 4, 4])
+    """
+    _check_model(model)
+    _check_inputs(inputs, targets)
+    if isinstance(method, str) and method == "loss_gradient":
+        if kwargs:
+            fail("kwargs", "empty for method='loss_gradient'", sorted(kwargs))
+        result = loss_gradient(model, inputs, targets, reduction="none")
+    elif callable(method) and not isinstance(method, type):
+        with evaluation_mode(model), _gradients_on():
+            result = method(model, inputs.detach().clone(), targets)
+        if not isinstance(result, Tensor):
+            fail("method", "a callable returning a Tensor", type(result).__name__, TypeError)
+    else:
+        explainer_class = _captum_class(method)
+        with evaluation_mode(model), _gradients_on():
+            explainer = explainer_class(model)
+            copy = inputs.detach().clone().requires_grad_(True)
+            result = explainer.attribute(copy, target=targets, **kwargs)
+    result = result.detach()
+    check_finite("attributions", result, where=f"(method {method!r})")
+    return result

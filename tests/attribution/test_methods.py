@@ -1,0 +1,86 @@
+"""Loss gradients and Captum attributions: right values, every mode and flag given back."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lightning_distill.attribution import attribute, loss_gradient
+
+
+def small_cnn(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.AdaptiveAvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16, 3),
+    )
+
+
+def test_loss_gradient_matches_autograd_per_image():
+    model = small_cnn().eval()
+    x, y = torch.randn(5, 3, 6, 6), torch.tensor([0, 1, 2, 1, 0])
+    raw = loss_gradient(model, x, y, reduction="none")
+    for n in range(5):
+        xn = x[n : n + 1].clone().requires_grad_(True)
+        (expected,) = torch.autograd.grad(F.cross_entropy(model(xn), y[n : n + 1]), xn)
+        torch.testing.assert_close(raw[n : n + 1], expected, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(loss_gradient(model, x, y), raw.norm(dim=1))
+
+
+def test_modes_flags_and_grads_restored_under_no_grad_and_inference():
+    model = small_cnn()
+    model.train()
+    model[1].eval()  # a mixed state must come back as it was
+    model[0].weight.requires_grad_(False)
+    modes = [m.training for m in model.modules()]
+    flags = [p.requires_grad for p in model.parameters()]
+    x, y = torch.randn(4, 3, 6, 6), torch.tensor([0, 1, 2, 0])
+    before = x.clone()
+    with torch.no_grad():
+        a = loss_gradient(model, x, y)
+    with torch.inference_mode():
+        b = attribute(model, x, y, "Saliency")
+        c = attribute(model, x, y, "loss_gradient")
+    assert a.abs().sum() > 0 and b.abs().sum() > 0
+    torch.testing.assert_close(c.norm(dim=1), a)
+    assert [m.training for m in model.modules()] == modes
+    assert [p.requires_grad for p in model.parameters()] == flags
+    assert all(p.grad is None for p in model.parameters())
+    assert torch.equal(x, before) and not x.requires_grad
+
+
+def test_captum_methods_and_callables():
+    model = small_cnn().eval()
+    x, y = torch.randn(3, 3, 6, 6), torch.tensor([2, 0, 1])
+    saliency = attribute(model, x, y, "Saliency")
+    xs = x.clone().requires_grad_(True)
+    (expected,) = torch.autograd.grad(model(xs).gather(1, y[:, None]).sum(), xs)
+    torch.testing.assert_close(saliency, expected.abs())
+    from captum.attr import IntegratedGradients
+
+    ig = attribute(model, x, y, IntegratedGradients, n_steps=16)
+    assert ig.shape == x.shape
+    custom = attribute(model, x, y, lambda m, inputs, targets: inputs * 2)
+    torch.testing.assert_close(custom, 2 * x)
+
+
+def test_bad_methods_and_nan():
+    model = small_cnn()
+    x, y = torch.randn(2, 3, 6, 6), torch.tensor([0, 1])
+    with pytest.raises(ValueError, match="method must be .*Saliency.*got 'Salience'"):
+        attribute(model, x, y, "Salience")
+    with pytest.raises(ValueError, match="method must be"):
+        attribute(model, x, y, "LayerGradCam")
+    with pytest.raises(ValueError, match=r"attributions must be finite \(method"):
+        attribute(model, x, y, lambda m, inputs, targets: inputs * float("nan"))
+    with pytest.raises(TypeError, match="targets must be a 1-D int64 tensor"):
+        loss_gradient(model, x, torch.tensor([0.0, 1.0]))
+    with pytest.raises(ValueError, match="reduction must be one of 'norm', 'none'"):
+        loss_gradient(model, x, y, reduction="max")
