@@ -30,14 +30,20 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
+    "FINE_PER_COARSE",
     "NETDISSECT_QUANTILE",
+    "HistogramLayout",
     "LogBuckets",
     "activation_histogram",
     "best_concepts",
+    "coarse_histogram",
     "dissection_iou",
     "dissection_tally",
     "histogram_quantile",
+    "quantile_windows",
+    "two_level_quantile",
     "upsample_activations",
+    "window_histogram",
 ]
 
 #: The quantile NetDissect reads out: ``readout(1000)[:, 994]`` of 1000 evenly spaced quantiles,
@@ -170,13 +176,21 @@ def activation_histogram(activations: Tensor, buckets: LogBuckets) -> tuple[Tens
     >>> counts.sum(1).tolist(), hi.tolist()
     ([32, 32, 32], [1.0, 1.0, 1.0])
     """
+    values = _unit_values(activations)
+    return _per_unit_counts(values, buckets.index(values), buckets.num_buckets)
+
+
+def _unit_values(activations: Tensor) -> Tensor:
+    """``[U, B * h * w]`` values of every unit (checked)."""
     _check_activations(activations)
-    units = activations.shape[1]
-    values = activations.detach().transpose(0, 1).reshape(units, -1)
-    index = buckets.index(values)
-    index += torch.arange(units, device=index.device).unsqueeze(1) * buckets.num_buckets
-    counts = torch.bincount(index.flatten(), minlength=units * buckets.num_buckets)
-    counts = counts.view(units, buckets.num_buckets)
+    return activations.detach().transpose(0, 1).reshape(activations.shape[1], -1)
+
+
+def _per_unit_counts(values: Tensor, index: Tensor, size: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Counts of ``index`` (``[U, n]`` in ``[0, size)``) per unit, and each unit's extremes."""
+    units = values.shape[0]
+    index = index + torch.arange(units, device=index.device).unsqueeze(1) * size
+    counts = torch.bincount(index.flatten(), minlength=units * size).view(units, size)
     if values.shape[1] == 0:
         inf = torch.full((units,), math.inf, dtype=torch.float64, device=values.device)
         return counts, inf, -inf
@@ -471,3 +485,173 @@ def best_concepts(iou: Tensor) -> tuple[Tensor, Tensor]:
         raise ValueError("at least one label besides 0 (unlabelled) is needed")
     best_iou, best = iou[:, 1:].max(1)
     return best_iou, best + 1
+
+
+# ---------------------------------------------------------------------------- coarse-then-fine
+# A histogram with ``resolution``-wide buckets over six decades takes ~27,600 counts per unit. The
+# threshold pass instead counts *coarse* buckets (``FINE_PER_COARSE`` consecutive fine buckets
+# each); the coarse histogram tells which coarse bucket holds the quantile's two order statistics,
+# and a second look at the same values counts the fine buckets inside those two only. The fine
+# buckets are those of :class:`LogBuckets`, so the result equals the one-level histogram's.
+
+#: Fine buckets per coarse bucket of the two-level histogram.
+FINE_PER_COARSE = 32
+
+
+@dataclass(frozen=True)
+class HistogramLayout:
+    """Coarse buckets of a :class:`LogBuckets` layout: groups of consecutive fine buckets.
+
+    Each of the ``num_log_bins`` log buckets per sign is grouped with its neighbours by
+    ``group``; the special buckets (exact zero, ``(0, low)`` and ``|x| >= high`` per sign) stay
+    alone.
+
+    Attributes
+    ----------
+    fine_to_coarse : Tensor
+        ``[buckets.num_buckets]`` int64 coarse bucket of every fine bucket.
+    start : Tensor
+        ``[num_coarse]`` int64 first fine bucket of every coarse bucket.
+
+    Examples
+    --------
+    >>> layout = HistogramLayout.build(LogBuckets(1e-3, 1e3, 1e-3), 32)
+    >>> layout.num_coarse, layout.group
+    (869, 32)
+    """
+
+    buckets: LogBuckets
+    group: int
+    fine_to_coarse: Tensor
+    start: Tensor
+
+    @classmethod
+    def build(
+        cls, buckets: LogBuckets, group: int = FINE_PER_COARSE, device: torch.device | None = None
+    ) -> HistogramLayout:
+        n = buckets.num_log_bins
+        fine = torch.arange(buckets.num_buckets, device=device) - buckets.zero_index
+        offset = fine.abs()
+        coarse_offset = torch.where(
+            offset < 2,
+            offset,
+            torch.where(offset == n + 2, 2 + (n + group - 1) // group, 2 + (offset - 2) // group),
+        )
+        zero = 2 + (n + group - 1) // group
+        fine_to_coarse = zero + torch.sign(fine) * coarse_offset
+        start = torch.full((2 * zero + 1,), buckets.num_buckets, device=device)
+        start = start.scatter_reduce(
+            0, fine_to_coarse, torch.arange(buckets.num_buckets, device=device), "amin"
+        )
+        return cls(buckets, group, fine_to_coarse, start)
+
+    @property
+    def num_coarse(self) -> int:
+        return int(self.start.shape[0])
+
+    def to(self, device: torch.device) -> HistogramLayout:
+        return HistogramLayout(
+            self.buckets, self.group, self.fine_to_coarse.to(device), self.start.to(device)
+        )
+
+
+def coarse_histogram(activations: Tensor, layout: HistogramLayout) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-unit coarse histogram, minimum and maximum of a batch of activation maps.
+
+    Returns ``[U, layout.num_coarse]`` int64 counts and ``[U]`` float64 extremes, as
+    :func:`activation_histogram` does for the fine buckets.
+    """
+    values = _unit_values(activations)
+    index = layout.fine_to_coarse[layout.buckets.index(values)]
+    return _per_unit_counts(values, index, layout.num_coarse)
+
+
+def _ranks(total: Tensor, quantile: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Integer ranks ``floor(q (N - 1))`` and the next one, and the weight of the latter."""
+    rank = quantile * (total - 1).double()
+    below = torch.floor(rank)
+    above = torch.minimum(below + 1, (total - 1).double())
+    return below, above, rank - below
+
+
+def quantile_windows(counts: Tensor, quantile: float) -> Tensor:
+    """``[U, 2]`` coarse buckets holding the two order statistics the quantile interpolates.
+
+    ``counts`` is a coarse histogram (:func:`coarse_histogram`, summed over the data set).
+    """
+    if not 0.0 <= quantile <= 1.0:
+        raise ValueError(f"quantile must be in [0, 1], got {quantile}")
+    total = counts.sum(1)
+    if (total == 0).any():
+        raise ValueError("the histogram of some unit is empty: no activations were seen")
+    cumulative = counts.cumsum(1).double()
+    below, above, _ = _ranks(total, quantile)
+    ranks = torch.stack([below, above], 1)
+    return torch.searchsorted(cumulative, ranks, right=True).clamp(max=counts.shape[1] - 1)
+
+
+def window_histogram(activations: Tensor, windows: Tensor, layout: HistogramLayout) -> Tensor:
+    """``[U, 2, layout.group]`` int64 fine counts inside the two coarse buckets of ``windows``."""
+    values = _unit_values(activations)
+    units, group = values.shape[0], layout.group
+    fine = layout.buckets.index(values)
+    coarse = layout.fine_to_coarse[fine]
+    offset = fine - layout.start[coarse]
+    unit = torch.arange(units, device=values.device).unsqueeze(1).expand_as(fine)
+    found = []
+    for slot in range(2):
+        hit = coarse == windows[:, slot : slot + 1]
+        found.append((unit[hit] * 2 + slot) * group + offset[hit])
+    counts = torch.bincount(torch.cat(found), minlength=units * 2 * group)
+    return counts.view(units, 2, group)
+
+
+def two_level_quantile(
+    coarse: Tensor,
+    fine: Tensor,
+    windows: Tensor,
+    minimum: Tensor,
+    maximum: Tensor,
+    quantile: float,
+    layout: HistogramLayout,
+) -> Tensor:
+    """Per-unit quantile from a coarse histogram and the fine counts of its two windows.
+
+    Equals :func:`histogram_quantile` of the one-level histogram with the fine buckets: the same
+    bucket is found for every rank and the same interpolation is made inside it.
+
+    Examples
+    --------
+    >>> x = torch.linspace(1, 2, 1001).view(1, 1, 1, -1)
+    >>> layout = HistogramLayout.build(LogBuckets())
+    >>> coarse, lo, hi = coarse_histogram(x, layout)
+    >>> windows = quantile_windows(coarse, 0.5)
+    >>> fine = window_histogram(x, windows, layout)
+    >>> round(two_level_quantile(coarse, fine, windows, lo, hi, 0.5, layout).item(), 3)
+    1.5
+    """
+    total = coarse.sum(1)
+    low, high = layout.buckets.bounds(coarse.device)
+    cumulative = coarse.cumsum(1).double()
+    fine_cumulative = fine.cumsum(2).double()
+    below, above, weight = _ranks(total, quantile)
+
+    def value_at(index: Tensor) -> Tensor:
+        bucket = torch.searchsorted(cumulative, index.unsqueeze(1), right=True)
+        bucket = bucket.clamp(max=coarse.shape[1] - 1).squeeze(1)
+        before = cumulative.gather(1, bucket.unsqueeze(1)).squeeze(1)
+        before = before - coarse.gather(1, bucket.unsqueeze(1)).squeeze(1).double()
+        slot = (windows[:, 0] != bucket).long()  # the window holding this coarse bucket
+        inside = fine_cumulative[torch.arange(len(slot), device=slot.device), slot]  # [U, group]
+        step = torch.searchsorted(inside, (index - before).unsqueeze(1), right=True)
+        step = step.clamp(max=layout.group - 1)
+        in_bucket = fine[torch.arange(len(slot), device=slot.device), slot].gather(1, step)
+        in_bucket = in_bucket.squeeze(1).double()
+        before = before + inside.gather(1, step).squeeze(1) - in_bucket
+        where = (layout.start[bucket] + step.squeeze(1)).clamp(max=len(low) - 1)
+        fraction = ((index - before + 0.5) / in_bucket.clamp(min=1)).clamp(0, 1)
+        bucket_low = torch.maximum(low[where], minimum)
+        bucket_high = torch.minimum(high[where], maximum)
+        return bucket_low + fraction * (bucket_high - bucket_low)
+
+    return (1 - weight) * value_at(below) + weight * value_at(above)

@@ -12,17 +12,29 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities import rank_zero_warn
 
+from lightning_distill._validation import check_choice, check_integer, check_real
 from lightning_distill.dissection.functional import (
+    FINE_PER_COARSE,
     NETDISSECT_QUANTILE,
+    HistogramLayout,
     LogBuckets,
-    activation_histogram,
+    _check_labels,
     best_concepts,
+    coarse_histogram,
     dissection_iou,
     dissection_tally,
-    histogram_quantile,
+    quantile_windows,
+    two_level_quantile,
+    window_histogram,
 )
 
 __all__ = ["DissectionResults", "NetworkDissection", "ThresholdsNotSetError"]
+
+
+def _names(name: str, values) -> list[str]:
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence | Tensor):
+        raise TypeError(f"{name} must be a sequence of str, one per label; got {values!r}.")
+    return [str(value) for value in values]
 
 
 class ThresholdsNotSetError(ValueError, RuntimeError):
@@ -65,8 +77,21 @@ class NetworkDissection(Metric):
        ``IoU(u, c) = sum |mask_u & c| / sum |mask_u | c|`` and :meth:`compute` returns how many
        units reach ``iou_threshold`` with their best concept.
 
-    Every state is a fixed-size tensor reduced by sum, min or max: memory does not grow with the
-    number of images and the result under DDP equals that of one process.
+    The histogram is two-level: the threshold pass counts coarse buckets (32 fine buckets each),
+    and the fine buckets are counted only inside the two coarse buckets that hold the quantile's
+    order statistics. That second look at the data comes from a cache: the threshold pass keeps
+    the maps it is given (and the labels, if given) while they fit ``cache_bytes``; then
+    :meth:`compute_thresholds` reads them again, and :meth:`replay` runs the tally pass from them,
+    with no data loading and no forward. When they do not fit, :meth:`compute_thresholds`
+    returns ``None`` and the metric is in its ``"refine"`` phase: feed the activations once more
+    with :meth:`update`, call :meth:`compute_thresholds` again, then run the tally pass.
+
+    Every state is a fixed-size tensor reduced by sum, min or max (the cache is not a state, and
+    is bounded by ``cache_bytes``): the result under DDP equals that of one process. The
+    histogram takes ``2 * log(high / low) / log1p(resolution) / 32`` int64 counts per unit
+    (about 7 KiB by default; 14 MiB for 2,048 units) and is freed once the thresholds are set.
+    Everything stays on the activations' device; only :meth:`results` (a pandas table) and the
+    checks that raise copy a few numbers to the CPU.
 
     Parameters
     ----------
@@ -91,8 +116,11 @@ class NetworkDissection(Metric):
         Activation magnitudes with guaranteed threshold resolution; outside it the estimate is
         bounded by the observed extremes and a warning is given.
     histogram_resolution : float, default 1e-3
-        Relative width of a histogram bucket. Memory is ``num_units * 2 * log(high / low) /
-        resolution`` int64 counts (about 0.2 MiB per unit by default).
+        Relative width of a fine histogram bucket.
+    cache_bytes : int, default 2**29
+        Memory (on the activations' device) for the maps and labels of the threshold pass. 0
+        keeps nothing: the thresholds then take two passes over the data (coarse, then fine)
+        before the tally pass.
     categories : sequence of str, optional
         Order of the categories in results and plots; by default their first appearance in
         ``label_categories``.
@@ -128,13 +156,13 @@ class NetworkDissection(Metric):
         histogram_range: tuple[float, float] = (1e-3, 1e3),
         histogram_resolution: float = 1e-3,
         categories: Sequence[str] | None = None,
+        cache_bytes: int = 2**29,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(num_units, bool) or not isinstance(num_units, int) or num_units < 1:
-            raise ValueError(f"num_units must be a positive int, got {num_units!r}")
-        label_names = [str(name) for name in label_names]
-        label_categories = [str(cat) for cat in label_categories]
+        num_units = check_integer("num_units", num_units, minimum=1)
+        label_names = _names("label_names", label_names)
+        label_categories = _names("label_categories", label_categories)
         if len(label_names) < 2:
             raise ValueError(
                 "label_names must name label 0 (unlabelled) and at least one concept, "
@@ -153,19 +181,38 @@ class NetworkDissection(Metric):
             raise ValueError(f"label_categories uses categories missing from categories: {unknown}")
         if quantile == "netdissect":
             quantile = NETDISSECT_QUANTILE
-        if isinstance(quantile, str) or not 0.0 < float(quantile) < 1.0:
-            raise ValueError(f"quantile must be in (0, 1) or 'netdissect', got {quantile!r}")
-        if not 0.0 <= float(iou_threshold) <= 1.0:
-            raise ValueError(f"iou_threshold must be in [0, 1], got {iou_threshold!r}")
-        if activation_side not in ("annotated", "overlap"):
-            raise ValueError(
-                f"activation_side must be 'annotated' or 'overlap', got {activation_side!r}"
-            )
-        if len(histogram_range) != 2:
-            raise ValueError(f"histogram_range must be (low, high), got {histogram_range!r}")
+        if isinstance(quantile, str):
+            raise ValueError(f"quantile must be in (0, 1) or 'netdissect'; got {quantile!r}.")
+        quantile = check_real(
+            "quantile",
+            quantile,
+            minimum=0,
+            maximum=1,
+            exclusive_minimum=True,
+            exclusive_maximum=True,
+        )
+        iou_threshold = check_real("iou_threshold", iou_threshold, minimum=0, maximum=1)
+        check_choice("activation_side", activation_side, ("annotated", "overlap"))
+        if not isinstance(histogram_range, Sequence) or len(histogram_range) != 2:
+            raise ValueError(f"histogram_range must be (low, high); got {histogram_range!r}.")
+        histogram_range = tuple(
+            check_real("histogram_range", bound, minimum=0, exclusive_minimum=True)
+            for bound in histogram_range
+        )
+        histogram_resolution = check_real(
+            "histogram_resolution", histogram_resolution, minimum=0, exclusive_minimum=True
+        )
         self.buckets = LogBuckets(
             float(histogram_range[0]), float(histogram_range[1]), float(histogram_resolution)
         )
+        self.cache_bytes = check_integer("cache_bytes", cache_bytes, minimum=0)
+        layout = HistogramLayout.build(self.buckets, FINE_PER_COARSE)
+        self.register_buffer("_fine_to_coarse", layout.fine_to_coarse, False)
+        self.register_buffer("_coarse_start", layout.start, False)
+        self._phase = "thresholds"
+        self._kept: list[tuple[Tensor, Tensor | None, Tensor | None]] | None = []
+        self._cached_bytes = 0
+        self._replaying = False
         self.num_units = num_units
         self.label_names = label_names
         self.label_categories = label_categories
@@ -181,9 +228,14 @@ class NetworkDissection(Metric):
         nan = torch.full((num_units,), math.nan, dtype=torch.float64)
         self.add_state(
             "histogram",
-            torch.zeros(num_units, self.buckets.num_buckets, dtype=torch.long),
+            torch.zeros(num_units, layout.num_coarse, dtype=torch.long),
             dist_reduce_fx="sum",
         )
+        self.add_state("fine", torch.zeros(num_units, 2, FINE_PER_COARSE, dtype=torch.long), "sum")
+        # coarse buckets of the quantile's order statistics: equal on every process once set
+        self.add_state("windows", torch.full((num_units, 2), -1, dtype=torch.long), "max")
+        # batches of the threshold pass this process could not cache
+        self.add_state("uncached_batches", torch.zeros((), dtype=torch.long), "sum")
         self.add_state(
             "minimum", torch.full((num_units,), math.inf, dtype=torch.float64), dist_reduce_fx="min"
         )
@@ -211,8 +263,87 @@ class NetworkDissection(Metric):
 
     @property
     def phase(self) -> str:
-        """``"thresholds"`` until thresholds are set, then ``"tally"``."""
-        return "thresholds" if torch.isnan(self.thresholds).any() else "tally"
+        """``"thresholds"``, ``"refine"`` (only without a complete cache), then ``"tally"``."""
+        return self._phase
+
+    @property
+    def layout(self) -> HistogramLayout:
+        """Coarse and fine buckets of the threshold histogram."""
+        return HistogramLayout(
+            self.buckets, FINE_PER_COARSE, self._fine_to_coarse, self._coarse_start
+        )
+
+    @property
+    def cache_complete(self) -> bool:
+        """Whether this process holds every batch of the threshold pass (no sync)."""
+        return self._kept is not None and int(self.uncached_batches) == 0
+
+    def reset(self) -> None:
+        """Clear the sums, the thresholds and the cache."""
+        super().reset()
+        self._phase = "thresholds"
+        self._kept = []
+        self._cached_bytes = 0
+
+    def clear_cache(self) -> None:
+        """Free the cached maps and labels (a later :meth:`replay` is then an error)."""
+        if self._kept:
+            self.uncached_batches += len(self._kept)
+        self._kept = None
+        self._cached_bytes = 0
+
+    def _keep(self, activations: Tensor, labels: Tensor | None, image_labels: Tensor | None):
+        if self._kept is None:
+            self.uncached_batches += 1
+            return
+        # label ids in the smallest integer type that holds them (int64 labels would take more
+        # room than the maps), checked first so that no id wraps around; the maps in their own
+        # dtype, so that replaying gives the same sums. Copies: the caller may reuse or modify
+        # its tensors (an in-place ReLU after the layer).
+        ids = torch.uint8 if len(self.label_names) <= 256 else torch.int16
+        ids = ids if len(self.label_names) <= 32768 else torch.int32
+        given = [t for t in (labels, image_labels) if t is not None]
+        size = activations.numel() * activations.element_size()
+        size += sum(t.numel() for t in given) * torch.empty(0, dtype=ids).element_size()
+        if self._cached_bytes + size > self.cache_bytes:
+            self.clear_cache()
+            self.uncached_batches += 1
+            return
+        kept = [activations.detach().clone()]
+        for tensor, name, ndim in ((labels, "labels", 4), (image_labels, "image_labels", 2)):
+            if tensor is not None:
+                _check_labels(tensor, name, len(self.label_names), ndim, activations.shape[0])
+                tensor = tensor.to(ids, copy=True)
+            kept.append(tensor)
+        self._kept.append(tuple(kept))
+        self._cached_bytes += size
+
+    def replay(self) -> None:
+        """Feed the cached batches of the threshold pass to :meth:`update` again.
+
+        Runs the tally pass (or the refine pass) without data loading or forward; the threshold
+        pass must have been given the labels.
+        """
+        if self._phase == "thresholds":
+            raise RuntimeError("replay() follows compute_thresholds(); the threshold pass is on")
+        if not self.cache_complete:
+            raise RuntimeError(
+                "the cache does not hold the whole threshold pass (cache_bytes too small, or "
+                "cleared): feed the data to update() instead"
+            )
+        if self._phase == "tally" and any(
+            labels is None and image_labels is None for _, labels, image_labels in self._kept
+        ):
+            raise RuntimeError(
+                "the threshold pass was given no labels, so the tally pass cannot be replayed: "
+                "call update(activations, labels) on the data instead"
+            )
+        self._replaying = True
+        try:
+            for activations, labels, image_labels in self._kept:
+                self.update(activations, labels, image_labels)
+        finally:
+            self._replaying = False
 
     def _check_units(self, activations: Tensor) -> None:
         if isinstance(activations, Tensor) and activations.ndim == 4:
@@ -232,20 +363,26 @@ class NetworkDissection(Metric):
         activations : Tensor
             ``[B, U, h, w]`` activation maps of the dissected layer.
         labels : Tensor, optional
-            ``[B, K, H, W]`` integer pixel labels, 0 = unlabelled (not needed in the threshold
-            pass).
+            ``[B, K, H, W]`` integer pixel labels, 0 = unlabelled. Not needed in the threshold
+            pass, where they are only cached for :meth:`replay`.
         image_labels : Tensor, optional
             ``[B, S]`` whole-image labels, 0-padded.
         """
         self._check_units(activations)
-        if self.phase == "thresholds":
-            counts, minimum, maximum = activation_histogram(activations, self.buckets)
+        if self._phase == "thresholds":
+            counts, minimum, maximum = coarse_histogram(activations, self.layout)
             self.histogram += counts
             self.minimum = torch.minimum(self.minimum, minimum)
             self.maximum = torch.maximum(self.maximum, maximum)
+            self._keep(activations, labels, image_labels)
+            return
+        if self._phase == "refine":
+            self.fine += window_histogram(activations, self.windows, self.layout)
             return
         if labels is None and image_labels is None:
             raise ValueError("the tally pass needs labels and/or image_labels, got neither")
+        if not self._replaying and self._kept:
+            self.clear_cache()  # the tally pass comes from the data: the cache is of no more use
         intersection, mask_area, label_area = dissection_tally(
             activations,
             labels,
@@ -268,23 +405,49 @@ class NetworkDissection(Metric):
             "metric(...) per batch"
         )
 
-    def compute_thresholds(self) -> Tensor:
+    def compute_thresholds(self) -> Tensor | None:
         """End the threshold pass: set every unit's threshold from the (synced) histogram.
 
         Returns
         -------
-        Tensor
-            ``[num_units]`` float64 thresholds.
+        Tensor or None
+            ``[num_units]`` float64 thresholds; ``None`` when the cache of some process did not
+            hold its whole threshold pass: then feed the activations once more to
+            :meth:`update` (the ``"refine"`` phase) and call this again.
         """
-        if self.phase != "thresholds":
+        if self._phase == "tally":
             raise RuntimeError("thresholds are already set; call reset() to start again")
-        with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=self._to_sync):
-            if int(self.histogram[0].sum()) == 0:
+        if self._phase == "thresholds":
+            with self.sync_context(
+                dist_sync_fn=self.dist_sync_fn, should_sync=self.sync_on_compute
+            ):
+                if int(self.histogram[0].sum()) == 0:
+                    raise RuntimeError(
+                        "no activations seen: call update() on the data before compute_thresholds()"
+                    )
+                windows = quantile_windows(self.histogram, self.quantile)
+                cached_everywhere = int(self.uncached_batches) == 0
+            self.windows = windows
+            self._phase = "refine"
+            if not cached_everywhere:
+                return None
+            self.replay()
+        with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=self.sync_on_compute):
+            expected = self.histogram.gather(1, self.windows).sum()
+            if int(self.fine.sum()) != int(expected):
                 raise RuntimeError(
-                    "no activations seen: call update() on the data before compute_thresholds()"
+                    "the refine pass must see the same activations as the threshold pass: "
+                    f"{int(self.fine.sum())} values fell into the quantile's buckets, "
+                    f"expected {int(expected)}"
                 )
-            thresholds = histogram_quantile(
-                self.histogram, self.minimum, self.maximum, self.quantile, self.buckets
+            thresholds = two_level_quantile(
+                self.histogram,
+                self.fine,
+                self.windows,
+                self.minimum,
+                self.maximum,
+                self.quantile,
+                self.layout,
             )
         magnitude = thresholds.abs()
         outside = ((magnitude < self.buckets.low) & (magnitude > 0)) | (
@@ -299,7 +462,16 @@ class NetworkDissection(Metric):
         return thresholds.clone()
 
     def set_thresholds(self, thresholds: Tensor) -> None:
-        """Use given per-unit thresholds (e.g. from an earlier run) and start the tally pass."""
+        """Use given per-unit thresholds (e.g. from an earlier run) and start the tally pass.
+
+        Refused once the tally pass has seen data (its sums belong to the old thresholds); call
+        ``reset()`` to start again.
+        """
+        if self._phase == "tally" and int(self.tallied_images) > 0:
+            raise RuntimeError(
+                "thresholds are already in use by a tally; call reset() to start again, "
+                "not set_thresholds() in the middle of the tally pass"
+            )
         thresholds = torch.as_tensor(thresholds, dtype=torch.float64, device=self.thresholds.device)
         if thresholds.shape != (self.num_units,):
             raise ValueError(
@@ -308,10 +480,14 @@ class NetworkDissection(Metric):
         if not torch.isfinite(thresholds).all():
             raise ValueError("thresholds must be finite")
         self.thresholds = thresholds.clone()
+        # the histograms are of no further use: free them (reset() brings them back)
+        self.histogram = self.histogram.new_zeros(self.num_units, 0)
+        self.fine = self.fine.new_zeros(self.num_units, 2, 0)
+        self._phase = "tally"
         self._computed = None
 
     def _require_tally(self) -> None:
-        if self.phase != "tally":
+        if self._phase != "tally":
             raise ThresholdsNotSetError(
                 "no thresholds yet: run the threshold pass (update on the data, then "
                 "compute_thresholds() or set_thresholds()) and the tally pass before computing"
@@ -323,7 +499,7 @@ class NetworkDissection(Metric):
 
     def iou(self) -> Tensor:
         """``[num_units, num_labels]`` IoU of every unit with every label (synced)."""
-        with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=self._to_sync):
+        with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=self.sync_on_compute):
             self._require_tally()
             return dissection_iou(
                 self.intersection, self.mask_area, self.label_area, self.label_category
@@ -342,7 +518,7 @@ class NetworkDissection(Metric):
         """Per-unit table, unique concepts and detectors per category (synced under DDP)."""
         import pandas as pd
 
-        with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=self._to_sync):
+        with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=self.sync_on_compute):
             self._require_tally()
             iou = dissection_iou(
                 self.intersection, self.mask_area, self.label_area, self.label_category

@@ -10,7 +10,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data import DataLoader, IterableDataset, RandomSampler, Sampler
 
 from lightning_distill.dissection.metric import DissectionResults, NetworkDissection
 from lightning_distill.hooks import FeatureHooks, resolve_module_names
@@ -35,6 +35,42 @@ def _split_batch(batch: Any) -> tuple[Tensor, Tensor | None, Tensor | None]:
     )
 
 
+class _ShareOfBatches(Sampler):
+    """Every ``world_size``-th batch of a batch sampler, starting at batch ``rank``."""
+
+    def __init__(self, batch_sampler: Iterable[list[int]], rank: int, world_size: int) -> None:
+        self.batch_sampler = batch_sampler
+        self.rank = rank
+        self.world_size = world_size
+
+    def __iter__(self):
+        for index, batch in enumerate(self.batch_sampler):
+            if index % self.world_size == self.rank:
+                yield batch
+
+    def __len__(self) -> int:
+        return max(0, len(self.batch_sampler) - self.rank + self.world_size - 1) // self.world_size
+
+
+def _share_of_loader(loader: DataLoader, rank: int, world_size: int) -> DataLoader:
+    """The same loader (workers, collation, pinning) loading only this process's batches."""
+    workers = loader.num_workers
+    return DataLoader(
+        loader.dataset,
+        batch_sampler=_ShareOfBatches(loader.batch_sampler, rank, world_size),
+        num_workers=workers,
+        collate_fn=loader.collate_fn,
+        pin_memory=loader.pin_memory,
+        timeout=loader.timeout,
+        worker_init_fn=loader.worker_init_fn,
+        multiprocessing_context=loader.multiprocessing_context if workers else None,
+        generator=loader.generator,
+        prefetch_factor=loader.prefetch_factor if workers else None,
+        persistent_workers=loader.persistent_workers,
+        pin_memory_device=loader.pin_memory_device,
+    )
+
+
 def _distributed() -> tuple[int, int]:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
@@ -48,9 +84,16 @@ class DissectionMonitor(Callback):
     :class:`~lightning_distill.metrics.NetworkDissection` over ``dataloader`` (thresholds, then
     tallies) under ``torch.no_grad`` with the module in eval mode, restores every submodule's
     mode, and logs ``dissection/detectors``, ``dissection/unique_concepts`` and
-    ``dissection/<category>`` to the Trainer's loggers. Under DDP each process takes every
-    ``world_size``-th batch and the metric's sums are reduced across processes, so the numbers
-    equal those of one process.
+    ``dissection/<category>`` to the Trainer's loggers. Under DDP each process loads only every
+    ``world_size``-th batch (a ``DataLoader`` is split by its batch sampler; another iterable is
+    iterated whole and the other batches skipped) and the metric's sums are reduced across
+    processes, so the numbers equal those of one process.
+
+    The network runs once over the probe data when the maps of the layer (in its dtype) and the
+    labels fit the metric's ``cache_bytes`` (default 512 MiB, set it with ``metric_kwargs``);
+    then thresholds and tallies come from the cached maps. Otherwise the probe data is loaded
+    and run three times (coarse histogram, fine histogram, tallies). The cache is freed at the
+    end of every dissection. Only the results table and the pictures go to the CPU.
 
     Parameters
     ----------
@@ -207,12 +250,29 @@ class DissectionMonitor(Callback):
             raise ValueError(
                 f"layer {self.layer!r} must output [batch, units, height, width] maps, got {shape}"
             )
-        return output.float()
+        return output if output.is_floating_point() else output.float()
 
     def _batches(self, rank: int, world_size: int):
         """``(position of the first image, images, labels, image_labels)`` of this process."""
+        loader = self.dataloader
+        if (
+            world_size > 1
+            and isinstance(loader, DataLoader)
+            and loader.batch_sampler is not None
+            and not isinstance(loader.dataset, IterableDataset)
+        ):
+            # positions from the (cheap, deterministic) batch sampler; images from this share
+            positions, position = [], 0
+            for index, batch in enumerate(loader.batch_sampler):
+                if index % world_size == rank:
+                    positions.append(position)
+                position += len(batch)
+            share = _share_of_loader(loader, rank, world_size)
+            for position, batch in zip(positions, share, strict=True):
+                yield (position, *_split_batch(batch))
+            return
         position = 0
-        for index, batch in enumerate(self.dataloader):
+        for index, batch in enumerate(loader):
             images, labels, image_labels = _split_batch(batch)
             if index % world_size == rank:
                 yield position, images, labels, image_labels
@@ -250,23 +310,36 @@ class DissectionMonitor(Callback):
         top_peaks = torch.full((units, keep), -torch.inf, device=device)
         top_positions = torch.full((units, keep), -1, dtype=torch.long, device=device)
 
-        for position, images, _, _ in self._batches(rank, world_size):
+        def labelled(labels, image_labels):
+            return (
+                None if labels is None else labels.to(device),
+                None if image_labels is None else image_labels.to(device),
+            )
+
+        for position, images, labels, image_labels in self._batches(rank, world_size):
             activations = self._run(pl_module, images.to(device))
-            metric.update(activations)
+            metric.update(activations, *labelled(labels, image_labels))
             if keep:
-                peaks = activations.flatten(2).amax(2).T  # [U, B]
+                peaks = activations.flatten(2).amax(2).T.float()  # [U, B]
                 places = torch.arange(len(images), device=device) + position
                 top_peaks, chosen = torch.cat([top_peaks, peaks], 1).topk(keep, dim=1)
                 candidates = torch.cat([top_positions, places.expand(units, -1)], 1)
                 top_positions = candidates.gather(1, chosen)
-        metric.compute_thresholds()
-        for _, images, labels, image_labels in self._batches(rank, world_size):
-            activations = self._run(pl_module, images.to(device))
-            metric.update(
-                activations,
-                None if labels is None else labels.to(device),
-                None if image_labels is None else image_labels.to(device),
-            )
+        if metric.compute_thresholds() is None:
+            # some process could not cache its share: one more look for the fine histogram
+            if metric.cache_complete:
+                metric.replay()
+            else:
+                for _, images, _, _ in self._batches(rank, world_size):
+                    metric.update(self._run(pl_module, images.to(device)))
+            metric.compute_thresholds()
+        if metric.cache_complete:
+            metric.replay()
+        else:
+            for _, images, labels, image_labels in self._batches(rank, world_size):
+                activations = self._run(pl_module, images.to(device))
+                metric.update(activations, *labelled(labels, image_labels))
+        metric.clear_cache()
         results = metric.results()
         self.last_results = results
         entry = {

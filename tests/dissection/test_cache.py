@@ -1,0 +1,204 @@
+"""Two-level histogram, map cache, refine pass and the per-process share of the probe loader."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from lightning_distill.callbacks import DissectionMonitor
+from lightning_distill.datasets import SyntheticConcepts
+from lightning_distill.dissection.monitor import _ShareOfBatches
+from lightning_distill.functional import (
+    HistogramLayout,
+    LogBuckets,
+    activation_histogram,
+    coarse_histogram,
+    histogram_quantile,
+    quantile_windows,
+    two_level_quantile,
+    window_histogram,
+)
+from lightning_distill.metrics import NetworkDissection
+from tests.dissection.reference import reference_thresholds
+from tests.helpers import LABEL_CATEGORIES, LABEL_NAMES, TinyNet
+
+
+def probe_t(probe):
+    return tuple(map(torch.from_numpy, probe))
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("quantile", [0.0, 0.3, 0.995, 1.0])
+def test_two_level_quantile_equals_the_one_level_histogram(seed, quantile):
+    generator = torch.Generator().manual_seed(seed)
+    scale = torch.exp(4 * torch.randn(1, 3, 1, 1, generator=generator))
+    values = torch.randn(40, 3, 5, 5, generator=generator) * scale
+    if seed % 2:
+        values = torch.relu(values)  # a mass of exact zeros
+    values[:, 2] *= 1e4  # partly beyond histogram_range
+    buckets = LogBuckets(1e-3, 1e3, 1e-3)
+    layout = HistogramLayout.build(buckets)
+    counts, low, high = activation_histogram(values, buckets)
+    one_level = histogram_quantile(counts, low, high, quantile, buckets)
+    coarse, low2, high2 = coarse_histogram(values, layout)
+    windows = quantile_windows(coarse, quantile)
+    fine = window_histogram(values, windows, layout)
+    # the coarse buckets partition the fine ones
+    assert torch.equal(
+        coarse, torch.zeros_like(coarse).index_add_(1, layout.fine_to_coarse, counts)
+    )
+    assert torch.equal(fine.sum(2), coarse.gather(1, windows))
+    two_level = two_level_quantile(coarse, fine, windows, low2, high2, quantile, layout)
+    assert torch.equal(two_level, one_level)
+
+
+def test_histogram_is_at_most_32_kib_per_unit_and_freed_after_thresholds():
+    metric = NetworkDissection(16, LABEL_NAMES, LABEL_CATEGORIES)  # default range, resolution
+    names = ("histogram", "fine", "windows", "minimum", "maximum", "thresholds")
+
+    def state_bytes():
+        return sum(getattr(metric, n).numel() * getattr(metric, n).element_size() for n in names)
+
+    assert state_bytes() / 16 <= 32 * 1024
+    metric.update(torch.rand(4, 16, 3, 3))
+    metric.compute_thresholds()
+    assert metric.histogram.numel() == 0 and metric.fine.numel() == 0
+    metric.reset()
+    assert metric.histogram.shape == (16, metric.layout.num_coarse)
+
+
+def run(metric, activations, labels, image_labels, batch=5, labels_first=False):
+    """Threshold pass, refine pass when asked for, tally pass; return the metric."""
+    batches = [slice(s, s + batch) for s in range(0, len(activations), batch)]
+    for b in batches:
+        given = (labels[b], image_labels[b]) if labels_first else ()
+        metric.update(activations[b], *given)
+    if metric.compute_thresholds() is None:
+        assert metric.phase == "refine"
+        for b in batches:
+            metric.update(activations[b])
+        assert metric.compute_thresholds() is not None
+    assert metric.phase == "tally"
+    if labels_first:
+        metric.replay()
+    else:
+        for b in batches:
+            metric.update(activations[b], labels[b], image_labels[b])
+    return metric
+
+
+@pytest.mark.parametrize("cache_bytes", [0, 20_000])
+def test_without_a_complete_cache_a_refine_pass_gives_the_same_result(probe, cache_bytes):
+    activations, labels, image_labels = probe_t(probe)
+    cached = run(NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8), *probe_t(probe))
+    assert cached.cache_complete is False  # the tally pass from the data freed the cache
+    uncached = NetworkDissection(
+        6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8, cache_bytes=cache_bytes
+    )
+    run(uncached, activations, labels, image_labels)
+    assert torch.equal(uncached.thresholds, cached.thresholds)
+    assert torch.equal(uncached.iou(), cached.iou())
+    exact = reference_thresholds(probe[0], 0.8)
+    np.testing.assert_allclose(cached.thresholds.numpy(), exact, rtol=1e-3)
+
+
+def test_replay_equals_the_tally_pass_from_the_data(probe):
+    activations, labels, image_labels = probe_t(probe)
+    by_hand = run(
+        NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8), *probe_t(probe)
+    )
+    replayed = NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8)
+    before = [t.clone() for t in (activations, labels, image_labels)]
+    run(replayed, activations, labels, image_labels, labels_first=True)
+    for name in ("thresholds", "intersection", "mask_area", "label_area", "tallied_images"):
+        assert torch.equal(getattr(replayed, name), getattr(by_hand, name)), name
+    # the cache holds copies: changing the inputs afterwards changes nothing, and nothing was
+    # changed in them
+    for original, copy in zip((activations, labels, image_labels), before, strict=True):
+        assert torch.equal(original, copy)
+
+
+def test_cache_errors(probe):
+    activations, labels, _ = probe_t(probe)
+    metric = NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8, cache_bytes=0)
+    metric.update(activations)
+    with pytest.raises(RuntimeError, match="follows compute_thresholds"):
+        metric.replay()
+    assert metric.compute_thresholds() is None
+    with pytest.raises(RuntimeError, match="does not hold the whole threshold pass"):
+        metric.replay()
+    metric.update(activations[:10])  # not the same data as the threshold pass
+    with pytest.raises(RuntimeError, match="same activations as the threshold pass"):
+        metric.compute_thresholds()
+    unlabelled = NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8)
+    unlabelled.update(activations)
+    unlabelled.compute_thresholds()
+    with pytest.raises(RuntimeError, match="was given no labels"):
+        unlabelled.replay()
+    bad = labels.clone()
+    bad[0, 0, 0, 0] = 300  # would wrap around in the uint8 cache
+    with pytest.raises(ValueError, match="contains label 300"):
+        NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES).update(activations, bad)
+    with pytest.raises(TypeError, match="cache_bytes must be an integer"):
+        NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, cache_bytes=1.5)
+
+
+def test_monitor_runs_the_network_once_when_the_maps_fit():
+    data = SyntheticConcepts(30, image_size=16, seed=4)
+    loader = DataLoader(data, batch_size=8)
+    found = {}
+    for cache_bytes in (2**24, 0):
+        model = TinyNet(seed=2)
+        calls = []
+        model.features[4].register_forward_hook(lambda *_, calls=calls: calls.append(1))
+        monitor = DissectionMonitor(
+            loader, "features.4", quantile=0.9, metric_kwargs={"cache_bytes": cache_bytes}
+        )
+        found[cache_bytes] = monitor.dissect(model)
+        # one forward to size the metric, then one pass (cached) or three (not cached)
+        assert len(calls) == 1 + len(loader) * (1 if cache_bytes else 3)
+        assert monitor.metric._kept is None  # freed at the end
+    assert found[0].units.equals(found[2**24].units)
+
+
+class Recording(Dataset):
+    def __init__(self, data):
+        self.data = data
+        self.loaded = []
+
+    def __len__(self):
+        return len(self.data)
+
+    def __getitem__(self, index):
+        self.loaded.append(index)
+        return self.data[index]
+
+    def __getattr__(self, name):
+        return getattr(self.__dict__["data"], name)
+
+
+@pytest.mark.parametrize("world_size", [2, 3])
+def test_each_process_loads_only_its_own_batches(world_size):
+    data = SyntheticConcepts(23, image_size=16, seed=1)
+    seen = []
+    for rank in range(world_size):
+        recording = Recording(data)
+        monitor = DissectionMonitor(DataLoader(recording, batch_size=4), "features.4")
+        share = list(monitor._batches(rank, world_size))
+        mine = [b for b in range(6) if b % world_size == rank]  # 6 batches, the last of 3
+        expected = [i for b in mine for i in range(4 * b, min(4 * b + 4, 23))]
+        assert recording.loaded == expected
+        assert [position for position, *_ in share] == [4 * b for b in mine]
+        for (_, images, _, _), b in zip(share, mine, strict=True):
+            assert torch.equal(images, torch.stack([data[i]["image"] for i in expected_of(b)]))
+        seen += recording.loaded
+    assert sorted(seen) == list(range(23))
+    assert len(_ShareOfBatches([[0]] * 6, 1, world_size)) == len(
+        [b for b in range(6) if b % world_size == 1]
+    )
+
+
+def expected_of(batch):
+    return range(4 * batch, min(4 * batch + 4, 23))
