@@ -14,14 +14,48 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-__all__ = ["plot_calibration", "plot_comparison", "plot_residuals", "plot_term"]
+__all__ = [
+    "plot_calibration",
+    "plot_comparison",
+    "plot_interaction",
+    "plot_residuals",
+    "plot_term",
+]
 
 MIMIC_COLOR = "#1f77b4"
 OUTCOME_COLOR = "#d62728"
 
 
+FLAG_LABEL = "flagged difference (Benjamini-Hochberg)"
+
+
 def _is_numeric(values):
     return pd.api.types.is_numeric_dtype(pd.Series(list(values)).infer_objects())
+
+
+def _flag_column(rows, flag=None):
+    if flag is not None:
+        return flag
+    return "significant_bh" if "significant_bh" in rows else "significant"
+
+
+def _short(text, max_length):
+    text = str(text)
+    return text if len(text) <= max_length else text[: max_length - 1] + "\u2026"
+
+
+def _legend_handles(rows_flag_label=FLAG_LABEL):
+    """One legend for every panel: the two models (line and band) and the flag marker."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [
+        (Line2D([], [], color=color), Patch(facecolor=color, alpha=0.2, linewidth=0))
+        for color in (MIMIC_COLOR, OUTCOME_COLOR)
+    ]
+    handles.append(Line2D([], [], color="black", marker="*", linestyle="none", markersize=6))
+    labels = ["mimic (black box)", "outcome model", rows_flag_label]
+    return handles, labels
 
 
 def _focus_ylim(ax, rows, min_share=0.01):
@@ -42,7 +76,111 @@ def _focus_ylim(ax, rows, min_share=0.01):
     ax.set_ylim(low - pad, high + pad)
 
 
-def plot_term(comparison, term, *, ax=None, max_categories=15):
+def _tail_cut(x, weight, quantile):
+    """The value at which the ``quantile`` of the rows is reached, when cutting the axis there
+    removes a long tail (more than a fifth of the range); else None."""
+    if weight is None or quantile is None or x.size < 3:
+        return None
+    weight = np.asarray(weight, dtype=float)
+    if not np.isfinite(weight).all() or weight.sum() <= 0:
+        return None
+    share = np.cumsum(weight) / weight.sum()
+    cut = x[min(int(np.searchsorted(share, quantile)), x.size - 1)]
+    if cut < x[-1] and x[-1] - cut > 0.2 * (x[-1] - x[0]):
+        return cut
+    return None
+
+
+def _numeric_x(rows):
+    """Numeric positions of a numeric term's values (or of its bins' midpoints), or None."""
+    if _is_numeric(rows["value"]):
+        return pd.to_numeric(rows["value"]).to_numpy(float)
+    if {"bin_low", "bin_high"} <= set(rows):
+        low = pd.to_numeric(rows["bin_low"], errors="coerce").to_numpy(float)
+        high = pd.to_numeric(rows["bin_high"], errors="coerce").to_numpy(float)
+        middle = 0.5 * (low + high)
+        known = rows["value"].notna().to_numpy()
+        if known.any() and np.isfinite(middle[known]).all():
+            return middle
+    return None
+
+
+def _draw_numeric(ax, rows, x, flag, tail_quantile):
+    missing = ~np.isfinite(x)
+    rows, x = rows[~missing], x[~missing]
+    order = np.argsort(x, kind="stable")
+    rows, x = rows.iloc[order], x[order]
+    for key, color in (("mimic", MIMIC_COLOR), ("outcome", OUTCOME_COLOR)):
+        ax.step(x, rows[key], where="post", color=color)
+        ax.fill_between(
+            x, rows[f"{key}_lower"], rows[f"{key}_upper"], step="post", color=color, alpha=0.2,
+            linewidth=0,
+        )  # fmt: skip
+    sig = rows[flag].to_numpy(bool)
+    if sig.any():
+        top = np.maximum(rows["mimic_upper"], rows["outcome_upper"]).to_numpy(float)
+        ax.plot(x[sig], top[sig], "k*", markersize=6)
+    notes = []
+    cut = _tail_cut(x, rows["weight"] if "weight" in rows else None, tail_quantile)
+    if cut is not None:
+        pad = 0.02 * (cut - x[0]) or 0.5
+        ax.set_xlim(x[0] - pad, cut + pad)
+        rows = rows[x <= cut]
+        notes.append(f"cut at the {100 * tail_quantile:g}th percentile of rows (max {x[-1]:g})")
+    if missing.any():
+        notes.append("missing values: see the table")
+    if notes:
+        ax.set_xlabel("; ".join(notes), fontsize=7)
+    return rows
+
+
+def _draw_categorical(ax, rows, flag, max_categories, max_label_length):
+    total = len(rows)
+    if total > max_categories:
+        # the most significant differences first; the raw difference would favour rare
+        # categories whose wide bands say little
+        # categories held by too few rows to be flagged come after the others
+        rank = pd.DataFrame(
+            {
+                "testable": rows["testable"] if "testable" in rows else True,
+                "size": (rows["z"] if "z" in rows else rows["difference"]).abs(),
+            }
+        )
+        order = rank.sort_values(["testable", "size"], ascending=False, kind="stable").index
+        rows = rows.loc[order[:max_categories]]
+    positions = np.arange(len(rows))
+    labels = [_short("missing" if pd.isna(v) else v, max_label_length) for v in rows["value"]]
+    for key, color, shift in (("mimic", MIMIC_COLOR, -0.15), ("outcome", OUTCOME_COLOR, 0.15)):
+        centre = rows[key].to_numpy(float)
+        err = np.vstack(
+            [centre - rows[f"{key}_lower"].to_numpy(float), rows[f"{key}_upper"] - centre]
+        )
+        ax.errorbar(
+            positions + shift, centre, yerr=np.clip(err, 0, None), fmt="o", color=color, ms=4
+        )
+    sig = rows[flag].to_numpy(bool)
+    if sig.any():
+        top = np.maximum(rows["mimic_upper"], rows["outcome_upper"]).to_numpy(float)
+        ax.plot(positions[sig], top[sig], "k*", markersize=6)
+    ax.set_xticks(positions)
+    rotate = len(labels) > 3 or max(map(len, labels), default=0) > 8
+    ax.set_xticklabels(
+        labels,
+        rotation=40 if rotate else 0,
+        ha="right" if rotate else "center",
+        rotation_mode="anchor" if rotate else "default",
+        fontsize=8,
+        parse_math=False,
+    )
+    if total > len(rows):
+        ax.set_xlabel(f"{len(rows)} of {total} values: the largest differences", fontsize=7)
+    return rows
+
+
+def plot_term(
+    comparison, term, *, ax=None, max_categories=15, tail_quantile=0.99, flag=None,
+    max_label_length=22, legend=True,
+):  # fmt: skip
     """Mimic against outcome model for one term, with their confidence bands.
 
     Parameters
@@ -50,22 +188,34 @@ def plot_term(comparison, term, *, ax=None, max_categories=15):
     comparison : pandas.DataFrame
         Output of :meth:`CompareAudit.compare` (columns ``term``, ``value``, ``mimic``,
         ``mimic_lower``, ``mimic_upper``, ``outcome``, ``outcome_lower``, ``outcome_upper``,
-        ``significant``).
+        and a boolean flag column).
     term : str
         The term to draw.
     ax : matplotlib.axes.Axes, optional
         Where to draw; a new figure is made when omitted.
     max_categories : int, default=15
         For a categorical term, show at most this many values (those with the largest absolute
-        ``z``, or difference), so long category lists stay legible.
+        ``z``, or difference; with a ``testable`` column, testable values first), so long
+        category lists stay legible; the axis says so.
+    tail_quantile : float or None, default=0.99
+        For a numeric term with a ``weight`` column, cut the x axis where this share of the
+        rows is reached when the values beyond stretch over more than a fifth of the axis
+        (a long tail); the axis label says so. ``None`` never cuts.
+    flag : str, optional
+        Boolean column marked with a star; ``significant_bh`` when present, else
+        ``significant``.
+    max_label_length : int, default=22
+        Category labels longer than this are shortened with an ellipsis.
+    legend : bool, default=True
+        Draw a legend on the axes (:func:`plot_comparison` draws one for all panels instead).
 
     Returns
     -------
-    matplotlib.axes.Axes
-        The axes drawn on. Numeric terms are drawn as step functions with shaded bands,
-        categorical ones as points with error bars; values where the difference is significant
-        are marked with a star. With a ``weight`` column, the y axis is fitted to the bands of
-        the values that hold at least 1% of the rows.
+    matplotlib.figure.Figure
+        The figure drawn on. Numeric terms are drawn as step functions with shaded bands,
+        categorical ones as points with error bars; flagged values are marked with a star.
+        With a ``weight`` column, the y axis is fitted to the bands of the values that hold
+        at least 1% of the rows.
 
     Examples
     --------
@@ -74,79 +224,44 @@ def plot_term(comparison, term, *, ax=None, max_categories=15):
     ...     "mimic_upper": [0.6, 0.1, -0.4], "outcome": [0.3, 0.0, -0.3],
     ...     "outcome_lower": [0.2, -0.1, -0.4], "outcome_upper": [0.4, 0.1, -0.2],
     ...     "significant": [True, False, True]})
-    >>> ax = plot_term(frame, "age")
-    >>> ax.get_title()
+    >>> fig = plot_term(frame, "age")
+    >>> fig.axes[0].get_title()
     'age'
     """
     rows = comparison[comparison["term"] == term]
     if rows.empty:
-        raise ValueError(f"term {term!r} is not in the comparison table.")
+        raise ValueError(f"term must be a term of the comparison table; got {term!r}.")
     if ax is None:
         ax = Figure(figsize=(5, 3.5), layout="constrained").add_subplot()
-    if _is_numeric(rows["value"]):
-        rows = rows.assign(value=pd.to_numeric(rows["value"])).sort_values("value")
-        x = rows["value"].to_numpy(float)
-        for key, color, label in (
-            ("mimic", MIMIC_COLOR, "mimic (black box)"),
-            ("outcome", OUTCOME_COLOR, "outcome model"),
-        ):
-            ax.step(x, rows[key], where="post", color=color, label=label)
-            ax.fill_between(
-                x,
-                rows[f"{key}_lower"],
-                rows[f"{key}_upper"],
-                step="post",
-                color=color,
-                alpha=0.2,
-                linewidth=0,
-            )
-        sig = rows["significant"].to_numpy(bool)
-        if sig.any():
-            top = np.maximum(rows["mimic_upper"], rows["outcome_upper"]).to_numpy(float)
-            ax.plot(x[sig], top[sig], "k*", markersize=5, label="significant difference")
+    flag = _flag_column(rows, flag)
+    x = _numeric_x(rows)
+    if x is not None:
+        rows = _draw_numeric(ax, rows, x, flag, tail_quantile)
     else:
-        if len(rows) > max_categories:
-            # the most significant differences first; the raw difference would favour rare
-            # categories whose wide bands say little
-            rank = rows["z"] if "z" in rows else rows["difference"]
-            keep = rank.abs().nlargest(max_categories).index
-            rows = rows.loc[keep]
-        positions = np.arange(len(rows))
-        labels = [str(v) for v in rows["value"]]
-        for key, color, label, shift in (
-            ("mimic", MIMIC_COLOR, "mimic (black box)", -0.15),
-            ("outcome", OUTCOME_COLOR, "outcome model", 0.15),
-        ):
-            centre = rows[key].to_numpy(float)
-            err = np.vstack(
-                [centre - rows[f"{key}_lower"].to_numpy(float), rows[f"{key}_upper"] - centre]
-            )
-            ax.errorbar(
-                positions + shift, centre, yerr=err, fmt="o", color=color, label=label, ms=4
-            )
-        sig = rows["significant"].to_numpy(bool)
-        if sig.any():
-            top = np.maximum(rows["mimic_upper"], rows["outcome_upper"]).to_numpy(float)
-            ax.plot(positions[sig], top[sig], "k*", markersize=5)
-        ax.set_xticks(positions)
-        rotate = len(labels) > 3
-        ax.set_xticklabels(
-            labels,
-            rotation=45 if rotate else 0,
-            ha="right" if rotate else "center",
-            fontsize=7,
-            parse_math=False,
-        )
+        rows = _draw_categorical(ax, rows, flag, max_categories, max_label_length)
     _focus_ylim(ax, rows)
     ax.axhline(0.0, color="grey", linewidth=0.6)
     # names and categories are the user's text: "$" in them is not matplotlib's mathtext
     ax.set_title(str(term), parse_math=False)
     ax.set_ylabel("contribution (log-odds)")
-    return ax
+    if legend:
+        handles, labels = _legend_handles()
+        ax.legend(handles, labels, fontsize=7)
+    return ax.get_figure()
 
 
-def plot_comparison(comparison, terms=None, *, ncols=3, max_categories=15):
-    """Mimic against outcome model for several terms, one panel per term.
+def _is_wide(rows, max_categories):
+    """A categorical term showing more than eight values."""
+    return _numeric_x(rows) is None and min(len(rows), max_categories) > 8
+
+
+def _is_pair(value):
+    return isinstance(value, tuple) and len(value) == 2
+
+
+def plot_comparison(comparison, terms=None, *, ncols=3, max_categories=15, tail_quantile=0.99):
+    """Mimic against outcome model for several terms, one panel per main effect and a row of
+    three heatmaps (mimic, outcome model, difference) per pairwise interaction.
 
     Parameters
     ----------
@@ -155,13 +270,17 @@ def plot_comparison(comparison, terms=None, *, ncols=3, max_categories=15):
     terms : sequence of str, optional
         Terms to draw, in order; all terms of the table when omitted.
     ncols : int, default=3
-        Panels per row.
+        Main-effect panels per row; a categorical term with more than eight values shown
+        takes a whole row, after the others.
     max_categories : int, default=15
+        Passed to :func:`plot_term`.
+    tail_quantile : float or None, default=0.99
         Passed to :func:`plot_term`.
 
     Returns
     -------
     matplotlib.figure.Figure
+        With one legend for all main-effect panels.
 
     Examples
     --------
@@ -177,18 +296,147 @@ def plot_comparison(comparison, terms=None, *, ncols=3, max_categories=15):
         terms = list(dict.fromkeys(comparison["term"]))
     terms = list(terms)
     if not terms:
-        raise ValueError("terms must name at least one term.")
-    ncols = max(1, min(ncols, len(terms)))
-    nrows = math.ceil(len(terms) / ncols)
-    fig = Figure(figsize=(4.2 * ncols, 3.3 * nrows), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False)
-    for ax, term in zip(axes.ravel(), terms):
-        plot_term(comparison, term, ax=ax, max_categories=max_categories)
-    for ax in axes.ravel()[len(terms) :]:
-        ax.set_visible(False)
-    handles, labels = axes.ravel()[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=8)
+        raise ValueError("terms must name at least one term; got [].")
+    unknown = [t for t in terms if not (comparison["term"] == t).any()]
+    if unknown:
+        raise ValueError(f"terms must be terms of the comparison table; got {unknown!r}.")
+    pair_terms = set(comparison.loc[comparison["value"].map(_is_pair), "term"])
+    mains = [t for t in terms if t not in pair_terms]
+    pairs = [t for t in terms if t in pair_terms]
+    # a categorical term with many values gets a whole row, so its labels stay legible
+    wide = [t for t in mains if _is_wide(comparison[comparison["term"] == t], max_categories)]
+    narrow = [t for t in mains if t not in wide]
+    ncols = max(1, min(ncols, len(narrow) or 1))
+    layout = [narrow[i : i + ncols] for i in range(0, len(narrow), ncols)] + [[t] for t in wide]
+    heights = [3.4 * len(layout) + 0.5] * bool(mains) + [3.2] * len(pairs)
+    width = max(4.5 * ncols, 12.0 if pairs else 0.0, 9.0 if wide else 0.0)
+    fig = Figure(figsize=(width, sum(heights)), layout="constrained")
+    parts = fig.subfigures(len(heights), 1, height_ratios=heights, squeeze=False)[:, 0]
+    if mains:
+        grid = parts[0].add_gridspec(len(layout), ncols)
+        for row, row_terms in enumerate(layout):
+            for column, term in enumerate(row_terms):
+                where = grid[row, :] if term in wide else grid[row, column]
+                plot_term(
+                    comparison, term, ax=parts[0].add_subplot(where),
+                    max_categories=max_categories, tail_quantile=tail_quantile, legend=False,
+                )  # fmt: skip
+        handles, labels = _legend_handles()
+        parts[0].legend(handles, labels, loc="outside lower center", ncols=3, fontsize=9)
+    for part, term in zip(parts[bool(mains) :], pairs):
+        _draw_interaction(part, comparison, term, _flag_column(comparison))
     return fig
+
+
+def _axis_order(values):
+    distinct = list(dict.fromkeys(values))
+    known = [v for v in distinct if not pd.isna(v)]
+    if _is_numeric(known):
+        known = sorted(known, key=float)
+    return ([np.nan] if len(known) < len(distinct) else []) + known
+
+
+def _tick_labels(ax, axis, values, max_ticks=8, max_length=14):
+    step = max(1, math.ceil(len(values) / max_ticks))
+    positions = np.arange(0, len(values), step)
+    labels = [_short(_value_text(values[i]), max_length) for i in positions]
+    if axis == "x":
+        ax.set_xticks(positions)
+        ax.set_xticklabels(labels, rotation=40, ha="right", rotation_mode="anchor", fontsize=7,
+                           parse_math=False)  # fmt: skip
+    else:
+        ax.set_yticks(positions)
+        ax.set_yticklabels(labels, fontsize=7, parse_math=False)
+
+
+def _value_text(value):
+    if pd.isna(value):
+        return "missing"
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        value = float(value)
+        return str(int(value)) if value.is_integer() else f"{value:.3g}"
+    return str(value)
+
+
+def _draw_interaction(fig, comparison, term, flag):
+    rows = comparison[comparison["term"] == term]
+    first, second = zip(*rows["value"])
+    order_a, order_b = _axis_order(first), _axis_order(second)
+
+    def index_of(order, value):
+        if pd.isna(value):
+            return 0
+        return order.index(value)
+
+    ia = np.array([index_of(order_a, v) for v in first])
+    ib = np.array([index_of(order_b, v) for v in second])
+    grids = {}
+    for key in ("mimic", "outcome", "difference"):
+        grid = np.full((len(order_b), len(order_a)), np.nan)
+        grid[ib, ia] = rows[key].to_numpy(float)
+        grids[key] = grid
+    names = str(term).split(" & ")
+    name_a, name_b = names if len(names) == 2 else ("first", "second")
+    shared = np.nanmax(np.abs(np.concatenate([grids["mimic"], grids["outcome"]]))) or 1.0
+    spread = np.nanmax(np.abs(grids["difference"])) or 1.0
+    axes = fig.subplots(1, 3)
+    titles = ("mimic (black box)", "outcome model", "difference (mimic - outcome)")
+    images = []
+    for ax, key, title in zip(axes, ("mimic", "outcome", "difference"), titles):
+        limit = spread if key == "difference" else shared
+        image = ax.imshow(
+            grids[key], origin="lower", aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit,
+            interpolation="nearest",
+        )  # fmt: skip
+        images.append(image)
+        ax.set_title(title, fontsize=9)
+        _tick_labels(ax, "x", order_a)
+        _tick_labels(ax, "y", order_b)
+        ax.set_xlabel(name_a, parse_math=False, fontsize=8)
+    axes[0].set_ylabel(name_b, parse_math=False, fontsize=8)
+    flagged = rows[flag].to_numpy(bool)
+    if flagged.any():
+        axes[2].plot(ia[flagged], ib[flagged], "k.", markersize=4)
+    fig.colorbar(images[1], ax=list(axes[:2]), shrink=0.9, label="log-odds")
+    fig.colorbar(images[2], ax=axes[2], shrink=0.9, label="log-odds")
+    fig.suptitle(str(term), parse_math=False, fontsize=10)
+    return fig
+
+
+def plot_interaction(comparison, term, *, flag=None):
+    """One pairwise interaction as heatmaps: the mimic's surface, the outcome model's (on one
+    colour scale) and their difference, with flagged cells dotted.
+
+    Parameters
+    ----------
+    comparison : pandas.DataFrame
+        Output of :meth:`CompareAudit.compare` with interactions: the term's ``value`` is a
+        pair (value of the first feature, value of the second).
+    term : str
+        The interaction term (``"a & b"``).
+    flag : str, optional
+        Boolean column of the flagged cells; ``significant_bh`` when present, else
+        ``significant``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"term": "a & b", "value": [(0, "x"), (0, "y"), (1, "x"), (1, "y")],
+    ...     "mimic": [0.1, -0.1, -0.1, 0.1], "outcome": [0.0, 0.0, 0.0, 0.0],
+    ...     "difference": [0.1, -0.1, -0.1, 0.1], "significant": [True, False, False, False]})
+    >>> [ax.get_title() for ax in plot_interaction(frame, "a & b").axes[:3]]
+    ['mimic (black box)', 'outcome model', 'difference (mimic - outcome)']
+    """
+    rows = comparison[comparison["term"] == term]
+    if rows.empty:
+        raise ValueError(f"term must be a term of the comparison table; got {term!r}.")
+    if not rows["value"].map(_is_pair).all():
+        raise ValueError(f"term must be a pairwise interaction (values are pairs); got {term!r}.")
+    fig = Figure(figsize=(12, 3.4), layout="constrained")
+    return _draw_interaction(fig, rows, term, _flag_column(rows, flag))
 
 
 def plot_calibration(binned, *, curve=None, score_name="score"):
@@ -218,7 +466,10 @@ def plot_calibration(binned, *, curve=None, score_name="score"):
     fig = Figure(figsize=(5, 3.5), layout="constrained")
     ax = fig.add_subplot()
     centre = binned["rate"].to_numpy(float)
-    err = np.vstack([centre - binned["low"].to_numpy(float), binned["high"] - centre])
+    # a score value with one outcome only has a Wilson bound a rounding error beyond [0, 1]
+    low = np.clip(binned["low"].to_numpy(float), 0.0, 1.0)
+    high = np.clip(binned["high"].to_numpy(float), 0.0, 1.0)
+    err = np.clip(np.vstack([centre - low, high - centre]), 0.0, None)
     ax.errorbar(
         binned["score"], centre, yerr=err, fmt="o", color="black", ms=4,
         label="observed rate (Wilson interval)",

@@ -2,6 +2,7 @@
 
 import base64
 import html.parser
+import io
 import re
 
 import numpy as np
@@ -9,7 +10,13 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from sklearn_distill.plotting import plot_calibration, plot_comparison, plot_residuals, plot_term
+from sklearn_distill.plotting import (
+    plot_calibration,
+    plot_comparison,
+    plot_interaction,
+    plot_residuals,
+    plot_term,
+)
 from sklearn_distill.report import (
     Section,
     figure_to_data_uri,
@@ -124,21 +131,180 @@ def test_figure_to_data_uri_is_png():
 
 def test_plot_term_numeric_and_categorical():
     comparison = _comparison()
-    ax = plot_term(comparison, "age")
+    fig = plot_term(comparison, "age")
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
     # two step lines plus the significance markers
     assert len(ax.get_lines()) >= 2
     np.testing.assert_allclose(ax.get_lines()[0].get_xdata(), np.linspace(18, 70, 6))
-    ax = plot_term(comparison, HOSTILE)
+    ax = plot_term(comparison, HOSTILE, max_label_length=40).axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["a", HOSTILE, "c"]
-    with pytest.raises(ValueError, match="not in the comparison table"):
+    with pytest.raises(ValueError, match="term must be a term of the comparison table"):
         plot_term(comparison, "nope")
+
+
+def test_plot_term_draws_on_a_given_axes_and_returns_its_figure():
+    fig = Figure()
+    ax = fig.add_subplot()
+    assert plot_term(_comparison(), "age", ax=ax) is fig
 
 
 def test_plot_term_caps_categories():
     frame = _comparison()
     frame = frame[frame["term"] == HOSTILE]
-    ax = plot_term(frame, HOSTILE, max_categories=2)
+    ax = plot_term(frame, HOSTILE, max_categories=2).axes[0]
     assert len(ax.get_xticks()) == 2
+    assert "2 of 3 values" in ax.get_xlabel()
+
+
+def _long_tailed(weights):
+    values = np.arange(0.0, 41.0)
+    return pd.DataFrame(
+        {
+            "term": "priors",
+            "value": values,
+            "mimic": 0.05 * values,
+            "mimic_lower": 0.05 * values - 0.1,
+            "mimic_upper": 0.05 * values + 0.1,
+            "outcome": 0.06 * values,
+            "outcome_lower": 0.06 * values - 0.1,
+            "outcome_upper": 0.06 * values + 0.1,
+            "difference": -0.01 * values,
+            "significant": False,
+            "weight": weights,
+        }
+    )
+
+
+def test_long_tailed_axis_is_cut_at_the_quantile_and_says_so():
+    # 99% of the rows hold values 0 to 9; the tail reaches 40
+    weights = np.where(np.arange(41) < 10, 99.0, 10 * 99.0 / 31 / 99)
+    frame = _long_tailed(weights)
+    share = np.cumsum(weights) / weights.sum()
+    expected = np.arange(41.0)[np.searchsorted(share, 0.99)]
+    ax = plot_term(frame, "priors").axes[0]
+    assert expected < ax.get_xlim()[1] < expected + 1
+    assert "99th percentile" in ax.get_xlabel() and "max 40" in ax.get_xlabel()
+    # evenly spread rows: nothing to cut
+    ax = plot_term(_long_tailed(np.ones(41)), "priors").axes[0]
+    assert ax.get_xlim()[1] >= 40 and ax.get_xlabel() == ""
+    ax = plot_term(frame, "priors", tail_quantile=None).axes[0]
+    assert ax.get_xlim()[1] >= 40
+
+
+def test_categorical_labels_are_shortened_and_flagged_values_use_the_adjusted_flag():
+    names = [f"category number {i} with a long description" for i in range(12)]
+    frame = pd.DataFrame(
+        {
+            "term": "charge",
+            "value": names,
+            "mimic": np.linspace(-1, 1, 12),
+            "outcome": 0.0,
+            "significant": True,
+            "significant_bh": [True] + [False] * 11,
+        }
+    )
+    for key in ("mimic", "outcome"):
+        frame[f"{key}_lower"] = frame[key] - 0.1
+        frame[f"{key}_upper"] = frame[key] + 0.1
+    frame["difference"] = frame["mimic"]
+    ax = plot_term(frame, "charge", max_label_length=12).axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert all(len(label) <= 12 for label in labels)
+    assert labels[0] == names[0][:11] + "\u2026"
+    stars = [line for line in ax.get_lines() if line.get_marker() == "*"]
+    assert len(stars) == 1 and len(stars[0].get_xdata()) == 1
+
+
+def test_plot_comparison_has_one_legend_and_wide_rows_for_long_category_lists():
+    many = pd.DataFrame(
+        {"term": "charge", "value": [f"c{i}" for i in range(12)], "mimic": 0.0, "outcome": 0.0}
+    )
+    for key in ("mimic", "outcome"):
+        many[f"{key}_lower"], many[f"{key}_upper"] = -0.1, 0.1
+    many["difference"], many["significant"] = 0.0, False
+    frame = pd.concat([_comparison(), many], ignore_index=True)
+    fig = plot_comparison(frame, ncols=2)
+    legends = list(fig.legends) + [lg for sub in fig.subfigs for lg in sub.legends]
+    assert len(legends) == 1
+    assert [t.get_text() for t in legends[0].get_texts()] == [
+        "mimic (black box)",
+        "outcome model",
+        "flagged difference (Benjamini-Hochberg)",
+    ]
+    assert all(ax.get_legend() is None for ax in fig.axes)
+    fig.savefig(io.BytesIO(), format="png")
+    widths = {ax.get_title(): ax.get_position().width for ax in fig.axes}
+    assert widths["charge"] > 1.8 * widths["age"]
+
+
+def _interaction_rows():
+    first = [0.0, 0.0, 1.0, 1.0, 2.0]
+    second = ["x", "y", "x", "y", "y"]  # the cell (2, "x") holds no rows
+    mimic = np.array([0.1, -0.2, 0.3, -0.4, 0.5])
+    outcome = np.array([0.0, 0.1, 0.0, 0.1, 0.0])
+    return pd.DataFrame(
+        {
+            "term": "a & b",
+            "kind": "interaction",
+            "value": list(zip(first, second)),
+            "mimic": mimic,
+            "outcome": outcome,
+            "difference": mimic - outcome,
+            "significant": [False, False, False, True, False],
+            "significant_bh": [False, False, False, True, False],
+        }
+    )
+
+
+def test_plot_interaction_places_each_cell():
+    rows = _interaction_rows()
+    fig = plot_interaction(rows, "a & b")
+    images = [ax.get_images()[0].get_array() for ax in fig.axes[:3]]
+    # rows of the picture: second feature (x, y); columns: first feature (0, 1, 2)
+    expected = {
+        "mimic": [[0.1, 0.3, np.nan], [-0.2, -0.4, 0.5]],
+        "outcome": [[0.0, 0.0, np.nan], [0.1, 0.1, 0.0]],
+        "difference": [[0.1, 0.3, np.nan], [-0.3, -0.5, 0.5]],
+    }
+    for image, key in zip(images, expected):
+        np.testing.assert_allclose(np.ma.filled(image, np.nan), expected[key])
+    # mimic and outcome share one colour scale, centred on zero
+    assert fig.axes[0].get_images()[0].get_clim() == fig.axes[1].get_images()[0].get_clim()
+    assert fig.axes[0].get_images()[0].get_clim() == (-0.5, 0.5)
+    dots = fig.axes[2].get_lines()[0]
+    assert list(dots.get_xdata()) == [1] and list(dots.get_ydata()) == [1]
+    assert fig.axes[0].get_xlabel() == "a" and fig.axes[0].get_ylabel() == "b"
+    with pytest.raises(ValueError, match="pairwise interaction"):
+        plot_interaction(_comparison(), "age")
+
+
+def test_plot_comparison_draws_interactions_as_heatmap_rows():
+    frame = pd.concat([_comparison(), _interaction_rows()], ignore_index=True)
+    fig = plot_comparison(frame)
+    heatmaps = [ax for ax in fig.axes if ax.get_images()]
+    assert [ax.get_title() for ax in heatmaps] == [
+        "mimic (black box)",
+        "outcome model",
+        "difference (mimic - outcome)",
+    ]
+    fig.savefig(io.BytesIO(), format="png")
+
+
+def test_calibration_picture_with_a_single_outcome_score_value():
+    # every row with score 3 had the outcome: the Wilson bound computed in floating point can
+    # land a rounding error outside [0, 1], and matplotlib refuses a negative error bar
+    score = np.repeat([1.0, 2.0, 3.0], 7)
+    y = np.r_[[0, 0, 0, 0, 0, 0, 0], [0, 1, 0, 1, 0, 1, 1], [1] * 7]
+    binned = binned_rate(score, y)
+    binned.loc[2, "high"] = 1.0 - 3e-17  # below the rate of 1.0
+    binned.loc[0, "low"] = 3e-17  # above the rate of 0.0
+    fig = plot_calibration(binned)
+    fig.savefig(io.BytesIO(), format="png")
+    bars = fig.axes[0].containers[0]
+    segments = bars.lines[2][0].get_segments()
+    assert all(seg[0][1] <= seg[1][1] for seg in segments)
+    assert all(0.0 <= seg[0][1] and seg[1][1] <= 1.0 for seg in segments)
 
 
 def test_plot_comparison_and_others_return_figures(tmp_path):
