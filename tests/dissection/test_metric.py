@@ -263,12 +263,12 @@ def test_functional_tally_without_thresholds(probe):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"num_units": 0}, "num_units must be a positive int"),
+        ({"num_units": 0}, "num_units must be an integer >= 1; got 0"),
         ({"label_names": ["-"]}, "label_names must name label 0"),
         ({"label_categories": ["", "object"]}, "label_categories must have one entry per label"),
-        ({"quantile": 1.5}, "quantile must be in"),
+        ({"quantile": 1.5}, "quantile must be a finite number > 0 and < 1; got 1.5"),
         ({"quantile": "median"}, "quantile must be in"),
-        ({"iou_threshold": -0.1}, "iou_threshold must be in"),
+        ({"iou_threshold": -0.1}, "iou_threshold must be a finite number >= 0 and <= 1"),
         ({"activation_side": "both"}, "activation_side must be"),
         ({"histogram_range": (1.0, 0.5)}, "histogram_range must be"),
         ({"histogram_resolution": 0.0}, "histogram_resolution must be"),
@@ -285,6 +285,47 @@ def test_constructor_errors(kwargs, match):
 def test_calling_the_metric_per_batch_is_an_error(probe):
     with pytest.raises(RuntimeError, match="call update\\(\\) per batch"):
         new_metric()(torch.from_numpy(probe[0]))
+
+
+def test_set_thresholds_in_the_middle_of_a_tally_is_refused(probe):
+    activations, labels, _ = map(torch.from_numpy, probe)
+    metric = new_metric()
+    metric.set_thresholds(torch.zeros(6))  # before any tally: allowed, and may be repeated
+    metric.set_thresholds(torch.full((6,), 0.5))
+    metric.update(activations, labels)
+    tallied = metric.intersection.clone()
+    with pytest.raises(RuntimeError, match="call reset\\(\\) to start again"):
+        metric.set_thresholds(torch.ones(6))
+    # the tally of the first thresholds is intact and uses them
+    assert torch.equal(metric.intersection, tallied)
+    assert torch.equal(metric.thresholds, torch.full((6,), 0.5, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("argument", ["label_names", "label_categories"])
+@pytest.mark.parametrize("value", [None, "abc", 3])
+def test_label_names_that_are_not_sequences_are_named(argument, value):
+    arguments = {"num_units": 3, "label_names": LABEL_NAMES, "label_categories": LABEL_CATEGORIES}
+    arguments[argument] = value
+    with pytest.raises(TypeError, match=f"{argument} must be a sequence of str"):
+        NetworkDissection(**arguments)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"iou_threshold": "abc"}, TypeError, "iou_threshold must be a real number"),
+        ({"quantile": float("nan")}, ValueError, "quantile must be a finite number"),
+        ({"histogram_range": (0.0, 1.0)}, ValueError, "histogram_range must be a finite"),
+        ({"histogram_range": 5}, ValueError, "histogram_range must be \\(low, high\\)"),
+        ({"histogram_resolution": float("inf")}, ValueError, "histogram_resolution must be"),
+        ({"num_units": 2.5}, TypeError, "num_units must be an integer"),
+    ],
+)
+def test_constructor_type_errors_name_the_argument(kwargs, error, match):
+    arguments = {"num_units": 3, "label_names": LABEL_NAMES, "label_categories": LABEL_CATEGORIES}
+    arguments.update(kwargs)
+    with pytest.raises(error, match=match):
+        NetworkDissection(**arguments)
 
 
 def test_set_thresholds_errors():
