@@ -418,6 +418,40 @@ def constraint_terms(constraints, model: nn.Module, inputs) -> tuple[Tensor | No
     return total, terms
 
 
+def student_penalty_terms(student: nn.Module) -> dict[str, Tensor]:
+    """Penalties a student computes itself on its last training batch, read once.
+
+    The :class:`~lightning_distill.kd.soft_tree.SoftDecisionTree` balance penalty, under
+    ``"constraint_tree_balance"`` (``"constraint_tree_balance_<k>"`` for several trees). Read right
+    after the student's forward pass on the batch, before constraints run it on other points.
+    """
+    from lightning_distill.kd.soft_tree import SoftDecisionTree
+
+    penalties = [
+        penalty
+        for module in student.modules()
+        if isinstance(module, SoftDecisionTree)
+        and (penalty := module.pop_balance_penalty()) is not None
+    ]
+    if len(penalties) == 1:
+        return {"constraint_tree_balance": penalties[0]}
+    return {f"constraint_tree_balance_{k}": value for k, value in enumerate(penalties)}
+
+
+def add_constraint_terms(terms: dict, constraints, student: nn.Module, inputs) -> dict:
+    """Add the student's own penalties and ``constraints``' weighted penalties to
+    ``terms["loss"]``, and each unweighted penalty under ``"constraint_<name>"``."""
+    own = student_penalty_terms(student)
+    extra, named = constraint_terms(constraints, student, inputs)
+    for value in own.values():
+        terms["loss"] = terms["loss"] + value
+    if extra is not None:
+        terms["loss"] = terms["loss"] + extra
+    terms.update(own)
+    terms.update(named)
+    return terms
+
+
 # --------------------------------------------------------------------------- the check
 def monotonicity_violations(
     model: nn.Module,

@@ -23,6 +23,8 @@ from lightning_distill._teacher import (
 )
 from lightning_distill._validation import check_choice, check_real
 from lightning_distill.hooks import FeatureHooks
+from lightning_distill.kd.augment import apply_augment, check_augment
+from lightning_distill.kd.constraints import add_constraint_terms, check_constraints
 from lightning_distill.kd.feature_losses import (
     FEATURE_METHODS,
     FeatureContext,
@@ -39,6 +41,7 @@ from lightning_distill.kd.losses import (
     hint_loss,
     label_smoothing_loss,
 )
+from lightning_distill.kd.temperature import LearnedTemperature, kd_loss_at
 
 __all__ = ["DistillationModule", "FeatureDistillation"]
 
@@ -259,8 +262,11 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         Maps inputs to logits ``[batch, classes]``; trained.
     teacher : torch.nn.Module or None
         Maps the same inputs to logits with the same number of classes; frozen.
-    temperature : float, default 4.0
-        Softening temperature T of the KD term.
+    temperature : float or LearnedTemperature, default 4.0
+        Softening temperature T of the KD term, or a
+        :class:`~lightning_distill.kd.temperature.LearnedTemperature` trained adversarially
+        with the student (CTKD) and logged as ``train/temperature``; its settings are kept in
+        the hyperparameters as plain data and its value in checkpoints.
     alpha : float in [0, 1], default 0.9
         Weight of the KD term; ``1 - alpha`` weights the hard-label term. ``T^2`` is kept for
         every alpha. Must be 0 without a teacher.
@@ -286,6 +292,17 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         Store the teacher's weights in checkpoints too. Either way, ``load_from_checkpoint``
         takes ``student`` and ``teacher`` again (modules are not hyperparameters), and
         ``features`` and ``example_input`` too when hint regressors were trained.
+    constraints : list of Monotonic, L1Sparsity or other Constraint, optional
+        Penalties on the student added to the loss (``weight * penalty``); each unweighted
+        penalty is logged as ``train/constraint_<name>``. A
+        :class:`~lightning_distill.SoftDecisionTree` student adds its balance penalty
+        (``train/constraint_tree_balance``) without being listed. Not hyperparameters: pass
+        them again to ``load_from_checkpoint`` to train further.
+    augment : callable, optional
+        ``(inputs, targets) -> (inputs, targets)`` (or new inputs only) applied to each training
+        batch before the teacher and the student see it, so the teacher labels the augmented
+        inputs: :func:`~lightning_distill.mixup`, :func:`~lightning_distill.gaussian_noise` or
+        your own. Not combinable with ``cache_teacher``. Not a hyperparameter.
     example_input : Tensor, optional
         A batch of inputs, used to infer feature shapes for ``"hint"`` regressors and the
         ``"ft"``, ``"crd"`` and ``"sskd"`` methods (required then) and as
@@ -317,6 +334,8 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         cache_teacher: bool = False,
         keep_teacher_in_checkpoint: bool = False,
         example_input: Tensor | None = None,
+        constraints: list | None = None,
+        augment: Callable | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(student, nn.Module):
@@ -327,7 +346,17 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
             )
         if teacher is not None:
             check_no_shared_parameters(teacher, student, "student")
-        _check_temperature(temperature)
+        learned_temperature = None
+        if isinstance(temperature, LearnedTemperature | dict):
+            learned_temperature = (
+                temperature
+                if isinstance(temperature, LearnedTemperature)
+                else LearnedTemperature.from_data(temperature)
+            )
+        else:
+            _check_temperature(temperature)
+        constraints = check_constraints(constraints)
+        augment = check_augment(augment)
         _check_fraction("alpha", alpha)
         _check_fraction("label_smoothing", label_smoothing)
         check_real("lr", lr, minimum=0, exclusive_minimum=True)
@@ -356,6 +385,12 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                 raise ValueError("features must be None without a teacher; got {features!r}.")
             if cache_teacher:
                 raise ValueError("cache_teacher must be False without a teacher; got True.")
+        if cache_teacher and augment is not None:
+            raise ValueError(
+                "cache_teacher must be False with augment=...: the teacher labels each "
+                "augmented batch afresh, so a cache would give the student the logits of other "
+                "inputs than the ones it sees; got True."
+            )
         if cache_teacher and specs:
             raise ValueError(
                 "cache_teacher must be False with feature distillation (features=...), which "
@@ -366,9 +401,24 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         # torch.load(weights_only=True): modules are passed again to load_from_checkpoint,
         # optimizers are stored as a reference (see _optimizer_reference), features as dicts.
         self.save_hyperparameters(
-            ignore=["student", "teacher", "features", "example_input", "optimizer"]
+            ignore=[
+                "student",
+                "teacher",
+                "features",
+                "example_input",
+                "optimizer",
+                "constraints",
+                "augment",
+                "temperature",
+            ]
         )
         self.hparams["optimizer"] = optimizer_reference
+        self.hparams["temperature"] = (
+            float(temperature) if learned_temperature is None else learned_temperature.as_data()
+        )
+        self.learned_temperature = learned_temperature
+        self.constraints = constraints
+        self._augment = augment
         self.student = student
         self.teacher = teacher
         self._init_teacher(keep_teacher_in_checkpoint)
@@ -476,6 +526,8 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
     def configure_optimizers(self):
         params = [p for p in self.student.parameters() if p.requires_grad]
         params += list(self.hint_regressors.parameters())
+        if self.learned_temperature is not None:
+            params += list(self.learned_temperature.parameters())
         params += [p for m in self.feature_methods.values() for p in m.student_parameters()]
         hp = self.hparams
         if self._optimizer is None:
@@ -579,10 +631,24 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         if teacher_logits is None:
             ce = label_smoothing_loss(student_logits, targets, hp.label_smoothing)
             return {"loss": ce, "loss_ce": ce}
-        total, ce, kd = distillation_terms(
-            student_logits, teacher_logits, targets, hp.temperature, hp.alpha, hp.label_smoothing
-        )
-        terms = {"loss": total, "loss_ce": ce, "loss_kd": kd}
+        if self.learned_temperature is None:
+            total, ce, kd = distillation_terms(
+                student_logits,
+                teacher_logits,
+                targets,
+                hp.temperature,
+                hp.alpha,
+                hp.label_smoothing,
+            )
+            terms = {"loss": total, "loss_ce": ce, "loss_kd": kd}
+        else:
+            temperature = self.learned_temperature(
+                self.learned_temperature.reversal_strength(self.current_epoch)
+            )
+            ce = label_smoothing_loss(student_logits, targets, hp.label_smoothing)
+            kd = kd_loss_at(student_logits, teacher_logits, temperature)
+            total = (1.0 - hp.alpha) * ce + hp.alpha * kd
+            terms = {"loss": total, "loss_ce": ce, "loss_kd": kd, "temperature": temperature}
         if feature_loss is not None:
             terms["loss"] = total + feature_loss
             terms["loss_feature"] = feature_loss
@@ -614,7 +680,10 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
     @override
     def training_step(self, batch, batch_idx: int) -> Tensor:
         x, targets, index = unpack_batch(batch)
+        if self._augment is not None:
+            x, targets = apply_augment(self._augment, x, targets)
         terms = self._loss_terms(x, targets, index)
+        terms = add_constraint_terms(terms, self.constraints, self.student, x)
         batch_size = targets.shape[0]
         loss = terms.pop("loss")
         self.log("train/loss", loss.detach(), prog_bar=True, batch_size=batch_size)

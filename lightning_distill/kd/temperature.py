@@ -140,6 +140,24 @@ class LearnedTemperature(nn.Module):
         scaled by ``reversal``."""
         return self.t_start + self.t_range * torch.sigmoid(gradient_reversal(self.theta, reversal))
 
+    def as_data(self) -> dict:
+        """The settings as plain data (for hyperparameters); :meth:`from_data` rebuilds it."""
+        return {
+            "learned": True,
+            "t_start": self.t_start,
+            "t_range": self.t_range,
+            "ramp_epochs": self.ramp_epochs,
+            "max_reversal": self.max_reversal,
+        }
+
+    @classmethod
+    def from_data(cls, data: dict) -> LearnedTemperature:
+        """The temperature :meth:`as_data` described, at its initial value."""
+        known = {"learned", "t_start", "t_range", "ramp_epochs", "max_reversal"}
+        if not isinstance(data, dict) or data.get("learned") is not True or set(data) - known:
+            fail("temperature", "a number > 0, a LearnedTemperature or its as_data() dict", data)
+        return cls(**{k: v for k, v in data.items() if k != "learned"})
+
     @property
     def value(self) -> float:
         """The current temperature."""

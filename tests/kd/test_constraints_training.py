@@ -1,0 +1,269 @@
+"""Constraints, learned temperature and augmentation inside DistillationModule and the callback."""
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_distill import (
+    DistillationModule,
+    KnowledgeDistillation,
+    L1Sparsity,
+    LearnedTemperature,
+    Monotonic,
+    SoftDecisionTree,
+    gaussian_noise,
+    mixup,
+    monotonicity_violations,
+)
+from lightning_distill.kd.augment import GaussianNoise
+from tests.helpers import quiet_trainer
+
+
+def _credit(n, seed, artefact):
+    """Five features in [0, 1]; approval rises with income (column 0). With ``artefact``, most
+    rows with income in (0.55, 0.7) are labelled refused: a teacher trained on them learns a dip."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(size=(n, 5))
+    score = 4 * x[:, 0] - 3 * x[:, 1] + x[:, 2] - 2.5 * x[:, 3] + x[:, 4] - 0.2
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-4 * score))).astype(np.int64)
+    if artefact:
+        band = (x[:, 0] > 0.55) & (x[:, 0] < 0.7) & (rng.uniform(size=n) < 0.8)
+        y[band] = 0
+    return torch.tensor(x, dtype=torch.float32), torch.tensor(y)
+
+
+def _mlp(hidden, seed):
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Linear(5, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 2)
+    )
+
+
+@pytest.fixture(scope="module")
+def credit_teacher():
+    x, y = _credit(2000, 0, artefact=True)
+    teacher = _mlp(64, 0)
+    optimizer = torch.optim.Adam(teacher.parameters(), lr=3e-3)
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(60):
+        for idx in torch.randperm(len(x), generator=gen).split(128):
+            optimizer.zero_grad()
+            F.cross_entropy(teacher(x[idx]), y[idx]).backward()
+            optimizer.step()
+    return teacher.eval(), x, y
+
+
+def _fit(module, x, y, epochs, seed=0):
+    L.seed_everything(seed, verbose=False)
+    loader = DataLoader(TensorDataset(x, y), batch_size=128, shuffle=True)
+    trainer = quiet_trainer(max_epochs=epochs)
+    trainer.fit(module, loader)
+    return trainer
+
+
+@pytest.mark.slow
+def test_monotone_constraint_removes_violations_and_keeps_fidelity(credit_teacher):
+    teacher, x, y = credit_teacher
+    grid = torch.rand(4000, 5, generator=torch.Generator().manual_seed(7))  # held out
+    x_test, _ = _credit(2000, 9, artefact=False)
+    constraint = Monotonic(
+        0, 1, output=1, quantity="log_probability", margin=0.1, weight=10.0, n_points=256
+    )
+    results = {}
+    for name, constraints in (("kd", None), ("kd+monotone", [constraint])):
+        module = DistillationModule(
+            _mlp(64, 1), teacher, temperature=2.0, lr=3e-3, constraints=constraints
+        )
+        trainer = _fit(module, x, y, epochs=20)
+        student = module.student.eval()
+        with torch.no_grad():
+            fidelity = float(
+                (student(x_test).argmax(1) == teacher(x_test).argmax(1)).float().mean()
+            )
+        violations = monotonicity_violations(student, grid, 0, output=1, quantity="log_probability")
+        results[name] = (fidelity, violations, trainer.callback_metrics)
+    teacher_violations = monotonicity_violations(
+        teacher, grid, 0, output=1, quantity="log_probability"
+    )
+    print({k: v[:2] for k, v in results.items()}, teacher_violations)
+    assert teacher_violations["gradient"] > 0.05 and teacher_violations["pairs"] > 0.05
+    # the unconstrained student copies the teacher's dip ...
+    assert results["kd"][1]["gradient"] > 0.05 and results["kd"][1]["pairs"] > 0.05
+    # ... the constrained one does not, and agrees with the teacher about as often
+    fidelity, violations, metrics = results["kd+monotone"]
+    assert violations["gradient"] < 0.01 and violations["pairs"] < 0.01
+    assert abs(fidelity - results["kd"][0]) <= 0.05
+    assert "train/constraint_monotonic_0" in metrics
+    assert "train/constraint_monotonic_0" not in results["kd"][2]
+
+
+def test_constraint_enters_the_loss_with_its_weight_and_is_logged():
+    torch.manual_seed(0)
+    x, y = torch.rand(16, 5), torch.randint(2, (16,))
+    teacher = _mlp(8, 2)
+    student = _mlp(8, 3)
+    plain = DistillationModule(student, teacher, lr=1e-3)
+    monotone = Monotonic(2, -1, output=0, margin=0.5, weight=3.0, n_points=0)
+    sparse = L1Sparsity(weight=0.01, modules=["0"])
+    constrained = DistillationModule(student, teacher, lr=1e-3, constraints=[monotone, sparse])
+    base = plain.training_step((x, y), 0)
+    total = constrained.training_step((x, y), 0)
+    expected = base + 3.0 * monotone.penalty(student, x) + 0.01 * student[0].weight.abs().sum()
+    torch.testing.assert_close(total, expected)
+    total.backward()
+    assert all(p.grad is None for p in teacher.parameters())
+    assert student[0].weight.grad is not None
+
+
+def test_logged_constraint_values_and_callback():
+    torch.manual_seed(0)
+    x, y = torch.rand(64, 5), torch.randint(2, (64,))
+    teacher = _mlp(8, 2)
+    module = DistillationModule(_mlp(8, 3), teacher, constraints=[L1Sparsity(weight=1e-3)])
+    trainer = _fit(module, x, y, epochs=1)
+    l1 = sum(p.abs().sum() for p in module.student.parameters() if p.dim() >= 2)
+    assert "train/constraint_l1" in trainer.callback_metrics
+    assert float(trainer.callback_metrics["train/constraint_l1"]) == pytest.approx(
+        float(l1.detach()), rel=0.05
+    )
+
+    class Plain(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = _mlp(8, 4)
+
+        def forward(self, inputs):
+            return self.net(inputs)
+
+        def training_step(self, batch, batch_idx):
+            return F.cross_entropy(self(batch[0]), batch[1])
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    callback = KnowledgeDistillation(teacher, constraints=[Monotonic(0, output=1, weight=2.0)])
+    L.seed_everything(0, verbose=False)
+    trainer = quiet_trainer(max_epochs=1, callbacks=[callback])
+    trainer.fit(Plain(), DataLoader(TensorDataset(x, y), batch_size=16))
+    assert "train/constraint_monotonic_0" in trainer.callback_metrics
+    assert all(p.requires_grad for p in teacher.parameters())
+
+
+def test_soft_tree_student_trains_with_its_balance_penalty():
+    torch.manual_seed(0)
+    x, y = torch.rand(96, 5), torch.randint(2, (96,))
+    tree = SoftDecisionTree(5, 2, depth=2, penalty_strength=0.5)
+    module = DistillationModule(tree, _mlp(8, 2), temperature=2.0, lr=0.01)
+    before = tree.inner.weight.detach().clone()
+    trainer = _fit(module, x, y, epochs=1)
+    assert "train/constraint_tree_balance" in trainer.callback_metrics
+    assert float(trainer.callback_metrics["train/constraint_tree_balance"]) > 0
+    assert not torch.equal(before, tree.inner.weight)
+
+
+def test_learned_temperature_stays_in_range_logs_and_checkpoints(tmp_path):
+    torch.manual_seed(0)
+    x, y = torch.rand(96, 5), torch.randint(2, (96,))
+    temperature = LearnedTemperature(t_start=1.0, t_range=4.0, ramp_epochs=2, initial=2.0)
+    module = DistillationModule(
+        _mlp(8, 3),
+        _mlp(8, 2),
+        temperature=temperature,
+        lr=0.5,
+        constraints=[L1Sparsity()],
+        augment=gaussian_noise(0.01),
+    )
+    seen = []
+
+    class Record(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            seen.append(float(trainer.callback_metrics["train/temperature"]))
+
+    L.seed_everything(0, verbose=False)
+    trainer = quiet_trainer(max_epochs=4, callbacks=[Record()], log_every_n_steps=1)
+    trainer.fit(module, DataLoader(TensorDataset(x, y), batch_size=16))
+    assert len(seen) == 24 and all(1.0 < t < 5.0 for t in seen)
+    assert seen[0] == pytest.approx(2.0)
+    assert len(set(seen)) > 1  # it moved once the reversal ramped up
+    path = tmp_path / "learned.ckpt"
+    trainer.save_checkpoint(path)
+    checkpoint = torch.load(path, weights_only=True)
+    assert checkpoint["hyper_parameters"]["temperature"]["learned"] is True
+    assert "learned_temperature.theta" in checkpoint["state_dict"]
+    loaded = DistillationModule.load_from_checkpoint(
+        path, student=_mlp(8, 3), teacher=_mlp(8, 2), weights_only=True
+    )
+    assert loaded.learned_temperature.value == pytest.approx(temperature.value)
+
+
+class _Recorder(nn.Module):
+    """A model that records every input it is called with."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+        self.inputs = []
+
+    def forward(self, x):
+        self.inputs.append(x.detach().clone())
+        return self.net(x)
+
+
+def test_augment_reaches_teacher_and_student_and_leaves_data_untouched():
+    torch.manual_seed(0)
+    x, y = torch.rand(32, 5), torch.randint(2, (32,))
+    x_before, y_before = x.clone(), y.clone()
+    teacher, student = _Recorder(_mlp(8, 2)), _Recorder(_mlp(8, 3))
+    module = DistillationModule(student, teacher, augment=mixup(0.4))
+    _fit(module, x, y, epochs=2)
+    assert torch.equal(x, x_before) and torch.equal(y, y_before)
+    assert len(teacher.inputs) == len(student.inputs) == 2  # one batch per epoch, 2 epochs
+    rows = {tuple(row.tolist()) for row in x}
+    for seen_by_teacher, seen_by_student in zip(teacher.inputs, student.inputs):
+        assert torch.equal(seen_by_teacher, seen_by_student)
+        # mixed rows are not rows of the data set
+        assert sum(tuple(r.tolist()) in rows for r in seen_by_student) < len(seen_by_student)
+
+
+def test_augment_errors():
+    x, y = torch.rand(32, 5), torch.randint(2, (32,))
+    with pytest.raises(
+        ValueError, match="cache_teacher must be False with augment=.*teacher labels"
+    ):
+        DistillationModule(_mlp(8, 3), _mlp(8, 2), cache_teacher=True, augment=mixup(0.2))
+    with pytest.raises(TypeError, match="augment must be a callable"):
+        DistillationModule(_mlp(8, 3), _mlp(8, 2), augment="mixup")
+    doubling = DistillationModule(
+        _mlp(8, 3), _mlp(8, 2), augment=lambda inputs, targets: torch.cat([inputs, inputs])
+    )
+    with pytest.raises(
+        ValueError, match="augment must return inputs and targets with the same batch size"
+    ):
+        doubling.training_step((x, y), 0)
+    with pytest.raises(TypeError, match="constraints must be a list of Constraint"):
+        DistillationModule(_mlp(8, 3), _mlp(8, 2), constraints=["monotone"])
+    with pytest.raises(ValueError, match="constraints must be constraints with distinct names"):
+        DistillationModule(_mlp(8, 3), _mlp(8, 2), constraints=[Monotonic(0), Monotonic(0)])
+    with pytest.raises(ValueError, match="temperature must be"):
+        DistillationModule(_mlp(8, 3), _mlp(8, 2), temperature={"learned": False})
+
+
+def test_checkpoint_with_constraints_and_augment_loads_weights_only(tmp_path):
+    x, y = torch.rand(32, 5), torch.randint(2, (32,))
+    module = DistillationModule(
+        _mlp(8, 3), _mlp(8, 2), constraints=[Monotonic(1)], augment=GaussianNoise(0.1)
+    )
+    trainer = _fit(module, x, y, epochs=1)
+    path = tmp_path / "c.ckpt"
+    trainer.save_checkpoint(path)
+    hparams = torch.load(path, weights_only=True)["hyper_parameters"]
+    assert "constraints" not in hparams and "augment" not in hparams
+    assert hparams["temperature"] == 4.0
+    loaded = DistillationModule.load_from_checkpoint(
+        path, student=_mlp(8, 3), teacher=_mlp(8, 2), weights_only=True
+    )
+    assert loaded.constraints == [] and loaded._augment is None
