@@ -12,6 +12,7 @@ from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, IterableDataset, RandomSampler, Sampler
 
+from lightning_distill._validation import check_integer
 from lightning_distill.dissection.metric import DissectionResults, NetworkDissection
 from lightning_distill.hooks import FeatureHooks, resolve_module_names
 
@@ -33,6 +34,13 @@ def _split_batch(batch: Any) -> tuple[Tensor, Tensor | None, Tensor | None]:
         "probe batches must be dicts with 'image', 'labels' (and 'image_labels') or tuples "
         f"(images, labels[, image_labels]), got {type(batch).__name__}"
     )
+
+
+def _known_empty(dataloader) -> bool:
+    try:
+        return len(dataloader) == 0
+    except TypeError:  # no length (an iterable dataset): found out when dissecting
+        return False
 
 
 class _ShareOfBatches(Sampler):
@@ -169,12 +177,14 @@ class DissectionMonitor(Callback):
                 "dataloader must keep a fixed order (shuffle=False): both passes and all "
                 "processes must see the same batches"
             )
+        if _known_empty(dataloader):
+            raise ValueError(
+                "dataloader must yield at least one probe batch; got an empty "
+                f"{type(dataloader).__name__}."
+            )
         if not isinstance(layer, str):
-            raise TypeError(f"layer must be a module name (str), got {type(layer).__name__}")
-        if isinstance(every_n_epochs, bool) or not isinstance(every_n_epochs, int):
-            raise TypeError(f"every_n_epochs must be an int, got {type(every_n_epochs).__name__}")
-        if every_n_epochs < 1:
-            raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
+            raise TypeError(f"layer must be a module name (str); got {layer!r}.")
+        every_n_epochs = check_integer("every_n_epochs", every_n_epochs, minimum=1)
         dataset = getattr(dataloader, "dataset", None)
         if label_names is None:
             label_names = getattr(dataset, "label_names", None)
@@ -298,7 +308,10 @@ class DissectionMonitor(Callback):
 
     def _dissect(self, pl_module, device, rank, world_size, epoch) -> DissectionResults:
         if self.metric is None:
-            first = _split_batch(next(iter(self.dataloader)))[0]
+            first_batch = next(iter(self.dataloader), None)
+            if first_batch is None:
+                raise ValueError("dataloader must yield at least one probe batch; got none.")
+            first = _split_batch(first_batch)[0]
             units = self._run(pl_module, first[:1].to(device)).shape[1]
             self.metric = NetworkDissection(
                 units, self.label_names, self.label_categories, **self.metric_kwargs

@@ -137,11 +137,34 @@ def test_bad_arguments(concepts, tmp_path):
         DissectionMonitor(DataLoader(concepts, batch_size=8, shuffle=True), "features.4")
     with pytest.raises(ValueError, match="label_names and label_categories are needed"):
         DissectionMonitor([(torch.zeros(1, 3, 8, 8), torch.zeros(1, 1, 8, 8))], "features.4")
-    with pytest.raises(ValueError, match="every_n_epochs must be >= 1"):
+    with pytest.raises(ValueError, match="every_n_epochs must be an integer >= 1; got 0"):
         DissectionMonitor(loader, "features.4", every_n_epochs=0)
     with pytest.raises(TypeError, match="layer must be a module name"):
         DissectionMonitor(loader, 4)
     with pytest.raises(ValueError, match="prefix must be a non-empty str"):
         DissectionMonitor(loader, "features.4", prefix="")
-    with pytest.raises(ValueError, match="iou_threshold must be in"):
+    # empty probe data: a clear error naming it, not a bare StopIteration
+    with pytest.raises(ValueError, match="dataloader must yield at least one probe batch"):
+        DissectionMonitor(
+            DataLoader(torch.utils.data.Subset(concepts, []), batch_size=8), "features.4"
+        )
+    empty = DissectionMonitor(
+        _NoLength([]),
+        "features.4",
+        label_names=concepts.label_names,
+        label_categories=concepts.label_categories,
+    )
+    with pytest.raises(ValueError, match="dataloader must yield at least one probe batch; got none"):
+        empty.dissect(TinyNet())
+    with pytest.raises(ValueError, match="iou_threshold must be a finite number"):
         DissectionMonitor(loader, "features.4", iou_threshold=2.0)
+
+
+class _NoLength:
+    """An iterable without a length (like a loader over an iterable dataset)."""
+
+    def __init__(self, items):
+        self.items = items
+
+    def __iter__(self):
+        return iter(self.items)
