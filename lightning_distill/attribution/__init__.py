@@ -5,6 +5,8 @@
 * :mod:`~lightning_distill.attribution.methods`: loss gradients and Captum attributions under
   the right grad and eval modes.
 * :func:`~lightning_distill.attribution.diff_roar.diff_roar`: remove-and-retrain from both ends.
+* :class:`~lightning_distill.attribution.monitor.AttributionMonitor`: the Lightning callback.
+* :func:`~lightning_distill.attribution.plotting.plot_attribution_maps`: inputs beside maps.
 * :mod:`~lightning_distill.attribution.datasets`: synthetic cells and digit blocks with known
   evidence.
 
@@ -24,10 +26,12 @@ from lightning_distill.attribution.metrics import (
     AttributionLocalisation,
     FiveBandScore,
 )
+from lightning_distill.attribution.monitor import AttributionMonitor
 
 __all__ = [
     "AttributionAgreement",
     "AttributionLocalisation",
+    "AttributionMonitor",
     "DigitBlocks",
     "FiveBandScore",
     "SyntheticCells",

@@ -1,0 +1,320 @@
+"""Log attribution scores (localisation, five-band, teacher agreement) while a model trains."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, RandomSampler
+from typing_extensions import override
+
+from lightning_distill._validation import check_choice, check_integer, fail
+from lightning_distill.attribution.methods import AttributionMethod, attribute, evaluation_mode
+from lightning_distill.attribution.metrics import (
+    AttributionAgreement,
+    AttributionLocalisation,
+    FiveBandScore,
+)
+
+# the dissection monitor's rank/world-size lookup: one definition for both monitors
+from lightning_distill.dissection.monitor import _distributed
+from lightning_distill.hooks import resolve_module_names
+
+__all__ = ["AttributionMonitor"]
+
+METRICS = ("localisation", "five_band", "agreement")
+_IMAGE_KEYS = ("image", "images", "inputs", "input", "x")
+_TARGET_KEYS = ("target", "targets", "label", "labels", "y")
+
+
+def _first(batch: dict, keys: tuple[str, ...]):
+    for key in keys:
+        if key in batch:
+            return batch[key]
+    return None
+
+
+def _split_batch(batch: Any) -> dict[str, Tensor | None]:
+    """``{"image", "target", "mask", "heatmap"}`` of a probe batch (dict or tuple)."""
+    if isinstance(batch, dict):
+        images = _first(batch, _IMAGE_KEYS)
+        if images is None:
+            fail("dataloader", f"batches with an image entry (one of {_IMAGE_KEYS})", sorted(batch))
+        return {
+            "image": images,
+            "target": _first(batch, _TARGET_KEYS),
+            "mask": batch.get("mask"),
+            "heatmap": batch.get("heatmap"),
+        }
+    if isinstance(batch, list | tuple) and len(batch) == 2:
+        return {"image": batch[0], "target": batch[1], "mask": None, "heatmap": None}
+    fail(
+        "dataloader",
+        "batches that are dicts with 'image', 'target' (and 'mask', 'heatmap') or "
+        "(images, targets) tuples",
+        type(batch).__name__,
+    )
+    raise AssertionError  # unreachable
+
+
+class AttributionMonitor(Callback):
+    """Score a model's attribution maps on a probe set every few epochs and log the scores.
+
+    At the end of every ``every_n_epochs``-th training epoch the monitor computes attributions
+    of the model (by a Captum method, the loss gradient or a callable; gradients with respect
+    to the input are switched on even where the caller runs without them) on ``dataloader``, with
+    every submodule in eval mode and each one's mode given back afterwards, and logs:
+
+    * ``<prefix>/localisation``: share of the map's mass inside the batch's ``mask``
+      (:class:`~lightning_distill.metrics.AttributionLocalisation`);
+    * ``<prefix>/pixel_accuracy``, ``precision``, ``recall``, ``fpr``: five-band scores against
+      the batch's ``heatmap`` (:class:`~lightning_distill.metrics.FiveBandScore`);
+    * ``<prefix>/spearman``, ``<prefix>/top_k_iou``: agreement with the teacher's maps by the
+      same method on the same inputs and targets
+      (:class:`~lightning_distill.metrics.AttributionAgreement`).
+
+    Under DDP each process takes every ``world_size``-th batch and the metrics' sums are
+    reduced across processes, so the logged numbers equal those of one process.
+
+    Parameters
+    ----------
+    dataloader : iterable
+        Probe data in a fixed order (no shuffling). Batches are dicts with ``image``, ``target``
+        and optionally ``mask`` (binary ``[B, H, W]``) and ``heatmap`` (``[B, H, W]`` ground
+        truth with Tjoa & Guan's values), as :class:`~lightning_distill.datasets.SyntheticCells`
+        and :class:`~lightning_distill.datasets.DigitBlocks` give, or ``(images, targets)``.
+    method : str, Captum class or callable, default="Saliency"
+        See :func:`lightning_distill.attribution.attribute`.
+    metrics : sequence of {"localisation", "five_band", "agreement"}, optional
+        Default: every metric the probe data and the teacher allow.
+    every_n_epochs : int, default=1
+    module : str, optional
+        Name in ``pl_module.named_modules()`` of the model to explain (e.g. ``"student"``);
+        default: ``pl_module`` itself.
+    teacher : torch.nn.Module, optional
+        The reference model of ``agreement``; default: ``pl_module.teacher`` if it is a module
+        (as in :class:`~lightning_distill.DistillationModule`).
+    target : {"label", "prediction"}, default="label"
+        Which class each map explains: the batch's label, or the explained model's prediction
+        (the teacher's map then explains the same class).
+    top_k : float, default=0.1
+        Fraction of pixels of ``top_k_iou``.
+    five_band_kwargs, method_kwargs : dict, optional
+        Passed to :class:`~lightning_distill.metrics.FiveBandScore` and to the Captum method.
+    save_dir : str or Path, optional
+        If given, every evaluation also writes ``attribution_epoch<N>.png`` (the first
+        ``plot_images`` probe images beside the model's and the teacher's maps).
+    plot_images : int, default=4
+    prefix : str, default="attribution"
+
+    Attributes
+    ----------
+    history : list of dict
+        ``{"epoch", <score>: value}`` per evaluation.
+
+    Examples
+    --------
+    >>> from torch.utils.data import DataLoader
+    >>> from lightning_distill.datasets import SyntheticCells
+    >>> probe = DataLoader(SyntheticCells(32), batch_size=16)
+    >>> monitor = AttributionMonitor(probe, method="Saliency", module="student", every_n_epochs=2)
+    """
+
+    def __init__(
+        self,
+        dataloader: Iterable[Any],
+        *,
+        method: AttributionMethod = "Saliency",
+        metrics: Sequence[str] | None = None,
+        every_n_epochs: int = 1,
+        module: str | None = None,
+        teacher: nn.Module | None = None,
+        target: str = "label",
+        top_k: float = 0.1,
+        five_band_kwargs: dict[str, Any] | None = None,
+        method_kwargs: dict[str, Any] | None = None,
+        save_dir: str | Path | None = None,
+        plot_images: int = 4,
+        prefix: str = "attribution",
+    ) -> None:
+        super().__init__()
+        if not hasattr(dataloader, "__iter__"):
+            fail("dataloader", "an iterable of probe batches", type(dataloader).__name__, TypeError)
+        if isinstance(dataloader, DataLoader) and isinstance(dataloader.sampler, RandomSampler):
+            fail(
+                "dataloader",
+                "in a fixed order (shuffle=False), so that every evaluation and every process "
+                "sees the same batches",
+                "a DataLoader with a RandomSampler",
+            )
+        if metrics is not None:
+            if isinstance(metrics, str):
+                metrics = [metrics]
+            metrics = [check_choice("metrics", name, METRICS) for name in metrics]
+            if not metrics:
+                fail("metrics", "a non-empty sequence of " + ", ".join(METRICS), metrics)
+        if module is not None and not isinstance(module, str):
+            fail("module", "a submodule name (str)", module, TypeError)
+        if teacher is not None and not isinstance(teacher, nn.Module):
+            fail("teacher", "a torch.nn.Module", type(teacher).__name__, TypeError)
+        if not isinstance(prefix, str) or not prefix:
+            fail("prefix", "a non-empty str", prefix)
+        self.dataloader = dataloader
+        self.method = method
+        self.metrics = None if metrics is None else list(metrics)
+        self.every_n_epochs = check_integer("every_n_epochs", every_n_epochs, minimum=1)
+        self.module = module
+        self.teacher = teacher
+        self.target = check_choice("target", target, ("label", "prediction"))
+        self.method_kwargs = dict(method_kwargs or {})
+        self.five_band_kwargs = dict(five_band_kwargs or {})
+        self.save_dir = Path(save_dir) if save_dir is not None else None
+        self.plot_images = check_integer("plot_images", plot_images, minimum=1)
+        self.prefix = prefix
+        # built now so that bad metric arguments fail at construction
+        self._five_band = FiveBandScore(**self.five_band_kwargs)
+        self._localisation = AttributionLocalisation()
+        self._agreement = AttributionAgreement(top_k=top_k)
+        self.history: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------ Lightning hooks
+    @property
+    @override
+    def state_key(self) -> str:
+        return self._generate_state_key(prefix=self.prefix, module=self.module)
+
+    @override
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.module is not None:
+            resolve_module_names(pl_module, [self.module], argument="module")
+
+    @override
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if (trainer.current_epoch + 1) % self.every_n_epochs:
+            return
+        values = self.evaluate(pl_module, epoch=trainer.current_epoch)
+        logged = {f"{self.prefix}/{name}": value for name, value in values.items()}
+        # identical on every process already; sync_dist only keeps Lightning's DDP check quiet
+        pl_module.log_dict(logged, on_step=False, on_epoch=True, sync_dist=True)
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": list(self.history)}
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = list(state_dict.get("history", []))
+
+    # ------------------------------------------------------------------ evaluation
+    def _models(self, pl_module: nn.Module) -> tuple[nn.Module, nn.Module | None]:
+        model = pl_module
+        if self.module is not None:
+            model = resolve_module_names(pl_module, [self.module], argument="module")[self.module]
+        teacher = self.teacher
+        if teacher is None and isinstance(getattr(pl_module, "teacher", None), nn.Module):
+            teacher = pl_module.teacher
+        return model, teacher
+
+    def _chosen_metrics(self, first: dict, teacher: nn.Module | None) -> list[str]:
+        available = {
+            "localisation": first["mask"] is not None,
+            "five_band": first["heatmap"] is not None,
+            "agreement": teacher is not None,
+        }
+        needs = {
+            "localisation": "probe batches with a 'mask' entry",
+            "five_band": "probe batches with a 'heatmap' entry",
+            "agreement": "a teacher (the teacher argument or pl_module.teacher)",
+        }
+        if self.metrics is None:
+            chosen = [name for name in METRICS if available[name]]
+            if not chosen:
+                fail("metrics", "computable: " + "; ".join(needs.values()), "none available")
+            return chosen
+        for name in self.metrics:
+            if not available[name]:
+                fail("metrics", f"computable: {name!r} needs {needs[name]}", self.metrics)
+        return self.metrics
+
+    def _batches(self, rank: int, world_size: int):
+        for index, batch in enumerate(self.dataloader):
+            if index % world_size == rank:
+                yield _split_batch(batch)
+
+    def evaluate(self, pl_module: nn.Module, epoch: int | None = None) -> dict[str, float]:
+        """Score the attributions on the probe data now; returns (and records) the scores.
+
+        Under DDP every process must call it (the sums are reduced across processes).
+        """
+        model, teacher = self._models(pl_module)
+        rank, world_size = _distributed()
+        device = next(iter(model.parameters()), torch.empty(0)).device
+        first = _split_batch(next(iter(self.dataloader)))
+        chosen = self._chosen_metrics(first, teacher)
+        if first["target"] is None:
+            fail("dataloader", "batches with a 'target' entry (the classes to explain)", "none")
+        metrics = {
+            "five_band": self._five_band,
+            "localisation": self._localisation,
+            "agreement": self._agreement,
+        }
+        for name in chosen:
+            metrics[name] = metrics[name].to(device)
+            metrics[name].reset()
+        # attribute() switches modes per call; holding eval mode here keeps the prediction pass
+        # and the attributions on the same mode, and gives every submodule's mode back once
+        with evaluation_mode(pl_module):
+            for batch in self._batches(rank, world_size):
+                self._update(model, teacher, batch, chosen, metrics, device)
+        values: dict[str, float] = {}
+        for name in chosen:
+            result = metrics[name].compute()
+            if isinstance(result, dict):
+                values.update({key: float(value) for key, value in result.items()})
+            else:
+                values[name] = float(result)
+        self.history.append({"epoch": epoch, **values})
+        if self.save_dir is not None and rank == 0:
+            self._save_picture(model, teacher, first, device, epoch)
+        return values
+
+    def _targets(self, model: nn.Module, images: Tensor, labels: Tensor) -> Tensor:
+        if self.target == "label":
+            return labels.long()
+        with torch.no_grad():
+            return model(images).argmax(1)
+
+    def _update(self, model, teacher, batch, chosen, metrics, device) -> None:
+        images = batch["image"].to(device)
+        targets = self._targets(model, images, batch["target"].to(device))
+        maps = attribute(model, images, targets, self.method, **self.method_kwargs)
+        if "localisation" in chosen:
+            metrics["localisation"].update(maps, batch["mask"].to(device))
+        if "five_band" in chosen:
+            metrics["five_band"].update(maps, batch["heatmap"].to(device))
+        if "agreement" in chosen:
+            teacher_maps = attribute(teacher, images, targets, self.method, **self.method_kwargs)
+            metrics["agreement"].update(teacher_maps, maps)
+
+    def _save_picture(self, model, teacher, first, device, epoch) -> None:
+        from lightning_distill.attribution.plotting import plot_attribution_maps
+
+        images = first["image"][: self.plot_images].to(device)
+        labels = first["target"][: self.plot_images].to(device)
+        with evaluation_mode(model):
+            targets = self._targets(model, images, labels)
+        maps = {"model": attribute(model, images, targets, self.method, **self.method_kwargs)}
+        if teacher is not None:
+            maps["teacher"] = attribute(teacher, images, targets, self.method, **self.method_kwargs)
+        self.save_dir.mkdir(parents=True, exist_ok=True)
+        tag = f"epoch{epoch}" if epoch is not None else "now"
+        plot_attribution_maps(
+            images.cpu(),
+            {name: value.cpu() for name, value in maps.items()},
+            path=self.save_dir / f"attribution_{tag}.png",
+        )

@@ -1,0 +1,93 @@
+"""Pictures of attribution maps: inputs beside the maps of one or more models."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = ["plot_attribution_maps"]
+
+
+def _displayable(image: Tensor):
+    """``[C, H, W]`` any range -> ``[H, W, 3]`` (or ``[H, W]`` for one channel) in [0, 1]."""
+    image = image.detach().double().cpu()
+    low, high = image.min(), image.max()
+    image = (image - low) / (high - low) if high > low else torch.zeros_like(image)
+    return image[0].numpy() if image.shape[0] == 1 else image.permute(1, 2, 0).numpy()
+
+
+def _magnitude(attribution: Tensor):
+    """A map as the per-pixel magnitude, scaled to [0, 1] by its own maximum."""
+    attribution = attribution.detach().double().cpu()
+    if attribution.ndim == 3:
+        attribution = attribution.abs().sum(0)
+    else:
+        attribution = attribution.abs()
+    peak = attribution.max()
+    return (attribution / peak if peak > 0 else attribution).numpy()
+
+
+def plot_attribution_maps(
+    images: Tensor,
+    maps: Mapping[str, Tensor],
+    *,
+    row_titles: Sequence[str] | None = None,
+    axes: Any = None,
+    path: str | Path | None = None,
+    cmap: str = "inferno",
+) -> Any:
+    """One row per image: the input, then each model's attribution map (per-pixel magnitude).
+
+    As Han et al.'s (2023) figure of loss-gradient maps: input | student A | student B. Each map
+    is scaled by its own maximum, so the picture shows *where* a model's evidence lies, not how
+    large its gradients are.
+
+    Parameters
+    ----------
+    images : Tensor
+        ``[N, C, H, W]`` inputs.
+    maps : mapping of str to Tensor
+        Column title -> ``[N, C, H, W]`` or ``[N, H, W]`` maps of the same images.
+    row_titles : sequence of str, optional
+    axes : array of matplotlib Axes, optional
+        ``N x (1 + len(maps))`` axes to draw into; a new figure otherwise (no pyplot).
+    path : str or Path, optional
+        Save the figure there.
+    cmap : str, default="inferno"
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    rows, columns = len(images), 1 + len(maps)
+    if axes is None:
+        figure = Figure(figsize=(1.7 * columns, 1.7 * rows * images.shape[-2] / images.shape[-1]))
+        axes = figure.subplots(rows, columns, squeeze=False)
+    else:
+        axes = np.asarray(axes).reshape(rows, columns)
+        figure = axes[0, 0].figure
+    for row in range(rows):
+        image = _displayable(images[row])
+        axes[row, 0].imshow(image, cmap="gray" if image.ndim == 2 else None)
+        if row_titles is not None:
+            axes[row, 0].set_ylabel(row_titles[row], fontsize=8)
+        for column, (name, values) in enumerate(maps.items(), start=1):
+            axes[row, column].imshow(_magnitude(values[row]), cmap=cmap, vmin=0, vmax=1)
+            if row == 0:
+                axes[row, column].set_title(name, fontsize=8)
+        if row == 0:
+            axes[row, 0].set_title("input", fontsize=8)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    figure.tight_layout()
+    if path is not None:
+        figure.savefig(path, dpi=110)
+    return figure

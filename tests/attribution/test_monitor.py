@@ -1,0 +1,154 @@
+"""AttributionMonitor: logs the metrics' values, restores modes, equal under DDP, clear errors."""
+
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+
+from lightning_distill.attribution import attribute
+from lightning_distill.callbacks import AttributionMonitor
+from lightning_distill.datasets import SyntheticCells
+from lightning_distill.metrics import AttributionAgreement, AttributionLocalisation, FiveBandScore
+from tests.helpers import quiet_trainer
+
+
+def cnn(seed: int, width: int = 6) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(3, width, 3, padding=1),
+        nn.BatchNorm2d(width, momentum=0.0),  # lr=0 and no running-stat updates: fixed network
+        nn.ReLU(),
+        nn.Dropout(0.3),
+        nn.Conv2d(width, width, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(width, 10),
+    )
+
+
+class StudentWithTeacher(L.LightningModule):
+    """A student trained on labels, with a frozen teacher beside it (as in distillation)."""
+
+    def __init__(self, lr: float = 0.0) -> None:
+        super().__init__()
+        self.student = cnn(0)
+        self.teacher = cnn(1, width=8).requires_grad_(False)
+        self.lr = lr
+
+    def forward(self, x):
+        return self.student(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return F.cross_entropy(self.student(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.student.parameters(), lr=self.lr)
+
+
+@pytest.fixture(scope="module")
+def cells():
+    return SyntheticCells(24, image_size=32, seed=5)
+
+
+def expected_scores(module: StudentWithTeacher, data: SyntheticCells) -> dict[str, float]:
+    """The metrics fed by hand, batch by batch, with the student in eval mode."""
+    five, local, agree = FiveBandScore(), AttributionLocalisation(), AttributionAgreement()
+    module.eval()
+    for start in range(0, len(data), 8):
+        x = data.images[start : start + 8]
+        y = data.targets[start : start + 8]
+        maps = attribute(module.student, x, y, "Saliency")
+        five.update(maps, data.heatmaps[start : start + 8])
+        local.update(maps, data.masks[start : start + 8])
+        agree.update(attribute(module.teacher, x, y, "Saliency"), maps)
+    values = {name: float(v) for name, v in five.compute().items()}
+    values["localisation"] = float(local.compute())
+    values.update({name: float(v) for name, v in agree.compute().items()})
+    return values
+
+
+def test_logs_the_metrics_and_restores_modes(cells, tmp_path):
+    module = StudentWithTeacher()
+    monitor = AttributionMonitor(
+        DataLoader(cells, batch_size=8), module="student", save_dir=tmp_path, plot_images=2
+    )
+    trainer = quiet_trainer(callbacks=[monitor], limit_train_batches=1)
+    trainer.fit(module, DataLoader(cells.classification(), batch_size=8))
+    logged = {
+        k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("attribution/")
+    }
+    expected = expected_scores(module, cells)
+    assert set(logged) == {f"attribution/{name}" for name in expected}
+    for name, value in expected.items():
+        assert logged[f"attribution/{name}"] == pytest.approx(value, rel=1e-6), name
+    assert monitor.history[0]["epoch"] == 0
+    assert (tmp_path / "attribution_epoch0.png").exists()
+    # the teacher stays frozen; training modes are those Lightning left, not eval
+    assert not any(p.requires_grad for p in module.teacher.parameters())
+
+
+def test_evaluate_gives_modes_back_and_works_under_no_grad(cells):
+    module = StudentWithTeacher()
+    module.train()
+    module.teacher.eval()
+    modes = [m.training for m in module.modules()]
+    monitor = AttributionMonitor(
+        DataLoader(cells, batch_size=8), module="student", metrics=["agreement"]
+    )
+    with torch.no_grad():
+        values = monitor.evaluate(module)
+    assert set(values) == {"spearman", "top_k_iou"}
+    assert [m.training for m in module.modules()] == modes
+    assert all(p.grad is None for p in module.parameters())
+
+
+def test_bad_input(cells):
+    with pytest.raises(ValueError, match="dataloader must be in a fixed order"):
+        AttributionMonitor(DataLoader(cells, batch_size=8, shuffle=True))
+    with pytest.raises(ValueError, match="metrics must be one of 'localisation', 'five_band'"):
+        AttributionMonitor(DataLoader(cells, batch_size=8), metrics=["dissection"])
+    with pytest.raises(ValueError, match="every_n_epochs must be an integer >= 1"):
+        AttributionMonitor(DataLoader(cells, batch_size=8), every_n_epochs=0)
+    plain = DataLoader(cells.classification(), batch_size=8)
+    monitor = AttributionMonitor(plain, metrics=["localisation"])
+    with pytest.raises(ValueError, match="'localisation' needs probe batches with a 'mask' entry"):
+        monitor.evaluate(cnn(0))
+    with pytest.raises(ValueError, match="method must be"):
+        AttributionMonitor(DataLoader(cells, batch_size=8), method="Nope").evaluate(cnn(0))
+
+
+@pytest.mark.ddp
+def test_ddp_equals_one_process(cells, tmp_path):
+    def run(**trainer_kwargs):
+        # lr=0 keeps the weights as initialised, so that both runs explain the same network
+        monitor = AttributionMonitor(DataLoader(cells, batch_size=6), module="student")
+        trainer = quiet_trainer(callbacks=[monitor], limit_train_batches=2, **trainer_kwargs)
+        trainer.fit(StudentWithTeacher(), DataLoader(cells.classification(), batch_size=8))
+        return {k: float(v) for k, v in trainer.callback_metrics.items() if "attribution" in k}
+
+    single = run(devices=1)
+    # forked workers skip re-importing torch and the library
+    double = run(devices=2, strategy="ddp_fork")
+    assert single.keys() == double.keys() and len(single) == 7
+    for name in single:
+        assert double[name] == pytest.approx(single[name], rel=1e-6), name
+
+
+def test_plot_attribution_maps(cells, tmp_path):
+    from matplotlib.figure import Figure
+
+    from lightning_distill.attribution.plotting import plot_attribution_maps
+
+    maps = {"a": cells.heatmaps[:3], "b": torch.randn(3, 3, 32, 32)}
+    figure = plot_attribution_maps(cells.images[:3], maps, path=tmp_path / "maps.png")
+    assert isinstance(figure, Figure) and len(figure.axes) == 9
+    assert (tmp_path / "maps.png").exists()
+    other = Figure()
+    axes = other.subplots(3, 3)
+    assert plot_attribution_maps(cells.images[:3], maps, axes=axes) is other
