@@ -34,15 +34,15 @@ def resolve_module_names(model: nn.Module, names: Iterable[str], *, argument: st
         For a name ``model`` has not, listing the closest existing names.
     """
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}.")
     if isinstance(names, str):
         names = [names]
+    if not isinstance(names, Iterable):
+        raise TypeError(f"{argument} must be a module name (str) or a list of them; got {names!r}.")
     names = list(names)
     for name in names:
         if not isinstance(name, str):
-            raise TypeError(
-                f"{argument} must hold module names as str, got {type(name).__name__}: {name!r}"
-            )
+            raise TypeError(f"{argument} must hold module names as str; got {name!r}.")
     modules = dict(model.named_modules())
     resolved = {}
     for name in names:
@@ -52,7 +52,7 @@ def resolve_module_names(model: nn.Module, names: Iterable[str], *, argument: st
             hint = close or candidates[:10]
             raise ValueError(
                 f"{argument}: {type(model).__name__} has no submodule named {name!r}; "
-                f"closest names in model.named_modules(): {hint}"
+                f"closest names in model.named_modules(): {hint}."
             )
         resolved[name] = modules[name]
     return resolved
@@ -93,7 +93,9 @@ class FeatureHooks:
     def __init__(self, model: nn.Module, names, *, detach: bool = False):
         self._modules = resolve_module_names(model, names)
         if not self._modules:
-            raise ValueError("names must name at least one submodule, got an empty list")
+            raise ValueError("names must name at least one submodule; got an empty list.")
+        if not isinstance(detach, bool):
+            raise TypeError(f"detach must be a bool; got {detach!r}.")
         self.detach = detach
         self._handles: list[Any] = []
         self._outputs: dict[str, list[Any]] = {}

@@ -60,3 +60,12 @@ def test_unknown_name_lists_closest_names():
         FeatureHooks(model, [3])
     with pytest.raises(TypeError, match="model"):
         FeatureHooks("not a model", ["x"])
+
+
+@pytest.mark.parametrize("names", [None, 3, [None], ["0", 1]])
+def test_names_that_are_not_module_names_are_named(names):
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    with pytest.raises(TypeError, match="names must (be a module name|hold module names)"):
+        FeatureHooks(model, names)
+    with pytest.raises(ValueError, match="names must name at least one submodule; got an empty"):
+        FeatureHooks(model, [])
