@@ -245,14 +245,14 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
                 raise ValueError(f"batch must hold a tensor of signals; got {x!r}.")
             x = x[0]
         if not isinstance(x, torch.Tensor):
-            raise TypeError(f"batch must be a torch.Tensor, got {type(x).__name__}.")
+            raise TypeError(f"batch must be a torch.Tensor; got {type(x).__name__}.")
         if not x.is_floating_point():
-            raise TypeError(f"batch must be a floating-point tensor, got dtype {x.dtype}.")
+            raise TypeError(f"batch must be a floating-point tensor; got dtype {x.dtype}.")
         if self.dim == 1 and x.ndim not in (2, 3):
             hint = " Images need AWDModule(..., dim=2)." if x.ndim == 4 else ""
             raise ValueError(
                 "batch must be shaped (batch, length) or (batch, channels, length) for a 1D "
-                f"module (dim=1), got shape {tuple(x.shape)}.{hint}"
+                f"module (dim=1); got shape {tuple(x.shape)}.{hint}"
             )
         if self.dim == 2 and x.ndim != 4:
             hint = " Signals need AWDModule(..., dim=1)." if x.ndim in (2, 3) else ""
@@ -458,15 +458,14 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
             Per coefficient tensor, which coefficients were kept.
         """
         x = self.check_input(x).to(self.h0.dtype)
-        if isinstance(n_coefficients, bool) or not isinstance(n_coefficients, int):
-            raise TypeError(f"n_coefficients must be an int, got {type(n_coefficients).__name__}.")
+        n_coefficients = check_integer("n_coefficients", n_coefficients)
         result = self.attributions(x)
         batch = x.shape[0]
         scores = torch.cat([a.detach().abs().reshape(batch, -1) for a in result.attributions], 1)
         if not 1 <= n_coefficients <= scores.shape[1]:
             raise ValueError(
                 f"n_coefficients must be between 1 and {scores.shape[1]} (coefficients per "
-                f"sample), got {n_coefficients}."
+                f"sample); got {n_coefficients}."
             )
         keep = torch.zeros_like(scores, dtype=torch.bool)
         keep.scatter_(1, scores.topk(n_coefficients, dim=1).indices, True)

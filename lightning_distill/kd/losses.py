@@ -313,7 +313,7 @@ class HintRegressor(nn.Module):
         if len(student_shape) != len(teacher_shape):
             raise ValueError(
                 "student and teacher features must have the same number of dimensions for a "
-                f"hint, got {student_shape} (student) and {teacher_shape} (teacher)"
+                f"hint; got {student_shape} (student) and {teacher_shape} (teacher)."
             )
         self.student_shape, self.teacher_shape = student_shape, teacher_shape
         if len(student_shape) == 3:
@@ -322,7 +322,7 @@ class HintRegressor(nn.Module):
             self.map = nn.Linear(student_shape[-1], teacher_shape[-1])
         else:
             raise ValueError(
-                "hint features must be [B, D], [B, L, D] or [B, C, H, W], got per-sample shape "
+                "hint features must be [B, D], [B, L, D] or [B, C, H, W]; got per-sample shape "
                 f"{student_shape}"
             )
 
@@ -348,7 +348,7 @@ def hint_loss(student_feature: Tensor, teacher_feature: Tensor, regressor: nn.Mo
     if mapped.shape != teacher_feature.shape:
         raise ValueError(
             "regressor(student_feature) must have the teacher feature's shape "
-            f"{tuple(teacher_feature.shape)}, got {tuple(mapped.shape)}"
+            f"{tuple(teacher_feature.shape)}; got {tuple(mapped.shape)}."
         )
     return F.mse_loss(_float_logits(mapped), _float_logits(teacher_feature))
 

@@ -562,15 +562,15 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
     def _cached_teacher_logits(self, x: Tensor, index) -> Tensor:
         if index is None:
             raise ValueError(
-                "cache_teacher=True needs batches (inputs, targets, index) where index holds "
-                "each sample's position in the dataset; the batch had no index"
+                "batch must be (inputs, targets, index) with cache_teacher=True, index holding "
+                "each sample's position in the dataset; got a batch without index."
             )
         if not isinstance(index, Tensor) or index.is_floating_point() or index.dim() != 1:
             raise TypeError(
-                f"index must be a 1-D integer tensor of sample positions, got {index!r:.80}"
+                f"index must be a 1-D integer tensor of sample positions; got {index!r:.80}."
             )
         if index.numel() and int(index.min()) < 0:
-            raise ValueError(f"index must be >= 0, got minimum {int(index.min())}")
+            raise ValueError(f"index must be >= 0; got minimum {int(index.min())}.")
         index = index.long()
         needed = int(index.max()) + 1 if index.numel() else 0
         cached = self._teacher_cached
