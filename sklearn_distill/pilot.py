@@ -3,7 +3,9 @@
 A mimic is only worth reading if it reproduces the teacher; a mimic is only readable if it is
 small. :func:`student_size_pilot` fits students of growing complexity on one split and scores
 their fidelity on the other, so the smallest faithful student can be chosen;
-:func:`plot_student_size` draws the trade-off.
+:func:`student_kinds` builds a ladder across student kinds (rule trees of several leaf counts,
+sparse GAMs of several term counts, the full GAM) and :func:`plot_student_size` draws the
+trade-off.
 """
 
 from __future__ import annotations
@@ -19,14 +21,19 @@ from sklearn.tree import DecisionTreeRegressor
 from sklearn_distill import _teacher
 from sklearn_distill._data import is_frame, take_rows
 from sklearn_distill._defaults import DEFAULT_STUDENT_PARAMS
-from sklearn_distill.gam import DistilledGAM
+from sklearn_distill.gam import DistilledGAM, DistillerBase
+from sklearn_distill.tree import DistilledTree
 
 COLUMNS = ["family", "label", "complexity", "r2", "rmse", "fit_seconds"]
 
 
 def student_complexity(student) -> float:
-    """Size of a fitted student: terms of an EBM, leaves of a tree, non-zero coefficients of a
-    linear model (NaN for other estimators)."""
+    """Size of a fitted student: terms of an EBM (or of a DistilledGAM), leaves of a tree (or
+    of a DistilledTree), non-zero coefficients of a linear model (NaN for other estimators)."""
+    if isinstance(student, DistilledTree):
+        return float(student.tree_.get_n_leaves())
+    if isinstance(student, DistillerBase):
+        return float(np.mean([student_complexity(s) for s in student.students_]))
     if hasattr(student, "term_names_"):
         return float(len(student.term_names_))
     if hasattr(student, "get_n_leaves"):
@@ -36,6 +43,50 @@ def student_complexity(student) -> float:
     if hasattr(student, "steps"):
         return student_complexity(student.steps[-1][1])
     return float("nan")
+
+
+def student_kinds(
+    leaf_counts=(2, 4, 8, 16, 32), max_terms=(1, 2, 4, 8), full_gam=True, random_state=None
+):
+    """A ladder across student kinds: :class:`~sklearn_distill.DistilledTree` rule sets of
+    several leaf counts, sparse :class:`~sklearn_distill.DistilledGAM` s of several term counts
+    and the full GAM, for :func:`student_size_pilot`.
+
+    Parameters
+    ----------
+    leaf_counts : sequence of int, default=(2, 4, 8, 16, 32)
+        ``max_leaf_nodes`` of the trees.
+    max_terms : sequence of int, default=(1, 2, 4, 8)
+        ``max_terms`` of the sparse GAMs (counts above the full GAM's terms are skipped by the
+        pilot).
+    full_gam : bool, default=True
+        Add the GAM with every term.
+    random_state : int or None, default=None
+
+    Returns
+    -------
+    list of (family, label, estimator)
+
+    Examples
+    --------
+    >>> [label for _, label, _ in student_kinds(leaf_counts=(4,), max_terms=(2,))]
+    ['tree, 4 leaves', 'GAM, 2 terms', 'GAM, all terms']
+    """
+    ladder = [
+        (
+            "rule tree",
+            f"tree, {k} leaves",
+            DistilledTree(max_leaf_nodes=k, random_state=random_state),
+        )
+        for k in leaf_counts
+    ]
+    ladder += [
+        ("sparse GAM", f"GAM, {k} terms", DistilledGAM(max_terms=k, random_state=random_state))
+        for k in max_terms
+    ]
+    if full_gam:
+        ladder.append(("GAM", "GAM, all terms", DistilledGAM(random_state=random_state)))
+    return ladder
 
 
 def default_ladder(X, random_state=None):
@@ -84,8 +135,12 @@ def student_size_pilot(
         Precomputed teacher outputs on ``X`` (needed when ``teacher`` is None).
     y : array-like, default=None
         Labels, for ``calibration`` in ``gam_params``.
-    students : list of (family, label, regressor), default=None
-        The ladder; by default :func:`default_ladder`.
+    students : list of (family, label, estimator), default=None
+        The ladder: each estimator is a regressor, fitted as the student of a
+        :class:`~sklearn_distill.DistilledGAM`, or a :class:`~sklearn_distill.DistilledGAM` /
+        :class:`~sklearn_distill.DistilledTree` used as it is (``gam_params`` it accepts are
+        set on it); :func:`student_kinds` builds one across student kinds. By default
+        :func:`default_ladder`.
     test_size : float, default=0.25
         Share of rows held out to measure fidelity.
     random_state : int or None, default=None
@@ -134,12 +189,21 @@ def student_size_pilot(
     y_fit = None if y is None else np.asarray(y)[fit_rows]
     records = []
     for family, label, student in ladder:
-        gam = DistilledGAM(student=clone(student), random_state=random_state, **gam_params)
+        if isinstance(student, DistillerBase):
+            shared = student.get_params(deep=False)
+            gam = clone(student).set_params(**{k: v for k, v in gam_params.items() if k in shared})
+        else:
+            gam = DistilledGAM(student=clone(student), random_state=random_state, **gam_params)
         start = time.perf_counter()
-        gam.fit(X_fit, y_fit, teacher_scores=scores[fit_rows])
+        try:
+            gam.fit(X_fit, y_fit, teacher_scores=scores[fit_rows])
+        except ValueError as error:
+            if "max_terms must be at most" not in str(error):
+                raise
+            continue  # a sparse GAM as large as the full one
         seconds = time.perf_counter() - start
         fidelity = gam.fidelity(X_test, teacher_scores=scores[test_rows])
-        complexity = np.mean([student_complexity(s) for s in gam.students_])
+        complexity = student_complexity(gam)
         records.append(
             {
                 "family": family,
@@ -160,7 +224,10 @@ def student_size_pilot(
     return frame[COLUMNS + extra]
 
 
-def plot_student_size(table, *, ax=None, metric="r2"):
+METRICS = {"r2": "R^2 on log-odds", "agreement": "agreement at 0.5", "auc": "AUC vs teacher labels"}
+
+
+def plot_student_size(table, *, ax=None, metric=None):
     """Fidelity against complexity, one line per student family.
 
     Parameters
@@ -168,20 +235,37 @@ def plot_student_size(table, *, ax=None, metric="r2"):
     table : pandas.DataFrame
         The output of :func:`student_size_pilot`.
     ax : matplotlib Axes, default=None
-        Where to draw; a new figure by default.
-    metric : str, default="r2"
-        The fidelity column on the vertical axis.
+        Where to draw one metric; by default a new figure with one panel per metric.
+    metric : str or None, default=None
+        The fidelity column on the vertical axis; ``None`` draws every fidelity column the
+        table has (``r2``, and ``agreement`` and ``auc`` for classifier teachers), side by side.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
-    if metric not in table.columns:
+    if metric is None:
+        metrics = [m for m in METRICS if m in table.columns] if ax is None else ["r2"]
+    elif metric not in table.columns:
         raise ValueError(f"metric must be a column of table; got {metric!r}.")
+    else:
+        metrics = [metric]
     if ax is None:
-        _, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
+        figure = Figure(figsize=(5.2 * len(metrics), 4.4), layout="constrained")
+        axes = figure.subplots(1, len(metrics), squeeze=False)[0]
+    else:
+        figure, axes = ax.figure, [ax]
+    for axis, name in zip(axes, metrics):
+        _draw_metric(axis, table, name)
+    axes[0].legend(title="student", fontsize=8)
+    if len(metrics) > 1:
+        figure.suptitle("Student-size pilot: held-out fidelity to the teacher")
+    return figure
+
+
+def _draw_metric(ax, table, metric):
     for family, rows in table.groupby("family", sort=False):
         rows = rows.sort_values("complexity")
         ax.plot(rows["complexity"], rows[metric], marker="o", label=family)
@@ -196,9 +280,6 @@ def plot_student_size(table, *, ax=None, metric="r2"):
             )
     ax.set_xscale("log")
     ax.margins(x=0.1, y=0.15)  # room for the rotated labels
-    ax.set_xlabel("student complexity (EBM terms, tree leaves)")
-    ax.set_ylabel(f"held-out fidelity ({metric})")
-    ax.set_title("Student-size pilot: fidelity to the teacher")
+    ax.set_xlabel("student size (GAM terms, tree leaves)")
+    ax.set_ylabel(f"held-out {METRICS.get(metric, metric)}")
     ax.grid(alpha=0.3)
-    ax.legend()
-    return ax.figure

@@ -43,14 +43,16 @@ __all__ = ["OPERATORS", "DistilledTree"]
 OPERATORS = ("<=", ">", "in", "not in", "is missing", "is not missing")
 
 
-def _is_missing(value) -> bool:
-    if value is None or value is pd.NA:
-        return True
-    return isinstance(value, float | np.floating) and np.isnan(value)
-
-
 def _column_values(X, index):
     return X.iloc[:, index].to_numpy(dtype=object) if is_frame(X) else np.asarray(X)[:, index]
+
+
+def _numeric_column(X, index) -> np.ndarray:
+    """A numeric column as floats, missing values (None, NaN, pd.NA) as NaN."""
+    column = X.iloc[:, index] if is_frame(X) else pd.Series(np.asarray(X)[:, index])
+    if not pd.api.types.is_numeric_dtype(column.dtype):
+        column = pd.to_numeric(column.astype(object).where(column.notna(), np.nan))
+    return column.to_numpy(dtype=float, na_value=np.nan)
 
 
 def _format_value(value) -> str:
@@ -250,11 +252,8 @@ class DistilledTree(DistillerBase):
         encoded = np.empty((n_samples, self.n_features_in_))
         names = self._names()
         for index in range(self.n_features_in_):
-            values = _column_values(X, index)
             if index not in self.categories_:
-                encoded[:, index] = np.asarray(
-                    [np.nan if _is_missing(v) else v for v in values], dtype=float
-                )
+                encoded[:, index] = _numeric_column(X, index)
                 if (
                     check_missing
                     and index not in self.missing_features_
@@ -267,22 +266,17 @@ class DistilledTree(DistillerBase):
                     )
                 continue
             ranks = self._ranks_[index]
-            unknown = len(ranks)
-            codes = np.empty(n_samples)
-            unseen = set()
-            for row, value in enumerate(values):
-                if _is_missing(value):
-                    codes[row] = unknown
-                    continue
-                code = ranks.get(value)
-                if code is None:
-                    unseen.add(value)
-                    code = unknown
-                codes[row] = code
+            values = pd.Series(_column_values(X, index), dtype=object)
+            missing = values.isna().to_numpy()
+            codes = np.array(values.map(ranks).to_numpy(dtype=float, na_value=np.nan))
+            unseen = set(values[np.isnan(codes) & ~missing])
+            codes[np.isnan(codes)] = len(ranks)  # missing and unseen: after every known category
             if unseen and warn_unseen:
+                listed = sorted(unseen, key=repr)
+                more = f" and {len(listed) - 10} more" if len(listed) > 10 else ""
                 warnings.warn(
                     f"X column {names[index]!r} holds categories not seen at fit: "
-                    f"{sorted(unseen, key=repr)!r}. They are routed with missing values, to the "
+                    f"{listed[:10]!r}{more}. They are routed with missing values, to the "
                     "'not in' side of every split on this column.",
                     UserWarning,
                     stacklevel=3,
@@ -296,11 +290,9 @@ class DistilledTree(DistillerBase):
         for index, kind in enumerate(self.feature_kinds_):
             if kind != CATEGORICAL:
                 continue
-            values = _column_values(X, index)
-            present = np.array([not _is_missing(v) for v in values])
-            labels = pd.unique(values[present]) if present.any() else np.array([], dtype=object)
-            position = {label: k for k, label in enumerate(labels)}
-            codes = np.array([position[v] for v in values[present]], dtype=int)
+            values = pd.Series(_column_values(X, index), dtype=object)
+            present = values.notna().to_numpy()
+            codes, labels = pd.factorize(values[present])
             counts = np.bincount(codes, minlength=len(labels)).astype(float)
             sums = np.zeros((len(labels), target.shape[1]))
             np.add.at(sums, codes, target[present])
@@ -336,11 +328,11 @@ class DistilledTree(DistillerBase):
         )
 
     def _features_with_missing(self, X):
-        missing = set()
-        for index in range(self.n_features_in_):
-            if index not in self.categories_ and any(map(_is_missing, _column_values(X, index))):
-                missing.add(index)
-        return missing
+        return {
+            index
+            for index in range(self.n_features_in_)
+            if index not in self.categories_ and np.isnan(_numeric_column(X, index)).any()
+        }
 
     def _predict_student(self, X):
         encoded = self._encode(X)

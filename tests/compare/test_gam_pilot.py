@@ -9,7 +9,13 @@ from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.tree import DecisionTreeRegressor
 
-from sklearn_distill.pilot import plot_student_size, student_complexity, student_size_pilot
+from sklearn_distill import DistilledGAM, DistilledTree
+from sklearn_distill.pilot import (
+    plot_student_size,
+    student_complexity,
+    student_kinds,
+    student_size_pilot,
+)
 
 
 def teacher(X):
@@ -59,11 +65,60 @@ def test_classifier_teacher_and_plot(X):
     assert {"agreement", "auc"} <= set(table.columns)
     figure = plot_student_size(table)
     assert isinstance(figure, matplotlib.figure.Figure)
-    (line,) = figure.axes[0].get_lines()
-    np.testing.assert_allclose(line.get_ydata(), table["r2"])
+    assert len(figure.axes) == 3  # R^2, agreement and AUC side by side
+    for axis, metric in zip(figure.axes, ("r2", "agreement", "auc")):
+        (line,) = axis.get_lines()
+        np.testing.assert_allclose(line.get_ydata(), table[metric])
     with pytest.raises(ValueError, match="metric must be a column"):
         plot_student_size(table, metric="accuracy")
 
 
 def test_complexity_of_unknown_student_is_nan():
     assert np.isnan(student_complexity(object()))
+
+
+def small_ebm():
+    return ExplainableBoostingRegressor(
+        outer_bags=1, max_rounds=200, learning_rate=0.3, max_bins=32, n_jobs=1, random_state=0
+    )
+
+
+def test_ladder_across_student_kinds_on_the_same_held_out_rows(X):
+    labels = (teacher(X) > 0).astype(int)
+    classifier = LogisticRegression().fit(X, labels)
+    ladder = [
+        ("rule tree", f"tree, {k} leaves", DistilledTree(max_leaf_nodes=k, random_state=0))
+        for k in (2, 8)
+    ]
+    ladder += [
+        ("sparse GAM", f"GAM, {k} terms", DistilledGAM(student=small_ebm(), max_terms=k))
+        for k in (1, 2, 50)  # 50: more than the full GAM has, skipped
+    ]
+    ladder.append(("GAM", "GAM, all terms", DistilledGAM(student=small_ebm())))
+    table = student_size_pilot(classifier, X, students=ladder, test_size=0.3, random_state=0)
+    assert table["label"].tolist() == [
+        "tree, 2 leaves",
+        "tree, 8 leaves",
+        "GAM, 1 terms",
+        "GAM, 2 terms",
+        "GAM, all terms",
+    ]
+    assert table["complexity"].tolist()[:4] == [2.0, 8.0, 1.0, 2.0]
+    assert {"r2", "agreement", "auc"} <= set(table.columns)
+    # each row is the student's own fidelity on the held-out rows
+    fit_rows, test_rows = train_test_split(np.arange(len(X)), test_size=0.3, random_state=0)
+    tree = DistilledTree(classifier, max_leaf_nodes=8, random_state=0).fit(X[fit_rows])
+    assert table["r2"].iloc[1] == pytest.approx(tree.fidelity(X[test_rows])["r2"])
+    assert table["r2"].iloc[1] > table["r2"].iloc[0]
+
+
+def test_student_kinds_builds_trees_sparse_gams_and_the_full_gam():
+    ladder = student_kinds(leaf_counts=(4, 16), max_terms=(3,), random_state=1)
+    assert [(family, type(model).__name__) for family, _, model in ladder] == [
+        ("rule tree", "DistilledTree"),
+        ("rule tree", "DistilledTree"),
+        ("sparse GAM", "DistilledGAM"),
+        ("GAM", "DistilledGAM"),
+    ]
+    assert [model.get_params()["random_state"] for _, _, model in ladder] == [1] * 4
+    assert ladder[1][2].max_leaf_nodes == 16 and ladder[2][2].max_terms == 3
