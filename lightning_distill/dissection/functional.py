@@ -113,16 +113,11 @@ class LogBuckets:
         """Bucket index of every value (same shape, int64)."""
         n = self.num_log_bins
         magnitude = values.abs().double()
-        # offset 1: (0, low); 2 .. n+1: log bins; n+2: [high, inf)
-        log_bin = torch.floor(torch.log(magnitude / self.low) / math.log(self.ratio))
-        offset = torch.where(
-            magnitude < self.low,
-            torch.ones_like(log_bin),
-            torch.where(magnitude >= self.high, torch.full_like(log_bin, n + 2), log_bin + 2),
-        )
-        offset = offset.clamp(1, n + 2).long()
-        offset = torch.where(values == 0, torch.zeros_like(offset), offset)
-        return self.zero_index + torch.where(values < 0, -offset, offset)
+        # offset 1: (0, low); 2 .. n+1: log bins; n+2: [high, inf); log(0) = -inf lands on 1,
+        # and the sign (0 for an exact zero) takes it back to the zero bucket
+        offset = magnitude.mul(1.0 / self.low).log_().mul_(1.0 / math.log(self.ratio)).floor_()
+        offset = offset.add_(2).clamp_(1, n + 2).masked_fill_(magnitude >= self.high, n + 2)
+        return offset.long().mul_(torch.sign(values).long()).add_(self.zero_index)
 
     def bounds(self, device: torch.device | None = None) -> tuple[Tensor, Tensor]:
         """Lower and upper value bound of every bucket (float64, infinite at the two ends)."""
@@ -591,16 +586,30 @@ def quantile_windows(counts: Tensor, quantile: float) -> Tensor:
 
 
 def window_histogram(activations: Tensor, windows: Tensor, layout: HistogramLayout) -> Tensor:
-    """``[U, 2, layout.group]`` int64 fine counts inside the two coarse buckets of ``windows``."""
+    """``[U, 2, layout.group]`` int64 fine counts inside the two coarse buckets of ``windows``.
+
+    Only the values between the windows' edges (widened by 1e-6 relative, far beyond the
+    rounding of a bucket index) get a bucket index: a small share of the data for a high
+    quantile. The windows hold two consecutive order statistics, so no value lies in a bucket
+    between them and one range per unit covers both.
+    """
     values = _unit_values(activations)
     units, group = values.shape[0], layout.group
-    fine = layout.buckets.index(values)
+    low, high = layout.buckets.bounds(values.device)
+    last = torch.cat([layout.start[1:] - 1, layout.start.new_tensor([len(low) - 1])])
+    window_low = low[layout.start[windows[:, 0]]].unsqueeze(1)  # [U, 1]
+    window_high = high[last[windows[:, 1]]].unsqueeze(1)
+    compared = torch.promote_types(values.dtype, torch.float32)
+    window_low = (window_low - 1e-6 * window_low.abs()).to(compared)
+    window_high = (window_high + 1e-6 * window_high.abs()).to(compared)
+    values = values.to(compared)
+    unit, place = ((values >= window_low) & (values <= window_high)).nonzero(as_tuple=True)
+    fine = layout.buckets.index(values[unit, place])
     coarse = layout.fine_to_coarse[fine]
     offset = fine - layout.start[coarse]
-    unit = torch.arange(units, device=values.device).unsqueeze(1).expand_as(fine)
     found = []
     for slot in range(2):
-        hit = coarse == windows[:, slot : slot + 1]
+        hit = coarse == windows[unit, slot]
         found.append((unit[hit] * 2 + slot) * group + offset[hit])
     counts = torch.bincount(torch.cat(found), minlength=units * 2 * group)
     return counts.view(units, 2, group)
