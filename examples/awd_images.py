@@ -24,7 +24,6 @@ import lightning as L
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pywt
 import torch
@@ -181,7 +180,6 @@ def main() -> None:
     }
     for name, fig in figures.items():
         fig.savefig(args.out / name, dpi=110)
-        plt.close(fig)
     print(f"\npictures: {', '.join(str(args.out / n) for n in figures)}")
 
 

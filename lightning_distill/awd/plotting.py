@@ -1,11 +1,15 @@
-"""Pictures of a distilled wavelet: filters, wavelet functions, top-attributed reconstructions."""
+"""Pictures of a distilled wavelet: filters, wavelet functions, top-attributed reconstructions.
+
+Each function builds a :class:`matplotlib.figure.Figure` itself (never through ``pyplot``, so
+nothing is left open in a user's session) and returns it.
+"""
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pywt
 import torch
+from matplotlib.figure import Figure
 
 from lightning_distill.awd.module import AWDModule, wavelet_from_filter
 from lightning_distill.awd.transform import lowpass_from_wavelet
@@ -40,7 +44,8 @@ def plot_filters(wavelet, reference=None):
     matplotlib.figure.Figure
     """
     learned = _wavelet(wavelet)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), constrained_layout=True)
+    fig = Figure(figsize=(9, 3.2), layout="constrained")
+    axes = fig.subplots(1, 2)
     for ax, attribute, title in zip(axes, ("rec_lo", "rec_hi"), ("lowpass h0", "highpass h1")):
         if reference is not None:
             ref = getattr(_wavelet(reference), attribute)
@@ -81,7 +86,8 @@ def plot_wavelet_functions(wavelet, reference=None, level: int = 8):
     -------
     matplotlib.figure.Figure
     """
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), constrained_layout=True)
+    fig = Figure(figsize=(9, 3.2), layout="constrained")
+    axes = fig.subplots(1, 2)
     drawn = [(reference, "C7", "reference")] if reference is not None else []
     drawn.append((wavelet, "C0", "learned"))
     for item, color, fallback in drawn:
@@ -119,9 +125,8 @@ def plot_top_reconstructions(
     rebuilt = rebuilt.detach().cpu().double().numpy()
     n = x.shape[0]
     if module.dim == 1:
-        fig, axes = plt.subplots(
-            n, 1, figsize=(8, 1.8 * n), sharex=True, squeeze=False, constrained_layout=True
-        )
+        fig = Figure(figsize=(8, 1.8 * n), layout="constrained")
+        axes = fig.subplots(n, 1, sharex=True, squeeze=False)
         for k, ax in enumerate(axes[:, 0]):
             signal = x[k].reshape(-1, x.shape[-1])[0]
             ax.plot(signal, color="C7", label="original")
@@ -134,9 +139,8 @@ def plot_top_reconstructions(
                 ax.legend(frameon=False, fontsize=8, ncol=2)
         axes[-1, 0].set_xlabel("sample")
     else:
-        fig, axes = plt.subplots(
-            n, 2, figsize=(4.4, 2.2 * n), squeeze=False, constrained_layout=True
-        )
+        fig = Figure(figsize=(4.4, 2.2 * n), layout="constrained")
+        axes = fig.subplots(n, 2, squeeze=False)
         for k in range(n):
             for ax, image, title in zip(
                 axes[k],

@@ -31,8 +31,11 @@ from lightning_distill.dissection.functional import (
 __all__ = ["DissectionResults", "NetworkDissection", "ThresholdsNotSetError"]
 
 
+_MAX_BUCKETS = 10**6  # the default range and resolution give 13,822
+
+
 def _names(name: str, values) -> list[str]:
-    if isinstance(values, str | bytes) or not isinstance(values, Sequence | Tensor):
+    if not isinstance(values, list | tuple):
         raise TypeError(f"{name} must be a sequence of str, one per label; got {values!r}.")
     return [str(value) for value in values]
 
@@ -170,12 +173,12 @@ class NetworkDissection(Metric):
             )
         if len(label_categories) != len(label_names):
             raise ValueError(
-                f"label_categories must have one entry per label ({len(label_names)}), "
-                f"got {len(label_categories)}"
+                "label_categories must have one entry per label of label_names "
+                f"({len(label_names)}); got {len(label_categories)}."
             )
         if categories is None:
             categories = [cat for cat in dict.fromkeys(label_categories[1:]) if cat]
-        categories = [str(cat) for cat in categories]
+        categories = _names("categories", categories)
         unknown = sorted(set(label_categories[1:]) - set(categories) - {""})
         if unknown:
             raise ValueError(f"label_categories uses categories missing from categories: {unknown}")
@@ -205,6 +208,12 @@ class NetworkDissection(Metric):
         self.buckets = LogBuckets(
             float(histogram_range[0]), float(histogram_range[1]), float(histogram_resolution)
         )
+        if self.buckets.num_log_bins > _MAX_BUCKETS:
+            raise ValueError(
+                f"histogram_range and histogram_resolution must give at most {_MAX_BUCKETS} "
+                f"buckets per sign; got {self.buckets.num_log_bins} for {histogram_range!r} "
+                f"and {histogram_resolution!r}."
+            )
         self.cache_bytes = check_integer("cache_bytes", cache_bytes, minimum=0)
         layout = HistogramLayout.build(self.buckets, FINE_PER_COARSE)
         self.register_buffer("_fine_to_coarse", layout.fine_to_coarse, False)
@@ -565,4 +574,5 @@ class NetworkDissection(Metric):
 
         if results is None:
             results = self.results()
-        return plot_category_counts(results, ax=ax)
+        fig = plot_category_counts(results, ax=ax)
+        return fig, fig.axes[0] if ax is None else ax

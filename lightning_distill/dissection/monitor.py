@@ -378,15 +378,11 @@ class DissectionMonitor(Callback):
         return peaks, torch.cat(gathered_positions, 1).gather(1, chosen)
 
     def _save_pictures(self, pl_module, device, results, top_positions, epoch) -> None:
-        import matplotlib.pyplot as plt
-
         from lightning_distill.dissection.plotting import plot_category_counts, plot_unit_grid
 
         self.save_dir.mkdir(parents=True, exist_ok=True)
         tag = f"epoch{epoch}" if epoch is not None else "now"
-        fig, _ = plot_category_counts(results)
-        fig.savefig(self.save_dir / f"categories_{tag}.png", dpi=110)
-        plt.close(fig)
+        plot_category_counts(results).savefig(self.save_dir / f"categories_{tag}.png", dpi=110)
 
         table = results.units.sort_values("iou", ascending=False).head(self.plot_units)
         units = table["unit"].tolist()
@@ -397,7 +393,7 @@ class DissectionMonitor(Callback):
         images = torch.stack([_split_batch_item(dataset[p]) for p in positions])
         activations = self._run(pl_module, images.to(device))[:, units].cpu()
         titles = [f"unit {r.unit}: {r.concept}\nIoU {r.iou:.3f}" for r in table.itertuples()]
-        fig = plot_unit_grid(
+        plot_unit_grid(
             images,
             activations,
             torch.tensor(table["threshold"].to_numpy().copy()),
@@ -405,7 +401,6 @@ class DissectionMonitor(Callback):
             top_k=self.top_k,
             path=self.save_dir / f"units_{tag}.png",
         )
-        plt.close(fig)
 
 
 def _split_batch_item(item: Any) -> Tensor:

@@ -1,4 +1,8 @@
-"""Pictures of a network dissection: detectors per category, top images of a unit with its mask."""
+"""Pictures of a network dissection: detectors per category, top images of a unit with its mask.
+
+Each function builds a :class:`matplotlib.figure.Figure` itself (never through ``pyplot``, so
+nothing is left open in a user's session) and returns it.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from lightning_distill.dissection.functional import upsample_activations
 __all__ = ["plot_category_counts", "plot_unit_grid"]
 
 
-def plot_category_counts(results: Any, ax: Any = None, title: str | None = None) -> tuple[Any, Any]:
+def plot_category_counts(results: Any, ax: Any = None, title: str | None = None) -> Any:
     """Bar chart of detector units per category.
 
     Parameters
@@ -28,13 +32,21 @@ def plot_category_counts(results: Any, ax: Any = None, title: str | None = None)
 
     Returns
     -------
-    (Figure, Axes)
+    matplotlib.figure.Figure
+        The figure drawn into (``ax``'s when given).
+
+    Examples
+    --------
+    >>> fig = plot_category_counts({"color": 3, "object": 5})
+    >>> [int(bar.get_height()) for bar in fig.axes[0].patches]
+    [3, 5]
     """
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     counts = results if isinstance(results, Mapping) else results.category_counts
     if ax is None:
-        fig, ax = plt.subplots(figsize=(1.2 + 0.9 * max(1, len(counts)), 3.2))
+        fig = Figure(figsize=(1.2 + 0.9 * max(1, len(counts)), 3.2), layout="tight")
+        ax = fig.add_subplot()
     else:
         fig = ax.figure
     names, values = list(counts), [int(v) for v in counts.values()]
@@ -47,8 +59,7 @@ def plot_category_counts(results: Any, ax: Any = None, title: str | None = None)
     if title:
         ax.set_title(title)
     ax.set_ylim(0, max([*values, 1]) * 1.15)
-    fig.tight_layout()
-    return fig, ax
+    return fig
 
 
 def _displayable(image: Tensor) -> Tensor:
@@ -94,7 +105,7 @@ def plot_unit_grid(
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     if images.ndim != 4 or activations.ndim != 4 or images.shape[0] != activations.shape[0]:
         raise ValueError(
@@ -108,9 +119,8 @@ def plot_unit_grid(
     if row_titles is not None and len(row_titles) != rows:
         raise ValueError(f"row_titles must have {rows} entries, got {len(row_titles)}")
     top_k = min(int(top_k), images.shape[0])
-    fig, axes = plt.subplots(
-        rows, top_k, figsize=(1.6 * top_k, 1.75 * rows), squeeze=False, constrained_layout=True
-    )
+    fig = Figure(figsize=(1.6 * top_k, 1.75 * rows), layout="constrained")
+    axes = fig.subplots(rows, top_k, squeeze=False)
     upsampled = upsample_activations(activations.detach().float().cpu(), images.shape[-2:])
     peaks = activations.detach().flatten(2).amax(2).cpu()  # [N, R]
     for row in range(rows):

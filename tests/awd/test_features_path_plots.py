@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import pywt
 import torch
+from matplotlib.figure import Figure
 from sklearn.linear_model import LinearRegression, RidgeCV
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import check_estimator
@@ -209,6 +210,7 @@ def test_mean_attributions_of_a_linear_teacher_are_its_weights_analysis():
 
 def test_pictures_are_drawn(tmp_path):
     module = AWDModule(_linear_teacher(), wavelet="db2", levels=2, init_noise=0.05, seed=0)
+    open_before = plt.get_fignums()
     figures = [
         plot_filters(module, reference="db2"),
         plot_wavelet_functions(module, reference=list(pywt.Wavelet("db2").rec_lo), level=5),
@@ -222,11 +224,12 @@ def test_pictures_are_drawn(tmp_path):
     )
     figures.append(plot_top_reconstructions(image_module, torch.randn(2, 1, 8, 8), 5))
     for k, fig in enumerate(figures):
+        assert isinstance(fig, Figure)
         assert fig.axes and all(ax.has_data() for ax in fig.axes)
         fig.savefig(tmp_path / f"{k}.png")
-        plt.close(fig)
+    # built without pyplot: nothing left open in the user's session
+    assert plt.get_fignums() == open_before
     # filter stems are the learned taps
     fig = plot_filters(module)
     heights = fig.axes[0].containers[0].markerline.get_ydata()
     np.testing.assert_allclose(heights, module.learned_wavelet().rec_lo)
-    plt.close(fig)
