@@ -324,16 +324,26 @@ class CRD(FeatureMethod):
         """Memory of the two banks in bytes."""
         return self.memory_student.numel() * self.memory_student.element_size() * 2
 
-    def negatives(self, index: Tensor, step: int, offset: int = 0, total: int | None = None):
+    def negatives(self, index: Tensor, step: int, global_index: Tensor | None = None) -> Tensor:
         """Bank rows to contrast each sample with: ``[B, 1 + num_negatives]``, column 0 itself.
 
-        Drawn for a global batch of ``total`` samples from a generator seeded by
-        ``(seed, step)``; this process's rows start at ``offset``.
+        One table of negatives is drawn per step for the global batch ``global_index`` (all
+        processes; by default ``index``) from a generator seeded by ``(seed, step)``, and its
+        rows are dealt to the samples in the order of their indices: a sample gets the same
+        negatives however the global batch is split over processes.
         """
-        total = index.shape[0] if total is None else total
+        global_index = index if global_index is None else global_index
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
-        drawn = torch.randint(0, self.num_samples, (total, self.num_negatives), generator=generator)
-        drawn = drawn[offset : offset + index.shape[0]].to(index.device)
+        drawn = torch.randint(
+            0, self.num_samples, (len(global_index), self.num_negatives), generator=generator
+        )
+        # row of each global sample: its index's rank in the global batch
+        order = torch.argsort(global_index.long().cpu(), stable=True)
+        row_of_index = {}
+        for row, position in enumerate(order.tolist()):
+            row_of_index.setdefault(int(global_index[position]), []).append(row)
+        rows = [row_of_index[int(i)].pop(0) for i in index.long().cpu()]
+        drawn = drawn[rows].to(index.device)
         return torch.cat([index.long().unsqueeze(1), drawn], dim=1)
 
     def forward(self, student_feature, teacher_feature, context=None) -> dict[str, Tensor]:
@@ -353,7 +363,7 @@ class CRD(FeatureMethod):
 
         world = _DistributedBatch(index, student.detach(), teacher.detach())
         step = int(self.steps)
-        contrast = self.negatives(index, step, world.offset, world.total)
+        contrast = self.negatives(index, step, world.index)
         weights_student = self.memory_student[contrast]  # [B, K + 1, D]
         weights_teacher = self.memory_teacher[contrast]
         # the teacher's embedding against the student bank, and the reverse
@@ -401,15 +411,10 @@ class _DistributedBatch:
         if not self.distributed or dist.get_world_size() == 1:
             self.distributed = False
             self.index, self.student, self.teacher = index, student, teacher
-            self.offset, self.total = 0, index.shape[0]
             return
+        # torchmetrics' gather pads and trims batches of different sizes
         from torchmetrics.utilities.distributed import gather_all_tensors
 
-        sizes = [
-            int(s) for s in gather_all_tensors(torch.tensor([index.shape[0]], device=index.device))
-        ]
-        rank = dist.get_rank()
-        self.offset, self.total = sum(sizes[:rank]), sum(sizes)
         self.index = torch.cat(gather_all_tensors(index.long().contiguous()))
         self.student = torch.cat(gather_all_tensors(student.contiguous()))
         self.teacher = torch.cat(gather_all_tensors(teacher.contiguous()))

@@ -106,6 +106,10 @@ def test_crd_matches_the_paper_formula_and_updates_its_bank():
     s_feat, t_feat = torch.randn(5, 6), torch.randn(5, 2, 5)
     index = torch.tensor([3, 0, 19, 7, 11])
     contrast = method.negatives(index, step=0)
+    # the same sample gets the same negatives wherever it sits in the global batch
+    shuffled = torch.tensor([11, 3, 19, 0, 7])
+    again = method.negatives(shuffled, step=0)
+    assert torch.equal(again[[1, 3, 2, 4, 0]], contrast)
     assert contrast.shape == (5, 8) and torch.equal(contrast[:, 0], index)
     expected, new_rows = _crd_reference(method, s_feat, t_feat, index, contrast)
     terms = method(s_feat, t_feat, FeatureContext(index=index))
