@@ -285,7 +285,10 @@ class SoftDecisionTree(nn.Module):
             span = n_leaves // 2**level
             for position in range(2**level):
                 node = 2**level - 1 + position
-                ax = figure.add_subplot(grid[level, position * span : (position + 1) * span])
+                # centred under its subtree, at most two leaf columns wide
+                width = min(span, 2)
+                first = position * span + (span - width) // 2
+                ax = figure.add_subplot(grid[level, first : first + width])
                 filt = weights[node]
                 if image:
                     picture = filt.reshape(self.input_shape)
@@ -299,7 +302,7 @@ class SoftDecisionTree(nn.Module):
                     ax.bar(range(self.in_features), filt.numpy(), color=colours)
                     ax.set_ylim(-limit, limit)
                     ax.axhline(0.0, color="black", linewidth=0.5)
-                    if self.feature_names is not None and span >= 2:
+                    if self.feature_names is not None and width >= 2:
                         ax.set_xticks(range(self.in_features))
                         ax.set_xticklabels(self.feature_names, rotation=90, fontsize=6)
                     else:
