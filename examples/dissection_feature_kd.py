@@ -22,8 +22,11 @@ Prints a table (mean and standard deviation over the seeds) and draws one figure
 of Han et al.'s: method on x, detectors without / with logit KD as paired bars, scratch and KD
 alone as horizontal reference lines.
 
-Run: PYTHONPATH=. python examples/dissection_feature_kd.py              (3 seeds, 8 epochs, 2,000 images)
+Run: PYTHONPATH=. python examples/dissection_feature_kd.py              (3 seeds, 6 epochs, 1,500 images)
      PYTHONPATH=. python examples/dissection_feature_kd.py --quick      (1 seed, about 2 minutes)
+The seeds can run in parallel processes sharing one teacher, then be merged:
+     ... --seed-list 0 --teacher out/teacher.pt --out out/feature_kd/seed0   (likewise 1, 2)
+     ... --merge out/feature_kd/seed0 out/feature_kd/seed1 out/feature_kd/seed2
 """
 
 from __future__ import annotations
@@ -108,8 +111,17 @@ def label(method: str, with_kd: bool) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--train-size", type=int, default=2000)
+    parser.add_argument(
+        "--seed-list", type=int, nargs="+", default=None, help="run these seeds only"
+    )
+    parser.add_argument(
+        "--teacher", type=Path, default=None, help="teacher weights: loaded if present, else saved"
+    )
+    parser.add_argument(
+        "--merge", type=Path, nargs="+", default=None, help="summarise the rows.json of these runs"
+    )
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--train-size", type=int, default=1500)
     parser.add_argument("--negatives", type=int, default=4096, help="CRD negatives per sample")
     parser.add_argument(
         "--stage-epochs", type=int, default=3, help="FT paraphraser / SSKD head epochs"
@@ -126,6 +138,13 @@ def main() -> None:
     start = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
     figure = args.figure or args.out / "detectors.png"
+    if args.merge:
+        rows = {name: [] for name in (label(m, k) for m, k in runs())}
+        for path in args.merge:
+            for name, found in json.loads((path / "rows.json").read_text()).items():
+                rows[name].extend(found)
+        summarise(rows, args, figure, start)
+        return
 
     train_data = SyntheticConcepts(args.train_size, seed=0)
     test_data = SyntheticConcepts(1000, seed=1)
@@ -135,13 +154,18 @@ def main() -> None:
     teacher = cnn((24, 48, 96), classes)
     # every run reads the sample index (CRD needs it; the others ignore it)
     loader = DataLoader(train_data.classification(with_index=True), batch_size=64, shuffle=True)
-    train(CosineDistillation(teacher, None, alpha=0.0, lr=3e-3), loader, args.epochs + 4)
+    if args.teacher is not None and args.teacher.exists():
+        teacher.load_state_dict(torch.load(args.teacher, weights_only=True))
+    else:
+        train(CosineDistillation(teacher, None, alpha=0.0, lr=3e-3), loader, args.epochs + 4)
+        if args.teacher is not None:
+            torch.save(teacher.state_dict(), args.teacher)
     teacher_acc = accuracy(teacher, test_data)
     print(f"teacher: test accuracy {teacher_acc:.3f} ({time.perf_counter() - start:.0f} s)")
     example = train_data.images[:2]
 
     rows: dict[str, list[dict]] = {label(m, k): [] for m, k in runs()}
-    for seed in range(args.seeds):
+    for seed in args.seed_list if args.seed_list is not None else range(args.seeds):
         for method, with_kd in runs():
             L.seed_everything(100 + seed, verbose=False)
             student = cnn((16, 32, 64), classes)
@@ -163,6 +187,12 @@ def main() -> None:
                 f"({row['seconds']:.0f} s; {time.perf_counter() - start:.0f} s in all)"
             )
 
+    (args.out / "rows.json").write_text(json.dumps(rows, indent=1))
+    summarise(rows, args, figure, start, teacher_acc)
+
+
+def summarise(rows: dict, args, figure: Path, start: float, teacher_acc=None) -> None:
+    seeds = len(next(iter(rows.values())))
     summary = {
         name: {
             key: (float(np.mean([r[key] for r in found])), float(np.std([r[key] for r in found])))
@@ -171,7 +201,7 @@ def main() -> None:
         for name, found in rows.items()
     }
     print(
-        f"\nmean (std) over {args.seeds} seed(s), {args.epochs} epochs, {args.train_size} images; "
+        f"\nmean (std) over {seeds} seed(s), {args.epochs} epochs, {args.train_size} images; "
         "student last conv block, 64 units, IoU >= 0.04"
     )
     print(f"{'method':>10}  {'accuracy':>14}  {'detectors':>12}  {'unique':>11}  {'s/run':>6}")
@@ -192,7 +222,7 @@ def main() -> None:
             indent=1,
         )
     )
-    plot_paired_bars(summary, figure, args.seeds)
+    plot_paired_bars(summary, figure, seeds)
     print(f"\nfigure {figure}; total {time.perf_counter() - start:.0f} s")
 
 
