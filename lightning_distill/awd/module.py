@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import lightning as L
+import numpy as np
 import pywt
 import torch
 from typing_extensions import override
@@ -177,13 +178,32 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
             raise TypeError(
                 f"keep_teacher_in_checkpoint must be a bool; got {keep_teacher_in_checkpoint!r}."
             )
-        self.attribution = _method(attribution)
+        if not isinstance(attribution, str):
+            raise TypeError(f"attribution must be a method name (str); got {attribution!r}.")
+        try:
+            self.attribution = _method(attribution)
+        except ValueError as error:
+            raise ValueError(f"attribution {error}") from None
+        init_noise = check_real("init_noise", init_noise, minimum=0)
+        if seed is not None:
+            seed = check_integer("seed", seed, minimum=0)
+        if isinstance(wavelet, list | tuple | np.ndarray | torch.Tensor):
+            try:
+                np.asarray(wavelet, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise TypeError(
+                    f"wavelet given as a filter must hold numbers; got {wavelet!r}."
+                ) from None
         self.weights = {
             "reconstruction": _check_weight("reconstruction_weight", reconstruction_weight),
             "sparsity": _check_weight("sparsity_weight", sparsity_weight),
             "attribution": _check_weight("attribution_weight", attribution_weight),
         }
         base = _check_weight("validity_weight", validity_weight)
+        if validity_weights is not None and not isinstance(validity_weights, dict):
+            raise TypeError(
+                f"validity_weights must be a dict of term weights or None; got {validity_weights!r}."
+            )
         overrides = dict(validity_weights or {})
         unknown = sorted(set(overrides) - set(VALIDITY_TERMS))
         if unknown:
@@ -196,6 +216,10 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
             )
         self.lr = check_real("lr", lr, minimum=0, exclusive_minimum=True)
         initial = lowpass_from_wavelet(wavelet, noise=init_noise, seed=seed)
+        if not np.all(np.abs(initial) < torch.finfo(torch.get_default_dtype()).max):
+            raise ValueError(
+                f"init_noise must leave the starting filter finite; got {init_noise!r}."
+            )
         if not isinstance(wavelet, str):
             # stored as its filter, so checkpoints hold plain numbers, not pywt objects
             wavelet = lowpass_from_wavelet(wavelet).tolist()

@@ -22,7 +22,7 @@ from lightning_distill._teacher import (
     evaluating,
 )
 from lightning_distill._validation import check_choice, check_real
-from lightning_distill.hooks import FeatureHooks
+from lightning_distill.hooks import FeatureHooks, resolve_module_names
 from lightning_distill.kd.augment import apply_augment, check_augment
 from lightning_distill.kd.constraints import add_constraint_terms, check_constraints
 from lightning_distill.kd.feature_losses import (
@@ -117,7 +117,7 @@ def _as_feature_specs(features) -> tuple[list[FeatureDistillation], list | None]
         return [], None
     if isinstance(features, FeatureDistillation | dict):
         features = [features]
-    if isinstance(features, str) or not isinstance(features, Iterable):
+    if not isinstance(features, list | tuple):
         raise TypeError(
             "features must be a list of FeatureDistillation objects, (student_layer, "
             f"teacher_layer[, loss[, weight]]) tuples or dicts; got {features!r}."
@@ -133,6 +133,12 @@ def _as_feature_specs(features) -> tuple[list[FeatureDistillation], list | None]
         elif isinstance(item, dict):
             item = dict(item)
             shapes.append(item.pop(_SHAPES_KEY, None))
+            unknown = sorted(set(map(str, item)) - {f.name for f in fields(FeatureDistillation)})
+            if unknown:
+                raise TypeError(
+                    "features given as dicts must use FeatureDistillation's fields; got the "
+                    f"unknown keys {unknown}."
+                )
             specs.append(FeatureDistillation(**item))
         else:
             raise TypeError(
@@ -426,6 +432,13 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         self.example_input_array = example_input
         self._optimizer = optimizer
 
+        if specs:
+            resolve_module_names(
+                student, [s.student_layer for s in specs], argument="features (student_layer)"
+            )
+            resolve_module_names(
+                teacher, [s.teacher_layer for s in specs], argument="features (teacher_layer)"
+            )
         self._student_hooks = (
             FeatureHooks(student, [s.student_layer for s in specs]) if specs else None
         )

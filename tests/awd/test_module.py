@@ -237,7 +237,7 @@ def test_bad_constructor_arguments():
         AWDModule(_teacher(), attribution_weight=-1)
     with pytest.raises(ValueError, match="validity_weights has unknown terms"):
         AWDModule(_teacher(), validity_weights={"orthogonality": 1.0})
-    with pytest.raises(ValueError, match="method must be one of"):
+    with pytest.raises(ValueError, match="attribution method must be one of"):
         AWDModule(_teacher(), attribution="lime")
     with pytest.raises(TypeError, match="target must be None, an int"):
         AWDModule(_teacher(), target="class")
