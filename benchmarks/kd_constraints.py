@@ -1,0 +1,106 @@
+"""Cost of a ``Monotonic`` constraint in a KD training step on the tabular MLP.
+
+The credit data and models of ``examples/kd_tabular_constraints.py`` (2,000 rows, 5 features,
+teacher and student MLPs 5-64-64-2, batch 128, Adam): whole training epochs of
+Trainer + DistillationModule without a constraint, and with ``Monotonic`` drawing 1,024 uniform
+points per step (Liu et al.'s number), run alternately; also with 256 points, to show how the
+cost grows with the points. Time is the process's CPU time with one torch thread (other work on
+a shared machine does not enter it), per step, after a warm-up epoch; the median over rounds is
+reported with its ratio to the unconstrained step (target <= 1.5 for 1,024 points).
+
+Run: python benchmarks/kd_constraints.py [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
+from kd_tabular_constraints import credit_data, mlp
+
+from lightning_distill import DistillationModule, Monotonic
+
+warnings.filterwarnings("ignore")
+logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+
+
+class EpochTimer(L.Callback):
+    """Process CPU time of each training epoch."""
+
+    def __init__(self):
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self._start = time.process_time()
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self.seconds.append(time.process_time() - self._start)
+
+
+def step_ms(teacher, loader, n_points: int | None, epochs: int) -> float:
+    """Median CPU milliseconds per step over ``epochs`` epochs after a warm-up epoch."""
+    constraints = None
+    if n_points is not None:
+        constraints = [
+            Monotonic(0, 1, output=1, quantity="log_probability", margin=0.1, n_points=n_points)
+        ]
+    module = DistillationModule(
+        mlp(64, 1), teacher, temperature=2.0, lr=3e-3, constraints=constraints
+    )
+    timer = EpochTimer()
+    trainer = L.Trainer(
+        max_epochs=epochs + 1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[timer],
+    )
+    trainer.fit(module, loader)
+    steps = len(loader)
+    return 1000 * statistics.median(timer.seconds[1:]) / steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    x, y = credit_data(2000, 0, artefact=True)
+    loader = DataLoader(TensorDataset(x, y), batch_size=128, shuffle=True)
+    teacher = mlp(64, 0).eval()
+    runners = {"KD step": None, "+ Monotonic, 256 points": 256, "+ Monotonic, 1,024 points": 1024}
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for round_ in range(args.rounds):
+        for name, n_points in runners.items():
+            torch.manual_seed(round_)
+            times[name].append(step_ms(teacher, loader, n_points, args.epochs))
+        print(f"round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.2f} ms" for k, v in times.items()))
+    base = statistics.median(times["KD step"])
+    print(f"\nmedian CPU ms per step over {args.rounds} rounds (batch 128, one thread)")
+    for name, values in times.items():
+        median = statistics.median(values)
+        ratios = [v / b for v, b in zip(values, times["KD step"])]
+        print(
+            f"  {name:28s} {median:7.2f} ms   ratio {median / base:5.2f}   "
+            f"(per-round ratios {min(ratios):.2f}-{max(ratios):.2f})"
+        )
+    ratio = statistics.median(times["+ Monotonic, 1,024 points"]) / base
+    print(f"\nMonotonic with 1,024 points / KD step: {ratio:.2f} (target <= 1.50)")
+
+
+if __name__ == "__main__":
+    main()
