@@ -20,6 +20,10 @@ side rows with a missing value go). For a feature with missing values at fit, a 
 the side that takes them reads ``x is missing`` in a rule of its own, the other side adds
 ``x is not missing``. A rule read alone is therefore true of every row it covers, missing values
 included.
+
+**Thresholds** are the shortest decimals that split the fitting rows as scikit-learn's tree did
+(``debt_ratio <= 0.2815`` rather than its float32 midpoint ``0.2814999967813492``), and the
+model routes every row with those very thresholds, in float64: the rules are the model.
 """
 
 from __future__ import annotations
@@ -58,7 +62,21 @@ def _numeric_column(X, index) -> np.ndarray:
 def _format_value(value) -> str:
     if isinstance(value, set):
         return "{" + ", ".join(repr(v) for v in sorted(value, key=repr)) + "}"
-    return repr(float(value))
+    text = repr(float(value))  # the shortest text that reads back as the same number
+    return text[:-2] if text.endswith(".0") else text
+
+
+def _shortest_between(low: float, high: float) -> float:
+    """The shortest decimal strictly between ``low`` and ``high``, nearest their middle
+    (``40.5`` between 40 and 41, ``0.2815`` between 0.281 and 0.282)."""
+    if not np.isfinite(low) or not np.isfinite(high):
+        return float(low if np.isfinite(low) else high)
+    middle = low + (high - low) / 2
+    for digits in range(1, 18):
+        decimal = float(f"{middle:.{digits}g}")
+        if low < decimal < high:
+            return decimal
+    return float(low)
 
 
 def format_condition(condition) -> str:
@@ -157,6 +175,9 @@ class DistilledTree(DistillerBase):
     ----------
     tree_ : DecisionTreeRegressor
         The fitted tree, on numeric columns and category ranks.
+    thresholds_ : ndarray of shape (n_nodes,)
+        The threshold of each split as the rules state it and the model applies it (NaN at
+        leaves).
     categories_ : dict
         For each categorical column index, its known categories in rank order.
     rules_ : list of dict
@@ -176,8 +197,8 @@ class DistilledTree(DistillerBase):
     >>> tree = DistilledTree(max_leaf_nodes=4, random_state=0).fit(X, teacher_scores=score)
     >>> for rule, prediction in tree.rules()[["rule", "prediction"]].to_numpy():
     ...     print(f"{rule}: {prediction:.1f}")
-    priors <= 3.5 and age <= 41.0: 0.0
-    priors <= 3.5 and age > 41.0: -1.0
+    priors <= 3.5 and age <= 41: 0.0
+    priors <= 3.5 and age > 41: -1.0
     priors > 3.5 and age <= 40.5: 2.0
     priors > 3.5 and age > 40.5: 1.0
     """
@@ -322,10 +343,51 @@ class DistilledTree(DistillerBase):
             min_samples_leaf=self.min_samples_leaf,
             monotonic_cst=constraints,
             random_state=seed,
-        ).fit(
-            self._encode(transfer, warn_unseen=False),
-            target[:, 0] if target.shape[1] == 1 else target,
         )
+        encoded = self._encode(transfer, warn_unseen=False)
+        self.tree_.fit(encoded, target[:, 0] if target.shape[1] == 1 else target)
+        self.thresholds_ = self._readable_thresholds(encoded)
+
+    def _readable_thresholds(self, encoded):
+        """For each split, the shortest decimal between the fitting rows the tree sent left and
+        those it sent right (the tree itself compares float32 values with float32 midpoints)."""
+        tree = self.tree_.tree_
+        thresholds = np.full(tree.node_count, np.nan)
+        paths = self.tree_.decision_path(encoded).tocsc()
+        for node in np.flatnonzero(tree.children_left != -1):
+            rows = paths.indices[paths.indptr[node] : paths.indptr[node + 1]]
+            values = encoded[rows, tree.feature[node]]
+            values = values[~np.isnan(values)]
+            left = values.astype(np.float32) <= tree.threshold[node]
+            low = values[left].max() if left.any() else -np.inf
+            high = values[~left].min() if (~left).any() else np.inf
+            if np.isfinite(low) or np.isfinite(high):
+                thresholds[node] = _shortest_between(low, high)
+            else:
+                thresholds[node] = float(tree.threshold[node])
+        return thresholds
+
+    def _apply(self, encoded):
+        """The leaf of each row, routed with :attr:`thresholds_` in float64 (missing values as
+        the tree learnt)."""
+        tree = self.tree_.tree_
+        node = np.zeros(len(encoded), dtype=np.intp)
+        while True:
+            active = np.flatnonzero(tree.children_left[node] != -1)
+            if active.size == 0:
+                return node
+            current = node[active]
+            value = encoded[active, tree.feature[current]]
+            left = np.where(
+                np.isnan(value),
+                tree.missing_go_to_left[current].astype(bool),
+                value <= self.thresholds_[current],
+            )
+            node[active] = np.where(left, tree.children_left[current], tree.children_right[current])
+
+    def _leaf_values(self, encoded):
+        values = self.tree_.tree_.value[self._apply(encoded)]
+        return np.asarray(values[:, :, 0], dtype=float)
 
     def _features_with_missing(self, X):
         return {
@@ -336,7 +398,7 @@ class DistilledTree(DistillerBase):
 
     def _predict_student(self, X):
         encoded = self._encode(X)
-        return np.asarray(self.tree_.predict(encoded), dtype=float).reshape(len(encoded), -1)
+        return self._leaf_values(encoded)
 
     def _after_fit(self, X, target):
         # rows of X left out by max_samples may miss values the fitting rows never missed
@@ -372,7 +434,7 @@ class DistilledTree(DistillerBase):
                     }
                 )
                 return
-            feature, threshold = int(tree.feature[node]), float(tree.threshold[node])
+            feature, threshold = int(tree.feature[node]), float(self.thresholds_[node])
             if feature in self.categories_:
                 labels = self.categories_[feature]
                 below = set(labels[: int(np.floor(threshold)) + 1])
@@ -412,7 +474,7 @@ class DistilledTree(DistillerBase):
         return rules
 
     def _rule_ids(self, encoded):
-        leaves = self.tree_.apply(encoded)
+        leaves = self._apply(encoded)
         ids = np.full(len(encoded), -1)
         for rule_id, rule in enumerate(self.rules_):
             covered = leaves == rule["leaf"]
@@ -486,11 +548,7 @@ class DistilledTree(DistillerBase):
         encoded = self._encode(X)
         ids = self._rule_ids(encoded)
         table = self.rules()
-        prediction = (
-            np.asarray(self.tree_.predict(encoded), dtype=float).reshape(len(encoded), -1)
-            * self.target_scale_
-            + self.target_offset_
-        )
+        prediction = self._leaf_values(encoded) * self.target_scale_ + self.target_offset_
         out = pd.DataFrame(
             {
                 "rule_id": ids,
@@ -515,7 +573,7 @@ class DistilledTree(DistillerBase):
         Parameters
         ----------
         decimals : int, default=3
-            Digits of the predictions shown (thresholds are shown exactly).
+            Digits of the predictions shown (thresholds as in :meth:`rules`).
 
         Returns
         -------
@@ -549,7 +607,7 @@ class DistilledTree(DistillerBase):
             if left == -1:
                 lines.append(indent + leaf_text(by_leaf[node]))
                 return
-            feature, threshold = int(tree.feature[node]), float(tree.threshold[node])
+            feature, threshold = int(tree.feature[node]), float(self.thresholds_[node])
             name = names[feature]
             if feature in self.categories_:
                 below = set(self.categories_[feature][: int(np.floor(threshold)) + 1])

@@ -276,3 +276,14 @@ def test_explain_refuses_other_columns_and_new_missing_values(fitted):
     strings.loc[3, "income"] = "zz"
     with pytest.raises(ValueError, match=r"X column 'income' must hold numbers.*'zz'"):
         tree.explain(strings)
+
+
+def test_readable_thresholds_route_the_fitting_rows_as_the_tree_did():
+    rng = np.random.default_rng(6)
+    X = np.round(rng.normal(size=(500, 3)), 3)
+    tree = DistilledTree(lambda X: X[:, 0] - X[:, 1] ** 2, max_leaf_nodes=12).fit(X)
+    # scikit-learn's own routing (float32 features, float32 midpoints) on the fitting rows
+    np.testing.assert_allclose(tree.predict(X), tree.tree_.predict(X))
+    for conditions in tree.rules()["conditions"]:
+        for _, _, value in conditions:
+            assert len(repr(value)) <= 7  # 3 decimals in the data: at most 4 in a threshold
