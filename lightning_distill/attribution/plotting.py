@@ -67,7 +67,8 @@ def plot_attribution_maps(
     from matplotlib.figure import Figure
 
     rows, columns = len(images), 1 + len(maps)
-    if axes is None:
+    own_figure = axes is None
+    if own_figure:
         figure = Figure(figsize=(1.7 * columns, 1.7 * rows * images.shape[-2] / images.shape[-1]))
         axes = figure.subplots(rows, columns, squeeze=False)
     else:
@@ -87,7 +88,8 @@ def plot_attribution_maps(
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
-    figure.tight_layout()
+    if own_figure:
+        figure.tight_layout()
     if path is not None:
         figure.savefig(path, dpi=110)
     return figure
