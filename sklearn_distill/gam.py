@@ -581,10 +581,12 @@ class DistilledGAM(DistillerBase):
         Fit the student on at most this many rows of the transfer set (after augmentation),
         drawn at random; ``None`` uses every row. A noise-free score is learnt as well from
         100,000 rows as from millions, in a fraction of the time (benchmarks/README.md).
-    proba_clip : float, default=1e-6
+    proba_clip : float, default=1e-4
         Teacher probabilities are clipped to ``[proba_clip, 1 - proba_clip]`` before log-odds.
-        When many are exactly 0 or 1 (a random forest's votes), ``fit`` warns: see
-        benchmarks/README.md for the clip that keeps such teachers' mimics faithful.
+        1e-4 was the best or near-best clip, on the probability scale, for the mimics of a
+        random forest (45% of its probabilities exactly 0 or 1) and of a boosted model
+        (benchmarks/saturation_clip.py); when many probabilities lie beyond the clip,
+        ``fit`` warns.
     max_terms : int or None, default=None
         Keep only the ``max_terms`` most important terms (main effects and pairwise
         interactions ranked by the EBM's mean absolute contribution, summed over classes) and
@@ -641,7 +643,7 @@ class DistilledGAM(DistillerBase):
         monotone_constraints=None,
         augmentation=None,
         max_samples=100_000,
-        proba_clip=1e-6,
+        proba_clip=1e-4,
         max_terms=None,
     ):
         self.teacher = teacher

@@ -168,8 +168,9 @@ class DistilledTree(DistillerBase):
         Query augmentation (see :func:`~sklearn_distill.gam.generate_queries`).
     max_samples : int or None, default=None
         Fit on at most this many rows of the transfer set; ``None`` uses every row.
-    proba_clip : float, default=1e-6
-        Teacher probabilities are clipped to ``[proba_clip, 1 - proba_clip]`` before log-odds.
+    proba_clip : float, default=1e-4
+        Teacher probabilities are clipped to ``[proba_clip, 1 - proba_clip]`` before log-odds
+        (see :class:`~sklearn_distill.DistilledGAM`).
 
     Attributes
     ----------
@@ -218,7 +219,7 @@ class DistilledTree(DistillerBase):
         cv=5,
         augmentation=None,
         max_samples=None,
-        proba_clip=1e-6,
+        proba_clip=1e-4,
     ):
         self.teacher = teacher
         self.response = response
