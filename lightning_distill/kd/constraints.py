@@ -192,7 +192,9 @@ def monotonic_penalty(
 
     differentiable in the model's parameters (the derivative is taken with
     ``create_graph=True``). Rows are independent, so one backward pass gives every row's
-    derivative.
+    derivative; rows that already meet the margin contribute zero and are left out of the
+    second-order pass (unless the model has batch normalisation in training mode, where rows
+    depend on each other). Returns a constant zero when every row meets the margin.
 
     Parameters
     ----------
@@ -219,9 +221,39 @@ def monotonic_penalty(
     direction = _check_direction(direction)
     margin = check_real("margin", margin, minimum=0.0)
     check_choice("quantity", quantity, _QUANTITIES)
-    _feature_tensor(points, feature)
-    grad, _ = _derivative(model, points, feature, output, quantity, create_graph=True)
-    return F.relu(margin - direction * grad).square().mean()
+    column = _feature_tensor(points, feature)
+    n_rows = column.shape[0]
+    if _mixes_rows(model):
+        grad, _ = _derivative(model, points, feature, output, quantity, create_graph=True)
+        return F.relu(margin - direction * grad).square().mean()
+    # Rows that meet the margin add exactly zero, with zero gradient: find them with a cheap
+    # first-order pass, and differentiate twice (create_graph) through the others only.
+    grad, _ = _derivative(model, points, feature, output, quantity, create_graph=False)
+    violating = (margin - direction * grad) > 0
+    if not bool(violating.any()):
+        return grad.new_zeros(())
+    grad, _ = _derivative(
+        model, _rows(points, violating), feature, output, quantity, create_graph=True
+    )
+    return F.relu(margin - direction * grad).square().sum() / n_rows
+
+
+def _mixes_rows(model: nn.Module) -> bool:
+    """Whether a row's output depends on the other rows (batch statistics in training mode)."""
+    norms = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+    return any(isinstance(m, norms) and m.training for m in model.modules())
+
+
+def _rows(points, mask: Tensor):
+    if isinstance(points, Mapping):
+        size = mask.shape[0]
+        return {
+            key: value[mask.to(value.device)]
+            if isinstance(value, Tensor) and value.dim() and value.shape[0] == size
+            else value
+            for key, value in points.items()
+        }
+    return points[mask]
 
 
 class Monotonic(Constraint):

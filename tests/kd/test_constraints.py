@@ -207,3 +207,38 @@ def test_bad_inputs_at_penalty_time():
         monotonicity_violations(model, x, 0, delta=0.0)
     with pytest.raises(TypeError, match="inputs must be a floating-point"):
         monotonicity_violations(model, x.long(), 0)
+
+
+def _full_penalty(model, points, feature, output, direction, margin):
+    points = points.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(model(points)[:, output].sum(), points, create_graph=True)
+    return torch.relu(margin - direction * grad[:, feature]).square().mean()
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_penalty_gradient_equals_the_full_second_order_pass(batch_norm):
+    torch.manual_seed(6)
+    layers = (
+        [nn.Linear(4, 16)]
+        + ([nn.BatchNorm1d(16)] if batch_norm else [])
+        + [nn.Tanh(), nn.Linear(16, 2)]
+    )
+    model = nn.Sequential(*layers).double()
+    points = torch.randn(300, 4, dtype=torch.float64)
+    reference = _full_penalty(model, points, 1, 0, 1, 0.2)
+    expected = torch.autograd.grad(
+        reference, list(model.parameters()), allow_unused=True, materialize_grads=True
+    )
+    penalty = monotonic_penalty(model, points, 1, output=0, direction=1, margin=0.2)
+    got = torch.autograd.grad(
+        penalty, list(model.parameters()), allow_unused=True, materialize_grads=True
+    )
+    torch.testing.assert_close(penalty, reference)
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b)
+
+
+def test_penalty_is_a_constant_zero_when_every_row_meets_the_margin():
+    model = _MonotoneWithMargin()
+    penalty = monotonic_penalty(model, torch.randn(10, 4), 0, margin=1.0)
+    assert float(penalty) == 0.0 and not penalty.requires_grad
