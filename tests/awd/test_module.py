@@ -357,3 +357,55 @@ def test_epoch_values_are_the_sample_weighted_means_of_the_epochs_batches():
         expected = sum(terms[name] * size for terms, size in probe.batches) / 40
         logged = float(trainer.callback_metrics[f"train/{name}_epoch"])
         assert logged == pytest.approx(expected, rel=1e-5, abs=1e-7), name
+
+
+def _bn_teacher(n_in=32):
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Linear(n_in, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(), torch.nn.Linear(8, 1)
+    )
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_teacher_out_of_checkpoints_unless_kept_and_given_back_as_it_was(tmp_path, keep):
+    teacher = _bn_teacher()
+    teacher.train()
+    teacher[1].eval()  # the user's frozen BatchNorm inside a training teacher
+    teacher[0].weight.requires_grad_(False)
+    modes = [m.training for m in teacher.modules()]
+    flags = [p.requires_grad for p in teacher.parameters()]
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    module = AWDModule(
+        teacher, wavelet="db2", levels=2, attribution_weight=0.1, keep_teacher_in_checkpoint=keep
+    )
+    assert module.teacher is teacher  # frozen in place, not copied
+    trainer = _trainer()
+    trainer.fit(module, _loader())
+    assert [m.training for m in teacher.modules()] == modes
+    assert [p.requires_grad for p in teacher.parameters()] == flags
+    assert all(torch.equal(v, before[k]) for k, v in teacher.state_dict().items())
+    path = tmp_path / "awd.ckpt"
+    trainer.save_checkpoint(path)
+    state = torch.load(path, weights_only=True)["state_dict"]
+    assert any(k.startswith("teacher.") for k in state) == keep
+    restored = AWDModule.load_from_checkpoint(path, teacher=_bn_teacher())
+    assert torch.equal(restored.h0, module.h0)
+
+
+def test_methods_called_outside_a_fit_run_the_teacher_frozen_and_give_it_back():
+    teacher = _bn_teacher()
+    teacher.train()
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    module = AWDModule(teacher, wavelet="db2", levels=2, attribution_weight=1.0)
+    x = torch.randn(6, 32)
+    terms = module.losses(x)
+    terms["loss"].backward()
+    module.mean_attributions(x)
+    module.reconstruct_top(x, 3)
+    # eval mode inside (BatchNorm statistics unchanged), no gradient into the teacher, and
+    # every mode and flag as before
+    assert all(torch.equal(v, before[k]) for k, v in teacher.state_dict().items())
+    assert all(p.grad is None for p in teacher.parameters())
+    assert teacher.training and all(m.training for m in teacher.modules())
+    assert all(p.requires_grad for p in teacher.parameters())
+    assert module.h0.grad is not None
