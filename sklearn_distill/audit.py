@@ -26,6 +26,7 @@ from __future__ import annotations
 import numbers
 import sys
 import warnings
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -40,18 +41,28 @@ from sklearn.utils.validation import _num_samples, check_is_fitted
 from sklearn_distill import _teacher
 from sklearn_distill._defaults import default_mimic_student as default_mimic_student
 from sklearn_distill._defaults import default_outcome_model as default_outcome_model
+from sklearn_distill._validation import check_integer, check_real, fail
 from sklearn_distill.gam import DistilledGAM, FrozenTeacherMixin
 from sklearn_distill.shapes import shape_functions
 from sklearn_distill.stats import (
     binned_rate,
     bootstrap_correlations,
     compare_shapes,
+    summarize_terms,
     term_stability,
 )
 
 __all__ = ["CompareAudit", "default_mimic_student", "default_outcome_model"]
 
 _CALIBRATIONS = (None, "isotonic", "sigmoid", "temperature")
+
+#: Outer bags of the default models refitted on each fold. Their job is a residual, not a
+#: band, and the bagged average of two bags predicts about as well as that of eight.
+_FOLD_OUTER_BAGS = 2
+
+#: Nominal features with more categories than this (the default interaction bins) are left out
+#: of interaction detection.
+_WIDE_CATEGORIES = 32
 
 #: Above this share of rows calibrated to probability 0 or 1, fit() warns (see
 #: CompareAudit._warn_if_calibration_saturates).
@@ -79,30 +90,99 @@ def _with_seed(estimator, seed, n_jobs):
     return estimator.set_params(**update)
 
 
-def _fit_pair(audit, X, y01, scores, seed, ebm_jobs):
-    """Fit a mimic and an outcome model on the same rows; return both."""
+def _set_terms(estimator, terms, outer_bags=None):
+    """``estimator`` (an EBM) with its interaction terms set; other estimators as given.
+
+    ``terms`` is the number of pairs to detect (an int) together with the pairs not to
+    consider, or an explicit list of pairs of feature indices.
+    """
+    params = estimator.get_params(deep=False)
+    if "interactions" not in params:
+        return estimator
+    update = {}
+    if isinstance(terms, tuple):  # (how many to detect, pairs excluded from detection)
+        count, excluded = terms
+        update["interactions"] = count
+        if excluded and "exclude" in params:
+            update["exclude"] = [*(params["exclude"] or []), *excluded]
+    else:
+        update["interactions"] = [tuple(pair) for pair in terms] if terms else 0
+    if outer_bags is not None and "outer_bags" in params:
+        update["outer_bags"] = min(outer_bags, params["outer_bags"])
+    return estimator.set_params(**update)
+
+
+def _interaction_pairs(model):
+    """The pairs of feature indices of a fitted EBM's interaction terms (none otherwise)."""
+    return [
+        tuple(int(f) for f in term)
+        for term in getattr(model, "term_features_", [])
+        if len(term) == 2
+    ]
+
+
+def _fit_pair(audit, X, y01, scores, seed, ebm_jobs, terms, *, fold=False):
+    """Fit a mimic and an outcome model on the same rows; return both.
+
+    ``terms`` says which interaction pairs both models carry (see :func:`_set_terms`): when
+    pairs are detected, the mimic detects them and the outcome model is given the mimic's.
+    """
     rng = np.random.RandomState(seed) if seed is not None else np.random.RandomState()
     mimic_seed, outcome_seed = (_seed(rng), _seed(rng)) if seed is not None else (None, None)
-    mimic = audit._make_mimic(mimic_seed, ebm_jobs)
-    outcome = audit._make_outcome(outcome_seed, ebm_jobs)
+    mimic = audit._make_mimic(mimic_seed, ebm_jobs, terms, fold)
     with warnings.catch_warnings():
         # interpret warns that its own plots hide the missing-value bin; the audit's tables and
         # pictures show that bin (value NaN), so the warning would only mislead
         warnings.filterwarnings("ignore", message="Missing values detected", category=UserWarning)
         mimic.fit(X, y01, teacher_scores=scores)
+        if isinstance(terms, tuple):
+            terms = _interaction_pairs(mimic.student_)
+        outcome = audit._make_outcome(outcome_seed, ebm_jobs, terms, fold)
         outcome.fit(X, y01)
     return mimic, outcome
 
 
-def _fold_residuals(audit, X, y01, scores, train, test, seed):
-    """Out-of-fold residuals of one fold: models fitted on ``train``, judged on ``test``."""
+def _fold_residuals(audit, X, y01, scores, train, test, seed, pairs):
+    """Out-of-fold residuals of one fold: models fitted on ``train``, judged on ``test``.
+
+    Returns the test rows, the mimic's target and residual, and the outcome model's residual.
+    """
     train_scores = None if scores is None else scores[train]
     test_scores = None if scores is None else scores[test]
-    mimic, outcome = _fit_pair(audit, _take(X, train), y01[train], train_scores, seed, 1)
+    mimic, outcome = _fit_pair(
+        audit, _take(X, train), y01[train], train_scores, seed, 1, pairs, fold=True
+    )
     X_test = _take(X, test)
-    mimic_residual = mimic.teacher_target(X_test, test_scores) - mimic.predict(X_test)
+    target = mimic.teacher_target(X_test, test_scores)
+    mimic_residual = target - mimic.predict(X_test)
     outcome_residual = y01[test] - outcome.predict_proba(X_test)[:, 1]
-    return test, mimic_residual, outcome_residual
+    return test, target, mimic_residual, outcome_residual
+
+
+def _wide_features(X, max_cells):
+    """Indices of the nominal columns of ``X`` with more than ``max_cells`` categories (none for
+    input the mimic will refuse: its own checks then say why)."""
+    if isinstance(X, pd.DataFrame):
+        frame = X
+    else:
+        array = np.asarray(X) if isinstance(X, np.ndarray | list | tuple) else None
+        if array is None or array.ndim != 2 or array.dtype.kind not in "biufOUSb":
+            return []
+        if array.dtype.kind in "biuf":
+            return []  # numbers are binned as continuous features
+        frame = pd.DataFrame(array.astype(object))
+    wide = []
+    for index, (_, column) in enumerate(frame.items()):
+        if isinstance(column.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(
+            column.infer_objects()
+        ):
+            try:
+                count = column.nunique(dropna=True)
+            except TypeError:  # unhashable cells: the mimic's checks refuse them, naming why
+                return []
+            if count > max_cells:
+                wide.append(index)
+    return wide
 
 
 class CompareAudit(FrozenTeacherMixin, BaseEstimator):
@@ -124,6 +204,30 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         1, whose clipped log-odds make the mimic too steep (``fit`` warns), so use
         ``"sigmoid"``. ``None`` mimics the score as given: use it only for a score already in
         log-odds of the outcome.
+    interactions : int or list of pairs, default=10
+        Pairwise interaction terms of both models (GA2Ms, as Tan et al. fit): an integer is how
+        many pairs to detect (interpret's FAST ranking, run once, on the full-data mimic: the
+        black box's score is noise-free, so its interactions are found most reliably there,
+        and choosing them without the labels keeps the outcome model's residuals free of
+        selection); a list gives the pairs itself, as pairs of feature names (or column
+        indices). Both models then carry the *same* pairs, so their terms line up and
+        :meth:`compare` can compare them; the fold refits reuse the pairs instead of detecting
+        them again. ``0`` gives main effects only. Pairs with a nominal feature of more
+        categories than the interaction bins (32) are not detected: their cells hold a few rows
+        each and cannot be read, and they cost most of the fit time (COMPAS's charge
+        description). A main-effect audit misreads a black box with interactions: both
+        main-effect models miss the interaction, their residuals correlate, and the
+        missing-feature test reports a missing feature that is not missing. Applies to
+        Explainable Boosting models (those with an ``interactions`` parameter), given or
+        default; other estimators are fitted as given.
+    min_weight : float, default=10
+        Values (bins, interaction cells) held by fewer training rows are shown by
+        :meth:`compare` but never flagged, and left out of the Benjamini-Hochberg family: a
+        bin of a handful of rows has a shape estimate, and a bag spread, too noisy for the
+        normal-theory test (on COMPAS, 18% of single-row values were flagged at a nominal 5%).
+    monotone_constraints : dict or None, default=None
+        ``{feature: +1 or -1}``, passed to the mimic (:class:`DistilledGAM`): the mimic's
+        shape of each such feature is kept monotone.
     cv : int, default=5
         Folds for the out-of-fold residuals of the missing-feature test (stratified on ``y``);
         also the calibration's cross-fitting folds.
@@ -155,6 +259,12 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         The outcome model, fitted on all rows.
     classes_ : ndarray of shape (2,)
         The outcome's labels; the second is the event whose log-odds are modelled.
+    interaction_pairs_ : list of tuple
+        The pairs of features (names, or column indices) of both models' interaction terms.
+    fidelity_ : dict
+        How faithful the mimic is: :meth:`DistilledGAM.fidelity` on the audit data (in
+        sample: ``"r2"``, ``"rmse"``, ``"agreement"``, ``"auc"``), and ``"r2_out_of_fold"``,
+        the R^2 of the fold models' predictions on the rows they did not see.
     mimic_residuals_ : ndarray of shape (n_samples,)
         Out-of-fold ``mimic target - mimic prediction`` (log-odds).
     outcome_residuals_ : ndarray of shape (n_samples,)
@@ -199,6 +309,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         *,
         response="auto",
         calibration="isotonic",
+        interactions=10,
+        min_weight=10,
+        monotone_constraints=None,
         cv=5,
         confidence=0.95,
         random_state=None,
@@ -210,6 +323,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         self.teacher = teacher
         self.response = response
         self.calibration = calibration
+        self.interactions = interactions
+        self.min_weight = min_weight
+        self.monotone_constraints = monotone_constraints
         self.cv = cv
         self.confidence = confidence
         self.random_state = random_state
@@ -240,29 +356,74 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         return 10 if self.verbose else 0
 
     # ------------------------------------------------------------------ construction
-    def _make_mimic(self, seed, ebm_jobs):
+    def _make_mimic(self, seed, ebm_jobs, terms, fold=False):
         student = (
             default_mimic_student(seed, ebm_jobs)
             if self.student is None
             else _with_seed(self.student, seed, ebm_jobs)
         )
+        bags = _FOLD_OUTER_BAGS if fold and self.student is None else None
         return DistilledGAM(
             self.teacher,
             response=self.response,
             calibration=self.calibration,
-            student=student,
+            student=_set_terms(student, terms, bags),
             random_state=seed,
             n_jobs=ebm_jobs,
             cv=self.cv,
+            monotone_constraints=self.monotone_constraints,
             # the outcome model sees every row, so must the mimic: a subsample would give the
             # student other bins, and compare() matches the two models' shapes bin by bin
             max_samples=None,
         )
 
-    def _make_outcome(self, seed, ebm_jobs):
+    def _make_outcome(self, seed, ebm_jobs, terms, fold=False):
         if self.outcome is None:
-            return default_outcome_model(seed, ebm_jobs)
-        return _with_seed(self.outcome, seed, ebm_jobs)
+            bags = _FOLD_OUTER_BAGS if fold else None
+            return _set_terms(default_outcome_model(seed, ebm_jobs), terms, bags)
+        return _set_terms(_with_seed(self.outcome, seed, ebm_jobs), terms)
+
+    def _resolve_terms(self, X):
+        """The interaction terms of the full-data fit: ``[]``, an explicit list of pairs of
+        column indices, or ``(count, excluded pairs)`` for detection."""
+        names = [str(c) for c in X.columns] if hasattr(X, "columns") else None
+        shape = np.shape(X) if names is None else (len(X), len(names))
+        n_features = shape[1] if len(shape) == 2 else 0
+        value = self.interactions
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_):
+            count = check_integer("interactions", value, minimum=0)
+            if count == 0 or n_features < 2:
+                return []
+            wide = _wide_features(X, _WIDE_CATEGORIES)
+            excluded = sorted({tuple(sorted((w, j))) for w in wide for j in range(n_features)})
+            return count, [pair for pair in excluded if pair[0] != pair[1]]
+        known = names if names is not None else f"column indices 0..{n_features - 1}"
+        constraint = (
+            f"a non-negative integer or a list of pairs of distinct features of X ({known})"
+        )
+        if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+            fail("interactions", constraint, value, TypeError)
+        pairs = []
+        for pair in value:
+            if isinstance(pair, str | bytes) or not isinstance(pair, Iterable):
+                fail("interactions", constraint, value, TypeError)
+            pair = tuple(pair)
+            indices = []
+            for feature in pair:
+                if names is not None and str(feature) in names:
+                    indices.append(names.index(str(feature)))
+                elif (
+                    isinstance(feature, numbers.Integral)
+                    and not isinstance(feature, bool | np.bool_)
+                    and 0 <= feature < n_features
+                ):
+                    indices.append(int(feature))
+                else:
+                    fail("interactions", constraint, value)
+            if len(indices) != 2 or indices[0] == indices[1]:
+                fail("interactions", constraint, value)
+            pairs.append(tuple(indices))
+        return pairs
 
     def _check_params(self):
         if self.calibration not in _CALIBRATIONS:
@@ -279,6 +440,18 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             raise ValueError(
                 f"confidence must lie strictly between 0 and 1; got {self.confidence!r}."
             )
+        if isinstance(self.interactions, numbers.Integral) and not isinstance(
+            self.interactions, bool | np.bool_
+        ):
+            check_integer("interactions", self.interactions, minimum=0)
+        elif isinstance(self.interactions, bool | np.bool_ | numbers.Real):
+            fail(
+                "interactions",
+                "a non-negative integer or a list of pairs of features",
+                self.interactions,
+                TypeError,
+            )
+        check_real("min_weight", self.min_weight, minimum=0)
         if self.outcome is not None and not hasattr(self.outcome, "predict_proba"):
             raise TypeError(
                 "outcome must be a classifier with predict_proba (an Explainable Boosting "
@@ -364,10 +537,17 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         # the full-data pair gives its workers to the EBMs' bags
         self._progress(f"fitting the mimic and the outcome model on {n_samples} rows")
         ebm_jobs = 1 if self.n_jobs is None else self.n_jobs
-        self.mimic_, self.outcome_ = _fit_pair(self, X, y01, scores, main_seed, ebm_jobs)
+        terms = self._resolve_terms(X)
+        self.mimic_, self.outcome_ = _fit_pair(self, X, y01, scores, main_seed, ebm_jobs, terms)
         self.n_features_in_ = self.mimic_.n_features_in_
         if hasattr(self.mimic_, "feature_names_in_"):
             self.feature_names_in_ = self.mimic_.feature_names_in_
+        pairs = _interaction_pairs(self.mimic_.student_) if isinstance(terms, tuple) else terms
+        self._pairs = pairs
+        names = getattr(self, "feature_names_in_", None)
+        self.interaction_pairs_ = [
+            tuple(str(names[f]) if names is not None else f for f in pair) for pair in pairs
+        ]
 
         folds = StratifiedKFold(
             n_splits=self.cv,
@@ -378,14 +558,21 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         fold_seeds = [_seed(rng) if seeded else None for _ in splits]
         self._progress(f"out-of-fold residuals: fitting both models on {self.cv} folds")
         results = Parallel(n_jobs=self.n_jobs, verbose=self._joblib_verbosity)(
-            delayed(_fold_residuals)(self, X, y01, scores, train, test, seed)
+            delayed(_fold_residuals)(self, X, y01, scores, train, test, seed, pairs)
             for (train, test), seed in zip(splits, fold_seeds)
         )
         self.mimic_residuals_ = np.empty(n_samples)
         self.outcome_residuals_ = np.empty(n_samples)
-        for test, mimic_residual, outcome_residual in results:
+        fold_targets = np.empty(n_samples)
+        for test, target, mimic_residual, outcome_residual in results:
+            fold_targets[test] = target
             self.mimic_residuals_[test] = mimic_residual
             self.outcome_residuals_[test] = outcome_residual
+        self.fidelity_ = self.mimic_.fidelity(X, scores)
+        spread = float(np.sum((fold_targets - fold_targets.mean()) ** 2))
+        self.fidelity_["r2_out_of_fold"] = (
+            1.0 - float(np.sum(self.mimic_residuals_**2)) / spread if spread > 0 else float("nan")
+        )
         self._bootstrap_seed = _seed(rng) if seeded else None
         self._set_calibration_tables(X, y01, scores)
         return self
@@ -420,29 +607,38 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             )
 
     # ------------------------------------------------------------------ analyses
-    def compare(self, *, interactions=False):
+    def compare(self, *, interactions=True, min_weight=None):
         """Both models' shape functions side by side, with bands, difference and significance.
 
         Bands are the jackknife intervals of the EBMs' bags (see
-        :mod:`sklearn_distill.shapes`); the difference is significant when its normal interval
-        at ``confidence``, with the two models' standard errors combined as independent,
-        excludes zero
-        (:func:`~sklearn_distill.stats.compare_shapes`).
+        :mod:`sklearn_distill.shapes`); the difference is significant when its interval at
+        ``confidence`` (Student's, with the two models' standard errors combined as
+        independent) excludes zero (:func:`~sklearn_distill.stats.compare_shapes`). Read the
+        Benjamini-Hochberg flags (``significant_bh``): hundreds of values are tested at once.
 
         Parameters
         ----------
-        interactions : bool, default=False
-            Also compare pairwise interaction terms present in both models.
+        interactions : bool, default=True
+            Also compare the pairwise interaction terms, cell by cell (both models carry the
+            same pairs: see ``interactions`` of the audit).
+        min_weight : float or None, default=None
+            Values held by fewer training rows are shown but never flagged; ``None`` uses the
+            audit's ``min_weight``.
 
         Returns
         -------
         pandas.DataFrame
-            One row per term and value (bin), in log-odds: ``term``, ``value``, ``mimic``,
-            ``mimic_lower``, ``mimic_upper``, ``outcome``, ``outcome_lower``,
+            One row per term and value (bin; for an interaction, per pair of bins), in
+            log-odds, main effects first: ``term`` (``"a & b"`` for an interaction), ``kind``
+            (``"main"`` or ``"interaction"``), ``value`` (a value the bin holds; for an
+            interaction the pair of the two bins' values), ``label`` (what to show: ``"18"``,
+            ``"18-19"``, ``"[0.5, 1.25)"``, the category; a pair for an interaction),
+            ``mimic``, ``mimic_lower``, ``mimic_upper``, ``outcome``, ``outcome_lower``,
             ``outcome_upper``, ``difference`` (mimic - outcome), ``difference_lower``,
-            ``difference_upper``, ``z``, ``p_value``, ``significant``, ``p_value_bh`` and
-            ``significant_bh`` (Benjamini-Hochberg, over all rows), ``weight`` (training rows
-            in the bin), ``bin_low``, ``bin_high``.
+            ``difference_upper``, ``z``, ``p_value``, ``significant`` (per value),
+            ``p_value_bh`` and ``significant_bh`` (Benjamini-Hochberg over the testable rows:
+            the flags to read), ``testable`` (``weight >= min_weight``), ``weight`` (training
+            rows in the bin), ``bin_low``, ``bin_high`` (a continuous feature's bin edges).
         """
         check_is_fitted(self, "outcome_")
         if not hasattr(self.outcome_, "term_scores_"):
@@ -450,23 +646,67 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
                 "compare() needs an Explainable Boosting classifier as the outcome model; got "
                 f"{type(self.outcome_).__name__}."
             )
-        keep = ["term", "value", "score", "std_error"]
+        if not isinstance(interactions, bool | np.bool_):
+            fail("interactions", "True or False", interactions, TypeError)
+        min_weight = self.min_weight if min_weight is None else min_weight
+        min_weight = check_real("min_weight", min_weight, minimum=0)
         mimic = self.mimic_.shape_functions(self.confidence, interactions=interactions)
         outcome = shape_functions(
             self.outcome_, confidence=self.confidence, interactions=interactions
         )
-        mimic = mimic[[*keep, "weight", "bin_low", "bin_high"]]
-        mimic = mimic.rename(columns={"weight": "w", "bin_low": "lo", "bin_high": "hi"})
-        table = compare_shapes(mimic, outcome[keep], confidence=self.confidence)
-        if len(table) != len(mimic) or len(table) != len(outcome):
+        self._check_terms_line_up(mimic, outcome)
+        keep = ["term", "bin", "score", "std_error", "dof"]
+        extra = ["kind", "value", "label", "weight", "bin_low", "bin_high"]
+        table = compare_shapes(
+            mimic[[*keep, *extra]],
+            outcome[[*keep, "label"]],
+            confidence=self.confidence,
+            on=("term", "bin"),
+            min_weight=min_weight,
+        )
+        same_labels = (
+            table["mimic_label"].map(str).to_numpy() == table["outcome_label"].map(str).to_numpy()
+        )
+        if len(table) != len(mimic) or len(table) != len(outcome) or not same_labels.all():
             raise ValueError(
                 "the mimic's and the outcome model's bins differ, so their shapes cannot be "
                 "compared value by value: give student and outcome the same binning "
-                "(max_bins, feature_types)."
+                "(max_bins, max_interaction_bins, feature_types)."
             )
-        return table.rename(
-            columns={"mimic_w": "weight", "mimic_lo": "bin_low", "mimic_hi": "bin_high"}
-        )
+        table = table.drop(columns=["bin", "outcome_label"])
+        table = table.rename(columns={f"mimic_{c}": c for c in extra})
+        columns = ["term", "kind", "value", "label"]
+        rest = [c for c in table.columns if c not in columns]
+        return table[columns + rest]
+
+    def _check_terms_line_up(self, mimic, outcome):
+        only_mimic = sorted(set(mimic["term"]) - set(outcome["term"]))
+        only_outcome = sorted(set(outcome["term"]) - set(mimic["term"]))
+        if only_mimic or only_outcome:
+            raise ValueError(
+                "the mimic and the outcome model must have the same terms to be compared; "
+                f"got {only_mimic} in the mimic only and {only_outcome} in the outcome model "
+                "only. Give both the same interaction pairs (CompareAudit's interactions; a "
+                "given student or outcome model keeps no pairs of its own)."
+            )
+
+    def summary(self, *, min_weight=None):
+        """One line per term with flagged values: how many differ, and where.
+
+        Parameters
+        ----------
+        min_weight : float or None, default=None
+            Passed to :meth:`compare`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            :func:`~sklearn_distill.stats.summarize_terms` of :meth:`compare`'s table: per
+            term with a flagged (Benjamini-Hochberg) value, ``n_values``, ``n_testable``,
+            ``n_flagged``, ``n_flagged_raw``, ``largest_difference`` and ``text`` (e.g.
+            ``"age: 4 values differ, from 18 to 22"``).
+        """
+        return summarize_terms(self.compare(min_weight=min_weight))
 
     def missing_feature_test(self, n_bootstrap=1000):
         """Correlation of the two models' out-of-fold residuals, with bootstrap intervals.
@@ -527,6 +767,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         check_is_fitted(self, "outcome_")
         if isinstance(n_refits, bool) or not isinstance(n_refits, numbers.Integral) or n_refits < 2:
             raise ValueError(f"n_refits must be an integer >= 2; got {n_refits!r}.")
+        # the columns of fit, checked as the mimic's predict checks them: other columns would
+        # give refits of models the audit never fitted
+        self.mimic_._check_X(X, reset=False)
         n_samples = _num_samples(X)
         if n_samples != _num_samples(self.mimic_residuals_):
             raise ValueError(
@@ -719,7 +962,9 @@ def _refit_contributions(audit, X, y01, scores, rows, seed):
     """Per-term contributions on all of ``X`` of a mimic and an outcome model refitted on
     ``rows``; each as (term names, array of shape (n_samples, n_terms))."""
     sample_scores = None if scores is None else scores[rows]
-    mimic, outcome = _fit_pair(audit, _take(X, rows), y01[rows], sample_scores, seed, 1)
+    mimic, outcome = _fit_pair(
+        audit, _take(X, rows), y01[rows], sample_scores, seed, 1, audit._pairs
+    )
     out = []
     for model in (mimic.student_, outcome):
         if not hasattr(model, "eval_terms"):

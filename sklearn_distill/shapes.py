@@ -9,19 +9,42 @@ deviation across bags. Each outer bag is fitted on a random subsample without re
 fraction ``f = 1 - validation_size`` of the rows, so the spread across bags is much narrower
 than the sampling spread of a fit on all rows. The delete-d jackknife (Shao and Wu, 1989)
 corrects it: with subsamples of ``r = f n`` rows and ``d = n - r`` rows left out, the variance of
-the full-data estimate is ``(r / d) * Var_bags = f / (1 - f) * Var_bags``. The band is then the
-normal interval ``score +- z_{(1 + confidence) / 2} * sqrt(f / (1 - f)) * SD_bags``.
+the full-data estimate is ``(r / d) * Var_bags = f / (1 - f) * Var_bags``. That variance is
+estimated from ``B`` bags, so the band is the Student interval on ``B - 1`` degrees of freedom,
+``score +- t_{B - 1, (1 + confidence) / 2} * sqrt(f / (1 - f)) * SD_bags`` (with eight bags
+``t`` is 2.36 where the normal quantile is 1.96; see benchmarks/gam_band_coverage.py).
+
+Values, not bin midpoints: each bin is labelled by what it holds. A nominal feature's bin is its
+category; an integer-valued feature's bin (interpret cuts integers halfway between consecutive
+values, so every cut is a multiple of 0.5) holds the integers between its edges, labelled
+``"18"`` or ``"18-19"``; another continuous feature's bin is labelled by its edges
+``"[0.5, 1.25)"``.
 """
 
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
+from scipy.stats import t as student_t
 
-COLUMNS = ["term", "value", "score", "lower", "upper", "std_error", "weight", "bin_low", "bin_high"]
+COLUMNS = [
+    "term",
+    "kind",
+    "bin",
+    "value",
+    "label",
+    "score",
+    "lower",
+    "upper",
+    "std_error",
+    "dof",
+    "weight",
+    "bin_low",
+    "bin_high",
+]
 
 
 def _bag_fraction(ebm, n_samples: float) -> float:
@@ -48,18 +71,16 @@ def _feature_bins(ebm, feature: int, n_term_features: int):
     return levels[min(n_term_features - 1, len(levels) - 1)]
 
 
-def _bin_values(cuts, minimum, maximum, n_unique) -> np.ndarray:
-    """A representative value per bin of a continuous feature.
+def _recovered_values(cuts, minimum, maximum, n_unique):
+    """The single value of each bin of a continuous feature, or None when bins hold more.
 
     When the feature has no more distinct values than bins, interpret cuts halfway between
     consecutive values, so each value follows from the previous one (``v_k = 2 c_k - v_{k-1}``,
     starting at the minimum); the recovered values are used when they end at the maximum and
-    each lies inside its bin. Otherwise, and always for interaction bins, the bin's midpoint.
+    each lies inside its bin.
     """
-    edges = np.concatenate([[minimum], cuts, [maximum]])
-    midpoints = 0.5 * (edges[:-1] + edges[1:])
     if n_unique != cuts.size + 1:
-        return midpoints
+        return None
     values = [minimum]
     for cut in cuts:
         values.append(2 * cut - values[-1])
@@ -68,17 +89,46 @@ def _bin_values(cuts, minimum, maximum, n_unique) -> np.ndarray:
     if inside and np.isclose(values[-1], maximum):
         values[-1] = maximum
         return values
-    return midpoints
+    return None
+
+
+def _number(value) -> str:
+    return f"{value:.4g}"
+
+
+def _integer_bins(cuts, minimum, maximum):
+    """First and last integer of each bin of an integer-valued feature, or None when the
+    feature is not integer-valued (bounds not integers, or a cut not a multiple of 0.5)."""
+    doubled = 2 * cuts
+    if not (
+        float(minimum).is_integer()
+        and float(maximum).is_integer()
+        and np.allclose(doubled, np.round(doubled))
+    ):
+        return None
+    # no training value lies on a cut (a cut is halfway between two of them), so a bin
+    # holds the integers strictly between its edges, and its outer edges are the bounds
+    first = np.concatenate([[minimum], np.floor(cuts) + 1])
+    last = np.concatenate([np.ceil(cuts) - 1, [maximum]])
+    return first, np.maximum(last, first)
+
+
+def _integer_label(first, last) -> str:
+    if first == last:
+        return f"{first:.0f}"
+    separator = " to " if first < 0 or last < 0 else "-"
+    return f"{first:.0f}{separator}{last:.0f}"
 
 
 def _bin_table(ebm, feature: int, bins) -> pd.DataFrame:
-    """Value and edges of each bin of one feature, in the EBM's order (missing bin first; the
-    trailing 'unseen' bin is left out)."""
+    """Value, label and edges of each bin of one feature, in the EBM's order (missing bin first;
+    the trailing 'unseen' bin is left out)."""
     if isinstance(bins, dict):  # nominal or ordinal: category -> bin index (from 1)
         categories = sorted(bins, key=bins.get)
         values = [np.nan, *categories]
+        labels = ["missing", *map(str, categories)]
         low = high = np.full(len(values), np.nan)
-        return pd.DataFrame({"value": values, "bin_low": low, "bin_high": high})
+        return pd.DataFrame({"value": values, "label": labels, "bin_low": low, "bin_high": high})
     cuts = np.asarray(bins, dtype=float)
     minimum, maximum = np.asarray(ebm.feature_bounds_[feature], dtype=float)
     edges = np.concatenate([[minimum], cuts, [maximum]])
@@ -86,8 +136,29 @@ def _bin_table(ebm, feature: int, bins) -> pd.DataFrame:
     high = np.concatenate([[np.nan], edges[1:]])
     unique_counts = getattr(ebm, "unique_val_counts_", None)
     n_unique = -1 if unique_counts is None else int(unique_counts[feature])
-    values = np.concatenate([[np.nan], _bin_values(cuts, minimum, maximum, n_unique)])
-    return pd.DataFrame({"value": values, "bin_low": low, "bin_high": high}, dtype=object)
+    values = _recovered_values(cuts, minimum, maximum, n_unique)
+    integers = _integer_bins(cuts, minimum, maximum)
+    if values is not None:  # one distinct value per bin
+        labels = [_integer_label(v, v) if integers is not None else _number(v) for v in values]
+    elif integers is not None:
+        values = integers[0]
+        labels = [_integer_label(a, b) for a, b in zip(*integers)]
+    else:
+        values = 0.5 * (edges[:-1] + edges[1:])
+        labels = [
+            f"[{_number(a)}, {_number(b)}{']' if k == cuts.size else ')'}"
+            for k, (a, b) in enumerate(itertools.pairwise(edges))
+        ]
+    frame = pd.DataFrame(
+        {
+            "value": np.concatenate([[np.nan], values]),
+            "label": ["missing", *labels],
+            "bin_low": low,
+            "bin_high": high,
+        },
+        dtype=object,
+    )
+    return frame
 
 
 def shape_functions(ebm, *, confidence: float = 0.95, interactions: bool = True) -> pd.DataFrame:
@@ -109,15 +180,23 @@ def shape_functions(ebm, *, confidence: float = 0.95, interactions: bool = True)
         One row per term and bin, columns:
 
         - ``term``: the term's name (``"a & b"`` for an interaction);
-        - ``value``: the bin's representative value: the category for a nominal feature; for a
-          continuous one, the bin's single value when every bin holds one distinct value
-          (integer counts, ages), else the bin's midpoint (edges in ``bin_low``,
-          ``bin_high``); NaN for the missing-value bin (listed only when missing values were
-          seen in training);
+        - ``kind``: ``"main"`` or ``"interaction"``;
+        - ``bin``: the bin's index in the EBM's tables (0 is the missing-value bin); a pair of
+          indices for an interaction cell. Two EBMs binned alike share these;
+        - ``value``: a value the bin holds: the category for a nominal feature; for a
+          continuous one, the lowest integer of the bin for an integer-valued feature, the
+          bin's single value when every bin holds one distinct value, else the bin's midpoint
+          (a position for plotting; edges in ``bin_low``, ``bin_high``); NaN for the
+          missing-value bin (listed only when missing values were seen in training); for an
+          interaction cell, the pair of its two bins' values;
+        - ``label``: what to show for the bin (see the module docstring): ``"18"``,
+          ``"18-19"``, ``"[0.5, 1.25)"``, the category, ``"missing"``; a pair of labels for an
+          interaction cell;
         - ``score``: the term's contribution on the model's scale (log-odds for a classifier);
         - ``lower``, ``upper``: the confidence band (see the module docstring), NaN when the
           bags cannot give one;
         - ``std_error``: the jackknife standard error behind the band;
+        - ``dof``: its degrees of freedom (outer bags - 1), behind the band's ``t`` quantile;
         - ``weight``: training rows (or sample weight) in the bin.
 
     Examples
@@ -128,8 +207,8 @@ def shape_functions(ebm, *, confidence: float = 0.95, interactions: bool = True)
     >>> X = rng.normal(size=(200, 2))
     >>> ebm = ExplainableBoostingRegressor(outer_bags=4, max_rounds=50, interactions=0)
     >>> table = shape_functions(ebm.fit(X, X[:, 0] ** 2))
-    >>> list(table.columns[:5])
-    ['term', 'value', 'score', 'lower', 'upper']
+    >>> list(table.columns[:6])
+    ['term', 'kind', 'bin', 'value', 'label', 'score']
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie strictly between 0 and 1; got {confidence!r}.")
@@ -137,7 +216,6 @@ def shape_functions(ebm, *, confidence: float = 0.95, interactions: bool = True)
         raise TypeError(
             f"shape functions need a fitted Explainable Boosting Machine; got {type(ebm).__name__}."
         )
-    z = norm.ppf(0.5 + confidence / 2)
     frames = []
     for index, (features, name) in enumerate(zip(ebm.term_features_, ebm.term_names_)):
         scores = np.asarray(ebm.term_scores_[index], dtype=float)
@@ -153,13 +231,22 @@ def shape_functions(ebm, *, confidence: float = 0.95, interactions: bool = True)
         scores, errors, weights = scores[keep], errors[keep], weights[keep]
         if len(features) == 1:
             frame = tables[0].copy()
+            frame["bin"] = np.arange(len(frame))
+            frame["kind"] = "main"
         else:
             grid = np.meshgrid(*[np.arange(len(t)) for t in tables], indexing="ij")
-            values = [
-                tuple(t["value"].iloc[i] for t, i in zip(tables, cell))
-                for cell in zip(*(g.ravel() for g in grid))
-            ]
-            frame = pd.DataFrame({"value": values, "bin_low": np.nan, "bin_high": np.nan})
+            cells = list(zip(*(g.ravel() for g in grid)))
+            frame = pd.DataFrame(
+                {
+                    "value": [tuple(t["value"].iloc[i] for t, i in zip(tables, c)) for c in cells],
+                    "label": [tuple(t["label"].iloc[i] for t, i in zip(tables, c)) for c in cells],
+                    "bin_low": np.nan,
+                    "bin_high": np.nan,
+                    "bin": [tuple(int(i) for i in c) for c in cells],
+                }
+            )
+            frame["kind"] = "interaction"
+        frame["dof"] = float(np.asarray(ebm.bagged_scores_[index]).shape[0] - 1)
         frame["score"] = scores.ravel()
         frame["std_error"] = errors.ravel()
         frame["weight"] = weights.ravel()
@@ -168,8 +255,10 @@ def shape_functions(ebm, *, confidence: float = 0.95, interactions: bool = True)
     if not frames:
         return pd.DataFrame(columns=COLUMNS)
     table = pd.concat(frames, ignore_index=True)
-    table["lower"] = table["score"] - z * table["std_error"]
-    table["upper"] = table["score"] + z * table["std_error"]
+    with np.errstate(invalid="ignore"):
+        quantile = student_t.ppf(0.5 + confidence / 2, table["dof"].where(table["dof"] > 0))
+    table["lower"] = table["score"] - quantile * table["std_error"]
+    table["upper"] = table["score"] + quantile * table["std_error"]
     if table["std_error"].isna().all():
         warnings.warn(
             "the EBM's bags cannot give confidence bands (fewer than 2 outer bags, or "

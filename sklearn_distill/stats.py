@@ -22,6 +22,8 @@ from scipy import special
 from scipy import stats as sp_stats
 from sklearn.utils import check_random_state
 
+from sklearn_distill._validation import check_real
+
 __all__ = [
     "CORRELATION_METHODS",
     "binned_rate",
@@ -30,6 +32,7 @@ __all__ = [
     "compare_shapes",
     "correlation",
     "normal_quantile",
+    "summarize_terms",
     "term_stability",
 ]
 
@@ -296,6 +299,15 @@ def bootstrap_correlations(
     return table
 
 
+def _t_quantile(confidence, dof):
+    """Two-sided Student quantile per row; normal where the degrees of freedom are unknown."""
+    dof = np.asarray(dof, dtype=float)
+    usable = np.isfinite(dof) & (dof > 0)
+    quantile = np.full(dof.shape, normal_quantile(confidence))
+    quantile[usable] = sp_stats.t.ppf(0.5 + confidence / 2.0, dof[usable])
+    return quantile
+
+
 def _benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
     p_values = np.asarray(p_values, dtype=float)
     if p_values.size == 0:
@@ -303,14 +315,17 @@ def _benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
     return sp_stats.false_discovery_control(p_values, method="bh")
 
 
-def compare_shapes(mimic, outcome, *, confidence=0.95, on=("term", "value")):
+def compare_shapes(mimic, outcome, *, confidence=0.95, on=("term", "value"), min_weight=0.0):
     """Two shape-function tables side by side, with their difference and its significance.
 
     Each table has one row per term and value, a point estimate ``score`` and its standard
     error ``std_error``. The two models' errors are treated as independent (they are fitted
     separately, to different targets, though on the same rows), so the standard error of the
     difference is ``sqrt(se_mimic**2 + se_outcome**2)``; the difference is significant when its
-    two-sided normal-theory interval at ``confidence`` excludes zero.
+    two-sided interval at ``confidence`` excludes zero. The interval is normal, or, when both
+    tables carry the degrees of freedom of their errors (a ``dof`` column, as
+    :func:`~sklearn_distill.shapes.shape_functions` gives), Student's on the Welch-Satterthwaite
+    degrees of freedom ``(se_m**2 + se_o**2)**2 / (se_m**4 / dof_m + se_o**4 / dof_o)``.
 
     Parameters
     ----------
@@ -321,6 +336,10 @@ def compare_shapes(mimic, outcome, *, confidence=0.95, on=("term", "value")):
         Level of the bands and of the test.
     on : sequence of str, default=("term", "value")
         Columns identifying a row; rows present in only one table are dropped.
+    min_weight : float, default=0.0
+        Rows whose ``weight`` (a column of ``mimic``, needed when ``min_weight > 0``) is below
+        this are kept but not tested: never flagged, and left out of the Benjamini-Hochberg
+        family.
 
     Returns
     -------
@@ -329,8 +348,9 @@ def compare_shapes(mimic, outcome, *, confidence=0.95, on=("term", "value")):
         ``outcome_lower``, ``outcome_upper``, ``difference`` (mimic - outcome),
         ``difference_lower``, ``difference_upper``, ``z``, ``p_value``, ``significant`` (per
         value, no correction for the number of values), ``p_value_bh`` (Benjamini-Hochberg
-        adjusted over all rows), ``significant_bh`` (``p_value_bh < 1 - confidence``: controls
-        the false discovery rate), then any extra columns.
+        adjusted over the tested rows; NaN for the others), ``significant_bh``
+        (``p_value_bh < 1 - confidence``: controls the false discovery rate), ``testable``
+        (``weight >= min_weight``), then any extra columns.
 
     Examples
     --------
@@ -341,14 +361,17 @@ def compare_shapes(mimic, outcome, *, confidence=0.95, on=("term", "value")):
     [False, True]
     """
     confidence = _check_confidence(confidence)
+    min_weight = check_real("min_weight", min_weight, minimum=0)
     on = list(on)
     for name, frame in (("mimic", mimic), ("outcome", outcome)):
         if not isinstance(frame, pd.DataFrame):
             raise TypeError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}.")
         missing = [c for c in [*on, "score", "std_error"] if c not in frame.columns]
+        if min_weight > 0 and name == "mimic" and "weight" not in frame.columns:
+            missing.append("weight")
         if missing:
             raise ValueError(f"{name} lacks the columns {missing}.")
-    z_crit = normal_quantile(confidence)
+    with_dof = "dof" in mimic.columns and "dof" in outcome.columns
 
     def _prefixed(frame, prefix):
         extra = [c for c in frame.columns if c not in on]
@@ -358,34 +381,132 @@ def compare_shapes(mimic, outcome, *, confidence=0.95, on=("term", "value")):
     m, se_m = merged.pop("mimic_score").to_numpy(float), merged.pop("mimic_std_error")
     o, se_o = merged.pop("outcome_score").to_numpy(float), merged.pop("outcome_std_error")
     se_m, se_o = se_m.to_numpy(float), se_o.to_numpy(float)
+    if with_dof:
+        dof_m = merged.pop("mimic_dof").to_numpy(float)
+        dof_o = merged.pop("outcome_dof").to_numpy(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dof_d = (se_m**2 + se_o**2) ** 2 / (se_m**4 / dof_m + se_o**4 / dof_o)
+        crit_m, crit_o, crit_d = (_t_quantile(confidence, d) for d in (dof_m, dof_o, dof_d))
+    else:
+        crit_m = crit_o = crit_d = np.full(m.shape, normal_quantile(confidence))
+        dof_d = np.full(m.shape, np.inf)
     diff = m - o
     se_d = np.sqrt(se_m**2 + se_o**2)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.where(se_d > 0, diff / se_d, np.where(diff == 0, 0.0, np.sign(diff) * np.inf))
-    p_value = 2.0 * special.ndtr(-np.abs(z))
+    p_value = 2.0 * sp_stats.t.sf(np.abs(z), np.where(np.isfinite(dof_d), dof_d, np.inf))
+    testable = np.ones(m.shape, dtype=bool)
+    if min_weight > 0:
+        testable = merged["mimic_weight"].to_numpy(float) >= min_weight
+    # An audit tests hundreds of values at once: the Benjamini-Hochberg adjustment keeps the
+    # expected share of false discoveries among the flagged values at 1 - confidence.
+    p_value_bh = np.full(m.shape, np.nan)
+    tested = testable & np.isfinite(p_value)
+    p_value_bh[tested] = _benjamini_hochberg(p_value[tested])
     core = pd.DataFrame(
         {
             "mimic": m,
-            "mimic_lower": m - z_crit * se_m,
-            "mimic_upper": m + z_crit * se_m,
+            "mimic_lower": m - crit_m * se_m,
+            "mimic_upper": m + crit_m * se_m,
             "outcome": o,
-            "outcome_lower": o - z_crit * se_o,
-            "outcome_upper": o + z_crit * se_o,
+            "outcome_lower": o - crit_o * se_o,
+            "outcome_upper": o + crit_o * se_o,
             "difference": diff,
-            "difference_lower": diff - z_crit * se_d,
-            "difference_upper": diff + z_crit * se_d,
+            "difference_lower": diff - crit_d * se_d,
+            "difference_upper": diff + crit_d * se_d,
             "z": z,
             "p_value": p_value,
-            "significant": np.abs(z) > z_crit,
-            # An audit tests hundreds of values at once: the Benjamini-Hochberg adjustment keeps
-            # the expected share of false discoveries among the flagged values at 1 - confidence.
-            "p_value_bh": _benjamini_hochberg(p_value),
+            "significant": testable & (p_value < 1.0 - confidence),
+            "p_value_bh": p_value_bh,
         },
         index=merged.index,
     )
-    core["significant_bh"] = core["p_value_bh"] < 1.0 - confidence
+    core["significant_bh"] = tested & (p_value_bh < 1.0 - confidence)
+    core["testable"] = testable
     extra = merged.drop(columns=on)
     return pd.concat([merged[on], core, extra], axis=1).reset_index(drop=True)
+
+
+def _plural(count, word):
+    return f"{count} {word}{'' if count == 1 else 's'} differ{'s' if count == 1 else ''}"
+
+
+def summarize_terms(comparison, *, flag="significant_bh"):
+    """One row per term with flagged values: how many differ, and where, in words.
+
+    Parameters
+    ----------
+    comparison : pandas.DataFrame
+        :meth:`CompareAudit.compare`'s table (columns ``term``, ``kind``, ``value``,
+        ``label``, ``difference``, ``significant``, ``significant_bh``, ``testable``).
+    flag : str, default="significant_bh"
+        The boolean column counted as flagged.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Terms with at least one flagged value, most flagged first: ``term``, ``kind``,
+        ``n_values`` (rows of the term), ``n_testable``, ``n_flagged`` (by ``flag``),
+        ``n_flagged_raw`` (by ``significant``, unadjusted), ``largest_difference`` (the
+        flagged difference of largest size, signed: mimic - outcome) and ``text``: for a
+        numeric feature ``"age: 4 values differ, from 18 to 22"`` (the flagged bins' lowest
+        and highest values), for a nominal one the flagged categories, for an interaction the
+        cell of the largest difference.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"term": ["age"] * 3, "kind": "main", "value": [18.0, 19.0, 20.0],
+    ...     "label": ["18", "19", "20-21"], "difference": [0.5, 0.4, 0.0],
+    ...     "significant": [True, True, False], "significant_bh": [True, True, False],
+    ...     "testable": True})
+    >>> summarize_terms(table)["text"].tolist()
+    ['age: 2 values differ, from 18 to 19']
+    """
+    columns = ["term", "kind", "value", "label", "difference", "significant", flag, "testable"]
+    missing = [c for c in dict.fromkeys(columns) if c not in comparison.columns]
+    if missing:
+        raise ValueError(f"comparison lacks the columns {missing}.")
+    rows = []
+    for term, group in comparison.groupby("term", sort=False):
+        flagged = group[group[flag].to_numpy(bool)]
+        if flagged.empty:
+            continue
+        kind = group["kind"].iloc[0]
+        largest = flagged.loc[flagged["difference"].abs().idxmax()]
+        if kind == "interaction":
+            names = str(term).split(" & ")
+            cell = " x ".join(
+                f"{name} {label}" for name, label in zip(names, largest["label"], strict=False)
+            )
+            text = f"{term}: {_plural(len(flagged), 'cell')}, the largest at {cell}"
+        else:
+            numeric = pd.to_numeric(flagged["value"], errors="coerce")
+            if numeric.notna().all() and len(flagged) > 1:
+                order = numeric.argsort().to_numpy()
+                labels = flagged["label"].to_numpy()[order]
+                first, last = str(labels[0]).split("-")[0], str(labels[-1]).split("-")[-1]
+                if "[" in first or "[" in str(labels[-1]):
+                    first, last = labels[0], labels[-1]
+                text = f"{term}: {_plural(len(flagged), 'value')}, from {first} to {last}"
+            else:
+                shown = ", ".join(map(str, flagged["label"].head(5)))
+                more = ", ..." if len(flagged) > 5 else ""
+                text = f"{term}: {_plural(len(flagged), 'value')}: {shown}{more}"
+        rows.append(
+            {
+                "term": term,
+                "kind": kind,
+                "n_values": len(group),
+                "n_testable": int(group["testable"].sum()),
+                "n_flagged": len(flagged),
+                "n_flagged_raw": int(group["significant"].sum()),
+                "largest_difference": float(largest["difference"]),
+                "text": text,
+            }
+        )
+    columns = ["term", "kind", "n_values", "n_testable", "n_flagged", "n_flagged_raw"]
+    table = pd.DataFrame(rows, columns=[*columns, "largest_difference", "text"])
+    return table.sort_values("n_flagged", ascending=False, kind="stable").reset_index(drop=True)
 
 
 def term_stability(contributions, term_names=None, *, threshold=0.25):

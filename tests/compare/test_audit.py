@@ -28,12 +28,15 @@ SMALL = {"outer_bags": 4, "max_rounds": 300, "interactions": 0, "max_bins": 32}
 def _small_audit(**kwargs):
     # the synthetic scores are continuous: a logistic calibration suits them (isotonic steps
     # would saturate at the extremes, see test_isotonic_saturation_warns)
+    # eight bags: the bands' t quantile has 7 degrees of freedom (with four, 3: too wide to
+    # find the planted bias on 800 rows)
+    bags = {**SMALL, "outer_bags": 8}
     params = {
         "calibration": "sigmoid",
         "cv": 3,
         "random_state": 0,
-        "student": ExplainableBoostingRegressor(**SMALL, learning_rate=0.1, n_jobs=1),
-        "outcome": ExplainableBoostingClassifier(**SMALL, learning_rate=0.05, n_jobs=1),
+        "student": ExplainableBoostingRegressor(**bags, learning_rate=0.1, n_jobs=1),
+        "outcome": ExplainableBoostingClassifier(**bags, learning_rate=0.05, n_jobs=1),
         **kwargs,
     }
     return CompareAudit(**params)
@@ -105,10 +108,13 @@ def test_missing_feature_test_is_reproducible(audits):
 
 def test_compare_finds_the_planted_bias(audits):
     planted, _ = audits
-    table = planted.compare()
+    table = planted.compare(interactions=False)
     for column in ("term", "value", "mimic", "mimic_lower", "outcome_upper", "difference"):
         assert column in table
     assert set(table["term"]) == {"a", HOSTILE}
+    # both models carry the one possible pair, so it is compared too
+    assert planted.interaction_pairs_ == [("a", HOSTILE)]
+    assert set(planted.compare()["term"]) == {"a", HOSTILE, f"a & {HOSTILE}"}
     group = table[table["term"] == HOSTILE].dropna(subset=["value"]).set_index("value")
     # the black box adds 1.5 log-odds to "yes" that the outcome does not: both group values
     # differ significantly, in opposite directions (shapes are centred); the missing-value bin
@@ -119,9 +125,10 @@ def test_compare_finds_the_planted_bias(audits):
     mimic_shapes = planted.mimic_.shape_functions(planted.confidence, interactions=False)
     np.testing.assert_allclose(table["mimic"], mimic_shapes["score"])
     np.testing.assert_allclose(table["weight"], mimic_shapes["weight"])
-    # significance is the difference band excluding zero
+    # significance is the difference band excluding zero, for the values held by enough rows
     excludes = (table["difference_lower"] > 0) | (table["difference_upper"] < 0)
-    assert (excludes == table["significant"]).all()
+    assert (table["testable"] == (table["weight"] >= planted.min_weight)).all()
+    assert (excludes & table["testable"] == table["significant"]).all()
 
 
 def test_compare_needs_ebm_outcome(data):
@@ -145,7 +152,7 @@ def test_stability_table(audits, data, stability_table):
     planted, _ = audits
     table = stability_table
     assert set(table["model"]) == {"mimic", "outcome"}
-    assert set(table["term"]) == {"a", HOSTILE}
+    assert set(table["term"]) == {"a", HOSTILE, f"a & {HOSTILE}"}
     assert {"importance_mean", "importance_cv", "shape_noise", "unstable"} <= set(table.columns)
     importance = table.set_index(["model", "term"])["importance_mean"]
     # the black box leans on the group; the outcome hardly does
@@ -175,7 +182,8 @@ def test_report_is_escaped_and_complete(audits, stability_table, tmp_path):
 
 def test_pictures(audits):
     planted, _ = audits
-    assert len([ax for ax in planted.plot_comparison().axes if ax.get_visible()]) == 2
+    figure = planted.plot_comparison(terms=["a", HOSTILE])
+    assert len([ax for ax in figure.axes if ax.get_visible()]) == 2
     assert planted.plot_calibration("score").axes[0].get_xlabel() == "score"
     assert planted.plot_residuals().axes[0].get_xlabel().startswith("mimic residual")
 
@@ -343,8 +351,11 @@ def test_compare_with_interactions():
         student=ExplainableBoostingRegressor(**pair, learning_rate=0.1, n_jobs=1),
         outcome=ExplainableBoostingClassifier(**pair, learning_rate=0.05, n_jobs=1),
     ).fit(X, y, teacher_scores=logit + 0.1 * rng.normal(size=n))
-    assert set(audit.compare()["term"]) == {"a", "b"}  # main effects by default
-    table = audit.compare(interactions=True)
+    assert set(audit.compare(interactions=False)["term"]) == {"a", "b"}
+    table = audit.compare()
+    assert (
+        table["kind"] == (table["term"] == "a & b").map({True: "interaction", False: "main"})
+    ).all()
     pairs = table[table["term"] == "a & b"]
     assert len(pairs) > 0 and all(isinstance(v, tuple) and len(v) == 2 for v in pairs["value"])
     shapes = audit.mimic_.shape_functions(audit.confidence, interactions=True)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from interpret.glassbox import ExplainableBoostingRegressor
-from scipy.stats import norm
+from scipy.stats import t as student_t
 
 from sklearn_distill import DistilledGAM
 from sklearn_distill.shapes import shape_functions
@@ -71,7 +71,9 @@ def test_jackknife_bands(fitted):
     z = table[table.term == "z"]
     # z has no missing values: its table starts at bin 1 and leaves out the unseen bin
     np.testing.assert_allclose(z["std_error"].to_numpy(), expected[1 : 1 + len(z)])
-    half_width = norm.ppf(0.95) * z["std_error"].to_numpy()
+    # Student's t on the bags' degrees of freedom (4 bags: 3)
+    assert (z["dof"] == 3).all()
+    half_width = student_t.ppf(0.95, 3) * z["std_error"].to_numpy()
     np.testing.assert_allclose(z["upper"] - z["score"], half_width)
     np.testing.assert_allclose(z["score"] - z["lower"], half_width)
     wider = shape_functions(ebm, confidence=0.99)
@@ -153,3 +155,45 @@ def test_discrete_feature_values_are_recovered_exactly():
     binned = binned[binned.term == "feature_0001"]
     middle = (binned["bin_low"] + binned["bin_high"]).to_numpy(dtype=float) / 2
     np.testing.assert_allclose(binned["value"].to_numpy(dtype=float), middle)
+
+
+def test_integer_features_are_labelled_by_the_values_their_bins_hold():
+    rng = np.random.default_rng(4)
+    age = np.concatenate([np.arange(18, 70), rng.integers(18, 70, size=800)])
+    other = rng.normal(size=age.size)
+    X = pd.DataFrame({"age": age, "other": other})
+    ebm = ExplainableBoostingRegressor(
+        outer_bags=2, max_rounds=50, interactions=0, max_bins=16, n_jobs=1, random_state=0
+    ).fit(X, np.log(age) + other)
+    rows = shape_functions(ebm).query("term == 'age'")
+    # every integer 18..69 occurs, so a bin's label runs from the least to the greatest age
+    # that falls in it (assigned by the bin's upper edge, independently of the labels)
+    bin_of_row = np.searchsorted(rows["bin_high"].to_numpy(float)[:-1], age, side="right")
+    expected = []
+    for b in range(len(rows)):
+        held = age[bin_of_row == b]
+        low, high = held.min(), held.max()
+        expected.append(str(low) if low == high else f"{low}-{high}")
+    assert rows["label"].tolist() == expected
+    np.testing.assert_array_equal(
+        rows["value"].to_numpy(float), [int(label.split("-")[0]) for label in expected]
+    )
+    assert any("-" in label for label in expected)  # some bins hold several ages
+    # a non-integer feature is labelled by its bin edges
+    others = shape_functions(ebm).query("term == 'other'")
+    first = others.iloc[0]
+    assert first["label"] == f"[{first['bin_low']:.4g}, {first['bin_high']:.4g})"
+    assert others.iloc[-1]["label"].endswith("]")
+    assert (others["kind"] == "main").all()
+
+
+def test_interaction_cells_carry_both_labels(fitted):
+    _, ebm = fitted
+    table = shape_functions(ebm)
+    cells = table[table["kind"] == "interaction"]
+    mains = table[table["kind"] == "main"]
+    assert len(cells) and len(mains)
+    for (first, second), labels in zip(cells["value"], cells["label"]):
+        assert isinstance(labels, tuple) and len(labels) == 2
+        assert all(isinstance(label, str) for label in labels)
+    assert all(isinstance(b, tuple) for b in cells["bin"])

@@ -1,0 +1,210 @@
+"""CompareAudit with pairwise interactions: shared pairs, interaction comparisons, flags an
+auditor can act on (min_weight, Benjamini-Hochberg), the per-term summary, bad input."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from interpret.glassbox import ExplainableBoostingClassifier, ExplainableBoostingRegressor
+from scipy.stats import false_discovery_control
+
+from sklearn_distill import CompareAudit
+from sklearn_distill.stats import summarize_terms
+
+TINY = {"outer_bags": 4, "max_rounds": 200, "max_bins": 16, "max_interaction_bins": 8}
+
+
+def _audit(**kwargs):
+    params = {
+        "calibration": "sigmoid",
+        "cv": 2,
+        "random_state": 0,
+        "student": ExplainableBoostingRegressor(**TINY, learning_rate=0.2, n_jobs=1),
+        "outcome": ExplainableBoostingClassifier(**TINY, learning_rate=0.05, n_jobs=1),
+        **kwargs,
+    }
+    return CompareAudit(**params)
+
+
+@pytest.fixture(scope="module")
+def world():
+    rng = np.random.default_rng(0)
+    n = 700
+    X = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "b": rng.normal(size=n),
+            "c": rng.normal(size=n),
+            # a nominal feature with more categories than the interaction bins
+            "wide": pd.Categorical(rng.choice([f"k{i}" for i in range(40)], size=n)),
+        }
+    )
+    logit = X["a"] + 1.2 * X["a"] * X["b"]
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return X, y, (logit + 0.1 * rng.normal(size=n)).to_numpy()
+
+
+@pytest.fixture(scope="module")
+def fitted(world):
+    X, y, score = world
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return _audit(interactions=2).fit(X, y, teacher_scores=score)
+
+
+def test_both_models_carry_the_same_detected_pairs(fitted):
+    pairs = fitted.interaction_pairs_
+    assert len(pairs) == 2
+    assert ("a", "b") in pairs  # the black box's interaction is found
+    assert all("wide" not in pair for pair in pairs)  # too many categories to pair
+    mimic_terms = [t for t in fitted.mimic_.student_.term_features_ if len(t) == 2]
+    outcome_terms = [t for t in fitted.outcome_.term_features_ if len(t) == 2]
+    assert sorted(map(tuple, mimic_terms)) == sorted(map(tuple, outcome_terms))
+    names = list(fitted.feature_names_in_)
+    assert sorted((names[i], names[j]) for i, j in outcome_terms) == sorted(pairs)
+
+
+def test_interaction_cells_are_compared(fitted):
+    table = fitted.compare()
+    cells = table[table["kind"] == "interaction"]
+    assert set(cells["term"]) == {" & ".join(pair) for pair in fitted.interaction_pairs_}
+    assert all(isinstance(v, tuple) and len(v) == 2 for v in cells["value"])
+    assert all(isinstance(v, tuple) and len(v) == 2 for v in cells["label"])
+    # each cell is the two models' own surfaces, aligned cell by cell
+    mimic = fitted.mimic_.shape_functions(fitted.confidence)
+    mimic = mimic[mimic["kind"] == "interaction"]
+    np.testing.assert_allclose(cells["mimic"].to_numpy(), mimic["score"].to_numpy())
+    np.testing.assert_allclose(cells["difference"], cells["mimic"] - cells["outcome"])
+    # cells of one pair hold every training row once
+    first = cells[cells["term"] == cells["term"].iloc[0]]
+    assert first["weight"].sum() == fitted.mimic_residuals_.size
+    assert (table["kind"].iloc[: (table["kind"] == "main").sum()] == "main").all()
+
+
+def test_min_weight_rows_are_shown_but_never_flagged(fitted):
+    table = fitted.compare(min_weight=40)
+    small = table["weight"] < 40
+    assert small.any() and (~small).any()
+    assert (table["testable"] == ~small).all()
+    assert not table.loc[small, ["significant", "significant_bh"]].to_numpy().any()
+    assert table.loc[small, "p_value_bh"].isna().all()
+    # Benjamini-Hochberg over the testable rows only (scipy's own adjustment as reference)
+    tested = table.loc[~small, "p_value"].to_numpy()
+    np.testing.assert_allclose(
+        table.loc[~small, "p_value_bh"].to_numpy(), false_discovery_control(tested, method="bh")
+    )
+    flags = table["p_value_bh"] < 1 - fitted.confidence
+    assert (table["significant_bh"] == flags).all()
+    # min_weight=0 tests every row; the audit's own default is used when none is given
+    assert fitted.compare(min_weight=0)["testable"].all()
+    default = fitted.compare()
+    assert (default["testable"] == (default["weight"] >= fitted.min_weight)).all()
+
+
+def test_summary_counts_the_flags_of_each_term(fitted):
+    table = fitted.compare(min_weight=0)
+    summary = fitted.summary(min_weight=0)
+    flagged = table[table["significant_bh"]]
+    assert set(summary["term"]) == set(flagged["term"])
+    for _, row in summary.iterrows():
+        rows = table[table["term"] == row["term"]]
+        assert row["n_flagged"] == rows["significant_bh"].sum()
+        assert row["n_flagged_raw"] == rows["significant"].sum()
+        assert row["n_values"] == len(rows)
+        assert row["text"].startswith(f"{row['term']}: {row['n_flagged']} ")
+    assert list(summary["n_flagged"]) == sorted(summary["n_flagged"], reverse=True)
+
+
+def test_summary_text_names_the_range_of_flagged_values():
+    table = pd.DataFrame(
+        {
+            "term": ["age"] * 4 + ["race"] * 2 + ["age & race"],
+            "kind": ["main"] * 6 + ["interaction"],
+            "value": [18.0, 20.0, 22.0, 30.0, "A", "B", (18.0, "A")],
+            "label": ["18-19", "20-21", "22", "30-40", "A", "B", ("18-19", "A")],
+            "difference": [0.5, 0.4, 0.3, 0.0, -0.2, 0.1, 0.7],
+            "significant": [True, True, True, True, True, False, True],
+            "significant_bh": [True, True, True, False, True, False, True],
+            "testable": True,
+        }
+    )
+    summary = summarize_terms(table).set_index("term")
+    assert summary.loc["age", "text"] == "age: 3 values differ, from 18 to 22"
+    assert summary.loc["age", "n_flagged_raw"] == 4
+    assert summary.loc["race", "text"] == "race: 1 value differs: A"
+    assert (
+        summary.loc["age & race", "text"]
+        == "age & race: 1 cell differs, the largest at age 18-19 x race A"
+    )
+    assert summary.loc["age", "largest_difference"] == 0.5
+
+
+def test_explicit_pairs_and_main_effects_only(world):
+    X, y, score = world
+    columns = X[["a", "b", "c"]]
+    audit = _audit(interactions=[("b", "c")]).fit(columns, y, teacher_scores=score)
+    assert audit.interaction_pairs_ == [("b", "c")]
+    assert set(audit.compare()["term"]) == {"a", "b", "c", "b & c"}
+    flat = _audit(interactions=0).fit(columns, y, teacher_scores=score)
+    assert flat.interaction_pairs_ == []
+    assert (flat.compare()["kind"] == "main").all()
+    # column indices work for arrays
+    indexed = _audit(interactions=[(0, 1)]).fit(columns.to_numpy(), y, teacher_scores=score)
+    assert indexed.interaction_pairs_ == [(0, 1)]
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        (-1, ValueError),
+        (1.5, TypeError),
+        (True, TypeError),
+        ("ab", TypeError),
+        ([("a", "nope")], ValueError),
+        ([("a", "a")], ValueError),
+        ([("a", "b", "c")], ValueError),
+        ([(0, 7)], ValueError),
+    ],
+)
+def test_bad_interactions_are_refused_naming_the_argument(world, value, error):
+    X, y, score = world
+    with pytest.raises(error, match="interactions must be"):
+        _audit(interactions=value).fit(X[["a", "b"]], y, teacher_scores=score)
+
+
+def test_bad_min_weight_is_refused(fitted, world):
+    X, y, score = world
+    with pytest.raises(ValueError, match="min_weight must be"):
+        fitted.compare(min_weight=-1)
+    with pytest.raises(TypeError, match="min_weight must be"):
+        _audit(min_weight="many").fit(X[["a"]], y, teacher_scores=score)
+    with pytest.raises(TypeError, match="interactions must be True or False"):
+        fitted.compare(interactions="yes")
+
+
+def test_compare_explains_terms_it_cannot_line_up(fitted, world):
+    X, y, _ = world
+    import copy
+
+    audit = copy.copy(fitted)
+    other = ExplainableBoostingClassifier(**TINY, interactions=[(0, 2)], n_jobs=1)
+    audit.outcome_ = other.fit(X, y)
+    with pytest.raises(ValueError, match=r"same terms.*'a & c'.*outcome model only"):
+        audit.compare()
+
+
+def test_stability_checks_columns_like_predict(fitted, world):
+    X, y, score = world
+    renamed = X.rename(columns={"c": "d"})
+    with pytest.raises(ValueError, match="feature names"):
+        fitted.stability(renamed, y, teacher_scores=score, n_refits=2)
+    with pytest.raises(ValueError, match="missing:\n- wide"):
+        fitted.stability(X[["a", "b", "c"]], y, teacher_scores=score, n_refits=2)
+
+
+def test_fidelity_is_stored(fitted):
+    fidelity = fitted.fidelity_
+    assert {"r2", "rmse", "r2_out_of_fold"} <= set(fidelity)
+    # out-of-fold predictions are worse than in-sample ones, and both are far above chance
+    assert 0.5 < fidelity["r2_out_of_fold"] <= fidelity["r2"] <= 1
