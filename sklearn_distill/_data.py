@@ -41,6 +41,8 @@ def _column_label(X, index) -> str:
 
 
 def _is_label_cell(value) -> bool:
+    if isinstance(value, complex | np.complexfloating):
+        return False
     return (
         value is None or value is pd.NA or isinstance(value, str | bool | np.bool_ | numbers.Number)
     )
@@ -66,6 +68,11 @@ def check_frame_columns(X, name: str = "X") -> None:
                 f"{name} column {X.columns[index]!r} must be numeric or categorical; got dtype "
                 f"{str(dtype)!r}. Convert dates to numbers first (for example days since a "
                 "reference date) or drop the column."
+            )
+        if pd.api.types.is_complex_dtype(dtype):
+            raise ValueError(
+                f"{name} column {X.columns[index]!r} must be real numbers or labels; got dtype "
+                f"{str(dtype)!r}."
             )
         if pd.api.types.is_object_dtype(dtype):
             _check_label_cells(X.iloc[:, index], f"{name} column {X.columns[index]!r}")
