@@ -403,7 +403,7 @@ def _draw_interaction(fig, comparison, term, flag):
     return fig
 
 
-def plot_interaction(comparison, term, *, flag=None):
+def plot_interaction(comparison, term, *, flag=None, fig=None):
     """One pairwise interaction as heatmaps: the mimic's surface, the outcome model's (on one
     colour scale) and their difference, with flagged cells dotted.
 
@@ -417,10 +417,13 @@ def plot_interaction(comparison, term, *, flag=None):
     flag : str, optional
         Boolean column of the flagged cells; ``significant_bh`` when present, else
         ``significant``.
+    fig : matplotlib.figure.Figure or SubFigure, optional
+        Where to draw the three panels; a new figure is made when omitted.
 
     Returns
     -------
-    matplotlib.figure.Figure
+    matplotlib.figure.Figure or SubFigure
+        The figure drawn on.
 
     Examples
     --------
@@ -435,11 +438,12 @@ def plot_interaction(comparison, term, *, flag=None):
         raise ValueError(f"term must be a term of the comparison table; got {term!r}.")
     if not rows["value"].map(_is_pair).all():
         raise ValueError(f"term must be a pairwise interaction (values are pairs); got {term!r}.")
-    fig = Figure(figsize=(12, 3.4), layout="constrained")
+    if fig is None:
+        fig = Figure(figsize=(12, 3.4), layout="constrained")
     return _draw_interaction(fig, rows, term, _flag_column(rows, flag))
 
 
-def plot_calibration(binned, *, curve=None, score_name="score"):
+def plot_calibration(binned, *, curve=None, score_name="score", ax=None):
     """Calibration curve of the black box's score: observed outcome rate against the score.
 
     Parameters
@@ -451,10 +455,13 @@ def plot_calibration(binned, *, curve=None, score_name="score"):
         The fitted calibration map, columns ``score`` and ``probability``; drawn as a line.
     score_name : str, default="score"
         Label of the x axis.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure is made when omitted.
 
     Returns
     -------
     matplotlib.figure.Figure
+        The figure drawn on.
 
     Examples
     --------
@@ -463,8 +470,8 @@ def plot_calibration(binned, *, curve=None, score_name="score"):
     >>> fig.axes[0].get_xlabel()
     'decile'
     """
-    fig = Figure(figsize=(5, 3.5), layout="constrained")
-    ax = fig.add_subplot()
+    if ax is None:
+        ax = Figure(figsize=(5, 3.5), layout="constrained").add_subplot()
     centre = binned["rate"].to_numpy(float)
     # a score value with one outcome only has a Wilson bound a rounding error beyond [0, 1]
     low = np.clip(binned["low"].to_numpy(float), 0.0, 1.0)
@@ -482,10 +489,12 @@ def plot_calibration(binned, *, curve=None, score_name="score"):
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=8)
     ax.set_title("Calibration of the black-box score")
-    return fig
+    return ax.get_figure()
 
 
-def plot_residuals(mimic_residuals, outcome_residuals, *, correlations=None, max_points=5000):
+def plot_residuals(
+    mimic_residuals, outcome_residuals, *, correlations=None, max_points=5000, ax=None
+):
     """Scatter of the mimic's residuals against the outcome model's (out of fold).
 
     Parameters
@@ -498,10 +507,13 @@ def plot_residuals(mimic_residuals, outcome_residuals, *, correlations=None, max
         written in the title.
     max_points : int, default=5000
         At most this many points are drawn (an evenly spaced subset), to keep files small.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure is made when omitted.
 
     Returns
     -------
     matplotlib.figure.Figure
+        The figure drawn on.
 
     Examples
     --------
@@ -517,8 +529,8 @@ def plot_residuals(mimic_residuals, outcome_residuals, *, correlations=None, max
             f"mimic_residuals and outcome_residuals differ in shape: {a.shape} and {b.shape}."
         )
     step = max(1, math.ceil(a.size / max_points))
-    fig = Figure(figsize=(5, 4), layout="constrained")
-    ax = fig.add_subplot()
+    if ax is None:
+        ax = Figure(figsize=(5, 4), layout="constrained").add_subplot()
     ax.scatter(a[::step], b[::step], s=4, alpha=0.3, color="black", linewidths=0)
     if a.size > 1 and np.ptp(a) > 0:
         slope, intercept = np.polyfit(a, b, 1)
@@ -533,4 +545,4 @@ def plot_residuals(mimic_residuals, outcome_residuals, *, correlations=None, max
             for name, row in correlations.iterrows()
         ]
         ax.set_title("\n".join(parts), fontsize=8)
-    return fig
+    return ax.get_figure()

@@ -19,7 +19,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["Section", "figure_to_data_uri", "render_html", "table_to_html", "write_html"]
+__all__ = [
+    "Section",
+    "Table",
+    "audit_findings_text",
+    "audit_report_sections",
+    "figure_to_data_uri",
+    "format_number",
+    "format_p_value",
+    "render_html",
+    "table_to_html",
+    "write_audit_report",
+    "write_html",
+]
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222;
@@ -29,15 +41,53 @@ table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1em 0; }
 th, td { border: 1px solid #ddd; padding: 2px 6px; text-align: right; }
 th { background: #f3f3f3; } td.text { text-align: left; }
 tr.flag td { background: #fff3cd; }
-img { max-width: 100%; }
+img { max-width: 100%; height: auto; }
 dl { display: grid; grid-template-columns: max-content auto; gap: 2px 1em; }
 dt { font-weight: 600; } .note { color: #555; font-size: 0.9em; }
+.scroll { overflow-x: auto; max-width: 100%; }
+.side { display: flex; flex-wrap: wrap; gap: 0 2em; align-items: flex-start; }
+.side > div { flex: 0 1 auto; min-width: 0; max-width: 100%; }
+td.text { white-space: nowrap; }
+h3 { font-size: 1.05em; margin: 0.6em 0 0.2em 0; }
+details { margin: 0.5em 0 1em 0; } summary { cursor: pointer; font-weight: 600; }
+.verdict { border-left: 4px solid #888; padding: 0.2em 0.8em; background: #f7f7f7; }
 """
 
 
 @dataclass
+class Table:
+    """A table inside a section, with an optional heading and per-column formatting.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Rendered with :func:`table_to_html`.
+    heading : str, optional
+        A small heading above the table (escaped).
+    flag_column : str, optional
+        Boolean column of ``frame``; its true rows are highlighted.
+    formatters : dict, optional
+        Column name -> function from a cell's value to its text (escaped).
+    index : bool, default=True
+        Include the index as the first column.
+    hidden : bool, default=False
+        Collapsed behind a ``<details>`` element whose summary is ``heading``.
+    note : str, optional
+        A small note under the table (escaped).
+    """
+
+    frame: pd.DataFrame
+    heading: str | None = None
+    flag_column: str | None = None
+    formatters: dict | None = None
+    index: bool = True
+    hidden: bool = False
+    note: str | None = None
+
+
+@dataclass
 class Section:
-    """One section of a report: a heading, paragraphs, a table and figures.
+    """One section of a report: a heading, paragraphs, tables and figures.
 
     Parameters
     ----------
@@ -53,6 +103,14 @@ class Section:
         Embedded as PNG.
     items : dict, optional
         Key/value pairs shown as a definition list (both escaped).
+    bullets : list of str
+        A bulleted list after the paragraphs (escaped).
+    tables : list of Table
+        More tables, after ``table``.
+    side_by_side : bool, default=False
+        Lay ``tables`` out side by side where the page is wide enough.
+    verdict : str, optional
+        A highlighted paragraph before the others (escaped).
     """
 
     heading: str
@@ -61,6 +119,10 @@ class Section:
     flag_column: str | None = None
     figures: list = field(default_factory=list)
     items: dict | None = None
+    bullets: list = field(default_factory=list)
+    tables: list = field(default_factory=list)
+    side_by_side: bool = False
+    verdict: str | None = None
 
 
 def figure_to_data_uri(fig, *, dpi=110):
@@ -86,22 +148,76 @@ def figure_to_data_uri(fig, *, dpi=110):
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def format_number(value, digits=3):
+    """A number as report text: integers as they are, other numbers with ``digits`` decimals
+    (in the general format when very small or large), NaN as an empty string.
+
+    Examples
+    --------
+    >>> [format_number(v) for v in (3, 0.12345, 2.5e-7, float("nan"))]
+    ['3', '0.123', '2.5e-07', '']
+    """
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        return str(int(value))
+    value = float(value)
+    if math.isnan(value):
+        return ""
+    if value != 0 and (abs(value) < 10 ** (-digits) or abs(value) >= 1e6):
+        return f"{value:.{digits}g}"
+    return f"{value:.{digits}f}"
+
+
+def _round_up(value, significant=2):
+    """``value`` rounded up to ``significant`` significant digits."""
+    exponent = math.floor(math.log10(value)) - significant + 1
+    scale = 10.0**exponent
+    return math.ceil(value / scale - 1e-9) * scale
+
+
+def format_p_value(p_value, n_bootstrap=None):
+    """A p-value as report text, honest at its floors.
+
+    A bootstrap p-value from ``B`` resamples (:func:`sklearn_distill.stats.bootstrap_p_value`)
+    cannot be smaller than ``2 / (B + 1)``; at that floor it reads ``"<= 0.002"`` (for
+    ``B = 1000``), since the true p-value may be anything below. Other p-values read with
+    three decimals, or ``"< 0.001"``.
+
+    Parameters
+    ----------
+    p_value : float
+    n_bootstrap : int, optional
+        The resamples behind a bootstrap p-value.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> format_p_value(2 / 1001, n_bootstrap=1000), format_p_value(0.0123), format_p_value(1e-9)
+    ('<= 0.002', '0.012', '< 0.001')
+    """
+    p_value = float(p_value)
+    if math.isnan(p_value):
+        return ""
+    if n_bootstrap is not None and n_bootstrap > 0:
+        floor = min(1.0, 2.0 / (float(n_bootstrap) + 1.0))
+        if p_value <= floor * (1 + 1e-9):
+            return f"<= {_round_up(floor):g}"
+    if p_value < 0.001:
+        return "< 0.001"
+    return f"{p_value:.3f}"
+
+
 def _format_cell(value, digits):
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no", "text"
-    if isinstance(value, numbers.Integral):
-        return str(int(value)), ""
     if isinstance(value, numbers.Real):
-        value = float(value)
-        if math.isnan(value):
-            return "", ""
-        if value != 0 and (abs(value) < 10 ** (-digits) or abs(value) >= 1e6):
-            return f"{value:.{digits}g}", ""
-        return f"{value:.{digits}f}", ""
+        return format_number(value, digits), ""
     return html.escape(str(value)), "text"
 
 
-def table_to_html(frame, *, digits=3, flag_column=None, index=True, max_rows=None):
+def table_to_html(frame, *, digits=3, flag_column=None, index=True, max_rows=None, formatters=None):
     """Render a data frame as an HTML table, escaping every label and value.
 
     Parameters
@@ -115,6 +231,9 @@ def table_to_html(frame, *, digits=3, flag_column=None, index=True, max_rows=Non
         Include the index as the first column.
     max_rows : int, optional
         Show at most this many rows, and say how many were left out.
+    formatters : dict, optional
+        Column name -> function from a cell's value to its text; the text is escaped, and
+        right-aligned when the value is a number.
 
     Returns
     -------
@@ -132,22 +251,51 @@ def table_to_html(frame, *, digits=3, flag_column=None, index=True, max_rows=Non
     if index:
         header.append(html.escape(str(frame.index.name or "")))
     header += [html.escape(str(c)) for c in frame.columns]
-    lines = ["<table>", "<thead><tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr></thead>"]
+    lines = [
+        '<div class="scroll"><table>',
+        "<thead><tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr></thead>",
+    ]
     lines.append("<tbody>")
     flags = shown[flag_column].to_numpy(bool) if flag_column is not None else None
+    formatters = formatters or {}
+    cell_formats = ([None] if index else []) + [formatters.get(c) for c in frame.columns]
     # itertuples keeps each column's own type (iterrows would turn integers into floats)
     for position, (label, *row) in enumerate(shown.itertuples(index=True, name=None)):
         flagged = flags is not None and flags[position]
         cells = []
         values = ([label] if index else []) + row
-        for value in values:
-            text, css = _format_cell(value, digits)
+        for value, formatter in zip(values, cell_formats):
+            if formatter is not None:
+                # aligned as the value itself: numbers to the right, text to the left
+                text = html.escape(str(formatter(value)))
+                numeric = isinstance(value, numbers.Real) and not isinstance(
+                    value, (bool, np.bool_)
+                )
+                css = "" if numeric else "text"
+            else:
+                text, css = _format_cell(value, digits)
             cells.append(f'<td class="{css}">{text}</td>' if css else f"<td>{text}</td>")
         lines.append(('<tr class="flag">' if flagged else "<tr>") + "".join(cells) + "</tr>")
-    lines.append("</tbody></table>")
+    lines.append("</tbody></table></div>")
     if max_rows is not None and len(frame) > max_rows:
         lines.append(f'<p class="note">{len(frame) - max_rows} more rows not shown.</p>')
     return "\n".join(lines)
+
+
+def _table_block(table, digits):
+    body = table_to_html(
+        table.frame,
+        digits=digits,
+        flag_column=table.flag_column,
+        index=table.index,
+        formatters=table.formatters,
+    )
+    if table.note:
+        body += f'\n<p class="note">{html.escape(str(table.note))}</p>'
+    heading = html.escape(str(table.heading)) if table.heading else ""
+    if table.hidden:
+        return f"<details><summary>{heading or 'Table'}</summary>\n{body}\n</details>"
+    return "<div>" + (f"<h3>{heading}</h3>\n" if heading else "") + body + "</div>"
 
 
 def render_html(title, sections, *, digits=3):
@@ -174,14 +322,21 @@ def render_html(title, sections, *, digits=3):
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{html.escape(str(title))}</title>",
         f"<style>{_STYLE}</style></head><body>",
         f"<h1>{html.escape(str(title))}</h1>",
     ]
     for section in sections:
         parts.append(f"<section><h2>{html.escape(str(section.heading))}</h2>")
+        if section.verdict:
+            parts.append(f'<p class="verdict">{html.escape(str(section.verdict))}</p>')
         for paragraph in section.paragraphs:
             parts.append(f"<p>{html.escape(str(paragraph))}</p>")
+        if section.bullets:
+            parts.append("<ul>")
+            parts += [f"<li>{html.escape(str(item))}</li>" for item in section.bullets]
+            parts.append("</ul>")
         if section.items:
             parts.append("<dl>")
             for key, value in section.items.items():
@@ -191,6 +346,10 @@ def render_html(title, sections, *, digits=3):
             parts.append(
                 table_to_html(section.table, digits=digits, flag_column=section.flag_column)
             )
+        if section.tables:
+            parts.append('<div class="side">' if section.side_by_side else "<div>")
+            parts += [_table_block(table, digits) for table in section.tables]
+            parts.append("</div>")
         for fig in section.figures:
             alt = html.escape(str(section.heading))
             parts.append(f'<p><img alt="{alt}" src="{figure_to_data_uri(fig)}"></p>')
@@ -228,3 +387,586 @@ def write_html(path, title, sections, *, digits=3):
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(document)
     return os.fspath(path)
+
+
+# ---------------------------------------------------------------------------- the audit report
+#: Rows of the "largest differences" tables.
+_TOP_ROWS = 10
+
+
+def _format_value(value):
+    """A term's value as text: a category, an integer, a number, a pair, or "missing"."""
+    if isinstance(value, tuple):
+        return " x ".join(_format_value(v) for v in value)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "missing"
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+        value = float(value)
+        return str(int(value)) if value.is_integer() else f"{value:.4g}"
+    return str(value)
+
+
+def _format_weight(value):
+    return "" if pd.isna(value) else str(round(float(value)))
+
+
+def _flag_column(comparison):
+    return "significant_bh" if "significant_bh" in comparison else "significant"
+
+
+def _is_interaction(comparison):
+    """Boolean Series: rows of pairwise interaction terms."""
+    if "kind" in comparison:
+        return comparison["kind"] == "interaction"
+    return comparison["value"].map(lambda v: isinstance(v, tuple))
+
+
+def _compact(rows):
+    """The columns an auditor reads, in order: term, value, both shapes, difference, p, weight."""
+    rows = rows.assign(value=rows["label"]) if "label" in rows else rows
+    columns = {
+        "term": "term",
+        "value": "value",
+        "mimic": "mimic",
+        "outcome": "outcome",
+        "difference": "difference",
+        "p_value_bh": "adjusted p",
+        "weight": "rows",
+    }
+    present = {k: v for k, v in columns.items() if k in rows}
+    table = rows[list(present)].rename(columns=present)
+    if "significant_bh" in rows:
+        table["flagged"] = rows["significant_bh"].to_numpy(bool)
+    return table.reset_index(drop=True)
+
+
+_COMPACT_FORMATS = {
+    "value": _format_value,
+    "adjusted p": format_p_value,
+    "rows": _format_weight,
+}
+
+
+def _largest(rows, n=_TOP_ROWS):
+    """The ``n`` testable rows with the largest standardised difference."""
+    if "testable" in rows:
+        rows = rows[rows["testable"].to_numpy(bool)]
+    if rows.empty:
+        return rows
+    order = rows["z"].abs() if "z" in rows else rows["difference"].abs()
+    return rows.loc[order.sort_values(ascending=False).index].head(n)
+
+
+def _fidelity_paragraphs(fidelity):
+    if not fidelity:
+        return ["This audit did not record how faithful the mimic is; read its shapes with care."]
+    r2 = float(fidelity["r2"])
+    share = f"{100 * max(r2, 0):.0f}%"
+    if r2 >= 0.9:
+        reading = (
+            f"The mimic reproduces the black box closely (R^2 {r2:.3f}): its shapes are a "
+            "faithful reading of how the black box uses these features."
+        )
+    elif r2 >= 0.7:
+        reading = (
+            f"The mimic reproduces most of the black box (R^2 {r2:.3f}): its shapes show how the "
+            "black box uses these features, with some of its behaviour left out."
+        )
+    elif r2 >= 0.4:
+        reading = (
+            f"The mimic reproduces only part of the black box (R^2 {r2:.3f}: {share} of the "
+            "variance of the score's log-odds). Its shapes show how the black box uses these "
+            "features on average; the rest is information the features lack (see the "
+            "missing-feature test), structure an additive model cannot hold, or noise in the "
+            "score. Read a difference of shapes as a difference in that part only."
+        )
+    else:
+        reading = (
+            f"The mimic reproduces little of the black box (R^2 {r2:.3f}). Its shapes describe "
+            "a small part of what the black box does: do not read them as the black box's "
+            "logic."
+        )
+    details = [f"RMSE {float(fidelity['rmse']):.3f} log-odds"]
+    if "r2_out_of_fold" in fidelity and not pd.isna(fidelity["r2_out_of_fold"]):
+        details.append(
+            f"R^2 {float(fidelity['r2_out_of_fold']):.3f} on rows each fold's mimic did not see"
+        )
+    if "agreement" in fidelity and not pd.isna(fidelity["agreement"]):
+        details.append(
+            f"the same side of probability 0.5 as the calibrated score on "
+            f"{100 * float(fidelity['agreement']):.1f}% of rows"
+        )
+    if "auc" in fidelity and not pd.isna(fidelity["auc"]):
+        details.append(
+            f"AUC {float(fidelity['auc']):.3f} for the side of 0.5 the calibrated score is on"
+        )
+    return [reading, "Also: " + "; ".join(details) + "."]
+
+
+def _missing_feature_texts(audit, test):
+    level = f"{100 * audit.confidence:g}%"
+    pearson = test.loc["pearson"]
+    interval = f"{pearson['low']:.3f} to {pearson['high']:.3f}"
+    p_text = format_p_value(pearson["p_value"], pearson.get("n_bootstrap"))
+    p_text = f"p {p_text}" if p_text.startswith("<") else f"p = {p_text}"
+    measured = f"Pearson {pearson['estimate']:.3f}, {level} interval {interval}, {p_text}"
+    if pearson["low"] > 0:
+        verdict = (
+            f"The two models' out-of-fold residuals are positively correlated ({measured}): "
+            "both miss something in common. The usual reading is that the black box uses "
+            "information the audit data lack."
+        )
+    else:
+        verdict = (
+            f"No positive correlation of the residuals was found ({measured}): no sign, at this "
+            "level, that the black box uses information the audit data lack."
+        )
+    pairs = _interaction_count(audit)
+    interaction_caveat = (
+        "Interactions the models lack give the same signal: both models have main effects "
+        "only, so an interaction among these features counts as missing information."
+        if pairs == 0
+        else f"Interactions the models lack give the same signal: both models hold {pairs} "
+        "pairwise interactions, so only interactions beyond those count as missing information."
+    )
+    caveats = [
+        interaction_caveat,
+        "Both models underfitting the same rows (a sparse region of a feature that neither "
+        "fits) also correlates their residuals.",
+        "A missing feature that the outcome does not depend on leaves no trace here, nor does "
+        "one too weak for these rows: no correlation is not proof that nothing is missing.",
+    ]
+    return verdict, caveats
+
+
+def _min_weight_text(audit):
+    min_weight = getattr(audit, "min_weight", None)
+    if not min_weight:
+        return ""
+    return (
+        f" Values held by fewer than {format_number(min_weight)} rows are shown but never "
+        "flagged: their bands are too wide to say anything."
+    )
+
+
+def _interaction_count(audit):
+    model = getattr(audit, "outcome_", None)
+    features = getattr(model, "term_features_", None)
+    if features is None:
+        return 0
+    return sum(1 for term in features if len(term) == 2)
+
+
+def _test_table(test):
+    table = test[["estimate", "low", "high"]].copy()
+    table["p-value"] = [format_p_value(p, b) for p, b in zip(test["p_value"], test["n_bootstrap"])]
+    table.index.name = "correlation"
+    return table
+
+
+def _headline(comparison, flags, confidence):
+    raw = int(comparison["significant"].sum()) if "significant" in comparison else int(flags.sum())
+    return (
+        f"{int(flags.sum())} of {len(comparison)} term values differ between the mimic and the "
+        f"outcome model after the Benjamini-Hochberg adjustment ({raw} before it, at "
+        f"{100 * confidence:g}% confidence)."
+    )
+
+
+def _unstable_text(stability):
+    unstable = stability[stability["unstable"]]
+    names = [f"{t} ({m})" for m, t in zip(unstable["model"], unstable["term"])]
+    listed = ", ".join(names) or "none"
+    return f"Terms unstable across refits (not to be read alone): {listed}."
+
+
+def audit_findings_text(audit, *, fidelity=None, max_terms=8, width=100):
+    """What a fitted audit found, as plain text for a terminal.
+
+    The same findings, in the same words, as the top of :func:`audit_report_sections`: the
+    mimic's fidelity and what it means for reading its shapes, the values where the black box
+    and the outcome differ after the Benjamini-Hochberg adjustment (per term), the
+    missing-feature verdict with its caveats, and the unstable terms when
+    :meth:`CompareAudit.stability` was run.
+
+    Parameters
+    ----------
+    audit : CompareAudit
+        A fitted audit; its missing-feature test is run (1,000 resamples) if it has not been.
+    fidelity : dict, optional
+        See :func:`audit_report_sections`.
+    max_terms : int, default=8
+        Terms listed at most; the others are counted.
+    width : int, default=100
+        Line width.
+
+    Returns
+    -------
+    str
+    """
+    import textwrap
+
+    from sklearn_distill.stats import summarize_terms
+
+    test = getattr(audit, "missing_feature_test_", None)
+    if test is None:
+        test = audit.missing_feature_test()
+    if fidelity is None:
+        fidelity = getattr(audit, "fidelity_", None)
+    comparison = audit.compare()
+    flag = _flag_column(comparison)
+    flags = comparison[flag].to_numpy(bool)
+
+    def block(title, lines):
+        out = [title]
+        for line in lines:
+            out.append(textwrap.fill(line, width, initial_indent="  - ", subsequent_indent="    "))
+        return "\n".join(out)
+
+    terms = list(summarize_terms(comparison, flag=flag)["text"])
+    if len(terms) > max_terms:
+        more = len(terms) - max_terms
+        terms = [*terms[:max_terms], f"... and {more} more terms (see the report)"]
+    verdict, caveats = _missing_feature_texts(audit, test)
+    headline = _headline(comparison, flags, audit.confidence)
+    parts = [
+        block("How faithful the mimic is:", _fidelity_paragraphs(fidelity)[:1]),
+        block("Where the black box and the outcome differ:", [headline, *terms]),
+        block("Missing-feature test:", [verdict, "Caveats: " + " ".join(caveats)]),
+    ]
+    stability = getattr(audit, "stability_", None)
+    if stability is not None:
+        parts.append(block("Stability:", [_unstable_text(stability)]))
+    return "\n\n".join(parts)
+
+
+def audit_report_sections(
+    audit, *, n_bootstrap=1000, description=None, fidelity=None, rule_tree=None, rule_fidelity=None
+):
+    """The sections of a :class:`~sklearn_distill.CompareAudit`'s HTML report, in reading order.
+
+    The report opens with how faithful the mimic is (which says how far its shapes can be
+    read as the black box's), then what the audit found, the largest differences of main
+    effects and of interactions side by side, the missing-feature test with its caveats, the
+    pictures, the stability of the terms, and last the comparison table: flagged values
+    first, the whole table behind a ``<details>`` element.
+
+    Parameters
+    ----------
+    audit : CompareAudit
+        A fitted audit.
+    n_bootstrap : int, default=1000
+        Resamples of :meth:`CompareAudit.missing_feature_test` if it has not been run.
+    description : dict, optional
+        Extra key/value lines (the data file, score and label columns), shown escaped.
+    fidelity : dict, optional
+        The mimic's fidelity (``"r2"``, ``"rmse"``, optionally ``"agreement"``, ``"auc"``,
+        ``"r2_out_of_fold"``); by default the audit's ``fidelity_`` when it has one.
+    rule_tree : DistilledTree, optional
+        A :class:`~sklearn_distill.DistilledTree` fitted to the same score on the same rows
+        (a few leaves, the audit's calibration): its rules are shown before the shapes.
+    rule_fidelity : dict, optional
+        ``rule_tree.fidelity(X, teacher_scores)``, to say how much of the score the rules hold.
+
+    Returns
+    -------
+    list of Section
+    """
+    from sklearn_distill.plotting import plot_comparison, plot_interaction
+    from sklearn_distill.stats import summarize_terms
+
+    test = getattr(audit, "missing_feature_test_", None)
+    if test is None:
+        test = audit.missing_feature_test(n_bootstrap=n_bootstrap)
+    if fidelity is None:
+        fidelity = getattr(audit, "fidelity_", None)
+    comparison = audit.compare(interactions=True)
+    flag = _flag_column(comparison)
+    flags = comparison[flag].to_numpy(bool)
+    pairs = _is_interaction(comparison).to_numpy(bool)
+    main, interactions = comparison[~pairs], comparison[pairs]
+    level = f"{100 * audit.confidence:g}%"
+    features = list(map(str, getattr(audit, "feature_names_in_", [])))
+    rows = len(audit.mimic_residuals_)
+
+    data_line = (
+        f"{rows} rows; {len(features) or audit.n_features_in_} features"
+        + (f" ({', '.join(features)})" if features else "")
+        + f"; outcome event: {audit.classes_[1]!s}."
+    )
+    sections = [
+        Section(
+            "How faithful the mimic is",
+            paragraphs=[
+                "A transparent model of the black-box score (the mimic) is compared with a "
+                "transparent model of the observed outcome, both in log-odds of the outcome. "
+                + data_line,
+                *_fidelity_paragraphs(fidelity),
+            ],
+        )
+    ]
+
+    verdict, caveats = _missing_feature_texts(audit, test)
+    n_resamples = int(test["n_bootstrap"].iloc[0])
+    headline = _headline(comparison, flags, audit.confidence)
+    findings = [headline, *summarize_terms(comparison, flag=flag)["text"]]
+    stability = getattr(audit, "stability_", None)
+    if stability is not None:
+        findings.append(_unstable_text(stability))
+    findings.append(verdict)
+    sections.append(
+        Section(
+            "What the audit found",
+            bullets=findings,
+            paragraphs=[
+                "A flagged value is one where the black box weighs a feature value unlike the "
+                "outcome does; the adjustment keeps the share of false flags among them near "
+                f"{100 * (1 - audit.confidence):g}% however many values are compared."
+                + _min_weight_text(audit)
+            ],
+        )
+    )
+
+    top_tables = [
+        Table(
+            _compact(_largest(rows)),
+            heading=heading,
+            formatters=_COMPACT_FORMATS,
+            index=False,
+            flag_column="flagged" if "significant_bh" in rows else None,
+        )
+        for heading, rows in (("Main effects", main), ("Interactions", interactions))
+        if len(rows)
+    ]
+    sections.append(
+        Section(
+            "Largest differences",
+            paragraphs=[
+                f"The {_TOP_ROWS} values with the largest standardised difference (mimic - "
+                "outcome, log-odds), flagged ones highlighted. 'rows' is the number of audit "
+                "rows holding the value."
+            ],
+            tables=top_tables,
+            side_by_side=True,
+        )
+    )
+
+    sections.append(
+        Section(
+            "Missing-feature test",
+            verdict=verdict,
+            paragraphs=[
+                "Correlation of the out-of-fold residuals of the mimic (score - mimic) and of "
+                f"the outcome model (y - prediction), with {level} bootstrap intervals and "
+                f"bootstrap p-values. With {n_resamples} resamples no p-value can be below "
+                f"{_round_up(2 / (n_resamples + 1)):g}, so one at that floor reads '<= ...'.",
+                "Caveats:",
+            ],
+            bullets=caveats,
+            tables=[Table(_test_table(test))],
+            figures=[audit.plot_residuals()],
+        )
+    )
+
+    if rule_tree is not None:
+        sections.append(_rules_section(rule_tree, rule_fidelity))
+    if len(main):
+        sections.append(
+            Section(
+                "Shape functions: mimic against outcome model",
+                paragraphs=[
+                    f"Contribution of each feature value to the log-odds, with {level} bands. "
+                    "A star marks a difference flagged after the Benjamini-Hochberg adjustment. "
+                    "Axes of long-tailed features are cut at the 99th percentile of the rows "
+                    "(the label says so); categorical terms show the values with the largest "
+                    "differences."
+                ],
+                figures=[plot_comparison(main, ncols=2)],
+            )
+        )
+    if len(interactions):
+        shown = _interactions_to_draw(interactions, flag)
+        sections.append(
+            Section(
+                "Interactions: mimic against outcome model",
+                paragraphs=[
+                    "Each shared pairwise interaction as two heatmaps (mimic, outcome model, "
+                    "same colour scale) and their difference; dots mark flagged cells. "
+                    + (
+                        f"Shown: the {len(shown)} interactions with the largest differences."
+                        if len(shown) < interactions["term"].nunique()
+                        else ""
+                    )
+                ],
+                figures=[plot_interaction(comparison, term, flag=flag) for term in shown],
+            )
+        )
+    if getattr(audit, "calibration_table_", None) is not None:
+        sections.append(
+            Section(
+                "Calibration of the score",
+                paragraphs=["Observed outcome rate per score value, and the calibration map."],
+                figures=[audit.plot_calibration()],
+            )
+        )
+
+    if stability is not None:
+        sections.append(
+            Section(
+                "Stability across refits",
+                paragraphs=[
+                    "Importance and shape of each term across refits on bootstrap samples; "
+                    "flagged terms should not carry a conclusion on their own."
+                ],
+                tables=[Table(stability, flag_column="unstable", index=False)],
+            )
+        )
+    else:
+        sections.append(
+            Section(
+                "Stability across refits",
+                paragraphs=[
+                    "Not checked. Several additive models can fit the same data equally well "
+                    "and tell different stories; run audit.stability(X, y, teacher_scores=...) "
+                    "before report() (command line: --stability 5) to see which terms to trust."
+                ],
+            )
+        )
+
+    flagged_rows = comparison[flags]
+    full = comparison.drop(columns=[c for c in ("bin_low", "bin_high") if c in comparison])
+    full_formats = {"value": _format_value, "label": _format_value, "weight": _format_weight}
+    full_formats.update({c: format_p_value for c in ("p_value", "p_value_bh") if c in full})
+    tables = []
+    if len(flagged_rows):
+        compact = _compact(flagged_rows.sort_values(["term", "p_value"]))
+        tables.append(
+            Table(
+                compact.drop(columns="flagged", errors="ignore"),
+                heading=f"Flagged values ({len(flagged_rows)})",
+                formatters=_COMPACT_FORMATS,
+                index=False,
+            )
+        )
+    tables.append(
+        Table(
+            full[~pairs],
+            heading=f"All {int((~pairs).sum())} main-effect values, every column",
+            formatters=full_formats,
+            index=False,
+            flag_column=flag,
+            hidden=True,
+        )
+    )
+    if pairs.any():
+        tables.append(
+            Table(
+                full[pairs],
+                heading=f"All {int(pairs.sum())} interaction cells, every column",
+                formatters=full_formats,
+                index=False,
+                flag_column=flag,
+                hidden=True,
+            )
+        )
+    sections.append(
+        Section(
+            "Comparison table",
+            paragraphs=[
+                (
+                    "Values flagged after the Benjamini-Hochberg adjustment; "
+                    if len(flagged_rows)
+                    else "No value is flagged after the Benjamini-Hochberg adjustment; "
+                )
+                + "the whole table, with the per-value p-values and bands, is behind the "
+                "links below."
+            ],
+            tables=tables,
+        )
+    )
+
+    settings = {
+        "rows": rows,
+        "features": ", ".join(features) or audit.n_features_in_,
+        "outcome event": audit.classes_[1],
+        "calibration of the score": audit.calibration,
+        "cross-validation folds": audit.cv,
+        "confidence level": level,
+    }
+    settings.update(description or {})
+    sections.append(Section("Audit settings", items=settings))
+    return sections
+
+
+def _rules_section(rule_tree, rule_fidelity):
+    """The black box's calibrated score as a few rules (a fitted DistilledTree)."""
+    rules = rule_tree.rules().sort_values("prediction", ascending=False)
+    columns = {"rule": "rule", "probability": "P(outcome)", "prediction": "log-odds"}
+    columns.update({"n_rows": "rows", "share": "share of rows"})
+    present = {k: v for k, v in columns.items() if k in rules}
+    table = rules[list(present)].rename(columns=present)
+    if "share of rows" in table:
+        table["share of rows"] = [f"{100 * v:.1f}%" for v in table["share of rows"]]
+    paragraphs = [
+        f"The black box's score, calibrated as for the mimic, read as {len(rules)} rules (a "
+        "regression tree with few leaves, sklearn_distill.DistilledTree): every audit row falls "
+        "under one rule, whose prediction is the score's mean log-odds there. A coarser view "
+        "than the shapes: it shows the black box's main logic at a glance, not where it differs "
+        "from the outcome."
+    ]
+    if rule_fidelity:
+        paragraphs.append(
+            f"The rules reproduce the calibrated score with R^2 {float(rule_fidelity['r2']):.3f} "
+            "(the mimic above: see its fidelity)."
+        )
+    formats = {"P(outcome)": lambda v: f"{float(v):.3f}", "log-odds": lambda v: f"{float(v):.3f}"}
+    return Section(
+        "The black box as rules",
+        paragraphs=paragraphs,
+        tables=[Table(table, formatters=formats, index=False)],
+    )
+
+
+def _interactions_to_draw(interactions, flag, limit=4):
+    """Interaction terms to draw: those with flagged cells first, then by largest |z|."""
+    score = interactions.assign(
+        _flags=interactions[flag].astype(int),
+        _z=(interactions["z"] if "z" in interactions else interactions["difference"]).abs(),
+    )
+    ranked = score.groupby("term", sort=False).agg(flags=("_flags", "sum"), z=("_z", "max"))
+    ranked = ranked.sort_values(["flags", "z"], ascending=False)
+    return list(ranked.index[:limit])
+
+
+def write_audit_report(
+    audit, path, *, title="Distill-and-Compare audit", n_bootstrap=1000, description=None,
+    fidelity=None, rule_tree=None, rule_fidelity=None,
+):  # fmt: skip
+    """Write a fitted :class:`~sklearn_distill.CompareAudit`'s self-contained HTML report.
+
+    Parameters
+    ----------
+    audit : CompareAudit
+    path : str or os.PathLike
+    title : str, default="Distill-and-Compare audit"
+    n_bootstrap : int, default=1000
+        Used to run the missing-feature test if it has not been run.
+    description : dict, optional
+        Extra key/value lines (data file, score and label columns), shown escaped.
+    fidelity, rule_tree, rule_fidelity : optional
+        See :func:`audit_report_sections`.
+
+    Returns
+    -------
+    str
+        The path written.
+    """
+    sections = audit_report_sections(
+        audit,
+        n_bootstrap=n_bootstrap,
+        description=description,
+        fidelity=fidelity,
+        rule_tree=rule_tree,
+        rule_fidelity=rule_fidelity,
+    )
+    return write_html(path, title, sections)

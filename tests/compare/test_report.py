@@ -1,6 +1,7 @@
 """Tests of the HTML report writer and the audit pictures (no model fitting here)."""
 
 import base64
+import html
 import html.parser
 import io
 import re
@@ -10,6 +11,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
+from sklearn_distill import DistilledTree
 from sklearn_distill.plotting import (
     plot_calibration,
     plot_comparison,
@@ -19,8 +21,12 @@ from sklearn_distill.plotting import (
 )
 from sklearn_distill.report import (
     Section,
+    Table,
     figure_to_data_uri,
+    format_p_value,
+    render_html,
     table_to_html,
+    write_audit_report,
     write_html,
 )
 from sklearn_distill.stats import binned_rate, bootstrap_correlations
@@ -277,6 +283,11 @@ def test_plot_interaction_places_each_cell():
     assert fig.axes[0].get_xlabel() == "a" and fig.axes[0].get_ylabel() == "b"
     with pytest.raises(ValueError, match="pairwise interaction"):
         plot_interaction(_comparison(), "age")
+    # drawn into a given subfigure, as the plotting contract asks
+    outer = Figure(figsize=(12, 7))
+    top, _ = outer.subfigures(2, 1)
+    assert plot_interaction(rows, "a & b", fig=top) is top
+    assert len(top.axes) == 5  # three heatmaps and two colour bars
 
 
 def test_plot_comparison_draws_interactions_as_heatmap_rows():
@@ -322,6 +333,9 @@ def test_plot_comparison_and_others_return_figures(tmp_path):
     table = bootstrap_correlations(a, b, n_bootstrap=20, random_state=0)
     fig = plot_residuals(a, b, correlations=table, max_points=100)
     assert "pearson" in fig.axes[0].get_title()
+    given = Figure().subplots(1, 2)
+    assert plot_residuals(a, b, ax=given[1]) is given[1].figure
+    assert plot_calibration(binned_rate(score, y), ax=given[0]) is given[0].figure
     assert len(fig.axes[0].collections[0].get_offsets()) == 100
     with pytest.raises(ValueError, match="differ in shape"):
         plot_residuals(a, b[:-1])
@@ -339,3 +353,147 @@ def test_user_text_with_dollar_signs_is_drawn_as_written(tmp_path):
     assert r"$\notacommand$" in [t.get_text() for t in panel[0].get_xticklabels()]
     binned = binned_rate([1, 1, 2, 2], [0, 1, 1, 1])
     plot_calibration(binned, score_name=r"$\notacommand$").savefig(tmp_path / "calibration.png")
+
+
+@pytest.mark.parametrize("n_bootstrap", [19, 50, 999, 1000, 10_000])
+def test_p_values_at_the_bootstrap_floor_read_as_a_bound(n_bootstrap):
+    floor = 2 / (n_bootstrap + 1)  # the smallest p-value bootstrap_p_value can give
+    # the p-value of a correlation far from zero is the floor itself
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=200)
+    table = bootstrap_correlations(a, a + 0.1 * rng.normal(size=200), n_bootstrap=n_bootstrap)
+    assert table.loc["pearson", "p_value"] == pytest.approx(floor)
+    text = format_p_value(table.loc["pearson", "p_value"], n_bootstrap)
+    assert text.startswith("<= ")
+    bound = float(text[3:])
+    assert floor <= bound <= 1.1 * floor  # a true bound, rounded up to two digits
+    # above the floor the value itself is shown
+    assert not format_p_value(3 * floor, n_bootstrap).startswith("<=")
+    assert format_p_value(float("nan")) == ""
+    assert format_p_value(1e-5) == "< 0.001" and format_p_value(0.25) == "0.250"
+
+
+def test_formatters_align_numbers_right_and_text_left():
+    frame = pd.DataFrame({"value": ["18-19", 3.0], "p": [0.5, 0.01]})
+    page = table_to_html(frame, index=False, formatters={"value": str, "p": format_p_value})
+    assert '<td class="text">18-19</td>' in page and "<td>3.0</td>" in page
+    assert "<td>0.500</td>" in page and "<td>0.010</td>" in page
+
+
+def test_sections_render_hidden_tables_side_by_side_tables_bullets_and_verdict():
+    table = pd.DataFrame({"a": [1.0]})
+    section = Section(
+        "s",
+        verdict=HOSTILE,
+        bullets=["one", HOSTILE],
+        tables=[Table(table, heading="left"), Table(table, heading="right")],
+        side_by_side=True,
+    )
+    hidden = Section("t", tables=[Table(table, heading=f"All {HOSTILE}", hidden=True)])
+    page = render_html("r", [section, hidden])
+    parser = _Collector()
+    parser.feed(page)
+    assert "script" not in parser.tags
+    assert '<div class="side">' in page and page.count("<h3>") == 2
+    assert page.count("<li>") == 2 and '<p class="verdict">' in page
+    assert "<details><summary>All &lt;script&gt;" in page
+    assert '<meta name="viewport"' in page
+
+
+@pytest.fixture(scope="module")
+def fitted_audit():
+    from interpret.glassbox import ExplainableBoostingClassifier, ExplainableBoostingRegressor
+
+    from sklearn_distill import CompareAudit
+
+    rng = np.random.default_rng(0)
+    n = 800
+    X = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "b": rng.normal(size=n),
+            "group": rng.choice(["x", "y", "z"], size=n),
+        }
+    )
+    hidden = rng.normal(size=n)  # a feature the audit data lack
+    logit = X["a"] + 0.8 * X["a"] * X["b"] + hidden
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    # the black box also weighs group "x" unlike the outcome does
+    score = logit + 2.0 * (X["group"] == "x") + 0.3 * rng.normal(size=n)
+    small = dict(outer_bags=8, max_rounds=300, max_bins=32, max_interaction_bins=8)
+    audit = CompareAudit(
+        calibration="sigmoid",
+        cv=3,
+        random_state=0,
+        interactions=1,
+        min_weight=10,
+        student=ExplainableBoostingRegressor(**small, learning_rate=0.1),
+        outcome=ExplainableBoostingClassifier(**small, learning_rate=0.05),
+    )
+    audit.fit(X, y, teacher_scores=score)
+    audit.missing_feature_test(n_bootstrap=50)
+    audit.stability(X, y, teacher_scores=score, n_refits=2)
+    return audit, X, y, score
+
+
+def test_audit_report_reads_in_order_with_its_findings(fitted_audit, tmp_path):
+    audit, X, y, score = fitted_audit
+    tree = DistilledTree(calibration="sigmoid", max_leaf_nodes=4, random_state=0)
+    tree.fit(X, y, teacher_scores=score)
+    path = write_audit_report(
+        audit,
+        tmp_path / "audit.html",
+        description={"data": HOSTILE},
+        rule_tree=tree,
+        rule_fidelity=tree.fidelity(X, score),
+    )
+    page = open(path, encoding="utf-8").read()
+    parser = _Collector()
+    parser.feed(page)
+    assert "script" not in parser.tags
+    headings = re.findall(r"<h2>(.*?)</h2>", page)
+    assert headings[:2] == ["How faithful the mimic is", "What the audit found"]
+    assert headings.index("Stability across refits") < headings.index("Comparison table")
+    assert "Interactions: mimic against outcome model" in headings
+    # the rules come before the shapes, one row per rule, with the rules' own fidelity
+    assert headings.index("The black box as rules") < headings.index(
+        "Shape functions: mimic against outcome model"
+    )
+    rules_part = page[page.index("The black box as rules") :]
+    rules_table = rules_part[: rules_part.index("</table>")]
+    assert rules_table.count("<tr>") - 1 == len(tree.rules())
+    for rule in tree.rules()["rule"]:
+        assert html.escape(rule) in rules_table
+    text = " ".join(parser.text)
+    # the fidelity it opens with is the audit's own
+    assert f"R^2 {audit.fidelity_['r2']:.3f}" in text
+    # the headline counts the adjusted flags, with the raw count beside
+    comparison = audit.compare()
+    flagged = int(comparison["significant_bh"].sum())
+    raw = int(comparison["significant"].sum())
+    assert f"{flagged} of {len(comparison)} term values differ" in text
+    assert f"({raw} before it" in text
+    # the planted missing feature: the Pearson p-value is at the floor 2/51 and says so
+    test = audit.missing_feature_test_
+    assert test.loc["pearson", "p_value"] == pytest.approx(2 / 51)
+    assert "<= 0.04" in text
+    # the compact table of flagged values has the auditor's columns, the full one is hidden
+    compact = page[page.index("Flagged values") :]
+    header = re.findall(r"<th>(.*?)</th>", compact[: compact.index("</thead>")])
+    assert header == ["term", "value", "mimic", "outcome", "difference", "adjusted p", "rows"]
+    assert flagged > 0
+    assert compact[: compact.index("</table>")].count("<tr>") - 1 == flagged
+    assert "<details><summary>All" in page
+    # one picture per drawn interaction, and the residuals, shapes and calibration
+    assert len(parser.srcs) >= 4
+
+
+def test_findings_text_says_what_the_report_says(fitted_audit):
+    from sklearn_distill.report import audit_findings_text
+
+    audit = fitted_audit[0]
+    text = audit_findings_text(audit, width=1000)
+    comparison = audit.compare()
+    assert f"{int(comparison['significant_bh'].sum())} of {len(comparison)} term values" in text
+    assert "Terms unstable across refits" in text
+    assert "Caveats:" in text and "interaction" in text
