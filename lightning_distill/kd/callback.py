@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -17,9 +18,12 @@ from lightning_distill._teacher import (
     check_no_shared_parameters,
     check_teacher_logits,
 )
+from lightning_distill._validation import check_real
 from lightning_distill.hooks import resolve_module_names
+from lightning_distill.kd._callback_features import CallbackFeatures
 from lightning_distill.kd.constraints import add_constraint_terms, check_constraints
 from lightning_distill.kd.losses import _check_fraction, _check_temperature, distillation_terms
+from lightning_distill.kd.module import _as_feature_specs
 
 __all__ = ["KnowledgeDistillation"]
 
@@ -61,6 +65,21 @@ class KnowledgeDistillation(L.Callback):
         its forward call, added to the loss as in
         :class:`~lightning_distill.DistillationModule` and logged as
         ``train/constraint_<name>``.
+    features : list of FeatureDistillation, optional
+        Feature-distillation pairs as in :class:`~lightning_distill.DistillationModule`, any
+        ``loss`` (``"attention"``, ``"hint"``, ``"ft"``, ``"crd"``, ``"sskd"``, ``"rkd"``,
+        ``"pkt"`` or a callable); student layers are named as in the LightningModule's
+        ``named_modules()``. Their weighted terms are added to the loss and logged as
+        ``train/loss_feature/<name>`` (their sum as ``train/loss_feature``). Trainable parts
+        (heads, translator, regressors) cannot join the module's optimizer: they have an Adam
+        optimizer of their own with learning rate ``feature_lr``, stepped after each batch; they,
+        CRD's bank and that optimizer's state are in the callback's ``state_dict`` (so in
+        checkpoints). First stages (FT's paraphraser, SSKD's teacher head) run in
+        ``on_train_start`` over the fit's training data, once.
+    example_input : Tensor, optional
+        A batch of inputs giving the features' shapes; required for ``"hint"``, ``"ft"``,
+        ``"crd"`` and ``"sskd"``.
+    feature_lr : float, default 1e-3
 
     Examples
     --------
@@ -79,6 +98,9 @@ class KnowledgeDistillation(L.Callback):
         logits_from: str | None = None,
         targets_from: Callable[[Any], Tensor] | None = None,
         constraints: list | None = None,
+        features: list | None = None,
+        example_input: Tensor | None = None,
+        feature_lr: float = 1e-3,
     ) -> None:
         if not isinstance(teacher, nn.Module):
             raise TypeError(f"teacher must be a torch.nn.Module; got {type(teacher).__name__}.")
@@ -97,6 +119,13 @@ class KnowledgeDistillation(L.Callback):
         self.logits_from = logits_from
         self.targets_from = targets_from or batch_targets
         self.constraints = check_constraints(constraints)
+        specs, _ = _as_feature_specs(features)
+        if example_input is not None and not isinstance(example_input, Tensor):
+            raise TypeError(
+                f"example_input must be a torch.Tensor or None; got {type(example_input).__name__}."
+            )
+        feature_lr = check_real("feature_lr", feature_lr, minimum=0, exclusive_minimum=True)
+        self._features = CallbackFeatures(specs, example_input, feature_lr) if specs else None
         self._teacher_lifecycle = TeacherLifecycle()
         self._wrapped_module: L.LightningModule | None = None
 
@@ -125,7 +154,21 @@ class KnowledgeDistillation(L.Callback):
                 self.logits_from
             ]
         self._teacher_lifecycle.freeze(self.teacher)
+        if self._features is not None:
+            self._features.setup(pl_module, self.teacher, source)
         self._wrap_training_step(pl_module, source)
+
+    @override
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._features is not None:
+            self._match_device(pl_module.device)
+            self._features.methods.to(pl_module.device)
+            self._features.pretrain(trainer, self.teacher, pl_module.device)
+
+    @override
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        if self._features is not None:
+            self._features.step()
 
     @override
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -156,8 +199,14 @@ class KnowledgeDistillation(L.Callback):
             handle = source.register_forward_hook(
                 lambda module, a, kw, out: calls.append((a, kw, out)), with_kwargs=True
             )
+            features = self._features
+            student_features = None
             try:
-                output = original(*args, **kwargs)
+                hooks = features.capture_student() if features else contextlib.nullcontext()
+                with hooks as sh:
+                    output = original(*args, **kwargs)
+                    if features is not None and output is not None and len(calls) == 1:
+                        student_features = features.student_features(sh)
             finally:
                 handle.remove()
             if output is None:  # the module skipped this batch
@@ -179,8 +228,13 @@ class KnowledgeDistillation(L.Callback):
                 )
             targets = self.targets_from(batch)
             self._match_device(logits.device)
-            with torch.no_grad():
-                teacher_logits = self.teacher(*inputs, **input_kwargs)
+            if features is None:
+                with torch.no_grad():
+                    teacher_logits = self.teacher(*inputs, **input_kwargs)
+            else:
+                teacher_logits, teacher_features = features.teacher_forward(
+                    self.teacher, inputs, input_kwargs
+                )
             check_teacher_logits(teacher_logits, inputs[0] if inputs else None)
             total, ce, kd = distillation_terms(
                 logits, teacher_logits, targets, self.temperature, self.alpha, self.label_smoothing
@@ -194,6 +248,17 @@ class KnowledgeDistillation(L.Callback):
             total = terms.pop("loss")
             for name, value in terms.items():
                 pl_module.log(f"train/{name}", value.detach(), batch_size=batch_size)
+            if features is not None:
+                feature_terms = features.terms(
+                    student_features, teacher_features, batch, inputs[0], source, self.teacher
+                )
+                feature_loss = sum(feature_terms.values())
+                total = total + feature_loss
+                pl_module.log("train/loss_feature", feature_loss.detach(), batch_size=batch_size)
+                for name, value in feature_terms.items():
+                    pl_module.log(
+                        f"train/loss_feature/{name}", value.detach(), batch_size=batch_size
+                    )
             if isinstance(output, dict):
                 return {**output, "loss": total}
             return total
@@ -209,15 +274,23 @@ class KnowledgeDistillation(L.Callback):
     # ----------------------------------------------------------------- state
     @override
     def state_dict(self) -> dict[str, Any]:
-        return {
+        state = {
             "temperature": self.temperature,
             "alpha": self.alpha,
             "label_smoothing": self.label_smoothing,
         }
+        if self._features is not None:
+            state["features"] = self._features.state_dict()
+        return state
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state_dict = dict(state_dict)
+        features = state_dict.pop("features", None)
+        if features is not None and self._features is not None:
+            self._features.load_state_dict(features)
         current = self.state_dict()
+        current.pop("features", None)
         changed = {k: (v, current[k]) for k, v in state_dict.items() if current.get(k) != v}
         if changed:
             warnings.warn(

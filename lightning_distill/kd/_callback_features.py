@@ -1,0 +1,198 @@
+"""Feature pairs of the ``KnowledgeDistillation`` callback: hooks, methods and their optimizer.
+
+The callback cannot add parameters to the user's module or optimizer, so the trainable parts of
+its feature methods (CRD's heads, FT's translator, SSKD's student head, hint regressors) have
+an Adam optimizer of their own, stepped after each training batch (gradients averaged over
+processes under DDP); their state and the optimizer's travel in the callback's ``state_dict``,
+so a resumed fit continues exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from lightning_distill._batch import unpack_batch
+from lightning_distill._teacher import evaluating
+from lightning_distill.hooks import FeatureHooks
+from lightning_distill.kd.feature_losses import (
+    FEATURE_METHODS,
+    FeatureContext,
+    LoaderInputs,
+    build_feature_method,
+    method_needs_shapes,
+)
+from lightning_distill.kd.losses import HintRegressor, attention_transfer_loss, hint_loss
+from lightning_distill.kd.module import _unique_term_names
+
+
+class CallbackFeatures:
+    """Feature-distillation pairs run beside a wrapped ``training_step``.
+
+    Student layers are named as in the LightningModule's ``named_modules()``; teacher layers as
+    in the teacher's.
+    """
+
+    def __init__(self, specs: list, example_input: Tensor | None, lr: float) -> None:
+        self.specs = specs
+        self.example_input = example_input
+        self.lr = lr
+        self.methods = nn.ModuleDict()
+        self.optimizer: torch.optim.Optimizer | None = None
+        self._pending_state: dict[str, Any] | None = None
+        self._student_hooks: FeatureHooks | None = None
+        self._teacher_hooks: FeatureHooks | None = None
+
+    def setup(self, pl_module: nn.Module, teacher: nn.Module, source: nn.Module) -> None:
+        self._student_hooks = FeatureHooks(pl_module, [s.student_layer for s in self.specs])
+        self._teacher_hooks = FeatureHooks(teacher, [s.teacher_layer for s in self.specs])
+        if len(self.methods) == 0:
+            self._build(pl_module, teacher, source)
+        if self._pending_state is not None:
+            self.load_state_dict(self._pending_state)
+
+    def _build(self, pl_module, teacher, source) -> None:
+        shaped = [s for s in self.specs if s.loss == "hint" or method_needs_shapes(str(s.loss))]
+        shapes = [(None, None)] * len(self.specs)
+        if shaped:
+            if self.example_input is None:
+                raise ValueError(
+                    f"example_input must be a batch of inputs with loss={shaped[0].loss!r} (it "
+                    "gives the features' shapes, e.g. example_input=x[:2]); got None."
+                )
+            with (
+                torch.no_grad(),
+                evaluating(pl_module),
+                self._student_hooks as sh,
+                self._teacher_hooks as th,
+            ):
+                source(self.example_input)
+                teacher(self.example_input)
+                shapes = [
+                    (tuple(sh[s.student_layer].shape[1:]), tuple(th[s.teacher_layer].shape[1:]))
+                    for s in self.specs
+                ]
+        for i, (spec, (s_shape, t_shape)) in enumerate(zip(self.specs, shapes)):
+            if spec.loss == "hint":
+                self.methods[str(i)] = HintRegressor(s_shape, t_shape)
+            elif spec.loss in FEATURE_METHODS:
+                self.methods[str(i)] = build_feature_method(
+                    spec.loss, s_shape, t_shape, spec.options
+                )
+
+    # ----------------------------------------------------------------- during the fit
+    def capture_student(self) -> FeatureHooks:
+        return self._student_hooks
+
+    def student_features(self, hooks: FeatureHooks) -> list[Tensor]:
+        return [hooks[s.student_layer] for s in self.specs]
+
+    def teacher_forward(self, teacher: nn.Module, inputs: tuple, kwargs: dict):
+        with torch.no_grad(), self._teacher_hooks as th:
+            logits = teacher(*inputs, **kwargs)
+            return logits, [th[s.teacher_layer] for s in self.specs]
+
+    def pretrain(self, trainer, teacher: nn.Module, device) -> None:
+        pending = [
+            (int(k), m)
+            for k, m in self.methods.items()
+            if getattr(m, "needs_pretraining", False) and not m.is_pretrained
+        ]
+        if not pending:
+            return
+        inputs = LoaderInputs(trainer.train_dataloader, device, unpack_batch)
+        for i, method in pending:
+            layer = self.specs[i].teacher_layer
+            hooks = FeatureHooks(teacher, [layer])
+
+            def teacher_feature(x, hooks=hooks, layer=layer):
+                with torch.no_grad(), hooks as th:
+                    teacher(x)
+                    return th[layer]
+
+            method.pretrain(inputs, teacher_feature)
+
+    def terms(
+        self,
+        student_features: list[Tensor],
+        teacher_features: list[Tensor],
+        batch,
+        inputs: Tensor,
+        source: nn.Module,
+        teacher: nn.Module,
+    ) -> dict[str, Tensor]:
+        self.methods.to(inputs.device)
+        targets, index = unpack_batch(batch)[1:]
+        named = []
+        for i, (spec, s_feat, t_feat) in enumerate(
+            zip(self.specs, student_features, teacher_features)
+        ):
+            if spec.loss == "attention":
+                found = {
+                    "attention": attention_transfer_loss(
+                        s_feat, t_feat, variant=spec.variant, p=spec.p
+                    )
+                }
+            elif spec.loss == "hint":
+                found = {"hint": hint_loss(s_feat, t_feat, self.methods[str(i)])}
+            elif str(i) in self.methods:
+                context = FeatureContext(
+                    inputs,
+                    targets,
+                    index,
+                    lambda z, layer=spec.student_layer: self._run(source, z, layer),
+                    lambda z, layer=spec.teacher_layer: self._run_teacher(teacher, z, layer),
+                )
+                found = self.methods[str(i)](s_feat, t_feat, context)
+            else:
+                found = {"callable": spec.loss(s_feat, t_feat)}
+            named.append({name: spec.weight * value for name, value in found.items()})
+        return _unique_term_names(named)
+
+    def _run(self, source: nn.Module, z: Tensor, layer: str):
+        with self._student_hooks as sh:
+            return source(z), sh[layer]
+
+    def _run_teacher(self, teacher: nn.Module, z: Tensor, layer: str):
+        with torch.no_grad(), self._teacher_hooks as th:
+            return teacher(z), th[layer]
+
+    def step(self) -> None:
+        params = [p for p in self.methods.parameters() if p.requires_grad]
+        if not params:
+            return
+        if self.optimizer is None:
+            self.optimizer = torch.optim.Adam(params, lr=self.lr)
+            if self._pending_optimizer_state is not None:
+                self.optimizer.load_state_dict(self._pending_optimizer_state)
+                self._pending_optimizer_state = None
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            for param in params:
+                if param.grad is None:
+                    param.grad = torch.zeros_like(param)
+                dist.all_reduce(param.grad)
+                param.grad /= dist.get_world_size()
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    # ----------------------------------------------------------------- state
+    _pending_optimizer_state: dict | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "methods": {k: v.detach().cpu().clone() for k, v in self.methods.state_dict().items()},
+            "optimizer": None if self.optimizer is None else self.optimizer.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if len(self.methods) == 0 and state.get("methods"):
+            self._pending_state = state  # applied once setup has built the methods
+            return
+        self._pending_state = None
+        self.methods.load_state_dict(state.get("methods", {}))
+        self.optimizer = None
+        self._pending_optimizer_state = state.get("optimizer")

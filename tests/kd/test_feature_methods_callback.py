@@ -1,0 +1,107 @@
+"""Feature methods through the KnowledgeDistillation callback on a user's own module."""
+
+import lightning as L
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, DistributedSampler
+
+from lightning_distill import FeatureDistillation, KnowledgeDistillation
+from tests.helpers import IndexedDataset, make_cnn, make_data, quiet_trainer, state_copy
+
+N = 48
+
+
+class Classifier(L.LightningModule):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = make_cnn(4)
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y, _ = batch
+        return F.cross_entropy(self(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=0.01)
+
+
+def _loader(x, y):
+    dataset = IndexedDataset(x, y)
+    sampler = DistributedSampler(dataset, num_replicas=1, rank=0, shuffle=True, seed=0)
+    return DataLoader(dataset, batch_size=16, sampler=sampler)
+
+
+def _callback(x, teacher, loss="crd"):
+    options = {
+        "crd": {"num_samples": N, "num_negatives": 16, "embed_dim": 8},
+        "ft": {"paraphraser_epochs": 1},
+    }[loss]
+    layer = "6" if loss == "crd" else "4"
+    spec = FeatureDistillation(f"net.{layer}", layer, loss, 0.8, options=options)
+    return KnowledgeDistillation(teacher, features=[spec], example_input=x[:2])
+
+
+@pytest.mark.parametrize("loss", ["crd", "ft"])
+def test_callback_trains_the_method_and_gives_module_and_teacher_back(loss):
+    x, y = make_data(N)
+    torch.manual_seed(1)
+    teacher = make_cnn(6)
+    before = state_copy(teacher)
+    module = Classifier()
+    callback = _callback(x, teacher, loss)
+    trainer = quiet_trainer(max_epochs=2, log_every_n_steps=1, callbacks=[callback])
+    trainer.fit(module, _loader(x, y))
+    methods = callback._features.methods
+    state = callback.state_dict()["features"]["methods"]
+    assert state and all(torch.equal(v, methods.state_dict()[k].cpu()) for k, v in state.items())
+    logged = trainer.callback_metrics
+    names = [k for k in logged if k.startswith("train/loss_feature/")]
+    assert names == [f"train/loss_feature/{loss}"]
+    assert float(logged[names[0]]) == pytest.approx(float(logged["train/loss_feature"]))
+    method = methods["0"]
+    assert method.is_pretrained if loss == "ft" else int(method.steps) == 2 * N // 16
+    assert "training_step" not in module.__dict__
+    assert all(torch.equal(v, teacher.state_dict()[k]) for k, v in before.items())
+    assert all(p.requires_grad for p in teacher.parameters()) and teacher.training
+
+
+def test_callback_resume_equals_an_uninterrupted_run(tmp_path):
+    x, y = make_data(N)
+
+    def run(max_epochs, ckpt_path=None, save_to=None):
+        torch.manual_seed(1)
+        teacher = make_cnn(6)
+        module, callback = Classifier(), None
+        callback = _callback(x, teacher)
+        trainer = quiet_trainer(max_epochs=max_epochs, callbacks=[callback])
+        trainer.fit(module, _loader(x, y), ckpt_path=ckpt_path)
+        if save_to is not None:
+            trainer.save_checkpoint(save_to)
+        return module, callback
+
+    whole_module, whole_callback = run(3)
+    run(1, save_to=tmp_path / "one.ckpt")
+    resumed_module, resumed_callback = run(3, ckpt_path=tmp_path / "one.ckpt")
+    for a, b in [
+        (whole_module.state_dict(), resumed_module.state_dict()),
+        (
+            whole_callback._features.methods.state_dict(),
+            resumed_callback._features.methods.state_dict(),
+        ),
+    ]:
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.allclose(a[key].double(), b[key].double(), atol=1e-6), key
+
+
+def test_callback_shaped_methods_need_example_input():
+    x, y = make_data(N)
+    teacher = make_cnn(6)
+    spec = FeatureDistillation("net.6", "6", "crd", options={"num_samples": N})
+    callback = KnowledgeDistillation(teacher, features=[spec])
+    with pytest.raises(ValueError, match="example_input"):
+        quiet_trainer(max_steps=1, callbacks=[callback]).fit(Classifier(), _loader(x, y))
