@@ -33,12 +33,13 @@ import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import StratifiedKFold
-from sklearn.utils import check_random_state
-from sklearn.utils._tags import ClassifierTags
+from sklearn.utils import ClassifierTags, check_random_state
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from sklearn_distill import _teacher
+from sklearn_distill._calibration import CALIBRATIONS
+from sklearn_distill._data import take_rows
 from sklearn_distill._defaults import default_mimic_student as default_mimic_student
 from sklearn_distill._defaults import default_outcome_model as default_outcome_model
 from sklearn_distill._validation import check_integer, check_real, fail
@@ -54,8 +55,6 @@ from sklearn_distill.stats import (
 
 __all__ = ["CompareAudit", "default_mimic_student", "default_outcome_model"]
 
-_CALIBRATIONS = (None, "isotonic", "sigmoid", "temperature")
-
 #: Outer bags of the default models refitted on each fold. Their job is a residual, not a
 #: band, and the bagged average of two bags predicts about as well as that of eight.
 _FOLD_OUTER_BAGS = 2
@@ -67,10 +66,6 @@ _WIDE_CATEGORIES = 32
 #: Above this share of rows calibrated to probability 0 or 1, fit() warns (see
 #: CompareAudit._warn_if_calibration_saturates).
 _SATURATION_WARNING_SHARE = 0.005
-
-
-def _take(X, rows):
-    return X.iloc[rows] if hasattr(X, "iloc") else np.asarray(X)[rows]
 
 
 def _seed(rng):
@@ -150,9 +145,9 @@ def _fold_residuals(audit, X, y01, scores, train, test, seed, pairs):
     train_scores = None if scores is None else scores[train]
     test_scores = None if scores is None else scores[test]
     mimic, outcome = _fit_pair(
-        audit, _take(X, train), y01[train], train_scores, seed, 1, pairs, fold=True
+        audit, take_rows(X, train), y01[train], train_scores, seed, 1, pairs, fold=True
     )
-    X_test = _take(X, test)
+    X_test = take_rows(X, test)
     target = mimic.teacher_target(X_test, test_scores)
     mimic_residual = target - mimic.predict(X_test)
     outcome_residual = y01[test] - outcome.predict_proba(X_test)[:, 1]
@@ -426,9 +421,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         return pairs
 
     def _check_params(self):
-        if self.calibration not in _CALIBRATIONS:
+        if self.calibration not in CALIBRATIONS:
             raise ValueError(
-                f"calibration must be one of {_CALIBRATIONS}; got {self.calibration!r}."
+                f"calibration must be one of {CALIBRATIONS}; got {self.calibration!r}."
             )
         if isinstance(self.cv, bool) or not isinstance(self.cv, numbers.Integral) or self.cv < 2:
             raise ValueError(f"cv must be an integer >= 2; got {self.cv!r}.")
@@ -963,7 +958,7 @@ def _refit_contributions(audit, X, y01, scores, rows, seed):
     ``rows``; each as (term names, array of shape (n_samples, n_terms))."""
     sample_scores = None if scores is None else scores[rows]
     mimic, outcome = _fit_pair(
-        audit, _take(X, rows), y01[rows], sample_scores, seed, 1, audit._pairs
+        audit, take_rows(X, rows), y01[rows], sample_scores, seed, 1, audit._pairs
     )
     out = []
     for model in (mimic.student_, outcome):
