@@ -7,7 +7,6 @@ scale, where an additive student is natural (Tan et al. 2018 fit COMPAS on the l
 
 from __future__ import annotations
 
-import numbers
 import warnings
 
 import numpy as np
@@ -125,17 +124,6 @@ def check_scores(scores, n_samples: int, *, name: str = "teacher_scores") -> np.
     if n_samples > 1 and np.all(np.ptp(scores, axis=0) == 0):
         raise ValueError(f"{name} are constant: there is nothing for a student to mimic.")
     return scores
-
-
-def check_temperature(temperature) -> float:
-    if (
-        not isinstance(temperature, numbers.Real)
-        or isinstance(temperature, bool)
-        or not np.isfinite(temperature)
-        or temperature <= 0
-    ):
-        raise ValueError(f"temperature must be a positive finite number; got {temperature!r}.")
-    return float(temperature)
 
 
 #: Above this share of teacher probabilities at 0 or 1 (beyond the clip), fitting warns.

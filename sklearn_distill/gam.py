@@ -159,7 +159,7 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
     # ------------------------------------------------------------------ validation
     def _check_params(self):
         check_choice("calibration", self.calibration, CALIBRATIONS)
-        _teacher.check_temperature(self.temperature)
+        check_real("temperature", self.temperature, minimum=0, exclusive_minimum=True)
         check_integer("cv", self.cv, minimum=2)
         if self.augmentation is not None:
             check_real("augmentation", self.augmentation, minimum=0)

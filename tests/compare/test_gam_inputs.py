@@ -67,7 +67,7 @@ def gam(**params):
         ),
         ({"calibration": "platt"}, {"y": LABELS}, ValueError, "calibration must be one of"),
         ({"response": "proba"}, {"y": SCORES}, ValueError, "response must be one of"),
-        ({"temperature": 0}, {"y": SCORES}, ValueError, "temperature must be a positive"),
+        ({"temperature": 0}, {"y": SCORES}, ValueError, r"temperature must be a finite number > 0; got 0"),
         ({"cv": 1}, {"y": SCORES}, ValueError, "cv must be an integer >= 2"),
         ({"augmentation": -1.0}, {"y": SCORES}, ValueError, r"augmentation must be a finite number >= 0; got -1.0"),
         ({"max_samples": 1}, {"y": SCORES}, ValueError, "max_samples must be an integer >= 2"),
