@@ -36,7 +36,7 @@ import torch
 from torch import Tensor, nn
 from typing_extensions import override
 
-from lightning_distill._logging import QuietMissingValLoader
+from lightning_distill._logging import QuietMissingValLoader, attached_trainer
 from lightning_distill._validation import check_finite
 
 __all__ = [
@@ -250,10 +250,12 @@ class TeacherModuleMixin:
     @override
     def configure_callbacks(self):
         callbacks = list(super().configure_callbacks() or [])
-        trainer = self.trainer
+        trainer = attached_trainer(self)
         # The same Trainer running again (validate after fit) already holds the callback; a new
         # instance would make Lightning announce that it replaces it.
-        held = any(isinstance(c, _GiveTeacherBackOnException) for c in trainer.callbacks)
+        held = trainer is not None and any(
+            isinstance(c, _GiveTeacherBackOnException) for c in trainer.callbacks
+        )
         if not held:
             callbacks.append(_GiveTeacherBackOnException())
         # Lightning checks the loops right after this hook and warns when validation_step has

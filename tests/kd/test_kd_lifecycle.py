@@ -328,3 +328,13 @@ def test_no_missing_val_dataloader_warning_and_no_filter_left(which):
         quiet_trainer(max_epochs=1).fit(module, loader)
         assert warnings.filters == filters_before  # the library's filter did not outlive the check
     assert not [w for w in caught if "val_dataloader" in str(w.message)]
+
+
+def test_configure_callbacks_outside_a_trainer():
+    module = DistillationModule(make_cnn(4), make_cnn(8))
+    (callback,) = module.configure_callbacks()
+    assert isinstance(callback, L.Callback)
+    module.setup("fit")  # ends the warning filter and freezes the teacher
+    assert not module.teacher.training
+    module.teardown("fit")
+    assert module.teacher.training
