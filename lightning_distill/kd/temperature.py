@@ -19,15 +19,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
-from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from lightning_distill._validation import check_choice, check_integer, check_real, fail
+
+if TYPE_CHECKING:  # pandas and matplotlib load when a selection runs or is drawn
+    import pandas as pd
 
 __all__ = [
     "LearnedTemperature",
@@ -200,6 +202,8 @@ class TemperatureSelection:
     def plot(self, ax=None):
         """Accuracy and agreement (left axis) and KL (right axis) against the temperature, with
         error bars of one standard deviation over seeds. Returns the figure."""
+        from matplotlib.figure import Figure
+
         if ax is None:
             figure = Figure(figsize=(5.5, 3.5), layout="constrained")
             ax = figure.add_subplot()
@@ -218,6 +222,8 @@ class TemperatureSelection:
                 label=f"student {column}" if column == "accuracy" else "agreement with teacher",
             )
         ax.set_xscale("log", base=2)
+        ax.set_xticks(temperatures, [f"{t:g}" for t in temperatures])
+        ax.minorticks_off()
         ax.set_xlabel("temperature")
         ax.set_ylabel("share of validation rows")
         right = ax.twinx()
@@ -355,6 +361,8 @@ def select_temperature(
             trainer.fit(module, train_dataloaders=train)
             scores = _validation_scores(module, val)
             records.append({"temperature": temperature, "seed": seed, **scores})
+    import pandas as pd
+
     runs = pd.DataFrame.from_records(records)
     grouped = runs.groupby("temperature", sort=False)[["accuracy", "agreement", "kl"]]
     table = grouped.mean()
