@@ -185,8 +185,13 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             if numeric.size and np.isinf(numeric.to_numpy(dtype=float, na_value=np.nan)).any():
                 raise ValueError("X contains infinity; use NaN for missing values.")
         else:
-            if np.iscomplexobj(X):
-                raise ValueError(f"X must be real numbers or labels; got dtype {X.dtype}.")
+            dtype = getattr(X, "dtype", None)
+            if dtype is not None and np.issubdtype(dtype, np.complexfloating):
+                # "Complex data not supported" is scikit-learn's wording, which its checks expect
+                raise ValueError(
+                    f"X must be real numbers or labels (Complex data not supported); got dtype "
+                    f"{dtype}."
+                )
             allow_nan = self.__sklearn_tags__().input_tags.allow_nan
             finite = "allow-nan" if allow_nan else True
             X = check_array(X, dtype=None, ensure_all_finite=finite, input_name="X")

@@ -81,7 +81,11 @@ def student_kinds(
         for k in leaf_counts
     ]
     ladder += [
-        ("sparse GAM", f"GAM, {k} terms", DistilledGAM(max_terms=k, random_state=random_state))
+        (
+            "sparse GAM",
+            f"GAM, {k} term{'' if k == 1 else 's'}",
+            DistilledGAM(max_terms=k, random_state=random_state),
+        )
         for k in max_terms
     ]
     if full_gam:
@@ -279,6 +283,12 @@ def _draw_metric(ax, table, metric):
                 fontsize=7,
             )
     ax.set_xscale("log")
+    ticks = []
+    for size in np.unique(table["complexity"].dropna()):
+        if not ticks or size >= 1.3 * ticks[-1]:  # labels of close sizes would overlap
+            ticks.append(size)
+    ax.set_xticks(ticks, [f"{size:g}" for size in ticks])
+    ax.minorticks_off()
     ax.margins(x=0.1, y=0.15)  # room for the rotated labels
     ax.set_xlabel("student size (GAM terms, tree leaves)")
     ax.set_ylabel(f"held-out {METRICS.get(metric, metric)}")

@@ -91,7 +91,11 @@ def test_ladder_across_student_kinds_on_the_same_held_out_rows(X):
         for k in (2, 8)
     ]
     ladder += [
-        ("sparse GAM", f"GAM, {k} terms", DistilledGAM(student=small_ebm(), max_terms=k))
+        (
+            "sparse GAM",
+            f"GAM, {k} term{'' if k == 1 else 's'}",
+            DistilledGAM(student=small_ebm(), max_terms=k),
+        )
         for k in (1, 2, 50)  # 50: more than the full GAM has, skipped
     ]
     ladder.append(("GAM", "GAM, all terms", DistilledGAM(student=small_ebm())))
@@ -99,7 +103,7 @@ def test_ladder_across_student_kinds_on_the_same_held_out_rows(X):
     assert table["label"].tolist() == [
         "tree, 2 leaves",
         "tree, 8 leaves",
-        "GAM, 1 terms",
+        "GAM, 1 term",
         "GAM, 2 terms",
         "GAM, all terms",
     ]
