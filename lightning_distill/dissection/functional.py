@@ -22,6 +22,8 @@ Everything here is stateless; :class:`lightning_distill.metrics.NetworkDissectio
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 from dataclasses import dataclass
 
@@ -134,7 +136,23 @@ class LogBuckets:
         return low, high
 
 
+# Set while a metric replays cached batches it checked when they first came in: the checks (each
+# reads a value back from the device) are not made twice.
+_INPUTS_CHECKED = contextvars.ContextVar("inputs_checked", default=False)
+
+
+@contextlib.contextmanager
+def _inputs_checked():
+    token = _INPUTS_CHECKED.set(True)
+    try:
+        yield
+    finally:
+        _INPUTS_CHECKED.reset(token)
+
+
 def _check_activations(activations: Tensor) -> None:
+    if _INPUTS_CHECKED.get():
+        return
     if not isinstance(activations, Tensor):
         raise TypeError(f"activations must be a torch.Tensor, got {type(activations).__name__}")
     if activations.ndim != 4:
@@ -261,6 +279,8 @@ def upsample_activations(activations: Tensor, size: tuple[int, int]) -> Tensor:
 
 
 def _check_labels(labels: Tensor, name: str, num_labels: int, ndim: int, batch: int) -> None:
+    if _INPUTS_CHECKED.get():
+        return
     if not isinstance(labels, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(labels).__name__}")
     if labels.ndim != ndim:

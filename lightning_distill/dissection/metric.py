@@ -19,6 +19,7 @@ from lightning_distill.dissection.functional import (
     HistogramLayout,
     LogBuckets,
     _check_labels,
+    _inputs_checked,
     best_concepts,
     coarse_histogram,
     dissection_iou,
@@ -349,8 +350,9 @@ class NetworkDissection(Metric):
             )
         self._replaying = True
         try:
-            for activations, labels, image_labels in self._kept:
-                self.update(activations, labels, image_labels)
+            with _inputs_checked():  # checked when they came in
+                for activations, labels, image_labels in self._kept:
+                    self.update(activations, labels, image_labels)
         finally:
             self._replaying = False
 
