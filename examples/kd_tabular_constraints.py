@@ -16,7 +16,7 @@ agreement with the teacher) on the test rows, and the share of a held-out unifor
 approval probability falls as income rises (derivative and +delta pairs). Then the tree's path for
 three applicants, and its picture (docs/images/soft_tree_credit.png).
 
-Run: python examples/kd_tabular_constraints.py  [--epochs 20] [--seed 0]
+Run: python examples/kd_tabular_constraints.py  [--epochs 20] [--seed 0]   (102 s on 2 cores)
 """
 
 from __future__ import annotations

@@ -292,7 +292,7 @@ class Monotonic(Constraint):
     >>> constraint = Monotonic(feature=0, direction=1, output=1, weight=10.0)
     >>> constraint.name
     'monotonic_0'
-    >>> float(constraint.penalty(model, torch.randn(8, 3))) >= 0
+    >>> float(constraint.penalty(model, torch.randn(8, 3)).detach()) >= 0
     True
     """
 
@@ -360,7 +360,7 @@ class L1Sparsity(Constraint):
     >>> model = torch.nn.Sequential(torch.nn.Linear(3, 2))
     >>> with torch.no_grad():
     ...     _ = model[0].weight.fill_(-0.5)
-    >>> float(L1Sparsity(weight=1.0, modules=["0"]).penalty(model, None))
+    >>> float(L1Sparsity(weight=1.0, modules=["0"]).penalty(model, None).detach())
     3.0
     """
 

@@ -97,7 +97,7 @@ class LearnedTemperature(nn.Module):
     >>> temperature = LearnedTemperature(t_start=1.0, t_range=20.0, initial=4.0)
     >>> round(float(temperature(reversal=0.0)), 4)
     4.0
-    >>> LearnedTemperature(ramp_epochs=10).reversal_strength(5)
+    >>> round(LearnedTemperature(ramp_epochs=10).reversal_strength(5), 6)
     0.5
     """
 
