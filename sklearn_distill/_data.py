@@ -75,10 +75,11 @@ def check_frame_columns(X, name: str = "X") -> None:
                 f"{str(dtype)!r}."
             )
         if pd.api.types.is_object_dtype(dtype):
-            _check_label_cells(X.iloc[:, index], f"{name} column {X.columns[index]!r}")
+            check_label_cells(X.iloc[:, index], f"{name} column {X.columns[index]!r}")
 
 
-def _check_label_cells(values, where: str) -> None:
+def check_label_cells(values, where: str) -> None:
+    """Each cell of an object column (or array) must be a number, a label or missing."""
     for value in values:
         if not _is_label_cell(value):
             if isinstance(value, pd.Timestamp | np.datetime64):
@@ -86,9 +87,11 @@ def _check_label_cells(values, where: str) -> None:
                     f"{where} must hold numbers or labels; got the date {value!r}. Convert "
                     "dates to numbers first or drop the column."
                 )
+            # "argument must be a string or a real number" is numpy's wording for such a cell,
+            # which scikit-learn's estimator checks expect
             raise TypeError(
-                f"{where} must hold numbers or labels (strings); got a "
-                f"{type(value).__name__} cell {value!r}."
+                f"{where} must hold numbers or labels (strings): argument must be a string or a "
+                f"real number; got a {type(value).__name__} cell {value!r}."
             )
 
 

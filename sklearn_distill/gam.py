@@ -32,6 +32,7 @@ from sklearn_distill._calibration import (
 from sklearn_distill._data import (
     CATEGORICAL,
     check_frame_columns,
+    check_label_cells,
     check_numeric_columns,
     column_kinds,
     concat_rows,
@@ -197,15 +198,7 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             X = check_array(X, dtype=None, ensure_all_finite=finite, input_name="X")
             if X.dtype.kind == "O":
                 # keep strings (categories) for the student, but reject non-scalar cells early
-                for value in X.ravel():
-                    if not isinstance(value, str | bool | np.bool_ | int | float | np.number):
-                        if value is not None:
-                            # "argument must be a string or a real number" is numpy's
-                            # wording, which scikit-learn's estimator checks expect
-                            raise TypeError(
-                                "X must hold numbers or labels: argument must be a string or "
-                                f"a real number; got a {type(value).__name__} cell {value!r}."
-                            )
+                check_label_cells(X.ravel(), "X")
             elif X.dtype.kind not in "biuf":
                 X = check_array(X, ensure_all_finite=finite, input_name="X")
             validate_data(self, X, reset=reset, skip_check_array=True)
