@@ -329,7 +329,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         student: nn.Module,
         teacher: nn.Module | None = None,
         *,
-        temperature: float = 4.0,
+        temperature: float | LearnedTemperature | dict = 4.0,
         alpha: float = 0.9,
         label_smoothing: float = 0.0,
         features: list[FeatureDistillation] | None = None,
