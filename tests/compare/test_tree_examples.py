@@ -1,0 +1,30 @@
+"""The lending example runs and prints what its docstring promises: rules monotone in income and
+the rule that rejected each of three applicants, true of that applicant."""
+
+import ast
+import importlib.util
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from tests.compare.test_tree import holds, parse_rule
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "compare_rules_lending.py"
+
+
+def test_lending_example(capsys):
+    spec = importlib.util.spec_from_file_location("compare_rules_lending", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main()
+    out = capsys.readouterr().out
+    assert re.findall(r"raises the predicted risk: rules (\S+),", out) == ["0.0%", "0.0%"]
+    applicants = re.findall(r"applicant \d+: (\{.*\})", out)
+    rules = re.findall(r"rejected by rule \d+ \(risk ([\d.]+)\): (.*)", out)
+    assert len(applicants) == len(rules) == 3
+    for text, (risk, rule) in zip(applicants, rules):
+        applicant = ast.literal_eval(text)  # the example prints each applicant as a dict
+        assert holds(parse_rule(rule), applicant)
+        assert float(risk) > module.CUTOFF
+    assert isinstance(module.make_applicants(50)[0]["purpose"].dtype, pd.CategoricalDtype)
