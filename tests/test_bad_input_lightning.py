@@ -29,8 +29,11 @@ from lightning_distill.awd import AWDModule
 from lightning_distill.losses import (
     attention_transfer_loss,
     distillation_loss,
+    dkd_loss,
     kd_loss,
     label_smoothing_loss,
+    pkt_loss,
+    rkd_loss,
 )
 from lightning_distill.metrics import NetworkDissection
 
@@ -175,6 +178,48 @@ class Row:
 
 ROWS = [
     # pure losses
+    Row(
+        "dkd_loss",
+        lambda v: dkd_loss(v, _LOGITS, _TARGETS),
+        ("student_logits",),
+        tensor_or_other(),
+        nonnegative_loss,
+    ),
+    Row(
+        "dkd_loss",
+        lambda v: dkd_loss(_LOGITS, _LOGITS.flip(0), v),
+        ("targets",),
+        targets_like,
+        nonnegative_loss,
+    ),
+    Row(
+        "dkd_loss",
+        lambda v: dkd_loss(_LOGITS, _LOGITS.flip(0), _TARGETS, beta=v),
+        ("beta",),
+        anything,
+        nonnegative_loss,
+    ),
+    Row(
+        "rkd_loss",
+        lambda v: rkd_loss(v, _LOGITS),
+        ("student_embedding", "teacher_embedding"),
+        tensor_or_other(),
+        nonnegative_loss,
+    ),
+    Row(
+        "pkt_loss",
+        lambda v: pkt_loss(_LOGITS, v),
+        ("student_embedding", "teacher_embedding"),
+        tensor_or_other(),
+        finite_number,
+    ),
+    Row(
+        "pkt_loss",
+        lambda v: pkt_loss(_LOGITS, _LOGITS.flip(0), eps=v),
+        ("eps",),
+        anything,
+        finite_number,
+    ),
     Row(
         "kd_loss",
         lambda v: kd_loss(v, _LOGITS),

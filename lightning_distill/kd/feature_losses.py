@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lightning_distill._validation import check_integer, check_real, fail
+from lightning_distill._validation import check_finite, check_integer, check_real, fail
 from lightning_distill.kd.losses import (
     _check_pair,
     _check_targets,
@@ -151,7 +151,7 @@ class PKT(FeatureMethod):
 
     def __init__(self, eps: float = 1e-7) -> None:
         super().__init__()
-        self.eps = check_real("eps", eps, minimum=0.0, exclusive_minimum=True)
+        self.eps = check_real("eps", eps, minimum=0.0, maximum=1.0, exclusive_minimum=True)
 
     def forward(self, student_feature, teacher_feature, context=None) -> dict[str, Tensor]:
         return {"pkt": pkt_loss(student_feature, teacher_feature, self.eps)}
@@ -750,6 +750,8 @@ def rotate_batch(images: Tensor) -> Tensor:
 # =============================================================================== pure losses
 def _flat_pair(student: Tensor, teacher: Tensor, names) -> tuple[Tensor, Tensor]:
     _check_pair_batch(student, teacher, names)
+    check_finite(names[0], student)
+    check_finite(names[1], teacher)
     student = student.flatten(1)
     teacher = teacher.flatten(1)
     return _float_logits(student), _float_logits(teacher)
@@ -848,7 +850,7 @@ def pkt_loss(student_embedding: Tensor, teacher_embedding: Tensor, eps: float = 
     Parameters
     ----------
     student_embedding, teacher_embedding : Tensor of shape [B, ...]
-    eps : float, default 1e-7
+    eps : float in (0, 1], default 1e-7
 
     Examples
     --------
@@ -856,7 +858,7 @@ def pkt_loss(student_embedding: Tensor, teacher_embedding: Tensor, eps: float = 
     >>> float(pkt_loss(x, x))
     0.0
     """
-    eps = check_real("eps", eps, minimum=0.0, exclusive_minimum=True)
+    eps = check_real("eps", eps, minimum=0.0, maximum=1.0, exclusive_minimum=True)
     student, teacher = _flat_pair(
         student_embedding, teacher_embedding, ("student_embedding", "teacher_embedding")
     )
@@ -976,6 +978,9 @@ def dkd_loss(
     0.0
     """
     _check_pair(student_logits, teacher_logits)
+    # a class masked with -inf would make the target or non-target distribution undefined
+    check_finite("student_logits", student_logits)
+    check_finite("teacher_logits", teacher_logits)
     _check_targets(targets, student_logits)
     temperature = _check_temperature(temperature)
     alpha = check_real("alpha", alpha, minimum=0.0)
