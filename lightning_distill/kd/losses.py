@@ -191,7 +191,11 @@ def kd_loss(
     check_choice("reduction", reduction, _REDUCTIONS)
     if reduction in ("batchmean", "mean"):
         _check_not_empty("student_logits", student_logits)
-    _check_logit_values(student_logits=student_logits, teacher_logits=teacher_logits)
+    # One reduction and one host sync in the common case (all finite); the detailed check only
+    # when some logit is not finite.
+    finite = bool(torch.isfinite(student_logits).all() & torch.isfinite(teacher_logits).all())
+    if not finite:
+        _check_logit_values(student_logits=student_logits, teacher_logits=teacher_logits)
     out_dtype = _float_logits(student_logits).dtype
     wide = temperature > _FLOAT32_TEMPERATURE or out_dtype == torch.float64
     with torch.autocast(device_type=student_logits.device.type, enabled=False):
@@ -199,12 +203,18 @@ def kd_loss(
         teacher = teacher_logits.double() if wide else _float_logits(teacher_logits)
         log_p_student = F.log_softmax(student / temperature, dim=1)
         log_p_teacher = F.log_softmax(teacher / temperature, dim=1)
-        p_teacher = log_p_teacher.exp()
-        # p_t (log p_t - log p_s), and an exact zero where p_t is zero (a masked class, -inf,
-        # or an underflow): 0 * (-inf) would be NaN.
-        terms = torch.where(
-            p_teacher > 0, p_teacher * (log_p_teacher - log_p_student), p_teacher.new_zeros(())
-        )
+        if finite:
+            # p_t (log p_t - log p_s) summed over classes; exactly 0 where p_t underflows
+            terms = F.kl_div(log_p_student, log_p_teacher, reduction="none", log_target=True)
+        else:
+            # a masked teacher class (-inf) gives p_t = 0 and log p_t = -inf: its term is an
+            # exact zero, where 0 * (-inf) would be NaN
+            p_teacher = log_p_teacher.exp()
+            terms = torch.where(
+                p_teacher > 0,
+                p_teacher * (log_p_teacher - log_p_student),
+                p_teacher.new_zeros(()),
+            )
         per_sample = (terms.sum(dim=1) * (temperature**2)).to(out_dtype)
     return _reduce(per_sample, reduction, student_logits.shape[0])
 
