@@ -67,15 +67,19 @@ def _check_tensor(name: str, value) -> Tensor:
     return value
 
 
-def _as_maps(name: str, value, *, allow_channels: bool = True) -> Tensor:
-    """``[N, H, W]`` or ``[N, C, H, W]`` as a float64 ``[N, C, H, W]`` tensor, checked finite."""
+def _as_maps(name: str, value, *, allow_channels: bool = True, dtype=torch.float64) -> Tensor:
+    """``[N, H, W]`` or ``[N, C, H, W]`` as a ``[N, C, H, W]`` tensor (float64 unless a floating
+    ``dtype=None`` keeps the input's), checked finite."""
     value = _check_tensor(name, value)
     if value.ndim == 3:
         value = value.unsqueeze(1)
     elif value.ndim != 4 or (not allow_channels and value.shape[1] != 1):
         form = "[N, C, H, W] or [N, H, W]" if allow_channels else "[N, H, W] or [N, 1, H, W]"
         fail(name, f"a {form} tensor", tuple(value.shape))
-    value = value.detach().to(torch.float64)
+    if dtype is None and value.is_floating_point():
+        value = value.detach()
+    else:
+        value = value.detach().to(dtype or torch.float64)
     check_finite(name, value)
     return value
 
@@ -93,9 +97,10 @@ def _check_spatial(name: str, value: Tensor, other_name: str, other: Tensor) -> 
 def _as_mask(name: str, value, maps_name: str, maps: Tensor) -> Tensor:
     """A binary ``[N, H, W]`` / ``[N, 1, H, W]`` mask as a float64 ``[N, H, W]`` tensor."""
     original = _check_tensor(name, value)
+    binary = original.dtype == torch.bool
     mask = _as_maps(name, original, allow_channels=False)[:, 0]
     _check_spatial(name, original, maps_name, maps)
-    if not bool(((mask == 0) | (mask == 1)).all()):
+    if not binary and not bool(((mask == 0) | (mask == 1)).all()):
         fail(name, "a binary mask (bool, or values 0 and 1)", "other values")
     return mask
 
@@ -300,9 +305,9 @@ def localisation_score(maps: Tensor, masks: Tensor) -> Tensor:
     >>> localisation_score(torch.ones(1, 4, 4), mask).tolist()
     [0.5]
     """
-    maps = _as_maps("maps", maps)
+    maps = _as_maps("maps", maps, dtype=None)
     mask = _as_mask("masks", masks, "maps", maps).flatten(1)
-    mass = maps.abs().sum(1).flatten(1)
+    mass = maps.abs().sum(1).flatten(1).to(torch.float64)
     total = mass.sum(1)
     inside = (mass * mask).sum(1)
     chance = mask.mean(1)
@@ -310,8 +315,9 @@ def localisation_score(maps: Tensor, masks: Tensor) -> Tensor:
 
 
 # ---------------------------------------------------------------------------- agreement
-def _average_ranks(values: Tensor) -> Tensor:
-    """Ranks along the last dimension (0-based), ties given their mean rank; float64."""
+def _average_ranks(values: Tensor) -> tuple[Tensor, Tensor]:
+    """Ranks along the last dimension (0-based, ties given their mean rank; float64) and the
+    stable ascending order the ranks come from."""
     ordered, order = values.sort(dim=1, stable=True)
     starts = torch.ones_like(ordered, dtype=torch.bool)
     starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
@@ -321,7 +327,7 @@ def _average_ranks(values: Tensor) -> Tensor:
     sums = torch.zeros_like(positions).scatter_add_(1, group, positions)
     sizes = torch.zeros_like(positions).scatter_add_(1, group, torch.ones_like(positions))
     mean_rank = (sums / sizes.clamp(min=1)).gather(1, group)
-    return torch.empty_like(mean_rank).scatter_(1, order, mean_rank)
+    return torch.empty_like(mean_rank).scatter_(1, order, mean_rank), order
 
 
 def _pearson(a: Tensor, b: Tensor) -> Tensor:
@@ -330,11 +336,6 @@ def _pearson(a: Tensor, b: Tensor) -> Tensor:
     denominator = (a.square().sum(1) * b.square().sum(1)).sqrt()
     correlation = (a * b).sum(1) / torch.where(denominator > 0, denominator, 1.0)
     return torch.where(denominator > 0, correlation.clamp(-1.0, 1.0), 0.0)
-
-
-def _top_indices(values: Tensor, count: int) -> Tensor:
-    # a stable sort breaks ties by position, so equal maps give equal top sets
-    return values.sort(dim=1, descending=True, stable=True)[1][:, :count]
 
 
 def attribution_agreement(
@@ -348,7 +349,7 @@ def attribution_agreement(
     * ``spearman``: Spearman's rank correlation of the two maps over the pixels (ties get their
       mean rank, as in ``scipy.stats.spearmanr``; a constant map has no ranking and scores 0);
     * ``top_k_iou``: intersection over union of the ``round(top_k * pixels)`` (at least one)
-      most important pixels of each map (ties broken by position).
+      most important pixels of each map (among equal values, the later pixel first).
 
     Both are 1 for identical maps and unchanged by a positive rescaling of either map. Used to
     ask whether a student explains its decisions as its teacher does (the same attribution
@@ -380,20 +381,20 @@ def attribution_agreement(
     top_k = check_real("top_k", top_k, minimum=0.0, maximum=1.0, exclusive_minimum=True)
     if not isinstance(absolute, bool):
         fail("absolute", "a bool", absolute, TypeError)
-    maps_a = _as_maps("a", a)
-    maps_b = _as_maps("b", b)
+    maps_a = _as_maps("a", a, dtype=None)
+    maps_b = _as_maps("b", b, dtype=None)
     if maps_a.shape != maps_b.shape:
         fail("b", f"of the shape of a, {tuple(a.shape)}", tuple(b.shape))
     if absolute:
         maps_a, maps_b = maps_a.abs(), maps_b.abs()
-    pixels_a, pixels_b = maps_a.sum(1).flatten(1), maps_b.sum(1).flatten(1)
-    spearman = _pearson(_average_ranks(pixels_a), _average_ranks(pixels_b))
+    # channels reduced in the input's precision; ranks and scores in float64
+    pixels_a = maps_a.sum(1).flatten(1).to(torch.float64)
+    pixels_b = maps_b.sum(1).flatten(1).to(torch.float64)
+    ranks_a, order_a = _average_ranks(pixels_a)
+    ranks_b, order_b = _average_ranks(pixels_b)
+    spearman = _pearson(ranks_a, ranks_b)
     count = max(1, round(top_k * pixels_a.shape[1]))
-    top_a = torch.zeros_like(pixels_a, dtype=torch.bool).scatter_(
-        1, _top_indices(pixels_a, count), True
-    )
-    top_b = torch.zeros_like(pixels_b, dtype=torch.bool).scatter_(
-        1, _top_indices(pixels_b, count), True
-    )
+    top_a = torch.zeros_like(pixels_a, dtype=torch.bool).scatter_(1, order_a[:, -count:], True)
+    top_b = torch.zeros_like(pixels_b, dtype=torch.bool).scatter_(1, order_b[:, -count:], True)
     intersection = (top_a & top_b).sum(1).to(torch.float64)
     return {"spearman": spearman, "top_k_iou": intersection / (2 * count - intersection)}
