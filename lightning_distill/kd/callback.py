@@ -46,8 +46,10 @@ class KnowledgeDistillation(L.Callback):
     Parameters
     ----------
     teacher : torch.nn.Module
-        Frozen during the fit (eval mode, no gradient); moved to the module's device; its
-        ``requires_grad`` flags and mode are restored after the fit, also a failed one.
+        Frozen when the fit starts (eval mode, no gradient) and given back as it was then,
+        every submodule's mode and every ``requires_grad`` flag, after the fit, also a failed
+        one (the lifecycle of ``lightning_distill._teacher``); moved to the module's device.
+        It is not part of the module, so never in its checkpoints.
     temperature : float, default 4.0
     alpha : float in [0, 1], default 0.9
         Weight of the KD term; ``T^2`` is kept for every alpha.
