@@ -1,25 +1,67 @@
-"""Command line: ``python -m sklearn_distill audit data.csv --score COL --label COL``.
+"""Command line: ``python -m sklearn_distill audit data.csv --score COL --label COL --features``.
 
 Runs a :class:`~sklearn_distill.CompareAudit` on a CSV file of audit data -- features, the
-black box's score and the observed outcome -- prints the missing-feature test and the largest
-significant shape differences, and writes the self-contained HTML report. Progress goes to
-standard error while it works. Also installed as the ``sklearn-distill`` command.
+black box's score and the observed outcome -- prints what the audit found (the mimic's
+fidelity, the missing-feature test, the values where the black box and the outcome differ
+after the Benjamini-Hochberg adjustment) and writes the self-contained HTML report. Progress
+goes to standard error while it works. Also installed as the ``sklearn-distill`` command.
+
+``--features`` is required. What a Distill-and-Compare audit concludes depends on which columns
+are features: a column recorded after the outcome (a re-arrest date), derived from the score
+(its text band) or identifying the row would be modelled without any error and turn the
+findings upside down. Without ``--features`` the command lists the file's columns, says which
+look unsafe and why, and prints a command line with the others; it audits nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import os
+import shlex
 import sys
 import time
 
 __all__ = ["main"]
 
+#: A column whose out-of-fold AUC for the label alone reaches this is flagged as a leak.
+_LEAK_AUC = 0.95
+#: ... and so is one whose AUC exceeds the score's own AUC by this margin.
+_LEAK_AUC_MARGIN = 0.10
+#: A numeric column whose |Spearman| correlation with the score reaches this is a copy of it.
+#: (A lower bar flags the features a black box leans on most: on generated data where the score
+#: was a function of age and a hidden feature, age had |Spearman| 0.85 with the score.)
+_SCORE_CORRELATION = 0.99
+#: Folds of the out-of-fold AUC of single columns.
+_LEAK_FOLDS = 5
 
-def _parser():
+
+def _program_name():
+    """The program's name as the user typed it: the console script's name, or ``python -m``."""
+    invoked = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if invoked in ("", "-c", "__main__.py") or invoked.endswith(".py"):
+        return "python -m sklearn_distill"
+    return invoked
+
+
+def _version():
+    from importlib import metadata
+
+    try:
+        return metadata.version("interpretable-distill")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a plain checkout
+        from sklearn_distill import __version__
+
+        return __version__
+
+
+def _parser(prog=None):
+    prog = prog or _program_name()
     parser = argparse.ArgumentParser(
-        prog="python -m sklearn_distill",
+        prog=prog,
         description="Distill-and-Compare audits of black-box scores.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     audit = commands.add_parser(
         "audit",
@@ -29,6 +71,11 @@ def _parser():
             "observed outcome, compare their shape functions, test for features the data lack, "
             "and write an HTML report."
         ),
+        epilog=(
+            "Run without --features to list the file's columns, with those that look unsafe "
+            "(identifiers, dates, columns derived from the score, columns that predict the "
+            "label alone) and a command line that leaves them out."
+        ),
     )
     audit.add_argument("data", help="CSV file with one row per case")
     audit.add_argument("--score", required=True, help="column holding the black-box score")
@@ -37,29 +84,241 @@ def _parser():
         "--features",
         nargs="+",
         metavar="COL",
-        help="feature columns (default: every column but the score and the label)",
+        help="feature columns (required: the audit never guesses them)",
     )
-    audit.add_argument("--out", default="report.html", help="HTML report to write")
+    audit.add_argument(
+        "--out",
+        default="report.html",
+        help="HTML report to write; must end in .html and must not be the data file "
+        "(default: %(default)s)",
+    )
     audit.add_argument(
         "--calibration",
         default="isotonic",
         choices=["isotonic", "sigmoid", "temperature", "none"],
-        help="how the score is mapped to P(label | score) before mimicking (default isotonic)",
+        help="how the score is mapped to P(label | score) before mimicking (default: %(default)s)",
     )
-    audit.add_argument("--cv", type=int, default=5, help="folds for out-of-fold residuals")
-    audit.add_argument("--n-bootstrap", type=int, default=1000, help="bootstrap resamples")
-    audit.add_argument("--confidence", type=float, default=0.95, help="confidence level")
+    audit.add_argument(
+        "--cv", type=int, default=5, help="folds for out-of-fold residuals (default: %(default)s)"
+    )
+    audit.add_argument(
+        "--n-bootstrap",
+        type=int,
+        default=1000,
+        help="bootstrap resamples of the missing-feature test (default: %(default)s)",
+    )
+    audit.add_argument(
+        "--confidence", type=float, default=0.95, help="confidence level (default: %(default)s)"
+    )
     audit.add_argument(
         "--stability",
         type=int,
         default=0,
         metavar="N",
-        help="also refit both models N times on bootstrap samples (default: skip)",
+        help="also refit both models N times on bootstrap samples (default: %(default)s, skip)",
     )
-    audit.add_argument("--n-jobs", type=int, default=None, help="joblib workers (-1: all cores)")
-    audit.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
+    audit.add_argument(
+        "--rules",
+        type=int,
+        default=8,
+        metavar="N",
+        help="also read the score as N rules (a small tree) in the report; 0 skips "
+        "(default: %(default)s)",
+    )
+    audit.add_argument(
+        "--n-jobs",
+        type=int,
+        default=None,
+        help="joblib workers, -1 for all cores (default: one)",
+    )
+    audit.add_argument("--random-state", type=int, default=0, help="seed (default: %(default)s)")
     audit.add_argument("--quiet", action="store_true", help="no progress messages")
     return parser, audit
+
+
+# ---------------------------------------------------------------------------- the output path
+def _check_out(args, parser):
+    """Refuse an output path that cannot be written, or that is the input, before any work."""
+    out, data = args.out, args.data
+    if not out.lower().endswith((".html", ".htm")):
+        parser.error(f"--out must be an .html file; got {out!r}.")
+    if os.path.isdir(out):
+        parser.error(f"--out must be a file path; got {out!r}, which is a directory.")
+    if os.path.exists(out) and os.path.exists(data) and os.path.samefile(out, data):
+        parser.error(f"--out must not be the data file; got {out!r}, which is {data!r}.")
+    directory = os.path.dirname(out) or "."
+    if not os.path.isdir(directory):
+        parser.error(
+            f"--out must be in an existing directory; got {out!r} ({directory!r} is absent)."
+        )
+    existed = os.path.exists(out)
+    try:
+        # append mode changes nothing in an existing file; a new one is removed again
+        with open(out, "ab"):
+            pass
+    except OSError as error:
+        parser.error(f"--out must be writable; got {out!r} ({error.strerror}).")
+    if not existed:
+        os.remove(out)
+
+
+# ---------------------------------------------------------------------------- columns
+def _unknown_columns_message(option, names, frame, data):
+    available = [str(c) for c in frame.columns]
+    hints = []
+    for name in names:
+        close = difflib.get_close_matches(str(name), available, n=3)
+        if close:
+            hints.append(f"{name!r}: did you mean {' or '.join(map(repr, close))}?")
+    text = (
+        f"{option} names {'a column' if len(names) == 1 else 'columns'} not in {data!r}: "
+        f"{', '.join(map(repr, names))}."
+    )
+    if hints:
+        text += " " + " ".join(hints)
+    return text + f"\nColumns of {data!r}: {', '.join(available)}"
+
+
+def _looks_like_dates(column):
+    import pandas as pd
+
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return True
+    if not (pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)):
+        return False
+    sample = column.dropna().astype(str).head(200)
+    if sample.empty or not sample.str.contains(r"\d").all():
+        return False
+    parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+    return bool(parsed.notna().mean() >= 0.9)
+
+
+def _label_auc(codes, y01, seed=0):
+    """Out-of-fold AUC of a single column for the label: each row's rate of its code (value, or
+    quantile bin) among the other folds' rows, shrunk towards the base rate."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold
+
+    prediction = np.empty(len(y01))
+    folds = StratifiedKFold(_LEAK_FOLDS, shuffle=True, random_state=seed)
+    for train, test in folds.split(np.zeros((len(y01), 1)), y01):
+        prior = y01[train].mean()
+        stats = pd.Series(y01[train]).groupby(codes[train]).agg(["sum", "count"])
+        rate = (stats["sum"] + prior) / (stats["count"] + 1)
+        prediction[test] = pd.Series(codes[test]).map(rate).fillna(prior).to_numpy(float)
+    return float(roc_auc_score(y01, prediction))
+
+
+def _codes(column):
+    """Group codes of a column: its values, or 20 quantile bins of a many-valued number."""
+    import numpy as np
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(column) and column.nunique() > 20:
+        bins = pd.qcut(column.rank(method="first"), 20, labels=False)
+        return bins.fillna(-1).to_numpy(int)
+    return pd.factorize(column.astype(object), use_na_sentinel=False)[0].astype(np.int64)
+
+
+def unsafe_columns(frame, columns, score, label):
+    """Columns of ``frame`` that look unsafe as audit features, each with the reason.
+
+    A column is flagged when it holds no value or one value on every row, dates, a distinct
+    value on every row (an identifier), a function of the score (a single value per score
+    value) or a copy of the score up to a monotone map (``|Spearman| >= 0.99``), or when it
+    predicts the label alone almost perfectly or far better than the score does (out-of-fold
+    AUC ``>= 0.95``, or ``0.10`` above the score's own AUC): such a column was probably recorded
+    after the outcome. The checks are heuristics; a column they pass can still be unsafe.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+    columns : sequence of str
+        The columns to check.
+    score, label : str
+        The score's and the label's columns.
+
+    Returns
+    -------
+    dict
+        Column name -> reason, in the order of ``columns``.
+    """
+    import numpy as np
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+
+    n_rows = len(frame)
+    score_values = pd.to_numeric(frame[score], errors="coerce")
+    label_values = frame[label]
+    classes = pd.unique(label_values.dropna())
+    y01 = None
+    score_auc = float("nan")
+    if len(classes) == 2 and label_values.notna().all():
+        y01 = (label_values == sorted(classes, key=str)[1]).to_numpy(int)
+        if score_values.notna().all():
+            score_auc = float(roc_auc_score(y01, score_values))
+            score_auc = max(score_auc, 1.0 - score_auc)
+    score_repeats = score_values.nunique() <= n_rows / 2
+    reasons = {}
+    for name in columns:
+        column = frame[name]
+        distinct = column.nunique(dropna=False)
+        if distinct <= 1:
+            empty = column.isna().all()
+            reasons[name] = "no value on any row" if empty else "one value on every row"
+            continue
+        if _looks_like_dates(column):
+            reasons[name] = "dates: give what they measure instead (an age, a duration)"
+            continue
+        if distinct == n_rows and not pd.api.types.is_float_dtype(column):
+            reasons[name] = "a distinct value on every row (an identifier?)"
+            continue
+        if score_repeats and frame.groupby(score)[name].nunique(dropna=False).max() == 1:
+            reasons[name] = f"a function of the score: one value per value of {score!r}"
+            continue
+        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            rho = column.corr(score_values, method="spearman")
+            if np.isfinite(rho) and abs(rho) >= _SCORE_CORRELATION:
+                reasons[name] = f"a copy of the score up to a monotone map (Spearman {rho:.3f})"
+                continue
+        if y01 is not None:
+            auc = _label_auc(_codes(column), y01)
+            if auc >= _LEAK_AUC or auc >= score_auc + _LEAK_AUC_MARGIN:
+                reasons[name] = (
+                    f"alone predicts {label!r} out of fold with AUC {auc:.2f} (the score: "
+                    f"{score_auc:.2f}): recorded after the outcome?"
+                )
+    return reasons
+
+
+def _describe_unsafe(reasons):
+    return "\n".join(f"  {name}: {reason}" for name, reason in reasons.items())
+
+
+def _features_required_message(args, frame, prog):
+    candidates = [c for c in frame.columns if c not in (args.score, args.label)]
+    reasons = unsafe_columns(frame, candidates, args.score, args.label)
+    safe = [c for c in candidates if c not in reasons]
+    lines = [
+        "--features is required: name the columns the audit may use.",
+        "What the audit concludes depends on them; a column recorded after the outcome, "
+        "derived from the score or identifying the row would be used without any error.",
+        f"Columns of {args.data!r} besides the score and the label: {', '.join(candidates)}",
+    ]
+    if reasons:
+        lines += ["Columns that look unsafe:", _describe_unsafe(reasons)]
+    if safe:
+        command = [
+            prog, "audit", args.data, "--score", args.score, "--label", args.label,
+            "--features", *safe,
+        ]  # fmt: skip
+        lines += [
+            "The others, if each is a real input known before the outcome:",
+            "  " + " ".join([prog, *(shlex.quote(str(part)) for part in command[1:])]),
+        ]
+    return "\n".join(lines)
 
 
 def _read_audit_data(args, parser, say):
@@ -71,16 +330,16 @@ def _read_audit_data(args, parser, say):
         parser.error(f"cannot read {args.data!r}: {error}")
     for option, column in (("--score", args.score), ("--label", args.label)):
         if column not in frame.columns:
-            parser.error(f"{option} {column!r} is not a column of {args.data!r}")
-    features = args.features or [c for c in frame.columns if c not in (args.score, args.label)]
+            parser.error(_unknown_columns_message(option, [column], frame, args.data))
+    if not args.features:
+        parser.error(_features_required_message(args, frame, args.prog))
+    features = list(dict.fromkeys(args.features))
     unknown = [c for c in features if c not in frame.columns]
     if unknown:
-        parser.error(f"--features names columns not in {args.data!r}: {unknown}")
+        parser.error(_unknown_columns_message("--features", unknown, frame, args.data))
     clash = {args.score, args.label} & set(features)
     if clash:
         parser.error(f"--features must not include the score or the label: {sorted(clash)}")
-    if not features:
-        parser.error("no feature columns left besides the score and the label")
     keep = frame[[args.score, args.label]].notna().all(axis=1)
     if not keep.all():
         say(f"dropping {int((~keep).sum())} rows with a missing score or label")
@@ -88,9 +347,17 @@ def _read_audit_data(args, parser, say):
     score = pd.to_numeric(frame[args.score], errors="coerce")
     if score.isna().any():
         parser.error(f"--score {args.score!r} holds values that are not numbers")
+    reasons = unsafe_columns(frame, features, args.score, args.label)
+    if reasons:
+        # a warning, not a refusal: the user named these columns
+        print(
+            "warning: --features includes columns that look unsafe:\n" + _describe_unsafe(reasons),
+            file=sys.stderr,
+        )
     return frame[features], frame[args.label].to_numpy(), score.to_numpy(float)
 
 
+# ---------------------------------------------------------------------------- the audit
 def _audit(args, parser):
     start = time.perf_counter()
 
@@ -98,13 +365,17 @@ def _audit(args, parser):
         if not args.quiet:
             print(f"[{time.perf_counter() - start:6.1f}s] {message}", file=sys.stderr, flush=True)
 
-    import pandas as pd
+    _check_out(args, parser)
+    if args.rules < 0 or args.rules == 1:
+        parser.error(f"--rules must be 0 (no rules) or an integer >= 2; got {args.rules}.")
 
     from sklearn_distill.audit import CompareAudit
+    from sklearn_distill.report import write_audit_report
+    from sklearn_distill.tree import DistilledTree
 
     say(f"reading {args.data}")
     X, y, score = _read_audit_data(args, parser, say)
-    say(f"{len(X)} rows, features: {', '.join(map(str, X.columns))}")
+    say(f"{len(X)} rows; features: {', '.join(map(str, X.columns))}")
     audit = CompareAudit(
         calibration=None if args.calibration == "none" else args.calibration,
         cv=args.cv,
@@ -113,56 +384,80 @@ def _audit(args, parser):
         n_jobs=args.n_jobs,
         verbose=0 if args.quiet else 1,
     )
+    rule_tree = rule_fidelity = None
     try:
         audit.fit(X, y, teacher_scores=score)
         test = audit.missing_feature_test(n_bootstrap=args.n_bootstrap)
         if args.stability:
             audit.stability(X, y, teacher_scores=score, n_refits=args.stability)
+        if args.rules:
+            say(f"reading the score as {args.rules} rules")
+            rule_tree = DistilledTree(
+                calibration=audit.calibration,
+                max_leaf_nodes=args.rules,
+                random_state=args.random_state,
+                cv=args.cv,
+            ).fit(X, y, teacher_scores=score)
+            rule_fidelity = rule_tree.fidelity(X, score)
     except (ValueError, TypeError) as error:
         parser.error(str(error))
     comparison = audit.compare()
     say(f"writing {args.out}")
-    audit.report(
+    write_audit_report(
+        audit,
         args.out,
         description={"data": args.data, "score column": args.score, "label column": args.label},
+        rule_tree=rule_tree,
+        rule_fidelity=rule_fidelity,
     )
-    with pd.option_context("display.width", 120, "display.max_columns", 20):
-        print("Missing-feature test (correlation of out-of-fold residuals):")
-        print(test.round(4).to_string())
-        significant = comparison[comparison["significant"]]
-        print(
-            f"\n{len(significant)} of {len(comparison)} term values differ significantly "
-            f"between the mimic and the outcome model (confidence {args.confidence:g}); "
-            f"{int(comparison['significant_bh'].sum())} after the Benjamini-Hochberg adjustment."
-        )
-        if len(significant):
-            top = significant.reindex(significant["z"].abs().sort_values(ascending=False).index)
-            columns = ["term", "value", "mimic", "outcome", "difference", "p_value"]
-            print(top[columns].head(10).round(4).to_string(index=False))
-        if args.stability:
-            unstable = audit.stability_[audit.stability_["unstable"]]
-            names = [f"{m}:{t}" for m, t in zip(unstable["model"], unstable["term"])]
-            print(f"\nUnstable terms across refits: {', '.join(names) or 'none'}")
+    print(_findings_text(audit, test, comparison))
     print(f"\nReport written to {args.out}")
     say("done")
     return 0
 
 
-def main(argv=None):
+def _findings_text(audit, test, comparison):
+    """What the audit found, as printed text: the report's findings, the test's table and the
+    flagged values with the largest differences."""
+    import pandas as pd
+
+    from sklearn_distill.report import audit_findings_text, format_p_value
+
+    lines = [audit_findings_text(audit), "", "Missing-feature test (out-of-fold residuals):"]
+    shown = test[["estimate", "low", "high"]].round(4)
+    shown["p_value"] = [format_p_value(p, b) for p, b in zip(test["p_value"], test["n_bootstrap"])]
+    lines.append(shown.to_string())
+    flagged = comparison[comparison["significant_bh"]]
+    if len(flagged):
+        top = flagged.reindex(flagged["z"].abs().sort_values(ascending=False).index).head(10)
+        top = top.assign(value=top["label"] if "label" in top else top["value"])
+        top["p_value_bh"] = [format_p_value(p) for p in top["p_value_bh"]]
+        columns = ["term", "value", "mimic", "outcome", "difference", "p_value_bh", "weight"]
+        lines.append("\nFlagged values with the largest differences (log-odds):")
+        with pd.option_context("display.width", 120, "display.max_columns", 20):
+            lines.append(top[columns].round(3).to_string(index=False))
+    return "\n".join(lines)
+
+
+def main(argv=None, *, prog=None):
     """Run the command line.
 
     Parameters
     ----------
     argv : list of str, optional
         Arguments without the program name; ``sys.argv[1:]`` when omitted.
+    prog : str, optional
+        The program's name in messages; by default as the user typed it
+        (``sklearn-distill`` or ``python -m sklearn_distill``).
 
     Returns
     -------
     int
         Exit status (0 on success; argument errors exit with status 2).
     """
-    parser, audit_parser = _parser()
+    parser, audit_parser = _parser(prog)
     args = parser.parse_args(argv)
+    args.prog = parser.prog
     if args.command == "audit":
         return _audit(args, audit_parser)
     return 1  # pragma: no cover - argparse rejects unknown commands

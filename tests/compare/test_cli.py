@@ -1,5 +1,6 @@
 """Tests of the command line ``python -m sklearn_distill audit``."""
 
+import os
 import subprocess
 import sys
 
@@ -7,104 +8,256 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sklearn_distill.__main__ import main
+from sklearn_distill.__main__ import _program_name, main, unsafe_columns
+
+FEATURES = ["--features", "age", "group"]
 
 
-@pytest.fixture(scope="module")
-def csv_path(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    n = 300
+def _audit_frame(n=300, seed=0):
+    rng = np.random.default_rng(seed)
     age = rng.integers(18, 70, size=n)
     group = rng.choice(["a", "b", "<b>c</b>"], size=n)
     hidden = rng.normal(size=n)
     logit = -(age - 40) / 10 + hidden
+    outcome = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    risk = np.clip(np.round(5 + 2 * logit), 1, 10)
+    # the highest score holds positive outcomes only: its Wilson bound lands a rounding error
+    # above 1, which made the calibration picture fail
+    outcome[risk == risk.max()] = 1
     frame = pd.DataFrame(
         {
             "age": age,
             "group": group,
-            "risk": np.clip(np.round(5 + 2 * logit), 1, 10),
-            "outcome": (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int),
+            "risk": risk,
+            "outcome": outcome,
             "unused": rng.normal(size=n),
         }
     )
     frame.loc[3, "group"] = np.nan
+    return frame
+
+
+def _leaky_frame(n=400, seed=1):
+    """Audit data with one column of each unsafe kind beside two real features."""
+    frame = _audit_frame(n, seed)
+    rng = np.random.default_rng(seed)
+    frame["person_id"] = rng.permutation(n) + 1000
+    days = rng.integers(0, 700, size=n)
+    frame["screening_date"] = (pd.Timestamp("2013-01-01") + pd.to_timedelta(days, "D")).strftime(
+        "%Y-%m-%d"
+    )
+    flip = rng.uniform(size=n) < 0.02
+    frame["rearrested"] = np.where(flip, 1 - frame["outcome"], frame["outcome"])
+    frame["risk_band"] = np.where(frame["risk"] >= 6, "High", "Low")
+    frame["assessment"] = "Risk of Recidivism"
+    return frame
+
+
+@pytest.fixture(scope="module")
+def csv_path(tmp_path_factory):
     path = tmp_path_factory.mktemp("cli") / "audit data.csv"
-    frame.to_csv(path, index=False)
+    _audit_frame().to_csv(path, index=False)
     return path
 
 
-def test_audit_command_writes_report_and_prints_test(csv_path, tmp_path, capsys):
-    out = tmp_path / "report.html"
-    status = main(
-        [
-            "audit",
-            str(csv_path),
-            "--score",
-            "risk",
-            "--label",
-            "outcome",
-            "--features",
-            "age",
-            "group",
-            "--out",
-            str(out),
-            "--cv",
-            "2",
-            "--n-bootstrap",
-            "50",
-        ]
+@pytest.fixture(scope="module")
+def leaky_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "raw.csv"
+    _leaky_frame().to_csv(path, index=False)
+    return path
+
+
+def _run(path, out, *extra):
+    return main(
+        ["audit", str(path), "--score", "risk", "--label", "outcome", "--out", str(out), *extra]
     )
+
+
+def test_audit_command_writes_report_and_prints_findings(csv_path, tmp_path, capsys):
+    out = tmp_path / "report.html"
+    status = _run(csv_path, out, *FEATURES, "--cv", "2", "--n-bootstrap", "50")
     assert status == 0
     captured = capsys.readouterr()
+    printed = " ".join(captured.out.split())  # the findings are wrapped to the terminal
     assert "Missing-feature test" in captured.out
     for method in ("pearson", "spearman", "kendall"):
         assert method in captured.out
+    assert "after the Benjamini-Hochberg adjustment" in printed
+    assert "How faithful the mimic is" in printed
     assert f"Report written to {out}" in captured.out
     # progress went to standard error while it worked
     assert "reading" in captured.err and "out-of-fold residuals" in captured.err
     page = out.read_text(encoding="utf-8")
     assert "<b>c</b>" not in page and "&lt;b&gt;c&lt;/b&gt;" in page
     assert "unused" not in page  # only the features asked for
+    assert "Calibration of the score" in page  # drawn although a score value has one outcome
+    assert "The black box as rules" in page
 
 
-def test_quiet_default_features_and_stability(csv_path, tmp_path, capsys):
+def test_quiet_and_stability(csv_path, tmp_path, capsys):
     out = tmp_path / "r.html"
-    args = ["audit", str(csv_path), "--score", "risk", "--label", "outcome", "--out", str(out)]
-    assert main([*args, "--cv", "2", "--n-bootstrap", "20", "--stability", "2", "--quiet"]) == 0
+    args = [*FEATURES, "unused", "--cv", "2", "--n-bootstrap", "20", "--stability", "2"]
+    args += ["--rules", "0"]
+    assert _run(csv_path, out, *args, "--quiet") == 0
     captured = capsys.readouterr()
     assert captured.err == ""
-    assert "Unstable terms across refits:" in captured.out
+    assert "Terms unstable across refits" in " ".join(captured.out.split())
     page = out.read_text(encoding="utf-8")
-    assert "unused" in page  # every column but the score and the label is a feature
-    assert "Stability across refits" in page
+    assert "unused" in page
+    assert page.index("Stability across refits") < page.index("Comparison table")
+    assert "The black box as rules" not in page
+
+
+def test_no_features_lists_columns_flags_leaks_and_audits_nothing(leaky_csv, tmp_path, capsys):
+    out = tmp_path / "never.html"
+    with pytest.raises(SystemExit) as exit_info:
+        main(
+            ["audit", str(leaky_csv), "--score", "risk", "--label", "outcome", "--out", str(out)],
+            prog="sklearn-distill",
+        )
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--features is required" in err
+    flagged = {
+        "person_id": "identifier",
+        "screening_date": "dates",
+        "rearrested": "recorded after the outcome",
+        "risk_band": "a function of the score",
+        "assessment": "one value on every row",
+    }
+    lines = err.splitlines()
+    for column, reason in flagged.items():
+        assert any(line.strip().startswith(f"{column}:") and reason in line for line in lines)
+    # the suggested command names the safe columns and none of the unsafe ones
+    command = lines[-1].strip()
+    assert command.startswith(f"sklearn-distill audit {leaky_csv} --score risk --label outcome")
+    assert command.split("--features")[1].split() == ["age", "group", "unused"]
+    assert not out.exists()
+
+
+def test_unsafe_columns_match_what_was_planted():
+    frame = _leaky_frame()
+    candidates = [c for c in frame.columns if c not in ("risk", "outcome")]
+    reasons = unsafe_columns(frame, candidates, "risk", "outcome")
+    assert set(reasons) == {"person_id", "screening_date", "rearrested", "risk_band", "assessment"}
+    # a monotone copy of a continuous score is flagged; a feature the score leans on is not
+    rng = np.random.default_rng(0)
+    frame["score"] = frame["risk"] + rng.uniform(0, 0.5, len(frame))
+    frame["score_points"] = 10 * frame["score"] ** 2
+    reasons = unsafe_columns(frame, ["score_points", "age"], "score", "outcome")
+    assert list(reasons) == ["score_points"] and "copy of the score" in reasons["score_points"]
+
+
+def test_named_unsafe_features_are_audited_with_a_warning(leaky_csv, tmp_path, capsys):
+    out = tmp_path / "r.html"
+    args = ["--features", "age", "rearrested", "--cv", "2", "--n-bootstrap", "20", "--quiet"]
+    assert _run(leaky_csv, out, *args) == 0
+    err = capsys.readouterr().err
+    assert "warning: --features includes columns that look unsafe" in err
+    assert "rearrested" in err and "age:" not in err
+    assert out.exists()
 
 
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--score", "nope", "--label", "outcome"], "--score 'nope' is not a column"),
-        (["--score", "risk", "--label", "nope"], "--label 'nope' is not a column"),
-        (["--score", "risk", "--label", "outcome", "--features", "x"], "not in"),
+        (["--score", "nope", "--label", "outcome"], "--score names a column not in"),
+        (["--score", "risk", "--label", "outcom"], "did you mean 'outcome'"),
+        (["--score", "risk", "--label", "outcome", "--features", "agee"], "did you mean 'age'"),
         (["--score", "risk", "--label", "outcome", "--features", "risk"], "must not include"),
-        (["--score", "risk", "--label", "age"], "binary outcome"),
-        (["--score", "group", "--label", "outcome"], "not numbers"),
-        (["--score", "risk", "--label", "outcome", "--cv", "1"], "cv must be an integer"),
+        (["--score", "risk", "--label", "age", "--features", "group"], "binary outcome"),
+        (["--score", "group", "--label", "outcome", "--features", "age"], "not numbers"),
+        (["--score", "risk", "--label", "outcome", *FEATURES, "--cv", "1"], "cv must be"),
+        (["--score", "risk", "--label", "outcome", *FEATURES, "--rules", "1"], "--rules must be"),
     ],
 )
 def test_bad_arguments_exit_with_a_message(csv_path, tmp_path, capsys, extra, message):
     with pytest.raises(SystemExit) as exit_info:
         main(["audit", str(csv_path), "--out", str(tmp_path / "x.html"), "--quiet", *extra])
     assert exit_info.value.code == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err
+    if "not in" in message.split("must")[0] or "did you mean" in message:
+        # a bad column name lists the columns there are
+        assert "Columns of" in err and "age, group, risk, outcome, unused" in err
+
+
+def test_out_is_checked_before_any_work(csv_path, tmp_path, capsys):
+    before = csv_path.read_bytes()
+    cases = [
+        (str(csv_path), "--out must be an .html file"),  # the input itself
+        (str(tmp_path / "absent" / "r.html"), "existing directory"),
+        (str(tmp_path), "--out must be an .html file"),
+    ]
+    html_dir = tmp_path / "dir.html"
+    html_dir.mkdir()
+    cases.append((str(html_dir), "which is a directory"))
+    for out, message in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            _run(csv_path, out, *FEATURES)  # no --quiet: progress would show any work done
+        assert exit_info.value.code == 2
+        captured = capsys.readouterr()
+        assert message in captured.err
+        assert "reading" not in captured.err
+    assert csv_path.read_bytes() == before
+
+
+def test_out_never_overwrites_the_input(tmp_path, capsys):
+    # even an input whose name looks like a report, reached through another path
+    data = tmp_path / "data.html"
+    _audit_frame().to_csv(data, index=False)
+    before = data.read_bytes()
+    os.link(data, tmp_path / "link.html")
+    for out in (data, tmp_path / "link.html", tmp_path / "." / "data.html"):
+        with pytest.raises(SystemExit):
+            _run(data, out, *FEATURES)
+        assert "must not be the data file" in capsys.readouterr().err
+    assert data.read_bytes() == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_out(csv_path, tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        with pytest.raises(SystemExit):
+            _run(csv_path, locked / "r.html", *FEATURES)
+        assert "--out must be writable" in capsys.readouterr().err
+    finally:
+        locked.chmod(0o700)
+
+
+def test_an_existing_report_is_kept_until_overwritten(csv_path, tmp_path, capsys):
+    # the writability check opens an existing file for appending: its content is untouched
+    out = tmp_path / "old.html"
+    out.write_text("old report", encoding="utf-8")
+    with pytest.raises(SystemExit):
+        _run(csv_path, out, "--features", "nope")
+    capsys.readouterr()
+    assert out.read_text(encoding="utf-8") == "old report"
 
 
 def test_missing_file(tmp_path, capsys):
     with pytest.raises(SystemExit):
-        main(["audit", str(tmp_path / "absent.csv"), "--score", "s", "--label", "y"])
+        main(["audit", str(tmp_path / "absent.csv"), "--score", "s", "--label", "y", *FEATURES])
     assert "cannot read" in capsys.readouterr().err
 
 
-def test_module_entry_point_runs():
+def test_version_help_and_program_name(capsys, monkeypatch):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"], prog="sklearn-distill")
+    assert exit_info.value.code == 0
+    from sklearn_distill import __version__
+
+    assert capsys.readouterr().out.strip() == f"sklearn-distill {__version__}"
+    monkeypatch.setattr(sys, "argv", ["/usr/local/bin/sklearn-distill", "audit"])
+    assert _program_name() == "sklearn-distill"
+    monkeypatch.setattr(sys, "argv", ["/src/sklearn_distill/__main__.py"])
+    assert _program_name() == "python -m sklearn_distill"
+
+
+def test_module_entry_point_help_shows_defaults():
     result = subprocess.run(
         [sys.executable, "-m", "sklearn_distill", "audit", "--help"],
         capture_output=True,
@@ -112,5 +265,9 @@ def test_module_entry_point_runs():
         check=False,
     )
     assert result.returncode == 0
+    assert result.stdout.startswith("usage: python -m sklearn_distill audit")
+    text = " ".join(result.stdout.split())
     for option in ("--score", "--label", "--features", "--out"):
-        assert option in result.stdout
+        assert option in text
+    for default in ("(default: report.html)", "(default: 5)", "(default: 1000)", "(default: 0.95)"):
+        assert default in text
