@@ -250,17 +250,22 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
     ``alpha=0``) it trains the student on the labels alone: the from-scratch and label-smoothing
     baselines.
 
-    The teacher is frozen: it runs under ``torch.no_grad`` in eval mode for the whole fit
-    (Lightning's ``train()`` calls do not reach it), its parameters take no gradient and are not
-    optimised, and its weights are left out of checkpoints unless ``keep_teacher_in_checkpoint``.
-    Its ``requires_grad`` flags are switched off during a fit (so DDP ignores them) and restored
-    in ``teardown``.
+    The teacher is frozen: it runs under ``torch.no_grad`` in eval mode for the whole run
+    (Lightning's ``train()`` calls do not reach it), its parameters take no gradient (so DDP
+    ignores them) and are not optimised, and its weights are left out of checkpoints unless
+    ``keep_teacher_in_checkpoint``. Every submodule's mode and every ``requires_grad`` flag are
+    recorded when a Trainer run starts and given back exactly in ``teardown``, or when the run
+    fails (the one lifecycle of ``lightning_distill._teacher``). A direct call outside a run
+    freezes it for that call only. Non-finite teacher logits (NaN, ``+inf``) stop the run at the
+    first such batch; ``-inf`` marks a masked class.
 
     Lightning's warning "Found N module(s) in eval mode at the start of training" counts the
     teacher's modules: that is intended (it is a ``PossibleUserWarning``, which can be filtered).
 
     Batches are ``(inputs, targets)`` or, for ``cache_teacher``, ``(inputs, targets, index)``
-    with ``index`` the samples' positions in the dataset.
+    with ``index`` the samples' positions in the dataset; or dicts with one of the keys
+    ``inputs``/``input``/``x``, ``targets``/``target``/``labels``/``label``/``y`` and
+    ``index``/``idx`` (the keys :class:`~lightning_distill.KnowledgeDistillation` reads too).
 
     Parameters
     ----------
@@ -283,9 +288,13 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         :class:`~lightning_distill.FeatureHooks`.
     lr : float, default 1e-3
         Learning rate.
-    optimizer : {"adam", "adamw", "sgd"} or callable, default "adam"
+    optimizer : {"adam", "adamw", "sgd"}, callable or dict, default "adam"
         A callable receives the trainable parameters and returns an optimizer. Override
-        ``configure_optimizers`` for schedulers.
+        ``configure_optimizers`` for schedulers. Hyperparameters hold plain data only, so that
+        checkpoints load with ``torch.load(weights_only=True)``: an optimizer class or a
+        ``functools.partial`` of one (plain keyword arguments) is stored as ``{"class_path":
+        ..., "init_args": {...}}``, a form also accepted here; a function or lambda is not
+        stored, and ``load_from_checkpoint`` then takes ``optimizer=`` again to train further.
     weight_decay : float, default 0.0
     momentum : float, default 0.9
         Used by ``"sgd"``.
@@ -296,8 +305,9 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         Not combinable with feature distillation.
     keep_teacher_in_checkpoint : bool, default False
         Store the teacher's weights in checkpoints too. Either way, ``load_from_checkpoint``
-        takes ``student`` and ``teacher`` again (modules are not hyperparameters), and
-        ``features`` and ``example_input`` too when hint regressors were trained.
+        takes ``student`` and ``teacher`` again (modules are not hyperparameters). ``features``
+        are saved as plain hyperparameters, with the hint regressors' shapes, and restored
+        (unless a pair's ``loss`` is a callable: then pass ``features`` again).
     constraints : list of Monotonic, L1Sparsity or other Constraint, optional
         Penalties on the student added to the loss (``weight * penalty``); each unweighted
         penalty is logged as ``train/constraint_<name>``. A
