@@ -475,6 +475,8 @@ def add_constraint_terms(terms: dict, constraints, student: nn.Module, inputs) -
     ``terms["loss"]``, and each unweighted penalty under ``"constraint_<name>"``."""
     own = student_penalty_terms(student)
     extra, named = constraint_terms(constraints, student, inputs)
+    if constraints:
+        student_penalty_terms(student)  # drop penalties of the constraints' extra forward passes
     for value in own.values():
         terms["loss"] = terms["loss"] + value
     if extra is not None:

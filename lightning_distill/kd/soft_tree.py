@@ -188,6 +188,12 @@ class SoftDecisionTree(nn.Module):
         balance = 0.5 * (torch.log(alpha) + torch.log1p(-alpha))
         return -self.penalty_strength * (self._node_weights.to(alpha.dtype) * balance).sum()
 
+    def __getstate__(self):
+        # The penalty holds the last batch's graph, which cannot be copied or pickled.
+        state = self.__dict__.copy()
+        state["balance_penalty"] = None
+        return state
+
     def pop_balance_penalty(self) -> Tensor | None:
         """The balance penalty of the last training batch, forgotten once read."""
         penalty, self.balance_penalty = self.balance_penalty, None

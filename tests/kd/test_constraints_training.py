@@ -157,12 +157,17 @@ def test_soft_tree_student_trains_with_its_balance_penalty():
     torch.manual_seed(0)
     x, y = torch.rand(96, 5), torch.randint(2, (96,))
     tree = SoftDecisionTree(5, 2, depth=2, penalty_strength=0.5)
-    module = DistillationModule(tree, _mlp(8, 2), temperature=2.0, lr=0.01)
+    module = DistillationModule(
+        tree, _mlp(8, 2), temperature=2.0, lr=0.01, constraints=[Monotonic(0, n_points=8)]
+    )
     before = tree.inner.weight.detach().clone()
     trainer = _fit(module, x, y, epochs=1)
     assert "train/constraint_tree_balance" in trainer.callback_metrics
+    assert "train/constraint_monotonic_0" in trainer.callback_metrics
     assert float(trainer.callback_metrics["train/constraint_tree_balance"]) > 0
     assert not torch.equal(before, tree.inner.weight)
+    # the penalty of the constraint's extra forward pass is not left on the tree
+    assert tree.balance_penalty is None
 
 
 def test_learned_temperature_stays_in_range_logs_and_checkpoints(tmp_path):

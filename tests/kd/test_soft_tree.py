@@ -151,3 +151,17 @@ def test_bad_inputs():
         tree(torch.ones(3, 4, dtype=torch.long))
     with pytest.raises(ValueError, match="leaf must be an integer >= 0 and <= 3"):
         tree.path_to_leaf(4)
+
+
+def test_copy_and_pickle_after_a_training_forward():
+    import copy
+    import pickle
+
+    tree = SoftDecisionTree(3, 2, depth=2)
+    tree.train()
+    tree(torch.randn(4, 3))
+    assert tree.balance_penalty is not None
+    twin = copy.deepcopy(tree)
+    assert twin.balance_penalty is None and tree.balance_penalty is not None
+    restored = pickle.loads(pickle.dumps(tree))
+    torch.testing.assert_close(restored.inner.weight, tree.inner.weight)
