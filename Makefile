@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# the library's main job: a Distill-and-Compare audit of COMPAS, HTML report in reports/
 demo: $(STAMP)
-	$(BIN)/python examples/kd_digits.py
+	$(BIN)/python examples/compare_demo.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
