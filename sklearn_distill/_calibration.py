@@ -2,34 +2,49 @@
 
 The score is mapped to P(y = 1 | score) with scikit-learn's own calibrators
 (:class:`~sklearn.calibration.CalibratedClassifierCV` around a frozen estimator that reads the
-score column), fitted on K - 1 folds and applied to the held-out fold, so that no row's
-calibrated value has seen its own label.
+score column), or with :class:`SplineCalibrator` (``"spline"``), fitted on K - 1 folds and
+applied to the held-out fold, so that no row's calibrated value has seen its own label.
+
+**Direction.** Isotonic regression and temperature scaling fit increasing maps only; a score
+that falls as risk rises (a "safety" or credit score) would be flattened to a constant. The
+direction is read once from all rows (the sign of Spearman's correlation of score and label),
+and a falling score is calibrated reversed (a decreasing map); a ``UserWarning`` says so.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+from scipy.stats import spearmanr
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.utils.multiclass import type_of_target
 
-CALIBRATIONS = (None, "isotonic", "sigmoid", "temperature")
+CALIBRATIONS = (None, "isotonic", "sigmoid", "temperature", "spline")
+
+#: Inverse L2 strengths tried by the spline calibration, least smoothing first.
+_SPLINE_STRENGTHS = (100.0, 10.0, 1.0, 0.1, 0.01, 0.001)
 
 
 class ScoreColumnClassifier(ClassifierMixin, BaseEstimator):
-    """A classifier whose decision function is its single input column.
+    """A classifier whose decision function is its single input column (times ``sign``).
 
-    It lets scikit-learn's calibrators, written for classifiers, calibrate a bare score.
+    It lets scikit-learn's calibrators, written for classifiers, calibrate a bare score;
+    ``sign=-1`` reads a score that falls as the positive class becomes likelier.
     """
+
+    def __init__(self, sign=1):
+        self.sign = sign
 
     def fit(self, scores, y):
         self.classes_ = np.unique(y)
         return self
 
     def decision_function(self, scores):
-        return np.asarray(scores, dtype=float).reshape(len(scores), -1)[:, 0]
+        return self.sign * np.asarray(scores, dtype=float).reshape(len(scores), -1)[:, 0]
 
     def predict(self, scores):
         return self.classes_[(self.decision_function(scores) > 0).astype(int)]
@@ -58,9 +73,102 @@ def check_binary_labels(y, n_samples: int) -> np.ndarray:
     return y
 
 
-def fit_calibrator(scores: np.ndarray, y: np.ndarray, method: str) -> CalibratedClassifierCV:
-    """A calibrator of ``scores`` (1-D) against binary ``y``, fitted on all rows given."""
-    reader = FrozenEstimator(ScoreColumnClassifier().fit(scores.reshape(-1, 1), y))
+class SplineCalibrator(ClassifierMixin, BaseEstimator):
+    """A smooth monotone map of a score to P(y = 1 | score) (Tan et al.'s calibration).
+
+    A logistic regression of the label on a cubic B-spline basis of the score (knots at the
+    score's quantiles) plus the score itself; its L2 penalty is raised step by step until the
+    fitted log-odds are monotone in the direction ``sign`` over the score's range. The score's
+    own column is scaled up so that the penalty hardly touches it: the smoothest fit is a
+    logistic (sigmoid) map, which is monotone.
+
+    Parameters
+    ----------
+    sign : {1, -1}, default=1
+        The direction of the map: increasing (1) or decreasing (-1) in the score.
+    n_knots : int, default=6
+        Knots of the spline basis (fewer when the score has fewer distinct values).
+
+    Attributes
+    ----------
+    C_ : float
+        The inverse penalty of the fit kept (``inf`` for the plain logistic map).
+    classes_ : ndarray of shape (2,)
+    """
+
+    def __init__(self, sign=1, n_knots=6):
+        self.sign = sign
+        self.n_knots = n_knots
+
+    def _features(self, scores):
+        scores = (np.asarray(scores, dtype=float).reshape(-1) - self.center_) / self.scale_
+        columns = [100.0 * scores[:, None]]
+        if self.spline_ is not None:
+            columns.append(self.spline_.transform(scores[:, None]))
+        return np.hstack(columns)
+
+    def fit(self, scores, y):
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.preprocessing import SplineTransformer
+
+        scores = np.asarray(scores, dtype=float).reshape(-1)
+        distinct = np.unique(scores)
+        if distinct.size < 3:
+            raise ValueError(
+                "calibration='spline' needs a score with at least 3 distinct values; got "
+                f"{distinct.size}. Use calibration='sigmoid' or 'isotonic'."
+            )
+        self.classes_ = np.unique(y)
+        self.center_, self.scale_ = float(np.mean(scores)), float(np.std(scores)) or 1.0
+        n_knots = int(min(self.n_knots, distinct.size - 1))
+        self.spline_ = None
+        if n_knots >= 2:
+            standard = (scores[:, None] - self.center_) / self.scale_
+            self.spline_ = SplineTransformer(
+                n_knots=n_knots, degree=3, knots="quantile", extrapolation="linear"
+            ).fit(standard)
+        grid = np.linspace(distinct[0], distinct[-1], 256)
+        for strength in (*(_SPLINE_STRENGTHS if self.spline_ is not None else ()), None):
+            if strength is None:  # the logistic map on the score alone
+                self.spline_, strength = None, np.inf
+            model = LogisticRegression(C=1e6 if np.isinf(strength) else strength, max_iter=1000)
+            self.model_ = model.fit(self._features(scores), y)
+            self.C_ = float(strength)
+            logit = self.model_.decision_function(self._features(grid))
+            if np.all(self.sign * np.diff(logit) >= -1e-9):
+                break
+        return self
+
+    def predict_proba(self, scores):
+        return self.model_.predict_proba(self._features(scores))
+
+    def predict(self, scores):
+        return self.classes_[self.predict_proba(scores).argmax(axis=1)]
+
+
+def score_direction(scores: np.ndarray, y: np.ndarray) -> int:
+    """+1 when the score rises with the positive label (ties and constant scores included),
+    -1 when it falls: the sign of Spearman's correlation."""
+    if np.ptp(scores) == 0:
+        return 1
+    rho = spearmanr(scores, y).statistic
+    return -1 if np.isfinite(rho) and rho < 0 else 1
+
+
+def calibration_direction(calibrator) -> int:
+    """The direction (+1 or -1) a fitted calibrator reads its score in."""
+    if isinstance(calibrator, SplineCalibrator):
+        return calibrator.sign
+    reader = calibrator.estimator
+    return getattr(getattr(reader, "estimator", reader), "sign", 1)
+
+
+def fit_calibrator(scores: np.ndarray, y: np.ndarray, method: str, sign: int = 1):
+    """A calibrator of ``scores`` (1-D) against binary ``y``, fitted on all rows given;
+    ``sign=-1`` fits a map that falls as the score rises."""
+    if method == "spline":
+        return SplineCalibrator(sign=sign).fit(scores, y)
+    reader = FrozenEstimator(ScoreColumnClassifier(sign=sign).fit(scores.reshape(-1, 1), y))
     # A frozen reader's out-of-fold scores are its in-sample scores, so the folds only have to
     # exist: unstratified 2-fold splits do, however few rows a class has (the default stratified
     # 5-fold split fails or warns below 5 rows per class).
@@ -68,9 +176,7 @@ def fit_calibrator(scores: np.ndarray, y: np.ndarray, method: str) -> Calibrated
     return CalibratedClassifierCV(reader, method=method, cv=folds).fit(scores.reshape(-1, 1), y)
 
 
-def calibrated_probability(
-    calibrator: CalibratedClassifierCV, scores: np.ndarray, n_calibration: int
-) -> np.ndarray:
+def calibrated_probability(calibrator, scores: np.ndarray, n_calibration: int) -> np.ndarray:
     """P(positive class | score) from a fitted calibrator, clipped away from 0 and 1 by half a
     count of the ``n_calibration`` rows it was fitted on (the empirical-logit correction), so
     that its log-odds stay finite."""
@@ -81,7 +187,7 @@ def calibrated_probability(
 
 def cross_fit_calibration(
     scores: np.ndarray, y: np.ndarray, method: str, cv: int, random_state=None
-) -> tuple[np.ndarray, CalibratedClassifierCV]:
+):
     """Out-of-fold calibrated probabilities of ``scores``, and a calibrator fitted on all rows.
 
     Parameters
@@ -90,8 +196,9 @@ def cross_fit_calibration(
         The teacher's score (any monotone scale: decile, log-odds, margin).
     y : ndarray of shape (n_samples,)
         Binary labels.
-    method : {"isotonic", "sigmoid", "temperature"}
-        Passed to :class:`~sklearn.calibration.CalibratedClassifierCV`.
+    method : {"isotonic", "sigmoid", "temperature", "spline"}
+        Passed to :class:`~sklearn.calibration.CalibratedClassifierCV`; ``"spline"`` fits a
+        :class:`SplineCalibrator`.
     cv : int
         Number of stratified folds (at least 2).
     random_state : int, RandomState or None
@@ -101,8 +208,10 @@ def cross_fit_calibration(
     -------
     probability : ndarray of shape (n_samples,)
         P(y = positive | score), each row from a calibrator that did not see it.
-    calibrator : CalibratedClassifierCV
-        Fitted on every row; used for new data.
+    calibrator : CalibratedClassifierCV or SplineCalibrator
+        Fitted on every row; used for new data. A score that falls as the positive label
+        becomes likelier is calibrated reversed (:func:`calibration_direction` gives -1), with a
+        ``UserWarning``.
     """
     classes, counts = np.unique(y, return_counts=True)
     if counts.min() < cv:
@@ -111,9 +220,23 @@ def cross_fit_calibration(
             f"rows of each class; class {classes[counts.argmin()].item()!r} has {counts.min()}. Lower "
             "cv, or use calibration=None."
         )
+    if method == "spline" and np.unique(scores).size < 3:
+        raise ValueError(
+            "calibration='spline' needs a score with at least 3 distinct values; got "
+            f"{np.unique(scores).size}. Use calibration='sigmoid' or 'isotonic'."
+        )
+    sign = score_direction(scores, y == classes[1])
+    if sign < 0:
+        warnings.warn(
+            f"the score falls as P(y = {classes[1]!r}) rises (negative rank correlation with "
+            f"y): the {method} calibration maps it with a decreasing function (a score read "
+            "as increasing would be flattened to a constant).",
+            UserWarning,
+            stacklevel=3,
+        )
     probability = np.empty(scores.shape[0])
     folds = StratifiedKFold(n_splits=cv, shuffle=True, random_state=random_state)
     for train, test in folds.split(scores.reshape(-1, 1), y):
-        fold_calibrator = fit_calibrator(scores[train], y[train], method)
+        fold_calibrator = fit_calibrator(scores[train], y[train], method, sign)
         probability[test] = calibrated_probability(fold_calibrator, scores[test], train.size)
-    return probability, fit_calibrator(scores, y, method)
+    return probability, fit_calibrator(scores, y, method, sign)

@@ -192,13 +192,16 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         How the teacher is read, or the scores understood (see :class:`DistilledGAM`):
         ``"predict_proba"`` and ``"decision_function"`` outputs are put on the log-odds scale
         before calibration or mimicking; ``"auto"`` reads plain scores.
-    calibration : {"isotonic", "sigmoid", "temperature", None}, default="isotonic"
+    calibration : {"isotonic", "sigmoid", "temperature", "spline", None}, default="isotonic"
         How the score is mapped to ``P(y = 1 | score)`` before it is mimicked on the log-odds
         scale (cross-fitted on the audit data). Isotonic suits a score with few distinct values
         (deciles, points); for a continuous score its extreme steps can reach probability 0 or
-        1, whose clipped log-odds make the mimic too steep (``fit`` warns), so use
-        ``"sigmoid"``. ``None`` mimics the score as given: use it only for a score already in
-        log-odds of the outcome.
+        1, whose clipped log-odds make the mimic too steep (``fit`` warns): use ``"spline"``
+        (Tan et al.'s smooth monotone map: a logistic spline whose smoothness is raised until
+        it is monotone; it needs 3 distinct score values) or ``"sigmoid"``. A score that falls
+        as risk rises is detected (negative rank correlation with ``y``) and mapped by a
+        decreasing function, with a warning. ``None`` mimics the score as given: use it only
+        for a score already in log-odds of the outcome.
     interactions : int or list of pairs, default=10
         Pairwise interaction terms of both models (GA2Ms, as Tan et al. fit): an integer is how
         many pairs to detect (interpret's FAST ranking, run once, on the full-data mimic: the
@@ -832,9 +835,16 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         )
 
     def report(
-        self, path, *, title="Distill-and-Compare audit", n_bootstrap=1000, description=None
+        self,
+        path,
+        *,
+        title="Distill-and-Compare audit",
+        n_bootstrap=1000,
+        description=None,
+        rule_tree=None,
+        rule_fidelity=None,
     ):
-        """Write a self-contained HTML report: tables, test and pictures in one file.
+        """Write a self-contained HTML report (:func:`sklearn_distill.report.write_audit_report`).
 
         Parameters
         ----------
@@ -846,111 +856,28 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         description : dict, optional
             Extra key/value lines for the summary (e.g. the data file, score and label
             columns); shown escaped.
+        rule_tree : DistilledTree, optional
+            A fitted rule tree of the same score, shown as "the black box as rules".
+        rule_fidelity : dict, optional
+            Its fidelity, shown beside it.
 
         Returns
         -------
         str
             The path written.
         """
-        from sklearn_distill.report import write_html
+        from sklearn_distill.report import write_audit_report
 
         check_is_fitted(self, "outcome_")
-        return write_html(path, title, self._report_sections(n_bootstrap, description))
-
-    def _report_sections(self, n_bootstrap, description):
-        from sklearn_distill.plotting import plot_comparison
-        from sklearn_distill.report import Section
-
-        test = getattr(self, "missing_feature_test_", None)
-        if test is None:
-            test = self.missing_feature_test(n_bootstrap=n_bootstrap)
-        comparison = self.compare()
-        significant = comparison[comparison["significant"]]
-        level = f"{100 * self.confidence:g}%"
-        summary = {
-            "rows": len(self.mimic_residuals_),
-            "features": ", ".join(map(str, getattr(self, "feature_names_in_", [])))
-            or self.n_features_in_,
-            "outcome event": self.classes_[1],
-            "calibration of the score": self.calibration,
-            "cross-validation folds": self.cv,
-            "confidence level": level,
-            "terms x values with a significant difference": f"{len(significant)} of {len(comparison)}",
-            "of which remain after the Benjamini-Hochberg adjustment": int(
-                comparison["significant_bh"].sum()
-            ),
-        }
-        summary.update(description or {})
-        pearson = test.loc["pearson"]
-        verdict = (
-            "The residuals are positively correlated: the black box probably uses information "
-            "the audit data lack."
-            if pearson["low"] > 0
-            else "No positive correlation of the residuals was found: no sign of a missing "
-            "feature at this level."
+        return write_audit_report(
+            self,
+            path,
+            title=title,
+            n_bootstrap=n_bootstrap,
+            description=description,
+            rule_tree=rule_tree,
+            rule_fidelity=rule_fidelity,
         )
-        sections = [
-            Section(
-                "Summary",
-                paragraphs=[
-                    "A transparent model of the black-box score (the mimic) is compared with a "
-                    "transparent model of the observed outcome, both on the log-odds scale of "
-                    "the outcome.",
-                ],
-                items=summary,
-            ),
-            Section(
-                "Missing-feature test",
-                paragraphs=[
-                    "Correlation of the out-of-fold residuals of the mimic (score - mimic) and "
-                    f"of the outcome model (y - prediction), with {level} bootstrap intervals "
-                    f"and bootstrap p-values ({int(pearson['n_bootstrap'])} resamples).",
-                    verdict,
-                ],
-                table=test,
-                figures=[self.plot_residuals()],
-            ),
-            Section(
-                "Shape functions: mimic against outcome model",
-                paragraphs=[
-                    "Contribution of each feature value to the log-odds, with "
-                    f"{level} bands. A star marks a significant difference.",
-                ],
-                figures=[plot_comparison(comparison)],
-            ),
-        ]
-        if self.calibration_table_ is not None:
-            sections.append(
-                Section(
-                    "Calibration of the score",
-                    paragraphs=["Observed outcome rate per score value, and the calibration map."],
-                    figures=[self.plot_calibration()],
-                )
-            )
-        shown = comparison.drop(columns=["bin_low", "bin_high"]).sort_values(
-            ["significant", "p_value"], ascending=[False, True]
-        )
-        sections.append(
-            Section(
-                "Comparison table",
-                paragraphs=["Rows with a significant difference first (highlighted)."],
-                table=shown.set_index("term"),
-                flag_column="significant",
-            )
-        )
-        if getattr(self, "stability_", None) is not None:
-            sections.append(
-                Section(
-                    "Stability across refits",
-                    paragraphs=[
-                        "Importance and shape of each term across refits on bootstrap samples; "
-                        "flagged terms should not carry a conclusion."
-                    ],
-                    table=self.stability_.set_index("model"),
-                    flag_column="unstable",
-                )
-            )
-        return sections
 
 
 def _refit_contributions(audit, X, y01, scores, rows, seed):

@@ -1,0 +1,94 @@
+"""Calibration of the score: a falling score is mapped by a decreasing function (never
+flattened), and the smooth monotone spline calibration."""
+
+import warnings
+
+import numpy as np
+import pytest
+from interpret.glassbox import ExplainableBoostingRegressor
+from scipy.special import expit
+
+from sklearn_distill import CompareAudit, DistilledGAM
+from sklearn_distill._calibration import (
+    SplineCalibrator,
+    calibration_direction,
+    cross_fit_calibration,
+)
+
+
+def _world(n=3000, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 2))
+    logit = 1.5 * X[:, 0] - X[:, 1]
+    y = (rng.uniform(size=n) < expit(logit)).astype(int)
+    return X, y, logit
+
+
+@pytest.mark.parametrize("method", ["isotonic", "sigmoid", "temperature", "spline"])
+def test_a_falling_score_is_calibrated_reversed(method):
+    _, y, logit = _world()
+    safety = np.round(-logit, 1)  # high = safe: falls as the outcome becomes likelier
+    with pytest.warns(UserWarning, match="score falls"):
+        falling, calibrator = cross_fit_calibration(safety, y, method, 3, random_state=0)
+    assert calibration_direction(calibrator) == -1
+    # the same as calibrating the mirrored (rising) score, which needs no reversal
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        rising, mirrored = cross_fit_calibration(-safety, y, method, 3, random_state=0)
+    assert calibration_direction(mirrored) == 1
+    # (up to the tolerance of the iterative fits of the logistic maps)
+    np.testing.assert_allclose(falling, rising, atol=1e-4)
+    grid = np.linspace(safety.min(), safety.max(), 50).reshape(-1, 1)
+    assert np.all(np.diff(calibrator.predict_proba(grid)[:, 1]) <= 1e-12)
+    # far from flat: the calibrated probability follows the truth
+    assert np.corrcoef(falling, expit(logit))[0, 1] > 0.95
+
+
+def test_distilled_gam_mimics_a_falling_score():
+    X, y, logit = _world()
+    student = ExplainableBoostingRegressor(
+        outer_bags=2, max_rounds=300, learning_rate=0.3, interactions=0, max_bins=64, n_jobs=1
+    )
+    with pytest.warns(UserWarning, match="score falls"):
+        gam = DistilledGAM(calibration="isotonic", student=student, random_state=0, cv=3)
+        gam.fit(X, y, teacher_scores=-logit)
+    # the mimic is not flattened: it reproduces the calibrated log-odds (increasing in risk)
+    assert gam.fidelity(X, -logit)["r2"] > 0.9
+    assert np.corrcoef(gam.predict(X), logit)[0, 1] > 0.95
+
+
+def test_spline_calibration_is_smooth_monotone_and_close_to_the_truth():
+    rng = np.random.default_rng(1)
+    score = rng.uniform(-3, 3, size=6000)
+    truth = expit(0.8 * score + 0.3 * np.sin(score))  # monotone: slope 0.8 - 0.3 > 0
+    y = (rng.uniform(size=score.size) < truth).astype(int)
+    calibrator = SplineCalibrator().fit(score, y)
+    grid = np.linspace(-3, 3, 400)
+    fitted = calibrator.predict_proba(grid)[:, 1]
+    assert np.all(np.diff(fitted) >= -1e-12)
+    assert np.max(np.abs(fitted - expit(0.8 * grid + 0.3 * np.sin(grid)))) < 0.05
+    # fewer than 3 distinct values: refused, saying what to use instead
+    with pytest.raises(ValueError, match="at least 3 distinct values; got 2"):
+        SplineCalibrator().fit(np.array([0.0, 1.0] * 10), np.array([0, 1] * 10))
+    three = SplineCalibrator().fit(np.tile([0.0, 1.0, 2.0], 30), np.tile([0, 0, 1], 30))
+    assert np.all(np.diff(three.predict_proba(np.array([0.0, 1.0, 2.0]))[:, 1]) >= 0)
+
+
+def test_audit_accepts_spline_calibration():
+    X, y, logit = _world(n=600)
+    small = {"outer_bags": 2, "max_rounds": 100, "max_bins": 16, "n_jobs": 1}
+    from interpret.glassbox import ExplainableBoostingClassifier
+
+    audit = CompareAudit(
+        calibration="spline",
+        interactions=0,
+        cv=2,
+        random_state=0,
+        student=ExplainableBoostingRegressor(**small, learning_rate=0.3),
+        outcome=ExplainableBoostingClassifier(**small, learning_rate=0.05),
+    ).fit(X, y, teacher_scores=logit)
+    assert isinstance(audit.mimic_.calibrator_, SplineCalibrator)
+    curve = audit.calibration_curve_["probability"].to_numpy()
+    assert np.all(np.diff(curve) >= -1e-12)
+    with pytest.raises(ValueError, match="at least 3 distinct values"):
+        CompareAudit(calibration="spline", cv=2).fit(X, y, teacher_scores=(logit > 0) * 1.0)
