@@ -193,7 +193,8 @@ def test_interaction_cells_carry_both_labels(fitted):
     cells = table[table["kind"] == "interaction"]
     mains = table[table["kind"] == "main"]
     assert len(cells) and len(mains)
-    for (first, second), labels in zip(cells["value"], cells["label"]):
+    for value, labels in zip(cells["value"], cells["label"]):
+        assert len(value) == 2
         assert isinstance(labels, tuple) and len(labels) == 2
         assert all(isinstance(label, str) for label in labels)
     assert all(isinstance(b, tuple) for b in cells["bin"])
