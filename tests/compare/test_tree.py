@@ -81,7 +81,8 @@ def teacher(frame):
     purpose = frame["purpose"].astype(object)
     bonus = purpose.map({"car": 0.5, "home": -1.0, "study": 1.2, "travel": 0.0}).fillna(0.8)
     debt = frame["debt"].fillna(0.9)
-    return (-0.04 * (frame["income"] - 50) + 2.5 * debt + bonus).to_numpy(dtype=float)
+    income = frame["income"].fillna(50)
+    return (-0.04 * (income - 50) + 2.5 * debt + bonus).to_numpy(dtype=float)
 
 
 def rows_of(frame):
@@ -287,3 +288,13 @@ def test_readable_thresholds_route_the_fitting_rows_as_the_tree_did():
     for conditions in tree.rules()["conditions"]:
         for _, _, value in conditions:
             assert len(repr(value)) <= 7  # 3 decimals in the data: at most 4 in a threshold
+
+
+def test_rules_stay_true_for_missing_values_left_out_by_subsampling():
+    frame = make_data(400, seed=7)
+    frame["income"] = frame["income"].where(np.arange(400) % 97 != 5)  # 4 missing incomes
+    tree = DistilledTree(teacher, max_leaf_nodes=8, max_samples=60, random_state=0).fit(frame)
+    parsed = [parse_rule(text) for text in tree.rules()["rule"]]
+    for row, rule_id in zip(rows_of(frame), tree.explain(frame)["rule_id"]):
+        assert [k for k, c in enumerate(parsed) if holds(c, row)] == [rule_id]
+    assert tree.rules()["n_rows"].sum() == 400
