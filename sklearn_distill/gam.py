@@ -552,7 +552,7 @@ class DistilledGAM(DistillerBase):
         or precomputed scores it means plain scores. Probabilities are mimicked as log-odds
         (centred log-probabilities, one student per class, for more than two classes) and
         decision-function margins are read as log-odds.
-    calibration : {None, "isotonic", "sigmoid", "temperature"}, default=None
+    calibration : {None, "isotonic", "sigmoid", "temperature", "spline"}, default=None
         Map a one-dimensional teacher score to P(y = 1 | score) with the binary labels ``y``
         before mimicking its log-odds, as Tan et al. do for COMPAS. Cross-fitted over ``cv``
         stratified folds with :class:`~sklearn.calibration.CalibratedClassifierCV`.

@@ -144,7 +144,7 @@ class DistilledTree(DistillerBase):
         modified, shared by clones.
     response : {"auto", "predict", "predict_proba", "decision_function"}, default="auto"
         How the teacher is read (see :class:`~sklearn_distill.DistilledGAM`).
-    calibration : {None, "isotonic", "sigmoid", "temperature"}, default=None
+    calibration : {None, "isotonic", "sigmoid", "temperature", "spline"}, default=None
         Map a one-dimensional score to P(y = 1 | score) with the labels ``y`` first.
     max_leaf_nodes : int, default=8
         Leaves of the tree (best-first growth), at least 2: the number of rules, more where a
