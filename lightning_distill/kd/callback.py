@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from typing_extensions import override
 
 from lightning_distill._batch import batch_targets
+from lightning_distill._logging import logs_step_values
 from lightning_distill._teacher import (
     TeacherLifecycle,
     check_no_shared_parameters,
@@ -241,26 +242,28 @@ class KnowledgeDistillation(L.Callback):
             total, ce, kd = distillation_terms(
                 logits, teacher_logits, targets, self.temperature, self.alpha, self.label_smoothing
             )
-            batch_size = logits.shape[0]
-            pl_module.log("train/loss_ce", ce.detach(), batch_size=batch_size)
-            pl_module.log("train/loss_kd", kd.detach(), batch_size=batch_size)
             terms = add_constraint_terms(
-                {"loss": total}, self.constraints, source, inputs[0] if inputs else None
+                {"loss": total, "loss_ce": ce, "loss_kd": kd},
+                self.constraints,
+                source,
+                inputs[0] if inputs else None,
             )
             total = terms.pop("loss")
-            for name, value in terms.items():
-                pl_module.log(f"train/{name}", value.detach(), batch_size=batch_size)
             if features is not None:
                 feature_terms = features.terms(
                     student_features, teacher_features, batch, inputs[0], source, self.teacher
                 )
                 feature_loss = sum(feature_terms.values())
                 total = total + feature_loss
-                pl_module.log("train/loss_feature", feature_loss.detach(), batch_size=batch_size)
-                for name, value in feature_terms.items():
-                    pl_module.log(
-                        f"train/loss_feature/{name}", value.detach(), batch_size=batch_size
-                    )
+                terms["loss_feature"] = feature_loss
+                terms.update({f"loss_feature/{k}": v for k, v in feature_terms.items()})
+            # each self.log costs about a millisecond (Lightning's result collection): the terms
+            # are logged on the steps whose values the loggers write, as DistillationModule does
+            if logs_step_values(pl_module.trainer):
+                pl_module.log_dict(
+                    {f"train/{name}": value.detach() for name, value in terms.items()},
+                    batch_size=logits.shape[0],
+                )
             if isinstance(output, dict):
                 return {**output, "loss": total}
             return total

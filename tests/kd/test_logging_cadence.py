@@ -1,0 +1,75 @@
+"""The step values of DistillationModule and KnowledgeDistillation reach the loggers on the
+Trainer's logging steps, under the right step, and callback_metrics after each epoch."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.loggers import Logger
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_distill import DistillationModule, KnowledgeDistillation
+from tests.helpers import quiet_trainer
+
+
+class Recording(Logger):
+    def __init__(self):
+        super().__init__()
+        self.rows: list[tuple[int, dict]] = []
+
+    @property
+    def name(self):
+        return "recording"
+
+    @property
+    def version(self):
+        return 0
+
+    def log_hyperparams(self, params, *args, **kwargs):
+        pass
+
+    def log_metrics(self, metrics, step=None):
+        self.rows.append((step, dict(metrics)))
+
+
+class Plain(L.LightningModule):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return F.cross_entropy(self(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+
+def steps_with(logger: Recording, key: str) -> list[int]:
+    return [step for step, metrics in logger.rows if key in metrics]
+
+
+def test_terms_are_logged_on_logging_steps_only():
+    torch.manual_seed(0)
+    data = TensorDataset(torch.randn(28, 5), torch.randint(0, 3, (28,)))
+    loader = DataLoader(data, batch_size=4)  # 7 batches
+    teacher = torch.nn.Linear(5, 3)
+    # written on the steps with (step + 1) % 3 == 0; the last batch's values (step 6) are logged
+    # too but only reach trainer.callback_metrics
+    expected = [2, 5]
+    for run in ("module", "callback"):
+        logger = Recording()
+        trainer = quiet_trainer(logger=logger, log_every_n_steps=3)
+        if run == "module":
+            trainer.fit(DistillationModule(torch.nn.Linear(5, 3), teacher), loader)
+        else:
+            callback = KnowledgeDistillation(teacher)
+            trainer = quiet_trainer(logger=logger, log_every_n_steps=3, callbacks=[callback])
+            trainer.fit(Plain(torch.nn.Linear(5, 3)), loader)
+        assert steps_with(logger, "train/loss_kd") == expected, run
+        assert steps_with(logger, "train/loss_ce") == expected, run
+        assert "train/loss_kd" in trainer.callback_metrics
