@@ -709,12 +709,17 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         terms = add_constraint_terms(terms, self.constraints, self.student, x)
         batch_size = targets.shape[0]
         loss = terms.pop("loss")
-        self.log("train/loss", loss.detach(), prog_bar=True, batch_size=batch_size)
-        if logs_step_values(attached_trainer(self)):
+        trainer = attached_trainer(self)
+        # each self.log costs about a millisecond (Lightning's result collection): every step
+        # only for a progress bar that shows the loss, otherwise on the steps the loggers write
+        if logs_step_values(trainer):
+            self.log("train/loss", loss.detach(), prog_bar=True, batch_size=batch_size)
             self.log_dict(
                 {f"train/{name}": value.detach() for name, value in terms.items()},
                 batch_size=batch_size,
             )
+        elif trainer.progress_bar_callback is not None:
+            self.log("train/loss", loss.detach(), prog_bar=True, batch_size=batch_size)
         return loss
 
     def _evaluate(self, batch, stage: str) -> None:

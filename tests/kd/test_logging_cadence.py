@@ -72,4 +72,6 @@ def test_terms_are_logged_on_logging_steps_only():
             trainer.fit(Plain(torch.nn.Linear(5, 3)), loader)
         assert steps_with(logger, "train/loss_kd") == expected, run
         assert steps_with(logger, "train/loss_ce") == expected, run
+        if run == "module":  # without a progress bar the total too
+            assert steps_with(logger, "train/loss") == expected
         assert "train/loss_kd" in trainer.callback_metrics
