@@ -1,0 +1,243 @@
+"""Level and power of CompareAudit's missing-feature test on generated worlds.
+
+*Null* worlds: the black box's score is a function of the audit features only, so nothing is
+missing and the Pearson test of the residuals should reject at its nominal 5%. *Planted*
+worlds: the black box and the outcome share a feature ``h`` the audit data lack, at three
+effect sizes; the test should find it. Each world is drawn over ``--seeds`` seeds; the table
+gives the rejection rate of the Pearson bootstrap test at 5% (``p_value <= 0.05``; the same
+verdict as the interval excluding zero) with its Monte-Carlo standard error
+``sqrt(r (1 - r) / seeds)``.
+
+Worlds (four standard normal features x0..x3 unless said; ``g`` is the true log-odds and the
+outcome is ``y ~ Bernoulli(sigmoid(g))``). The black box is what an audit meets: a
+``HistGradientBoostingClassifier`` trained on another sample of the same world (as many rows),
+read as log-odds ``s`` unless said:
+
+* ``main``: ``g = x0 - 0.8 |x1| + 0.5 x2``;
+* ``num x num``: ``g = 0.8 x0 + 0.5 x3 + 0.9 x1 x2``;
+* ``cat x num``: a nominal ``c`` (4 levels) changes the slope of x1: ``g = 0.6 x0 +
+  s_c x1`` with ``s = (-1, -0.3, 0.4, 1)``;
+* ``correlated``: x0, x1, x2 equicorrelated (0.8), ``g = x0 + 0.8 x1 - 0.6 x2``;
+* ``saturated``: ``g`` of ``main`` doubled, score ``sigmoid(s)`` rounded to 2 decimals
+  (about a third of the rows read exactly 0 or 1);
+* ``calibrated``: ``num x num``, score the black box's probability ``sigmoid(s)``;
+* ``uncalibrated``: ``num x num``, score ``exp(s / 2)`` (monotone, on no probability scale);
+* ``exact``: ``num x num`` with the true log-odds ``g`` itself as the score (a smooth black
+  box that the mimic fits almost perfectly: see the README for why this one is hard);
+* ``planted b``: ``g = x0 - 0.8 |x1| + 0.5 x2 + b h``, the black box trained with ``h``, the
+  audit data without it, for b = 0.25, 0.5, 1.
+
+The audit runs with its defaults (isotonic calibration, 10 interaction pairs, 5 folds) except
+for lighter EBMs (2 bags: the test needs no bands; the outcome model's learning rate 0.05 and at most 2,000 rounds) to
+bound the run time; ``--n`` rows per world (default 1,000) and 200 bootstrap resamples.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/audit_calibration.py [--seeds 10] [--n 1500]
+        [--worlds main,num x num] [--interactions 10] [--seed-start 0]
+
+Every run prints one line per world and seed, so runs split over processes (``--worlds``,
+``--seed-start``) can be pooled; ``--table LOG [LOG ...]`` prints the table of such lines.
+"""
+
+import argparse
+import os
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+from interpret.glassbox import ExplainableBoostingClassifier, ExplainableBoostingRegressor
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from sklearn_distill import CompareAudit
+from sklearn_distill._defaults import AUDIT_EBM_PARAMS, DEFAULT_STUDENT_PARAMS
+
+SLOPES = {"a": -1.0, "b": -0.3, "c": 0.4, "d": 1.0}
+
+
+def _normal(rng, n, correlation=0.0):
+    common = rng.normal(size=(n, 1))
+    own = rng.normal(size=(n, 4))
+    x = np.sqrt(correlation) * common + np.sqrt(1 - correlation) * own
+    x[:, 3] = own[:, 3]
+    return pd.DataFrame(x, columns=[f"x{i}" for i in range(4)])
+
+
+def _main_effects(X):
+    return X["x0"] - 0.8 * X["x1"].abs() + 0.5 * X["x2"]
+
+
+def _num_by_num(X):
+    return 0.8 * X["x0"] + 0.5 * X["x3"] + 0.9 * X["x1"] * X["x2"]
+
+
+def _sample(name, rng, n):
+    """(features the black box sees, the audit's feature columns, log-odds g, outcome y)."""
+    X = _normal(rng, n, 0.8 if name == "correlated" else 0.0)
+    if name == "main":
+        g = _main_effects(X)
+    elif name in ("num x num", "calibrated", "uncalibrated", "exact"):
+        g = _num_by_num(X)
+    elif name == "cat x num":
+        X = X.drop(columns="x3").assign(c=rng.choice(list(SLOPES), size=n))
+        X["c"] = X["c"].astype("category")
+        g = 0.6 * X["x0"] + X["c"].map(SLOPES).astype(float) * X["x1"]
+    elif name == "correlated":
+        g = X["x0"] + 0.8 * X["x1"] - 0.6 * X["x2"]
+    elif name == "saturated":
+        g = 2 * _main_effects(X)
+    elif name.startswith("planted"):
+        X["h"] = rng.normal(size=n)
+        g = _main_effects(X) + float(name.split()[1]) * X["h"]
+    else:
+        raise ValueError(f"unknown world {name!r}")
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-np.asarray(g)))).astype(int)
+    return X, [c for c in X.columns if c != "h"], np.asarray(g, dtype=float), y
+
+
+def make_world(name, seed, n):
+    """(X, y, score) of one world: the audit data and the black box's score on them."""
+    rng = np.random.default_rng(seed)
+    X_train, _, _, y_train = _sample(name, rng, n)
+    black_box = HistGradientBoostingClassifier(random_state=seed, categorical_features="from_dtype")
+    black_box.fit(X_train, y_train)
+    X, audit_columns, g, y = _sample(name, rng, n)
+    s = black_box.decision_function(X)
+    if name == "saturated":
+        score = np.round(1 / (1 + np.exp(-s)), 2)
+    elif name == "calibrated":
+        score = 1 / (1 + np.exp(-s))
+    elif name == "uncalibrated":
+        score = np.exp(s / 2)
+    elif name == "exact":
+        score = g
+    else:
+        score = s
+    return X[audit_columns], y, np.asarray(score, dtype=float)
+
+
+NULL_WORLDS = [
+    "main",
+    "num x num",
+    "cat x num",
+    "correlated",
+    "saturated",
+    "calibrated",
+    "uncalibrated",
+    "exact",
+]
+PLANTED_WORLDS = ["planted 0.25", "planted 0.5", "planted 1"]
+
+
+def light_models():
+    shared = {**AUDIT_EBM_PARAMS, "outer_bags": 2, "n_jobs": 1}
+    student = ExplainableBoostingRegressor(**{**DEFAULT_STUDENT_PARAMS, **shared})
+    outcome = ExplainableBoostingClassifier(**shared, learning_rate=0.05, max_rounds=2000)
+    return student, outcome
+
+
+def run_world(name, seed, n, interactions, n_bootstrap):
+    X, y, score = make_world(name, seed, n)
+    student, outcome = light_models()
+    audit = CompareAudit(
+        interactions=interactions,
+        student=student,
+        outcome=outcome,
+        random_state=seed,
+        n_jobs=1,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # saturation warnings, expected here
+        audit.fit(X, y, teacher_scores=score)
+    test = audit.missing_feature_test(n_bootstrap=n_bootstrap).loc["pearson"]
+    return test["estimate"], test["p_value"], audit.fidelity_["r2_out_of_fold"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--seed-start", type=int, default=0, help="first seed (to split runs)")
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--interactions", type=int, default=10)
+    parser.add_argument("--n-bootstrap", type=int, default=200)
+    parser.add_argument("--worlds", default=",".join(NULL_WORLDS + PLANTED_WORLDS))
+    parser.add_argument("--table", nargs="+", metavar="LOG", help="pool the lines of logs")
+    args = parser.parse_args()
+    if args.table:
+        print_table(pd.DataFrame(_read_logs(args.table)))
+        return
+    worlds = [w.strip() for w in args.worlds.split(",") if w.strip()]
+    print(
+        f"{args.seeds} seeds x {len(worlds)} worlds, {args.n} rows, interactions="
+        f"{args.interactions}; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    rows = []
+    start = time.perf_counter()
+    for world in worlds:
+        for seed in range(args.seed_start, args.seed_start + args.seeds):
+            t = time.perf_counter()
+            estimate, p_value, r2 = run_world(
+                world, seed, args.n, args.interactions, args.n_bootstrap
+            )
+            rows.append({"world": world, "seed": seed, "pearson": estimate, "p": p_value, "r2": r2})
+            print(
+                f"  {world:<14s} seed {seed:2d}: r = {estimate:+.3f}, p = {p_value:.3f}, "
+                f"out-of-fold R^2 {r2:.3f} ({time.perf_counter() - t:.0f} s)",
+                flush=True,
+            )
+    print(f"\n{time.perf_counter() - start:.0f} s")
+    print_table(pd.DataFrame(rows))
+
+
+def _read_logs(paths):
+    import re
+
+    line = re.compile(
+        r"^\s+(.+?)\s+seed\s+(\d+): r = ([-+.\d]+), p = ([.\d]+), out-of-fold R\^2 ([-.\d]+)"
+    )
+    rows = {}
+    for path in paths:
+        with open(path, encoding="utf-8") as handle:
+            for text in handle:
+                match = line.match(text)
+                if match:
+                    world, seed, r, p, r2 = match.groups()
+                    rows[world, int(seed)] = {
+                        "world": world,
+                        "seed": int(seed),
+                        "pearson": float(r),
+                        "p": float(p),
+                        "r2": float(r2),
+                    }
+    order = {w: k for k, w in enumerate(NULL_WORLDS + PLANTED_WORLDS)}
+    return sorted(rows.values(), key=lambda row: (order.get(row["world"], 99), row["seed"]))
+
+
+def print_table(frame):
+    table = frame.groupby("world", sort=False).agg(
+        seeds=("p", "size"),
+        rejection=("p", lambda p: float(np.mean(p <= 0.05))),
+        mean_pearson=("pearson", "mean"),
+        mean_r2=("r2", "mean"),
+    )
+    table["mc_se"] = np.sqrt(table["rejection"] * (1 - table["rejection"]) / table["seeds"])
+    table["kind"] = ["null" if w in NULL_WORLDS else "planted" for w in table.index]
+    table["target"] = [
+        "<= 0.10" if w in NULL_WORLDS else (">= 0.9" if w == "planted 0.5" else "")
+        for w in table.index
+    ]
+    print("\nPearson test at 5%:")
+    print(
+        "| world | kind | seeds | rejection rate | MC s.e. | mean Pearson | mean OOF R^2 | target |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---|")
+    for world, row in table.iterrows():
+        print(
+            f"| {world} | {row['kind']} | {row['seeds']} | {row['rejection']:.2f} | "
+            f"{row['mc_se']:.2f} | {row['mean_pearson']:+.3f} | {row['mean_r2']:.3f} | "
+            f"{row['target']} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
