@@ -201,22 +201,25 @@ def kd_loss(
     with torch.autocast(device_type=student_logits.device.type, enabled=False):
         student = student_logits.double() if wide else _float_logits(student_logits)
         teacher = teacher_logits.double() if wide else _float_logits(teacher_logits)
-        log_p_student = F.log_softmax(student / temperature, dim=1)
-        log_p_teacher = F.log_softmax(teacher / temperature, dim=1)
-        if finite:
-            # p_t (log p_t - log p_s) summed over classes; exactly 0 where p_t underflows
-            terms = F.kl_div(log_p_student, log_p_teacher, reduction="none", log_target=True)
-        else:
-            # a masked teacher class (-inf) gives p_t = 0 and log p_t = -inf: its term is an
-            # exact zero, where 0 * (-inf) would be NaN
-            p_teacher = log_p_teacher.exp()
-            terms = torch.where(
-                p_teacher > 0,
-                p_teacher * (log_p_teacher - log_p_student),
-                p_teacher.new_zeros(()),
-            )
+        # Shifted by the row's maximum before dividing by T (softmax does not change): the
+        # quotient is <= 0, so a tiny T underflows to -inf (probability 0) instead of
+        # overflowing to inf - inf = NaN.
+        log_p_student = F.log_softmax(_shift(student) / temperature, dim=1)
+        log_p_teacher = F.log_softmax(_shift(teacher) / temperature, dim=1)
+        p_teacher = log_p_teacher.exp()
+        # p_t (log p_t - log p_s), an exact zero where p_t = 0 (a masked class, -inf, or an
+        # underflow), where 0 * (-inf) would be NaN
+        terms = torch.where(
+            p_teacher > 0, p_teacher * (log_p_teacher - log_p_student), p_teacher.new_zeros(())
+        )
         per_sample = (terms.sum(dim=1) * (temperature**2)).to(out_dtype)
     return _reduce(per_sample, reduction, student_logits.shape[0])
+
+
+def _shift(logits: Tensor) -> Tensor:
+    if logits.numel() == 0:
+        return logits
+    return logits - logits.detach().amax(dim=1, keepdim=True)
 
 
 def label_smoothing_loss(logits: Tensor, targets: Tensor, smoothing: float) -> Tensor:

@@ -348,3 +348,14 @@ def test_attention_transfer_is_scale_free_and_finite_at_extreme_scales():
         for scale in (1e30, 1e-30):
             value = attention_transfer_loss(f * scale, g, variant=variant)
             torch.testing.assert_close(value, reference)
+
+
+def test_kd_loss_at_tiny_temperatures_is_never_nan():
+    gen = torch.Generator().manual_seed(6)
+    s, t = torch.randn(8, 5, generator=gen), torch.randn(8, 5, generator=gen)
+    for temperature in (1e-3, 1e-30, 1e-300):
+        value = kd_loss(s, t, temperature, reduction="none")
+        assert not torch.isnan(value).any() and (value >= 0).all()
+        assert float(kd_loss(s, s, temperature)) == 0.0
+    # the teacher's argmax agreeing with the student's: T^2 KL -> 0 as T -> 0
+    assert float(kd_loss(t * 2.0, t, 1e-6)) < 1e-6
