@@ -428,16 +428,15 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             raise ValueError(
                 f"calibration must be one of {CALIBRATIONS}; got {self.calibration!r}."
             )
-        if isinstance(self.cv, bool) or not isinstance(self.cv, numbers.Integral) or self.cv < 2:
-            raise ValueError(f"cv must be an integer >= 2; got {self.cv!r}.")
-        if (
-            isinstance(self.confidence, bool)
-            or not isinstance(self.confidence, numbers.Real)
-            or not 0 < self.confidence < 1
-        ):
-            raise ValueError(
-                f"confidence must lie strictly between 0 and 1; got {self.confidence!r}."
-            )
+        check_integer("cv", self.cv, minimum=2)
+        check_real(
+            "confidence",
+            self.confidence,
+            minimum=0,
+            maximum=1,
+            exclusive_minimum=True,
+            exclusive_maximum=True,
+        )
         if isinstance(self.interactions, numbers.Integral) and not isinstance(
             self.interactions, bool | np.bool_
         ):
@@ -763,8 +762,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             ``model`` column (``"mimic"`` or ``"outcome"``); also stored as ``stability_``.
         """
         check_is_fitted(self, "outcome_")
-        if isinstance(n_refits, bool) or not isinstance(n_refits, numbers.Integral) or n_refits < 2:
-            raise ValueError(f"n_refits must be an integer >= 2; got {n_refits!r}.")
+        check_integer("n_refits", n_refits, minimum=2)
         # the columns of fit, checked as the mimic's predict checks them: other columns would
         # give refits of models the audit never fitted
         self.mimic_._check_X(X, reset=False)

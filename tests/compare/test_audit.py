@@ -292,8 +292,8 @@ def test_bad_data(small, change, error, match):
     [
         ({"calibration": "platt"}, ValueError, "calibration must be one of"),
         ({"cv": 1}, ValueError, "cv must be an integer >= 2"),
-        ({"cv": 2.5}, ValueError, "cv must be an integer >= 2"),
-        ({"confidence": 1.0}, ValueError, "confidence must lie strictly between 0 and 1"),
+        ({"cv": 2.5}, TypeError, "cv must be an integer >= 2"),
+        ({"confidence": 1.0}, ValueError, "confidence must be a finite number > 0 and < 1"),
         ({"outcome": LinearRegression()}, TypeError, "outcome must be a classifier"),
         ({"student": "ebm"}, TypeError, "student must be a scikit-learn regressor"),
         ({"teacher": "model"}, TypeError, "teacher must be"),

@@ -208,3 +208,13 @@ def test_fidelity_is_stored(fitted):
     assert {"r2", "rmse", "r2_out_of_fold"} <= set(fidelity)
     # out-of-fold predictions are worse than in-sample ones, and both are far above chance
     assert 0.5 < fidelity["r2_out_of_fold"] <= fidelity["r2"] <= 1
+
+
+def test_monotone_constraints_reach_the_mimic(world):
+    X, y, score = world
+    audit = _audit(interactions=0, monotone_constraints={"a": 1}).fit(
+        X[["a", "b"]], y, teacher_scores=score
+    )
+    assert audit.mimic_.student_.get_params()["monotone_constraints"] == [1, 0]
+    shape = audit.compare().query("term == 'a'")["mimic"].to_numpy()
+    assert np.all(np.diff(shape) >= -1e-12)
