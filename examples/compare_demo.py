@@ -25,7 +25,7 @@ from pathlib import Path
 
 from sklearn_distill import CompareAudit, DistilledTree
 from sklearn_distill.datasets import load_compas
-from sklearn_distill.report import audit_findings_text, write_audit_report
+from sklearn_distill.report import audit_findings_text
 
 NEXT_STEPS = """\
 Next (`python` is .venv/bin/python after `make demo`):
@@ -65,8 +65,7 @@ def main(path="reports/compas_demo.html", stability=0):
     # the score read as eight rules, shown in the report beside the shapes
     rules = DistilledTree(calibration="isotonic", max_leaf_nodes=8, random_state=0)
     rules.fit(X, y, teacher_scores=score)
-    written = write_audit_report(
-        audit,
+    written = audit.report(
         path,
         title="COMPAS: Distill-and-Compare audit",
         description={

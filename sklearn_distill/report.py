@@ -527,7 +527,8 @@ def _missing_feature_texts(audit, test):
         "only, so an interaction among these features counts as missing information."
         if pairs == 0
         else f"Interactions the models lack give the same signal: both models hold {pairs} "
-        "pairwise interactions, so only interactions beyond those count as missing information."
+        f"pairwise interaction{'s' if pairs > 1 else ''}, so only interactions beyond "
+        f"{'those' if pairs > 1 else 'it'} count as missing information."
     )
     caveats = [
         interaction_caveat,
@@ -624,6 +625,16 @@ def audit_findings_text(audit, *, fidelity=None, max_terms=8, width=100):
         return "\n".join(out)
 
     terms = list(summarize_terms(comparison, flag=flag)["text"])
+    if not terms:
+        # nothing flagged: say where the two models differ most, and that it is not a finding
+        largest = _largest(comparison[~_is_interaction(comparison).to_numpy(bool)], 3)
+        for row in largest.itertuples():
+            value = _format_value(getattr(row, "label", row.value))
+            p_text = format_p_value(getattr(row, "p_value_bh", row.p_value))
+            terms.append(
+                f"not flagged, the largest: {row.term} {value}: mimic {row.mimic:.3f}, outcome "
+                f"{row.outcome:.3f} (adjusted p {p_text})"
+            )
     if len(terms) > max_terms:
         more = len(terms) - max_terms
         terms = [*terms[:max_terms], f"... and {more} more terms (see the report)"]
@@ -905,8 +916,6 @@ def _rules_section(rule_tree, rule_fidelity):
     columns.update({"n_rows": "rows", "share": "share of rows"})
     present = {k: v for k, v in columns.items() if k in rules}
     table = rules[list(present)].rename(columns=present)
-    if "share of rows" in table:
-        table["share of rows"] = [f"{100 * v:.1f}%" for v in table["share of rows"]]
     paragraphs = [
         f"The black box's score, calibrated as for the mimic, read as {len(rules)} rules (a "
         "regression tree with few leaves, sklearn_distill.DistilledTree): every audit row falls "
@@ -919,7 +928,11 @@ def _rules_section(rule_tree, rule_fidelity):
             f"The rules reproduce the calibrated score with R^2 {float(rule_fidelity['r2']):.3f} "
             "(the mimic above: see its fidelity)."
         )
-    formats = {"P(outcome)": lambda v: f"{float(v):.3f}", "log-odds": lambda v: f"{float(v):.3f}"}
+    formats = {
+        "P(outcome)": lambda v: f"{float(v):.3f}",
+        "log-odds": lambda v: f"{float(v):.3f}",
+        "share of rows": lambda v: f"{100 * float(v):.1f}%",
+    }
     return Section(
         "The black box as rules",
         paragraphs=paragraphs,

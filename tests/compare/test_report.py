@@ -497,3 +497,29 @@ def test_findings_text_says_what_the_report_says(fitted_audit):
     assert f"{int(comparison['significant_bh'].sum())} of {len(comparison)} term values" in text
     assert "Terms unstable across refits" in text
     assert "Caveats:" in text and "interaction" in text
+
+
+def test_findings_name_the_largest_differences_when_nothing_is_flagged():
+    from types import SimpleNamespace
+
+    from sklearn_distill.report import audit_findings_text
+
+    comparison = _comparison().assign(
+        kind="main", label=lambda f: f["value"].astype(str), z=lambda f: 10 * f["difference"],
+        p_value=0.01, p_value_bh=0.2, significant=False, significant_bh=False, testable=True,
+    )  # fmt: skip
+    test = bootstrap_correlations(np.arange(50.0), np.arange(50.0) ** 2, n_bootstrap=20)
+    audit = SimpleNamespace(
+        compare=lambda: comparison,
+        missing_feature_test_=test,
+        fidelity_={"r2": 0.8, "rmse": 0.3},
+        confidence=0.95,
+        outcome_=SimpleNamespace(term_features_=[(0,), (1,)]),
+    )
+    text = " ".join(audit_findings_text(audit).split())
+    assert f"0 of {len(comparison)} term values differ" in text
+    largest = comparison.loc[comparison["z"].abs().nlargest(3).index]
+    for row in largest.itertuples():
+        assert f"{row.term} {row.label}: mimic {row.mimic:.3f}" in text
+    assert text.count("not flagged, the largest") == 3
+    assert "main effects only" in text  # the caveat fits models without interactions
