@@ -307,21 +307,19 @@ class DissectionMonitor(Callback):
         return results
 
     def _dissect(self, pl_module, device, rank, world_size, epoch) -> DissectionResults:
-        if self.metric is None:
-            first_batch = next(iter(self.dataloader), None)
-            if first_batch is None:
-                raise ValueError("dataloader must yield at least one probe batch; got none.")
-            first = _split_batch(first_batch)[0]
-            units = self._run(pl_module, first[:1].to(device)).shape[1]
-            self.metric = NetworkDissection(
-                units, self.label_names, self.label_categories, **self.metric_kwargs
-            )
-        metric = self.metric.to(device)
-        metric.reset()
-        units = metric.num_units
         keep = self.top_k if self.save_dir is not None else 0
-        top_peaks = torch.full((units, keep), -torch.inf, device=device)
-        top_positions = torch.full((units, keep), -1, dtype=torch.long, device=device)
+        metric = top_peaks = top_positions = None
+
+        def start(units: int):
+            # the metric is sized by the layer's first output: no forward pass of its own
+            if self.metric is None:
+                self.metric = NetworkDissection(
+                    units, self.label_names, self.label_categories, **self.metric_kwargs
+                )
+            started = self.metric.to(device)
+            started.reset()
+            peaks = torch.full((units, keep), -torch.inf, device=device)
+            return started, peaks, torch.full((units, keep), -1, dtype=torch.long, device=device)
 
         def labelled(labels, image_labels):
             return (
@@ -331,13 +329,23 @@ class DissectionMonitor(Callback):
 
         for position, images, labels, image_labels in self._batches(rank, world_size):
             activations = self._run(pl_module, images.to(device))
+            if metric is None:
+                metric, top_peaks, top_positions = start(activations.shape[1])
             metric.update(activations, *labelled(labels, image_labels))
             if keep:
                 peaks = activations.flatten(2).amax(2).T.float()  # [U, B]
                 places = torch.arange(len(images), device=device) + position
                 top_peaks, chosen = torch.cat([top_peaks, peaks], 1).topk(keep, dim=1)
-                candidates = torch.cat([top_positions, places.expand(units, -1)], 1)
+                candidates = torch.cat([top_positions, places.expand(metric.num_units, -1)], 1)
                 top_positions = candidates.gather(1, chosen)
+        if metric is None:  # no batch for this process (or none at all)
+            first_batch = next(iter(self.dataloader), None)
+            if first_batch is None:
+                raise ValueError("dataloader must yield at least one probe batch; got none.")
+            first = _split_batch(first_batch)[0]
+            metric, top_peaks, top_positions = start(
+                self._run(pl_module, first[:1].to(device)).shape[1]
+            )
         if metric.compute_thresholds() is None:
             # some process could not cache its share: one more look for the fine histogram
             if metric.cache_complete:
