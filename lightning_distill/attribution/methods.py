@@ -47,10 +47,11 @@ def _check_model(model) -> None:
         fail("model", "a torch.nn.Module", type(model).__name__, TypeError)
 
 
-def _check_inputs(inputs, targets) -> None:
+def _check_inputs(inputs, targets, *, targets_required: bool = False) -> None:
     if not isinstance(inputs, Tensor) or not inputs.is_floating_point():
         fail("inputs", "a floating-point torch.Tensor", type(inputs).__name__, TypeError)
-    if targets is None:
+    check_finite("inputs", inputs)
+    if targets is None and not targets_required:
         return
     if not isinstance(targets, Tensor) or targets.dtype != torch.long or targets.ndim != 1:
         fail("targets", "a 1-D int64 tensor of class indices", targets, TypeError)
@@ -93,12 +94,13 @@ def loss_gradient(
     torch.Size([5, 4, 4])
     """
     _check_model(model)
-    _check_inputs(inputs, targets)
+    _check_inputs(inputs, targets, targets_required=True)
     check_choice("reduction", reduction, ("norm", "none"))
     with evaluation_mode(model), _gradients_on():
         x = inputs.detach().clone().requires_grad_(True)
         loss = F.cross_entropy(model(x), targets.detach().clone(), reduction="sum")
         (gradient,) = torch.autograd.grad(loss, x)
+    check_finite("loss_gradient", gradient, where="(the model's loss or outputs are not finite)")
     if reduction == "none" or gradient.ndim != 4:
         return gradient
     return gradient.norm(dim=1)
