@@ -154,7 +154,9 @@ def test_bad_arguments(concepts, tmp_path):
         label_names=concepts.label_names,
         label_categories=concepts.label_categories,
     )
-    with pytest.raises(ValueError, match="dataloader must yield at least one probe batch; got none"):
+    with pytest.raises(
+        ValueError, match="dataloader must yield at least one probe batch; got none"
+    ):
         empty.dissect(TinyNet())
     with pytest.raises(ValueError, match="iou_threshold must be a finite number"):
         DissectionMonitor(loader, "features.4", iou_threshold=2.0)
