@@ -16,6 +16,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 from scipy.stats import spearmanr
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
@@ -50,26 +51,42 @@ class ScoreColumnClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[(self.decision_function(scores) > 0).astype(int)]
 
 
-def check_binary_labels(y, n_samples: int) -> np.ndarray:
-    """Labels for calibration: exactly two classes, ``n_samples`` of them."""
+def check_binary_labels(
+    y, n_samples: int, *, missing: str | None = None, needed_for: str = "calibration"
+) -> np.ndarray:
+    """Binary labels, one per row of X: the one check of an observed outcome ``y``.
+
+    ``missing`` is the message for ``y=None``; ``needed_for`` names what needs the labels in
+    the other messages.
+    """
     if y is None:
         raise ValueError(
-            "calibration needs the observed labels: pass y to fit (binary outcome), or set "
+            missing
+            or "calibration needs the observed labels: pass y to fit (binary outcome), or set "
             "calibration=None."
         )
     y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
     if y.ndim != 1 or y.shape[0] != n_samples:
         raise ValueError(
             f"y must be 1-D with one label per row of X ({n_samples}); got shape {y.shape}."
         )
     if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
         raise ValueError("y contains NaN or infinite values.")
+    if y.dtype.kind == "O" and pd.isna(y).any():
+        raise ValueError("y contains missing values.")
     classes = np.unique(y)
     if classes.size == 1:
-        raise ValueError(f"y has a single class ({classes[0]!r}): calibration needs both outcomes.")
-    kind = type_of_target(y)
+        raise ValueError(
+            f"y has a single class ({classes[0]!r}): {needed_for} needs both outcomes."
+        )
+    kind = type_of_target(y, input_name="y", raise_unknown=True)
     if kind != "binary":
-        raise ValueError(f"calibration needs binary labels y; got a {kind!r} target.")
+        raise ValueError(
+            f"{needed_for} needs binary labels y; got a {kind!r} target with "
+            f"{classes.size} distinct values (a binary outcome has two classes)."
+        )
     return y
 
 

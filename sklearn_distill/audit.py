@@ -34,11 +34,10 @@ from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils import ClassifierTags, check_random_state
-from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from sklearn_distill import _teacher
-from sklearn_distill._calibration import CALIBRATIONS
+from sklearn_distill._calibration import CALIBRATIONS, check_binary_labels
 from sklearn_distill._data import take_rows
 from sklearn_distill._defaults import default_mimic_student as default_mimic_student
 from sklearn_distill._defaults import default_outcome_model as default_outcome_model
@@ -460,33 +459,14 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             )
 
     def _check_y(self, y, n_samples):
-        if y is None:
-            raise ValueError(
-                "CompareAudit requires y to be passed, but the target y is None: give the "
-                "observed outcome on the audit data."
-            )
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-        if y.ndim != 1:
-            raise ValueError(f"y must be one-dimensional; got shape {y.shape}.")
-        if y.shape[0] != n_samples:
-            raise ValueError(f"y has {y.shape[0]} rows but X has {n_samples}: lengths must match.")
-        if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
-            raise ValueError("y contains NaN or infinite values.")
-        if y.dtype.kind == "O" and pd.isna(y).any():
-            raise ValueError("y contains missing values.")
-        kind = type_of_target(y, input_name="y", raise_unknown=True)
+        y = check_binary_labels(
+            y,
+            n_samples,
+            missing="CompareAudit requires y to be passed, but the target y is None: give the "
+            "observed outcome on the audit data.",
+            needed_for="the audit",
+        )
         classes = np.unique(y)
-        if classes.size == 1:
-            raise ValueError(
-                f"y has a single class ({classes[0]!r}): the outcome must take two values."
-            )
-        if kind != "binary":
-            raise ValueError(
-                f"y must be a binary outcome (two classes); got a {kind!r} target with "
-                f"{classes.size} distinct values."
-            )
         return classes, (y == classes[1]).astype(int)
 
     # ------------------------------------------------------------------ fitting

@@ -115,6 +115,10 @@ def default_ladder(X, random_state=None):
     return ladder
 
 
+def _has_strings(rows) -> bool:
+    return any(isinstance(value, str) for row in rows for value in np.ravel(row))
+
+
 def student_size_pilot(
     teacher,
     X,
@@ -172,6 +176,11 @@ def student_size_pilot(
     >>> table["complexity"].tolist()
     [2.0, 8.0]
     """
+    if not is_frame(X) and not hasattr(X, "shape"):
+        # list-likes (lists of rows, tuples) become arrays, as scikit-learn estimators accept them
+        X = np.asarray(X, dtype=object if _has_strings(X) else None)
+    if getattr(X, "ndim", 2) != 2:
+        raise ValueError(f"X must be two-dimensional (rows, features); got shape {X.shape}.")
     n_samples = X.shape[0]
     response = gam_params.get("response", "auto")
     if teacher_scores is None:

@@ -267,7 +267,11 @@ def small():
 @pytest.mark.parametrize(
     "change, error, match",
     [
-        (lambda X, y, s: (X, y[:-1], s), ValueError, "y has 39 rows but X has 40"),
+        (
+            lambda X, y, s: (X, y[:-1], s),
+            ValueError,
+            r"one label per row of X \(40\); got shape \(39,\)",
+        ),
         (lambda X, y, s: (X, y, s[:-1]), ValueError, "teacher_scores has 39 rows but X has 40"),
         (lambda X, y, s: (X, y, np.r_[s[:-1], np.nan]), ValueError, "teacher_scores contains 1"),
         (lambda X, y, s: (X, y, np.r_[s[:-1], np.inf]), ValueError, "teacher_scores contains 1"),

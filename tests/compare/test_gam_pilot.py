@@ -126,3 +126,20 @@ def test_student_kinds_builds_trees_sparse_gams_and_the_full_gam():
     ]
     assert [model.get_params()["random_state"] for _, _, model in ladder] == [1] * 4
     assert ladder[1][2].max_leaf_nodes == 16 and ladder[2][2].max_terms == 3
+
+
+def test_pilot_accepts_list_like_X_like_an_array():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 2))
+    scores = X[:, 0] - 0.5 * X[:, 1]
+    ladder = [("tree", "2 leaves", DecisionTreeRegressor(max_leaf_nodes=2, random_state=0))]
+    from_array = student_size_pilot(None, X, teacher_scores=scores, students=ladder, random_state=0)
+    from_list = student_size_pilot(
+        None, X.tolist(), teacher_scores=scores.tolist(), students=ladder, random_state=0
+    )
+    np.testing.assert_allclose(from_list["r2"], from_array["r2"])
+
+
+def test_pilot_refuses_one_dimensional_X():
+    with pytest.raises(ValueError, match="X must be two-dimensional"):
+        student_size_pilot(None, [1.0, 2.0, 3.0], teacher_scores=[1.0, 2.0, 3.0])
