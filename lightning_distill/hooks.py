@@ -75,7 +75,7 @@ class FeatureHooks:
         The model to observe. It is not modified beyond the temporary hooks.
     names : str or iterable of str
         Submodule names. An unknown name raises ``ValueError`` listing the closest names.
-    detach : bool, default False
+    detach : bool, default=False
         Store ``output.detach()`` instead of the output (for monitoring rather than training).
 
     Examples

@@ -107,21 +107,21 @@ class NetworkDissection(Metric):
         Category of every label id (entry 0 is ignored), e.g. ``"color"``, ``"object"``. A label
         whose category is ``""`` (an id without a label, as in gaps of Broden's ``label.csv``) is
         never a concept and annotates no category.
-    quantile : float or "netdissect", default 0.995
+    quantile : float or "netdissect", default=0.995
         Activation quantile giving each unit's threshold. ``"netdissect"`` reproduces NetDissect's
         readout, ``994 / 999``.
-    iou_threshold : float, default 0.04
+    iou_threshold : float, default=0.04
         A unit whose best IoU reaches this value is a detector (Bau et al. 0.04, Han et al. 0.05).
-    activation_side : {"annotated", "overlap"}, default "annotated"
+    activation_side : {"annotated", "overlap"}, default="annotated"
         Images in which a unit's mask counts towards the union with concept ``c``: those where
         ``c``'s category is annotated (NetDissect), or those where the mask overlaps a label of
         that category (NetDissect-Lite).
-    histogram_range : (float, float), default (1e-3, 1e3)
+    histogram_range : (float, float), default=(1e-3, 1e3)
         Activation magnitudes with guaranteed threshold resolution; outside it the estimate is
         bounded by the observed extremes and a warning is given.
-    histogram_resolution : float, default 1e-3
+    histogram_resolution : float, default=1e-3
         Relative width of a fine histogram bucket.
-    cache_bytes : int, default 2**29
+    cache_bytes : int, default=2**29
         Memory (on the activations' device) for the maps and labels of the threshold pass. 0
         keeps nothing: the thresholds then take two passes over the data (coarse, then fine)
         before the tally pass.

@@ -114,7 +114,7 @@ class DissectionMonitor(Callback):
         Name of the dissected submodule in ``pl_module.named_modules()`` (e.g.
         ``"student.layer3"`` in a :class:`~lightning_distill.DistillationModule`). Its output
         must be ``[B, U, h, w]``.
-    every_n_epochs : int, default 1
+    every_n_epochs : int, default=1
     label_names, label_categories : sequence of str, optional
         Name and category of every label id; default: the attributes of the same name of
         ``dataloader.dataset``.
@@ -125,13 +125,13 @@ class DissectionMonitor(Callback):
     save_dir : str or Path, optional
         If given, every dissection also writes ``categories_epoch<N>.png`` (detectors per
         category) and ``units_epoch<N>.png`` (top images of the best units with their masks).
-    plot_units : int, default 8
+    plot_units : int, default=8
         Units in the unit picture (best IoU first).
-    top_k : int, default 6
+    top_k : int, default=6
         Images per unit in the unit picture.
     metric_kwargs : dict, optional
         Further :class:`~lightning_distill.metrics.NetworkDissection` arguments.
-    prefix : str, default "dissection"
+    prefix : str, default="dissection"
         Logged names are ``<prefix>/detectors`` etc.; give each monitor its own prefix when
         several dissect different layers.
 

@@ -96,7 +96,7 @@ def plot_unit_grid(
         ``[R]`` the units' thresholds.
     row_titles : sequence of str, optional
         One label per unit, e.g. ``"unit 7: red (IoU 0.31)"``.
-    top_k : int, default 6
+    top_k : int, default=6
         Images per row.
     path : str or Path, optional
         Save the figure there as PNG.

@@ -71,11 +71,11 @@ class SyntheticConcepts(Dataset):
 
     Parameters
     ----------
-    num_images : int, default 2000
-    image_size : int, default 32
-    seed : int, default 0
+    num_images : int, default=2000
+    image_size : int, default=32
+    seed : int, default=0
         The same seed gives the same data.
-    max_distractors : int, default 2
+    max_distractors : int, default=2
 
     Attributes
     ----------

@@ -51,10 +51,10 @@ class KnowledgeDistillation(L.Callback):
         every submodule's mode and every ``requires_grad`` flag, after the fit, also a failed
         one (the lifecycle of ``lightning_distill._teacher``); moved to the module's device.
         It is not part of the module, so never in its checkpoints.
-    temperature : float, default 4.0
-    alpha : float in [0, 1], default 0.9
+    temperature : float, default=4.0
+    alpha : float in [0, 1], default=0.9
         Weight of the KD term; ``T^2`` is kept for every alpha.
-    label_smoothing : float in [0, 1], default 0.0
+    label_smoothing : float in [0, 1], default=0.0
         Label smoothing of the hard-label term.
     logits_from : str, optional
         Name of the submodule (as in ``named_modules()``) whose output is the logits, for a
@@ -82,7 +82,7 @@ class KnowledgeDistillation(L.Callback):
     example_input : Tensor, optional
         A batch of inputs giving the features' shapes; required for ``"hint"``, ``"ft"``,
         ``"crd"`` and ``"sskd"``.
-    feature_lr : float, default 1e-3
+    feature_lr : float, default=1e-3
 
     Examples
     --------

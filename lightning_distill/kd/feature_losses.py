@@ -176,10 +176,10 @@ class FactorTransfer(FeatureMethod):
     ----------
     student_channels, teacher_channels : int
         Channels of the ``[B, C, H, W]`` features.
-    rate : float, default 0.5
+    rate : float, default=0.5
         Paraphrase rate k: factor channels = ``round(rate * teacher_channels)``.
-    paraphraser_epochs : int, default 5
-    paraphraser_lr : float, default 0.1
+    paraphraser_epochs : int, default=5
+    paraphraser_lr : float, default=0.1
 
     Terms: ``ft``. The authors weight it by beta = 500 (pass ``weight=500.0``).
     """
@@ -273,12 +273,12 @@ class CRD(FeatureMethod):
         Sizes of the flattened features.
     num_samples : int
         Size of the training set (rows of each bank); at least the batch size.
-    embed_dim : int, default 128
-    num_negatives : int, default 16384
+    embed_dim : int, default=128
+    num_negatives : int, default=16384
         Negatives per sample (drawn with replacement, so it may exceed ``num_samples``).
-    temperature : float, default 0.07
-    momentum : float, default 0.5
-    seed : int, default 0
+    temperature : float, default=0.07
+    momentum : float, default=0.5
+    seed : int, default=0
         Seeds the banks' initial values and the negatives.
 
     Terms: ``crd``. The authors weight it by 0.8.
@@ -461,15 +461,15 @@ class SSKD(FeatureMethod):
     ----------
     student_dim, teacher_dim : int
         Sizes of the flattened features.
-    tf_weight : float, default 2.7
-    ss_weight : float, default 10.0
-    tf_temperature : float, default 4.0
-    ss_temperature : float, default 0.5
-    tf_ratio : float, default 1.0
-    ss_ratio : float, default 0.75
-    head_epochs : int, default 60
+    tf_weight : float, default=2.7
+    ss_weight : float, default=10.0
+    tf_temperature : float, default=4.0
+    ss_temperature : float, default=0.5
+    tf_ratio : float, default=1.0
+    ss_ratio : float, default=0.75
+    head_epochs : int, default=60
         Epochs of the teacher head's stage.
-    head_lr : float, default 0.05
+    head_lr : float, default=0.05
     """
 
     needs_pretraining = True
@@ -819,8 +819,8 @@ def rkd_loss(
     ----------
     student_embedding, teacher_embedding : Tensor of shape [B, ...]
         Flattened per sample; dimensions may differ, batch sizes must agree (B >= 3 for angles).
-    distance_weight : float, default 25.0
-    angle_weight : float, default 50.0
+    distance_weight : float, default=25.0
+    angle_weight : float, default=50.0
         ``0`` drops the angle term (then B >= 2 suffices).
 
     Examples
@@ -850,7 +850,7 @@ def pkt_loss(student_embedding: Tensor, teacher_embedding: Tensor, eps: float = 
     Parameters
     ----------
     student_embedding, teacher_embedding : Tensor of shape [B, ...]
-    eps : float in (0, 1], default 1e-7
+    eps : float in (0, 1], default=1e-7
 
     Examples
     --------
@@ -965,11 +965,11 @@ def dkd_loss(
     ----------
     student_logits, teacher_logits : Tensor of shape [batch, classes]
     targets : integer Tensor of shape [batch]
-    alpha : float, default 1.0
+    alpha : float, default=1.0
         Weight of TCKD.
-    beta : float, default 8.0
+    beta : float, default=8.0
         Weight of NCKD.
-    temperature : float, default 4.0
+    temperature : float, default=4.0
 
     Examples
     --------

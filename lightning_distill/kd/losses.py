@@ -168,7 +168,7 @@ def kd_loss(
     ----------
     student_logits, teacher_logits : Tensor of shape [batch, classes]
         Floating-point logits.
-    temperature : float, default 1.0
+    temperature : float, default=1.0
         Softening temperature, ``0 < T <= 1e6``.
     reduction : {"batchmean", "sum", "none", "mean"}, default="batchmean"
         ``"batchmean"`` divides the summed KL by the batch size (the mathematically correct
@@ -295,10 +295,10 @@ def distillation_loss(
     student_logits, teacher_logits : Tensor of shape [batch, classes]
     targets : integer Tensor of shape [batch]
         Class indices.
-    temperature : float, default 4.0
-    alpha : float in [0, 1], default 0.9
+    temperature : float, default=4.0
+    alpha : float in [0, 1], default=0.9
         Weight of the teacher (KD) term; ``0`` trains on the labels alone.
-    label_smoothing : float in [0, 1], default 0.0
+    label_smoothing : float in [0, 1], default=0.0
         Label smoothing of the hard-label term.
     """
     return distillation_terms(
@@ -412,7 +412,7 @@ def attention_transfer_loss(
     student_feature, teacher_feature : Tensor of shape [B, C, H, W]
         Channel counts may differ; batch sizes must agree.
     variant : {"paper", "code"}
-    p : float, default 2.0
+    p : float, default=2.0
         Attention-map exponent, ``p > 0``.
 
     Returns

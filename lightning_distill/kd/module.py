@@ -57,7 +57,7 @@ class FeatureDistillation:
     ----------
     student_layer, teacher_layer : str
         Submodule names as in ``named_modules()`` of the student and the teacher.
-    loss : {"attention", "hint", "ft", "crd", "sskd", "rkd", "pkt"} or callable, default "attention"
+    loss : {"attention", "hint", "ft", "crd", "sskd", "rkd", "pkt"} or callable, default="attention"
         ``"attention"``: :func:`~lightning_distill.kd.losses.attention_transfer_loss`;
         ``"hint"``: FitNets' :func:`~lightning_distill.kd.losses.hint_loss` through a trainable
         :class:`~lightning_distill.kd.losses.HintRegressor`; ``"ft"``, ``"crd"``, ``"sskd"``,
@@ -67,11 +67,11 @@ class FeatureDistillation:
         trainable parts train with the student, their first stages (FT's paraphraser, SSKD's
         teacher head) run at the start of training, and their state is in checkpoints. A
         callable receives ``(student_feature, teacher_feature)`` and returns a scalar tensor.
-    weight : float, default 1.0
+    weight : float, default=1.0
         Multiplies this term in the total loss.
-    variant : {"code", "paper"}, default "code"
+    variant : {"code", "paper"}, default="code"
         Attention-transfer variant (see :func:`~lightning_distill.kd.losses.attention_transfer_loss`).
-    p : float, default 2.0
+    p : float, default=2.0
         Attention-map exponent.
     options : dict, optional
         Keyword arguments of the feature method's class, e.g. ``{"num_samples": 50000}`` for
@@ -273,37 +273,37 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         Maps inputs to logits ``[batch, classes]``; trained.
     teacher : torch.nn.Module or None
         Maps the same inputs to logits with the same number of classes; frozen.
-    temperature : float or LearnedTemperature, default 4.0
+    temperature : float or LearnedTemperature, default=4.0
         Softening temperature T of the KD term, or a
         :class:`~lightning_distill.kd.temperature.LearnedTemperature` trained adversarially
         with the student (CTKD) and logged as ``train/temperature``; its settings are kept in
         the hyperparameters as plain data and its value in checkpoints.
-    alpha : float in [0, 1], default 0.9
+    alpha : float in [0, 1], default=0.9
         Weight of the KD term; ``1 - alpha`` weights the hard-label term. ``T^2`` is kept for
         every alpha. Must be 0 without a teacher.
-    label_smoothing : float in [0, 1], default 0.0
+    label_smoothing : float in [0, 1], default=0.0
         Label smoothing of the hard-label term.
     features : list of FeatureDistillation or tuples, optional
         Feature-distillation pairs; layer outputs are captured with
         :class:`~lightning_distill.FeatureHooks`.
-    lr : float, default 1e-3
+    lr : float, default=1e-3
         Learning rate.
-    optimizer : {"adam", "adamw", "sgd"}, callable or dict, default "adam"
+    optimizer : {"adam", "adamw", "sgd"}, callable or dict, default="adam"
         A callable receives the trainable parameters and returns an optimizer. Override
         ``configure_optimizers`` for schedulers. Hyperparameters hold plain data only, so that
         checkpoints load with ``torch.load(weights_only=True)``: an optimizer class or a
         ``functools.partial`` of one (plain keyword arguments) is stored as ``{"class_path":
         ..., "init_args": {...}}``, a form also accepted here; a function or lambda is not
         stored, and ``load_from_checkpoint`` then takes ``optimizer=`` again to train further.
-    weight_decay : float, default 0.0
-    momentum : float, default 0.9
+    weight_decay : float, default=0.0
+    momentum : float, default=0.9
         Used by ``"sgd"``.
-    cache_teacher : bool, default False
+    cache_teacher : bool, default=False
         Compute each sample's teacher logits once and reuse them in later epochs of the same
         fit (every ``fit`` starts with an empty cache). Only valid when a sample's input is the
         same every epoch, i.e. without random augmentation; batches must carry the sample index.
         Not combinable with feature distillation.
-    keep_teacher_in_checkpoint : bool, default False
+    keep_teacher_in_checkpoint : bool, default=False
         Store the teacher's weights in checkpoints too. Either way, ``load_from_checkpoint``
         takes ``student`` and ``teacher`` again (modules are not hyperparameters). ``features``
         are saved as plain hyperparameters, with the hint regressors' shapes, and restored
