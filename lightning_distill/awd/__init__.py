@@ -12,7 +12,7 @@ predict with a few of its coefficients.
 * :mod:`~lightning_distill.awd.plotting`: filters, wavelet functions, reconstructions.
 """
 
-from lightning_distill.awd.features import WaveletFeatures
+from lightning_distill.awd.features import AttributedCoefficients, WaveletFeatures
 from lightning_distill.awd.losses import filter_distance, validity_error
 from lightning_distill.awd.module import AWDModule, wavelet_from_checkpoint, wavelet_from_filter
 from lightning_distill.awd.path import AWDPath, awd_path
@@ -20,6 +20,7 @@ from lightning_distill.awd.path import AWDPath, awd_path
 __all__ = [
     "AWDModule",
     "AWDPath",
+    "AttributedCoefficients",
     "WaveletFeatures",
     "awd_path",
     "filter_distance",

@@ -16,7 +16,7 @@ from lightning_distill.awd.transform import (
     wavelet_from_filter,
 )
 
-__all__ = ["WaveletFeatures", "band_names", "top_coefficients"]
+__all__ = ["AttributedCoefficients", "WaveletFeatures", "band_names", "top_coefficients"]
 
 
 def band_names(levels: int, dim: int = 1) -> list[str]:
@@ -207,3 +207,118 @@ def _as_wavelet(wavelet) -> pywt.Wavelet:
     if isinstance(wavelet, pywt.Wavelet):
         return wavelet
     return pywt.Wavelet(wavelet) if isinstance(wavelet, str) else wavelet_from_filter(h0)
+
+
+class AttributedCoefficients(TransformerMixin, BaseEstimator):
+    """The wavelet coefficients a teacher attributes most to, as features.
+
+    ``fit`` ranks every coefficient position of the learned wavelet by its mean absolute TRIM
+    attribution over ``X`` (:meth:`AWDModule.mean_attributions
+    <lightning_distill.awd.AWDModule.mean_attributions>`: the teacher's attributions seen through
+    the distilled wavelet) and keeps the ``n_coefficients`` largest; ``transform`` returns each
+    sample's coefficients at those positions. Unlike :class:`WaveletFeatures`, whose features are
+    the largest coefficients *of each sample* wherever they lie, the positions here are fixed,
+    so a linear model on them reads like a model on named inputs.
+
+    The module is used, never trained nor changed: its teacher is frozen for each call and given
+    back as it was.
+
+    Parameters
+    ----------
+    module : AWDModule
+        A distilled (trained) :class:`~lightning_distill.awd.AWDModule`.
+    n_coefficients : int, default=3
+        Coefficient positions kept.
+    batch_size : int, default=256
+        Samples per attribution batch in ``fit`` (memory, not results).
+
+    Attributes
+    ----------
+    positions_ : ndarray of int, shape (n_coefficients,)
+        Indices into the flat coefficient vector (bands in
+        :func:`~lightning_distill.awd.attributions.flatten_coefficients` order), most attributed
+        first.
+    attribution_ : ndarray of shape (n_positions,)
+        Mean absolute attribution of every position.
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lightning_distill.awd import AWDModule
+    >>> teacher = torch.nn.Linear(16, 1)
+    >>> awd = AWDModule(teacher, wavelet="db2", levels=2)
+    >>> X = np.random.default_rng(0).normal(size=(20, 16)).astype(np.float32)
+    >>> AttributedCoefficients(awd, n_coefficients=2).fit_transform(X).shape
+    (20, 2)
+    """
+
+    def __init__(self, module, n_coefficients=3, batch_size=256):
+        self.module = module
+        self.n_coefficients = n_coefficients
+        self.batch_size = batch_size
+
+    def _check_module(self):
+        from lightning_distill.awd.module import AWDModule
+
+        if not isinstance(self.module, AWDModule):
+            raise TypeError(f"module must be an AWDModule; got {type(self.module).__name__}.")
+
+    def _as_tensor(self, X):
+        import torch
+
+        array = np.asarray(X)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"X must hold numbers; got an array of dtype {array.dtype}.")
+        if not np.all(np.isfinite(array)):
+            raise ValueError("X must be finite; got NaN or infinite values.")
+        return torch.as_tensor(array, dtype=self.module.h0.dtype)
+
+    def _flat_coefficients(self, x):
+        import torch
+
+        with torch.no_grad():
+            return torch.cat([c.reshape(x.shape[0], -1) for c in self.module(x)], dim=1)
+
+    def fit(self, X, y=None):
+        """Rank the coefficient positions by mean absolute attribution over ``X``."""
+        from lightning_distill._validation import check_integer
+
+        self._check_module()
+        n_coefficients = check_integer("n_coefficients", self.n_coefficients, minimum=1)
+        batch_size = check_integer("batch_size", self.batch_size, minimum=1)
+        x = self._as_tensor(X)
+        if x.ndim < 2 or x.shape[0] == 0:
+            raise ValueError(f"X must hold at least one sample; got shape {tuple(x.shape)}.")
+        total = None
+        for start in range(0, x.shape[0], batch_size):
+            batch = x[start : start + batch_size]
+            means = self.module.mean_attributions(batch)
+            flat = np.concatenate([m.reshape(-1).cpu().double().numpy() for m in means])
+            total = flat * len(batch) if total is None else total + flat * len(batch)
+        self.attribution_ = total / x.shape[0]
+        if n_coefficients > self.attribution_.size:
+            raise ValueError(
+                f"n_coefficients must be at most {self.attribution_.size} (coefficient positions); "
+                f"got {n_coefficients}."
+            )
+        # stable order: ties keep the earlier (coarser) position first
+        self.positions_ = np.argsort(-self.attribution_, kind="stable")[:n_coefficients]
+        self.n_features_in_ = int(np.prod(x.shape[1:]))
+        self.input_shape_ = tuple(x.shape[1:])
+        return self
+
+    def transform(self, X):
+        """Each sample's coefficients at the chosen positions, shape ``(n_samples, n_coefficients)``."""
+        check_is_fitted(self, "positions_")
+        x = self._as_tensor(X)
+        if tuple(x.shape[1:]) != self.input_shape_:
+            raise ValueError(
+                f"X must have samples of shape {self.input_shape_} as in fit; got "
+                f"{tuple(x.shape[1:])}."
+            )
+        return self._flat_coefficients(x)[:, self.positions_].cpu().numpy()
+
+    def get_feature_names_out(self, input_features=None):
+        check_is_fitted(self, "positions_")
+        return np.asarray([f"coefficient_{position}" for position in self.positions_], dtype=object)
