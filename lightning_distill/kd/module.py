@@ -712,14 +712,14 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         trainer = attached_trainer(self)
         # each self.log costs about a millisecond (Lightning's result collection): every step
         # only for a progress bar that shows the loss, otherwise on the steps the loggers write
-        if logs_step_values(trainer):
+        log_terms = logs_step_values(trainer)
+        if log_terms or trainer.progress_bar_callback is not None:
             self.log("train/loss", loss.detach(), prog_bar=True, batch_size=batch_size)
+        if log_terms:
             self.log_dict(
                 {f"train/{name}": value.detach() for name, value in terms.items()},
                 batch_size=batch_size,
             )
-        elif trainer.progress_bar_callback is not None:
-            self.log("train/loss", loss.detach(), prog_bar=True, batch_size=batch_size)
         return loss
 
     def _evaluate(self, batch, stage: str) -> None:
