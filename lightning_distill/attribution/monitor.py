@@ -13,6 +13,8 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, RandomSampler
 from typing_extensions import override
 
+# the dissection monitor's rank/world-size lookup: one definition for both monitors
+from lightning_distill._distributed import rank_and_world_size
 from lightning_distill._validation import check_choice, check_integer, fail
 from lightning_distill.attribution.methods import AttributionMethod, attribute, evaluation_mode
 from lightning_distill.attribution.metrics import (
@@ -20,9 +22,6 @@ from lightning_distill.attribution.metrics import (
     AttributionLocalisation,
     FiveBandScore,
 )
-
-# the dissection monitor's rank/world-size lookup: one definition for both monitors
-from lightning_distill.dissection.monitor import _distributed
 from lightning_distill.hooks import resolve_module_names
 
 __all__ = ["AttributionMonitor"]
@@ -252,7 +251,7 @@ class AttributionMonitor(Callback):
         Under DDP every process must call it (the sums are reduced across processes).
         """
         model, teacher = self._models(pl_module)
-        rank, world_size = _distributed()
+        rank, world_size = rank_and_world_size()
         device = next(iter(model.parameters()), torch.empty(0)).device
         first = _split_batch(next(iter(self.dataloader)))
         chosen = self._chosen_metrics(first, teacher)

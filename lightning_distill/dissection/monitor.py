@@ -12,6 +12,7 @@ from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, IterableDataset, RandomSampler, Sampler
 
+from lightning_distill._distributed import rank_and_world_size
 from lightning_distill._validation import check_integer
 from lightning_distill.dissection.metric import DissectionResults, NetworkDissection
 from lightning_distill.hooks import FeatureHooks, resolve_module_names
@@ -77,12 +78,6 @@ def _share_of_loader(loader: DataLoader, rank: int, world_size: int) -> DataLoad
         persistent_workers=loader.persistent_workers,
         pin_memory_device=loader.pin_memory_device,
     )
-
-
-def _distributed() -> tuple[int, int]:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
 
 
 class DissectionMonitor(Callback):
@@ -294,7 +289,7 @@ class DissectionMonitor(Callback):
         Under DDP every process must call it (the sums are reduced across processes).
         """
         resolve_module_names(pl_module, [self.layer], argument="layer")
-        rank, world_size = _distributed()
+        rank, world_size = rank_and_world_size()
         device = next(iter(pl_module.parameters()), torch.empty(0)).device
         modes = {module: module.training for module in pl_module.modules()}
         pl_module.eval()
