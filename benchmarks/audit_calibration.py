@@ -6,7 +6,10 @@ worlds: the black box and the outcome share a feature ``h`` the audit data lack,
 effect sizes; the test should find it. Each world is drawn over ``--seeds`` seeds; the table
 gives the rejection rate of the Pearson bootstrap test at 5% (``p_value <= 0.05``; the same
 verdict as the interval excluding zero) with its Monte-Carlo standard error
-``sqrt(r (1 - r) / seeds)``.
+``sqrt(r (1 - r) / seeds)``, and the *flag rate*: the share of seeds where the interval lies
+above zero, the positive correlation that the report and the command line read as a missing
+feature (nominal 2.5% under the null); and the mean and standard deviation of the correlation
+over the seeds.
 
 Worlds (four standard normal features x0..x3 unless said; ``g`` is the true log-odds and the
 outcome is ``y ~ Bernoulli(sigmoid(g))``). The black box is what an audit meets: a
@@ -214,10 +217,15 @@ def _read_logs(paths):
 
 
 def print_table(frame):
+    frame = frame.assign(
+        rejected=frame["p"] <= 0.05, flagged=(frame["p"] <= 0.05) & (frame["pearson"] > 0)
+    )
     table = frame.groupby("world", sort=False).agg(
         seeds=("p", "size"),
-        rejection=("p", lambda p: float(np.mean(p <= 0.05))),
+        rejection=("rejected", "mean"),
+        flag=("flagged", "mean"),
         mean_pearson=("pearson", "mean"),
+        sd_pearson=("pearson", "std"),
         mean_r2=("r2", "mean"),
     )
     table["mc_se"] = np.sqrt(table["rejection"] * (1 - table["rejection"]) / table["seeds"])
@@ -226,16 +234,17 @@ def print_table(frame):
         "<= 0.10" if w in NULL_WORLDS else (">= 0.9" if w == "planted 0.5" else "")
         for w in table.index
     ]
-    print("\nPearson test at 5%:")
+    print("\nPearson test at 5% (two-sided), and the flag the report and CLI raise:")
     print(
-        "| world | kind | seeds | rejection rate | MC s.e. | mean Pearson | mean OOF R^2 | target |"
+        "| world | kind | seeds | rejection rate | MC s.e. | flag rate | mean Pearson (sd) | "
+        "mean OOF R^2 | target |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|---|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---|")
     for world, row in table.iterrows():
         print(
             f"| {world} | {row['kind']} | {row['seeds']} | {row['rejection']:.2f} | "
-            f"{row['mc_se']:.2f} | {row['mean_pearson']:+.3f} | {row['mean_r2']:.3f} | "
-            f"{row['target']} |"
+            f"{row['mc_se']:.2f} | {row['flag']:.2f} | {row['mean_pearson']:+.3f} "
+            f"({row['sd_pearson']:.3f}) | {row['mean_r2']:.3f} | {row['target']} |"
         )
 
 

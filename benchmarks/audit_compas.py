@@ -108,6 +108,12 @@ def main():
             f"compare(): {int(flags.sum())} of {len(comparison)} values flagged after BH "
             f"({int(comparison['significant'].sum())} before), min_weight={audit.min_weight}"
         )
+        for kind, part in comparison.groupby("kind"):
+            print(
+                f"  {kind}: {int(part['significant_bh'].sum())} of {len(part)} flagged after BH "
+                f"in their own family ({int(part['significant'].sum())} before, "
+                f"{int(part['testable'].sum())} testable)"
+            )
         print(audit.summary()["text"].head(8).to_string(index=False))
         print("missing-feature test (Tan et al. Table 1 beside):")
         for method, row in test.iterrows():

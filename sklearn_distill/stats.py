@@ -315,7 +315,9 @@ def _benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
     return sp_stats.false_discovery_control(p_values, method="bh")
 
 
-def compare_shapes(mimic, outcome, *, confidence=0.95, on=("term", "value"), min_weight=0.0):
+def compare_shapes(
+    mimic, outcome, *, confidence=0.95, on=("term", "value"), min_weight=0.0, family=None
+):
     """Two shape-function tables side by side, with their difference and its significance.
 
     Each table has one row per term and value, a point estimate ``score`` and its standard
@@ -340,6 +342,10 @@ def compare_shapes(mimic, outcome, *, confidence=0.95, on=("term", "value"), min
         Rows whose ``weight`` (a column of ``mimic``, needed when ``min_weight > 0``) is below
         this are kept but not tested: never flagged, and left out of the Benjamini-Hochberg
         family.
+    family : str, optional
+        A column of ``mimic`` (or of ``on``) whose groups are separate Benjamini-Hochberg
+        families, each adjusted on its own (:meth:`CompareAudit.compare` adjusts main effects
+        and interaction cells apart); ``None`` adjusts all tested rows together.
 
     Returns
     -------
@@ -369,6 +375,8 @@ def compare_shapes(mimic, outcome, *, confidence=0.95, on=("term", "value"), min
         missing = [c for c in [*on, "score", "std_error"] if c not in frame.columns]
         if min_weight > 0 and name == "mimic" and "weight" not in frame.columns:
             missing.append("weight")
+        if family is not None and name == "mimic" and family not in frame.columns:
+            missing.append(family)
         if missing:
             raise ValueError(f"{name} lacks the columns {missing}.")
     with_dof = "dof" in mimic.columns and "dof" in outcome.columns
@@ -402,7 +410,14 @@ def compare_shapes(mimic, outcome, *, confidence=0.95, on=("term", "value"), min
     # expected share of false discoveries among the flagged values at 1 - confidence.
     p_value_bh = np.full(m.shape, np.nan)
     tested = testable & np.isfinite(p_value)
-    p_value_bh[tested] = _benjamini_hochberg(p_value[tested])
+    if family is None:
+        groups = np.zeros(m.shape, dtype=int)
+    else:
+        column = merged[family] if family in on else merged[f"mimic_{family}"]
+        groups = pd.factorize(column, use_na_sentinel=False)[0]
+    for group in np.unique(groups[tested]):
+        members = tested & (groups == group)
+        p_value_bh[members] = _benjamini_hochberg(p_value[members])
     core = pd.DataFrame(
         {
             "mimic": m,

@@ -257,6 +257,16 @@ def test_binned_rate_quantile_bins_for_many_scores():
         binned_rate(score, y + 1)
 
 
+def _step_up(p):
+    """Benjamini-Hochberg by hand: p_(i) * m / i, made monotone from the top, capped at 1."""
+    m = len(p)
+    order = np.argsort(p)
+    scaled = p[order] * m / np.arange(1, m + 1)
+    expected = np.empty(m)
+    expected[order] = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
+    return expected
+
+
 def test_compare_shapes_benjamini_hochberg_adjustment():
     """p_value_bh is the BH step-up adjustment: p_(i) * m / i, made monotone from the top."""
     rng = np.random.default_rng(3)
@@ -266,12 +276,37 @@ def test_compare_shapes_benjamini_hochberg_adjustment():
     )
     b = a.assign(score=rng.normal(size=m))
     table = compare_shapes(a, b, confidence=0.9)
-    p = table["p_value"].to_numpy()
-    order = np.argsort(p)
-    scaled = p[order] * m / np.arange(1, m + 1)
-    expected_sorted = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
-    expected = np.empty(m)
-    expected[order] = expected_sorted
+    expected = _step_up(table["p_value"].to_numpy())
     np.testing.assert_allclose(table["p_value_bh"], expected, rtol=1e-12)
     assert (table["p_value_bh"] >= table["p_value"]).all()
     np.testing.assert_array_equal(table["significant_bh"], expected < 0.1)
+
+
+def test_compare_shapes_benjamini_hochberg_families():
+    """With family=, each group is its own BH family; untestable rows stay out of all."""
+    rng = np.random.default_rng(4)
+    m = 15
+    kind = np.array(["main"] * 5 + ["interaction"] * 10)
+    a = pd.DataFrame(
+        {
+            "term": "x",
+            "value": np.arange(m),
+            "score": rng.normal(size=m),
+            "std_error": 0.3,
+            "kind": kind,
+            "weight": np.where(np.arange(m) == 7, 3, 50),
+        }
+    )
+    b = a[["term", "value", "score", "std_error"]].assign(score=rng.normal(size=m))
+    table = compare_shapes(a, b, confidence=0.9, min_weight=10, family="kind")
+    p = table["p_value"].to_numpy()
+    testable = table["testable"].to_numpy()
+    assert testable.sum() == m - 1
+    for group in ("main", "interaction"):
+        rows = (kind == group) & testable
+        np.testing.assert_allclose(table["p_value_bh"][rows], _step_up(p[rows]), rtol=1e-12)
+    assert np.isnan(table["p_value_bh"][7])
+    pooled = compare_shapes(a, b, confidence=0.9, min_weight=10)
+    np.testing.assert_allclose(pooled["p_value_bh"][testable], _step_up(p[testable]))
+    with pytest.raises(ValueError, match="lacks the columns.*'group'"):
+        compare_shapes(a, b, family="group")
