@@ -181,13 +181,14 @@ def main() -> None:
                 "seconds": time.perf_counter() - run_start,
             }
             rows[label(method, with_kd)].append(row)
+            # written after every student, so a stopped run keeps what it measured
+            (args.out / "rows.json").write_text(json.dumps(rows, indent=1))
             print(
                 f"seed {seed} {label(method, with_kd):>10}: accuracy {row['accuracy']:.3f}, "
                 f"detectors {row['detectors']:2d}/64, unique concepts {row['unique']:2d} "
                 f"({row['seconds']:.0f} s; {time.perf_counter() - start:.0f} s in all)"
             )
 
-    (args.out / "rows.json").write_text(json.dumps(rows, indent=1))
     summarise(rows, args, figure, start, teacher_acc)
 
 

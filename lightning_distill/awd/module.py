@@ -77,6 +77,11 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
         + sparsity_weight * mean_batch ||dwt(x)||_1
         + attribution_weight * mean_batch ||TRIM attributions||_1
 
+    Device: every tensor stays on the module's device during training. One value per step comes
+    back to the host: the boolean of the batch's finiteness check (a synchronisation on an
+    accelerator, no copy of a tensor). :meth:`learned_wavelet` and the checkpoint's filter bank
+    copy ``h0`` to the CPU.
+
     Parameters
     ----------
     teacher : torch.nn.Module

@@ -43,6 +43,8 @@ class KnowledgeDistillation(L.Callback):
     in place of the module's own loss, which is what
     :class:`~lightning_distill.DistillationModule` computes. The wrapper is removed in
     ``teardown``, or when the fit fails. It logs ``train/loss_ce`` and ``train/loss_kd``.
+    As in the module, tensors stay on the module's device and one boolean per step (the
+    teacher logits' finiteness check) comes back to the host.
 
     Parameters
     ----------

@@ -259,6 +259,10 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
     freezes it for that call only. Non-finite teacher logits (NaN, ``+inf``) stop the run at the
     first such batch; ``-inf`` marks a masked class.
 
+    Device: every tensor stays on the student's device during training. One value per step
+    comes back to the host: the boolean of that finiteness check (a synchronisation on an
+    accelerator, no copy of a tensor).
+
     Lightning's warning "Found N module(s) in eval mode at the start of training" counts the
     teacher's modules: that is intended (it is a ``PossibleUserWarning``, which can be filtered).
 
