@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format clean
+.PHONY: install demo test readme lint format clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# every Python snippet of README.md, the slow ones included (minutes)
+readme: $(STAMP)
+	README_SNIPPETS=all $(BIN)/python -m pytest tests/test_readme.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -12,7 +12,8 @@ Run from the repository root:
 
     PYTHONPATH=. python examples/compare_compas.py [report.html]
 
-The report goes to reports/compas_audit.html unless another path is given.
+The report goes to reports/compas_audit.html unless another path is given, and the picture of
+four terms (the README's docs/images/compas_comparison.png) beside it.
 """
 
 import sys
@@ -79,6 +80,9 @@ def main(path="reports/compas_audit.html"):
         },
     )
     print(f"\nReport written to {path}")
+    figure = Path(path).with_name("compas_comparison.png")
+    audit.plot_comparison(terms=["age", "priors_count", "sex", "race"]).savefig(figure, dpi=100)
+    print(f"Four terms side by side: {figure}")
 
 
 if __name__ == "__main__":
