@@ -1,5 +1,11 @@
 """Small models, data and Trainer settings shared by the Lightning-side tests."""
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import lightning as L
 import numpy as np
 import torch
@@ -138,3 +144,28 @@ def make_probe(num_images: int = 24, units: int = 6, seed: int = 0):
     activations[:, 2] += 4 * pooled[4]
     activations[image_labels[:, 0] == 6, 3] += 1.0  # a "beach" unit
     return activations, labels, image_labels
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_ddp_script(script: Path, devices: int, out: Path) -> dict:
+    """Run ``script DEVICES OUT`` in a fresh interpreter (no inherited distributed settings, one
+    thread) and return the JSON it wrote to ``OUT``."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MASTER_", "LOCAL_RANK", "RANK", "WORLD_SIZE", "NODE_RANK"))
+    }
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    env["OMP_NUM_THREADS"] = "1"
+    result = subprocess.run(
+        [sys.executable, str(script), str(devices), str(out)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(out.read_text())

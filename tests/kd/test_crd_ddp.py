@@ -1,33 +1,14 @@
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import run_ddp_script
+
 SCRIPT = Path(__file__).with_name("crd_ddp_script.py")
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(devices: int, out: Path) -> dict:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("MASTER_", "LOCAL_RANK", "RANK", "WORLD_SIZE", "NODE_RANK"))
-    }
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    env["OMP_NUM_THREADS"] = "1"
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), str(devices), str(out)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(out.read_text())
+    return run_ddp_script(SCRIPT, devices, out)
 
 
 @pytest.mark.ddp
