@@ -210,34 +210,6 @@ def test_spearman_matches_scipy_with_ties():
     assert found_abs["spearman"][0].item() == pytest.approx(expected, abs=1e-12)
 
 
-def test_float32_keys_sort_as_the_floats_do():
-    """The flat int64-key sort of float32 rows gives the row-wise stable float sort's order,
-    for signed values, both zeros, ties, subnormals and extremes; float32 and float64 maps of the
-    same values agree exactly."""
-    from lightning_distill.attribution.functional import _stable_order
-
-    rng = np.random.default_rng(5)
-    values = rng.choice([-3.0, -1.0, -0.0, 0.0, 1e-40, -1e-40, 2.0, 3.4e38, -3.4e38], (6, 50))
-    values = np.where(rng.random((6, 50)) < 0.5, rng.normal(size=(6, 50)), values)
-    flat = torch.from_numpy(values.astype(np.float32))
-    order, _ = _stable_order(flat)
-    assert torch.equal(order, flat.sort(dim=1, stable=True).indices)
-    single = flat.view(6, 5, 10)
-    for absolute in (True, False):
-        narrow = attribution_agreement(single, single.flip(2), absolute=absolute, top_k=0.3)
-        wide = attribution_agreement(
-            single.double(), single.flip(2).double(), absolute=absolute, top_k=0.3
-        )
-        for name in narrow:
-            assert torch.equal(narrow[name], wide[name])
-        for n in range(6):
-            a, b = single[n].double().numpy(), single.flip(2)[n].double().numpy()
-            if absolute:
-                a, b = np.abs(a), np.abs(b)
-            expected = spearmanr(a.ravel(), b.ravel()).statistic
-            assert narrow["spearman"][n].item() == pytest.approx(expected, abs=1e-12)
-
-
 def test_top_k_iou_by_hand():
     a = torch.arange(10.0).reshape(1, 1, 2, 5)  # top 30%: pixels 9, 8, 7
     b = torch.tensor([[[[9.0, 8, 0, 0, 0], [0, 0, 0, 7, 6]]]])  # top: pixels 0, 1, 8
