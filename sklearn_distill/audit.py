@@ -699,9 +699,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         The rows are resampled with both fitted models held fixed, so the covariance of the
         models' own errors (the mimic's misfit of a black box that is not exactly additive,
         the outcome model's estimation error) reads as signal. On generated worlds with nothing
-        missing the interval excluded zero in at most 1 of 10 seeds on 1,000 rows, but in up to
-        4 of 10 on 3,000 rows, with correlations of at most about 0.04
-        (``benchmarks/audit_calibration.py``): weigh a small correlation by its size.
+        missing the interval excluded zero in at most 1 of 10 seeds on 1,000 rows, but in 17% of
+        30 seeds on 3,000 rows (7% with a positive correlation), with correlations of at most
+        about 0.04 (``benchmarks/audit_calibration.py``): weigh a small correlation by its size.
 
         Parameters
         ----------
