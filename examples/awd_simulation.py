@@ -36,7 +36,13 @@ from sklearn.pipeline import make_pipeline
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_distill.awd import AWDModule, WaveletFeatures, filter_distance, validity_error
+from lightning_distill.awd import (
+    AttributedCoefficients,
+    AWDModule,
+    WaveletFeatures,
+    filter_distance,
+    validity_error,
+)
 from lightning_distill.awd.plotting import (
     plot_filters,
     plot_top_reconstructions,
@@ -87,15 +93,8 @@ def band_max_r2(wavelet, X_train, y_train, X_test, y_test) -> float:
 
 def top_attributed_r2(module: AWDModule, X_train, y_train, X_test, y_test, k: int = 3) -> float:
     """Linear regression on the k coefficient positions the teacher attributes most to."""
-    scores = torch.cat([a.reshape(-1) for a in module.mean_attributions(torch.from_numpy(X_train))])
-    columns = scores.topk(k).indices.numpy()
-    wavelet = module.learned_wavelet()
-
-    def coefficients(X):
-        return np.concatenate(pywt.wavedec(X, wavelet, mode=MODE, level=LEVELS), axis=1)[:, columns]
-
-    model = LinearRegression().fit(coefficients(X_train), y_train)
-    return r2_score(y_test, model.predict(coefficients(X_test)))
+    model = make_pipeline(AttributedCoefficients(module, n_coefficients=k), LinearRegression())
+    return r2_score(y_test, model.fit(X_train, y_train).predict(X_test))
 
 
 def main() -> None:
