@@ -594,7 +594,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         Benjamini-Hochberg flags (``significant_bh``): hundreds of values are tested at once.
         Main effects and interaction cells are adjusted as two families: a main-effect value
         asks whether the black box weighs one value of one feature unlike the outcome does,
-        and the interactions' many thin cells (thousands on COMPAS) would otherwise dilute
+        and the interactions' many thin cells (743 testable on COMPAS) would otherwise dilute
         that question's flags.
 
         Parameters
@@ -618,7 +618,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             ``outcome_upper``, ``difference`` (mimic - outcome), ``difference_lower``,
             ``difference_upper``, ``z``, ``p_value``, ``significant`` (per value),
             ``p_value_bh`` and ``significant_bh`` (Benjamini-Hochberg over the testable rows,
-            main effects and interaction cells as two families: the flags to read), ``testable`` (``weight >= min_weight``), ``weight`` (training
+            main effects and interaction cells as two families: the flags to read),
+            ``testable`` (``weight >= min_weight``), ``weight`` (training
             rows in the bin), ``bin_low``, ``bin_high`` (a continuous feature's bin edges).
         """
         check_is_fitted(self, "outcome_")
@@ -701,7 +702,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         the outcome model's estimation error) reads as signal. On generated worlds with nothing
         missing the interval excluded zero in at most 1 of 10 seeds on 1,000 rows, but in 17% of
         30 seeds on 3,000 rows (7% with a positive correlation), with correlations of at most
-        about 0.04 (``benchmarks/audit_calibration.py``): weigh a small correlation by its size.
+        about 0.04 there (0.083 once on 1,000 rows, in a world with an interaction;
+        ``benchmarks/audit_calibration.py``): weigh a small correlation by its size.
 
         Parameters
         ----------

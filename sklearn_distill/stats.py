@@ -354,8 +354,9 @@ def compare_shapes(
         ``outcome_lower``, ``outcome_upper``, ``difference`` (mimic - outcome),
         ``difference_lower``, ``difference_upper``, ``z``, ``p_value``, ``significant`` (per
         value, no correction for the number of values), ``p_value_bh`` (Benjamini-Hochberg
-        adjusted over the tested rows; NaN for the others), ``significant_bh``
-        (``p_value_bh < 1 - confidence``: controls the false discovery rate), ``testable``
+        adjusted over the tested rows of its family; NaN for the others), ``significant_bh``
+        (``p_value_bh < 1 - confidence``: controls the false discovery rate within each
+        family), ``testable``
         (``weight >= min_weight``), then any extra columns.
 
     Examples
@@ -379,6 +380,11 @@ def compare_shapes(
             missing.append(family)
         if missing:
             raise ValueError(f"{name} lacks the columns {missing}.")
+    if family in ("score", "std_error", "dof"):
+        raise ValueError(
+            "family must name a column that groups the rows (a column of mimic other than "
+            f"score, std_error and dof); got {family!r}."
+        )
     with_dof = "dof" in mimic.columns and "dof" in outcome.columns
 
     def _prefixed(frame, prefix):

@@ -308,5 +308,19 @@ def test_compare_shapes_benjamini_hochberg_families():
     assert np.isnan(table["p_value_bh"][7])
     pooled = compare_shapes(a, b, confidence=0.9, min_weight=10)
     np.testing.assert_allclose(pooled["p_value_bh"][testable], _step_up(p[testable]))
+    np.testing.assert_array_equal(
+        table["significant_bh"], testable & (table["p_value_bh"].to_numpy() < 0.1)
+    )
     with pytest.raises(ValueError, match="lacks the columns.*'group'"):
         compare_shapes(a, b, family="group")
+    with pytest.raises(ValueError, match="family must name a column that groups"):
+        compare_shapes(a, b, family="score")
+    # a family named among the key columns: each term adjusted on its own
+    two_terms = a.assign(term=np.where(np.arange(m) < 8, "x", "z"))
+    other = b.assign(term=two_terms["term"])
+    by_term = compare_shapes(two_terms, other, confidence=0.9, family="term")
+    for term in ("x", "z"):
+        rows = (by_term["term"] == term).to_numpy()
+        np.testing.assert_allclose(
+            by_term["p_value_bh"][rows], _step_up(by_term["p_value"].to_numpy()[rows])
+        )
