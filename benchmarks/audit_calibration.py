@@ -152,7 +152,7 @@ def run_world(name, seed, n, interactions, n_bootstrap):
         warnings.simplefilter("ignore", UserWarning)  # saturation warnings, expected here
         audit.fit(X, y, teacher_scores=score)
     test = audit.missing_feature_test(n_bootstrap=n_bootstrap).loc["pearson"]
-    return test["estimate"], test["p_value"], audit.fidelity_["r2_out_of_fold"]
+    return test["estimate"], test["p_value"], audit.fidelity_["r2_out_of_fold"], test["std_error"]
 
 
 def main():
@@ -179,13 +179,23 @@ def main():
     for world in worlds:
         for seed in range(args.seed_start, args.seed_start + args.seeds):
             t = time.perf_counter()
-            estimate, p_value, r2 = run_world(
+            estimate, p_value, r2, se = run_world(
                 world, seed, args.n, args.interactions, args.n_bootstrap
             )
-            rows.append({"world": world, "seed": seed, "pearson": estimate, "p": p_value, "r2": r2})
+            rows.append(
+                {
+                    "world": world,
+                    "seed": seed,
+                    "pearson": estimate,
+                    "p": p_value,
+                    "r2": r2,
+                    "se": se,
+                }
+            )
             print(
                 f"  {world:<14s} seed {seed:2d}: r = {estimate:+.3f}, p = {p_value:.3f}, "
-                f"out-of-fold R^2 {r2:.3f} ({time.perf_counter() - t:.0f} s)",
+                f"out-of-fold R^2 {r2:.3f}, bootstrap s.e. {se:.4f} "
+                f"({time.perf_counter() - t:.0f} s)",
                 flush=True,
             )
     print(f"\n{time.perf_counter() - start:.0f} s")
@@ -197,6 +207,7 @@ def _read_logs(paths):
 
     line = re.compile(
         r"^\s+(.+?)\s+seed\s+(\d+): r = ([-+.\d]+), p = ([.\d]+), out-of-fold R\^2 ([-.\d]+)"
+        r"(?:, bootstrap s\.e\. ([.\d]+))?"
     )
     rows = {}
     for path in paths:
@@ -204,13 +215,14 @@ def _read_logs(paths):
             for text in handle:
                 match = line.match(text)
                 if match:
-                    world, seed, r, p, r2 = match.groups()
+                    world, seed, r, p, r2, se = match.groups()
                     rows[world, int(seed)] = {
                         "world": world,
                         "seed": int(seed),
                         "pearson": float(r),
                         "p": float(p),
                         "r2": float(r2),
+                        "se": float(se) if se else np.nan,
                     }
     order = {w: k for k, w in enumerate(NULL_WORLDS + PLANTED_WORLDS)}
     return sorted(rows.values(), key=lambda row: (order.get(row["world"], 99), row["seed"]))
@@ -226,6 +238,7 @@ def print_table(frame):
         flag=("flagged", "mean"),
         mean_pearson=("pearson", "mean"),
         sd_pearson=("pearson", "std"),
+        mean_se=("se", "mean"),
         mean_r2=("r2", "mean"),
     )
     table["mc_se"] = np.sqrt(table["rejection"] * (1 - table["rejection"]) / table["seeds"])
@@ -237,14 +250,15 @@ def print_table(frame):
     print("\nPearson test at 5% (two-sided), and the flag the report and CLI raise:")
     print(
         "| world | kind | seeds | rejection rate | MC s.e. | flag rate | mean Pearson (sd) | "
-        "mean OOF R^2 | target |"
+        "mean bootstrap s.e. | mean OOF R^2 | target |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|---:|---|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for world, row in table.iterrows():
         print(
             f"| {world} | {row['kind']} | {row['seeds']} | {row['rejection']:.2f} | "
             f"{row['mc_se']:.2f} | {row['flag']:.2f} | {row['mean_pearson']:+.3f} "
-            f"({row['sd_pearson']:.3f}) | {row['mean_r2']:.3f} | {row['target']} |"
+            f"({row['sd_pearson']:.3f}) | {row['mean_se']:.4f} | {row['mean_r2']:.3f} | "
+            f"{row['target']} |"
         )
 
 
