@@ -149,6 +149,47 @@ def make_probe(num_images: int = 24, units: int = 6, seed: int = 0):
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def ddp_fit(module, devices: int, global_batch: int, train, val, max_epochs: int = 3):
+    """Fit ``module`` with ``devices`` CPU processes (DDP for more than one) and return the
+    Trainer. Rank r takes samples r, r + devices, ... of each data set in order: with the same
+    global batch every step sees the same samples as one process does, so the updates agree."""
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=devices,
+        strategy="ddp" if devices > 1 else "auto",
+        max_epochs=max_epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+    )
+
+    def loader(dataset):
+        sampler = DistributedSampler(
+            dataset, num_replicas=devices, rank=trainer.global_rank, shuffle=False
+        )
+        return DataLoader(dataset, batch_size=global_batch // devices, sampler=sampler)
+
+    trainer.fit(module, loader(train), loader(val))
+    return trainer
+
+
+def ddp_metrics(trainer, student: nn.Module) -> dict:
+    """The logged ``val/`` metrics, world size, steps and the student's weight sum."""
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+    metrics["world_size"] = trainer.world_size
+    metrics["steps"] = trainer.global_step
+    metrics["weight_sum"] = float(sum(p.double().sum() for p in student.parameters()))
+    return metrics
+
+
+def write_from_rank_zero(trainer, metrics: dict, out_path: str) -> None:
+    if trainer.global_rank == 0:
+        with open(out_path, "w") as f:
+            json.dump(metrics, f)
+
+
 def run_ddp_script(script: Path, devices: int, out: Path) -> dict:
     """Run ``script DEVICES OUT`` in a fresh interpreter (no inherited distributed settings, one
     thread) and return the JSON it wrote to ``OUT``."""

@@ -7,15 +7,11 @@ from tests.helpers import run_ddp_script
 SCRIPT = Path(__file__).with_name("crd_ddp_script.py")
 
 
-def _run(devices: int, out: Path) -> dict:
-    return run_ddp_script(SCRIPT, devices, out)
-
-
 @pytest.mark.ddp
 @pytest.mark.slow
 def test_crd_under_ddp_with_two_cpu_processes_matches_one_process(tmp_path):
-    single = _run(1, tmp_path / "single.json")
-    double = _run(2, tmp_path / "ddp.json")
+    single = run_ddp_script(SCRIPT, 1, tmp_path / "single.json")
+    double = run_ddp_script(SCRIPT, 2, tmp_path / "ddp.json")
     assert single.pop("world_size") == 1 and double.pop("world_size") == 2
     assert single.pop("steps") == double.pop("steps") == 12
     # every process updated its bank with the whole global batch, once per step

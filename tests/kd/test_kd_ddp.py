@@ -7,15 +7,11 @@ from tests.helpers import run_ddp_script
 SCRIPT = Path(__file__).with_name("kd_ddp_script.py")
 
 
-def _run(devices: int, out: Path) -> dict:
-    return run_ddp_script(SCRIPT, devices, out)
-
-
 @pytest.mark.ddp
 @pytest.mark.slow
 def test_ddp_two_cpu_processes_log_same_metrics_as_one(tmp_path):
-    single = _run(1, tmp_path / "single.json")
-    double = _run(2, tmp_path / "ddp.json")
+    single = run_ddp_script(SCRIPT, 1, tmp_path / "single.json")
+    double = run_ddp_script(SCRIPT, 2, tmp_path / "ddp.json")
     assert single.pop("world_size") == 1 and double.pop("world_size") == 2
     assert single.pop("steps") == double.pop("steps") > 0
     # same updates: the student's weights agree up to the order of the gradient all-reduce
