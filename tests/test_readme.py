@@ -114,29 +114,26 @@ def _image_data(n: int = 128, channels: int = 3, size: int = 16):
     return x, y, TensorDataset(x, y)
 
 
-class _Classifier:
-    """Builds the reader's own LightningModule for the callback snippet."""
+def _my_module(student):
+    """The reader's own LightningModule for the callback snippet: cross-entropy on ``student``."""
+    import lightning as L
 
-    @staticmethod
-    def build(student):
-        import lightning as L
+    class MyModule(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = student
 
-        class MyModule(L.LightningModule):
-            def __init__(self):
-                super().__init__()
-                self.net = student
+        def forward(self, x):
+            return self.net(x)
 
-            def forward(self, x):
-                return self.net(x)
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            return nn.functional.cross_entropy(self(x), y)
 
-            def training_step(self, batch, batch_idx):
-                x, y = batch
-                return nn.functional.cross_entropy(self(x), y)
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters(), lr=1e-3)
 
-            def configure_optimizers(self):
-                return torch.optim.Adam(self.parameters(), lr=1e-3)
-
-        return MyModule()
+    return MyModule()
 
 
 def kd_context() -> dict:
@@ -151,7 +148,7 @@ def kd_context() -> dict:
         "train_set": train_set,
         "train_loader": loader,
         "val_loader": DataLoader(train_set, batch_size=64),
-        "my_module": _Classifier.build(student),
+        "my_module": _my_module(student),
     }
 
 
