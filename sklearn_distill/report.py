@@ -571,10 +571,15 @@ def _test_table(test):
 
 def _headline(comparison, flags, confidence):
     raw = int(comparison["significant"].sum()) if "significant" in comparison else int(flags.sum())
+    families = (
+        "; main effects and interaction cells adjusted apart"
+        if "kind" in comparison and comparison["kind"].nunique() > 1
+        else ""
+    )
     return (
         f"{int(flags.sum())} of {len(comparison)} term values differ between the mimic and the "
         f"outcome model after the Benjamini-Hochberg adjustment ({raw} before it, at "
-        f"{100 * confidence:g}% confidence)."
+        f"{100 * confidence:g}% confidence{families})."
     )
 
 

@@ -473,6 +473,7 @@ def test_audit_report_reads_in_order_with_its_findings(fitted_audit, tmp_path):
     raw = int(comparison["significant"].sum())
     assert f"{flagged} of {len(comparison)} term values differ" in text
     assert f"({raw} before it" in text
+    assert "main effects and interaction cells adjusted apart" in text
     # the planted missing feature: the Pearson p-value is at the floor 2/51 and says so
     test = audit.missing_feature_test_
     assert test.loc["pearson", "p_value"] == pytest.approx(2 / 51)
