@@ -138,10 +138,11 @@ def light_models():
     return student, outcome
 
 
-def run_world(name, seed, n, interactions, n_bootstrap):
+def run_world(name, seed, n, interactions, n_bootstrap, calibration="isotonic"):
     X, y, score = make_world(name, seed, n)
     student, outcome = light_models()
     audit = CompareAudit(
+        calibration=calibration,
         interactions=interactions,
         student=student,
         outcome=outcome,
@@ -162,6 +163,12 @@ def main():
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--interactions", type=int, default=10)
     parser.add_argument("--n-bootstrap", type=int, default=200)
+    parser.add_argument(
+        "--calibration",
+        default="isotonic",
+        choices=["isotonic", "sigmoid", "spline", "temperature"],
+        help="the audit's calibration of the score (its default: isotonic)",
+    )
     parser.add_argument("--worlds", default=",".join(NULL_WORLDS + PLANTED_WORLDS))
     parser.add_argument("--table", nargs="+", metavar="LOG", help="pool the lines of logs")
     args = parser.parse_args()
@@ -171,7 +178,7 @@ def main():
     worlds = [w.strip() for w in args.worlds.split(",") if w.strip()]
     print(
         f"{args.seeds} seeds x {len(worlds)} worlds, {args.n} rows, interactions="
-        f"{args.interactions}; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}",
+        f"{args.interactions}, calibration={args.calibration}; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
     rows = []
@@ -180,7 +187,7 @@ def main():
         for seed in range(args.seed_start, args.seed_start + args.seeds):
             t = time.perf_counter()
             estimate, p_value, r2, se = run_world(
-                world, seed, args.n, args.interactions, args.n_bootstrap
+                world, seed, args.n, args.interactions, args.n_bootstrap, args.calibration
             )
             rows.append(
                 {

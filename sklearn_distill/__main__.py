@@ -95,7 +95,7 @@ def _parser(prog=None):
     audit.add_argument(
         "--calibration",
         default="isotonic",
-        choices=["isotonic", "sigmoid", "temperature", "none"],
+        choices=["isotonic", "spline", "sigmoid", "temperature", "none"],
         help="how the score is mapped to P(label | score) before mimicking (default: %(default)s)",
     )
     audit.add_argument(

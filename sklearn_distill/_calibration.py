@@ -163,6 +163,73 @@ class SplineCalibrator(ClassifierMixin, BaseEstimator):
         return self.classes_[self.predict_proba(scores).argmax(axis=1)]
 
 
+class IsotonicCalibrator(ClassifierMixin, BaseEstimator):
+    """Isotonic regression of a binary label on a score, each step read as an empirical logit.
+
+    Isotonic regression pools the scores into steps and estimates each step's rate as its
+    share of positives, k / m. A step at the end of the score's range is often *pure* (all
+    positives or none), so its rate is exactly 1 or 0 and its log-odds are infinite: only a
+    clip would bound them, whatever the step's size, and a handful of rows would then carry
+    log-odds of +-8 or more. Here each step's rate is the empirical logit's ``(k + 1/2) /
+    (m + 1)`` (Haldane and Anscombe's correction), so a pure step of m rows reads
+    ``log(2 m + 1)`` log-odds: the evidence it holds. The corrected rates are pooled again
+    (weighted by the steps' sizes) where the correction would break the order of two small
+    steps, so the map stays monotone. Between the steps' scores the rate is interpolated
+    linearly, and it is constant beyond the ends, as :class:`~sklearn.isotonic.IsotonicRegression`
+    does with ``out_of_bounds="clip"``.
+
+    Parameters
+    ----------
+    sign : {1, -1}, default=1
+        The direction of the map: increasing (1) or decreasing (-1) in the score.
+
+    Attributes
+    ----------
+    X_thresholds_ : ndarray
+        The scores at which the rate is set (those of :class:`~sklearn.isotonic.IsotonicRegression`).
+    y_thresholds_ : ndarray
+        The corrected rate at each of them.
+    raw_thresholds_ : ndarray
+        The isotonic rate (share of positives of its step) at each of them.
+    classes_ : ndarray of shape (2,)
+    """
+
+    def __init__(self, sign=1):
+        self.sign = sign
+
+    def fit(self, scores, y):
+        from sklearn.isotonic import IsotonicRegression
+
+        scores = np.asarray(scores, dtype=float).reshape(-1)
+        self.classes_ = np.unique(y)
+        positive = (np.asarray(y) == self.classes_[-1]).astype(float)
+        isotonic = IsotonicRegression(increasing=self.sign > 0, out_of_bounds="clip")
+        fitted = isotonic.fit(scores, positive).predict(scores)
+        steps, step_of_row = np.unique(fitted, return_inverse=True)
+        sizes = np.bincount(step_of_row).astype(float)
+        positives = np.bincount(step_of_row, weights=positive)
+        corrected = (positives + 0.5) / (sizes + 1.0)
+        # steps are sorted by their rate; keep the corrected rates in that order
+        corrected = IsotonicRegression().fit(steps, corrected, sample_weight=sizes).predict(steps)
+        self.X_thresholds_ = isotonic.X_thresholds_
+        self.raw_thresholds_ = isotonic.y_thresholds_
+        self.y_thresholds_ = np.interp(self.raw_thresholds_, steps, corrected)
+        return self
+
+    def raw_rate(self, scores):
+        """The isotonic rate (share of positives of the step) at ``scores``, uncorrected."""
+        scores = np.asarray(scores, dtype=float).reshape(-1)
+        return np.interp(scores, self.X_thresholds_, self.raw_thresholds_)
+
+    def predict_proba(self, scores):
+        scores = np.asarray(scores, dtype=float).reshape(-1)
+        probability = np.interp(scores, self.X_thresholds_, self.y_thresholds_)
+        return np.column_stack([1.0 - probability, probability])
+
+    def predict(self, scores):
+        return self.classes_[self.predict_proba(scores).argmax(axis=1)]
+
+
 def score_direction(scores: np.ndarray, y: np.ndarray) -> int:
     """+1 when the score rises with the positive label (ties and constant scores included),
     -1 when it falls: the sign of Spearman's correlation."""
@@ -174,7 +241,7 @@ def score_direction(scores: np.ndarray, y: np.ndarray) -> int:
 
 def calibration_direction(calibrator) -> int:
     """The direction (+1 or -1) a fitted calibrator reads its score in."""
-    if isinstance(calibrator, SplineCalibrator):
+    if isinstance(calibrator, (SplineCalibrator, IsotonicCalibrator)):
         return calibrator.sign
     reader = calibrator.estimator
     return getattr(getattr(reader, "estimator", reader), "sign", 1)
@@ -185,6 +252,8 @@ def fit_calibrator(scores: np.ndarray, y: np.ndarray, method: str, sign: int = 1
     ``sign=-1`` fits a map that falls as the score rises."""
     if method == "spline":
         return SplineCalibrator(sign=sign).fit(scores, y)
+    if method == "isotonic":
+        return IsotonicCalibrator(sign=sign).fit(scores, y)
     reader = FrozenEstimator(ScoreColumnClassifier(sign=sign).fit(scores.reshape(-1, 1), y))
     # A frozen reader's out-of-fold scores are its in-sample scores, so the folds only have to
     # exist: unstratified 2-fold splits do, however few rows a class has (the default stratified

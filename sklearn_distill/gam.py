@@ -555,7 +555,11 @@ class DistilledGAM(DistillerBase):
     calibration : {None, "isotonic", "sigmoid", "temperature", "spline"}, default=None
         Map a one-dimensional teacher score to P(y = 1 | score) with the binary labels ``y``
         before mimicking its log-odds, as Tan et al. do for COMPAS. Cross-fitted over ``cv``
-        stratified folds with :class:`~sklearn.calibration.CalibratedClassifierCV`.
+        stratified folds. ``"isotonic"`` reads each isotonic step of m rows with k positives
+        as the empirical logit's rate ``(k + 1/2) / (m + 1)`` (see ``calibrator_``);
+        ``"sigmoid"`` and ``"temperature"`` are
+        :class:`~sklearn.calibration.CalibratedClassifierCV`'s; ``"spline"`` is a smooth
+        monotone logistic spline.
     student : regressor or None, default=None
         The student, cloned before fitting. ``None`` gives an ExplainableBoostingRegressor
         with settings for distillation (:data:`DEFAULT_STUDENT_PARAMS`).
@@ -603,8 +607,12 @@ class DistilledGAM(DistillerBase):
         The teacher method used (``"predict"`` for plain scores).
     classes_ : ndarray
         Class labels, for classifier teachers or calibrated scores.
-    calibrator_ : CalibratedClassifierCV or None
-        Calibrator fitted on all rows, applied to new teacher scores.
+    calibrator_ : IsotonicCalibrator, CalibratedClassifierCV, SplineCalibrator or None
+        Calibrator fitted on all rows, applied to new teacher scores: for ``"isotonic"`` an
+        isotonic map whose steps read as empirical logits, ``(k + 1/2) / (m + 1)`` for a step of
+        m rows with k positives (a pure step at the end of the score's range then has finite
+        log-odds set by its size, not by a clip); scikit-learn's calibrator for ``"sigmoid"``
+        and ``"temperature"``.
     target_offset_ : ndarray of shape (n_outputs,)
     target_scale_ : float
         The students regress on ``(target - target_offset_) / target_scale_`` (offset 0 and

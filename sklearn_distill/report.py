@@ -536,7 +536,7 @@ def _missing_feature_texts(audit, test):
         "fits) also correlates their residuals.",
         "The interval holds both fitted models fixed, so the covariance of their own errors "
         "counts as signal: on generated worlds with nothing missing and 3,000 rows, "
-        "correlations up to about 0.04 came from the models alone (benchmarks/README.md). "
+        "correlations up to about 0.05 came from the models alone (benchmarks/README.md). "
         "Weigh a small correlation by its size, not only by its interval.",
         "A missing feature that the outcome does not depend on leaves no trace here, nor does "
         "one too weak for these rows: no correlation is not proof that nothing is missing.",

@@ -378,7 +378,7 @@ def test_isotonic_saturation_warns():
     y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
     deciles = np.digitize(logit, np.quantile(logit, np.linspace(0, 1, 11)[1:-1])) + 1.0
     fast = {"student": LinearRegression(), "outcome": LogisticRegression(), "cv": 2}
-    with pytest.warns(UserWarning, match="probability of exactly 0 or 1"):
+    with pytest.warns(UserWarning, match="observed rate is exactly 0 or 1"):
         CompareAudit(**fast).fit(X, y, teacher_scores=logit)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)

@@ -1,6 +1,7 @@
 """Tests of the command line ``python -m sklearn_distill audit``."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -92,6 +93,14 @@ def test_audit_command_writes_report_and_prints_findings(csv_path, tmp_path, cap
     assert "unused" not in page  # only the features asked for
     assert "Calibration of the score" in page  # drawn although a score value has one outcome
     assert "The black box as rules" in page
+
+
+def test_spline_calibration_from_the_command_line(csv_path, tmp_path, capsys):
+    out = tmp_path / "spline.html"
+    args = [*FEATURES, "--cv", "2", "--n-bootstrap", "20", "--rules", "0", "--quiet"]
+    assert _run(csv_path, out, *args, "--calibration", "spline") == 0
+    page = out.read_text(encoding="utf-8")
+    assert re.search(r"calibration of the score</dt>\s*<dd>spline</dd>", page)
 
 
 def test_quiet_and_stability(csv_path, tmp_path, capsys):

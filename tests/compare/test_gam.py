@@ -13,7 +13,7 @@ from sklearn.svm import LinearSVC
 from sklearn.tree import DecisionTreeRegressor
 
 from sklearn_distill import DistilledGAM
-from sklearn_distill._calibration import cross_fit_calibration
+from sklearn_distill._calibration import IsotonicCalibrator, cross_fit_calibration
 from sklearn_distill.gam import generate_queries
 
 pytestmark = pytest.mark.filterwarnings("ignore:Missing values detected")
@@ -110,6 +110,25 @@ def test_decision_function_response(data):
     np.testing.assert_allclose(gam.teacher_target(X), teacher.decision_function(X) / 0.5)
 
 
+def _empirical_logit_isotonic(score, y):
+    """Independent reference: isotonic steps found by hand-rolled pooling of adjacent
+    violators on the sorted unique scores, each step's rate (k + 1/2) / (m + 1)."""
+    values = np.unique(score)
+    blocks = [[int(np.sum(y[score == v])), int(np.sum(score == v)), [v]] for v in values]
+    merged = []
+    for block in blocks:
+        merged.append(block)
+        # pool while the last two steps are out of order (by raw rate k / m)
+        while len(merged) > 1 and merged[-2][0] * merged[-1][1] >= merged[-1][0] * merged[-2][1]:
+            k, m, xs = merged.pop()
+            merged[-1] = [merged[-1][0] + k, merged[-1][1] + m, merged[-1][2] + xs]
+    rate = {}
+    for k, m, xs in merged:
+        for v in xs:
+            rate[v] = (k + 0.5) / (m + 1)
+    return rate
+
+
 def test_cross_fitted_isotonic_matches_independent_fit():
     rng = np.random.default_rng(3)
     score = rng.integers(1, 11, size=400).astype(float)
@@ -117,13 +136,53 @@ def test_cross_fitted_isotonic_matches_independent_fit():
     probability, calibrator = cross_fit_calibration(score, y, "isotonic", 4, random_state=0)
     folds = StratifiedKFold(n_splits=4, shuffle=True, random_state=0)
     for train, test in folds.split(score.reshape(-1, 1), y):
-        expected = IsotonicRegression(out_of_bounds="clip").fit(score[train], y[train])
-        floor = 0.5 / (train.size + 1)
-        np.testing.assert_allclose(
-            probability[test], np.clip(expected.predict(score[test]), floor, 1 - floor)
-        )
-    full = IsotonicRegression(out_of_bounds="clip").fit(score, y).predict(score)
-    np.testing.assert_allclose(calibrator.predict_proba(score.reshape(-1, 1))[:, 1], full)
+        rate = _empirical_logit_isotonic(score[train], y[train])
+        np.testing.assert_allclose(probability[test], [rate[v] for v in score[test]])
+    rate = _empirical_logit_isotonic(score, y)
+    np.testing.assert_allclose(
+        calibrator.predict_proba(score.reshape(-1, 1))[:, 1], [rate[v] for v in score]
+    )
+    # the raw isotonic rates are sklearn's
+    raw = IsotonicRegression(out_of_bounds="clip").fit(score, y).predict(score)
+    np.testing.assert_allclose(calibrator.raw_rate(score), raw)
+
+
+def test_isotonic_pure_end_steps_read_their_size():
+    # scores 1..6, the lowest two steps all negatives and the top step all positives: the
+    # empirical logit gives a pure step of m rows log-odds of -+log(2 m + 1), not a clip
+    score = np.repeat(np.arange(1.0, 7.0), 10)
+    y = np.zeros(60, dtype=int)
+    y[20:25] = y[30:36] = y[40:47] = 1
+    y[50:] = 1
+    calibrator = IsotonicCalibrator().fit(score, y)
+    probability = calibrator.predict_proba(np.array([0.0, 1.0, 6.0, 9.0]))[:, 1]
+    np.testing.assert_allclose(
+        logit(probability), [-np.log(41), -np.log(41), np.log(21), np.log(21)]
+    )
+    # a reversed score gives the mirrored map
+    falling = IsotonicCalibrator(sign=-1).fit(-score, y)
+    np.testing.assert_allclose(falling.predict_proba(-score), calibrator.predict_proba(score))
+
+
+def test_isotonic_correction_keeps_the_map_monotone():
+    # score 0 alone with no positive (raw rate 0, corrected 0.5 / 2) below a step of 20 rows
+    # holding one positive (raw 0.05, corrected 1.5 / 21): the correction would reverse their
+    # order, so they are pooled, weighted by their sizes
+    score = np.arange(21.0)
+    y = np.zeros(21, dtype=int)
+    y[1] = 1
+    calibrator = IsotonicCalibrator().fit(score, y)
+    np.testing.assert_allclose(calibrator.raw_rate([0.0, 10.0]), [0.0, 0.05])
+    pooled = (0.5 / 2 + 20 * 1.5 / 21) / 21
+    np.testing.assert_allclose(calibrator.predict_proba([0.0, 10.0])[:, 1], [pooled, pooled])
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        s = rng.normal(size=40)
+        labels = (rng.random(40) < 0.2).astype(int)
+        fitted = IsotonicCalibrator().fit(s, labels)
+        grid = np.linspace(-3, 3, 200)
+        assert np.all(np.diff(fitted.predict_proba(grid)[:, 1]) >= -1e-12)
+        assert np.all((fitted.y_thresholds_ > 0) & (fitted.y_thresholds_ < 1))
 
 
 @pytest.mark.parametrize("method", ["isotonic", "sigmoid", "temperature"])
@@ -135,7 +194,7 @@ def test_calibrated_mimic(data, method):
     gam = DistilledGAM(calibration=method, cv=3, student=small_ebm(), random_state=0)
     gam.fit(X, y, teacher_scores=decile)
     grid = np.arange(1.0, 11.0)
-    reference = CalibratedClassifierCV  # the calibrator class used
+    reference = IsotonicCalibrator if method == "isotonic" else CalibratedClassifierCV
     assert isinstance(gam.calibrator_, reference)
     # the mimicked target is the log-odds of a monotone map of the score
     target = gam.teacher_target(X[:10], teacher_scores=grid)

@@ -48,9 +48,13 @@ def test_calibrator_fits_with_few_positives_without_warnings(method, n_positive)
         calibrator = fit_calibrator(scores, y, method)
     probability = calibrator.predict_proba(scores.reshape(-1, 1))[:, 1]
     if method == "isotonic":
-        # one calibrator fitted on all rows: equal to an isotonic fit of y on the score
+        # one calibrator fitted on all rows: its steps are those of an isotonic fit of y on
+        # the score (here: all negatives below the positives), each read as (k + 1/2) / (m + 1)
         expected = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(scores, y)
-        np.testing.assert_allclose(probability, expected.predict(scores), atol=1e-12)
+        np.testing.assert_allclose(calibrator.raw_rate(scores), expected.predict(scores))
+        top = scores >= np.sort(scores)[-n_positive]
+        np.testing.assert_allclose(probability[top], (n_positive + 0.5) / (n_positive + 1))
+        np.testing.assert_allclose(probability[~top], 0.5 / (60 - n_positive + 1))
     else:
         assert np.all(np.diff(probability[np.argsort(scores)]) >= -1e-12)  # monotone
 
