@@ -278,9 +278,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
     fidelity_ : dict
         How faithful the mimic is: :meth:`DistilledGAM.fidelity` on the audit data (in
         sample: ``"r2"``, ``"rmse"``, ``"agreement"``, ``"auc"``), and ``"r2_out_of_fold"``,
-        the R^2 of the fold models' predictions on the rows they did not see. The fold mimics
-        have finer interaction cells (see ``cv``), so with a score that has interactions this
-        can exceed the full-data mimic's in-sample ``"r2"``.
+        the R^2 of the fold models' predictions on the rows they did not see.
     mimic_residuals_ : ndarray of shape (n_samples,)
         Out-of-fold ``mimic target - mimic prediction`` (log-odds).
     outcome_residuals_ : ndarray of shape (n_samples,)

@@ -203,19 +203,11 @@ def test_stability_checks_columns_like_predict(fitted, world):
         fitted.stability(X[["a", "b", "c"]], y, teacher_scores=score, n_refits=2)
 
 
-def test_fidelity_is_stored(fitted, world):
+def test_fidelity_is_stored(fitted):
     fidelity = fitted.fidelity_
     assert {"r2", "rmse", "r2_out_of_fold"} <= set(fidelity)
-    assert 0.5 < fidelity["r2"] <= 1 and 0.5 < fidelity["r2_out_of_fold"] <= 1
-    # The fold mimics have finer interaction cells (128 bins per axis, not 8 here), so on this
-    # world, whose score has an interaction, they can beat the full-data mimic even on rows
-    # they did not see. With main effects only the fold models are the full model's kind, and
-    # out-of-fold predictions are worse than in-sample ones (and far worse than with the pair).
-    X, y, score = world
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        main_only = _audit(interactions=0).fit(X, y, teacher_scores=score).fidelity_
-    assert 0 < main_only["r2_out_of_fold"] <= main_only["r2"] < fidelity["r2"]
+    # out-of-fold predictions are worse than in-sample ones, and both are far above chance
+    assert 0.5 < fidelity["r2_out_of_fold"] <= fidelity["r2"] <= 1
 
 
 def test_monotone_constraints_reach_the_mimic(world):
