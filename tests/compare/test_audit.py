@@ -404,32 +404,3 @@ def test_large_audits_keep_the_bins_of_both_models_aligned():
     table = audit.compare()
     assert table["weight"].sum() == n
     np.testing.assert_array_equal(table["weight"], audit.outcome_.bin_weights_[0][1:-1])
-
-
-def test_fold_mimics_get_finer_interaction_cells_and_full_models_keep_theirs():
-    # The fold refits only give residuals: an EBM mimic gets at least 128 bins per interaction
-    # axis there, so that the two models do not share the same coarse cells; the full-data
-    # models keep the same bins (compare() lines their cells up), and the outcome model's
-    # fold refits keep theirs.
-    pairs = [(0, 1)]
-
-    def interaction_bins(model):
-        student = getattr(model, "student", model)
-        return student.get_params()["max_interaction_bins"]
-
-    audit = CompareAudit()
-    assert interaction_bins(audit._make_mimic(0, 1, pairs, fold=True)) == 128
-    assert interaction_bins(audit._make_mimic(0, 1, pairs)) == 32
-    assert interaction_bins(audit._make_outcome(0, 1, pairs, fold=True)) == 32
-    assert interaction_bins(audit._make_outcome(0, 1, pairs)) == 32
-    # a user's EBM with finer cells keeps them; the user's object is not touched
-    fine = ExplainableBoostingRegressor(max_interaction_bins=256)
-    audit = CompareAudit(student=fine)
-    assert interaction_bins(audit._make_mimic(0, 1, pairs, fold=True)) == 256
-    coarse = ExplainableBoostingRegressor(max_interaction_bins=16)
-    audit = CompareAudit(student=coarse)
-    assert interaction_bins(audit._make_mimic(0, 1, pairs, fold=True)) == 128
-    assert coarse.get_params()["max_interaction_bins"] == 16
-    # other regressors are fitted as given
-    linear = CompareAudit(student=LinearRegression())._make_mimic(0, 1, pairs, fold=True)
-    assert isinstance(linear.student, LinearRegression)
