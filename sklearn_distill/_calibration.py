@@ -1,9 +1,11 @@
 """Cross-fitted calibration of a one-dimensional teacher score against binary labels.
 
-The score is mapped to P(y = 1 | score) with scikit-learn's own calibrators
-(:class:`~sklearn.calibration.CalibratedClassifierCV` around a frozen estimator that reads the
-score column), or with :class:`SplineCalibrator` (``"spline"``), fitted on K - 1 folds and
-applied to the held-out fold, so that no row's calibrated value has seen its own label.
+The score is mapped to P(y = 1 | score) by :class:`IsotonicCalibrator` (``"isotonic"``: isotonic
+steps read as empirical logits), by scikit-learn's own calibrators for ``"sigmoid"`` and
+``"temperature"`` (:class:`~sklearn.calibration.CalibratedClassifierCV` around a frozen
+estimator that reads the score column), or by :class:`SplineCalibrator` (``"spline"``), fitted
+on K - 1 folds and applied to the held-out fold, so that no row's calibrated value has seen its
+own label.
 
 **Direction.** Isotonic regression and temperature scaling fit increasing maps only; a score
 that falls as risk rises (a "safety" or credit score) would be flattened to a constant. The
@@ -202,18 +204,35 @@ class IsotonicCalibrator(ClassifierMixin, BaseEstimator):
 
         scores = np.asarray(scores, dtype=float).reshape(-1)
         self.classes_ = np.unique(y)
-        positive = (np.asarray(y) == self.classes_[-1]).astype(float)
-        isotonic = IsotonicRegression(increasing=self.sign > 0, out_of_bounds="clip")
+        if self.classes_.size != 2:
+            raise ValueError(
+                f"y must hold two classes to calibrate a score; got {self.classes_.size}."
+            )
+        positive = (np.asarray(y) == self.classes_[1]).astype(float)
+        increasing = self.sign > 0
+        isotonic = IsotonicRegression(increasing=increasing, out_of_bounds="clip")
         fitted = isotonic.fit(scores, positive).predict(scores)
-        steps, step_of_row = np.unique(fitted, return_inverse=True)
-        sizes = np.bincount(step_of_row).astype(float)
-        positives = np.bincount(step_of_row, weights=positive)
+        # The steps, in score order: a new step wherever the fitted rate changes. Pooled rates
+        # are means, so one step can come out a unit in the last place apart across its rows;
+        # two different steps differ by at least 1 / n^2.
+        order = np.argsort(scores, kind="stable")
+        starts = np.abs(np.diff(fitted[order])) > 0.5 / scores.size**2
+        step_sorted = np.concatenate([[0], np.cumsum(starts)])
+        sizes = np.bincount(step_sorted).astype(float)
+        positives = np.bincount(step_sorted, weights=positive[order])
         corrected = (positives + 0.5) / (sizes + 1.0)
-        # steps are sorted by their rate; keep the corrected rates in that order
-        corrected = IsotonicRegression().fit(steps, corrected, sample_weight=sizes).predict(steps)
+        # where the correction would reverse two small steps, pool them again (by size)
+        index = np.arange(sizes.size)
+        corrected = (
+            IsotonicRegression(increasing=increasing)
+            .fit(index, corrected, sample_weight=sizes)
+            .predict(index)
+        )
         self.X_thresholds_ = isotonic.X_thresholds_
         self.raw_thresholds_ = isotonic.y_thresholds_
-        self.y_thresholds_ = np.interp(self.raw_thresholds_, steps, corrected)
+        # every threshold is a training score, and rows of equal score share one step
+        where = np.searchsorted(scores[order], self.X_thresholds_)
+        self.y_thresholds_ = corrected[step_sorted[np.minimum(where, scores.size - 1)]]
         return self
 
     def raw_rate(self, scores):
@@ -283,8 +302,9 @@ def cross_fit_calibration(
     y : ndarray of shape (n_samples,)
         Binary labels.
     method : {"isotonic", "sigmoid", "temperature", "spline"}
-        Passed to :class:`~sklearn.calibration.CalibratedClassifierCV`; ``"spline"`` fits a
-        :class:`SplineCalibrator`.
+        ``"isotonic"`` fits an :class:`IsotonicCalibrator`, ``"spline"`` a
+        :class:`SplineCalibrator`; the others are
+        :class:`~sklearn.calibration.CalibratedClassifierCV`'s.
     cv : int
         Number of stratified folds (at least 2).
     random_state : int, RandomState or None
@@ -294,7 +314,7 @@ def cross_fit_calibration(
     -------
     probability : ndarray of shape (n_samples,)
         P(y = positive | score), each row from a calibrator that did not see it.
-    calibrator : CalibratedClassifierCV or SplineCalibrator
+    calibrator : IsotonicCalibrator, CalibratedClassifierCV or SplineCalibrator
         Fitted on every row; used for new data. A score that falls as the positive label
         becomes likelier is calibrated reversed (:func:`calibration_direction` gives -1), with a
         ``UserWarning``.

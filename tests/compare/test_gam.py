@@ -324,3 +324,33 @@ def test_augmented_frame_with_categories_reaches_the_teacher():
     assert [len(d) for d in seen] == [200, 400]
     assert seen[1]["kind"].dtype == frame["kind"].dtype
     assert gam.fidelity(frame)["r2"] > 0.9
+
+
+def test_isotonic_steps_are_not_split_by_rounding():
+    # sklearn's pooled means can differ by a unit in the last place across the rows of one
+    # step (here a step of 72 positives in 108 rows); the step is still read as one
+    rng = np.random.default_rng(1659)
+    score = rng.normal(size=300)
+    y = (rng.random(300) < 1 / (1 + np.exp(-1.5 * score))).astype(int)
+    fitted = IsotonicRegression().fit(score, y.astype(float)).predict(score)
+    step = np.isclose(fitted, 72 / 108, rtol=0, atol=1e-12)
+    assert step.sum() == 108 and np.unique(fitted[step]).size == 2  # the rounding split
+    probability = IsotonicCalibrator().fit(score, y).predict_proba(score[step])[:, 1]
+    np.testing.assert_allclose(probability, 72.5 / 109)
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_isotonic_map_is_monotone_in_its_direction(sign):
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        score = rng.normal(size=60)
+        y = (rng.random(60) < 1 / (1 + np.exp(-2 * sign * score))).astype(int)
+        calibrator = IsotonicCalibrator(sign=sign).fit(score, y)
+        probability = calibrator.predict_proba(np.linspace(-3, 3, 200))[:, 1]
+        assert np.all(sign * np.diff(probability) >= -1e-12)
+        assert np.all((probability > 0) & (probability < 1))
+
+
+def test_isotonic_refuses_one_class():
+    with pytest.raises(ValueError, match="two classes"):
+        IsotonicCalibrator().fit(np.arange(5.0), np.zeros(5, dtype=int))
