@@ -178,7 +178,8 @@ def main():
     worlds = [w.strip() for w in args.worlds.split(",") if w.strip()]
     print(
         f"{args.seeds} seeds x {len(worlds)} worlds, {args.n} rows, interactions="
-        f"{args.interactions}, calibration={args.calibration}; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}",
+        f"{args.interactions}, calibration={args.calibration}; {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
     rows = []

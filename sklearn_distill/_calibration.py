@@ -188,7 +188,8 @@ class IsotonicCalibrator(ClassifierMixin, BaseEstimator):
     Attributes
     ----------
     X_thresholds_ : ndarray
-        The scores at which the rate is set (those of :class:`~sklearn.isotonic.IsotonicRegression`).
+        The scores at which the rate is set (those of
+        :class:`~sklearn.isotonic.IsotonicRegression`).
     y_thresholds_ : ndarray
         The corrected rate at each of them.
     raw_thresholds_ : ndarray
