@@ -210,6 +210,37 @@ def test_spearman_matches_scipy_with_ties():
     assert found_abs["spearman"][0].item() == pytest.approx(expected, abs=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("absolute", [True, False])
+def test_agreement_narrow_floats_match_float64(dtype, absolute):
+    # float32 and narrower maps are ordered through integer keys (the float's bits above the
+    # pixel index); float64 maps by a stable sort: the two must agree, ties and -0.0 included
+    rng = np.random.default_rng(1)
+    a = rng.integers(-3, 4, size=(6, 2, 9, 9)).astype(np.float64)
+    b = a[:, ::-1] + rng.integers(-1, 2, size=a.shape)
+    a[0] = -0.0  # a map of signed zeros: one run of ties
+    b[1, :, :4] = -0.0
+    wide = attribution_agreement(torch.from_numpy(a), torch.from_numpy(b), absolute=absolute)
+    narrow = attribution_agreement(
+        torch.from_numpy(a).to(dtype), torch.from_numpy(b).to(dtype), absolute=absolute
+    )
+    assert torch.equal(narrow["top_k_iou"], wide["top_k_iou"])
+    np.testing.assert_allclose(narrow["spearman"].numpy(), wide["spearman"].numpy(), atol=1e-12)
+    reduce = np.abs if absolute else (lambda x: x)
+    for n in range(1, 6):
+        expected = spearmanr(reduce(a[n]).sum(0).ravel(), reduce(b[n]).sum(0).ravel()).statistic
+        assert narrow["spearman"][n].item() == pytest.approx(expected, abs=1e-12)
+    assert narrow["spearman"][0].item() == 0.0  # a constant map has no ranking
+
+
+def test_top_k_ties_prefer_later_pixels_in_every_precision():
+    a = torch.tensor([[[[1.0, 1.0, 1.0, 1.0, 0.0]]]])  # four tied pixels, two are kept
+    b = torch.tensor([[[[0.0, 0.0, 0.0, 1.0, 1.0]]]])  # top two: pixels 3 and 4
+    for dtype in (torch.float64, torch.float32):
+        found = attribution_agreement(a.to(dtype), b.to(dtype), top_k=0.4)
+        assert found["top_k_iou"].tolist() == [1 / 3]  # {2, 3} against {3, 4}
+
+
 def test_top_k_iou_by_hand():
     a = torch.arange(10.0).reshape(1, 1, 2, 5)  # top 30%: pixels 9, 8, 7
     b = torch.tensor([[[[9.0, 8, 0, 0, 0], [0, 0, 0, 7, 6]]]])  # top: pixels 0, 1, 8
