@@ -150,7 +150,9 @@ class SplineCalibrator(ClassifierMixin, BaseEstimator):
         for strength in (*(_SPLINE_STRENGTHS if self.spline_ is not None else ()), None):
             if strength is None:  # the logistic map on the score alone
                 self.spline_, strength = None, np.inf
-            model = LogisticRegression(C=1e6 if np.isinf(strength) else strength, max_iter=1000)
+            model = LogisticRegression(
+                C=1e6 if np.isinf(strength) else strength, tol=1e-10, max_iter=10000
+            )
             self.model_ = model.fit(self._features(scores), y)
             self.C_ = float(strength)
             logit = self.model_.decision_function(self._features(grid))
