@@ -50,7 +50,7 @@ def swapped_fold_residuals(audit, X, y01, scores, train, test, seed, pairs):
     halves = StratifiedKFold(2, shuffle=True, random_state=seed % 2**31)
     first, second = next(halves.split(np.zeros((len(train), 1)), y01[train]))
     X_test = audit_module.take_rows(X, test)
-    residuals = {}
+    residuals, targets = {}, []
     for name, rows in (("A", train[first]), ("B", train[second])):
         mimic, outcome = audit_module._fit_pair(
             audit,
@@ -63,6 +63,7 @@ def swapped_fold_residuals(audit, X, y01, scores, train, test, seed, pairs):
             fold=True,
         )
         target = mimic.teacher_target(X_test, scores[test])
+        targets.append(target)
         residuals[name] = (
             target - mimic.predict(X_test),
             y01[test] - outcome.predict_proba(X_test)[:, 1],
@@ -70,7 +71,8 @@ def swapped_fold_residuals(audit, X, y01, scores, train, test, seed, pairs):
     _PARTS.append((test, residuals))
     mimic_mean = (residuals["A"][0] + residuals["B"][0]) / 2
     outcome_mean = (residuals["A"][1] + residuals["B"][1]) / 2
-    return test, target, mimic_mean, outcome_mean
+    # each half's mimic calibrates the score itself: the fold's target is their mean
+    return test, (targets[0] + targets[1]) / 2, mimic_mean, outcome_mean
 
 
 def quadratic_basis(X) -> np.ndarray:

@@ -214,7 +214,8 @@ def test_spearman_matches_scipy_with_ties():
 @pytest.mark.parametrize("absolute", [True, False])
 def test_agreement_narrow_floats_match_float64(dtype, absolute):
     # float32 and narrower maps are ordered through integer keys (the float's bits above the
-    # pixel index); float64 maps by a stable sort: the two must agree, ties and -0.0 included
+    # pixel index); float64 maps by a stable sort: the two must agree, ties included (-0.0
+    # inputs too, though torch's channel sum already returns +0.0 for them)
     rng = np.random.default_rng(1)
     a = rng.integers(-3, 4, size=(6, 2, 9, 9)).astype(np.float64)
     b = a[:, ::-1] + rng.integers(-1, 2, size=a.shape)
