@@ -42,7 +42,7 @@ def main(path="reports/compas_audit.html"):
     fidelity = {key: round(value, 3) for key, value in audit.fidelity_.items()}
     print(f"mimic fidelity to the calibrated score: {fidelity}")
 
-    print("\nMissing-feature test: correlation of out-of-fold residuals (95% bootstrap CI)")
+    print("\nMissing-feature test: correlation of cross-fitted residuals (95% bootstrap CI)")
     shown = test[["estimate", "low", "high"]].round(4)
     # a bootstrap p-value at its floor 2 / (B + 1) is a bound, not a value
     shown["p_value"] = [format_p_value(p, b) for p, b in zip(test["p_value"], test["n_bootstrap"])]

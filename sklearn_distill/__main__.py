@@ -99,7 +99,7 @@ def _parser(prog=None):
         help="how the score is mapped to P(label | score) before mimicking (default: %(default)s)",
     )
     audit.add_argument(
-        "--cv", type=int, default=5, help="folds for out-of-fold residuals (default: %(default)s)"
+        "--cv", type=int, default=5, help="folds of the score's calibration (default: %(default)s)"
     )
     audit.add_argument(
         "--n-bootstrap",
@@ -423,7 +423,7 @@ def _findings_text(audit, test, comparison):
 
     from sklearn_distill.report import audit_findings_text, format_p_value
 
-    lines = [audit_findings_text(audit), "", "Missing-feature test (out-of-fold residuals):"]
+    lines = [audit_findings_text(audit), "", "Missing-feature test (cross-fitted residuals):"]
     shown = test[["estimate", "low", "high"]].round(4)
     shown["p_value"] = [format_p_value(p, b) for p, b in zip(test["p_value"], test["n_bootstrap"])]
     lines.append(shown.to_string())

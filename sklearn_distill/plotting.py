@@ -500,8 +500,8 @@ def plot_residuals(
     Parameters
     ----------
     mimic_residuals, outcome_residuals : array-like of shape (n_samples,)
-        Out-of-fold residuals, as stored by :class:`CompareAudit` in ``mimic_residuals_`` and
-        ``outcome_residuals_``.
+        Paired out-of-fold residuals: :meth:`CompareAudit.plot_residuals` passes the
+        cross-fitted pairs its missing-feature test correlates.
     correlations : pandas.DataFrame, optional
         Output of :meth:`CompareAudit.missing_feature_test`; its estimates and intervals are
         written in the title.

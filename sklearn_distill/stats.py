@@ -94,6 +94,116 @@ def _check_paired(x, y, names=("x", "y")):
     return x, y
 
 
+def _check_stacked(x, y):
+    """``x`` and ``y`` as arrays of shape (n_repeats, n_pairs, n_samples): a one-dimensional
+    sample is one repeat of one pair."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if x.ndim == 1 or y.ndim == 1:
+        x, y = _check_paired(x, y)
+        return x[None, None, :], y[None, None, :]
+    if x.ndim != 3 or x.shape != y.shape:
+        raise ValueError(
+            "x and y must be one-dimensional, or both of shape (n_repeats, n_pairs, n_samples); "
+            f"got shapes {x.shape} and {y.shape}."
+        )
+    if min(x.shape) < 1 or x.shape[2] < 3:
+        raise ValueError(f"at least 3 samples in every pair are needed, got shape {x.shape}.")
+    for name, values in (("x", x), ("y", y)):
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"{name} contains NaN or infinite values.")
+    return x, y
+
+
+def _stacked_correlations(x, y, rows, methods):
+    """Correlations of the resamples ``rows`` (shape (n_draws, n_samples)) of stacked samples.
+
+    For each repeat, the pairs of a row are stacked (``x[r, :, rows]`` flattened against
+    ``y[r, :, rows]``); the result is the mean over the repeats, one array per method.
+
+    A resample is read as multiplicities of the samples. Pearson's r is the weighted one,
+    from weighted sums of per-sample moments; Spearman's rho is the weighted Pearson's r of
+    the resample's mean ranks, which come from one sort of the full sample (a value's rank in
+    a resample is the weight of the smaller values plus half its tie group's weight, plus one
+    half). Kendall's tau-b is computed on the gathered resample.
+    """
+    n_repeats, _, length = x.shape
+    n_draws = rows.shape[0]
+    counts = np.bincount(
+        (rows + length * np.arange(n_draws)[:, None]).ravel(), minlength=n_draws * length
+    ).reshape(n_draws, length)
+    counts = counts.astype(float)
+    total = {m: np.zeros(n_draws) for m in methods}
+    for r in range(n_repeats):
+        if "pearson" in methods:
+            total["pearson"] += _weighted_pearson(counts, x[r], y[r])
+        if "spearman" in methods:
+            total["spearman"] += _weighted_pearson(
+                counts, _resample_ranks(counts, x[r]), _resample_ranks(counts, y[r])
+            )
+        if "kendall" in methods:
+            gathered_a = x[r][:, rows].transpose(1, 0, 2).reshape(n_draws, -1)
+            gathered_b = y[r][:, rows].transpose(1, 0, 2).reshape(n_draws, -1)
+            total["kendall"] += np.array(
+                [_kendall(ra, rb) for ra, rb in zip(gathered_a, gathered_b)]
+            )
+    return {m: value / n_repeats for m, value in total.items()}
+
+
+def _weighted_pearson(counts, a, b):
+    """Pearson's r of stacked pairs under multiplicities of the samples.
+
+    ``counts`` has shape (n_draws, n_samples); ``a`` and ``b`` have shape (n_pairs,
+    n_samples) (the same in every draw) or (n_draws, n_pairs, n_samples). NaN where either
+    takes one value only in a draw.
+    """
+    total = counts.sum(axis=1) * a.shape[-2]
+
+    def weighted_sum(u):  # sum over a draw's stacked values, each counted as often as drawn
+        u = u.sum(axis=-2)
+        return counts @ u if u.ndim == 1 else np.einsum("dn,dn->d", counts, u)
+
+    # centred on the full sample's mean, so that the moments below lose no precision
+    a = a - a.mean(axis=(-2, -1), keepdims=True)
+    b = b - b.mean(axis=(-2, -1), keepdims=True)
+    mean_a, mean_b = weighted_sum(a) / total, weighted_sum(b) / total
+    square_a, square_b = weighted_sum(a * a) / total, weighted_sum(b * b) / total
+    variance_a = square_a - mean_a**2
+    variance_b = square_b - mean_b**2
+    covariance = weighted_sum(a * b) / total - mean_a * mean_b
+    scale = np.sqrt(np.clip(variance_a, 0, None) * np.clip(variance_b, 0, None))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = covariance / scale
+    # a draw of one value leaves a variance of rounding error, of the order of eps * square
+    usable = (variance_a > 1e-12 * square_a) & (variance_b > 1e-12 * square_b) & (scale > 0)
+    return np.where(usable, np.clip(r, -1.0, 1.0), np.nan)
+
+
+def _resample_ranks(counts, values):
+    """Mean ranks (1-based) of the stacked ``values`` (shape (n_pairs, n_samples)) in each
+    resample given by a row of ``counts``; shape (n_draws, n_pairs, n_samples)."""
+    flat = values.ravel()
+    order = np.argsort(flat, kind="stable")
+    ordered = flat[order]
+    starts = np.r_[True, ordered[1:] != ordered[:-1]]
+    group = np.empty(flat.size, dtype=np.intp)
+    group[order] = np.cumsum(starts) - 1
+    n_groups = int(group[order[-1]]) + 1
+    n_draws = counts.shape[0]
+    weights = np.tile(counts, values.shape[0])  # each stacked value's multiplicity
+    group_weight = np.bincount(
+        (group + n_groups * np.arange(n_draws)[:, None]).ravel(),
+        weights=weights.ravel(),
+        minlength=n_draws * n_groups,
+    ).reshape(n_draws, n_groups)
+    # one running sum over the draws laid end to end (faster than a cumsum along axis 1); the
+    # counts are integers, so the sums are exact
+    running = np.cumsum(group_weight.ravel()).reshape(n_draws, n_groups)
+    running[1:] -= running[:-1, -1:].copy()
+    rank = running - (group_weight - 1) / 2
+    return rank[:, group].reshape(n_draws, *values.shape)
+
+
 def _rowwise_pearson(a, b):
     # Pearson's r along the last axis; rows with zero variance give NaN, not a warning.
     a = a - a.mean(axis=-1, keepdims=True)
@@ -197,8 +307,29 @@ def bootstrap_p_value(replicates, null=0.0):
 
 def _bootstrap_chunk(x, y, n_draws, seed, methods):
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, x.shape[0], size=(n_draws, x.shape[0]))
-    return _correlations_of(x[idx], y[idx], methods)
+    rows = rng.integers(0, x.shape[2], size=(n_draws, x.shape[2]))
+    return _stacked_correlations(x, y, rows, methods)
+
+
+def _add_between_repeats(x, y, methods, estimates, replicates):
+    """Stretch each method's replicates about its estimate so that their variance gains the
+    repeats' own spread over the number of repeats (see :func:`bootstrap_correlations`)."""
+    everything = np.arange(x.shape[2])[None, :]
+    per_repeat = [
+        _stacked_correlations(x[r : r + 1], y[r : r + 1], everything, methods)
+        for r in range(x.shape[0])
+    ]
+    for m in methods:
+        values = np.array([repeat[m][0] for repeat in per_repeat])
+        reps = replicates[m].to_numpy()
+        finite = reps[np.isfinite(reps)]
+        if finite.size < 2 or not np.all(np.isfinite(values)):
+            continue
+        se = np.std(finite, ddof=1)
+        between = np.var(values, ddof=1) / values.size
+        if se > 0:
+            factor = np.sqrt(1.0 + between / se**2)
+            replicates[m] = estimates[m][0] + factor * (reps - estimates[m][0])
 
 
 def bootstrap_correlations(
@@ -220,8 +351,20 @@ def bootstrap_correlations(
 
     Parameters
     ----------
-    x, y : array-like of shape (n_samples,)
-        Paired observations, finite, at least 3 pairs.
+    x, y : array-like of shape (n_samples,) or (n_repeats, n_pairs, n_samples)
+        Paired observations, finite, at least 3 samples. Three-dimensional input holds
+        several pairs per sample (as the cross-fitted residuals of
+        :class:`~sklearn_distill.CompareAudit`): in each repeat the ``n_pairs`` pairs of every
+        sample are stacked into one sample of ``n_pairs * n_samples`` pairs, the statistic is
+        the mean over the repeats of the stacked correlation, and a resample draws samples
+        (all their pairs, in every repeat) with replacement. The repeats are taken to be
+        repeats of a random procedure on the same samples (new splits and model fits), which
+        a resample of the samples holds fixed: with two or more repeats, their spread is added
+        to the bootstrap's variance, each replicate being moved away from the estimate by the
+        factor ``sqrt(1 + s**2 / (n_repeats * se**2))`` (``s``: the standard deviation of the
+        per-repeat correlations; ``se``: the replicates' standard deviation), so that the
+        replicates' variance is ``se**2 + s**2 / n_repeats``, the variance of a mean of
+        ``n_repeats`` repeats (after the repeated cross-fitting of Chernozhukov et al., 2018).
     n_bootstrap : int, default=1000
         Number of bootstrap resamples.
     confidence : float, default=0.95
@@ -256,7 +399,7 @@ def bootstrap_correlations(
     >>> bool(table.loc["pearson", "low"] > 0.5)
     True
     """
-    x, y = _check_paired(x, y)
+    x, y = _check_stacked(x, y)
     methods = _check_methods(methods)
     confidence = _check_confidence(confidence)
     if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)):
@@ -264,7 +407,7 @@ def bootstrap_correlations(
     if n_bootstrap < 1:
         raise ValueError(f"n_bootstrap must be >= 1, got {n_bootstrap}.")
 
-    estimates = _correlations_of(x[None, :], y[None, :], methods)
+    estimates = _stacked_correlations(x, y, np.arange(x.shape[2])[None, :], methods)
     rng = check_random_state(random_state)
     sizes = [min(_CHUNK, n_bootstrap - start) for start in range(0, n_bootstrap, _CHUNK)]
     seeds = rng.randint(0, 2**31 - 1, size=len(sizes))
@@ -273,6 +416,8 @@ def bootstrap_correlations(
         for size, seed in zip(sizes, seeds)
     )
     replicates = pd.DataFrame({m: np.concatenate([chunk[m] for chunk in chunks]) for m in methods})
+    if x.shape[0] > 1:
+        _add_between_repeats(x, y, methods, estimates, replicates)
 
     alpha = 1.0 - confidence
     rows = {}

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from interpret.glassbox import ExplainableBoostingClassifier, ExplainableBoostingRegressor
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
@@ -235,15 +235,92 @@ def test_residuals_are_out_of_fold():
     score = X[:, 0] + rng.normal(size=120)
     audit = _nearest_neighbour_audit().fit(X, y, teacher_scores=score)
     np.testing.assert_allclose(audit.mimic_.predict(X), score)  # in sample: exact
-    assert np.mean(np.abs(audit.mimic_residuals_) > 1e-9) > 0.95
+    mimic = audit.crossfit_residuals_["mimic"]
+    outcome = audit.crossfit_residuals_["outcome"]
+    assert mimic.shape == outcome.shape == (3, 2, 120)
+    assert np.all(np.abs(mimic) > 1e-9)  # no model judged a row it saw
     # calibration=None mimics the score itself: residual = score - prediction of a neighbour
-    assert np.all(np.isin(np.round(score - audit.mimic_residuals_, 10), np.round(score, 10)))
-    assert set(np.unique(audit.outcome_residuals_)) <= {-1.0, 0.0, 1.0}
-    assert np.any(audit.outcome_residuals_ != 0)
+    assert np.all(np.isin(np.round(score - mimic, 10), np.round(score, 10)))
+    assert set(np.unique(outcome)) <= {-1.0, 0.0, 1.0}
+    assert np.any(outcome != 0)
+    # the attributes are the means over a row's cross-fitted models
+    np.testing.assert_allclose(audit.mimic_residuals_, mimic.mean(axis=(0, 1)))
+    np.testing.assert_allclose(audit.outcome_residuals_, outcome.mean(axis=(0, 1)))
     # the same folds and residuals with two joblib workers
     parallel = _nearest_neighbour_audit(n_jobs=2).fit(X, y, teacher_scores=score)
     np.testing.assert_array_equal(parallel.mimic_residuals_, audit.mimic_residuals_)
     np.testing.assert_array_equal(parallel.outcome_residuals_, audit.outcome_residuals_)
+
+
+# the rows each model of the next test was fitted on, in the order of the fits
+_MIMIC_FITS: list = []
+_OUTCOME_FITS: list = []
+
+
+class _RowsMimic(RegressorMixin, BaseEstimator):
+    """Predicts a key to the rows it was fitted on (column 0 of X is the row number)."""
+
+    def fit(self, X, y):
+        _MIMIC_FITS.append(frozenset(np.asarray(X)[:, 0].astype(int)))
+        self.key_ = float(len(_MIMIC_FITS) - 1)
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.key_)
+
+
+class _RowsOutcome(ClassifierMixin, BaseEstimator):
+    """Predicts P(y = 1) = key / 1000, a key to the rows it was fitted on."""
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        _OUTCOME_FITS.append(frozenset(np.asarray(X)[:, 0].astype(int)))
+        self.key_ = len(_OUTCOME_FITS) - 1
+        return self
+
+    def predict_proba(self, X):
+        p = np.full(len(X), self.key_ / 1000)
+        return np.column_stack([1 - p, p])
+
+
+def test_cross_pairs_never_share_rows():
+    # Models that report the rows they were fitted on: each row's two pairs per repeat must
+    # come from a mimic and an outcome model fitted on disjoint thirds, neither holding the row.
+    _MIMIC_FITS.clear()
+    _OUTCOME_FITS.clear()
+    rng = np.random.default_rng(3)
+    n = 90
+    X = np.column_stack([np.arange(n), rng.normal(size=n)])
+    y = (rng.uniform(size=n) < 0.4).astype(int)
+    score = rng.normal(size=n)
+    audit = CompareAudit(
+        student=_RowsMimic(),
+        outcome=_RowsOutcome(),
+        calibration=None,
+        interactions=0,
+        n_crossfits=2,
+        random_state=0,
+    ).fit(X, y, teacher_scores=score)
+    mimic = audit.crossfit_residuals_["mimic"]
+    outcome = audit.crossfit_residuals_["outcome"]
+    mimic_keys = np.round(score - mimic).astype(int)
+    outcome_keys = np.round((y - outcome) * 1000).astype(int)
+    for r in range(2):
+        thirds = set()
+        for pair in range(2):
+            for i in range(n):
+                rows_m = _MIMIC_FITS[mimic_keys[r, pair, i]]
+                rows_o = _OUTCOME_FITS[outcome_keys[r, pair, i]]
+                assert i not in rows_m and i not in rows_o
+                assert not rows_m & rows_o
+                thirds |= {rows_m, rows_o}
+            # the two pairs of a row swap the roles of the same two thirds
+        for i in range(n):
+            assert _MIMIC_FITS[mimic_keys[r, 0, i]] == _OUTCOME_FITS[outcome_keys[r, 1, i]]
+        assert len(thirds) == 3 and set().union(*thirds) == set(range(n))
+        assert sorted(len(t) for t in thirds) == [30, 30, 30]
+    # the first fit of each model is the full-data one
+    assert _MIMIC_FITS[0] == frozenset(range(n))
 
 
 def test_string_labels_pick_the_second_class_as_event():
@@ -282,7 +359,11 @@ def small():
         (lambda X, y, s: (X, np.r_[y[:-1], np.nan], s), ValueError, "y contains NaN"),
         (lambda X, y, s: (X, y, None), ValueError, "teacher_scores .* are required"),
         (lambda X, y, s: (X, None, s), ValueError, "requires y to be passed"),
-        (lambda X, y, s: (X, np.r_[1, 1, np.zeros(38)], s), ValueError, "fewer than cv"),
+        (
+            lambda X, y, s: (X, np.r_[np.ones(8), np.zeros(32)], s),
+            ValueError,
+            r"only 8 rows of one class; the audit needs at least 9 .* each third .* cv=3 folds",
+        ),
     ],
 )
 def test_bad_data(small, change, error, match):
@@ -297,6 +378,8 @@ def test_bad_data(small, change, error, match):
         ({"calibration": "platt"}, ValueError, "calibration must be one of"),
         ({"cv": 1}, ValueError, "cv must be an integer >= 2"),
         ({"cv": 2.5}, TypeError, "cv must be an integer >= 2"),
+        ({"n_crossfits": 0}, ValueError, "n_crossfits must be an integer >= 1"),
+        ({"n_crossfits": "3"}, TypeError, "n_crossfits must be an integer >= 1"),
         ({"confidence": 1.0}, ValueError, "confidence must be a finite number > 0 and < 1"),
         ({"outcome": LinearRegression()}, TypeError, "outcome must be a classifier"),
         ({"student": "ebm"}, TypeError, "student must be a scikit-learn regressor"),
@@ -404,3 +487,44 @@ def test_large_audits_keep_the_bins_of_both_models_aligned():
     table = audit.compare()
     assert table["weight"].sum() == n
     np.testing.assert_array_equal(table["weight"], audit.outcome_.bin_weights_[0][1:-1])
+
+
+def test_adjustment_basis_is_a_quadratic_in_the_numeric_features():
+    from sklearn_distill.audit import _adjust, _adjustment_basis
+
+    rng = np.random.default_rng(4)
+    n = 400
+    frame = pd.DataFrame(
+        {
+            "a": rng.normal(2, 3, size=n),
+            "b": rng.uniform(size=n),
+            "c": pd.Categorical(rng.choice(["x", "y"], size=n)),
+            "d": rng.choice(["p", "q"], size=n),
+        }
+    )
+    frame.loc[::9, "b"] = np.nan
+    basis = _adjustment_basis(frame, n)
+    # intercept, a, b, b's missing indicator, a^2, b^2, a*b (categories and strings left out)
+    assert basis.shape == (n, 7)
+    a = frame["a"].to_numpy()
+    b = frame["b"].fillna(frame["b"].mean()).to_numpy()
+    observed = frame["b"].notna().to_numpy()
+    quadratic = 1 + 2 * a - a**2 + 3 * a * b + np.where(observed, 0.0, 5.0)
+    noise = rng.normal(size=n)
+    adjusted = _adjust(basis, np.stack([quadratic, quadratic + noise]))
+    np.testing.assert_allclose(adjusted[0], 0, atol=1e-9)
+    # what is left of the noise is orthogonal to every column
+    np.testing.assert_allclose(basis.T @ adjusted[1], 0, atol=1e-8)
+    assert frame["b"].isna().sum() == 45  # the input is left as it was
+    # a prediction adds its standardised first three powers after the linear terms
+    prediction = 3 + 2 * a
+    with_prediction = _adjustment_basis(frame, n, prediction)
+    assert with_prediction.shape == (n, 10)
+    z = (prediction - prediction.mean()) / prediction.std()
+    np.testing.assert_allclose(with_prediction[:, 3:6], np.column_stack([z, z**2, z**3]))
+    np.testing.assert_allclose(with_prediction[:, 6:], basis[:, 3:])
+    assert _adjustment_basis(frame, n, np.ones(n)).shape == (n, 7)  # a constant adds nothing
+    # at most one column per ten rows: linear terms first
+    assert _adjustment_basis(frame.iloc[:40], 40).shape == (40, 4)
+    assert _adjustment_basis(rng.normal(size=(25, 3)), 25).shape == (25, 2)
+    assert _adjustment_basis(np.array([["x"], ["y"]] * 30, dtype=object), 60).shape == (60, 1)

@@ -87,7 +87,7 @@ def test_audit_command_writes_report_and_prints_findings(csv_path, tmp_path, cap
     assert "How faithful the mimic is" in printed
     assert f"Report written to {out}" in captured.out
     # progress went to standard error while it worked
-    assert "reading" in captured.err and "out-of-fold residuals" in captured.err
+    assert "reading" in captured.err and "cross-fitted residuals" in captured.err
     page = out.read_text(encoding="utf-8")
     assert "<b>c</b>" not in page and "&lt;b&gt;c&lt;/b&gt;" in page
     assert "unused" not in page  # only the features asked for

@@ -112,9 +112,63 @@ def test_bootstrap_null_and_coverage_behaviour():
     assert covers_rho >= 30
 
 
+def test_stacked_bootstrap_is_the_mean_of_stacked_correlations():
+    # shape (n_repeats, n_pairs, n_samples): per repeat, the pairs of every sample stacked;
+    # the estimate is the mean over repeats, computed here with scipy
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(3, 2, 80)).round(1)  # ties, within and across the pairs
+    y = (0.4 * x + rng.normal(size=(3, 2, 80))).round(1)
+    table, reps = bootstrap_correlations(
+        x, y, n_bootstrap=40, random_state=1, return_replicates=True
+    )
+    for method, function in (
+        ("pearson", sp_stats.pearsonr),
+        ("spearman", sp_stats.spearmanr),
+        ("kendall", sp_stats.kendalltau),
+    ):
+        expected = np.mean([function(x[r].ravel(), y[r].ravel()).statistic for r in range(3)])
+        assert table.loc[method, "estimate"] == pytest.approx(expected)
+    # a replicate resamples samples, all their pairs in every repeat together
+    draws = np.random.default_rng(
+        np.random.RandomState(1).randint(0, 2**31 - 1, size=1)[0]
+    ).integers(0, 80, size=(40, 80))
+    for method, function in (
+        ("pearson", sp_stats.pearsonr),
+        ("spearman", sp_stats.spearmanr),
+        ("kendall", sp_stats.kendalltau),
+    ):
+        raw = np.array(
+            [
+                np.mean(
+                    [
+                        function(x[r][:, rows].ravel(), y[r][:, rows].ravel()).statistic
+                        for r in range(3)
+                    ]
+                )
+                for rows in draws
+            ]
+        )
+        # the spread of the three repeats' own correlations is added to the replicates' variance
+        per_repeat = [function(x[r].ravel(), y[r].ravel()).statistic for r in range(3)]
+        estimate = table.loc[method, "estimate"]
+        factor = np.sqrt(1 + np.var(per_repeat, ddof=1) / 3 / np.var(raw, ddof=1))
+        np.testing.assert_allclose(reps[method], estimate + factor * (raw - estimate), rtol=1e-10)
+        assert table.loc[method, "std_error"] ** 2 == pytest.approx(
+            np.var(raw, ddof=1) + np.var(per_repeat, ddof=1) / 3
+        )
+    # one repeat of one pair is the paired sample
+    flat = bootstrap_correlations(x[0, 0], y[0, 0], n_bootstrap=40, random_state=1)
+    cube = bootstrap_correlations(x[:1, :1], y[:1, :1], n_bootstrap=40, random_state=1)
+    pd.testing.assert_frame_equal(flat, cube)
+
+
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
+        ({"x": np.ones((2, 2, 5)), "y": np.ones((2, 1, 5))}, ValueError, "both of shape"),
+        ({"x": np.ones((2, 5)), "y": np.ones((2, 5))}, ValueError, "both of shape"),
+        ({"x": np.ones((1, 1, 2)), "y": np.ones((1, 1, 2))}, ValueError, "at least 3 samples"),
+        ({"x": np.full((1, 2, 4), np.nan), "y": np.ones((1, 2, 4))}, ValueError, "x contains"),
         ({"x": [1, 2, 3], "y": [1, 2]}, ValueError, "same length"),
         ({"x": [1, 2, np.nan], "y": [1, 2, 3]}, ValueError, "x contains NaN"),
         ({"x": [1, 2, 3], "y": [1, np.inf, 3]}, ValueError, "y contains NaN"),
