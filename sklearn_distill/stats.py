@@ -156,6 +156,11 @@ def _weighted_pearson(counts, a, b):
     ``counts`` has shape (n_draws, n_samples); ``a`` and ``b`` have shape (n_pairs,
     n_samples) (the same in every draw) or (n_draws, n_pairs, n_samples). NaN where either
     takes one value only in a draw.
+
+    The moments come from weighted sums about the full sample's mean (one pass). Where that
+    loses precision (a draw whose variance is small next to its mean square about the full
+    sample's mean: it left out an outlier, or takes one value) the draw is recomputed about
+    its own mean.
     """
     total = counts.sum(axis=1) * a.shape[-2]
 
@@ -163,7 +168,6 @@ def _weighted_pearson(counts, a, b):
         u = u.sum(axis=-2)
         return counts @ u if u.ndim == 1 else np.einsum("dn,dn->d", counts, u)
 
-    # centred on the full sample's mean, so that the moments below lose no precision
     a = a - a.mean(axis=(-2, -1), keepdims=True)
     b = b - b.mean(axis=(-2, -1), keepdims=True)
     mean_a, mean_b = weighted_sum(a) / total, weighted_sum(b) / total
@@ -171,12 +175,32 @@ def _weighted_pearson(counts, a, b):
     variance_a = square_a - mean_a**2
     variance_b = square_b - mean_b**2
     covariance = weighted_sum(a * b) / total - mean_a * mean_b
+    usable = np.ones(counts.shape[0], dtype=bool)
+    coarse = np.flatnonzero((variance_a <= 1e-6 * square_a) | (variance_b <= 1e-6 * square_b))
+    if coarse.size:
+        weights = counts[coarse]
+
+        def about_own_mean(u, mean):
+            u = u[coarse] if u.ndim == 3 else np.broadcast_to(u, (coarse.size, *u.shape))
+            return u - mean[coarse][:, None, None]
+
+        def sums(u):
+            return np.einsum("dn,dn->d", weights, u.sum(axis=1)) / total[coarse]
+
+        a_rows, b_rows = about_own_mean(a, mean_a), about_own_mean(b, mean_b)
+        variance_a[coarse] = sums(a_rows * a_rows)
+        variance_b[coarse] = sums(b_rows * b_rows)
+        covariance[coarse] = sums(a_rows * b_rows)
+        # a draw of one value has no spread, whatever the rounding left
+        present = np.broadcast_to((weights > 0)[:, None, :], a_rows.shape)
+        for values in (a_rows, b_rows):
+            low = np.where(present, values, np.inf).min(axis=(1, 2))
+            high = np.where(present, values, -np.inf).max(axis=(1, 2))
+            usable[coarse] &= high > low
     scale = np.sqrt(np.clip(variance_a, 0, None) * np.clip(variance_b, 0, None))
     with np.errstate(invalid="ignore", divide="ignore"):
         r = covariance / scale
-    # a draw of one value leaves a variance of rounding error, of the order of eps * square
-    usable = (variance_a > 1e-12 * square_a) & (variance_b > 1e-12 * square_b) & (scale > 0)
-    return np.where(usable, np.clip(r, -1.0, 1.0), np.nan)
+    return np.where(usable & (scale > 0), np.clip(r, -1.0, 1.0), np.nan)
 
 
 def _resample_ranks(counts, values):
@@ -329,7 +353,8 @@ def _add_between_repeats(x, y, methods, estimates, replicates):
         between = np.var(values, ddof=1) / values.size
         if se > 0:
             factor = np.sqrt(1.0 + between / se**2)
-            replicates[m] = estimates[m][0] + factor * (reps - estimates[m][0])
+            stretched = estimates[m][0] + factor * (reps - estimates[m][0])
+            replicates[m] = np.clip(stretched, -1.0, 1.0)
 
 
 def bootstrap_correlations(
@@ -364,7 +389,8 @@ def bootstrap_correlations(
         factor ``sqrt(1 + s**2 / (n_repeats * se**2))`` (``s``: the standard deviation of the
         per-repeat correlations; ``se``: the replicates' standard deviation), so that the
         replicates' variance is ``se**2 + s**2 / n_repeats``, the variance of a mean of
-        ``n_repeats`` repeats (after the repeated cross-fitting of Chernozhukov et al., 2018).
+        ``n_repeats`` repeats (after the repeated cross-fitting of Chernozhukov et al., 2018);
+        a stretched replicate is clipped to [-1, 1].
     n_bootstrap : int, default=1000
         Number of bootstrap resamples.
     confidence : float, default=0.95

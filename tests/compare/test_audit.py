@@ -490,7 +490,7 @@ def test_large_audits_keep_the_bins_of_both_models_aligned():
 
 
 def test_adjustment_basis_is_a_quadratic_in_the_numeric_features():
-    from sklearn_distill.audit import _adjust, _adjustment_basis
+    from sklearn_distill.audit import _MAX_ADJUSTMENT_COLUMNS, _adjust, _adjustment_basis
 
     rng = np.random.default_rng(4)
     n = 400
@@ -500,12 +500,15 @@ def test_adjustment_basis_is_a_quadratic_in_the_numeric_features():
             "b": rng.uniform(size=n),
             "c": pd.Categorical(rng.choice(["x", "y"], size=n)),
             "d": rng.choice(["p", "q"], size=n),
+            "e": pd.Series(rng.normal(size=n), dtype=object),  # numbers held as objects
         }
     )
     frame.loc[::9, "b"] = np.nan
+    frame.loc[::7, "e"] = pd.NA
     basis = _adjustment_basis(frame, n)
-    # intercept, a, b, b's missing indicator, a^2, b^2, a*b (categories and strings left out)
-    assert basis.shape == (n, 7)
+    # intercept, a, b, e, the missing indicators of b and e, their 3 squares and 3 products
+    # (the categories and strings are left out)
+    assert basis.shape == (n, 12)
     a = frame["a"].to_numpy()
     b = frame["b"].fillna(frame["b"].mean()).to_numpy()
     observed = frame["b"].notna().to_numpy()
@@ -516,15 +519,25 @@ def test_adjustment_basis_is_a_quadratic_in_the_numeric_features():
     # what is left of the noise is orthogonal to every column
     np.testing.assert_allclose(basis.T @ adjusted[1], 0, atol=1e-8)
     assert frame["b"].isna().sum() == 45  # the input is left as it was
-    # a prediction adds its standardised first three powers after the linear terms
+    # a prediction adds its standardised first three powers after the intercept
     prediction = 3 + 2 * a
     with_prediction = _adjustment_basis(frame, n, prediction)
-    assert with_prediction.shape == (n, 10)
+    assert with_prediction.shape == (n, 15)
     z = (prediction - prediction.mean()) / prediction.std()
-    np.testing.assert_allclose(with_prediction[:, 3:6], np.column_stack([z, z**2, z**3]))
-    np.testing.assert_allclose(with_prediction[:, 6:], basis[:, 3:])
-    assert _adjustment_basis(frame, n, np.ones(n)).shape == (n, 7)  # a constant adds nothing
-    # at most one column per ten rows: linear terms first
+    np.testing.assert_allclose(with_prediction[:, 1:4], np.column_stack([z, z**2, z**3]))
+    np.testing.assert_allclose(with_prediction[:, 4:], basis[:, 1:])
+    assert _adjustment_basis(frame, n, np.ones(n)).shape == (n, 12)  # a constant adds nothing
+    # at most one column per ten rows: the prediction's powers, then linear terms first
     assert _adjustment_basis(frame.iloc[:40], 40).shape == (40, 4)
+    six = _adjustment_basis(frame.iloc[:60], 60, prediction[:60])
+    assert six.shape == (60, 6)  # intercept, the prediction's three powers, a and b
+    np.testing.assert_allclose(six[:, 4], _adjustment_basis(frame.iloc[:60], 60)[:, 1])
     assert _adjustment_basis(rng.normal(size=(25, 3)), 25).shape == (25, 2)
     assert _adjustment_basis(np.array([["x"], ["y"]] * 30, dtype=object), 60).shape == (60, 1)
+    # many numeric features: the basis stops at the limit, building no more columns than it keeps
+    wide = rng.normal(size=(5000, 300))
+    assert _adjustment_basis(wide, 5000).shape == (5000, _MAX_ADJUSTMENT_COLUMNS)
+    # values near the float range are standardised without overflowing
+    huge = rng.normal(size=(100, 2))
+    huge[:5, 1] = 1.5e308
+    assert np.all(np.isfinite(_adjustment_basis(huge, 100)))

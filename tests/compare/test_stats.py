@@ -162,6 +162,41 @@ def test_stacked_bootstrap_is_the_mean_of_stacked_correlations():
     pd.testing.assert_frame_equal(flat, cube)
 
 
+def test_bootstrap_keeps_precision_when_a_resample_leaves_out_an_outlier():
+    # the replicates come from weighted moments; a resample without the one huge value must
+    # still give the correlation of what it drew (scipy on the gathered resample)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=100)
+    x[0] = 1e9
+    y = x + rng.normal(size=100)
+    y[0] = 0.0
+    table, reps = bootstrap_correlations(
+        x, y, n_bootstrap=60, random_state=0, methods=("pearson",), return_replicates=True
+    )
+    assert table.loc["pearson", "n_bootstrap"] == 60
+    draws = np.random.default_rng(
+        np.random.RandomState(0).randint(0, 2**31 - 1, size=2)[0]
+    ).integers(0, 100, size=(50, 100))
+    expected = [sp_stats.pearsonr(x[rows], y[rows]).statistic for rows in draws]
+    np.testing.assert_allclose(reps["pearson"][:50], expected, rtol=1e-9, atol=1e-12)
+    # a draw of one value (all copies of one row) has no correlation
+    one = bootstrap_correlations(
+        np.r_[5.0, np.zeros(2)], np.r_[1.0, 2.0, 3.0], n_bootstrap=200, random_state=1
+    )
+    assert one.loc["pearson", "n_bootstrap"] < 200
+
+
+def test_stretched_replicates_stay_correlations():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(3, 1, 30))
+    y = rng.normal(size=(3, 1, 30))
+    y[0] = x[0] + 0.1 * y[0]  # one repeat almost perfectly correlated: a wide spread
+    _, reps = bootstrap_correlations(
+        x, y, n_bootstrap=200, random_state=0, methods=("pearson",), return_replicates=True
+    )
+    assert reps["pearson"].between(-1, 1).all()
+
+
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
