@@ -144,8 +144,9 @@ def _third_residuals(audit, X, y01, scores, fitted, judged, seed, pairs):
     """Residuals of both models fitted on the rows ``fitted`` (a third of the audit data),
     judged on the rows ``judged`` (the other two thirds).
 
-    Returns the judged rows, the mimic's target and residual (the target is read through the
-    mimic's own, cross-fitted, calibration) and the outcome model's residual.
+    Returns the mimic's target and residual (the target is read through the mimic's own,
+    cross-fitted, calibration) and the outcome model's residual, each of length n_samples,
+    NaN on the rows ``fitted``.
     """
     fitted_scores = None if scores is None else scores[fitted]
     judged_scores = None if scores is None else scores[judged]
@@ -153,10 +154,11 @@ def _third_residuals(audit, X, y01, scores, fitted, judged, seed, pairs):
         audit, take_rows(X, fitted), y01[fitted], fitted_scores, seed, 1, pairs, fold=True
     )
     X_judged = take_rows(X, judged)
-    target = mimic.teacher_target(X_judged, judged_scores)
-    mimic_residual = target - mimic.predict(X_judged)
-    outcome_residual = y01[judged] - outcome.predict_proba(X_judged)[:, 1]
-    return judged, target, mimic_residual, outcome_residual
+    target, mimic_residual, outcome_residual = np.full((3, len(y01)), np.nan)
+    target[judged] = mimic.teacher_target(X_judged, judged_scores)
+    mimic_residual[judged] = target[judged] - mimic.predict(X_judged)
+    outcome_residual[judged] = y01[judged] - outcome.predict_proba(X_judged)[:, 1]
+    return target, mimic_residual, outcome_residual
 
 
 def _cross_pairs(parts, results, n_samples):
@@ -174,13 +176,9 @@ def _cross_pairs(parts, results, n_samples):
         first, second = (t for t in range(3) if t != k)
         rows = parts[k]
         for pair, (m, o) in enumerate(((first, second), (second, first))):
-            m_judged, m_target, m_residual, _ = results[m]
-            o_judged, _, _, o_residual = results[o]
-            m_at = np.searchsorted(m_judged, rows)
-            o_at = np.searchsorted(o_judged, rows)
-            mimic[pair, rows] = m_residual[m_at]
-            target[pair, rows] = m_target[m_at]
-            outcome[pair, rows] = o_residual[o_at]
+            target[pair, rows] = results[m][0][rows]
+            mimic[pair, rows] = results[m][1][rows]
+            outcome[pair, rows] = results[o][2][rows]
     return mimic, outcome, target
 
 
@@ -697,7 +695,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
                 y01,
                 scores,
                 parts[k],
-                np.sort(np.concatenate(parts[:k] + parts[k + 1 :])),
+                np.concatenate(parts[:k] + parts[k + 1 :]),
                 seeds[k],
                 pairs,
             )

@@ -115,11 +115,12 @@ def _check_stacked(x, y):
     return x, y
 
 
-def _stacked_correlations(x, y, rows, methods):
+def _stacked_correlations(x, y, rows, methods, per_repeat=False):
     """Correlations of the resamples ``rows`` (shape (n_draws, n_samples)) of stacked samples.
 
     For each repeat, the pairs of a row are stacked (``x[r, :, rows]`` flattened against
-    ``y[r, :, rows]``); the result is the mean over the repeats, one array per method.
+    ``y[r, :, rows]``); the result is the mean over the repeats, one array per method (with
+    ``per_repeat``, each repeat's: arrays of shape (n_repeats, n_draws)).
 
     A resample is read as multiplicities of the samples. Pearson's r is the weighted one,
     from weighted sums of per-sample moments; Spearman's rho is the weighted Pearson's r of
@@ -133,21 +134,19 @@ def _stacked_correlations(x, y, rows, methods):
         (rows + length * np.arange(n_draws)[:, None]).ravel(), minlength=n_draws * length
     ).reshape(n_draws, length)
     counts = counts.astype(float)
-    total = {m: np.zeros(n_draws) for m in methods}
+    out = {m: np.zeros((n_repeats, n_draws)) for m in methods}
     for r in range(n_repeats):
         if "pearson" in methods:
-            total["pearson"] += _weighted_pearson(counts, x[r], y[r])
+            out["pearson"][r] = _weighted_pearson(counts, x[r], y[r])
         if "spearman" in methods:
-            total["spearman"] += _weighted_pearson(
+            out["spearman"][r] = _weighted_pearson(
                 counts, _resample_ranks(counts, x[r]), _resample_ranks(counts, y[r])
             )
         if "kendall" in methods:
             gathered_a = x[r][:, rows].transpose(1, 0, 2).reshape(n_draws, -1)
             gathered_b = y[r][:, rows].transpose(1, 0, 2).reshape(n_draws, -1)
-            total["kendall"] += np.array(
-                [_kendall(ra, rb) for ra, rb in zip(gathered_a, gathered_b)]
-            )
-    return {m: value / n_repeats for m, value in total.items()}
+            out["kendall"][r] = [_kendall(ra, rb) for ra, rb in zip(gathered_a, gathered_b)]
+    return out if per_repeat else {m: value.mean(axis=0) for m, value in out.items()}
 
 
 def _weighted_pearson(counts, a, b):
@@ -335,16 +334,11 @@ def _bootstrap_chunk(x, y, n_draws, seed, methods):
     return _stacked_correlations(x, y, rows, methods)
 
 
-def _add_between_repeats(x, y, methods, estimates, replicates):
+def _add_between_repeats(per_repeat, estimates, replicates):
     """Stretch each method's replicates about its estimate so that their variance gains the
-    repeats' own spread over the number of repeats (see :func:`bootstrap_correlations`)."""
-    everything = np.arange(x.shape[2])[None, :]
-    per_repeat = [
-        _stacked_correlations(x[r : r + 1], y[r : r + 1], everything, methods)
-        for r in range(x.shape[0])
-    ]
-    for m in methods:
-        values = np.array([repeat[m][0] for repeat in per_repeat])
+    repeats' own spread (``per_repeat``: each repeat's correlation) over the number of
+    repeats (see :func:`bootstrap_correlations`)."""
+    for m, values in per_repeat.items():
         reps = replicates[m].to_numpy()
         finite = reps[np.isfinite(reps)]
         if finite.size < 2 or not np.all(np.isfinite(values)):
@@ -353,7 +347,7 @@ def _add_between_repeats(x, y, methods, estimates, replicates):
         between = np.var(values, ddof=1) / values.size
         if se > 0:
             factor = np.sqrt(1.0 + between / se**2)
-            stretched = estimates[m][0] + factor * (reps - estimates[m][0])
+            stretched = estimates[m] + factor * (reps - estimates[m])
             replicates[m] = np.clip(stretched, -1.0, 1.0)
 
 
@@ -433,7 +427,11 @@ def bootstrap_correlations(
     if n_bootstrap < 1:
         raise ValueError(f"n_bootstrap must be >= 1, got {n_bootstrap}.")
 
-    estimates = _stacked_correlations(x, y, np.arange(x.shape[2])[None, :], methods)
+    per_repeat = _stacked_correlations(
+        x, y, np.arange(x.shape[2])[None, :], methods, per_repeat=True
+    )
+    per_repeat = {m: values[:, 0] for m, values in per_repeat.items()}
+    estimates = {m: values.mean() for m, values in per_repeat.items()}
     rng = check_random_state(random_state)
     sizes = [min(_CHUNK, n_bootstrap - start) for start in range(0, n_bootstrap, _CHUNK)]
     seeds = rng.randint(0, 2**31 - 1, size=len(sizes))
@@ -443,7 +441,7 @@ def bootstrap_correlations(
     )
     replicates = pd.DataFrame({m: np.concatenate([chunk[m] for chunk in chunks]) for m in methods})
     if x.shape[0] > 1:
-        _add_between_repeats(x, y, methods, estimates, replicates)
+        _add_between_repeats(per_repeat, estimates, replicates)
 
     alpha = 1.0 - confidence
     rows = {}
@@ -456,7 +454,7 @@ def bootstrap_correlations(
         else:
             low = high = std_error = np.nan
         rows[m] = {
-            "estimate": float(estimates[m][0]),
+            "estimate": float(estimates[m]),
             "low": float(low),
             "high": float(high),
             "p_value": bootstrap_p_value(finite),
