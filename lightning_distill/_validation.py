@@ -1,6 +1,7 @@
 """Argument checks shared by the Lightning side.
 
-Every message has one form: ``"<name> must be <constraint>; got <value!r>."``, raised as
+Every message has one form: ``"<name> must be <constraint>; got <value>."`` (the
+value's repr, or the dtype and shape of a larger tensor or array), raised as
 ``TypeError`` for a value of the wrong type and ``ValueError`` for a value of the right type
 outside its range. Zero-dimensional tensors count as numbers.
 """
@@ -11,13 +12,26 @@ import math
 import numbers
 from collections.abc import Iterable
 
+import numpy as np
 import torch
 from torch import Tensor
 
 
+def describe(value) -> str:
+    """A short description of a value for an error message: its repr, unless it is a tensor or
+    array of more than a few elements (then its dtype and shape) or the repr is long."""
+    if isinstance(value, Tensor | np.ndarray):
+        count = value.numel() if isinstance(value, Tensor) else value.size
+        if count > 8:
+            kind = "tensor" if isinstance(value, Tensor) else "array"
+            return f"a {kind} of dtype {value.dtype} and shape {tuple(value.shape)}"
+    text = repr(value)
+    return text if len(text) <= 200 else f"{text[:160]} ... ({type(value).__name__})"
+
+
 def fail(name: str, constraint: str, value, error: type[Exception] = ValueError):
     """Raise ``error`` with the house message form."""
-    raise error(f"{name} must be {constraint}; got {value!r}.")
+    raise error(f"{name} must be {constraint}; got {describe(value)}.")
 
 
 def _as_python_number(value):
@@ -72,8 +86,15 @@ def check_choice(name: str, value, choices: Iterable):
 
 
 def check_finite(name: str, tensor: Tensor, *, where: str = "") -> None:
-    """Raise ``ValueError`` when a floating tensor holds NaN or infinity (one device sync)."""
-    if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+    """Raise ``ValueError`` when a floating tensor holds NaN or infinity (one device sync).
+
+    A NaN or an infinity anywhere makes the sum NaN or infinite, so a finite sum clears the
+    tensor with one reduction; only a non-finite sum (which finite values can also give, by
+    overflow) is checked element by element.
+    """
+    if not tensor.is_floating_point() or bool(torch.isfinite(tensor.sum())):
+        return
+    if not bool(torch.isfinite(tensor).all()):
         location = f" {where}" if where else ""
         raise ValueError(f"{name} must be finite{location}; got NaN or infinite values.")
 

@@ -511,3 +511,16 @@ def test_bad_input_is_refused_clearly_or_answered_correctly(row):
         _check(row, value)
 
     run()
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.float64])
+def test_check_finite_survives_an_overflowing_sum(dtype):
+    from lightning_distill._validation import check_finite
+
+    large = torch.full((8,), torch.finfo(dtype).max / 2, dtype=dtype)
+    check_finite("x", large)  # finite values whose sum overflows are still finite
+    check_finite("x", torch.cat([large, -large]))
+    for bad in (math.nan, math.inf, -math.inf):
+        for values in (large, torch.zeros(8, dtype=dtype)):
+            with pytest.raises(ValueError, match="x must be finite"):
+                check_finite("x", torch.cat([values, torch.tensor([bad], dtype=dtype)]))

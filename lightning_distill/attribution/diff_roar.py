@@ -202,6 +202,32 @@ def _attributions(attribution, model, images, targets, batch_size, kwargs) -> Te
     return torch.cat(parts)
 
 
+def _probe_model(model_factory, images: Tensor, targets: Tensor) -> nn.Module:
+    """One model from the factory (the caller's random state untouched), run on two images: it
+    must take the images' dtype and return ``[N, classes]`` logits covering every target."""
+    with torch.random.fork_rng(devices=[]):
+        probe = model_factory()
+    if not isinstance(probe, nn.Module):
+        fail("model_factory", "a callable returning an nn.Module", type(probe).__name__, TypeError)
+    dtype = next((p.dtype for p in probe.parameters() if p.is_floating_point()), None)
+    if dtype is not None and dtype != images.dtype:
+        raise TypeError(
+            f"train_data images must have the dtype of model_factory's models ({dtype}); got "
+            f"{images.dtype} (cast the images or the models)."
+        )
+    classes = int(targets.max()) + 1
+    with torch.no_grad(), evaluation_mode(probe):
+        outputs = probe(images[:2])
+    shape = tuple(outputs.shape) if isinstance(outputs, Tensor) else type(outputs).__name__
+    if not isinstance(outputs, Tensor) or outputs.ndim != 2 or outputs.shape[1] < classes:
+        raise ValueError(
+            "model_factory must return models whose output is [N, classes] logits with at least "
+            f"{classes} classes (the largest target is {classes - 1}); got output {shape} for "
+            "two images."
+        )
+    return probe
+
+
 def diff_roar(
     model_factory: Callable[[], nn.Module],
     train_data: Any,
@@ -302,6 +328,9 @@ def diff_roar(
     batch_size = check_integer("batch_size", batch_size, minimum=1)
     lr = check_real("lr", lr, minimum=0.0, exclusive_minimum=True)
     attribution_kwargs = dict(attribution_kwargs or {})
+    # before any attribution or training: do the factory's models read these images and give
+    # a logit for every class?
+    probe = _probe_model(model_factory, train_images, torch.cat([train_targets, test_targets]))
 
     precomputed = isinstance(attribution, tuple | list)
     random_control = isinstance(attribution, str) and attribution == "random"
@@ -342,7 +371,7 @@ def diff_roar(
         "enable_model_summary": False,
     }
     options.update(trainer_kwargs or {})
-    produced: list[nn.Module] = [] if model is None else [model]
+    produced: list[nn.Module] = [probe] if model is None else [model, probe]
 
     def fresh_model() -> nn.Module:
         candidate = model_factory()

@@ -153,6 +153,40 @@ def _normalised_heatmap(attribution: Tensor) -> Tensor:
     return torch.where(peak > 0, heatmap / torch.where(peak > 0, peak, 1.0), 0.0)
 
 
+def _interval_index(values: Tensor, boundaries: Tensor, *, max_per_cell: int = 4) -> Tensor:
+    """``torch.bucketize(values, boundaries)`` (the number of boundaries below each value) for
+    sorted, distinct float64 ``boundaries``, by a uniform grid of cells instead of a binary search.
+
+    A value's cell is ``trunc(clamp((v - lo) * scale))``, computed in float32 the same way for
+    the values and the boundaries. Every step is monotone (rounding included), so a boundary in
+    a lower cell than a value is below it and one in a higher cell is above it; only the few
+    boundaries of the value's own cell are compared, in float64. Exact, and several times
+    faster than the binary search; falls back to it when boundaries crowd into one cell.
+    """
+    count = boundaries.numel()
+    low, high = float(boundaries[0]), float(boundaries[-1])
+    if count < 2 or not high > low:
+        return torch.bucketize(values, boundaries)
+    cells = 4 * count
+    scale = cells / (high - low)
+
+    def cell(v: Tensor) -> Tensor:
+        return ((v.to(torch.float32) - low) * scale).clamp_(0, cells - 1).to(torch.int32)
+
+    per_cell = torch.bincount(cell(boundaries), minlength=cells)
+    width = int(per_cell.max())
+    if width > max_per_cell:
+        return torch.bucketize(values, boundaries)
+    below = torch.cumsum(per_cell, 0) - per_cell  # boundaries in lower cells
+    padded = torch.cat([boundaries, boundaries.new_full((width,), torch.inf)])
+    flat = values.reshape(-1)
+    first = below.index_select(0, cell(flat))  # index_select: several times faster than [ ]
+    index = first
+    for k in range(width):
+        index = index + (padded.index_select(0, first + k if k else first) < flat)
+    return index.view(values.shape)
+
+
 def band_confusion(heatmap: Tensor, ground_truth: Tensor, threshold_sets: Tensor, gt_thresholds):
     """Per image and threshold set, counts of (map band, ground-truth band): ``[N, K, 5, 5]``.
 
@@ -165,18 +199,25 @@ def band_confusion(heatmap: Tensor, ground_truth: Tensor, threshold_sets: Tensor
     device = heatmap.device
     threshold_sets = threshold_sets.to(device=device, dtype=torch.float64)
     gt_thresholds = torch.as_tensor(gt_thresholds, dtype=torch.float64, device=device)
-    truth_band = torch.bucketize(ground_truth, gt_thresholds)
+    truth_band = _interval_index(ground_truth, gt_thresholds)
     boundaries = torch.unique(threshold_sets)  # sorted
     intervals = boundaries.numel() + 1
-    interval = torch.bucketize(heatmap, boundaries)
-    counts = torch.zeros(heatmap.shape[0], 5 * intervals, dtype=torch.float64, device=device)
-    counts.scatter_add_(1, truth_band * intervals + interval, torch.ones_like(heatmap))
-    counts = counts.view(-1, 5, intervals)
+    images, pixels = heatmap.shape
+    # one count per (image, ground-truth band, interval)
+    cell = _interval_index(heatmap, boundaries) + truth_band * intervals
+    cell += torch.arange(images, device=device)[:, None] * (5 * intervals)
+    counts = torch.bincount(cell.flatten(), minlength=images * 5 * intervals)
+    # counts of up to 2**24 pixels add up exactly in float32, which multiplies faster
+    exact = torch.float32 if pixels < 2**24 else torch.float64
+    counts = counts.view(images * 5, intervals).to(exact)
     # a point of each interval (its upper end; +inf for the last): its band under every set
     ends = torch.cat([boundaries, boundaries.new_full((1,), torch.inf)])
     bands = (threshold_sets[None] < ends[:, None, None]).sum(-1)  # [intervals, K]
-    one_hot = F.one_hot(bands, 5).to(torch.float64)  # [intervals, K, 5]
-    return torch.einsum("ngm,mkp->nkpg", counts, one_hot)
+    one_hot = F.one_hot(bands, 5).to(exact).flatten(1)  # [intervals, K * 5]
+    sets = threshold_sets.shape[0]
+    # [N, 5 (truth), K, 5 (map)] -> [N, K, 5 (map), 5 (truth)]
+    confusion = (counts @ one_hot).to(torch.float64).view(images, 5, sets, 5)
+    return confusion.permute(0, 2, 3, 1)
 
 
 def scores_from_confusion(confusion: Tensor) -> dict[str, Tensor]:
@@ -354,9 +395,13 @@ def _stable_order(values: Tensor) -> tuple[Tensor, Tensor]:
     return order, starts
 
 
-def _average_ranks(values: Tensor) -> tuple[Tensor, Tensor]:
-    """Ranks along the last dimension (0-based, ties given their mean rank; float64) and the
-    stable ascending order the ranks come from."""
+def _ranks_and_top_shares(values: Tensor, count: int) -> tuple[Tensor, Tensor]:
+    """Per row: ranks along the last dimension (0-based, ties given their mean rank; float64) and
+    each position's share of the ``count`` highest places (float64; sums to ``count``).
+
+    A run of equal values that straddles the cut shares the places left to it equally: the
+    probability that a pixel is among the top ``count`` when ties are broken at random.
+    """
     order, starts = _stable_order(values)
     columns = order.shape[1]
     positions = torch.arange(columns, device=order.device).expand_as(order)
@@ -366,7 +411,13 @@ def _average_ranks(values: Tensor) -> tuple[Tensor, Tensor]:
     ends[:, :-1] = starts[:, 1:]
     last = torch.where(ends, positions, columns).flip(1).cummin(1).values.flip(1)
     mean_rank = (first + last).to(torch.float64) * 0.5
-    return torch.empty_like(mean_rank).scatter_(1, order, mean_rank), order
+    # places of the run at or above the cut (sorted position columns - count), over its length
+    above = (last + 1 - first.clamp(min=columns - count)).clamp(min=0)
+    share = above.to(torch.float64) / (last - first + 1).to(torch.float64)
+    sorted_values = torch.stack([mean_rank, share])
+    index = order.unsqueeze(0).expand_as(sorted_values)
+    ranks, shares = torch.empty_like(sorted_values).scatter_(2, index, sorted_values)
+    return ranks, shares
 
 
 def _pearson(a: Tensor, b: Tensor) -> Tensor:
@@ -387,10 +438,17 @@ def attribution_agreement(
 
     * ``spearman``: Spearman's rank correlation of the two maps over the pixels (ties get their
       mean rank, as in ``scipy.stats.spearmanr``; a constant map has no ranking and scores 0);
-    * ``top_k_iou``: intersection over union of the ``round(top_k * pixels)`` (at least one)
-      most important pixels of each map (among equal values, the later pixel first).
+    * ``top_k_iou``: intersection over union of the ``k = round(top_k * pixels)`` (at least one)
+      most important pixels of each map. Equal values that straddle the k-th place share the
+      places left equally (each such pixel counts as the fraction of the tie that fits), and the
+      intersection is the sum over pixels of the two maps' shares: its expected size when ties
+      are broken at random, independently in each map. Ties are thus never taken for agreement:
+      two maps that are constant (or zero) everywhere score the chance level
+      ``k / (2 pixels - k)`` (0.053 for ``top_k=0.1``), as do two independent maps on average;
+      ``IoU = I / (2k - I)``.
 
-    Both are 1 for identical maps and unchanged by a positive rescaling of either map. Used to
+    Both are 1 for identical maps (``top_k_iou`` when no tie straddles the k-th place) and
+    unchanged by a positive rescaling of either map. Used to
     ask whether a student explains its decisions as its teacher does (the same attribution
     method applied to both on the same inputs); the pair of measures follows the explanation-
     agreement literature (Krishna et al., "The disagreement problem in explainable ML", 2022:
@@ -427,16 +485,15 @@ def attribution_agreement(
     # channels reduced, and pixels ordered, in the input's precision; ranks and scores in float64
     pixels_a = (maps_a.abs() if absolute else maps_a).sum(1).flatten(1)
     pixels_b = (maps_b.abs() if absolute else maps_b).sum(1).flatten(1)
-    # a NaN or infinity in a map makes its pixel's sum non-finite: check the C times smaller sums,
-    # and the maps themselves only when a sum is not finite (a finite map may overflow)
+    # a NaN or infinity in a map makes the sum of its pixels non-finite: check the maps
+    # themselves only when that sum is not finite (finite maps may overflow)
     for name, maps, pixels in (("a", maps_a, pixels_a), ("b", maps_b, pixels_b)):
-        if not bool(torch.isfinite(pixels).all()):
+        if not bool(torch.isfinite(pixels.sum())):
             check_finite(name, maps)
-    ranks_a, order_a = _average_ranks(pixels_a)
-    ranks_b, order_b = _average_ranks(pixels_b)
-    spearman = _pearson(ranks_a, ranks_b)
     count = max(1, round(top_k * pixels_a.shape[1]))
-    top_a = torch.zeros_like(pixels_a, dtype=torch.bool).scatter_(1, order_a[:, -count:], True)
-    top_b = torch.zeros_like(pixels_b, dtype=torch.bool).scatter_(1, order_b[:, -count:], True)
-    intersection = (top_a & top_b).sum(1).to(torch.float64)
+    ranks_a, top_a = _ranks_and_top_shares(pixels_a, count)
+    ranks_b, top_b = _ranks_and_top_shares(pixels_b, count)
+    spearman = _pearson(ranks_a, ranks_b)
+    # the expected overlap when each map's ties are broken at random, independently
+    intersection = (top_a * top_b).sum(1)
     return {"spearman": spearman, "top_k_iou": intersection / (2 * count - intersection)}

@@ -10,6 +10,7 @@ Captum is imported on first use, not when the library is imported.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -59,6 +60,62 @@ def _check_inputs(inputs, targets, *, targets_required: bool = False) -> None:
         fail("targets", f"one class index per input ({len(inputs)})", tuple(targets.shape))
 
 
+def _check_outputs(outputs, targets: Tensor | None, bounds: tuple[int, int] | None) -> None:
+    """Logits ``[N, classes]`` (or one output per input) that ``targets`` index."""
+    if not isinstance(outputs, Tensor):
+        fail("model", "a module returning a tensor of logits", type(outputs).__name__, TypeError)
+    if targets is None:
+        if outputs.ndim > 1 and outputs[0].numel() > 1:
+            raise ValueError(
+                "targets must be class indices for a model with several outputs per input (None "
+                f"only for one output per input); got None for outputs of shape "
+                f"{tuple(outputs.shape)}."
+            )
+        return
+    if outputs.ndim != 2:
+        fail("model", "a module returning logits of shape [N, classes]", tuple(outputs.shape))
+    if bounds is not None and (bounds[0] < 0 or bounds[1] >= outputs.shape[1]):
+        raise ValueError(
+            f"targets must be class indices in [0, {outputs.shape[1] - 1}] (the model has "
+            f"{outputs.shape[1]} outputs); got values from {bounds[0]} to {bounds[1]}."
+        )
+
+
+@contextlib.contextmanager
+def _outputs_checked(model: nn.Module, targets: Tensor | None) -> Iterator[None]:
+    """Check the model's outputs against ``targets`` on every forward run inside (Captum calls
+    the model itself), so that a bad pair is refused with the library's message."""
+    bounds = None if targets is None or not len(targets) else _bounds(targets)
+    handle = model.register_forward_hook(
+        lambda module, args, outputs: _check_outputs(outputs, targets, bounds)
+    )
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def _bounds(targets: Tensor) -> tuple[int, int]:
+    low, high = torch.stack([targets.min(), targets.max()]).tolist()
+    return int(low), int(high)
+
+
+def _check_kwargs(explainer_class: type, kwargs: dict) -> None:
+    """Keyword arguments the Captum method's ``attribute`` takes (besides ``target``)."""
+    parameters = inspect.signature(explainer_class.attribute).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    allowed = [name for name in parameters if name not in ("self", "inputs", "target")]
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        fail(
+            "kwargs",
+            f"keyword arguments of {explainer_class.__name__}.attribute ({', '.join(allowed)})",
+            unknown,
+            TypeError,
+        )
+
+
 def loss_gradient(
     model: nn.Module, inputs: Tensor, targets: Tensor, *, reduction: str = "norm"
 ) -> Tensor:
@@ -98,7 +155,9 @@ def loss_gradient(
     check_choice("reduction", reduction, ("norm", "none"))
     with evaluation_mode(model), _gradients_on():
         x = inputs.detach().clone().requires_grad_(True)
-        loss = F.cross_entropy(model(x), targets.detach().clone(), reduction="sum")
+        outputs = model(x)
+        _check_outputs(outputs, targets, _bounds(targets) if len(targets) else None)
+        loss = F.cross_entropy(outputs, targets.detach().clone(), reduction="sum")
         (gradient,) = torch.autograd.grad(loss, x)
     check_finite("loss_gradient", gradient, where="(the model's loss or outputs are not finite)")
     if reduction == "none" or gradient.ndim != 4:
@@ -182,7 +241,8 @@ def attribute(
             fail("method", "a callable returning a Tensor", type(result).__name__, TypeError)
     else:
         explainer_class = _captum_class(method)
-        with evaluation_mode(model), _gradients_on():
+        _check_kwargs(explainer_class, kwargs)
+        with evaluation_mode(model), _gradients_on(), _outputs_checked(model, targets):
             explainer = explainer_class(model)
             copy = inputs.detach().clone().requires_grad_(True)
             result = explainer.attribute(copy, target=targets, **kwargs)

@@ -67,6 +67,11 @@ def select_target(outputs: torch.Tensor, target) -> torch.Tensor:
     -------
     torch.Tensor, shape (batch,)
     """
+    if not isinstance(outputs, torch.Tensor):
+        raise TypeError(
+            f"teacher must return a tensor; got {type(outputs).__name__} (wrap the teacher in a "
+            "module that returns the output to explain, e.g. its logits)."
+        )
     batch = outputs.shape[0]
     if target is None:
         if outputs[0].numel() != 1:

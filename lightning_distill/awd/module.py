@@ -378,7 +378,7 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
         # after the step whose count *including itself* is a multiple of log_every_n_steps
         # (global_step + 1), so log exactly there: a value logged on another step would be
         # written later, under the wrong step.
-        if logs_step_values(attached_trainer(self), last_batch=False):
+        if logs_step_values(attached_trainer(self)):
             for name, value in zip(terms, values):
                 if name == "loss":
                     self.log("train/loss", value, prog_bar=True, batch_size=batch_size)

@@ -2,8 +2,8 @@
 
 The callback cannot add parameters to the user's module or optimizer, so the trainable parts of
 its feature methods (CRD's heads, FT's translator, SSKD's student head, hint regressors) have
-an Adam optimizer of their own, stepped after each training batch (gradients averaged over
-processes under DDP); their state and the optimizer's travel in the callback's ``state_dict``,
+an Adam optimizer of their own, stepped when the module's optimizer steps (once per group of
+``accumulate_grad_batches`` batches; gradients averaged over processes under DDP); their state and the optimizer's travel in the callback's ``state_dict``,
 so a resumed fit continues exactly.
 """
 

@@ -52,7 +52,9 @@ class KnowledgeDistillation(L.Callback):
         Frozen when the fit starts (eval mode, no gradient) and given back as it was then,
         every submodule's mode and every ``requires_grad`` flag, after the fit, also a failed
         one (the lifecycle of ``lightning_distill._teacher``); moved to the module's device.
-        It is not part of the module, so never in its checkpoints.
+        Cast to the module's floating dtype for the fit when they differ (``precision=
+        "64-true"``, a ``.double()`` module) and given back its own tensors after it, bit for
+        bit. It is not part of the module, so never in its checkpoints.
     temperature : float, default=4.0
     alpha : float in [0, 1], default=0.9
         Weight of the KD term; ``T^2`` is kept for every alpha.
@@ -77,7 +79,8 @@ class KnowledgeDistillation(L.Callback):
         ``named_modules()``. Their weighted terms are added to the loss and logged as
         ``train/loss_feature/<name>`` (their sum as ``train/loss_feature``). Trainable parts
         (heads, translator, regressors) cannot join the module's optimizer: they have an Adam
-        optimizer of their own with learning rate ``feature_lr``, stepped after each batch; they,
+        optimizer of their own with learning rate ``feature_lr``, stepped with the module's
+        optimizer (once per ``accumulate_grad_batches`` batches); they,
         CRD's bank and that optimizer's state are in the callback's ``state_dict`` (so in
         checkpoints). First stages (FT's paraphraser, SSKD's teacher head) run in
         ``on_train_start`` over the fit's training data, once.
@@ -133,6 +136,8 @@ class KnowledgeDistillation(L.Callback):
         self._features = CallbackFeatures(specs, example_input, feature_lr) if specs else None
         self._teacher_lifecycle = TeacherLifecycle()
         self._wrapped_module: L.LightningModule | None = None
+        # the teacher's own floating tensors while it runs cast to the module's dtype
+        self._uncast: list[tuple[nn.Module, str, bool, Tensor]] | None = None
 
     # ----------------------------------------------------------------- set-up / teardown
     @override
@@ -167,11 +172,13 @@ class KnowledgeDistillation(L.Callback):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._features is not None:
             self._match_device(pl_module.device)
+            self._match_dtype(pl_module)
             self._features.methods.to(pl_module.device)
             self._features.pretrain(trainer, self.teacher, pl_module.device)
 
     @override
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        # with the module's optimizer: once per accumulated group of batches
         if self._features is not None:
             self._features.step()
 
@@ -191,6 +198,7 @@ class KnowledgeDistillation(L.Callback):
             # The wrapper is an instance attribute; deleting it uncovers the class's method.
             self._wrapped_module.__dict__.pop("training_step", None)
             self._wrapped_module = None
+        self._uncast_teacher()
         self._teacher_lifecycle.give_back()
 
     # ----------------------------------------------------------------- the wrapper
@@ -233,6 +241,7 @@ class KnowledgeDistillation(L.Callback):
                 )
             targets = self.targets_from(batch)
             self._match_device(logits.device)
+            self._match_dtype(pl_module)
             if features is None:
                 with torch.no_grad():
                     teacher_logits = self.teacher(*inputs, **input_kwargs)
@@ -277,6 +286,35 @@ class KnowledgeDistillation(L.Callback):
         param = next(self.teacher.parameters(), None)
         if param is not None and param.device != device:
             self.teacher.to(device)
+
+    def _match_dtype(self, pl_module: L.LightningModule) -> None:
+        """Cast the teacher to the module's floating dtype if they differ, keeping its own
+        tensors to give back (a float32 teacher cast to bfloat16 and back would lose bits)."""
+        wanted = next((p.dtype for p in pl_module.parameters() if p.is_floating_point()), None)
+        current = next((p.dtype for p in self.teacher.parameters() if p.is_floating_point()), None)
+        if wanted is None or current is None or wanted == current:
+            return
+        if self._uncast is None:
+            self._uncast = [
+                (module, name, isinstance(tensor, nn.Parameter), tensor.data)
+                for module in self.teacher.modules()
+                for name, tensor in (
+                    *module.named_parameters(recurse=False),
+                    *module.named_buffers(recurse=False),
+                )
+                if tensor.is_floating_point()
+            ]
+        self.teacher.to(wanted)
+
+    def _uncast_teacher(self) -> None:
+        if self._uncast is None:
+            return
+        for module, name, is_parameter, original in self._uncast:
+            if is_parameter:
+                getattr(module, name).data = original
+            else:
+                setattr(module, name, original)  # a registered buffer stays one
+        self._uncast = None
 
     # ----------------------------------------------------------------- state
     @override

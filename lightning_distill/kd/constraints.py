@@ -23,7 +23,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lightning_distill._validation import check_choice, check_integer, check_real, fail
+from lightning_distill._validation import (
+    check_choice,
+    check_finite,
+    check_integer,
+    check_real,
+    fail,
+)
 from lightning_distill.hooks import resolve_module_names
 
 __all__ = [
@@ -535,6 +541,7 @@ def monotonicity_violations(
     column = _feature_tensor(X, feature)
     if column.shape[0] == 0:
         fail("X", "a non-empty batch", tuple(column.shape))
+    _check_points(model, X)
     if delta is None:
         spread = float(column.max() - column.min())
         delta = 0.05 * spread if spread > 0 else 1.0
@@ -542,18 +549,53 @@ def monotonicity_violations(
     modes = [(module, module.training) for module in model.modules()]
     model.eval()
     try:
-        grad, values = _derivative(model, X, feature, output, quantity, create_graph=False)
+        # a check is often run inside evaluation code: gradients on, here only
+        with torch.inference_mode(False), torch.enable_grad():
+            X = _outside_inference(X)
+            grad, values = _derivative(model, X, feature, output, quantity, create_graph=False)
         with torch.no_grad():
             raised = _output_of(model, _raise_feature(X, feature, delta), output, quantity)
             wrong_pairs = direction * (raised - values.detach()) < 0
     finally:
         for module, mode in modes:
             module.training = mode
+    if not bool(torch.isfinite(grad).all() & torch.isfinite(raised).all()):
+        raise ValueError(
+            "model must give finite outputs and derivatives at every row of X; got NaN or "
+            f"infinite values at {int((~torch.isfinite(grad) | ~torch.isfinite(raised)).sum())} "
+            f"of {grad.shape[0]} rows."
+        )
     wrong_gradient = direction * grad < 0
     return {
         "gradient": float(wrong_gradient.float().mean()),
         "pairs": float(wrong_pairs.float().mean()),
     }
+
+
+def _check_points(model: nn.Module, X) -> None:
+    """Finite floating inputs in the model's floating dtype."""
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+    items = X.items() if isinstance(X, Mapping) else [(None, X)]
+    for key, value in items:
+        if not isinstance(value, Tensor) or not value.is_floating_point():
+            continue
+        name = "X" if key is None else f"X[{key!r}]"
+        check_finite(name, value)
+        if dtype is not None and value.dtype != dtype:
+            raise TypeError(
+                f"{name} must have the model's dtype {dtype}; got {value.dtype} (cast the points "
+                "or the model so that they match)."
+            )
+
+
+def _outside_inference(X):
+    """``X`` with inference-mode tensors (made under ``torch.inference_mode``) cloned into
+    ordinary ones, which autograd may save."""
+    if isinstance(X, Mapping):
+        return {
+            k: v.clone() if isinstance(v, Tensor) and v.is_inference() else v for k, v in X.items()
+        }
+    return X.clone() if X.is_inference() else X
 
 
 def _raise_feature(X, feature, delta: float):

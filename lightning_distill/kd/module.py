@@ -256,7 +256,9 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
     ``keep_teacher_in_checkpoint``. Every submodule's mode and every ``requires_grad`` flag are
     recorded when a Trainer run starts and given back exactly in ``teardown``, or when the run
     fails (the one lifecycle of ``lightning_distill._teacher``). A direct call outside a run
-    freezes it for that call only. Non-finite teacher logits (NaN, ``+inf``) stop the run at the
+    freezes it for that call only. The teacher is a submodule: moving or casting the module
+    (``.to()``, ``.double()``, a Trainer's ``precision="64-true"``) moves or casts it too, and
+    it stays so after the run, like the student. Non-finite teacher logits (NaN, ``+inf``) stop the run at the
     first such batch; ``-inf`` marks a masked class.
 
     Device: every tensor stays on the student's device during training. One value per step
@@ -614,7 +616,9 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                 self._teacher_cache[: old.shape[0]] = old
         missing = ~cached[index]
         if bool(missing.any()):
-            logits = self._teacher_forward(x[missing]).float()
+            logits = self._teacher_forward(x[missing])
+            # kept in float32 (half-precision logits widened), float64 as it is
+            logits = logits if logits.dtype == torch.float64 else logits.float()
             if self._teacher_cache is None:
                 self._teacher_cache = logits.new_zeros(cached.numel(), logits.shape[1])
             self._teacher_cache[index[missing]] = logits

@@ -16,8 +16,12 @@ r"""Choosing the distillation temperature: a sweep of short runs, or a learned t
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Sequence
+import os
+import random
+import weakref
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -26,7 +30,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lightning_distill._batch import unpack_batch
 from lightning_distill._validation import check_choice, check_integer, check_real, fail
+from lightning_distill.kd.losses import (
+    _check_logit_values,
+    _check_pair,
+    _float_logits,
+    _shift,
+)
 
 if TYPE_CHECKING:  # pandas and matplotlib load when a selection runs or is drawn
     import pandas as pd
@@ -57,15 +68,38 @@ def gradient_reversal(x: Tensor, strength: float) -> Tensor:
     return _GradientReversal.apply(x, float(strength))
 
 
+def _log_softmax_at(logits: Tensor, temperature: Tensor) -> Tensor:
+    """``log_softmax(logits / T)`` with masked (``-inf``) classes kept out of every gradient: they
+    are divided as zeros and put back as ``-inf``, so no ``0 * inf`` reaches ``T``'s gradient."""
+    kept = logits > float("-inf")
+    scaled = torch.where(kept, _shift(logits), 0.0) / temperature
+    return F.log_softmax(torch.where(kept, scaled, float("-inf")), dim=1)
+
+
 def kd_loss_at(student_logits: Tensor, teacher_logits: Tensor, temperature: Tensor) -> Tensor:
     r""":math:`T^2\,\mathrm{KL}(p_t^T \| p_s^T)` averaged over the batch, with ``temperature`` a
     tensor that may carry a gradient (:func:`~lightning_distill.kd.losses.kd_loss` takes a
-    number)."""
+    number).
+
+    The same conventions as ``kd_loss``: float64 logits are kept in float64 (others go to
+    float32, autocast off), a teacher logit of ``-inf`` (a masked class) contributes exactly zero
+    with finite gradients for the student and the temperature, and NaN or ``+inf`` logits, or a
+    row without a finite logit, raise ``ValueError``.
+    """
+    _check_pair(student_logits, teacher_logits)
+    if not bool(torch.isfinite(student_logits).all() & torch.isfinite(teacher_logits).all()):
+        _check_logit_values(student_logits=student_logits, teacher_logits=teacher_logits)
+    dtype = _float_logits(student_logits).dtype
     with torch.autocast(device_type=student_logits.device.type, enabled=False):
-        temperature = temperature.float()
-        log_student = F.log_softmax(student_logits.float() / temperature, dim=1)
-        log_teacher = F.log_softmax(teacher_logits.float() / temperature, dim=1)
-        kl = F.kl_div(log_student, log_teacher, reduction="sum", log_target=True)
+        temperature = torch.as_tensor(temperature, device=student_logits.device).to(dtype)
+        log_student = _log_softmax_at(student_logits.to(dtype), temperature)
+        log_teacher = _log_softmax_at(teacher_logits.to(dtype), temperature)
+        p_teacher = log_teacher.exp()
+        # p_t (log p_t - log p_s) with zero where p_t = 0; the unused branch gets finite inputs
+        # so that its zero gradient does not turn into 0 * inf = NaN
+        used = p_teacher > 0
+        terms = p_teacher * torch.where(used, log_teacher - log_student, 0.0)
+        kl = torch.where(used, terms, 0.0).sum()
         return kl * temperature.square() / student_logits.shape[0]
 
 
@@ -246,6 +280,25 @@ class TemperatureSelection:
         return figure
 
 
+@contextlib.contextmanager
+def _isolated_global_seeds():
+    """The caller's random states (Python, numpy, torch) and ``PL_GLOBAL_SEED`` as they were
+    once the runs, which seed them, are over."""
+    # seed_everything seeds numpy's legacy global generator: that is the state to keep
+    python_state, numpy_state = random.getstate(), np.random.get_state()  # noqa: NPY002
+    seed_variable = os.environ.get("PL_GLOBAL_SEED")
+    try:
+        with torch.random.fork_rng(devices=range(torch.cuda.device_count())):
+            yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)  # noqa: NPY002
+        if seed_variable is None:
+            os.environ.pop("PL_GLOBAL_SEED", None)
+        else:
+            os.environ["PL_GLOBAL_SEED"] = seed_variable
+
+
 def _check_temperatures(temperatures) -> list[float]:
     if isinstance(temperatures, str) or not isinstance(temperatures, Sequence):
         fail("temperatures", "a non-empty sequence of numbers > 0", temperatures, TypeError)
@@ -263,12 +316,48 @@ def _check_temperatures(temperatures) -> list[float]:
     return values
 
 
-def _inputs_and_targets(batch):
-    if isinstance(batch, dict) and "inputs" in batch and "targets" in batch:
-        return batch["inputs"], batch["targets"]
-    if isinstance(batch, list | tuple) and len(batch) in (2, 3):
-        return batch[0], batch[1]
-    fail("val", "a loader of (inputs, targets[, index]) or {'inputs', 'targets'} batches", batch)
+def _inputs_and_targets(batch, name: str = "val"):
+    """A batch read as ``DistillationModule`` reads it; a bad one is blamed on ``name``."""
+    try:
+        inputs, targets, _ = unpack_batch(batch)
+    except ValueError as error:
+        raise ValueError(f"{name} must yield batches the module can read: {error}") from None
+    return inputs, targets
+
+
+def _check_loader(name: str, loader) -> None:
+    """A loader of readable batches, checked on its first batch before any training."""
+    if loader is None or isinstance(loader, str | bytes) or not isinstance(loader, Iterable):
+        fail(name, "a DataLoader (an iterable of batches)", loader, TypeError)
+    for batch in loader:
+        _inputs_and_targets(batch, name)
+        return
+    fail(name, "a loader with at least one batch", loader)
+
+
+class _FreshModules:
+    """Refuse a module that shares trainable parameters with one an earlier run trained (a
+    factory closing over one student would train it again in every run); the teacher may be
+    shared."""
+
+    def __init__(self) -> None:
+        self._trained: dict[int, weakref.ref] = {}
+
+    def check(self, module) -> None:
+        if not isinstance(module, nn.Module):
+            fail("make_module", "a callable returning a LightningModule", module, TypeError)
+        teacher = getattr(module, "teacher", None)
+        frozen = {id(p) for p in teacher.parameters()} if isinstance(teacher, nn.Module) else set()
+        own = [p for p in module.parameters() if id(p) not in frozen]
+        for parameter in own:
+            earlier = self._trained.get(id(parameter))
+            if earlier is not None and earlier() is parameter:
+                fail(
+                    "make_module",
+                    "a callable building a new student on every call (the teacher may be shared)",
+                    "a module whose student was trained by an earlier run",
+                )
+        self._trained.update({id(p): weakref.ref(p) for p in own})
 
 
 @torch.no_grad()
@@ -319,7 +408,10 @@ def select_temperature(
     a module with ``make_module(temperature)`` and a trainer with ``make_trainer()``, fits on
     ``train`` and scores the student on ``val``: accuracy, agreement with the teacher's
     predictions and KL(teacher || student) at temperature 1. Runs with the same seeds give the
-    same table (on CPU, given deterministic data loading).
+    same table (on CPU, given deterministic data loading). The caller's random states and
+    ``PL_GLOBAL_SEED`` are restored afterwards. ``make_module`` must build a new student on
+    every call (a module whose student an earlier run trained is refused; the teacher may be
+    shared), and both loaders are checked on their first batch before any training.
 
     Parameters
     ----------
@@ -329,7 +421,8 @@ def select_temperature(
     make_trainer : callable
         ``() -> lightning.Trainer``; a fresh one per run, e.g. with a few epochs.
     train, val : DataLoader
-        Batches ``(inputs, targets)`` (or with an index, or dicts).
+        Batches ``(inputs, targets)`` (or with an index, or dicts), read as
+        ``DistillationModule`` reads them.
     temperatures : sequence of float, default=(1, 2, 4, 8, 16)
     seeds : sequence of int, default=(0, 1, 2)
         Give the spread over runs; more seeds, narrower doubt, linear cost.
@@ -353,14 +446,19 @@ def select_temperature(
     seeds = [check_integer("seeds", seed, minimum=0) for seed in seeds]
     check_choice("criterion", criterion, tuple(_CRITERIA))
     records = []
-    for temperature in temperatures:
-        for seed in seeds:
-            seed_everything(seed, verbose=False)
-            module = make_module(temperature)
-            trainer = make_trainer()
-            trainer.fit(module, train_dataloaders=train)
-            scores = _validation_scores(module, val)
-            records.append({"temperature": temperature, "seed": seed, **scores})
+    fresh = _FreshModules()
+    with _isolated_global_seeds():
+        _check_loader("train", train)
+        _check_loader("val", val)
+        for temperature in temperatures:
+            for seed in seeds:
+                seed_everything(seed, verbose=False)
+                module = make_module(temperature)
+                fresh.check(module)
+                trainer = make_trainer()
+                trainer.fit(module, train_dataloaders=train)
+                scores = _validation_scores(module, val)
+                records.append({"temperature": temperature, "seed": seed, **scores})
     import pandas as pd
 
     runs = pd.DataFrame.from_records(records)

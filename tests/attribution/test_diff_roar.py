@@ -134,3 +134,24 @@ def test_bad_input(blocks):
     nan[0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match=r"attribution\[1\] must be finite"):
         diff_roar(linear, data, data, attribution=(torch.ones(20, 32, 16), nan))
+
+
+def test_models_that_cannot_read_the_data_are_refused_before_any_work(blocks):
+    train, _ = blocks
+    data = (train.images[:20], train.targets[:20])
+    calls = []
+
+    def too_few_outputs():
+        calls.append(1)
+        return nn.Sequential(nn.Flatten(), nn.Linear(32 * 16, 1))
+
+    state = torch.random.get_rng_state()
+    with pytest.raises(
+        ValueError, match=r"model_factory must return models .* at least \d+ classes"
+    ):
+        diff_roar(too_few_outputs, data, data, attribution="random", fractions=[0.5], seeds=1)
+    assert len(calls) == 1  # one probe, no training
+    assert torch.equal(torch.random.get_rng_state(), state)  # the caller's random state kept
+    wide = (data[0].double(), data[1])
+    with pytest.raises(TypeError, match=r"train_data images must have the dtype .*torch.float32"):
+        diff_roar(linear, wide, wide, attribution="random", fractions=[0.5], seeds=1)

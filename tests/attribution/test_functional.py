@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -139,6 +141,38 @@ def test_soft_threshold_sets_follow_reference():
     assert sets[-1, 3] == pytest.approx(0.7 - 55 * 0.005)
 
 
+@pytest.mark.parametrize(
+    "thresholds, soft_steps",
+    [
+        ((-0.7, -0.3, 0.3, 0.7), 56),
+        ((-0.5, -0.3, 0.3, 0.5), 1),
+        ((-0.3, -0.2999, 0.3, 0.30001), 5),  # two boundaries in one grid cell
+        ((-1e-30, 0.0, 1e-300, 1e-200), None),  # all but one crowd into a cell: fallback
+    ],
+)
+def test_interval_index_equals_binary_search(thresholds, soft_steps):
+    from lightning_distill.attribution.functional import (
+        _interval_index,
+        five_band_threshold_sets,
+    )
+
+    boundaries = torch.unique(five_band_threshold_sets(thresholds, soft_steps))
+    values = torch.cat(
+        [
+            torch.rand(20_000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+            * 2.2
+            - 1.1,
+            boundaries,  # on a boundary: counted below it
+            boundaries.nextafter(boundaries + 1),
+            boundaries.nextafter(boundaries - 1),
+            torch.tensor([-5.0, 5.0, -1.0, 1.0, 0.0, -0.0, 1e-310, -1e-310], dtype=torch.float64),
+        ]
+    )
+    expected = torch.bucketize(values, boundaries)
+    assert torch.equal(_interval_index(values, boundaries), expected)
+    assert torch.equal(_interval_index(values.view(2, -1), boundaries), expected.view(2, -1))
+
+
 def test_ground_truth_with_channel_axis_and_float32():
     truth = cell_truth(2, 8)
     attribution = np.random.default_rng(0).normal(size=(2, 3, 8, 8)).astype(np.float32)
@@ -234,12 +268,51 @@ def test_agreement_narrow_floats_match_float64(dtype, absolute):
     assert narrow["spearman"][0].item() == 0.0  # a constant map has no ranking
 
 
-def test_top_k_ties_prefer_later_pixels_in_every_precision():
-    a = torch.tensor([[[[1.0, 1.0, 1.0, 1.0, 0.0]]]])  # four tied pixels, two are kept
-    b = torch.tensor([[[[0.0, 0.0, 0.0, 1.0, 1.0]]]])  # top two: pixels 3 and 4
-    for dtype in (torch.float64, torch.float32):
-        found = attribution_agreement(a.to(dtype), b.to(dtype), top_k=0.4)
-        assert found["top_k_iou"].tolist() == [1 / 3]  # {2, 3} against {3, 4}
+def _inclusion_probabilities(values: np.ndarray, count: int) -> np.ndarray:
+    """Probability of each position being among the top ``count`` when ties are broken by a
+    uniformly random order: the mean over every tie-breaking permutation."""
+    inside = np.zeros(len(values))
+    permutations = list(itertools.permutations(range(len(values))))
+    for permutation in permutations:
+        ranked = sorted(range(len(values)), key=lambda i: (values[i], permutation[i]))
+        inside[ranked[-count:]] += 1
+    return inside / len(permutations)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_top_k_ties_are_shared_as_random_tie_breaking_expects(dtype):
+    maps = [
+        [1.0, 1.0, 1.0, 1.0, 0.0, 2.0],  # four tied pixels, one place left among them
+        [0.0, 0.0, 0.0, 1.0, 1.0, 0.0],
+        [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],  # no ranking at all
+        [3.0, 0.5, 0.5, 2.0, 0.5, 0.5],
+    ]
+    for count in (1, 2, 3):
+        for first, second in itertools.product(maps, repeat=2):
+            p_a = _inclusion_probabilities(np.array(first), count)
+            p_b = _inclusion_probabilities(np.array(second), count)
+            expected = (p_a * p_b).sum()
+            found = attribution_agreement(
+                torch.tensor([[first]], dtype=dtype),
+                torch.tensor([[second]], dtype=dtype),
+                top_k=count / 6,
+            )["top_k_iou"]
+            assert float(found) == pytest.approx(expected / (2 * count - expected), abs=1e-12)
+
+
+def test_top_k_iou_of_constant_maps_is_chance():
+    zeros = torch.zeros(3, 1, 10, 10)
+    found = attribution_agreement(zeros, torch.ones_like(zeros), top_k=0.1)
+    torch.testing.assert_close(found["top_k_iou"], torch.full((3,), 10 / 190, dtype=torch.float64))
+    # independent sparse maps (most pixels zero) agree only by chance, on average
+    generator = torch.Generator().manual_seed(1)
+    a, b = (
+        torch.rand(400, 1, 32, 32, generator=generator)
+        * (torch.rand(400, 1, 32, 32, generator=generator) < 0.03)
+        for _ in range(2)
+    )
+    mean = float(attribution_agreement(a, b, top_k=0.1)["top_k_iou"].mean())
+    assert mean == pytest.approx(102 / (2 * 1024 - 102), abs=0.005)
 
 
 def test_top_k_iou_by_hand():

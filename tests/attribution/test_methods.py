@@ -84,3 +84,40 @@ def test_bad_methods_and_nan():
         loss_gradient(model, x, torch.tensor([0.0, 1.0]))
     with pytest.raises(ValueError, match="reduction must be one of 'norm', 'none'"):
         loss_gradient(model, x, y, reduction="max")
+
+
+def test_targets_and_outputs_the_model_cannot_pair_are_refused_clearly():
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 5))
+    x, y = torch.rand(4, 3, 8, 8), torch.tensor([0, 4, 2, 1])
+
+    class DictOutput(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return {"logits": self.net(x)}
+
+    with pytest.raises(
+        ValueError, match=r"targets must be class indices in \[0, 4\] .*got values from 1 to 9"
+    ):
+        attribute(net, x, y * 2 + 1)
+    with pytest.raises(ValueError, match=r"targets must be class indices in \[0, 4\]"):
+        loss_gradient(net, x, y + 1)
+    with pytest.raises(
+        ValueError, match=r"targets must be class indices .*got None for outputs of shape \(4, 5\)"
+    ):
+        attribute(net, x, None, "Saliency")
+    with pytest.raises(
+        TypeError, match="model must be a module returning a tensor of logits; got 'dict'"
+    ):
+        attribute(DictOutput(), x, y)
+    with pytest.raises(
+        TypeError, match=r"kwargs must be keyword arguments of Saliency.attribute .*\['n_steps'\]"
+    ):
+        attribute(net, x, y, "Saliency", n_steps=5)
+    # one output per input: no targets needed; valid pairs still work, hooks removed after
+    one = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 1))
+    assert attribute(one, x, None).shape == x.shape
+    assert attribute(net, x, y, "IntegratedGradients", n_steps=4).shape == x.shape
+    assert not net._forward_hooks and not one._forward_hooks

@@ -178,6 +178,8 @@ def test_select_target_bad_input():
         select_target(outputs, 3)
     with pytest.raises(ValueError, match="target must be given"):
         select_target(outputs, None)
+    with pytest.raises(TypeError, match="teacher must return a tensor; got dict"):
+        select_target({"logits": outputs}, 0)
     assert select_target(torch.arange(4.0).reshape(4, 1), None).tolist() == [0, 1, 2, 3]
     assert select_target(outputs + torch.arange(3.0), torch.tensor([0, 1, 2, 2])).tolist() == [
         0,

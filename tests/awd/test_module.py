@@ -307,9 +307,11 @@ def test_lightning_cli_builds_module(monkeypatch):
     assert module.losses(torch.randn(4, 32))["attribution"] > 0
 
 
-def test_step_values_reach_the_logger_under_their_own_step(tmp_path):
+@pytest.mark.parametrize("every, epochs, steps", [(3, 1, [2, 5]), (5, 2, [4, 9, 14])])
+def test_step_values_reach_the_logger_under_their_own_step(tmp_path, every, epochs, steps):
     # loggers write every log_every_n_steps steps; what they write at step s must be the terms
-    # of batch s, not those of an earlier batch
+    # of batch s, not those of an earlier batch (the last batch of an epoch logs too, for
+    # callback_metrics, and must not be written under a later step)
     from lightning.pytorch.loggers import CSVLogger
 
     class LossProbe(L.Callback):
@@ -322,10 +324,13 @@ def test_step_values_reach_the_logger_under_their_own_step(tmp_path):
     module = AWDModule(_teacher(), wavelet="db2", levels=2, attribution_weight=0.1, lr=0.05)
     probe = LossProbe()
     logger = CSVLogger(tmp_path, name="awd")
-    _trainer(logger=logger, log_every_n_steps=3, callbacks=[probe]).fit(module, _loader(n=128))
+    trainer = _trainer(logger=logger, log_every_n_steps=every, max_epochs=epochs, callbacks=[probe])
+    trainer.fit(module, _loader(n=128))
     rows = np.genfromtxt(f"{logger.log_dir}/metrics.csv", delimiter=",", names=True)
     written = [(int(r["step"]), r["trainloss"]) for r in rows if np.isfinite(r["trainloss"])]
-    assert [step for step, _ in written] == [2, 5]
+    assert [step for step, _ in written] == steps
+    # the last batch's loss is in callback_metrics (for EarlyStopping / ModelCheckpoint)
+    assert float(trainer.callback_metrics["train/loss"]) == pytest.approx(probe.losses[-1])
     for step, value in written:
         assert value == pytest.approx(probe.losses[step], rel=1e-6)
 

@@ -157,6 +157,38 @@ def test_violations_of_a_known_model():
     assert flipped["gradient"] == pytest.approx(float((grid[:, 0] > 0).float().mean()))
 
 
+def test_violations_inside_no_grad_and_inference_mode():
+    model = nn.Linear(2, 1)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[1.0, -3.0]]))
+    grid = torch.randn(50, 2)
+    expected = {"gradient": 1.0, "pairs": 1.0}
+    with torch.no_grad():
+        assert monotonicity_violations(model, grid, 1) == expected
+    with torch.inference_mode():
+        assert monotonicity_violations(model, torch.randn(50, 2), 1) == expected
+    assert not model.weight.is_inference()
+
+
+def test_violations_refuse_nan_rows_other_dtypes_and_nan_outputs():
+    grid = torch.linspace(-1, 1, 21).unsqueeze(1)
+    nan_grid = grid.clone()
+    nan_grid[:5] = float("nan")
+    with pytest.raises(ValueError, match="X must be finite"):
+        monotonicity_violations(nn.Linear(1, 1), nan_grid, 0)
+    with pytest.raises(
+        TypeError, match="X must have the model's dtype torch.float32; got torch.float64"
+    ):
+        monotonicity_violations(nn.Linear(1, 1), grid.double(), 0)
+
+    class Log(nn.Module):  # NaN below zero
+        def forward(self, x):
+            return torch.log(x)
+
+    with pytest.raises(ValueError, match="model must give finite outputs"):
+        monotonicity_violations(Log(), grid, 0)
+
+
 def test_violations_restore_modes():
     model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 1))
     model.train()

@@ -105,3 +105,27 @@ def test_callback_shaped_methods_need_example_input():
     callback = KnowledgeDistillation(teacher, features=[spec])
     with pytest.raises(ValueError, match="example_input"):
         quiet_trainer(max_steps=1, callbacks=[callback]).fit(Classifier(), _loader(x, y))
+
+
+def test_feature_optimizer_steps_with_the_module_under_gradient_accumulation():
+    x, y = make_data(N)  # 3 batches of 16 per epoch
+    torch.manual_seed(1)
+    teacher = make_cnn(6)
+    callback = KnowledgeDistillation(
+        teacher,
+        features=[FeatureDistillation("net.4", "4", "hint")],
+        example_input=x[:2],
+    )
+    module_steps = []
+
+    class CountSteps(L.Callback):
+        def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+            module_steps.append(trainer.global_step)
+
+    trainer = quiet_trainer(
+        max_epochs=2, accumulate_grad_batches=2, callbacks=[callback, CountSteps()]
+    )
+    trainer.fit(Classifier(), _loader(x, y))
+    feature_steps = callback._features.optimizer.state_dict()["state"][0]["step"]
+    # batches 1-2 and 3 (the epoch's end) of each epoch: 2 steps per epoch, not 3
+    assert len(module_steps) == 4 and int(feature_steps) == 4

@@ -143,3 +143,25 @@ def test_failed_fit_gives_module_and_teacher_back():
         _first_step(module, [KnowledgeDistillation(teacher)], x, y)
     assert "training_step" not in module.__dict__
     assert teacher.training and all(p.requires_grad for p in teacher.parameters())
+
+
+@pytest.mark.parametrize("precision", ["64-true", "bf16-true"])
+def test_teacher_cast_to_the_module_precision_and_given_back_bit_for_bit(precision):
+    torch.manual_seed(0)
+    teacher = torch.nn.Sequential(
+        torch.nn.Linear(6, 5), torch.nn.BatchNorm1d(5), torch.nn.Linear(5, 3)
+    )
+    before = state_copy(teacher)
+    weight = teacher[0].weight
+    x, y = torch.randn(32, 6), torch.randint(0, 3, (32,))
+    seen = []
+    teacher.register_forward_hook(lambda m, a, o: seen.append(o.dtype))
+    trainer = quiet_trainer(
+        max_epochs=1, precision=precision, callbacks=[KnowledgeDistillation(teacher)]
+    )
+    trainer.fit(Classifier(torch.nn.Linear(6, 3)), DataLoader(TensorDataset(x, y), batch_size=8))
+    expected = torch.float64 if precision == "64-true" else torch.bfloat16
+    assert seen and set(seen) == {expected}  # the teacher ran in the module's dtype
+    assert states_equal(state_copy(teacher), before)  # and came back in its own, bit for bit
+    assert all(v.dtype == before[k].dtype for k, v in teacher.state_dict().items())
+    assert teacher[0].weight is weight

@@ -190,6 +190,20 @@ def test_cache_teacher_reuses_outputs_and_matches_uncached():
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_cache_teacher_keeps_float64_logits():
+    torch.manual_seed(0)
+    student, teacher = torch.nn.Linear(6, 3).double(), torch.nn.Linear(6, 3).double()
+    x, y = torch.randn(8, 6, dtype=torch.float64), torch.randint(0, 3, (8,))
+    batch = (x, y, torch.arange(8))
+    cached = DistillationModule(student, teacher, cache_teacher=True, temperature=1.0)
+    plain = DistillationModule(student, teacher, temperature=1.0)
+    first = cached.training_step(batch, 0)
+    again = cached.training_step(batch, 1)  # from the cache
+    expected = plain.training_step((x, y), 0)
+    assert first.dtype == again.dtype == torch.float64
+    assert float(first) == float(expected) and float(again) == float(expected)
+
+
 def test_cache_teacher_needs_index():
     student, teacher = make_cnn(4), make_cnn(8)
     x, y = make_data(8)

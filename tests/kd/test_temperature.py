@@ -37,6 +37,29 @@ def test_kd_loss_at_equals_kd_loss(temperature):
     )
 
 
+def test_kd_loss_at_masked_teacher_class_is_finite_with_finite_gradients():
+    torch.manual_seed(0)
+    s = torch.randn(6, 4, requires_grad=True)
+    t = torch.randn(6, 4)
+    t[:, 2] = float("-inf")  # a masked class
+    t[0, 0] = float("-inf")
+    temperature = LearnedTemperature(initial=3.0, ramp_epochs=0)
+    value = kd_loss_at(s, t, temperature(1.0))
+    torch.testing.assert_close(value, kd_loss(s, t, float(temperature(0.0))))
+    value.backward()
+    assert torch.isfinite(s.grad).all() and torch.isfinite(temperature.theta.grad).all()
+
+
+def test_kd_loss_at_keeps_float64_and_refuses_nan():
+    s, t = torch.randn(5, 3, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64)
+    value = kd_loss_at(s, t, torch.tensor(2.0))
+    assert value.dtype == torch.float64
+    assert float(value) == pytest.approx(float(kd_loss(s, t, 2.0)), rel=1e-12)
+    t[1, 1] = float("nan")
+    with pytest.raises(ValueError, match="teacher_logits"):
+        kd_loss_at(s, t, torch.tensor(2.0))
+
+
 def test_cosine_ramp_of_the_reversal_strength():
     temperature = LearnedTemperature(ramp_epochs=4, max_reversal=2.0)
     expected = [2.0 * 0.5 * (1 - math.cos(math.pi * e / 4)) for e in range(5)]
@@ -117,6 +140,87 @@ def test_select_temperature_is_reproducible_and_summarises_runs():
     # the teacher is handed back untouched
     assert all(torch.equal(v, state[k]) for k, v in teacher.state_dict().items())
     assert teacher.training and all(p.requires_grad for p in teacher.parameters())
+
+
+class _DictBatches(torch.utils.data.Dataset):
+    def __init__(self, x, y, keys=("x", "y")):
+        self.x, self.y, self.keys = x, y, keys
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return {self.keys[0]: self.x[i], self.keys[1]: self.y[i]}
+
+
+def test_select_temperature_reads_dict_batches_and_leaves_global_seeds_alone(monkeypatch):
+    import os
+    import random
+
+    import numpy as np
+
+    x, y = _sweep_data()
+    teacher = nn.Linear(5, 2)
+    monkeypatch.delenv("PL_GLOBAL_SEED", raising=False)
+    torch.manual_seed(123)
+    random.seed(5)
+    np.random.seed(7)  # noqa: NPY002 (the global state select_temperature must keep)
+    expected = [float(torch.rand(1)), random.random(), np.random.rand()]  # noqa: NPY002
+    torch.manual_seed(123)
+    random.seed(5)
+    np.random.seed(7)  # noqa: NPY002 (the global state select_temperature must keep)
+    selection = select_temperature(
+        lambda t: DistillationModule(nn.Linear(5, 2), teacher, temperature=t),
+        lambda: quiet_trainer(max_epochs=1),
+        DataLoader(_DictBatches(x[:64], y[:64]), batch_size=32, shuffle=True),
+        DataLoader(_DictBatches(x[64:], y[64:]), batch_size=32),
+        (1, 2),
+        seeds=(0,),
+    )
+    assert len(selection.runs) == 2
+    found = [float(torch.rand(1)), random.random(), np.random.rand()]  # noqa: NPY002
+    assert found == expected
+    assert "PL_GLOBAL_SEED" not in os.environ
+
+
+def test_select_temperature_refuses_a_reused_student_and_unreadable_loaders():
+    x, y = _sweep_data()
+    teacher, student = nn.Linear(5, 2), nn.Linear(5, 2)
+    train = DataLoader(TensorDataset(x[:64], y[:64]), batch_size=32)
+    val = DataLoader(TensorDataset(x[64:], y[64:]), batch_size=32)
+    fits = []
+
+    def trainer():
+        trainer = quiet_trainer(max_epochs=1)
+        fits.append(trainer)
+        return trainer
+
+    with pytest.raises(ValueError, match="make_module must be a callable building a new student"):
+        select_temperature(
+            lambda t: DistillationModule(student, teacher, temperature=t),
+            trainer,
+            train,
+            val,
+            (1, 2),
+            seeds=(0,),
+        )
+    assert len(fits) == 1  # refused before the second run trained
+    odd = DataLoader(_DictBatches(x[64:], y[64:], keys=("features", "label")), batch_size=32)
+    fits.clear()
+    with pytest.raises(
+        ValueError, match=r"val must yield batches .*got a dict with keys \['features', 'label'\]"
+    ):
+        select_temperature(
+            lambda t: DistillationModule(nn.Linear(5, 2), teacher, temperature=t),
+            trainer,
+            train,
+            odd,
+            (1,),
+            seeds=(0,),
+        )
+    assert not fits  # before any training
+    with pytest.raises(TypeError, match="train must be a DataLoader"):
+        select_temperature(lambda t: None, trainer, None, val, (1,), seeds=(0,))
 
 
 @pytest.mark.parametrize(
