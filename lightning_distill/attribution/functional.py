@@ -411,12 +411,15 @@ def _ranks_and_top_shares(values: Tensor, count: int) -> tuple[Tensor, Tensor]:
     ends[:, :-1] = starts[:, 1:]
     last = torch.where(ends, positions, columns).flip(1).cummin(1).values.flip(1)
     mean_rank = (first + last).to(torch.float64) * 0.5
-    # places of the run at or above the cut (sorted position columns - count), over its length
-    above = (last + 1 - first.clamp(min=columns - count)).clamp(min=0)
-    share = above.to(torch.float64) / (last - first + 1).to(torch.float64)
-    sorted_values = torch.stack([mean_rank, share])
-    index = order.unsqueeze(0).expand_as(sorted_values)
-    ranks, shares = torch.empty_like(sorted_values).scatter_(2, index, sorted_values)
+    ranks = torch.empty_like(mean_rank).scatter_(1, order, mean_rank)
+    # A share is non-zero only from the start of the run holding the cut (sorted position
+    # columns - count) on: the places of the run at or above the cut, over its length.
+    cut = columns - count
+    tail = int(first[:, cut].min())
+    first, last = first[:, tail:], last[:, tail:]
+    above = (last + 1 - first.clamp(min=cut)).clamp(min=0).to(torch.float64)
+    share = above / (last - first + 1).to(torch.float64)
+    shares = torch.zeros_like(mean_rank).scatter_(1, order[:, tail:], share)
     return ranks, shares
 
 
