@@ -142,24 +142,40 @@ def _check_out(args, parser):
     out, data = args.out, args.data
     if not out.lower().endswith((".html", ".htm")):
         parser.error(f"--out must be an .html file; got {out!r}.")
-    if os.path.isdir(out):
-        parser.error(f"--out must be a file path; got {out!r}, which is a directory.")
     if os.path.exists(out) and os.path.exists(data) and os.path.samefile(out, data):
         parser.error(f"--out must not be the data file; got {out!r}, which is {data!r}.")
-    directory = os.path.dirname(out) or "."
-    if not os.path.isdir(directory):
-        parser.error(
-            f"--out must be in an existing directory; got {out!r} ({directory!r} is absent)."
-        )
-    existed = os.path.exists(out)
+    from sklearn_distill._validation import check_output_path
+
     try:
-        # append mode changes nothing in an existing file; a new one is removed again
-        with open(out, "ab"):
-            pass
-    except OSError as error:
-        parser.error(f"--out must be writable; got {out!r} ({error.strerror}).")
-    if not existed:
-        os.remove(out)
+        check_output_path(out, "--out")
+    except ValueError as error:
+        parser.error(str(error))
+
+
+def _check_numbers(args, parser):
+    """Refuse numeric options out of range before any work (the audit's own checks would
+    refuse some of them only after reading the data, or after the whole fit)."""
+    from sklearn_distill._validation import check_integer, check_n_jobs, check_real
+    from sklearn_distill.audit import MIN_BOOTSTRAP
+
+    for option, count in (("--rules", args.rules), ("--stability", args.stability)):
+        if count < 0 or count == 1:
+            what = "no rules" if option == "--rules" else "no refits"
+            parser.error(f"{option} must be 0 ({what}) or an integer >= 2; got {count}.")
+    try:
+        check_integer("--cv", args.cv, minimum=2)
+        check_integer("--n-bootstrap", args.n_bootstrap, minimum=MIN_BOOTSTRAP)
+        check_real(
+            "--confidence",
+            args.confidence,
+            minimum=0,
+            maximum=1,
+            exclusive_minimum=True,
+            exclusive_maximum=True,
+        )
+        check_n_jobs("--n-jobs", args.n_jobs)
+    except ValueError as error:
+        parser.error(str(error))
 
 
 # ---------------------------------------------------------------------------- columns
@@ -230,7 +246,8 @@ def unsafe_columns(frame, columns, score, label):
     value) or a copy of the score up to a monotone map (``|Spearman| >= 0.99``), or when it
     predicts the label alone almost perfectly or far better than the score does (out-of-fold
     AUC ``>= 0.95``, or ``0.10`` above the score's own AUC): such a column was probably recorded
-    after the outcome. The checks are heuristics; a column they pass can still be unsafe.
+    after the outcome. The label checks read the rows the audit would keep, those with a label
+    and a numeric score. The checks are heuristics; a column they pass can still be unsafe.
 
     Parameters
     ----------
@@ -252,13 +269,17 @@ def unsafe_columns(frame, columns, score, label):
     n_rows = len(frame)
     score_values = pd.to_numeric(frame[score], errors="coerce")
     label_values = frame[label]
-    classes = pd.unique(label_values.dropna())
+    # the label checks read the rows the audit keeps: those with a label and a score
+    labelled = (label_values.notna() & score_values.notna()).to_numpy()
+    classes = pd.unique(label_values[labelled])
     y01 = None
     score_auc = float("nan")
-    if len(classes) == 2 and label_values.notna().all():
-        y01 = (label_values == sorted(classes, key=str)[1]).to_numpy(int)
-        if score_values.notna().all():
-            score_auc = float(roc_auc_score(y01, score_values))
+    if len(classes) == 2:
+        y01 = (label_values[labelled] == sorted(classes, key=str)[1]).to_numpy(int)
+        if np.bincount(y01).min() < _LEAK_FOLDS:
+            y01 = None  # too few rows of a class for out-of-fold AUCs
+        else:
+            score_auc = float(roc_auc_score(y01, score_values[labelled]))
             score_auc = max(score_auc, 1.0 - score_auc)
     score_repeats = score_values.nunique() <= n_rows / 2
     reasons = {}
@@ -284,7 +305,7 @@ def unsafe_columns(frame, columns, score, label):
                 reasons[name] = f"a copy of the score up to a monotone map (Spearman {rho:.3f})"
                 continue
         if y01 is not None:
-            auc = _label_auc(_codes(column), y01)
+            auc = _label_auc(_codes(column[labelled]), y01)
             if auc >= _LEAK_AUC or auc >= score_auc + _LEAK_AUC_MARGIN:
                 reasons[name] = (
                     f"alone predicts {label!r} out of fold with AUC {auc:.2f} (the score: "
@@ -366,11 +387,10 @@ def _audit(args, parser):
             print(f"[{time.perf_counter() - start:6.1f}s] {message}", file=sys.stderr, flush=True)
 
     _check_out(args, parser)
-    if args.rules < 0 or args.rules == 1:
-        parser.error(f"--rules must be 0 (no rules) or an integer >= 2; got {args.rules}.")
+    _check_numbers(args, parser)
 
     from sklearn_distill.audit import CompareAudit
-    from sklearn_distill.report import write_audit_report
+    from sklearn_distill.report import quiet_compare, write_audit_report
     from sklearn_distill.tree import DistilledTree
 
     say(f"reading {args.data}")
@@ -401,7 +421,7 @@ def _audit(args, parser):
             rule_fidelity = rule_tree.fidelity(X, score)
     except (ValueError, TypeError) as error:
         parser.error(str(error))
-    comparison = audit.compare()
+    comparison = quiet_compare(audit)
     say(f"writing {args.out}")
     write_audit_report(
         audit,

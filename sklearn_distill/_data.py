@@ -11,7 +11,9 @@ again, so that a label such as ``"zz"`` or ``True`` is refused instead of read a
 
 from __future__ import annotations
 
+import hashlib
 import numbers
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -36,6 +38,62 @@ def concat_rows(first, second):
     return np.concatenate([first, second])
 
 
+def check_feature_count(X, name: str = "X") -> None:
+    """Refuse data with no columns, frames and arrays alike (scikit-learn's wording)."""
+    try:
+        shape = tuple(X.shape) if hasattr(X, "shape") else np.shape(X)
+    except (TypeError, ValueError):  # ragged lists, array-likes numpy cannot shape: check_array
+        return
+    if len(shape) == 2 and shape[1] == 0:
+        raise ValueError(
+            f"{name} must have at least one feature; got 0 feature(s) (shape={shape}) while a "
+            "minimum of 1 is required."
+        )
+
+
+def fingerprint(values) -> str:
+    """A digest of the values of a frame, an array or a vector, to tell whether data given
+    again are the data seen before.
+
+    Numbers are read as floats (so ``1`` and ``1.0`` agree, as do a ``category`` column and
+    the same labels as objects); column names and the index are left out (a frame's columns are
+    checked by name elsewhere). Costs one hash of each column.
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    if is_frame(values):
+        columns = [values.iloc[:, k] for k in range(values.shape[1])]
+        digest.update(f"{values.shape}".encode())
+    else:
+        array = np.asarray(values)
+        array = array.reshape(len(array), -1) if array.ndim != 2 else array
+        columns = [pd.Series(array[:, k]) for k in range(array.shape[1])]
+        digest.update(f"{array.shape}".encode())
+    for column in columns:
+        dtype = column.dtype
+        if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+            floats = column.to_numpy(dtype=float, na_value=np.nan)
+            # one bit pattern for every NaN, and -0.0 read as 0.0
+            floats = np.where(np.isnan(floats), np.nan, floats + 0.0)
+            digest.update(b"n" + floats.tobytes())
+        else:
+            hashed = pd.util.hash_pandas_object(column.astype(object), index=False)
+            digest.update(b"o" + hashed.to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def warn_unseen_categories(column, unseen, consequence: str, stacklevel: int) -> None:
+    """Warn that column ``column`` of X holds categories not seen at fit, and what is done with
+    them (``consequence``)."""
+    listed = sorted(unseen, key=repr)
+    more = f" and {len(listed) - 10} more" if len(listed) > 10 else ""
+    warnings.warn(
+        f"X column {column!r} holds categories not seen at fit: {listed[:10]!r}{more}. "
+        + consequence,
+        UserWarning,
+        stacklevel=stacklevel + 1,
+    )
+
+
 def _column_label(X, index) -> str:
     return repr(X.columns[index]) if is_frame(X) else f"{index}"
 
@@ -50,6 +108,19 @@ def _is_label_cell(value) -> bool:
 
 def _column(X, index):
     return X.iloc[:, index] if is_frame(X) else X[:, index]
+
+
+def column_values(X, index) -> np.ndarray:
+    """Column ``index`` of a frame or an array, as an array of objects (or of its dtype)."""
+    return X.iloc[:, index].to_numpy(dtype=object) if is_frame(X) else np.asarray(X)[:, index]
+
+
+def numeric_column(X, index) -> np.ndarray:
+    """A numeric column as floats, missing values (None, NaN, pd.NA) as NaN."""
+    column = X.iloc[:, index] if is_frame(X) else pd.Series(np.asarray(X)[:, index])
+    if not pd.api.types.is_numeric_dtype(column.dtype):
+        column = pd.to_numeric(column.astype(object).where(column.notna(), np.nan))
+    return column.to_numpy(dtype=float, na_value=np.nan)
 
 
 def check_frame_columns(X, name: str = "X") -> None:

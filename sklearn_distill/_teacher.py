@@ -99,9 +99,31 @@ def query_teacher(teacher, X, method: str) -> np.ndarray:
     """Scores of ``teacher`` on ``X`` as a float array (1-D, or 2-D with one column per class)."""
     if is_estimator_teacher(teacher):
         scores = getattr(teacher, method)(X)
+        source = f"{type(teacher).__name__}.{method}(X)"
     else:
         scores = teacher(X)
-    return np.asarray(scores, dtype=float)
+        source = "teacher(X)"
+    try:
+        return np.asarray(scores, dtype=float)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"teacher must return numeric scores from {source}; got {_not_a_number(scores, error)}."
+        ) from None
+
+
+def _not_a_number(values, error):
+    """The first value of ``values`` that is not a number (shown in a message), else the
+    error's own words."""
+    try:
+        cells = np.asarray(values, dtype=object).ravel()
+    except (TypeError, ValueError):
+        return str(error)
+    for cell in cells:
+        try:
+            float(cell)
+        except (TypeError, ValueError):
+            return repr(cell)
+    return str(error)
 
 
 def check_scores(scores, n_samples: int, *, name: str = "teacher_scores") -> np.ndarray:

@@ -8,6 +8,7 @@ outside its range.
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Iterable
 
 import numpy as np
@@ -66,3 +67,64 @@ def _bounds_text(minimum, maximum, exclusive_minimum=False, exclusive_maximum=Fa
     if maximum is not None:
         parts.append(f"{'<' if exclusive_maximum else '<='} {maximum}")
     return (" " + " and ".join(parts)) if parts else ""
+
+
+def check_bool(name: str, value) -> bool:
+    """``True`` or ``False`` (a Python or numpy bool; not a truthy string such as ``"no"``)."""
+    if not isinstance(value, bool | np.bool_):
+        fail(name, "True or False", value, TypeError)
+    return bool(value)
+
+
+#: The seeds numpy accepts: integers in ``[0, 2**32 - 1]``.
+_MAX_SEED = 2**32 - 1
+
+
+def check_seed(name: str, value) -> None:
+    """A ``random_state``: None, an integer in ``[0, 2**32 - 1]`` or a numpy ``RandomState``."""
+    constraint = f"None, an integer >= 0 and <= {_MAX_SEED}, or a numpy RandomState instance"
+    if value is None or isinstance(value, np.random.RandomState):
+        return
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
+        fail(name, constraint, value, TypeError)
+    if not 0 <= value <= _MAX_SEED:
+        fail(name, constraint, value)
+
+
+def check_n_jobs(name: str, value) -> None:
+    """joblib's ``n_jobs``: None or a non-zero integer (``-1``: every core)."""
+    constraint = "None or a non-zero integer (-1: every core)"
+    if value is None:
+        return
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
+        fail(name, constraint, value, TypeError)
+    if value == 0:
+        fail(name, constraint, value)
+
+
+def check_output_path(path, name: str = "path") -> str:
+    """A file path that can be written: not a directory, in a directory that exists, writable.
+
+    Checked before the work whose result goes there. An existing file is opened for appending,
+    which leaves its content as it is; a file the check creates is removed again. Returns the
+    path as a string.
+    """
+    if not isinstance(path, str | os.PathLike):
+        fail(name, "a str or os.PathLike", path, TypeError)
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f"{name} must be a file path; got {path!r}, which is a directory.")
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        raise ValueError(
+            f"{name} must be in an existing directory; got {path!r} ({directory!r} is absent)."
+        )
+    existed = os.path.exists(path)
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as error:
+        raise ValueError(f"{name} must be writable; got {path!r} ({error.strerror}).") from None
+    if not existed:
+        os.remove(path)
+    return path

@@ -36,17 +36,29 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, clone
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.utils import ClassifierTags, check_random_state
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from sklearn_distill import _teacher
 from sklearn_distill._calibration import CALIBRATIONS, IsotonicCalibrator, check_binary_labels
-from sklearn_distill._data import take_rows
+from sklearn_distill._data import check_feature_count, fingerprint, take_rows
 from sklearn_distill._defaults import default_mimic_student as default_mimic_student
 from sklearn_distill._defaults import default_outcome_model as default_outcome_model
-from sklearn_distill._validation import check_integer, check_real, fail
-from sklearn_distill.gam import DistilledGAM, FrozenTeacherMixin
+from sklearn_distill._validation import (
+    check_bool,
+    check_integer,
+    check_n_jobs,
+    check_real,
+    check_seed,
+    fail,
+)
+from sklearn_distill.gam import (
+    NEW_VALUES_WARNING,
+    DistilledGAM,
+    FrozenTeacherMixin,
+    clear_fitted_state,
+)
 from sklearn_distill.shapes import shape_functions
 from sklearn_distill.stats import (
     binned_rate,
@@ -54,9 +66,13 @@ from sklearn_distill.stats import (
     compare_shapes,
     summarize_terms,
     term_stability,
+    untested_terms,
 )
 
 __all__ = ["CompareAudit", "default_mimic_student", "default_outcome_model"]
+
+#: The start of compare()'s warning about features whose values are mostly untestable.
+UNTESTED_WARNING = "compare(): most rows of these features lie in values too thin to test"
 
 #: Outer bags of the default models refitted on each fold. Their job is a residual, not a
 #: band, and the bagged average of two bags predicts about as well as that of eight.
@@ -69,6 +85,11 @@ _WIDE_CATEGORIES = 32
 #: Above this share of rows in isotonic steps of observed rate 0 or 1, fit() warns (see
 #: CompareAudit._warn_if_calibration_saturates).
 _SATURATION_WARNING_SHARE = 0.005
+
+#: The fewest bootstrap resamples :meth:`CompareAudit.missing_feature_test` accepts (see there).
+MIN_BOOTSTRAP = 20
+
+_X_CONSTRAINT = "an array-like or DataFrame of shape (n_samples, n_features)"
 
 
 def _seed(rng):
@@ -156,7 +177,11 @@ def _third_residuals(audit, X, y01, scores, fitted, judged, seed, pairs):
     X_judged = take_rows(X, judged)
     target, mimic_residual, outcome_residual = np.full((3, len(y01)), np.nan)
     target[judged] = mimic.teacher_target(X_judged, judged_scores)
-    mimic_residual[judged] = target[judged] - mimic.predict(X_judged)
+    with warnings.catch_warnings():
+        # a rare category or a few missing values may all lie outside the fitted third: the
+        # mimic then says so, about every fold, though the audit's data hold them
+        warnings.filterwarnings("ignore", message=NEW_VALUES_WARNING, category=UserWarning)
+        mimic_residual[judged] = target[judged] - mimic.predict(X_judged)
     outcome_residual[judged] = y01[judged] - outcome.predict_proba(X_judged)[:, 1]
     return target, mimic_residual, outcome_residual
 
@@ -270,6 +295,63 @@ def _adjust(basis, values):
     return (flat - basis @ coefficients).T.reshape(values.shape)
 
 
+def _check_groups(groups, n_samples):
+    """Record identifiers as integer codes, or None."""
+    if groups is None:
+        return None
+    if isinstance(groups, str) or np.ndim(groups) != 1:
+        fail("groups", f"a 1-D array-like of {n_samples} record identifiers", groups, TypeError)
+    values = pd.Series(np.asarray(groups, dtype=object))
+    if len(values) != n_samples:
+        fail("groups", f"one record identifier per row of X ({n_samples})", len(values))
+    if bool(values.isna().any()):
+        fail("groups", "record identifiers without missing values", "missing values")
+    codes, uniques = pd.factorize(values)
+    if len(uniques) < 3:
+        fail(
+            "groups",
+            "at least 3 distinct record identifiers (the rows are split in thirds)",
+            len(uniques),
+        )
+    return codes
+
+
+def _check_group_thirds(parts, y01, needed):
+    for part in parts:
+        smallest = int(np.bincount(y01[part], minlength=2).min())
+        if smallest < needed:
+            fail(
+                "groups",
+                f"records small enough to split into thirds holding at least {needed} rows of "
+                "each class",
+                f"a third with {smallest} rows of one class",
+            )
+
+
+def _warn_if_repeated_rows(X, scores, y01, share=0.05):
+    """Warn when ``share`` or more of the rows repeat another row exactly."""
+    if hasattr(X, "toarray"):  # sparse: refused with its own message when the models fit
+        return
+    try:
+        frame = X.reset_index(drop=True) if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+        columns = [frame, pd.Series(y01)]
+        if scores is not None:
+            columns.append(pd.DataFrame(np.asarray(scores).reshape(len(y01), -1)))
+        repeated = pd.concat(columns, axis=1, ignore_index=True).duplicated(keep=False)
+    except (TypeError, ValueError, NotImplementedError):  # odd cells: nothing to say
+        return
+    if repeated.mean() >= share:
+        warnings.warn(
+            f"{int(repeated.sum())} of {len(repeated)} rows ({100 * repeated.mean():.0f}%) repeat "
+            "another row exactly (features, score and label). If some are the same record "
+            "entered more than once, pass fit(..., groups=record_ids): a record in two thirds "
+            "of the cross-fitting makes the missing-feature test report a missing feature too "
+            "readily. Distinct cases that happen to be identical need nothing.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def _wide_features(X, max_cells):
     """Indices of the nominal columns of ``X`` with more than ``max_cells`` categories (none for
     input the mimic will refuse: its own checks then say why)."""
@@ -321,7 +403,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         it is monotone; it needs 3 distinct score values) or ``"sigmoid"``. A score that falls
         as risk rises is detected (negative rank correlation with ``y``) and mapped by a
         decreasing function, with a warning. ``None`` mimics the score as given: use it only
-        for a score already in log-odds of the outcome.
+        for a score already in log-odds of the outcome (``fit`` warns when every score lies
+        in [0, 1], as a probability's do: read those with ``response="predict_proba"``, or
+        calibrate them).
     interactions : int or list of pairs, default=10
         Pairwise interaction terms of both models (GA2Ms, as Tan et al. fit): an integer is how
         many pairs to detect (interpret's FAST ranking, run once, on the full-data mimic: the
@@ -416,6 +500,10 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Defined when ``X`` has string column names.
+
+    Every :meth:`fit` starts afresh: it drops what an earlier fit and the analyses after it
+    left (``missing_feature_test_``, ``stability_``, and ``feature_names_in_`` when the new
+    ``X`` has no column names).
 
     Examples
     --------
@@ -569,6 +657,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             )
         check_integer("cv", self.cv, minimum=2)
         check_integer("n_crossfits", self.n_crossfits, minimum=1)
+        check_seed("random_state", self.random_state)
+        check_n_jobs("n_jobs", self.n_jobs)
         check_real(
             "confidence",
             self.confidence,
@@ -611,7 +701,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         return classes, (y == classes[1]).astype(int)
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X, y, *, teacher_scores=None):
+    def fit(self, X, y, *, teacher_scores=None, groups=None):
         """Fit the mimic and the outcome model, and their out-of-fold residuals.
 
         Parameters
@@ -623,18 +713,41 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             The observed binary outcome.
         teacher_scores : array-like of shape (n_samples,), default=None
             The black box's score on ``X``; needed unless ``teacher`` can be queried.
+        groups : array-like of shape (n_samples,), default=None
+            Record identifiers: rows with the same identifier (the same person or case
+            entered twice) are kept in the same third of the missing-feature test's
+            cross-fitting, as scikit-learn's group splitters do. A record repeated in two
+            thirds lets a model fitted on one copy predict the other, which correlates the
+            residuals and makes the test report a missing feature too readily. Without
+            ``groups``, a warning is given when 5% or more of the rows repeat another row
+            exactly (features, score and label): identical rows may be distinct people
+            (common with few, coarse features) or the same record twice, which only the
+            auditor can tell.
 
         Returns
         -------
         self : CompareAudit
         """
+        clear_fitted_state(self)
         self._check_params()
         if self.teacher is None and teacher_scores is None:
             raise ValueError(
                 "teacher_scores (the black box's score on X) are required when no teacher is "
                 "given to query."
             )
-        n_samples = _num_samples(X)
+        if X is None:
+            fail("X", _X_CONSTRAINT, X, TypeError)
+        try:
+            n_samples = _num_samples(X)
+        except TypeError:
+            fail("X", _X_CONSTRAINT, X, TypeError)
+        check_feature_count(X)
+        n_labels = _length(y)
+        if n_labels is not None and n_labels != n_samples:
+            raise ValueError(
+                f"X and y must have one row per audit case each; got {n_samples} rows in X and "
+                f"{n_labels} in y."
+            )
         if n_samples < 2 * self.cv:
             raise ValueError(
                 f"cv={self.cv} folds need at least {2 * self.cv} rows; X has {n_samples} sample(s)."
@@ -656,6 +769,10 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         scores = None
         if teacher_scores is not None:
             scores = _teacher.check_scores(teacher_scores, n_samples)
+            self._warn_if_probabilities(scores, "teacher_scores")
+        groups = _check_groups(groups, n_samples)
+        if groups is None:
+            _warn_if_repeated_rows(X, scores, y01)
         rng = check_random_state(self.random_state)
         seeded = self.random_state is not None
         main_seed = _seed(rng) if seeded else None
@@ -678,10 +795,14 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         # the missing-feature test's residuals: repeated three-way cross-fitting
         splits, split_seeds = [], []
         for _ in range(self.n_crossfits):
-            thirds = StratifiedKFold(
-                n_splits=3, shuffle=True, random_state=_seed(rng) if seeded else None
-            )
-            parts = [test for _, test in thirds.split(np.zeros((n_samples, 1)), y01)]
+            seed = _seed(rng) if seeded else None
+            if groups is None:
+                thirds = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed)
+            else:
+                thirds = StratifiedGroupKFold(n_splits=3, shuffle=True, random_state=seed)
+            parts = [test for _, test in thirds.split(np.zeros((n_samples, 1)), y01, groups)]
+            if groups is not None:
+                _check_group_thirds(parts, y01, needed)
             splits.append(parts)
             split_seeds.append([_seed(rng) if seeded else None for _ in parts])
         self._progress(
@@ -723,13 +844,39 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             1.0 - float(np.sum(self.mimic_residuals_**2)) / spread if spread > 0 else float("nan")
         )
         self._bootstrap_seed = _seed(rng) if seeded else None
+        if scores is None:
+            scores = _teacher.query_teacher(self.teacher, X, self.mimic_.response_)
+            self._warn_if_probabilities(scores, "the teacher's scores")
+        # what stability() checks its data against: a digest of each, not a copy
+        self._fit_fingerprints_ = {
+            "X": fingerprint(X),
+            "y": fingerprint(y01),
+            "teacher_scores": fingerprint(scores),
+        }
         self._set_calibration_tables(X, y01, scores)
         return self
 
+    def _warn_if_probabilities(self, scores, name):
+        """Warn when ``calibration=None`` is to mimic, as log-odds, a score that looks like a
+        probability (every value in [0, 1])."""
+        if self.calibration is not None or scores.ndim != 1:
+            return
+        if _teacher.resolve_response(self.teacher, self.response) != "predict":
+            return  # class outputs are turned into log-odds by the mimic
+        if scores.min() >= 0 and scores.max() <= 1:
+            warnings.warn(
+                f"{name} all lie in [0, 1], as probabilities do, but calibration=None mimics "
+                "the score as given, as log-odds of the outcome, and compares it with the "
+                "outcome model's log-odds: a probability would be compared on the wrong scale. "
+                "For a probability pass response='predict_proba' (read as log-odds), or a "
+                "calibration ('isotonic', 'spline' or 'sigmoid'; on the command line "
+                "--calibration).",
+                UserWarning,
+                stacklevel=3,
+            )
+
     def _set_calibration_tables(self, X, y01, scores):
         self.calibration_table_ = self.calibration_curve_ = None
-        if scores is None:
-            scores = _teacher.query_teacher(self.teacher, X, self.mimic_.response_)
         if scores.ndim != 1:
             return
         self.calibration_table_ = binned_rate(scores, y01, n_bins=20, confidence=self.confidence)
@@ -837,7 +984,19 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         table = table.rename(columns={f"mimic_{c}": c for c in extra})
         columns = ["term", "kind", "value", "label"]
         rest = [c for c in table.columns if c not in columns]
-        return table[columns + rest]
+        table = table[columns + rest]
+        untested = untested_terms(table)
+        if len(untested):
+            warnings.warn(
+                UNTESTED_WARNING + ": " + "; ".join(untested["text"]) + f" (min_weight="
+                f"{min_weight:g}). A difference there cannot be flagged, so their absence from "
+                "summary() does not mean they agree. Fit the audit with student=/outcome= "
+                "Explainable Boosting models of fewer max_bins (about n_rows / (2 * "
+                "min_weight)), or pass compare(min_weight=...) lower.",
+                UserWarning,
+                stacklevel=2,
+            )
+        return table
 
     def _check_terms_line_up(self, mimic, outcome):
         only_mimic = sorted(set(mimic["term"]) - set(outcome["term"]))
@@ -913,7 +1072,12 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         Parameters
         ----------
         n_bootstrap : int, default=1000
-            Bootstrap resamples of the rows (:func:`~sklearn_distill.stats.bootstrap_correlations`).
+            Bootstrap resamples of the rows (:func:`~sklearn_distill.stats.bootstrap_correlations`),
+            at least 20 (``MIN_BOOTSTRAP``): with fewer, the interval's ends are the most
+            extreme replicates themselves and the standard error rests on a handful of values.
+            No p-value can fall below ``2 / (n_bootstrap + 1)``, so a test at the level
+            ``1 - confidence`` needs at least ``2 / (1 - confidence) - 1`` resamples (39 at
+            95%); the default leaves room for both.
 
         Returns
         -------
@@ -921,9 +1085,18 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             Index ``pearson``, ``spearman``, ``kendall``; columns ``estimate``, ``low``,
             ``high`` (interval at ``confidence``), ``p_value`` (bootstrap, for "no
             correlation"), ``std_error``, ``n_bootstrap``. Also stored as
-            ``missing_feature_test_``.
+            ``missing_feature_test_`` (until the next :meth:`fit`, which drops it).
         """
         check_is_fitted(self, "mimic_residuals_")
+        check_integer("n_bootstrap", n_bootstrap, minimum=MIN_BOOTSTRAP)
+        check_real(
+            "confidence",
+            self.confidence,
+            minimum=0,
+            maximum=1,
+            exclusive_minimum=True,
+            exclusive_maximum=True,
+        )
         self._progress(f"missing-feature test: {n_bootstrap} bootstrap resamples")
         mimic, outcome = self._test_residuals
         table = bootstrap_correlations(
@@ -935,6 +1108,11 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             n_jobs=self.n_jobs,
         )
         self.missing_feature_test_ = table
+        # the report reruns the test when the audit's confidence has changed since
+        self._missing_feature_test_settings_ = {
+            "confidence": self.confidence,
+            "n_bootstrap": int(n_bootstrap),
+        }
         return table
 
     def stability(self, X, y, *, teacher_scores=None, n_refits=5, bootstrap=True, threshold=0.25):
@@ -947,22 +1125,29 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         Parameters
         ----------
         X, y, teacher_scores
-            The audit data given to :meth:`fit`.
+            The audit data given to :meth:`fit`, the very same values (checked against a
+            digest of each recorded at fit; ``teacher_scores`` may be left out when the audit
+            has a teacher to query).
         n_refits : int, default=5
             Refits of each model (at least 2).
         bootstrap : bool, default=True
             Refit on bootstrap samples of the rows; ``False`` changes only the seeds.
         threshold : float, default=0.25
-            Passed to :func:`~sklearn_distill.stats.term_stability`.
+            Passed to :func:`~sklearn_distill.stats.term_stability`; above 0.
 
         Returns
         -------
         pandas.DataFrame
             :func:`~sklearn_distill.stats.term_stability`'s table for each model, with a
-            ``model`` column (``"mimic"`` or ``"outcome"``); also stored as ``stability_``.
+            ``model`` column (``"mimic"`` or ``"outcome"``); also stored as ``stability_``
+            (until the next :meth:`fit`, which drops it).
         """
         check_is_fitted(self, "outcome_")
         check_integer("n_refits", n_refits, minimum=2)
+        bootstrap = check_bool("bootstrap", bootstrap)
+        threshold = check_real("threshold", threshold, minimum=0, exclusive_minimum=True)
+        if X is None:
+            fail("X", _X_CONSTRAINT, X, TypeError)
         # the columns of fit, checked as the mimic's predict checks them: other columns would
         # give refits of models the audit never fitted
         self.mimic_._check_X(X, reset=False)
@@ -981,6 +1166,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         scores = (
             None if teacher_scores is None else _teacher.check_scores(teacher_scores, n_samples)
         )
+        self._check_same_data(X, y01, scores)
         rng = check_random_state(None if self.random_state is None else self._bootstrap_seed)
         samples = [
             rng.randint(0, n_samples, n_samples) if bootstrap else np.arange(n_samples)
@@ -1003,6 +1189,26 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         ]
         return self.stability_
 
+    def _check_same_data(self, X, y01, scores):
+        """Refuse data other than fit's: refits of other data would be read as this audit's."""
+        recorded = getattr(self, "_fit_fingerprints_", None)
+        if recorded is None:  # fitted before the digests were recorded
+            return
+        given = {"X": X, "y": y01, "teacher_scores": scores}
+        for name, what in (
+            ("X", "the features"),
+            ("y", "the outcome"),
+            ("teacher_scores", "the black box's scores"),
+        ):
+            if given[name] is None:
+                continue  # teacher_scores left out: the teacher is queried on X, as at fit
+            if fingerprint(given[name]) != recorded[name]:
+                raise ValueError(
+                    f"{name} must be {what} given to fit, as stability() refits this audit's "
+                    "models on them; got other values (of the same shape). Refit the audit on "
+                    "new data first."
+                )
+
     # ------------------------------------------------------------------ output
     def plot_comparison(self, terms=None, **kwargs):
         """Mimic against outcome per term (:func:`sklearn_distill.plotting.plot_comparison`)."""
@@ -1024,15 +1230,19 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
     def plot_residuals(self):
         """Scatter of the residual pairs the missing-feature test correlates: every cross pair
         of every repeat, after the adjustment
-        (:func:`sklearn_distill.plotting.plot_residuals`)."""
+        (:func:`sklearn_distill.plotting.plot_residuals`), with the correlations of
+        :meth:`missing_feature_test` when it was run at the current ``confidence``."""
         from sklearn_distill.plotting import plot_residuals
 
         check_is_fitted(self, "mimic_residuals_")
         mimic, outcome = self._test_residuals
+        # the stored test's intervals are shown only at the level they were computed at
+        settings = getattr(self, "_missing_feature_test_settings_", {})
+        current = settings.get("confidence") == self.confidence
         return plot_residuals(
             mimic.ravel(),
             outcome.ravel(),
-            correlations=getattr(self, "missing_feature_test_", None),
+            correlations=getattr(self, "missing_feature_test_", None) if current else None,
         )
 
     def report(
@@ -1047,13 +1257,20 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
     ):
         """Write a self-contained HTML report (:func:`sklearn_distill.report.write_audit_report`).
 
+        The arguments, ``path`` included (a file in an existing directory, writable), are
+        checked before any work. The missing-feature test shown is the one stored by
+        :meth:`missing_feature_test` when it was run at the audit's current ``confidence``;
+        when it has not been run, or was run at another confidence (``set_params``), it is
+        run here at the current one, and stored (see
+        :func:`~sklearn_distill.report.audit_report_sections`).
+
         Parameters
         ----------
         path : str or os.PathLike
             Where to write the HTML file.
         title : str, default="Distill-and-Compare audit"
         n_bootstrap : int, default=1000
-            Used to run :meth:`missing_feature_test` if it has not been run.
+            Used to run :meth:`missing_feature_test` if it has not been run (at least 20).
         description : dict, optional
             Extra key/value lines for the summary (e.g. the data file, score and label
             columns); shown escaped.
@@ -1079,6 +1296,16 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             rule_tree=rule_tree,
             rule_fidelity=rule_fidelity,
         )
+
+
+def _length(values):
+    """The number of rows of ``values``, or None when it has none (None, a scalar)."""
+    if values is None:
+        return None
+    try:
+        return _num_samples(values)
+    except TypeError:
+        return None
 
 
 def _refit_contributions(audit, X, y01, scores, rows, seed):

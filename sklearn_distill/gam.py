@@ -8,10 +8,12 @@ fitted and read.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, clone
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import r2_score, roc_auc_score
 from sklearn.utils import check_random_state, get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
@@ -31,23 +33,39 @@ from sklearn_distill._calibration import (
 )
 from sklearn_distill._data import (
     CATEGORICAL,
+    NUMERIC,
+    check_feature_count,
     check_frame_columns,
     check_label_cells,
     check_numeric_columns,
     column_kinds,
+    column_values,
     concat_rows,
     is_frame,
+    numeric_column,
     take_rows,
+    warn_unseen_categories,
 )
 from sklearn_distill._defaults import DEFAULT_STUDENT_PARAMS as DEFAULT_STUDENT_PARAMS
 from sklearn_distill._defaults import default_student as default_student
-from sklearn_distill._validation import check_choice, check_integer, check_real
+from sklearn_distill._validation import (
+    check_choice,
+    check_integer,
+    check_n_jobs,
+    check_real,
+    check_seed,
+    fail,
+)
 from sklearn_distill.shapes import shape_functions as _ebm_shape_functions
 
 #: Targets whose spread lies outside this range, or whose offset exceeds the upper bound times
 #: their spread, are standardised before the student sees them (and the prediction is mapped
 #: back): boosting and squared errors on 1e40 or 1e-200 lose every digit.
 _UNIT_SCALE_RANGE = (1e-6, 1e6)
+
+#: The start of the warnings ``predict`` gives for values the fitting rows did not hold (a
+#: pattern for ``warnings.filterwarnings``).
+NEW_VALUES_WARNING = r"X column .* (holds categories not seen at fit|has \d+ missing value)"
 
 
 def generate_queries(X, n_new: int, random_state) -> object:
@@ -106,6 +124,32 @@ def _rmse(target, prediction) -> float:
     return float(scale * np.sqrt(np.mean(((target - prediction) / scale) ** 2)))
 
 
+def _check_numeric_target(y) -> None:
+    """``y`` mimicked as a score must hold numbers: a label (a string) is refused, naming y."""
+    try:
+        array = np.asarray(y)
+    except (TypeError, ValueError):  # ragged: check_array says why
+        return
+    if array.dtype.kind in "biufc":
+        return
+    label = next((v for v in array.ravel().tolist() if isinstance(v, str | bytes)), None)
+    if label is not None:
+        raise TypeError(
+            f"y must be numbers (with no teacher and no teacher_scores, y is the score the "
+            f"student mimics); got the label {label!r}. To mimic a classifier, pass it as the "
+            "teacher, or its scores as teacher_scores (with the labels as y for calibration)."
+        )
+
+
+def clear_fitted_state(estimator) -> None:
+    """Delete what an earlier ``fit`` learnt (every attribute whose name ends in ``_``), so that
+    a refit leaves nothing of it behind: scikit-learn's convention that ``fit`` starts afresh.
+    Analyses run after a fit and stored on the estimator (``missing_feature_test_``,
+    ``stability_``) go too, and ``feature_names_in_`` when the new X has no names."""
+    for name in [k for k in vars(estimator) if k.endswith("_") and not k.startswith("__")]:
+        delattr(estimator, name)
+
+
 class FrozenTeacherMixin:
     """Keeps a meta-estimator's ``teacher`` frozen, as :class:`sklearn.frozen.FrozenEstimator`
     does: ``clone`` shares the fitted teacher instead of cloning it (a clone would be unfitted),
@@ -160,6 +204,7 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
     # ------------------------------------------------------------------ validation
     def _check_params(self):
         check_choice("calibration", self.calibration, CALIBRATIONS)
+        check_seed("random_state", self.random_state)
         check_real("temperature", self.temperature, minimum=0, exclusive_minimum=True)
         check_integer("cv", self.cv, minimum=2)
         if self.augmentation is not None:
@@ -177,6 +222,10 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         self._check_student_params()
 
     def _check_X(self, X, *, reset):
+        if X is None:
+            fail("X", "an array-like or DataFrame of shape (n_samples, n_features)", X, TypeError)
+        if reset:
+            check_feature_count(X)
         if is_frame(X):
             check_frame_columns(X)
             validate_data(self, X, reset=reset, skip_check_array=True)
@@ -193,6 +242,9 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
                     f"X must be real numbers or labels (Complex data not supported); got dtype "
                     f"{dtype}."
                 )
+            if dtype is not None and dtype.kind in "US":
+                # text cells are labels, read as in an object array (the tags declare strings)
+                X = np.asarray(X, dtype=object)
             allow_nan = self.__sklearn_tags__().input_tags.allow_nan
             finite = "allow-nan" if allow_nan else True
             X = check_array(X, dtype=None, ensure_all_finite=finite, input_name="X")
@@ -295,6 +347,7 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         """The target on the rows of ``X`` (before augmentation and subsampling)."""
         n_samples = _num_samples(X)
         name = type(self).__name__
+        self.calibrator_ = None
         if self.augmentation and self.teacher is None:
             raise ValueError(
                 "augmentation queries the teacher on generated rows: it needs a teacher, "
@@ -316,6 +369,7 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
                     f"response={self.response!r} needs a teacher or teacher_scores; y alone is "
                     "mimicked as plain scores (response='auto')."
                 )
+            _check_numeric_target(y)
             y = check_array(y, ensure_2d=False, input_name="y", dtype="numeric")
             if y.ndim == 2 and y.shape[1] == 1:
                 y = column_or_1d(y, warn=True)
@@ -329,7 +383,6 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
                 f"y has {_num_samples(y)} rows but X has {n_samples}: lengths must match."
             )
         scores = self._raw_scores(X, teacher_scores, n_samples)
-        self.calibrator_ = None
         if self.calibration is not None:
             labels = check_binary_labels(y, n_samples)
             probability, self.calibrator_ = cross_fit_calibration(
@@ -368,6 +421,7 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         self : object
             The fitted model.
         """
+        clear_fitted_state(self)
         self._check_params()
         _teacher.check_teacher(self.teacher)
         X = self._check_X(X, reset=True)
@@ -508,27 +562,65 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
                 )
         return result
 
-    def score(self, X, y=None, sample_weight=None):
-        """R^2 of the student against the teacher on ``X`` (when there is a teacher to query),
-        else against ``y``; used by ``GridSearchCV`` and ``cross_val_score``.
+    def score(self, X, y=None, sample_weight=None, *, teacher_scores=None):
+        """R^2 of the student against the teacher on ``X``; used by ``GridSearchCV`` and
+        ``cross_val_score``.
+
+        The teacher's side is, in this order: ``teacher_scores`` when given (raw teacher
+        outputs on ``X``, read as at fit: log-odds for class outputs, calibrated with
+        ``calibration``); the teacher, queried on ``X``, when there is one; else ``y``, taken
+        as the very target the student mimics (a model fitted on ``y`` alone, or on plain
+        scores with ``response="auto"`` or ``"predict"`` and no calibration).
+
+        With precomputed scores and no teacher, ``GridSearchCV(model, grid).fit(X,
+        teacher_scores=s)`` cannot score its candidates: scikit-learn passes ``teacher_scores``
+        to ``fit`` only, so every score fails (NaN, with a warning) and the first candidate
+        wins. The supported ways:
+
+        * give the teacher itself (a fitted estimator, or a callable): clones share it and
+          ``score`` queries it;
+        * for plain scores, pass them as ``y``: ``GridSearchCV(model, grid).fit(X, s)``
+          mimics ``y`` on each training fold and scores against it on each test fold;
+        * for class probabilities or a calibrated score, route ``teacher_scores`` to both
+          methods: ``sklearn.set_config(enable_metadata_routing=True)``, then
+          ``model.set_fit_request(teacher_scores=True).set_score_request(teacher_scores=True)``
+          and ``GridSearchCV(model, grid).fit(X, y, teacher_scores=s)``.
 
         Parameters
         ----------
         X : array-like or DataFrame of shape (n_samples, n_features)
         y : array-like of shape (n_samples,), default=None
+            The target itself, when there is no teacher and no ``teacher_scores``.
         sample_weight : array-like of shape (n_samples,), default=None
+        teacher_scores : array-like, default=None
+            Raw teacher outputs on ``X``, as given to :meth:`fit`.
 
         Returns
         -------
         float
         """
-        if self.teacher is not None:
-            if sample_weight is None:
-                return _r2(self.teacher_target(X), self.predict(X))
-            from sklearn.metrics import r2_score
-
-            return r2_score(self.teacher_target(X), self.predict(X), sample_weight=sample_weight)
-        return super().score(X, y, sample_weight=sample_weight)
+        check_is_fitted(self, "target_scale_")
+        if teacher_scores is None and self.teacher is None:
+            if y is None:
+                raise ValueError(
+                    "y or teacher_scores must be given to score a model that has no teacher to "
+                    "query; got neither. Pass the teacher's scores on X as teacher_scores=... "
+                    "(plain scores, fitted with no calibration, may be passed as y); for "
+                    f"GridSearchCV see {type(self).__name__}.score's docstring."
+                )
+            if self._is_classifier_like:
+                raise ValueError(
+                    "teacher_scores must be given to score this model, which has no teacher "
+                    "to query: it mimics log-odds (of class outputs, or of a calibrated score), "
+                    "which y cannot stand for; got y alone. Pass the teacher's scores on X as "
+                    "teacher_scores=..."
+                )
+            return super().score(X, y, sample_weight=sample_weight)
+        target = self.teacher_target(X, teacher_scores)
+        prediction = self.predict(X)
+        if sample_weight is None:
+            return _r2(target, prediction)
+        return r2_score(target, prediction, sample_weight=sample_weight)
 
 
 class DistilledGAM(DistillerBase):
@@ -537,6 +629,14 @@ class DistilledGAM(DistillerBase):
     The teacher, a black box, is read on the *transfer set* ``X`` (or its scores are given);
     the student, by default an Explainable Boosting Machine, regresses on those scores. Its
     shape functions then show how the teacher uses each feature (Tan et al., 2018).
+
+    Values the fitting rows did not hold: at predict time (``predict``, ``predict_proba``,
+    ``fidelity``, ``score``) a category not seen at fit, and a missing value in a numeric
+    column that had none at fit, are predicted with a ``UserWarning`` naming the column: the
+    student learnt nothing for them (an Explainable Boosting Machine gives them a
+    contribution of 0 in that term, as a rule).
+    :class:`~sklearn_distill.DistilledTree` warns about unseen categories too, and refuses
+    the missing numbers (none of its rules covers them).
 
     Parameters
     ----------
@@ -680,6 +780,7 @@ class DistilledGAM(DistillerBase):
         return tags
 
     def _check_student_params(self):
+        check_n_jobs("n_jobs", self.n_jobs)
         if self.student is not None and not hasattr(self.student, "fit"):
             raise TypeError(f"student must be a scikit-learn regressor; got {self.student!r}.")
         if self.max_terms is not None:
@@ -739,7 +840,53 @@ class DistilledGAM(DistillerBase):
         ranked = sorted(importance, key=lambda term: (-importance[term], term))
         return ranked[: self.max_terms]
 
+    def _after_fit(self, X, target):
+        # what the fitting rows hold, so that predict can say when X holds something else
+        self._categories_seen_, self._numeric_missing_ = {}, set()
+        for index, kind in enumerate(self.feature_kinds_):
+            if kind == CATEGORICAL:
+                values = pd.Series(column_values(X, index), dtype=object).dropna()
+                self._categories_seen_[index] = set(values.unique())
+            elif np.isnan(numeric_column(X, index)).any():
+                self._numeric_missing_.add(index)
+
+    def _warn_about_new_values(self, X):
+        """Warn when ``X`` holds categories, or missing numbers, that the fitting rows did not:
+        the student learnt nothing for them. (:class:`~sklearn_distill.DistilledTree` warns
+        about the categories too, and refuses the missing numbers: its rules say nothing of
+        them.)"""
+        seen = getattr(self, "_categories_seen_", None)
+        if seen is None:  # fitted before these were recorded
+            return
+        for index, kind in enumerate(self.feature_kinds_):
+            name = self._feature_label(index)
+            if kind == CATEGORICAL:
+                values = pd.Series(column_values(X, index), dtype=object).dropna()
+                unseen = set(values.unique()) - seen[index]
+                if unseen:
+                    warn_unseen_categories(
+                        name,
+                        unseen,
+                        "The student learnt nothing for them, so its contribution for them says "
+                        "nothing of the teacher (an Explainable Boosting Machine usually gives "
+                        "them 0).",
+                        stacklevel=4,
+                    )
+            elif kind == NUMERIC and index not in self._numeric_missing_:
+                missing = int(np.isnan(numeric_column(X, index)).sum())
+                if missing:
+                    warnings.warn(
+                        f"X column {name!r} has {missing} missing value(s), and had none at "
+                        "fit: the student learnt nothing for them, so its contribution for "
+                        "them says nothing of the teacher (an Explainable Boosting Machine "
+                        "gives them 0). Impute them, or fit on rows where the column is "
+                        "missing too.",
+                        UserWarning,
+                        stacklevel=4,
+                    )
+
     def _predict_student(self, X):
+        self._warn_about_new_values(X)
         return np.column_stack([np.asarray(s.predict(X), dtype=float) for s in self.students_])
 
     def shape_functions(self, confidence=0.95, interactions=True):

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sklearn_distill._validation import check_integer, check_real
+
 __all__ = [
     "plot_calibration",
     "plot_comparison",
@@ -27,6 +29,39 @@ OUTCOME_COLOR = "#d62728"
 
 
 FLAG_LABEL = "flagged difference (Benjamini-Hochberg)"
+
+
+#: Columns of CompareAudit.compare()'s table that the pictures of a main effect read.
+_MAIN_COLUMNS = ("term", "value", "mimic", "mimic_lower", "mimic_upper", "outcome")
+_MAIN_COLUMNS += ("outcome_lower", "outcome_upper")
+#: ... and those of an interaction's heatmaps.
+_INTERACTION_COLUMNS = ("term", "value", "mimic", "outcome", "difference")
+
+
+def _check_comparison(comparison, columns, flag=None):
+    """``comparison`` must be a table like CompareAudit.compare()'s, with ``columns`` and a flag
+    column."""
+    if not isinstance(comparison, pd.DataFrame):
+        raise TypeError(
+            "comparison must be a pandas DataFrame (the table of CompareAudit.compare()); got a "
+            f"{type(comparison).__name__}."
+        )
+    flags = (flag,) if flag is not None else ("significant_bh", "significant")
+    missing = [c for c in columns if c not in comparison]
+    if not any(f in comparison for f in flags):
+        missing.append(" or ".join(flags))
+    if missing:
+        raise ValueError(
+            "comparison must have the columns of CompareAudit.compare()'s table; got one "
+            f"without {', '.join(map(repr, missing))}."
+        )
+
+
+def _check_drawing(max_categories, tail_quantile, max_label_length=22):
+    check_integer("max_categories", max_categories, minimum=1)
+    if tail_quantile is not None:
+        check_real("tail_quantile", tail_quantile, minimum=0, maximum=1, exclusive_minimum=True)
+    check_integer("max_label_length", max_label_length, minimum=2)
 
 
 def _is_numeric(values):
@@ -200,7 +235,7 @@ def plot_term(
     tail_quantile : float or None, default=0.99
         For a numeric term with a ``weight`` column, cut the x axis where this share of the
         rows is reached when the values beyond stretch over more than a fifth of the axis
-        (a long tail); the axis label says so. ``None`` never cuts.
+        (a long tail); the axis label says so. In (0, 1]; ``None`` never cuts.
     flag : str, optional
         Boolean column marked with a star; ``significant_bh`` when present, else
         ``significant``.
@@ -228,6 +263,8 @@ def plot_term(
     >>> fig.axes[0].get_title()
     'age'
     """
+    _check_comparison(comparison, _MAIN_COLUMNS, flag)
+    _check_drawing(max_categories, tail_quantile, max_label_length)
     rows = comparison[comparison["term"] == term]
     if rows.empty:
         raise ValueError(f"term must be a term of the comparison table; got {term!r}.")
@@ -270,8 +307,8 @@ def plot_comparison(comparison, terms=None, *, ncols=3, max_categories=15, tail_
     terms : sequence of str, optional
         Terms to draw, in order; all terms of the table when omitted.
     ncols : int, default=3
-        Main-effect panels per row; a categorical term with more than eight values shown
-        takes a whole row, after the others.
+        Main-effect panels per row (at least 1); a categorical term with more than eight
+        values shown takes a whole row, after the others.
     max_categories : int, default=15
         Passed to :func:`plot_term`.
     tail_quantile : float or None, default=0.99
@@ -292,8 +329,13 @@ def plot_comparison(comparison, terms=None, *, ncols=3, max_categories=15, tail_
     >>> [ax.get_title() for ax in fig.axes]
     ['sex']
     """
+    _check_comparison(comparison, ("term", "value"))
+    check_integer("ncols", ncols, minimum=1)
+    _check_drawing(max_categories, tail_quantile)
     if terms is None:
         terms = list(dict.fromkeys(comparison["term"]))
+    if isinstance(terms, str):
+        terms = [terms]
     terms = list(terms)
     if not terms:
         raise ValueError("terms must name at least one term; got [].")
@@ -433,6 +475,7 @@ def plot_interaction(comparison, term, *, flag=None, fig=None):
     >>> [ax.get_title() for ax in plot_interaction(frame, "a & b").axes[:3]]
     ['mimic (black box)', 'outcome model', 'difference (mimic - outcome)']
     """
+    _check_comparison(comparison, _INTERACTION_COLUMNS, flag)
     rows = comparison[comparison["term"] == term]
     if rows.empty:
         raise ValueError(f"term must be a term of the comparison table; got {term!r}.")

@@ -14,10 +14,15 @@ import io
 import math
 import numbers
 import os
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from sklearn.utils.validation import check_is_fitted
+
+from sklearn_distill._validation import check_integer, check_output_path, fail
 
 __all__ = [
     "Section",
@@ -592,6 +597,82 @@ def _unstable_text(stability):
     return f"Terms unstable across refits (not to be read alone): {listed}."
 
 
+def _missing_feature_test(audit, n_bootstrap=1000):
+    """The audit's missing-feature test at its current ``confidence``.
+
+    The stored table (``missing_feature_test_``) when it was computed at that confidence; else
+    the test is run (again): with as many resamples as the stored table had, so that with a
+    seeded audit the same replicates give the same estimate and p-value and only the interval
+    moves to the new level; with ``n_bootstrap`` resamples when it was never run.
+    """
+    test = getattr(audit, "missing_feature_test_", None)
+    settings = getattr(audit, "_missing_feature_test_settings_", None)
+    if test is not None:
+        if settings is None or settings["confidence"] == audit.confidence:
+            return test
+        n_bootstrap = settings["n_bootstrap"]
+    return audit.missing_feature_test(n_bootstrap=n_bootstrap)
+
+
+def _check_report_arguments(n_bootstrap, description, fidelity, rule_tree, rule_fidelity):
+    """Refuse bad report arguments before the report's work (the test, the pictures)."""
+    from sklearn_distill.audit import MIN_BOOTSTRAP
+
+    check_integer("n_bootstrap", n_bootstrap, minimum=MIN_BOOTSTRAP)
+    for name, value in (("description", description), ("fidelity", fidelity)):
+        if value is not None and not isinstance(value, Mapping):
+            fail(name, "a dict of {label: value} lines, or None", value, TypeError)
+    if rule_tree is not None:
+        if not callable(getattr(rule_tree, "rules", None)):
+            fail(
+                "rule_tree",
+                "a fitted DistilledTree (a model with rules()), or None",
+                rule_tree,
+                TypeError,
+            )
+        check_is_fitted(rule_tree)
+    if rule_fidelity is not None and not (
+        isinstance(rule_fidelity, Mapping) and "r2" in rule_fidelity
+    ):
+        fail(
+            "rule_fidelity",
+            "a dict with an 'r2' entry (DistilledTree.fidelity's), or None",
+            rule_fidelity,
+            TypeError,
+        )
+
+
+def quiet_compare(audit, **kwargs):
+    """``audit.compare(**kwargs)`` without its warning about untested features, which the
+    findings state in words."""
+    import warnings
+
+    from sklearn_distill.audit import UNTESTED_WARNING
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=re.escape(UNTESTED_WARNING))
+        return audit.compare(**kwargs)
+
+
+def _untested_text(audit, comparison) -> list[str]:
+    """One finding naming the main effects whose values are mostly too thin to test."""
+    from sklearn_distill.stats import untested_terms
+
+    if not {"term", "kind", "weight", "testable"} <= set(comparison.columns):
+        return []  # a table from elsewhere, without the rows per value
+    untested = untested_terms(comparison)
+    if untested.empty:
+        return []
+    return [
+        "Not tested (most rows lie in values held by fewer than "
+        f"min_weight={audit.min_weight:g} rows, which are never flagged; a difference there "
+        "would go unseen): "
+        + "; ".join(untested["text"])
+        + ". Fit the audit with student=/outcome= Explainable Boosting models of fewer max_bins, "
+        "or lower min_weight."
+    ]
+
+
 def audit_findings_text(audit, *, fidelity=None, max_terms=8, width=100):
     """What a fitted audit found, as plain text for a terminal.
 
@@ -604,7 +685,9 @@ def audit_findings_text(audit, *, fidelity=None, max_terms=8, width=100):
     Parameters
     ----------
     audit : CompareAudit
-        A fitted audit; its missing-feature test is run (1,000 resamples) if it has not been.
+        A fitted audit; its missing-feature test is run (1,000 resamples) if it has not been,
+        and run again if the audit's ``confidence`` has changed since (with the resamples it
+        had: see :func:`audit_report_sections`).
     fidelity : dict, optional
         See :func:`audit_report_sections`.
     max_terms : int, default=8
@@ -620,12 +703,10 @@ def audit_findings_text(audit, *, fidelity=None, max_terms=8, width=100):
 
     from sklearn_distill.stats import summarize_terms
 
-    test = getattr(audit, "missing_feature_test_", None)
-    if test is None:
-        test = audit.missing_feature_test()
+    test = _missing_feature_test(audit)
     if fidelity is None:
         fidelity = getattr(audit, "fidelity_", None)
-    comparison = audit.compare()
+    comparison = quiet_compare(audit)
     flag = _flag_column(comparison)
     flags = comparison[flag].to_numpy(bool)
 
@@ -636,6 +717,7 @@ def audit_findings_text(audit, *, fidelity=None, max_terms=8, width=100):
         return "\n".join(out)
 
     terms = list(summarize_terms(comparison, flag=flag)["text"])
+    untested = _untested_text(audit, comparison)
     if not terms:
         # nothing flagged: say where the two models differ most, and that it is not a finding
         largest = _largest(comparison[~_is_interaction(comparison).to_numpy(bool)], 3)
@@ -649,6 +731,7 @@ def audit_findings_text(audit, *, fidelity=None, max_terms=8, width=100):
     if len(terms) > max_terms:
         more = len(terms) - max_terms
         terms = [*terms[:max_terms], f"... and {more} more terms (see the report)"]
+    terms += untested
     verdict, caveats = _missing_feature_texts(audit, test)
     headline = _headline(comparison, flags, audit.confidence)
     parts = [
@@ -676,9 +759,14 @@ def audit_report_sections(
     Parameters
     ----------
     audit : CompareAudit
-        A fitted audit.
+        A fitted audit. Its stored missing-feature test (``missing_feature_test_``) is shown
+        when it was computed at the audit's current ``confidence``; when the confidence has
+        changed since (``set_params(confidence=...)``), the test is run again at the new level,
+        with as many resamples as it had (a seeded audit then draws the same resamples: the
+        estimate and p-value stay, the interval moves), and the stored table is replaced.
     n_bootstrap : int, default=1000
-        Resamples of :meth:`CompareAudit.missing_feature_test` if it has not been run.
+        Resamples of :meth:`CompareAudit.missing_feature_test` if it has not been run (at
+        least 20).
     description : dict, optional
         Extra key/value lines (the data file, score and label columns), shown escaped.
     fidelity : dict, optional
@@ -697,12 +785,11 @@ def audit_report_sections(
     from sklearn_distill.plotting import plot_comparison, plot_interaction
     from sklearn_distill.stats import summarize_terms
 
-    test = getattr(audit, "missing_feature_test_", None)
-    if test is None:
-        test = audit.missing_feature_test(n_bootstrap=n_bootstrap)
+    _check_report_arguments(n_bootstrap, description, fidelity, rule_tree, rule_fidelity)
+    test = _missing_feature_test(audit, n_bootstrap)
     if fidelity is None:
         fidelity = getattr(audit, "fidelity_", None)
-    comparison = audit.compare(interactions=True)
+    comparison = quiet_compare(audit, interactions=True)
     flag = _flag_column(comparison)
     flags = comparison[flag].to_numpy(bool)
     pairs = _is_interaction(comparison).to_numpy(bool)
@@ -731,7 +818,11 @@ def audit_report_sections(
     verdict, caveats = _missing_feature_texts(audit, test)
     n_resamples = int(test["n_bootstrap"].iloc[0])
     headline = _headline(comparison, flags, audit.confidence)
-    findings = [headline, *summarize_terms(comparison, flag=flag)["text"]]
+    findings = [
+        headline,
+        *summarize_terms(comparison, flag=flag)["text"],
+        *_untested_text(audit, comparison),
+    ]
     stability = getattr(audit, "stability_", None)
     if stability is not None:
         findings.append(_unstable_text(stability))
@@ -989,7 +1080,16 @@ def write_audit_report(
     -------
     str
         The path written.
+
+    Raises
+    ------
+    ValueError
+        Before any work, when ``path`` cannot be written: a directory, in a directory that
+        does not exist, or not writable.
     """
+    check_output_path(path, "path")
+    if not isinstance(title, str):
+        fail("title", "a str", title, TypeError)
     sections = audit_report_sections(
         audit,
         n_bootstrap=n_bootstrap,

@@ -30,6 +30,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import t as student_t
 
+from sklearn_distill._validation import check_bool, check_real
+
 COLUMNS = [
     "term",
     "kind",
@@ -210,8 +212,15 @@ def shape_functions(ebm, *, confidence: float = 0.95, interactions: bool = True)
     >>> list(table.columns[:6])
     ['term', 'kind', 'bin', 'value', 'label', 'score']
     """
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must lie strictly between 0 and 1; got {confidence!r}.")
+    confidence = check_real(
+        "confidence",
+        confidence,
+        minimum=0,
+        maximum=1,
+        exclusive_minimum=True,
+        exclusive_maximum=True,
+    )
+    interactions = check_bool("interactions", interactions)
     if not hasattr(ebm, "term_scores_"):
         raise TypeError(
             f"shape functions need a fitted Explainable Boosting Machine; got {type(ebm).__name__}."

@@ -34,6 +34,7 @@ __all__ = [
     "normal_quantile",
     "summarize_terms",
     "term_stability",
+    "untested_terms",
 ]
 
 CORRELATION_METHODS = ("pearson", "spearman", "kendall")
@@ -619,6 +620,64 @@ def compare_shapes(
 
 def _plural(count, word):
     return f"{count} {word}{'' if count == 1 else 's'} differ{'s' if count == 1 else ''}"
+
+
+def untested_terms(comparison, *, min_share=0.5):
+    """Main effects whose values mostly cannot be flagged: their bins hold too few rows.
+
+    A value held by fewer than ``min_weight`` training rows is shown by :meth:`CompareAudit.
+    compare` but never flagged. A continuous feature binned finely on a small audit (256 bins
+    of 2,000 rows hold about 8 rows each) then has no testable value at all, and its absence
+    from :func:`summarize_terms` would read as "no difference" when it means "not tested".
+
+    Parameters
+    ----------
+    comparison : pandas.DataFrame
+        :meth:`CompareAudit.compare`'s table (columns ``term``, ``kind``, ``weight``,
+        ``testable``).
+    min_share : float, default=0.5
+        Terms whose testable values hold less than this share of the rows are listed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``term``, ``n_values``, ``n_testable``, ``tested_share`` (share of the rows whose value
+        is testable), ``median_rows`` (rows per value) and ``text``, least tested first.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"term": ["age"] * 3 + ["sex"] * 2, "kind": "main",
+    ...     "weight": [8.0, 7.0, 9.0, 500.0, 480.0], "testable": [False] * 3 + [True] * 2})
+    >>> untested_terms(table)["text"].tolist()
+    ['age: 0 of 3 values testable (8 rows per value)']
+    """
+    missing = [c for c in ("term", "kind", "weight", "testable") if c not in comparison.columns]
+    if missing:
+        raise ValueError(f"comparison lacks the columns {missing}.")
+    main = comparison[comparison["kind"].to_numpy() == "main"]
+    rows = []
+    for term, group in main.groupby("term", sort=False):
+        weight = group["weight"].to_numpy(float)
+        testable = group["testable"].to_numpy(bool)
+        total = weight.sum()
+        share = float(weight[testable].sum() / total) if total > 0 else 0.0
+        if share >= min_share:
+            continue
+        median = float(np.median(weight))
+        rows.append(
+            {
+                "term": term,
+                "n_values": len(group),
+                "n_testable": int(testable.sum()),
+                "tested_share": share,
+                "median_rows": median,
+                "text": f"{term}: {int(testable.sum())} of {len(group)} values testable "
+                f"({median:g} rows per value)",
+            }
+        )
+    columns = ["term", "n_values", "n_testable", "tested_share", "median_rows", "text"]
+    table = pd.DataFrame(rows, columns=columns)
+    return table.sort_values("tested_share", kind="stable").reset_index(drop=True)
 
 
 def summarize_terms(comparison, *, flag="significant_bh"):

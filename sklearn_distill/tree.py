@@ -29,7 +29,6 @@ model routes every row with those very thresholds, in float64: the rules are the
 from __future__ import annotations
 
 import numbers
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -37,7 +36,13 @@ from sklearn.tree import DecisionTreeRegressor
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from sklearn_distill import _teacher
-from sklearn_distill._data import CATEGORICAL, is_frame
+from sklearn_distill._data import (
+    CATEGORICAL,
+    column_values,
+    is_frame,
+    numeric_column,
+    warn_unseen_categories,
+)
 from sklearn_distill._validation import check_integer, check_real
 from sklearn_distill.gam import DistillerBase
 
@@ -45,18 +50,6 @@ __all__ = ["OPERATORS", "DistilledTree"]
 
 #: The operators of a rule's conditions, as ``(feature, operator, value)`` tuples.
 OPERATORS = ("<=", ">", "in", "not in", "is missing", "is not missing")
-
-
-def _column_values(X, index):
-    return X.iloc[:, index].to_numpy(dtype=object) if is_frame(X) else np.asarray(X)[:, index]
-
-
-def _numeric_column(X, index) -> np.ndarray:
-    """A numeric column as floats, missing values (None, NaN, pd.NA) as NaN."""
-    column = X.iloc[:, index] if is_frame(X) else pd.Series(np.asarray(X)[:, index])
-    if not pd.api.types.is_numeric_dtype(column.dtype):
-        column = pd.to_numeric(column.astype(object).where(column.notna(), np.nan))
-    return column.to_numpy(dtype=float, na_value=np.nan)
 
 
 def _format_value(value) -> str:
@@ -136,6 +129,13 @@ class DistilledTree(DistillerBase):
     :class:`~sklearn.tree.DecisionTreeRegressor` with at most ``max_leaf_nodes`` leaves is
     fitted to that target. Every leaf is a rule (:meth:`rules`); :meth:`explain` gives the rule
     that fired for each row; :meth:`export_text` prints the whole tree.
+
+    Values the fitting rows did not hold: at predict time (``predict``, ``explain``,
+    ``fidelity``) a category not seen at fit is routed with the missing values, to the ``not
+    in`` side of every split on its column, with a ``UserWarning`` naming it; a missing value
+    in a numeric column that had none at fit is refused (``ValueError``), as no rule says
+    where it goes. :class:`~sklearn_distill.DistilledGAM` warns about both instead, for its
+    terms have an answer (a contribution of 0).
 
     Parameters
     ----------
@@ -275,7 +275,7 @@ class DistilledTree(DistillerBase):
         names = self._names()
         for index in range(self.n_features_in_):
             if index not in self.categories_:
-                encoded[:, index] = _numeric_column(X, index)
+                encoded[:, index] = numeric_column(X, index)
                 if (
                     check_missing
                     and index not in self.missing_features_
@@ -288,19 +288,17 @@ class DistilledTree(DistillerBase):
                     )
                 continue
             ranks = self._ranks_[index]
-            values = pd.Series(_column_values(X, index), dtype=object)
+            values = pd.Series(column_values(X, index), dtype=object)
             missing = values.isna().to_numpy()
             codes = np.array(values.map(ranks).to_numpy(dtype=float, na_value=np.nan))
             unseen = set(values[np.isnan(codes) & ~missing])
             codes[np.isnan(codes)] = len(ranks)  # missing and unseen: after every known category
             if unseen and warn_unseen:
-                listed = sorted(unseen, key=repr)
-                more = f" and {len(listed) - 10} more" if len(listed) > 10 else ""
-                warnings.warn(
-                    f"X column {names[index]!r} holds categories not seen at fit: "
-                    f"{listed[:10]!r}{more}. They are routed with missing values, to the "
-                    "'not in' side of every split on this column.",
-                    UserWarning,
+                warn_unseen_categories(
+                    names[index],
+                    unseen,
+                    "They are routed with missing values, to the 'not in' side of every split "
+                    "on this column.",
                     stacklevel=3,
                 )
             encoded[:, index] = codes
@@ -312,7 +310,7 @@ class DistilledTree(DistillerBase):
         for index, kind in enumerate(self.feature_kinds_):
             if kind != CATEGORICAL:
                 continue
-            values = pd.Series(_column_values(X, index), dtype=object)
+            values = pd.Series(column_values(X, index), dtype=object)
             present = values.notna().to_numpy()
             codes, labels = pd.factorize(values[present])
             counts = np.bincount(codes, minlength=len(labels)).astype(float)
@@ -394,7 +392,7 @@ class DistilledTree(DistillerBase):
         return {
             index
             for index in range(self.n_features_in_)
-            if index not in self.categories_ and np.isnan(_numeric_column(X, index)).any()
+            if index not in self.categories_ and np.isnan(numeric_column(X, index)).any()
         }
 
     def _predict_student(self, X):

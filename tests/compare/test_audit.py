@@ -216,14 +216,15 @@ def test_teacher_is_shared_by_clone_and_never_refitted(data):
 
 
 def _nearest_neighbour_audit(**kwargs):
-    return CompareAudit(
-        student=KNeighborsRegressor(n_neighbors=1),
-        outcome=KNeighborsClassifier(n_neighbors=1),
-        calibration=None,
-        cv=4,
-        random_state=1,
+    params = {
+        "student": KNeighborsRegressor(n_neighbors=1),
+        "outcome": KNeighborsClassifier(n_neighbors=1),
+        "calibration": None,
+        "cv": 4,
+        "random_state": 1,
         **kwargs,
-    )
+    }
+    return CompareAudit(**params)
 
 
 def test_residuals_are_out_of_fold():
@@ -347,7 +348,18 @@ def small():
         (
             lambda X, y, s: (X, y[:-1], s),
             ValueError,
-            r"one label per row of X \(40\); got shape \(39,\)",
+            r"X and y must have one row per audit case each; got 40 rows in X and 39 in y",
+        ),
+        (
+            # the short one is X: the message names both, not y alone
+            lambda X, y, s: (X.iloc[:-1], y, s[:-1]),
+            ValueError,
+            r"X and y must have one row per audit case each; got 39 rows in X and 40 in y",
+        ),
+        (
+            lambda X, y, s: (None, y, s),
+            TypeError,
+            r"X must be an array-like or DataFrame of shape \(n_samples, n_features\); got None",
         ),
         (lambda X, y, s: (X, y, s[:-1]), ValueError, "teacher_scores has 39 rows but X has 40"),
         (lambda X, y, s: (X, y, np.r_[s[:-1], np.nan]), ValueError, "teacher_scores contains 1"),
@@ -384,6 +396,14 @@ def test_bad_data(small, change, error, match):
         ({"outcome": LinearRegression()}, TypeError, "outcome must be a classifier"),
         ({"student": "ebm"}, TypeError, "student must be a scikit-learn regressor"),
         ({"teacher": "model"}, TypeError, "teacher must be"),
+        (
+            {"random_state": -1},
+            ValueError,
+            r"random_state must be None, an integer >= 0 .*; got -1",
+        ),
+        ({"random_state": "0"}, TypeError, r"random_state must be None, an integer .*; got '0'"),
+        ({"n_jobs": "two"}, TypeError, r"n_jobs must be None or a non-zero integer .*; got 'two'"),
+        ({"n_jobs": 0}, ValueError, r"n_jobs must be None or a non-zero integer .*; got 0"),
     ],
 )
 def test_bad_parameters(small, params, error, match):
@@ -541,3 +561,160 @@ def test_adjustment_basis_is_a_quadratic_in_the_numeric_features():
     huge = rng.normal(size=(100, 2))
     huge[:5, 1] = 1.5e308
     assert np.all(np.isfinite(_adjustment_basis(huge, 100)))
+
+
+# ---------------------------------------------------------------------- refits and stale analyses
+def _tiny_ebm_audit(**kwargs):
+    tiny = {"outer_bags": 2, "max_rounds": 50, "interactions": 0, "max_bins": 16, "n_jobs": 1}
+    params = {
+        "calibration": None,
+        "cv": 2,
+        "n_crossfits": 1,
+        "interactions": 0,
+        "random_state": 0,
+        "student": ExplainableBoostingRegressor(**tiny),
+        "outcome": ExplainableBoostingClassifier(**tiny),
+        **kwargs,
+    }
+    return CompareAudit(**params)
+
+
+def test_refit_drops_the_analyses_and_names_of_the_earlier_fit(small):
+    X, y, s = small
+    audit = _tiny_ebm_audit().fit(X, y, teacher_scores=s)
+    audit.missing_feature_test(n_bootstrap=20)
+    audit.stability(X, y, teacher_scores=s, n_refits=2)
+    assert hasattr(audit, "feature_names_in_")
+    # new data, as an array: nothing of the first fit may be read as this one's
+    audit.fit(X.to_numpy()[::-1], y[::-1], teacher_scores=s[::-1])
+    for name in ("missing_feature_test_", "stability_", "feature_names_in_"):
+        assert not hasattr(audit, name), name
+    assert audit.n_features_in_ == 2
+
+
+def test_report_reruns_a_test_computed_at_another_confidence(small):
+    import matplotlib.text
+
+    from sklearn_distill.report import audit_findings_text
+
+    X, y, s = small
+    audit = _tiny_ebm_audit().fit(X, y, teacher_scores=s)
+    at_95 = audit.missing_feature_test(n_bootstrap=40)
+    audit.set_params(confidence=0.5)
+    # the residual picture does not show the 95% intervals as if they were the current level
+    stale = f"[{at_95.loc['pearson', 'low']:.3f}, {at_95.loc['pearson', 'high']:.3f}]"
+    figure = audit.plot_residuals()
+    assert not any(stale in t.get_text() for t in figure.findobj(matplotlib.text.Text))
+    text = " ".join(audit_findings_text(audit).split())
+    shown = audit.missing_feature_test_
+    # the same resamples (seeded audit) at the new level: same estimate, a narrower interval
+    pd.testing.assert_frame_equal(shown, audit.missing_feature_test(n_bootstrap=40))
+    pd.testing.assert_series_equal(shown["estimate"], at_95["estimate"])
+    assert (shown["high"] - shown["low"] < at_95["high"] - at_95["low"]).all()
+    pearson = shown.loc["pearson"]
+    interval = f"50% interval {pearson['low']:.3f} to {pearson['high']:.3f}"
+    assert f"Pearson {pearson['estimate']:.3f}, {interval}" in text
+    shown_texts = [t.get_text() for t in audit.plot_residuals().findobj(matplotlib.text.Text)]
+    assert any(f"[{pearson['low']:.3f}, {pearson['high']:.3f}]" in t for t in shown_texts)
+    # at an unchanged confidence the stored table is shown as it is
+    stored = audit.missing_feature_test(n_bootstrap=60)
+    audit_findings_text(audit)
+    assert audit.missing_feature_test_ is stored
+
+
+def test_stability_refuses_other_data_and_bad_arguments(small):
+    X, y, s = small
+    audit = _nearest_neighbour_audit().fit(X, y, teacher_scores=s)
+    for name, (X_other, y_other, s_other) in {
+        "X": (X.assign(a=X["a"] + 1), y, s),
+        "y": (X, 1 - y, s),
+        "teacher_scores": (X, y, s + 1),
+    }.items():
+        with pytest.raises(ValueError, match=rf"^{name} must be .* given to fit"):
+            audit.stability(X_other, y_other, teacher_scores=s_other, n_refits=2)
+    with pytest.raises(ValueError, match=r"threshold must be a finite number > 0; got -1"):
+        audit.stability(X, y, teacher_scores=s, threshold=-1)
+    with pytest.raises(TypeError, match=r"bootstrap must be True or False; got 'no'"):
+        audit.stability(X, y, teacher_scores=s, bootstrap="no")
+    with pytest.raises(TypeError, match=r"X must be an array-like .*; got None"):
+        audit.stability(None, y, teacher_scores=s)
+
+
+def test_missing_feature_test_needs_twenty_resamples(small):
+    X, y, s = small
+    audit = _nearest_neighbour_audit().fit(X, y, teacher_scores=s)
+    with pytest.raises(ValueError, match=r"n_bootstrap must be an integer >= 20; got 1\."):
+        audit.missing_feature_test(n_bootstrap=1)
+    with pytest.raises(TypeError, match=r"n_bootstrap must be an integer >= 20; got 50\.0\."):
+        audit.missing_feature_test(n_bootstrap=50.0)
+    assert (audit.missing_feature_test(n_bootstrap=20)["n_bootstrap"] <= 20).all()
+
+
+def test_probability_score_without_calibration_warns(small):
+    X, y, s = small
+    probability = 1 / (1 + np.exp(-s))
+
+    def scale_warnings(audit, scores):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            audit.fit(X, y, teacher_scores=scores)
+        return [str(w.message) for w in caught if "all lie in [0, 1]" in str(w.message)]
+
+    (message,) = scale_warnings(_nearest_neighbour_audit(), probability)
+    assert message.startswith("teacher_scores all lie in [0, 1]")
+    assert "response='predict_proba'" in message and "calibration" in message
+    # log-odds, a probability read as one, or a calibrated probability: nothing to say
+    assert scale_warnings(_nearest_neighbour_audit(), s) == []
+    assert scale_warnings(_nearest_neighbour_audit(response="predict_proba"), probability) == []
+    assert scale_warnings(_nearest_neighbour_audit(calibration="sigmoid"), probability) == []
+
+
+def test_features_whose_values_are_too_thin_to_test_are_named(audits):
+    from sklearn_distill.report import audit_findings_text
+    from sklearn_distill.stats import untested_terms
+
+    planted, _ = audits
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 32 bins of 800 rows hold about 25: all testable
+        planted.compare(min_weight=10)
+    with pytest.warns(UserWarning, match=r"too thin to test: a: 0 of \d+ values testable"):
+        table = planted.compare(min_weight=100)
+    untested = untested_terms(table)
+    assert list(untested["term"]) == ["a"] and untested["n_testable"].iloc[0] == 0
+    weights = table.loc[table["term"] == "a", "weight"]
+    assert untested["median_rows"].iloc[0] == weights.median()
+    # the findings say it in words, without repeating the warning
+    audit = pickle.loads(pickle.dumps(planted)).set_params(min_weight=100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        text = audit_findings_text(audit)
+    assert "Not tested" in text and "a: 0 of" in text
+
+
+def test_groups_keep_a_repeated_record_in_one_third(data):
+    X, y, with_hidden, _ = data
+    X, y, score = X.iloc[:300], y[:300], with_hidden[:300]
+    twice = pd.concat([X, X], ignore_index=True)
+    ids = np.tile(np.arange(300), 2)
+    args = (twice, np.tile(y, 2))
+    with pytest.warns(UserWarning, match=r"600 of 600 rows \(100%\) repeat another row"):
+        _small_audit(n_crossfits=1).fit(*args, teacher_scores=np.tile(score, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        audit = _small_audit(n_crossfits=1).fit(*args, teacher_scores=np.tile(score, 2), groups=ids)
+    # both copies sit in the same third, so every model sees or misses them together
+    pairs = audit.crossfit_residuals_
+    for side in ("mimic", "outcome"):
+        np.testing.assert_array_equal(pairs[side][..., :300], pairs[side][..., 300:])
+    with pytest.raises(
+        ValueError, match=r"groups must be one record identifier per row of X \(600\)"
+    ):
+        _small_audit().fit(*args, teacher_scores=np.tile(score, 2), groups=ids[:10])
+    with pytest.raises(ValueError, match="groups must be record identifiers without missing"):
+        _small_audit().fit(*args, teacher_scores=np.tile(score, 2), groups=[None] * 600)
+    with pytest.raises(ValueError, match="groups must be at least 3 distinct record"):
+        _small_audit().fit(*args, teacher_scores=np.tile(score, 2), groups=np.arange(600) % 2)
+    # one record holds every positive row: some third has none
+    lumped = np.where(np.tile(y, 2) == 1, 0, 1 + np.arange(600) % 2)
+    with pytest.raises(ValueError, match="groups must be records small enough to split"):
+        _small_audit().fit(*args, teacher_scores=np.tile(score, 2), groups=lumped)

@@ -263,3 +263,25 @@ def test_compare_audit_fit_bad_input(case):
         check_outcome(call, name, [X, y, scores])
     except NotFittedError:  # pragma: no cover - an audit never leaves this
         raise
+
+
+@pytest.mark.parametrize("model", [*MODELS, "CompareAudit"])
+def test_frames_and_arrays_without_columns_are_refused_alike(model):
+    message = r"^X must have at least one feature; got 0 feature\(s\) \(shape=\(24, 0\)\)"
+    for X in (FRAME.iloc[:, :0], np.empty((N, 0))):
+        with pytest.raises(ValueError, match=message):
+            if model == "CompareAudit":
+                audit().fit(X, LABELS, teacher_scores=SCORES)
+            else:
+                MODELS[model]().fit(X, teacher_scores=SCORES)
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+def test_string_arrays_are_read_as_labels(model):
+    # a numpy array of str is the same data as an object array of the same strings
+    text = np.column_stack([np.where(SCORES > 0, "p", "q"), FRAME["c"].to_numpy(dtype=str)])
+    assert text.dtype.kind == "U"
+    from_text = MODELS[model](random_state=0).fit(text, teacher_scores=SCORES)
+    from_objects = MODELS[model](random_state=0).fit(text.astype(object), teacher_scores=SCORES)
+    np.testing.assert_allclose(from_text.predict(text), from_objects.predict(text.astype(object)))
+    assert from_text.feature_kinds_ == ["categorical", "categorical"]

@@ -157,6 +157,23 @@ def test_unsafe_columns_match_what_was_planted():
     assert list(reasons) == ["score_points"] and "copy of the score" in reasons["score_points"]
 
 
+def test_one_missing_label_keeps_the_leak_check(tmp_path, capsys):
+    # the label checks read the rows that have a label and a score, as the audit does: one
+    # blank label must not switch them off and recommend the leaking column
+    frame = _leaky_frame().astype({"outcome": object})
+    frame.loc[0, "outcome"] = np.nan
+    frame.loc[1, "risk"] = np.nan
+    candidates = [c for c in frame.columns if c not in ("risk", "outcome")]
+    reasons = unsafe_columns(frame, candidates, "risk", "outcome")
+    assert "recorded after the outcome" in reasons["rearrested"]
+    data = tmp_path / "raw.csv"
+    frame.to_csv(data, index=False)
+    with pytest.raises(SystemExit):
+        main(["audit", str(data), "--score", "risk", "--label", "outcome"], prog="sklearn-distill")
+    command = capsys.readouterr().err.splitlines()[-1]
+    assert command.split("--features")[1].split() == ["age", "group", "unused"]
+
+
 def test_named_unsafe_features_are_audited_with_a_warning(leaky_csv, tmp_path, capsys):
     out = tmp_path / "r.html"
     args = ["--features", "age", "rearrested", "--cv", "2", "--n-bootstrap", "20", "--quiet"]
@@ -209,6 +226,26 @@ def test_out_is_checked_before_any_work(csv_path, tmp_path, capsys):
         assert message in captured.err
         assert "reading" not in captured.err
     assert csv_path.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--n-bootstrap", "0"], "--n-bootstrap must be an integer >= 20; got 0."),
+        (["--stability", "1"], "--stability must be 0 (no refits) or an integer >= 2; got 1."),
+        (["--stability", "-2"], "--stability must be 0 (no refits) or an integer >= 2; got -2."),
+        (["--confidence", "95"], "--confidence must be a finite number > 0 and < 1; got 95.0."),
+        (["--cv", "0"], "--cv must be an integer >= 2; got 0."),
+        (["--n-jobs", "0"], "--n-jobs must be None or a non-zero integer (-1: every core); got 0."),
+    ],
+)
+def test_numeric_options_are_checked_before_any_work(csv_path, tmp_path, capsys, extra, message):
+    with pytest.raises(SystemExit) as exit_info:
+        _run(csv_path, tmp_path / "r.html", *FEATURES, *extra)  # no --quiet: shows any work
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "reading" not in err
 
 
 def test_out_never_overwrites_the_input(tmp_path, capsys):

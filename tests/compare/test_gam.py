@@ -1,5 +1,8 @@
 """DistilledGAM: teachers, classifier log-odds, calibration, constraints, augmentation."""
 
+import re
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -272,6 +275,57 @@ def test_teacher_and_inputs_are_not_modified(data):
     )
     pd.testing.assert_frame_equal(frame, before)
     np.testing.assert_array_equal(scores, scores_before)
+
+
+def test_predict_warns_about_values_the_fitting_rows_did_not_hold():
+    # as DistilledTree warns about unseen categories (and refuses new missing numbers, which
+    # its rules say nothing of); the GAM predicts them with a term contribution of 0
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {
+            "a": rng.normal(size=200),
+            "b": rng.normal(size=200),
+            "group": rng.choice(["x", "y"], 200),
+        }
+    )
+    frame.loc[::10, "b"] = np.nan  # b had missing values at fit, a had none
+    scores = frame["a"] + (frame["group"] == "x") + frame["b"].fillna(0)
+    gam = DistilledGAM(student=small_ebm(), random_state=0).fit(frame, teacher_scores=scores)
+    new = frame.head(6).copy()
+    new.loc[0, "group"] = "z"
+    new.loc[1, "a"] = np.nan
+    new.loc[2, "b"] = np.nan
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        prediction = gam.predict(new)
+    messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    unseen = r"X column 'group' holds categories not seen at fit: \['z'\]"
+    assert any(re.match(unseen, m) for m in messages)
+    missing = "X column 'a' has 1 missing value(s), and had none at fit"
+    assert any(m.startswith(missing) for m in messages)
+    assert not any("'b'" in m for m in messages)  # b had missing values at fit
+    assert all(w.filename == __file__ for w in caught if "at fit" in str(w.message))
+    # the EBM gives the new values a contribution of 0 in their term
+    for row in (0, 1):
+        term = "group" if row == 0 else "a"
+        contributions = gam.student_.eval_terms(new.iloc[[row]])[0]
+        assert contributions[list(gam.student_.term_names_).index(term)] == 0.0
+    assert np.all(np.isfinite(prediction))
+    # the rows it was fitted on hold nothing new: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        gam.predict(frame)
+
+
+def test_refit_forgets_the_classes_and_calibrator_of_an_earlier_fit(data):
+    X, scores = data
+    labels = (scores > 0).astype(int)
+    gam = DistilledGAM(calibration="sigmoid", student=small_ebm()).fit(
+        X, labels, teacher_scores=scores
+    )
+    assert gam.calibrator_ is not None and hasattr(gam, "classes_")
+    gam.set_params(calibration=None).fit(X, scores)
+    assert gam.calibrator_ is None and not hasattr(gam, "classes_")
 
 
 def test_non_ebm_student_has_no_shape_functions(data):

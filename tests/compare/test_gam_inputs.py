@@ -7,7 +7,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.neighbors import KNeighborsRegressor
 
-from sklearn_distill import DistilledGAM
+from sklearn_distill import DistilledGAM, DistilledTree
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(60, 3))
@@ -102,11 +102,60 @@ def gam(**params):
             ValueError,
             r"probabilities must lie in \[0, 1\]",
         ),
+        (
+            {"random_state": -1},
+            {"y": SCORES},
+            ValueError,
+            r"random_state must be None, an integer >= 0 and <= 4294967295, or a numpy "
+            r"RandomState instance; got -1\.",
+        ),
+        (
+            {"random_state": 1.5},
+            {"y": SCORES},
+            TypeError,
+            r"random_state must be None, .*; got 1\.5",
+        ),
+        (
+            {"n_jobs": "two"},
+            {"y": SCORES},
+            TypeError,
+            r"n_jobs must be None or a non-zero integer \(-1: every core\); got 'two'\.",
+        ),
+        ({"n_jobs": 0}, {"y": SCORES}, ValueError, r"n_jobs must be None or a non-zero integer"),
+        (
+            {},
+            {"y": np.where(LABELS == 1, "yes", "no")},
+            TypeError,
+            r"y must be numbers \(with no teacher and no teacher_scores, y is the score the "
+            r"student mimics\); got the label '(yes|no)'",
+        ),
+        (
+            {"teacher": lambda data: np.array(["hi"] * len(data))},
+            {},
+            TypeError,
+            r"teacher must return numeric scores from teacher\(X\); got 'hi'\.",
+        ),
+        (
+            {
+                "teacher": LogisticRegression().fit(X, np.where(LABELS == 1, "yes", "no")),
+                "response": "predict",
+            },
+            {},
+            TypeError,
+            r"teacher must return numeric scores from LogisticRegression\.predict\(X\); got '",
+        ),
+        (
+            {},
+            {"teacher_scores": SCORES, "X": None},
+            TypeError,
+            r"X must be an array-like .*; got None",
+        ),
     ],
 )
 def test_bad_fit_input(params, fit_kwargs, error, match):
+    fit_kwargs = {"X": X, **fit_kwargs}
     with pytest.raises(error, match=match):
-        gam(**params).fit(X, **fit_kwargs)
+        gam(**params).fit(**fit_kwargs)
 
 
 def test_teacher_problems():
@@ -134,9 +183,29 @@ def test_bad_input_after_fit():
         fitted.fidelity(X)
     with pytest.raises(ValueError, match="teacher_scores has 10 rows but X has 60"):
         fitted.fidelity(X, teacher_scores=SCORES[:10])
-    with pytest.raises(ValueError, match="confidence must lie strictly between 0 and 1"):
+    with pytest.raises(ValueError, match="confidence must be a finite number > 0 and < 1; got 1.5"):
         fitted.shape_functions(confidence=1.5)
+    with pytest.raises(TypeError, match=r"confidence must be a real number > 0 and < 1; got '0.9'"):
+        fitted.shape_functions(confidence="0.9")
+    with pytest.raises(TypeError, match=r"interactions must be True or False; got 'no'\."):
+        fitted.shape_functions(interactions="no")
     with pytest.raises(ValueError, match="X has 2 features"):
         fitted.predict(X[:, :2])
     with pytest.raises(ValueError, match="X contains infinity"):
         fitted.predict(np.where(X > 1, np.inf, X))
+
+
+@pytest.mark.parametrize("model", [gam, DistilledTree], ids=["DistilledGAM", "DistilledTree"])
+def test_score_without_a_teacher_names_what_is_missing(model):
+    fitted = model(random_state=0).fit(X, teacher_scores=SCORES)
+    with pytest.raises(ValueError, match=r"y or teacher_scores must be given to score a model "):
+        fitted.score(X)
+    assert fitted.score(X, teacher_scores=SCORES) == pytest.approx(fitted.score(X, SCORES))
+    assert fitted.score(X, teacher_scores=SCORES) == pytest.approx(fitted.fidelity(X, SCORES)["r2"])
+    # a calibrated model mimics log-odds, which the labels y cannot stand for
+    calibrated = model(calibration="sigmoid", random_state=0).fit(X, LABELS, teacher_scores=SCORES)
+    with pytest.raises(ValueError, match=r"teacher_scores must be given to score this model"):
+        calibrated.score(X, LABELS)
+    assert calibrated.score(X, teacher_scores=SCORES) == pytest.approx(
+        calibrated.fidelity(X, SCORES)["r2"]
+    )

@@ -524,3 +524,64 @@ def test_findings_name_the_largest_differences_when_nothing_is_flagged():
         assert f"{row.term} {row.label}: mimic {row.mimic:.3f}" in text
     assert text.count("not flagged, the largest") == 3
     assert "main effects only" in text  # the caveat fits models without interactions
+
+
+def test_report_arguments_are_checked_before_any_work(fitted_audit, tmp_path):
+    import copy
+
+    audit = copy.deepcopy(fitted_audit[0])
+    del audit.missing_feature_test_  # the report would run the test: it must not get there
+    (tmp_path / "dir.html").mkdir()
+    cases = [
+        ({"path": tmp_path / "dir.html"}, ValueError, r"path must be a file path; got .*directory"),
+        (
+            {"path": tmp_path / "absent" / "r.html"},
+            ValueError,
+            r"path must be in an existing directory; got .*absent",
+        ),
+        ({"path": 3}, TypeError, r"path must be a str or os\.PathLike; got 3\."),
+        (
+            {"description": ["x"]},
+            TypeError,
+            r"description must be a dict of \{label: value\} lines, or None; got \['x'\]\.",
+        ),
+        (
+            {"rule_tree": audit.mimic_},
+            TypeError,
+            r"rule_tree must be a fitted DistilledTree \(a model with rules\(\)\), or None; got "
+            r"DistilledGAM\(",
+        ),
+        ({"rule_fidelity": {"rmse": 1.0}}, TypeError, r"rule_fidelity must be a dict with an 'r2'"),
+        ({"n_bootstrap": 5}, ValueError, r"n_bootstrap must be an integer >= 20; got 5\."),
+        ({"title": None}, TypeError, r"title must be a str; got None\."),
+    ]
+    for kwargs, error, match in cases:
+        kwargs = {"path": tmp_path / "r.html", **kwargs}
+        with pytest.raises(error, match=match):
+            audit.report(**kwargs)
+        assert not hasattr(audit, "missing_feature_test_")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.html"]
+
+
+def test_plot_arguments_are_checked():
+    frame = _comparison()
+    with pytest.raises(TypeError, match=r"comparison must be a pandas DataFrame .*; got a dict\."):
+        plot_comparison({"a": 1})
+    with pytest.raises(TypeError, match=r"comparison must be a pandas DataFrame"):
+        plot_interaction({"a": 1}, "a & b")
+    with pytest.raises(
+        ValueError, match=r"comparison must have the columns .*without 'mimic_lower'"
+    ):
+        plot_term(frame.drop(columns="mimic_lower"), "age")
+    with pytest.raises(ValueError, match=r"without 'significant_bh or significant'"):
+        plot_comparison(frame.drop(columns="significant"))
+    with pytest.raises(ValueError, match=r"ncols must be an integer >= 1; got 0\."):
+        plot_comparison(frame, ncols=0)
+    with pytest.raises(
+        ValueError, match=r"tail_quantile must be a finite number > 0 and <= 1; got 2"
+    ):
+        plot_comparison(frame, tail_quantile=2)
+    with pytest.raises(ValueError, match=r"max_categories must be an integer >= 1; got 0\."):
+        plot_term(frame, "age", max_categories=0)
+    # a single term may be named as a string
+    assert [ax.get_title() for ax in plot_comparison(frame, "age").axes] == ["age"]

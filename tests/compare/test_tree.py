@@ -4,6 +4,7 @@ rows they cover, missing values and unseen categories included."""
 import ast
 import pickle
 import re
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -238,6 +239,45 @@ def test_clone_pipeline_grid_search_and_pickle():
     fitted = tree.fit(frame)
     restored = pickle.loads(pickle.dumps(fitted))
     pd.testing.assert_frame_equal(restored.explain(frame), fitted.explain(frame))
+
+
+def test_grid_search_with_precomputed_teacher_scores():
+    # the ways DistilledTree.score documents: plain scores as y, or teacher_scores routed to
+    # fit and score; both pick the larger tree, as querying the teacher does
+    import sklearn
+
+    frame = make_data(300)
+    scores = teacher(frame)
+    grid = {"max_leaf_nodes": [2, 8]}
+    as_y = GridSearchCV(DistilledTree(random_state=0), grid, cv=3).fit(frame, scores)
+    assert as_y.best_params_ == {"max_leaf_nodes": 8}
+    assert np.all(np.isfinite(as_y.cv_results_["mean_test_score"]))
+    with sklearn.config_context(enable_metadata_routing=True):
+        routed = DistilledTree(random_state=0).set_fit_request(teacher_scores=True)
+        routed = routed.set_score_request(teacher_scores=True)
+        search = GridSearchCV(routed, grid, cv=3).fit(frame, teacher_scores=scores)
+    np.testing.assert_allclose(
+        search.cv_results_["mean_test_score"], as_y.cv_results_["mean_test_score"]
+    )
+    # unrouted, score has nothing to compare with: each candidate's score fails, saying why
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        GridSearchCV(DistilledTree(random_state=0), grid, cv=3).fit(frame, teacher_scores=scores)
+    assert any("y or teacher_scores must be given to score" in str(w.message) for w in caught)
+
+
+def test_refit_starts_afresh():
+    frame = make_data(300)
+    scores = teacher(frame)
+    labels = (scores > np.median(scores)).astype(int)
+    tree = DistilledTree(calibration="sigmoid", random_state=0)
+    tree.fit(frame, labels, teacher_scores=scores)
+    assert tree.calibrator_ is not None and list(tree.classes_) == [0, 1]
+    # refitted on plain scores given as y: no calibrator, no classes left from the first fit
+    tree.set_params(calibration=None).fit(frame.to_numpy(), scores)
+    assert tree.calibrator_ is None
+    assert not hasattr(tree, "classes_") and not hasattr(tree, "predict_proba")
+    assert not hasattr(tree, "feature_names_in_")
 
 
 def test_teacher_and_inputs_are_not_modified():
