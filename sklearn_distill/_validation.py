@@ -128,3 +128,10 @@ def check_output_path(path, name: str = "path") -> str:
     if not existed:
         os.remove(path)
     return path
+
+
+def check_confidence(confidence, name: str = "confidence") -> float:
+    """A confidence level strictly between 0 and 1."""
+    return check_real(
+        name, confidence, minimum=0, maximum=1, exclusive_minimum=True, exclusive_maximum=True
+    )

@@ -47,6 +47,7 @@ from sklearn_distill._defaults import default_mimic_student as default_mimic_stu
 from sklearn_distill._defaults import default_outcome_model as default_outcome_model
 from sklearn_distill._validation import (
     check_bool,
+    check_confidence,
     check_integer,
     check_n_jobs,
     check_real,
@@ -659,14 +660,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         check_integer("n_crossfits", self.n_crossfits, minimum=1)
         check_seed("random_state", self.random_state)
         check_n_jobs("n_jobs", self.n_jobs)
-        check_real(
-            "confidence",
-            self.confidence,
-            minimum=0,
-            maximum=1,
-            exclusive_minimum=True,
-            exclusive_maximum=True,
-        )
+        check_confidence(self.confidence)
         if isinstance(self.interactions, numbers.Integral) and not isinstance(
             self.interactions, bool | np.bool_
         ):
@@ -1089,14 +1083,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         """
         check_is_fitted(self, "mimic_residuals_")
         check_integer("n_bootstrap", n_bootstrap, minimum=MIN_BOOTSTRAP)
-        check_real(
-            "confidence",
-            self.confidence,
-            minimum=0,
-            maximum=1,
-            exclusive_minimum=True,
-            exclusive_maximum=True,
-        )
+        check_confidence(self.confidence)
         self._progress(f"missing-feature test: {n_bootstrap} bootstrap resamples")
         mimic, outcome = self._test_residuals
         table = bootstrap_correlations(

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import t as student_t
 
-from sklearn_distill._validation import check_bool, check_real
+from sklearn_distill._validation import check_bool, check_confidence
 
 COLUMNS = [
     "term",
@@ -212,14 +212,7 @@ def shape_functions(ebm, *, confidence: float = 0.95, interactions: bool = True)
     >>> list(table.columns[:6])
     ['term', 'kind', 'bin', 'value', 'label', 'score']
     """
-    confidence = check_real(
-        "confidence",
-        confidence,
-        minimum=0,
-        maximum=1,
-        exclusive_minimum=True,
-        exclusive_maximum=True,
-    )
+    confidence = check_confidence(confidence)
     interactions = check_bool("interactions", interactions)
     if not hasattr(ebm, "term_scores_"):
         raise TypeError(
