@@ -87,6 +87,12 @@ def _parser(prog=None):
         help="feature columns (required: the audit never guesses them)",
     )
     audit.add_argument(
+        "--groups",
+        metavar="COL",
+        help="column of record identifiers: rows of one record (the same case entered twice) "
+        "stay together in the missing-feature test's cross-fitting (default: every row its own)",
+    )
+    audit.add_argument(
         "--out",
         default="report.html",
         help="HTML report to write; must end in .html and must not be the data file "
@@ -349,7 +355,10 @@ def _read_audit_data(args, parser, say):
         frame = pd.read_csv(args.data)
     except (OSError, ValueError) as error:
         parser.error(f"cannot read {args.data!r}: {error}")
-    for option, column in (("--score", args.score), ("--label", args.label)):
+    named = [("--score", args.score), ("--label", args.label)]
+    if args.groups is not None:
+        named.append(("--groups", args.groups))
+    for option, column in named:
         if column not in frame.columns:
             parser.error(_unknown_columns_message(option, [column], frame, args.data))
     if not args.features:
@@ -358,9 +367,13 @@ def _read_audit_data(args, parser, say):
     unknown = [c for c in features if c not in frame.columns]
     if unknown:
         parser.error(_unknown_columns_message("--features", unknown, frame, args.data))
-    clash = {args.score, args.label} & set(features)
+    clash = {args.score, args.label, args.groups} & set(features)
     if clash:
-        parser.error(f"--features must not include the score or the label: {sorted(clash)}")
+        parser.error(
+            f"--features must not include the score, the label or the groups: {sorted(clash)}"
+        )
+    if args.groups is not None and args.groups in (args.score, args.label):
+        parser.error("--groups must be a column other than the score and the label")
     keep = frame[[args.score, args.label]].notna().all(axis=1)
     if not keep.all():
         say(f"dropping {int((~keep).sum())} rows with a missing score or label")
@@ -375,7 +388,12 @@ def _read_audit_data(args, parser, say):
             "warning: --features includes columns that look unsafe:\n" + _describe_unsafe(reasons),
             file=sys.stderr,
         )
-    return frame[features], frame[args.label].to_numpy(), score.to_numpy(float)
+    groups = None
+    if args.groups is not None:
+        if frame[args.groups].isna().any():
+            parser.error(f"--groups {args.groups!r} has missing record identifiers")
+        groups = frame[args.groups].to_numpy()
+    return frame[features], frame[args.label].to_numpy(), score.to_numpy(float), groups
 
 
 # ---------------------------------------------------------------------------- the audit
@@ -394,7 +412,7 @@ def _audit(args, parser):
     from sklearn_distill.tree import DistilledTree
 
     say(f"reading {args.data}")
-    X, y, score = _read_audit_data(args, parser, say)
+    X, y, score, groups = _read_audit_data(args, parser, say)
     say(f"{len(X)} rows; features: {', '.join(map(str, X.columns))}")
     audit = CompareAudit(
         calibration=None if args.calibration == "none" else args.calibration,
@@ -406,7 +424,7 @@ def _audit(args, parser):
     )
     rule_tree = rule_fidelity = None
     try:
-        audit.fit(X, y, teacher_scores=score)
+        audit.fit(X, y, teacher_scores=score, groups=groups)
         test = audit.missing_feature_test(n_bootstrap=args.n_bootstrap)
         if args.stability:
             audit.stability(X, y, teacher_scores=score, n_refits=args.stability)

@@ -4,6 +4,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -317,3 +318,25 @@ def test_module_entry_point_help_shows_defaults():
         assert option in text
     for default in ("(default: report.html)", "(default: 5)", "(default: 1000)", "(default: 0.95)"):
         assert default in text
+
+
+def test_groups_column_keeps_repeated_records_together(tmp_path, capsys):
+    frame = _audit_frame(n=120)
+    frame["case"] = np.arange(len(frame))
+    twice = pd.concat([frame, frame], ignore_index=True)  # every case entered twice
+    path = tmp_path / "twice.csv"
+    twice.to_csv(path, index=False)
+    args = [*FEATURES, "--cv", "2", "--n-bootstrap", "20", "--rules", "0", "--quiet"]
+    with pytest.warns(UserWarning, match="repeat another row exactly"):
+        assert _run(path, tmp_path / "a.html", *args) == 0
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*repeat another row", category=UserWarning)
+        assert _run(path, tmp_path / "b.html", *args, "--groups", "case") == 0
+    for bad, message in (
+        (["--groups", "nope"], "--groups"),
+        (["--groups", "age"], "must not include the score, the label or the groups"),
+        (["--groups", "risk"], "--groups must be a column other than"),
+    ):
+        with pytest.raises(SystemExit):
+            _run(path, tmp_path / "c.html", *args, *bad)
+        assert message in capsys.readouterr().err
