@@ -491,7 +491,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         ``outcome[r, p]``, models fitted on different thirds), before the test's adjustment.
     calibration_table_ : pandas.DataFrame or None
         Observed outcome rate per score value (:func:`~sklearn_distill.stats.binned_rate`),
-        when the score is one-dimensional.
+        when the score is one-dimensional or a binary classifier's two class probabilities
+        (then by the positive class's).
     calibration_curve_ : pandas.DataFrame or None
         The fitted calibration map (``score``, ``probability``) on a grid of scores.
     missing_feature_test_ : pandas.DataFrame
@@ -871,6 +872,10 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
 
     def _set_calibration_tables(self, X, y01, scores):
         self.calibration_table_ = self.calibration_curve_ = None
+        if scores.ndim == 2 and scores.shape[1] == 2:
+            # a binary classifier's class probabilities: the positive class's column is the
+            # one-dimensional score (the mimic reads it as log-odds, with no calibration)
+            scores = scores[:, 1]
         if scores.ndim != 1:
             return
         self.calibration_table_ = binned_rate(scores, y01, n_bins=20, confidence=self.confidence)

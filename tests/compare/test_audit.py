@@ -211,6 +211,13 @@ def test_teacher_is_shared_by_clone_and_never_refitted(data):
     np.testing.assert_array_equal(teacher.coef_, coef)
     # the teacher's probabilities are calibrated, so the mimic's target is a log-odds
     assert audit.mimic_.response_ == "predict_proba"
+    # the positive class's probability is the score of the calibration picture
+    table = audit.calibration_table_
+    assert table is not None and table["count"].sum() == len(Xa)
+    low, high = table["score"].min(), table["score"].max()
+    probability = teacher.predict_proba(Xa)[:, 1]
+    assert probability.min() <= low and high <= probability.max()
+    assert audit.plot_calibration() is not None
     with pytest.raises(NotFittedError, match="not fitted"):
         CompareAudit(LogisticRegression()).fit(Xa, y)
 
