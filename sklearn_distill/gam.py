@@ -221,6 +221,23 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         )
         self._check_student_params()
 
+    def _match_frame_columns(self, X, *, reset):
+        """Read frame columns by name, also when the names are not strings (scikit-learn
+        records and checks string names only): the columns of fit, in fit's order."""
+        if reset:
+            named = all(isinstance(c, str) for c in X.columns)
+            self._frame_columns_ = None if named else list(X.columns)
+            return X
+        columns = getattr(self, "_frame_columns_", None)
+        if columns is None or list(X.columns) == columns:
+            return X
+        if sorted(map(repr, X.columns)) != sorted(map(repr, columns)):
+            raise ValueError(
+                f"X must have the columns the model was fitted with, {columns!r}; got "
+                f"{list(X.columns)!r}."
+            )
+        return X[columns]
+
     def _check_X(self, X, *, reset):
         if X is None:
             fail("X", "an array-like or DataFrame of shape (n_samples, n_features)", X, TypeError)
@@ -228,6 +245,7 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             check_feature_count(X)
         if is_frame(X):
             check_frame_columns(X)
+            X = self._match_frame_columns(X, reset=reset)
             validate_data(self, X, reset=reset, skip_check_array=True)
             if X.shape[0] == 0:
                 raise ValueError("X has 0 rows: a student needs data to mimic the teacher on.")

@@ -338,3 +338,17 @@ def test_rules_stay_true_for_missing_values_left_out_by_subsampling():
     for row, rule_id in zip(rows_of(frame), tree.explain(frame)["rule_id"]):
         assert [k for k, c in enumerate(parsed) if holds(c, row)] == [rule_id]
     assert tree.rules()["n_rows"].sum() == 400
+
+
+def test_frame_columns_without_string_names_are_read_by_name():
+    from sklearn_distill import DistilledGAM
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(300, 2)), columns=[0, 1])
+    s = (X[0] + X[1] ** 2).to_numpy()
+    for model in (DistilledTree(random_state=0), DistilledGAM(random_state=0, n_jobs=1)):
+        model.fit(X, teacher_scores=s)
+        np.testing.assert_allclose(model.predict(X[[1, 0]]), model.predict(X))
+        np.testing.assert_allclose(model.predict(X.to_numpy()), model.predict(X))
+        with pytest.raises(ValueError, match=r"X must have the columns the model was fitted"):
+            model.predict(X.rename(columns={1: 2}))
