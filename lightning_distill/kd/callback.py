@@ -170,9 +170,10 @@ class KnowledgeDistillation(L.Callback):
 
     @override
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # the Trainer has set the module's precision by now: the teacher's dtype, once per fit
+        self._match_dtype(pl_module)
         if self._features is not None:
             self._match_device(pl_module.device)
-            self._match_dtype(pl_module)
             self._features.methods.to(pl_module.device)
             self._features.pretrain(trainer, self.teacher, pl_module.device)
 
@@ -241,7 +242,6 @@ class KnowledgeDistillation(L.Callback):
                 )
             targets = self.targets_from(batch)
             self._match_device(logits.device)
-            self._match_dtype(pl_module)
             if features is None:
                 with torch.no_grad():
                     teacher_logits = self.teacher(*inputs, **input_kwargs)
