@@ -90,7 +90,8 @@ def _parser(prog=None):
         "--groups",
         metavar="COL",
         help="column of record identifiers: rows of one record (the same case entered twice) "
-        "stay together in the missing-feature test's cross-fitting (default: every row its own)",
+        "stay together in the missing-feature test's cross-fitting and in --stability's "
+        "bootstrap samples (default: every row its own)",
     )
     audit.add_argument(
         "--out",
@@ -427,7 +428,8 @@ def _audit(args, parser):
         audit.fit(X, y, teacher_scores=score, groups=groups)
         test = audit.missing_feature_test(n_bootstrap=args.n_bootstrap)
         if args.stability:
-            audit.stability(X, y, teacher_scores=score, n_refits=args.stability)
+            # the bootstrap resamples whole records, as the cross-fitting keeps them whole
+            audit.stability(X, y, teacher_scores=score, groups=groups, n_refits=args.stability)
         if args.rules:
             say(f"reading the score as {args.rules} rules")
             rule_tree = DistilledTree(

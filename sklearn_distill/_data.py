@@ -191,6 +191,28 @@ def column_kinds(X) -> list[str]:
     ]
 
 
+def boolean_columns(X, kinds) -> list[int]:
+    """Indices of the columns of ``X`` whose values are booleans: a ``bool`` or ``boolean``
+    dtype, a boolean array, or an object column holding only ``True``, ``False`` and missing
+    values (``kinds`` from :func:`column_kinds`: such columns are categorical).
+
+    An Explainable Boosting Machine reads them as the numbers 0 and 1; what the user reads should
+    say ``False`` and ``True``, as the data do.
+    """
+    booleans = []
+    for index, kind in enumerate(kinds):
+        if kind != CATEGORICAL:
+            continue
+        dtype = X.dtypes.iloc[index] if is_frame(X) else np.asarray(X).dtype
+        if pd.api.types.is_bool_dtype(dtype):
+            booleans.append(index)
+        elif pd.api.types.is_object_dtype(dtype):
+            values = pd.Series(column_values(X, index), dtype=object).dropna()
+            if len(values) and all(isinstance(v, bool | np.bool_) for v in values):
+                booleans.append(index)
+    return booleans
+
+
 def check_numeric_columns(X, kinds, name: str = "X") -> None:
     """Each column that was numeric at fit must hold numbers (or missing values) in ``X``:
     a string or a boolean there is an error naming the column, not a missing value or 1.0."""

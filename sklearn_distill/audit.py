@@ -55,6 +55,7 @@ from sklearn_distill._validation import (
     fail,
 )
 from sklearn_distill.gam import (
+    INTERPRET_MISSING_VALUES_WARNING,
     NEW_VALUES_WARNING,
     DistilledGAM,
     FrozenTeacherMixin,
@@ -153,7 +154,9 @@ def _fit_pair(audit, X, y01, scores, seed, ebm_jobs, terms, *, fold=False):
     with warnings.catch_warnings():
         # interpret warns that its own plots hide the missing-value bin; the audit's tables and
         # pictures show that bin (value NaN), so the warning would only mislead
-        warnings.filterwarnings("ignore", message="Missing values detected", category=UserWarning)
+        warnings.filterwarnings(
+            "ignore", message=INTERPRET_MISSING_VALUES_WARNING, category=UserWarning
+        )
         mimic.fit(X, y01, teacher_scores=scores)
         if isinstance(terms, tuple):
             terms = _interaction_pairs(mimic.student_)
@@ -315,6 +318,22 @@ def _check_groups(groups, n_samples):
             len(uniques),
         )
     return codes
+
+
+def _bootstrap_rows(rng, n_samples, groups=None):
+    """Row indices of one bootstrap sample of ``n_samples`` rows.
+
+    Without ``groups``, ``n_samples`` rows drawn with replacement. With ``groups`` (integer
+    codes ``0..k-1``, one per row, as :func:`_check_groups` gives), a cluster bootstrap: ``k``
+    record identifiers drawn with replacement, and every row of each drawn record, so that a
+    record's rows are in a sample all together (as often as the record was drawn) or not at all.
+    """
+    if groups is None:
+        return rng.randint(0, n_samples, n_samples)
+    order = np.argsort(groups, kind="stable")
+    members = np.split(order, np.cumsum(np.bincount(groups))[:-1])
+    drawn = rng.randint(0, len(members), len(members))
+    return np.concatenate([members[g] for g in drawn])
 
 
 def _check_group_thirds(parts, y01, needed):
@@ -717,7 +736,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             ``groups``, a warning is given when 5% or more of the rows repeat another row
             exactly (features, score and label): identical rows may be distinct people
             (common with few, coarse features) or the same record twice, which only the
-            auditor can tell.
+            auditor can tell. Pass the same identifiers to :meth:`stability`, whose
+            bootstrap then resamples whole records.
 
         Returns
         -------
@@ -847,6 +867,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             "X": fingerprint(X),
             "y": fingerprint(y01),
             "teacher_scores": fingerprint(scores),
+            # the partition of the rows into records (codes in order of first appearance)
+            "groups": None if groups is None else fingerprint(groups),
         }
         self._set_calibration_tables(X, y01, scores)
         return self
@@ -957,7 +979,11 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         min_weight = check_real("min_weight", min_weight, minimum=0)
         mimic = self.mimic_.shape_functions(self.confidence, interactions=interactions)
         outcome = shape_functions(
-            self.outcome_, confidence=self.confidence, interactions=interactions
+            self.outcome_,
+            confidence=self.confidence,
+            interactions=interactions,
+            # fitted on the mimic's X: the same features held booleans
+            boolean_features=self.mimic_._boolean_features(),
         )
         self._check_terms_line_up(mimic, outcome)
         keep = ["term", "bin", "score", "std_error", "dof"]
@@ -1107,7 +1133,17 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         }
         return table
 
-    def stability(self, X, y, *, teacher_scores=None, n_refits=5, bootstrap=True, threshold=0.25):
+    def stability(
+        self,
+        X,
+        y,
+        *,
+        teacher_scores=None,
+        groups=None,
+        n_refits=5,
+        bootstrap=True,
+        threshold=0.25,
+    ):
         """Refit both models on bootstrap samples with new seeds; flag unstable terms.
 
         Several additive models can fit the same data equally well and tell different stories;
@@ -1120,6 +1156,13 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             The audit data given to :meth:`fit`, the very same values (checked against a
             digest of each recorded at fit; ``teacher_scores`` may be left out when the audit
             has a teacher to query).
+        groups : array-like of shape (n_samples,), default=None
+            Record identifiers, as for :meth:`fit`: the bootstrap then resamples whole
+            records (a cluster bootstrap: record identifiers are drawn with replacement and
+            every row of each drawn record is taken), so a record entered several times is
+            never split between being in a sample and out of it. When the audit was fitted
+            with ``groups``, pass the same ones (other identifiers are refused); left out, the
+            rows are resampled one by one, with a warning. Without ``bootstrap``, unused.
         n_refits : int, default=5
             Refits of each model (at least 2).
         bootstrap : bool, default=True
@@ -1158,10 +1201,21 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         scores = (
             None if teacher_scores is None else _teacher.check_scores(teacher_scores, n_samples)
         )
-        self._check_same_data(X, y01, scores)
+        groups = _check_groups(groups, n_samples)
+        self._check_same_data(X, y01, scores, groups)
+        fitted_groups = getattr(self, "_fit_fingerprints_", {}).get("groups")
+        if bootstrap and groups is None and fitted_groups is not None:
+            warnings.warn(
+                "the audit was fitted with groups (record identifiers), but stability() got "
+                "none: its bootstrap resamples rows one by one, so the rows of a record entered "
+                "more than once are split, some in a sample and some not. Pass "
+                "stability(..., groups=record_ids) to resample whole records.",
+                UserWarning,
+                stacklevel=2,
+            )
         rng = check_random_state(None if self.random_state is None else self._bootstrap_seed)
         samples = [
-            rng.randint(0, n_samples, n_samples) if bootstrap else np.arange(n_samples)
+            _bootstrap_rows(rng, n_samples, groups) if bootstrap else np.arange(n_samples)
             for _ in range(n_refits)
         ]
         seeds = [_seed(rng) for _ in range(n_refits)]
@@ -1181,19 +1235,22 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         ]
         return self.stability_
 
-    def _check_same_data(self, X, y01, scores):
+    def _check_same_data(self, X, y01, scores, groups=None):
         """Refuse data other than fit's: refits of other data would be read as this audit's."""
         recorded = getattr(self, "_fit_fingerprints_", None)
         if recorded is None:  # fitted before the digests were recorded
             return
-        given = {"X": X, "y": y01, "teacher_scores": scores}
+        given = {"X": X, "y": y01, "teacher_scores": scores, "groups": groups}
         for name, what in (
             ("X", "the features"),
             ("y", "the outcome"),
             ("teacher_scores", "the black box's scores"),
+            ("groups", "the record identifiers"),
         ):
-            if given[name] is None:
-                continue  # teacher_scores left out: the teacher is queried on X, as at fit
+            if given[name] is None or recorded.get(name) is None:
+                # teacher_scores left out: the teacher is queried on X, as at fit; groups
+                # given only now (or not at all): nothing of fit's to match
+                continue
             if fingerprint(given[name]) != recorded[name]:
                 raise ValueError(
                     f"{name} must be {what} given to fit, as stability() refits this audit's "

@@ -34,6 +34,7 @@ from sklearn_distill._calibration import (
 from sklearn_distill._data import (
     CATEGORICAL,
     NUMERIC,
+    boolean_columns,
     check_feature_count,
     check_frame_columns,
     check_label_cells,
@@ -66,6 +67,13 @@ _UNIT_SCALE_RANGE = (1e-6, 1e6)
 #: The start of the warnings ``predict`` gives for values the fitting rows did not hold (a
 #: pattern for ``warnings.filterwarnings``).
 NEW_VALUES_WARNING = r"X column .* (holds categories not seen at fit|has \d+ missing value)"
+
+#: The start of interpret's warning, when an Explainable Boosting Machine is fitted on data with
+#: missing values, that its own visualisations do not show them (a pattern for
+#: ``warnings.filterwarnings``). The package's tables and pictures show the missing-value bin
+#: (value NaN, label ``"missing"``), so the package silences that warning, and only that one,
+#: around its own EBM fits.
+INTERPRET_MISSING_VALUES_WARNING = "Missing values detected"
 
 
 def generate_queries(X, n_new: int, random_state) -> object:
@@ -827,21 +835,27 @@ class DistilledGAM(DistillerBase):
         )
 
     def _fit_student(self, transfer, target, constraints, seed):
-        self.students_ = [
-            self._make_student(constraints, seed).fit(transfer, column) for column in target.T
-        ]
-        self.terms_ = None
-        if self.max_terms is not None:
-            self.terms_ = self._most_important_terms()
-            mains = {term[0] for term in self.terms_ if len(term) == 1}
-            params = {
-                "interactions": [term for term in self.terms_ if len(term) > 1],
-                "exclude": [(k,) for k in range(self.n_features_in_) if k not in mains],
-            }
+        with warnings.catch_warnings():
+            # interpret warns that its own plots hide the missing-value bin; shape_functions
+            # and the package's pictures show that bin, so the warning would only mislead
+            warnings.filterwarnings(
+                "ignore", message=INTERPRET_MISSING_VALUES_WARNING, category=UserWarning
+            )
             self.students_ = [
-                self._make_student(constraints, seed).set_params(**params).fit(transfer, column)
-                for column in target.T
+                self._make_student(constraints, seed).fit(transfer, column) for column in target.T
             ]
+            self.terms_ = None
+            if self.max_terms is not None:
+                self.terms_ = self._most_important_terms()
+                mains = {term[0] for term in self.terms_ if len(term) == 1}
+                params = {
+                    "interactions": [term for term in self.terms_ if len(term) > 1],
+                    "exclude": [(k,) for k in range(self.n_features_in_) if k not in mains],
+                }
+                self.students_ = [
+                    self._make_student(constraints, seed).set_params(**params).fit(transfer, column)
+                    for column in target.T
+                ]
         self.student_ = self.students_[0]
 
     def _most_important_terms(self):
@@ -859,6 +873,8 @@ class DistilledGAM(DistillerBase):
         return ranked[: self.max_terms]
 
     def _after_fit(self, X, target):
+        # interpret reads booleans as 0 and 1: shape_functions labels them False and True again
+        self._boolean_features_ = boolean_columns(X, self.feature_kinds_)
         # what the fitting rows hold, so that predict can say when X holds something else
         self._categories_seen_, self._numeric_missing_ = {}, set()
         for index, kind in enumerate(self.feature_kinds_):
@@ -907,6 +923,11 @@ class DistilledGAM(DistillerBase):
         self._warn_about_new_values(X)
         return np.column_stack([np.asarray(s.predict(X), dtype=float) for s in self.students_])
 
+    def _boolean_features(self):
+        """Indices of the features that held booleans at fit (none for a model fitted before
+        they were recorded)."""
+        return getattr(self, "_boolean_features_", ())
+
     def shape_functions(self, confidence=0.95, interactions=True):
         """The student's shape functions as a tidy DataFrame.
 
@@ -922,6 +943,8 @@ class DistilledGAM(DistillerBase):
         pandas.DataFrame
             Columns ``term, value, score, lower, upper, std_error, weight, bin_low, bin_high``
             (and ``class`` first, for more than two classes), scores on the mimicked scale.
+            A boolean feature's values are ``False`` and ``True`` (labels ``"False"`` and
+            ``"True"``), as in X, though the EBM reads them as 0 and 1.
         """
         check_is_fitted(self, "students_")
         if not hasattr(self.student_, "term_scores_"):
@@ -930,7 +953,12 @@ class DistilledGAM(DistillerBase):
                 f"student is {type(self.student_).__name__}."
             )
         tables = [
-            _ebm_shape_functions(student, confidence=confidence, interactions=interactions)
+            _ebm_shape_functions(
+                student,
+                confidence=confidence,
+                interactions=interactions,
+                boolean_features=self._boolean_features(),
+            )
             for student in self.students_
         ]
         if self.target_scale_ != 1.0:

@@ -11,6 +11,7 @@ trade-off.
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -115,6 +116,18 @@ def default_ladder(X, random_state=None):
     return ladder
 
 
+def _warn_each_once(caught, stacklevel: int) -> None:
+    """Give again each distinct warning (category and message) of ``caught``, once, in the
+    order first seen."""
+    seen = set()
+    for record in caught:
+        key = (record.category, str(record.message))
+        if key in seen:
+            continue
+        seen.add(key)
+        warnings.warn(record.message, stacklevel=stacklevel + 1)
+
+
 def _has_strings(rows) -> bool:
     return any(isinstance(value, str) for row in rows for value in np.ravel(row))
 
@@ -165,6 +178,12 @@ def student_size_pilot(
         One row per student: ``family, label, complexity, r2, rmse, fit_seconds`` (plus
         ``agreement`` and ``auc`` for classifier teachers), fidelity on the held-out rows.
 
+    Warns
+    -----
+    UserWarning
+        Each warning of the students' fits and fidelity (a saturated teacher's probabilities,
+        say) is given once per call, when the ladder is done, however many students repeat it.
+
     Examples
     --------
     >>> import numpy as np
@@ -201,40 +220,59 @@ def student_size_pilot(
     X_fit, X_test = take_rows(X, fit_rows), take_rows(X, test_rows)
     y_fit = None if y is None else np.asarray(y)[fit_rows]
     records = []
-    for family, label, student in ladder:
-        if isinstance(student, DistillerBase):
-            shared = student.get_params(deep=False)
-            gam = clone(student).set_params(**{k: v for k, v in gam_params.items() if k in shared})
-        else:
-            gam = DistilledGAM(student=clone(student), random_state=random_state, **gam_params)
-        start = time.perf_counter()
-        try:
-            gam.fit(X_fit, y_fit, teacher_scores=scores[fit_rows])
-        except ValueError as error:
-            if "max_terms must be at most" not in str(error):
-                raise
-            continue  # a sparse GAM as large as the full one
-        seconds = time.perf_counter() - start
-        fidelity = gam.fidelity(X_test, teacher_scores=scores[test_rows])
-        complexity = student_complexity(gam)
-        records.append(
-            {
-                "family": family,
-                "label": label,
-                "complexity": complexity,
-                **fidelity,
-                "fit_seconds": seconds,
-            }
-        )
-        if verbose:
-            print(
-                f"[pilot] {label}: complexity {complexity:g}, held-out R^2 {fidelity['r2']:.4f}, "
-                f"{seconds:.1f} s",
-                flush=True,
-            )
+    caught = []
+    try:
+        # every student is fitted on the same rows, so each repeats the warnings about them (a
+        # saturated teacher, categories the held-out rows add): they are recorded, under the
+        # user's filters, and given once each when the ladder is done
+        with warnings.catch_warnings(record=True) as caught:
+            for family, label, student in ladder:
+                record = _fit_student(
+                    student, gam_params, random_state, X_fit, y_fit, scores[fit_rows]
+                )
+                if record is None:
+                    continue  # a sparse GAM as large as the full one
+                gam, seconds = record
+                fidelity = gam.fidelity(X_test, teacher_scores=scores[test_rows])
+                complexity = student_complexity(gam)
+                records.append(
+                    {
+                        "family": family,
+                        "label": label,
+                        "complexity": complexity,
+                        **fidelity,
+                        "fit_seconds": seconds,
+                    }
+                )
+                if verbose:
+                    print(
+                        f"[pilot] {label}: complexity {complexity:g}, held-out R^2 "
+                        f"{fidelity['r2']:.4f}, {seconds:.1f} s",
+                        flush=True,
+                    )
+    finally:
+        _warn_each_once(caught, stacklevel=2)
     frame = pd.DataFrame.from_records(records)
     extra = [c for c in frame.columns if c not in COLUMNS]
     return frame[COLUMNS + extra]
+
+
+def _fit_student(student, gam_params, random_state, X_fit, y_fit, fit_scores):
+    """One student of the ladder fitted, and its fit time; None for a sparse GAM with as many
+    terms as the full one."""
+    if isinstance(student, DistillerBase):
+        shared = student.get_params(deep=False)
+        gam = clone(student).set_params(**{k: v for k, v in gam_params.items() if k in shared})
+    else:
+        gam = DistilledGAM(student=clone(student), random_state=random_state, **gam_params)
+    start = time.perf_counter()
+    try:
+        gam.fit(X_fit, y_fit, teacher_scores=fit_scores)
+    except ValueError as error:
+        if "max_terms must be at most" not in str(error):
+            raise
+        return None
+    return gam, time.perf_counter() - start
 
 
 METRICS = {"r2": "R^2 on log-odds", "agreement": "agreement at 0.5", "auc": "AUC vs teacher labels"}

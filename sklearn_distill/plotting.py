@@ -65,7 +65,9 @@ def _check_drawing(max_categories, tail_quantile, max_label_length=22):
 
 
 def _is_numeric(values):
-    return pd.api.types.is_numeric_dtype(pd.Series(list(values)).infer_objects())
+    # booleans (False and True) are two categories, drawn and labelled as such
+    series = pd.Series(list(values)).infer_objects()
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
 def _flag_column(rows, flag=None):
@@ -126,8 +128,16 @@ def _tail_cut(x, weight, quantile):
     return None
 
 
+def _is_boolean(values):
+    known = [v for v in values if not (pd.api.types.is_scalar(v) and pd.isna(v))]
+    return bool(known) and all(isinstance(v, bool | np.bool_) for v in known)
+
+
 def _numeric_x(rows):
-    """Numeric positions of a numeric term's values (or of its bins' midpoints), or None."""
+    """Numeric positions of a numeric term's values (or of its bins' midpoints), or None (for
+    categories, booleans among them, though an EBM bins them as 0 and 1)."""
+    if _is_boolean(rows["value"]):
+        return None
     if _is_numeric(rows["value"]):
         return pd.to_numeric(rows["value"]).to_numpy(float)
     if {"bin_low", "bin_high"} <= set(rows):
@@ -394,6 +404,8 @@ def _tick_labels(ax, axis, values, max_ticks=8, max_length=14):
 def _value_text(value):
     if pd.isna(value):
         return "missing"
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
     if isinstance(value, (int, float, np.integer, np.floating)):
         value = float(value)
         return str(int(value)) if value.is_integer() else f"{value:.3g}"

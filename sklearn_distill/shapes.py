@@ -18,19 +18,23 @@ Values, not bin midpoints: each bin is labelled by what it holds. A nominal feat
 category; an integer-valued feature's bin (interpret cuts integers halfway between consecutive
 values, so every cut is a multiple of 0.5) holds the integers between its edges, labelled
 ``"18"`` or ``"18-19"``; another continuous feature's bin is labelled by its edges
-``"[0.5, 1.25)"``.
+``"[0.5, 1.25)"``. A boolean feature (interpret reads ``False`` and ``True`` as the numbers 0 and
+1) is labelled ``"False"`` and ``"True"`` when :func:`shape_functions` is told which features
+are boolean, as :class:`~sklearn_distill.DistilledGAM` and
+:class:`~sklearn_distill.CompareAudit` do.
 """
 
 from __future__ import annotations
 
 import itertools
+import numbers
 import warnings
 
 import numpy as np
 import pandas as pd
 from scipy.stats import t as student_t
 
-from sklearn_distill._validation import check_bool, check_confidence
+from sklearn_distill._validation import check_bool, check_confidence, fail
 
 COLUMNS = [
     "term",
@@ -122,9 +126,10 @@ def _integer_label(first, last) -> str:
     return f"{first:.0f}{separator}{last:.0f}"
 
 
-def _bin_table(ebm, feature: int, bins) -> pd.DataFrame:
+def _bin_table(ebm, feature: int, bins, boolean: bool = False) -> pd.DataFrame:
     """Value, label and edges of each bin of one feature, in the EBM's order (missing bin first;
-    the trailing 'unseen' bin is left out)."""
+    the trailing 'unseen' bin is left out). A ``boolean`` feature's values are read back as
+    ``False`` and ``True``."""
     if isinstance(bins, dict):  # nominal or ordinal: category -> bin index (from 1)
         categories = sorted(bins, key=bins.get)
         values = [np.nan, *categories]
@@ -140,7 +145,12 @@ def _bin_table(ebm, feature: int, bins) -> pd.DataFrame:
     n_unique = -1 if unique_counts is None else int(unique_counts[feature])
     values = _recovered_values(cuts, minimum, maximum, n_unique)
     integers = _integer_bins(cuts, minimum, maximum)
-    if values is not None:  # one distinct value per bin
+    boolean_values = boolean and values is not None and np.isin(values, (0.0, 1.0)).all()
+    if boolean_values:
+        # False and True, read by interpret as 0 and 1: one bin each
+        values = np.array([bool(v) for v in values], dtype=object)
+        labels = [str(v) for v in values]
+    elif values is not None:  # one distinct value per bin
         labels = [_integer_label(v, v) if integers is not None else _number(v) for v in values]
     elif integers is not None:
         values = integers[0]
@@ -151,9 +161,11 @@ def _bin_table(ebm, feature: int, bins) -> pd.DataFrame:
             f"[{_number(a)}, {_number(b)}{']' if k == cuts.size else ')'}"
             for k, (a, b) in enumerate(itertools.pairwise(edges))
         ]
+    # the missing-value bin first; an object array keeps booleans from becoming 0.0 and 1.0
+    missing = np.array([np.nan], dtype=object if boolean_values else float)
     frame = pd.DataFrame(
         {
-            "value": np.concatenate([[np.nan], values]),
+            "value": np.concatenate([missing, values]),
             "label": ["missing", *labels],
             "bin_low": low,
             "bin_high": high,
@@ -163,7 +175,24 @@ def _bin_table(ebm, feature: int, bins) -> pd.DataFrame:
     return frame
 
 
-def shape_functions(ebm, *, confidence: float = 0.95, interactions: bool = True) -> pd.DataFrame:
+def _check_feature_indices(name, indices) -> set[int]:
+    """A collection of feature indices (non-negative integers) as a set."""
+    constraint = "a collection of feature indices (non-negative integers)"
+    if isinstance(indices, str | bytes) or not np.iterable(indices):
+        fail(name, constraint, indices, TypeError)
+    checked = set()
+    for index in indices:
+        if not isinstance(index, numbers.Integral) or isinstance(index, bool | np.bool_):
+            fail(name, constraint, indices, TypeError)
+        if index < 0:
+            fail(name, constraint, indices)
+        checked.add(int(index))
+    return checked
+
+
+def shape_functions(
+    ebm, *, confidence: float = 0.95, interactions: bool = True, boolean_features=()
+) -> pd.DataFrame:
     """Tidy table of a fitted EBM's shape functions with confidence bands.
 
     Parameters
@@ -175,6 +204,10 @@ def shape_functions(ebm, *, confidence: float = 0.95, interactions: bool = True)
     interactions : bool, default=True
         Include pairwise interaction terms (their ``value`` is a tuple of the two features'
         bin values).
+    boolean_features : collection of int, default=()
+        Indices of the features that held booleans in the data the EBM was fitted on
+        (interpret reads them as 0 and 1, and keeps no trace of their dtype): their bins get
+        the values ``False`` and ``True`` and the labels ``"False"`` and ``"True"``.
 
     Returns
     -------
@@ -185,15 +218,16 @@ def shape_functions(ebm, *, confidence: float = 0.95, interactions: bool = True)
         - ``kind``: ``"main"`` or ``"interaction"``;
         - ``bin``: the bin's index in the EBM's tables (0 is the missing-value bin); a pair of
           indices for an interaction cell. Two EBMs binned alike share these;
-        - ``value``: a value the bin holds: the category for a nominal feature; for a
-          continuous one, the lowest integer of the bin for an integer-valued feature, the
+        - ``value``: a value the bin holds: the category for a nominal feature; ``False`` or
+          ``True`` for a boolean one (see ``boolean_features``); for a continuous one, the
+          lowest integer of the bin for an integer-valued feature, the
           bin's single value when every bin holds one distinct value, else the bin's midpoint
           (a position for plotting; edges in ``bin_low``, ``bin_high``); NaN for the
           missing-value bin (listed only when missing values were seen in training); for an
           interaction cell, the pair of its two bins' values;
         - ``label``: what to show for the bin (see the module docstring): ``"18"``,
-          ``"18-19"``, ``"[0.5, 1.25)"``, the category, ``"missing"``; a pair of labels for an
-          interaction cell;
+          ``"18-19"``, ``"[0.5, 1.25)"``, the category, ``"False"`` or ``"True"``,
+          ``"missing"``; a pair of labels for an interaction cell;
         - ``score``: the term's contribution on the model's scale (log-odds for a classifier);
         - ``lower``, ``upper``: the confidence band (see the module docstring), NaN when the
           bags cannot give one;
@@ -214,6 +248,7 @@ def shape_functions(ebm, *, confidence: float = 0.95, interactions: bool = True)
     """
     confidence = check_confidence(confidence)
     interactions = check_bool("interactions", interactions)
+    booleans = _check_feature_indices("boolean_features", boolean_features)
     if not hasattr(ebm, "term_scores_"):
         raise TypeError(
             f"shape functions need a fitted Explainable Boosting Machine; got {type(ebm).__name__}."
@@ -227,7 +262,10 @@ def shape_functions(ebm, *, confidence: float = 0.95, interactions: bool = True)
             raise ValueError("shape_functions handles binary and regression EBMs only.")
         errors = standard_errors(ebm, index)
         weights = np.asarray(ebm.bin_weights_[index], dtype=float)
-        tables = [_bin_table(ebm, f, _feature_bins(ebm, f, len(features))) for f in features]
+        tables = [
+            _bin_table(ebm, f, _feature_bins(ebm, f, len(features)), f in booleans)
+            for f in features
+        ]
         # drop the trailing "unseen" bin of every axis
         keep = tuple(slice(0, len(table)) for table in tables)
         scores, errors, weights = scores[keep], errors[keep], weights[keep]

@@ -730,7 +730,9 @@ def summarize_terms(comparison, *, flag="significant_bh"):
             text = f"{term}: {_plural(len(flagged), 'cell')}, the largest at {cell}"
         else:
             numeric = pd.to_numeric(flagged["value"], errors="coerce")
-            if numeric.notna().all() and len(flagged) > 1:
+            # booleans are two categories, not a range "from False to True"
+            boolean = flagged["value"].map(lambda v: isinstance(v, bool | np.bool_)).any()
+            if numeric.notna().all() and len(flagged) > 1 and not boolean:
                 order = numeric.argsort().to_numpy()
                 labels = flagged["label"].to_numpy()[order]
                 first, last = str(labels[0]).split("-")[0], str(labels[-1]).split("-")[-1]

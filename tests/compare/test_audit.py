@@ -725,3 +725,135 @@ def test_groups_keep_a_repeated_record_in_one_third(data):
     lumped = np.where(np.tile(y, 2) == 1, 0, 1 + np.arange(600) % 2)
     with pytest.raises(ValueError, match="groups must be records small enough to split"):
         _small_audit().fit(*args, teacher_scores=np.tile(score, 2), groups=lumped)
+
+
+# ---------------------------------------------------------------------- boolean features
+def test_boolean_feature_reads_false_and_true_in_compare_summary_and_pictures():
+    rng = np.random.default_rng(7)
+    n = 500
+    flag = rng.uniform(size=n) < 0.5
+    X = pd.DataFrame({"a": rng.normal(size=n), "flag": flag})
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-X["a"]))).astype(int)
+    score = X["a"].to_numpy() + 2.0 * flag + 0.3 * rng.normal(size=n)  # flag: the black box's
+    audit = _small_audit(n_crossfits=1, interactions=[("a", "flag")])
+    audit.fit(X, y, teacher_scores=score)
+    assert X["flag"].dtype == bool  # the user's frame is left as it was
+    table = audit.compare()
+    rows = table[table["term"] == "flag"]
+    assert rows["label"].tolist() == ["False", "True"]
+    assert rows["value"].tolist() == [False, True]
+    assert [type(v) for v in rows["value"]] == [bool, bool]
+    cells = table[table["kind"] == "interaction"]
+    assert {labels[1] for labels in cells["label"]} == {"False", "True"}
+    # the black box weighs the flag, the outcome does not: summary() names both values
+    text = audit.summary().set_index("term").loc["flag", "text"]
+    assert text == "flag: 2 values differ: False, True"
+    # a picture of two categories, labelled as the data are
+    figure = audit.plot_comparison(["flag"])
+    ticks = [t.get_text() for t in figure.axes[0].get_xticklabels()]
+    assert ticks == ["False", "True"]
+
+
+# ---------------------------------------------------------------------- stability by records
+def test_group_bootstrap_draws_whole_records():
+    from sklearn_distill.audit import _bootstrap_rows, _check_groups
+
+    rng = np.random.RandomState(0)
+    ids = rng.permutation(np.repeat(np.arange(60), rng.randint(1, 5, size=60)))
+    groups = _check_groups([f"case {i}" for i in ids], ids.size)
+    for _ in range(30):
+        rows = _bootstrap_rows(rng, ids.size, groups)
+        drawn = np.bincount(rows, minlength=ids.size)  # how often each row is in the sample
+        per_record = []
+        for record in np.unique(groups):
+            times = np.unique(drawn[groups == record])
+            assert times.size == 1  # a record's rows: all in (as often) or all out
+            per_record.append(times[0])
+        assert sum(per_record) == 60  # as many records as there are, drawn with replacement
+    # without groups: rows drawn one by one, as before
+    np.testing.assert_array_equal(
+        _bootstrap_rows(np.random.RandomState(3), 50), np.random.RandomState(3).randint(0, 50, 50)
+    )
+
+
+def test_stability_resamples_whole_records(small, monkeypatch):
+    import sklearn_distill.audit as audit_module
+
+    X, y, s = small
+    ids = np.arange(40) // 2  # every record entered twice
+    audit = _tiny_ebm_audit().fit(X, y, teacher_scores=s, groups=ids)
+    samples = []
+    refit = audit_module._refit_contributions
+
+    def recording(audit, X, y01, scores, rows, seed):
+        samples.append(rows)
+        return refit(audit, X, y01, scores, rows, seed)
+
+    monkeypatch.setattr(audit_module, "_refit_contributions", recording)
+    table = audit.stability(X, y, teacher_scores=s, groups=ids, n_refits=3)
+    assert set(table["model"]) == {"mimic", "outcome"}
+    assert len(samples) == 3
+    for rows in samples:
+        drawn = np.bincount(rows, minlength=40)
+        np.testing.assert_array_equal(drawn[0::2], drawn[1::2])
+    # fitted with groups, given none: rows are resampled one by one, with a warning
+    with pytest.warns(UserWarning, match=r"fitted with groups .* stability\(\) got none"):
+        audit.stability(X, y, teacher_scores=s, n_refits=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        audit.stability(X, y, teacher_scores=s, n_refits=2, bootstrap=False)  # no resampling
+    with pytest.raises(ValueError, match=r"^groups must be the record identifiers given to fit"):
+        audit.stability(X, y, teacher_scores=s, groups=np.arange(40) % 20, n_refits=2)
+    with pytest.raises(ValueError, match=r"groups must be one record identifier per row of X"):
+        audit.stability(X, y, teacher_scores=s, groups=ids[:10], n_refits=2)
+    with pytest.raises(TypeError, match=r"groups must be a 1-D array-like of 40 record"):
+        audit.stability(X, y, teacher_scores=s, groups="case", n_refits=2)
+    # an audit fitted without groups may resample records all the same
+    plain = _tiny_ebm_audit().fit(X, y, teacher_scores=s)
+    samples.clear()
+    plain.stability(X, y, teacher_scores=s, groups=ids, n_refits=2)
+    for rows in samples:
+        drawn = np.bincount(rows, minlength=40)
+        np.testing.assert_array_equal(drawn[0::2], drawn[1::2])
+    with pytest.raises(ValueError, match=r"groups must be at least 3 distinct record"):
+        plain.stability(X, y, teacher_scores=s, groups=np.arange(40) % 2, n_refits=2)
+
+
+def test_command_line_passes_groups_to_stability(tmp_path, monkeypatch):
+    import sklearn_distill.audit as audit_module
+    from sklearn_distill.__main__ import main
+
+    rng = np.random.default_rng(9)
+    n = 120
+    frame = pd.DataFrame({"a": rng.normal(size=n), "case": np.arange(n)})
+    frame["score"] = frame["a"] + 0.5 * rng.normal(size=n)
+    frame["outcome"] = (rng.uniform(size=n) < 1 / (1 + np.exp(-frame["a"]))).astype(int)
+    path = tmp_path / "twice.csv"
+    pd.concat([frame, frame], ignore_index=True).to_csv(path, index=False)
+    tiny = {"outer_bags": 2, "max_rounds": 50, "max_bins": 16, "interactions": 0}
+    monkeypatch.setattr(
+        audit_module,
+        "default_mimic_student",
+        lambda seed, jobs: ExplainableBoostingRegressor(**tiny, n_jobs=jobs, random_state=seed),
+    )
+    monkeypatch.setattr(
+        audit_module,
+        "default_outcome_model",
+        lambda seed, jobs: ExplainableBoostingClassifier(**tiny, n_jobs=jobs, random_state=seed),
+    )
+    given = []
+    stability = CompareAudit.stability
+
+    def recording(self, X, y, **kwargs):
+        given.append(kwargs.get("groups"))
+        return stability(self, X, y, **kwargs)
+
+    monkeypatch.setattr(CompareAudit, "stability", recording)
+    args = ["audit", str(path), "--score", "score", "--label", "outcome", "--features", "a"]
+    args += ["--cv", "2", "--calibration", "sigmoid", "--n-bootstrap", "20", "--rules", "0"]
+    args += ["--quiet", "--stability", "2"]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*stability\\(\\) got none", category=UserWarning)
+        assert main([*args, "--out", str(tmp_path / "r.html"), "--groups", "case"]) == 0
+    (groups,) = given
+    np.testing.assert_array_equal(groups, np.tile(np.arange(n), 2))

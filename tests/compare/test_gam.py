@@ -408,3 +408,72 @@ def test_isotonic_map_is_monotone_in_its_direction(sign):
 def test_isotonic_refuses_one_class():
     with pytest.raises(ValueError, match="two classes"):
         IsotonicCalibrator().fit(np.arange(5.0), np.zeros(5, dtype=int))
+
+
+def test_fit_silences_interprets_missing_value_warning_and_nothing_else():
+    # interpret warns that its own plots hide missing values; shape_functions shows their bin,
+    # so the warning would only mislead. The package's own warnings still come through.
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
+    frame.loc[::10, "a"] = np.nan
+    p = 1 / (1 + np.exp(-(frame["a"].fillna(0) + frame["b"]).to_numpy()))
+    p[::4] = (frame["b"].to_numpy()[::4] > 0).astype(float)  # saturated: the package warns
+    filters = list(warnings.filters)
+    for max_terms in (1, None):  # the sparse GAM refits its students
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            gam = DistilledGAM(
+                student=small_ebm(), response="predict_proba", max_terms=max_terms, random_state=0
+            ).fit(frame, teacher_scores=np.column_stack([1 - p, p]))
+        messages = [str(w.message) for w in caught]
+        assert not any(m.startswith("Missing values detected") for m in messages), messages
+        assert any("of the teacher's probabilities are 0 or 1" in m for m in messages)
+    assert list(warnings.filters) == filters  # the user's filters are left as they were
+    # interpret still warns on a fit of its own: the message filtered is the one it gives
+    with pytest.warns(UserWarning, match="Missing values detected"):
+        small_ebm().fit(frame, p)
+    assert gam.shape_functions().query("term == 'a'")["label"].iloc[0] == "missing"
+    new = frame.head(3).copy()
+    new.loc[0, "b"] = np.nan  # b had no missing values at fit
+    with pytest.warns(UserWarning, match="X column 'b' has 1 missing value"):
+        gam.predict(new)
+
+
+@pytest.mark.parametrize(
+    "flag",
+    [
+        pytest.param(lambda f: pd.Series(f, dtype=bool), id="bool"),
+        pytest.param(lambda f: pd.Series(f, dtype=object), id="object"),
+        pytest.param(
+            lambda f: pd.Series(f, dtype="boolean").mask(np.arange(f.size) % 9 == 0),
+            id="boolean-with-NA",
+        ),
+    ],
+)
+def test_boolean_features_read_false_and_true(flag):
+    rng = np.random.default_rng(6)
+    values = rng.uniform(size=300) < 0.4
+    frame = pd.DataFrame({"a": rng.normal(size=300), "flag": flag(values)})
+    numbers = frame.assign(flag=frame["flag"].astype("Float64").astype(float))
+    scores = frame["a"].to_numpy() + 1.5 * values
+    as_bool = DistilledGAM(student=small_ebm(interactions=1), random_state=0)
+    as_bool.fit(frame, teacher_scores=scores)
+    as_number = DistilledGAM(student=small_ebm(interactions=1), random_state=0)
+    as_number.fit(numbers, teacher_scores=scores)
+    # the labels change, nothing else: same predictions, same shapes
+    np.testing.assert_array_equal(as_bool.predict(frame), as_number.predict(numbers))
+    table, numeric = as_bool.shape_functions(), as_number.shape_functions()
+    np.testing.assert_array_equal(table["score"], numeric["score"])
+    rows = table[table["term"] == "flag"]
+    known = rows[rows["label"] != "missing"]
+    assert known["label"].tolist() == ["False", "True"]
+    assert [type(v) for v in known["value"]] == [bool, bool]
+    assert known["value"].tolist() == [False, True]
+    assert numeric.loc[numeric["term"] == "flag", "label"].tolist()[-2:] == ["0", "1"]
+    # the user's data, not the student's 0 and 1: True raises the score as the teacher does
+    assert known["score"].iloc[1] > known["score"].iloc[0]
+    cells = table[table["kind"] == "interaction"]
+    assert len(cells)
+    assert {labels[1] for labels in cells["label"]} - {"missing"} == {"False", "True"}
+    # the input is left as it was
+    assert frame["flag"].dtype == flag(values).dtype

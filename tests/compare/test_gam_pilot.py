@@ -1,5 +1,7 @@
 """Student-size pilot: fidelity against complexity."""
 
+import warnings
+
 import matplotlib
 import numpy as np
 import pytest
@@ -143,3 +145,48 @@ def test_pilot_accepts_list_like_X_like_an_array():
 def test_pilot_refuses_one_dimensional_X():
     with pytest.raises(ValueError, match="X must be two-dimensional"):
         student_size_pilot(None, [1.0, 2.0, 3.0], teacher_scores=[1.0, 2.0, 3.0])
+
+
+class _TalkativeTree(DecisionTreeRegressor):
+    """A tree student that gives one warning shared by every student and one of its own."""
+
+    def fit(self, X, y, sample_weight=None, check_input=True):
+        warnings.warn("a warning every student gives", RuntimeWarning, stacklevel=2)
+        warnings.warn(f"the warning of depth {self.max_depth}", UserWarning, stacklevel=2)
+        return super().fit(X, y, sample_weight=sample_weight, check_input=check_input)
+
+
+def test_pilot_gives_each_distinct_warning_once(X):
+    # a third of the teacher's probabilities are exactly 0 or 1: every student's fit warns
+    probability = 1 / (1 + np.exp(-teacher(X)))
+    probability[::3] = (teacher(X)[::3] > 0).astype(float)
+    scores = np.column_stack([1 - probability, probability])
+    ladder = [
+        ("tree", f"depth {d}", _TalkativeTree(max_depth=d, random_state=0)) for d in (1, 2, 3)
+    ]
+    kwargs = {"teacher_scores": scores, "response": "predict_proba", "random_state": 0}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = student_size_pilot(None, X, students=ladder, **kwargs)
+    assert len(table) == 3
+    messages = [(w.category, str(w.message)) for w in caught]
+    saturated = [m for _, m in messages if "of the teacher's probabilities are 0 or 1" in m]
+    assert len(saturated) == 1
+    assert messages.count((RuntimeWarning, "a warning every student gives")) == 1
+    for depth in (1, 2, 3):  # distinct warnings are all kept
+        assert messages.count((UserWarning, f"the warning of depth {depth}")) == 1
+    assert len(messages) == len(set(messages)) == 5
+    assert all(w.filename == __file__ for w in caught)  # at the caller's line
+    # the user's filters still decide: an ignored warning stays away, an error is raised
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.filterwarnings(
+            "ignore", message="a warning every student", category=RuntimeWarning
+        )
+        student_size_pilot(None, X, students=ladder, **kwargs)
+    assert not any(w.category is RuntimeWarning for w in caught) and len(caught) == 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(RuntimeWarning, match="a warning every student gives"):
+            student_size_pilot(None, X, students=ladder, **kwargs)

@@ -198,3 +198,31 @@ def test_interaction_cells_carry_both_labels(fitted):
         assert isinstance(labels, tuple) and len(labels) == 2
         assert all(isinstance(label, str) for label in labels)
     assert all(isinstance(b, tuple) for b in cells["bin"])
+
+
+def test_boolean_features_are_labelled_false_and_true():
+    rng = np.random.default_rng(8)
+    flag = rng.uniform(size=400) < 0.3
+    X = np.column_stack([flag.astype(float), rng.normal(size=400)])
+    ebm = ExplainableBoostingRegressor(
+        outer_bags=2, max_rounds=50, interactions=0, n_jobs=1, random_state=0
+    ).fit(X, 2.0 * flag + X[:, 1])
+    plain = shape_functions(ebm)
+    named = shape_functions(ebm, boolean_features=[0])
+    rows = named[named["term"] == "feature_0000"]
+    assert rows["label"].tolist() == ["False", "True"]
+    assert rows["value"].tolist() == [False, True]
+    # only the labels and values of the boolean feature change
+    pd.testing.assert_frame_equal(
+        named.drop(columns=["value", "label"]), plain.drop(columns=["value", "label"])
+    )
+    others = named["term"] != "feature_0000"
+    pd.testing.assert_frame_equal(named[others], plain[others])
+    for bad, error in (
+        ("0", TypeError),
+        ([0.5], TypeError),
+        ([True], TypeError),
+        ([-1], ValueError),
+    ):
+        with pytest.raises(error, match="boolean_features must be a collection of feature indices"):
+            shape_functions(ebm, boolean_features=bad)
