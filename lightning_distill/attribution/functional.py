@@ -303,17 +303,23 @@ def five_band_scores(
     >>> {name: round(float(value), 4) for name, value in scores.items()}
     {'pixel_accuracy': 1.0, 'precision': 1.0, 'recall': 1.0, 'fpr': 0.0}
     """
-    attribution = _as_maps("attribution", attribution)
-    truth = _as_maps("ground_truth", ground_truth, allow_channels=False)
-    _check_spatial("ground_truth", ground_truth, "attribution", attribution)
     gt_thresholds = _check_thresholds("ground_truth_thresholds", ground_truth_thresholds)
     sets = five_band_threshold_sets(thresholds, soft_steps, soft_delta)
-    heatmap = _normalised_heatmap(attribution)
-    confusion = band_confusion(heatmap, truth.flatten(1), sets, gt_thresholds)
-    scores = scores_from_confusion(confusion)
+    scores = _five_band_with_sets(attribution, ground_truth, sets, gt_thresholds)
     if soft_steps is None:
         scores = {name: value[:, 0] for name, value in scores.items()}
     return scores
+
+
+def _five_band_with_sets(attribution, ground_truth, sets: Tensor, gt_thresholds) -> dict:
+    """``five_band_scores`` (``[N, K]`` each) for checked threshold sets, computed once by a
+    metric rather than on every batch."""
+    attribution = _as_maps("attribution", attribution)
+    truth = _as_maps("ground_truth", ground_truth, allow_channels=False)
+    _check_spatial("ground_truth", ground_truth, "attribution", attribution)
+    heatmap = _normalised_heatmap(attribution)
+    confusion = band_confusion(heatmap, truth.flatten(1), sets, gt_thresholds)
+    return scores_from_confusion(confusion)
 
 
 # --------------------------------------------------------------------------- localisation
@@ -373,62 +379,154 @@ def _sort_keys(values: Tensor) -> tuple[Tensor, int] | None:
     return (monotone << shift) | index, shift
 
 
-def _stable_order(values: Tensor) -> tuple[Tensor, Tensor]:
-    """The stable ascending order along dim 1 and, for each sorted position, whether it starts a
-    run of equal values."""
+def _sorted_runs(values: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The stable ascending order of each row and, at each sorted position, the first sorted
+    position and the length of its run of equal values (all int64 ``[rows, columns]``)."""
+    columns = values.shape[1]
     keyed = _sort_keys(values)
     if keyed is None:
         ordered, order = values.sort(dim=1, stable=True)
         differs = ordered[:, 1:] != ordered[:, :-1]
     else:
         keys, shift = keyed
-        if keys.device.type == "cpu":
-            # numpy's vectorised sort of 64-bit integers is several times faster than torch's
-            keys = torch.from_numpy(np.sort(keys.numpy(), axis=1))
-        else:
-            keys = keys.sort(dim=1).values
+        keys = keys.sort(dim=1).values
         order = keys & ((1 << shift) - 1)
         monotone = keys >> shift
         differs = monotone[:, 1:] != monotone[:, :-1]
     starts = torch.ones(order.shape, dtype=torch.bool, device=order.device)
     starts[:, 1:] = differs
-    return order, starts
+    ends = torch.ones_like(starts)
+    ends[:, :-1] = differs
+    positions = torch.arange(columns, device=order.device).expand_as(order)
+    first = torch.where(starts, positions, 0).cummax(1).values
+    last = torch.where(ends, positions, columns).flip(1).cummin(1).values.flip(1)
+    return order, first, last - first + 1
 
 
-def _ranks_and_top_shares(values: Tensor, count: int) -> tuple[Tensor, Tensor]:
-    """Per row: ranks along the last dimension (0-based, ties given their mean rank; float64) and
-    each position's share of the ``count`` highest places (float64; sums to ``count``).
+def _numpy_runs(values: Tensor, count: int):
+    """``_sorted_runs`` and ``_top_shares`` of float32 (or narrower) rows on the CPU, with numpy
+    mostly in place: numpy's vectorised sort of 64-bit integers is several times faster than
+    torch's sort, and on maps of a few MB fresh memory costs about as much as the arithmetic.
+    Ranks come from sorted positions, corrected on runs of ties only. Returns the flat index (row offset included) of each sorted position's
+    pixel, the pixel's centred doubled mean rank (int64), and the top pixels' flat indices and
+    shares (``_top_shares``)."""
+    rows, columns = values.shape
+    shift = max(1, (columns - 1).bit_length())
+    bits = (values.to(torch.float32) + 0.0).numpy().view(np.int32)  # + 0.0: -0.0 -> 0.0
+    keys = np.empty((rows, columns), dtype=np.int64)
+    np.right_shift(bits, 31, out=keys)  # the float's bits made monotone, as in _sort_keys
+    np.bitwise_and(keys, 0x7FFFFFFF, out=keys)
+    np.bitwise_xor(keys, bits, out=keys)
+    keys += 2**31
+    keys <<= shift
+    keys |= np.arange(columns, dtype=np.int64)
+    keys.sort(axis=1)
+    order = keys & ((1 << shift) - 1)
+    order += (np.arange(rows, dtype=np.int64) * columns)[:, None]
+    keys >>= shift  # the monotone values, sorted
+    # the run of equal values holding the cut, per row: its first and last sorted positions
+    cut = columns - count
+    at_cut = keys[:, cut : cut + 1]
+    first = cut - (keys[:, :cut] == at_cut).sum(1)
+    last = cut + (keys[:, cut + 1 :] == at_cut).sum(1)
+    # shares of the top places from the earliest such run on (ties at the cut share the places
+    # left to them); 1 above the run, 0 below it
+    tail = int(first.min())
+    spot = np.arange(tail, columns, dtype=np.int64)
+    left = (count - (columns - 1 - last)) / (last - first + 1)
+    shares = np.where(
+        spot > last[:, None], 1.0, np.where(spot >= first[:, None], left[:, None], 0.0)
+    )
+    top = order[:, tail:].copy()
+    # pairs of equal neighbours (flat index of the left one); without ties, twice the mean rank
+    # of sorted position j is 2 j, and a run of ties takes its first + last position instead
+    pairs = np.flatnonzero(keys[:, 1:] == keys[:, :-1])
+    pairs += pairs // (columns - 1)  # from [rows, columns - 1] to [rows, columns] flat indices
+    centred = keys.reshape(-1)
+    np.multiply(np.arange(columns, dtype=np.int64), 2, out=keys)
+    keys -= columns - 1
+    if pairs.size:
+        breaks = np.flatnonzero(np.diff(pairs) != 1)
+        run_first = pairs[np.r_[0, breaks + 1]]
+        run_last = pairs[np.r_[breaks, pairs.size - 1]] + 1
+        value = run_first % columns + run_last % columns - (columns - 1)
+        lengths = run_last - run_first + 1
+        members = np.repeat(run_first - np.cumsum(lengths) + lengths, lengths)
+        members += np.arange(members.size, dtype=np.int64)
+        centred[members] = np.repeat(value, lengths)
+    return order, keys, top, shares
+
+
+def _top_shares(order: Tensor, first: Tensor, length: Tensor, count: int):
+    """The pixels that may be among a row's ``count`` highest places (``[rows, m]`` indices) and
+    their shares of those places (float64; each row's shares sum to ``count``).
 
     A run of equal values that straddles the cut shares the places left to it equally: the
-    probability that a pixel is among the top ``count`` when ties are broken at random.
+    probability that a pixel is among the top ``count`` when ties are broken at random. Only the
+    sorted positions from the start of the earliest run holding the cut on are returned.
     """
-    order, starts = _stable_order(values)
-    columns = order.shape[1]
-    positions = torch.arange(columns, device=order.device).expand_as(order)
-    # first and last sorted position of each run of equal values
-    first = torch.where(starts, positions, 0).cummax(1).values
-    ends = torch.ones_like(starts)
-    ends[:, :-1] = starts[:, 1:]
-    last = torch.where(ends, positions, columns).flip(1).cummin(1).values.flip(1)
-    mean_rank = (first + last).to(torch.float64) * 0.5
-    ranks = torch.empty_like(mean_rank).scatter_(1, order, mean_rank)
-    # A share is non-zero only from the start of the run holding the cut (sorted position
-    # columns - count) on: the places of the run at or above the cut, over its length.
-    cut = columns - count
+    cut = order.shape[1] - count
     tail = int(first[:, cut].min())
-    first, last = first[:, tail:], last[:, tail:]
-    above = (last + 1 - first.clamp(min=cut)).clamp(min=0).to(torch.float64)
-    share = above / (last - first + 1).to(torch.float64)
-    shares = torch.zeros_like(mean_rank).scatter_(1, order[:, tail:], share)
-    return ranks, shares
+    first, length = first[:, tail:], length[:, tail:]
+    above = (first + length - first.clamp(min=cut)).clamp(min=0).to(torch.float64)
+    return order[:, tail:], above / length.to(torch.float64)
 
 
-def _pearson(a: Tensor, b: Tensor) -> Tensor:
-    a = a - a.mean(1, keepdim=True)
-    b = b - b.mean(1, keepdim=True)
-    denominator = (a.square().sum(1) * b.square().sum(1)).sqrt()
-    correlation = (a * b).sum(1) / torch.where(denominator > 0, denominator, 1.0)
+def _rank_correlation(a: tuple[Tensor, Tensor, Tensor], b: tuple[Tensor, Tensor, Tensor]):
+    """Spearman's correlation per row from two rows' ``_sorted_runs``: the Pearson correlation
+    of mean ranks, as twice the centred mean ranks (``2 first + length - columns``, integers
+    whose sum is 0), so that the sums are exact in float64; 0 for a constant row."""
+    (order_a, first_a, length_a), (order_b, first_b, length_b) = a, b
+    columns = order_a.shape[1]
+    centred_a = (2 * first_a + length_a - columns).to(torch.float64)
+    centred_b = (2 * first_b + length_b - columns).to(torch.float64)
+    # a's rank of the pixel at each of b's sorted positions
+    ranks_a = torch.empty_like(centred_a).scatter_(1, order_a, centred_a).gather(1, order_b)
+    covariance = (ranks_a * centred_b).sum(1)
+    denominator = (centred_a.square().sum(1) * centred_b.square().sum(1)).sqrt()
+    correlation = covariance / torch.where(denominator > 0, denominator, 1.0)
     return torch.where(denominator > 0, correlation.clamp(-1.0, 1.0), 0.0)
+
+
+def _agreement_parts(pixels_a: Tensor, pixels_b: Tensor, count: int, *, use_numpy=None):
+    """Per row: Spearman's correlation of two rows of pixels, and the expected size of the
+    intersection of their top ``count`` pixels (ties broken at random, independently).
+    ``use_numpy`` (default: float32 or narrower rows on the CPU) takes ``_numpy_runs``."""
+    if use_numpy is None:
+        narrow = (torch.float32, torch.float16, torch.bfloat16)
+        use_numpy = (
+            pixels_a.device.type == "cpu"
+            and pixels_a.dtype in narrow
+            and pixels_b.dtype in narrow
+            and pixels_a.shape[1] <= 2**31
+        )
+    if not use_numpy:
+        runs_a, runs_b = _sorted_runs(pixels_a), _sorted_runs(pixels_b)
+        spearman = _rank_correlation(runs_a, runs_b)
+        top_a, shares_a = _top_shares(*runs_a, count)
+        top_b, shares_b = _top_shares(*runs_b, count)
+        dense_a = shares_a.new_zeros(runs_a[0].shape).scatter_(1, top_a, shares_a)
+        return spearman, (dense_a.gather(1, top_b) * shares_b).sum(1)
+    order_a, centred_a, top_a, shares_a = _numpy_runs(pixels_a, count)
+    order_b, centred_b, top_b, shares_b = _numpy_runs(pixels_b, count)
+    # a's centred rank of the pixel at each of b's sorted positions; the sums of products of
+    # ranks are below columns**3, exact in int64 up to 2**21 pixels (float64 above)
+    exact = np.int64 if centred_a.shape[1] <= 2**21 else np.float64
+    centred_a, centred_b = centred_a.astype(exact, copy=False), centred_b.astype(exact, copy=False)
+    ranks_a = np.empty(order_a.size, dtype=exact)
+    ranks_a[order_a.reshape(-1)] = centred_a.reshape(-1)
+    at_b = ranks_a[order_b.reshape(-1)].reshape(order_b.shape)
+    covariance = np.einsum("ij,ij->i", at_b, centred_b).astype(np.float64)
+    squares_a = np.einsum("ij,ij->i", centred_a, centred_a).astype(np.float64)
+    squares_b = np.einsum("ij,ij->i", centred_b, centred_b).astype(np.float64)
+    denominator = np.sqrt(squares_a * squares_b)
+    correlation = np.where(
+        denominator > 0, (covariance / np.where(denominator > 0, denominator, 1.0)), 0.0
+    ).clip(-1.0, 1.0)
+    dense_a = np.zeros(order_a.size, dtype=np.float64)
+    dense_a[top_a.reshape(-1)] = shares_a.reshape(-1)
+    intersection = np.einsum("ij,ij->i", dense_a[top_b.reshape(-1)].reshape(top_b.shape), shares_b)
+    return torch.from_numpy(correlation), torch.from_numpy(intersection)
 
 
 def attribution_agreement(
@@ -494,9 +592,5 @@ def attribution_agreement(
         if not bool(torch.isfinite(pixels.sum())):
             check_finite(name, maps)
     count = max(1, round(top_k * pixels_a.shape[1]))
-    ranks_a, top_a = _ranks_and_top_shares(pixels_a, count)
-    ranks_b, top_b = _ranks_and_top_shares(pixels_b, count)
-    spearman = _pearson(ranks_a, ranks_b)
-    # the expected overlap when each map's ties are broken at random, independently
-    intersection = (top_a * top_b).sum(1)
+    spearman, intersection = _agreement_parts(pixels_a, pixels_b, count)
     return {"spearman": spearman, "top_k_iou": intersection / (2 * count - intersection)}

@@ -19,8 +19,8 @@ from lightning_distill.attribution.functional import (
     _SCORES,
     DEFAULT_THRESHOLDS,
     _check_thresholds,
+    _five_band_with_sets,
     attribution_agreement,
-    five_band_scores,
     five_band_threshold_sets,
     localisation_score,
 )
@@ -109,7 +109,9 @@ class FiveBandScore(_MeanOfScores):
     ) -> None:
         super().__init__(**kwargs)
         sets = five_band_threshold_sets(thresholds, soft_steps, soft_delta)
-        _check_thresholds("ground_truth_thresholds", ground_truth_thresholds)
+        self._ground_truth_thresholds = _check_thresholds(
+            "ground_truth_thresholds", ground_truth_thresholds
+        )
         self.thresholds = tuple(float(t) for t in thresholds)
         self.ground_truth_thresholds = tuple(float(t) for t in ground_truth_thresholds)
         self.soft_steps = soft_steps
@@ -119,14 +121,10 @@ class FiveBandScore(_MeanOfScores):
 
     def update(self, attribution: Tensor, ground_truth: Tensor) -> None:
         """Add the scores of a batch of ``[N, C, H, W]`` maps and ``[N, H, W]`` ground truths."""
+        # the threshold sets are fixed: computed once, in __init__
         self._accumulate(
-            five_band_scores(
-                attribution,
-                ground_truth,
-                thresholds=self.thresholds,
-                ground_truth_thresholds=self.ground_truth_thresholds,
-                soft_steps=self.soft_steps,
-                soft_delta=self.soft_delta,
+            _five_band_with_sets(
+                attribution, ground_truth, self.threshold_sets, self._ground_truth_thresholds
             )
         )
 

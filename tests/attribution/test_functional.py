@@ -259,13 +259,43 @@ def test_agreement_narrow_floats_match_float64(dtype, absolute):
     narrow = attribution_agreement(
         torch.from_numpy(a).to(dtype), torch.from_numpy(b).to(dtype), absolute=absolute
     )
-    assert torch.equal(narrow["top_k_iou"], wide["top_k_iou"])
+    torch.testing.assert_close(narrow["top_k_iou"], wide["top_k_iou"], rtol=0, atol=1e-12)
     np.testing.assert_allclose(narrow["spearman"].numpy(), wide["spearman"].numpy(), atol=1e-12)
     reduce = np.abs if absolute else (lambda x: x)
     for n in range(1, 6):
         expected = spearmanr(reduce(a[n]).sum(0).ravel(), reduce(b[n]).sum(0).ravel()).statistic
         assert narrow["spearman"][n].item() == pytest.approx(expected, abs=1e-12)
     assert narrow["spearman"][0].item() == 0.0  # a constant map has no ranking
+
+
+def test_sorted_runs_and_both_agreement_paths_by_definition():
+    # the stable order, run starts and lengths, checked by definition, for torch's key sort
+    # (float32) and stable float sort (float64); then the numpy path of the CPU (float32 and
+    # narrower) against the torch path used elsewhere, ties and whole-row runs included
+    from lightning_distill.attribution.functional import _agreement_parts, _sorted_runs
+
+    rng = np.random.default_rng(3)
+    values = rng.integers(-4, 5, size=(7, 50)).astype(np.float32)
+    values[0] = 0.0  # one run over the whole row
+    values[1] = np.arange(50)  # no ties
+    values[2, ::2] = -0.0  # signed zeros tie with zeros
+    for dtype in (torch.float32, torch.float64):
+        order, first, length = _sorted_runs(torch.from_numpy(values).to(dtype))
+        for row in range(values.shape[0]):
+            expected_order = np.argsort(values[row] + 0.0, kind="stable")
+            np.testing.assert_array_equal(order[row].numpy(), expected_order)
+            ordered = values[row][expected_order]
+            for position in range(values.shape[1]):
+                same = np.flatnonzero(ordered == ordered[position])
+                assert first[row, position] == same[0]
+                assert length[row, position] == len(same)
+    other = torch.from_numpy(values[::-1].copy() + rng.integers(-1, 2, size=values.shape))
+    for count in (1, 5, 17, 50):
+        by_numpy = _agreement_parts(torch.from_numpy(values), other, count, use_numpy=True)
+        by_torch = _agreement_parts(torch.from_numpy(values), other, count, use_numpy=False)
+        for found, expected in zip(by_numpy, by_torch, strict=True):
+            assert found.dtype == expected.dtype == torch.float64
+            torch.testing.assert_close(found, expected, rtol=0, atol=1e-12)
 
 
 def _inclusion_probabilities(values: np.ndarray, count: int) -> np.ndarray:
