@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Iterable
 from typing import Any
 
-from torch import nn
+from torch import Tensor, nn
 
 __all__ = ["FeatureHooks", "resolve_module_names"]
 
@@ -65,6 +65,10 @@ class FeatureHooks:
     captured outputs are dropped on exit too, so nothing (no tensor, no autograd graph) is kept
     between steps. Read the outputs inside the ``with`` block.
 
+    Each output is copied when it is captured, so what is read is the submodule's output even
+    when a later operation overwrites it in place (``nn.ReLU(inplace=True)`` after a batch norm,
+    ``out += identity`` in a residual block); without ``detach`` the copy is differentiable.
+
     A submodule that runs several times in one forward pass (a shared block, a recurrent cell)
     keeps every output, in call order: ``hooks.outputs(name)`` gives all of them and
     ``hooks[name]`` the last one.
@@ -107,9 +111,9 @@ class FeatureHooks:
 
     def _make_hook(self, name: str):
         def hook(module, args, output):
-            if self.detach:
-                output = _detach(output)
-            self._outputs[name].append(output)
+            # a copy: the next operation may overwrite the output in place (nn.ReLU(inplace=True),
+            # out += identity, as torchvision's models do) before it is read
+            self._outputs[name].append(_copy(output, detach=self.detach))
 
         return hook
 
@@ -151,11 +155,14 @@ class FeatureHooks:
         return name in self._modules and bool(self._outputs.get(name))
 
 
-def _detach(output):
-    if hasattr(output, "detach"):
-        return output.detach()
+def _copy(output, *, detach: bool):
+    """A copy of every tensor in ``output`` (detached if asked; differentiable otherwise)."""
+    if isinstance(output, Tensor):
+        return output.detach().clone() if detach else output.clone()
+    if isinstance(output, tuple) and hasattr(output, "_fields"):  # a named tuple
+        return type(output)(*(_copy(o, detach=detach) for o in output))
     if isinstance(output, tuple | list):
-        return type(output)(_detach(o) for o in output)
+        return type(output)(_copy(o, detach=detach) for o in output)
     if isinstance(output, dict):
-        return {k: _detach(v) for k, v in output.items()}
+        return {k: _copy(v, detach=detach) for k, v in output.items()}
     return output

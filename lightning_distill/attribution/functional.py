@@ -357,7 +357,8 @@ def localisation_score(maps: Tensor, masks: Tensor) -> Tensor:
     """
     maps = _as_maps("maps", maps, dtype=None)
     mask = _as_mask("masks", masks, "maps", maps).flatten(1)
-    mass = maps.abs().sum(1).flatten(1).to(torch.float64)
+    # summed in float64: a float16 map's channels may overflow its own range
+    mass = maps.abs().sum(1, dtype=torch.float64).flatten(1)
     total = mass.sum(1)
     inside = (mass * mask).sum(1)
     chance = mask.mean(1)
@@ -529,6 +530,12 @@ def _agreement_parts(pixels_a: Tensor, pixels_b: Tensor, count: int, *, use_nump
     return torch.from_numpy(correlation), torch.from_numpy(intersection)
 
 
+def _channel_sum(maps: Tensor) -> Tensor:
+    """``[N, C, H, W]`` -> ``[N, H * W]``, summed in float32 at least."""
+    wide = maps.dtype if maps.dtype in (torch.float32, torch.float64) else torch.float32
+    return maps.sum(1, dtype=wide).flatten(1)
+
+
 def attribution_agreement(
     a: Tensor, b: Tensor, *, top_k: float = 0.1, absolute: bool = True
 ) -> dict[str, Tensor]:
@@ -583,9 +590,10 @@ def attribution_agreement(
     maps_b = _as_maps("b", b, dtype=None, finite=False)
     if maps_a.shape != maps_b.shape:
         fail("b", f"of the shape of a, {tuple(a.shape)}", tuple(b.shape))
-    # channels reduced, and pixels ordered, in the input's precision; ranks and scores in float64
-    pixels_a = (maps_a.abs() if absolute else maps_a).sum(1).flatten(1)
-    pixels_b = (maps_b.abs() if absolute else maps_b).sum(1).flatten(1)
+    # channels reduced, and pixels ordered, in the input's precision (float32 for float16 and
+    # bfloat16, whose sums would round or overflow); ranks and scores in float64
+    pixels_a = _channel_sum(maps_a.abs() if absolute else maps_a)
+    pixels_b = _channel_sum(maps_b.abs() if absolute else maps_b)
     # a NaN or infinity in a map makes the sum of its pixels non-finite: check the maps
     # themselves only when that sum is not finite (finite maps may overflow)
     for name, maps, pixels in (("a", maps_a, pixels_a), ("b", maps_b, pixels_b)):

@@ -235,10 +235,22 @@ def attribute(
             fail("kwargs", "empty for method='loss_gradient'", sorted(kwargs))
         result = loss_gradient(model, inputs, targets, reduction="none")
     elif callable(method) and not isinstance(method, type):
+        if kwargs:
+            fail(
+                "kwargs",
+                "empty for a callable method (it is called as method(model, inputs, targets))",
+                sorted(kwargs),
+            )
         with evaluation_mode(model), _gradients_on():
             result = method(model, inputs.detach().clone(), targets)
         if not isinstance(result, Tensor):
             fail("method", "a callable returning a Tensor", type(result).__name__, TypeError)
+        if result.shape != inputs.shape:
+            fail(
+                "method",
+                f"a callable returning attributions shaped as inputs, {tuple(inputs.shape)}",
+                tuple(result.shape),
+            )
     else:
         explainer_class = _captum_class(method)
         _check_kwargs(explainer_class, kwargs)

@@ -305,6 +305,41 @@ def _check_labels(labels: Tensor, name: str, num_labels: int, ndim: int, batch: 
             )
 
 
+def _check_label_resolution(labels: Tensor, activations: Tensor) -> None:
+    """Refuse pixel labels whose aspect ratio is not the maps'.
+
+    The maps are resized to the label resolution, so the labels must show the same field of view
+    as the maps at a common scale ``s``: a layer's map is the image shrunk by the layer's stride,
+    with each side rounded either way by padding and stride (one pixel at most for a
+    convolution with padding). The labels ``[H, W]`` fit maps ``[h, w]`` when some ``s`` has
+    ``|H / s - h| <= 1`` and ``|W / s - w| <= 1``; otherwise (e.g. labels transposed, ``(W, H)``
+    instead of ``(H, W)``) resizing would stretch the maps over the wrong pixels: an error.
+    A 1-pixel tolerance rather than a relative one keeps small maps (7x7 for 224x224 labels,
+    odd input sizes) accepted, and refuses any swap of sides that differ by more than a pixel.
+    Labels smaller than the maps are accepted: the maps are then downsampled bilinearly, with no
+    antialiasing, as NetDissect-Lite does for layers finer than Broden's 112 x 112 labels.
+    Non-tensors and wrong ranks are left to the other checks.
+    """
+    if not (isinstance(labels, Tensor) and isinstance(activations, Tensor)):
+        return
+    if labels.ndim != 4 or activations.ndim != 4:
+        return
+    (height, width), (h, w) = tuple(labels.shape[-2:]), tuple(activations.shape[-2:])
+    if (height, width) == (h, w):
+        return
+    lowest = max(height / (h + 1), width / (w + 1))
+    highest = min(height / (h - 1) if h > 1 else math.inf, width / (w - 1) if w > 1 else math.inf)
+    if lowest > highest:
+        raise ValueError(
+            f"labels have spatial shape {(height, width)} (height, width) but the activations "
+            f"have {(h, w)}: their height/width ratios differ ({height / max(width, 1):.3g} "
+            f"against {h / max(w, 1):.3g}), so resizing the maps to the labels would stretch "
+            "them. Labels must show the maps' field of view (the same height/width ratio, to "
+            "within one map pixel): check that they are [batch, layers, height, width], not "
+            "transposed."
+        )
+
+
 def _distinct_layers(labels: Tensor) -> Tensor:
     """Zero a pixel's label in a layer when an earlier layer already gives it the same label."""
     labels = labels.long().clone()
@@ -340,7 +375,9 @@ def dissection_tally(
         ``[B, U, h, w]`` activation maps.
     labels : Tensor or None
         ``[B, K, H, W]`` integer pixel labels (0 = unlabelled), or None if there are only
-        whole-image labels (then ``H, W = h, w``).
+        whole-image labels (then ``H, W = h, w``). ``H / W`` must be the maps' ``h / w`` to
+        within one map pixel (a ValueError otherwise, e.g. for transposed labels); labels
+        smaller than the maps are accepted with a warning (the maps are then downsampled).
     thresholds : Tensor
         ``[U]`` per-unit thresholds ``T_u``; the mask is ``upsampled activation > T_u``.
     label_category : Tensor
@@ -390,7 +427,10 @@ def dissection_tally(
     device = activations.device
     if labels is None:
         labels = torch.zeros(batch, 0, *activations.shape[-2:], dtype=torch.long, device=device)
-    _check_labels(labels, "labels", num_labels, 4, batch)
+    else:
+        _check_labels(labels, "labels", num_labels, 4, batch)
+        if not _INPUTS_CHECKED.get():
+            _check_label_resolution(labels, activations)
     if image_labels is None:
         image_labels = torch.zeros(batch, 0, dtype=torch.long, device=device)
     _check_labels(image_labels, "image_labels", num_labels, 2, batch)

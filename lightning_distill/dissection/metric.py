@@ -18,6 +18,7 @@ from lightning_distill.dissection.functional import (
     NETDISSECT_QUANTILE,
     HistogramLayout,
     LogBuckets,
+    _check_label_resolution,
     _check_labels,
     _inputs_checked,
     best_concepts,
@@ -117,8 +118,9 @@ class NetworkDissection(Metric):
         ``c``'s category is annotated (NetDissect), or those where the mask overlaps a label of
         that category (NetDissect-Lite).
     histogram_range : (float, float), default=(1e-3, 1e3)
-        Activation magnitudes with guaranteed threshold resolution; outside it the estimate is
-        bounded by the observed extremes and a warning is given.
+        Activation magnitudes with guaranteed threshold resolution. Outside it a threshold is
+        only bounded by the range's edge and the unit's observed extremes (it can be off by a
+        factor of several); a warning then names a range that covers the thresholds.
     histogram_resolution : float, default=1e-3
         Relative width of a fine histogram bucket.
     cache_bytes : int, default=2**29
@@ -375,12 +377,16 @@ class NetworkDissection(Metric):
             ``[B, U, h, w]`` activation maps of the dissected layer.
         labels : Tensor, optional
             ``[B, K, H, W]`` integer pixel labels, 0 = unlabelled. Not needed in the threshold
-            pass, where they are only cached for :meth:`replay`.
+            pass, where they are only cached for :meth:`replay` (and checked at once against
+            the maps: ``H / W`` must be ``h / w`` to within one map pixel, see
+            :func:`~lightning_distill.functional.dissection_tally`).
         image_labels : Tensor, optional
             ``[B, S]`` whole-image labels, 0-padded.
         """
         self._check_units(activations)
         if self._phase == "thresholds":
+            if labels is not None:
+                _check_label_resolution(labels, activations)
             counts, minimum, maximum = coarse_histogram(activations, self.layout)
             self.histogram += counts
             self.minimum = torch.minimum(self.minimum, minimum)
@@ -460,17 +466,32 @@ class NetworkDissection(Metric):
                 self.quantile,
                 self.layout,
             )
-        magnitude = thresholds.abs()
-        outside = ((magnitude < self.buckets.low) & (magnitude > 0)) | (
-            magnitude >= self.buckets.high
-        )
-        if outside.any():
-            rank_zero_warn(
-                f"the thresholds of {int(outside.sum())} units lie outside histogram_range="
-                f"({self.buckets.low}, {self.buckets.high}); they are less precise there"
-            )
+        self._warn_outside_range(thresholds)
         self.set_thresholds(thresholds)
         return thresholds.clone()
+
+    def _warn_outside_range(self, thresholds: Tensor) -> None:
+        """Warn, with a range that covers them, when thresholds fall outside histogram_range."""
+        low, high = self.buckets.low, self.buckets.high
+        magnitude = thresholds.abs()
+        below = (magnitude < low) & (magnitude > 0)
+        above = magnitude >= high
+        if not bool((below | above).any()):
+            return
+        # a threshold above the range lies between `high` and its unit's largest magnitude; one
+        # below it, between 0 and `low`: widen the range past both (a factor 1000 below the
+        # smallest estimate, as the estimate there is itself coarse)
+        largest = torch.maximum(self.maximum.abs(), self.minimum.abs()).double()
+        new_high = float(largest[above].max()) * 1.01 if bool(above.any()) else high
+        new_low = float(magnitude[below].min()) / 1e3 if bool(below.any()) else low
+        rank_zero_warn(
+            f"the thresholds of {int((below | above).sum())} units lie outside histogram_range="
+            f"({low:g}, {high:g}) ({int(below.sum())} below it, {int(above.sum())} above): "
+            "there a threshold is only bounded by 0, the range's edges and the unit's extremes, "
+            "and can be off by a factor of several, which changes the detectors. Dissect again "
+            f"with histogram_range=({min(new_low, low):.3g}, {max(new_high, high):.3g}) to "
+            f"cover them at the relative resolution {self.buckets.resolution:g}."
+        )
 
     def set_thresholds(self, thresholds: Tensor) -> None:
         """Use given per-unit thresholds (e.g. from an earlier run) and start the tally pass.

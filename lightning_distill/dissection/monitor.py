@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,14 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, IterableDataset, RandomSampler, Sampler
+from torch.utils.data import (
+    DataLoader,
+    IterableDataset,
+    RandomSampler,
+    Sampler,
+    SubsetRandomSampler,
+    WeightedRandomSampler,
+)
 
 from lightning_distill._distributed import rank_and_world_size
 from lightning_distill._validation import check_integer
@@ -21,20 +29,70 @@ __all__ = ["DissectionMonitor"]
 
 
 def _split_batch(batch: Any) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """``(images, labels, image_labels)`` of a probe batch, checked before any forward pass."""
     if isinstance(batch, dict):
         images = batch.get("image", batch.get("images"))
         if images is None:
             raise ValueError(
                 f"a probe batch given as a dict needs an 'image' entry, got keys {list(batch)}"
             )
-        return images, batch.get("labels"), batch.get("image_labels")
+        labels, image_labels = batch.get("labels"), batch.get("image_labels")
+        if labels is None and image_labels is None:
+            raise ValueError(
+                "a probe batch given as a dict needs its concept labels under 'labels' (pixel "
+                "labels [B, K, H, W]) and/or 'image_labels' (whole-image labels [B, S]), got "
+                f"keys {list(batch)}: rename the key (or pass tuples (images, labels))"
+            )
+        return images, labels, image_labels
     if isinstance(batch, list | tuple) and 2 <= len(batch) <= 3:
         images, labels = batch[0], batch[1]
-        return images, labels, batch[2] if len(batch) == 3 else None
+        image_labels = batch[2] if len(batch) == 3 else None
+        if labels is None and image_labels is None:
+            raise ValueError(
+                "a probe batch (images, labels[, image_labels]) needs labels and/or "
+                "image_labels, got None for both"
+            )
+        return images, labels, image_labels
     raise ValueError(
         "probe batches must be dicts with 'image', 'labels' (and 'image_labels') or tuples "
         f"(images, labels[, image_labels]), got {type(batch).__name__}"
     )
+
+
+# samplers that draw a new order (or new indices) on every pass: the passes of a dissection,
+# the processes under DDP and the unit picture must all see the same probe in the same order
+_RANDOM_SAMPLERS = (RandomSampler, SubsetRandomSampler, WeightedRandomSampler)
+
+
+def _shuffles(loader: Any) -> bool:
+    if not isinstance(loader, DataLoader):
+        return False
+    sampler = loader.sampler
+    # DistributedSampler shuffles by default; any sampler with a true `shuffle` flag does
+    return isinstance(sampler, _RANDOM_SAMPLERS) or getattr(sampler, "shuffle", False) is True
+
+
+def _sampler_order(loader: Any) -> list[int] | str | None:
+    """Dataset index of every position of the probe iteration.
+
+    None when the probe has no sampler to read (only a ``DataLoader`` over a map-style dataset
+    with a batch sampler has one); a sentence saying why when the batch sampler gives another
+    order on a second read (a custom shuffling sampler).
+    """
+    if (
+        not isinstance(loader, DataLoader)
+        or loader.batch_sampler is None
+        or isinstance(loader.dataset, IterableDataset)
+    ):
+        return None
+    order = [int(index) for batch in loader.batch_sampler for index in batch]
+    again = [int(index) for batch in loader.batch_sampler for index in batch]
+    if order != again:
+        return (
+            f"the loader's {type(loader.batch_sampler).__name__} gives another order on every "
+            "pass, so its top images cannot be found again; give the loader a fixed order"
+        )
+    return order
 
 
 def _known_empty(dataloader) -> bool:
@@ -100,11 +158,19 @@ class DissectionMonitor(Callback):
 
     Parameters
     ----------
-    dataloader : torch.utils.data.DataLoader
-        Probe data, in a fixed order (no shuffling). Batches are dicts with ``image``, ``labels``
-        and optionally ``image_labels`` (as :class:`~lightning_distill.datasets.SyntheticConcepts`
-        and :class:`~lightning_distill.datasets.BrodenDataset` give) or tuples
-        ``(images, labels[, image_labels])``.
+    dataloader : torch.utils.data.DataLoader or iterable of batches
+        Probe data, in a fixed order: a ``DataLoader`` with a random sampler (``shuffle=True``,
+        ``SubsetRandomSampler``, ``WeightedRandomSampler``, a sampler with ``shuffle=True``) is
+        refused; any fixed-order sampler (``sampler=range(50, 100)``, a ``Subset``) is fine.
+        It is iterated more than once (a second pass when the maps do not fit the cache, the
+        unit picture), so a one-shot iterator will not do. Batches are dicts with ``image``,
+        ``labels`` (pixel labels ``[B, K, H, W]``) and/or ``image_labels`` (whole-image labels
+        ``[B, S]``), as :class:`~lightning_distill.datasets.SyntheticConcepts` and
+        :class:`~lightning_distill.datasets.BrodenDataset` give, or tuples
+        ``(images, labels[, image_labels])``; a dict with neither label key is refused before
+        any forward pass, naming the keys it has. Pixel labels must show the maps' field of view
+        (same height/width ratio, see :meth:`NetworkDissection.update
+        <lightning_distill.metrics.NetworkDissection.update>`).
     layer : str
         Name of the dissected submodule in ``pl_module.named_modules()`` (e.g.
         ``"student.layer3"`` in a :class:`~lightning_distill.DistillationModule`). Its output
@@ -119,7 +185,14 @@ class DissectionMonitor(Callback):
         ``forward(pl_module, images)`` runs the model; default ``pl_module(images)``.
     save_dir : str or Path, optional
         If given, every dissection also writes ``categories_epoch<N>.png`` (detectors per
-        category) and ``units_epoch<N>.png`` (top images of the best units with their masks).
+        category) and ``units_epoch<N>.png`` (top images of the best units with their masks;
+        ``_now`` instead of ``_epoch<N>`` for :meth:`dissect` without ``epoch``). The unit
+        picture shows the probe's own images, those that reached each unit's highest peaks
+        during the dissection: from a ``DataLoader`` over a map-style dataset they are the
+        dataset items its sampler put at those places (loaded again by index, collated by its
+        ``collate_fn``); from any other probe (an iterable dataset, a list of batches) they are
+        taken from its batches, iterated once more. If they cannot be fetched (the probe cannot
+        be iterated again) the unit picture is not written and a warning says so.
     plot_units : int, default=8
         Units in the unit picture (best IoU first).
     top_k : int, default=6
@@ -133,8 +206,13 @@ class DissectionMonitor(Callback):
     Attributes
     ----------
     history : list of dict
-        ``{"epoch", "detectors", "unique_concepts", <category>: count}`` per dissection.
+        ``{"epoch", "units", "detectors", "unique_concepts", <category>: count}`` per
+        dissection, in the order they ran (``units``: the layer's width; ``epoch``: None for
+        :meth:`dissect` outside a fit).
     last_results : DissectionResults or None
+        Results of the latest dissection.
+    metric : NetworkDissection or None
+        The metric of the latest dissection; rebuilt when a layer of another width is dissected.
 
     Examples
     --------
@@ -167,10 +245,11 @@ class DissectionMonitor(Callback):
             raise TypeError(
                 f"dataloader must be an iterable of probe batches, got {type(dataloader).__name__}"
             )
-        if isinstance(dataloader, DataLoader) and isinstance(dataloader.sampler, RandomSampler):
+        if _shuffles(dataloader):
             raise ValueError(
-                "dataloader must keep a fixed order (shuffle=False): both passes and all "
-                "processes must see the same batches"
+                "dataloader must keep a fixed order (shuffle=False, no random sampler): both "
+                "passes, all processes and the unit picture must see the same batches; got a "
+                f"DataLoader with a {type(dataloader.sampler).__name__}"
             )
         if _known_empty(dataloader):
             raise ValueError(
@@ -286,7 +365,22 @@ class DissectionMonitor(Callback):
     def dissect(self, pl_module: nn.Module, epoch: int | None = None) -> DissectionResults:
         """Run both passes on the probe data now and return the results (also kept in history).
 
-        Under DDP every process must call it (the sums are reduced across processes).
+        Any module with a submodule named ``layer`` can be dissected, of any width: one monitor
+        can dissect a teacher (say 96 units) and then its students (64 units) on the same probe,
+        and each result equals that of a fresh monitor (the metric is rebuilt when the width
+        changes, and reset before every dissection). Under DDP every process must call it (the
+        sums are reduced across processes).
+
+        Parameters
+        ----------
+        pl_module : torch.nn.Module
+            The model; its submodules' modes are restored afterwards.
+        epoch : int, optional
+            Recorded in ``history`` and in the picture names; None outside a fit.
+
+        Returns
+        -------
+        DissectionResults
         """
         resolve_module_names(pl_module, [self.layer], argument="layer")
         rank, world_size = rank_and_world_size()
@@ -306,8 +400,10 @@ class DissectionMonitor(Callback):
         metric = top_peaks = top_positions = None
 
         def start(units: int):
-            # the metric is sized by the layer's first output: no forward pass of its own
-            if self.metric is None:
+            # the metric is sized by the layer's first output: no forward pass of its own. A
+            # layer of another width (a student after its teacher) gets a metric of its own:
+            # nothing of the previous dissection is carried over (each starts from reset())
+            if self.metric is None or self.metric.num_units != units:
                 self.metric = NetworkDissection(
                     units, self.label_names, self.label_categories, **self.metric_kwargs
                 )
@@ -360,6 +456,7 @@ class DissectionMonitor(Callback):
         self.last_results = results
         entry = {
             "epoch": epoch,
+            "units": metric.num_units,
             "detectors": results.num_detectors,
             "unique_concepts": len(results.unique_concepts),
             **results.category_counts,
@@ -371,6 +468,38 @@ class DissectionMonitor(Callback):
             if rank == 0:
                 self._save_pictures(pl_module, device, results, top_positions, epoch)
         return results
+
+    def _probe_images(self, positions: list[int]) -> Tensor | str:
+        """The probe's own images at these (sorted) positions of its iteration, in that order.
+
+        A ``DataLoader`` over a map-style dataset: the dataset items its batch sampler put at
+        these positions, collated by its ``collate_fn`` (any sampler order, e.g. a ``Subset``'s
+        indices or ``sampler=range(50, 100)``). Any other probe: iterated once more, keeping the
+        images at these positions from its own batches. A sentence saying why when they cannot
+        be had.
+        """
+        loader = self.dataloader
+        order = _sampler_order(loader)
+        if isinstance(order, str):
+            return order
+        if order is not None and positions[-1] < len(order):
+            items = [loader.dataset[order[p]] for p in positions]
+            return _split_batch(loader.collate_fn(items))[0]
+        found: list[Tensor] = []
+        wanted = iter(positions)
+        position, target = 0, next(wanted)
+        for batch in loader:
+            images = _split_batch(batch)[0]
+            while target is not None and target < position + len(images):
+                found.append(images[target - position])
+                target = next(wanted, None)
+            if target is None:
+                return torch.stack(found)
+            position += len(images)
+        return (
+            "iterating dataloader once more did not yield them (a one-shot iterator?); pass a "
+            "DataLoader or a sequence of batches, which can be iterated again"
+        )
 
     def _gather_top(self, peaks: Tensor, positions: Tensor, world_size: int):
         gathered_peaks = [torch.empty_like(peaks) for _ in range(world_size)]
@@ -390,10 +519,17 @@ class DissectionMonitor(Callback):
         table = results.units.sort_values("iou", ascending=False).head(self.plot_units)
         units = table["unit"].tolist()
         positions = sorted({p for p in top_positions[units].flatten().tolist() if p >= 0})
-        dataset = getattr(self.dataloader, "dataset", None)
-        if not positions or dataset is None:
+        if not positions:
             return
-        images = torch.stack([_split_batch_item(dataset[p]) for p in positions])
+        images = self._probe_images(positions)
+        if isinstance(images, str):
+            warnings.warn(
+                f"save_dir={str(self.save_dir)!r}: units_{tag}.png was not written, as the top "
+                f"images of the units could not be fetched from the probe again: {images}",
+                UserWarning,
+                stacklevel=2,
+            )
+            return
         activations = self._run(pl_module, images.to(device))[:, units].cpu()
         titles = [f"unit {r.unit}: {r.concept}\nIoU {r.iou:.3f}" for r in table.itertuples()]
         plot_unit_grid(
@@ -404,10 +540,3 @@ class DissectionMonitor(Callback):
             top_k=self.top_k,
             path=self.save_dir / f"units_{tag}.png",
         )
-
-
-def _split_batch_item(item: Any) -> Tensor:
-    """The image of one dataset item (dict or tuple)."""
-    if isinstance(item, dict):
-        return item.get("image", item.get("images"))
-    return item[0]

@@ -398,3 +398,22 @@ def test_inputs_not_mutated():
     localisation_score(maps, truth > 0)
     attribution_agreement(maps, maps.flip(-1))
     assert torch.equal(maps, copies[0]) and torch.equal(truth, copies[1])
+
+
+def test_half_precision_maps_are_reduced_without_overflow_or_rounding():
+    # channel sums of float16 maps overflow float16 (3 x 30000 > 65504) and those of bfloat16
+    # maps round to 8 bits: the functions reduce channels in float32 at least, so half-precision
+    # maps score as the same values in float64
+    maps = torch.full((2, 3, 4, 4), 30000.0, dtype=torch.float16)
+    masks = torch.zeros(2, 4, 4, dtype=torch.bool)
+    masks[:, :2] = True
+    found = localisation_score(maps, masks)
+    torch.testing.assert_close(found, localisation_score(maps.double(), masks))
+    assert found.tolist() == [0.5, 0.5]
+    generator = torch.Generator().manual_seed(5)
+    a = torch.rand(3, 3, 16, 16, generator=generator).bfloat16()
+    b = (a.float() + 0.3 * torch.rand(3, 3, 16, 16, generator=generator)).bfloat16()
+    narrow = attribution_agreement(a, b)
+    wide = attribution_agreement(a.double(), b.double())
+    for name in ("spearman", "top_k_iou"):
+        torch.testing.assert_close(narrow[name], wide[name], rtol=0, atol=1e-12)

@@ -74,6 +74,11 @@ def test_captum_methods_and_callables():
 def test_bad_methods_and_nan():
     model = small_cnn()
     x, y = torch.randn(2, 3, 6, 6), torch.tensor([0, 1])
+    # a callable's attributions must be shaped as the inputs, and it takes no Captum kwargs
+    with pytest.raises(ValueError, match=r"shaped as inputs, \(2, 3, 6, 6\); got \(2, 108\)"):
+        attribute(model, x, y, lambda m, inputs, targets: inputs.flatten(1))
+    with pytest.raises(ValueError, match=r"kwargs must be empty for a callable.*n_steps"):
+        attribute(model, x, y, lambda m, inputs, targets: inputs, n_steps=8)
     with pytest.raises(ValueError, match="method must be .*Saliency.*got 'Salience'"):
         attribute(model, x, y, "Salience")
     with pytest.raises(ValueError, match="method must be"):

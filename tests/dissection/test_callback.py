@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -170,3 +172,176 @@ class _NoLength:
 
     def __iter__(self):
         return iter(self.items)
+
+
+class _Brightness(torch.utils.data.Dataset):
+    """Image ``i`` is a spot of brightness ``i`` (labelled "spot"): the identity net's best units
+    peak on the brightest images of the probe."""
+
+    label_names = ("-", "spot")
+    label_categories = ("", "object")
+
+    def __len__(self):
+        return 100
+
+    def __getitem__(self, index):
+        image = torch.zeros(1, 8, 8)
+        image[0, :2, :2] = float(index)
+        labels = torch.zeros(1, 8, 8, dtype=torch.long)
+        labels[0, :2, :2] = 1
+        return {"image": image, "labels": labels}
+
+
+def _identity_net():
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1))
+    with torch.no_grad():
+        net[0].weight.fill_(1.0)
+        net[0].bias.zero_()
+    return net
+
+
+@pytest.mark.parametrize(
+    "probe",
+    ["sequential", "sampler range(50, 100)", "Subset in reverse", "list of batches"],
+)
+def test_unit_picture_shows_the_top_images_of_the_probe_itself(probe, tmp_path, monkeypatch):
+    import lightning_distill.dissection.plotting as plotting
+
+    data = _Brightness()
+    loaders = {
+        "sequential": lambda: DataLoader(data, batch_size=10),
+        "sampler range(50, 100)": lambda: DataLoader(data, batch_size=10, sampler=range(50, 100)),
+        "Subset in reverse": lambda: DataLoader(
+            torch.utils.data.Subset(data, list(range(60, 10, -1))), batch_size=7
+        ),
+        "list of batches": lambda: list(DataLoader(data, batch_size=10, sampler=range(30, 70))),
+    }
+    loader = loaders[probe]()
+    probe_images = torch.cat([batch["image"] for batch in loader])
+    shown = {}
+
+    def spy(images, activations, thresholds, **kwargs):
+        shown["images"] = images
+        return plot_unit_grid(images, activations, thresholds, **kwargs)
+
+    plot_unit_grid = plotting.plot_unit_grid
+    monkeypatch.setattr(plotting, "plot_unit_grid", spy)
+    monitor = DissectionMonitor(
+        loader,
+        "0",
+        label_names=_Brightness.label_names,
+        label_categories=_Brightness.label_categories,
+        save_dir=tmp_path,
+        top_k=4,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        monitor.dissect(_identity_net())
+    assert (tmp_path / "units_now.png").exists()
+    # the picture's images are the probe's own, and the brightest of them (the unit's top 4)
+    brightest = probe_images.amax((1, 2, 3)).sort(descending=True).values[:4]
+    assert sorted(shown["images"].amax((1, 2, 3)).tolist()) == sorted(brightest.tolist())
+    for image in shown["images"]:
+        assert any(torch.equal(image, candidate) for candidate in probe_images)
+
+
+class _ReshufflingBatches(torch.utils.data.Sampler):
+    """A batch sampler that draws a new order on every pass (not caught at construction)."""
+
+    def __init__(self, size: int, batch_size: int):
+        self.size, self.batch_size = size, batch_size
+
+    def __iter__(self):
+        order = torch.randperm(self.size).tolist()
+        return iter([order[i : i + self.batch_size] for i in range(0, self.size, self.batch_size)])
+
+    def __len__(self):
+        return -(-self.size // self.batch_size)
+
+
+@pytest.mark.parametrize(
+    ("probe", "why"),
+    [
+        ("one-shot iterator", "did not yield them"),
+        ("reshuffling batch sampler", "_ReshufflingBatches gives another order on every pass"),
+    ],
+)
+def test_unit_picture_warns_when_the_probe_cannot_give_its_images_again(probe, why, tmp_path):
+    data = _Brightness()
+    if probe == "one-shot iterator":
+        loader = iter(list(DataLoader(data, batch_size=10)))
+    else:
+        loader = DataLoader(data, batch_sampler=_ReshufflingBatches(len(data), 10))
+    monitor = DissectionMonitor(
+        loader,
+        "0",
+        label_names=_Brightness.label_names,
+        label_categories=_Brightness.label_categories,
+        save_dir=tmp_path,
+    )
+    with pytest.warns(UserWarning, match=rf"save_dir=.*units_now.png was not written.*{why}"):
+        results = monitor.dissect(_identity_net())
+    assert results.num_detectors == 1
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["categories_now.png"]
+
+
+@pytest.mark.parametrize(
+    "sampler",
+    [
+        torch.utils.data.SubsetRandomSampler(range(20)),
+        torch.utils.data.WeightedRandomSampler(torch.ones(20), 20),
+        torch.utils.data.DistributedSampler(range(20), num_replicas=1, rank=0),  # shuffles
+    ],
+    ids=lambda sampler: type(sampler).__name__,
+)
+def test_random_samplers_are_refused(concepts, sampler):
+    with pytest.raises(ValueError, match=f"fixed order.*{type(sampler).__name__}"):
+        DissectionMonitor(DataLoader(concepts, batch_size=8, sampler=sampler), "features.4")
+
+
+class _Wide(torch.nn.Module):
+    def __init__(self, units: int, seed: int):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.features = torch.nn.Sequential(
+            torch.nn.Conv2d(3, units, 3, padding=1), torch.nn.ReLU()
+        )
+
+    def forward(self, x):
+        return self.features(x)
+
+
+@pytest.mark.filterwarnings("ignore:the thresholds of .* outside histogram_range")
+def test_one_monitor_dissects_a_teacher_and_a_narrower_student(concepts):
+    # the library's study: a 96-unit teacher and 64-unit students, one probe, one layer name
+    teacher, student = _Wide(96, seed=0), _Wide(64, seed=1)
+    monitor = DissectionMonitor(probe_loader(concepts), "features.1", quantile=0.9)
+    shared = [monitor.dissect(model) for model in (teacher, student, teacher)]
+    for model, results in zip((teacher, student, teacher), shared, strict=True):
+        fresh = DissectionMonitor(probe_loader(concepts), "features.1", quantile=0.9)
+        expected = fresh.dissect(model)
+        assert len(results.units) == len(expected.units)
+        assert results.units.equals(expected.units)
+        assert results.category_counts == expected.category_counts
+    assert [entry["units"] for entry in monitor.history] == [96, 64, 96]
+    assert [entry["detectors"] for entry in monitor.history] == [r.num_detectors for r in shared]
+    assert monitor.last_results is shared[-1]
+
+
+@pytest.mark.parametrize("key", ["label", "segmentation"])
+def test_dict_probe_without_a_labels_key_is_refused_before_any_forward(concepts, key):
+    batches = [{"image": batch["image"], key: batch["labels"]} for batch in probe_loader(concepts)]
+    model = TinyNet()
+    calls = []
+    model.features.register_forward_hook(lambda *args: calls.append(1))
+    monitor = DissectionMonitor(
+        batches,
+        "features.4",
+        label_names=concepts.label_names,
+        label_categories=concepts.label_categories,
+    )
+    with pytest.raises(
+        ValueError, match=rf"'labels'.*'image_labels'.*got keys \['image', '{key}'\]"
+    ):
+        monitor.dissect(model)
+    assert calls == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -91,6 +92,30 @@ def test_thresholds_outside_the_histogram_range_warn_and_stay_bounded():
     with pytest.warns(UserWarning, match="outside histogram_range"):
         threshold = float(metric.compute_thresholds()[0])
     assert 2000.0 <= threshold <= 3000.0
+
+
+@pytest.mark.parametrize("scale", [1e5, 1e-6])
+def test_the_range_the_warning_suggests_gives_exact_thresholds(scale):
+    # the same activations scaled far outside the default range: the warning names a range
+    # that covers the thresholds, and dissecting again with it gives them within the resolution
+    rng = np.random.default_rng(7)
+    activations = (scale * rng.lognormal(0.0, 1.0, (40, 3, 6, 6))).astype(np.float32)
+    exact = reference_thresholds(activations, 0.995)
+    metric = NetworkDissection(3, LABEL_NAMES, LABEL_CATEGORIES)
+    metric.update(torch.from_numpy(activations))
+    with pytest.warns(UserWarning, match="outside histogram_range") as caught:
+        coarse = metric.compute_thresholds().numpy()
+    assert np.abs(coarse / exact - 1).max() > 1e-3  # the default range cannot resolve them
+    message = str(caught[0].message)
+    low, high = (
+        float(v) for v in re.search(r"histogram_range=\(([^,]+), ([^)]+)\) to", message).groups()
+    )
+    metric = NetworkDissection(3, LABEL_NAMES, LABEL_CATEGORIES, histogram_range=(low, high))
+    metric.update(torch.from_numpy(activations))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        thresholds = metric.compute_thresholds().numpy()
+    np.testing.assert_allclose(thresholds, exact, rtol=1e-3)
 
 
 def test_thresholds_of_signed_data_and_exact_zeros():

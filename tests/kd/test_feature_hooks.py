@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -69,3 +71,46 @@ def test_names_that_are_not_module_names_are_named(names):
         FeatureHooks(model, names)
     with pytest.raises(ValueError, match="names must name at least one submodule; got an empty"):
         FeatureHooks(model, [])
+
+
+@pytest.mark.parametrize("detach", [False, True])
+def test_output_overwritten_in_place_later_is_read_as_the_module_gave_it(detach):
+    # conv -> batch norm -> ReLU(inplace=True): the ReLU overwrites the batch norm's output;
+    # the hooks must give the batch norm's output, as with an out-of-place ReLU (and the same
+    # gradients through it)
+    torch.manual_seed(0)
+    in_place = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(inplace=True))
+    out_of_place = copy.deepcopy(in_place)
+    out_of_place[2] = nn.ReLU()
+    x = torch.randn(2, 1, 6, 6)
+    found = {}
+    for name, model in (("in place", in_place), ("out of place", out_of_place)):
+        with FeatureHooks(model, ["1"], detach=detach) as hooks:
+            model(x)
+            features = hooks["1"]
+            assert bool((features < 0).any())  # not rectified
+            if not detach:
+                features.square().mean().backward()
+                found[name + " grad"] = model[0].weight.grad.clone()
+            found[name] = features.detach()
+    torch.testing.assert_close(found["in place"], found["out of place"], rtol=0, atol=0)
+    if not detach:
+        torch.testing.assert_close(found["in place grad"], found["out of place grad"])
+
+
+def test_residual_sum_in_place_does_not_change_the_captured_output():
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bn = nn.BatchNorm1d(3)
+
+        def forward(self, x):
+            out = self.bn(x)
+            out += x  # in place, as torchvision's residual blocks add the identity
+            return out
+
+    block = Block()
+    x = torch.randn(5, 3)
+    with FeatureHooks(block, ["bn"], detach=True) as hooks:
+        block(x)
+        torch.testing.assert_close(hooks["bn"], block.bn(x).detach())
