@@ -253,6 +253,15 @@ def student_size_pilot(
     finally:
         _warn_each_once(caught, stacklevel=2)
     frame = pd.DataFrame.from_records(records)
+    if "auc" in frame and len(frame) and frame["auc"].isna().all():
+        warnings.warn(
+            "auc is NaN for every student: the teacher puts every held-out row on one side of "
+            "probability 0.5 (a rare outcome), so there are no two classes to rank, and "
+            "agreement is then the share of rows the student also puts on that side; read r2 "
+            "(on log-odds) instead.",
+            UserWarning,
+            stacklevel=2,
+        )
     extra = [c for c in frame.columns if c not in COLUMNS]
     return frame[COLUMNS + extra]
 

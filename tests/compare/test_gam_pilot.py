@@ -190,3 +190,21 @@ def test_pilot_gives_each_distinct_warning_once(X):
         warnings.simplefilter("error", RuntimeWarning)
         with pytest.raises(RuntimeWarning, match="a warning every student gives"):
             student_size_pilot(None, X, students=ladder, **kwargs)
+
+
+def test_pilot_warns_when_the_teacher_puts_every_row_on_one_side(X):
+    # a rare outcome: the teacher's probability stays below 0.5 everywhere, so the AUC against
+    # its labels cannot be computed and agreement at 0.5 is vacuous: one warning says so
+    labels = (teacher(X) > 2.0).astype(int)  # about 5% positives
+    classifier = LogisticRegression(C=0.01).fit(X, labels)
+    assert classifier.predict_proba(X)[:, 1].max() < 0.5
+    ladder = [("tree", f"depth {d}", DecisionTreeRegressor(max_depth=d)) for d in (2, 3)]
+    with pytest.warns(UserWarning, match="auc is NaN for every student") as caught:
+        table = student_size_pilot(classifier, X, students=ladder, random_state=0)
+    assert table["auc"].isna().all() and (table["agreement"] == 1.0).all()
+    assert sum("auc is NaN" in str(w.message) for w in caught) == 1
+    # with both classes among the teacher's labels, no such warning
+    balanced = LogisticRegression().fit(X, (teacher(X) > 0).astype(int))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="auc is NaN")
+        student_size_pilot(balanced, X, students=ladder, random_state=0)

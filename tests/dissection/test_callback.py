@@ -226,14 +226,7 @@ def test_unit_picture_shows_the_top_images_of_the_probe_itself(probe, tmp_path, 
 
     plot_unit_grid = plotting.plot_unit_grid
     monkeypatch.setattr(plotting, "plot_unit_grid", spy)
-    monitor = DissectionMonitor(
-        loader,
-        "0",
-        label_names=_Brightness.label_names,
-        label_categories=_Brightness.label_categories,
-        save_dir=tmp_path,
-        top_k=4,
-    )
+    monitor = _brightness_monitor(loader, tmp_path, top_k=4)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         monitor.dissect(_identity_net())
@@ -243,6 +236,17 @@ def test_unit_picture_shows_the_top_images_of_the_probe_itself(probe, tmp_path, 
     assert sorted(shown["images"].amax((1, 2, 3)).tolist()) == sorted(brightest.tolist())
     for image in shown["images"]:
         assert any(torch.equal(image, candidate) for candidate in probe_images)
+
+
+def _brightness_monitor(loader, save_dir, **kwargs):
+    return DissectionMonitor(
+        loader,
+        "0",
+        label_names=_Brightness.label_names,
+        label_categories=_Brightness.label_categories,
+        save_dir=save_dir,
+        **kwargs,
+    )
 
 
 class _ReshufflingBatches(torch.utils.data.Sampler):
@@ -272,13 +276,7 @@ def test_unit_picture_warns_when_the_probe_cannot_give_its_images_again(probe, w
         loader = iter(list(DataLoader(data, batch_size=10)))
     else:
         loader = DataLoader(data, batch_sampler=_ReshufflingBatches(len(data), 10))
-    monitor = DissectionMonitor(
-        loader,
-        "0",
-        label_names=_Brightness.label_names,
-        label_categories=_Brightness.label_categories,
-        save_dir=tmp_path,
-    )
+    monitor = _brightness_monitor(loader, tmp_path)
     with pytest.warns(UserWarning, match=rf"save_dir=.*units_now.png was not written.*{why}"):
         results = monitor.dissect(_identity_net())
     assert results.num_detectors == 1
