@@ -11,6 +11,12 @@ are features: a column recorded after the outcome (a re-arrest date), derived fr
 (its text band) or identifying the row would be modelled without any error and turn the
 findings upside down. Without ``--features`` the command lists the file's columns, says which
 look unsafe and why, and prints a command line with the others; it audits nothing.
+
+The printed findings open with what the reader of any log-odds must know: which of the label's
+two values is the outcome event (``--event`` chooses; by default the second in sorted order)
+and whether the score was read as rising or falling with it, the rows audited and those dropped
+for a missing score or label, and the named features that look unsafe; the report's "Audit
+settings" repeat them. Library warnings are shown once each, in the command line's terms.
 """
 
 from __future__ import annotations
@@ -18,9 +24,12 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
+import re
 import shlex
 import sys
 import time
+import warnings
+from dataclasses import dataclass
 
 __all__ = ["main"]
 
@@ -85,6 +94,32 @@ def _parser(prog=None):
         nargs="+",
         metavar="COL",
         help="feature columns (required: the audit never guesses them)",
+    )
+    audit.add_argument(
+        "--event",
+        metavar="VALUE",
+        help="the label's value that is the outcome event: the log-odds printed and drawn are "
+        "those of this value (default: the second of the label's two values in sorted order; "
+        "the output names the one used)",
+    )
+    audit.add_argument(
+        "--categorical",
+        nargs="+",
+        metavar="COL",
+        default=[],
+        help="features to read as categories although they hold numbers (zip codes, branch "
+        "codes): each value its own category, kept as written (leading zeros included)",
+    )
+    audit.add_argument(
+        "--sep",
+        default=",",
+        help="the file's field separator, one character; '\\t' for a tab (default: %(default)r)",
+    )
+    audit.add_argument(
+        "--decimal",
+        default=".",
+        help="the file's decimal mark, one character: ',' for numbers written 0,5 (default: "
+        "%(default)r)",
     )
     audit.add_argument(
         "--groups",
@@ -271,6 +306,7 @@ def unsafe_columns(frame, columns, score, label):
     """
     import numpy as np
     import pandas as pd
+    from scipy.stats import ConstantInputWarning
     from sklearn.metrics import roc_auc_score
 
     n_rows = len(frame)
@@ -307,7 +343,10 @@ def unsafe_columns(frame, columns, score, label):
             reasons[name] = f"a function of the score: one value per value of {score!r}"
             continue
         if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
-            rho = column.corr(score_values, method="spearman")
+            with warnings.catch_warnings():
+                # a column of one value on these rows has no correlation (NaN), said below
+                warnings.simplefilter("ignore", ConstantInputWarning)
+                rho = column.corr(score_values, method="spearman")
             if np.isfinite(rho) and abs(rho) >= _SCORE_CORRELATION:
                 reasons[name] = f"a copy of the score up to a monotone map (Spearman {rho:.3f})"
                 continue
@@ -340,6 +379,9 @@ def _features_required_message(args, frame, prog):
     if safe:
         command = [
             prog, "audit", args.data, "--score", args.score, "--label", args.label,
+            *(["--sep", args.sep] if args.sep != "," else []),
+            *(["--decimal", args.decimal] if args.decimal != "." else []),
+            *(["--event", args.event] if args.event is not None else []),
             "--features", *safe,
         ]  # fmt: skip
         lines += [
@@ -349,19 +391,206 @@ def _features_required_message(args, frame, prog):
     return "\n".join(lines)
 
 
-def _read_audit_data(args, parser, say):
-    import pandas as pd
+# ---------------------------------------------------------------------------- reading the file
+def _plain(value):
+    """A numpy scalar as the Python value it holds (``1``, not ``np.int64(1)``)."""
+    import numpy as np
+
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _separator(args, parser):
+    """The field separator ``--sep`` names: one character; ``\\t`` or ``tab`` for a tab."""
+    sep = "\t" if args.sep in ("\\t", "tab", "TAB") else args.sep
+    if len(sep) != 1:
+        parser.error(
+            f"--sep must be one character (',', ';', '|', or '\\t' for a tab); got {args.sep!r}."
+        )
+    return sep
+
+
+def _sep_option(sep):
+    """``sep`` as one would type it after ``--sep``."""
+    return "'\\t'" if sep == "\t" else shlex.quote(sep)
+
+
+def _header_names(path, sep):
+    """The header's column names as written (pandas renames a repeated ``age`` to ``age.1``),
+    or None when the header cannot be read so."""
+    import csv
 
     try:
-        frame = pd.read_csv(args.data)
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            return next(csv.reader(handle, delimiter=sep))
+    except (OSError, UnicodeDecodeError, csv.Error, StopIteration):
+        return None
+
+
+def _read_csv(args, parser):
+    """The data file as a frame; refuses a file read as one column because ``--sep`` is not
+    its separator, and a header that names a column twice."""
+    import pandas as pd
+
+    sep = _separator(args, parser)
+    if len(args.decimal) != 1 or args.decimal == sep:
+        parser.error(
+            "--decimal must be one character other than the separator ('.' or ','); got "
+            f"{args.decimal!r}."
+        )
+    # codes read as text keep their leading zeros, and the models read text as categories
+    text_columns = dict.fromkeys(args.categorical, str)
+    try:
+        frame = pd.read_csv(args.data, sep=sep, decimal=args.decimal, dtype=text_columns or None)
     except (OSError, ValueError) as error:
         parser.error(f"cannot read {args.data!r}: {error}")
+    columns = [str(c) for c in frame.columns]
+    if len(columns) == 1:
+        seen = [c for c in (";", "\t", ",", "|") if c != sep and c in columns[0]]
+        if seen:
+            parser.error(
+                f"{args.data!r} was read as one column, {columns[0]!r}, with the separator "
+                f"{sep!r}: its header holds {seen[0]!r}, which probably separates "
+                f"its columns (spreadsheets set to a European locale write ';'). Pass --sep "
+                f"{_sep_option(seen[0])}"
+                + (
+                    " (and --decimal ',' if its numbers are written 0,5)."
+                    if seen[0] == ";"
+                    else "."
+                )
+            )
+    names = _header_names(args.data, sep)
+    if names is not None and len(names) == len(columns):
+        repeated = [name for name in dict.fromkeys(names) if names.count(name) > 1]
+        if repeated:
+            positions = {
+                name: [str(i + 1) for i, n in enumerate(names) if n == name] for name in repeated
+            }
+            places = "; ".join(
+                f"{name!r} (columns {', '.join(at[:-1])} and {at[-1]})"
+                for name, at in positions.items()
+            )
+            renamed = [c for c, n in zip(columns, names) if n in repeated and c != n]
+            parser.error(
+                f"{args.data!r} names {'a column' if len(repeated) == 1 else 'columns'} more "
+                f"than once: {places}. pandas would read the later ones as "
+                f"{', '.join(map(repr, renamed))}, different features of one name. Give each "
+                "column a name of its own."
+            )
+    return frame
+
+
+def _check_score(args, parser, frame, n_dropped):
+    """The score as floats; refuses cells that are not numbers, quoting one, and a constant
+    score (before any check that reads the score, such as the leak check)."""
+    import numpy as np
+    import pandas as pd
+
+    raw = frame[args.score]
+    score = pd.to_numeric(raw, errors="coerce")
+    bad = ~np.isfinite(score.to_numpy(float))
+    if bad.any():
+        first = int(np.argmax(bad))
+        value = _plain(raw.iloc[first])
+        row = frame.index[first]
+        hint = ""
+        if str(value).strip().endswith("%"):
+            hint = " Write percentages as plain numbers (1.2, not 1.2%)."
+        elif re.fullmatch(r"[-+]?\d*,\d+", str(value).strip()) and args.decimal != ",":
+            hint = " For numbers written with a decimal comma, pass --decimal ','."
+        parser.error(
+            f"--score {args.score!r} holds values that are not numbers: {int(bad.sum())} of "
+            f"{len(raw)} rows, e.g. {value!r} in data row {row + 1} (line {row + 2} of "
+            f"{args.data!r}).{hint}"
+        )
+    if score.nunique() < 2:
+        where = "row that has a label" if n_dropped else "row"
+        parser.error(
+            f"--score {args.score!r} is constant: it holds {score.iloc[0]:g} on "
+            f"every {where}, and a score that does not vary gives a mimic nothing to read."
+        )
+    return score.to_numpy(float)
+
+
+def _label_values(column):
+    """The label's distinct values, sorted as the audit sorts them."""
+    import numpy as np
+
+    values = column.unique()
+    try:
+        return [_plain(v) for v in np.unique(values)]
+    except TypeError:  # mixed types
+        return sorted((_plain(v) for v in values), key=str)
+
+
+def _choose_event(args, parser, values):
+    """The event (``--event``, or the second of the two values) and the other value."""
+    listed = ", ".join(map(repr, values[:5])) + (", ..." if len(values) > 5 else "")
+    if len(values) != 2:
+        parser.error(
+            f"--label {args.label!r} must hold a binary outcome (two values); got "
+            f"{len(values)}: {listed}."
+        )
+    if args.event is None:
+        return values[1], values[0]
+    given = args.event.strip()
+
+    def numeric(value):
+        try:
+            return not isinstance(value, bool | str) and float(value) == float(given)
+        except (TypeError, ValueError):
+            return False
+
+    for same in (
+        lambda value: str(value) == args.event,
+        lambda value: str(value).lower() == given.lower(),
+        numeric,
+    ):
+        matches = [i for i, value in enumerate(values) if same(value)]
+        if len(matches) == 1:
+            return values[matches[0]], values[1 - matches[0]]
+    parser.error(
+        f"--event must be one of the two values of --label {args.label!r}: "
+        f"{' or '.join(map(repr, values))}; got {args.event!r}."
+    )
+
+
+@dataclass
+class _AuditData:
+    """The audit's inputs as read from the file, and what a reader must know about them."""
+
+    X: object
+    #: 1 where the label is the event, else 0
+    y: object
+    score: object
+    groups: object
+    event: object
+    other: object
+    n_read: int
+    n_dropped: int
+    #: named features that look unsafe: name -> reason
+    unsafe: dict
+
+
+def _read_audit_data(args, parser, say):
+    frame = _read_csv(args, parser)
     named = [("--score", args.score), ("--label", args.label)]
     if args.groups is not None:
         named.append(("--groups", args.groups))
     for option, column in named:
         if column not in frame.columns:
             parser.error(_unknown_columns_message(option, [column], frame, args.data))
+    n_read = len(frame)
+    keep = frame[[args.score, args.label]].notna().all(axis=1)
+    n_dropped = int((~keep).sum())
+    if n_dropped:
+        say(f"dropping {n_dropped} rows with a missing score or label")
+        frame = frame[keep]
+    # the score and the label first: the column checks below read both
+    score = _check_score(args, parser, frame, n_dropped)
+    labels = frame[args.label]
+    if labels.dtype.kind == "f" and (labels % 1 == 0).all():
+        labels = labels.astype("int64")  # 0/1 read as 0.0/1.0 beside a blank cell
+    event, other = _choose_event(args, parser, _label_values(labels))
     if not args.features:
         parser.error(_features_required_message(args, frame, args.prog))
     features = list(dict.fromkeys(args.features))
@@ -375,13 +604,15 @@ def _read_audit_data(args, parser, say):
         )
     if args.groups is not None and args.groups in (args.score, args.label):
         parser.error("--groups must be a column other than the score and the label")
-    keep = frame[[args.score, args.label]].notna().all(axis=1)
-    if not keep.all():
-        say(f"dropping {int((~keep).sum())} rows with a missing score or label")
-        frame = frame[keep]
-    score = pd.to_numeric(frame[args.score], errors="coerce")
-    if score.isna().any():
-        parser.error(f"--score {args.score!r} holds values that are not numbers")
+    absent = [c for c in dict.fromkeys(args.categorical) if c not in frame.columns]
+    if absent:
+        parser.error(_unknown_columns_message("--categorical", absent, frame, args.data))
+    outside = [c for c in dict.fromkeys(args.categorical) if c not in features]
+    if outside:
+        parser.error(
+            "--categorical must name columns of --features; got "
+            f"{', '.join(map(repr, outside))}, not among them."
+        )
     reasons = unsafe_columns(frame, features, args.score, args.label)
     if reasons:
         # a warning, not a refusal: the user named these columns
@@ -394,7 +625,54 @@ def _read_audit_data(args, parser, say):
         if frame[args.groups].isna().any():
             parser.error(f"--groups {args.groups!r} has missing record identifiers")
         groups = frame[args.groups].to_numpy()
-    return frame[features], frame[args.label].to_numpy(), score.to_numpy(float), groups
+    X = frame[features]
+    if args.categorical:
+        # declared categories: the library gives no advice to read them as numbers
+        X = X.astype(dict.fromkeys(args.categorical, "category"))
+    return _AuditData(
+        X=X,
+        y=(labels == event).to_numpy(int),
+        score=score,
+        groups=groups,
+        event=event,
+        other=other,
+        n_read=n_read,
+        n_dropped=n_dropped,
+        unsafe=reasons,
+    )
+
+
+# ---------------------------------------------------------------------------- warnings
+class _WarningPrinter:
+    """Shows the library's warnings to a command-line user (``warnings.showwarning``): each
+    once, as ``warning: ...`` without the source line, with the Python API's advice put in
+    the command line's terms (``--groups COL``, not ``fit(..., groups=...)``)."""
+
+    def __init__(self, label):
+        self.label = label
+        self.event = None
+        self.seen = set()
+
+    def rephrase(self, text):
+        text = text.replace(
+            "pass fit(..., groups=record_ids)", "pass --groups COL (a column of record identifiers)"
+        )
+        text = text.replace(
+            "use calibration='spline' or 'sigmoid'", "use --calibration spline or sigmoid"
+        )
+        if self.event is not None:
+            # the audit is given 1 for the event: name the label's own value
+            text = text.replace("P(y = 1)", f"P({self.label} = {self.event!r})")
+            text = text.replace("rank correlation with y)", "rank correlation with the event)")
+        return text
+
+    def __call__(self, message, category, filename, lineno, file=None, line=None):
+        text = self.rephrase(str(message))
+        if text in self.seen:
+            return
+        self.seen.add(text)
+        kind = "" if category is UserWarning else f" ({category.__name__})"
+        print(f"warning{kind}: {text}", file=sys.stderr if file is None else file, flush=True)
 
 
 # ---------------------------------------------------------------------------- the audit
@@ -407,13 +685,21 @@ def _audit(args, parser):
 
     _check_out(args, parser)
     _check_numbers(args, parser)
+    with warnings.catch_warnings():
+        printer = _WarningPrinter(args.label)
+        warnings.showwarning = printer
+        return _run_audit(args, parser, say, printer)
 
+
+def _run_audit(args, parser, say, printer):
     from sklearn_distill.audit import CompareAudit
     from sklearn_distill.report import quiet_compare, write_audit_report
     from sklearn_distill.tree import DistilledTree
 
     say(f"reading {args.data}")
-    X, y, score, groups = _read_audit_data(args, parser, say)
+    data = _read_audit_data(args, parser, say)
+    printer.event = data.event
+    X, y, score, groups = data.X, data.y, data.score, data.groups
     say(f"{len(X)} rows; features: {', '.join(map(str, X.columns))}")
     audit = CompareAudit(
         calibration=None if args.calibration == "none" else args.calibration,
@@ -443,27 +729,117 @@ def _audit(args, parser):
         parser.error(str(error))
     comparison = quiet_compare(audit)
     say(f"writing {args.out}")
+    description = {"data": args.data, "score column": args.score, "label column": args.label}
+    description["rows"] = _rows_text(data)  # replaces the report's own count
+    if data.unsafe:
+        description["features that look unsafe"] = "; ".join(
+            f"{name}: {reason}" for name, reason in data.unsafe.items()
+        )
+    if args.categorical:
+        description["read as categories"] = ", ".join(dict.fromkeys(args.categorical))
     write_audit_report(
         audit,
         args.out,
-        description={"data": args.data, "score column": args.score, "label column": args.label},
+        description=description,
         rule_tree=rule_tree,
         rule_fidelity=rule_fidelity,
+        event=str(data.event),
+        data_notes=_data_notes(args, data, audit),
     )
-    print(_findings_text(audit, test, comparison))
+    print(_findings_text(audit, test, comparison, _data_lines(args, data, audit)))
     print(f"\nReport written to {args.out}")
     say("done")
     return 0
 
 
-def _findings_text(audit, test, comparison):
-    """What the audit found, as printed text: the report's findings, the test's table and the
-    flagged values with the largest differences."""
+def _rows_text(data):
+    """The rows audited, and those dropped: ``"784 (16 dropped: missing score or label)"``."""
+    rows = str(len(data.X))
+    if data.n_dropped:
+        rows += f" ({data.n_dropped} dropped: missing score or label)"
+    return rows
+
+
+def _uncalibrated_falling(data, audit):
+    """Whether the score falls as the event becomes likelier and is mimicked uncalibrated."""
+    from sklearn_distill._calibration import score_direction
+
+    return audit.calibration is None and score_direction(data.score, data.y) < 0
+
+
+def _data_lines(args, data, audit):
+    """The printed lines about the data: the outcome event and how the score was read, the
+    rows kept, the named features that look unsafe."""
+    from sklearn_distill.report import _calibration_sign
+
+    named = f"{args.label} = {data.event!r}"
+    chosen = "; by default the second in sorted order: --event chooses"
+    chosen = "" if args.event is not None else chosen
+    line = (
+        f"outcome event: {data.event} ({named}, y = 1; {data.other!r} is y = 0{chosen}): the "
+        f"log-odds below are those of {named}"
+    )
+    sign = _calibration_sign(audit)
+    if sign is not None:
+        direction = "rising" if sign > 0 else "falling"
+        line += f"; the score was read as {direction} as {named} becomes likelier."
+    elif _uncalibrated_falling(data, audit):
+        line += (
+            f"; the score falls as {named} becomes likelier, and --calibration none mimics it "
+            "as given: its shapes run opposite to the outcome model's. Choose a calibration."
+        )
+    else:
+        line += "; the score was mimicked as given (--calibration none)."
+    lines = [line, f"rows: {_rows_text(data)}"]
+    if data.unsafe:
+        lines.append(
+            "features that look unsafe, audited as --features names them: "
+            + "; ".join(f"{name}: {reason}" for name, reason in data.unsafe.items())
+        )
+    return lines
+
+
+def _data_notes(args, data, audit):
+    """What a report reader must know about the data: rows left out, unsafe features."""
+    notes = []
+    if data.n_dropped:
+        notes.append(
+            f"{data.n_dropped} of {data.n_read} rows were left out: their score or label is "
+            "missing. If they are not missing at random (applicants the black box could not "
+            "score), the findings hold for the rows kept only."
+        )
+    if data.unsafe:
+        notes.append(
+            "Features that look unsafe, audited because --features names them: "
+            + "; ".join(f"{name} ({reason})" for name, reason in data.unsafe.items())
+            + ". A feature recorded after the outcome, or derived from the score, turns the "
+            "findings about it (and the missing-feature test) upside down."
+        )
+    if _uncalibrated_falling(data, audit):
+        notes.append(
+            f"The score falls as {data.event} becomes likelier and was mimicked uncalibrated "
+            "(--calibration none): the mimic's shapes run opposite to the outcome model's."
+        )
+    return notes
+
+
+def _findings_text(audit, test, comparison, data_lines=()):
+    """What the audit found, as printed text: the data's lines (the outcome event, the rows),
+    the report's findings, the test's table and the flagged values with the largest
+    differences."""
+    import textwrap
+
     import pandas as pd
 
     from sklearn_distill.report import audit_findings_text, format_p_value
 
-    lines = [audit_findings_text(audit), "", "Missing-feature test (cross-fitted residuals):"]
+    lines = []
+    if data_lines:
+        lines.append("The audit's data:")
+        for line in data_lines:
+            lines.append(textwrap.fill(line, 100, initial_indent="  - ", subsequent_indent="    "))
+        lines.append("")
+    lines += [audit_findings_text(audit), "", "Missing-feature test (cross-fitted residuals):"]
     shown = test[["estimate", "low", "high"]].round(4)
     shown["p_value"] = [format_p_value(p, b) for p, b in zip(test["p_value"], test["n_bootstrap"])]
     lines.append(shown.to_string())

@@ -261,6 +261,49 @@ def score_direction(scores: np.ndarray, y: np.ndarray) -> int:
     return -1 if np.isfinite(rho) and rho < 0 else 1
 
 
+#: The start of the warning given when a score falls as the event becomes likelier (a pattern
+#: for ``warnings.filterwarnings``: an audit gives it once, naming the label's own value, and
+#: silences it in each of its models' calibrations).
+SCORE_FALLS_WARNING = r"the score falls as P\(y = "
+
+
+def warn_if_score_falls(scores, positive, method, event, *, stacklevel=2) -> int:
+    """The direction of ``scores`` (see :func:`score_direction`), with a ``UserWarning`` when it
+    falls as the event becomes likelier.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_samples,)
+        A one-dimensional score.
+    positive : ndarray of shape (n_samples,)
+        Whether each row's label is the event (bool or 0/1).
+    method : str
+        The calibration, named in the warning.
+    event : object
+        The event's label value, named in the warning as ``P(y = event)``: the label's own
+        value (``'repaid'``), not an internal code, where the caller knows it.
+    stacklevel : int, default=2
+        As for :func:`warnings.warn`, counted from the caller of this function.
+
+    Returns
+    -------
+    int
+        +1 or -1.
+    """
+    sign = score_direction(scores, positive)
+    if sign < 0:
+        if isinstance(event, np.generic):
+            event = event.item()  # 'P(y = 1)', not 'P(y = np.int64(1))'
+        warnings.warn(
+            f"the score falls as P(y = {event!r}) rises (negative rank correlation with "
+            f"y): the {method} calibration maps it with a decreasing function (a score read "
+            "as increasing would be flattened to a constant).",
+            UserWarning,
+            stacklevel=stacklevel + 1,
+        )
+    return sign
+
+
 def calibration_direction(calibrator) -> int:
     """The direction (+1 or -1) a fitted calibrator reads its score in."""
     if isinstance(calibrator, (SplineCalibrator, IsotonicCalibrator)):
@@ -334,15 +377,7 @@ def cross_fit_calibration(
             "calibration='spline' needs a score with at least 3 distinct values; got "
             f"{np.unique(scores).size}. Use calibration='sigmoid' or 'isotonic'."
         )
-    sign = score_direction(scores, y == classes[1])
-    if sign < 0:
-        warnings.warn(
-            f"the score falls as P(y = {classes[1]!r}) rises (negative rank correlation with "
-            f"y): the {method} calibration maps it with a decreasing function (a score read "
-            "as increasing would be flattened to a constant).",
-            UserWarning,
-            stacklevel=3,
-        )
+    sign = warn_if_score_falls(scores, y == classes[1], method, classes[1], stacklevel=3)
     probability = np.empty(scores.shape[0])
     folds = StratifiedKFold(n_splits=cv, shuffle=True, random_state=random_state)
     for train, test in folds.split(scores.reshape(-1, 1), y):

@@ -13,12 +13,34 @@ from __future__ import annotations
 
 import hashlib
 import numbers
+import re
 import warnings
 
 import numpy as np
 import pandas as pd
 
 NUMERIC, CATEGORICAL = "numeric", "categorical"
+
+#: The start of the warning that a categorical column of the fitting data holds nearly one
+#: level per row, or numbers written as text (a pattern for ``warnings.filterwarnings``).
+TEXT_CATEGORY_WARNING = r"X column .* is read as a categorical feature"
+
+#: A categorical column has *nearly one level per row* when its distinct values outnumber both
+#: this share of its non-missing rows (under two rows per level on average: a level can be
+#: neither learnt nor tested, the audit's ``min_weight`` being 10) and ``_NEAR_UNIQUE_LEVELS``
+#: (a few dozen labels on a small frame are as likely meant as not).
+_NEAR_UNIQUE_SHARE = 0.5
+_NEAR_UNIQUE_LEVELS = 50
+#: A text column *holds numbers* when this share of its non-missing cells read as numbers once
+#: ``_NUMBER_DECORATION`` is stripped (a few ``"n/a"`` cells allowed) and it has more than
+#: ``_NUMBER_TEXT_LEVELS`` levels: up to ten levels, each still holds many rows as a category
+#: (two are the same feature either way); beyond, the numbers' order is lost and the rows are
+#: split among levels fitted, and tested, each on their own.
+_NUMBER_TEXT_SHARE = 0.9
+_NUMBER_TEXT_LEVELS = 10
+#: Currency symbols, thousands separators (and a decimal comma), percent signs and white space.
+_NUMBER_DECORATION = re.compile(r"[\s$\u20ac\u00a3\u00a5%,']")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 def is_frame(X) -> bool:
@@ -189,6 +211,107 @@ def column_kinds(X) -> list[str]:
         CATEGORICAL if any(isinstance(v, str | bool | np.bool_) for v in X[:, k]) else NUMERIC
         for k in range(X.shape[1])
     ]
+
+
+def _reads_as_number(value) -> bool:
+    """Whether a cell reads as a number once currency symbols, thousands separators, ``%`` and
+    white space are stripped (``"$43,165"``, ``"12,5"``, ``"7%"``)."""
+    text = _NUMBER_DECORATION.sub("", str(value))
+    return _PLAIN_NUMBER.fullmatch(text) is not None
+
+
+def warn_text_categories(X, kinds=None, name: str = "X", stacklevel: int = 2) -> None:
+    """Warn about each categorical column of the fitting data that has nearly one level per
+    row, or that holds numbers written as text.
+
+    A numeric column read from a file as text (``"$43,165"``, ``"12,5"``, ``"7%"``, with a few
+    ``"n/a"``) becomes a categorical feature of one level per row or so: as a category it
+    carries almost no information, silently, and an audit then reads what it lost as a missing
+    feature. The thresholds are ``_NEAR_UNIQUE_*`` and ``_NUMBER_TEXT_*`` above. A warning,
+    not an error: an identifier-like category may be intended. A ``category`` dtype declares
+    its labels, so its numbers are not questioned (its levels per row are).
+
+    Parameters
+    ----------
+    X : DataFrame or array-like of shape (n_samples, n_features)
+        The fitting data; anything else is left to the model's own checks.
+    kinds : list of str, default=None
+        :func:`column_kinds` of ``X``; computed when not given.
+    name : str, default="X"
+        How the data are named in the message.
+    stacklevel : int, default=2
+        As for :func:`warnings.warn`, counted from the caller of this function.
+    """
+    if not is_frame(X):
+        if hasattr(X, "toarray"):  # sparse: numbers only
+            return
+        try:
+            X = np.asarray(X, dtype=object)
+        except (TypeError, ValueError):
+            return
+        if X.ndim != 2:
+            return
+    if kinds is None:
+        try:
+            kinds = column_kinds(X)
+        except (TypeError, ValueError):
+            return
+    for index, kind in enumerate(kinds):
+        if kind != CATEGORICAL:
+            continue
+        column = _column(X, index) if is_frame(X) else pd.Series(X[:, index], dtype=object)
+        if pd.api.types.is_bool_dtype(column.dtype):
+            continue
+        counts = pd.Series(column.to_numpy(dtype=object), dtype=object).dropna().value_counts()
+        if counts.empty or all(isinstance(v, bool | np.bool_) for v in counts.index):
+            continue
+        n_rows, n_levels = int(counts.sum()), len(counts)
+        near_unique = n_levels > _NEAR_UNIQUE_LEVELS and n_levels > _NEAR_UNIQUE_SHARE * n_rows
+        numbers_as_text = False
+        if not isinstance(column.dtype, pd.CategoricalDtype):
+            reads = np.array([_reads_as_number(v) for v in counts.index], dtype=bool)
+            numbers_as_text = (
+                n_levels > _NUMBER_TEXT_LEVELS
+                and counts.to_numpy()[reads].sum() >= _NUMBER_TEXT_SHARE * n_rows
+            )
+        if near_unique or numbers_as_text:
+            label = repr(X.columns[index]) if is_frame(X) else f"{index}"
+            message = (
+                f"{name} column {label} is read as a categorical feature with {n_levels} "
+                f"levels in {n_rows} non-missing rows ({n_rows / n_levels:.1f} rows per level)"
+            )
+            if near_unique:
+                message += (
+                    ": nearly one level per row, so as a category it carries almost no "
+                    "information (a level held by a row or two can be neither learnt nor tested)."
+                )
+            else:
+                message += "."
+            if numbers_as_text:
+                decorated = [v for v in counts.index[reads] if _NUMBER_DECORATION.search(str(v))]
+                example = (decorated or list(counts.index[reads]))[0]
+                others = counts.index[~reads]
+                message += (
+                    f" Its values read as numbers once currency symbols, thousands separators, "
+                    f"'%' and spaces are stripped (e.g. {str(example)!r}"
+                    + (
+                        f"; {int(counts.to_numpy()[~reads].sum())} cells do not, e.g. "
+                        f"{str(others[0])!r}"
+                        if len(others)
+                        else ""
+                    )
+                    + "): as categories they lose their order and each level is fitted, and "
+                    "tested, on its own rows. Convert the column to numbers (a decimal comma "
+                    "to a point, cells that are not numbers to missing; e.g. with "
+                    "pandas.to_numeric) before fitting."
+                )
+            else:
+                message += (
+                    " If it holds numbers, convert it to numbers before fitting; if it is an "
+                    "identifier (a name, a record number), drop it."
+                )
+            message += " If the levels are meant as categories, ignore this warning."
+            warnings.warn(message, UserWarning, stacklevel=stacklevel + 1)
 
 
 def boolean_columns(X, kinds) -> list[int]:

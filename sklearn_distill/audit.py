@@ -41,8 +41,20 @@ from sklearn.utils import ClassifierTags, check_random_state
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from sklearn_distill import _teacher
-from sklearn_distill._calibration import CALIBRATIONS, IsotonicCalibrator, check_binary_labels
-from sklearn_distill._data import check_feature_count, fingerprint, take_rows
+from sklearn_distill._calibration import (
+    CALIBRATIONS,
+    SCORE_FALLS_WARNING,
+    IsotonicCalibrator,
+    check_binary_labels,
+    warn_if_score_falls,
+)
+from sklearn_distill._data import (
+    TEXT_CATEGORY_WARNING,
+    check_feature_count,
+    fingerprint,
+    take_rows,
+    warn_text_categories,
+)
 from sklearn_distill._defaults import default_mimic_student as default_mimic_student
 from sklearn_distill._defaults import default_outcome_model as default_outcome_model
 from sklearn_distill._validation import (
@@ -157,6 +169,11 @@ def _fit_pair(audit, X, y01, scores, seed, ebm_jobs, terms, *, fold=False):
         warnings.filterwarnings(
             "ignore", message=INTERPRET_MISSING_VALUES_WARNING, category=UserWarning
         )
+        # fit() warned once about a categorical column of nearly one level per row
+        warnings.filterwarnings("ignore", message=TEXT_CATEGORY_WARNING, category=UserWarning)
+        if np.ndim(scores) == 1 and audit.calibration is not None:
+            # fit() said it once, naming the label's own value, not this mimic's 0/1 codes
+            warnings.filterwarnings("ignore", message=SCORE_FALLS_WARNING, category=UserWarning)
         mimic.fit(X, y01, teacher_scores=scores)
         if isinstance(terms, tuple):
             terms = _interaction_pairs(mimic.student_)
@@ -722,7 +739,10 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         ----------
         X : array-like or DataFrame of shape (n_samples, n_features)
             The audit data's features; DataFrames may hold categorical columns and missing
-            values.
+            values. A categorical column with nearly one level per row, or of text that reads
+            as numbers (``"$43,165"``, ``"12,5"``, ``"7%"``), is warned about: as a category it
+            carries little information, and the missing-feature test would read what it lost
+            as information the audit data lack.
         y : array-like of shape (n_samples,)
             The observed binary outcome.
         teacher_scores : array-like of shape (n_samples,), default=None
@@ -785,9 +805,12 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         if teacher_scores is not None:
             scores = _teacher.check_scores(teacher_scores, n_samples)
             self._warn_if_probabilities(scores, "teacher_scores")
+            if scores.ndim == 1 and self.calibration is not None:
+                warn_if_score_falls(scores, y01, self.calibration, self.classes_[1])
         groups = _check_groups(groups, n_samples)
         if groups is None:
             _warn_if_repeated_rows(X, scores, y01)
+        warn_text_categories(X, stacklevel=2)
         rng = check_random_state(self.random_state)
         seeded = self.random_state is not None
         main_seed = _seed(rng) if seeded else None
@@ -942,6 +965,18 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         and the interactions' many thin cells (743 testable on COMPAS) would otherwise dilute
         that question's flags.
 
+        Each EBM term is centred on its weighted mean over the training rows, so a value's
+        ``difference`` is measured against that mean: it asks whether the black box weighs the
+        value, *relative to the feature's average*, unlike the outcome does. A bias on one value
+        of a many-valued feature moves the mean, and shifts every other value the opposite way
+        by the bias times the biased value's share of the rows: values the score treats as the
+        outcome does can then be flagged (+1.5 log-odds on one of four equal regions, 4,000
+        rows: that region differs by 0.39, the three others by -0.10 to -0.16, one of them
+        flagged). Read a term's largest difference first, and smaller ones of the opposite sign
+        beside it as its possible echo. Features whose values outside the missing-value bin and
+        the most common value are mostly too thin to test are warned about
+        (:func:`~sklearn_distill.stats.untested_terms`).
+
         Parameters
         ----------
         interactions : bool, default=True
@@ -1014,8 +1049,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         if len(untested):
             warnings.warn(
                 UNTESTED_WARNING + ": " + "; ".join(untested["text"]) + f" (min_weight="
-                f"{min_weight:g}). A difference there cannot be flagged, so their absence from "
-                "summary() does not mean they agree. Fit the audit with student=/outcome= "
+                f"{min_weight:g}; rows counted outside each feature's missing-value bin and its "
+                "most common value). A difference there cannot be flagged, so their absence "
+                "from summary() does not mean they agree. Fit the audit with student=/outcome= "
                 "Explainable Boosting models of fewer max_bins (about n_rows / (2 * "
                 "min_weight)), or pass compare(min_weight=...) lower.",
                 UserWarning,
@@ -1037,6 +1073,12 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
     def summary(self, *, min_weight=None):
         """One line per term with flagged values: how many differ, and where.
 
+        A value's difference is measured against its term's weighted mean (each EBM term is
+        centred on it; see :meth:`compare`): a bias on one value of a many-valued feature
+        shifts the others the opposite way, and a line may name values the score treats as the
+        outcome does beside the one it does not. Read the largest difference first
+        (``largest_difference``, and :meth:`compare`'s table).
+
         Parameters
         ----------
         min_weight : float or None, default=None
@@ -1056,7 +1098,10 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         """Correlation of the two models' cross-fitted residuals, with bootstrap intervals.
 
         A positive correlation says both models miss the same thing: the black box used
-        information (a feature, or a transformation of one) that the audit data lack.
+        information (a feature, or a transformation of one) that the audit data lack. A
+        clearly negative one (its interval below zero) is no sign of a missing feature: it says
+        the adjustment misfits these data (the test's assumptions may not hold), so read the
+        verdict with care.
 
         How it is computed. Each row has, in each of the ``n_crossfits`` three-way splits, two
         *cross pairs*: the residual of a mimic fitted on one of the two thirds the row is not

@@ -45,6 +45,7 @@ from sklearn_distill._data import (
     is_frame,
     numeric_column,
     take_rows,
+    warn_text_categories,
     warn_unseen_categories,
 )
 from sklearn_distill._defaults import DEFAULT_STUDENT_PARAMS as DEFAULT_STUDENT_PARAMS
@@ -435,6 +436,10 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         ----------
         X : array-like or DataFrame of shape (n_samples, n_features)
             The transfer set. DataFrames may hold categorical columns and missing values.
+            A categorical column with nearly one level per row (more levels than half its
+            non-missing rows, and more than 50), or one of text that reads as numbers
+            (``"$43,165"``, ``"12,5"``, ``"7%"``), is warned about: as a category it carries
+            little information.
         y : array-like of shape (n_samples,), default=None
             Observed labels, needed by ``calibration``; without a teacher or
             ``teacher_scores``, the target the student mimics.
@@ -457,6 +462,7 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         self.response_ = _teacher.resolve_response(self.teacher, self.response)
         constraints = self._resolve_constraints(self.n_features_in_)
         target = self._targets(X, y, teacher_scores, rng)
+        warn_text_categories(X, self.feature_kinds_, stacklevel=2)
 
         transfer, transfer_target = X, target
         if self.augmentation:

@@ -47,8 +47,13 @@ th, td { border: 1px solid #ddd; padding: 2px 6px; text-align: right; }
 th { background: #f3f3f3; } td.text { text-align: left; }
 tr.flag td { background: #fff3cd; }
 img { max-width: 100%; height: auto; }
-dl { display: grid; grid-template-columns: max-content auto; gap: 2px 1em; }
+dl { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: 2px 1em; }
 dt { font-weight: 600; } .note { color: #555; font-size: 0.9em; }
+dd { margin: 0; min-width: 0; overflow-wrap: anywhere; }
+p, li { overflow-wrap: break-word; }
+@media (max-width: 600px) {
+  dl { display: block; } dt { margin-top: 0.4em; } dd { margin-left: 1em; }
+}
 .scroll { overflow-x: auto; max-width: 100%; }
 .side { display: flex; flex-wrap: wrap; gap: 0 2em; align-items: flex-start; }
 .side > div { flex: 0 1 auto; min-width: 0; max-width: 100%; }
@@ -522,6 +527,15 @@ def _missing_feature_texts(audit, test):
             "both miss something in common. The usual reading is that the black box uses "
             "information the audit data lack."
         )
+    elif pearson["high"] < 0:
+        # a missing feature correlates the residuals positively; under the test's null the
+        # correlation is zero, so a clearly negative one says the adjustment misfits here
+        verdict = (
+            f"The two models' cross-fitted residuals are negatively correlated ({measured}). "
+            "That is no sign of a missing feature, which would correlate them positively; it "
+            "says the test's adjustment misfits these data (its assumptions may not hold "
+            "here), so read this verdict with care."
+        )
     else:
         verdict = (
             f"No positive correlation of the residuals was found ({measured}): no sign, at this "
@@ -664,13 +678,39 @@ def _untested_text(audit, comparison) -> list[str]:
     if untested.empty:
         return []
     return [
-        "Not tested (most rows lie in values held by fewer than "
-        f"min_weight={audit.min_weight:g} rows, which are never flagged; a difference there "
-        "would go unseen): "
+        "Not tested (most rows outside each feature's missing-value bin and its most common "
+        f"value lie in values held by fewer than min_weight={audit.min_weight:g} rows, which "
+        "are never flagged; a difference there would go unseen): "
         + "; ".join(untested["text"])
         + ". Fit the audit with student=/outcome= Explainable Boosting models of fewer max_bins, "
         "or lower min_weight."
     ]
+
+
+def _calibration_sign(audit):
+    """+1 when the audit's calibration read its score as rising with the outcome event, -1
+    when falling, None when the score was not calibrated."""
+    from sklearn_distill._calibration import calibration_direction
+
+    calibrator = getattr(getattr(audit, "mimic_", None), "calibrator_", None)
+    return None if calibrator is None else calibration_direction(calibrator)
+
+
+def _score_reading(audit):
+    """How the audit's calibration read the score, or None when it was not calibrated."""
+    sign = _calibration_sign(audit)
+    if sign is None:
+        return None
+    if sign > 0:
+        return "rising as the outcome event becomes likelier: an increasing calibration"
+    return "falling as the outcome event becomes likelier: a decreasing calibration"
+
+
+def _calibration_figure(audit, event):
+    """The audit's calibration picture, its probability axis named by the event."""
+    figure = audit.plot_calibration()
+    figure.axes[0].set_ylabel(f"P(outcome = {event})", parse_math=False)
+    return figure
 
 
 def audit_findings_text(audit, *, fidelity=None, max_terms=8, width=100):
@@ -746,8 +786,9 @@ def audit_findings_text(audit, *, fidelity=None, max_terms=8, width=100):
 
 
 def audit_report_sections(
-    audit, *, n_bootstrap=1000, description=None, fidelity=None, rule_tree=None, rule_fidelity=None
-):
+    audit, *, n_bootstrap=1000, description=None, fidelity=None, rule_tree=None,
+    rule_fidelity=None, event=None, data_notes=None,
+):  # fmt: skip
     """The sections of a :class:`~sklearn_distill.CompareAudit`'s HTML report, in reading order.
 
     The report opens with how faithful the mimic is (which says how far its shapes can be
@@ -768,7 +809,9 @@ def audit_report_sections(
         Resamples of :meth:`CompareAudit.missing_feature_test` if it has not been run (at
         least 20).
     description : dict, optional
-        Extra key/value lines (the data file, score and label columns), shown escaped.
+        Extra key/value lines (the data file, score and label columns), shown escaped under
+        "Audit settings"; a key that is one of the report's own settings (``"rows"``,
+        ``"outcome event"``, ...) replaces its value there.
     fidelity : dict, optional
         The mimic's fidelity (``"r2"``, ``"rmse"``, optionally ``"agreement"``, ``"auc"``,
         ``"r2_out_of_fold"``); by default the audit's ``fidelity_`` when it has one.
@@ -777,6 +820,12 @@ def audit_report_sections(
         (a few leaves, the audit's calibration): its rules are shown before the shapes.
     rule_fidelity : dict, optional
         ``rule_tree.fidelity(X, teacher_scores)``, to say how much of the score the rules hold.
+    event : str, optional
+        The outcome event's name, where the audit was fitted on 0/1 codes of a label (the
+        command line's ``--event``); by default the audit's ``classes_[1]``.
+    data_notes : list of str, optional
+        What a reader must know about the data the audit was given (rows left out, columns
+        that look unsafe), listed first among the findings.
 
     Returns
     -------
@@ -786,6 +835,12 @@ def audit_report_sections(
     from sklearn_distill.stats import summarize_terms
 
     _check_report_arguments(n_bootstrap, description, fidelity, rule_tree, rule_fidelity)
+    if data_notes is not None and (
+        isinstance(data_notes, str) or not all(isinstance(n, str) for n in data_notes)
+    ):
+        fail("data_notes", "a list of str, or None", data_notes, TypeError)
+    event = str(audit.classes_[1] if event is None else event)
+    reading = _score_reading(audit)
     test = _missing_feature_test(audit, n_bootstrap)
     if fidelity is None:
         fidelity = getattr(audit, "fidelity_", None)
@@ -801,7 +856,8 @@ def audit_report_sections(
     data_line = (
         f"{rows} rows; {len(features) or audit.n_features_in_} features"
         + (f" ({', '.join(features)})" if features else "")
-        + f"; outcome event: {audit.classes_[1]!s}."
+        + f"; outcome event: {event}"
+        + (f" (the score was read as {reading})." if reading else ".")
     )
     sections = [
         Section(
@@ -819,6 +875,7 @@ def audit_report_sections(
     n_resamples = int(test["n_bootstrap"].iloc[0])
     headline = _headline(comparison, flags, audit.confidence)
     findings = [
+        *(data_notes or []),
         headline,
         *summarize_terms(comparison, flag=flag)["text"],
         *_untested_text(audit, comparison),
@@ -832,8 +889,13 @@ def audit_report_sections(
             "What the audit found",
             bullets=findings,
             paragraphs=[
-                "A flagged value is one where the black box weighs a feature value unlike the "
-                "outcome does; the adjustment keeps the share of false flags among them near "
+                "A flagged value is one where the black box weighs a feature value, relative "
+                "to the feature's average over the rows, unlike the outcome does: each term is "
+                "centred on its weighted mean, so a bias on one value of a many-valued feature "
+                "shifts every other value the opposite way (by the bias times the biased "
+                "value's share of the rows) and can flag values the score treats as the outcome "
+                "does. Read a term's largest difference first. The adjustment keeps the share "
+                "of false flags among the flagged values near "
                 f"{100 * (1 - audit.confidence):g}% however many values are compared."
                 + _min_weight_text(audit)
             ],
@@ -923,7 +985,7 @@ def audit_report_sections(
             Section(
                 "Calibration of the score",
                 paragraphs=["Observed outcome rate per score value, and the calibration map."],
-                figures=[audit.plot_calibration()],
+                figures=[_calibration_figure(audit, event)],
             )
         )
 
@@ -1005,7 +1067,8 @@ def audit_report_sections(
     settings = {
         "rows": rows,
         "features": ", ".join(features) or audit.n_features_in_,
-        "outcome event": audit.classes_[1],
+        "outcome event": event,
+        **({"score read as": reading} if reading else {}),
         "calibration of the score": audit.calibration,
         "calibration folds": audit.cv,
         "three-way cross-fits (missing-feature test)": audit.n_crossfits,
@@ -1060,7 +1123,7 @@ def _interactions_to_draw(interactions, flag, limit=4):
 
 def write_audit_report(
     audit, path, *, title="Distill-and-Compare audit", n_bootstrap=1000, description=None,
-    fidelity=None, rule_tree=None, rule_fidelity=None,
+    fidelity=None, rule_tree=None, rule_fidelity=None, event=None, data_notes=None,
 ):  # fmt: skip
     """Write a fitted :class:`~sklearn_distill.CompareAudit`'s self-contained HTML report.
 
@@ -1073,7 +1136,7 @@ def write_audit_report(
         Used to run the missing-feature test if it has not been run.
     description : dict, optional
         Extra key/value lines (data file, score and label columns), shown escaped.
-    fidelity, rule_tree, rule_fidelity : optional
+    fidelity, rule_tree, rule_fidelity, event, data_notes : optional
         See :func:`audit_report_sections`.
 
     Returns
@@ -1097,5 +1160,7 @@ def write_audit_report(
         fidelity=fidelity,
         rule_tree=rule_tree,
         rule_fidelity=rule_fidelity,
+        event=event,
+        data_notes=data_notes,
     )
     return write_html(path, title, sections)

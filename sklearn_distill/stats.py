@@ -623,26 +623,40 @@ def _plural(count, word):
 
 
 def untested_terms(comparison, *, min_share=0.5):
-    """Main effects whose values mostly cannot be flagged: their bins hold too few rows.
+    """Main effects whose informative values mostly cannot be flagged: their bins hold too few
+    rows.
 
     A value held by fewer than ``min_weight`` training rows is shown by :meth:`CompareAudit.
     compare` but never flagged. A continuous feature binned finely on a small audit (256 bins
     of 2,000 rows hold about 8 rows each) then has no testable value at all, and its absence
     from :func:`summarize_terms` would read as "no difference" when it means "not tested".
 
+    The tested share is measured over a feature's *informative* rows: those outside its
+    missing-value bin and outside its most common observed value. A feature missing on 70% of
+    the rows (or zero on 70%) whose observed values lie in thin bins is then listed although
+    its one large bin is testable: a difference in how its observed values are weighed could
+    not be flagged. A binary feature, a categorical feature with a few large levels or a
+    continuous feature on a large audit keeps its other values testable and is not listed. A
+    feature with at most one observed value is measured over the rows outside its largest bin
+    (an indicator stored as 1 or missing: the rows at 1 when most are missing), and a feature
+    with a single bin over all its rows.
+
     Parameters
     ----------
     comparison : pandas.DataFrame
         :meth:`CompareAudit.compare`'s table (columns ``term``, ``kind``, ``weight``,
-        ``testable``).
+        ``testable``; the missing-value bin is the row whose ``value`` is missing, or, without
+        a ``value`` column, whose ``label`` is ``"missing"``).
     min_share : float, default=0.5
-        Terms whose testable values hold less than this share of the rows are listed.
+        Terms whose testable values hold less than this share of the informative rows are
+        listed.
 
     Returns
     -------
     pandas.DataFrame
-        ``term``, ``n_values``, ``n_testable``, ``tested_share`` (share of the rows whose value
-        is testable), ``median_rows`` (rows per value) and ``text``, least tested first.
+        ``term``, ``n_values``, ``n_testable``, ``tested_share`` (share of the informative
+        rows whose value is testable), ``informative_rows`` (their number), ``median_rows``
+        (rows per value) and ``text``, least tested first.
 
     Examples
     --------
@@ -650,6 +664,13 @@ def untested_terms(comparison, *, min_share=0.5):
     ...     "weight": [8.0, 7.0, 9.0, 500.0, 480.0], "testable": [False] * 3 + [True] * 2})
     >>> untested_terms(table)["text"].tolist()
     ['age: 0 of 3 values testable (8 rows per value)']
+
+    A feature missing on most rows, its observed values in bins of 2 to 4 rows but one:
+
+    >>> sparse = pd.DataFrame({"term": "m", "kind": "main", "value": [np.nan, 1.0, 2.0, 3.0,
+    ...     4.0], "weight": [700.0, 12.0, 3.0, 2.0, 4.0], "testable": [True, True] + [False] * 3})
+    >>> untested_terms(sparse)[["text", "tested_share"]].values.tolist()
+    [['m: 2 of 5 values testable (4 rows per value)', 0.0]]
     """
     missing = [c for c in ("term", "kind", "weight", "testable") if c not in comparison.columns]
     if missing:
@@ -659,8 +680,9 @@ def untested_terms(comparison, *, min_share=0.5):
     for term, group in main.groupby("term", sort=False):
         weight = group["weight"].to_numpy(float)
         testable = group["testable"].to_numpy(bool)
-        total = weight.sum()
-        share = float(weight[testable].sum() / total) if total > 0 else 0.0
+        informative = _informative_bins(group, weight)
+        total = weight[informative].sum()
+        share = float(weight[informative & testable].sum() / total) if total > 0 else 0.0
         if share >= min_share:
             continue
         median = float(np.median(weight))
@@ -670,14 +692,46 @@ def untested_terms(comparison, *, min_share=0.5):
                 "n_values": len(group),
                 "n_testable": int(testable.sum()),
                 "tested_share": share,
+                "informative_rows": float(total),
                 "median_rows": median,
                 "text": f"{term}: {int(testable.sum())} of {len(group)} values testable "
                 f"({median:g} rows per value)",
             }
         )
-    columns = ["term", "n_values", "n_testable", "tested_share", "median_rows", "text"]
+    columns = [
+        "term",
+        "n_values",
+        "n_testable",
+        "tested_share",
+        "informative_rows",
+        "median_rows",
+        "text",
+    ]
     table = pd.DataFrame(rows, columns=columns)
     return table.sort_values("tested_share", kind="stable").reset_index(drop=True)
+
+
+def _informative_bins(group, weight):
+    """The bins of one main effect whose rows say how its values are weighed: all but the
+    missing-value bin and the most common observed value (see :func:`untested_terms`).
+
+    Each term is centred on its weighted mean, so a bin that holds most rows sits near zero in
+    both models whatever they do, and a difference shows in the other values.
+    """
+    if "value" in group.columns:
+        is_missing = pd.isna(group["value"]).to_numpy(bool)
+    elif "label" in group.columns:
+        is_missing = (group["label"].astype(str) == "missing").to_numpy(bool)
+    else:
+        is_missing = np.zeros(len(group), dtype=bool)
+    observed = ~is_missing & (weight > 0)
+    keep = np.ones(len(group), dtype=bool)
+    if observed.sum() >= 2:
+        keep = observed.copy()
+        keep[np.flatnonzero(observed)[np.argmax(weight[observed])]] = False
+    elif (weight > 0).sum() >= 2:
+        keep[np.argmax(weight)] = False
+    return keep
 
 
 def summarize_terms(comparison, *, flag="significant_bh"):

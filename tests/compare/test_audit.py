@@ -857,3 +857,102 @@ def test_command_line_passes_groups_to_stability(tmp_path, monkeypatch):
         assert main([*args, "--out", str(tmp_path / "r.html"), "--groups", "case"]) == 0
     (groups,) = given
     np.testing.assert_array_equal(groups, np.tile(np.arange(n), 2))
+
+
+# ---------------------------------------------------------------------- what a reading can miss
+@pytest.mark.parametrize("filler", [np.nan, 0.0])
+def test_feature_mostly_missing_or_zero_with_thin_values_is_named_untested(filler):
+    """70% of the rows missing (or zero), the other values spread over thin bins: the large bin
+    is testable, the values the black box weighs are not, and the feature is named."""
+    from sklearn_distill.report import audit_findings_text
+    from sklearn_distill.stats import untested_terms
+
+    rng = np.random.default_rng(11)
+    n = 800
+    X = pd.DataFrame({"a": rng.normal(size=n), "m": rng.integers(1, 120, n).astype(float)})
+    X.loc[rng.uniform(size=n) < 0.7, "m"] = filler
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-X["a"]))).astype(int)
+    used = X["m"].notna() & (X["m"] != 0)
+    # the black box weighs the observed values of m strongly, the outcome not at all
+    score = X["a"].to_numpy() + np.where(used, 2.0 * (X["m"] > 60) - 1.0, 0.0)
+    audit = _tiny_ebm_audit(min_weight=30).fit(X, y, teacher_scores=score)
+    with pytest.warns(UserWarning, match=r"too thin to test: m: \d+ of \d+ values testable"):
+        table = audit.compare()
+    m = table[table["term"] == "m"]
+    largest = m.loc[m["weight"].idxmax()]
+    # what the former rule read: most rows lie in a testable value (the missing or zero bin)
+    assert largest["testable"] and largest["weight"] > 0.5 * n
+    others = m.drop(index=largest.name)
+    assert others.loc[others["testable"], "weight"].sum() < 0.5 * others["weight"].sum()
+    untested = untested_terms(table)
+    assert untested["term"].tolist() == ["m"]  # a, in 16 bins of 50 rows, is tested
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        text = audit_findings_text(audit, width=10_000)
+    (line,) = [part for part in text.split("\n  - ") if part.startswith("Not tested")]
+    assert "m: " in line and "a: " not in line
+
+
+def test_numbers_written_as_text_are_warned_about_once_at_fit():
+    """An income column read from a file as "$43,165" (with a few "n/a") is a category of one
+    level per row: fit says so once, naming the column and a value, and the frame is kept."""
+    rng = np.random.default_rng(12)
+    n = 400
+    income = rng.lognormal(10.5, 0.5, n).round()
+    text = pd.Series([f"${int(v):,}" for v in income], dtype=object)
+    text[::37] = "n/a"
+    X = pd.DataFrame({"a": rng.normal(size=n), "income": text})
+    before = X.copy()
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-X["a"]))).astype(int)
+    score = X["a"].to_numpy() - (np.log(income) - 10.5)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _tiny_ebm_audit().fit(X, y, teacher_scores=score)
+    found = [w for w in caught if "is read as a categorical feature" in str(w.message)]
+    # once for the audit, not again for each of the models fitted on thirds of the rows
+    assert len(found) == 1
+    message = str(found[0].message)
+    assert found[0].filename == __file__  # points at the caller's fit
+    levels = X["income"].nunique()
+    assert message.startswith(f"X column 'income' is read as a categorical feature with {levels}")
+    assert "almost no information" in message and "'$" in message
+    assert f"{(X['income'] == 'n/a').sum()} cells do not, e.g. 'n/a'" in message
+    pd.testing.assert_frame_equal(X, before)
+    # the same column as numbers: nothing to say
+    X["income"] = income
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _tiny_ebm_audit().fit(X, y, teacher_scores=score)
+    assert not [w for w in caught if "is read as a categorical feature" in str(w.message)]
+
+
+def test_negative_residual_correlation_is_not_read_as_no_sign(audits):
+    """An interval below zero is not "no sign": a missing feature correlates the residuals
+    positively, and a clear negative correlation says the adjustment misfits."""
+    from sklearn_distill.report import audit_findings_text
+
+    planted, _ = audits
+    audit = pickle.loads(pickle.dumps(planted))
+    found = audit.missing_feature_test(n_bootstrap=100)
+    assert found.loc["pearson", "low"] > 0
+    verdicts = {}
+    mirrored = found.copy()  # the same test, every correlation of the opposite sign
+    mirrored[["estimate", "low", "high"]] = -found[["estimate", "high", "low"]].to_numpy()
+    centred = found.copy()  # an interval around zero
+    centred[["estimate", "low", "high"]] = found[["estimate", "low", "high"]].sub(
+        found["estimate"], axis=0
+    )
+    for name, table in (("positive", found), ("negative", mirrored), ("null", centred)):
+        audit.missing_feature_test_ = table
+        text = audit_findings_text(audit, width=10_000)
+        verdicts[name] = text.split("Missing-feature test:\n  - ")[1].split("\n")[0]
+    p = verdicts["positive"].split(", p ")[1].split(")")[0]
+    assert verdicts["positive"].startswith("The two models' cross-fitted residuals are positively")
+    assert verdicts["null"].startswith("No positive correlation of the residuals was found")
+    negative = verdicts["negative"]
+    assert negative.startswith("The two models' cross-fitted residuals are negatively correlated")
+    assert (
+        f"Pearson {mirrored.loc['pearson', 'estimate']:.3f}" in negative and f"p {p})" in negative
+    )
+    assert "no sign, at this level" not in negative and "No positive" not in negative
+    assert "no sign of a missing feature" in negative and "assumptions may not hold" in negative

@@ -110,7 +110,8 @@ def test_quiet_and_stability(csv_path, tmp_path, capsys):
     args += ["--rules", "0"]
     assert _run(csv_path, out, *args, "--quiet") == 0
     captured = capsys.readouterr()
-    assert captured.err == ""
+    # no progress: standard error holds the library's warnings only, if any
+    assert all(line.startswith("warning: ") for line in captured.err.splitlines())
     assert "Terms unstable across refits" in " ".join(captured.out.split())
     page = out.read_text(encoding="utf-8")
     assert "unused" in page
@@ -175,14 +176,34 @@ def test_one_missing_label_keeps_the_leak_check(tmp_path, capsys):
     assert command.split("--features")[1].split() == ["age", "group", "unused"]
 
 
-def test_named_unsafe_features_are_audited_with_a_warning(leaky_csv, tmp_path, capsys):
-    out = tmp_path / "r.html"
+def test_named_unsafe_features_and_dropped_rows_reach_the_findings_and_report(tmp_path, capsys):
+    # rows without a score are dropped, and a named leak is audited: both were said on
+    # standard error only, where a reader of the findings or the report never sees them
+    frame = _leaky_frame()
+    frame.loc[::25, "risk"] = np.nan
+    dropped = int(frame["risk"].isna().sum())
+    kept = len(frame) - dropped
+    data, out = tmp_path / "raw.csv", tmp_path / "r.html"
+    frame.to_csv(data, index=False)
     args = ["--features", "age", "rearrested", "--cv", "2", "--n-bootstrap", "20", "--quiet"]
-    assert _run(leaky_csv, out, *args) == 0
-    err = capsys.readouterr().err
-    assert "warning: --features includes columns that look unsafe" in err
-    assert "rearrested" in err and "age:" not in err
-    assert out.exists()
+    assert _run(data, out, *args, "--rules", "0") == 0
+    captured = capsys.readouterr()
+    assert "warning: --features includes columns that look unsafe" in captured.err
+    assert "rearrested" in captured.err and "age:" not in captured.err
+    printed = " ".join(captured.out.split())
+    rows = f"rows: {kept} ({dropped} dropped: missing score or label)"
+    assert rows in printed
+    assert "features that look unsafe, audited as --features names them: rearrested" in printed
+    assert printed.index(rows) < printed.index("How faithful the mimic is")
+    page = out.read_text(encoding="utf-8")
+    # the settings' own row count is replaced, not repeated
+    assert re.findall(r"<dt>rows</dt><dd>(.*?)</dd>", page) == [rows.split(": ", 1)[1]]
+    assert re.search(r"<dt>features that look unsafe</dt><dd>rearrested: ", page)
+    findings = page[page.index("What the audit found") : page.index("Largest differences")]
+    assert f"{dropped} of {len(frame)} rows were left out" in findings
+    assert "Features that look unsafe, audited because --features names them: rearrested" in (
+        findings
+    )
 
 
 @pytest.mark.parametrize(
@@ -327,8 +348,13 @@ def test_groups_column_keeps_repeated_records_together(tmp_path, capsys):
     path = tmp_path / "twice.csv"
     twice.to_csv(path, index=False)
     args = [*FEATURES, "--cv", "2", "--n-bootstrap", "20", "--rules", "0", "--quiet"]
-    with pytest.warns(UserWarning, match="repeat another row exactly"):
-        assert _run(path, tmp_path / "a.html", *args) == 0
+    assert _run(path, tmp_path / "a.html", *args) == 0
+    err = capsys.readouterr().err
+    # the advice is the command line's option, given once, without a source line
+    repeated = [line for line in err.splitlines() if "repeat another row exactly" in line]
+    assert len(repeated) == 1 and repeated[0].startswith("warning: ")
+    assert "pass --groups COL" in repeated[0] and "fit(..., groups=" not in err
+    assert ".py:" not in err
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*repeat another row", category=UserWarning)
         assert _run(path, tmp_path / "b.html", *args, "--groups", "case") == 0
@@ -339,4 +365,196 @@ def test_groups_column_keeps_repeated_records_together(tmp_path, capsys):
     ):
         with pytest.raises(SystemExit):
             _run(path, tmp_path / "c.html", *args, *bad)
+        assert message in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- the outcome event
+def _status_frame(n=300, seed=0):
+    """Audit data whose label is text, ``defaulted``/``repaid``, and whose score rises with
+    defaulting: the audit's default event, the second value in sorted order, is ``repaid``,
+    which the score falls with."""
+    frame = _audit_frame(n, seed)
+    frame["outcome"] = np.where(frame["outcome"] == 1, "defaulted", "repaid")
+    return frame
+
+
+def _read(argv):
+    """The command line's reading of the data, without an audit."""
+    from sklearn_distill.__main__ import _parser, _read_audit_data
+
+    parser, audit_parser = _parser("sklearn-distill")
+    args = parser.parse_args(argv)
+    args.prog = parser.prog
+    return _read_audit_data(args, audit_parser, lambda message: None)
+
+
+def test_event_option_chooses_which_label_value_is_coded_one(tmp_path, capsys):
+    frame = _status_frame()
+    path = tmp_path / "status.csv"
+    frame.to_csv(path, index=False)
+    base = ["audit", str(path), "--score", "risk", "--label", "outcome", *FEATURES]
+    default = _read(base)
+    assert (default.event, default.other) == ("repaid", "defaulted")
+    np.testing.assert_array_equal(default.y, (frame["outcome"] == "repaid").astype(int))
+    chosen = _read([*base, "--event", "defaulted"])
+    assert (chosen.event, chosen.other) == ("defaulted", "repaid")
+    np.testing.assert_array_equal(chosen.y, 1 - default.y)
+    # a 0/1 label read as numbers is matched by value; a blank label does not make it 1.0
+    numeric = _audit_frame().astype({"outcome": float})
+    numeric.loc[5, "outcome"] = np.nan
+    numeric.to_csv(path, index=False)
+    for given in ("0", "0.0"):
+        zero = _read([*base, "--event", given])
+        assert zero.event == 0 and zero.n_dropped == 1
+        np.testing.assert_array_equal(zero.y, (numeric["outcome"].dropna() == 0).astype(int))
+    frame.to_csv(path, index=False)
+    with pytest.raises(SystemExit) as exit_info:
+        _read([*base, "--event", "late"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--event must be one of the two values of --label 'outcome'" in err
+    assert "'defaulted' or 'repaid'" in err and "got 'late'" in err
+
+
+def test_outcome_event_and_score_direction_are_printed_first(tmp_path, capsys):
+    frame = _status_frame()
+    path = tmp_path / "status.csv"
+    frame.to_csv(path, index=False)
+    args = [*FEATURES, "--cv", "2", "--n-bootstrap", "20", "--rules", "2", "--quiet"]
+    for event, direction in (("repaid", "falling"), ("defaulted", "rising")):
+        out = tmp_path / f"{event}.html"
+        extra = [] if event == "repaid" else ["--event", event]
+        assert _run(path, out, *args, *extra) == 0
+        captured = capsys.readouterr()
+        printed = " ".join(captured.out.split())
+        first = printed[: printed.index("How faithful the mimic is")]
+        assert f"outcome event: {event} (outcome = '{event}', y = 1" in first
+        assert f"the log-odds below are those of outcome = '{event}'" in first
+        assert f"the score was read as {direction} as outcome = '{event}'" in first
+        assert ("by default the second in sorted order" in first) == (event == "repaid")
+        # the library's warning about a falling score: once (the audit's models and the rules
+        # each calibrate the score), naming the label's value, not a 0/1 code
+        falls = [line for line in captured.err.splitlines() if "score falls as" in line]
+        if direction == "falling":
+            assert len(falls) == 1
+            assert "P(outcome = 'repaid') rises" in falls[0]
+        else:
+            assert falls == []
+        page = out.read_text(encoding="utf-8")
+        assert re.search(rf"<dt>outcome event</dt><dd>{event}</dd>", page)
+        assert re.search(rf"<dt>score read as</dt><dd>{direction} as the outcome event", page)
+
+
+def test_library_warns_once_of_a_falling_score_naming_the_label_value():
+    from sklearn_distill import CompareAudit
+
+    frame = _status_frame()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # every warning given is recorded, repeats included
+        CompareAudit(cv=2, random_state=0, interactions=0).fit(
+            frame[["age", "group"]], frame["outcome"], teacher_scores=frame["risk"]
+        )
+    falls = [str(w.message) for w in caught if "score falls as" in str(w.message)]
+    assert len(falls) == 1  # not once per fitted mimic
+    assert "P(y = 'repaid') rises" in falls[0]
+
+
+# ---------------------------------------------------------------------------- reading the file
+def test_a_constant_score_is_refused_before_the_column_checks(tmp_path, capsys):
+    frame = _leaky_frame()
+    frame["risk"] = 5.0
+    path = tmp_path / "constant.csv"
+    frame.to_csv(path, index=False)
+    for extra in ([], ["--features", "age", "rearrested"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["audit", str(path), "--score", "risk", "--label", "outcome", *extra])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert "--score 'risk' is constant: it holds 5 on every row" in err
+        # the leak check never ran on the constant score: no false alarms, no warnings
+        assert "recorded after the outcome" not in err and "warning" not in err.lower()
+
+
+def test_separator_is_suggested_and_read_with_sep(tmp_path, capsys):
+    frame = _audit_frame()
+    semicolon = tmp_path / "export.csv"
+    # a European spreadsheet export: ';' between fields, decimal commas, a byte-order mark
+    frame.assign(risk=frame["risk"] + 0.5).to_csv(
+        semicolon, sep=";", decimal=",", index=False, encoding="utf-8-sig"
+    )
+    tab = tmp_path / "export.tsv"
+    frame.to_csv(tab, sep="\t", index=False)
+    base = ["--score", "risk", "--label", "outcome", "--quiet"]
+    for path, suggestion in ((semicolon, "Pass --sep ';'"), (tab, "Pass --sep '\\t'")):
+        with pytest.raises(SystemExit):
+            main(["audit", str(path), *base])
+        err = capsys.readouterr().err
+        assert "was read as one column" in err and suggestion in err
+    with pytest.raises(SystemExit):
+        main(["audit", str(semicolon), *base, "--sep", ";"])
+    assert "pass --decimal ','" in capsys.readouterr().err  # its scores read 5,5
+    for path, sep in ((semicolon, [";", "--decimal", ","]), (tab, ["\\t"])):
+        data = _read(["audit", str(path), *base, *FEATURES, "--sep", *sep])
+        assert list(data.X.columns) == ["age", "group"] and len(data.X) == len(frame)
+        np.testing.assert_allclose(data.score, frame["risk"] + (0.5 if path == semicolon else 0))
+    with pytest.raises(SystemExit):
+        main(["audit", str(tab), *base, "--sep", ";;"])
+    assert "--sep must be one character" in capsys.readouterr().err
+
+
+def test_a_header_naming_a_column_twice_is_refused(tmp_path, capsys):
+    frame = _audit_frame()
+    path = tmp_path / "twice.csv"
+    header = ["age", "group", "age", "risk", "outcome", "unused"]
+    frame[["age", "group", "age", "risk", "outcome", "unused"]].to_csv(
+        path, index=False, header=header
+    )
+    for extra in ([], FEATURES):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["audit", str(path), "--score", "risk", "--label", "outcome", *extra])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        columns = [str(i + 1) for i, name in enumerate(header) if name == "age"]
+        assert f"names a column more than once: 'age' (columns {' and '.join(columns)})" in err
+        assert "'age.1'" in err  # what pandas would have called the second one
+
+
+def test_a_score_cell_that_is_not_a_number_is_quoted_with_its_line(tmp_path, capsys):
+    frame = _audit_frame().astype({"risk": object})
+    bad_rows = [7, 40]
+    for row in bad_rows:
+        frame.loc[row, "risk"] = f"{frame.loc[row, 'risk']}%"
+    path = tmp_path / "percent.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(SystemExit):
+        main(["audit", str(path), "--score", "risk", "--label", "outcome", *FEATURES])
+    err = " ".join(capsys.readouterr().err.split())
+    match = re.search(r"not numbers: (\d+) of (\d+) rows, e\.g\. '([^']*)' .*\(line (\d+) of", err)
+    assert match, err
+    assert (int(match[1]), int(match[2])) == (len(bad_rows), len(frame))
+    # the quoted value is the one on the line named
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert match[3] in lines[int(match[4]) - 1].split(",")
+    assert "1.2, not 1.2%" in err
+
+
+def test_categorical_option_reads_numeric_codes_as_categories(tmp_path, capsys):
+    frame = _audit_frame()
+    rng = np.random.default_rng(3)
+    frame["zip"] = rng.choice(["01234", "02139", "10001", "94110"], size=len(frame))
+    path = tmp_path / "zips.csv"
+    frame.to_csv(path, index=False)
+    base = ["audit", str(path), "--score", "risk", "--label", "outcome", "--features", "age"]
+    as_numbers = _read([*base, "zip"])
+    assert pd.api.types.is_integer_dtype(as_numbers.X["zip"])  # 1234: the code lost
+    as_codes = _read([*base, "zip", "--categorical", "zip"])
+    assert isinstance(as_codes.X["zip"].dtype, pd.CategoricalDtype)
+    assert as_codes.X["zip"].tolist() == frame["zip"].tolist()  # leading zeros kept
+    assert pd.api.types.is_integer_dtype(as_codes.X["age"])
+    for extra, message in (
+        (["--categorical", "zip"], "--categorical must name columns of --features; got 'zip'"),
+        (["zip", "--categorical", "zipp"], "did you mean 'zip'"),
+    ):
+        with pytest.raises(SystemExit):
+            _read([*base, *extra])
         assert message in capsys.readouterr().err

@@ -1,6 +1,9 @@
 """DistilledGAM: each bad input gets a clear error that names the argument."""
 
+import warnings
+
 import numpy as np
+import pandas as pd
 import pytest
 from interpret.glassbox import ExplainableBoostingRegressor
 from sklearn.exceptions import NotFittedError
@@ -209,3 +212,58 @@ def test_score_without_a_teacher_names_what_is_missing(model):
     assert calibrated.score(X, teacher_scores=SCORES) == pytest.approx(
         calibrated.fidelity(X, SCORES)["r2"]
     )
+
+
+def _text_category_warnings(frame, scores):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gam().fit(frame, teacher_scores=scores)
+    found = [w for w in caught if "is read as a categorical feature" in str(w.message)]
+    assert all(w.filename == __file__ for w in found)  # the caller's fit is named
+    return {str(w.message).split("'")[1]: str(w.message) for w in found}
+
+
+def test_categorical_of_one_level_per_row_or_of_numbers_as_text_warns_at_fit():
+    """A numeric column written as text, or a category of nearly one level per row, is a
+    warning at fit naming the column; plain categories, numbers and declared categories are
+    not."""
+    rng = np.random.default_rng(5)
+    n = 300
+    money = rng.lognormal(10, 0.5, n).round()
+    frame = pd.DataFrame(
+        {
+            "money": [f"${int(v):,}" if k % 40 else "n/a" for k, v in enumerate(money)],
+            "decimal_comma": [f"{v:.1f}".replace(".", ",") for v in rng.uniform(0, 50, n)],
+            "share": [f"{v}%" for v in rng.integers(0, 100, n)],  # 100 levels, 3 rows each
+            "record": [f"id-{k:05d}" for k in rng.permutation(n)],
+            "grade": rng.choice(list("ABCDE"), n),
+            "number": money,
+            "declared": pd.Categorical(rng.integers(0, 30, n).astype(str)),
+            "small_codes": rng.integers(1, 6, n).astype(str),
+        }
+    )
+    before = frame.copy()
+    found = _text_category_warnings(frame, np.log(money))
+    assert sorted(found) == ["decimal_comma", "money", "record", "share"]
+    pd.testing.assert_frame_equal(frame, before)  # nothing converted for the user
+    one_per_row = "nearly one level per row, so as a category it carries almost no information"
+    looks_numeric = "Its values read as numbers once currency symbols, thousands separators"
+    for column in ("money", "decimal_comma", "record"):
+        values = frame[column][frame[column] != "n/a"]
+        counted = f"with {frame[column].nunique()} levels in {len(frame)} non-missing rows"
+        assert counted in found[column]
+        assert values.nunique() > max(50, len(frame) / 2)  # nearly one level per row
+        assert one_per_row in found[column]
+    for column in ("money", "decimal_comma", "share"):
+        assert looks_numeric in found[column] and "Convert the column to numbers" in found[column]
+    n_text = int((frame["money"] == "n/a").sum())
+    assert "(e.g. '$" in found["money"] and f"{n_text} cells do not, e.g. 'n/a'" in found["money"]
+    # an identifier: one level per row, but no numbers
+    assert looks_numeric not in found["record"] and "drop it" in found["record"]
+    # numbers of 100 levels, 3 rows each: not one per row, but their order is lost
+    assert one_per_row not in found["share"] and "lose their order" in found["share"]
+    # on 40 rows, 40 labels are not "nearly one per row" (a few dozen labels on a small frame
+    # may be meant): the identifier is left alone, the numbers as text are not
+    found = _text_category_warnings(frame.iloc[:40], np.log(money[:40]))
+    assert sorted(found) == ["decimal_comma", "money", "share"]
+    assert not any(one_per_row in message for message in found.values())

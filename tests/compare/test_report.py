@@ -585,3 +585,109 @@ def test_plot_arguments_are_checked():
         plot_term(frame, "age", max_categories=0)
     # a single term may be named as a string
     assert [ax.get_title() for ax in plot_comparison(frame, "age").axes] == ["age"]
+
+
+def test_report_names_the_event_and_shows_the_callers_notes_and_rows(fitted_audit, tmp_path):
+    from sklearn_distill.report import _calibration_figure
+
+    audit = fitted_audit[0]
+    rows = f"{len(audit.mimic_residuals_)} (12 dropped: missing score or label)"
+    note = "12 of 812 rows were left out: their score or label is missing."
+    path = write_audit_report(
+        audit,
+        tmp_path / "event.html",
+        description={"rows": rows, "data": "a.csv"},
+        event="repaid",
+        data_notes=[note],
+    )
+    page = open(path, encoding="utf-8").read()
+    # a caller's line replaces the report's own, in its place
+    settings = re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", page)
+    keys = [key for key, _ in settings]
+    assert keys.count("rows") == 1 and keys[0] == "rows" and dict(settings)["rows"] == rows
+    assert dict(settings)["outcome event"] == "repaid"
+    # the score rises with the outcome here: the calibration read it so, and the report says it
+    assert dict(settings)["score read as"].startswith("rising as the outcome event")
+    findings = page[page.index("What the audit found") : page.index("Largest differences")]
+    bullets = re.findall(r"<li>(.*?)</li>", findings)
+    assert bullets[0] == note
+    ylabel = _calibration_figure(audit, "repaid").axes[0].get_ylabel()
+    assert ylabel == "P(outcome = repaid)"
+    with pytest.raises(TypeError, match=r"data_notes must be a list of str, or None; got 'x'"):
+        write_audit_report(audit, tmp_path / "bad.html", data_notes="x")
+
+
+def _overflowing_at(page, width, tmp_path):
+    """Elements of ``page`` that reach past the right edge of a ``width``-pixel window (tables
+    scroll inside their own boxes and are left out), as headless Chromium lays them out; None
+    when no Chromium can be run."""
+    import shutil
+    import subprocess
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        return None
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    probe = """<script>
+    window.addEventListener('load', () => {
+      const w = document.documentElement.clientWidth, out = [];
+      for (const el of document.querySelectorAll('body *')) {
+        if (el.getBoundingClientRect().right > w + 1 && !el.closest('.scroll'))
+          out.push(el.tagName + ':' + (el.textContent || '').slice(0, 40));
+      }
+      const pre = document.createElement('pre'); pre.id = 'probe';
+      pre.textContent = 'width=' + w + ' scroll=' + document.documentElement.scrollWidth
+        + '\\n' + out.join('\\n');
+      document.body.appendChild(pre);
+    });</script>"""
+    (tmp_path / "page.html").write_text(page.replace("</body>", probe + "</body>"), "utf-8")
+    # headless windows are at least ~485 px wide: a frame of the width wanted lays the page out
+    (tmp_path / "frame.html").write_text(
+        f'<iframe id="f" src="page.html" style="width:{width}px;height:3000px;border:0">'
+        "</iframe><pre id='out'></pre><script>document.getElementById('f').onload = () => "
+        "setTimeout(() => { document.getElementById('out').textContent = document"
+        ".getElementById('f').contentDocument.getElementById('probe').textContent; }, 300);"
+        "</script>",
+        "utf-8",
+    )
+    command = [
+        chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--allow-file-access-from-files", f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=800,900", "--virtual-time-budget=5000", "--dump-dom",
+        (tmp_path / "frame.html").as_uri(),
+    ]  # fmt: skip
+    try:
+        dom = subprocess.run(command, capture_output=True, text=True, timeout=90).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = re.search(r"<pre id=\"out\">width=(\d+) scroll=(\d+)\n?(.*?)</pre>", dom, re.S)
+    if found is None:
+        return None
+    assert int(found[1]) == width
+    return [line for line in html.unescape(found[3]).splitlines() if line]
+
+
+def test_settings_and_text_fit_a_phone_screen(tmp_path):
+    # long values (a data path, a feature list) used to push the settings' values off-screen
+    long_path = "/srv/exports/" + "credit_scoring_department_quarterly_" * 3 + "export.csv"
+    features = ", ".join(f"feature_number_{i}" for i in range(12))
+    sections = [
+        Section("Findings", paragraphs=["see " + long_path], bullets=[long_path]),
+        Section("Wide table", table=pd.DataFrame({f"column {i}": [1.5] for i in range(30)})),
+        Section(
+            "Audit settings",
+            items={
+                "rows": "784 (16 dropped: missing score or label)",
+                "three-way cross-fits (missing-feature test)": 3,
+                "features": features,
+                "data": long_path,
+            },
+        ),
+    ]
+    page = render_html("Audit", sections)
+    for width in (390, 1366):
+        overflowing = _overflowing_at(page, width, tmp_path / str(width))
+        if overflowing is None:
+            pytest.skip("no headless Chromium to lay the page out")
+        assert overflowing == [], f"at {width} px: {overflowing}"

@@ -13,6 +13,7 @@ from sklearn_distill.stats import (
     correlation,
     normal_quantile,
     term_stability,
+    untested_terms,
 )
 
 
@@ -413,3 +414,94 @@ def test_compare_shapes_benjamini_hochberg_families():
         np.testing.assert_allclose(
             by_term["p_value_bh"][rows], _step_up(by_term["p_value"].to_numpy()[rows])
         )
+
+
+def _main_effect(term, values, weights, min_weight=10):
+    """compare()'s columns for one main effect: ``values`` (NaN for the missing-value bin)
+    and the rows each holds; a value is testable when it holds ``min_weight`` rows."""
+    weights = np.asarray(weights, dtype=float)
+    return pd.DataFrame(
+        {
+            "term": term,
+            "kind": "main",
+            "value": np.asarray(values, dtype=object),
+            "label": ["missing" if pd.isna(v) else str(v) for v in values],
+            "weight": weights,
+            "testable": weights >= min_weight,
+        }
+    )
+
+
+def _thin(rng, n_rows, start=1):
+    """About ``n_rows`` rows spread over values of 1 to 6 rows each (none testable)."""
+    counts = []
+    while sum(counts) < n_rows:
+        counts.append(int(rng.integers(1, 7)))
+    return list(range(start, start + len(counts))), counts
+
+
+def test_untested_terms_measures_the_rows_outside_the_missing_bin_and_the_mode():
+    """A feature missing (or zero) on 70% of the rows, its other values in thin bins, is listed
+    although its one large bin holds most rows and is testable; its tested share is the
+    testable share of the rows outside that bin and outside the most common observed value."""
+    rng = np.random.default_rng(0)
+    values, counts = _thin(rng, 290)
+    # 70% missing; one observed value of 12 rows (testable, the most common), the rest thin
+    sparse = _main_effect("m", [np.nan, 0, *values], [700.0, 12.0, *counts])
+    # 70% zero, no missing value; the other values thin but one (of 12 rows)
+    zeros = _main_effect("z", [np.nan, 0, 500, *values], [0.0, 700.0, 12.0, *counts])
+    table = pd.concat([sparse, zeros], ignore_index=True)
+    for term in ("m", "z"):
+        rows = table[table["term"] == term]
+        # the rule this replaces, the testable share of all the rows, passed both
+        assert rows.loc[rows["testable"], "weight"].sum() / rows["weight"].sum() > 0.5
+    untested = untested_terms(table).set_index("term")
+    assert set(untested.index) == {"m", "z"}
+    for term, group in table.groupby("term"):
+        weight = group["weight"].to_numpy()
+        observed = group["value"].notna().to_numpy() & (weight > 0)
+        informative = observed & (weight < weight[observed].max())
+        expected = (
+            weight[informative & group["testable"].to_numpy()].sum() / weight[informative].sum()
+        )
+        assert untested.loc[term, "tested_share"] == pytest.approx(expected)
+        assert untested.loc[term, "informative_rows"] == weight[informative].sum()
+        assert untested.loc[term, "n_testable"] == group["testable"].sum()
+        assert untested.loc[term, "text"].startswith(
+            f"{term}: {group['testable'].sum()} of {len(group)} values testable"
+        )
+    # the z feature's testable value of 12 rows counts: it is not the mode
+    assert untested.loc["z", "tested_share"] > untested.loc["m", "tested_share"] == 0.0
+
+
+def test_untested_terms_keeps_features_that_are_tested():
+    """Features whose informative values are testable are not listed: a binary feature (with
+    or without missing values), a categorical with a few large levels, a continuous feature
+    on a large audit (a few thin bins in its tails), an indicator stored as 1 or missing."""
+    rng = np.random.default_rng(1)
+    tails = rng.integers(1, 8, size=6).astype(float)
+    table = pd.concat(
+        [
+            _main_effect("binary", [np.nan, False, True], [0.0, 600.0, 400.0]),
+            _main_effect("binary_missing", [np.nan, False, True], [500.0, 300.0, 200.0]),
+            _main_effect("levels", [np.nan, "a", "b", "c", "d"], [3.0, 500.0, 300.0, 150.0, 47.0]),
+            _main_effect(
+                "continuous",
+                [np.nan, *range(40)],
+                [0.0, *tails[:3], *rng.integers(20, 40, size=34), *tails[3:]],
+            ),
+            _main_effect("indicator", [np.nan, 1.0], [700.0, 300.0]),
+            _main_effect("constant", [np.nan, 1.0], [0.0, 1000.0]),
+        ],
+        ignore_index=True,
+    )
+    assert untested_terms(table).empty
+    # the same indicator with 5 rows at 1 is not tested: its rows at 1 are too few
+    rare = _main_effect("indicator", [np.nan, 1.0], [995.0, 5.0])
+    assert untested_terms(rare)["term"].tolist() == ["indicator"]
+    # a binary feature whose other level holds 5 rows is not either
+    rare = _main_effect("binary", [np.nan, False, True], [0.0, 995.0, 5.0])
+    assert untested_terms(rare)["term"].tolist() == ["binary"]
+    # without a value column, the missing-value bin is the one labelled "missing"
+    sparse = _main_effect("m", [np.nan, 0, *range(1, 60)], [700.0, 12.0, *[3.0] * 59])
+    assert untested_terms(sparse.drop(columns="value"))["term"].tolist() == ["m"]
