@@ -153,6 +153,22 @@ def _parser(prog=None):
         "--confidence", type=float, default=0.95, help="confidence level (default: %(default)s)"
     )
     audit.add_argument(
+        "--min-weight",
+        type=float,
+        default=10.0,
+        help="rows a value must hold to be tested (flagged) by the comparison "
+        "(default: %(default)g)",
+    )
+    audit.add_argument(
+        "--max-bins",
+        type=int,
+        default=None,
+        metavar="N",
+        help="bins per continuous feature of both models (default: 256); fewer bins hold more "
+        "rows each, so that a small audit's values can be tested (the models then use their "
+        "eight bags in every cross-fit, which takes longer)",
+    )
+    audit.add_argument(
         "--stability",
         type=int,
         default=0,
@@ -216,6 +232,9 @@ def _check_numbers(args, parser):
             exclusive_maximum=True,
         )
         check_n_jobs("--n-jobs", args.n_jobs)
+        check_real("--min-weight", args.min_weight, minimum=0)
+        if args.max_bins is not None:
+            check_integer("--max-bins", args.max_bins, minimum=3)
     except ValueError as error:
         parser.error(str(error))
 
@@ -701,13 +720,24 @@ def _run_audit(args, parser, say, printer):
     printer.event = data.event
     X, y, score, groups = data.X, data.y, data.score, data.groups
     say(f"{len(X)} rows; features: {', '.join(map(str, X.columns))}")
+    models = {}
+    if args.max_bins is not None:
+        from sklearn_distill._defaults import default_mimic_student, default_outcome_model
+
+        # the audit's default models with other bins (both alike, so their shapes line up)
+        models = {
+            "student": default_mimic_student().set_params(max_bins=args.max_bins),
+            "outcome": default_outcome_model().set_params(max_bins=args.max_bins),
+        }
     audit = CompareAudit(
         calibration=None if args.calibration == "none" else args.calibration,
+        min_weight=args.min_weight,
         cv=args.cv,
         confidence=args.confidence,
         random_state=args.random_state,
         n_jobs=args.n_jobs,
         verbose=0 if args.quiet else 1,
+        **models,
     )
     rule_tree = rule_fidelity = None
     try:

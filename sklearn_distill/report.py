@@ -683,7 +683,7 @@ def _untested_text(audit, comparison) -> list[str]:
         "are never flagged; a difference there would go unseen): "
         + "; ".join(untested["text"])
         + ". Fit the audit with student=/outcome= Explainable Boosting models of fewer max_bins, "
-        "or lower min_weight."
+        "or lower min_weight (on the command line: --max-bins N, --min-weight W)."
     ]
 
 

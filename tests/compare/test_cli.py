@@ -259,6 +259,8 @@ def test_out_is_checked_before_any_work(csv_path, tmp_path, capsys):
         (["--confidence", "95"], "--confidence must be a finite number > 0 and < 1; got 95.0."),
         (["--cv", "0"], "--cv must be an integer >= 2; got 0."),
         (["--n-jobs", "0"], "--n-jobs must be None or a non-zero integer (-1: every core); got 0."),
+        (["--max-bins", "1"], "--max-bins must be an integer >= 3; got 1."),
+        (["--min-weight", "-1"], "--min-weight must be a finite number >= 0; got -1.0."),
     ],
 )
 def test_numeric_options_are_checked_before_any_work(csv_path, tmp_path, capsys, extra, message):
@@ -366,6 +368,38 @@ def test_groups_column_keeps_repeated_records_together(tmp_path, capsys):
         with pytest.raises(SystemExit):
             _run(path, tmp_path / "c.html", *args, *bad)
         assert message in capsys.readouterr().err
+
+
+def test_max_bins_and_min_weight_make_a_small_audits_values_testable(
+    csv_path, tmp_path, capsys, monkeypatch
+):
+    # the "Not tested" advice (fewer bins, a lower min_weight) can be followed from the command
+    # line: both models get the bins asked for, and more of age's values become testable
+    import sklearn_distill.report as report
+
+    audits = []
+    write = report.write_audit_report
+    monkeypatch.setattr(
+        report,
+        "write_audit_report",
+        lambda audit, *a, **k: audits.append(audit) or write(audit, *a, **k),
+    )
+    args = [*FEATURES, "--cv", "2", "--n-bootstrap", "20", "--rules", "0", "--quiet"]
+    assert _run(csv_path, tmp_path / "default.html", *args) == 0
+    assert (
+        _run(csv_path, tmp_path / "coarse.html", *args, "--max-bins", "8", "--min-weight", "5") == 0
+    )
+    capsys.readouterr()
+    default, coarse = audits
+    assert default.min_weight == 10 and coarse.min_weight == 5
+    assert coarse.mimic_.student_.get_params()["max_bins"] == 8
+    assert coarse.outcome_.get_params()["max_bins"] == 8
+
+    def testable(audit):
+        table = report.quiet_compare(audit, interactions=False)
+        return int(table.loc[table["term"] == "age", "testable"].sum())
+
+    assert testable(coarse) > testable(default)
 
 
 # ---------------------------------------------------------------------------- the outcome event
