@@ -503,9 +503,16 @@ def _fidelity_paragraphs(fidelity):
             "not see"
         )
     if "agreement" in fidelity and not pd.isna(fidelity["agreement"]):
+        one_side = "auc" in fidelity and pd.isna(fidelity["auc"])
         details.append(
             f"the same side of probability 0.5 as the calibrated score on "
             f"{100 * float(fidelity['agreement']):.1f}% of rows"
+            + (
+                " (the calibrated score puts every row on one side of 0.5, as with a rare "
+                "outcome, so this says little: read R^2)"
+                if one_side
+                else ""
+            )
         )
     if "auc" in fidelity and not pd.isna(fidelity["auc"]):
         details.append(

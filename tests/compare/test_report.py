@@ -691,3 +691,16 @@ def test_settings_and_text_fit_a_phone_screen(tmp_path):
         if overflowing is None:
             pytest.skip("no headless Chromium to lay the page out")
         assert overflowing == [], f"at {width} px: {overflowing}"
+
+
+def test_agreement_is_read_as_saying_little_when_every_row_is_on_one_side():
+    from sklearn_distill.report import _fidelity_paragraphs
+
+    balanced = " ".join(
+        _fidelity_paragraphs({"r2": 0.8, "rmse": 0.3, "agreement": 0.9, "auc": 0.95})
+    )
+    rare = " ".join(
+        _fidelity_paragraphs({"r2": 0.7, "rmse": 0.4, "agreement": 1.0, "auc": float("nan")})
+    )
+    assert "says little" not in balanced and "AUC 0.950" in balanced
+    assert "on 100.0% of rows (the calibrated score puts every row on one side of 0.5" in rare
