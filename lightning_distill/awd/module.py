@@ -8,6 +8,7 @@ import pywt
 import torch
 from typing_extensions import override
 
+from lightning_distill._batch import batch_inputs
 from lightning_distill._logging import attached_trainer, logs_step_values
 from lightning_distill._teacher import TeacherModuleMixin
 from lightning_distill._validation import check_choice, check_finite, check_integer, check_real
@@ -268,11 +269,19 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
 
     # -- input checks ------------------------------------------------------------------------
     def check_input(self, x) -> torch.Tensor:
-        """Validate a batch of signals (shape, finiteness, levels) and return it as a tensor."""
+        """Validate a batch of signals (shape, finiteness, levels) and return it as a tensor.
+
+        A batch is a tensor, a tuple or list whose first element is one, or a dict with an
+        input key (``"inputs"``, ...) as :class:`~lightning_distill.DistillationModule` reads.
+        The module computes in its filter's dtype (float32 unless the module is cast, e.g. by
+        ``Trainer(precision="64-true")``): a float64 batch is cast to it.
+        """
         if isinstance(x, (tuple, list)):
             if not x:
                 raise ValueError(f"batch must hold a tensor of signals; got {x!r}.")
             x = x[0]
+        elif isinstance(x, dict):
+            x = batch_inputs(x)  # an input key ("inputs", "x", ...), as DistillationModule reads
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"batch must be a torch.Tensor; got {type(x).__name__}.")
         if not x.is_floating_point():

@@ -25,7 +25,7 @@ from lightning_distill.kd.feature_losses import (
     method_needs_shapes,
 )
 from lightning_distill.kd.losses import HintRegressor, attention_transfer_loss, hint_loss
-from lightning_distill.kd.module import _unique_term_names
+from lightning_distill.kd.module import _unique_term_names, feature_shapes, hint_channels_first
 
 
 class CallbackFeatures:
@@ -70,13 +70,12 @@ class CallbackFeatures:
             ):
                 source(self.example_input)
                 teacher(self.example_input)
-                shapes = [
-                    (tuple(sh[s.student_layer].shape[1:]), tuple(th[s.teacher_layer].shape[1:]))
-                    for s in self.specs
-                ]
+                shapes = [feature_shapes(spec, sh, th) for spec in self.specs]
         for i, (spec, (s_shape, t_shape)) in enumerate(zip(self.specs, shapes)):
             if spec.loss == "hint":
-                self.methods[str(i)] = HintRegressor(s_shape, t_shape)
+                self.methods[str(i)] = HintRegressor(
+                    s_shape, t_shape, channels_first=hint_channels_first(spec, pl_module, teacher)
+                )
             elif spec.loss in FEATURE_METHODS:
                 self.methods[str(i)] = build_feature_method(
                     spec.loss, s_shape, t_shape, spec.options

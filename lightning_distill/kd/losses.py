@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lightning_distill._validation import check_choice, check_finite, check_real
+from lightning_distill._validation import check_choice, check_finite, check_real, fail
 
 __all__ = [
     "AttentionVariant",
@@ -310,17 +310,26 @@ def distillation_loss(
 class HintRegressor(nn.Module):
     """FitNets' regressor: maps a student feature to the teacher feature's shape.
 
-    A 1x1 convolution (``[B, C, H, W]`` features) or a linear map over the last dimension
-    (``[B, D]`` or ``[B, L, D]`` features); spatial sizes are then matched to the teacher's by
-    bilinear interpolation. Its parameters are trained together with the student.
+    A 1x1 convolution over the channels (``[B, C, H, W]`` features, and ``[B, C, L]`` ones with
+    ``channels_first``) or a linear map over the last dimension (``[B, D]``, and ``[B, L, D]``
+    token features); spatial sizes are then matched to the teacher's by bilinear (linear, for
+    ``[B, C, L]``) interpolation. Its parameters are trained together with the student.
 
     Parameters
     ----------
     student_shape, teacher_shape : tuple of int
         Shapes of one sample's feature (batch dimension excluded).
+    channels_first : bool, default=False
+        For three-dimensional features: ``[B, C, L]`` (a 1-D convolution's output, mapped over
+        ``C``) rather than ``[B, L, D]`` (tokens, mapped over ``D``, the lengths equal).
     """
 
-    def __init__(self, student_shape: tuple[int, ...], teacher_shape: tuple[int, ...]):
+    def __init__(
+        self,
+        student_shape: tuple[int, ...],
+        teacher_shape: tuple[int, ...],
+        channels_first: bool = False,
+    ):
         super().__init__()
         student_shape, teacher_shape = tuple(student_shape), tuple(teacher_shape)
         if len(student_shape) != len(teacher_shape):
@@ -328,9 +337,22 @@ class HintRegressor(nn.Module):
                 "student and teacher features must have the same number of dimensions for a "
                 f"hint; got {student_shape} (student) and {teacher_shape} (teacher)."
             )
+        if not isinstance(channels_first, bool):
+            fail("channels_first", "a bool", channels_first, TypeError)
         self.student_shape, self.teacher_shape = student_shape, teacher_shape
+        self.channels_first = channels_first and len(student_shape) == 2
         if len(student_shape) == 3:
             self.map = nn.Conv2d(student_shape[0], teacher_shape[0], kernel_size=1)
+        elif self.channels_first:
+            self.map = nn.Conv1d(student_shape[0], teacher_shape[0], kernel_size=1)
+        elif len(student_shape) == 2 and student_shape[0] != teacher_shape[0]:
+            raise ValueError(
+                f"hint features {student_shape} (student) and {teacher_shape} (teacher) read as "
+                "[B, L, D] tokens must have the same length L: the regressor maps D only. "
+                "Features of 1-D convolutions are [B, C, L]: pass "
+                "FeatureDistillation(..., options={'channels_first': True}) (the default when "
+                "the named layer is a 1-D convolution, norm or pooling layer)."
+            )
         elif len(student_shape) in (1, 2):
             self.map = nn.Linear(student_shape[-1], teacher_shape[-1])
         else:
@@ -344,6 +366,10 @@ class HintRegressor(nn.Module):
         if out.dim() == 4 and out.shape[2:] != torch.Size(self.teacher_shape[1:]):
             out = F.interpolate(
                 out, size=self.teacher_shape[1:], mode="bilinear", align_corners=False
+            )
+        if self.channels_first and out.shape[2:] != torch.Size(self.teacher_shape[1:]):
+            out = F.interpolate(
+                out, size=self.teacher_shape[1:], mode="linear", align_corners=False
             )
         return out
 

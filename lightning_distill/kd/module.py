@@ -21,7 +21,7 @@ from lightning_distill._teacher import (
     check_teacher_logits,
     evaluating,
 )
-from lightning_distill._validation import check_choice, check_real
+from lightning_distill._validation import check_choice, check_real, fail
 from lightning_distill.hooks import FeatureHooks, resolve_module_names
 from lightning_distill.kd.augment import apply_augment, check_augment
 from lightning_distill.kd.constraints import add_constraint_terms, check_constraints
@@ -106,6 +106,57 @@ class FeatureDistillation:
         check_real("weight", self.weight, minimum=0)
         if self.options is not None and not isinstance(self.options, dict):
             raise TypeError(f"options must be a dict or None; got {self.options!r}.")
+        if self.loss == "hint" and self.options:
+            unknown = sorted(set(self.options) - {"channels_first"})
+            if unknown:
+                fail("options", "{'channels_first': bool} for loss='hint'", unknown)
+            if not isinstance(self.options["channels_first"], bool):
+                fail(
+                    "options['channels_first']", "a bool", self.options["channels_first"], TypeError
+                )
+
+
+#: Layers whose three-dimensional outputs are [B, C, L] (channels first), for a hint.
+_CHANNELS_FIRST_1D = (
+    nn.Conv1d,
+    nn.ConvTranspose1d,
+    nn.BatchNorm1d,
+    nn.InstanceNorm1d,
+    nn.MaxPool1d,
+    nn.AvgPool1d,
+    nn.AdaptiveMaxPool1d,
+    nn.AdaptiveAvgPool1d,
+)
+
+
+def hint_channels_first(spec: FeatureDistillation, student: nn.Module, teacher: nn.Module) -> bool:
+    """Whether a hint reads three-dimensional features as ``[B, C, L]``: as ``options`` says,
+    else when either named layer is a 1-D convolution, norm or pooling layer."""
+    if spec.options and "channels_first" in spec.options:
+        return spec.options["channels_first"]
+    layers = (
+        resolve_module_names(student, [spec.student_layer], argument="student_layer"),
+        resolve_module_names(teacher, [spec.teacher_layer], argument="teacher_layer"),
+    )
+    return any(isinstance(m, _CHANNELS_FIRST_1D) for found in layers for m in found.values())
+
+
+def feature_shapes(spec: FeatureDistillation, student_hooks, teacher_hooks) -> tuple:
+    """Per-sample shapes (student, teacher) of one pair's features, each a tensor."""
+    shapes = []
+    for side, hooks, layer in (
+        ("student", student_hooks, spec.student_layer),
+        ("teacher", teacher_hooks, spec.teacher_layer),
+    ):
+        feature = hooks[layer]
+        if not isinstance(feature, Tensor):
+            raise TypeError(
+                f"{side} layer {layer!r} must output a tensor for feature distillation; it "
+                f"returned a {type(feature).__name__}. Name a submodule that outputs the "
+                "tensor itself."
+            )
+        shapes.append(tuple(feature.shape[1:]))
+    return tuple(shapes)
 
 
 _SHAPES_KEY = "hint_shapes"
@@ -490,7 +541,9 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
             shapes = self._feature_shapes(example_input, "a 'hint' feature loss", "regressor")
         for i, (spec, shape) in enumerate(zip(self.feature_specs, shapes)):
             if spec.loss == "hint":
-                self.hint_regressors[str(i)] = HintRegressor(*shape)
+                self.hint_regressors[str(i)] = HintRegressor(
+                    *shape, channels_first=hint_channels_first(spec, self.student, self.teacher)
+                )
 
     def _feature_shapes(self, example_input, needed_by: str, what: str) -> list:
         """Per-sample shapes (student, teacher) of every pair's features, from one probe."""
@@ -509,10 +562,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         ):
             self.student(example_input)
             self.teacher(example_input)
-            return [
-                (tuple(sh[s.student_layer].shape[1:]), tuple(th[s.teacher_layer].shape[1:]))
-                for s in self.feature_specs
-            ]
+            return [feature_shapes(spec, sh, th) for spec in self.feature_specs]
 
     def _build_feature_methods(self, example_input) -> None:
         shapes = [(None, None)] * len(self.feature_specs)

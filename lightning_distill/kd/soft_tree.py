@@ -264,8 +264,11 @@ class SoftDecisionTree(nn.Module):
     def plot_filters(self, figure: Figure | None = None, *, class_names=None) -> Figure:
         """Draw the tree: each inner node's filter and each leaf's class distribution.
 
-        Filters are images when ``input_shape`` has two (or three, channels first) dimensions,
-        bar charts over the inputs otherwise. Nodes sit at their place in the tree.
+        Filters are images when ``input_shape`` has two (or three, channels first:
+        ``(C, H, W)``, as torch lays images out) dimensions, bar charts over the inputs
+        otherwise. A filter of several channels is drawn as its channels side by side (left to
+        right, channel 0 first, a blank column between), never averaged: a node may weigh one
+        channel against another. Nodes sit at their place in the tree.
 
         Parameters
         ----------
@@ -297,10 +300,12 @@ class SoftDecisionTree(nn.Module):
                 ax = figure.add_subplot(grid[level, first : first + width])
                 filt = weights[node]
                 if image:
-                    picture = filt.reshape(self.input_shape)
-                    if picture.dim() == 3:
-                        picture = picture.mean(dim=0)
-                    ax.imshow(picture.numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit)
+                    ax.imshow(
+                        _channels_side_by_side(filt.reshape(self.input_shape)).numpy(),
+                        cmap="RdBu_r",
+                        vmin=-limit,
+                        vmax=limit,
+                    )
                     ax.set_xticks([])
                     ax.set_yticks([])
                 else:
@@ -330,3 +335,17 @@ class SoftDecisionTree(nn.Module):
             fontsize=8,
         )
         return figure
+
+
+def _channels_side_by_side(picture: Tensor) -> Tensor:
+    """``[H, W]`` as is; ``[C, H, W]`` as ``[H, C * W + C - 1]``: the channels left to right,
+    a NaN column (drawn blank) between two."""
+    if picture.dim() == 2:
+        return picture
+    gap = picture.new_full((picture.shape[1], 1), float("nan"))
+    columns = []
+    for index, channel in enumerate(picture):
+        if index:
+            columns.append(gap)
+        columns.append(channel)
+    return torch.cat(columns, dim=1)

@@ -414,3 +414,15 @@ def test_methods_called_outside_a_fit_run_the_teacher_frozen_and_give_it_back():
     assert teacher.training and all(m.training for m in teacher.modules())
     assert all(p.requires_grad for p in teacher.parameters())
     assert module.h0.grad is not None
+
+
+def test_dict_batches_are_read_like_distillation_modules():
+    module = AWDModule(_teacher(), wavelet="haar", levels=1)
+    x = torch.randn(4, 32)
+    expected = {k: v.detach() for k, v in module.losses(x).items()}
+    for batch in ({"inputs": x}, {"x": x, "y": torch.zeros(4)}, (x,)):
+        found = module.losses(batch)
+        for name, value in expected.items():
+            torch.testing.assert_close(found[name].detach(), value)
+    with pytest.raises(ValueError, match="inputs"):
+        module.losses({"signal": x})

@@ -360,3 +360,85 @@ def test_failed_fit_gives_teacher_back(models):
         quiet_trainer(max_epochs=1).fit(module, loader)
     assert teacher.training
     assert all(p.requires_grad for p in teacher.parameters())
+
+
+def _conv1d_net(channels: int, stride: int = 1) -> nn.Sequential:
+    torch.manual_seed(channels + stride)
+    return nn.Sequential(
+        nn.Conv1d(2, channels, 3, padding=1, stride=stride),
+        nn.ReLU(),
+        nn.Conv1d(channels, channels, 3, padding=1),
+        nn.Flatten(),
+        nn.LazyLinear(4),
+    )
+
+
+@pytest.mark.parametrize("student_stride", [1, 2])
+def test_hint_between_1d_convolutions_maps_channels_not_time(student_stride):
+    # [B, C, L] features of Conv1d layers: the regressor is a 1x1 convolution over C (the
+    # lengths matched by interpolation), not a linear map over L that mixes time positions
+    x = torch.randn(6, 2, 20)
+    student, teacher = _conv1d_net(3, student_stride), _conv1d_net(8)
+    student(x), teacher(x)  # materialise the lazy layers
+    spec = FeatureDistillation("2", "2", loss="hint")
+    module = DistillationModule(student, teacher, features=[spec], example_input=x[:2])
+    regressor = module.hint_regressors["0"]
+    assert isinstance(regressor.map, nn.Conv1d)
+    assert (regressor.map.in_channels, regressor.map.out_channels) == (3, 8)
+    student_feature = student[:3](x)
+    teacher_feature = teacher[:3](x)
+    mapped = regressor(student_feature)
+    assert mapped.shape == teacher_feature.shape
+    # a time shift of the student's feature shifts the mapped feature the same way
+    if student_stride == 1:
+        shifted = regressor(torch.roll(student_feature, 1, dims=2))
+        torch.testing.assert_close(shifted[..., 1:], mapped[..., :-1])
+    loss = module.training_step((x, torch.randint(0, 4, (6,))), 0)
+    assert torch.isfinite(loss)
+
+
+def test_hint_options_and_token_lengths_are_checked_at_construction():
+    with pytest.raises(TypeError, match=r"options\['channels_first'\] must be a bool"):
+        FeatureDistillation("a", "b", loss="hint", options={"channels_first": "yes"})
+    with pytest.raises(ValueError, match=r"options must be \{'channels_first': bool\}"):
+        FeatureDistillation("a", "b", loss="hint", options={"stride": 2})
+
+    class Tokens(nn.Module):
+        def __init__(self, length, width):
+            super().__init__()
+            self.length, self.embed = length, nn.Linear(4, width)
+
+        def forward(self, x):
+            return self.embed(x).unsqueeze(1).expand(-1, self.length, -1).mean(1)
+
+    x = torch.randn(3, 4)
+    student, teacher = Tokens(5, 6), Tokens(7, 6)
+    spec = FeatureDistillation("embed", "embed", loss="hint")
+    # [B, D] features: fine; three-dimensional token features of other lengths are refused
+    DistillationModule(student, teacher, features=[spec], example_input=x)
+    from lightning_distill.losses import HintRegressor
+
+    with pytest.raises(ValueError, match=r"same length L.*channels_first"):
+        HintRegressor((5, 6), (7, 6))
+
+
+def test_a_feature_layer_returning_a_tuple_is_named_at_construction():
+    class Pair(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.body(x), x
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pair, self.head = Pair(), nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.head(self.pair(x)[0])
+
+    spec = FeatureDistillation("pair", "pair", loss="hint")
+    with pytest.raises(TypeError, match=r"student layer 'pair' must output a tensor.*tuple"):
+        DistillationModule(Net(), Net(), features=[spec], example_input=torch.randn(2, 4))

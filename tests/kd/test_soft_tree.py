@@ -3,6 +3,7 @@
 import itertools
 
 import matplotlib
+import numpy as np
 import pytest
 import torch
 from matplotlib.figure import Figure
@@ -165,3 +166,16 @@ def test_copy_and_pickle_after_a_training_forward():
     assert twin.balance_penalty is None and tree.balance_penalty is not None
     restored = pickle.loads(pickle.dumps(tree))
     torch.testing.assert_close(restored.inner.weight, tree.inner.weight)
+
+
+def test_multi_channel_filters_are_drawn_channel_by_channel():
+    # a node that weighs channel 0 against channel 1: averaging the channels drew it empty
+    tree = SoftDecisionTree(2 * 3 * 4, 2, depth=1, input_shape=(2, 3, 4))
+    pattern = torch.arange(12.0).view(3, 4) - 5.5
+    with torch.no_grad():
+        tree.inner.weight[0] = torch.stack([pattern, -pattern]).flatten()
+    drawn = np.asarray(tree.plot_filters().axes[0].images[0].get_array().filled(np.nan))
+    assert drawn.shape == (3, 2 * 4 + 1)  # the two channels side by side, a blank column between
+    np.testing.assert_array_equal(drawn[:, :4], pattern.numpy())
+    np.testing.assert_array_equal(drawn[:, 5:], -pattern.numpy())
+    assert np.isnan(drawn[:, 4]).all()
