@@ -185,9 +185,15 @@ def ddp_metrics(trainer, student: nn.Module) -> dict:
 
 
 def write_from_rank_zero(trainer, metrics: dict, out_path: str) -> None:
+    """Rank 0 writes ``metrics``; then every rank leaves the process group. Lightning leaves it
+    up at the end of a fit, and gloo's threads still running at interpreter exit can abort a
+    process ("terminate called without an active exception") after its work is done."""
     if trainer.global_rank == 0:
         with open(out_path, "w") as f:
             json.dump(metrics, f)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 def run_ddp_script(script: Path, devices: int, out: Path) -> dict:
