@@ -577,7 +577,7 @@ def _min_weight_text(audit):
     if not min_weight:
         return ""
     return (
-        f" Values held by fewer than {format_number(min_weight)} rows are shown but never "
+        f" Values held by fewer than {float(min_weight):g} rows are shown but never "
         "flagged: their bands are too wide to say anything."
     )
 

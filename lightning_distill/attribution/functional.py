@@ -408,9 +408,11 @@ def _numpy_runs(values: Tensor, count: int):
     """``_sorted_runs`` and ``_top_shares`` of float32 (or narrower) rows on the CPU, with numpy
     mostly in place: numpy's vectorised sort of 64-bit integers is several times faster than
     torch's sort, and on maps of a few MB fresh memory costs about as much as the arithmetic.
-    Ranks come from sorted positions, corrected on runs of ties only. Returns the flat index (row offset included) of each sorted position's
-    pixel, the pixel's centred doubled mean rank (int64), and the top pixels' flat indices and
-    shares (``_top_shares``)."""
+    Ranks come from sorted positions, corrected on runs of ties only. The keys are
+    ``_sort_keys``' built in place (about 2 ms less per 64 maps of 64 x 64 than building them
+    with torch). Returns the flat index (row offset included) of each sorted position's pixel,
+    the pixel's centred doubled mean rank (int64), and the top pixels' flat indices and shares
+    (``_top_shares``)."""
     rows, columns = values.shape
     shift = max(1, (columns - 1).bit_length())
     bits = (values.to(torch.float32) + 0.0).numpy().view(np.int32)  # + 0.0: -0.0 -> 0.0

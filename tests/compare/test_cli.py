@@ -400,6 +400,9 @@ def test_max_bins_and_min_weight_make_a_small_audits_values_testable(
         return int(table.loc[table["term"] == "age", "testable"].sum())
 
     assert testable(coarse) > testable(default)
+    # the report states the threshold as given (a float option printed "10.000" before)
+    assert "fewer than 10 rows are shown" in (tmp_path / "default.html").read_text("utf-8")
+    assert "fewer than 5 rows are shown" in (tmp_path / "coarse.html").read_text("utf-8")
 
 
 # ---------------------------------------------------------------------------- the outcome event
