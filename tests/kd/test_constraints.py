@@ -274,3 +274,101 @@ def test_penalty_is_a_constant_zero_when_every_row_meets_the_margin():
     model = _MonotoneWithMargin()
     penalty = monotonic_penalty(model, torch.randn(10, 4), 0, margin=1.0)
     assert float(penalty) == 0.0 and not penalty.requires_grad
+
+
+def _reference_penalty(model, points, feature, output, direction, margin, quantity):
+    """The formula by a full second-order autograd pass over every row."""
+    points = points.clone().requires_grad_(True)
+    out = model(points)
+    if quantity == "log_probability":
+        out = out.log_softmax(1)
+    (grad,) = torch.autograd.grad(out[:, output].sum(), points, create_graph=True)
+    return torch.relu(margin - direction * grad[:, feature]).square().mean()
+
+
+def _chains():
+    nested = nn.Sequential(nn.Linear(4, 12), nn.Sequential(nn.Tanh(), nn.Linear(12, 12)))
+    return {
+        "relu": [nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 3)],
+        "inplace_relu": [nn.Linear(4, 16), nn.ReLU(inplace=True), nn.Linear(16, 3)],
+        "leaky": [nn.Linear(4, 16), nn.LeakyReLU(0.1), nn.Linear(16, 3)],
+        "tanh_sigmoid": [
+            nn.Linear(4, 16),
+            nn.Tanh(),
+            nn.Linear(16, 8),
+            nn.Sigmoid(),
+            nn.Linear(8, 3),
+        ],
+        "identity_dropout": [
+            nn.Identity(),
+            nn.Linear(4, 16),
+            nn.Dropout(0.0),
+            nn.ReLU(),
+            nn.Linear(16, 3),
+        ],
+        "nested": [nested, nn.ReLU(), nn.Linear(12, 3)],
+        "linear": [nn.Linear(4, 3)],
+    }
+
+
+@pytest.mark.parametrize("chain", sorted(_chains()))
+@pytest.mark.parametrize("quantity", ["logit", "log_probability"])
+def test_chain_penalty_and_gradient_equal_the_second_order_pass(chain, quantity):
+    from lightning_distill.kd.constraints import _chain_layers, _chain_slopes
+
+    torch.manual_seed(11)
+    model = nn.Sequential(*_chains()[chain]).double()
+    assert _chain_layers(model) is not None  # the forward-carried derivative is what is tested
+    points = torch.randn(400, 4, dtype=torch.float64)
+    slopes = _chain_slopes(_chain_layers(model), points, 1, 2, quantity).detach()
+    margin = float(slopes.abs().median()) if chain != "linear" else float(slopes[0].abs()) + 0.1
+    shares, params = [], list(model.parameters())
+    for direction in (1, -1):
+        shares.append(float(((margin - direction * slopes) > 0).double().mean()))
+        reference = _reference_penalty(model, points, 1, 2, direction, margin, quantity)
+        expected = torch.autograd.grad(reference, params, allow_unused=True, materialize_grads=True)
+        penalty = monotonic_penalty(
+            model, points, 1, output=2, direction=direction, margin=margin, quantity=quantity
+        )
+        got = torch.autograd.grad(penalty, params, allow_unused=True, materialize_grads=True)
+        torch.testing.assert_close(penalty, reference)
+        for a, b in zip(got, expected):
+            torch.testing.assert_close(a, b)
+    # the screen kept some rows out of the second pass and sent others through it
+    assert chain == "linear" or any(0 < share < 1 for share in shares), shares
+
+
+def test_only_plain_chains_take_the_forward_carried_derivative():
+    from lightning_distill.kd.constraints import _chain_layers
+
+    class Custom(nn.Sequential):
+        pass
+
+    dropout = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 2))
+    not_chains = [
+        Custom(nn.Linear(4, 2)),
+        nn.Sequential(nn.Linear(4, 8), nn.GELU(), nn.Linear(8, 2)),
+        nn.Sequential(nn.ReLU(), nn.Linear(4, 2)),  # an activation on the inputs themselves
+        nn.Sequential(nn.Linear(4, 8), nn.LeakyReLU(-0.5), nn.Linear(8, 2)),
+        nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Linear(8, 2)),
+        nn.Sequential(nn.Linear(4, 8), Custom(nn.ReLU()), nn.Linear(8, 2)),
+        dropout,
+        nn.Linear(4, 2),
+    ]
+    for model in not_chains:
+        assert _chain_layers(model) is None, model
+    assert _chain_layers(dropout.eval()) is not None
+
+
+def test_chain_penalty_reads_pruned_weights_and_fires_hooks():
+    torch.manual_seed(12)
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2)).double()
+    torch.nn.utils.prune.l1_unstructured(model[0], "weight", amount=0.5)
+    seen = []
+    model[2].register_forward_hook(lambda module, args, out: seen.append(out.shape[0]))
+    points = torch.randn(50, 4, dtype=torch.float64)
+    reference = _reference_penalty(model, points, 0, 1, 1, 0.5, "logit")
+    seen.clear()
+    penalty = monotonic_penalty(model, points, 0, output=1, margin=0.5)
+    torch.testing.assert_close(penalty, reference)
+    assert seen and seen[0] == 50  # the screen ran through the layers' own calls
