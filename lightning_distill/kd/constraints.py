@@ -16,6 +16,7 @@ A constraint is an object with a ``name``, a ``weight`` and a method
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -207,9 +208,10 @@ def monotonic_penalty(
       ``Sigmoid``, ``Identity`` and ``Dropout`` in evaluation mode, starting with a
       ``Linear``; the tabular MLP) carries the derivative forward beside its activations,
       a forward-mode pass written with plain tensor operations: the first pass needs no
-      autograd at all, and the penalty's gradient a first-order backward. Layers still run
-      through their own calls (hooks fire; pruning and parametrizations apply), but a forward
-      hook that *replaces* a layer's output is not seen by the carried derivative.
+      autograd at all, and the penalty's gradient a first-order backward. Only when nothing
+      else runs on the way: a model with forward hooks or pre-hooks (global ones included;
+      pruning's and the classic weight and spectral norms' are fine), or a ``forward`` set on
+      an instance, takes the reverse-mode path.
     * Any other model: reverse mode, a first-order ``torch.autograd.grad`` to find the
       violating rows, then ``create_graph=True`` on them (the loss's backward then runs
       through the derivative, a second-order pass).
@@ -243,10 +245,12 @@ def monotonic_penalty(
     check_choice("quantity", quantity, _QUANTITIES)
     column = _feature_tensor(points, feature)
     n_rows = column.shape[0]
+    _check_finite_points(points)
     layers = None if isinstance(points, Mapping) else _chain_layers(model)
     if layers is not None:
         # A plain chain: the derivative is carried forward beside the activations, so the
         # penalty needs a first-order backward only, and the screen no backward at all.
+        points = points.detach()  # as the reverse-mode path: no gradient to what made them
         with torch.no_grad():
             slopes = _chain_slopes(layers, points, feature, output, quantity)
         violating = (margin - direction * slopes) > 0
@@ -275,15 +279,61 @@ def _chain_layers(model: nn.Module) -> list[nn.Module] | None:
 
     A chain is an ``nn.Sequential`` (nested ones flattened) of exactly ``Linear``, ``ReLU``,
     ``LeakyReLU`` with a slope >= 0, ``Tanh``, ``Sigmoid``, ``Identity`` and ``Dropout`` that
-    drops nothing (evaluation mode or ``p=0``), starting with a ``Linear``; subclasses are not
-    chains (their ``forward`` may differ), nor is anything else: those take the generic
-    autograd path.
+    drops nothing (evaluation mode or ``p=0``), starting with a ``Linear``, whose calls run
+    nothing else (:func:`_calls_are_plain`); subclasses are not chains (their ``forward`` may
+    differ), nor is anything else: those take the generic autograd path.
     """
     layers = _flat_chain(model)
+    if layers is None or not _calls_are_plain(model):
+        return None
     # the tangent starts at the first Linear's column: an activation before it would act on
     # the input column itself
     first = next((layer for layer in layers or () if type(layer) is not nn.Identity), None)
     return layers if type(first) is nn.Linear else None
+
+
+@functools.cache
+def _weight_pre_hooks() -> tuple[type, ...]:
+    """Forward pre-hooks that only recompute a layer's ``weight`` before its call (pruning, the
+    classic weight and spectral norms); the tangent reads the weight after the call."""
+    from torch.nn.utils import prune
+
+    kinds = [prune.BasePruningMethod]
+    try:
+        from torch.nn.utils.spectral_norm import SpectralNorm
+        from torch.nn.utils.weight_norm import WeightNorm
+
+        kinds += [SpectralNorm, WeightNorm]
+    except ImportError:  # pragma: no cover - older or newer torch without them
+        pass
+    return tuple(kinds)
+
+
+def _calls_are_plain(model: nn.Module) -> bool:
+    """Whether calling ``model`` runs its layers' ``forward`` and nothing that could change a
+    value on the way: no forward hooks or pre-hooks on any of its modules (except
+    :func:`_weight_pre_hooks`), no global module hooks, no ``forward`` set on an instance.
+
+    torch offers no public way to list hooks, so this reads its registries
+    (``Module._forward_hooks`` and the like); when one is not where it is expected, the answer
+    is ``False`` and the exact reverse-mode path is taken: a change in torch can only cost speed.
+    """
+    from torch.nn.modules import module as torch_module
+
+    harmless = _weight_pre_hooks()
+    missing = object()
+    for name in ("_global_forward_hooks", "_global_forward_pre_hooks"):
+        registry = getattr(torch_module, name, missing)
+        if registry is missing or registry:
+            return False
+    for module in model.modules():
+        hooks = getattr(module, "_forward_hooks", missing)
+        pre_hooks = getattr(module, "_forward_pre_hooks", missing)
+        if hooks is missing or pre_hooks is missing or hooks or "forward" in vars(module):
+            return False
+        if not all(isinstance(hook, harmless) for hook in pre_hooks.values()):
+            return False
+    return True
 
 
 def _flat_chain(model: nn.Module) -> list[nn.Module] | None:
@@ -311,10 +361,9 @@ def _chain_slopes(layers, points: Tensor, feature: int, output: int, quantity: s
     forward as a tangent beside the activations: one pass, differentiable in the parameters
     by a first-order backward.
 
-    Each layer runs through its own ``__call__`` (hooks fire, pruning and parametrizations
-    apply); the tangent reads a ``Linear``'s weight after that call, and an activation's
-    derivative from its output, taken before the next layer runs (in-place activations are
-    safe). Forward hooks that replace a layer's output are not seen by the tangent.
+    Each layer runs through its own ``__call__`` (pruning's weight hook applies); the tangent
+    reads a ``Linear``'s weight after that call, and an activation's derivative from its
+    output, taken before the next layer runs (in-place activations are safe).
     """
     feature = check_integer("feature", feature, minimum=0, maximum=points.shape[1] - 1)
     h, tangent = points, None
@@ -345,6 +394,17 @@ def _chain_slopes(layers, points: Tensor, feature: int, output: int, quantity: s
         probabilities = F.softmax(h.T, dim=0).T
         return tangent[:, output] - (probabilities * tangent).sum(dim=1)
     return tangent[:, output]
+
+
+def _check_finite_points(points) -> None:
+    """The derivative is undefined at NaN or infinite inputs (and a NaN row would give a
+    penalty of no meaning rather than an error)."""
+    if isinstance(points, Mapping):
+        for key, value in points.items():
+            if isinstance(value, Tensor):
+                check_finite(f"inputs[{key!r}]", value)
+    else:
+        check_finite("inputs", points)
 
 
 def _mixes_rows(model: nn.Module) -> bool:

@@ -360,15 +360,91 @@ def test_only_plain_chains_take_the_forward_carried_derivative():
     assert _chain_layers(dropout.eval()) is not None
 
 
-def test_chain_penalty_reads_pruned_weights_and_fires_hooks():
+def test_chain_penalty_reads_pruned_weights():
+    from lightning_distill.kd.constraints import _chain_layers
+
     torch.manual_seed(12)
     model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2)).double()
     torch.nn.utils.prune.l1_unstructured(model[0], "weight", amount=0.5)
-    seen = []
-    model[2].register_forward_hook(lambda module, args, out: seen.append(out.shape[0]))
+    assert _chain_layers(model) is not None  # pruning's weight hook keeps the chain
     points = torch.randn(50, 4, dtype=torch.float64)
     reference = _reference_penalty(model, points, 0, 1, 1, 0.5, "logit")
-    seen.clear()
+    torch.testing.assert_close(monotonic_penalty(model, points, 0, output=1, margin=0.5), reference)
+
+
+def _hooked_models():
+    """Chains whose calls run something that changes values: each must leave the chain."""
+
+    def chain():
+        torch.manual_seed(13)
+        return nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 3)).double()
+
+    outer_pre, outer_post, layer_pre, layer_post, instance = (chain() for _ in range(5))
+    outer_pre.register_forward_pre_hook(lambda module, args: (args[0] * 3.0,))
+    outer_post.register_forward_hook(lambda module, args, out: out * 3.0)
+    layer_pre[2].register_forward_pre_hook(lambda module, args: (args[0] * 2.0,))
+    layer_post[1].register_forward_hook(lambda module, args, out: out * 2.0)
+    instance[1].forward = torch.nn.functional.gelu
+    torch.manual_seed(13)
+    nested = nn.Sequential(nn.Linear(4, 12), nn.Sequential(nn.Tanh(), nn.Linear(12, 3))).double()
+    nested[1].register_forward_hook(lambda module, args, out: -out)
+    return {
+        "outer_pre": outer_pre,
+        "outer_post": outer_post,
+        "layer_pre": layer_pre,
+        "layer_post": layer_post,
+        "instance_forward": instance,
+        "nested": nested,
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_hooked_models()))
+def test_hooks_that_change_values_take_the_exact_path(case):
+    from lightning_distill.kd.constraints import _chain_layers
+
+    model = _hooked_models()[case]
+    assert _chain_layers(model) is None
+    points = torch.randn(200, 4, dtype=torch.float64)
+    reference = _reference_penalty(model, points, 0, 1, 1, 0.5, "logit")
+    params = list(model.parameters())
     penalty = monotonic_penalty(model, points, 0, output=1, margin=0.5)
     torch.testing.assert_close(penalty, reference)
-    assert seen and seen[0] == 50  # the screen ran through the layers' own calls
+    unused = {"allow_unused": True, "materialize_grads": True}
+    got = torch.autograd.grad(penalty, params, **unused)
+    for a, b in zip(got, torch.autograd.grad(reference, params, **unused)):
+        torch.testing.assert_close(a, b)
+
+
+def test_global_hooks_take_the_exact_path():
+    from lightning_distill.kd.constraints import _chain_layers
+
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    assert _chain_layers(model) is not None
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(lambda m, args: None)
+    try:
+        assert _chain_layers(model) is None
+    finally:
+        handle.remove()
+    assert _chain_layers(model) is not None
+
+
+def test_points_with_a_graph_pass_no_gradient_back():
+    torch.manual_seed(14)
+    encoder = nn.Linear(4, 4).double()
+    points = encoder(torch.randn(100, 4, dtype=torch.float64))
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2)).double()
+    penalty = monotonic_penalty(model, points, 0, margin=1.0)
+    assert float(penalty) > 0
+    penalty.backward()
+    assert encoder.weight.grad is None and model[0].weight.grad is not None
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_points_are_refused(value):
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    points = torch.randn(20, 4)
+    points[3, 2] = value
+    with pytest.raises(ValueError, match="inputs must be finite; got NaN or infinite values"):
+        monotonic_penalty(model, points, 0)
+    with pytest.raises(ValueError, match="inputs must be finite"):
+        Monotonic(0).penalty(model, points)
