@@ -10,6 +10,8 @@ data set.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from torch import Tensor
 
@@ -108,6 +110,18 @@ def apply_augment(augment, inputs, targets) -> tuple[object, Tensor]:
         new_inputs, new_targets = result
     else:
         new_inputs, new_targets = result, targets
+    kind = (
+        Tensor if isinstance(inputs, Tensor) else Mapping if isinstance(inputs, Mapping) else None
+    )
+    if new_inputs is None or (kind is not None and not isinstance(new_inputs, kind)):
+        expected = "the inputs' kind" if kind is None else f"a {kind.__name__}, as the inputs"
+        fail(
+            "augment",
+            f"a callable returning (inputs, targets) or new inputs ({expected}); an in-place "
+            "augmentation must still return them",
+            type(new_inputs).__name__,
+            TypeError,
+        )
     if not isinstance(new_targets, Tensor):
         fail(
             "augment",

@@ -22,7 +22,11 @@ from lightning_distill._teacher import (
 from lightning_distill._validation import check_real
 from lightning_distill.hooks import resolve_module_names
 from lightning_distill.kd._callback_features import CallbackFeatures
-from lightning_distill.kd.constraints import add_constraint_terms, check_constraints
+from lightning_distill.kd.constraints import (
+    add_constraint_terms,
+    check_constraints,
+    check_constraints_on,
+)
 from lightning_distill.kd.losses import _check_fraction, _check_temperature, distillation_terms
 from lightning_distill.kd.module import _as_feature_specs
 
@@ -163,6 +167,7 @@ class KnowledgeDistillation(L.Callback):
             source = resolve_module_names(pl_module, [self.logits_from], argument="logits_from")[
                 self.logits_from
             ]
+        check_constraints_on(self.constraints, source)
         self._teacher_lifecycle.freeze(self.teacher)
         if self._features is not None:
             self._features.setup(pl_module, self.teacher, source)

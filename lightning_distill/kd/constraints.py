@@ -168,9 +168,20 @@ def _output_of(model: nn.Module, x, output: int, quantity: str) -> Tensor:
             fail("quantity", "'logit' for a model with one output", quantity)
         return out
     check_integer("output", output, minimum=0, maximum=out.shape[1] - 1)
+    _check_quantity_width(quantity, out.shape[1])
     if quantity == "log_probability":
         return F.log_softmax(out, dim=1)[:, output]
     return out[:, output]
+
+
+def _check_quantity_width(quantity: str, width: int) -> None:
+    if quantity == "log_probability" and width < 2:
+        fail(
+            "quantity",
+            "'logit' for a model with one output column (a log-softmax over one column is 0 "
+            "whatever the inputs, so every model would look monotone)",
+            quantity,
+        )
 
 
 def _derivative(model, points, feature, output, quantity, *, create_graph: bool):
@@ -197,16 +208,22 @@ def monotonic_penalty(
     .. math:: \frac{1}{n}\sum_{i=1}^{n} \mathrm{relu}\Big(b - \delta\,
               \frac{\partial f_o(x_i)}{\partial x_{i,j}}\Big)^2
 
-    differentiable in the model's parameters. Rows that already meet the margin contribute
-    zero (value and gradient), so a first pass finds the violating rows and only those enter
-    the differentiable pass (all rows when the model has batch normalisation in training mode,
-    where rows depend on each other). Returns a constant zero when every row meets the margin.
+    differentiable in the model's parameters. The model is evaluated as it is deployed (and as
+    :func:`monotonicity_violations` checks it): in evaluation mode, every submodule's mode
+    restored afterwards, so that batch normalisation uses its running statistics (and the
+    points do not update them), dropout is off and each row's derivative is its own. A model
+    whose rows depend on each other even then (batch normalisation without running
+    statistics) is refused. Rows that already meet the margin contribute zero (value and
+    gradient), so a first pass finds the violating rows and only those enter the
+    differentiable pass. Returns a constant zero when every row meets the margin. Under
+    ``torch.no_grad()`` or ``torch.inference_mode()`` the value is computed all the same (with
+    autograd inside) and returned without a graph.
 
     How the derivative is taken:
 
     * A plain chain (an ``nn.Sequential`` of ``Linear``, ``ReLU``, ``LeakyReLU``, ``Tanh``,
-      ``Sigmoid``, ``Identity`` and ``Dropout`` in evaluation mode, starting with a
-      ``Linear``; the tabular MLP) carries the derivative forward beside its activations,
+      ``Sigmoid``, ``Identity``, ``BatchNorm1d`` and ``Dropout``, starting with a ``Linear``;
+      the tabular MLP) carries the derivative forward beside its activations,
       a forward-mode pass written with plain tensor operations: the first pass needs no
       autograd at all, and the penalty's gradient a first-order backward. Only when nothing
       else runs on the way: a model with forward hooks or pre-hooks (global ones included;
@@ -246,6 +263,24 @@ def monotonic_penalty(
     column = _feature_tensor(points, feature)
     n_rows = column.shape[0]
     _check_finite_points(points)
+    wanted_graph = torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()  # the student as deployed, and as monotonicity_violations checks it
+    try:
+        _check_rows_independent(model)
+        # the derivative needs autograd even when the caller turned it off (a validation step)
+        with torch.inference_mode(False), torch.enable_grad():
+            penalty = _penalty_in_eval_mode(
+                model, _outside_inference(points), feature, output, direction, margin, quantity
+            )
+    finally:
+        for module, mode in modes:
+            module.training = mode
+    return penalty / n_rows if wanted_graph else (penalty / n_rows).detach()
+
+
+def _penalty_in_eval_mode(model, points, feature, output, direction, margin, quantity) -> Tensor:
+    """The sum over rows of ``relu(margin - direction * slope)^2`` (see ``monotonic_penalty``)."""
     layers = None if isinstance(points, Mapping) else _chain_layers(model)
     if layers is not None:
         # A plain chain: the derivative is carried forward beside the activations, so the
@@ -257,10 +292,7 @@ def monotonic_penalty(
         if not bool(violating.any()):
             return slopes.new_zeros(())
         slopes = _chain_slopes(layers, points[violating], feature, output, quantity)
-        return F.relu(margin - direction * slopes).square().sum() / n_rows
-    if _mixes_rows(model):
-        grad, _ = _derivative(model, points, feature, output, quantity, create_graph=True)
-        return F.relu(margin - direction * grad).square().mean()
+        return F.relu(margin - direction * slopes).square().sum()
     # Rows that meet the margin add exactly zero, with zero gradient: find them with a cheap
     # first-order pass, and differentiate twice (create_graph) through the others only.
     grad, _ = _derivative(model, points, feature, output, quantity, create_graph=False)
@@ -270,7 +302,7 @@ def monotonic_penalty(
     grad, _ = _derivative(
         model, _rows(points, violating), feature, output, quantity, create_graph=True
     )
-    return F.relu(margin - direction * grad).square().sum() / n_rows
+    return F.relu(margin - direction * grad).square().sum()
 
 
 def _chain_layers(model: nn.Module) -> list[nn.Module] | None:
@@ -278,8 +310,9 @@ def _chain_layers(model: nn.Module) -> list[nn.Module] | None:
     can be carried forward beside its activations, else ``None``.
 
     A chain is an ``nn.Sequential`` (nested ones flattened) of exactly ``Linear``, ``ReLU``,
-    ``LeakyReLU`` with a slope >= 0, ``Tanh``, ``Sigmoid``, ``Identity`` and ``Dropout`` that
-    drops nothing (evaluation mode or ``p=0``), starting with a ``Linear``, whose calls run
+    ``LeakyReLU`` with a slope >= 0, ``Tanh``, ``Sigmoid``, ``Identity``, ``BatchNorm1d`` in
+    evaluation mode with running statistics and ``Dropout`` that drops nothing (evaluation mode
+    or ``p=0``), starting with a ``Linear``, whose calls run
     nothing else (:func:`_calls_are_plain`); subclasses are not chains (their ``forward`` may
     differ), nor is anything else: those take the generic autograd path.
     """
@@ -351,6 +384,8 @@ def _flat_chain(model: nn.Module) -> list[nn.Module] | None:
             kind is nn.LeakyReLU and layer.negative_slope >= 0
         ):
             layers.append(layer)
+        elif kind is nn.BatchNorm1d and not layer.training and layer.running_var is not None:
+            layers.append(layer)  # running statistics: a fixed affine map per unit
         elif kind is not nn.Dropout or (layer.training and layer.p > 0):
             return None
     return layers
@@ -375,6 +410,9 @@ def _chain_slopes(layers, points: Tensor, feature: int, output: int, quantity: s
             tangent = weight[:, feature] if tangent is None else F.linear(tangent, weight)
         elif kind is nn.Identity:
             pass
+        elif kind is nn.BatchNorm1d:
+            scale = torch.rsqrt(layer.running_var + layer.eps)
+            tangent = (scale if layer.weight is None else layer.weight * scale) * tangent
         elif kind is nn.ReLU:
             tangent = out.detach().sign() * tangent  # the output is >= 0: its sign is relu'
         elif kind is nn.LeakyReLU:
@@ -386,6 +424,7 @@ def _chain_slopes(layers, points: Tensor, feature: int, output: int, quantity: s
             tangent = (out * (1 - out)) * tangent
         h = out
     check_integer("output", output, minimum=0, maximum=h.shape[1] - 1)
+    _check_quantity_width(quantity, h.shape[1])
     if tangent.dim() == 1:
         tangent = tangent.expand_as(h)
     if quantity == "log_probability":
@@ -407,10 +446,21 @@ def _check_finite_points(points) -> None:
         check_finite("inputs", points)
 
 
-def _mixes_rows(model: nn.Module) -> bool:
-    """Whether a row's output depends on the other rows (batch statistics in training mode)."""
+def _check_rows_independent(model: nn.Module) -> None:
+    """Refuse a model (in evaluation mode) whose rows depend on each other: batch normalisation
+    without running statistics normalises by the batch's even then, so a row's derivative in
+    its own feature is not defined apart from the other rows."""
     norms = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
-    return any(isinstance(m, norms) and m.training for m in model.modules())
+    for name, module in model.named_modules():
+        if isinstance(module, norms) and (
+            module.running_mean is None or module.running_var is None
+        ):
+            raise ValueError(
+                "model must treat its rows independently in evaluation mode for a per-row "
+                f"derivative; got batch normalisation without running statistics at "
+                f"{name or 'the model'!r} (track_running_stats=False). Keep running statistics, "
+                "or normalise per row (LayerNorm, GroupNorm)."
+            )
 
 
 def _rows(points, mask: Tensor):
@@ -453,8 +503,10 @@ class Monotonic(Constraint):
     -----
     The student runs once more per step on ``batch + n_points`` rows without autograd (a plain
     ``nn.Sequential`` MLP) or with a first-order backward (other models), then again, with
-    gradients, on the rows that violate the margin; see :func:`monotonic_penalty`. A student
-    with batch normalisation updates its running statistics on those points too.
+    gradients, on the rows that violate the margin; see :func:`monotonic_penalty`. Both runs
+    are in evaluation mode (the student as deployed; its modes are restored): batch
+    normalisation uses its running statistics and the uniform points do not update them,
+    dropout is off.
 
     Examples
     --------
@@ -606,6 +658,14 @@ def check_constraints(constraints) -> list[Constraint]:
             fail("constraints", "constraints with distinct names", item.name)
         names.add(item.name)
     return list(constraints)
+
+
+def check_constraints_on(constraints, model: nn.Module) -> None:
+    """What can be checked before the first batch: an ``L1Sparsity``'s modules exist in
+    ``model`` and hold weight matrices (``Monotonic``'s feature needs a batch)."""
+    for constraint in constraints:
+        if isinstance(constraint, L1Sparsity) and not constraint.parameters_of(model):
+            fail("modules", "modules with weight matrices or kernels", constraint.modules)
 
 
 def constraint_terms(constraints, model: nn.Module, inputs) -> tuple[Tensor | None, dict]:

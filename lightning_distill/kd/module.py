@@ -24,7 +24,11 @@ from lightning_distill._teacher import (
 from lightning_distill._validation import check_choice, check_real, fail
 from lightning_distill.hooks import FeatureHooks, resolve_module_names
 from lightning_distill.kd.augment import apply_augment, check_augment
-from lightning_distill.kd.constraints import add_constraint_terms, check_constraints
+from lightning_distill.kd.constraints import (
+    add_constraint_terms,
+    check_constraints,
+    check_constraints_on,
+)
 from lightning_distill.kd.feature_losses import (
     FEATURE_METHODS,
     FeatureContext,
@@ -369,7 +373,8 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         Penalties on the student added to the loss (``weight * penalty``); each unweighted
         penalty is logged as ``train/constraint_<name>``. A
         :class:`~lightning_distill.SoftDecisionTree` student adds its balance penalty
-        (``train/constraint_tree_balance``) without being listed. Not hyperparameters: pass
+        (``train/constraint_tree_balance``, logged as added: the paper's C, its
+        strength lambda included) without being listed. Not hyperparameters: pass
         them again to ``load_from_checkpoint`` to train further.
     augment : callable, optional
         ``(inputs, targets) -> (inputs, targets)`` (or new inputs only) applied to each training
@@ -490,6 +495,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
             float(temperature) if learned_temperature is None else learned_temperature.as_data()
         )
         self.learned_temperature = learned_temperature
+        check_constraints_on(constraints, student)
         self.constraints = constraints
         self._augment = augment
         self.student = student

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 import os
 import random
 import weakref
@@ -299,14 +300,23 @@ def _isolated_global_seeds():
             os.environ["PL_GLOBAL_SEED"] = seed_variable
 
 
+def _as_sequence(values):
+    """A 1-D numpy array or tensor as a list (numpy and torch numbers become Python numbers);
+    anything else unchanged."""
+    if isinstance(values, np.ndarray | torch.Tensor) and values.ndim == 1:
+        return values.tolist()
+    return values
+
+
 def _check_temperatures(temperatures) -> list[float]:
+    temperatures = _as_sequence(temperatures)
     if isinstance(temperatures, str) or not isinstance(temperatures, Sequence):
         fail("temperatures", "a non-empty sequence of numbers > 0", temperatures, TypeError)
     if len(temperatures) == 0:
         fail("temperatures", "a non-empty sequence of numbers > 0", temperatures)
     values = []
     for value in temperatures:
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
             fail("temperatures", "a non-empty sequence of numbers > 0", temperatures, TypeError)
         if not (value > 0 and math.isfinite(value)):
             fail("temperatures", "a non-empty sequence of finite numbers > 0", temperatures)
@@ -441,6 +451,7 @@ def select_temperature(
     if not callable(make_trainer):
         fail("make_trainer", "a callable () -> lightning.Trainer", make_trainer, TypeError)
     temperatures = _check_temperatures(temperatures)
+    seeds = _as_sequence(seeds)
     if isinstance(seeds, str) or not isinstance(seeds, Sequence) or len(seeds) == 0:
         fail("seeds", "a non-empty sequence of integers", seeds, TypeError)
     seeds = [check_integer("seeds", seed, minimum=0) for seed in seeds]

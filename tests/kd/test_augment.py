@@ -44,6 +44,28 @@ def test_apply_augment_checks_the_batch_size():
     assert torch.equal(new_x, x * 2) and new_y is y
 
 
+def test_apply_augment_refuses_what_is_not_a_batch():
+    x, y = torch.rand(8, 3), torch.arange(8)
+
+    def in_place(inputs, targets):
+        inputs.mul_(1.0)
+
+    as_list = lambda inputs, targets: [inputs, targets]  # noqa: E731
+    for augment, got in ((in_place, "NoneType"), (as_list, "list")):
+        with pytest.raises(
+            TypeError,
+            match=rf"augment must be a callable returning \(inputs, targets\) or new inputs "
+            rf"\(a Tensor, as the inputs\); an in-place augmentation must still return them; "
+            rf"got '?{got}'?\.",
+        ):
+            apply_augment(augment, x, y)
+    named = {"income": torch.rand(8), "region": torch.zeros(8, dtype=torch.long)}
+    with pytest.raises(TypeError, match=r"\(a Mapping, as the inputs\)"):
+        apply_augment(lambda inputs, targets: inputs["income"], named, y)
+    new_named, _ = apply_augment(lambda inputs, targets: dict(inputs), named, y)
+    assert new_named.keys() == named.keys()
+
+
 @pytest.mark.parametrize(
     "call, error, pattern",
     [

@@ -247,20 +247,44 @@ def _full_penalty(model, points, feature, output, direction, margin):
     return torch.relu(margin - direction * grad[:, feature]).square().mean()
 
 
+class _Residual(nn.Module):
+    """Not a plain chain: takes the reverse-mode path."""
+
+    def __init__(self, body: nn.Module):
+        super().__init__()
+        self.body = body
+
+    def forward(self, x):
+        return self.body(x) + x[:, :1]
+
+
 @pytest.mark.parametrize("batch_norm", [False, True])
-def test_penalty_gradient_equals_the_full_second_order_pass(batch_norm):
+@pytest.mark.parametrize("chain", [False, True])
+def test_penalty_gradient_equals_the_full_second_order_pass_in_eval_mode(batch_norm, chain):
+    import copy
+
+    from lightning_distill.kd.constraints import _chain_layers
+
     torch.manual_seed(6)
     layers = (
         [nn.Linear(4, 16)]
         + ([nn.BatchNorm1d(16)] if batch_norm else [])
-        + [nn.Tanh(), nn.Linear(16, 2)]
+        + [nn.Tanh(), nn.Dropout(0.5), nn.Linear(16, 2)]
     )
-    model = nn.Sequential(*layers).double()
+    body = nn.Sequential(*layers).double()
+    if batch_norm:  # running statistics far from the batch's, so that the modes differ
+        body[1].running_mean.uniform_(-1, 1)
+        body[1].running_var.uniform_(0.5, 2.0)
+        body[1].weight.data.uniform_(0.5, 1.5)
+    model = (body if chain else _Residual(body)).train()
     points = torch.randn(300, 4, dtype=torch.float64)
-    reference = _full_penalty(model, points, 1, 0, 1, 0.2)
+    deployed = copy.deepcopy(model).eval()
+    assert (_chain_layers(deployed) is not None) == chain
+    reference = _full_penalty(deployed, points, 1, 0, 1, 0.2)
     expected = torch.autograd.grad(
-        reference, list(model.parameters()), allow_unused=True, materialize_grads=True
+        reference, list(deployed.parameters()), allow_unused=True, materialize_grads=True
     )
+    state = {k: v.clone() for k, v in model.state_dict().items()}
     penalty = monotonic_penalty(model, points, 1, output=0, direction=1, margin=0.2)
     got = torch.autograd.grad(
         penalty, list(model.parameters()), allow_unused=True, materialize_grads=True
@@ -268,6 +292,30 @@ def test_penalty_gradient_equals_the_full_second_order_pass(batch_norm):
     torch.testing.assert_close(penalty, reference)
     for a, b in zip(got, expected):
         torch.testing.assert_close(a, b)
+    assert all(m.training for m in model.modules())  # modes restored
+    for key, value in model.state_dict().items():  # running statistics not updated
+        assert torch.equal(value, state[key]), key
+
+
+def test_batch_norm_without_running_statistics_is_refused():
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8, track_running_stats=False))
+    with pytest.raises(ValueError, match="batch normalisation without running statistics"):
+        monotonic_penalty(model, torch.randn(16, 4), 0)
+    assert model.training
+
+
+@pytest.mark.parametrize("chain", [False, True])
+@pytest.mark.parametrize("context", ["no_grad", "inference_mode"])
+def test_penalty_under_no_grad_is_the_value_without_a_graph(chain, context):
+    torch.manual_seed(7)
+    body = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 2))
+    model = body if chain else _Residual(body)
+    points = torch.randn(64, 4)
+    expected = monotonic_penalty(model, points, 1, margin=0.5)
+    with getattr(torch, context)():
+        value = monotonic_penalty(model, points, 1, margin=0.5)
+    assert not value.requires_grad
+    torch.testing.assert_close(value, expected.detach())
 
 
 def test_penalty_is_a_constant_zero_when_every_row_meets_the_margin():
@@ -434,7 +482,7 @@ def test_points_with_a_graph_pass_no_gradient_back():
     points = encoder(torch.randn(100, 4, dtype=torch.float64))
     model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2)).double()
     penalty = monotonic_penalty(model, points, 0, margin=1.0)
-    assert float(penalty) > 0
+    assert float(penalty.detach()) > 0
     penalty.backward()
     assert encoder.weight.grad is None and model[0].weight.grad is not None
 
@@ -448,3 +496,16 @@ def test_non_finite_points_are_refused(value):
         monotonic_penalty(model, points, 0)
     with pytest.raises(ValueError, match="inputs must be finite"):
         Monotonic(0).penalty(model, points)
+
+
+@pytest.mark.parametrize("chain", [False, True])
+def test_log_probability_of_a_single_output_column_is_refused(chain):
+    body = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))
+    model = body if chain else _Residual(body)
+    x = torch.rand(50, 3)
+    pattern = "quantity must be 'logit' for a model with one output column"
+    with pytest.raises(ValueError, match=pattern):
+        monotonic_penalty(model, x, 0, quantity="log_probability")
+    with pytest.raises(ValueError, match=pattern):
+        monotonicity_violations(model, x, 0, quantity="log_probability")
+    assert set(monotonicity_violations(model, x, 0, quantity="logit")) == {"gradient", "pairs"}

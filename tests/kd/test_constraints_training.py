@@ -101,6 +101,36 @@ def test_monotone_constraint_removes_violations_and_keeps_fidelity(credit_teache
     assert "train/constraint_monotonic_0" not in results["kd"][2]
 
 
+@pytest.mark.slow
+def test_monotone_constraint_on_a_student_with_batch_norm_and_dropout(credit_teacher):
+    """The penalty is taken on the student as deployed (evaluation mode), which is what the
+    check measures: in training mode, batch statistics mix the rows' derivatives."""
+    teacher, x, y = credit_teacher
+    grid = torch.rand(4000, 5, generator=torch.Generator().manual_seed(7))
+    torch.manual_seed(1)
+    student = nn.Sequential(
+        nn.Linear(5, 32),
+        nn.BatchNorm1d(32),
+        nn.ReLU(),
+        nn.Dropout(0.1),
+        nn.Linear(32, 32),
+        nn.ReLU(),
+        nn.Linear(32, 2),
+    )
+    constraint = Monotonic(0, 1, output=1, margin=0.5, weight=10.0, n_points=256)
+    module = DistillationModule(
+        student, teacher, temperature=2.0, lr=3e-3, constraints=[constraint]
+    )
+    _fit(module, x, y, epochs=8)
+    student.eval()
+    violations = monotonicity_violations(student, grid, 0, output=1)
+    assert violations["gradient"] < 0.01 and violations["pairs"] < 0.01, violations
+    # the slope the constraint asks for is there on (nearly) every row, not flattened away
+    points = grid.clone().requires_grad_(True)
+    (slopes,) = torch.autograd.grad(student(points)[:, 1].sum(), points)
+    assert float((slopes[:, 0] < 0.5).float().mean()) < 0.02
+
+
 def test_constraint_enters_the_loss_with_its_weight_and_is_logged():
     torch.manual_seed(0)
     x, y = torch.rand(16, 5), torch.randint(2, (16,))
@@ -255,6 +285,21 @@ def test_augment_errors():
         DistillationModule(_mlp(8, 3), _mlp(8, 2), constraints=[Monotonic(0), Monotonic(0)])
     with pytest.raises(ValueError, match="temperature must be"):
         DistillationModule(_mlp(8, 3), _mlp(8, 2), temperature={"learned": False})
+    # an L1Sparsity's modules are checked against the student at construction
+    with pytest.raises(ValueError, match="modules must name submodules|'nope'"):
+        DistillationModule(_mlp(8, 3), _mlp(8, 2), constraints=[L1Sparsity(modules=["nope"])])
+    callback = KnowledgeDistillation(_mlp(8, 2), constraints=[L1Sparsity(modules=["nope"])])
+
+    class Plain(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = _mlp(8, 3)
+
+        def training_step(self, batch, batch_idx):
+            return self.net(batch[0]).sum()
+
+    with pytest.raises(ValueError, match="'nope'"):
+        callback.setup(None, Plain(), "fit")
 
 
 def test_checkpoint_with_constraints_and_augment_loads_weights_only(tmp_path):

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -237,6 +238,19 @@ def test_select_temperature_refuses_a_reused_student_and_unreadable_loaders():
 def test_select_temperature_bad_temperatures(temperatures, error):
     with pytest.raises(error, match=r"temperatures must be .*; got"):
         select_temperature(lambda t: None, lambda: None, [], [], temperatures)
+
+
+def test_select_temperature_reads_numpy_and_torch_sequences():
+    from lightning_distill.kd.temperature import _as_sequence, _check_temperatures
+
+    assert _check_temperatures(np.array([1.0, 2.0])) == [1.0, 2.0]
+    assert _check_temperatures(torch.tensor([4, 8])) == [4.0, 8.0]
+    assert _check_temperatures((np.float32(1.5), np.int64(3))) == [1.5, 3.0]
+    assert _as_sequence(np.arange(3)) == [0, 1, 2]
+    with pytest.raises(TypeError, match="temperatures must be"):
+        _check_temperatures(np.ones((2, 2)))
+    with pytest.raises(TypeError, match="temperatures must be"):
+        _check_temperatures((np.bool_(True), 2.0))
 
 
 def test_learned_temperature_bad_arguments():
