@@ -655,7 +655,12 @@ def check_constraints(constraints) -> list[Constraint]:
                 TypeError,
             )
         if item.name in names:
-            fail("constraints", "constraints with distinct names", item.name)
+            fail(
+                "constraints",
+                "constraints with distinct names (pass name=... to tell two apart, e.g. two "
+                "Monotonic constraints on one feature for different outputs)",
+                item.name,
+            )
         names.add(item.name)
     return list(constraints)
 

@@ -281,7 +281,9 @@ def test_augment_errors():
         doubling.training_step((x, y), 0)
     with pytest.raises(TypeError, match="constraints must be a list of Constraint"):
         DistillationModule(_mlp(8, 3), _mlp(8, 2), constraints=["monotone"])
-    with pytest.raises(ValueError, match="constraints must be constraints with distinct names"):
+    with pytest.raises(
+        ValueError, match=r"constraints must be constraints with distinct names \(pass name="
+    ):
         DistillationModule(_mlp(8, 3), _mlp(8, 2), constraints=[Monotonic(0), Monotonic(0)])
     with pytest.raises(ValueError, match="temperature must be"):
         DistillationModule(_mlp(8, 3), _mlp(8, 2), temperature={"learned": False})
