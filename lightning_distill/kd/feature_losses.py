@@ -256,6 +256,12 @@ class CRD(FeatureMethod):
     the NCE loss of eq. (18) (:func:`crd_contrast_loss`) in both directions: the teacher's
     embedding against the student bank and the student's against the teacher bank.
 
+    The negatives are drawn from the whole bank with replacement, so they may include the
+    sample's own class (rarely its own entry). This is the paper's uniform noise distribution;
+    the authors' CIFAR pipeline (RepDistiller's ``mode='exact'``, also mdistiller's) instead
+    draws them from the *other classes* only, without replacement, which needs the labels of
+    the whole training set. The loss formula is the same.
+
     Batches must carry each sample's index ``(inputs, targets, index)`` with index in
     ``[0, num_samples)``.
 

@@ -287,8 +287,10 @@ def distillation_loss(
 
     ``alpha`` weights the *teacher* term, and the :math:`T^2` factor is kept for every
     ``alpha``. This differs from torchdistill's ``KDLoss``, whose ``alpha`` weights the hard-label
-    loss and which drops :math:`T^2` when its ``alpha`` makes the soft term vanish; to reproduce a
-    torchdistill configuration with weight ``a``, pass ``alpha = 1 - a``.
+    loss and which returns the soft term *without* :math:`T^2` when its ``alpha`` is 0 or
+    ``None`` (the soft term alone). To reproduce a torchdistill configuration with weight
+    ``a > 0``, pass ``alpha = 1 - a``; with ``a = 0`` its loss is this one (``alpha=1``)
+    divided by :math:`T^2`.
 
     Parameters
     ----------
@@ -424,8 +426,10 @@ def attention_transfer_loss(
     r"""Attention transfer (Zagoruyko and Komodakis, ICLR 2017).
 
     Both features give attention maps :math:`Q = \sum_c |A_c|^p`; when their spatial sizes
-    differ, the larger map is average-pooled to the smaller size; each map is flattened and
-    divided by its L2 norm. Two variants exist and neither is a default:
+    differ, the larger *feature* is first average-pooled to the smaller size (as the common
+    reimplementations do, RepDistiller's and mdistiller's ``AT``; the authors' code needs equal
+    sizes); each map is flattened and divided by its L2 norm. Two variants exist and neither is
+    a default:
 
     - ``variant="paper"``: the paper's eq. (2), the L2 norm of the difference of the normalised
       maps per sample (not squared), averaged over the batch;
@@ -460,12 +464,14 @@ def attention_transfer_loss(
     check_finite("teacher_feature", teacher_feature)
     # Each map is divided by its norm below, so scaling a sample's feature changes nothing;
     # dividing by its largest magnitude first keeps |A|^p from overflowing (or underflowing).
+    if student_feature.shape[2:] != teacher_feature.shape[2:]:
+        size = tuple(
+            min(a, b) for a, b in zip(student_feature.shape[2:], teacher_feature.shape[2:])
+        )
+        student_feature = F.adaptive_avg_pool2d(student_feature, size)
+        teacher_feature = F.adaptive_avg_pool2d(teacher_feature, size)
     q_student = attention_map(_unit_max(student_feature), p)
     q_teacher = attention_map(_unit_max(teacher_feature), p)
-    if q_student.shape[1:] != q_teacher.shape[1:]:
-        size = tuple(min(a, b) for a, b in zip(q_student.shape[1:], q_teacher.shape[1:]))
-        q_student = F.adaptive_avg_pool2d(q_student.unsqueeze(1), size).squeeze(1)
-        q_teacher = F.adaptive_avg_pool2d(q_teacher.unsqueeze(1), size).squeeze(1)
     q_student = F.normalize(q_student.flatten(1), dim=1)
     q_teacher = F.normalize(q_teacher.flatten(1), dim=1)
     difference = q_student - q_teacher

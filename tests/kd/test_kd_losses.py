@@ -156,14 +156,13 @@ def test_hint_loss_formula_and_regressor_gradients():
 def _at_reference(fs, ft, variant):
     """Attention transfer written out with loops, float64."""
     fs, ft = fs.double(), ft.double()
+    if fs.shape[2:] != ft.shape[2:]:  # pool the larger feature (not its map) to the smaller
+        size = tuple(min(a, b) for a, b in zip(fs.shape[2:], ft.shape[2:]))
+        fs, ft = F.adaptive_avg_pool2d(fs, size), F.adaptive_avg_pool2d(ft, size)
     out = []
     for i in range(fs.shape[0]):
         qs = (fs[i] ** 2).sum(0)
         qt = (ft[i] ** 2).sum(0)
-        if qs.shape != qt.shape:  # pool the larger to the smaller
-            size = tuple(min(a, b) for a, b in zip(qs.shape, qt.shape))
-            qs = F.adaptive_avg_pool2d(qs[None, None], size)[0, 0]
-            qt = F.adaptive_avg_pool2d(qt[None, None], size)[0, 0]
         qs = qs.flatten() / math.sqrt(float((qs**2).sum()))
         qt = qt.flatten() / math.sqrt(float((qt**2).sum()))
         diff = qs - qt
