@@ -16,6 +16,7 @@ A constraint is an object with a ``name``, a ``weight`` and a method
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -264,18 +265,14 @@ def monotonic_penalty(
     n_rows = column.shape[0]
     _check_finite_points(points)
     wanted_graph = torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
-    modes = [(module, module.training) for module in model.modules()]
-    model.eval()  # the student as deployed, and as monotonicity_violations checks it
-    try:
+    # the student as deployed, and as monotonicity_violations checks it
+    with _evaluation_mode(model):
         _check_rows_independent(model)
         # the derivative needs autograd even when the caller turned it off (a validation step)
         with torch.inference_mode(False), torch.enable_grad():
             penalty = _penalty_in_eval_mode(
                 model, _outside_inference(points), feature, output, direction, margin, quantity
             )
-    finally:
-        for module, mode in modes:
-            module.training = mode
     return penalty / n_rows if wanted_graph else (penalty / n_rows).detach()
 
 
@@ -444,6 +441,18 @@ def _check_finite_points(points) -> None:
                 check_finite(f"inputs[{key!r}]", value)
     else:
         check_finite("inputs", points)
+
+
+@contextlib.contextmanager
+def _evaluation_mode(model: nn.Module):
+    """``model`` in evaluation mode inside the block; every submodule's own mode afterwards."""
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, mode in modes:
+            module.training = mode
 
 
 def _check_rows_independent(model: nn.Module) -> None:
@@ -775,9 +784,7 @@ def monotonicity_violations(
         spread = float(column.max() - column.min())
         delta = 0.05 * spread if spread > 0 else 1.0
     delta = check_real("delta", delta, minimum=0.0, exclusive_minimum=True)
-    modes = [(module, module.training) for module in model.modules()]
-    model.eval()
-    try:
+    with _evaluation_mode(model):
         # a check is often run inside evaluation code: gradients on, here only
         with torch.inference_mode(False), torch.enable_grad():
             X = _outside_inference(X)
@@ -785,9 +792,6 @@ def monotonicity_violations(
         with torch.no_grad():
             raised = _output_of(model, _raise_feature(X, feature, delta), output, quantity)
             wrong_pairs = direction * (raised - values.detach()) < 0
-    finally:
-        for module, mode in modes:
-            module.training = mode
     if not bool(torch.isfinite(grad).all() & torch.isfinite(raised).all()):
         raise ValueError(
             "model must give finite outputs and derivatives at every row of X; got NaN or "
