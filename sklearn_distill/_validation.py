@@ -135,3 +135,18 @@ def check_confidence(confidence, name: str = "confidence") -> float:
     return check_real(
         name, confidence, minimum=0, maximum=1, exclusive_minimum=True, exclusive_maximum=True
     )
+
+
+def check_regressor(name: str, value, *, target: str) -> None:
+    """A scikit-learn style regressor: it has ``fit`` and ``predict`` and is not a classifier
+    (``target`` says what it regresses on, for the message)."""
+    from sklearn_distill._teacher import _is_classifier
+
+    if not (hasattr(value, "fit") and hasattr(value, "predict")):
+        fail(name, f"a scikit-learn regressor (with fit and predict) of {target}", value, TypeError)
+    if _is_classifier(value):
+        raise TypeError(
+            f"{name} must be a regressor: it is fitted on {target}, a continuous target; got "
+            f"{value!r}, a classifier. Pass a regressor such as interpret's "
+            "ExplainableBoostingRegressor (or None for the default)."
+        )

@@ -55,6 +55,7 @@ from sklearn_distill._validation import (
     check_integer,
     check_n_jobs,
     check_real,
+    check_regressor,
     check_seed,
     fail,
 )
@@ -75,6 +76,11 @@ NEW_VALUES_WARNING = r"X column .* (holds categories not seen at fit|has \d+ mis
 #: (value NaN, label ``"missing"``), so the package silences that warning, and only that one,
 #: around its own EBM fits.
 INTERPRET_MISSING_VALUES_WARNING = "Missing values detected"
+
+#: The start of the warning ``fit`` gives when plain scores of a callable teacher (or given
+#: ``teacher_scores``) all lie in [0, 1], as probabilities do (plain text: ``re.escape`` it
+#: for ``warnings.filterwarnings``).
+PROBABILITY_SCORES_WARNING = "the teacher's scores all lie in [0, 1], as probabilities do"
 
 
 def generate_queries(X, n_new: int, random_state) -> object:
@@ -423,10 +429,31 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         target = self._to_target(scores)
         if self.response_ == "predict_proba":
             _teacher.warn_if_saturated(scores, self.proba_clip)
+        self._warn_if_probabilities(scores)
         if self._is_classifier_like:
             n_classes = 2 if target.ndim == 1 else target.shape[1]
             self.classes_ = getattr(self.teacher, "classes_", np.arange(n_classes))
         return target
+
+    def _warn_if_probabilities(self, scores):
+        """Warn when plain scores whose source is unknown (a callable teacher, or
+        ``teacher_scores``) look like probabilities: they are mimicked on their own scale,
+        not as log-odds. An estimator says what it returns, so its ``predict`` is trusted."""
+        if self.response_ != "predict" or scores.ndim != 1:
+            return
+        if self.teacher is not None and _teacher.is_estimator_teacher(self.teacher):
+            return
+        if scores.min() < 0 or scores.max() > 1 or np.unique(scores).size <= 2:
+            return
+        source = "teacher(X)" if self.teacher is not None else "teacher_scores"
+        warnings.warn(
+            f"{PROBABILITY_SCORES_WARNING} ({source}), and are mimicked "
+            "as given, on the probability scale: an additive model of a probability is not one "
+            "of its log-odds. If they are probabilities of a class, pass "
+            "response='predict_proba' (they are then read as log-odds).",
+            UserWarning,
+            stacklevel=4,
+        )
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y=None, *, teacher_scores=None):
@@ -813,8 +840,8 @@ class DistilledGAM(DistillerBase):
 
     def _check_student_params(self):
         check_n_jobs("n_jobs", self.n_jobs)
-        if self.student is not None and not hasattr(self.student, "fit"):
-            raise TypeError(f"student must be a scikit-learn regressor; got {self.student!r}.")
+        if self.student is not None:
+            check_regressor("student", self.student, target="the teacher's (log-odds) score")
         if self.max_terms is not None:
             check_integer("max_terms", self.max_terms, minimum=1)
             if self.student is not None and "exclude" not in self.student.get_params():

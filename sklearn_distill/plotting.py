@@ -208,6 +208,7 @@ def _draw_categorical(ax, rows, flag, max_categories, max_label_length):
         top = np.maximum(rows["mimic_upper"], rows["outcome_upper"]).to_numpy(float)
         ax.plot(positions[sig], top[sig], "k*", markersize=6)
     ax.set_xticks(positions)
+    ax.set_xlim(-0.6, len(rows) - 0.4)  # room beside the outer points (one value: centred)
     rotate = len(labels) > 3 or max(map(len, labels), default=0) > 8
     ax.set_xticklabels(
         labels,
@@ -258,7 +259,8 @@ def plot_term(
     -------
     matplotlib.figure.Figure
         The figure drawn on. Numeric terms are drawn as step functions with shaded bands,
-        categorical ones as points with error bars; flagged values are marked with a star.
+        categorical ones (and a numeric term with a single value, a constant column) as points
+        with error bars; flagged values are marked with a star.
         With a ``weight`` column, the y axis is fitted to the bands of the values that hold
         at least 1% of the rows.
 
@@ -282,7 +284,7 @@ def plot_term(
         ax = Figure(figsize=(5, 3.5), layout="constrained").add_subplot()
     flag = _flag_column(rows, flag)
     x = _numeric_x(rows)
-    if x is not None:
+    if x is not None and np.count_nonzero(np.isfinite(x)) >= 2:
         rows = _draw_numeric(ax, rows, x, flag, tail_quantile)
     else:
         rows = _draw_categorical(ax, rows, flag, max_categories, max_label_length)

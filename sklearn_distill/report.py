@@ -528,13 +528,16 @@ def _missing_feature_texts(audit, test):
     p_text = format_p_value(pearson["p_value"], pearson.get("n_bootstrap"))
     p_text = f"p {p_text}" if p_text.startswith("<") else f"p = {p_text}"
     measured = f"Pearson {pearson['estimate']:.3f}, {level} interval {interval}, {p_text}"
-    if pearson["low"] > 0:
+    # one rule decides the verdict: the p-value against 1 - confidence; the interval is stated
+    alpha = 1.0 - float(audit.confidence)
+    significant = bool(pearson["p_value"] < alpha)
+    if significant and pearson["estimate"] > 0:
         verdict = (
             f"The two models' cross-fitted residuals are positively correlated ({measured}): "
             "both miss something in common. The usual reading is that the black box uses "
             "information the audit data lack."
         )
-    elif pearson["high"] < 0:
+    elif significant and pearson["estimate"] < 0:
         # a missing feature correlates the residuals positively; under the test's null the
         # correlation is zero, so a clearly negative one says the adjustment misfits here
         verdict = (
@@ -547,6 +550,12 @@ def _missing_feature_texts(audit, test):
         verdict = (
             f"No positive correlation of the residuals was found ({measured}): no sign, at this "
             "level, that the black box uses information the audit data lack."
+        )
+    if significant != bool(pearson["low"] > 0 or pearson["high"] < 0):
+        verdict += (
+            f" The interval and the p-value fall on either side of the {100 * alpha:g}% level (the "
+            "p-value counts the observed sample as one more resample, the interval does not): "
+            "the evidence sits at the edge of this level, and the verdict follows the p-value."
         )
     pairs = _interaction_count(audit)
     interaction_caveat = (
@@ -668,11 +677,73 @@ def quiet_compare(audit, **kwargs):
     findings state in words."""
     import warnings
 
-    from sklearn_distill.audit import UNTESTED_WARNING
+    from sklearn_distill.audit import UNTESTED_INTERACTIONS_WARNING, UNTESTED_WARNING
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=re.escape(UNTESTED_WARNING))
+        warnings.filterwarnings("ignore", message=re.escape(UNTESTED_INTERACTIONS_WARNING))
         return audit.compare(**kwargs)
+
+
+def _block_comparison(audit):
+    """:meth:`CompareAudit.compare_interactions` when the audit's models hold interactions
+    (None otherwise, or when they are not Explainable Boosting models)."""
+    if _interaction_count(audit) == 0:
+        return None
+    try:
+        return audit.compare_interactions()
+    except TypeError:
+        return None
+
+
+def _block_label(row):
+    first, second = str(row.term).split(" & ", 1)
+    return f"{first} {row.label[0]}, {second} {row.label[1]}"
+
+
+def _block_texts(blocks) -> list[str]:
+    """Findings from the coarse comparison of the interactions: one line per term with
+    flagged blocks, or one line saying none differs (with the largest difference)."""
+    if blocks is None or blocks.empty:
+        return []
+    flagged = blocks[blocks["significant_bh"].to_numpy(bool)]
+    lines = []
+    for term, part in flagged.groupby("term", sort=False):
+        total = int((blocks["term"] == term).sum())
+        row = _largest(part, 1).iloc[0]
+        count = f"{len(part)} of {total} block{'s' if total > 1 else ''}"
+        lines.append(
+            f"{term}, on coarse blocks: {count} differ{'s' if len(part) == 1 else ''}; the "
+            f"largest, {_block_label(row)}: mimic {row.mimic:.3f}, outcome {row.outcome:.3f} "
+            f"(adjusted p {format_p_value(row.p_value_bh)}, {row.weight:.0f} rows)"
+        )
+    if lines:
+        return lines
+    largest = _largest(blocks, 1)
+    rows = float(np.median(blocks["weight"]))
+    # the half-width of a block's interval: a smaller difference could not have been flagged
+    reach = float(np.nanmedian(blocks["difference_upper"] - blocks["difference"]))
+    text = (
+        f"No interaction differs on coarse blocks ({blocks['term'].nunique()} interactions, "
+        f"each axis cut in up to 3 runs of bins, median {rows:.0f} rows per block; a block's "
+        f"difference had to exceed about {reach:.2f} log-odds to be flagged)"
+    )
+    if len(largest):
+        row = largest.iloc[0]
+        text += (
+            f"; the largest difference, {row.term} at {_block_label(row)}: mimic "
+            f"{row.mimic:.3f}, outcome {row.outcome:.3f} (adjusted p "
+            f"{format_p_value(row.p_value_bh)})"
+        )
+    return [text + "."]
+
+
+def _labelled_blocks(blocks):
+    """The block table with one readable label per block (for the compact tables)."""
+    if blocks is None or blocks.empty:
+        return None
+    labels = [" x ".join(str(part) for part in label) for label in blocks["label"]]
+    return blocks.assign(label=labels)
 
 
 def _untested_text(audit, comparison) -> list[str]:
@@ -682,6 +753,7 @@ def _untested_text(audit, comparison) -> list[str]:
     if not {"term", "kind", "weight", "testable"} <= set(comparison.columns):
         return []  # a table from elsewhere, without the rows per value
     untested = untested_terms(comparison)
+    untested = untested[untested["kind"] == "main"]
     if untested.empty:
         return []
     return [
@@ -779,6 +851,7 @@ def audit_findings_text(audit, *, fidelity=None, max_terms=8, width=100):
         more = len(terms) - max_terms
         terms = [*terms[:max_terms], f"... and {more} more terms (see the report)"]
     terms += untested
+    terms += _block_texts(_block_comparison(audit))
     verdict, caveats = _missing_feature_texts(audit, test)
     headline = _headline(comparison, flags, audit.confidence)
     parts = [
@@ -881,11 +954,13 @@ def audit_report_sections(
     verdict, caveats = _missing_feature_texts(audit, test)
     n_resamples = int(test["n_bootstrap"].iloc[0])
     headline = _headline(comparison, flags, audit.confidence)
+    blocks = _block_comparison(audit)
     findings = [
         *(data_notes or []),
         headline,
         *summarize_terms(comparison, flag=flag)["text"],
         *_untested_text(audit, comparison),
+        *_block_texts(blocks),
     ]
     stability = getattr(audit, "stability_", None)
     if stability is not None:
@@ -917,8 +992,12 @@ def audit_report_sections(
             index=False,
             flag_column="flagged" if "significant_bh" in rows else None,
         )
-        for heading, rows in (("Main effects", main), ("Interactions", interactions))
-        if len(rows)
+        for heading, rows in (
+            ("Main effects", main),
+            ("Interactions, cell by cell", interactions),
+            ("Interactions, coarse blocks", _labelled_blocks(blocks)),
+        )
+        if rows is not None and len(rows)
     ]
     sections.append(
         Section(
@@ -927,6 +1006,14 @@ def audit_report_sections(
                 f"The {_TOP_ROWS} values with the largest standardised difference (mimic - "
                 "outcome, log-odds), flagged ones highlighted. 'rows' is the number of audit "
                 "rows holding the value."
+                + (
+                    " Interactions are compared cell by cell and on coarse blocks (each axis "
+                    "cut in up to 3 runs of bins holding about equal rows; a block's value is "
+                    "the surface's mean over its rows): thin cells are rarely testable, blocks "
+                    "hold hundreds of rows but show no detail finer than a block."
+                    if blocks is not None and len(blocks)
+                    else ""
+                )
             ],
             tables=top_tables,
             side_by_side=True,

@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import itertools
 import numbers
+import re
 import warnings
 
 import numpy as np
 import pandas as pd
 from scipy.stats import t as student_t
 
-from sklearn_distill._validation import check_bool, check_confidence, fail
+from sklearn_distill._validation import check_bool, check_confidence, check_integer, fail
 
 COLUMNS = [
     "term",
@@ -64,7 +65,12 @@ def _bag_fraction(ebm, n_samples: float) -> float:
 def standard_errors(ebm, term_index: int) -> np.ndarray:
     """Delete-d jackknife standard error of each bin's score of one term (NaN when the bags
     cannot tell: fewer than two bags, or bags fitted on all rows)."""
-    bagged = np.asarray(ebm.bagged_scores_[term_index], dtype=float)
+    return _jackknife(ebm, np.asarray(ebm.bagged_scores_[term_index], dtype=float))
+
+
+def _jackknife(ebm, bagged: np.ndarray) -> np.ndarray:
+    """Delete-d jackknife standard error of statistics computed on each of ``ebm``'s bags
+    (``bagged``: bags first)."""
     n_samples = float(np.sum(ebm.bin_weights_[0]))
     fraction = _bag_fraction(ebm, n_samples)
     if bagged.shape[0] < 2 or not 0 < fraction < 1:
@@ -173,6 +179,147 @@ def _bin_table(ebm, feature: int, bins, boolean: bool = False) -> pd.DataFrame:
         dtype=object,
     )
     return frame
+
+
+def block_groups(weights: np.ndarray, blocks: int) -> np.ndarray:
+    """Coarse groups of one axis of an interaction: the missing-value bin (index 0) alone when
+    it holds rows, the other bins cut into at most ``blocks`` runs of consecutive bins holding
+    about equal rows (``weights``: rows per bin along the axis). Returns a group per bin
+    (bins without rows join their neighbours' group)."""
+    weights = np.asarray(weights, dtype=float)
+    observed = weights[1:]
+    total = observed.sum()
+    groups = np.zeros(weights.size, dtype=int)
+    n_groups = min(blocks, int(np.count_nonzero(observed)))
+    if total > 0 and n_groups > 0:
+        middle = (np.cumsum(observed) - observed / 2) / total  # each bin's middle row
+        run = np.minimum((middle * n_groups).astype(int), n_groups - 1)
+        _, run = np.unique(run, return_inverse=True)  # runs left empty by a heavy bin vanish
+        groups[1:] = run + 1
+    if weights[0] > 0:
+        return groups  # 0: the missing-value bin, 1..: runs of observed bins
+    groups[0] = 1  # no missing values: the bin (empty) joins the first run
+    return groups - 1
+
+
+#: A label of an integer-valued feature's bin (:func:`_integer_label`).
+_INTEGER_LABEL = re.compile(r"^(-?\d+)(?:(?:-| to )(-?\d+))?$")
+
+
+def _group_labels(table: pd.DataFrame, groups: np.ndarray) -> list[str]:
+    """What to show for each coarse group of one axis (``table``: :func:`_bin_table`)."""
+    labels = []
+    top = pd.to_numeric(table["bin_high"], errors="coerce").max()
+    for group in range(groups.max() + 1):
+        part = table[groups == group]
+        if len(part) > 1:  # an empty missing-value bin joined the first run
+            part = part[part["label"] != "missing"]
+        names = [str(label) for label in part["label"]]
+        low = pd.to_numeric(part["bin_low"], errors="coerce").to_numpy(float)
+        high = pd.to_numeric(part["bin_high"], errors="coerce").to_numpy(float)
+        integers = [_INTEGER_LABEL.match(name) for name in names]
+        if len(names) == 1:
+            labels.append(names[0])
+        elif all(integers):  # "18", "19-20", ...: the run's first and last integers
+            first = int(integers[0].group(1))
+            last = int(integers[-1].group(2) or integers[-1].group(1))
+            labels.append(_integer_label(first, last))
+        elif np.isfinite(low).all() and np.isfinite(high).all():
+            closed = "]" if np.isclose(high.max(), top) else ")"
+            labels.append(f"[{_number(low.min())}, {_number(high.max())}{closed}")
+        elif len(names) <= 3:
+            labels.append(", ".join(names))
+        else:
+            labels.append(f"{', '.join(names[:2])}, ... ({len(names)} values)")
+    return labels
+
+
+def interaction_blocks(
+    ebm, *, blocks: int = 3, groups=None, boolean_features=(), scale: float = 1.0
+) -> tuple[pd.DataFrame, dict]:
+    """A fitted EBM's interaction surfaces on a coarse grid, with jackknife standard errors.
+
+    Each axis of an interaction is cut into at most ``blocks`` runs of consecutive bins holding
+    about equal rows (and the missing-value bin alone); a block's score is the row-weighted
+    mean of the surface over its cells, in every bag as in the model, so its standard error is
+    the delete-d jackknife of the bags' block means (as :func:`shape_functions`' bands). A
+    surface whose fine cells hold a few rows each, too thin to test one by one, can be tested
+    here on blocks of hundreds of rows: a coarse block still shows a surface that rises in
+    one corner, though not its detail.
+
+    Parameters
+    ----------
+    ebm : fitted Explainable Boosting Machine (binary or regression)
+    blocks : int, default=3
+        Runs per axis (a feature with fewer observed bins keeps one run per bin).
+    groups : dict or None, default=None
+        ``{term name: (groups of axis 0, groups of axis 1)}`` as returned by an earlier call:
+        the same blocks for a second model binned alike. ``None`` cuts them from this model's
+        rows.
+    boolean_features : collection of int, default=()
+        As in :func:`shape_functions`.
+    scale : float, default=1.0
+        Factor on the scores (a model fitted on a standardised target).
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        One row per interaction term and block: ``term``, ``kind`` (``"interaction block"``),
+        ``bin`` (the pair of block indices), ``label`` (the pair of ranges or values),
+        ``score``, ``std_error``, ``dof``, ``weight`` (rows in the block).
+    groups : dict
+        The blocks used, to pass to a second model.
+    """
+    blocks = check_integer("blocks", blocks, minimum=1)
+    booleans = _check_feature_indices("boolean_features", boolean_features)
+    cut = {} if groups is None else groups
+    frames = []
+    for index, (features, name) in enumerate(zip(ebm.term_features_, ebm.term_names_)):
+        if len(features) != 2:
+            continue
+        tables = [_bin_table(ebm, f, _feature_bins(ebm, f, 2), f in booleans) for f in features]
+        keep = tuple(slice(0, len(table)) for table in tables)
+        weights = np.asarray(ebm.bin_weights_[index], dtype=float)[keep]
+        scores = np.asarray(ebm.term_scores_[index], dtype=float)[keep]
+        bagged = np.asarray(ebm.bagged_scores_[index], dtype=float)[(slice(None), *keep)]
+        if name not in cut:
+            cut[name] = (
+                block_groups(weights.sum(axis=1), blocks),
+                block_groups(weights.sum(axis=0), blocks),
+            )
+        first, second = cut[name]
+        if (first.size, second.size) != weights.shape:
+            raise ValueError(
+                f"groups for {name!r} cover {first.size} x {second.size} bins; the model has "
+                f"{weights.shape[0]} x {weights.shape[1]}: the two models are binned unlike."
+            )
+        labels = [_group_labels(t, g) for t, g in zip(tables, cut[name])]
+        rows = []
+        for a in range(first.max() + 1):
+            for b in range(second.max() + 1):
+                cells = (first == a)[:, None] & (second == b)[None, :]
+                weight = weights[cells].sum()
+                if weight <= 0:
+                    continue
+                share = weights[cells] / weight
+                bag_means = bagged[:, cells] @ share
+                rows.append(
+                    {
+                        "term": name,
+                        "kind": "interaction block",
+                        "bin": (a, b),
+                        "label": (labels[0][a], labels[1][b]),
+                        "score": scale * float(scores[cells] @ share),
+                        "std_error": scale * float(_jackknife(ebm, bag_means[:, None])[0]),
+                        "dof": float(bagged.shape[0] - 1),
+                        "weight": float(weight),
+                    }
+                )
+        frames.append(pd.DataFrame(rows))
+    columns = ["term", "kind", "bin", "label", "score", "std_error", "dof", "weight"]
+    if not frames:
+        return pd.DataFrame(columns=columns), cut
+    return pd.concat(frames, ignore_index=True)[columns], cut
 
 
 def _check_feature_indices(name, indices) -> set[int]:

@@ -485,8 +485,42 @@ def _benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
     return sp_stats.false_discovery_control(p_values, method="bh")
 
 
+def _two_stage_bh(p_values, families, alpha):
+    """Adjusted p-values of the two-stage procedure of Benjamini and Bogomolov (2014).
+
+    Families (``families``: a code per hypothesis) are selected by Benjamini-Hochberg on their
+    Simes p-values; inside each of the ``R`` selected families, of ``m`` in all, Benjamini-
+    Hochberg runs at the level ``alpha * R / m``. The value returned for a hypothesis of a
+    selected family is its within-family adjusted p-value times ``m / R`` (compared with
+    ``alpha``, it gives the procedure's decision); for a hypothesis of a family not selected, the
+    family's own adjusted p-value, or that product if larger (both at least ``alpha``). The
+    expected share of false discoveries among a selected family's discoveries, averaged over the
+    selected families, stays at most ``alpha``, and so does the false discovery rate over the
+    families; a family of two values no longer competes with families of hundreds.
+    """
+    codes, index = np.unique(families, return_inverse=True)
+    within = np.empty(p_values.shape)
+    simes = np.empty(codes.size)
+    for k in range(codes.size):
+        members = index == k
+        within[members] = _benjamini_hochberg(p_values[members])
+        simes[k] = within[members].min()
+    family_adjusted = _benjamini_hochberg(simes)
+    selected = family_adjusted < alpha
+    scale = codes.size / max(int(selected.sum()), 1)
+    adjusted = np.minimum(1.0, within * scale)
+    return np.where(selected[index], adjusted, np.maximum(adjusted, family_adjusted[index]))
+
+
 def compare_shapes(
-    mimic, outcome, *, confidence=0.95, on=("term", "value"), min_weight=0.0, family=None
+    mimic,
+    outcome,
+    *,
+    confidence=0.95,
+    on=("term", "value"),
+    min_weight=0.0,
+    family=None,
+    within=None,
 ):
     """Two shape-function tables side by side, with their difference and its significance.
 
@@ -516,6 +550,16 @@ def compare_shapes(
         A column of ``mimic`` (or of ``on``) whose groups are separate Benjamini-Hochberg
         families, each adjusted on its own (:meth:`CompareAudit.compare` adjusts main effects
         and interaction cells apart); ``None`` adjusts all tested rows together.
+    within : str, optional
+        A column of ``mimic`` (or of ``on``) that splits each family further into groups
+        adjusted in two stages (Benjamini and Bogomolov, 2014): the groups whose values
+        differ at all are selected first, by Benjamini-Hochberg on each group's Simes p-value,
+        and Benjamini-Hochberg then runs inside each selected group at the level
+        ``(1 - confidence) * R / m`` (``R`` groups selected of ``m``). With the terms as
+        groups (as :meth:`CompareAudit.compare` does), a boolean feature's two values are
+        no longer adjusted against the hundreds of values of the continuous features: they
+        need ``p < 0.05 / n_terms`` or so, not ``0.05 / n_values``. The false discovery rate
+        is controlled over the groups and, on average, within the selected groups.
 
     Returns
     -------
@@ -524,7 +568,8 @@ def compare_shapes(
         ``outcome_lower``, ``outcome_upper``, ``difference`` (mimic - outcome),
         ``difference_lower``, ``difference_upper``, ``z``, ``p_value``, ``significant`` (per
         value, no correction for the number of values), ``p_value_bh`` (Benjamini-Hochberg
-        adjusted over the tested rows of its family; NaN for the others), ``significant_bh``
+        adjusted over the tested rows of its family, in two stages when ``within`` is given;
+        NaN for the others), ``significant_bh``
         (``p_value_bh < 1 - confidence``: controls the false discovery rate within each
         family), ``testable``
         (``weight >= min_weight``), then any extra columns.
@@ -546,15 +591,17 @@ def compare_shapes(
         missing = [c for c in [*on, "score", "std_error"] if c not in frame.columns]
         if min_weight > 0 and name == "mimic" and "weight" not in frame.columns:
             missing.append("weight")
-        if family is not None and name == "mimic" and family not in frame.columns:
-            missing.append(family)
+        for column in (family, within):
+            if column is not None and name == "mimic" and column not in frame.columns:
+                missing.append(column)
         if missing:
             raise ValueError(f"{name} lacks the columns {missing}.")
-    if family in ("score", "std_error", "dof"):
-        raise ValueError(
-            "family must name a column that groups the rows (a column of mimic other than "
-            f"score, std_error and dof); got {family!r}."
-        )
+    for name, column in (("family", family), ("within", within)):
+        if column in ("score", "std_error", "dof"):
+            raise ValueError(
+                f"{name} must name a column that groups the rows (a column of mimic other "
+                f"than score, std_error and dof); got {column!r}."
+            )
     with_dof = "dof" in mimic.columns and "dof" in outcome.columns
 
     def _prefixed(frame, prefix):
@@ -586,14 +633,20 @@ def compare_shapes(
     # expected share of false discoveries among the flagged values at 1 - confidence.
     p_value_bh = np.full(m.shape, np.nan)
     tested = testable & np.isfinite(p_value)
-    if family is None:
-        groups = np.zeros(m.shape, dtype=int)
-    else:
-        column = merged[family] if family in on else merged[f"mimic_{family}"]
-        groups = pd.factorize(column, use_na_sentinel=False)[0]
+
+    def codes(column):
+        if column is None:
+            return np.zeros(m.shape, dtype=int)
+        values = merged[column] if column in on else merged[f"mimic_{column}"]
+        return pd.factorize(values.map(repr), use_na_sentinel=False)[0]
+
+    groups, parts = codes(family), codes(within)
     for group in np.unique(groups[tested]):
         members = tested & (groups == group)
-        p_value_bh[members] = _benjamini_hochberg(p_value[members])
+        if within is None:
+            p_value_bh[members] = _benjamini_hochberg(p_value[members])
+        else:
+            p_value_bh[members] = _two_stage_bh(p_value[members], parts[members], 1.0 - confidence)
     core = pd.DataFrame(
         {
             "mimic": m,
@@ -623,8 +676,7 @@ def _plural(count, word):
 
 
 def untested_terms(comparison, *, min_share=0.5):
-    """Main effects whose informative values mostly cannot be flagged: their bins hold too few
-    rows.
+    """Terms whose informative values mostly cannot be flagged: their bins hold too few rows.
 
     A value held by fewer than ``min_weight`` training rows is shown by :meth:`CompareAudit.
     compare` but never flagged. A continuous feature binned finely on a small audit (256 bins
@@ -641,6 +693,11 @@ def untested_terms(comparison, *, min_share=0.5):
     (an indicator stored as 1 or missing: the rows at 1 when most are missing), and a feature
     with a single bin over all its rows.
 
+    An interaction term (``kind`` ``"interaction"``) is measured over all its rows: it is
+    listed when its testable cells hold less than ``min_share`` of them (a 32 x 32 grid on a
+    few thousand rows leaves most cells thin; :meth:`CompareAudit.compare_interactions` tests
+    such a surface on coarse blocks).
+
     Parameters
     ----------
     comparison : pandas.DataFrame
@@ -654,9 +711,10 @@ def untested_terms(comparison, *, min_share=0.5):
     Returns
     -------
     pandas.DataFrame
-        ``term``, ``n_values``, ``n_testable``, ``tested_share`` (share of the informative
-        rows whose value is testable), ``informative_rows`` (their number), ``median_rows``
-        (rows per value) and ``text``, least tested first.
+        ``term``, ``kind``, ``n_values``, ``n_testable``, ``tested_share`` (share of the
+        informative rows whose value is testable), ``informative_rows`` (their number),
+        ``median_rows`` (rows per value) and ``text``, main effects first, each kind least
+        tested first.
 
     Examples
     --------
@@ -675,31 +733,42 @@ def untested_terms(comparison, *, min_share=0.5):
     missing = [c for c in ("term", "kind", "weight", "testable") if c not in comparison.columns]
     if missing:
         raise ValueError(f"comparison lacks the columns {missing}.")
-    main = comparison[comparison["kind"].to_numpy() == "main"]
     rows = []
-    for term, group in main.groupby("term", sort=False):
+    kinds = comparison["kind"].to_numpy()
+    groups = [
+        (kind, term, group)
+        for kind in ("main", "interaction")
+        for term, group in comparison[kinds == kind].groupby("term", sort=False)
+    ]
+    for kind, term, group in groups:
         weight = group["weight"].to_numpy(float)
         testable = group["testable"].to_numpy(bool)
-        informative = _informative_bins(group, weight)
+        if kind == "main":
+            informative = _informative_bins(group, weight)
+        else:
+            informative = weight > 0
         total = weight[informative].sum()
         share = float(weight[informative & testable].sum() / total) if total > 0 else 0.0
         if share >= min_share:
             continue
         median = float(np.median(weight))
+        unit = "value" if kind == "main" else "cell"
         rows.append(
             {
                 "term": term,
+                "kind": kind,
                 "n_values": len(group),
                 "n_testable": int(testable.sum()),
                 "tested_share": share,
                 "informative_rows": float(total),
                 "median_rows": median,
-                "text": f"{term}: {int(testable.sum())} of {len(group)} values testable "
-                f"({median:g} rows per value)",
+                "text": f"{term}: {int(testable.sum())} of {len(group)} {unit}s testable "
+                f"({median:g} rows per {unit})",
             }
         )
     columns = [
         "term",
+        "kind",
         "n_values",
         "n_testable",
         "tested_share",
@@ -708,7 +777,9 @@ def untested_terms(comparison, *, min_share=0.5):
         "text",
     ]
     table = pd.DataFrame(rows, columns=columns)
-    return table.sort_values("tested_share", kind="stable").reset_index(drop=True)
+    table["order"] = (table["kind"] != "main").astype(int)
+    table = table.sort_values(["order", "tested_share"], kind="stable")
+    return table.drop(columns="order").reset_index(drop=True)
 
 
 def _informative_bins(group, weight):

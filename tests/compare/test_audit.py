@@ -402,6 +402,11 @@ def test_bad_data(small, change, error, match):
         ({"confidence": 1.0}, ValueError, "confidence must be a finite number > 0 and < 1"),
         ({"outcome": LinearRegression()}, TypeError, "outcome must be a classifier"),
         ({"student": "ebm"}, TypeError, "student must be a scikit-learn regressor"),
+        (
+            {"student": LogisticRegression()},
+            TypeError,
+            r"student must be a regressor: .* got LogisticRegression\(\), a classifier",
+        ),
         ({"teacher": "model"}, TypeError, "teacher must be"),
         (
             {"random_state": -1},
@@ -683,10 +688,14 @@ def test_features_whose_values_are_too_thin_to_test_are_named(audits):
     planted, _ = audits
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # 32 bins of 800 rows hold about 25: all testable
+        # (the interaction's 135 cells hold 6 rows each: compare() says so on its own)
+        warnings.filterwarnings("ignore", message="compare\\(\\): most rows of these interactions")
         planted.compare(min_weight=10)
     with pytest.warns(UserWarning, match=r"too thin to test: a: 0 of \d+ values testable"):
         table = planted.compare(min_weight=100)
     untested = untested_terms(table)
+    assert list(untested["kind"]) == ["main", "interaction"]  # main effects listed first
+    untested = untested[untested["kind"] == "main"]
     assert list(untested["term"]) == ["a"] and untested["n_testable"].iloc[0] == 0
     weights = table.loc[table["term"] == "a", "weight"]
     assert untested["median_rows"].iloc[0] == weights.median()
@@ -942,13 +951,24 @@ def test_negative_residual_correlation_is_not_read_as_no_sign(audits):
     centred[["estimate", "low", "high"]] = found[["estimate", "low", "high"]].sub(
         found["estimate"], axis=0
     )
-    for name, table in (("positive", found), ("negative", mirrored), ("null", centred)):
+    centred["p_value"] = 0.9
+    # the verdict follows the p-value alone: an interval whose lower end is just above zero
+    # beside p = 0.06 (one resample's difference between the two conventions) is no finding
+    edge = found.copy()
+    edge.loc["pearson", ["estimate", "low", "high"]] = (0.027, 0.002, 0.052)
+    edge.loc["pearson", "p_value"] = 0.06
+    cases = (("positive", found), ("negative", mirrored), ("null", centred), ("edge", edge))
+    for name, table in cases:
         audit.missing_feature_test_ = table
         text = audit_findings_text(audit, width=10_000)
         verdicts[name] = text.split("Missing-feature test:\n  - ")[1].split("\n")[0]
     p = verdicts["positive"].split(", p ")[1].split(")")[0]
     assert verdicts["positive"].startswith("The two models' cross-fitted residuals are positively")
     assert verdicts["null"].startswith("No positive correlation of the residuals was found")
+    assert "edge of this level" not in verdicts["null"] + verdicts["positive"]
+    assert verdicts["edge"].startswith("No positive correlation of the residuals was found")
+    assert "interval 0.002 to 0.052, p = 0.060" in verdicts["edge"]
+    assert "either side of the 5% level" in verdicts["edge"]
     negative = verdicts["negative"]
     assert negative.startswith("The two models' cross-fitted residuals are negatively correlated")
     assert (

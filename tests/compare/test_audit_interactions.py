@@ -10,7 +10,7 @@ from interpret.glassbox import ExplainableBoostingClassifier, ExplainableBoostin
 from scipy.stats import false_discovery_control
 
 from sklearn_distill import CompareAudit
-from sklearn_distill.stats import summarize_terms
+from sklearn_distill.stats import _two_stage_bh, summarize_terms
 
 TINY = {"outer_bags": 4, "max_rounds": 200, "max_bins": 16, "max_interaction_bins": 8}
 
@@ -83,17 +83,25 @@ def test_interaction_cells_are_compared(fitted):
 
 
 def test_min_weight_rows_are_shown_but_never_flagged(fitted):
-    table = fitted.compare(min_weight=40)
+    # every cell is then too thin: compare() says so, and where to test the surfaces instead
+    thin = r"interactions lie in cells too thin to test: a & b: 0 of 36 cells testable"
+    with pytest.warns(UserWarning, match=thin + r".*compare_interactions\(\)"):
+        table = fitted.compare(min_weight=40)
     small = table["weight"] < 40
     assert small.any() and (~small).any()
     assert (table["testable"] == ~small).all()
     assert not table.loc[small, ["significant", "significant_bh"]].to_numpy().any()
     assert table.loc[small, "p_value_bh"].isna().all()
-    # Benjamini-Hochberg over the testable rows only (scipy's own adjustment as reference)
-    tested = table.loc[~small, "p_value"].to_numpy()
+    # the two-stage adjustment (terms, then values; checked against the paper's steps in
+    # test_stats) over the testable rows only; in one term it is scipy's Benjamini-Hochberg
+    tested = table.loc[~small]
     np.testing.assert_allclose(
-        table.loc[~small, "p_value_bh"].to_numpy(), false_discovery_control(tested, method="bh")
+        tested["p_value_bh"].to_numpy(),
+        _two_stage_bh(tested["p_value"].to_numpy(), tested["term"].to_numpy(), 0.05),
     )
+    one = tested[tested["term"] == "a"]
+    single = _two_stage_bh(one["p_value"].to_numpy(), one["term"].to_numpy(), 0.05)
+    np.testing.assert_allclose(single, false_discovery_control(one["p_value"], method="bh"))
     flags = table["p_value_bh"] < 1 - fitted.confidence
     assert (table["significant_bh"] == flags).all()
     # min_weight=0 tests every row; the audit's own default is used when none is given
@@ -224,3 +232,96 @@ def test_monotone_constraints_reach_the_mimic(world):
     assert audit.mimic_.student_.get_params()["monotone_constraints"] == [1, 0]
     shape = audit.compare().query("term == 'a'")["mimic"].to_numpy()
     assert np.all(np.diff(shape) >= -1e-12)
+
+
+def test_block_groups_cut_runs_of_equal_rows_and_keep_missing_apart():
+    from sklearn_distill.shapes import block_groups
+
+    # bin 0 is the missing-value bin: empty, it joins the first run
+    assert block_groups(np.array([0, 10, 10, 10, 10, 10, 10]), 3).tolist() == [0, 0, 0, 1, 1, 2, 2]
+    # with missing values it is a group of its own
+    assert block_groups(np.array([5, 10, 10, 10, 10, 10, 10]), 3).tolist() == [0, 1, 1, 2, 2, 3, 3]
+    # a boolean axis keeps its two values apart; a heavy bin is a run of its own
+    assert block_groups(np.array([0, 60, 40]), 3).tolist() == [0, 0, 1]
+    assert block_groups(np.array([0, 1, 100, 1]), 3).tolist() == [0, 0, 1, 2]
+    # a run left empty by a heavy bin vanishes: the groups stay consecutive
+    assert block_groups(np.array([0, 1, 1, 200]), 3).tolist() == [0, 0, 0, 1]
+
+
+def test_interaction_blocks_are_row_weighted_means_with_the_bags_jackknife(fitted):
+    from sklearn_distill.shapes import interaction_blocks, shape_functions
+
+    ebm = fitted.outcome_
+    table, groups = interaction_blocks(ebm, blocks=3)
+    fine = shape_functions(ebm)
+    fine = fine[fine["kind"] == "interaction"]
+    factor = np.sqrt(0.85 / 0.15)  # the bags' fit share over their held-out share
+    for term, part in table.groupby("term"):
+        index = list(ebm.term_names_).index(term)
+        cells = fine[fine["term"] == term]
+        first, second = groups[term]
+        bagged = np.asarray(ebm.bagged_scores_[index])
+        weights = np.asarray(ebm.bin_weights_[index])
+        assert part["weight"].sum() == cells["weight"].sum() == len(fitted.mimic_residuals_)
+        for row in part.itertuples():
+            a, b = row.bin
+            inside = [first[i] == a and second[j] == b for i, j in cells["bin"]]
+            chosen = cells[inside]
+            w = chosen["weight"].to_numpy()
+            assert row.weight == w.sum()
+            np.testing.assert_allclose(row.score, np.average(chosen["score"], weights=w))
+            bag_means = [
+                sum(weights[i, j] * bag[i, j] for i, j in chosen["bin"]) / w.sum() for bag in bagged
+            ]
+            np.testing.assert_allclose(row.std_error, np.std(bag_means, ddof=1) * factor)
+
+
+def test_compare_interactions_lines_up_both_models(fitted):
+    from sklearn_distill.shapes import interaction_blocks
+
+    blocks = fitted.compare_interactions()
+    assert set(blocks["kind"]) == {"interaction block"}
+    assert set(blocks["term"]) == {" & ".join(pair) for pair in fitted.interaction_pairs_}
+    mimic, groups = interaction_blocks(
+        fitted.mimic_.student_, scale=float(np.ravel(fitted.mimic_.target_scale_)[0])
+    )
+    outcome, _ = interaction_blocks(fitted.outcome_, groups=groups)
+    np.testing.assert_allclose(blocks["mimic"], mimic["score"])
+    np.testing.assert_allclose(blocks["outcome"], outcome["score"])
+    np.testing.assert_allclose(blocks["difference"], blocks["mimic"] - blocks["outcome"])
+    assert all(isinstance(label, tuple) and len(label) == 2 for label in blocks["label"])
+    # blocks of the continuous axes read as ranges
+    assert blocks["label"].iloc[0][0].startswith("[")
+    with pytest.raises(ValueError, match="blocks must be an integer >= 2; got 1"):
+        fitted.compare_interactions(blocks=1)
+    with pytest.raises(TypeError, match="blocks must be an integer >= 2"):
+        fitted.compare_interactions(blocks=2.5)
+
+
+def test_block_labels_read_as_ranges_integers_or_categories():
+    from sklearn_distill.shapes import _group_labels
+
+    nan = np.nan
+    integers = pd.DataFrame(
+        {
+            "label": ["missing", "18", "19-20", "21"],
+            "bin_low": [nan, 17.5, 18.5, 20.5],
+            "bin_high": [nan, 18.5, 20.5, 21.0],
+        }
+    )
+    # an empty missing-value bin that joined the first run is not named
+    assert _group_labels(integers, np.array([0, 0, 0, 1])) == ["18-20", "21"]
+    assert _group_labels(integers, np.array([0, 1, 1, 2])) == ["missing", "18-20", "21"]
+    ranges = pd.DataFrame(
+        {
+            "label": ["missing", "[0, 1)", "[1, 2)", "[2, 3]"],
+            "bin_low": [nan, 0.0, 1.0, 2.0],
+            "bin_high": [nan, 1.0, 2.0, 3.0],
+        }
+    )
+    assert _group_labels(ranges, np.array([0, 0, 1, 1])) == ["[0, 1)", "[1, 3]"]
+    assert _group_labels(ranges, np.array([0, 0, 0, 1])) == ["[0, 2)", "[2, 3]"]
+    categories = pd.DataFrame({"label": ["missing", *"abcde"], "bin_low": nan, "bin_high": nan})
+    groups = np.array([0, 1, 1, 2, 2, 2])
+    assert _group_labels(categories, groups) == ["missing", "a, b", "c, d, e"]
+    assert _group_labels(categories, np.array([0, 0, 0, 0, 0, 0])) == ["a, b, ... (5 values)"]

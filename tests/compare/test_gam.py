@@ -328,6 +328,35 @@ def test_refit_forgets_the_classes_and_calibrator_of_an_earlier_fit(data):
     assert gam.calibrator_ is None and not hasattr(gam, "classes_")
 
 
+def test_plain_scores_that_look_like_probabilities_are_warned_about(data):
+    X, scores = data
+    probability = 1 / (1 + np.exp(-scores))
+    with pytest.warns(UserWarning, match=r"scores all lie in \[0, 1\].*\(teacher\(X\)\)"):
+        DistilledGAM(lambda Z: 1 / (1 + np.exp(-additive_teacher(Z))), student=small_ebm()).fit(X)
+    with pytest.warns(UserWarning, match=r"\(teacher_scores\).*response='predict_proba'"):
+        DistilledGAM(student=small_ebm()).fit(X, teacher_scores=probability)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        # read as probabilities: no doubt left
+        DistilledGAM(student=small_ebm(), response="predict_proba").fit(
+            X, teacher_scores=probability
+        )
+        # an estimator says what its predict returns; 0/1 labels are no probabilities
+        regressor = DecisionTreeRegressor(max_depth=3).fit(X, probability)
+        DistilledGAM(regressor, student=small_ebm()).fit(X)
+        DistilledGAM(student=small_ebm()).fit(X, teacher_scores=(scores > 0).astype(float))
+
+
+def test_classifier_student_is_refused(data):
+    # the student regresses on the teacher's log-odds: a classifier would be fitted on a
+    # continuous target (scikit-learn then fails deep inside, or treats each value as a class)
+    X, scores = data
+    with pytest.raises(TypeError, match=r"student must be a regressor: .*LogisticRegression"):
+        DistilledGAM(student=LogisticRegression()).fit(X, scores)
+    with pytest.raises(TypeError, match="student must be a scikit-learn regressor"):
+        DistilledGAM(student=object()).fit(X, scores)
+
+
 def test_non_ebm_student_has_no_shape_functions(data):
     X, scores = data
     gam = DistilledGAM(student=DecisionTreeRegressor(max_depth=3)).fit(X, scores)

@@ -149,6 +149,15 @@ def test_plot_term_numeric_and_categorical():
         plot_term(comparison, "nope")
 
 
+def test_plot_term_shows_a_constant_column_as_its_one_value():
+    # a step function through one point draws nothing: the value is shown as a point instead
+    constant = _comparison().query("term == 'age'").head(1).assign(term="k", value=1.0)
+    ax = plot_term(constant, "k").axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1.0"]
+    centres = [line.get_ydata() for line in ax.get_lines() if len(line.get_xdata()) == 1]
+    assert any(np.allclose(y, constant["mimic"]) for y in centres)
+
+
 def test_plot_term_draws_on_a_given_axes_and_returns_its_figure():
     fig = Figure()
     ax = fig.add_subplot()
@@ -455,6 +464,7 @@ def test_audit_report_reads_in_order_with_its_findings(fitted_audit, tmp_path):
     assert headings[:2] == ["How faithful the mimic is", "What the audit found"]
     assert headings.index("Stability across refits") < headings.index("Comparison table")
     assert "Interactions: mimic against outcome model" in headings
+    assert "<h3>Interactions, coarse blocks</h3>" in page
     # the rules come before the shapes, one row per rule, with the rules' own fidelity
     assert headings.index("The black box as rules") < headings.index(
         "Shape functions: mimic against outcome model"
@@ -498,6 +508,16 @@ def test_findings_text_says_what_the_report_says(fitted_audit):
     assert f"{int(comparison['significant_bh'].sum())} of {len(comparison)} term values" in text
     assert "Terms unstable across refits" in text
     assert "Caveats:" in text and "interaction" in text
+    # the interactions are also compared on coarse blocks, and the findings say how that went
+    blocks = audit.compare_interactions()
+    flagged = blocks[blocks["significant_bh"]]
+    for term, part in flagged.groupby("term"):
+        total = int((blocks["term"] == term).sum())
+        assert f"{term}, on coarse blocks: {len(part)} of {total} blocks differ" in text
+    if flagged.empty:
+        reach = np.median(blocks["difference_upper"] - blocks["difference"])
+        assert "No interaction differs on coarse blocks" in text
+        assert f"had to exceed about {reach:.2f} log-odds" in text
 
 
 def test_findings_name_the_largest_differences_when_nothing_is_flagged():

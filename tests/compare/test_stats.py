@@ -416,6 +416,67 @@ def test_compare_shapes_benjamini_hochberg_families():
         )
 
 
+def _two_stage_by_hand(p, family, alpha):
+    """Benjamini and Bogomolov (2014) from the paper's steps: the decisions, one per value."""
+    names = sorted(set(family))
+    simes = {f: _step_up(p[family == f]).min() for f in names}
+    family_p = np.array([simes[f] for f in names])
+    order = np.argsort(family_p)
+    # BH over the families: the largest k with p_(k) <= k alpha / m; the first k are selected
+    passing = [
+        k + 1 for k in range(len(names)) if family_p[order[k]] <= (k + 1) * alpha / len(names)
+    ]
+    chosen = {names[i] for i in order[: max(passing, default=0)]}
+    level = alpha * len(chosen) / len(names)
+    flags = np.zeros(p.shape, dtype=bool)
+    for f in chosen:
+        rows = family == f
+        flags[rows] = _step_up(p[rows]) <= level
+    return flags
+
+
+def test_compare_shapes_two_stage_adjustment_within_terms():
+    """within= selects terms by BH on their Simes p-values, then runs BH inside each selected
+    term at alpha * R / m; the decisions equal the procedure written out from the paper."""
+    rng = np.random.default_rng(5)
+    sizes = {"boolean": 2, "age": 300, "priors": 20, "sex": 3}
+    term = np.concatenate([[name] * size for name, size in sizes.items()])
+    m = term.size
+    diff = np.zeros(m)
+    diff[0] = 1.0  # one value of the boolean term differs (z about 3.4: p about 8e-4)
+    diff[2 + 10] = 1.6  # one of age's many values
+    a = pd.DataFrame(
+        {"term": term, "value": np.arange(m), "score": diff, "std_error": 0.21, "kind": "main"}
+    )
+    b = a.assign(score=0.0)
+    b["score"] = rng.normal(scale=0.3, size=m) * (diff == 0)
+    staged = compare_shapes(a, b, confidence=0.95, family="kind", within="term")
+    pooled = compare_shapes(a, b, confidence=0.95, family="kind")
+    p = staged["p_value"].to_numpy()
+    expected = _two_stage_by_hand(p, term, 0.05)
+    np.testing.assert_array_equal(staged["significant_bh"].to_numpy(), expected)
+    # the boolean's value competes with 4 terms, not with 325 values
+    assert staged["significant_bh"][0] and not pooled["significant_bh"][0]
+    assert (staged["p_value_bh"] >= staged["p_value"]).all()
+    with pytest.raises(ValueError, match="within must name a column that groups"):
+        compare_shapes(a, b, within="std_error")
+
+
+def test_two_stage_adjustment_holds_its_level_with_nothing_to_find():
+    """Every value null: the share of draws with any flag stays near alpha (BH over the
+    families' Simes p-values, which are valid p-values for independent values)."""
+    from sklearn_distill.stats import _two_stage_bh
+
+    rng = np.random.default_rng(6)
+    family = np.repeat(np.arange(8), [2, 2, 5, 40, 40, 100, 3, 256])
+    any_flag = [
+        bool((_two_stage_bh(rng.uniform(size=family.size), family, 0.1) < 0.1).any())
+        for _ in range(4000)
+    ]
+    # nominal 0.1; Monte-Carlo standard error about 0.005
+    assert np.mean(any_flag) < 0.115
+
+
 def _main_effect(term, values, weights, min_weight=10):
     """compare()'s columns for one main effect: ``values`` (NaN for the missing-value bin)
     and the rows each holds; a value is testable when it holds ``min_weight`` rows."""
