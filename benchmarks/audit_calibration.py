@@ -31,7 +31,8 @@ read as log-odds ``s`` unless said:
   audit data without it, for b = 0.25, 0.5, 1.
 
 The audit runs with its defaults (isotonic calibration, 10 interaction pairs, 5 folds) except
-for lighter EBMs (2 bags: the test needs no bands; the outcome model's learning rate 0.05 and at most 2,000 rounds) to
+for lighter EBMs (2 bags: the test needs no bands; the outcome model's default learning rate
+``OUTCOME_LEARNING_RATE`` and at most 2,000 rounds) to
 bound the run time; ``--n`` rows per world (default 1,000) and 200 bootstrap resamples.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/audit_calibration.py [--seeds 10] [--n 1500]
@@ -52,7 +53,11 @@ from interpret.glassbox import ExplainableBoostingClassifier, ExplainableBoostin
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from sklearn_distill import CompareAudit
-from sklearn_distill._defaults import AUDIT_EBM_PARAMS, DEFAULT_STUDENT_PARAMS
+from sklearn_distill._defaults import (
+    AUDIT_EBM_PARAMS,
+    DEFAULT_STUDENT_PARAMS,
+    OUTCOME_LEARNING_RATE,
+)
 
 SLOPES = {"a": -1.0, "b": -0.3, "c": 0.4, "d": 1.0}
 
@@ -134,7 +139,9 @@ PLANTED_WORLDS = ["planted 0.25", "planted 0.5", "planted 1"]
 def light_models():
     shared = {**AUDIT_EBM_PARAMS, "outer_bags": 2, "n_jobs": 1}
     student = ExplainableBoostingRegressor(**{**DEFAULT_STUDENT_PARAMS, **shared})
-    outcome = ExplainableBoostingClassifier(**shared, learning_rate=0.05, max_rounds=2000)
+    outcome = ExplainableBoostingClassifier(
+        **shared, learning_rate=OUTCOME_LEARNING_RATE, max_rounds=2000
+    )
     return student, outcome
 
 

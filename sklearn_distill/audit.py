@@ -967,9 +967,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         :mod:`sklearn_distill.shapes`). They measure how much *one* EBM fit varies with the
         rows it sees, while a shape is the mean of the bags, which varies less: on generated
         worlds of 4,000 rows the bands were about twice as wide as the spread of the estimates
-        over new data, on continuous features (1.8x for the outcome model, 2.0x for the mimic)
-        and on interaction blocks (2.3x and 2.5x), and 1.2-1.4x on a boolean feature
-        (``benchmarks/audit_band_width.py``). Flags are therefore conservative: they hold their
+        over new data, on continuous features (2.0x for both models) and on interaction
+        blocks (3.3x for the outcome model, 2.5x for the mimic), and about right on a boolean
+        feature (0.9x and 1.2x; ``benchmarks/audit_band_width.py``). Flags are therefore conservative: they hold their
         level, and a difference must be about twice its standard error's nominal reach to be
         flagged reliably. Eight bags cannot estimate the variance of their own mean (that
         needs hundreds). The difference is significant when its interval at
@@ -985,8 +985,10 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         selected first, then the values inside each selected term. A boolean feature's two
         values thus compete with the other terms, not with the hundreds of values of the
         continuous features (one adjustment over all values needed ``p < 0.05 / n_values``
-        or so: a bias of 0.7 log-odds on a boolean went unflagged in most of ten generated
-        worlds of 3,000 rows; see ``benchmarks/audit_null.py``).
+        or so: a bias of 0.7 log-odds on a boolean was flagged in 8 of 20 generated worlds of
+        3,000 rows, in two stages in 20 of 20; ``benchmarks/audit_flags.py``). ``p_value_bh``
+        is the adjusted value *at this confidence*: compared with another level it does not
+        give that level's decisions (the selection of terms depends on the level).
 
         Each EBM term is centred on its weighted mean over the training rows, so a value's
         ``difference`` is measured against that mean: it asks whether the black box weighs the
@@ -1101,20 +1103,29 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         on a few thousand rows leaves most cells with a handful of rows, below ``min_weight``,
         never flagged. An interaction the outcome carries and the black box ignores (or the
         reverse) then goes unseen cell by cell. Here each axis is cut into ``blocks`` runs of
-        consecutive bins holding about equal rows (the missing-value bin and a boolean's or a
-        few-level feature's values stay apart), the same blocks for both models, cut from the
+        consecutive bins holding about equal rows (the missing-value bin apart, and a boolean's
+        two values), the same blocks for both models, cut from the
         mimic's rows; a block's score is the row-weighted mean of the surface over its cells,
         with the jackknife standard error of the same mean in each bag
         (:func:`~sklearn_distill.shapes.interaction_blocks`). Blocks are tested as
         :meth:`compare` tests values: Student's interval of the difference, the two-stage
         Benjamini-Hochberg adjustment with the terms as groups.
 
-        A block's mean shows where a surface rises or falls (a product ``x0 * x1`` puts
+        A nominal feature has no order to cut along: its ``blocks - 1`` largest categories
+        stay apart and the others are pooled. Both surfaces are purified first (Lengerich et
+        al., 2020: every row's and column's weighted mean moved to the main effects; interpret
+        only centres a term), so a block measures what the pair adds beyond the main effects,
+        in both models alike, however boosting split a function between a main effect and the
+        pair. A block's mean shows where a surface rises or falls (a product ``x0 * x1`` puts
         opposite signs in opposite corners); it cannot show detail finer than a block, and a
-        surface that changes sign inside one block can average to nothing there. Each EBM
-        interaction is purified (its mean along each axis is zero, the main effects hold the
-        rest), so a block's score is the interaction's own part, not the feature's main
-        effect.
+        surface that changes sign inside one block can average to nothing there.
+
+        Power is limited: the bands are about three times as wide as the blocks' spread over
+        new data (see :meth:`compare`); on generated worlds of 4,000 rows, a product
+        ``0.8 x0 x1`` in the outcome that the black box ignored was flagged on blocks in 4
+        seeds of 10, and never cell by cell (11 of 892 cells testable); with a black box that
+        used it, no block was flagged (``benchmarks/audit_interaction_blocks.py``). A block not
+        flagged is no proof that the surfaces agree.
 
         Parameters
         ----------
@@ -1127,8 +1138,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         -------
         pandas.DataFrame
             One row per interaction term and block: ``term``, ``kind`` (``"interaction
-            block"``), ``block`` (the pair of block indices), ``label`` (the pair of ranges or
-            values), then the columns of :meth:`compare` (``mimic`` ... ``testable``) and
+            block"``), ``block`` (the pair of block indices), ``features`` (the two feature
+            names), ``label`` (the pair of ranges or values), then the columns of :meth:`compare` (``mimic`` ... ``testable``) and
             ``weight`` (rows in the block). Empty when the models hold no interactions.
         """
         check_is_fitted(self, "outcome_")
@@ -1152,6 +1163,18 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             self.outcome_, groups=groups, boolean_features=booleans, blocks=blocks
         )
         self._check_terms_line_up(mimic, outcome)
+        # the same block indices must cover the same values in both models
+        merged = mimic.merge(outcome, on=["term", "bin"], suffixes=("", "_outcome"))
+        if (
+            len(merged) != len(mimic)
+            or len(merged) != len(outcome)
+            or not (merged["label"].map(str) == merged["label_outcome"].map(str)).all()
+        ):
+            raise ValueError(
+                "the mimic's and the outcome model's bins differ, so their interaction blocks "
+                "cannot be compared: give student and outcome the same binning (max_bins, "
+                "max_interaction_bins, feature_types)."
+            )
         table = compare_shapes(
             mimic,
             outcome[["term", "bin", "score", "std_error", "dof"]],
@@ -1162,8 +1185,10 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             within="term",
         )
         table = table.rename(columns={"bin": "block", "mimic_kind": "kind"})
-        table = table.rename(columns={"mimic_label": "label", "mimic_weight": "weight"})
-        columns = ["term", "kind", "block", "label"]
+        table = table.rename(
+            columns={"mimic_label": "label", "mimic_weight": "weight", "mimic_features": "features"}
+        )
+        columns = ["term", "kind", "block", "features", "label"]
         return table[columns + [c for c in table.columns if c not in columns]]
 
     def _check_terms_line_up(self, mimic, outcome):
@@ -1206,7 +1231,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
 
         A positive correlation says both models miss the same thing: the black box used
         information (a feature, or a transformation of one) that the audit data lack. A
-        clearly negative one (its interval below zero) is no sign of a missing feature: it says
+        clearly negative one (its p-value below ``1 - confidence``) is no sign of a missing
+        feature: it says
         the adjustment misfits these data (the test's assumptions may not hold), so read the
         verdict with care.
 

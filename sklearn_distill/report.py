@@ -529,7 +529,8 @@ def _missing_feature_texts(audit, test):
     p_text = f"p {p_text}" if p_text.startswith("<") else f"p = {p_text}"
     measured = f"Pearson {pearson['estimate']:.3f}, {level} interval {interval}, {p_text}"
     # one rule decides the verdict: the p-value against 1 - confidence; the interval is stated
-    alpha = 1.0 - float(audit.confidence)
+    # rounded: 1 - 0.95 is 0.05000000000000004, and a bootstrap p-value can be 0.05 exactly
+    alpha = round(1.0 - float(audit.confidence), 12)
     significant = bool(pearson["p_value"] < alpha)
     if significant and pearson["estimate"] > 0:
         verdict = (
@@ -697,7 +698,7 @@ def _block_comparison(audit):
 
 
 def _block_label(row):
-    first, second = str(row.term).split(" & ", 1)
+    first, second = row.features
     return f"{first} {row.label[0]}, {second} {row.label[1]}"
 
 
@@ -722,11 +723,13 @@ def _block_texts(blocks) -> list[str]:
     largest = _largest(blocks, 1)
     rows = float(np.median(blocks["weight"]))
     # the half-width of a block's interval: a smaller difference could not have been flagged
-    reach = float(np.nanmedian(blocks["difference_upper"] - blocks["difference"]))
+    # even before the adjustment for the number of blocks, which asks for more
+    tested = blocks[blocks["testable"].to_numpy(bool)]
+    reach = float(np.nanmedian(tested["difference_upper"] - tested["difference"]))
     text = (
         f"No interaction differs on coarse blocks ({blocks['term'].nunique()} interactions, "
-        f"each axis cut in up to 3 runs of bins, median {rows:.0f} rows per block; a block's "
-        f"difference had to exceed about {reach:.2f} log-odds to be flagged)"
+        f"each axis cut in up to 3 groups of bins, median {rows:.0f} rows per block; a block's "
+        f"difference had to exceed at least {reach:.2f} log-odds to be flagged)"
     )
     if len(largest):
         row = largest.iloc[0]
@@ -1008,9 +1011,11 @@ def audit_report_sections(
                 "rows holding the value."
                 + (
                     " Interactions are compared cell by cell and on coarse blocks (each axis "
-                    "cut in up to 3 runs of bins holding about equal rows; a block's value is "
-                    "the surface's mean over its rows): thin cells are rarely testable, blocks "
-                    "hold hundreds of rows but show no detail finer than a block."
+                    "cut in up to 3 groups of bins holding about equal rows, a nominal feature "
+                    "in its two largest categories and the rest; a block's value is the mean "
+                    "over its rows of the surface purified of main effects): thin cells are "
+                    "rarely testable, blocks hold hundreds of rows but show no detail finer "
+                    "than a block."
                     if blocks is not None and len(blocks)
                     else ""
                 )

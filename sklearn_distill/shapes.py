@@ -181,24 +181,32 @@ def _bin_table(ebm, feature: int, bins, boolean: bool = False) -> pd.DataFrame:
     return frame
 
 
-def block_groups(weights: np.ndarray, blocks: int) -> np.ndarray:
+def block_groups(weights: np.ndarray, blocks: int, *, nominal: bool = False) -> np.ndarray:
     """Coarse groups of one axis of an interaction: the missing-value bin (index 0) alone when
     it holds rows, the other bins cut into at most ``blocks`` runs of consecutive bins holding
-    about equal rows (``weights``: rows per bin along the axis). Returns a group per bin
-    (bins without rows join their neighbours' group)."""
+    about equal rows (``weights``: rows per bin along the axis). A ``nominal`` axis has no
+    order to cut along: its ``blocks - 1`` largest categories stay apart and the others form
+    one group (all apart when there are no more than ``blocks``). Returns a group per bin
+    (bins without rows join their neighbours' group, or the pooled categories)."""
     weights = np.asarray(weights, dtype=float)
     observed = weights[1:]
     total = observed.sum()
     groups = np.zeros(weights.size, dtype=int)
-    n_groups = min(blocks, int(np.count_nonzero(observed)))
-    if total > 0 and n_groups > 0:
+    held = int(np.count_nonzero(observed))
+    n_groups = min(blocks, held)
+    if nominal and held > blocks:
+        largest = np.argsort(-observed, kind="stable")[: blocks - 1]
+        run = np.full(observed.size, blocks - 1)
+        run[np.sort(largest)] = np.arange(blocks - 1)
+        groups[1:] = run + 1
+    elif total > 0 and n_groups > 0:
         middle = (np.cumsum(observed) - observed / 2) / total  # each bin's middle row
         run = np.minimum((middle * n_groups).astype(int), n_groups - 1)
         _, run = np.unique(run, return_inverse=True)  # runs left empty by a heavy bin vanish
         groups[1:] = run + 1
     if weights[0] > 0:
-        return groups  # 0: the missing-value bin, 1..: runs of observed bins
-    groups[0] = 1  # no missing values: the bin (empty) joins the first run
+        return groups  # 0: the missing-value bin, 1..: the groups of observed bins
+    groups[0] = 1  # no missing values: the bin (empty) joins the first group
     return groups - 1
 
 
@@ -234,15 +242,28 @@ def _group_labels(table: pd.DataFrame, groups: np.ndarray) -> list[str]:
     return labels
 
 
+def _pure(scores, weights) -> np.ndarray:
+    """The pure component of a pair's surface (:func:`interpret.utils.purify`, in a fixed
+    order, so that refits agree)."""
+    from interpret.utils import purify
+
+    return np.asarray(purify(np.asarray(scores, dtype=float), weights, is_randomized=False)[0])
+
+
 def interaction_blocks(
     ebm, *, blocks: int = 3, groups=None, boolean_features=(), scale: float = 1.0
 ) -> tuple[pd.DataFrame, dict]:
     """A fitted EBM's interaction surfaces on a coarse grid, with jackknife standard errors.
 
     Each axis of an interaction is cut into at most ``blocks`` runs of consecutive bins holding
-    about equal rows (and the missing-value bin alone); a block's score is the row-weighted
-    mean of the surface over its cells, in every bag as in the model, so its standard error is
-    the delete-d jackknife of the bags' block means (as :func:`shape_functions`' bands). A
+    about equal rows (a nominal feature: its ``blocks - 1`` largest categories apart, the
+    others pooled; the missing-value bin alone); a block's score is the row-weighted mean over
+    its cells of the *pure* interaction (the surface purified as in Lengerich et al., 2020,
+    with :func:`interpret.utils.purify`: every row's and column's weighted mean zero, the rest
+    belonging to the main effects), in every bag as in the model, so its standard error is
+    the delete-d jackknife of the bags' block means (as :func:`shape_functions`' bands).
+    Purifying makes two models comparable that split a function differently between a main
+    effect and the pair (interpret centres each term but does not purify it). A
     surface whose fine cells hold a few rows each, too thin to test one by one, can be tested
     here on blocks of hundreds of rows: a coarse block still shows a surface that rises in
     one corner, though not its detail.
@@ -265,27 +286,33 @@ def interaction_blocks(
     -------
     table : pandas.DataFrame
         One row per interaction term and block: ``term``, ``kind`` (``"interaction block"``),
-        ``bin`` (the pair of block indices), ``label`` (the pair of ranges or values),
+        ``bin`` (the pair of block indices), ``features`` (the pair's two feature names),
+        ``label`` (the pair of ranges or values),
         ``score``, ``std_error``, ``dof``, ``weight`` (rows in the block).
     groups : dict
         The blocks used, to pass to a second model.
     """
     blocks = check_integer("blocks", blocks, minimum=1)
     booleans = _check_feature_indices("boolean_features", boolean_features)
-    cut = {} if groups is None else groups
+    cut = {} if groups is None else dict(groups)  # the caller's dict stays as it was
     frames = []
     for index, (features, name) in enumerate(zip(ebm.term_features_, ebm.term_names_)):
         if len(features) != 2:
             continue
-        tables = [_bin_table(ebm, f, _feature_bins(ebm, f, 2), f in booleans) for f in features]
+        bins = [_feature_bins(ebm, f, 2) for f in features]
+        tables = [_bin_table(ebm, f, b, f in booleans) for f, b in zip(features, bins)]
         keep = tuple(slice(0, len(table)) for table in tables)
-        weights = np.asarray(ebm.bin_weights_[index], dtype=float)[keep]
-        scores = np.asarray(ebm.term_scores_[index], dtype=float)[keep]
-        bagged = np.asarray(ebm.bagged_scores_[index], dtype=float)[(slice(None), *keep)]
+        full_weights = np.asarray(ebm.bin_weights_[index], dtype=float)
+        # the pure interaction (each row's and column's weighted mean zero): what the pair
+        # adds beyond the two main effects, however boosting split the function between them
+        scores = _pure(ebm.term_scores_[index], full_weights)[keep]
+        bagged = np.stack([_pure(bag, full_weights) for bag in ebm.bagged_scores_[index]])
+        bagged = bagged[(slice(None), *keep)]
+        weights = full_weights[keep]
         if name not in cut:
-            cut[name] = (
-                block_groups(weights.sum(axis=1), blocks),
-                block_groups(weights.sum(axis=0), blocks),
+            cut[name] = tuple(
+                block_groups(w, blocks, nominal=isinstance(b, dict))
+                for w, b in zip((weights.sum(axis=1), weights.sum(axis=0)), bins)
             )
         first, second = cut[name]
         if (first.size, second.size) != weights.shape:
@@ -308,6 +335,7 @@ def interaction_blocks(
                         "term": name,
                         "kind": "interaction block",
                         "bin": (a, b),
+                        "features": tuple(str(ebm.feature_names_in_[f]) for f in features),
                         "label": (labels[0][a], labels[1][b]),
                         "score": scale * float(scores[cells] @ share),
                         "std_error": scale * float(_jackknife(ebm, bag_means[:, None])[0]),
@@ -316,7 +344,7 @@ def interaction_blocks(
                     }
                 )
         frames.append(pd.DataFrame(rows))
-    columns = ["term", "kind", "bin", "label", "score", "std_error", "dof", "weight"]
+    columns = ["term", "kind", "bin", "features", "label", "score", "std_error", "dof", "weight"]
     if not frames:
         return pd.DataFrame(columns=columns), cut
     return pd.concat(frames, ignore_index=True)[columns], cut

@@ -625,6 +625,8 @@ def compare_shapes(
     se_d = np.sqrt(se_m**2 + se_o**2)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.where(se_d > 0, diff / se_d, np.where(diff == 0, 0.0, np.sign(diff) * np.inf))
+    # a row without a standard error (bags that cannot give one) is not tested at all
+    z = np.where(np.isnan(se_d), np.nan, z)
     p_value = 2.0 * sp_stats.t.sf(np.abs(z), np.where(np.isfinite(dof_d), dof_d, np.inf))
     testable = np.ones(m.shape, dtype=bool)
     if min_weight > 0:

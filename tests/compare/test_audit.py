@@ -957,7 +957,16 @@ def test_negative_residual_correlation_is_not_read_as_no_sign(audits):
     edge = found.copy()
     edge.loc["pearson", ["estimate", "low", "high"]] = (0.027, 0.002, 0.052)
     edge.loc["pearson", "p_value"] = 0.06
-    cases = (("positive", found), ("negative", mirrored), ("null", centred), ("edge", edge))
+    # a bootstrap p-value can be 0.05 exactly (999 resamples, 24 at or below zero): not below
+    at_level = edge.copy()
+    at_level.loc["pearson", "p_value"] = 0.05
+    cases = (
+        ("positive", found),
+        ("negative", mirrored),
+        ("null", centred),
+        ("edge", edge),
+        ("at level", at_level),
+    )
     for name, table in cases:
         audit.missing_feature_test_ = table
         text = audit_findings_text(audit, width=10_000)
@@ -969,6 +978,7 @@ def test_negative_residual_correlation_is_not_read_as_no_sign(audits):
     assert verdicts["edge"].startswith("No positive correlation of the residuals was found")
     assert "interval 0.002 to 0.052, p = 0.060" in verdicts["edge"]
     assert "either side of the 5% level" in verdicts["edge"]
+    assert verdicts["at level"].startswith("No positive correlation of the residuals was found")
     negative = verdicts["negative"]
     assert negative.startswith("The two models' cross-fitted residuals are negatively correlated")
     assert (

@@ -246,12 +246,40 @@ def test_block_groups_cut_runs_of_equal_rows_and_keep_missing_apart():
     assert block_groups(np.array([0, 1, 100, 1]), 3).tolist() == [0, 0, 1, 2]
     # a run left empty by a heavy bin vanishes: the groups stay consecutive
     assert block_groups(np.array([0, 1, 1, 200]), 3).tolist() == [0, 0, 0, 1]
+    # a nominal axis has no order: its largest categories apart, the others pooled last
+    weights = np.array([7, 10, 40, 5, 30, 15])
+    assert block_groups(weights, 3, nominal=True).tolist() == [0, 3, 1, 3, 2, 3]
+    assert block_groups(weights[:4], 3, nominal=True).tolist() == [0, 1, 2, 3]
 
 
-def test_interaction_blocks_are_row_weighted_means_with_the_bags_jackknife(fitted):
+@pytest.fixture(scope="module")
+def mixed_ebm():
+    """A pair of a continuous feature with missing values and a nominal feature of five
+    levels (more than the blocks), and a pair of two continuous features."""
+    rng = np.random.default_rng(1)
+    n = 1500
+    X = pd.DataFrame(
+        {
+            "x": np.where(rng.uniform(size=n) < 0.1, np.nan, rng.normal(size=n)),
+            "c": pd.Categorical(rng.choice(list("vwxyz"), size=n, p=[0.1, 0.3, 0.15, 0.25, 0.2])),
+            "z": rng.uniform(-1, 1, size=n),
+        }
+    )
+    y = np.nan_to_num(X["x"]) * (X["c"] == "y") + X["z"] * np.nan_to_num(X["x"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # interpret on missing values
+        ebm = ExplainableBoostingRegressor(
+            **{**TINY, "max_interaction_bins": 12}, interactions=[(0, 1), (0, 2)]
+        )
+        return ebm.fit(X, y + 0.3 * rng.normal(size=n)), X
+
+
+def test_interaction_blocks_are_row_weighted_means_of_the_pure_surface(mixed_ebm):
+    from interpret.utils import purify
+
     from sklearn_distill.shapes import interaction_blocks, shape_functions
 
-    ebm = fitted.outcome_
+    ebm, X = mixed_ebm
     table, groups = interaction_blocks(ebm, blocks=3)
     fine = shape_functions(ebm)
     fine = fine[fine["kind"] == "interaction"]
@@ -260,20 +288,39 @@ def test_interaction_blocks_are_row_weighted_means_with_the_bags_jackknife(fitte
         index = list(ebm.term_names_).index(term)
         cells = fine[fine["term"] == term]
         first, second = groups[term]
-        bagged = np.asarray(ebm.bagged_scores_[index])
         weights = np.asarray(ebm.bin_weights_[index])
-        assert part["weight"].sum() == cells["weight"].sum() == len(fitted.mimic_residuals_)
+
+        def pure(surface, weights=weights):
+            return purify(np.asarray(surface, dtype=float), weights, is_randomized=False)[0]
+
+        model, bags = pure(ebm.term_scores_[index]), [pure(b) for b in ebm.bagged_scores_[index]]
+        assert part["weight"].sum() == cells["weight"].sum() == len(X)
         for row in part.itertuples():
             a, b = row.bin
-            inside = [first[i] == a and second[j] == b for i, j in cells["bin"]]
-            chosen = cells[inside]
-            w = chosen["weight"].to_numpy()
+            chosen = [(i, j) for i, j in cells["bin"] if first[i] == a and second[j] == b]
+            w = np.array([weights[i, j] for i, j in chosen])
             assert row.weight == w.sum()
-            np.testing.assert_allclose(row.score, np.average(chosen["score"], weights=w))
-            bag_means = [
-                sum(weights[i, j] * bag[i, j] for i, j in chosen["bin"]) / w.sum() for bag in bagged
-            ]
+            np.testing.assert_allclose(
+                row.score, np.average([model[i, j] for i, j in chosen], weights=w), atol=1e-12
+            )
+            bag_means = [np.average([bag[i, j] for i, j in chosen], weights=w) for bag in bags]
             np.testing.assert_allclose(row.std_error, np.std(bag_means, ddof=1) * factor)
+    # the missing values are a group of their own; of the five categories the two largest
+    # stay apart and the other three are pooled
+    x_and_c = table[table["term"] == "x & c"]
+    assert x_and_c["features"].iloc[0] == ("x", "c")
+    assert {label[0] for label in x_and_c["label"]} >= {"missing"}
+    assert x_and_c.loc[x_and_c["label"].map(lambda pair: pair[0] == "missing"), "weight"].sum() == (
+        X["x"].isna().sum()
+    )
+    assert sorted({label[1] for label in x_and_c["label"]}) == ["v, x, z", "w", "y"]
+    # purified: every row and column of a block grid averages to zero over its rows
+    z_grid = table[table["term"] == "x & z"]
+    for axis in (0, 1):
+        sums = z_grid.groupby(z_grid["bin"].map(lambda b, axis=axis: b[axis])).apply(
+            lambda g: np.sum(g["score"] * g["weight"]), include_groups=False
+        )
+        np.testing.assert_allclose(sums.to_numpy(), 0.0, atol=1e-8)
 
 
 def test_compare_interactions_lines_up_both_models(fitted):
@@ -292,6 +339,7 @@ def test_compare_interactions_lines_up_both_models(fitted):
     assert all(isinstance(label, tuple) and len(label) == 2 for label in blocks["label"])
     # blocks of the continuous axes read as ranges
     assert blocks["label"].iloc[0][0].startswith("[")
+    assert all(f == tuple(t.split(" & ")) for f, t in zip(blocks["features"], blocks["term"]))
     with pytest.raises(ValueError, match="blocks must be an integer >= 2; got 1"):
         fitted.compare_interactions(blocks=1)
     with pytest.raises(TypeError, match="blocks must be an integer >= 2"):
@@ -325,3 +373,25 @@ def test_block_labels_read_as_ranges_integers_or_categories():
     groups = np.array([0, 1, 1, 2, 2, 2])
     assert _group_labels(categories, groups) == ["missing", "a, b", "c, d, e"]
     assert _group_labels(categories, np.array([0, 0, 0, 0, 0, 0])) == ["a, b, ... (5 values)"]
+
+
+def test_compare_interactions_refuses_models_binned_unlike():
+    # same shapes of tables, other cuts: the blocks would cover other values in each model
+    rng = np.random.default_rng(0)
+    n = 1500
+    X = pd.DataFrame({"a": rng.exponential(size=n), "b": rng.normal(size=n)})
+    logit = 0.5 * X["a"] - 0.5 * X["b"] + 0.5 * X["a"] * X["b"] - 0.5
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    common = {**TINY, "interactions": [(0, 1)]}
+    audit = _audit(
+        calibration=None,
+        interactions=1,
+        n_crossfits=1,
+        student=ExplainableBoostingRegressor(**common, feature_types=["uniform", "continuous"]),
+        outcome=ExplainableBoostingClassifier(**common, feature_types=["continuous"] * 2),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        audit.fit(X, y, teacher_scores=logit.to_numpy())
+    with pytest.raises(ValueError, match="bins differ, so their interaction blocks cannot"):
+        audit.compare_interactions()

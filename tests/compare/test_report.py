@@ -515,9 +515,40 @@ def test_findings_text_says_what_the_report_says(fitted_audit):
         total = int((blocks["term"] == term).sum())
         assert f"{term}, on coarse blocks: {len(part)} of {total} blocks differ" in text
     if flagged.empty:
-        reach = np.median(blocks["difference_upper"] - blocks["difference"])
+        tested = blocks[blocks["testable"]]
+        reach = np.median(tested["difference_upper"] - tested["difference"])
         assert "No interaction differs on coarse blocks" in text
-        assert f"had to exceed about {reach:.2f} log-odds" in text
+        assert f"had to exceed at least {reach:.2f} log-odds" in text
+
+
+def test_block_findings_name_the_flagged_blocks_or_what_the_blocks_could_see():
+    from sklearn_distill.report import _block_texts
+
+    blocks = pd.DataFrame(
+        {
+            "term": ["a & b"] * 3 + ["a & c"],
+            "features": [("a", "b")] * 3 + [("a", "c")],
+            "label": [("[0, 1)", "x"), ("[1, 2]", "x"), ("[1, 2]", "y"), ("[0, 1)", "p")],
+            "mimic": [0.1, 0.0, -0.2, 0.0],
+            "outcome": [0.9, 0.1, -0.1, 0.05],
+            "difference": [-0.8, -0.1, -0.1, -0.05],
+            "difference_upper": [-0.5, 0.2, 0.3, 0.35],
+            "z": [-5.0, -0.6, -0.5, -0.2],
+            "p_value_bh": [0.001, 0.6, 0.6, 0.9],
+            "significant_bh": [True, False, False, False],
+            "testable": True,
+            "weight": [400.0, 380.0, 390.0, 800.0],
+        }
+    )
+    (line,) = _block_texts(blocks)
+    assert line.startswith("a & b, on coarse blocks: 1 of 3 blocks differs; the largest, ")
+    assert "a [0, 1), b x: mimic 0.100, outcome 0.900 (adjusted p 0.001, 400 rows)" in line
+    quiet = blocks.assign(significant_bh=False, difference_upper=blocks["difference"] + 0.4)
+    (line,) = _block_texts(quiet)
+    assert line.startswith("No interaction differs on coarse blocks (2 interactions")
+    assert "median 395 rows per block" in line and "at least 0.40 log-odds" in line
+    assert "the largest difference, a & b at a [0, 1), b x" in line
+    assert _block_texts(None) == [] and _block_texts(blocks.iloc[:0]) == []
 
 
 def test_findings_name_the_largest_differences_when_nothing_is_flagged():

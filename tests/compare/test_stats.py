@@ -357,6 +357,19 @@ def _step_up(p):
     return expected
 
 
+def test_compare_shapes_leaves_rows_without_a_standard_error_untested():
+    # bags that cannot give a standard error (one bag, or bags fitted on all rows) give NaN:
+    # such a row is no difference of infinite significance
+    a = pd.DataFrame(
+        {"term": "x", "value": [0, 1, 2], "score": [0.1, 0.0, 0.5], "std_error": [np.nan, 0.1, 0.1]}
+    )
+    b = a.assign(score=0.0)
+    table = compare_shapes(a, b, within="term")
+    assert np.isnan(table.loc[0, ["z", "p_value", "p_value_bh"]].to_numpy(float)).all()
+    assert not table.loc[0, ["significant", "significant_bh"]].any()
+    assert table.loc[2, "significant_bh"]  # the others are tested as before
+
+
 def test_compare_shapes_benjamini_hochberg_adjustment():
     """p_value_bh is the BH step-up adjustment: p_(i) * m / i, made monotone from the top."""
     rng = np.random.default_rng(3)
