@@ -979,10 +979,12 @@ def audit_report_sections(
                 "centred on its weighted mean, so a bias on one value of a many-valued feature "
                 "shifts every other value the opposite way (by the bias times the biased "
                 "value's share of the rows) and can flag values the score treats as the outcome "
-                "does. Read a term's largest difference first. The adjustment keeps the share "
-                "of false flags among the flagged values near "
-                f"{100 * (1 - audit.confidence):g}% however many values are compared."
-                + _min_weight_text(audit)
+                "does. Read a term's largest difference first. The adjustment (terms first, "
+                "then the values of each term that differs) keeps the expected share of false "
+                f"flags among the flagged values at most {100 * (1 - audit.confidence):g}% "
+                "however many values are compared; the bands are wide (about twice the "
+                "shapes' spread over new data), so a difference must be clear to be flagged, "
+                "and a value not flagged is not shown to agree." + _min_weight_text(audit)
             ],
         )
     )
