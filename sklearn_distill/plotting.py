@@ -467,7 +467,9 @@ def plot_interaction(comparison, term, *, flag=None, fig=None):
     ----------
     comparison : pandas.DataFrame
         Output of :meth:`CompareAudit.compare` with interactions: the term's ``value`` is a
-        pair (value of the first feature, value of the second).
+        pair (value of the first feature, value of the second); or of
+        :meth:`CompareAudit.compare_interactions` (no ``value`` column: the blocks' ``label``
+        pairs are drawn, in block order).
     term : str
         The interaction term (``"a & b"``).
     flag : str, optional
@@ -489,6 +491,10 @@ def plot_interaction(comparison, term, *, flag=None, fig=None):
     >>> [ax.get_title() for ax in plot_interaction(frame, "a & b").axes[:3]]
     ['mimic (black box)', 'outcome model', 'difference (mimic - outcome)']
     """
+    if isinstance(comparison, pd.DataFrame) and "value" not in comparison and "block" in comparison:
+        # compare_interactions(): one cell per block, named by its pair of ranges or values
+        comparison = comparison.sort_values("block", kind="stable")
+        comparison = comparison.assign(value=comparison["label"])
     _check_comparison(comparison, _INTERACTION_COLUMNS, flag)
     rows = comparison[comparison["term"] == term]
     if rows.empty:

@@ -1081,6 +1081,25 @@ def audit_report_sections(
                 figures=[plot_interaction(comparison, term, flag=flag) for term in shown],
             )
         )
+    if blocks is not None and len(blocks):
+        shown = _interactions_to_draw(blocks, "significant_bh")
+        sections.append(
+            Section(
+                "Interactions on coarse blocks",
+                paragraphs=[
+                    "The same surfaces purified of main effects and averaged over coarse "
+                    "blocks (each axis in up to 3 groups of bins holding about equal rows): "
+                    "hundreds of rows per block, where cells hold a handful. Dots mark blocks "
+                    "that differ after the adjustment. "
+                    + (
+                        f"Shown: the {len(shown)} interactions with the largest differences."
+                        if len(shown) < blocks["term"].nunique()
+                        else ""
+                    )
+                ],
+                figures=[plot_interaction(blocks, term) for term in shown],
+            )
+        )
     if getattr(audit, "calibration_table_", None) is not None:
         sections.append(
             Section(

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from interpret.glassbox import ExplainableBoostingClassifier, ExplainableBoostingRegressor
 from scipy.stats import false_discovery_control
+from sklearn.linear_model import LinearRegression
 
 from sklearn_distill import CompareAudit
 from sklearn_distill.stats import _two_stage_bh, summarize_terms
@@ -157,9 +158,24 @@ def test_explicit_pairs_and_main_effects_only(world):
     flat = _audit(interactions=0).fit(columns, y, teacher_scores=score)
     assert flat.interaction_pairs_ == []
     assert (flat.compare()["kind"] == "main").all()
+    blocks = flat.compare_interactions()  # no pairs: no blocks, the columns all the same
+    assert blocks.empty and list(blocks.columns[:5]) == [
+        "term",
+        "kind",
+        "block",
+        "features",
+        "label",
+    ]
+    assert "significant_bh" in blocks
     # column indices work for arrays
     indexed = _audit(interactions=[(0, 1)]).fit(columns.to_numpy(), y, teacher_scores=score)
     assert indexed.interaction_pairs_ == [(0, 1)]
+    # blocks name the features of an array by interpret's names
+    assert set(indexed.compare_interactions()["features"]) == {("feature_0000", "feature_0001")}
+    linear = _audit(interactions=[(0, 1)], student=LinearRegression())
+    linear.fit(columns, y, teacher_scores=score)
+    with pytest.raises(TypeError, match="needs Explainable Boosting models as student and outcome"):
+        linear.compare_interactions()
 
 
 @pytest.mark.parametrize(

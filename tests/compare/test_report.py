@@ -465,6 +465,7 @@ def test_audit_report_reads_in_order_with_its_findings(fitted_audit, tmp_path):
     assert headings.index("Stability across refits") < headings.index("Comparison table")
     assert "Interactions: mimic against outcome model" in headings
     assert "<h3>Interactions, coarse blocks</h3>" in page
+    assert "Interactions on coarse blocks" in headings
     # the rules come before the shapes, one row per rule, with the rules' own fidelity
     assert headings.index("The black box as rules") < headings.index(
         "Shape functions: mimic against outcome model"
@@ -519,6 +520,27 @@ def test_findings_text_says_what_the_report_says(fitted_audit):
         reach = np.median(tested["difference_upper"] - tested["difference"])
         assert "No interaction differs on coarse blocks" in text
         assert f"had to exceed at least {reach:.2f} log-odds" in text
+
+
+def test_plot_interaction_draws_blocks_by_their_labels_in_block_order():
+    blocks = pd.DataFrame(
+        {
+            "term": "a & b",
+            "block": [(1, 0), (0, 0), (0, 1), (1, 1)],
+            "label": [("[1, 2]", "x"), ("[0, 1)", "x"), ("[0, 1)", "y"), ("[1, 2]", "y")],
+            "mimic": [0.2, 0.1, 0.0, -0.1],
+            "outcome": 0.0,
+            "difference": [0.2, 0.1, 0.0, -0.1],
+            "significant_bh": [True, False, False, False],
+        }
+    )
+    axes = plot_interaction(blocks, "a & b").axes
+    assert [t.get_text() for t in axes[0].get_xticklabels()] == ["[0, 1)", "[1, 2]"]
+    assert [t.get_text() for t in axes[0].get_yticklabels()] == ["x", "y"]
+    grid = axes[0].get_images()[0].get_array()
+    np.testing.assert_allclose(grid, [[0.1, 0.2], [0.0, -0.1]])  # rows: b; columns: a
+    dots = axes[2].get_lines()[0]
+    assert list(dots.get_xdata()) == [1] and list(dots.get_ydata()) == [0]
 
 
 def test_block_findings_name_the_flagged_blocks_or_what_the_blocks_could_see():
