@@ -1224,7 +1224,13 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             ``n_flagged``, ``n_flagged_raw``, ``largest_difference`` and ``text`` (e.g.
             ``"age: 4 values differ, from 18 to 22"``).
         """
-        return summarize_terms(self.compare(min_weight=min_weight))
+        # compare()'s warnings, said about the caller's line rather than this one
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            table = self.compare(min_weight=min_weight)
+        for warning in caught:
+            warnings.warn(warning.message, warning.category, stacklevel=2)
+        return summarize_terms(table)
 
     def missing_feature_test(self, n_bootstrap=1000):
         """Correlation of the two models' cross-fitted residuals, with bootstrap intervals.

@@ -547,6 +547,18 @@ def _missing_feature_texts(audit, test):
             "says the test's adjustment misfits these data (its assumptions may not hold "
             "here), so read this verdict with care."
         )
+        curve = getattr(audit, "calibration_curve_", None)
+        if (
+            getattr(audit, "calibration", None) == "isotonic"
+            and curve is not None
+            and len(curve) > 50
+        ):
+            # a continuous score read through isotonic steps: the mimic follows the steps
+            verdict += (
+                " The score takes many values and was calibrated by isotonic regression, "
+                "whose steps the mimic follows: refit with calibration='spline' (or "
+                "'sigmoid'; on the command line --calibration spline) and compare."
+            )
     else:
         verdict = (
             f"No positive correlation of the residuals was found ({measured}): no sign, at this "
@@ -614,10 +626,15 @@ def _headline(comparison, flags, confidence):
         if "kind" in comparison and comparison["kind"].nunique() > 1
         else ""
     )
+    tested = (
+        f", {int(comparison['testable'].sum())} of them held by enough rows to be tested"
+        if "testable" in comparison
+        else ""
+    )
     return (
         f"{int(flags.sum())} of {len(comparison)} term values differ between the mimic and the "
         f"outcome model after the Benjamini-Hochberg adjustment ({raw} before it, at "
-        f"{100 * confidence:g}% confidence{families})."
+        f"{100 * confidence:g}% confidence{families}{tested})."
     )
 
 
@@ -704,40 +721,51 @@ def _block_label(row):
 
 def _block_texts(blocks) -> list[str]:
     """Findings from the coarse comparison of the interactions: one line per term with
-    flagged blocks, or one line saying none differs (with the largest difference)."""
+    flagged blocks, or one line saying none differs after the adjustment (with the count
+    before it and the largest difference)."""
     if blocks is None or blocks.empty:
         return []
     flagged = blocks[blocks["significant_bh"].to_numpy(bool)]
+    raw = blocks[blocks["significant"].to_numpy(bool)]
     lines = []
     for term, part in flagged.groupby("term", sort=False):
         total = int((blocks["term"] == term).sum())
+        before = int((raw["term"] == term).sum())
         row = _largest(part, 1).iloc[0]
         count = f"{len(part)} of {total} block{'s' if total > 1 else ''}"
         lines.append(
-            f"{term}, on coarse blocks: {count} differ{'s' if len(part) == 1 else ''}; the "
-            f"largest, {_block_label(row)}: mimic {row.mimic:.3f}, outcome {row.outcome:.3f} "
-            f"(adjusted p {format_p_value(row.p_value_bh)}, {row.weight:.0f} rows)"
+            f"{term}, on coarse blocks: {count} differ{'s' if len(part) == 1 else ''} after the "
+            f"adjustment ({before} before it); the largest, {_block_label(row)}: mimic "
+            f"{row.mimic:.3f}, outcome {row.outcome:.3f} (adjusted p "
+            f"{format_p_value(row.p_value_bh)}, {row.weight:.0f} rows)"
         )
     if lines:
         return lines
-    largest = _largest(blocks, 1)
     rows = float(np.median(blocks["weight"]))
-    # the half-width of a block's interval: a smaller difference could not have been flagged
-    # even before the adjustment for the number of blocks, which asks for more
-    tested = blocks[blocks["testable"].to_numpy(bool)]
-    reach = float(np.nanmedian(tested["difference_upper"] - tested["difference"]))
-    text = (
-        f"No interaction differs on coarse blocks ({blocks['term'].nunique()} interactions, "
-        f"each axis cut in up to 3 groups of bins, median {rows:.0f} rows per block; a block's "
-        f"difference had to exceed at least {reach:.2f} log-odds to be flagged)"
+    where = sorted(raw["term"].unique())
+    before = (
+        f"{len(raw)} differed before it, in {', '.join(where)}"
+        if len(raw)
+        else "none differed even before it"
     )
+    text = (
+        f"No interaction block differs after the adjustment ({len(blocks)} blocks of "
+        f"{blocks['term'].nunique()} interactions, median {rows:.0f} rows per block; {before})"
+    )
+    largest = _largest(blocks, 1)
     if len(largest):
         row = largest.iloc[0]
         text += (
-            f"; the largest difference, {row.term} at {_block_label(row)}: mimic "
-            f"{row.mimic:.3f}, outcome {row.outcome:.3f} (adjusted p "
-            f"{format_p_value(row.p_value_bh)})"
+            f". The largest difference, {row.term} at {_block_label(row)}: mimic "
+            f"{row.mimic:.3f}, outcome {row.outcome:.3f} (p {format_p_value(row.p_value)}, "
+            f"adjusted {format_p_value(row.p_value_bh)})"
         )
+        if bool(row.significant):
+            text += (
+                ": significant alone, not among all the blocks tested. The bands rest on a "
+                "few bags each, so such a difference can be flagged, or not, with another "
+                "random_state; read it as a place to look"
+            )
     return [text + "."]
 
 
@@ -1206,9 +1234,17 @@ def _rules_section(rule_tree, rule_fidelity):
     columns.update({"n_rows": "rows", "share": "share of rows"})
     present = {k: v for k, v in columns.items() if k in rules}
     table = rules[list(present)].rename(columns=present)
+    leaves = int(rules["leaf"].nunique()) if "leaf" in rules else len(rules)
+    split = (
+        f"; the {leaves} leaves make {len(rules)} rules, as a leaf whose rows may miss a "
+        "feature it tests is written twice, with and without the value, of one prediction"
+        if leaves < len(rules)
+        else ""
+    )
     paragraphs = [
         f"The black box's score, calibrated as for the mimic, read as {len(rules)} rules (a "
-        "regression tree with few leaves, sklearn_distill.DistilledTree): every audit row falls "
+        f"regression tree with few leaves, sklearn_distill.DistilledTree{split}): every audit "
+        "row falls "
         "under one rule, whose prediction is the score's mean log-odds there. A coarser view "
         "than the shapes: it shows the black box's main logic at a glance, not where it differs "
         "from the outcome."

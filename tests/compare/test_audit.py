@@ -979,6 +979,11 @@ def test_negative_residual_correlation_is_not_read_as_no_sign(audits):
     assert "interval 0.002 to 0.052, p = 0.060" in verdicts["edge"]
     assert "either side of the 5% level" in verdicts["edge"]
     assert verdicts["at level"].startswith("No positive correlation of the residuals was found")
+    # a continuous score read through isotonic steps: the negative verdict says what to try
+    assert "calibration='spline'" not in verdicts["negative"]  # this audit's map is sigmoid
+    audit.missing_feature_test_ = mirrored
+    stepped = audit_findings_text(audit.set_params(calibration="isotonic"), width=10_000)
+    assert "calibrated by isotonic regression" in stepped and "--calibration spline" in stepped
     negative = verdicts["negative"]
     assert negative.startswith("The two models' cross-fitted residuals are negatively correlated")
     assert (

@@ -411,3 +411,10 @@ def test_compare_interactions_refuses_models_binned_unlike():
         audit.fit(X, y, teacher_scores=logit.to_numpy())
     with pytest.raises(ValueError, match="bins differ, so their interaction blocks cannot"):
         audit.compare_interactions()
+
+
+def test_summary_says_compares_warnings_about_the_callers_line(fitted):
+    with pytest.warns(UserWarning, match="interactions lie in cells too thin") as record:
+        fitted.summary(min_weight=40)
+    thin = [w for w in record if "too thin" in str(w.message)]
+    assert thin and all(w.filename == __file__ for w in thin)

@@ -516,10 +516,7 @@ def test_findings_text_says_what_the_report_says(fitted_audit):
         total = int((blocks["term"] == term).sum())
         assert f"{term}, on coarse blocks: {len(part)} of {total} blocks differ" in text
     if flagged.empty:
-        tested = blocks[blocks["testable"]]
-        reach = np.median(tested["difference_upper"] - tested["difference"])
-        assert "No interaction differs on coarse blocks" in text
-        assert f"had to exceed at least {reach:.2f} log-odds" in text
+        assert f"No interaction block differs after the adjustment ({len(blocks)} blocks" in text
 
 
 def test_plot_interaction_draws_blocks_by_their_labels_in_block_order():
@@ -556,20 +553,30 @@ def test_block_findings_name_the_flagged_blocks_or_what_the_blocks_could_see():
             "difference": [-0.8, -0.1, -0.1, -0.05],
             "difference_upper": [-0.5, 0.2, 0.3, 0.35],
             "z": [-5.0, -0.6, -0.5, -0.2],
+            "p_value": [0.0002, 0.5, 0.5, 0.8],
             "p_value_bh": [0.001, 0.6, 0.6, 0.9],
+            "significant": [True, False, False, False],
             "significant_bh": [True, False, False, False],
             "testable": True,
             "weight": [400.0, 380.0, 390.0, 800.0],
         }
     )
     (line,) = _block_texts(blocks)
-    assert line.startswith("a & b, on coarse blocks: 1 of 3 blocks differs; the largest, ")
+    assert line.startswith(
+        "a & b, on coarse blocks: 1 of 3 blocks differs after the adjustment (1 before it); "
+        "the largest, "
+    )
     assert "a [0, 1), b x: mimic 0.100, outcome 0.900 (adjusted p 0.001, 400 rows)" in line
-    quiet = blocks.assign(significant_bh=False, difference_upper=blocks["difference"] + 0.4)
+    # significant alone but not after the adjustment: said, with what it means
+    quiet = blocks.assign(significant_bh=False, p_value_bh=0.07)
     (line,) = _block_texts(quiet)
-    assert line.startswith("No interaction differs on coarse blocks (2 interactions")
-    assert "median 395 rows per block" in line and "at least 0.40 log-odds" in line
-    assert "the largest difference, a & b at a [0, 1), b x" in line
+    assert line.startswith("No interaction block differs after the adjustment (4 blocks of 2")
+    assert "median 395 rows per block; 1 differed before it, in a & b)" in line
+    assert "The largest difference, a & b at a [0, 1), b x: mimic 0.100, outcome 0.900 " in line
+    assert "(p < 0.001, adjusted 0.070): significant alone" in line
+    calm = quiet.assign(significant=False)
+    (line,) = _block_texts(calm)
+    assert "none differed even before it" in line and "significant alone" not in line
     assert _block_texts(None) == [] and _block_texts(blocks.iloc[:0]) == []
 
 
@@ -777,3 +784,19 @@ def test_agreement_is_read_as_saying_little_when_every_row_is_on_one_side():
     )
     assert "says little" not in balanced and "AUC 0.950" in balanced
     assert "on 100.0% of rows (the calibrated score puts every row on one side of 0.5" in rare
+
+
+def test_rules_section_says_why_there_are_more_rules_than_leaves():
+    from sklearn_distill.report import _rules_section
+
+    rng = np.random.default_rng(0)
+    n = 800
+    a = np.where(rng.uniform(size=n) < 0.2, np.nan, rng.normal(size=n))
+    X = pd.DataFrame({"a": a, "b": rng.normal(size=n)})
+    tree = DistilledTree(max_leaf_nodes=4, random_state=0).fit(X, np.nan_to_num(a) + X["b"])
+    rules = tree.rules()
+    leaves = rules["leaf"].nunique()
+    assert leaves == 4 and len(rules) > leaves  # a leaf that tests "a" holds rows missing it
+    text = _rules_section(tree, None).paragraphs[0]
+    assert f"read as {len(rules)} rules" in text
+    assert f"the {leaves} leaves make {len(rules)} rules" in text
