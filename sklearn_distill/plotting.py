@@ -195,6 +195,12 @@ def _draw_categorical(ax, rows, flag, max_categories, max_label_length):
         rows = rows.loc[order[:max_categories]]
     positions = np.arange(len(rows))
     labels = [_short("missing" if pd.isna(v) else v, max_label_length) for v in rows["value"]]
+    if {"testable", "weight"} <= set(rows):
+        # values too thin to be tested look like the others: say how few rows hold them
+        labels = [
+            label if testable else f"{label} ({weight:.0f} rows)"
+            for label, testable, weight in zip(labels, rows["testable"], rows["weight"])
+        ]
     for key, color, shift in (("mimic", MIMIC_COLOR, -0.15), ("outcome", OUTCOME_COLOR, 0.15)):
         centre = rows[key].to_numpy(float)
         err = np.vstack(
@@ -242,7 +248,8 @@ def plot_term(
     max_categories : int, default=15
         For a categorical term, show at most this many values (those with the largest absolute
         ``z``, or difference; with a ``testable`` column, testable values first), so long
-        category lists stay legible; the axis says so.
+        category lists stay legible; the axis says so. With ``testable`` and ``weight``
+        columns, a value too thin to be tested is labelled with its rows ("x (8 rows)").
     tail_quantile : float or None, default=0.99
         For a numeric term with a ``weight`` column, cut the x axis where this share of the
         rows is reached when the values beyond stretch over more than a fifth of the axis

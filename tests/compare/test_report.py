@@ -149,6 +149,16 @@ def test_plot_term_numeric_and_categorical():
         plot_term(comparison, "nope")
 
 
+def test_plot_term_labels_categories_too_thin_to_test_with_their_rows():
+    frame = (
+        _comparison()
+        .query("term == @HOSTILE")
+        .assign(testable=[True, False, True], weight=[500.0, 8.0, 300.0])
+    )
+    ax = plot_term(frame, HOSTILE, max_label_length=40).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", f"{HOSTILE} (8 rows)", "c"]
+
+
 def test_plot_term_shows_a_constant_column_as_its_one_value():
     # a step function through one point draws nothing: the value is shown as a point instead
     constant = _comparison().query("term == 'age'").head(1).assign(term="k", value=1.0)
