@@ -1111,8 +1111,10 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         :meth:`compare` tests values: Student's interval of the difference, the two-stage
         Benjamini-Hochberg adjustment with the terms as groups.
 
-        A nominal feature has no order to cut along: its ``blocks - 1`` largest categories
-        stay apart and the others are pooled. Both surfaces are purified first (Lengerich et
+        A nominal feature has no order to cut along: its categories stay apart when they are
+        no more than ``blocks``, else its ``blocks - 1`` largest do and the others are pooled
+        (an ordinal one is cut in runs). A block alone in its row or column of blocks is left
+        out: purified, it is zero in both models. Both surfaces are purified first (Lengerich et
         al., 2020: every row's and column's weighted mean moved to the main effects; interpret
         only centres a term), so a block measures what the pair adds beyond the main effects,
         in both models alike, however boosting split a function between a main effect and the

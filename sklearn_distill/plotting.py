@@ -421,10 +421,21 @@ def _value_text(value):
     return str(value)
 
 
+def _block_order(rows, axis):
+    """The labels of one axis of a block table, in the order of their block indices."""
+    pairs = sorted(
+        {(block[axis], label[axis]) for block, label in zip(rows["block"], rows["label"])}
+    )
+    return [label for _, label in pairs]
+
+
 def _draw_interaction(fig, comparison, term, flag):
     rows = comparison[comparison["term"] == term]
     first, second = zip(*rows["value"])
-    order_a, order_b = _axis_order(first), _axis_order(second)
+    if "block" in rows:  # compare_interactions(): the blocks' own order, not the labels'
+        order_a, order_b = _block_order(rows, 0), _block_order(rows, 1)
+    else:
+        order_a, order_b = _axis_order(first), _axis_order(second)
 
     def index_of(order, value):
         if pd.isna(value):
@@ -500,7 +511,6 @@ def plot_interaction(comparison, term, *, flag=None, fig=None):
     """
     if isinstance(comparison, pd.DataFrame) and "value" not in comparison and "block" in comparison:
         # compare_interactions(): one cell per block, named by its pair of ranges or values
-        comparison = comparison.sort_values("block", kind="stable")
         comparison = comparison.assign(value=comparison["label"])
     _check_comparison(comparison, _INTERACTION_COLUMNS, flag)
     rows = comparison[comparison["term"] == term]

@@ -742,6 +742,11 @@ def _block_texts(blocks) -> list[str]:
     if lines:
         return lines
     rows = float(np.median(blocks["weight"]))
+    if not blocks["testable"].to_numpy(bool).any():
+        return [
+            f"No interaction block could be tested: each of the {len(blocks)} blocks holds "
+            f"fewer rows than min_weight (median {rows:.0f})."
+        ]
     where = sorted(raw["term"].unique())
     before = (
         f"{len(raw)} differed before it, in {', '.join(where)}"
@@ -1042,7 +1047,8 @@ def audit_report_sections(
                 + (
                     " Interactions are compared cell by cell and on coarse blocks (each axis "
                     "cut in up to 3 groups of bins holding about equal rows, a nominal feature "
-                    "in its two largest categories and the rest; a block's value is the mean "
+                    "in its categories, or its two largest and the rest; a block's value is the "
+                    "mean "
                     "over its rows of the surface purified of main effects): thin cells are "
                     "rarely testable, blocks hold hundreds of rows but show no detail finer "
                     "than a block."
@@ -1116,11 +1122,12 @@ def audit_report_sections(
                 "Interactions on coarse blocks",
                 paragraphs=[
                     "The same surfaces purified of main effects and averaged over coarse "
-                    "blocks (each axis in up to 3 groups of bins holding about equal rows): "
-                    "hundreds of rows per block, where cells hold a handful. Dots mark blocks "
-                    "that differ after the adjustment. "
+                    "blocks (each axis in up to 3 groups of bins holding about equal rows; a "
+                    "nominal feature: its largest categories apart, the others pooled): a "
+                    f"median of {float(np.median(blocks['weight'])):.0f} rows per block. Dots "
+                    "mark blocks that differ after the adjustment."
                     + (
-                        f"Shown: the {len(shown)} interactions with the largest differences."
+                        f" Shown: the {len(shown)} interactions with the largest differences."
                         if len(shown) < blocks["term"].nunique()
                         else ""
                     )
@@ -1237,7 +1244,8 @@ def _rules_section(rule_tree, rule_fidelity):
     leaves = int(rules["leaf"].nunique()) if "leaf" in rules else len(rules)
     split = (
         f"; the {leaves} leaves make {len(rules)} rules, as a leaf whose rows may miss a "
-        "feature it tests is written twice, with and without the value, of one prediction"
+        "feature it tests is written as one rule with the value and one without it (for each "
+        "such feature), all of one prediction"
         if leaves < len(rules)
         else ""
     )

@@ -185,19 +185,22 @@ def block_groups(weights: np.ndarray, blocks: int, *, nominal: bool = False) -> 
     """Coarse groups of one axis of an interaction: the missing-value bin (index 0) alone when
     it holds rows, the other bins cut into at most ``blocks`` runs of consecutive bins holding
     about equal rows (``weights``: rows per bin along the axis). A ``nominal`` axis has no
-    order to cut along: its ``blocks - 1`` largest categories stay apart and the others form
-    one group (all apart when there are no more than ``blocks``). Returns a group per bin
-    (bins without rows join their neighbours' group, or the pooled categories)."""
+    order to cut along: its categories stay apart when they are no more than ``blocks``, else
+    its ``blocks - 1`` largest stay apart and the others form one group. Returns a group per
+    bin (bins without rows join their neighbours' group, or the pooled categories)."""
     weights = np.asarray(weights, dtype=float)
     observed = weights[1:]
     total = observed.sum()
     groups = np.zeros(weights.size, dtype=int)
     held = int(np.count_nonzero(observed))
     n_groups = min(blocks, held)
-    if nominal and held > blocks:
-        largest = np.argsort(-observed, kind="stable")[: blocks - 1]
-        run = np.full(observed.size, blocks - 1)
-        run[np.sort(largest)] = np.arange(blocks - 1)
+    if nominal and held > 0:
+        # no order to cut along: the largest categories apart (all of them when they are no
+        # more than ``blocks``), the others pooled last; categories without rows join the pool
+        kept = held if held <= blocks else blocks - 1
+        largest = np.argsort(-observed, kind="stable")[:kept]
+        run = np.full(observed.size, kept if held > blocks else kept - 1)
+        run[np.sort(largest)] = np.arange(kept)
         groups[1:] = run + 1
     elif total > 0 and n_groups > 0:
         middle = (np.cumsum(observed) - observed / 2) / total  # each bin's middle row
@@ -256,8 +259,9 @@ def interaction_blocks(
     """A fitted EBM's interaction surfaces on a coarse grid, with jackknife standard errors.
 
     Each axis of an interaction is cut into at most ``blocks`` runs of consecutive bins holding
-    about equal rows (a nominal feature: its ``blocks - 1`` largest categories apart, the
-    others pooled; the missing-value bin alone); a block's score is the row-weighted mean over
+    about equal rows (a nominal feature: its categories apart when they are no more than
+    ``blocks``, else its ``blocks - 1`` largest apart and the others pooled; an ordinal one is
+    cut in runs like a continuous one; the missing-value bin alone); a block's score is the row-weighted mean over
     its cells of the *pure* interaction (the surface purified as in Lengerich et al., 2020,
     with :func:`interpret.utils.purify`: every row's and column's weighted mean zero, the rest
     belonging to the main effects), in every bag as in the model, so its standard error is
@@ -272,7 +276,9 @@ def interaction_blocks(
     ----------
     ebm : fitted Explainable Boosting Machine (binary or regression)
     blocks : int, default=3
-        Runs per axis (a feature with fewer observed bins keeps one run per bin).
+        Groups per axis, at least 2 (a feature with fewer observed bins keeps one group per
+        bin). A block alone in its row or column of blocks (its other blocks hold no rows) is
+        left out: purified, it is zero in every model.
     groups : dict or None, default=None
         ``{term name: (groups of axis 0, groups of axis 1)}`` as returned by an earlier call:
         the same blocks for a second model binned alike. ``None`` cuts them from this model's
@@ -292,7 +298,7 @@ def interaction_blocks(
     groups : dict
         The blocks used, to pass to a second model.
     """
-    blocks = check_integer("blocks", blocks, minimum=1)
+    blocks = check_integer("blocks", blocks, minimum=2)
     booleans = _check_feature_indices("boolean_features", boolean_features)
     cut = {} if groups is None else dict(groups)  # the caller's dict stays as it was
     frames = []
@@ -310,9 +316,10 @@ def interaction_blocks(
         bagged = bagged[(slice(None), *keep)]
         weights = full_weights[keep]
         if name not in cut:
+            kinds = [ebm.feature_types_in_[f] for f in features]
             cut[name] = tuple(
-                block_groups(w, blocks, nominal=isinstance(b, dict))
-                for w, b in zip((weights.sum(axis=1), weights.sum(axis=0)), bins)
+                block_groups(w, blocks, nominal=kind == "nominal")
+                for w, kind in zip((weights.sum(axis=1), weights.sum(axis=0)), kinds)
             )
         first, second = cut[name]
         if (first.size, second.size) != weights.shape:
@@ -321,12 +328,21 @@ def interaction_blocks(
                 f"{weights.shape[0]} x {weights.shape[1]}: the two models are binned unlike."
             )
         labels = [_group_labels(t, g) for t, g in zip(tables, cut[name])]
+        held = np.array(
+            [
+                [weights[(first == a)[:, None] & (second == b)[None, :]].sum() > 0 for b in
+                 range(second.max() + 1)]
+                for a in range(first.max() + 1)
+            ]
+        )  # fmt: skip
         rows = []
         for a in range(first.max() + 1):
             for b in range(second.max() + 1):
                 cells = (first == a)[:, None] & (second == b)[None, :]
                 weight = weights[cells].sum()
-                if weight <= 0:
+                # a block alone in its row or column of blocks is zero once purified: the
+                # pair adds nothing there beyond the main effects, and there is nothing to test
+                if weight <= 0 or held[a].sum() < 2 or held[:, b].sum() < 2:
                     continue
                 share = weights[cells] / weight
                 bag_means = bagged[:, cells] @ share

@@ -418,3 +418,29 @@ def test_summary_says_compares_warnings_about_the_callers_line(fitted):
         fitted.summary(min_weight=40)
     thin = [w for w in record if "too thin" in str(w.message)]
     assert thin and all(w.filename == __file__ for w in thin)
+
+
+def test_a_block_alone_in_its_row_of_blocks_is_left_out():
+    # x is missing only where z is high: the missing-value row of blocks holds one block,
+    # which purification sets to zero in every model, so there is nothing to test there
+    from sklearn_distill.shapes import interaction_blocks
+
+    rng = np.random.default_rng(2)
+    n = 1200
+    z = rng.uniform(-1, 1, size=n)
+    x = np.where((z > 0.6) & (rng.uniform(size=n) < 0.5), np.nan, rng.normal(size=n))
+    X = pd.DataFrame({"x": x, "z": z})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        ebm = ExplainableBoostingRegressor(**TINY, interactions=[(0, 1)])
+        ebm.fit(X, np.nan_to_num(x) * z + 0.3 * rng.normal(size=n))
+    table, groups = interaction_blocks(ebm, blocks=3)
+    first = groups["x & z"][0]
+    assert first[0] == 0  # the missing values are a group of their own
+    assert all(block[0] != 0 for block in table["bin"])  # ... whose one block is left out
+    assert table["weight"].sum() == n - np.isnan(x).sum()
+    for axis in (0, 1):  # every block left has a neighbour in its row and in its column
+        counts = table["bin"].map(lambda b, axis=axis: b[axis]).value_counts()
+        assert (counts >= 2).all()
+    with pytest.raises(ValueError, match="blocks must be an integer >= 2"):
+        interaction_blocks(ebm, blocks=1)

@@ -541,6 +541,21 @@ def test_plot_interaction_draws_blocks_by_their_labels_in_block_order():
             "significant_bh": [True, False, False, False],
         }
     )
+    # the first block listed lacks (0, 0): the axes still follow the block indices
+    gappy = pd.DataFrame(
+        {
+            "term": "a & b",
+            "block": [(0, 1), (1, 0), (1, 1)],
+            "label": [("[0, 1)", "y"), ("[1, 2]", "x"), ("[1, 2]", "y")],
+            "mimic": [0.3, 0.2, -0.1],
+            "outcome": 0.0,
+            "difference": [0.3, 0.2, -0.1],
+            "significant_bh": False,
+        }
+    )
+    ax = plot_interaction(gappy, "a & b").axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["x", "y"]
+    np.testing.assert_allclose(ax.get_images()[0].get_array(), [[np.nan, 0.2], [0.3, -0.1]])
     axes = plot_interaction(blocks, "a & b").axes
     assert [t.get_text() for t in axes[0].get_xticklabels()] == ["[0, 1)", "[1, 2]"]
     assert [t.get_text() for t in axes[0].get_yticklabels()] == ["x", "y"]
@@ -588,6 +603,11 @@ def test_block_findings_name_the_flagged_blocks_or_what_the_blocks_could_see():
     (line,) = _block_texts(calm)
     assert "none differed even before it" in line and "significant alone" not in line
     assert _block_texts(None) == [] and _block_texts(blocks.iloc[:0]) == []
+    (line,) = _block_texts(calm.assign(testable=False))
+    assert line == (
+        "No interaction block could be tested: each of the 4 blocks holds fewer rows than "
+        "min_weight (median 395)."
+    )
 
 
 def test_findings_name_the_largest_differences_when_nothing_is_flagged():
