@@ -53,6 +53,8 @@ dd { margin: 0; min-width: 0; overflow-wrap: anywhere; }
 p, li { overflow-wrap: break-word; }
 @media (max-width: 600px) {
   dl { display: block; } dt { margin-top: 0.4em; } dd { margin-left: 1em; }
+  /* a figure squeezed to a phone's width is a thumbnail: keep it legible, scroll sideways */
+  p.figure { overflow-x: auto; } p.figure img { max-width: 720px; }
 }
 .scroll { overflow-x: auto; max-width: 100%; }
 .side { display: flex; flex-wrap: wrap; gap: 0 2em; align-items: flex-start; }
@@ -362,7 +364,7 @@ def render_html(title, sections, *, digits=3):
             parts.append("</div>")
         for fig in section.figures:
             alt = html.escape(str(section.heading))
-            parts.append(f'<p><img alt="{alt}" src="{figure_to_data_uri(fig)}"></p>')
+            parts.append(f'<p class="figure"><img alt="{alt}" src="{figure_to_data_uri(fig)}"></p>')
         parts.append("</section>")
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -830,3 +830,14 @@ def test_rules_section_says_why_there_are_more_rules_than_leaves():
     text = _rules_section(tree, None).paragraphs[0]
     assert f"read as {len(rules)} rules" in text
     assert f"the {leaves} leaves make {len(rules)} rules" in text
+
+
+def test_figures_stay_legible_on_a_narrow_screen():
+    # on a phone a wide figure keeps up to 720 px and scrolls sideways, not a thumbnail
+    fig = Figure(figsize=(12, 3))
+    fig.add_subplot().plot([0, 1])
+    page = render_html("t", [Section("s", figures=[fig])])
+    assert '<p class="figure"><img alt=' in page
+    narrow = page[page.index("@media (max-width: 600px)") :]
+    narrow = narrow[: narrow.index("\n}")]
+    assert "p.figure { overflow-x: auto; }" in narrow and "max-width: 720px" in narrow
