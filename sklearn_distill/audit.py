@@ -969,8 +969,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         worlds of 4,000 rows the bands were about twice as wide as the spread of the estimates
         over new data, on continuous features (2.0x for both models) and on interaction
         blocks (3.3x for the outcome model, 2.5x for the mimic), and about right on a boolean
-        feature (0.9x and 1.2x; ``benchmarks/audit_band_width.py``). Flags are therefore conservative: they hold their
-        level, and a difference must be about twice its standard error's nominal reach to be
+        feature (0.9x and 1.2x; ``benchmarks/audit_band_width.py``). Flags are therefore
+        conservative: they hold their level, and a difference must be about twice its standard error's nominal reach to be
         flagged reliably. Eight bags cannot estimate the variance of their own mean (that
         needs hundreds). The difference is significant when its interval at
         ``confidence`` (Student's, with the two models' standard errors combined as
@@ -1141,8 +1141,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         pandas.DataFrame
             One row per interaction term and block: ``term``, ``kind`` (``"interaction
             block"``), ``block`` (the pair of block indices), ``features`` (the two feature
-            names), ``label`` (the pair of ranges or values), then the columns of :meth:`compare` (``mimic`` ... ``testable``) and
-            ``weight`` (rows in the block). Empty when the models hold no interactions.
+            names), ``label`` (the pair of ranges or values), then the columns of
+            :meth:`compare` (``mimic`` ... ``testable``) and ``weight`` (rows in the block). Empty when the models hold no interactions.
         """
         check_is_fitted(self, "outcome_")
         if not hasattr(self.outcome_, "term_scores_") or not hasattr(

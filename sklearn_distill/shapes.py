@@ -261,8 +261,8 @@ def interaction_blocks(
     Each axis of an interaction is cut into at most ``blocks`` runs of consecutive bins holding
     about equal rows (a nominal feature: its categories apart when they are no more than
     ``blocks``, else its ``blocks - 1`` largest apart and the others pooled; an ordinal one is
-    cut in runs like a continuous one; the missing-value bin alone); a block's score is the row-weighted mean over
-    its cells of the *pure* interaction (the surface purified as in Lengerich et al., 2020,
+    cut in runs like a continuous one; the missing-value bin alone); a block's score is the
+    row-weighted mean over its cells of the *pure* interaction (the surface purified as in Lengerich et al., 2020,
     with :func:`interpret.utils.purify`: every row's and column's weighted mean zero, the rest
     belonging to the main effects), in every bag as in the model, so its standard error is
     the delete-d jackknife of the bags' block means (as :func:`shape_functions`' bands).
@@ -328,37 +328,32 @@ def interaction_blocks(
                 f"{weights.shape[0]} x {weights.shape[1]}: the two models are binned unlike."
             )
         labels = [_group_labels(t, g) for t, g in zip(tables, cut[name])]
-        held = np.array(
-            [
-                [weights[(first == a)[:, None] & (second == b)[None, :]].sum() > 0 for b in
-                 range(second.max() + 1)]
-                for a in range(first.max() + 1)
-            ]
-        )  # fmt: skip
+        block_weights = np.zeros((first.max() + 1, second.max() + 1))
+        np.add.at(block_weights, (first[:, None], second[None, :]), weights)
+        held = block_weights > 0
         rows = []
-        for a in range(first.max() + 1):
-            for b in range(second.max() + 1):
-                cells = (first == a)[:, None] & (second == b)[None, :]
-                weight = weights[cells].sum()
-                # a block alone in its row or column of blocks is zero once purified: the
-                # pair adds nothing there beyond the main effects, and there is nothing to test
-                if weight <= 0 or held[a].sum() < 2 or held[:, b].sum() < 2:
-                    continue
-                share = weights[cells] / weight
-                bag_means = bagged[:, cells] @ share
-                rows.append(
-                    {
-                        "term": name,
-                        "kind": "interaction block",
-                        "bin": (a, b),
-                        "features": tuple(str(ebm.feature_names_in_[f]) for f in features),
-                        "label": (labels[0][a], labels[1][b]),
-                        "score": scale * float(scores[cells] @ share),
-                        "std_error": scale * float(_jackknife(ebm, bag_means[:, None])[0]),
-                        "dof": float(bagged.shape[0] - 1),
-                        "weight": float(weight),
-                    }
-                )
+        for a, b in zip(*np.nonzero(held)):
+            # a block alone in its row or column of blocks is zero once purified: the pair
+            # adds nothing there beyond the main effects, and there is nothing to test
+            if held[a].sum() < 2 or held[:, b].sum() < 2:
+                continue
+            cells = (first == a)[:, None] & (second == b)[None, :]
+            weight = block_weights[a, b]
+            share = weights[cells] / weight
+            bag_means = bagged[:, cells] @ share
+            rows.append(
+                {
+                    "term": name,
+                    "kind": "interaction block",
+                    "bin": (int(a), int(b)),
+                    "features": tuple(str(ebm.feature_names_in_[f]) for f in features),
+                    "label": (labels[0][a], labels[1][b]),
+                    "score": scale * float(scores[cells] @ share),
+                    "std_error": scale * float(_jackknife(ebm, bag_means[:, None])[0]),
+                    "dof": float(bagged.shape[0] - 1),
+                    "weight": float(weight),
+                }
+            )
         frames.append(pd.DataFrame(rows))
     columns = ["term", "kind", "bin", "features", "label", "score", "std_error", "dof", "weight"]
     if not frames:

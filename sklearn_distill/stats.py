@@ -640,7 +640,7 @@ def compare_shapes(
         if column is None:
             return np.zeros(m.shape, dtype=int)
         values = merged[column] if column in on else merged[f"mimic_{column}"]
-        return pd.factorize(values.map(repr), use_na_sentinel=False)[0]
+        return pd.factorize(values, use_na_sentinel=False)[0]
 
     groups, parts = codes(family), codes(within)
     for group in np.unique(groups[tested]):
