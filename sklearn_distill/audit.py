@@ -1204,35 +1204,48 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
                 "given student or outcome model keeps no pairs of its own)."
             )
 
-    def summary(self, *, min_weight=None):
+    def summary(self, *, min_weight=None, blocks=3):
         """One line per term with flagged values: how many differ, and where.
 
         A value's difference is measured against its term's weighted mean (each EBM term is
         centred on it; see :meth:`compare`): a bias on one value of a many-valued feature
         shifts the others the opposite way, and a line may name values the score treats as the
         outcome does beside the one it does not. Read the largest difference first
-        (``largest_difference``, and :meth:`compare`'s table).
+        (``largest_difference``, and :meth:`compare`'s table). An interaction can have two
+        lines: its flagged cells (:meth:`compare`) and its flagged coarse blocks
+        (:meth:`compare_interactions`), where thin cells are pooled and can be tested.
 
         Parameters
         ----------
         min_weight : float or None, default=None
-            Passed to :meth:`compare`.
+            Passed to :meth:`compare` and :meth:`compare_interactions`.
+        blocks : int or None, default=3
+            Passed to :meth:`compare_interactions` (blocks per axis); ``None`` leaves the
+            blocks out.
 
         Returns
         -------
         pandas.DataFrame
-            :func:`~sklearn_distill.stats.summarize_terms` of :meth:`compare`'s table: per
-            term with a flagged (Benjamini-Hochberg) value, ``n_values``, ``n_testable``,
-            ``n_flagged``, ``n_flagged_raw``, ``largest_difference`` and ``text`` (e.g.
-            ``"age: 4 values differ, from 18 to 22"``).
+            :func:`~sklearn_distill.stats.summarize_terms` of :meth:`compare`'s table and
+            :meth:`compare_interactions`' table: per term (and kind: ``"main"``,
+            ``"interaction"`` for cells, ``"interaction block"``) with a flagged
+            (Benjamini-Hochberg) value, ``n_values``, ``n_testable``, ``n_flagged``,
+            ``n_flagged_raw``, ``largest_difference`` and ``text`` (e.g.
+            ``"age: 4 values differ, from 18 to 22"``, ``"x1 & x2: 1 block differs, the
+            largest at x1 [0.43, 2.9] x x2 [0.44, 3.1]"``).
         """
+        if blocks is not None:
+            blocks = check_integer("blocks", blocks, minimum=2)
         # compare()'s warnings, said about the caller's line rather than this one
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            table = self.compare(min_weight=min_weight)
+            tables = [self.compare(min_weight=min_weight)]
+            if blocks is not None and (tables[0]["kind"] == "interaction").any():
+                coarse = self.compare_interactions(blocks=blocks, min_weight=min_weight)
+                tables.append(coarse.rename(columns={"block": "value"}))
         for warning in caught:
             warnings.warn(warning.message, warning.category, stacklevel=2)
-        return summarize_terms(table)
+        return summarize_terms(pd.concat(tables, ignore_index=True))
 
     def missing_feature_test(self, n_bootstrap=1000):
         """Correlation of the two models' cross-fitted residuals, with bootstrap intervals.

@@ -827,7 +827,9 @@ def summarize_terms(comparison, *, flag="significant_bh"):
         flagged difference of largest size, signed: mimic - outcome) and ``text``: for a
         numeric feature ``"age: 4 values differ, from 18 to 22"`` (the flagged bins' lowest
         and highest values), for a nominal one the flagged categories, for an interaction the
-        cell of the largest difference.
+        cell of the largest difference (for rows of kind ``"interaction block"``, from
+        :meth:`CompareAudit.compare_interactions`, the block: a term's cells and its blocks
+        are summarised apart).
 
     Examples
     --------
@@ -843,18 +845,19 @@ def summarize_terms(comparison, *, flag="significant_bh"):
     if missing:
         raise ValueError(f"comparison lacks the columns {missing}.")
     rows = []
-    for term, group in comparison.groupby("term", sort=False):
+    # a pair's cells and its coarse blocks are two rows of the summary
+    for (term, kind), group in comparison.groupby(["term", "kind"], sort=False):
         flagged = group[group[flag].to_numpy(bool)]
         if flagged.empty:
             continue
-        kind = group["kind"].iloc[0]
         largest = flagged.loc[flagged["difference"].abs().idxmax()]
-        if kind == "interaction":
+        if kind in ("interaction", "interaction block"):
             names = str(term).split(" & ")
             cell = " x ".join(
                 f"{name} {label}" for name, label in zip(names, largest["label"], strict=False)
             )
-            text = f"{term}: {_plural(len(flagged), 'cell')}, the largest at {cell}"
+            what = "cell" if kind == "interaction" else "block"
+            text = f"{term}: {_plural(len(flagged), what)}, the largest at {cell}"
         else:
             numeric = pd.to_numeric(flagged["value"], errors="coerce")
             # booleans are two categories, not a range "from False to True"

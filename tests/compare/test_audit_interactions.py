@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from interpret.glassbox import ExplainableBoostingClassifier, ExplainableBoostingRegressor
+from pandas.testing import assert_frame_equal
 from scipy.stats import false_discovery_control
 from sklearn.linear_model import LinearRegression
 
@@ -113,7 +114,7 @@ def test_min_weight_rows_are_shown_but_never_flagged(fitted):
 
 def test_summary_counts_the_flags_of_each_term(fitted):
     table = fitted.compare(min_weight=0)
-    summary = fitted.summary(min_weight=0)
+    summary = fitted.summary(min_weight=0, blocks=None)
     flagged = table[table["significant_bh"]]
     assert set(summary["term"]) == set(flagged["term"])
     for _, row in summary.iterrows():
@@ -128,24 +129,34 @@ def test_summary_counts_the_flags_of_each_term(fitted):
 def test_summary_text_names_the_range_of_flagged_values():
     table = pd.DataFrame(
         {
-            "term": ["age"] * 4 + ["race"] * 2 + ["age & race"],
-            "kind": ["main"] * 6 + ["interaction"],
-            "value": [18.0, 20.0, 22.0, 30.0, "A", "B", (18.0, "A")],
-            "label": ["18-19", "20-21", "22", "30-40", "A", "B", ("18-19", "A")],
-            "difference": [0.5, 0.4, 0.3, 0.0, -0.2, 0.1, 0.7],
-            "significant": [True, True, True, True, True, False, True],
-            "significant_bh": [True, True, True, False, True, False, True],
+            "term": ["age"] * 4 + ["race"] * 2 + ["age & race"] * 3,
+            "kind": ["main"] * 6 + ["interaction"] + ["interaction block"] * 2,
+            "value": [18.0, 20.0, 22.0, 30.0, "A", "B", (18.0, "A"), (0, 0), (1, 0)],
+            "label": [
+                *["18-19", "20-21", "22", "30-40", "A", "B"],
+                *[("18-19", "A"), ("18-25", "A"), ("26-40", "A")],
+            ],
+            "difference": [0.5, 0.4, 0.3, 0.0, -0.2, 0.1, 0.7, 0.2, -0.3],
+            "significant": [True, True, True, True, True, False, True, True, True],
+            "significant_bh": [True, True, True, False, True, False, True, True, True],
             "testable": True,
         }
     )
-    summary = summarize_terms(table).set_index("term")
-    assert summary.loc["age", "text"] == "age: 3 values differ, from 18 to 22"
-    assert summary.loc["age", "n_flagged_raw"] == 4
-    assert summary.loc["race", "text"] == "race: 1 value differs: A"
+    summary = summarize_terms(table).set_index(["term", "kind"])
+    assert summary.loc[("age", "main"), "text"] == "age: 3 values differ, from 18 to 22"
+    assert summary.loc[("age", "main"), "n_flagged_raw"] == 4
+    assert summary.loc[("race", "main"), "text"] == "race: 1 value differs: A"
+    # a pair's cells and its blocks are summarised apart
     assert (
-        summary.loc["age & race", "text"]
+        summary.loc[("age & race", "interaction"), "text"]
         == "age & race: 1 cell differs, the largest at age 18-19 x race A"
     )
+    assert (
+        summary.loc[("age & race", "interaction block"), "text"]
+        == "age & race: 2 blocks differ, the largest at age 26-40 x race A"
+    )
+    assert summary.loc[("age & race", "interaction block"), "n_values"] == 2
+    summary = summary.reset_index().set_index("term")
     assert summary.loc["age", "largest_difference"] == 0.5
 
 
@@ -411,6 +422,35 @@ def test_compare_interactions_refuses_models_binned_unlike():
         audit.fit(X, y, teacher_scores=logit.to_numpy())
     with pytest.raises(ValueError, match="bins differ, so their interaction blocks cannot"):
         audit.compare_interactions()
+
+
+def test_summary_lists_the_interaction_blocks_that_differ():
+    # the black box ignores a product that the outcome carries: its cells are thin, and the
+    # coarse blocks (compare_interactions) are where the difference shows
+    rng = np.random.default_rng(1)
+    n = 1500
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n), "c": rng.normal(size=n)})
+    logit = X["a"] + 1.5 * X["a"] * X["b"]
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    score = (X["a"] + 0.1 * rng.normal(size=n)).to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        audit = _audit(interactions=[("a", "b")]).fit(X, y, teacher_scores=score)
+        blocks = audit.compare_interactions()
+        summary = audit.summary()
+        without = audit.summary(blocks=None)
+    assert blocks["significant_bh"].sum() > 0
+    row = summary[summary["kind"] == "interaction block"].squeeze()
+    assert row["term"] == "a & b"
+    assert row["n_flagged"] == blocks["significant_bh"].sum()
+    assert row["n_values"] == len(blocks)
+    assert row["text"].startswith(f"a & b: {row['n_flagged']} blocks differ, the largest at a ")
+    assert "interaction block" not in set(without["kind"])
+    assert_frame_equal(
+        without, summary[summary["kind"] != "interaction block"].reset_index(drop=True)
+    )
+    with pytest.raises(ValueError, match="blocks"):
+        audit.summary(blocks=1)
 
 
 def test_summary_says_compares_warnings_about_the_callers_line(fitted):
