@@ -92,7 +92,13 @@ def gaussian_noise(std: float = 0.1) -> GaussianNoise:
 
 
 def check_augment(augment):
-    """``augment`` must be None or callable."""
+    """``augment`` must be None or callable, and not one of the factories themselves (``mixup``
+    for ``mixup(0.2)``: it would fail at the first step with a message naming neither)."""
+    if any(augment is factory for factory in (mixup, gaussian_noise, Mixup, GaussianNoise)):
+        raise TypeError(
+            f"augment must be an augmentation, such as mixup(0.2) or gaussian_noise(0.05); got "
+            f"{augment.__name__} itself: call it to make one, e.g. augment={augment.__name__}()."
+        )
     if augment is not None and not callable(augment):
         fail(
             "augment",

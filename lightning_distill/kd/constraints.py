@@ -263,7 +263,7 @@ def monotonic_penalty(
     check_choice("quantity", quantity, _QUANTITIES)
     column = _feature_tensor(points, feature)
     n_rows = column.shape[0]
-    _check_finite_points(points)
+    _check_points(model, points, "inputs")
     wanted_graph = torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
     # the student as deployed, and as monotonicity_violations checks it
     with _evaluation_mode(model):
@@ -430,17 +430,6 @@ def _chain_slopes(layers, points: Tensor, feature: int, output: int, quantity: s
         probabilities = F.softmax(h.T, dim=0).T
         return tangent[:, output] - (probabilities * tangent).sum(dim=1)
     return tangent[:, output]
-
-
-def _check_finite_points(points) -> None:
-    """The derivative is undefined at NaN or infinite inputs (and a NaN row would give a
-    penalty of no meaning rather than an error)."""
-    if isinstance(points, Mapping):
-        for key, value in points.items():
-            if isinstance(value, Tensor):
-                check_finite(f"inputs[{key!r}]", value)
-    else:
-        check_finite("inputs", points)
 
 
 @contextlib.contextmanager
@@ -805,14 +794,15 @@ def monotonicity_violations(
     }
 
 
-def _check_points(model: nn.Module, X) -> None:
-    """Finite floating inputs in the model's floating dtype."""
+def _check_points(model: nn.Module, X, argument: str = "X") -> None:
+    """Finite floating inputs in the model's floating dtype (the derivative is undefined at NaN
+    or infinite inputs, and a NaN row would give a value of no meaning rather than an error)."""
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
     items = X.items() if isinstance(X, Mapping) else [(None, X)]
     for key, value in items:
         if not isinstance(value, Tensor) or not value.is_floating_point():
             continue
-        name = "X" if key is None else f"X[{key!r}]"
+        name = argument if key is None else f"{argument}[{key!r}]"
         check_finite(name, value)
         if dtype is not None and value.dtype != dtype:
             raise TypeError(

@@ -457,10 +457,12 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
             if alpha != 0:
                 raise ValueError(
                     f"alpha must be 0 without a teacher; got {alpha!r}. Pass alpha=0.0 to "
-                    "train the student on labels alone."
+                    "train the student on labels alone, or to load a checkpoint's student "
+                    "without its teacher: load_from_checkpoint(path, student=..., "
+                    "teacher=None, alpha=0.0)."
                 )
             if specs:
-                raise ValueError("features must be None without a teacher; got {features!r}.")
+                raise ValueError(f"features must be None without a teacher; got {features!r}.")
             if cache_teacher:
                 raise ValueError("cache_teacher must be False without a teacher; got True.")
         if cache_teacher and augment is not None:

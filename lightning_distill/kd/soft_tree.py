@@ -12,6 +12,7 @@ filter :math:`w_i` is a picture of what the node looks for.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Literal
 
 import torch
@@ -188,6 +189,50 @@ class SoftDecisionTree(nn.Module):
         balance = 0.5 * (torch.log(alpha) + torch.log1p(-alpha))
         return -self.penalty_strength * (self._node_weights.to(alpha.dtype) * balance).sum()
 
+    # ----------------------------------------------------------------- checkpoints
+    def _settings(self) -> dict:
+        return {
+            "depth": self.depth,
+            "inverse_temperature": self.inverse_temperature,
+            "output": self.output,
+            "penalty_strength": self.penalty_strength,
+            "penalty_decay": self.penalty_decay,
+            "input_shape": None if self.input_shape is None else list(self.input_shape),
+            "feature_names": None if self.feature_names is None else list(self.feature_names),
+        }
+
+    def get_extra_state(self) -> dict:
+        """The tree's settings, saved in its ``state_dict`` (and so in checkpoints)."""
+        return self._settings()
+
+    def set_extra_state(self, state) -> None:
+        """Check a saved tree's settings against this one's when its ``state_dict`` is loaded.
+
+        The weights alone do not make the model: a tree of another inverse temperature or
+        output gives other predictions from the same weights, so a mismatch is refused, naming
+        the settings to pass. ``input_shape`` and ``feature_names`` only label readouts: this
+        tree takes the saved ones when it has none.
+        """
+        if not isinstance(state, Mapping):
+            return
+        mine = self._settings()
+        for name in ("input_shape", "feature_names"):
+            if mine[name] is None and state.get(name) is not None:
+                mine[name] = state[name]
+        differ = {k: (v, mine.get(k)) for k, v in state.items() if k in mine and mine[k] != v}
+        if differ:
+            saved = ", ".join(f"{k}={v[0]!r}" for k, v in differ.items())
+            here = ", ".join(f"{k}={v[1]!r}" for k, v in differ.items())
+            raise ValueError(
+                f"the saved SoftDecisionTree has {saved}; this one has {here}. Build the tree "
+                "with the saved settings to load it (change them afterwards to train on "
+                "differently)."
+            )
+        if self.input_shape is None and mine["input_shape"] is not None:
+            self.input_shape = tuple(mine["input_shape"])
+        if self.feature_names is None and mine["feature_names"] is not None:
+            self.feature_names = [str(name) for name in mine["feature_names"]]
+
     def __getstate__(self):
         # The penalty holds the last batch's graph, which cannot be copied or pickled.
         state = self.__dict__.copy()
@@ -215,6 +260,15 @@ class SoftDecisionTree(nn.Module):
     def explain(self, x: Tensor) -> list[dict]:
         """The most probable leaf of each row and the path that leads there.
 
+        The path explains the tree's decision completely only with ``output="max_leaf"``
+        (the paper's test-time prediction). With ``output="mixture"`` the tree predicts from
+        every leaf weighed by its path probability; when the most probable path holds little
+        of the probability (soft splits: a small ``inverse_temperature``), its leaf can
+        predict another class than the tree does. Each explanation therefore carries the
+        tree's own prediction and whether the path agrees with it: read the path as *the*
+        reason for a decision only where ``"agrees"`` is true and ``"path_probability"`` is
+        high.
+
         Returns
         -------
         list of dict
@@ -223,10 +277,13 @@ class SoftDecisionTree(nn.Module):
             ``"direction"`` (``"left"``/``"right"``), ``"probability"`` of that branch and
             ``"top_features"``, the three inputs with the largest contribution
             :math:`\\beta w_{ij} x_j` towards the direction taken), ``"class_distribution"``
-            of the leaf and ``"prediction"`` (its argmax).
+            of the leaf, ``"prediction"`` (its argmax), ``"model_prediction"`` (the class the
+            tree predicts: the argmax of ``forward``, as ``output`` says) and ``"agrees"``
+            (``prediction == model_prediction``).
         """
         flat = self._flatten(x)
         log_leaves, _, activation = self._log_paths(flat)
+        model_predictions = self(flat).argmax(dim=1).tolist()
         right = torch.sigmoid(activation)
         leaf_distribution = F.softmax(self.leaf_logits, dim=1)
         contributions = (
@@ -257,6 +314,8 @@ class SoftDecisionTree(nn.Module):
                     "nodes": nodes,
                     "class_distribution": distribution.tolist(),
                     "prediction": int(distribution.argmax()),
+                    "model_prediction": model_predictions[row],
+                    "agrees": int(distribution.argmax()) == model_predictions[row],
                 }
             )
         return explanations
@@ -286,6 +345,7 @@ class SoftDecisionTree(nn.Module):
                 figsize=(max(6.0, 1.3 * n_leaves), 1.6 * (self.depth + 1)), layout="constrained"
             )
         weights = self.inner.weight.detach().cpu().float()
+        biases = self.inner.bias.detach().cpu().float()
         leaves = F.softmax(self.leaf_logits.detach().cpu().float(), dim=1)
         image = self.input_shape is not None and len(self.input_shape) in (2, 3)
         grid = figure.add_gridspec(self.depth + 1, n_leaves)
@@ -319,7 +379,7 @@ class SoftDecisionTree(nn.Module):
                     else:
                         ax.set_xticks([])
                     ax.tick_params(labelsize=6)
-                ax.set_title(f"node {node}", fontsize=7)
+                ax.set_title(f"node {node}: b = {float(biases[node]):+.2g}", fontsize=7)
         classes = class_names or [str(k) for k in range(self.num_classes)]
         for leaf in range(n_leaves):
             ax = figure.add_subplot(grid[self.depth, leaf])

@@ -82,3 +82,13 @@ def test_apply_augment_refuses_what_is_not_a_batch():
 def test_bad_arguments(call, error, pattern):
     with pytest.raises(error, match=pattern):
         call()
+
+
+@pytest.mark.parametrize("factory", [mixup, gaussian_noise])
+def test_the_factory_itself_is_refused_as_augment(factory):
+    from lightning_distill import DistillationModule
+
+    student, teacher = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    with pytest.raises(TypeError, match=rf"got {factory.__name__} itself: call it"):
+        DistillationModule(student, teacher, augment=factory)
+    DistillationModule(student, teacher, augment=factory())  # what was meant

@@ -319,3 +319,28 @@ def test_checkpoint_with_constraints_and_augment_loads_weights_only(tmp_path):
         path, student=_mlp(8, 3), teacher=_mlp(8, 2), weights_only=True
     )
     assert loaded.constraints == [] and loaded._augment is None
+
+
+def test_a_checkpointed_soft_tree_reloads_only_with_its_settings(tmp_path):
+    x, y = torch.rand(32, 5), torch.randint(2, (32,))
+    tree = SoftDecisionTree(5, 2, depth=2, inverse_temperature=4.0)
+    trainer = _fit(DistillationModule(tree, _mlp(8, 2)), x, y, epochs=1)
+    path = tmp_path / "tree.ckpt"
+    trainer.save_checkpoint(path)
+    with pytest.raises(ValueError, match="inverse_temperature"):
+        DistillationModule.load_from_checkpoint(
+            path, student=SoftDecisionTree(5, 2, depth=2), teacher=_mlp(8, 2)
+        )
+    # the student alone, without its teacher
+    loaded = DistillationModule.load_from_checkpoint(
+        path,
+        student=SoftDecisionTree(5, 2, depth=2, inverse_temperature=4.0),
+        teacher=None,
+        alpha=0.0,
+        weights_only=True,
+    )
+    torch.testing.assert_close(loaded.student(x), tree(x))
+    with pytest.raises(ValueError, match="teacher=None, alpha=0.0"):
+        DistillationModule.load_from_checkpoint(
+            path, student=SoftDecisionTree(5, 2, depth=2, inverse_temperature=4.0)
+        )

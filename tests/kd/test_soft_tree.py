@@ -73,6 +73,51 @@ def test_explain_path_leads_to_the_argmax_leaf():
         )
 
 
+@pytest.mark.parametrize("output", ["mixture", "max_leaf"])
+def test_explain_says_what_the_tree_predicts_and_whether_the_path_agrees(output):
+    # soft splits: the most probable path holds little of the probability, and its leaf can
+    # predict another class than the mixture of all leaves does
+    torch.manual_seed(4)
+    tree = SoftDecisionTree(6, 2, depth=4, inverse_temperature=0.3, output=output)
+    with torch.no_grad():
+        tree.leaf_logits.mul_(30.0)
+    x = torch.randn(200, 6)
+    with torch.no_grad():
+        predicted = tree(x).argmax(1).tolist()
+    explanations = tree.explain(x)
+    assert [e["model_prediction"] for e in explanations] == predicted
+    assert [e["agrees"] for e in explanations] == [
+        e["prediction"] == e["model_prediction"] for e in explanations
+    ]
+    if output == "max_leaf":  # the paper's test-time prediction: one path explains it all
+        assert all(e["agrees"] for e in explanations)
+    else:
+        assert not all(e["agrees"] for e in explanations)
+
+
+def test_settings_travel_with_the_state_dict():
+    torch.manual_seed(5)
+    names = list("abcde")
+    tree = SoftDecisionTree(5, 2, depth=2, inverse_temperature=4.0, feature_names=names)
+    state = tree.state_dict()
+    # readout labels are taken when the new tree has none; the predictions are the same
+    same = SoftDecisionTree(5, 2, depth=2, inverse_temperature=4.0)
+    same.load_state_dict(state)
+    assert same.feature_names == names
+    x = torch.randn(8, 5)
+    torch.testing.assert_close(same(x), tree(x))
+    # another inverse temperature would give other predictions from the same weights
+    other = SoftDecisionTree(5, 2, depth=2)
+    with pytest.raises(ValueError, match=r"inverse_temperature=4\.0.*inverse_temperature=1\.0"):
+        other.load_state_dict(state)
+    with pytest.raises(ValueError, match="output='mixture'.*output='max_leaf'"):
+        SoftDecisionTree(5, 2, depth=2, inverse_temperature=4.0, output="max_leaf").load_state_dict(
+            state
+        )
+    # and plain data, for torch.load(weights_only=True)
+    assert state["_extra_state"]["inverse_temperature"] == 4.0
+
+
 def test_gradcheck_float64():
     torch.manual_seed(3)
     tree = SoftDecisionTree(3, 2, depth=2, inverse_temperature=1.5).double()
