@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from torch import Tensor
+from torch.utils.data import DataLoader, RandomSampler, SubsetRandomSampler, WeightedRandomSampler
 
 __all__ = [
     "INDEX_KEYS",
@@ -16,6 +17,7 @@ __all__ = [
     "TARGET_KEYS",
     "batch_inputs",
     "batch_targets",
+    "shuffles",
     "unpack_batch",
 ]
 
@@ -86,3 +88,18 @@ def batch_inputs(batch):
             _fail(batch)
         return batch[0]
     return batch
+
+
+# samplers that draw a new order (or new indices) on every pass: a probe (the passes of a
+# dissection, every evaluation of a monitor, the processes under DDP, the pictures) must see the
+# same batches in the same order each time
+_RANDOM_SAMPLERS = (RandomSampler, SubsetRandomSampler, WeightedRandomSampler)
+
+
+def shuffles(loader: Any) -> bool:
+    """Whether ``loader`` is a ``DataLoader`` whose sampler draws a new order on each pass."""
+    if not isinstance(loader, DataLoader):
+        return False
+    sampler = loader.sampler
+    # DistributedSampler shuffles by default; any sampler with a true `shuffle` flag does
+    return isinstance(sampler, _RANDOM_SAMPLERS) or getattr(sampler, "shuffle", False) is True

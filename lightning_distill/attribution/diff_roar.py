@@ -24,7 +24,12 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_distill._validation import check_finite, check_integer, check_real, fail
-from lightning_distill.attribution.methods import AttributionMethod, attribute, evaluation_mode
+from lightning_distill.attribution.methods import (
+    AttributionMethod,
+    attribute,
+    check_method,
+    evaluation_mode,
+)
 
 __all__ = ["diff_roar", "mask_by_rank"]
 
@@ -217,7 +222,13 @@ def _probe_model(model_factory, images: Tensor, targets: Tensor) -> nn.Module:
         )
     classes = int(targets.max()) + 1
     with torch.no_grad(), evaluation_mode(probe):
-        outputs = probe(images[:2])
+        try:
+            outputs = probe(images[:2])
+        except RuntimeError as error:  # torch's shape or dtype complaint, deep in the model
+            raise ValueError(
+                "model_factory must return models that read the images; a fresh model failed on "
+                f"two images of shape {tuple(images.shape[1:])}: {error}"
+            ) from error
     shape = tuple(outputs.shape) if isinstance(outputs, Tensor) else type(outputs).__name__
     if not isinstance(outputs, Tensor) or outputs.ndim != 2 or outputs.shape[1] < classes:
         raise ValueError(
@@ -328,12 +339,17 @@ def diff_roar(
     batch_size = check_integer("batch_size", batch_size, minimum=1)
     lr = check_real("lr", lr, minimum=0.0, exclusive_minimum=True)
     attribution_kwargs = dict(attribution_kwargs or {})
+    precomputed = isinstance(attribution, tuple | list)
+    random_control = isinstance(attribution, str) and attribution == "random"
+    if isinstance(attribution, str) and attribution.lower() == "random" and not random_control:
+        fail("attribution", "'random' (lower case) for the random control", attribution)
+    if not precomputed and not random_control:
+        # a misspelt method fails before any attribution or training, naming this argument
+        check_method(attribution, attribution_kwargs, "attribution", "attribution_kwargs")
     # before any attribution or training: do the factory's models read these images and give
     # a logit for every class?
     probe = _probe_model(model_factory, train_images, torch.cat([train_targets, test_targets]))
 
-    precomputed = isinstance(attribution, tuple | list)
-    random_control = isinstance(attribution, str) and attribution == "random"
     if precomputed:
         if len(attribution) != 2:
             fail(

@@ -43,7 +43,7 @@ _SCORES = ("pixel_accuracy", "precision", "recall", "fpr")
 
 
 # ---------------------------------------------------------------------------------- checks
-def _check_thresholds(name: str, thresholds) -> np.ndarray:
+def _check_thresholds(name: str, thresholds, *, within_unit: bool = False) -> np.ndarray:
     if isinstance(thresholds, Tensor):
         thresholds = thresholds.detach().cpu().tolist()
     if isinstance(thresholds, str) or not isinstance(thresholds, Sequence | np.ndarray):
@@ -54,6 +54,13 @@ def _check_thresholds(name: str, thresholds) -> np.ndarray:
     values = [check_real(f"{name}[{i}]", value) for i, value in enumerate(values)]
     if np.any(np.diff(values) <= 0):
         fail(name, "four strictly increasing numbers", tuple(thresholds))
+    if within_unit and (values[0] < -1 or values[-1] > 1):
+        fail(
+            name,
+            "four numbers in [-1, 1] (the map is divided by its largest magnitude, so a "
+            "threshold outside never separates two pixels)",
+            tuple(thresholds),
+        )
     return np.asarray(values, dtype=np.float64)
 
 
@@ -126,7 +133,7 @@ def five_band_threshold_sets(
     >>> five_band_threshold_sets(soft_steps=56)[[0, -1]].tolist()  # doctest: +ELLIPSIS
     [[-0.7, -0.3, 0.3, 0.7], [-0.42..., -0.02..., 0.02..., 0.42...]]
     """
-    current = _check_thresholds("thresholds", thresholds)
+    current = _check_thresholds("thresholds", thresholds, within_unit=True)
     if soft_steps is None:
         return torch.from_numpy(current[None].copy())
     steps = check_integer("soft_steps", soft_steps, minimum=1)

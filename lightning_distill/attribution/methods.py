@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from lightning_distill._validation import check_choice, check_finite, fail
 
-__all__ = ["attribute", "evaluation_mode", "loss_gradient"]
+__all__ = ["attribute", "check_method", "evaluation_mode", "loss_gradient"]
 
 AttributionMethod = str | type | Callable[[nn.Module, Tensor, Tensor], Tensor]
 
@@ -49,8 +49,15 @@ def _check_model(model) -> None:
 
 
 def _check_inputs(inputs, targets, *, targets_required: bool = False) -> None:
-    if not isinstance(inputs, Tensor) or not inputs.is_floating_point():
+    if not isinstance(inputs, Tensor):
         fail("inputs", "a floating-point torch.Tensor", type(inputs).__name__, TypeError)
+    if not inputs.is_floating_point():
+        fail(
+            "inputs",
+            "a floating-point torch.Tensor (cast images with .float())",
+            inputs.dtype,
+            TypeError,
+        )
     check_finite("inputs", inputs)
     if targets is None and not targets_required:
         return
@@ -100,17 +107,32 @@ def _bounds(targets: Tensor) -> tuple[int, int]:
     return int(low), int(high)
 
 
-def _check_kwargs(explainer_class: type, kwargs: dict) -> None:
-    """Keyword arguments the Captum method's ``attribute`` takes (besides ``target``)."""
+def _check_kwargs(explainer_class: type, kwargs: dict, argument: str = "kwargs") -> None:
+    """Keyword arguments the Captum method's ``attribute`` takes (besides ``target``), and
+    those it needs (``Occlusion``'s ``sliding_window_shapes``)."""
     parameters = inspect.signature(explainer_class.attribute).parameters
+    named = {
+        name: p
+        for name, p in parameters.items()
+        if name not in ("self", "inputs", "target")
+        and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    }
+    needed = sorted(name for name, p in named.items() if p.default is inspect.Parameter.empty)
+    missing = [name for name in needed if name not in kwargs]
+    if missing:
+        fail(
+            argument,
+            f"the arguments {explainer_class.__name__}.attribute needs ({', '.join(needed)})",
+            f"none for {', '.join(missing)}",
+            TypeError,
+        )
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         return
-    allowed = [name for name in parameters if name not in ("self", "inputs", "target")]
-    unknown = sorted(set(kwargs) - set(allowed))
+    unknown = sorted(set(kwargs) - set(named))
     if unknown:
         fail(
-            "kwargs",
-            f"keyword arguments of {explainer_class.__name__}.attribute ({', '.join(allowed)})",
+            argument,
+            f"keyword arguments of {explainer_class.__name__}.attribute ({', '.join(named)})",
             unknown,
             TypeError,
         )
@@ -155,7 +177,12 @@ def loss_gradient(
     check_choice("reduction", reduction, ("norm", "none"))
     with evaluation_mode(model), _gradients_on():
         x = inputs.detach().clone().requires_grad_(True)
-        outputs = model(x)
+        try:
+            outputs = model(x)
+        except RuntimeError as error:  # torch's shape or dtype complaint, deep in the model
+            raise ValueError(
+                f"model could not be run on inputs of shape {tuple(inputs.shape)}: {error}"
+            ) from error
         _check_outputs(outputs, targets, _bounds(targets) if len(targets) else None)
         loss = F.cross_entropy(outputs, targets.detach().clone(), reduction="sum")
         (gradient,) = torch.autograd.grad(loss, x)
@@ -165,7 +192,28 @@ def loss_gradient(
     return gradient.norm(dim=1)
 
 
-def _captum_class(method: str | type) -> type:
+# Captum classes built from one argument that are not a method on the model: wrappers of
+# another attribution method, and language-model attributions
+_WRAPPERS = ("NoiseTunnel", "DataLoaderAttribution")
+
+
+def _takes_the_model_alone(explainer_class: type) -> bool:
+    """Whether ``explainer_class(model)`` builds the method (no layer, no other method)."""
+    if explainer_class.__name__ in _WRAPPERS or "LLM" in explainer_class.__name__:
+        return False
+    if inspect.isabstract(explainer_class):
+        return False
+    parameters = list(inspect.signature(explainer_class.__init__).parameters.values())[1:]
+    required = [
+        p
+        for p in parameters
+        if p.default is inspect.Parameter.empty
+        and p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ]
+    return len(required) == 1
+
+
+def _captum_class(method: str | type, argument: str = "method") -> type:
     import captum.attr
 
     known = sorted(
@@ -175,19 +223,43 @@ def _captum_class(method: str | type) -> type:
         and issubclass(getattr(captum.attr, name), captum.attr.Attribution)
         and not name.startswith(("Layer", "Neuron", "Internal"))
         and name not in ("Attribution", "GradientAttribution", "PerturbationAttribution")
+        and _takes_the_model_alone(getattr(captum.attr, name))
     )
     if isinstance(method, type):
-        if issubclass(method, captum.attr.Attribution):
+        if issubclass(method, captum.attr.Attribution) and _takes_the_model_alone(method):
             return method
     elif isinstance(method, str) and method in known:
         return getattr(captum.attr, method)
     fail(
-        "method",
+        argument,
         "'loss_gradient', a callable (model, inputs, targets) -> attributions, or the name of a "
-        "captum.attr method taking the model alone (" + ", ".join(known) + ")",
+        "captum.attr method built from the model alone (" + ", ".join(known) + ")",
         method,
     )
     raise AssertionError  # unreachable: fail raises
+
+
+def check_method(
+    method: AttributionMethod,
+    kwargs: dict,
+    argument: str = "method",
+    kwargs_argument: str = "kwargs",
+) -> None:
+    """Refuse an attribution method :func:`attribute` cannot run, or keyword arguments it would
+    not take, before any work (``argument`` and ``kwargs_argument`` name the caller's
+    parameters)."""
+    if isinstance(method, str) and method == "loss_gradient":
+        if kwargs:
+            fail(kwargs_argument, f"empty for {argument}='loss_gradient'", sorted(kwargs))
+    elif callable(method) and not isinstance(method, type):
+        if kwargs:
+            fail(
+                kwargs_argument,
+                f"empty for a callable {argument} (it is called as f(model, inputs, targets))",
+                sorted(kwargs),
+            )
+    else:
+        _check_kwargs(_captum_class(method, argument), kwargs, kwargs_argument)
 
 
 def attribute(
@@ -230,17 +302,10 @@ def attribute(
     """
     _check_model(model)
     _check_inputs(inputs, targets)
+    check_method(method, kwargs)
     if isinstance(method, str) and method == "loss_gradient":
-        if kwargs:
-            fail("kwargs", "empty for method='loss_gradient'", sorted(kwargs))
         result = loss_gradient(model, inputs, targets, reduction="none")
     elif callable(method) and not isinstance(method, type):
-        if kwargs:
-            fail(
-                "kwargs",
-                "empty for a callable method (it is called as method(model, inputs, targets))",
-                sorted(kwargs),
-            )
         with evaluation_mode(model), _gradients_on():
             result = method(model, inputs.detach().clone(), targets)
         if not isinstance(result, Tensor):
@@ -253,11 +318,16 @@ def attribute(
             )
     else:
         explainer_class = _captum_class(method)
-        _check_kwargs(explainer_class, kwargs)
         with evaluation_mode(model), _gradients_on(), _outputs_checked(model, targets):
             explainer = explainer_class(model)
             copy = inputs.detach().clone().requires_grad_(True)
-            result = explainer.attribute(copy, target=targets, **kwargs)
+            try:
+                result = explainer.attribute(copy, target=targets, **kwargs)
+            except RuntimeError as error:  # torch's complaint, deep inside model and Captum
+                raise ValueError(
+                    f"model could not be explained by {explainer_class.__name__} on inputs of "
+                    f"shape {tuple(inputs.shape)}: {error}"
+                ) from error
     result = result.detach()
     check_finite("attributions", result, where=f"(method {method!r})")
     return result

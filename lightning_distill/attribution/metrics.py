@@ -63,7 +63,10 @@ class FiveBandScore(_MeanOfScores):
 
     See :func:`lightning_distill.functional.five_band_scores` for the definition (that of the
     authors' reference code). Each image is scored on its own and the per-image scores are
-    averaged.
+    averaged. An image whose ground truth is all zero (the blank class of
+    :class:`~lightning_distill.datasets.SyntheticCells`) scores precision = recall = 0 whatever
+    the map, so it lowers the means by its share of the images: leave such images out of the
+    probe to read the scores as the explainer's.
 
     Parameters
     ----------
@@ -149,7 +152,8 @@ class AttributionLocalisation(_MeanOfScores):
     """Mean share of the attribution mass inside ground-truth masks.
 
     See :func:`lightning_distill.functional.localisation_score`: 1 when maps lie inside the
-    masks, the masks' area share for uniform maps.
+    masks, the masks' area share for uniform maps, 0 for an empty mask (a blank image of
+    :class:`~lightning_distill.datasets.SyntheticCells`: leave those out of the probe).
 
     Examples
     --------

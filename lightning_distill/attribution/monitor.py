@@ -10,13 +10,18 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, RandomSampler
 from typing_extensions import override
 
 # the dissection monitor's rank/world-size lookup: one definition for both monitors
+from lightning_distill._batch import shuffles
 from lightning_distill._distributed import rank_and_world_size
 from lightning_distill._validation import check_choice, check_integer, fail
-from lightning_distill.attribution.methods import AttributionMethod, attribute, evaluation_mode
+from lightning_distill.attribution.methods import (
+    AttributionMethod,
+    attribute,
+    check_method,
+    evaluation_mode,
+)
 from lightning_distill.attribution.metrics import (
     AttributionAgreement,
     AttributionLocalisation,
@@ -110,6 +115,8 @@ class AttributionMonitor(Callback):
         ``plot_images`` probe images beside the model's and the teacher's maps).
     plot_images : int, default=4
     prefix : str, default="attribution"
+        Start of the logged names; two monitors on one Trainer need different prefixes (the
+        prefix also tells their saved states apart).
 
     Attributes
     ----------
@@ -144,13 +151,15 @@ class AttributionMonitor(Callback):
         super().__init__()
         if not hasattr(dataloader, "__iter__"):
             fail("dataloader", "an iterable of probe batches", type(dataloader).__name__, TypeError)
-        if isinstance(dataloader, DataLoader) and isinstance(dataloader.sampler, RandomSampler):
+        if shuffles(dataloader):
             fail(
                 "dataloader",
-                "in a fixed order (shuffle=False), so that every evaluation and every process "
-                "sees the same batches",
-                "a DataLoader with a RandomSampler",
+                "in a fixed order (shuffle=False, no random sampler), so that every evaluation "
+                "and every process sees the same batches",
+                f"a DataLoader with a {type(dataloader.sampler).__name__}",
             )
+        # a misspelt method or a wrong keyword fails now, not after every_n_epochs of training
+        check_method(method, dict(method_kwargs or {}), "method", "method_kwargs")
         if metrics is not None:
             if isinstance(metrics, str):
                 metrics = [metrics]

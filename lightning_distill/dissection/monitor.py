@@ -11,15 +11,9 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
-from torch.utils.data import (
-    DataLoader,
-    IterableDataset,
-    RandomSampler,
-    Sampler,
-    SubsetRandomSampler,
-    WeightedRandomSampler,
-)
+from torch.utils.data import DataLoader, IterableDataset, Sampler
 
+from lightning_distill._batch import shuffles
 from lightning_distill._distributed import rank_and_world_size
 from lightning_distill._validation import check_integer
 from lightning_distill.dissection.metric import DissectionResults, NetworkDissection
@@ -57,19 +51,6 @@ def _split_batch(batch: Any) -> tuple[Tensor, Tensor | None, Tensor | None]:
         "probe batches must be dicts with 'image', 'labels' (and 'image_labels') or tuples "
         f"(images, labels[, image_labels]), got {type(batch).__name__}"
     )
-
-
-# samplers that draw a new order (or new indices) on every pass: the passes of a dissection,
-# the processes under DDP and the unit picture must all see the same probe in the same order
-_RANDOM_SAMPLERS = (RandomSampler, SubsetRandomSampler, WeightedRandomSampler)
-
-
-def _shuffles(loader: Any) -> bool:
-    if not isinstance(loader, DataLoader):
-        return False
-    sampler = loader.sampler
-    # DistributedSampler shuffles by default; any sampler with a true `shuffle` flag does
-    return isinstance(sampler, _RANDOM_SAMPLERS) or getattr(sampler, "shuffle", False) is True
 
 
 def _sampler_order(loader: Any) -> list[int] | str | None:
@@ -245,7 +226,7 @@ class DissectionMonitor(Callback):
             raise TypeError(
                 f"dataloader must be an iterable of probe batches, got {type(dataloader).__name__}"
             )
-        if _shuffles(dataloader):
+        if shuffles(dataloader):
             raise ValueError(
                 "dataloader must keep a fixed order (shuffle=False, no random sampler): both "
                 "passes, all processes and the unit picture must see the same batches; got a "

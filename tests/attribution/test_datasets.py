@@ -35,6 +35,9 @@ def test_cells_heatmaps_follow_the_classes(cells):
     for heatmap in cells.heatmaps[~blank]:
         assert (heatmap == np.float32(0.4)).any() and (heatmap == np.float32(0.9)).any()
     assert torch.equal(cells.masks, cells.heatmaps > 0.65)
+    # one item's mask is that image's (computed for the one image, not for all N)
+    loaded = torch.utils.data.default_collate([cells[i] for i in range(len(cells))])
+    assert torch.equal(loaded["mask"], cells.masks)
     # on black backgrounds the object is the only thing drawn: non-black pixels lie in the body
     black = (cells.backgrounds == 0) & ~blank
     drawn = cells.images[black].amax(1) > 0

@@ -122,8 +122,15 @@ def test_bad_input(blocks):
         ValueError, match=r"fractions must be a finite number > 0.0 and < 1.0; got 1.2"
     ):
         diff_roar(linear, data, data, attribution="random", fractions=[0.5, 1.2])
-    with pytest.raises(ValueError, match="method must be 'loss_gradient'.*got 'NoSuchMethod'"):
+    # the messages name this function's arguments, and before any model is built
+    with pytest.raises(ValueError, match="attribution must be 'loss_gradient'.*got 'NoSuchMethod'"):
         diff_roar(linear, data, data, attribution="NoSuchMethod", model=linear())
+    with pytest.raises(ValueError, match=r"attribution must be 'random' \(lower case\)"):
+        diff_roar(linear, data, data, attribution="Random")
+    with pytest.raises(TypeError, match="attribution_kwargs must be keyword arguments of"):
+        diff_roar(
+            linear, data, data, attribution="Saliency", model=linear(), attribution_kwargs={"n": 1}
+        )
     with pytest.raises(TypeError, match="model must be the trained nn.Module"):
         diff_roar(linear, data, data, attribution="loss_gradient")
     with pytest.raises(
@@ -155,3 +162,13 @@ def test_models_that_cannot_read_the_data_are_refused_before_any_work(blocks):
     wide = (data[0].double(), data[1])
     with pytest.raises(TypeError, match=r"train_data images must have the dtype .*torch.float32"):
         diff_roar(linear, wide, wide, attribution="random", fractions=[0.5], seeds=1)
+    # a model that cannot read the images at all: torch's complaint, named as the library's
+    with pytest.raises(ValueError, match=r"model_factory must return models that read the images"):
+        diff_roar(
+            lambda: nn.Sequential(nn.Flatten(), nn.Linear(7, 10)),
+            data,
+            data,
+            attribution="random",
+            fractions=[0.5],
+            seeds=1,
+        )

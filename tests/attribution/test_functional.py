@@ -365,6 +365,8 @@ def test_bad_input_messages():
         five_band_scores(maps, torch.zeros(2, 8, 9))
     with pytest.raises(ValueError, match="thresholds must be four strictly increasing"):
         five_band_scores(maps, torch.zeros(2, 8, 8), thresholds=(-0.3, -0.7, 0.3, 0.7))
+    with pytest.raises(ValueError, match=r"thresholds must be four numbers in \[-1, 1\]"):
+        five_band_scores(maps, torch.zeros(2, 8, 8), thresholds=(-0.7, -0.3, 0.3, 1.2))
     with pytest.raises(ValueError, match="ground_truth_thresholds must be"):
         five_band_scores(maps, torch.zeros(2, 8, 8), ground_truth_thresholds=(0, 0, 1, 2))
     with pytest.raises(ValueError, match="soft_steps must be small enough"):

@@ -83,6 +83,29 @@ def test_bad_methods_and_nan():
         attribute(model, x, y, "Salience")
     with pytest.raises(ValueError, match="method must be"):
         attribute(model, x, y, "LayerGradCam")
+    # names Captum has that are not a method built from the model alone: a wrapper of another
+    # method, one that needs a layer; they are not offered, and refused before any work
+    for name in ("NoiseTunnel", "GuidedGradCam", "LLMAttribution", "DataLoaderAttribution"):
+        with pytest.raises(ValueError, match=f"method must be .*Saliency.*got '{name}'") as info:
+            attribute(model, x, y, name)
+        assert f"{name}," not in str(info.value).split("got")[0]
+    # a method whose attribute() needs an argument says which
+    with pytest.raises(TypeError, match="kwargs must be the arguments Occlusion.attribute needs"):
+        attribute(model, x, y, "Occlusion")
+    occlusion = attribute(model, x, y, "Occlusion", sliding_window_shapes=(3, 2, 2))
+    assert occlusion.shape == x.shape
+    with pytest.raises(TypeError, match=r"inputs must be a floating-point .*got torch.uint8"):
+        attribute(model, (x * 10).to(torch.uint8), y)
+    # a model that cannot read the inputs: torch's complaint, named as the library's
+    wide = torch.randn(2, 5, 6, 6)  # five channels for a three-channel convolution
+    with pytest.raises(
+        ValueError, match=r"model could not be explained by Saliency .*\(2, 5, 6, 6\)"
+    ):
+        attribute(model, wide, y)
+    with pytest.raises(
+        ValueError, match=r"model could not be run on inputs of shape \(2, 5, 6, 6\)"
+    ):
+        loss_gradient(model, wide, y)
     with pytest.raises(ValueError, match=r"attributions must be finite \(method"):
         attribute(model, x, y, lambda m, inputs, targets: inputs * float("nan"))
     with pytest.raises(TypeError, match="targets must be a 1-D int64 tensor"):

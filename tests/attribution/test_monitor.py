@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, SubsetRandomSampler
 
 from lightning_distill.attribution import attribute
 from lightning_distill.callbacks import AttributionMonitor
@@ -119,8 +119,17 @@ def test_bad_input(cells):
     monitor = AttributionMonitor(plain, metrics=["localisation"])
     with pytest.raises(ValueError, match="'localisation' needs probe batches with a 'mask' entry"):
         monitor.evaluate(cnn(0))
+    # a misspelt method or keyword fails at construction, not after epochs of training
     with pytest.raises(ValueError, match="method must be"):
-        AttributionMonitor(DataLoader(cells, batch_size=8), method="Nope").evaluate(cnn(0))
+        AttributionMonitor(DataLoader(cells, batch_size=8), method="Saliancy")
+    with pytest.raises(TypeError, match="method_kwargs must be keyword arguments of Saliency"):
+        AttributionMonitor(DataLoader(cells, batch_size=8), method_kwargs={"n_steps": 8})
+    with pytest.raises(TypeError, match="method_kwargs must be the arguments Occlusion"):
+        AttributionMonitor(DataLoader(cells, batch_size=8), method="Occlusion")
+    # every sampler that draws a new order on each pass
+    random_subset = SubsetRandomSampler(range(8))
+    with pytest.raises(ValueError, match="got 'a DataLoader with a SubsetRandomSampler'"):
+        AttributionMonitor(DataLoader(cells, batch_size=8, sampler=random_subset))
 
 
 @pytest.mark.ddp
