@@ -6,6 +6,7 @@ import functools
 import importlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
+from typing import Any
 
 import lightning as L
 import torch
@@ -825,3 +826,23 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
     @override
     def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
         return self.student(batch_inputs(batch))
+
+    @override
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
+        # a learned temperature is a parameter of the module: say what to pass instead of
+        # torch's "Unexpected key(s)" / "Missing key(s)" when it is there on one side only
+        saved = any(k.startswith("learned_temperature.") for k in checkpoint.get("state_dict", {}))
+        here = self.learned_temperature is not None
+        if saved != here:
+            what = "a learned temperature" if saved else "a fixed temperature"
+            hint = (
+                "leave temperature out of load_from_checkpoint (the saved one is used) or pass "
+                "the checkpoint's hyper_parameters['temperature']"
+                if saved
+                else "pass a fixed temperature (a number)"
+            )
+            raise ValueError(
+                f"temperature must match the checkpoint, which was trained with {what}; got "
+                f"{'a fixed' if saved else 'a learned'} temperature here: {hint}."
+            )

@@ -233,6 +233,11 @@ def test_learned_temperature_stays_in_range_logs_and_checkpoints(tmp_path):
         path, student=_mlp(8, 3), teacher=_mlp(8, 2), weights_only=True
     )
     assert loaded.learned_temperature.value == pytest.approx(temperature.value)
+    # a fixed temperature given on load: what to pass instead, not torch's "Unexpected key(s)"
+    with pytest.raises(ValueError, match="temperature must match the checkpoint, which was"):
+        DistillationModule.load_from_checkpoint(
+            path, student=_mlp(8, 3), teacher=_mlp(8, 2), temperature=4.0
+        )
 
 
 class _Recorder(nn.Module):
