@@ -365,3 +365,42 @@ def check_numeric_columns(X, kinds, name: str = "X") -> None:
             f"{name} column {_column_label(X, index)} must hold numbers, as it did at fit; got "
             f"{bad!r}."
         )
+
+
+def warn_values_equal_as_text(X, kinds=None, name: str = "X", stacklevel: int = 2) -> None:
+    """Warn about each categorical column holding distinct values that read alike as text
+    (``1`` and ``"1"``, ``2`` and ``2.0``, from concatenated files): an Explainable Boosting
+    model bins categories by their text, so it merges them, silently."""
+    if not is_frame(X):
+        try:
+            X = np.asarray(X, dtype=object)
+        except (TypeError, ValueError):
+            return
+        if X.ndim != 2:
+            return
+    if kinds is None:
+        try:
+            kinds = column_kinds(X)
+        except (TypeError, ValueError):
+            return
+    for index, kind in enumerate(kinds):
+        if kind != CATEGORICAL:
+            continue
+        column = _column(X, index) if is_frame(X) else pd.Series(X[:, index], dtype=object)
+        values = pd.Series(column.to_numpy(dtype=object), dtype=object).dropna().unique()
+        by_text: dict[str, list] = {}
+        for value in values:
+            by_text.setdefault(str(value), []).append(value)
+        merged = [group for group in by_text.values() if len(group) > 1]
+        if not merged:
+            continue
+        label = repr(X.columns[index]) if is_frame(X) else f"{index}"
+        shown = "; ".join(" and ".join(repr(v) for v in group) for group in merged[:3])
+        warnings.warn(
+            f"{name} column {label} holds values that differ only in type ({shown}): the "
+            "Explainable Boosting student reads categories as text, so it merges them into one "
+            "category. Convert the column to one type (e.g. X[col].astype(str)) if they are "
+            "the same category, or rename them if they are not.",
+            UserWarning,
+            stacklevel=stacklevel + 1,
+        )

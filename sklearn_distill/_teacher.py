@@ -95,6 +95,25 @@ def resolve_response(teacher, response: str) -> str:
     return response
 
 
+def warn_if_labels(teacher, response: str, method: str, *, stacklevel: int = 2) -> None:
+    """Warn when ``response="auto"`` falls back to a classifier's ``predict``: it offers neither
+    ``predict_proba`` nor ``decision_function`` (a hard-voting ensemble), so its predicted
+    labels, not scores, are mimicked."""
+    if response != "auto" or method != "predict" or teacher is None:
+        return
+    if not is_estimator_teacher(teacher) or not _is_classifier(teacher):
+        return
+    warnings.warn(
+        f"teacher {type(teacher).__name__} is a classifier with neither predict_proba nor "
+        "decision_function, so its predicted labels are mimicked as numbers: the student "
+        "learns where the label changes, not the teacher's confidence. Give a teacher that "
+        "scores its classes (e.g. VotingClassifier(voting='soft')), or pass its scores as "
+        "teacher_scores.",
+        UserWarning,
+        stacklevel=stacklevel + 1,
+    )
+
+
 def query_teacher(teacher, X, method: str) -> np.ndarray:
     """Scores of ``teacher`` on ``X`` as a float array (1-D, or 2-D with one column per class)."""
     if is_estimator_teacher(teacher):
@@ -106,9 +125,42 @@ def query_teacher(teacher, X, method: str) -> np.ndarray:
     try:
         return np.asarray(scores, dtype=float)
     except (TypeError, ValueError) as error:
+        hint = ""
+        if method == "predict" and is_estimator_teacher(teacher) and _is_classifier(teacher):
+            hint = (
+                " (a classifier without predict_proba or decision_function: its labels are "
+                "not scores)"
+            )
         raise TypeError(
-            f"teacher must return numeric scores from {source}; got {_not_a_number(scores, error)}."
+            f"teacher must return numeric scores from {source}; got "
+            f"{_not_a_number(scores, error)}{hint}."
         ) from None
+
+
+def check_class_columns(teacher, scores: np.ndarray, method: str) -> None:
+    """A classifier's 2-D scores must hold one column per class: a one-vs-one
+    ``decision_function`` (``SVC(decision_function_shape="ovo")``) has one per *pair* of
+    classes, which would be mimicked as class scores and give wrong labels."""
+    if method not in CLASSIFIER_RESPONSES or scores.ndim != 2:
+        return
+    if not is_estimator_teacher(teacher) or not hasattr(teacher, "classes_"):
+        return
+    n_classes = len(teacher.classes_)
+    name = type(teacher).__name__
+    if method == "decision_function" and getattr(teacher, "decision_function_shape", None) == (
+        "ovo"
+    ):
+        raise ValueError(
+            f"teacher {name}'s decision_function is one-vs-one: its {scores.shape[1]} columns "
+            f"score pairs of classes, not the {n_classes} classes. Set "
+            "decision_function_shape='ovr' on the teacher, or pass response='predict_proba' "
+            "(with probability=True)."
+        )
+    if scores.shape[1] != n_classes:
+        raise ValueError(
+            f"teacher {name}.{method}(X) has {scores.shape[1]} columns for its {n_classes} "
+            "classes (classes_): the scores must hold one column per class."
+        )
 
 
 def _not_a_number(values, error):
@@ -167,12 +219,18 @@ def warn_if_saturated(probabilities: np.ndarray, clip: float) -> float:
     share = float(np.mean(saturated.any(axis=1) if saturated.ndim == 2 else saturated))
     if share > SATURATION_WARNING_SHARE:
         bound = float(np.log((1 - clip) / clip))
+        larger = [f"{c:g}" for c in (1e-3, 1e-2) if c > clip]
+        advice = "calibrate"
+        if larger:
+            advice = (
+                f"try proba_clip={' or '.join(larger)} (a random forest's tree mimic was "
+                "closest at 1e-2, benchmarks/README.md), or calibrate"
+            )
         warnings.warn(
             f"{100 * share:.0f}% of the teacher's probabilities are 0 or 1 (beyond "
             f"proba_clip={clip:g}), so their log-odds are clipped to +-{bound:.1f} and the "
             "student learns these steps as if the teacher were that certain. If fidelity() "
-            "on held-out rows suffers, try proba_clip=1e-3 or 1e-2 (a random forest's tree "
-            "mimic was closest at 1e-2, benchmarks/README.md), or calibrate the teacher "
+            f"on held-out rows suffers, {advice} the teacher "
             "(sklearn.calibration.CalibratedClassifierCV) first.",
             UserWarning,
             stacklevel=4,

@@ -47,6 +47,7 @@ from sklearn_distill._data import (
     take_rows,
     warn_text_categories,
     warn_unseen_categories,
+    warn_values_equal_as_text,
 )
 from sklearn_distill._defaults import DEFAULT_STUDENT_PARAMS as DEFAULT_STUDENT_PARAMS
 from sklearn_distill._defaults import default_student as default_student
@@ -340,7 +341,9 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         if teacher_scores is not None:
             return _teacher.check_scores(teacher_scores, n_samples, name=name)
         scores = _teacher.query_teacher(self.teacher, X, self.response_)
-        return _teacher.check_scores(scores, n_samples, name="the teacher's scores")
+        scores = _teacher.check_scores(scores, n_samples, name="the teacher's scores")
+        _teacher.check_class_columns(self.teacher, scores, self.response_)
+        return scores
 
     def _calibration_input(self, scores):
         """The one-dimensional score the calibrator reads (log-odds for class outputs)."""
@@ -432,20 +435,31 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         self._warn_if_probabilities(scores)
         if self._is_classifier_like:
             n_classes = 2 if target.ndim == 1 else target.shape[1]
-            self.classes_ = getattr(self.teacher, "classes_", np.arange(n_classes))
+            labels = np.arange(n_classes)
+            if y is not None and self.teacher is None:
+                # precomputed class scores: the classes are the labels y names, when they match
+                observed = np.unique(np.asarray(y))
+                if observed.size == n_classes:
+                    labels = observed
+            self.classes_ = getattr(self.teacher, "classes_", labels)
         return target
 
     def _warn_if_probabilities(self, scores):
         """Warn when plain scores whose source is unknown (a callable teacher, or
         ``teacher_scores``) look like probabilities: they are mimicked on their own scale,
         not as log-odds. An estimator says what it returns, so its ``predict`` is trusted."""
-        if self.response_ != "predict" or scores.ndim != 1:
+        if self.response_ != "predict":
             return
         if self.teacher is not None and _teacher.is_estimator_teacher(self.teacher):
             return
         if scores.min() < 0 or scores.max() > 1 or np.unique(scores).size <= 2:
             return
         source = "teacher(X)" if self.teacher is not None else "teacher_scores"
+        if scores.ndim == 2:
+            # one column per class, each row summing to 1: class probabilities
+            if not np.allclose(scores.sum(axis=1), 1.0, atol=1e-6):
+                return
+            source += ", each row summing to 1"
         warnings.warn(
             f"{PROBABILITY_SCORES_WARNING} ({source}), and are mimicked "
             "as given, on the probability scale: an additive model of a probability is not one "
@@ -487,6 +501,7 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         seed = rng.randint(np.iinfo(np.int32).max) if self.random_state is not None else None
         self.response_ = _teacher.resolve_response(self.teacher, self.response)
+        _teacher.warn_if_labels(self.teacher, self.response, self.response_, stacklevel=2)
         constraints = self._resolve_constraints(self.n_features_in_)
         target = self._targets(X, y, teacher_scores, rng)
         warn_text_categories(X, self.feature_kinds_, stacklevel=2)
@@ -892,6 +907,8 @@ class DistilledGAM(DistillerBase):
                     for column in target.T
                 ]
         self.student_ = self.students_[0]
+        if hasattr(self.student_, "term_scores_"):  # interpret bins categories by their text
+            warn_values_equal_as_text(transfer, self.feature_kinds_, stacklevel=3)
 
     def _most_important_terms(self):
         importance = {}
@@ -976,8 +993,10 @@ class DistilledGAM(DistillerBase):
         Returns
         -------
         pandas.DataFrame
-            Columns ``term, value, score, lower, upper, std_error, weight, bin_low, bin_high``
-            (and ``class`` first, for more than two classes), scores on the mimicked scale.
+            The columns of :func:`sklearn_distill.shapes.shape_functions` (``term``,
+            ``kind``, ``bin``, ``value``, ``label``, ``score``, ``lower``, ``upper``,
+            ``std_error``, ``dof``, ``weight``, ``bin_low``, ``bin_high``; ``class`` first,
+            for more than two classes), scores on the mimicked scale.
             A boolean feature's values are ``False`` and ``True`` (labels ``"False"`` and
             ``"True"``), as in X, though the EBM reads them as 0 and 1.
         """

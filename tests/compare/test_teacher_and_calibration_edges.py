@@ -170,3 +170,79 @@ def test_saturated_teacher_probabilities_warn_and_a_larger_clip_is_quiet():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         DistilledTree(LogisticRegression(C=0.01).fit(X, y)).fit(X)
+
+
+def test_the_saturation_advice_names_only_clips_larger_than_the_one_set():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(400, 3))
+    y = (X[:, 0] + 0.3 * rng.normal(size=400) > 0).astype(int)
+    forest = RandomForestClassifier(n_estimators=20, random_state=0).fit(X, y)
+    with pytest.warns(UserWarning, match=r"try proba_clip=0.01 \(") as record:
+        DistilledTree(forest, proba_clip=2e-3).fit(X)
+    assert "proba_clip=0.001" not in str(record[0].message).split("(beyond")[1]
+    with pytest.warns(UserWarning, match=r"suffers, calibrate the teacher") as record:
+        DistilledTree(forest, proba_clip=0.05).fit(X)
+    assert "try proba_clip" not in str(record[0].message)
+
+
+def test_a_one_vs_one_decision_function_is_refused_not_read_as_class_scores():
+    from sklearn.svm import SVC
+
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(300, 3))
+    y = np.array(["a", "b", "c"])[np.digitize(X[:, 0], [-0.5, 0.5])]
+    # three classes give three pairs: the column count alone would not tell
+    ovo = SVC(decision_function_shape="ovo").fit(X, y)
+    assert ovo.decision_function(X).shape == (300, 3)
+    with pytest.raises(ValueError, match="decision_function is one-vs-one: its 3 columns"):
+        DistilledTree(ovo).fit(X)
+    ovr = DistilledTree(SVC().fit(X, y), random_state=0).fit(X)
+    assert list(ovr.classes_) == ["a", "b", "c"]
+
+
+def test_class_probabilities_passed_as_plain_scores_are_warned_about():
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(300, 3))
+    y = np.where(X[:, 0] + 0.5 * rng.normal(size=300) > 0, "yes", "no")
+    probabilities = LogisticRegression().fit(X, y).predict_proba(X)
+    with pytest.warns(UserWarning, match="as probabilities do .*each row summing to 1"):
+        DistilledTree().fit(X, teacher_scores=probabilities)
+    # read as probabilities, the classes are the labels y names
+    tree = DistilledTree(response="predict_proba").fit(X, y, teacher_scores=probabilities)
+    assert list(tree.classes_) == ["no", "yes"]
+    # two plain scores per row that are not probabilities: nothing to say
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        DistilledTree().fit(X, teacher_scores=np.column_stack([X[:, 0], X[:, 1]]))
+
+
+def test_a_classifier_without_scores_is_warned_about_its_labels():
+    from sklearn.ensemble import VotingClassifier
+    from sklearn.tree import DecisionTreeClassifier
+
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(300, 3))
+    y = (X[:, 0] > 0).astype(int)
+    voting = VotingClassifier(
+        [("a", LogisticRegression()), ("b", DecisionTreeClassifier(max_depth=2))], voting="hard"
+    ).fit(X, y)
+    assert not hasattr(voting, "predict_proba")
+    with pytest.warns(UserWarning, match="neither predict_proba nor decision_function"):
+        DistilledTree(voting).fit(X)
+    labels = np.where(y == 1, "yes", "no")
+    voting.fit(X, labels)
+    with pytest.raises(TypeError, match="got 'no' .*its labels are not scores"):
+        DistilledTree(voting).fit(X)
+
+
+def test_categories_that_differ_only_in_type_are_warned_about():
+    rng = np.random.default_rng(9)
+    code = np.array([1, "1", 2.0, "b"], dtype=object)[rng.integers(0, 4, size=400)]
+    X = pd.DataFrame({"code": code, "x": rng.normal(size=400)})
+    scores = rng.normal(size=400)
+    with pytest.warns(UserWarning, match=r"column 'code' holds values that differ only in type"):
+        DistilledGAM(student=small_student(), random_state=0).fit(X, teacher_scores=scores)
+    # a tree keeps them apart: nothing to warn about
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        DistilledTree(random_state=0).fit(X, teacher_scores=scores)
