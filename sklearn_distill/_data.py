@@ -220,6 +220,31 @@ def _reads_as_number(value) -> bool:
     return _PLAIN_NUMBER.fullmatch(text) is not None
 
 
+def _categorical_columns(X, kinds=None):
+    """``(index, column as a Series)`` of each categorical column of the fitting data (none
+    for sparse or unreadable data: the model's own checks speak of those)."""
+    if not is_frame(X):
+        if hasattr(X, "toarray"):  # sparse: numbers only
+            return
+        try:
+            X = np.asarray(X, dtype=object)
+        except (TypeError, ValueError):
+            return
+        if X.ndim != 2:
+            return
+    if kinds is None:
+        try:
+            kinds = column_kinds(X)
+        except (TypeError, ValueError):
+            return
+    for index, kind in enumerate(kinds):
+        if kind == CATEGORICAL:
+            yield (
+                index,
+                (_column(X, index) if is_frame(X) else pd.Series(X[:, index], dtype=object)),
+            )
+
+
 def warn_text_categories(X, kinds=None, name: str = "X", stacklevel: int = 2) -> None:
     """Warn about each categorical column of the fitting data that has nearly one level per
     row, or that holds numbers written as text.
@@ -242,24 +267,7 @@ def warn_text_categories(X, kinds=None, name: str = "X", stacklevel: int = 2) ->
     stacklevel : int, default=2
         As for :func:`warnings.warn`, counted from the caller of this function.
     """
-    if not is_frame(X):
-        if hasattr(X, "toarray"):  # sparse: numbers only
-            return
-        try:
-            X = np.asarray(X, dtype=object)
-        except (TypeError, ValueError):
-            return
-        if X.ndim != 2:
-            return
-    if kinds is None:
-        try:
-            kinds = column_kinds(X)
-        except (TypeError, ValueError):
-            return
-    for index, kind in enumerate(kinds):
-        if kind != CATEGORICAL:
-            continue
-        column = _column(X, index) if is_frame(X) else pd.Series(X[:, index], dtype=object)
+    for index, column in _categorical_columns(X, kinds):
         if pd.api.types.is_bool_dtype(column.dtype):
             continue
         counts = pd.Series(column.to_numpy(dtype=object), dtype=object).dropna().value_counts()
@@ -371,22 +379,7 @@ def warn_values_equal_as_text(X, kinds=None, name: str = "X", stacklevel: int = 
     """Warn about each categorical column holding distinct values that read alike as text
     (``1`` and ``"1"``, ``2`` and ``2.0``, from concatenated files): an Explainable Boosting
     model bins categories by their text, so it merges them, silently."""
-    if not is_frame(X):
-        try:
-            X = np.asarray(X, dtype=object)
-        except (TypeError, ValueError):
-            return
-        if X.ndim != 2:
-            return
-    if kinds is None:
-        try:
-            kinds = column_kinds(X)
-        except (TypeError, ValueError):
-            return
-    for index, kind in enumerate(kinds):
-        if kind != CATEGORICAL:
-            continue
-        column = _column(X, index) if is_frame(X) else pd.Series(X[:, index], dtype=object)
+    for index, column in _categorical_columns(X, kinds):
         values = pd.Series(column.to_numpy(dtype=object), dtype=object).dropna().unique()
         by_text: dict[str, list] = {}
         for value in values:
