@@ -846,7 +846,7 @@ def summarize_terms(comparison, *, flag="significant_bh"):
         raise ValueError(f"comparison lacks the columns {missing}.")
     rows = []
     # a pair's cells and its coarse blocks are two rows of the summary
-    for (term, kind), group in comparison.groupby(["term", "kind"], sort=False):
+    for (term, kind), group in comparison.groupby(["term", "kind"], sort=False, dropna=False):
         flagged = group[group[flag].to_numpy(bool)]
         if flagged.empty:
             continue

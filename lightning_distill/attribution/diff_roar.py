@@ -225,6 +225,8 @@ def _probe_model(model_factory, images: Tensor, targets: Tensor) -> nn.Module:
         try:
             outputs = probe(images[:2])
         except RuntimeError as error:  # torch's shape or dtype complaint, deep in the model
+            if type(error) is not RuntimeError:  # out of memory and the like keep their type
+                raise
             raise ValueError(
                 "model_factory must return models that read the images; a fresh model failed on "
                 f"two images of shape {tuple(images.shape[1:])}: {error}"

@@ -180,6 +180,8 @@ def loss_gradient(
         try:
             outputs = model(x)
         except RuntimeError as error:  # torch's shape or dtype complaint, deep in the model
+            if type(error) is not RuntimeError:  # out of memory and the like keep their type
+                raise
             raise ValueError(
                 f"model could not be run on inputs of shape {tuple(inputs.shape)}: {error}"
             ) from error
@@ -195,22 +197,23 @@ def loss_gradient(
 # Captum classes built from one argument that are not a method on the model: wrappers of
 # another attribution method, and language-model attributions
 _WRAPPERS = ("NoiseTunnel", "DataLoaderAttribution")
+# Captum's base classes, which attribute nothing themselves
+_BASES = ("Attribution", "GradientAttribution", "PerturbationAttribution")
 
 
 def _takes_the_model_alone(explainer_class: type) -> bool:
     """Whether ``explainer_class(model)`` builds the method (no layer, no other method)."""
     if explainer_class.__name__ in _WRAPPERS or "LLM" in explainer_class.__name__:
         return False
-    if inspect.isabstract(explainer_class):
+    if explainer_class.__name__ in _BASES or inspect.isabstract(explainer_class):
         return False
-    parameters = list(inspect.signature(explainer_class.__init__).parameters.values())[1:]
-    required = [
-        p
-        for p in parameters
-        if p.default is inspect.Parameter.empty
-        and p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    ]
-    return len(required) == 1
+    try:
+        inspect.signature(explainer_class).bind(object())
+    except TypeError:  # a layer, a tokenizer, ... is needed too
+        return False
+    except ValueError:  # no signature to read: let the call say
+        return True
+    return True
 
 
 def _captum_class(method: str | type, argument: str = "method") -> type:
@@ -222,7 +225,6 @@ def _captum_class(method: str | type, argument: str = "method") -> type:
         if isinstance(getattr(captum.attr, name, None), type)
         and issubclass(getattr(captum.attr, name), captum.attr.Attribution)
         and not name.startswith(("Layer", "Neuron", "Internal"))
-        and name not in ("Attribution", "GradientAttribution", "PerturbationAttribution")
         and _takes_the_model_alone(getattr(captum.attr, name))
     )
     if isinstance(method, type):
@@ -323,10 +325,14 @@ def attribute(
             copy = inputs.detach().clone().requires_grad_(True)
             try:
                 result = explainer.attribute(copy, target=targets, **kwargs)
-            except RuntimeError as error:  # torch's complaint, deep inside model and Captum
+            except RuntimeError as error:
+                # torch's bare complaint (a shape or dtype the model cannot take), deep inside
+                # the model and Captum; its subclasses (out of memory, ...) keep their type
+                if type(error) is not RuntimeError:
+                    raise
                 raise ValueError(
-                    f"model could not be explained by {explainer_class.__name__} on inputs of "
-                    f"shape {tuple(inputs.shape)}: {error}"
+                    f"attribution by {explainer_class.__name__} failed on inputs of shape "
+                    f"{tuple(inputs.shape)}: {error}"
                 ) from error
     result = result.detach()
     check_finite("attributions", result, where=f"(method {method!r})")

@@ -263,7 +263,7 @@ def monotonic_penalty(
     check_choice("quantity", quantity, _QUANTITIES)
     column = _feature_tensor(points, feature)
     n_rows = column.shape[0]
-    _check_points(model, points, "inputs")
+    _check_points(model, points, "inputs", same_dtype=False)
     wanted_graph = torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
     # the student as deployed, and as monotonicity_violations checks it
     with _evaluation_mode(model):
@@ -794,10 +794,13 @@ def monotonicity_violations(
     }
 
 
-def _check_points(model: nn.Module, X, argument: str = "X") -> None:
-    """Finite floating inputs in the model's floating dtype (the derivative is undefined at NaN
-    or infinite inputs, and a NaN row would give a value of no meaning rather than an error)."""
+def _check_points(model: nn.Module, X, argument: str = "X", *, same_dtype: bool = True) -> None:
+    """Finite floating inputs (the derivative is undefined at NaN or infinite inputs, and a NaN
+    row would give a value of no meaning rather than an error), in the model's floating dtype
+    when ``same_dtype`` (the check's grid; a training batch is the model's to cast)."""
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+    if not same_dtype:
+        dtype = None
     items = X.items() if isinstance(X, Mapping) else [(None, X)]
     for key, value in items:
         if not isinstance(value, Tensor) or not value.is_floating_point():

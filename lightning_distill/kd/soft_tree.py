@@ -12,6 +12,7 @@ filter :math:`w_i` is a picture of what the node looks for.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from typing import Literal
 
@@ -191,13 +192,14 @@ class SoftDecisionTree(nn.Module):
 
     # ----------------------------------------------------------------- checkpoints
     def _settings(self) -> dict:
+        """Plain data (``torch.load(weights_only=True)`` reads it back)."""
         return {
-            "depth": self.depth,
-            "inverse_temperature": self.inverse_temperature,
-            "output": self.output,
-            "penalty_strength": self.penalty_strength,
-            "penalty_decay": self.penalty_decay,
-            "input_shape": None if self.input_shape is None else list(self.input_shape),
+            "depth": int(self.depth),
+            "inverse_temperature": float(self.inverse_temperature),
+            "output": str(self.output),
+            "penalty_strength": float(self.penalty_strength),
+            "penalty_decay": float(self.penalty_decay),
+            "input_shape": None if self.input_shape is None else [int(d) for d in self.input_shape],
             "feature_names": None if self.feature_names is None else list(self.feature_names),
         }
 
@@ -206,32 +208,63 @@ class SoftDecisionTree(nn.Module):
         return self._settings()
 
     def set_extra_state(self, state) -> None:
-        """Check a saved tree's settings against this one's when its ``state_dict`` is loaded.
-
-        The weights alone do not make the model: a tree of another inverse temperature or
-        output gives other predictions from the same weights, so a mismatch is refused, naming
-        the settings to pass. ``input_shape`` and ``feature_names`` only label readouts: this
-        tree takes the saved ones when it has none.
-        """
+        """Take the saved readout labels (``input_shape``, ``feature_names``) when this tree has
+        none; the settings that change predictions are checked before any weight is copied
+        (see :meth:`_load_from_state_dict`)."""
         if not isinstance(state, Mapping):
             return
-        mine = self._settings()
-        for name in ("input_shape", "feature_names"):
-            if mine[name] is None and state.get(name) is not None:
-                mine[name] = state[name]
-        differ = {k: (v, mine.get(k)) for k, v in state.items() if k in mine and mine[k] != v}
+        if self.input_shape is None and state.get("input_shape") is not None:
+            self.input_shape = tuple(int(d) for d in state["input_shape"])
+        if self.feature_names is None and state.get("feature_names") is not None:
+            self.feature_names = [str(name) for name in state["feature_names"]]
+
+    def _check_saved_settings(self, saved: Mapping) -> None:
+        """The weights alone do not make the model: the same weights predict otherwise under
+        another ``depth`` or ``inverse_temperature``, which is refused, whatever ``strict`` is
+        (torch does not tell a module how it is being loaded); another ``output`` is allowed
+        with a warning (a mixture-trained tree read by its most probable leaf is the paper's
+        test-time use). The penalty settings only act in training, and this tree's own
+        stand."""
+        differ = []
+        if "depth" in saved and int(saved["depth"]) != self.depth:
+            differ.append(("depth", saved["depth"], self.depth))
+        beta = saved.get("inverse_temperature")
+        if beta is not None and not math.isclose(
+            float(beta), self.inverse_temperature, rel_tol=1e-6
+        ):
+            differ.append(("inverse_temperature", beta, self.inverse_temperature))
         if differ:
-            saved = ", ".join(f"{k}={v[0]!r}" for k, v in differ.items())
-            here = ", ".join(f"{k}={v[1]!r}" for k, v in differ.items())
-            raise ValueError(
-                f"the saved SoftDecisionTree has {saved}; this one has {here}. Build the tree "
-                "with the saved settings to load it (change them afterwards to train on "
-                "differently)."
+            message = (
+                "the saved SoftDecisionTree has "
+                + ", ".join(f"{name}={old!r}" for name, old, _ in differ)
+                + "; this one has "
+                + ", ".join(f"{name}={new!r}" for name, _, new in differ)
+                + ": the same weights would predict otherwise. Build the tree with the saved "
+                "settings to load it."
             )
-        if self.input_shape is None and mine["input_shape"] is not None:
-            self.input_shape = tuple(mine["input_shape"])
-        if self.feature_names is None and mine["feature_names"] is not None:
-            self.feature_names = [str(name) for name in mine["feature_names"]]
+            raise ValueError(message)
+        if "output" in saved and saved["output"] != self.output:
+            warnings.warn(
+                f"the saved SoftDecisionTree was trained with output={saved['output']!r}; this "
+                f"one predicts with output={self.output!r} from the same weights.",
+                UserWarning,
+                stacklevel=2,
+            )
+
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ):
+        key = prefix + "_extra_state"
+        saved = state_dict.get(key)
+        if isinstance(saved, Mapping):
+            # before any of this tree's weights are copied: a refused load changes nothing here
+            self._check_saved_settings(saved)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+        if key not in state_dict and key in missing_keys:
+            # saved before trees kept their settings: this tree's own settings stand
+            missing_keys.remove(key)
 
     def __getstate__(self):
         # The penalty holds the last batch's graph, which cannot be copied or pickled.

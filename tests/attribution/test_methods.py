@@ -89,6 +89,17 @@ def test_bad_methods_and_nan():
         with pytest.raises(ValueError, match=f"method must be .*Saliency.*got '{name}'") as info:
             attribute(model, x, y, name)
         assert f"{name}," not in str(info.value).split("got")[0]
+    # Captum's base classes attribute nothing; a subclass built from the model alone is fine
+    import captum.attr
+
+    with pytest.raises(ValueError, match="method must be"):
+        attribute(model, x, y, captum.attr.GradientAttribution)
+
+    class MySaliency(captum.attr.Saliency):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+
+    torch.testing.assert_close(attribute(model, x, y, MySaliency), attribute(model, x, y))
     # a method whose attribute() needs an argument says which
     with pytest.raises(TypeError, match="kwargs must be the arguments Occlusion.attribute needs"):
         attribute(model, x, y, "Occlusion")
@@ -99,13 +110,23 @@ def test_bad_methods_and_nan():
     # a model that cannot read the inputs: torch's complaint, named as the library's
     wide = torch.randn(2, 5, 6, 6)  # five channels for a three-channel convolution
     with pytest.raises(
-        ValueError, match=r"model could not be explained by Saliency .*\(2, 5, 6, 6\)"
+        ValueError, match=r"attribution by Saliency failed on inputs of shape \(2, 5, 6, 6\)"
     ):
         attribute(model, wide, y)
     with pytest.raises(
         ValueError, match=r"model could not be run on inputs of shape \(2, 5, 6, 6\)"
     ):
         loss_gradient(model, wide, y)
+
+    # out of memory (a RuntimeError subclass) keeps its type, for code that retries smaller
+    class Hungry(torch.nn.Module):
+        def forward(self, inputs):
+            raise torch.OutOfMemoryError("no memory left")
+
+    with pytest.raises(torch.OutOfMemoryError):
+        attribute(Hungry(), x, y)
+    with pytest.raises(torch.OutOfMemoryError):
+        loss_gradient(Hungry(), x, y)
     with pytest.raises(ValueError, match=r"attributions must be finite \(method"):
         attribute(model, x, y, lambda m, inputs, targets: inputs * float("nan"))
     with pytest.raises(TypeError, match="targets must be a 1-D int64 tensor"):

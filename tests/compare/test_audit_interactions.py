@@ -455,9 +455,15 @@ def test_summary_lists_the_interaction_blocks_that_differ():
 
 def test_summary_says_compares_warnings_about_the_callers_line(fitted):
     with pytest.warns(UserWarning, match="interactions lie in cells too thin") as record:
-        fitted.summary(min_weight=40)
+        fitted.summary(min_weight=40, blocks=None)
     thin = [w for w in record if "too thin" in str(w.message)]
     assert thin and all(w.filename == __file__ for w in thin)
+    # with the blocks in the summary, the advice to compare them is not repeated; the other
+    # warnings are
+    with pytest.warns(UserWarning, match="values too thin to test: wide") as record:
+        fitted.summary(min_weight=40)
+    assert not any("interactions lie in cells" in str(w.message) for w in record)
+    assert all(w.filename == __file__ for w in record)
 
 
 def test_a_block_alone_in_its_row_of_blocks_is_left_out():

@@ -96,26 +96,46 @@ def test_explain_says_what_the_tree_predicts_and_whether_the_path_agrees(output)
 
 
 def test_settings_travel_with_the_state_dict():
+    import io
+    import warnings
+
     torch.manual_seed(5)
     names = list("abcde")
     tree = SoftDecisionTree(5, 2, depth=2, inverse_temperature=4.0, feature_names=names)
-    state = tree.state_dict()
-    # readout labels are taken when the new tree has none; the predictions are the same
-    same = SoftDecisionTree(5, 2, depth=2, inverse_temperature=4.0)
-    same.load_state_dict(state)
-    assert same.feature_names == names
+    buffer = io.BytesIO()
+    torch.save(tree.state_dict(), buffer)
+    buffer.seek(0)
+    state = torch.load(buffer, weights_only=True)  # plain data
+    assert state["_extra_state"]["inverse_temperature"] == 4.0
+    # readout labels are taken when the new tree has none; the predictions are the same;
+    # the penalty settings act in training only, and the new tree's own stand
+    same = SoftDecisionTree(5, 2, depth=2, inverse_temperature=4.0, penalty_strength=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        same.load_state_dict(state)
+    assert same.feature_names == names and same.penalty_strength == 0.0
     x = torch.randn(8, 5)
     torch.testing.assert_close(same(x), tree(x))
-    # another inverse temperature would give other predictions from the same weights
+    # another inverse temperature would give other predictions from the same weights: refused
+    # before any weight is copied, strict or not
     other = SoftDecisionTree(5, 2, depth=2)
-    with pytest.raises(ValueError, match=r"inverse_temperature=4\.0.*inverse_temperature=1\.0"):
+    before = {k: v.clone() for k, v in other.state_dict().items() if k != "_extra_state"}
+    with pytest.raises(ValueError, match=r"inverse_temperature=4\.0; this one has .*=1\.0"):
         other.load_state_dict(state)
-    with pytest.raises(ValueError, match="output='mixture'.*output='max_leaf'"):
+    for key, value in before.items():
+        assert torch.equal(other.state_dict()[key], value), key
+    with pytest.raises(ValueError, match="inverse_temperature=4.0"):
+        other.load_state_dict(state, strict=False)
+    # reading a mixture-trained tree by its most probable leaf is the paper's test-time use
+    with pytest.warns(UserWarning, match="trained with output='mixture'"):
         SoftDecisionTree(5, 2, depth=2, inverse_temperature=4.0, output="max_leaf").load_state_dict(
             state
         )
-    # and plain data, for torch.load(weights_only=True)
-    assert state["_extra_state"]["inverse_temperature"] == 4.0
+    # a state saved before trees kept their settings loads, strictly, with this tree's own
+    old = {k: v for k, v in state.items() if k != "_extra_state"}
+    kept = SoftDecisionTree(5, 2, depth=2, inverse_temperature=4.0)
+    kept.load_state_dict(old)
+    torch.testing.assert_close(kept(x), tree(x))
 
 
 def test_gradcheck_float64():
