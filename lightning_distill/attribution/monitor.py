@@ -112,7 +112,8 @@ class AttributionMonitor(Callback):
         Passed to :class:`~lightning_distill.metrics.FiveBandScore` and to the Captum method.
     save_dir : str or Path, optional
         If given, every evaluation also writes ``attribution_epoch<N>.png`` (the first
-        ``plot_images`` probe images beside the model's and the teacher's maps).
+        ``plot_images`` probe images beside the model's and the teacher's maps; ``N`` is the
+        Trainer's ``current_epoch``, counted from 0).
     plot_images : int, default=4
     prefix : str, default="attribution"
         Start of the logged names; two monitors on one Trainer need different prefixes (the
@@ -309,6 +310,14 @@ class AttributionMonitor(Callback):
             teacher_maps = attribute(teacher, images, targets, self.method, **self.method_kwargs)
             metrics["agreement"].update(teacher_maps, maps)
 
+    def _class_name(self, index: int) -> str:
+        """The probe data set's name of a class (``class_names``, as the library's data sets
+        have), else its index."""
+        names = getattr(getattr(self.dataloader, "dataset", None), "class_names", None)
+        if isinstance(names, Sequence) and 0 <= index < len(names):
+            return str(names[index])
+        return str(index)
+
     def _save_picture(self, model, teacher, first, device, epoch) -> None:
         from lightning_distill.attribution.plotting import plot_attribution_maps
 
@@ -316,13 +325,19 @@ class AttributionMonitor(Callback):
         labels = first["target"][: self.plot_images].to(device)
         with evaluation_mode(model):
             targets = self._targets(model, images, labels)
-        maps = {"model": attribute(model, images, targets, self.method, **self.method_kwargs)}
+        name = self.module or "model"
+        maps = {name: attribute(model, images, targets, self.method, **self.method_kwargs)}
         if teacher is not None:
             maps["teacher"] = attribute(teacher, images, targets, self.method, **self.method_kwargs)
         self.save_dir.mkdir(parents=True, exist_ok=True)
         tag = f"epoch{epoch}" if epoch is not None else "now"
+        method = getattr(self.method, "__name__", str(self.method))
+        when = f"after epoch {epoch} (from 0)" if epoch is not None else "now"
+        explained = "label" if self.target == "label" else "prediction"
         plot_attribution_maps(
             images.cpu(),
-            {name: value.cpu() for name, value in maps.items()},
+            {key: value.cpu() for key, value in maps.items()},
+            row_titles=[f"{explained}: {self._class_name(int(t))}" for t in targets.tolist()],
             path=self.save_dir / f"attribution_{tag}.png",
+            title=f"{method} maps {when}; each map scaled to its own maximum",
         )

@@ -39,6 +39,7 @@ def plot_attribution_maps(
     axes: Any = None,
     path: str | Path | None = None,
     cmap: str = "inferno",
+    title: str | None = None,
 ) -> Any:
     """One row per image: the input, then each model's attribution map (per-pixel magnitude).
 
@@ -58,6 +59,8 @@ def plot_attribution_maps(
     path : str or Path, optional
         Save the figure there.
     cmap : str, default="inferno"
+    title : str, optional
+        Above the grid (a new figure only).
 
     Returns
     -------
@@ -89,6 +92,8 @@ def plot_attribution_maps(
         ax.set_xticks([])
         ax.set_yticks([])
     if own_figure:
+        if title is not None:
+            figure.suptitle(title, fontsize=8)
         figure.tight_layout()
     if path is not None:
         figure.savefig(path, dpi=110)
