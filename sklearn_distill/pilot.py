@@ -326,22 +326,26 @@ def plot_student_size(table, *, ax=None, metric=None):
 
 
 def _draw_metric(ax, table, metric):
-    for family, rows in table.groupby("family", sort=False):
+    for number, (family, rows) in enumerate(table.groupby("family", sort=False)):
         rows = rows.sort_values("complexity")
         ax.plot(rows["complexity"], rows[metric], marker="o", label=family)
+        # families alternate above and below their points: two students of one size and
+        # about equal fidelity ("4 terms", "4 leaves") keep readable labels
+        above = number % 2 == 0
         for _, row in rows.iterrows():
             ax.annotate(
                 row["label"].split(", ")[-1],
                 (row["complexity"], row[metric]),
                 textcoords="offset points",
-                xytext=(3, 4),
-                rotation=35,
+                xytext=(3, 4) if above else (3, -6),
+                rotation=35 if above else -35,
+                va="bottom" if above else "top",
                 fontsize=7,
             )
     ax.set_xscale("log")
     ticks = []
     for size in np.unique(table["complexity"].dropna()):
-        if not ticks or size >= 1.3 * ticks[-1]:  # labels of close sizes would overlap
+        if not ticks or size >= 1.2 * ticks[-1]:  # labels of closer sizes would overlap
             ticks.append(size)
     ax.set_xticks(ticks, [f"{size:g}" for size in ticks])
     ax.minorticks_off()
