@@ -116,12 +116,15 @@ def warn_if_labels(teacher, response: str, method: str, *, stacklevel: int = 2) 
 
 def query_teacher(teacher, X, method: str) -> np.ndarray:
     """Scores of ``teacher`` on ``X`` as a float array (1-D, or 2-D with one column per class)."""
-    if is_estimator_teacher(teacher):
-        scores = getattr(teacher, method)(X)
-        source = f"{type(teacher).__name__}.{method}(X)"
-    else:
-        scores = teacher(X)
-        source = "teacher(X)"
+    source = (
+        f"{type(teacher).__name__}.{method}(X)" if is_estimator_teacher(teacher) else ("teacher(X)")
+    )
+    try:
+        scores = getattr(teacher, method)(X) if is_estimator_teacher(teacher) else teacher(X)
+    except Exception as error:
+        # the teacher's own error, said where it came from (its traceback stays whole)
+        error.add_note(f"Raised by the teacher, queried as {source} by the distiller.")
+        raise
     try:
         return np.asarray(scores, dtype=float)
     except (TypeError, ValueError) as error:
@@ -196,7 +199,13 @@ def check_scores(scores, n_samples: int, *, name: str = "teacher_scores") -> np.
         bad = int(np.sum(~np.isfinite(scores)))
         raise ValueError(f"{name} contains {bad} NaN or infinite values; all must be finite.")
     if n_samples > 1 and np.all(np.ptp(scores, axis=0) == 0):
-        raise ValueError(f"{name} are constant: there is nothing for a student to mimic.")
+        hint = ""
+        if name == "the teacher's scores":
+            hint = (
+                " Is X what the teacher was fitted on? A Pipeline step before the distiller "
+                "transforms the teacher's input too."
+            )
+        raise ValueError(f"{name} are constant: there is nothing for a student to mimic.{hint}")
     return scores
 
 

@@ -246,3 +246,31 @@ def test_categories_that_differ_only_in_type_are_warned_about():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         DistilledTree(random_state=0).fit(X, teacher_scores=scores)
+
+
+def test_the_teachers_own_errors_say_where_they_came_from():
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(10)
+    X = pd.DataFrame({"age": rng.normal(size=200), "x": rng.normal(size=200)})
+    y = (X["age"] > 0).astype(int)
+    columns = ColumnTransformer([("age", StandardScaler(), ["age"])])
+    teacher = make_pipeline(columns, LogisticRegression()).fit(X, y)
+    with pytest.raises(ValueError) as info:
+        DistilledTree(teacher).fit(X[["x"]])  # the teacher's column is missing
+    assert "Raised by the teacher, queried as Pipeline.predict_proba(X)" in info.value.__notes__[0]
+
+    class Constant:
+        def predict(self, X):
+            return np.zeros(len(X))
+
+        def fit(self, X, y):
+            return self
+
+        def __sklearn_is_fitted__(self):
+            return True
+
+    with pytest.raises(ValueError, match="A Pipeline step before the distiller"):
+        DistilledTree(Constant()).fit(X)
