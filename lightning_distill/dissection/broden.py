@@ -135,18 +135,22 @@ class BrodenDataset(Dataset):
     def __len__(self) -> int:
         return len(self._rows)
 
-    def _open(self, name: str) -> np.ndarray:
+    def _open(self, name: str, *, colour: bool = False) -> np.ndarray:
         from PIL import Image
 
         path = self.root / "images" / name
         if not path.is_file():
             raise FileNotFoundError(f"Broden image or label file missing: {path}")
         with Image.open(path) as picture:
+            if colour and picture.mode not in ("RGB", "L"):
+                # a palette (or alpha, CMYK, ...) image: its array holds palette indices or
+                # other channels, not the colours the network should see
+                return np.array(picture.convert("RGB"))
             return np.array(picture)
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:
         row, files, numbers = self._rows[index]
-        picture = self._open(row["image"])
+        picture = self._open(row["image"], colour=True)
         if picture.ndim == 2:
             picture = np.stack([picture] * 3, axis=-1)
         image = torch.from_numpy(picture[..., :3].astype(np.float32) / 255.0).permute(2, 0, 1)

@@ -377,7 +377,8 @@ def dissection_tally(
         ``[B, K, H, W]`` integer pixel labels (0 = unlabelled), or None if there are only
         whole-image labels (then ``H, W = h, w``). ``H / W`` must be the maps' ``h / w`` to
         within one map pixel (a ValueError otherwise, e.g. for transposed labels); labels
-        smaller than the maps are accepted with a warning (the maps are then downsampled).
+        smaller than the maps are accepted (the maps are then downsampled to them, as
+        NetDissect-Lite does).
     thresholds : Tensor
         ``[U]`` per-unit thresholds ``T_u``; the mask is ``upsampled activation > T_u``.
     label_category : Tensor
@@ -675,6 +676,15 @@ def window_histogram(activations: Tensor, windows: Tensor, layout: HistogramLayo
     return counts.view(units, 2, group)
 
 
+def extreme_counts(activations: Tensor, minimum: Tensor, maximum: Tensor) -> Tensor:
+    """``[U, 2]`` int64 counts of the values equal to each unit's ``minimum`` and ``maximum``
+    (the data set's, known after a first pass), for :func:`two_level_quantile`'s ties."""
+    values = _unit_values(activations).double()
+    at_minimum = (values == minimum.unsqueeze(1)).sum(1)
+    at_maximum = (values == maximum.unsqueeze(1)).sum(1)
+    return torch.stack([at_minimum, at_maximum], 1)
+
+
 def two_level_quantile(
     coarse: Tensor,
     fine: Tensor,
@@ -683,11 +693,17 @@ def two_level_quantile(
     maximum: Tensor,
     quantile: float,
     layout: HistogramLayout,
+    extremes: Tensor | None = None,
 ) -> Tensor:
     """Per-unit quantile from a coarse histogram and the fine counts of its two windows.
 
     Equals :func:`histogram_quantile` of the one-level histogram with the fine buckets: the same
-    bucket is found for every rank and the same interpolation is made inside it.
+    bucket is found for every rank and the same interpolation is made inside it. With
+    ``extremes`` (:func:`extreme_counts`), an order statistic among the values tied at a unit's
+    minimum or maximum is that value exactly, as the exact quantile is: a unit that saturates
+    (ReLU6, a clipped input, a binary unit) on more than ``1 - quantile`` of its pixels then
+    gets its maximum as threshold, so no pixel exceeds it, where interpolating inside the
+    maximum's bucket would put the threshold just below and every saturated pixel above it.
 
     Examples
     --------
@@ -721,6 +737,11 @@ def two_level_quantile(
         fraction = ((index - before + 0.5) / in_bucket.clamp(min=1)).clamp(0, 1)
         bucket_low = torch.maximum(low[where], minimum)
         bucket_high = torch.minimum(high[where], maximum)
-        return bucket_low + fraction * (bucket_high - bucket_low)
+        value = bucket_low + fraction * (bucket_high - bucket_low)
+        if extremes is not None:
+            # order statistics 0 .. m - 1 are the minimum, N - M .. N - 1 the maximum
+            value = torch.where(index < extremes[:, 0].double(), minimum, value)
+            value = torch.where(index >= (total - extremes[:, 1]).double(), maximum, value)
+        return value
 
     return (1 - weight) * value_at(below) + weight * value_at(above)

@@ -25,6 +25,7 @@ from lightning_distill.dissection.functional import (
     coarse_histogram,
     dissection_iou,
     dissection_tally,
+    extreme_counts,
     quantile_windows,
     two_level_quantile,
     window_histogram,
@@ -54,7 +55,8 @@ class DissectionResults:
     ----------
     units : pandas.DataFrame
         One row per unit: ``unit``, ``concept`` (its best concept), ``category``, ``iou``,
-        ``threshold`` and ``detector`` (``iou >= iou_threshold``).
+        ``threshold`` and ``detector`` (``iou >= iou_threshold`` and ``iou > 0``; a unit whose
+        best IoU is 0 overlaps no concept: its ``concept`` and ``category`` are missing).
     num_detectors : int
         Number of detector units.
     unique_concepts : list of str
@@ -246,6 +248,9 @@ class NetworkDissection(Metric):
         self.add_state("fine", torch.zeros(num_units, 2, FINE_PER_COARSE, dtype=torch.long), "sum")
         # coarse buckets of the quantile's order statistics: equal on every process once set
         self.add_state("windows", torch.full((num_units, 2), -1, dtype=torch.long), "max")
+        # values equal to each unit's minimum and maximum (counted in the refine pass, once
+        # the extremes of the whole data set are known): ties at the extremes are exact
+        self.add_state("extremes", torch.zeros(num_units, 2, dtype=torch.long), "sum")
         # batches of the threshold pass this process could not cache
         self.add_state("uncached_batches", torch.zeros((), dtype=torch.long), "sum")
         self.add_state(
@@ -395,6 +400,7 @@ class NetworkDissection(Metric):
             return
         if self._phase == "refine":
             self.fine += window_histogram(activations, self.windows, self.layout)
+            self.extremes += extreme_counts(activations, self.minimum, self.maximum)
             return
         if labels is None and image_labels is None:
             raise ValueError("the tally pass needs labels and/or image_labels, got neither")
@@ -444,7 +450,10 @@ class NetworkDissection(Metric):
                     )
                 windows = quantile_windows(self.histogram, self.quantile)
                 cached_everywhere = int(self.uncached_batches) == 0
+                # the data set's extremes, which the refine pass counts ties at
+                minimum, maximum = self.minimum.clone(), self.maximum.clone()
             self.windows = windows
+            self.minimum, self.maximum = minimum, maximum
             self._phase = "refine"
             if not cached_everywhere:
                 return None
@@ -465,6 +474,7 @@ class NetworkDissection(Metric):
                 self.maximum,
                 self.quantile,
                 self.layout,
+                self.extremes,
             )
         self._warn_outside_range(thresholds)
         self.set_thresholds(thresholds)
@@ -538,13 +548,13 @@ class NetworkDissection(Metric):
             )
 
     def compute(self) -> Tensor:
-        """Number of detector units: best IoU ``>= iou_threshold``."""
+        """Number of detector units: best IoU ``>= iou_threshold`` (and above 0)."""
         self._require_tally()
         iou = dissection_iou(
             self.intersection, self.mask_area, self.label_area, self.label_category
         )
         best_iou, _ = best_concepts(iou)
-        return (best_iou >= self.iou_threshold).sum()
+        return ((best_iou >= self.iou_threshold) & (best_iou > 0)).sum()
 
     def results(self) -> DissectionResults:
         """Per-unit table, unique concepts and detectors per category (synced under DDP)."""
@@ -557,9 +567,18 @@ class NetworkDissection(Metric):
             )
             thresholds = self.thresholds.clone()
         best_iou, best_label = best_concepts(iou)
-        detector = best_iou >= self.iou_threshold
-        concepts = [self.label_names[i] for i in best_label.tolist()]
-        categories = [self.label_categories[i] for i in best_label.tolist()]
+        # a unit that overlaps no concept at all (a dead unit) has no best concept: its label
+        # would only be the tie-break, and it is no detector even at iou_threshold=0
+        overlaps = best_iou > 0
+        detector = (best_iou >= self.iou_threshold) & overlaps
+        concepts = [
+            self.label_names[i] if hit else None
+            for i, hit in zip(best_label.tolist(), overlaps.tolist())
+        ]
+        categories = [
+            self.label_categories[i] if hit else None
+            for i, hit in zip(best_label.tolist(), overlaps.tolist())
+        ]
         units = pd.DataFrame(
             {
                 "unit": range(self.num_units),

@@ -260,8 +260,8 @@ class DissectionMonitor(Callback):
         self.label_categories = list(label_categories)
         self.forward = forward
         self.save_dir = Path(save_dir) if save_dir is not None else None
-        self.plot_units = int(plot_units)
-        self.top_k = int(top_k)
+        self.plot_units = check_integer("plot_units", plot_units, minimum=1)
+        self.top_k = check_integer("top_k", top_k, minimum=1)
         self.metric_kwargs = {
             "quantile": quantile,
             "iou_threshold": iou_threshold,
@@ -495,7 +495,13 @@ class DissectionMonitor(Callback):
 
         self.save_dir.mkdir(parents=True, exist_ok=True)
         tag = f"epoch{epoch}" if epoch is not None else "now"
-        plot_category_counts(results).savefig(self.save_dir / f"categories_{tag}.png", dpi=110)
+        when = f"after epoch {epoch} (from 0)" if epoch is not None else "now"
+        title = (
+            f"{self.layer}, {when}:\n{results.num_detectors} of {len(results.units)} units "
+            f"detectors, {len(results.unique_concepts)} unique concepts"
+        )
+        figure = plot_category_counts(results, title=title)
+        figure.savefig(self.save_dir / f"categories_{tag}.png", dpi=110)
 
         table = results.units.sort_values("iou", ascending=False).head(self.plot_units)
         units = table["unit"].tolist()

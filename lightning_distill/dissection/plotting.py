@@ -59,6 +59,9 @@ def plot_category_counts(results: Any, ax: Any = None, title: str | None = None)
     if title:
         ax.set_title(title)
     ax.set_ylim(0, max([*values, 1]) * 1.15)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts of units
     return fig
 
 

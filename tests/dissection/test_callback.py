@@ -141,6 +141,13 @@ def test_bad_arguments(concepts, tmp_path):
         DissectionMonitor([(torch.zeros(1, 3, 8, 8), torch.zeros(1, 1, 8, 8))], "features.4")
     with pytest.raises(ValueError, match="every_n_epochs must be an integer >= 1; got 0"):
         DissectionMonitor(loader, "features.4", every_n_epochs=0)
+    # picture settings are checked at construction, not after an epoch of training
+    with pytest.raises(ValueError, match="top_k must be an integer >= 1; got -1"):
+        DissectionMonitor(loader, "features.4", top_k=-1)
+    with pytest.raises(ValueError, match="plot_units must be an integer >= 1; got 0"):
+        DissectionMonitor(loader, "features.4", plot_units=0)
+    with pytest.raises(TypeError, match="plot_units must be an integer"):
+        DissectionMonitor(loader, "features.4", plot_units=2.7)
     with pytest.raises(TypeError, match="layer must be a module name"):
         DissectionMonitor(loader, 4)
     with pytest.raises(ValueError, match="prefix must be a non-empty str"):

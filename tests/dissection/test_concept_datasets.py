@@ -188,6 +188,20 @@ def test_broden_reader(broden):
     assert only.layers == ["object"] and only[0]["image_labels"].numel() == 0
 
 
+def test_broden_reads_a_palette_image_as_its_colours(broden):
+    from PIL import Image
+
+    root, _ = broden
+    path = root / "images" / "img0.png"
+    colours = Image.open(path).convert("RGB")
+    colours.quantize(colors=256).save(path)  # the same picture as palette indices
+    assert Image.open(path).mode == "P"
+    image = BrodenDataset(root)[0]["image"]
+    want = np.array(Image.open(path).convert("RGB"))
+    assert torch.equal(image, torch.from_numpy(want).permute(2, 0, 1) / 255.0)
+    assert not torch.equal(image[0], image[1])  # colours, not an index repeated as grey
+
+
 def test_broden_feeds_the_metric(broden):
     root, _ = broden
     data = BrodenDataset(root)

@@ -6,6 +6,7 @@ import re
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from hypothesis import given, settings
@@ -83,6 +84,53 @@ def test_thresholds_within_1e_3_of_exact_quantile(quantile):
     q = NETDISSECT_QUANTILE if quantile == "netdissect" else quantile
     exact = reference_thresholds(activations, q)
     np.testing.assert_allclose(thresholds, exact, rtol=1e-3)
+
+
+@pytest.mark.parametrize("batch", [7, 64])
+def test_ties_at_a_units_extremes_give_the_exact_quantile(batch):
+    # units that take their maximum on more than 0.5% of the pixels: a ReLU6 that saturates,
+    # a binary unit, an input clipped at 1; and one saturating at its minimum for q = 0.005.
+    # Interpolating inside the maximum's bucket put the threshold just below the tie, every
+    # saturated pixel above it (twice the detectors on a ReLU6 layer); the exact quantile is
+    # the tied value, which no pixel exceeds
+    rng = np.random.default_rng(4)
+    relu6 = np.clip(rng.standard_normal((100, 7, 7)) * 4, 0, 6)
+    binary = (rng.random((100, 7, 7)) < 0.06).astype(float)
+    clipped = np.clip(rng.random((100, 7, 7)) * 1.05, 0, 1)
+    activations = np.stack([relu6, binary, clipped], 1).astype(np.float32)
+    for quantile in (0.995, 0.9):
+        metric = NetworkDissection(3, LABEL_NAMES, LABEL_CATEGORIES, quantile=quantile)
+        for start in range(0, 100, batch):
+            metric.update(torch.from_numpy(activations[start : start + batch]))
+        thresholds = metric.compute_thresholds().numpy()
+        exact = reference_thresholds(activations, quantile)
+        np.testing.assert_allclose(thresholds, exact, rtol=1e-3)
+        if quantile == 0.995:  # 6.7%, 6% and 4.8% of the pixels tie at the maximum
+            assert list(thresholds) == [6.0, 1.0, 1.0]  # the tie itself
+        else:  # below the ties, and at the binary unit's tie at 0
+            assert thresholds[0] < 6.0 and thresholds[1] == 0.0 and thresholds[2] < 1.0
+    low = np.clip(rng.standard_normal((100, 1, 7, 7)), -1, None).astype(np.float32)
+    metric = NetworkDissection(1, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.005)
+    metric.update(torch.from_numpy(low))
+    assert float(metric.compute_thresholds()[0]) == -1.0
+
+
+def test_a_unit_that_overlaps_no_concept_has_none_and_is_no_detector():
+    rng = np.random.default_rng(5)
+    labels = torch.from_numpy(rng.integers(0, len(LABEL_NAMES), size=(20, 1, 8, 8)))
+    live = (labels[:, 0] == 1).float()  # equal to a concept's mask
+    dead = torch.zeros(20, 8, 8)
+    activations = torch.stack([live, dead], 1)
+    metric = NetworkDissection(2, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.5, iou_threshold=0.0)
+    metric.update(activations)
+    metric.compute_thresholds()
+    metric.update(activations, labels)
+    results = metric.results()
+    dead_row = results.units.iloc[1]
+    assert dead_row["iou"] == 0.0 and pd.isna(dead_row["concept"]) and not dead_row["detector"]
+    assert results.units.iloc[0]["concept"] == LABEL_NAMES[1]
+    assert results.num_detectors == int(metric.compute()) == 1
+    assert results.unique_concepts == [LABEL_NAMES[1]]
 
 
 def test_thresholds_outside_the_histogram_range_warn_and_stay_bounded():
