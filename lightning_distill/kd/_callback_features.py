@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from lightning_distill._batch import unpack_batch
 from lightning_distill._teacher import evaluating
-from lightning_distill.hooks import FeatureHooks
+from lightning_distill.hooks import FeatureHooks, resolve_module_names
 from lightning_distill.kd.feature_losses import (
     FEATURE_METHODS,
     FeatureContext,
@@ -46,6 +46,11 @@ class CallbackFeatures:
         self._teacher_hooks: FeatureHooks | None = None
 
     def setup(self, pl_module: nn.Module, teacher: nn.Module, source: nn.Module) -> None:
+        # which side names a layer it has not, as DistillationModule says it
+        student_layers = [s.student_layer for s in self.specs]
+        resolve_module_names(pl_module, student_layers, argument="features (student_layer)")
+        teacher_layers = [s.teacher_layer for s in self.specs]
+        resolve_module_names(teacher, teacher_layers, argument="features (teacher_layer)")
         self._student_hooks = FeatureHooks(pl_module, [s.student_layer for s in self.specs])
         self._teacher_hooks = FeatureHooks(teacher, [s.teacher_layer for s in self.specs])
         if len(self.methods) == 0:

@@ -46,7 +46,9 @@ class KnowledgeDistillation(L.Callback):
 
     in place of the module's own loss, which is what
     :class:`~lightning_distill.DistillationModule` computes. The wrapper is removed in
-    ``teardown``, or when the fit fails. It logs ``train/loss_ce`` and ``train/loss_kd``.
+    ``teardown``, or when the fit fails. It logs ``train/loss_ce``, ``train/loss_kd`` and
+    ``train/loss_total``, the loss the optimizer steps on (what the module's own ``training_step``
+    returns is its labels' term only).
     As in the module, tensors stay on the module's device and one boolean per step (the
     teacher logits' finiteness check) comes back to the host.
 
@@ -276,8 +278,10 @@ class KnowledgeDistillation(L.Callback):
             # each self.log costs about a millisecond (Lightning's result collection): the terms
             # are logged on the steps whose values the loggers write, as DistillationModule does
             if logs_step_values(pl_module.trainer):
+                # the total the optimizer steps on: the module's own loss is its labels' term
+                logged = {"loss_total": total, **terms}
                 pl_module.log_dict(
-                    {f"train/{name}": value.detach() for name, value in terms.items()},
+                    {f"train/{name}": value.detach() for name, value in logged.items()},
                     batch_size=logits.shape[0],
                 )
             if isinstance(output, dict):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -273,6 +275,9 @@ def _resolve_optimizer(optimizer):
     """A name, a callable, or a callable built from a ``{"class_path", "init_args"}`` dict."""
     if optimizer is None or callable(optimizer):
         return optimizer
+    if isinstance(optimizer, str) and "." in optimizer:
+        # a class path written alone (LightningCLI's --model.optimizer=torch.optim.SGD)
+        optimizer = {"class_path": optimizer}
     if isinstance(optimizer, dict):
         path = optimizer.get("class_path")
         extra = set(optimizer) - {"class_path", "init_args"}
@@ -285,12 +290,65 @@ def _resolve_optimizer(optimizer):
                 target = None
         if not (isinstance(target, type) and issubclass(target, torch.optim.Optimizer)):
             raise ValueError(
-                "optimizer must be a {'class_path': <a torch.optim.Optimizer subclass>, "
-                f"'init_args': {{...}}}} dict when given as a dict; got {optimizer!r}."
+                "optimizer must name a torch.optim.Optimizer subclass ('torch.optim.SGD', or "
+                "{'class_path': ..., 'init_args': {...}}) when given as a path or a dict; got "
+                f"{optimizer!r}."
             )
         return functools.partial(target, **dict(optimizer.get("init_args") or {}))
+    if isinstance(optimizer, str) and optimizer not in _OPTIMIZERS:
+        raise ValueError(
+            f"optimizer must be one of {', '.join(map(repr, _OPTIMIZERS))}, the class path of a "
+            "torch.optim.Optimizer ('torch.optim.SGD'), a {'class_path': ..., 'init_args': "
+            f"{{...}}}} dict or a callable; got {optimizer!r}."
+        )
     check_choice("optimizer", optimizer, _OPTIMIZERS)
     return optimizer
+
+
+#: The module's own optimizer settings, with their defaults (a class or partial of a torch
+#: optimizer takes them when it accepts them and does not set them itself).
+_OPTIMIZER_SETTINGS = {"lr": 1e-3, "weight_decay": 0.0, "momentum": 0.9}
+
+
+def _with_module_settings(optimizer, settings: dict):
+    """``optimizer`` (a resolved name or callable) with the module's ``lr``, ``weight_decay``
+    and ``momentum`` filled in when it is a torch optimizer class, or a ``functools.partial``
+    of one, that accepts them and does not set them: ``optimizer=torch.optim.SGD, lr=0.1``
+    trains at 0.1, not at SGD's own default. A partial that sets one of them to another value
+    than the module's, where the module's is not its default, is refused: two learning rates
+    were asked for. A function or lambda builds its optimizer itself: settings of the module
+    other than their defaults are then unused, and a warning says so."""
+    if not callable(optimizer):
+        return optimizer
+    target, given = optimizer, {}
+    if isinstance(optimizer, functools.partial) and not optimizer.args:
+        target, given = optimizer.func, dict(optimizer.keywords)
+    changed = {k: v for k, v in settings.items() if v != _OPTIMIZER_SETTINGS[k]}
+    if not (isinstance(target, type) and issubclass(target, torch.optim.Optimizer)):
+        if changed:
+            warnings.warn(
+                "optimizer is a function that builds its own optimizer, so "
+                + ", ".join(f"{k}={v!r}" for k, v in changed.items())
+                + " of the module are not used: set them in the function, or pass the "
+                "optimizer class (e.g. optimizer=torch.optim.SGD), which takes them.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return optimizer
+    accepted = inspect.signature(target).parameters
+    fill = {}
+    for name, value in settings.items():
+        if name not in accepted:
+            continue
+        if name in given:
+            if name in changed and given[name] != value:
+                raise ValueError(
+                    f"{name} must be given once: the module has {name}={value!r} and the "
+                    f"optimizer {target.__name__} {name}={given[name]!r}; drop one of them."
+                )
+            continue
+        fill[name] = value
+    return functools.partial(target, **given, **fill) if fill else optimizer
 
 
 class DistillationModule(TeacherModuleMixin, L.LightningModule):
@@ -359,7 +417,10 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         stored, and ``load_from_checkpoint`` then takes ``optimizer=`` again to train further.
     weight_decay : float, default=0.0
     momentum : float, default=0.9
-        Used by ``"sgd"``.
+        Used by ``"sgd"``. ``lr``, ``weight_decay`` and ``momentum`` also reach an optimizer
+        class (or a partial or ``class_path`` of one) that accepts them and does not set them
+        itself; set in both to different values, they are refused; a function given as
+        ``optimizer`` builds its optimizer itself (a warning says when they would be unused).
     cache_teacher : bool, default=False
         Compute each sample's teacher logits once and reuse them in later epochs of the same
         fit (every ``fit`` starts with an empty cache). Only valid when a sample's input is the
@@ -442,7 +503,10 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         check_real("weight_decay", weight_decay, minimum=0)
         check_real("momentum", momentum, minimum=0, maximum=1, exclusive_maximum=True)
         optimizer_reference = _optimizer_reference(optimizer)
-        optimizer = _resolve_optimizer(optimizer)
+        optimizer = _with_module_settings(
+            _resolve_optimizer(optimizer),
+            {"lr": lr, "weight_decay": weight_decay, "momentum": momentum},
+        )
         if not isinstance(cache_teacher, bool):
             raise TypeError(f"cache_teacher must be a bool; got {cache_teacher!r}.")
         if not isinstance(keep_teacher_in_checkpoint, bool):
@@ -460,10 +524,13 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                     f"alpha must be 0 without a teacher; got {alpha!r}. Pass alpha=0.0 to "
                     "train the student on labels alone, or to load a checkpoint's student "
                     "without its teacher: load_from_checkpoint(path, student=..., "
-                    "teacher=None, alpha=0.0)."
+                    "teacher=None, alpha=0.0, features=None)."
                 )
             if specs:
-                raise ValueError(f"features must be None without a teacher; got {features!r}.")
+                raise ValueError(
+                    f"features must be None without a teacher; got {features!r} (to load a "
+                    "checkpoint's student alone, pass features=None too)."
+                )
             if cache_teacher:
                 raise ValueError("cache_teacher must be False without a teacher; got True.")
         if cache_teacher and augment is not None:
@@ -830,6 +897,12 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
     @override
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_load_checkpoint(checkpoint)
+        state = checkpoint.get("state_dict", {})
+        if not self.hint_regressors and not self.feature_methods:
+            # the student alone (features=None): the feature losses' own parameters (hint
+            # regressors, projection heads) served the training, not the student
+            for key in [k for k in state if k.startswith(("hint_regressors.", "feature_methods."))]:
+                del state[key]
         # a learned temperature is a parameter of the module: say what to pass instead of
         # torch's "Unexpected key(s)" / "Missing key(s)" when it is there on one side only
         saved = any(k.startswith("learned_temperature.") for k in checkpoint.get("state_dict", {}))

@@ -107,6 +107,18 @@ def test_callback_shaped_methods_need_example_input():
         quiet_trainer(max_steps=1, callbacks=[callback]).fit(Classifier(), _loader(x, y))
 
 
+@pytest.mark.parametrize(
+    ("student_layer", "teacher_layer", "side"),
+    [("layer3", "4", "student_layer"), ("net.4", "layer9", "teacher_layer")],
+)
+def test_callback_says_which_side_names_a_layer_it_has_not(student_layer, teacher_layer, side):
+    x, y = make_data(N)
+    spec = FeatureDistillation(student_layer, teacher_layer, "attention")
+    callback = KnowledgeDistillation(make_cnn(6), features=[spec])
+    with pytest.raises(ValueError, match=rf"features \({side}\): .* has no submodule named"):
+        quiet_trainer(max_steps=1, callbacks=[callback]).fit(Classifier(), _loader(x, y))
+
+
 def test_feature_optimizer_steps_with_the_module_under_gradient_accumulation():
     x, y = make_data(N)  # 3 batches of 16 per epoch
     torch.manual_seed(1)

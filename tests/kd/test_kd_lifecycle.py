@@ -158,7 +158,11 @@ def test_student_sharing_parameters_with_teacher_is_refused():
         ({"weight_decay": "x"}, TypeError, "weight_decay must be a real number"),
         ({"momentum": 5}, ValueError, "momentum must be a finite number >= 0 and < 1; got 5"),
         ({"cache_teacher": 1}, TypeError, "cache_teacher must be a bool"),
-        ({"optimizer": {"class_path": "os.system"}}, ValueError, "optimizer must be a"),
+        (
+            {"optimizer": {"class_path": "os.system"}},
+            ValueError,
+            "optimizer must name a torch.optim.Optimizer subclass",
+        ),
         ({"features": "3"}, TypeError, "features must be a list"),
     ],
 )
@@ -300,6 +304,14 @@ def test_features_saved_as_plain_data_and_restored_by_load_from_checkpoint(tmp_p
     assert terms.keys() == loaded_terms.keys() and "loss_feature" in terms
     for name in terms:
         torch.testing.assert_close(loaded_terms[name], terms[name])
+    # the student alone, as the README says: the hint regressor served the training only
+    with pytest.raises(ValueError, match="pass features=None too"):
+        DistillationModule.load_from_checkpoint(path, student=make_cnn(4), teacher=None, alpha=0.0)
+    alone = DistillationModule.load_from_checkpoint(
+        path, student=make_cnn(4), teacher=None, alpha=0.0, features=None, weights_only=True
+    )
+    assert states_equal(state_copy(alone.student), state_copy(module.student))
+    assert len(alone.hint_regressors) == 0
 
 
 def test_same_trainer_validating_after_fit_prints_no_private_name(caplog, capsys):
@@ -338,3 +350,27 @@ def test_configure_callbacks_outside_a_trainer():
     assert not module.teacher.training
     module.teardown("fit")
     assert module.teacher.training
+
+
+def test_the_modules_lr_reaches_an_optimizer_class_and_conflicts_are_refused():
+    def group(**kwargs):
+        module = DistillationModule(make_cnn(4), make_cnn(8), **kwargs)
+        return module.configure_optimizers().param_groups[0]
+
+    # a class takes the module's settings it accepts (SGD's own default lr is 0.001)
+    sgd = group(optimizer=torch.optim.SGD, lr=0.1, weight_decay=0.01, momentum=0.5)
+    assert (sgd["lr"], sgd["weight_decay"], sgd["momentum"]) == (0.1, 0.01, 0.5)
+    assert group(optimizer=torch.optim.AdamW, lr=0.1)["lr"] == 0.1  # no momentum to take
+    # a partial's own setting stands; the module's, where the partial sets none
+    partial = functools.partial(torch.optim.SGD, lr=0.3)
+    assert (group(optimizer=partial)["lr"], group(optimizer=partial)["momentum"]) == (0.3, 0.9)
+    assert group(optimizer={"class_path": "torch.optim.SGD"}, lr=0.2)["lr"] == 0.2
+    with pytest.raises(ValueError, match="lr must be given once: the module has lr=0.5"):
+        group(optimizer=partial, lr=0.5)
+    # a class path alone, as LightningCLI writes --model.optimizer=torch.optim.SGD
+    assert group(optimizer="torch.optim.SGD", lr=0.2)["lr"] == 0.2
+    with pytest.raises(ValueError, match="the class path of a torch.optim.Optimizer"):
+        group(optimizer="sgdd")
+    # a function builds its own optimizer: settings it cannot see are warned about
+    with pytest.warns(UserWarning, match=r"lr=0.1 of the module are not used"):
+        group(optimizer=_sgd_function, lr=0.1)

@@ -74,4 +74,6 @@ def test_terms_are_logged_on_logging_steps_only():
         assert steps_with(logger, "train/loss_ce") == expected, run
         if run == "module":  # without a progress bar the total too
             assert steps_with(logger, "train/loss") == expected
+        else:  # the total the optimizer steps on, beside the module's own loss
+            assert steps_with(logger, "train/loss_total") == expected
         assert "train/loss_kd" in trainer.callback_metrics
