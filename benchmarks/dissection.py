@@ -288,7 +288,15 @@ def monitor_dissect(model, loader, layer, cache_bytes):
     return (
         torch.tensor(units["threshold"].to_numpy()),
         torch.tensor(units["iou"].to_numpy()),
-        torch.tensor([results.units["concept"].map(loader.dataset.label_names.index).tolist()]),
+        # a unit that overlaps no concept has none: label 0 (unlabelled)
+        torch.tensor(
+            [
+                [
+                    loader.dataset.label_names.index(c) if isinstance(c, str) else 0
+                    for c in units["concept"]
+                ]
+            ]
+        ),
         results.num_detectors,
     )
 
@@ -423,7 +431,7 @@ def histogram_state_sizes(units: int = 2048) -> str:
     from lightning_distill.metrics import NetworkDissection
 
     metric = NetworkDissection(units, ["-", "a"], ["", "c"])
-    names = ("histogram", "fine", "windows", "minimum", "maximum", "thresholds")
+    names = ("histogram", "fine", "windows", "minimum", "maximum", "extremes", "thresholds")
     size = sum(getattr(metric, n).numel() * getattr(metric, n).element_size() for n in names)
     one_level = units * (LogBuckets().num_buckets * 8 + 3 * 8)  # int64 counts, min, max, T
     return (

@@ -646,13 +646,24 @@ def quantile_windows(counts: Tensor, quantile: float) -> Tensor:
     return torch.searchsorted(cumulative, ranks, right=True).clamp(max=counts.shape[1] - 1)
 
 
-def window_histogram(activations: Tensor, windows: Tensor, layout: HistogramLayout) -> Tensor:
+def window_histogram(
+    activations: Tensor,
+    windows: Tensor,
+    layout: HistogramLayout,
+    extremes: tuple[Tensor, Tensor] | None = None,
+) -> Tensor | tuple[Tensor, Tensor]:
     """``[U, 2, layout.group]`` int64 fine counts inside the two coarse buckets of ``windows``.
 
     Only the values between the windows' edges (widened by 1e-6 relative, far beyond the
     rounding of a bucket index) get a bucket index: a small share of the data for a high
     quantile. The windows hold two consecutive order statistics, so no value lies in a bucket
     between them and one range per unit covers both.
+
+    With ``extremes=(minimum, maximum)`` (each unit's, over the data set), also returns
+    ``[U, 2]`` int64 counts of the window values equal to the minimum and to the maximum: the
+    ties :func:`two_level_quantile` reads exactly. Counting them inside the windows suffices: a
+    tie matters to the quantile only when its value's bucket is a window, and then every tied
+    value lies there.
     """
     values = _unit_values(activations)
     units, group = values.shape[0], layout.group
@@ -665,24 +676,23 @@ def window_histogram(activations: Tensor, windows: Tensor, layout: HistogramLayo
     window_high = (window_high + 1e-6 * window_high.abs()).to(compared)
     values = values.to(compared)
     unit, place = ((values >= window_low) & (values <= window_high)).nonzero(as_tuple=True)
-    fine = layout.buckets.index(values[unit, place])
+    inside = values[unit, place]
+    fine = layout.buckets.index(inside)
     coarse = layout.fine_to_coarse[fine]
     offset = fine - layout.start[coarse]
     found = []
     for slot in range(2):
         hit = coarse == windows[unit, slot]
         found.append((unit[hit] * 2 + slot) * group + offset[hit])
-    counts = torch.bincount(torch.cat(found), minlength=units * 2 * group)
-    return counts.view(units, 2, group)
-
-
-def extreme_counts(activations: Tensor, minimum: Tensor, maximum: Tensor) -> Tensor:
-    """``[U, 2]`` int64 counts of the values equal to each unit's ``minimum`` and ``maximum``
-    (the data set's, known after a first pass), for :func:`two_level_quantile`'s ties."""
-    values = _unit_values(activations).double()
-    at_minimum = (values == minimum.unsqueeze(1)).sum(1)
-    at_maximum = (values == maximum.unsqueeze(1)).sum(1)
-    return torch.stack([at_minimum, at_maximum], 1)
+    counts = torch.bincount(torch.cat(found), minlength=units * 2 * group).view(units, 2, group)
+    if extremes is None:
+        return counts
+    # the extremes are values of the activations' dtype (kept in float64): exact in it
+    ties = [
+        torch.bincount(unit[inside == extreme.to(compared)[unit]], minlength=units)
+        for extreme in extremes
+    ]
+    return counts, torch.stack(ties, 1)
 
 
 def two_level_quantile(
@@ -699,7 +709,7 @@ def two_level_quantile(
 
     Equals :func:`histogram_quantile` of the one-level histogram with the fine buckets: the same
     bucket is found for every rank and the same interpolation is made inside it. With
-    ``extremes`` (:func:`extreme_counts`), an order statistic among the values tied at a unit's
+    ``extremes`` (the tie counts of :func:`window_histogram`), an order statistic among the values tied at a unit's
     minimum or maximum is that value exactly, as the exact quantile is: a unit that saturates
     (ReLU6, a clipped input, a binary unit) on more than ``1 - quantile`` of its pixels then
     gets its maximum as threshold, so no pixel exceeds it, where interpolating inside the

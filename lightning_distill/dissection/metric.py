@@ -25,7 +25,6 @@ from lightning_distill.dissection.functional import (
     coarse_histogram,
     dissection_iou,
     dissection_tally,
-    extreme_counts,
     quantile_windows,
     two_level_quantile,
     window_histogram,
@@ -399,8 +398,11 @@ class NetworkDissection(Metric):
             self._keep(activations, labels, image_labels)
             return
         if self._phase == "refine":
-            self.fine += window_histogram(activations, self.windows, self.layout)
-            self.extremes += extreme_counts(activations, self.minimum, self.maximum)
+            fine, ties = window_histogram(
+                activations, self.windows, self.layout, (self.minimum, self.maximum)
+            )
+            self.fine += fine
+            self.extremes += ties
             return
         if labels is None and image_labels is None:
             raise ValueError("the tally pass needs labels and/or image_labels, got neither")

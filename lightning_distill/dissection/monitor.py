@@ -518,7 +518,11 @@ class DissectionMonitor(Callback):
             )
             return
         activations = self._run(pl_module, images.to(device))[:, units].cpu()
-        titles = [f"unit {r.unit}: {r.concept}\nIoU {r.iou:.3f}" for r in table.itertuples()]
+        titles = [
+            f"unit {r.unit}: {r.concept if isinstance(r.concept, str) else 'no concept'}\n"
+            f"IoU {r.iou:.3f}"
+            for r in table.itertuples()
+        ]
         plot_unit_grid(
             images,
             activations,
