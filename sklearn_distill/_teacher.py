@@ -116,14 +116,15 @@ def warn_if_labels(teacher, response: str, method: str, *, stacklevel: int = 2) 
 
 def query_teacher(teacher, X, method: str) -> np.ndarray:
     """Scores of ``teacher`` on ``X`` as a float array (1-D, or 2-D with one column per class)."""
-    source = (
-        f"{type(teacher).__name__}.{method}(X)" if is_estimator_teacher(teacher) else ("teacher(X)")
-    )
+    estimator = is_estimator_teacher(teacher)
+    source = f"{type(teacher).__name__}.{method}(X)" if estimator else "teacher(X)"
     try:
-        scores = getattr(teacher, method)(X) if is_estimator_teacher(teacher) else teacher(X)
+        scores = getattr(teacher, method)(X) if estimator else teacher(X)
     except Exception as error:
-        # the teacher's own error, said where it came from (its traceback stays whole)
-        error.add_note(f"Raised by the teacher, queried as {source} by the distiller.")
+        # the teacher's own error, said where it came from (its traceback stays whole);
+        # notes are Python 3.11's, on 3.10 the error goes as it is
+        if hasattr(error, "add_note"):
+            error.add_note(f"Raised by the teacher, queried as {source} by the distiller.")
         raise
     try:
         return np.asarray(scores, dtype=float)
@@ -140,6 +141,23 @@ def query_teacher(teacher, X, method: str) -> np.ndarray:
         ) from None
 
 
+def _final_estimator(teacher):
+    """The estimator that scores, behind a ``Pipeline``, a fitted search or a frozen wrapper
+    (where a one-vs-one ``decision_function_shape`` is set)."""
+    for _ in range(16):  # wrappers nest a few levels at most
+        inner = None
+        if hasattr(teacher, "steps") and hasattr(teacher, "_final_estimator"):
+            inner = teacher._final_estimator
+        elif hasattr(teacher, "best_estimator_"):
+            inner = teacher.best_estimator_
+        elif type(teacher).__name__ == "FrozenEstimator" and hasattr(teacher, "estimator"):
+            inner = teacher.estimator
+        if inner is None or inner is teacher:
+            return teacher
+        teacher = inner
+    return teacher
+
+
 def check_class_columns(teacher, scores: np.ndarray, method: str) -> None:
     """A classifier's 2-D scores must hold one column per class: a one-vs-one
     ``decision_function`` (``SVC(decision_function_shape="ovo")``) has one per *pair* of
@@ -150,9 +168,8 @@ def check_class_columns(teacher, scores: np.ndarray, method: str) -> None:
         return
     n_classes = len(teacher.classes_)
     name = type(teacher).__name__
-    if method == "decision_function" and getattr(teacher, "decision_function_shape", None) == (
-        "ovo"
-    ):
+    final = _final_estimator(teacher)
+    if method == "decision_function" and getattr(final, "decision_function_shape", None) == "ovo":
         raise ValueError(
             f"teacher {name}'s decision_function is one-vs-one: its {scores.shape[1]} columns "
             f"score pairs of classes, not the {n_classes} classes. Set "

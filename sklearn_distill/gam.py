@@ -441,6 +441,14 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
                 observed = np.unique(np.asarray(y))
                 if observed.size == n_classes:
                     labels = observed
+                else:
+                    warnings.warn(
+                        f"y holds {observed.size} labels for the {n_classes} classes of "
+                        "teacher_scores, so the classes are numbered 0.."
+                        f"{n_classes - 1} (classes_) rather than named by y.",
+                        UserWarning,
+                        stacklevel=4,
+                    )
             self.classes_ = getattr(self.teacher, "classes_", labels)
         return target
 

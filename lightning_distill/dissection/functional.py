@@ -707,13 +707,14 @@ def two_level_quantile(
 ) -> Tensor:
     """Per-unit quantile from a coarse histogram and the fine counts of its two windows.
 
-    Equals :func:`histogram_quantile` of the one-level histogram with the fine buckets: the same
-    bucket is found for every rank and the same interpolation is made inside it. With
-    ``extremes`` (the tie counts of :func:`window_histogram`), an order statistic among the values tied at a unit's
-    minimum or maximum is that value exactly, as the exact quantile is: a unit that saturates
-    (ReLU6, a clipped input, a binary unit) on more than ``1 - quantile`` of its pixels then
-    gets its maximum as threshold, so no pixel exceeds it, where interpolating inside the
-    maximum's bucket would put the threshold just below and every saturated pixel above it.
+    Without ``extremes``, equals :func:`histogram_quantile` of the one-level histogram with
+    the fine buckets: the same bucket is found for every rank and the same interpolation is
+    made inside it. With ``extremes`` (the tie counts of :func:`window_histogram`), an order
+    statistic among the values tied at a unit's minimum or maximum is that value exactly, as
+    the exact quantile is: a unit that saturates (ReLU6, a clipped input, a binary unit) on
+    more than ``1 - quantile`` of its pixels then gets its maximum as threshold, so no pixel
+    exceeds it, where interpolating inside the maximum's bucket would put the threshold just
+    below and every saturated pixel above it.
 
     Examples
     --------

@@ -313,11 +313,13 @@ _OPTIMIZER_SETTINGS = {"lr": 1e-3, "weight_decay": 0.0, "momentum": 0.9}
 def _with_module_settings(optimizer, settings: dict):
     """``optimizer`` (a resolved name or callable) with the module's ``lr``, ``weight_decay``
     and ``momentum`` filled in when it is a torch optimizer class, or a ``functools.partial``
-    of one, that accepts them and does not set them: ``optimizer=torch.optim.SGD, lr=0.1``
-    trains at 0.1, not at SGD's own default. A partial that sets one of them to another value
-    than the module's, where the module's is not its default, is refused: two learning rates
-    were asked for. A function or lambda builds its optimizer itself: settings of the module
-    other than their defaults are then unused, and a warning says so."""
+    of one, that accepts them and does not set them, for the settings given to the module
+    (other than their defaults): ``optimizer=torch.optim.SGD, lr=0.1`` trains at 0.1, not at
+    SGD's own default; a setting left at the module's default leaves the class's own default
+    (``RMSprop`` keeps its lr 0.01 and momentum 0). A partial that sets one of them to another
+    value than the one given to the module is refused: two learning rates were asked for. A
+    function or lambda builds its optimizer itself: settings given to the module are then
+    unused, and a warning says so."""
     if not callable(optimizer):
         return optimizer
     target, given = optimizer, {}
@@ -337,11 +339,11 @@ def _with_module_settings(optimizer, settings: dict):
         return optimizer
     accepted = inspect.signature(target).parameters
     fill = {}
-    for name, value in settings.items():
+    for name, value in changed.items():
         if name not in accepted:
             continue
         if name in given:
-            if name in changed and given[name] != value:
+            if given[name] != value:
                 raise ValueError(
                     f"{name} must be given once: the module has {name}={value!r} and the "
                     f"optimizer {target.__name__} {name}={given[name]!r}; drop one of them."
@@ -417,10 +419,12 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         stored, and ``load_from_checkpoint`` then takes ``optimizer=`` again to train further.
     weight_decay : float, default=0.0
     momentum : float, default=0.9
-        Used by ``"sgd"``. ``lr``, ``weight_decay`` and ``momentum`` also reach an optimizer
-        class (or a partial or ``class_path`` of one) that accepts them and does not set them
-        itself; set in both to different values, they are refused; a function given as
-        ``optimizer`` builds its optimizer itself (a warning says when they would be unused).
+        Used by ``"sgd"``. ``lr``, ``weight_decay`` and ``momentum`` given to the module (not
+        left at these defaults) also reach an optimizer class (or a partial or ``class_path``
+        of one) that accepts them and does not set them itself; left at the defaults, the
+        class's own defaults stand; set in both to different values, they are refused; a
+        function given as ``optimizer`` builds its optimizer itself (a warning says when they
+        would be unused).
     cache_teacher : bool, default=False
         Compute each sample's teacher logits once and reuse them in later epochs of the same
         fit (every ``fit`` starts with an empty cache). Only valid when a sample's input is the
@@ -898,7 +902,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_load_checkpoint(checkpoint)
         state = checkpoint.get("state_dict", {})
-        if not self.hint_regressors and not self.feature_methods:
+        if not self.feature_specs:
             # the student alone (features=None): the feature losses' own parameters (hint
             # regressors, projection heads) served the training, not the student
             for key in [k for k in state if k.startswith(("hint_regressors.", "feature_methods."))]:

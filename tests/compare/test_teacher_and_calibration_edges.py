@@ -198,6 +198,13 @@ def test_a_one_vs_one_decision_function_is_refused_not_read_as_class_scores():
         DistilledTree(ovo).fit(X)
     ovr = DistilledTree(SVC().fit(X, y), random_state=0).fit(X)
     assert list(ovr.classes_) == ["a", "b", "c"]
+    # behind a Pipeline too (its own columns would pass the column count)
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    wrapped = make_pipeline(StandardScaler(), SVC(decision_function_shape="ovo")).fit(X, y)
+    with pytest.raises(ValueError, match="decision_function is one-vs-one"):
+        DistilledTree(wrapped).fit(X)
 
 
 def test_class_probabilities_passed_as_plain_scores_are_warned_about():
@@ -210,6 +217,12 @@ def test_class_probabilities_passed_as_plain_scores_are_warned_about():
     # read as probabilities, the classes are the labels y names
     tree = DistilledTree(response="predict_proba").fit(X, y, teacher_scores=probabilities)
     assert list(tree.classes_) == ["no", "yes"]
+    # labels that do not name the columns: numbered, and said
+    with pytest.warns(UserWarning, match="y holds 1 labels for the 2 classes"):
+        tree = DistilledTree(response="predict_proba").fit(
+            X, np.full(300, "no"), teacher_scores=probabilities
+        )
+    assert list(tree.classes_) == [0, 1]
     # two plain scores per row that are not probabilities: nothing to say
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -312,6 +312,12 @@ def test_features_saved_as_plain_data_and_restored_by_load_from_checkpoint(tmp_p
     )
     assert states_equal(state_copy(alone.student), state_copy(module.student))
     assert len(alone.hint_regressors) == 0
+    # a module with other features keeps strict loading: the hint regressor is not dropped
+    attention = [FeatureDistillation("3", "3", "attention")]
+    with pytest.raises(RuntimeError, match="Unexpected key.*hint_regressors"):
+        DistillationModule.load_from_checkpoint(
+            path, student=make_cnn(4), teacher=teacher, features=attention
+        )
 
 
 def test_same_trainer_validating_after_fit_prints_no_private_name(caplog, capsys):
@@ -361,9 +367,13 @@ def test_the_modules_lr_reaches_an_optimizer_class_and_conflicts_are_refused():
     sgd = group(optimizer=torch.optim.SGD, lr=0.1, weight_decay=0.01, momentum=0.5)
     assert (sgd["lr"], sgd["weight_decay"], sgd["momentum"]) == (0.1, 0.01, 0.5)
     assert group(optimizer=torch.optim.AdamW, lr=0.1)["lr"] == 0.1  # no momentum to take
-    # a partial's own setting stands; the module's, where the partial sets none
+    # settings left at the module's defaults leave the class's own (RMSprop: lr 0.01, no
+    # momentum); a partial's own setting stands
+    rmsprop = group(optimizer=torch.optim.RMSprop)
+    assert (rmsprop["lr"], rmsprop["momentum"], rmsprop["weight_decay"]) == (0.01, 0, 0)
     partial = functools.partial(torch.optim.SGD, lr=0.3)
-    assert (group(optimizer=partial)["lr"], group(optimizer=partial)["momentum"]) == (0.3, 0.9)
+    assert (group(optimizer=partial)["lr"], group(optimizer=partial)["momentum"]) == (0.3, 0)
+    assert group(optimizer=partial, momentum=0.5)["momentum"] == 0.5
     assert group(optimizer={"class_path": "torch.optim.SGD"}, lr=0.2)["lr"] == 0.2
     with pytest.raises(ValueError, match="lr must be given once: the module has lr=0.5"):
         group(optimizer=partial, lr=0.5)
