@@ -303,7 +303,8 @@ def unsafe_columns(frame, columns, score, label):
     """Columns of ``frame`` that look unsafe as audit features, each with the reason.
 
     A column is flagged when it holds no value or one value on every row, dates, a distinct
-    value on every row (an identifier), a function of the score (a single value per score
+    value on every row or per record (an identifier; records entered twice repeat it with the
+    whole row), a function of the score (a single value per score
     value) or a copy of the score up to a monotone map (``|Spearman| >= 0.99``), or when it
     predicts the label alone almost perfectly or far better than the score does (out-of-fold
     AUC ``>= 0.95``, or ``0.10`` above the score's own AUC): such a column was probably recorded
@@ -344,6 +345,8 @@ def unsafe_columns(frame, columns, score, label):
             score_auc = float(roc_auc_score(y01, score_values[labelled]))
             score_auc = max(score_auc, 1.0 - score_auc)
     score_repeats = score_values.nunique() <= n_rows / 2
+    # records entered twice repeat their identifier with the whole row
+    n_records = len(frame.drop_duplicates())
     reasons = {}
     for name in columns:
         column = frame[name]
@@ -357,6 +360,12 @@ def unsafe_columns(frame, columns, score, label):
             continue
         if distinct == n_rows and not pd.api.types.is_float_dtype(column):
             reasons[name] = "a distinct value on every row (an identifier?)"
+            continue
+        if distinct == n_records < n_rows and not pd.api.types.is_float_dtype(column):
+            reasons[name] = (
+                "a distinct value per record, repeated only where the whole row repeats (an "
+                f"identifier? pass it as --groups {name})"
+            )
             continue
         if score_repeats and frame.groupby(score)[name].nunique(dropna=False).max() == 1:
             reasons[name] = f"a function of the score: one value per value of {score!r}"

@@ -24,6 +24,8 @@ NUMERIC, CATEGORICAL = "numeric", "categorical"
 #: The start of the warning that a categorical column of the fitting data holds nearly one
 #: level per row, or numbers written as text (a pattern for ``warnings.filterwarnings``).
 TEXT_CATEGORY_WARNING = r"X column .* is read as a categorical feature"
+#: Start of warn_empty_columns' warning (a regular expression), for callers that said it once.
+EMPTY_COLUMNS_WARNING = r"X columns .* have no value on any row"
 
 #: A categorical column has *nearly one level per row* when its distinct values outnumber both
 #: this share of its non-missing rows (under two rows per level on average: a level can be
@@ -394,6 +396,49 @@ def warn_values_equal_as_text(X, kinds=None, name: str = "X", stacklevel: int = 
             "Explainable Boosting student reads categories as text, so it merges them into one "
             "category. Convert the column to one type (e.g. X[col].astype(str)) if they are "
             "the same category, or rename them if they are not.",
+            UserWarning,
+            stacklevel=stacklevel + 1,
+        )
+
+
+def check_same_order(X, values, name: str) -> None:
+    """Refuse pandas ``values`` (``y``, scores, groups) whose index holds X's row labels in
+    another order.
+
+    Values are matched to X's rows by position, as scikit-learn does; a Series sorted or merged
+    apart from X keeps its labels and loses the order, and would be misaligned silently (a
+    shuffled score looked like a black box unlike the outcome on every feature). Indexes that
+    share no such relation (a fresh ``RangeIndex`` beside X's own labels) are left to position.
+    """
+    if not is_frame(X) or not isinstance(values, pd.Series | pd.DataFrame):
+        return
+    mine, theirs = X.index, values.index
+    if len(mine) != len(theirs) or mine.equals(theirs):
+        return
+    if not (mine.is_unique and theirs.is_unique):
+        return  # repeated labels: no one order to compare
+    try:
+        same_labels = set(mine) == set(theirs)
+    except TypeError:  # unhashable labels
+        return
+    if same_labels:
+        raise ValueError(
+            f"{name} has X's row labels in its index, in another order: values are matched to "
+            "X's rows by position (as scikit-learn does), so they would be misaligned. Pass "
+            f"{name}.reindex(X.index), or {name}.to_numpy() if the order is right."
+        )
+
+
+def warn_empty_columns(X, name: str = "X", stacklevel: int = 2) -> None:
+    """Warn about each column of the fitting data with no value on any row: it carries
+    nothing (the EBM then prints numpy's "All-NaN slice" from deep inside, naming no column)."""
+    if not is_frame(X):
+        return
+    empty = [str(column) for column in X.columns[X.isna().all().to_numpy()]]
+    if empty:
+        warnings.warn(
+            f"{name} columns {empty} have no value on any row: they carry nothing to model; "
+            "drop them.",
             UserWarning,
             stacklevel=stacklevel + 1,
         )

@@ -50,10 +50,13 @@ from sklearn_distill._calibration import (
     warn_if_score_falls,
 )
 from sklearn_distill._data import (
+    EMPTY_COLUMNS_WARNING,
     TEXT_CATEGORY_WARNING,
     check_feature_count,
+    check_same_order,
     fingerprint,
     take_rows,
+    warn_empty_columns,
     warn_text_categories,
 )
 from sklearn_distill._defaults import default_mimic_student as default_mimic_student
@@ -175,8 +178,12 @@ def _fit_pair(audit, X, y01, scores, seed, ebm_jobs, terms, *, fold=False):
         warnings.filterwarnings(
             "ignore", message=INTERPRET_MISSING_VALUES_WARNING, category=UserWarning
         )
-        # fit() warned once about a categorical column of nearly one level per row
+        # fit() warned once about a categorical column of nearly one level per row, and about
+        # columns without a value (interpret's preprocessor then repeats numpy's "All-NaN
+        # slice" for every fit, naming no column)
         warnings.filterwarnings("ignore", message=TEXT_CATEGORY_WARNING, category=UserWarning)
+        warnings.filterwarnings("ignore", message=EMPTY_COLUMNS_WARNING, category=UserWarning)
+        warnings.filterwarnings("ignore", message="All-NaN slice", category=RuntimeWarning)
         # the audit says it in its own terms (calibration=None), or calibrates the score
         warnings.filterwarnings(
             "ignore", message=re.escape(PROBABILITY_SCORES_WARNING), category=UserWarning
@@ -754,7 +761,10 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         y : array-like of shape (n_samples,)
             The observed binary outcome.
         teacher_scores : array-like of shape (n_samples,), default=None
-            The black box's score on ``X``; needed unless ``teacher`` can be queried.
+            The black box's score on ``X``; needed unless ``teacher`` can be queried. ``y``,
+            ``teacher_scores`` and ``groups`` are matched to X's rows by position, as
+            scikit-learn does; a pandas one whose index holds X's labels in another order is
+            refused (reindex it with ``.reindex(X.index)``).
         groups : array-like of shape (n_samples,), default=None
             Record identifiers: rows with the same identifier (the same person or case
             entered twice) are kept in the same third of the missing-feature test's
@@ -785,6 +795,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         except TypeError:
             fail("X", _X_CONSTRAINT, X, TypeError)
         check_feature_count(X)
+        for name, values in (("y", y), ("teacher_scores", teacher_scores), ("groups", groups)):
+            check_same_order(X, values, name)
         n_labels = _length(y)
         if n_labels is not None and n_labels != n_samples:
             raise ValueError(
@@ -819,6 +831,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         if groups is None:
             _warn_if_repeated_rows(X, scores, y01)
         warn_text_categories(X, stacklevel=2)
+        warn_empty_columns(X, stacklevel=2)
         rng = check_random_state(self.random_state)
         seeded = self.random_state is not None
         main_seed = _seed(rng) if seeded else None

@@ -39,12 +39,14 @@ from sklearn_distill._data import (
     check_frame_columns,
     check_label_cells,
     check_numeric_columns,
+    check_same_order,
     column_kinds,
     column_values,
     concat_rows,
     is_frame,
     numeric_column,
     take_rows,
+    warn_empty_columns,
     warn_text_categories,
     warn_unseen_categories,
     warn_values_equal_as_text,
@@ -504,6 +506,8 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         clear_fitted_state(self)
         self._check_params()
         _teacher.check_teacher(self.teacher)
+        for name, values in (("y", y), ("teacher_scores", teacher_scores)):
+            check_same_order(X, values, name)
         X = self._check_X(X, reset=True)
         n_samples = _num_samples(X)
         rng = check_random_state(self.random_state)
@@ -513,6 +517,7 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         constraints = self._resolve_constraints(self.n_features_in_)
         target = self._targets(X, y, teacher_scores, rng)
         warn_text_categories(X, self.feature_kinds_, stacklevel=2)
+        warn_empty_columns(X, stacklevel=2)
 
         transfer, transfer_target = X, target
         if self.augmentation:
@@ -899,6 +904,9 @@ class DistilledGAM(DistillerBase):
             warnings.filterwarnings(
                 "ignore", message=INTERPRET_MISSING_VALUES_WARNING, category=UserWarning
             )
+            # a column without a value: fit() named it; interpret would repeat numpy's
+            # "All-NaN slice" from its preprocessor, naming no column
+            warnings.filterwarnings("ignore", message="All-NaN slice", category=RuntimeWarning)
             self.students_ = [
                 self._make_student(constraints, seed).fit(transfer, column) for column in target.T
             ]

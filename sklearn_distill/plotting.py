@@ -358,9 +358,13 @@ def plot_comparison(comparison, terms=None, *, ncols=3, max_categories=15, tail_
     terms = list(terms)
     if not terms:
         raise ValueError("terms must name at least one term; got [].")
-    unknown = [t for t in terms if not (comparison["term"] == t).any()]
+    known = list(dict.fromkeys(comparison["term"]))
+    # terms are named as text (interpret names a column 0 as "0"): a column's own name works
+    terms = [str(t) if t not in known and str(t) in known else t for t in terms]
+    unknown = [t for t in terms if t not in known]
     if unknown:
-        raise ValueError(f"terms must be terms of the comparison table; got {unknown!r}.")
+        shown = ", ".join(map(repr, known[:12])) + (", ..." if len(known) > 12 else "")
+        raise ValueError(f"terms must be terms of the comparison table ({shown}); got {unknown!r}.")
     pair_terms = set(comparison.loc[comparison["value"].map(_is_pair), "term"])
     mains = [t for t in terms if t not in pair_terms]
     pairs = [t for t in terms if t in pair_terms]

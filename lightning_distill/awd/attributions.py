@@ -288,5 +288,9 @@ def trim_attributions(
         kwargs["abs"] = False
     elif method == "integrated_gradients":
         kwargs["n_steps"] = n_steps
-    attributions = explainer.attribute(flat, **kwargs)
-    return TRIMResult(flat, reconstruction, tuple(attributions))
+    attributions = tuple(explainer.attribute(flat, **kwargs))
+    if not create_graph:
+        # methods that multiply the gradient by the inputs (InputXGradient, integrated
+        # gradients) would otherwise keep the coefficients' graph alive
+        attributions = tuple(a.detach() for a in attributions)
+    return TRIMResult(flat, reconstruction, attributions)

@@ -176,8 +176,10 @@ def validity_error(h0) -> float:
 def filter_distance(h0, reference) -> float:
     """Euclidean distance between two filters, minimised over circular shifts and sign.
 
-    Both filters are zero-padded to a common length; a wavelet is unchanged in substance by a
-    shift or a sign flip of its filter, so those are factored out.
+    A wavelet is unchanged in substance by a shift (a translation) or a sign flip of its
+    filter, so those are factored out: both filters are zero-padded to ``L + L' - 1`` taps, so
+    that every shift translates one against the other and none wraps taps around (a rotation
+    of a filter is another filter).
 
     Parameters
     ----------
@@ -194,7 +196,7 @@ def filter_distance(h0, reference) -> float:
     """
     a = torch.as_tensor(h0, dtype=torch.float64).detach().reshape(-1)
     b = torch.as_tensor(reference, dtype=torch.float64).detach().reshape(-1)
-    length = max(a.numel(), b.numel())
+    length = a.numel() + b.numel() - 1
     a = F.pad(a, (0, length - a.numel()))
     b = F.pad(b, (0, length - b.numel()))
     shifted = torch.stack([torch.roll(a, s) for s in range(length)])

@@ -173,6 +173,13 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
             raise TypeError(f"dim must be 1 (signals) or 2 (images); got {dim!r}.")
         check_choice("dim", dim, (1, 2))
         levels = check_integer("levels", levels, minimum=1)
+        if isinstance(target, dict) and "callable" in target:
+            # what a checkpoint holds for a callable target: code is not plain data
+            raise ValueError(
+                f"target must be given again: this module was saved with the callable target "
+                f"{target['callable']!r}, which checkpoints do not store; pass "
+                "target=<the same callable> to load_from_checkpoint."
+            )
         if isinstance(target, bool) or not (
             target is None or callable(target) or isinstance(target, int | tuple)
         ):
@@ -230,6 +237,10 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
             # stored as its filter, so checkpoints hold plain numbers, not pywt objects
             wavelet = lowpass_from_wavelet(wavelet).tolist()
         self.save_hyperparameters(ignore=["teacher", "target"] if callable(target) else ["teacher"])
+        if callable(target):
+            # a marker, not the code: loading without target= then says to pass it again
+            # instead of explaining the raw output silently
+            self.hparams["target"] = {"callable": getattr(target, "__qualname__", repr(target))}
         self.h0 = torch.nn.Parameter(torch.as_tensor(initial, dtype=torch.get_default_dtype()))
         self.teacher = teacher
         self._init_teacher(keep_teacher_in_checkpoint)

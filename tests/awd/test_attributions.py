@@ -206,3 +206,18 @@ def test_flatten_unflatten_roundtrip():
     assert len(flat) == 4
     again = unflatten_coefficients(flat, 2)
     assert again[0] is coefficients[0] and again[1] == coefficients[1]
+
+
+@pytest.mark.parametrize("method", ["saliency", "input_x_gradient", "integrated_gradients"])
+def test_without_create_graph_every_method_gives_plain_tensors(method):
+    # values to read (numpy, plots), no graph kept alive
+    teacher = _teacher(16)
+    x = torch.randn(3, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    with_graph = trim_attributions(teacher, x, _filter(), levels=2, method=method, target=1)
+    plain = trim_attributions(
+        teacher, x, _filter(), levels=2, method=method, target=1, create_graph=False
+    )
+    assert not any(a.requires_grad for a in plain.attributions)
+    for a, b in zip(plain.attributions, with_graph.attributions):
+        torch.testing.assert_close(a, b.detach())
+        a.numpy()  # readable as it is

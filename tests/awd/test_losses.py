@@ -112,8 +112,28 @@ def test_sparsity_and_reconstruction_formulas():
 def test_filter_distance_ignores_shift_and_sign():
     h = np.asarray(pywt.Wavelet("db5").rec_lo)
     assert filter_distance(h, h) == 0
-    assert filter_distance(-np.roll(h, 3), h) == pytest.approx(0, abs=1e-15)
-    assert filter_distance(np.concatenate([[0, 0], h]), h) == pytest.approx(0, abs=1e-15)
+    # a translation (zeros before or after) and a sign flip are the same wavelet
+    assert filter_distance(-np.concatenate([[0, 0, 0], h]), h) == pytest.approx(0, abs=1e-15)
+    assert filter_distance(np.concatenate([h, [0, 0]]), -h) == pytest.approx(0, abs=1e-15)
+    assert filter_distance(h, np.concatenate([[0, 0], h])) == pytest.approx(0, abs=1e-15)
+
+    # a rotation wraps taps around: another filter (no longer a valid wavelet), not a shift;
+    # its distance is the minimum over translations written out by hand
+    def by_translations(a, b):
+        size = len(a) + len(b) + len(a)
+        best = np.inf
+        for k in range(size - len(a) + 1):
+            placed = np.zeros(size)
+            placed[k : k + len(a)] = a
+            target = np.zeros(size)
+            target[len(a) : len(a) + len(b)] = b
+            best = min(best, np.linalg.norm(placed - target), np.linalg.norm(placed + target))
+        return best
+
+    for shift in (3, 5):
+        rotated = np.roll(h, shift)
+        assert filter_distance(rotated, h) == pytest.approx(by_translations(rotated, h))
+        assert filter_distance(rotated, h) > 0.01
     other = np.asarray(pywt.Wavelet("sym5").rec_lo)
     d = filter_distance(other, h)
     assert d > 0.1

@@ -177,6 +177,27 @@ def test_wavelet_saved_and_restored_with_checkpoint(tmp_path):
     assert torch.equal(again.h0, warm.h0)
 
 
+def squared_first_output(outputs):
+    return outputs[:, 0] ** 2
+
+
+def test_a_callable_target_must_be_given_again_on_load(tmp_path):
+    # code is not plain data: the checkpoint marks the callable, and loading without it says
+    # so instead of explaining the raw output
+    teacher = _teacher()
+    module = AWDModule(teacher, wavelet="db2", levels=2, target=squared_first_output)
+    trainer = _trainer()
+    trainer.fit(module, _loader())
+    path = tmp_path / "callable.ckpt"
+    trainer.save_checkpoint(path)
+    hparams = torch.load(path, weights_only=True)["hyper_parameters"]
+    assert hparams["target"] == {"callable": "squared_first_output"}
+    with pytest.raises(ValueError, match="target must be given again: .*squared_first_output"):
+        AWDModule.load_from_checkpoint(path, teacher=teacher)
+    loaded = AWDModule.load_from_checkpoint(path, teacher=teacher, target=squared_first_output)
+    assert loaded.target is squared_first_output and torch.equal(loaded.h0, module.h0)
+
+
 def test_two_dimensional_module_fits_images():
     teacher = _teacher(n_in=64, n_out=3)
     module = AWDModule(

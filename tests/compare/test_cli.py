@@ -159,6 +159,17 @@ def test_unsafe_columns_match_what_was_planted():
     assert list(reasons) == ["score_points"] and "copy of the score" in reasons["score_points"]
 
 
+def test_an_identifier_repeated_with_whole_records_is_still_flagged():
+    # records entered twice repeat their identifier with the whole row: exactly when the
+    # identifier is needed as --groups, "a distinct value on every row" no longer held
+    frame = _leaky_frame()
+    twice = pd.concat([frame, frame.iloc[:30]], ignore_index=True)
+    candidates = [c for c in twice.columns if c not in ("risk", "outcome")]
+    reasons = unsafe_columns(twice, candidates, "risk", "outcome")
+    assert "pass it as --groups person_id" in reasons["person_id"]
+    assert "age" not in reasons
+
+
 def test_one_missing_label_keeps_the_leak_check(tmp_path, capsys):
     # the label checks read the rows that have a label and a score, as the audit does: one
     # blank label must not switch them off and recommend the leaking column

@@ -341,6 +341,12 @@ def test_plot_comparison_and_others_return_figures(tmp_path):
     fig = plot_comparison(_comparison(), ncols=2)
     visible = [ax for ax in fig.axes if ax.get_visible()]
     assert len(visible) == 2
+    # a column named 0 is the term "0" (interpret names terms as text); unknown names are
+    # refused with the table's terms listed
+    numbered = _comparison().replace({"term": {"age": "0"}})
+    assert len([ax for ax in plot_comparison(numbered, terms=[0]).axes if ax.get_visible()]) == 1
+    with pytest.raises(ValueError, match=r"terms must be terms of the comparison table \('0'"):
+        plot_comparison(numbered, terms=["nope"])
     fig.savefig(tmp_path / "c.png")
     rng = np.random.default_rng(0)
     score = rng.integers(1, 11, size=300).astype(float)

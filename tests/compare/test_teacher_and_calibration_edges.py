@@ -287,3 +287,31 @@ def test_the_teachers_own_errors_say_where_they_came_from():
 
     with pytest.raises(ValueError, match="A Pipeline step before the distiller"):
         DistilledTree(Constant()).fit(X)
+
+
+def test_pandas_values_with_x_labels_in_another_order_are_refused():
+    from sklearn_distill import CompareAudit
+
+    rng = np.random.default_rng(11)
+    X = pd.DataFrame({"a": rng.normal(size=60)}, index=np.arange(5000, 5060))
+    scores = pd.Series(X["a"].to_numpy() * 2, index=X.index)
+    y = pd.Series((X["a"] > 0).astype(int), index=X.index)
+    shuffled = scores.iloc[rng.permutation(60)]
+    # matched by position, as scikit-learn does: a sorted-apart Series would be misaligned
+    for estimator in (DistilledTree(), CompareAudit()):
+        with pytest.raises(ValueError, match=r"teacher_scores has X's row labels in its index"):
+            estimator.fit(X, y, teacher_scores=shuffled)
+    with pytest.raises(ValueError, match=r"y has X's row labels in its index, in another order"):
+        CompareAudit().fit(X, y.iloc[::-1], teacher_scores=scores)
+    with pytest.raises(ValueError, match=r"groups has X's row labels"):
+        CompareAudit().fit(X, y, teacher_scores=scores, groups=y.iloc[::-1])
+    # the same labels in the same order, or a fresh index beside X's own: by position
+    DistilledTree().fit(X, teacher_scores=scores)
+    DistilledTree().fit(X, teacher_scores=scores.reset_index(drop=True))
+
+
+def test_a_column_without_any_value_is_named_in_a_warning():
+    rng = np.random.default_rng(12)
+    X = pd.DataFrame({"a": rng.normal(size=80), "empty": np.nan})
+    with pytest.warns(UserWarning, match=r"X columns \['empty'\] have no value on any row"):
+        DistilledTree().fit(X, teacher_scores=X["a"].to_numpy())
