@@ -118,23 +118,33 @@ def plot_top_reconstructions(
     Returns
     -------
     matplotlib.figure.Figure
+        With several channels, each example shows the channel its kept coefficients rebuild
+        most (named beside it).
     """
     x = x[:n_examples]
     rebuilt, _ = module.reconstruct_top(x, n_coefficients)
     x = x.detach().cpu().double().numpy()
     rebuilt = rebuilt.detach().cpu().double().numpy()
     n = x.shape[0]
+    size = x.shape[-1] if module.dim == 1 else x.shape[-2] * x.shape[-1]
+    # each example's channel that the kept coefficients rebuild most: with several channels,
+    # channel 0 may hold none of them (a teacher that reads one colour)
+    energy = (rebuilt.reshape(n, -1, size) ** 2).sum(2)  # [n, channels]
+    channels = energy.argmax(1)
+    several = energy.shape[1] > 1
     if module.dim == 1:
         fig = Figure(figsize=(8, 1.8 * n), layout="constrained")
         axes = fig.subplots(n, 1, sharex=True, squeeze=False)
         for k, ax in enumerate(axes[:, 0]):
-            signal = x[k].reshape(-1, x.shape[-1])[0]
-            ax.plot(signal, color="C7", label="original")
+            c = channels[k]
+            ax.plot(x[k].reshape(-1, size)[c], color="C7", label="original")
             ax.plot(
-                rebuilt[k].reshape(-1, x.shape[-1])[0],
+                rebuilt[k].reshape(-1, size)[c],
                 color="C3",
                 label=f"top {n_coefficients} coefficients",
             )
+            if several:
+                ax.set_ylabel(f"channel {c}", fontsize=8)
             if k == 0:
                 ax.legend(frameon=False, fontsize=8, ncol=2)
         axes[-1, 0].set_xlabel("sample")
@@ -142,9 +152,12 @@ def plot_top_reconstructions(
         fig = Figure(figsize=(4.4, 2.2 * n), layout="constrained")
         axes = fig.subplots(n, 2, squeeze=False)
         for k in range(n):
+            c = channels[k]
+            if several:
+                axes[k, 0].set_ylabel(f"channel {c}", fontsize=8)
             for ax, image, title in zip(
                 axes[k],
-                (x[k, 0], rebuilt[k, 0]),
+                (x[k].reshape(-1, *x.shape[-2:])[c], rebuilt[k].reshape(-1, *x.shape[-2:])[c]),
                 ("original", f"top {n_coefficients} coefficients\n(own colour scale)"),
             ):
                 # each panel on its own symmetric scale: the kept part is much fainter

@@ -233,3 +233,29 @@ def test_pictures_are_drawn(tmp_path):
     fig = plot_filters(module)
     heights = fig.axes[0].containers[0].markerline.get_ydata()
     np.testing.assert_allclose(heights, module.learned_wavelet().rec_lo)
+
+
+class _LastChannel(torch.nn.Module):
+    """An image teacher that reads channel 2 only."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(64, 1)
+
+    def forward(self, x):
+        return self.linear(x[:, 2].flatten(1))
+
+
+def test_top_reconstructions_show_the_channel_the_kept_coefficients_rebuild():
+    # channel 0 holds none of the kept coefficients of a teacher that reads channel 2 only:
+    # drawing it gave blank panels, as if the teacher relied on nothing
+    torch.manual_seed(3)
+    module = AWDModule(_LastChannel(), wavelet="haar", levels=2, dim=2)
+    x = torch.randn(2, 3, 8, 8)
+    figure = plot_top_reconstructions(module, x, 5)
+    rebuilt, _ = module.reconstruct_top(x, 5)
+    for k in range(2):
+        original, kept = (ax.images[0].get_array() for ax in figure.axes[2 * k : 2 * k + 2])
+        np.testing.assert_allclose(np.asarray(original), x[k, 2].double().numpy())
+        np.testing.assert_allclose(np.asarray(kept), rebuilt[k, 2].detach().double().numpy())
+        assert figure.axes[2 * k].get_ylabel() == "channel 2"
