@@ -93,6 +93,9 @@ __all__ = ["CompareAudit", "default_mimic_student", "default_outcome_model"]
 
 #: The start of compare()'s warning about features whose values are mostly untestable.
 UNTESTED_WARNING = "compare(): most rows of these features lie in values too thin to test"
+#: Below this R^2 of the mimic on the audit rows, fit() warns that the mimic is not the black
+#: box (a score in another row order than X gives about 0; COMPAS gives 0.57).
+LOW_FIDELITY_R2 = 0.1
 UNTESTED_INTERACTIONS_WARNING = (
     "compare(): most rows of these interactions lie in cells too thin to test"
 )
@@ -902,6 +905,16 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         self.fidelity_["r2_out_of_fold"] = (
             1.0 - float(np.sum(self.mimic_residuals_**2)) / spread if spread > 0 else float("nan")
         )
+        r2 = float(self.fidelity_.get("r2", float("nan")))
+        if r2 < LOW_FIDELITY_R2:
+            warnings.warn(
+                f"the mimic reproduces almost none of the score (R^2 {r2:.3f} on the audit "
+                "rows): its shapes, and their differences from the outcome's, are not the black "
+                "box's logic. Check that teacher_scores are in X's row order and that X holds "
+                "what the black box was given.",
+                UserWarning,
+                stacklevel=2,
+            )
         self._bootstrap_seed = _seed(rng) if seeded else None
         if scores is None:
             scores = _teacher.query_teacher(self.teacher, X, self.mimic_.response_)

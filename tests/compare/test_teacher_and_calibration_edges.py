@@ -315,3 +315,31 @@ def test_a_column_without_any_value_is_named_in_a_warning():
     X = pd.DataFrame({"a": rng.normal(size=80), "empty": np.nan})
     with pytest.warns(UserWarning, match=r"X columns \['empty'\] have no value on any row"):
         DistilledTree().fit(X, teacher_scores=X["a"].to_numpy())
+
+
+def test_an_audit_whose_mimic_reproduces_nothing_warns():
+    from interpret.glassbox import ExplainableBoostingClassifier
+
+    from sklearn_distill import CompareAudit
+
+    rng = np.random.default_rng(13)
+    X = pd.DataFrame({"a": rng.normal(size=400), "b": rng.normal(size=400)})
+    y = (rng.uniform(size=400) < 1 / (1 + np.exp(-X["a"]))).astype(int)
+    score = X["a"].to_numpy()
+    small = {"outer_bags": 2, "max_rounds": 100, "interactions": 0}
+    make = lambda: CompareAudit(  # noqa: E731
+        student=ExplainableBoostingRegressor(**small),
+        outcome=ExplainableBoostingClassifier(**small),
+        interactions=0,
+        cv=2,
+        n_crossfits=1,
+        calibration=None,
+        random_state=0,
+    )
+    # a numpy score in another row order cannot be caught by its index: by its fidelity
+    with pytest.warns(UserWarning, match="the mimic reproduces almost none of the score"):
+        make().fit(X, y, teacher_scores=rng.permutation(score))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        audit = make().fit(X, y, teacher_scores=score)
+    assert audit.fidelity_["r2"] > 0.5
