@@ -10,6 +10,7 @@ Captum is imported on first use, not when the library is imported.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -216,17 +217,28 @@ def _takes_the_model_alone(explainer_class: type) -> bool:
     return True
 
 
+@functools.cache
+def _known_methods() -> tuple[str, ...]:
+    """Names of the ``captum.attr`` methods built from the model alone (read once: every
+    attribution call resolves its method)."""
+    import captum.attr
+
+    return tuple(
+        sorted(
+            name
+            for name in captum.attr.__all__
+            if isinstance(getattr(captum.attr, name, None), type)
+            and issubclass(getattr(captum.attr, name), captum.attr.Attribution)
+            and not name.startswith(("Layer", "Neuron", "Internal"))
+            and _takes_the_model_alone(getattr(captum.attr, name))
+        )
+    )
+
+
 def _captum_class(method: str | type, argument: str = "method") -> type:
     import captum.attr
 
-    known = sorted(
-        name
-        for name in captum.attr.__all__
-        if isinstance(getattr(captum.attr, name, None), type)
-        and issubclass(getattr(captum.attr, name), captum.attr.Attribution)
-        and not name.startswith(("Layer", "Neuron", "Internal"))
-        and _takes_the_model_alone(getattr(captum.attr, name))
-    )
+    known = _known_methods()
     if isinstance(method, type):
         if issubclass(method, captum.attr.Attribution) and _takes_the_model_alone(method):
             return method
@@ -246,10 +258,10 @@ def check_method(
     kwargs: dict,
     argument: str = "method",
     kwargs_argument: str = "kwargs",
-) -> None:
+) -> type | None:
     """Refuse an attribution method :func:`attribute` cannot run, or keyword arguments it would
     not take, before any work (``argument`` and ``kwargs_argument`` name the caller's
-    parameters)."""
+    parameters). Returns the Captum class of a Captum method, else ``None``."""
     if isinstance(method, str) and method == "loss_gradient":
         if kwargs:
             fail(kwargs_argument, f"empty for {argument}='loss_gradient'", sorted(kwargs))
@@ -261,7 +273,10 @@ def check_method(
                 sorted(kwargs),
             )
     else:
-        _check_kwargs(_captum_class(method, argument), kwargs, kwargs_argument)
+        explainer_class = _captum_class(method, argument)
+        _check_kwargs(explainer_class, kwargs, kwargs_argument)
+        return explainer_class
+    return None
 
 
 def attribute(
@@ -304,7 +319,7 @@ def attribute(
     """
     _check_model(model)
     _check_inputs(inputs, targets)
-    check_method(method, kwargs)
+    explainer_class = check_method(method, kwargs)
     if isinstance(method, str) and method == "loss_gradient":
         result = loss_gradient(model, inputs, targets, reduction="none")
     elif callable(method) and not isinstance(method, type):
@@ -319,7 +334,6 @@ def attribute(
                 tuple(result.shape),
             )
     else:
-        explainer_class = _captum_class(method)
         with evaluation_mode(model), _gradients_on(), _outputs_checked(model, targets):
             explainer = explainer_class(model)
             copy = inputs.detach().clone().requires_grad_(True)

@@ -798,9 +798,9 @@ def _check_points(model: nn.Module, X, argument: str = "X", *, same_dtype: bool 
     """Finite floating inputs (the derivative is undefined at NaN or infinite inputs, and a NaN
     row would give a value of no meaning rather than an error), in the model's floating dtype
     when ``same_dtype`` (the check's grid; a training batch is the model's to cast)."""
-    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
-    if not same_dtype:
-        dtype = None
+    dtype = None
+    if same_dtype:
+        dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
     items = X.items() if isinstance(X, Mapping) else [(None, X)]
     for key, value in items:
         if not isinstance(value, Tensor) or not value.is_floating_point():
