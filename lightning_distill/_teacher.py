@@ -19,7 +19,8 @@ Every module and callback that runs a user's trained network as a *teacher*
   elsewhere, and often much larger than what is trained); ``keep_teacher_in_checkpoint=True``
   keeps its weights. Either way ``load_from_checkpoint`` takes the teacher again (modules are not
   hyperparameters); a checkpoint without the teacher loads strictly, the given teacher filling
-  the gap.
+  the gap; a checkpoint with it loads its weights into the given teacher (pass a fresh instance
+  to rebuild the teacher from the checkpoint).
 
 The teacher stays the object the user passed (no copy): moving or casting the module (``.to``,
 ``.double()``, a Trainer's precision) moves or casts the teacher too, as for any submodule.
@@ -43,12 +44,29 @@ __all__ = [
     "ModuleModes",
     "TeacherLifecycle",
     "TeacherModuleMixin",
+    "check_initialised",
     "check_no_shared_parameters",
     "check_teacher_logits",
     "evaluating",
 ]
 
 TEACHER_PREFIX = "teacher."
+
+
+def check_initialised(teacher: nn.Module) -> None:
+    """Refuse a teacher with lazy parameters not yet initialised (``nn.LazyLinear`` never run):
+    a trained teacher has its shapes, and freezing cannot switch off an uninitialised one."""
+    lazy = [
+        name
+        for name, p in teacher.named_parameters()
+        if isinstance(p, nn.parameter.UninitializedParameter)
+    ]
+    if lazy:
+        raise ValueError(
+            f"teacher has {len(lazy)} uninitialised lazy parameter(s) ({lazy[0]!r} first): a "
+            "trained teacher has its shapes; run it once on an input (or load its weights) "
+            "before distilling."
+        )
 
 
 class ModuleModes:
@@ -97,6 +115,7 @@ class TeacherLifecycle:
         """Record modes and flags, then eval mode and no gradients. A second call is a no-op."""
         if self.is_frozen:
             return
+        check_initialised(teacher)
         self._modes = ModuleModes(teacher)
         self._flags = [(p, p.requires_grad) for p in teacher.parameters()]
         teacher.requires_grad_(False)

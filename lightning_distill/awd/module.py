@@ -10,12 +10,13 @@ from typing_extensions import override
 
 from lightning_distill._batch import batch_inputs
 from lightning_distill._logging import attached_trainer, logs_step_values
-from lightning_distill._teacher import TeacherModuleMixin
+from lightning_distill._teacher import TeacherModuleMixin, check_initialised
 from lightning_distill._validation import check_choice, check_finite, check_integer, check_real
 from lightning_distill.awd.attributions import (
     TRIMResult,
     _method,
     flatten_coefficients,
+    select_target,
     trim_attributions,
     unflatten_coefficients,
 )
@@ -124,7 +125,9 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
         Integrated-gradients steps.
     keep_teacher_in_checkpoint : bool, default=False
         Store the teacher's weights in checkpoints too. Either way ``load_from_checkpoint``
-        takes ``teacher`` again (modules are not hyperparameters).
+        takes ``teacher`` again (modules are not hyperparameters); a checkpoint that holds the
+        teacher's weights loads them *into the teacher given*, so pass a fresh instance of the
+        architecture to rebuild it, or your trained teacher only when it is the one saved.
 
     Attributes
     ----------
@@ -168,6 +171,7 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
         super().__init__()
         if not isinstance(teacher, torch.nn.Module):
             raise TypeError(f"teacher must be a torch.nn.Module; got {type(teacher).__name__}.")
+        check_initialised(teacher)
         check_choice("mode", mode, MODES)
         if isinstance(dim, bool):
             raise TypeError(f"dim must be 1 (signals) or 2 (images); got {dim!r}.")
@@ -316,8 +320,34 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
         shape = tuple(x.shape[-self.dim :])
         if shape != self._checked_shape:
             check_levels(self.levels, min(shape), self.h0.shape[-1])
+            self._check_teacher_reads(x)
             self._checked_shape = shape
         return x
+
+    def _check_teacher_reads(self, x: torch.Tensor) -> None:
+        """Once per input shape, on one sample: the teacher reads the batch's shape and its
+        output has ``target``, also when training computes no attribution
+        (``attribution_weight=0``); torch's complaint deep in the teacher becomes a
+        ``ValueError`` naming the shape."""
+        try:
+            with self._frozen_teacher(), torch.no_grad():
+                output = self.teacher(x[:1].to(self.h0.dtype))
+        except RuntimeError as error:
+            if type(error) is not RuntimeError:  # out of memory and the like keep their type
+                raise
+            layout = (
+                "(batch, length) or (batch, channels, length)"
+                if self.dim == 1
+                else "(batch, channels, height, width)"
+            )
+            raise ValueError(
+                f"teacher could not be run on samples of shape {tuple(x.shape[1:])} (AWD gives it "
+                f"the batch's own layout, {layout}, and reconstructions of the same shape): "
+                f"{error}"
+            ) from error
+        if self.target is not None and not callable(self.target):
+            if isinstance(output, torch.Tensor):
+                select_target(output, self.target)
 
     # -- computation -------------------------------------------------------------------------
     def losses(self, x: torch.Tensor, *, create_graph: bool = True) -> dict[str, torch.Tensor]:

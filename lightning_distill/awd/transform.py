@@ -271,6 +271,10 @@ def check_levels(levels, length: int, filter_length: int, *, name: str = "levels
     if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)):
         raise TypeError(f"{name} must be an int, got {type(levels).__name__}.")
     limit = pywt.dwt_max_level(length, 2)
+    if limit < 1:
+        raise ValueError(
+            f"signals must have at least 2 samples for a wavelet transform; got length {length}."
+        )
     if not 1 <= levels <= limit:
         raise ValueError(
             f"{name} must be between 1 and {limit} for signals of length {length} "

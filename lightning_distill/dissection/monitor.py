@@ -11,7 +11,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, IterableDataset, Sampler
+from torch.utils.data import DataLoader, IterableDataset, Sampler, Subset
 
 from lightning_distill._batch import shuffles
 from lightning_distill._distributed import rank_and_world_size
@@ -241,6 +241,8 @@ class DissectionMonitor(Callback):
             raise TypeError(f"layer must be a module name (str); got {layer!r}.")
         every_n_epochs = check_integer("every_n_epochs", every_n_epochs, minimum=1)
         dataset = getattr(dataloader, "dataset", None)
+        while isinstance(dataset, Subset) and not hasattr(dataset, "label_names"):
+            dataset = dataset.dataset  # a Subset of a probe set keeps its labels' names
         if label_names is None:
             label_names = getattr(dataset, "label_names", None)
         if label_categories is None:
@@ -314,6 +316,11 @@ class DissectionMonitor(Callback):
             shape = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
             raise ValueError(
                 f"layer {self.layer!r} must output [batch, units, height, width] maps, got {shape}"
+            )
+        if output.is_floating_point() and not torch.isfinite(output).all():
+            raise ValueError(
+                f"layer {self.layer!r} output NaN or inf values on a probe batch of shape "
+                f"{tuple(images.shape)}: a diverged model cannot be dissected."
             )
         return output if output.is_floating_point() else output.float()
 

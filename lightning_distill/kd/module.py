@@ -20,6 +20,7 @@ from lightning_distill._batch import batch_inputs, unpack_batch
 from lightning_distill._logging import attached_trainer, logs_step_values
 from lightning_distill._teacher import (
     TeacherModuleMixin,
+    check_initialised,
     check_no_shared_parameters,
     check_teacher_logits,
     evaluating,
@@ -305,9 +306,16 @@ def _resolve_optimizer(optimizer):
     return optimizer
 
 
-#: The module's own optimizer settings, with their defaults (a class or partial of a torch
-#: optimizer takes them when it accepts them and does not set them itself).
-_OPTIMIZER_SETTINGS = {"lr": 1e-3, "weight_decay": 0.0, "momentum": 0.9}
+#: The module's own optimizer settings (a class or partial of a torch optimizer takes them when it
+#: accepts them and does not set them itself); their defaults are read from the signature.
+_OPTIMIZER_SETTINGS = ("lr", "weight_decay", "momentum")
+
+
+@functools.cache
+def _optimizer_setting_defaults() -> dict:
+    """The defaults of :data:`_OPTIMIZER_SETTINGS` in ``DistillationModule.__init__``."""
+    parameters = inspect.signature(DistillationModule.__init__).parameters
+    return {name: parameters[name].default for name in _OPTIMIZER_SETTINGS}
 
 
 def _with_module_settings(optimizer, settings: dict):
@@ -325,7 +333,8 @@ def _with_module_settings(optimizer, settings: dict):
     target, given = optimizer, {}
     if isinstance(optimizer, functools.partial) and not optimizer.args:
         target, given = optimizer.func, dict(optimizer.keywords)
-    changed = {k: v for k, v in settings.items() if v != _OPTIMIZER_SETTINGS[k]}
+    defaults = _optimizer_setting_defaults()
+    changed = {k: v for k, v in settings.items() if v != defaults[k]}
     if not (isinstance(target, type) and issubclass(target, torch.optim.Optimizer)):
         if changed:
             warnings.warn(
@@ -432,7 +441,10 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         Not combinable with feature distillation.
     keep_teacher_in_checkpoint : bool, default=False
         Store the teacher's weights in checkpoints too. Either way, ``load_from_checkpoint``
-        takes ``student`` and ``teacher`` again (modules are not hyperparameters). ``features``
+        takes ``student`` and ``teacher`` again (modules are not hyperparameters); a checkpoint
+        that holds the teacher's weights loads them *into the teacher given* (as it loads the
+        student's into the student), so pass a fresh instance of the architecture to rebuild
+        it, or your trained teacher only when it is the one the checkpoint saved. ``features``
         are saved as plain hyperparameters, with the hint regressors' shapes, and restored
         (unless a pair's ``loss`` is a callable: then pass ``features`` again).
     constraints : list of Monotonic, L1Sparsity or other Constraint, optional
@@ -489,6 +501,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                 f"teacher must be a torch.nn.Module or None; got {type(teacher).__name__}."
             )
         if teacher is not None:
+            check_initialised(teacher)
             check_no_shared_parameters(teacher, student, "student")
         learned_temperature = None
         if isinstance(temperature, LearnedTemperature | dict):

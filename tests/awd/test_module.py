@@ -289,6 +289,16 @@ def test_target_index_the_teacher_does_not_have():
     )
     with pytest.raises(ValueError, match=r"target 5 is not an index of the teacher's output"):
         module.losses(torch.randn(2, 32))
+    # also at the first batch when training computes no attribution (attribution_weight=0)
+    module = AWDModule(_teacher(n_out=2), wavelet="haar", levels=1, target=5)
+    with pytest.raises(ValueError, match=r"target 5 is not an index of the teacher's output"):
+        _trainer().fit(module, DataLoader(TensorDataset(torch.randn(4, 32)), batch_size=2))
+
+
+def test_signals_of_one_sample_are_refused_by_name():
+    module = AWDModule(_teacher(), wavelet="haar", levels=1)
+    with pytest.raises(ValueError, match="signals must have at least 2 samples.*got length 1"):
+        module.losses(torch.randn(2, 1))
 
 
 def test_nan_and_inf_in_input():

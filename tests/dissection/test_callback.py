@@ -350,3 +350,18 @@ def test_dict_probe_without_a_labels_key_is_refused_before_any_forward(concepts,
     ):
         monitor.dissect(model)
     assert calls == []
+
+
+def test_a_subset_of_the_probe_keeps_its_label_names_and_nan_maps_name_the_layer(concepts):
+    subset = torch.utils.data.Subset(concepts, range(20))
+    monitor = DissectionMonitor(probe_loader(subset, batch_size=10), "features.4", quantile=0.9)
+    assert monitor.label_names == list(concepts.label_names)
+    assert monitor.label_categories == list(concepts.label_categories)
+    results = monitor.dissect(TinyNet(seed=1))
+    assert len(results.units) == 10
+
+    model = TinyNet(seed=1)
+    with torch.no_grad():
+        model.features[3].bias[0] = float("nan")
+    with pytest.raises(ValueError, match=r"layer 'features\.4' output NaN or inf"):
+        monitor.dissect(model)

@@ -384,3 +384,22 @@ def test_the_modules_lr_reaches_an_optimizer_class_and_conflicts_are_refused():
     # a function builds its own optimizer: settings it cannot see are warned about
     with pytest.warns(UserWarning, match=r"lr=0.1 of the module are not used"):
         group(optimizer=_sgd_function, lr=0.1)
+
+
+@pytest.mark.parametrize("entry", ["module", "callback", "awd"])
+def test_a_teacher_with_uninitialised_lazy_parameters_is_refused_by_name(entry):
+    from lightning_distill import KnowledgeDistillation
+    from lightning_distill.awd import AWDModule
+
+    teacher = nn.Sequential(nn.Flatten(), nn.LazyLinear(3))
+    build = {
+        "module": lambda: DistillationModule(nn.Linear(4, 3), teacher),
+        "callback": lambda: KnowledgeDistillation(teacher),
+        "awd": lambda: AWDModule(teacher, wavelet="haar", levels=1),
+    }[entry]
+    with pytest.raises(
+        ValueError, match=r"teacher has 2 uninitialised lazy parameter\(s\) \(.1\.weight. first\)"
+    ):
+        build()
+    teacher(torch.randn(2, 4))  # run once: shapes known, accepted
+    build()

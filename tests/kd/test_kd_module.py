@@ -165,6 +165,17 @@ def test_keep_teacher_in_checkpoint(models, tmp_path):
     stored = torch.load(tmp_path / "m.ckpt", weights_only=False)["state_dict"]
     assert any(k.startswith("teacher.") for k in stored)
 
+    # loading writes the stored weights into the teacher given: a fresh instance is rebuilt
+    fresh = copy.deepcopy(teacher)
+    with torch.no_grad():
+        for p in fresh.parameters():
+            p.add_(1.0)
+    restored = DistillationModule.load_from_checkpoint(
+        tmp_path / "m.ckpt", student=copy.deepcopy(student), teacher=fresh
+    )
+    assert restored.teacher is fresh
+    assert states_equal(state_copy(fresh), state_copy(teacher))
+
 
 def test_cache_teacher_reuses_outputs_and_matches_uncached():
     torch.manual_seed(0)
