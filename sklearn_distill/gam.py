@@ -1040,3 +1040,27 @@ class DistilledGAM(DistillerBase):
         for label, table in zip(self.classes_, tables):
             table.insert(0, "class", label)
         return pd.concat(tables, ignore_index=True)
+
+    def plot_shapes(self, terms=None, *, class_=None, confidence=0.95, **kwargs):
+        """The student's shape functions as a figure
+        (:func:`sklearn_distill.plotting.plot_shapes` of :meth:`shape_functions`).
+
+        Parameters
+        ----------
+        terms : sequence of str, optional
+            Terms to draw; all when omitted.
+        class_ : optional
+            The class drawn, for a student of more than two classes (required then).
+        confidence : float, default=0.95
+            Coverage of the bands.
+        **kwargs
+            ``ncols``, ``max_categories``, ``tail_quantile`` of
+            :func:`~sklearn_distill.plotting.plot_shapes`.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from sklearn_distill.plotting import plot_shapes
+
+        return plot_shapes(self.shape_functions(confidence), terms, class_=class_, **kwargs)

@@ -21,11 +21,14 @@ __all__ = [
     "plot_comparison",
     "plot_interaction",
     "plot_residuals",
+    "plot_shapes",
     "plot_term",
 ]
 
 MIMIC_COLOR = "#1f77b4"
 OUTCOME_COLOR = "#d62728"
+#: The models a comparison's panels draw: (column, colour).
+_COMPARED = (("mimic", MIMIC_COLOR), ("outcome", OUTCOME_COLOR))
 
 
 FLAG_LABEL = "flagged difference (Benjamini-Hochberg)"
@@ -95,7 +98,7 @@ def _legend_handles(rows_flag_label=FLAG_LABEL):
     return handles, labels
 
 
-def _focus_ylim(ax, rows, min_share=0.01):
+def _focus_ylim(ax, rows, min_share=0.01, series=_COMPARED):
     """Limit the y axis to the bands of values holding at least ``min_share`` of the rows, so
     that the very wide bands of a few sparse bins do not flatten the rest of the picture."""
     if "weight" not in rows or rows["weight"].sum() <= 0:
@@ -103,7 +106,7 @@ def _focus_ylim(ax, rows, min_share=0.01):
     dense = rows[rows["weight"] >= min_share * rows["weight"].sum()]
     if dense.empty:
         return
-    columns = ["mimic_lower", "mimic_upper", "outcome_lower", "outcome_upper", "mimic", "outcome"]
+    columns = [f"{key}{part}" for key, _ in series for part in ("", "_lower", "_upper")]
     values = dense[columns].to_numpy(float)
     values = values[np.isfinite(values)]
     if values.size == 0:
@@ -150,21 +153,25 @@ def _numeric_x(rows):
     return None
 
 
-def _draw_numeric(ax, rows, x, flag, tail_quantile):
+def _top(rows, series):
+    """The highest upper band of the drawn models per row (where a flag's star goes)."""
+    return np.max([rows[f"{key}_upper"].to_numpy(float) for key, _ in series], axis=0)
+
+
+def _draw_numeric(ax, rows, x, flag, tail_quantile, series=_COMPARED):
     missing = ~np.isfinite(x)
     rows, x = rows[~missing], x[~missing]
     order = np.argsort(x, kind="stable")
     rows, x = rows.iloc[order], x[order]
-    for key, color in (("mimic", MIMIC_COLOR), ("outcome", OUTCOME_COLOR)):
+    for key, color in series:
         ax.step(x, rows[key], where="post", color=color)
         ax.fill_between(
             x, rows[f"{key}_lower"], rows[f"{key}_upper"], step="post", color=color, alpha=0.2,
             linewidth=0,
         )  # fmt: skip
-    sig = rows[flag].to_numpy(bool)
+    sig = rows[flag].to_numpy(bool) if flag is not None else np.zeros(len(rows), bool)
     if sig.any():
-        top = np.maximum(rows["mimic_upper"], rows["outcome_upper"]).to_numpy(float)
-        ax.plot(x[sig], top[sig], "k*", markersize=6)
+        ax.plot(x[sig], _top(rows, series)[sig], "k*", markersize=6)
     notes = []
     cut = _tail_cut(x, rows["weight"] if "weight" in rows else None, tail_quantile)
     if cut is not None:
@@ -179,17 +186,15 @@ def _draw_numeric(ax, rows, x, flag, tail_quantile):
     return rows
 
 
-def _draw_categorical(ax, rows, flag, max_categories, max_label_length):
+def _draw_categorical(ax, rows, flag, max_categories, max_label_length, series=_COMPARED):
     total = len(rows)
     if total > max_categories:
         # the most significant differences first; the raw difference would favour rare
-        # categories whose wide bands say little
+        # categories whose wide bands say little (one model: its largest contributions)
         # categories held by too few rows to be flagged come after the others
+        size = next(rows[c] for c in ("z", "difference", series[0][0]) if c in rows)
         rank = pd.DataFrame(
-            {
-                "testable": rows["testable"] if "testable" in rows else True,
-                "size": (rows["z"] if "z" in rows else rows["difference"]).abs(),
-            }
+            {"testable": rows["testable"] if "testable" in rows else True, "size": size.abs()}
         )
         order = rank.sort_values(["testable", "size"], ascending=False, kind="stable").index
         rows = rows.loc[order[:max_categories]]
@@ -201,7 +206,8 @@ def _draw_categorical(ax, rows, flag, max_categories, max_label_length):
             label if testable else f"{label} ({weight:.0f} rows)"
             for label, testable, weight in zip(labels, rows["testable"], rows["weight"])
         ]
-    for key, color, shift in (("mimic", MIMIC_COLOR, -0.15), ("outcome", OUTCOME_COLOR, 0.15)):
+    shifts = np.linspace(-0.15, 0.15, len(series)) if len(series) > 1 else [0.0]
+    for (key, color), shift in zip(series, shifts):
         centre = rows[key].to_numpy(float)
         err = np.vstack(
             [centre - rows[f"{key}_lower"].to_numpy(float), rows[f"{key}_upper"] - centre]
@@ -209,10 +215,9 @@ def _draw_categorical(ax, rows, flag, max_categories, max_label_length):
         ax.errorbar(
             positions + shift, centre, yerr=np.clip(err, 0, None), fmt="o", color=color, ms=4
         )
-    sig = rows[flag].to_numpy(bool)
+    sig = rows[flag].to_numpy(bool) if flag is not None else np.zeros(len(rows), bool)
     if sig.any():
-        top = np.maximum(rows["mimic_upper"], rows["outcome_upper"]).to_numpy(float)
-        ax.plot(positions[sig], top[sig], "k*", markersize=6)
+        ax.plot(positions[sig], _top(rows, series)[sig], "k*", markersize=6)
     ax.set_xticks(positions)
     ax.set_xlim(-0.6, len(rows) - 0.4)  # room beside the outer points (one value: centred)
     rotate = len(labels) > 3 or max(map(len, labels), default=0) > 8
@@ -225,7 +230,8 @@ def _draw_categorical(ax, rows, flag, max_categories, max_label_length):
         parse_math=False,
     )
     if total > len(rows):
-        ax.set_xlabel(f"{len(rows)} of {total} values: the largest differences", fontsize=7)
+        largest = "differences" if len(series) > 1 else "contributions"
+        ax.set_xlabel(f"{len(rows)} of {total} values: the largest {largest}", fontsize=7)
     return rows
 
 
@@ -315,6 +321,32 @@ def _is_pair(value):
     return isinstance(value, tuple) and len(value) == 2
 
 
+def _panels(table, terms, ncols, max_categories, what):
+    """The terms to draw, checked, and where: ``(mains, pairs, wide, layout, ncols)``; main
+    effects in rows of ``ncols`` panels, a categorical term with many values alone in a row
+    after them (so its labels stay legible), pairwise interactions apart."""
+    known = list(dict.fromkeys(table["term"]))
+    if terms is None:
+        terms = known
+    terms = [terms] if isinstance(terms, str) else list(terms)
+    if not terms:
+        raise ValueError("terms must name at least one term; got [].")
+    # terms are named as text (interpret names a column 0 as "0"): a column's own name works
+    terms = [str(t) if t not in known and str(t) in known else t for t in terms]
+    unknown = [t for t in terms if t not in known]
+    if unknown:
+        shown = ", ".join(map(repr, known[:12])) + (", ..." if len(known) > 12 else "")
+        raise ValueError(f"terms must be terms of the {what} ({shown}); got {unknown!r}.")
+    pair_terms = set(table.loc[table["value"].map(_is_pair), "term"])
+    mains = [t for t in terms if t not in pair_terms]
+    pairs = [t for t in terms if t in pair_terms]
+    wide = [t for t in mains if _is_wide(table[table["term"] == t], max_categories)]
+    narrow = [t for t in mains if t not in wide]
+    ncols = max(1, min(ncols, len(narrow) or 1))
+    layout = [narrow[i : i + ncols] for i in range(0, len(narrow), ncols)] + [[t] for t in wide]
+    return mains, pairs, wide, layout, ncols
+
+
 def plot_comparison(comparison, terms=None, *, ncols=3, max_categories=15, tail_quantile=0.99):
     """Mimic against outcome model for several terms, one panel per main effect and a row of
     three heatmaps (mimic, outcome model, difference) per pairwise interaction.
@@ -351,28 +383,9 @@ def plot_comparison(comparison, terms=None, *, ncols=3, max_categories=15, tail_
     _check_comparison(comparison, ("term", "value"))
     check_integer("ncols", ncols, minimum=1)
     _check_drawing(max_categories, tail_quantile)
-    if terms is None:
-        terms = list(dict.fromkeys(comparison["term"]))
-    if isinstance(terms, str):
-        terms = [terms]
-    terms = list(terms)
-    if not terms:
-        raise ValueError("terms must name at least one term; got [].")
-    known = list(dict.fromkeys(comparison["term"]))
-    # terms are named as text (interpret names a column 0 as "0"): a column's own name works
-    terms = [str(t) if t not in known and str(t) in known else t for t in terms]
-    unknown = [t for t in terms if t not in known]
-    if unknown:
-        shown = ", ".join(map(repr, known[:12])) + (", ..." if len(known) > 12 else "")
-        raise ValueError(f"terms must be terms of the comparison table ({shown}); got {unknown!r}.")
-    pair_terms = set(comparison.loc[comparison["value"].map(_is_pair), "term"])
-    mains = [t for t in terms if t not in pair_terms]
-    pairs = [t for t in terms if t in pair_terms]
-    # a categorical term with many values gets a whole row, so its labels stay legible
-    wide = [t for t in mains if _is_wide(comparison[comparison["term"] == t], max_categories)]
-    narrow = [t for t in mains if t not in wide]
-    ncols = max(1, min(ncols, len(narrow) or 1))
-    layout = [narrow[i : i + ncols] for i in range(0, len(narrow), ncols)] + [[t] for t in wide]
+    mains, pairs, wide, layout, ncols = _panels(
+        comparison, terms, ncols, max_categories, "comparison table"
+    )
     heights = [3.4 * len(layout) + 0.5] * bool(mains) + [3.2] * len(pairs)
     width = max(4.5 * ncols, 12.0 if pairs else 0.0, 9.0 if wide else 0.0)
     fig = Figure(figsize=(width, sum(heights)), layout="constrained")
@@ -433,8 +446,9 @@ def _block_order(rows, axis):
     return [label for _, label in pairs]
 
 
-def _draw_interaction(fig, comparison, term, flag):
-    rows = comparison[comparison["term"] == term]
+def _surfaces(rows, keys):
+    """An interaction's cells as grids: ``(order_a, order_b, ia, ib, grids)``, the values of each
+    axis in order, each row's cell, and one ``[len(order_b), len(order_a)]`` grid per key."""
     first, second = zip(*rows["value"])
     if "block" in rows:  # compare_interactions(): the blocks' own order, not the labels'
         order_a, order_b = _block_order(rows, 0), _block_order(rows, 1)
@@ -449,12 +463,22 @@ def _draw_interaction(fig, comparison, term, flag):
     ia = np.array([index_of(order_a, v) for v in first])
     ib = np.array([index_of(order_b, v) for v in second])
     grids = {}
-    for key in ("mimic", "outcome", "difference"):
+    for key in keys:
         grid = np.full((len(order_b), len(order_a)), np.nan)
         grid[ib, ia] = rows[key].to_numpy(float)
         grids[key] = grid
+    return order_a, order_b, ia, ib, grids
+
+
+def _pair_names(term):
     names = str(term).split(" & ")
-    name_a, name_b = names if len(names) == 2 else ("first", "second")
+    return names if len(names) == 2 else ("first", "second")
+
+
+def _draw_interaction(fig, comparison, term, flag):
+    rows = comparison[comparison["term"] == term]
+    order_a, order_b, ia, ib, grids = _surfaces(rows, ("mimic", "outcome", "difference"))
+    name_a, name_b = _pair_names(term)
     shared = np.nanmax(np.abs(np.concatenate([grids["mimic"], grids["outcome"]]))) or 1.0
     spread = np.nanmax(np.abs(grids["difference"])) or 1.0
     axes = fig.subplots(1, 3)
@@ -525,6 +549,132 @@ def plot_interaction(comparison, term, *, flag=None, fig=None):
     if fig is None:
         fig = Figure(figsize=(12, 3.4), layout="constrained")
     return _draw_interaction(fig, rows, term, _flag_column(rows, flag))
+
+
+#: A student's shape functions drawn alone: (column, colour).
+_STUDENT = (("student", MIMIC_COLOR),)
+_SHAPE_COLUMNS = ("term", "value", "score", "lower", "upper")
+
+
+def plot_shapes(shapes, terms=None, *, class_=None, ncols=3, max_categories=15, tail_quantile=0.99):
+    """A distilled GAM's shape functions: one panel per main effect (its contribution with the
+    band of the bags), one heatmap per pairwise interaction.
+
+    Parameters
+    ----------
+    shapes : pandas.DataFrame
+        Output of :meth:`DistilledGAM.shape_functions <sklearn_distill.DistilledGAM.shape_functions>`
+        (or :func:`sklearn_distill.shapes.shape_functions`): columns ``term``, ``value``,
+        ``score``, ``lower``, ``upper``, and ``weight``, ``bin_low``, ``bin_high`` when known.
+    terms : sequence of str, optional
+        Terms to draw, in order; all terms of the table when omitted.
+    class_ : optional
+        For a table of several classes (a ``class`` column: a multi-class student), the class
+        whose shapes are drawn; required then.
+    ncols : int, default=3
+        Main-effect panels per row (at least 1); a categorical term with more than eight
+        values shown takes a whole row, after the others.
+    max_categories : int, default=15
+        For a categorical term, show at most this many values (the largest contributions;
+        values held by enough rows first when the table says which).
+    tail_quantile : float or None, default=0.99
+        As in :func:`plot_term`: a numeric axis is cut where this share of the rows is reached
+        when the rest is a long tail (the axis says so).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Numeric terms as step functions with shaded bands, categorical ones as points with
+        error bars, on the scale the student mimics (log-odds for a classifier's
+        probabilities, the teacher's units for a regressor); each interaction's surface on a
+        colour scale centred at zero.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"term": ["age"] * 3 + ["sex"] * 2,
+    ...     "value": [20.0, 30.0, 40.0, "F", "M"], "score": [0.5, 0.0, -0.5, 0.2, -0.2],
+    ...     "lower": [0.4, -0.1, -0.6, 0.1, -0.3], "upper": [0.6, 0.1, -0.4, 0.3, -0.1]})
+    >>> [ax.get_title() for ax in plot_shapes(frame).axes]
+    ['age', 'sex']
+    """
+    if not isinstance(shapes, pd.DataFrame):
+        raise TypeError(
+            "shapes must be a pandas DataFrame (the table of DistilledGAM.shape_functions()); "
+            f"got a {type(shapes).__name__}."
+        )
+    missing = [c for c in _SHAPE_COLUMNS if c not in shapes]
+    if missing:
+        raise ValueError(
+            "shapes must have the columns of DistilledGAM.shape_functions()'s table; got one "
+            f"without {', '.join(map(repr, missing))}."
+        )
+    check_integer("ncols", ncols, minimum=1)
+    _check_drawing(max_categories, tail_quantile)
+    if "class" in shapes:
+        classes = list(dict.fromkeys(shapes["class"]))
+        if class_ is None or class_ not in classes:
+            raise ValueError(
+                f"class_ must be one of the table's classes {classes!r} (a multi-class "
+                f"student has shapes per class); got {class_!r}."
+            )
+        shapes = shapes[shapes["class"] == class_]
+    elif class_ is not None:
+        raise ValueError(f"class_ must be None for a table of one class; got {class_!r}.")
+    table = shapes.rename(
+        columns={"score": "student", "lower": "student_lower", "upper": "student_upper"}
+    )
+    _, pairs, wide, layout, ncols = _panels(table, terms, ncols, max_categories, "shapes table")
+    # interactions: up to three heatmaps a row, after the main effects
+    pair_rows = [pairs[i : i + 3] for i in range(0, len(pairs), 3)]
+    heights = [3.2 * len(layout)] * bool(layout) + [3.4 * len(pair_rows)] * bool(pair_rows)
+    width = max(4.5 * ncols, 4.6 * min(len(pairs), 3), 9.0 if wide else 0.0)
+    fig = Figure(figsize=(width, sum(heights)), layout="constrained")
+    # main effects and interactions apart, so the heatmaps' colour bars leave the panels alone
+    parts = list(fig.subfigures(len(heights), 1, height_ratios=heights, squeeze=False)[:, 0])
+    if layout:
+        part = parts.pop(0)
+        grid = part.add_gridspec(len(layout), ncols)
+        for row, row_terms in enumerate(layout):
+            for column, term in enumerate(row_terms):
+                where = grid[row, :] if term in wide else grid[row, column]
+                _draw_shape(part.add_subplot(where), table[table["term"] == term], term,
+                            max_categories, tail_quantile)  # fmt: skip
+    if pair_rows:
+        part = parts.pop(0)
+        grid = part.add_gridspec(len(pair_rows), 3)
+        for row, row_terms in enumerate(pair_rows):
+            for column, term in enumerate(row_terms):
+                ax = part.add_subplot(grid[row, column])
+                _draw_surface(part, ax, table[table["term"] == term], term)
+    return fig
+
+
+def _draw_shape(ax, rows, term, max_categories, tail_quantile):
+    x = _numeric_x(rows)
+    if x is not None and np.count_nonzero(np.isfinite(x)) >= 2:
+        rows = _draw_numeric(ax, rows, x, None, tail_quantile, series=_STUDENT)
+    else:
+        rows = _draw_categorical(ax, rows, None, max_categories, 22, series=_STUDENT)
+    _focus_ylim(ax, rows, series=_STUDENT)
+    ax.axhline(0.0, color="grey", linewidth=0.6)
+    ax.set_title(str(term), parse_math=False)
+    ax.set_ylabel("contribution")
+
+
+def _draw_surface(fig, ax, rows, term):
+    order_a, order_b, _, _, grids = _surfaces(rows, ("student",))
+    limit = np.nanmax(np.abs(grids["student"])) if np.isfinite(grids["student"]).any() else 0
+    image = ax.imshow(
+        grids["student"], origin="lower", aspect="auto", cmap="RdBu_r", vmin=-(limit or 1.0),
+        vmax=limit or 1.0, interpolation="nearest",
+    )  # fmt: skip
+    name_a, name_b = _pair_names(term)
+    _tick_labels(ax, "x", order_a)
+    _tick_labels(ax, "y", order_b)
+    ax.set_xlabel(name_a, parse_math=False, fontsize=8)
+    ax.set_ylabel(name_b, parse_math=False, fontsize=8)
+    ax.set_title(str(term), parse_math=False, fontsize=10)
+    fig.colorbar(image, ax=ax, shrink=0.9, label="contribution")
 
 
 def plot_calibration(binned, *, curve=None, score_name="score", ax=None):

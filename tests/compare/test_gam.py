@@ -102,6 +102,15 @@ def test_multiclass_teacher_softmax(data):
     assert np.mean(np.abs(gam.predict_proba(X) - teacher.predict_proba(X))) < 0.02
     shapes = gam.shape_functions()
     assert set(shapes["class"]) == {0, 1, 2}
+    # the picture of one class's shapes: required by name, drawn from that class's rows
+    with pytest.raises(ValueError, match=r"class_ must be one of the table's classes \[0, 1, 2\]"):
+        gam.plot_shapes()
+    fig = gam.plot_shapes(["feature_0000"], class_=2)
+    rows = shapes[(shapes["class"] == 2) & (shapes["term"] == "feature_0000")].dropna(
+        subset=["value"]
+    )
+    line = fig.axes[0].get_lines()[0]
+    np.testing.assert_allclose(line.get_ydata(), rows.sort_values("value")["score"].to_numpy())
 
 
 def test_decision_function_response(data):

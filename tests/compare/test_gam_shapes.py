@@ -226,3 +226,62 @@ def test_boolean_features_are_labelled_false_and_true():
     ):
         with pytest.raises(error, match="boolean_features must be a collection of feature indices"):
             shape_functions(ebm, boolean_features=bad)
+
+
+def test_plot_shapes_draws_each_terms_scores(fitted):
+    """The picture holds the table's numbers: the step line of a numeric term, the points of a
+    categorical one, the cells of an interaction's heatmap."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sklearn_distill.plotting import plot_shapes
+
+    _, ebm = fitted
+    table = shape_functions(ebm)
+    fig = plot_shapes(table)
+    mains = [t for t in dict.fromkeys(table.term) if " & " not in t]
+    pairs = [t for t in dict.fromkeys(table.term) if " & " in t]
+    titled = {ax.get_title(): ax for ax in fig.axes if ax.get_title()}
+    assert set(titled) == set(mains) | set(pairs)
+
+    x = table[(table.term == "x") & table["value"].notna()].sort_values("value")
+    line = titled["x"].get_lines()[0]
+    np.testing.assert_allclose(line.get_ydata(), x["score"].to_numpy())
+    np.testing.assert_allclose(line.get_xdata(), x["value"].to_numpy(float))
+
+    kind = table[table.term == "kind"]
+    points = titled["kind"].get_lines()[0]  # the error bar's centres
+    np.testing.assert_allclose(points.get_ydata(), kind["score"].to_numpy())
+
+    (pair,) = pairs
+    cells = table[table.term == pair]
+    image = titled[pair].get_images()[0].get_array()
+    assert np.ma.count(image) == len(cells)  # one coloured cell per interaction cell
+    assert np.isclose(np.ma.max(image), cells["score"].max())
+    assert np.isclose(np.ma.min(image), cells["score"].min())
+
+    one = plot_shapes(table, ["kind"])
+    assert [ax.get_title() for ax in one.axes] == ["kind"]
+
+
+def test_plot_shapes_bad_input_and_classes(fitted):
+    from sklearn_distill.plotting import plot_shapes
+
+    _, ebm = fitted
+    table = shape_functions(ebm, interactions=False)
+    with pytest.raises(TypeError, match="shapes must be a pandas DataFrame"):
+        plot_shapes(table.to_numpy())
+    with pytest.raises(ValueError, match="without 'upper'"):
+        plot_shapes(table.drop(columns="upper"))
+    with pytest.raises(ValueError, match=r"terms must be terms of the shapes table .*\['age'\]"):
+        plot_shapes(table, ["age"])
+    with pytest.raises(ValueError, match="class_ must be None for a table of one class"):
+        plot_shapes(table, class_="a")
+    several = pd.concat([table.assign(**{"class": "a"}), table.assign(**{"class": "b"})])
+    several["score"] = np.where(several["class"] == "b", -several["score"], several["score"])
+    with pytest.raises(ValueError, match=r"class_ must be one of the table's classes \['a', 'b'\]"):
+        plot_shapes(several)
+    fig = plot_shapes(several, ["kind"], class_="b")
+    np.testing.assert_allclose(
+        fig.axes[0].get_lines()[0].get_ydata(), -table[table.term == "kind"]["score"].to_numpy()
+    )
