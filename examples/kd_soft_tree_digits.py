@@ -12,7 +12,7 @@ The CNN teacher of ``examples/kd_digits.py`` is trained on scikit-learn's digits
 Prints each tree's test accuracy and agreement with the teacher, the most probable path of three
 test digits, and draws the KD tree (docs/images/soft_tree_digits.png).
 
-Run: python examples/kd_soft_tree_digits.py  [--epochs 30] [--seed 0]   (about 4 minutes on 2 cores)
+Run: python examples/kd_soft_tree_digits.py  [--epochs 30] [--seed 0]   (about 30 s on 2 idle cores)
 """
 
 from __future__ import annotations

@@ -817,7 +817,8 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
             terms = {"loss": total, "loss_ce": ce, "loss_kd": kd}
         else:
             temperature = self.learned_temperature(
-                self.learned_temperature.reversal_strength(self.current_epoch)
+                # epochs counted from 1, as in the authors' code: the first one reverses too
+                self.learned_temperature.reversal_strength(self.current_epoch + 1)
             )
             ce = label_smoothing_loss(student_logits, targets, hp.label_smoothing)
             kd = kd_loss_at(student_logits, teacher_logits, temperature)

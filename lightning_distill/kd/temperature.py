@@ -111,8 +111,12 @@ class LearnedTemperature(nn.Module):
               \lambda_e = \lambda_\mathrm{max}\,\tfrac12\big(1 - \cos(\pi \min(e, E) / E)\big)
 
     :math:`\theta` receives the KD loss's gradient multiplied by :math:`-\lambda_e` (gradient
-    reversal) at epoch :math:`e`, with :math:`E` = ``ramp_epochs``. The temperature therefore stays
-    in :math:`(t_\mathrm{start}, t_\mathrm{start} + t_\mathrm{range})`.
+    reversal) in the :math:`e`-th epoch, with :math:`E` = ``ramp_epochs``. Epochs are counted from
+    1, as the authors' code counts them (:class:`~lightning_distill.DistillationModule` passes
+    Lightning's ``current_epoch + 1``): the first epoch already reverses, with
+    :math:`\lambda_1 = \lambda_\mathrm{max}(1 - \cos(\pi / E)) / 2`, and full strength is
+    reached in epoch :math:`E`. The temperature stays in
+    :math:`(t_\mathrm{start}, t_\mathrm{start} + t_\mathrm{range})`.
 
     Parameters
     ----------
@@ -125,7 +129,9 @@ class LearnedTemperature(nn.Module):
     max_reversal : float, default=1.0
         :math:`\lambda_\mathrm{max}`.
     initial : float, optional
-        Initial temperature, inside the range; the middle of the range by default.
+        Initial temperature, inside the range; by default
+        :math:`t_\mathrm{start} + t_\mathrm{range}\,\sigma(1)` (15.62 for the default range),
+        where the authors' code starts (its :math:`\theta` is initialised to 1).
 
     Examples
     --------
@@ -150,7 +156,7 @@ class LearnedTemperature(nn.Module):
         self.t_range = check_real("t_range", t_range, minimum=0.0, exclusive_minimum=True)
         self.ramp_epochs = check_integer("ramp_epochs", ramp_epochs, minimum=0)
         self.max_reversal = check_real("max_reversal", max_reversal, minimum=0.0)
-        theta = 0.0
+        theta = 1.0
         if initial is not None:
             upper = self.t_start + self.t_range
             initial = check_real(
@@ -166,7 +172,7 @@ class LearnedTemperature(nn.Module):
         self.theta = nn.Parameter(torch.tensor(theta))
 
     def reversal_strength(self, epoch: int) -> float:
-        """:math:`\\lambda_e` at ``epoch`` (0-based)."""
+        """:math:`\\lambda_e` in the ``epoch``-th epoch, counted from 1 (0 gives 0)."""
         if self.ramp_epochs == 0:
             return self.max_reversal
         progress = min(max(epoch, 0), self.ramp_epochs) / self.ramp_epochs

@@ -349,3 +349,21 @@ def test_a_checkpointed_soft_tree_reloads_only_with_its_settings(tmp_path):
         DistillationModule.load_from_checkpoint(
             path, student=SoftDecisionTree(5, 2, depth=2, inverse_temperature=4.0)
         )
+
+
+def test_learned_temperature_counts_epochs_from_one_and_starts_where_ctkd_does():
+    """As in the authors' code: theta starts at 1 and the first epoch already reverses, with
+    lambda_1 = (1 - cos(pi / E)) / 2 (a 0-based count would leave theta still in epoch 1)."""
+    default = LearnedTemperature()
+    assert default.value == pytest.approx(1.0 + 20.0 / (1.0 + np.exp(-1.0)))
+    torch.manual_seed(0)
+    x, y = torch.rand(64, 5), torch.randint(2, (64,))
+    temperature = LearnedTemperature(t_start=1.0, t_range=4.0, ramp_epochs=4, initial=2.0)
+    used = []
+    original = temperature.reversal_strength
+    temperature.reversal_strength = lambda epoch: used.append(epoch) or original(epoch)
+    module = DistillationModule(_mlp(8, 3), _mlp(8, 2), temperature=temperature, lr=0.5)
+    quiet_trainer(max_epochs=1).fit(module, DataLoader(TensorDataset(x, y), batch_size=16))
+    assert set(used) == {1}
+    assert original(1) == pytest.approx(0.5 * (1 - np.cos(np.pi / 4)))
+    assert temperature.value != pytest.approx(2.0, abs=1e-6)  # theta moved in epoch 1
