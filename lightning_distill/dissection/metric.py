@@ -502,7 +502,9 @@ class NetworkDissection(Metric):
             "there a threshold is only bounded by 0, the range's edges and the unit's extremes, "
             "and can be off by a factor of several, which changes the detectors. Dissect again "
             f"with histogram_range=({min(new_low, low):.3g}, {max(new_high, high):.3g}) to "
-            f"cover them at the relative resolution {self.buckets.resolution:g}."
+            f"cover them at the relative resolution {self.buckets.resolution:g}.",
+            # shown at the line that called compute_thresholds(), not inside torchmetrics
+            stacklevel=5,
         )
 
     def set_thresholds(self, thresholds: Tensor) -> None:

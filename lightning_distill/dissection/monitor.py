@@ -311,6 +311,13 @@ class DissectionMonitor(Callback):
                 pl_module(images)
             else:
                 self.forward(pl_module, images)
+            if self.layer not in hooks:
+                how = "module(images)" if self.forward is None else "forward(module, images)"
+                raise ValueError(
+                    f"layer {self.layer!r} did not run in {how}: pass forward= to run the part "
+                    "of the module that reaches it (e.g. forward=lambda module, images: "
+                    "module.teacher(images) for a teacher's layer)."
+                )
             output = hooks[self.layer]
         if not isinstance(output, Tensor) or output.ndim != 4:
             shape = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__

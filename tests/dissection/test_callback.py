@@ -365,3 +365,19 @@ def test_a_subset_of_the_probe_keeps_its_label_names_and_nan_maps_name_the_layer
         model.features[3].bias[0] = float("nan")
     with pytest.raises(ValueError, match=r"layer 'features\.4' output NaN or inf"):
         monitor.dissect(model)
+
+
+def test_a_layer_the_forward_does_not_reach_points_to_forward(concepts):
+    class Pair(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.student, self.teacher = TinyNet(seed=1), TinyNet(seed=2)
+
+        def forward(self, x):
+            return self.student(x)
+
+    monitor = DissectionMonitor(probe_loader(concepts), "teacher.features.4", quantile=0.9)
+    with pytest.raises(ValueError, match=r"'teacher\.features\.4' did not run in module\(images\)"):
+        monitor.dissect(Pair())
+    monitor.forward = lambda module, images: module.teacher(images)
+    assert len(monitor.dissect(Pair()).units) == 10

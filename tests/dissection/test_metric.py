@@ -137,9 +137,10 @@ def test_thresholds_outside_the_histogram_range_warn_and_stay_bounded():
     activations = torch.linspace(2000.0, 3000.0, 1000).view(10, 1, 10, 10)
     metric = NetworkDissection(1, LABEL_NAMES, LABEL_CATEGORIES)
     metric.update(activations)
-    with pytest.warns(UserWarning, match="outside histogram_range"):
+    with pytest.warns(UserWarning, match="outside histogram_range") as caught:
         threshold = float(metric.compute_thresholds()[0])
     assert 2000.0 <= threshold <= 3000.0
+    assert caught[0].filename == __file__  # shown at the caller's line, not in torchmetrics
 
 
 @pytest.mark.parametrize("scale", [1e5, 1e-6])
