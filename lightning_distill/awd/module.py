@@ -317,21 +317,21 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
             raise ValueError(f"batch must hold at least one sample; got shape {tuple(x.shape)}.")
         if not torch.isfinite(x).all():
             raise ValueError("batch contains NaN or infinite values; AWD needs finite signals.")
-        shape = tuple(x.shape[-self.dim :])
-        if shape != self._checked_shape:
-            check_levels(self.levels, min(shape), self.h0.shape[-1])
+        if tuple(x.shape[1:]) != self._checked_shape:
+            check_levels(self.levels, min(x.shape[-self.dim :]), self.h0.shape[-1])
             self._check_teacher_reads(x)
-            self._checked_shape = shape
+            self._checked_shape = tuple(x.shape[1:])
         return x
 
     def _check_teacher_reads(self, x: torch.Tensor) -> None:
-        """Once per input shape, on one sample: the teacher reads the batch's shape and its
+        """Once per sample shape, on two samples (one sample of a ``(1, length)`` batch reads as
+        one unbatched channel to a ``Conv1d``): the teacher reads the batch's layout and its
         output has ``target``, also when training computes no attribution
         (``attribution_weight=0``); torch's complaint deep in the teacher becomes a
         ``ValueError`` naming the shape."""
         try:
             with self._frozen_teacher(), torch.no_grad():
-                output = self.teacher(x[:1].to(self.h0.dtype))
+                output = self.teacher(x[:2].to(self.h0.dtype))
         except RuntimeError as error:
             if type(error) is not RuntimeError:  # out of memory and the like keep their type
                 raise
@@ -340,10 +340,16 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
                 if self.dim == 1
                 else "(batch, channels, height, width)"
             )
+            hint = (
+                " A teacher of Conv1d layers needs (batch, channels, length) signals: add the "
+                "channel axis (X.unsqueeze(1))."
+                if self.dim == 1 and x.ndim == 2
+                else ""
+            )
             raise ValueError(
                 f"teacher could not be run on samples of shape {tuple(x.shape[1:])} (AWD gives it "
                 f"the batch's own layout, {layout}, and reconstructions of the same shape): "
-                f"{error}"
+                f"{error}.{hint}"
             ) from error
         if self.target is not None and not callable(self.target):
             if isinstance(output, torch.Tensor):

@@ -295,6 +295,17 @@ def test_target_index_the_teacher_does_not_have():
         _trainer().fit(module, DataLoader(TensorDataset(torch.randn(4, 32)), batch_size=2))
 
 
+def test_a_conv_teacher_given_signals_without_channels_is_told_to_add_them():
+    teacher = torch.nn.Sequential(
+        torch.nn.Conv1d(1, 4, 3), torch.nn.Flatten(), torch.nn.Linear(4 * 30, 1)
+    )
+    module = AWDModule(teacher, wavelet="haar", levels=1)
+    with pytest.raises(ValueError, match=r"samples of shape \(32,\).*add the channel axis"):
+        _trainer().fit(module, DataLoader(TensorDataset(torch.randn(8, 32)), batch_size=4))
+    # with the channel axis it trains
+    _trainer().fit(module, DataLoader(TensorDataset(torch.randn(8, 1, 32)), batch_size=4))
+
+
 def test_signals_of_one_sample_are_refused_by_name():
     module = AWDModule(_teacher(), wavelet="haar", levels=1)
     with pytest.raises(ValueError, match="signals must have at least 2 samples.*got length 1"):
