@@ -10,7 +10,7 @@ from typing_extensions import override
 
 from lightning_distill._batch import batch_inputs
 from lightning_distill._logging import attached_trainer, logs_step_values
-from lightning_distill._teacher import TeacherModuleMixin, check_initialised
+from lightning_distill._teacher import TeacherModuleMixin
 from lightning_distill._validation import check_choice, check_finite, check_integer, check_real
 from lightning_distill.awd.attributions import (
     TRIMResult,
@@ -171,7 +171,6 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
         super().__init__()
         if not isinstance(teacher, torch.nn.Module):
             raise TypeError(f"teacher must be a torch.nn.Module; got {type(teacher).__name__}.")
-        check_initialised(teacher)
         check_choice("mode", mode, MODES)
         if isinstance(dim, bool):
             raise TypeError(f"dim must be 1 (signals) or 2 (images); got {dim!r}.")
@@ -253,7 +252,7 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
         self.dim = dim
         self.target = target
         self.n_steps = n_steps
-        self._checked_shape = None
+        self._checked_shapes = set()  # sample shapes the teacher was checked on
         self._epoch_names: list[str] = []
         self._epoch_sums: torch.Tensor | None = None
         self._epoch_count = 0
@@ -317,14 +316,14 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
             raise ValueError(f"batch must hold at least one sample; got shape {tuple(x.shape)}.")
         if not torch.isfinite(x).all():
             raise ValueError("batch contains NaN or infinite values; AWD needs finite signals.")
-        if tuple(x.shape[1:]) != self._checked_shape:
+        if tuple(x.shape[1:]) not in self._checked_shapes:
             check_levels(self.levels, min(x.shape[-self.dim :]), self.h0.shape[-1])
             self._check_teacher_reads(x)
-            self._checked_shape = tuple(x.shape[1:])
+            self._checked_shapes.add(tuple(x.shape[1:]))
         return x
 
     def _check_teacher_reads(self, x: torch.Tensor) -> None:
-        """Once per sample shape, on two samples (one sample of a ``(1, length)`` batch reads as
+        """Once per sample shape seen, on two samples (one sample of a ``(1, length)`` batch reads as
         one unbatched channel to a ``Conv1d``): the teacher reads the batch's layout and its
         output has ``target``, also when training computes no attribution
         (``attribution_weight=0``); torch's complaint deep in the teacher becomes a
@@ -340,16 +339,17 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
                 if self.dim == 1
                 else "(batch, channels, height, width)"
             )
+            conv = any(isinstance(m, torch.nn.Conv1d) for m in self.teacher.modules())
             hint = (
-                " A teacher of Conv1d layers needs (batch, channels, length) signals: add the "
-                "channel axis (X.unsqueeze(1))."
-                if self.dim == 1 and x.ndim == 2
+                " Its Conv1d layers need (batch, channels, length) signals: add the channel "
+                "axis (X.unsqueeze(1))."
+                if self.dim == 1 and x.ndim == 2 and conv and "channels" in str(error)
                 else ""
             )
             raise ValueError(
-                f"teacher could not be run on samples of shape {tuple(x.shape[1:])} (AWD gives it "
-                f"the batch's own layout, {layout}, and reconstructions of the same shape): "
-                f"{error}.{hint}"
+                f"teacher failed on a batch of samples of shape {tuple(x.shape[1:])} (AWD gives "
+                f"it the batch's own layout, {layout}, and reconstructions of the same shape): "
+                f"{str(error).rstrip('.')}.{hint}"
             ) from error
         if self.target is not None and not callable(self.target):
             if isinstance(output, torch.Tensor):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,8 +11,8 @@ from typing import Any
 import torch
 from torch import Tensor
 from torchmetrics import Metric
-from torchmetrics.utilities import rank_zero_warn
 
+from lightning_distill._distributed import rank_and_world_size
 from lightning_distill._validation import check_choice, check_integer, check_real
 from lightning_distill.dissection.functional import (
     FINE_PER_COARSE,
@@ -496,15 +497,17 @@ class NetworkDissection(Metric):
         largest = torch.maximum(self.maximum.abs(), self.minimum.abs()).double()
         new_high = float(largest[above].max()) * 1.01 if bool(above.any()) else high
         new_low = float(magnitude[below].min()) / 1e3 if bool(below.any()) else low
-        rank_zero_warn(
+        if rank_and_world_size()[0] != 0:  # said once, by the first process
+            return
+        warnings.warn(
             f"the thresholds of {int((below | above).sum())} units lie outside histogram_range="
             f"({low:g}, {high:g}) ({int(below.sum())} below it, {int(above.sum())} above): "
             "there a threshold is only bounded by 0, the range's edges and the unit's extremes, "
             "and can be off by a factor of several, which changes the detectors. Dissect again "
             f"with histogram_range=({min(new_low, low):.3g}, {max(new_high, high):.3g}) to "
             f"cover them at the relative resolution {self.buckets.resolution:g}.",
-            # shown at the line that called compute_thresholds(), not inside torchmetrics
-            stacklevel=5,
+            UserWarning,
+            stacklevel=3,  # at the line that called compute_thresholds()
         )
 
     def set_thresholds(self, thresholds: Tensor) -> None:

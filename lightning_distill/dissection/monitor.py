@@ -119,6 +119,22 @@ def _share_of_loader(loader: DataLoader, rank: int, world_size: int) -> DataLoad
     )
 
 
+def _thresholds(metric: NetworkDissection):
+    """``metric.compute_thresholds()``; its advice on ``histogram_range`` says how to give it to
+    the monitor (through ``metric_kwargs``)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        thresholds = metric.compute_thresholds()
+    for warning in caught:
+        message = str(warning.message)
+        if "histogram_range=" in message:
+            message += (
+                " DissectionMonitor takes it as metric_kwargs={'histogram_range': (low, high)}."
+            )
+        warnings.warn(message, warning.category, stacklevel=4)
+    return thresholds
+
+
 class DissectionMonitor(Callback):
     """Dissect a layer on a probe set every few epochs and log how many units detect concepts.
 
@@ -432,14 +448,14 @@ class DissectionMonitor(Callback):
             metric, top_peaks, top_positions = start(
                 self._run(pl_module, first[:1].to(device)).shape[1]
             )
-        if metric.compute_thresholds() is None:
+        if _thresholds(metric) is None:
             # some process could not cache its share: one more look for the fine histogram
             if metric.cache_complete:
                 metric.replay()
             else:
                 for _, images, _, _ in self._batches(rank, world_size):
                     metric.update(self._run(pl_module, images.to(device)))
-            metric.compute_thresholds()
+            _thresholds(metric)
         if metric.cache_complete:
             metric.replay()
         else:

@@ -16,7 +16,6 @@ from lightning_distill._batch import batch_targets
 from lightning_distill._logging import logs_step_values
 from lightning_distill._teacher import (
     TeacherLifecycle,
-    check_initialised,
     check_no_shared_parameters,
     check_teacher_logits,
 )
@@ -119,7 +118,6 @@ class KnowledgeDistillation(L.Callback):
     ) -> None:
         if not isinstance(teacher, nn.Module):
             raise TypeError(f"teacher must be a torch.nn.Module; got {type(teacher).__name__}.")
-        check_initialised(teacher)
         if logits_from is not None and not isinstance(logits_from, str):
             raise TypeError(
                 f"logits_from must be a submodule name (str) or None; got {logits_from!r}."

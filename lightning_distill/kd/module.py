@@ -20,7 +20,6 @@ from lightning_distill._batch import batch_inputs, unpack_batch
 from lightning_distill._logging import attached_trainer, logs_step_values
 from lightning_distill._teacher import (
     TeacherModuleMixin,
-    check_initialised,
     check_no_shared_parameters,
     check_teacher_logits,
     evaluating,
@@ -501,7 +500,6 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                 f"teacher must be a torch.nn.Module or None; got {type(teacher).__name__}."
             )
         if teacher is not None:
-            check_initialised(teacher)
             check_no_shared_parameters(teacher, student, "student")
         learned_temperature = None
         if isinstance(temperature, LearnedTemperature | dict):

@@ -468,3 +468,19 @@ def test_dict_batches_are_read_like_distillation_modules():
             torch.testing.assert_close(found[name].detach(), value)
     with pytest.raises(ValueError, match="inputs"):
         module.losses({"signal": x})
+
+
+def test_a_teacher_error_is_named_without_a_conv_hint_it_does_not_need():
+    teacher = _teacher().double()  # float64 teacher, float32 module: a dtype error, no Conv1d
+    module = AWDModule(teacher, wavelet="haar", levels=1)
+    with pytest.raises(ValueError, match=r"teacher failed on a batch of samples of shape") as error:
+        module.losses(torch.randn(4, 32))
+    assert "Conv1d" not in str(error.value) and ".." not in str(error.value)
+    # checked once per sample shape seen, not again when shapes alternate
+    runs = []
+    teacher = torch.nn.Sequential(torch.nn.AdaptiveAvgPool1d(8), torch.nn.Linear(8, 1))
+    teacher.register_forward_hook(lambda *args: runs.append(1))
+    module = AWDModule(teacher, wavelet="haar", levels=1).train()
+    for length in (32, 48, 32, 48):
+        module.check_input(torch.randn(4, length))
+    assert len(runs) == 2

@@ -381,3 +381,15 @@ def test_a_layer_the_forward_does_not_reach_points_to_forward(concepts):
         monitor.dissect(Pair())
     monitor.forward = lambda module, images: module.teacher(images)
     assert len(monitor.dissect(Pair()).units) == 10
+
+
+def test_the_histogram_range_advice_says_how_to_give_it_to_the_monitor(concepts):
+    model = TinyNet(seed=1)
+    with torch.no_grad():
+        model.features[3].weight.mul_(1e6)  # maps far above the default range's 1e3
+    monitor = DissectionMonitor(probe_loader(concepts), "features.4", quantile=0.9)
+    with pytest.warns(UserWarning, match="outside histogram_range") as caught:
+        monitor.dissect(model)
+    (advice,) = [w for w in caught if "outside histogram_range" in str(w.message)]
+    assert "metric_kwargs={'histogram_range': (low, high)}" in str(advice.message)
+    assert advice.filename == __file__  # at the line that called dissect()

@@ -388,18 +388,57 @@ def test_the_modules_lr_reaches_an_optimizer_class_and_conflicts_are_refused():
 
 @pytest.mark.parametrize("entry", ["module", "callback", "awd"])
 def test_a_teacher_with_uninitialised_lazy_parameters_is_refused_by_name(entry):
-    from lightning_distill import KnowledgeDistillation
-    from lightning_distill.awd import AWDModule
-
+    """Refused when a run starts (built, it may still be filled from a checkpoint)."""
     teacher = nn.Sequential(nn.Flatten(), nn.LazyLinear(3))
-    build = {
-        "module": lambda: DistillationModule(nn.Linear(4, 3), teacher),
-        "callback": lambda: KnowledgeDistillation(teacher),
-        "awd": lambda: AWDModule(teacher, wavelet="haar", levels=1),
-    }[entry]
-    with pytest.raises(
-        ValueError, match=r"teacher has 2 uninitialised lazy parameter\(s\) \(.1\.weight. first\)"
-    ):
-        build()
+    x, y = torch.randn(8, 4), torch.randint(0, 3, (8,))
+    student = nn.Linear(4, 3)
+    module, callbacks = {
+        "module": lambda: (DistillationModule(student, teacher), []),
+        "callback": lambda: (_CallbackStudent(student), [KnowledgeDistillation(teacher)]),
+        "awd": lambda: (AWDModule(teacher, wavelet="haar", levels=1), []),
+    }[entry]()
+    batches = DataLoader(TensorDataset(x) if entry == "awd" else TensorDataset(x, y), batch_size=4)
+    with pytest.raises(ValueError, match=r"teacher has 2 uninitialised lazy parameter\(s\)"):
+        quiet_trainer(max_epochs=1, callbacks=callbacks).fit(module, batches)
     teacher(torch.randn(2, 4))  # run once: shapes known, accepted
-    build()
+    quiet_trainer(max_epochs=1, callbacks=callbacks).fit(module, batches)
+
+
+class _CallbackStudent(L.LightningModule):
+    def __init__(self, student):
+        super().__init__()
+        self.student = student
+
+    def forward(self, x):
+        return self.student(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return F.cross_entropy(self(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+@pytest.mark.parametrize("entry", ["module", "awd"])
+def test_a_lazy_teacher_is_rebuilt_from_a_checkpoint_that_keeps_it(entry, tmp_path):
+    def lazy_teacher():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Flatten(), nn.LazyLinear(3))
+
+    teacher = lazy_teacher()
+    teacher(torch.randn(2, 4))
+    build = {
+        "module": lambda t: DistillationModule(nn.Linear(4, 3), t, keep_teacher_in_checkpoint=True),
+        "awd": lambda t: AWDModule(t, wavelet="haar", levels=1, keep_teacher_in_checkpoint=True),
+    }[entry]
+    x, y = torch.randn(8, 4), torch.randint(0, 3, (8,))
+    batches = DataLoader(TensorDataset(x) if entry == "awd" else TensorDataset(x, y), batch_size=4)
+    trainer = quiet_trainer(max_epochs=1)
+    trainer.fit(build(teacher), batches)
+    trainer.save_checkpoint(tmp_path / "m.ckpt")
+    fresh = lazy_teacher()  # never run: its shapes come from the checkpoint
+    cls = DistillationModule if entry == "module" else AWDModule
+    kwargs = {"student": nn.Linear(4, 3)} if entry == "module" else {}
+    cls.load_from_checkpoint(tmp_path / "m.ckpt", teacher=fresh, **kwargs)
+    assert states_equal(state_copy(fresh), state_copy(teacher))
