@@ -80,6 +80,24 @@ def states_equal(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+class PlainClassifier(L.LightningModule):
+    """A user's own LightningModule around ``net``: cross-entropy, SGD (for the callback)."""
+
+    def __init__(self, net: nn.Module, lr: float = 0.01):
+        super().__init__()
+        self.net, self.lr = net, lr
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return F.cross_entropy(self(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=self.lr)
+
+
 class TinyNet(L.LightningModule):
     def __init__(self, classes: int = 6, lr: float = 0.05, seed: int = 0):
         super().__init__()

@@ -13,7 +13,14 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_distill import DistillationModule, FeatureDistillation, KnowledgeDistillation
 from lightning_distill.awd import AWDModule
-from tests.helpers import make_cnn, make_data, quiet_trainer, state_copy, states_equal
+from tests.helpers import (
+    PlainClassifier,
+    make_cnn,
+    make_data,
+    quiet_trainer,
+    state_copy,
+    states_equal,
+)
 
 
 def _modes(module: nn.Module) -> dict[str, bool]:
@@ -394,7 +401,7 @@ def test_a_teacher_with_uninitialised_lazy_parameters_is_refused_by_name(entry):
     student = nn.Linear(4, 3)
     module, callbacks = {
         "module": lambda: (DistillationModule(student, teacher), []),
-        "callback": lambda: (_CallbackStudent(student), [KnowledgeDistillation(teacher)]),
+        "callback": lambda: (PlainClassifier(student, lr=0.1), [KnowledgeDistillation(teacher)]),
         "awd": lambda: (AWDModule(teacher, wavelet="haar", levels=1), []),
     }[entry]()
     batches = DataLoader(TensorDataset(x) if entry == "awd" else TensorDataset(x, y), batch_size=4)
@@ -402,22 +409,6 @@ def test_a_teacher_with_uninitialised_lazy_parameters_is_refused_by_name(entry):
         quiet_trainer(max_epochs=1, callbacks=callbacks).fit(module, batches)
     teacher(torch.randn(2, 4))  # run once: shapes known, accepted
     quiet_trainer(max_epochs=1, callbacks=callbacks).fit(module, batches)
-
-
-class _CallbackStudent(L.LightningModule):
-    def __init__(self, student):
-        super().__init__()
-        self.student = student
-
-    def forward(self, x):
-        return self.student(x)
-
-    def training_step(self, batch, batch_idx):
-        x, y = batch
-        return F.cross_entropy(self(x), y)
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
 @pytest.mark.parametrize("entry", ["module", "awd"])

@@ -3,14 +3,12 @@ Trainer's logging steps, under the right step, and callback_metrics after each e
 
 from __future__ import annotations
 
-import lightning as L
 import torch
-import torch.nn.functional as F
 from lightning.pytorch.loggers import Logger
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_distill import DistillationModule, KnowledgeDistillation
-from tests.helpers import quiet_trainer
+from tests.helpers import PlainClassifier, quiet_trainer
 
 
 class Recording(Logger):
@@ -33,22 +31,6 @@ class Recording(Logger):
         self.rows.append((step, dict(metrics)))
 
 
-class Plain(L.LightningModule):
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x):
-        return self.net(x)
-
-    def training_step(self, batch, batch_idx):
-        x, y = batch
-        return F.cross_entropy(self(x), y)
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.01)
-
-
 def steps_with(logger: Recording, key: str) -> list[int]:
     return [step for step, metrics in logger.rows if key in metrics]
 
@@ -69,7 +51,7 @@ def test_terms_are_logged_on_logging_steps_only():
         else:
             callback = KnowledgeDistillation(teacher)
             trainer = quiet_trainer(logger=logger, log_every_n_steps=3, callbacks=[callback])
-            trainer.fit(Plain(torch.nn.Linear(5, 3)), loader)
+            trainer.fit(PlainClassifier(torch.nn.Linear(5, 3)), loader)
         assert steps_with(logger, "train/loss_kd") == expected, run
         assert steps_with(logger, "train/loss_ce") == expected, run
         if run == "module":  # without a progress bar the total too
