@@ -11,7 +11,7 @@ the teacher's labels). Three teachers:
 - ``smooth``: the noise-free smooth teacher of gam_speed.py on 10,000 rows (plain scores).
 
     OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python benchmarks/gam_pilot.py --data compas \
-        --out docs/pilot_compas.png
+        --out docs/images/pilot_compas.png
 """
 
 from __future__ import annotations

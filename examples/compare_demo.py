@@ -1,4 +1,4 @@
-"""The library's main job in two minutes: a Distill-and-Compare audit of the COMPAS score.
+"""The library's main job in well under a minute: a Distill-and-Compare audit of the COMPAS score.
 
 Distillation as a tool for understanding a model: COMPAS, a black-box recidivism score, is
 mimicked by a transparent model (a GAM of the score), which is compared with a transparent

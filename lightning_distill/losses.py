@@ -4,7 +4,7 @@ The implementations live with their capability (:mod:`lightning_distill.kd.losse
 module re-exports the public ones.
 """
 
-from lightning_distill.kd.feature_losses import dkd_loss, pkt_loss, rkd_loss
+from lightning_distill.kd.feature_losses import dkd_loss, dkd_warmup, pkt_loss, rkd_loss
 from lightning_distill.kd.losses import (
     DistillationTerms,
     HintRegressor,
@@ -25,6 +25,7 @@ __all__ = [
     "distillation_loss",
     "distillation_terms",
     "dkd_loss",
+    "dkd_warmup",
     "hint_loss",
     "kd_loss",
     "label_smoothing_loss",

@@ -1054,8 +1054,9 @@ class DistilledGAM(DistillerBase):
         confidence : float, default=0.95
             Coverage of the bands.
         **kwargs
-            ``ncols``, ``max_categories``, ``tail_quantile`` of
-            :func:`~sklearn_distill.plotting.plot_shapes`.
+            ``ncols``, ``max_categories``, ``tail_quantile``, ``ylabel`` of
+            :func:`~sklearn_distill.plotting.plot_shapes` (the y axes say the mimicked scale:
+            ``"contribution (log-odds)"`` for classifier teachers and calibrated scores).
 
         Returns
         -------
@@ -1063,4 +1064,7 @@ class DistilledGAM(DistillerBase):
         """
         from sklearn_distill.plotting import plot_shapes
 
+        check_is_fitted(self, "students_")
+        scale = "log-odds" if self._is_classifier_like else "the teacher's units"
+        kwargs.setdefault("ylabel", f"contribution ({scale})")
         return plot_shapes(self.shape_functions(confidence), terms, class_=class_, **kwargs)

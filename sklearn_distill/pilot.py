@@ -329,10 +329,18 @@ def _draw_metric(ax, table, metric):
     for number, (family, rows) in enumerate(table.groupby("family", sort=False)):
         rows = rows.sort_values("complexity")
         ax.plot(rows["complexity"], rows[metric], marker="o", label=family)
-        # families alternate above and below their points: two students of one size and
-        # about equal fidelity ("4 terms", "4 leaves") keep readable labels
-        above = number % 2 == 0
         for _, row in rows.iterrows():
+            # two students of one size ("8 terms", "8 leaves"): the higher one is labelled
+            # above its point, the lower one below; otherwise families alternate
+            others = table.loc[
+                (table["complexity"] == row["complexity"]) & (table["family"] != family), metric
+            ].dropna()
+            if len(others) and row[metric] > others.max():
+                above = True
+            elif len(others) and row[metric] < others.min():
+                above = False
+            else:
+                above = number % 2 == 0
             ax.annotate(
                 row["label"].split(", ")[-1],
                 (row["complexity"], row[metric]),
@@ -345,7 +353,7 @@ def _draw_metric(ax, table, metric):
     ax.set_xscale("log")
     ticks = []
     for size in np.unique(table["complexity"].dropna()):
-        if not ticks or size >= 1.2 * ticks[-1]:  # labels of closer sizes would overlap
+        if not ticks or size >= 1.5 * ticks[-1]:  # labels of closer sizes would overlap
             ticks.append(size)
     ax.set_xticks(ticks, [f"{size:g}" for size in ticks])
     ax.minorticks_off()

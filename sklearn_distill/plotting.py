@@ -556,7 +556,10 @@ _STUDENT = (("student", MIMIC_COLOR),)
 _SHAPE_COLUMNS = ("term", "value", "score", "lower", "upper")
 
 
-def plot_shapes(shapes, terms=None, *, class_=None, ncols=3, max_categories=15, tail_quantile=0.99):
+def plot_shapes(
+    shapes, terms=None, *, class_=None, ncols=3, max_categories=15, tail_quantile=0.99,
+    ylabel="contribution",
+):  # fmt: skip
     """A distilled GAM's shape functions: one panel per main effect (its contribution with the
     band of the bags), one heatmap per pairwise interaction.
 
@@ -580,6 +583,10 @@ def plot_shapes(shapes, terms=None, *, class_=None, ncols=3, max_categories=15, 
     tail_quantile : float or None, default=0.99
         As in :func:`plot_term`: a numeric axis is cut where this share of the rows is reached
         when the rest is a long tail (the axis says so).
+    ylabel : str, default="contribution"
+        What the scores are, shown on the y axes and colour bars (e.g.
+        ``"contribution (log-odds)"``; :meth:`DistilledGAM.plot_shapes
+        <sklearn_distill.DistilledGAM.plot_shapes>` names the scale it mimics).
 
     Returns
     -------
@@ -597,6 +604,8 @@ def plot_shapes(shapes, terms=None, *, class_=None, ncols=3, max_categories=15, 
     >>> [ax.get_title() for ax in plot_shapes(frame).axes]
     ['age', 'sex']
     """
+    if not isinstance(ylabel, str):
+        raise TypeError(f"ylabel must be a str; got {type(ylabel).__name__}.")
     if not isinstance(shapes, pd.DataFrame):
         raise TypeError(
             "shapes must be a pandas DataFrame (the table of DistilledGAM.shape_functions()); "
@@ -638,18 +647,18 @@ def plot_shapes(shapes, terms=None, *, class_=None, ncols=3, max_categories=15, 
             for column, term in enumerate(row_terms):
                 where = grid[row, :] if term in wide else grid[row, column]
                 _draw_shape(part.add_subplot(where), table[table["term"] == term], term,
-                            max_categories, tail_quantile)  # fmt: skip
+                            max_categories, tail_quantile, ylabel)  # fmt: skip
     if pair_rows:
         part = parts.pop(0)
         grid = part.add_gridspec(len(pair_rows), 3)
         for row, row_terms in enumerate(pair_rows):
             for column, term in enumerate(row_terms):
                 ax = part.add_subplot(grid[row, column])
-                _draw_surface(part, ax, table[table["term"] == term], term)
+                _draw_surface(part, ax, table[table["term"] == term], term, ylabel)
     return fig
 
 
-def _draw_shape(ax, rows, term, max_categories, tail_quantile):
+def _draw_shape(ax, rows, term, max_categories, tail_quantile, ylabel):
     x = _numeric_x(rows)
     if x is not None and np.count_nonzero(np.isfinite(x)) >= 2:
         rows = _draw_numeric(ax, rows, x, None, tail_quantile, series=_STUDENT)
@@ -658,10 +667,10 @@ def _draw_shape(ax, rows, term, max_categories, tail_quantile):
     _focus_ylim(ax, rows, series=_STUDENT)
     ax.axhline(0.0, color="grey", linewidth=0.6)
     ax.set_title(str(term), parse_math=False)
-    ax.set_ylabel("contribution")
+    ax.set_ylabel(ylabel, parse_math=False)
 
 
-def _draw_surface(fig, ax, rows, term):
+def _draw_surface(fig, ax, rows, term, ylabel):
     order_a, order_b, _, _, grids = _surfaces(rows, ("student",))
     limit = np.nanmax(np.abs(grids["student"])) if np.isfinite(grids["student"]).any() else 0
     image = ax.imshow(
@@ -674,7 +683,7 @@ def _draw_surface(fig, ax, rows, term):
     ax.set_xlabel(name_a, parse_math=False, fontsize=8)
     ax.set_ylabel(name_b, parse_math=False, fontsize=8)
     ax.set_title(str(term), parse_math=False, fontsize=10)
-    fig.colorbar(image, ax=ax, shrink=0.9, label="contribution")
+    fig.colorbar(image, ax=ax, shrink=0.9).set_label(ylabel, parse_math=False)
 
 
 def plot_calibration(binned, *, curve=None, score_name="score", ax=None):

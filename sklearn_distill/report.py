@@ -44,22 +44,26 @@ body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; 
 h1 { font-size: 1.6em; } h2 { font-size: 1.25em; border-bottom: 1px solid #ccc; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1em 0; }
 th, td { border: 1px solid #ddd; padding: 2px 6px; text-align: right; }
-th { background: #f3f3f3; } td.text { text-align: left; }
+th { background: #f3f3f3; } td.text, th.text { text-align: left; }
 tr.flag td { background: #fff3cd; }
 img { max-width: 100%; height: auto; }
 dl { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: 2px 1em; }
 dt { font-weight: 600; } .note { color: #555; font-size: 0.9em; }
 dd { margin: 0; min-width: 0; overflow-wrap: anywhere; }
 p, li { overflow-wrap: break-word; }
+td.text { white-space: nowrap; }
 @media (max-width: 600px) {
   dl { display: block; } dt { margin-top: 0.4em; } dd { margin-left: 1em; }
   /* a figure squeezed to a phone's width is a thumbnail: keep it legible, scroll sideways */
   p.figure { overflow-x: auto; } p.figure img { max-width: 720px; }
+  /* tables fit a phone's width: long terms and values wrap instead of pushing the
+     difference, the adjusted p and the flag off-screen */
+  table { font-size: 0.75em; } th, td { padding: 2px 3px; }
+  td.text { white-space: normal; overflow-wrap: anywhere; min-width: 4em; }
 }
 .scroll { overflow-x: auto; max-width: 100%; }
 .side { display: flex; flex-wrap: wrap; gap: 0 2em; align-items: flex-start; }
 .side > div { flex: 0 1 auto; min-width: 0; max-width: 100%; }
-td.text { white-space: nowrap; }
 h3 { font-size: 1.05em; margin: 0.6em 0 0.2em 0; }
 details { margin: 0.5em 0 1em 0; } summary { cursor: pointer; font-weight: 600; }
 .verdict { border-left: 4px solid #888; padding: 0.2em 0.8em; background: #f7f7f7; }
@@ -263,11 +267,8 @@ def table_to_html(frame, *, digits=3, flag_column=None, index=True, max_rows=Non
     if index:
         header.append(html.escape(str(frame.index.name or "")))
     header += [html.escape(str(c)) for c in frame.columns]
-    lines = [
-        '<div class="scroll"><table>',
-        "<thead><tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr></thead>",
-    ]
-    lines.append("<tbody>")
+    body = []
+    text_columns = [True] * len(header)  # a column of text only gets a left-aligned header
     flags = shown[flag_column].to_numpy(bool) if flag_column is not None else None
     formatters = formatters or {}
     cell_formats = ([None] if index else []) + [formatters.get(c) for c in frame.columns]
@@ -286,9 +287,20 @@ def table_to_html(frame, *, digits=3, flag_column=None, index=True, max_rows=Non
                 css = "" if numeric else "text"
             else:
                 text, css = _format_cell(value, digits)
+            text_columns[len(cells)] &= css == "text"
             cells.append(f'<td class="{css}">{text}</td>' if css else f"<td>{text}</td>")
-        lines.append(('<tr class="flag">' if flagged else "<tr>") + "".join(cells) + "</tr>")
-    lines.append("</tbody></table></div>")
+        body.append(('<tr class="flag">' if flagged else "<tr>") + "".join(cells) + "</tr>")
+    heads = [
+        f'<th class="text">{h}</th>' if text and len(shown) else f"<th>{h}</th>"
+        for h, text in zip(header, text_columns)
+    ]
+    lines = [
+        '<div class="scroll"><table>',
+        "<thead><tr>" + "".join(heads) + "</tr></thead>",
+        "<tbody>",
+        *body,
+        "</tbody></table></div>",
+    ]
     if max_rows is not None and len(frame) > max_rows:
         lines.append(f'<p class="note">{len(frame) - max_rows} more rows not shown.</p>')
     return "\n".join(lines)

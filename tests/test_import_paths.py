@@ -34,6 +34,11 @@ MOVES = [
         ],
     ),
     (
+        "lightning_distill.losses",
+        "lightning_distill.kd.feature_losses",
+        ["dkd_loss", "dkd_warmup", "rkd_loss", "pkt_loss"],
+    ),
+    (
         "lightning_distill.metrics",
         "lightning_distill.dissection.metric",
         ["NetworkDissection", "DissectionResults", "ThresholdsNotSetError"],

@@ -162,6 +162,7 @@ def tabular_context() -> dict:
         "student": mlp(),
         "teacher": mlp(),
         "grid": torch.rand(64, 5),
+        "digits_teacher": nn.Sequential(nn.Flatten(), nn.Linear(64, 10)),
         "x": torch.rand(16, 1, 8, 8),
     }
 
@@ -266,7 +267,7 @@ def test_readme_snippet(code, expected, tmp_path, monkeypatch):
     if slow and not RUN_ALL:
         pytest.skip("takes minutes: run with README_SNIPPETS=all (make readme)")
     monkeypatch.chdir(tmp_path)  # files the snippet writes land here
-    namespace = {"__name__": "__readme__"}
+    namespace = {"__name__": "__main__"}  # as a script run by the reader
     if context is not None:
         namespace.update(context())
     printed = io.StringIO()

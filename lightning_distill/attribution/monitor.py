@@ -15,6 +15,7 @@ from typing_extensions import override
 # the dissection monitor's rank/world-size lookup: one definition for both monitors
 from lightning_distill._batch import shuffles
 from lightning_distill._distributed import rank_and_world_size
+from lightning_distill._monitoring import random_state_kept, warn_if_never_runs
 from lightning_distill._validation import check_choice, check_integer, fail
 from lightning_distill.attribution.methods import (
     AttributionMethod,
@@ -203,6 +204,10 @@ class AttributionMonitor(Callback):
             resolve_module_names(pl_module, [self.module], argument="module")
 
     @override
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        warn_if_never_runs("AttributionMonitor", self.every_n_epochs, trainer)
+
+    @override
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if (trainer.current_epoch + 1) % self.every_n_epochs:
             return
@@ -258,11 +263,16 @@ class AttributionMonitor(Callback):
     def evaluate(self, pl_module: nn.Module, epoch: int | None = None) -> dict[str, float]:
         """Score the attributions on the probe data now; returns (and records) the scores.
 
-        Under DDP every process must call it (the sums are reduced across processes).
+        Under DDP every process must call it (the sums are reduced across processes). The
+        training's random state is left as it was (reading the probe loader draws a seed).
         """
         model, teacher = self._models(pl_module)
-        rank, world_size = rank_and_world_size()
         device = next(iter(model.parameters()), torch.empty(0)).device
+        with random_state_kept(device):
+            return self._evaluate(pl_module, model, teacher, device, epoch)
+
+    def _evaluate(self, pl_module, model, teacher, device, epoch) -> dict[str, float]:
+        rank, world_size = rank_and_world_size()
         first = _split_batch(next(iter(self.dataloader)))
         chosen = self._chosen_metrics(first, teacher)
         if first["target"] is None:

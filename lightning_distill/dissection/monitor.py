@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from torch.utils.data import DataLoader, IterableDataset, Sampler, Subset
 
 from lightning_distill._batch import shuffles
 from lightning_distill._distributed import rank_and_world_size
+from lightning_distill._monitoring import random_state_kept, warn_if_never_runs
 from lightning_distill._validation import check_integer
 from lightning_distill.dissection.metric import DissectionResults, NetworkDissection
 from lightning_distill.hooks import FeatureHooks, resolve_module_names
@@ -117,6 +119,20 @@ def _share_of_loader(loader: DataLoader, rank: int, world_size: int) -> DataLoad
         persistent_workers=loader.persistent_workers,
         pin_memory_device=loader.pin_memory_device,
     )
+
+
+@contextmanager
+def _probing(module: nn.Module, device: torch.device):
+    """The module in eval mode without gradients, every submodule's mode given back after, and
+    the training's random state untouched (the probe loader draws a seed when iterated)."""
+    modes = {m: m.training for m in module.modules()}
+    module.eval()
+    try:
+        with torch.no_grad(), random_state_kept(device):
+            yield
+    finally:
+        for m, training in modes.items():
+            m.training = training
 
 
 def _thresholds(metric: NetworkDissection):
@@ -300,6 +316,24 @@ class DissectionMonitor(Callback):
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         resolve_module_names(pl_module, [self.layer], argument="layer")
+        for other in trainer.callbacks:
+            if other is not self and isinstance(other, DissectionMonitor):
+                if other.prefix == self.prefix:
+                    raise ValueError(
+                        f"prefix must differ between the DissectionMonitors of one Trainer: "
+                        f"layers {other.layer!r} and {self.layer!r} would both log "
+                        f"'{self.prefix}/detectors', and Lightning would average them; got "
+                        f"prefix={self.prefix!r} twice (e.g. prefix='dissection_<layer>')."
+                    )
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        warn_if_never_runs("DissectionMonitor", self.every_n_epochs, trainer)
+        # a layer the forward does not reach, or flat maps, fail now rather than after an epoch
+        device = next(iter(pl_module.parameters()), torch.empty(0)).device
+        with _probing(pl_module, device):
+            first = next(iter(self._batches(*rank_and_world_size())), None)
+            if first is not None:
+                self._run(pl_module, first[1][:2].to(device))
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if (trainer.current_epoch + 1) % self.every_n_epochs:
@@ -339,6 +373,14 @@ class DissectionMonitor(Callback):
             shape = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
             raise ValueError(
                 f"layer {self.layer!r} must output [batch, units, height, width] maps, got {shape}"
+            )
+        if output.shape[-2:] == (1, 1):
+            warnings.warn(
+                f"layer {self.layer!r} outputs 1 x 1 maps: each unit gives one value per image, "
+                "spread over every pixel, so its IoU measures how much of each image a concept "
+                "covers, not where the unit looks. Dissect a layer with spatial maps.",
+                UserWarning,
+                stacklevel=2,
             )
         if output.is_floating_point() and not torch.isfinite(output).all():
             raise ValueError(
@@ -396,15 +438,8 @@ class DissectionMonitor(Callback):
         resolve_module_names(pl_module, [self.layer], argument="layer")
         rank, world_size = rank_and_world_size()
         device = next(iter(pl_module.parameters()), torch.empty(0)).device
-        modes = {module: module.training for module in pl_module.modules()}
-        pl_module.eval()
-        try:
-            with torch.no_grad():
-                results = self._dissect(pl_module, device, rank, world_size, epoch)
-        finally:
-            for module, training in modes.items():
-                module.training = training
-        return results
+        with _probing(pl_module, device):
+            return self._dissect(pl_module, device, rank, world_size, epoch)
 
     def _dissect(self, pl_module, device, rank, world_size, epoch) -> DissectionResults:
         keep = self.top_k if self.save_dir is not None else 0

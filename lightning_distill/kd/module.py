@@ -539,7 +539,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                     f"alpha must be 0 without a teacher; got {alpha!r}. Pass alpha=0.0 to "
                     "train the student on labels alone, or to load a checkpoint's student "
                     "without its teacher: load_from_checkpoint(path, student=..., "
-                    "teacher=None, alpha=0.0, features=None)."
+                    "teacher=None, alpha=0.0, features=None, cache_teacher=False)."
                 )
             if specs:
                 raise ValueError(
@@ -547,7 +547,10 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                     "checkpoint's student alone, pass features=None too)."
                 )
             if cache_teacher:
-                raise ValueError("cache_teacher must be False without a teacher; got True.")
+                raise ValueError(
+                    "cache_teacher must be False without a teacher; got True (to load a "
+                    "checkpoint's student alone, pass cache_teacher=False too)."
+                )
         if cache_teacher and augment is not None:
             raise ValueError(
                 "cache_teacher must be False with augment=...: the teacher labels each "

@@ -161,3 +161,33 @@ def test_plot_attribution_maps(cells, tmp_path):
     other = Figure()
     axes = other.subplots(3, 3)
     assert plot_attribution_maps(cells.images[:3], maps, axes=axes) is other
+
+
+def test_the_monitor_leaves_the_trainings_random_state_alone(cells):
+    """Reading the probe loader draws a seed from torch's generator; a fit with the monitor must
+    train exactly as the same fit without it (a shuffled training loader)."""
+
+    def fit(with_monitor: bool) -> dict:
+        torch.manual_seed(3)
+        module = StudentWithTeacher(lr=0.05)
+        callbacks = [AttributionMonitor(DataLoader(cells, batch_size=8))] if with_monitor else []
+        torch.manual_seed(4)
+        loader = DataLoader(cells.classification(), batch_size=8, shuffle=True)
+        quiet_trainer(max_epochs=3, callbacks=callbacks).fit(module, loader)
+        return {k: v.clone() for k, v in module.student.state_dict().items()}
+
+    plain, monitored = fit(False), fit(True)
+    assert all(torch.equal(plain[k], monitored[k]) for k in plain)
+    module, monitor = StudentWithTeacher(), AttributionMonitor(DataLoader(cells, batch_size=8))
+    state = torch.get_rng_state()  # building the networks seeds torch: read it after
+    monitor.evaluate(module)
+    assert torch.equal(state, torch.get_rng_state())
+
+
+def test_a_schedule_longer_than_the_fit_is_warned_about(cells):
+    monitor = AttributionMonitor(DataLoader(cells, batch_size=8), every_n_epochs=5)
+    with pytest.warns(UserWarning, match="every 5-th epoch, and this fit has max_epochs=2"):
+        quiet_trainer(max_epochs=2, callbacks=[monitor], limit_train_batches=1).fit(
+            StudentWithTeacher(), DataLoader(cells.classification(), batch_size=8)
+        )
+    assert monitor.history == []

@@ -111,6 +111,7 @@ def test_multiclass_teacher_softmax(data):
     )
     line = fig.axes[0].get_lines()[0]
     np.testing.assert_allclose(line.get_ydata(), rows.sort_values("value")["score"].to_numpy())
+    assert fig.axes[0].get_ylabel() == "contribution (log-odds)"  # the scale it mimics
 
 
 def test_decision_function_response(data):

@@ -262,6 +262,9 @@ def test_plot_shapes_draws_each_terms_scores(fitted):
 
     one = plot_shapes(table, ["kind"])
     assert [ax.get_title() for ax in one.axes] == ["kind"]
+    named = plot_shapes(table, ["kind", pair], ylabel="contribution ($)")
+    labels = [ax.get_ylabel() for ax in named.axes]
+    assert labels.count("contribution ($)") == 2  # the panel and the heatmap's colour bar
 
 
 def test_plot_shapes_bad_input_and_classes(fitted):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import lightning as L
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -393,3 +394,50 @@ def test_the_histogram_range_advice_says_how_to_give_it_to_the_monitor(concepts)
     (advice,) = [w for w in caught if "outside histogram_range" in str(w.message)]
     assert "metric_kwargs={'histogram_range': (low, high)}" in str(advice.message)
     assert advice.filename == __file__  # at the line that called dissect()
+
+
+def test_the_monitor_leaves_the_trainings_random_state_alone(concepts):
+    def fit(with_monitor: bool) -> dict:
+        model = TinyNet(seed=2)
+        monitors = [DissectionMonitor(probe_loader(concepts), "features.4")] if with_monitor else []
+        torch.manual_seed(4)
+        loader = DataLoader(concepts.classification(), batch_size=16, shuffle=True)
+        quiet_trainer(max_epochs=3, callbacks=monitors).fit(model, loader)
+        return {k: v.clone() for k, v in model.state_dict().items()}
+
+    plain, monitored = fit(False), fit(True)
+    assert all(torch.equal(plain[k], monitored[k]) for k in plain)
+    model, monitor = TinyNet(), DissectionMonitor(probe_loader(concepts), "features.4")
+    state = torch.get_rng_state()  # TinyNet() seeds torch: read the state after building it
+    monitor.dissect(model)
+    assert torch.equal(state, torch.get_rng_state())
+
+
+def test_two_monitors_with_one_prefix_are_refused(concepts):
+    first = DissectionMonitor(probe_loader(concepts), "features.1")
+    second = DissectionMonitor(probe_loader(concepts), "features.4")
+    trainer = quiet_trainer(max_epochs=1, callbacks=[first, second])
+    with pytest.raises(ValueError, match="prefix must differ between the DissectionMonitors"):
+        trainer.fit(TinyNet(), DataLoader(concepts.classification(), batch_size=16))
+
+
+def test_layer_mistakes_fail_before_training_and_1x1_maps_are_warned_about(concepts):
+    class Steps(L.Callback):
+        steps = 0
+
+        def on_train_batch_end(self, *args):
+            Steps.steps += 1
+
+    monitor = DissectionMonitor(probe_loader(concepts), "head.1")  # pooled: [B, 10, 1, 1]
+    with pytest.warns(UserWarning, match=r"'head\.1' outputs 1 x 1 maps"):
+        monitor.dissect(TinyNet())
+    flat = DissectionMonitor(probe_loader(concepts), "head.2")  # flattened: [B, 10]
+    trainer = quiet_trainer(max_epochs=1, callbacks=[flat, Steps()])
+    with pytest.raises(ValueError, match=r"'head\.2' must output \[batch, units, height, width\]"):
+        trainer.fit(TinyNet(), DataLoader(concepts.classification(), batch_size=16))
+    assert Steps.steps == 0  # refused at the start of the fit, not after an epoch
+    late = DissectionMonitor(probe_loader(concepts), "features.4", every_n_epochs=3)
+    with pytest.warns(UserWarning, match="every 3-th epoch, and this fit has max_epochs=1"):
+        quiet_trainer(max_epochs=1, callbacks=[late]).fit(
+            TinyNet(), DataLoader(concepts.classification(), batch_size=16)
+        )
