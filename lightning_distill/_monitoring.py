@@ -1,8 +1,13 @@
 """What the monitors (``DissectionMonitor``, ``AttributionMonitor``) share as Lightning callbacks.
 
 - A monitor reads its probe data without touching the training's random state: iterating a
-  ``DataLoader`` draws its base seed from torch's global generator, which would shift the next
-  epoch's shuffle, so a run with a monitor would train otherwise than the same run without it.
+  ``DataLoader`` draws its base seed from torch's global CPU generator, which would shift the
+  next epoch's shuffle, so a run with a monitor would train otherwise than the same run without
+  it. Torch's CPU generator and the model's CUDA device's are given back (numpy's and Python's
+  are not touched by a loader and are not restored).
+- ``AttributionMonitor``'s probe data can be read again (it reads the first batch apart).
+- Monitors of one kind in one Trainer log under distinct prefixes (Lightning would average
+  the values of two monitors logging one name).
 - It says at the start of a fit when its schedule never reaches an epoch of that fit.
 """
 
@@ -15,7 +20,34 @@ from contextlib import contextmanager
 import lightning as L
 import torch
 
-__all__ = ["random_state_kept", "warn_if_never_runs"]
+__all__ = [
+    "check_reiterable",
+    "check_unique_prefix",
+    "random_state_kept",
+    "warn_if_never_runs",
+]
+
+
+def check_reiterable(dataloader) -> None:
+    """Refuse a one-shot iterator (a generator) as probe data."""
+    if isinstance(dataloader, Iterator):
+        raise TypeError(
+            "dataloader must be probe data that can be read again (a DataLoader, a list of "
+            f"batches); got a one-shot {type(dataloader).__name__}, which the monitor's passes "
+            "would exhaust."
+        )
+
+
+def check_unique_prefix(trainer: L.Trainer, monitor, what: str) -> None:
+    """Refuse another monitor of ``monitor``'s class in ``trainer`` logging under its prefix."""
+    for other in trainer.callbacks:
+        if other is not monitor and type(other) is type(monitor) and other.prefix == monitor.prefix:
+            raise ValueError(
+                f"prefix must differ between the {type(monitor).__name__}s of one Trainer: "
+                f"{what(other)} and {what(monitor)} would both log under "
+                f"'{monitor.prefix}/...', and Lightning would average their values; got "
+                f"prefix={monitor.prefix!r} twice."
+            )
 
 
 @contextmanager
@@ -30,7 +62,8 @@ def random_state_kept(device: torch.device) -> Iterator[None]:
 
 
 def warn_if_never_runs(monitor: str, every_n_epochs: int, trainer: L.Trainer) -> None:
-    """Warn when a fit of ``trainer.max_epochs`` epochs ends before the first scheduled run."""
+    """Warn when a fit of ``trainer.max_epochs`` epochs ends before the first scheduled run (a
+    fit bounded by ``max_steps`` or ``max_time`` alone is not checked)."""
     max_epochs = trainer.max_epochs
     if max_epochs is not None and 0 <= max_epochs < every_n_epochs:
         warnings.warn(

@@ -1066,5 +1066,7 @@ class DistilledGAM(DistillerBase):
 
         check_is_fitted(self, "students_")
         scale = "log-odds" if self._is_classifier_like else "the teacher's units"
+        if self._is_classifier_like and self.temperature != 1:
+            scale = f"log-odds / {self.temperature:g}"  # the temperature divides them
         kwargs.setdefault("ylabel", f"contribution ({scale})")
         return plot_shapes(self.shape_functions(confidence), terms, class_=class_, **kwargs)

@@ -287,7 +287,8 @@ def table_to_html(frame, *, digits=3, flag_column=None, index=True, max_rows=Non
                 css = "" if numeric else "text"
             else:
                 text, css = _format_cell(value, digits)
-            text_columns[len(cells)] &= css == "text"
+            if not (pd.api.types.is_scalar(value) and pd.isna(value)):  # an empty cell says nothing
+                text_columns[len(cells)] &= css == "text"
             cells.append(f'<td class="{css}">{text}</td>' if css else f"<td>{text}</td>")
         body.append(('<tr class="flag">' if flagged else "<tr>") + "".join(cells) + "</tr>")
     heads = [

@@ -15,7 +15,12 @@ from typing_extensions import override
 # the dissection monitor's rank/world-size lookup: one definition for both monitors
 from lightning_distill._batch import shuffles
 from lightning_distill._distributed import rank_and_world_size
-from lightning_distill._monitoring import random_state_kept, warn_if_never_runs
+from lightning_distill._monitoring import (
+    check_reiterable,
+    check_unique_prefix,
+    random_state_kept,
+    warn_if_never_runs,
+)
 from lightning_distill._validation import check_choice, check_integer, fail
 from lightning_distill.attribution.methods import (
     AttributionMethod,
@@ -153,6 +158,7 @@ class AttributionMonitor(Callback):
         super().__init__()
         if not hasattr(dataloader, "__iter__"):
             fail("dataloader", "an iterable of probe batches", type(dataloader).__name__, TypeError)
+        check_reiterable(dataloader)
         if shuffles(dataloader):
             fail(
                 "dataloader",
@@ -202,6 +208,9 @@ class AttributionMonitor(Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.module is not None:
             resolve_module_names(pl_module, [self.module], argument="module")
+        check_unique_prefix(
+            trainer, self, lambda monitor: f"module {monitor.module or 'the whole module'!r}"
+        )
 
     @override
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -263,8 +272,9 @@ class AttributionMonitor(Callback):
     def evaluate(self, pl_module: nn.Module, epoch: int | None = None) -> dict[str, float]:
         """Score the attributions on the probe data now; returns (and records) the scores.
 
-        Under DDP every process must call it (the sums are reduced across processes). The
-        training's random state is left as it was (reading the probe loader draws a seed).
+        Under DDP every process must call it (the sums are reduced across processes). Torch's
+        random state is given back afterwards (reading the probe loader draws a seed), so a
+        random attribution method gives the same scores on every call.
         """
         model, teacher = self._models(pl_module)
         device = next(iter(model.parameters()), torch.empty(0)).device

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,11 @@ from torch.utils.data import DataLoader, IterableDataset, Sampler, Subset
 
 from lightning_distill._batch import shuffles
 from lightning_distill._distributed import rank_and_world_size
-from lightning_distill._monitoring import random_state_kept, warn_if_never_runs
+from lightning_distill._monitoring import (
+    check_unique_prefix,
+    random_state_kept,
+    warn_if_never_runs,
+)
 from lightning_distill._validation import check_integer
 from lightning_distill.dissection.metric import DissectionResults, NetworkDissection
 from lightning_distill.hooks import FeatureHooks, resolve_module_names
@@ -305,6 +309,7 @@ class DissectionMonitor(Callback):
         # build a throw-away metric now so that bad metric arguments fail at construction
         NetworkDissection(1, self.label_names, self.label_categories, **self.metric_kwargs)
         self.metric: NetworkDissection | None = None
+        self._warned_flat_maps = False
         self.history: list[dict[str, Any]] = []
         self.last_results: DissectionResults | None = None
 
@@ -316,24 +321,19 @@ class DissectionMonitor(Callback):
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         resolve_module_names(pl_module, [self.layer], argument="layer")
-        for other in trainer.callbacks:
-            if other is not self and isinstance(other, DissectionMonitor):
-                if other.prefix == self.prefix:
-                    raise ValueError(
-                        f"prefix must differ between the DissectionMonitors of one Trainer: "
-                        f"layers {other.layer!r} and {self.layer!r} would both log "
-                        f"'{self.prefix}/detectors', and Lightning would average them; got "
-                        f"prefix={self.prefix!r} twice (e.g. prefix='dissection_<layer>')."
-                    )
+        check_unique_prefix(trainer, self, lambda monitor: f"layer {monitor.layer!r}")
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         warn_if_never_runs("DissectionMonitor", self.every_n_epochs, trainer)
         # a layer the forward does not reach, or flat maps, fail now rather than after an epoch
+        if isinstance(self.dataloader, Iterator):
+            return  # a one-shot iterator: its batches are kept for the dissection
         device = next(iter(pl_module.parameters()), torch.empty(0)).device
         with _probing(pl_module, device):
-            first = next(iter(self._batches(*rank_and_world_size())), None)
+            # the whole probe's first batch, on every process alike
+            first = next(iter(self.dataloader), None)
             if first is not None:
-                self._run(pl_module, first[1][:2].to(device))
+                self._run(pl_module, _split_batch(first)[0][:2].to(device))
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if (trainer.current_epoch + 1) % self.every_n_epochs:
@@ -374,7 +374,8 @@ class DissectionMonitor(Callback):
             raise ValueError(
                 f"layer {self.layer!r} must output [batch, units, height, width] maps, got {shape}"
             )
-        if output.shape[-2:] == (1, 1):
+        if output.shape[-2:] == (1, 1) and not self._warned_flat_maps:
+            self._warned_flat_maps = True  # once per monitor
             warnings.warn(
                 f"layer {self.layer!r} outputs 1 x 1 maps: each unit gives one value per image, "
                 "spread over every pixel, so its IoU measures how much of each image a concept "

@@ -191,3 +191,14 @@ def test_a_schedule_longer_than_the_fit_is_warned_about(cells):
             StudentWithTeacher(), DataLoader(cells.classification(), batch_size=8)
         )
     assert monitor.history == []
+
+
+def test_two_monitors_with_one_prefix_and_one_shot_probes_are_refused(cells):
+    probe = DataLoader(cells, batch_size=8)
+    student = AttributionMonitor(probe, module="student")
+    teacher = AttributionMonitor(probe, module="teacher")
+    trainer = quiet_trainer(callbacks=[student, teacher], limit_train_batches=1)
+    with pytest.raises(ValueError, match="prefix must differ between the AttributionMonitors"):
+        trainer.fit(StudentWithTeacher(), DataLoader(cells.classification(), batch_size=8))
+    with pytest.raises(TypeError, match="one-shot generator"):
+        AttributionMonitor(batch for batch in probe)

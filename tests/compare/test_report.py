@@ -89,6 +89,14 @@ def test_table_keeps_integer_columns_integer():
     assert "<td>1000</td>" in page and "<td>0.500</td>" in page
 
 
+def test_text_columns_get_left_aligned_headers():
+    frame = pd.DataFrame({"term": ["age", "sex"], "value": ["18", None], "difference": [0.5, -0.1]})
+    page = table_to_html(frame, index=False)
+    assert '<th class="text">term</th>' in page
+    assert '<th class="text">value</th>' in page  # an empty cell does not make it numeric
+    assert "<th>difference</th>" in page
+
+
 def test_table_flags_and_truncates():
     frame = pd.DataFrame({"v": [1.0, 2.0, 3.0], "flag": [True, False, True]})
     page = table_to_html(frame, flag_column="flag", max_rows=2)

@@ -429,8 +429,10 @@ def test_layer_mistakes_fail_before_training_and_1x1_maps_are_warned_about(conce
             Steps.steps += 1
 
     monitor = DissectionMonitor(probe_loader(concepts), "head.1")  # pooled: [B, 10, 1, 1]
-    with pytest.warns(UserWarning, match=r"'head\.1' outputs 1 x 1 maps"):
+    with pytest.warns(UserWarning, match=r"'head\.1' outputs 1 x 1 maps") as caught:
         monitor.dissect(TinyNet())
+        monitor.dissect(TinyNet())
+    assert sum("1 x 1 maps" in str(w.message) for w in caught) == 1  # once per monitor
     flat = DissectionMonitor(probe_loader(concepts), "head.2")  # flattened: [B, 10]
     trainer = quiet_trainer(max_epochs=1, callbacks=[flat, Steps()])
     with pytest.raises(ValueError, match=r"'head\.2' must output \[batch, units, height, width\]"):
