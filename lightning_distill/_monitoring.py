@@ -21,11 +21,23 @@ import lightning as L
 import torch
 
 __all__ = [
+    "as_module_input",
     "check_reiterable",
     "check_unique_prefix",
     "random_state_kept",
     "warn_if_never_runs",
 ]
+
+
+def as_module_input(images: torch.Tensor, module: torch.nn.Module) -> torch.Tensor:
+    """Probe images on the module's device, and in its floating dtype when both are floating
+    (a Trainer's ``precision="64-true"`` casts the module, not the probe data)."""
+    param = next(module.parameters(), None)
+    if param is None:
+        return images
+    if images.is_floating_point() and param.is_floating_point():
+        return images.to(device=param.device, dtype=param.dtype)
+    return images.to(param.device)
 
 
 def check_reiterable(dataloader) -> None:

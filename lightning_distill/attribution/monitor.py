@@ -16,6 +16,7 @@ from typing_extensions import override
 from lightning_distill._batch import shuffles
 from lightning_distill._distributed import rank_and_world_size
 from lightning_distill._monitoring import (
+    as_module_input,
     check_reiterable,
     check_unique_prefix,
     random_state_kept,
@@ -319,7 +320,7 @@ class AttributionMonitor(Callback):
             return model(images).argmax(1)
 
     def _update(self, model, teacher, batch, chosen, metrics, device) -> None:
-        images = batch["image"].to(device)
+        images = as_module_input(batch["image"], model)
         targets = self._targets(model, images, batch["target"].to(device))
         maps = attribute(model, images, targets, self.method, **self.method_kwargs)
         if "localisation" in chosen:
@@ -341,7 +342,7 @@ class AttributionMonitor(Callback):
     def _save_picture(self, model, teacher, first, device, epoch) -> None:
         from lightning_distill.attribution.plotting import plot_attribution_maps
 
-        images = first["image"][: self.plot_images].to(device)
+        images = as_module_input(first["image"][: self.plot_images], model)
         labels = first["target"][: self.plot_images].to(device)
         with evaluation_mode(model):
             targets = self._targets(model, images, labels)

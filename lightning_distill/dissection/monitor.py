@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, IterableDataset, Sampler, Subset
 from lightning_distill._batch import shuffles
 from lightning_distill._distributed import rank_and_world_size
 from lightning_distill._monitoring import (
+    as_module_input,
     check_unique_prefix,
     random_state_kept,
     warn_if_never_runs,
@@ -356,6 +357,7 @@ class DissectionMonitor(Callback):
 
     # ------------------------------------------------------------------ dissection
     def _run(self, pl_module: nn.Module, images: Tensor) -> Tensor:
+        images = as_module_input(images, pl_module)
         with FeatureHooks(pl_module, [self.layer], detach=True) as hooks:
             if self.forward is None:
                 pl_module(images)

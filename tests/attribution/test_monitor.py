@@ -61,7 +61,7 @@ def expected_scores(module: StudentWithTeacher, data: SyntheticCells) -> dict[st
     five, local, agree = FiveBandScore(), AttributionLocalisation(), AttributionAgreement()
     module.eval()
     for start in range(0, len(data), 8):
-        x = data.images[start : start + 8]
+        x = data.images[start : start + 8].to(next(module.parameters()).dtype)
         y = data.targets[start : start + 8]
         maps = attribute(module.student, x, y, "Saliency")
         five.update(maps, data.heatmaps[start : start + 8])
@@ -202,3 +202,11 @@ def test_two_monitors_with_one_prefix_and_one_shot_probes_are_refused(cells):
         trainer.fit(StudentWithTeacher(), DataLoader(cells.classification(), batch_size=8))
     with pytest.raises(TypeError, match="one-shot generator"):
         AttributionMonitor(batch for batch in probe)
+
+
+def test_float32_probes_are_read_into_a_float64_fit(cells):
+    monitor = AttributionMonitor(DataLoader(cells, batch_size=8), module="student")
+    trainer = quiet_trainer(callbacks=[monitor], limit_train_batches=1, precision="64-true")
+    trainer.fit(StudentWithTeacher(), DataLoader(cells.classification(), batch_size=8))
+    expected = expected_scores(StudentWithTeacher().double(), cells)
+    assert monitor.history[0]["localisation"] == pytest.approx(expected["localisation"], rel=1e-9)

@@ -443,3 +443,20 @@ def test_layer_mistakes_fail_before_training_and_1x1_maps_are_warned_about(conce
         quiet_trainer(max_epochs=1, callbacks=[late]).fit(
             TinyNet(), DataLoader(concepts.classification(), batch_size=16)
         )
+
+
+def test_the_monitor_reads_float32_probes_into_a_float64_fit(concepts):
+    monitor = DissectionMonitor(probe_loader(concepts), "features.4", quantile=0.9)
+    trainer = quiet_trainer(max_epochs=1, callbacks=[monitor], precision="64-true")
+    model = TinyNet(seed=1)
+    trainer.fit(model, DataLoader(concepts.classification(), batch_size=16))
+    assert next(model.parameters()).dtype == torch.float64
+    # the trained float64 net dissected by hand, on float64 probe images
+    expected = DissectionMonitor(
+        [{**b, "image": b["image"].double()} for b in probe_loader(concepts)],
+        "features.4",
+        quantile=0.9,
+        label_names=concepts.label_names,
+        label_categories=concepts.label_categories,
+    ).dissect(model)
+    assert monitor.last_results.units.equals(expected.units)
