@@ -1479,6 +1479,12 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         self.stability_ = pd.concat(tables, ignore_index=True)[
             ["model", "term", *tables[0].columns.drop(["model", "term"])]
         ]
+        # what the report says of the table (dropped with it by the next fit)
+        self.stability_settings_ = {
+            "n_refits": n_refits,
+            "bootstrap": bootstrap,
+            "threshold": threshold,
+        }
         return self.stability_
 
     def _check_same_data(self, X, y01, scores, groups=None):

@@ -746,7 +746,8 @@ def _block_texts(blocks) -> list[str]:
     for term, part in flagged.groupby("term", sort=False):
         total = int((blocks["term"] == term).sum())
         before = int((raw["term"] == term).sum())
-        row = _largest(part, 1).iloc[0]
+        # the flagged block of largest difference, as summary() names it
+        row = part.loc[part["difference"].abs().idxmax()]
         count = f"{len(part)} of {total} block{'s' if total > 1 else ''}"
         lines.append(
             f"{term}, on coarse blocks: {count} differ{'s' if len(part) == 1 else ''} after the "
@@ -776,7 +777,8 @@ def _block_texts(blocks) -> list[str]:
     if len(largest):
         row = largest.iloc[0]
         text += (
-            f". The largest difference, {row.term} at {_block_label(row)}: mimic "
+            f". The clearest difference (largest standardised), {row.term} at "
+            f"{_block_label(row)}: mimic "
             f"{row.mimic:.3f}, outcome {row.outcome:.3f} (p {format_p_value(row.p_value)}, "
             f"adjusted {format_p_value(row.p_value_bh)})"
         )
@@ -1163,10 +1165,7 @@ def audit_report_sections(
         sections.append(
             Section(
                 "Stability across refits",
-                paragraphs=[
-                    "Importance and shape of each term across refits on bootstrap samples; "
-                    "flagged terms should not carry a conclusion on their own."
-                ],
+                paragraphs=[_stability_paragraph(audit)],
                 tables=[Table(stability, flag_column="unstable", index=False)],
             )
         )
@@ -1244,9 +1243,74 @@ def audit_report_sections(
         "three-way cross-fits (missing-feature test)": audit.n_crossfits,
         "confidence level": level,
     }
+    settings.update(_reproduction_settings(audit, test))
     settings.update(description or {})
     sections.append(Section("Audit settings", items=settings))
     return sections
+
+
+def _stability_paragraph(audit) -> str:
+    """What the stability table measured, and how to read its flags."""
+    done = getattr(audit, "stability_settings_", None)
+    if done is None:  # a table stored by an earlier version
+        how = "across refits"
+        threshold = "the threshold"
+    else:
+        rows = "bootstrap samples of the rows" if done["bootstrap"] else "the same rows"
+        how = f"across {done['n_refits']} refits of both models on {rows}, with new seeds"
+        threshold = f"{done['threshold']:g}"
+    return (
+        f"Importance and shape of each term {how}. A term is marked unstable when its "
+        f"importance's coefficient of variation, or its shape noise (the spread between refits "
+        f"next to the shape's own spread), exceeds {threshold}, or when its importance rank "
+        "changes between refits. A nearly flat shape is marked by its shape noise (its form is "
+        "not reliable, though a term that small says little either way), and terms of about "
+        "equal importance swap ranks easily, so many terms can be marked. A marked term should "
+        "not carry a conclusion on its own; the comparison's flags already allow for the "
+        "spread between the models' bags."
+    )
+
+
+def _reproduction_settings(audit, test) -> dict:
+    """What a reader needs to run the audit again: seeds, settings, versions, date."""
+    import datetime
+    import platform
+
+    import interpret
+    import numpy
+    import scipy
+    import sklearn
+
+    import sklearn_distill
+
+    pairs = getattr(audit, "interaction_pairs_", [])
+    shown = ", ".join(" & ".join(map(str, pair)) for pair in pairs)
+    settings = {
+        "random_state": repr(audit.random_state),
+        "min_weight (rows to test a value)": audit.min_weight,
+        "interaction pairs": f"{len(pairs)}" + (f": {shown}" if pairs else ""),
+        "missing-feature test resamples": int(test["n_bootstrap"].iloc[0]),
+    }
+    done = getattr(audit, "stability_settings_", None)
+    if done is not None:
+        settings["stability refits"] = (
+            f"{done['n_refits']} ({'bootstrap samples' if done['bootstrap'] else 'same rows'}, "
+            f"threshold {done['threshold']:g})"
+        )
+    versions = {
+        "interpretable-distill": sklearn_distill.__version__,
+        "interpret": getattr(interpret, "__version__", "?"),
+        "scikit-learn": sklearn.__version__,
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "pandas": pd.__version__,
+        "Python": platform.python_version(),
+    }
+    settings["versions"] = ", ".join(f"{k} {v}" for k, v in versions.items())
+    settings["report written"] = datetime.datetime.now(datetime.timezone.utc).strftime(
+        "%Y-%m-%d %H:%M UTC"
+    )
+    return settings
 
 
 def _rules_section(rule_tree, rule_fidelity):

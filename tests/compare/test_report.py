@@ -494,6 +494,24 @@ def test_audit_report_reads_in_order_with_its_findings(fitted_audit, tmp_path):
     assert headings.index("The black box as rules") < headings.index(
         "Shape functions: mimic against outcome model"
     )
+    # what a reader needs to run it again: seeds, settings, versions, date
+    import interpret
+    import sklearn
+
+    settings = page[page.index("<h2>Audit settings</h2>") :]
+    for key, value in [
+        ("random_state", "0"),
+        ("min_weight (rows to test a value)", "10"),
+        ("interaction pairs", f"1: {' &amp; '.join(audit.interaction_pairs_[0])}"),
+        ("missing-feature test resamples", "50"),
+        ("stability refits", "2 (bootstrap samples, threshold 0.25)"),
+    ]:
+        assert f"<dt>{html.escape(key)}</dt><dd>{value}</dd>" in settings, key
+    assert f"interpret {interpret.__version__}" in settings
+    assert f"scikit-learn {sklearn.__version__}" in settings
+    assert "report written" in settings
+    stability_part = page[page.index("<h2>Stability across refits</h2>") :]
+    assert "across 2 refits of both models on bootstrap samples" in stability_part
     rules_part = page[page.index("The black box as rules") :]
     rules_table = rules_part[: rules_part.index("</table>")]
     assert rules_table.count("<tr>") - 1 == len(tree.rules())
@@ -606,12 +624,23 @@ def test_block_findings_name_the_flagged_blocks_or_what_the_blocks_could_see():
         "the largest, "
     )
     assert "a [0, 1), b x: mimic 0.100, outcome 0.900 (adjusted p 0.001, 400 rows)" in line
+    # two flagged blocks: the one of largest difference is named, as summary() names it,
+    # though the other is the clearer (larger z)
+    two = blocks.assign(
+        difference=[-0.8, 0.9, -0.1, -0.05], z=[-5.0, 3.0, -0.5, -0.2],
+        significant_bh=[True, True, False, False], significant=[True, True, False, False],
+    )  # fmt: skip
+    (line,) = _block_texts(two)
+    assert "2 of 3 blocks differ" in line and "the largest, a [1, 2], b x" in line
     # significant alone but not after the adjustment: said, with what it means
     quiet = blocks.assign(significant_bh=False, p_value_bh=0.07)
     (line,) = _block_texts(quiet)
     assert line.startswith("No interaction block differs after the adjustment (4 blocks of 2")
     assert "median 395 rows per block; 1 differed before it, in a & b)" in line
-    assert "The largest difference, a & b at a [0, 1), b x: mimic 0.100, outcome 0.900 " in line
+    assert (
+        "The clearest difference (largest standardised), a & b at a [0, 1), b x: mimic 0.100, "
+        "outcome 0.900 " in line
+    )
     assert "(p < 0.001, adjusted 0.070): significant alone" in line
     calm = quiet.assign(significant=False)
     (line,) = _block_texts(calm)
