@@ -1196,6 +1196,33 @@ def audit_report_sections(
                 index=False,
             )
         )
+    if blocks is not None and len(blocks):
+        # the coarse blocks beside the values: a flagged block is a finding too
+        named = blocks.assign(label=[_block_label(row) for row in blocks.itertuples()])
+        flagged_blocks = named[named["significant_bh"].to_numpy(bool)]
+        if len(flagged_blocks):
+            tables.append(
+                Table(
+                    _compact(flagged_blocks.sort_values(["term", "p_value"])).drop(
+                        columns="flagged", errors="ignore"
+                    ),
+                    heading=f"Flagged interaction blocks ({len(flagged_blocks)})",
+                    formatters=_COMPACT_FORMATS,
+                    index=False,
+                )
+            )
+        block_formats = {"weight": _format_weight}
+        block_formats.update({c: format_p_value for c in ("p_value", "p_value_bh")})
+        tables.append(
+            Table(
+                named.drop(columns=[c for c in ("features", "block") if c in named]),
+                heading=f"All {len(named)} interaction blocks, every column",
+                formatters=block_formats,
+                index=False,
+                flag_column="significant_bh",
+                hidden=True,
+            )
+        )
     tables.append(
         Table(
             full[~pairs],

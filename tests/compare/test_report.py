@@ -510,6 +510,11 @@ def test_audit_report_reads_in_order_with_its_findings(fitted_audit, tmp_path):
     assert f"interpret {interpret.__version__}" in settings
     assert f"scikit-learn {sklearn.__version__}" in settings
     assert "report written" in settings
+    # the coarse blocks have their table beside the values, flagged ones listed apart
+    blocks = audit.compare_interactions()
+    assert f"All {len(blocks)} interaction blocks, every column" in page
+    n_flagged = int(blocks["significant_bh"].sum())
+    assert (f"Flagged interaction blocks ({n_flagged})" in page) == (n_flagged > 0)
     stability_part = page[page.index("<h2>Stability across refits</h2>") :]
     assert "across 2 refits of both models on bootstrap samples" in stability_part
     rules_part = page[page.index("The black box as rules") :]
