@@ -316,10 +316,11 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
             raise ValueError(f"batch must hold at least one sample; got shape {tuple(x.shape)}.")
         if not torch.isfinite(x).all():
             raise ValueError("batch contains NaN or infinite values; AWD needs finite signals.")
-        if tuple(x.shape[1:]) not in self._checked_shapes:
+        sample_shape = tuple(x.shape[1:])
+        if sample_shape not in self._checked_shapes:
             check_levels(self.levels, min(x.shape[-self.dim :]), self.h0.shape[-1])
             self._check_teacher_reads(x)
-            self._checked_shapes.add(tuple(x.shape[1:]))
+            self._checked_shapes.add(sample_shape)
         return x
 
     def _check_teacher_reads(self, x: torch.Tensor) -> None:

@@ -150,6 +150,10 @@ def _inputs_checked():
         _INPUTS_CHECKED.reset(token)
 
 
+#: The start of the error for activations holding NaN or inf (a caller may add context to it).
+NON_FINITE_MESSAGE = "activations contain NaN or inf values"
+
+
 def _check_activations(activations: Tensor) -> None:
     if _INPUTS_CHECKED.get():
         return
@@ -163,7 +167,7 @@ def _check_activations(activations: Tensor) -> None:
     if not activations.is_floating_point():
         raise TypeError(f"activations must be a floating point tensor, got {activations.dtype}")
     if not torch.isfinite(activations).all():
-        raise ValueError("activations contain NaN or inf values")
+        raise ValueError(NON_FINITE_MESSAGE)
 
 
 def activation_histogram(activations: Tensor, buckets: LogBuckets) -> tuple[Tensor, Tensor, Tensor]:

@@ -23,6 +23,7 @@ from lightning_distill._monitoring import (
     warn_if_never_runs,
 )
 from lightning_distill._validation import check_integer
+from lightning_distill.dissection.functional import NON_FINITE_MESSAGE
 from lightning_distill.dissection.metric import DissectionResults, NetworkDissection
 from lightning_distill.hooks import FeatureHooks, resolve_module_names
 
@@ -334,7 +335,7 @@ class DissectionMonitor(Callback):
             # the whole probe's first batch, on every process alike
             first = next(iter(self.dataloader), None)
             if first is not None:
-                self._run(pl_module, _split_batch(first)[0][:2].to(device))
+                self._run(pl_module, _split_batch(first)[0][:2])
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if (trainer.current_epoch + 1) % self.every_n_epochs:
@@ -384,11 +385,6 @@ class DissectionMonitor(Callback):
                 "covers, not where the unit looks. Dissect a layer with spatial maps.",
                 UserWarning,
                 stacklevel=2,
-            )
-        if output.is_floating_point() and not torch.isfinite(output).all():
-            raise ValueError(
-                f"layer {self.layer!r} output NaN or inf values on a probe batch of shape "
-                f"{tuple(images.shape)}: a diverged model cannot be dissected."
             )
         return output if output.is_floating_point() else output.float()
 
@@ -442,7 +438,16 @@ class DissectionMonitor(Callback):
         rank, world_size = rank_and_world_size()
         device = next(iter(pl_module.parameters()), torch.empty(0)).device
         with _probing(pl_module, device):
-            return self._dissect(pl_module, device, rank, world_size, epoch)
+            try:
+                return self._dissect(pl_module, device, rank, world_size, epoch)
+            except ValueError as error:
+                # the metric checks the maps' values (once per batch); say whose they are
+                if not str(error).startswith(NON_FINITE_MESSAGE):
+                    raise
+                raise ValueError(
+                    f"layer {self.layer!r} output NaN or inf values on the probe: a diverged "
+                    "model cannot be dissected."
+                ) from error
 
     def _dissect(self, pl_module, device, rank, world_size, epoch) -> DissectionResults:
         keep = self.top_k if self.save_dir is not None else 0
@@ -468,7 +473,7 @@ class DissectionMonitor(Callback):
             )
 
         for position, images, labels, image_labels in self._batches(rank, world_size):
-            activations = self._run(pl_module, images.to(device))
+            activations = self._run(pl_module, images)
             if metric is None:
                 metric, top_peaks, top_positions = start(activations.shape[1])
             metric.update(activations, *labelled(labels, image_labels))
@@ -483,22 +488,20 @@ class DissectionMonitor(Callback):
             if first_batch is None:
                 raise ValueError("dataloader must yield at least one probe batch; got none.")
             first = _split_batch(first_batch)[0]
-            metric, top_peaks, top_positions = start(
-                self._run(pl_module, first[:1].to(device)).shape[1]
-            )
+            metric, top_peaks, top_positions = start(self._run(pl_module, first[:1]).shape[1])
         if _thresholds(metric) is None:
             # some process could not cache its share: one more look for the fine histogram
             if metric.cache_complete:
                 metric.replay()
             else:
                 for _, images, _, _ in self._batches(rank, world_size):
-                    metric.update(self._run(pl_module, images.to(device)))
+                    metric.update(self._run(pl_module, images))
             _thresholds(metric)
         if metric.cache_complete:
             metric.replay()
         else:
             for _, images, labels, image_labels in self._batches(rank, world_size):
-                activations = self._run(pl_module, images.to(device))
+                activations = self._run(pl_module, images)
                 metric.update(activations, *labelled(labels, image_labels))
         metric.clear_cache()
         results = metric.results()
@@ -585,7 +588,7 @@ class DissectionMonitor(Callback):
                 stacklevel=2,
             )
             return
-        activations = self._run(pl_module, images.to(device))[:, units].cpu()
+        activations = self._run(pl_module, images)[:, units].cpu()
         titles = [
             f"unit {r.unit}: {r.concept if isinstance(r.concept, str) else 'no concept'}\n"
             f"IoU {r.iou:.3f}"
