@@ -6,10 +6,20 @@ name them with one of the keys below (the first present key wins).
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from torch import Tensor
-from torch.utils.data import DataLoader, RandomSampler, SubsetRandomSampler, WeightedRandomSampler
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    DistributedSampler,
+    IterableDataset,
+    RandomSampler,
+    SequentialSampler,
+    SubsetRandomSampler,
+    WeightedRandomSampler,
+)
 
 __all__ = [
     "INDEX_KEYS",
@@ -17,7 +27,7 @@ __all__ = [
     "TARGET_KEYS",
     "batch_inputs",
     "batch_targets",
-    "shuffles",
+    "shuffling_sampler",
     "unpack_batch",
 ]
 
@@ -96,10 +106,55 @@ def batch_inputs(batch):
 _RANDOM_SAMPLERS = (RandomSampler, SubsetRandomSampler, WeightedRandomSampler)
 
 
-def shuffles(loader: Any) -> bool:
-    """Whether ``loader`` is a ``DataLoader`` whose sampler draws a new order on each pass."""
+def shuffling_sampler(loader: Any) -> str | None:
+    """The class name of the (batch) sampler that makes ``loader`` draw a new order on each
+    pass, or None when its order is fixed (or it is no ``DataLoader``).
+
+    Known random samplers, and any sampler with a true ``shuffle`` flag, shuffle; a
+    sequential (or non-shuffling distributed) sampler in torch's batch sampler does not; any
+    other (batch) sampler of known length is read twice, leaving the random generators as they
+    were, and shuffles when the two orders differ.
+    """
     if not isinstance(loader, DataLoader):
-        return False
+        return None
     sampler = loader.sampler
     # DistributedSampler shuffles by default; any sampler with a true `shuffle` flag does
-    return isinstance(sampler, _RANDOM_SAMPLERS) or getattr(sampler, "shuffle", False) is True
+    if isinstance(sampler, _RANDOM_SAMPLERS) or getattr(sampler, "shuffle", False) is True:
+        return type(sampler).__name__
+    batches = loader.batch_sampler
+    if batches is None or isinstance(loader.dataset, IterableDataset):
+        return None
+    if type(batches) is BatchSampler and isinstance(
+        batches.sampler, SequentialSampler | DistributedSampler
+    ):
+        return None
+    if not _order_changes(batches):
+        return None
+    inner = getattr(batches, "sampler", None) if type(batches) is BatchSampler else None
+    return type(batches if inner is None else inner).__name__
+
+
+def _order_changes(batches) -> bool:
+    """Whether two reads of a batch sampler give different indices (False when it has no
+    length: an endless sampler is not read)."""
+    import random
+
+    import numpy as np
+    import torch
+
+    try:
+        length = len(batches)
+    except TypeError:
+        return False
+    # a custom sampler may draw from any of the three global generators
+    python_state, numpy_state = random.getstate(), np.random.get_state()  # noqa: NPY002
+    try:
+        with torch.random.fork_rng(devices=[]):
+            first, second = (
+                [list(map(int, batch)) for batch in itertools.islice(batches, length)]
+                for _ in range(2)
+            )
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)  # noqa: NPY002
+    return first != second

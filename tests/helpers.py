@@ -167,11 +167,25 @@ def make_probe(num_images: int = 24, units: int = 6, seed: int = 0):
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def ddp_fit(module, devices: int, global_batch: int, train, val, max_epochs: int = 3):
+def ddp_problem():
+    """Fixed data and freshly seeded teacher and student MLPs of the KD DDP scripts."""
+    L.seed_everything(0)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(128, 10, generator=gen)
+    y = (x[:, :3].sum(1) > 0).long() + (x[:, 3] > 1).long()
+    teacher = nn.Sequential(nn.Linear(10, 32), nn.Tanh(), nn.Linear(32, 3))
+    student = nn.Sequential(nn.Linear(10, 8), nn.Tanh(), nn.Linear(8, 3))
+    return x, y, teacher, student
+
+
+def ddp_fit(
+    module, devices: int, global_batch: int, train, val, max_epochs: int = 3, callbacks=None
+):
     """Fit ``module`` with ``devices`` CPU processes (DDP for more than one) and return the
     Trainer. Rank r takes samples r, r + devices, ... of each data set in order: with the same
     global batch every step sees the same samples as one process does, so the updates agree."""
     trainer = L.Trainer(
+        callbacks=callbacks,
         accelerator="cpu",
         devices=devices,
         strategy="ddp" if devices > 1 else "auto",

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from typing_extensions import override
 
 # the dissection monitor's rank/world-size lookup: one definition for both monitors
-from lightning_distill._batch import shuffles
+from lightning_distill._batch import shuffling_sampler
 from lightning_distill._distributed import rank_and_world_size
 from lightning_distill._monitoring import (
     as_module_input,
@@ -160,12 +160,13 @@ class AttributionMonitor(Callback):
         if not hasattr(dataloader, "__iter__"):
             fail("dataloader", "an iterable of probe batches", type(dataloader).__name__, TypeError)
         check_reiterable(dataloader)
-        if shuffles(dataloader):
+        shuffling = shuffling_sampler(dataloader)
+        if shuffling is not None:
             fail(
                 "dataloader",
                 "in a fixed order (shuffle=False, no random sampler), so that every evaluation "
                 "and every process sees the same batches",
-                f"a DataLoader with a {type(dataloader.sampler).__name__}",
+                f"a DataLoader with a {shuffling}",
             )
         # a misspelt method or a wrong keyword fails now, not after every_n_epochs of training
         check_method(method, dict(method_kwargs or {}), "method", "method_kwargs")

@@ -14,7 +14,7 @@ from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, IterableDataset, Sampler, Subset
 
-from lightning_distill._batch import shuffles
+from lightning_distill._batch import shuffling_sampler
 from lightning_distill._distributed import rank_and_world_size
 from lightning_distill._monitoring import (
     as_module_input,
@@ -264,11 +264,12 @@ class DissectionMonitor(Callback):
             raise TypeError(
                 f"dataloader must be an iterable of probe batches, got {type(dataloader).__name__}"
             )
-        if shuffles(dataloader):
+        shuffling = shuffling_sampler(dataloader)
+        if shuffling is not None:
             raise ValueError(
                 "dataloader must keep a fixed order (shuffle=False, no random sampler): both "
                 "passes, all processes and the unit picture must see the same batches; got a "
-                f"DataLoader with a {type(dataloader.sampler).__name__}"
+                f"DataLoader with a {shuffling} (another order on every pass)"
             )
         if _known_empty(dataloader):
             raise ValueError(

@@ -86,6 +86,14 @@ class CallbackFeatures:
                     spec.loss, s_shape, t_shape, spec.options
                 )
 
+    def broadcast_from_rank_zero(self, trainer) -> None:
+        """Give every process rank 0's parameters and buffers (one broadcast of their CPU
+        copies through the Trainer's strategy; nothing is sent with one process)."""
+        if trainer.world_size < 2 or len(self.methods) == 0:
+            return
+        state = {k: v.detach().cpu() for k, v in self.methods.state_dict().items()}
+        self.methods.load_state_dict(trainer.strategy.broadcast(state, src=0))
+
     # ----------------------------------------------------------------- during the fit
     def capture_student(self) -> FeatureHooks:
         return self._student_hooks

@@ -182,6 +182,10 @@ class KnowledgeDistillation(L.Callback):
         if self._features is not None:
             self._match_device(pl_module.device)
             self._features.methods.to(pl_module.device)
+            # Built in every process from its own random state (DDP broadcasts the module's
+            # parameters, not these): rank 0's start for all, so that the averaged gradients
+            # keep them equal and the run is the one-process run.
+            self._features.broadcast_from_rank_zero(trainer)
             self._features.pretrain(trainer, self.teacher, pl_module.device)
 
     @override

@@ -42,6 +42,7 @@ from lightning_distill.kd.feature_losses import (
 from lightning_distill.kd.losses import (
     HintRegressor,
     _check_fraction,
+    _check_pair,
     _check_temperature,
     attention_transfer_loss,
     distillation_terms,
@@ -883,7 +884,10 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         batch_size = targets.shape[0]
         updates = {"loss": loss, "acc": (predictions == targets).float()}
         if self.teacher is not None:
-            teacher_predictions = self._teacher_forward(x).argmax(dim=1)
+            teacher_logits = self._teacher_forward(x)
+            # as training checks them: agreement over two different sets of classes is no figure
+            _check_pair(logits, teacher_logits)
+            teacher_predictions = teacher_logits.argmax(dim=1)
             updates["teacher_agreement"] = (predictions == teacher_predictions).float()
             updates["teacher_acc"] = (teacher_predictions == targets).float()
         for name, value in updates.items():

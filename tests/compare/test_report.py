@@ -532,6 +532,14 @@ def test_audit_report_reads_in_order_with_its_findings(fitted_audit, tmp_path):
     assert f"{flagged} of {len(comparison)} term values differ" in text
     assert f"({raw} before it" in text
     assert "main effects and interaction cells adjusted apart" in text
+    # ... and the coarse blocks, a finding too, in the same opening line
+    assert (
+        f"On coarse blocks, {n_flagged} of {len(blocks)} blocks of 1 interaction differ after "
+        f"the adjustment ({int(blocks['significant'].sum())} before it)." in text
+    )
+    # the calibration section says on what scale the effects are, and that it can shrink them
+    calibration_part = page[page.index("<h2>Calibration of the score</h2>") :]
+    assert "reads smaller than the score gives it" in calibration_part.split("</p>")[0]
     # the planted missing feature: the Pearson p-value is at the floor 2/51 and says so
     test = audit.missing_feature_test_
     assert test.loc["pearson", "p_value"] == pytest.approx(2 / 51)
@@ -655,6 +663,47 @@ def test_block_findings_name_the_flagged_blocks_or_what_the_blocks_could_see():
     assert line == (
         "No interaction block could be tested: each of the 4 blocks holds fewer rows than "
         "min_weight (median 395)."
+    )
+
+
+def test_calibration_scale_is_explained_only_for_a_calibrated_score():
+    from types import SimpleNamespace
+
+    from sklearn_distill.report import _calibration_scale_text
+
+    assert _calibration_scale_text(SimpleNamespace(calibration=None)) == ""
+    for calibration in ("isotonic", "spline", "sigmoid", "temperature"):
+        text = _calibration_scale_text(SimpleNamespace(calibration=calibration))
+        assert "log-odds of the outcome event as the score predicts it" in text
+
+
+def test_printed_findings_list_flagged_blocks_beside_flagged_values(fitted_audit, monkeypatch):
+    from sklearn_distill import report
+    from sklearn_distill.__main__ import _findings_text
+
+    audit = fitted_audit[0]
+    blocks = audit.compare_interactions()
+    # the command line's tables: flagged blocks listed by the same rule as flagged values
+    flagged = blocks.assign(
+        significant_bh=[i < 2 for i in range(len(blocks))],
+        z=np.linspace(1.0, 3.0, len(blocks)),
+        p_value_bh=0.01,
+    )
+    monkeypatch.setattr(report, "_block_comparison", lambda audit: flagged)
+    text = _findings_text(audit, audit.missing_feature_test_, audit.compare())
+    table = text[text.index("Flagged interaction blocks with the largest differences") :]
+    lines = table.splitlines()[2:]
+    assert len(lines) == 2  # the two flagged blocks, the clearer (larger |z|) first
+    for line, row in zip(lines, flagged.iloc[[1, 0]].itertuples()):
+        assert line.split()[0] == row.term.split()[0]
+        assert " x ".join(map(str, row.label)) in line
+        assert f"{row.difference:.3f}".rstrip("0") in line
+    assert "On coarse blocks, 2 of" in " ".join(text.split())
+    monkeypatch.setattr(
+        report, "_block_comparison", lambda audit: flagged.assign(significant_bh=False)
+    )
+    assert "Flagged interaction blocks" not in _findings_text(
+        audit, audit.missing_feature_test_, audit.compare()
     )
 
 

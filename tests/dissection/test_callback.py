@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -271,20 +272,11 @@ class _ReshufflingBatches(torch.utils.data.Sampler):
         return -(-self.size // self.batch_size)
 
 
-@pytest.mark.parametrize(
-    ("probe", "why"),
-    [
-        ("one-shot iterator", "did not yield them"),
-        ("reshuffling batch sampler", "_ReshufflingBatches gives another order on every pass"),
-    ],
-)
-def test_unit_picture_warns_when_the_probe_cannot_give_its_images_again(probe, why, tmp_path):
+def test_unit_picture_warns_when_the_probe_cannot_give_its_images_again(tmp_path):
     data = _Brightness()
-    if probe == "one-shot iterator":
-        loader = iter(list(DataLoader(data, batch_size=10)))
-    else:
-        loader = DataLoader(data, batch_sampler=_ReshufflingBatches(len(data), 10))
+    loader = iter(list(DataLoader(data, batch_size=10)))
     monitor = _brightness_monitor(loader, tmp_path)
+    why = "did not yield them"
     with pytest.warns(UserWarning, match=rf"save_dir=.*units_now.png was not written.*{why}"):
         results = monitor.dissect(_identity_net())
     assert results.num_detectors == 1
@@ -303,6 +295,55 @@ def test_unit_picture_warns_when_the_probe_cannot_give_its_images_again(probe, w
 def test_random_samplers_are_refused(concepts, sampler):
     with pytest.raises(ValueError, match=f"fixed order.*{type(sampler).__name__}"):
         DissectionMonitor(DataLoader(concepts, batch_size=8, sampler=sampler), "features.4")
+
+
+class _Reshuffling(torch.utils.data.Sampler):
+    """A sampler of its own that draws a new order on every pass, with no shuffle flag."""
+
+    def __init__(self, size: int):
+        self.size = size
+
+    def __iter__(self):
+        return iter(torch.randperm(self.size).tolist())
+
+    def __len__(self):
+        return self.size
+
+
+class _Fixed(_Reshuffling):
+    def __iter__(self):
+        return iter(range(self.size - 1, -1, -1))
+
+
+@pytest.mark.parametrize("where", ["sampler", "batch_sampler"])
+def test_custom_samplers_that_reshuffle_are_found_by_reading_them_twice(concepts, where):
+    import random
+
+    from lightning_distill.callbacks import AttributionMonitor
+
+    n = len(concepts)
+    shuffling = (
+        DataLoader(concepts, batch_size=8, sampler=_Reshuffling(n))
+        if where == "sampler"
+        else DataLoader(concepts, batch_sampler=_ReshufflingBatches(n, 8))
+    )
+    name = "_Reshuffling" if where == "sampler" else "_ReshufflingBatches"
+    torch.manual_seed(5)
+    random.seed(5)
+    np.random.seed(5)  # noqa: NPY002 - the global generator a sampler may use
+    before = (torch.rand(1), random.random(), np.random.rand())  # noqa: NPY002
+    torch.manual_seed(5)
+    random.seed(5)
+    np.random.seed(5)  # noqa: NPY002
+    with pytest.raises(ValueError, match=f"fixed order.*a DataLoader with a {name} "):
+        DissectionMonitor(shuffling, "features.4")
+    # reading the sampler twice left every global generator where it was
+    assert (torch.rand(1), random.random(), np.random.rand()) == before  # noqa: NPY002
+    with pytest.raises(ValueError, match=f"dataloader must be in a fixed order.*{name}"):
+        AttributionMonitor(shuffling)
+    # a sampler of its own in a fixed order is read twice and accepted
+    fixed = DataLoader(concepts, batch_size=8, sampler=_Fixed(n))
+    DissectionMonitor(fixed, "features.4")
 
 
 class _Wide(torch.nn.Module):

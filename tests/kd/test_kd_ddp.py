@@ -5,6 +5,7 @@ import pytest
 from tests.helpers import run_ddp_script
 
 SCRIPT = Path(__file__).with_name("kd_ddp_script.py")
+CALLBACK_SCRIPT = Path(__file__).with_name("kd_callback_ddp_script.py")
 
 
 @pytest.mark.ddp
@@ -21,3 +22,17 @@ def test_ddp_two_cpu_processes_log_same_metrics_as_one(tmp_path):
     for key in ("val/acc", "val/teacher_agreement", "val/teacher_acc"):
         assert double[key] == pytest.approx(single[key], abs=1e-6), key
     assert double["val/loss"] == pytest.approx(single["val/loss"], rel=1e-4)
+
+
+@pytest.mark.ddp
+@pytest.mark.slow
+def test_callback_feature_parts_are_one_across_processes(tmp_path):
+    # each process draws the hint regressor from its own random state (seeded by rank): the
+    # callback starts every process from rank 0's, and the run equals the one-process run
+    single = run_ddp_script(CALLBACK_SCRIPT, 1, tmp_path / "single.json")
+    double = run_ddp_script(CALLBACK_SCRIPT, 2, tmp_path / "ddp.json")
+    first, second = double["regressor_sums"]
+    assert first == second
+    assert double["regressor_sum"] == pytest.approx(single["regressor_sum"], rel=1e-5)
+    assert double["weight_sum"] == pytest.approx(single["weight_sum"], rel=1e-5)
+    assert double["val/ce"] == pytest.approx(single["val/ce"], rel=1e-4)

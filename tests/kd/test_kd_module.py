@@ -304,6 +304,10 @@ def test_bad_models_and_batches(models):
     x, y = make_data(4)
     with pytest.raises(ValueError, match="same number of classes"):
         module.training_step((x, y), 0)
+    # validation and test compare the two models' predictions: refused alike
+    for step in (module.validation_step, module.test_step):
+        with pytest.raises(ValueError, match=r"got 3 \(student\) and 5 \(teacher\)"):
+            step((x, y), 0)
     module = DistillationModule(student, teacher)
     with pytest.raises(ValueError, match="targets must lie"):
         module.training_step((x, y + 3), 0)
