@@ -870,7 +870,7 @@ def _findings_text(audit, test, comparison, data_lines=()):
 
     import pandas as pd
 
-    from sklearn_distill.report import audit_findings_text, format_p_value
+    from sklearn_distill.report import _block_comparison, audit_findings_text, format_p_value
 
     lines = []
     if data_lines:
@@ -889,6 +889,16 @@ def _findings_text(audit, test, comparison, data_lines=()):
         top["p_value_bh"] = [format_p_value(p) for p in top["p_value_bh"]]
         columns = ["term", "value", "mimic", "outcome", "difference", "p_value_bh", "weight"]
         lines.append("\nFlagged values with the largest differences (log-odds):")
+        with pd.option_context("display.width", 120, "display.max_columns", 20):
+            lines.append(top[columns].round(3).to_string(index=False))
+    blocks = _block_comparison(audit)
+    if blocks is not None and blocks["significant_bh"].any():
+        flagged = blocks[blocks["significant_bh"].to_numpy(bool)]
+        top = flagged.reindex(flagged["z"].abs().sort_values(ascending=False).index).head(10)
+        top = top.assign(block=[" x ".join(map(str, label)) for label in top["label"]])
+        top["p_value_bh"] = [format_p_value(p) for p in top["p_value_bh"]]
+        columns = ["term", "block", "mimic", "outcome", "difference", "p_value_bh", "weight"]
+        lines.append("\nFlagged interaction blocks with the largest differences (log-odds):")
         with pd.option_context("display.width", 120, "display.max_columns", 20):
             lines.append(top[columns].round(3).to_string(index=False))
     return "\n".join(lines)

@@ -1389,6 +1389,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         n_refits=5,
         bootstrap=True,
         threshold=0.25,
+        shape_threshold=1.0,
     ):
         """Refit both models on bootstrap samples with new seeds; flag unstable terms.
 
@@ -1414,7 +1415,12 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         bootstrap : bool, default=True
             Refit on bootstrap samples of the rows; ``False`` changes only the seeds.
         threshold : float, default=0.25
-            Passed to :func:`~sklearn_distill.stats.term_stability`; above 0.
+            The largest coefficient of variation of a term's importance that is not marked;
+            above 0 (:func:`~sklearn_distill.stats.term_stability`).
+        shape_threshold : float, default=1.0
+            The largest shape noise (the refits' disagreement about a term's shape, next to
+            the shape's own spread) that is not marked; above 0. A change of importance rank
+            alone marks no term.
 
         Returns
         -------
@@ -1427,6 +1433,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         check_integer("n_refits", n_refits, minimum=2)
         bootstrap = check_bool("bootstrap", bootstrap)
         threshold = check_real("threshold", threshold, minimum=0, exclusive_minimum=True)
+        shape_threshold = check_real(
+            "shape_threshold", shape_threshold, minimum=0, exclusive_minimum=True
+        )
         if X is None:
             fail("X", _X_CONSTRAINT, X, TypeError)
         # the columns of fit, checked as the mimic's predict checks them: other columns would
@@ -1474,7 +1483,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         for model, index in (("mimic", 0), ("outcome", 1)):
             names, _ = refits[0][index]
             contributions = np.stack([refit[index][1] for refit in refits])
-            table = term_stability(contributions, names, threshold=threshold)
+            table = term_stability(
+                contributions, names, threshold=threshold, shape_threshold=shape_threshold
+            )
             tables.append(table.assign(model=model).reset_index())
         self.stability_ = pd.concat(tables, ignore_index=True)[
             ["model", "term", *tables[0].columns.drop(["model", "term"])]
@@ -1484,6 +1495,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             "n_refits": n_refits,
             "bootstrap": bootstrap,
             "threshold": threshold,
+            "shape_threshold": shape_threshold,
         }
         return self.stability_
 

@@ -504,7 +504,7 @@ def test_audit_report_reads_in_order_with_its_findings(fitted_audit, tmp_path):
         ("min_weight (rows to test a value)", "10"),
         ("interaction pairs", f"1: {' &amp; '.join(audit.interaction_pairs_[0])}"),
         ("missing-feature test resamples", "50"),
-        ("stability refits", "2 (bootstrap samples, threshold 0.25)"),
+        ("stability refits", "2 (bootstrap samples, threshold 0.25, shape threshold 1)"),
     ]:
         assert f"<dt>{html.escape(key)}</dt><dd>{value}</dd>" in settings, key
     assert f"interpret {interpret.__version__}" in settings
@@ -517,6 +517,8 @@ def test_audit_report_reads_in_order_with_its_findings(fitted_audit, tmp_path):
     assert (f"Flagged interaction blocks ({n_flagged})" in page) == (n_flagged > 0)
     stability_part = page[page.index("<h2>Stability across refits</h2>") :]
     assert "across 2 refits of both models on bootstrap samples" in stability_part
+    assert "coefficient of variation exceeds 0.25, or its shape noise" in stability_part
+    assert "exceeds 1: then the refits disagree" in stability_part
     rules_part = page[page.index("The black box as rules") :]
     rules_table = rules_part[: rules_part.index("</table>")]
     assert rules_table.count("<tr>") - 1 == len(tree.rules())

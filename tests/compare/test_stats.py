@@ -306,13 +306,25 @@ def test_term_stability_flags_unstable_terms():
     assert table.loc["steady", "rank_min"] == table.loc["steady", "rank_max"] == 1
 
 
-def test_term_stability_rank_swap_is_unstable():
-    base = np.ones((50, 2))
-    first = base * [1.0, 0.9]
-    second = base * [0.9, 1.0]
-    table = term_stability(np.stack([first, second]), ["a", "b"], threshold=10.0)
-    assert table["unstable"].all()  # the importance order flips between refits
+def test_term_stability_rank_swap_alone_is_no_mark():
+    # two terms of about equal importance swap ranks between refits; each keeps its shape
+    # (importance cv 0.074, shape noise 0.074): shown in the ranks, not marked
+    rng = np.random.default_rng(1)
+    shapes = rng.normal(size=(50, 2))
+    shapes -= shapes.mean(axis=0)  # centred, as a term's contributions are
+    first = shapes * [1.0, 0.9]
+    second = shapes * [0.9, 1.0]
+    table = term_stability(np.stack([first, second]), ["a", "b"])
     assert (table["rank_min"] == 1).all() and (table["rank_max"] == 2).all()
+    assert not table["unstable"].any()
+    # the two bars, each by its own threshold
+    cv = np.std([1.0, 0.9], ddof=1) / 0.95
+    np.testing.assert_allclose(table["importance_cv"], cv, rtol=1e-12)
+    noise = table["shape_noise"].to_numpy()
+    np.testing.assert_allclose(noise, np.sqrt(0.1**2 / 2) / 0.95, rtol=1e-12)
+    assert term_stability(np.stack([first, second]), threshold=cv * 0.99)["unstable"].all()
+    marked = term_stability(np.stack([first, second]), shape_threshold=noise[0] * 0.99)
+    assert marked["unstable"].all()
 
 
 def test_term_stability_bad_input():
@@ -322,6 +334,9 @@ def test_term_stability_bad_input():
         term_stability(np.zeros((5, 2)))
     with pytest.raises(ValueError, match="term_names has 1 names for 2 terms"):
         term_stability(np.zeros((2, 5, 2)), ["a"])
+    for name in ("threshold", "shape_threshold"):
+        with pytest.raises(ValueError, match=f"^{name} must be"):
+            term_stability(np.zeros((2, 5, 2)), **{name: 0})
 
 
 def test_binned_rate_wilson_interval():
