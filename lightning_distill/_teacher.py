@@ -255,6 +255,28 @@ class TeacherModuleMixin:
         return self
 
     @override
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """``nn.Module.zero_grad`` on every parameter but the teacher's.
+
+        A Trainer clears the module's gradients before each run and validation; the teacher is
+        the user's module, which this one never trains, so gradients it held (from the user's
+        own backward pass) are left as they were.
+        """
+        teacher = getattr(self, "teacher", None)
+        kept = set() if teacher is None else {id(p) for p in teacher.parameters()}
+        for param in self.parameters():
+            if param.grad is None or id(param) in kept:
+                continue
+            if set_to_none:
+                param.grad = None
+                continue
+            if param.grad.grad_fn is not None:
+                param.grad.detach_()
+            else:
+                param.grad.requires_grad_(False)
+            param.grad.zero_()
+
+    @override
     def setup(self, stage: str) -> None:
         _stop_quieting(self)
         super().setup(stage)

@@ -439,6 +439,15 @@ def test_teacher_out_of_checkpoints_unless_kept_and_given_back_as_it_was(tmp_pat
     assert torch.equal(restored.h0, module.h0)
 
 
+def test_gradients_the_user_left_in_the_teacher_survive_a_fit():
+    teacher = _bn_teacher()
+    teacher(torch.randn(8, 32)).sum().backward()
+    grads = [p.grad.clone() for p in teacher.parameters()]
+    module = AWDModule(teacher, wavelet="db2", levels=2, attribution_weight=0.1)
+    _trainer().fit(module, _loader())
+    assert all(torch.equal(p.grad, g) for p, g in zip(teacher.parameters(), grads))
+
+
 def test_methods_called_outside_a_fit_run_the_teacher_frozen_and_give_it_back():
     teacher = _bn_teacher()
     teacher.train()

@@ -53,6 +53,25 @@ def test_teacher_bit_identical_eval_throughout_and_flags_restored(models):
     assert not states_equal(student_before, state_copy(student))
 
 
+def test_gradients_the_user_left_in_the_teacher_survive_fit_and_validate(models):
+    # a Trainer clears the module's gradients before every run and validation; the teacher's
+    # are the user's (here from their own backward pass) and stay
+    student, teacher = models
+    x, y = make_data()
+    teacher(x).logsumexp(1).sum().backward()
+    grads = [p.grad.clone() for p in teacher.parameters()]
+    module = DistillationModule(student, teacher)
+    loader = DataLoader(TensorDataset(x, y), batch_size=16)
+    trainer = quiet_trainer(max_epochs=1)
+    trainer.fit(module, loader, loader)
+    trainer.validate(module, loader, verbose=False)
+    assert all(torch.equal(p.grad, g) for p, g in zip(teacher.parameters(), grads))
+    # the student's are cleared as usual
+    assert all(p.grad is None for p in student.parameters())
+    module.zero_grad(set_to_none=False)
+    assert all(torch.equal(p.grad, g) for p, g in zip(teacher.parameters(), grads))
+
+
 def test_logs_losses_and_validation_metrics(models):
     student, teacher = models
     x, y = make_data()
