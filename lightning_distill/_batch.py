@@ -13,7 +13,6 @@ from torch import Tensor
 from torch.utils.data import (
     BatchSampler,
     DataLoader,
-    DistributedSampler,
     IterableDataset,
     RandomSampler,
     SequentialSampler,
@@ -108,53 +107,70 @@ _RANDOM_SAMPLERS = (RandomSampler, SubsetRandomSampler, WeightedRandomSampler)
 
 def shuffling_sampler(loader: Any) -> str | None:
     """The class name of the (batch) sampler that makes ``loader`` draw a new order on each
-    pass, or None when its order is fixed (or it is no ``DataLoader``).
+    pass, or None when its order is fixed or cannot be told (or it is no ``DataLoader``).
 
     Known random samplers, and any sampler with a true ``shuffle`` flag, shuffle; a
-    sequential (or non-shuffling distributed) sampler in torch's batch sampler does not; any
-    other (batch) sampler of known length is read twice, leaving the random generators as they
-    were, and shuffles when the two orders differ.
+    sequential (or distributed) sampler in torch's batch sampler follows its flag; any other
+    (batch) sampler of known length is read twice and shuffles when the two reads differ. The
+    global generators (torch's CPU one, numpy's and Python's) are left as they were; a state
+    of the sampler's own (a generator it holds, a pass counter) moves on by two passes.
     """
-    if not isinstance(loader, DataLoader):
+    if not isinstance(loader, DataLoader) or isinstance(loader.dataset, IterableDataset):
         return None
     sampler = loader.sampler
     # DistributedSampler shuffles by default; any sampler with a true `shuffle` flag does
     if isinstance(sampler, _RANDOM_SAMPLERS) or getattr(sampler, "shuffle", False) is True:
         return type(sampler).__name__
     batches = loader.batch_sampler
-    if batches is None or isinstance(loader.dataset, IterableDataset):
+    if batches is None:  # batch_size=None: the sampler gives the dataset's items one by one
+        if isinstance(sampler, SequentialSampler) or not _order_changes(sampler):
+            return None
+        return type(sampler).__name__
+    inner = batches.sampler if type(batches) is BatchSampler else None
+    if isinstance(inner, SequentialSampler):
         return None
-    if type(batches) is BatchSampler and isinstance(
-        batches.sampler, SequentialSampler | DistributedSampler
-    ):
-        return None
+    if isinstance(inner, _RANDOM_SAMPLERS) or getattr(inner, "shuffle", False) is True:
+        return type(inner).__name__
     if not _order_changes(batches):
         return None
-    inner = getattr(batches, "sampler", None) if type(batches) is BatchSampler else None
     return type(batches if inner is None else inner).__name__
 
 
-def _order_changes(batches) -> bool:
-    """Whether two reads of a batch sampler give different indices (False when it has no
-    length: an endless sampler is not read)."""
+def _order_changes(sampler) -> bool:
+    """Whether two reads of a (batch) sampler give different items (False when it has no
+    length, as an endless sampler, or when its items cannot be compared)."""
     import random
 
     import numpy as np
     import torch
 
     try:
-        length = len(batches)
-    except TypeError:
+        length = len(sampler)
+    except (TypeError, NotImplementedError):
         return False
+
+    def read():
+        return [_plain(item) for item in itertools.islice(sampler, length)]
+
     # a custom sampler may draw from any of the three global generators
     python_state, numpy_state = random.getstate(), np.random.get_state()  # noqa: NPY002
     try:
         with torch.random.fork_rng(devices=[]):
-            first, second = (
-                [list(map(int, batch)) for batch in itertools.islice(batches, length)]
-                for _ in range(2)
-            )
+            first, second = read(), read()
     finally:
         random.setstate(python_state)
         np.random.set_state(numpy_state)  # noqa: NPY002
-    return first != second
+    try:
+        return bool(first != second)
+    except Exception:  # items without a plain equality: not known to shuffle
+        return False
+
+
+def _plain(item):
+    """A sampler's item (an index, a key, a batch of them, a tensor) in a form ``==`` compares
+    as a whole."""
+    if hasattr(item, "tolist"):
+        return item.tolist()
+    if isinstance(item, list | tuple):
+        return [_plain(part) for part in item]
+    return item

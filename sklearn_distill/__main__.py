@@ -263,10 +263,17 @@ def _looks_like_dates(column):
         return True
     if not (pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)):
         return False
-    sample = column.dropna().astype(str).head(200)
+    sample = column.dropna().astype(str).str.strip().head(200)
     if sample.empty or not sample.str.contains(r"\d").all():
         return False
-    parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+    if sample.str.fullmatch(r"\d+").all():
+        # codes written in digits (zip codes, branch codes) are no dates, though pandas reads
+        # "01001" as a year; a compact date stamp (20240105) is
+        parsed = pd.to_datetime(
+            sample.where(sample.str.len() == 8), errors="coerce", format="%Y%m%d"
+        )
+    else:
+        parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
     return bool(parsed.notna().mean() >= 0.9)
 
 
@@ -613,6 +620,16 @@ def _read_audit_data(args, parser, say):
     if n_dropped:
         say(f"dropping {n_dropped} rows with a missing score or label")
         frame = frame[keep]
+    if frame.empty:
+        parser.error(
+            f"{args.data!r} holds no row to audit: "
+            + (
+                "it has a header and no data rows."
+                if n_read == 0
+                else f"each of its {n_read} rows misses --score {args.score!r} or --label "
+                f"{args.label!r}."
+            )
+        )
     # the score and the label first: the column checks below read both
     score = _check_score(args, parser, frame, n_dropped)
     labels = frame[args.label]

@@ -132,11 +132,13 @@ class SplineCalibrator(ClassifierMixin, BaseEstimator):
 
         scores = np.asarray(scores, dtype=float).reshape(-1)
         distinct = np.unique(scores)
-        if distinct.size < 3:
+        if distinct.size < 2:
             raise ValueError(
-                "calibration='spline' needs a score with at least 3 distinct values; got "
-                f"{distinct.size}. Use calibration='sigmoid' or 'isotonic'."
+                "calibration='spline' needs a score with at least 2 distinct values; got "
+                f"{distinct.size}."
             )
+        # two values (a fold of a score with a rare third one): the logistic map on the score
+        # alone, which passes through both rates, is the smooth monotone map (n_knots < 2)
         self.classes_ = np.unique(y)
         self.center_, self.scale_ = float(np.mean(scores)), float(np.std(scores)) or 1.0
         n_knots = int(min(self.n_knots, distinct.size - 1))

@@ -61,9 +61,9 @@ def check_teacher(teacher) -> None:
                 _check_fitted(teacher)
             except NotFittedError as error:
                 raise NotFittedError(
-                    f"teacher {type(teacher).__name__} is not fitted: DistilledGAM never fits "
-                    "its teacher. Fit it first; to keep a fitted teacher through clone() or "
-                    "GridSearchCV, pass it as sklearn.frozen.FrozenEstimator(teacher)."
+                    f"teacher {type(teacher).__name__} is not fitted: the teacher is distilled "
+                    "as it is and never fitted here. Fit it first (teacher.fit(X_train, "
+                    "y_train)), then pass the fitted model."
                 ) from error
         return
     if not callable(teacher):

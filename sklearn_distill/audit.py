@@ -175,6 +175,11 @@ def _fit_pair(audit, X, y01, scores, seed, ebm_jobs, terms, *, fold=False):
     rng = np.random.RandomState(seed) if seed is not None else np.random.RandomState()
     mimic_seed, outcome_seed = (_seed(rng), _seed(rng)) if seed is not None else (None, None)
     mimic = audit._make_mimic(mimic_seed, ebm_jobs, terms, fold)
+    if mimic.calibration == "spline" and np.ndim(scores) == 1 and np.unique(scores).size < 3:
+        # fit() checked the whole score; a third (or bootstrap sample) that holds only two of
+        # its values is mapped by the logistic map through their two rates, which is what the
+        # monotone spline reduces to there
+        mimic.set_params(calibration="sigmoid")
     with warnings.catch_warnings():
         # interpret warns that its own plots hide the missing-value bin; the audit's tables and
         # pictures show that bin (value NaN), so the warning would only mislead
@@ -830,6 +835,11 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             self._warn_if_probabilities(scores, "teacher_scores")
             if scores.ndim == 1 and self.calibration is not None:
                 warn_if_score_falls(scores, y01, self.calibration, self.classes_[1])
+            if self.calibration == "spline" and np.unique(scores).size < 3:
+                raise ValueError(
+                    "calibration='spline' needs a score with at least 3 distinct values; got "
+                    f"{np.unique(scores).size}. Use calibration='sigmoid' or 'isotonic'."
+                )
         groups = _check_groups(groups, n_samples)
         if groups is None:
             _warn_if_repeated_rows(X, scores, y01)
@@ -927,6 +937,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             # the partition of the rows into records (codes in order of first appearance)
             "groups": None if groups is None else fingerprint(groups),
         }
+        # the missing-feature test resamples whole records
+        self._record_codes_ = groups
         self._set_calibration_tables(X, y01, scores)
         return self
 
@@ -1318,7 +1330,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         residuals share something *beyond* a smooth function of the audit features. The
         statistic is the correlation of each split's stacked cross pairs, averaged over the
         splits; its interval and p-value come from resampling rows (all their pairs, in every
-        split, together) with the fitted models held fixed.
+        split, together; whole records when :meth:`fit` was given ``groups``, so that the
+        copies of a record entered several times are not counted as independent evidence)
+        with the fitted models held fixed.
 
         The cubic is in the cross-fitted mimics' mean prediction: both
         models shrink the extreme log-odds of a steep surface toward the middle, a shared
@@ -1343,8 +1357,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         Parameters
         ----------
         n_bootstrap : int, default=1000
-            Bootstrap resamples of the rows (:func:`~sklearn_distill.stats.bootstrap_correlations`),
-            at least 20 (``MIN_BOOTSTRAP``): with fewer, the interval's ends are the most
+            Bootstrap resamples of the rows, or of the records when fit had ``groups``
+            (:func:`~sklearn_distill.stats.bootstrap_correlations`), at least 20 (``MIN_BOOTSTRAP``): with fewer, the interval's ends are the most
             extreme replicates themselves and the standard error rests on a handful of values.
             No p-value can fall below ``2 / (n_bootstrap + 1)``, so a test at the level
             ``1 - confidence`` needs at least ``2 / (1 - confidence) - 1`` resamples (39 at
@@ -1370,6 +1384,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             confidence=self.confidence,
             random_state=self._bootstrap_seed,
             n_jobs=self.n_jobs,
+            groups=getattr(self, "_record_codes_", None),
         )
         self.missing_feature_test_ = table
         # the report reruns the test when the audit's confidence has changed since

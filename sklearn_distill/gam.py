@@ -341,6 +341,8 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
     # ------------------------------------------------------------------ targets
     def _raw_scores(self, X, teacher_scores, n_samples, *, name="teacher_scores"):
         if teacher_scores is not None:
+            # matched to X's rows by position, as at fit: a reordered Series is refused
+            check_same_order(X, teacher_scores, name)
             return _teacher.check_scores(teacher_scores, n_samples, name=name)
         scores = _teacher.query_teacher(self.teacher, X, self.response_)
         scores = _teacher.check_scores(scores, n_samples, name="the teacher's scores")
@@ -619,8 +621,10 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             ``"r2"`` and ``"rmse"`` of the student against the teacher's target (averaged over
             classes for more than two); for classifier teachers or calibrated scores also
             ``"agreement"`` (share of rows where both predict the same class) and ``"auc"``
-            (ROC AUC of the student's probabilities against the teacher's predicted class,
-            NaN when the teacher predicts one class only).
+            (ROC AUC of the student's probabilities against the teacher's predicted class;
+            NaN when the teacher predicts one class only on these rows, and, for more than two
+            classes, when it predicts fewer than all of them: the one-vs-rest AUC of a class
+            the teacher never predicts here is undefined).
         """
         target = self.teacher_target(X, teacher_scores)
         prediction = self.predict(X)

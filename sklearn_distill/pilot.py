@@ -20,7 +20,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.tree import DecisionTreeRegressor
 
 from sklearn_distill import _teacher
-from sklearn_distill._data import is_frame, take_rows
+from sklearn_distill._data import check_same_order, is_frame, take_rows
 from sklearn_distill._defaults import DEFAULT_STUDENT_PARAMS
 from sklearn_distill.gam import DistilledGAM, DistillerBase
 from sklearn_distill.tree import DistilledTree
@@ -201,6 +201,8 @@ def student_size_pilot(
     if getattr(X, "ndim", 2) != 2:
         raise ValueError(f"X must be two-dimensional (rows, features); got shape {X.shape}.")
     n_samples = X.shape[0]
+    for name, values in (("y", y), ("teacher_scores", teacher_scores)):
+        check_same_order(X, values, name)
     response = gam_params.get("response", "auto")
     if teacher_scores is None:
         if teacher is None:

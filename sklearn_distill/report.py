@@ -841,15 +841,16 @@ def _calibration_scale_text(audit) -> str:
         return ""
     return (
         " The mimic reads the score through this map, so its shapes are in log-odds of the "
-        "outcome event as the score predicts it, not in the score's own units. Where the score "
-        "holds something the outcome does not (a bias, noise), the outcome rises more slowly "
-        "along the score than the score itself does: the map is flatter than the score's own "
-        "log-odds, and every effect of the score, a bias included, reads smaller than the "
-        "score gives it (on generated worlds a bias of 0.74 log-odds on one region read as "
-        "0.59-0.64 through the isotonic and spline maps, 0.74 uncalibrated: "
-        "benchmarks/audit_calibration_scale.py). The differences compare both "
-        "models on this common scale; they can understate how far the score itself departs "
-        "from the outcome."
+        "outcome event as the score predicts it, not in the score's own units. When the score "
+        "is itself a log-odds and holds something the outcome does not (a bias, noise), the "
+        "outcome rises more slowly along the score than the score does: the map is flatter "
+        "than the score's own log-odds, and every effect of the score, a bias included, reads "
+        "smaller than the score gives it (on generated worlds a bias of 0.74 log-odds on one "
+        "region read as 0.64 through the spline map and 0.59 when the score was given as "
+        "deciles through the isotonic one, 0.74 uncalibrated: "
+        "benchmarks/audit_calibration_scale.py); an under-confident score reads larger. The "
+        "differences compare both models on this common scale; they can understate how far "
+        "the score itself departs from the outcome."
     )
 
 
@@ -1317,14 +1318,25 @@ def audit_report_sections(
 def _stability_paragraph(audit) -> str:
     """What the stability table measured, and how to read its flags."""
     done = getattr(audit, "stability_settings_", None)
-    if done is None:  # a table stored by an earlier version
+    if done is None or "shape_threshold" not in done:
+        # a table stored by an earlier version, marked by its rule
         how = "across refits"
-        threshold, shape_threshold = "the threshold", "the shape threshold"
-    else:
-        rows = "bootstrap samples of the rows" if done["bootstrap"] else "the same rows"
-        how = f"across {done['n_refits']} refits of both models on {rows}, with new seeds"
-        threshold = f"{done['threshold']:g}"
-        shape_threshold = f"{done.get('shape_threshold', 1.0):g}"
+        if done is not None:
+            rows = "bootstrap samples of the rows" if done["bootstrap"] else "the same rows"
+            how = f"across {done['n_refits']} refits of both models on {rows}, with new seeds"
+        threshold = "the threshold" if done is None else f"{done['threshold']:g}"
+        return (
+            f"Importance and shape of each term {how}. This table was computed by an earlier "
+            "version, whose rule marked a term when its importance's coefficient of variation "
+            f"or its shape noise exceeded {threshold}, or when its importance rank changed "
+            "between refits; that rule marked most terms of an outcome model whose shapes were "
+            "right (benchmarks/audit_stability.py). Run stability() again for the current "
+            "rule."
+        )
+    rows = "bootstrap samples of the rows" if done["bootstrap"] else "the same rows"
+    how = f"across {done['n_refits']} refits of both models on {rows}, with new seeds"
+    threshold = f"{done['threshold']:g}"
+    shape_threshold = f"{done['shape_threshold']:g}"
     return (
         f"Importance and shape of each term {how}. A term is marked unstable when its "
         f"importance's coefficient of variation exceeds {threshold}, or its shape noise (the "
@@ -1362,10 +1374,14 @@ def _reproduction_settings(audit, test) -> dict:
     }
     done = getattr(audit, "stability_settings_", None)
     if done is not None:
+        rule = (
+            f"threshold {done['threshold']:g}, shape threshold {done['shape_threshold']:g}"
+            if "shape_threshold" in done
+            else f"threshold {done['threshold']:g} for importance and shape, rank changes marked"
+        )
         settings["stability refits"] = (
             f"{done['n_refits']} ({'bootstrap samples' if done['bootstrap'] else 'same rows'}, "
-            f"threshold {done['threshold']:g}, shape threshold "
-            f"{done.get('shape_threshold', 1.0):g})"
+            f"{rule})"
         )
     versions = {
         "interpretable-distill": sklearn_distill.__version__,

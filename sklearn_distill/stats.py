@@ -116,8 +116,9 @@ def _check_stacked(x, y):
     return x, y
 
 
-def _stacked_correlations(x, y, rows, methods, per_repeat=False):
-    """Correlations of the resamples ``rows`` (shape (n_draws, n_samples)) of stacked samples.
+def _stacked_correlations(x, y, counts, methods, per_repeat=False):
+    """Correlations of resamples of stacked samples, each given by the multiplicities
+    ``counts`` (shape (n_draws, n_samples): how often a resample holds each sample).
 
     For each repeat, the pairs of a row are stacked (``x[r, :, rows]`` flattened against
     ``y[r, :, rows]``); the result is the mean over the repeats, one array per method (with
@@ -130,10 +131,10 @@ def _stacked_correlations(x, y, rows, methods, per_repeat=False):
     half). Kendall's tau-b is computed on the gathered resample.
     """
     n_repeats, _, length = x.shape
-    n_draws = rows.shape[0]
-    counts = np.bincount(
-        (rows + length * np.arange(n_draws)[:, None]).ravel(), minlength=n_draws * length
-    ).reshape(n_draws, length)
+    n_draws = counts.shape[0]
+    positions = (
+        [np.repeat(np.arange(length), draw) for draw in counts] if "kendall" in methods else None
+    )
     counts = counts.astype(float)
     out = {m: np.zeros((n_repeats, n_draws)) for m in methods}
     for r in range(n_repeats):
@@ -144,9 +145,10 @@ def _stacked_correlations(x, y, rows, methods, per_repeat=False):
                 counts, _resample_ranks(counts, x[r]), _resample_ranks(counts, y[r])
             )
         if "kendall" in methods:
-            gathered_a = x[r][:, rows].transpose(1, 0, 2).reshape(n_draws, -1)
-            gathered_b = y[r][:, rows].transpose(1, 0, 2).reshape(n_draws, -1)
-            out["kendall"][r] = [_kendall(ra, rb) for ra, rb in zip(gathered_a, gathered_b)]
+            # the resample gathered (Kendall's tau-b does not depend on the rows' order)
+            out["kendall"][r] = [
+                _kendall(x[r][:, held].ravel(), y[r][:, held].ravel()) for held in positions
+            ]
     return out if per_repeat else {m: value.mean(axis=0) for m, value in out.items()}
 
 
@@ -329,10 +331,18 @@ def bootstrap_p_value(replicates, null=0.0):
     return float(min(1.0, 2.0 * min(below, above)))
 
 
-def _bootstrap_chunk(x, y, n_draws, seed, methods):
+def _bootstrap_chunk(x, y, n_draws, seed, methods, groups=None):
+    """``n_draws`` resamples: of the samples, or (``groups``: a code 0..G-1 per sample) of the
+    groups, every sample of a drawn group taken each time it is drawn."""
     rng = np.random.default_rng(seed)
-    rows = rng.integers(0, x.shape[2], size=(n_draws, x.shape[2]))
-    return _stacked_correlations(x, y, rows, methods)
+    units = x.shape[2] if groups is None else int(groups.max()) + 1
+    drawn = rng.integers(0, units, size=(n_draws, units))
+    counts = np.bincount(
+        (drawn + units * np.arange(n_draws)[:, None]).ravel(), minlength=n_draws * units
+    ).reshape(n_draws, units)
+    if groups is not None:
+        counts = counts[:, groups]
+    return _stacked_correlations(x, y, counts, methods)
 
 
 def _add_between_repeats(per_repeat, estimates, replicates):
@@ -362,6 +372,7 @@ def bootstrap_correlations(
     random_state=None,
     n_jobs=None,
     return_replicates=False,
+    groups=None,
 ):
     """Correlations of paired samples with percentile bootstrap intervals and p-values.
 
@@ -399,6 +410,11 @@ def bootstrap_correlations(
         context; ``-1`` means all cores).
     return_replicates : bool, default=False
         Also return the replicates, a data frame with one column per method.
+    groups : array-like of shape (n_samples,), default=None
+        Record identifiers: the bootstrap then draws records with replacement (a cluster
+        bootstrap), every sample of a drawn record taken each time, so that samples of one
+        record (a case entered several times) are never treated as independent. With one
+        sample per record it is the plain bootstrap, draw for draw.
 
     Returns
     -------
@@ -427,9 +443,24 @@ def bootstrap_correlations(
         raise TypeError(f"n_bootstrap must be an int, got {type(n_bootstrap).__name__}.")
     if n_bootstrap < 1:
         raise ValueError(f"n_bootstrap must be >= 1, got {n_bootstrap}.")
+    codes = None
+    if groups is not None:
+        groups = np.asarray(groups)
+        if groups.ndim != 1 or groups.shape[0] != x.shape[2]:
+            raise ValueError(
+                f"groups must hold one record identifier per sample ({x.shape[2]}); got shape "
+                f"{groups.shape}."
+            )
+        codes, _ = pd.factorize(pd.Series(groups, dtype=object))  # in order of appearance
+        if (codes < 0).any():
+            raise ValueError(
+                "groups must hold a record identifier on every sample; got missing values."
+            )
+        if codes.max() < 1:
+            raise ValueError("groups must hold at least 2 distinct record identifiers; got 1.")
 
     per_repeat = _stacked_correlations(
-        x, y, np.arange(x.shape[2])[None, :], methods, per_repeat=True
+        x, y, np.ones((1, x.shape[2]), dtype=np.int64), methods, per_repeat=True
     )
     per_repeat = {m: values[:, 0] for m, values in per_repeat.items()}
     estimates = {m: values.mean() for m, values in per_repeat.items()}
@@ -437,7 +468,7 @@ def bootstrap_correlations(
     sizes = [min(_CHUNK, n_bootstrap - start) for start in range(0, n_bootstrap, _CHUNK)]
     seeds = rng.randint(0, 2**31 - 1, size=len(sizes))
     chunks = Parallel(n_jobs=n_jobs)(
-        delayed(_bootstrap_chunk)(x, y, size, int(seed), methods)
+        delayed(_bootstrap_chunk)(x, y, size, int(seed), methods, codes)
         for size, seed in zip(sizes, seeds)
     )
     replicates = pd.DataFrame({m: np.concatenate([chunk[m] for chunk in chunks]) for m in methods})
@@ -965,7 +996,8 @@ def term_stability(contributions, term_names=None, *, threshold=0.25, shape_thre
 
     importance = np.abs(c).mean(axis=1)  # (n_refits, n_terms)
     # rank 1 = most important; ties share the best rank
-    ranks = sp_stats.rankdata(-importance, axis=1, method="min")
+    # a term whose importance is NaN (non-finite contributions) ranks last
+    ranks = sp_stats.rankdata(-np.nan_to_num(importance, nan=-np.inf), axis=1, method="min")
     imp_mean = importance.mean(axis=0)
     imp_std = importance.std(axis=0, ddof=1)
     noise = np.sqrt((c.std(axis=0, ddof=1) ** 2).mean(axis=0))
@@ -973,6 +1005,10 @@ def term_stability(contributions, term_names=None, *, threshold=0.25, shape_thre
     with np.errstate(invalid="ignore", divide="ignore"):
         cv = np.where(imp_mean > 0, imp_std / imp_mean, np.where(imp_std > 0, np.inf, 0.0))
         shape_noise = np.where(signal > 0, noise / signal, np.where(noise > 0, np.inf, 0.0))
+    # a non-finite contribution leaves its term's figures NaN (not 0: no sign of stability)
+    broken = ~np.isfinite(c).all(axis=(0, 1))
+    cv = np.where(broken, np.nan, cv)
+    shape_noise = np.where(broken, np.nan, shape_noise)
     rank_min, rank_max = ranks.min(axis=0), ranks.max(axis=0)
     table = pd.DataFrame(
         {
@@ -982,7 +1018,8 @@ def term_stability(contributions, term_names=None, *, threshold=0.25, shape_thre
             "rank_min": rank_min.astype(int),
             "rank_max": rank_max.astype(int),
             "shape_noise": shape_noise,
-            "unstable": (cv > threshold) | (shape_noise > shape_threshold),
+            # NaN (a refit with non-finite contributions) marks a term, as a value above does
+            "unstable": ~(cv <= threshold) | ~(shape_noise <= shape_threshold),
         },
         index=pd.Index(term_names, name="term"),
     )

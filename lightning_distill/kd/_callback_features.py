@@ -87,12 +87,21 @@ class CallbackFeatures:
                 )
 
     def broadcast_from_rank_zero(self, trainer) -> None:
-        """Give every process rank 0's parameters and buffers (one broadcast of their CPU
-        copies through the Trainer's strategy; nothing is sent with one process)."""
-        if trainer.world_size < 2 or len(self.methods) == 0:
+        """Give every process rank 0's parameters and buffers, in place on their device
+        (``torch.distributed.broadcast`` per tensor: no copy through the CPU, which CRD's
+        banks would make large); nothing is sent with one process."""
+        import torch.distributed as dist
+
+        if trainer.world_size < 2 or len(self.methods) == 0 or not dist.is_initialized():
             return
-        state = {k: v.detach().cpu() for k, v in self.methods.state_dict().items()}
-        self.methods.load_state_dict(trainer.strategy.broadcast(state, src=0))
+        for tensor in [*self.methods.parameters(), *self.methods.buffers()]:
+            data = tensor.data
+            if data.dtype == torch.bool:  # sent as bytes: not every backend sends booleans
+                sent = data.to(torch.uint8)
+                dist.broadcast(sent, src=0)
+                data.copy_(sent.bool())
+            else:
+                dist.broadcast(data, src=0)
 
     # ----------------------------------------------------------------- during the fit
     def capture_student(self) -> FeatureHooks:

@@ -787,6 +787,21 @@ def test_group_bootstrap_draws_whole_records():
     )
 
 
+def test_missing_feature_test_resamples_whole_records(small):
+    from sklearn_distill.stats import bootstrap_correlations
+
+    X, y, s = small
+    ids = np.arange(40) // 2  # every record entered twice
+    audit = _tiny_ebm_audit().fit(X, y, teacher_scores=s, groups=ids)
+    table = audit.missing_feature_test(n_bootstrap=200)
+    mimic, outcome = audit._test_residuals
+    kwargs = dict(n_bootstrap=200, random_state=audit._bootstrap_seed, confidence=0.95)
+    by_record = bootstrap_correlations(mimic, outcome, groups=ids, **kwargs)
+    by_row = bootstrap_correlations(mimic, outcome, **kwargs)
+    np.testing.assert_allclose(table.to_numpy(float), by_record.to_numpy(float), rtol=1e-12)
+    assert not np.allclose(table["std_error"], by_row["std_error"])
+
+
 def test_stability_resamples_whole_records(small, monkeypatch):
     import sklearn_distill.audit as audit_module
 

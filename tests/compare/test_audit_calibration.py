@@ -67,9 +67,14 @@ def test_spline_calibration_is_smooth_monotone_and_close_to_the_truth():
     fitted = calibrator.predict_proba(grid)[:, 1]
     assert np.all(np.diff(fitted) >= -1e-12)
     assert np.max(np.abs(fitted - expit(0.8 * grid + 0.3 * np.sin(grid)))) < 0.05
-    # fewer than 3 distinct values: refused, saying what to use instead
-    with pytest.raises(ValueError, match="at least 3 distinct values; got 2"):
-        SplineCalibrator().fit(np.array([0.0, 1.0] * 10), np.array([0, 1] * 10))
+    # two distinct values (a fold of a score with a rare third value): the logistic map,
+    # which passes through both observed rates; one value refused
+    two = SplineCalibrator().fit(np.array([0.0, 1.0] * 10 + [1.0] * 4), [0, 1] * 10 + [0] * 4)
+    np.testing.assert_allclose(
+        two.predict_proba(np.array([0.0, 1.0]))[:, 1], [0, 10 / 14], atol=1e-3
+    )
+    with pytest.raises(ValueError, match="at least 2 distinct values; got 1"):
+        SplineCalibrator().fit(np.zeros(10), np.array([0, 1] * 5))
     three = SplineCalibrator().fit(np.tile([0.0, 1.0, 2.0], 30), np.tile([0, 0, 1], 30))
     assert np.all(np.diff(three.predict_proba(np.array([0.0, 1.0, 2.0]))[:, 1]) >= 0)
 
@@ -90,5 +95,19 @@ def test_audit_accepts_spline_calibration():
     assert isinstance(audit.mimic_.calibrator_, SplineCalibrator)
     curve = audit.calibration_curve_["probability"].to_numpy()
     assert np.all(np.diff(curve) >= -1e-12)
-    with pytest.raises(ValueError, match="at least 3 distinct values"):
+    with pytest.raises(ValueError, match="at least 3 distinct values; got 2"):
         CompareAudit(calibration="spline", cv=2).fit(X, y, teacher_scores=(logit > 0) * 1.0)
+    # three values, one of them rare: some thirds of the cross-fitting hold two; the audit
+    # runs (it refused, saying the score had 2 values)
+    rare = (logit > 0) * 1.0
+    rare[:3] = 2.0
+    audit = CompareAudit(
+        calibration="spline",
+        interactions=0,
+        cv=2,
+        random_state=0,
+        student=ExplainableBoostingRegressor(**small, learning_rate=0.3),
+        outcome=ExplainableBoostingClassifier(**small, learning_rate=0.05),
+    ).fit(X, y, teacher_scores=rare)
+    assert isinstance(audit.mimic_.calibrator_, SplineCalibrator)
+    assert np.isfinite(audit.missing_feature_test(n_bootstrap=20)["estimate"]).all()

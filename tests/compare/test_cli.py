@@ -319,6 +319,44 @@ def test_an_existing_report_is_kept_until_overwritten(csv_path, tmp_path, capsys
     assert out.read_text(encoding="utf-8") == "old report"
 
 
+def test_codes_written_in_digits_are_no_dates_but_date_stamps_are():
+    from sklearn_distill.__main__ import _looks_like_dates
+
+    rng = np.random.default_rng(4)
+    zips = pd.Series([f"{z:05d}" for z in rng.integers(1001, 2791, 300)], dtype=object)
+    branches = pd.Series([f"{b:03d}" for b in rng.integers(0, 40, 300)], dtype=object)
+    stamps = pd.Series(
+        pd.date_range("2020-01-01", periods=300, freq="D").strftime("%Y%m%d"), dtype=object
+    )
+    written = pd.Series(
+        pd.date_range("2020-01-01", periods=300, freq="D").strftime("%d/%m/%Y"), dtype=object
+    )
+    assert not _looks_like_dates(zips) and not _looks_like_dates(branches)
+    assert _looks_like_dates(stamps) and _looks_like_dates(written)
+
+
+@pytest.mark.parametrize("case", ["header only", "every score missing"])
+def test_a_file_with_no_row_to_audit_is_refused_in_one_line(tmp_path, capsys, case):
+    frame = _audit_frame()
+    if case == "header only":
+        frame = frame.iloc[:0]
+    else:
+        frame["risk"] = np.nan
+    path = tmp_path / "empty.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["audit", str(path), "--score", "risk", "--label", "outcome", "--features", "age"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "holds no row to audit" in err and "Traceback" not in err
+    expected = (
+        "a header and no data rows"
+        if case == "header only"
+        else f"each of its {len(frame)} rows misses --score 'risk' or --label 'outcome'"
+    )
+    assert expected in err
+
+
 def test_missing_file(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["audit", str(tmp_path / "absent.csv"), "--score", "s", "--label", "y", *FEATURES])

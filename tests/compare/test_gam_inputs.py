@@ -165,8 +165,10 @@ def test_teacher_problems():
     regressor = LinearRegression().fit(X, SCORES)
     with pytest.raises(ValueError, match="has no method 'predict_proba'"):
         gam(teacher=regressor, response="predict_proba").fit(X)
-    with pytest.raises(NotFittedError, match="teacher LogisticRegression is not fitted"):
+    with pytest.raises(NotFittedError, match="teacher LogisticRegression is not fitted: the "):
         gam(teacher=LogisticRegression()).fit(X)
+    with pytest.raises(NotFittedError, match=r"Fit it first \(teacher.fit"):
+        DistilledTree(LogisticRegression()).fit(X)
     with pytest.raises(ValueError, match="the teacher's scores contains 60 NaN"):
         gam(teacher=lambda data: np.full(len(data), np.nan)).fit(X)
     with pytest.raises(ValueError, match="the teacher's scores are constant"):

@@ -668,6 +668,21 @@ def test_block_findings_name_the_flagged_blocks_or_what_the_blocks_could_see():
     )
 
 
+def test_a_stability_table_of_an_earlier_version_is_described_by_its_own_rule():
+    from types import SimpleNamespace
+
+    from sklearn_distill.report import _stability_paragraph
+
+    old = SimpleNamespace(stability_settings_={"n_refits": 3, "bootstrap": True, "threshold": 0.25})
+    text = _stability_paragraph(old)
+    assert "computed by an earlier version" in text
+    assert "exceeded 0.25, or when its importance rank changed" in text
+    assert "shape noise (the spread" not in text
+    assert "earlier version" in _stability_paragraph(SimpleNamespace())
+    new = SimpleNamespace(stability_settings_={**old.stability_settings_, "shape_threshold": 1.0})
+    assert "exceeds 0.25, or its shape noise" in _stability_paragraph(new)
+
+
 def test_calibration_scale_is_explained_only_for_a_calibrated_score():
     from types import SimpleNamespace
 

@@ -113,6 +113,37 @@ def test_bootstrap_null_and_coverage_behaviour():
     assert covers_rho >= 30
 
 
+def test_record_bootstrap_of_copies_is_the_plain_bootstrap_of_the_records():
+    # each record entered three times: drawing records gives, draw for draw, the plain
+    # bootstrap of the records entered once (every correlation, Kendall's tau-b included, is
+    # unchanged when every sample is repeated equally); drawing rows would count the copies as
+    # independent and shrink the interval
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=80)
+    b = 0.3 * a + rng.normal(size=80)
+    b[:4] = b[4:8]  # ties, so Kendall's tau-b meets its tie terms
+    once, reps_once = bootstrap_correlations(
+        a, b, n_bootstrap=300, random_state=7, return_replicates=True
+    )
+    copies = np.repeat(np.arange(80), 3)
+    thrice, reps_thrice = bootstrap_correlations(
+        a[copies], b[copies], n_bootstrap=300, random_state=7, return_replicates=True,
+        groups=copies.astype(str),
+    )  # fmt: skip
+    np.testing.assert_allclose(reps_thrice.to_numpy(), reps_once.to_numpy(), atol=1e-12)
+    np.testing.assert_allclose(thrice.to_numpy(float), once.to_numpy(float), atol=1e-12)
+    rows = bootstrap_correlations(a[copies], b[copies], n_bootstrap=300, random_state=7)
+    assert (rows["std_error"] < 0.7 * once["std_error"]).all()
+    # one sample per record: the plain bootstrap exactly
+    plain = bootstrap_correlations(a, b, n_bootstrap=50, random_state=3)
+    recorded = bootstrap_correlations(a, b, n_bootstrap=50, random_state=3, groups=np.arange(80))
+    np.testing.assert_allclose(plain.to_numpy(float), recorded.to_numpy(float), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"groups must hold one record identifier per sample"):
+        bootstrap_correlations(a, b, groups=copies)
+    with pytest.raises(ValueError, match="at least 2 distinct record identifiers"):
+        bootstrap_correlations(a, b, groups=np.zeros(80))
+
+
 def test_stacked_bootstrap_is_the_mean_of_stacked_correlations():
     # shape (n_repeats, n_pairs, n_samples): per repeat, the pairs of every sample stacked;
     # the estimate is the mean over repeats, computed here with scipy
@@ -325,6 +356,18 @@ def test_term_stability_rank_swap_alone_is_no_mark():
     assert term_stability(np.stack([first, second]), threshold=cv * 0.99)["unstable"].all()
     marked = term_stability(np.stack([first, second]), shape_threshold=noise[0] * 0.99)
     assert marked["unstable"].all()
+
+
+def test_term_stability_marks_a_term_with_non_finite_contributions():
+    rng = np.random.default_rng(2)
+    contributions = np.stack([rng.normal(size=(40, 2)) * [2.0, 1.0] for _ in range(3)])
+    contributions[:, :, 0] = contributions[0, :, 0]  # the same shape in every refit
+    contributions[:, :, 1] = contributions[0, :, 1]
+    contributions[1, 5, 1] = np.nan
+    table = term_stability(contributions, ["steady", "broken"])
+    assert not table.loc["steady", "unstable"]
+    assert table.loc["broken", "unstable"]
+    assert np.isnan(table.loc["broken", ["importance_cv", "shape_noise"]].astype(float)).all()
 
 
 def test_term_stability_bad_input():

@@ -306,8 +306,27 @@ def test_pandas_values_with_x_labels_in_another_order_are_refused():
     with pytest.raises(ValueError, match=r"groups has X's row labels"):
         CompareAudit().fit(X, y, teacher_scores=scores, groups=y.iloc[::-1])
     # the same labels in the same order, or a fresh index beside X's own: by position
-    DistilledTree().fit(X, teacher_scores=scores)
+    tree = DistilledTree().fit(X, teacher_scores=scores)
     DistilledTree().fit(X, teacher_scores=scores.reset_index(drop=True))
+    # after fit too: fidelity, score and teacher_target match scores to rows as fit does
+    for method in (tree.fidelity, tree.teacher_target):
+        with pytest.raises(ValueError, match=r"teacher_scores has X's row labels in its index"):
+            method(X, teacher_scores=shuffled)
+    with pytest.raises(ValueError, match=r"teacher_scores has X's row labels in its index"):
+        tree.score(X, teacher_scores=shuffled)
+    assert tree.fidelity(X, teacher_scores=scores) == tree.fidelity(X, scores.to_numpy())
+    # and the pilot
+    from sklearn.tree import DecisionTreeRegressor
+
+    from sklearn_distill.pilot import student_size_pilot
+
+    ladder = [("tree", "depth 1", DecisionTreeRegressor(max_depth=1))]
+    with pytest.raises(ValueError, match=r"teacher_scores has X's row labels in its index"):
+        student_size_pilot(None, X, teacher_scores=shuffled, students=ladder)
+    with pytest.raises(ValueError, match=r"y has X's row labels in its index"):
+        student_size_pilot(
+            None, X, teacher_scores=scores, y=y.iloc[::-1], students=ladder, calibration="sigmoid"
+        )
 
 
 def test_a_column_without_any_value_is_named_in_a_warning():

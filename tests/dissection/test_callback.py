@@ -315,19 +315,40 @@ class _Fixed(_Reshuffling):
         return iter(range(self.size - 1, -1, -1))
 
 
-@pytest.mark.parametrize("where", ["sampler", "batch_sampler"])
+class _ReshufflingByNumpy(_Reshuffling):
+    def __iter__(self):
+        return iter(np.random.permutation(self.size).tolist())  # noqa: NPY002
+
+
+class _ReshufflingByPython(_Reshuffling):
+    def __iter__(self):
+        import random
+
+        order = list(range(self.size))
+        random.shuffle(order)
+        return iter(order)
+
+
+@pytest.mark.parametrize(
+    "where", ["sampler", "batch_sampler", "numpy", "python", "batch_size=None"]
+)
 def test_custom_samplers_that_reshuffle_are_found_by_reading_them_twice(concepts, where):
     import random
 
     from lightning_distill.callbacks import AttributionMonitor
 
     n = len(concepts)
-    shuffling = (
-        DataLoader(concepts, batch_size=8, sampler=_Reshuffling(n))
-        if where == "sampler"
-        else DataLoader(concepts, batch_sampler=_ReshufflingBatches(n, 8))
-    )
-    name = "_Reshuffling" if where == "sampler" else "_ReshufflingBatches"
+    kinds = {"numpy": _ReshufflingByNumpy, "python": _ReshufflingByPython}
+    if where == "batch_sampler":
+        shuffling = DataLoader(concepts, batch_sampler=_ReshufflingBatches(n, 8))
+        name = "_ReshufflingBatches"
+    elif where == "batch_size=None":  # items one by one: the sampler itself is read
+        shuffling = DataLoader(concepts, batch_size=None, sampler=_Reshuffling(n))
+        name = "_Reshuffling"
+    else:
+        kind = kinds.get(where, _Reshuffling)
+        shuffling = DataLoader(concepts, batch_size=8, sampler=kind(n))
+        name = kind.__name__
     torch.manual_seed(5)
     random.seed(5)
     np.random.seed(5)  # noqa: NPY002 - the global generator a sampler may use
@@ -344,6 +365,43 @@ def test_custom_samplers_that_reshuffle_are_found_by_reading_them_twice(concepts
     # a sampler of its own in a fixed order is read twice and accepted
     fixed = DataLoader(concepts, batch_size=8, sampler=_Fixed(n))
     DissectionMonitor(fixed, "features.4")
+
+
+class _ByKey(torch.utils.data.Sampler):
+    """A fixed order of string keys (a dataset indexed by name)."""
+
+    def __init__(self, keys):
+        self.keys = keys
+
+    def __iter__(self):
+        return iter(self.keys)
+
+    def __len__(self):
+        return len(self.keys)
+
+
+class _KeysOfUnknownLength(_ByKey):
+    def __len__(self):
+        raise NotImplementedError("length unknown")
+
+
+class _Keyed(torch.utils.data.Dataset):
+    def __getitem__(self, key):
+        return torch.zeros(3, 8, 8), int(key[-1])
+
+
+def test_samplers_of_keys_tuples_or_no_length_are_not_refused():
+    # items that are no ints, and a sampler that cannot say its length: nothing to refuse
+    from lightning_distill._batch import shuffling_sampler
+
+    keys = [f"cell_{i}" for i in range(6)]
+    assert shuffling_sampler(DataLoader(_Keyed(), batch_size=2, sampler=_ByKey(keys))) is None
+    assert (
+        shuffling_sampler(DataLoader(_Keyed(), batch_size=2, sampler=_KeysOfUnknownLength(keys)))
+        is None
+    )
+    pairs = [[(0, 32), (1, 32)], [(2, 32), (3, 32)]]
+    assert shuffling_sampler(DataLoader(_Keyed(), batch_sampler=pairs)) is None
 
 
 class _Wide(torch.nn.Module):
