@@ -138,7 +138,9 @@ def _parser(prog=None):
         "--calibration",
         default="isotonic",
         choices=["isotonic", "spline", "sigmoid", "temperature", "none"],
-        help="how the score is mapped to P(label | score) before mimicking (default: %(default)s)",
+        help="how the score is mapped to P(label | score) before mimicking: isotonic or "
+        "spline for any monotone score, sigmoid for one logistic curve, temperature only for a "
+        "score that is a log-odds (default: %(default)s)",
     )
     audit.add_argument(
         "--cv", type=int, default=5, help="folds of the score's calibration (default: %(default)s)"
@@ -400,9 +402,12 @@ def _describe_unsafe(reasons):
 
 
 def _features_required_message(args, frame, prog):
-    candidates = [c for c in frame.columns if c not in (args.score, args.label)]
+    candidates = [c for c in frame.columns if c not in (args.score, args.label, args.groups)]
     reasons = unsafe_columns(frame, candidates, args.score, args.label)
     safe = [c for c in candidates if c not in reasons]
+    # the record identifier: the one given, or the one column found to be one
+    records = [name for name, reason in reasons.items() if "pass it as --groups" in reason]
+    groups = args.groups if args.groups is not None else (records[0] if len(records) == 1 else None)
     lines = [
         "--features is required: name the columns the audit may use.",
         "What the audit concludes depends on them; a column recorded after the outcome, "
@@ -417,6 +422,7 @@ def _features_required_message(args, frame, prog):
             *(["--sep", args.sep] if args.sep != "," else []),
             *(["--decimal", args.decimal] if args.decimal != "." else []),
             *(["--event", args.event] if args.event is not None else []),
+            *(["--groups", groups] if groups is not None else []),
             "--features", *safe,
         ]  # fmt: skip
         lines += [

@@ -298,8 +298,12 @@ def warn_if_score_falls(scores, positive, method, event, *, stacklevel=2) -> int
             event = event.item()  # 'P(y = 1)', not 'P(y = np.int64(1))'
         warnings.warn(
             f"the score falls as P(y = {event!r}) rises (negative rank correlation with "
-            f"y): the {method} calibration maps it with a decreasing function (a score read "
-            "as increasing would be flattened to a constant).",
+            f"y): the {method} calibration maps it with a decreasing function"
+            + (
+                " (read as increasing, it would be flattened to a constant)."
+                if method in ("isotonic", "temperature")
+                else "."
+            ),
             UserWarning,
             stacklevel=stacklevel + 1,
         )

@@ -931,13 +931,15 @@ def term_stability(contributions, term_names=None, *, threshold=0.25, shape_thre
     alone does not mark a term (terms of about equal importance swap ranks without either
     being unstable); the ranks are in the table.
 
-    On generated worlds of 3,000 rows (``benchmarks/audit_stability.py``), the outcome model's
-    terms with a real effect were marked in 0-20% of the worlds (with a mark for any rank
-    change or shape noise above 0.25, as before, in 60-100%), a term without effect in 80-100%,
-    and two nearly identical features that share one effect in 60-100%; the mimic of a
-    noise-free score marked only the term without effect. Refits of one algorithm find the
-    same split of a shared effect when the target has no noise (the mimic's twins were never
-    marked), so a term not marked is no proof that another model could not tell it otherwise.
+    On generated worlds of 3,000 rows (``benchmarks/audit_stability.py``, refits of
+    :meth:`~sklearn_distill.CompareAudit.stability`), the outcome model's terms with an effect
+    of 0.4 log-odds per standard deviation or more, and a four-valued feature of effects
+    -0.3 to 0.5, were never marked, the weakest (0.2) in
+    20-80% of the worlds (the earlier mark, any rank change or shape noise above 0.25, hit the
+    real-effect terms in up to 100%), a term without effect in 80-100%; the mimic of a
+    noise-free score marked only the term without effect. Two nearly identical features that
+    share one effect were never marked: refits of one algorithm split it the same way, so a
+    term not marked is no proof that another model could not tell it otherwise.
 
     Parameters
     ----------
@@ -1026,7 +1028,7 @@ def term_stability(contributions, term_names=None, *, threshold=0.25, shape_thre
     return table.sort_values("importance_mean", ascending=False)
 
 
-def binned_rate(score, y, *, n_bins=10, confidence=0.95):
+def binned_rate(score, y, *, n_bins=10, confidence=0.95, predicted=None):
     """Observed outcome rate per score value (few distinct scores) or per score quantile bin.
 
     Parameters
@@ -1040,11 +1042,15 @@ def binned_rate(score, y, *, n_bins=10, confidence=0.95):
         quantile bins (ties kept together).
     confidence : float, default=0.95
         Coverage of the Wilson score interval of each rate.
+    predicted : array-like of shape (n_samples,), default=None
+        A probability per row (a calibration map's, say): its mean in each group is added as
+        the column ``predicted``, to set beside the observed rate.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``score`` (mean score in the group), ``rate``, ``low``, ``high``, ``count``.
+        Columns ``score`` (mean score in the group), ``rate``, ``low``, ``high``, ``count``
+        (and ``predicted``).
 
     Examples
     --------
@@ -1062,12 +1068,17 @@ def binned_rate(score, y, *, n_bins=10, confidence=0.95):
         edges = np.unique(np.quantile(score, np.linspace(0, 1, n_bins + 1)[1:-1]))
         groups = np.searchsorted(edges, score, side="right")
     frame = pd.DataFrame({"group": groups, "score": score, "y": y})
-    agg = frame.groupby("group").agg(
-        score=("score", "mean"), rate=("y", "mean"), count=("y", "size")
-    )
+    columns = {"score": ("score", "mean"), "rate": ("y", "mean"), "count": ("y", "size")}
+    if predicted is not None:
+        frame["predicted"] = np.asarray(predicted, dtype=float).reshape(-1)
+        columns["predicted"] = ("predicted", "mean")
+    agg = frame.groupby("group").agg(**columns)
     z = normal_quantile(confidence)
     n, p = agg["count"].to_numpy(float), agg["rate"].to_numpy(float)
     centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
     half = z / (1 + z**2 / n) * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
     agg["low"], agg["high"] = centre - half, centre + half
-    return agg[["score", "rate", "low", "high", "count"]].reset_index(drop=True)
+    shown = ["score", "rate", "low", "high", "count"] + (
+        ["predicted"] if predicted is not None else []
+    )
+    return agg[shown].reset_index(drop=True)

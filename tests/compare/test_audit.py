@@ -1008,3 +1008,24 @@ def test_negative_residual_correlation_is_not_read_as_no_sign(audits):
     )
     assert "no sign, at this level" not in negative and "No positive" not in negative
     assert "no sign of a missing feature" in negative and "assumptions may not hold" in negative
+
+
+def test_record_bags_keep_each_record_on_one_side_of_every_split():
+    from interpret.glassbox import ExplainableBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    from sklearn_distill.audit import _record_bags
+
+    records = np.repeat(np.arange(200), 3)  # each record entered three times
+    model = ExplainableBoostingClassifier(outer_bags=4, validation_size=0.15)
+    bags = _record_bags(model, records, seed=0)
+    assert bags.shape == (600, 4) and set(np.unique(bags)) == {-1, 1}
+    for b in range(4):
+        per_record = bags[:, b].reshape(200, 3)
+        assert (per_record == per_record[:, :1]).all()  # a record's rows on one side
+        assert (per_record[:, 0] == -1).sum() == 30  # 15% of the records held out to stop on
+    assert not (bags[:, 0] == bags[:, 1]).all()  # each bag its own split
+    np.testing.assert_array_equal(bags, _record_bags(model, records, seed=0))
+    assert _record_bags(model, None, seed=0) is None
+    assert _record_bags(LogisticRegression(), records, seed=0) is None
+    assert _record_bags(model.set_params(validation_size=0), records, seed=0) is None

@@ -84,14 +84,17 @@ def test_audit_accepts_spline_calibration():
     small = {"outer_bags": 2, "max_rounds": 100, "max_bins": 16, "n_jobs": 1}
     from interpret.glassbox import ExplainableBoostingClassifier
 
-    audit = CompareAudit(
-        calibration="spline",
-        interactions=0,
-        cv=2,
-        random_state=0,
-        student=ExplainableBoostingRegressor(**small, learning_rate=0.3),
-        outcome=ExplainableBoostingClassifier(**small, learning_rate=0.05),
-    ).fit(X, y, teacher_scores=logit)
+    def spline_audit():
+        return CompareAudit(
+            calibration="spline",
+            interactions=0,
+            cv=2,
+            random_state=0,
+            student=ExplainableBoostingRegressor(**small, learning_rate=0.3),
+            outcome=ExplainableBoostingClassifier(**small, learning_rate=0.05),
+        )
+
+    audit = spline_audit().fit(X, y, teacher_scores=logit)
     assert isinstance(audit.mimic_.calibrator_, SplineCalibrator)
     curve = audit.calibration_curve_["probability"].to_numpy()
     assert np.all(np.diff(curve) >= -1e-12)
@@ -101,13 +104,47 @@ def test_audit_accepts_spline_calibration():
     # runs (it refused, saying the score had 2 values)
     rare = (logit > 0) * 1.0
     rare[:3] = 2.0
-    audit = CompareAudit(
-        calibration="spline",
+    audit = spline_audit().fit(X, y, teacher_scores=rare)
+    assert isinstance(audit.mimic_.calibrator_, SplineCalibrator)
+    assert np.isfinite(audit.missing_feature_test(n_bootstrap=20)["estimate"]).all()
+
+
+def _small_audit(calibration):
+    from interpret.glassbox import ExplainableBoostingClassifier
+
+    small = {"outer_bags": 2, "max_rounds": 100, "max_bins": 16, "n_jobs": 1}
+    return CompareAudit(
+        calibration=calibration,
         interactions=0,
         cv=2,
+        n_crossfits=1,
         random_state=0,
         student=ExplainableBoostingRegressor(**small, learning_rate=0.3),
         outcome=ExplainableBoostingClassifier(**small, learning_rate=0.05),
-    ).fit(X, y, teacher_scores=rare)
-    assert isinstance(audit.mimic_.calibrator_, SplineCalibrator)
-    assert np.isfinite(audit.missing_feature_test(n_bootstrap=20)["estimate"]).all()
+    )
+
+
+def test_a_calibration_map_that_misses_the_observed_rates_is_warned_about():
+    # deciles of the log-odds: 'temperature' only rescales them (a logistic map of slope
+    # fixed at the origin cannot pass through rates from 0.1 to 0.9); isotonic follows them
+    X, y, logit = _world(n=2000)
+    deciles = np.searchsorted(np.quantile(logit, np.linspace(0, 1, 11)[1:-1]), logit) + 1.0
+    with pytest.warns(UserWarning, match=r"calibration map \(calibration='temperature'\) misses"):
+        _small_audit("temperature").fit(X, y, teacher_scores=deciles)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.filterwarnings("ignore", message=".*isotonic calibration puts.*")
+        _small_audit("isotonic").fit(X, y, teacher_scores=deciles)
+        _small_audit("temperature").fit(X, y, teacher_scores=logit)  # a log-odds: no warning
+
+
+def test_binned_rate_sets_a_predicted_probability_beside_each_observed_rate():
+    from sklearn_distill.stats import binned_rate
+
+    score = np.repeat([1.0, 2.0, 3.0], 4)
+    y = np.array([0, 0, 0, 1, 0, 1, 1, 0, 1, 1, 1, 1])
+    predicted = np.linspace(0.1, 0.9, 12)
+    table = binned_rate(score, y, n_bins=5, predicted=predicted)
+    np.testing.assert_allclose(table["rate"], [0.25, 0.5, 1.0])
+    np.testing.assert_allclose(table["predicted"], predicted.reshape(3, 4).mean(axis=1))
+    assert "predicted" not in binned_rate(score, y, n_bins=5).columns

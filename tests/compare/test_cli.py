@@ -170,6 +170,18 @@ def test_an_identifier_repeated_with_whole_records_is_still_flagged():
     assert "age" not in reasons
 
 
+def test_the_suggested_command_carries_the_record_identifier(tmp_path, capsys):
+    frame = _leaky_frame()
+    twice = pd.concat([frame, frame.iloc[:30]], ignore_index=True)
+    path = tmp_path / "twice.csv"
+    twice.to_csv(path, index=False)
+    with pytest.raises(SystemExit):
+        main(["audit", str(path), "--score", "risk", "--label", "outcome"])
+    suggested = capsys.readouterr().err.splitlines()[-1]
+    assert "--groups person_id --features" in suggested
+    assert "person_id" not in suggested.split("--features")[1]
+
+
 def test_one_missing_label_keeps_the_leak_check(tmp_path, capsys):
     # the label checks read the rows that have a label and a score, as the audit does: one
     # blank label must not switch them off and recommend the leaking column
