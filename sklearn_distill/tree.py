@@ -29,6 +29,7 @@ model routes every row with those very thresholds, in float64: the rules are the
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -344,8 +345,32 @@ class DistilledTree(DistillerBase):
             random_state=seed,
         )
         encoded = self._encode(transfer, warn_unseen=False)
+        self._warn_if_float32_hides(encoded)
         self.tree_.fit(encoded, target[:, 0] if target.shape[1] == 1 else target)
         self.thresholds_ = self._readable_thresholds(encoded)
+
+    def _warn_if_float32_hides(self, encoded):
+        """Warn about columns the tree cannot split: scikit-learn's trees read X as float32
+        and treat a feature whose float32 values span at most 1e-7 as constant, so a column
+        of tiny range (values times 1e-12) or riding a large offset (1e12 plus a few units)
+        would be left out of every rule without a word."""
+        names = getattr(self, "feature_names_in_", None)
+        hidden = []
+        for j in range(encoded.shape[1]):
+            values = encoded[:, j][np.isfinite(encoded[:, j])]
+            if values.size < 2 or np.ptp(values) == 0:
+                continue
+            if float(np.ptp(values.astype(np.float32))) <= 1e-7:
+                hidden.append(str(names[j]) if names is not None else str(j))
+        if hidden:
+            warnings.warn(
+                f"X columns {hidden} vary, but not in float32 by more than 1e-7, so the tree "
+                "(scikit-learn's, which reads X as float32) treats them as constant and no rule "
+                "will use them. Rescale them (subtract an offset, multiply a tiny range) "
+                "before distilling.",
+                UserWarning,
+                stacklevel=4,
+            )
 
     def _readable_thresholds(self, encoded):
         """For each split, the shortest decimal between the fitting rows the tree sent left and

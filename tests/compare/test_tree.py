@@ -352,3 +352,19 @@ def test_frame_columns_without_string_names_are_read_by_name():
         np.testing.assert_allclose(model.predict(X.to_numpy()), model.predict(X))
         with pytest.raises(ValueError, match=r"X must have the columns the model was fitted"):
             model.predict(X.rename(columns={1: 2}))
+
+
+@pytest.mark.parametrize("shift", ["tiny range", "large offset"])
+def test_a_column_float32_cannot_split_is_named_in_a_warning(shift):
+    # scikit-learn's trees read X as float32 and treat a column spanning <= 1e-7 as constant:
+    # such a column would be left out of every rule silently
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    score = (2 * X["a"] + X["b"]).to_numpy()
+    hidden = X.assign(a=X["a"] * 1e-12 if shift == "tiny range" else X["a"] + 1e12)
+    with pytest.warns(UserWarning, match=r"X columns \['a'\] vary, but not in float32"):
+        tree = DistilledTree(max_leaf_nodes=8, random_state=0).fit(hidden, teacher_scores=score)
+    assert not any("a " in rule or "a <" in rule for rule in tree.rules()["rule"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        DistilledTree(max_leaf_nodes=8, random_state=0).fit(X, teacher_scores=score)
