@@ -694,6 +694,30 @@ def _read_audit_data(args, parser, say):
 
 
 # ---------------------------------------------------------------------------- warnings
+def _calibration_in_option_terms(text):
+    """The library's ``calibration='spline'`` (and ``'isotonic' or 'spline'`` lists) as the
+    command line's ``--calibration spline``."""
+    text = re.sub(
+        r"calibration='(\w+)'((?: or '\w+')*)",
+        lambda m: "--calibration " + " or ".join([m[1], *re.findall(r"'(\w+)'", m[2])]),
+        text,
+    )
+    text = text.replace("Lower cv,", "Lower --cv,")
+    return text.replace("calibration=None", "--calibration none")
+
+
+def _error_in_option_terms(args, data, text):
+    """A library error in the command line's terms, with the rows left out when some were."""
+    text = _calibration_in_option_terms(text)
+    text = re.sub(r"^groups ", f"--groups {args.groups!r}: ", text)
+    text = re.sub(r"^y has ", f"--label {args.label!r} has ", text)
+    if data is not None and data.n_dropped:
+        text += (
+            f" ({data.n_dropped} of {data.n_read} rows were left out for a missing score or label.)"
+        )
+    return text
+
+
 class _WarningPrinter:
     """Shows the library's warnings to a command-line user (``warnings.showwarning``): each
     once, as ``warning: ...`` without the source line, with the Python API's advice put in
@@ -708,9 +732,7 @@ class _WarningPrinter:
         text = text.replace(
             "pass fit(..., groups=record_ids)", "pass --groups COL (a column of record identifiers)"
         )
-        text = text.replace(
-            "use calibration='spline' or 'sigmoid'", "use --calibration spline or sigmoid"
-        )
+        text = _calibration_in_option_terms(text)
         if self.event is not None:
             # the audit is given 1 for the event: name the label's own value
             text = text.replace("P(y = 1)", f"P({self.label} = {self.event!r})")
@@ -788,7 +810,7 @@ def _run_audit(args, parser, say, printer):
             ).fit(X, y, teacher_scores=score)
             rule_fidelity = rule_tree.fidelity(X, score)
     except (ValueError, TypeError) as error:
-        parser.error(str(error))
+        parser.error(_error_in_option_terms(args, data, str(error)))
     comparison = quiet_compare(audit)
     say(f"writing {args.out}")
     description = {"data": args.data, "score column": args.score, "label column": args.label}
@@ -838,7 +860,7 @@ def _data_lines(args, data, audit):
     chosen = "; by default the second in sorted order: --event chooses"
     chosen = "" if args.event is not None else chosen
     line = (
-        f"outcome event: {data.event} ({named}, y = 1; {data.other!r} is y = 0{chosen}): the "
+        f"outcome event: {data.event} ({named}, coded 1; {data.other!r} coded 0{chosen}): the "
         f"log-odds below are those of {named}"
     )
     sign = _calibration_sign(audit)

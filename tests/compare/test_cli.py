@@ -104,6 +104,24 @@ def test_spline_calibration_from_the_command_line(csv_path, tmp_path, capsys):
     assert re.search(r"calibration of the score</dt>\s*<dd>spline</dd>", page)
 
 
+def test_library_errors_speak_of_options_and_of_the_rows_left_out(tmp_path, capsys):
+    frame = _audit_frame()
+    frame["risk"] = (frame["risk"] > 5).astype(float)  # two values: no spline
+    frame.loc[:9, "outcome"] = np.nan
+    path = tmp_path / "two.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(SystemExit):
+        main(
+            ["audit", str(path), "--score", "risk", "--label", "outcome", "--features", "age",
+             "--calibration", "spline", "--quiet", "--out", str(tmp_path / "r.html")]
+        )  # fmt: skip
+    err = capsys.readouterr().err
+    assert "--calibration spline needs a score with at least 3 distinct values; got 2" in err
+    assert "Use --calibration sigmoid or isotonic." in err
+    assert f"(10 of {len(frame)} rows were left out for a missing score or label.)" in err
+    assert "calibration='" not in err
+
+
 def test_quiet_and_stability(csv_path, tmp_path, capsys):
     out = tmp_path / "r.html"
     args = [*FEATURES, "unused", "--cv", "2", "--n-bootstrap", "20", "--stability", "2"]
@@ -526,7 +544,7 @@ def test_outcome_event_and_score_direction_are_printed_first(tmp_path, capsys):
         captured = capsys.readouterr()
         printed = " ".join(captured.out.split())
         first = printed[: printed.index("How faithful the mimic is")]
-        assert f"outcome event: {event} (outcome = '{event}', y = 1" in first
+        assert f"outcome event: {event} (outcome = '{event}', coded 1" in first
         assert f"the log-odds below are those of outcome = '{event}'" in first
         assert f"the score was read as {direction} as outcome = '{event}'" in first
         assert ("by default the second in sorted order" in first) == (event == "repaid")
