@@ -120,11 +120,12 @@ def _stacked_correlations(x, y, counts, methods, per_repeat=False):
     """Correlations of resamples of stacked samples, each given by the multiplicities
     ``counts`` (shape (n_draws, n_samples): how often a resample holds each sample).
 
-    For each repeat, the pairs of a row are stacked (``x[r, :, rows]`` flattened against
-    ``y[r, :, rows]``); the result is the mean over the repeats, one array per method (with
-    ``per_repeat``, each repeat's: arrays of shape (n_repeats, n_draws)).
+    For each repeat, every pair of each sample in the resample is stacked (``x[r, :, s]``
+    against ``y[r, :, s]``, as often as the resample holds sample ``s``); the result is the
+    mean over the repeats, one array per method (with ``per_repeat``, each repeat's: arrays of
+    shape (n_repeats, n_draws)).
 
-    A resample is read as multiplicities of the samples. Pearson's r is the weighted one,
+    Pearson's r is the weighted one,
     from weighted sums of per-sample moments; Spearman's rho is the weighted Pearson's r of
     the resample's mean ranks, which come from one sort of the full sample (a value's rank in
     a resample is the weight of the smaller values plus half its tie group's weight, plus one
