@@ -762,7 +762,7 @@ def _block_texts(blocks) -> list[str]:
         before = int((raw["term"] == term).sum())
         # the flagged block of largest difference, as summary() names it
         row = part.loc[part["difference"].abs().idxmax()]
-        count = f"{len(part)} of {total} block{'s' if total > 1 else ''}"
+        count = f"{len(part)} of {_plural(total, 'block')}"
         lines.append(
             f"{term}, on coarse blocks: {count} differ{'s' if len(part) == 1 else ''} after the "
             f"adjustment ({before} before it); the largest, {_block_label(row)}: mimic "

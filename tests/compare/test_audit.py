@@ -1029,3 +1029,34 @@ def test_record_bags_keep_each_record_on_one_side_of_every_split():
     assert _record_bags(model, None, seed=0) is None
     assert _record_bags(LogisticRegression(), records, seed=0) is None
     assert _record_bags(model.set_params(validation_size=0), records, seed=0) is None
+
+
+def test_the_outcome_model_stops_on_whole_records_in_every_fit(small, monkeypatch):
+    # the full fit, each third of the cross-fitting and each stability refit hand the outcome
+    # model records to keep together: the audit's groups, or a bootstrap sample's source rows
+    import sklearn_distill.audit as audit_module
+
+    X, y, s = small
+    ids = np.arange(40) // 2  # every record entered twice
+    seen = []
+    original = audit_module._record_bags
+
+    def recording(model, records, seed):
+        seen.append(None if records is None else np.asarray(records).copy())
+        return original(model, records, seed)
+
+    monkeypatch.setattr(audit_module, "_record_bags", recording)
+    audit = _tiny_ebm_audit().fit(X, y, teacher_scores=s, groups=ids)
+    assert len(seen) == 1 + 3  # the full fit, then the three thirds of one cross-fit
+    np.testing.assert_array_equal(seen[0], ids)
+    assert all(r is not None and np.isin(r, ids).all() and len(r) < 40 for r in seen[1:])
+    assert sorted(np.concatenate(seen[1:]).tolist()) == sorted(ids.tolist())
+    seen.clear()
+    audit.stability(X, y, teacher_scores=s, groups=ids, n_refits=2)
+    assert len(seen) == 2 and all(np.isin(r, ids).all() for r in seen)
+    seen.clear()
+    plain = _tiny_ebm_audit().fit(X, y, teacher_scores=s)
+    assert seen[0] is None  # no groups: interpret's own bags, results as before
+    seen.clear()
+    plain.stability(X, y, teacher_scores=s, n_refits=2)
+    assert all(len(r) == 40 and r.max() < 40 for r in seen)  # the drawn rows themselves
