@@ -246,7 +246,9 @@ def _unknown_columns_message(option, names, frame, data):
     available = [str(c) for c in frame.columns]
     hints = []
     for name in names:
-        close = difflib.get_close_matches(str(name), available, n=3)
+        # case first: difflib scores 'y' against 'Y' as nothing alike
+        close = [c for c in available if c.casefold() == str(name).casefold()]
+        close = close or difflib.get_close_matches(str(name), available, n=3)
         if close:
             hints.append(f"{name!r}: did you mean {' or '.join(map(repr, close))}?")
     text = (

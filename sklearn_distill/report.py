@@ -1142,7 +1142,8 @@ def audit_report_sections(
             Section(
                 "Shape functions: mimic against outcome model",
                 paragraphs=[
-                    f"Contribution of each feature value to the log-odds, with {level} bands. "
+                    "Contribution of each feature value to the log-odds of the outcome event "
+                    f"({event}), with {level} bands. "
                     "A star marks a difference flagged after the Benjamini-Hochberg adjustment. "
                     "Axes of long-tailed features are cut at the 99th percentile of the rows "
                     "(the label says so); categorical terms show the values with the largest "

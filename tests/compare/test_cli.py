@@ -253,6 +253,7 @@ def test_named_unsafe_features_and_dropped_rows_reach_the_findings_and_report(tm
         (["--score", "nope", "--label", "outcome"], "--score names a column not in"),
         (["--score", "risk", "--label", "outcom"], "did you mean 'outcome'"),
         (["--score", "risk", "--label", "outcome", "--features", "agee"], "did you mean 'age'"),
+        (["--score", "risk", "--label", "Outcome"], "'Outcome': did you mean 'outcome'"),
         (["--score", "risk", "--label", "outcome", "--features", "risk"], "must not include"),
         (["--score", "risk", "--label", "age", "--features", "group"], "binary outcome"),
         (["--score", "group", "--label", "outcome", "--features", "age"], "not numbers"),

@@ -837,6 +837,8 @@ def test_report_names_the_event_and_shows_the_callers_notes_and_rows(fitted_audi
     assert bullets[0] == note
     ylabel = _calibration_figure(audit, "repaid").axes[0].get_ylabel()
     assert ylabel == "P(outcome = repaid)"
+    # the shapes' caption says whose log-odds they are
+    assert "to the log-odds of the outcome event (repaid)" in page
     with pytest.raises(TypeError, match=r"data_notes must be a list of str, or None; got 'x'"):
         write_audit_report(audit, tmp_path / "bad.html", data_notes="x")
 
