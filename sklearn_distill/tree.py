@@ -379,6 +379,11 @@ class DistilledTree(DistillerBase):
         thresholds = np.full(tree.node_count, np.nan)
         paths = self.tree_.decision_path(encoded).tocsc()
         for node in np.flatnonzero(tree.children_left != -1):
+            if not np.isfinite(tree.threshold[node]):
+                # scikit-learn's split of the missing values from all others (+inf: every
+                # value goes left); a finite stand-in would send larger values with the missing
+                thresholds[node] = float(tree.threshold[node])
+                continue
             rows = paths.indices[paths.indptr[node] : paths.indptr[node + 1]]
             values = encoded[rows, tree.feature[node]]
             values = values[~np.isnan(values)]
@@ -475,12 +480,16 @@ class DistilledTree(DistillerBase):
             missing_left = bool(tree.missing_go_to_left[node])
             can_be_missing = feature in self.missing_features_
             for child, is_left in ((left, True), (right, False)):
-                if state.missing.get(feature) is not True:
+                # an infinite threshold splits the missing values from all others: no value
+                # lies beyond it, and every value lies on its near side
+                possible = np.isfinite(threshold) or is_left == (threshold > 0)
+                if state.missing.get(feature) is not True and possible:
                     branch = state.copy()
                     branch._touch(feature)
-                    bounds = branch.high if is_left else branch.low
-                    tighter = min if is_left else max
-                    bounds[feature] = tighter(bounds.get(feature, threshold), threshold)
+                    if np.isfinite(threshold):
+                        bounds = branch.high if is_left else branch.low
+                        tighter = min if is_left else max
+                        bounds[feature] = tighter(bounds.get(feature, threshold), threshold)
                     if can_be_missing:
                         branch.missing[feature] = False
                     walk(child, branch)
@@ -626,7 +635,8 @@ class DistilledTree(DistillerBase):
             label = "rule" if len(rows) == 1 else "rules"
             return f"{label} {ids}: {text}, {n_rows} rows ({100 * n_rows / self.n_fit_rows_:.1f}%)"
 
-        def walk(node, depth):
+        def walk(node, depth, present):
+            # present: numeric features an earlier split showed to hold a value on this path
             indent = "|   " * depth + "|--- "
             left, right = tree.children_left[node], tree.children_right[node]
             if left == -1:
@@ -634,6 +644,7 @@ class DistilledTree(DistillerBase):
                 return
             feature, threshold = int(tree.feature[node]), float(self.thresholds_[node])
             name = names[feature]
+            held = set()  # the side texts that show the feature holds a value
             if feature in self.categories_:
                 below = set(self.categories_[feature][: int(np.floor(threshold)) + 1])
                 sides = (
@@ -642,7 +653,7 @@ class DistilledTree(DistillerBase):
                 )
             else:
                 missing = ""
-                if feature in self.missing_features_:
+                if feature in self.missing_features_ and feature not in present:
                     missing_left = bool(tree.missing_go_to_left[node])
                     missing = (" (or missing)", "") if missing_left else ("", " (or missing)")
                 else:
@@ -651,9 +662,15 @@ class DistilledTree(DistillerBase):
                     (left, format_condition((name, "<=", threshold)) + missing[0]),
                     (right, format_condition((name, ">", threshold)) + missing[1]),
                 )
+                if not np.isfinite(threshold):  # the missing values apart from all others
+                    values = format_condition((name, "is not missing", None))
+                    nothing = format_condition((name, "is missing", None))
+                    near, far = (values, nothing) if threshold > 0 else (nothing, values)
+                    sides = ((left, near), (right, far))
+                    held = {values}
             for child, text in sides:
                 lines.append(indent + text)
-                walk(child, depth + 1)
+                walk(child, depth + 1, present | {feature} if text in held else present)
 
-        walk(0, 0)
+        walk(0, 0, frozenset())
         return "\n".join(lines)

@@ -340,6 +340,30 @@ def test_rules_stay_true_for_missing_values_left_out_by_subsampling():
     assert tree.rules()["n_rows"].sum() == 400
 
 
+def test_a_split_of_the_missing_values_from_the_rest_sends_every_value_one_way():
+    # scikit-learn splits missing values from all others with threshold +inf; any value, however
+    # large, and one inside the range where a node's fitting rows stopped, goes with the values
+    rng = np.random.default_rng(0)
+    group = rng.choice(["A", "B"], 600)
+    x = np.where(group == "A", rng.uniform(0, 5, 600), rng.uniform(0, 10, 600))
+    x[rng.random(600) < 0.3] = np.nan
+    score = np.where(np.isnan(x), -10.0, 1.0) + np.where(group == "A", 30.0, 0.0)
+    frame = pd.DataFrame({"g": pd.Categorical(group), "x": x})
+    tree = DistilledTree(max_leaf_nodes=4, random_state=0).fit(frame, teacher_scores=score)
+    assert np.isinf(tree.tree_.tree_.threshold[tree.tree_.tree_.feature == 1]).any()
+    new = pd.DataFrame({"g": pd.Categorical(["A", "A", "B"], categories=["A", "B"]),
+                        "x": [4.0, 7.0, 25.0]})  # fmt: skip
+    np.testing.assert_allclose(tree.predict(new), [31.0, 31.0, 1.0])
+    np.testing.assert_allclose(tree.predict(new), tree.tree_.predict(tree._encode(new)))
+    parsed = [parse_rule(text) for text in tree.rules()["rule"]]
+    for row, rule_id in zip(rows_of(new), tree.explain(new)["rule_id"]):
+        assert [k for k, c in enumerate(parsed) if holds(c, row)] == [rule_id]
+    assert (tree.rules()["n_rows"] > 0).all()  # no rule of a side no value can reach
+    text = tree.export_text()
+    assert "x is not missing" in text and "x is missing" in text
+    assert "inf" not in text and "(or missing)" not in text
+
+
 def test_frame_columns_without_string_names_are_read_by_name():
     from sklearn_distill import DistilledGAM
 
