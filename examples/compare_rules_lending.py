@@ -6,7 +6,9 @@ regression tree on its log-odds (``DistilledTree``), with a monotone constraint 
 regulator would ask for: more income never raises the predicted risk. The script prints the
 tree's fidelity to the black box on held-out applicants, checks the constraint on pairs of
 applicants who differ in income only, prints every rule, and for three rejected applicants the
-rule that rejected them.
+rule that rejected them. It also prints how often the rules and the black box decide alike at
+the lender's cutoff: each rule gives its rows their mean risk, so a few rules flatten the high
+risks a cutoff above the mean separates, and reject fewer applicants than the black box.
 
 The data are generated (income, debt ratio, years of credit history, past delinquencies, and
 the loan's purpose, a categorical feature), so the script runs anywhere in a few seconds:
@@ -78,8 +80,8 @@ def main():
     fidelity = tree.fidelity(X_test)
     print(
         f"fidelity to the black box on {len(X_test)} held-out applicants: "
-        f"R^2 on log-odds {fidelity['r2']:.3f}, decisions agree on {fidelity['agreement']:.1%}, "
-        f"AUC {fidelity['auc']:.3f}"
+        f"R^2 on log-odds {fidelity['r2']:.3f}, decisions at probability 0.5 agree on "
+        f"{fidelity['agreement']:.1%}, AUC {fidelity['auc']:.3f}"
     )
     rows = X_test.sample(2_000, random_state=0)
     for step in (1_000, 10_000):
@@ -105,10 +107,11 @@ def main():
     risk = black_box.predict_proba(X_test)[:, 1]
     rule_risk = tree.predict_proba(X_test)[:, 1]
     both = (risk > CUTOFF) & (rule_risk > CUTOFF)
+    agree = np.mean((risk > CUTOFF) == (rule_risk > CUTOFF))
     print(
-        f"\nthe black box rejects {int((risk > CUTOFF).sum())} held-out applicants (risk above "
-        f"{CUTOFF}), the rules {int((rule_risk > CUTOFF).sum())}, both {int(both.sum())}; three "
-        "rejected by both:"
+        f"\nat the lender's cutoff ({CUTOFF}) decisions agree on {agree:.1%}: the black box "
+        f"rejects {int((risk > CUTOFF).sum())} held-out applicants, the rules "
+        f"{int((rule_risk > CUTOFF).sum())}, both {int(both.sum())}; three rejected by both:"
     )
     rejected = X_test[both].head(3)
     explained = tree.explain(rejected)

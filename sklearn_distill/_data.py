@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import numbers
+import os
 import re
+import sys
 import warnings
 
 import numpy as np
@@ -105,16 +107,27 @@ def fingerprint(values) -> str:
     return digest.hexdigest()
 
 
-def warn_unseen_categories(column, unseen, consequence: str, stacklevel: int) -> None:
+def caller_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning given by the calling function point at the first
+    frame outside this package: the user's line, however many of the package's methods lie
+    between (``predict``, ``predict_proba`` calling ``predict``, ``fidelity``, ...)."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def warn_unseen_categories(column, unseen, consequence: str) -> None:
     """Warn that column ``column`` of X holds categories not seen at fit, and what is done with
-    them (``consequence``)."""
+    them (``consequence``); the warning points at the user's call."""
     listed = sorted(unseen, key=repr)
     more = f" and {len(listed) - 10} more" if len(listed) > 10 else ""
     warnings.warn(
         f"X column {column!r} holds categories not seen at fit: {listed[:10]!r}{more}. "
         + consequence,
         UserWarning,
-        stacklevel=stacklevel + 1,
+        stacklevel=caller_stacklevel(),
     )
 
 
@@ -200,6 +213,7 @@ def column_kinds(X) -> list[str]:
                 numeric = all(
                     (isinstance(value, numbers.Number) and not isinstance(value, bool | np.bool_))
                     or value is None
+                    or value is pd.NA  # a nullable column's missing cell, in object form
                     for value in X.iloc[:, index]
                 )
             kinds.append(NUMERIC if numeric else CATEGORICAL)
@@ -365,6 +379,7 @@ def check_numeric_columns(X, kinds, name: str = "X") -> None:
                     v
                     for v in values
                     if v is not None
+                    and v is not pd.NA
                     and (not isinstance(v, numbers.Number) or isinstance(v, bool | np.bool_))
                 ),
                 None,

@@ -35,6 +35,7 @@ from sklearn_distill._data import (
     CATEGORICAL,
     NUMERIC,
     boolean_columns,
+    caller_stacklevel,
     check_feature_count,
     check_frame_columns,
     check_label_cells,
@@ -542,11 +543,13 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             offset, scale = np.zeros(self.n_outputs_), 1.0
         self.target_offset_, self.target_scale_ = offset, scale
         self._fit_student(transfer, (columns - offset) / scale, constraints, seed)
-        self._after_fit(X, target)
+        self._after_fit(X, target, transfer)
         return self
 
-    def _after_fit(self, X, target):
-        """Hook run once the student is fitted, with the rows of ``X`` and their target."""
+    def _after_fit(self, X, target, fitted):
+        """Hook run once the student is fitted, with the rows of ``X``, their target and the
+        rows the student was fitted on (``X``'s, generated ones with ``augmentation``, a
+        subsample with ``max_samples``)."""
 
     # ------------------------------------------------------------------ prediction
     def predict(self, X):
@@ -944,16 +947,17 @@ class DistilledGAM(DistillerBase):
         ranked = sorted(importance, key=lambda term: (-importance[term], term))
         return ranked[: self.max_terms]
 
-    def _after_fit(self, X, target):
+    def _after_fit(self, X, target, fitted):
         # interpret reads booleans as 0 and 1: shape_functions labels them False and True again
         self._boolean_features_ = boolean_columns(X, self.feature_kinds_)
-        # what the fitting rows hold, so that predict can say when X holds something else
+        # what the student's rows held (max_samples may leave a rare category out), so that
+        # predict can say when X holds something else
         self._categories_seen_, self._numeric_missing_ = {}, set()
         for index, kind in enumerate(self.feature_kinds_):
             if kind == CATEGORICAL:
-                values = pd.Series(column_values(X, index), dtype=object).dropna()
+                values = pd.Series(column_values(fitted, index), dtype=object).dropna()
                 self._categories_seen_[index] = set(values.unique())
-            elif np.isnan(numeric_column(X, index)).any():
+            elif np.isnan(numeric_column(fitted, index)).any():
                 self._numeric_missing_.add(index)
 
     def _warn_about_new_values(self, X):
@@ -976,7 +980,6 @@ class DistilledGAM(DistillerBase):
                         "The student learnt nothing for them, so its contribution for them says "
                         "nothing of the teacher (an Explainable Boosting Machine usually gives "
                         "them 0).",
-                        stacklevel=4,
                     )
             elif kind == NUMERIC and index not in self._numeric_missing_:
                 missing = int(np.isnan(numeric_column(X, index)).sum())
@@ -988,7 +991,7 @@ class DistilledGAM(DistillerBase):
                         "gives them 0). Impute them, or fit on rows where the column is "
                         "missing too.",
                         UserWarning,
-                        stacklevel=4,
+                        stacklevel=caller_stacklevel(),
                     )
 
     def _predict_student(self, X):

@@ -94,15 +94,17 @@ def student_kinds(
     return ladder
 
 
-def default_ladder(X, random_state=None):
+def default_ladder(X, random_state=None, n_jobs=None):
     """Students of growing size: EBMs with 0, 2, 5 and 10 pairwise interactions, and, for numeric X,
-    regression trees of depth 2, 4, 6 and 8."""
+    regression trees of depth 2, 4, 6 and 8. ``n_jobs``: the EBMs' workers (``None``: every
+    core, as :class:`~sklearn_distill.DistilledGAM`'s default student)."""
     from interpret.glassbox import ExplainableBoostingRegressor
 
     ladder = []
     for interactions in (0, 2, 5, 10):
         params = {**DEFAULT_STUDENT_PARAMS, "interactions": interactions}
-        ebm = ExplainableBoostingRegressor(**params, n_jobs=-1, random_state=random_state)
+        workers = -1 if n_jobs is None else n_jobs
+        ebm = ExplainableBoostingRegressor(**params, n_jobs=workers, random_state=random_state)
         ladder.append(("EBM", f"EBM, {interactions} pairs", ebm))
     numeric = (
         X.select_dtypes(include="number").shape[1] == X.shape[1]
@@ -170,7 +172,8 @@ def student_size_pilot(
         Print one line per student as it is fitted.
     **gam_params
         Further :class:`~sklearn_distill.DistilledGAM` parameters (``response``,
-        ``calibration``, ``temperature``, ...).
+        ``calibration``, ``temperature``, ``n_jobs``, ...); a distiller student is given those
+        it takes. A name neither distiller takes is refused (``TypeError``).
 
     Returns
     -------
@@ -203,17 +206,25 @@ def student_size_pilot(
     n_samples = X.shape[0]
     for name, values in (("y", y), ("teacher_scores", teacher_scores)):
         check_same_order(X, values, name)
+    _check_gam_params(gam_params)
+    if students is not None and not len(students):
+        raise ValueError("students must hold at least one (family, label, estimator); got [].")
     response = gam_params.get("response", "auto")
     if teacher_scores is None:
         if teacher is None:
             raise ValueError("student_size_pilot needs a teacher or teacher_scores.")
         _teacher.check_teacher(teacher)
         method = _teacher.resolve_response(teacher, response)
+        _teacher.warn_if_labels(teacher, response, method, stacklevel=2)
         teacher_scores = _teacher.query_teacher(teacher, X, method)
+        _teacher.check_class_columns(teacher, np.asarray(teacher_scores), method)
         if method != "predict" and response == "auto":
             gam_params["response"] = method
     scores = _teacher.check_scores(teacher_scores, n_samples)
-    ladder = default_ladder(X, random_state) if students is None else students
+    if students is None:
+        ladder = default_ladder(X, random_state, n_jobs=gam_params.get("n_jobs"))
+    else:
+        ladder = students
     rows = np.arange(n_samples)
     stratify = None if y is None else np.asarray(y)
     fit_rows, test_rows = train_test_split(
@@ -254,6 +265,11 @@ def student_size_pilot(
                     )
     finally:
         _warn_each_once(caught, stacklevel=2)
+    if not records:
+        raise ValueError(
+            "students gave no student to score: every one was a sparse GAM with at least as "
+            "many terms as the full GAM (max_terms). Give smaller max_terms, or other students."
+        )
     frame = pd.DataFrame.from_records(records)
     if "auc" in frame and len(frame) and frame["auc"].isna().all():
         warnings.warn(
@@ -266,6 +282,23 @@ def student_size_pilot(
         )
     extra = [c for c in frame.columns if c not in COLUMNS]
     return frame[COLUMNS + extra]
+
+
+def _check_gam_params(gam_params):
+    """Every option must be one a distiller takes: a student that lacks one is fitted without
+    it, so a misspelt option would otherwise be dropped by every student, silently."""
+    import difflib
+
+    known = set(DistilledGAM().get_params(deep=False)) | set(DistilledTree().get_params(deep=False))
+    known -= {"teacher", "student", "random_state"}  # random_state is the pilot's own
+    for name in gam_params:
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise TypeError(
+                f"student_size_pilot got an option no distiller takes: {name!r}.{hint} "
+                f"Options: {', '.join(sorted(known))}."
+            )
 
 
 def _fit_student(student, gam_params, random_state, X_fit, y_fit, fit_scores):

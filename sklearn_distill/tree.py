@@ -300,7 +300,6 @@ class DistilledTree(DistillerBase):
                     unseen,
                     "They are routed with missing values, to the 'not in' side of every split "
                     "on this column.",
-                    stacklevel=3,
                 )
             encoded[:, index] = codes
         return encoded
@@ -429,7 +428,7 @@ class DistilledTree(DistillerBase):
         encoded = self._encode(X)
         return self._leaf_values(encoded)
 
-    def _after_fit(self, X, target):
+    def _after_fit(self, X, target, fitted):
         # rows of X left out by max_samples may miss values the fitting rows never missed
         self.missing_features_ |= self._features_with_missing(X)
         self.rules_ = self._build_rules()

@@ -327,6 +327,48 @@ def test_predict_warns_about_values_the_fitting_rows_did_not_hold():
         gam.predict(frame)
 
 
+@pytest.mark.parametrize("model", ["gam", "tree"])
+def test_unseen_values_warn_at_the_callers_line_through_any_method(model):
+    from sklearn_distill import DistilledTree
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=200), "group": rng.choice(["x", "y"], 200)})
+    scores = (frame["a"] + (frame["group"] == "x")).to_numpy()
+    make = {"gam": lambda: DistilledGAM(student=small_ebm(), random_state=0),
+            "tree": lambda: DistilledTree(max_leaf_nodes=4, random_state=0)}[model]  # fmt: skip
+    fitted = make().fit(frame, teacher_scores=scores)
+    new = frame.head(4).assign(group=["z", "x", "y", "x"])
+    calls = {
+        "predict": lambda: fitted.predict(new),
+        "fidelity": lambda: fitted.fidelity(new, teacher_scores=scores[:4]),
+        "score": lambda: fitted.score(new, teacher_scores=scores[:4]),
+    }
+    if model == "tree":
+        calls["explain"] = lambda: fitted.explain(new)
+    for name, call in calls.items():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            call()
+        found = [w for w in caught if "not seen at fit" in str(w.message)]
+        assert found and all(w.filename == __file__ for w in found), name
+
+
+def test_max_samples_warns_about_categories_only_left_out_rows_held():
+    # the student sees a subsample: a category only rows left out hold is new to it
+    rng = np.random.default_rng(0)
+    group = rng.choice(["a", "b"], 2000).astype(object)
+    group[:5] = "rare"
+    frame = pd.DataFrame({"group": pd.Categorical(group), "x": rng.normal(size=2000)})
+    scores = frame["x"].to_numpy() + np.where(group == "rare", 5.0, 0.0)
+    gam = DistilledGAM(student=small_ebm(), max_samples=200, random_state=0)
+    gam.fit(frame, teacher_scores=scores)
+    for student in gam.students_:  # the subsample held no 'rare' row (its bin weighs 0)
+        bins = student.bins_[0][0]
+        assert "rare" not in bins or student.bin_weights_[0][bins["rare"]] == 0
+    with pytest.warns(UserWarning, match=r"X column 'group' holds categories not seen at fit"):
+        gam.predict(frame.head(5))
+
+
 def test_refit_forgets_the_classes_and_calibrator_of_an_earlier_fit(data):
     X, scores = data
     labels = (scores > 0).astype(int)

@@ -269,3 +269,28 @@ def test_categorical_of_one_level_per_row_or_of_numbers_as_text_warns_at_fit():
     found = _text_category_warnings(frame.iloc[:40], np.log(money[:40]))
     assert sorted(found) == ["decimal_comma", "money", "share"]
     assert not any(one_per_row in message for message in found.values())
+
+
+@pytest.mark.parametrize("model", ["gam", "tree"])
+def test_pandas_na_in_an_object_column_of_numbers_is_a_missing_value(model):
+    # df.to_numpy() of a nullable Int64 column gives pd.NA cells: missing, as None and NaN are
+    from sklearn_distill import DistilledTree
+
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 20, 300).astype(object)
+    missing = rng.random(300) < 0.1
+    scores = np.where(missing, 5.0, values.astype(float))
+    other = rng.normal(size=300)
+    make = {"gam": lambda: DistilledGAM(random_state=0, n_jobs=1),
+            "tree": lambda: DistilledTree(max_leaf_nodes=4, random_state=0)}[model]  # fmt: skip
+    predictions = []
+    for gap in (np.nan, None, pd.NA):
+        column = values.copy()
+        column[missing] = gap
+        frame = pd.DataFrame({"x": pd.Series(column, dtype=object), "z": other})
+        for X in (frame, frame.to_numpy(dtype=object)):
+            fitted = make().fit(X, teacher_scores=scores)
+            assert fitted.feature_kinds_ == ["numeric", "numeric"]
+            predictions.append(fitted.predict(X))
+    for prediction in predictions[1:]:
+        np.testing.assert_allclose(prediction, predictions[0])

@@ -147,6 +147,40 @@ def test_pilot_refuses_one_dimensional_X():
         student_size_pilot(None, [1.0, 2.0, 3.0], teacher_scores=[1.0, 2.0, 3.0])
 
 
+def test_pilot_refuses_what_the_distillers_refuse_and_options_none_takes():
+    from sklearn.ensemble import VotingClassifier
+    from sklearn.svm import SVC
+
+    from sklearn_distill.pilot import default_ladder
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(240, 2))
+    y = np.argmax(np.column_stack([X[:, 0], X[:, 1], -X.sum(axis=1)]), axis=1)
+    tree = [("rule tree", "4 leaves", DistilledTree(max_leaf_nodes=4, random_state=0))]
+    # one column per pair of classes: mimicked as class scores, labels would be wrong
+    ovo = SVC(decision_function_shape="ovo").fit(X, y)
+    with pytest.raises(ValueError, match="decision_function is one-vs-one"):
+        student_size_pilot(ovo, X, students=tree, random_state=0)
+    # a hard-voting ensemble's labels are mimicked: warned about, as by the distillers
+    vote = VotingClassifier(
+        [("a", LogisticRegression()), ("b", LogisticRegression(C=0.1))], voting="hard"
+    ).fit(X, y > 0)
+    with pytest.warns(UserWarning, match="neither predict_proba nor decision_function"):
+        student_size_pilot(vote, X, students=tree, random_state=0)
+    # a misspelt option would be dropped by every student of a distiller ladder
+    scores = X[:, 0]
+    with pytest.raises(TypeError, match="'calibraton'. Did you mean 'calibration'"):
+        student_size_pilot(None, X, teacher_scores=scores, students=tree, calibraton="isotonic")
+    with pytest.raises(ValueError, match="students must hold at least one"):
+        student_size_pilot(None, X, teacher_scores=scores, students=[])
+    too_many = student_kinds(leaf_counts=(), max_terms=(20,), full_gam=False, random_state=0)
+    with pytest.raises(ValueError, match="gave no student to score"):
+        student_size_pilot(None, X, teacher_scores=scores, students=too_many, n_jobs=1)
+    # n_jobs reaches the default ladder's EBMs
+    jobs = {s.get_params().get("n_jobs") for _, _, s in default_ladder(X, n_jobs=1)}
+    assert jobs <= {1, None} and 1 in jobs
+
+
 class _TalkativeTree(DecisionTreeRegressor):
     """A tree student that gives one warning shared by every student and one of its own."""
 

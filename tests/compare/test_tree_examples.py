@@ -27,4 +27,13 @@ def test_lending_example(capsys):
         applicant = ast.literal_eval(text)  # the example prints each applicant as a dict
         assert holds(parse_rule(rule), applicant)
         assert float(risk) > module.CUTOFF
+    # the agreement at the lender's cutoff, recomputed from the counts printed beside it
+    agree, box, rules_, both = re.search(
+        r"cutoff \(\S+\) decisions agree on ([\d.]+)%: the black box rejects (\d+) held-out "
+        r"applicants, the rules (\d+), both (\d+)",
+        out,
+    ).groups()
+    n_test = int(re.search(r"on (\d+) held-out applicants", out)[1])
+    same = n_test - (int(box) - int(both)) - (int(rules_) - int(both))
+    assert abs(float(agree) - 100 * same / n_test) < 0.05 + 1e-9
     assert isinstance(module.make_applicants(50)[0]["purpose"].dtype, pd.CategoricalDtype)
