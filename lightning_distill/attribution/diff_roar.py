@@ -23,7 +23,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_distill._validation import check_finite, check_integer, check_real, fail
+from lightning_distill._validation import (
+    check_choice,
+    check_finite,
+    check_integer,
+    check_real,
+    fail,
+)
 from lightning_distill.attribution.methods import (
     AttributionMethod,
     attribute,
@@ -166,6 +172,7 @@ def mask_by_rank(
         exclusive_minimum=True,
         exclusive_maximum=True,
     )
+    check_choice("keep", keep, ("top", "bottom"))
     flat = images.reshape(len(images), -1)
     scores = attribution.reshape(len(images), -1).abs()
     count = flat.shape[1]

@@ -160,7 +160,9 @@ def loss_gradient(
         ``[N]`` int64 classes ``y``.
     reduction : {"norm", "none"}, default="norm"
         ``"norm"``: the per-pixel magnitude, the Euclidean norm over channels, ``[N, H, W]``
-        (``|∇x|`` for one channel); ``"none"``: the gradient itself, shaped as ``inputs``.
+        (``|∇x|`` for one channel); for inputs of another rank (``[N, H, W]`` images, ``[N, L]``
+        or ``[N, C, L]`` signals) there is no image channel axis to reduce, and it is ``|∇x|``
+        shaped as ``inputs``. ``"none"``: the gradient itself, shaped as ``inputs``.
 
     Returns
     -------
@@ -190,9 +192,9 @@ def loss_gradient(
         loss = F.cross_entropy(outputs, targets.detach().clone(), reduction="sum")
         (gradient,) = torch.autograd.grad(loss, x)
     check_finite("loss_gradient", gradient, where="(the model's loss or outputs are not finite)")
-    if reduction == "none" or gradient.ndim != 4:
+    if reduction == "none":
         return gradient
-    return gradient.norm(dim=1)
+    return gradient.norm(dim=1) if gradient.ndim == 4 else gradient.abs()
 
 
 # Captum classes built from one argument that are not a method on the model: wrappers of

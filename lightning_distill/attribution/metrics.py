@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
 
+from lightning_distill._metric_states import DtypeKeepingMetric
 from lightning_distill._validation import check_real, fail
 from lightning_distill.attribution.functional import (
     _SCORES,
@@ -28,7 +28,7 @@ from lightning_distill.attribution.functional import (
 __all__ = ["AttributionAgreement", "AttributionLocalisation", "FiveBandScore"]
 
 
-class _MeanOfScores(Metric):
+class _MeanOfScores(DtypeKeepingMetric):
     """Sums of per-image scores and the number of images; ``compute`` gives their means."""
 
     is_differentiable = False

@@ -13,11 +13,47 @@ __all__ = ["plot_attribution_maps"]
 
 
 def _displayable(image: Tensor):
-    """``[C, H, W]`` any range -> ``[H, W, 3]`` (or ``[H, W]`` for one channel) in [0, 1]."""
+    """``[C, H, W]`` any range -> ``[H, W, 3]`` for three channels, else ``[H, W]`` (one
+    channel, or the mean of the channels) in [0, 1]."""
     image = image.detach().double().cpu()
+    if image.shape[0] != 3:
+        image = image.mean(0, keepdim=True)
     low, high = image.min(), image.max()
     image = (image - low) / (high - low) if high > low else torch.zeros_like(image)
     return image[0].numpy() if image.shape[0] == 1 else image.permute(1, 2, 0).numpy()
+
+
+def _check_pictures(images, maps, row_titles):
+    """``images`` as ``[N, C, H, W]`` (``[N, H, W]`` given a channel axis); every map of the
+    same ``N``, ``H`` and ``W``."""
+    if not isinstance(images, Tensor):
+        raise TypeError(f"images must be a Tensor; got {type(images).__name__}.")
+    if images.ndim == 3:
+        images = images[:, None]
+    if images.ndim != 4 or not len(images):
+        raise ValueError(
+            "images must be [N, C, H, W] or [N, H, W] with N >= 1; got shape "
+            f"{tuple(images.shape)}."
+        )
+    if not isinstance(maps, Mapping) or not maps:
+        raise TypeError(f"maps must be a non-empty mapping of str to Tensor; got {maps!r}.")
+    for name, values in maps.items():
+        shape = tuple(getattr(values, "shape", ()))
+        if not isinstance(values, Tensor) or values.ndim not in (3, 4):
+            raise ValueError(
+                f"maps[{name!r}] must be a [N, C, H, W] or [N, H, W] Tensor; got "
+                f"{type(values).__name__} of shape {shape}."
+            )
+        if shape[0] != len(images) or shape[-2:] != tuple(images.shape[-2:]):
+            raise ValueError(
+                f"maps[{name!r}] must hold the {len(images)} images' "
+                f"{tuple(images.shape[-2:])} pixels; got shape {shape}."
+            )
+    if row_titles is not None and len(row_titles) != len(images):
+        raise ValueError(
+            f"row_titles must hold one title per image ({len(images)}); got {len(row_titles)}."
+        )
+    return images
 
 
 def _magnitude(attribution: Tensor):
@@ -50,7 +86,8 @@ def plot_attribution_maps(
     Parameters
     ----------
     images : Tensor
-        ``[N, C, H, W]`` inputs.
+        ``[N, C, H, W]`` (or ``[N, H, W]``) inputs; three channels are drawn in colour, others
+        as the grey mean of their channels.
     maps : mapping of str to Tensor
         Column title -> ``[N, C, H, W]`` or ``[N, H, W]`` maps of the same images.
     row_titles : sequence of str, optional
@@ -69,6 +106,7 @@ def plot_attribution_maps(
     import numpy as np
     from matplotlib.figure import Figure
 
+    images = _check_pictures(images, maps, row_titles)
     rows, columns = len(images), 1 + len(maps)
     own_figure = axes is None
     if own_figure:

@@ -12,7 +12,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from lightning_distill.awd.transform import filter_bank
+from lightning_distill.awd.transform import as_filter, filter_bank
 
 __all__ = [
     "VALIDITY_TERMS",
@@ -159,7 +159,7 @@ def validity_error(h0) -> float:
     >>> round(validity_error([1.0, 1.0]), 6)  # Haar without the 1/sqrt(2)
     1.0
     """
-    h0 = torch.as_tensor(h0, dtype=torch.float64).detach().reshape(-1)
+    h0 = as_filter(h0)
     length = h0.shape[-1]
     correlation = _autocorrelation(h0)
     lags = torch.arange(-(length - 1), length)
@@ -194,8 +194,7 @@ def filter_distance(h0, reference) -> float:
     >>> filter_distance([0.0, 1.0, 2.0], [-1.0, -2.0])
     0.0
     """
-    a = torch.as_tensor(h0, dtype=torch.float64).detach().reshape(-1)
-    b = torch.as_tensor(reference, dtype=torch.float64).detach().reshape(-1)
+    a, b = as_filter(h0), as_filter(reference)
     length = a.numel() + b.numel() - 1
     a = F.pad(a, (0, length - a.numel()))
     b = F.pad(b, (0, length - b.numel()))

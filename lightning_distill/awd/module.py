@@ -30,6 +30,7 @@ from lightning_distill.awd.losses import (
 )
 from lightning_distill.awd.transform import (
     MODES,
+    as_filter,
     check_levels,
     lowpass_from_wavelet,
     wavedec1d,
@@ -205,7 +206,7 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
             seed = check_integer("seed", seed, minimum=0)
         if isinstance(wavelet, list | tuple | np.ndarray | torch.Tensor):
             try:
-                np.asarray(wavelet, dtype=np.float64)
+                as_filter(wavelet)
             except (TypeError, ValueError):
                 raise TypeError(
                     f"wavelet given as a filter must hold numbers; got {wavelet!r}."

@@ -10,10 +10,11 @@ Conventions reproduce :mod:`pywt` exactly (``wavedec``/``waverec``, ``wavedec2``
   keep ``floor((N + L - 1) / 2)`` coefficients per level;
 * ``periodization`` pads an odd signal with its last sample and keeps ``ceil(N / 2)`` coefficients.
 
-In ``zero`` and ``periodization`` modes the synthesis operator is the exact adjoint of the
-analysis operator, for any filter (not in ``symmetric`` and ``reflect``, whose signal extension
-synthesis does not fold back). In every mode, for a valid orthogonal filter, synthesis inverts
-analysis (perfect reconstruction).
+In ``zero`` mode the synthesis operator is the exact adjoint of the analysis operator, for any
+filter, and in ``periodization`` mode too while every level's input has even length (an odd
+length is padded with its last sample, as PyWavelets does, and synthesis does not fold that
+sample back; nor do ``symmetric`` and ``reflect`` fold back their signal extension). In every
+mode, for a valid orthogonal filter, synthesis inverts analysis (perfect reconstruction).
 """
 
 from __future__ import annotations
@@ -65,6 +66,14 @@ def orthogonal_wavelet_names() -> list[str]:
     True
     """
     return list(_orthogonal_names())
+
+
+def as_filter(h0) -> torch.Tensor:
+    """A filter as a 1-D float64 CPU tensor, detached: a learnt ``nn.Parameter``, a tensor on
+    any device or an array-like of any strides (a reversed ``h[::-1]`` too), always a copy."""
+    if isinstance(h0, torch.Tensor):
+        return h0.detach().to("cpu", torch.float64, copy=True).reshape(-1)
+    return torch.from_numpy(np.array(h0, dtype=np.float64)).reshape(-1)
 
 
 def lowpass_from_wavelet(wavelet, *, noise: float = 0.0, seed: int | None = None) -> np.ndarray:
@@ -186,7 +195,7 @@ def wavelet_from_filter(h0, name: str = "awd") -> pywt.Wavelet:
     >>> bool(np.allclose(w.dec_hi, pywt.Wavelet("db3").dec_hi))
     True
     """
-    h0 = torch.as_tensor(np.asarray(h0, dtype=np.float64)).reshape(-1)
+    h0 = as_filter(h0)
     bank = [f.numpy().tolist() for f in filter_bank(h0)]
     wavelet = pywt.Wavelet(name, filter_bank=bank)
     wavelet.orthogonal = True

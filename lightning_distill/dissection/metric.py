@@ -10,9 +10,9 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
 
 from lightning_distill._distributed import rank_and_world_size
+from lightning_distill._metric_states import DtypeKeepingMetric
 from lightning_distill._validation import check_choice, check_integer, check_real
 from lightning_distill.dissection.functional import (
     FINE_PER_COARSE,
@@ -71,7 +71,7 @@ class DissectionResults:
     category_counts: dict[str, int] = field(default_factory=dict)
 
 
-class NetworkDissection(Metric):
+class NetworkDissection(DtypeKeepingMetric):
     """Count the units of a layer that detect human-labelled concepts (network dissection).
 
     Two passes over the same probe data, both fed through :meth:`update`:

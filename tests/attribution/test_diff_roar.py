@@ -41,6 +41,9 @@ def test_mask_by_rank_keeps_the_ranked_coordinates():
     kept_positions = masked.flatten().nonzero().flatten()
     assert len(kept_positions) == 20 and kept_positions.max() < 50 and kept_positions.max() > 25
     assert torch.equal(images, torch.arange(24.0).view(2, 3, 2, 2) + 1)  # not modified
+    # any other word would have kept the bottom pixels
+    with pytest.raises(ValueError, match=r"keep must be one of .*'top'.*; got 'Top'"):
+        mask_by_rank(images, attribution, 0.25, keep="Top")
 
 
 @pytest.mark.slow

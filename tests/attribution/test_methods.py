@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -32,6 +33,19 @@ def test_loss_gradient_matches_autograd_per_image():
         (expected,) = torch.autograd.grad(F.cross_entropy(model(xn), y[n : n + 1]), xn)
         torch.testing.assert_close(raw[n : n + 1], expected, rtol=1e-5, atol=1e-7)
     torch.testing.assert_close(loss_gradient(model, x, y), raw.norm(dim=1))
+
+
+@pytest.mark.parametrize("shape", [(5, 6, 6), (5, 12), (5, 2, 12)])
+def test_loss_gradient_norm_is_a_magnitude_for_inputs_without_an_image_channel_axis(shape):
+    # grayscale [N, H, W] images and signals: the magnitude, as for one channel of [N, 1, H, W]
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(shape[1:])), 3))
+    x, y = torch.randn(*shape), torch.tensor([0, 1, 2, 1, 0])
+    raw = loss_gradient(model, x, y, reduction="none")
+    assert (raw < 0).any()
+    torch.testing.assert_close(loss_gradient(model, x, y), raw.abs())
+    if len(shape) == 3 and shape[1] == 6:  # the same images with a channel axis: the same map
+        torch.testing.assert_close(loss_gradient(model, x[:, None], y), raw.abs())
 
 
 def test_modes_flags_and_grads_restored_under_no_grad_and_inference():

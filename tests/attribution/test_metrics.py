@@ -100,6 +100,41 @@ def test_states_fixed_size_and_reset():
     assert metric.threshold_sets.shape == (5, 4)
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
+def test_a_cast_of_the_holding_module_leaves_states_and_thresholds_as_they_are(dtype):
+    # Lightning's "bf16-true" casts the LightningModule that holds the metrics with .to(dtype):
+    # float64 sums summed in bf16, or thresholds read in bf16, would change the scores
+    maps, other, truth = make_batch()
+    reference = flat(run_metrics(maps, other, truth, [slice(0, 20)]))
+    holder = torch.nn.Module()
+    holder.metrics = torch.nn.ModuleList(
+        [FiveBandScore(soft_steps=12), AttributionLocalisation(), AttributionAgreement(top_k=0.2)]
+    )
+    before = {
+        (i, name): getattr(metric, name).dtype
+        for i, metric in enumerate(holder.metrics)
+        for name in metric._defaults
+    }
+    holder.to(dtype)
+    holder.metrics[0].set_dtype(dtype)  # asked of the metric itself: the same
+    after = {
+        (i, name): getattr(metric, name).dtype
+        for i, metric in enumerate(holder.metrics)
+        for name in metric._defaults
+    }
+    assert after == before and holder.metrics[0].threshold_sets.dtype == torch.float64
+    five_band, localisation, agreement = holder.metrics
+    five_band.update(maps, truth)
+    localisation.update(maps, truth > 0.5)
+    agreement.update(maps, other)
+    cast = {"five_band": five_band.compute(), "localisation": localisation.compute()}
+    cast["agreement"], cast["curves"] = agreement.compute(), five_band.curves()
+    for name, value in flat(cast).items():
+        np.testing.assert_array_equal(value, reference[name], err_msg=name)
+    five_band.reset()  # the defaults a reset restores kept their dtype too
+    assert five_band.score_sum.dtype == torch.float64
+
+
 def test_metric_bad_arguments():
     with pytest.raises(ValueError, match="thresholds must be four strictly increasing"):
         FiveBandScore(thresholds=(0.7, 0.3, -0.3, -0.7))

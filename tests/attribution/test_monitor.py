@@ -161,6 +161,19 @@ def test_plot_attribution_maps(cells, tmp_path):
     other = Figure()
     axes = other.subplots(3, 3)
     assert plot_attribution_maps(cells.images[:3], maps, axes=axes) is other
+    # grey [N, H, W] images and images of two channels (their mean, in grey)
+    grey = plot_attribution_maps(torch.rand(2, 9, 7), {"a": torch.randn(2, 9, 7)})
+    assert grey.axes[0].get_images()[0].get_array().shape == (9, 7)
+    two = plot_attribution_maps(torch.rand(2, 2, 9, 7), {"a": torch.randn(2, 2, 9, 7)})
+    assert two.axes[0].get_images()[0].get_array().shape == (9, 7)
+    for bad_images, bad_maps, message in (
+        (torch.rand(2, 9), {"a": torch.rand(2, 9, 7)}, r"images must be \[N, C, H, W\]"),
+        (torch.rand(2, 9, 7), {"a": torch.rand(3, 9, 7)}, r"maps\['a'\] must hold the 2 images'"),
+        (torch.rand(2, 9, 7), {"a": torch.rand(2, 7, 9)}, r"\(9, 7\) pixels; got shape"),
+        (torch.rand(2, 9, 7), {}, "maps must be a non-empty mapping"),
+    ):
+        with pytest.raises((ValueError, TypeError), match=message):
+            plot_attribution_maps(bad_images, bad_maps)
 
 
 def test_the_monitor_leaves_the_trainings_random_state_alone(cells):

@@ -147,3 +147,21 @@ def test_loss_terms_are_differentiable():
     total = sum(validity_losses(h0).values())
     (grad,) = torch.autograd.grad(total, h0)
     assert torch.isfinite(grad).all() and grad.abs().max() > 0
+
+
+def test_filters_are_read_as_a_learnt_parameter_or_any_strided_array():
+    from lightning_distill.awd import AWDModule
+    from lightning_distill.awd.transform import wavelet_from_filter
+
+    h0 = np.asarray(pywt.Wavelet("db3").rec_lo)
+    reversed_h0 = h0[::-1]  # negative strides
+    parameter = torch.nn.Parameter(torch.tensor(h0))  # as AWDModule.h0 is
+    assert filter_distance(reversed_h0, list(reversed_h0)) == 0.0
+    assert validity_error(reversed_h0) == validity_error(list(reversed_h0))
+    assert validity_error(parameter) == validity_error(h0)
+    np.testing.assert_allclose(wavelet_from_filter(parameter).rec_lo, h0)
+    np.testing.assert_allclose(wavelet_from_filter(reversed_h0).rec_lo, reversed_h0)
+    teacher = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 1))
+    warm = AWDModule(teacher, wavelet=parameter)  # a warm start from another module's filter
+    np.testing.assert_allclose(warm.h0.detach().numpy(), h0)
+    assert parameter.grad is None and parameter.requires_grad

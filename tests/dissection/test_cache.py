@@ -120,6 +120,23 @@ def test_replay_equals_the_tally_pass_from_the_data(probe):
         assert torch.equal(original, copy)
 
 
+def test_a_cast_of_the_holding_module_leaves_the_states_as_they_are(probe):
+    # Lightning's "bf16-true" casts the module holding the metric with .to(dtype): the float64
+    # extremes and thresholds must not be rounded to bfloat16 between the passes
+    holder = torch.nn.Module()
+    holder.metric = NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8)
+    dtypes = {name: getattr(holder.metric, name).dtype for name in holder.metric._defaults}
+    holder.to(torch.bfloat16)
+    assert {name: getattr(holder.metric, name).dtype for name in dtypes} == dtypes
+    reference = run(
+        NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8), *probe_t(probe)
+    )
+    run(holder.metric, *probe_t(probe))
+    assert holder.metric.thresholds.dtype == torch.float64
+    assert torch.equal(holder.metric.thresholds, reference.thresholds)
+    assert torch.equal(holder.metric.iou(), reference.iou())
+
+
 def test_cache_errors(probe):
     activations, labels, _ = probe_t(probe)
     metric = NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8, cache_bytes=0)
