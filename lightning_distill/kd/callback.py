@@ -23,6 +23,7 @@ from lightning_distill._validation import check_real
 from lightning_distill.hooks import resolve_module_names
 from lightning_distill.kd._callback_features import CallbackFeatures
 from lightning_distill.kd.constraints import (
+    Constraint,
     add_constraint_terms,
     check_constraints,
     check_constraints_on,
@@ -111,7 +112,7 @@ class KnowledgeDistillation(L.Callback):
         label_smoothing: float = 0.0,
         logits_from: str | None = None,
         targets_from: Callable[[Any], Tensor] | None = None,
-        constraints: list | None = None,
+        constraints: list[Constraint] | None = None,
         features: list | None = None,
         example_input: Tensor | None = None,
         feature_lr: float = 1e-3,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -495,7 +496,8 @@ class Monotonic(Constraint):
     quantity : {"logit", "log_probability"}, default="logit"
         See :func:`monotonic_penalty`.
     name : str, optional
-        Logged as ``train/constraint_<name>``; ``"monotonic_<feature>"`` by default.
+        Logged as ``train/constraint_<name>``; ``"monotonic_<feature>"`` by default (characters
+        of a feature key other than letters, digits and underscores become underscores).
 
     Notes
     -----
@@ -539,7 +541,9 @@ class Monotonic(Constraint):
         self.weight = check_real("weight", weight, minimum=0.0)
         self.n_points = check_integer("n_points", n_points, minimum=0)
         self.quantity = check_choice("quantity", quantity, _QUANTITIES)
-        self.name = _check_name(f"monotonic_{feature}" if name is None else name)
+        # a dict key such as "late-payments" names its default with underscores only
+        default = "monotonic_" + re.sub(r"\W", "_", str(feature))
+        self.name = _check_name(default if name is None else name)
 
     def penalty(self, model: nn.Module, inputs) -> Tensor:
         """The penalty on the batch ``inputs`` and ``n_points`` uniform points in its box."""
@@ -612,6 +616,17 @@ class L1Sparsity(Constraint):
             names = [m for m in self.modules if isinstance(m, str)]
             found = resolve_module_names(model, names, argument="modules") if names else {}
             chosen = [found[m] if isinstance(m, str) else m for m in self.modules]
+            # a module object must be one of this model's (a constraint built for another
+            # student, reused with a new one, would penalise weights no step trains)
+            own = {id(module) for module in model.modules()}
+            for module in chosen:
+                if id(module) not in own:
+                    raise ValueError(
+                        "modules must be submodules of the student the constraint penalises; "
+                        f"got a {type(module).__name__} object that is not part of it (built "
+                        "for another student?). Give module names instead: they are looked up "
+                        "in each student."
+                    )
         seen: dict[int, nn.Parameter] = {}
         for module in chosen:
             for param in module.parameters():

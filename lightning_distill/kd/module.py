@@ -28,6 +28,7 @@ from lightning_distill._validation import check_choice, check_real, fail
 from lightning_distill.hooks import FeatureHooks, resolve_module_names
 from lightning_distill.kd.augment import apply_augment, check_augment
 from lightning_distill.kd.constraints import (
+    Constraint,
     add_constraint_terms,
     check_constraints,
     check_constraints_on,
@@ -490,7 +491,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         cache_teacher: bool = False,
         keep_teacher_in_checkpoint: bool = False,
         example_input: Tensor | None = None,
-        constraints: list | None = None,
+        constraints: list[Constraint] | None = None,
         augment: Callable | None = None,
     ) -> None:
         super().__init__()

@@ -157,6 +157,7 @@ class LearnedTemperature(nn.Module):
         self.ramp_epochs = check_integer("ramp_epochs", ramp_epochs, minimum=0)
         self.max_reversal = check_real("max_reversal", max_reversal, minimum=0.0)
         theta = 1.0
+        self.initial = initial
         if initial is not None:
             upper = self.t_start + self.t_range
             initial = check_real(
@@ -167,6 +168,7 @@ class LearnedTemperature(nn.Module):
                 exclusive_minimum=True,
                 exclusive_maximum=True,
             )
+            self.initial = initial
             share = (initial - self.t_start) / self.t_range
             theta = math.log(share / (1.0 - share))
         self.theta = nn.Parameter(torch.tensor(theta))
@@ -183,6 +185,33 @@ class LearnedTemperature(nn.Module):
         scaled by ``reversal``."""
         return self.t_start + self.t_range * torch.sigmoid(gradient_reversal(self.theta, reversal))
 
+    def get_extra_state(self) -> dict:
+        """The range, saved beside :math:`\\theta`: the parameter is a temperature only in it."""
+        return {"t_start": self.t_start, "t_range": self.t_range}
+
+    def set_extra_state(self, state) -> None:
+        if not isinstance(state, dict):
+            return
+        changed = [k for k in ("t_start", "t_range") if k in state and state[k] != getattr(self, k)]
+        if changed:
+            raise ValueError(
+                "temperature must have the range of the checkpoint's learned temperature (its "
+                "parameter is a temperature only in that range: "
+                + ", ".join(f"{k}={state[k]!r}" for k in changed)
+                + "); got "
+                + ", ".join(f"{k}={getattr(self, k)!r}" for k in changed)
+                + ". Leave temperature out of load_from_checkpoint to use the saved one."
+            )
+
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, errors
+    ) -> None:
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, errors
+        )
+        if prefix + "_extra_state" in missing_keys:  # saved before the range was: nothing to
+            missing_keys.remove(prefix + "_extra_state")  # compare
+
     def as_data(self) -> dict:
         """The settings as plain data (for hyperparameters); :meth:`from_data` rebuilds it."""
         return {
@@ -191,12 +220,13 @@ class LearnedTemperature(nn.Module):
             "t_range": self.t_range,
             "ramp_epochs": self.ramp_epochs,
             "max_reversal": self.max_reversal,
+            "initial": self.initial,
         }
 
     @classmethod
     def from_data(cls, data: dict) -> LearnedTemperature:
         """The temperature :meth:`as_data` described, at its initial value."""
-        known = {"learned", "t_start", "t_range", "ramp_epochs", "max_reversal"}
+        known = {"learned", "t_start", "t_range", "ramp_epochs", "max_reversal", "initial"}
         if not isinstance(data, dict) or data.get("learned") is not True or set(data) - known:
             fail("temperature", "a number > 0, a LearnedTemperature or its as_data() dict", data)
         return cls(**{k: v for k, v in data.items() if k != "learned"})
@@ -304,6 +334,36 @@ def _isolated_global_seeds():
             os.environ.pop("PL_GLOBAL_SEED", None)
         else:
             os.environ["PL_GLOBAL_SEED"] = seed_variable
+
+
+def _loader_generators(loader) -> list[torch.Generator]:
+    """The ``torch.Generator`` objects a loader shuffles with (its own, its sampler's, its batch
+    sampler's sampler's): each run must start them where the first did."""
+    found = {}
+    sampler = getattr(loader, "sampler", None)
+    batch_sampler = getattr(loader, "batch_sampler", None)
+    for holder in (loader, sampler, batch_sampler, getattr(batch_sampler, "sampler", None)):
+        generator = getattr(holder, "generator", None)
+        if isinstance(generator, torch.Generator):
+            found[id(generator)] = generator
+    return list(found.values())
+
+
+@contextlib.contextmanager
+def _same_shuffle_each_run(loader):
+    """Give each run the loader's generators as they were at the call (so a run's data order
+    does not depend on the runs before it), and give them back so at the end."""
+    generators = _loader_generators(loader)
+    states = [generator.get_state() for generator in generators]
+
+    def rewind():
+        for generator, state in zip(generators, states):
+            generator.set_state(state)
+
+    try:
+        yield rewind
+    finally:
+        rewind()
 
 
 def _as_sequence(values):
@@ -424,8 +484,11 @@ def select_temperature(
     a module with ``make_module(temperature)`` and a trainer with ``make_trainer()``, fits on
     ``train`` and scores the student on ``val``: accuracy, agreement with the teacher's
     predictions and KL(teacher || student) at temperature 1. Runs with the same seeds give the
-    same table (on CPU, given deterministic data loading). The caller's random states and
-    ``PL_GLOBAL_SEED`` are restored afterwards. ``make_module`` must build a new student on
+    same table (on CPU, given deterministic data loading). A ``train`` loader that shuffles
+    with its own ``torch.Generator`` (``DataLoader(generator=...)``, or its sampler's) has it
+    rewound before each run, so every run draws the same data order whatever ran before it,
+    and given back as it was. The caller's random states and ``PL_GLOBAL_SEED`` are restored
+    afterwards. ``make_module`` must build a new student on
     every call (a module whose student an earlier run trained is refused; the teacher may be
     shared), and both loaders are checked on their first batch before any training.
 
@@ -464,12 +527,13 @@ def select_temperature(
     check_choice("criterion", criterion, tuple(_CRITERIA))
     records = []
     fresh = _FreshModules()
-    with _isolated_global_seeds():
+    with _isolated_global_seeds(), _same_shuffle_each_run(train) as rewind:
         _check_loader("train", train)
         _check_loader("val", val)
         for temperature in temperatures:
             for seed in seeds:
                 seed_everything(seed, verbose=False)
+                rewind()
                 module = make_module(temperature)
                 fresh.check(module)
                 trainer = make_trainer()

@@ -239,6 +239,12 @@ def test_bad_construction(call, error, pattern):
         call()
 
 
+def test_a_dict_key_of_any_characters_names_the_default_constraint():
+    # a key such as "late-payments" (dict batches take any str key) is a valid feature
+    assert Monotonic("late-payments").name == "monotonic_late_payments"
+    assert Monotonic("income").name == "monotonic_income" and Monotonic(3).name == "monotonic_3"
+
+
 def test_bad_inputs_at_penalty_time():
     model = _mlp(dtype=torch.float32)
     x = torch.randn(8, 4)

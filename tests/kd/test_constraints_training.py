@@ -238,6 +238,25 @@ def test_learned_temperature_stays_in_range_logs_and_checkpoints(tmp_path):
         DistillationModule.load_from_checkpoint(
             path, student=_mlp(8, 3), teacher=_mlp(8, 2), temperature=4.0
         )
+    # another range: the saved parameter would be another temperature (2.0 read as 2.9)
+    with pytest.raises(ValueError, match=r"range of the checkpoint's .* t_range=4\.0\); got"):
+        DistillationModule.load_from_checkpoint(
+            path,
+            student=_mlp(8, 3),
+            teacher=_mlp(8, 2),
+            temperature=LearnedTemperature(t_start=1.0, t_range=8.0),
+            weights_only=True,
+        )
+    # the same range with other settings loads; so does a checkpoint saved before the range was
+    same_range = LearnedTemperature(t_start=1.0, t_range=4.0, ramp_epochs=5)
+    again = DistillationModule.load_from_checkpoint(
+        path, student=_mlp(8, 3), teacher=_mlp(8, 2), temperature=same_range, weights_only=True
+    )
+    assert again.learned_temperature.value == pytest.approx(temperature.value)
+    older = LearnedTemperature(t_start=1.0, t_range=4.0)
+    older.load_state_dict({"theta": checkpoint["state_dict"]["learned_temperature.theta"]})
+    assert older.value == pytest.approx(temperature.value)
+    assert checkpoint["hyper_parameters"]["temperature"]["initial"] == 2.0
 
 
 class _Recorder(nn.Module):
@@ -295,6 +314,11 @@ def test_augment_errors():
     # an L1Sparsity's modules are checked against the student at construction
     with pytest.raises(ValueError, match="modules must name submodules|'nope'"):
         DistillationModule(_mlp(8, 3), _mlp(8, 2), constraints=[L1Sparsity(modules=["nope"])])
+    # a module object of another student (or of the teacher) would be penalised to no effect
+    teacher, other = _mlp(8, 2), _mlp(8, 3)
+    for foreign in (other[0], teacher[0]):
+        with pytest.raises(ValueError, match="modules must be submodules of the student"):
+            DistillationModule(_mlp(8, 3), teacher, constraints=[L1Sparsity(modules=[foreign])])
     callback = KnowledgeDistillation(_mlp(8, 2), constraints=[L1Sparsity(modules=["nope"])])
 
     class Plain(L.LightningModule):

@@ -280,12 +280,23 @@ def test_lightning_cli_builds_module(monkeypatch):
             },
             "temperature": 2.0,
             "alpha": 0.5,
+            # constraints from a config: built, not handed over as dicts
+            "constraints": [
+                {"class_path": "lightning_distill.L1Sparsity", "init_args": {"weight": 0.01}},
+                {
+                    "class_path": "lightning_distill.Monotonic",
+                    "init_args": {"feature": 0, "direction": -1, "weight": 2.0},
+                },
+            ],
         },
         "trainer": {"logger": False, "enable_checkpointing": False},
     }
     cli = LightningCLI(DistillationModule, run=False, args=config, save_config_callback=None)
     assert isinstance(cli.model, DistillationModule)
     assert cli.model.hparams.temperature == 2.0 and cli.model.hparams.alpha == 0.5
+    l1, monotonic = cli.model.constraints
+    assert type(l1).__name__ == "L1Sparsity" and l1.weight == 0.01
+    assert type(monotonic).__name__ == "Monotonic" and monotonic.direction == -1
     assert "student" not in cli.model.hparams and "teacher" not in cli.model.hparams
 
 

@@ -143,6 +143,39 @@ def test_select_temperature_is_reproducible_and_summarises_runs():
     assert teacher.training and all(p.requires_grad for p in teacher.parameters())
 
 
+@pytest.mark.parametrize("where", ["loader", "sampler"])
+def test_a_loader_with_its_own_generator_gives_every_run_the_same_order(where):
+    # the generator advances with every epoch: unrewound, a run's data order (and scores) would
+    # depend on the runs before it, and two identical calls would differ
+    x, y = _sweep_data()
+    torch.manual_seed(3)
+    teacher = nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 2))
+    data = TensorDataset(x[:64], y[:64])
+    generator = torch.Generator().manual_seed(0)
+    if where == "loader":
+        train = DataLoader(data, batch_size=8, shuffle=True, generator=generator)
+    else:
+        sampler = torch.utils.data.RandomSampler(data, generator=generator)
+        train = DataLoader(data, batch_size=8, sampler=sampler)
+    val = DataLoader(TensorDataset(x[64:], y[64:]), batch_size=32)
+    start = generator.get_state()
+
+    def sweep(temperatures):
+        return select_temperature(
+            lambda t: DistillationModule(nn.Linear(5, 2), teacher, temperature=t, lr=0.05),
+            lambda: quiet_trainer(max_epochs=2),
+            train,
+            val,
+            temperatures,
+            seeds=(0,),
+        ).runs.set_index("temperature")
+
+    both, again, alone = sweep((1, 4)), sweep((1, 4)), sweep((4,))
+    pd.testing.assert_frame_equal(both, again)
+    pd.testing.assert_series_equal(both.loc[4.0], alone.loc[4.0])
+    assert torch.equal(generator.get_state(), start)  # given back as it was
+
+
 class _DictBatches(torch.utils.data.Dataset):
     def __init__(self, x, y, keys=("x", "y")):
         self.x, self.y, self.keys = x, y, keys
