@@ -519,6 +519,14 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         _teacher.warn_if_labels(self.teacher, self.response, self.response_, stacklevel=2)
         constraints = self._resolve_constraints(self.n_features_in_)
         target = self._targets(X, y, teacher_scores, rng)
+        if float(self.temperature) != 1.0 and not self._is_classifier_like:
+            warnings.warn(
+                f"temperature={self.temperature!r} has no effect: it divides log-odds (a "
+                "classifier teacher's probabilities or margins, or a score mapped by "
+                "calibration), and this teacher's predict scores are mimicked as they are.",
+                UserWarning,
+                stacklevel=2,
+            )
         warn_text_categories(X, self.feature_kinds_, stacklevel=2)
         warn_empty_columns(X, stacklevel=2)
 

@@ -55,7 +55,11 @@ OPERATORS = ("<=", ">", "in", "not in", "is missing", "is not missing")
 
 def _format_value(value) -> str:
     if isinstance(value, set):
-        return "{" + ", ".join(repr(v) for v in sorted(value, key=repr)) + "}"
+        try:  # numeric codes in their order ({9, 10}, not {10, 9}); mixed kinds by their text
+            ordered = sorted(value)
+        except TypeError:
+            ordered = sorted(value, key=repr)
+        return "{" + ", ".join(repr(v) for v in ordered) + "}"
     text = repr(float(value))  # the shortest text that reads back as the same number
     return text[:-2] if text.endswith(".0") else text
 

@@ -128,6 +128,13 @@ class KnowledgeDistillation(L.Callback):
                 f"targets_from must be callable(batch) -> targets or None; got {targets_from!r}."
             )
         self.teacher = teacher
+        if isinstance(temperature, torch.nn.Module):  # a LearnedTemperature needs the module
+            raise TypeError(
+                "temperature must be a real number for the callback; got a "
+                f"{type(temperature).__name__}: a learned temperature is a parameter trained "
+                "with the student, which DistillationModule(temperature=LearnedTemperature()) "
+                "holds and optimises."
+            )
         self.temperature = _check_temperature(temperature)
         self.alpha = _check_fraction("alpha", alpha)
         self.label_smoothing = _check_fraction("label_smoothing", label_smoothing)

@@ -74,19 +74,19 @@ def _check_name(name) -> str:
 
 
 # --------------------------------------------------------------------------- inputs
-def _feature_tensor(inputs, feature) -> Tensor:
+def _feature_tensor(inputs, feature, name: str = "inputs") -> Tensor:
     """The tensor holding ``feature`` (a column of a 2-D tensor, or a key of a dict batch)."""
     if isinstance(inputs, Mapping):
         if not isinstance(feature, str):
-            fail("feature", "a key of the dict inputs " + repr(sorted(map(str, inputs))), feature)
+            fail("feature", f"a key of the dict {name} " + repr(sorted(map(str, inputs))), feature)
         if feature not in inputs:
-            fail("feature", "a key of the dict inputs " + repr(sorted(map(str, inputs))), feature)
+            fail("feature", f"a key of the dict {name} " + repr(sorted(map(str, inputs))), feature)
         tensor = inputs[feature]
         if not isinstance(tensor, Tensor):
             raise TypeError(
-                f"inputs[{feature!r}] must be a torch.Tensor; got {type(tensor).__name__}."
+                f"{name}[{feature!r}] must be a torch.Tensor; got {type(tensor).__name__}."
             )
-        where = f"inputs[{feature!r}]"
+        where = f"{name}[{feature!r}]"
         if tensor.dim() == 2 and tensor.shape[1] == 1:
             tensor = tensor[:, 0]
         if tensor.dim() != 1:
@@ -96,17 +96,17 @@ def _feature_tensor(inputs, feature) -> Tensor:
     else:
         if not isinstance(inputs, Tensor):
             raise TypeError(
-                "inputs must be a torch.Tensor [batch, features] or a dict of tensors; got "
+                f"{name} must be a torch.Tensor [batch, features] or a dict of tensors; got "
                 f"{type(inputs).__name__}."
             )
         if inputs.dim() != 2:
             raise ValueError(
-                f"inputs must have shape [batch, features]; got {tuple(inputs.shape)}."
+                f"{name} must have shape [batch, features]; got {tuple(inputs.shape)}."
             )
         if isinstance(feature, str):
             fail("feature", "a column index for tensor inputs (names need dict inputs)", feature)
         feature = check_integer("feature", feature, minimum=0, maximum=inputs.shape[1] - 1)
-        tensor, where = inputs[:, feature], "inputs"
+        tensor, where = inputs[:, feature], name
     if not tensor.is_floating_point():
         raise TypeError(
             f"{where} must be a floating-point tensor to differentiate the output with respect "
@@ -159,7 +159,17 @@ def _with_grad(points, feature):
 
 
 def _output_of(model: nn.Module, x, output: int, quantity: str) -> Tensor:
-    out = model(x)
+    try:
+        out = model(x)
+    except RuntimeError as error:  # torch's shape or dtype complaint, deep in the model
+        if type(error) is not RuntimeError:  # out of memory and the like keep their type
+            raise
+        shape = (
+            tuple(x.shape)
+            if isinstance(x, Tensor)
+            else {k: tuple(getattr(v, "shape", ())) for k, v in x.items()}
+        )
+        raise ValueError(f"model could not be run on inputs of shape {shape}: {error}") from error
     if not isinstance(out, Tensor) or out.dim() not in (1, 2):
         got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
         raise ValueError(f"model must return a [batch] or [batch, outputs] tensor; got {got}.")
@@ -780,7 +790,7 @@ def monotonicity_violations(
         fail("model", "a torch.nn.Module", model, TypeError)
     direction = _check_direction(direction)
     check_choice("quantity", quantity, _QUANTITIES)
-    column = _feature_tensor(X, feature)
+    column = _feature_tensor(X, feature, "X")
     if column.shape[0] == 0:
         fail("X", "a non-empty batch", tuple(column.shape))
     _check_points(model, X)

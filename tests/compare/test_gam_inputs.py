@@ -294,3 +294,16 @@ def test_pandas_na_in_an_object_column_of_numbers_is_a_missing_value(model):
             predictions.append(fitted.predict(X))
     for prediction in predictions[1:]:
         np.testing.assert_allclose(prediction, predictions[0])
+
+
+def test_a_temperature_that_has_nothing_to_divide_is_warned_about():
+    # a regressor teacher's (or plain teacher_scores') predict scores are not log-odds
+    with pytest.warns(UserWarning, match=r"temperature=3\.0 has no effect"):
+        gam(temperature=3.0).fit(X, teacher_scores=SCORES)
+    with pytest.warns(UserWarning, match=r"temperature=3\.0 has no effect"):
+        DistilledTree(temperature=3.0).fit(X, teacher_scores=SCORES)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        probabilities = np.column_stack([1 - LABELS, LABELS]) * 0.8 + 0.1
+        tree = DistilledTree(temperature=3.0, response="predict_proba")
+        tree.fit(X, teacher_scores=probabilities)

@@ -17,7 +17,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from sklearn_distill import DistilledTree
-from sklearn_distill.tree import OPERATORS
+from sklearn_distill.tree import OPERATORS, format_condition
 
 CONDITION = re.compile(
     r"^(?P<feature>\S+) (?P<operator><=|>|not in|in|is not missing|is missing)(?: (?P<value>.+))?$"
@@ -392,3 +392,14 @@ def test_a_column_float32_cannot_split_is_named_in_a_warning(shift):
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         DistilledTree(max_leaf_nodes=8, random_state=0).fit(X, teacher_scores=score)
+
+
+def test_sets_of_numeric_categories_are_written_in_their_order():
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 12, 300)
+    X = pd.DataFrame({"c": pd.Categorical(codes)})
+    tree = DistilledTree(max_leaf_nodes=3).fit(X, teacher_scores=(codes % 3).astype(float))
+    for conditions in tree.rules()["conditions"]:
+        for _, operator, value in conditions:
+            text = format_condition(("c", operator, value))
+            assert text.split(" in ")[1] == "{" + ", ".join(map(str, sorted(value))) + "}"

@@ -262,8 +262,12 @@ def test_bad_inputs_at_penalty_time():
         monotonicity_violations(model, x, 0, direction=0)
     with pytest.raises(ValueError, match="delta must be"):
         monotonicity_violations(model, x, 0, delta=0.0)
-    with pytest.raises(TypeError, match="inputs must be a floating-point"):
+    with pytest.raises(TypeError, match="X must be a floating-point"):
         monotonicity_violations(model, x.long(), 0)
+    with pytest.raises(TypeError, match=r"X must be a torch.Tensor \[batch, features\]"):
+        monotonicity_violations(model, x.numpy(), 0)
+    with pytest.raises(ValueError, match=r"model could not be run on inputs of shape \(8, 6\)"):
+        monotonicity_violations(model, torch.randn(8, 6), 0)
 
 
 def _full_penalty(model, points, feature, output, direction, margin):

@@ -319,6 +319,8 @@ def test_augment_errors():
     for foreign in (other[0], teacher[0]):
         with pytest.raises(ValueError, match="modules must be submodules of the student"):
             DistillationModule(_mlp(8, 3), teacher, constraints=[L1Sparsity(modules=[foreign])])
+    with pytest.raises(TypeError, match="learned temperature is a parameter trained with"):
+        KnowledgeDistillation(_mlp(8, 2), temperature=LearnedTemperature())
     callback = KnowledgeDistillation(_mlp(8, 2), constraints=[L1Sparsity(modules=["nope"])])
 
     class Plain(L.LightningModule):
