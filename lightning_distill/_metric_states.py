@@ -11,7 +11,7 @@ counts), so a cast moves them to the new device and leaves their dtype as it is.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -20,16 +20,21 @@ from torchmetrics import Metric
 __all__ = ["DtypeKeepingMetric"]
 
 
-def _device_after(fn: Callable, value: Tensor) -> torch.device:
-    """Where ``fn`` (a module ``_apply`` function) would put ``value``."""
-    return fn(value.new_empty(0)).device
+def _kept(fn: Callable, value: Tensor) -> Tensor:
+    """``fn`` (a module ``_apply`` function: a move, a cast, ``share_memory_``...) applied to
+    ``value`` when it keeps the dtype; else ``value`` moved where ``fn`` would put it, in its
+    own dtype (never through the other dtype, which would round it)."""
+    probe = fn(value.new_empty(0))
+    return fn(value) if probe.dtype == value.dtype else value.to(probe.device)
 
 
 def _moved(fn: Callable, value):
     if isinstance(value, Tensor):
-        return value.to(_device_after(fn, value))
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        return [_moved(fn, item) for item in value]
+        return _kept(fn, value)
+    if isinstance(value, Mapping):
+        return {key: _moved(fn, item) for key, item in value.items()}
+    if isinstance(value, tuple | list):  # list states, tuples of results
+        return type(value)(_moved(fn, item) for item in value)
     return value
 
 
@@ -46,10 +51,15 @@ class DtypeKeepingMetric(Metric):
             for name, buffer in self._buffers.items()
             if buffer is not None and buffer.is_floating_point()
         }
+        # the cached results of compute() and forward() are the states' values: kept alike
+        cached = {name: getattr(self, name, None) for name in ("_computed", "_forward_cache")}
         this = super()._apply(fn, exclude_state=tuple(exclude_state) + tuple(states))
         for key in states:
             setattr(this, key, _moved(fn, kept[key]))
             this._defaults[key] = _moved(fn, defaults[key])
         for name, buffer in buffers.items():
-            this._buffers[name] = buffer.to(_device_after(fn, buffer))
+            this._buffers[name] = _kept(fn, buffer)
+        for name, value in cached.items():
+            if value is not None:
+                setattr(this, name, _moved(fn, value))
         return this

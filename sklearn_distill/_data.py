@@ -112,8 +112,14 @@ def caller_stacklevel() -> int:
     frame outside this package: the user's line, however many of the package's methods lie
     between (``predict``, ``predict_proba`` calling ``predict``, ``fidelity``, ...)."""
     package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+    def inside(frame) -> bool:
+        name = frame.f_code.co_filename
+        # "<string>", "<doctest ...>", "<stdin>": code of the user's, whatever the directory
+        return not name.startswith("<") and os.path.abspath(name).startswith(package)
+
     frame, level = sys._getframe(1), 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+    while frame is not None and inside(frame):
         frame, level = frame.f_back, level + 1
     return level
 

@@ -207,7 +207,9 @@ def student_size_pilot(
     for name, values in (("y", y), ("teacher_scores", teacher_scores)):
         check_same_order(X, values, name)
     _check_gam_params(gam_params)
-    if students is not None and not len(students):
+    if students is not None:
+        students = list(students)  # a generator of students is read once
+    if students is not None and not students:
         raise ValueError("students must hold at least one (family, label, estimator); got [].")
     response = gam_params.get("response", "auto")
     if teacher_scores is None:

@@ -183,7 +183,8 @@ class DistilledTree(DistillerBase):
         The fitted tree, on numeric columns and category ranks.
     thresholds_ : ndarray of shape (n_nodes,)
         The threshold of each split as the rules state it and the model applies it (NaN at
-        leaves).
+        leaves; +inf where a split sends the missing values one way and every value the
+        other, which the rules state as ``is missing`` / ``is not missing``).
     categories_ : dict
         For each categorical column index, its known categories in rank order.
     rules_ : list of dict
@@ -665,6 +666,8 @@ class DistilledTree(DistillerBase):
                     (left, format_condition((name, "<=", threshold)) + missing[0]),
                     (right, format_condition((name, ">", threshold)) + missing[1]),
                 )
+                # the side the missing values do not take holds values only
+                held = {text for _, text in sides if any(missing) and "(or missing)" not in text}
                 if not np.isfinite(threshold):  # the missing values apart from all others
                     values = format_condition((name, "is not missing", None))
                     nothing = format_condition((name, "is missing", None))

@@ -22,6 +22,7 @@ from lightning_distill.kd.feature_losses import (
     FeatureContext,
     LoaderInputs,
     build_feature_method,
+    callable_term,
     method_needs_shapes,
 )
 from lightning_distill.kd.losses import HintRegressor, attention_transfer_loss, hint_loss
@@ -123,7 +124,7 @@ class CallbackFeatures:
         ]
         if not pending:
             return
-        inputs = LoaderInputs(trainer.train_dataloader, device, unpack_batch)
+        inputs = LoaderInputs.of_trainer(trainer, device, unpack_batch)
         for i, method in pending:
             layer = self.specs[i].teacher_layer
             hooks = FeatureHooks(teacher, [layer])
@@ -168,7 +169,7 @@ class CallbackFeatures:
                 )
                 found = self.methods[str(i)](s_feat, t_feat, context)
             else:
-                found = {"callable": spec.loss(s_feat, t_feat)}
+                found = {"callable": callable_term(spec.loss, s_feat, t_feat)}
             named.append({name: spec.weight * value for name, value in found.items()})
         return _unique_term_names(named)
 

@@ -632,10 +632,11 @@ class L1Sparsity(Constraint):
             for module in chosen:
                 if id(module) not in own:
                     raise ValueError(
-                        "modules must be submodules of the student the constraint penalises; "
-                        f"got a {type(module).__name__} object that is not part of it (built "
-                        "for another student?). Give module names instead: they are looked up "
-                        "in each student."
+                        "modules must be submodules of the network the constraint penalises "
+                        "(the student; with KnowledgeDistillation, the module logits_from "
+                        f"names); got a {type(module).__name__} object that is not part of it "
+                        "(built for another student?). Module names are looked up in each "
+                        "network."
                     )
         seen: dict[int, nn.Parameter] = {}
         for module in chosen:

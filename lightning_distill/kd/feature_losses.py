@@ -229,8 +229,8 @@ class FactorTransfer(FeatureMethod):
             with torch.no_grad():
                 feature = _float_logits(teacher_feature(x))
             _check_image_feature("teacher_feature", feature)
-            reconstruction = self.paraphraser_decoder(self.paraphraser_encoder(feature))
-            return F.l1_loss(reconstruction, feature)
+            factor = _through(self.paraphraser_encoder, feature)
+            return F.l1_loss(_through(self.paraphraser_decoder, factor), feature)
 
         history = _train_stage(params, optimizer, step, inputs, epochs)
         self.pretrained.fill_(True)
@@ -241,8 +241,8 @@ class FactorTransfer(FeatureMethod):
         _check_image_feature("student_feature", student_feature)
         _check_image_feature("teacher_feature", teacher_feature)
         with torch.no_grad():
-            teacher_factor = self.paraphraser_encoder(_float_logits(teacher_feature))
-        student_factor = self.translator(_float_logits(student_feature))
+            teacher_factor = _through(self.paraphraser_encoder, teacher_feature)
+        student_factor = _through(self.translator, student_feature)
         return {"ft": factor_transfer_loss(student_factor, teacher_factor)}
 
 
@@ -364,14 +364,15 @@ class CRD(FeatureMethod):
         index = _check_index(None if context is None else context.index, self.num_samples)
         if index.shape[0] != batch:
             fail("index", f"one entry per sample ({batch})", tuple(index.shape))
-        student = F.normalize(self.embed_student(_float_logits(student_feature.flatten(1))), dim=1)
-        teacher = F.normalize(self.embed_teacher(_float_logits(teacher_feature.flatten(1))), dim=1)
+        student = F.normalize(_through(self.embed_student, student_feature.flatten(1)), dim=1)
+        teacher = F.normalize(_through(self.embed_teacher, teacher_feature.flatten(1)), dim=1)
 
         world = _DistributedBatch(index, student.detach(), teacher.detach())
         step = int(self.steps)
         contrast = self.negatives(index, step, world.index)
-        weights_student = self.memory_student[contrast]  # [B, K + 1, D]
-        weights_teacher = self.memory_teacher[contrast]
+        # [B, K + 1, D], in the embeddings' dtype (the banks are bfloat16 under "bf16-true")
+        weights_student = self.memory_student[contrast].to(teacher.dtype)
+        weights_teacher = self.memory_teacher[contrast].to(student.dtype)
         # the teacher's embedding against the student bank, and the reverse
         scores_teacher = torch.exp(
             torch.bmm(weights_student, teacher.unsqueeze(2)).squeeze(2) / self.temperature
@@ -523,8 +524,7 @@ class SSKD(FeatureMethod):
             batch = x.shape[0]
             with torch.no_grad():
                 features = teacher_feature(torch.cat([x, rotate_batch(x)])).flatten(1)
-                features = _float_logits(features)
-            rep = self.teacher_head(features)
+            rep = _through(self.teacher_head, features)
             similarity = _rotation_similarity(rep[:batch], rep[batch:])
             return F.cross_entropy(similarity, _rotation_targets(batch, x.device))
 
@@ -546,13 +546,13 @@ class SSKD(FeatureMethod):
         student_logits, student_rotated = context.run_student(rotated)
         teacher_logits, teacher_rotated = context.run_teacher(rotated)
         student_similarity = _rotation_similarity(
-            self.student_head(_float_logits(student_feature.flatten(1))),
-            self.student_head(_float_logits(student_rotated.flatten(1))),
+            _through(self.student_head, student_feature.flatten(1)),
+            _through(self.student_head, student_rotated.flatten(1)),
         )
         with torch.no_grad():
             teacher_similarity = _rotation_similarity(
-                self.teacher_head(_float_logits(teacher_feature.flatten(1))),
-                self.teacher_head(_float_logits(teacher_rotated.flatten(1))),
+                _through(self.teacher_head, teacher_feature.flatten(1)),
+                _through(self.teacher_head, teacher_rotated.flatten(1)),
             )
         rotated_targets = context.targets.repeat(3)
         keep_tf = sskd_selection(_float_logits(teacher_logits), rotated_targets, self.tf_ratio)
@@ -570,6 +570,24 @@ class SSKD(FeatureMethod):
 #: the ``FeatureDistillation(loss=...)`` names of the methods in this module
 FEATURE_METHODS = ("ft", "crd", "sskd", "rkd", "pkt")
 _NEEDS_SHAPES = ("ft", "crd", "sskd")
+
+
+def callable_term(loss: Callable, student_feature: Tensor, teacher_feature: Tensor) -> Tensor:
+    """A user's ``loss(student_feature, teacher_feature)``, which must give a scalar tensor
+    (it is weighted, logged and added to the loss)."""
+    value = loss(student_feature, teacher_feature)
+    if not isinstance(value, Tensor) or value.numel() != 1 or not value.is_floating_point():
+        got = (
+            f"a {value.dtype} tensor of shape {tuple(value.shape)}"
+            if isinstance(value, Tensor)
+            else f"a {type(value).__name__}"
+        )
+        name = getattr(loss, "__name__", type(loss).__name__)
+        raise TypeError(
+            f"loss must return a floating-point scalar tensor (reduce it, e.g. with .mean(), and "
+            f"keep it a tensor so its gradient reaches the student); {name} returned {got}."
+        )
+    return value.reshape(())
 
 
 def method_needs_shapes(name: str) -> bool:
@@ -623,17 +641,36 @@ def build_feature_method(
 
 
 class LoaderInputs:
-    """The inputs of every batch of ``loader``, moved to ``device``; iterable again each epoch."""
+    """The inputs of every batch of ``loader``, moved to ``device`` and converted as the
+    Trainer's precision converts a batch (``convert``: float64 under ``"64-true"``, bfloat16
+    under ``"bf16-true"``); iterable again each epoch."""
 
-    def __init__(self, loader: Iterable, device, unpack: Callable) -> None:
+    def __init__(self, loader: Iterable, device, unpack: Callable, convert=None) -> None:
         self.loader, self.device, self.unpack = loader, device, unpack
+        self.convert = convert
+
+    @classmethod
+    def of_trainer(cls, trainer, device, unpack: Callable) -> LoaderInputs:
+        """The inputs of ``trainer``'s training data, as its precision plugin gives batches."""
+        plugin = getattr(trainer, "precision_plugin", None)
+        return cls(trainer.train_dataloader, device, unpack, getattr(plugin, "convert_input", None))
 
     def __iter__(self):
         for batch in self.loader:
-            yield self.unpack(batch)[0].to(self.device)
+            inputs = self.unpack(batch)[0].to(self.device)
+            yield inputs if self.convert is None else self.convert(inputs)
 
 
 # =============================================================================== helpers
+def _through(head: nn.Module, feature: Tensor) -> Tensor:
+    """``head`` applied to ``feature`` in the head's own dtype (a ``"bf16-true"`` or ``"64-true"``
+    run casts the heads with the module, while features may come wider or narrower), its
+    output widened as the losses are computed (float32, or float64 kept)."""
+    param = next(head.parameters(), None)
+    feature = _float_logits(feature) if param is None else feature.to(param.dtype)
+    return _float_logits(head(feature))
+
+
 def _conv_stack(channels: list[int], conv=nn.Conv2d) -> nn.Sequential:
     layers: list[nn.Module] = []
     for c_in, c_out in itertools.pairwise(channels):

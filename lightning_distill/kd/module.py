@@ -38,6 +38,7 @@ from lightning_distill.kd.feature_losses import (
     FeatureContext,
     LoaderInputs,
     build_feature_method,
+    callable_term,
     method_needs_shapes,
 )
 from lightning_distill.kd.losses import (
@@ -168,7 +169,13 @@ def feature_shapes(spec: FeatureDistillation, student_hooks, teacher_hooks) -> t
     return tuple(shapes)
 
 
+#: saved beside each pair whose hint regressor or method heads need the features' shapes (the
+#: name is kept from when only hints had them), so that checkpoints load without example_input
 _SHAPES_KEY = "hint_shapes"
+
+
+def _needs_shapes(spec: FeatureDistillation) -> bool:
+    return spec.loss == "hint" or (isinstance(spec.loss, str) and method_needs_shapes(spec.loss))
 
 
 def _as_feature_specs(features) -> tuple[list[FeatureDistillation], list | None]:
@@ -205,23 +212,41 @@ def _as_feature_specs(features) -> tuple[list[FeatureDistillation], list | None]
                 "features must hold FeatureDistillation objects, (student_layer, teacher_layer"
                 f"[, loss[, weight]]) tuples or dicts; got {item!r}."
             )
-    hints = [shape for spec, shape in zip(specs, shapes) if spec.loss == "hint"]
-    if hints and all(shape is not None for shape in hints):
+    needed = [shape for spec, shape in zip(specs, shapes) if _needs_shapes(spec)]
+    if needed and all(shape is not None for shape in needed):
         # saved by an earlier module (see _features_as_data): no example_input needed
-        return specs, shapes
+        return specs, [None if shape is None else tuple(map(tuple, shape)) for shape in shapes]
     return specs, None
 
 
-def _features_as_data(specs: list[FeatureDistillation], hint_regressors: nn.ModuleDict):
-    """The pairs as plain dicts for the hyperparameters; None when a loss is a callable."""
+def _check_no_shared_layers(student: nn.Module, teacher: nn.Module, hooked: dict) -> None:
+    """A hooked layer must belong to one network: a module object in both (a parameterless
+    ``nn.Flatten()`` built once and put in each) records whichever network ran it last, and
+    the loss would compare a network's feature with itself."""
+    in_student = {id(m) for m in student.modules()}
+    in_teacher = {id(m) for m in teacher.modules()}
+    for name, module in hooked.items():
+        if id(module) in in_student and id(module) in in_teacher:
+            layer = name.removeprefix("teacher ")
+            side = "teacher_layer" if name.startswith("teacher ") else "student_layer"
+            raise ValueError(
+                f"features ({side}) must name a layer of one network only; got {layer!r}, a "
+                f"{type(module).__name__} object that the student and the teacher share. Its "
+                "hook would record whichever network ran it last: give each network its own "
+                "module (copy.deepcopy)."
+            )
+
+
+def _features_as_data(specs: list[FeatureDistillation], shapes: list | None):
+    """The pairs as plain dicts for the hyperparameters, with the features' shapes of those
+    that need them; None when a loss is a callable."""
     if any(callable(spec.loss) for spec in specs):
         return None  # not plain data: passed again to load_from_checkpoint
     data = []
     for i, spec in enumerate(specs):
         item = {f.name: getattr(spec, f.name) for f in fields(spec)}
-        if str(i) in hint_regressors:
-            regressor = hint_regressors[str(i)]
-            item[_SHAPES_KEY] = [list(regressor.student_shape), list(regressor.teacher_shape)]
+        if shapes is not None and _needs_shapes(spec) and shapes[i] is not None:
+            item[_SHAPES_KEY] = [list(shapes[i][0]), list(shapes[i][1])]
         data.append(item)
     return data
 
@@ -534,7 +559,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
             raise TypeError(
                 f"example_input must be a torch.Tensor or None; got {type(example_input).__name__}."
             )
-        specs, hint_shapes = _as_feature_specs(features)
+        specs, known_shapes = _as_feature_specs(features)
         if teacher is None:
             if alpha != 0:
                 raise ValueError(
@@ -596,27 +621,50 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         self._optimizer = optimizer
 
         if specs:
-            resolve_module_names(
-                student, [s.student_layer for s in specs], argument="features (student_layer)"
-            )
-            resolve_module_names(
-                teacher, [s.teacher_layer for s in specs], argument="features (teacher_layer)"
-            )
+            hooked = {
+                **resolve_module_names(
+                    student, [s.student_layer for s in specs], argument="features (student_layer)"
+                ),
+                **{
+                    f"teacher {name}": module
+                    for name, module in resolve_module_names(
+                        teacher,
+                        [s.teacher_layer for s in specs],
+                        argument="features (teacher_layer)",
+                    ).items()
+                },
+            }
+            _check_no_shared_layers(student, teacher, hooked)
         self._student_hooks = (
             FeatureHooks(student, [s.student_layer for s in specs]) if specs else None
         )
         self._teacher_hooks = (
             FeatureHooks(teacher, [s.teacher_layer for s in specs]) if specs else None
         )
+        # the features' shapes, for hint regressors and methods' heads: saved with the pairs
+        # (a checkpoint loads without example_input), else probed on example_input
+        shapes = known_shapes
+        needing = [s.loss for s in specs if _needs_shapes(s)]
+        if shapes is None and needing:
+            hint = needing[0] == "hint"
+            shapes = self._feature_shapes(
+                example_input,
+                "a 'hint' feature loss" if hint else f"loss={needing[0]!r}",
+                "regressor" if hint else "method's heads",
+            )
         # ModuleDict keys cannot hold dots, so regressors are keyed by the pair's position.
         self.hint_regressors = nn.ModuleDict()
-        if any(s.loss == "hint" for s in specs):
-            self._build_hint_regressors(example_input, hint_shapes)
-        self.hparams["features"] = _features_as_data(specs, self.hint_regressors)
         # FT, CRD, SSKD, RKD, PKT, keyed by the pair's position as well.
         self.feature_methods = nn.ModuleDict()
-        if any(s.loss in FEATURE_METHODS for s in specs):
-            self._build_feature_methods(example_input)
+        for i, spec in enumerate(specs):
+            if spec.loss == "hint":
+                self.hint_regressors[str(i)] = HintRegressor(
+                    *shapes[i], channels_first=hint_channels_first(spec, student, teacher)
+                )
+            elif spec.loss in FEATURE_METHODS:
+                pair = shapes[i] if _needs_shapes(spec) else (None, None)
+                self.feature_methods[str(i)] = build_feature_method(spec.loss, *pair, spec.options)
+        self.hparams["features"] = _features_as_data(specs, shapes)
 
         self.metrics = nn.ModuleDict(
             {
@@ -631,16 +679,6 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         self._teacher_cached: Tensor | None = None
 
     # ----------------------------------------------------------------- set-up helpers
-    def _build_hint_regressors(self, example_input, known_shapes) -> None:
-        shapes = known_shapes
-        if shapes is None:
-            shapes = self._feature_shapes(example_input, "a 'hint' feature loss", "regressor")
-        for i, (spec, shape) in enumerate(zip(self.feature_specs, shapes)):
-            if spec.loss == "hint":
-                self.hint_regressors[str(i)] = HintRegressor(
-                    *shape, channels_first=hint_channels_first(spec, self.student, self.teacher)
-                )
-
     def _feature_shapes(self, example_input, needed_by: str, what: str) -> list:
         """Per-sample shapes (student, teacher) of every pair's features, from one probe."""
         if example_input is None:
@@ -660,18 +698,6 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
             self.teacher(example_input)
             return [feature_shapes(spec, sh, th) for spec in self.feature_specs]
 
-    def _build_feature_methods(self, example_input) -> None:
-        shapes = [(None, None)] * len(self.feature_specs)
-        shaped = [s.loss for s in self.feature_specs if isinstance(s.loss, str)]
-        if any(method_needs_shapes(name) for name in shaped):
-            needed = next(name for name in shaped if method_needs_shapes(name))
-            shapes = self._feature_shapes(example_input, f"loss={needed!r}", "method's heads")
-        for i, (spec, (s_shape, t_shape)) in enumerate(zip(self.feature_specs, shapes)):
-            if spec.loss in FEATURE_METHODS:
-                self.feature_methods[str(i)] = build_feature_method(
-                    spec.loss, s_shape, t_shape, spec.options
-                )
-
     @override
     def on_fit_start(self) -> None:
         # Cached logits belong to the data of one fit: a later fit may index other samples.
@@ -685,7 +711,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         pending = [(int(k), m) for k, m in self.feature_methods.items() if not m.is_pretrained]
         if not pending:
             return
-        inputs = LoaderInputs(self.trainer.train_dataloader, self.device, unpack_batch)
+        inputs = LoaderInputs.of_trainer(self.trainer, self.device, unpack_batch)
         for i, method in pending:
             layer = self.feature_specs[i].teacher_layer
             hooks = FeatureHooks(self.teacher, [layer])
@@ -851,7 +877,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         elif str(i) in self.feature_methods:
             terms = self.feature_methods[str(i)](student_feature, teacher_feature, context)
         else:
-            terms = {"callable": spec.loss(student_feature, teacher_feature)}
+            terms = {"callable": callable_term(spec.loss, student_feature, teacher_feature)}
         return {name: spec.weight * value for name, value in terms.items()}
 
     # ----------------------------------------------------------------- Lightning steps

@@ -190,6 +190,9 @@ class LearnedTemperature(nn.Module):
         return {"t_start": self.t_start, "t_range": self.t_range}
 
     def set_extra_state(self, state) -> None:
+        self._check_range(state)
+
+    def _check_range(self, state) -> None:
         if not isinstance(state, dict):
             return
         changed = [k for k in ("t_start", "t_range") if k in state and state[k] != getattr(self, k)]
@@ -206,6 +209,8 @@ class LearnedTemperature(nn.Module):
     def _load_from_state_dict(
         self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, errors
     ) -> None:
+        # refused before theta is copied: a refused load leaves the temperature as it was
+        self._check_range(state_dict.get(prefix + "_extra_state"))
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, errors
         )

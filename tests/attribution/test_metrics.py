@@ -133,6 +133,13 @@ def test_a_cast_of_the_holding_module_leaves_states_and_thresholds_as_they_are(d
         np.testing.assert_array_equal(value, reference[name], err_msg=name)
     five_band.reset()  # the defaults a reset restores kept their dtype too
     assert five_band.score_sum.dtype == torch.float64
+    # a cached result is the states' value: not cast either; what keeps the dtype still runs
+    computed = localisation.compute()
+    holder.to(dtype)
+    assert localisation.compute().dtype == torch.float64
+    assert float(localisation.compute()) == float(computed)
+    holder.share_memory()
+    assert localisation.score_sum.is_shared() and five_band.threshold_sets.is_shared()
 
 
 def test_metric_bad_arguments():

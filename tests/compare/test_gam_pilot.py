@@ -171,6 +171,8 @@ def test_pilot_refuses_what_the_distillers_refuse_and_options_none_takes():
     scores = X[:, 0]
     with pytest.raises(TypeError, match="'calibraton'. Did you mean 'calibration'"):
         student_size_pilot(None, X, teacher_scores=scores, students=tree, calibraton="isotonic")
+    table = student_size_pilot(None, X, teacher_scores=scores, students=iter(tree))
+    assert table["label"].tolist() == ["4 leaves"]  # a generator of students, read once
     with pytest.raises(ValueError, match="students must hold at least one"):
         student_size_pilot(None, X, teacher_scores=scores, students=[])
     too_many = student_kinds(leaf_counts=(), max_terms=(20,), full_gam=False, random_state=0)

@@ -403,3 +403,28 @@ def test_sets_of_numeric_categories_are_written_in_their_order():
         for _, operator, value in conditions:
             text = format_condition(("c", operator, value))
             assert text.split(" in ")[1] == "{" + ", ".join(map(str, sorted(value))) + "}"
+
+
+def test_export_text_says_or_missing_only_where_missing_values_can_arrive():
+    # under a side the missing values do not take, no deeper split of that feature gets them
+    said = 0
+    for seed in range(16):
+        rng = np.random.default_rng(seed)
+        x, z = rng.uniform(0, 10, 500), rng.uniform(0, 1, 500)
+        x[rng.random(500) < rng.uniform(0.05, 0.5)] = np.nan
+        filled = np.nan_to_num(x, nan=rng.uniform(0, 10))
+        score = np.where(np.isnan(x), rng.normal(0, 5), 0) + np.sin(filled) + 2 * z
+        frame = pd.DataFrame({"x": x, "z": z})
+        tree = DistilledTree(max_leaf_nodes=int(rng.integers(3, 14)), random_state=0)
+        lines = tree.fit(frame, teacher_scores=score).export_text().splitlines()
+        excludes = []  # per depth: whether that side keeps the missing x out
+        for line in lines:
+            depth, condition = line.count("|   "), line.split("--- ")[1]
+            excludes = excludes[:depth]
+            if condition.startswith("x "):
+                said += "(or missing)" in condition
+                assert not ("(or missing)" in condition and any(excludes)), (seed, condition)
+                excludes.append("(or missing)" not in condition and condition != "x is missing")
+            else:
+                excludes.append(False)
+    assert said  # the check met sides that do take them

@@ -239,6 +239,11 @@ def test_learned_temperature_stays_in_range_logs_and_checkpoints(tmp_path):
             path, student=_mlp(8, 3), teacher=_mlp(8, 2), temperature=4.0
         )
     # another range: the saved parameter would be another temperature (2.0 read as 2.9)
+    wider = LearnedTemperature(t_start=1.0, t_range=8.0)
+    with pytest.raises(ValueError, match=r"range of the checkpoint's"):
+        wider.load_state_dict({k[20:]: v for k, v in checkpoint["state_dict"].items()
+                               if k.startswith("learned_temperature.")})  # fmt: skip
+    assert float(wider.theta) == 1.0  # refused before anything was copied
     with pytest.raises(ValueError, match=r"range of the checkpoint's .* t_range=4\.0\); got"):
         DistillationModule.load_from_checkpoint(
             path,
@@ -317,7 +322,7 @@ def test_augment_errors():
     # a module object of another student (or of the teacher) would be penalised to no effect
     teacher, other = _mlp(8, 2), _mlp(8, 3)
     for foreign in (other[0], teacher[0]):
-        with pytest.raises(ValueError, match="modules must be submodules of the student"):
+        with pytest.raises(ValueError, match="modules must be submodules of the network the constraint penalises"):
             DistillationModule(_mlp(8, 3), teacher, constraints=[L1Sparsity(modules=[foreign])])
     with pytest.raises(TypeError, match="learned temperature is a parameter trained with"):
         KnowledgeDistillation(_mlp(8, 2), temperature=LearnedTemperature())

@@ -2,11 +2,13 @@
 
 import math
 
+import lightning as L
 import pytest
 import torch
-from torch.utils.data import DataLoader, DistributedSampler
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
-from lightning_distill import DistillationModule, FeatureDistillation
+from lightning_distill import DistillationModule, FeatureDistillation, KnowledgeDistillation
 from lightning_distill.kd.feature_losses import CRD, SSKD, FactorTransfer
 from tests.helpers import IndexedDataset, make_cnn, make_data, quiet_trainer, state_copy
 
@@ -170,3 +172,82 @@ def test_a_method_pretrained_by_hand_is_not_trained_again():
 def test_methods_are_public_modules():
     assert issubclass(CRD, torch.nn.Module) and issubclass(SSKD, torch.nn.Module)
     assert FactorTransfer.needs_pretraining and CRD.needs_index
+
+
+class _Plain(L.LightningModule):
+    """A user's own module, for the callback form."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        loss = F.cross_entropy(self(batch[0]), batch[1])
+        self.log("user_loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+
+@pytest.mark.parametrize("precision", ["64-true", "bf16-true"])
+@pytest.mark.parametrize("form", ["module", "callback"])
+def test_methods_with_heads_train_in_true_precisions(precision, form):
+    # the first stages read the training batches as the Trainer's precision gives them, the
+    # heads are in the module's dtype (the callback casts its own), the CRD banks are read in
+    # the embeddings' dtype
+    x, y = make_data(N)
+    dtype = torch.float64 if precision == "64-true" else torch.bfloat16
+    for name in ("ft", "crd", "sskd", "hint"):
+        student, teacher = _models()
+        layer = "4" if name == "hint" else LAYER[name]
+        options = None if name == "hint" else OPTIONS[name]
+        prefix = "" if form == "module" else "net."
+        spec = FeatureDistillation(prefix + layer, layer, name, 1.0, options=options)
+        if form == "module":
+            module = DistillationModule(
+                student, teacher, features=[spec], example_input=x[:2], lr=0.01
+            )
+            callbacks = []
+        else:
+            module = _Plain(student)
+            callback = KnowledgeDistillation(teacher, features=[spec], example_input=x[:2])
+            callbacks = [callback]
+        trainer = quiet_trainer(max_epochs=1, precision=precision, callbacks=callbacks)
+        trainer.fit(module, _loader(x, y))
+        if form == "module":
+            heads = [*module.feature_methods.parameters(), *module.hint_regressors.parameters()]
+        else:
+            heads = list(callback._features.methods.parameters())
+        assert heads and {p.dtype for p in heads} == {dtype}, name
+        loss = trainer.callback_metrics["train/loss" if form == "module" else "user_loss"]
+        assert torch.isfinite(loss), name
+
+
+def test_a_hooked_layer_the_networks_share_is_refused():
+    # a parameterless layer built once and put in both networks passes the shared-parameter
+    # check; its hook would record the teacher's call, and RKD would compare it with itself
+    shared = torch.nn.Flatten()
+    torch.manual_seed(0)
+    student = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), shared,
+                                  torch.nn.Linear(64, 3))  # fmt: skip
+    teacher = torch.nn.Sequential(torch.nn.Conv2d(1, 6, 3), torch.nn.ReLU(), shared,
+                                  torch.nn.Linear(96, 3))  # fmt: skip
+    for student_layer, teacher_layer in (("2", "1"), ("1", "2")):
+        spec = FeatureDistillation(student_layer, teacher_layer, "rkd", 1.0)
+        with pytest.raises(ValueError, match=r"must name a layer of one network only; got '2'"):
+            DistillationModule(student, teacher, features=[spec])
+    DistillationModule(student, teacher, features=[FeatureDistillation("1", "1", "rkd", 1.0)])
+
+
+def test_a_callable_loss_must_return_a_scalar_tensor():
+    x, y = make_data(16)
+    for bad, got in ((lambda s, t: (s - t).pow(2), "shape"), (lambda s, t: 1.5, "a float")):
+        student, teacher = make_cnn(4), make_cnn(4)
+        spec = FeatureDistillation("4", "4", bad, 1.0)
+        module = DistillationModule(student, teacher, features=[spec])
+        with pytest.raises(TypeError, match=f"loss must return a floating-point scalar.*{got}"):
+            quiet_trainer(max_steps=1).fit(module, DataLoader(TensorDataset(x, y), batch_size=8))

@@ -327,6 +327,28 @@ def test_features_saved_as_plain_data_and_restored_by_load_from_checkpoint(tmp_p
         )
 
 
+@pytest.mark.parametrize("loss", ["ft", "crd", "sskd"])
+def test_methods_with_heads_load_from_checkpoint_without_example_input(tmp_path, loss):
+    # their heads' shapes are saved with the pairs, as a hint regressor's are
+    torch.manual_seed(0)
+    x, y = make_data(16)
+    options = {"ft": {"paraphraser_epochs": 1}, "crd": {"num_samples": 16, "num_negatives": 4},
+               "sskd": {"head_epochs": 1}}[loss]  # fmt: skip
+    layer = "4" if loss == "ft" else "6"
+    spec = FeatureDistillation(layer, layer, loss, 1.0, options=options)
+    teacher = make_cnn(8)
+    module = DistillationModule(make_cnn(4), teacher, features=[spec], example_input=x[:2])
+    trainer = quiet_trainer(max_epochs=1)
+    data = TensorDataset(x, y, torch.arange(16))
+    trainer.fit(module, DataLoader(data, batch_size=8))
+    path = tmp_path / f"{loss}.ckpt"
+    trainer.save_checkpoint(path)
+    loaded = DistillationModule.load_from_checkpoint(
+        path, student=make_cnn(4), teacher=teacher, weights_only=True
+    )
+    assert states_equal(state_copy(loaded.feature_methods), state_copy(module.feature_methods))
+
+
 def test_same_trainer_validating_after_fit_prints_no_private_name(caplog, capsys):
     torch.manual_seed(0)
     module = DistillationModule(make_cnn(4), make_cnn(8))
