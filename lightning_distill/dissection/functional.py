@@ -655,7 +655,9 @@ def window_histogram(
     windows: Tensor,
     layout: HistogramLayout,
     extremes: tuple[Tensor, Tensor] | None = None,
-) -> Tensor | tuple[Tensor, Tensor]:
+    *,
+    spans: bool = False,
+) -> Tensor | tuple[Tensor, ...]:
     """``[U, 2, layout.group]`` int64 fine counts inside the two coarse buckets of ``windows``.
 
     Only the values between the windows' edges (widened by 1e-6 relative, far beyond the
@@ -668,6 +670,10 @@ def window_histogram(
     ties :func:`two_level_quantile` reads exactly. Counting them inside the windows suffices: a
     tie matters to the quantile only when its value's bucket is a window, and then every tied
     value lies there.
+
+    With ``spans=True`` (and ``extremes``), also returns the smallest and the largest value seen
+    in each fine bucket (``[U, 2, layout.group]`` float64; +inf and -inf where none): where
+    many values tie inside a bucket, :func:`two_level_quantile` reads the tie exactly.
     """
     values = _unit_values(activations)
     units, group = values.shape[0], layout.group
@@ -688,7 +694,8 @@ def window_histogram(
     for slot in range(2):
         hit = coarse == windows[unit, slot]
         found.append((unit[hit] * 2 + slot) * group + offset[hit])
-    counts = torch.bincount(torch.cat(found), minlength=units * 2 * group).view(units, 2, group)
+    where = torch.cat(found)
+    counts = torch.bincount(where, minlength=units * 2 * group).view(units, 2, group)
     if extremes is None:
         return counts
     # the extremes are values of the activations' dtype (kept in float64): exact in it
@@ -696,7 +703,17 @@ def window_histogram(
         torch.bincount(unit[inside == extreme.to(compared)[unit]], minlength=units)
         for extreme in extremes
     ]
-    return counts, torch.stack(ties, 1)
+    if not spans:
+        return counts, torch.stack(ties, 1)
+    kept = torch.cat(
+        [inside[coarse == windows[unit, slot]] for slot in range(2)]
+    ).double()  # in the order of `where`
+    size = units * 2 * group
+    lowest = torch.full((size,), math.inf, dtype=torch.float64, device=values.device)
+    highest = torch.full((size,), -math.inf, dtype=torch.float64, device=values.device)
+    lowest = lowest.scatter_reduce(0, where, kept, "amin").view(units, 2, group)
+    highest = highest.scatter_reduce(0, where, kept, "amax").view(units, 2, group)
+    return counts, torch.stack(ties, 1), lowest, highest
 
 
 def two_level_quantile(
@@ -708,6 +725,7 @@ def two_level_quantile(
     quantile: float,
     layout: HistogramLayout,
     extremes: Tensor | None = None,
+    spans: tuple[Tensor, Tensor] | None = None,
 ) -> Tensor:
     """Per-unit quantile from a coarse histogram and the fine counts of its two windows.
 
@@ -719,6 +737,12 @@ def two_level_quantile(
     more than ``1 - quantile`` of its pixels then gets its maximum as threshold, so no pixel
     exceeds it, where interpolating inside the maximum's bucket would put the threshold just
     below and every saturated pixel above it.
+
+    With ``spans`` (the smallest and largest values :func:`window_histogram` saw in each fine
+    bucket), the order statistics of a bucket are placed between the values it holds, the first
+    on the smallest and the last on the largest, instead of across the bucket's edges: values
+    tied inside a unit's range (low-precision or quantized activations) give that value
+    exactly, as the exact quantile does, so none of the tied pixels exceeds the threshold.
 
     Examples
     --------
@@ -752,6 +776,16 @@ def two_level_quantile(
         fraction = ((index - before + 0.5) / in_bucket.clamp(min=1)).clamp(0, 1)
         bucket_low = torch.maximum(low[where], minimum)
         bucket_high = torch.minimum(high[where], maximum)
+        if spans is not None:
+            rows = torch.arange(len(slot), device=slot.device)
+            seen_low = spans[0][rows, slot].gather(1, step).squeeze(1)
+            seen_high = spans[1][rows, slot].gather(1, step).squeeze(1)
+            seen = torch.isfinite(seen_low) & torch.isfinite(seen_high)
+            # the k-th of n values: the smallest at k = 0, the largest at k = n - 1
+            spread = ((index - before) / (in_bucket - 1).clamp(min=1)).clamp(0, 1)
+            fraction = torch.where(seen, spread, fraction)
+            bucket_low = torch.where(seen, seen_low, bucket_low)
+            bucket_high = torch.where(seen, seen_high, bucket_high)
         value = bucket_low + fraction * (bucket_high - bucket_low)
         if extremes is not None:
             # order statistics 0 .. m - 1 are the minimum, N - M .. N - 1 the maximum

@@ -246,6 +246,13 @@ class NetworkDissection(DtypeKeepingMetric):
             dist_reduce_fx="sum",
         )
         self.add_state("fine", torch.zeros(num_units, 2, FINE_PER_COARSE, dtype=torch.long), "sum")
+        # the smallest and largest values seen in each fine bucket: a tie inside a unit's range
+        # (low-precision activations) is then read exactly, as the exact quantile reads it
+        fine_shape = (num_units, 2, FINE_PER_COARSE)
+        self.add_state("fine_lowest", torch.full(fine_shape, math.inf, dtype=torch.float64), "min")
+        self.add_state(
+            "fine_highest", torch.full(fine_shape, -math.inf, dtype=torch.float64), "max"
+        )
         # coarse buckets of the quantile's order statistics: equal on every process once set
         self.add_state("windows", torch.full((num_units, 2), -1, dtype=torch.long), "max")
         # values equal to each unit's minimum and maximum (counted in the refine pass, once
@@ -302,6 +309,49 @@ class NetworkDissection(DtypeKeepingMetric):
         self._kept = []
         self._cached_bytes = 0
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # the pass is not a state: a loaded metric (persistent(True)) is in the pass its
+        # states say, thresholds set (tally) or quantile windows found (refine), with no cache
+        loaded = prefix + "thresholds" in state_dict  # torchmetrics takes its states out
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        if not loaded:
+            return
+        if bool(torch.isfinite(self.thresholds).all()):
+            self._phase = "tally"
+        elif bool((self.windows >= 0).all()):
+            self._phase = "refine"
+        else:
+            self._phase = "thresholds"
+            if int(self.histogram.sum()):
+                self.clear_cache()
+                self.uncached_batches += 1  # the saved batches, which no cache here holds
+        self._computed = None
+
+    def merge_state(self, incoming_state) -> None:
+        """Add another metric's sums (torchmetrics' ``merge_state``), in the same pass.
+
+        In the threshold pass this metric's cache holds its own batches only, so it is marked
+        incomplete: :meth:`compute_thresholds` then asks for a refine pass over the data
+        instead of replaying half of it.
+        """
+        if isinstance(incoming_state, NetworkDissection):
+            if incoming_state.phase != self._phase:
+                raise ValueError(
+                    "incoming_state must be a NetworkDissection in the same pass; got one in "
+                    f"the {incoming_state.phase!r} pass, this one is in the {self._phase!r} pass."
+                )
+            if self._phase == "tally" and not torch.equal(
+                incoming_state.thresholds, self.thresholds
+            ):
+                raise ValueError(
+                    "incoming_state must tally with the same thresholds as this metric; got "
+                    "other thresholds."
+                )
+        if self._phase == "thresholds":
+            self.clear_cache()
+            self.uncached_batches += 1  # the incoming batches, which no cache here holds
+        super().merge_state(incoming_state)
+
     def clear_cache(self) -> None:
         """Free the cached maps and labels (a later :meth:`replay` is then an error)."""
         if self._kept:
@@ -310,6 +360,9 @@ class NetworkDissection(DtypeKeepingMetric):
         self._cached_bytes = 0
 
     def _keep(self, activations: Tensor, labels: Tensor | None, image_labels: Tensor | None):
+        for tensor, name, ndim in ((labels, "labels", 4), (image_labels, "image_labels", 2)):
+            if tensor is not None:  # checked whether or not they are cached
+                _check_labels(tensor, name, len(self.label_names), ndim, activations.shape[0])
         if self._kept is None:
             self.uncached_batches += 1
             return
@@ -327,11 +380,8 @@ class NetworkDissection(DtypeKeepingMetric):
             self.uncached_batches += 1
             return
         kept = [activations.detach().clone()]
-        for tensor, name, ndim in ((labels, "labels", 4), (image_labels, "image_labels", 2)):
-            if tensor is not None:
-                _check_labels(tensor, name, len(self.label_names), ndim, activations.shape[0])
-                tensor = tensor.to(ids, copy=True)
-            kept.append(tensor)
+        for tensor in (labels, image_labels):
+            kept.append(None if tensor is None else tensor.to(ids, copy=True))
         self._kept.append(tuple(kept))
         self._cached_bytes += size
 
@@ -399,11 +449,13 @@ class NetworkDissection(DtypeKeepingMetric):
             self._keep(activations, labels, image_labels)
             return
         if self._phase == "refine":
-            fine, ties = window_histogram(
-                activations, self.windows, self.layout, (self.minimum, self.maximum)
+            fine, ties, lowest, highest = window_histogram(
+                activations, self.windows, self.layout, (self.minimum, self.maximum), spans=True
             )
             self.fine += fine
             self.extremes += ties
+            self.fine_lowest = torch.minimum(self.fine_lowest, lowest)
+            self.fine_highest = torch.maximum(self.fine_highest, highest)
             return
         if labels is None and image_labels is None:
             raise ValueError("the tally pass needs labels and/or image_labels, got neither")
@@ -478,6 +530,7 @@ class NetworkDissection(DtypeKeepingMetric):
                 self.quantile,
                 self.layout,
                 self.extremes,
+                (self.fine_lowest, self.fine_highest),
             )
         self._warn_outside_range(thresholds)
         self.set_thresholds(thresholds)
@@ -532,6 +585,8 @@ class NetworkDissection(DtypeKeepingMetric):
         # the histograms are of no further use: free them (reset() brings them back)
         self.histogram = self.histogram.new_zeros(self.num_units, 0)
         self.fine = self.fine.new_zeros(self.num_units, 2, 0)
+        self.fine_lowest = self.fine_lowest.new_zeros(self.num_units, 2, 0)
+        self.fine_highest = self.fine_highest.new_zeros(self.num_units, 2, 0)
         self._phase = "tally"
         self._computed = None
 

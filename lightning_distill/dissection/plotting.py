@@ -6,6 +6,7 @@ nothing is left open in a user's session) and returns it.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,19 @@ def plot_unit_grid(
     """
     from matplotlib.figure import Figure
 
+    for name, value in (("images", images), ("activations", activations)):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if images.ndim == 4 and images.shape[1] not in (1, 3):
+        hint = (
+            " (channels last? use images.permute(0, 3, 1, 2))" if images.shape[-1] in (1, 3) else ""
+        )
+        raise ValueError(
+            f"images must have 1 or 3 channels in dim 1, [N, C, H, W]; got shape "
+            f"{tuple(images.shape)}{hint}"
+        )
+    if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
+        raise ValueError(f"top_k must be an integer >= 1, got {top_k!r}")
     if images.ndim != 4 or activations.ndim != 4 or images.shape[0] != activations.shape[0]:
         raise ValueError(
             "images [N, C, H, W] and activations [N, R, h, w] must share N, got "

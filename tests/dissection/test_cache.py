@@ -219,3 +219,51 @@ def test_each_process_loads_only_its_own_batches(world_size):
 
 def expected_of(batch):
     return range(4 * batch, min(4 * batch + 4, 23))
+
+
+@pytest.mark.parametrize("tie", [0.8, 0.8002, 0.8004, 0.8006])
+def test_a_tie_inside_a_units_range_is_read_exactly(tie):
+    # low-precision or quantized maps: 0.55% of the values tie at `tie`, below the maximum; the
+    # exact 0.995 quantile is the tie, and no tied pixel exceeds it
+    n = 100 * 16 * 16
+    generator = torch.Generator().manual_seed(0)
+    values = torch.rand(n, generator=generator) * 0.5
+    values[: int(0.0055 * n)] = tie
+    values[int(0.0055 * n) : int(0.006 * n)] = 1.0
+    maps = values[torch.randperm(n, generator=generator)].view(100, 1, 16, 16)
+    metric = NetworkDissection(1, ["-", "a"], ["", "obj"])
+    metric.update(maps)
+    threshold = metric.compute_thresholds()
+    exact = np.quantile(maps.double().flatten().numpy(), 0.995)
+    assert float(threshold) == pytest.approx(exact, rel=1e-12)
+    above = int((maps.double() > threshold).sum())
+    assert above == int((maps.double() > exact).sum()) == int((maps == 1.0).sum())
+
+
+def test_merging_in_the_threshold_pass_asks_for_a_refine_pass(probe):
+    activations, labels, _ = probe_t(probe)
+    halves = [NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8) for _ in "ab"]
+    halves[0].update(activations[:10], labels[:10])
+    halves[1].update(activations[10:], labels[10:])
+    halves[0].merge_state(halves[1])
+    assert not halves[0].cache_complete  # it holds its own half only
+    assert halves[0].compute_thresholds() is None and halves[0].phase == "refine"
+    halves[0].update(activations)
+    whole = NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8)
+    whole.update(activations, labels)
+    assert torch.equal(halves[0].compute_thresholds(), whole.compute_thresholds())
+    done = run(NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8), *probe_t(probe))
+    with pytest.raises(ValueError, match="incoming_state must be a NetworkDissection in the same"):
+        done.merge_state(NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8))
+
+
+def test_a_saved_metric_loads_in_the_pass_it_was_in(probe):
+    activations, labels, _ = probe_t(probe)
+    done = run(NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8), *probe_t(probe))
+    done.persistent(True)
+    loaded = NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8)
+    loaded.persistent(True)
+    loaded.load_state_dict(done.state_dict())
+    assert loaded.phase == "tally" and torch.equal(loaded.iou(), done.iou())
+    with pytest.raises(TypeError, match="labels must be a torch.Tensor, got ndarray"):
+        NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES).update(activations, labels.numpy())

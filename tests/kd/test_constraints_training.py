@@ -322,7 +322,9 @@ def test_augment_errors():
     # a module object of another student (or of the teacher) would be penalised to no effect
     teacher, other = _mlp(8, 2), _mlp(8, 3)
     for foreign in (other[0], teacher[0]):
-        with pytest.raises(ValueError, match="modules must be submodules of the network the constraint penalises"):
+        with pytest.raises(
+            ValueError, match="modules must be submodules of the network the constraint penalises"
+        ):
             DistillationModule(_mlp(8, 3), teacher, constraints=[L1Sparsity(modules=[foreign])])
     with pytest.raises(TypeError, match="learned temperature is a parameter trained with"):
         KnowledgeDistillation(_mlp(8, 2), temperature=LearnedTemperature())
