@@ -79,7 +79,8 @@ def warn_if_never_runs(monitor: str, every_n_epochs: int, trainer: L.Trainer) ->
     max_epochs = trainer.max_epochs
     if max_epochs is not None and 0 <= max_epochs < every_n_epochs:
         warnings.warn(
-            f"{monitor} runs at the end of every {every_n_epochs}-th epoch, and this fit has "
+            f"{monitor} runs at the end of every {every_n_epochs} epochs (every_n_epochs="
+            f"{every_n_epochs}), and this fit has "
             f"max_epochs={max_epochs}: it will not run (history stays empty). Pass "
             f"every_n_epochs <= {max(max_epochs, 1)}.",
             UserWarning,

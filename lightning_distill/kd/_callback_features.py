@@ -26,7 +26,12 @@ from lightning_distill.kd.feature_losses import (
     method_needs_shapes,
 )
 from lightning_distill.kd.losses import HintRegressor, attention_transfer_loss, hint_loss
-from lightning_distill.kd.module import _unique_term_names, feature_shapes, hint_channels_first
+from lightning_distill.kd.module import (
+    _unique_term_names,
+    feature_shapes,
+    hint_channels_first,
+    layer_output,
+)
 
 
 class CallbackFeatures:
@@ -109,12 +114,12 @@ class CallbackFeatures:
         return self._student_hooks
 
     def student_features(self, hooks: FeatureHooks) -> list[Tensor]:
-        return [hooks[s.student_layer] for s in self.specs]
+        return [layer_output(hooks, s.student_layer, "student") for s in self.specs]
 
     def teacher_forward(self, teacher: nn.Module, inputs: tuple, kwargs: dict):
         with torch.no_grad(), self._teacher_hooks as th:
             logits = teacher(*inputs, **kwargs)
-            return logits, [th[s.teacher_layer] for s in self.specs]
+            return logits, [layer_output(th, s.teacher_layer, "teacher") for s in self.specs]
 
     def pretrain(self, trainer, teacher: nn.Module, device) -> None:
         pending = [
@@ -132,7 +137,7 @@ class CallbackFeatures:
             def teacher_feature(x, hooks=hooks, layer=layer):
                 with torch.no_grad(), hooks as th:
                     teacher(x)
-                    return th[layer]
+                    return layer_output(th, layer, "teacher")
 
             method.pretrain(inputs, teacher_feature)
 
@@ -175,11 +180,11 @@ class CallbackFeatures:
 
     def _run(self, source: nn.Module, z: Tensor, layer: str):
         with self._student_hooks as sh:
-            return source(z), sh[layer]
+            return source(z), layer_output(sh, layer, "student")
 
     def _run_teacher(self, teacher: nn.Module, z: Tensor, layer: str):
         with torch.no_grad(), self._teacher_hooks as th:
-            return teacher(z), th[layer]
+            return teacher(z), layer_output(th, layer, "teacher")
 
     def step(self) -> None:
         params = [p for p in self.methods.parameters() if p.requires_grad]

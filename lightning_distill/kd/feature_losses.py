@@ -826,7 +826,8 @@ def _rkd_terms(student_embedding, teacher_embedding, with_angles: bool = True):
         fail(
             "student_embedding",
             f"a batch of at least {needed} samples (RKD compares "
-            + ("triplets for its angles)" if with_angles else "pairs)"),
+            + ("triplets for its angles" if with_angles else "pairs")
+            + "; a last batch smaller than that: DataLoader(..., drop_last=True))",
             tuple(student_embedding.shape),
         )
     off_diagonal = ~torch.eye(batch, dtype=torch.bool, device=student.device)

@@ -151,6 +151,18 @@ def hint_channels_first(spec: FeatureDistillation, student: nn.Module, teacher: 
     return any(isinstance(m, _CHANNELS_FIRST_1D) for found in layers for m in found.values())
 
 
+def layer_output(hooks: FeatureHooks, layer: str, side: str):
+    """The output of ``layer`` in the forward pass ``hooks`` observed; a layer the forward did
+    not run (defined but unused, on a branch not taken) is the pair's mistake, named so."""
+    if layer not in hooks:
+        raise ValueError(
+            f"features ({side}_layer) must name a submodule that the {side}'s forward runs; got "
+            f"{layer!r}, which did not run in this forward pass (defined but unused, or on a "
+            "branch not taken)."
+        )
+    return hooks[layer]
+
+
 def feature_shapes(spec: FeatureDistillation, student_hooks, teacher_hooks) -> tuple:
     """Per-sample shapes (student, teacher) of one pair's features, each a tensor."""
     shapes = []
@@ -158,7 +170,7 @@ def feature_shapes(spec: FeatureDistillation, student_hooks, teacher_hooks) -> t
         ("student", student_hooks, spec.student_layer),
         ("teacher", teacher_hooks, spec.teacher_layer),
     ):
-        feature = hooks[layer]
+        feature = layer_output(hooks, layer, side)
         if not isinstance(feature, Tensor):
             raise TypeError(
                 f"{side} layer {layer!r} must output a tensor for feature distillation; it "
@@ -719,7 +731,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
             def teacher_feature(x, hooks=hooks, layer=layer):
                 with hooks as th:
                     self._teacher_forward(x)
-                    return th[layer]
+                    return layer_output(th, layer, "teacher")
 
             method.pretrain(inputs, teacher_feature)
 
@@ -813,7 +825,13 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                 student_logits = self.student(x)
                 teacher_logits = self._teacher_forward(x)
                 # read before any method runs more forward passes (SSKD's rotated copies)
-                pairs = [(sh[s.student_layer], th[s.teacher_layer]) for s in self.feature_specs]
+                pairs = [
+                    (
+                        layer_output(sh, s.student_layer, "student"),
+                        layer_output(th, s.teacher_layer, "teacher"),
+                    )
+                    for s in self.feature_specs
+                ]
                 named = []
                 for i, (spec, (student_feature, teacher_feature)) in enumerate(
                     zip(self.feature_specs, pairs)
@@ -822,8 +840,14 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                         x,
                         targets,
                         index,
-                        lambda z, layer=spec.student_layer: (self.student(z), sh[layer]),
-                        lambda z, layer=spec.teacher_layer: (self._teacher_forward(z), th[layer]),
+                        lambda z, layer=spec.student_layer: (
+                            self.student(z),
+                            layer_output(sh, layer, "student"),
+                        ),
+                        lambda z, layer=spec.teacher_layer: (
+                            self._teacher_forward(z),
+                            layer_output(th, layer, "teacher"),
+                        ),
                     )
                     named.append(
                         self._feature_terms(i, spec, student_feature, teacher_feature, context)

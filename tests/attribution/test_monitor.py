@@ -199,7 +199,9 @@ def test_the_monitor_leaves_the_trainings_random_state_alone(cells):
 
 def test_a_schedule_longer_than_the_fit_is_warned_about(cells):
     monitor = AttributionMonitor(DataLoader(cells, batch_size=8), every_n_epochs=5)
-    with pytest.warns(UserWarning, match="every 5-th epoch, and this fit has max_epochs=2"):
+    with pytest.warns(
+        UserWarning, match=r"every 5 epochs \(every_n_epochs=5\), and this fit has max_epochs=2"
+    ):
         quiet_trainer(max_epochs=2, callbacks=[monitor], limit_train_batches=1).fit(
             StudentWithTeacher(), DataLoader(cells.classification(), batch_size=8)
         )

@@ -538,7 +538,9 @@ def test_layer_mistakes_fail_before_training_and_1x1_maps_are_warned_about(conce
         trainer.fit(TinyNet(), DataLoader(concepts.classification(), batch_size=16))
     assert Steps.steps == 0  # refused at the start of the fit, not after an epoch
     late = DissectionMonitor(probe_loader(concepts), "features.4", every_n_epochs=3)
-    with pytest.warns(UserWarning, match="every 3-th epoch, and this fit has max_epochs=1"):
+    with pytest.warns(
+        UserWarning, match=r"every 3 epochs \(every_n_epochs=3\), and this fit has max_epochs=1"
+    ):
         quiet_trainer(max_epochs=1, callbacks=[late]).fit(
             TinyNet(), DataLoader(concepts.classification(), batch_size=16)
         )

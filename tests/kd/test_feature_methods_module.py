@@ -251,3 +251,28 @@ def test_a_callable_loss_must_return_a_scalar_tensor():
         module = DistillationModule(student, teacher, features=[spec])
         with pytest.raises(TypeError, match=f"loss must return a floating-point scalar.*{got}"):
             quiet_trainer(max_steps=1).fit(module, DataLoader(TensorDataset(x, y), batch_size=8))
+
+
+def test_a_feature_layer_the_forward_does_not_run_is_named():
+    x, y = make_data(16)
+
+    class WithUnused(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = make_cnn(4)
+            self.unused = torch.nn.Conv2d(4, 4, 1)  # defined, never called by the forward
+
+        def forward(self, x):
+            return self.net(x)
+
+    student = WithUnused()
+    for spec in (
+        FeatureDistillation("unused", "4", "hint"),
+        FeatureDistillation("unused", "6", "rkd"),
+    ):
+        with pytest.raises(
+            ValueError,
+            match=r"features \(student_layer\) must name a submodule that the student's forward runs; got 'unused'",
+        ):
+            module = DistillationModule(student, make_cnn(4), features=[spec], example_input=x[:2])
+            quiet_trainer(max_steps=1).fit(module, DataLoader(TensorDataset(x, y), batch_size=8))
