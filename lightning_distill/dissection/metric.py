@@ -600,6 +600,16 @@ class NetworkDissection(DtypeKeepingMetric):
             raise ThresholdsNotSetError(
                 "the tally pass saw no data: call update() after the thresholds"
             )
+        if int(self.mask_area.sum()) == 0:
+            warnings.warn(
+                "no unit's mask held a single pixel in the tally pass, so every IoU is 0. Maps "
+                "larger than the labels are shrunk to the labels' size, which averages peaks "
+                "and can bring every one below its threshold: give labels at the maps' "
+                "resolution or finer. (Units that never exceed their thresholds, e.g. constant "
+                "ones, have empty masks too.)",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def iou(self) -> Tensor:
         """``[num_units, num_labels]`` IoU of every unit with every label (synced)."""

@@ -267,3 +267,12 @@ def test_a_saved_metric_loads_in_the_pass_it_was_in(probe):
     assert loaded.phase == "tally" and torch.equal(loaded.iou(), done.iou())
     with pytest.raises(TypeError, match="labels must be a torch.Tensor, got ndarray"):
         NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES).update(activations, labels.numpy())
+
+
+def test_masks_empty_for_every_unit_are_warned_about(probe):
+    activations, labels, image_labels = probe_t(probe)
+    metric = NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES)
+    metric.set_thresholds(activations.double().amax((0, 2, 3)) + 1.0)  # above every value
+    metric.update(activations, labels, image_labels)
+    with pytest.warns(UserWarning, match="no unit's mask held a single pixel"):
+        assert int(metric.compute()) == 0
