@@ -50,7 +50,10 @@ def logs_step_values(trainer, *, last_batch: bool = True) -> bool:
     ``log_every_n_steps`` steps: after the step whose count, *including itself*, is a multiple
     of it (``global_step + 1``). A value logged on another step would be written later, under
     the wrong step. With ``last_batch``, an epoch's last batch logs too, so that
-    ``trainer.callback_metrics`` holds every term after each epoch.
+    ``trainer.callback_metrics`` holds every term after each epoch. When a callback (a
+    ``ModelCheckpoint``, ``EarlyStopping``) or a learning-rate scheduler monitors a ``train/``
+    value, every step logs: between logger steps ``trainer.callback_metrics`` would hold an
+    older step's value, and a checkpoint saved every step would be scored with it.
 
     Parameters
     ----------
@@ -61,7 +64,16 @@ def logs_step_values(trainer, *, last_batch: bool = True) -> bool:
     """
     if trainer is None:
         return True
+    if _step_values_monitored(trainer):
+        return True
     every = trainer.log_every_n_steps
     if every and (trainer.global_step + 1) % every == 0:
         return True
     return bool(last_batch and (trainer.is_last_batch or trainer.should_stop))
+
+
+def _step_values_monitored(trainer) -> bool:
+    """Whether a callback or a scheduler of ``trainer`` monitors a ``train/`` value."""
+    monitors = [getattr(callback, "monitor", None) for callback in trainer.callbacks]
+    monitors += [getattr(config, "monitor", None) for config in trainer.lr_scheduler_configs]
+    return any(isinstance(name, str) and name.startswith("train/") for name in monitors)

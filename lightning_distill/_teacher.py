@@ -317,3 +317,5 @@ class TeacherModuleMixin:
         super().on_load_checkpoint(checkpoint)
         if self.teacher is not None:
             fill_teacher(checkpoint, self.teacher)
+        else:  # the student alone: a teacher kept in the checkpoint has no module to go to
+            drop_teacher(checkpoint)

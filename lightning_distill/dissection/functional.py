@@ -672,8 +672,8 @@ def window_histogram(
     value lies there.
 
     With ``spans=True`` (and ``extremes``), also returns the smallest and the largest value seen
-    in each fine bucket (``[U, 2, layout.group]`` float64; +inf and -inf where none): where
-    many values tie inside a bucket, :func:`two_level_quantile` reads the tie exactly.
+    in each fine bucket (``[U, 2, layout.group]`` float64; +inf and -inf where none): a bucket
+    that holds one distinct value, :func:`two_level_quantile` reads exactly.
     """
     values = _unit_values(activations)
     units, group = values.shape[0], layout.group
@@ -740,9 +740,11 @@ def two_level_quantile(
 
     With ``spans`` (the smallest and largest values :func:`window_histogram` saw in each fine
     bucket), the order statistics of a bucket are placed between the values it holds, the first
-    on the smallest and the last on the largest, instead of across the bucket's edges: values
-    tied inside a unit's range (low-precision or quantized activations) give that value
-    exactly, as the exact quantile does, so none of the tied pixels exceeds the threshold.
+    on the smallest and the last on the largest, instead of across the bucket's edges: a bucket
+    that holds one distinct value (bfloat16 or quantized activations, whose values lie further
+    apart than a bucket is wide) gives that value exactly, as the exact quantile does, so none
+    of its tied pixels exceeds the threshold. A tie that shares its bucket with other values is
+    still interpolated (within the bucket, 1e-3 relative).
 
     Examples
     --------

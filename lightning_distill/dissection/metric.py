@@ -328,12 +328,21 @@ class NetworkDissection(DtypeKeepingMetric):
         self._computed = None
 
     def merge_state(self, incoming_state) -> None:
-        """Add another metric's sums (torchmetrics' ``merge_state``), in the same pass.
+        """Add another metric's sums (torchmetrics' ``merge_state``), in the same pass: the
+        threshold pass or the tally pass (not the refine pass).
 
         In the threshold pass this metric's cache holds its own batches only, so it is marked
         incomplete: :meth:`compute_thresholds` then asks for a refine pass over the data
         instead of replaying half of it.
         """
+        if self._phase == "refine":
+            # each metric counted ties at its own extremes, and the coarse histogram (shared by
+            # copies of one metric) would be counted twice: no merge there is right
+            raise ValueError(
+                "merge_state must be called in the threshold or the tally pass; this metric is "
+                "in the refine pass (merge the threshold passes, then refine the merged metric "
+                "over the data)."
+            )
         if isinstance(incoming_state, NetworkDissection):
             if incoming_state.phase != self._phase:
                 raise ValueError(

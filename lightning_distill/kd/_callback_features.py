@@ -51,7 +51,12 @@ class CallbackFeatures:
         self._student_hooks: FeatureHooks | None = None
         self._teacher_hooks: FeatureHooks | None = None
 
-    def setup(self, pl_module: nn.Module, teacher: nn.Module, source: nn.Module) -> None:
+    def setup(
+        self, pl_module: nn.Module, teacher: nn.Module, source: nn.Module, convert=None
+    ) -> None:
+        """Hooks, the parts built (once) and converted by ``convert`` (the Trainer's precision
+        plugin's ``convert_module``) before a saved state is loaded into them, so that a
+        float64 state is not read through float32 parts."""
         # which side names a layer it has not, as DistillationModule says it
         student_layers = [s.student_layer for s in self.specs]
         resolve_module_names(pl_module, student_layers, argument="features (student_layer)")
@@ -61,6 +66,8 @@ class CallbackFeatures:
         self._teacher_hooks = FeatureHooks(teacher, [s.teacher_layer for s in self.specs])
         if len(self.methods) == 0:
             self._build(pl_module, teacher, source)
+        if convert is not None:
+            convert(self.methods)
         if self._pending_state is not None:
             self.load_state_dict(self._pending_state)
 

@@ -180,7 +180,9 @@ class KnowledgeDistillation(L.Callback):
         check_constraints_on(self.constraints, source)
         self._teacher_lifecycle.freeze(self.teacher)
         if self._features is not None:
-            self._features.setup(pl_module, self.teacher, source)
+            self._features.setup(
+                pl_module, self.teacher, source, trainer.precision_plugin.convert_module
+            )
         self._wrap_training_step(pl_module, source)
 
     @override

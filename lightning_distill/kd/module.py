@@ -6,7 +6,7 @@ import functools
 import importlib
 import inspect
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -800,7 +800,11 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                 self._teacher_cache[: old.shape[0]] = old
         missing = ~cached[index]
         if bool(missing.any()):
-            logits = self._teacher_forward(x[missing])
+            if isinstance(x, Mapping):  # several inputs: the missing rows of each
+                rows = {k: v[missing] if isinstance(v, Tensor) else v for k, v in x.items()}
+            else:
+                rows = x[missing]
+            logits = self._teacher_forward(rows)
             # kept in float32 (half-precision logits widened), float64 as it is
             logits = logits if logits.dtype == torch.float64 else logits.float()
             if self._teacher_cache is None:
@@ -927,7 +931,17 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
             )
         return loss
 
-    def _evaluate(self, batch, stage: str) -> None:
+    def _stage_metric(self, stage: str, name: str, dataloader_idx: int) -> tuple[MeanMetric, str]:
+        """The running mean of ``name`` for one evaluation dataloader (each its own, so two
+        loaders' figures are not pooled), and its attribute path for ``self.log``."""
+        key = f"{stage}_{name}" if dataloader_idx == 0 else f"{stage}{dataloader_idx}_{name}"
+        if key not in self.metrics:
+            # made during an evaluation loop: normal tensors, which a later fit's loop updates
+            with torch.inference_mode(False):
+                self.metrics[key] = MeanMetric().to(self.device)
+        return self.metrics[key], f"metrics.{key}"
+
+    def _evaluate(self, batch, stage: str, dataloader_idx: int = 0) -> None:
         x, targets, _ = unpack_batch(batch)
         logits = self.student(x)
         loss = label_smoothing_loss(logits, targets, 0.0)
@@ -942,7 +956,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
             updates["teacher_agreement"] = (predictions == teacher_predictions).float()
             updates["teacher_acc"] = (teacher_predictions == targets).float()
         for name, value in updates.items():
-            metric = self.metrics[f"{stage}_{name}"]
+            metric, attribute = self._stage_metric(stage, name, dataloader_idx)
             if value.dim() == 0:
                 metric.update(value, weight=batch_size)
             else:
@@ -954,15 +968,33 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                 on_epoch=True,
                 prog_bar=name == "acc",
                 batch_size=batch_size,
+                metric_attribute=attribute,
             )
 
-    @override
-    def validation_step(self, batch, batch_idx: int) -> None:
-        self._evaluate(batch, "val")
+    def _fresh_metrics(self, stage: str) -> None:
+        # Lightning resets logged metrics at an evaluation epoch's end, inside inference mode:
+        # their states are then inference tensors, which a later fit's validation (no_grad,
+        # not inference) cannot update in place ("trainer.validate(module)" before a fit)
+        with torch.inference_mode(False):
+            for key, metric in self.metrics.items():
+                if key.split("_", 1)[0].rstrip("0123456789") == stage:
+                    metric.reset()
 
     @override
-    def test_step(self, batch, batch_idx: int) -> None:
-        self._evaluate(batch, "test")
+    def on_validation_epoch_start(self) -> None:
+        self._fresh_metrics("val")
+
+    @override
+    def on_test_epoch_start(self) -> None:
+        self._fresh_metrics("test")
+
+    @override
+    def validation_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._evaluate(batch, "val", dataloader_idx)
+
+    @override
+    def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._evaluate(batch, "test", dataloader_idx)
 
     @override
     def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> Tensor:

@@ -248,6 +248,8 @@ def test_merging_in_the_threshold_pass_asks_for_a_refine_pass(probe):
     halves[0].merge_state(halves[1])
     assert not halves[0].cache_complete  # it holds its own half only
     assert halves[0].compute_thresholds() is None and halves[0].phase == "refine"
+    with pytest.raises(ValueError, match="merge_state must be called in the threshold or the"):
+        halves[0].merge_state(halves[1])  # no merge in the refine pass is right
     halves[0].update(activations)
     whole = NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8)
     whole.update(activations, labels)

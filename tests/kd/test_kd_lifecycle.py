@@ -455,3 +455,65 @@ def test_a_lazy_teacher_is_rebuilt_from_a_checkpoint_that_keeps_it(entry, tmp_pa
     kwargs = {"student": nn.Linear(4, 3)} if entry == "module" else {}
     cls.load_from_checkpoint(tmp_path / "m.ckpt", teacher=fresh, **kwargs)
     assert states_equal(state_copy(fresh), state_copy(teacher))
+
+
+def test_each_evaluation_dataloader_has_its_own_figures_and_a_fit_may_follow():
+    torch.manual_seed(0)
+    student = make_cnn(4)
+    module = DistillationModule(student, make_cnn(8))
+    first, second = _loader(16, seed=1), _loader(24, seed=2)
+    trainer = quiet_trainer(max_epochs=1)
+    for stage, prefix in ((trainer.validate, "val"), (trainer.test, "test")):
+        results = stage(module, [first, second], verbose=False)
+        for i, loader in enumerate((first, second)):
+            x, y = loader.dataset.tensors
+            with torch.no_grad():
+                accuracy = float((student.eval()(x).argmax(1) == y).float().mean())
+            assert results[i][f"{prefix}/acc/dataloader_idx_{i}"] == pytest.approx(accuracy)
+    # states reset inside the evaluation loop's inference mode must not break a later fit
+    quiet_trainer(max_epochs=1).fit(module, _loader(16), [first, second])
+    assert "val/acc/dataloader_idx_1" in quiet_trainer().validate(module, [first, second])[1]
+
+
+def test_the_student_alone_loads_from_a_checkpoint_that_kept_the_teacher(tmp_path):
+    torch.manual_seed(0)
+    module = DistillationModule(make_cnn(4), make_cnn(8), keep_teacher_in_checkpoint=True)
+    trainer = quiet_trainer(max_epochs=1)
+    trainer.fit(module, _loader(16))
+    trainer.save_checkpoint(tmp_path / "kept.ckpt")
+    saved = torch.load(tmp_path / "kept.ckpt", weights_only=True)["state_dict"]
+    assert any(key.startswith("teacher.") for key in saved)
+    alone = DistillationModule.load_from_checkpoint(
+        tmp_path / "kept.ckpt", student=make_cnn(4), teacher=None, alpha=0.0, weights_only=True
+    )
+    assert states_equal(state_copy(alone.student), state_copy(module.student))
+
+
+def test_cached_teacher_logits_for_inputs_given_as_a_dict():
+    class TwoInputs(nn.Module):
+        def __init__(self, hidden):
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(8, hidden), nn.ReLU(), nn.Linear(hidden, 3))
+
+        def forward(self, inputs):
+            return self.net(torch.cat([inputs["left"], inputs["right"]], dim=1))
+
+    class Indexed(torch.utils.data.Dataset):
+        def __init__(self):
+            self.x, self.y = torch.randn(24, 4), torch.randint(0, 3, (24,))
+
+        def __len__(self):
+            return 24
+
+        def __getitem__(self, i):
+            return {"left": self.x[i], "right": 0.5 * self.x[i]}, self.y[i], i
+
+    torch.manual_seed(0)
+    data, teacher = Indexed(), TwoInputs(16)
+    trained = []
+    for cache in (False, True):
+        torch.manual_seed(1)
+        module = DistillationModule(TwoInputs(4), teacher, cache_teacher=cache)
+        quiet_trainer(max_epochs=2).fit(module, DataLoader(data, batch_size=8))
+        trained.append(state_copy(module.student))
+    assert states_equal(*trained)

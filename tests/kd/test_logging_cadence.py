@@ -3,6 +3,7 @@ Trainer's logging steps, under the right step, and callback_metrics after each e
 
 from __future__ import annotations
 
+import pytest
 import torch
 from lightning.pytorch.loggers import Logger
 from torch.utils.data import DataLoader, TensorDataset
@@ -59,3 +60,35 @@ def test_terms_are_logged_on_logging_steps_only():
         else:  # the total the optimizer steps on, beside the module's own loss
             assert steps_with(logger, "train/loss_total") == expected
         assert "train/loss_kd" in trainer.callback_metrics
+
+
+def test_a_monitored_step_value_is_logged_every_step():
+    # a checkpoint saved every step and scored on train/loss_ce must see that step's value
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from lightning_distill.kd.losses import distillation_terms
+
+    torch.manual_seed(0)
+    data = TensorDataset(torch.randn(28, 5), torch.randint(0, 3, (28,)))
+    teacher = torch.nn.Linear(5, 3)
+    seen = []
+
+    class Scores(ModelCheckpoint):
+        # the student before this step's update: the values the step logged
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            x, y = batch
+            with torch.no_grad():
+                terms = distillation_terms(pl_module.student(x), teacher(x), y, 4.0, 0.9, 0.0)
+            self.expected = float(terms.ce)
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            seen.append((float(trainer.callback_metrics["train/loss_ce"]), self.expected))
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    module = DistillationModule(torch.nn.Linear(5, 3), teacher)
+    checkpoint = Scores(monitor="train/loss_ce", every_n_train_steps=1, save_top_k=1)
+    trainer = quiet_trainer(log_every_n_steps=5, callbacks=[checkpoint], enable_checkpointing=True)
+    trainer.fit(module, DataLoader(data, batch_size=4))
+    assert len(seen) == 7
+    for logged, computed in seen:
+        assert logged == pytest.approx(computed, rel=1e-6)
