@@ -431,7 +431,8 @@ def histogram_state_sizes(units: int = 2048) -> str:
     from lightning_distill.metrics import NetworkDissection
 
     metric = NetworkDissection(units, ["-", "a"], ["", "c"])
-    names = ("histogram", "fine", "windows", "minimum", "maximum", "extremes", "thresholds")
+    names = ("histogram", "fine", "fine_lowest", "fine_highest", "windows", "minimum", "maximum")
+    names += ("extremes", "thresholds")
     size = sum(getattr(metric, n).numel() * getattr(metric, n).element_size() for n in names)
     one_level = units * (LogBuckets().num_buckets * 8 + 3 * 8)  # int64 counts, min, max, T
     return (
