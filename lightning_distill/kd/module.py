@@ -768,9 +768,28 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         # Inside a Trainer run the teacher is frozen already; a direct call freezes it for the
         # call and gives it back.
         with torch.no_grad(), self._frozen_teacher():
-            logits = self.teacher(x)
+            try:
+                logits = self.teacher(x)
+            except RuntimeError as error:
+                self._explain_dtype_mismatch(x, error)
+                raise
         check_teacher_logits(logits, x)
         return logits
+
+    def _explain_dtype_mismatch(self, x, error: RuntimeError) -> None:
+        """Say what to do when the teacher's floating dtype is not the inputs' (a float64
+        teacher beside a float32 student: only true precisions convert the two together)."""
+        if type(error) is not RuntimeError or not isinstance(x, Tensor):
+            return
+        param = next((p for p in self.teacher.parameters() if p.is_floating_point()), None)
+        if param is None or not x.is_floating_point() or param.dtype == x.dtype:
+            return
+        raise TypeError(
+            f"teacher must take the inputs' dtype; its parameters are {param.dtype} and the "
+            f"inputs {x.dtype}. Cast the teacher to the student's dtype (teacher.to({x.dtype})) "
+            "before building the module, or run the Trainer with a precision that converts "
+            f"both (precision='64-true' for float64). Torch said: {error}"
+        ) from error
 
     def _cached_teacher_logits(self, x: Tensor, index) -> Tensor:
         if index is None:

@@ -487,3 +487,17 @@ def test_a_feature_layer_returning_a_tuple_is_named_at_construction():
     spec = FeatureDistillation("pair", "pair", loss="hint")
     with pytest.raises(TypeError, match=r"student layer 'pair' must output a tensor.*tuple"):
         DistillationModule(Net(), Net(), features=[spec], example_input=torch.randn(2, 4))
+
+
+def test_a_teacher_of_another_dtype_than_the_inputs_is_explained():
+    # a float64 teacher beside a float32 student: only true precisions convert both
+    from torch.utils.data import DataLoader, TensorDataset
+
+    torch.manual_seed(0)
+    teacher = torch.nn.Linear(5, 3).double()
+    module = DistillationModule(torch.nn.Linear(5, 3), teacher)
+    data = DataLoader(TensorDataset(torch.randn(16, 5), torch.randint(0, 3, (16,))), batch_size=8)
+    with pytest.raises(TypeError, match=r"teacher must take the inputs' dtype; its parameters are"):
+        quiet_trainer(max_epochs=1).fit(module, data)
+    assert teacher.weight.dtype == torch.float64 and teacher.training  # given back as it was
+    quiet_trainer(max_epochs=1, precision="64-true").fit(module, data)  # converts both
