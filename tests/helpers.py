@@ -91,7 +91,7 @@ class PlainClassifier(L.LightningModule):
         return self.net(x)
 
     def training_step(self, batch, batch_idx):
-        x, y = batch
+        x, y = batch[0], batch[1]  # (x, y) or (x, y, index)
         return F.cross_entropy(self(x), y)
 
     def configure_optimizers(self):

@@ -55,8 +55,9 @@ class CallbackFeatures:
         self, pl_module: nn.Module, teacher: nn.Module, source: nn.Module, convert=None
     ) -> None:
         """Hooks, the parts built (once) and converted by ``convert`` (the Trainer's precision
-        plugin's ``convert_module``) before a saved state is loaded into them, so that a
-        float64 state is not read through float32 parts."""
+        plugin's ``convert_module``: float64 under "64-true", as the module's own layers) before
+        a saved state is loaded into them, so that a float64 state is not read through float32
+        parts."""
         # which side names a layer it has not, as DistillationModule says it
         student_layers = [s.student_layer for s in self.specs]
         resolve_module_names(pl_module, student_layers, argument="features (student_layer)")

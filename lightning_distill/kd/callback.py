@@ -192,8 +192,6 @@ class KnowledgeDistillation(L.Callback):
         if self._features is not None:
             self._match_device(pl_module.device)
             self._features.methods.to(pl_module.device)
-            # in the Trainer's precision, as the module's own layers are ("64-true": float64)
-            trainer.precision_plugin.convert_module(self._features.methods)
             # Built in every process from its own random state (DDP broadcasts the module's
             # parameters, not these): rank 0's start for all, so that the averaged gradients
             # keep them equal and the run is the one-process run.

@@ -652,8 +652,7 @@ class LoaderInputs:
     @classmethod
     def of_trainer(cls, trainer, device, unpack: Callable) -> LoaderInputs:
         """The inputs of ``trainer``'s training data, as its precision plugin gives batches."""
-        plugin = getattr(trainer, "precision_plugin", None)
-        return cls(trainer.train_dataloader, device, unpack, getattr(plugin, "convert_input", None))
+        return cls(trainer.train_dataloader, device, unpack, trainer.precision_plugin.convert_input)
 
     def __iter__(self):
         for batch in self.loader:

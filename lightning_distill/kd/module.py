@@ -154,13 +154,14 @@ def hint_channels_first(spec: FeatureDistillation, student: nn.Module, teacher: 
 def layer_output(hooks: FeatureHooks, layer: str, side: str):
     """The output of ``layer`` in the forward pass ``hooks`` observed; a layer the forward did
     not run (defined but unused, on a branch not taken) is the pair's mistake, named so."""
-    if layer not in hooks:
+    outputs = hooks.outputs(layer)
+    if not outputs:
         raise ValueError(
             f"features ({side}_layer) must name a submodule that the {side}'s forward runs; got "
             f"{layer!r}, which did not run in this forward pass (defined but unused, or on a "
             "branch not taken)."
         )
-    return hooks[layer]
+    return outputs[-1]
 
 
 def feature_shapes(spec: FeatureDistillation, student_hooks, teacher_hooks) -> tuple:
@@ -996,7 +997,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         # not inference) cannot update in place ("trainer.validate(module)" before a fit)
         with torch.inference_mode(False):
             for key, metric in self.metrics.items():
-                if key.split("_", 1)[0].rstrip("0123456789") == stage:
+                if key.startswith(stage):  # "val_acc", "val1_acc" (a second loader's)
                     metric.reset()
 
     @override

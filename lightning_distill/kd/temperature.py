@@ -190,7 +190,7 @@ class LearnedTemperature(nn.Module):
         return {"t_start": self.t_start, "t_range": self.t_range}
 
     def set_extra_state(self, state) -> None:
-        self._check_range(state)
+        pass  # the range was checked in _load_from_state_dict, before theta was copied
 
     def _check_range(self, state) -> None:
         if not isinstance(state, dict):

@@ -2,15 +2,20 @@
 
 import math
 
-import lightning as L
 import pytest
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 from lightning_distill import DistillationModule, FeatureDistillation, KnowledgeDistillation
 from lightning_distill.kd.feature_losses import CRD, SSKD, FactorTransfer
-from tests.helpers import IndexedDataset, make_cnn, make_data, quiet_trainer, state_copy
+from tests.helpers import (
+    IndexedDataset,
+    PlainClassifier,
+    make_cnn,
+    make_data,
+    quiet_trainer,
+    state_copy,
+)
 
 # make_cnn: 0 conv, 1 bn, 2 relu, 3 conv, 4 relu, 5 pool, 6 flatten, 7 linear
 N = 48
@@ -174,25 +179,6 @@ def test_methods_are_public_modules():
     assert FactorTransfer.needs_pretraining and CRD.needs_index
 
 
-class _Plain(L.LightningModule):
-    """A user's own module, for the callback form."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x):
-        return self.net(x)
-
-    def training_step(self, batch, batch_idx):
-        loss = F.cross_entropy(self(batch[0]), batch[1])
-        self.log("user_loss", loss)
-        return loss
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.01)
-
-
 @pytest.mark.parametrize("precision", ["64-true", "bf16-true"])
 @pytest.mark.parametrize("form", ["module", "callback"])
 def test_methods_with_heads_train_in_true_precisions(precision, form):
@@ -213,7 +199,7 @@ def test_methods_with_heads_train_in_true_precisions(precision, form):
             )
             callbacks = []
         else:
-            module = _Plain(student)
+            module = PlainClassifier(student)
             callback = KnowledgeDistillation(teacher, features=[spec], example_input=x[:2])
             callbacks = [callback]
         trainer = quiet_trainer(max_epochs=1, precision=precision, callbacks=callbacks)
@@ -223,7 +209,7 @@ def test_methods_with_heads_train_in_true_precisions(precision, form):
         else:
             heads = list(callback._features.methods.parameters())
         assert heads and {p.dtype for p in heads} == {dtype}, name
-        loss = trainer.callback_metrics["train/loss" if form == "module" else "user_loss"]
+        loss = trainer.callback_metrics["train/loss" if form == "module" else "train/loss_total"]
         assert torch.isfinite(loss), name
 
 
