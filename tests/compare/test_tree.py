@@ -219,6 +219,36 @@ def test_multiclass_teacher_fits_one_tree_with_a_prediction_per_class():
     assert tree.rules()["rule"].str.contains("x0").any()
 
 
+def test_multiclass_rules_name_the_most_probable_class():
+    # string labels in an order other than the classes' sorted one: the class column reads
+    # classes_ at the largest probability, as predict_proba orders its columns
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(400, 2))
+    names = np.array(["mid", "high", "low"])
+    y = names[np.digitize(X[:, 0] + 0.3 * rng.normal(size=400), [-0.5, 0.5])]
+    model = LogisticRegression(C=0.05).fit(X, y)
+    tree = DistilledTree(model, max_leaf_nodes=5, random_state=0).fit(X)
+    assert list(tree.classes_) == ["high", "low", "mid"]
+    expected = tree.classes_[np.argmax(tree.predict_proba(X), axis=1)]
+    explained = tree.explain(X)
+    np.testing.assert_array_equal(explained["class"], expected)
+    rules = tree.rules()
+    for _, rule in rules.iterrows():
+        assert rule["class"] == tree.classes_[np.argmax(rule["probability"])]
+    np.testing.assert_array_equal(
+        rules.set_index("rule_id").loc[explained["rule_id"], "class"], expected
+    )
+    text = tree.export_text()
+    for _, rule in rules.iterrows():
+        shares = ", ".join(
+            f"{label} {p}" for label, p in zip(tree.classes_, np.round(rule["probability"], 3))
+        )
+        assert f"rule {rule['rule_id']}: " in text
+        assert f"(probability {shares}: class {rule['class']})" in text
+    # the classes the tree tells apart here: all three
+    assert set(rules["class"]) == set(names)
+
+
 def test_export_text_shows_every_rule_and_where_missing_values_go(fitted):
     tree, _ = fitted
     text = tree.export_text()
