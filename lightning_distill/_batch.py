@@ -25,6 +25,7 @@ __all__ = [
     "INPUT_KEYS",
     "TARGET_KEYS",
     "batch_inputs",
+    "batch_size_of",
     "batch_targets",
     "shuffling_sampler",
     "unpack_batch",
@@ -55,34 +56,68 @@ def _first_key(batch: dict, keys: tuple[str, ...]):
     return None
 
 
-def _fail(batch) -> None:
-    raise ValueError(f"batch must be {_FORM}; got {_describe(batch)}.")
+def _fail(batch, targets_optional: bool = False) -> None:
+    form = _FORM
+    if targets_optional:
+        form += "; or, without labels, a tensor of inputs, an (inputs,) tuple or such a dict without a target key"
+    raise ValueError(f"batch must be {form}; got {_describe(batch)}.")
 
 
-def unpack_batch(batch) -> tuple[Any, Tensor, Tensor | None]:
-    """``(inputs, targets, index)`` of a batch; ``index`` is None when the batch has none."""
+def unpack_batch(batch, *, targets_optional: bool = False) -> tuple[Any, Tensor, Tensor | None]:
+    """``(inputs, targets, index)`` of a batch; ``index`` is None when the batch has none.
+
+    With ``targets_optional``, a batch may also hold inputs alone (``targets`` is then None): a
+    tensor, a one-element tuple or list (a ``TensorDataset`` of inputs), or a dict without a
+    target key (which may still carry an index key).
+    """
     if isinstance(batch, dict):
         inputs_key = _first_key(batch, INPUT_KEYS)
         targets_key = _first_key(batch, TARGET_KEYS)
-        if inputs_key is None or targets_key is None:
-            _fail(batch)
+        if inputs_key is None or (targets_key is None and not targets_optional):
+            _fail(batch, targets_optional)
         index_key = _first_key(batch, INDEX_KEYS)
-        return batch[inputs_key], batch[targets_key], batch[index_key] if index_key else None
+        targets = batch[targets_key] if targets_key else None
+        return batch[inputs_key], targets, batch[index_key] if index_key else None
     if isinstance(batch, list | tuple) and len(batch) in (2, 3):
         return batch[0], batch[1], batch[2] if len(batch) == 3 else None
-    _fail(batch)
+    if targets_optional:
+        if isinstance(batch, Tensor):
+            return batch, None, None
+        if isinstance(batch, list | tuple) and len(batch) == 1:
+            return batch[0], None, None
+    _fail(batch, targets_optional)
 
 
-def batch_targets(batch) -> Tensor:
-    """The targets of a batch: ``batch[1]`` of a tuple, or a target key of a dict."""
+def batch_size_of(inputs) -> int | None:
+    """The number of rows of a batch's inputs: a tensor's first dimension, or that of the
+    first such tensor in a dict; None when it cannot be told."""
+    if isinstance(inputs, Tensor):
+        return inputs.shape[0] if inputs.dim() else None
+    if isinstance(inputs, dict):
+        for value in inputs.values():
+            if isinstance(value, Tensor) and value.dim():
+                return value.shape[0]
+    return None
+
+
+def batch_targets(batch, *, optional: bool = False) -> Tensor | None:
+    """The targets of a batch: ``batch[1]`` of a tuple, or a target key of a dict. With
+    ``optional``, None for a batch of inputs alone (as :func:`unpack_batch` reads them)."""
     if isinstance(batch, dict):
         key = _first_key(batch, TARGET_KEYS)
         if key is None:
-            _fail(batch)
+            if optional and _first_key(batch, INPUT_KEYS) is not None:
+                return None
+            _fail(batch, optional)
         return batch[key]
     if isinstance(batch, list | tuple) and len(batch) >= 2:
         return batch[1]
-    _fail(batch)
+    inputs_alone = isinstance(batch, Tensor) or (
+        isinstance(batch, list | tuple) and len(batch) == 1
+    )
+    if optional and inputs_alone:
+        return None
+    _fail(batch, optional)
 
 
 def batch_inputs(batch):

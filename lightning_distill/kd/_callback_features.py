@@ -137,7 +137,7 @@ class CallbackFeatures:
         ]
         if not pending:
             return
-        inputs = LoaderInputs.of_trainer(trainer, device, unpack_batch)
+        inputs = LoaderInputs.of_trainer(trainer, device, _unpack)
         for i, method in pending:
             layer = self.specs[i].teacher_layer
             hooks = FeatureHooks(teacher, [layer])
@@ -159,7 +159,7 @@ class CallbackFeatures:
         teacher: nn.Module,
     ) -> dict[str, Tensor]:
         self.methods.to(inputs.device)
-        targets, index = unpack_batch(batch)[1:]
+        targets, index = _unpack(batch)[1:]
         named = []
         for i, (spec, s_feat, t_feat) in enumerate(
             zip(self.specs, student_features, teacher_features)
@@ -231,3 +231,9 @@ class CallbackFeatures:
         self.methods.load_state_dict(state.get("methods", {}))
         self.optimizer = None
         self._pending_optimizer_state = state.get("optimizer")
+
+
+def _unpack(batch):
+    """A training batch as the feature methods read it: labels optional (SSKD, which needs
+    them, says so; the KD term refuses a batch without them unless ``alpha=1``)."""
+    return unpack_batch(batch, targets_optional=True)

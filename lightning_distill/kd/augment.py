@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
+from lightning_distill._batch import batch_size_of
 from lightning_distill._validation import check_real, fail
 
 __all__ = ["GaussianNoise", "Mixup", "apply_augment", "gaussian_noise", "mixup"]
@@ -109,8 +110,9 @@ def check_augment(augment):
     return augment
 
 
-def apply_augment(augment, inputs, targets) -> tuple[object, Tensor]:
-    """Run ``augment`` on a batch and check what it returns."""
+def apply_augment(augment, inputs, targets) -> tuple[object, Tensor | None]:
+    """Run ``augment`` on a batch and check what it returns (``targets`` None: a batch without
+    labels, which the augmentation must give back as None)."""
     result = augment(inputs, targets)
     if isinstance(result, tuple) and len(result) == 2:
         new_inputs, new_targets = result
@@ -128,6 +130,10 @@ def apply_augment(augment, inputs, targets) -> tuple[object, Tensor]:
             type(new_inputs).__name__,
             TypeError,
         )
+    if targets is None:  # a batch without labels: the teacher labels every row
+        if new_targets is not None:
+            fail("augment", "no targets for a batch without labels", new_targets, TypeError)
+        return new_inputs, None
     if not isinstance(new_targets, Tensor):
         fail(
             "augment",
@@ -135,20 +141,10 @@ def apply_augment(augment, inputs, targets) -> tuple[object, Tensor]:
             type(new_targets).__name__,
             TypeError,
         )
-    size = _batch_size(new_inputs)
+    size = batch_size_of(new_inputs)
     if size is not None and size != new_targets.shape[0]:
         raise ValueError(
             "augment must return inputs and targets with the same batch size; got inputs of "
             f"batch size {size} and targets of batch size {new_targets.shape[0]}."
         )
     return new_inputs, new_targets
-
-
-def _batch_size(inputs) -> int | None:
-    if isinstance(inputs, Tensor):
-        return inputs.shape[0] if inputs.dim() else None
-    if isinstance(inputs, dict):
-        for value in inputs.values():
-            if isinstance(value, Tensor) and value.dim():
-                return value.shape[0]
-    return None

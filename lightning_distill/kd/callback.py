@@ -28,7 +28,12 @@ from lightning_distill.kd.constraints import (
     check_constraints,
     check_constraints_on,
 )
-from lightning_distill.kd.losses import _check_fraction, _check_temperature, distillation_terms
+from lightning_distill.kd.losses import (
+    _check_fraction,
+    _check_temperature,
+    check_labels_or_teacher_alone,
+    distillation_terms,
+)
 from lightning_distill.kd.module import _as_feature_specs
 
 __all__ = ["KnowledgeDistillation"]
@@ -73,7 +78,9 @@ class KnowledgeDistillation(L.Callback):
     targets_from : callable, optional
         ``batch -> targets``; by default ``batch[1]`` of a tuple batch, or the first of the keys
         ``"targets"``, ``"target"``, ``"labels"``, ``"label"``, ``"y"`` of a dict batch (the
-        keys :class:`~lightning_distill.DistillationModule` reads too).
+        keys :class:`~lightning_distill.DistillationModule` reads too). With ``alpha=1`` the
+        batch may hold no labels (a tensor, an ``(inputs,)`` tuple, a dict without a target
+        key), and a ``targets_from`` may return None: the loss is then the KD term alone.
     constraints : list of Monotonic, L1Sparsity or other Constraint, optional
         Penalties on the module (or the ``logits_from`` submodule) evaluated on the inputs of
         its forward call, added to the loss as in
@@ -261,7 +268,11 @@ class KnowledgeDistillation(L.Callback):
                     f"[batch, classes]; it returned {got}. Use logits_from=... to name the "
                     "submodule that outputs the logits"
                 )
-            targets = self.targets_from(batch)
+            if self.targets_from is batch_targets:  # labels optional for the teacher alone
+                targets = batch_targets(batch, optional=True)
+            else:
+                targets = self.targets_from(batch)
+            check_labels_or_teacher_alone(targets, self.alpha)
             self._match_device(logits.device)
             if features is None:
                 with torch.no_grad():
@@ -275,7 +286,9 @@ class KnowledgeDistillation(L.Callback):
                 logits, teacher_logits, targets, self.temperature, self.alpha, self.label_smoothing
             )
             terms = add_constraint_terms(
-                {"loss": total, "loss_ce": ce, "loss_kd": kd},
+                {"loss": total, "loss_kd": kd}
+                if ce is None
+                else {"loss": total, "loss_ce": ce, "loss_kd": kd},
                 self.constraints,
                 source,
                 inputs[0] if inputs else None,

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lightning_distill._batch import TARGET_KEYS
 from lightning_distill._validation import check_choice, check_finite, check_real, fail
 
 __all__ = [
@@ -249,27 +250,45 @@ def label_smoothing_loss(logits: Tensor, targets: Tensor, smoothing: float) -> T
 
 
 class DistillationTerms(NamedTuple):
-    """The weighted total and the unweighted terms of :func:`distillation_terms`."""
+    """The weighted total and the unweighted terms of :func:`distillation_terms` (``ce`` is
+    None when there are no labels: ``alpha=1``, the teacher's soft labels alone)."""
 
     total: Tensor
-    ce: Tensor
+    ce: Tensor | None
     kd: Tensor
+
+
+def check_labels_or_teacher_alone(targets, alpha: float) -> None:
+    """Refuse a batch without labels unless the loss is the teacher's term alone."""
+    if targets is None and alpha != 1.0:
+        raise ValueError(
+            f"targets must be given while alpha={alpha!r} < 1 weights the hard-label term by "
+            f"{1.0 - alpha:.3g}; got a batch without labels. Learn from the teacher's soft "
+            "labels alone with alpha=1.0 (an unlabelled transfer set), or give batches "
+            f"(inputs, targets) (a dict batch names them with one of the keys {TARGET_KEYS})."
+        )
 
 
 def distillation_terms(
     student_logits: Tensor,
     teacher_logits: Tensor,
-    targets: Tensor,
+    targets: Tensor | None,
     temperature: float = 4.0,
     alpha: float = 0.9,
     label_smoothing: float = 0.0,
 ) -> DistillationTerms:
-    """Like :func:`distillation_loss`, but also return the unweighted CE and KD terms."""
+    """Like :func:`distillation_loss`, but also return the unweighted CE and KD terms.
+
+    ``targets=None`` is allowed with ``alpha=1``: the total is then the KD term and ``ce`` None.
+    """
     _check_pair(student_logits, teacher_logits)
     _check_not_empty("student_logits", student_logits)
     alpha = _check_fraction("alpha", alpha)
-    ce = label_smoothing_loss(student_logits, targets, label_smoothing)
+    check_labels_or_teacher_alone(targets, alpha)
     kd = kd_loss(student_logits, teacher_logits, temperature)
+    if targets is None:
+        return DistillationTerms(kd, None, kd)
+    ce = label_smoothing_loss(student_logits, targets, label_smoothing)
     return DistillationTerms((1.0 - alpha) * ce + alpha * kd, ce, kd)
 
 
@@ -295,11 +314,12 @@ def distillation_loss(
     Parameters
     ----------
     student_logits, teacher_logits : Tensor of shape [batch, classes]
-    targets : integer Tensor of shape [batch]
-        Class indices.
+    targets : integer Tensor of shape [batch], or None
+        Class indices; None (no labels) only with ``alpha=1``.
     temperature : float, default=4.0
     alpha : float in [0, 1], default=0.9
-        Weight of the teacher (KD) term; ``0`` trains on the labels alone.
+        Weight of the teacher (KD) term; ``0`` trains on the labels alone, ``1`` on the
+        teacher alone.
     label_smoothing : float in [0, 1], default=0.0
         Label smoothing of the hard-label term.
     """

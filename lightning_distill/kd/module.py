@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric
 from typing_extensions import override
 
-from lightning_distill._batch import batch_inputs, unpack_batch
+from lightning_distill._batch import batch_inputs, batch_size_of, unpack_batch
 from lightning_distill._logging import attached_trainer, logs_step_values
 from lightning_distill._teacher import (
     TeacherModuleMixin,
@@ -47,6 +47,7 @@ from lightning_distill.kd.losses import (
     _check_pair,
     _check_temperature,
     attention_transfer_loss,
+    check_labels_or_teacher_alone,
     distillation_terms,
     hint_loss,
     label_smoothing_loss,
@@ -437,6 +438,13 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
     ``inputs``/``input``/``x``, ``targets``/``target``/``labels``/``label``/``y`` and
     ``index``/``idx`` (the keys :class:`~lightning_distill.KnowledgeDistillation` reads too).
 
+    **Without labels** (an unlabelled transfer set, Hinton et al.'s setting): with a teacher
+    and ``alpha=1.0`` the loss is the KD term alone, and batches may hold inputs alone -- a
+    tensor, an ``(inputs,)`` tuple (a ``TensorDataset`` of inputs) or a dict without a target
+    key (with an index key for ``cache_teacher``). ``train/loss_ce`` is then not logged, and
+    evaluation batches without labels log ``teacher_agreement`` alone (no ``loss``, ``acc``,
+    ``teacher_acc``). With ``alpha < 1`` a batch without labels is refused. SSKD needs labels.
+
     Parameters
     ----------
     student : torch.nn.Module
@@ -724,7 +732,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         pending = [(int(k), m) for k, m in self.feature_methods.items() if not m.is_pretrained]
         if not pending:
             return
-        inputs = LoaderInputs.of_trainer(self.trainer, self.device, unpack_batch)
+        inputs = LoaderInputs.of_trainer(self.trainer, self.device, self._unpack)
         for i, method in pending:
             layer = self.feature_specs[i].teacher_layer
             hooks = FeatureHooks(self.teacher, [layer])
@@ -796,7 +804,8 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         if index is None:
             raise ValueError(
                 "batch must be (inputs, targets, index) with cache_teacher=True, index holding "
-                "each sample's position in the dataset; got a batch without index."
+                "each sample's position in the dataset (without labels: a dict with an input "
+                "and an index key); got a batch without index."
             )
         if not isinstance(index, Tensor) or index.is_floating_point() or index.dim() != 1:
             raise TypeError(
@@ -833,7 +842,12 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
             cached[index[missing]] = True
         return self._teacher_cache[index]
 
-    def _loss_terms(self, x, targets: Tensor, index) -> dict[str, Tensor]:
+    def _unpack(self, batch) -> tuple[Any, Tensor | None, Tensor | None]:
+        """``(inputs, targets, index)``; a batch may hold inputs alone when the loss needs no
+        labels (``alpha=1``), or in evaluation (only the agreement with the teacher is read)."""
+        return unpack_batch(batch, targets_optional=self.teacher is not None)
+
+    def _loss_terms(self, x, targets: Tensor | None, index) -> dict[str, Tensor]:
         if self._student_hooks is None:
             student_logits = self.student(x)
             teacher_logits = None
@@ -879,6 +893,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
             feature_terms = _unique_term_names(named)
             feature_loss = sum(feature_terms.values())
         hp = self.hparams
+        check_labels_or_teacher_alone(targets, hp.alpha)
         if teacher_logits is None:
             ce = label_smoothing_loss(student_logits, targets, hp.label_smoothing)
             return {"loss": ce, "loss_ce": ce}
@@ -897,12 +912,17 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                 # epochs counted from 1, as in the authors' code: the first one reverses too
                 self.learned_temperature.reversal_strength(self.current_epoch + 1)
             )
-            ce = label_smoothing_loss(student_logits, targets, hp.label_smoothing)
             kd = kd_loss_at(student_logits, teacher_logits, temperature)
-            total = (1.0 - hp.alpha) * ce + hp.alpha * kd
+            if targets is None:  # alpha=1: the teacher alone
+                total, ce = kd, None
+            else:
+                ce = label_smoothing_loss(student_logits, targets, hp.label_smoothing)
+                total = (1.0 - hp.alpha) * ce + hp.alpha * kd
             terms = {"loss": total, "loss_ce": ce, "loss_kd": kd, "temperature": temperature}
+        if terms["loss_ce"] is None:  # no labels
+            del terms["loss_ce"]
         if feature_loss is not None:
-            terms["loss"] = total + feature_loss
+            terms["loss"] = terms["loss"] + feature_loss
             terms["loss_feature"] = feature_loss
             # weighted as they enter the loss: they sum to loss_feature
             terms.update({f"loss_feature/{k}": v for k, v in feature_terms.items()})
@@ -931,12 +951,13 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
     # ----------------------------------------------------------------- Lightning steps
     @override
     def training_step(self, batch, batch_idx: int) -> Tensor:
-        x, targets, index = unpack_batch(batch)
+        x, targets, index = self._unpack(batch)
+        check_labels_or_teacher_alone(targets, self.hparams.alpha)
         if self._augment is not None:
             x, targets = apply_augment(self._augment, x, targets)
         terms = self._loss_terms(x, targets, index)
         terms = add_constraint_terms(terms, self.constraints, self.student, x)
-        batch_size = targets.shape[0]
+        batch_size = batch_size_of(x)
         loss = terms.pop("loss")
         trainer = attached_trainer(self)
         # each self.log costs about a millisecond (Lightning's result collection): every step
@@ -962,19 +983,22 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         return self.metrics[key], f"metrics.{key}"
 
     def _evaluate(self, batch, stage: str, dataloader_idx: int = 0) -> None:
-        x, targets, _ = unpack_batch(batch)
+        x, targets, _ = self._unpack(batch)
         logits = self.student(x)
-        loss = label_smoothing_loss(logits, targets, 0.0)
         predictions = logits.argmax(dim=1)
-        batch_size = targets.shape[0]
-        updates = {"loss": loss, "acc": (predictions == targets).float()}
+        batch_size = logits.shape[0]
+        updates = {}
+        if targets is not None:
+            updates["loss"] = label_smoothing_loss(logits, targets, 0.0)
+            updates["acc"] = (predictions == targets).float()
         if self.teacher is not None:
             teacher_logits = self._teacher_forward(x)
             # as training checks them: agreement over two different sets of classes is no figure
             _check_pair(logits, teacher_logits)
             teacher_predictions = teacher_logits.argmax(dim=1)
             updates["teacher_agreement"] = (predictions == teacher_predictions).float()
-            updates["teacher_acc"] = (teacher_predictions == targets).float()
+            if targets is not None:
+                updates["teacher_acc"] = (teacher_predictions == targets).float()
         for name, value in updates.items():
             metric, attribute = self._stage_metric(stage, name, dataloader_idx)
             if value.dim() == 0:

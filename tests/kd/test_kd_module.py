@@ -341,8 +341,11 @@ def test_bad_models_and_batches(models):
     module = DistillationModule(student, teacher)
     with pytest.raises(ValueError, match="targets must lie"):
         module.training_step((x, y + 3), 0)
-    with pytest.raises(ValueError, match="batch must be"):
+    # a bare tensor of inputs: no labels for the hard-label term alpha=0.9 weights
+    with pytest.raises(ValueError, match="targets must be given while alpha=0.9"):
         module.training_step(x, 0)
+    with pytest.raises(ValueError, match="batch must be"):
+        module.training_step((x, y, y, y), 0)
 
 
 def test_hint_regressor_setup_leaves_teacher_mode_alone(models):
