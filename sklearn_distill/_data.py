@@ -28,6 +28,10 @@ NUMERIC, CATEGORICAL = "numeric", "categorical"
 TEXT_CATEGORY_WARNING = r"X column .* is read as a categorical feature"
 #: Start of warn_empty_columns' warning (a regular expression), for callers that said it once.
 EMPTY_COLUMNS_WARNING = r"X columns .* have no value on any row"
+#: Start of warn_numbers_from_text's warning (a regular expression), for callers that said it.
+NUMBER_TEXT_WARNING = r"X columns? .* holds? numbers written as text"
+#: Start of warn_values_equal_as_text's warning (a regular expression).
+VALUES_EQUAL_AS_TEXT_WARNING = r"X column .* holds values that differ only in type"
 
 #: A categorical column has *nearly one level per row* when its distinct values outnumber both
 #: this share of its non-missing rows (under two rows per level on average: a level can be
@@ -167,8 +171,8 @@ def numeric_column(X, index) -> np.ndarray:
 
 
 def check_frame_columns(X, name: str = "X") -> None:
-    """Refuse what the students cannot read: duplicate column names, datetime or timedelta
-    columns, and cells that are lists, dicts or other containers."""
+    """Refuse what the students cannot read: duplicate column names, datetime, timedelta,
+    period or interval columns, and cells that are lists, dicts or other containers."""
     if not is_frame(X):
         return
     duplicated = X.columns[X.columns.duplicated()].unique().tolist()
@@ -182,6 +186,18 @@ def check_frame_columns(X, name: str = "X") -> None:
                 f"{name} column {X.columns[index]!r} must be numeric or categorical; got dtype "
                 f"{str(dtype)!r}. Convert dates to numbers first (for example days since a "
                 "reference date) or drop the column."
+            )
+        if isinstance(dtype, pd.PeriodDtype | pd.IntervalDtype):
+            kind = "periods" if isinstance(dtype, pd.PeriodDtype) else "intervals"
+            raise ValueError(
+                f"{name} column {X.columns[index]!r} must be numeric or categorical; got dtype "
+                f"{str(dtype)!r}. Convert the {kind} to numbers (for example "
+                + (
+                    "column.dt.start_time, then days since a reference date)"
+                    if kind == "periods"
+                    else "their midpoints, column.array.mid)"
+                )
+                + " or to labels (column.astype(str)), or drop the column."
             )
         if pd.api.types.is_complex_dtype(dtype):
             raise ValueError(
@@ -209,19 +225,41 @@ def check_label_cells(values, where: str) -> None:
             )
 
 
+def _text_number(value) -> float | None:
+    """The number a text cell writes as Python's ``float`` reads it (``"-0.137"``, ``" 12 "``,
+    ``"1e-5"``), else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def _number_or_missing(value, *, text: bool) -> bool:
+    """A number (not a boolean), a missing cell, or (with ``text``) a number written as text."""
+    if value is None or value is pd.NA:  # pd.NA: a nullable column's missing cell
+        return True
+    if isinstance(value, numbers.Number):
+        return not isinstance(value, bool | np.bool_)
+    return text and _text_number(value) is not None
+
+
 def column_kinds(X) -> list[str]:
-    """``"numeric"`` or ``"categorical"`` for each column of ``X`` (a frame or a 2-D array)."""
+    """``"numeric"`` or ``"categorical"`` for each column of ``X`` (a frame or a 2-D array).
+
+    Text columns (object or string dtype, not ``category``) whose every cell is a number, a
+    number written as text (as Python's ``float`` reads it) or missing are numeric: the
+    Explainable Boosting Machine reads them as continuous features, and so does every part of
+    the library (:func:`numbers_from_text` converts them). A ``category`` dtype declares its
+    labels and stays categorical.
+    """
     if is_frame(X):
         kinds = []
         for index, dtype in enumerate(X.dtypes):
             numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
-            if pd.api.types.is_object_dtype(dtype):
-                numeric = all(
-                    (isinstance(value, numbers.Number) and not isinstance(value, bool | np.bool_))
-                    or value is None
-                    or value is pd.NA  # a nullable column's missing cell, in object form
-                    for value in X.iloc[:, index]
-                )
+            if pd.api.types.is_object_dtype(dtype) or isinstance(dtype, pd.StringDtype):
+                numeric = all(_number_or_missing(value, text=True) for value in X.iloc[:, index])
             kinds.append(NUMERIC if numeric else CATEGORICAL)
         return kinds
     X = np.asarray(X)
@@ -230,9 +268,58 @@ def column_kinds(X) -> list[str]:
     if X.dtype.kind == "b":
         return [CATEGORICAL] * X.shape[1]
     return [
-        CATEGORICAL if any(isinstance(v, str | bool | np.bool_) for v in X[:, k]) else NUMERIC
+        NUMERIC if all(_number_or_missing(v, text=True) for v in X[:, k]) else CATEGORICAL
         for k in range(X.shape[1])
     ]
+
+
+def warn_numbers_from_text(converted, stacklevel: int | None = None) -> None:
+    """Say which columns held numbers written as text (``converted``, from
+    :func:`numbers_from_text`) and were read as numbers; the warning points at the user's
+    line unless ``stacklevel`` is given."""
+    if converted:
+        warnings.warn(
+            (
+                f"X columns {', '.join(converted)} hold"
+                if len(converted) > 1
+                else f"X column {converted[0]} holds"
+            )
+            + " numbers written as text: read as numbers, as the Explainable Boosting Machine "
+            "reads them (a continuous feature). Give a column the 'category' dtype to read its "
+            "values as labels.",
+            UserWarning,
+            stacklevel=caller_stacklevel() if stacklevel is None else stacklevel,
+        )
+
+
+def numbers_from_text(X, kinds):
+    """``X`` with the numbers written as text in its numeric columns (``kinds`` from
+    :func:`column_kinds`) read as floats, and the labels of those columns; ``X`` itself when
+    there are none (never changed in place). A cell that reads as no number is left as it is,
+    for :func:`check_numeric_columns` to name."""
+    converted = []
+    for index, kind in enumerate(kinds):
+        if kind != NUMERIC:
+            continue
+        values = column_values(X, index)
+        if values.dtype.kind in "biuf" or not any(isinstance(v, str) for v in values):
+            continue
+        numbers_ = [
+            v if not isinstance(v, str) or (number := _text_number(v)) is None else number
+            for v in values
+        ]
+        if not all(_number_or_missing(v, text=False) for v in numbers_):
+            continue  # a label among them: check_numeric_columns names it
+        if not converted:
+            X = X.copy()
+        column = pd.Series(numbers_, dtype=object).where(pd.notna(pd.Series(numbers_)), np.nan)
+        column = column.to_numpy(dtype=float)
+        if is_frame(X):
+            X[X.columns[index]] = column
+        else:
+            X[:, index] = column
+        converted.append(_column_label(X, index))
+    return X, converted
 
 
 def _reads_as_number(value) -> bool:
@@ -242,23 +329,33 @@ def _reads_as_number(value) -> bool:
     return _PLAIN_NUMBER.fullmatch(text) is not None
 
 
-def _categorical_columns(X, kinds=None):
-    """``(index, column as a Series)`` of each categorical column of the fitting data (none
-    for sparse or unreadable data: the model's own checks speak of those)."""
+def readable_columns(X, kinds=None):
+    """``(X, kinds)`` with ``X`` a frame or a 2-D object array and ``kinds`` its
+    :func:`column_kinds`, or ``(None, None)`` for sparse or unreadable data (the model's own
+    checks speak of those): for what is said about the data before the model reads it."""
     if not is_frame(X):
         if hasattr(X, "toarray"):  # sparse: numbers only
-            return
+            return None, None
         try:
             X = np.asarray(X, dtype=object)
         except (TypeError, ValueError):
-            return
+            return None, None
         if X.ndim != 2:
-            return
+            return None, None
     if kinds is None:
         try:
             kinds = column_kinds(X)
         except (TypeError, ValueError):
-            return
+            return None, None
+    return X, kinds
+
+
+def _categorical_columns(X, kinds=None):
+    """``(index, column as a Series)`` of each categorical column of the fitting data (none
+    for sparse or unreadable data: the model's own checks speak of those)."""
+    X, kinds = readable_columns(X, kinds)
+    if X is None:
+        return
     for index, kind in enumerate(kinds):
         if kind == CATEGORICAL:
             yield (
@@ -403,7 +500,10 @@ def warn_values_equal_as_text(X, kinds=None, name: str = "X", stacklevel: int = 
     (``1`` and ``"1"``, ``2`` and ``2.0``, from concatenated files): an Explainable Boosting
     model bins categories by their text, so it merges them, silently."""
     for index, column in _categorical_columns(X, kinds):
-        values = pd.Series(column.to_numpy(dtype=object), dtype=object).dropna().unique()
+        try:
+            values = pd.Series(column.to_numpy(dtype=object), dtype=object).dropna().unique()
+        except TypeError:  # unhashable cells: the model's checks refuse them, naming why
+            continue
         by_text: dict[str, list] = {}
         for value in values:
             by_text.setdefault(str(value), []).append(value)
@@ -422,14 +522,23 @@ def warn_values_equal_as_text(X, kinds=None, name: str = "X", stacklevel: int = 
         )
 
 
-def check_same_order(X, values, name: str) -> None:
-    """Refuse pandas ``values`` (``y``, scores, groups) whose index holds X's row labels in
-    another order.
+def _is_fresh_index(index) -> bool:
+    """Whether ``index`` is the 0..n-1 ``RangeIndex`` pandas gives a new Series or frame."""
+    return isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
 
-    Values are matched to X's rows by position, as scikit-learn does; a Series sorted or merged
-    apart from X keeps its labels and loses the order, and would be misaligned silently (a
-    shuffled score looked like a black box unlike the outcome on every feature). Indexes that
-    share no such relation (a fresh ``RangeIndex`` beside X's own labels) are left to position.
+
+def check_same_order(X, values, name: str) -> None:
+    """Refuse pandas ``values`` (``y``, scores, groups) whose index holds row labels of X at
+    other positions than X's.
+
+    Values are matched to X's rows by position, as scikit-learn does; a Series sorted, merged or
+    sliced apart from X keeps its labels and loses the order, and would be misaligned silently
+    (a shuffled score looked like a black box unlike the outcome on every feature; a score
+    shifted by one row against X, 1,999 of 2,000 labels shared, flagged a feature the black box
+    weighs as the outcome does). The labels the two indexes share must sit at the same
+    positions. A fresh ``RangeIndex`` (0..n-1, what ``pd.Series(model.predict(X))`` gives) on
+    ``values`` is left to position unless X holds exactly its labels, as are indexes that share
+    no label; repeated or unhashable labels cannot be compared and are left to position too.
     """
     if not is_frame(X) or not isinstance(values, pd.Series | pd.DataFrame):
         return
@@ -439,14 +548,19 @@ def check_same_order(X, values, name: str) -> None:
     if not (mine.is_unique and theirs.is_unique):
         return  # repeated labels: no one order to compare
     try:
-        same_labels = set(mine) == set(theirs)
-    except TypeError:  # unhashable labels
+        shared = mine.intersection(theirs)
+        moved = int((mine.get_indexer(shared) != theirs.get_indexer(shared)).sum())
+    except TypeError:  # unhashable or incomparable labels
         return
-    if same_labels:
+    # a fresh index on values computed from X (pd.Series(model.predict(X_test))) shares labels
+    # with X's own by chance: by position, unless it holds exactly X's labels (then reordered)
+    if moved and not (_is_fresh_index(theirs) and len(shared) < len(mine)):
         raise ValueError(
-            f"{name} has X's row labels in its index, in another order: values are matched to "
-            "X's rows by position (as scikit-learn does), so they would be misaligned. Pass "
-            f"{name}.reindex(X.index), or {name}.to_numpy() if the order is right."
+            f"{name} has X's row labels in its index at other positions ({moved} of its "
+            f"{len(theirs)} labels are X's labels of other rows): values are matched to X's "
+            "rows by position (as scikit-learn does), so they would be misaligned. Pass "
+            f"{name}.reindex(X.index) to match them by label, or {name}.to_numpy() if the "
+            "order is right."
         )
 
 

@@ -47,17 +47,27 @@ from sklearn_distill._calibration import (
     SCORE_FALLS_WARNING,
     IsotonicCalibrator,
     check_binary_labels,
+    score_direction,
     warn_if_score_falls,
 )
 from sklearn_distill._data import (
+    CATEGORICAL,
     EMPTY_COLUMNS_WARNING,
+    NUMBER_TEXT_WARNING,
     TEXT_CATEGORY_WARNING,
+    VALUES_EQUAL_AS_TEXT_WARNING,
+    caller_stacklevel,
     check_feature_count,
     check_same_order,
+    column_kinds,
     fingerprint,
+    numbers_from_text,
+    readable_columns,
     take_rows,
     warn_empty_columns,
+    warn_numbers_from_text,
     warn_text_categories,
+    warn_values_equal_as_text,
 )
 from sklearn_distill._defaults import default_mimic_student as default_mimic_student
 from sklearn_distill._defaults import default_outcome_model as default_outcome_model
@@ -160,6 +170,19 @@ def _set_terms(estimator, terms, outer_bags=None):
     return estimator.set_params(**update)
 
 
+def _check_no_term_separator(names) -> None:
+    """Refuse feature names holding ``" & "``, which joins the two features of an interaction
+    term's name ("age & priors"): such a name would collide with a term's, or be split there
+    when the audit reads which features a term joins."""
+    clashing = [name for name in names or () if " & " in name]
+    if clashing:
+        raise ValueError(
+            f"X column names must not contain ' & ' when the audit fits interactions (the "
+            f"separator of interaction term names, as in 'age & priors'); got {clashing}. "
+            "Rename those columns (e.g. 'income and assets'), or pass interactions=0."
+        )
+
+
 def _interaction_pairs(model):
     """The pairs of feature indices of a fitted EBM's interaction terms (none otherwise)."""
     return [
@@ -227,6 +250,10 @@ def _fit_pair(audit, X, y01, scores, seed, ebm_jobs, terms, *, fold=False, recor
         # slice" for every fit, naming no column)
         warnings.filterwarnings("ignore", message=TEXT_CATEGORY_WARNING, category=UserWarning)
         warnings.filterwarnings("ignore", message=EMPTY_COLUMNS_WARNING, category=UserWarning)
+        warnings.filterwarnings("ignore", message=NUMBER_TEXT_WARNING, category=UserWarning)
+        warnings.filterwarnings(
+            "ignore", message=VALUES_EQUAL_AS_TEXT_WARNING, category=UserWarning
+        )
         warnings.filterwarnings("ignore", message="All-NaN slice", category=RuntimeWarning)
         # the audit says it in its own terms (calibration=None), or calibrates the score
         warnings.filterwarnings(
@@ -468,10 +495,10 @@ def _wide_features(X, max_cells):
             return []  # numbers are binned as continuous features
         frame = pd.DataFrame(array.astype(object))
     wide = []
+    # numbers written as text are continuous features, as the models read them
+    kinds = column_kinds(frame)
     for index, (_, column) in enumerate(frame.items()):
-        if isinstance(column.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(
-            column.infer_objects()
-        ):
+        if kinds[index] == CATEGORICAL:
             try:
                 count = column.nunique(dropna=True)
             except TypeError:  # unhashable cells: the mimic's checks refuse them, naming why
@@ -508,7 +535,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         decreasing function, with a warning. ``None`` mimics the score as given: use it only
         for a score already in log-odds of the outcome (``fit`` warns when every score lies
         in [0, 1], as a probability's do: read those with ``response="predict_proba"``, or
-        calibrate them).
+        calibrate them) of the event ``classes_[1]``, the second of ``y``'s sorted labels
+        (``fit`` warns when the score falls as that event becomes likelier: it then scores the
+        other label, and every shape would be compared with the wrong sign).
     interactions : int or list of pairs, default=10
         Pairwise interaction terms of both models (GA2Ms, as Tan et al. fit): an integer is how
         many pairs to detect (interpret's FAST ranking, run once, on the full-data mimic: the
@@ -723,6 +752,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             count = check_integer("interactions", value, minimum=0)
             if count == 0 or n_features < 2:
                 return []
+            _check_no_term_separator(names)
             wide = _wide_features(X, _WIDE_CATEGORIES)
             excluded = sorted({tuple(sorted((w, j))) for w in wide for j in range(n_features)})
             return count, [pair for pair in excluded if pair[0] != pair[1]]
@@ -751,7 +781,10 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
                     fail("interactions", constraint, value)
             if len(indices) != 2 or indices[0] == indices[1]:
                 fail("interactions", constraint, value)
-            pairs.append(tuple(indices))
+            if tuple(sorted(indices)) not in {tuple(sorted(p)) for p in pairs}:
+                pairs.append(tuple(indices))  # (a, b) and (b, a) are one term
+        if pairs:
+            _check_no_term_separator(names)
         return pairs
 
     def _check_params(self):
@@ -812,8 +845,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         teacher_scores : array-like of shape (n_samples,), default=None
             The black box's score on ``X``; needed unless ``teacher`` can be queried. ``y``,
             ``teacher_scores`` and ``groups`` are matched to X's rows by position, as
-            scikit-learn does; a pandas one whose index holds X's labels in another order is
-            refused (reindex it with ``.reindex(X.index)``).
+            scikit-learn does; a pandas one whose index holds X's labels at other positions
+            is refused (reindex it with ``.reindex(X.index)``).
         groups : array-like of shape (n_samples,), default=None
             Record identifiers: rows with the same identifier (the same person or case
             entered twice) are kept in the same third of the missing-feature test's
@@ -876,6 +909,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             self._warn_if_probabilities(scores, "teacher_scores")
             if scores.ndim == 1 and self.calibration is not None:
                 warn_if_score_falls(scores, y01, self.calibration, self.classes_[1])
+            elif scores.ndim == 1:
+                self._warn_if_taken_score_falls(scores, y01)
             if self.calibration == "spline" and np.unique(scores).size < 3:
                 raise ValueError(
                     "calibration='spline' needs a score with at least 3 distinct values; got "
@@ -884,8 +919,12 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         groups = _check_groups(groups, n_samples)
         if groups is None:
             _warn_if_repeated_rows(X, scores, y01)
-        warn_text_categories(X, stacklevel=2)
+        readable, kinds = readable_columns(X)
+        if readable is not None:  # else the mimic's checks say why they cannot read it
+            warn_numbers_from_text(numbers_from_text(readable, kinds)[1])
+        warn_text_categories(X, kinds, stacklevel=2)
         warn_empty_columns(X, stacklevel=2)
+        warn_values_equal_as_text(X, kinds, stacklevel=2)
         rng = check_random_state(self.random_state)
         seeded = self.random_state is not None
         main_seed = _seed(rng) if seeded else None
@@ -986,6 +1025,27 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         self._set_calibration_tables(X, y01, scores)
         return self
 
+    def _warn_if_taken_score_falls(self, scores, y01) -> None:
+        """Without a calibration the score is read as it is, for the event ``classes_[1]``; one
+        that falls as that event becomes likelier most likely scores the other label (y's
+        labels sorted the event first): every shape would be compared with the wrong sign."""
+        if score_direction(scores, y01) > 0:
+            return
+        event, other = (
+            label.item() if isinstance(label, np.generic) else label
+            for label in (self.classes_[1], self.classes_[0])
+        )
+        scale = "probability" if self.response == "predict_proba" else "log-odds"
+        warnings.warn(
+            f"the score falls as P(y = {event!r}) rises (negative rank correlation with y), and "
+            f"calibration=None reads it as the {scale} of y = {event!r} (classes_[1], the "
+            f"second of y's sorted labels). If it scores {other!r}, every shape is compared "
+            f"with the wrong sign: pass y == {other!r} as y (the score's event as True), or "
+            "a calibration, which maps a falling score by a decreasing function.",
+            UserWarning,
+            stacklevel=caller_stacklevel(),
+        )
+
     def _warn_if_probabilities(self, scores, name):
         """Warn when ``calibration=None`` is to mimic, as log-odds, a score that looks like a
         probability (every value in [0, 1])."""
@@ -1045,7 +1105,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
                     "look at the calibration picture (plot_calibration())."
                 ),
                 UserWarning,
-                stacklevel=3,
+                stacklevel=caller_stacklevel(),
             )
 
     def _warn_if_calibration_saturates(self, scores):
@@ -1066,7 +1126,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
                 "alone, and the mimic's shape functions follow those steps. For a score with "
                 "many distinct values use calibration='spline' or 'sigmoid'.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=caller_stacklevel(),
             )
 
     # ------------------------------------------------------------------ analyses

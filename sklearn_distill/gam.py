@@ -45,9 +45,11 @@ from sklearn_distill._data import (
     column_values,
     concat_rows,
     is_frame,
+    numbers_from_text,
     numeric_column,
     take_rows,
     warn_empty_columns,
+    warn_numbers_from_text,
     warn_text_categories,
     warn_unseen_categories,
     warn_values_equal_as_text,
@@ -293,7 +295,10 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             validate_data(self, X, reset=reset, skip_check_array=True)
         if reset:
             self.feature_kinds_ = column_kinds(X)
+            X, converted = numbers_from_text(X, self.feature_kinds_)
+            warn_numbers_from_text(converted)
         else:
+            X, _ = numbers_from_text(X, self.feature_kinds_)
             check_numeric_columns(X, self.feature_kinds_)
         return X
 
@@ -344,7 +349,20 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         if teacher_scores is not None:
             # matched to X's rows by position, as at fit: a reordered Series is refused
             check_same_order(X, teacher_scores, name)
-            return _teacher.check_scores(teacher_scores, n_samples, name=name)
+            scores = _teacher.check_scores(teacher_scores, n_samples, name=name)
+            if self.response_ == "predict_proba" and (scores.min() < 0 or scores.max() > 1):
+                why = (
+                    "response='predict_proba'"
+                    if self.response == "predict_proba"
+                    else "they stand for the classifier teacher's predict_proba"
+                )
+                raise ValueError(
+                    f"{name} must be class probabilities in [0, 1] ({why}); got values from "
+                    f"{scores.min():.4g} to {scores.max():.4g}. To read them as they are, pass "
+                    "response='predict' (a calibration then maps them to the outcome's "
+                    "log-odds)."
+                )
+            return scores
         scores = _teacher.query_teacher(self.teacher, X, self.response_)
         scores = _teacher.check_scores(scores, n_samples, name="the teacher's scores")
         _teacher.check_class_columns(self.teacher, scores, self.response_)

@@ -23,6 +23,7 @@ from scipy import stats as sp_stats
 from sklearn.utils import check_random_state
 
 from sklearn_distill._validation import check_real
+from sklearn_distill.shapes import _INTEGER_LABEL
 
 __all__ = [
     "CORRELATION_METHODS",
@@ -897,9 +898,11 @@ def summarize_terms(comparison, *, flag="significant_bh"):
             if numeric.notna().all() and len(flagged) > 1 and not boolean:
                 order = numeric.argsort().to_numpy()
                 labels = flagged["label"].to_numpy()[order]
-                first, last = str(labels[0]).split("-")[0], str(labels[-1]).split("-")[-1]
-                if "[" in first or "[" in str(labels[-1]):
-                    first, last = labels[0], labels[-1]
+                first, last = labels[0], labels[-1]
+                # integer bins ("-5", "18", "19-20", "-5 to -3"): the first and last integers
+                low, high = _INTEGER_LABEL.match(str(first)), _INTEGER_LABEL.match(str(last))
+                if low and high:
+                    first, last = low.group(1), high.group(2) or high.group(1)
                 text = f"{term}: {_plural(len(flagged), 'value')}, from {first} to {last}"
             else:
                 shown = ", ".join(map(str, flagged["label"].head(5)))

@@ -1060,3 +1060,27 @@ def test_the_outcome_model_stops_on_whole_records_in_every_fit(small, monkeypatc
     seen.clear()
     plain.stability(X, y, teacher_scores=s, n_refits=2)
     assert all(len(r) == 40 and r.max() < 40 for r in seen)  # the drawn rows themselves
+
+
+def test_numbers_written_as_text_take_part_in_interaction_detection():
+    # interpret reads the text column as continuous: the audit detects pairs with it as with
+    # the numbers (it left every pair with it out, as a category of one level per row), and
+    # says once that it reads the column as numbers
+    rng = np.random.default_rng(13)
+    n = 500
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n).round(3)})
+    logit = X["a"] + 1.5 * X["a"] * X["b"]
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    text = X.assign(b=[repr(float(v)) for v in X["b"]])
+    audits = []
+    for frame in (X, text):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            audits.append(
+                _tiny_ebm_audit(interactions=1).fit(frame, y, teacher_scores=logit.to_numpy())
+            )
+        said = [w for w in caught if "holds numbers written as text" in str(w.message)]
+        assert len(said) == (frame is text)
+        assert all(w.filename == __file__ for w in said)
+        assert not [w for w in caught if "is read as a categorical feature" in str(w.message)]
+    assert audits[0].interaction_pairs_ == audits[1].interaction_pairs_ == [("a", "b")]

@@ -148,3 +148,20 @@ def test_binned_rate_sets_a_predicted_probability_beside_each_observed_rate():
     np.testing.assert_allclose(table["rate"], [0.25, 0.5, 1.0])
     np.testing.assert_allclose(table["predicted"], predicted.reshape(3, 4).mean(axis=1))
     assert "predicted" not in binned_rate(score, y, n_bins=5).columns
+
+
+def test_a_score_taken_as_given_that_scores_the_other_label_is_warned_about():
+    # y's labels sort the event of interest first ("recid" < "safe"): calibration=None reads
+    # the score as the log-odds of classes_[1] = "safe", so a score of "recid" is compared with
+    # the wrong sign on every shape; it falls as P(y = "safe") rises, which the audit says
+    X, y, logit = _world(n=600)
+    labels = np.where(y == 1, "recid", "safe")
+    for response, score in (("auto", logit), ("predict_proba", expit(logit))):
+        with pytest.warns(
+            UserWarning, match=r"falls as P\(y = 'safe'\) rises.*If it scores 'recid'"
+        ):
+            _small_audit(None).set_params(response=response).fit(X, labels, teacher_scores=score)
+    # the score of classes_[1] itself: no such warning
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="the score falls")
+        _small_audit(None).fit(X, labels, teacher_scores=-logit)

@@ -160,6 +160,56 @@ def test_summary_text_names_the_range_of_flagged_values():
     assert summary.loc["age", "largest_difference"] == 0.5
 
 
+def test_summary_ranges_keep_the_signs_of_integer_bins():
+    # integer bins below zero ("-5", merged "-5 to -3"): the range's ends are integers with
+    # their signs (they read "from  to 4" when the labels were split at every minus)
+    def summary_of(labels, values):
+        table = pd.DataFrame(
+            {
+                "term": "balance",
+                "kind": "main",
+                "value": values,
+                "label": labels,
+                "difference": 0.5,
+                "significant": True,
+                "significant_bh": True,
+                "testable": True,
+            }
+        )
+        return summarize_terms(table)["text"].item()
+
+    assert summary_of(["-5", "-4"], [-5.0, -4.0]) == "balance: 2 values differ, from -5 to -4"
+    assert summary_of(["-2", "-9 to -7"], [-2.0, -9.0]) == (
+        "balance: 2 values differ, from -9 to -2"
+    )
+    assert summary_of(["-3--1", "4-6"], [-3.0, 4.0]) == "balance: 2 values differ, from -3 to 6"
+    # bins of a continuous feature: the first and last bins as written
+    assert summary_of(["[-1e-05, 0.5)", "[0.5, 2]"], [0.2, 1.0]) == (
+        "balance: 2 values differ, from [-1e-05, 0.5) to [0.5, 2]"
+    )
+
+
+def test_column_names_that_read_as_interaction_terms_are_refused(world):
+    # "income & assets" would collide with, or be split like, the name of a pair's term
+    X, y, score = world
+    named = X[["a", "b"]].rename(columns={"a": "income & assets"})
+    with pytest.raises(ValueError, match=r"X column names must not contain ' & '.*income & a"):
+        _audit(interactions=1).fit(named, y, teacher_scores=score)
+    with pytest.raises(ValueError, match=r"X column names must not contain ' & '"):
+        _audit(interactions=[("income & assets", "b")]).fit(named, y, teacher_scores=score)
+    # main effects only: no term joins two names, nothing to confuse
+    audit = _audit(interactions=0).fit(named, y, teacher_scores=score)
+    assert "income & assets" in set(audit.compare()["term"])
+
+
+def test_a_pair_given_twice_is_one_term(world):
+    X, y, score = world
+    audit = _audit(interactions=[("a", "b"), ("b", "a"), (0, 1)])
+    audit.fit(X[["a", "b", "c"]], y, teacher_scores=score)
+    assert audit.interaction_pairs_ == [("a", "b")]
+    assert (audit.compare()["kind"] == "interaction").any()
+
+
 def test_explicit_pairs_and_main_effects_only(world):
     X, y, score = world
     columns = X[["a", "b", "c"]]

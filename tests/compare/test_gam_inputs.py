@@ -103,7 +103,7 @@ def gam(**params):
             {"response": "predict_proba"},
             {"teacher_scores": SCORES},
             ValueError,
-            r"probabilities must lie in \[0, 1\]",
+            r"teacher_scores must be class probabilities in \[0, 1\] \(response='predict_proba'\)",
         ),
         (
             {"random_state": -1},
@@ -307,3 +307,44 @@ def test_a_temperature_that_has_nothing_to_divide_is_warned_about():
         probabilities = np.column_stack([1 - LABELS, LABELS]) * 0.8 + 0.1
         tree = DistilledTree(temperature=3.0, response="predict_proba")
         tree.fit(X, teacher_scores=probabilities)
+
+
+@pytest.mark.parametrize("model", ["gam", "tree"])
+def test_numbers_written_as_text_are_read_as_numbers(model):
+    # interpret reads a text column of numbers as a continuous feature; the library reads it
+    # so too (it was taken for a category: unseen-category warnings at predict, the audit's
+    # interaction detection skipping it), says so once, and predicts as from the numbers
+    from sklearn_distill import DistilledTree
+
+    rng = np.random.default_rng(8)
+    n = 300
+    numbers = rng.normal(size=n).round(3)
+    scores = 2 * numbers + rng.normal(size=n)
+    as_text = pd.DataFrame({"b": [repr(float(v)) for v in numbers], "z": rng.normal(size=n)})
+    as_text.loc[::25, "b"] = None  # missing cells stay missing
+    as_numbers = as_text.assign(b=pd.to_numeric(as_text["b"]))
+    before = as_text.copy()
+    make = {"gam": lambda: DistilledGAM(random_state=0, n_jobs=1),
+            "tree": lambda: DistilledTree(max_leaf_nodes=6, random_state=0)}[model]  # fmt: skip
+    with pytest.warns(UserWarning, match=r"X column 'b' holds numbers written as text") as caught:
+        from_text = make().fit(as_text, teacher_scores=scores)
+    assert [w.filename for w in caught if "written as text" in str(w.message)] == [__file__]
+    pd.testing.assert_frame_equal(as_text, before)  # read, not changed
+    from_numbers = make().fit(as_numbers, teacher_scores=scores)
+    assert from_text.feature_kinds_ == from_numbers.feature_kinds_ == ["numeric", "numeric"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no unseen-category warning for new numbers
+        np.testing.assert_array_equal(from_text.predict(as_text), from_numbers.predict(as_numbers))
+        np.testing.assert_array_equal(from_text.predict(as_numbers), from_text.predict(as_text))
+    bad = as_text.iloc[:4].copy()
+    bad.loc[bad.index[1], "b"] = "n/a"
+    with pytest.raises(
+        ValueError, match=r"X column 'b' must hold numbers, as it did at fit; got 'n/a'"
+    ):
+        from_text.predict(bad)
+    # declared labels stay labels; text that is not all numbers stays a category
+    declared = as_text.assign(b=as_text["b"].astype("category"))
+    assert make().fit(declared, teacher_scores=scores).feature_kinds_[0] == "categorical"
+    mixed = as_text.copy()
+    mixed.loc[mixed.index[3], "b"] = "n/a"
+    assert make().fit(mixed, teacher_scores=scores).feature_kinds_[0] == "categorical"

@@ -110,6 +110,13 @@ def test_unreadable_columns_are_refused_naming_them(model):
         ValueError, match=r"X column 'day' must be numeric or categorical.*datetime"
     ):
         model().fit(dates, teacher_scores=scores)
+    # periods and intervals: interpret failed on them deep inside, naming no column
+    periods = frame_with(month=pd.period_range("2020-01", periods=80, freq="M"))
+    with pytest.raises(ValueError, match=r"X column 'month' must be .*'period\[M\]'.*periods"):
+        model().fit(periods, teacher_scores=scores)
+    spans = frame_with(span=pd.interval_range(0, 80))
+    with pytest.raises(ValueError, match=r"X column 'span' must be .*interval.*midpoints"):
+        model().fit(spans, teacher_scores=scores)
     twice = frame_with()
     twice.columns = ["a", "a"]
     with pytest.raises(ValueError, match=r"X must have distinct column names; got \['a'\]"):
@@ -289,6 +296,35 @@ def test_the_teachers_own_errors_say_where_they_came_from():
         DistilledTree(Constant()).fit(X)
 
 
+def test_pandas_values_sharing_x_labels_at_other_positions_are_refused():
+    # sliced apart: X = frame.iloc[:-1], score = frame["score"].iloc[1:] shares all labels but
+    # one, each at the next row's position; by position the score would be misaligned silently
+    from sklearn_distill import CompareAudit
+    from sklearn_distill._data import check_same_order
+
+    rng = np.random.default_rng(12)
+    frame = pd.DataFrame({"a": rng.normal(size=81), "score": rng.normal(size=81)})
+    X, shifted = frame[["a"]].iloc[:-1], frame["score"].iloc[1:]
+    y = (rng.uniform(size=80) < 0.5).astype(int)
+    with pytest.raises(
+        ValueError,
+        match=r"teacher_scores has X's row labels in its index at "
+        r"other positions \(79 of its 80 labels",
+    ):
+        CompareAudit().fit(X, y, teacher_scores=shifted)
+    with pytest.raises(ValueError, match=r"teacher_scores has X's row labels"):
+        DistilledTree().fit(X, teacher_scores=shifted)
+    # left to position: shared labels at the same positions, no shared label, and a fresh
+    # index on values computed from a split's X (its labels a subset of 0..n-1 by chance)
+    check_same_order(X, pd.Series(np.zeros(80), index=[*range(40), *range(1000, 1040)]), "y")
+    check_same_order(X, pd.Series(np.zeros(80), index=range(500, 580)), "y")
+    split = X.iloc[rng.permutation(80)[:40]]
+    check_same_order(split, pd.Series(np.zeros(40)), "teacher_scores")
+    # ... but a fresh index holding exactly X's labels is X's rows reordered
+    with pytest.raises(ValueError, match=r"y has X's row labels"):
+        check_same_order(X.iloc[::-1], pd.Series(np.zeros(80)), "y")
+
+
 def test_pandas_values_with_x_labels_in_another_order_are_refused():
     from sklearn_distill import CompareAudit
 
@@ -301,7 +337,7 @@ def test_pandas_values_with_x_labels_in_another_order_are_refused():
     for estimator in (DistilledTree(), CompareAudit()):
         with pytest.raises(ValueError, match=r"teacher_scores has X's row labels in its index"):
             estimator.fit(X, y, teacher_scores=shuffled)
-    with pytest.raises(ValueError, match=r"y has X's row labels in its index, in another order"):
+    with pytest.raises(ValueError, match=r"y has X's row labels in its index at other positions"):
         CompareAudit().fit(X, y.iloc[::-1], teacher_scores=scores)
     with pytest.raises(ValueError, match=r"groups has X's row labels"):
         CompareAudit().fit(X, y, teacher_scores=scores, groups=y.iloc[::-1])
@@ -362,3 +398,29 @@ def test_an_audit_whose_mimic_reproduces_nothing_warns():
         warnings.simplefilter("error", UserWarning)
         audit = make().fit(X, y, teacher_scores=score)
     assert audit.fidelity_["r2"] > 0.5
+
+
+def test_scores_read_as_a_classifiers_probabilities_must_be_probabilities():
+    # a classifier teacher beside precomputed deciles: the deciles are read as its
+    # predict_proba; the error names teacher_scores and why (it was interpret-deep and bare)
+    from sklearn.linear_model import LogisticRegression
+
+    from sklearn_distill import CompareAudit
+
+    frame = frame_with()
+    y = (frame["a"] > 0).astype(int)
+    teacher = LogisticRegression().fit(frame, y)
+    deciles = np.ceil(10 * (frame["a"].rank(pct=True))).to_numpy()
+    for model in (DistilledGAM(teacher), CompareAudit(teacher, interactions=0)):
+        with pytest.raises(
+            ValueError,
+            match=r"teacher_scores must be class probabilities in \[0, 1\] \(they stand for the "
+            r"classifier teacher's predict_proba\); got values from 1 to 10",
+        ):
+            model.fit(frame, y, teacher_scores=deciles)
+    with pytest.raises(ValueError, match=r"\(response='predict_proba'\)"):
+        DistilledGAM(response="predict_proba").fit(frame, teacher_scores=deciles)
+    # read as they are, they fit
+    DistilledGAM(teacher, response="predict", student=small_student()).fit(
+        frame, teacher_scores=deciles
+    )
