@@ -84,6 +84,21 @@ def _short(text, max_length):
     return text if len(text) <= max_length else text[: max_length - 1] + "\u2026"
 
 
+#: Characters of a feature's name per line of a panel's title, and on an axis of a heatmap.
+_TITLE_WIDTH, _AXIS_NAME_LENGTH = 38, 40
+
+
+def _panel_title(term) -> str:
+    """A term's name as a panel's title: wrapped onto two lines at most (a long feature name
+    ran past its panel into the next), shortened beyond."""
+    import textwrap
+
+    lines = textwrap.wrap(str(term), _TITLE_WIDTH, break_long_words=True) or [""]
+    if len(lines) > 2:
+        lines = [lines[0], _short(" ".join(lines[1:]), _TITLE_WIDTH)]
+    return "\n".join(lines)
+
+
 def _legend_handles(rows_flag_label=FLAG_LABEL):
     """One legend for every panel: the two models (line and band) and the flag marker."""
     from matplotlib.lines import Line2D
@@ -304,7 +319,7 @@ def plot_term(
     _focus_ylim(ax, rows)
     ax.axhline(0.0, color="grey", linewidth=0.6)
     # names and categories are the user's text: "$" in them is not matplotlib's mathtext
-    ax.set_title(str(term), parse_math=False)
+    ax.set_title(_panel_title(term), parse_math=False)
     ax.set_ylabel("contribution (log-odds)")
     if legend:
         handles, labels = _legend_handles()
@@ -494,8 +509,8 @@ def _draw_interaction(fig, comparison, term, flag):
         ax.set_title(title, fontsize=9)
         _tick_labels(ax, "x", order_a)
         _tick_labels(ax, "y", order_b)
-        ax.set_xlabel(name_a, parse_math=False, fontsize=8)
-    axes[0].set_ylabel(name_b, parse_math=False, fontsize=8)
+        ax.set_xlabel(_short(name_a, _AXIS_NAME_LENGTH), parse_math=False, fontsize=8)
+    axes[0].set_ylabel(_short(name_b, _AXIS_NAME_LENGTH), parse_math=False, fontsize=8)
     flagged = rows[flag].to_numpy(bool)
     if flagged.any():
         axes[2].plot(ia[flagged], ib[flagged], "k.", markersize=4)
@@ -666,7 +681,7 @@ def _draw_shape(ax, rows, term, max_categories, tail_quantile, ylabel):
         rows = _draw_categorical(ax, rows, None, max_categories, 22, series=_STUDENT)
     _focus_ylim(ax, rows, series=_STUDENT)
     ax.axhline(0.0, color="grey", linewidth=0.6)
-    ax.set_title(str(term), parse_math=False)
+    ax.set_title(_panel_title(term), parse_math=False)
     ax.set_ylabel(ylabel, parse_math=False)
 
 
@@ -680,9 +695,9 @@ def _draw_surface(fig, ax, rows, term, ylabel):
     name_a, name_b = _pair_names(term)
     _tick_labels(ax, "x", order_a)
     _tick_labels(ax, "y", order_b)
-    ax.set_xlabel(name_a, parse_math=False, fontsize=8)
-    ax.set_ylabel(name_b, parse_math=False, fontsize=8)
-    ax.set_title(str(term), parse_math=False, fontsize=10)
+    ax.set_xlabel(_short(name_a, _AXIS_NAME_LENGTH), parse_math=False, fontsize=8)
+    ax.set_ylabel(_short(name_b, _AXIS_NAME_LENGTH), parse_math=False, fontsize=8)
+    ax.set_title(_panel_title(term), parse_math=False, fontsize=10)
     fig.colorbar(image, ax=ax, shrink=0.9).set_label(ylabel, parse_math=False)
 
 

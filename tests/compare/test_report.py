@@ -811,6 +811,21 @@ def test_plot_arguments_are_checked():
     assert [ax.get_title() for ax in plot_comparison(frame, "age").axes] == ["age"]
 
 
+def test_long_feature_names_stay_inside_their_panels():
+    # a long name ran past its panel's title into the next panel
+    from sklearn_distill.plotting import _TITLE_WIDTH, _panel_title
+
+    long = "a very long feature name about where the person lives, by region of the country"
+    frame = _comparison().replace({"term": {"age": long}})
+    titles = [ax.get_title() for ax in plot_comparison(frame).axes if ax.get_title()]
+    (title,) = [t for t in titles if t.startswith("a very long")]
+    lines = title.split("\n")
+    assert len(lines) == 2 and all(len(line) <= _TITLE_WIDTH for line in lines)
+    assert lines[1].endswith("\u2026")  # shortened beyond two lines
+    assert _panel_title("age") == "age"
+    assert _panel_title("x" * 50).split("\n") == ["x" * _TITLE_WIDTH, "x" * 12]
+
+
 def test_report_names_the_event_and_shows_the_callers_notes_and_rows(fitted_audit, tmp_path):
     from sklearn_distill.report import _calibration_figure
 
