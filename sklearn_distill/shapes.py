@@ -481,6 +481,8 @@ def shape_functions(
     if not frames:
         return pd.DataFrame(columns=COLUMNS)
     table = pd.concat(frames, ignore_index=True)
+    # edges are numbers (NaN for categories and cells), whatever the frames' dtypes were
+    table[["bin_low", "bin_high"]] = table[["bin_low", "bin_high"]].astype(float)
     with np.errstate(invalid="ignore"):
         quantile = student_t.ppf(0.5 + confidence / 2, table["dof"].where(table["dof"] > 0))
     table["lower"] = table["score"] - quantile * table["std_error"]

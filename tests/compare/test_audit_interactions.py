@@ -82,6 +82,9 @@ def test_interaction_cells_are_compared(fitted):
     first = cells[cells["term"] == cells["term"].iloc[0]]
     assert first["weight"].sum() == fitted.mimic_residuals_.size
     assert (table["kind"].iloc[: (table["kind"] == "main").sum()] == "main").all()
+    # bin edges are numbers (NaN for categories and cells), not objects
+    assert (table[["bin_low", "bin_high"]].dtypes == "float64").all()
+    assert cells["bin_low"].isna().all() and table["bin_low"].notna().any()
 
 
 def test_min_weight_rows_are_shown_but_never_flagged(fitted):
