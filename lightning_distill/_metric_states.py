@@ -40,7 +40,49 @@ def _moved(fn: Callable, value):
 
 class DtypeKeepingMetric(Metric):
     """A :class:`~torchmetrics.Metric` whose states (and floating buffers) keep their dtype
-    under any cast (``.to(dtype)``, ``set_dtype``): only their device follows."""
+    under any cast (``.to(dtype)``, ``set_dtype``): only their device follows.
+
+    ``load_state_dict`` refuses a saved state whose shape is not that of the metric's own
+    (torchmetrics copies states in as they are): one saved by a metric of another configuration
+    (another number of units, labels, threshold sets) would otherwise be read as this one's. It
+    loads copies of the saved tensors, so that updates leave the state dict as it was.
+    """
+
+    #: states that the metric frees once they are of no further use (their last axis emptied):
+    #: a saved state of that shape belongs to this configuration too
+    _freeable_states: tuple[str, ...] = ()
+
+    def _configuration(self) -> str:
+        """The settings that fix the states' shapes, for the message of a refused load."""
+        return ""
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # every state checked before any is copied: a refused load leaves the metric as it was
+        loaded = {}
+        for key, default in self._defaults.items():
+            saved = state_dict.get(prefix + key)
+            if not isinstance(default, Tensor) or not isinstance(saved, Tensor):
+                continue
+            expected, given = tuple(default.shape), tuple(saved.shape)
+            freed = key in self._freeable_states and given == (*expected[:-1], 0)
+            if given != expected and not freed:
+                name = type(self).__name__
+                setting = self._configuration()
+                if key in self._freeable_states:
+                    expected = f"{expected} (or {(*expected[:-1], 0)} once freed)"
+                raise ValueError(
+                    f"state_dict[{prefix + key!r}] must have the shape {expected} of this "
+                    f"{name}'s state {key!r}; got shape {given}: it was saved by a {name} of "
+                    "another configuration"
+                    + (f" than this one ({setting})" if setting else "")
+                    + ". Build the metric with the settings it was saved with."
+                )
+            loaded[prefix + key] = saved
+        # torchmetrics takes the saved tensors themselves as states, which updates then change
+        # in place: the caller's state dict (and every metric loaded from it) with them
+        for name, saved in loaded.items():
+            state_dict[name] = saved.clone()
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _apply(self, fn: Callable, exclude_state: Sequence[str] = "") -> torch.nn.Module:
         states = [key for key in self._defaults if key not in exclude_state]

@@ -99,6 +99,31 @@ def check_finite(name: str, tensor: Tensor, *, where: str = "") -> None:
         raise ValueError(f"{name} must be finite{location}; got NaN or infinite values.")
 
 
+def plain_data(value):
+    """``value`` with every number, string and container a plain Python one, for
+    hyperparameters, which checkpoints hold and ``torch.load(weights_only=True)`` must read: a
+    numpy scalar (``np.float64`` from ``np.linspace``, which passes every check as a ``float``)
+    or a zero-dimensional tensor becomes its Python number, a numpy array a list, a subclass of
+    ``int``, ``float``, ``str``, ``list``, ``tuple`` or ``dict`` its base type; anything else is
+    returned as it is."""
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if isinstance(value, np.generic):
+        return plain_data(value.item())
+    if isinstance(value, Tensor) and value.ndim == 0:
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return plain_data(value.tolist())
+    for base in (int, float, str):  # bool has no subclasses
+        if isinstance(value, base):
+            return base(value)
+    if isinstance(value, dict):
+        return {plain_data(key): plain_data(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return (list if isinstance(value, list) else tuple)(plain_data(item) for item in value)
+    return value
+
+
 def _bounds(minimum, maximum, exclusive_minimum=False, exclusive_maximum=False) -> str:
     parts = []
     if minimum is not None:

@@ -122,6 +122,10 @@ class FiveBandScore(_MeanOfScores):
         self.register_buffer("threshold_sets", sets, persistent=False)
         self._add_score_states(len(sets))
 
+    def _configuration(self) -> str:
+        sets = len(self.threshold_sets)
+        return f"soft_steps={self.soft_steps}: {sets} threshold set{'s' if sets > 1 else ''}"
+
     def update(self, attribution: Tensor, ground_truth: Tensor) -> None:
         """Add the scores of a batch of ``[N, C, H, W]`` maps and ``[N, H, W]`` ground truths."""
         # the threshold sets are fixed: computed once, in __init__

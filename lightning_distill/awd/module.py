@@ -11,7 +11,13 @@ from typing_extensions import override
 from lightning_distill._batch import batch_inputs
 from lightning_distill._logging import attached_trainer, logs_step_values
 from lightning_distill._teacher import TeacherModuleMixin
-from lightning_distill._validation import check_choice, check_finite, check_integer, check_real
+from lightning_distill._validation import (
+    check_choice,
+    check_finite,
+    check_integer,
+    check_real,
+    plain_data,
+)
 from lightning_distill.awd.attributions import (
     TRIMResult,
     _method,
@@ -245,6 +251,10 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
             # a marker, not the code: loading without target= then says to pass it again
             # instead of explaining the raw output silently
             self.hparams["target"] = {"callable": getattr(target, "__qualname__", repr(target))}
+        # settings given as numpy scalars or 0-d tensors pass the checks as numbers, but
+        # torch.load(weights_only=True) (and so wavelet_from_checkpoint) cannot read them back
+        for key, value in self.hparams.items():
+            self.hparams[key] = plain_data(value)
         self.h0 = torch.nn.Parameter(torch.as_tensor(initial, dtype=torch.get_default_dtype()))
         self.teacher = teacher
         self._init_teacher(keep_teacher_in_checkpoint)

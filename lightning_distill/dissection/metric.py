@@ -309,6 +309,16 @@ class NetworkDissection(DtypeKeepingMetric):
         self._kept = []
         self._cached_bytes = 0
 
+    #: emptied by set_thresholds once the thresholds are set (reset() brings them back)
+    _freeable_states = ("histogram", "fine", "fine_lowest", "fine_highest")
+
+    def _configuration(self) -> str:
+        return (
+            f"num_units={self.num_units}, len(label_names)={len(self.label_names)}, "
+            f"len(categories)={len(self.categories)}, histogram_range=({self.buckets.low}, "
+            f"{self.buckets.high}), histogram_resolution={self.buckets.resolution}"
+        )
+
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
         # the pass is not a state: a loaded metric (persistent(True)) is in the pass its
         # states say, thresholds set (tally) or quantile windows found (refine), with no cache

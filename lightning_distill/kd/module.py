@@ -7,6 +7,7 @@ import importlib
 import inspect
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -24,7 +25,7 @@ from lightning_distill._teacher import (
     check_teacher_logits,
     evaluating,
 )
-from lightning_distill._validation import check_choice, check_real, fail
+from lightning_distill._validation import check_choice, check_real, describe, fail, plain_data
 from lightning_distill.hooks import FeatureHooks, resolve_module_names
 from lightning_distill.kd.augment import apply_augment, check_augment
 from lightning_distill.kd.constraints import (
@@ -58,6 +59,10 @@ __all__ = ["DistillationModule", "FeatureDistillation"]
 
 _FEATURE_LOSSES = ("attention", "hint", *FEATURE_METHODS)
 _OPTIMIZERS = ("adam", "adamw", "sgd")
+
+#: True while DistillationModule.load_from_checkpoint builds a module without teacher=: a
+#: missing teacher is then one that checkpoints do not hold, not a label-only baseline
+_LOADING_WITHOUT_TEACHER: ContextVar[bool] = ContextVar("_LOADING_WITHOUT_TEACHER", default=False)
 
 
 @dataclass(frozen=True)
@@ -187,6 +192,46 @@ def feature_shapes(spec: FeatureDistillation, student_hooks, teacher_hooks) -> t
 #: name is kept from when only hints had them), so that checkpoints load without example_input
 _SHAPES_KEY = "hint_shapes"
 
+#: what the hyperparameters hold in place of a callable loss, ``{"callable": <its name>}``: code
+#: is not plain data, and the marker makes a module built from them ask for the pairs again
+_CALLABLE_KEY = "callable"
+
+
+def _saved_callable(item) -> str | None:
+    """The name of the callable loss whose marker a saved pair (a dict) holds, else None."""
+    if isinstance(item, dict):
+        loss = item.get("loss")
+        if isinstance(loss, dict) and _CALLABLE_KEY in loss:
+            return str(loss[_CALLABLE_KEY])
+    return None
+
+
+def _check_no_saved_callables(features: list | tuple) -> None:
+    """Refuse pairs read back from hyperparameters whose loss was a callable: the callable is
+    not there, and training on without the pair (or dropping its trained parameters) would
+    be a silent change of the method."""
+    names = [name for name in map(_saved_callable, features) if name is not None]
+    if not names:
+        return
+    # pairs saved with their features' shapes (hints, heads) take them from example_input
+    shapes = any(isinstance(item, dict) and _SHAPES_KEY in item for item in features)
+    raise ValueError(
+        "features must be given again: the checkpoint's feature pairs use the callable "
+        f"loss{'es' if len(names) > 1 else ''} {', '.join(map(repr, names))}, which checkpoints "
+        "do not store; pass features=<the same pairs> to load_from_checkpoint"
+        + (" (with example_input=..., for the features' shapes)" if shapes else "")
+        + ", or features=None with teacher=None, alpha=0.0 to load the student alone; got the "
+        "saved pairs " + ", ".join(map(_describe_saved_pair, features)) + "."
+    )
+
+
+def _describe_saved_pair(item) -> str:
+    if not isinstance(item, dict):
+        return describe(item)
+    name = _saved_callable(item)
+    loss = repr(item.get("loss")) if name is None else f"callable {name!r}"
+    return f"({item.get('student_layer')!r}, {item.get('teacher_layer')!r}, {loss})"
+
 
 def _needs_shapes(spec: FeatureDistillation) -> bool:
     return spec.loss == "hint" or (isinstance(spec.loss, str) and method_needs_shapes(spec.loss))
@@ -203,6 +248,7 @@ def _as_feature_specs(features) -> tuple[list[FeatureDistillation], list | None]
             "features must be a list of FeatureDistillation objects, (student_layer, "
             f"teacher_layer[, loss[, weight]]) tuples or dicts; got {features!r}."
         )
+    _check_no_saved_callables(features)
     specs, shapes = [], []
     for item in features:
         if isinstance(item, FeatureDistillation):
@@ -251,18 +297,22 @@ def _check_no_shared_layers(student: nn.Module, teacher: nn.Module, hooked: dict
             )
 
 
-def _features_as_data(specs: list[FeatureDistillation], shapes: list | None):
+def _features_as_data(specs: list[FeatureDistillation], shapes: list | None) -> list[dict]:
     """The pairs as plain dicts for the hyperparameters, with the features' shapes of those
-    that need them; None when a loss is a callable."""
-    if any(callable(spec.loss) for spec in specs):
-        return None  # not plain data: passed again to load_from_checkpoint
+    that need them. A callable loss is code, which a checkpoint loaded with
+    ``weights_only=True`` cannot hold: its pair keeps ``{"callable": <its name>}`` instead, so
+    that a module built from these dicts asks for the pairs again (see
+    :func:`_check_no_saved_callables`)."""
     data = []
     for i, spec in enumerate(specs):
         item = {f.name: getattr(spec, f.name) for f in fields(spec)}
+        if callable(spec.loss):
+            name = getattr(spec.loss, "__qualname__", type(spec.loss).__qualname__)
+            item["loss"] = {_CALLABLE_KEY: name}
         if shapes is not None and _needs_shapes(spec) and shapes[i] is not None:
             item[_SHAPES_KEY] = [list(shapes[i][0]), list(shapes[i][1])]
         data.append(item)
-    return data
+    return plain_data(data)
 
 
 def _unique_term_names(named: list[dict[str, Tensor]]) -> dict[str, Tensor]:
@@ -493,7 +543,9 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         student's into the student), so pass a fresh instance of the architecture to rebuild
         it, or your trained teacher only when it is the one the checkpoint saved. ``features``
         are saved as plain hyperparameters, with the hint regressors' shapes, and restored
-        (unless a pair's ``loss`` is a callable: then pass ``features`` again).
+        (unless a pair's ``loss`` is a callable, which checkpoints do not store: then
+        ``load_from_checkpoint`` asks for ``features`` again, or ``features=None`` to drop the
+        pairs).
     constraints : list of Monotonic, L1Sparsity or other Constraint, optional
         Penalties on the student added to the loss (``weight * penalty``); each unweighted
         penalty is logged as ``train/constraint_<name>``. A
@@ -579,6 +631,21 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         if example_input is not None and not isinstance(example_input, Tensor):
             raise TypeError(
                 f"example_input must be a torch.Tensor or None; got {type(example_input).__name__}."
+            )
+        if (
+            teacher is None
+            and _LOADING_WITHOUT_TEACHER.get()
+            and (alpha != 0 or features or cache_teacher)
+        ):
+            # the checkpoint's settings are those of a module trained with a teacher (a
+            # ValueError, as the label-only message it replaces here)
+            raise ValueError(
+                "teacher must be passed to load_from_checkpoint again: checkpoints do not hold "
+                "the teacher module (keep_teacher_in_checkpoint=True keeps its weights, which "
+                "load into the teacher given), and this one was trained with a teacher "
+                f"(alpha={alpha!r}); got no teacher. Pass teacher=<the trained teacher>, or "
+                "load the student alone: load_from_checkpoint(path, student=..., "
+                "teacher=None, alpha=0.0, features=None, cache_teacher=False)."
             )
         specs, known_shapes = _as_feature_specs(features)
         if teacher is None:
@@ -686,6 +753,10 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                 pair = shapes[i] if _needs_shapes(spec) else (None, None)
                 self.feature_methods[str(i)] = build_feature_method(spec.loss, *pair, spec.options)
         self.hparams["features"] = _features_as_data(specs, shapes)
+        # settings given as numpy scalars (np.linspace sweeps) or 0-d tensors pass the checks
+        # as numbers, but torch.load(weights_only=True) cannot read them back: stored plain
+        for key, value in self.hparams.items():
+            self.hparams[key] = plain_data(value)
 
         self.metrics = nn.ModuleDict(
             {
@@ -716,8 +787,33 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
             self._teacher_hooks as th,
         ):
             self.student(example_input)
-            self.teacher(example_input)
+            try:
+                self.teacher(example_input)
+            except RuntimeError as error:
+                self._explain_dtype_mismatch(example_input, error, probe=True)
+                raise
             return [feature_shapes(spec, sh, th) for spec in self.feature_specs]
+
+    def load_from_checkpoint(cls, checkpoint_path, *args, **kwargs):
+        """Lightning's :meth:`~lightning.pytorch.core.LightningModule.load_from_checkpoint`.
+
+        Modules are not hyperparameters: pass ``student=`` and ``teacher=`` again (and
+        ``optimizer=``, ``features=``, ``constraints=``, ``augment=`` where they are callables or
+        modules); ``teacher=None, alpha=0.0, features=None, cache_teacher=False`` loads the
+        student alone. A checkpoint trained with a teacher, loaded without ``teacher=``, is
+        refused with a message that says so.
+        """
+        token = _LOADING_WITHOUT_TEACHER.set("teacher" not in kwargs)
+        try:
+            return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
+        finally:
+            _LOADING_WITHOUT_TEACHER.reset(token)
+
+    # the overridden method's own kind of class method (Lightning's refuses a call on an
+    # instance, which would leave that instance as it was)
+    load_from_checkpoint = type(L.LightningModule.__dict__["load_from_checkpoint"])(
+        load_from_checkpoint
+    )
 
     @override
     def on_fit_start(self) -> None:
@@ -785,14 +881,27 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         check_teacher_logits(logits, x)
         return logits
 
-    def _explain_dtype_mismatch(self, x, error: RuntimeError) -> None:
+    def _explain_dtype_mismatch(self, x, error: RuntimeError, *, probe: bool = False) -> None:
         """Say what to do when the teacher's floating dtype is not the inputs' (a float64
-        teacher beside a float32 student: only true precisions convert the two together)."""
+        teacher beside a float32 student: only true precisions convert the two together; a
+        Trainer with ``precision="64-true"`` leaves the teacher in float64 after its fit).
+        ``probe``: ``x`` is the ``example_input`` of the features' shape probe."""
         if type(error) is not RuntimeError or not isinstance(x, Tensor):
             return
         param = next((p for p in self.teacher.parameters() if p.is_floating_point()), None)
         if param is None or not x.is_floating_point() or param.dtype == x.dtype:
             return
+        if probe:
+            why = (
+                " (a fit with precision='64-true' leaves the teacher in float64)"
+                if param.dtype == torch.float64
+                else ""
+            )
+            raise TypeError(
+                f"teacher must take example_input's dtype; its parameters are {param.dtype} "
+                f"and example_input is {x.dtype}{why}. Cast the teacher to the student's dtype "
+                f"(teacher.to({x.dtype})) before building the module. Torch said: {error}"
+            ) from error
         raise TypeError(
             f"teacher must take the inputs' dtype; its parameters are {param.dtype} and the "
             f"inputs {x.dtype}. Cast the teacher to the student's dtype (teacher.to({x.dtype})) "

@@ -100,6 +100,40 @@ def test_states_fixed_size_and_reset():
     assert metric.threshold_sets.shape == (5, 4)
 
 
+def test_a_state_saved_under_another_configuration_is_refused():
+    # a soft_steps=5 state read by a one-set metric: compute() averaged the five columns and
+    # the next update broadcast its one set into all of them
+    maps, _, truth = make_batch()
+    soft = FiveBandScore(soft_steps=5)
+    soft.update(maps, truth)
+    soft.persistent(True)
+    hard = FiveBandScore()
+    hard.persistent(True)
+    with pytest.raises(
+        ValueError,
+        match=r"state_dict\['score_sum'\] must have the shape \(4, 1\) .*got shape \(4, 5\): "
+        r".*another configuration than this one \(soft_steps=None: 1 threshold set\)",
+    ):
+        hard.load_state_dict(soft.state_dict())
+    assert int(hard.count) == 0 and hard.score_sum.shape == (4, 1)
+    # the same configuration loads and carries on as the saved metric does
+    again = FiveBandScore(soft_steps=5)
+    again.persistent(True)
+    state = soft.state_dict()
+    again.load_state_dict(state)
+    again.update(maps, truth)
+    # loaded as copies: the update leaves the state dict (and metrics loaded from it) alone
+    assert int(state["count"]) == int(soft.count) == len(maps)
+    assert torch.equal(state["score_sum"], soft.score_sum)
+    soft.update(maps, truth)
+    for name, value in soft.compute().items():
+        torch.testing.assert_close(again.compute()[name], value)
+    # metrics whose states' shapes no setting changes load as before
+    for metric in (AttributionLocalisation(), AttributionAgreement(top_k=0.2)):
+        metric.persistent(True)
+        metric.load_state_dict(type(metric)().state_dict())
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
 def test_a_cast_of_the_holding_module_leaves_states_and_thresholds_as_they_are(dtype):
     # Lightning's "bf16-true" casts the LightningModule that holds the metrics with .to(dtype):

@@ -198,6 +198,44 @@ def test_a_callable_target_must_be_given_again_on_load(tmp_path):
     assert loaded.target is squared_first_output and torch.equal(loaded.h0, module.h0)
 
 
+def test_numpy_scalar_settings_are_stored_plain_so_the_checkpoint_loads_with_weights_only(
+    tmp_path,
+):
+    # np.float64 (a sweep's np.linspace value) passes every check as a float; stored raw it
+    # made torch.load(weights_only=True), and so wavelet_from_checkpoint, fail after the fit
+    teacher = _teacher(n_out=2)
+    module = AWDModule(
+        teacher,
+        wavelet="db2",
+        levels=np.int64(2),
+        lr=np.float64(1e-2),
+        init_noise=np.float32(0.0),
+        sparsity_weight=torch.tensor(0.5),
+        validity_weights={"cmf": np.float64(2.0)},
+        target=(np.int64(1),),
+    )
+    trainer = _trainer()
+    trainer.fit(module, _loader())
+    path = tmp_path / "numpy.ckpt"
+    trainer.save_checkpoint(path)
+    hparams = torch.load(path, weights_only=True)["hyper_parameters"]
+    assert hparams["lr"] == 1e-2 and type(hparams["lr"]) is float
+    assert type(hparams["levels"]) is int and type(hparams["init_noise"]) is float
+    assert type(hparams["sparsity_weight"]) is float
+    assert type(hparams["validity_weights"]["cmf"]) is float
+    assert hparams["target"] == (1,) and type(hparams["target"][0]) is int
+    np.testing.assert_array_equal(
+        wavelet_from_checkpoint(path).rec_lo, module.h0.detach().double().numpy()
+    )
+    loaded = AWDModule.load_from_checkpoint(path, teacher=teacher, weights_only=True)
+    assert torch.equal(loaded.h0, module.h0) and loaded.lr == 1e-2 and loaded.target == (1,)
+    # resumed with Lightning's default loading (weights_only=True under torch >= 2.6)
+    resumed = AWDModule(teacher, wavelet="db2", levels=np.int64(2), lr=np.float64(1e-2))
+    trainer = _trainer(max_epochs=2)
+    trainer.fit(resumed, _loader(), ckpt_path=path)
+    assert trainer.current_epoch == 2
+
+
 def test_two_dimensional_module_fits_images():
     teacher = _teacher(n_in=64, n_out=3)
     module = AWDModule(

@@ -271,6 +271,60 @@ def test_a_saved_metric_loads_in_the_pass_it_was_in(probe):
         NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES).update(activations, labels.numpy())
 
 
+@pytest.mark.parametrize("done", [True, False], ids=["tally", "threshold pass"])
+def test_a_state_saved_under_another_configuration_is_refused(probe, done):
+    # torchmetrics copies states in as they are: a 6-unit state read by a 4-unit metric
+    # counted detectors among units it does not have
+    activations, labels, image_labels = probe_t(probe)
+    saved = NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8)
+    if done:
+        run(saved, activations, labels, image_labels)
+    else:
+        saved.update(activations, labels)
+    saved.persistent(True)
+    state = saved.state_dict()
+    others = {
+        "num_units=4": (NetworkDissection(4, LABEL_NAMES, LABEL_CATEGORIES), r"\(4, \d+\)"),
+        "fewer labels": (
+            NetworkDissection(6, LABEL_NAMES[:-1], LABEL_CATEGORIES[:-1]),
+            rf"intersection.*\(6, {len(LABEL_NAMES) - 1}\).*\(6, {len(LABEL_NAMES)}\)",
+        ),
+    }
+    if not done:  # the thresholds set, the histograms are freed: their layout no longer counts
+        others["coarser histogram"] = (
+            NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, histogram_resolution=1e-2),
+            r"histogram",
+        )
+    for metric, shapes in others.values():
+        metric.persistent(True)
+        before = {name: getattr(metric, name).clone() for name in metric._defaults}
+        with pytest.raises(ValueError, match=rf"state_dict\['.*{shapes}.* another configuration"):
+            metric.load_state_dict(state)
+        # refused before any state was copied
+        for name, value in before.items():
+            torch.testing.assert_close(getattr(metric, name), value, rtol=0, atol=0, equal_nan=True)
+        assert metric.phase == "thresholds"
+    # the same configuration loads, in either pass, into a fresh metric or a finished one
+    for target in (
+        NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8),
+        run(
+            NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8),
+            activations,
+            labels,
+            image_labels,
+        ),
+    ):
+        target.persistent(True)
+        target.load_state_dict(state)
+        assert target.phase == saved.phase
+        # the saved batches are not in this metric's cache: counted as uncached
+        assert int(target.uncached_batches) == int(saved.uncached_batches) + (not done)
+        for name in set(saved._defaults) - {"uncached_batches"}:
+            torch.testing.assert_close(
+                getattr(target, name), getattr(saved, name), rtol=0, atol=0, equal_nan=True
+            )
+
+
 def test_masks_empty_for_every_unit_are_warned_about(probe):
     activations, labels, image_labels = probe_t(probe)
     metric = NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES)

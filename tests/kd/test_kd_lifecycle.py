@@ -5,6 +5,7 @@ import logging
 import warnings
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -350,6 +351,160 @@ def test_methods_with_heads_load_from_checkpoint_without_example_input(tmp_path,
         path, student=make_cnn(4), teacher=teacher, weights_only=True
     )
     assert states_equal(state_copy(loaded.feature_methods), state_copy(module.feature_methods))
+
+
+def test_numpy_scalar_settings_are_stored_plain_so_checkpoints_load_and_resume(tmp_path):
+    # np.float64 (a sweep's np.linspace value) passes every check as a float; stored raw it
+    # made torch.load(weights_only=True), and so a resume, fail after the fit
+    torch.manual_seed(0)
+    teacher = make_cnn(8)
+    x, _ = make_data(16)
+    features = [
+        FeatureDistillation("3", "3", "attention", np.float64(2.0), p=np.float64(3.0)),
+        FeatureDistillation("4", "4", "hint", np.float32(0.5)),
+    ]
+    settings = {
+        "alpha": np.linspace(0.5, 0.9, 3)[2],
+        "lr": np.float32(1e-2),
+        "weight_decay": np.float64(0.0),
+        "label_smoothing": torch.tensor(0.1),
+    }
+
+    def build():
+        torch.manual_seed(1)
+        return DistillationModule(
+            make_cnn(4), teacher, features=features, example_input=x[:2], **settings
+        )
+
+    module = build()
+    trainer = quiet_trainer(max_epochs=1)
+    trainer.fit(module, _loader())
+    path = tmp_path / "numpy.ckpt"
+    trainer.save_checkpoint(path)
+    hparams = torch.load(path, weights_only=True)["hyper_parameters"]
+    assert hparams["alpha"] == 0.9 and type(hparams["alpha"]) is float
+    assert hparams["lr"] == pytest.approx(1e-2) and type(hparams["lr"]) is float
+    assert type(hparams["weight_decay"]) is float and type(hparams["label_smoothing"]) is float
+    assert [pair["weight"] for pair in hparams["features"]] == [2.0, 0.5]
+    assert all(type(pair["weight"]) is float for pair in hparams["features"])
+    assert type(hparams["features"][0]["p"]) is float
+    loaded = DistillationModule.load_from_checkpoint(
+        path, student=make_cnn(4), teacher=teacher, weights_only=True
+    )
+    assert loaded.feature_specs == features
+    assert states_equal(state_copy(loaded.hint_regressors), state_copy(module.hint_regressors))
+    # resumed with Lightning's default loading (weights_only=True under torch >= 2.6)
+    trainer = quiet_trainer(max_epochs=2)
+    trainer.fit(build(), _loader(), ckpt_path=path)
+    assert trainer.current_epoch == 2
+
+
+def mean_gap(student_feature, teacher_feature):
+    return (student_feature.mean() - teacher_feature.mean()) ** 2
+
+
+def test_a_callable_feature_loss_makes_load_from_checkpoint_ask_for_the_features(tmp_path):
+    # code is not plain data: the checkpoint marks the callable, and loading without features=
+    # says so instead of dropping every pair and the trained hint regressor silently
+    torch.manual_seed(0)
+    teacher = make_cnn(8)
+    x, _ = make_data(16)
+    features = [
+        FeatureDistillation("4", "4", "hint"),
+        FeatureDistillation("3", "3", mean_gap, 0.5),
+    ]
+    module = DistillationModule(make_cnn(4), teacher, features=features, example_input=x[:2])
+    trainer = quiet_trainer(max_epochs=1)
+    trainer.fit(module, _loader())
+    path = tmp_path / "callable.ckpt"
+    trainer.save_checkpoint(path)
+    hparams = torch.load(path, weights_only=True)["hyper_parameters"]
+    assert hparams["features"][0]["loss"] == "hint"
+    assert hparams["features"][1]["loss"] == {"callable": "mean_gap"}
+    with pytest.raises(
+        ValueError,
+        match=r"features must be given again: .*callable loss 'mean_gap'.* example_input=",
+    ):
+        DistillationModule.load_from_checkpoint(path, student=make_cnn(4), teacher=teacher)
+    # given again: the pairs, the hint regressor and the loss are those of the trained module
+    loaded = DistillationModule.load_from_checkpoint(
+        path,
+        student=make_cnn(4),
+        teacher=teacher,
+        features=features,
+        example_input=x[:2],
+        weights_only=True,
+    )
+    assert loaded.feature_specs == features
+    assert states_equal(state_copy(loaded.hint_regressors), state_copy(module.hint_regressors))
+    module.eval()
+    loaded.eval()
+    x, y = make_data(8)
+    terms, loaded_terms = module._loss_terms(x, y, None), loaded._loss_terms(x, y, None)
+    assert "loss_feature/callable" in terms and terms.keys() == loaded_terms.keys()
+    for name in terms:
+        torch.testing.assert_close(loaded_terms[name], terms[name])
+    # the student alone, as the README says, still loads
+    alone = DistillationModule.load_from_checkpoint(
+        path,
+        student=make_cnn(4),
+        teacher=None,
+        alpha=0.0,
+        features=None,
+        cache_teacher=False,
+        weights_only=True,
+    )
+    assert states_equal(state_copy(alone.student), state_copy(module.student))
+    assert not alone.feature_specs and len(alone.hint_regressors) == 0
+
+
+def test_load_from_checkpoint_without_the_teacher_says_to_pass_it_again(tmp_path):
+    torch.manual_seed(0)
+    module = DistillationModule(make_cnn(4), make_cnn(8))
+    trainer = quiet_trainer(max_epochs=1)
+    trainer.fit(module, _loader())
+    path = tmp_path / "kd.ckpt"
+    trainer.save_checkpoint(path)
+    with pytest.raises(
+        ValueError,
+        match=r"teacher must be passed to load_from_checkpoint again: .*alpha=0\.9.*"
+        r"teacher=None, alpha=0\.0, features=None, cache_teacher=False",
+    ):
+        DistillationModule.load_from_checkpoint(path, student=make_cnn(4))
+    # built directly, the same module keeps its message about the label-only baseline
+    with pytest.raises(ValueError, match="alpha must be 0 without a teacher"):
+        DistillationModule(make_cnn(4))
+    # a checkpoint of a student trained on labels alone needs no teacher
+    baseline = DistillationModule(make_cnn(4), alpha=0.0)
+    trainer = quiet_trainer(max_epochs=1)
+    trainer.fit(baseline, _loader())
+    trainer.save_checkpoint(tmp_path / "baseline.ckpt")
+    loaded = DistillationModule.load_from_checkpoint(
+        tmp_path / "baseline.ckpt", student=make_cnn(4), weights_only=True
+    )
+    assert loaded.teacher is None
+    assert states_equal(state_copy(loaded.student), state_copy(baseline.student))
+    # still a class method only, as Lightning's: an instance is not loaded in place
+    with pytest.raises(TypeError, match="cannot be called on an instance"):
+        module.load_from_checkpoint(path, student=make_cnn(4), teacher=make_cnn(8))
+
+
+def test_a_float64_teacher_in_the_shape_probe_is_explained():
+    # what a precision="64-true" fit leaves: the teacher in float64, the next example_input not
+    torch.manual_seed(0)
+    teacher = make_cnn(8).double()
+    x, _ = make_data(4)
+    with pytest.raises(
+        TypeError,
+        match=r"teacher must take example_input's dtype; its parameters are torch\.float64 "
+        r"and example_input is torch\.float32 .*teacher\.to\(torch\.float32\)",
+    ):
+        DistillationModule(make_cnn(4), teacher, features=[("4", "4", "hint")], example_input=x[:2])
+    # cast back as the message says, the probe runs
+    module = DistillationModule(
+        make_cnn(4), teacher.float(), features=[("4", "4", "hint")], example_input=x[:2]
+    )
+    assert len(module.hint_regressors) == 1
 
 
 def test_same_trainer_validating_after_fit_prints_no_private_name(caplog, capsys):
