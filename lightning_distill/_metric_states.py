@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
+from torchmetrics import MeanMetric, Metric
 
-__all__ = ["DtypeKeepingMetric"]
+__all__ = ["DtypeKeepingMeanMetric", "DtypeKeepingMetric"]
 
 
 def _kept(fn: Callable, value: Tensor) -> Tensor:
@@ -105,3 +105,10 @@ class DtypeKeepingMetric(Metric):
             if value is not None:
                 setattr(this, name, _moved(fn, value))
         return this
+
+
+class DtypeKeepingMeanMetric(DtypeKeepingMetric, MeanMetric):
+    """torchmetrics' :class:`~torchmetrics.MeanMetric` whose running sums keep their dtype
+    (float32) when the module holding it is cast: under ``precision="16-true"`` a float16
+    weight sum stopped at 65,504 rows (an accuracy read 0.0, a loss NaN) and under
+    ``"bf16-true"`` counts above 256 were rounded."""

@@ -98,8 +98,11 @@ def cmf_loss(h0: torch.Tensor) -> torch.Tensor:
     """
     length = h0.shape[-1]
     grid = 2 * length
-    power = torch.fft.fft(h0, n=grid).abs().pow(2)
-    return (power[: grid // 2] + power[grid // 2 :] - 2.0).pow(2).mean()
+    # torch's FFT takes no half precisions (a "bf16-true" run): the filter is a few numbers,
+    # so it is transformed in float32 and the loss given back in the filter's dtype
+    wide = h0.float() if h0.dtype in (torch.bfloat16, torch.float16) else h0
+    power = torch.fft.fft(wide, n=grid).abs().pow(2)
+    return (power[: grid // 2] + power[grid // 2 :] - 2.0).pow(2).mean().to(h0.dtype)
 
 
 def _autocorrelation(h0: torch.Tensor) -> torch.Tensor:

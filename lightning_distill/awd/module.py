@@ -440,6 +440,8 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
         # One stacked, detached tensor of all terms, not a detached copy and a running sum per
         # term: a tenth of the small tensor operations per step.
         values = torch.stack(list(terms.values())).detach()
+        # summed in float32 at least: bfloat16 sums of a whole epoch would be rounded
+        values = values.to(torch.promote_types(values.dtype, torch.float32))
         # A call to self.log costs 0.6 to 1 ms on CPU, near a tenth of a small step. Loggers write
         # only every `log_every_n_steps` steps anyway, so log the step values at that cadence,
         # and the epoch means of all terms once per epoch, from running sums. The Trainer writes

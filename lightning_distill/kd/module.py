@@ -14,11 +14,11 @@ from typing import Any
 import lightning as L
 import torch
 from torch import Tensor, nn
-from torchmetrics import MeanMetric
 from typing_extensions import override
 
 from lightning_distill._batch import batch_inputs, batch_size_of, unpack_batch
 from lightning_distill._logging import attached_trainer, logs_step_values
+from lightning_distill._metric_states import DtypeKeepingMeanMetric
 from lightning_distill._teacher import (
     TeacherModuleMixin,
     check_no_shared_parameters,
@@ -618,9 +618,11 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         check_real("weight_decay", weight_decay, minimum=0)
         check_real("momentum", momentum, minimum=0, maximum=1, exclusive_maximum=True)
         optimizer_reference = _optimizer_reference(optimizer)
-        optimizer = _with_module_settings(
-            _resolve_optimizer(optimizer),
-            {"lr": lr, "weight_decay": weight_decay, "momentum": momentum},
+        optimizer = _resolve_optimizer(optimizer)
+        # checked (and a function's unused settings warned about) now; filled in from the
+        # hyperparameters when the optimizer is built, so that a tuner's lr reaches it
+        _with_module_settings(
+            optimizer, {"lr": lr, "weight_decay": weight_decay, "momentum": momentum}
         )
         if not isinstance(cache_teacher, bool):
             raise TypeError(f"cache_teacher must be a bool; got {cache_teacher!r}.")
@@ -760,7 +762,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
 
         self.metrics = nn.ModuleDict(
             {
-                f"{stage}_{name}": MeanMetric()
+                f"{stage}_{name}": DtypeKeepingMeanMetric()
                 for stage in ("val", "test")
                 for name in ("loss", "acc", "teacher_agreement", "teacher_acc")
             }
@@ -855,7 +857,15 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                 "optimizer=... to load_from_checkpoint; got None."
             )
         if callable(self._optimizer):
-            return self._optimizer(params)
+            # the hyperparameters as they are now: Tuner.lr_find(update_attr=True), or a user,
+            # may have set hparams.lr since the module was built
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # said once, at construction
+                build = _with_module_settings(
+                    self._optimizer,
+                    {"lr": hp.lr, "weight_decay": hp.weight_decay, "momentum": hp.momentum},
+                )
+            return build(params)
         if self._optimizer == "sgd":
             return torch.optim.SGD(
                 params, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay
@@ -1081,14 +1091,16 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
             )
         return loss
 
-    def _stage_metric(self, stage: str, name: str, dataloader_idx: int) -> tuple[MeanMetric, str]:
+    def _stage_metric(
+        self, stage: str, name: str, dataloader_idx: int
+    ) -> tuple[DtypeKeepingMeanMetric, str]:
         """The running mean of ``name`` for one evaluation dataloader (each its own, so two
         loaders' figures are not pooled), and its attribute path for ``self.log``."""
         key = f"{stage}_{name}" if dataloader_idx == 0 else f"{stage}{dataloader_idx}_{name}"
         if key not in self.metrics:
             # made during an evaluation loop: normal tensors, which a later fit's loop updates
             with torch.inference_mode(False):
-                self.metrics[key] = MeanMetric().to(self.device)
+                self.metrics[key] = DtypeKeepingMeanMetric().to(self.device)
         return self.metrics[key], f"metrics.{key}"
 
     def _evaluate(self, batch, stage: str, dataloader_idx: int = 0) -> None:

@@ -531,3 +531,22 @@ def test_a_teacher_error_is_named_without_a_conv_hint_it_does_not_need():
     for length in (32, 48, 32, 48):
         module.check_input(torch.randn(4, length))
     assert len(runs) == 2
+
+
+def test_fits_under_bfloat16_true_precision_with_float32_epoch_sums():
+    # torch's FFT takes no bfloat16: the CMF term failed 17 frames deep under "bf16-true";
+    # the filter is transformed in float32, and the epoch sums are float32 too
+    from lightning_distill.awd.losses import cmf_loss
+
+    h0 = torch.tensor(pywt.Wavelet("db3").dec_lo[::-1], dtype=torch.float32) * 1.01
+    wide = cmf_loss(h0)
+    narrow = cmf_loss(h0.to(torch.bfloat16))
+    assert narrow.dtype == torch.bfloat16
+    assert float(narrow) == pytest.approx(float(cmf_loss(h0.to(torch.bfloat16).float())), rel=1e-2)
+    assert float(wide) > 0
+    module = AWDModule(_teacher(), wavelet="db2", levels=2, sparsity_weight=0.01, lr=0.05)
+    trainer = _trainer(precision="bf16-true")
+    trainer.fit(module, _loader(n=48))
+    assert module.h0.dtype == torch.bfloat16
+    assert module._epoch_sums.dtype == torch.float32
+    assert torch.isfinite(trainer.callback_metrics["train/loss_epoch"])

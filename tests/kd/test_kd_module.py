@@ -504,3 +504,45 @@ def test_a_teacher_of_another_dtype_than_the_inputs_is_explained():
         quiet_trainer(max_epochs=1).fit(module, data)
     assert teacher.weight.dtype == torch.float64 and teacher.training  # given back as it was
     quiet_trainer(max_epochs=1, precision="64-true").fit(module, data)  # converts both
+
+
+def test_evaluation_figures_are_exact_under_half_true_precisions():
+    # the running means are submodules: a true half precision cast their sums, so a bfloat16
+    # weight sum rounded counts above 256 (and float16's stopped at 65,504 rows)
+    torch.manual_seed(0)
+    student = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
+    teacher = nn.Sequential(nn.Linear(4, 3))
+    x, y = torch.randn(1500, 4), torch.randint(0, 3, (1500,))
+    module = DistillationModule(student, teacher)
+    loader = DataLoader(TensorDataset(x, y), batch_size=100)
+    trainer = quiet_trainer(precision="bf16-true")
+    (result,) = trainer.validate(module, loader, verbose=False)
+    assert module.metrics["val_acc"].mean_value.dtype == torch.float32
+    hits = agreements = 0
+    with torch.no_grad():
+        for xb, yb in loader:  # the same batches, through the same bfloat16 models
+            s = student(xb.to(torch.bfloat16)).argmax(1)
+            t = teacher(xb.to(torch.bfloat16)).argmax(1)
+            hits += int((s == yb).sum())
+            agreements += int((s == t).sum())
+    assert result["val/acc"] == pytest.approx(hits / 1500, abs=1e-6)
+    assert result["val/teacher_agreement"] == pytest.approx(agreements / 1500, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "optimizer", [torch.optim.SGD, torch.optim.AdamW, "torch.optim.RMSprop", "sgd"]
+)
+def test_the_optimizer_takes_the_learning_rate_of_the_hyperparameters_when_built(optimizer):
+    # Tuner.lr_find(update_attr=True) sets hparams.lr after the module is built: an optimizer
+    # class (or class path) took the rate given at construction, and hparams recorded a rate
+    # the run never used
+    torch.manual_seed(0)
+    module = DistillationModule(
+        nn.Sequential(nn.Linear(4, 3)), nn.Sequential(nn.Linear(4, 3)), optimizer=optimizer, lr=0.05
+    )
+    module.hparams.lr = 0.0123
+    x, y = torch.randn(16, 4), torch.randint(0, 3, (16,))
+    trainer = quiet_trainer(max_steps=1)
+    trainer.fit(module, DataLoader(TensorDataset(x, y), batch_size=8))
+    (built,) = trainer.optimizers
+    assert [group["lr"] for group in built.param_groups] == [0.0123]
