@@ -49,8 +49,9 @@ def logs_step_values(trainer, *, last_batch: bool = True) -> bool:
     collection), several percent of a small step, and loggers write step values only every
     ``log_every_n_steps`` steps: after the step whose count, *including itself*, is a multiple
     of it (``global_step + 1``). A value logged on another step would be written later, under
-    the wrong step. With ``last_batch``, an epoch's last batch logs too, so that
-    ``trainer.callback_metrics`` holds every term after each epoch. When a callback (a
+    the wrong step. With ``last_batch``, an epoch's last batch logs too, and the step that
+    reaches ``max_steps``, so that ``trainer.callback_metrics`` holds every term after each
+    epoch and after the run. When a callback (a
     ``ModelCheckpoint``, ``EarlyStopping``) or a learning-rate scheduler monitors a ``train/``
     value, every step logs: between logger steps ``trainer.callback_metrics`` would hold an
     older step's value, and a checkpoint saved every step would be scored with it.
@@ -69,7 +70,9 @@ def logs_step_values(trainer, *, last_batch: bool = True) -> bool:
     every = trainer.log_every_n_steps
     if every and (trainer.global_step + 1) % every == 0:
         return True
-    return bool(last_batch and (trainer.is_last_batch or trainer.should_stop))
+    # a run that max_steps ends in the middle of an epoch: its last step logs, as an epoch's
+    last_step = trainer.max_steps is not None and 0 < trainer.max_steps <= trainer.global_step + 1
+    return bool(last_batch and (trainer.is_last_batch or trainer.should_stop or last_step))
 
 
 def _step_values_monitored(trainer) -> bool:

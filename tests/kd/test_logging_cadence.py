@@ -62,6 +62,34 @@ def test_terms_are_logged_on_logging_steps_only():
         assert "train/loss_kd" in trainer.callback_metrics
 
 
+@pytest.mark.parametrize("run", ["module", "callback"])
+def test_a_run_ended_by_max_steps_leaves_its_last_steps_values(run):
+    # max_steps=7 ends the run at the 7th of 10 batches, between logging steps (every 5): the
+    # terms of step 6 (zero-based), not of step 4, are what callback_metrics holds after it
+    torch.manual_seed(0)
+    data = TensorDataset(torch.randn(40, 5), torch.randint(0, 3, (40,)))
+    teacher = torch.nn.Linear(5, 3)
+    logged_at = []
+
+    if run == "module":
+        module = DistillationModule(torch.nn.Linear(5, 3), teacher)
+        callbacks = []
+    else:
+        module = PlainClassifier(torch.nn.Linear(5, 3))
+        callbacks = [KnowledgeDistillation(teacher)]
+    log_dict = module.log_dict
+
+    def recording(values, *args, **kwargs):
+        if any(key.startswith("train/loss_kd") for key in values):
+            logged_at.append(module.trainer.global_step)
+        return log_dict(values, *args, **kwargs)
+
+    module.log_dict = recording
+    trainer = quiet_trainer(max_steps=7, log_every_n_steps=5, callbacks=callbacks)
+    trainer.fit(module, DataLoader(data, batch_size=4))
+    assert logged_at == [4, 6]
+
+
 def test_a_monitored_step_value_is_logged_every_step():
     # a checkpoint saved every step and scored on train/loss_ce must see that step's value
     from lightning.pytorch.callbacks import ModelCheckpoint
