@@ -11,6 +11,7 @@ counts), so a cast moves them to the new device and leaves their dtype as it is.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 
 import torch
@@ -46,6 +47,13 @@ class DtypeKeepingMetric(Metric):
     (torchmetrics copies states in as they are): one saved by a metric of another configuration
     (another number of units, labels, threshold sets) would otherwise be read as this one's. It
     loads copies of the saved tensors, so that updates leave the state dict as it was.
+
+    A metric that calls :meth:`_add_configuration_state` also holds a fingerprint of all its
+    settings as a state, ``configuration``: torchmetrics' ``MetricCollection`` merges metrics
+    into one compute group when their states are equal after the first update, so two metrics
+    of other settings (two ``FiveBandScore`` threshold sets after a batch of blank images) were
+    computed as one; with the fingerprint their states never agree. A saved state or a
+    ``merge_state`` of other settings is refused.
     """
 
     #: states that the metric frees once they are of no further use (their last axis emptied):
@@ -55,6 +63,37 @@ class DtypeKeepingMetric(Metric):
     def _configuration(self) -> str:
         """The settings that fix the states' shapes, for the message of a refused load."""
         return ""
+
+    def _identity(self) -> str:
+        """Every setting that makes the states mean something else (the fingerprint's text)."""
+        return self._configuration()
+
+    def _add_configuration_state(self) -> None:
+        """Add the ``configuration`` state: a fingerprint of the class and :meth:`_identity`
+        (48 bits of SHA-256, exact in float64; the same in every process, unlike ``hash``),
+        reduced by ``max`` (equal everywhere, so syncs and merges leave it as it is)."""
+        text = f"{type(self).__module__}.{type(self).__qualname__}({self._identity()})"
+        digest = int.from_bytes(hashlib.sha256(text.encode()).digest()[:6], "big")
+        fingerprint = torch.tensor(float(digest), dtype=torch.float64)
+        self.add_state("configuration", fingerprint, dist_reduce_fx="max")
+
+    def _other_settings(self, fingerprint: Tensor) -> bool:
+        mine = self._defaults.get("configuration")
+        return mine is not None and fingerprint.numel() == 1 and float(fingerprint) != float(mine)
+
+    def merge_state(self, incoming_state) -> None:
+        """torchmetrics' ``merge_state``, refusing a metric of other settings."""
+        if isinstance(incoming_state, Metric):
+            theirs = getattr(incoming_state, "configuration", None)
+            if isinstance(theirs, Tensor) and self._other_settings(theirs):
+                setting = self._configuration()
+                raise ValueError(
+                    f"incoming_state must be a {type(self).__name__} of the same settings; got "
+                    "one of other settings"
+                    + (f" than this one ({setting})" if setting else "")
+                    + "."
+                )
+        super().merge_state(incoming_state)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
         # every state checked before any is copied: a refused load leaves the metric as it was
@@ -78,6 +117,23 @@ class DtypeKeepingMetric(Metric):
                     + ". Build the metric with the settings it was saved with."
                 )
             loaded[prefix + key] = saved
+        # shapes agree: the settings may still differ (other thresholds, labels, quantile)
+        fingerprint = state_dict.get(prefix + "configuration")
+        if isinstance(fingerprint, Tensor) and self._other_settings(fingerprint):
+            name, setting = type(self).__name__, self._configuration()
+            raise ValueError(
+                f"state_dict must be saved by a {name} of the same settings; it was saved by "
+                "one of other settings"
+                + (f" than this one ({setting})" if setting else "")
+                + ". Build the metric with the settings it was saved with."
+            )
+        if (
+            fingerprint is None
+            and "configuration" in self._defaults
+            and self._persistent.get("configuration")
+        ):
+            # saved before the fingerprint was a state: this metric's own, for a strict load
+            state_dict[prefix + "configuration"] = self._defaults["configuration"].clone()
         # torchmetrics takes the saved tensors themselves as states, which updates then change
         # in place: the caller's state dict (and every metric loaded from it) with them
         for name, saved in loaded.items():

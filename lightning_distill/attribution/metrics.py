@@ -42,6 +42,7 @@ class _MeanOfScores(DtypeKeepingMetric):
             dist_reduce_fx="sum",
         )
         self.add_state("count", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
+        self._add_configuration_state()
 
     def _accumulate(self, scores: dict[str, Tensor]) -> None:
         stacked = torch.stack(
@@ -124,7 +125,11 @@ class FiveBandScore(_MeanOfScores):
 
     def _configuration(self) -> str:
         sets = len(self.threshold_sets)
-        return f"soft_steps={self.soft_steps}: {sets} threshold set{'s' if sets > 1 else ''}"
+        return (
+            f"thresholds={self.thresholds}, ground_truth_thresholds="
+            f"{self.ground_truth_thresholds}, soft_steps={self.soft_steps}, soft_delta="
+            f"{self.soft_delta}: {sets} threshold set{'s' if sets > 1 else ''}"
+        )
 
     def update(self, attribution: Tensor, ground_truth: Tensor) -> None:
         """Add the scores of a batch of ``[N, C, H, W]`` maps and ``[N, H, W]`` ground truths."""
@@ -220,6 +225,9 @@ class AttributionAgreement(_MeanOfScores):
             fail("absolute", "a bool", absolute, TypeError)
         self.absolute = absolute
         self._add_score_states()
+
+    def _configuration(self) -> str:
+        return f"top_k={self.top_k}, absolute={self.absolute}"
 
     def update(self, a: Tensor, b: Tensor) -> None:
         """Add a batch of paired maps of the same shape (``a``: e.g. the teacher's)."""

@@ -284,6 +284,7 @@ class NetworkDissection(DtypeKeepingMetric):
             "label_area", torch.zeros(num_labels, dtype=torch.long), dist_reduce_fx="sum"
         )
         self.add_state("tallied_images", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
+        self._add_configuration_state()
 
     @property
     def phase(self) -> str:
@@ -311,6 +312,14 @@ class NetworkDissection(DtypeKeepingMetric):
 
     #: emptied by set_thresholds once the thresholds are set (reset() brings them back)
     _freeable_states = ("histogram", "fine", "fine_lowest", "fine_highest")
+
+    def _identity(self) -> str:
+        return (
+            f"{self._configuration()}, label_names={self.label_names}, "
+            f"label_categories={self.label_categories}, categories={self.categories}, "
+            f"quantile={self.quantile}, iou_threshold={self.iou_threshold}, "
+            f"activation_side={self.activation_side}"
+        )
 
     def _configuration(self) -> str:
         return (

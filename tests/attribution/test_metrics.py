@@ -112,7 +112,8 @@ def test_a_state_saved_under_another_configuration_is_refused():
     with pytest.raises(
         ValueError,
         match=r"state_dict\['score_sum'\] must have the shape \(4, 1\) .*got shape \(4, 5\): "
-        r".*another configuration than this one \(soft_steps=None: 1 threshold set\)",
+        r".*another configuration than this one \(thresholds=.*soft_steps=None, .*: 1 threshold "
+        r"set\)",
     ):
         hard.load_state_dict(soft.state_dict())
     assert int(hard.count) == 0 and hard.score_sum.shape == (4, 1)
@@ -132,6 +133,66 @@ def test_a_state_saved_under_another_configuration_is_refused():
     for metric in (AttributionLocalisation(), AttributionAgreement(top_k=0.2)):
         metric.persistent(True)
         metric.load_state_dict(type(metric)().state_dict())
+
+
+def test_metrics_of_other_settings_stay_apart_in_a_collection_and_on_load():
+    # torchmetrics' MetricCollection puts metrics whose states are equal after the first update
+    # in one compute group and updates only one of them: two threshold sets after a batch of
+    # blank images (all scores 0) were computed as one, silently
+    from torchmetrics import MetricCollection
+
+    from lightning_distill.attribution.functional import EARLY_THRESHOLDS
+
+    generator = torch.Generator().manual_seed(0)
+    blank_maps, blank_truth = torch.randn(4, 1, 8, 8, generator=generator), torch.zeros(4, 8, 8)
+    maps = torch.randn(16, 1, 8, 8, generator=generator)
+    truth = torch.rand(16, 8, 8, generator=generator) * 1.8 - 0.9
+
+    def make():
+        return {
+            "reference": FiveBandScore(),
+            "early": FiveBandScore(thresholds=EARLY_THRESHOLDS),
+            "agree_10": AttributionAgreement(top_k=0.1),
+            "agree_20": AttributionAgreement(top_k=0.2),
+        }
+
+    separate = make()
+    five = MetricCollection({k: v for k, v in make().items() if k in ("reference", "early")})
+    five.update(blank_maps, blank_truth)
+    five.update(maps, truth)
+    for name in ("reference", "early"):
+        separate[name].update(blank_maps, blank_truth)
+        separate[name].update(maps, truth)
+        for score, value in separate[name].compute().items():
+            torch.testing.assert_close(five.compute()[f"{name}_{score}"], value)
+    assert five["reference"].compute()["fpr"] != five["early"].compute()["fpr"]
+    agree = MetricCollection({k: v for k, v in make().items() if k.startswith("agree")})
+    same = torch.zeros(4, 1, 8, 8)
+    agree.update(same, same)  # constant maps: every score the same for both top_k
+    agree.update(maps, maps.flip(-1))
+    assert len(agree.compute_groups) == 2
+    # a saved state of other settings (same shapes) is refused; merging one too
+    other = FiveBandScore(thresholds=EARLY_THRESHOLDS)
+    other.update(maps, truth)
+    other.persistent(True)
+    mine = FiveBandScore()
+    mine.persistent(True)
+    with pytest.raises(
+        ValueError, match=r"state_dict must be saved by a FiveBandScore of the same"
+    ):
+        mine.load_state_dict(other.state_dict())
+    assert int(mine.count) == 0
+    with pytest.raises(ValueError, match=r"incoming_state must be a FiveBandScore of the same"):
+        mine.merge_state(other)
+    twin = FiveBandScore(thresholds=EARLY_THRESHOLDS)
+    twin.merge_state(other)
+    assert int(twin.count) == int(other.count)
+    # a state saved without the fingerprint (before it was a state) still loads
+    old = {k: v for k, v in other.state_dict().items() if k != "configuration"}
+    twin = FiveBandScore(thresholds=EARLY_THRESHOLDS)
+    twin.persistent(True)
+    twin.load_state_dict(old)
+    assert int(twin.count) == int(other.count)
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
