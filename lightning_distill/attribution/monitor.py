@@ -109,7 +109,11 @@ class AttributionMonitor(Callback):
         default: ``pl_module`` itself.
     teacher : torch.nn.Module, optional
         The reference model of ``agreement``; default: ``pl_module.teacher`` if it is a module
-        (as in :class:`~lightning_distill.DistillationModule`).
+        (as in :class:`~lightning_distill.DistillationModule`). It runs on its own device and
+        in its own floating dtype, which the monitor leaves as they are (the probe images are
+        converted for each model): a teacher that is not part of the module keeps float32
+        under ``precision="64-true"`` or ``"bf16-true"``, and stays on the CPU unless you
+        move it to the module's device.
     target : {"label", "prediction"}, default="label"
         Which class each map explains: the batch's label, or the explained model's prediction
         (the teacher's map then explains the same class).
@@ -329,8 +333,19 @@ class AttributionMonitor(Callback):
         if "five_band" in chosen:
             metrics["five_band"].update(maps, batch["heatmap"].to(device))
         if "agreement" in chosen:
-            teacher_maps = attribute(teacher, images, targets, self.method, **self.method_kwargs)
+            teacher_maps = self._teacher_maps(teacher, batch["image"], targets, maps.device)
             metrics["agreement"].update(teacher_maps, maps)
+
+    def _teacher_maps(self, teacher: nn.Module, images: Tensor, targets: Tensor, device):
+        """The teacher's maps of ``images``, computed on the teacher's own device and floating
+        dtype (a ``teacher=`` that is not part of the module is not cast or moved by the
+        Trainer's precision: under ``"64-true"`` or ``"bf16-true"`` it stays as it was), then
+        brought to ``device``; the agreement ranks each map in its own dtype."""
+        inputs = as_module_input(images, teacher)
+        maps = attribute(
+            teacher, inputs, targets.to(inputs.device), self.method, **self.method_kwargs
+        )
+        return maps.to(device)
 
     def _class_name(self, index: int) -> str:
         """The probe data set's name of a class (``class_names``, as the library's data sets
@@ -350,7 +365,9 @@ class AttributionMonitor(Callback):
         name = self.module or "model"
         maps = {name: attribute(model, images, targets, self.method, **self.method_kwargs)}
         if teacher is not None:
-            maps["teacher"] = attribute(teacher, images, targets, self.method, **self.method_kwargs)
+            maps["teacher"] = self._teacher_maps(
+                teacher, first["image"][: self.plot_images], targets, images.device
+            )
         self.save_dir.mkdir(parents=True, exist_ok=True)
         tag = f"epoch{epoch}" if epoch is not None else "now"
         method = getattr(self.method, "__name__", str(self.method))

@@ -3,7 +3,9 @@
 The callback cannot add parameters to the user's module or optimizer, so the trainable parts of
 its feature methods (CRD's heads, FT's translator, SSKD's student head, hint regressors) have
 an Adam optimizer of their own, stepped when the module's optimizer steps (once per group of
-``accumulate_grad_batches`` batches; gradients averaged over processes under DDP); their state and the optimizer's travel in the callback's ``state_dict``,
+``accumulate_grad_batches`` batches; gradients averaged over processes under DDP, unscaled and
+checked by the AMP scaler under ``"16-mixed"``, clipped with the Trainer's
+``gradient_clip_val``); their state and the optimizer's travel in the callback's ``state_dict``,
 so a resumed fit continues exactly.
 """
 
@@ -16,6 +18,7 @@ from torch import Tensor, nn
 
 from lightning_distill._batch import unpack_batch
 from lightning_distill._teacher import evaluating
+from lightning_distill._validation import fail
 from lightning_distill.hooks import FeatureHooks, resolve_module_names
 from lightning_distill.kd.feature_losses import (
     FEATURE_METHODS,
@@ -194,15 +197,33 @@ class CallbackFeatures:
         with torch.no_grad(), self._teacher_hooks as th:
             return teacher(z), layer_output(th, layer, "teacher")
 
-    def step(self) -> None:
+    def step(
+        self,
+        scaler=None,
+        clip_val: float | None = None,
+        clip_algorithm: str | None = None,
+        skip: bool = False,
+    ) -> None:
+        """One step of the parts' optimizer, taken as the Trainer takes the module's.
+
+        ``scaler``: the AMP ``GradScaler`` of the Trainer's precision plugin (``"16-mixed"``),
+        whose scale multiplies these gradients as it does the module's: the scaler unscales
+        them and skips the step when they are not finite, as it does for the module's
+        optimizer, and the ``update`` that Lightning calls after the module's step counts an
+        overflow here too. ``clip_val``, ``clip_algorithm``: the Trainer's
+        ``gradient_clip_val`` and ``gradient_clip_algorithm`` (``"norm"`` by default, as
+        Lightning's), applied to these gradients, unscaled, as a group of their own (the norm
+        is over these parts' gradients alone). ``skip``: the Trainer skips the module's step
+        (the last ``training_step`` returned None under a scaler), so these parts' gradients
+        are dropped too.
+        """
         params = [p for p in self.methods.parameters() if p.requires_grad]
         if not params:
             return
-        if self.optimizer is None:
-            self.optimizer = torch.optim.Adam(params, lr=self.lr)
-            if self._pending_optimizer_state is not None:
-                self.optimizer.load_state_dict(self._pending_optimizer_state)
-                self._pending_optimizer_state = None
+        optimizer = self._optimizer(params)
+        if skip:
+            optimizer.zero_grad(set_to_none=True)
+            return
         import torch.distributed as dist
 
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
@@ -211,8 +232,33 @@ class CallbackFeatures:
                     param.grad = torch.zeros_like(param)
                 dist.all_reduce(param.grad)
                 param.grad /= dist.get_world_size()
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
+        with_grad = [p for p in params if p.grad is not None]
+        if not with_grad:  # nothing to step on (the scaler refuses an optimizer without any)
+            return
+        if scaler is not None:
+            scaler.unscale_(optimizer)
+        if clip_val is not None and clip_val > 0:
+            # the Trainer's GradClipAlgorithmType, a str enum whose str() is its class's name
+            algorithm = str(getattr(clip_algorithm, "value", clip_algorithm) or "norm").lower()
+            if algorithm == "value":
+                torch.nn.utils.clip_grad_value_(with_grad, clip_val)
+            elif algorithm == "norm":
+                torch.nn.utils.clip_grad_norm_(with_grad, clip_val)
+            else:
+                fail("gradient_clip_algorithm", "'norm' or 'value'", clip_algorithm)
+        if scaler is not None:
+            scaler.step(optimizer)  # skipped when the unscaled gradients are not finite
+        else:
+            optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    def _optimizer(self, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+        if self.optimizer is None:
+            self.optimizer = torch.optim.Adam(params, lr=self.lr)
+            if self._pending_optimizer_state is not None:
+                self.optimizer.load_state_dict(self._pending_optimizer_state)
+                self._pending_optimizer_state = None
+        return self.optimizer
 
     # ----------------------------------------------------------------- state
     _pending_optimizer_state: dict | None = None

@@ -94,10 +94,19 @@ class KnowledgeDistillation(L.Callback):
         ``train/loss_feature/<name>`` (their sum as ``train/loss_feature``). Trainable parts
         (heads, translator, regressors) cannot join the module's optimizer: they have an Adam
         optimizer of their own with learning rate ``feature_lr``, stepped with the module's
-        optimizer (once per ``accumulate_grad_batches`` batches); they,
+        optimizer (once per ``accumulate_grad_batches`` batches). Its steps follow the
+        Trainer's: under ``"16-mixed"`` the AMP scaler unscales their gradients and skips the
+        step when they are not finite (an overflow there lowers the scale, as one in the
+        module does); ``gradient_clip_val`` and ``gradient_clip_algorithm`` clip their
+        gradients, as a group of their own (by ``"norm"``: the norm of these parts' gradients
+        alone, not joined with the module's; a module's own ``configure_gradient_clipping``
+        does not reach them). Not driven by the module's learning-rate scheduler. They,
         CRD's bank and that optimizer's state are in the callback's ``state_dict`` (so in
         checkpoints). First stages (FT's paraphraser, SSKD's teacher head) run in
-        ``on_train_start`` over the fit's training data, once.
+        ``on_train_start`` over the fit's training data, once; each of their epochs reads as
+        many batches as the fit's epochs (``trainer.num_training_batches``: after
+        ``limit_train_batches``, ``overfit_batches``, ``fast_dev_run``), and under
+        ``fast_dev_run`` they run one epoch.
     example_input : Tensor, optional
         A batch of inputs giving the features' shapes; required for ``"hint"``, ``"ft"``,
         ``"crd"`` and ``"sskd"``.
@@ -157,6 +166,8 @@ class KnowledgeDistillation(L.Callback):
         self._features = CallbackFeatures(specs, example_input, feature_lr) if specs else None
         self._teacher_lifecycle = TeacherLifecycle()
         self._wrapped_module: L.LightningModule | None = None
+        # whether the last wrapped training_step returned None (no loss, no backward)
+        self._last_step_skipped = False
         # the teacher's own floating tensors while it runs cast to the module's dtype
         self._uncast: list[tuple[nn.Module, str, bool, Tensor]] | None = None
 
@@ -207,9 +218,20 @@ class KnowledgeDistillation(L.Callback):
 
     @override
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
-        # with the module's optimizer: once per accumulated group of batches
+        # With the module's optimizer: once per accumulated group of batches. Lightning calls
+        # this hook after unscaling the module's gradients and before clipping them, stepping
+        # through the scaler and updating its scale; the heads' optimizer goes through the same
+        # scaler (unscale_ + step before that update) and the same clipping settings.
         if self._features is not None:
-            self._features.step()
+            scaler = getattr(trainer.precision_plugin, "scaler", None)
+            self._features.step(
+                scaler=scaler,
+                clip_val=trainer.gradient_clip_val,
+                clip_algorithm=trainer.gradient_clip_algorithm,
+                # Lightning skips the step (and the scaler's update) when the closure's
+                # training_step returned None under a scaler
+                skip=scaler is not None and self._last_step_skipped,
+            )
 
     @override
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -251,6 +273,7 @@ class KnowledgeDistillation(L.Callback):
                         student_features = features.student_features(sh)
             finally:
                 handle.remove()
+            self._last_step_skipped = output is None
             if output is None:  # the module skipped this batch
                 return None
             if len(calls) != 1:

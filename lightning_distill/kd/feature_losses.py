@@ -25,6 +25,10 @@ Each method has ``pretrain(inputs, teacher_feature, epochs=None)``; under the Tr
 :class:`~lightning_distill.DistillationModule` runs it in ``on_train_start`` over the fit's own
 training dataloader, once: the method's ``pretrained`` buffer goes into checkpoints, so a resumed
 fit skips the stage, and a method the user pretrained by hand before ``fit`` is not trained again.
+Each of the stage's epochs reads as many batches as the fit's epochs do
+(``trainer.num_training_batches``, which ``limit_train_batches``, ``overfit_batches`` and
+``fast_dev_run`` set), and under ``fast_dev_run`` the stage runs one epoch (see
+:meth:`LoaderInputs.of_trainer`).
 The teacher stays frozen during the stage; the stage's parameters are then frozen too and are not
 optimised with the student (they are in checkpoints).
 """
@@ -641,21 +645,56 @@ def build_feature_method(
 
 
 class LoaderInputs:
-    """The inputs of every batch of ``loader``, moved to ``device`` and converted as the
+    """The inputs of the batches of ``loader``, moved to ``device`` and converted as the
     Trainer's precision converts a batch (``convert``: float64 under ``"64-true"``, bfloat16
-    under ``"bf16-true"``); iterable again each epoch."""
+    under ``"bf16-true"``); iterable again each epoch.
 
-    def __init__(self, loader: Iterable, device, unpack: Callable, convert=None) -> None:
+    ``limit_batches``: at most that many batches per pass (all when None).
+    ``limit_epochs``: a first stage run on these inputs runs at most that many epochs, whatever
+    its own number (None: its own number).
+    """
+
+    def __init__(
+        self,
+        loader: Iterable,
+        device,
+        unpack: Callable,
+        convert=None,
+        *,
+        limit_batches: int | None = None,
+        limit_epochs: int | None = None,
+    ) -> None:
         self.loader, self.device, self.unpack = loader, device, unpack
         self.convert = convert
+        self.limit_batches = (
+            None
+            if limit_batches is None
+            else check_integer("limit_batches", limit_batches, minimum=0)
+        )
+        self.limit_epochs = (
+            None if limit_epochs is None else check_integer("limit_epochs", limit_epochs, minimum=1)
+        )
 
     @classmethod
     def of_trainer(cls, trainer, device, unpack: Callable) -> LoaderInputs:
-        """The inputs of ``trainer``'s training data, as its precision plugin gives batches."""
-        return cls(trainer.train_dataloader, device, unpack, trainer.precision_plugin.convert_input)
+        """The inputs of ``trainer``'s training data, as its precision plugin gives batches, and
+        as many per pass as the Trainer's training epochs read: ``trainer.num_training_batches``,
+        Lightning's count after ``limit_train_batches``, ``overfit_batches`` (whose loader it
+        has made sequential, so these are the overfitted batches) and ``fast_dev_run``; under
+        ``fast_dev_run`` a first stage runs one epoch."""
+        count = trainer.num_training_batches
+        limit = None if math.isinf(count) else int(count)
+        return cls(
+            trainer.train_dataloader,
+            device,
+            unpack,
+            trainer.precision_plugin.convert_input,
+            limit_batches=limit,
+            limit_epochs=1 if trainer.fast_dev_run else None,
+        )
 
     def __iter__(self):
-        for batch in self.loader:
+        for batch in itertools.islice(self.loader, self.limit_batches):
             inputs = self.unpack(batch)[0].to(self.device)
             yield inputs if self.convert is None else self.convert(inputs)
 
@@ -686,6 +725,9 @@ def _train_stage(params, optimizer, step, inputs, epochs: int) -> list[float]:
     import torch.distributed as dist
 
     distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    limit = getattr(inputs, "limit_epochs", None)  # LoaderInputs of a fast_dev_run: one epoch
+    if limit is not None:
+        epochs = min(epochs, limit)
     history = []
     for param in params:
         param.requires_grad_(True)
