@@ -11,6 +11,7 @@ so a resumed fit continues exactly.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import torch
@@ -53,6 +54,8 @@ class CallbackFeatures:
         self._pending_state: dict[str, Any] | None = None
         self._student_hooks: FeatureHooks | None = None
         self._teacher_hooks: FeatureHooks | None = None
+        # the module the parts were built for (a weak reference: the callback may outlive it)
+        self._built_for: weakref.ref | None = None
 
     def setup(
         self, pl_module: nn.Module, teacher: nn.Module, source: nn.Module, convert=None
@@ -68,8 +71,18 @@ class CallbackFeatures:
         resolve_module_names(teacher, teacher_layers, argument="features (teacher_layer)")
         self._student_hooks = FeatureHooks(pl_module, [s.student_layer for s in self.specs])
         self._teacher_hooks = FeatureHooks(teacher, [s.teacher_layer for s in self.specs])
+        built_for = None if self._built_for is None else self._built_for()
+        if built_for is not None and built_for is not pl_module:
+            # a callback reused for another module (a sweep over students): the parts were
+            # built for, and trained with, the last one; this fit starts as a fresh callback's
+            self.methods = nn.ModuleDict()
+            self._pending_optimizer_state = None
+        # each fit's optimizer is its own, as Lightning builds the module's anew for each fit
+        # (a resumed fit's state is loaded into it after this set-up)
+        self.optimizer = None
         if len(self.methods) == 0:
             self._build(pl_module, teacher, source)
+            self._built_for = weakref.ref(pl_module)
         if convert is not None:
             convert(self.methods)
         if self._pending_state is not None:

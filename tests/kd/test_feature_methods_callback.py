@@ -141,3 +141,53 @@ def test_feature_optimizer_steps_with_the_module_under_gradient_accumulation():
     feature_steps = callback._features.optimizer.state_dict()["state"][0]["step"]
     # batches 1-2 and 3 (the epoch's end) of each epoch: 2 steps per epoch, not 3
     assert len(module_steps) == 4 and int(feature_steps) == 4
+
+
+class Wider(Classifier):
+    def __init__(self, channels):
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = make_cnn(channels)
+
+
+def test_a_callback_reused_for_another_module_starts_as_a_fresh_one():
+    # a sweep over students with one callback: the second started from the first's trained
+    # hint regressor and Adam state (and one of another width failed deep in torch)
+    x, y = make_data(N)
+    torch.manual_seed(1)
+    teacher = make_cnn(6)
+
+    def hint_callback():
+        spec = FeatureDistillation("net.4", "4", "hint", 0.8)
+        return KnowledgeDistillation(teacher, features=[spec], example_input=x[:2])
+
+    reused = hint_callback()
+    quiet_trainer(max_epochs=1, callbacks=[reused]).fit(Classifier(), _loader(x, y))
+    first_heads = state_copy(reused._features.methods)
+    for channels in (4, 5):  # the same architecture, then another width
+        trained = {}
+        for name, callback in (("reused", reused), ("fresh", hint_callback())):
+            module = Wider(channels)
+            torch.manual_seed(2)  # the heads are built from the global random state
+            quiet_trainer(max_epochs=1, callbacks=[callback]).fit(module, _loader(x, y))
+            trained[name] = (state_copy(module), state_copy(callback._features.methods))
+        for a, b in zip(trained["reused"], trained["fresh"]):
+            assert a.keys() == b.keys()
+            assert all(torch.equal(a[k], b[k]) for k in a)
+    # the same module fitted again continues with its trained heads (a fresh optimizer, as
+    # Lightning gives the module's own parameters)
+    again = hint_callback()
+    module = Classifier()
+    quiet_trainer(max_epochs=1, callbacks=[again]).fit(module, _loader(x, y))
+    heads = state_copy(again._features.methods)
+
+    class AtStart(L.Callback):
+        def on_train_start(self, trainer, pl_module):
+            self.heads = state_copy(again._features.methods)
+            self.optimizer = again._features.optimizer
+
+    start = AtStart()
+    quiet_trainer(max_steps=1, callbacks=[again, start]).fit(module, _loader(x, y))
+    assert all(torch.equal(heads[k], v) for k, v in start.heads.items())
+    assert start.optimizer is None  # built at the fit's first step
+    assert first_heads.keys() == heads.keys()
