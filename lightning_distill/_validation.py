@@ -8,6 +8,7 @@ outside its range. Zero-dimensional tensors count as numbers.
 
 from __future__ import annotations
 
+import enum
 import math
 import numbers
 from collections.abc import Iterable
@@ -104,10 +105,12 @@ def plain_data(value):
     hyperparameters, which checkpoints hold and ``torch.load(weights_only=True)`` must read: a
     numpy scalar (``np.float64`` from ``np.linspace``, which passes every check as a ``float``)
     or a zero-dimensional tensor becomes its Python number, a numpy array a list, a subclass of
-    ``int``, ``float``, ``str``, ``list``, ``tuple`` or ``dict`` its base type; anything else is
-    returned as it is."""
+    ``int``, ``float``, ``str``, ``list``, ``tuple`` or ``dict`` its base type, an enum member
+    its value; anything else is returned as it is."""
     if value is None or type(value) in (bool, int, float, str):
         return value
+    if isinstance(value, enum.Enum):  # a (str, Enum) member's str() is "Kind.NAME"
+        return plain_data(value.value)
     if isinstance(value, np.generic):
         return plain_data(value.item())
     if isinstance(value, Tensor) and value.ndim == 0:

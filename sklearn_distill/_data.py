@@ -12,6 +12,7 @@ again, so that a label such as ``"zz"`` or ``True`` is refused instead of read a
 from __future__ import annotations
 
 import hashlib
+import math
 import numbers
 import os
 import re
@@ -30,6 +31,8 @@ TEXT_CATEGORY_WARNING = r"X column .* is read as a categorical feature"
 EMPTY_COLUMNS_WARNING = r"X columns .* have no value on any row"
 #: Start of warn_numbers_from_text's warning (a regular expression), for callers that said it.
 NUMBER_TEXT_WARNING = r"X columns? .* holds? numbers written as text"
+#: check_same_order's warning (a regular expression), for callers that said it once.
+SAME_ORDER_WARNING = r".*'s index holds \d+ of its \d+ labels as labels of other rows of X"
 #: Start of warn_values_equal_as_text's warning (a regular expression).
 VALUES_EQUAL_AS_TEXT_WARNING = r"X column .* holds values that differ only in type"
 
@@ -163,10 +166,12 @@ def column_values(X, index) -> np.ndarray:
 
 
 def numeric_column(X, index) -> np.ndarray:
-    """A numeric column as floats, missing values (None, NaN, pd.NA) as NaN."""
+    """A numeric column as floats, missing values (None, NaN, pd.NA) as NaN, numbers written
+    as text as Python's ``float`` reads them."""
     column = X.iloc[:, index] if is_frame(X) else pd.Series(np.asarray(X)[:, index])
     if not pd.api.types.is_numeric_dtype(column.dtype):
-        column = pd.to_numeric(column.astype(object).where(column.notna(), np.nan))
+        cells = column.astype(object).where(column.notna(), np.nan)
+        column = pd.to_numeric(cells.map(lambda v: _text_number(v) if isinstance(v, str) else v))
     return column.to_numpy(dtype=float, na_value=np.nan)
 
 
@@ -251,8 +256,8 @@ def column_kinds(X) -> list[str]:
     Text columns (object or string dtype, not ``category``) whose every cell is a number, a
     number written as text (as Python's ``float`` reads it) or missing are numeric: the
     Explainable Boosting Machine reads them as continuous features, and so does every part of
-    the library (:func:`numbers_from_text` converts them). A ``category`` dtype declares its
-    labels and stays categorical.
+    the library (:func:`numeric_column` reads them; :func:`text_number_columns` names them). A
+    ``category`` dtype declares its labels and stays categorical.
     """
     if is_frame(X):
         kinds = []
@@ -274,8 +279,8 @@ def column_kinds(X) -> list[str]:
 
 
 def warn_numbers_from_text(converted, stacklevel: int | None = None) -> None:
-    """Say which columns held numbers written as text (``converted``, from
-    :func:`numbers_from_text`) and were read as numbers; the warning points at the user's
+    """Say which columns hold numbers written as text (``converted``, from
+    :func:`text_number_columns`) and are read as numbers; the warning points at the user's
     line unless ``stacklevel`` is given."""
     if converted:
         warnings.warn(
@@ -284,42 +289,39 @@ def warn_numbers_from_text(converted, stacklevel: int | None = None) -> None:
                 if len(converted) > 1
                 else f"X column {converted[0]} holds"
             )
-            + " numbers written as text: read as numbers, as the Explainable Boosting Machine "
-            "reads them (a continuous feature). Give a column the 'category' dtype to read its "
-            "values as labels.",
+            + " numbers written as text: read as numbers (a continuous feature), as the "
+            "Explainable Boosting Machine reads them; the teacher is given them as they are. "
+            "Give a column the 'category' dtype to read its values as labels.",
             UserWarning,
             stacklevel=caller_stacklevel() if stacklevel is None else stacklevel,
         )
 
 
-def numbers_from_text(X, kinds):
-    """``X`` with the numbers written as text in its numeric columns (``kinds`` from
-    :func:`column_kinds`) read as floats, and the labels of those columns; ``X`` itself when
-    there are none (never changed in place). A cell that reads as no number is left as it is,
-    for :func:`check_numeric_columns` to name."""
-    converted = []
+def text_number_columns(X, kinds) -> list[str]:
+    """The labels of the numeric columns of ``X`` (``kinds`` from :func:`column_kinds`) that
+    hold numbers written as text; they are read as numbers where the library reads them
+    (:func:`numeric_column`) and given to the teacher and the student as they are (the
+    Explainable Boosting Machine parses them itself). Text that reads as an infinite number
+    (``"inf"``, ``"1e400"``) is refused, as an infinite number is; ``"nan"`` is a missing
+    value."""
+    found = []
     for index, kind in enumerate(kinds):
         if kind != NUMERIC:
             continue
         values = column_values(X, index)
-        if values.dtype.kind in "biuf" or not any(isinstance(v, str) for v in values):
+        if values.dtype.kind in "biufc":
             continue
-        numbers_ = [
-            v if not isinstance(v, str) or (number := _text_number(v)) is None else number
-            for v in values
-        ]
-        if not all(_number_or_missing(v, text=False) for v in numbers_):
-            continue  # a label among them: check_numeric_columns names it
-        if not converted:
-            X = X.copy()
-        column = pd.Series(numbers_, dtype=object).where(pd.notna(pd.Series(numbers_)), np.nan)
-        column = column.to_numpy(dtype=float)
-        if is_frame(X):
-            X[X.columns[index]] = column
-        else:
-            X[:, index] = column
-        converted.append(_column_label(X, index))
-    return X, converted
+        texts = [v for v in values if isinstance(v, str)]
+        if not texts:
+            continue
+        infinite = next((v for v in texts if math.isinf(_text_number(v) or 0.0)), None)
+        if infinite is not None:
+            raise ValueError(
+                f"X column {_column_label(X, index)} contains infinity (the text "
+                f"{infinite!r}); use NaN for missing values."
+            )
+        found.append(_column_label(X, index))
+    return found
 
 
 def _reads_as_number(value) -> bool:
@@ -481,9 +483,7 @@ def check_numeric_columns(X, kinds, name: str = "X") -> None:
                 (
                     v
                     for v in values
-                    if v is not None
-                    and v is not pd.NA
-                    and (not isinstance(v, numbers.Number) or isinstance(v, bool | np.bool_))
+                    if v is not None and v is not pd.NA and not _number_or_missing(v, text=True)
                 ),
                 None,
             )
@@ -528,17 +528,21 @@ def _is_fresh_index(index) -> bool:
 
 
 def check_same_order(X, values, name: str) -> None:
-    """Refuse pandas ``values`` (``y``, scores, groups) whose index holds row labels of X at
-    other positions than X's.
+    """Refuse pandas ``values`` (``y``, scores, groups) whose index holds X's row labels in
+    another order, and warn when most of its labels are X's labels at other positions.
 
-    Values are matched to X's rows by position, as scikit-learn does; a Series sorted, merged or
-    sliced apart from X keeps its labels and loses the order, and would be misaligned silently
-    (a shuffled score looked like a black box unlike the outcome on every feature; a score
-    shifted by one row against X, 1,999 of 2,000 labels shared, flagged a feature the black box
-    weighs as the outcome does). The labels the two indexes share must sit at the same
-    positions. A fresh ``RangeIndex`` (0..n-1, what ``pd.Series(model.predict(X))`` gives) on
-    ``values`` is left to position unless X holds exactly its labels, as are indexes that share
-    no label; repeated or unhashable labels cannot be compared and are left to position too.
+    Values are matched to X's rows by position, as scikit-learn does; a Series sorted or merged
+    apart from X keeps its labels and loses the order, and would be misaligned silently (a
+    shuffled score looked like a black box unlike the outcome on every feature). The same set
+    of labels in another order is refused. A Series sliced apart from X (``X =
+    frame.iloc[:-1]`` beside ``frame["score"].iloc[1:]``: 1,999 of 2,000 labels shared, each one
+    row off) flagged a feature the black box weighs as the outcome does; but the same
+    structure comes from correct data (``X`` rebuilt with a fresh index beside the ``y`` of a
+    filtered or merged frame), so when at least ``_MOVED_SHARE`` of the values' labels are X's
+    labels at other positions a warning says so. A fresh ``RangeIndex`` on ``values`` (0..n-1,
+    as ``pd.Series(model.predict(X))`` has) is read by position without a word unless it holds
+    exactly X's labels: it cannot be told from a Series sliced from the start of a frame.
+    Repeated or unhashable labels cannot be compared and are left to position.
     """
     if not is_frame(X) or not isinstance(values, pd.Series | pd.DataFrame):
         return
@@ -552,16 +556,26 @@ def check_same_order(X, values, name: str) -> None:
         moved = int((mine.get_indexer(shared) != theirs.get_indexer(shared)).sum())
     except TypeError:  # unhashable or incomparable labels
         return
-    # a fresh index on values computed from X (pd.Series(model.predict(X_test))) shares labels
-    # with X's own by chance: by position, unless it holds exactly X's labels (then reordered)
-    if moved and not (_is_fresh_index(theirs) and len(shared) < len(mine)):
+    if len(shared) == len(mine):
         raise ValueError(
-            f"{name} has X's row labels in its index at other positions ({moved} of its "
-            f"{len(theirs)} labels are X's labels of other rows): values are matched to X's "
-            "rows by position (as scikit-learn does), so they would be misaligned. Pass "
-            f"{name}.reindex(X.index) to match them by label, or {name}.to_numpy() if the "
-            "order is right."
+            f"{name} has X's row labels in its index, in another order: values are matched to "
+            "X's rows by position (as scikit-learn does), so they would be misaligned. Pass "
+            f"{name}.reindex(X.index), or {name}.to_numpy() if the order is right."
         )
+    if _is_fresh_index(theirs) or moved < _MOVED_SHARE * len(theirs):
+        return
+    warnings.warn(
+        f"{name}'s index holds {moved} of its {len(theirs)} labels as labels of other rows of "
+        f"X: values are matched to X's rows by position (as scikit-learn does). If {name} was "
+        "sliced or merged apart from X, they are misaligned (match them by label with "
+        f"{name}.reindex(X.index)); if the order is right, pass {name}.to_numpy() to say so.",
+        UserWarning,
+        stacklevel=caller_stacklevel(),
+    )
+
+
+#: The share of a Series' labels that, found at other rows of X, makes check_same_order warn.
+_MOVED_SHARE = 0.9
 
 
 def warn_empty_columns(X, name: str = "X", stacklevel: int = 2) -> None:

@@ -36,6 +36,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
+from scipy.stats import spearmanr
 from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.utils import ClassifierTags, check_random_state
@@ -47,13 +48,13 @@ from sklearn_distill._calibration import (
     SCORE_FALLS_WARNING,
     IsotonicCalibrator,
     check_binary_labels,
-    score_direction,
     warn_if_score_falls,
 )
 from sklearn_distill._data import (
     CATEGORICAL,
     EMPTY_COLUMNS_WARNING,
     NUMBER_TEXT_WARNING,
+    SAME_ORDER_WARNING,
     TEXT_CATEGORY_WARNING,
     VALUES_EQUAL_AS_TEXT_WARNING,
     caller_stacklevel,
@@ -61,9 +62,9 @@ from sklearn_distill._data import (
     check_same_order,
     column_kinds,
     fingerprint,
-    numbers_from_text,
     readable_columns,
     take_rows,
+    text_number_columns,
     warn_empty_columns,
     warn_numbers_from_text,
     warn_text_categories,
@@ -170,17 +171,54 @@ def _set_terms(estimator, terms, outer_bags=None):
     return estimator.set_params(**update)
 
 
-def _check_no_term_separator(names) -> None:
-    """Refuse feature names holding ``" & "``, which joins the two features of an interaction
-    term's name ("age & priors"): such a name would collide with a term's, or be split there
-    when the audit reads which features a term joins."""
-    clashing = [name for name in names or () if " & " in name]
-    if clashing:
-        raise ValueError(
-            f"X column names must not contain ' & ' when the audit fits interactions (the "
-            f"separator of interaction term names, as in 'age & priors'); got {clashing}. "
-            "Rename those columns (e.g. 'income and assets'), or pass interactions=0."
+def _unclear_pair(names, pair) -> str | None:
+    """Why the term of ``pair`` (indices into ``names``) would be named unclearly: a feature
+    name holding ``" & "`` (the separator of the pair's term name, "age & priors", where the
+    audit would split it), or a term name that is a column's name; None when it is clear."""
+    first, second = (names[k] for k in pair)
+    if " & " in first or " & " in second:
+        return f"{first if ' & ' in first else second!r} holds ' & '"
+    if f"{first} & {second}" in names:
+        return f"its term name {first + ' & ' + second!r} is a column's name"
+    return None
+
+
+def _pairs_named_unclearly(names) -> set[tuple[int, int]]:
+    """The pairs whose interaction terms would be named unclearly (see :func:`_unclear_pair`):
+    left out of interaction detection, with a warning naming the columns."""
+    if names is None:
+        return set()
+    pairs = {
+        (a, b)
+        for a in range(len(names))
+        for b in range(a + 1, len(names))
+        if _unclear_pair(names, (a, b)) is not None
+    }
+    if pairs:
+        columns = sorted(name for name in names if " & " in name)
+        warnings.warn(
+            f"X columns {columns} hold ' & ', the separator of interaction term names: they "
+            "are left out of interaction detection (and so is a pair of features whose term "
+            "would be named like one of them). Rename them (e.g. 'income and assets') to let "
+            "the audit pair them.",
+            UserWarning,
+            stacklevel=caller_stacklevel(),
         )
+    return pairs
+
+
+def _check_no_term_separator(names, pairs) -> None:
+    """Refuse explicit pairs whose interaction terms would be named unclearly: "income &
+    assets" would be split as two features where the audit reads which features a term joins,
+    and a term named like a column would collide with it."""
+    for pair in pairs:
+        why = None if names is None else _unclear_pair(names, pair)
+        if why is not None:
+            raise ValueError(
+                f"interactions must pair features whose term names are clear; got the pair "
+                f"{tuple(names[k] for k in pair)!r}: {why} (' & ' joins the two features of "
+                "an interaction term's name). Rename the column (e.g. 'income and assets')."
+            )
 
 
 def _interaction_pairs(model):
@@ -251,6 +289,7 @@ def _fit_pair(audit, X, y01, scores, seed, ebm_jobs, terms, *, fold=False, recor
         warnings.filterwarnings("ignore", message=TEXT_CATEGORY_WARNING, category=UserWarning)
         warnings.filterwarnings("ignore", message=EMPTY_COLUMNS_WARNING, category=UserWarning)
         warnings.filterwarnings("ignore", message=NUMBER_TEXT_WARNING, category=UserWarning)
+        warnings.filterwarnings("ignore", message=SAME_ORDER_WARNING, category=UserWarning)
         warnings.filterwarnings(
             "ignore", message=VALUES_EQUAL_AS_TEXT_WARNING, category=UserWarning
         )
@@ -752,10 +791,10 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             count = check_integer("interactions", value, minimum=0)
             if count == 0 or n_features < 2:
                 return []
-            _check_no_term_separator(names)
             wide = _wide_features(X, _WIDE_CATEGORIES)
-            excluded = sorted({tuple(sorted((w, j))) for w in wide for j in range(n_features)})
-            return count, [pair for pair in excluded if pair[0] != pair[1]]
+            excluded = {tuple(sorted((w, j))) for w in wide for j in range(n_features)}
+            excluded |= _pairs_named_unclearly(names)
+            return count, sorted(pair for pair in excluded if pair[0] != pair[1])
         known = names if names is not None else f"column indices 0..{n_features - 1}"
         constraint = (
             f"a non-negative integer or a list of pairs of distinct features of X ({known})"
@@ -783,8 +822,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
                 fail("interactions", constraint, value)
             if tuple(sorted(indices)) not in {tuple(sorted(p)) for p in pairs}:
                 pairs.append(tuple(indices))  # (a, b) and (b, a) are one term
-        if pairs:
-            _check_no_term_separator(names)
+        _check_no_term_separator(names, pairs)
         return pairs
 
     def _check_params(self):
@@ -845,8 +883,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         teacher_scores : array-like of shape (n_samples,), default=None
             The black box's score on ``X``; needed unless ``teacher`` can be queried. ``y``,
             ``teacher_scores`` and ``groups`` are matched to X's rows by position, as
-            scikit-learn does; a pandas one whose index holds X's labels at other positions
-            is refused (reindex it with ``.reindex(X.index)``).
+            scikit-learn does; a pandas one whose index holds X's labels in another order is
+            refused (reindex it with ``.reindex(X.index)``), one whose labels are mostly
+            labels of other rows of X is warned about.
         groups : array-like of shape (n_samples,), default=None
             Record identifiers: rows with the same identifier (the same person or case
             entered twice) are kept in the same third of the missing-feature test's
@@ -921,7 +960,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             _warn_if_repeated_rows(X, scores, y01)
         readable, kinds = readable_columns(X)
         if readable is not None:  # else the mimic's checks say why they cannot read it
-            warn_numbers_from_text(numbers_from_text(readable, kinds)[1])
+            warn_numbers_from_text(text_number_columns(readable, kinds))
         warn_text_categories(X, kinds, stacklevel=2)
         warn_empty_columns(X, stacklevel=2)
         warn_values_equal_as_text(X, kinds, stacklevel=2)
@@ -1029,7 +1068,11 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         """Without a calibration the score is read as it is, for the event ``classes_[1]``; one
         that falls as that event becomes likelier most likely scores the other label (y's
         labels sorted the event first): every shape would be compared with the wrong sign."""
-        if score_direction(scores, y01) > 0:
+        if np.ptp(scores) == 0:
+            return
+        test = spearmanr(scores, y01)
+        # a clear fall only: a score unrelated to y falls by chance half the time
+        if not (np.isfinite(test.statistic) and test.statistic < 0 and test.pvalue < 0.01):
             return
         event, other = (
             label.item() if isinstance(label, np.generic) else label
@@ -1037,7 +1080,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         )
         scale = "probability" if self.response == "predict_proba" else "log-odds"
         warnings.warn(
-            f"the score falls as P(y = {event!r}) rises (negative rank correlation with y), and "
+            f"the score falls as P(y = {event!r}) rises (rank correlation with y "
+            f"{test.statistic:.2f}, p = {test.pvalue:.2g}), and "
             f"calibration=None reads it as the {scale} of y = {event!r} (classes_[1], the "
             f"second of y's sorted labels). If it scores {other!r}, every shape is compared "
             f"with the wrong sign: pass y == {other!r} as y (the score's event as True), or "

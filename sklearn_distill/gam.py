@@ -45,9 +45,9 @@ from sklearn_distill._data import (
     column_values,
     concat_rows,
     is_frame,
-    numbers_from_text,
     numeric_column,
     take_rows,
+    text_number_columns,
     warn_empty_columns,
     warn_numbers_from_text,
     warn_text_categories,
@@ -295,11 +295,10 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             validate_data(self, X, reset=reset, skip_check_array=True)
         if reset:
             self.feature_kinds_ = column_kinds(X)
-            X, converted = numbers_from_text(X, self.feature_kinds_)
-            warn_numbers_from_text(converted)
+            warn_numbers_from_text(text_number_columns(X, self.feature_kinds_))
         else:
-            X, _ = numbers_from_text(X, self.feature_kinds_)
             check_numeric_columns(X, self.feature_kinds_)
+            text_number_columns(X, self.feature_kinds_)  # refuses text that reads as infinity
         return X
 
     def _feature_label(self, index):
@@ -527,8 +526,7 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         clear_fitted_state(self)
         self._check_params()
         _teacher.check_teacher(self.teacher)
-        for name, values in (("y", y), ("teacher_scores", teacher_scores)):
-            check_same_order(X, values, name)
+        check_same_order(X, y, "y")  # teacher_scores: where they are read (_raw_scores)
         X = self._check_X(X, reset=True)
         n_samples = _num_samples(X)
         rng = check_random_state(self.random_state)

@@ -408,7 +408,7 @@ def _optimizer_setting_defaults() -> dict:
     return {name: parameters[name].default for name in _OPTIMIZER_SETTINGS}
 
 
-def _with_module_settings(optimizer, settings: dict):
+def _with_module_settings(optimizer, settings: dict, since: dict | None = None):
     """``optimizer`` (a resolved name or callable) with the module's ``lr``, ``weight_decay``
     and ``momentum`` filled in when it is a torch optimizer class, or a ``functools.partial``
     of one, that accepts them and does not set them, for the settings given to the module
@@ -417,7 +417,9 @@ def _with_module_settings(optimizer, settings: dict):
     (``RMSprop`` keeps its lr 0.01 and momentum 0). A partial that sets one of them to another
     value than the one given to the module is refused: two learning rates were asked for. A
     function or lambda builds its optimizer itself: settings given to the module are then
-    unused, and a warning says so."""
+    unused, and a warning says so. ``since``: settings changed after the module was built
+    (``Tuner.lr_find(update_attr=True)`` sets ``hparams.lr``): they are filled in whatever
+    their value, in place of a partial's own."""
     if not callable(optimizer):
         return optimizer
     target, given = optimizer, {}
@@ -449,6 +451,10 @@ def _with_module_settings(optimizer, settings: dict):
                 )
             continue
         fill[name] = value
+    for name, value in (since or {}).items():
+        if name in accepted:
+            given.pop(name, None)
+            fill[name] = value
     return functools.partial(target, **given, **fill) if fill else optimizer
 
 
@@ -619,11 +625,10 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         check_real("momentum", momentum, minimum=0, maximum=1, exclusive_maximum=True)
         optimizer_reference = _optimizer_reference(optimizer)
         optimizer = _resolve_optimizer(optimizer)
-        # checked (and a function's unused settings warned about) now; filled in from the
-        # hyperparameters when the optimizer is built, so that a tuner's lr reaches it
-        _with_module_settings(
-            optimizer, {"lr": lr, "weight_decay": weight_decay, "momentum": momentum}
-        )
+        # checked (and a function's unused settings warned about) now; filled in when the
+        # optimizer is built, with the hyperparameters changed since (a tuner's lr)
+        self._built_settings = {"lr": lr, "weight_decay": weight_decay, "momentum": momentum}
+        _with_module_settings(optimizer, self._built_settings)
         if not isinstance(cache_teacher, bool):
             raise TypeError(f"cache_teacher must be a bool; got {cache_teacher!r}.")
         if not isinstance(keep_teacher_in_checkpoint, bool):
@@ -859,12 +864,11 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         if callable(self._optimizer):
             # the hyperparameters as they are now: Tuner.lr_find(update_attr=True), or a user,
             # may have set hparams.lr since the module was built
+            now = {"lr": hp.lr, "weight_decay": hp.weight_decay, "momentum": hp.momentum}
+            since = {k: v for k, v in now.items() if v != self._built_settings[k]}
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # said once, at construction
-                build = _with_module_settings(
-                    self._optimizer,
-                    {"lr": hp.lr, "weight_decay": hp.weight_decay, "momentum": hp.momentum},
-                )
+                build = _with_module_settings(self._optimizer, self._built_settings, since)
             return build(params)
         if self._optimizer == "sgd":
             return torch.optim.SGD(

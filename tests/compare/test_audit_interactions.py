@@ -192,16 +192,30 @@ def test_summary_ranges_keep_the_signs_of_integer_bins():
     )
 
 
-def test_column_names_that_read_as_interaction_terms_are_refused(world):
-    # "income & assets" would collide with, or be split like, the name of a pair's term
+def test_column_names_that_read_as_interaction_terms_stay_out_of_pairs(world):
+    # "income & assets" is split like a pair's term name where the audit reads which features
+    # a term joins, and a column named "b & c" collides with the term of the pair (b, c):
+    # detection leaves such pairs out (with a warning), explicit ones are refused
     X, y, score = world
-    named = X[["a", "b"]].rename(columns={"a": "income & assets"})
-    with pytest.raises(ValueError, match=r"X column names must not contain ' & '.*income & a"):
-        _audit(interactions=1).fit(named, y, teacher_scores=score)
-    with pytest.raises(ValueError, match=r"X column names must not contain ' & '"):
-        _audit(interactions=[("income & assets", "b")]).fit(named, y, teacher_scores=score)
-    # main effects only: no term joins two names, nothing to confuse
-    audit = _audit(interactions=0).fit(named, y, teacher_scores=score)
+    named = X[["a", "b", "c"]].rename(columns={"a": "income & assets"})
+    named["b & c"] = X["a"] * X["b"]
+    named["d"] = np.random.default_rng(4).normal(size=len(X))
+    with pytest.warns(UserWarning, match=r"X columns \['b & c', 'income & assets'\] hold ' & '"):
+        audit = _audit(interactions=3).fit(named, y, teacher_scores=score)
+    assert audit.interaction_pairs_  # the clear pairs are still detected
+    for pair in audit.interaction_pairs_:
+        assert not any(" & " in name for name in pair) and pair != ("b", "c")
+    table = audit.compare()
+    mains = set(table.loc[table["kind"] == "main", "term"])
+    assert mains == set(named.columns)
+    assert not mains & set(table.loc[table["kind"] == "interaction", "term"])  # no collision
+    for pair in (("income & assets", "b"), ("b", "c")):
+        with pytest.raises(ValueError, match=r"interactions must pair features whose term names"):
+            _audit(interactions=[pair]).fit(named, y, teacher_scores=score)
+    # main effects only: no term joins two names, nothing to confuse and nothing said
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*hold ' & '")
+        audit = _audit(interactions=0).fit(named, y, teacher_scores=score)
     assert "income & assets" in set(audit.compare()["term"])
 
 

@@ -342,6 +342,26 @@ def test_numbers_written_as_text_are_read_as_numbers(model):
         ValueError, match=r"X column 'b' must hold numbers, as it did at fit; got 'n/a'"
     ):
         from_text.predict(bad)
+
+    # the teacher is the user's model: it gets the column as the user gave it (text), at fit,
+    # on augmented rows and in fidelity (a pipeline one-hot encoding the codes failed on floats)
+    def text_teacher(X):
+        cells = X["b"].dropna()
+        assert all(isinstance(v, str) for v in cells), "the teacher was given converted numbers"
+        return 2 * pd.to_numeric(X["b"]).fillna(0).to_numpy() + X["z"].to_numpy()
+
+    options = {"augmentation": 1.0} if model == "tree" else {}
+    queried = make().set_params(teacher=text_teacher, **options)
+    with pytest.warns(UserWarning, match="holds numbers written as text"):
+        queried.fit(as_text)
+    assert queried.fidelity(as_text)["r2"] > 0.5
+    # text that reads as infinity is refused, as an infinite number is
+    infinite = as_text.copy()
+    infinite.loc[infinite.index[2], "b"] = "inf"
+    with pytest.raises(ValueError, match=r"X column 'b' contains infinity \(the text 'inf'\)"):
+        make().fit(infinite, teacher_scores=scores)
+    with pytest.raises(ValueError, match=r"X column 'b' contains infinity"):
+        from_text.predict(infinite)
     # declared labels stay labels; text that is not all numbers stays a category
     declared = as_text.assign(b=as_text["b"].astype("category"))
     assert make().fit(declared, teacher_scores=scores).feature_kinds_[0] == "categorical"

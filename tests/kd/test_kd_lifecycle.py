@@ -675,3 +675,24 @@ def test_cached_teacher_logits_for_inputs_given_as_a_dict():
         quiet_trainer(max_epochs=2).fit(module, DataLoader(data, batch_size=8))
         trained.append(state_copy(module.student))
     assert states_equal(*trained)
+
+
+def test_enum_settings_are_stored_as_their_values():
+    # a (str, Enum) member passes the checks as its str value but str() of it is "Kind.NAME"
+    import enum
+
+    from lightning_distill._validation import plain_data
+
+    class Optimizer(str, enum.Enum):
+        SGD = "sgd"
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    assert plain_data({"optimizer": Optimizer.SGD, "levels": [Level.HIGH]}) == {
+        "optimizer": "sgd",
+        "levels": [3],
+    }
+    assert type(plain_data(Level.HIGH)) is int
+    module = DistillationModule(make_cnn(4), make_cnn(8), optimizer=Optimizer.SGD)
+    assert module.hparams["optimizer"] == "sgd" and type(module.hparams["optimizer"]) is str

@@ -546,3 +546,27 @@ def test_the_optimizer_takes_the_learning_rate_of_the_hyperparameters_when_built
     trainer.fit(module, DataLoader(TensorDataset(x, y), batch_size=8))
     (built,) = trainer.optimizers
     assert [group["lr"] for group in built.param_groups] == [0.0123]
+
+
+def test_a_tuned_learning_rate_replaces_the_one_a_partial_sets():
+    # optimizer=partial(SGD, lr=0.5) sets its own rate; Tuner.lr_find(update_attr=True) then
+    # sets hparams.lr: the tuned rate is the one asked for last (it failed: "lr must be given
+    # once"); without a change, the partial's own rate stays
+    import functools
+
+    def built_lr(module):
+        x, y = torch.randn(16, 4), torch.randint(0, 3, (16,))
+        trainer = quiet_trainer(max_steps=1)
+        trainer.fit(module, DataLoader(TensorDataset(x, y), batch_size=8))
+        return [group["lr"] for group in trainer.optimizers[0].param_groups]
+
+    def module():
+        optimizer = functools.partial(torch.optim.SGD, lr=0.5)
+        return DistillationModule(
+            nn.Sequential(nn.Linear(4, 3)), nn.Sequential(nn.Linear(4, 3)), optimizer=optimizer
+        )
+
+    assert built_lr(module()) == [0.5]
+    tuned = module()
+    tuned.hparams.lr = 0.004
+    assert built_lr(tuned) == [0.004]
