@@ -73,18 +73,29 @@ class DtypeKeepingMetric(Metric):
         (48 bits of SHA-256, exact in float64; the same in every process, unlike ``hash``),
         reduced by ``max`` (equal everywhere, so syncs and merges leave it as it is)."""
         text = f"{type(self).__module__}.{type(self).__qualname__}({self._identity()})"
-        digest = int.from_bytes(hashlib.sha256(text.encode()).digest()[:6], "big")
-        fingerprint = torch.tensor(float(digest), dtype=torch.float64)
+        # the digest's 16 bytes, one value each: MetricCollection compares states with
+        # torch.allclose (relative tolerance 1e-5), which two nearby scalars would pass
+        digest = list(hashlib.sha256(text.encode()).digest()[:16])
+        fingerprint = torch.tensor(digest, dtype=torch.float64)
         self.add_state("configuration", fingerprint, dist_reduce_fx="max")
 
     def _other_settings(self, fingerprint: Tensor) -> bool:
         mine = self._defaults.get("configuration")
-        return mine is not None and fingerprint.numel() == 1 and float(fingerprint) != float(mine)
+        return mine is not None and not torch.equal(fingerprint.detach().cpu(), mine.cpu())
 
     def merge_state(self, incoming_state) -> None:
-        """torchmetrics' ``merge_state``, refusing a metric of other settings."""
-        if isinstance(incoming_state, Metric):
-            theirs = getattr(incoming_state, "configuration", None)
+        """torchmetrics' ``merge_state``, refusing a metric (or a dict of states) of other
+        settings; a dict of states without the fingerprint (kept from before it was a state)
+        is taken as this metric's settings."""
+        if isinstance(incoming_state, dict) and "configuration" in self._defaults:
+            incoming_state = dict(incoming_state)
+            incoming_state.setdefault("configuration", self._defaults["configuration"].clone())
+        if isinstance(incoming_state, Metric | dict):
+            theirs = (
+                incoming_state.get("configuration")
+                if isinstance(incoming_state, dict)
+                else getattr(incoming_state, "configuration", None)
+            )
             if isinstance(theirs, Tensor) and self._other_settings(theirs):
                 setting = self._configuration()
                 raise ValueError(

@@ -308,6 +308,9 @@ def text_number_columns(X, kinds) -> list[str]:
     for index, kind in enumerate(kinds):
         if kind != NUMERIC:
             continue
+        dtype = X.dtypes.iloc[index] if is_frame(X) else getattr(X, "dtype", None)
+        if dtype is not None and pd.api.types.is_numeric_dtype(dtype):
+            continue  # numbers already: nothing written as text (and no per-cell pass)
         values = column_values(X, index)
         if values.dtype.kind in "biufc":
             continue
@@ -557,10 +560,16 @@ def check_same_order(X, values, name: str) -> None:
     except TypeError:  # unhashable or incomparable labels
         return
     if len(shared) == len(mine):
+        remedy = (
+            # a fresh index (pd.Series(model.predict(X))) is more often right than reordered
+            f"Pass {name}.to_numpy() if the order is right (values computed from X itself), "
+            f"or {name}.reindex(X.index) if they were sorted apart from X."
+            if _is_fresh_index(theirs)
+            else f"Pass {name}.reindex(X.index), or {name}.to_numpy() if the order is right."
+        )
         raise ValueError(
             f"{name} has X's row labels in its index, in another order: values are matched to "
-            "X's rows by position (as scikit-learn does), so they would be misaligned. Pass "
-            f"{name}.reindex(X.index), or {name}.to_numpy() if the order is right."
+            f"X's rows by position (as scikit-learn does), so they would be misaligned. {remedy}"
         )
     if _is_fresh_index(theirs) or moved < _MOVED_SHARE * len(theirs):
         return

@@ -186,14 +186,18 @@ def _unclear_pair(names, pair) -> str | None:
 def _pairs_named_unclearly(names) -> set[tuple[int, int]]:
     """The pairs whose interaction terms would be named unclearly (see :func:`_unclear_pair`):
     left out of interaction detection, with a warning naming the columns."""
-    if names is None:
-        return set()
-    pairs = {
-        (a, b)
-        for a in range(len(names))
-        for b in range(a + 1, len(names))
-        if _unclear_pair(names, (a, b)) is not None
-    }
+    if names is None or not any(" & " in name for name in names):
+        return set()  # a term name holding ' & ' needs a column name holding it
+    # every pair with a column holding ' & ', and the pairs whose term is named like one
+    position = {name: k for k, name in enumerate(names)}
+    holding = [k for k, name in enumerate(names) if " & " in name]
+    pairs = {tuple(sorted((k, j))) for k in holding for j in range(len(names)) if j != k}
+    for k in holding:
+        for cut in range(len(names[k])):
+            if names[k].startswith(" & ", cut):
+                first, second = names[k][:cut], names[k][cut + 3 :]
+                if first in position and second in position and first != second:
+                    pairs.add(tuple(sorted((position[first], position[second]))))
     if pairs:
         columns = sorted(name for name in names if " & " in name)
         warnings.warn(

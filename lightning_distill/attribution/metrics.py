@@ -123,6 +123,14 @@ class FiveBandScore(_MeanOfScores):
         self.register_buffer("threshold_sets", sets, persistent=False)
         self._add_score_states(len(sets))
 
+    def _identity(self) -> str:
+        # what the states depend on: the threshold sets themselves (soft_delta is no longer
+        # one of them without soft_steps), not how they were asked for
+        return (
+            f"threshold_sets={self.threshold_sets.tolist()}, "
+            f"ground_truth_thresholds={self.ground_truth_thresholds}"
+        )
+
     def _configuration(self) -> str:
         sets = len(self.threshold_sets)
         return (

@@ -314,11 +314,11 @@ class NetworkDissection(DtypeKeepingMetric):
     _freeable_states = ("histogram", "fine", "fine_lowest", "fine_highest")
 
     def _identity(self) -> str:
+        # what the states depend on (iou_threshold is read by compute() alone)
         return (
             f"{self._configuration()}, label_names={self.label_names}, "
             f"label_categories={self.label_categories}, categories={self.categories}, "
-            f"quantile={self.quantile}, iou_threshold={self.iou_threshold}, "
-            f"activation_side={self.activation_side}"
+            f"quantile={self.quantile}, activation_side={self.activation_side}"
         )
 
     def _configuration(self) -> str:

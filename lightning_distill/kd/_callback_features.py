@@ -72,7 +72,7 @@ class CallbackFeatures:
         self._student_hooks = FeatureHooks(pl_module, [s.student_layer for s in self.specs])
         self._teacher_hooks = FeatureHooks(teacher, [s.teacher_layer for s in self.specs])
         built_for = None if self._built_for is None else self._built_for()
-        if built_for is not None and built_for is not pl_module:
+        if len(self.methods) and built_for is not None and built_for is not pl_module:
             # a callback reused for another module (a sweep over students): the parts were
             # built for, and trained with, the last one; this fit starts as a fresh callback's
             self.methods = nn.ModuleDict()
@@ -82,7 +82,7 @@ class CallbackFeatures:
         self.optimizer = None
         if len(self.methods) == 0:
             self._build(pl_module, teacher, source)
-            self._built_for = weakref.ref(pl_module)
+        self._built_for = weakref.ref(pl_module)
         if convert is not None:
             convert(self.methods)
         if self._pending_state is not None:
@@ -275,6 +275,13 @@ class CallbackFeatures:
 
     # ----------------------------------------------------------------- state
     _pending_optimizer_state: dict | None = None
+
+    def __getstate__(self) -> dict:
+        # a weak reference does not pickle (a used callback sent to ddp_spawn processes, a
+        # joblib sweep); the copy knows no module, so its next fit keeps the parts it has
+        state = dict(self.__dict__)
+        state["_built_for"] = None
+        return state
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -63,6 +63,8 @@ _OPTIMIZERS = ("adam", "adamw", "sgd")
 #: True while DistillationModule.load_from_checkpoint builds a module without teacher=: a
 #: missing teacher is then one that checkpoints do not hold, not a label-only baseline
 _LOADING_WITHOUT_TEACHER: ContextVar[bool] = ContextVar("_LOADING_WITHOUT_TEACHER", default=False)
+#: True while DistillationModule.load_from_checkpoint builds a module
+_LOADING_CHECKPOINT: ContextVar[bool] = ContextVar("_LOADING_CHECKPOINT", default=False)
 
 
 @dataclass(frozen=True)
@@ -443,7 +445,7 @@ def _with_module_settings(optimizer, settings: dict, since: dict | None = None):
     for name, value in changed.items():
         if name not in accepted:
             continue
-        if name in given:
+        if name in given and name not in (since or {}):
             if given[name] != value:
                 raise ValueError(
                     f"{name} must be given once: the module has {name}={value!r} and the "
@@ -627,8 +629,18 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         optimizer = _resolve_optimizer(optimizer)
         # checked (and a function's unused settings warned about) now; filled in when the
         # optimizer is built, with the hyperparameters changed since (a tuner's lr)
-        self._built_settings = {"lr": lr, "weight_decay": weight_decay, "momentum": momentum}
-        _with_module_settings(optimizer, self._built_settings)
+        self._built_settings = plain_data(
+            {"lr": lr, "weight_decay": weight_decay, "momentum": momentum}
+        )
+        # a checkpoint records the settings its run trained with, a tuned lr included: loaded,
+        # they replace a partial's own (which the run's tuner had replaced too)
+        defaults = _optimizer_setting_defaults()
+        self._loaded_settings = (
+            {k: v for k, v in self._built_settings.items() if v != defaults[k]}
+            if _LOADING_CHECKPOINT.get()
+            else {}
+        )
+        _with_module_settings(optimizer, self._built_settings, self._loaded_settings)
         if not isinstance(cache_teacher, bool):
             raise TypeError(f"cache_teacher must be a bool; got {cache_teacher!r}.")
         if not isinstance(keep_teacher_in_checkpoint, bool):
@@ -811,9 +823,11 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         refused with a message that says so.
         """
         token = _LOADING_WITHOUT_TEACHER.set("teacher" not in kwargs)
+        loading = _LOADING_CHECKPOINT.set(True)
         try:
             return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
         finally:
+            _LOADING_CHECKPOINT.reset(loading)
             _LOADING_WITHOUT_TEACHER.reset(token)
 
     # the overridden method's own kind of class method (Lightning's refuses a call on an
@@ -865,9 +879,11 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
             # the hyperparameters as they are now: Tuner.lr_find(update_attr=True), or a user,
             # may have set hparams.lr since the module was built
             now = {"lr": hp.lr, "weight_decay": hp.weight_decay, "momentum": hp.momentum}
-            since = {k: v for k, v in now.items() if v != self._built_settings[k]}
+            changed = {k: v for k, v in now.items() if v != self._built_settings[k]}
+            since = {**self._loaded_settings, **changed}
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)  # said once, at construction
+                if not changed:  # said once, at construction
+                    warnings.simplefilter("ignore", UserWarning)
                 build = _with_module_settings(self._optimizer, self._built_settings, since)
             return build(params)
         if self._optimizer == "sgd":

@@ -171,6 +171,24 @@ def test_metrics_of_other_settings_stay_apart_in_a_collection_and_on_load():
     agree.update(same, same)  # constant maps: every score the same for both top_k
     agree.update(maps, maps.flip(-1))
     assert len(agree.compute_groups) == 2
+    # fingerprints that torch.allclose would take for equal if they were scalars (a reviewer
+    # found top_k 0.193 and 0.454 grouped, one reported with the other's overlap)
+    pair = MetricCollection(
+        {"a": AttributionAgreement(top_k=0.193), "b": AttributionAgreement(top_k=0.454)}
+    )
+    pair.update(same, same)
+    pair.update(maps, maps.flip(-1))
+    alone = AttributionAgreement(top_k=0.454)
+    alone.update(same, same)
+    alone.update(maps, maps.flip(-1))
+    torch.testing.assert_close(pair.compute()["b_top_k_iou"], alone.compute()["top_k_iou"])
+    # a dict of states merges like a metric: refused with other settings, taken as this
+    # metric's when it has no fingerprint
+    tenth = AttributionAgreement(top_k=0.1)
+    with pytest.raises(ValueError, match="incoming_state must be a AttributionAgreement of the"):
+        tenth.merge_state({k: v for k, v in alone.metric_state.items()})
+    tenth.merge_state({k: v for k, v in alone.metric_state.items() if k != "configuration"})
+    assert int(tenth.count) == int(alone.count)
     # a saved state of other settings (same shapes) is refused; merging one too
     other = FiveBandScore(thresholds=EARLY_THRESHOLDS)
     other.update(maps, truth)

@@ -304,15 +304,28 @@ def test_a_state_saved_under_another_configuration_is_refused(probe, done):
         for name, value in before.items():
             torch.testing.assert_close(getattr(metric, name), value, rtol=0, atol=0, equal_nan=True)
         assert metric.phase == "thresholds"
-    # the same shapes, other settings: another quantile's thresholds, another IoU threshold
+    # the same shapes, other settings the states depend on: another quantile's thresholds,
+    # tallies of the other activation side, labels of the same number in another order
     for other in (
         NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.9),
-        NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8, iou_threshold=0.2),
+        NetworkDissection(
+            6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8, activation_side="overlap"
+        ),
+        NetworkDissection(
+            6,
+            [LABEL_NAMES[0], *LABEL_NAMES[:0:-1]],
+            [LABEL_CATEGORIES[0], *LABEL_CATEGORIES[:0:-1]],
+            quantile=0.8,
+        ),
     ):
         other.persistent(True)
         with pytest.raises(ValueError, match=r"saved by a NetworkDissection of the same settings"):
             other.load_state_dict(state)
         assert other.phase == "thresholds"
+    # a setting only compute() reads (iou_threshold) does not block a load
+    reader = NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8, iou_threshold=0.2)
+    reader.persistent(True)
+    reader.load_state_dict(state)
     # the same configuration loads, in either pass, into a fresh metric or a finished one
     for target in (
         NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8),

@@ -191,3 +191,19 @@ def test_a_callback_reused_for_another_module_starts_as_a_fresh_one():
     assert all(torch.equal(heads[k], v) for k, v in start.heads.items())
     assert start.optimizer is None  # built at the fit's first step
     assert first_heads.keys() == heads.keys()
+
+
+def test_a_used_callback_pickles():
+    # the module it was built for is held by a weak reference, which does not pickle: a used
+    # callback sent to ddp_spawn processes or a joblib sweep failed
+    import pickle
+
+    x, y = make_data(N)
+    torch.manual_seed(1)
+    spec = FeatureDistillation("net.4", "4", "hint", 0.8)
+    callback = KnowledgeDistillation(make_cnn(6), features=[spec], example_input=x[:2])
+    quiet_trainer(max_steps=1, callbacks=[callback]).fit(Classifier(), _loader(x, y))
+    copy = pickle.loads(pickle.dumps(callback))
+    assert copy._features._built_for is None
+    heads = state_copy(callback._features.methods)
+    assert all(torch.equal(heads[k], v) for k, v in state_copy(copy._features.methods).items())

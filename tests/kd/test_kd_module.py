@@ -570,3 +570,34 @@ def test_a_tuned_learning_rate_replaces_the_one_a_partial_sets():
     tuned = module()
     tuned.hparams.lr = 0.004
     assert built_lr(tuned) == [0.004]
+
+
+def test_a_tuned_run_with_a_partial_loads_and_numbers_reach_the_optimizer_plain(tmp_path):
+    # the checkpoint records the tuned lr the run trained with; loaded beside the same partial
+    # it failed ("lr must be given once"); and a 0-d tensor lr reached torch as a tensor
+    import functools
+
+    x, y = torch.randn(16, 4), torch.randint(0, 3, (16,))
+    loader = DataLoader(TensorDataset(x, y), batch_size=8)
+    optimizer = functools.partial(torch.optim.SGD, lr=0.5)
+    student, teacher = nn.Sequential(nn.Linear(4, 3)), nn.Sequential(nn.Linear(4, 3))
+    module = DistillationModule(student, teacher, optimizer=optimizer)
+    module.hparams.lr = 0.004
+    trainer = quiet_trainer(max_steps=1)
+    trainer.fit(module, loader)
+    path = tmp_path / "tuned.ckpt"
+    trainer.save_checkpoint(path)
+    loaded = DistillationModule.load_from_checkpoint(
+        path, student=nn.Sequential(nn.Linear(4, 3)), teacher=teacher, optimizer=optimizer
+    )
+    trainer = quiet_trainer(max_steps=1)
+    trainer.fit(loaded, loader)
+    assert [g["lr"] for g in trainer.optimizers[0].param_groups] == [0.004]
+    with pytest.raises(ValueError, match="lr must be given once"):  # built directly: twice
+        DistillationModule(student, teacher, optimizer=optimizer, lr=0.1)
+    module = DistillationModule(
+        student, teacher, optimizer=torch.optim.Adam, lr=torch.tensor(0.01, dtype=torch.float64)
+    )
+    trainer = quiet_trainer(max_steps=1)
+    trainer.fit(module, loader)
+    assert type(trainer.optimizers[0].param_groups[0]["lr"]) is float
