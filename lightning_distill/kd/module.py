@@ -60,11 +60,10 @@ __all__ = ["DistillationModule", "FeatureDistillation"]
 _FEATURE_LOSSES = ("attention", "hint", *FEATURE_METHODS)
 _OPTIMIZERS = ("adam", "adamw", "sgd")
 
-#: True while DistillationModule.load_from_checkpoint builds a module without teacher=: a
-#: missing teacher is then one that checkpoints do not hold, not a label-only baseline
-_LOADING_WITHOUT_TEACHER: ContextVar[bool] = ContextVar("_LOADING_WITHOUT_TEACHER", default=False)
-#: True while DistillationModule.load_from_checkpoint builds a module
-_LOADING_CHECKPOINT: ContextVar[bool] = ContextVar("_LOADING_CHECKPOINT", default=False)
+#: While DistillationModule.load_from_checkpoint builds a module: the names of the arguments
+#: passed to it (None otherwise). A teacher missing there is one that checkpoints do not hold,
+#: not a label-only baseline.
+_LOADING_WITH: ContextVar[frozenset | None] = ContextVar("_LOADING_WITH", default=None)
 
 
 @dataclass(frozen=True)
@@ -629,6 +628,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         optimizer = _resolve_optimizer(optimizer)
         # checked (and a function's unused settings warned about) now; filled in when the
         # optimizer is built, with the hyperparameters changed since (a tuner's lr)
+        loading_with = _LOADING_WITH.get()  # the arguments of load_from_checkpoint, if loading
         self._built_settings = plain_data(
             {"lr": lr, "weight_decay": weight_decay, "momentum": momentum}
         )
@@ -637,7 +637,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         defaults = _optimizer_setting_defaults()
         self._loaded_settings = (
             {k: v for k, v in self._built_settings.items() if v != defaults[k]}
-            if _LOADING_CHECKPOINT.get()
+            if loading_with is not None
             else {}
         )
         _with_module_settings(optimizer, self._built_settings, self._loaded_settings)
@@ -653,7 +653,8 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
             )
         if (
             teacher is None
-            and _LOADING_WITHOUT_TEACHER.get()
+            and loading_with is not None
+            and "teacher" not in loading_with
             and (alpha != 0 or features or cache_teacher)
         ):
             # the checkpoint's settings are those of a module trained with a teacher (a
@@ -822,13 +823,11 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         student alone. A checkpoint trained with a teacher, loaded without ``teacher=``, is
         refused with a message that says so.
         """
-        token = _LOADING_WITHOUT_TEACHER.set("teacher" not in kwargs)
-        loading = _LOADING_CHECKPOINT.set(True)
+        token = _LOADING_WITH.set(frozenset(kwargs))
         try:
             return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
         finally:
-            _LOADING_CHECKPOINT.reset(loading)
-            _LOADING_WITHOUT_TEACHER.reset(token)
+            _LOADING_WITH.reset(token)
 
     # the overridden method's own kind of class method (Lightning's refuses a call on an
     # instance, which would leave that instance as it was)
@@ -1031,8 +1030,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                     )
             feature_terms = _unique_term_names(named)
             feature_loss = sum(feature_terms.values())
-        hp = self.hparams
-        check_labels_or_teacher_alone(targets, hp.alpha)
+        hp = self.hparams  # a batch without labels was refused unless alpha=1 (training_step)
         if teacher_logits is None:
             ce = label_smoothing_loss(student_logits, targets, hp.label_smoothing)
             return {"loss": ce, "loss_ce": ce}

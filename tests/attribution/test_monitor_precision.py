@@ -3,10 +3,8 @@ Trainer casts the module, not that teacher; each model reads the probe in its ow
 
 from __future__ import annotations
 
-import lightning as L
 import pytest
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from lightning_distill.attribution import attribute
@@ -14,27 +12,14 @@ from lightning_distill.callbacks import AttributionMonitor
 from lightning_distill.datasets import SyntheticCells
 from lightning_distill.metrics import AttributionAgreement, AttributionLocalisation, FiveBandScore
 from tests.attribution.test_monitor import cnn
-from tests.helpers import quiet_trainer, state_copy, states_equal
+from tests.helpers import PlainClassifier, quiet_trainer, state_copy, states_equal
 
 PROBE_BATCH = 8
 
 
-class Student(L.LightningModule):
+def student() -> PlainClassifier:
     """A module without a teacher of its own; lr 0 (and BatchNorm momentum 0): fixed weights."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.net = cnn(0)
-
-    def forward(self, x):
-        return self.net(x)
-
-    def training_step(self, batch, batch_idx):
-        x, y = batch
-        return F.cross_entropy(self.net(x), y)
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.0)
+    return PlainClassifier(cnn(0), lr=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +61,7 @@ def test_a_separate_teacher_is_read_in_its_own_dtype_and_given_back(
     monitor = AttributionMonitor(
         DataLoader(cells, batch_size=PROBE_BATCH), teacher=teacher, save_dir=tmp_path
     )
-    module = Student()
+    module = student()
     trainer = quiet_trainer(callbacks=[monitor], limit_train_batches=1, precision=precision)
     trainer.fit(module, DataLoader(cells.classification(), batch_size=8))
 
@@ -106,7 +91,7 @@ def test_a_separate_teacher_explains_the_students_predictions(cells):
         metrics=["agreement"],
         target="prediction",
     )
-    module = Student()
+    module = student()
     quiet_trainer(callbacks=[monitor], limit_train_batches=1, precision="64-true").fit(
         module, DataLoader(cells.classification(), batch_size=8)
     )
