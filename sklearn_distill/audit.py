@@ -54,6 +54,7 @@ from sklearn_distill._data import (
     CATEGORICAL,
     EMPTY_COLUMNS_WARNING,
     NUMBER_TEXT_WARNING,
+    NUMERIC,
     SAME_ORDER_WARNING,
     TEXT_CATEGORY_WARNING,
     VALUES_EQUAL_AS_TEXT_WARNING,
@@ -62,6 +63,7 @@ from sklearn_distill._data import (
     check_same_order,
     column_kinds,
     fingerprint,
+    numeric_column,
     readable_columns,
     take_rows,
     text_number_columns,
@@ -386,21 +388,41 @@ def _standardised(values):
     return z
 
 
+def _label_of(columns, feature) -> int | None:
+    """The position of the column named ``feature``: a string names a column whose label reads
+    as that string; anything else (an integer) names a column with that very label (a frame
+    with integer labels), else None (an integer is then a position, so ``1`` is not read as
+    a column named ``"1"`` elsewhere in X)."""
+    if isinstance(feature, bool | np.bool_):
+        return None
+    for position, label in enumerate(columns):
+        if isinstance(feature, str):
+            if str(label) == feature:
+                return position
+        elif not isinstance(label, str) and _same_label(label, feature):
+            return position
+    return None
+
+
+def _same_label(label, feature) -> bool:
+    try:
+        return bool(label == feature)
+    except (TypeError, ValueError):  # labels numpy cannot compare as one truth value
+        return False
+
+
 def _numeric_columns(X):
-    """Each numeric column of ``X`` as floats (NaN where missing); other columns are left out."""
+    """Each numeric column of ``X`` as floats (NaN where missing), booleans as 0 and 1 and
+    numbers written as text as :func:`column_kinds` reads them; other columns are left out."""
     if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "biuf":
         return [column.astype(float) for column in X.T]
     frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X, dtype=object))
+    kinds = column_kinds(frame)
     columns = []
-    for _, column in frame.items():
-        if isinstance(column.dtype, pd.CategoricalDtype):
-            continue
-        if not pd.api.types.is_numeric_dtype(column):
-            converted = pd.to_numeric(column, errors="coerce")
-            if converted.notna().sum() != column.notna().sum():
-                continue  # text, dates or mixed values: not a numeric feature
-            column = converted
-        columns.append(column.to_numpy(dtype=float, na_value=np.nan))
+    for index, dtype in enumerate(frame.dtypes):
+        if pd.api.types.is_bool_dtype(dtype) or kinds[index] == NUMERIC:
+            # numbers written as text are read as the rest of the library reads them
+            columns.append(numeric_column(frame, index))
     return columns
 
 
@@ -586,8 +608,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         many pairs to detect (interpret's FAST ranking, run once, on the full-data mimic: the
         black box's score is noise-free, so its interactions are found most reliably there,
         and choosing them without the labels keeps the outcome model's residuals free of
-        selection); a list gives the pairs itself, as pairs of feature names (or column
-        indices). Both models then carry the *same* pairs, so their terms line up and
+        selection); a list gives the pairs itself, as pairs of feature names or column
+        positions (an integer is a column's label when X has a column of that very label, as
+        integer labels are, else a position: ``1`` is not the column named ``"1"``). Both models then carry the *same* pairs, so their terms line up and
         :meth:`compare` can compare them; the fold refits reuse the pairs instead of detecting
         them again. ``0`` gives main effects only. Pairs with a nominal feature of more
         categories than the interaction bins (32) are not detected: their cells hold a few rows
@@ -812,8 +835,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             pair = tuple(pair)
             indices = []
             for feature in pair:
-                if names is not None and str(feature) in names:
-                    indices.append(names.index(str(feature)))
+                if names is not None and _label_of(X.columns, feature) is not None:
+                    indices.append(_label_of(X.columns, feature))
                 elif (
                     isinstance(feature, numbers.Integral)
                     and not isinstance(feature, bool | np.bool_)

@@ -1084,3 +1084,25 @@ def test_numbers_written_as_text_take_part_in_interaction_detection():
         assert all(w.filename == __file__ for w in said)
         assert not [w for w in caught if "is read as a categorical feature" in str(w.message)]
     assert audits[0].interaction_pairs_ == audits[1].interaction_pairs_ == [("a", "b")]
+
+
+def test_missing_feature_adjustment_reads_text_numbers_as_the_models_do():
+    # the adjustment's polynomial takes a column of numbers written as text, "nan" cells as
+    # missing, as the mimic and the outcome model read it: the test equals the one on floats
+    # (the column was left out of the adjustment when any cell read as missing)
+    rng = np.random.default_rng(5)
+    n = 300
+    b = rng.normal(size=n).round(3)
+    b[::7] = np.nan
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": b})
+    logit = X["a"] + np.nan_to_num(X["b"]) ** 2
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    text = X.assign(b=[repr(float(v)) for v in X["b"]])
+    assert (text["b"] == "nan").sum() == np.isnan(b).sum() > 0
+    results = []
+    for frame in (X, text):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            audit = _tiny_ebm_audit().fit(frame, y, teacher_scores=logit.to_numpy())
+        results.append(audit.missing_feature_test(n_bootstrap=50))
+    pd.testing.assert_frame_equal(results[0], results[1])

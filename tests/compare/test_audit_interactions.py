@@ -227,6 +227,21 @@ def test_a_pair_given_twice_is_one_term(world):
     assert (audit.compare()["kind"] == "interaction").any()
 
 
+def test_integers_in_pairs_are_positions_unless_a_column_has_that_very_label(world):
+    # columns named by digit strings in another order: 0 and 1 were read as the columns named
+    # "0" and "1" (positions 1 and 2), not as positions, as interpret and scikit-learn read them
+    X, y, score = world
+    digits = X[["a", "b", "c"]].set_axis(["2", "0", "1"], axis=1)
+    audit = _audit(interactions=[(0, 1)]).fit(digits, y, teacher_scores=score)
+    assert audit.interaction_pairs_ == [("2", "0")]
+    named = _audit(interactions=[("0", "1")]).fit(digits, y, teacher_scores=score)
+    assert named.interaction_pairs_ == [("0", "1")]
+    # integer labels are labels (pandas' own reading of them)
+    labelled = X[["a", "b", "c"]].set_axis([10, 1, 0], axis=1)
+    audit = _audit(interactions=[(1, 0)]).fit(labelled, y, teacher_scores=score)
+    assert audit.interaction_pairs_ == [(1, 2)]  # the columns labelled 1 and 0, by position
+
+
 def test_explicit_pairs_and_main_effects_only(world):
     X, y, score = world
     columns = X[["a", "b", "c"]]

@@ -97,6 +97,19 @@ def test_teacher_parameters_are_frozen(teacher, meta):
     assert model.set_params(student__max_bins=8).student.max_bins == 8
 
 
+@pytest.mark.parametrize("meta", [DistilledGAM, CompareAudit])
+def test_nested_settings_of_a_default_student_name_the_way_out(teacher, meta):
+    # student=None builds its default at fit: student__max_bins gave scikit-learn's bare
+    # "'NoneType' object has no attribute 'set_params'"
+    model = meta(teacher)
+    with pytest.raises(ValueError, match=r"student is None.*\['student__max_bins'\].*student="):
+        model.set_params(student__max_bins=8)
+    assert model.student is None
+    # the estimator given in the same call (a grid over students and their settings) takes them
+    model.set_params(student=small_ebm(), student__max_bins=8)
+    assert model.student.max_bins == 8
+
+
 def test_pipeline_with_imputer_and_tree_student(frame):
     data, outcome = frame
     X = as_numeric(data)
