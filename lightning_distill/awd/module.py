@@ -9,7 +9,7 @@ import torch
 from typing_extensions import override
 
 from lightning_distill._batch import batch_inputs
-from lightning_distill._logging import attached_trainer, logs_step_values
+from lightning_distill._logging import EpochMeans, attached_trainer, logs_step_values
 from lightning_distill._teacher import TeacherModuleMixin
 from lightning_distill._validation import (
     check_choice,
@@ -264,9 +264,7 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
         self.target = target
         self.n_steps = n_steps
         self._checked_shapes = set()  # sample shapes the teacher was checked on
-        self._epoch_names: list[str] = []
-        self._epoch_sums: torch.Tensor | None = None
-        self._epoch_count = 0
+        self._epoch_means = EpochMeans()
 
     # -- structure -------------------------------------------------------------------------
     @override
@@ -428,20 +426,15 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
 
     @override
     def on_train_epoch_start(self) -> None:
-        self._epoch_names = []
-        self._epoch_sums = None
-        self._epoch_count = 0
+        self._epoch_means.reset()
 
     @override
     def training_step(self, batch, batch_idx):
         x = self.check_input(batch)
         terms = self._losses(x, create_graph=True)
         batch_size = x.shape[0]
-        # One stacked, detached tensor of all terms, not a detached copy and a running sum per
-        # term: a tenth of the small tensor operations per step.
-        values = torch.stack(list(terms.values())).detach()
-        # summed in float32 at least: bfloat16 sums of a whole epoch would be rounded
-        values = values.to(torch.promote_types(values.dtype, torch.float32))
+        # one stacked, detached tensor of all terms, summed for the epoch means
+        values = self._epoch_means.add(terms, batch_size)
         # A call to self.log costs 0.6 to 1 ms on CPU, near a tenth of a small step. Loggers write
         # only every `log_every_n_steps` steps anyway, so log the step values at that cadence,
         # and the epoch means of all terms once per epoch, from running sums. The Trainer writes
@@ -454,19 +447,12 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
                     self.log("train/loss", value, prog_bar=True, batch_size=batch_size)
                 else:
                     self.log(f"train/{name}_step", value, batch_size=batch_size)
-        if self._epoch_sums is None:
-            self._epoch_names, self._epoch_sums = list(terms), values * batch_size
-        else:
-            self._epoch_sums += values * batch_size
-        self._epoch_count += batch_size
         return terms["loss"]
 
     @override
     def on_train_epoch_end(self) -> None:
-        if self._epoch_sums is None:
-            return
-        for name, total in zip(self._epoch_names, self._epoch_sums / self._epoch_count):
-            self.log(f"train/{name}_epoch", total, sync_dist=True)
+        for name, mean in self._epoch_means.means().items():
+            self.log(f"train/{name}_epoch", mean, sync_dist=True)
 
     def _evaluate(self, batch, stage: str):
         x = self.check_input(batch)

@@ -78,8 +78,10 @@ class CallbackFeatures:
             self.methods = nn.ModuleDict()
             self._pending_optimizer_state = None
         # each fit's optimizer is its own, as Lightning builds the module's anew for each fit
-        # (a resumed fit's state is loaded into it after this set-up)
+        # (a resumed fit's state is loaded into it after this set-up); a state an earlier
+        # resume loaded and never used (it took no step) is not this fit's
         self.optimizer = None
+        self._pending_optimizer_state = None
         if len(self.methods) == 0:
             self._build(pl_module, teacher, source)
         self._built_for = weakref.ref(pl_module)

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from typing_extensions import override
 
 from lightning_distill._batch import batch_inputs, batch_size_of, unpack_batch
-from lightning_distill._logging import attached_trainer, logs_step_values
+from lightning_distill._logging import EpochMeans, attached_trainer, logs_step_values
 from lightning_distill._metric_states import DtypeKeepingMeanMetric
 from lightning_distill._teacher import (
     TeacherModuleMixin,
@@ -721,6 +721,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         check_constraints_on(constraints, student)
         self.constraints = constraints
         self._augment = augment
+        self._epoch_means = EpochMeans()
         self.student = student
         self.teacher = teacher
         self._init_teacher(keep_teacher_in_checkpoint)
@@ -1095,6 +1096,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         terms = self._loss_terms(x, targets, index)
         terms = add_constraint_terms(terms, self.constraints, self.student, x)
         batch_size = batch_size_of(x)
+        self._epoch_means.add(terms, batch_size)
         loss = terms.pop("loss")
         trainer = attached_trainer(self)
         # each self.log costs about a millisecond (Lightning's result collection): every step
@@ -1108,6 +1110,17 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                 batch_size=batch_size,
             )
         return loss
+
+    @override
+    def on_train_epoch_start(self) -> None:
+        self._epoch_means.reset()
+
+    @override
+    def on_train_epoch_end(self) -> None:
+        # the epoch means of the loss and its terms over this process's samples, averaged
+        # over processes under DDP (exact when each process has as many samples)
+        for name, mean in self._epoch_means.means().items():
+            self.log(f"train/{name}_epoch", mean, sync_dist=True)
 
     def _stage_metric(
         self, stage: str, name: str, dataloader_idx: int

@@ -193,6 +193,27 @@ def test_a_callback_reused_for_another_module_starts_as_a_fresh_one():
     assert first_heads.keys() == heads.keys()
 
 
+def test_a_resume_that_takes_no_step_leaves_no_optimizer_state_for_the_next_fit(tmp_path):
+    # a resume from a checkpoint at max_epochs takes no step; the next fit of the same module
+    # (no checkpoint) must start the heads' Adam afresh, as Lightning starts the module's own,
+    # not from the state the resume loaded and never used
+    x, y = make_data(N)
+    torch.manual_seed(1)
+    spec = FeatureDistillation("net.4", "4", "hint", 0.8)
+    callback = KnowledgeDistillation(make_cnn(6), features=[spec], example_input=x[:2])
+    module = Classifier()
+    trainer = quiet_trainer(max_epochs=1, callbacks=[callback], default_root_dir=tmp_path)
+    trainer.fit(module, _loader(x, y))
+    path = tmp_path / "done.ckpt"
+    trainer.save_checkpoint(path)
+    resumed = quiet_trainer(max_epochs=1, callbacks=[callback], default_root_dir=tmp_path)
+    resumed.fit(module, _loader(x, y), ckpt_path=path)
+    assert resumed.global_step == 3  # restored, and no step taken
+    quiet_trainer(max_steps=1, callbacks=[callback]).fit(module, _loader(x, y))
+    state = callback._features.optimizer.state_dict()["state"]
+    assert int(state[0]["step"]) == 1  # one step of this fit, not 3 + 1
+
+
 def test_a_used_callback_pickles():
     # the module it was built for is held by a weak reference, which does not pickle: a used
     # callback sent to ddp_spawn processes or a joblib sweep failed

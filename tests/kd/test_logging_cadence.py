@@ -120,3 +120,38 @@ def test_a_monitored_step_value_is_logged_every_step():
     assert len(seen) == 7
     for logged, computed in seen:
         assert logged == pytest.approx(computed, rel=1e-6)
+
+
+def test_epoch_means_of_the_loss_terms_weigh_each_batch_by_its_size():
+    # train/<term>_epoch (as AWDModule logs): the mean over the epoch's samples of each term,
+    # so the last, smaller batch counts for its size
+    torch.manual_seed(0)
+    data = TensorDataset(torch.randn(28, 5), torch.randint(0, 3, (28,)))
+    loader = DataLoader(data, batch_size=8)  # batches of 8, 8, 8 and 4
+    logger = Recording()
+    module = DistillationModule(torch.nn.Linear(5, 3), torch.nn.Linear(5, 3))
+    quiet_trainer(logger=logger, log_every_n_steps=1, max_epochs=2).fit(module, loader)
+    sizes = torch.tensor([8.0, 8.0, 8.0, 4.0])
+    for name in ("loss", "loss_ce", "loss_kd"):
+        steps = [m[f"train/{name}"] for _, m in logger.rows if f"train/{name}" in m]
+        epochs = [m[f"train/{name}_epoch"] for _, m in logger.rows if f"train/{name}_epoch" in m]
+        assert len(steps) == 8 and len(epochs) == 2, name
+        for epoch in range(2):
+            values = torch.tensor(steps[4 * epoch : 4 * epoch + 4])
+            expected = float((values * sizes).sum() / sizes.sum())
+            assert epochs[epoch] == pytest.approx(expected, rel=1e-6), name
+
+
+def test_epoch_means_of_a_term_some_steps_lack_are_over_the_steps_that_had_it():
+    from lightning_distill._logging import EpochMeans
+
+    means = EpochMeans()
+    half = torch.tensor(2.0, dtype=torch.bfloat16)
+    means.add({"loss": torch.tensor(1.0), "loss_ce": half}, 2)
+    means.add({"loss": torch.tensor(4.0)}, 1)
+    result = means.means()
+    assert result.keys() == {"loss", "loss_ce"}
+    assert float(result["loss"]) == pytest.approx(2.0) and float(result["loss_ce"]) == 2.0
+    assert result["loss"].dtype == torch.float32  # summed in float32 beside a bfloat16 term
+    means.reset()
+    assert means.means() == {}
