@@ -10,7 +10,7 @@ This example repeats that comparison in small, with the teacher and student CNNs
 synthetic concept images of ``dissection_kd_interpretability.py`` (whose model and training
 pieces it imports):
 
-- students trained with AT (last two conv blocks, weight 500 as in the authors' code), FT (last
+- students trained with AT (last two conv blocks, weight 500: half the authors' code's 1000), FT (last
   conv block, beta 500, paraphraser trained first), CRD (pooled features, weight 0.8, 4,096
   negatives) and SSKD (pooled features, the paper's weights; teacher head trained first), each
   **without** the logit KD term (cross-entropy + the feature term) and **with** it
@@ -56,7 +56,8 @@ LAYER = "student.features.relu3"
 
 
 def feature_pairs(method: str, args) -> list[FeatureDistillation]:
-    """The feature term of each method, with its authors' weight."""
+    """The feature term of each method, with its authors' weight (AT: half of it, 500, with
+    which the README's figures were measured)."""
     if method == "AT":
         return [
             FeatureDistillation(f"features.relu{i}", f"features.relu{i}", "attention", 500.0)

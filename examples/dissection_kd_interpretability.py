@@ -106,7 +106,8 @@ def student_module(method: str, student: nn.Module, teacher: nn.Module, lr: floa
         return CosineDistillation(student, None, alpha=0.0, label_smoothing=0.1, lr=lr)
     features = None
     if method == "KD + attention":
-        # the authors' code weights the mean-squared attention difference by 1000 / 2
+        # the authors' code weights the mean-squared attention difference by 1000; the README's
+        # figures were measured with half that (the paper's eq. (2) writes beta / 2)
         features = [
             FeatureDistillation(f"features.relu{i}", f"features.relu{i}", "attention", 500.0)
             for i in (2, 3)

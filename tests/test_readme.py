@@ -226,7 +226,7 @@ def check_awd(namespace: dict) -> None:
 
 # (text the snippet contains, stand-ins, check run afterwards, slow)
 CONTEXTS = [
-    ('loss="attention", weight=500.0', kd_context, None, False),
+    ('loss="attention", weight=1000.0', kd_context, None, False),
     ("KnowledgeDistillation(teacher, temperature", kd_context, None, False),
     ('"crd", 0.8', kd_context, None, False),
     ("constraints=[Monotonic(", tabular_context, None, False),

@@ -448,14 +448,15 @@ def attention_transfer_loss(
     Both features give attention maps :math:`Q = \sum_c |A_c|^p`; when their spatial sizes
     differ, the larger *feature* is first average-pooled to the smaller size (as the common
     reimplementations do, RepDistiller's and mdistiller's ``AT``; the authors' code needs equal
-    sizes); each map is flattened and divided by its L2 norm. Two variants exist and neither is
-    a default:
+    sizes); each map is flattened and divided by its L2 norm. Two variants exist; this function
+    has no default (:class:`~lightning_distill.FeatureDistillation` takes ``"code"``):
 
     - ``variant="paper"``: the paper's eq. (2), the L2 norm of the difference of the normalised
       maps per sample (not squared), averaged over the batch;
     - ``variant="code"``: the authors' released code, the *mean squared* difference of the
-      normalised maps over batch and positions (their code then weights it by beta = 1000 / 2;
-      pass that as the weight).
+      normalised maps over batch and positions (their code then weights the sum over layers by
+      beta = 1000, ``--beta 1e+3``, as mdistiller's and RepDistiller's ``AT`` do; pass that as
+      the weight; the paper's eq. (2) writes beta / 2).
 
     Parameters
     ----------

@@ -183,12 +183,14 @@ class SoftDecisionTree(nn.Module):
         return torch.logsumexp(log_leaves.unsqueeze(2) + log_q.unsqueeze(0), dim=1)
 
     def _balance_penalty(self, log_nodes: Tensor, activation: Tensor) -> Tensor:
-        reach = log_nodes.exp()
-        # alpha_i: the reach-weighted share of inputs sent right at node i
-        alpha = (reach * torch.sigmoid(activation)).sum(0) / reach.sum(0).clamp_min(1e-12)
-        alpha = alpha.clamp(1e-6, 1 - 1e-6)
-        balance = 0.5 * (torch.log(alpha) + torch.log1p(-alpha))
-        return -self.penalty_strength * (self._node_weights.to(alpha.dtype) * balance).sum()
+        # alpha_i: the reach-weighted share of inputs sent right at node i, and 1 - alpha_i,
+        # both in log space: a node that sends (nearly) every input one way keeps the
+        # gradient that pushes it back (a clamp of alpha away from 0 and 1 zeroed it there)
+        log_total = torch.logsumexp(log_nodes, dim=0)
+        log_alpha = torch.logsumexp(log_nodes + F.logsigmoid(activation), dim=0) - log_total
+        log_beta = torch.logsumexp(log_nodes + F.logsigmoid(-activation), dim=0) - log_total
+        balance = 0.5 * (log_alpha + log_beta)
+        return -self.penalty_strength * (self._node_weights.to(balance.dtype) * balance).sum()
 
     # ----------------------------------------------------------------- checkpoints
     def _settings(self) -> dict:

@@ -175,6 +175,23 @@ def test_balance_penalty_formula_and_gradient():
     assert tree.balance_penalty is None  # only training batches carry the penalty
 
 
+@pytest.mark.parametrize("bias", [-5.0, -20.0])
+def test_a_saturated_node_keeps_the_gradient_that_balances_it(bias):
+    # a root that sends every input left: alpha = sigmoid(bias), and the penalty's derivative
+    # in the bias is -0.5 * (1 - 2 alpha), near -0.5 (a clamp of alpha at 1e-6 made it 0
+    # beyond bias -13.8, just where the push back is needed)
+    tree = SoftDecisionTree(3, 2, depth=1, penalty_strength=1.0).double().train()
+    with torch.no_grad():
+        tree.inner.weight.zero_()
+        tree.inner.bias.fill_(bias)
+    tree(torch.randn(8, 3, dtype=torch.float64))
+    penalty = tree.pop_balance_penalty()
+    (gradient,) = torch.autograd.grad(penalty, tree.inner.bias)
+    alpha = torch.sigmoid(torch.tensor(bias, dtype=torch.float64))
+    torch.testing.assert_close(penalty, -0.5 * (alpha.log() + (-alpha).log1p()))
+    torch.testing.assert_close(gradient, (-0.5 * (1 - 2 * alpha)).reshape(1))
+
+
 def test_images_are_flattened_and_filters_drawn(tmp_path):
     torch.manual_seed(5)
     tree = SoftDecisionTree(16, 3, depth=2, input_shape=(4, 4))
