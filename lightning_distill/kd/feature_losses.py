@@ -453,8 +453,8 @@ class SSKD(FeatureMethod):
     pooled features in the paper) give, for each rotated copy, its cosine similarity to every
     original image of the batch: a ``[3B, B]`` matrix. The teacher's head is first trained
     (its own stage, :meth:`pretrain`: cross-entropy of those similarities with the copy's own
-    image as the class; SGD lr 0.05, momentum 0.9, weight decay 5e-4, as the authors) and then
-    frozen; the student's head trains with the student. Two terms are added to the usual ones:
+    image as the class; SGD lr 0.05, momentum 0.9, weight decay 5e-4, as the authors, but at a
+    constant rate: their 60 epochs also divide it by 10 at epochs 30 and 45) and then frozen; the student's head trains with the student. Two terms are added to the usual ones:
 
     - ``sskd_ss``: ``ss_weight`` times the KL divergence between the teacher's and the student's
       similarity rows softened by ``ss_temperature`` (times its square), on the rows the teacher

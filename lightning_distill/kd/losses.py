@@ -330,9 +330,12 @@ def distillation_loss(
 
 # --------------------------------------------------------------------------- feature KD
 class HintRegressor(nn.Module):
-    """FitNets' regressor: maps a student feature to the teacher feature's shape.
+    """A FitNets-style regressor: maps a student feature to the teacher feature's shape.
 
-    A 1x1 convolution over the channels (``[B, C, H, W]`` features, and ``[B, C, L]`` ones with
+    Linear, unlike FitNets' (a convolution with the hint layer's nonlinearity) and mdistiller's
+    or RepDistiller's ``ConvReg`` (a convolution sized to match the spatial sizes, batch
+    normalisation and a ReLU); the hint loss on its output is theirs. A 1x1 convolution over
+    the channels (``[B, C, H, W]`` features, and ``[B, C, L]`` ones with
     ``channels_first``) or a linear map over the last dimension (``[B, D]``, and ``[B, L, D]``
     token features); spatial sizes are then matched to the teacher's by bilinear (linear, for
     ``[B, C, L]``) interpolation. Its parameters are trained together with the student.
