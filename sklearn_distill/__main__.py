@@ -131,7 +131,7 @@ def _parser(prog=None):
     audit.add_argument(
         "--out",
         default="report.html",
-        help="HTML report to write; must end in .html and must not be the data file "
+        help="HTML report to write; must end in .html (or .htm) and must not be the data file "
         "(default: %(default)s)",
     )
     audit.add_argument(
@@ -201,7 +201,7 @@ def _check_out(args, parser):
     """Refuse an output path that cannot be written, or that is the input, before any work."""
     out, data = args.out, args.data
     if not out.lower().endswith((".html", ".htm")):
-        parser.error(f"--out must be an .html file; got {out!r}.")
+        parser.error(f"--out must be an .html (or .htm) file; got {out!r}.")
     if os.path.exists(out) and os.path.exists(data) and os.path.samefile(out, data):
         parser.error(f"--out must not be the data file; got {out!r}, which is {data!r}.")
     from sklearn_distill._validation import check_output_path
@@ -469,6 +469,26 @@ def _header_names(path, sep):
         return None
 
 
+def _separator_advice(header: str, sep: str) -> str | None:
+    """What to pass when ``header`` (a file's first line) holds another likely separator."""
+    seen = [c for c in (";", "\t", ",", "|") if c != sep and c in header]
+    if not seen:
+        return None
+    return (
+        f"its header holds {seen[0]!r}, which probably separates its columns (spreadsheets set "
+        f"to a European locale write ';'). Pass --sep {_sep_option(seen[0])}"
+        + (" (and --decimal ',' if its numbers are written 0,5)." if seen[0] == ";" else ".")
+    )
+
+
+def _first_line(path) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.readline()
+    except OSError:
+        return None
+
+
 def _read_csv(args, parser):
     """The data file as a frame; refuses a file read as one column because ``--sep`` is not
     its separator, and a header that names a column twice."""
@@ -485,21 +505,21 @@ def _read_csv(args, parser):
     try:
         frame = pd.read_csv(args.data, sep=sep, decimal=args.decimal, dtype=text_columns or None)
     except (OSError, ValueError) as error:
-        parser.error(f"cannot read {args.data!r}: {error}")
+        # a file of another separator whose text fields hold the separator fails to
+        # tokenise before it could be read as one column
+        header = _first_line(args.data)
+        advice = None if header is None or sep in header else _separator_advice(header, sep)
+        parser.error(
+            f"cannot read {args.data!r}: {error}"
+            + ("" if advice is None else f". {advice[0].upper()}{advice[1:]}")
+        )
     columns = [str(c) for c in frame.columns]
     if len(columns) == 1:
-        seen = [c for c in (";", "\t", ",", "|") if c != sep and c in columns[0]]
-        if seen:
+        advice = _separator_advice(columns[0], sep)
+        if advice is not None:
             parser.error(
                 f"{args.data!r} was read as one column, {columns[0]!r}, with the separator "
-                f"{sep!r}: its header holds {seen[0]!r}, which probably separates "
-                f"its columns (spreadsheets set to a European locale write ';'). Pass --sep "
-                f"{_sep_option(seen[0])}"
-                + (
-                    " (and --decimal ',' if its numbers are written 0,5)."
-                    if seen[0] == ";"
-                    else "."
-                )
+                f"{sep!r}: {advice}"
             )
     names = _header_names(args.data, sep)
     if names is not None and len(names) == len(columns):

@@ -275,9 +275,9 @@ def test_bad_arguments_exit_with_a_message(csv_path, tmp_path, capsys, extra, me
 def test_out_is_checked_before_any_work(csv_path, tmp_path, capsys):
     before = csv_path.read_bytes()
     cases = [
-        (str(csv_path), "--out must be an .html file"),  # the input itself
+        (str(csv_path), "--out must be an .html (or .htm) file"),  # the input itself
         (str(tmp_path / "absent" / "r.html"), "existing directory"),
-        (str(tmp_path), "--out must be an .html file"),
+        (str(tmp_path), "--out must be an .html (or .htm) file"),
     ]
     html_dir = tmp_path / "dir.html"
     html_dir.mkdir()
@@ -617,6 +617,13 @@ def test_separator_is_suggested_and_read_with_sep(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["audit", str(tab), *base, "--sep", ";;"])
     assert "--sep must be one character" in capsys.readouterr().err
+    # a text field holding commas: pandas fails to tokenise before the file reads as one column
+    charges = tmp_path / "charges.csv"
+    charges.write_text("risk;outcome;charge\n0.5;1;fraud\n0.2;0;theft, petty, minor\n")
+    with pytest.raises(SystemExit):
+        main(["audit", str(charges), *base])
+    err = capsys.readouterr().err
+    assert "cannot read" in err and "Its header holds ';'" in err and "Pass --sep ';'" in err
 
 
 def test_a_header_naming_a_column_twice_is_refused(tmp_path, capsys):

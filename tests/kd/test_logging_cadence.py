@@ -90,7 +90,7 @@ def test_a_run_ended_by_max_steps_leaves_its_last_steps_values(run):
     assert logged_at == [4, 6]
 
 
-def test_a_monitored_step_value_is_logged_every_step():
+def test_a_monitored_step_value_is_logged_every_step(tmp_path):
     # a checkpoint saved every step and scored on train/loss_ce must see that step's value
     from lightning.pytorch.callbacks import ModelCheckpoint
 
@@ -115,7 +115,12 @@ def test_a_monitored_step_value_is_logged_every_step():
 
     module = DistillationModule(torch.nn.Linear(5, 3), teacher)
     checkpoint = Scores(monitor="train/loss_ce", every_n_train_steps=1, save_top_k=1)
-    trainer = quiet_trainer(log_every_n_steps=5, callbacks=[checkpoint], enable_checkpointing=True)
+    trainer = quiet_trainer(
+        log_every_n_steps=5,
+        callbacks=[checkpoint],
+        enable_checkpointing=True,
+        default_root_dir=tmp_path,  # not the working directory
+    )
     trainer.fit(module, DataLoader(data, batch_size=4))
     assert len(seen) == 7
     for logged, computed in seen:
