@@ -1126,7 +1126,10 @@ def audit_report_sections(
                 "prediction; with "
                 f"{level} bootstrap intervals and "
                 f"bootstrap p-values. With {n_resamples} resamples no p-value can be below "
-                f"{_round_up(2 / (n_resamples + 1)):g}, so one at that floor reads '<= ...'.",
+                f"{_round_up(2 / (n_resamples + 1)):g}, so one at that floor reads '<= ...'. "
+                "Only Pearson's correlation tests 'nothing missing': rank correlations are not "
+                "zero under that null, so Spearman's and Kendall's are shown for comparison "
+                "with Tan et al., without a p-value.",
                 "Caveats:",
             ],
             bullets=caveats,

@@ -266,7 +266,9 @@ class TemperatureSelection:
     runs : pandas.DataFrame
         One row per temperature and seed.
     best_temperature : float
-        The temperature with the best mean ``criterion``.
+        The temperature with the best mean ``criterion``, chosen whether or not it beats the
+        others by more than the spread over seeds (no test is made): read the ``_std``
+        columns, or the runs seed by seed, before calling one temperature better.
     criterion : str
     """
 

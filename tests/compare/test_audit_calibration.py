@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from interpret.glassbox import ExplainableBoostingRegressor
 from scipy.special import expit
+from scipy.stats import spearmanr
 
 from sklearn_distill import CompareAudit, DistilledGAM
 from sklearn_distill._calibration import (
@@ -42,6 +43,29 @@ def test_a_falling_score_is_calibrated_reversed(method):
     assert np.all(np.diff(calibrator.predict_proba(grid)[:, 1]) <= 1e-12)
     # far from flat: the calibrated probability follows the truth
     assert np.corrcoef(falling, expit(logit))[0, 1] > 0.95
+
+
+@pytest.mark.parametrize("method", ["isotonic", "temperature", "spline"])
+def test_a_score_unrelated_to_y_is_not_read_as_falling(method):
+    # the sign of the rank correlation alone read an uninformative score as falling in about
+    # half of the draws (and reversed every shape of the mimic); a weak fall is read as a risk
+    # score, with a warning that says the fall is not clear
+    reversed_count, weak_warnings = 0, 0
+    for seed in range(24):
+        rng = np.random.default_rng(seed)
+        y = rng.integers(0, 2, size=300)
+        score = rng.normal(size=300)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _, calibrator = cross_fit_calibration(score, y, method, 3, random_state=0)
+        reversed_count += calibration_direction(calibrator) == -1
+        weak_warnings += any("only weakly" in str(w.message) for w in caught)
+        rho = spearmanr(score, y).statistic
+        assert any("only weakly" in str(w.message) for w in caught) == (
+            rho < 0 and calibration_direction(calibrator) == 1
+        )
+    assert reversed_count <= 2  # p < 0.01 two-sided, negative: 0.12 expected in 24 draws
+    assert 5 <= weak_warnings <= 19  # about half of the draws fall a little
 
 
 def test_distilled_gam_mimics_a_falling_score():
