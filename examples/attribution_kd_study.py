@@ -41,6 +41,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _cli import fill_defaults, int_at_most, output_dir, output_file, positive_int
+
 # the students, teacher, training methods and loop of the dissection study
 from dissection_kd_interpretability import (
     METHODS,
@@ -61,9 +63,30 @@ warnings.filterwarnings("ignore", ".*does not have many workers.*")
 warnings.filterwarnings("ignore", ".*module\\(s\\) in eval mode.*")
 warnings.filterwarnings("ignore", ".*sync_dist.*")
 warnings.filterwarnings("ignore", ".*LeafSpec.*")
-logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+# the "GPU available" banners and the litlogger tip between the table rows
+logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 
 TEACHER_WIDTHS, STUDENT_WIDTHS = (24, 48, 96), (16, 32, 64)
+#: The summary figure draws the loss-gradient maps of at most this many test images.
+PICTURE_ROWS = 2
+QUICK = {
+    "seeds": 1,
+    "epochs": 2,
+    "roar_epochs": 1,
+    "roar_size": 400,
+    "train_size": 300,
+    "test_size": 200,
+    "probe_size": 100,
+}
+NORMAL = {
+    "seeds": 3,
+    "epochs": 4,
+    "roar_epochs": 2,
+    "roar_size": 1258,
+    "train_size": 1000,
+    "test_size": 400,
+    "probe_size": 300,
+}
 FRACTIONS = (0.1, 0.2, 0.5)
 
 
@@ -270,7 +293,9 @@ COLUMNS = {
 def print_tables(summary: dict, seeds: int) -> None:
     for task, columns in COLUMNS.items():
         print(f"\n{task}: mean (std) over {seeds} seed(s)")
-        print(f"{'':>16}  " + "  ".join(f"{c[:18]:>18}" for c in columns))
+        # each column as wide as its name (at least 18), so that no header is cut
+        widths = [max(18, len(c)) for c in columns]
+        print(f"{'':>16}  " + "  ".join(f"{c:>{w}}" for c, w in zip(columns, widths)))
         for method in ("teacher", *METHODS):
             stats = summary.get((method, task))
             if stats is None:
@@ -279,7 +304,7 @@ def print_tables(summary: dict, seeds: int) -> None:
                 f"{stats[c][0]:8.3f} ({stats[c][1]:.3f})" if c in stats else f"{'-':>18}"
                 for c in columns
             ]
-            print(f"{method:>16}  " + "  ".join(f"{c:>18}" for c in cells))
+            print(f"{method:>16}  " + "  ".join(f"{c:>{w}}" for c, w in zip(cells, widths)))
 
 
 def plot_summary(summary: dict, pictures: dict, path: Path) -> None:
@@ -309,9 +334,10 @@ def plot_summary(summary: dict, pictures: dict, path: Path) -> None:
         ax.set_title(title, fontsize=9)
     if pictures.get("maps"):
         names = list(pictures["maps"])
-        bottom_axes = bottom.subplots(2, 1 + len(names))
-        images = pictures["images"][:2]
-        maps = {name: value[:2] for name, value in pictures["maps"].items()}
+        bottom_axes = bottom.subplots(min(len(pictures["images"]), PICTURE_ROWS), 1 + len(names))
+        # results saved before --picture-images was capped may hold more images than are drawn
+        images = pictures["images"][:PICTURE_ROWS]
+        maps = {name: value[:PICTURE_ROWS] for name, value in pictures["maps"].items()}
         plot_attribution_maps(images, maps, axes=bottom_axes)
         bottom.suptitle(
             "loss-gradient maps |∇x CE| of the students (first seed), cells", fontsize=9
@@ -320,29 +346,66 @@ def plot_summary(summary: dict, pictures: dict, path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1 seed, small data (about 2 minutes)")
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--roar-epochs", type=int, default=2)
-    parser.add_argument("--roar-size", type=int, default=1258, help="digit blocks for DiffROAR")
-    parser.add_argument("--train-size", type=int, default=1000)
-    parser.add_argument("--test-size", type=int, default=400)
-    parser.add_argument("--probe-size", type=int, default=300)
-    parser.add_argument("--cell-size", type=int, default=32)
-    parser.add_argument("--picture-images", type=int, default=4)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="1 seed, small data (about 2 minutes); changes only the defaults of the options "
+        "below that are not given",
+    )
+    counts = (
+        ("--seeds", "seeds"),
+        ("--epochs", "epochs per student"),
+        ("--roar-epochs", "epochs of each DiffROAR model"),
+        ("--roar-size", "digit blocks for DiffROAR"),
+        ("--train-size", "training images per task"),
+        ("--test-size", "test images per task"),
+        ("--probe-size", "dissection probe images"),
+    )
+    for flag, what in counts:
+        name = flag[2:].replace("-", "_")
+        parser.add_argument(
+            flag,
+            type=positive_int,
+            default=None,
+            metavar="N",
+            help=f"{what}, >= 1 (default: {NORMAL[name]}; --quick: {QUICK[name]})",
+        )
+    parser.add_argument(
+        "--cell-size", type=positive_int, default=32, help="cell image size (default: 32)"
+    )
+    parser.add_argument(
+        "--picture-images",
+        type=int_at_most(PICTURE_ROWS),
+        default=PICTURE_ROWS,
+        metavar="N",
+        help=f"test images whose maps the figure draws, 1 to {PICTURE_ROWS} (default: "
+        f"{PICTURE_ROWS})",
+    )
     parser.add_argument("--out", type=Path, default=Path("out/attribution_kd_study"))
-    parser.add_argument("--figure", type=Path, default=None, help="also save the summary here")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--figure", type=Path, default=None, help="also save the summary here (folder created)"
+    )
+    parser.add_argument("--threads", type=positive_int, default=1, help=">= 1 (default: 1)")
     parser.add_argument(
         "--from-results", type=Path, default=None, help="tables and figure of a saved run only"
     )
     args = parser.parse_args()
-    if args.quick:
-        args.seeds, args.epochs, args.roar_epochs, args.roar_size = 1, 2, 1, 400
-        args.train_size, args.test_size, args.probe_size = 300, 200, 100
+    # --quick changes the defaults only: a flag given explicitly wins
+    fill_defaults(args, QUICK if args.quick else NORMAL)
+    if args.from_results is not None and not args.from_results.is_file():
+        parser.error(f"--from-results: {str(args.from_results)!r} is not a file (a results.pt)")
+    if args.from_results is None and args.test_size < args.picture_images:
+        parser.error(
+            f"--picture-images ({args.picture_images}) must not exceed --test-size "
+            f"({args.test_size})"
+        )
+    output_dir(parser, args.out, "--out")
+    if args.figure is not None:
+        output_file(parser, args.figure, "--figure")
     torch.set_num_threads(args.threads)
-    args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     if args.from_results is None:
         tasks = build_tasks(args)

@@ -16,6 +16,8 @@ Pictures go to out/awd_images/.
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -32,6 +34,9 @@ from sklearn.metrics import r2_score
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _cli import non_negative_int, output_dir  # the examples folder, as run from the root
+
 from lightning_distill.awd import AWDModule, filter_distance, validity_error
 from lightning_distill.awd.plotting import plot_filters, plot_top_reconstructions
 
@@ -40,6 +45,8 @@ warnings.filterwarnings("ignore", ".*module\\(s\\) in eval mode.*")
 warnings.filterwarnings("ignore", ".*dwt_max_level.*")
 warnings.filterwarnings("ignore", ".*Level value of.*")
 warnings.filterwarnings("ignore", ".*no `val_dataloader`.*")
+# the Trainers below run without logger or progress bar; silence the "GPU available" banners too
+logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 
 SIZE, LEVELS, MODE, TARGET_WAVELET = 16, 2, "zero", "db3"
 ATTRIBUTION_WEIGHT = 0.05
@@ -99,9 +106,10 @@ def top_attributed_r2(module: AWDModule, X_train, y_train, X_test, y_test, k: in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small run for a smoke test")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed, >= 0 (default: 0)")
     parser.add_argument("--out", type=Path, default=Path("out/awd_images"))
     args = parser.parse_args()
+    output_dir(parser, args.out, "--out")
     torch.set_num_threads(1)  # small networks: thread synchronisation costs more than it saves
     n_train, n_test = (1000, 500) if args.quick else (4000, 1000)
     teacher_epochs, awd_epochs = (15, 3) if args.quick else (30, 8)

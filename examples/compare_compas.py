@@ -16,11 +16,15 @@ The report goes to reports/compas_audit.html unless another path is given, and t
 four terms (the README's docs/images/compas_comparison.png) beside it.
 """
 
+import argparse
 import sys
 import time
 from pathlib import Path
 
 import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _cli import output_file  # the examples folder, as run from the repository root
 
 from sklearn_distill import CompareAudit
 from sklearn_distill.datasets import load_compas
@@ -85,5 +89,21 @@ def main(path="reports/compas_audit.html"):
     print(f"Four terms side by side: {figure}")
 
 
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "report",
+        nargs="?",
+        default="reports/compas_audit.html",
+        help="HTML report to write; must end in .html or .htm (default: %(default)s); "
+        "compas_comparison.png is written beside it",
+    )
+    args = parser.parse_args(argv)
+    output_file(parser, args.report, "report", suffixes=(".html", ".htm"))
+    return args
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    main(parse_args().report)

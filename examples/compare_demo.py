@@ -20,8 +20,12 @@ The report goes to reports/compas_demo.html unless another path is given.
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _cli import output_file, refits  # the examples folder, as run from the repository root
 
 from sklearn_distill import CompareAudit, DistilledTree
 from sklearn_distill.datasets import load_compas
@@ -84,10 +88,22 @@ def main(path="reports/compas_demo.html", stability=0):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description="Distill-and-Compare audit of COMPAS.")
-    parser.add_argument("--out", default="reports/compas_demo.html", help="HTML report to write")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument(
-        "--stability", type=int, default=0, metavar="N", help="refit both models N times"
+        "--out",
+        default="reports/compas_demo.html",
+        help="HTML report to write; must end in .html or .htm, and its folder is created "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--stability",
+        type=refits,
+        default=0,
+        metavar="N",
+        help="also refit both models N times on bootstrap samples: 0 (default, skip) or >= 2",
     )
     arguments = parser.parse_args()
+    output_file(parser, arguments.out, "--out", suffixes=(".html", ".htm"))
     main(arguments.out, arguments.stability)

@@ -7,12 +7,18 @@ feature for the first black box and none for the second.
 
 Run from the repository root:
 
-    PYTHONPATH=. python examples/compare_planted_missing_feature.py
+    PYTHONPATH=. python examples/compare_planted_missing_feature.py [--seed 0]
 """
+
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _cli import parse_seed  # the examples folder, as run from the repository root
 
 from sklearn_distill import CompareAudit
 
@@ -51,8 +57,8 @@ def score(box, features, hidden):
     return model.predict_proba(X)[:, 1]
 
 
-def main():
-    rng = np.random.default_rng(0)
+def main(seed=0):
+    rng = np.random.default_rng(seed)
     # the black boxes are trained on one sample; the auditor sees another
     train_features, train_hidden, train_outcome = make_people(20_000, rng)
     audit_features, audit_hidden, audit_outcome = make_people(5_000, rng)
@@ -75,5 +81,9 @@ def main():
     print(f"\nknown answer recovered: {results == expected}")
 
 
+def parse_args(argv=None):
+    return parse_seed(__doc__, "people", argv)
+
+
 if __name__ == "__main__":
-    main()
+    main(parse_args().seed)

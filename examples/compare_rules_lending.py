@@ -13,13 +13,19 @@ risks a cutoff above the mean separates, and reject fewer applicants than the bl
 The data are generated (income, debt ratio, years of credit history, past delinquencies, and
 the loan's purpose, a categorical feature), so the script runs anywhere in a few seconds:
 
-    OMP_NUM_THREADS=1 PYTHONPATH=. python examples/compare_rules_lending.py
+    OMP_NUM_THREADS=1 PYTHONPATH=. python examples/compare_rules_lending.py [--seed 0]
 """
+
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import train_test_split
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _cli import parse_seed  # the examples folder, as run from the repository root
 
 from sklearn_distill import DistilledTree
 
@@ -62,8 +68,8 @@ def monotonicity_breaks(predict, rows, feature, step, direction):
     return float(np.mean(direction * change < -1e-12))
 
 
-def main():
-    applicants, default = make_applicants()
+def main(seed=0):
+    applicants, default = make_applicants(seed=seed)
     X_train, X_test, y_train, _ = train_test_split(
         applicants, default, test_size=0.3, random_state=0
     )
@@ -123,5 +129,9 @@ def main():
         )
 
 
+def parse_args(argv=None):
+    return parse_seed(__doc__, "applicants", argv)
+
+
 if __name__ == "__main__":
-    main()
+    main(parse_args().seed)

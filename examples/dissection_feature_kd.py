@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -40,8 +42,12 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from dissection_kd_interpretability import CosineDistillation, accuracy, cnn, train
 from torch.utils.data import DataLoader
+
+# the examples folder, as run from the repository root
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _cli import fill_defaults, non_negative_int, output_dir, output_file, plural, positive_int
+from dissection_kd_interpretability import CosineDistillation, accuracy, cnn, train
 
 from lightning_distill import FeatureDistillation
 from lightning_distill.callbacks import DissectionMonitor
@@ -50,6 +56,8 @@ from lightning_distill.datasets import SyntheticConcepts
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
 warnings.filterwarnings("ignore", ".*module\\(s\\) in eval mode.*")
 warnings.filterwarnings("ignore", ".*sync_dist.*")
+# the Trainers run without logger or progress bar; silence the "GPU available" banners too
+logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 
 FEATURE_METHODS = ("AT", "FT", "CRD", "SSKD")
 LAYER = "student.features.relu3"
@@ -109,43 +117,78 @@ def label(method: str, with_kd: bool) -> str:
     return f"{method} + KD" if with_kd else method
 
 
+#: The settings a run saves beside its rows.json (settings.json) and a merge compares.
+SETTINGS = ("epochs", "train_size", "negatives", "stage_epochs")
+QUICK = {"seeds": 1, "epochs": 3, "train_size": 800, "negatives": 512, "stage_epochs": 2}
+NORMAL = {"seeds": 3, "epochs": 6, "train_size": 1500, "negatives": 4096, "stage_epochs": 3}
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seeds", type=positive_int, default=None, help=">= 1 (default: 3)")
     parser.add_argument(
-        "--seed-list", type=int, nargs="+", default=None, help="run these seeds only"
+        "--seed-list",
+        type=non_negative_int,
+        nargs="+",
+        default=None,
+        help="run these seeds only (each >= 0)",
     )
     parser.add_argument(
         "--teacher", type=Path, default=None, help="teacher weights: loaded if present, else saved"
     )
     parser.add_argument(
-        "--merge", type=Path, nargs="+", default=None, help="summarise the rows.json of these runs"
+        "--merge",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="summarise the rows.json of these run folders (each at most once)",
     )
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--train-size", type=int, default=1500)
-    parser.add_argument("--negatives", type=int, default=4096, help="CRD negatives per sample")
+    parser.add_argument("--epochs", type=positive_int, default=None, help=">= 1 (default: 6)")
     parser.add_argument(
-        "--stage-epochs", type=int, default=3, help="FT paraphraser / SSKD head epochs"
+        "--train-size", type=positive_int, default=None, help="training images (default: 1500)"
     )
-    parser.add_argument("--quick", action="store_true", help="1 seed, 3 epochs, 800 images")
+    parser.add_argument(
+        "--negatives",
+        type=positive_int,
+        default=None,
+        help="CRD negatives per sample (default: 4096)",
+    )
+    parser.add_argument(
+        "--stage-epochs",
+        type=positive_int,
+        default=None,
+        help="FT paraphraser / SSKD head epochs (default: 3)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="1 seed, 3 epochs, 800 images, 512 negatives, 2 stage epochs, unless given",
+    )
     parser.add_argument("--out", type=Path, default=Path("out/feature_kd"))
-    parser.add_argument("--figure", type=Path, default=None, help="default: OUT/detectors.png")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--figure", type=Path, default=None, help="default: OUT/detectors.png (folder created)"
+    )
+    parser.add_argument("--threads", type=positive_int, default=1, help=">= 1 (default: 1)")
     args = parser.parse_args()
-    if args.quick:
-        args.seeds, args.epochs, args.train_size = 1, 3, 800
-        args.negatives, args.stage_epochs = 512, 2
-    torch.set_num_threads(args.threads)
+    # --quick changes the defaults only: a flag given explicitly wins
+    fill_defaults(args, QUICK if args.quick else NORMAL)
+    if args.seed_list is not None and len(set(args.seed_list)) < len(args.seed_list):
+        parser.error(f"--seed-list must not repeat a seed; got {args.seed_list}")
     start = time.perf_counter()
-    args.out.mkdir(parents=True, exist_ok=True)
-    figure = args.figure or args.out / "detectors.png"
     if args.merge:
-        rows = {name: [] for name in (label(m, k) for m, k in runs())}
-        for path in args.merge:
-            for name, found in json.loads((path / "rows.json").read_text()).items():
-                rows[name].extend(found)
-        summarise(rows, args, figure, start)
+        # read and checked before any folder is created
+        check_merge(parser, args.merge)
+        rows, settings = merge_runs(parser, args.merge)
+    torch.set_num_threads(args.threads)
+    output_dir(parser, args.out, "--out")
+    figure = output_file(parser, args.figure or args.out / "detectors.png", "--figure")
+    if args.merge:
+        summarise(rows, args, figure, start, settings=settings)
         return
+    if args.teacher is not None and not args.teacher.exists():
+        output_file(parser, args.teacher, "--teacher")  # saved there after training
 
     train_data = SyntheticConcepts(args.train_size, seed=0)
     test_data = SyntheticConcepts(1000, seed=1)
@@ -165,8 +208,12 @@ def main() -> None:
     print(f"teacher: test accuracy {teacher_acc:.3f} ({time.perf_counter() - start:.0f} s)")
     example = train_data.images[:2]
 
+    seeds = list(args.seed_list) if args.seed_list is not None else list(range(args.seeds))
+    settings = {key: getattr(args, key) for key in SETTINGS}
+    # saved beside rows.json, so that --merge can print and compare what each run measured
+    (args.out / "settings.json").write_text(json.dumps({**settings, "seeds": seeds}, indent=1))
     rows: dict[str, list[dict]] = {label(m, k): [] for m, k in runs()}
-    for seed in args.seed_list if args.seed_list is not None else range(args.seeds):
+    for seed in seeds:
         for method, with_kd in runs():
             L.seed_everything(100 + seed, verbose=False)
             student = cnn((16, 32, 64), classes)
@@ -180,6 +227,7 @@ def main() -> None:
                 "detectors": results.num_detectors,
                 "unique": len(results.unique_concepts),
                 "seconds": time.perf_counter() - run_start,
+                "seed": seed,
             }
             rows[label(method, with_kd)].append(row)
             # written after every student, so a stopped run keeps what it measured
@@ -190,10 +238,68 @@ def main() -> None:
                 f"({row['seconds']:.0f} s; {time.perf_counter() - start:.0f} s in all)"
             )
 
-    summarise(rows, args, figure, start, teacher_acc)
+    summarise(rows, args, figure, start, teacher_acc, settings={**settings, "seeds": seeds})
 
 
-def summarise(rows: dict, args, figure: Path, start: float, teacher_acc=None) -> None:
+def check_merge(parser, paths: list[Path]) -> None:
+    """Refuse --merge folders that are absent, lack rows.json, or are given twice, before any
+    folder is created."""
+    seen = {}
+    for path in paths:
+        if not (path / "rows.json").is_file():
+            what = "does not exist" if not path.exists() else "holds no rows.json"
+            parser.error(f"--merge: {str(path)!r} {what}; give the --out folders of earlier runs")
+        key = path.resolve()
+        if key in seen:
+            parser.error(f"--merge: the run folder {str(key)!r} is given twice")
+        seen[key] = path
+
+
+def merge_runs(parser, paths: list[Path]) -> tuple[dict, dict | None]:
+    """The rows of several runs, and their common settings (None where a run, saved before
+    settings.json existed, did not record them). Refuses runs whose recorded settings differ,
+    and a seed measured by two runs."""
+    rows = {name: [] for name in (label(m, k) for m, k in runs())}
+    recorded, unrecorded, seeds = {}, [], {}
+    for path in paths:
+        for name, found in json.loads((path / "rows.json").read_text()).items():
+            rows[name].extend(found)
+        settings_file = path / "settings.json"
+        if not settings_file.is_file():
+            unrecorded.append(path)
+            print(f"{path}: settings not recorded (a run saved before settings.json existed)")
+            continue
+        settings = json.loads(settings_file.read_text())
+        run_settings = {key: settings.get(key) for key in SETTINGS}
+        print(f"{path}: seeds {settings.get('seeds')}, {format_settings(run_settings)}")
+        if recorded and run_settings != recorded:
+            parser.error(
+                f"--merge: {str(path)!r} was run with {format_settings(run_settings)}, the "
+                f"runs before it with {format_settings(recorded)}; merge runs of one setting"
+            )
+        recorded = run_settings
+        for seed in settings.get("seeds", []):
+            if seed in seeds:
+                parser.error(
+                    f"--merge: seed {seed} was measured by both {str(seeds[seed])!r} and "
+                    f"{str(path)!r}"
+                )
+            seeds[seed] = path
+    if unrecorded or not recorded:
+        return rows, None
+    return rows, {**recorded, "seeds": sorted(seeds)}
+
+
+def format_settings(settings: dict) -> str:
+    return (
+        f"{plural(settings['epochs'], 'epoch')}, {plural(settings['train_size'], 'image')}, "
+        f"{settings['negatives']} CRD negatives, {settings['stage_epochs']} stage epochs"
+    )
+
+
+def summarise(
+    rows: dict, args, figure: Path, start: float, teacher_acc=None, settings=None
+) -> None:
     seeds = len(next(iter(rows.values())))
     summary = {
         name: {
@@ -202,8 +308,14 @@ def summarise(rows: dict, args, figure: Path, start: float, teacher_acc=None) ->
         }
         for name, found in rows.items()
     }
+    if settings is None:
+        described = "settings not recorded"
+    else:
+        described = (
+            f"{plural(settings['epochs'], 'epoch')}, {plural(settings['train_size'], 'image')}"
+        )
     print(
-        f"\nmean (std) over {seeds} seed(s), {args.epochs} epochs, {args.train_size} images; "
+        f"\nmean (std) over {seeds} seed(s), {described}; "
         "student last conv block, 64 units, IoU >= 0.04"
     )
     print(f"{'method':>10}  {'accuracy':>14}  {'detectors':>12}  {'unique':>11}  {'s/run':>6}")
@@ -213,10 +325,15 @@ def summarise(rows: dict, args, figure: Path, start: float, teacher_acc=None) ->
             f"{name:>10}  {acc[0]:.3f} ({acc[1]:.3f})  {det[0]:5.1f} ({det[1]:4.1f})  "
             f"{uni[0]:4.1f} ({uni[1]:3.1f})  {stats['seconds'][0]:6.0f}"
         )
+    arguments = {k: str(v) for k, v in vars(args).items()}
+    if args.merge:
+        # the flags of a merge are not the settings of the runs it merges
+        arguments = {k: arguments[k] for k in ("merge", "out", "figure")}
     (args.out / "summary.json").write_text(
         json.dumps(
             {
-                "args": {k: str(v) for k, v in vars(args).items()},
+                "args": arguments,
+                "settings": settings if settings is not None else "settings not recorded",
                 "summary": summary,
                 "rows": rows,
                 "teacher_accuracy": teacher_acc,

@@ -23,6 +23,8 @@ Run: PYTHONPATH=. python examples/dissection_kd_interpretability.py      (about 
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 import time
 import warnings
 from collections import OrderedDict
@@ -34,6 +36,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _cli import output_dir, plural, positive_int  # the examples folder, as run from the root
+
 from lightning_distill import DistillationModule, FeatureDistillation
 from lightning_distill.callbacks import DissectionMonitor
 from lightning_distill.datasets import SyntheticConcepts
@@ -41,6 +46,8 @@ from lightning_distill.datasets import SyntheticConcepts
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
 warnings.filterwarnings("ignore", ".*module\\(s\\) in eval mode.*")
 warnings.filterwarnings("ignore", ".*sync_dist.*")
+# the Trainers run without logger or progress bar; silence the "GPU available" banners too
+logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 
 METHODS = ("scratch", "label smoothing", "KD", "KD + attention")
 
@@ -126,17 +133,22 @@ def student_module(method: str, student: nn.Module, teacher: nn.Module, lr: floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--train-size", type=int, default=2500)
+    parser.add_argument("--seeds", type=positive_int, default=3, help=">= 1 (default: 3)")
+    parser.add_argument("--epochs", type=positive_int, default=8, help=">= 1 (default: 8)")
+    parser.add_argument(
+        "--train-size",
+        type=positive_int,
+        default=2500,
+        help="training images, >= 1 (default: 2500)",
+    )
     parser.add_argument("--out", type=Path, default=Path("out/kd_interpretability"))
     # small convolutions run fastest on one thread, and much slower when threads oversubscribe
     # a busy machine
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=positive_int, default=1, help=">= 1 (default: 1)")
     args = parser.parse_args()
+    output_dir(parser, args.out, "--out")
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    args.out.mkdir(parents=True, exist_ok=True)
 
     train_data = SyntheticConcepts(args.train_size, seed=0)
     test_data = SyntheticConcepts(1000, seed=1)
@@ -195,7 +207,9 @@ def main() -> None:
                 f"{results.category_counts} ({time.perf_counter() - start:.0f} s)"
             )
 
-    print(f"\nmean (std) over {args.seeds} seeds; student last conv block, 64 units, IoU >= 0.04")
+    print(
+        f"\nmean (std) over {plural(args.seeds, 'seed')}; student last conv block, 64 units, IoU >= 0.04"
+    )
     print(f"{'method':>16}  {'accuracy':>14}  {'detectors':>12}  {'unique concepts':>15}")
     summary = {}
     for method, found in rows.items():

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import lightning as L
 import torch
@@ -21,6 +23,9 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _cli import plural, positive_int  # the examples folder, as run from the repository root
 
 from lightning_distill import DistillationModule, FeatureDistillation
 
@@ -100,8 +105,15 @@ def run_seed(seed: int, epochs: int) -> dict[str, tuple[float, float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=15, help="epochs per student")
-    parser.add_argument("--seeds", type=int, default=3, help="splits and initialisations")
+    parser.add_argument(
+        "--epochs", type=positive_int, default=15, help="epochs per student, >= 1 (default: 15)"
+    )
+    parser.add_argument(
+        "--seeds",
+        type=positive_int,
+        default=3,
+        help="splits and initialisations, >= 1 (default: 3)",
+    )
     args = parser.parse_args()
     # The models are tiny: one thread avoids intra-op overhead that costs more than it saves.
     torch.set_num_threads(1)
@@ -111,7 +123,7 @@ def main() -> None:
         runs.append(run_seed(seed, args.epochs))
         print(f"seed {seed} done ({time.perf_counter() - start:.0f} s)", flush=True)
 
-    print(f"\nmean (std) over {args.seeds} seeds; students are CNNs of width 6")
+    print(f"\nmean (std) over {plural(args.seeds, 'seed')}; students are CNNs of width 6")
     print(f"{'model':<28}{'test accuracy':>18}{'agreement w/ teacher':>24}")
     for name in runs[0]:
         accuracy = torch.tensor([run[name][0] for run in runs])

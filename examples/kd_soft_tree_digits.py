@@ -35,6 +35,7 @@ from lightning_distill import (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _cli import non_negative_int, plural, positive_int
 from kd_digits import cnn, loaders  # the teacher and data of the digits example
 
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
@@ -74,8 +75,15 @@ def scores(model, teacher, loader) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=30, help="epochs per tree")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--epochs", type=positive_int, default=30, help="epochs per tree, >= 1 (default: 30)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        help="seed, >= 0 (default: 0); the temperature sweep uses seeds SEED and SEED + 1",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     start = time.perf_counter()
@@ -93,11 +101,11 @@ def main() -> None:
         train,
         test,
         temperatures=(1, 2, 4, 8),
-        seeds=(0, 1),
+        seeds=(args.seed, args.seed + 1),
     )
     sweep_seconds = time.perf_counter() - sweep_start
     print(
-        f"temperature sweep ({max(args.epochs // 3, 1)} epochs per run, 2 seeds, "
+        f"temperature sweep ({plural(max(args.epochs // 3, 1), 'epoch')} per run, 2 seeds, "
         f"{sweep_seconds:.0f} s; validation = the test split):"
     )
     print(selection.table.round(3).to_string())

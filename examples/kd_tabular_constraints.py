@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -32,6 +33,9 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _cli import non_negative_int, positive_int  # the examples folder, as run from the root
 
 from lightning_distill import (
     DistillationModule,
@@ -99,8 +103,10 @@ def scores(model: nn.Module, teacher: nn.Module, x: torch.Tensor, y: torch.Tenso
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--epochs", type=positive_int, default=20, help="epochs per student, >= 1 (default: 20)"
+    )
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed, >= 0 (default: 0)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     start = time.perf_counter()

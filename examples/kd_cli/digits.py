@@ -7,6 +7,8 @@ the YAML hands LightningCLI a *trained* teacher: the teacher is a network like a
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import lightning as L
 import torch
 from sklearn.datasets import load_digits
@@ -68,6 +70,12 @@ class MLP(nn.Module):
         super().__init__()
         self.net = nn.Sequential(nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, 10))
         if checkpoint is not None:
+            if not Path(checkpoint).is_file():
+                raise ValueError(
+                    f"checkpoint {checkpoint!r} is not a file: train the teacher first "
+                    "(python kd_cli.py fit --config teacher.yaml writes checkpoints/teacher.ckpt) "
+                    "or name an existing checkpoint."
+                )
             state = torch.load(checkpoint, map_location="cpu", weights_only=True)
             state = state.get("state_dict", state)
             own = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
