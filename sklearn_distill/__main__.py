@@ -945,7 +945,12 @@ def _findings_text(audit, test, comparison, data_lines=()):
         for line in data_lines:
             lines.append(textwrap.fill(line, 100, initial_indent="  - ", subsequent_indent="    "))
         lines.append("")
-    lines += [audit_findings_text(audit), "", "Missing-feature test (cross-fitted residuals):"]
+    lines += [
+        audit_findings_text(audit),
+        "",
+        "Missing-feature test (cross-fitted residuals; Pearson's p-value alone: rank correlations "
+        "are not zero when nothing is missing, so they are no test of it):",
+    ]
     shown = test[["estimate", "low", "high"]].round(4)
     shown["p_value"] = [format_p_value(p, b) for p, b in zip(test["p_value"], test["n_bootstrap"])]
     lines.append(shown.to_string())

@@ -629,7 +629,11 @@ def _interaction_count(audit):
 
 def _test_table(test):
     table = test[["estimate", "low", "high"]].copy()
-    table["p-value"] = [format_p_value(p, b) for p, b in zip(test["p_value"], test["n_bootstrap"])]
+    # the rank correlations carry no p-value (CompareAudit.missing_feature_test says why)
+    table["p-value"] = [
+        "not a test" if p != p else format_p_value(p, b)
+        for p, b in zip(test["p_value"], test["n_bootstrap"])
+    ]
     table.index.name = "correlation"
     return table
 
