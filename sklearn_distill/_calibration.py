@@ -292,7 +292,8 @@ SCORE_FALLS_WARNING = r"the score falls as P\(y = "
 def warn_if_score_falls(scores, positive, method, event, *, stacklevel=2) -> int:
     """The direction of ``scores`` (see :func:`score_direction`), with a ``UserWarning`` when it
     clearly falls as the event becomes likelier, and one when it falls too weakly to be read as
-    falling (except for ``"sigmoid"``, whose fitted slope takes either sign).
+    falling. For ``"sigmoid"``, whose fitted slope follows the data either way, the direction
+    is the sign of the rank correlation, and a fall is always said.
 
     Parameters
     ----------
@@ -314,7 +315,9 @@ def warn_if_score_falls(scores, positive, method, event, *, stacklevel=2) -> int
         +1 or -1.
     """
     rho, p_value = score_trend(scores, positive)
-    sign = _direction(rho, p_value)
+    # the logistic map's fitted slope takes the data's direction whatever the sign: the sign
+    # only names it, so the sign of the correlation names it best
+    sign = (-1 if rho < 0 else 1) if method == "sigmoid" else _direction(rho, p_value)
     if isinstance(event, np.generic):
         event = event.item()  # 'P(y = 1)', not 'P(y = np.int64(1))'
     if sign < 0:
@@ -376,7 +379,7 @@ def calibrated_probability(calibrator, scores: np.ndarray, n_calibration: int) -
 
 
 def cross_fit_calibration(
-    scores: np.ndarray, y: np.ndarray, method: str, cv: int, random_state=None
+    scores: np.ndarray, y: np.ndarray, method: str, cv: int, random_state=None, sign=None
 ):
     """Out-of-fold calibrated probabilities of ``scores``, and a calibrator fitted on all rows.
 
@@ -394,6 +397,9 @@ def cross_fit_calibration(
         Number of stratified folds (at least 2).
     random_state : int, RandomState or None
         Shuffles the folds.
+    sign : {1, -1} or None
+        The score's direction, decided elsewhere (an audit decides it once on all its rows,
+        and its refits on subsets use it); None decides it here, with its warnings.
 
     Returns
     -------
@@ -416,7 +422,8 @@ def cross_fit_calibration(
             "calibration='spline' needs a score with at least 3 distinct values; got "
             f"{np.unique(scores).size}. Use calibration='sigmoid' or 'isotonic'."
         )
-    sign = warn_if_score_falls(scores, y == classes[1], method, classes[1], stacklevel=3)
+    if sign is None:
+        sign = warn_if_score_falls(scores, y == classes[1], method, classes[1], stacklevel=3)
     probability = np.empty(scores.shape[0])
     folds = StratifiedKFold(n_splits=cv, shuffle=True, random_state=random_state)
     for train, test in folds.split(scores.reshape(-1, 1), y):

@@ -47,6 +47,7 @@ from sklearn_distill._calibration import (
     CLEAR_FALL_P,
     SCORE_FALLS_WARNING,
     IsotonicCalibrator,
+    calibration_direction,
     check_binary_labels,
     score_trend,
     warn_if_score_falls,
@@ -279,6 +280,9 @@ def _fit_pair(audit, X, y01, scores, seed, ebm_jobs, terms, *, fold=False, recor
     rng = np.random.RandomState(seed) if seed is not None else np.random.RandomState()
     mimic_seed, outcome_seed = (_seed(rng), _seed(rng)) if seed is not None else (None, None)
     mimic = audit._make_mimic(mimic_seed, ebm_jobs, terms, fold)
+    # the score's direction, decided once on all the audit's rows (a third or a bootstrap
+    # sample has less power, and read the other way its calibration flattens the target)
+    mimic._calibration_sign = getattr(audit, "_score_sign_", None)
     if mimic.calibration == "spline" and np.ndim(scores) == 1 and np.unique(scores).size < 3:
         # fit() checked the whole score; a third (or bootstrap sample) that holds only two of
         # its values is mapped by the logistic map through their two rates, which is what the
@@ -976,7 +980,10 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             scores = _teacher.check_scores(teacher_scores, n_samples)
             self._warn_if_probabilities(scores, "teacher_scores")
             if scores.ndim == 1 and self.calibration is not None:
-                warn_if_score_falls(scores, y01, self.calibration, self.classes_[1])
+                # decided once, on all rows: every refit of the mimic takes it
+                self._score_sign_ = warn_if_score_falls(
+                    scores, y01, self.calibration, self.classes_[1]
+                )
             elif scores.ndim == 1:
                 self._warn_if_taken_score_falls(scores, y01)
             if self.calibration == "spline" and np.unique(scores).size < 3:
@@ -1004,6 +1011,10 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         self.mimic_, self.outcome_ = _fit_pair(
             self, X, y01, scores, main_seed, ebm_jobs, terms, records=groups
         )
+        calibrator = getattr(self.mimic_, "calibrator_", None)
+        if getattr(self, "_score_sign_", None) is None and calibrator is not None:
+            # a teacher's score: the full-data mimic decided its direction on all rows
+            self._score_sign_ = calibration_direction(calibrator)
         self.n_features_in_ = self.mimic_.n_features_in_
         if hasattr(self.mimic_, "feature_names_in_"):
             self.feature_names_in_ = self.mimic_.feature_names_in_

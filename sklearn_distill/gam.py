@@ -220,6 +220,10 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
     :meth:`_predict_student`.
     """
 
+    #: The calibrated score's direction when a caller decided it on more rows than this fit
+    #: sees (a CompareAudit's refits on thirds and bootstrap samples); None decides it here.
+    _calibration_sign: int | None = None
+
     # ------------------------------------------------------------------ subclass hooks
     def _check_student_params(self):
         """Validate the subclass's own parameters (called at the start of fit)."""
@@ -454,7 +458,12 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         if self.calibration is not None:
             labels = check_binary_labels(y, n_samples)
             probability, self.calibrator_ = cross_fit_calibration(
-                self._calibration_input(scores), labels, self.calibration, self.cv, rng
+                self._calibration_input(scores),
+                labels,
+                self.calibration,
+                self.cv,
+                rng,
+                sign=self._calibration_sign,
             )
             self.n_calibration_ = n_samples
             self.classes_ = self.calibrator_.classes_

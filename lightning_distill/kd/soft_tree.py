@@ -28,6 +28,10 @@ __all__ = ["SoftDecisionTree"]
 TreeOutput = Literal["mixture", "max_leaf"]
 
 
+#: The log of the smallest share a node's balance penalty reads (1e-30).
+_LOG_SHARE_FLOOR = -69.0776
+
+
 class SoftDecisionTree(nn.Module):
     r"""A binary soft decision tree of fixed depth (Frosst & Hinton, 2017).
 
@@ -186,11 +190,24 @@ class SoftDecisionTree(nn.Module):
         # alpha_i: the reach-weighted share of inputs sent right at node i, and 1 - alpha_i,
         # both in log space: a node that sends (nearly) every input one way keeps the
         # gradient that pushes it back (a clamp of alpha away from 0 and 1 zeroed it there)
+        weights = self._node_weights.to(activation.dtype)
+        if log_nodes.shape[0] == 0:  # no inputs, no split to balance
+            return (weights * activation.sum(0)).sum() * 0.0
+        # a node no input reaches (its path probability 0 on every row) has no share to
+        # balance: it adds nothing (its logs would be -inf - -inf)
+        reached = torch.isfinite(torch.logsumexp(log_nodes.detach(), dim=0))
+        if not bool(reached.all()):
+            log_nodes = torch.where(reached, log_nodes, torch.zeros_like(log_nodes))
         log_total = torch.logsumexp(log_nodes, dim=0)
         log_alpha = torch.logsumexp(log_nodes + F.logsigmoid(activation), dim=0) - log_total
         log_beta = torch.logsumexp(log_nodes + F.logsigmoid(-activation), dim=0) - log_total
-        balance = 0.5 * (log_alpha + log_beta)
-        return -self.penalty_strength * (self._node_weights.to(balance.dtype) * balance).sum()
+        # floored at log 1e-30: a share of exactly 0 (an infinite activation) would make the
+        # penalty infinite; above the floor, far past any trained tree, the gradient stays
+        balance = 0.5 * (
+            log_alpha.clamp_min(_LOG_SHARE_FLOOR) + log_beta.clamp_min(_LOG_SHARE_FLOOR)
+        )
+        balance = balance * reached
+        return -self.penalty_strength * (weights * balance).sum()
 
     # ----------------------------------------------------------------- checkpoints
     def _settings(self) -> dict:

@@ -193,3 +193,55 @@ def test_a_score_taken_as_given_that_scores_the_other_label_is_warned_about():
         for seed in range(5):
             noise = np.random.default_rng(seed).normal(size=len(logit))
             _small_audit(None).fit(X, labels, teacher_scores=noise)
+
+
+def test_an_audit_reads_the_score_in_one_direction_in_every_refit(monkeypatch):
+    # the direction is decided once on all rows: the thirds of the missing-feature test and the
+    # stability refits, with less power, read a clearly (but weakly) falling score as rising in
+    # a quarter to three quarters of their calibrations, and isotonic flattened their target
+    import sklearn_distill.gam as gam_module
+
+    rng = np.random.default_rng(3)
+    n = 900
+    X = rng.normal(size=(n, 3))
+    y = (rng.uniform(size=n) < expit(X[:, 0])).astype(int)
+    score = -(0.25 * X[:, 0] + rng.normal(size=n))
+    rho, p_value = spearmanr(score, y)
+    assert rho < 0 and p_value < 0.01  # falls clearly on all rows
+    signs = []
+    original = gam_module.cross_fit_calibration
+
+    def recording(*args, **kwargs):
+        probability, calibrator = original(*args, **kwargs)
+        signs.append(calibration_direction(calibrator))
+        return probability, calibrator
+
+    monkeypatch.setattr(gam_module, "cross_fit_calibration", recording)
+    student = ExplainableBoostingRegressor(outer_bags=2, max_rounds=50, interactions=0, n_jobs=1)
+    audit = CompareAudit(
+        student=student, random_state=0, n_jobs=1, interactions=0, n_crossfits=1, cv=3
+    )
+    with pytest.warns(UserWarning, match="score falls"):
+        audit.fit(X, y, teacher_scores=score)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        audit.stability(X, y, teacher_scores=score, n_refits=2)
+    assert len(signs) == 1 + 3 + 2 and set(signs) == {-1}
+
+
+def test_a_sigmoid_calibration_names_the_direction_its_fitted_slope_takes():
+    # Platt's slope follows the data whatever the sign; a weak fall (p >= 0.01) was named
+    # "rising" while the fitted map decreased
+    rng = np.random.default_rng(0)
+    n = 900
+    X = rng.normal(size=(n, 3))
+    y = (rng.uniform(size=n) < expit(X[:, 0])).astype(int)
+    score = -(0.25 * X[:, 0] + rng.normal(size=n))
+    rho, p_value = spearmanr(score, y)
+    assert rho < 0 and p_value >= 0.01  # a weak fall
+    with pytest.warns(UserWarning, match="score falls"):
+        _, calibrator = cross_fit_calibration(score, y, "sigmoid", 3, random_state=0)
+    grid = np.linspace(score.min(), score.max(), 5).reshape(-1, 1)
+    probability = calibrator.predict_proba(grid)[:, 1]
+    assert probability[-1] < probability[0]  # the fitted map decreases
+    assert calibration_direction(calibrator) == -1

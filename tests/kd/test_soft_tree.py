@@ -6,6 +6,7 @@ import matplotlib
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from matplotlib.figure import Figure
 
 from lightning_distill.kd.soft_tree import SoftDecisionTree
@@ -261,3 +262,25 @@ def test_multi_channel_filters_are_drawn_channel_by_channel():
     np.testing.assert_array_equal(drawn[:, :4], pattern.numpy())
     np.testing.assert_array_equal(drawn[:, 5:], -pattern.numpy())
     assert np.isnan(drawn[:, 4]).all()
+
+
+def test_the_balance_penalty_stays_finite_for_unreached_nodes_and_empty_batches():
+    # an infinite activation sends no input to a child (its path probability 0 on every row),
+    # and an empty batch reaches no node: the log-space penalty gave inf or NaN there
+    tree = SoftDecisionTree(6, 3, depth=2, penalty_strength=0.1).double().train()
+    activation = torch.tensor([[-float("inf"), 0.3, -0.2]] * 4, dtype=torch.float64)
+    activation.requires_grad_(True)
+    root = activation[:, 0]
+    log_nodes = torch.stack(
+        [torch.zeros(4, dtype=torch.float64), F.logsigmoid(-root), F.logsigmoid(root)], 1
+    )
+    penalty = tree._balance_penalty(log_nodes, activation)
+    (gradient,) = torch.autograd.grad(penalty, activation)
+    # finite, and so are the gradients of the nodes with finite activations
+    assert torch.isfinite(penalty) and torch.isfinite(gradient[:, 1:]).all()
+    # the unreached node (2) adds nothing: the root's term at the floor, node 1's as computed
+    alpha_1 = torch.sigmoid(torch.tensor(0.3, dtype=torch.float64))
+    expected = -0.1 * (0.5 * -69.0776 + 0.5 * 0.5 * (alpha_1.log() + (-alpha_1).log1p()))
+    torch.testing.assert_close(penalty.detach(), expected, rtol=1e-5, atol=1e-6)
+    empty = torch.zeros(0, 3, dtype=torch.float64, requires_grad=True)
+    assert float(tree._balance_penalty(empty, empty)) == 0.0
