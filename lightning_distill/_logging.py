@@ -55,7 +55,10 @@ class EpochMeans:
 
     def add(self, terms: dict, batch_size: int) -> torch.Tensor:
         """Add one step's ``terms`` (scalar tensors); returns them stacked and detached."""
-        values = torch.stack([value.detach() for value in terms.values()])
+        # a term of shape [1] (a user's loss) is read as the scalar it holds, as self.log does
+        values = torch.stack(
+            [torch.as_tensor(value).detach().reshape(()) for value in terms.values()]
+        )
         values = values.to(torch.promote_types(values.dtype, torch.float32))
         names = tuple(terms)
         entry = self._sums.get(names)

@@ -404,7 +404,7 @@ def _label_of(columns, feature) -> int | None:
         if isinstance(feature, str):
             if str(label) == feature:
                 return position
-        elif not isinstance(label, str) and _same_label(label, feature):
+        elif not isinstance(label, str | bool | np.bool_) and _same_label(label, feature):
             return position
     return None
 

@@ -631,8 +631,8 @@ def _test_table(test):
     table = test[["estimate", "low", "high"]].copy()
     # the rank correlations carry no p-value (CompareAudit.missing_feature_test says why)
     table["p-value"] = [
-        "not a test" if p != p else format_p_value(p, b)
-        for p, b in zip(test["p_value"], test["n_bootstrap"])
+        "not a test" if method != "pearson" and p != p else format_p_value(p, b)
+        for method, p, b in zip(test.index, test["p_value"], test["n_bootstrap"])
     ]
     table.index.name = "correlation"
     return table

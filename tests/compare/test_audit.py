@@ -1109,3 +1109,19 @@ def test_missing_feature_adjustment_reads_text_numbers_as_the_models_do():
             audit = _tiny_ebm_audit().fit(frame, y, teacher_scores=logit.to_numpy())
         results.append(audit.missing_feature_test(n_bootstrap=50))
     pd.testing.assert_frame_equal(results[0], results[1])
+
+
+def test_the_report_marks_only_the_rank_rows_as_no_test():
+    from sklearn_distill.report import _test_table
+
+    test = pd.DataFrame(
+        {
+            "estimate": [0.1, 0.1, 0.07],
+            "low": [0.05, 0.05, 0.03],
+            "high": [0.15, 0.15, 0.1],
+            "p_value": [np.nan, np.nan, np.nan],  # a Pearson p-value that could not be had
+            "n_bootstrap": [100, 100, 100],
+        },
+        index=["pearson", "spearman", "kendall"],
+    )
+    assert _test_table(test)["p-value"].tolist() == ["", "not a test", "not a test"]

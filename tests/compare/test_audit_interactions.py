@@ -240,6 +240,10 @@ def test_integers_in_pairs_are_positions_unless_a_column_has_that_very_label(wor
     labelled = X[["a", "b", "c"]].set_axis([10, 1, 0], axis=1)
     audit = _audit(interactions=[(1, 0)]).fit(labelled, y, teacher_scores=score)
     assert audit.interaction_pairs_ == [(1, 2)]  # the columns labelled 1 and 0, by position
+    from sklearn_distill.audit import _label_of
+
+    assert _label_of(pd.Index([True, "b"]), 1) is None  # a boolean label is not the integer 1
+    assert _label_of(pd.Index(["a", 1]), 1) == 1 and _label_of(pd.Index(["a", "1"]), 1) is None
 
 
 def test_explicit_pairs_and_main_effects_only(world):

@@ -160,3 +160,13 @@ def test_epoch_means_of_a_term_some_steps_lack_are_over_the_steps_that_had_it():
     assert result["loss"].dtype == torch.float32  # summed in float32 beside a bfloat16 term
     means.reset()
     assert means.means() == {}
+
+
+def test_epoch_means_take_terms_of_shape_one_and_python_numbers():
+    # self.log takes a user's [1]-shaped loss or a float; the epoch sums stacked 0-d tensors only
+    from lightning_distill._logging import EpochMeans
+
+    means = EpochMeans()
+    means.add({"loss": torch.tensor([2.0]), "extra": 1.5}, 2)
+    means.add({"loss": torch.tensor([4.0]), "extra": 3.0}, 2)
+    assert {k: float(v) for k, v in means.means().items()} == {"loss": 3.0, "extra": 2.25}
