@@ -576,3 +576,32 @@ def test_a_block_alone_in_its_row_of_blocks_is_left_out():
         assert (counts >= 2).all()
     with pytest.raises(ValueError, match="blocks must be an integer >= 2"):
         interaction_blocks(ebm, blocks=1)
+
+
+def test_strongly_correlated_features_are_named_at_fit():
+    # two models can split a shared effect between collinear features differently, and
+    # compare() then flags a value of one while their sum agrees: fit says which features
+    rng = np.random.default_rng(1)
+    n = 600
+    common = rng.normal(size=n)
+    X = pd.DataFrame(
+        {
+            "a": common + 0.1 * rng.normal(size=n),
+            "b": common + 0.1 * rng.normal(size=n),
+            "c": rng.normal(size=n),
+            "group": rng.choice(["u", "v"], size=n),
+        }
+    )
+    logit = X["a"] + X["b"] - 0.5 * X["c"]
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _audit(interactions=0).fit(X, y, teacher_scores=logit.to_numpy())
+    said = [w for w in caught if "strongly correlated features" in str(w.message)]
+    assert len(said) == 1 and said[0].filename == __file__
+    assert "'a' and 'b'" in str(said[0].message) and "'c'" not in str(said[0].message)
+    independent = X.assign(b=rng.normal(size=n))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _audit(interactions=0).fit(independent, y, teacher_scores=logit.to_numpy())
+    assert not [w for w in caught if "strongly correlated features" in str(w.message)]
