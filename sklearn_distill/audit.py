@@ -1698,7 +1698,10 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
 
         Several additive models can fit the same data equally well and tell different stories;
         a term whose importance or shape changes from refit to refit should not carry a
-        conclusion.
+        conclusion. The marks are thresholds, not tests, and claim no level: an unmarked term
+        is not shown stable, only not seen to move in ``n_refits`` refits, and an effect that
+        two correlated features share can move between them with neither marked (read their
+        shapes together; :meth:`fit` names such features).
 
         Parameters
         ----------
