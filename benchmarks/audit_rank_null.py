@@ -46,6 +46,20 @@ def _positive(text: str) -> int:
     return value
 
 
+def _tally(hits: dict, estimates: dict, table) -> None:
+    for method in METHODS:
+        hits[method] += bool(table.loc[method, "p_value"] <= 0.05)
+        estimates[method].append(table.loc[method, "estimate"])
+
+
+def _print_rates(hits: dict, estimates: dict, total: int, prefix: str = "") -> None:
+    for method in METHODS:
+        print(
+            f"  {prefix}{method:8s} rejects at 5%: {_rate(hits[method], total)}; "
+            f"mean estimate {np.mean(estimates[method]):+.4f}"
+        )
+
+
 def _world(rng, rows: int):
     X = rng.normal(size=(rows, 4))
     log_odds = X[:, 0] - 0.8 * np.abs(X[:, 1]) + 0.5 * X[:, 2]
@@ -71,14 +85,8 @@ def without_models(reps: int, rows: int, n_bootstrap: int) -> None:
             table = bootstrap_correlations(
                 mimic, outcome, n_bootstrap=n_bootstrap, random_state=rep
             )
-            for method in METHODS:
-                hits[method] += bool(table.loc[method, "p_value"] <= 0.05)
-                estimates[method].append(table.loc[method, "estimate"])
-        for method in METHODS:
-            print(
-                f"  {name:22s} {method:8s} rejects at 5%: {_rate(hits[method], reps)}; "
-                f"mean estimate {np.mean(estimates[method]):+.4f}"
-            )
+            _tally(hits, estimates, table)
+        _print_rates(hits, estimates, reps, prefix=f"{name:22s} ")
 
 
 def with_audits(audits: int, rows: int, n_bootstrap: int) -> None:
@@ -105,14 +113,8 @@ def with_audits(audits: int, rows: int, n_bootstrap: int) -> None:
             random_state=seed,
             groups=None,
         )
-        for method in METHODS:
-            hits[method] += bool(table.loc[method, "p_value"] <= 0.05)
-            estimates[method].append(table.loc[method, "estimate"])
-    for method in METHODS:
-        print(
-            f"  {method:8s} rejects at 5%: {_rate(hits[method], audits)}; "
-            f"mean estimate {np.mean(estimates[method]):+.4f}"
-        )
+        _tally(hits, estimates, table)
+    _print_rates(hits, estimates, audits)
     print(f"  ({time.perf_counter() - start:.0f} s)")
 
 

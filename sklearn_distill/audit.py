@@ -416,18 +416,19 @@ def _same_label(label, feature) -> bool:
         return False
 
 
-def _numeric_columns(X):
-    """Each numeric column of ``X`` as floats (NaN where missing), booleans as 0 and 1 and
-    numbers written as text as :func:`column_kinds` reads them; other columns are left out."""
+def _numeric_columns(X) -> dict:
+    """Each numeric column of ``X`` by its label (its position for an array), as floats (NaN
+    where missing), booleans as 0 and 1 and numbers written as text as :func:`column_kinds`
+    reads them; other columns are left out."""
     if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "biuf":
-        return [column.astype(float) for column in X.T]
+        return {k: column.astype(float) for k, column in enumerate(X.T)}
     frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X, dtype=object))
     kinds = column_kinds(frame)
-    columns = []
+    columns = {}
     for index, dtype in enumerate(frame.dtypes):
         if pd.api.types.is_bool_dtype(dtype) or kinds[index] == NUMERIC:
             # numbers written as text are read as the rest of the library reads them
-            columns.append(numeric_column(frame, index))
+            columns[frame.columns[index]] = numeric_column(frame, index)
     return columns
 
 
@@ -448,7 +449,7 @@ def _adjustment_basis(X, n_samples, prediction=None):
     if z is not None:
         columns += [z, z * z, z * z * z]
     linear, indicators = [], []
-    for values in _numeric_columns(X):
+    for values in _numeric_columns(X).values():
         z = _standardised(values)
         if z is not None:
             linear.append(z)
@@ -562,24 +563,19 @@ def _warn_if_collinear(X, threshold=_COLLINEAR, limit=5):
     if hasattr(X, "toarray"):
         return
     try:
-        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X, dtype=object))
-        kinds = column_kinds(frame)
-        numeric = [k for k, kind in enumerate(kinds) if kind == NUMERIC]
-        if len(numeric) < 2:
-            return
-        ranks = np.column_stack(
-            [pd.Series(numeric_column(frame, k)).rank().to_numpy() for k in numeric]
-        )
+        numeric = _numeric_columns(X)
     except (TypeError, ValueError):  # cells the models refuse, with their own message
         return
+    if len(numeric) < 2:
+        return
+    ranks = np.column_stack([pd.Series(values).rank().to_numpy() for values in numeric.values()])
     ranks = np.where(np.isnan(ranks), np.nanmean(ranks, axis=0), ranks)
-    spread = ranks.std(axis=0)
-    kept = spread > 0
+    kept = ranks.std(axis=0) > 0
     if kept.sum() < 2:
         return
     with np.errstate(invalid="ignore", divide="ignore"):
         rho = np.corrcoef(ranks[:, kept], rowvar=False)
-    columns = [frame.columns[k] for k, keep in zip(numeric, kept) if keep]
+    columns = [label for label, keep in zip(numeric, kept) if keep]
     upper = np.triu(np.abs(rho) > threshold, k=1)
     pairs = [(columns[a], columns[b], rho[a, b]) for a, b in zip(*np.nonzero(upper))]
     if not pairs:

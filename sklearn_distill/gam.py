@@ -194,10 +194,11 @@ class FrozenTeacherMixin:
                 f"{type(self).__name__}.set_params (got {nested}); pass another fitted "
                 "teacher as teacher=... instead."
             )
+        own = self.get_params(deep=False)
         for name in sorted({key.split("__", 1)[0] for key in params if "__" in key}):
-            if name not in self.get_params(deep=False):
+            if name not in own:
                 continue  # scikit-learn names the unknown parameter
-            if params.get(name, getattr(self, name)) is None:  # the estimator may come along
+            if params.get(name, own[name]) is None:  # the estimator may come along
                 nested = sorted(key for key in params if key.startswith(f"{name}__"))
                 raise ValueError(
                     f"{name} is None (a default built at fit), so {nested} cannot be set through "

@@ -196,7 +196,7 @@ class SoftDecisionTree(nn.Module):
         # a node no input reaches (its path probability 0 on every row) has no share to
         # balance: it adds nothing (its logs would be -inf - -inf)
         # (no test of the mask on the host: that would wait for the device every step)
-        reached = torch.isfinite(torch.logsumexp(log_nodes.detach(), dim=0))
+        reached = torch.isfinite(log_nodes.detach().amax(dim=0))  # log reach <= 0, never +inf
         log_nodes = torch.where(reached, log_nodes, torch.zeros_like(log_nodes))
         log_total = torch.logsumexp(log_nodes, dim=0)
         log_alpha = torch.logsumexp(log_nodes + F.logsigmoid(activation), dim=0) - log_total

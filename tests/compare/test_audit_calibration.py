@@ -195,17 +195,21 @@ def test_a_score_taken_as_given_that_scores_the_other_label_is_warned_about():
             _small_audit(None).fit(X, labels, teacher_scores=noise)
 
 
+def _weakly_falling_world(seed, n=900):
+    # a score that falls as the outcome becomes likelier, weakly: p near 0.01 on 900 rows
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    y = (rng.uniform(size=n) < expit(X[:, 0])).astype(int)
+    return X, y, -(0.25 * X[:, 0] + rng.normal(size=n))
+
+
 def test_an_audit_reads_the_score_in_one_direction_in_every_refit(monkeypatch):
     # the direction is decided once on all rows: the thirds of the missing-feature test and the
     # stability refits, with less power, read a clearly (but weakly) falling score as rising in
     # a quarter to three quarters of their calibrations, and isotonic flattened their target
     import sklearn_distill.gam as gam_module
 
-    rng = np.random.default_rng(3)
-    n = 900
-    X = rng.normal(size=(n, 3))
-    y = (rng.uniform(size=n) < expit(X[:, 0])).astype(int)
-    score = -(0.25 * X[:, 0] + rng.normal(size=n))
+    X, y, score = _weakly_falling_world(seed=3)
     rho, p_value = spearmanr(score, y)
     assert rho < 0 and p_value < 0.01  # falls clearly on all rows
     signs = []
@@ -232,11 +236,7 @@ def test_an_audit_reads_the_score_in_one_direction_in_every_refit(monkeypatch):
 def test_a_sigmoid_calibration_names_the_direction_its_fitted_slope_takes():
     # Platt's slope follows the data whatever the sign; a weak fall (p >= 0.01) was named
     # "rising" while the fitted map decreased
-    rng = np.random.default_rng(0)
-    n = 900
-    X = rng.normal(size=(n, 3))
-    y = (rng.uniform(size=n) < expit(X[:, 0])).astype(int)
-    score = -(0.25 * X[:, 0] + rng.normal(size=n))
+    _, y, score = _weakly_falling_world(seed=0)
     rho, p_value = spearmanr(score, y)
     assert rho < 0 and p_value >= 0.01  # a weak fall
     with pytest.warns(UserWarning, match="score falls"):
