@@ -12,7 +12,8 @@ The CNN teacher of ``examples/kd_digits.py`` is trained on scikit-learn's digits
 Prints each tree's test accuracy and agreement with the teacher, the most probable path of three
 test digits, and draws the KD tree (docs/images/soft_tree_digits.png).
 
-Run: python examples/kd_soft_tree_digits.py  [--epochs 30] [--seed 0]   (about 30 s on 2 idle cores)
+Run: python examples/kd_soft_tree_digits.py  [--epochs 30] [--seed 0] [--out docs/images]
+     (about 30 s on 2 idle cores)
 """
 
 from __future__ import annotations
@@ -35,14 +36,14 @@ from lightning_distill import (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _cli import non_negative_int, plural, positive_int
+from _cli import non_negative_int, output_dir, plural, positive_int
 from kd_digits import cnn, loaders  # the teacher and data of the digits example
 
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
 warnings.filterwarnings("ignore", ".*module\\(s\\) in eval mode.*")
 logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 
-IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
+IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"  # --out default
 
 
 def trainer(epochs: int) -> L.Trainer:
@@ -84,7 +85,14 @@ def main() -> None:
         default=0,
         help="seed, >= 0 (default: 0); the temperature sweep uses seeds SEED and SEED + 1",
     )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=IMAGES,
+        help="folder for the two pictures (default: the README's docs/images)",
+    )
     args = parser.parse_args()
+    images = output_dir(parser, args.out, "--out")
     torch.set_num_threads(1)
     start = time.perf_counter()
     train, test = loaders(args.seed)
@@ -109,8 +117,7 @@ def main() -> None:
         f"{sweep_seconds:.0f} s; validation = the test split):"
     )
     print(selection.table.round(3).to_string())
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    selection.plot().savefig(IMAGES / "soft_tree_temperature.png", dpi=110)
+    selection.plot().savefig(images / "soft_tree_temperature.png", dpi=110)
     best = selection.best_temperature
 
     learned = LearnedTemperature(t_start=1.0, t_range=20.0, ramp_epochs=args.epochs // 2)
@@ -146,8 +153,8 @@ def main() -> None:
             f"predicts {explanation['prediction']}"
         )
     figure = kd_tree.plot_filters()
-    figure.savefig(IMAGES / "soft_tree_digits.png", dpi=110)
-    print(f"\npictures: {IMAGES / 'soft_tree_digits.png'}, {IMAGES / 'soft_tree_temperature.png'}")
+    figure.savefig(images / "soft_tree_digits.png", dpi=110)
+    print(f"\npictures: {images / 'soft_tree_digits.png'}, {images / 'soft_tree_temperature.png'}")
     print(f"total time: {time.perf_counter() - start:.0f} s")
 
 

@@ -319,7 +319,16 @@ class TemperatureSelection:
         ax.axvline(self.best_temperature, color="grey", linewidth=0.8, linestyle=":")
         lines = ax.get_legend_handles_labels()
         more = right.get_legend_handles_labels()
-        ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="best")
+        # below the axes: inside, "best" sees only one of the two axes and covers error bars
+        ax.legend(
+            lines[0] + more[0],
+            lines[1] + more[1],
+            fontsize=8,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.2),
+            ncol=3,
+            frameon=False,
+        )
         ax.set_title(f"Temperature sweep (best by {self.criterion}: {self.best_temperature:g})")
         return figure
 

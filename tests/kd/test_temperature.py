@@ -14,6 +14,7 @@ from lightning_distill import DistillationModule
 from lightning_distill.kd.losses import kd_loss
 from lightning_distill.kd.temperature import (
     LearnedTemperature,
+    TemperatureSelection,
     gradient_reversal,
     kd_loss_at,
     select_temperature,
@@ -297,3 +298,26 @@ def test_learned_temperature_bad_arguments():
         LearnedTemperature(initial=30)
     with pytest.raises(ValueError, match="criterion must be one of"):
         select_temperature(lambda t: None, lambda: None, [], [], (1,), criterion="loss")
+
+
+def test_the_plot_legend_lies_outside_the_data_area():
+    # with two y axes, an inside legend placed "best" sees one axis only and hides error bars
+    table = pd.DataFrame(
+        {
+            "accuracy": [0.93, 0.88],
+            "accuracy_std": [0.01, 0.06],
+            "agreement": [0.94, 0.89],
+            "agreement_std": [0.01, 0.06],
+            "kl": [0.18, 0.26],
+            "kl_std": [0.02, 0.14],
+            "runs": [2, 2],
+        },
+        index=pd.Index([1.0, 8.0], name="temperature"),
+    )
+    selection = TemperatureSelection(table, table, best_temperature=1.0, criterion="agreement")
+    figure = selection.plot()
+    figure.canvas.draw()
+    ax = figure.axes[0]
+    legend = ax.get_legend()
+    assert len(legend.get_texts()) == 3
+    assert legend.get_window_extent().y1 <= ax.get_window_extent().y0
