@@ -40,7 +40,7 @@ def _moved(fn: Callable, value):
 
 
 class DtypeKeepingMetric(Metric):
-    """A :class:`~torchmetrics.Metric` whose states (and floating buffers) keep their dtype
+    """A :class:`~torchmetrics.Metric` whose states (and buffers) keep their dtype
     under any cast (``.to(dtype)``, ``set_dtype``): only their device follows.
 
     ``load_state_dict`` refuses a saved state whose shape is not that of the metric's own
@@ -155,11 +155,8 @@ class DtypeKeepingMetric(Metric):
         states = [key for key in self._defaults if key not in exclude_state]
         kept = {key: getattr(self, key) for key in states}
         defaults = {key: self._defaults[key] for key in states}
-        buffers = {
-            name: buffer
-            for name, buffer in self._buffers.items()
-            if buffer is not None and buffer.is_floating_point()
-        }
+        # every buffer: set_dtype casts integer buffers too (index tables read as floats)
+        buffers = {name: buffer for name, buffer in self._buffers.items() if buffer is not None}
         # the cached results of compute() and forward() are the states' values: kept alike
         cached = {name: getattr(self, name, None) for name in ("_computed", "_forward_cache")}
         this = super()._apply(fn, exclude_state=tuple(exclude_state) + tuple(states))

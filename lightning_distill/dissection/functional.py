@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -282,6 +283,31 @@ def upsample_activations(activations: Tensor, size: tuple[int, int]) -> Tensor:
     return F.interpolate(activations, size=size, mode="bilinear", align_corners=False)
 
 
+def _upsampled_above(maps: Tensor, thresholds: Tensor, size: tuple[int, int]) -> Tensor:
+    """``[n, P]`` pixels of the upsampled maps ``[n, 1, h, w]`` above their ``[n]`` thresholds.
+
+    Interpolated in at least float32 (bf16/fp16 would round the values compared with the
+    threshold). Interpolation weights are rounded, so a pixel whose exact value ties the
+    threshold can come out an ulp above it: a sparse unit's threshold of 0 on a map that is 0
+    around a lone active pixel, at an odd upsampling factor, grew its mask by a ring. A map
+    that holds its threshold's value (ties are then likely) is interpolated again in float64,
+    and values within float64 rounding of the threshold count as ties, not above it: the
+    mask of exact arithmetic.
+    """
+    thresholds = thresholds.unsqueeze(1)
+    upsampled = upsample_activations(maps.to(torch.promote_types(maps.dtype, torch.float32)), size)
+    above = upsampled.flatten(1) > thresholds
+    tied = (maps.flatten(1) == thresholds).any(1)
+    if tied.any():
+        exact = upsample_activations(maps[tied].double(), size).flatten(1)
+        level = torch.maximum(
+            maps[tied].flatten(1).abs().amax(1, keepdim=True).double(), thresholds[tied].abs()
+        )
+        rounding = 16 * torch.finfo(torch.float64).eps * level
+        above[tied] = exact > thresholds[tied] + rounding
+    return above
+
+
 def _check_labels(labels: Tensor, name: str, num_labels: int, ndim: int, batch: int) -> None:
     if _INPUTS_CHECKED.get():
         return
@@ -306,6 +332,22 @@ def _check_labels(labels: Tensor, name: str, num_labels: int, ndim: int, batch: 
             raise ValueError(
                 f"{name} contains label {largest} but only {num_labels} labels are declared "
                 f"(ids 0..{num_labels - 1})"
+            )
+        if largest == 1 and labels.shape[1] > 1 and num_labels > 2:
+            # one 0/1 mask per concept reads as label 1 in every layer: a silent wrong answer
+            layout = "[B, L, H, W]" if ndim == 4 else "[B, L]"
+            convert = (
+                "onehot.argmax(1, keepdim=True) for exclusive masks, or "
+                "onehot * torch.arange(L).view(1, L, 1, 1) for overlapping ones"
+                if ndim == 4
+                else "multihot * torch.arange(L)"
+            )
+            warnings.warn(
+                f"{name} holds only the ids 0 and 1 in all its {labels.shape[1]} "
+                f"{'layers' if ndim == 4 else 'slots'}: it looks like one 0/1 mask per concept "
+                f"{layout}, which reads as label 1 everywhere. The metric takes label ids "
+                f"(0 = unlabelled) in each layer; convert with {convert}.",
+                stacklevel=3,
             )
 
 
@@ -478,11 +520,9 @@ def dissection_tally(
     for start in range(0, len(pair_image), step):
         image = pair_image[start : start + step]
         unit = pair_unit[start : start + step]
-        # Interpolated in at least float32: bf16/fp16 would round the values compared with T_u.
         maps = activations[image, unit].unsqueeze(1)  # [n, 1, h, w]
-        maps = maps.to(torch.promote_types(maps.dtype, torch.float32))
-        upsampled = upsample_activations(maps, (height, width)).flatten(1)  # [n, P]
-        pair, pixel = (upsampled > thresholds[unit].unsqueeze(1)).nonzero(as_tuple=True)
+        above = _upsampled_above(maps, thresholds[unit], (height, width))  # [n, P]
+        pair, pixel = above.nonzero(as_tuple=True)
         hit_image, hit_unit = image[pair], unit[pair]
         counts += torch.bincount(hit_image * units + hit_unit, minlength=batch * units)
         hit_labels = flat_labels[hit_image, :, pixel]  # [hits, K]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,9 +39,18 @@ _MAX_BUCKETS = 10**6  # the default range and resolution give 13,822
 
 
 def _names(name: str, values) -> list[str]:
-    if not isinstance(values, list | tuple):
+    """A list of str from any sequence of them (a list, a tuple, a numpy array, a pandas
+    column); an entry that is not a str (None, a number) is refused, not turned into one."""
+    if isinstance(values, str | bytes) or not hasattr(values, "__iter__"):
         raise TypeError(f"{name} must be a sequence of str, one per label; got {values!r}.")
-    return [str(value) for value in values]
+    names = list(values)
+    for index, value in enumerate(names):
+        if not isinstance(value, str):
+            raise TypeError(
+                f"{name} must be a sequence of str; entry {index} is {value!r} "
+                f"({type(value).__name__}): use '' for an id without a label or category."
+            )
+    return [str(value) for value in names]
 
 
 class ThresholdsNotSetError(ValueError, RuntimeError):
@@ -180,6 +190,13 @@ class NetworkDissection(DtypeKeepingMetric):
             raise ValueError(
                 "label_categories must have one entry per label of label_names "
                 f"({len(label_names)}); got {len(label_categories)}."
+            )
+        concepts = [n for n, cat in zip(label_names[1:], label_categories[1:], strict=True) if cat]
+        repeated = sorted(n for n, count in Counter(concepts).items() if count > 1)
+        if repeated:
+            raise ValueError(
+                "label_names must name each concept once (results and unique concepts go by "
+                f"name); got {repeated} more than once: add the category, e.g. 'red-color'."
             )
         if categories is None:
             categories = [cat for cat in dict.fromkeys(label_categories[1:]) if cat]

@@ -49,15 +49,25 @@ def _split_batch(batch: Any) -> tuple[Tensor, Tensor | None, Tensor | None]:
     if isinstance(batch, list | tuple) and 2 <= len(batch) <= 3:
         images, labels = batch[0], batch[1]
         image_labels = batch[2] if len(batch) == 3 else None
+        if isinstance(image_labels, Tensor) and image_labels.ndim != 2:
+            raise ValueError(
+                "the third entry of a probe batch (images, labels, image_labels) is read as "
+                f"whole-image labels [B, S]; got shape {tuple(image_labels.shape)}. A class "
+                "target there is not a concept label: leave it out, or give dict batches with "
+                "'image' and 'labels' (other keys are ignored)."
+            )
         if labels is None and image_labels is None:
             raise ValueError(
                 "a probe batch (images, labels[, image_labels]) needs labels and/or "
                 "image_labels, got None for both"
             )
         return images, labels, image_labels
+    got = type(batch).__name__
+    if isinstance(batch, list | tuple):
+        got = f"a {got} of {len(batch)} entries"
     raise ValueError(
         "probe batches must be dicts with 'image', 'labels' (and 'image_labels') or tuples "
-        f"(images, labels[, image_labels]), got {type(batch).__name__}"
+        f"(images, labels[, image_labels]), got {got}"
     )
 
 
@@ -202,6 +212,10 @@ class DissectionMonitor(Callback):
         See :class:`~lightning_distill.metrics.NetworkDissection`.
     forward : callable, optional
         ``forward(pl_module, images)`` runs the model; default ``pl_module(images)``.
+    output_transform : callable, optional
+        Applied to the layer's output before it is dissected, to give ``[B, U, h, w]`` maps:
+        ``lambda out: out[0]`` for a layer that returns a tuple, ``lambda out: out.permute(0,
+        3, 1, 2)`` for a channels-last ``[B, h, w, U]`` layer (after a ``LayerNorm``, say).
     save_dir : str or Path, optional
         If given, every dissection also writes ``categories_epoch<N>.png`` (detectors per
         category) and ``units_epoch<N>.png`` (top images of the best units with their masks;
@@ -253,6 +267,7 @@ class DissectionMonitor(Callback):
         iou_threshold: float = 0.04,
         activation_side: str = "annotated",
         forward: Callable[[nn.Module, Tensor], Any] | None = None,
+        output_transform: Callable[[Any], Tensor] | None = None,
         save_dir: str | Path | None = None,
         plot_units: int = 8,
         top_k: int = 6,
@@ -300,6 +315,12 @@ class DissectionMonitor(Callback):
         self.label_names = list(label_names)
         self.label_categories = list(label_categories)
         self.forward = forward
+        if output_transform is not None and not callable(output_transform):
+            raise TypeError(
+                "output_transform must be a callable taking the layer's output; got "
+                f"{type(output_transform).__name__}"
+            )
+        self.output_transform = output_transform
         self.save_dir = Path(save_dir) if save_dir is not None else None
         self.plot_units = check_integer("plot_units", plot_units, minimum=1)
         self.top_k = check_integer("top_k", top_k, minimum=1)
@@ -373,10 +394,14 @@ class DissectionMonitor(Callback):
                     "module.teacher(images) for a teacher's layer)."
                 )
             output = hooks[self.layer]
+        if self.output_transform is not None:
+            output = self.output_transform(output)
         if not isinstance(output, Tensor) or output.ndim != 4:
             shape = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
             raise ValueError(
-                f"layer {self.layer!r} must output [batch, units, height, width] maps, got {shape}"
+                f"layer {self.layer!r} must output [batch, units, height, width] maps, got "
+                f"{shape}: pass output_transform= to pick or reshape them (e.g. "
+                "output_transform=lambda out: out[0] for a tuple)"
             )
         if output.shape[-2:] == (1, 1) and not self._warned_flat_maps:
             self._warned_flat_maps = True  # once per monitor

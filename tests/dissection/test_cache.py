@@ -120,14 +120,21 @@ def test_replay_equals_the_tally_pass_from_the_data(probe):
         assert torch.equal(original, copy)
 
 
-def test_a_cast_of_the_holding_module_leaves_the_states_as_they_are(probe):
+@pytest.mark.parametrize("cast", ["holder.to", "set_dtype"])
+def test_a_cast_of_the_holding_module_leaves_the_states_as_they_are(probe, cast):
     # Lightning's "bf16-true" casts the module holding the metric with .to(dtype): the float64
-    # extremes and thresholds must not be rounded to bfloat16 between the passes
+    # extremes and thresholds must not be rounded to bfloat16 between the passes. set_dtype
+    # (torchmetrics' cast) also casts integer buffers: the histogram's index tables among them
     holder = torch.nn.Module()
     holder.metric = NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8)
     dtypes = {name: getattr(holder.metric, name).dtype for name in holder.metric._defaults}
-    holder.to(torch.bfloat16)
+    buffers = {name: buffer.dtype for name, buffer in holder.metric.named_buffers()}
+    if cast == "holder.to":
+        holder.to(torch.bfloat16)
+    else:
+        holder.metric.set_dtype(torch.float64)
     assert {name: getattr(holder.metric, name).dtype for name in dtypes} == dtypes
+    assert {name: buffer.dtype for name, buffer in holder.metric.named_buffers()} == buffers
     reference = run(
         NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8), *probe_t(probe)
     )

@@ -561,3 +561,67 @@ def test_the_monitor_reads_float32_probes_into_a_float64_fit(concepts):
         label_categories=concepts.label_categories,
     ).dissect(model)
     assert monitor.last_results.units.equals(expected.units)
+
+
+class _Rewrapped(torch.nn.Module):
+    """A layer whose maps come out channels-last [B, h, w, U] (as after a LayerNorm over
+    channels in ConvNeXt) or inside a tuple."""
+
+    def __init__(self, inner, how):
+        super().__init__()
+        self.inner, self.how = inner, how
+
+    def forward(self, x):
+        maps = self.inner(x)
+        return maps.permute(0, 2, 3, 1) if self.how == "channels_last" else (maps, None)
+
+
+class _Unwrapped(torch.nn.Module):
+    def __init__(self, layer, how):
+        super().__init__()
+        self.layer, self.how = layer, how
+
+    def forward(self, x):
+        out = self.layer(x)
+        return out.permute(0, 3, 1, 2) if self.how == "channels_last" else out[0]
+
+
+@pytest.mark.parametrize(
+    ("how", "transform"),
+    [("channels_last", lambda out: out.permute(0, 3, 1, 2)), ("tuple", lambda out: out[0])],
+)
+def test_output_transform_dissects_a_layer_whose_output_is_not_its_maps(concepts, how, transform):
+    expected = DissectionMonitor(probe_loader(concepts), "features.4", quantile=0.9).dissect(
+        TinyNet(seed=2)
+    )
+    model = TinyNet(seed=2)
+    model.features[4] = _Rewrapped(model.features[4], how)
+    model.features.append(_Unwrapped(torch.nn.Identity(), how))  # the head sees its maps
+    monitor = DissectionMonitor(
+        probe_loader(concepts), "features.4", quantile=0.9, output_transform=transform
+    )
+    assert monitor.dissect(model).units.equals(expected.units)
+    if how == "tuple":
+        with pytest.raises(ValueError, match="got tuple: pass output_transform="):
+            DissectionMonitor(probe_loader(concepts), "features.4", quantile=0.9).dissect(model)
+    with pytest.raises(TypeError, match="output_transform must be a callable"):
+        DissectionMonitor(probe_loader(concepts), "features.4", output_transform="permute")
+
+
+def test_a_class_target_in_a_tuple_batch_is_not_read_as_image_labels(concepts):
+    triples = [
+        (batch["image"], batch["labels"], torch.zeros(len(batch["image"]), dtype=torch.long))
+        for batch in probe_loader(concepts)
+    ]
+    monitor = DissectionMonitor(
+        triples,
+        "features.4",
+        label_names=concepts.label_names,
+        label_categories=concepts.label_categories,
+    )
+    with pytest.raises(ValueError, match="third entry .* whole-image labels \\[B, S\\]"):
+        monitor.dissect(TinyNet())
+    four = [(*triple, triple[2]) for triple in triples]
+    monitor.dataloader = four
+    with pytest.raises(ValueError, match="got a tuple of 4 entries"):
+        monitor.dissect(TinyNet())

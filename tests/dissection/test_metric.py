@@ -496,3 +496,65 @@ def test_half_precision_activations_are_upsampled_in_float32(probe, dtype):
     metric.set_thresholds(torch.as_tensor(thresholds))
     metric.update(low, torch.from_numpy(labels), torch.from_numpy(image_labels))
     np.testing.assert_allclose(metric.iou().numpy(), expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("factor", [3, 5, 7])
+def test_a_sparse_unit_with_threshold_zero_gets_the_exact_mask_at_odd_upsampling(factor):
+    """float32 bilinear weights that are 0 exactly come out a few ulps above it at an odd
+    factor: pixels whose exact value ties a threshold of 0 must not join the mask."""
+    rng = np.random.default_rng(3)
+    activations = np.zeros((10, 2, 4, 4), dtype=np.float32)  # ReLU-like: mostly exact zeros
+    activations[0, 0, 1, 1] = 1.0
+    activations[rng.integers(0, 10, 6), 1, rng.integers(0, 4, 6), rng.integers(0, 4, 6)] = 0.7
+    size = 4 * factor
+    labels = rng.integers(0, len(LABEL_NAMES), (10, 1, size, size))
+    labels[0, 0, factor : 2 * factor, factor : 2 * factor] = 1
+    thresholds = reference_thresholds(activations, 0.9)
+    assert (thresholds == 0).all()
+    expected = reference_dissection(activations, labels, None, CATEGORY_CODES, thresholds)
+    metric = new_metric(units=2, quantile=0.9)
+    metric.set_thresholds(torch.as_tensor(thresholds))
+    metric.update(torch.from_numpy(activations), torch.from_numpy(labels))
+    np.testing.assert_allclose(metric.iou().numpy(), expected, rtol=0, atol=1e-12)
+    # the float32 interpolation alone would have grown the mask
+    grown = torch.nn.functional.interpolate(
+        torch.from_numpy(activations[:1, :1]), size=(size, size), mode="bilinear"
+    )
+    assert int((grown > 0).sum()) > (2 * factor - 1) ** 2 == int(metric.mask_area[0, 0])
+
+
+def test_label_names_from_any_sequence_of_str_and_no_stringified_entries():
+    names = np.array(LABEL_NAMES)  # a numpy column of names, as read from a csv
+    metric = NetworkDissection(3, names, pd.Series(LABEL_CATEGORIES))
+    assert metric.label_names == LABEL_NAMES
+    categories = list(LABEL_CATEGORIES)
+    categories[2] = None
+    with pytest.raises(TypeError, match="entry 2 is None .* use '' for an id without"):
+        NetworkDissection(3, LABEL_NAMES, categories)
+    repeated = list(LABEL_NAMES)
+    repeated[2] = repeated[1]  # two concepts named alike would merge in unique_concepts
+    with pytest.raises(ValueError, match=f"got \\['{LABEL_NAMES[1]}'\\] more than once"):
+        NetworkDissection(3, repeated, LABEL_CATEGORIES)
+    gaps = list(LABEL_NAMES)
+    gaps[2], categories[2], categories[3] = "", "", ""
+    gaps[3] = ""  # ids without a label may share the empty name
+    NetworkDissection(3, gaps, categories)
+
+
+def test_one_hot_masks_are_warned_about():
+    rng = np.random.default_rng(0)
+    label_map = torch.from_numpy(rng.integers(0, len(LABEL_NAMES), (4, 8, 8)))
+    one_hot = torch.nn.functional.one_hot(label_map, len(LABEL_NAMES)).permute(0, 3, 1, 2)
+    activations = torch.rand(4, 2, 4, 4)
+    metric = new_metric(units=2)
+    metric.set_thresholds(torch.full((2,), 0.5))
+    with pytest.warns(UserWarning, match="looks like one 0/1 mask per concept .*argmax"):
+        metric.update(activations, one_hot)
+    converted = new_metric(units=2)
+    converted.set_thresholds(torch.full((2,), 0.5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        converted.update(activations, one_hot.argmax(1, keepdim=True))
+        converted.update(activations, label_map.unsqueeze(1))  # a label map of one layer
+    with pytest.warns(UserWarning, match="in all its 3 slots"):
+        metric.update(activations, label_map[:, None, :, :], torch.ones(4, 3, dtype=torch.long))
