@@ -50,6 +50,15 @@ def check_reiterable(dataloader) -> None:
         )
 
 
+def known_empty(dataloader) -> bool:
+    """Whether a probe is known to yield no batch (a length of 0: ``drop_last=True`` with fewer
+    items than ``batch_size``, an empty list); one without a length is found out when read."""
+    try:
+        return len(dataloader) == 0
+    except TypeError:
+        return False
+
+
 def check_unique_prefix(trainer: L.Trainer, monitor, what: str) -> None:
     """Refuse another monitor of ``monitor``'s class in ``trainer`` logging under its prefix."""
     for other in trainer.callbacks:

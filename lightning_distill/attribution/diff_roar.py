@@ -114,17 +114,17 @@ def _check_seeds(seeds) -> list[int]:
 def _match_attribution(name: str, attribution, images: Tensor) -> Tensor:
     if not isinstance(attribution, Tensor):
         fail(name, "a Tensor of attributions", type(attribution).__name__, TypeError)
-    if (
-        attribution.ndim == images.ndim - 1
-        and attribution.shape == images.shape[:1] + images.shape[2:]
-    ):
+    pixels = images.shape[:1] + images.shape[2:]
+    if attribution.ndim == images.ndim - 1 and attribution.shape == pixels:
         # one value per pixel ([N, H, W]) ranks all channels of that pixel alike
         attribution = attribution.unsqueeze(1).expand_as(images)
+    elif attribution.ndim == images.ndim and attribution.shape == (*pixels[:1], 1, *pixels[1:]):
+        attribution = attribution.expand_as(images)  # [N, 1, H, W]: the same
     if attribution.shape != images.shape:
         fail(
             name,
             f"shaped as the images {tuple(images.shape)} or as their pixels "
-            f"{tuple(images.shape[:1] + images.shape[2:])}",
+            f"{tuple(pixels)} (or {(*pixels[:1], 1, *pixels[1:])})",
             tuple(attribution.shape),
         )
     attribution = attribution.detach().to(torch.float32)
@@ -155,7 +155,7 @@ def mask_by_rank(
     fraction : float
         In ``(0, 1)``; ``round(fraction * coordinates)`` (at least 1) are kept.
     keep : {"top", "bottom"}, default="top"
-    fill : float or Tensor, default=0.0
+    fill : float or 0-d Tensor, default=0.0
         Value of the removed coordinates (DiffROAR: the training set's mean).
     generator : torch.Generator, optional
 
@@ -173,6 +173,15 @@ def mask_by_rank(
         exclusive_maximum=True,
     )
     check_choice("keep", keep, ("top", "bottom"))
+    if not isinstance(images, Tensor):
+        fail("images", "a Tensor", type(images).__name__, TypeError)
+    if not isinstance(attribution, Tensor) or attribution.shape != images.shape:
+        shape = tuple(attribution.shape) if isinstance(attribution, Tensor) else attribution
+        fail("attribution", f"a Tensor shaped as images, {tuple(images.shape)}", shape)
+    if not (isinstance(fill, int | float) and not isinstance(fill, bool)) and not (
+        isinstance(fill, Tensor) and fill.ndim == 0
+    ):
+        fail("fill", "a number or a 0-d Tensor", fill, TypeError)
     flat = images.reshape(len(images), -1)
     scores = attribution.reshape(len(images), -1).abs()
     count = flat.shape[1]
@@ -296,11 +305,13 @@ def diff_roar(
     seeds : int or sequence of int, default=3
         A number of seeds (``0..seeds-1``) or the seeds.
     epochs, batch_size, lr
-        Training of every fresh model.
+        Training of every fresh model. When the training images leave a last batch of one
+        image, it is dropped in each (shuffled) epoch: batch normalisation cannot train on one.
     attribution_kwargs : dict, optional
         Passed to the Captum method's ``attribute``.
     trainer_kwargs : dict, optional
-        Passed to ``lightning.Trainer`` (default: CPU, no logger, checkpoints or progress bar).
+        Passed to ``lightning.Trainer`` (default: CPU, no logger, checkpoints or progress bar);
+        the epochs are ``epochs``, not a ``max_epochs`` key here.
 
     Returns
     -------
@@ -348,6 +359,10 @@ def diff_roar(
     batch_size = check_integer("batch_size", batch_size, minimum=1)
     lr = check_real("lr", lr, minimum=0.0, exclusive_minimum=True)
     attribution_kwargs = dict(attribution_kwargs or {})
+    if trainer_kwargs is not None and not isinstance(trainer_kwargs, dict):
+        fail("trainer_kwargs", "a dict of lightning.Trainer arguments", trainer_kwargs, TypeError)
+    if trainer_kwargs and "max_epochs" in trainer_kwargs:
+        fail("trainer_kwargs", "without 'max_epochs' (give epochs=)", sorted(trainer_kwargs))
     precomputed = isinstance(attribution, tuple | list)
     random_control = isinstance(attribution, str) and attribution == "random"
     if isinstance(attribution, str) and attribution.lower() == "random" and not random_control:
@@ -397,6 +412,7 @@ def diff_roar(
     }
     options.update(trainer_kwargs or {})
     produced: list[nn.Module] = [probe] if model is None else [model, probe]
+    owned = {id(t) for m in produced for t in [*m.parameters(), *m.buffers()]}
 
     def fresh_model() -> nn.Module:
         candidate = model_factory()
@@ -413,15 +429,30 @@ def diff_roar(
                 "a callable returning a new, untrained model on every call",
                 "the same object twice",
             )
+        tensors = {id(t) for t in [*candidate.parameters(), *candidate.buffers()]}
+        if tensors & owned:
+            fail(
+                "model_factory",
+                "a callable returning a model with its own parameters on every call (a model "
+                "sharing them with an earlier one, or with model, would start from its weights "
+                "and train them in place)",
+                "a model sharing parameters or buffers with an earlier one",
+            )
         produced.append(candidate)
+        owned.update(tensors)
         return candidate
 
     def train_and_test(seed: int, train_x: Tensor, test_x: Tensor) -> float:
         torch.manual_seed(seed)
         network = fresh_model()
         order = torch.Generator().manual_seed(seed)
+        lone = len(train_x) > batch_size and len(train_x) % batch_size == 1
         loader = DataLoader(
-            TensorDataset(train_x, train_targets), batch_size, shuffle=True, generator=order
+            TensorDataset(train_x, train_targets),
+            batch_size,
+            shuffle=True,
+            generator=order,
+            drop_last=lone,  # a batch of one image fails batch normalisation
         )
         L.Trainer(**options).fit(_Classifier(network, lr), loader)
         return _accuracy(network, test_x, test_targets, 512)

@@ -49,7 +49,11 @@ def _check_model(model) -> None:
         fail("model", "a torch.nn.Module", type(model).__name__, TypeError)
 
 
-def _check_inputs(inputs, targets, *, targets_required: bool = False) -> None:
+def _check_inputs(inputs, targets, *, targets_required: bool = False) -> Tensor | None:
+    """Check ``inputs`` and return ``targets`` as an ``[N]`` int64 tensor on their device.
+
+    Targets come in the forms Captum takes: an int (the same class for every input), a list or
+    tuple of ints, or an integer tensor (``[N]``, or 0-d for every input)."""
     if not isinstance(inputs, Tensor):
         fail("inputs", "a floating-point torch.Tensor", type(inputs).__name__, TypeError)
     if not inputs.is_floating_point():
@@ -61,11 +65,27 @@ def _check_inputs(inputs, targets, *, targets_required: bool = False) -> None:
         )
     check_finite("inputs", inputs)
     if targets is None and not targets_required:
-        return
-    if not isinstance(targets, Tensor) or targets.dtype != torch.long or targets.ndim != 1:
-        fail("targets", "a 1-D int64 tensor of class indices", targets, TypeError)
+        return None
+    expected = "class indices: an int, a list of ints or a 1-D integer tensor"
+    if isinstance(targets, int) and not isinstance(targets, bool):
+        targets = torch.full((len(inputs),), targets, dtype=torch.long, device=inputs.device)
+    elif isinstance(targets, list | tuple):
+        if not all(isinstance(t, int) and not isinstance(t, bool) for t in targets):
+            fail("targets", expected, targets, TypeError)
+        targets = torch.tensor(targets, dtype=torch.long, device=inputs.device)
+    if (
+        not isinstance(targets, Tensor)
+        or targets.is_floating_point()
+        or targets.is_complex()
+        or targets.dtype == torch.bool
+        or targets.ndim > 1
+    ):
+        fail("targets", expected, targets, TypeError)
+    if targets.ndim == 0:
+        targets = targets.expand(len(inputs))
     if len(targets) != len(inputs):
         fail("targets", f"one class index per input ({len(inputs)})", tuple(targets.shape))
+    return targets.long()
 
 
 def _check_outputs(outputs, targets: Tensor | None, bounds: tuple[int, int] | None) -> None:
@@ -118,6 +138,13 @@ def _check_kwargs(explainer_class: type, kwargs: dict, argument: str = "kwargs")
         if name not in ("self", "inputs", "target")
         and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     }
+    if kwargs.get("return_convergence_delta"):
+        fail(
+            argument,
+            "keyword arguments without return_convergence_delta=True (the attributions alone "
+            "are returned; call Captum for the delta)",
+            "return_convergence_delta=True",
+        )
     needed = sorted(name for name, p in named.items() if p.default is inspect.Parameter.empty)
     missing = [name for name in needed if name not in kwargs]
     if missing:
@@ -156,8 +183,8 @@ def loss_gradient(
         Returns logits ``[N, classes]``.
     inputs : Tensor
         ``[N, C, H, W]`` (or any ``[N, ...]``) inputs.
-    targets : Tensor
-        ``[N]`` int64 classes ``y``.
+    targets : Tensor, list of int or int
+        ``[N]`` classes ``y`` (an int: the same class for every input).
     reduction : {"norm", "none"}, default="norm"
         ``"norm"``: the per-pixel magnitude, the Euclidean norm over channels, ``[N, H, W]``
         (``|∇x|`` for one channel); for inputs of another rank (``[N, H, W]`` images, ``[N, L]``
@@ -176,7 +203,7 @@ def loss_gradient(
     torch.Size([5, 4, 4])
     """
     _check_model(model)
-    _check_inputs(inputs, targets, targets_required=True)
+    targets = _check_inputs(inputs, targets, targets_required=True)
     check_choice("reduction", reduction, ("norm", "none"))
     with evaluation_mode(model), _gradients_on():
         x = inputs.detach().clone().requires_grad_(True)
@@ -189,6 +216,14 @@ def loss_gradient(
                 f"model could not be run on inputs of shape {tuple(inputs.shape)}: {error}"
             ) from error
         _check_outputs(outputs, targets, _bounds(targets) if len(targets) else None)
+        if outputs.shape[1] < 2:
+            fail(
+                "model",
+                "logits of at least 2 classes for the loss gradient (the cross-entropy of one "
+                "logit is 0 whatever the input: its gradient would be all zeros); use Saliency, "
+                "or give the model two logits, e.g. torch.cat([-z, z], 1)",
+                tuple(outputs.shape),
+            )
         loss = F.cross_entropy(outputs, targets.detach().clone(), reduction="sum")
         (gradient,) = torch.autograd.grad(loss, x)
     check_finite("loss_gradient", gradient, where="(the model's loss or outputs are not finite)")
@@ -296,8 +331,9 @@ def attribute(
         Returns logits ``[N, classes]``. Runs in eval mode; every submodule's mode is restored.
     inputs : Tensor
         ``[N, C, H, W]`` inputs (not modified).
-    targets : Tensor or None
-        ``[N]`` int64 classes to explain (the labels, or the model's predictions).
+    targets : Tensor, list of int, int or None
+        ``[N]`` classes to explain (the labels, or the model's predictions); an int explains
+        the same class for every input, as in Captum. None only for one output per input.
     method : str, Captum class or callable, default="Saliency"
         The name of a ``captum.attr`` method built from the model alone (``"Saliency"``,
         ``"IntegratedGradients"``, ``"InputXGradient"``, ``"GuidedBackprop"``, ...), such a
@@ -320,8 +356,18 @@ def attribute(
     torch.Size([5, 3, 4, 4])
     """
     _check_model(model)
-    _check_inputs(inputs, targets)
+    targets = _check_inputs(inputs, targets)
     explainer_class = check_method(method, kwargs)
+    if not len(inputs):  # no input, no attribution (Captum fails on an empty batch)
+        return torch.zeros_like(inputs)
+    if explainer_class is not None and explainer_class.__name__ == "FeaturePermutation":
+        if len(inputs) < 2:
+            fail(
+                "inputs",
+                "a batch of at least 2 inputs for FeaturePermutation (it permutes each feature "
+                "across the batch: one input gives all-zero attributions)",
+                f"{len(inputs)} input",
+            )
     if isinstance(method, str) and method == "loss_gradient":
         result = loss_gradient(model, inputs, targets, reduction="none")
     elif callable(method) and not isinstance(method, type):

@@ -19,6 +19,7 @@ from lightning_distill._monitoring import (
     as_module_input,
     check_reiterable,
     check_unique_prefix,
+    known_empty,
     random_state_kept,
     warn_if_never_runs,
 )
@@ -59,18 +60,50 @@ def _split_batch(batch: Any) -> dict[str, Tensor | None]:
         return {
             "image": images,
             "target": _first(batch, _TARGET_KEYS),
-            "mask": batch.get("mask"),
-            "heatmap": batch.get("heatmap"),
+            "mask": _first(batch, ("mask", "masks")),
+            "heatmap": _first(batch, ("heatmap", "heatmaps")),
         }
     if isinstance(batch, list | tuple) and len(batch) == 2:
         return {"image": batch[0], "target": batch[1], "mask": None, "heatmap": None}
+    got = type(batch).__name__
+    if isinstance(batch, list | tuple):
+        got = f"a {got} of {len(batch)} entries"
     fail(
         "dataloader",
         "batches that are dicts with 'image', 'target' (and 'mask', 'heatmap') or "
-        "(images, targets) tuples",
-        type(batch).__name__,
+        "(images, targets) tuples: masks and heatmaps come in dict batches",
+        got,
     )
     raise AssertionError  # unreachable
+
+
+def _check_labels(labels) -> None:
+    """Class labels: integers, or floats that hold whole numbers (truncating 0.7 to class 0
+    would explain another class without a word)."""
+    if not isinstance(labels, Tensor):
+        fail("dataloader", "batches whose target entry is a tensor of classes", labels, TypeError)
+    if labels.dtype == torch.bool or labels.is_complex():
+        fail("dataloader", "batches whose targets are integer classes", labels.dtype, TypeError)
+    if labels.is_floating_point() and not torch.equal(labels, labels.round()):
+        fail(
+            "dataloader",
+            "batches whose targets are integer classes (floats only if whole numbers)",
+            labels.flatten()[:5].tolist(),
+        )
+
+
+def _first_batch(dataloader) -> dict[str, Tensor | None]:
+    """The probe's first batch, split; a clear error for a probe that yields none (a
+    ``StopIteration`` escaping a Lightning hook would end the fit without a word)."""
+    batch = next(iter(dataloader), None)
+    if batch is None:
+        fail(
+            "dataloader",
+            "probe data with at least one batch (drop_last=True with fewer items than "
+            "batch_size yields none)",
+            "no batch",
+        )
+    return _split_batch(batch)
 
 
 class AttributionMonitor(Callback):
@@ -98,7 +131,9 @@ class AttributionMonitor(Callback):
         Probe data in a fixed order (no shuffling). Batches are dicts with ``image``, ``target``
         and optionally ``mask`` (binary ``[B, H, W]``) and ``heatmap`` (``[B, H, W]`` ground
         truth with Tjoa & Guan's values), as :class:`~lightning_distill.datasets.SyntheticCells`
-        and :class:`~lightning_distill.datasets.DigitBlocks` give, or ``(images, targets)``.
+        and :class:`~lightning_distill.datasets.DigitBlocks` give (the plural keys ``images``,
+        ``targets``, ``masks``, ``heatmaps`` are read too), or ``(images, targets)`` tuples. An
+        empty probe is refused.
     method : str, Captum class or callable, default="Saliency"
         See :func:`lightning_distill.attribution.attribute`.
     metrics : sequence of {"localisation", "five_band", "agreement"}, optional
@@ -123,7 +158,7 @@ class AttributionMonitor(Callback):
         Passed to :class:`~lightning_distill.metrics.FiveBandScore` and to the Captum method.
     save_dir : str or Path, optional
         If given, every evaluation also writes ``attribution_epoch<N>.png`` (the first
-        ``plot_images`` probe images beside the model's and the teacher's maps; ``N`` is the
+        ``plot_images`` images of the first probe batch beside the model's and the teacher's maps; ``N`` is the
         Trainer's ``current_epoch``, counted from 0).
     plot_images : int, default=4
     prefix : str, default="attribution"
@@ -164,6 +199,13 @@ class AttributionMonitor(Callback):
         if not hasattr(dataloader, "__iter__"):
             fail("dataloader", "an iterable of probe batches", type(dataloader).__name__, TypeError)
         check_reiterable(dataloader)
+        if known_empty(dataloader):
+            fail(
+                "dataloader",
+                "probe data with at least one batch (drop_last=True with fewer items than "
+                "batch_size yields none)",
+                f"an empty {type(dataloader).__name__}",
+            )
         shuffling = shuffling_sampler(dataloader)
         if shuffling is not None:
             fail(
@@ -199,7 +241,10 @@ class AttributionMonitor(Callback):
         self.plot_images = check_integer("plot_images", plot_images, minimum=1)
         self.prefix = prefix
         # built now so that bad metric arguments fail at construction
-        self._five_band = FiveBandScore(**self.five_band_kwargs)
+        try:
+            self._five_band = FiveBandScore(**self.five_band_kwargs)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"five_band_kwargs: {error}") from error
         self._localisation = AttributionLocalisation()
         self._agreement = AttributionAgreement(top_k=top_k)
         self.history: list[dict[str, Any]] = []
@@ -221,6 +266,28 @@ class AttributionMonitor(Callback):
     @override
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         warn_if_never_runs("AttributionMonitor", self.every_n_epochs, trainer)
+        # what the probe or the module cannot give fails now, not after every_n_epochs
+        model, teacher = self._models(pl_module)
+        if type(model).forward in (nn.Module.forward, L.LightningModule.forward):
+            fail(
+                "module",
+                "the name of the submodule to explain, e.g. 'student' (the LightningModule "
+                "has no forward of its own)",
+                self.module,
+            )
+        device = next(iter(model.parameters()), torch.empty(0)).device
+        with random_state_kept(device):  # reading the probe draws a seed
+            first = _first_batch(self.dataloader)
+        self._check_probe(first, teacher)
+
+    def _check_probe(self, first: dict, teacher: nn.Module | None) -> list[str]:
+        """The metrics to compute from this probe; refuses a probe without targets or
+        without what a requested metric needs."""
+        chosen = self._chosen_metrics(first, teacher)
+        if first["target"] is None:
+            fail("dataloader", "batches with a 'target' entry (the classes to explain)", "none")
+        _check_labels(first["target"])
+        return chosen
 
     @override
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -289,10 +356,8 @@ class AttributionMonitor(Callback):
 
     def _evaluate(self, pl_module, model, teacher, device, epoch) -> dict[str, float]:
         rank, world_size = rank_and_world_size()
-        first = _split_batch(next(iter(self.dataloader)))
-        chosen = self._chosen_metrics(first, teacher)
-        if first["target"] is None:
-            fail("dataloader", "batches with a 'target' entry (the classes to explain)", "none")
+        first = _first_batch(self.dataloader)
+        chosen = self._check_probe(first, teacher)
         metrics = {
             "five_band": self._five_band,
             "localisation": self._localisation,
@@ -320,6 +385,7 @@ class AttributionMonitor(Callback):
 
     def _targets(self, model: nn.Module, images: Tensor, labels: Tensor) -> Tensor:
         if self.target == "label":
+            _check_labels(labels)
             return labels.long()
         with torch.no_grad():
             return model(images).argmax(1)

@@ -19,6 +19,7 @@ from lightning_distill._distributed import rank_and_world_size
 from lightning_distill._monitoring import (
     as_module_input,
     check_unique_prefix,
+    known_empty,
     random_state_kept,
     warn_if_never_runs,
 )
@@ -92,13 +93,6 @@ def _sampler_order(loader: Any) -> list[int] | str | None:
             "pass, so its top images cannot be found again; give the loader a fixed order"
         )
     return order
-
-
-def _known_empty(dataloader) -> bool:
-    try:
-        return len(dataloader) == 0
-    except TypeError:  # no length (an iterable dataset): found out when dissecting
-        return False
 
 
 class _ShareOfBatches(Sampler):
@@ -286,7 +280,7 @@ class DissectionMonitor(Callback):
                 "passes, all processes and the unit picture must see the same batches; got a "
                 f"DataLoader with a {shuffling} (another order on every pass)"
             )
-        if _known_empty(dataloader):
+        if known_empty(dataloader):
             raise ValueError(
                 "dataloader must yield at least one probe batch; got an empty "
                 f"{type(dataloader).__name__}."

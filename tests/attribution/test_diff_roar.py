@@ -175,3 +175,64 @@ def test_models_that_cannot_read_the_data_are_refused_before_any_work(blocks):
             fractions=[0.5],
             seeds=1,
         )
+
+
+def test_factories_sharing_parameters_and_epochs_given_twice_are_refused(blocks):
+    train, _ = blocks
+    data = (train.images[:20], train.targets[:20])
+    layer = nn.Linear(32 * 16, 10)
+    before = layer.weight.clone()
+    with pytest.raises(ValueError, match="model_factory must be .*its own parameters on every"):
+        diff_roar(
+            lambda: nn.Sequential(nn.Flatten(), layer),  # a new wrapper, the same weights
+            data,
+            data,
+            attribution="random",
+            fractions=[0.5],
+            seeds=1,
+            epochs=1,
+        )
+    assert torch.equal(layer.weight, before)
+    with pytest.raises(ValueError, match="trainer_kwargs must be without 'max_epochs'"):
+        diff_roar(linear, data, data, attribution="random", trainer_kwargs={"max_epochs": 2})
+
+
+def test_pixel_maps_with_a_channel_axis_and_a_lone_last_batch_under_batch_norm(blocks):
+    train, test = blocks
+    # 3-channel images, [N, 1, H, W] maps: ranked per pixel, as [N, H, W] maps are
+    rgb_train = train.images[:33].expand(-1, 3, -1, -1).contiguous()
+    rgb_test = test.images[:20].expand(-1, 3, -1, -1).contiguous()
+    train_masks, test_masks = train.masks[:33], test.masks[:20]
+
+    def normalised():
+        # BatchNorm1d cannot train on a batch of one: one value per feature
+        return nn.Sequential(
+            nn.Flatten(), nn.Linear(3 * 512, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 10)
+        )
+
+    kwargs = {"fractions": [0.2], "seeds": [0], "epochs": 1, "batch_size": 16}
+    channel_axis = diff_roar(
+        normalised,
+        (rgb_train, train.targets[:33]),  # 33 = 2 x 16 + 1: a last batch of one image
+        (rgb_test, test.targets[:20]),
+        attribution=(train_masks.unsqueeze(1).float(), test_masks.unsqueeze(1).float()),
+        **kwargs,
+    )
+    pixels = diff_roar(
+        normalised,
+        (rgb_train, train.targets[:33]),
+        (rgb_test, test.targets[:20]),
+        attribution=(train_masks.float(), test_masks.float()),
+        **kwargs,
+    )
+    assert channel_axis.equals(pixels)
+
+
+def test_mask_by_rank_refuses_shapes_and_fills_it_cannot_use():
+    images = torch.rand(2, 3, 4, 4)
+    with pytest.raises(ValueError, match=r"attribution must be a Tensor shaped as images"):
+        mask_by_rank(images, torch.rand(2, 3, 4, 5), 0.5)
+    with pytest.raises(TypeError, match="fill must be a number or a 0-d Tensor"):
+        mask_by_rank(images, torch.rand(2, 3, 4, 4), 0.5, fill=torch.zeros(3))
+    masked = mask_by_rank(images, torch.rand(2, 3, 4, 4), 0.5, fill=torch.tensor(-1.0))
+    assert int((masked == -1).sum()) == 2 * 24

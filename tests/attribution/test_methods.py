@@ -143,7 +143,7 @@ def test_bad_methods_and_nan():
         loss_gradient(Hungry(), x, y)
     with pytest.raises(ValueError, match=r"attributions must be finite \(method"):
         attribute(model, x, y, lambda m, inputs, targets: inputs * float("nan"))
-    with pytest.raises(TypeError, match="targets must be a 1-D int64 tensor"):
+    with pytest.raises(TypeError, match="targets must be class indices: an int, a list"):
         loss_gradient(model, x, torch.tensor([0.0, 1.0]))
     with pytest.raises(ValueError, match="reduction must be one of 'norm', 'none'"):
         loss_gradient(model, x, y, reduction="max")
@@ -184,3 +184,47 @@ def test_targets_and_outputs_the_model_cannot_pair_are_refused_clearly():
     assert attribute(one, x, None).shape == x.shape
     assert attribute(net, x, y, "IntegratedGradients", n_steps=4).shape == x.shape
     assert not net._forward_hooks and not one._forward_hooks
+
+
+def test_targets_in_captums_forms_give_the_int64_tensors_attributions():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 3))
+    x = torch.rand(4, 3, 4, 4)
+    as_tensor = torch.tensor([2, 0, 1, 2])
+    for method in ("Saliency", "loss_gradient"):
+        expected = attribute(model, x, as_tensor, method)
+        for targets in ([2, 0, 1, 2], (2, 0, 1, 2), as_tensor.int(), as_tensor.to(torch.uint8)):
+            assert torch.equal(attribute(model, x, targets, method), expected)
+        every = attribute(model, x, torch.full((4,), 1), method)
+        assert torch.equal(attribute(model, x, 1, method), every)
+        assert torch.equal(attribute(model, x, torch.tensor(1), method), every)
+    for bad in (True, [0, 1.5, 0, 0], torch.ones(4, dtype=torch.bool), torch.zeros(4, 1)):
+        with pytest.raises(TypeError, match="targets must be class indices"):
+            attribute(model, x, bad)
+
+
+def test_a_one_logit_model_has_no_loss_gradient():
+    # the cross-entropy of one logit is 0 whatever the input: all-zero maps, scored as chance
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 1))
+    x = torch.rand(4, 3, 4, 4)
+    with pytest.raises(ValueError, match="model must be logits of at least 2 classes"):
+        loss_gradient(model, x, torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        attribute(model, x, 0, "loss_gradient")
+    assert attribute(model, x, None).abs().sum() > 0  # Saliency of the one output
+
+
+def test_empty_batches_one_input_permutations_and_convergence_deltas():
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 2))
+    x = torch.rand(3, 3, 4, 4)
+    for method in ("Saliency", "IntegratedGradients", "loss_gradient"):
+        empty = attribute(model, x[:0], torch.zeros(0, dtype=torch.long), method)
+        assert empty.shape == (0, 3, 4, 4)
+    with pytest.raises(ValueError, match="at least 2 inputs for FeaturePermutation"):
+        attribute(model, x[:1], 0, "FeaturePermutation")
+    assert attribute(model, x, 0, "FeaturePermutation").abs().sum() > 0
+    for method in ("IntegratedGradients", "DeepLift"):
+        with pytest.raises(ValueError, match="without return_convergence_delta=True"):
+            attribute(model, x, 0, method, return_convergence_delta=True)
+    # False is what Captum does anyway
+    attribute(model, x, 0, "IntegratedGradients", return_convergence_delta=False, n_steps=4)

@@ -225,3 +225,63 @@ def test_float32_probes_are_read_into_a_float64_fit(cells):
     trainer.fit(StudentWithTeacher(), DataLoader(cells.classification(), batch_size=8))
     expected = expected_scores(StudentWithTeacher().double(), cells)
     assert monitor.history[0]["localisation"] == pytest.approx(expected["localisation"], rel=1e-9)
+
+
+def test_probe_mistakes_fail_at_construction_or_fit_start_not_after_training(cells):
+    # an empty probe: a StopIteration out of the epoch-end hook would end the fit silently
+    with pytest.raises(ValueError, match="dataloader must be probe data with at least one batch"):
+        AttributionMonitor(DataLoader(cells, batch_size=64, drop_last=True))
+    with pytest.raises(ValueError, match="at least one batch"):
+        AttributionMonitor([])
+    batches = [next(iter(DataLoader(cells, batch_size=8)))]
+
+    class Emptied(list):  # no batch once the fit starts
+        def __iter__(self):
+            return iter([])
+
+    monitor = AttributionMonitor(batches, module="student", every_n_epochs=2)
+    monitor.dataloader = Emptied()
+    trainer = quiet_trainer(callbacks=[monitor], max_epochs=2, limit_train_batches=1)
+    with pytest.raises(ValueError, match="at least one batch"):
+        trainer.fit(StudentWithTeacher(), DataLoader(cells.classification(), batch_size=8))
+    # a metric the probe cannot give, a module without forward, non-integer float labels
+    plain = DataLoader(cells.classification(), batch_size=8)
+    for kwargs, match in (
+        ({"metrics": ["five_band"], "module": "student"}, "'five_band' needs probe batches"),
+        ({}, "module must be the name of the submodule to explain"),
+    ):
+        monitor = AttributionMonitor(plain, every_n_epochs=5, **kwargs)
+        trainer = quiet_trainer(callbacks=[monitor], max_epochs=1, limit_train_batches=1)
+        module = StudentWithTeacher() if kwargs else _NoForward()
+        with pytest.raises(ValueError, match=match):
+            trainer.fit(module, plain)
+    fractional = [(cells.images[:4], torch.tensor([0.0, 1.0, 0.7, 2.0]))]
+    with pytest.raises(ValueError, match="targets are integer classes .*got \\[0.0, 1.0, 0.69"):
+        AttributionMonitor(fractional, metrics=["agreement"], teacher=cnn(1)).evaluate(cnn(0))
+    whole = [(cells.images[:4], torch.tensor([0.0, 1.0, 3.0, 2.0]))]
+    AttributionMonitor(whole, metrics=["agreement"], teacher=cnn(1)).evaluate(cnn(0))
+    with pytest.raises(ValueError, match="five_band_kwargs: Unexpected keyword .*soft_step"):
+        AttributionMonitor(batches, five_band_kwargs={"soft_step": 5})
+
+
+class _NoForward(StudentWithTeacher):
+    forward = L.LightningModule.forward
+
+
+def test_tuple_and_plural_key_batches(cells):
+    plural = [
+        {
+            "images": cells.images[:8],
+            "targets": cells.targets[:8],
+            "masks": cells.masks[:8],
+            "heatmaps": cells.heatmaps[:8],
+        }
+    ]
+    singular = DataLoader(cells, batch_size=8)
+    model = cnn(0)
+    expected = AttributionMonitor([next(iter(singular))], teacher=cnn(1)).evaluate(model)
+    assert set(expected) >= {"localisation", "pixel_accuracy", "spearman"}
+    assert AttributionMonitor(plural, teacher=cnn(1)).evaluate(model) == expected
+    triples = [(cells.images[:8], cells.targets[:8], cells.masks[:8])]
+    with pytest.raises(ValueError, match="masks and heatmaps come in dict batches; got 'a tuple"):
+        AttributionMonitor(triples, teacher=cnn(1)).evaluate(model)
