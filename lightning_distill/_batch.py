@@ -122,14 +122,16 @@ def batch_targets(batch, *, optional: bool = False) -> Tensor | None:
 
 def batch_inputs(batch):
     """The inputs of a batch: ``batch[0]`` of a tuple, an input key of a dict, or the batch."""
+    key = _first_key(batch, INPUT_KEYS) if isinstance(batch, dict) else None
+    if (isinstance(batch, dict) and key is None) or (isinstance(batch, list | tuple) and not batch):
+        # only the inputs are read here: no word of targets
+        raise ValueError(
+            "batch must hold inputs: a tensor, a tuple or list whose first entry is the "
+            f"inputs, or a dict with one of the keys {INPUT_KEYS}; got {_describe(batch)}."
+        )
     if isinstance(batch, dict):
-        key = _first_key(batch, INPUT_KEYS)
-        if key is None:
-            _fail(batch)
         return batch[key]
     if isinstance(batch, list | tuple):
-        if not batch:
-            _fail(batch)
         return batch[0]
     return batch
 

@@ -234,7 +234,11 @@ def trim_attributions(
         Maps a batch shaped like ``x`` to outputs of shape (batch, ...).
     x : torch.Tensor, shape (batch, ..., N) or (batch, ..., H, W)
     h0 : torch.Tensor, shape (L,)
-        Scaling filter; attributions are differentiable w.r.t. it when ``create_graph``.
+        Scaling filter; attributions are differentiable w.r.t. it when ``create_graph``. The
+        teacher sees ``reconstruction + (x - reconstruction).detach()``, ``x`` in value, as in
+        awave's ``TrimModel``: for a nonlinear teacher their gradient w.r.t. ``h0`` also runs
+        through the teacher's input (its second derivatives), so it is not the derivative of
+        the attributions' value alone (the two agree for a linear teacher).
     levels : int
     mode : {"zero", "symmetric", "reflect", "periodization"}
     dim : {1, 2}

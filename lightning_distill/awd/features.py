@@ -122,9 +122,9 @@ class WaveletFeatures(TransformerMixin, BaseEstimator):
         with warnings.catch_warnings():
             # level beyond dwt_max_level was already reported in fit
             warnings.simplefilter("ignore", UserWarning)
-            if self.image_shape is None:
+            if self.image_shape_ is None:
                 return pywt.wavedec(X, self.wavelet_, mode=self.mode, level=self.levels, axis=-1)
-            images = X.reshape(X.shape[0], *self.image_shape)
+            images = X.reshape(X.shape[0], *self.image_shape_)
             coefficients = pywt.wavedec2(images, self.wavelet_, mode=self.mode, level=self.levels)
         return [coefficients[0], *(band for level in coefficients[1:] for band in level)]
 
@@ -160,14 +160,29 @@ class WaveletFeatures(TransformerMixin, BaseEstimator):
             shortest = X.shape[1]
             dim = 1
         else:
-            shape = tuple(int(s) for s in self.image_shape)
-            if len(shape) != 2 or shape[0] * shape[1] != X.shape[1]:
+            shape = self.image_shape
+            if (
+                isinstance(shape, str)
+                or not hasattr(shape, "__len__")
+                or len(shape) != 2
+                or not all(
+                    isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1
+                    for s in shape
+                )
+            ):
+                raise TypeError(
+                    f"image_shape must be None or (height, width), two ints >= 1; got "
+                    f"{self.image_shape!r}."
+                )
+            shape = (int(shape[0]), int(shape[1]))
+            if shape[0] * shape[1] != X.shape[1]:
                 raise ValueError(
                     f"image_shape must be (height, width) with height * width = n_features "
                     f"({X.shape[1]}), got {self.image_shape!r}."
                 )
             shortest = min(shape)
             dim = 2
+        self.image_shape_ = None if self.image_shape is None else shape
         check_levels(self.levels, shortest, filter_length)
         self.bands_ = band_names(self.levels, dim)
         sizes = [band[0].size for band in self._decompose(X[:1])]

@@ -256,6 +256,9 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
         for key, value in self.hparams.items():
             self.hparams[key] = plain_data(value)
         self.h0 = torch.nn.Parameter(torch.as_tensor(initial, dtype=torch.get_default_dtype()))
+        # the start in float64: a module cast to float64 before training starts from it, not
+        # from its float32 rounding (about 2e-8 off PyWavelets' filter)
+        self._start_filter = np.asarray(initial, dtype=np.float64)
         self.teacher = teacher
         self._init_teacher(keep_teacher_in_checkpoint)
         self.levels = int(levels)
@@ -265,6 +268,22 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
         self.n_steps = n_steps
         self._checked_shapes = set()  # sample shapes the teacher was checked on
         self._epoch_means = EpochMeans()
+
+    @override
+    def _apply(self, fn, *args, **kwargs):
+        start = getattr(self, "_start_filter", None)
+        before = self.h0.detach().cpu().clone() if start is not None else None
+        this = super()._apply(fn, *args, **kwargs)
+        if (
+            start is not None
+            and self.h0.dtype == torch.float64
+            and before.dtype != torch.float64
+            and torch.equal(before, torch.as_tensor(start).to(before.dtype))
+        ):
+            # cast to float64 while still at the (rounded) start: take the exact start
+            with torch.no_grad():
+                self.h0.copy_(torch.as_tensor(start, device=self.h0.device))
+        return this
 
     # -- structure -------------------------------------------------------------------------
     @override
@@ -316,7 +335,11 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
                 f"module (dim=1); got shape {tuple(x.shape)}.{hint}"
             )
         if self.dim == 2 and x.ndim != 4:
-            hint = " Signals need AWDModule(..., dim=1)." if x.ndim in (2, 3) else ""
+            hint = {
+                2: " Signals need AWDModule(..., dim=1).",
+                3: " Single-channel images need a channel axis (x.unsqueeze(1)); signals of "
+                "several channels need AWDModule(..., dim=1).",
+            }.get(x.ndim, "")
             raise ValueError(
                 "batch must be shaped (batch, channels, height, width) for a 2D module (dim=2), "
                 f"got shape {tuple(x.shape)}.{hint}"
@@ -338,6 +361,14 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
         output has ``target``, also when training computes no attribution
         (``attribution_weight=0``); torch's complaint deep in the teacher becomes a
         ``ValueError`` naming the shape."""
+        floating = {p.dtype for p in self.teacher.parameters() if p.is_floating_point()}
+        if floating and self.h0.dtype not in floating:
+            raise TypeError(
+                f"teacher must compute in the module's dtype, {self.h0.dtype}; its parameters "
+                f"are {', '.join(sorted(str(d) for d in floating))}: cast the module with the "
+                "teacher inside it (AWDModule(...).double() or Trainer(precision='64-true') for "
+                "float64), or cast the teacher."
+            )
         try:
             with self._frozen_teacher(), torch.no_grad():
                 output = self.teacher(x[:2].to(self.h0.dtype))
@@ -361,9 +392,24 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
                 f"it the batch's own layout, {layout}, and reconstructions of the same shape): "
                 f"{str(error).rstrip('.')}.{hint}"
             ) from error
-        if self.target is not None and not callable(self.target):
-            if isinstance(output, torch.Tensor):
-                select_target(output, self.target)
+        if callable(self.target):
+            selected = self.target(output)
+            if not isinstance(selected, torch.Tensor) or tuple(selected.shape) not in (
+                (len(output),),
+                (len(output), 1),
+            ):
+                shape = (
+                    tuple(selected.shape)
+                    if isinstance(selected, torch.Tensor)
+                    else type(selected).__name__
+                )
+                raise ValueError(
+                    "target, a callable, must return one value per sample, shape (batch,) or "
+                    f"(batch, 1), from the teacher's output of shape {tuple(output.shape)}; "
+                    f"got {shape}."
+                )
+        elif isinstance(output, torch.Tensor):
+            select_target(output, self.target)  # None needs one output per sample
 
     # -- computation -------------------------------------------------------------------------
     def losses(self, x: torch.Tensor, *, create_graph: bool = True) -> dict[str, torch.Tensor]:
@@ -538,7 +584,7 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
 
         Returns
         -------
-        reconstruction : torch.Tensor, same shape as ``x``
+        reconstruction : torch.Tensor, same shape as ``x``, in the module's dtype
         kept : tuple of torch.Tensor of bool
             Per coefficient tensor, which coefficients were kept.
         """

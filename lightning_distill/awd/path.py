@@ -16,6 +16,7 @@ from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import Pipeline
 from torch.utils.data import DataLoader, TensorDataset
 
+from lightning_distill._validation import check_integer
 from lightning_distill.awd.features import WaveletFeatures
 from lightning_distill.awd.losses import validity_error
 from lightning_distill.awd.module import AWDModule
@@ -161,7 +162,15 @@ def awd_path(
         raise TypeError(f"random_state must be None or an int >= 0, got {random_state!r}.")
     sparsity = _weights("sparsity_weights", sparsity_weights)
     attribution = _weights("attribution_weights", attribution_weights)
-    X = np.asarray(X, dtype=np.float32)
+    max_epochs = check_integer("max_epochs", max_epochs, minimum=1)
+    if trainer_kwargs and "max_epochs" in trainer_kwargs:
+        raise ValueError(
+            "trainer_kwargs must not set 'max_epochs'; it is an awd_path argument (max_epochs=)."
+        )
+    X = np.asarray(X)
+    # float64 signals stay float64 for the cross-validated features (the module reads its
+    # batches in its own dtype); anything else becomes float32
+    X = X.astype(np.float64 if X.dtype == np.float64 else np.float32, copy=False)
     y = np.asarray(y)
     if X.shape[0] != y.shape[0]:
         raise ValueError(
@@ -220,6 +229,10 @@ def awd_path(
         )
         return Pipeline([("features", features), ("model", clone(estimator))])
 
+    # the features' settings against the data before any training (n_coefficients larger than
+    # the smallest band would otherwise fail every fold after the first point is trained)
+    pipeline(wavelet)[0].fit(flat[:2])
+
     rows, wavelets = [], []
     row_start = -1
     for lam_sparsity in sparsity:
@@ -267,6 +280,13 @@ def awd_path(
                     rows[-1]["cv_score"],
                 )
     results = pd.DataFrame(rows)
-    best = int(results["cv_score"].to_numpy().argmax())
+    scores = results["cv_score"].to_numpy()
+    if np.isnan(scores).all():
+        raise ValueError(
+            "every point's cv_score is NaN (the folds failed, or scoring gave NaN): check "
+            "estimator, scoring and cv, e.g. with "
+            "sklearn.model_selection.cross_val_score(..., error_score='raise')."
+        )
+    best = int(np.nanargmax(scores))  # a failed point (NaN) is never the best
     best_pipeline = pipeline(wavelets[best]).fit(flat, y)
     return AWDPath(results, wavelets, best, best_pipeline)

@@ -259,3 +259,64 @@ def test_top_reconstructions_show_the_channel_the_kept_coefficients_rebuild():
         np.testing.assert_allclose(np.asarray(original), x[k, 2].double().numpy())
         np.testing.assert_allclose(np.asarray(kept), rebuilt[k, 2].detach().double().numpy())
         assert figure.axes[2 * k].get_ylabel() == "channel 2"
+
+
+@pytest.mark.parametrize(
+    ("shape", "error"),
+    [((6.9, 10), TypeError), ((-6, -10), TypeError), ("6x10", TypeError), ((6, 10, 1), TypeError)],
+)
+def test_feature_image_shapes_that_are_not_two_positive_ints_are_named(shape, error):
+    with pytest.raises(error, match="image_shape must be None or \\(height, width\\), two ints"):
+        WaveletFeatures("haar", levels=1, image_shape=shape).fit(np.zeros((4, 60)))
+    fitted = WaveletFeatures("haar", levels=1, image_shape=(np.int64(6), 10)).fit(np.ones((4, 60)))
+    assert fitted.image_shape_ == (6, 10) and fitted.transform(np.ones((2, 60))).shape == (2, 4)
+
+
+def test_awd_path_settings_fail_before_any_training():
+    X = np.random.default_rng(0).normal(size=(10, 16)).astype(np.float32)
+    trained = []
+
+    class Counting(torch.nn.Linear):
+        def forward(self, x):
+            trained.append(1)
+            return super().forward(x)
+
+    for kwargs, error, match in (
+        ({"max_epochs": 0}, ValueError, "max_epochs must be an integer >= 1"),
+        ({"max_epochs": -1}, ValueError, "max_epochs must be an integer >= 1"),
+        ({"trainer_kwargs": {"max_epochs": 3}}, ValueError, "must not set 'max_epochs'"),
+        ({"n_coefficients": 50, "levels": 2}, ValueError, "n_coefficients must be at most 6"),
+    ):
+        with pytest.raises(error, match=match):
+            awd_path(Counting(16, 1), X, np.zeros(10), wavelet="db2", **kwargs)
+    assert not trained
+
+
+def test_awd_path_never_picks_a_failed_point_and_keeps_float64_signals():
+    from sklearn.metrics import r2_score
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(48, 32))  # float64
+    y = X[:, 3]
+    seen = []
+
+    def failing_first_point(estimator, X_fold, y_fold):
+        seen.append(X_fold.dtype)
+        if estimator[0].wavelet.name == "awd_0":
+            return float("nan")  # a fold whose metric is undefined
+        return r2_score(y_fold, estimator.predict(X_fold))
+
+    kwargs = {"wavelet": "db2", "levels": 2, "cv": 2, "max_epochs": 1, "batch_size": 24}
+    path = awd_path(
+        torch.nn.Linear(32, 1),
+        X,
+        y,
+        attribution_weights=[0.0, 0.1],
+        scoring=failing_first_point,
+        random_state=0,
+        **kwargs,
+    )
+    assert np.isnan(path.results["cv_score"][0]) and path.best_index == 1
+    assert set(seen) == {np.dtype(np.float64)}
+    with pytest.raises(ValueError, match="every point's cv_score is NaN"):
+        awd_path(torch.nn.Linear(32, 1), X, y, scoring=lambda *args: float("nan"), **kwargs)

@@ -230,7 +230,9 @@ def test_numpy_scalar_settings_are_stored_plain_so_the_checkpoint_loads_with_wei
     loaded = AWDModule.load_from_checkpoint(path, teacher=teacher, weights_only=True)
     assert torch.equal(loaded.h0, module.h0) and loaded.lr == 1e-2 and loaded.target == (1,)
     # resumed with Lightning's default loading (weights_only=True under torch >= 2.6)
-    resumed = AWDModule(teacher, wavelet="db2", levels=np.int64(2), lr=np.float64(1e-2))
+    resumed = AWDModule(
+        teacher, wavelet="db2", levels=np.int64(2), lr=np.float64(1e-2), target=(1,)
+    )
     trainer = _trainer(max_epochs=2)
     trainer.fit(resumed, _loader(), ckpt_path=path)
     assert trainer.current_epoch == 2
@@ -513,12 +515,13 @@ def test_dict_batches_are_read_like_distillation_modules():
         found = module.losses(batch)
         for name, value in expected.items():
             torch.testing.assert_close(found[name].detach(), value)
-    with pytest.raises(ValueError, match="inputs"):
+    with pytest.raises(ValueError, match="batch must hold inputs: .* got a dict") as caught:
         module.losses({"signal": x})
+    assert "target" not in str(caught.value)  # AWD reads no targets
 
 
 def test_a_teacher_error_is_named_without_a_conv_hint_it_does_not_need():
-    teacher = _teacher().double()  # float64 teacher, float32 module: a dtype error, no Conv1d
+    teacher = _teacher(n_in=16)  # a shape error of a Linear teacher: no Conv1d to add axes to
     module = AWDModule(teacher, wavelet="haar", levels=1)
     with pytest.raises(ValueError, match=r"teacher failed on a batch of samples of shape") as error:
         module.losses(torch.randn(4, 32))
@@ -550,3 +553,46 @@ def test_fits_under_bfloat16_true_precision_with_float32_epoch_sums():
     assert module.h0.dtype == torch.bfloat16
     assert all(mean.dtype == torch.float32 for mean in module._epoch_means.means().values())
     assert torch.isfinite(trainer.callback_metrics["train/loss_epoch"])
+
+
+def test_a_module_cast_to_float64_before_training_starts_from_the_exact_wavelet():
+    exact = torch.as_tensor(pywt.Wavelet("db5").rec_lo, dtype=torch.float64)
+    module = AWDModule(_teacher(), wavelet="db5", levels=2, init_noise=0.0)
+    assert module.h0.dtype == torch.float32 and not torch.equal(module.h0.double(), exact)
+    assert torch.equal(module.double().h0, exact)  # not its float32 rounding
+    assert module.h0.requires_grad
+    # a filter that moved is cast as it is
+    trained = AWDModule(_teacher(), wavelet="db5", levels=2)
+    _trainer(max_steps=1).fit(trained, _loader())
+    moved = trained.h0.detach().clone()
+    assert torch.equal(trained.double().h0, moved.double())
+
+
+def test_a_float64_teacher_in_a_float32_module_is_told_to_cast():
+    module = AWDModule(_teacher().double(), wavelet="haar", levels=1)
+    with pytest.raises(
+        TypeError, match=r"teacher must compute in the module's dtype.*\.double\(\)"
+    ):
+        module.losses(torch.randn(2, 32, dtype=torch.float64))
+    module.double().losses(torch.randn(2, 32, dtype=torch.float64))
+
+
+def test_callable_and_missing_targets_are_checked_on_the_first_batch():
+    loader = DataLoader(TensorDataset(torch.randn(4, 32)), batch_size=2)
+    for target, match in (
+        (lambda out: out[:, :2], r"one value per sample, shape \(batch,\).*got \(2, 2\)"),
+        (lambda out: out.sum(), r"one value per sample.*got \(\)"),
+        (None, "target must be given: the teacher returns 3 outputs per sample"),
+    ):
+        # attribution_weight=0: training itself would not find out
+        module = AWDModule(_teacher(n_out=3), wavelet="haar", levels=1, target=target)
+        with pytest.raises(ValueError, match=match):
+            _trainer().fit(module, loader)
+    AWDModule(_teacher(n_out=3), wavelet="haar", levels=1, target=lambda out: out[:, 1]).losses(
+        torch.randn(2, 32)
+    )
+
+
+def test_grayscale_images_without_a_channel_axis_are_told_to_add_one():
+    with pytest.raises(ValueError, match=r"Single-channel images need a channel axis"):
+        AWDModule(_teacher(64), levels=1, dim=2).losses(torch.randn(2, 8, 8))
