@@ -20,7 +20,14 @@ through both passes (thresholds and tallies) per second of metric work, excludin
 generation. Activations are ``[B, 64, 8, 8]`` floats, labels ``[B, 3, 32, 32]`` from the
 synthetic concept images (a pool of 256, cycled).
 
+Part "ties": the masks of the tally (``_upsampled_above``: float32 interpolation, maps with a
+pixel within float32 rounding above their threshold interpolated again in float64, ties not
+above) against the plain exact way (every map interpolated in float64, ties not above), on
+ReLU maps at even and odd upsampling factors, dense (0.995 quantile) and sparse (threshold 0):
+CPU time of each, the ratio, and whether the masks are equal.
+
 Run: PYTHONPATH=. python benchmarks/dissection.py                   (about 10 minutes)
+     PYTHONPATH=. python benchmarks/dissection.py --parts ties                      (seconds)
      PYTHONPATH=. python benchmarks/dissection.py --parts end-to-end --rounds 5
      PYTHONPATH=. python benchmarks/dissection.py --parts scaling --sizes 256 1024     (quick)
 """
@@ -503,12 +510,61 @@ def end_to_end(rounds: int) -> None:
             )
 
 
+def _exact_masks(maps, thresholds, size):
+    """Every map interpolated in float64; values within float64 rounding of the threshold are
+    ties, not above it."""
+    import torch
+
+    from lightning_distill.dissection.functional import upsample_activations
+
+    level = torch.maximum(maps.flatten(1).abs().amax(1).double(), thresholds.abs())
+    ties_at = thresholds + 16 * torch.finfo(torch.float64).eps * level
+    return upsample_activations(maps.double(), size).flatten(1) > ties_at.unsqueeze(1)
+
+
+def ties(rounds: int) -> None:
+    import numpy as np
+    import torch
+
+    from lightning_distill.dissection.functional import _upsampled_above
+
+    torch.set_num_threads(1)
+    generator = torch.Generator().manual_seed(0)
+    print("masks of 50 images x 32 units of 28 x 28 ReLU maps, one thread; median CPU ms")
+    print(f"{'case':>10} | {'library':>8} {'float64':>8} | ratio | masks equal")
+    for name, factor, shift, quantile in (
+        ("dense x2", 2, 0.0, 0.995),
+        ("dense x3", 3, 0.0, 0.995),
+        ("sparse x2", 2, 2.5, 0.9),
+        ("sparse x3", 3, 2.5, 0.9),
+    ):
+        maps = torch.relu(torch.randn(50 * 32, 1, 28, 28, generator=generator) - shift)
+        per_unit = maps.view(50, 32, -1).transpose(0, 1).reshape(32, -1)
+        thresholds = torch.quantile(per_unit, quantile, dim=1).double().repeat(50)
+        size = (28 * factor, 28 * factor)
+        times = {"library": [], "float64": []}
+        masks = {}
+        for _ in range(rounds):
+            for method, run in (("library", _upsampled_above), ("float64", _exact_masks)):
+                start = time.process_time()
+                masks[method] = run(maps, thresholds, size)
+                times[method].append(time.process_time() - start)
+        ms = {method: 1000 * float(np.median(values)) for method, values in times.items()}
+        print(
+            f"{name:>10} | {ms['library']:8.0f} {ms['float64']:8.0f} | "
+            f"{ms['library'] / ms['float64']:5.2f} | {torch.equal(masks['library'], masks['float64'])}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[500, 2000, 8000])
     parser.add_argument("--rounds", type=int, default=3, help="end-to-end rounds")
     parser.add_argument(
-        "--parts", nargs="+", choices=["scaling", "end-to-end"], default=["scaling", "end-to-end"]
+        "--parts",
+        nargs="+",
+        choices=["scaling", "end-to-end", "ties"],
+        default=["scaling", "end-to-end"],
     )
     parser.add_argument("--worker", nargs=2, metavar=("METHOD", "SIZE"), help=argparse.SUPPRESS)
     parser.add_argument("--e2e-worker", nargs=4, help=argparse.SUPPRESS)
@@ -519,6 +575,8 @@ def main() -> None:
     if args.e2e_worker:
         e2e_worker(*args.e2e_worker)
         return
+    if "ties" in args.parts:
+        ties(max(args.rounds, 1))
     if "end-to-end" in args.parts:
         end_to_end(args.rounds)
     if "scaling" not in args.parts:

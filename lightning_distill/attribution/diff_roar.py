@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import numbers
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -151,7 +152,8 @@ def mask_by_rank(
     Parameters
     ----------
     images, attribution : Tensor
-        Of the same shape ``[N, ...]``.
+        Of the same shape ``[N, C, H, W]``, or the attribution of the pixels, ``[N, H, W]`` or
+        ``[N, 1, H, W]``, ranking all channels of a pixel alike.
     fraction : float
         In ``(0, 1)``; ``round(fraction * coordinates)`` (at least 1) are kept.
     keep : {"top", "bottom"}, default="top"
@@ -175,10 +177,8 @@ def mask_by_rank(
     check_choice("keep", keep, ("top", "bottom"))
     if not isinstance(images, Tensor):
         fail("images", "a Tensor", type(images).__name__, TypeError)
-    if not isinstance(attribution, Tensor) or attribution.shape != images.shape:
-        shape = tuple(attribution.shape) if isinstance(attribution, Tensor) else attribution
-        fail("attribution", f"a Tensor shaped as images, {tuple(images.shape)}", shape)
-    if not (isinstance(fill, int | float) and not isinstance(fill, bool)) and not (
+    attribution = _match_attribution("attribution", attribution, images)  # or its pixels
+    if not (isinstance(fill, numbers.Real) and not isinstance(fill, bool)) and not (
         isinstance(fill, Tensor) and fill.ndim == 0
     ):
         fail("fill", "a number or a 0-d Tensor", fill, TypeError)
@@ -216,9 +216,16 @@ def _accuracy(model: nn.Module, images: Tensor, targets: Tensor, batch_size: int
 
 
 def _attributions(attribution, model, images, targets, batch_size, kwargs) -> Tensor:
+    sizes = [batch_size] * (len(images) // batch_size)
+    if len(images) % batch_size:
+        sizes.append(len(images) % batch_size)
+    if len(sizes) > 1 and sizes[-1] == 1:
+        # a lone image joins the batch before it: a method that compares the inputs of a
+        # batch (FeaturePermutation) cannot attribute one input alone
+        sizes[-2:] = [sizes[-2] + 1]
     parts = [
         attribute(model, x, y, attribution, **kwargs)
-        for x, y in zip(images.split(batch_size), targets.split(batch_size))
+        for x, y in zip(images.split(sizes), targets.split(sizes))
     ]
     return torch.cat(parts)
 
@@ -412,7 +419,9 @@ def diff_roar(
     }
     options.update(trainer_kwargs or {})
     produced: list[nn.Module] = [probe] if model is None else [model, probe]
-    owned = {id(t) for m in produced for t in [*m.parameters(), *m.buffers()]}
+    # the parameters training updates; shared constants (a frozen backbone, fixed statistics)
+    # are not trained and may be shared
+    owned = {id(p) for m in produced for p in m.parameters() if p.requires_grad}
 
     def fresh_model() -> nn.Module:
         candidate = model_factory()
@@ -429,14 +438,14 @@ def diff_roar(
                 "a callable returning a new, untrained model on every call",
                 "the same object twice",
             )
-        tensors = {id(t) for t in [*candidate.parameters(), *candidate.buffers()]}
+        tensors = {id(p) for p in candidate.parameters() if p.requires_grad}
         if tensors & owned:
             fail(
                 "model_factory",
-                "a callable returning a model with its own parameters on every call (a model "
-                "sharing them with an earlier one, or with model, would start from its weights "
-                "and train them in place)",
-                "a model sharing parameters or buffers with an earlier one",
+                "a callable returning a model with its own trainable parameters on every call "
+                "(a model sharing them with an earlier one, or with model, would start from its "
+                "weights and train them in place)",
+                "a model sharing trainable parameters with an earlier one",
             )
         produced.append(candidate)
         owned.update(tensors)

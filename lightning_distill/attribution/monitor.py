@@ -10,6 +10,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
+from torch.utils.data import DataLoader
 from typing_extensions import override
 
 # the dissection monitor's rank/world-size lookup: one definition for both monitors
@@ -92,6 +93,21 @@ def _check_labels(labels) -> None:
         )
 
 
+def _batch_sizes(dataloader) -> list[int] | None:
+    """The sizes of a ``DataLoader``'s batches over a sized dataset, or None if unknown."""
+    if not isinstance(dataloader, DataLoader) or dataloader.batch_size is None:
+        return None
+    try:
+        count = len(dataloader.sampler)
+    except TypeError:
+        return None
+    size = dataloader.batch_size
+    sizes = [size] * (count // size)
+    if count % size and not dataloader.drop_last:
+        sizes.append(count % size)
+    return sizes
+
+
 def _first_batch(dataloader) -> dict[str, Tensor | None]:
     """The probe's first batch, split; a clear error for a probe that yields none (a
     ``StopIteration`` escaping a Lightning hook would end the fit without a word)."""
@@ -158,8 +174,8 @@ class AttributionMonitor(Callback):
         Passed to :class:`~lightning_distill.metrics.FiveBandScore` and to the Captum method.
     save_dir : str or Path, optional
         If given, every evaluation also writes ``attribution_epoch<N>.png`` (the first
-        ``plot_images`` images of the first probe batch beside the model's and the teacher's maps; ``N`` is the
-        Trainer's ``current_epoch``, counted from 0).
+        ``plot_images`` images of the first probe batch beside the model's and the teacher's
+        maps; ``N`` is the Trainer's ``current_epoch``, counted from 0).
     plot_images : int, default=4
     prefix : str, default="attribution"
         Start of the logged names; two monitors on one Trainer need different prefixes (the
@@ -215,7 +231,16 @@ class AttributionMonitor(Callback):
                 f"a DataLoader with a {shuffling}",
             )
         # a misspelt method or a wrong keyword fails now, not after every_n_epochs of training
-        check_method(method, dict(method_kwargs or {}), "method", "method_kwargs")
+        explainer = check_method(method, dict(method_kwargs or {}), "method", "method_kwargs")
+        if explainer is not None and explainer.__name__ == "FeaturePermutation":
+            sizes = _batch_sizes(dataloader)
+            if sizes is not None and 1 in sizes:
+                fail(
+                    "dataloader",
+                    "batches of at least 2 images for FeaturePermutation (it permutes each "
+                    "feature across a batch); change batch_size or pass drop_last=True",
+                    f"batch sizes {sorted(set(sizes))}",
+                )
         if metrics is not None:
             if isinstance(metrics, str):
                 metrics = [metrics]
@@ -286,7 +311,8 @@ class AttributionMonitor(Callback):
         chosen = self._chosen_metrics(first, teacher)
         if first["target"] is None:
             fail("dataloader", "batches with a 'target' entry (the classes to explain)", "none")
-        _check_labels(first["target"])
+        if self.target == "label":  # with "prediction" the probe's targets are not read
+            _check_labels(first["target"])
         return chosen
 
     @override

@@ -122,9 +122,11 @@ class WaveletFeatures(TransformerMixin, BaseEstimator):
         with warnings.catch_warnings():
             # level beyond dwt_max_level was already reported in fit
             warnings.simplefilter("ignore", UserWarning)
-            if self.image_shape_ is None:
+            # (a transformer fitted before image_shape_ existed has the parameter only)
+            shape = getattr(self, "image_shape_", self.image_shape)
+            if shape is None:
                 return pywt.wavedec(X, self.wavelet_, mode=self.mode, level=self.levels, axis=-1)
-            images = X.reshape(X.shape[0], *self.image_shape_)
+            images = X.reshape(X.shape[0], *shape)
             coefficients = pywt.wavedec2(images, self.wavelet_, mode=self.mode, level=self.levels)
         return [coefficients[0], *(band for level in coefficients[1:] for band in level)]
 

@@ -272,14 +272,14 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
     @override
     def _apply(self, fn, *args, **kwargs):
         start = getattr(self, "_start_filter", None)
-        before = self.h0.detach().cpu().clone() if start is not None else None
-        this = super()._apply(fn, *args, **kwargs)
-        if (
+        at_start = (
             start is not None
-            and self.h0.dtype == torch.float64
-            and before.dtype != torch.float64
-            and torch.equal(before, torch.as_tensor(start).to(before.dtype))
-        ):
+            and not self.h0.is_meta
+            and self.h0.dtype != torch.float64
+            and torch.equal(self.h0.detach(), torch.as_tensor(start).to(self.h0))
+        )
+        this = super()._apply(fn, *args, **kwargs)
+        if at_start and self.h0.dtype == torch.float64 and not self.h0.is_meta:
             # cast to float64 while still at the (rounded) start: take the exact start
             with torch.no_grad():
                 self.h0.copy_(torch.as_tensor(start, device=self.h0.device))
@@ -361,14 +361,6 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
         output has ``target``, also when training computes no attribution
         (``attribution_weight=0``); torch's complaint deep in the teacher becomes a
         ``ValueError`` naming the shape."""
-        floating = {p.dtype for p in self.teacher.parameters() if p.is_floating_point()}
-        if floating and self.h0.dtype not in floating:
-            raise TypeError(
-                f"teacher must compute in the module's dtype, {self.h0.dtype}; its parameters "
-                f"are {', '.join(sorted(str(d) for d in floating))}: cast the module with the "
-                "teacher inside it (AWDModule(...).double() or Trainer(precision='64-true') for "
-                "float64), or cast the teacher."
-            )
         try:
             with self._frozen_teacher(), torch.no_grad():
                 output = self.teacher(x[:2].to(self.h0.dtype))
@@ -380,6 +372,15 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
                 if self.dim == 1
                 else "(batch, channels, height, width)"
             )
+            floating = {p.dtype for p in self.teacher.parameters() if p.is_floating_point()}
+            if floating and self.h0.dtype not in floating and "dtype" in str(error):
+                raise TypeError(
+                    f"teacher must compute in the module's dtype, {self.h0.dtype}, or cast its "
+                    f"input itself; its parameters are "
+                    f"{', '.join(sorted(str(d) for d in floating))}: cast the module with the "
+                    "teacher inside it (AWDModule(...).double() or Trainer(precision='64-true') "
+                    f"for float64), or cast the teacher. ({str(error).rstrip('.')}.)"
+                ) from error
             conv = any(isinstance(m, torch.nn.Conv1d) for m in self.teacher.modules())
             hint = (
                 " Its Conv1d layers need (batch, channels, length) signals: add the channel "
@@ -393,10 +394,24 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
                 f"{str(error).rstrip('.')}.{hint}"
             ) from error
         if callable(self.target):
-            selected = self.target(output)
-            if not isinstance(selected, torch.Tensor) or tuple(selected.shape) not in (
-                (len(output),),
-                (len(output), 1),
+            samples = len(x[:2])
+            described = (
+                f"of shape {tuple(output.shape)}"
+                if isinstance(output, torch.Tensor)
+                else f"(a {type(output).__name__})"
+            )
+            try:
+                selected = self.target(output)
+            except Exception as error:  # the user's callable: its failure, named
+                raise ValueError(
+                    f"target, a callable, failed on the teacher's output {described}: "
+                    f"{type(error).__name__}: {error}"
+                ) from error
+            if not (
+                isinstance(selected, torch.Tensor)
+                and selected.ndim >= 1
+                and selected.shape[0] == samples
+                and selected[0].numel() == 1
             ):
                 shape = (
                     tuple(selected.shape)
@@ -404,12 +419,13 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
                     else type(selected).__name__
                 )
                 raise ValueError(
-                    "target, a callable, must return one value per sample, shape (batch,) or "
-                    f"(batch, 1), from the teacher's output of shape {tuple(output.shape)}; "
-                    f"got {shape}."
+                    "target, a callable, must return one value per sample, shape (batch,), "
+                    f"from the teacher's output {described}; got {shape} for {samples} samples."
                 )
-        elif isinstance(output, torch.Tensor):
-            select_target(output, self.target)  # None needs one output per sample
+        elif self.target is not None and isinstance(output, torch.Tensor):
+            # (None, on a teacher of several outputs, fails where attributions are computed:
+            # a fit without them, attribution_weight=0 and no validation, does not need one)
+            select_target(output, self.target)
 
     # -- computation -------------------------------------------------------------------------
     def losses(self, x: torch.Tensor, *, create_graph: bool = True) -> dict[str, torch.Tensor]:

@@ -54,7 +54,8 @@ __all__ = [
 NETDISSECT_QUANTILE = 994 / 999
 
 # Upsampled masks are built a slice of units at a time so that no temporary holds more than this
-# many activation values (about 64 MiB in float32).
+# many activation values (about 64 MiB in float32; maps whose pixels tie their threshold are
+# interpolated again in float64, at most twice that).
 _MAX_UPSAMPLED_VALUES = 2**24
 
 
@@ -284,27 +285,37 @@ def upsample_activations(activations: Tensor, size: tuple[int, int]) -> Tensor:
 
 
 def _upsampled_above(maps: Tensor, thresholds: Tensor, size: tuple[int, int]) -> Tensor:
-    """``[n, P]`` pixels of the upsampled maps ``[n, 1, h, w]`` above their ``[n]`` thresholds.
+    """``[n, P]`` pixels of the upsampled maps ``[n, 1, h, w]`` above their ``[n]`` thresholds,
+    as exact arithmetic places them.
 
     Interpolated in at least float32 (bf16/fp16 would round the values compared with the
-    threshold). Interpolation weights are rounded, so a pixel whose exact value ties the
-    threshold can come out an ulp above it: a sparse unit's threshold of 0 on a map that is 0
-    around a lone active pixel, at an odd upsampling factor, grew its mask by a ring. A map
-    that holds its threshold's value (ties are then likely) is interpolated again in float64,
-    and values within float64 rounding of the threshold count as ties, not above it: the
-    mask of exact arithmetic.
+    threshold). Its weights are rounded, so a pixel whose exact value ties the threshold can
+    come out an ulp above it: a sparse unit's threshold of 0 on a map that is 0 around a lone
+    active pixel, at an odd upsampling factor, grew its mask by a ring, and two neighbours of a
+    coarse (bf16, quantised) map can interpolate onto a threshold exactly. Maps with a pixel
+    within float32 rounding above their threshold are interpolated again in float64, where a
+    value within float64 rounding of the threshold is a tie, not above it.
     """
     thresholds = thresholds.unsqueeze(1)
-    upsampled = upsample_activations(maps.to(torch.promote_types(maps.dtype, torch.float32)), size)
-    above = upsampled.flatten(1) > thresholds
-    tied = (maps.flatten(1) == thresholds).any(1)
-    if tied.any():
-        exact = upsample_activations(maps[tied].double(), size).flatten(1)
-        level = torch.maximum(
-            maps[tied].flatten(1).abs().amax(1, keepdim=True).double(), thresholds[tied].abs()
-        )
-        rounding = 16 * torch.finfo(torch.float64).eps * level
-        above[tied] = exact > thresholds[tied] + rounding
+    # the largest magnitude involved: rounding errors scale with it
+    level = torch.maximum(maps.flatten(1).abs().amax(1, keepdim=True).double(), thresholds.abs())
+    ties = 16 * torch.finfo(torch.float64).eps * level
+    dtype = torch.promote_types(maps.dtype, torch.float32)
+    upsampled = upsample_activations(maps.to(dtype), size).flatten(1)
+    if dtype == torch.float64:
+        return upsampled > thresholds + ties
+    # compared in float32, exactly: v > T for a float32 v iff v > the largest float32 <= T
+    floor = thresholds.float()
+    floor = torch.where(
+        floor.double() > thresholds, floor.nextafter(floor.new_tensor(-math.inf)), floor
+    )
+    above = upsampled > floor
+    rounding = 16 * torch.finfo(torch.float32).eps * level
+    near = (above & (upsampled <= (thresholds + rounding).float())).any(1)
+    del upsampled
+    if near.any():
+        exact = upsample_activations(maps[near].double(), size).flatten(1)
+        above[near] = exact > thresholds[near] + ties[near]
     return above
 
 
@@ -333,14 +344,15 @@ def _check_labels(labels: Tensor, name: str, num_labels: int, ndim: int, batch: 
                 f"{name} contains label {largest} but only {num_labels} labels are declared "
                 f"(ids 0..{num_labels - 1})"
             )
-        if largest == 1 and labels.shape[1] > 1 and num_labels > 2:
-            # one 0/1 mask per concept reads as label 1 in every layer: a silent wrong answer
+        if largest == 1 and num_labels > 2 and labels.shape[1] >= num_labels - 1:
+            # one 0/1 mask per concept (as many layers as concepts, where label ids come in a
+            # few layers) reads as label 1 in every layer: a silent wrong answer
             layout = "[B, L, H, W]" if ndim == 4 else "[B, L]"
             convert = (
-                "onehot.argmax(1, keepdim=True) for exclusive masks, or "
-                "onehot * torch.arange(L).view(1, L, 1, 1) for overlapping ones"
+                "masks * torch.arange(1, L + 1).view(1, L, 1, 1) when layer l holds concept "
+                "l + 1 (and no layer holds the unlabelled id 0)"
                 if ndim == 4
-                else "multihot * torch.arange(L)"
+                else "multihot * torch.arange(1, L + 1)"
             )
             warnings.warn(
                 f"{name} holds only the ids 0 and 1 in all its {labels.shape[1]} "
@@ -506,12 +518,11 @@ def dissection_tally(
     thresholds = thresholds.to(device)
     activations = activations.detach()
     # Bilinear upsampling is a convex combination of the map's values, so a map whose peak is
-    # not above the threshold has an empty mask: only the other (image, unit) pairs are upsampled
-    # (most of them, for a high quantile, are skipped). The margin keeps maps whose peak ties the
-    # threshold, in case rounding lifts an interpolated value above it.
+    # not above the threshold has an empty mask (exact ties are not above it, see
+    # _upsampled_above): only the other (image, unit) pairs are upsampled (most of them, for a
+    # high quantile, are skipped).
     peaks = activations.flatten(2).amax(2).double()  # [B, U]
-    margin = 1e-5 * peaks.abs() + 1e-12
-    candidate = peaks + margin > thresholds.double().unsqueeze(0)
+    candidate = peaks > thresholds.double().unsqueeze(0)
     pair_image, pair_unit = candidate.nonzero(as_tuple=True)
     counts = torch.zeros(batch * units, dtype=torch.long, device=device)
     intersection = torch.zeros(units * num_labels, dtype=torch.long, device=device)

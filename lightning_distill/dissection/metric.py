@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,9 +41,16 @@ _MAX_BUCKETS = 10**6  # the default range and resolution give 13,822
 def _names(name: str, values) -> list[str]:
     """A list of str from any sequence of them (a list, a tuple, a numpy array, a pandas
     column); an entry that is not a str (None, a number) is refused, not turned into one."""
-    if isinstance(values, str | bytes) or not hasattr(values, "__iter__"):
-        raise TypeError(f"{name} must be a sequence of str, one per label; got {values!r}.")
-    names = list(values)
+    expected = f"{name} must be a sequence of str, one per label (in id order)"
+    # a set or a mapping has no id order (a set's order changes between processes)
+    if isinstance(values, str | bytes | set | frozenset | Mapping) or not hasattr(
+        values, "__iter__"
+    ):
+        raise TypeError(f"{expected}; got {values!r}.")
+    try:
+        names = list(values)
+    except TypeError:  # iterable in name only (a 0-d array or tensor)
+        raise TypeError(f"{expected}; got {values!r}.") from None
     for index, value in enumerate(names):
         if not isinstance(value, str):
             raise TypeError(

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from lightning_distill.dissection.functional import upsample_activations
+from lightning_distill.dissection.functional import _upsampled_above
 
 __all__ = ["plot_category_counts", "plot_unit_grid"]
 
@@ -138,14 +138,19 @@ def plot_unit_grid(
     top_k = min(int(top_k), images.shape[0])
     fig = Figure(figsize=(1.6 * top_k, 1.75 * rows), layout="constrained")
     axes = fig.subplots(rows, top_k, squeeze=False)
-    upsampled = upsample_activations(activations.detach().float().cpu(), images.shape[-2:])
-    peaks = activations.detach().flatten(2).amax(2).cpu()  # [N, R]
+    maps = activations.detach().cpu()
+    size = tuple(images.shape[-2:])
+    peaks = maps.flatten(2).amax(2)  # [N, R]
     for row in range(rows):
         order = torch.argsort(peaks[:, row], descending=True)[:top_k]
+        # the masks the tally counts (exact ties are not above the threshold)
+        masks = _upsampled_above(
+            maps[order, row].unsqueeze(1), thresholds[row].expand(len(order)), size
+        ).view(len(order), *size)
         for col, index in enumerate(order.tolist()):
             ax = axes[row, col]
             picture = _displayable(images[index])
-            mask = (upsampled[index, row].double() > thresholds[row]).numpy()
+            mask = masks[col].numpy()
             ax.imshow((picture * torch.where(torch.from_numpy(mask), 1.0, 0.45)[..., None]).numpy())
             if mask.any():
                 ax.contour(mask, levels=[0.5], colors="red", linewidths=1.0)

@@ -319,16 +319,21 @@ class TemperatureSelection:
         ax.axvline(self.best_temperature, color="grey", linewidth=0.8, linestyle=":")
         lines = ax.get_legend_handles_labels()
         more = right.get_legend_handles_labels()
-        # below the axes: inside, "best" sees only one of the two axes and covers error bars
-        ax.legend(
-            lines[0] + more[0],
-            lines[1] + more[1],
-            fontsize=8,
-            loc="upper center",
-            bbox_to_anchor=(0.5, -0.2),
-            ncol=3,
-            frameon=False,
-        )
+        handles, labels = lines[0] + more[0], lines[1] + more[1]
+        if figure.get_layout_engine() is not None:
+            # below the axes, where the layout makes room: inside, "best" sees only one of the
+            # two axes and covers the other's error bars
+            ax.legend(
+                handles,
+                labels,
+                fontsize=8,
+                loc="upper center",
+                bbox_to_anchor=(0.5, -0.2),
+                ncol=3,
+                frameon=False,
+            )
+        else:  # a caller's figure without a layout engine would cut a legend off below
+            ax.legend(handles, labels, fontsize=8, loc="best")
         ax.set_title(f"Temperature sweep (best by {self.criterion}: {self.best_temperature:g})")
         return figure
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -177,12 +178,12 @@ def test_models_that_cannot_read_the_data_are_refused_before_any_work(blocks):
         )
 
 
-def test_factories_sharing_parameters_and_epochs_given_twice_are_refused(blocks):
+def test_factories_sharing_trainable_parameters_and_epochs_given_twice_are_refused(blocks):
     train, _ = blocks
     data = (train.images[:20], train.targets[:20])
     layer = nn.Linear(32 * 16, 10)
     before = layer.weight.clone()
-    with pytest.raises(ValueError, match="model_factory must be .*its own parameters on every"):
+    with pytest.raises(ValueError, match="model_factory must be .*its own trainable parameters"):
         diff_roar(
             lambda: nn.Sequential(nn.Flatten(), layer),  # a new wrapper, the same weights
             data,
@@ -193,6 +194,19 @@ def test_factories_sharing_parameters_and_epochs_given_twice_are_refused(blocks)
             epochs=1,
         )
     assert torch.equal(layer.weight, before)
+    # a frozen shared backbone (not trained) may be shared; each head is fresh
+    backbone = nn.Sequential(nn.Flatten(), nn.Linear(32 * 16, 16)).requires_grad_(False)
+    frozen = backbone[1].weight.clone()
+    diff_roar(
+        lambda: nn.Sequential(backbone, nn.Linear(16, 10)),
+        data,
+        data,
+        attribution="random",
+        fractions=[0.5],
+        seeds=1,
+        epochs=1,
+    )
+    assert torch.equal(backbone[1].weight, frozen)
     with pytest.raises(ValueError, match="trainer_kwargs must be without 'max_epochs'"):
         diff_roar(linear, data, data, attribution="random", trainer_kwargs={"max_epochs": 2})
 
@@ -230,9 +244,39 @@ def test_pixel_maps_with_a_channel_axis_and_a_lone_last_batch_under_batch_norm(b
 
 def test_mask_by_rank_refuses_shapes_and_fills_it_cannot_use():
     images = torch.rand(2, 3, 4, 4)
-    with pytest.raises(ValueError, match=r"attribution must be a Tensor shaped as images"):
+    with pytest.raises(ValueError, match=r"attribution must be shaped as the images"):
         mask_by_rank(images, torch.rand(2, 3, 4, 5), 0.5)
     with pytest.raises(TypeError, match="fill must be a number or a 0-d Tensor"):
         mask_by_rank(images, torch.rand(2, 3, 4, 4), 0.5, fill=torch.zeros(3))
-    masked = mask_by_rank(images, torch.rand(2, 3, 4, 4), 0.5, fill=torch.tensor(-1.0))
-    assert int((masked == -1).sum()) == 2 * 24
+    for fill in (torch.tensor(-1.0), np.float32(-1.0), -1):
+        masked = mask_by_rank(images, torch.rand(2, 3, 4, 4), 0.5, fill=fill)
+        assert int((masked == -1).sum()) == 2 * 24
+    # a map of the pixels ranks every channel of a pixel alike
+    pixels = torch.rand(2, 4, 4)
+    by_pixel = mask_by_rank(images, pixels, 0.5, fill=-1.0, generator=torch.Generator())
+    expanded = mask_by_rank(
+        images, pixels.unsqueeze(1).expand_as(images), 0.5, fill=-1.0, generator=torch.Generator()
+    )
+    assert torch.equal(by_pixel, expanded)
+    assert torch.equal(
+        mask_by_rank(images, pixels.unsqueeze(1), 0.5, fill=-1.0, generator=torch.Generator()),
+        expanded,
+    )
+
+
+def test_a_lone_last_image_is_attributed_with_the_batch_before_it(blocks):
+    # FeaturePermutation permutes each feature across a batch: one image alone gets no map
+    train, test = blocks
+    model = linear()
+    frame = diff_roar(
+        linear,
+        (train.images[:33], train.targets[:33]),  # 2 x 16 + 1
+        (test.images[:17], test.targets[:17]),  # 16 + 1
+        attribution="FeaturePermutation",
+        model=model,
+        fractions=[0.5],
+        seeds=1,
+        epochs=1,
+        batch_size=16,
+    )
+    assert len(frame) == 1

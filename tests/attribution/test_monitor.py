@@ -285,3 +285,19 @@ def test_tuple_and_plural_key_batches(cells):
     triples = [(cells.images[:8], cells.targets[:8], cells.masks[:8])]
     with pytest.raises(ValueError, match="masks and heatmaps come in dict batches; got 'a tuple"):
         AttributionMonitor(triples, teacher=cnn(1)).evaluate(model)
+
+
+def test_feature_permutation_needs_batches_of_two_or_more(cells):
+    # it permutes each feature across a batch: a lone last image would get an all-zero map
+    with pytest.raises(ValueError, match="batches of at least 2 images for FeaturePermutation"):
+        AttributionMonitor(DataLoader(cells, batch_size=23), method="FeaturePermutation")
+    AttributionMonitor(
+        DataLoader(cells, batch_size=23, drop_last=True), method="FeaturePermutation"
+    )
+    AttributionMonitor(DataLoader(cells, batch_size=23), method="Saliency")
+
+
+def test_soft_targets_are_fine_when_the_prediction_is_explained(cells):
+    soft = [(cells.images[:4], torch.full((4, 10), 0.1))]  # probabilities, never read as classes
+    monitor = AttributionMonitor(soft, metrics=["agreement"], teacher=cnn(1), target="prediction")
+    assert set(monitor.evaluate(cnn(0))) == {"spearman", "top_k_iou"}

@@ -230,9 +230,7 @@ def test_numpy_scalar_settings_are_stored_plain_so_the_checkpoint_loads_with_wei
     loaded = AWDModule.load_from_checkpoint(path, teacher=teacher, weights_only=True)
     assert torch.equal(loaded.h0, module.h0) and loaded.lr == 1e-2 and loaded.target == (1,)
     # resumed with Lightning's default loading (weights_only=True under torch >= 2.6)
-    resumed = AWDModule(
-        teacher, wavelet="db2", levels=np.int64(2), lr=np.float64(1e-2), target=(1,)
-    )
+    resumed = AWDModule(teacher, wavelet="db2", levels=np.int64(2), lr=np.float64(1e-2))
     trainer = _trainer(max_epochs=2)
     trainer.fit(resumed, _loader(), ckpt_path=path)
     assert trainer.current_epoch == 2
@@ -576,13 +574,24 @@ def test_a_float64_teacher_in_a_float32_module_is_told_to_cast():
         module.losses(torch.randn(2, 32, dtype=torch.float64))
     module.double().losses(torch.randn(2, 32, dtype=torch.float64))
 
+    class CastsItsInput(torch.nn.Module):  # a float64 reference model that casts what it reads
+        def __init__(self):
+            super().__init__()
+            self.net = _teacher().double()
 
-def test_callable_and_missing_targets_are_checked_on_the_first_batch():
+        def forward(self, x):
+            return self.net(x.double()).to(x.dtype)
+
+    AWDModule(CastsItsInput(), wavelet="haar", levels=1, attribution_weight=1.0).losses(
+        torch.randn(2, 32)
+    )
+
+
+def test_callable_targets_are_checked_on_the_first_batch():
     loader = DataLoader(TensorDataset(torch.randn(4, 32)), batch_size=2)
     for target, match in (
         (lambda out: out[:, :2], r"one value per sample, shape \(batch,\).*got \(2, 2\)"),
         (lambda out: out.sum(), r"one value per sample.*got \(\)"),
-        (None, "target must be given: the teacher returns 3 outputs per sample"),
     ):
         # attribution_weight=0: training itself would not find out
         module = AWDModule(_teacher(n_out=3), wavelet="haar", levels=1, target=target)
@@ -591,8 +600,39 @@ def test_callable_and_missing_targets_are_checked_on_the_first_batch():
     AWDModule(_teacher(n_out=3), wavelet="haar", levels=1, target=lambda out: out[:, 1]).losses(
         torch.randn(2, 32)
     )
+    with pytest.raises(ValueError, match="target, a callable, failed on the teacher's output"):
+        _trainer().fit(
+            AWDModule(_teacher(n_out=3), wavelet="haar", levels=1, target=lambda out: out[:, 5]),
+            loader,
+        )
+
+    class Several(torch.nn.Module):  # a teacher returning (logits, features, extra)
+        def __init__(self):
+            super().__init__()
+            self.net = _teacher(n_out=3)
+
+        def forward(self, x):
+            logits = self.net(x)
+            return logits, x, logits.sum()
+
+    for shape in ((), (1,), (1, 1)):  # one value per sample, whatever its trailing axes
+        module = AWDModule(
+            Several(),
+            wavelet="haar",
+            levels=1,
+            attribution_weight=1.0,
+            target=lambda out, shape=shape: out[0][:, 1].reshape(len(out[0]), *shape),
+        )
+        module.losses(torch.randn(1, 32))  # a batch of one sample
 
 
 def test_grayscale_images_without_a_channel_axis_are_told_to_add_one():
     with pytest.raises(ValueError, match=r"Single-channel images need a channel axis"):
         AWDModule(_teacher(64), levels=1, dim=2).losses(torch.randn(2, 8, 8))
+
+
+def test_a_module_moved_to_the_meta_device_can_be_materialised():
+    module = AWDModule(_teacher(), wavelet="db2", levels=1).to("meta")
+    assert module.h0.is_meta
+    module.to_empty(device="cpu")  # FSDP-style empty init: nothing to read on the meta device
+    assert module.h0.device.type == "cpu"

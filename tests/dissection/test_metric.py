@@ -376,7 +376,7 @@ def test_set_thresholds_in_the_middle_of_a_tally_is_refused(probe):
 
 
 @pytest.mark.parametrize("argument", ["label_names", "label_categories"])
-@pytest.mark.parametrize("value", [None, "abc", 3])
+@pytest.mark.parametrize("value", [None, "abc", 3, {"-", "a", "b"}, {0: "-"}, np.array("abc")])
 def test_label_names_that_are_not_sequences_are_named(argument, value):
     arguments = {"num_units": 3, "label_names": LABEL_NAMES, "label_categories": LABEL_CATEGORIES}
     arguments[argument] = value
@@ -541,20 +541,72 @@ def test_label_names_from_any_sequence_of_str_and_no_stringified_entries():
     NetworkDissection(3, gaps, categories)
 
 
-def test_one_hot_masks_are_warned_about():
+def test_one_hot_masks_are_warned_about_and_converted_by_the_advice():
     rng = np.random.default_rng(0)
     label_map = torch.from_numpy(rng.integers(0, len(LABEL_NAMES), (4, 8, 8)))
-    one_hot = torch.nn.functional.one_hot(label_map, len(LABEL_NAMES)).permute(0, 3, 1, 2)
+    concepts = len(LABEL_NAMES) - 1
+    # one 0/1 mask per concept, layer l holding concept l + 1 (no layer for unlabelled)
+    masks = torch.stack([label_map == c for c in range(1, concepts + 1)], 1).long()
     activations = torch.rand(4, 2, 4, 4)
-    metric = new_metric(units=2)
-    metric.set_thresholds(torch.full((2,), 0.5))
-    with pytest.warns(UserWarning, match="looks like one 0/1 mask per concept .*argmax"):
-        metric.update(activations, one_hot)
-    converted = new_metric(units=2)
-    converted.set_thresholds(torch.full((2,), 0.5))
+
+    def fresh():
+        metric = new_metric(units=2)
+        metric.set_thresholds(torch.full((2,), 0.5))
+        return metric
+
+    with pytest.warns(UserWarning, match="looks like one 0/1 mask per concept .*arange\\(1, L"):
+        fresh().update(activations, masks)
+    converted, expected = fresh(), fresh()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        converted.update(activations, one_hot.argmax(1, keepdim=True))
-        converted.update(activations, label_map.unsqueeze(1))  # a label map of one layer
-    with pytest.warns(UserWarning, match="in all its 3 slots"):
-        metric.update(activations, label_map[:, None, :, :], torch.ones(4, 3, dtype=torch.long))
+        converted.update(activations, masks * torch.arange(1, concepts + 1).view(1, -1, 1, 1))
+        expected.update(activations, label_map.unsqueeze(1))
+        # label ids in a few layers that happen to hold only 0 and 1: not warned about
+        fresh().update(activations, (label_map[:, None] == 1).long().expand(-1, 2, -1, -1))
+        fresh().update(activations, label_map.unsqueeze(1), torch.ones(4, 3, dtype=torch.long))
+    assert torch.equal(converted.iou(), expected.iou())
+    multi_hot = torch.from_numpy(rng.integers(0, 2, (4, concepts)))
+    with pytest.warns(UserWarning, match=f"in all its {concepts} slots"):
+        fresh().update(activations, label_map.unsqueeze(1), multi_hot)
+
+
+def _exact_bilinear(feature_map, height, width):
+    """Half-pixel-centre bilinear resize in exact rational arithmetic."""
+    from fractions import Fraction
+
+    in_h, in_w = len(feature_map), len(feature_map[0])
+
+    def source(out_size, in_size):
+        taps = []
+        for i in range(out_size):
+            position = max((Fraction(2 * i + 1, 2) * in_size) / out_size - Fraction(1, 2), 0)
+            low = min(int(position), in_size - 1)
+            taps.append((low, min(low + 1, in_size - 1), position - low))
+        return taps
+
+    values = [[Fraction(v) for v in row] for row in feature_map]
+    out = []
+    for y0, y1, wy in source(height, in_h):
+        row = []
+        for x0, x1, wx in source(width, in_w):
+            top = (1 - wx) * values[y0][x0] + wx * values[y0][x1]
+            bottom = (1 - wx) * values[y1][x0] + wx * values[y1][x1]
+            row.append((1 - wy) * top + wy * bottom)
+        out.append(row)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_interpolated_values_that_tie_the_threshold_exactly_are_not_above_it(dtype):
+    """Two neighbours of a coarse map can interpolate onto the threshold exactly (1 and 4 at a
+    third of the way give 2): the mask is that of exact arithmetic, not of rounded weights."""
+    from lightning_distill.dissection.functional import _upsampled_above
+
+    maps = torch.tensor([[[[1.0, 4.0], [4.0, 1.0]]], [[[0.0, 0.0], [0.0, 3.0]]]], dtype=dtype)
+    for threshold in (2.0, 3.0, 0.0, 1.0):
+        for size in ((6, 6), (10, 10), (4, 6)):
+            above = _upsampled_above(maps, torch.full((2,), threshold, dtype=torch.float64), size)
+            for n in range(2):
+                exact = _exact_bilinear(maps[n, 0].float().tolist(), *size)
+                expected = torch.tensor([[v > threshold for v in row] for row in exact])
+                assert torch.equal(above[n].view(size), expected), (threshold, size, n)

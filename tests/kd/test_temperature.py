@@ -314,10 +314,19 @@ def test_the_plot_legend_lies_outside_the_data_area():
         },
         index=pd.Index([1.0, 8.0], name="temperature"),
     )
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     selection = TemperatureSelection(table, table, best_temperature=1.0, criterion="agreement")
     figure = selection.plot()
-    figure.canvas.draw()
+    FigureCanvasAgg(figure).draw()  # a canvas that lays the figure out
     ax = figure.axes[0]
     legend = ax.get_legend()
     assert len(legend.get_texts()) == 3
-    assert legend.get_window_extent().y1 <= ax.get_window_extent().y0
+    assert 0 <= legend.get_window_extent().y0  # inside the figure
+    assert legend.get_window_extent().y1 <= ax.get_window_extent().y0  # below the data
+    # on a caller's figure without a layout engine it stays inside the figure
+    bare = Figure(figsize=(5.5, 3.5))
+    FigureCanvasAgg(bare)
+    selection.plot(ax=bare.add_subplot())
+    bare.canvas.draw()
+    assert 0 <= bare.axes[0].get_legend().get_window_extent().y0
