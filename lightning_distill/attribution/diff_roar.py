@@ -77,10 +77,20 @@ def _as_pair(name: str, data) -> tuple[Tensor, Tensor]:
         )
     if (
         not isinstance(targets, Tensor)
-        or targets.dtype != torch.long
+        or targets.is_floating_point()
+        or targets.is_complex()
+        or targets.dtype == torch.bool
         or targets.shape != images.shape[:1]
     ):
-        fail(f"{name}[1]", f"an int64 tensor of {len(images)} class indices", targets, TypeError)
+        shown = (
+            f"{type(targets).__name__} of shape {tuple(targets.shape)} and dtype {targets.dtype}"
+            if isinstance(targets, Tensor)
+            else type(targets).__name__
+        )
+        fail(f"{name}[1]", f"an integer tensor of {len(images)} class indices", shown, TypeError)
+    if len(images) < 2:
+        fail(name, "at least 2 images", len(images))
+    targets = targets.long()
     check_finite(name, images)
     return images.detach(), targets.detach()
 

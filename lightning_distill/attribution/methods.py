@@ -215,8 +215,7 @@ def loss_gradient(
             raise ValueError(
                 f"model could not be run on inputs of shape {tuple(inputs.shape)}: {error}"
             ) from error
-        _check_outputs(outputs, targets, _bounds(targets) if len(targets) else None)
-        if outputs.shape[1] < 2:
+        if isinstance(outputs, Tensor) and outputs.ndim == 2 and outputs.shape[1] < 2:
             fail(
                 "model",
                 "logits of at least 2 classes for the loss gradient (the cross-entropy of one "
@@ -224,6 +223,7 @@ def loss_gradient(
                 "or give the model two logits, e.g. torch.cat([-z, z], 1)",
                 tuple(outputs.shape),
             )
+        _check_outputs(outputs, targets, _bounds(targets) if len(targets) else None)
         loss = F.cross_entropy(outputs, targets.detach().clone(), reduction="sum")
         (gradient,) = torch.autograd.grad(loss, x)
     check_finite("loss_gradient", gradient, where="(the model's loss or outputs are not finite)")

@@ -357,10 +357,12 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
 
     def _check_teacher_reads(self, x: torch.Tensor) -> None:
         """Once per sample shape seen, on two samples (one sample of a ``(1, length)`` batch reads as
-        one unbatched channel to a ``Conv1d``): the teacher reads the batch's layout and its
-        output has ``target``, also when training computes no attribution
-        (``attribution_weight=0``); torch's complaint deep in the teacher becomes a
-        ``ValueError`` naming the shape."""
+        one unbatched channel to a ``Conv1d``): the teacher reads the batch's layout, and its
+        output has ``target`` (an index, or a callable giving one value per sample), also when
+        training computes no attribution (``attribution_weight=0``); torch's complaint deep in
+        the teacher becomes a ``ValueError`` naming the shape. ``target=None`` on a teacher of
+        several outputs is left to where attributions are computed: a fit without them does
+        not need a target."""
         try:
             with self._frozen_teacher(), torch.no_grad():
                 output = self.teacher(x[:2].to(self.h0.dtype))
@@ -379,7 +381,8 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
                     f"input itself; its parameters are "
                     f"{', '.join(sorted(str(d) for d in floating))}: cast the module with the "
                     "teacher inside it (AWDModule(...).double() or Trainer(precision='64-true') "
-                    f"for float64), or cast the teacher. ({str(error).rstrip('.')}.)"
+                    "for float64; awd_path(..., trainer_kwargs={'precision': '64-true'})), or "
+                    f"cast the teacher. ({str(error).rstrip('.')}.)"
                 ) from error
             conv = any(isinstance(m, torch.nn.Conv1d) for m in self.teacher.modules())
             hint = (

@@ -394,7 +394,9 @@ def _check_label_resolution(labels: Tensor, activations: Tensor) -> None:
             f"against {h / max(w, 1):.3g}), so resizing the maps to the labels would stretch "
             "them. Labels must show the maps' field of view (the same height/width ratio, to "
             "within one map pixel): check that they are [batch, layers, height, width], not "
-            "transposed."
+            "transposed, and that the activations are [batch, units, height, width], not "
+            "channels-last [batch, height, width, units] (DissectionMonitor: "
+            "output_transform=lambda out: out.permute(0, 3, 1, 2))."
         )
 
 

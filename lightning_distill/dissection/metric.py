@@ -41,7 +41,9 @@ _MAX_BUCKETS = 10**6  # the default range and resolution give 13,822
 def _names(name: str, values) -> list[str]:
     """A list of str from any sequence of them (a list, a tuple, a numpy array, a pandas
     column); an entry that is not a str (None, a number) is refused, not turned into one."""
-    expected = f"{name} must be a sequence of str, one per label (in id order)"
+    expected = f"{name} must be a sequence of str" + (
+        ", one per label (in id order)" if name.startswith("label_") else " (in order)"
+    )
     # a set or a mapping has no id order (a set's order changes between processes)
     if isinstance(values, str | bytes | set | frozenset | Mapping) or not hasattr(
         values, "__iter__"

@@ -389,7 +389,18 @@ class DissectionMonitor(Callback):
                 )
             output = hooks[self.layer]
         if self.output_transform is not None:
-            output = self.output_transform(output)
+            try:
+                output = self.output_transform(output)
+            except Exception as error:  # the user's callable: its failure, named
+                described = (
+                    f"of shape {tuple(output.shape)}"
+                    if isinstance(output, Tensor)
+                    else f"(a {type(output).__name__})"
+                )
+                raise ValueError(
+                    f"output_transform failed on layer {self.layer!r}'s output {described}: "
+                    f"{type(error).__name__}: {error}"
+                ) from error
         if not isinstance(output, Tensor) or output.ndim != 4:
             shape = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
             raise ValueError(

@@ -209,6 +209,21 @@ def test_factories_sharing_trainable_parameters_and_epochs_given_twice_are_refus
     assert torch.equal(backbone[1].weight, frozen)
     with pytest.raises(ValueError, match="trainer_kwargs must be without 'max_epochs'"):
         diff_roar(linear, data, data, attribution="random", trainer_kwargs={"max_epochs": 2})
+    with pytest.raises(ValueError, match="train_data must be at least 2 images"):
+        diff_roar(linear, (data[0][:1], data[1][:1]), data, attribution="random")
+    with pytest.raises(TypeError, match=r"train_data\[1\] must be an integer tensor of 20"):
+        diff_roar(linear, (data[0], data[1].float()), data, attribution="random")
+    narrow = diff_roar(
+        linear,
+        (data[0], data[1].int()),
+        data,
+        attribution="random",
+        fractions=[0.5],
+        seeds=1,
+        epochs=1,
+    )
+    wide = diff_roar(linear, data, data, attribution="random", fractions=[0.5], seeds=1, epochs=1)
+    assert narrow.equals(wide)  # int32 classes read as int64
 
 
 def test_pixel_maps_with_a_channel_axis_and_a_lone_last_batch_under_batch_norm(blocks):

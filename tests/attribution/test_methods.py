@@ -211,6 +211,8 @@ def test_a_one_logit_model_has_no_loss_gradient():
         loss_gradient(model, x, torch.zeros(4, dtype=torch.long))
     with pytest.raises(ValueError, match="at least 2 classes"):
         attribute(model, x, 0, "loss_gradient")
+    with pytest.raises(ValueError, match="at least 2 classes"):  # not "indices in [0, 0]"
+        loss_gradient(model, x, torch.ones(4, dtype=torch.long))
     assert attribute(model, x, None).abs().sum() > 0  # Saliency of the one output
 
 

@@ -606,6 +606,11 @@ def test_output_transform_dissects_a_layer_whose_output_is_not_its_maps(concepts
             DissectionMonitor(probe_loader(concepts), "features.4", quantile=0.9).dissect(model)
     with pytest.raises(TypeError, match="output_transform must be a callable"):
         DissectionMonitor(probe_loader(concepts), "features.4", output_transform="permute")
+    failing = DissectionMonitor(
+        probe_loader(concepts), "features.4", output_transform=lambda out: out.no_such_field
+    )
+    with pytest.raises(ValueError, match="output_transform failed on layer 'features.4'"):
+        failing.dissect(model)
 
 
 def test_a_class_target_in_a_tuple_batch_is_not_read_as_image_labels(concepts):

@@ -380,8 +380,10 @@ def test_set_thresholds_in_the_middle_of_a_tally_is_refused(probe):
 def test_label_names_that_are_not_sequences_are_named(argument, value):
     arguments = {"num_units": 3, "label_names": LABEL_NAMES, "label_categories": LABEL_CATEGORIES}
     arguments[argument] = value
-    with pytest.raises(TypeError, match=f"{argument} must be a sequence of str"):
+    with pytest.raises(TypeError, match=f"{argument} must be a sequence of str, one per label"):
         NetworkDissection(**arguments)
+    with pytest.raises(TypeError, match=r"categories must be a sequence of str \(in order\)"):
+        NetworkDissection(3, LABEL_NAMES, LABEL_CATEGORIES, categories={"color", "shape"})
 
 
 @pytest.mark.parametrize(
