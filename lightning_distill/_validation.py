@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import math
 import numbers
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import torch
@@ -26,8 +26,39 @@ def describe(value) -> str:
         if count > 8:
             kind = "tensor" if isinstance(value, Tensor) else "array"
             return f"a {kind} of dtype {value.dtype} and shape {tuple(value.shape)}"
+    if isinstance(value, tuple | list) and any(
+        isinstance(item, Tensor | np.ndarray) for item in value
+    ):
+        items = ", ".join(describe(item) for item in value[:4])
+        more = f", ... ({len(value)} in all)" if len(value) > 4 else ""
+        return f"a {type(value).__name__} of ({items}{more})"
     text = repr(value)
     return text if len(text) <= 200 else f"{text[:160]} ... ({type(value).__name__})"
+
+
+def check_trainer_kwargs(name: str, kwargs, reserved: tuple[str, ...] = ()) -> dict:
+    """A dict of ``lightning.Trainer`` arguments (a misspelt one named before any work), none of
+    them ``reserved`` (set by the caller's own arguments); returns a copy."""
+    import inspect
+
+    import lightning as L
+
+    if kwargs is None:
+        return {}
+    if not isinstance(kwargs, Mapping):
+        fail(name, "a dict of lightning.Trainer arguments", kwargs, TypeError)
+    known = set(inspect.signature(L.Trainer.__init__).parameters) - {"self"}
+    unknown = sorted(set(kwargs) - known)
+    if unknown:
+        fail(name, "arguments of lightning.Trainer", unknown, TypeError)
+    taken = sorted(set(kwargs) & set(reserved))
+    if taken:
+        fail(
+            name,
+            f"without {', '.join(map(repr, taken))} (set by this function's own arguments)",
+            taken,
+        )
+    return dict(kwargs)
 
 
 def fail(name: str, constraint: str, value, error: type[Exception] = ValueError):

@@ -29,6 +29,7 @@ from lightning_distill._validation import (
     check_finite,
     check_integer,
     check_real,
+    check_trainer_kwargs,
     fail,
 )
 from lightning_distill.attribution.methods import (
@@ -376,10 +377,7 @@ def diff_roar(
     batch_size = check_integer("batch_size", batch_size, minimum=1)
     lr = check_real("lr", lr, minimum=0.0, exclusive_minimum=True)
     attribution_kwargs = dict(attribution_kwargs or {})
-    if trainer_kwargs is not None and not isinstance(trainer_kwargs, dict):
-        fail("trainer_kwargs", "a dict of lightning.Trainer arguments", trainer_kwargs, TypeError)
-    if trainer_kwargs and "max_epochs" in trainer_kwargs:
-        fail("trainer_kwargs", "without 'max_epochs' (give epochs=)", sorted(trainer_kwargs))
+    trainer_kwargs = check_trainer_kwargs("trainer_kwargs", trainer_kwargs, ("max_epochs",))
     precomputed = isinstance(attribution, tuple | list)
     random_control = isinstance(attribution, str) and attribution == "random"
     if isinstance(attribution, str) and attribution.lower() == "random" and not random_control:

@@ -16,7 +16,7 @@ from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import Pipeline
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_distill._validation import check_integer
+from lightning_distill._validation import check_integer, check_trainer_kwargs
 from lightning_distill.awd.features import WaveletFeatures
 from lightning_distill.awd.losses import validity_error
 from lightning_distill.awd.module import AWDModule
@@ -163,10 +163,7 @@ def awd_path(
     sparsity = _weights("sparsity_weights", sparsity_weights)
     attribution = _weights("attribution_weights", attribution_weights)
     max_epochs = check_integer("max_epochs", max_epochs, minimum=1)
-    if trainer_kwargs and "max_epochs" in trainer_kwargs:
-        raise ValueError(
-            "trainer_kwargs must not set 'max_epochs'; it is an awd_path argument (max_epochs=)."
-        )
+    trainer_kwargs = check_trainer_kwargs("trainer_kwargs", trainer_kwargs, ("max_epochs",))
     X = np.asarray(X)
     # float64 signals stay float64 for the cross-validated features (the module reads its
     # batches in its own dtype); anything else becomes float32

@@ -209,6 +209,10 @@ def test_factories_sharing_trainable_parameters_and_epochs_given_twice_are_refus
     assert torch.equal(backbone[1].weight, frozen)
     with pytest.raises(ValueError, match="trainer_kwargs must be without 'max_epochs'"):
         diff_roar(linear, data, data, attribution="random", trainer_kwargs={"max_epochs": 2})
+    with pytest.raises(TypeError, match=r"trainer_kwargs must be arguments of .*\['max_epoch'\]"):
+        diff_roar(linear, data, data, attribution="random", trainer_kwargs={"max_epoch": 2})
+    with pytest.raises(TypeError, match=r"got a tuple of \(a tensor of dtype torch.float32"):
+        diff_roar(linear, (data[0], data[1], data[1]), data, attribution="random")
     with pytest.raises(ValueError, match="train_data must be at least 2 images"):
         diff_roar(linear, (data[0][:1], data[1][:1]), data, attribution="random")
     with pytest.raises(TypeError, match=r"train_data\[1\] must be an integer tensor of 20"):

@@ -284,7 +284,8 @@ def test_awd_path_settings_fail_before_any_training():
     for kwargs, error, match in (
         ({"max_epochs": 0}, ValueError, "max_epochs must be an integer >= 1"),
         ({"max_epochs": -1}, ValueError, "max_epochs must be an integer >= 1"),
-        ({"trainer_kwargs": {"max_epochs": 3}}, ValueError, "must not set 'max_epochs'"),
+        ({"trainer_kwargs": {"max_epochs": 3}}, ValueError, "must be without 'max_epochs'"),
+        ({"trainer_kwargs": {"max_epoch": 3}}, TypeError, "arguments of lightning.Trainer"),
         ({"n_coefficients": 50, "levels": 2}, ValueError, "n_coefficients must be at most 6"),
     ):
         with pytest.raises(error, match=match):
