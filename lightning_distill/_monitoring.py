@@ -35,6 +35,13 @@ def as_module_input(images: torch.Tensor, module: torch.nn.Module) -> torch.Tens
     param = next(module.parameters(), None)
     if param is None:
         return images
+    if images.dtype == torch.uint8 and param.is_floating_point():
+        # raw image bytes: torch's complaint would come from deep inside the first layer
+        raise TypeError(
+            "dataloader must yield images in a floating dtype, as the model reads them; got "
+            "uint8 images: convert them in the dataset (e.g. images.float() / 255, or "
+            "torchvision's ToTensor) as for training."
+        )
     if images.is_floating_point() and param.is_floating_point():
         return images.to(device=param.device, dtype=param.dtype)
     return images.to(param.device)

@@ -630,3 +630,18 @@ def test_a_class_target_in_a_tuple_batch_is_not_read_as_image_labels(concepts):
     monitor.dataloader = four
     with pytest.raises(ValueError, match="got a tuple of 4 entries"):
         monitor.dissect(TinyNet())
+
+
+def test_uint8_probe_images_are_refused_by_name(concepts):
+    raw = [
+        {"image": (batch["image"] * 255).to(torch.uint8), "labels": batch["labels"]}
+        for batch in probe_loader(concepts)
+    ]
+    monitor = DissectionMonitor(
+        raw,
+        "features.4",
+        label_names=concepts.label_names,
+        label_categories=concepts.label_categories,
+    )
+    with pytest.raises(TypeError, match="dataloader must yield images in a floating dtype"):
+        monitor.dissect(TinyNet())
