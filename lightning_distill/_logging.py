@@ -81,6 +81,40 @@ class EpochMeans:
                     totals[name] = [total, count]
         return {name: total / count for name, (total, count) in totals.items()}
 
+    def synced_means(self, device: torch.device) -> dict:
+        """:meth:`means` over the samples of every process under DDP (one process: the same).
+
+        The processes first agree on the names (a term some process never logged, e.g. a
+        label term where one process saw only unlabelled batches, is summed as 0 over 0 samples
+        there), then add their per-name sums and sample counts: every process gets the same
+        names in the same order, so the loggers' own syncs pair up, and each mean is over the
+        samples of all processes (exact also when they hold different numbers of samples).
+        """
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return self.means()
+        if torch.distributed.get_world_size() == 1:
+            return self.means()
+        totals: dict[str, list] = {}
+        for names, (sums, count) in self._sums.items():
+            for name, total in zip(names, sums):
+                entry = totals.setdefault(name, [0.0, 0])
+                entry[0] = entry[0] + total
+                entry[1] += count
+        gathered: list = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(gathered, sorted(totals))
+        names = sorted(set().union(*gathered))
+        if not names:
+            return {}
+        # one dtype on every process (one with no sums of its own included)
+        dtype = torch.float32 if torch.device(device).type == "mps" else torch.float64
+        sums = torch.stack(
+            [torch.as_tensor(totals.get(name, [0.0])[0]).to(device, dtype) for name in names]
+        )
+        counts = torch.tensor([totals.get(name, [0, 0])[1] for name in names], device=device)
+        torch.distributed.all_reduce(sums)
+        torch.distributed.all_reduce(counts)
+        return {name: sums[i] / counts[i] for i, name in enumerate(names)}
+
 
 def attached_trainer(module):
     """The Trainer running ``module``, or None when it runs outside a Trainer."""

@@ -516,7 +516,8 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
 
     @override
     def on_train_epoch_end(self) -> None:
-        for name, mean in self._epoch_means.means().items():
+        # over every process's samples, the names agreed first (see EpochMeans.synced_means)
+        for name, mean in self._epoch_means.synced_means(self.device).items():
             self.log(f"train/{name}_epoch", mean, sync_dist=True)
 
     def _evaluate(self, batch, stage: str):

@@ -1117,9 +1117,11 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
 
     @override
     def on_train_epoch_end(self) -> None:
-        # the epoch means of the loss and its terms over this process's samples, averaged
-        # over processes under DDP (exact when each process has as many samples)
-        for name, mean in self._epoch_means.means().items():
+        # the epoch means of the loss and its terms over the samples of every process (the
+        # processes agree on the names first: one that never saw a term would otherwise skip
+        # a sync the others make, and the run would hang); the values are then the same on
+        # every process, and sync_dist only keeps Lightning's DDP check quiet
+        for name, mean in self._epoch_means.synced_means(self.device).items():
             self.log(f"train/{name}_epoch", mean, sync_dist=True)
 
     def _stage_metric(

@@ -36,3 +36,19 @@ def test_callback_feature_parts_are_one_across_processes(tmp_path):
     assert double["regressor_sum"] == pytest.approx(single["regressor_sum"], rel=1e-5)
     assert double["weight_sum"] == pytest.approx(single["weight_sum"], rel=1e-5)
     assert double["val/ce"] == pytest.approx(single["val/ce"], rel=1e-4)
+
+
+MIXED_SCRIPT = Path(__file__).with_name("kd_mixed_ddp_script.py")
+
+
+@pytest.mark.ddp
+@pytest.mark.slow
+def test_processes_that_log_different_terms_agree_on_the_epoch_means(tmp_path):
+    # one process sees labelled batches only (a label term), the other unlabelled ones: the
+    # processes made different numbers of syncs, and the run hung at an epoch's end
+    single = run_ddp_script(MIXED_SCRIPT, 1, tmp_path / "single.json")
+    double = run_ddp_script(MIXED_SCRIPT, 2, tmp_path / "ddp.json")
+    assert set(double) == set(single) and "train/loss_epoch" in single
+    assert len(single) > 2  # terms of the labelled batches only among them
+    for name, value in single.items():  # means over the samples of both processes
+        assert double[name] == pytest.approx(value, rel=1e-5), name
