@@ -9,6 +9,8 @@ import warnings
 import torch
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
 
+from lightning_distill._distributed import rank_and_world_size
+
 __all__ = ["EpochMeans", "QuietMissingValLoader", "attached_trainer", "logs_step_values"]
 
 _MISSING_VAL_LOADER = "You defined a `validation_step` but have no `val_dataloader`"
@@ -69,17 +71,19 @@ class EpochMeans:
             entry[1] += batch_size
         return values
 
-    def means(self) -> dict:
-        """Each name's mean over the epoch's samples (empty before the first step)."""
+    def _totals(self) -> dict[str, list]:
+        """``{name: [sum, samples]}`` over the groups of names the steps had."""
         totals: dict[str, list] = {}
         for names, (sums, count) in self._sums.items():
             for name, total in zip(names, sums):
-                if name in totals:
-                    totals[name][0] = totals[name][0] + total
-                    totals[name][1] += count
-                else:
-                    totals[name] = [total, count]
-        return {name: total / count for name, (total, count) in totals.items()}
+                entry = totals.setdefault(name, [0.0, 0])
+                entry[0] = entry[0] + total
+                entry[1] += count
+        return totals
+
+    def means(self) -> dict:
+        """Each name's mean over the epoch's samples (empty before the first step)."""
+        return {name: total / count for name, (total, count) in self._totals().items()}
 
     def synced_means(self, device: torch.device) -> dict:
         """:meth:`means` over the samples of every process under DDP (one process: the same).
@@ -90,17 +94,11 @@ class EpochMeans:
         names in the same order, so the loggers' own syncs pair up, and each mean is over the
         samples of all processes (exact also when they hold different numbers of samples).
         """
-        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        _, world_size = rank_and_world_size()
+        if world_size == 1:
             return self.means()
-        if torch.distributed.get_world_size() == 1:
-            return self.means()
-        totals: dict[str, list] = {}
-        for names, (sums, count) in self._sums.items():
-            for name, total in zip(names, sums):
-                entry = totals.setdefault(name, [0.0, 0])
-                entry[0] = entry[0] + total
-                entry[1] += count
-        gathered: list = [None] * torch.distributed.get_world_size()
+        totals = self._totals()
+        gathered: list = [None] * world_size
         torch.distributed.all_gather_object(gathered, sorted(totals))
         names = sorted(set().union(*gathered))
         if not names:

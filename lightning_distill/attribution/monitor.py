@@ -93,19 +93,16 @@ def _check_labels(labels) -> None:
         )
 
 
-def _batch_sizes(dataloader) -> list[int] | None:
-    """The sizes of a ``DataLoader``'s batches over a sized dataset, or None if unknown."""
+def _has_lone_batch(dataloader) -> bool:
+    """Whether a ``DataLoader`` over a sized dataset yields a batch of one item."""
     if not isinstance(dataloader, DataLoader) or dataloader.batch_size is None:
-        return None
+        return False
     try:
         count = len(dataloader.sampler)
     except TypeError:
-        return None
+        return False
     size = dataloader.batch_size
-    sizes = [size] * (count // size)
-    if count % size and not dataloader.drop_last:
-        sizes.append(count % size)
-    return sizes
+    return count > 0 and (size == 1 or (count % size == 1 and not dataloader.drop_last))
 
 
 def _first_batch(dataloader) -> dict[str, Tensor | None]:
@@ -233,13 +230,12 @@ class AttributionMonitor(Callback):
         # a misspelt method or a wrong keyword fails now, not after every_n_epochs of training
         explainer = check_method(method, dict(method_kwargs or {}), "method", "method_kwargs")
         if explainer is not None and explainer.__name__ == "FeaturePermutation":
-            sizes = _batch_sizes(dataloader)
-            if sizes is not None and 1 in sizes:
+            if _has_lone_batch(dataloader):
                 fail(
                     "dataloader",
                     "batches of at least 2 images for FeaturePermutation (it permutes each "
                     "feature across a batch); change batch_size or pass drop_last=True",
-                    f"batch sizes {sorted(set(sizes))}",
+                    "a batch of 1 image",
                 )
         if metrics is not None:
             if isinstance(metrics, str):

@@ -183,29 +183,15 @@ def test_factories_sharing_trainable_parameters_and_epochs_given_twice_are_refus
     data = (train.images[:20], train.targets[:20])
     layer = nn.Linear(32 * 16, 10)
     before = layer.weight.clone()
+    quick = {"attribution": "random", "fractions": [0.5], "seeds": 1, "epochs": 1}
     with pytest.raises(ValueError, match="model_factory must be .*its own trainable parameters"):
-        diff_roar(
-            lambda: nn.Sequential(nn.Flatten(), layer),  # a new wrapper, the same weights
-            data,
-            data,
-            attribution="random",
-            fractions=[0.5],
-            seeds=1,
-            epochs=1,
-        )
+        # a new wrapper, the same weights
+        diff_roar(lambda: nn.Sequential(nn.Flatten(), layer), data, data, **quick)
     assert torch.equal(layer.weight, before)
     # a frozen shared backbone (not trained) may be shared; each head is fresh
     backbone = nn.Sequential(nn.Flatten(), nn.Linear(32 * 16, 16)).requires_grad_(False)
     frozen = backbone[1].weight.clone()
-    diff_roar(
-        lambda: nn.Sequential(backbone, nn.Linear(16, 10)),
-        data,
-        data,
-        attribution="random",
-        fractions=[0.5],
-        seeds=1,
-        epochs=1,
-    )
+    diff_roar(lambda: nn.Sequential(backbone, nn.Linear(16, 10)), data, data, **quick)
     assert torch.equal(backbone[1].weight, frozen)
     with pytest.raises(ValueError, match="trainer_kwargs must be without 'max_epochs'"):
         diff_roar(linear, data, data, attribution="random", trainer_kwargs={"max_epochs": 2})
@@ -217,17 +203,8 @@ def test_factories_sharing_trainable_parameters_and_epochs_given_twice_are_refus
         diff_roar(linear, (data[0][:1], data[1][:1]), data, attribution="random")
     with pytest.raises(TypeError, match=r"train_data\[1\] must be an integer tensor of 20"):
         diff_roar(linear, (data[0], data[1].float()), data, attribution="random")
-    narrow = diff_roar(
-        linear,
-        (data[0], data[1].int()),
-        data,
-        attribution="random",
-        fractions=[0.5],
-        seeds=1,
-        epochs=1,
-    )
-    wide = diff_roar(linear, data, data, attribution="random", fractions=[0.5], seeds=1, epochs=1)
-    assert narrow.equals(wide)  # int32 classes read as int64
+    narrow = diff_roar(linear, (data[0], data[1].int()), data, **quick)
+    assert narrow.equals(diff_roar(linear, data, data, **quick))  # int32 classes read as int64
 
 
 def test_pixel_maps_with_a_channel_axis_and_a_lone_last_batch_under_batch_norm(blocks):

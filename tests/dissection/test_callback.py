@@ -613,17 +613,22 @@ def test_output_transform_dissects_a_layer_whose_output_is_not_its_maps(concepts
         failing.dissect(model)
 
 
+def _listed_probe_monitor(batches, concepts):
+    """A monitor of layer features.4 over a list of batches (which has no label names)."""
+    return DissectionMonitor(
+        batches,
+        "features.4",
+        label_names=concepts.label_names,
+        label_categories=concepts.label_categories,
+    )
+
+
 def test_a_class_target_in_a_tuple_batch_is_not_read_as_image_labels(concepts):
     triples = [
         (batch["image"], batch["labels"], torch.zeros(len(batch["image"]), dtype=torch.long))
         for batch in probe_loader(concepts)
     ]
-    monitor = DissectionMonitor(
-        triples,
-        "features.4",
-        label_names=concepts.label_names,
-        label_categories=concepts.label_categories,
-    )
+    monitor = _listed_probe_monitor(triples, concepts)
     with pytest.raises(ValueError, match="third entry .* whole-image labels \\[B, S\\]"):
         monitor.dissect(TinyNet())
     four = [(*triple, triple[2]) for triple in triples]
@@ -637,11 +642,6 @@ def test_uint8_probe_images_are_refused_by_name(concepts):
         {"image": (batch["image"] * 255).to(torch.uint8), "labels": batch["labels"]}
         for batch in probe_loader(concepts)
     ]
-    monitor = DissectionMonitor(
-        raw,
-        "features.4",
-        label_names=concepts.label_names,
-        label_categories=concepts.label_categories,
-    )
+    monitor = _listed_probe_monitor(raw, concepts)
     with pytest.raises(TypeError, match="dataloader must yield images in a floating dtype"):
         monitor.dissect(TinyNet())
