@@ -38,6 +38,51 @@ def evaluation_mode(model: nn.Module) -> Iterator[nn.Module]:
             module.training = training
 
 
+_HOOK_DICTS = (
+    "_forward_hooks",
+    "_forward_hooks_with_kwargs",
+    "_forward_hooks_always_called",
+    "_forward_pre_hooks",
+    "_forward_pre_hooks_with_kwargs",
+    "_backward_hooks",
+    "_backward_pre_hooks",
+)
+_MISSING = object()
+
+
+@contextlib.contextmanager
+def _layers_kept(model: nn.Module) -> Iterator[None]:
+    """Every submodule's own attributes and hooks given back after the block.
+
+    Captum's methods attach state to the model's layers and do not always take it off: LRP
+    sets ``rule`` and ``activations`` on every layer, leaves ``activations`` (tensors of the
+    last batch) behind, deletes ``rule`` attributes the user had set to choose the rules, and
+    on a layer it has no rule for stops with the rules it attached still in place. Public
+    attributes the block added are removed, those it removed or replaced are put back, and
+    hooks it registered are taken off; torch's own private state (parameters, buffers,
+    submodules) is left as the block made it.
+    """
+    saved = []
+    for module in model.modules():
+        public = {k: v for k, v in vars(module).items() if not k.startswith("_")}
+        hooks = {name: set(getattr(module, name, {})) for name in _HOOK_DICTS}
+        saved.append((module, public, hooks))
+    try:
+        yield
+    finally:
+        for module, public, hooks in saved:
+            attributes = vars(module)
+            for key in [k for k in attributes if not k.startswith("_") and k not in public]:
+                del attributes[key]
+            for key, value in public.items():
+                if attributes.get(key, _MISSING) is not value:
+                    attributes[key] = value
+            for name, kept in hooks.items():
+                registered = getattr(module, name, None)
+                for key in [k for k in registered or () if k not in kept]:
+                    del registered[key]
+
+
 @contextlib.contextmanager
 def _gradients_on() -> Iterator[None]:
     with torch.inference_mode(False), torch.enable_grad():
@@ -382,11 +427,28 @@ def attribute(
                 tuple(result.shape),
             )
     else:
-        with evaluation_mode(model), _gradients_on(), _outputs_checked(model, targets):
+        with (
+            _layers_kept(model),
+            evaluation_mode(model),
+            _gradients_on(),
+            _outputs_checked(model, targets),
+        ):
             explainer = explainer_class(model)
             copy = inputs.detach().clone().requires_grad_(True)
             try:
                 result = explainer.attribute(copy, target=targets, **kwargs)
+            except TypeError as error:
+                if "has no rule defined" not in str(error):
+                    raise
+                # Captum's LRP meets a layer it has no rule for (Flatten, a custom module)
+                raise ValueError(
+                    f"attribution by {explainer_class.__name__} needs a rule for every layer "
+                    f"without submodules; {str(error).split(' has no rule')[0]} has none. "
+                    "Captum's LRP cannot propagate through reshaping modules (nn.Flatten): "
+                    "reshape in the model's forward instead (x.flatten(1)). Other layers take "
+                    "a rule as an attribute, as Captum reads them (layer.rule = EpsilonRule(), "
+                    "from captum.attr._utils.lrp_rules); rules set so are kept after the call."
+                ) from error
             except RuntimeError as error:
                 # torch's bare complaint (a shape or dtype the model cannot take), deep inside
                 # the model and Captum; its subclasses (out of memory, ...) keep their type

@@ -6,7 +6,7 @@ import functools
 import importlib
 import inspect
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, fields
 from typing import Any
@@ -27,6 +27,7 @@ from lightning_distill._teacher import (
 )
 from lightning_distill._validation import check_choice, check_real, describe, fail, plain_data
 from lightning_distill.hooks import FeatureHooks, resolve_module_names
+from lightning_distill.kd._cache import TeacherLogitCache
 from lightning_distill.kd.augment import apply_augment, check_augment
 from lightning_distill.kd.constraints import (
     Constraint,
@@ -788,8 +789,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         )
         # Plain attributes, not buffers: DDP would broadcast buffers from rank 0 and each rank
         # caches the samples it sees.
-        self._teacher_cache: Tensor | None = None
-        self._teacher_cached: Tensor | None = None
+        self._teacher_cache = TeacherLogitCache()
 
     # ----------------------------------------------------------------- set-up helpers
     def _feature_shapes(self, example_input, needed_by: str, what: str) -> list:
@@ -839,8 +839,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
     @override
     def on_fit_start(self) -> None:
         # Cached logits belong to the data of one fit: a later fit may index other samples.
-        self._teacher_cache = None
-        self._teacher_cached = None
+        self._teacher_cache.reset()
 
     @override
     def on_train_start(self) -> None:
@@ -952,34 +951,13 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
             )
         if index.numel() and int(index.min()) < 0:
             raise ValueError(f"index must be >= 0; got minimum {int(index.min())}.")
-        index = index.long()
-        needed = int(index.max()) + 1 if index.numel() else 0
-        cached = self._teacher_cached
-        if cached is None or needed > cached.numel():
-            # Grow geometrically: the dataset's size is only known from the indices seen.
-            size = max(needed, 2 * (0 if cached is None else cached.numel()))
-            grown = torch.zeros(size, dtype=torch.bool, device=index.device)
-            if cached is not None:
-                grown[: cached.numel()] = cached
-            self._teacher_cached = cached = grown
-            old = self._teacher_cache
-            if old is not None:
-                self._teacher_cache = old.new_zeros(size, old.shape[1])
-                self._teacher_cache[: old.shape[0]] = old
-        missing = ~cached[index]
-        if bool(missing.any()):
-            if isinstance(x, Mapping):  # several inputs: the missing rows of each
-                rows = {k: v[missing] if isinstance(v, Tensor) else v for k, v in x.items()}
-            else:
-                rows = x[missing]
-            logits = self._teacher_forward(rows)
-            # kept in float32 (half-precision logits widened), float64 as it is
-            logits = logits if logits.dtype == torch.float64 else logits.float()
-            if self._teacher_cache is None:
-                self._teacher_cache = logits.new_zeros(cached.numel(), logits.shape[1])
-            self._teacher_cache[index[missing]] = logits
-            cached[index[missing]] = True
-        return self._teacher_cache[index]
+        rows = batch_size_of(x)
+        if rows is not None and len(index) != rows:
+            raise ValueError(
+                f"index must hold one position per sample; got {len(index)} for a batch of "
+                f"{rows} samples."
+            )
+        return self._teacher_cache.lookup(x, index, self._teacher_forward)
 
     def _unpack(self, batch) -> tuple[Any, Tensor | None, Tensor | None]:
         """``(inputs, targets, index)``; a batch may hold inputs alone when the loss needs no

@@ -230,3 +230,49 @@ def test_empty_batches_one_input_permutations_and_convergence_deltas():
             attribute(model, x, 0, method, return_convergence_delta=True)
     # False is what Captum does anyway
     attribute(model, x, 0, "IntegratedGradients", return_convergence_delta=False, n_steps=4)
+
+
+class _Reshaping(nn.Module):
+    """LRP's own layers, the reshape in the forward (Captum's LRP has no rule for Flatten)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv, self.relu, self.fc = nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Linear(16, 2)
+
+    def forward(self, x):
+        return self.fc(self.relu(self.conv(x)).flatten(1))
+
+
+def _public_attributes(model):
+    return [sorted(k for k in vars(m) if not k.startswith("_")) for m in model.modules()]
+
+
+def test_lrp_leaves_the_users_rules_and_nothing_else_on_the_layers():
+    from captum.attr import LRP
+    from captum.attr._utils.lrp_rules import EpsilonRule
+
+    x, y = torch.rand(3, 3, 4, 4), torch.tensor([0, 1, 0])
+    model = _Reshaping().eval()
+    rule = EpsilonRule(1e-3)
+    model.fc.rule = rule  # the user's choice of rule, as Captum reads it
+    before = _public_attributes(model)
+    hooks = [len(m._forward_hooks) + len(m._backward_hooks) for m in model.modules()]
+    relevance = attribute(model, x, y, "LRP")
+    # Captum's own call deletes the user's rule and leaves each layer's activations behind
+    assert _public_attributes(model) == before and model.fc.rule is rule
+    assert [len(m._forward_hooks) + len(m._backward_hooks) for m in model.modules()] == hooks
+    # the same relevance as Captum's, on a copy of the model that carries the same rule
+    reference = _Reshaping().eval()
+    reference.fc.rule = EpsilonRule(1e-3)
+    expected = LRP(reference).attribute(x.clone().requires_grad_(True), target=y)
+    torch.testing.assert_close(relevance, expected.detach())
+    assert not hasattr(reference.fc, "rule") and hasattr(reference.fc, "activations")
+
+
+def test_lrp_on_a_layer_without_a_rule_is_explained_and_leaves_no_rules_behind():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(16, 2)).eval()
+    before = _public_attributes(model)
+    with pytest.raises(ValueError, match=r"LRP needs a rule.*Flatten.*x\.flatten\(1\)"):
+        attribute(model, torch.rand(3, 3, 4, 4), torch.tensor([0, 1, 0]), "LRP")
+    assert _public_attributes(model) == before  # Captum had left its rules on conv and relu

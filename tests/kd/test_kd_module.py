@@ -372,6 +372,74 @@ def test_cache_teacher_starts_empty_in_every_fit():
     assert sum(calls) == 32
 
 
+class _NoisyIndexed(IndexedDataset):
+    """Random augmentation in the data set: another input under the same index every epoch."""
+
+    def __getitem__(self, i):
+        x, y, i = super().__getitem__(i)
+        return x + 0.1 * torch.randn_like(x), y, i
+
+
+class _BatchPositions(IndexedDataset):
+    """A common mistake: the 'index' counts positions within a batch of 8."""
+
+    def __getitem__(self, i):
+        x, y, _ = super().__getitem__(i)
+        return x, y, i % 8
+
+
+@pytest.mark.parametrize("dataset", [_NoisyIndexed, _BatchPositions])
+def test_cache_teacher_refuses_inputs_that_change_under_an_index(dataset):
+    # before, the student was silently given the logits of another input
+    torch.manual_seed(0)
+    student, teacher = make_cnn(4, batch_norm=False), make_cnn(8, batch_norm=False)
+    module = DistillationModule(student, teacher, cache_teacher=True)
+    x, y = make_data(16)
+    loader = DataLoader(dataset(x, y), batch_size=8)
+    with pytest.raises(ValueError, match=r"cache_teacher=True needs each sample's input.*index"):
+        quiet_trainer(max_epochs=2).fit(module, loader)
+
+
+def test_cache_teacher_fingerprints_each_input():
+    torch.manual_seed(0)
+    student, teacher = nn.Linear(6, 3), nn.Linear(6, 3)
+    x, y = torch.randn(8, 6, dtype=torch.float64), torch.randint(0, 3, (8,))
+    module = DistillationModule(student.double(), teacher.double(), cache_teacher=True)
+    module.training_step((x, y, torch.arange(8)), 0)
+    # the same samples in another order and batch size: from the cache, not refused
+    module.training_step((x[[5, 2, 7]], y[[5, 2, 7]], torch.tensor([5, 2, 7])), 1)
+    # a sample drawn twice (a sampler with replacement) is one input under one index
+    module.training_step((x[[4, 4]], y[[4, 4]], torch.tensor([4, 4])), 2)
+    # a change in one value of one sample, far below the values' scale, is seen
+    changed = x.clone()
+    changed[3, 5] += 1e-6
+    with pytest.raises(ValueError, match=r"input of index 3 differs.*1 of 8 samples"):
+        module.training_step((changed, y, torch.arange(8)), 3)
+    # two other samples given one index in a new batch
+    with pytest.raises(ValueError, match="input of index 9 differs"):
+        module.training_step((x[:2], y[:2], torch.tensor([9, 9])), 4)
+    with pytest.raises(ValueError, match="index must hold one position per sample; got 3 for"):
+        module.training_step((x[:4], y[:4], torch.arange(3)), 5)
+
+
+def test_cache_teacher_fingerprints_every_input_of_a_dict():
+    class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.left, self.right = nn.Linear(4, 3), nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.left(x["left"]) + self.right(x["right"])
+
+    torch.manual_seed(0)
+    left, right, y = torch.randn(6, 4), torch.randn(6, 4), torch.randint(0, 3, (6,))
+    module = DistillationModule(Two(), Two(), cache_teacher=True)
+    module.training_step(({"left": left, "right": right}, y, torch.arange(6)), 0)
+    module.training_step(({"left": left, "right": right}, y, torch.arange(6)), 1)
+    with pytest.raises(ValueError, match="input of index 0 differs"):
+        module.training_step(({"left": left, "right": right.flip(0)}, y, torch.arange(6)), 2)
+
+
 def test_optimizer_callable_that_cannot_be_pickled(models):
     student, teacher = models
     x, y = make_data(16)

@@ -1,0 +1,143 @@
+"""The teacher-logit cache of ``DistillationModule(cache_teacher=True)``.
+
+Each sample's teacher logits are computed the first time its index is seen and reused after.
+That is only right when a sample's input is the same every time it is seen and ``index`` is
+the sample's position in the data set. Neither can be read from the data loader, so every
+sample's input leaves a *fingerprint* beside its logits: a fixed pseudo-random weighting of
+its values, summed in float64 (float32 where the device has no float64). A later batch whose
+input differs from the cached one under the same index (random augmentation in the data set,
+an index that counts positions within the batch, two samples sharing an index) is refused
+instead of being given another sample's logits. The fingerprint costs one product of the
+batch with a vector (small beside the teacher's forward it saves); values that differ only by
+the float rounding of a reduction (another batch size on an accelerator) are not refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = ["TeacherLogitCache"]
+
+# differences of a fingerprint below this share of its scale are rounding, not another input
+_RELATIVE_TOLERANCE = {torch.float64: 1e-9, torch.float32: 1e-4}
+
+
+def _print_dtype(device: torch.device) -> torch.dtype:
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
+class TeacherLogitCache:
+    """Teacher logits per sample index, with a fingerprint of each sample's input."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every sample (a new fit may index other data)."""
+        self._logits: Tensor | None = None
+        self._cached: Tensor | None = None
+        self._prints: Tensor | None = None
+        self._weights: dict[tuple, Tensor] = {}
+
+    # -- fingerprints -------------------------------------------------------------------------
+    def _weight(self, slot: int, size: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+        key = (slot, size, device, dtype)
+        weight = self._weights.get(key)
+        if weight is None:
+            generator = torch.Generator().manual_seed(1_000_003 * slot + size)
+            weight = torch.rand(size, generator=generator, dtype=torch.float64) + 0.5
+            self._weights[key] = weight = weight.to(device=device, dtype=dtype)
+        return weight
+
+    def _tensors(self, x, rows: int) -> list[Tensor]:
+        # several inputs in a dict: each tensor with a row per sample, in a fixed order of keys
+        values = [x[k] for k in sorted(x, key=str)] if isinstance(x, Mapping) else [x]
+        return [v for v in values if isinstance(v, Tensor) and v.dim() and len(v) == rows]
+
+    def fingerprints(self, x, rows: int, *, magnitude: bool = False) -> Tensor | None:
+        """One value per sample: ``sum_j w_j x_j`` over every input value (``|x_j|`` with
+        ``magnitude=True``, the scale a difference is measured against); None without a
+        tensor of ``rows`` rows."""
+        total = None
+        for slot, tensor in enumerate(self._tensors(x, rows)):
+            dtype = _print_dtype(tensor.device)
+            rows = tensor.reshape(tensor.shape[0], -1).to(dtype)
+            if magnitude:
+                rows = rows.abs()
+            value = rows @ self._weight(slot, rows.shape[1], rows.device, dtype)
+            total = value if total is None else total + value
+        return total
+
+    # -- lookup -------------------------------------------------------------------------------
+    def _grow(self, needed: int, device: torch.device) -> None:
+        cached = self._cached
+        if cached is not None and needed <= cached.numel():
+            return
+        # grow geometrically: the data set's size is only known from the indices seen
+        size = max(needed, 2 * (0 if cached is None else cached.numel()))
+        grown = torch.zeros(size, dtype=torch.bool, device=device)
+        if cached is not None:
+            grown[: cached.numel()] = cached
+        self._cached = grown
+        for name in ("_logits", "_prints"):
+            old = getattr(self, name)
+            if old is not None:
+                new = old.new_zeros(size, *old.shape[1:])
+                new[: old.shape[0]] = old
+                setattr(self, name, new)
+
+    def lookup(self, x: Any, index: Tensor, teacher_forward: Callable[[Any], Tensor]) -> Tensor:
+        """The teacher's logits of the batch ``x`` whose samples have positions ``index`` (a
+        checked 1-D tensor of non-negative integers): computed by ``teacher_forward`` for the
+        samples not seen before, from the cache for the others."""
+        index = index.long()
+        self._grow(int(index.max()) + 1 if index.numel() else 0, index.device)
+        prints = self.fingerprints(x, len(index))
+        missing = ~self._cached[index]
+        if bool(missing.any()):
+            if isinstance(x, Mapping):  # several inputs: the missing rows of each
+                rows = {k: v[missing] if isinstance(v, Tensor) else v for k, v in x.items()}
+            else:
+                rows = x[missing]
+            logits = teacher_forward(rows)
+            # kept in float32 (half-precision logits widened), float64 as it is
+            logits = logits if logits.dtype == torch.float64 else logits.float()
+            if self._logits is None:
+                self._logits = logits.new_zeros(self._cached.numel(), logits.shape[1])
+            if prints is not None and self._prints is None:
+                self._prints = prints.new_zeros(self._cached.numel())
+            new = index[missing]
+            self._logits[new] = logits
+            if prints is not None:
+                self._prints[new] = prints[missing]
+            self._cached[new] = True
+        if prints is not None:
+            self._check_same_inputs(x, index, prints)
+        return self._logits[index]
+
+    def _check_same_inputs(self, x, index: Tensor, prints: Tensor) -> None:
+        stored = self._prints[index]
+        differs = prints != stored
+        if not bool(differs.any()):
+            return
+        scale = self.fingerprints(x, len(index), magnitude=True)
+        change = (prints - stored).abs()
+        tolerance = _RELATIVE_TOLERANCE[prints.dtype] * scale
+        changed = change > tolerance
+        if not bool(changed.any()):
+            return
+        row = int(changed.nonzero()[0, 0])
+        relative = float(change[row] / scale[row].clamp_min(torch.finfo(scale.dtype).tiny))
+        raise ValueError(
+            "cache_teacher=True needs each sample's input to be the same every time its index "
+            f"is seen; the input of index {int(index[row])} differs from the one whose teacher "
+            f"logits were cached (relative change {relative:.2g}; {int(changed.sum())} of "
+            f"{len(index)} samples in this batch). Causes: random augmentation in the data set "
+            "(use cache_teacher=False; augment=... lets the teacher label each augmented batch), "
+            "or an index that is not the sample's position in the data set (a position within "
+            "the batch, or one index shared by two samples)."
+        )
