@@ -146,10 +146,10 @@ class TeacherLifecycle:
 def check_no_shared_parameters(
     teacher: nn.Module, trained: nn.Module, trained_name: str = "student"
 ) -> None:
-    """Refuse a trained module that shares parameters with its teacher.
+    """Refuse a trained module that shares parameters or submodules with its teacher.
 
     A shared parameter would be frozen with the teacher: the trained module would silently stop
-    learning it.
+    learning it. A shared submodule would be in eval mode with the teacher.
     """
     if teacher is trained:
         raise ValueError(
@@ -164,6 +164,25 @@ def check_no_shared_parameters(
             f"teacher must not share parameters with the {trained_name}; got {len(shared)} "
             f"shared parameter(s), e.g. {shared[:3]}. They would be frozen with the teacher: "
             "pass a copy of the teacher (copy.deepcopy(teacher))."
+        )
+    # A shared module without parameters (a Dropout, a BatchNorm without affine weights) would
+    # be put in eval mode with the teacher for the whole fit: the trained module would silently
+    # train without dropout and without updating running statistics.
+    teacher_modules = {id(m) for m in teacher.modules()}
+    shared = []
+    for name, module in trained.named_modules():
+        if id(module) in teacher_modules and not any(
+            name.startswith(f"{outer}.") for outer, _ in shared
+        ):
+            shared.append((name, module))
+    if shared:
+        listed = ", ".join(f"{name!r} ({type(m).__name__})" for name, m in shared[:3])
+        raise ValueError(
+            f"teacher must not share submodules with the {trained_name}; got {len(shared)} "
+            f"shared submodule(s), e.g. {listed}. Freezing the teacher puts them in eval mode "
+            f"for the whole fit, so the {trained_name} would train without dropout and "
+            "without updating running statistics: give each model its own copy "
+            "(copy.deepcopy)."
         )
 
 

@@ -324,6 +324,16 @@ def _five_band_with_sets(attribution, ground_truth, sets: Tensor, gt_thresholds)
     attribution = _as_maps("attribution", attribution)
     truth = _as_maps("ground_truth", ground_truth, allow_channels=False)
     _check_spatial("ground_truth", ground_truth, "attribution", attribution)
+    if truth.numel() and -1 <= gt_thresholds[0] and gt_thresholds[-1] <= 1:
+        # heatmaps kept as 8-bit images (0/102/230) would all fall in the top band, silently
+        largest = float(truth.abs().amax())
+        if largest > 1 + 1e-6:
+            raise ValueError(
+                "ground_truth must hold heatmaps on the scale of ground_truth_thresholds, "
+                "within [-1, 1] here (Tjoa & Guan's hold 0, 0.4 and 0.9); got values up to "
+                f"{largest:g}: divide 8-bit heatmaps by 255, or give ground_truth_thresholds "
+                "on their scale."
+            )
     heatmap = _normalised_heatmap(attribution)
     confusion = band_confusion(heatmap, truth.flatten(1), sets, gt_thresholds)
     return scores_from_confusion(confusion)

@@ -290,6 +290,9 @@ def monotonic_penalty(
 def _penalty_in_eval_mode(model, points, feature, output, direction, margin, quantity) -> Tensor:
     """The sum over rows of ``relu(margin - direction * slope)^2`` (see ``monotonic_penalty``)."""
     layers = None if isinstance(points, Mapping) else _chain_layers(model)
+    first = next((layer for layer in layers or () if isinstance(layer, nn.Linear)), None)
+    if first is not None and points.dtype != first.weight.dtype:
+        layers = None  # the generic path says what torch's dtype mismatch means
     if layers is not None:
         # A plain chain: the derivative is carried forward beside the activations, so the
         # penalty needs a first-order backward only, and the screen no backward at all.

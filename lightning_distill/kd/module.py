@@ -898,6 +898,26 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         """The student's logits."""
         return self.student(x)
 
+    def _student_forward(self, x) -> Tensor:
+        try:
+            return self.student(x)
+        except RuntimeError as error:
+            param = next((p for p in self.student.parameters() if p.is_floating_point()), None)
+            if (
+                type(error) is RuntimeError
+                and isinstance(x, Tensor)
+                and x.is_floating_point()
+                and param is not None
+                and param.dtype != x.dtype
+            ):
+                raise TypeError(
+                    f"student must take the inputs' dtype; its parameters are {param.dtype} "
+                    f"and the inputs {x.dtype}. Cast the data (x.to({param.dtype})), or run the "
+                    "Trainer with a precision that casts the batches (precision='64-true' for "
+                    f"float64). Torch said: {error}"
+                ) from error
+            raise
+
     def _teacher_forward(self, x) -> Tensor:
         # Inside a Trainer run the teacher is frozen already; a direct call freezes it for the
         # call and gives it back.
@@ -966,7 +986,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
 
     def _loss_terms(self, x, targets: Tensor | None, index) -> dict[str, Tensor]:
         if self._student_hooks is None:
-            student_logits = self.student(x)
+            student_logits = self._student_forward(x)
             teacher_logits = None
             if self.teacher is not None:
                 teacher_logits = (
@@ -977,7 +997,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
             feature_loss = None
         else:
             with self._student_hooks as sh, self._teacher_hooks as th:
-                student_logits = self.student(x)
+                student_logits = self._student_forward(x)
                 teacher_logits = self._teacher_forward(x)
                 # read before any method runs more forward passes (SSKD's rotated copies)
                 pairs = [
@@ -1116,7 +1136,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
 
     def _evaluate(self, batch, stage: str, dataloader_idx: int = 0) -> None:
         x, targets, _ = self._unpack(batch)
-        logits = self.student(x)
+        logits = self._student_forward(x)
         predictions = logits.argmax(dim=1)
         batch_size = logits.shape[0]
         updates = {}
@@ -1174,7 +1194,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
 
     @override
     def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
-        return self.student(batch_inputs(batch))
+        return self._student_forward(batch_inputs(batch))
 
     @override
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:

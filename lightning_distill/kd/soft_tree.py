@@ -122,6 +122,7 @@ class SoftDecisionTree(nn.Module):
         self.penalty_strength = check_real("penalty_strength", penalty_strength, minimum=0.0)
         self.penalty_decay = check_real("penalty_decay", penalty_decay, minimum=0.0)
         self.output = check_choice("output", output, ("mixture", "max_leaf"))
+        self._warned_max_leaf = False
         if input_shape is not None:
             input_shape = tuple(input_shape)
             if math.prod(input_shape) != self.in_features:
@@ -183,6 +184,21 @@ class SoftDecisionTree(nn.Module):
         if self.training and torch.is_grad_enabled() and self.penalty_strength > 0:
             self.balance_penalty = self._balance_penalty(log_nodes, activation)
         if self.output == "max_leaf":
+            if (
+                self.training
+                and torch.is_grad_enabled()
+                and not getattr(self, "_warned_max_leaf", False)
+            ):
+                self._warned_max_leaf = True
+                warnings.warn(
+                    "SoftDecisionTree(output='max_leaf') is being trained: the most probable "
+                    "leaf passes no gradient to the inner nodes, so only the leaves learn (the "
+                    "splits move under the balance penalty alone). Train with "
+                    "output='mixture', as Frosst & Hinton do, then set tree.output = "
+                    "'max_leaf' to predict from one path.",
+                    UserWarning,
+                    stacklevel=2,
+                )
             return log_q[log_leaves.argmax(dim=1)]
         return torch.logsumexp(log_leaves.unsqueeze(2) + log_q.unsqueeze(0), dim=1)
 

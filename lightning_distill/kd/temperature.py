@@ -36,6 +36,7 @@ from lightning_distill._validation import check_choice, check_integer, check_rea
 from lightning_distill.kd.losses import (
     _check_logit_values,
     _check_pair,
+    _check_targets,
     _float_logits,
     _shift,
 )
@@ -474,6 +475,10 @@ def _validation_scores(module, val) -> dict[str, float]:
             inputs = inputs.to(device) if isinstance(inputs, Tensor) else inputs
             targets = targets.to(device)
             student_logits, teacher_logits = student(inputs), teacher(inputs)
+            try:  # as training reads them: [N] class indices ([N, 1] would broadcast)
+                _check_targets(targets, student_logits)
+            except (TypeError, ValueError) as error:
+                raise type(error)(f"val batches: {error}") from None
             predictions = student_logits.argmax(1)
             correct += int((predictions == targets).sum())
             agree += int((predictions == teacher_logits.argmax(1)).sum())

@@ -129,3 +129,19 @@ def test_attribution_bad_input(row):
         _check(row, value)
 
     run()
+
+
+def test_five_band_ground_truth_off_the_thresholds_scale():
+    # heatmaps kept as 8-bit images (0 / 102 / 230) all fell in the top band: a perfect map
+    # scored precision 0.25, silently
+    truth = torch.tensor([[[0.0, 0.4], [0.9, 0.0]]])
+    with pytest.raises(ValueError, match=r"ground_truth must hold heatmaps.*values up to 229\.5"):
+        five_band_scores(truth, truth * 255)
+    with pytest.raises(ValueError, match="divide 8-bit heatmaps by 255"):
+        FiveBandScore().update(truth, truth * 255)
+    # on their own scale, with thresholds to match, they score as the unit heatmaps do
+    scaled = five_band_scores(
+        truth, truth * 255, ground_truth_thresholds=(-178.5, -76.5, 76.5, 178.5)
+    )
+    for name, value in five_band_scores(truth, truth).items():
+        torch.testing.assert_close(scaled[name], value)

@@ -538,3 +538,12 @@ def test_log_probability_of_a_single_output_column_is_refused(chain):
     with pytest.raises(ValueError, match=pattern):
         monotonicity_violations(model, x, 0, quantity="log_probability")
     assert set(monotonicity_violations(model, x, 0, quantity="logit")) == {"gradient", "pairs"}
+
+
+def test_penalty_on_points_of_another_dtype_says_so_for_chains_too():
+    # a plain nn.Sequential takes the forward-carried path, which met torch's raw dtype error
+    torch.manual_seed(0)
+    mlp = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    points = torch.randn(16, 4, dtype=torch.float64)
+    with pytest.raises(ValueError, match="model could not be run on inputs of shape"):
+        monotonic_penalty(mlp, points, 0, output=1, margin=0.1)

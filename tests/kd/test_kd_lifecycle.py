@@ -157,6 +157,25 @@ def test_student_sharing_parameters_with_teacher_is_refused():
     assert all(p.requires_grad for p in shared.parameters())
 
 
+def test_student_sharing_a_submodule_without_parameters_is_refused():
+    # a shared Dropout or affine-free BatchNorm would be in eval mode with the frozen teacher
+    # for the whole fit: the student trained without dropout and without running statistics
+    norm, drop = nn.BatchNorm1d(4, affine=False), nn.Dropout(0.5)
+    student = nn.Sequential(norm, drop, nn.Linear(4, 3))
+    teacher = nn.Sequential(norm, drop, nn.Linear(4, 3))
+    match = r"teacher must not share submodules with the student; got 2 .*'0' \(BatchNorm1d\)"
+    with pytest.raises(ValueError, match=match):
+        DistillationModule(student, teacher)
+    from tests.kd.test_kd_callback import Classifier
+
+    x, y = torch.randn(8, 4), torch.randint(0, 3, (8,))
+    with pytest.raises(ValueError, match="teacher must not share submodules with the trained"):
+        quiet_trainer(max_epochs=1, callbacks=[KnowledgeDistillation(teacher)]).fit(
+            Classifier(student), DataLoader(TensorDataset(x, y), batch_size=8)
+        )
+    assert norm.training and drop.training
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
@@ -696,3 +715,12 @@ def test_enum_settings_are_stored_as_their_values():
     assert type(plain_data(Level.HIGH)) is int
     module = DistillationModule(make_cnn(4), make_cnn(8), optimizer=Optimizer.SGD)
     assert module.hparams["optimizer"] == "sgd" and type(module.hparams["optimizer"]) is str
+
+
+def test_a_student_in_another_dtype_than_the_batches_is_explained():
+    torch.manual_seed(0)
+    module = DistillationModule(nn.Linear(4, 3), nn.Linear(4, 3)).double()
+    x, y = torch.randn(8, 4), torch.randint(0, 3, (8,))
+    with pytest.raises(TypeError, match=r"student must take the inputs' dtype.*float64.*64-true"):
+        module.training_step((x, y), 0)
+    module.training_step((x.double(), y), 0)

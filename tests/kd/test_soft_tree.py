@@ -1,6 +1,7 @@
 """SoftDecisionTree: path probabilities, explanations, gradients, picture, bad input."""
 
 import itertools
+import warnings
 
 import matplotlib
 import numpy as np
@@ -45,6 +46,21 @@ def test_output_is_the_mixture_or_the_max_leaf():
     torch.testing.assert_close(tree(x).exp(), leaves @ q)
     tree.output = "max_leaf"
     torch.testing.assert_close(tree(x).exp(), q[leaves.argmax(1)])
+
+
+def test_training_the_max_leaf_output_is_warned_about_once():
+    # the most probable leaf sends no gradient to the inner nodes: only the leaves would learn
+    torch.manual_seed(0)
+    tree = SoftDecisionTree(3, 2, depth=2, output="max_leaf", penalty_strength=0.0)
+    x, y = torch.randn(8, 3), torch.randint(0, 2, (8,))
+    with pytest.warns(UserWarning, match="only the leaves learn.*output='mixture'"):
+        torch.nn.functional.nll_loss(tree(x), y).backward()
+    assert tree.inner.weight.grad is None and tree.leaf_logits.grad is not None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tree(x)  # once per tree
+        tree.eval()
+        tree(x)  # predicting from one path is what the output is for
 
 
 def test_explain_path_leads_to_the_argmax_leaf():

@@ -104,6 +104,23 @@ def _sweep_data():
     return x, y
 
 
+def test_select_temperature_refuses_column_targets_it_would_broadcast():
+    # [N, 1] targets compared with [N] predictions broadcast to [N, N]: accuracy came out 9.3
+    x, y = _sweep_data()
+    teacher = nn.Linear(5, 2)
+    train = DataLoader(TensorDataset(x[:64], y[:64]), batch_size=32)
+    val = DataLoader(TensorDataset(x[64:], y[64:, None]), batch_size=32)
+    with pytest.raises(ValueError, match=r"val batches: targets must have shape \[batch\]"):
+        select_temperature(
+            lambda t: DistillationModule(nn.Linear(5, 2), teacher, temperature=t),
+            lambda: quiet_trainer(max_epochs=1),
+            train,
+            val,
+            (1.0,),
+            seeds=(0,),
+        )
+
+
 def test_select_temperature_is_reproducible_and_summarises_runs():
     x, y = _sweep_data()
     torch.manual_seed(3)
