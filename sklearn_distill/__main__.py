@@ -122,6 +122,15 @@ def _parser(prog=None):
         "%(default)r)",
     )
     audit.add_argument(
+        "--na-values",
+        nargs="+",
+        metavar="TEXT",
+        help="cell texts that mean a missing value, besides an empty cell (e.g. NA -99). "
+        "Default: pandas' list (NA, N/A, NULL, None, nan, ...) in columns of numbers; in "
+        "columns of text those cells stay categories as written (a note says so), since "
+        "'NA' or 'None' may be a real value there",
+    )
+    audit.add_argument(
         "--groups",
         metavar="COL",
         help="column of record identifiers: rows of one record (the same case entered twice) "
@@ -423,6 +432,7 @@ def _features_required_message(args, frame, prog):
             prog, "audit", args.data, "--score", args.score, "--label", args.label,
             *(["--sep", args.sep] if args.sep != "," else []),
             *(["--decimal", args.decimal] if args.decimal != "." else []),
+            *(["--na-values", *args.na_values] if args.na_values is not None else []),
             *(["--event", args.event] if args.event is not None else []),
             *(["--groups", groups] if groups is not None else []),
             "--features", *safe,
@@ -502,8 +512,13 @@ def _read_csv(args, parser):
         )
     # codes read as text keep their leading zeros, and the models read text as categories
     text_columns = dict.fromkeys(args.categorical, str)
+    missing = {}
+    if args.na_values is not None:
+        missing = {"keep_default_na": False, "na_values": ["", *args.na_values]}
     try:
-        frame = pd.read_csv(args.data, sep=sep, decimal=args.decimal, dtype=text_columns or None)
+        frame = pd.read_csv(
+            args.data, sep=sep, decimal=args.decimal, dtype=text_columns or None, **missing
+        )
     except (OSError, ValueError) as error:
         # a file of another separator whose text fields hold the separator fails to
         # tokenise before it could be read as one column
@@ -539,6 +554,92 @@ def _read_csv(args, parser):
                 f"{', '.join(map(repr, renamed))}, different features of one name. Give each "
                 "column a name of its own."
             )
+    if args.na_values is None:
+        frame = _keep_written_categories(args, frame, sep)
+    if args.decimal == ",":
+        frame = _read_dotted_thousands(args, parser, frame)
+    return frame
+
+
+# pandas' default texts of a missing value (pandas.read_csv's na_values), an empty cell aside
+_DEFAULT_NA_TEXTS = frozenset(
+    "#N/A,#N/A N/A,#NA,-1.#IND,-1.#QNAN,-NaN,-nan,1.#IND,1.#QNAN,<NA>,N/A,NA,NULL,NaN,None,"
+    "n/a,nan,null".split(",")
+)
+
+
+def _keep_written_categories(args, frame, sep):
+    """Text columns keep cells such as ``NA`` or ``None`` as the categories they may be (North
+    America, no prior offence): pandas reads them as missing everywhere. Columns of numbers
+    keep pandas' reading (``NA`` there is a missing number). A note names what was kept."""
+    import pandas as pd
+
+    text = [
+        c
+        for c in frame.columns
+        if c in args.categorical or not pd.api.types.is_numeric_dtype(frame[c].dtype)
+    ]
+    if not text:
+        return frame
+    raw = pd.read_csv(
+        args.data,
+        sep=sep,
+        usecols=text,
+        dtype=str,
+        keep_default_na=False,
+        na_values=[""],
+    )
+    for column in text:
+        written = raw[column]
+        kept = written.isin(_DEFAULT_NA_TEXTS) & frame[column].isna().to_numpy()
+        if not kept.any():
+            continue
+        counts = written[kept].value_counts()
+        listed = ", ".join(f"{value!r} ({n} rows)" for value, n in counts.items())
+        frame[column] = frame[column].astype(object).where(~kept.to_numpy(), written)
+        print(
+            f"note: column {column!r} holds {listed}, read as written, a category of its own "
+            "(pandas would read it as missing); pass --na-values "
+            f"{' '.join(shlex.quote(v) for v in counts.index)} to read it as missing.",
+            file=sys.stderr,
+        )
+    return frame
+
+
+_DOTTED_THOUSANDS = re.compile(r"[-+]?\d{1,3}(\.\d{3})+(,\d*)?")
+_NUMBER_WITH_COMMA = re.compile(r"[-+]?(\d+(,\d*)?|,\d+)")
+
+
+def _read_dotted_thousands(args, parser, frame):
+    """With ``--decimal ','``, numbers written with a dot between thousands (``12.500``) are
+    read as such; pandas leaves such a column as text, which the audit would read as 12.5. A
+    column of numbers whose dots are not thousands separators (``12.5``) is refused."""
+    import pandas as pd
+
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_numeric_dtype(values.dtype) or column in args.categorical:
+            continue
+        written = values.dropna()
+        if written.empty or not all(isinstance(v, str) for v in written):
+            continue
+        written = written.str.strip()
+        dotted = written.str.contains(".", regex=False)
+        if not dotted.any() or not written.str.fullmatch(r"[-+]?[\d.,]+").all():
+            continue
+        grouped = written.str.fullmatch(_DOTTED_THOUSANDS.pattern)
+        if not (grouped | (~dotted & written.str.fullmatch(_NUMBER_WITH_COMMA.pattern))).all():
+            bad = written[dotted & ~grouped].iloc[0]
+            parser.error(
+                f"column {column!r} holds numbers written with a dot, e.g. {bad!r}, in a file "
+                "read with --decimal ',': a dot there is neither the decimal mark nor a "
+                "thousands separator (groups of three digits, as in 12.500). Write the column "
+                "in one convention."
+            )
+        numbers = pd.to_numeric(
+            written.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+        )
+        frame[column] = numbers.reindex(values.index)  # missing cells stay missing
     return frame
 
 

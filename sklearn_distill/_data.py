@@ -185,8 +185,24 @@ def check_frame_columns(X, name: str = "X") -> None:
         raise ValueError(
             f"{name} must have distinct column names; got {duplicated!r} more than once."
         )
+    texts = [isinstance(c, str) for c in X.columns]
+    if any(texts) and not all(texts):
+        # scikit-learn keeps feature names only when every name is a string
+        others = [c for c, text in zip(X.columns, texts) if not text]
+        raise TypeError(
+            f"{name} must have column names that are all strings (or none a string); got "
+            f"{', '.join(map(repr, others[:3]))} ({type(others[0]).__name__}) beside "
+            f"{X.columns[texts.index(True)]!r}. Name every column as text "
+            f"({name}.columns = {name}.columns.astype(str))."
+        )
     for index, dtype in enumerate(X.dtypes):
-        if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
+        if pd.api.types.is_timedelta64_dtype(dtype):
+            raise ValueError(
+                f"{name} column {X.columns[index]!r} must be numeric or categorical; got dtype "
+                f"{str(dtype)!r}. Convert the durations to numbers first (for example "
+                "column.dt.total_seconds() / 86400 for days) or drop the column."
+            )
+        if pd.api.types.is_datetime64_any_dtype(dtype):
             raise ValueError(
                 f"{name} column {X.columns[index]!r} must be numeric or categorical; got dtype "
                 f"{str(dtype)!r}. Convert dates to numbers first (for example days since a "
@@ -392,7 +408,13 @@ def warn_text_categories(X, kinds=None, name: str = "X", stacklevel: int = 2) ->
         As for :func:`warnings.warn`, counted from the caller of this function.
     """
     for index, column in _categorical_columns(X, kinds):
-        if pd.api.types.is_bool_dtype(column.dtype):
+        dtype = column.dtype
+        if (
+            pd.api.types.is_bool_dtype(dtype)
+            or pd.api.types.is_datetime64_any_dtype(dtype)
+            or pd.api.types.is_timedelta64_dtype(dtype)
+            or isinstance(dtype, pd.PeriodDtype | pd.IntervalDtype)
+        ):  # booleans are two labels; dates and durations are refused with their own advice
             continue
         counts = pd.Series(column.to_numpy(dtype=object), dtype=object).dropna().value_counts()
         if counts.empty or all(isinstance(v, bool | np.bool_) for v in counts.index):

@@ -569,7 +569,9 @@ def _warn_if_collinear(X, threshold=_COLLINEAR, limit=5):
     if len(numeric) < 2:
         return
     ranks = np.column_stack([pd.Series(values).rank().to_numpy() for values in numeric.values()])
-    ranks = np.where(np.isnan(ranks), np.nanmean(ranks, axis=0), ranks)
+    with warnings.catch_warnings():  # an all-missing column has no mean: it is left out below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ranks = np.where(np.isnan(ranks), np.nanmean(ranks, axis=0), ranks)
     kept = ranks.std(axis=0) > 0
     if kept.sum() < 2:
         return

@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sklearn_distill._validation import check_integer, check_real
+from sklearn_distill.shapes import MISSING_LABEL, value_label
 
 __all__ = [
     "plot_calibration",
@@ -214,7 +215,7 @@ def _draw_categorical(ax, rows, flag, max_categories, max_label_length, series=_
         order = rank.sort_values(["testable", "size"], ascending=False, kind="stable").index
         rows = rows.loc[order[:max_categories]]
     positions = np.arange(len(rows))
-    labels = [_short("missing" if pd.isna(v) else v, max_label_length) for v in rows["value"]]
+    labels = [_short(value_label(v), max_label_length) for v in rows["value"]]
     if {"testable", "weight"} <= set(rows):
         # values too thin to be tested look like the others: say how few rows hold them
         labels = [
@@ -443,8 +444,8 @@ def _tick_labels(ax, axis, values, max_ticks=8, max_length=14):
 
 
 def _value_text(value):
-    if pd.isna(value):
-        return "missing"
+    if pd.isna(value) or (isinstance(value, str) and value == MISSING_LABEL):
+        return value_label(value)
     if isinstance(value, bool | np.bool_):
         return str(bool(value))
     if isinstance(value, (int, float, np.integer, np.floating)):

@@ -23,6 +23,7 @@ import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
 from sklearn_distill._validation import check_integer, check_output_path, fail
+from sklearn_distill.shapes import MISSING_LABEL, value_label
 
 __all__ = [
     "Section",
@@ -423,8 +424,9 @@ def _format_value(value):
     """A term's value as text: a category, an integer, a number, a pair, or "missing"."""
     if isinstance(value, tuple):
         return " x ".join(_format_value(v) for v in value)
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "missing"
+    missing = value is None or (isinstance(value, float) and math.isnan(value))
+    if missing or (isinstance(value, str) and value == MISSING_LABEL):
+        return value_label(value)
     if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
         value = float(value)
         return str(int(value)) if value.is_integer() else f"{value:.4g}"

@@ -27,6 +27,7 @@ are boolean, as :class:`~sklearn_distill.DistilledGAM` and
 from __future__ import annotations
 
 import itertools
+import math
 import numbers
 import re
 import warnings
@@ -132,6 +133,21 @@ def _integer_label(first, last) -> str:
     return f"{first:.0f}{separator}{last:.0f}"
 
 
+#: The label of a feature's missing-value bin.
+MISSING_LABEL = "missing"
+
+
+def value_label(value):
+    """What a bin's value reads as: ``"missing"`` for the missing-value bin, a category that is
+    itself written ``missing`` quoted (``'missing'``), so the two read apart; other values as
+    they are."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return MISSING_LABEL
+    if isinstance(value, str) and value == MISSING_LABEL:
+        return repr(value)
+    return value
+
+
 def _bin_table(ebm, feature: int, bins, boolean: bool = False) -> pd.DataFrame:
     """Value, label and edges of each bin of one feature, in the EBM's order (missing bin first;
     the trailing 'unseen' bin is left out). A ``boolean`` feature's values are read back as
@@ -139,7 +155,7 @@ def _bin_table(ebm, feature: int, bins, boolean: bool = False) -> pd.DataFrame:
     if isinstance(bins, dict):  # nominal or ordinal: category -> bin index (from 1)
         categories = sorted(bins, key=bins.get)
         values = [np.nan, *categories]
-        labels = ["missing", *map(str, categories)]
+        labels = [MISSING_LABEL, *(str(value_label(str(c))) for c in categories)]
         low = high = np.full(len(values), np.nan)
         return pd.DataFrame({"value": values, "label": labels, "bin_low": low, "bin_high": high})
     cuts = np.asarray(bins, dtype=float)
@@ -172,7 +188,7 @@ def _bin_table(ebm, feature: int, bins, boolean: bool = False) -> pd.DataFrame:
     frame = pd.DataFrame(
         {
             "value": np.concatenate([missing, values]),
-            "label": ["missing", *labels],
+            "label": [MISSING_LABEL, *labels],
             "bin_low": low,
             "bin_high": high,
         },
@@ -224,7 +240,9 @@ def _group_labels(table: pd.DataFrame, groups: np.ndarray) -> list[str]:
     for group in range(groups.max() + 1):
         part = table[groups == group]
         if len(part) > 1:  # an empty missing-value bin joined the first run
-            part = part[part["label"] != "missing"]
+            # (by value: a category written "missing" is a value of its own)
+            missing = part["value"].isna() if "value" in part else part["label"] == MISSING_LABEL
+            part = part[~missing]
         names = [str(label) for label in part["label"]]
         low = pd.to_numeric(part["bin_low"], errors="coerce").to_numpy(float)
         high = pd.to_numeric(part["bin_high"], errors="coerce").to_numpy(float)
@@ -301,6 +319,7 @@ def interaction_blocks(
     blocks = check_integer("blocks", blocks, minimum=2)
     booleans = _check_feature_indices("boolean_features", boolean_features)
     cut = {} if groups is None else dict(groups)  # the caller's dict stays as it was
+    columns = ["term", "kind", "bin", "features", "label", "score", "std_error", "dof", "weight"]
     frames = []
     for index, (features, name) in enumerate(zip(ebm.term_features_, ebm.term_names_)):
         if len(features) != 2:
@@ -354,8 +373,7 @@ def interaction_blocks(
                     "weight": float(weight),
                 }
             )
-        frames.append(pd.DataFrame(rows))
-    columns = ["term", "kind", "bin", "features", "label", "score", "std_error", "dof", "weight"]
+        frames.append(pd.DataFrame(rows, columns=columns))  # columns also when no row
     if not frames:
         return pd.DataFrame(columns=columns), cut
     return pd.concat(frames, ignore_index=True)[columns], cut

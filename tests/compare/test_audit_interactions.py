@@ -605,3 +605,39 @@ def test_strongly_correlated_features_are_named_at_fit():
         warnings.simplefilter("always")
         _audit(interactions=0).fit(independent, y, teacher_scores=logit.to_numpy())
     assert not [w for w in caught if "strongly correlated features" in str(w.message)]
+
+
+def test_pairs_that_give_no_block_leave_an_empty_comparison(world, tmp_path):
+    # the only pair holds a constant column: no block to compare, which crashed with a raw
+    # KeyError in compare_interactions(), summary(), report() and the command line
+    X, y, score = world
+    constant = pd.DataFrame({"a": X["a"], "same": "x"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        audit = _audit(interactions=1).fit(constant, y, teacher_scores=score)
+        assert audit.interaction_pairs_ == [("a", "same")]
+        blocks = audit.compare_interactions()
+        assert blocks.empty and {"term", "mimic", "outcome", "p_value_bh"} <= set(blocks.columns)
+        audit.summary()
+        audit.report(tmp_path / "report.html")
+    assert (tmp_path / "report.html").stat().st_size > 0
+
+
+def test_a_category_written_missing_reads_apart_from_the_missing_bin(tmp_path):
+    from sklearn_distill.report import _format_value
+
+    rng = np.random.default_rng(1)
+    n = 600
+    doc = rng.choice(["passport", "id card", "missing"], size=n).astype(object)
+    doc[rng.uniform(size=n) < 0.2] = np.nan  # not recorded
+    X = pd.DataFrame({"a": rng.normal(size=n), "doc": doc})
+    logit = X["a"].to_numpy()
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    score = logit + 2.0 * (doc == "missing")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        audit = _audit(interactions=0).fit(X, y, teacher_scores=score)
+    rows = audit.compare().query("term == 'doc'")
+    labels = dict(zip(rows["value"].fillna("<NaN>"), rows["label"]))
+    assert labels["<NaN>"] == "missing" and labels["missing"] == "'missing'"
+    assert _format_value(float("nan")) == "missing" and _format_value("missing") == "'missing'"

@@ -682,3 +682,57 @@ def test_categorical_option_reads_numeric_codes_as_categories(tmp_path, capsys):
         with pytest.raises(SystemExit):
             _read([*base, *extra])
         assert message in capsys.readouterr().err
+
+
+def test_na_and_none_written_in_text_columns_stay_categories(tmp_path, capsys):
+    # "NA" (North America) and "None" (no prior offence) were read as missing, silently
+    frame = _audit_frame()
+    rng = np.random.default_rng(4)
+    frame["region"] = rng.choice(["NA", "EU", "AS"], size=len(frame)).astype(object)
+    frame.loc[:9, "region"] = np.nan  # truly unknown: an empty cell
+    frame["prior"] = rng.choice(["None", "Theft"], size=len(frame))
+    frame.loc[5, "age"] = np.nan  # a missing number, written NA as R writes it
+    path = tmp_path / "regions.csv"
+    frame.to_csv(path, index=False, na_rep="")
+    text = path.read_text(encoding="utf-8").splitlines()
+    row = 5 + 1
+    text[row] = "NA" + text[row]  # the age cell of data row 6 is "NA"
+    path.write_text("\n".join(text) + "\n", encoding="utf-8")
+    base = ["audit", str(path), "--score", "risk", "--label", "outcome"]
+    data = _read([*base, "--features", "age", "region", "prior", "--categorical", "prior"])
+    err = capsys.readouterr().err
+    assert "note: column 'region' holds 'NA'" in err and "--na-values NA" in err
+    assert "note: column 'prior' holds 'None'" in err
+    region = data.X["region"]
+    assert region.isna().sum() == 10
+    assert (region == "NA").sum() == (frame["region"] == "NA").sum()
+    assert data.X["prior"].tolist() == frame["prior"].tolist()
+    assert np.isnan(data.X["age"].iloc[5]) and data.X["age"].notna().sum() == len(frame) - 1
+    # --na-values says which texts mean missing, in every column
+    data = _read([*base, "--features", "age", "region", "--na-values", "NA"])
+    assert data.X["region"].isna().sum() == 10 + (frame["region"] == "NA").sum()
+    assert "note:" not in capsys.readouterr().err
+
+
+def test_decimal_comma_files_read_dotted_thousands(tmp_path, capsys):
+    # "12.500" in a file written with decimal commas is 12500; it was read as 12.5 beside 950
+    frame = _audit_frame()
+    income = np.random.default_rng(5).integers(300, 40000, size=len(frame))
+    lines = ["age;income;risk;outcome"] + [
+        f"{a};{i:,};{str(r).replace('.', ',')};{o}".replace(",", ".", 1 if i >= 1000 else 0)
+        for a, i, r, o in zip(frame["age"], income, frame["risk"], frame["outcome"])
+    ]
+    path = tmp_path / "thousands.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    base = ["audit", str(path), "--score", "risk", "--label", "outcome", "--sep", ";"]
+    data = _read([*base, "--decimal", ",", "--features", "age", "income"])
+    np.testing.assert_array_equal(data.X["income"].to_numpy(), income)
+    np.testing.assert_allclose(data.score, frame["risk"])
+    # a dot that cannot be a thousands separator there is refused
+    lines[3] = lines[3].replace(lines[3].split(";")[1], "12.5")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(SystemExit):
+        _read([*base, "--decimal", ",", "--features", "age", "income"])
+    assert (
+        "column 'income' holds numbers written with a dot, e.g. '12.5'" in capsys.readouterr().err
+    )

@@ -124,6 +124,19 @@ def test_unreadable_columns_are_refused_naming_them(model):
     lists = frame_with(c=[[1, 2]] + ["x"] * 79)
     with pytest.raises(TypeError, match=r"X column 'c' must hold numbers or labels.*list cell"):
         model().fit(lists, teacher_scores=scores)
+    # durations: advice for durations, and no warning of a categorical column first
+    spent = frame_with(served=pd.to_timedelta(np.arange(80) * 7, "D"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"X column 'served' .*durations.*total_seconds"):
+            model().fit(spent, teacher_scores=scores)
+    # names of two types (int-named dummies beside text): scikit-learn's TypeError, deep inside
+    mixed = frame_with()
+    mixed.columns = ["a", 1]
+    with pytest.raises(
+        TypeError, match=r"X must have column names that are all strings.*1 \(int\)"
+    ):
+        model().fit(mixed, teacher_scores=scores)
 
 
 def test_a_label_in_a_numeric_column_at_predict_names_the_column():
@@ -376,6 +389,14 @@ def test_a_column_without_any_value_is_named_in_a_warning():
     X = pd.DataFrame({"a": rng.normal(size=80), "empty": np.nan})
     with pytest.warns(UserWarning, match=r"X columns \['empty'\] have no value on any row"):
         DistilledTree().fit(X, teacher_scores=X["a"].to_numpy())
+    # the audit's collinearity check leaked numpy's "Mean of empty slice" beside it
+    from sklearn_distill.audit import _warn_if_collinear
+
+    X["b"] = X["a"] + 0.1 * rng.normal(size=80)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _warn_if_collinear(X)
+    assert [type(w.message) for w in caught] == [UserWarning]  # only the collinearity of a, b
 
 
 def test_an_audit_whose_mimic_reproduces_nothing_warns():
