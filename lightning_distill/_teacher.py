@@ -167,12 +167,15 @@ def check_no_shared_parameters(
         )
     # A shared module without parameters (a Dropout, a BatchNorm without affine weights) would
     # be put in eval mode with the teacher for the whole fit: the trained module would silently
-    # train without dropout and without updating running statistics.
+    # train without dropout and without updating running statistics. Torch's own stateless
+    # layers (Flatten, ReLU, pooling) act alike in both modes and may be shared.
     teacher_modules = {id(m) for m in teacher.modules()}
     shared = []
     for name, module in trained.named_modules():
-        if id(module) in teacher_modules and not any(
-            name.startswith(f"{outer}.") for outer, _ in shared
+        if (
+            id(module) in teacher_modules
+            and _depends_on_mode(module)
+            and not any(name.startswith(f"{outer}.") for outer, _ in shared)
         ):
             shared.append((name, module))
     if shared:
@@ -184,6 +187,23 @@ def check_no_shared_parameters(
             "without updating running statistics: give each model its own copy "
             "(copy.deepcopy)."
         )
+
+
+_MODE_DEPENDENT = (
+    nn.modules.dropout._DropoutNd,
+    nn.modules.batchnorm._NormBase,
+    nn.RNNBase,
+    nn.MultiheadAttention,
+)
+
+
+def _depends_on_mode(module: nn.Module) -> bool:
+    """Whether ``module`` (its own code, not its children's) may act otherwise in eval mode:
+    torch's dropout, normalisation, recurrent and attention layers, any module holding buffers,
+    and any class from outside ``torch.nn`` (its code may read ``self.training``)."""
+    if isinstance(module, _MODE_DEPENDENT) or next(module.buffers(recurse=False), None) is not None:
+        return True
+    return not type(module).__module__.startswith("torch.nn.")
 
 
 def check_teacher_logits(logits, inputs=None) -> None:

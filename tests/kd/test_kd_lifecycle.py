@@ -174,6 +174,19 @@ def test_student_sharing_a_submodule_without_parameters_is_refused():
             Classifier(student), DataLoader(TensorDataset(x, y), batch_size=8)
         )
     assert norm.training and drop.training
+    # torch's stateless layers act alike in both modes: sharing them is harmless
+    flatten, relu = nn.Flatten(), nn.ReLU()
+    DistillationModule(
+        nn.Sequential(flatten, nn.Linear(4, 3), relu), nn.Sequential(flatten, nn.Linear(4, 3), relu)
+    )
+
+    class Noise(nn.Module):  # a user's layer may read self.training: refused
+        def forward(self, x):
+            return x + torch.randn_like(x) if self.training else x
+
+    noise = Noise()
+    with pytest.raises(ValueError, match=r"share submodules.*'0' \(Noise\)"):
+        DistillationModule(nn.Sequential(noise, nn.Linear(4, 3)), nn.Sequential(noise))
 
 
 @pytest.mark.parametrize(
