@@ -424,13 +424,20 @@ def _format_value(value):
     """A term's value as text: a category, an integer, a number, a pair, or "missing"."""
     if isinstance(value, tuple):
         return " x ".join(_format_value(v) for v in value)
-    missing = value is None or (isinstance(value, float) and math.isnan(value))
-    if missing or (isinstance(value, str) and value == MISSING_LABEL):
-        return value_label(value)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING_LABEL
     if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
         value = float(value)
         return str(int(value)) if value.is_integer() else f"{value:.4g}"
     return str(value)
+
+
+def _format_raw_value(value):
+    """A bin's value as :func:`_format_value` writes it, but a category written ``missing``
+    quoted, as the bins' labels have it (a label is final text: it is not quoted again)."""
+    if isinstance(value, tuple):
+        return " x ".join(_format_raw_value(v) for v in value)
+    return _format_value(value_label(value) if isinstance(value, str) else value)
 
 
 def _format_weight(value):
@@ -450,7 +457,11 @@ def _is_interaction(comparison):
 
 def _compact(rows):
     """The columns an auditor reads, in order: term, value, both shapes, difference, p, weight."""
-    rows = rows.assign(value=rows["label"]) if "label" in rows else rows
+    rows = (
+        rows.assign(value=rows["label"])
+        if "label" in rows
+        else rows.assign(value=rows["value"].map(_format_raw_value))
+    )
     columns = {
         "term": "term",
         "value": "value",
@@ -1232,7 +1243,7 @@ def audit_report_sections(
 
     flagged_rows = comparison[flags]
     full = comparison.drop(columns=[c for c in ("bin_low", "bin_high") if c in comparison])
-    full_formats = {"value": _format_value, "label": _format_value, "weight": _format_weight}
+    full_formats = {"value": _format_raw_value, "label": _format_value, "weight": _format_weight}
     full_formats.update({c: format_p_value for c in ("p_value", "p_value_bh") if c in full})
     tables = []
     if len(flagged_rows):

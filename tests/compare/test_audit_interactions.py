@@ -624,7 +624,7 @@ def test_pairs_that_give_no_block_leave_an_empty_comparison(world, tmp_path):
 
 
 def test_a_category_written_missing_reads_apart_from_the_missing_bin(tmp_path):
-    from sklearn_distill.report import _format_value
+    from sklearn_distill.report import _format_raw_value, _format_value
 
     rng = np.random.default_rng(1)
     n = 600
@@ -640,4 +640,9 @@ def test_a_category_written_missing_reads_apart_from_the_missing_bin(tmp_path):
     rows = audit.compare().query("term == 'doc'")
     labels = dict(zip(rows["value"].fillna("<NaN>"), rows["label"]))
     assert labels["<NaN>"] == "missing" and labels["missing"] == "'missing'"
-    assert _format_value(float("nan")) == "missing" and _format_value("missing") == "'missing'"
+    assert _format_raw_value(float("nan")) == "missing"
+    assert _format_raw_value("missing") == "'missing'" and _format_value("'missing'") == "'missing'"
+    # the report's tables show both, each once per row of its own
+    audit.report(tmp_path / "report.html")
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert 'class="text">&#x27;missing&#x27;</td>' in page and 'class="text">missing</td>' in page
