@@ -1112,8 +1112,8 @@ def audit_report_sections(
             "Largest differences",
             paragraphs=[
                 f"The {_TOP_ROWS} values with the largest standardised difference (mimic - "
-                "outcome, log-odds), flagged ones highlighted. 'rows' is the number of audit "
-                "rows holding the value."
+                "outcome, log-odds) among those held by enough rows to be tested, flagged "
+                "ones highlighted. 'rows' is the number of audit rows holding the value."
                 + (
                     " Interactions are compared cell by cell and on coarse blocks (each axis "
                     "cut in up to 3 groups of bins holding about equal rows, a nominal feature "
