@@ -554,10 +554,10 @@ def _read_csv(args, parser):
                 f"{', '.join(map(repr, renamed))}, different features of one name. Give each "
                 "column a name of its own."
             )
+    if args.decimal == ",":  # first: a column of numbers keeps pandas' missing texts
+        frame = _read_dotted_thousands(args, parser, frame)
     if args.na_values is None:
         frame = _keep_written_categories(args, frame, sep)
-    if args.decimal == ",":
-        frame = _read_dotted_thousands(args, parser, frame)
     return frame
 
 
@@ -628,8 +628,9 @@ def _read_dotted_thousands(args, parser, frame):
         if not dotted.any() or not written.str.fullmatch(r"[-+]?[\d.,]+").all():
             continue
         grouped = written.str.fullmatch(_DOTTED_THOUSANDS.pattern)
-        if not (grouped | (~dotted & written.str.fullmatch(_NUMBER_WITH_COMMA.pattern))).all():
-            bad = written[dotted & ~grouped].iloc[0]
+        readable = grouped | (~dotted & written.str.fullmatch(_NUMBER_WITH_COMMA.pattern))
+        if not readable.all():
+            bad = written[~readable].iloc[0]
             parser.error(
                 f"column {column!r} holds numbers written with a dot, e.g. {bad!r}, in a file "
                 "read with --decimal ',': a dot there is neither the decimal mark nor a "
