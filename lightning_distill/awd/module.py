@@ -479,6 +479,8 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
         return terms
 
     def _log_terms(self, stage: str, terms: dict, batch_size: int) -> None:
+        # sync_dist: under DDP the epoch value is the mean over every process's samples
+        # (Lightning sums the weighted values and the batch sizes across processes)
         for name, value in terms.items():
             self.log(
                 f"{stage}/{name}",
@@ -487,6 +489,7 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
                 batch_size=batch_size,
                 on_step=False,
                 on_epoch=True,
+                sync_dist=True,
             )
 
     @override

@@ -636,3 +636,24 @@ def test_a_module_moved_to_the_meta_device_can_be_materialised():
     assert module.h0.is_meta
     module.to_empty(device="cpu")  # FSDP-style empty init: nothing to read on the meta device
     assert module.h0.device.type == "cpu"
+
+
+@pytest.mark.ddp
+@pytest.mark.slow
+def test_ddp_two_cpu_processes_equal_one(tmp_path):
+    # the evaluation terms were logged without sync_dist: under DDP they were rank 0's mean
+    from pathlib import Path
+
+    from tests.helpers import run_ddp_script
+
+    script = Path(__file__).with_name("awd_ddp_script.py")
+    single = run_ddp_script(script, 1, tmp_path / "single.json")
+    double = run_ddp_script(script, 2, tmp_path / "ddp.json")
+    assert double.pop("h0") == pytest.approx(single.pop("h0"), abs=1e-6)
+    assert set(double) == set(single) and {"val/loss", "train/loss_epoch"} <= set(single)
+    # epoch values are means over every process's samples; step values (train/loss and
+    # train/<term>_step) are the logging process's own batch
+    epoch_values = [n for n in single if n.startswith("val/") or n.endswith("_epoch")]
+    assert len(epoch_values) > 10
+    for name in epoch_values:
+        assert double[name] == pytest.approx(single[name], rel=1e-5, abs=1e-7), name
