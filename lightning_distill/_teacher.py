@@ -183,9 +183,9 @@ def check_no_shared_parameters(
         raise ValueError(
             f"teacher must not share submodules with the {trained_name}; got {len(shared)} "
             f"shared submodule(s), e.g. {listed}. Freezing the teacher puts them in eval mode "
-            f"for the whole fit, so the {trained_name} would train without dropout and "
-            "without updating running statistics: give each model its own copy "
-            "(copy.deepcopy)."
+            f"for the whole fit, where the {trained_name} trains them: a Dropout would drop "
+            "nothing, a BatchNorm would not update its running statistics, a layer of your "
+            "own may read self.training. Give each model its own copy (copy.deepcopy)."
         )
 
 

@@ -47,7 +47,6 @@ _HOOK_DICTS = (
     "_backward_hooks",
     "_backward_pre_hooks",
 )
-_MISSING = object()
 
 
 @contextlib.contextmanager
@@ -58,9 +57,10 @@ def _layers_kept(model: nn.Module) -> Iterator[None]:
     sets ``rule`` and ``activations`` on every layer, leaves ``activations`` (tensors of the
     last batch) behind, deletes ``rule`` attributes the user had set to choose the rules, and
     on a layer it has no rule for stops with the rules it attached still in place. Public
-    attributes the block added are removed, those it removed or replaced are put back, and
-    hooks it registered are taken off; torch's own private state (parameters, buffers,
-    submodules) is left as the block made it.
+    attributes the block added are removed, those it removed are put back, and hooks it
+    registered are taken off; values a layer changed itself (a lazy layer's ``in_features`` set
+    on its first call) and torch's own private state (parameters, buffers, submodules) are
+    left as the block made them.
     """
     saved = []
     for module in model.modules():
@@ -74,8 +74,8 @@ def _layers_kept(model: nn.Module) -> Iterator[None]:
             attributes = vars(module)
             for key in [k for k in attributes if not k.startswith("_") and k not in public]:
                 del attributes[key]
-            for key, value in public.items():
-                if attributes.get(key, _MISSING) is not value:
+            for key, value in public.items():  # (values a layer changed itself stay)
+                if key not in attributes:
                     attributes[key] = value
             for name, kept in hooks.items():
                 registered = getattr(module, name, None)

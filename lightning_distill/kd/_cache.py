@@ -41,23 +41,28 @@ class TeacherLogitCache:
         self._logits: Tensor | None = None
         self._cached: Tensor | None = None
         self._prints: Tensor | None = None
+        self._sizes: Tensor | None = None
         self._weights: dict[tuple, Tensor] = {}
 
     # -- fingerprints -------------------------------------------------------------------------
     def _weight(self, slot: int, size: int, device: torch.device, dtype: torch.dtype) -> Tensor:
-        key = (slot, size, device, dtype)
+        """The first ``size`` weights of input ``slot``: a weight depends on its position only,
+        so a sample padded to another length in another batch keeps its fingerprint."""
+        key = (slot, device, dtype)
         weight = self._weights.get(key)
-        if weight is None:
-            generator = torch.Generator().manual_seed(1_000_003 * slot + size)
-            weight = torch.rand(size, generator=generator, dtype=torch.float64) + 0.5
+        if weight is None or len(weight) < size:
+            length = max(size, 2 * (0 if weight is None else len(weight)))
+            generator = torch.Generator().manual_seed(1_000_003 * slot)
+            weight = torch.rand(length, generator=generator, dtype=torch.float64) + 0.5
             self._weights[key] = weight = weight.to(device=device, dtype=dtype)
-        return weight
+        return weight[:size]
 
     def _tensors(self, x, rows: int) -> list[Tensor]:
         # several inputs in a dict: each tensor with a row per sample, in a fixed order of keys
         values = [x[k] for k in sorted(x, key=str)] if isinstance(x, Mapping) else [x]
         return [v for v in values if isinstance(v, Tensor) and v.dim() and len(v) == rows]
 
+    @torch.no_grad()  # a fingerprint keeps no graph of the inputs alive
     def fingerprints(self, x, rows: int, *, magnitude: bool = False) -> Tensor | None:
         """One value per sample: ``sum_j w_j x_j`` over every input value (``|x_j|`` with
         ``magnitude=True``, the scale a difference is measured against); None without a
@@ -65,12 +70,16 @@ class TeacherLogitCache:
         total = None
         for slot, tensor in enumerate(self._tensors(x, rows)):
             dtype = _print_dtype(tensor.device)
-            rows = tensor.reshape(tensor.shape[0], -1).to(dtype)
+            flat = tensor.detach().reshape(rows, tensor[0].numel()).to(dtype)
             if magnitude:
-                rows = rows.abs()
-            value = rows @ self._weight(slot, rows.shape[1], rows.device, dtype)
+                flat = flat.abs()
+            value = flat @ self._weight(slot, flat.shape[1], flat.device, dtype)
             total = value if total is None else total + value
         return total
+
+    def _sizes_of(self, x, rows: int) -> int:
+        """Values per sample over every input tensor (a padded sample has more)."""
+        return sum(tensor[0].numel() if rows else 0 for tensor in self._tensors(x, rows))
 
     # -- lookup -------------------------------------------------------------------------------
     def _grow(self, needed: int, device: torch.device) -> None:
@@ -83,7 +92,7 @@ class TeacherLogitCache:
         if cached is not None:
             grown[: cached.numel()] = cached
         self._cached = grown
-        for name in ("_logits", "_prints"):
+        for name in ("_logits", "_prints", "_sizes"):
             old = getattr(self, name)
             if old is not None:
                 new = old.new_zeros(size, *old.shape[1:])
@@ -95,8 +104,11 @@ class TeacherLogitCache:
         checked 1-D tensor of non-negative integers): computed by ``teacher_forward`` for the
         samples not seen before, from the cache for the others."""
         index = index.long()
-        self._grow(int(index.max()) + 1 if index.numel() else 0, index.device)
+        if not len(index):  # an empty batch: no sample to look up
+            return teacher_forward(x) if self._logits is None else self._logits[index]
+        self._grow(int(index.max()) + 1, index.device)
         prints = self.fingerprints(x, len(index))
+        size = self._sizes_of(x, len(index))
         missing = ~self._cached[index]
         if bool(missing.any()):
             if isinstance(x, Mapping):  # several inputs: the missing rows of each
@@ -110,24 +122,30 @@ class TeacherLogitCache:
                 self._logits = logits.new_zeros(self._cached.numel(), logits.shape[1])
             if prints is not None and self._prints is None:
                 self._prints = prints.new_zeros(self._cached.numel())
+                self._sizes = torch.zeros(
+                    self._cached.numel(), dtype=torch.long, device=index.device
+                )
             new = index[missing]
             self._logits[new] = logits
             if prints is not None:
                 self._prints[new] = prints[missing]
+                self._sizes[new] = size
             self._cached[new] = True
         if prints is not None:
-            self._check_same_inputs(x, index, prints)
+            self._check_same_inputs(x, index, prints, size)
         return self._logits[index]
 
-    def _check_same_inputs(self, x, index: Tensor, prints: Tensor) -> None:
+    def _check_same_inputs(self, x, index: Tensor, prints: Tensor, size: int) -> None:
         stored = self._prints[index]
-        differs = prints != stored
+        # a sample padded to another length than when it was cached cannot be compared (the
+        # padding's value is unknown): it is taken as the same input
+        differs = (prints != stored) & (self._sizes[index] == size)
         if not bool(differs.any()):
             return
         scale = self.fingerprints(x, len(index), magnitude=True)
         change = (prints - stored).abs()
         tolerance = _RELATIVE_TOLERANCE[prints.dtype] * scale
-        changed = change > tolerance
+        changed = differs & (change > tolerance)
         if not bool(changed.any()):
             return
         row = int(changed.nonzero()[0, 0])

@@ -292,7 +292,11 @@ def _penalty_in_eval_mode(model, points, feature, output, direction, margin, qua
     layers = None if isinstance(points, Mapping) else _chain_layers(model)
     first = next((layer for layer in layers or () if isinstance(layer, nn.Linear)), None)
     if first is not None and points.dtype != first.weight.dtype:
-        layers = None  # the generic path says what torch's dtype mismatch means
+        # an nn.Sequential does not cast its input: torch's own error would be raw
+        raise TypeError(
+            f"inputs must have the model's dtype {first.weight.dtype}; got {points.dtype} (an "
+            "nn.Sequential does not cast its input: cast the points or the model)."
+        )
     if layers is not None:
         # A plain chain: the derivative is carried forward beside the activations, so the
         # penalty needs a first-order backward only, and the screen no backward at all.

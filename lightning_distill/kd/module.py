@@ -543,7 +543,9 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         Compute each sample's teacher logits once and reuse them in later epochs of the same
         fit (every ``fit`` starts with an empty cache). Only valid when a sample's input is the
         same every epoch, i.e. without random augmentation; batches must carry the sample index.
-        Not combinable with feature distillation.
+        Each cached sample keeps a fingerprint of its input, and an input that changes under its
+        index is refused (a sample padded to another length is not compared). Not combinable
+        with feature distillation.
     keep_teacher_in_checkpoint : bool, default=False
         Store the teacher's weights in checkpoints too. Either way, ``load_from_checkpoint``
         takes ``student`` and ``teacher`` again (modules are not hyperparameters); a checkpoint

@@ -197,7 +197,7 @@ class SoftDecisionTree(nn.Module):
                     "output='mixture', as Frosst & Hinton do, then set tree.output = "
                     "'max_leaf' to predict from one path.",
                     UserWarning,
-                    stacklevel=2,
+                    stacklevel=4,  # the caller of tree(x), past torch's call wrappers
                 )
             return log_q[log_leaves.argmax(dim=1)]
         return torch.logsumexp(log_leaves.unsqueeze(2) + log_q.unsqueeze(0), dim=1)

@@ -276,3 +276,11 @@ def test_lrp_on_a_layer_without_a_rule_is_explained_and_leaves_no_rules_behind()
     with pytest.raises(ValueError, match=r"LRP needs a rule.*Flatten.*x\.flatten\(1\)"):
         attribute(model, torch.rand(3, 3, 4, 4), torch.tensor([0, 1, 0]), "LRP")
     assert _public_attributes(model) == before  # Captum had left its rules on conv and relu
+
+
+def test_attribution_leaves_what_a_layer_set_itself():
+    # a lazy layer sets in_features on its first call: that is the layer's, not Captum's
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.LazyLinear(2))
+    attribute(model, torch.rand(3, 1, 3, 3), torch.tensor([0, 1, 0]), "Saliency")
+    assert model[1].in_features == 9 and model[1].weight.shape == (2, 9)

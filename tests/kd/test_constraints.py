@@ -545,5 +545,5 @@ def test_penalty_on_points_of_another_dtype_says_so_for_chains_too():
     torch.manual_seed(0)
     mlp = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
     points = torch.randn(16, 4, dtype=torch.float64)
-    with pytest.raises(ValueError, match="model could not be run on inputs of shape"):
+    with pytest.raises(TypeError, match="inputs must have the model's dtype torch.float32; got"):
         monotonic_penalty(mlp, points, 0, output=1, margin=0.1)

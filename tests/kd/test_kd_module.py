@@ -422,6 +422,30 @@ def test_cache_teacher_fingerprints_each_input():
         module.training_step((x[:4], y[:4], torch.arange(3)), 5)
 
 
+def test_cache_teacher_takes_padded_samples_and_empty_batches():
+    # token ids padded per batch: a sample is padded to another length in another batch
+    class Bag(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.EmbeddingBag(10, 3, padding_idx=0, mode="sum")
+
+        def forward(self, tokens):
+            return self.embed(tokens)
+
+    torch.manual_seed(0)
+    module = DistillationModule(Bag(), Bag(), cache_teacher=True)
+    short = torch.tensor([[3, 4, 0], [5, 0, 0]])
+    y = torch.tensor([0, 1])
+    module.training_step((short, y, torch.tensor([0, 1])), 0)
+    padded = torch.tensor([[3, 4, 0, 0, 0], [5, 0, 0, 0, 0]])
+    module.training_step((padded, y, torch.tensor([0, 1])), 1)
+    with pytest.raises(ValueError, match="input of index 1 differs"):
+        module.training_step((torch.tensor([[3, 4, 0], [6, 0, 0]]), y, torch.tensor([0, 1])), 2)
+    # an empty batch is refused by the loss, by name, not by the cache's arithmetic
+    with pytest.raises(ValueError, match="student_logits must hold at least one sample"):
+        module.training_step((short[:0], y[:0], torch.tensor([], dtype=torch.long)), 3)
+
+
 def test_cache_teacher_fingerprints_every_input_of_a_dict():
     class Two(nn.Module):
         def __init__(self):
