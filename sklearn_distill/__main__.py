@@ -125,10 +125,11 @@ def _parser(prog=None):
         "--na-values",
         nargs="+",
         metavar="TEXT",
-        help="cell texts that mean a missing value, besides an empty cell (e.g. NA -99). "
-        "Default: pandas' list (NA, N/A, NULL, None, nan, ...) in columns of numbers; in "
-        "columns of text those cells stay categories as written (a note says so), since "
-        "'NA' or 'None' may be a real value there",
+        help="cell texts that mean a missing value in every column (e.g. NA -99), besides an "
+        "empty cell and pandas' list (NA, N/A, NULL, None, nan, ...). Pandas' texts count as "
+        "missing in columns of numbers or yes/no values; in other columns of text they stay "
+        "categories as written (a note says so), since 'NA' or 'None' may be a real value "
+        "there, unless named here",
     )
     audit.add_argument(
         "--groups",
@@ -512,9 +513,8 @@ def _read_csv(args, parser):
         )
     # codes read as text keep their leading zeros, and the models read text as categories
     text_columns = dict.fromkeys(args.categorical, str)
-    missing = {}
-    if args.na_values is not None:
-        missing = {"keep_default_na": False, "na_values": ["", *args.na_values]}
+    # the user's missing-value texts add to pandas' (which text columns then take back)
+    missing = {} if args.na_values is None else {"na_values": list(args.na_values)}
     try:
         frame = pd.read_csv(
             args.data, sep=sep, decimal=args.decimal, dtype=text_columns or None, **missing
@@ -555,10 +555,8 @@ def _read_csv(args, parser):
                 "column a name of its own."
             )
     if args.decimal == ",":  # first: a column of numbers keeps pandas' missing texts
-        frame = _read_dotted_thousands(args, parser, frame)
-    if args.na_values is None:
-        frame = _keep_written_categories(args, frame, sep)
-    return frame
+        frame = _read_dotted_thousands(args, frame)
+    return _keep_written_categories(args, frame, sep)
 
 
 # pandas' default texts of a missing value (pandas.read_csv's na_values), an empty cell aside
@@ -574,10 +572,13 @@ def _keep_written_categories(args, frame, sep):
     keep pandas' reading (``NA`` there is a missing number). A note names what was kept."""
     import pandas as pd
 
+    # the columns the audit reads (all, while --features is not given yet)
+    used = {*args.features, args.score, args.label, args.groups} if args.features else None
     text = [
         c
         for c in frame.columns
-        if c in args.categorical or not pd.api.types.is_numeric_dtype(frame[c].dtype)
+        if (used is None or c in used)
+        and (c in args.categorical or not pd.api.types.is_numeric_dtype(frame[c].dtype))
     ]
     if not text:
         return frame
@@ -589,11 +590,15 @@ def _keep_written_categories(args, frame, sep):
         keep_default_na=False,
         na_values=[""],
     )
+    meant_missing = _DEFAULT_NA_TEXTS - set(args.na_values or ())
     for column in text:
         written = raw[column]
-        kept = written.isin(_DEFAULT_NA_TEXTS) & frame[column].isna().to_numpy()
+        kept = written.isin(meant_missing) & frame[column].isna().to_numpy()
         if not kept.any():
             continue
+        others = written[~kept].dropna().str.strip()
+        if others.empty or _numbers_or_booleans(others):
+            continue  # TRUE/FALSE/NA as R writes a yes/no column, or numbers: NA is missing
         counts = written[kept].value_counts()
         listed = ", ".join(f"{value!r} ({n} rows)" for value, n in counts.items())
         frame[column] = frame[column].astype(object).where(~kept.to_numpy(), written)
@@ -606,14 +611,31 @@ def _keep_written_categories(args, frame, sep):
     return frame
 
 
-_DOTTED_THOUSANDS = re.compile(r"[-+]?\d{1,3}(\.\d{3})+(,\d*)?")
+_BOOLEAN_TEXTS = frozenset({"true", "false"})
+
+
+def _numbers_or_booleans(cells) -> bool:
+    """Whether every text cell is a number (as Python's ``float`` reads it) or true/false."""
+    for cell in cells.unique():
+        if cell.lower() in _BOOLEAN_TEXTS:
+            continue
+        try:
+            float(cell)
+        except ValueError:
+            return False
+    return True
+
+
+# a first group without a leading zero: 0.125 or 030.123 are not numbers written in thousands
+_DOTTED_THOUSANDS = re.compile(r"[-+]?[1-9]\d{0,2}(\.\d{3})+(,\d*)?")
 _NUMBER_WITH_COMMA = re.compile(r"[-+]?(\d+(,\d*)?|,\d+)")
 
 
-def _read_dotted_thousands(args, parser, frame):
-    """With ``--decimal ','``, numbers written with a dot between thousands (``12.500``) are
-    read as such; pandas leaves such a column as text, which the audit would read as 12.5. A
-    column of numbers whose dots are not thousands separators (``12.5``) is refused."""
+def _read_dotted_thousands(args, frame):
+    """With ``--decimal ','``, a text column whose every cell is a number written with a dot
+    between thousands (``12.500``) or without a dot (``950``, ``1,5``) is read as numbers,
+    with a note; pandas leaves it as text, which the audit would read as 12.5 beside 950.
+    Columns with other dots (dates such as ``31.12.2023``, ``0.125``) are left as they are."""
     import pandas as pd
 
     for column in frame.columns:
@@ -630,17 +652,17 @@ def _read_dotted_thousands(args, parser, frame):
         grouped = written.str.fullmatch(_DOTTED_THOUSANDS.pattern)
         readable = grouped | (~dotted & written.str.fullmatch(_NUMBER_WITH_COMMA.pattern))
         if not readable.all():
-            bad = written[~readable].iloc[0]
-            parser.error(
-                f"column {column!r} holds numbers written with a dot, e.g. {bad!r}, in a file "
-                "read with --decimal ',': a dot there is neither the decimal mark nor a "
-                "thousands separator (groups of three digits, as in 12.500). Write the column "
-                "in one convention."
-            )
+            continue
         numbers = pd.to_numeric(
             written.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
         )
         frame[column] = numbers.reindex(values.index)  # missing cells stay missing
+        example = written[dotted].iloc[0]
+        print(
+            f"note: column {column!r} read as numbers with '.' between thousands, as "
+            f"--decimal ',' implies ({example!r} is {numbers[dotted].iloc[0]:g}).",
+            file=sys.stderr,
+        )
     return frame
 
 

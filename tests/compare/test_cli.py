@@ -708,10 +708,24 @@ def test_na_and_none_written_in_text_columns_stay_categories(tmp_path, capsys):
     assert (region == "NA").sum() == (frame["region"] == "NA").sum()
     assert data.X["prior"].tolist() == frame["prior"].tolist()
     assert np.isnan(data.X["age"].iloc[5]) and data.X["age"].notna().sum() == len(frame) - 1
-    # --na-values says which texts mean missing, in every column
+    # --na-values says which texts mean missing, in every column, beside pandas' own
     data = _read([*base, "--features", "age", "region", "--na-values", "NA"])
     assert data.X["region"].isna().sum() == 10 + (frame["region"] == "NA").sum()
     assert "note:" not in capsys.readouterr().err
+    data = _read([*base, "--features", "age", "region", "--na-values", "-99"])
+    assert np.isnan(data.X["age"].iloc[5]) and pd.api.types.is_numeric_dtype(data.X["age"])
+    assert (data.X["region"] == "NA").sum() == (frame["region"] == "NA").sum()
+
+
+def test_na_in_a_yes_no_column_written_by_r_is_missing(tmp_path, capsys):
+    frame = _audit_frame()
+    frame["insured"] = np.where(np.arange(len(frame)) % 3, "TRUE", "FALSE")
+    frame.loc[:4, "insured"] = "NA"
+    path = tmp_path / "r.csv"
+    frame.to_csv(path, index=False)
+    base = ["audit", str(path), "--score", "risk", "--label", "outcome"]
+    data = _read([*base, "--features", "age", "insured"])
+    assert data.X["insured"].isna().sum() == 5 and "note:" not in capsys.readouterr().err
 
 
 def test_decimal_comma_files_read_dotted_thousands(tmp_path, capsys):
@@ -722,22 +736,25 @@ def test_decimal_comma_files_read_dotted_thousands(tmp_path, capsys):
         f"{a};{i:,};{str(r).replace('.', ',')};{o}".replace(",", ".", 1 if i >= 1000 else 0)
         for a, i, r, o in zip(frame["age"], income, frame["risk"], frame["outcome"])
     ]
+    lines[5] = lines[5].replace(lines[5].split(";")[1], "NA")  # a missing number, as R writes
     path = tmp_path / "thousands.csv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     base = ["audit", str(path), "--score", "risk", "--label", "outcome", "--sep", ";"]
-    lines[5] = lines[5].replace(lines[5].split(";")[1], "NA")  # a missing number, as R writes
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     data = _read([*base, "--decimal", ",", "--features", "age", "income"])
     expected = income.astype(float)
     expected[4] = np.nan  # data row 4 is line 5 of the file
     np.testing.assert_array_equal(data.X["income"].to_numpy(), expected)
-    assert "note:" not in capsys.readouterr().err
     np.testing.assert_allclose(data.score, frame["risk"])
-    # a dot that cannot be a thousands separator there is refused
-    lines[3] = lines[3].replace(lines[3].split(";")[1], "12.5")
+    err = capsys.readouterr().err
+    assert "note: column 'income' read as numbers with '.' between thousands" in err
+    assert "note: column 'income' holds" not in err  # NA in a column of numbers is missing
+    # columns with other dots are left as they were: dates (not a feature here), 0.125, and a
+    # column that mixes 12.500 with 12.5
+    lines[0] += ";day;share"
+    for row in range(1, len(lines)):
+        lines[row] += f";{row % 28 + 1:02d}.12.2023;0.{row % 900 + 100}"
+    lines[3] = lines[3].replace(lines[3].split(";")[1], "12.5", 1)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    with pytest.raises(SystemExit):
-        _read([*base, "--decimal", ",", "--features", "age", "income"])
-    assert (
-        "column 'income' holds numbers written with a dot, e.g. '12.5'" in capsys.readouterr().err
-    )
+    data = _read([*base, "--decimal", ",", "--features", "age", "income", "share"])
+    assert "thousands" not in capsys.readouterr().err
+    assert not pd.api.types.is_numeric_dtype(data.X["income"])  # as the reading leaves it
