@@ -22,6 +22,7 @@ settings" repeat them. Library warnings are shown once each, in the command line
 from __future__ import annotations
 
 import argparse
+import codecs
 import difflib
 import os
 import re
@@ -120,6 +121,12 @@ def _parser(prog=None):
         default=".",
         help="the file's decimal mark, one character: ',' for numbers written 0,5 (default: "
         "%(default)r)",
+    )
+    audit.add_argument(
+        "--encoding",
+        default="utf-8",
+        help="the file's text encoding (default: %(default)s, a byte-order mark allowed); "
+        "spreadsheets saved as CSV on Windows in Western Europe write cp1252",
     )
     audit.add_argument(
         "--na-values",
@@ -433,6 +440,7 @@ def _features_required_message(args, frame, prog):
             prog, "audit", args.data, "--score", args.score, "--label", args.label,
             *(["--sep", args.sep] if args.sep != "," else []),
             *(["--decimal", args.decimal] if args.decimal != "." else []),
+            *(["--encoding", args.encoding] if args.encoding != "utf-8" else []),
             *(["--na-values", *args.na_values] if args.na_values is not None else []),
             *(["--event", args.event] if args.event is not None else []),
             *(["--groups", groups] if groups is not None else []),
@@ -468,13 +476,14 @@ def _sep_option(sep):
     return "'\\t'" if sep == "\t" else shlex.quote(sep)
 
 
-def _header_names(path, sep):
+def _header_names(path, sep, encoding="utf-8"):
     """The header's column names as written (pandas renames a repeated ``age`` to ``age.1``),
     or None when the header cannot be read so."""
     import csv
 
+    encoding = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
     try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
+        with open(path, newline="", encoding=encoding) as handle:
             return next(csv.reader(handle, delimiter=sep))
     except (OSError, UnicodeDecodeError, csv.Error, StopIteration):
         return None
@@ -516,8 +525,26 @@ def _read_csv(args, parser):
     # the user's missing-value texts add to pandas' (which text columns then take back)
     missing = {} if args.na_values is None else {"na_values": list(args.na_values)}
     try:
+        codecs.lookup(args.encoding)
+    except LookupError:
+        parser.error(
+            f"--encoding must name a text encoding (utf-8, cp1252, latin-1, ...); got "
+            f"{args.encoding!r}."
+        )
+    try:
         frame = pd.read_csv(
-            args.data, sep=sep, decimal=args.decimal, dtype=text_columns or None, **missing
+            args.data,
+            sep=sep,
+            decimal=args.decimal,
+            dtype=text_columns or None,
+            encoding=args.encoding,
+            **missing,
+        )
+    except UnicodeDecodeError as error:
+        parser.error(
+            f"cannot read {args.data!r} as {args.encoding} text ({error.reason}): pass the "
+            "file's encoding, e.g. --encoding cp1252 for a spreadsheet saved as CSV on "
+            "Windows in Western Europe."
         )
     except (OSError, ValueError) as error:
         # a file of another separator whose text fields hold the separator fails to
@@ -536,7 +563,7 @@ def _read_csv(args, parser):
                 f"{args.data!r} was read as one column, {columns[0]!r}, with the separator "
                 f"{sep!r}: {advice}"
             )
-    names = _header_names(args.data, sep)
+    names = _header_names(args.data, sep, args.encoding)
     if names is not None and len(names) == len(columns):
         repeated = [name for name in dict.fromkeys(names) if names.count(name) > 1]
         if repeated:
@@ -589,6 +616,7 @@ def _keep_written_categories(args, frame, sep):
         dtype=str,
         keep_default_na=False,
         na_values=[""],
+        encoding=args.encoding,
     )
     meant_missing = _DEFAULT_NA_TEXTS - set(args.na_values or ())
     for column in text:

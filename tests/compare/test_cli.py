@@ -758,3 +758,21 @@ def test_decimal_comma_files_read_dotted_thousands(tmp_path, capsys):
     data = _read([*base, "--decimal", ",", "--features", "age", "income", "share"])
     assert "thousands" not in capsys.readouterr().err
     assert not pd.api.types.is_numeric_dtype(data.X["income"])  # as the reading leaves it
+
+
+def test_files_in_another_encoding_are_read_with_encoding(tmp_path, capsys):
+    # a German spreadsheet export: cp1252 text, which UTF-8 cannot read
+    frame = _audit_frame()
+    frame["city"] = np.where(np.arange(len(frame)) % 2, "München", "Köln")
+    path = tmp_path / "export.csv"
+    frame.to_csv(path, index=False, sep=";", decimal=",", encoding="cp1252")
+    base = ["audit", str(path), "--score", "risk", "--label", "outcome", "--sep", ";"]
+    base += ["--decimal", ",", "--features", "age", "city"]
+    with pytest.raises(SystemExit):
+        _read(base)
+    assert "as utf-8 text" in capsys.readouterr().err
+    data = _read([*base, "--encoding", "cp1252"])
+    assert set(data.X["city"]) == {"München", "Köln"}
+    with pytest.raises(SystemExit):
+        _read([*base, "--encoding", "klingon"])
+    assert "--encoding must name a text encoding" in capsys.readouterr().err
