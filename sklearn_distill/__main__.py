@@ -444,6 +444,8 @@ def _features_required_message(args, frame, prog):
             *(["--na-values", *args.na_values] if args.na_values is not None else []),
             *(["--event", args.event] if args.event is not None else []),
             *(["--groups", groups] if groups is not None else []),
+            *(["--categorical", *codes] if (codes := [c for c in args.categorical if c in safe])
+              else []),
             "--features", *safe,
         ]  # fmt: skip
         lines += [
@@ -501,6 +503,14 @@ def _separator_advice(header: str, sep: str) -> str | None:
     )
 
 
+def _starts_with_utf8_mark(path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(3) == codecs.BOM_UTF8
+    except OSError:
+        return False
+
+
 def _first_line(path) -> str | None:
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
@@ -525,7 +535,7 @@ def _read_csv(args, parser):
     # the user's missing-value texts add to pandas' (which text columns then take back)
     missing = {} if args.na_values is None else {"na_values": list(args.na_values)}
     try:
-        codecs.lookup(args.encoding)
+        "".encode(args.encoding)  # a text encoding (rot13 or zlib are codecs, not encodings)
     except LookupError:
         parser.error(
             f"--encoding must name a text encoding (utf-8, cp1252, latin-1, ...); got "
@@ -541,10 +551,14 @@ def _read_csv(args, parser):
             **missing,
         )
     except UnicodeDecodeError as error:
+        advice = (
+            "pass the file's encoding, e.g. --encoding cp1252 for a spreadsheet saved as CSV "
+            "on Windows in Western Europe."
+            if codecs.lookup(args.encoding).name == "utf-8"
+            else "it is not the file's encoding: pass the file's own."
+        )
         parser.error(
-            f"cannot read {args.data!r} as {args.encoding} text ({error.reason}): pass the "
-            "file's encoding, e.g. --encoding cp1252 for a spreadsheet saved as CSV on "
-            "Windows in Western Europe."
+            f"cannot read {args.data!r} as {args.encoding} text ({error.reason}): {advice}"
         )
     except (OSError, ValueError) as error:
         # a file of another separator whose text fields hold the separator fails to
@@ -554,6 +568,11 @@ def _read_csv(args, parser):
         parser.error(
             f"cannot read {args.data!r}: {error}"
             + ("" if advice is None else f". {advice[0].upper()}{advice[1:]}")
+        )
+    if _starts_with_utf8_mark(args.data) and codecs.lookup(args.encoding).name != "utf-8":
+        parser.error(
+            f"{args.data!r} starts with UTF-8's byte-order mark: it is UTF-8 text, which "
+            f"--encoding {args.encoding} would garble; leave --encoding out."
         )
     columns = [str(c) for c in frame.columns]
     if len(columns) == 1:
@@ -582,7 +601,7 @@ def _read_csv(args, parser):
                 "column a name of its own."
             )
     if args.decimal == ",":  # first: a column of numbers keeps pandas' missing texts
-        frame = _read_dotted_thousands(args, frame)
+        frame = _read_dotted_thousands(args, parser, frame)
     return _keep_written_categories(args, frame, sep)
 
 
@@ -591,21 +610,25 @@ _DEFAULT_NA_TEXTS = frozenset(
     "#N/A,#N/A N/A,#NA,-1.#IND,-1.#QNAN,-NaN,-nan,1.#IND,1.#QNAN,<NA>,N/A,NA,NULL,NaN,None,"
     "n/a,nan,null".split(",")
 )
+# missing everywhere: no category is written so (and --na-values could not name them, being
+# options to argparse)
+_ALWAYS_MISSING = frozenset({"-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN"})
 
 
 def _keep_written_categories(args, frame, sep):
-    """Text columns keep cells such as ``NA`` or ``None`` as the categories they may be (North
-    America, no prior offence): pandas reads them as missing everywhere. Columns of numbers
-    keep pandas' reading (``NA`` there is a missing number). A note names what was kept."""
+    """Feature columns of text keep cells such as ``NA`` or ``None`` as the categories they may
+    be (North America, no prior offence): pandas reads them as missing everywhere. Columns of
+    numbers or yes/no values keep pandas' reading (``NA`` there is a missing value), unless
+    declared ``--categorical``; the score, the label and the groups keep it too. A note names
+    what was kept."""
     import pandas as pd
 
-    # the columns the audit reads (all, while --features is not given yet)
-    used = {*args.features, args.score, args.label, args.groups} if args.features else None
     text = [
         c
-        for c in frame.columns
-        if (used is None or c in used)
+        for c in dict.fromkeys(args.features or ())
+        if c in frame.columns
         and (c in args.categorical or not pd.api.types.is_numeric_dtype(frame[c].dtype))
+        and frame[c].isna().any()
     ]
     if not text:
         return frame
@@ -618,14 +641,14 @@ def _keep_written_categories(args, frame, sep):
         na_values=[""],
         encoding=args.encoding,
     )
-    meant_missing = _DEFAULT_NA_TEXTS - set(args.na_values or ())
+    meant_missing = _DEFAULT_NA_TEXTS - _ALWAYS_MISSING - set(args.na_values or ())
     for column in text:
         written = raw[column]
         kept = written.isin(meant_missing) & frame[column].isna().to_numpy()
         if not kept.any():
             continue
         others = written[~kept].dropna().str.strip()
-        if others.empty or _numbers_or_booleans(others):
+        if column not in args.categorical and (others.empty or _numbers_or_yes_no(others)):
             continue  # TRUE/FALSE/NA as R writes a yes/no column, or numbers: NA is missing
         counts = written[kept].value_counts()
         listed = ", ".join(f"{value!r} ({n} rows)" for value, n in counts.items())
@@ -639,13 +662,14 @@ def _keep_written_categories(args, frame, sep):
     return frame
 
 
-_BOOLEAN_TEXTS = frozenset({"true", "false"})
+_YES_NO_TEXTS = frozenset({"true", "false", "yes", "no"})
 
 
-def _numbers_or_booleans(cells) -> bool:
-    """Whether every text cell is a number (as Python's ``float`` reads it) or true/false."""
+def _numbers_or_yes_no(cells) -> bool:
+    """Whether every text cell is a number (as Python's ``float`` reads it), true/false or
+    yes/no (any case)."""
     for cell in cells.unique():
-        if cell.lower() in _BOOLEAN_TEXTS:
+        if cell.lower() in _YES_NO_TEXTS:
             continue
         try:
             float(cell)
@@ -659,14 +683,17 @@ _DOTTED_THOUSANDS = re.compile(r"[-+]?[1-9]\d{0,2}(\.\d{3})+(,\d*)?")
 _NUMBER_WITH_COMMA = re.compile(r"[-+]?(\d+(,\d*)?|,\d+)")
 
 
-def _read_dotted_thousands(args, frame):
-    """With ``--decimal ','``, a text column whose every cell is a number written with a dot
-    between thousands (``12.500``) or without a dot (``950``, ``1,5``) is read as numbers,
-    with a note; pandas leaves it as text, which the audit would read as 12.5 beside 950.
-    Columns with other dots (dates such as ``31.12.2023``, ``0.125``) are left as they are."""
+def _read_dotted_thousands(args, parser, frame):
+    """With ``--decimal ','``, a feature or score column of text whose every cell is a number
+    written with a dot between thousands (``12.500``) or without a dot (``950``, ``1,5``) is
+    read as numbers, with a note; pandas leaves it as text, which the audit would read as 12.5
+    beside 950. A column holding such numbers beside other dotted ones (``12.5``) is refused;
+    columns without any (dates such as ``31.12.2023``, ``0.125``) are left as they are, and so
+    are ``--categorical`` columns and the groups (identifiers are labels)."""
     import pandas as pd
 
-    for column in frame.columns:
+    numeric = [c for c in dict.fromkeys([*(args.features or ()), args.score]) if c in frame]
+    for column in numeric:
         values = frame[column]
         if pd.api.types.is_numeric_dtype(values.dtype) or column in args.categorical:
             continue
@@ -679,16 +706,23 @@ def _read_dotted_thousands(args, frame):
             continue
         grouped = written.str.fullmatch(_DOTTED_THOUSANDS.pattern)
         readable = grouped | (~dotted & written.str.fullmatch(_NUMBER_WITH_COMMA.pattern))
-        if not readable.all():
+        if not grouped.any():
             continue
+        if not readable.all():
+            parser.error(
+                f"column {column!r} holds numbers written with a dot between thousands, e.g. "
+                f"{written[grouped].iloc[0]!r}, beside other dotted ones, e.g. "
+                f"{written[~readable].iloc[0]!r}, in a file read with --decimal ',': write the "
+                "column in one convention."
+            )
         numbers = pd.to_numeric(
             written.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
         )
         frame[column] = numbers.reindex(values.index)  # missing cells stay missing
-        example = written[dotted].iloc[0]
         print(
             f"note: column {column!r} read as numbers with '.' between thousands, as "
-            f"--decimal ',' implies ({example!r} is {numbers[dotted].iloc[0]:g}).",
+            f"--decimal ',' implies ({written[grouped].iloc[0]!r} is "
+            f"{numbers[grouped].iloc[0]:.15g}).",
             file=sys.stderr,
         )
     return frame

@@ -46,8 +46,7 @@ class TeacherLogitCache:
 
     # -- fingerprints -------------------------------------------------------------------------
     def _weight(self, slot: int, size: int, device: torch.device, dtype: torch.dtype) -> Tensor:
-        """The first ``size`` weights of input ``slot``: a weight depends on its position only,
-        so a sample padded to another length in another batch keeps its fingerprint."""
+        """The first ``size`` weights of input ``slot`` (a weight depends on its position)."""
         key = (slot, device, dtype)
         weight = self._weights.get(key)
         if weight is None or len(weight) < size:
@@ -123,7 +122,7 @@ class TeacherLogitCache:
             if prints is not None and self._prints is None:
                 self._prints = prints.new_zeros(self._cached.numel())
                 self._sizes = torch.zeros(
-                    self._cached.numel(), dtype=torch.long, device=index.device
+                    self._cached.numel(), dtype=torch.long, device=prints.device
                 )
             new = index[missing]
             self._logits[new] = logits

@@ -198,6 +198,13 @@ def test_the_suggested_command_carries_the_record_identifier(tmp_path, capsys):
     suggested = capsys.readouterr().err.splitlines()[-1]
     assert "--groups person_id --features" in suggested
     assert "person_id" not in suggested.split("--features")[1]
+    # and the options that say how to read the file (pasted, it must read it the same way)
+    args = ["--encoding", "utf-8-sig", "--na-values", "-99", "--categorical", "group", "unused"]
+    with pytest.raises(SystemExit):
+        main(["audit", str(path), "--score", "risk", "--label", "outcome", *args])
+    suggested = capsys.readouterr().err.splitlines()[-1]
+    assert "--encoding utf-8-sig --na-values -99" in suggested
+    assert "--categorical group --features" in suggested  # 'unused' is no feature there
 
 
 def test_one_missing_label_keeps_the_leak_check(tmp_path, capsys):
@@ -717,15 +724,18 @@ def test_na_and_none_written_in_text_columns_stay_categories(tmp_path, capsys):
     assert (data.X["region"] == "NA").sum() == (frame["region"] == "NA").sum()
 
 
-def test_na_in_a_yes_no_column_written_by_r_is_missing(tmp_path, capsys):
+def test_na_in_a_yes_no_column_or_the_label_is_missing(tmp_path, capsys):
     frame = _audit_frame()
     frame["insured"] = np.where(np.arange(len(frame)) % 3, "TRUE", "FALSE")
     frame.loc[:4, "insured"] = "NA"
+    frame["paid"] = np.where(frame["outcome"] == 1, "yes", "no")
+    frame.loc[5:7, "paid"] = "NA"  # the label's NA rows are dropped, as before
     path = tmp_path / "r.csv"
     frame.to_csv(path, index=False)
-    base = ["audit", str(path), "--score", "risk", "--label", "outcome"]
+    base = ["audit", str(path), "--score", "risk", "--label", "paid"]
     data = _read([*base, "--features", "age", "insured"])
     assert data.X["insured"].isna().sum() == 5 and "note:" not in capsys.readouterr().err
+    assert data.n_dropped == 3 and len(data.X) == len(frame) - 3
 
 
 def test_decimal_comma_files_read_dotted_thousands(tmp_path, capsys):
@@ -748,16 +758,22 @@ def test_decimal_comma_files_read_dotted_thousands(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "note: column 'income' read as numbers with '.' between thousands" in err
     assert "note: column 'income' holds" not in err  # NA in a column of numbers is missing
-    # columns with other dots are left as they were: dates (not a feature here), 0.125, and a
-    # column that mixes 12.500 with 12.5
+    # columns with other dots are left as they were: dates (not a feature here) and 0.125
     lines[0] += ";day;share"
     for row in range(1, len(lines)):
         lines[row] += f";{row % 28 + 1:02d}.12.2023;0.{row % 900 + 100}"
-    lines[3] = lines[3].replace(lines[3].split(";")[1], "12.5", 1)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     data = _read([*base, "--decimal", ",", "--features", "age", "income", "share"])
-    assert "thousands" not in capsys.readouterr().err
-    assert not pd.api.types.is_numeric_dtype(data.X["income"])  # as the reading leaves it
+    assert "note: column 'share'" not in capsys.readouterr().err
+    assert data.X["income"].notna().sum() == len(frame) - 1
+    # 12.500 beside 12.5 cannot be read one way: refused (read as text, 12.500 became 12.5)
+    lines[3] = lines[3].replace(lines[3].split(";")[1], "12.5", 1)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(SystemExit):
+        _read([*base, "--decimal", ",", "--features", "age", "income"])
+    err = capsys.readouterr().err
+    assert "column 'income' holds numbers written with a dot between thousands" in err
+    assert "'12.5'" in err
 
 
 def test_files_in_another_encoding_are_read_with_encoding(tmp_path, capsys):
@@ -773,6 +789,13 @@ def test_files_in_another_encoding_are_read_with_encoding(tmp_path, capsys):
     assert "as utf-8 text" in capsys.readouterr().err
     data = _read([*base, "--encoding", "cp1252"])
     assert set(data.X["city"]) == {"München", "Köln"}
+    for name in ("klingon", "rot13"):  # rot13 is a codec, not a text encoding
+        with pytest.raises(SystemExit):
+            _read([*base, "--encoding", name])
+        assert "--encoding must name a text encoding" in capsys.readouterr().err
+    # the other way round: UTF-8 with its byte-order mark, read as cp1252, would be garbled
+    frame.to_csv(path, index=False, sep=";", decimal=",", encoding="utf-8-sig")
     with pytest.raises(SystemExit):
-        _read([*base, "--encoding", "klingon"])
-    assert "--encoding must name a text encoding" in capsys.readouterr().err
+        _read([*base, "--encoding", "cp1252"])
+    assert "starts with UTF-8's byte-order mark" in capsys.readouterr().err
+    assert set(_read(base).X["city"]) == {"München", "Köln"}
