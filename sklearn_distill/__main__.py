@@ -131,6 +131,7 @@ def _parser(prog=None):
     audit.add_argument(
         "--na-values",
         nargs="+",
+        action="extend",  # may be given again: --na-values=-99 (a value that starts with -)
         metavar="TEXT",
         help="cell texts that mean a missing value in every column (e.g. NA -99), besides an "
         "empty cell and pandas' list (NA, N/A, NULL, None, nan, ...). Pandas' texts count as "
@@ -441,7 +442,7 @@ def _features_required_message(args, frame, prog):
             *(["--sep", args.sep] if args.sep != "," else []),
             *(["--decimal", args.decimal] if args.decimal != "." else []),
             *(["--encoding", args.encoding] if args.encoding != "utf-8" else []),
-            *(["--na-values", *args.na_values] if args.na_values is not None else []),
+            *(f"--na-values={value}" for value in args.na_values or ()),
             *(["--event", args.event] if args.event is not None else []),
             *(["--groups", groups] if groups is not None else []),
             *(["--categorical", *codes] if (codes := [c for c in args.categorical if c in safe])
@@ -655,8 +656,9 @@ def _keep_written_categories(args, frame, sep):
         frame[column] = frame[column].astype(object).where(~kept.to_numpy(), written)
         print(
             f"note: column {column!r} holds {listed}, read as written, a category of its own "
-            "(pandas would read it as missing); pass --na-values "
-            f"{' '.join(shlex.quote(v) for v in counts.index)} to read it as missing.",
+            "(pandas would read it as missing); pass "
+            f"{' '.join(shlex.quote(f'--na-values={v}') for v in counts.index)} to read it as "
+            "missing.",
             file=sys.stderr,
         )
     return frame

@@ -203,7 +203,7 @@ def test_the_suggested_command_carries_the_record_identifier(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["audit", str(path), "--score", "risk", "--label", "outcome", *args])
     suggested = capsys.readouterr().err.splitlines()[-1]
-    assert "--encoding utf-8-sig --na-values -99" in suggested
+    assert "--encoding utf-8-sig --na-values=-99" in suggested
     assert "--categorical group --features" in suggested  # 'unused' is no feature there
 
 
@@ -708,7 +708,7 @@ def test_na_and_none_written_in_text_columns_stay_categories(tmp_path, capsys):
     base = ["audit", str(path), "--score", "risk", "--label", "outcome"]
     data = _read([*base, "--features", "age", "region", "prior", "--categorical", "prior"])
     err = capsys.readouterr().err
-    assert "note: column 'region' holds 'NA'" in err and "--na-values NA" in err
+    assert "note: column 'region' holds 'NA'" in err and "--na-values=NA to" in err
     assert "note: column 'prior' holds 'None'" in err
     region = data.X["region"]
     assert region.isna().sum() == 10
