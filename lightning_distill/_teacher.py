@@ -190,8 +190,12 @@ def check_no_shared_parameters(
 
 
 _MODE_DEPENDENT = (
-    nn.modules.dropout._DropoutNd,
-    nn.modules.batchnorm._NormBase,
+    nn.Dropout,
+    nn.Dropout1d,
+    nn.Dropout2d,
+    nn.Dropout3d,
+    nn.AlphaDropout,
+    nn.FeatureAlphaDropout,
     nn.RNNBase,
     nn.MultiheadAttention,
 )
@@ -199,8 +203,9 @@ _MODE_DEPENDENT = (
 
 def _depends_on_mode(module: nn.Module) -> bool:
     """Whether ``module`` (its own code, not its children's) may act otherwise in eval mode:
-    torch's dropout, normalisation, recurrent and attention layers, any module holding buffers,
-    and any class from outside ``torch.nn`` (its code may read ``self.training``)."""
+    torch's dropout, recurrent and attention layers, any module holding buffers (a norm layer's
+    running statistics), and any class from outside ``torch.nn`` (its code may read
+    ``self.training``)."""
     if isinstance(module, _MODE_DEPENDENT) or next(module.buffers(recurse=False), None) is not None:
         return True
     return not type(module).__module__.startswith("torch.nn.")

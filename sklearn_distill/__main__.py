@@ -670,19 +670,16 @@ _YES_NO_TEXTS = frozenset({"true", "false", "yes", "no"})
 def _numbers_or_yes_no(cells) -> bool:
     """Whether every text cell is a number (as Python's ``float`` reads it), true/false or
     yes/no (any case)."""
-    for cell in cells.unique():
-        if cell.lower() in _YES_NO_TEXTS:
-            continue
-        try:
-            float(cell)
-        except ValueError:
-            return False
-    return True
+    from sklearn_distill._data import _text_number
+
+    return all(
+        cell.lower() in _YES_NO_TEXTS or _text_number(cell) is not None for cell in cells.unique()
+    )
 
 
 # a first group without a leading zero: 0.125 or 030.123 are not numbers written in thousands
-_DOTTED_THOUSANDS = re.compile(r"[-+]?[1-9]\d{0,2}(\.\d{3})+(,\d*)?")
-_NUMBER_WITH_COMMA = re.compile(r"[-+]?(\d+(,\d*)?|,\d+)")
+_DOTTED_THOUSANDS = r"[-+]?[1-9]\d{0,2}(\.\d{3})+(,\d*)?"
+_NUMBER_WITH_COMMA = r"[-+]?(\d+(,\d*)?|,\d+)"
 
 
 def _read_dotted_thousands(args, parser, frame):
@@ -706,10 +703,10 @@ def _read_dotted_thousands(args, parser, frame):
         dotted = written.str.contains(".", regex=False)
         if not dotted.any() or not written.str.fullmatch(r"[-+]?[\d.,]+").all():
             continue
-        grouped = written.str.fullmatch(_DOTTED_THOUSANDS.pattern)
-        readable = grouped | (~dotted & written.str.fullmatch(_NUMBER_WITH_COMMA.pattern))
+        grouped = written.str.fullmatch(_DOTTED_THOUSANDS)
         if not grouped.any():
             continue
+        readable = grouped | (~dotted & written.str.fullmatch(_NUMBER_WITH_COMMA))
         if not readable.all():
             parser.error(
                 f"column {column!r} holds numbers written with a dot between thousands, e.g. "

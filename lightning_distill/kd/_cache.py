@@ -78,7 +78,7 @@ class TeacherLogitCache:
 
     def _sizes_of(self, x, rows: int) -> int:
         """Values per sample over every input tensor (a padded sample has more)."""
-        return sum(tensor[0].numel() if rows else 0 for tensor in self._tensors(x, rows))
+        return sum(tensor[0].numel() for tensor in self._tensors(x, rows))
 
     # -- lookup -------------------------------------------------------------------------------
     def _grow(self, needed: int, device: torch.device) -> None:
