@@ -38,7 +38,7 @@ from torch import Tensor, nn
 from typing_extensions import override
 
 from lightning_distill._logging import QuietMissingValLoader, attached_trainer
-from lightning_distill._validation import check_finite
+from lightning_distill._validation import check_finite, value_check
 
 __all__ = [
     "ModuleModes",
@@ -212,29 +212,34 @@ def _depends_on_mode(module: nn.Module) -> bool:
 
 
 def check_teacher_logits(logits, inputs=None) -> None:
-    """Refuse teacher logits holding NaN or +inf, or a row with no finite value (one sync).
+    """Refuse teacher logits holding NaN or +inf, or a row with no finite value (one reduction,
+    read with the training step's other checks: see ``one_sync_per_step``).
 
     ``-inf`` entries are masked classes and allowed. When the logits fail and ``inputs`` is a
     floating tensor with non-finite values, the message blames the inputs.
     """
     if not isinstance(logits, Tensor):
         raise TypeError(f"teacher output must be a tensor of logits; got {type(logits).__name__}.")
-    if not logits.is_floating_point() or bool(torch.isfinite(logits).all()):
-        return  # one reduction, one sync in the common case
-    bad = torch.isnan(logits) | torch.isposinf(logits)
-    if logits.dim() >= 2:
-        bad_rows = ~(logits > float("-inf")).any(dim=-1)
-        ok = not bool(bad.any() | bad_rows.any())
-    else:
-        ok = not bool(bad.any())
-    if ok:
+    if not logits.is_floating_point():
         return
-    if isinstance(inputs, Tensor) and inputs.is_floating_point():
-        check_finite("inputs", inputs, where="in this batch")
-    raise ValueError(
-        "teacher output must be finite logits (-inf only for masked classes, at least one "
-        "finite class per sample); got NaN, +inf or an all -inf row for finite inputs."
-    )
+
+    def explain() -> None:
+        bad = torch.isnan(logits) | torch.isposinf(logits)
+        if logits.dim() >= 2:
+            bad_rows = ~(logits > float("-inf")).any(dim=-1)
+            ok = not bool(bad.any() | bad_rows.any())
+        else:
+            ok = not bool(bad.any())
+        if ok:  # -inf entries alone: masked classes
+            return
+        if isinstance(inputs, Tensor) and inputs.is_floating_point():
+            check_finite("inputs", inputs, where="in this batch")
+        raise ValueError(
+            "teacher output must be finite logits (-inf only for masked classes, at least one "
+            "finite class per sample); got NaN, +inf or an all -inf row for finite inputs."
+        )
+
+    value_check(~torch.isfinite(logits).all(), explain)
 
 
 # --------------------------------------------------------------------------- checkpoint policy

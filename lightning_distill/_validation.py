@@ -8,10 +8,12 @@ outside its range. Zero-dimensional tensors count as numbers.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import math
 import numbers
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextvars import ContextVar
 
 import numpy as np
 import torch
@@ -129,6 +131,69 @@ def check_finite(name: str, tensor: Tensor, *, where: str = "") -> None:
     if not bool(torch.isfinite(tensor).all()):
         location = f" {where}" if where else ""
         raise ValueError(f"{name} must be finite{location}; got NaN or infinite values.")
+
+
+# (flag, explain) pairs of the value checks of the current training step, or None outside one
+_PENDING_CHECKS: ContextVar[list | None] = ContextVar("pending_value_checks", default=None)
+
+
+def value_check(bad: Tensor, explain: Callable[[], None]) -> None:
+    """Call ``explain`` (which raises the check's error, or returns when a closer look clears
+    the values) when the boolean 0-d tensor ``bad`` is true.
+
+    Reading ``bad`` makes the host wait for the device. Inside :func:`one_sync_per_step` the
+    check waits instead for the step's next :func:`settle_value_checks`, which reads all the
+    flags gathered so far in one sync; outside, it reads ``bad`` at once.
+    """
+    pending = _PENDING_CHECKS.get()
+    if pending is None:
+        if bool(bad):
+            explain()
+    else:
+        pending.append((bad, explain))
+
+
+def settle_value_checks() -> None:
+    """Read every flag gathered in this step at once (one host sync) and raise the first
+    failing check's error. A check whose values the device must not meet unchecked (class
+    indices out of range, which CUDA answers with a device-side assert that ends the process's
+    CUDA context) settles before using them."""
+    pending = _PENDING_CHECKS.get()
+    if not pending:
+        return
+    checks = list(pending)
+    pending.clear()
+    device = checks[0][0].device
+    if not bool(torch.stack([bad.to(device) for bad, _ in checks]).any()):
+        return
+    for bad, explain in checks:
+        if bool(bad):
+            explain()
+
+
+@contextlib.contextmanager
+def one_sync_per_step() -> Iterator[None]:
+    """Gather the value checks made inside (finite logits, class indices in range) and read
+    them in one host sync rather than one each: the host waits for the device once per
+    training step (on a GPU each wait idles the device while the host launches the next
+    kernels). The checks still settle before the step returns its loss, and the step settles
+    them itself before it changes any state (a feature method's banks, the epoch means); when
+    the step fails, a failing check's error is raised instead, from the step's."""
+    token = _PENDING_CHECKS.set([])
+    try:
+        try:
+            yield
+        except Exception as error:
+            # an error that bad values caused later in the step (a feature loss's own check)
+            # gives way to the check that would have refused them first
+            try:
+                settle_value_checks()
+            except Exception as refused:
+                raise refused from error
+            raise
+        settle_value_checks()
+    finally:
+        _PENDING_CHECKS.reset(token)
 
 
 def plain_data(value):

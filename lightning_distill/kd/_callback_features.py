@@ -27,6 +27,7 @@ from lightning_distill.kd.feature_losses import (
     LoaderInputs,
     build_feature_method,
     callable_term,
+    heads_in_dtype_of,
     method_needs_shapes,
 )
 from lightning_distill.kd.losses import HintRegressor, attention_transfer_loss, hint_loss
@@ -117,6 +118,7 @@ class CallbackFeatures:
                 self.methods[str(i)] = build_feature_method(
                     spec.loss, s_shape, t_shape, spec.options
                 )
+        heads_in_dtype_of(self.methods, pl_module)
 
     def broadcast_from_rank_zero(self, trainer) -> None:
         """Give every process rank 0's parameters and buffers, in place on their device

@@ -19,7 +19,7 @@ from lightning_distill._teacher import (
     check_no_shared_parameters,
     check_teacher_logits,
 )
-from lightning_distill._validation import check_real
+from lightning_distill._validation import check_real, one_sync_per_step, settle_value_checks
 from lightning_distill.hooks import resolve_module_names
 from lightning_distill.kd._callback_features import CallbackFeatures
 from lightning_distill.kd.constraints import (
@@ -273,70 +273,83 @@ class KnowledgeDistillation(L.Callback):
                         student_features = features.student_features(sh)
             finally:
                 handle.remove()
-            self._last_step_skipped = output is None
-            if output is None:  # the module skipped this batch
-                return None
-            if len(calls) != 1:
-                raise ValueError(
-                    f"KnowledgeDistillation needs training_step to call the module's {where} "
-                    f"exactly once per batch to find the logits; it was called {len(calls)} "
-                    "times. Call self(x) once, or name the submodule that outputs the logits "
-                    "with logits_from=..."
+            # the callback's value checks are read in one host sync (see one_sync_per_step);
+            # the module's own step ran outside, its checks as it makes them
+            with one_sync_per_step():
+                self._last_step_skipped = output is None
+                if output is None:  # the module skipped this batch
+                    return None
+                if len(calls) != 1:
+                    raise ValueError(
+                        f"KnowledgeDistillation needs training_step to call the module's {where} "
+                        f"exactly once per batch to find the logits; it was called {len(calls)} "
+                        "times. Call self(x) once, or name the submodule that outputs the logits "
+                        "with logits_from=..."
+                    )
+                inputs, input_kwargs, logits = calls[0]
+                if not isinstance(logits, Tensor) or logits.dim() != 2:
+                    got = (
+                        tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
+                    )
+                    raise ValueError(
+                        f"KnowledgeDistillation needs the module's {where} to return logits of shape "
+                        f"[batch, classes]; it returned {got}. Use logits_from=... to name the "
+                        "submodule that outputs the logits"
+                    )
+                if self.targets_from is batch_targets:  # labels optional for the teacher alone
+                    targets = batch_targets(batch, optional=True)
+                else:
+                    targets = self.targets_from(batch)
+                check_labels_or_teacher_alone(targets, self.alpha)
+                self._match_device(logits.device)
+                if features is None:
+                    with torch.no_grad():
+                        teacher_logits = self.teacher(*inputs, **input_kwargs)
+                else:
+                    teacher_logits, teacher_features = features.teacher_forward(
+                        self.teacher, inputs, input_kwargs
+                    )
+                check_teacher_logits(teacher_logits, inputs[0] if inputs else None)
+                total, ce, kd = distillation_terms(
+                    logits,
+                    teacher_logits,
+                    targets,
+                    self.temperature,
+                    self.alpha,
+                    self.label_smoothing,
                 )
-            inputs, input_kwargs, logits = calls[0]
-            if not isinstance(logits, Tensor) or logits.dim() != 2:
-                got = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
-                raise ValueError(
-                    f"KnowledgeDistillation needs the module's {where} to return logits of shape "
-                    f"[batch, classes]; it returned {got}. Use logits_from=... to name the "
-                    "submodule that outputs the logits"
+                terms = add_constraint_terms(
+                    {"loss": total, "loss_kd": kd}
+                    if ce is None
+                    else {"loss": total, "loss_ce": ce, "loss_kd": kd},
+                    self.constraints,
+                    source,
+                    inputs[0] if inputs else None,
                 )
-            if self.targets_from is batch_targets:  # labels optional for the teacher alone
-                targets = batch_targets(batch, optional=True)
-            else:
-                targets = self.targets_from(batch)
-            check_labels_or_teacher_alone(targets, self.alpha)
-            self._match_device(logits.device)
-            if features is None:
-                with torch.no_grad():
-                    teacher_logits = self.teacher(*inputs, **input_kwargs)
-            else:
-                teacher_logits, teacher_features = features.teacher_forward(
-                    self.teacher, inputs, input_kwargs
-                )
-            check_teacher_logits(teacher_logits, inputs[0] if inputs else None)
-            total, ce, kd = distillation_terms(
-                logits, teacher_logits, targets, self.temperature, self.alpha, self.label_smoothing
-            )
-            terms = add_constraint_terms(
-                {"loss": total, "loss_kd": kd}
-                if ce is None
-                else {"loss": total, "loss_ce": ce, "loss_kd": kd},
-                self.constraints,
-                source,
-                inputs[0] if inputs else None,
-            )
-            total = terms.pop("loss")
-            if features is not None:
-                feature_terms = features.terms(
-                    student_features, teacher_features, batch, inputs[0], source, self.teacher
-                )
-                feature_loss = sum(feature_terms.values())
-                total = total + feature_loss
-                terms["loss_feature"] = feature_loss
-                terms.update({f"loss_feature/{k}": v for k, v in feature_terms.items()})
-            # each self.log costs about a millisecond (Lightning's result collection): the terms
-            # are logged on the steps whose values the loggers write, as DistillationModule does
-            if logs_step_values(pl_module.trainer):
-                # the total the optimizer steps on: the module's own loss is its labels' term
-                logged = {"loss_total": total, **terms}
-                pl_module.log_dict(
-                    {f"train/{name}": value.detach() for name, value in logged.items()},
-                    batch_size=logits.shape[0],
-                )
-            if isinstance(output, dict):
-                return {**output, "loss": total}
-            return total
+                total = terms.pop("loss")
+                # before the feature methods update their state (CRD's banks) and anything is
+                # logged: values the checks refuse must not get that far
+                settle_value_checks()
+                if features is not None:
+                    feature_terms = features.terms(
+                        student_features, teacher_features, batch, inputs[0], source, self.teacher
+                    )
+                    feature_loss = sum(feature_terms.values())
+                    total = total + feature_loss
+                    terms["loss_feature"] = feature_loss
+                    terms.update({f"loss_feature/{k}": v for k, v in feature_terms.items()})
+                # each self.log costs about a millisecond (Lightning's result collection): the terms
+                # are logged on the steps whose values the loggers write, as DistillationModule does
+                if logs_step_values(pl_module.trainer):
+                    # the total the optimizer steps on: the module's own loss is its labels' term
+                    logged = {"loss_total": total, **terms}
+                    pl_module.log_dict(
+                        {f"train/{name}": value.detach() for name, value in logged.items()},
+                        batch_size=logits.shape[0],
+                    )
+                if isinstance(output, dict):
+                    return {**output, "loss": total}
+                return total
 
         pl_module.training_step = training_step
         self._wrapped_module = pl_module

@@ -347,12 +347,15 @@ class CRD(FeatureMethod):
         drawn = torch.randint(
             0, self.num_samples, (len(global_index), self.num_negatives), generator=generator
         )
-        # row of each global sample: its index's rank in the global batch
-        order = torch.argsort(global_index.long().cpu(), stable=True)
+        # row of each global sample: its index's rank in the global batch (the indices read
+        # from the device once, not one host sync per sample)
+        global_cpu = global_index.long().cpu()
+        values = global_cpu.tolist()
         row_of_index = {}
-        for row, position in enumerate(order.tolist()):
-            row_of_index.setdefault(int(global_index[position]), []).append(row)
-        rows = [row_of_index[int(i)].pop(0) for i in index.long().cpu()]
+        for row, position in enumerate(torch.argsort(global_cpu, stable=True).tolist()):
+            row_of_index.setdefault(values[position], []).append(row)
+        own = values if global_index is index else index.long().cpu().tolist()
+        rows = [row_of_index[i].pop(0) for i in own]
         drawn = drawn[rows].to(index.device)
         return torch.cat([index.long().unsqueeze(1), drawn], dim=1)
 
@@ -597,6 +600,28 @@ def callable_term(loss: Callable, student_feature: Tensor, teacher_feature: Tens
 def method_needs_shapes(name: str) -> bool:
     """Whether the method named ``name`` is built from the features' shapes."""
     return name in _NEEDS_SHAPES
+
+
+def heads_in_dtype_of(heads: nn.Module, model: nn.Module) -> None:
+    """Cast ``heads`` (hint regressors, the methods' heads) to ``model``'s floating dtype.
+
+    They are built in torch's default dtype; a student cast by hand (``student.double()``,
+    without a ``precision=`` the Trainer would cast the whole module by) would otherwise hand
+    them features of another dtype. Nothing happens when the model is in the default dtype, and
+    the tensors a method keeps in float64 on purpose (CRD's normalisers) stay so.
+    """
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+    if dtype is None or dtype == torch.get_default_dtype():
+        return
+    kept = [
+        (module, name, buffer)
+        for module in heads.modules()
+        for name, buffer in module.named_buffers(recurse=False)
+        if buffer.dtype == torch.float64
+    ]
+    heads.to(dtype)
+    for module, name, buffer in kept:  # float64 on purpose: kept whatever the student's dtype
+        setattr(module, name, buffer)
 
 
 def build_feature_method(

@@ -6,6 +6,7 @@ loop as well as inside :class:`~lightning_distill.DistillationModule`.
 
 from __future__ import annotations
 
+import functools
 from typing import Literal, NamedTuple
 
 import torch
@@ -13,7 +14,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lightning_distill._batch import TARGET_KEYS
-from lightning_distill._validation import check_choice, check_finite, check_real, fail
+from lightning_distill._validation import (
+    check_choice,
+    check_finite,
+    check_real,
+    fail,
+    settle_value_checks,
+    value_check,
+)
 
 __all__ = [
     "AttentionVariant",
@@ -120,13 +128,19 @@ def _check_targets(targets, logits: Tensor) -> None:
             f"got {tuple(targets.shape)}."
         )
     num_classes = logits.shape[1]
-    # One reduction, one host sync: cheap next to a forward pass, and it turns CUDA's
-    # device-side assert into a readable error.
-    if targets.numel() and bool(((targets < 0) | (targets >= num_classes)).any()):
+    if not targets.numel():
+        return
+
+    def explain() -> None:
         raise ValueError(
             f"targets must lie in [0, {num_classes - 1}] for {num_classes} classes; "
             f"got values in [{int(targets.min())}, {int(targets.max())}]."
         )
+
+    # One reduction, read with the step's other checks in one host sync, before the targets
+    # are used: it turns CUDA's device-side assert into a readable error.
+    value_check(((targets < 0) | (targets >= num_classes)).any(), explain)
+    settle_value_checks()
 
 
 def _reduce(per_sample: Tensor, reduction: str, batch_size: int) -> Tensor:
@@ -192,11 +206,14 @@ def kd_loss(
     check_choice("reduction", reduction, _REDUCTIONS)
     if reduction in ("batchmean", "mean"):
         _check_not_empty("student_logits", student_logits)
-    # One reduction and one host sync in the common case (all finite); the detailed check only
-    # when some logit is not finite.
-    finite = bool(torch.isfinite(student_logits).all() & torch.isfinite(teacher_logits).all())
-    if not finite:
-        _check_logit_values(student_logits=student_logits, teacher_logits=teacher_logits)
+    # One reduction (read with the step's other checks in one host sync) in the common case,
+    # all finite; the detailed check only when some logit is not finite.
+    value_check(
+        ~(torch.isfinite(student_logits).all() & torch.isfinite(teacher_logits).all()),
+        functools.partial(
+            _check_logit_values, student_logits=student_logits, teacher_logits=teacher_logits
+        ),
+    )
     out_dtype = _float_logits(student_logits).dtype
     wide = temperature > _FLOAT32_TEMPERATURE or out_dtype == torch.float64
     with torch.autocast(device_type=student_logits.device.type, enabled=False):

@@ -25,7 +25,15 @@ from lightning_distill._teacher import (
     check_teacher_logits,
     evaluating,
 )
-from lightning_distill._validation import check_choice, check_real, describe, fail, plain_data
+from lightning_distill._validation import (
+    check_choice,
+    check_real,
+    describe,
+    fail,
+    one_sync_per_step,
+    plain_data,
+    settle_value_checks,
+)
 from lightning_distill.hooks import FeatureHooks, resolve_module_names
 from lightning_distill.kd._cache import TeacherLogitCache
 from lightning_distill.kd.augment import apply_augment, check_augment
@@ -41,6 +49,7 @@ from lightning_distill.kd.feature_losses import (
     LoaderInputs,
     build_feature_method,
     callable_term,
+    heads_in_dtype_of,
     method_needs_shapes,
 )
 from lightning_distill.kd.losses import (
@@ -776,6 +785,8 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
             elif spec.loss in FEATURE_METHODS:
                 pair = shapes[i] if _needs_shapes(spec) else (None, None)
                 self.feature_methods[str(i)] = build_feature_method(spec.loss, *pair, spec.options)
+        heads_in_dtype_of(self.hint_regressors, student)
+        heads_in_dtype_of(self.feature_methods, student)
         self.hparams["features"] = _features_as_data(specs, shapes)
         # settings given as numpy scalars (np.linspace sweeps) or 0-d tensors pass the checks
         # as numbers, but torch.load(weights_only=True) cannot read them back: stored plain
@@ -979,7 +990,13 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                 f"index must hold one position per sample; got {len(index)} for a batch of "
                 f"{rows} samples."
             )
-        return self._teacher_cache.lookup(x, index, self._teacher_forward)
+        return self._teacher_cache.lookup(x, index, self._settled_teacher_forward)
+
+    def _settled_teacher_forward(self, x) -> Tensor:
+        """The teacher's logits, checked before the cache keeps them."""
+        logits = self._teacher_forward(x)
+        settle_value_checks()
+        return logits
 
     def _unpack(self, batch) -> tuple[Any, Tensor | None, Tensor | None]:
         """``(inputs, targets, index)``; a batch may hold inputs alone when the loss needs no
@@ -1001,6 +1018,9 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
             with self._student_hooks as sh, self._teacher_hooks as th:
                 student_logits = self._student_forward(x)
                 teacher_logits = self._teacher_forward(x)
+                # the teacher's logits checked before the feature methods update their state
+                # (CRD's banks) from this batch
+                settle_value_checks()
                 # read before any method runs more forward passes (SSKD's rotated copies)
                 pairs = [
                     (
@@ -1089,12 +1109,20 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
     # ----------------------------------------------------------------- Lightning steps
     @override
     def training_step(self, batch, batch_idx: int) -> Tensor:
+        # the step's value checks (finite logits, class indices in range) are read in one host
+        # sync rather than one each: on a GPU each sync idles the device while the host launches
+        # the next kernels
+        with one_sync_per_step():
+            return self._training_step(batch)
+
+    def _training_step(self, batch) -> Tensor:
         x, targets, index = self._unpack(batch)
         check_labels_or_teacher_alone(targets, self.hparams.alpha)
         if self._augment is not None:
             x, targets = apply_augment(self._augment, x, targets)
         terms = self._loss_terms(x, targets, index)
         terms = add_constraint_terms(terms, self.constraints, self.student, x)
+        settle_value_checks()  # before the epoch means and the loggers see the terms
         batch_size = batch_size_of(x)
         self._epoch_means.add(terms, batch_size)
         loss = terms.pop("loss")

@@ -17,6 +17,7 @@ r"""Choosing the distillation temperature: a sweep of short runs, or a learned t
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import numbers
 import os
@@ -32,7 +33,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lightning_distill._batch import unpack_batch
-from lightning_distill._validation import check_choice, check_integer, check_real, fail
+from lightning_distill._validation import (
+    check_choice,
+    check_integer,
+    check_real,
+    fail,
+    value_check,
+)
 from lightning_distill.kd.losses import (
     _check_logit_values,
     _check_pair,
@@ -89,8 +96,12 @@ def kd_loss_at(student_logits: Tensor, teacher_logits: Tensor, temperature: Tens
     row without a finite logit, raise ``ValueError``.
     """
     _check_pair(student_logits, teacher_logits)
-    if not bool(torch.isfinite(student_logits).all() & torch.isfinite(teacher_logits).all()):
-        _check_logit_values(student_logits=student_logits, teacher_logits=teacher_logits)
+    value_check(
+        ~(torch.isfinite(student_logits).all() & torch.isfinite(teacher_logits).all()),
+        functools.partial(
+            _check_logit_values, student_logits=student_logits, teacher_logits=teacher_logits
+        ),
+    )
     dtype = _float_logits(student_logits).dtype
     with torch.autocast(device_type=student_logits.device.type, enabled=False):
         temperature = torch.as_tensor(temperature, device=student_logits.device).to(dtype)

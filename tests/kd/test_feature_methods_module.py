@@ -181,16 +181,22 @@ def test_methods_are_public_modules():
     assert FactorTransfer.needs_pretraining and CRD.needs_index
 
 
-@pytest.mark.parametrize("precision", ["64-true", "bf16-true"])
+@pytest.mark.parametrize("precision", ["64-true", "bf16-true", "float64 by hand"])
 @pytest.mark.parametrize("form", ["module", "callback"])
 def test_methods_with_heads_train_in_true_precisions(precision, form):
     # the first stages read the training batches as the Trainer's precision gives them, the
     # heads are in the module's dtype (the callback casts its own), the CRD banks are read in
-    # the embeddings' dtype
+    # the embeddings' dtype; networks and data cast by the user, with the Trainer's default
+    # precision, get heads of their dtype too (a float32 hint regressor met float64 features)
     x, y = make_data(N)
-    dtype = torch.float64 if precision == "64-true" else torch.bfloat16
+    dtype = torch.bfloat16 if precision == "bf16-true" else torch.float64
+    by_hand = precision == "float64 by hand"
+    if by_hand:
+        x, precision = x.double(), "32-true"
     for name in ("ft", "crd", "sskd", "hint"):
         student, teacher = _models()
+        if by_hand:
+            student, teacher = student.double(), teacher.double()
         layer = "4" if name == "hint" else LAYER[name]
         options = None if name == "hint" else OPTIONS[name]
         prefix = "" if form == "module" else "net."
@@ -264,3 +270,21 @@ def test_a_feature_layer_the_forward_does_not_run_is_named():
         ):
             module = DistillationModule(student, make_cnn(4), features=[spec], example_input=x[:2])
             quiet_trainer(max_steps=1).fit(module, DataLoader(TensorDataset(x, y), batch_size=8))
+
+
+def test_heads_of_a_half_precision_student_keep_their_float64_buffers():
+    x, _ = make_data(8)
+    torch.manual_seed(0)
+    module = DistillationModule(
+        make_cnn(4).half(),
+        make_cnn(6).half(),
+        features=[
+            FeatureDistillation(
+                "6", "6", "crd", options={"num_samples": 8, "num_negatives": 4, "embed_dim": 4}
+            )
+        ],
+        example_input=x[:2].half(),
+    )
+    crd = module.feature_methods["0"]
+    assert crd.normalizers.dtype == torch.float64
+    assert {p.dtype for p in crd.parameters()} == {torch.float16}
