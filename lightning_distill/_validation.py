@@ -188,8 +188,10 @@ def one_sync_per_step() -> Iterator[None]:
             # gives way to the check that would have refused them first
             try:
                 settle_value_checks()
-            except Exception as refused:
+            except (ValueError, TypeError) as refused:
                 raise refused from error
+            except Exception:
+                pass  # the flags cannot be read (after a CUDA error): the step's error stands
             raise
         settle_value_checks()
     finally:

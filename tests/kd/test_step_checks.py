@@ -196,3 +196,24 @@ def test_the_modules_own_step_keeps_its_checks_under_the_callback():
         module, DataLoader(TensorDataset(x, y), batch_size=16)
     )
     assert module.caught
+
+
+def test_a_step_error_stands_when_the_flags_cannot_be_read():
+    class Unreadable(torch.Tensor):
+        def __bool__(self):
+            raise RuntimeError("CUDA error: device-side assert triggered")
+
+    def refuse():
+        raise ValueError("the check's")
+
+    flag = torch.tensor(True).as_subclass(Unreadable)
+    with pytest.raises(KeyError, match="the step's own"):
+        with one_sync_per_step():
+            value_check(flag, refuse)
+            raise KeyError("the step's own")
+    # readable flags: the check's error, from the step's
+    with pytest.raises(ValueError, match="the check's") as raised:
+        with one_sync_per_step():
+            value_check(torch.tensor(True), refuse)
+            raise KeyError("the step's own")
+    assert isinstance(raised.value.__cause__, KeyError)
