@@ -90,11 +90,12 @@ def unpack_batch(batch, *, targets_optional: bool = False) -> tuple[Any, Tensor,
 
 def batch_size_of(inputs) -> int | None:
     """The number of rows of a batch's inputs: a tensor's first dimension, or that of the
-    first such tensor in a dict; None when it cannot be told."""
+    first such tensor in a dict, a tuple or a list; None when it cannot be told."""
     if isinstance(inputs, Tensor):
         return inputs.shape[0] if inputs.dim() else None
-    if isinstance(inputs, dict):
-        for value in inputs.values():
+    values = inputs.values() if isinstance(inputs, dict) else inputs
+    if isinstance(inputs, dict | tuple | list):
+        for value in values:
             if isinstance(value, Tensor) and value.dim():
                 return value.shape[0]
     return None

@@ -57,8 +57,12 @@ class TeacherLogitCache:
         return weight[:size]
 
     def _tensors(self, x, rows: int) -> list[Tensor]:
-        # several inputs in a dict: each tensor with a row per sample, in a fixed order of keys
-        values = [x[k] for k in sorted(x, key=str)] if isinstance(x, Mapping) else [x]
+        # several inputs in a dict (in a fixed order of keys), a tuple or a list: each tensor
+        # with a row per sample
+        if isinstance(x, Mapping):
+            values = [x[k] for k in sorted(x, key=str)]
+        else:
+            values = list(x) if isinstance(x, tuple | list) else [x]
         return [v for v in values if isinstance(v, Tensor) and v.dim() and len(v) == rows]
 
     @torch.no_grad()  # a fingerprint keeps no graph of the inputs alive
@@ -75,6 +79,25 @@ class TeacherLogitCache:
             value = flat @ self._weight(slot, flat.shape[1], flat.device, dtype)
             total = value if total is None else total + value
         return total
+
+    @torch.no_grad()
+    def _prefix_prints(self, x, rows: int, lengths: Tensor) -> tuple[Tensor, Tensor] | None:
+        """Each sample's fingerprint (and its magnitude) over its first ``lengths[i]`` values,
+        for a single input whose samples are padded at their end: ``[T]`` tokens or ``[T, F]``
+        steps, padded along ``T``. None for other inputs (several tensors, or samples of more
+        dimensions, such as an image padded in its width, whose padding lies within each row).
+        """
+        tensors = self._tensors(x, rows)
+        if len(tensors) != 1 or tensors[0].dim() > 3:
+            return None
+        tensor = tensors[0]
+        dtype = _print_dtype(tensor.device)
+        flat = tensor.detach().reshape(rows, tensor[0].numel()).to(dtype)
+        weight = self._weight(0, flat.shape[1], flat.device, dtype)
+        at = (lengths.clamp(1, flat.shape[1]) - 1).unsqueeze(1)
+        prints = (flat * weight).cumsum(1).gather(1, at).squeeze(1)
+        scale = (flat.abs() * weight).cumsum(1).gather(1, at).squeeze(1)
+        return prints, scale
 
     def _sizes_of(self, x, rows: int) -> int:
         """Values per sample over every input tensor (a padded sample has more)."""
@@ -112,6 +135,9 @@ class TeacherLogitCache:
         if bool(missing.any()):
             if isinstance(x, Mapping):  # several inputs: the missing rows of each
                 rows = {k: v[missing] if isinstance(v, Tensor) else v for k, v in x.items()}
+            elif isinstance(x, tuple | list):
+                picked = [v[missing] if isinstance(v, Tensor) else v for v in x]
+                rows = tuple(picked) if isinstance(x, tuple) else picked
             else:
                 rows = x[missing]
             logits = teacher_forward(rows)
@@ -134,21 +160,47 @@ class TeacherLogitCache:
             self._check_same_inputs(x, index, prints, size)
         return self._logits[index]
 
-    def _check_same_inputs(self, x, index: Tensor, prints: Tensor, size: int) -> None:
-        stored = self._prints[index]
-        # a sample padded to another length than when it was cached cannot be compared (the
-        # padding's value is unknown): it is taken as the same input
-        differs = (prints != stored) & (self._sizes[index] == size)
-        if not bool(differs.any()):
+    def _check_padded_again(self, x, index, size: int, same_size, relative, changed) -> None:
+        """Samples padded to another length than when they were cached (sequences padded per
+        batch): one padded longer now is compared over the length it had then (its values
+        there are the same, padding included); one padded shorter cannot be compared, and its
+        shorter form is kept for later comparisons. ``relative`` and ``changed`` are updated
+        in place. Inputs whose padding is not at the samples' end are taken as the same."""
+        stored_sizes = self._sizes[index]
+        prefix = self._prefix_prints(x, len(index), stored_sizes)
+        if prefix is None:
             return
-        scale = self.fingerprints(x, len(index), magnitude=True)
-        change = (prints - stored).abs()
-        tolerance = _RELATIVE_TOLERANCE[prints.dtype] * scale
-        changed = differs & (change > tolerance)
+        prints, scale = prefix
+        longer = ~same_size & (stored_sizes < size)
+        change = (prints - self._prints[index]).abs() / scale.clamp_min(
+            torch.finfo(scale.dtype).tiny
+        )
+        relative.copy_(torch.where(longer, change, relative))
+        changed |= longer & (change > _RELATIVE_TOLERANCE[prints.dtype])
+        shorter = ~same_size & (stored_sizes > size)
+        if bool(shorter.any()):
+            rows = index[shorter]
+            self._prints[rows] = self.fingerprints(x, len(index))[shorter]
+            self._sizes[rows] = size
+
+    def _check_same_inputs(self, x, index: Tensor, prints: Tensor, size: int) -> None:
+        rows = len(index)
+        tolerance = _RELATIVE_TOLERANCE[prints.dtype]
+        same_size = self._sizes[index] == size
+        relative = torch.zeros_like(prints)  # each sample's change against its scale
+        changed = (prints != self._prints[index]) & same_size
+        if bool(changed.any()):
+            scale = self.fingerprints(x, rows, magnitude=True)
+            relative = (prints - self._prints[index]).abs() / scale.clamp_min(
+                torch.finfo(scale.dtype).tiny
+            )
+            changed &= relative > tolerance
+        if not bool(same_size.all()):
+            self._check_padded_again(x, index, size, same_size, relative, changed)
         if not bool(changed.any()):
             return
         row = int(changed.nonzero()[0, 0])
-        relative = float(change[row] / scale[row].clamp_min(torch.finfo(scale.dtype).tiny))
+        relative = float(relative[row])
         raise ValueError(
             "cache_teacher=True needs each sample's input to be the same every time its index "
             f"is seen; the input of index {int(index[row])} differs from the one whose teacher "

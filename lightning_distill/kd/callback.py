@@ -367,8 +367,16 @@ class KnowledgeDistillation(L.Callback):
         if wanted is None or current is None or wanted == current:
             return
         if self._uncast is None:
+            # a parameter's gradient too: Module.to casts it with the parameter
             self._uncast = [
-                (module, name, isinstance(tensor, nn.Parameter), tensor.data)
+                (
+                    module,
+                    name,
+                    isinstance(tensor, nn.Parameter),
+                    tensor.data,
+                    # its data: Module.to swaps the .data of the gradient object in place
+                    None if tensor.grad is None else tensor.grad.data,
+                )
                 for module in self.teacher.modules()
                 for name, tensor in (
                     *module.named_parameters(recurse=False),
@@ -381,9 +389,11 @@ class KnowledgeDistillation(L.Callback):
     def _uncast_teacher(self) -> None:
         if self._uncast is None:
             return
-        for module, name, is_parameter, original in self._uncast:
+        for module, name, is_parameter, original, grad in self._uncast:
             if is_parameter:
-                getattr(module, name).data = original
+                parameter = getattr(module, name)
+                parameter.data = original
+                parameter.grad = grad  # the gradient it held, in its own dtype
             else:
                 setattr(module, name, original)  # a registered buffer stays one
         self._uncast = None

@@ -51,8 +51,16 @@ def _check_logits(name: str, logits) -> None:
         )
     if logits.dim() != 2 or logits.shape[1] == 0:
         raise ValueError(
-            f"{name} must have shape [batch, classes] with classes >= 1; got shape "
+            f"{name} must have shape [batch, classes] with classes >= 2; got shape "
             f"{tuple(logits.shape)}."
+        )
+    if logits.shape[1] == 1:
+        # a softmax over one class is 1 whatever the logit: every loss is 0, nothing is learnt
+        raise ValueError(
+            f"{name} must have shape [batch, classes] with classes >= 2; got shape "
+            f"{tuple(logits.shape)}: a single logit (a sigmoid's, for two classes) gives a "
+            "softmax of 1 whatever its value, so the loss would be 0 and nothing learnt. "
+            "Return two logits, e.g. torch.cat([-z / 2, z / 2], dim=1) for the logit z."
         )
 
 

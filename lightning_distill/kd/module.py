@@ -971,7 +971,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
             f"both (precision='64-true' for float64). Torch said: {error}"
         ) from error
 
-    def _cached_teacher_logits(self, x: Tensor, index) -> Tensor:
+    def _cached_teacher_logits(self, x: Tensor, index, samples: int | None) -> Tensor:
         if index is None:
             raise ValueError(
                 "batch must be (inputs, targets, index) with cache_teacher=True, index holding "
@@ -985,10 +985,19 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         if index.numel() and int(index.min()) < 0:
             raise ValueError(f"index must be >= 0; got minimum {int(index.min())}.")
         rows = batch_size_of(x)
-        if rows is not None and len(index) != rows:
+        if samples is None:  # no tensor of logits: the loss says what is wrong with them
+            samples = len(index) if rows is None else rows
+        if rows is not None and rows != samples:
+            raise ValueError(
+                "cache_teacher=True needs inputs whose first dimension is the batch's: it keeps "
+                f"each sample's logits by row; got inputs of {rows} rows for {samples} rows of "
+                "logits (sequence-first inputs [time, batch, ...]? Give batch-first ones, or "
+                "use cache_teacher=False)."
+            )
+        if len(index) != samples:
             raise ValueError(
                 f"index must hold one position per sample; got {len(index)} for a batch of "
-                f"{rows} samples."
+                f"{samples} samples."
             )
         return self._teacher_cache.lookup(x, index, self._settled_teacher_forward)
 
@@ -1003,13 +1012,15 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         labels (``alpha=1``), or in evaluation (only the agreement with the teacher is read)."""
         return unpack_batch(batch, targets_optional=self.teacher is not None)
 
-    def _loss_terms(self, x, targets: Tensor | None, index) -> dict[str, Tensor]:
+    def _loss_terms(self, x, targets: Tensor | None, index) -> tuple[dict[str, Tensor], int]:
+        """The loss and its terms by name, and the batch's number of samples (the student's
+        rows of logits: inputs may be sequence-first, or a tuple)."""
         if self._student_hooks is None:
             student_logits = self._student_forward(x)
             teacher_logits = None
             if self.teacher is not None:
                 teacher_logits = (
-                    self._cached_teacher_logits(x, index)
+                    self._cached_teacher_logits(x, index, batch_size_of(student_logits))
                     if self.hparams.cache_teacher
                     else self._teacher_forward(x)
                 )
@@ -1054,7 +1065,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         hp = self.hparams  # a batch without labels was refused unless alpha=1 (training_step)
         if teacher_logits is None:
             ce = label_smoothing_loss(student_logits, targets, hp.label_smoothing)
-            return {"loss": ce, "loss_ce": ce}
+            return {"loss": ce, "loss_ce": ce}, student_logits.shape[0]
         if self.learned_temperature is None:
             total, ce, kd = distillation_terms(
                 student_logits,
@@ -1084,7 +1095,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
             terms["loss_feature"] = feature_loss
             # weighted as they enter the loss: they sum to loss_feature
             terms.update({f"loss_feature/{k}": v for k, v in feature_terms.items()})
-        return terms
+        return terms, student_logits.shape[0]
 
     def _feature_terms(
         self, i: int, spec: FeatureDistillation, student_feature, teacher_feature, context
@@ -1120,10 +1131,9 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         check_labels_or_teacher_alone(targets, self.hparams.alpha)
         if self._augment is not None:
             x, targets = apply_augment(self._augment, x, targets)
-        terms = self._loss_terms(x, targets, index)
+        terms, batch_size = self._loss_terms(x, targets, index)
         terms = add_constraint_terms(terms, self.constraints, self.student, x)
         settle_value_checks()  # before the epoch means and the loggers see the terms
-        batch_size = batch_size_of(x)
         self._epoch_means.add(terms, batch_size)
         loss = terms.pop("loss")
         trainer = attached_trainer(self)

@@ -151,9 +151,11 @@ def test_teacher_cast_to_the_module_precision_and_given_back_bit_for_bit(precisi
     teacher = torch.nn.Sequential(
         torch.nn.Linear(6, 5), torch.nn.BatchNorm1d(5), torch.nn.Linear(5, 3)
     )
+    x, y = torch.randn(32, 6), torch.randint(0, 3, (32,))
+    teacher(x).sum().backward()  # the teacher holds gradients of the user's own
+    grads = [p.grad.clone() for p in teacher.parameters()]
     before = state_copy(teacher)
     weight = teacher[0].weight
-    x, y = torch.randn(32, 6), torch.randint(0, 3, (32,))
     seen = []
     teacher.register_forward_hook(lambda m, a, o: seen.append(o.dtype))
     trainer = quiet_trainer(
@@ -165,3 +167,7 @@ def test_teacher_cast_to_the_module_precision_and_given_back_bit_for_bit(precisi
     assert states_equal(state_copy(teacher), before)  # and came back in its own, bit for bit
     assert all(v.dtype == before[k].dtype for k, v in teacher.state_dict().items())
     assert teacher[0].weight is weight
+    # its gradients too, in its dtype: the user may go on training it
+    assert all(p.grad.dtype == p.dtype for p in teacher.parameters())
+    assert all(torch.equal(p.grad, g) for p, g in zip(teacher.parameters(), grads))
+    torch.optim.Adam(teacher.parameters()).step()

@@ -342,8 +342,8 @@ def test_features_saved_as_plain_data_and_restored_by_load_from_checkpoint(tmp_p
     )
     module.eval()
     loaded.eval()
-    terms = module._loss_terms(x, y, None)
-    loaded_terms = loaded._loss_terms(x, y, None)
+    terms = module._loss_terms(x, y, None)[0]
+    loaded_terms = loaded._loss_terms(x, y, None)[0]
     assert terms.keys() == loaded_terms.keys() and "loss_feature" in terms
     for name in terms:
         torch.testing.assert_close(loaded_terms[name], terms[name])
@@ -472,7 +472,7 @@ def test_a_callable_feature_loss_makes_load_from_checkpoint_ask_for_the_features
     module.eval()
     loaded.eval()
     x, y = make_data(8)
-    terms, loaded_terms = module._loss_terms(x, y, None), loaded._loss_terms(x, y, None)
+    terms, loaded_terms = module._loss_terms(x, y, None)[0], loaded._loss_terms(x, y, None)[0]
     assert "loss_feature/callable" in terms and terms.keys() == loaded_terms.keys()
     for name in terms:
         torch.testing.assert_close(loaded_terms[name], terms[name])

@@ -358,3 +358,15 @@ def test_kd_loss_at_tiny_temperatures_is_never_nan():
         assert float(kd_loss(s, s, temperature)) == 0.0
     # the teacher's argmax agreeing with the student's: T^2 KL -> 0 as T -> 0
     assert float(kd_loss(t * 2.0, t, 1e-6)) < 1e-6
+
+
+def test_a_single_logit_is_refused_not_distilled_to_zero():
+    # a softmax over one class is 1: the loss would be 0 whatever the student, nothing learnt
+    one = torch.randn(4, 1)
+    for call in (
+        lambda: kd_loss(one, one.flip(0)),
+        lambda: distillation_loss(one, one, torch.zeros(4, dtype=torch.long)),
+        lambda: label_smoothing_loss(one, torch.zeros(4, dtype=torch.long), 0.1),
+    ):
+        with pytest.raises(ValueError, match=r"classes >= 2; got shape \(4, 1\): a single logit"):
+            call()

@@ -441,9 +441,100 @@ def test_cache_teacher_takes_padded_samples_and_empty_batches():
     module.training_step((padded, y, torch.tensor([0, 1])), 1)
     with pytest.raises(ValueError, match="input of index 1 differs"):
         module.training_step((torch.tensor([[3, 4, 0], [6, 0, 0]]), y, torch.tensor([0, 1])), 2)
+    # padded longer than when cached: compared over the cached length, so an index that
+    # counts positions within the batch is refused whatever the batches' padded lengths
+    with pytest.raises(ValueError, match="input of index 0 differs"):
+        module.training_step((torch.tensor([[7, 2, 1, 0, 0, 0]] * 2), y, torch.tensor([0, 1])), 2)
+    # padded shorter: cannot be compared; its shorter form is what later batches are held to
+    module.training_step((torch.tensor([[3, 4], [5, 0]]), y, torch.tensor([0, 1])), 2)
+    module.training_step((torch.tensor([[3, 4, 0, 0], [5, 0, 0, 0]]), y, torch.tensor([0, 1])), 2)
+    with pytest.raises(ValueError, match="input of index 1 differs"):
+        module.training_step(
+            (torch.tensor([[3, 4, 0, 0], [5, 9, 0, 0]]), y, torch.tensor([0, 1])), 2
+        )
     # an empty batch is refused by the loss, by name, not by the cache's arithmetic
     with pytest.raises(ValueError, match="student_logits must hold at least one sample"):
         module.training_step((short[:0], y[:0], torch.tensor([], dtype=torch.long)), 3)
+
+
+def test_cache_teacher_compares_steps_padded_to_another_length_and_tuple_inputs():
+    class Steps(nn.Module):  # [B, T, F] steps padded along T, or a tuple of two inputs
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(2, 3)
+
+        def forward(self, x):
+            if isinstance(x, tuple):
+                return self.linear(x[0].sum(1)) + self.linear(x[1])
+            return self.linear(x.sum(1))
+
+    torch.manual_seed(0)
+    steps, y, index = torch.randn(2, 3, 2), torch.tensor([0, 1]), torch.tensor([0, 1])
+    module = DistillationModule(Steps(), Steps(), cache_teacher=True)
+    module.training_step((steps, y, index), 0)
+    longer = torch.cat([steps, torch.zeros(2, 2, 2)], dim=1)
+    module.training_step((longer, y, index), 1)  # the same samples, padded further
+    other = longer.clone()
+    other[1, 2, 0] += 1.0
+    with pytest.raises(ValueError, match="input of index 1 differs"):
+        module.training_step((other, y, index), 2)
+    # a tuple of inputs: rows picked from each, every input fingerprinted
+    module = DistillationModule(Steps(), Steps(), cache_teacher=True)
+    extra = torch.randn(2, 2)
+    module.training_step(((steps, extra), y, index), 0)
+    module.training_step(((steps, extra), y, index), 1)
+    with pytest.raises(ValueError, match="input of index 0 differs"):
+        module.training_step(((steps, extra + torch.tensor([[1.0, 0.0], [0.0, 0.0]])), y, index), 2)
+
+
+def test_cache_teacher_refuses_sequence_first_inputs():
+    class SequenceFirst(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(4, 3)
+
+        def forward(self, x):  # [T, B, F] -> [B, classes]
+            return self.linear(x.mean(0))
+
+    module = DistillationModule(SequenceFirst(), SequenceFirst(), cache_teacher=True)
+    x, y = torch.randn(5, 2, 4), torch.tensor([0, 1])
+    with pytest.raises(ValueError, match="first dimension is the batch's.*5 rows for 2 rows"):
+        module.training_step((x, y, torch.tensor([0, 1])), 0)
+
+
+def test_epoch_means_count_samples_for_sequence_first_and_tuple_inputs():
+    # the number of samples is the logits' rows, not the inputs' first dimension
+    class SequenceFirst(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(4, 3)
+
+        def forward(self, x):  # ([T, B, F], [B, F]) -> [B, classes]
+            return self.linear(x[0].mean(0) + x[1])
+
+    class Batches(torch.utils.data.Dataset):  # batches of 3 then 1 samples, 2 then 9 steps
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, i):
+            steps, rows = (2, 3) if i == 0 else (9, 1)
+            gen = torch.Generator().manual_seed(i)
+            x = (torch.randn(steps, rows, 4, generator=gen), torch.randn(rows, 4, generator=gen))
+            return x, torch.randint(0, 3, (rows,), generator=gen)
+
+    torch.manual_seed(0)
+    module = DistillationModule(SequenceFirst(), SequenceFirst())
+    losses = []
+
+    class Record(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            losses.append((float(outputs["loss"]), len(batch[1])))
+
+    loader = DataLoader(Batches(), batch_size=None)
+    trainer = quiet_trainer(max_epochs=1, callbacks=[Record()])
+    trainer.fit(module, loader)
+    expected = sum(loss * n for loss, n in losses) / sum(n for _, n in losses)
+    assert float(trainer.callback_metrics["train/loss_epoch"]) == pytest.approx(expected)
 
 
 def test_cache_teacher_fingerprints_every_input_of_a_dict():
