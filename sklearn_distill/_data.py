@@ -35,6 +35,8 @@ NUMBER_TEXT_WARNING = r"X columns? .* holds? numbers written as text"
 SAME_ORDER_WARNING = r".*'s index holds \d+ of its \d+ labels as labels of other rows of X"
 #: Start of warn_values_equal_as_text's warning (a regular expression).
 VALUES_EQUAL_AS_TEXT_WARNING = r"X column .* holds values that differ only in type"
+#: Start of warn_values_equal_as_text's warning about white space (a regular expression).
+WHITE_SPACE_WARNING = r"X column .* holds values that differ only in white space"
 
 #: A categorical column has *nearly one level per row* when its distinct values outnumber both
 #: this share of its non-missing rows (under two rows per level on average: a level can be
@@ -533,9 +535,23 @@ def warn_values_equal_as_text(X, kinds=None, name: str = "X", stacklevel: int = 
         for value in values:
             by_text.setdefault(str(value), []).append(value)
         merged = [group for group in by_text.values() if len(group) > 1]
+        label = repr(X.columns[index]) if is_frame(X) else f"{index}"
+        # texts that differ in surrounding white space alone ("M" and "M " from a CSV file)
+        by_stripped: dict[str, list] = {}
+        for text in by_text:
+            by_stripped.setdefault(text.strip(), []).append(text)
+        padded = [group for group in by_stripped.values() if len(group) > 1]
+        if padded:
+            shown = "; ".join(" and ".join(repr(v) for v in group) for group in padded[:3])
+            warnings.warn(
+                f"{name} column {label} holds values that differ only in white space ({shown}): "
+                "they are separate categories (and read alike in the report). Strip them "
+                "(X[col].str.strip()) if they are the same category.",
+                UserWarning,
+                stacklevel=stacklevel + 1,
+            )
         if not merged:
             continue
-        label = repr(X.columns[index]) if is_frame(X) else f"{index}"
         shown = "; ".join(" and ".join(repr(v) for v in group) for group in merged[:3])
         warnings.warn(
             f"{name} column {label} holds values that differ only in type ({shown}): the "

@@ -60,6 +60,7 @@ from sklearn_distill._data import (
     SAME_ORDER_WARNING,
     TEXT_CATEGORY_WARNING,
     VALUES_EQUAL_AS_TEXT_WARNING,
+    WHITE_SPACE_WARNING,
     caller_stacklevel,
     check_feature_count,
     check_same_order,
@@ -187,6 +188,10 @@ def _unclear_pair(names, pair) -> str | None:
     return None
 
 
+#: Start of _pairs_named_unclearly's warning (a regular expression), said once by fit.
+SEPARATOR_WARNING = r"X columns .* hold ' & ', the separator of interaction term names"
+
+
 def _pairs_named_unclearly(names) -> set[tuple[int, int]]:
     """The pairs whose interaction terms would be named unclearly (see :func:`_unclear_pair`):
     left out of interaction detection, with a warning naming the columns."""
@@ -304,6 +309,8 @@ def _fit_pair(audit, X, y01, scores, seed, ebm_jobs, terms, *, fold=False, recor
         warnings.filterwarnings(
             "ignore", message=VALUES_EQUAL_AS_TEXT_WARNING, category=UserWarning
         )
+        warnings.filterwarnings("ignore", message=WHITE_SPACE_WARNING, category=UserWarning)
+        warnings.filterwarnings("ignore", message=SEPARATOR_WARNING, category=UserWarning)
         warnings.filterwarnings("ignore", message="All-NaN slice", category=RuntimeWarning)
         # the audit says it in its own terms (calibration=None), or calibrates the score
         warnings.filterwarnings(
@@ -596,6 +603,28 @@ def _warn_if_collinear(X, threshold=_COLLINEAR, limit=5):
     )
 
 
+def _single_level_features(X):
+    """Indices of the columns of ``X`` with one level or none (a constant, or missing on
+    every row; missing counts as a level of its own): no interaction to find with them, and an
+    all-missing one has no block to compare (none for input the mimic will refuse)."""
+    if isinstance(X, pd.DataFrame):
+        frame = X
+    else:
+        array = np.asarray(X) if isinstance(X, np.ndarray | list | tuple) else None
+        if array is None or array.ndim != 2:
+            return []
+        frame = pd.DataFrame(array)
+    single = []
+    for index, (_, column) in enumerate(frame.items()):
+        try:
+            levels = column.nunique(dropna=True) + int(column.isna().any())
+        except TypeError:  # unhashable cells: the mimic's checks refuse them, naming why
+            return []
+        if levels < 2:
+            single.append(index)
+    return single
+
+
 def _wide_features(X, max_cells):
     """Indices of the nominal columns of ``X`` with more than ``max_cells`` categories (none for
     input the mimic will refuse: its own checks then say why)."""
@@ -868,8 +897,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             count = check_integer("interactions", value, minimum=0)
             if count == 0 or n_features < 2:
                 return []
-            wide = _wide_features(X, _WIDE_CATEGORIES)
-            excluded = {tuple(sorted((w, j))) for w in wide for j in range(n_features)}
+            # wide nominal columns (too many cells to compare) and columns of one level
+            left_out = {*_wide_features(X, _WIDE_CATEGORIES), *_single_level_features(X)}
+            excluded = {tuple(sorted((w, j))) for w in left_out for j in range(n_features)}
             excluded |= _pairs_named_unclearly(names)
             return count, sorted(pair for pair in excluded if pair[0] != pair[1])
         known = names if names is not None else f"column indices 0..{n_features - 1}"

@@ -289,6 +289,8 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             if numeric.size and np.isinf(numeric.to_numpy(dtype=float, na_value=np.nan)).any():
                 raise ValueError("X contains infinity; use NaN for missing values.")
         else:
+            if reset:
+                self._frame_columns_ = None  # no frame: features are read by position
             dtype = getattr(X, "dtype", None)
             if dtype is not None and np.issubdtype(dtype, np.complexfloating):
                 # "Complex data not supported" is scikit-learn's wording, which its checks expect
@@ -328,7 +330,12 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
                 "monotone_constraints must be a dict {feature: +1 or -1}; got "
                 f"{self.monotone_constraints!r}."
             )
-        names = list(getattr(self, "feature_names_in_", []))
+        # a frame's columns by their labels (names that are not strings too: scikit-learn
+        # records string names only), an array's by position
+        names = getattr(self, "feature_names_in_", None)
+        if names is None:
+            names = getattr(self, "_frame_columns_", None) or []
+        names = list(names)
         constraints = [0] * n_features
         for feature, direction in self.monotone_constraints.items():
             if feature in names:
@@ -936,9 +943,22 @@ class DistilledGAM(DistillerBase):
             student = default_student(random_state=seed, n_jobs=self.n_jobs)
         else:
             student = clone(self.student)
+        params = student.get_params(deep=False)
+        if params.get("interactions") and "exclude" in params:
+            # a pair whose term would be named like a column ("age & priors" beside age and
+            # priors) is left out of the EBM's detection, as the audit does, with a warning
+            from sklearn_distill.audit import _pairs_named_unclearly
+
+            names = getattr(self, "feature_names_in_", None)
+            if names is None and getattr(self, "_frame_columns_", None) is not None:
+                names = [str(c) for c in self._frame_columns_]
+            unclear = _pairs_named_unclearly(None if names is None else list(names))
+            given = {tuple(term) for term in params["exclude"] or [] if isinstance(term, tuple)}
+            unclear = sorted(pair for pair in unclear if pair not in given)
+            if unclear:
+                student.set_params(exclude=[*(params["exclude"] or []), *unclear])
         if constraints is None:
             return student
-        params = student.get_params(deep=False)
         if "monotone_constraints" in params:
             return student.set_params(monotone_constraints=constraints)
         if "monotonic_cst" in params:

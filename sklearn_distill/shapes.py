@@ -247,7 +247,9 @@ def _group_labels(table: pd.DataFrame, groups: np.ndarray) -> list[str]:
         low = pd.to_numeric(part["bin_low"], errors="coerce").to_numpy(float)
         high = pd.to_numeric(part["bin_high"], errors="coerce").to_numpy(float)
         integers = [_INTEGER_LABEL.match(name) for name in names]
-        if len(names) == 1:
+        if not names:  # the missing-value bin alone (a feature missing on every row)
+            labels.append(MISSING_LABEL)
+        elif len(names) == 1:
             labels.append(names[0])
         elif all(integers):  # "18", "19-20", ...: the run's first and last integers
             first = int(integers[0].group(1))

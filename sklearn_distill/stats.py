@@ -656,9 +656,14 @@ def compare_shapes(
         dof_d = np.full(m.shape, np.inf)
     diff = m - o
     se_d = np.sqrt(se_m**2 + se_o**2)
+    # A standard error of 0 (every bag gave the same value) is no certainty: values the fits
+    # pin down exactly (a purified interaction cell whose main effects take it all, 1e-308 on
+    # both sides) differ by rounding alone. Such a row is no difference when the two agree to
+    # rounding, and is not tested otherwise, like a row without a standard error (bags that
+    # cannot give one).
+    negligible = np.abs(diff) <= 1e-9 * np.maximum(1.0, np.maximum(np.abs(m), np.abs(o)))
     with np.errstate(invalid="ignore", divide="ignore"):
-        z = np.where(se_d > 0, diff / se_d, np.where(diff == 0, 0.0, np.sign(diff) * np.inf))
-    # a row without a standard error (bags that cannot give one) is not tested at all
+        z = np.where(se_d > 0, diff / se_d, np.where(negligible, 0.0, np.nan))
     z = np.where(np.isnan(se_d), np.nan, z)
     p_value = 2.0 * sp_stats.t.sf(np.abs(z), np.where(np.isfinite(dof_d), dof_d, np.inf))
     testable = np.ones(m.shape, dtype=bool)

@@ -268,10 +268,15 @@ class DistilledTree(DistillerBase):
 
     # ------------------------------------------------------------------ encoding
     def _names(self):
+        """The features' names in rules: a frame's column labels (also labels that are not
+        strings, which scikit-learn does not record), else ``feature_0000``, ``feature_0001``,
+        ..., as the GAM and the audit name an array's features."""
         names = getattr(self, "feature_names_in_", None)
+        if names is None:
+            names = getattr(self, "_frame_columns_", None)
         if names is not None:
             return [str(name) for name in names]
-        return [f"x{k}" for k in range(self.n_features_in_)]
+        return [f"feature_{k:04d}" for k in range(self.n_features_in_)]
 
     def _encode(self, X, *, warn_unseen=True, check_missing=True):
         """Numeric columns as floats, categorical ones as category ranks (missing and unseen

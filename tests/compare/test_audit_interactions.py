@@ -609,12 +609,13 @@ def test_strongly_correlated_features_are_named_at_fit():
 
 def test_pairs_that_give_no_block_leave_an_empty_comparison(world, tmp_path):
     # the only pair holds a constant column: no block to compare, which crashed with a raw
-    # KeyError in compare_interactions(), summary(), report() and the command line
+    # KeyError in compare_interactions(), summary(), report() and the command line (detection
+    # leaves such a column out now: the pair is given)
     X, y, score = world
     constant = pd.DataFrame({"a": X["a"], "same": "x"})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        audit = _audit(interactions=1).fit(constant, y, teacher_scores=score)
+        audit = _audit(interactions=[("a", "same")]).fit(constant, y, teacher_scores=score)
         assert audit.interaction_pairs_ == [("a", "same")]
         blocks = audit.compare_interactions()
         assert blocks.empty and {"term", "mimic", "outcome", "p_value_bh"} <= set(blocks.columns)
@@ -646,3 +647,20 @@ def test_a_category_written_missing_reads_apart_from_the_missing_bin(tmp_path):
     audit.report(tmp_path / "report.html")
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert 'class="text">&#x27;missing&#x27;</td>' in page and 'class="text">missing</td>' in page
+
+
+def test_columns_of_one_level_are_left_out_of_pairs_and_blocks_of_missing_rows_are_named(world):
+    # a constant column and one missing on every row hold no interaction: detection leaves them
+    # out; an explicit pair with the empty one compares its blocks (all in the missing bin)
+    X, y, score = world
+    odd = X[["a", "b", "c"]].assign(constant="x", empty=np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the empty column is warned about
+        audit = _audit(interactions=10).fit(odd, y, teacher_scores=score)
+        assert audit.interaction_pairs_
+        assert not {"constant", "empty"} & {f for pair in audit.interaction_pairs_ for f in pair}
+        # the default models bin the empty column into its missing-value bin alone (the tiny
+        # ones above do not), whose blocks once raised an IndexError when named
+        explicit = CompareAudit(interactions=[("a", "empty")], random_state=0, n_jobs=1)
+        blocks = explicit.fit(odd[["a", "empty"]], y, teacher_scores=score).compare_interactions()
+    assert set(blocks["term"]) <= {"a & empty"}

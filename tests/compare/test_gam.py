@@ -15,7 +15,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 from sklearn.tree import DecisionTreeRegressor
 
-from sklearn_distill import DistilledGAM
+from sklearn_distill import DistilledGAM, DistilledTree
 from sklearn_distill._calibration import IsotonicCalibrator, cross_fit_calibration
 from sklearn_distill.gam import generate_queries
 
@@ -561,3 +561,42 @@ def test_boolean_features_read_false_and_true(flag):
     assert {labels[1] for labels in cells["label"]} - {"missing"} == {"False", "True"}
     # the input is left as it was
     assert frame["flag"].dtype == flag(values).dtype
+
+
+def two_feature_teacher(X):
+    X = np.asarray(X, dtype=float)
+    return X[:, 0] - np.sin(X[:, 1])
+
+
+def test_monotone_constraints_name_a_frames_columns_whatever_their_labels(data):
+    # columns labelled 1 and 0: a key is a column's label, not a position
+    X = data[0][:, :2]
+    frame = pd.DataFrame(X, columns=[1, 0])
+    gam = DistilledGAM(two_feature_teacher, monotone_constraints={0: 1}, student=small_ebm())
+    assert gam.fit(frame).student_.get_params()["monotone_constraints"] == [0, 1]
+    tree = DistilledTree(two_feature_teacher, monotone_constraints={0: 1}, random_state=0)
+    assert list(tree.fit(frame).tree_.monotonic_cst) == [0, 1]
+    labelled = pd.DataFrame(X, columns=[10, 20])
+    gam = DistilledGAM(two_feature_teacher, monotone_constraints={20: -1}, student=small_ebm())
+    assert gam.fit(labelled).student_.get_params()["monotone_constraints"] == [0, -1]
+    with pytest.raises(ValueError, match=r"must name features of X \(\[10, 20\]\); got 0"):
+        DistilledGAM(two_feature_teacher, monotone_constraints={0: 1}).fit(labelled)
+    # an array's features are positions, also after a fit on a frame
+    gam = DistilledGAM(two_feature_teacher, monotone_constraints={0: 1}, student=small_ebm())
+    gam.fit(frame)
+    assert gam.fit(X).student_.get_params()["monotone_constraints"] == [1, 0]
+
+
+def test_a_column_named_like_a_pair_is_not_merged_with_that_pair(data):
+    # "a & b" beside a and b: the pair (a, b) would give a second term "a & b"; it is left out
+    # of the student's interaction detection, as the audit does, with a warning
+    X = data[0]
+    frame = pd.DataFrame(X, columns=["a", "b", "a & b"])
+    gam = DistilledGAM(additive_teacher, student=small_ebm(interactions=3, max_interaction_bins=8))
+    with pytest.warns(UserWarning, match=r"X columns \['a & b'\] hold ' & '"):
+        gam.fit(frame)
+    shapes = gam.shape_functions()
+    kinds = shapes.groupby("term")["kind"].unique()
+    assert kinds["a & b"].tolist() == ["main"]  # one term of that name, the column's
+    free = DistilledGAM(additive_teacher, student=small_ebm(interactions=3))
+    free.fit(pd.DataFrame(X, columns=["a", "b", "c"]))  # nothing said without such a name

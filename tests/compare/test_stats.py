@@ -637,3 +637,23 @@ def test_untested_terms_keeps_features_that_are_tested():
     # without a value column, the missing-value bin is the one labelled "missing"
     sparse = _main_effect("m", [np.nan, 0, *range(1, 60)], [700.0, 12.0, *[3.0] * 59])
     assert untested_terms(sparse.drop(columns="value"))["term"].tolist() == ["m"]
+
+
+def test_compare_shapes_does_not_flag_a_zero_standard_error():
+    # cells both models pin down exactly (purified interaction cells whose main effects take
+    # all: 1e-308 on both sides) once gave z = inf and p = 0 for a difference of rounding
+    a = pd.DataFrame(
+        {
+            "term": "x & z",
+            "value": [0, 1, 2, 3],
+            "score": [1.28e-305, -1.76e-306, 0.4, 0.5],
+            "std_error": [0.0, 0.0, 0.0, 0.1],
+        }
+    )
+    b = a.assign(score=[1.279e-305, -1.75e-306, 0.1, 0.0])
+    table = compare_shapes(a, b, within="term")
+    assert table.loc[:1, "z"].tolist() == [0.0, 0.0] and (table.loc[:1, "p_value"] == 1).all()
+    # a real difference without any spread over the bags cannot be tested either
+    assert np.isnan(table.loc[2, ["z", "p_value", "p_value_bh"]].to_numpy(float)).all()
+    assert not table.loc[:2, ["significant", "significant_bh"]].to_numpy().any()
+    assert table.loc[3, "significant"]

@@ -451,3 +451,18 @@ def test_scores_read_as_a_classifiers_probabilities_must_be_probabilities():
     DistilledGAM(teacher, response="predict", student=small_student()).fit(
         frame, teacher_scores=deciles
     )
+
+
+def test_categories_that_differ_only_in_white_space_are_warned_about():
+    # "M" and "M " from a CSV file are two categories, shown alike in the report
+    rng = np.random.default_rng(9)
+    sex = np.array(["M", "M ", "F", " F"], dtype=object)[rng.integers(0, 4, size=300)]
+    X = pd.DataFrame({"sex": sex, "x": rng.normal(size=300)})
+    scores = rng.normal(size=300)
+    with pytest.warns(UserWarning, match=r"column 'sex' holds values that differ only in white"):
+        DistilledGAM(student=small_student(), random_state=0).fit(X, teacher_scores=scores)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        DistilledGAM(student=small_student(), random_state=0).fit(
+            X.assign(sex=X["sex"].str.strip()), teacher_scores=scores
+        )

@@ -216,7 +216,7 @@ def test_multiclass_teacher_fits_one_tree_with_a_prediction_per_class():
     assert tree.predict(X).shape == (300, 3)
     np.testing.assert_allclose(tree.predict_proba(X).sum(axis=1), 1.0)
     assert np.asarray(tree.rules()["prediction"].iloc[0]).shape == (3,)
-    assert tree.rules()["rule"].str.contains("x0").any()
+    assert tree.rules()["rule"].str.contains("feature_0000").any()
 
 
 def test_multiclass_rules_name_the_most_probable_class():
@@ -458,3 +458,17 @@ def test_export_text_says_or_missing_only_where_missing_values_can_arrive():
             else:
                 excludes.append(False)
     assert said  # the check met sides that do take them
+
+
+def test_rules_name_features_by_a_frames_labels_whatever_their_type():
+    # columns labelled 1 and 0, the teacher reading the one labelled 0 alone
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(300, 2)), columns=[1, 0])
+
+    def teacher(X):
+        return 3.0 * np.asarray(X, dtype=float)[:, 1]
+
+    rules = DistilledTree(teacher, max_leaf_nodes=4, random_state=0).fit(frame).rules()["rule"]
+    assert rules.str.match(r"^0 [<>]").all() and not rules.str.contains("1 [<>]").any()
+    array_rules = DistilledTree(teacher, max_leaf_nodes=4, random_state=0).fit(frame.to_numpy())
+    assert array_rules.rules()["rule"].str.contains("feature_0001").all()
