@@ -167,7 +167,8 @@ def _set_terms(estimator, terms, outer_bags=None):
     if isinstance(terms, tuple):  # (how many to detect, pairs excluded from detection)
         count, excluded = terms
         update["interactions"] = count
-        if excluded and "exclude" in params:
+        # an exclude written as text ("mains") cannot take pairs beside it
+        if excluded and "exclude" in params and not isinstance(params["exclude"], str):
             update["exclude"] = [*(params["exclude"] or []), *excluded]
     else:
         update["interactions"] = [tuple(pair) for pair in terms] if terms else 0

@@ -8,6 +8,7 @@ fitted and read.
 
 from __future__ import annotations
 
+import numbers
 import warnings
 
 import numpy as np
@@ -208,6 +209,29 @@ class FrozenTeacherMixin:
         return super().set_params(**params)
 
 
+def _label_position(labels, feature) -> int | None:
+    """The position of the column labelled ``feature``: the same text for a string, the same
+    integer (of any integer type) for an integer label, the same value otherwise; never a
+    boolean, and ``1.0`` does not name a column labelled ``1``."""
+    if isinstance(feature, bool | np.bool_):
+        return None
+    for position, label in enumerate(labels):
+        if isinstance(label, str) or isinstance(feature, str):
+            if isinstance(label, str) and isinstance(feature, str) and label == feature:
+                return position
+            continue
+        if isinstance(label, bool | np.bool_):
+            continue
+        if isinstance(label, numbers.Integral) != isinstance(feature, numbers.Integral):
+            continue
+        try:
+            if bool(label == feature):
+                return position
+        except (TypeError, ValueError):  # labels numpy cannot compare as one truth value
+            continue
+    return None
+
+
 class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
     """What every distilled student shares: the teacher is read (or its scores taken), mapped
     to the target the student regresses on (log-odds for classifiers, calibrated log-odds with
@@ -338,8 +362,9 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         names = list(names)
         constraints = [0] * n_features
         for feature, direction in self.monotone_constraints.items():
-            if feature in names:
-                index = names.index(feature)
+            position = _label_position(names, feature)
+            if position is not None:
+                index = position
             elif (
                 not names
                 and isinstance(feature, int | np.integer)
@@ -944,7 +969,17 @@ class DistilledGAM(DistillerBase):
         else:
             student = clone(self.student)
         params = student.get_params(deep=False)
-        if params.get("interactions") and "exclude" in params:
+        detects = isinstance(params.get("interactions"), numbers.Real) and not isinstance(
+            params.get("interactions"), bool
+        )
+        # pairs given by the user are theirs; an exclude written as text ("mains") cannot
+        # take pairs beside it
+        if (
+            detects
+            and params["interactions"] > 0
+            and "exclude" in params
+            and not isinstance(params["exclude"], str)
+        ):
             # a pair whose term would be named like a column ("age & priors" beside age and
             # priors) is left out of the EBM's detection, as the audit does, with a warning
             from sklearn_distill.audit import _pairs_named_unclearly

@@ -605,7 +605,8 @@ def compare_shapes(
         NaN for the others), ``significant_bh``
         (``p_value_bh < 1 - confidence``: controls the false discovery rate within each
         family), ``testable``
-        (``weight >= min_weight``), then any extra columns.
+        (``weight >= min_weight``, and a standard error above 0 unless the two agree to
+        rounding), then any extra columns.
 
     Examples
     --------
@@ -666,9 +667,10 @@ def compare_shapes(
         z = np.where(se_d > 0, diff / se_d, np.where(negligible, 0.0, np.nan))
     z = np.where(np.isnan(se_d), np.nan, z)
     p_value = 2.0 * sp_stats.t.sf(np.abs(z), np.where(np.isfinite(dof_d), dof_d, np.inf))
-    testable = np.ones(m.shape, dtype=bool)
+    # a real difference without spread over the bags cannot be tested: untested, and counted so
+    testable = ~((se_d == 0) & ~negligible)
     if min_weight > 0:
-        testable = merged["mimic_weight"].to_numpy(float) >= min_weight
+        testable &= merged["mimic_weight"].to_numpy(float) >= min_weight
     # An audit tests hundreds of values at once: the Benjamini-Hochberg adjustment keeps the
     # expected share of false discoveries among the flagged values at 1 - confidence.
     p_value_bh = np.full(m.shape, np.nan)

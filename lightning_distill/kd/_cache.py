@@ -81,23 +81,31 @@ class TeacherLogitCache:
         return total
 
     @torch.no_grad()
-    def _prefix_prints(self, x, rows: int, lengths: Tensor) -> tuple[Tensor, Tensor] | None:
-        """Each sample's fingerprint (and its magnitude) over its first ``lengths[i]`` values,
-        for a single input whose samples are padded at their end: ``[T]`` tokens or ``[T, F]``
-        steps, padded along ``T``. None for other inputs (several tensors, or samples of more
-        dimensions, such as an image padded in its width, whose padding lies within each row).
-        """
+    def _end_prints(self, x, rows: int, lengths: Tensor) -> tuple[Tensor, Tensor] | None:
+        """For token sequences ``[B, T]`` (one input tensor): each sample's fingerprint over
+        its first ``lengths[i]`` values and over its last ones, relative changes against the
+        stored fingerprints, ``[2, B]`` (padded at its end, or at its start), with the scale of
+        each. None for other inputs, whose padding may lie elsewhere (a ``[B, C, L]`` signal
+        padded along ``L``, an image padded in its width)."""
         tensors = self._tensors(x, rows)
-        if len(tensors) != 1 or tensors[0].dim() > 3:
+        if len(tensors) != 1 or tensors[0].dim() != 2:
             return None
-        tensor = tensors[0]
+        tensor = tensors[0].detach()
         dtype = _print_dtype(tensor.device)
-        flat = tensor.detach().reshape(rows, tensor[0].numel()).to(dtype)
-        weight = self._weight(0, flat.shape[1], flat.device, dtype)
-        at = (lengths.clamp(1, flat.shape[1]) - 1).unsqueeze(1)
-        prints = (flat * weight).cumsum(1).gather(1, at).squeeze(1)
-        scale = (flat.abs() * weight).cumsum(1).gather(1, at).squeeze(1)
-        return prints, scale
+        width = tensor.shape[1]
+        prints = torch.zeros(2, rows, dtype=dtype, device=tensor.device)
+        scales = torch.zeros_like(prints)
+        lengths = lengths.clamp(0, width)
+        for length in torch.unique(lengths).tolist():  # few: one per padded length seen
+            picked = lengths == length
+            weight = self._weight(0, length, tensor.device, dtype)
+            for end, values in enumerate(
+                (tensor[picked, :length], tensor[picked, width - length :])
+            ):
+                values = values.to(dtype)
+                prints[end, picked] = values @ weight
+                scales[end, picked] = values.abs() @ weight
+        return prints, scales
 
     def _sizes_of(self, x, rows: int) -> int:
         """Values per sample over every input tensor (a padded sample has more)."""
@@ -161,20 +169,20 @@ class TeacherLogitCache:
         return self._logits[index]
 
     def _check_padded_again(self, x, index, size: int, same_size, relative, changed) -> None:
-        """Samples padded to another length than when they were cached (sequences padded per
-        batch): one padded longer now is compared over the length it had then (its values
-        there are the same, padding included); one padded shorter cannot be compared, and its
-        shorter form is kept for later comparisons. ``relative`` and ``changed`` are updated
-        in place. Inputs whose padding is not at the samples' end are taken as the same."""
+        """Token sequences ``[B, T]`` padded to another length than when they were cached
+        (padded per batch): one padded longer now is compared over the length it had then, at
+        its start and at its end (right or left padding), and is the same if either agrees;
+        one padded shorter cannot be compared, and its shorter form is kept for later
+        comparisons. ``relative`` and ``changed`` are updated in place. Other inputs of
+        another size are taken as the same."""
         stored_sizes = self._sizes[index]
-        prefix = self._prefix_prints(x, len(index), stored_sizes)
-        if prefix is None:
+        ends = self._end_prints(x, len(index), stored_sizes)
+        if ends is None:
             return
-        prints, scale = prefix
+        prints, scales = ends
+        tiny = torch.finfo(scales.dtype).tiny
+        change = ((prints - self._prints[index]).abs() / scales.clamp_min(tiny)).amin(0)
         longer = ~same_size & (stored_sizes < size)
-        change = (prints - self._prints[index]).abs() / scale.clamp_min(
-            torch.finfo(scale.dtype).tiny
-        )
         relative.copy_(torch.where(longer, change, relative))
         changed |= longer & (change > _RELATIVE_TOLERANCE[prints.dtype])
         shorter = ~same_size & (stored_sizes > size)

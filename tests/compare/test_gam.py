@@ -581,6 +581,13 @@ def test_monotone_constraints_name_a_frames_columns_whatever_their_labels(data):
     assert gam.fit(labelled).student_.get_params()["monotone_constraints"] == [0, -1]
     with pytest.raises(ValueError, match=r"must name features of X \(\[10, 20\]\); got 0"):
         DistilledGAM(two_feature_teacher, monotone_constraints={0: 1}).fit(labelled)
+    for key in (True, 1.0):  # neither names the column labelled 1
+        with pytest.raises(ValueError, match=r"must name features of X \(\[1, 0\]\)"):
+            DistilledGAM(two_feature_teacher, monotone_constraints={key: 1}).fit(frame)
+    gam = DistilledGAM(two_feature_teacher, monotone_constraints={np.int64(0): 1})
+    assert gam.set_params(student=small_ebm()).fit(frame).student_.get_params()[
+        "monotone_constraints"
+    ] == [0, 1]
     # an array's features are positions, also after a fit on a frame
     gam = DistilledGAM(two_feature_teacher, monotone_constraints={0: 1}, student=small_ebm())
     gam.fit(frame)
@@ -600,3 +607,8 @@ def test_a_column_named_like_a_pair_is_not_merged_with_that_pair(data):
     assert kinds["a & b"].tolist() == ["main"]  # one term of that name, the column's
     free = DistilledGAM(additive_teacher, student=small_ebm(interactions=3))
     free.fit(pd.DataFrame(X, columns=["a", "b", "c"]))  # nothing said without such a name
+    # pairs the user lists are kept, and an exclude written as text is left as it is
+    listed = DistilledGAM(additive_teacher, student=small_ebm(interactions=[(0, 1)]))
+    assert "a & b" in set(listed.fit(frame).shape_functions().query("kind != 'main'")["term"])
+    mains = DistilledGAM(additive_teacher, student=small_ebm(interactions=2, exclude="mains"))
+    mains.fit(frame)

@@ -656,4 +656,5 @@ def test_compare_shapes_does_not_flag_a_zero_standard_error():
     # a real difference without any spread over the bags cannot be tested either
     assert np.isnan(table.loc[2, ["z", "p_value", "p_value_bh"]].to_numpy(float)).all()
     assert not table.loc[:2, ["significant", "significant_bh"]].to_numpy().any()
+    assert table["testable"].tolist() == [True, True, False, True]  # counted as untested
     assert table.loc[3, "significant"]

@@ -457,34 +457,48 @@ def test_cache_teacher_takes_padded_samples_and_empty_batches():
         module.training_step((short[:0], y[:0], torch.tensor([], dtype=torch.long)), 3)
 
 
-def test_cache_teacher_compares_steps_padded_to_another_length_and_tuple_inputs():
-    class Steps(nn.Module):  # [B, T, F] steps padded along T, or a tuple of two inputs
+def test_cache_teacher_compares_tokens_padded_at_either_end_and_takes_tuple_inputs():
+    class Bag(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.EmbeddingBag(10, 3, padding_idx=0, mode="sum")
+
+        def forward(self, tokens):
+            return self.embed(tokens)
+
+    torch.manual_seed(0)
+    y, index = torch.tensor([0, 1]), torch.tensor([0, 1])
+    module = DistillationModule(Bag(), Bag(), cache_teacher=True)
+    module.training_step((torch.tensor([[0, 3, 4], [0, 0, 5]]), y, index), 0)
+    module.training_step((torch.tensor([[0, 0, 3, 4], [0, 0, 0, 5]]), y, index), 1)  # left
+    with pytest.raises(ValueError, match="input of index 1 differs"):
+        module.training_step((torch.tensor([[0, 0, 3, 4], [0, 0, 0, 6]]), y, index), 2)
+
+    class Signal(nn.Module):  # [B, C, L] padded along L, or a tuple of two inputs
         def __init__(self):
             super().__init__()
             self.linear = nn.Linear(2, 3)
 
         def forward(self, x):
             if isinstance(x, tuple):
-                return self.linear(x[0].sum(1)) + self.linear(x[1])
-            return self.linear(x.sum(1))
+                return self.linear(x[0].sum(2)) + self.linear(x[1])
+            return self.linear(x.sum(2))
 
-    torch.manual_seed(0)
-    steps, y, index = torch.randn(2, 3, 2), torch.tensor([0, 1]), torch.tensor([0, 1])
-    module = DistillationModule(Steps(), Steps(), cache_teacher=True)
-    module.training_step((steps, y, index), 0)
-    longer = torch.cat([steps, torch.zeros(2, 2, 2)], dim=1)
-    module.training_step((longer, y, index), 1)  # the same samples, padded further
-    other = longer.clone()
-    other[1, 2, 0] += 1.0
-    with pytest.raises(ValueError, match="input of index 1 differs"):
-        module.training_step((other, y, index), 2)
+    # signals padded along their last axis: their padding lies within the flattened sample,
+    # so they are not compared (the same samples padded further are not refused)
+    signal = torch.randn(2, 2, 3)
+    module = DistillationModule(Signal(), Signal(), cache_teacher=True)
+    module.training_step((signal, y, index), 0)
+    module.training_step((torch.cat([signal, torch.zeros(2, 2, 2)], dim=2), y, index), 1)
     # a tuple of inputs: rows picked from each, every input fingerprinted
-    module = DistillationModule(Steps(), Steps(), cache_teacher=True)
+    module = DistillationModule(Signal(), Signal(), cache_teacher=True)
     extra = torch.randn(2, 2)
-    module.training_step(((steps, extra), y, index), 0)
-    module.training_step(((steps, extra), y, index), 1)
+    module.training_step(((signal, extra), y, index), 0)
+    module.training_step(((signal, extra), y, index), 1)
     with pytest.raises(ValueError, match="input of index 0 differs"):
-        module.training_step(((steps, extra + torch.tensor([[1.0, 0.0], [0.0, 0.0]])), y, index), 2)
+        module.training_step(
+            ((signal, extra + torch.tensor([[1.0, 0.0], [0.0, 0.0]])), y, index), 2
+        )
 
 
 def test_cache_teacher_refuses_sequence_first_inputs():
