@@ -188,8 +188,14 @@ class TeacherLogitCache:
         shorter = ~same_size & (stored_sizes > size)
         if bool(shorter.any()):
             rows = index[shorter]
-            self._prints[rows] = self.fingerprints(x, len(index))[shorter]
+            current = self.fingerprints(x, len(index))
+            self._prints[rows] = current[shorter]
             self._sizes[rows] = size
+            # two samples of one index in this batch: the one not kept differs from the other
+            scale = self.fingerprints(x, len(index), magnitude=True).clamp_min(tiny)
+            clash = (current - self._prints[index]).abs() / scale
+            relative.copy_(torch.where(shorter, clash, relative))
+            changed |= shorter & (clash > _RELATIVE_TOLERANCE[prints.dtype])
 
     def _check_same_inputs(self, x, index: Tensor, prints: Tensor, size: int) -> None:
         rows = len(index)

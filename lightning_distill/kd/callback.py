@@ -375,7 +375,9 @@ class KnowledgeDistillation(L.Callback):
                     isinstance(tensor, nn.Parameter),
                     tensor.data,
                     # its data: Module.to swaps the .data of the gradient object in place
-                    None if tensor.grad is None else tensor.grad.data,
+                    tensor.grad.data
+                    if isinstance(tensor, nn.Parameter) and tensor.grad is not None
+                    else None,
                 )
                 for module in self.teacher.modules()
                 for name, tensor in (

@@ -473,6 +473,9 @@ def test_cache_teacher_compares_tokens_padded_at_either_end_and_takes_tuple_inpu
     module.training_step((torch.tensor([[0, 0, 3, 4], [0, 0, 0, 5]]), y, index), 1)  # left
     with pytest.raises(ValueError, match="input of index 1 differs"):
         module.training_step((torch.tensor([[0, 0, 3, 4], [0, 0, 0, 6]]), y, index), 2)
+    # padded shorter: not comparable, but one index held by two other samples is refused
+    with pytest.raises(ValueError, match="input of index 1 differs"):
+        module.training_step((torch.tensor([[3, 4], [5, 6]]), y, torch.tensor([1, 1])), 3)
 
     class Signal(nn.Module):  # [B, C, L] padded along L, or a tuple of two inputs
         def __init__(self):
