@@ -168,15 +168,34 @@ def hint_channels_first(spec: FeatureDistillation, student: nn.Module, teacher: 
     return any(isinstance(m, _CHANNELS_FIRST_1D) for found in layers for m in found.values())
 
 
-def layer_output(hooks: FeatureHooks, layer: str, side: str):
-    """The output of ``layer`` in the forward pass ``hooks`` observed; a layer the forward did
-    not run (defined but unused, on a branch not taken) is the pair's mistake, named so."""
-    outputs = hooks.outputs(layer)
+def forward_and_read(forward, z, hooks: FeatureHooks, layer: str, side: str):
+    """``forward(z)`` and the output ``layer`` gave in it, inside a ``with hooks`` block that
+    already observed other passes (SSKD's rotated copies)."""
+    before = len(hooks.outputs(layer))
+    logits = forward(z)
+    return logits, layer_output(hooks, layer, side, since=before)
+
+
+def layer_output(hooks: FeatureHooks, layer: str, side: str, *, since: int = 0):
+    """The output of ``layer`` in the forward pass ``hooks`` observed (its calls from the
+    ``since``-th on); a layer the forward did not run (defined but unused, on a branch not
+    taken) is the pair's mistake, named so."""
+    outputs = hooks.outputs(layer)[since:]
     if not outputs:
         raise ValueError(
             f"features ({side}_layer) must name a submodule that the {side}'s forward runs; got "
             f"{layer!r}, which did not run in this forward pass (defined but unused, or on a "
             "branch not taken)."
+        )
+    if len(outputs) > 1:
+        # a block the forward runs several times (shared, or a recurrent cell): which call is
+        # meant cannot be told; said (once per place, by Python's warning filter)
+        warnings.warn(
+            f"features ({side}_layer) {layer!r} ran {len(outputs)} times in one forward pass; "
+            "its last output is distilled. Name a submodule that runs once (wrap the call you "
+            "mean in a module of its own, e.g. nn.Identity() after it) to choose another.",
+            UserWarning,
+            stacklevel=2,
         )
     return outputs[-1]
 
@@ -1048,13 +1067,11 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                         x,
                         targets,
                         index,
-                        lambda z, layer=spec.student_layer: (
-                            self.student(z),
-                            layer_output(sh, layer, "student"),
+                        lambda z, layer=spec.student_layer: forward_and_read(
+                            self.student, z, sh, layer, "student"
                         ),
-                        lambda z, layer=spec.teacher_layer: (
-                            self._teacher_forward(z),
-                            layer_output(th, layer, "teacher"),
+                        lambda z, layer=spec.teacher_layer: forward_and_read(
+                            self._teacher_forward, z, th, layer, "teacher"
                         ),
                     )
                     named.append(

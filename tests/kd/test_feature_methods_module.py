@@ -288,3 +288,21 @@ def test_heads_of_a_half_precision_student_keep_their_float64_buffers():
     crd = module.feature_methods["0"]
     assert crd.normalizers.dtype == torch.float64
     assert {p.dtype for p in crd.parameters()} == {torch.float16}
+
+
+def test_a_feature_layer_run_twice_in_one_forward_is_said():
+    class Shared(torch.nn.Module):  # one block applied twice
+        def __init__(self):
+            super().__init__()
+            self.block = torch.nn.Linear(4, 4)
+            self.head = torch.nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.head(self.block(torch.relu(self.block(x))))
+
+    torch.manual_seed(0)
+    x, y = torch.randn(8, 4), torch.randint(0, 3, (8,))
+    spec = FeatureDistillation("block", "block", "hint", 1.0)
+    module = DistillationModule(Shared(), Shared(), features=[spec], example_input=x[:2])
+    with pytest.warns(UserWarning, match=r"'block' ran 2 times in one forward pass; its last"):
+        module.training_step((x, y), 0)
