@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from torch.multiprocessing.spawn import ProcessExitedException
 from torch.utils.data import DataLoader
 
 from lightning_distill.callbacks import DissectionMonitor
@@ -78,7 +79,16 @@ def test_callback_ddp_equals_one_process(tmp_path):
         return {k: float(v) for k, v in trainer.callback_metrics.items() if "dissection" in k}
 
     single = run(tmp_path / "one", devices=1)
-    double = run(tmp_path / "two", devices=2, strategy="ddp_spawn")
+    try:
+        double = run(tmp_path / "two", devices=2, strategy="ddp_spawn")
+    except ProcessExitedException as error:
+        # A spawned worker once aborted as it exited, after the fit had finished ("terminate
+        # called without an active exception": a thread of torch's gloo backend still running
+        # at interpreter exit; in CI, 1 run of many). That is no result of the library's: the
+        # run is made once more, and the comparison below still decides.
+        if error.signal_name != "SIGABRT":
+            raise
+        double = run(tmp_path / "two", devices=2, strategy="ddp_spawn")
     assert set(single) == {
         "dissection/detectors",
         "dissection/unique_concepts",
