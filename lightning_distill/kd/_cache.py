@@ -10,6 +10,8 @@ an index that counts positions within the batch, two samples sharing an index) i
 instead of being given another sample's logits. The fingerprint costs one product of the
 batch with a vector (small beside the teacher's forward it saves); values that differ only by
 the float rounding of a reduction (another batch size on an accelerator) are not refused.
+Token sequences ``[B, T]`` padded per batch are compared over the length they were cached at
+(padded at either end); other inputs padded to another size are not compared.
 """
 
 from __future__ import annotations
@@ -83,10 +85,10 @@ class TeacherLogitCache:
     @torch.no_grad()
     def _end_prints(self, x, rows: int, lengths: Tensor) -> tuple[Tensor, Tensor] | None:
         """For token sequences ``[B, T]`` (one input tensor): each sample's fingerprint over
-        its first ``lengths[i]`` values and over its last ones, relative changes against the
-        stored fingerprints, ``[2, B]`` (padded at its end, or at its start), with the scale of
-        each. None for other inputs, whose padding may lie elsewhere (a ``[B, C, L]`` signal
-        padded along ``L``, an image padded in its width)."""
+        its first ``lengths[i]`` values and over its last ones (as if padded at its end, or at
+        its start), ``[2, B]``, and the fingerprints of their magnitudes (the scales). None for
+        other inputs, whose padding may lie elsewhere (a ``[B, C, L]`` signal padded along
+        ``L``, an image padded in its width)."""
         tensors = self._tensors(x, rows)
         if len(tensors) != 1 or tensors[0].dim() != 2:
             return None
