@@ -106,6 +106,17 @@ def _check_logit_values(**named: Tensor) -> None:
             )
 
 
+def _check_finite_logits(student_logits: Tensor, teacher_logits: Tensor) -> None:
+    """One reduction over both logits (read with the step's other checks, see
+    ``one_sync_per_step``); the detailed check only when some logit is not finite."""
+    value_check(
+        ~(torch.isfinite(student_logits).all() & torch.isfinite(teacher_logits).all()),
+        functools.partial(
+            _check_logit_values, student_logits=student_logits, teacher_logits=teacher_logits
+        ),
+    )
+
+
 # T above this loses even float64's precision in T^2 * KL (relative error 5e-6 at 1e6,
 # 1e-4 at 1e7, measured against a long-double reference).
 _MAX_TEMPERATURE = 1e6
@@ -216,12 +227,7 @@ def kd_loss(
         _check_not_empty("student_logits", student_logits)
     # One reduction (read with the step's other checks in one host sync) in the common case,
     # all finite; the detailed check only when some logit is not finite.
-    value_check(
-        ~(torch.isfinite(student_logits).all() & torch.isfinite(teacher_logits).all()),
-        functools.partial(
-            _check_logit_values, student_logits=student_logits, teacher_logits=teacher_logits
-        ),
-    )
+    _check_finite_logits(student_logits, teacher_logits)
     out_dtype = _float_logits(student_logits).dtype
     wide = temperature > _FLOAT32_TEMPERATURE or out_dtype == torch.float64
     with torch.autocast(device_type=student_logits.device.type, enabled=False):

@@ -572,7 +572,8 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         fit (every ``fit`` starts with an empty cache). Only valid when a sample's input is the
         same every epoch, i.e. without random augmentation; batches must carry the sample index.
         Each cached sample keeps a fingerprint of its input, and an input that changes under its
-        index is refused (a sample padded to another length is not compared). Not combinable
+        index is refused (token sequences ``[B, T]`` padded to another length are compared over
+        the shorter one; other inputs of another size are not compared). Not combinable
         with feature distillation.
     keep_teacher_in_checkpoint : bool, default=False
         Store the teacher's weights in checkpoints too. Either way, ``load_from_checkpoint``

@@ -17,7 +17,6 @@ r"""Choosing the distillation temperature: a sweep of short runs, or a learned t
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 import numbers
 import os
@@ -38,10 +37,9 @@ from lightning_distill._validation import (
     check_integer,
     check_real,
     fail,
-    value_check,
 )
 from lightning_distill.kd.losses import (
-    _check_logit_values,
+    _check_finite_logits,
     _check_pair,
     _check_targets,
     _float_logits,
@@ -96,12 +94,7 @@ def kd_loss_at(student_logits: Tensor, teacher_logits: Tensor, temperature: Tens
     row without a finite logit, raise ``ValueError``.
     """
     _check_pair(student_logits, teacher_logits)
-    value_check(
-        ~(torch.isfinite(student_logits).all() & torch.isfinite(teacher_logits).all()),
-        functools.partial(
-            _check_logit_values, student_logits=student_logits, teacher_logits=teacher_logits
-        ),
-    )
+    _check_finite_logits(student_logits, teacher_logits)
     dtype = _float_logits(student_logits).dtype
     with torch.autocast(device_type=student_logits.device.type, enabled=False):
         temperature = torch.as_tensor(temperature, device=student_logits.device).to(dtype)

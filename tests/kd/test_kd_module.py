@@ -422,18 +422,15 @@ def test_cache_teacher_fingerprints_each_input():
         module.training_step((x[:4], y[:4], torch.arange(3)), 5)
 
 
+def _bag() -> nn.Module:
+    """A token classifier: [B, T] ids (0 the padding) -> [B, 3] logits."""
+    return nn.EmbeddingBag(10, 3, padding_idx=0, mode="sum")
+
+
 def test_cache_teacher_takes_padded_samples_and_empty_batches():
     # token ids padded per batch: a sample is padded to another length in another batch
-    class Bag(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.embed = nn.EmbeddingBag(10, 3, padding_idx=0, mode="sum")
-
-        def forward(self, tokens):
-            return self.embed(tokens)
-
     torch.manual_seed(0)
-    module = DistillationModule(Bag(), Bag(), cache_teacher=True)
+    module = DistillationModule(_bag(), _bag(), cache_teacher=True)
     short = torch.tensor([[3, 4, 0], [5, 0, 0]])
     y = torch.tensor([0, 1])
     module.training_step((short, y, torch.tensor([0, 1])), 0)
@@ -458,17 +455,9 @@ def test_cache_teacher_takes_padded_samples_and_empty_batches():
 
 
 def test_cache_teacher_compares_tokens_padded_at_either_end_and_takes_tuple_inputs():
-    class Bag(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.embed = nn.EmbeddingBag(10, 3, padding_idx=0, mode="sum")
-
-        def forward(self, tokens):
-            return self.embed(tokens)
-
     torch.manual_seed(0)
     y, index = torch.tensor([0, 1]), torch.tensor([0, 1])
-    module = DistillationModule(Bag(), Bag(), cache_teacher=True)
+    module = DistillationModule(_bag(), _bag(), cache_teacher=True)
     module.training_step((torch.tensor([[0, 3, 4], [0, 0, 5]]), y, index), 0)
     module.training_step((torch.tensor([[0, 0, 3, 4], [0, 0, 0, 5]]), y, index), 1)  # left
     with pytest.raises(ValueError, match="input of index 1 differs"):
