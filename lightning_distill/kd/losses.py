@@ -117,6 +117,27 @@ def _check_finite_logits(student_logits: Tensor, teacher_logits: Tensor) -> None
     )
 
 
+def _explain_infinite_kd(student_logits: Tensor, teacher_probabilities: Tensor) -> None:
+    """Raise the error of an infinite KD term: a class the student masks (``-inf``) while the
+    teacher gives it probability, or (without one) an overflow."""
+    conflict = (student_logits == float("-inf")) & (teacher_probabilities > 0)
+    if bool(conflict.any()):
+        sample, klass = (int(v) for v in conflict.nonzero()[0])
+        raise ValueError(
+            "student_logits are -inf (a masked class) where the teacher gives probability: "
+            f"class {klass} of sample {sample} (teacher probability "
+            f"{float(teacher_probabilities[sample, klass]):.3g}), so the KL divergence is "
+            f"infinite ({int(conflict.sum())} such entries). Mask the same classes in the "
+            "teacher's logits (-inf there too), or leave them unmasked in the student's."
+        )
+    finite = student_logits[torch.isfinite(student_logits)]
+    raise ValueError(
+        "student_logits must span less than their dtype's range for a finite KD term; got "
+        f"logits from {float(finite.min()):.3g} to {float(finite.max()):.3g} in "
+        f"{student_logits.dtype}, whose differences overflow (use float64 or smaller logits)."
+    )
+
+
 # T above this loses even float64's precision in T^2 * KL (relative error 5e-6 at 1e6,
 # 1e-4 at 1e7, measured against a long-double reference).
 _MAX_TEMPERATURE = 1e6
@@ -134,7 +155,7 @@ def _check_fraction(name: str, value, *, upper_open: bool = False) -> float:
     return check_real(name, value, minimum=0, maximum=1, exclusive_maximum=upper_open)
 
 
-def _check_targets(targets, logits: Tensor) -> None:
+def _check_targets(targets, logits: Tensor, *, settle: bool = True) -> None:
     if not isinstance(targets, Tensor):
         raise TypeError(
             f"targets must be a torch.Tensor of class indices; got {type(targets).__name__}."
@@ -159,7 +180,8 @@ def _check_targets(targets, logits: Tensor) -> None:
     # One reduction, read with the step's other checks in one host sync, before the targets
     # are used: it turns CUDA's device-side assert into a readable error.
     value_check(((targets < 0) | (targets >= num_classes)).any(), explain)
-    settle_value_checks()
+    if settle:
+        settle_value_checks()
 
 
 def _reduce(per_sample: Tensor, reduction: str, batch_size: int) -> Tensor:
@@ -195,8 +217,9 @@ def kd_loss(
     in float64), where the :math:`T^2` factor would otherwise magnify float32's rounding (at
     ``T = 1e5`` float32 gives a *negative* KL). ``T`` is bounded by ``1e6``, beyond which even
     float64 loses the value. A teacher logit of ``-inf`` (a masked class) contributes exactly
-    zero. NaN or ``+inf`` logits, or a row without a finite logit, raise ``ValueError``; so does
-    an empty batch with a mean reduction.
+    zero. NaN or ``+inf`` logits, or a row without a finite logit, raise ``ValueError``; so do
+    an empty batch with a mean reduction and a class the student masks (``-inf``) while the
+    teacher gives it probability (an infinite KL).
 
     Parameters
     ----------
@@ -245,6 +268,12 @@ def kd_loss(
             p_teacher > 0, p_teacher * (log_p_teacher - log_p_student), p_teacher.new_zeros(())
         )
         per_sample = (terms.sum(dim=1) * (temperature**2)).to(out_dtype)
+    # a class the student masks (-inf) while the teacher gives it probability: an infinite KL,
+    # refused rather than logged as inf (read with the step's other checks)
+    value_check(
+        torch.isinf(per_sample).any(),
+        functools.partial(_explain_infinite_kd, student_logits.detach(), p_teacher.detach()),
+    )
     return _reduce(per_sample, reduction, student_logits.shape[0])
 
 
@@ -260,7 +289,10 @@ def label_smoothing_loss(logits: Tensor, targets: Tensor, smoothing: float) -> T
     .. math:: (1 - \varepsilon)\, \mathrm{CE}(y, z) + \varepsilon\, \mathrm{CE}(u, z)
 
     with :math:`u` the uniform distribution over classes; averaged over the batch. Equal to
-    ``torch.nn.functional.cross_entropy(logits, targets, label_smoothing=smoothing)``.
+    ``torch.nn.functional.cross_entropy(logits, targets, label_smoothing=smoothing)`` where that
+    is finite. A masked class (logit ``-inf``) is allowed; a target on one, or
+    ``smoothing > 0`` with one (the uniform part gives it probability), makes the loss
+    infinite and raises ``ValueError`` instead.
 
     Parameters
     ----------
@@ -270,14 +302,52 @@ def label_smoothing_loss(logits: Tensor, targets: Tensor, smoothing: float) -> T
     """
     _check_logits("logits", logits)
     _check_not_empty("logits", logits)
-    _check_targets(targets, logits)
     smoothing = _check_fraction("smoothing", smoothing)
+    _check_targets(targets, logits, settle=False)
     with torch.autocast(device_type=logits.device.type, enabled=False):
         log_probs = F.log_softmax(_float_logits(logits), dim=1)
+        # A label on a masked (-inf) class, or smoothing that gives one probability, makes the
+        # loss infinite: refused rather than logged as inf. Flagged before the targets are used
+        # (clamped: an index out of range is the range check's to refuse, which comes first),
+        # so that both flags are read in one host sync with the step's other checks.
+        safe = targets.long().clamp(0, logits.shape[1] - 1).unsqueeze(1)
+        infinite = torch.isinf(log_probs.gather(1, safe)).any()
+        if smoothing > 0:
+            infinite = infinite | torch.isinf(log_probs).any()
+        value_check(
+            infinite, functools.partial(_explain_infinite_ce, logits.detach(), targets, smoothing)
+        )
+        settle_value_checks()
         loss = -log_probs.gather(1, targets.long().unsqueeze(1)).squeeze(1)
         if smoothing > 0:  # 0 * inf would be NaN for a masked (-inf) logit
             loss = (1.0 - smoothing) * loss - smoothing * log_probs.mean(dim=1)
         return loss.mean()
+
+
+def _explain_infinite_ce(logits: Tensor, targets: Tensor, smoothing: float) -> None:
+    """Raise the error of an infinite cross-entropy: a label on a masked class, or label
+    smoothing (which gives every class probability) with a masked class, or an overflow."""
+    masked = logits == float("-inf")
+    on_label = masked.gather(1, targets.long().unsqueeze(1)).squeeze(1)
+    if bool(on_label.any()):
+        sample = int(on_label.nonzero()[0, 0])
+        raise ValueError(
+            "targets must name classes whose logit is not -inf (masked); got class "
+            f"{int(targets[sample])} for sample {sample}, whose logit is -inf, so the "
+            f"cross-entropy is infinite ({int(on_label.sum())} such samples)."
+        )
+    if smoothing > 0 and bool(masked.any()):
+        raise ValueError(
+            f"label_smoothing={smoothing:g} gives every class probability smoothing / classes, "
+            "a masked class too, whose logit is -inf: the cross-entropy is infinite. Leave "
+            "label smoothing at 0 with masked classes."
+        )
+    finite = logits[torch.isfinite(logits)]
+    raise ValueError(
+        "logits must span less than their dtype's range for a finite cross-entropy; got "
+        f"logits from {float(finite.min()):.3g} to {float(finite.max()):.3g} in "
+        f"{logits.dtype}, whose differences overflow (use float64 or smaller logits)."
+    )
 
 
 class DistillationTerms(NamedTuple):

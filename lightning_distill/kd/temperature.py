@@ -17,6 +17,7 @@ r"""Choosing the distillation temperature: a sweep of short runs, or a learned t
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import numbers
 import os
@@ -37,11 +38,13 @@ from lightning_distill._validation import (
     check_integer,
     check_real,
     fail,
+    value_check,
 )
 from lightning_distill.kd.losses import (
     _check_finite_logits,
     _check_pair,
     _check_targets,
+    _explain_infinite_kd,
     _float_logits,
     _shift,
 )
@@ -106,6 +109,11 @@ def kd_loss_at(student_logits: Tensor, teacher_logits: Tensor, temperature: Tens
         used = p_teacher > 0
         terms = p_teacher * torch.where(used, log_teacher - log_student, 0.0)
         kl = torch.where(used, terms, 0.0).sum()
+        # a class the student masks while the teacher gives it probability (kd_loss's check)
+        value_check(
+            torch.isinf(kl),
+            functools.partial(_explain_infinite_kd, student_logits.detach(), p_teacher.detach()),
+        )
         return kl * temperature.square() / student_logits.shape[0]
 
 

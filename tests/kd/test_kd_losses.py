@@ -296,6 +296,39 @@ def test_masked_logit_in_label_smoothing_and_total_loss_is_not_nan():
     assert torch.isfinite(distillation_loss(logits, logits, targets, alpha=0.5))
 
 
+def test_a_class_the_student_masks_but_the_teacher_does_not_is_refused_not_inf():
+    # the KL of a teacher that gives a class probability from a student that gives it none
+    # is infinite; a loss of inf would be logged and trained on
+    s = torch.tensor([[1.0, 0.5, float("-inf")], [0.0, 1.0, float("-inf")]])
+    t = torch.tensor([[1.0, 0.5, 0.2], [0.0, 1.0, float("-inf")]])
+    match = r"student_logits are -inf \(a masked class\) where the teacher gives probability: "
+    with pytest.raises(ValueError, match=match + r"class 2 of sample 0 \(teacher probability"):
+        kd_loss(s, t, 2.0)
+    with pytest.raises(ValueError, match=match):
+        kd_loss(s.double(), t.double(), 20.0)  # the float64 path
+    # a teacher probability that underflows to zero contributes zero: finite, accepted
+    far = torch.tensor([[0.0, 1.0, -1e5]], dtype=torch.float64)
+    assert float(kd_loss(s[:1].double(), far, 1.0)) == pytest.approx(
+        float(kd_loss(s[:1, [0, 1]].double(), far[:, [0, 1]], 1.0)), rel=1e-12
+    )
+
+
+def test_an_infinite_cross_entropy_is_refused_with_its_cause():
+    logits = torch.tensor([[0.5, float("-inf"), 1.0], [2.0, 0.0, float("-inf")]])
+    with pytest.raises(
+        ValueError, match=r"got class 2 for sample 1, whose logit is -inf.*\(1 such samples\)"
+    ):
+        label_smoothing_loss(logits, torch.tensor([0, 2]), 0.0)
+    with pytest.raises(ValueError, match=r"label_smoothing=0.1 gives every class probability"):
+        label_smoothing_loss(logits, torch.tensor([0, 1]), 0.1)
+    # a target out of range is the range check's to refuse (it comes first)
+    with pytest.raises(ValueError, match=r"targets must lie in \[0, 2\]"):
+        label_smoothing_loss(logits, torch.tensor([0, 5]), 0.0)
+    # the same labels through the combined loss
+    with pytest.raises(ValueError, match="whose logit is -inf"):
+        distillation_loss(logits, logits, torch.tensor([1, 0]), alpha=0.5)
+
+
 @pytest.mark.parametrize(
     ("logits", "name"),
     [

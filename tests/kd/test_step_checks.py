@@ -80,6 +80,41 @@ def test_batched_checks_still_raise_their_own_errors(form, bad):
         )
 
 
+class _MaskLast(torch.nn.Module):
+    """A classifier that masks its last class with -inf."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        logits = self.net(x)
+        return logits.masked_fill(torch.arange(logits.shape[1]) == logits.shape[1] - 1, -torch.inf)
+
+
+@pytest.mark.parametrize("form", ["module", "callback"])
+@pytest.mark.parametrize("conflict", ["label", "teacher"])
+def test_an_infinite_loss_from_a_masked_class_stops_the_fit(form, conflict):
+    # a label on a class the student masks, or a teacher that gives it probability: the loss
+    # is infinite; the step refuses it (before, train/loss read inf)
+    x, y = make_data(16)
+    torch.manual_seed(0)
+    student, teacher = _MaskLast(make_cnn(4)), make_cnn(6)
+    if conflict == "label":
+        teacher, match = _MaskLast(teacher), "whose logit is -inf"
+    else:
+        y, match = y.clamp(max=1), "where the teacher gives probability"
+    if form == "module":
+        module, callbacks = DistillationModule(student, teacher, alpha=0.5), []
+    else:
+        module = PlainClassifier(student)
+        callbacks = [KnowledgeDistillation(teacher, alpha=0.5)]
+    with pytest.raises(ValueError, match=match):
+        quiet_trainer(max_steps=1, callbacks=callbacks).fit(
+            module, DataLoader(TensorDataset(x, y), batch_size=16)
+        )
+
+
 def test_value_checks_wait_for_the_scope_and_run_in_order():
     raised = []
 

@@ -52,6 +52,13 @@ def test_kd_loss_at_masked_teacher_class_is_finite_with_finite_gradients():
     assert torch.isfinite(s.grad).all() and torch.isfinite(temperature.theta.grad).all()
 
 
+def test_kd_loss_at_refuses_a_class_only_the_student_masks():
+    s = torch.tensor([[0.0, 1.0, float("-inf")]])
+    t = torch.tensor([[0.0, 1.0, 0.5]])
+    with pytest.raises(ValueError, match=r"-inf \(a masked class\) where the teacher gives"):
+        kd_loss_at(s, t, torch.tensor(2.0))
+
+
 def test_kd_loss_at_keeps_float64_and_refuses_nan():
     s, t = torch.randn(5, 3, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64)
     value = kd_loss_at(s, t, torch.tensor(2.0))
