@@ -16,13 +16,38 @@ Token sequences ``[B, T]`` padded per batch are compared over the length they we
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, IterableDataset
 
-__all__ = ["TeacherLogitCache"]
+__all__ = ["TeacherLogitCache", "dataset_positions"]
+
+# Without a data set size to check the index against, a table this many times larger than the
+# samples cached (and above _FEW_SLOTS) is a sign of ids rather than positions: warned once.
+_SPARSE_FACTOR = 8
+_FEW_SLOTS = 1 << 20
+
+
+def dataset_positions(loader) -> int | None:
+    """How many positions a training loader's samples can have: the size of its map-style data
+    set, or of the largest data set it wraps (a ``Subset`` passes on its parent's positions);
+    None for an iterable data set or anything but one ``DataLoader``."""
+    if not isinstance(loader, DataLoader) or isinstance(loader.dataset, IterableDataset):
+        return None
+    sizes, dataset, seen = [], loader.dataset, set()
+    while isinstance(dataset, Dataset) and id(dataset) not in seen:
+        seen.add(id(dataset))
+        try:
+            sizes.append(len(dataset))
+        except TypeError:  # a data set without __len__
+            break
+        dataset = getattr(dataset, "dataset", None)
+    return max(sizes) if sizes else None
+
 
 # differences of a fingerprint below this share of its scale are rounding, not another input
 _RELATIVE_TOLERANCE = {torch.float64: 1e-9, torch.float32: 1e-4}
@@ -45,6 +70,8 @@ class TeacherLogitCache:
         self._prints: Tensor | None = None
         self._sizes: Tensor | None = None
         self._weights: dict[tuple, Tensor] = {}
+        self._samples = 0  # samples cached (a sample seen twice in one batch counts twice)
+        self._warned = False
 
     # -- fingerprints -------------------------------------------------------------------------
     def _weight(self, slot: int, size: int, device: torch.device, dtype: torch.dtype) -> Tensor:
@@ -114,13 +141,31 @@ class TeacherLogitCache:
         return sum(tensor[0].numel() for tensor in self._tensors(x, rows))
 
     # -- lookup -------------------------------------------------------------------------------
-    def _grow(self, needed: int, device: torch.device) -> None:
+    def _grow(self, needed: int, device: torch.device, batch: int) -> None:
         cached = self._cached
         if cached is not None and needed <= cached.numel():
             return
+        samples = self._samples + batch
+        if not self._warned and needed > max(_FEW_SLOTS, _SPARSE_FACTOR * samples):
+            self._warned = True
+            warnings.warn(
+                "cache_teacher=True keeps a slot for every position up to the largest index: "
+                f"{needed:,} slots for at most {samples:,} samples seen so far. index should "
+                "be each sample's position in the data set (0 to its size - 1), not an id: ids "
+                "of this size cost memory for that many samples.",
+                stacklevel=4,
+            )
         # grow geometrically: the data set's size is only known from the indices seen
         size = max(needed, 2 * (0 if cached is None else cached.numel()))
-        grown = torch.zeros(size, dtype=torch.bool, device=device)
+        try:
+            grown = torch.zeros(size, dtype=torch.bool, device=device)
+        except RuntimeError as error:  # torch's out-of-memory error
+            raise ValueError(
+                "index must hold each sample's position in the data set (0 to its size - 1): "
+                f"cache_teacher=True keeps a slot per position, and the largest index "
+                f"{needed - 1:,} needs more memory than there is. Number the samples by "
+                "position, or use cache_teacher=False."
+            ) from error
         if cached is not None:
             grown[: cached.numel()] = cached
         self._cached = grown
@@ -131,14 +176,17 @@ class TeacherLogitCache:
                 new[: old.shape[0]] = old
                 setattr(self, name, new)
 
-    def lookup(self, x: Any, index: Tensor, teacher_forward: Callable[[Any], Tensor]) -> Tensor:
+    def lookup(
+        self, x: Any, index: Tensor, teacher_forward: Callable[[Any], Tensor], top: int
+    ) -> Tensor:
         """The teacher's logits of the batch ``x`` whose samples have positions ``index`` (a
-        checked 1-D tensor of non-negative integers): computed by ``teacher_forward`` for the
-        samples not seen before, from the cache for the others."""
+        checked 1-D tensor of non-negative integers whose largest value is ``top``): computed
+        by ``teacher_forward`` for the samples not seen before, from the cache for the
+        others."""
         index = index.long()
         if not len(index):  # an empty batch: no sample to look up
             return teacher_forward(x) if self._logits is None else self._logits[index]
-        self._grow(int(index.max()) + 1, index.device)
+        self._grow(top + 1, index.device, len(index))
         prints = self.fingerprints(x, len(index))
         size = self._sizes_of(x, len(index))
         missing = ~self._cached[index]
@@ -161,6 +209,7 @@ class TeacherLogitCache:
                     self._cached.numel(), dtype=torch.long, device=prints.device
                 )
             new = index[missing]
+            self._samples += len(new)
             self._logits[new] = logits
             if prints is not None:
                 self._prints[new] = prints[missing]
