@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from typing import Any
 
 from torch import Tensor, nn
 
-__all__ = ["FeatureHooks", "resolve_module_names"]
+__all__ = ["FeatureHooks", "resolve_layer_names", "resolve_module_names"]
+
+# "rnn[0]": element 0 of the output of submodule "rnn" (a layer that returns a tuple)
+_ELEMENT = re.compile(r"^(?P<name>.*)\[(?P<element>\d+)\]$")
 
 
 def resolve_module_names(model: nn.Module, names: Iterable[str], *, argument: str = "names"):
@@ -58,6 +62,51 @@ def resolve_module_names(model: nn.Module, names: Iterable[str], *, argument: st
     return resolved
 
 
+def split_element(model: nn.Module, name: str) -> tuple[str, int | None]:
+    """``(submodule name, element)`` of a layer name: ``"rnn[0]"`` is element 0 of the output
+    of ``"rnn"`` (a layer that returns a tuple, such as a recurrent one); a name without the
+    suffix, or one that names a submodule as it is, has element ``None``."""
+    match = _ELEMENT.match(name) if isinstance(name, str) else None
+    if match is None or name in dict(model.named_modules()):
+        return name, None
+    return match["name"], int(match["element"])
+
+
+def resolve_layer_names(model: nn.Module, names: Iterable[str], *, argument: str = "names"):
+    """Like :func:`resolve_module_names`, for layer names that may pick one element of a
+    submodule's output: ``"rnn[0]"`` resolves to the submodule ``"rnn"``. Returns
+    ``{name: module}`` under the names as given."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}.")
+    if isinstance(names, str):
+        names = [names]
+    if not isinstance(names, Iterable):
+        raise TypeError(f"{argument} must be a module name (str) or a list of them; got {names!r}.")
+    names = list(names)
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"{argument} must hold module names as str; got {name!r}.")
+    bases = [split_element(model, name)[0] for name in names]
+    found = resolve_module_names(model, bases, argument=argument)
+    return {name: found[base] for name, base in zip(names, bases)}
+
+
+def _pick(output, element: int, name: str, argument: str):
+    """Element ``element`` of a submodule's tuple (or list) output, for the layer ``name``."""
+    if not isinstance(output, tuple | list):
+        raise TypeError(
+            f"{argument}: {name!r} picks element {element} of a submodule's output, which must "
+            f"then be a tuple or a list; it returned a {type(output).__name__}. Name the "
+            "submodule alone."
+        )
+    if element >= len(output):
+        raise ValueError(
+            f"{argument}: {name!r} picks element {element} of a submodule's output of "
+            f"{len(output)} elements; pick one of 0 to {len(output) - 1}."
+        )
+    return output[element]
+
+
 class FeatureHooks:
     """Capture the outputs of submodules, named as in ``model.named_modules()``.
 
@@ -78,9 +127,14 @@ class FeatureHooks:
     model : torch.nn.Module
         The model to observe. It is not modified beyond the temporary hooks.
     names : str or iterable of str
-        Submodule names. An unknown name raises ``ValueError`` listing the closest names.
+        Submodule names. An unknown name raises ``ValueError`` listing the closest names. A
+        name followed by ``[k]`` keeps element ``k`` of that submodule's output alone, for
+        layers that return a tuple: ``"rnn[0]"`` is an ``nn.GRU``'s output sequence,
+        ``"rnn[1]"`` its last hidden state.
     detach : bool, default=False
         Store ``output.detach()`` instead of the output (for monitoring rather than training).
+    argument : str, default="names"
+        The argument named in error messages.
 
     Examples
     --------
@@ -94,12 +148,14 @@ class FeatureHooks:
     (3, 8)
     """
 
-    def __init__(self, model: nn.Module, names, *, detach: bool = False):
-        self._modules = resolve_module_names(model, names)
+    def __init__(self, model: nn.Module, names, *, detach: bool = False, argument: str = "names"):
+        self._modules = resolve_layer_names(model, names, argument=argument)
         if not self._modules:
             raise ValueError("names must name at least one submodule; got an empty list.")
         if not isinstance(detach, bool):
             raise TypeError(f"detach must be a bool; got {detach!r}.")
+        self._elements = {name: split_element(model, name)[1] for name in self._modules}
+        self._argument = argument
         self.detach = detach
         self._handles: list[Any] = []
         self._outputs: dict[str, list[Any]] = {}
@@ -110,7 +166,11 @@ class FeatureHooks:
         return list(self._modules)
 
     def _make_hook(self, name: str):
+        element = self._elements[name]
+
         def hook(module, args, output):
+            if element is not None:
+                output = _pick(output, element, name, self._argument)
             # a copy: the next operation may overwrite the output in place (nn.ReLU(inplace=True),
             # out += identity, as torchvision's models do) before it is read
             self._outputs[name].append(_copy(output, detach=self.detach))

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from lightning_distill._batch import unpack_batch
 from lightning_distill._teacher import evaluating
 from lightning_distill._validation import fail
-from lightning_distill.hooks import FeatureHooks, resolve_module_names
+from lightning_distill.hooks import FeatureHooks, resolve_layer_names
 from lightning_distill.kd.feature_losses import (
     FEATURE_METHODS,
     FeatureContext,
@@ -67,11 +67,15 @@ class CallbackFeatures:
         parts."""
         # which side names a layer it has not, as DistillationModule says it
         student_layers = [s.student_layer for s in self.specs]
-        resolve_module_names(pl_module, student_layers, argument="features (student_layer)")
+        resolve_layer_names(pl_module, student_layers, argument="features (student_layer)")
         teacher_layers = [s.teacher_layer for s in self.specs]
-        resolve_module_names(teacher, teacher_layers, argument="features (teacher_layer)")
-        self._student_hooks = FeatureHooks(pl_module, [s.student_layer for s in self.specs])
-        self._teacher_hooks = FeatureHooks(teacher, [s.teacher_layer for s in self.specs])
+        resolve_layer_names(teacher, teacher_layers, argument="features (teacher_layer)")
+        self._student_hooks = FeatureHooks(
+            pl_module, student_layers, argument="features (student_layer)"
+        )
+        self._teacher_hooks = FeatureHooks(
+            teacher, teacher_layers, argument="features (teacher_layer)"
+        )
         built_for = None if self._built_for is None else self._built_for()
         if len(self.methods) and built_for is not None and built_for is not pl_module:
             # a callback reused for another module (a sweep over students): the parts were
@@ -160,7 +164,7 @@ class CallbackFeatures:
         inputs = LoaderInputs.of_trainer(trainer, device, _unpack)
         for i, method in pending:
             layer = self.specs[i].teacher_layer
-            hooks = FeatureHooks(teacher, [layer])
+            hooks = FeatureHooks(teacher, [layer], argument="features (teacher_layer)")
 
             def teacher_feature(x, hooks=hooks, layer=layer):
                 with torch.no_grad(), hooks as th:

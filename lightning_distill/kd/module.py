@@ -34,7 +34,7 @@ from lightning_distill._validation import (
     plain_data,
     settle_value_checks,
 )
-from lightning_distill.hooks import FeatureHooks, resolve_module_names
+from lightning_distill.hooks import FeatureHooks, resolve_layer_names
 from lightning_distill.kd._cache import TeacherLogitCache, dataset_positions
 from lightning_distill.kd.augment import apply_augment, check_augment
 from lightning_distill.kd.constraints import (
@@ -83,7 +83,10 @@ class FeatureDistillation:
     Parameters
     ----------
     student_layer, teacher_layer : str
-        Submodule names as in ``named_modules()`` of the student and the teacher.
+        Submodule names as in ``named_modules()`` of the student and the teacher. A name
+        followed by ``[k]`` distils element ``k`` of the output of a layer that returns a
+        tuple: ``"rnn[0]"`` is an ``nn.GRU``'s or ``nn.LSTM``'s output sequence ``[B, T, H]``
+        (with ``batch_first=True``), ``"rnn[1]"`` its last hidden state.
     loss : {"attention", "hint", "ft", "crd", "sskd", "rkd", "pkt"} or callable, default="attention"
         ``"attention"``: :func:`~lightning_distill.kd.losses.attention_transfer_loss`;
         ``"hint"``: FitNets' :func:`~lightning_distill.kd.losses.hint_loss` through a trainable
@@ -162,8 +165,8 @@ def hint_channels_first(spec: FeatureDistillation, student: nn.Module, teacher: 
     if spec.options and "channels_first" in spec.options:
         return spec.options["channels_first"]
     layers = (
-        resolve_module_names(student, [spec.student_layer], argument="student_layer"),
-        resolve_module_names(teacher, [spec.teacher_layer], argument="teacher_layer"),
+        resolve_layer_names(student, [spec.student_layer], argument="student_layer"),
+        resolve_layer_names(teacher, [spec.teacher_layer], argument="teacher_layer"),
     )
     return any(isinstance(m, _CHANNELS_FIRST_1D) for found in layers for m in found.values())
 
@@ -212,7 +215,13 @@ def feature_shapes(spec: FeatureDistillation, student_hooks, teacher_hooks) -> t
             raise TypeError(
                 f"{side} layer {layer!r} must output a tensor for feature distillation; it "
                 f"returned a {type(feature).__name__}. Name a submodule that outputs the "
-                "tensor itself."
+                "tensor itself"
+                + (
+                    f", or pick one element of the output: {layer + '[0]'!r} (a recurrent "
+                    "layer's output sequence)."
+                    if isinstance(feature, tuple | list)
+                    else "."
+                )
             )
         shapes.append(tuple(feature.shape[1:]))
     return tuple(shapes)
@@ -767,12 +776,12 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
 
         if specs:
             hooked = {
-                **resolve_module_names(
+                **resolve_layer_names(
                     student, [s.student_layer for s in specs], argument="features (student_layer)"
                 ),
                 **{
                     f"teacher {name}": module
-                    for name, module in resolve_module_names(
+                    for name, module in resolve_layer_names(
                         teacher,
                         [s.teacher_layer for s in specs],
                         argument="features (teacher_layer)",
@@ -781,10 +790,22 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
             }
             _check_no_shared_layers(student, teacher, hooked)
         self._student_hooks = (
-            FeatureHooks(student, [s.student_layer for s in specs]) if specs else None
+            FeatureHooks(
+                student,
+                [s.student_layer for s in specs],
+                argument="features (student_layer)",
+            )
+            if specs
+            else None
         )
         self._teacher_hooks = (
-            FeatureHooks(teacher, [s.teacher_layer for s in specs]) if specs else None
+            FeatureHooks(
+                teacher,
+                [s.teacher_layer for s in specs],
+                argument="features (teacher_layer)",
+            )
+            if specs
+            else None
         )
         # the features' shapes, for hint regressors and methods' heads: saved with the pairs
         # (a checkpoint loads without example_input), else probed on example_input
@@ -889,7 +910,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         inputs = LoaderInputs.of_trainer(self.trainer, self.device, self._unpack)
         for i, method in pending:
             layer = self.feature_specs[i].teacher_layer
-            hooks = FeatureHooks(self.teacher, [layer])
+            hooks = FeatureHooks(self.teacher, [layer], argument="features (teacher_layer)")
 
             def teacher_feature(x, hooks=hooks, layer=layer):
                 with hooks as th:

@@ -114,3 +114,46 @@ def test_residual_sum_in_place_does_not_change_the_captured_output():
     with FeatureHooks(block, ["bn"], detach=True) as hooks:
         block(x)
         torch.testing.assert_close(hooks["bn"], block.bn(x).detach())
+
+
+class _Recurrent(nn.Module):
+    """A GRU classifier over [B, T, 3] sequences: ``rnn`` returns (output sequence, last state)."""
+
+    def __init__(self, hidden: int):
+        super().__init__()
+        self.rnn = nn.GRU(3, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, 2)
+
+    def forward(self, x):
+        sequence, _ = self.rnn(x)
+        return self.head(sequence[:, -1])
+
+
+def test_a_name_with_an_element_keeps_that_element_of_a_tuple_output():
+    torch.manual_seed(0)
+    model, x = _Recurrent(5), torch.randn(4, 7, 3)
+    with FeatureHooks(model, ["rnn[0]", "rnn[1]", "head"]) as hooks:
+        model(x)
+        sequence, state = hooks["rnn[0]"], hooks["rnn[1]"]
+    reference_sequence, reference_state = model.rnn(x)
+    torch.testing.assert_close(sequence, reference_sequence)
+    torch.testing.assert_close(state, reference_state)
+    # a submodule whose own name ends in [k] (a ModuleDict key) is that submodule
+    holder = nn.ModuleDict({"a[0]": nn.Linear(2, 2)})
+    with FeatureHooks(holder, ["a[0]"]) as hooks:
+        out = holder["a[0]"](torch.ones(1, 2))
+        assert torch.equal(hooks["a[0]"], out)
+
+
+def test_an_element_of_an_output_that_has_none_is_a_clear_error():
+    model, x = _Recurrent(5), torch.randn(4, 7, 3)
+    with pytest.raises(
+        ValueError, match=r"'rnn\[2\]' picks element 2 of a submodule's output of 2"
+    ):
+        with FeatureHooks(model, ["rnn[2]"], argument="features (student_layer)"):
+            model(x)
+    with pytest.raises(TypeError, match=r"'head\[0\]' picks element 0.*returned a Tensor"):
+        with FeatureHooks(model, ["head[0]"]):
+            model(x)
+    with pytest.raises(ValueError, match=r"no submodule named 'rnx'"):
+        FeatureHooks(model, ["rnx[0]"])

@@ -7,10 +7,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_distill import DistillationModule, FeatureDistillation
+from lightning_distill import DistillationModule, FeatureDistillation, KnowledgeDistillation
 from lightning_distill.losses import attention_transfer_loss, distillation_terms, hint_loss
 from tests.helpers import (
     IndexedDataset,
+    PlainClassifier,
     make_cnn,
     make_data,
     quiet_trainer,
@@ -134,6 +135,64 @@ def test_training_loss_equals_formula_with_features(models):
     }
     assert all(id(p) in optimized for p in module.hint_regressors.parameters())
     assert not any(id(p) in optimized for p in teacher.parameters())
+
+
+class _Recurrent(nn.Module):
+    """A GRU classifier over [B, T, 3] sequences: ``rnn`` returns (output sequence, state)."""
+
+    def __init__(self, hidden: int):
+        super().__init__()
+        self.rnn = nn.GRU(3, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, 3)
+
+    def forward(self, x):
+        sequence, _ = self.rnn(x)
+        return self.head(sequence[:, -1])
+
+
+def _gap(s, t):
+    return (s.mean() - t.mean()) ** 2
+
+
+def test_features_of_a_recurrent_layer_by_element():
+    # a layer that returns (output, state) was refused, and wrapping it was the only way
+    torch.manual_seed(0)
+    student, teacher = _Recurrent(4), _Recurrent(6)
+    x, y = torch.randn(8, 5, 3), torch.randint(0, 3, (8,))
+    specs = [
+        FeatureDistillation("rnn[0]", "rnn[0]", "hint", 0.5),
+        FeatureDistillation("rnn[1]", "rnn[1]", _gap, 2.0),
+    ]
+    module = DistillationModule(
+        student, teacher, temperature=2.0, alpha=0.5, features=specs, example_input=x[:2]
+    )
+    loss = module.training_step((x, y), 0)
+    s_sequence, s_state = student.rnn(x)
+    t_sequence, t_state = teacher.rnn(x)
+    total, _, _ = distillation_terms(student(x), teacher(x).detach(), y, 2.0, 0.5)
+    expected = (
+        total
+        + 0.5 * hint_loss(s_sequence, t_sequence.detach(), module.hint_regressors["0"])
+        + 2.0 * _gap(s_state, t_state.detach())
+    )
+    torch.testing.assert_close(loss, expected)
+    # the callback takes the same names (the student's under the LightningModule's)
+    losses = []
+
+    class First(L.Callback):
+        def on_before_backward(self, trainer, pl_module, loss):
+            losses.append(loss.detach().clone())
+
+    callback = KnowledgeDistillation(
+        teacher,
+        temperature=2.0,
+        alpha=0.5,
+        features=[FeatureDistillation("net.rnn[1]", "rnn[1]", _gap, 2.0)],
+    )
+    quiet_trainer(max_steps=1, callbacks=[callback, First()]).fit(
+        PlainClassifier(student), DataLoader(TensorDataset(x, y), batch_size=8)
+    )
+    torch.testing.assert_close(losses[0], total + 2.0 * _gap(s_state, t_state).detach())
 
 
 def test_checkpoint_leaves_teacher_out_and_resume_matches_uninterrupted(models, tmp_path):
@@ -738,7 +797,9 @@ def test_a_feature_layer_returning_a_tuple_is_named_at_construction():
             return self.head(self.pair(x)[0])
 
     spec = FeatureDistillation("pair", "pair", loss="hint")
-    with pytest.raises(TypeError, match=r"student layer 'pair' must output a tensor.*tuple"):
+    with pytest.raises(
+        TypeError, match=r"student layer 'pair' must output a tensor.*tuple.*'pair\[0\]'"
+    ):
         DistillationModule(Net(), Net(), features=[spec], example_input=torch.randn(2, 4))
 
 
