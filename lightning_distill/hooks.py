@@ -15,6 +15,21 @@ __all__ = ["FeatureHooks", "resolve_layer_names", "resolve_module_names"]
 _ELEMENT = re.compile(r"^(?P<name>.*)\[(?P<element>\d+)\]$")
 
 
+def _checked_names(model, names, argument: str) -> list[str]:
+    """``names`` as a list of str (one str is one name), for a ``model`` that is a module."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}.")
+    if isinstance(names, str):
+        names = [names]
+    if not isinstance(names, Iterable):
+        raise TypeError(f"{argument} must be a module name (str) or a list of them; got {names!r}.")
+    names = list(names)
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"{argument} must hold module names as str; got {name!r}.")
+    return names
+
+
 def resolve_module_names(model: nn.Module, names: Iterable[str], *, argument: str = "names"):
     """Map each name to the submodule ``model.named_modules()`` gives it.
 
@@ -37,16 +52,7 @@ def resolve_module_names(model: nn.Module, names: Iterable[str], *, argument: st
     ValueError
         For a name ``model`` has not, listing the closest existing names.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}.")
-    if isinstance(names, str):
-        names = [names]
-    if not isinstance(names, Iterable):
-        raise TypeError(f"{argument} must be a module name (str) or a list of them; got {names!r}.")
-    names = list(names)
-    for name in names:
-        if not isinstance(name, str):
-            raise TypeError(f"{argument} must hold module names as str; got {name!r}.")
+    names = _checked_names(model, names, argument)
     modules = dict(model.named_modules())
     resolved = {}
     for name in names:
@@ -76,16 +82,7 @@ def resolve_layer_names(model: nn.Module, names: Iterable[str], *, argument: str
     """Like :func:`resolve_module_names`, for layer names that may pick one element of a
     submodule's output: ``"rnn[0]"`` resolves to the submodule ``"rnn"``. Returns
     ``{name: module}`` under the names as given."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}.")
-    if isinstance(names, str):
-        names = [names]
-    if not isinstance(names, Iterable):
-        raise TypeError(f"{argument} must be a module name (str) or a list of them; got {names!r}.")
-    names = list(names)
-    for name in names:
-        if not isinstance(name, str):
-            raise TypeError(f"{argument} must hold module names as str; got {name!r}.")
+    names = _checked_names(model, names, argument)
     bases = [split_element(model, name)[0] for name in names]
     found = resolve_module_names(model, bases, argument=argument)
     return {name: found[base] for name, base in zip(names, bases)}

@@ -36,6 +36,19 @@ def make_data(n: int = 64, num_classes: int = 3, seed: int = 0):
     return x, y
 
 
+class Recurrent(nn.Module):
+    """A GRU classifier of [B, T, 3] sequences: ``rnn`` returns (output sequence, last state)."""
+
+    def __init__(self, hidden: int, num_classes: int = 3):
+        super().__init__()
+        self.rnn = nn.GRU(3, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, num_classes)
+
+    def forward(self, x):
+        sequence, _ = self.rnn(x)
+        return self.head(sequence[:, -1])
+
+
 class IndexedDataset(Dataset):
     """(input, target, index) samples, as cache_teacher needs."""
 

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from lightning_distill import FeatureHooks
+from tests.helpers import Recurrent
 
 
 class SharedBlock(nn.Module):
@@ -116,22 +117,9 @@ def test_residual_sum_in_place_does_not_change_the_captured_output():
         torch.testing.assert_close(hooks["bn"], block.bn(x).detach())
 
 
-class _Recurrent(nn.Module):
-    """A GRU classifier over [B, T, 3] sequences: ``rnn`` returns (output sequence, last state)."""
-
-    def __init__(self, hidden: int):
-        super().__init__()
-        self.rnn = nn.GRU(3, hidden, batch_first=True)
-        self.head = nn.Linear(hidden, 2)
-
-    def forward(self, x):
-        sequence, _ = self.rnn(x)
-        return self.head(sequence[:, -1])
-
-
 def test_a_name_with_an_element_keeps_that_element_of_a_tuple_output():
     torch.manual_seed(0)
-    model, x = _Recurrent(5), torch.randn(4, 7, 3)
+    model, x = Recurrent(5), torch.randn(4, 7, 3)
     with FeatureHooks(model, ["rnn[0]", "rnn[1]", "head"]) as hooks:
         model(x)
         sequence, state = hooks["rnn[0]"], hooks["rnn[1]"]
@@ -146,7 +134,7 @@ def test_a_name_with_an_element_keeps_that_element_of_a_tuple_output():
 
 
 def test_an_element_of_an_output_that_has_none_is_a_clear_error():
-    model, x = _Recurrent(5), torch.randn(4, 7, 3)
+    model, x = Recurrent(5), torch.randn(4, 7, 3)
     with pytest.raises(
         ValueError, match=r"'rnn\[2\]' picks element 2 of a submodule's output of 2"
     ):

@@ -12,6 +12,7 @@ from lightning_distill.losses import attention_transfer_loss, distillation_terms
 from tests.helpers import (
     IndexedDataset,
     PlainClassifier,
+    Recurrent,
     make_cnn,
     make_data,
     quiet_trainer,
@@ -137,19 +138,6 @@ def test_training_loss_equals_formula_with_features(models):
     assert not any(id(p) in optimized for p in teacher.parameters())
 
 
-class _Recurrent(nn.Module):
-    """A GRU classifier over [B, T, 3] sequences: ``rnn`` returns (output sequence, state)."""
-
-    def __init__(self, hidden: int):
-        super().__init__()
-        self.rnn = nn.GRU(3, hidden, batch_first=True)
-        self.head = nn.Linear(hidden, 3)
-
-    def forward(self, x):
-        sequence, _ = self.rnn(x)
-        return self.head(sequence[:, -1])
-
-
 def _gap(s, t):
     return (s.mean() - t.mean()) ** 2
 
@@ -157,7 +145,7 @@ def _gap(s, t):
 def test_features_of_a_recurrent_layer_by_element():
     # a layer that returns (output, state) was refused, and wrapping it was the only way
     torch.manual_seed(0)
-    student, teacher = _Recurrent(4), _Recurrent(6)
+    student, teacher = Recurrent(4), Recurrent(6)
     x, y = torch.randn(8, 5, 3), torch.randint(0, 3, (8,))
     specs = [
         FeatureDistillation("rnn[0]", "rnn[0]", "hint", 0.5),
