@@ -164,10 +164,13 @@ def settle_value_checks() -> None:
     checks = list(pending)
     pending.clear()
     device = checks[0][0].device
-    if not bool(torch.stack([bad.to(device) for bad, _ in checks]).any()):
+    flags = torch.stack([bad.to(device) for bad, _ in checks])
+    if not bool(flags.any()):
         return
-    for bad, explain in checks:
-        if bool(bad):
+    # some flag is set (a masked -inf logit that a closer look may clear): all of them in one
+    # more read, not one each
+    for flag, (_, explain) in zip(flags.tolist(), checks):
+        if flag:
             explain()
 
 

@@ -1,8 +1,10 @@
 """The teacher-logit cache of ``DistillationModule(cache_teacher=True)``.
 
 Each sample's teacher logits are computed the first time its index is seen and reused after.
-That is only right when a sample's input is the same every time it is seen and ``index`` is
-the sample's position in the data set. Neither can be read from the data loader, so every
+That is only right when a sample's input is the same every time it is seen and ``index`` names
+the sample (its position in the data set, or any integer id: each index seen gets the next
+row of the cache's tables, so memory follows the samples cached, not the largest index).
+Neither can be read from the data loader, so every
 sample's input leaves a *fingerprint* beside its logits: a fixed pseudo-random weighting of
 its values, summed in float64 (float32 where the device has no float64). A later batch whose
 input differs from the cached one under the same index (random augmentation in the data set,
@@ -16,37 +18,13 @@ Token sequences ``[B, T]`` padded per batch are compared over the length they we
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, IterableDataset
 
-__all__ = ["TeacherLogitCache", "dataset_positions"]
-
-# Without a data set size to check the index against, a table this many times larger than the
-# samples cached (and above _FEW_SLOTS) is a sign of ids rather than positions: warned once.
-_SPARSE_FACTOR = 8
-_FEW_SLOTS = 1 << 20
-
-
-def dataset_positions(loader) -> int | None:
-    """How many positions a training loader's samples can have: the size of its map-style data
-    set, or of the largest data set it wraps (a ``Subset`` passes on its parent's positions);
-    None for an iterable data set or anything but one ``DataLoader``."""
-    if not isinstance(loader, DataLoader) or isinstance(loader.dataset, IterableDataset):
-        return None
-    sizes, dataset, seen = [], loader.dataset, set()
-    while isinstance(dataset, Dataset) and id(dataset) not in seen:
-        seen.add(id(dataset))
-        try:
-            sizes.append(len(dataset))
-        except TypeError:  # a data set without __len__
-            break
-        dataset = getattr(dataset, "dataset", None)
-    return max(sizes) if sizes else None
+__all__ = ["TeacherLogitCache"]
 
 
 # differences of a fingerprint below this share of its scale are rounding, not another input
@@ -66,12 +44,10 @@ class TeacherLogitCache:
     def reset(self) -> None:
         """Forget every sample (a new fit may index other data)."""
         self._logits: Tensor | None = None
-        self._cached: Tensor | None = None
         self._prints: Tensor | None = None
         self._sizes: Tensor | None = None
         self._weights: dict[tuple, Tensor] = {}
-        self._samples = 0  # samples cached (a sample seen twice in one batch counts twice)
-        self._warned = False
+        self._rows: dict[int, int] = {}  # each index seen -> its row of the tables
 
     # -- fingerprints -------------------------------------------------------------------------
     def _weight(self, slot: int, size: int, device: torch.device, dtype: torch.dtype) -> Tensor:
@@ -141,34 +117,13 @@ class TeacherLogitCache:
         return sum(tensor[0].numel() for tensor in self._tensors(x, rows))
 
     # -- lookup -------------------------------------------------------------------------------
-    def _grow(self, needed: int, device: torch.device, batch: int) -> None:
-        cached = self._cached
-        if cached is not None and needed <= cached.numel():
+    def _grow(self, needed: int) -> None:
+        """Tables of at least ``needed`` rows (geometrically: the number of samples is only
+        known from the indices seen)."""
+        held = 0 if self._logits is None else self._logits.shape[0]
+        if needed <= held:
             return
-        samples = self._samples + batch
-        if not self._warned and needed > max(_FEW_SLOTS, _SPARSE_FACTOR * samples):
-            self._warned = True
-            warnings.warn(
-                "cache_teacher=True keeps a slot for every position up to the largest index: "
-                f"{needed:,} slots for at most {samples:,} samples seen so far. index should "
-                "be each sample's position in the data set (0 to its size - 1), not an id: ids "
-                "of this size cost memory for that many samples.",
-                stacklevel=4,
-            )
-        # grow geometrically: the data set's size is only known from the indices seen
-        size = max(needed, 2 * (0 if cached is None else cached.numel()))
-        try:
-            grown = torch.zeros(size, dtype=torch.bool, device=device)
-        except RuntimeError as error:  # torch's out-of-memory error
-            raise ValueError(
-                "index must hold each sample's position in the data set (0 to its size - 1): "
-                f"cache_teacher=True keeps a slot per position, and the largest index "
-                f"{needed - 1:,} needs more memory than there is. Number the samples by "
-                "position, or use cache_teacher=False."
-            ) from error
-        if cached is not None:
-            grown[: cached.numel()] = cached
-        self._cached = grown
+        size = max(needed, 2 * held)
         for name in ("_logits", "_prints", "_sizes"):
             old = getattr(self, name)
             if old is not None:
@@ -176,48 +131,56 @@ class TeacherLogitCache:
                 new[: old.shape[0]] = old
                 setattr(self, name, new)
 
-    def lookup(
-        self, x: Any, index: Tensor, teacher_forward: Callable[[Any], Tensor], top: int
-    ) -> Tensor:
-        """The teacher's logits of the batch ``x`` whose samples have positions ``index`` (a
-        checked 1-D tensor of non-negative integers whose largest value is ``top``): computed
-        by ``teacher_forward`` for the samples not seen before, from the cache for the
-        others."""
-        index = index.long()
-        if not len(index):  # an empty batch: no sample to look up
-            return teacher_forward(x) if self._logits is None else self._logits[index]
-        self._grow(top + 1, index.device, len(index))
-        prints = self.fingerprints(x, len(index))
-        size = self._sizes_of(x, len(index))
-        missing = ~self._cached[index]
-        if bool(missing.any()):
+    def lookup(self, x: Any, index: Tensor, teacher_forward: Callable[[Any], Tensor]) -> Tensor:
+        """The teacher's logits of the batch ``x`` whose samples have the indices ``index`` (a
+        checked 1-D integer tensor): computed by ``teacher_forward`` for the samples not seen
+        before, from the cache for the others. The indices are read once (one host sync)."""
+        ids = index.tolist()
+        if not ids:  # an empty batch: no sample to look up
+            empty = index.long()
+            return teacher_forward(x) if self._logits is None else self._logits[empty]
+        rows, known = self._rows, len(self._rows)
+        # a new index takes the next row (one seen twice in this batch, the same row), kept
+        # once its logits are: a batch refused on the way leaves the cache as it was
+        added: dict[int, int] = {}
+        slots = []
+        for i in ids:
+            row = rows.get(i)
+            if row is None:
+                row = added.setdefault(i, known + len(added))
+            slots.append(row)
+        slots = torch.tensor(slots, dtype=torch.long, device=index.device)
+        prints = self.fingerprints(x, len(ids))
+        size = self._sizes_of(x, len(ids))
+        if added:
+            missing = slots >= known
             if isinstance(x, Mapping):  # several inputs: the missing rows of each
-                rows = {k: v[missing] if isinstance(v, Tensor) else v for k, v in x.items()}
+                picked = {k: v[missing] if isinstance(v, Tensor) else v for k, v in x.items()}
             elif isinstance(x, tuple | list):
-                picked = [v[missing] if isinstance(v, Tensor) else v for v in x]
-                rows = tuple(picked) if isinstance(x, tuple) else picked
+                chosen = [v[missing] if isinstance(v, Tensor) else v for v in x]
+                picked = tuple(chosen) if isinstance(x, tuple) else chosen
             else:
-                rows = x[missing]
-            logits = teacher_forward(rows)
+                picked = x[missing]
+            logits = teacher_forward(picked)
             # kept in float32 (half-precision logits widened), float64 as it is
             logits = logits if logits.dtype == torch.float64 else logits.float()
+            needed = known + len(added)
             if self._logits is None:
-                self._logits = logits.new_zeros(self._cached.numel(), logits.shape[1])
+                self._logits = logits.new_zeros(needed, logits.shape[1])
+            self._grow(needed)
             if prints is not None and self._prints is None:
-                self._prints = prints.new_zeros(self._cached.numel())
-                self._sizes = torch.zeros(
-                    self._cached.numel(), dtype=torch.long, device=prints.device
-                )
-            new = index[missing]
-            self._samples += len(new)
+                held = self._logits.shape[0]
+                self._prints = prints.new_zeros(held)
+                self._sizes = torch.zeros(held, dtype=torch.long, device=prints.device)
+            new = slots[missing]
             self._logits[new] = logits
-            if prints is not None:
+            if prints is not None and self._prints is not None:
                 self._prints[new] = prints[missing]
                 self._sizes[new] = size
-            self._cached[new] = True
-        if prints is not None:
-            self._check_same_inputs(x, index, prints, size)
-        return self._logits[index]
+            rows.update(added)
+        if prints is not None and self._prints is not None:
+            self._check_same_inputs(x, slots, prints, size, ids)
+        return self._logits[slots]
 
     def _check_padded_again(self, x, index, size: int, same_size, relative, changed) -> None:
         """Token sequences ``[B, T]`` padded to another length than when they were cached
@@ -248,7 +211,8 @@ class TeacherLogitCache:
             relative.copy_(torch.where(shorter, clash, relative))
             changed |= shorter & (clash > _RELATIVE_TOLERANCE[prints.dtype])
 
-    def _check_same_inputs(self, x, index: Tensor, prints: Tensor, size: int) -> None:
+    def _check_same_inputs(self, x, index: Tensor, prints: Tensor, size: int, ids) -> None:
+        """``index``: each sample's row of the tables; ``ids``: its index, for the message."""
         rows = len(index)
         tolerance = _RELATIVE_TOLERANCE[prints.dtype]
         same_size = self._sizes[index] == size
@@ -268,10 +232,10 @@ class TeacherLogitCache:
         relative = float(relative[row])
         raise ValueError(
             "cache_teacher=True needs each sample's input to be the same every time its index "
-            f"is seen; the input of index {int(index[row])} differs from the one whose teacher "
+            f"is seen; the input of index {ids[row]} differs from the one whose teacher "
             f"logits were cached (relative change {relative:.2g}; {int(changed.sum())} of "
             f"{len(index)} samples in this batch). Causes: random augmentation in the data set "
             "(use cache_teacher=False; augment=... lets the teacher label each augmented batch), "
-            "or an index that is not the sample's position in the data set (a position within "
-            "the batch, or one index shared by two samples)."
+            "or an index that does not name the sample (a position within the batch, or one "
+            "index shared by two samples)."
         )

@@ -125,7 +125,7 @@ def _explain_infinite_kd(student_logits: Tensor, teacher_probabilities: Tensor) 
         sample, klass = (int(v) for v in conflict.nonzero()[0])
         raise ValueError(
             "student_logits are -inf (a masked class) where the teacher gives probability: "
-            f"class {klass} of sample {sample} (teacher probability "
+            f"class {klass} in row {sample} of the batch (teacher probability "
             f"{float(teacher_probabilities[sample, klass]):.3g}), so the KL divergence is "
             f"infinite ({int(conflict.sum())} such entries). Mask the same classes in the "
             "teacher's logits (-inf there too), or leave them unmasked in the student's."
@@ -141,13 +141,16 @@ def _explain_infinite_kd(student_logits: Tensor, teacher_probabilities: Tensor) 
 # T above this loses even float64's precision in T^2 * KL (relative error 5e-6 at 1e6,
 # 1e-4 at 1e7, measured against a long-double reference).
 _MAX_TEMPERATURE = 1e6
+# T below this: the logits' differences divided by T overflow, and T^2 underflows, in float32
+# (T = 1e-40 gave inf * 0 = NaN); the loss's limit there is 0 anyway.
+_MIN_TEMPERATURE = 1e-6
 # Up to this temperature float32 keeps T^2 * KL to ~1e-7 relative error; above, float64.
 _FLOAT32_TEMPERATURE = 10.0
 
 
 def _check_temperature(temperature) -> float:
     return check_real(
-        "temperature", temperature, minimum=0, exclusive_minimum=True, maximum=_MAX_TEMPERATURE
+        "temperature", temperature, minimum=_MIN_TEMPERATURE, maximum=_MAX_TEMPERATURE
     )
 
 
@@ -215,8 +218,9 @@ def kd_loss(
     logits with autocast disabled, so it is finite for logits of any magnitude and under
     bf16/fp16 autocast: in float32 for ``T <= 10`` and in float64 above (float64 inputs always
     in float64), where the :math:`T^2` factor would otherwise magnify float32's rounding (at
-    ``T = 1e5`` float32 gives a *negative* KL). ``T`` is bounded by ``1e6``, beyond which even
-    float64 loses the value. A teacher logit of ``-inf`` (a masked class) contributes exactly
+    ``T = 1e5`` float32 gives a *negative* KL). ``T`` lies between ``1e-6`` and ``1e6``: beyond
+    ``1e6`` even float64 loses the value, below ``1e-6`` float32 overflows (and the loss's
+    limit is 0). A teacher logit of ``-inf`` (a masked class) contributes exactly
     zero. NaN or ``+inf`` logits, or a row without a finite logit, raise ``ValueError``; so do
     an empty batch with a mean reduction and a class the student masks (``-inf``) while the
     teacher gives it probability (an infinite KL).
@@ -226,7 +230,7 @@ def kd_loss(
     student_logits, teacher_logits : Tensor of shape [batch, classes]
         Floating-point logits.
     temperature : float, default=1.0
-        Softening temperature, ``0 < T <= 1e6``.
+        Softening temperature, ``1e-6 <= T <= 1e6``.
     reduction : {"batchmean", "sum", "none", "mean"}, default="batchmean"
         ``"batchmean"`` divides the summed KL by the batch size (the mathematically correct
         mean KL; ``"mean"`` is an alias of it here, unlike ``torch.nn.KLDivLoss``); ``"none"``
@@ -300,23 +304,36 @@ def label_smoothing_loss(logits: Tensor, targets: Tensor, smoothing: float) -> T
     targets : integer Tensor of shape [batch]
     smoothing : float in [0, 1]
     """
+    return _smoothed_cross_entropy(logits, targets, smoothing, strict=True)
+
+
+def _smoothed_cross_entropy(logits: Tensor, targets: Tensor, smoothing: float, *, strict: bool):
+    """:func:`label_smoothing_loss`; ``strict=False`` (evaluation, where the value is reported,
+    not trained on) gives an infinite or NaN loss as it is instead of refusing it."""
     _check_logits("logits", logits)
     _check_not_empty("logits", logits)
     smoothing = _check_fraction("smoothing", smoothing)
     _check_targets(targets, logits, settle=False)
     with torch.autocast(device_type=logits.device.type, enabled=False):
         log_probs = F.log_softmax(_float_logits(logits), dim=1)
-        # A label on a masked (-inf) class, or smoothing that gives one probability, makes the
-        # loss infinite: refused rather than logged as inf. Flagged before the targets are used
-        # (clamped: an index out of range is the range check's to refuse, which comes first),
-        # so that both flags are read in one host sync with the step's other checks.
-        safe = targets.long().clamp(0, logits.shape[1] - 1).unsqueeze(1)
-        infinite = torch.isinf(log_probs.gather(1, safe)).any()
-        if smoothing > 0:
-            infinite = infinite | torch.isinf(log_probs).any()
-        value_check(
-            infinite, functools.partial(_explain_infinite_ce, logits.detach(), targets, smoothing)
-        )
+        if strict:
+            # NaN or +inf logits, or a row without a finite one (a NaN loss), and a label on a
+            # masked (-inf) class or smoothing that gives one probability (an infinite loss):
+            # refused rather than trained on. Flagged before the targets are used (clamped: an
+            # index out of range is the range check's to refuse, which comes first), so that
+            # the flags are read in one host sync with the step's other checks.
+            value_check(
+                ~torch.isfinite(logits).all(),
+                functools.partial(_check_logit_values, logits=logits),
+            )
+            safe = targets.long().clamp(0, logits.shape[1] - 1).unsqueeze(1)
+            infinite = torch.isinf(log_probs.gather(1, safe)).any()
+            if smoothing > 0:
+                infinite = infinite | torch.isinf(log_probs).any()
+            value_check(
+                infinite,
+                functools.partial(_explain_infinite_ce, logits.detach(), targets, smoothing),
+            )
         settle_value_checks()
         loss = -log_probs.gather(1, targets.long().unsqueeze(1)).squeeze(1)
         if smoothing > 0:  # 0 * inf would be NaN for a masked (-inf) logit
@@ -333,14 +350,15 @@ def _explain_infinite_ce(logits: Tensor, targets: Tensor, smoothing: float) -> N
         sample = int(on_label.nonzero()[0, 0])
         raise ValueError(
             "targets must name classes whose logit is not -inf (masked); got class "
-            f"{int(targets[sample])} for sample {sample}, whose logit is -inf, so the "
-            f"cross-entropy is infinite ({int(on_label.sum())} such samples)."
+            f"{int(targets[sample])} in row {sample} of the batch, whose logit is -inf, so the "
+            f"cross-entropy is infinite ({int(on_label.sum())} such rows)."
         )
     if smoothing > 0 and bool(masked.any()):
+        klass = int(masked.nonzero()[0, 1])
         raise ValueError(
-            f"label_smoothing={smoothing:g} gives every class probability smoothing / classes, "
-            "a masked class too, whose logit is -inf: the cross-entropy is infinite. Leave "
-            "label smoothing at 0 with masked classes."
+            f"label smoothing ({smoothing:g}) gives every class probability smoothing / "
+            f"classes, a masked class too (class {klass} is -inf): the cross-entropy is "
+            "infinite. Leave label smoothing at 0 with masked classes."
         )
     finite = logits[torch.isfinite(logits)]
     raise ValueError(

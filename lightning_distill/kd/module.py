@@ -35,7 +35,7 @@ from lightning_distill._validation import (
     settle_value_checks,
 )
 from lightning_distill.hooks import FeatureHooks, resolve_layer_names
-from lightning_distill.kd._cache import TeacherLogitCache, dataset_positions
+from lightning_distill.kd._cache import TeacherLogitCache
 from lightning_distill.kd.augment import apply_augment, check_augment
 from lightning_distill.kd.constraints import (
     Constraint,
@@ -57,6 +57,7 @@ from lightning_distill.kd.losses import (
     _check_fraction,
     _check_pair,
     _check_temperature,
+    _smoothed_cross_entropy,
     attention_transfer_loss,
     check_labels_or_teacher_alone,
     distillation_terms,
@@ -580,10 +581,8 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         Compute each sample's teacher logits once and reuse them in later epochs of the same
         fit (every ``fit`` starts with an empty cache). Only valid when a sample's input is the
         same every epoch, i.e. without random augmentation; batches must carry each sample's
-        position in the data set (0 to its size - 1; a ``Subset`` may pass its parent's): the
-        cache keeps a slot per position up to the largest index, so an index beyond the
-        training data set's size (a sample id) is refused, and for a data set without a size a
-        table far larger than the samples seen is warned about.
+        index (its position in the data set, or any integer id: memory follows the samples
+        cached, not the largest index).
         Each cached sample keeps a fingerprint of its input, and an input that changes under its
         index is refused (token sequences ``[B, T]`` padded to another length are compared over
         the shorter one; other inputs of another size are not compared). Not combinable
@@ -848,7 +847,6 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         # Plain attributes, not buffers: DDP would broadcast buffers from rank 0 and each rank
         # caches the samples it sees.
         self._teacher_cache = TeacherLogitCache()
-        self._positions_read: tuple = (None, None)  # (loader and epoch, data set size)
 
     # ----------------------------------------------------------------- set-up helpers
     def _feature_shapes(self, example_input, needed_by: str, what: str) -> list:
@@ -1024,21 +1022,16 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                 "each sample's position in the dataset (without labels: a dict with an input "
                 "and an index key); got a batch without index."
             )
-        if not isinstance(index, Tensor) or index.is_floating_point() or index.dim() != 1:
+        if (
+            not isinstance(index, Tensor)
+            or index.is_floating_point()
+            or index.is_complex()
+            or index.dtype == torch.bool
+            or index.dim() != 1
+        ):
             raise TypeError(
-                f"index must be a 1-D integer tensor of sample positions; got {index!r:.80}."
-            )
-        # the smallest and the largest index in one host read
-        low, top = torch.stack(index.aminmax()).tolist() if index.numel() else (0, -1)
-        if low < 0:
-            raise ValueError(f"index must be >= 0; got minimum {low}.")
-        positions = self._training_positions()
-        if positions is not None and top >= positions:
-            raise ValueError(
-                "index must hold each sample's position in the training data set, below its "
-                f"size {positions:,}; got index {top:,} (sample ids? cache_teacher=True keeps a "
-                "slot per position up to the largest index: number the samples 0 to "
-                f"{positions - 1:,})."
+                "index must be a 1-D integer tensor of sample positions (or ids); got "
+                f"{index!r:.80}."
             )
         rows = batch_size_of(x)
         if samples is None:  # no tensor of logits: the loss says what is wrong with them
@@ -1055,18 +1048,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                 f"index must hold one position per sample; got {len(index)} for a batch of "
                 f"{samples} samples."
             )
-        return self._teacher_cache.lookup(x, index, self._settled_teacher_forward, top)
-
-    def _training_positions(self) -> int | None:
-        """The training data set's size (see ``dataset_positions``), read once an epoch."""
-        trainer = attached_trainer(self)
-        if trainer is None:
-            return None
-        loader = trainer.train_dataloader
-        key = (id(loader), trainer.current_epoch)
-        if self._positions_read[0] != key:
-            self._positions_read = (key, dataset_positions(loader))
-        return self._positions_read[1]
+        return self._teacher_cache.lookup(x, index, self._settled_teacher_forward)
 
     def _settled_teacher_forward(self, x) -> Tensor:
         """The teacher's logits, checked before the cache keeps them."""
@@ -1246,7 +1228,8 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         batch_size = logits.shape[0]
         updates = {}
         if targets is not None:
-            updates["loss"] = label_smoothing_loss(logits, targets, 0.0)
+            # reported as it is (inf for a label on a masked class), not refused
+            updates["loss"] = _smoothed_cross_entropy(logits, targets, 0.0, strict=False)
             updates["acc"] = (predictions == targets).float()
         if self.teacher is not None:
             teacher_logits = self._teacher_forward(x)

@@ -41,6 +41,7 @@ from lightning_distill._validation import (
     value_check,
 )
 from lightning_distill.kd.losses import (
+    _MIN_TEMPERATURE,
     _check_finite_logits,
     _check_pair,
     _check_targets,
@@ -93,8 +94,9 @@ def kd_loss_at(student_logits: Tensor, teacher_logits: Tensor, temperature: Tens
 
     The same conventions as ``kd_loss``: float64 logits are kept in float64 (others go to
     float32, autocast off), a teacher logit of ``-inf`` (a masked class) contributes exactly zero
-    with finite gradients for the student and the temperature, and NaN or ``+inf`` logits, or a
-    row without a finite logit, raise ``ValueError``.
+    with finite gradients for the student and the temperature, and NaN or ``+inf`` logits, a
+    row without a finite logit, or a class the student masks while the teacher gives it
+    probability (an infinite KL) raise ``ValueError``.
     """
     _check_pair(student_logits, teacher_logits)
     _check_finite_logits(student_logits, teacher_logits)
@@ -165,7 +167,7 @@ class LearnedTemperature(nn.Module):
         initial: float | None = None,
     ) -> None:
         super().__init__()
-        self.t_start = check_real("t_start", t_start, minimum=0.0, exclusive_minimum=True)
+        self.t_start = check_real("t_start", t_start, minimum=_MIN_TEMPERATURE)
         self.t_range = check_real("t_range", t_range, minimum=0.0, exclusive_minimum=True)
         self.ramp_epochs = check_integer("ramp_epochs", ramp_epochs, minimum=0)
         self.max_reversal = check_real("max_reversal", max_reversal, minimum=0.0)

@@ -260,7 +260,9 @@ def test_kd_loss_float32_matches_long_double_reference_at_any_temperature(temper
 
 def test_kd_loss_temperature_beyond_float64_precision_is_refused():
     s = torch.randn(2, 3)
-    with pytest.raises(ValueError, match=r"temperature must be a finite number > 0 and <= 1000000"):
+    with pytest.raises(
+        ValueError, match=r"temperature must be a finite number >= 1e-06 and <= 1000000"
+    ):
         kd_loss(s, s, 1e7)
 
 
@@ -296,13 +298,25 @@ def test_masked_logit_in_label_smoothing_and_total_loss_is_not_nan():
     assert torch.isfinite(distillation_loss(logits, logits, targets, alpha=0.5))
 
 
+@pytest.mark.parametrize(
+    "row", [[0.0, float("nan"), 1.0], [0.0, float("inf"), 1.0], [float("-inf")] * 3]
+)
+def test_label_smoothing_loss_refuses_logits_of_no_value(row):
+    # before, NaN came back (and a teacher-less module trained on it)
+    logits = torch.tensor([[0.5, 0.0, 1.0], row])
+    with pytest.raises(ValueError, match=r"logits must be finite logits"):
+        label_smoothing_loss(logits, torch.tensor([0, 2]), 0.1)
+
+
 def test_a_class_the_student_masks_but_the_teacher_does_not_is_refused_not_inf():
     # the KL of a teacher that gives a class probability from a student that gives it none
     # is infinite; a loss of inf would be logged and trained on
     s = torch.tensor([[1.0, 0.5, float("-inf")], [0.0, 1.0, float("-inf")]])
     t = torch.tensor([[1.0, 0.5, 0.2], [0.0, 1.0, float("-inf")]])
     match = r"student_logits are -inf \(a masked class\) where the teacher gives probability: "
-    with pytest.raises(ValueError, match=match + r"class 2 of sample 0 \(teacher probability"):
+    with pytest.raises(
+        ValueError, match=match + r"class 2 in row 0 of the batch \(teacher probability"
+    ):
         kd_loss(s, t, 2.0)
     with pytest.raises(ValueError, match=match):
         kd_loss(s.double(), t.double(), 20.0)  # the float64 path
@@ -316,10 +330,12 @@ def test_a_class_the_student_masks_but_the_teacher_does_not_is_refused_not_inf()
 def test_an_infinite_cross_entropy_is_refused_with_its_cause():
     logits = torch.tensor([[0.5, float("-inf"), 1.0], [2.0, 0.0, float("-inf")]])
     with pytest.raises(
-        ValueError, match=r"got class 2 for sample 1, whose logit is -inf.*\(1 such samples\)"
+        ValueError, match=r"got class 2 in row 1 of the batch, whose logit is -inf.*\(1 such rows\)"
     ):
         label_smoothing_loss(logits, torch.tensor([0, 2]), 0.0)
-    with pytest.raises(ValueError, match=r"label_smoothing=0.1 gives every class probability"):
+    with pytest.raises(
+        ValueError, match=r"label smoothing \(0.1\) gives every class probability.*class 1 is -inf"
+    ):
         label_smoothing_loss(logits, torch.tensor([0, 1]), 0.1)
     # a target out of range is the range check's to refuse (it comes first)
     with pytest.raises(ValueError, match=r"targets must lie in \[0, 2\]"):
@@ -385,12 +401,16 @@ def test_attention_transfer_is_scale_free_and_finite_at_extreme_scales():
 def test_kd_loss_at_tiny_temperatures_is_never_nan():
     gen = torch.Generator().manual_seed(6)
     s, t = torch.randn(8, 5, generator=gen), torch.randn(8, 5, generator=gen)
-    for temperature in (1e-3, 1e-30, 1e-300):
+    for temperature in (1e-3, 1e-6):
         value = kd_loss(s, t, temperature, reduction="none")
         assert not torch.isnan(value).any() and (value >= 0).all()
         assert float(kd_loss(s, s, temperature)) == 0.0
     # the teacher's argmax agreeing with the student's: T^2 KL -> 0 as T -> 0
     assert float(kd_loss(t * 2.0, t, 1e-6)) < 1e-6
+    # below 1e-6 the logits' differences over T overflow float32 (T = 1e-40 gave NaN): refused
+    for temperature in (1e-7, 1e-40):
+        with pytest.raises(ValueError, match=r"temperature must be a finite number >= 1e-06"):
+            kd_loss(s, t, temperature)
 
 
 def test_a_single_logit_is_refused_not_distilled_to_zero():

@@ -115,6 +115,22 @@ def test_an_infinite_loss_from_a_masked_class_stops_the_fit(form, conflict):
         )
 
 
+def test_validation_reports_an_infinite_loss_instead_of_stopping():
+    # evaluation reports the model as it is: a validation label on a class the student masks
+    # gives val/loss inf beside a valid accuracy (training refuses such a label)
+    x, y = make_data(16)
+    torch.manual_seed(0)
+    student = _MaskLast(make_cnn(4))
+    module = DistillationModule(student, _MaskLast(make_cnn(6)), alpha=0.5)
+    trainer = quiet_trainer(max_epochs=1, limit_val_batches=1)
+    train = DataLoader(TensorDataset(x, y.clamp(max=1)), batch_size=16)
+    trainer.fit(module, train, DataLoader(TensorDataset(x, y), batch_size=16))
+    assert float(trainer.callback_metrics["val/loss"]) == float("inf")
+    with torch.no_grad():
+        accuracy = (student(x).argmax(1) == y).float().mean()
+    assert float(trainer.callback_metrics["val/acc"]) == pytest.approx(float(accuracy))
+
+
 def test_value_checks_wait_for_the_scope_and_run_in_order():
     raised = []
 
@@ -188,7 +204,7 @@ def test_a_refused_batch_leaves_the_feature_methods_state_and_the_cache_as_they_
         quiet_trainer(max_epochs=1).fit(module, DataLoader(IndexedDataset(x, y), batch_size=16))
     cache = module._teacher_cache
     assert cache._logits is not None and torch.isfinite(cache._logits).all()
-    assert int(cache._cached.sum()) == 16  # the first batch's samples alone
+    assert len(cache._rows) == 16  # the first batch's samples alone
 
 
 @pytest.mark.parametrize("form", ["module", "callback"])

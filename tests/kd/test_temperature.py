@@ -59,6 +59,11 @@ def test_kd_loss_at_refuses_a_class_only_the_student_masks():
         kd_loss_at(s, t, torch.tensor(2.0))
 
 
+def test_learned_temperature_starts_at_a_temperature_the_loss_can_take():
+    with pytest.raises(ValueError, match=r"t_start must be a finite number >= 1e-06"):
+        LearnedTemperature(t_start=1e-40)
+
+
 def test_kd_loss_at_keeps_float64_and_refuses_nan():
     s, t = torch.randn(5, 3, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64)
     value = kd_loss_at(s, t, torch.tensor(2.0))
