@@ -116,10 +116,11 @@ def _feature_tensor(inputs, feature, name: str = "inputs") -> Tensor:
 
 
 def _uniform_in_box(tensor: Tensor, n_points: int) -> Tensor:
-    low = tensor.amin(dim=0, keepdim=True)
-    high = tensor.amax(dim=0, keepdim=True)
+    low, high = tensor.aminmax(dim=0, keepdim=True)
     shape = (n_points, *tensor.shape[1:])
-    return low + (high - low) * torch.rand(shape, dtype=tensor.dtype, device=tensor.device)
+    return torch.addcmul(
+        low, high - low, torch.rand(shape, dtype=tensor.dtype, device=tensor.device)
+    )
 
 
 def box_points(inputs, n_points: int):
@@ -301,7 +302,7 @@ def _penalty_in_eval_mode(model, points, feature, output, direction, margin, qua
         # A plain chain: the derivative is carried forward beside the activations, so the
         # penalty needs a first-order backward only, and the screen no backward at all.
         points = points.detach()  # as the reverse-mode path: no gradient to what made them
-        with torch.no_grad():
+        with torch.inference_mode():  # a mask alone comes out of it
             slopes = _chain_slopes(layers, points, feature, output, quantity)
         violating = (margin - direction * slopes) > 0
         if not bool(violating.any()):
@@ -418,8 +419,16 @@ def _chain_slopes(layers, points: Tensor, feature: int, output: int, quantity: s
     feature = check_integer("feature", feature, minimum=0, maximum=points.shape[1] - 1)
     h, tangent = points, None
     for layer in layers:
-        out = layer(h)
         kind = type(layer)
+        # the layer's own function where its call would run nothing else (no weight pre-hook:
+        # _calls_are_plain has ruled out every other hook); a module call costs more than the
+        # operation on these small matrices
+        if kind is nn.Linear and not layer._forward_pre_hooks:
+            out = F.linear(h, layer.weight, layer.bias)
+        elif kind is nn.ReLU and not layer.inplace:
+            out = torch.relu(h)
+        else:
+            out = layer(h)
         if kind is nn.Linear:
             weight = layer.weight
             tangent = weight[:, feature] if tangent is None else F.linear(tangent, weight)
@@ -454,12 +463,21 @@ def _chain_slopes(layers, points: Tensor, feature: int, output: int, quantity: s
 def _evaluation_mode(model: nn.Module):
     """``model`` in evaluation mode inside the block; every submodule's own mode afterwards."""
     modes = [(module, module.training) for module in model.modules()]
-    model.eval()
+    if any(
+        type(module).train is not nn.Module.train or type(module).eval is not nn.Module.eval
+        for module, _ in modes
+    ):
+        model.eval()  # a module's own train() (one that keeps a part frozen) has its say
+    else:  # what eval() does, without its recursion through train()
+        for module, mode in modes:
+            if mode:
+                module.training = False
     try:
         yield
     finally:
         for module, mode in modes:
-            module.training = mode
+            if module.training != mode:
+                module.training = mode
 
 
 def _check_rows_independent(model: nn.Module) -> None:
