@@ -127,7 +127,7 @@ class FeatureHooks:
         Submodule names. An unknown name raises ``ValueError`` listing the closest names. A
         name followed by ``[k]`` keeps element ``k`` of that submodule's output alone, for
         layers that return a tuple: ``"rnn[0]"`` is an ``nn.GRU``'s output sequence,
-        ``"rnn[1]"`` its last hidden state.
+        ``"rnn[1]"`` its last hidden state (``[num_layers, B, H]``: not batch first).
     detach : bool, default=False
         Store ``output.detach()`` instead of the output (for monitoring rather than training).
     argument : str, default="names"

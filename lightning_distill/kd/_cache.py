@@ -141,7 +141,9 @@ class TeacherLogitCache:
             return teacher_forward(x) if self._logits is None else self._logits[empty]
         rows, known = self._rows, len(self._rows)
         # a new index takes the next row (one seen twice in this batch, the same row), kept
-        # once its logits are: a batch refused on the way leaves the cache as it was
+        # once its logits are: a batch whose teacher output is refused leaves the cache as it
+        # was (one refused for a changed input keeps its new samples, as their logits are
+        # right for the inputs they were computed from)
         added: dict[int, int] = {}
         slots = []
         for i in ids:

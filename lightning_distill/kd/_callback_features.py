@@ -27,6 +27,7 @@ from lightning_distill.kd.feature_losses import (
     LoaderInputs,
     build_feature_method,
     callable_term,
+    check_batch_first,
     heads_in_dtype_of,
     method_needs_shapes,
 )
@@ -181,13 +182,16 @@ class CallbackFeatures:
         inputs: Tensor,
         source: nn.Module,
         teacher: nn.Module,
+        rows: int,
     ) -> dict[str, Tensor]:
+        """The pairs' weighted terms by name; ``rows``: the batch's samples (rows of logits)."""
         self.methods.to(inputs.device)
         targets, index = _unpack(batch)[1:]
         named = []
         for i, (spec, s_feat, t_feat) in enumerate(
             zip(self.specs, student_features, teacher_features)
         ):
+            check_batch_first(spec, s_feat, t_feat, rows)
             if spec.loss == "attention":
                 found = {
                     "attention": attention_transfer_loss(

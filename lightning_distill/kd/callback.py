@@ -332,7 +332,13 @@ class KnowledgeDistillation(L.Callback):
                 settle_value_checks()
                 if features is not None:
                     feature_terms = features.terms(
-                        student_features, teacher_features, batch, inputs[0], source, self.teacher
+                        student_features,
+                        teacher_features,
+                        batch,
+                        inputs[0],
+                        source,
+                        self.teacher,
+                        teacher_logits.shape[0],
                     )
                     feature_loss = sum(feature_terms.values())
                     total = total + feature_loss

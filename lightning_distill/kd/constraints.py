@@ -302,7 +302,9 @@ def _penalty_in_eval_mode(model, points, feature, output, direction, margin, qua
         # A plain chain: the derivative is carried forward beside the activations, so the
         # penalty needs a first-order backward only, and the screen no backward at all.
         points = points.detach()  # as the reverse-mode path: no gradient to what made them
-        with torch.inference_mode():  # a mask alone comes out of it
+        # no_grad, not inference_mode: a weight pre-hook (pruning, weight norm) sets the
+        # layer's weight attribute during the call, which must stay usable by autograd
+        with torch.no_grad():
             slopes = _chain_slopes(layers, points, feature, output, quantity)
         violating = (margin - direction * slopes) > 0
         if not bool(violating.any()):

@@ -579,6 +579,27 @@ FEATURE_METHODS = ("ft", "crd", "sskd", "rkd", "pkt")
 _NEEDS_SHAPES = ("ft", "crd", "sskd")
 
 
+def check_batch_first(spec, student_feature, teacher_feature, rows: int) -> None:
+    """Refuse a feature whose first dimension is not the batch's for a built-in loss that reads
+    features per sample (all but ``"hint"``, a mean over every element, and a callable, which
+    gets the features as they are): a recurrent layer's hidden state is ``[num_layers, B, H]``
+    whatever ``batch_first`` says, and the loss would take its layers for samples."""
+    if callable(spec.loss) or spec.loss == "hint":
+        return
+    for side, layer, feature in (
+        ("student", spec.student_layer, student_feature),
+        ("teacher", spec.teacher_layer, teacher_feature),
+    ):
+        if isinstance(feature, Tensor) and feature.dim() and feature.shape[0] != rows:
+            raise ValueError(
+                f"features ({side}_layer) {layer!r} must give a batch-first feature for "
+                f"loss={spec.loss!r}: its first dimension should be the batch's {rows}; got "
+                f"shape {tuple(feature.shape)} (a recurrent layer's hidden state is "
+                "[num_layers, B, H]: distil its output sequence, 'name[0]', or give a callable "
+                "loss that reads the state)."
+            )
+
+
 def callable_term(loss: Callable, student_feature: Tensor, teacher_feature: Tensor) -> Tensor:
     """A user's ``loss(student_feature, teacher_feature)``, which must give a scalar tensor
     (it is weighted, logged and added to the loss)."""

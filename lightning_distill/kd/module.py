@@ -49,6 +49,7 @@ from lightning_distill.kd.feature_losses import (
     LoaderInputs,
     build_feature_method,
     callable_term,
+    check_batch_first,
     heads_in_dtype_of,
     method_needs_shapes,
 )
@@ -87,7 +88,9 @@ class FeatureDistillation:
         Submodule names as in ``named_modules()`` of the student and the teacher. A name
         followed by ``[k]`` distils element ``k`` of the output of a layer that returns a
         tuple: ``"rnn[0]"`` is an ``nn.GRU``'s or ``nn.LSTM``'s output sequence ``[B, T, H]``
-        (with ``batch_first=True``), ``"rnn[1]"`` its last hidden state.
+        (with ``batch_first=True``). Features are read batch first: a recurrent layer's
+        hidden state (``"rnn[1]"``, ``[num_layers, B, H]`` whatever ``batch_first`` says) is
+        refused by the built-in losses; a callable loss receives it as it is.
     loss : {"attention", "hint", "ft", "crd", "sskd", "rkd", "pkt"} or callable, default="attention"
         ``"attention"``: :func:`~lightning_distill.kd.losses.attention_transfer_loss`;
         ``"hint"``: FitNets' :func:`~lightning_distill.kd.losses.hint_loss` through a trainable
@@ -220,7 +223,7 @@ def feature_shapes(spec: FeatureDistillation, student_hooks, teacher_hooks) -> t
                 + (
                     f", or pick one element of the output: {layer + '[0]'!r} (a recurrent "
                     "layer's output sequence)."
-                    if isinstance(feature, tuple | list)
+                    if isinstance(feature, tuple | list) and not layer.endswith("]")
                     else "."
                 )
             )
@@ -530,7 +533,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
     teacher's modules: that is intended (it is a ``PossibleUserWarning``, which can be filtered).
 
     Batches are ``(inputs, targets)`` or, for ``cache_teacher``, ``(inputs, targets, index)``
-    with ``index`` the samples' positions in the dataset; or dicts with one of the keys
+    with ``index`` the samples' positions in the dataset (or any integer ids); or dicts with one of the keys
     ``inputs``/``input``/``x``, ``targets``/``target``/``labels``/``label``/``y`` and
     ``index``/``idx`` (the keys :class:`~lightning_distill.KnowledgeDistillation` reads too).
 
@@ -1019,7 +1022,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         if index is None:
             raise ValueError(
                 "batch must be (inputs, targets, index) with cache_teacher=True, index holding "
-                "each sample's position in the dataset (without labels: a dict with an input "
+                "each sample's position in the dataset or an id (without labels: a dict with an input "
                 "and an index key); got a batch without index."
             )
         if (
@@ -1045,7 +1048,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
             )
         if len(index) != samples:
             raise ValueError(
-                f"index must hold one position per sample; got {len(index)} for a batch of "
+                f"index must hold one index per sample; got {len(index)} for a batch of "
                 f"{samples} samples."
             )
         return self._teacher_cache.lookup(x, index, self._settled_teacher_forward)
@@ -1103,6 +1106,9 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                         lambda z, layer=spec.teacher_layer: forward_and_read(
                             self._teacher_forward, z, th, layer, "teacher"
                         ),
+                    )
+                    check_batch_first(
+                        spec, student_feature, teacher_feature, student_logits.shape[0]
                     )
                     named.append(
                         self._feature_terms(i, spec, student_feature, teacher_feature, context)

@@ -183,6 +183,27 @@ def test_features_of_a_recurrent_layer_by_element():
     torch.testing.assert_close(losses[0], total + 2.0 * _gap(s_state, t_state).detach())
 
 
+@pytest.mark.parametrize("form", ["module", "callback"])
+def test_a_recurrent_hidden_state_is_refused_by_losses_that_read_samples(form):
+    # "rnn[1]" is [num_layers, B, H]: PKT computed its value over 1 "sample" without a word
+    torch.manual_seed(0)
+    student, teacher = Recurrent(4), Recurrent(6)
+    x, y = torch.randn(8, 5, 3), torch.randint(0, 3, (8,))
+    prefix = "" if form == "module" else "net."
+    spec = FeatureDistillation(prefix + "rnn[1]", "rnn[1]", "pkt")
+    match = r"'(net\.)?rnn\[1\]' must give a batch-first feature for loss='pkt'.*batch's 8; got shape \(1, 8, [46]\)"
+    if form == "module":
+        module = DistillationModule(student, teacher, features=[spec])
+        with pytest.raises(ValueError, match=match):
+            module.training_step((x, y), 0)
+    else:
+        callback = KnowledgeDistillation(teacher, features=[spec])
+        with pytest.raises(ValueError, match=match):
+            quiet_trainer(max_steps=1, callbacks=[callback]).fit(
+                PlainClassifier(student), DataLoader(TensorDataset(x, y), batch_size=8)
+            )
+
+
 def test_checkpoint_leaves_teacher_out_and_resume_matches_uninterrupted(models, tmp_path):
     student, teacher = models
     x, y = make_data(64)
@@ -506,7 +527,7 @@ def test_cache_teacher_fingerprints_each_input():
     # two other samples given one index in a new batch
     with pytest.raises(ValueError, match="input of index 9 differs"):
         module.training_step((x[:2], y[:2], torch.tensor([9, 9])), 4)
-    with pytest.raises(ValueError, match="index must hold one position per sample; got 3 for"):
+    with pytest.raises(ValueError, match="index must hold one index per sample; got 3 for"):
         module.training_step((x[:4], y[:4], torch.arange(3)), 5)
 
 
