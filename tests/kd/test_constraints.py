@@ -447,6 +447,14 @@ def test_chain_penalty_reads_pruned_weights():
     points = torch.randn(50, 4, dtype=torch.float64)
     reference = _reference_penalty(model, points, 0, 1, 1, 0.5, "logit")
     torch.testing.assert_close(monotonic_penalty(model, points, 0, output=1, margin=0.5), reference)
+    # a model made flat (no row violates a margin of 0): the screen alone ran,
+    # and the weight pruning's hook set during it stays usable by autograd
+    with torch.no_grad():
+        model[2].weight.zero_()
+    assert float(monotonic_penalty(model, points, 0, output=1)) == 0.0
+    inputs = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    torch.nn.functional.linear(inputs, model[0].weight).sum().backward()
+    assert inputs.grad is not None
 
 
 def _hooked_models():
