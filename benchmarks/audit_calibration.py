@@ -21,6 +21,9 @@ read as log-odds ``s`` unless said:
 * ``cat x num``: a nominal ``c`` (4 levels) changes the slope of x1: ``g = 0.6 x0 +
   s_c x1`` with ``s = (-1, -0.3, 0.4, 1)``;
 * ``correlated``: x0, x1, x2 equicorrelated (0.8), ``g = x0 + 0.8 x1 - 0.6 x2``;
+* ``many levels``: ``main`` plus a nominal ``c`` of 40 levels whose frequencies fall as
+  1 / rank^1.3 (the rarest about 0.3% of the rows), each level's effect drawn once from
+  N(0, 0.8^2);
 * ``saturated``: ``g`` of ``main`` doubled, score ``sigmoid(s)`` rounded to 2 decimals
   (about a third of the rows read exactly 0 or 1);
 * ``calibrated``: ``num x num``, score the black box's probability ``sigmoid(s)``;
@@ -61,6 +64,13 @@ from sklearn_distill._defaults import (
 
 SLOPES = {"a": -1.0, "b": -0.3, "c": 0.4, "d": 1.0}
 
+# "many levels": a nominal feature of 40 levels, frequencies falling as 1 / rank^1.3 (the
+# rarest about 0.3% of the rows), effects drawn once (the same in every seed)
+LEVELS = [f"L{k:02d}" for k in range(40)]
+LEVEL_EFFECTS = np.random.default_rng(12345).normal(scale=0.8, size=len(LEVELS))
+LEVEL_FREQUENCIES = 1.0 / np.arange(1, len(LEVELS) + 1) ** 1.3
+LEVEL_FREQUENCIES /= LEVEL_FREQUENCIES.sum()
+
 
 def _normal(rng, n, correlation=0.0):
     common = rng.normal(size=(n, 1))
@@ -91,6 +101,10 @@ def _sample(name, rng, n):
         g = 0.6 * X["x0"] + X["c"].map(SLOPES).astype(float) * X["x1"]
     elif name == "correlated":
         g = X["x0"] + 0.8 * X["x1"] - 0.6 * X["x2"]
+    elif name == "many levels":
+        codes = rng.choice(len(LEVELS), size=n, p=LEVEL_FREQUENCIES)
+        X["c"] = pd.Categorical(np.asarray(LEVELS)[codes], categories=LEVELS)
+        g = _main_effects(X) + LEVEL_EFFECTS[codes]
     elif name == "saturated":
         g = 2 * _main_effects(X)
     elif name.startswith("planted"):
@@ -128,6 +142,7 @@ NULL_WORLDS = [
     "num x num",
     "cat x num",
     "correlated",
+    "many levels",
     "saturated",
     "calibrated",
     "uncalibrated",

@@ -440,18 +440,41 @@ def _numeric_columns(X) -> dict:
     return columns
 
 
+def _level_indicators(X, n_samples) -> list[np.ndarray]:
+    """Indicator columns of the levels of ``X``'s nominal features (a missing value is a level
+    of its own), each feature's most frequent level left out (the intercept holds it); the
+    rarest levels first."""
+    frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X, dtype=object))
+    kinds = column_kinds(frame)
+    levels = []  # (rows, feature, code) of each level but the most frequent
+    codes_of = {}
+    for index, dtype in enumerate(frame.dtypes):
+        if pd.api.types.is_bool_dtype(dtype) or kinds[index] == NUMERIC:
+            continue
+        codes, _ = pd.factorize(frame.iloc[:, index], use_na_sentinel=False)
+        counts = np.bincount(codes)
+        codes_of[index] = codes
+        reference = int(np.argmax(counts))
+        levels += [(int(c), index, k) for k, c in enumerate(counts) if k != reference and c > 0]
+    levels.sort()
+    return [(codes_of[index] == k).astype(float) for _, index, k in levels]
+
+
 def _adjustment_basis(X, n_samples, prediction=None):
-    """Columns of a quadratic polynomial in the numeric features of ``X`` and a cubic one in
-    ``prediction``, for the missing-feature test's adjustment (see
-    :meth:`CompareAudit.missing_feature_test`).
+    """Columns of a quadratic polynomial in the numeric features of ``X``, indicators of the
+    levels of its nominal features and a cubic in ``prediction``, for the missing-feature
+    test's adjustment (see :meth:`CompareAudit.missing_feature_test`).
 
     The prediction and each numeric column are standardised (a column's missing values set
     to its mean, with an indicator column). The columns come in the order intercept,
-    ``prediction`` and its square and cube, linear terms, indicators, squares, pairwise
-    products, and the list stops at one column per ten rows or ``_MAX_ADJUSTMENT_COLUMNS``,
-    whichever is smaller (with many numeric features, the squares and products go first).
+    ``prediction`` and its square and cube, linear terms, missing-value indicators, level
+    indicators (the rarest levels first), squares, pairwise products; the list stops at one
+    column per ten rows, and the columns other than level indicators at
+    ``_MAX_ADJUSTMENT_COLUMNS`` (with many numeric features, the squares and products go
+    first).
     """
-    limit = max(1, min(n_samples // 10, _MAX_ADJUSTMENT_COLUMNS))
+    limit = max(1, n_samples // 10)
+    polynomial_limit = min(limit, _MAX_ADJUSTMENT_COLUMNS)
     columns = [np.ones(n_samples)]
     z = None if prediction is None else _standardised(np.asarray(prediction, dtype=float))
     if z is not None:
@@ -464,21 +487,25 @@ def _adjustment_basis(X, n_samples, prediction=None):
             missing = ~np.isfinite(values)
             if missing.any():
                 indicators.append(missing.astype(float))
-    columns += linear + indicators
+    columns = (columns + linear + indicators)[:polynomial_limit]
+    polynomial = len(columns)
+    levels = _level_indicators(X, n_samples)[: max(0, limit - polynomial)]
+    columns += levels
 
-    def more():  # squares, then products, made only as far as the limit reaches
+    def more():  # squares, then products, made only as far as the limits reach
         yield from (z * z for z in linear)
         for a in range(len(linear)):
             for b in range(a):
                 yield linear[a] * linear[b]
 
     extra = more()
-    while len(columns) < limit:
+    while len(columns) < limit and polynomial < polynomial_limit:
         column = next(extra, None)
         if column is None:
             break
         columns.append(column)
-    return np.column_stack(columns[:limit])
+        polynomial += 1
+    return np.column_stack(columns)
 
 
 def _adjust(basis, values):
@@ -1624,10 +1651,15 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         cross pairs share no rows (double cross-fitting, after Newey and Robins, 2018). Each
         residual vector is then adjusted by least squares for a quadratic polynomial of the
         numeric features (the linear and bilinear trends that the models' constant outer
-        bins cannot follow, which both models miss alike) and a cubic in the mimics'
-        prediction (below), at most one column per ten rows and 200 in all (the
-        prediction's powers and the linear terms first), so the test asks whether the
-        residuals share something *beyond* a smooth function of the audit features. The
+        bins cannot follow, which both models miss alike), indicators of the nominal
+        features' levels (a rare level, seen in few or none of a model's training rows, is
+        shrunk toward nothing by both models alike: without them a null world with a
+        40-level feature, the rarest levels at 0.3% of the rows, was flagged in 57% of its
+        seeds at 3,000 rows) and a cubic in the mimics' prediction (below), at most one
+        column per ten rows (the rarest levels first) and 200 columns other than level
+        indicators (the prediction's powers and the linear terms first), so the test asks
+        whether the residuals share something *beyond* a function of the audit features
+        of that form. The
         statistic is the correlation of each split's stacked cross pairs, averaged over the
         splits; its interval and p-value come from resampling rows (all their pairs, in every
         split, together; whole records when :meth:`fit` was given ``groups``, so that the

@@ -523,7 +523,7 @@ def test_large_audits_keep_the_bins_of_both_models_aligned():
     np.testing.assert_array_equal(table["weight"], audit.outcome_.bin_weights_[0][1:-1])
 
 
-def test_adjustment_basis_is_a_quadratic_in_the_numeric_features():
+def test_adjustment_basis_is_a_quadratic_in_the_numeric_features_and_the_levels():
     from sklearn_distill.audit import _MAX_ADJUSTMENT_COLUMNS, _adjust, _adjustment_basis
 
     rng = np.random.default_rng(4)
@@ -540,9 +540,12 @@ def test_adjustment_basis_is_a_quadratic_in_the_numeric_features():
     frame.loc[::9, "b"] = np.nan
     frame.loc[::7, "e"] = pd.NA
     basis = _adjustment_basis(frame, n)
-    # intercept, a, b, e, the missing indicators of b and e, their 3 squares and 3 products
-    # (the categories and strings are left out)
-    assert basis.shape == (n, 12)
+    # intercept, a, b, e, the missing indicators of b and e, an indicator of a level of each
+    # nominal feature (c and d: the other level is the intercept's), 3 squares and 3 products
+    assert basis.shape == (n, 14)
+    # a function of the nominal features is adjusted away (shared misfit of their levels)
+    levels = 2.0 * (frame["c"] == "y").to_numpy() - (frame["d"] == "q").to_numpy()
+    np.testing.assert_allclose(_adjust(basis, levels[None])[0], 0, atol=1e-9)
     a = frame["a"].to_numpy()
     b = frame["b"].fillna(frame["b"].mean()).to_numpy()
     observed = frame["b"].notna().to_numpy()
@@ -556,18 +559,23 @@ def test_adjustment_basis_is_a_quadratic_in_the_numeric_features():
     # a prediction adds its standardised first three powers after the intercept
     prediction = 3 + 2 * a
     with_prediction = _adjustment_basis(frame, n, prediction)
-    assert with_prediction.shape == (n, 15)
+    assert with_prediction.shape == (n, 17)
     z = (prediction - prediction.mean()) / prediction.std()
     np.testing.assert_allclose(with_prediction[:, 1:4], np.column_stack([z, z**2, z**3]))
     np.testing.assert_allclose(with_prediction[:, 4:], basis[:, 1:])
-    assert _adjustment_basis(frame, n, np.ones(n)).shape == (n, 12)  # a constant adds nothing
+    assert _adjustment_basis(frame, n, np.ones(n)).shape == (n, 14)  # a constant adds nothing
     # at most one column per ten rows: the prediction's powers, then linear terms first
     assert _adjustment_basis(frame.iloc[:40], 40).shape == (40, 4)
     six = _adjustment_basis(frame.iloc[:60], 60, prediction[:60])
     assert six.shape == (60, 6)  # intercept, the prediction's three powers, a and b
     np.testing.assert_allclose(six[:, 4], _adjustment_basis(frame.iloc[:60], 60)[:, 1])
     assert _adjustment_basis(rng.normal(size=(25, 3)), 25).shape == (25, 2)
-    assert _adjustment_basis(np.array([["x"], ["y"]] * 30, dtype=object), 60).shape == (60, 1)
+    assert _adjustment_basis(np.array([["x"], ["y"]] * 30, dtype=object), 60).shape == (60, 2)
+    # the rarest levels first, within the limit of one column per ten rows
+    nominal = np.array([["a"]] * 40 + [["b"]] * 12 + [["c"]] * 3 + [["d"]] * 5, dtype=object)
+    rare = _adjustment_basis(nominal, 60)
+    assert rare.shape == (60, 4)  # the intercept, then c, d and b
+    np.testing.assert_array_equal(rare[:, 1:].sum(axis=0), [3, 5, 12])
     # many numeric features: the basis stops at the limit, building no more columns than it keeps
     wide = rng.normal(size=(5000, 300))
     assert _adjustment_basis(wide, 5000).shape == (5000, _MAX_ADJUSTMENT_COLUMNS)
