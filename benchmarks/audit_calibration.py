@@ -4,8 +4,8 @@
 missing and the Pearson test of the residuals should reject at its nominal 5%. *Planted*
 worlds: the black box and the outcome share a feature ``h`` the audit data lack, at three
 effect sizes; the test should find it. Each world is drawn over ``--seeds`` seeds; the table
-gives the rejection rate of the Pearson bootstrap test at 5% (``p_value <= 0.05``; the same
-verdict as the interval excluding zero) with its Monte-Carlo standard error
+gives the rejection rate of the Pearson bootstrap test at 5% (``p_value <= 0.05``; nearly
+always the verdict of the interval excluding zero: 4 of 440 audits at 200 resamples differed) with its Monte-Carlo standard error
 ``sqrt(r (1 - r) / seeds)``, and the *flag rate*: the share of seeds where the interval lies
 above zero, the positive correlation that the report and the command line read as a missing
 feature (nominal 2.5% under the null); and the mean and standard deviation of the correlation
