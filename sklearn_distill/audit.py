@@ -1171,8 +1171,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         self.mimic_residuals_ = mimic.mean(axis=(0, 1))
         self.outcome_residuals_ = outcome.mean(axis=(0, 1))
         fold_targets = target.mean(axis=(0, 1))
-        # the adjustment: a quadratic in the numeric features and a cubic in the cross-fitted
-        # mimics' mean prediction, all functions of X given models that did not see the row
+        # the adjustment: a quadratic in the numeric features, indicators of the nominal
+        # features' levels and a cubic in the cross-fitted mimics' mean prediction, all
+        # functions of X given models that did not see the row
         basis = _adjustment_basis(X, n_samples, fold_targets - self.mimic_residuals_)
         self._test_residuals = (_adjust(basis, mimic), _adjust(basis, outcome))
         self.fidelity_ = self.mimic_.fidelity(X, scores)
