@@ -440,13 +440,16 @@ def _numeric_columns(X) -> dict:
     return columns
 
 
-def _level_indicators(X, n_samples) -> list[np.ndarray]:
+def _level_indicators(X) -> list[np.ndarray]:
     """Indicator columns of the levels of ``X``'s nominal features (a missing value is a level
-    of its own), each feature's most frequent level left out (the intercept holds it); the
-    rarest levels first."""
+    of its own) that hold two rows or more, each feature's most frequent level left out (the
+    intercept holds it); the rarest levels first. A level of one row would only zero that
+    row's residuals (an identifier column has nothing but such levels)."""
+    if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "biuf":
+        return []  # every column numeric (see _numeric_columns)
     frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X, dtype=object))
     kinds = column_kinds(frame)
-    levels = []  # (rows, feature, code) of each level but the most frequent
+    levels = []  # (rows, feature, code) of each level kept
     codes_of = {}
     for index, dtype in enumerate(frame.dtypes):
         if pd.api.types.is_bool_dtype(dtype) or kinds[index] == NUMERIC:
@@ -455,7 +458,7 @@ def _level_indicators(X, n_samples) -> list[np.ndarray]:
         counts = np.bincount(codes)
         codes_of[index] = codes
         reference = int(np.argmax(counts))
-        levels += [(int(c), index, k) for k, c in enumerate(counts) if k != reference and c > 0]
+        levels += [(int(c), index, k) for k, c in enumerate(counts) if k != reference and c > 1]
     levels.sort()
     return [(codes_of[index] == k).astype(float) for _, index, k in levels]
 
@@ -466,12 +469,13 @@ def _adjustment_basis(X, n_samples, prediction=None):
     test's adjustment (see :meth:`CompareAudit.missing_feature_test`).
 
     The prediction and each numeric column are standardised (a column's missing values set
-    to its mean, with an indicator column). The columns come in the order intercept,
-    ``prediction`` and its square and cube, linear terms, missing-value indicators, level
-    indicators (the rarest levels first), squares, pairwise products; the list stops at one
-    column per ten rows, and the columns other than level indicators at
-    ``_MAX_ADJUSTMENT_COLUMNS`` (with many numeric features, the squares and products go
-    first).
+    to its mean, with an indicator column). The polynomial comes first: intercept,
+    ``prediction`` and its square and cube, linear terms, missing-value indicators, squares,
+    pairwise products, at most one column per ten rows or ``_MAX_ADJUSTMENT_COLUMNS``,
+    whichever is smaller (with many numeric features, the squares and products go first).
+    Then the level indicators (levels of two rows or more, the rarest first), as many as the
+    remaining columns of one per ten rows allow, at most ``_MAX_ADJUSTMENT_COLUMNS``: so a
+    nominal feature of many levels (a zip code) never takes the polynomial's place.
     """
     limit = max(1, n_samples // 10)
     polynomial_limit = min(limit, _MAX_ADJUSTMENT_COLUMNS)
@@ -487,24 +491,23 @@ def _adjustment_basis(X, n_samples, prediction=None):
             missing = ~np.isfinite(values)
             if missing.any():
                 indicators.append(missing.astype(float))
-    columns = (columns + linear + indicators)[:polynomial_limit]
-    polynomial = len(columns)
-    levels = _level_indicators(X, n_samples)[: max(0, limit - polynomial)]
-    columns += levels
+    columns += linear + indicators
 
-    def more():  # squares, then products, made only as far as the limits reach
+    def more():  # squares, then products, made only as far as the limit reaches
         yield from (z * z for z in linear)
         for a in range(len(linear)):
             for b in range(a):
                 yield linear[a] * linear[b]
 
     extra = more()
-    while len(columns) < limit and polynomial < polynomial_limit:
+    while len(columns) < polynomial_limit:
         column = next(extra, None)
         if column is None:
             break
         columns.append(column)
-        polynomial += 1
+    columns = columns[:polynomial_limit]
+    room = min(limit - len(columns), _MAX_ADJUSTMENT_COLUMNS)
+    columns += _level_indicators(X)[: max(0, room)]
     return np.column_stack(columns)
 
 
@@ -513,6 +516,12 @@ def _adjust(basis, values):
     flat = values.reshape(-1, values.shape[-1]).T
     coefficients, *_ = np.linalg.lstsq(basis, flat, rcond=None)
     return (flat - basis @ coefficients).T.reshape(values.shape)
+
+
+def _adjust_both(basis, mimic, outcome):
+    """:func:`_adjust` of the two residual arrays (of one shape), in one least-squares fit."""
+    both = _adjust(basis, np.stack([mimic, outcome]))
+    return both[0], both[1]
 
 
 def _check_groups(groups, n_samples):
@@ -1175,7 +1184,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         # features' levels and a cubic in the cross-fitted mimics' mean prediction, all
         # functions of X given models that did not see the row
         basis = _adjustment_basis(X, n_samples, fold_targets - self.mimic_residuals_)
-        self._test_residuals = (_adjust(basis, mimic), _adjust(basis, outcome))
+        self._test_residuals = _adjust_both(basis, mimic, outcome)
         self.fidelity_ = self.mimic_.fidelity(X, scores)
         spread = float(np.sum((fold_targets - fold_targets.mean()) ** 2))
         self.fidelity_["r2_out_of_fold"] = (
@@ -1656,9 +1665,11 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         features' levels (a rare level, seen in few or none of a model's training rows, is
         shrunk toward nothing by both models alike: without them a null world with a
         40-level feature, the rarest levels at 0.3% of the rows, was flagged in 57% of its
-        seeds at 3,000 rows) and a cubic in the mimics' prediction (below), at most one
-        column per ten rows (the rarest levels first) and 200 columns other than level
-        indicators (the prediction's powers and the linear terms first), so the test asks
+        seeds at 3,000 rows; levels of two rows or more, the rarest first) and a cubic in the
+        mimics' prediction (below), at most one column per ten rows: the polynomial first (at
+        most 200 columns; the prediction's powers and the linear terms first), then at most
+        200 level indicators, so that a feature of many levels (a zip code) never crowds out
+        the polynomial; the test asks
         whether the residuals share something *beyond* a function of the audit features
         of that form. The
         statistic is the correlation of each split's stacked cross pairs, averaged over the

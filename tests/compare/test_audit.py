@@ -540,8 +540,8 @@ def test_adjustment_basis_is_a_quadratic_in_the_numeric_features_and_the_levels(
     frame.loc[::9, "b"] = np.nan
     frame.loc[::7, "e"] = pd.NA
     basis = _adjustment_basis(frame, n)
-    # intercept, a, b, e, the missing indicators of b and e, an indicator of a level of each
-    # nominal feature (c and d: the other level is the intercept's), 3 squares and 3 products
+    # intercept, a, b, e, the missing indicators of b and e, 3 squares and 3 products, then an
+    # indicator of a level of each nominal feature (c and d: the other level is the intercept's)
     assert basis.shape == (n, 14)
     # a function of the nominal features is adjusted away (shared misfit of their levels)
     levels = 2.0 * (frame["c"] == "y").to_numpy() - (frame["d"] == "q").to_numpy()
@@ -576,6 +576,18 @@ def test_adjustment_basis_is_a_quadratic_in_the_numeric_features_and_the_levels(
     rare = _adjustment_basis(nominal, 60)
     assert rare.shape == (60, 4)  # the intercept, then c, d and b
     np.testing.assert_array_equal(rare[:, 1:].sum(axis=0), [3, 5, 12])
+    # a feature of many levels never crowds out the polynomial, and a level of one row (an
+    # identifier's) takes no column: an id column left the squares and products out, and a
+    # shared misfit in a * b then made a null world read 0.40 instead of 0.08
+    with_ids = frame.assign(id=[f"r{i}" for i in range(n)], zip=[f"z{i // 3}" for i in range(n)])
+    crowded = _adjustment_basis(with_ids, n)
+    np.testing.assert_array_equal(crowded[:, :12], basis[:, :12])
+    assert crowded.shape == (n, 40)  # then 28 of the 133 three-row zip codes (rarest first)
+    np.testing.assert_allclose(_adjust(crowded, (a * b)[None])[0], 0, atol=1e-9)
+    # a numpy boolean array is numeric here, not also nominal
+    flags = rng.uniform(size=(60, 2)) < 0.5
+    # the intercept, 2 linear terms, 2 squares and a product: no level indicators
+    assert _adjustment_basis(flags, 60).shape == (60, 6)
     # many numeric features: the basis stops at the limit, building no more columns than it keeps
     wide = rng.normal(size=(5000, 300))
     assert _adjustment_basis(wide, 5000).shape == (5000, _MAX_ADJUSTMENT_COLUMNS)
