@@ -30,6 +30,12 @@ read as log-odds ``s`` unless said:
 * ``uncalibrated``: ``num x num``, score ``exp(s / 2)`` (monotone, on no probability scale);
 * ``exact``: ``num x num`` with the true log-odds ``g`` itself as the score (a smooth black
   box that the mimic fits almost perfectly: see the README for why this one is hard);
+* ``deciles``, ``deciles num x num``: the g of ``main`` or ``num x num``, the score the decile
+  1-10 of the black box's probability, cut at the deciles of its probability on its own
+  training sample (a norm group, as COMPAS's decile scores);
+* ``rare outcome``: ``main``'s g less 2.6 (about 7% of the outcomes are events);
+* ``missing values``: ``main``; x1 missing with probability sigmoid(x0 - 1.5) (about 22% of
+  the rows; at random given x0, which x1 does not depend on), in the black box's sample too;
 * ``planted b``: ``g = x0 - 0.8 |x1| + 0.5 x2 + b h``, the black box trained with ``h``, the
   audit data without it, for b = 0.25, 0.5, 1.
 
@@ -91,10 +97,12 @@ def _num_by_num(X):
 def _sample(name, rng, n):
     """(features the black box sees, the audit's feature columns, log-odds g, outcome y)."""
     X = _normal(rng, n, 0.8 if name == "correlated" else 0.0)
-    if name == "main":
+    if name in ("main", "deciles", "missing values"):
         g = _main_effects(X)
-    elif name in ("num x num", "calibrated", "uncalibrated", "exact"):
+    elif name in ("num x num", "calibrated", "uncalibrated", "exact", "deciles num x num"):
         g = _num_by_num(X)
+    elif name == "rare outcome":
+        g = _main_effects(X) - 2.6
     elif name == "cat x num":
         X = X.drop(columns="x3").assign(c=rng.choice(list(SLOPES), size=n))
         X["c"] = X["c"].astype("category")
@@ -113,6 +121,9 @@ def _sample(name, rng, n):
     else:
         raise ValueError(f"unknown world {name!r}")
     y = (rng.uniform(size=n) < 1 / (1 + np.exp(-np.asarray(g)))).astype(int)
+    if name == "missing values":
+        # x1 missing at random given x0 (independent of x1), in the black box's sample too
+        X.loc[rng.uniform(size=n) < 1 / (1 + np.exp(1.5 - X["x0"])), "x1"] = np.nan
     return X, [c for c in X.columns if c != "h"], np.asarray(g, dtype=float), y
 
 
@@ -132,6 +143,10 @@ def make_world(name, seed, n):
         score = np.exp(s / 2)
     elif name == "exact":
         score = g
+    elif name.startswith("deciles"):
+        # decile 1-10 of the probability, cut at the deciles of the black box's own sample
+        cuts = np.quantile(black_box.predict_proba(X_train)[:, 1], np.arange(1, 10) / 10)
+        score = 1.0 + np.searchsorted(cuts, 1 / (1 + np.exp(-s)), side="right")
     else:
         score = s
     return X[audit_columns], y, np.asarray(score, dtype=float)
@@ -147,6 +162,10 @@ NULL_WORLDS = [
     "calibrated",
     "uncalibrated",
     "exact",
+    "deciles",
+    "deciles num x num",
+    "rare outcome",
+    "missing values",
 ]
 PLANTED_WORLDS = ["planted 0.25", "planted 0.5", "planted 1"]
 
