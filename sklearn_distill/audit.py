@@ -440,27 +440,34 @@ def _numeric_columns(X) -> dict:
     return columns
 
 
-def _level_indicators(X) -> list[np.ndarray]:
-    """Indicator columns of the levels of ``X``'s nominal features (a missing value is a level
-    of its own) that hold two rows or more, each feature's most frequent level left out (the
-    intercept holds it); the rarest levels first. A level of one row would only zero that
-    row's residuals (an identifier column has nothing but such levels)."""
-    if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "biuf":
-        return []  # every column numeric (see _numeric_columns)
+def _level_indicators(X, limit: int) -> list[np.ndarray]:
+    """At most ``limit`` indicator columns of the levels of ``X``'s nominal features (a missing
+    value is a level of its own) that hold two rows or more, each feature's most frequent
+    level left out (the intercept holds it). Each feature's levels are taken rarest first,
+    the features in turn (the rarest level of each, then the next rarest of each, ...), so
+    that a feature of many levels (a zip code) does not leave another one out. A level of one
+    row would only zero that row's residuals (an identifier column has nothing but such
+    levels). Only the columns kept are built."""
+    if limit <= 0 or (isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "biuf"):
+        return []  # nothing to add, or every column numeric (see _numeric_columns)
     frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X, dtype=object))
     kinds = column_kinds(frame)
-    levels = []  # (rows, feature, code) of each level kept
-    codes_of = {}
+    features = []  # (codes, that feature's levels kept, rarest first)
     for index, dtype in enumerate(frame.dtypes):
         if pd.api.types.is_bool_dtype(dtype) or kinds[index] == NUMERIC:
             continue
         codes, _ = pd.factorize(frame.iloc[:, index], use_na_sentinel=False)
         counts = np.bincount(codes)
-        codes_of[index] = codes
         reference = int(np.argmax(counts))
-        levels += [(int(c), index, k) for k, c in enumerate(counts) if k != reference and c > 1]
-    levels.sort()
-    return [(codes_of[index] == k).astype(float) for _, index, k in levels]
+        kept = sorted((int(c), k) for k, c in enumerate(counts) if k != reference and c > 1)
+        if kept:
+            features.append((codes, [k for _, k in kept]))
+    chosen = []  # (codes, level) in turn over the features
+    for rank in range(max((len(levels) for _, levels in features), default=0)):
+        for codes, levels in features:
+            if rank < len(levels) and len(chosen) < limit:
+                chosen.append((codes, levels[rank]))
+    return [(codes == level).astype(float) for codes, level in chosen]
 
 
 def _adjustment_basis(X, n_samples, prediction=None):
@@ -473,9 +480,10 @@ def _adjustment_basis(X, n_samples, prediction=None):
     ``prediction`` and its square and cube, linear terms, missing-value indicators, squares,
     pairwise products, at most one column per ten rows or ``_MAX_ADJUSTMENT_COLUMNS``,
     whichever is smaller (with many numeric features, the squares and products go first).
-    Then the level indicators (levels of two rows or more, the rarest first), as many as the
-    remaining columns of one per ten rows allow, at most ``_MAX_ADJUSTMENT_COLUMNS``: so a
-    nominal feature of many levels (a zip code) never takes the polynomial's place.
+    Then the level indicators (levels of two rows or more, each feature's rarest first, the
+    features in turn), as many as the remaining columns of one per ten rows allow, at most
+    ``_MAX_ADJUSTMENT_COLUMNS``: so a nominal feature of many levels (a zip code) takes
+    neither the polynomial's place nor that of another feature's levels.
     """
     limit = max(1, n_samples // 10)
     polynomial_limit = min(limit, _MAX_ADJUSTMENT_COLUMNS)
@@ -506,8 +514,7 @@ def _adjustment_basis(X, n_samples, prediction=None):
             break
         columns.append(column)
     columns = columns[:polynomial_limit]
-    room = min(limit - len(columns), _MAX_ADJUSTMENT_COLUMNS)
-    columns += _level_indicators(X)[: max(0, room)]
+    columns += _level_indicators(X, min(limit - len(columns), _MAX_ADJUSTMENT_COLUMNS))
     return np.column_stack(columns)
 
 
@@ -1665,7 +1672,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         features' levels (a rare level, seen in few or none of a model's training rows, is
         shrunk toward nothing by both models alike: without them a null world with a
         40-level feature, the rarest levels at 0.3% of the rows, was flagged in 57% of its
-        seeds at 3,000 rows; levels of two rows or more, the rarest first) and a cubic in the
+        seeds at 3,000 rows; levels of two rows or more, each feature's rarest first, the
+        features in turn) and a cubic in the
         mimics' prediction (below), at most one column per ten rows: the polynomial first (at
         most 200 columns; the prediction's powers and the linear terms first), then at most
         200 level indicators, so that a feature of many levels (a zip code) never crowds out

@@ -578,11 +578,13 @@ def test_adjustment_basis_is_a_quadratic_in_the_numeric_features_and_the_levels(
     np.testing.assert_array_equal(rare[:, 1:].sum(axis=0), [3, 5, 12])
     # a feature of many levels never crowds out the polynomial, and a level of one row (an
     # identifier's) takes no column: an id column left the squares and products out, and a
-    # shared misfit in a * b then made a null world read 0.40 instead of 0.08
+    # shared misfit in a * b then made a null world read 0.40 instead of 0.07
     with_ids = frame.assign(id=[f"r{i}" for i in range(n)], zip=[f"z{i // 3}" for i in range(n)])
     crowded = _adjustment_basis(with_ids, n)
     np.testing.assert_array_equal(crowded[:, :12], basis[:, :12])
-    assert crowded.shape == (n, 40)  # then 28 of the 133 three-row zip codes (rarest first)
+    # then the levels, the features in turn: c's and d's first ones, and 26 of the zip codes
+    assert crowded.shape == (n, 40)
+    np.testing.assert_allclose(_adjust(crowded, levels[None])[0], 0, atol=1e-9)
     np.testing.assert_allclose(_adjust(crowded, (a * b)[None])[0], 0, atol=1e-9)
     # a numpy boolean array is numeric here, not also nominal
     flags = rng.uniform(size=(60, 2)) < 0.5
