@@ -424,39 +424,40 @@ def _same_label(label, feature) -> bool:
         return False
 
 
-def _numeric_columns(X) -> dict:
-    """Each numeric column of ``X`` by its label (its position for an array), as floats (NaN
+def _columns_by_kind(X, *, nominal: bool = True) -> tuple[dict, list]:
+    """``X``'s numeric columns by their label (their position for an array), as floats (NaN
     where missing), booleans as 0 and 1 and numbers written as text as :func:`column_kinds`
-    reads them; other columns are left out."""
+    reads them; and (with ``nominal``) each other column's level codes (``pd.factorize``, a
+    missing value a level of its own). One reading of the columns' kinds for both."""
     if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "biuf":
-        return {k: column.astype(float) for k, column in enumerate(X.T)}
+        return {k: column.astype(float) for k, column in enumerate(X.T)}, []
     frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X, dtype=object))
     kinds = column_kinds(frame)
-    columns = {}
+    numeric, codes = {}, []
     for index, dtype in enumerate(frame.dtypes):
         if pd.api.types.is_bool_dtype(dtype) or kinds[index] == NUMERIC:
             # numbers written as text are read as the rest of the library reads them
-            columns[frame.columns[index]] = numeric_column(frame, index)
-    return columns
+            numeric[frame.columns[index]] = numeric_column(frame, index)
+        elif nominal:
+            codes.append(pd.factorize(frame.iloc[:, index], use_na_sentinel=False)[0])
+    return numeric, codes
 
 
-def _level_indicators(X, limit: int) -> list[np.ndarray]:
-    """At most ``limit`` indicator columns of the levels of ``X``'s nominal features (a missing
-    value is a level of its own) that hold two rows or more, each feature's most frequent
+def _numeric_columns(X) -> dict:
+    """The numeric columns of :func:`_columns_by_kind`."""
+    return _columns_by_kind(X, nominal=False)[0]
+
+
+def _level_indicators(nominal_codes, limit: int) -> list[np.ndarray]:
+    """At most ``limit`` indicator columns of the levels of nominal features (their level codes,
+    from :func:`_columns_by_kind`) that hold two rows or more, each feature's most frequent
     level left out (the intercept holds it). Each feature's levels are taken rarest first,
     the features in turn (the rarest level of each, then the next rarest of each, ...), so
     that a feature of many levels (a zip code) does not leave another one out. A level of one
     row would only zero that row's residuals (an identifier column has nothing but such
     levels). Only the columns kept are built."""
-    if limit <= 0 or (isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "biuf"):
-        return []  # nothing to add, or every column numeric (see _numeric_columns)
-    frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X, dtype=object))
-    kinds = column_kinds(frame)
     features = []  # (codes, that feature's levels kept, rarest first)
-    for index, dtype in enumerate(frame.dtypes):
-        if pd.api.types.is_bool_dtype(dtype) or kinds[index] == NUMERIC:
-            continue
-        codes, _ = pd.factorize(frame.iloc[:, index], use_na_sentinel=False)
+    for codes in nominal_codes if limit > 0 else ():
         counts = np.bincount(codes)
         reference = int(np.argmax(counts))
         kept = sorted((int(c), k) for k, c in enumerate(counts) if k != reference and c > 1)
@@ -492,7 +493,8 @@ def _adjustment_basis(X, n_samples, prediction=None):
     if z is not None:
         columns += [z, z * z, z * z * z]
     linear, indicators = [], []
-    for values in _numeric_columns(X).values():
+    numeric, nominal_codes = _columns_by_kind(X)
+    for values in numeric.values():
         z = _standardised(values)
         if z is not None:
             linear.append(z)
@@ -514,7 +516,7 @@ def _adjustment_basis(X, n_samples, prediction=None):
             break
         columns.append(column)
     columns = columns[:polynomial_limit]
-    columns += _level_indicators(X, min(limit - len(columns), _MAX_ADJUSTMENT_COLUMNS))
+    columns += _level_indicators(nominal_codes, min(limit - len(columns), _MAX_ADJUSTMENT_COLUMNS))
     return np.column_stack(columns)
 
 

@@ -307,9 +307,18 @@ def label_smoothing_loss(logits: Tensor, targets: Tensor, smoothing: float) -> T
     return _smoothed_cross_entropy(logits, targets, smoothing, strict=True)
 
 
-def _smoothed_cross_entropy(logits: Tensor, targets: Tensor, smoothing: float, *, strict: bool):
+def _smoothed_cross_entropy(
+    logits: Tensor,
+    targets: Tensor,
+    smoothing: float,
+    *,
+    strict: bool,
+    values_checked: bool = False,
+):
     """:func:`label_smoothing_loss`; ``strict=False`` (evaluation, where the value is reported,
-    not trained on) gives an infinite or NaN loss as it is instead of refusing it."""
+    not trained on) gives an infinite or NaN loss as it is instead of refusing it;
+    ``values_checked``: the logits' values were checked already (by the KD term of the same
+    step), so their check is not made twice."""
     _check_logits("logits", logits)
     _check_not_empty("logits", logits)
     smoothing = _check_fraction("smoothing", smoothing)
@@ -322,10 +331,11 @@ def _smoothed_cross_entropy(logits: Tensor, targets: Tensor, smoothing: float, *
             # refused rather than trained on. Flagged before the targets are used (clamped: an
             # index out of range is the range check's to refuse, which comes first), so that
             # the flags are read in one host sync with the step's other checks.
-            value_check(
-                ~torch.isfinite(logits).all(),
-                functools.partial(_check_logit_values, logits=logits),
-            )
+            if not values_checked:
+                value_check(
+                    ~torch.isfinite(logits).all(),
+                    functools.partial(_check_logit_values, logits=logits),
+                )
             safe = targets.long().clamp(0, logits.shape[1] - 1).unsqueeze(1)
             infinite = torch.isinf(log_probs.gather(1, safe)).any()
             if smoothing > 0:
@@ -407,7 +417,10 @@ def distillation_terms(
     kd = kd_loss(student_logits, teacher_logits, temperature)
     if targets is None:
         return DistillationTerms(kd, None, kd)
-    ce = label_smoothing_loss(student_logits, targets, label_smoothing)
+    # the student's logits were checked by kd_loss
+    ce = _smoothed_cross_entropy(
+        student_logits, targets, label_smoothing, strict=True, values_checked=True
+    )
     return DistillationTerms((1.0 - alpha) * ce + alpha * kd, ce, kd)
 
 

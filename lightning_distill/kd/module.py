@@ -1137,8 +1137,10 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
             kd = kd_loss_at(student_logits, teacher_logits, temperature)
             if targets is None:  # alpha=1: the teacher alone
                 total, ce = kd, None
-            else:
-                ce = label_smoothing_loss(student_logits, targets, hp.label_smoothing)
+            else:  # the student's logits were checked by kd_loss_at
+                ce = _smoothed_cross_entropy(
+                    student_logits, targets, hp.label_smoothing, strict=True, values_checked=True
+                )
                 total = (1.0 - hp.alpha) * ce + hp.alpha * kd
             terms = {"loss": total, "loss_ce": ce, "loss_kd": kd, "temperature": temperature}
         if terms["loss_ce"] is None:  # no labels
