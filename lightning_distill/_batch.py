@@ -7,6 +7,7 @@ name them with one of the keys below (the first present key wins).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from typing import Any
 
 from torch import Tensor
@@ -27,6 +28,8 @@ __all__ = [
     "batch_inputs",
     "batch_size_of",
     "batch_targets",
+    "check_inputs_unchanged",
+    "input_versions",
     "shuffling_sampler",
     "unpack_batch",
 ]
@@ -99,6 +102,45 @@ def batch_size_of(inputs) -> int | None:
             if isinstance(value, Tensor) and value.dim():
                 return value.shape[0]
     return None
+
+
+def _tensors_of(value, found: list) -> list:
+    if isinstance(value, Tensor):
+        found.append(value)
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            _tensors_of(item, found)
+    elif isinstance(value, tuple | list):
+        for item in value:
+            _tensors_of(item, found)
+    return found
+
+
+def input_versions(inputs) -> tuple[int, ...] | None:
+    """The version counters of the tensors in ``inputs`` (a tensor, or a dict, tuple or list
+    holding tensors): torch adds one to a tensor's counter at each in-place change, so that two
+    readings differ exactly when some tensor was written in place in between. None when a
+    tensor has no counter (one made under ``torch.inference_mode``)."""
+    try:
+        if isinstance(inputs, Tensor):
+            return (inputs._version,)
+        return tuple(tensor._version for tensor in _tensors_of(inputs, []))
+    except RuntimeError:  # an inference tensor keeps no version counter
+        return None
+
+
+def check_inputs_unchanged(inputs, versions: tuple[int, ...] | None, who: str, then: str) -> None:
+    """Refuse a model that wrote its inputs in place: ``versions`` were read (by
+    :func:`input_versions`) before ``who`` ran, ``then`` says what reads the inputs next."""
+    if versions is None or input_versions(inputs) == versions:
+        return
+    raise ValueError(
+        f"{who} modified its inputs in place (an in-place operation on the batch, such as "
+        f"nn.ReLU(inplace=True) as the first layer, or x.mul_(...) in forward); {then} would "
+        "read the modified values, and the batch the data loader gave is changed. Make the "
+        "operation out of place (inplace=False, x = x * ...), or clone the inputs at the start "
+        "of forward."
+    )
 
 
 def batch_targets(batch, *, optional: bool = False) -> Tensor | None:

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 from typing_extensions import override
 
-from lightning_distill._batch import batch_targets
+from lightning_distill._batch import batch_targets, check_inputs_unchanged, input_versions
 from lightning_distill._logging import logs_step_values
 from lightning_distill._teacher import (
     TeacherLifecycle,
@@ -46,7 +46,8 @@ class KnowledgeDistillation(L.Callback):
     its ``training_step`` must call it (``self(x)``) once and return its loss (a tensor or a
     dict with ``"loss"``), and it must use automatic optimisation. During ``fit`` the callback
     wraps ``training_step``: it records the inputs and output of that forward call, runs the
-    frozen teacher on the same inputs, and returns
+    frozen teacher on the same inputs (a forward or training step that wrote those inputs in
+    place first is refused: the teacher would read other inputs), and returns
 
     .. math:: (1 - \alpha)\,\mathrm{CE}_\varepsilon(y, s) + \alpha\,T^2\,\mathrm{KL}(p_t^T \| p_s^T)
 
@@ -260,6 +261,10 @@ class KnowledgeDistillation(L.Callback):
         def training_step(*args, **kwargs):
             batch = args[0] if args else kwargs["batch"]
             calls: list[tuple[tuple, dict, Any]] = []
+            versions: list = []  # of the inputs' tensors as the forward got them
+            before = source.register_forward_pre_hook(
+                lambda module, a, kw: versions.append(input_versions((a, kw))), with_kwargs=True
+            )
             handle = source.register_forward_hook(
                 lambda module, a, kw, out: calls.append((a, kw, out)), with_kwargs=True
             )
@@ -273,6 +278,7 @@ class KnowledgeDistillation(L.Callback):
                         student_features = features.student_features(sh)
             finally:
                 handle.remove()
+                before.remove()
             # the callback's value checks are read in one host sync (see one_sync_per_step);
             # the module's own step ran outside, its checks as it makes them
             with one_sync_per_step():
@@ -302,12 +308,25 @@ class KnowledgeDistillation(L.Callback):
                     targets = self.targets_from(batch)
                 check_labels_or_teacher_alone(targets, self.alpha)
                 self._match_device(logits.device)
+                check_inputs_unchanged(
+                    (inputs, input_kwargs),
+                    versions[0],
+                    f"the module's {where} or training_step",
+                    "the teacher, which is given the same inputs after it,",
+                )
                 if features is None:
                     with torch.no_grad():
                         teacher_logits = self.teacher(*inputs, **input_kwargs)
                 else:
                     teacher_logits, teacher_features = features.teacher_forward(
                         self.teacher, inputs, input_kwargs
+                    )
+                if self.constraints or features is not None:
+                    check_inputs_unchanged(
+                        (inputs, input_kwargs),
+                        versions[0],
+                        "teacher",
+                        "the constraints and feature methods, which run after it,",
                     )
                 check_teacher_logits(teacher_logits, inputs[0] if inputs else None)
                 total, ce, kd = distillation_terms(

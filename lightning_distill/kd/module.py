@@ -16,7 +16,13 @@ import torch
 from torch import Tensor, nn
 from typing_extensions import override
 
-from lightning_distill._batch import batch_inputs, batch_size_of, unpack_batch
+from lightning_distill._batch import (
+    batch_inputs,
+    batch_size_of,
+    check_inputs_unchanged,
+    input_versions,
+    unpack_batch,
+)
 from lightning_distill._logging import EpochMeans, attached_trainer, logs_step_values
 from lightning_distill._metric_states import DtypeKeepingMeanMetric
 from lightning_distill._teacher import (
@@ -529,6 +535,12 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
     comes back to the host: the boolean of that finiteness check (a synchronisation on an
     accelerator, no copy of a tensor).
 
+    The student runs first and the teacher after it on the same batch, so a student that
+    writes its inputs in place (``nn.ReLU(inplace=True)`` first, ``x.mul_(...)``) would hand
+    the teacher other inputs: it is refused (``ValueError``), as is a teacher that writes them
+    when constraints or feature methods read the batch after it (told by torch's version
+    counters; batches made under ``torch.inference_mode`` have none and are not checked).
+
     Lightning's warning "Found N module(s) in eval mode at the start of training" counts the
     teacher's modules: that is intended (it is a ``PossibleUserWarning``, which can be filtered).
 
@@ -959,8 +971,9 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         return self.student(x)
 
     def _student_forward(self, x) -> Tensor:
+        versions = input_versions(x)
         try:
-            return self.student(x)
+            logits = self.student(x)
         except RuntimeError as error:
             param = next((p for p in self.student.parameters() if p.is_floating_point()), None)
             if (
@@ -977,16 +990,30 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                     f"float64). Torch said: {error}"
                 ) from error
             raise
+        # the teacher and the constraints read the same batch after the student (a student
+        # alone may do as it likes with its batch)
+        if self.teacher is not None:
+            check_inputs_unchanged(
+                x, versions, "student", "the teacher, which sees the same batch,"
+            )
+        elif self.constraints:
+            check_inputs_unchanged(x, versions, "student", "the constraints' penalties")
+        return logits
 
     def _teacher_forward(self, x) -> Tensor:
         # Inside a Trainer run the teacher is frozen already; a direct call freezes it for the
         # call and gives it back.
+        versions = input_versions(x)
         with torch.no_grad(), self._frozen_teacher():
             try:
                 logits = self.teacher(x)
             except RuntimeError as error:
                 self._explain_dtype_mismatch(x, error)
                 raise
+        if self.constraints or self.feature_specs:  # they read the batch after the teacher
+            check_inputs_unchanged(
+                x, versions, "teacher", "the constraints and feature methods, which run after it,"
+            )
         check_teacher_logits(logits, x)
         return logits
 

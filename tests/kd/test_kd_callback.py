@@ -171,3 +171,30 @@ def test_teacher_cast_to_the_module_precision_and_given_back_bit_for_bit(precisi
     assert all(p.grad.dtype == p.dtype for p in teacher.parameters())
     assert all(torch.equal(p.grad, g) for p, g in zip(teacher.parameters(), grads))
     torch.optim.Adam(teacher.parameters()).step()
+
+
+class _WritesItsInput(torch.nn.Module):
+    def forward(self, x):
+        return x.mul_(10)
+
+
+def test_a_forward_or_step_that_writes_its_inputs_in_place_is_refused():
+    torch.manual_seed(0)
+    x, y = make_data(8)
+    net = torch.nn.Sequential(_WritesItsInput(), make_cnn(4))
+    # the teacher is given the forward's inputs after the forward ran: scaled ones
+    with pytest.raises(ValueError, match="module's forward or training_step modified its inputs"):
+        _first_step(Classifier(net), [KnowledgeDistillation(make_cnn(8))], x, y)
+
+    class WritesAfterForward(Classifier):
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            logits = self(x)
+            x.add_(1)
+            return F.cross_entropy(logits, y)
+
+    with pytest.raises(ValueError, match="modified its inputs in place"):
+        _first_step(WritesAfterForward(make_cnn(4)), [KnowledgeDistillation(make_cnn(8))], x, y)
+    # a student that leaves them alone trains as before
+    record = _first_step(Classifier(make_cnn(4)), [KnowledgeDistillation(make_cnn(8))], x, y)
+    assert torch.isfinite(record.loss)

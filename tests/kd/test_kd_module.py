@@ -901,3 +901,36 @@ def test_a_tuned_run_with_a_partial_loads_and_numbers_reach_the_optimizer_plain(
     trainer = quiet_trainer(max_steps=1)
     trainer.fit(module, loader)
     assert type(trainer.optimizers[0].param_groups[0]["lr"]) is float
+
+
+class _WritesItsInput(nn.Module):
+    """Scales its input in place, then hands it on."""
+
+    def forward(self, x):
+        return x.mul_(10)
+
+
+def test_a_model_that_writes_its_inputs_in_place_is_refused():
+    torch.manual_seed(0)
+    x, y = torch.randn(8, 4), torch.randint(3, (8,))
+    teacher = nn.Linear(4, 3)
+    # the teacher runs after the student on the same batch: it would read the scaled inputs
+    for first in (_WritesItsInput(), nn.ReLU(inplace=True)):
+        module = DistillationModule(nn.Sequential(first, nn.Linear(4, 3)), teacher)
+        with pytest.raises(ValueError, match="student modified its inputs in place.*teacher"):
+            module.training_step((x.clone(), y), 0)
+    # a student alone may do as it likes with its batch: the step equals the one on a copy
+    alone = DistillationModule(nn.Sequential(_WritesItsInput(), nn.Linear(4, 3)), alpha=0.0)
+    loss = alone.training_step((x.clone(), y), 0)
+    expected = nn.functional.cross_entropy(alone.student[1](x * 10), y)
+    torch.testing.assert_close(loss, expected)
+    # the constraints read the batch after the teacher
+    from lightning_distill import Monotonic
+
+    writer = nn.Sequential(_WritesItsInput(), nn.Linear(4, 3))
+    module = DistillationModule(nn.Linear(4, 3), writer, constraints=[Monotonic(0, weight=1.0)])
+    with pytest.raises(ValueError, match="teacher modified its inputs in place.*constraints"):
+        module.training_step((x.clone(), y), 0)
+    # without anything reading the batch after it, the teacher is left alone
+    module = DistillationModule(nn.Linear(4, 3), nn.Sequential(_WritesItsInput(), nn.Linear(4, 3)))
+    assert torch.isfinite(module.training_step((x.clone(), y), 0))
