@@ -139,7 +139,13 @@ def _match_attribution(name: str, attribution, images: Tensor) -> Tensor:
             f"{tuple(pixels)} (or {(*pixels[:1], 1, *pixels[1:])})",
             tuple(attribution.shape),
         )
-    attribution = attribution.detach().to(torch.float32)
+    attribution = attribution.detach()
+    if not attribution.is_floating_point():
+        attribution = attribution.to(torch.float64)
+    elif attribution.dtype not in (torch.float32, torch.float64):
+        attribution = attribution.to(torch.float32)  # half types: widened exactly
+    # float64 values stay float64: rounded to float32, close values would tie, and a tie is
+    # broken at random
     check_finite(name, attribution)
     return attribution
 
@@ -299,7 +305,10 @@ def diff_roar(
     ``Trainer`` (cross-entropy, Adam) and tested on the masked test set. ``DiffROAR(k) =
     top_accuracy - bottom_accuracy``. The seed sets the fresh model's initialisation (the same for
     its top-k and bottom-k twin), the batch order, the tie-breaking and the random control, so the
-    spread over seeds is that of the whole retraining.
+    spread over seeds is that of the whole retraining. Ties of ``|attribution|`` (a binary mask,
+    zero pixels under InputXGradient) are broken by one random order of the coordinates per
+    seed, the same for the training and the test images, so that a model is tested on the
+    masking it was trained on.
 
     Parameters
     ----------
@@ -484,12 +493,19 @@ def diff_roar(
             for fraction in fractions:
                 accuracies = {}
                 for keep in ("top", "bottom"):
-                    ties = torch.Generator().manual_seed(seed)
-                    train_x = mask_by_rank(
-                        train_images, train_attr, fraction, keep=keep, fill=fill, generator=ties
-                    )
-                    test_x = mask_by_rank(
-                        test_images, test_attr, fraction, keep=keep, fill=fill, generator=ties
+                    # one order of the coordinates breaks the ties of the training and the
+                    # test images alike: a binary mask keeps the same coordinates in both, so
+                    # the model is tested on the masking it was trained on
+                    train_x, test_x = (
+                        mask_by_rank(
+                            images,
+                            attr,
+                            fraction,
+                            keep=keep,
+                            fill=fill,
+                            generator=torch.Generator().manual_seed(seed),
+                        )
+                        for images, attr in ((train_images, train_attr), (test_images, test_attr))
                     )
                     accuracies[keep] = train_and_test(seed, train_x, test_x)
                 rows.append(

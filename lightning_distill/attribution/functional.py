@@ -152,9 +152,23 @@ def five_band_threshold_sets(
     return torch.from_numpy(np.stack(sets))
 
 
+def _scoring_dtype(value: Tensor) -> torch.dtype:
+    """The dtype a five-band input is banded in: its own for float32 and float64, as the
+    reference's numpy computes (its sum, division and comparisons round to the array's dtype),
+    float32 for the half types (bfloat16 has no numpy counterpart), float64 for integers."""
+    if value.dtype in (torch.float32, torch.float64):
+        return value.dtype
+    return torch.float32 if value.is_floating_point() else torch.float64
+
+
 def _normalised_heatmap(attribution: Tensor) -> Tensor:
-    """Sum over channels, divide by the largest magnitude; an all-zero map stays zero."""
-    heatmap = attribution.sum(1).flatten(1)  # [N, HW]
+    """Sum over channels, divide by the largest magnitude; an all-zero map stays zero. In the
+    attribution's dtype, the channels added one after the other (numpy's sum over a leading
+    axis), so that every value rounds as in the reference."""
+    heatmap = attribution[:, 0]
+    for channel in range(1, attribution.shape[1]):
+        heatmap = heatmap + attribution[:, channel]
+    heatmap = heatmap.flatten(1)  # [N, HW]
     peak = heatmap.abs().amax(1, keepdim=True)
     # the reference divides 0 / 0 when channels cancel exactly; such a map has no band but 0
     return torch.where(peak > 0, heatmap / torch.where(peak > 0, peak, 1.0), 0.0)
@@ -162,12 +176,13 @@ def _normalised_heatmap(attribution: Tensor) -> Tensor:
 
 def _interval_index(values: Tensor, boundaries: Tensor, *, max_per_cell: int = 4) -> Tensor:
     """``torch.bucketize(values, boundaries)`` (the number of boundaries below each value) for
-    sorted, distinct float64 ``boundaries``, by a uniform grid of cells instead of a binary search.
+    sorted, distinct ``boundaries`` of the values' dtype, by a uniform grid of cells instead of a
+    binary search.
 
     A value's cell is ``trunc(clamp((v - lo) * scale))``, computed in float32 the same way for
     the values and the boundaries. Every step is monotone (rounding included), so a boundary in
     a lower cell than a value is below it and one in a higher cell is above it; only the few
-    boundaries of the value's own cell are compared, in float64. Exact, and several times
+    boundaries of the value's own cell are compared, in the values' dtype. Exact, and several times
     faster than the binary search; falls back to it when boundaries crowd into one cell.
     """
     count = boundaries.numel()
@@ -199,13 +214,17 @@ def band_confusion(heatmap: Tensor, ground_truth: Tensor, threshold_sets: Tensor
 
     ``heatmap`` is the normalised ``[N, P]`` map, ``ground_truth`` ``[N, P]``. A value ``x`` falls
     in band ``#{t in thresholds : t < x}`` (0..4 for -2..2), i.e. ``x <= t0`` is the lowest band
-    and ``t3 < x`` the highest, as in the reference. Instead of banding every pixel once per set,
-    every pixel is placed once among all thresholds of all sets; each interval between two
+    and ``t3 < x`` the highest, as in the reference. Each is compared with the thresholds
+    rounded to its own dtype, as the reference's numpy compares an array with a scalar (a
+    float32 value of 0.3 lies on the threshold 0.3). Instead of banding every pixel once per
+    set, every pixel is placed once among all thresholds of all sets; each interval between two
     consecutive thresholds has one band per set.
     """
     device = heatmap.device
-    threshold_sets = threshold_sets.to(device=device, dtype=torch.float64)
-    gt_thresholds = torch.as_tensor(gt_thresholds, dtype=torch.float64, device=device)
+    threshold_sets = threshold_sets.to(device=device, dtype=heatmap.dtype)
+    gt_thresholds = torch.as_tensor(gt_thresholds, dtype=torch.float64).to(
+        device=device, dtype=ground_truth.dtype
+    )
     truth_band = _interval_index(ground_truth, gt_thresholds)
     boundaries = torch.unique(threshold_sets)  # sorted
     intervals = boundaries.numel() + 1
@@ -276,6 +295,13 @@ def five_band_scores(
        ground truth's is not. ``precision = TP / (TP + FP + 1e-6)``, ``recall = TP / (TP + FN +
        1e-6)``, ``fpr = FP / (FP + TN + 1e-6)``.
 
+    Steps 1 and 2 run in the dtype of the attribution (and of the ground truth): float32 maps
+    are summed, divided and compared with the thresholds rounded to float32, as the
+    reference's numpy does with float32 arrays (Captum's and torch's default), so that a pixel
+    on a threshold lands in the band the reference gives it; half types are scored in float32.
+    A map whose channels cancel to zero everywhere is scored as the all-zero map (the reference
+    divides 0 by 0 there and fails).
+
     With ``soft_steps=K`` (the reference's ``n_soft_steps``; it uses 56) the scores are computed
     for ``K`` threshold sets of the map, the first as given and each next one moved
     ``soft_delta`` toward zero (see :func:`five_band_threshold_sets`); the ground truth's
@@ -321,8 +347,10 @@ def five_band_scores(
 def _five_band_with_sets(attribution, ground_truth, sets: Tensor, gt_thresholds) -> dict:
     """``five_band_scores`` (``[N, K]`` each) for checked threshold sets, computed once by a
     metric rather than on every batch."""
-    attribution = _as_maps("attribution", attribution)
-    truth = _as_maps("ground_truth", ground_truth, allow_channels=False)
+    attribution = _as_maps("attribution", attribution, dtype=None)
+    attribution = attribution.to(_scoring_dtype(attribution))
+    truth = _as_maps("ground_truth", ground_truth, allow_channels=False, dtype=None)
+    truth = truth.to(_scoring_dtype(truth))
     _check_spatial("ground_truth", ground_truth, "attribution", attribution)
     if truth.numel() and -1 <= gt_thresholds[0] and gt_thresholds[-1] <= 1:
         # heatmaps kept as 8-bit images (0/102/230) would all fall in the top band, silently

@@ -53,7 +53,12 @@ class SoftDecisionTree(nn.Module):
     with :math:`P^i` the probability of reaching node :math:`i`, :math:`d(i)` its depth and
     :math:`\gamma = 2^{-1}` the paper's decay. It is computed on each training batch (training
     mode, gradients on) and kept in :attr:`balance_penalty` for the distillation module, which
-    adds it to the loss and logs it as ``train/constraint_tree_balance``.
+    adds it to the loss and logs it as ``train/constraint_tree_balance``. :math:`\alpha_i` is
+    the current batch's alone: the paper keeps an exponentially decaying running average of it
+    (a window growing with depth) and gives no formula for it, so none is kept here. Batches
+    must therefore be large enough for a node's share to mean something: with one row,
+    :math:`\alpha_i` is that row's own branch probability, and the penalty pushes every single
+    row toward an even split.
 
     Parameters
     ----------

@@ -133,6 +133,15 @@ class LearnedTemperature(nn.Module):
     reached in epoch :math:`E`. The temperature stays in
     :math:`(t_\mathrm{start}, t_\mathrm{start} + t_\mathrm{range})`.
 
+    The ramp scales :math:`\theta`'s *gradient*, as the authors' code does; there
+    :math:`\theta` shares the student's SGD optimizer, so the ramp scales its steps. An
+    adaptive optimizer (Adam, AdamW: ``DistillationModule``'s default is Adam) divides each
+    gradient by its own running scale and so undoes the ramp: the reversal keeps its direction
+    but :math:`\theta` moves at nearly full speed from the first epoch (measured over 12
+    epochs with the student frozen, ``ramp_epochs=10``: :math:`\theta`'s step in epoch 1 was
+    0.99 of its step in epoch 10 under Adam, 0.032 under SGD; the schedule's ratio is 0.024).
+    For the curriculum, train with ``optimizer="sgd"``.
+
     Parameters
     ----------
     t_start : float, default=1.0

@@ -4,6 +4,10 @@ The five-band score follows the definition of Tjoa & Guan's reference code
 (``FiveBandXAIMetric.fiveband_score`` / ``soft_fiveband_score`` in ``ericotjo001/explainable_ai``,
 ``xai_basic/src/xai_eval.py``): one image at a time, pixel by pixel, with explicit band
 conditions, so that it shares nothing with the library's histogram formulation.
+
+Arrays keep their dtype, and a threshold is rounded to the array's dtype before it is compared
+with it: numpy 1.x (the reference's pinned numpy 1.23) compares a float32 array with a float64
+scalar in float32, where numpy 2 would compare in float64.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import numpy as np
 
 def band(x: np.ndarray, thresholds) -> np.ndarray:
     """-2..2 by the reference's five conditions."""
-    t0, t1, t2, t3 = thresholds
+    t0, t1, t2, t3 = (x.dtype.type(t) for t in thresholds)
     out = np.full(x.shape, 99, dtype=int)
     out[x <= t0] = -2
     out[(x > t0) & (x <= t1)] = -1
@@ -26,14 +30,17 @@ def band(x: np.ndarray, thresholds) -> np.ndarray:
 
 def five_band_one(h: np.ndarray, h0: np.ndarray, thresholds, thresholds0) -> dict:
     """Scores of one ``(C, H, W)`` map ``h`` against one ``(H, W)`` ground truth ``h0``."""
-    h = np.asarray(h, dtype=np.float64)
+    h = np.asarray(h)
+    if h.dtype not in (np.float32, np.float64):
+        h = h.astype(np.float64)
     if np.all(h == 0):
         h = h.sum(axis=0)
     else:
         h = h.sum(axis=0)
         h = h / np.max(np.abs(h))
     hb = band(h, thresholds)
-    gb = band(np.asarray(h0, dtype=np.float64), thresholds0)
+    h0 = np.asarray(h0)
+    gb = band(h0 if h0.dtype in (np.float32, np.float64) else h0.astype(np.float64), thresholds0)
     equal = hb == gb
     tp = np.sum((hb != 0) & (gb != 0) & equal)
     fp = np.sum((hb != 0) & (gb == 0)) + np.sum((hb != 0) & (gb != 0) & ~equal)
@@ -60,7 +67,7 @@ def soft_threshold_sets(thresholds, steps: int, delta: float) -> list[np.ndarray
 
 def five_band(attribution, ground_truth, thresholds, thresholds0, steps=None, delta=0.005):
     """``{score: array [N] or [N, K]}`` over a batch, image by image."""
-    attribution = np.asarray(attribution, dtype=np.float64)
+    attribution = np.asarray(attribution)
     if attribution.ndim == 3:
         attribution = attribution[:, None]
     sets = soft_threshold_sets(thresholds, steps or 1, delta)

@@ -276,3 +276,56 @@ def test_a_lone_last_image_is_attributed_with_the_batch_before_it(blocks):
         batch_size=16,
     )
     assert len(frame) == 1
+
+
+def test_float64_attributions_are_ranked_in_float64():
+    # closer than float32 can tell apart: rounded to float32 they would tie and be kept at random
+    attribution = torch.tensor([1.0, 1 + 1e-12, 1 + 2e-12, 0.5], dtype=torch.float64)
+    images = torch.arange(1.0, 5.0).view(1, 1, 1, 4)
+    for seed in range(6):
+        masked = mask_by_rank(
+            images,
+            attribution.view(1, 1, 1, 4),
+            0.25,
+            fill=0.0,
+            generator=torch.Generator().manual_seed(seed),
+        )
+        assert masked.flatten().tolist() == [0.0, 0.0, 3.0, 0.0]
+
+
+def test_training_and_test_images_keep_the_same_tied_coordinates():
+    # the same binary mask for every image: 8 tied coordinates, of which 4 are kept; a model is
+    # trained on one masking and must be tested on that masking, not on another draw of ties
+    torch.manual_seed(0)
+    train = (torch.rand(16, 1, 4, 4) + 1, torch.randint(2, (16,)))
+    test = (torch.rand(8, 1, 4, 4) + 1, torch.randint(2, (8,)))
+    mask = torch.zeros(1, 1, 4, 4)
+    mask[..., :2, :] = 1.0
+    seen: dict[bool, set] = {True: set(), False: set()}
+
+    class Recorder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(16, 2)
+
+        def forward(self, x):
+            fill = float(train[0].mean())
+            for row in x.flatten(1):
+                kept = tuple((row != fill).nonzero().flatten().tolist())
+                if len(kept) < 16:  # not the unmasked probe that checks the model reads the data
+                    seen[self.training].add(kept)
+            return self.linear(x.flatten(1))
+
+    table = diff_roar(
+        Recorder,
+        train,
+        test,
+        attribution=(mask.expand(16, 1, 4, 4), mask.expand(8, 1, 4, 4)),
+        fractions=[0.25],
+        seeds=[3],
+        epochs=1,
+        batch_size=8,
+    )
+    assert len(table) == 1
+    # top-k and bottom-k each keep one set of coordinates, in training and in testing alike
+    assert seen[True] == seen[False] and len(seen[True]) == 2

@@ -87,16 +87,22 @@ def test_negative_map_bands():
 
 
 # ------------------------------------------------------------- five bands, reference port
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("channels", [None, 1, 3])
 @pytest.mark.parametrize("soft_steps", [None, 56])
-def test_matches_reference_port(channels, soft_steps):
+def test_matches_reference_port(channels, soft_steps, dtype):
     rng = np.random.default_rng(1)
-    truth = cell_truth(5, 12)
+    truth = cell_truth(5, 12).astype(dtype)
     shape = (5, 12, 12) if channels is None else (5, channels, 12, 12)
-    # signed maps with a correlation to the truth, and values landing on band edges
+    # signed maps with a correlation to the truth, and values landing on band edges (of the
+    # given thresholds: image 0, peak 3; of the soft sweep's: image 2, on a grid of 0.005)
     attribution = rng.normal(size=shape) + 2 * (truth if channels is None else truth[:, None])
     attribution[0] = np.round(attribution[0], 1)
+    attribution[0].flat[0] = 3.0
     attribution[1] = 0.0
+    attribution[2] = np.round(rng.uniform(-1, 1, size=shape[1:]) / 0.005) * 0.005
+    attribution[2].flat[0] = 1.0
+    attribution = attribution.astype(dtype)
     expected = reference.five_band(
         attribution, truth, (-0.7, -0.3, 0.3, 0.7), (-0.7, -0.3, 0.3, 0.7), soft_steps
     )
@@ -108,6 +114,28 @@ def test_matches_reference_port(channels, soft_steps):
     for name, value in expected.items():
         np.testing.assert_array_equal(found[name].numpy(), value, err_msg=name)
         assert found[name].shape == ((5,) if soft_steps is None else (5, soft_steps))
+
+
+def test_float32_maps_round_as_the_reference_does():
+    # worked by hand in float32, the dtype of Captum's maps: 0.63f / 0.9f rounds to 0.7f
+    # (band 1, as the cell's 0.4), where the same float32 values divided in float64 give
+    # 0.70000001 (band 2); a float32 value of 0.3 lies on the threshold 0.3 rounded to float32
+    # (band 0, as the background), where in float64 it is 0.30000001 (band 1)
+    cases = [([[0.63, 0.9]], [[0.4, 0.9]]), ([[0.3, 1.0]], [[0.0, 0.9]])]
+    for values, truth in cases:
+        single = torch.tensor([values], dtype=torch.float32)
+        truth = torch.tensor([truth], dtype=torch.float32)
+        assert float(five_band_scores(single, truth)["pixel_accuracy"][0]) == 1.0, values
+        widened = five_band_scores(single.double(), truth.double())
+        assert float(widened["pixel_accuracy"][0]) == 0.5, values
+    # half types are scored in float32
+    half = five_band_scores(
+        torch.tensor([[[0.63, 0.9]]], dtype=torch.bfloat16), torch.tensor([[[0.4, 0.9]]])
+    )
+    single = five_band_scores(
+        torch.tensor([[[0.63, 0.9]]], dtype=torch.bfloat16).float(), torch.tensor([[[0.4, 0.9]]])
+    )
+    assert all(torch.equal(half[name], single[name]) for name in half)
 
 
 def test_matches_reference_port_other_thresholds():

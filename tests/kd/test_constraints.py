@@ -155,6 +155,8 @@ def test_violations_of_a_known_model():
     assert result["pairs"] == pytest.approx(float((grid[:, 0] < -5e-4).float().mean()))
     flipped = monotonicity_violations(Square(), grid, 0, direction=-1, delta=1e-3)
     assert flipped["gradient"] == pytest.approx(float((grid[:, 0] > 0).float().mean()))
+    # shares are exact counts over rows (a float32 mean would round them)
+    assert result["gradient"] == int((2 * grid[:, 0] < 0).sum()) / 401
 
 
 def test_violations_inside_no_grad_and_inference_mode():
