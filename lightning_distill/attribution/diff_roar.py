@@ -70,12 +70,12 @@ def _as_pair(name: str, data) -> tuple[Tensor, Tensor]:
         )
     images, targets = data
     if not isinstance(images, Tensor) or not images.is_floating_point() or images.ndim < 2:
-        fail(
-            f"{name}[0]",
-            "a floating-point [N, ...] tensor of images",
-            type(images).__name__,
-            TypeError,
+        shown = (
+            f"a {images.dtype} tensor of shape {tuple(images.shape)}"
+            if isinstance(images, Tensor)
+            else type(images).__name__
         )
+        fail(f"{name}[0]", "a floating-point [N, ...] tensor of images", shown, TypeError)
     if (
         not isinstance(targets, Tensor)
         or targets.is_floating_point()
@@ -91,6 +91,8 @@ def _as_pair(name: str, data) -> tuple[Tensor, Tensor]:
         fail(f"{name}[1]", f"an integer tensor of {len(images)} class indices", shown, TypeError)
     if len(images) < 2:
         fail(name, "at least 2 images", len(images))
+    if bool((targets < 0).any()):
+        fail(f"{name}[1]", "class indices >= 0", int(targets.min()))
     targets = targets.long()
     check_finite(name, images)
     return images.detach(), targets.detach()
@@ -104,12 +106,16 @@ def _check_fractions(fractions) -> list[float]:
     fractions = list(fractions)
     if not fractions:
         fail("fractions", "a non-empty sequence of numbers in (0, 1)", fractions)
-    return [
+    checked = [
         check_real(
             "fractions", k, minimum=0.0, maximum=1.0, exclusive_minimum=True, exclusive_maximum=True
         )
         for k in fractions
     ]
+    if len(set(checked)) != len(checked):
+        # a fraction repeated trains the same seeded runs again: copies, not a spread
+        fail("fractions", "distinct numbers", tuple(checked))
+    return checked
 
 
 def _check_seeds(seeds) -> list[int]:

@@ -405,6 +405,14 @@ def localisation_score(maps: Tensor, masks: Tensor) -> Tensor:
     # summed in float64: a float16 map's channels may overflow its own range
     mass = maps.abs().sum(1, dtype=torch.float64).flatten(1)
     total = mass.sum(1)
+    if not bool(torch.isfinite(total).all()):
+        # float64 maps near its largest value: their sums overflow, the shares do not
+        mass = mass / mass.amax(1, keepdim=True).clamp_min(torch.finfo(torch.float64).tiny)
+        if not bool(torch.isfinite(mass).all()):  # channels of one pixel overflowed: rescale
+            peak = maps.abs().flatten(1).amax(1).to(torch.float64).clamp_min(1e-300)
+            mass = (maps.to(torch.float64) / peak[:, None, None, None]).abs().sum(1).flatten(1)
+            mass = mass / mass.amax(1, keepdim=True)
+        total = mass.sum(1)
     inside = (mass * mask).sum(1)
     chance = mask.mean(1)
     return torch.where(total > 0, inside / torch.where(total > 0, total, 1.0), chance)

@@ -12,9 +12,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import numbers
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -112,12 +114,17 @@ def _check_inputs(inputs, targets, *, targets_required: bool = False) -> Tensor 
     if targets is None and not targets_required:
         return None
     expected = "class indices: an int, a list of ints or a 1-D integer tensor"
-    if isinstance(targets, int) and not isinstance(targets, bool):
-        targets = torch.full((len(inputs),), targets, dtype=torch.long, device=inputs.device)
+    if isinstance(targets, numbers.Integral) and not isinstance(targets, bool | np.bool_):
+        targets = torch.full((len(inputs),), int(targets), dtype=torch.long, device=inputs.device)
+    elif isinstance(targets, np.ndarray) and targets.dtype.kind in "iu":
+        targets = torch.as_tensor(targets, dtype=torch.long, device=inputs.device)
     elif isinstance(targets, list | tuple):
-        if not all(isinstance(t, int) and not isinstance(t, bool) for t in targets):
+        # numpy integers too (labels read from an array)
+        if not all(
+            isinstance(t, numbers.Integral) and not isinstance(t, bool | np.bool_) for t in targets
+        ):
             fail("targets", expected, targets, TypeError)
-        targets = torch.tensor(targets, dtype=torch.long, device=inputs.device)
+        targets = torch.tensor([int(t) for t in targets], dtype=torch.long, device=inputs.device)
     if (
         not isinstance(targets, Tensor)
         or targets.is_floating_point()

@@ -28,6 +28,15 @@ def _check_float_inputs(inputs) -> Tensor:
     return inputs
 
 
+def _folded_beta_share(alpha: float) -> float:
+    """``max(l, 1 - l)`` for ``l ~ Beta(alpha, alpha)``, exact in distribution for any alpha."""
+    gamma = torch.distributions.Gamma(torch.tensor(alpha + 1.0, dtype=torch.float64), 1.0)
+    uniform = torch.rand(2, dtype=torch.float64).clamp_min(torch.finfo(torch.float64).tiny)
+    logs = torch.log(gamma.sample((2,))) + torch.log(uniform) / alpha
+    # l = sigmoid(log G1 - log G2); folding to l >= 1/2 takes the absolute difference
+    return float(torch.sigmoid((logs[0] - logs[1]).abs()))
+
+
 class Mixup:
     r"""Mixup (Zhang et al., 2018) of a batch with a shuffled copy of itself.
 
@@ -35,7 +44,11 @@ class Mixup:
     :math:`\lambda \sim \mathrm{Beta}(\alpha, \alpha)` folded to :math:`\lambda \ge 1/2`, so
     each mixed row is dominated by its own row, whose label it keeps for the hard-label term; the
     KD term uses the teacher's output on the mixed input, which is the point of mixing here.
-    Uses torch's global random generator.
+    Uses torch's global random generator. :math:`\lambda` is drawn as
+    :math:`G_1 / (G_1 + G_2)` of two Gamma(:math:`\alpha`) variables, each as
+    :math:`\mathrm{Gamma}(\alpha + 1)\,U^{1/\alpha}` in logarithms and float64: a direct draw
+    underflows for a small :math:`\alpha` (torch's Beta sampler then returns exactly 1/2, the
+    strongest mix, where nearly no mixing is due) and overflows float32 for a huge one.
     """
 
     def __init__(self, alpha: float = 0.2) -> None:
@@ -43,9 +56,7 @@ class Mixup:
 
     def __call__(self, inputs: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
         inputs = _check_float_inputs(inputs)
-        concentration = torch.tensor(self.alpha)
-        share = float(torch.distributions.Beta(concentration, concentration).sample())
-        share = max(share, 1.0 - share)
+        share = _folded_beta_share(self.alpha)
         order = torch.randperm(inputs.shape[0], device=inputs.device)
         return share * inputs + (1.0 - share) * inputs[order], targets
 

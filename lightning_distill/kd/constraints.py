@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import numbers
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -62,7 +63,11 @@ class Constraint:
 
 
 def _check_direction(direction) -> int:
-    if isinstance(direction, bool) or direction not in (1, -1):
+    if (
+        isinstance(direction, bool)
+        or not isinstance(direction, numbers.Real)
+        or direction not in (1, -1)
+    ):
         fail("direction", "+1 or -1", direction)
     return int(direction)
 
@@ -584,7 +589,13 @@ class Monotonic(Constraint):
 
     def penalty(self, model: nn.Module, inputs) -> Tensor:
         """The penalty on the batch ``inputs`` and ``n_points`` uniform points in its box."""
-        _feature_tensor(inputs, self.feature)
+        if _feature_tensor(inputs, self.feature).shape[0] == 0:
+            fail(
+                "inputs",
+                "a batch of at least one row (the uniform points are drawn in the box its rows "
+                "span)",
+                "an empty batch",
+            )
         return monotonic_penalty(
             model,
             box_points(inputs, self.n_points),
@@ -829,6 +840,8 @@ def monotonicity_violations(
         delta = 0.05 * spread if spread > 0 else 1.0
     delta = check_real("delta", delta, minimum=0.0, exclusive_minimum=True)
     with _evaluation_mode(model):
+        # a row's derivative and its raised twin must be its own (as for the penalty)
+        _check_rows_independent(model)
         # a check is often run inside evaluation code: gradients on, here only
         with torch.inference_mode(False), torch.enable_grad():
             X = _outside_inference(X)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Literal
 
 import torch
@@ -129,14 +129,23 @@ class SoftDecisionTree(nn.Module):
         self.output = check_choice("output", output, ("mixture", "max_leaf"))
         self._warned_max_leaf = False
         if input_shape is not None:
-            input_shape = tuple(input_shape)
+            if isinstance(input_shape, str) or not isinstance(input_shape, Iterable):
+                fail("input_shape", "a tuple of positive ints", input_shape, TypeError)
+            input_shape = tuple(
+                check_integer("input_shape", size, minimum=1) for size in input_shape
+            )
             if math.prod(input_shape) != self.in_features:
                 fail("input_shape", f"a shape of {self.in_features} elements", input_shape)
         self.input_shape = input_shape
         if feature_names is not None:
+            if isinstance(feature_names, str) or not isinstance(feature_names, Iterable):
+                # a str would be read as one name per character
+                fail("feature_names", "a list of names", feature_names, TypeError)
             feature_names = [str(name) for name in feature_names]
             if len(feature_names) != self.in_features:
                 fail("feature_names", f"a list of {self.in_features} names", feature_names)
+            if len(set(feature_names)) != len(feature_names):
+                fail("feature_names", "distinct names (explanations name features)", feature_names)
         self.feature_names = feature_names
         self.inner = nn.Linear(self.in_features, 2**self.depth - 1)
         self.leaf_logits = nn.Parameter(torch.randn(2**self.depth, self.num_classes) * 0.1)
@@ -156,7 +165,8 @@ class SoftDecisionTree(nn.Module):
             fail("x", "a torch.Tensor", type(x).__name__, TypeError)
         if not x.is_floating_point():
             fail("x", "a floating-point tensor", x.dtype, TypeError)
-        flat = x.reshape(x.shape[0], -1) if x.dim() != 1 else x.unsqueeze(0)
+        # the width from the shape, not -1: an empty batch has one too
+        flat = x.reshape(x.shape[0], math.prod(x.shape[1:])) if x.dim() != 1 else x.unsqueeze(0)
         if flat.shape[1] != self.in_features:
             fail("x", f"a batch of inputs with {self.in_features} elements each", tuple(x.shape))
         return flat
@@ -174,7 +184,7 @@ class SoftDecisionTree(nn.Module):
             # children of each node in order (left, right): interleave along the last axis
             log_reach = torch.stack(
                 [log_reach + log_left[:, nodes], log_reach + log_right[:, nodes]], dim=2
-            ).reshape(activation.shape[0], -1)
+            ).reshape(activation.shape[0], 2 ** (level + 1))
         return log_reach, torch.cat(reached, dim=1), activation
 
     def leaf_probabilities(self, x: Tensor) -> Tensor:

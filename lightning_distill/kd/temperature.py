@@ -429,8 +429,13 @@ def _check_temperatures(temperatures) -> list[float]:
     for value in temperatures:
         if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
             fail("temperatures", "a non-empty sequence of numbers > 0", temperatures, TypeError)
-        if not (value > 0 and math.isfinite(value)):
-            fail("temperatures", "a non-empty sequence of finite numbers > 0", temperatures)
+        if not (value >= _MIN_TEMPERATURE and math.isfinite(value)):
+            # the module's own bound, checked before the first run rather than in the middle
+            fail(
+                "temperatures",
+                f"a non-empty sequence of finite numbers >= {_MIN_TEMPERATURE:g}",
+                temperatures,
+            )
         values.append(float(value))
     if len(set(values)) != len(values):
         fail("temperatures", "distinct numbers", temperatures)
@@ -573,6 +578,9 @@ def select_temperature(
     if isinstance(seeds, str) or not isinstance(seeds, Sequence) or len(seeds) == 0:
         fail("seeds", "a non-empty sequence of integers", seeds, TypeError)
     seeds = [check_integer("seeds", seed, minimum=0) for seed in seeds]
+    if len(set(seeds)) != len(seeds):
+        # a seeded run repeated gives the same figures: a spread of 0 that was never measured
+        fail("seeds", "distinct integers (each seed's run is repeatable)", tuple(seeds))
     check_choice("criterion", criterion, tuple(_CRITERIA))
     records = []
     fresh = _FreshModules()

@@ -126,6 +126,16 @@ def test_bad_input(blocks):
         ValueError, match=r"fractions must be a finite number > 0.0 and < 1.0; got 1.2"
     ):
         diff_roar(linear, data, data, attribution="random", fractions=[0.5, 1.2])
+    # copies of one seeded run are no spread; a negative class would fail inside the fit
+    with pytest.raises(ValueError, match=r"fractions must be distinct numbers; got \(0.5, 0.5\)"):
+        diff_roar(linear, data, data, attribution="random", fractions=[0.5, 0.5])
+    negative = (data[0], data[1] - 1)
+    with pytest.raises(ValueError, match=r"train_data\[1\] must be class indices >= 0; got -1"):
+        diff_roar(linear, negative, data, attribution="random", fractions=[0.5])
+    with pytest.raises(
+        TypeError, match=r"train_data\[0\] must be a floating.*got 'a torch.int64 tensor"
+    ):
+        diff_roar(linear, (data[0].long(), data[1]), data, attribution="random")
     # the messages name this function's arguments, and before any model is built
     with pytest.raises(ValueError, match="attribution must be 'loss_gradient'.*got 'NoSuchMethod'"):
         diff_roar(linear, data, data, attribution="NoSuchMethod", model=linear())

@@ -235,6 +235,19 @@ def test_localisation_inside_and_uniform():
     np.testing.assert_allclose(localisation_score(maps, mask).numpy(), expected.numpy())
 
 
+def test_localisation_of_maps_near_the_largest_float64():
+    # finite maps whose summed mass overflows float64: the shares are those of the scaled map
+    mask = torch.zeros(2, 2, 2, dtype=torch.bool)
+    mask[:, 0, 0] = True
+    maps = torch.full((2, 1, 2, 2), 1e308, dtype=torch.float64)
+    maps[1] = 0.0
+    maps[1, 0, 0, 0] = 1.5e308  # and one pixel whose two channels overflow together
+    maps = torch.cat([maps, maps], 1)
+    torch.testing.assert_close(localisation_score(maps, mask), torch.tensor([0.25, 1.0]).double())
+    small = localisation_score(maps / 1e300, mask)
+    torch.testing.assert_close(localisation_score(maps, mask), small)
+
+
 def test_localisation_batch_independent():
     maps, mask = torch.rand(6, 3, 5, 5), torch.rand(6, 5, 5) > 0.5
     whole = localisation_score(maps, mask)

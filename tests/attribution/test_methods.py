@@ -193,12 +193,28 @@ def test_targets_in_captums_forms_give_the_int64_tensors_attributions():
     as_tensor = torch.tensor([2, 0, 1, 2])
     for method in ("Saliency", "loss_gradient"):
         expected = attribute(model, x, as_tensor, method)
-        for targets in ([2, 0, 1, 2], (2, 0, 1, 2), as_tensor.int(), as_tensor.to(torch.uint8)):
+        labels = np.array([2, 0, 1, 2])  # labels read from an array
+        for targets in (
+            [2, 0, 1, 2],
+            (2, 0, 1, 2),
+            as_tensor.int(),
+            as_tensor.to(torch.uint8),
+            list(labels),
+            labels,
+        ):
             assert torch.equal(attribute(model, x, targets, method), expected)
         every = attribute(model, x, torch.full((4,), 1), method)
         assert torch.equal(attribute(model, x, 1, method), every)
+        assert torch.equal(attribute(model, x, np.int64(1), method), every)
         assert torch.equal(attribute(model, x, torch.tensor(1), method), every)
-    for bad in (True, [0, 1.5, 0, 0], torch.ones(4, dtype=torch.bool), torch.zeros(4, 1)):
+    for bad in (
+        True,
+        [0, 1.5, 0, 0],
+        torch.ones(4, dtype=torch.bool),
+        torch.zeros(4, 1),
+        np.ones(4),
+        [np.bool_(True)] * 4,
+    ):
         with pytest.raises(TypeError, match="targets must be class indices"):
             attribute(model, x, bad)
 

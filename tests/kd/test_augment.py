@@ -1,9 +1,11 @@
 """Built-in augmentations and the check of what an augmentation returns."""
 
+import numpy as np
 import pytest
 import torch
+from scipy import stats
 
-from lightning_distill.kd.augment import apply_augment, gaussian_noise, mixup
+from lightning_distill.kd.augment import _folded_beta_share, apply_augment, gaussian_noise, mixup
 
 
 def test_mixup_mixes_each_row_with_another_dominated_by_itself():
@@ -17,6 +19,24 @@ def test_mixup_mixes_each_row_with_another_dominated_by_itself():
     assert bool((own >= 0.5).all())
     torch.testing.assert_close(mixed.sum(1), torch.ones(6))  # convex combinations of two rows
     assert bool(((mixed > 0).sum(1) <= 2).all())
+
+
+def _own_shares(alpha: float, draws: int) -> np.ndarray:
+    # mixup's weight of a row's own values
+    return np.array([_folded_beta_share(alpha) for _ in range(draws)])
+
+
+def test_mixup_share_follows_the_folded_beta_distribution_for_any_alpha():
+    torch.manual_seed(0)
+    for alpha in (0.2, 1.0, 4.0):
+        shares = _own_shares(alpha, 1500)
+        # P(max(l, 1 - l) <= t) = 2 F(t) - 1 for l ~ Beta(alpha, alpha)
+        test = stats.kstest(shares, lambda t, a=alpha: 2 * stats.beta.cdf(t, a, a) - 1)
+        assert test.pvalue > 1e-3, (alpha, test)
+    # a tiny alpha barely mixes (a draw underflowing to 1/2 would mix the most)
+    assert _own_shares(1e-6, 200).min() > 0.999
+    # a huge one mixes half and half, with no overflow to inf
+    assert np.allclose(_own_shares(1e39, 20), 0.5)
 
 
 def test_gaussian_noise_statistics_and_purity():

@@ -226,6 +226,8 @@ def test_violations_restore_modes():
         (lambda: Monotonic(0, direction=0), ValueError, r"direction must be \+1 or -1; got 0\."),
         (lambda: Monotonic(0, direction=2), ValueError, r"direction must be \+1 or -1; got 2\."),
         (lambda: Monotonic(0, direction=True), ValueError, "direction must be"),
+        (lambda: Monotonic(0, direction=torch.tensor([1, -1])), ValueError, "direction must be"),
+        (lambda: Monotonic(0, direction="1"), ValueError, "direction must be"),
         (lambda: Monotonic(-1), ValueError, r"feature must be a column index >= 0; got -1\."),
         (lambda: Monotonic(1.5), TypeError, "feature must be a column index"),
         (lambda: Monotonic(0, weight=-1.0), ValueError, "weight must be"),
@@ -333,6 +335,16 @@ def test_batch_norm_without_running_statistics_is_refused():
     with pytest.raises(ValueError, match="batch normalisation without running statistics"):
         monotonic_penalty(model, torch.randn(16, 4), 0)
     assert model.training
+    # the check reads each row's derivative alike: the batch's statistics would mix the rows
+    # (raising the feature in every row moves nothing; the pairs read rounding)
+    with pytest.raises(ValueError, match="batch normalisation without running statistics"):
+        monotonicity_violations(model, torch.randn(16, 4), 0)
+    assert model.training
+
+
+def test_an_empty_batch_is_refused_by_the_constraint():
+    with pytest.raises(ValueError, match="inputs must be a batch of at least one row"):
+        Monotonic(0).penalty(nn.Linear(3, 1), torch.zeros(0, 3))
 
 
 @pytest.mark.parametrize("chain", [False, True])

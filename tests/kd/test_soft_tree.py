@@ -235,6 +235,11 @@ def test_images_are_flattened_and_filters_drawn(tmp_path):
         ({"output": "leaf"}, ValueError, "output must be one of"),
         ({"input_shape": (3, 3)}, ValueError, "input_shape must be a shape of 8 elements"),
         ({"feature_names": ["a"]}, ValueError, "feature_names must be a list of 8 names"),
+        ({"input_shape": (-2, -4)}, ValueError, r"input_shape must be an integer >= 1; got -2"),
+        ({"input_shape": (2.0, 4.0)}, TypeError, "input_shape must be an integer"),
+        ({"input_shape": 8}, TypeError, "input_shape must be a tuple of positive ints; got 8"),
+        ({"feature_names": "abcdefgh"}, TypeError, "feature_names must be a list of names"),
+        ({"feature_names": list("aabcdefg")}, ValueError, "feature_names must be distinct"),
     ],
 )
 def test_bad_arguments(kwargs, error, pattern):
@@ -251,6 +256,13 @@ def test_bad_inputs():
         tree(torch.ones(3, 4, dtype=torch.long))
     with pytest.raises(ValueError, match="leaf must be an integer >= 0 and <= 3"):
         tree.path_to_leaf(4)
+
+
+def test_an_empty_batch_gives_empty_outputs():
+    tree = SoftDecisionTree(4, 3, depth=3)
+    empty = torch.zeros(0, 4)
+    assert tree(empty).shape == (0, 3) and tree.leaf_probabilities(empty).shape == (0, 8)
+    assert tree.explain(empty) == []
 
 
 def test_copy_and_pickle_after_a_training_forward():

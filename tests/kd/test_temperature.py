@@ -294,6 +294,7 @@ def test_select_temperature_refuses_a_reused_student_and_unreadable_loaders():
         ((2, -1.0), ValueError),
         ((), ValueError),
         ((1, float("nan")), ValueError),
+        ((4, 1e-9), ValueError),  # below the module's bound: refused before the T = 4 runs
         ("4", TypeError),
         ((1, "2"), TypeError),
     ],
@@ -301,6 +302,12 @@ def test_select_temperature_refuses_a_reused_student_and_unreadable_loaders():
 def test_select_temperature_bad_temperatures(temperatures, error):
     with pytest.raises(error, match=r"temperatures must be .*; got"):
         select_temperature(lambda t: None, lambda: None, [], [], temperatures)
+
+
+def test_select_temperature_refuses_repeated_seeds():
+    # the same seeded run three times: a spread of 0 that was never measured
+    with pytest.raises(ValueError, match=r"seeds must be distinct integers.*; got \(0, 0, 0\)"):
+        select_temperature(lambda t: None, lambda: None, [], [], (1, 2), seeds=(0, 0, 0))
 
 
 def test_select_temperature_reads_numpy_and_torch_sequences():
