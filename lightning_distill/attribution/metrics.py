@@ -7,6 +7,7 @@ under DDP it equals that of one process (up to the order of float64 additions).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -154,6 +155,13 @@ class FiveBandScore(_MeanOfScores):
         Under DDP every process must call it (the sums are reduced across processes, as in
         :meth:`compute`).
         """
+        if self.update_count == 0:  # as torchmetrics warns for compute
+            warnings.warn(
+                f"The ``curves`` method of metric {type(self).__name__} was called before the "
+                "``update`` method: there are no scores to average, and the curves are NaN.",
+                UserWarning,
+                stacklevel=2,
+            )
         with self.sync_context():
             return self._curves()
 

@@ -98,6 +98,9 @@ def test_states_fixed_size_and_reset():
     metric.reset()
     assert int(metric.count) == 0 and float(metric.score_sum.abs().sum()) == 0.0
     assert metric.threshold_sets.shape == (5, 4)
+    # before any update there is nothing to average: said, as torchmetrics says it for compute
+    with pytest.warns(UserWarning, match="``curves`` method of metric FiveBandScore was called"):
+        assert bool(metric.curves()["precision"].isnan().all())
 
 
 def test_a_state_saved_under_another_configuration_is_refused():
