@@ -48,6 +48,13 @@ class TeacherLogitCache:
         self._sizes: Tensor | None = None
         self._weights: dict[tuple, Tensor] = {}
         self._rows: dict[int, int] = {}  # each index seen -> its row of the tables
+        self._expected: int | None = None
+
+    def expect(self, samples: int | None) -> None:
+        """The number of samples the fit will index (the training set's length), when known:
+        the tables still grow as samples come, but never beyond it while it suffices (they
+        would otherwise end at up to twice the samples)."""
+        self._expected = samples if samples is None or samples > 0 else None
 
     # -- fingerprints -------------------------------------------------------------------------
     def _weight(self, slot: int, size: int, device: torch.device, dtype: torch.dtype) -> Tensor:
@@ -119,11 +126,13 @@ class TeacherLogitCache:
     # -- lookup -------------------------------------------------------------------------------
     def _grow(self, needed: int) -> None:
         """Tables of at least ``needed`` rows (geometrically: the number of samples is only
-        known from the indices seen)."""
+        known from the indices seen), capped at the expected number of samples."""
         held = 0 if self._logits is None else self._logits.shape[0]
         if needed <= held:
             return
         size = max(needed, 2 * held)
+        if self._expected is not None and needed <= self._expected:
+            size = min(size, self._expected)
         for name in ("_logits", "_prints", "_sizes"):
             old = getattr(self, name)
             if old is not None:

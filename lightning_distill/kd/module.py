@@ -507,6 +507,15 @@ def _with_module_settings(optimizer, settings: dict, since: dict | None = None):
     return functools.partial(target, **given, **fill) if fill else optimizer
 
 
+def _dataset_length(loader) -> int | None:
+    """The length of a data loader's dataset, None when it has none (an iterable dataset,
+    several loaders combined)."""
+    try:
+        return len(loader.dataset)
+    except (AttributeError, TypeError, NotImplementedError):
+        return None
+
+
 class DistillationModule(TeacherModuleMixin, L.LightningModule):
     r"""Train a student on a frozen teacher's softened outputs (and, optionally, features).
 
@@ -915,6 +924,9 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
 
     @override
     def on_train_start(self) -> None:
+        if self.hparams.cache_teacher:
+            # the cache's tables end at the training set's size rather than up to twice it
+            self._teacher_cache.expect(_dataset_length(self.trainer.train_dataloader))
         # First stages of feature methods (FT's paraphraser, SSKD's teacher head) run once, over
         # this fit's training data; a resumed fit finds them done (the flag is in checkpoints).
         pending = [(int(k), m) for k, m in self.feature_methods.items() if not m.is_pretrained]

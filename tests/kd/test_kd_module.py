@@ -474,6 +474,24 @@ def test_cache_teacher_takes_sample_ids_in_memory_that_follows_the_samples(offse
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
+def test_cache_teacher_tables_end_at_the_training_set_size():
+    # grown geometrically, they ended at up to twice the samples (128 rows for 100 here)
+    torch.manual_seed(0)
+    x, y = make_data(100)
+    flat = x.flatten(1)
+    module = DistillationModule(nn.Linear(36, 3), nn.Linear(36, 3), cache_teacher=True)
+    quiet_trainer(max_epochs=2).fit(module, DataLoader(IndexedDataset(flat, y), batch_size=16))
+    assert module._teacher_cache._logits.shape[0] == 100
+    # without a length to go by (an iterable dataset), they still grow as samples come
+    from lightning_distill.kd._cache import TeacherLogitCache
+
+    cache = TeacherLogitCache()
+    for start in range(0, 100, 16):
+        index = torch.arange(start, min(start + 16, 100))
+        cache.lookup(flat[index], index, lambda v: v[:, :3])
+    assert cache._logits.shape[0] == 128
+
+
 def test_cache_teacher_refuses_a_boolean_index():
     x, y = make_data(4)
     module = DistillationModule(make_cnn(4), make_cnn(8), cache_teacher=True)
