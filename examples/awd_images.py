@@ -5,10 +5,10 @@ is read from one 2D wavelet band: y = 2 * (sum of the db3 level-2 horizontal det
 columns 2-4) + N(0, 0.1^2), with a 2-level zero-mode transform. A small CNN teacher learns y from
 the images. AWD then learns a 2D wavelet from the teacher, starting from db3 plus noise and from
 coif1 (same length), with and without the attribution term. Printed: distance of each learned
-wavelet to db3 (minimised over circular shifts and sign), its validity error, and test R^2 of the
+wavelet to db3 (minimised over shifts and sign), its validity error, and test R^2 of the
 teacher and of a linear regression on the 3 most-attributed coefficients of each wavelet.
 
-Run: python examples/awd_images.py           (1-2 minutes on 2 CPU cores)
+Run: python examples/awd_images.py           (about 40 s on 2 CPU cores)
      python examples/awd_images.py --quick   (about 10 s)
 Pictures go to out/awd_images/.
 """

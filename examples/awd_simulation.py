@@ -5,7 +5,7 @@ y = 2 * (cD3[7] + cD3[8] + cD3[9]) + N(0, 0.1^2), where cD3 are the level-3 deta
 of the db5 transform (4 levels, zero mode). A teacher MLP 64-32-32-1 learns y from X. AWD then
 learns a wavelet from the teacher, starting from db5 plus noise and from sym5, with and without
 the attribution term. Printed: the distance of each learned wavelet to db5 (minimised over
-circular shifts and sign), and test R^2 of the teacher and of linear regressions on two kinds of
+shifts and sign), and test R^2 of the teacher and of linear regressions on two kinds of
 wavelet features, for db5 and for each learned wavelet:
   * "band max": per band, the largest absolute coefficient (5 features, position-free);
   * "top-3 attributed": the 3 coefficients with the largest mean |attribution| on the training

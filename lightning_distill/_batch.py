@@ -6,6 +6,7 @@ name them with one of the keys below (the first present key wins).
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Mapping
 from typing import Any
@@ -25,11 +26,11 @@ __all__ = [
     "INDEX_KEYS",
     "INPUT_KEYS",
     "TARGET_KEYS",
+    "InputWatch",
     "batch_inputs",
     "batch_size_of",
     "batch_targets",
-    "check_inputs_unchanged",
-    "input_versions",
+    "own_container",
     "shuffling_sampler",
     "unpack_batch",
 ]
@@ -104,43 +105,63 @@ def batch_size_of(inputs) -> int | None:
     return None
 
 
-def _tensors_of(value, found: list) -> list:
+_CONTAINERS = (Tensor, Mapping, tuple, list)
+
+
+def _tensors_of(value, found: list, depth: int = 3) -> list:
+    """The tensors in ``value``: itself, or inside dicts, tuples and lists (``depth`` levels;
+    a list whose first item is no tensor or container, such as token ids, is not walked)."""
     if isinstance(value, Tensor):
         found.append(value)
-    elif isinstance(value, Mapping):
+    elif depth and isinstance(value, Mapping):
         for item in value.values():
-            _tensors_of(item, found)
-    elif isinstance(value, tuple | list):
+            _tensors_of(item, found, depth - 1)
+    elif depth and isinstance(value, tuple | list) and value and isinstance(value[0], _CONTAINERS):
         for item in value:
-            _tensors_of(item, found)
+            _tensors_of(item, found, depth - 1)
     return found
 
 
-def input_versions(inputs) -> tuple[int, ...] | None:
-    """The version counters of the tensors in ``inputs`` (a tensor, or a dict, tuple or list
-    holding tensors): torch adds one to a tensor's counter at each in-place change, so that two
-    readings differ exactly when some tensor was written in place in between. None when a
-    tensor has no counter (one made under ``torch.inference_mode``)."""
-    try:
-        if isinstance(inputs, Tensor):
-            return (inputs._version,)
-        return tuple(tensor._version for tensor in _tensors_of(inputs, []))
-    except RuntimeError:  # an inference tensor keeps no version counter
-        return None
+def own_container(inputs):
+    """A shallow copy of a dict or list of inputs (the same tensors), so that a model that adds,
+    removes or rebinds its entries leaves the batch as the next model reads it; other inputs as
+    they are."""
+    return copy.copy(inputs) if isinstance(inputs, dict | list) else inputs
 
 
-def check_inputs_unchanged(inputs, versions: tuple[int, ...] | None, who: str, then: str) -> None:
-    """Refuse a model that wrote its inputs in place: ``versions`` were read (by
-    :func:`input_versions`) before ``who`` ran, ``then`` says what reads the inputs next."""
-    if versions is None or input_versions(inputs) == versions:
-        return
-    raise ValueError(
-        f"{who} modified its inputs in place (an in-place operation on the batch, such as "
-        f"nn.ReLU(inplace=True) as the first layer, or x.mul_(...) in forward); {then} would "
-        "read the modified values, and the batch the data loader gave is changed. Make the "
-        "operation out of place (inplace=False, x = x * ...), or clone the inputs at the start "
-        "of forward."
-    )
+class InputWatch:
+    """The tensors of a batch's inputs and their version counters, read once.
+
+    torch adds one to a tensor's version counter at each in-place write, so :meth:`check` tells
+    whether any of them was written since (no copy of the values, no host sync). Tensors made
+    under ``torch.inference_mode`` keep no counter and are not watched. Views of one tensor share
+    its counter: a write to any of them counts for all.
+    """
+
+    __slots__ = ("_tensors", "_versions")
+
+    def __init__(self, inputs) -> None:
+        self._tensors, self._versions = [], []
+        for tensor in _tensors_of(inputs, []):
+            try:
+                version = tensor._version
+            except RuntimeError:  # an inference tensor
+                continue
+            self._tensors.append(tensor)
+            self._versions.append(version)
+
+    def check(self, who: str, then: str, *, hint: str = "") -> None:
+        """Refuse inputs written in place since the watch began: by ``who``; ``then`` says what
+        reads them next."""
+        for tensor, version in zip(self._tensors, self._versions):
+            if tensor._version != version:
+                raise ValueError(
+                    f"{who} modified its inputs in place (an in-place operation on the batch, "
+                    f"such as nn.ReLU(inplace=True) as the first layer, or x.mul_(...) in "
+                    f"forward); {then} would read the modified values, and the batch the data "
+                    "loader gave is changed. Make the operation out of place (inplace=False, "
+                    f"x = x * ...), or clone the inputs at the start of forward.{hint}"
+                )
 
 
 def batch_targets(batch, *, optional: bool = False) -> Tensor | None:

@@ -363,6 +363,10 @@ def _five_band_with_sets(attribution, ground_truth, sets: Tensor, gt_thresholds)
                 "on their scale."
             )
     heatmap = _normalised_heatmap(attribution)
+    if not bool(torch.isfinite(heatmap).all()):
+        # channels of a finite map summing past its dtype's range (float32 above 3.4e38):
+        # scored in float64, where the sum is finite (the reference would divide inf by inf)
+        heatmap = _normalised_heatmap(attribution.to(torch.float64))
     confusion = band_confusion(heatmap, truth.flatten(1), sets, gt_thresholds)
     return scores_from_confusion(confusion)
 
@@ -405,13 +409,14 @@ def localisation_score(maps: Tensor, masks: Tensor) -> Tensor:
     # summed in float64: a float16 map's channels may overflow its own range
     mass = maps.abs().sum(1, dtype=torch.float64).flatten(1)
     total = mass.sum(1)
-    if not bool(torch.isfinite(total).all()):
-        # float64 maps near its largest value: their sums overflow, the shares do not
-        mass = mass / mass.amax(1, keepdim=True).clamp_min(torch.finfo(torch.float64).tiny)
-        if not bool(torch.isfinite(mass).all()):  # channels of one pixel overflowed: rescale
-            peak = maps.abs().flatten(1).amax(1).to(torch.float64).clamp_min(1e-300)
-            mass = (maps.to(torch.float64) / peak[:, None, None, None]).abs().sum(1).flatten(1)
-            mass = mass / mass.amax(1, keepdim=True)
+    overflow = ~torch.isfinite(total)
+    if bool(overflow.any()):
+        # float64 maps near its largest value: their sums overflow, their shares do not. Those
+        # images (only) are scaled by their largest value first.
+        peak = maps.abs().flatten(1).amax(1).to(torch.float64)
+        scale = torch.where(overflow, peak, 1.0)
+        scaled = (maps.to(torch.float64) / scale[:, None, None, None]).abs().sum(1).flatten(1)
+        mass = torch.where(overflow[:, None], scaled, mass)
         total = mass.sum(1)
     inside = (mass * mask).sum(1)
     chance = mask.mean(1)

@@ -177,7 +177,7 @@ def validity_error(h0) -> float:
 
 
 def filter_distance(h0, reference) -> float:
-    """Euclidean distance between two filters, minimised over circular shifts and sign.
+    """Euclidean distance between two filters, minimised over shifts (translations) and sign.
 
     A wavelet is unchanged in substance by a shift (a translation) or a sign flip of its
     filter, so those are factored out: both filters are zero-padded to ``L + L' - 1`` taps, so

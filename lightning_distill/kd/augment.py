@@ -32,9 +32,12 @@ def _folded_beta_share(alpha: float) -> float:
     """``max(l, 1 - l)`` for ``l ~ Beta(alpha, alpha)``, exact in distribution for any alpha."""
     gamma = torch.distributions.Gamma(torch.tensor(alpha + 1.0, dtype=torch.float64), 1.0)
     uniform = torch.rand(2, dtype=torch.float64).clamp_min(torch.finfo(torch.float64).tiny)
-    logs = torch.log(gamma.sample((2,))) + torch.log(uniform) / alpha
-    # l = sigmoid(log G1 - log G2); folding to l >= 1/2 takes the absolute difference
-    return float(torch.sigmoid((logs[0] - logs[1]).abs()))
+    log_gamma, log_uniform = torch.log(gamma.sample((2,))), torch.log(uniform)
+    # l = sigmoid(log G1 - log G2); the uniforms' logs are subtracted before the division, which
+    # stays finite (or a signed infinity) for an alpha as small as float64 holds; folding to
+    # l >= 1/2 takes the absolute difference
+    difference = (log_gamma[0] - log_gamma[1]) + (log_uniform[0] - log_uniform[1]) / alpha
+    return float(torch.sigmoid(difference.abs()))
 
 
 class Mixup:

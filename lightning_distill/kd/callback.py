@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 from typing_extensions import override
 
-from lightning_distill._batch import batch_targets, check_inputs_unchanged, input_versions
+from lightning_distill._batch import InputWatch, batch_targets, own_container
 from lightning_distill._logging import logs_step_values
 from lightning_distill._teacher import (
     TeacherLifecycle,
@@ -37,6 +37,13 @@ from lightning_distill.kd.losses import (
 from lightning_distill.kd.module import _as_feature_specs
 
 __all__ = ["KnowledgeDistillation"]
+
+
+_SHARED_STORAGE = (
+    " A write to another tensor sharing their storage counts too (labels sliced from the same "
+    "tensor as the inputs, e.g. seq[:, -1] beside seq[:, :-1], written in place after the "
+    "forward): clone one of them."
+)
 
 
 class KnowledgeDistillation(L.Callback):
@@ -261,9 +268,14 @@ class KnowledgeDistillation(L.Callback):
         def training_step(*args, **kwargs):
             batch = args[0] if args else kwargs["batch"]
             calls: list[tuple[tuple, dict, Any]] = []
-            versions: list = []  # of the inputs' tensors as the forward got them
+            # the forward's inputs as it got them: the tensors' version counters, and its dicts
+            # and lists copied (the teacher gets these, whatever the forward did to them)
+            given: list = []
             before = source.register_forward_pre_hook(
-                lambda module, a, kw: versions.append(input_versions((a, kw))), with_kwargs=True
+                lambda module, a, kw: given.append(
+                    (InputWatch((a, kw)), tuple(map(own_container, a)), dict(kw))
+                ),
+                with_kwargs=True,
             )
             handle = source.register_forward_hook(
                 lambda module, a, kw, out: calls.append((a, kw, out)), with_kwargs=True
@@ -292,7 +304,8 @@ class KnowledgeDistillation(L.Callback):
                         "times. Call self(x) once, or name the submodule that outputs the logits "
                         "with logits_from=..."
                     )
-                inputs, input_kwargs, logits = calls[0]
+                _, _, logits = calls[0]
+                watch, inputs, input_kwargs = given[0]
                 if not isinstance(logits, Tensor) or logits.dim() != 2:
                     got = (
                         tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
@@ -308,11 +321,10 @@ class KnowledgeDistillation(L.Callback):
                     targets = self.targets_from(batch)
                 check_labels_or_teacher_alone(targets, self.alpha)
                 self._match_device(logits.device)
-                check_inputs_unchanged(
-                    (inputs, input_kwargs),
-                    versions[0],
+                watch.check(
                     f"the module's {where} or training_step",
                     "the teacher, which is given the same inputs after it,",
+                    hint=_SHARED_STORAGE,
                 )
                 if features is None:
                     with torch.no_grad():
@@ -322,11 +334,8 @@ class KnowledgeDistillation(L.Callback):
                         self.teacher, inputs, input_kwargs
                     )
                 if self.constraints or features is not None:
-                    check_inputs_unchanged(
-                        (inputs, input_kwargs),
-                        versions[0],
-                        "teacher",
-                        "the constraints and feature methods, which run after it,",
+                    watch.check(
+                        "teacher", "the constraints and feature methods, which run after it,"
                     )
                 check_teacher_logits(teacher_logits, inputs[0] if inputs else None)
                 total, ce, kd = distillation_terms(

@@ -63,6 +63,8 @@ class Constraint:
 
 
 def _check_direction(direction) -> int:
+    if isinstance(direction, Tensor) and direction.numel() == 1 and not direction.is_complex():
+        direction = direction.item()  # a one-element tensor reads as its number
     if (
         isinstance(direction, bool)
         or not isinstance(direction, numbers.Real)

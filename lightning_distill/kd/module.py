@@ -17,10 +17,10 @@ from torch import Tensor, nn
 from typing_extensions import override
 
 from lightning_distill._batch import (
+    InputWatch,
     batch_inputs,
     batch_size_of,
-    check_inputs_unchanged,
-    input_versions,
+    own_container,
     unpack_batch,
 )
 from lightning_distill._logging import EpochMeans, attached_trainer, logs_step_values
@@ -507,6 +507,10 @@ def _with_module_settings(optimizer, settings: dict, since: dict | None = None):
     return functools.partial(target, **given, **fill) if fill else optimizer
 
 
+_READ_AFTER_STUDENT = "the teacher and the constraints, which read the same batch after it,"
+_READ_AFTER_TEACHER = "the constraints and feature methods, which read the batch after it,"
+
+
 def _dataset_length(loader) -> int | None:
     """The length of a data loader's dataset, None when it has none (an iterable dataset,
     several loaders combined)."""
@@ -546,9 +550,13 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
 
     The student runs first and the teacher after it on the same batch, so a student that
     writes its inputs in place (``nn.ReLU(inplace=True)`` first, ``x.mul_(...)``) would hand
-    the teacher other inputs: it is refused (``ValueError``), as is a teacher that writes them
-    when constraints or feature methods read the batch after it (told by torch's version
-    counters; batches made under ``torch.inference_mode`` have none and are not checked).
+    the teacher other inputs: it is refused (``ValueError``) in the steps where a later model
+    reads the batch (training and evaluation with a teacher or constraints; not predictions),
+    as is a teacher that writes them when constraints or feature methods read the batch after
+    it. This is told by the version counters of the inputs' tensors; tensors made under
+    ``torch.inference_mode`` (Lightning's evaluation default) have none and are not checked.
+    The student gets its own copy of a dict or list of inputs (the same tensors), so that
+    adding or rebinding an entry leaves the teacher the batch's.
 
     Lightning's warning "Found N module(s) in eval mode at the start of training" counts the
     teacher's modules: that is intended (it is a ``PossibleUserWarning``, which can be filtered).
@@ -983,7 +991,6 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         return self.student(x)
 
     def _student_forward(self, x) -> Tensor:
-        versions = input_versions(x)
         try:
             logits = self.student(x)
         except RuntimeError as error:
@@ -1002,30 +1009,17 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                     f"float64). Torch said: {error}"
                 ) from error
             raise
-        # the teacher and the constraints read the same batch after the student (a student
-        # alone may do as it likes with its batch)
-        if self.teacher is not None:
-            check_inputs_unchanged(
-                x, versions, "student", "the teacher, which sees the same batch,"
-            )
-        elif self.constraints:
-            check_inputs_unchanged(x, versions, "student", "the constraints' penalties")
         return logits
 
     def _teacher_forward(self, x) -> Tensor:
         # Inside a Trainer run the teacher is frozen already; a direct call freezes it for the
         # call and gives it back.
-        versions = input_versions(x)
         with torch.no_grad(), self._frozen_teacher():
             try:
                 logits = self.teacher(x)
             except RuntimeError as error:
                 self._explain_dtype_mismatch(x, error)
                 raise
-        if self.constraints or self.feature_specs:  # they read the batch after the teacher
-            check_inputs_unchanged(
-                x, versions, "teacher", "the constraints and feature methods, which run after it,"
-            )
         check_teacher_logits(logits, x)
         return logits
 
@@ -1106,8 +1100,14 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
     def _loss_terms(self, x, targets: Tensor | None, index) -> tuple[dict[str, Tensor], int]:
         """The loss and its terms by name, and the batch's number of samples (the student's
         rows of logits: inputs may be sequence-first, or a tuple)."""
+        # The teacher, the constraints and the feature methods read the batch after the
+        # student: a model that wrote it in place would hand them other inputs. The student
+        # gets its own dict or list, so that it may add or rebind entries.
+        watch = InputWatch(x) if self.teacher is not None or self.constraints else None
         if self._student_hooks is None:
-            student_logits = self._student_forward(x)
+            student_logits = self._student_forward(own_container(x))
+            if watch is not None:
+                watch.check("student", _READ_AFTER_STUDENT)
             teacher_logits = None
             if self.teacher is not None:
                 teacher_logits = (
@@ -1115,11 +1115,15 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                     if self.hparams.cache_teacher
                     else self._teacher_forward(x)
                 )
+                if self.constraints:
+                    watch.check("teacher", _READ_AFTER_TEACHER)
             feature_loss = None
         else:
             with self._student_hooks as sh, self._teacher_hooks as th:
-                student_logits = self._student_forward(x)
+                student_logits = self._student_forward(own_container(x))
+                watch.check("student", _READ_AFTER_STUDENT)
                 teacher_logits = self._teacher_forward(x)
+                watch.check("teacher", _READ_AFTER_TEACHER)
                 # the teacher's logits checked before the feature methods update their state
                 # (CRD's banks) from this batch
                 settle_value_checks()
@@ -1270,7 +1274,10 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
 
     def _evaluate(self, batch, stage: str, dataloader_idx: int = 0) -> None:
         x, targets, _ = self._unpack(batch)
-        logits = self._student_forward(x)
+        watch = InputWatch(x) if self.teacher is not None else None
+        logits = self._student_forward(own_container(x))
+        if watch is not None:  # the teacher reads the batch after the student
+            watch.check("student", _READ_AFTER_STUDENT)
         predictions = logits.argmax(dim=1)
         batch_size = logits.shape[0]
         updates = {}

@@ -246,6 +246,21 @@ def test_localisation_of_maps_near_the_largest_float64():
     torch.testing.assert_close(localisation_score(maps, mask), torch.tensor([0.25, 1.0]).double())
     small = localisation_score(maps / 1e300, mask)
     torch.testing.assert_close(localisation_score(maps, mask), small)
+    # the other images of the batch are scored as they would be alone, bit for bit
+    other = torch.rand(1, 2, 2, 2, dtype=torch.float64)
+    alone = localisation_score(other, mask[:1])
+    assert torch.equal(localisation_score(torch.cat([other, maps]), mask[[0, 0, 1]])[:1], alone)
+
+
+def test_five_band_scores_a_float32_map_whose_channels_sum_past_its_range():
+    truth = torch.tensor([[[0.9, 0.4], [0.0, 0.0]]])
+    attribution = torch.zeros(1, 3, 2, 2)
+    attribution[0, :, 0, 0] = 2e38  # finite, but 6e38 summed: past float32's 3.4e38
+    attribution[0, :, 0, 1] = 0.9e38
+    scores = five_band_scores(attribution, truth)
+    expected = five_band_scores(attribution.double(), truth)
+    assert all(torch.equal(scores[name], expected[name]) for name in scores)
+    assert float(scores["pixel_accuracy"][0]) == 1.0
 
 
 def test_localisation_batch_independent():

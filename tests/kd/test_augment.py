@@ -35,6 +35,7 @@ def test_mixup_share_follows_the_folded_beta_distribution_for_any_alpha():
         assert test.pvalue > 1e-3, (alpha, test)
     # a tiny alpha barely mixes (a draw underflowing to 1/2 would mix the most)
     assert _own_shares(1e-6, 200).min() > 0.999
+    assert (_own_shares(5e-324, 50) == 1.0).all()  # the smallest float64: no NaN
     # a huge one mixes half and half, with no overflow to inf
     assert np.allclose(_own_shares(1e39, 20), 0.5)
 

@@ -243,6 +243,11 @@ def test_bad_construction(call, error, pattern):
         call()
 
 
+def test_a_one_element_tensor_gives_the_direction():
+    assert Monotonic(0, direction=torch.tensor(-1)).direction == -1
+    assert Monotonic(0, direction=torch.tensor([1.0])).direction == 1
+
+
 def test_a_dict_key_of_any_characters_names_the_default_constraint():
     # a key such as "late-payments" (dict batches take any str key) is a valid feature
     assert Monotonic("late-payments").name == "monotonic_late_payments"

@@ -198,3 +198,44 @@ def test_a_forward_or_step_that_writes_its_inputs_in_place_is_refused():
     # a student that leaves them alone trains as before
     record = _first_step(Classifier(make_cnn(4)), [KnowledgeDistillation(make_cnn(8))], x, y)
     assert torch.isfinite(record.loss)
+
+
+def test_a_step_may_add_to_its_dict_batch_and_shared_storage_is_named():
+    torch.manual_seed(0)
+    x, y = make_data(8)
+
+    class DictClassifier(Classifier):
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            inputs = {"x": x}
+            logits = self(inputs)
+            inputs["prediction"] = logits.argmax(1)  # after the forward: not read by the teacher
+            return F.cross_entropy(logits, y)
+
+        def forward(self, d):
+            return self.net(d["x"])
+
+    class DictTeacher(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = make_cnn(8)
+
+        def forward(self, d):
+            assert set(d) == {"x"}
+            return self.net(d["x"])
+
+    record = _first_step(DictClassifier(make_cnn(4)), [KnowledgeDistillation(DictTeacher())], x, y)
+    assert torch.isfinite(record.loss)
+
+    # labels sliced from the same tensor as the inputs share its version counter
+    class SharedStorage(Classifier):
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            whole = torch.cat([x.flatten(1), y[:, None].float()], 1)
+            inputs, labels = whole[:, :-1].view_as(x), whole[:, -1]
+            logits = self(inputs)
+            labels.clamp_(0, 2)  # written in place after the forward
+            return F.cross_entropy(logits, labels.long())
+
+    with pytest.raises(ValueError, match="sharing their storage.*clone one of them"):
+        _first_step(SharedStorage(make_cnn(4)), [KnowledgeDistillation(make_cnn(8))], x, y)

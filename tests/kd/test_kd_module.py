@@ -952,3 +952,60 @@ def test_a_model_that_writes_its_inputs_in_place_is_refused():
     # without anything reading the batch after it, the teacher is left alone
     module = DistillationModule(nn.Linear(4, 3), nn.Sequential(_WritesItsInput(), nn.Linear(4, 3)))
     assert torch.isfinite(module.training_step((x.clone(), y), 0))
+
+
+def test_the_in_place_check_refuses_only_what_a_later_model_would_read():
+    torch.manual_seed(0)
+    x, y = torch.randn(8, 4), torch.randint(3, (8,))
+    writer = nn.Sequential(_WritesItsInput(), nn.Linear(4, 3))
+    # predictions and a student alone in evaluation: no model reads the batch after it
+    module = DistillationModule(writer, nn.Linear(4, 3))
+    with torch.no_grad():
+        assert module.predict_step((x.clone(), y), 0).shape == (8, 3)
+    from lightning_distill import Monotonic
+
+    alone = DistillationModule(writer, alpha=0.0, constraints=[Monotonic(0, weight=1.0)])
+    with torch.no_grad():
+        alone.validation_step((x.clone(), y), 0)
+    # in evaluation the teacher does read it
+    with torch.no_grad(), pytest.raises(ValueError, match="student modified its inputs"):
+        module.validation_step((x.clone(), y), 0)
+
+
+class _DictStudent(nn.Module):
+    """Reads ``d["x"]``; adds a key to its dict, or rebinds ``x`` to a scaled copy."""
+
+    def __init__(self, rebind: bool):
+        super().__init__()
+        self.linear, self.rebind = nn.Linear(4, 3), rebind
+
+    def forward(self, d):
+        if self.rebind:
+            d["x"] = d["x"] * 100
+        else:
+            d["seen"] = True
+        return self.linear(d["x"])
+
+
+def test_a_student_may_change_its_own_dict_of_inputs_and_the_teacher_reads_the_batch():
+    torch.manual_seed(0)
+    x, y = torch.randn(8, 4), torch.randint(3, (8,))
+    seen = []
+
+    class DictTeacher(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(4, 3)
+
+        def forward(self, d):
+            seen.append(dict(d))
+            return self.linear(d["x"])
+
+    for rebind in (False, True):
+        seen.clear()
+        module = DistillationModule(_DictStudent(rebind), DictTeacher())
+        batch = {"inputs": {"x": x.clone()}, "targets": y}
+        assert torch.isfinite(module.training_step(batch, 0))
+        # the teacher got the batch's dict: its own tensor, no key the student added
+        assert set(seen[0]) == {"x"} and torch.equal(seen[0]["x"], x)
+        assert set(batch["inputs"]) == {"x"}
