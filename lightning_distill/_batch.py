@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Mapping
+import numbers
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from torch import Tensor
@@ -105,28 +106,39 @@ def batch_size_of(inputs) -> int | None:
     return None
 
 
-_CONTAINERS = (Tensor, Mapping, tuple, list)
+# a list starting with one of these holds plain values (token ids, strings), not tensors
+_PLAIN = (numbers.Number, str, bytes)
 
 
-def _tensors_of(value, found: list, depth: int = 3) -> list:
-    """The tensors in ``value``: itself, or inside dicts, tuples and lists (``depth`` levels;
-    a list whose first item is no tensor or container, such as token ids, is not walked)."""
+def _tensors_of(value, found: list, depth: int = 6) -> list:
+    """The tensors in ``value``: itself, or inside mappings, tuples and lists (``depth``
+    levels); a list whose first item is a number or a string (token ids) is not walked."""
     if isinstance(value, Tensor):
         found.append(value)
     elif depth and isinstance(value, Mapping):
         for item in value.values():
             _tensors_of(item, found, depth - 1)
-    elif depth and isinstance(value, tuple | list) and value and isinstance(value[0], _CONTAINERS):
+    elif depth and isinstance(value, tuple | list):
+        if isinstance(value, list) and value and isinstance(value[0], _PLAIN):
+            return found
         for item in value:
             _tensors_of(item, found, depth - 1)
     return found
 
 
 def own_container(inputs):
-    """A shallow copy of a dict or list of inputs (the same tensors), so that a model that adds,
-    removes or rebinds its entries leaves the batch as the next model reads it; other inputs as
-    they are."""
-    return copy.copy(inputs) if isinstance(inputs, dict | list) else inputs
+    """A shallow copy of a mutable mapping or a list of inputs (the same tensors), so that what
+    a model does to the container (adding, removing or rebinding entries) leaves this copy as
+    the batch was; other inputs as they are."""
+    if isinstance(inputs, MutableMapping | list):
+        return copy.copy(inputs)
+    return inputs
+
+
+_FIX = (
+    "Make the operation out of place (inplace=False, x = x * ...), or clone the inputs at the "
+    "start of forward."
+)
 
 
 class InputWatch:
@@ -150,17 +162,16 @@ class InputWatch:
             self._tensors.append(tensor)
             self._versions.append(version)
 
-    def check(self, who: str, then: str, *, hint: str = "") -> None:
+    def check(self, who: str, then: str, *, fix: str = _FIX) -> None:
         """Refuse inputs written in place since the watch began: by ``who``; ``then`` says what
-        reads them next."""
+        reads them next, ``fix`` what to do."""
         for tensor, version in zip(self._tensors, self._versions):
             if tensor._version != version:
                 raise ValueError(
                     f"{who} modified its inputs in place (an in-place operation on the batch, "
-                    f"such as nn.ReLU(inplace=True) as the first layer, or x.mul_(...) in "
+                    "such as nn.ReLU(inplace=True) as the first layer, or x.mul_(...) in "
                     f"forward); {then} would read the modified values, and the batch the data "
-                    "loader gave is changed. Make the operation out of place (inplace=False, "
-                    f"x = x * ...), or clone the inputs at the start of forward.{hint}"
+                    f"loader gave is changed. {fix}"
                 )
 
 

@@ -39,11 +39,24 @@ from lightning_distill.kd.module import _as_feature_specs
 __all__ = ["KnowledgeDistillation"]
 
 
-_SHARED_STORAGE = (
-    " A write to another tensor sharing their storage counts too (labels sliced from the same "
-    "tensor as the inputs, e.g. seq[:, -1] beside seq[:, :-1], written in place after the "
-    "forward): clone one of them."
+_STUDENT_FIX = (
+    "Make the operation out of place (inplace=False, x = x * ...), or clone the inputs at the "
+    "start of forward. A write to another tensor sharing their storage counts too (labels "
+    "sliced from the same tensor as the inputs, e.g. seq[:, -1] beside seq[:, :-1], written in "
+    "place after the forward): clone one of them."
 )
+_TEACHER_FIX = (
+    "Wrap the teacher in a module that clones its inputs before calling it, or make its "
+    "operation out of place."
+)
+
+
+@torch.compiler.disable  # runs as Python in a compiled module too: its records are the check's
+def _record_inputs(records: list, args: tuple, kwargs: dict) -> None:
+    """The forward's inputs as it got them: its tensors' version counters, and its dicts and
+    lists copied (the teacher is given these, whatever the forward did to them)."""
+    copied = {name: own_container(value) for name, value in kwargs.items()}
+    records.append((InputWatch((args, kwargs)), tuple(map(own_container, args)), copied))
 
 
 class KnowledgeDistillation(L.Callback):
@@ -268,14 +281,9 @@ class KnowledgeDistillation(L.Callback):
         def training_step(*args, **kwargs):
             batch = args[0] if args else kwargs["batch"]
             calls: list[tuple[tuple, dict, Any]] = []
-            # the forward's inputs as it got them: the tensors' version counters, and its dicts
-            # and lists copied (the teacher gets these, whatever the forward did to them)
             given: list = []
             before = source.register_forward_pre_hook(
-                lambda module, a, kw: given.append(
-                    (InputWatch((a, kw)), tuple(map(own_container, a)), dict(kw))
-                ),
-                with_kwargs=True,
+                lambda module, a, kw: _record_inputs(given, a, kw), with_kwargs=True
             )
             handle = source.register_forward_hook(
                 lambda module, a, kw, out: calls.append((a, kw, out)), with_kwargs=True
@@ -322,9 +330,9 @@ class KnowledgeDistillation(L.Callback):
                 check_labels_or_teacher_alone(targets, self.alpha)
                 self._match_device(logits.device)
                 watch.check(
-                    f"the module's {where} or training_step",
+                    f"{type(pl_module).__name__}'s {where} or training_step",
                     "the teacher, which is given the same inputs after it,",
-                    hint=_SHARED_STORAGE,
+                    fix=_STUDENT_FIX,
                 )
                 if features is None:
                     with torch.no_grad():
@@ -335,7 +343,9 @@ class KnowledgeDistillation(L.Callback):
                     )
                 if self.constraints or features is not None:
                     watch.check(
-                        "teacher", "the constraints and feature methods, which run after it,"
+                        "teacher",
+                        "the constraints and feature methods, which run after it,",
+                        fix=_TEACHER_FIX,
                     )
                 check_teacher_logits(teacher_logits, inputs[0] if inputs else None)
                 total, ce, kd = distillation_terms(

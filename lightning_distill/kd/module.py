@@ -507,8 +507,11 @@ def _with_module_settings(optimizer, settings: dict, since: dict | None = None):
     return functools.partial(target, **given, **fill) if fill else optimizer
 
 
-_READ_AFTER_STUDENT = "the teacher and the constraints, which read the same batch after it,"
 _READ_AFTER_TEACHER = "the constraints and feature methods, which read the batch after it,"
+_TEACHER_FIX = (
+    "Wrap the teacher in a module that clones its inputs before calling it, or make its "
+    "operation out of place."
+)
 
 
 def _dataset_length(loader) -> int | None:
@@ -555,8 +558,9 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
     as is a teacher that writes them when constraints or feature methods read the batch after
     it. This is told by the version counters of the inputs' tensors; tensors made under
     ``torch.inference_mode`` (Lightning's evaluation default) have none and are not checked.
-    The student gets its own copy of a dict or list of inputs (the same tensors), so that
-    adding or rebinding an entry leaves the teacher the batch's.
+    The teacher, the constraints and the feature methods read a copy of a dict (any mutable
+    mapping) or list of inputs taken before the student ran (the same tensors), so that a
+    student adding or rebinding an entry leaves them the batch's.
 
     Lightning's warning "Found N module(s) in eval mode at the start of training" counts the
     teacher's modules: that is intended (it is a ``PossibleUserWarning``, which can be filtered).
@@ -1097,33 +1101,46 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         labels (``alpha=1``), or in evaluation (only the agreement with the teacher is read)."""
         return unpack_batch(batch, targets_optional=self.teacher is not None)
 
-    def _loss_terms(self, x, targets: Tensor | None, index) -> tuple[dict[str, Tensor], int]:
+    def _loss_terms(
+        self, x, targets: Tensor | None, index, later=None
+    ) -> tuple[dict[str, Tensor], int]:
         """The loss and its terms by name, and the batch's number of samples (the student's
-        rows of logits: inputs may be sequence-first, or a tuple)."""
+        rows of logits: inputs may be sequence-first, or a tuple). ``later``: the inputs as
+        the models after the student read them (see ``_training_step``), ``x`` by default."""
         # The teacher, the constraints and the feature methods read the batch after the
-        # student: a model that wrote it in place would hand them other inputs. The student
-        # gets its own dict or list, so that it may add or rebind entries.
+        # student: a student that wrote it in place would hand them other inputs.
+        later = x if later is None else later
         watch = InputWatch(x) if self.teacher is not None or self.constraints else None
+        if watch is not None:
+            readers = " and ".join(
+                name
+                for name, present in (
+                    ("the teacher", self.teacher is not None),
+                    ("the constraints", bool(self.constraints)),
+                )
+                if present
+            )
+            after_student = f"{readers}, which read the same batch after it,"
         if self._student_hooks is None:
-            student_logits = self._student_forward(own_container(x))
+            student_logits = self._student_forward(x)
             if watch is not None:
-                watch.check("student", _READ_AFTER_STUDENT)
+                watch.check("student", after_student)
             teacher_logits = None
             if self.teacher is not None:
                 teacher_logits = (
-                    self._cached_teacher_logits(x, index, batch_size_of(student_logits))
+                    self._cached_teacher_logits(later, index, batch_size_of(student_logits))
                     if self.hparams.cache_teacher
-                    else self._teacher_forward(x)
+                    else self._teacher_forward(later)
                 )
                 if self.constraints:
-                    watch.check("teacher", _READ_AFTER_TEACHER)
+                    watch.check("teacher", _READ_AFTER_TEACHER, fix=_TEACHER_FIX)
             feature_loss = None
         else:
             with self._student_hooks as sh, self._teacher_hooks as th:
-                student_logits = self._student_forward(own_container(x))
-                watch.check("student", _READ_AFTER_STUDENT)
-                teacher_logits = self._teacher_forward(x)
-                watch.check("teacher", _READ_AFTER_TEACHER)
+                student_logits = self._student_forward(x)
+                watch.check("student", after_student)
+                teacher_logits = self._teacher_forward(later)
+                watch.check("teacher", _READ_AFTER_TEACHER, fix=_TEACHER_FIX)
                 # the teacher's logits checked before the feature methods update their state
                 # (CRD's banks) from this batch
                 settle_value_checks()
@@ -1140,7 +1157,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                     zip(self.feature_specs, pairs)
                 ):
                     context = FeatureContext(
-                        x,
+                        later,
                         targets,
                         index,
                         lambda z, layer=spec.student_layer: forward_and_read(
@@ -1229,8 +1246,11 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         check_labels_or_teacher_alone(targets, self.hparams.alpha)
         if self._augment is not None:
             x, targets = apply_augment(self._augment, x, targets)
-        terms, batch_size = self._loss_terms(x, targets, index)
-        terms = add_constraint_terms(terms, self.constraints, self.student, x)
+        # the batch as the models after the student read it: the student may add, remove or
+        # rebind entries of a dict or list of inputs without changing what they read
+        later = own_container(x)
+        terms, batch_size = self._loss_terms(x, targets, index, later)
+        terms = add_constraint_terms(terms, self.constraints, self.student, later)
         settle_value_checks()  # before the epoch means and the loggers see the terms
         self._epoch_means.add(terms, batch_size)
         loss = terms.pop("loss")
@@ -1274,10 +1294,14 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
 
     def _evaluate(self, batch, stage: str, dataloader_idx: int = 0) -> None:
         x, targets, _ = self._unpack(batch)
+        # the teacher reads the batch after the student (not checked under inference mode,
+        # Lightning's default for evaluation: its tensors keep no version counter)
         watch = InputWatch(x) if self.teacher is not None else None
-        logits = self._student_forward(own_container(x))
-        if watch is not None:  # the teacher reads the batch after the student
-            watch.check("student", _READ_AFTER_STUDENT)
+        later = own_container(x)
+        logits = self._student_forward(x)
+        if watch is not None:
+            watch.check("student", "the teacher, which reads the same batch after it,")
+        x = later
         predictions = logits.argmax(dim=1)
         batch_size = logits.shape[0]
         updates = {}

@@ -183,7 +183,9 @@ def test_a_forward_or_step_that_writes_its_inputs_in_place_is_refused():
     x, y = make_data(8)
     net = torch.nn.Sequential(_WritesItsInput(), make_cnn(4))
     # the teacher is given the forward's inputs after the forward ran: scaled ones
-    with pytest.raises(ValueError, match="module's forward or training_step modified its inputs"):
+    with pytest.raises(
+        ValueError, match="Classifier's forward or training_step modified its inputs"
+    ):
         _first_step(Classifier(net), [KnowledgeDistillation(make_cnn(8))], x, y)
 
     class WritesAfterForward(Classifier):
@@ -239,3 +241,31 @@ def test_a_step_may_add_to_its_dict_batch_and_shared_storage_is_named():
 
     with pytest.raises(ValueError, match="sharing their storage.*clone one of them"):
         _first_step(SharedStorage(make_cnn(4)), [KnowledgeDistillation(make_cnn(8))], x, y)
+
+
+def test_the_teacher_gets_keyword_inputs_as_the_forward_got_them():
+    torch.manual_seed(0)
+    x, y = make_data(8)
+    seen = []
+
+    class KeywordClassifier(Classifier):
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            return F.cross_entropy(self(batch={"x": x}), y)
+
+        def forward(self, batch):
+            logits = self.net(batch["x"])
+            batch["x"] = batch["x"] * 100  # rebinds an entry of its own dict
+            return logits
+
+    class KeywordTeacher(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = make_cnn(8)
+
+        def forward(self, batch):
+            seen.append(batch["x"])
+            return self.net(batch["x"])
+
+    _first_step(KeywordClassifier(make_cnn(4)), [KnowledgeDistillation(KeywordTeacher())], x, y)
+    assert torch.equal(seen[0], x)

@@ -987,7 +987,7 @@ class _DictStudent(nn.Module):
         return self.linear(d["x"])
 
 
-def test_a_student_may_change_its_own_dict_of_inputs_and_the_teacher_reads_the_batch():
+def test_a_student_may_change_its_dict_of_inputs_and_the_teacher_reads_the_batch():
     torch.manual_seed(0)
     x, y = torch.randn(8, 4), torch.randint(3, (8,))
     seen = []
@@ -1006,6 +1006,25 @@ def test_a_student_may_change_its_own_dict_of_inputs_and_the_teacher_reads_the_b
         module = DistillationModule(_DictStudent(rebind), DictTeacher())
         batch = {"inputs": {"x": x.clone()}, "targets": y}
         assert torch.isfinite(module.training_step(batch, 0))
-        # the teacher got the batch's dict: its own tensor, no key the student added
+        # the teacher got the batch's dict as it was: its own tensor, no key the student added
         assert set(seen[0]) == {"x"} and torch.equal(seen[0]["x"], x)
-        assert set(batch["inputs"]) == {"x"}
+
+
+def test_the_watch_finds_tensors_in_nested_and_mixed_inputs():
+    from collections import UserDict
+
+    from lightning_distill._batch import InputWatch, own_container
+
+    x = torch.zeros(3)
+    for inputs in ((None, x), (0, x), {"views": [x]}, {"a": {"b": x}}, ((), {"batch": {"x": x}})):
+        watch = InputWatch(inputs)
+        x.add_(1)
+        with pytest.raises(ValueError, match="modified its inputs in place"):
+            watch.check("student", "the teacher")
+    # token ids are not walked one by one
+    assert InputWatch([[1, 2, 3]] * 4)._tensors == []
+    # a mapping of any kind is copied for the later models (transformers' BatchEncoding is one)
+    encoding = UserDict({"x": x})
+    copied = own_container(encoding)
+    copied["x"] = None
+    assert encoding["x"] is x and type(copied) is UserDict
