@@ -323,6 +323,15 @@ def test_select_temperature_reads_numpy_and_torch_sequences():
         _check_temperatures((np.bool_(True), 2.0))
 
 
+def test_a_negative_reversal_is_refused():
+    # it would descend the KD loss: the temperature would no longer be adversarial
+    temperature = LearnedTemperature()
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="reversal must be a number >= 0"):
+            temperature(reversal=bad)
+    assert torch.isfinite(temperature(reversal=0.0))
+
+
 def test_learned_temperature_bad_arguments():
     with pytest.raises(ValueError, match="t_start must be"):
         LearnedTemperature(t_start=0.0)
