@@ -154,10 +154,12 @@ class TeacherLogitCache:
         # was (one refused for a changed input keeps its new samples, as their logits are
         # right for the inputs they were computed from)
         added: dict[int, int] = {}
-        slots = []
+        slots, repeats = [], 0
         for i in ids:
             row = rows.get(i)
             if row is None:
+                if i in added:
+                    repeats += 1
                 row = added.setdefault(i, known + len(added))
             slots.append(row)
         slots = torch.tensor(slots, dtype=torch.long, device=index.device)
@@ -165,6 +167,14 @@ class TeacherLogitCache:
         size = self._sizes_of(x, len(ids))
         if added:
             missing = slots >= known
+            if repeats:  # a new index seen twice in this batch: the teacher runs on its first
+                firsts, seen = [], set()
+                for position, i in enumerate(ids):
+                    if i in added and i not in seen:
+                        seen.add(i)
+                        firsts.append(position)
+                missing = torch.zeros_like(missing)
+                missing[torch.tensor(firsts, device=missing.device)] = True
             if isinstance(x, Mapping):  # several inputs: the missing rows of each
                 picked = {k: v[missing] if isinstance(v, Tensor) else v for k, v in x.items()}
             elif isinstance(x, tuple | list):

@@ -1028,3 +1028,25 @@ def test_the_watch_finds_tensors_in_nested_and_mixed_inputs():
     copied = own_container(encoding)
     copied["x"] = None
     assert encoding["x"] is x and type(copied) is UserDict
+
+
+def test_cache_teacher_runs_the_teacher_once_for_a_new_index_seen_twice_in_a_batch():
+    from lightning_distill.kd._cache import TeacherLogitCache
+
+    x = torch.randn(4, 3)
+    batch = torch.cat([x, x[:1]])  # index 0 twice, the same input
+    index = torch.tensor([0, 1, 2, 3, 0])
+    rows = []
+
+    def teacher(v):
+        rows.append(len(v))
+        return v * 2
+
+    cache = TeacherLogitCache()
+    logits = cache.lookup(batch, index, teacher)
+    assert rows == [4]  # each sample's logits once
+    torch.testing.assert_close(logits, batch * 2)
+    # two different inputs under one new index: refused, as under a cached one
+    other = torch.cat([x, x[1:2]])
+    with pytest.raises(ValueError, match="the input of index 0 differs"):
+        TeacherLogitCache().lookup(other, index, teacher)
