@@ -26,7 +26,9 @@ from torch.utils.data import (
 __all__ = [
     "INDEX_KEYS",
     "INPUT_KEYS",
+    "STUDENT_FIX",
     "TARGET_KEYS",
+    "TEACHER_FIX",
     "InputWatch",
     "batch_inputs",
     "batch_size_of",
@@ -135,9 +137,14 @@ def own_container(inputs):
     return inputs
 
 
-_FIX = (
+#: what to do about a student, or a teacher, that writes its inputs (the messages of both sides)
+STUDENT_FIX = (
     "Make the operation out of place (inplace=False, x = x * ...), or clone the inputs at the "
     "start of forward."
+)
+TEACHER_FIX = (
+    "Wrap the teacher in a module that clones its inputs before calling it, or make its "
+    "operation out of place."
 )
 
 
@@ -162,11 +169,13 @@ class InputWatch:
             self._tensors.append(tensor)
             self._versions.append(version)
 
-    def check(self, who: str, then: str, *, fix: str = _FIX) -> None:
-        """Refuse inputs written in place since the watch began: by ``who``; ``then`` says what
-        reads them next, ``fix`` what to do."""
+    def check(self, who: str, then, *, fix: str = STUDENT_FIX) -> None:
+        """Refuse inputs written in place since the watch began: by ``who``; ``then`` (a str, or
+        a callable giving it, built only for the message) says what reads them next, ``fix``
+        what to do."""
         for tensor, version in zip(self._tensors, self._versions):
             if tensor._version != version:
+                then = then() if callable(then) else then
                 raise ValueError(
                     f"{who} modified its inputs in place (an in-place operation on the batch, "
                     "such as nn.ReLU(inplace=True) as the first layer, or x.mul_(...) in "

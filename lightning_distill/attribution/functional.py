@@ -153,12 +153,11 @@ def five_band_threshold_sets(
 
 
 def _scoring_dtype(value: Tensor) -> torch.dtype:
-    """The dtype a five-band input is banded in: its own for float32 and float64, as the
-    reference's numpy computes (its sum, division and comparisons round to the array's dtype),
-    float32 for the half types (bfloat16 has no numpy counterpart), float64 for integers."""
-    if value.dtype in (torch.float32, torch.float64):
-        return value.dtype
-    return torch.float32 if value.is_floating_point() else torch.float64
+    """The dtype a five-band input (floating, as ``_as_maps`` gives it: integers in float64) is
+    banded in: its own for float32 and float64, as the reference's numpy computes (its sum,
+    division and comparisons round to the array's dtype), float32 for the half types (bfloat16
+    has no numpy counterpart)."""
+    return value.dtype if value.dtype in (torch.float32, torch.float64) else torch.float32
 
 
 def _normalised_heatmap(attribution: Tensor) -> Tensor:

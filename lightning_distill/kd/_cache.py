@@ -154,12 +154,14 @@ class TeacherLogitCache:
         # was (one refused for a changed input keeps its new samples, as their logits are
         # right for the inputs they were computed from)
         added: dict[int, int] = {}
-        slots, repeats = [], 0
-        for i in ids:
+        slots, firsts, repeats = [], [], 0  # firsts: the position of each new index's first
+        for position, i in enumerate(ids):
             row = rows.get(i)
             if row is None:
                 if i in added:
                     repeats += 1
+                else:
+                    firsts.append(position)
                 row = added.setdefault(i, known + len(added))
             slots.append(row)
         slots = torch.tensor(slots, dtype=torch.long, device=index.device)
@@ -168,11 +170,6 @@ class TeacherLogitCache:
         if added:
             missing = slots >= known
             if repeats:  # a new index seen twice in this batch: the teacher runs on its first
-                firsts, seen = [], set()
-                for position, i in enumerate(ids):
-                    if i in added and i not in seen:
-                        seen.add(i)
-                        firsts.append(position)
                 missing = torch.zeros_like(missing)
                 missing[torch.tensor(firsts, device=missing.device)] = True
             if isinstance(x, Mapping):  # several inputs: the missing rows of each

@@ -12,7 +12,13 @@ import torch
 from torch import Tensor, nn
 from typing_extensions import override
 
-from lightning_distill._batch import InputWatch, batch_targets, own_container
+from lightning_distill._batch import (
+    STUDENT_FIX,
+    TEACHER_FIX,
+    InputWatch,
+    batch_targets,
+    own_container,
+)
 from lightning_distill._logging import logs_step_values
 from lightning_distill._teacher import (
     TeacherLifecycle,
@@ -39,15 +45,10 @@ from lightning_distill.kd.module import _as_feature_specs
 __all__ = ["KnowledgeDistillation"]
 
 
-_STUDENT_FIX = (
-    "Make the operation out of place (inplace=False, x = x * ...), or clone the inputs at the "
-    "start of forward. A write to another tensor sharing their storage counts too (labels "
-    "sliced from the same tensor as the inputs, e.g. seq[:, -1] beside seq[:, :-1], written in "
-    "place after the forward): clone one of them."
-)
-_TEACHER_FIX = (
-    "Wrap the teacher in a module that clones its inputs before calling it, or make its "
-    "operation out of place."
+_STUDENT_FIX = STUDENT_FIX + (
+    " A write to another tensor sharing their storage counts too (labels sliced from the same "
+    "tensor as the inputs, e.g. seq[:, -1] beside seq[:, :-1], written in place after the "
+    "forward): clone one of them."
 )
 
 
@@ -280,14 +281,12 @@ class KnowledgeDistillation(L.Callback):
 
         def training_step(*args, **kwargs):
             batch = args[0] if args else kwargs["batch"]
-            calls: list[tuple[tuple, dict, Any]] = []
+            calls: list = []  # the forward's outputs (its inputs are in given)
             given: list = []
             before = source.register_forward_pre_hook(
                 lambda module, a, kw: _record_inputs(given, a, kw), with_kwargs=True
             )
-            handle = source.register_forward_hook(
-                lambda module, a, kw, out: calls.append((a, kw, out)), with_kwargs=True
-            )
+            handle = source.register_forward_hook(lambda module, a, out: calls.append(out))
             features = self._features
             student_features = None
             try:
@@ -312,7 +311,7 @@ class KnowledgeDistillation(L.Callback):
                         "times. Call self(x) once, or name the submodule that outputs the logits "
                         "with logits_from=..."
                     )
-                _, _, logits = calls[0]
+                logits = calls[0]
                 watch, inputs, input_kwargs = given[0]
                 if not isinstance(logits, Tensor) or logits.dim() != 2:
                     got = (
@@ -345,7 +344,7 @@ class KnowledgeDistillation(L.Callback):
                     watch.check(
                         "teacher",
                         "the constraints and feature methods, which run after it,",
-                        fix=_TEACHER_FIX,
+                        fix=TEACHER_FIX,
                     )
                 check_teacher_logits(teacher_logits, inputs[0] if inputs else None)
                 total, ce, kd = distillation_terms(

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from typing_extensions import override
 
 from lightning_distill._batch import (
+    TEACHER_FIX,
     InputWatch,
     batch_inputs,
     batch_size_of,
@@ -508,10 +509,6 @@ def _with_module_settings(optimizer, settings: dict, since: dict | None = None):
 
 
 _READ_AFTER_TEACHER = "the constraints and feature methods, which read the batch after it,"
-_TEACHER_FIX = (
-    "Wrap the teacher in a module that clones its inputs before calling it, or make its "
-    "operation out of place."
-)
 
 
 def _dataset_length(loader) -> int | None:
@@ -1101,6 +1098,22 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         labels (``alpha=1``), or in evaluation (only the agreement with the teacher is read)."""
         return unpack_batch(batch, targets_optional=self.teacher is not None)
 
+    def _read_after_student(self) -> bool:
+        """Whether a model reads the training batch after the student (the teacher, or the
+        constraints' penalties)."""
+        return self.teacher is not None or bool(self.constraints)
+
+    def _readers_after_student(self) -> str:
+        readers = [
+            name
+            for name, present in (
+                ("the teacher", self.teacher is not None),
+                ("the constraints", bool(self.constraints)),
+            )
+            if present
+        ]
+        return f"{' and '.join(readers)}, which read the same batch after it,"
+
     def _loss_terms(
         self, x, targets: Tensor | None, index, later=None
     ) -> tuple[dict[str, Tensor], int]:
@@ -1110,17 +1123,8 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         # The teacher, the constraints and the feature methods read the batch after the
         # student: a student that wrote it in place would hand them other inputs.
         later = x if later is None else later
-        watch = InputWatch(x) if self.teacher is not None or self.constraints else None
-        if watch is not None:
-            readers = " and ".join(
-                name
-                for name, present in (
-                    ("the teacher", self.teacher is not None),
-                    ("the constraints", bool(self.constraints)),
-                )
-                if present
-            )
-            after_student = f"{readers}, which read the same batch after it,"
+        watch = InputWatch(x) if self._read_after_student() else None
+        after_student = self._readers_after_student  # the message's words, built if it is raised
         if self._student_hooks is None:
             student_logits = self._student_forward(x)
             if watch is not None:
@@ -1133,14 +1137,14 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                     else self._teacher_forward(later)
                 )
                 if self.constraints:
-                    watch.check("teacher", _READ_AFTER_TEACHER, fix=_TEACHER_FIX)
+                    watch.check("teacher", _READ_AFTER_TEACHER, fix=TEACHER_FIX)
             feature_loss = None
         else:
             with self._student_hooks as sh, self._teacher_hooks as th:
                 student_logits = self._student_forward(x)
                 watch.check("student", after_student)
                 teacher_logits = self._teacher_forward(later)
-                watch.check("teacher", _READ_AFTER_TEACHER, fix=_TEACHER_FIX)
+                watch.check("teacher", _READ_AFTER_TEACHER, fix=TEACHER_FIX)
                 # the teacher's logits checked before the feature methods update their state
                 # (CRD's banks) from this batch
                 settle_value_checks()
@@ -1248,7 +1252,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
             x, targets = apply_augment(self._augment, x, targets)
         # the batch as the models after the student read it: the student may add, remove or
         # rebind entries of a dict or list of inputs without changing what they read
-        later = own_container(x)
+        later = own_container(x) if self._read_after_student() else x
         terms, batch_size = self._loss_terms(x, targets, index, later)
         terms = add_constraint_terms(terms, self.constraints, self.student, later)
         settle_value_checks()  # before the epoch means and the loggers see the terms
@@ -1296,8 +1300,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         x, targets, _ = self._unpack(batch)
         # the teacher reads the batch after the student (not checked under inference mode,
         # Lightning's default for evaluation: its tensors keep no version counter)
-        watch = InputWatch(x) if self.teacher is not None else None
-        later = own_container(x)
+        watch, later = (InputWatch(x), own_container(x)) if self.teacher is not None else (None, x)
         logits = self._student_forward(x)
         if watch is not None:
             watch.check("student", "the teacher, which reads the same batch after it,")
