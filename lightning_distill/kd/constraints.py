@@ -237,18 +237,21 @@ def monotonic_penalty(
     gradient), so a first pass finds the violating rows and only those enter the
     differentiable pass. Returns a constant zero when every row meets the margin. Under
     ``torch.no_grad()`` or ``torch.inference_mode()`` the value is computed all the same (with
-    autograd inside) and returned without a graph.
+    autograd inside where the derivative needs it) and returned without a graph.
 
     How the derivative is taken:
 
     * A plain chain (an ``nn.Sequential`` of ``Linear``, ``ReLU``, ``LeakyReLU``, ``Tanh``,
       ``Sigmoid``, ``Identity``, ``BatchNorm1d`` and ``Dropout``, starting with a ``Linear``;
-      the tabular MLP) carries the derivative forward beside its activations,
-      a forward-mode pass written with plain tensor operations: the first pass needs no
-      autograd at all, and the penalty's gradient a first-order backward. Only when nothing
-      else runs on the way: a model with forward hooks or pre-hooks (global ones included;
-      pruning's and the classic weight and spectral norms' are fine), or a ``forward`` set on
-      an instance, takes the reverse-mode path.
+      the tabular MLP) carries the derivative forward beside its activations, a forward-mode
+      pass written with plain tensor operations: one pass over every row without autograd,
+      which keeps what the gradient needs on the violating rows, and a hand-written backward
+      through it (first order). A chain with weight pre-hooks (pruning, the classic weight
+      and spectral norms) carries the derivative with autograd operations instead: a first
+      pass without autograd finds the violating rows, a second, differentiable one runs on
+      them. Only when nothing else runs on the way: a model with other forward hooks or
+      pre-hooks (global ones included), or a ``forward`` set on an instance, takes the
+      reverse-mode path.
     * Any other model: reverse mode, a first-order ``torch.autograd.grad`` to find the
       violating rows, then ``create_graph=True`` on them (the loss's backward then runs
       through the derivative, a second-order pass).
@@ -280,10 +283,21 @@ def monotonic_penalty(
     direction = _check_direction(direction)
     margin = check_real("margin", margin, minimum=0.0)
     check_choice("quantity", quantity, _QUANTITIES)
-    column = _feature_tensor(points, feature)
-    n_rows = column.shape[0]
+    n_rows = _feature_tensor(points, feature).shape[0]
+    return _mean_penalty(model, points, feature, output, direction, margin, quantity, n_rows)
+
+
+def _mean_penalty(model, points, feature, output, direction, margin, quantity, n_rows) -> Tensor:
+    """:func:`monotonic_penalty` once its arguments are checked (``n_rows``: the points')."""
     _check_points(model, points, "inputs", same_dtype=False)
     wanted_graph = torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
+    layers = None if isinstance(points, Mapping) else _chain_layers(model)
+    if layers is not None and not any(layer._forward_pre_hooks for layer in layers):
+        # a chain in its present modes computes as in evaluation mode (its dropout drops
+        # nothing, its batch normalisation uses running statistics): no modes to switch; and
+        # its forward pass needs no autograd (under no_grad: the value alone)
+        penalty = _plain_chain_penalty(layers, points, feature, output, direction, margin, quantity)
+        return penalty / n_rows
     # the student as deployed, and as monotonicity_violations checks it
     with _evaluation_mode(model):
         _check_rows_independent(model)
@@ -295,19 +309,35 @@ def monotonic_penalty(
     return penalty / n_rows if wanted_graph else (penalty / n_rows).detach()
 
 
-def _penalty_in_eval_mode(model, points, feature, output, direction, margin, quantity) -> Tensor:
-    """The sum over rows of ``relu(margin - direction * slope)^2`` (see ``monotonic_penalty``)."""
-    layers = None if isinstance(points, Mapping) else _chain_layers(model)
-    first = next((layer for layer in layers or () if isinstance(layer, nn.Linear)), None)
+def _plain_chain_penalty(layers, points, feature, output, direction, margin, quantity) -> Tensor:
+    """The sum over rows of ``relu(margin - direction * slope)^2`` of a chain without weight
+    hooks, by :class:`_ChainPenalty`."""
+    _check_chain_dtype(layers, points)
+    plan, params = _chain_plan(layers)
+    spec = (feature, output, quantity, margin, direction)
+    return _ChainPenalty.apply(plan, spec, points.detach(), *params)
+
+
+def _check_chain_dtype(layers, points: Tensor) -> None:
+    first = next((layer for layer in layers if isinstance(layer, nn.Linear)), None)
     if first is not None and points.dtype != first.weight.dtype:
         # an nn.Sequential does not cast its input: torch's own error would be raw
         raise TypeError(
             f"inputs must have the model's dtype {first.weight.dtype}; got {points.dtype} (an "
             "nn.Sequential does not cast its input: cast the points or the model)."
         )
+
+
+def _penalty_in_eval_mode(model, points, feature, output, direction, margin, quantity) -> Tensor:
+    """The sum over rows of ``relu(margin - direction * slope)^2`` (see ``monotonic_penalty``)."""
+    layers = None if isinstance(points, Mapping) else _chain_layers(model)
+    if layers is not None and not any(layer._forward_pre_hooks for layer in layers):
+        return _plain_chain_penalty(layers, points, feature, output, direction, margin, quantity)
     if layers is not None:
-        # A plain chain: the derivative is carried forward beside the activations, so the
-        # penalty needs a first-order backward only, and the screen no backward at all.
+        _check_chain_dtype(layers, points)
+        # A chain with weight hooks (pruning, weight or spectral norm): the derivative is
+        # carried forward beside the activations by autograd operations, so the penalty needs
+        # a first-order backward only, and the screen no backward at all.
         points = points.detach()  # as the reverse-mode path: no gradient to what made them
         # no_grad, not inference_mode: a weight pre-hook (pruning, weight norm) sets the
         # layer's weight attribute during the call, which must stay usable by autograd
@@ -468,6 +498,219 @@ def _chain_slopes(layers, points: Tensor, feature: int, output: int, quantity: s
     return tangent[:, output]
 
 
+def _chain_plan(layers) -> tuple[list, list[Tensor]]:
+    """The chain as ``(kind, layer, parameter positions)`` steps (``Identity`` left out) and
+    the parameters they read, in order: the inputs of :class:`_ChainPenalty`."""
+    kinds = {
+        nn.Linear: "linear",
+        nn.BatchNorm1d: "batchnorm",
+        nn.ReLU: "relu",
+        nn.LeakyReLU: "leaky",
+        nn.Tanh: "tanh",
+        nn.Sigmoid: "sigmoid",
+    }
+    plan, params = [], []
+
+    def position(tensor):
+        if tensor is None:
+            return None
+        params.append(tensor)
+        return len(params) - 1
+
+    for layer in layers:
+        kind = kinds.get(type(layer))
+        if kind is None:  # Identity
+            continue
+        where = ()
+        if kind in ("linear", "batchnorm"):
+            where = (position(layer.weight), position(layer.bias))
+        plan.append((kind, layer, where))
+    return plan, params
+
+
+def _as_tangent(grad: Tensor, tangent: Tensor) -> Tensor:
+    """``grad`` summed over rows where the tangent it belongs to is one vector for every row
+    (the first ``Linear``'s column, before an activation makes it row-wise)."""
+    return grad.sum(dim=0) if tangent.dim() == 1 and grad.dim() == 2 else grad
+
+
+class _ChainPenalty(torch.autograd.Function):
+    r"""``sum(relu(margin - direction * slope)^2)`` over the rows of a plain chain without weight
+    hooks (see :func:`_chain_layers`), with the derivative carried forward beside the
+    activations and a hand-written backward: one autograd node instead of a graph of some forty
+    small operations, and no second pass over the violating rows.
+
+    The forward pass runs once over every row, without autograd, and keeps the activations,
+    derivatives and activation slopes of the violating rows only (the others add exactly zero,
+    value and gradient). The backward pass reverses that two-stream pass (activations
+    :math:`h`, derivatives :math:`t = \partial h / \partial x_j`). A ``Linear`` with
+    :math:`z = hW^\top + b`, :math:`u = tW^\top` and output gradients :math:`g_z, g_u` gives
+    :math:`\nabla W = g_z^\top h + g_u^\top t`, :math:`\nabla b = \sum_i g_z` and sends
+    :math:`g_z W`, :math:`g_u W` to its inputs (the first ``Linear``'s derivative is its
+    column :math:`W_{:,j}`, one vector for every row, whose gradient is summed over the rows).
+    An activation :math:`h' = \sigma(z)`, :math:`t' = \sigma'(z)\,t` sends
+    :math:`g_{t'}\,\sigma'` to :math:`t` and :math:`g_{h'}\,\sigma' + g_{t'}\,t\,\sigma''` to
+    :math:`z`, with :math:`\sigma'' = 0` for ReLU and LeakyReLU, :math:`-2h'\sigma'` for Tanh
+    and :math:`(1 - 2h')\,\sigma'` for Sigmoid. Batch normalisation with running statistics is
+    a fixed affine map per unit, :math:`k = \gamma / \sqrt{v + \epsilon}`. Tested against
+    autograd's second-order pass. Inputs: ``plan`` and ``params`` from :func:`_chain_plan`,
+    ``spec = (feature, output, quantity, margin, direction)`` (the feature checked), detached
+    ``points``.
+    """
+
+    @staticmethod
+    def forward(ctx, plan, spec, points, *params):
+        feature, output, quantity, margin, direction = spec
+        h, tangent, saved = points, None, []
+        for kind, layer, where in plan:
+            if kind == "linear":
+                weight = params[where[0]]
+                out = F.linear(h, weight, None if where[1] is None else params[where[1]])
+                saved.append((h, tangent))
+                tangent = weight[:, feature] if tangent is None else F.linear(tangent, weight)
+            elif kind == "batchnorm":
+                gamma = None if where[0] is None else params[where[0]]
+                beta = None if where[1] is None else params[where[1]]
+                out = F.batch_norm(
+                    h, layer.running_mean, layer.running_var, gamma, beta, False, 0.0, layer.eps
+                )
+                saved.append((h, tangent))
+                scale = torch.rsqrt(layer.running_var + layer.eps)
+                tangent = (scale if gamma is None else gamma * scale) * tangent
+            elif kind in ("relu", "leaky"):
+                if kind == "relu":
+                    out = torch.relu(h)
+                    factor = out.sign()  # the output is >= 0: its sign is relu'
+                else:
+                    out = F.leaky_relu(h, layer.negative_slope)
+                    factor = torch.ones_like(out).masked_fill_(out <= 0, layer.negative_slope)
+                saved.append((factor, tangent.dim() == 1))
+                tangent = factor * tangent
+            else:  # tanh, sigmoid: the derivative from the output
+                out = torch.tanh(h) if kind == "tanh" else torch.sigmoid(h)
+                saved.append((out, tangent))
+                slope = 1 - out.square() if kind == "tanh" else out * (1 - out)
+                tangent = slope * tangent
+            h = out
+        check_integer("output", output, minimum=0, maximum=h.shape[1] - 1)
+        _check_quantity_width(quantity, h.shape[1])
+        rows_tangent = tangent.expand_as(h) if tangent.dim() == 1 else tangent
+        slopes, mean, probabilities = rows_tangent[:, output], None, None
+        if quantity == "log_probability":
+            probabilities = F.softmax(h.T, dim=0).T  # see _chain_slopes
+            mean = (probabilities * rows_tangent).sum(dim=1, keepdim=True)
+            slopes = slopes - mean[:, 0]
+        # margin - direction * slopes, in one operation
+        excess = torch.rsub(slopes, margin) if direction == 1 else slopes + margin
+        rows = (excess > 0).nonzero().squeeze(1)
+        ctx.spec, ctx.plan, ctx.width = (feature, output, quantity, direction), plan, h.shape[1]
+        ctx.excess = None
+        if rows.numel() == 0:  # a constant zero, as on the other paths
+            zero = excess.new_zeros(())
+            ctx.mark_non_differentiable(zero)
+            return zero
+        head = (tangent,) if quantity == "logit" else (probabilities, rows_tangent, mean)
+        if rows.numel() < excess.shape[0]:  # keep the violating rows only
+
+            def keep(item):
+                if isinstance(item, Tensor) and item.dim() == 2:
+                    return item.index_select(0, rows)
+                return item
+
+            saved = [tuple(map(keep, entry)) for entry in saved]
+            head, excess = tuple(map(keep, head)), excess[rows]
+        ctx.saved, ctx.head, ctx.excess = saved, head, excess
+        ctx.save_for_backward(*params)
+        return excess.square().sum()
+
+    @staticmethod
+    def backward(ctx, grad):
+        if torch.is_grad_enabled():  # create_graph=True: its operations would miss terms
+            raise RuntimeError(
+                "monotonic_penalty's gradient on a plain nn.Sequential chain is computed by a "
+                "first-order backward; a second derivative through it (create_graph=True) is "
+                "not supported. Wrap the student in a module of your own (not an "
+                "nn.Sequential) to take the reverse-mode path, which supports it."
+            )
+        if ctx.excess is None:
+            return (None,) * len(ctx.needs_input_grad)
+        feature, output, quantity, direction = ctx.spec
+        params = ctx.saved_tensors
+        needs = ctx.needs_input_grad[3:]
+        grads: list[Tensor | None] = [None] * len(params)
+
+        def add(position, value):
+            if position is not None and needs[position] and value is not None:
+                grads[position] = value if grads[position] is None else grads[position] + value
+
+        g_slope = ctx.excess * (grad * (-2.0 * direction))  # d excess^2 / d slope
+        if quantity == "log_probability":
+            probabilities, tangent, mean = ctx.head
+            g_t = probabilities * g_slope.neg().unsqueeze(1)
+            g_h = (tangent - mean) * g_t
+            g_t[:, output] += g_slope
+        else:
+            (tangent,) = ctx.head
+            g_t = g_slope.new_zeros((g_slope.shape[0], ctx.width))
+            g_t[:, output] = g_slope
+            g_h = None
+        g_t = _as_tangent(g_t, tangent)
+        for (kind, layer, where), entry in zip(reversed(ctx.plan), reversed(ctx.saved)):
+            if kind == "linear":
+                h_in, t_in = entry
+                weight = params[where[0]]
+                if needs[where[0]]:
+                    if t_in is None:
+                        column = _as_tangent(g_t, weight[:, 0])
+                        if g_h is None:
+                            g_weight = torch.zeros_like(weight)
+                            g_weight[:, feature] = column
+                        else:
+                            g_weight = g_h.T @ h_in
+                            g_weight[:, feature] += column
+                    elif t_in.dim() == 1:
+                        g_weight = torch.outer(_as_tangent(g_t, t_in), t_in)
+                        g_weight = g_weight if g_h is None else g_weight.addmm_(g_h.T, h_in)
+                    else:
+                        g_weight = g_t.T @ t_in
+                        g_weight = g_weight if g_h is None else g_weight.addmm_(g_h.T, h_in)
+                    add(where[0], g_weight)
+                add(where[1], None if g_h is None else g_h.sum(dim=0))
+                if t_in is None:
+                    break  # the inputs need no gradient
+                g_h = None if g_h is None else g_h @ weight
+                g_t = g_t @ weight
+            elif kind == "batchnorm":
+                h_in, t_in = entry
+                scale = torch.rsqrt(layer.running_var + layer.eps)
+                gamma = None if where[0] is None else params[where[0]]
+                if gamma is not None and needs[where[0]]:
+                    g_gamma = _as_tangent(g_t * t_in, scale) * scale
+                    if g_h is not None:
+                        g_gamma = g_gamma + (g_h * (h_in - layer.running_mean)).sum(0) * scale
+                    add(where[0], g_gamma)
+                add(where[1], None if g_h is None else g_h.sum(dim=0))
+                factor = scale if gamma is None else gamma * scale
+                g_h = None if g_h is None else g_h * factor
+                g_t = g_t * factor
+            elif kind in ("relu", "leaky"):
+                factor, vector_tangent = entry
+                g_h = None if g_h is None else g_h * factor
+                g_t = g_t * factor
+                if vector_tangent:
+                    g_t = g_t.sum(dim=0)
+            else:  # tanh, sigmoid
+                out, t_in = entry
+                if kind == "tanh":
+                    slope, curvature = 1 - out.square(), -2 * out
+                else:
+                    slope, curvature = out * (1 - out), 1 - 2 * out
+                g_z = g_t * t_in * curvature
+                g_h = (g_z if g_h is None else g_h + g_z) * slope
+                g_t = _as_tangent(g_t * slope, t_in)
+        return (None, None, None, *grads)
+
+
 @contextlib.contextmanager
 def _evaluation_mode(model: nn.Module):
     """``model`` in evaluation mode inside the block; every submodule's own mode afterwards."""
@@ -545,12 +788,12 @@ class Monotonic(Constraint):
 
     Notes
     -----
-    The student runs once more per step on ``batch + n_points`` rows without autograd (a plain
-    ``nn.Sequential`` MLP) or with a first-order backward (other models), then again, with
-    gradients, on the rows that violate the margin; see :func:`monotonic_penalty`. Both runs
-    are in evaluation mode (the student as deployed; its modes are restored): batch
-    normalisation uses its running statistics and the uniform points do not update them,
-    dropout is off.
+    The student runs once more per step on ``batch + n_points`` rows: a plain
+    ``nn.Sequential`` MLP once, without autograd, with a hand-written backward through the
+    rows that violate the margin; other models with a first-order backward, then again, with
+    gradients, on the violating rows; see :func:`monotonic_penalty`. The runs are in
+    evaluation mode (the student as deployed; its modes are restored): batch normalisation
+    uses its running statistics and the uniform points do not update them, dropout is off.
 
     Examples
     --------
@@ -591,21 +834,24 @@ class Monotonic(Constraint):
 
     def penalty(self, model: nn.Module, inputs) -> Tensor:
         """The penalty on the batch ``inputs`` and ``n_points`` uniform points in its box."""
-        if _feature_tensor(inputs, self.feature).shape[0] == 0:
+        n_rows = _feature_tensor(inputs, self.feature).shape[0]
+        if n_rows == 0:
             fail(
                 "inputs",
                 "a batch of at least one row (the uniform points are drawn in the box its rows "
                 "span)",
                 "an empty batch",
             )
-        return monotonic_penalty(
+        points = box_points(inputs, self.n_points)  # the feature's tensor checked above
+        return _mean_penalty(
             model,
-            box_points(inputs, self.n_points),
+            points,
             self.feature,
-            output=self.output,
-            direction=self.direction,
-            margin=self.margin,
-            quantity=self.quantity,
+            self.output,
+            self.direction,
+            self.margin,
+            self.quantity,
+            n_rows + self.n_points,
         )
 
     def __repr__(self) -> str:
@@ -749,20 +995,24 @@ def constraint_terms(constraints, model: nn.Module, inputs) -> tuple[Tensor | No
     return total, terms
 
 
-def student_penalty_terms(student: nn.Module) -> dict[str, Tensor]:
+def _soft_trees(student: nn.Module) -> list:
+    from lightning_distill.kd.soft_tree import SoftDecisionTree
+
+    return [module for module in student.modules() if isinstance(module, SoftDecisionTree)]
+
+
+def student_penalty_terms(student: nn.Module, trees: list | None = None) -> dict[str, Tensor]:
     """Penalties a student computes itself on its last training batch, read once.
 
     The :class:`~lightning_distill.kd.soft_tree.SoftDecisionTree` balance penalty, under
     ``"constraint_tree_balance"`` (``"constraint_tree_balance_<k>"`` for several trees). Read right
     after the student's forward pass on the batch, before constraints run it on other points.
+    ``trees``: the student's soft trees, when already found.
     """
-    from lightning_distill.kd.soft_tree import SoftDecisionTree
-
     penalties = [
         penalty
-        for module in student.modules()
-        if isinstance(module, SoftDecisionTree)
-        and (penalty := module.pop_balance_penalty()) is not None
+        for tree in (_soft_trees(student) if trees is None else trees)
+        if (penalty := tree.pop_balance_penalty()) is not None
     ]
     if len(penalties) == 1:
         return {"constraint_tree_balance": penalties[0]}
@@ -772,10 +1022,12 @@ def student_penalty_terms(student: nn.Module) -> dict[str, Tensor]:
 def add_constraint_terms(terms: dict, constraints, student: nn.Module, inputs) -> dict:
     """Add the student's own penalties and ``constraints``' weighted penalties to
     ``terms["loss"]``, and each unweighted penalty under ``"constraint_<name>"``."""
-    own = student_penalty_terms(student)
+    trees = _soft_trees(student)
+    own = student_penalty_terms(student, trees)
     extra, named = constraint_terms(constraints, student, inputs)
-    if constraints:
-        student_penalty_terms(student)  # drop penalties of the constraints' extra forward passes
+    if constraints and trees:
+        # drop penalties of the constraints' extra forward passes
+        student_penalty_terms(student, trees)
     for value in own.values():
         terms["loss"] = terms["loss"] + value
     if extra is not None:

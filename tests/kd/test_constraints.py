@@ -404,6 +404,8 @@ def _chains():
         ],
         "nested": [nested, nn.ReLU(), nn.Linear(12, 3)],
         "linear": [nn.Linear(4, 3)],
+        # the first Linear's column passes a second Linear before an activation
+        "stacked_linear": [nn.Linear(4, 16), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 3)],
     }
 
 
@@ -432,6 +434,68 @@ def test_chain_penalty_and_gradient_equal_the_second_order_pass(chain, quantity)
             torch.testing.assert_close(a, b)
     # the screen kept some rows out of the second pass and sent others through it
     assert chain == "linear" or any(0 < share < 1 for share in shares), shares
+
+
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("quantity", ["logit", "log_probability"])
+def test_chain_penalty_through_batch_norm_after_an_activation(affine, quantity):
+    """Batch normalisation (running statistics) on row-wise tangents, with and without its
+    own weight and bias: value and gradients equal the second-order pass."""
+    from lightning_distill.kd.constraints import _chain_layers
+
+    torch.manual_seed(13)
+    norm = nn.BatchNorm1d(16, affine=affine)
+    model = nn.Sequential(
+        nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 16), norm, nn.Sigmoid(), nn.Linear(16, 3)
+    ).double()
+    norm.running_mean.uniform_(-1, 1)
+    norm.running_var.uniform_(0.5, 2.0)
+    if affine:
+        norm.weight.data.uniform_(0.5, 1.5)
+        norm.bias.data.uniform_(-0.5, 0.5)
+    model.eval()
+    assert _chain_layers(model) is not None
+    points = torch.randn(300, 4, dtype=torch.float64)
+    params = list(model.parameters())
+    reference = _reference_penalty(model, points, 2, 1, -1, 0.05, quantity)
+    expected = torch.autograd.grad(reference, params, allow_unused=True, materialize_grads=True)
+    penalty = monotonic_penalty(
+        model, points, 2, output=1, direction=-1, margin=0.05, quantity=quantity
+    )
+    got = torch.autograd.grad(penalty, params, allow_unused=True, materialize_grads=True)
+    # every parameter but the last bias (a logit's slope does not read it) moves the penalty
+    assert 0 < float(reference.detach()) and all(float(g.abs().sum()) > 0 for g in expected[:-1])
+    torch.testing.assert_close(penalty, reference)
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b)
+
+
+def test_chain_penalty_of_frozen_layers_trains_the_others():
+    """A frozen layer gets no gradient; the layers around it get theirs."""
+    torch.manual_seed(14)
+    model = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 3)).double()
+    model[0].requires_grad_(False)
+    points = torch.randn(200, 4, dtype=torch.float64)
+    reference = _reference_penalty(model, points, 0, 0, 1, 0.3, "log_probability")
+    penalty = monotonic_penalty(model, points, 0, output=0, margin=0.3, quantity="log_probability")
+    penalty.backward()
+    expected = torch.autograd.grad(reference, [model[2].weight, model[2].bias])
+    assert model[0].weight.grad is None and model[0].bias.grad is None
+    torch.testing.assert_close(model[2].weight.grad, expected[0])
+    torch.testing.assert_close(model[2].bias.grad, expected[1])
+
+
+def test_chain_penalty_refuses_a_second_derivative():
+    """The hand-written backward is first order: a graph of the gradient is refused (its
+    operations would leave out terms), and the reverse-mode path offers it."""
+    body = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
+    points = torch.randn(32, 4)
+    penalty = monotonic_penalty(body, points, 0, margin=10.0)
+    with pytest.raises(RuntimeError, match="second derivative through it"):
+        torch.autograd.grad(penalty, body[0].weight, create_graph=True)
+    penalty = monotonic_penalty(_Residual(body), points, 0, margin=10.0)
+    (grad,) = torch.autograd.grad(penalty, body[0].weight, create_graph=True)
+    assert grad.requires_grad
 
 
 def test_only_plain_chains_take_the_forward_carried_derivative():
