@@ -137,6 +137,36 @@ def own_container(inputs):
     return inputs
 
 
+def copy_unwatched(inputs):
+    """:func:`own_container` of ``inputs``, with every tensor made under ``torch.inference_mode``
+    in it cloned (in mappings, tuples and lists, as :class:`InputWatch` walks them). Such tensors
+    keep no version counter, so a model's write to them cannot be seen: a later model reads
+    the copy, as the batch was. Inputs without inference tensors are not copied."""
+    if not any(tensor.is_inference() for tensor in _tensors_of(inputs, [])):
+        return own_container(inputs)
+    return _clone_inference(inputs, 6)
+
+
+def _clone_inference(value, depth: int):
+    if isinstance(value, Tensor):
+        return value.clone() if value.is_inference() else value
+    if depth and isinstance(value, MutableMapping):
+        copied = copy.copy(value)
+        for key, item in value.items():
+            copied[key] = _clone_inference(item, depth - 1)
+        return copied
+    if depth and isinstance(value, Mapping):
+        return {key: _clone_inference(item, depth - 1) for key, item in value.items()}
+    if depth and isinstance(value, tuple | list):
+        if isinstance(value, list) and value and isinstance(value[0], _PLAIN):
+            return value
+        items = [_clone_inference(item, depth - 1) for item in value]
+        if isinstance(value, list):
+            return items
+        return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
+    return value
+
+
 #: what to do about a student, or a teacher, that writes its inputs (the messages of both sides)
 STUDENT_FIX = (
     "Make the operation out of place (inplace=False, x = x * ...), or clone the inputs at the "

@@ -21,6 +21,7 @@ from lightning_distill._batch import (
     InputWatch,
     batch_inputs,
     batch_size_of,
+    copy_unwatched,
     own_container,
     unpack_batch,
 )
@@ -1298,9 +1299,10 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
 
     def _evaluate(self, batch, stage: str, dataloader_idx: int = 0) -> None:
         x, targets, _ = self._unpack(batch)
-        # the teacher reads the batch after the student (not checked under inference mode,
-        # Lightning's default for evaluation: its tensors keep no version counter)
-        watch, later = (InputWatch(x), own_container(x)) if self.teacher is not None else (None, x)
+        # the teacher reads the batch after the student; tensors made under inference mode
+        # (Lightning's evaluation on an accelerator moves the batch there) keep no version
+        # counter, so the teacher reads a copy of those, taken before the student runs
+        watch, later = (InputWatch(x), copy_unwatched(x)) if self.teacher is not None else (None, x)
         logits = self._student_forward(x)
         if watch is not None:
             watch.check("student", "the teacher, which reads the same batch after it,")

@@ -972,6 +972,54 @@ def test_the_in_place_check_refuses_only_what_a_later_model_would_read():
         module.validation_step((x.clone(), y), 0)
 
 
+def test_in_evaluation_under_inference_mode_the_teacher_reads_the_batch_as_it_was():
+    """Tensors made under inference mode (the batch moved to an accelerator in Lightning's
+    evaluation) keep no version counter: the teacher reads a copy taken before the student."""
+    seen = []
+
+    class Teacher(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(4, 3)
+
+        def forward(self, x):
+            seen.append(x.clone())
+            return self.linear(x)
+
+    torch.manual_seed(0)
+    teacher = Teacher()
+    module = DistillationModule(nn.Sequential(_WritesItsInput(), nn.Linear(4, 3)), teacher)
+    with torch.inference_mode():
+        x, y = torch.randn(8, 4), torch.randint(3, (8,))
+        original = x.clone()
+        module.validation_step((x, y), 0)
+        agreement = module.metrics["val_teacher_agreement"].compute()
+        expected = (
+            (module.student[1](original * 10).argmax(1) == teacher.linear(original).argmax(1))
+            .float()
+            .mean()
+        )
+    assert torch.equal(seen[0], original)
+    torch.testing.assert_close(agreement, expected)
+    # inputs in a dict, a list and a named tuple alike; tensors that are not inference
+    # tensors are not copied
+    from collections import namedtuple
+
+    from lightning_distill._batch import copy_unwatched
+
+    Pair = namedtuple("Pair", "a b")
+    plain = torch.ones(2)
+    with torch.inference_mode():
+        made = torch.ones(2)
+    for inputs in ({"x": made, "y": plain}, [made, plain], Pair(made, plain), (made,)):
+        copied = copy_unwatched(inputs)
+        assert type(copied) is type(inputs)
+        items = list(copied.values()) if isinstance(copied, dict) else list(copied)
+        assert items[0] is not made and torch.equal(items[0], made)
+        assert len(items) == 1 or items[1] is plain
+    assert copy_unwatched(plain) is plain
+
+
 class _DictStudent(nn.Module):
     """Reads ``d["x"]``; adds a key to its dict, or rebinds ``x`` to a scaled copy."""
 
