@@ -247,9 +247,9 @@ def monotonic_penalty(
       pass written with plain tensor operations: one pass over every row without autograd,
       which keeps what the gradient needs on the violating rows, and a hand-written backward
       through it (first order). A chain with weight pre-hooks (pruning, the classic weight
-      and spectral norms) carries the derivative with autograd operations instead: a first
-      pass without autograd finds the violating rows, a second, differentiable one runs on
-      them. Only when nothing else runs on the way: a model with other forward hooks or
+      and spectral norms), or one called under ``torch.autocast`` (mixed precision), carries
+      the derivative with autograd operations instead: a first pass without autograd finds
+      the violating rows, a second, differentiable one runs on them. Only when nothing else runs on the way: a model with other forward hooks or
       pre-hooks (global ones included), or a ``forward`` set on an instance, takes the
       reverse-mode path.
     * Any other model: reverse mode, a first-order ``torch.autograd.grad`` to find the
@@ -292,7 +292,7 @@ def _mean_penalty(model, points, feature, output, direction, margin, quantity, n
     _check_points(model, points, "inputs", same_dtype=False)
     wanted_graph = torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
     layers = None if isinstance(points, Mapping) else _chain_layers(model)
-    if layers is not None and not any(layer._forward_pre_hooks for layer in layers):
+    if _fused(layers, points):
         # a chain in its present modes computes as in evaluation mode (its dropout drops
         # nothing, its batch normalisation uses running statistics): no modes to switch; and
         # its forward pass needs no autograd (under no_grad: the value alone)
@@ -307,6 +307,17 @@ def _mean_penalty(model, points, feature, output, direction, margin, quantity, n
                 model, _outside_inference(points), feature, output, direction, margin, quantity
             )
     return penalty / n_rows if wanted_graph else (penalty / n_rows).detach()
+
+
+def _fused(layers, points) -> bool:
+    """Whether a chain takes :class:`_ChainPenalty`: no weight hooks (their weights are made
+    during the call), and no autocast (its backward pass runs outside autocast, where the
+    forward pass's lower-precision activations and full-precision weights would meet)."""
+    return (
+        layers is not None
+        and not any(layer._forward_pre_hooks for layer in layers)
+        and not torch.is_autocast_enabled(points.device.type)
+    )
 
 
 def _plain_chain_penalty(layers, points, feature, output, direction, margin, quantity) -> Tensor:
@@ -331,13 +342,13 @@ def _check_chain_dtype(layers, points: Tensor) -> None:
 def _penalty_in_eval_mode(model, points, feature, output, direction, margin, quantity) -> Tensor:
     """The sum over rows of ``relu(margin - direction * slope)^2`` (see ``monotonic_penalty``)."""
     layers = None if isinstance(points, Mapping) else _chain_layers(model)
-    if layers is not None and not any(layer._forward_pre_hooks for layer in layers):
+    if _fused(layers, points):
         return _plain_chain_penalty(layers, points, feature, output, direction, margin, quantity)
     if layers is not None:
         _check_chain_dtype(layers, points)
-        # A chain with weight hooks (pruning, weight or spectral norm): the derivative is
-        # carried forward beside the activations by autograd operations, so the penalty needs
-        # a first-order backward only, and the screen no backward at all.
+        # A chain with weight hooks (pruning, weight or spectral norm), or under autocast: the
+        # derivative is carried forward beside the activations by autograd operations, so the
+        # penalty needs a first-order backward only, and the screen no backward at all.
         points = points.detach()  # as the reverse-mode path: no gradient to what made them
         # no_grad, not inference_mode: a weight pre-hook (pruning, weight norm) sets the
         # layer's weight attribute during the call, which must stay usable by autograd
@@ -528,6 +539,33 @@ def _chain_plan(layers) -> tuple[list, list[Tensor]]:
     return plan, params
 
 
+class _At(int):
+    """A position in the list of tensors :func:`_pack` makes (an int that is no bool)."""
+
+
+def _pack(entries) -> tuple[list[Tensor], list[tuple]]:
+    """The tensors of ``entries`` (tuples of tensors and other values) in one list, and the
+    entries with each tensor replaced by its position in it (:func:`_unpack` reverses)."""
+    tensors, layout = [], []
+    for entry in entries:
+        items = []
+        for item in entry:
+            if isinstance(item, Tensor):
+                items.append(_At(len(tensors)))
+                tensors.append(item)
+            else:
+                items.append(item)
+        layout.append(tuple(items))
+    return tensors, layout
+
+
+def _unpack(layout, tensors) -> list[tuple]:
+    return [
+        tuple(tensors[item] if isinstance(item, _At) else item for item in entry)
+        for entry in layout
+    ]
+
+
 def _as_tangent(grad: Tensor, tangent: Tensor) -> Tensor:
     """``grad`` summed over rows where the tangent it belongs to is one vector for every row
     (the first ``Linear``'s column, before an activation makes it row-wise)."""
@@ -574,8 +612,10 @@ class _ChainPenalty(torch.autograd.Function):
                 out = F.batch_norm(
                     h, layer.running_mean, layer.running_var, gamma, beta, False, 0.0, layer.eps
                 )
-                saved.append((h, tangent))
+                # the statistics as they are now (a forward pass in training mode before the
+                # backward would move the buffers)
                 scale = torch.rsqrt(layer.running_var + layer.eps)
+                saved.append((h, tangent, layer.running_mean.clone(), scale))
                 tangent = (scale if gamma is None else gamma * scale) * tangent
             elif kind in ("relu", "leaky"):
                 if kind == "relu":
@@ -604,7 +644,7 @@ class _ChainPenalty(torch.autograd.Function):
         excess = torch.rsub(slopes, margin) if direction == 1 else slopes + margin
         rows = (excess > 0).nonzero().squeeze(1)
         ctx.spec, ctx.plan, ctx.width = (feature, output, quantity, direction), plan, h.shape[1]
-        ctx.excess = None
+        ctx.violating = False
         if rows.numel() == 0:  # a constant zero, as on the other paths
             zero = excess.new_zeros(())
             ctx.mark_non_differentiable(zero)
@@ -619,8 +659,10 @@ class _ChainPenalty(torch.autograd.Function):
 
             saved = [tuple(map(keep, entry)) for entry in saved]
             head, excess = tuple(map(keep, head)), excess[rows]
-        ctx.saved, ctx.head, ctx.excess = saved, head, excess
-        ctx.save_for_backward(*params)
+        # through save_for_backward, so that autograd frees them after the backward pass
+        tensors, ctx.layout = _pack([*saved, head, (excess,)])
+        ctx.save_for_backward(*params, *tensors)
+        ctx.n_params, ctx.violating = len(params), True
         return excess.square().sum()
 
     @staticmethod
@@ -632,10 +674,11 @@ class _ChainPenalty(torch.autograd.Function):
                 "not supported. Wrap the student in a module of your own (not an "
                 "nn.Sequential) to take the reverse-mode path, which supports it."
             )
-        if ctx.excess is None:
+        if not ctx.violating:
             return (None,) * len(ctx.needs_input_grad)
         feature, output, quantity, direction = ctx.spec
-        params = ctx.saved_tensors
+        params, tensors = ctx.saved_tensors[: ctx.n_params], ctx.saved_tensors[ctx.n_params :]
+        *saved, head, (excess,) = _unpack(ctx.layout, tensors)
         needs = ctx.needs_input_grad[3:]
         grads: list[Tensor | None] = [None] * len(params)
 
@@ -643,19 +686,19 @@ class _ChainPenalty(torch.autograd.Function):
             if position is not None and needs[position] and value is not None:
                 grads[position] = value if grads[position] is None else grads[position] + value
 
-        g_slope = ctx.excess * (grad * (-2.0 * direction))  # d excess^2 / d slope
+        g_slope = excess * (grad * (-2.0 * direction))  # d excess^2 / d slope
         if quantity == "log_probability":
-            probabilities, tangent, mean = ctx.head
+            probabilities, tangent, mean = head
             g_t = probabilities * g_slope.neg().unsqueeze(1)
             g_h = (tangent - mean) * g_t
             g_t[:, output] += g_slope
         else:
-            (tangent,) = ctx.head
+            (tangent,) = head
             g_t = g_slope.new_zeros((g_slope.shape[0], ctx.width))
             g_t[:, output] = g_slope
             g_h = None
         g_t = _as_tangent(g_t, tangent)
-        for (kind, layer, where), entry in zip(reversed(ctx.plan), reversed(ctx.saved)):
+        for (kind, _, where), entry in zip(reversed(ctx.plan), reversed(saved)):
             if kind == "linear":
                 h_in, t_in = entry
                 weight = params[where[0]]
@@ -681,13 +724,12 @@ class _ChainPenalty(torch.autograd.Function):
                 g_h = None if g_h is None else g_h @ weight
                 g_t = g_t @ weight
             elif kind == "batchnorm":
-                h_in, t_in = entry
-                scale = torch.rsqrt(layer.running_var + layer.eps)
+                h_in, t_in, running_mean, scale = entry
                 gamma = None if where[0] is None else params[where[0]]
                 if gamma is not None and needs[where[0]]:
                     g_gamma = _as_tangent(g_t * t_in, scale) * scale
                     if g_h is not None:
-                        g_gamma = g_gamma + (g_h * (h_in - layer.running_mean)).sum(0) * scale
+                        g_gamma = g_gamma + (g_h * (h_in - running_mean)).sum(0) * scale
                     add(where[0], g_gamma)
                 add(where[1], None if g_h is None else g_h.sum(dim=0))
                 factor = scale if gamma is None else gamma * scale
@@ -834,6 +876,11 @@ class Monotonic(Constraint):
 
     def penalty(self, model: nn.Module, inputs) -> Tensor:
         """The penalty on the batch ``inputs`` and ``n_points`` uniform points in its box."""
+        # the settings as they are now (attributes set after construction are checked too)
+        direction = _check_direction(self.direction)
+        margin = check_real("margin", self.margin, minimum=0.0)
+        quantity = check_choice("quantity", self.quantity, _QUANTITIES)
+        n_points = check_integer("n_points", self.n_points, minimum=0)
         n_rows = _feature_tensor(inputs, self.feature).shape[0]
         if n_rows == 0:
             fail(
@@ -842,16 +889,9 @@ class Monotonic(Constraint):
                 "span)",
                 "an empty batch",
             )
-        points = box_points(inputs, self.n_points)  # the feature's tensor checked above
+        points = box_points(inputs, n_points)  # the feature's tensor checked above
         return _mean_penalty(
-            model,
-            points,
-            self.feature,
-            self.output,
-            self.direction,
-            self.margin,
-            self.quantity,
-            n_rows + self.n_points,
+            model, points, self.feature, self.output, direction, margin, quantity, n_rows + n_points
         )
 
     def __repr__(self) -> str:

@@ -498,6 +498,72 @@ def test_chain_penalty_refuses_a_second_derivative():
     assert grad.requires_grad
 
 
+def test_chain_penalty_under_autocast_trains_in_mixed_precision():
+    """Under torch.autocast (Lightning's "bf16-mixed"), the activations are of lower precision
+    and the weights full: the penalty takes the autograd chain path, whose backward runs."""
+    torch.manual_seed(15)
+    model = nn.Sequential(
+        nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 3)
+    )
+    points = torch.randn(256, 4)
+    for quantity in ("logit", "log_probability"):
+        reference = monotonic_penalty(model, points, 1, output=2, margin=0.3, quantity=quantity)
+        params = list(model.parameters())
+        expected = torch.autograd.grad(reference, params, allow_unused=True, materialize_grads=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            penalty = monotonic_penalty(model, points, 1, output=2, margin=0.3, quantity=quantity)
+        got = torch.autograd.grad(penalty, params, allow_unused=True, materialize_grads=True)
+        torch.testing.assert_close(penalty.float(), reference, rtol=0.05, atol=1e-3)
+        for a, b in zip(got, expected):
+            assert a.dtype == torch.float32
+            torch.testing.assert_close(a, b, rtol=0.1, atol=0.02)
+
+
+def test_chain_penalty_frees_what_it_kept_after_the_backward_pass():
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
+    penalty = monotonic_penalty(model, torch.randn(64, 4), 0, margin=10.0)
+    assert len(penalty.grad_fn.next_functions) and penalty.grad_fn is not None
+    chain = penalty.grad_fn.next_functions[0][0]  # the division by the rows, then the chain
+    assert len(chain.saved_tensors) > 6  # parameters and the violating rows' values
+    penalty.backward()
+    with pytest.raises(RuntimeError, match="freed"):
+        chain.saved_tensors
+
+
+def test_chain_penalty_reads_batch_norm_statistics_of_its_forward_pass():
+    """A forward pass in training mode between the penalty and its backward pass moves the
+    running statistics: the gradient is the one of the penalty as computed."""
+    torch.manual_seed(16)
+    model = nn.Sequential(nn.Linear(4, 16), nn.BatchNorm1d(16), nn.Tanh(), nn.Linear(16, 2))
+    model = model.double().eval()
+    model[1].running_var.uniform_(0.5, 2.0)
+    points = torch.randn(200, 4, dtype=torch.float64)
+    params = list(model.parameters())
+    reference = _reference_penalty(model, points, 0, 1, 1, 0.5, "log_probability")
+    expected = torch.autograd.grad(reference, params)
+    penalty = monotonic_penalty(model, points, 0, output=1, margin=0.5, quantity="log_probability")
+    model.train()(torch.randn(32, 4, dtype=torch.float64) * 3 + 2)  # the statistics move
+    got = torch.autograd.grad(penalty, params)
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b)
+
+
+def test_constraint_settings_changed_after_construction_are_checked():
+    constraint = Monotonic(0, margin=0.1)
+    model, x = nn.Sequential(nn.Linear(3, 2)), torch.randn(8, 3)
+    for name, value, match in (
+        ("margin", -1.0, "margin must be"),
+        ("quantity", "probability", "quantity must be one of"),
+        ("direction", 2, "direction must be"),
+        ("n_points", -5, "n_points must be"),
+    ):
+        original = getattr(constraint, name)
+        setattr(constraint, name, value)
+        with pytest.raises((ValueError, TypeError), match=match):
+            constraint.penalty(model, x)
+        setattr(constraint, name, original)
+
+
 def test_only_plain_chains_take_the_forward_carried_derivative():
     from lightning_distill.kd.constraints import _chain_layers
 
