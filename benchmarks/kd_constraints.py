@@ -5,7 +5,7 @@ teacher and student MLPs 5-64-64-2, batch 128, Adam): whole training epochs of
 Trainer + DistillationModule without a constraint, and with ``Monotonic`` drawing 1,024 uniform
 points per step (Liu et al.'s number), run alternately; also with 256 points, to show how the
 cost grows with the points. Time is the process's CPU time with one torch thread (other work on
-a shared machine does not enter it), per step: the first epoch apart (the penalty's differentiable
+a shared machine does not enter it), per step: the first epoch apart (the penalty's backward
 pass covers only the points that violate the margin, most of them at first) and the median of
 the epochs after it; the median over rounds is reported with its ratio to the unconstrained step
 (target <= 1.5 for 1,024 points).
@@ -110,16 +110,16 @@ def plain_breakdown(teacher, x, y, steps: int = 300) -> None:
     layers = _chain_layers(student)  # a plain Sequential: the derivative is carried forward
 
     @torch.no_grad()
-    def screen(i: int):
+    def slopes(i: int):
         return _chain_slopes(layers, points, 0, 1, "log_probability")
 
-    violating = float(((0.1 - screen(0)) > 0).float().mean())
+    violating = float(((0.1 - slopes(0)) > 0).float().mean())
     print(f"\nplain loop ({steps} steps after {2 * steps}; {violating:.0%} of the rows violate):")
     print(f"  KD step                       {ms(lambda i: step(i, False)):6.3f} ms")
     print(f"  KD step + Monotonic           {ms(lambda i: step(i, True)):6.3f} ms")
-    print(f"  screen alone (no autograd)    {ms(screen):6.3f} ms")
+    print(f"  slopes alone (no autograd)    {ms(slopes):6.3f} ms")
     print(
-        f"  penalty forward (both passes) {ms(lambda i: constraint.penalty(student, x[:128])):6.3f} ms"
+        f"  penalty forward (one pass)    {ms(lambda i: constraint.penalty(student, x[:128])):6.3f} ms"
     )
     print(
         "  penalty forward + backward    "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import itertools
 import numbers
+from collections import UserDict
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
@@ -33,6 +34,7 @@ __all__ = [
     "batch_inputs",
     "batch_size_of",
     "batch_targets",
+    "copy_unwatched",
     "own_container",
     "shuffling_sampler",
     "unpack_batch",
@@ -132,16 +134,35 @@ def own_container(inputs):
     """A shallow copy of a mutable mapping or a list of inputs (the same tensors), so that what
     a model does to the container (adding, removing or rebinding entries) leaves this copy as
     the batch was; other inputs as they are."""
-    if isinstance(inputs, MutableMapping | list):
+    if isinstance(inputs, MutableMapping):
+        return _own_mapping(inputs)
+    if isinstance(inputs, list):
         return copy.copy(inputs)
     return inputs
+
+
+def _own_mapping(mapping: MutableMapping) -> MutableMapping:
+    """A copy of ``mapping`` of its type whose entries are its own: ``copy.copy``, and for a
+    mapping that keeps its entries in a dict or list attribute (not a ``dict`` or ``UserDict``,
+    whose copies hold their own), that attribute copied too, so that writing an entry of the
+    copy leaves the original alone."""
+    copied = copy.copy(mapping)
+    if isinstance(mapping, dict | UserDict):
+        return copied
+    original = getattr(mapping, "__dict__", {})
+    for name, value in getattr(copied, "__dict__", {}).items():
+        if isinstance(value, MutableMapping | list) and value is original.get(name):
+            copied.__dict__[name] = copy.copy(value)
+    return copied
 
 
 def copy_unwatched(inputs):
     """:func:`own_container` of ``inputs``, with every tensor made under ``torch.inference_mode``
     in it cloned (in mappings, tuples and lists, as :class:`InputWatch` walks them). Such tensors
     keep no version counter, so a model's write to them cannot be seen: a later model reads
-    the copy, as the batch was. Inputs without inference tensors are not copied."""
+    the copy, as the batch was. Without inference tensors, no tensor is copied. The containers
+    that hold one keep their types (a read-only mapping becomes a ``dict``, a tuple type that
+    cannot be rebuilt from its items a ``tuple``)."""
     if not any(tensor.is_inference() for tensor in _tensors_of(inputs, [])):
         return own_container(inputs)
     return _clone_inference(inputs, 6)
@@ -151,7 +172,7 @@ def _clone_inference(value, depth: int):
     if isinstance(value, Tensor):
         return value.clone() if value.is_inference() else value
     if depth and isinstance(value, MutableMapping):
-        copied = copy.copy(value)
+        copied = _own_mapping(value)
         for key, item in value.items():
             copied[key] = _clone_inference(item, depth - 1)
         return copied
@@ -162,8 +183,17 @@ def _clone_inference(value, depth: int):
             return value
         items = [_clone_inference(item, depth - 1) for item in value]
         if isinstance(value, list):
-            return items
-        return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
+            copied = copy.copy(value)  # of its type
+            copied[:] = items
+            return copied
+        if type(value) is tuple:
+            return tuple(items)
+        if hasattr(value, "_fields"):  # a named tuple
+            return type(value)(*items)
+        try:  # torch.return_types and other tuple types built from their items
+            return type(value)(items)
+        except TypeError:
+            return tuple(items)
     return value
 
 

@@ -234,8 +234,8 @@ def monotonic_penalty(
     points do not update them), dropout is off and each row's derivative is its own. A model
     whose rows depend on each other even then (batch normalisation without running
     statistics) is refused. Rows that already meet the margin contribute zero (value and
-    gradient), so a first pass finds the violating rows and only those enter the
-    differentiable pass. Returns a constant zero when every row meets the margin. Under
+    gradient), so only the violating rows enter the gradient's computation (below). Returns a
+    constant zero when every row meets the margin. Under
     ``torch.no_grad()`` or ``torch.inference_mode()`` the value is computed all the same (with
     autograd inside where the derivative needs it) and returned without a graph.
 
@@ -243,20 +243,21 @@ def monotonic_penalty(
 
     * A plain chain (an ``nn.Sequential`` of ``Linear``, ``ReLU``, ``LeakyReLU``, ``Tanh``,
       ``Sigmoid``, ``Identity``, ``BatchNorm1d`` and ``Dropout``, starting with a ``Linear``;
-      the tabular MLP) carries the derivative forward beside its activations, a forward-mode
-      pass written with plain tensor operations: one pass over every row without autograd,
-      which keeps what the gradient needs on the violating rows, and a hand-written backward
-      through it (first order). A chain with weight pre-hooks (pruning, the classic weight
-      and spectral norms), or one called under ``torch.autocast`` (mixed precision), carries
-      the derivative with autograd operations instead: a first pass without autograd finds
-      the violating rows, a second, differentiable one runs on them. Only when nothing else runs on the way: a model with other forward hooks or
-      pre-hooks (global ones included), or a ``forward`` set on an instance, takes the
-      reverse-mode path.
-    * Any other model: reverse mode, a first-order ``torch.autograd.grad`` to find the
-      violating rows, then ``create_graph=True`` on them (the loss's backward then runs
-      through the derivative, a second-order pass).
+      the tabular MLP) whose calls run nothing but its layers carries the derivative forward
+      beside its activations, a forward-mode pass written with plain tensor operations:
+      one pass over every row without autograd, which keeps what the gradient needs on the
+      violating rows, and a hand-written backward through it (first order: its gradient
+      cannot be differentiated again, ``create_graph=True`` raises).
+    * The same chain with weight pre-hooks (pruning, the classic weight and spectral norms),
+      or called under ``torch.autocast`` (mixed precision), carries the derivative with
+      autograd operations instead: a first pass without autograd finds the violating rows, a
+      second, differentiable one runs on them.
+    * Any other model (other forward hooks or pre-hooks, global ones included, or a
+      ``forward`` set on an instance, make a chain one): reverse mode, a first-order
+      ``torch.autograd.grad`` to find the violating rows, then ``create_graph=True`` on them
+      (the loss's backward then runs through the derivative, a second-order pass).
 
-    Both give the same value and gradients (tested against a full second-order pass).
+    All give the same value and gradients (tested against a full second-order pass).
 
     Parameters
     ----------
@@ -316,8 +317,18 @@ def _fused(layers, points) -> bool:
     return (
         layers is not None
         and not any(layer._forward_pre_hooks for layer in layers)
-        and not torch.is_autocast_enabled(points.device.type)
+        and not _autocast_on(points.device.type)
     )
+
+
+def _autocast_on(device_type: str) -> bool:
+    """Whether ``torch.autocast`` is on for ``device_type`` (torch < 2.4 asks per device)."""
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # pragma: no cover - torch < 2.4
+        if device_type == "cpu":
+            return torch.is_autocast_cpu_enabled()
+        return torch.is_autocast_enabled()
 
 
 def _plain_chain_penalty(layers, points, feature, output, direction, margin, quantity) -> Tensor:
@@ -326,7 +337,8 @@ def _plain_chain_penalty(layers, points, feature, output, direction, margin, qua
     _check_chain_dtype(layers, points)
     plan, params = _chain_plan(layers)
     spec = (feature, output, quantity, margin, direction)
-    return _ChainPenalty.apply(plan, spec, points.detach(), *params)
+    # points made under inference mode: autograd may not keep them for the backward pass
+    return _ChainPenalty.apply(plan, spec, _outside_inference(points).detach(), *params)
 
 
 def _check_chain_dtype(layers, points: Tensor) -> None:
@@ -540,7 +552,8 @@ def _chain_plan(layers) -> tuple[list, list[Tensor]]:
 
 
 class _At(int):
-    """A position in the list of tensors :func:`_pack` makes (an int that is no bool)."""
+    """A position in the list of tensors :func:`_pack` makes: its own type, so that it is not
+    taken for another int or bool an entry holds (a ReLU entry's vector-derivative flag)."""
 
 
 def _pack(entries) -> tuple[list[Tensor], list[tuple]]:
@@ -643,7 +656,8 @@ class _ChainPenalty(torch.autograd.Function):
         # margin - direction * slopes, in one operation
         excess = torch.rsub(slopes, margin) if direction == 1 else slopes + margin
         rows = (excess > 0).nonzero().squeeze(1)
-        ctx.spec, ctx.plan, ctx.width = (feature, output, quantity, direction), plan, h.shape[1]
+        # what the backward pass reads (the margin is in the excess)
+        ctx.settings, ctx.plan, ctx.width = (feature, output, quantity, direction), plan, h.shape[1]
         ctx.violating = False
         if rows.numel() == 0:  # a constant zero, as on the other paths
             zero = excess.new_zeros(())
@@ -676,7 +690,7 @@ class _ChainPenalty(torch.autograd.Function):
             )
         if not ctx.violating:
             return (None,) * len(ctx.needs_input_grad)
-        feature, output, quantity, direction = ctx.spec
+        feature, output, quantity, direction = ctx.settings
         params, tensors = ctx.saved_tensors[: ctx.n_params], ctx.saved_tensors[ctx.n_params :]
         *saved, head, (excess,) = _unpack(ctx.layout, tensors)
         needs = ctx.needs_input_grad[3:]
@@ -704,7 +718,7 @@ class _ChainPenalty(torch.autograd.Function):
                 weight = params[where[0]]
                 if needs[where[0]]:
                     if t_in is None:
-                        column = _as_tangent(g_t, weight[:, 0])
+                        column = g_t.sum(dim=0) if g_t.dim() == 2 else g_t  # one for all rows
                         if g_h is None:
                             g_weight = torch.zeros_like(weight)
                             g_weight[:, feature] = column
@@ -832,8 +846,9 @@ class Monotonic(Constraint):
     -----
     The student runs once more per step on ``batch + n_points`` rows: a plain
     ``nn.Sequential`` MLP once, without autograd, with a hand-written backward through the
-    rows that violate the margin; other models with a first-order backward, then again, with
-    gradients, on the violating rows; see :func:`monotonic_penalty`. The runs are in
+    rows that violate the margin (outside autocast and without weight hooks); other models
+    with a first-order backward, then again, with gradients, on the violating rows; see
+    :func:`monotonic_penalty`. The runs are in
     evaluation mode (the student as deployed; its modes are restored): batch normalisation
     uses its running statistics and the uniform points do not update them, dropout is off.
 

@@ -554,11 +554,14 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
     the teacher other inputs: it is refused (``ValueError``) in the steps where a later model
     reads the batch (training and evaluation with a teacher or constraints; not predictions),
     as is a teacher that writes them when constraints or feature methods read the batch after
-    it. This is told by the version counters of the inputs' tensors; tensors made under
-    ``torch.inference_mode`` (Lightning's evaluation default) have none and are not checked.
-    The teacher, the constraints and the feature methods read a copy of a dict (any mutable
-    mapping) or list of inputs taken before the student ran (the same tensors), so that a
-    student adding or rebinding an entry leaves them the batch's.
+    it. This is told by the version counters of the inputs' tensors. Tensors made under
+    ``torch.inference_mode`` have none: Lightning's ``validate`` and ``test`` (and validation
+    inside ``fit`` on an accelerator) give such batches, so in evaluation the teacher reads a
+    copy of those tensors, taken before the student runs, and a writing student changes
+    nothing it reads. The teacher, the constraints and the feature methods read a copy of a
+    dict (any mutable mapping) or list of inputs taken before the student ran (the same
+    tensors, apart from those copies), so that a student adding or rebinding an entry leaves
+    them the batch's.
 
     Lightning's warning "Found N module(s) in eval mode at the start of training" counts the
     teacher's modules: that is intended (it is a ``PossibleUserWarning``, which can be filtered).
@@ -1300,8 +1303,9 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
     def _evaluate(self, batch, stage: str, dataloader_idx: int = 0) -> None:
         x, targets, _ = self._unpack(batch)
         # the teacher reads the batch after the student; tensors made under inference mode
-        # (Lightning's evaluation on an accelerator moves the batch there) keep no version
-        # counter, so the teacher reads a copy of those, taken before the student runs
+        # (the batches of Lightning's validate and test, and of validation in fit on an
+        # accelerator) keep no version counter, so the teacher reads a copy of those, taken
+        # before the student runs
         watch, later = (InputWatch(x), copy_unwatched(x)) if self.teacher is not None else (None, x)
         logits = self._student_forward(x)
         if watch is not None:

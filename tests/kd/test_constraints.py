@@ -432,7 +432,7 @@ def test_chain_penalty_and_gradient_equal_the_second_order_pass(chain, quantity)
         torch.testing.assert_close(penalty, reference)
         for a, b in zip(got, expected):
             torch.testing.assert_close(a, b)
-    # the screen kept some rows out of the second pass and sent others through it
+    # some rows violate the margin and others not: the violating rows alone were kept
     assert chain == "linear" or any(0 < share < 1 for share in shares), shares
 
 
@@ -562,6 +562,17 @@ def test_constraint_settings_changed_after_construction_are_checked():
         with pytest.raises((ValueError, TypeError), match=match):
             constraint.penalty(model, x)
         setattr(constraint, name, original)
+
+
+def test_chain_penalty_of_points_made_under_inference_mode_is_differentiable():
+    torch.manual_seed(17)
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
+    with torch.inference_mode():
+        made = torch.randn(64, 4)
+    points = made.clone()
+    expected = torch.autograd.grad(monotonic_penalty(model, points, 0, margin=1.0), model[0].weight)
+    got = torch.autograd.grad(monotonic_penalty(model, made, 0, margin=1.0), model[0].weight)
+    torch.testing.assert_close(got, expected)
 
 
 def test_only_plain_chains_take_the_forward_carried_derivative():

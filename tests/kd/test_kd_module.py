@@ -973,8 +973,9 @@ def test_the_in_place_check_refuses_only_what_a_later_model_would_read():
 
 
 def test_in_evaluation_under_inference_mode_the_teacher_reads_the_batch_as_it_was():
-    """Tensors made under inference mode (the batch moved to an accelerator in Lightning's
-    evaluation) keep no version counter: the teacher reads a copy taken before the student."""
+    """Tensors made under inference mode (every batch of Lightning's validate and test, and of
+    validation in fit on an accelerator) keep no version counter: the teacher reads a copy
+    taken before the student."""
     seen = []
 
     class Teacher(nn.Module):
@@ -1001,6 +1002,12 @@ def test_in_evaluation_under_inference_mode_the_teacher_reads_the_batch_as_it_wa
         )
     assert torch.equal(seen[0], original)
     torch.testing.assert_close(agreement, expected)
+    # and through a Trainer's validate, on the CPU
+    seen.clear()
+    loader = DataLoader(TensorDataset(original, y), batch_size=8)
+    (results,) = quiet_trainer().validate(module, loader, verbose=False)
+    assert torch.equal(seen[0], original)
+    assert results["val/teacher_agreement"] == pytest.approx(float(expected))
     # inputs in a dict, a list and a named tuple alike; tensors that are not inference
     # tensors are not copied
     from collections import namedtuple
@@ -1018,6 +1025,51 @@ def test_in_evaluation_under_inference_mode_the_teacher_reads_the_batch_as_it_wa
         assert items[0] is not made and torch.equal(items[0], made)
         assert len(items) == 1 or items[1] is plain
     assert copy_unwatched(plain) is plain
+
+    # container types are kept: list and tuple types, torch's return types
+    class Items(list):
+        pass
+
+    values = torch.return_types.max((made, plain))
+    for inputs in (Items([made, plain]), values):
+        copied = copy_unwatched(inputs)
+        assert type(copied) is type(inputs) and copied[0] is not made and copied[1] is plain
+
+
+def test_a_mapping_that_keeps_its_entries_in_an_attribute_is_copied_whole():
+    """copy.copy of such a mapping shares its store: writing the copy would write the batch."""
+    from collections.abc import MutableMapping
+
+    from lightning_distill._batch import copy_unwatched, own_container
+
+    class Store(MutableMapping):
+        def __init__(self, entries):
+            self._entries = dict(entries)
+
+        def __getitem__(self, key):
+            return self._entries[key]
+
+        def __setitem__(self, key, value):
+            self._entries[key] = value
+
+        def __delitem__(self, key):
+            del self._entries[key]
+
+        def __iter__(self):
+            return iter(self._entries)
+
+        def __len__(self):
+            return len(self._entries)
+
+    x = torch.ones(2)
+    with torch.inference_mode():
+        made = torch.ones(2)
+    batch = Store({"x": x, "made": made})
+    mine = own_container(batch)
+    mine["x"] = None
+    assert batch["x"] is x and type(mine) is Store
+    copied = copy_unwatched(batch)
+    assert batch["made"] is made and copied["made"] is not made and type(copied) is Store
 
 
 class _DictStudent(nn.Module):
