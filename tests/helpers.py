@@ -49,6 +49,26 @@ class Recurrent(nn.Module):
         return self.head(sequence[:, -1])
 
 
+class WritesItsInput(nn.Module):
+    """Scales its input in place, then hands it on (a model that writes its batch)."""
+
+    def forward(self, x):
+        return x.mul_(10)
+
+
+class RecordingLinear(nn.Module):
+    """``nn.Linear(4, 3)`` that keeps a copy of every input it reads in ``seen``."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 3)
+        self.seen: list = []
+
+    def forward(self, x):
+        self.seen.append(x.clone())
+        return self.linear(x)
+
+
 class IndexedDataset(Dataset):
     """(input, target, index) samples, as cache_teacher needs."""
 

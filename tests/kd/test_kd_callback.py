@@ -7,7 +7,14 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_distill import DistillationModule, KnowledgeDistillation
-from tests.helpers import make_cnn, make_data, quiet_trainer, state_copy, states_equal
+from tests.helpers import (
+    WritesItsInput,
+    make_cnn,
+    make_data,
+    quiet_trainer,
+    state_copy,
+    states_equal,
+)
 
 
 class Classifier(L.LightningModule):
@@ -173,15 +180,10 @@ def test_teacher_cast_to_the_module_precision_and_given_back_bit_for_bit(precisi
     torch.optim.Adam(teacher.parameters()).step()
 
 
-class _WritesItsInput(torch.nn.Module):
-    def forward(self, x):
-        return x.mul_(10)
-
-
 def test_a_forward_or_step_that_writes_its_inputs_in_place_is_refused():
     torch.manual_seed(0)
     x, y = make_data(8)
-    net = torch.nn.Sequential(_WritesItsInput(), make_cnn(4))
+    net = torch.nn.Sequential(WritesItsInput(), make_cnn(4))
     # the teacher is given the forward's inputs after the forward ran: scaled ones
     with pytest.raises(
         ValueError, match="Classifier's forward or training_step modified its inputs"

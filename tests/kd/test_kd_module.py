@@ -12,7 +12,9 @@ from lightning_distill.losses import attention_transfer_loss, distillation_terms
 from tests.helpers import (
     IndexedDataset,
     PlainClassifier,
+    RecordingLinear,
     Recurrent,
+    WritesItsInput,
     make_cnn,
     make_data,
     quiet_trainer,
@@ -921,43 +923,36 @@ def test_a_tuned_run_with_a_partial_loads_and_numbers_reach_the_optimizer_plain(
     assert type(trainer.optimizers[0].param_groups[0]["lr"]) is float
 
 
-class _WritesItsInput(nn.Module):
-    """Scales its input in place, then hands it on."""
-
-    def forward(self, x):
-        return x.mul_(10)
-
-
 def test_a_model_that_writes_its_inputs_in_place_is_refused():
     torch.manual_seed(0)
     x, y = torch.randn(8, 4), torch.randint(3, (8,))
     teacher = nn.Linear(4, 3)
     # the teacher runs after the student on the same batch: it would read the scaled inputs
-    for first in (_WritesItsInput(), nn.ReLU(inplace=True)):
+    for first in (WritesItsInput(), nn.ReLU(inplace=True)):
         module = DistillationModule(nn.Sequential(first, nn.Linear(4, 3)), teacher)
         with pytest.raises(ValueError, match="student modified its inputs in place.*teacher"):
             module.training_step((x.clone(), y), 0)
     # a student alone may do as it likes with its batch: the step equals the one on a copy
-    alone = DistillationModule(nn.Sequential(_WritesItsInput(), nn.Linear(4, 3)), alpha=0.0)
+    alone = DistillationModule(nn.Sequential(WritesItsInput(), nn.Linear(4, 3)), alpha=0.0)
     loss = alone.training_step((x.clone(), y), 0)
     expected = nn.functional.cross_entropy(alone.student[1](x * 10), y)
     torch.testing.assert_close(loss, expected)
     # the constraints read the batch after the teacher
     from lightning_distill import Monotonic
 
-    writer = nn.Sequential(_WritesItsInput(), nn.Linear(4, 3))
+    writer = nn.Sequential(WritesItsInput(), nn.Linear(4, 3))
     module = DistillationModule(nn.Linear(4, 3), writer, constraints=[Monotonic(0, weight=1.0)])
     with pytest.raises(ValueError, match="teacher modified its inputs in place.*constraints"):
         module.training_step((x.clone(), y), 0)
     # without anything reading the batch after it, the teacher is left alone
-    module = DistillationModule(nn.Linear(4, 3), nn.Sequential(_WritesItsInput(), nn.Linear(4, 3)))
+    module = DistillationModule(nn.Linear(4, 3), nn.Sequential(WritesItsInput(), nn.Linear(4, 3)))
     assert torch.isfinite(module.training_step((x.clone(), y), 0))
 
 
 def test_the_in_place_check_refuses_only_what_a_later_model_would_read():
     torch.manual_seed(0)
     x, y = torch.randn(8, 4), torch.randint(3, (8,))
-    writer = nn.Sequential(_WritesItsInput(), nn.Linear(4, 3))
+    writer = nn.Sequential(WritesItsInput(), nn.Linear(4, 3))
     # predictions and a student alone in evaluation: no model reads the batch after it
     module = DistillationModule(writer, nn.Linear(4, 3))
     with torch.no_grad():
@@ -976,20 +971,10 @@ def test_in_evaluation_under_inference_mode_the_teacher_reads_the_batch_as_it_wa
     """Tensors made under inference mode (every batch of Lightning's validate and test, and of
     validation in fit on an accelerator) keep no version counter: the teacher reads a copy
     taken before the student."""
-    seen = []
-
-    class Teacher(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.linear = nn.Linear(4, 3)
-
-        def forward(self, x):
-            seen.append(x.clone())
-            return self.linear(x)
-
     torch.manual_seed(0)
-    teacher = Teacher()
-    module = DistillationModule(nn.Sequential(_WritesItsInput(), nn.Linear(4, 3)), teacher)
+    teacher = RecordingLinear()
+    seen = teacher.seen
+    module = DistillationModule(nn.Sequential(WritesItsInput(), nn.Linear(4, 3)), teacher)
     with torch.inference_mode():
         x, y = torch.randn(8, 4), torch.randint(3, (8,))
         original = x.clone()

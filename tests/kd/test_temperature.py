@@ -19,7 +19,7 @@ from lightning_distill.kd.temperature import (
     kd_loss_at,
     select_temperature,
 )
-from tests.helpers import quiet_trainer
+from tests.helpers import RecordingLinear, WritesItsInput, quiet_trainer
 
 
 def test_gradient_reversal_flips_and_scales():
@@ -381,35 +381,21 @@ def test_scoring_refuses_a_student_that_writes_its_inputs_and_copies_inference_t
     """The teacher reads the validation batch after the student (as in training)."""
     from lightning_distill.kd.temperature import _validation_scores
 
-    class Writes(nn.Module):
-        def forward(self, x):
-            return x.mul_(10)
-
     class Pair(nn.Module):
         def __init__(self, teacher):
             super().__init__()
-            self.student = nn.Sequential(Writes(), nn.Linear(4, 3))
+            self.student = nn.Sequential(WritesItsInput(), nn.Linear(4, 3))
             self.teacher = teacher
 
         def forward(self, x):
             return self.student(x)
 
-    seen = []
-
-    class Teacher(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.linear = nn.Linear(4, 3)
-
-        def forward(self, x):
-            seen.append(x.clone())
-            return self.linear(x)
-
     torch.manual_seed(0)
     x, y = torch.randn(8, 4), torch.randint(3, (8,))
     with torch.no_grad(), pytest.raises(ValueError, match="student modified its inputs in place"):
-        _validation_scores(Pair(Teacher()), [(x.clone(), y)])
+        _validation_scores(Pair(RecordingLinear()), [(x.clone(), y)])
+    teacher = RecordingLinear()
     with torch.inference_mode():
         made = x.clone()
-        _validation_scores(Pair(Teacher()), [(made, y)])
-    assert torch.equal(seen[-1], x)  # the teacher read the batch as it was
+        _validation_scores(Pair(teacher), [(made, y)])
+    assert torch.equal(teacher.seen[-1], x)  # the teacher read the batch as it was
