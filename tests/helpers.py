@@ -261,9 +261,9 @@ def write_from_rank_zero(trainer, metrics: dict, out_path: str) -> None:
         torch.distributed.destroy_process_group()
 
 
-def run_ddp_script(script: Path, devices: int, out: Path) -> dict:
-    """Run ``script DEVICES OUT`` in a fresh interpreter (no inherited distributed settings, one
-    thread) and return the JSON it wrote to ``OUT``."""
+def run_ddp_script(script: Path, devices: int, out: Path, *extra: str) -> dict:
+    """Run ``script DEVICES OUT [EXTRA...]`` in a fresh interpreter (no inherited distributed
+    settings, one thread) and return the JSON it wrote to ``OUT``."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -272,7 +272,7 @@ def run_ddp_script(script: Path, devices: int, out: Path) -> dict:
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     env["OMP_NUM_THREADS"] = "1"
     result = subprocess.run(
-        [sys.executable, str(script), str(devices), str(out)],
+        [sys.executable, str(script), str(devices), str(out), *extra],
         env=env,
         cwd=ROOT,
         capture_output=True,

@@ -26,6 +26,18 @@ def test_ddp_two_cpu_processes_log_same_metrics_as_one(tmp_path):
 
 @pytest.mark.ddp
 @pytest.mark.slow
+def test_ddp_with_a_monotone_constraint_updates_as_one_process(tmp_path):
+    # the chain penalty's hand-written backward feeds DDP's gradient all-reduce like any other
+    single = run_ddp_script(SCRIPT, 1, tmp_path / "single.json", "monotonic")
+    double = run_ddp_script(SCRIPT, 2, tmp_path / "ddp.json", "monotonic")
+    plain = run_ddp_script(SCRIPT, 1, tmp_path / "plain.json")
+    assert single["steps"] == double["steps"] > 0
+    assert double["weight_sum"] == pytest.approx(single["weight_sum"], rel=1e-5)
+    assert abs(single["weight_sum"] - plain["weight_sum"]) > 1e-3  # the constraint acted
+
+
+@pytest.mark.ddp
+@pytest.mark.slow
 def test_callback_feature_parts_are_one_across_processes(tmp_path):
     # each process draws the hint regressor from its own random state (seeded by rank): the
     # callback starts every process from rank 0's, and the run equals the one-process run
