@@ -30,6 +30,7 @@ __all__ = [
     "STUDENT_FIX",
     "TARGET_KEYS",
     "TEACHER_FIX",
+    "TEACHER_READS_AFTER",
     "InputWatch",
     "batch_inputs",
     "batch_size_of",
@@ -38,6 +39,7 @@ __all__ = [
     "own_container",
     "shuffling_sampler",
     "unpack_batch",
+    "watch_for_teacher",
 ]
 
 INPUT_KEYS = ("inputs", "input", "x")
@@ -242,6 +244,18 @@ class InputWatch:
                     f"forward); {then} would read the modified values, and the batch the data "
                     f"loader gave is changed. {fix}"
                 )
+
+
+#: what reads a batch after the student in evaluation (the in-place message's words)
+TEACHER_READS_AFTER = "the teacher, which reads the same batch after it,"
+
+
+def watch_for_teacher(inputs) -> tuple[InputWatch, Any]:
+    """Before a student runs on ``inputs`` that a teacher reads after it, outside training:
+    the watch of its tensors (:meth:`InputWatch.check` refuses a student that wrote them) and
+    the inputs the teacher is given (:func:`copy_unwatched`: tensors made under inference mode,
+    which no watch sees, copied before the student runs)."""
+    return InputWatch(inputs), copy_unwatched(inputs)
 
 
 def batch_targets(batch, *, optional: bool = False) -> Tensor | None:

@@ -169,6 +169,10 @@ def _normalised_heatmap(attribution: Tensor) -> Tensor:
         heatmap = heatmap + attribution[:, channel]
     heatmap = heatmap.flatten(1)  # [N, HW]
     peak = heatmap.abs().amax(1, keepdim=True)
+    if not bool(torch.isfinite(peak).all()):
+        # channels of a finite map summing past its dtype's range (float32 above 3.4e38):
+        # summed in float64, where the sum is finite (the reference would divide inf by inf)
+        return _normalised_heatmap(attribution.to(torch.float64))
     # the reference divides 0 / 0 when channels cancel exactly; such a map has no band but 0
     return torch.where(peak > 0, heatmap / torch.where(peak > 0, peak, 1.0), 0.0)
 
@@ -362,10 +366,6 @@ def _five_band_with_sets(attribution, ground_truth, sets: Tensor, gt_thresholds)
                 "on their scale."
             )
     heatmap = _normalised_heatmap(attribution)
-    if not bool(torch.isfinite(heatmap).all()):
-        # channels of a finite map summing past its dtype's range (float32 above 3.4e38):
-        # scored in float64, where the sum is finite (the reference would divide inf by inf)
-        heatmap = _normalised_heatmap(attribution.to(torch.float64))
     confusion = band_confusion(heatmap, truth.flatten(1), sets, gt_thresholds)
     return scores_from_confusion(confusion)
 

@@ -469,56 +469,86 @@ def _flat_chain(model: nn.Module) -> list[nn.Module] | None:
     return layers
 
 
-def _chain_slopes(layers, points: Tensor, feature: int, output: int, quantity: str) -> Tensor:
+def _chain_slopes(
+    layers, points: Tensor, feature: int, output: int, quantity: str, record: list | None = None
+) -> Tensor:
     """``d f_output / d points[:, feature]`` of a chain (see :func:`_chain_layers`), carried
     forward as a tangent beside the activations: one pass, differentiable in the parameters
     by a first-order backward.
 
-    Each layer runs through its own ``__call__`` (pruning's weight hook applies); the tangent
-    reads a ``Linear``'s weight after that call, and an activation's derivative from its
-    output, taken before the next layer runs (in-place activations are safe).
+    A layer with a weight pre-hook (pruning, weight or spectral norm) runs through its own
+    ``__call__``, which sets its weight, and the tangent reads the weight after that call; the
+    others run as their functions (a module call costs more than the operation on these small
+    matrices). An activation's derivative is read from its output before the next layer runs.
+
+    ``record``: a list, for :class:`_ChainPenalty`'s forward pass (no weight hooks, no
+    autograd). What its backward pass reads is appended: an entry per layer (``Identity``
+    left out), then the head's.
     """
     feature = check_integer("feature", feature, minimum=0, maximum=points.shape[1] - 1)
     h, tangent = points, None
     for layer in layers:
         kind = type(layer)
-        # the layer's own function where its call would run nothing else (no weight pre-hook:
-        # _calls_are_plain has ruled out every other hook); a module call costs more than the
-        # operation on these small matrices
-        if kind is nn.Linear and not layer._forward_pre_hooks:
-            out = F.linear(h, layer.weight, layer.bias)
-        elif kind is nn.ReLU and not layer.inplace:
-            out = torch.relu(h)
-        else:
+        if kind is nn.Identity:
+            continue
+        if layer._forward_pre_hooks:
             out = layer(h)
+        elif kind is nn.Linear:
+            out = F.linear(h, layer.weight, layer.bias)
+        elif kind is nn.BatchNorm1d:  # evaluation mode with running statistics (a chain's)
+            out = F.batch_norm(
+                h, layer.running_mean, layer.running_var, layer.weight, layer.bias, False, 0.0,
+                layer.eps,
+            )  # fmt: skip
+        elif kind is nn.ReLU:
+            out = torch.relu(h)
+        elif kind is nn.LeakyReLU:
+            out = F.leaky_relu(h, layer.negative_slope)
+        elif kind is nn.Tanh:
+            out = torch.tanh(h)
+        else:  # Sigmoid
+            out = torch.sigmoid(h)
         if kind is nn.Linear:
+            if record is not None:
+                record.append((h, tangent))
             weight = layer.weight
             tangent = weight[:, feature] if tangent is None else F.linear(tangent, weight)
-        elif kind is nn.Identity:
-            pass
         elif kind is nn.BatchNorm1d:
             scale = torch.rsqrt(layer.running_var + layer.eps)
+            if record is not None:
+                # the statistics as they are now (a forward pass in training mode before the
+                # backward would move the buffers)
+                record.append((h, tangent, layer.running_mean.clone(), scale))
             tangent = (scale if layer.weight is None else layer.weight * scale) * tangent
-        elif kind is nn.ReLU:
-            tangent = out.detach().sign() * tangent  # the output is >= 0: its sign is relu'
-        elif kind is nn.LeakyReLU:
-            slope = torch.ones_like(out).masked_fill_(out.detach() <= 0, layer.negative_slope)
+        elif kind is nn.ReLU or kind is nn.LeakyReLU:
+            if kind is nn.ReLU:
+                factor = out.detach().sign()  # the output is >= 0: its sign is relu'
+            else:
+                factor = torch.ones_like(out).masked_fill_(out.detach() <= 0, layer.negative_slope)
+            if record is not None:
+                record.append((factor, tangent.dim() == 1))
+            tangent = factor * tangent
+        else:  # Tanh, Sigmoid: the derivative from the output
+            if record is not None:
+                record.append((out, tangent))
+            slope = 1 - out.square() if kind is nn.Tanh else out * (1 - out)
             tangent = slope * tangent
-        elif kind is nn.Tanh:
-            tangent = (1 - out.square()) * tangent
-        else:  # Sigmoid
-            tangent = (out * (1 - out)) * tangent
         h = out
     check_integer("output", output, minimum=0, maximum=h.shape[1] - 1)
     _check_quantity_width(quantity, h.shape[1])
-    if tangent.dim() == 1:
-        tangent = tangent.expand_as(h)
+    rows_tangent = tangent.expand_as(h) if tangent.dim() == 1 else tangent
+    slopes = rows_tangent[:, output]
     if quantity == "log_probability":
         # softmax over the rows of the transposed view: the same values, several times faster
         # than over a short last dimension (two classes: 7 against 62 us on 1,152 rows)
         probabilities = F.softmax(h.T, dim=0).T
-        return tangent[:, output] - (probabilities * tangent).sum(dim=1)
-    return tangent[:, output]
+        mean = (probabilities * rows_tangent).sum(dim=1, keepdim=True)
+        slopes = slopes - mean[:, 0]
+        if record is not None:
+            record.append((probabilities, rows_tangent, mean))
+    elif record is not None:
+        record.append((tangent,))
+    return slopes
 
 
 def _chain_plan(layers) -> tuple[list, list[Tensor]]:
@@ -612,58 +642,23 @@ class _ChainPenalty(torch.autograd.Function):
     @staticmethod
     def forward(ctx, plan, spec, points, *params):
         feature, output, quantity, margin, direction = spec
-        h, tangent, saved = points, None, []
-        for kind, layer, where in plan:
-            if kind == "linear":
-                weight = params[where[0]]
-                out = F.linear(h, weight, None if where[1] is None else params[where[1]])
-                saved.append((h, tangent))
-                tangent = weight[:, feature] if tangent is None else F.linear(tangent, weight)
-            elif kind == "batchnorm":
-                gamma = None if where[0] is None else params[where[0]]
-                beta = None if where[1] is None else params[where[1]]
-                out = F.batch_norm(
-                    h, layer.running_mean, layer.running_var, gamma, beta, False, 0.0, layer.eps
-                )
-                # the statistics as they are now (a forward pass in training mode before the
-                # backward would move the buffers)
-                scale = torch.rsqrt(layer.running_var + layer.eps)
-                saved.append((h, tangent, layer.running_mean.clone(), scale))
-                tangent = (scale if gamma is None else gamma * scale) * tangent
-            elif kind in ("relu", "leaky"):
-                if kind == "relu":
-                    out = torch.relu(h)
-                    factor = out.sign()  # the output is >= 0: its sign is relu'
-                else:
-                    out = F.leaky_relu(h, layer.negative_slope)
-                    factor = torch.ones_like(out).masked_fill_(out <= 0, layer.negative_slope)
-                saved.append((factor, tangent.dim() == 1))
-                tangent = factor * tangent
-            else:  # tanh, sigmoid: the derivative from the output
-                out = torch.tanh(h) if kind == "tanh" else torch.sigmoid(h)
-                saved.append((out, tangent))
-                slope = 1 - out.square() if kind == "tanh" else out * (1 - out)
-                tangent = slope * tangent
-            h = out
-        check_integer("output", output, minimum=0, maximum=h.shape[1] - 1)
-        _check_quantity_width(quantity, h.shape[1])
-        rows_tangent = tangent.expand_as(h) if tangent.dim() == 1 else tangent
-        slopes, mean, probabilities = rows_tangent[:, output], None, None
-        if quantity == "log_probability":
-            probabilities = F.softmax(h.T, dim=0).T  # see _chain_slopes
-            mean = (probabilities * rows_tangent).sum(dim=1, keepdim=True)
-            slopes = slopes - mean[:, 0]
+        # the parameters are the layers' own (params only link them to autograd)
+        saved: list = []
+        slopes = _chain_slopes(
+            [layer for _, layer, _ in plan], points, feature, output, quantity, saved
+        )
+        *saved, head = saved
         # margin - direction * slopes, in one operation
         excess = torch.rsub(slopes, margin) if direction == 1 else slopes + margin
         rows = (excess > 0).nonzero().squeeze(1)
         # what the backward pass reads (the margin is in the excess)
-        ctx.settings, ctx.plan, ctx.width = (feature, output, quantity, direction), plan, h.shape[1]
+        width = head[0].shape[-1]  # the outputs'
+        ctx.settings, ctx.plan, ctx.width = (feature, output, quantity, direction), plan, width
         ctx.violating = False
         if rows.numel() == 0:  # a constant zero, as on the other paths
             zero = excess.new_zeros(())
             ctx.mark_non_differentiable(zero)
             return zero
-        head = (tangent,) if quantity == "logit" else (probabilities, rows_tangent, mean)
         if rows.numel() < excess.shape[0]:  # keep the violating rows only
 
             def keep(item):

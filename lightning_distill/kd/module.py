@@ -18,12 +18,13 @@ from typing_extensions import override
 
 from lightning_distill._batch import (
     TEACHER_FIX,
+    TEACHER_READS_AFTER,
     InputWatch,
     batch_inputs,
     batch_size_of,
-    copy_unwatched,
     own_container,
     unpack_batch,
+    watch_for_teacher,
 )
 from lightning_distill._logging import EpochMeans, attached_trainer, logs_step_values
 from lightning_distill._metric_states import DtypeKeepingMeanMetric
@@ -997,7 +998,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
 
     def _student_forward(self, x) -> Tensor:
         try:
-            logits = self.student(x)
+            return self.student(x)
         except RuntimeError as error:
             param = next((p for p in self.student.parameters() if p.is_floating_point()), None)
             if (
@@ -1014,7 +1015,6 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                     f"float64). Torch said: {error}"
                 ) from error
             raise
-        return logits
 
     def _teacher_forward(self, x) -> Tensor:
         # Inside a Trainer run the teacher is frozen already; a direct call freezes it for the
@@ -1306,10 +1306,10 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         # (the batches of Lightning's validate and test, and of validation in fit on an
         # accelerator) keep no version counter, so the teacher reads a copy of those, taken
         # before the student runs
-        watch, later = (InputWatch(x), copy_unwatched(x)) if self.teacher is not None else (None, x)
+        watch, later = watch_for_teacher(x) if self.teacher is not None else (None, x)
         logits = self._student_forward(x)
         if watch is not None:
-            watch.check("student", "the teacher, which reads the same batch after it,")
+            watch.check("student", TEACHER_READS_AFTER)
         x = later
         predictions = logits.argmax(dim=1)
         batch_size = logits.shape[0]

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lightning_distill._batch import InputWatch, copy_unwatched, unpack_batch
+from lightning_distill._batch import TEACHER_READS_AFTER, unpack_batch, watch_for_teacher
 from lightning_distill._validation import (
     check_choice,
     check_integer,
@@ -504,12 +504,10 @@ def _validation_scores(module, val) -> dict[str, float]:
             inputs, targets = _inputs_and_targets(batch)
             inputs = inputs.to(device) if isinstance(inputs, Tensor) else inputs
             targets = targets.to(device)
-            # the teacher reads the batch after the student: a student that writes it in place
-            # is refused, as in training; tensors made under inference mode (no version
-            # counter) are copied for the teacher before the student runs
-            watch, later = InputWatch(inputs), copy_unwatched(inputs)
+            # the teacher reads the batch after the student (see watch_for_teacher)
+            watch, later = watch_for_teacher(inputs)
             student_logits = student(inputs)
-            watch.check("student", "the teacher, which reads the same batch after it,")
+            watch.check("student", TEACHER_READS_AFTER)
             teacher_logits = teacher(later)
             try:  # as training reads them: [N] class indices ([N, 1] would broadcast)
                 _check_targets(targets, student_logits)
