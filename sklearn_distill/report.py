@@ -614,7 +614,7 @@ def _missing_feature_texts(audit, test):
         "The residuals come from models fitted on other rows than the row and than each other, "
         "and are adjusted for smooth functions of the audit features; on generated worlds "
         "with nothing missing and 3,000 rows the test held its level, and the correlation "
-        "still varied by 0.010-0.016 from seed to seed (benchmarks/README.md). Weigh a small "
+        "still varied by 0.010-0.017 from seed to seed (benchmarks/README.md). Weigh a small "
         "correlation by its size, not only by its interval.",
         "A missing feature that the outcome does not depend on leaves no trace here, nor does "
         "one too weak for these rows: no correlation is not proof that nothing is missing.",
@@ -1139,7 +1139,8 @@ def audit_report_sections(
                 "Correlation of the residuals of the mimic (score - mimic) and of the outcome "
                 "model (y - prediction), each pair from a mimic and an outcome model fitted on "
                 "two other thirds of the rows (neither saw the row, nor each other's rows), "
-                "adjusted for a quadratic in the numeric features, indicators of the nominal "
+                "adjusted, within each third of the rows (those the same two models "
+                "judged), for a quadratic in the numeric features, indicators of the nominal "
                 "features' levels and a cubic in the mimics' prediction; with "
                 f"{level} bootstrap intervals and "
                 f"bootstrap p-values. With {n_resamples} resamples no p-value can be below "

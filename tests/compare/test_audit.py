@@ -293,13 +293,12 @@ class _RowsOutcome(ClassifierMixin, BaseEstimator):
         return np.column_stack([1 - p, p])
 
 
-def test_cross_pairs_never_share_rows():
-    # Models that report the rows they were fitted on: each row's two pairs per repeat must
-    # come from a mimic and an outcome model fitted on disjoint thirds, neither holding the row.
+def _rows_audit(n, seed):
+    """An audit, two splits, of models that report the rows they were fitted on (column 0 of
+    X is the row number), and its data."""
     _MIMIC_FITS.clear()
     _OUTCOME_FITS.clear()
-    rng = np.random.default_rng(3)
-    n = 90
+    rng = np.random.default_rng(seed)
     X = np.column_stack([np.arange(n), rng.normal(size=n)])
     y = (rng.uniform(size=n) < 0.4).astype(int)
     score = rng.normal(size=n)
@@ -311,6 +310,14 @@ def test_cross_pairs_never_share_rows():
         n_crossfits=2,
         random_state=0,
     ).fit(X, y, teacher_scores=score)
+    return audit, X, y, score
+
+
+def test_cross_pairs_never_share_rows():
+    # Models that report the rows they were fitted on: each row's two pairs per repeat must
+    # come from a mimic and an outcome model fitted on disjoint thirds, neither holding the row.
+    n = 90
+    audit, _, y, score = _rows_audit(n, 3)
     mimic = audit.crossfit_residuals_["mimic"]
     outcome = audit.crossfit_residuals_["outcome"]
     mimic_keys = np.round(score - mimic).astype(int)
@@ -331,6 +338,92 @@ def test_cross_pairs_never_share_rows():
         assert sorted(len(t) for t in thirds) == [30, 30, 30]
     # the first fit of each model is the full-data one
     assert _MIMIC_FITS[0] == frozenset(range(n))
+
+
+def test_adjustment_is_fitted_within_the_rows_one_pair_of_models_judged():
+    # The adjustment mixes rows: a row's adjusted residual takes in other rows' residuals.
+    # Over all rows at once those included rows judged by models fitted on this row, whose
+    # residuals carry this row's own outcome noise (on a null world whose score is the true
+    # log-odds, 3,000 rows, the noise part of the correlation averaged -0.006 over 20 seeds).
+    # Within a third of a split every row was judged by the same two models, fitted on the
+    # other two thirds.
+    from sklearn_distill.audit import _adjust, _adjustment_basis
+
+    audit, X, _, score = _rows_audit(300, 5)
+    mimic = audit.crossfit_residuals_["mimic"]
+    outcome = audit.crossfit_residuals_["outcome"]
+    adjusted_mimic, adjusted_outcome = audit._test_residuals
+    keys = np.round(score - mimic).astype(int)  # the mimic that judged each row, per pair
+    for r in range(2):
+        judges = keys[r, 0] * 1000 + keys[r, 1]  # a row's third: the two mimics that judged it
+        thirds = [np.flatnonzero(judges == key) for key in np.unique(judges)]
+        assert sorted(len(rows) for rows in thirds) == [100, 100, 100]
+        for rows in thirds:
+            for pair in range(2):  # the models that judged these rows saw none of them
+                assert not set(rows) & _MIMIC_FITS[keys[r, pair, rows[0]]]
+            # the mimics' prediction is one constant per third (up to rounding): no column
+            basis = _adjustment_basis(X[rows], len(rows))
+            expected = _adjust(basis, np.stack([mimic[r][:, rows], outcome[r][:, rows]]))
+            np.testing.assert_allclose(adjusted_mimic[r][:, rows], expected[0], atol=1e-12)
+            np.testing.assert_allclose(adjusted_outcome[r][:, rows], expected[1], atol=1e-12)
+            # so the third's adjusted residuals are orthogonal to its own rows' linear trend
+            np.testing.assert_allclose(X[rows, 1] @ adjusted_outcome[r][:, rows].T, 0, atol=1e-9)
+
+
+def test_a_rows_outcome_does_not_reach_the_adjusted_residuals_of_its_own_third(monkeypatch):
+    # With the three-way splits held fixed, flip one row's outcome: the mimic residuals of
+    # the rows judged by mimics fitted on that row's third change (their calibration saw the
+    # outcome), but the adjusted mimic residuals of the row's own third, its own included, do
+    # not; adjusted over all rows at once they did (the row's own outcome on both sides of
+    # the correlation).
+    import sklearn_distill.audit as audit_module
+
+    rng = np.random.default_rng(0)
+    n = 240
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
+    score = X["a"].to_numpy() - 0.5 * X["b"].to_numpy()
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-score))).astype(int)
+    fixed = [np.array_split(np.random.default_rng(9 + r).permutation(n), 3) for r in range(2)]
+    calls = []
+
+    class FixedThirds:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def split(self, X, y, groups=None):
+            parts = fixed[len(calls) % 2]
+            calls.append(1)
+            for k in range(3):
+                yield np.concatenate([parts[j] for j in range(3) if j != k]), np.sort(parts[k])
+
+    monkeypatch.setattr(audit_module, "StratifiedKFold", FixedThirds)
+
+    def fitted(outcomes):
+        calls.clear()
+        return CompareAudit(
+            student=KNeighborsRegressor(n_neighbors=5),
+            outcome=KNeighborsClassifier(n_neighbors=5),
+            calibration="isotonic",
+            cv=3,
+            interactions=0,
+            n_crossfits=2,
+            random_state=0,
+        ).fit(X, outcomes, teacher_scores=score)
+
+    before = fitted(y)
+    row = 7
+    flipped = y.copy()
+    flipped[row] = 1 - flipped[row]
+    after = fitted(flipped)
+    for r, parts in enumerate(fixed):
+        own = np.sort(next(part for part in parts if row in part))
+        others = np.setdiff1d(np.arange(n), own)
+        raw = before.crossfit_residuals_["mimic"][r], after.crossfit_residuals_["mimic"][r]
+        assert np.abs(raw[0][:, others] - raw[1][:, others]).max() > 1e-6  # the flip matters
+        # (the outcome side holds the row's own outcome by design: y minus the prediction)
+        np.testing.assert_array_equal(
+            before._test_residuals[0][r][:, own], after._test_residuals[0][r][:, own]
+        )
 
 
 def test_string_labels_pick_the_second_class_as_event():
@@ -564,6 +657,9 @@ def test_adjustment_basis_is_a_quadratic_in_the_numeric_features_and_the_levels(
     np.testing.assert_allclose(with_prediction[:, 1:4], np.column_stack([z, z**2, z**3]))
     np.testing.assert_allclose(with_prediction[:, 4:], basis[:, 1:])
     assert _adjustment_basis(frame, n, np.ones(n)).shape == (n, 14)  # a constant adds nothing
+    # as does a constant up to rounding (0.1 + 0.2 against 0.3), not a column of its noise
+    rounding = np.array([0.1 + 0.2, 0.3] * (n // 2))
+    np.testing.assert_array_equal(_adjustment_basis(frame, n, rounding), basis)
     # at most one column per ten rows: the prediction's powers, then linear terms first
     assert _adjustment_basis(frame.iloc[:40], 40).shape == (40, 4)
     six = _adjustment_basis(frame.iloc[:60], 60, prediction[:60])
