@@ -21,7 +21,8 @@ and caches). A third runner, ``module``, calls ``AWDModule.losses``,
 backward and the Adam step in a plain loop (no Trainer), to split the overhead between the
 module and the Lightning loop.
 
-Target: trainer / hand-written <= 1.2.
+Target: trainer / hand-written <= 1.10 (the speed issue's; this script printed 1.2 before).
+The ratio of the medians is printed, and the median of the rounds' own ratios beside it.
 
 Run: python benchmarks/awd_step.py [--repeats 5]    (about 2 minutes on 2 CPU cores)
 """
@@ -48,6 +49,7 @@ from lightning_distill.awd.transform import wavedec1d, wavedec2d, waverec1d, wav
 # CPU time of this process: on a shared machine, wall time mostly measures the neighbours
 CLOCK = time.process_time
 BATCHES_PER_EPOCH = 50  # the Trainer's default log_every_n_steps
+TARGET = 1.10  # trainer / hand-written
 
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
 warnings.filterwarnings("ignore", ".*module\\(s\\) in eval mode.*")
@@ -209,9 +211,13 @@ def main() -> None:
         for key, value in medians.items():
             print(f"  {key:<13} {1e3 * value:7.2f} ms/step   ratio {value / base:.3f}")
         ratio = medians["trainer"] / base
-        verdict = "meets" if ratio <= 1.2 else "MISSES"
-        print(f"  trainer / hand-written {ratio:.3f}: {verdict} the <= 1.2 target")
-        print("  trainer / hand-written per round: " + ", ".join(f"{r:.2f}" for r in rounds))
+        verdict = "meets" if ratio <= TARGET else "MISSES"
+        print(f"  trainer / hand-written {ratio:.3f}: {verdict} the <= {TARGET:.2f} target")
+        print(
+            "  trainer / hand-written per round: "
+            + ", ".join(f"{r:.2f}" for r in rounds)
+            + f" (median {statistics.median(rounds):.3f})"
+        )
 
 
 if __name__ == "__main__":
