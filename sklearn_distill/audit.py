@@ -1690,9 +1690,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         models fitted on this row, so that the row's own outcome noise entered both sides of
         the correlation: on a null world whose score is the true log-odds (3,000 rows, 20
         seeds) the noise part of the correlation averaged -0.006 that way, -0.003 within the
-        thirds, where it is zero in expectation given the splits (-0.003 is 1.4 standard
-        errors of that mean).
-        The columns, at most one per ten rows of the third:
+        thirds, where it is zero in expectation given the splits (-0.003 is 1.6 standard
+        errors of that mean). The columns, at most one per ten rows of the third:
 
         * a quadratic polynomial of the numeric features (the linear and bilinear trends that
           the models' constant outer bins cannot follow, which both models miss alike) and a
