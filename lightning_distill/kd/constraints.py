@@ -343,10 +343,18 @@ def _plain_chain_penalty(layers, points, feature, output, direction, margin, qua
 
 def _check_chain_dtype(layers, points: Tensor) -> None:
     first = next((layer for layer in layers if isinstance(layer, nn.Linear)), None)
-    if first is not None and points.dtype != first.weight.dtype:
+    # the layer's registered parameters, not its ``weight`` attribute: under weight norm or
+    # pruning that attribute is made by a pre-hook at each call, so after ``.double()`` it keeps
+    # the old dtype until the layer runs again
+    dtype = (
+        None
+        if first is None
+        else next((p.dtype for p in first.parameters() if p.is_floating_point()), None)
+    )
+    if dtype is not None and points.dtype != dtype:
         # an nn.Sequential does not cast its input: torch's own error would be raw
         raise TypeError(
-            f"inputs must have the model's dtype {first.weight.dtype}; got {points.dtype} (an "
+            f"inputs must have the model's dtype {dtype}; got {points.dtype} (an "
             "nn.Sequential does not cast its input: cast the points or the model)."
         )
 

@@ -617,6 +617,28 @@ def test_chain_penalty_reads_pruned_weights():
     assert inputs.grad is not None
 
 
+@pytest.mark.parametrize("hook", ["weight_norm", "spectral_norm", "prune"])
+def test_chain_with_weight_hook_cast_after_the_hook_takes_points_of_its_new_dtype(hook):
+    # the hook makes the weight attribute at each call: after .double() it is float32 until
+    # the layer runs again, while the model's parameters are float64
+    torch.manual_seed(14)
+    model = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 2))
+    if hook == "prune":
+        torch.nn.utils.prune.l1_unstructured(model[0], "weight", amount=0.5)
+    else:
+        getattr(nn.utils, hook)(model[0])
+    # evaluation mode: the penalty's own (spectral norm's power iteration runs in training only)
+    model = model.double().eval()
+    assert model[0].weight.dtype == torch.float32  # stale until the next call
+    points = torch.randn(40, 4, dtype=torch.float64)
+    got = monotonic_penalty(model, points, 0, output=1, margin=1.0)
+    assert got.dtype == torch.float64
+    reference = _reference_penalty(model, points, 0, 1, 1, 1.0, "logit")
+    torch.testing.assert_close(got, reference)
+    with pytest.raises(TypeError, match="model's dtype torch.float64; got torch.float32"):
+        monotonic_penalty(model, points.float(), 0)
+
+
 def _hooked_models():
     """Chains whose calls run something that changes values: each must leave the chain."""
 
