@@ -595,6 +595,20 @@ def _channel_sum(maps: Tensor) -> Tensor:
     return maps.sum(1, dtype=wide).flatten(1)
 
 
+def _finite_pixels(name: str, maps: Tensor) -> Tensor:
+    """:func:`_channel_sum` of ``maps``, which must be finite. A NaN or infinity in a map makes
+    the sum of its pixels non-finite, so the maps themselves are checked only when that sum is
+    not finite; finite maps whose channel sums overflow their precision (float32 values near
+    3e38) are summed in float64 instead, which would otherwise turn different pixels into tied
+    infinities."""
+    pixels = _channel_sum(maps)
+    if not bool(torch.isfinite(pixels.sum())):
+        check_finite(name, maps)
+        if not bool(torch.isfinite(pixels).all()):
+            pixels = maps.sum(1, dtype=torch.float64).flatten(1)
+    return pixels
+
+
 def attribution_agreement(
     a: Tensor, b: Tensor, *, top_k: float = 0.1, absolute: bool = True
 ) -> dict[str, Tensor]:
@@ -651,13 +665,10 @@ def attribution_agreement(
         fail("b", f"of the shape of a, {tuple(a.shape)}", tuple(b.shape))
     # channels reduced, and pixels ordered, in the input's precision (float32 for float16 and
     # bfloat16, whose sums would round or overflow); ranks and scores in float64
-    pixels_a = _channel_sum(maps_a.abs() if absolute else maps_a)
-    pixels_b = _channel_sum(maps_b.abs() if absolute else maps_b)
-    # a NaN or infinity in a map makes the sum of its pixels non-finite: check the maps
-    # themselves only when that sum is not finite (finite maps may overflow)
-    for name, maps, pixels in (("a", maps_a, pixels_a), ("b", maps_b, pixels_b)):
-        if not bool(torch.isfinite(pixels.sum())):
-            check_finite(name, maps)
+    pixels_a, pixels_b = (
+        _finite_pixels(name, maps.abs() if absolute else maps)
+        for name, maps in (("a", maps_a), ("b", maps_b))
+    )
     count = max(1, round(top_k * pixels_a.shape[1]))
     spearman, intersection = _agreement_parts(pixels_a, pixels_b, count)
     return {"spearman": spearman, "top_k_iou": intersection / (2 * count - intersection)}

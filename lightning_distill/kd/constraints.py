@@ -33,6 +33,7 @@ from lightning_distill._validation import (
     check_integer,
     check_real,
     fail,
+    value_check,
 )
 from lightning_distill.hooks import resolve_module_names
 
@@ -51,7 +52,9 @@ _QUANTITIES = ("logit", "log_probability")
 class Constraint:
     """Base of the penalties :class:`~lightning_distill.DistillationModule` accepts.
 
-    Subclasses set ``name`` and ``weight`` and implement :meth:`penalty`.
+    Subclasses set ``name`` and ``weight`` and implement :meth:`penalty`. Its value is checked
+    at each training step: anything but a floating-point scalar tensor is refused with a
+    ``TypeError``, a NaN or infinite one with a ``ValueError`` before the optimizer steps on it.
     """
 
     name: str
@@ -1046,11 +1049,40 @@ def constraint_terms(constraints, model: nn.Module, inputs) -> tuple[Tensor | No
     total = None
     terms = {}
     for constraint in constraints:
-        value = constraint.penalty(model, inputs)
+        value = checked_penalty(constraint, constraint.penalty(model, inputs))
         terms[f"constraint_{constraint.name}"] = value
         weighted = constraint.weight * value
         total = weighted if total is None else total + weighted
     return total, terms
+
+
+def checked_penalty(constraint, value) -> Tensor:
+    """``constraint``'s penalty ``value`` as a 0-d tensor, refused unless it is a floating-point
+    scalar tensor; a NaN or infinite value is refused with the step's other value checks (an
+    optimizer step on it would make the student's parameters NaN)."""
+    if not isinstance(value, Tensor) or value.numel() != 1 or not value.is_floating_point():
+        got = (
+            f"a {value.dtype} tensor of shape {tuple(value.shape)}"
+            if isinstance(value, Tensor)
+            else f"a {type(value).__name__}"
+        )
+        raise TypeError(
+            f"penalty of constraint {constraint.name!r} ({type(constraint).__name__}) must be a "
+            f"floating-point scalar tensor (reduce it, e.g. with .mean(), and keep it a tensor "
+            f"so its gradient reaches the student); got {got}."
+        )
+    value = value.reshape(())
+
+    def explain():
+        raise ValueError(
+            f"penalty of constraint {constraint.name!r} ({type(constraint).__name__}) must be "
+            "finite; got NaN or infinity on this batch (an optimizer step on it would make the "
+            "student's parameters NaN)."
+        )
+
+    # read with the step's other value checks (one host sync; see one_sync_per_step)
+    value_check(~torch.isfinite(value.detach()), explain)
+    return value
 
 
 def _soft_trees(student: nn.Module) -> list:

@@ -44,7 +44,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lightning_distill._validation import check_finite, check_integer, check_real, fail
+from lightning_distill._validation import (
+    check_finite,
+    check_integer,
+    check_real,
+    fail,
+    value_check,
+)
 from lightning_distill.kd.losses import (
     _check_pair,
     _check_targets,
@@ -615,7 +621,18 @@ def callable_term(loss: Callable, student_feature: Tensor, teacher_feature: Tens
             f"loss must return a floating-point scalar tensor (reduce it, e.g. with .mean(), and "
             f"keep it a tensor so its gradient reaches the student); {name} returned {got}."
         )
-    return value.reshape(())
+    value = value.reshape(())
+
+    def explain():
+        name = getattr(loss, "__name__", type(loss).__name__)
+        raise ValueError(
+            f"loss must return a finite value; {name} returned NaN or infinity on this batch "
+            "(an optimizer step on it would make the student's parameters NaN)."
+        )
+
+    # read with the step's other value checks (one host sync; see one_sync_per_step)
+    value_check(~torch.isfinite(value.detach()), explain)
+    return value
 
 
 def method_needs_shapes(name: str) -> bool:

@@ -109,7 +109,8 @@ class FeatureDistillation:
         relational KD, probabilistic knowledge transfer) with their papers' defaults; their
         trainable parts train with the student, their first stages (FT's paraphraser, SSKD's
         teacher head) run at the start of training, and their state is in checkpoints. A
-        callable receives ``(student_feature, teacher_feature)`` and returns a scalar tensor.
+        callable receives ``(student_feature, teacher_feature)`` and returns a scalar tensor
+        (a NaN or infinite value is refused with a ``ValueError`` before the optimizer steps).
     weight : float, default=1.0
         Multiplies this term in the total loss.
     variant : {"code", "paper"}, default="code"

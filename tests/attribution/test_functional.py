@@ -324,6 +324,32 @@ def test_agreement_narrow_floats_match_float64(dtype, absolute):
     assert narrow["spearman"][0].item() == 0.0  # a constant map has no ranking
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_agreement_of_finite_maps_whose_channel_sums_overflow_their_dtype(dtype):
+    # every value is finite in float32, but the channel sums of the two largest pixels pass
+    # float32's range: summed in float32 they would become tied infinities
+    rng = np.random.default_rng(4)
+    a = rng.uniform(1e37, 3e38, size=(3, 2, 5, 5))
+    b = a + rng.uniform(0, 1e37, size=a.shape)
+    narrow_a, narrow_b = torch.from_numpy(a).to(dtype), torch.from_numpy(b).to(dtype)
+    assert torch.isfinite(narrow_a).all() and torch.isfinite(narrow_b).all()
+    assert not torch.isfinite(narrow_a.sum(1)).all()  # the overflow this is about
+    for absolute in (True, False):
+        found = attribution_agreement(narrow_a, narrow_b, top_k=0.2, absolute=absolute)
+        wide = attribution_agreement(narrow_a.double(), narrow_b.double(), top_k=0.2)
+        torch.testing.assert_close(found["spearman"], wide["spearman"], rtol=0, atol=1e-12)
+        torch.testing.assert_close(found["top_k_iou"], wide["top_k_iou"], rtol=0, atol=1e-12)
+        for n in range(3):
+            expected = spearmanr(
+                narrow_a[n].double().sum(0).ravel(), narrow_b[n].double().sum(0).ravel()
+            ).statistic
+            assert found["spearman"][n].item() == pytest.approx(expected, abs=1e-12)
+    # a NaN is still refused
+    narrow_a[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="a must be finite"):
+        attribution_agreement(narrow_a, narrow_b)
+
+
 def test_sorted_runs_and_both_agreement_paths_by_definition():
     # the stable order, run starts and lengths, checked by definition, for torch's key sort
     # (float32) and stable float sort (float64); then the numpy path of the CPU (float32 and

@@ -20,6 +20,7 @@ from lightning_distill import (
     monotonicity_violations,
 )
 from lightning_distill.kd.augment import GaussianNoise
+from lightning_distill.kd.constraints import Constraint
 from tests.helpers import quiet_trainer
 
 
@@ -400,3 +401,61 @@ def test_learned_temperature_counts_epochs_from_one_and_starts_where_ctkd_does()
     assert set(used) == {1}
     assert original(1) == pytest.approx(0.5 * (1 - np.cos(np.pi / 4)))
     assert temperature.value != pytest.approx(2.0, abs=1e-6)  # theta moved in epoch 1
+
+
+class _UserConstraint(Constraint):
+    """A constraint of the user's own, whose penalty is what ``make`` returns."""
+
+    weight = 1.0
+
+    def __init__(self, name, make):
+        self.name, self.make = name, make
+
+    def penalty(self, model, inputs):
+        return self.make(model(inputs))
+
+
+@pytest.mark.parametrize("form", ["module", "callback"])
+def test_a_user_constraint_must_give_a_finite_scalar_tensor(form):
+    x, y = torch.rand(32, 5), torch.randint(2, (32,))
+    bad = {
+        "per_row": (lambda out: out.pow(2).sum(1), TypeError, r"shape \(16,\)"),
+        "number": (lambda out: 0.5, TypeError, "got a float"),
+        "nan": (lambda out: out.sum() * float("nan"), ValueError, "must be finite; got NaN"),
+        "inf": (lambda out: out.sum() * float("inf"), ValueError, "must be finite; got NaN"),
+    }
+    for name, (make, error, match) in bad.items():
+        student = _mlp(8, 3)
+        before = [p.detach().clone() for p in student.parameters()]
+        constraint = _UserConstraint(name, make)
+        if form == "module":
+            module, callbacks = (
+                DistillationModule(student, _mlp(8, 2), constraints=[constraint]),
+                [],
+            )
+        else:
+
+            class Plain(L.LightningModule):
+                def __init__(self, net):
+                    super().__init__()
+                    self.net = net
+
+                def forward(self, inputs):
+                    return self.net(inputs)
+
+                def training_step(self, batch, batch_idx):
+                    return F.cross_entropy(self(batch[0]), batch[1])
+
+                def configure_optimizers(self):
+                    return torch.optim.SGD(self.parameters(), lr=0.1)
+
+            module = Plain(student)
+            callbacks = [KnowledgeDistillation(_mlp(8, 2), constraints=[constraint])]
+        trainer = quiet_trainer(max_steps=1, callbacks=callbacks)
+        with pytest.raises(
+            error, match=rf"penalty of constraint '{name}' \(_UserConstraint\).*{match}"
+        ):
+            trainer.fit(module, DataLoader(TensorDataset(x, y), batch_size=16))
+        # refused before any optimizer step: the student is as it was
+        for old, new in zip(before, student.parameters()):
+            assert torch.equal(old, new), name

@@ -247,6 +247,32 @@ def test_a_callable_loss_must_return_a_scalar_tensor():
             quiet_trainer(max_steps=1).fit(module, DataLoader(TensorDataset(x, y), batch_size=8))
 
 
+@pytest.mark.parametrize("form", ["module", "callback"])
+def test_a_callable_loss_that_gives_nan_or_infinity_is_refused_before_the_step(form):
+    x, y = make_data(16)
+    for value in (math.nan, math.inf):
+
+        def bad(s, t, value=value):
+            return (s - t).pow(2).mean() * value
+
+        student, teacher = make_cnn(4), make_cnn(4)
+        before = [p.detach().clone() for p in student.parameters()]
+        if form == "module":
+            spec = FeatureDistillation("4", "4", bad, 1.0)
+            module, callbacks = DistillationModule(student, teacher, features=[spec]), []
+        else:
+            spec = FeatureDistillation("net.4", "4", bad, 1.0)
+            module = PlainClassifier(student)
+            callbacks = [KnowledgeDistillation(teacher, features=[spec])]
+        with pytest.raises(ValueError, match="loss must return a finite value; bad returned NaN"):
+            quiet_trainer(max_steps=1, callbacks=callbacks).fit(
+                module, DataLoader(TensorDataset(x, y), batch_size=8)
+            )
+        # no optimizer step on the value: the student's parameters are as they were (its batch
+        # normalisation's statistics moved in the forward pass, as in any refused step)
+        assert all(torch.equal(a, b) for a, b in zip(before, student.parameters())), value
+
+
 def test_a_feature_layer_the_forward_does_not_run_is_named():
     x, y = make_data(16)
 
