@@ -21,7 +21,14 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
-from lightning_distill._validation import check_choice, check_integer, check_real, fail
+from lightning_distill._validation import (
+    check_choice,
+    check_finite,
+    check_integer,
+    check_real,
+    fail,
+)
+from lightning_distill.kd.constraints import _autocast_on
 
 __all__ = ["SoftDecisionTree"]
 
@@ -169,6 +176,15 @@ class SoftDecisionTree(nn.Module):
         flat = x.reshape(x.shape[0], math.prod(x.shape[1:])) if x.dim() != 1 else x.unsqueeze(0)
         if flat.shape[1] != self.in_features:
             fail("x", f"a batch of inputs with {self.in_features} elements each", tuple(x.shape))
+        dtype = self.inner.weight.dtype
+        if flat.dtype != dtype and not _autocast_on(flat.device.type):
+            # torch's own error would name neither x nor the fix
+            fail(
+                "x",
+                f"of the tree's dtype {dtype} (cast x or the tree)",
+                flat.dtype,
+                TypeError,
+            )
         return flat
 
     def _log_paths(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -214,7 +230,10 @@ class SoftDecisionTree(nn.Module):
                     UserWarning,
                     stacklevel=4,  # the caller of tree(x), past torch's call wrappers
                 )
-            return log_q[log_leaves.argmax(dim=1)]
+            # a row with a NaN input has no most probable leaf: NaN, as the mixture gives, not
+            # the first leaf's distribution (argmax's answer for all-NaN rows)
+            undefined = torch.isnan(log_leaves).any(dim=1, keepdim=True)
+            return log_q[log_leaves.argmax(dim=1)].masked_fill(undefined, math.nan)
         return torch.logsumexp(log_leaves.unsqueeze(2) + log_q.unsqueeze(0), dim=1)
 
     def _balance_penalty(self, log_nodes: Tensor, activation: Tensor) -> Tensor:
@@ -365,6 +384,8 @@ class SoftDecisionTree(nn.Module):
             (``prediction == model_prediction``).
         """
         flat = self._flatten(x)
+        # a NaN or infinite input has no most probable path (argmax would name the first leaf)
+        check_finite("x", flat)
         log_leaves, _, activation = self._log_paths(flat)
         model_predictions = self(flat).argmax(dim=1).tolist()
         right = torch.sigmoid(activation)

@@ -1,6 +1,7 @@
 """SoftDecisionTree: path probabilities, explanations, gradients, picture, bad input."""
 
 import itertools
+import math
 import warnings
 
 import matplotlib
@@ -256,6 +257,39 @@ def test_bad_inputs():
         tree(torch.ones(3, 4, dtype=torch.long))
     with pytest.raises(ValueError, match="leaf must be an integer >= 0 and <= 3"):
         tree.path_to_leaf(4)
+
+
+def test_inputs_of_another_dtype_are_refused_outside_autocast():
+    tree = SoftDecisionTree(4, 2, depth=2)
+    for dtype in (torch.float64, torch.float16):
+        x = torch.randn(3, 4, dtype=dtype)
+        for call in (tree, tree.leaf_probabilities, tree.explain):
+            with pytest.raises(
+                TypeError, match=f"x must be of the tree's dtype torch.float32.*{dtype}"
+            ):
+                call(x)
+    # under autocast torch mixes the dtypes itself
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert tree(torch.randn(3, 4, dtype=torch.bfloat16)).shape == (3, 2)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_a_non_finite_row_has_no_most_probable_leaf(bad):
+    torch.manual_seed(2)
+    tree = SoftDecisionTree(4, 3, depth=2).eval()
+    x = torch.randn(5, 4)
+    x[1, 0] = bad
+    mixture = tree(x)
+    tree.output = "max_leaf"
+    max_leaf = tree(x)
+    # the other rows keep their answers; the row whose path probabilities are undefined gets
+    # NaN from both outputs rather than the first leaf's distribution
+    undefined = torch.isnan(tree.leaf_probabilities(x)).any(dim=1)
+    for out in (mixture, max_leaf):
+        assert torch.isnan(out[undefined]).all()
+        assert torch.isfinite(out[~undefined]).all()
+    with pytest.raises(ValueError, match="x must be finite"):
+        tree.explain(x)
 
 
 def test_an_empty_batch_gives_empty_outputs():
