@@ -567,6 +567,8 @@ def select_temperature(
         Give the spread over runs; more seeds, narrower doubt, linear cost.
     criterion : {"agreement", "accuracy", "kl"}, default="agreement"
         Chooses ``best_temperature`` (highest mean agreement or accuracy, lowest mean KL).
+        Ties go to the lowest mean KL (the highest mean agreement for ``"kl"``), then to the
+        lowest temperature, whatever the order of ``temperatures``.
 
     Returns
     -------
@@ -614,6 +616,18 @@ def select_temperature(
     table = table[
         ["accuracy", "accuracy_std", "agreement", "agreement_std", "kl", "kl_std", "runs"]
     ]
-    means = table[criterion].to_numpy()
-    best = int(np.argmax(means) if _CRITERIA[criterion] else np.argmin(means))
-    return TemperatureSelection(table, runs, float(table.index[best]), criterion)
+    return TemperatureSelection(table, runs, _best_temperature(table, criterion), criterion)
+
+
+def _best_temperature(table, criterion: str) -> float:
+    """The temperature of ``table`` with the best mean ``criterion``. Ties (equal means up to
+    rounding: common with fractions of a small validation set) go to the lowest mean KL, or the
+    highest mean agreement when the criterion is KL, then to the lowest temperature: the choice
+    does not depend on the order the temperatures were listed in."""
+    tie_break = "agreement" if criterion == "kl" else "kl"
+    candidates = table.index.to_numpy(dtype=float)
+    for column in (criterion, tie_break):
+        values = table.loc[candidates, column].to_numpy(dtype=float)
+        best = values.max() if _CRITERIA[column] else values.min()
+        candidates = candidates[np.isclose(values, best, rtol=1e-12, atol=0.0)]
+    return float(candidates.min())

@@ -1,5 +1,6 @@
 """Learned temperature (gradient reversal, cosine ramp) and the temperature sweep."""
 
+import itertools
 import math
 
 import numpy as np
@@ -15,6 +16,7 @@ from lightning_distill.kd.losses import kd_loss
 from lightning_distill.kd.temperature import (
     LearnedTemperature,
     TemperatureSelection,
+    _best_temperature,
     gradient_reversal,
     kd_loss_at,
     select_temperature,
@@ -171,6 +173,28 @@ def test_select_temperature_is_reproducible_and_summarises_runs():
     # the teacher is handed back untouched
     assert all(torch.equal(v, state[k]) for k, v in teacher.state_dict().items())
     assert teacher.training and all(p.requires_grad for p in teacher.parameters())
+
+
+@pytest.mark.parametrize("criterion", ["agreement", "accuracy", "kl"])
+def test_the_best_temperature_of_a_tie_does_not_depend_on_the_listed_order(criterion):
+    # means of fractions of a small validation set tie often: the tie goes to the better
+    # second criterion (lowest KL; highest agreement for "kl"), then to the lowest temperature
+    rows = {
+        1.0: {"accuracy": 0.75, "agreement": 0.71875, "kl": 0.0118},
+        2.0: {"accuracy": 0.75, "agreement": 0.71875, "kl": 0.0115},
+        4.0: {"accuracy": 0.5, "agreement": 0.5, "kl": 0.0115},
+        8.0: {"accuracy": 0.75, "agreement": 0.71875, "kl": 0.0115},
+    }
+    expected = {"agreement": 2.0, "accuracy": 2.0, "kl": 2.0}[criterion]
+    for order in itertools.permutations(rows):
+        table = pd.DataFrame.from_dict({t: rows[t] for t in order}, orient="index")
+        table.index.name = "temperature"
+        assert _best_temperature(table, criterion) == expected, order
+    # rounding in the means (sums of the same fractions in another order) is a tie too
+    table = pd.DataFrame({"accuracy": [0.6, 0.6], "agreement": [0.1 + 0.2 + 0.3, 0.3 + 0.2 + 0.1],
+                          "kl": [0.2, 0.1]}, index=[1.0, 4.0])  # fmt: skip
+    assert table.agreement.iloc[0] != table.agreement.iloc[1]
+    assert _best_temperature(table, "agreement") == 4.0
 
 
 @pytest.mark.parametrize("where", ["loader", "sampler"])
