@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import numbers
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
@@ -205,6 +206,20 @@ def mask_by_rank(
         isinstance(fill, Tensor) and fill.ndim == 0
     ):
         fail("fill", "a number or a 0-d Tensor", fill, TypeError)
+    value = float(fill)
+    if not math.isfinite(value):
+        fail("fill", "a finite number", fill)
+    if not images.is_floating_point() and images.dtype != torch.bool:
+        # the removed coordinates hold the images' dtype: a fraction would be cut off, a value
+        # out of its range wrapped around, silently
+        info = torch.iinfo(images.dtype)
+        if value != int(value) or not info.min <= value <= info.max:
+            fail(
+                "fill",
+                f"a whole number in [{info.min}, {info.max}] for {images.dtype} images (or "
+                "floating-point images)",
+                fill,
+            )
     flat = images.reshape(len(images), -1)
     scores = attribution.reshape(len(images), -1).abs()
     count = flat.shape[1]

@@ -1015,6 +1015,21 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                     "Trainer with a precision that casts the batches (precision='64-true' for "
                     f"float64). Torch said: {error}"
                 ) from error
+            if (
+                type(error) is RuntimeError
+                and isinstance(x, Tensor)
+                and not x.is_floating_point()
+                and param is not None
+                and "type" in str(error).lower()  # torch's dtype errors, not a shape error
+            ):
+                # integer inputs (raw 8-bit images, codes) reaching a floating layer; a student
+                # that reads integers (an embedding) does not raise here
+                raise TypeError(
+                    f"student must take the inputs' dtype; its parameters are {param.dtype} "
+                    f"and the inputs {x.dtype}. Convert the data to floating point in the "
+                    f"dataset or the augmentation (e.g. x.to({param.dtype}) / 255 for 8-bit "
+                    f"images). Torch said: {error}"
+                ) from error
             raise
 
     def _teacher_forward(self, x) -> Tensor:
@@ -1101,7 +1116,28 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
     def _unpack(self, batch) -> tuple[Any, Tensor | None, Tensor | None]:
         """``(inputs, targets, index)``; a batch may hold inputs alone when the loss needs no
         labels (``alpha=1``), or in evaluation (only the agreement with the teacher is read)."""
-        return unpack_batch(batch, targets_optional=self.teacher is not None)
+        x, targets, index = unpack_batch(batch, targets_optional=self.teacher is not None)
+        if index is not None and (
+            not isinstance(index, Tensor)
+            or index.is_floating_point()
+            or index.is_complex()
+            or index.dtype == torch.bool
+            or index.dim() != 1
+        ):
+            # read as the samples' index (the teacher cache's and CRD's key): anything else
+            # there (sample weights, a mask) would be dropped without a word
+            got = (
+                f"a {index.dtype} tensor of shape {tuple(index.shape)}"
+                if isinstance(index, Tensor)
+                else f"a {type(index).__name__}"
+            )
+            raise TypeError(
+                "index must be a 1-D integer tensor of sample positions or ids (a batch is "
+                "(inputs, targets) or (inputs, targets, index), or a dict with an index key); got "
+                f"{got} (sample weights and masks are not read: weigh the loss in a module of "
+                "your own)."
+            )
+        return x, targets, index
 
     def _read_after_student(self) -> bool:
         """Whether a model reads the training batch after the student (the teacher, or the

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -257,6 +259,16 @@ def test_mask_by_rank_refuses_shapes_and_fills_it_cannot_use():
     for fill in (torch.tensor(-1.0), np.float32(-1.0), -1):
         masked = mask_by_rank(images, torch.rand(2, 3, 4, 4), 0.5, fill=fill)
         assert int((masked == -1).sum()) == 2 * 24
+    for bad in (math.nan, math.inf, torch.tensor(math.nan)):
+        with pytest.raises(ValueError, match="fill must be a finite number"):
+            mask_by_rank(images, torch.rand(2, 3, 4, 4), 0.5, fill=bad)
+    # integer images hold whole numbers of their range: a fill would be cut or wrapped
+    eight_bit = torch.randint(0, 256, (2, 3, 4, 4), dtype=torch.uint8)
+    for bad in (0.6, 300, -1):
+        with pytest.raises(ValueError, match=r"fill must be a whole number in \[0, 255\]"):
+            mask_by_rank(eight_bit, torch.rand(2, 3, 4, 4), 0.5, fill=bad)
+    masked = mask_by_rank(eight_bit, torch.rand(2, 3, 4, 4), 0.5, fill=128.0)
+    assert masked.dtype == torch.uint8 and int((masked == 128).sum()) >= 2 * 24
     # a map of the pixels ranks every channel of a pixel alike
     pixels = torch.rand(2, 4, 4)
     by_pixel = mask_by_rank(images, pixels, 0.5, fill=-1.0, generator=torch.Generator())

@@ -737,3 +737,29 @@ def test_a_student_in_another_dtype_than_the_batches_is_explained():
     with pytest.raises(TypeError, match=r"student must take the inputs' dtype.*float64.*64-true"):
         module.training_step((x, y), 0)
     module.training_step((x.double(), y), 0)
+
+
+def test_integer_batches_for_a_floating_student_are_explained():
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (8, 1, 6, 6), dtype=torch.uint8)
+    y = torch.randint(0, 3, (8,))
+
+    def net():
+        return nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(32, 3))
+
+    module = DistillationModule(net(), net(), alpha=0.5)
+    for step in (module.training_step, module.validation_step, module.predict_step):
+        with pytest.raises(
+            TypeError, match=r"student must take the inputs' dtype.*float32.*torch.uint8.*/ 255"
+        ):
+            step((images, y), 0)
+    assert torch.isfinite(module.training_step((images.float() / 255, y), 0))
+    # a student that reads integers (an embedding) takes them; a shape error in it stays torch's
+    embedding = DistillationModule(
+        nn.Sequential(nn.Embedding(10, 4), nn.Flatten(), nn.Linear(12, 3)),
+        nn.Sequential(nn.Embedding(10, 4), nn.Flatten(), nn.Linear(12, 3)),
+    )
+    tokens = torch.randint(0, 10, (8, 3))
+    assert torch.isfinite(embedding.training_step((tokens, y), 0))
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
+        embedding.training_step((torch.randint(0, 10, (8, 5)), y), 0)

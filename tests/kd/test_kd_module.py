@@ -418,6 +418,26 @@ def test_bad_models_and_batches(models):
         module.training_step((x, y, y, y), 0)
 
 
+def test_a_third_batch_element_that_is_no_index_is_refused_not_dropped(models):
+    # sample weights or a mask in a batch's third place would be read as nothing at all
+    student, teacher = models
+    module = DistillationModule(student, teacher)
+    x, y = make_data(8)
+    for third, got in (
+        (torch.rand(8), r"torch.float32 tensor of shape \(8,\)"),
+        (torch.ones(8, 2, dtype=torch.long), r"torch.int64 tensor of shape \(8, 2\)"),
+        (torch.ones(8, dtype=torch.bool), "torch.bool"),
+        ([0.5] * 8, "list"),
+    ):
+        for step in (module.training_step, module.validation_step):
+            with pytest.raises(TypeError, match=f"index must be a 1-D integer tensor.*got a {got}"):
+                step((x, y, third), 0)
+        with pytest.raises(TypeError, match="sample weights and masks are not read"):
+            module.training_step({"x": x, "y": y, "index": third}, 0)
+    # an integer index is the documented third element, read or not
+    assert torch.isfinite(module.training_step((x, y, torch.arange(8)), 0))
+
+
 def test_hint_regressor_setup_leaves_teacher_mode_alone(models):
     student, teacher = models
     teacher.train()
