@@ -715,6 +715,41 @@ def _wide_features(X, max_cells):
     return wide
 
 
+class _EventColumnTeacher:
+    """A binary classifier teacher read with its two classes swapped, so that its column 1 (its
+    ``classes_[1]``, which a mimic reads as the event) is y's event: the audit's view of a
+    teacher whose classes are y's labels in the other order. Its probabilities' columns are
+    swapped and a one-column margin is negated; the teacher itself is untouched."""
+
+    def __init__(self, teacher):
+        self.teacher = teacher
+
+    @property
+    def classes_(self):
+        return np.asarray(self.teacher.classes_)[::-1]
+
+    def __sklearn_is_fitted__(self):
+        return True
+
+    def predict_proba(self, X):
+        return np.asarray(self.teacher.predict_proba(X), dtype=float)[:, ::-1]
+
+    def decision_function(self, X):
+        margin = np.asarray(self.teacher.decision_function(X), dtype=float)
+        return -margin if margin.ndim == 1 else margin[:, ::-1]
+
+
+def _same_class(a, b) -> bool:
+    """Whether two class labels are the same label (``1`` and ``True`` are, ``1`` and ``"1"``
+    are not)."""
+    if isinstance(a, str) != isinstance(b, str):
+        return False
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
+
+
 class CompareAudit(FrozenTeacherMixin, BaseEstimator):
     """Audit a black-box score: a GAM mimic of the score against a GAM of the outcome.
 
@@ -745,7 +780,10 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         in [0, 1], as a probability's do: read those with ``response="predict_proba"``, or
         calibrate them) of the event ``classes_[1]``, the second of ``y``'s sorted labels
         (``fit`` warns when the score falls as that event becomes likelier: it then scores the
-        other label, and every shape would be compared with the wrong sign).
+        other label, and every shape would be compared with the wrong sign; so it does for two
+        class columns and for a queried teacher). A queried classifier teacher is read for
+        that event by its class label: its classes must be ``y``'s labels (in either order),
+        else ``fit`` refuses it, as its event cannot be matched.
     interactions : int or list of pairs, default=10
         Pairwise interaction terms of both models (GA2Ms, as Tan et al. fit): an integer is how
         many pairs to detect (interpret's FAST ranking, run once, on the full-data mimic: the
@@ -931,8 +969,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         )
         bags = _FOLD_OUTER_BAGS if fold and self.student is None else None
         return DistilledGAM(
-            self.teacher,
-            response=self.response,
+            # calibration=None: the teacher read with y's event as its column 1 (see fit)
+            getattr(self, "_mimic_teacher_", self.teacher),
+            response=getattr(self, "_mimic_response_", self.response),
             calibration=self.calibration,
             student=_set_terms(student, terms, bags),
             random_state=seed,
@@ -1051,8 +1090,12 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             as information the audit data lack.
         y : array-like of shape (n_samples,)
             The observed binary outcome.
-        teacher_scores : array-like of shape (n_samples,), default=None
-            The black box's score on ``X``; needed unless ``teacher`` can be queried. ``y``,
+        teacher_scores : array-like of shape (n_samples,) or (n_samples, 2), default=None
+            The black box's score on ``X``; needed unless ``teacher`` can be queried. Two
+            columns are a binary classifier's class scores (``response="predict_proba"`` or
+            ``"decision_function"``), column ``k`` that of ``classes_[k]``, ``y``'s sorted
+            labels, as scikit-learn orders ``predict_proba``: column 1 is the event's; more
+            columns are refused (the outcome is binary). ``y``,
             ``teacher_scores`` and ``groups`` are matched to X's rows by position, as
             scikit-learn does; a pandas one whose index holds X's labels in another order is
             refused (reindex it with ``.reindex(X.index)``), one whose labels are mostly
@@ -1116,19 +1159,22 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         scores = None
         if teacher_scores is not None:
             scores = _teacher.check_scores(teacher_scores, n_samples)
+            self._check_score_columns(scores)
             self._warn_if_probabilities(scores, "teacher_scores")
             if scores.ndim == 1 and self.calibration is not None:
                 # decided once, on all rows: every refit of the mimic takes it
                 self._score_sign_ = warn_if_score_falls(
                     scores, y01, self.calibration, self.classes_[1]
                 )
-            elif scores.ndim == 1:
-                self._warn_if_taken_score_falls(scores, y01)
+            elif self.calibration is None:
+                self._warn_if_taken_score_falls(self._event_score(scores), y01, scores.ndim)
             if self.calibration == "spline" and np.unique(scores).size < 3:
                 raise ValueError(
                     "calibration='spline' needs a score with at least 3 distinct values; got "
                     f"{np.unique(scores).size}. Use calibration='sigmoid' or 'isotonic'."
                 )
+        else:
+            self._mimic_teacher_, self._mimic_response_ = self._event_teacher()
         groups = _check_groups(groups, n_samples)
         if groups is None:
             _warn_if_repeated_rows(X, scores, y01)
@@ -1225,8 +1271,10 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             )
         self._bootstrap_seed = _seed(rng) if seeded else None
         if scores is None:
-            scores = _teacher.query_teacher(self.teacher, X, self.mimic_.response_)
+            scores = _teacher.query_teacher(self.mimic_.teacher, X, self.mimic_.response_)
             self._warn_if_probabilities(scores, "the teacher's scores")
+            if self.calibration is None and self.mimic_.response_ != "predict":
+                self._warn_if_taken_score_falls(self._event_score(scores), y01, "teacher")
         # what stability() checks its data against: a digest of each, not a copy
         self._fit_fingerprints_ = {
             "X": fingerprint(X),
@@ -1240,10 +1288,91 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         self._set_calibration_tables(X, y01, scores)
         return self
 
-    def _warn_if_taken_score_falls(self, scores, y01) -> None:
+    def _check_score_columns(self, scores) -> None:
+        """Refuse ``teacher_scores`` the binary audit cannot read, before any model is fitted:
+        more than two columns (class scores of more than two classes), or two columns that
+        ``response`` does not read as class scores with ``calibration=None``."""
+        if scores.ndim != 2:
+            return
+        if scores.shape[1] > 2:
+            raise ValueError(
+                "teacher_scores must be one score per row, or the two class columns of a binary "
+                f"classifier (the outcome is binary); got shape {scores.shape}, the scores of "
+                f"{scores.shape[1]} classes. Pass the score of y's event ({self._event_text()})."
+            )
+        method = _teacher.resolve_response(self.teacher, self.response)
+        if self.calibration is None and method not in _teacher.CLASSIFIER_RESPONSES:
+            raise ValueError(
+                f"teacher_scores must be one score per row with response={self.response!r} and "
+                f"calibration=None; got shape {scores.shape}. For a binary classifier's two "
+                "class columns pass response='predict_proba' (or 'decision_function'); column "
+                "k is then read as the score of classes_[k], y's sorted labels, as scikit-learn "
+                "orders predict_proba."
+            )
+
+    def _event_text(self) -> str:
+        event = self.classes_[1]
+        event = event.item() if isinstance(event, np.generic) else event
+        return f"y = {event!r}, classes_[1], the second of y's sorted labels"
+
+    def _event_teacher(self):
+        """The teacher as the mimic reads it, and the response it is read with.
+
+        A teacher of more than two classes is refused. With ``calibration=None`` the mimic
+        reads the teacher's class scores as given, column 1 (the teacher's ``classes_[1]``) as
+        the event; that must be y's event ``classes_[1]``: a teacher whose classes are y's
+        labels in the other order is read with its columns swapped, one whose classes are not
+        y's labels is refused (its event cannot be matched). A calibration maps the score to
+        ``P(y = classes_[1])`` from the data, in whichever direction it runs."""
+        teacher = self.teacher
+        method = _teacher.resolve_response(teacher, self.response)
+        classes = getattr(teacher, "classes_", None)
+        if (
+            method not in _teacher.CLASSIFIER_RESPONSES
+            or not _teacher.is_estimator_teacher(teacher)
+            or classes is None
+        ):
+            # a callable's class columns are read as y's sorted labels, as teacher_scores are
+            return teacher, self.response
+        classes = list(np.asarray(classes).tolist())
+        if len(classes) != 2:
+            raise ValueError(
+                f"teacher must be a binary classifier, as the outcome is binary; got "
+                f"{type(teacher).__name__} with {len(classes)} classes (classes_ {classes!r}). "
+                "Pass its score of y's event as teacher_scores."
+            )
+        if self.calibration is not None:
+            return teacher, self.response
+        mine = [c.item() if isinstance(c, np.generic) else c for c in self.classes_]
+        event = [k for k, c in enumerate(classes) if _same_class(c, mine[1])]
+        other = [k for k, c in enumerate(classes) if _same_class(c, mine[0])]
+        if len(event) != 1 or len(other) != 1:
+            raise ValueError(
+                f"teacher must have y's labels as its classes with calibration=None, which "
+                f"reads the teacher's score of y's event ({self._event_text()}) as given; got "
+                f"{type(teacher).__name__} with classes_ {classes!r} and y's labels {mine!r}, "
+                "so no column of the teacher is known to score that event. Pass y in the "
+                "teacher's labels, or a calibration (e.g. calibration='isotonic'), which maps "
+                "the teacher's score to P(y = event) from the data."
+            )
+        if event[0] == 1:
+            return teacher, self.response
+        return _EventColumnTeacher(teacher), method
+
+    @staticmethod
+    def _event_score(scores):
+        """The one-dimensional score of the event from ``scores`` as the mimic reads them:
+        column 1 of class probabilities, the margin of column 1 over column 0."""
+        if scores.ndim == 1:
+            return scores
+        return scores[:, 1] - scores[:, 0]
+
+    def _warn_if_taken_score_falls(self, scores, y01, source=1) -> None:
         """Without a calibration the score is read as it is, for the event ``classes_[1]``; one
         that falls as that event becomes likelier most likely scores the other label (y's
-        labels sorted the event first): every shape would be compared with the wrong sign."""
+        labels sorted the event first): every shape would be compared with the wrong sign.
+        ``source``: 1 or 2 for ``teacher_scores`` of that many columns, ``"teacher"`` for a
+        queried teacher (``scores``: the event's one-dimensional score)."""
         rho, p_value = score_trend(scores, y01)
         # a clear fall only: a score unrelated to y falls by chance half the time
         if not (rho < 0 and p_value < CLEAR_FALL_P):
@@ -1252,9 +1381,21 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             label.item() if isinstance(label, np.generic) else label
             for label in (self.classes_[1], self.classes_[0])
         )
-        scale = "probability" if self.response == "predict_proba" else "log-odds"
+        if source == "teacher":
+            what = (
+                f" (the teacher's score of {event!r}, its class matching y's event)"
+                if isinstance(getattr(self.teacher, "classes_", None), Iterable)
+                else " (the teacher's column 1, read as the score of y's classes_[1])"
+            )
+            scale = "class score"
+        elif source == 2:
+            what = " (teacher_scores' column 1: column k scores classes_[k], y's sorted labels)"
+            scale = "class score"
+        else:
+            what = ""
+            scale = "probability" if self.response == "predict_proba" else "log-odds"
         warnings.warn(
-            f"the score falls as P(y = {event!r}) rises (rank correlation with y "
+            f"the score falls as P(y = {event!r}) rises{what} (rank correlation with y "
             f"{rho:.2f}, p = {p_value:.2g}), and "
             f"calibration=None reads it as the {scale} of y = {event!r} (classes_[1], the "
             f"second of y's sorted labels). If it scores {other!r}, every shape is compared "

@@ -1,0 +1,139 @@
+"""Which event the mimic models: with calibration=None the teacher's class score of y's event
+(``classes_[1]``), whatever order the teacher keeps its classes in; teachers and scores that
+cannot be matched to a binary outcome's event are refused before any model is fitted."""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.special import expit
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.linear_model import LinearRegression, LogisticRegression
+
+from sklearn_distill import CompareAudit
+
+
+def _world(n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 2))
+    logit = 1.5 * X[:, 0] - X[:, 1]
+    y = (rng.uniform(size=n) < expit(logit)).astype(int)
+    return X, y
+
+
+def _audit(teacher=None, **kwargs):
+    params = {
+        "calibration": None,
+        "student": LinearRegression(),
+        "outcome": LogisticRegression(),
+        "interactions": 0,
+        "cv": 2,
+        "n_crossfits": 1,
+        "random_state": 0,
+        **kwargs,
+    }
+    return CompareAudit(teacher, **params)
+
+
+class _ReversedTeacher:
+    """A fitted binary classifier that keeps its classes in the other order (classes_[0] is
+    the larger label), with predict_proba's columns in that order."""
+
+    def __init__(self, model):
+        self.model = model
+        self.classes_ = model.classes_[::-1]
+
+    def __sklearn_is_fitted__(self):
+        return True
+
+    def predict_proba(self, X):
+        return self.model.predict_proba(X)[:, ::-1]
+
+
+class _NeverFitted(RegressorMixin, BaseEstimator):
+    """A student that fails if the audit gets as far as fitting a model."""
+
+    def fit(self, X, y):
+        raise AssertionError("a model was fitted before the input was refused")
+
+    def predict(self, X):
+        return np.zeros(len(X))
+
+
+def test_a_teacher_with_its_classes_in_the_other_order_is_read_for_ys_event():
+    X, y = _world()
+    teacher = LogisticRegression().fit(X, y)
+    reversed_teacher = _ReversedTeacher(teacher)
+    assert reversed_teacher.classes_[1] == 0  # its column 1 scores y's other label
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="the score falls")
+        plain = _audit(teacher).fit(X, y)
+        swapped = _audit(reversed_teacher).fit(X, y)
+    # the mimic models the log-odds of y = 1 either way: the same target, the same model
+    target = teacher.decision_function(X)
+    np.testing.assert_allclose(swapped.mimic_.teacher_target(X), target, atol=1e-6)
+    np.testing.assert_allclose(swapped.mimic_.predict(X), plain.mimic_.predict(X), atol=1e-6)
+    # its slopes have the outcome model's signs (the teacher is the outcome's own model)
+    assert np.all(np.sign(swapped.mimic_.student_.coef_) == np.sign(swapped.outcome_.coef_))
+    # the teacher itself is read as it is, and the calibration picture is of y's event
+    assert swapped.teacher is reversed_teacher
+    table = swapped.calibration_table_
+    high = table["score"] > 0.5
+    assert table.loc[high, "rate"].mean() > table.loc[~high, "rate"].mean()
+
+
+def test_a_teacher_whose_classes_are_not_ys_labels_is_refused_without_a_calibration():
+    X, y = _world()
+    # trained on labels "high" (y = 1) and "low": its column 1 scores "low", y's other label
+    teacher = LogisticRegression().fit(X, np.where(y == 1, "high", "low"))
+    with pytest.raises(ValueError, match=r"teacher must have y's labels.*\['high', 'low'\]"):
+        _audit(teacher, student=_NeverFitted()).fit(X, y)
+    # y in the teacher's labels: its event is "low", the teacher's column 1
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="the score falls")
+        audit = _audit(teacher).fit(X, np.where(y == 1, "high", "low"))
+    assert audit.classes_[1] == "low"
+    assert np.all(np.sign(audit.mimic_.student_.coef_) == np.sign(audit.outcome_.coef_))
+    # a calibration maps the score to P(y = 1) from the data: read reversed, with a warning
+    with pytest.warns(UserWarning, match="score falls"):
+        calibrated = _audit(teacher, calibration="sigmoid").fit(X, y)
+    assert np.all(np.sign(calibrated.mimic_.student_.coef_) == np.sign(calibrated.outcome_.coef_))
+
+
+def test_a_queried_teacher_of_the_other_event_is_warned_about():
+    X, y = _world()
+    # labels 0 and 1 like y's, but trained on the other event: its probability of y = 1
+    # falls as y = 1 becomes likelier
+    teacher = LogisticRegression().fit(X, 1 - y)
+    with pytest.warns(UserWarning, match=r"the score falls as P\(y = 1\) rises \(the teacher's"):
+        _audit(teacher).fit(X, y)
+
+
+def test_two_column_scores_read_column_k_as_ys_classes_k_and_a_falling_one_is_warned():
+    X, y = _world()
+    probabilities = LogisticRegression().fit(X, y).predict_proba(X)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="the score falls")
+        audit = _audit(response="predict_proba").fit(X, y, teacher_scores=probabilities)
+    np.testing.assert_allclose(
+        audit.mimic_.teacher_target(X, probabilities),
+        np.log(probabilities[:, 1] / probabilities[:, 0]),
+        atol=1e-6,
+    )
+    # the columns the other way round: column 1 then scores y = 0
+    with pytest.warns(UserWarning, match=r"falls as P\(y = 1\) rises \(teacher_scores' column 1"):
+        _audit(response="predict_proba").fit(X, y, teacher_scores=probabilities[:, ::-1])
+    # two columns read as plain scores would be two targets, not a binary outcome's score
+    with pytest.raises(ValueError, match="teacher_scores must be one score per row"):
+        _audit(student=_NeverFitted()).fit(X, y, teacher_scores=probabilities)
+
+
+@pytest.mark.parametrize("calibration", [None, "isotonic"])
+def test_scores_of_more_than_two_classes_are_refused_before_any_fit(calibration):
+    X, y = _world()
+    three = LogisticRegression().fit(X, np.arange(len(y)) % 3)
+    audit = _audit(calibration=calibration, student=_NeverFitted(), response="predict_proba")
+    with pytest.raises(ValueError, match=r"teacher_scores must be .* got shape \(600, 3\)"):
+        audit.fit(X, y, teacher_scores=three.predict_proba(X))
+    with pytest.raises(ValueError, match="teacher must be a binary classifier.* 3 classes"):
+        _audit(three, calibration=calibration, student=_NeverFitted()).fit(X, y)
