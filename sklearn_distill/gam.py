@@ -801,8 +801,8 @@ class DistilledGAM(DistillerBase):
     shape functions then show how the teacher uses each feature (Tan et al., 2018).
 
     Values the fitting rows did not hold: at predict time (``predict``, ``predict_proba``,
-    ``fidelity``, ``score``) a category not seen at fit, and a missing value in a numeric
-    column that had none at fit, are predicted with a ``UserWarning`` naming the column: the
+    ``fidelity``, ``score``) a category not seen at fit, and a missing value (``NaN``, ``None``,
+    ``pd.NA``) in a column that had none at fit, numeric, categorical or boolean, are predicted with a ``UserWarning`` naming the column: the
     student learnt nothing for them (an Explainable Boosting Machine gives them a
     contribution of 0 in that term, as a rule).
     :class:`~sklearn_distill.DistilledTree` warns about unseen categories too, and refuses
@@ -1052,25 +1052,35 @@ class DistilledGAM(DistillerBase):
         # what the student's rows held (max_samples may leave a rare category out), so that
         # predict can say when X holds something else
         self._categories_seen_, self._numeric_missing_ = {}, set()
+        self._categorical_missing_ = set()
         for index, kind in enumerate(self.feature_kinds_):
             if kind == CATEGORICAL:
-                values = pd.Series(column_values(fitted, index), dtype=object).dropna()
-                self._categories_seen_[index] = set(values.unique())
+                values = pd.Series(column_values(fitted, index), dtype=object)
+                if values.isna().any():
+                    self._categorical_missing_.add(index)
+                self._categories_seen_[index] = set(values.dropna().unique())
             elif np.isnan(numeric_column(fitted, index)).any():
                 self._numeric_missing_.add(index)
 
     def _warn_about_new_values(self, X):
-        """Warn when ``X`` holds categories, or missing numbers, that the fitting rows did not:
+        """Warn when ``X`` holds categories, or missing values (in a numeric, categorical or
+        boolean column), that the fitting rows did not:
         the student learnt nothing for them. (:class:`~sklearn_distill.DistilledTree` warns
         about the categories too, and refuses the missing numbers: its rules say nothing of
         them.)"""
         seen = getattr(self, "_categories_seen_", None)
         if seen is None:  # fitted before these were recorded
             return
+        # fitted before missing categories were recorded: nothing to say of them
+        categorical_missing = getattr(self, "_categorical_missing_", None)
         for index, kind in enumerate(self.feature_kinds_):
             name = self._feature_label(index)
+            missing = 0
             if kind == CATEGORICAL:
-                values = pd.Series(column_values(X, index), dtype=object).dropna()
+                values = pd.Series(column_values(X, index), dtype=object)
+                if categorical_missing is not None and index not in categorical_missing:
+                    missing = int(values.isna().sum())
+                values = values.dropna()
                 unseen = set(values.unique()) - seen[index]
                 if unseen:
                     warn_unseen_categories(
@@ -1082,16 +1092,16 @@ class DistilledGAM(DistillerBase):
                     )
             elif kind == NUMERIC and index not in self._numeric_missing_:
                 missing = int(np.isnan(numeric_column(X, index)).sum())
-                if missing:
-                    warnings.warn(
-                        f"X column {name!r} has {missing} missing value(s), and had none at "
-                        "fit: the student learnt nothing for them, so its contribution for "
-                        "them says nothing of the teacher (an Explainable Boosting Machine "
-                        "gives them 0). Impute them, or fit on rows where the column is "
-                        "missing too.",
-                        UserWarning,
-                        stacklevel=caller_stacklevel(),
-                    )
+            if missing:
+                warnings.warn(
+                    f"X column {name!r} has {missing} missing value(s), and had none at "
+                    "fit: the student learnt nothing for them, so its contribution for "
+                    "them says nothing of the teacher (an Explainable Boosting Machine "
+                    "gives them 0). Impute them, or fit on rows where the column is "
+                    "missing too.",
+                    UserWarning,
+                    stacklevel=caller_stacklevel(),
+                )
 
     def _predict_student(self, X):
         self._warn_about_new_values(X)

@@ -327,6 +327,40 @@ def test_predict_warns_about_values_the_fitting_rows_did_not_hold():
         gam.predict(frame)
 
 
+@pytest.mark.parametrize("missing", [None, pd.NA, np.nan])
+def test_predict_warns_about_missing_labels_the_fitting_rows_did_not_hold(missing):
+    # a categorical or boolean column without missing values at fit: a missing one at predict
+    # gets the term's empty missing-value bin (0), as a new missing number does
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "a": rng.normal(size=200),
+            "flag": pd.array(rng.random(200) > 0.5, dtype="boolean"),
+            "colour": pd.Series(rng.choice(["red", "blue"], 200), dtype=object),
+            "known": pd.Series(rng.choice(["p", "q", None], 200), dtype=object),
+        }
+    )
+    scores = frame["a"] + 2 * frame["flag"].astype(float) + 2 * (frame["colour"] == "red")
+    gam = DistilledGAM(student=small_ebm(), random_state=0).fit(frame, teacher_scores=scores)
+    new = frame.head(4).copy()
+    new["flag"] = pd.array([True, None, False, True], dtype="boolean")
+    new["colour"] = pd.Series(["red", "blue", missing, missing], dtype=object)
+    new["known"] = pd.Series([None, "p", "q", None], dtype=object)  # missing at fit too
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gam.predict(new)
+    messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    for column, count in (("flag", 1), ("colour", 2)):
+        said = f"X column {column!r} has {count} missing value(s), and had none at fit"
+        assert sum(m.startswith(said) for m in messages) == 1, messages
+        # the EBM gives them 0 in their term: what the warning says
+        term = list(gam.student_.term_names_).index(column)
+        rows = [1] if column == "flag" else [2, 3]
+        assert np.all(gam.student_.eval_terms(new.iloc[rows])[:, term] == 0.0)
+    assert not any("'known'" in m for m in messages)
+    assert all(w.filename == __file__ for w in caught if "at fit" in str(w.message))
+
+
 @pytest.mark.parametrize("model", ["gam", "tree"])
 def test_unseen_values_warn_at_the_callers_line_through_any_method(model):
     from sklearn_distill import DistilledTree
