@@ -321,7 +321,8 @@ def text_number_columns(X, kinds) -> list[str]:
     (:func:`numeric_column`) and given to the teacher and the student as they are (the
     Explainable Boosting Machine parses them itself). Text that reads as an infinite number
     (``"inf"``, ``"1e400"``) is refused, as an infinite number is; ``"nan"`` is a missing
-    value."""
+    value. So is an infinite number in an object column (a frame column of dtype object, or an
+    object array), which the checks of float columns do not see."""
     found = []
     for index, kind in enumerate(kinds):
         if kind != NUMERIC:
@@ -332,6 +333,12 @@ def text_number_columns(X, kinds) -> list[str]:
         values = column_values(X, index)
         if values.dtype.kind in "biufc":
             continue
+        infinite = next((v for v in values if _is_infinite_number(v)), None)
+        if infinite is not None:
+            raise ValueError(
+                f"X column {_column_label(X, index)} contains infinity ({infinite!r}, in a "
+                "column of dtype object); use NaN for missing values."
+            )
         texts = [v for v in values if isinstance(v, str)]
         if not texts:
             continue
@@ -343,6 +350,13 @@ def text_number_columns(X, kinds) -> list[str]:
             )
         found.append(_column_label(X, index))
     return found
+
+
+def _is_infinite_number(value) -> bool:
+    """Whether a cell is an infinite number (not text: see :func:`text_number_columns`)."""
+    if isinstance(value, str | bool | np.bool_) or not isinstance(value, numbers.Real):
+        return False
+    return math.isinf(value)
 
 
 def _reads_as_number(value) -> bool:

@@ -368,3 +368,40 @@ def test_numbers_written_as_text_are_read_as_numbers(model):
     mixed = as_text.copy()
     mixed.loc[mixed.index[3], "b"] = "n/a"
     assert make().fit(mixed, teacher_scores=scores).feature_kinds_[0] == "categorical"
+
+
+def _infinite_in_object_column(kind, sign):
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=120), rng.normal(size=120)
+    clean = pd.DataFrame({"a": a, "b": b})
+    bad = pd.DataFrame({"a": pd.Series(a, dtype=object), "b": b})
+    bad.loc[5, "a"] = sign * np.inf
+    if kind == "array":
+        clean, bad = clean.to_numpy(), bad.to_numpy(dtype=object)
+    return clean, bad, a + b
+
+
+@pytest.mark.parametrize("kind", ["frame", "array"])
+@pytest.mark.parametrize("model", ["gam", "tree", "audit"])
+def test_infinity_in_an_object_column_is_refused_as_in_a_float_column(model, kind):
+    from sklearn_distill import CompareAudit
+
+    clean, bad, scores = _infinite_in_object_column(kind, -1 if model == "tree" else 1)
+    column = "'a'" if kind == "frame" else "0"
+    refused = rf"X column {column} contains infinity .*use NaN for missing values"
+    # as the same numbers in a float column are
+    with pytest.raises(ValueError, match="infinity; use NaN for missing values"):
+        gam().fit(pd.DataFrame(bad).astype(float), scores)
+    if model == "audit":
+        y = (scores > 0).astype(int)
+        audit = CompareAudit(student=LinearRegression(), outcome=LogisticRegression(), cv=2)
+        with pytest.raises(ValueError, match=refused):
+            audit.fit(bad, y, teacher_scores=scores)
+        return
+    make = gam if model == "gam" else (lambda: DistilledTree(max_leaf_nodes=4, random_state=0))
+    with pytest.raises(ValueError, match=refused):
+        make().fit(bad, scores)
+    # fitted on the finite numbers (in an object array for an array), refused at predict
+    fitted = make().fit(clean.astype(object) if kind == "array" else clean, scores)
+    with pytest.raises(ValueError, match=refused):
+        fitted.predict(bad[:10] if kind == "array" else bad.iloc[:10])
