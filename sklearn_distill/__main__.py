@@ -820,6 +820,12 @@ class _AuditData:
 
 
 def _read_audit_data(args, parser, say):
+    if args.score == args.label:
+        parser.error(
+            f"--score and --label must be different columns; got {args.score!r} for both: "
+            "the label given as the score is the outcome itself (leakage), not a black box's "
+            "score to audit."
+        )
     frame = _read_csv(args, parser)
     named = [("--score", args.score), ("--label", args.label)]
     if args.groups is not None:

@@ -1160,6 +1160,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         if teacher_scores is not None:
             scores = _teacher.check_scores(teacher_scores, n_samples)
             self._check_score_columns(scores)
+            _check_score_is_not_label(scores, y01, self.classes_)
             self._warn_if_probabilities(scores, "teacher_scores")
             if scores.ndim == 1 and self.calibration is not None:
                 # decided once, on all rows: every refit of the mimic takes it
@@ -2166,6 +2167,29 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             description=description,
             rule_tree=rule_tree,
             rule_fidelity=rule_fidelity,
+        )
+
+
+def _check_score_is_not_label(scores, y01, classes) -> None:
+    """Refuse a score that is the outcome itself: two values, one on every row of each label
+    (y's 0/1 event indicator, y as given, or either reversed). Audited, it reads as a black box
+    that weighs features as the outcome does, with its residuals' correlation taken for a
+    missing feature: leakage (the label column given as the score), not an audit."""
+    if scores.ndim != 1:
+        return
+    values = np.unique(scores)
+    if values.size != 2:
+        return
+    on_event = np.unique(scores[y01 == 1])
+    on_other = np.unique(scores[y01 == 0])
+    if on_event.size == 1 and on_other.size == 1:
+        labels = [c.item() if isinstance(c, np.generic) else c for c in classes]
+        raise ValueError(
+            "teacher_scores must be the black box's score, not the outcome; got two values, "
+            f"{on_event[0]:g} on every row of y = {labels[1]!r} and {on_other[0]:g} on every "
+            f"row of y = {labels[0]!r}: the label itself (was the label column given as the "
+            "score?). A score that is the outcome is leakage, and the audit would read it as "
+            "a black box."
         )
 
 

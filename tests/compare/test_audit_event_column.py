@@ -137,3 +137,17 @@ def test_scores_of_more_than_two_classes_are_refused_before_any_fit(calibration)
         audit.fit(X, y, teacher_scores=three.predict_proba(X))
     with pytest.raises(ValueError, match="teacher must be a binary classifier.* 3 classes"):
         _audit(three, calibration=calibration, student=_NeverFitted()).fit(X, y)
+
+
+def test_a_score_that_is_the_outcome_itself_is_refused():
+    X, y = _world()
+    labels = np.where(y == 1, "recid", "safe")
+    # y's 0/1 event indicator, y itself, the indicator reversed, any coding of the two labels
+    for scores in (y, 1 - y, 2.0 * y - 1, np.where(y == 1, 10.0, 3.0)):
+        for outcome in (y, labels):
+            with pytest.raises(ValueError, match="teacher_scores must be the black box's score"):
+                _audit(student=_NeverFitted()).fit(X, outcome, teacher_scores=scores)
+    # a two-valued score that is not the outcome is audited
+    flag = (X[:, 0] > 0).astype(float)
+    assert np.any(flag != y)
+    _audit(calibration="isotonic").fit(X, y, teacher_scores=flag)

@@ -799,3 +799,15 @@ def test_files_in_another_encoding_are_read_with_encoding(tmp_path, capsys):
         _read([*base, "--encoding", "cp1252"])
     assert "starts with UTF-8's byte-order mark" in capsys.readouterr().err
     assert set(_read(base).X["city"]) == {"München", "Köln"}
+
+
+def test_the_label_named_as_the_score_is_refused(csv_path, tmp_path, capsys):
+    # the outcome as its own black box: a typo, leakage rather than an audit; refused as
+    # --features holding the label is, before any model is fitted and without a report
+    out = tmp_path / "same.html"
+    command = ["audit", str(csv_path), "--score", "outcome", "--label", "outcome"]
+    with pytest.raises(SystemExit):
+        main([*command, "--out", str(out), *FEATURES])
+    err = capsys.readouterr().err
+    assert "--score and --label must be different columns" in err and "'outcome'" in err
+    assert not out.exists()
