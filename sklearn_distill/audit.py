@@ -849,6 +849,10 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         The outcome's labels; the second is the event whose log-odds are modelled.
     interaction_pairs_ : list of tuple
         The pairs of features (names, or column indices) of both models' interaction terms.
+    fit_settings_ : dict
+        The parameters the fit used (``response``, ``calibration``, ``cv``, ``n_crossfits``,
+        ``random_state``), as given: what the report states, whatever ``set_params`` changed
+        after the fit (refit to apply new ones).
     fidelity_ : dict
         How faithful the mimic is: :meth:`DistilledGAM.fidelity` on the audit data (in
         sample: ``"r2"``, ``"rmse"``, ``"agreement"``, ``"auc"``), and ``"r2_out_of_fold"``,
@@ -1186,6 +1190,12 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         warn_empty_columns(X, stacklevel=2)
         warn_values_equal_as_text(X, kinds, stacklevel=2)
         _warn_if_collinear(X)
+        # the settings this fit used, for what is said of it later (report): set_params after
+        # fit changes the parameters, not the fitted models
+        self.fit_settings_ = {
+            name: self.get_params(deep=False)[name]
+            for name in ("response", "calibration", "cv", "n_crossfits", "random_state")
+        }
         rng = check_random_state(self.random_state)
         seeded = self.random_state is not None
         main_seed = _seed(rng) if seeded else None

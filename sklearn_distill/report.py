@@ -577,7 +577,7 @@ def _missing_feature_texts(audit, test):
         )
         curve = getattr(audit, "calibration_curve_", None)
         if (
-            getattr(audit, "calibration", None) == "isotonic"
+            _fitted_setting(audit, "calibration") == "isotonic"
             and curve is not None
             and len(curve) > 50
         ):
@@ -1326,15 +1326,25 @@ def audit_report_sections(
         "features": ", ".join(features) or audit.n_features_in_,
         "outcome event": event,
         **({"score read as": reading} if reading else {}),
-        "calibration of the score": audit.calibration,
-        "calibration folds": audit.cv,
-        "three-way cross-fits (missing-feature test)": audit.n_crossfits,
+        "calibration of the score": _fitted_setting(audit, "calibration"),
+        "calibration folds": _fitted_setting(audit, "cv"),
+        "three-way cross-fits (missing-feature test)": _fitted_setting(audit, "n_crossfits"),
         "confidence level": level,
     }
     settings.update(_reproduction_settings(audit, test))
     settings.update(description or {})
     sections.append(Section("Audit settings", items=settings))
     return sections
+
+
+def _fitted_setting(audit, name):
+    """The parameter ``name`` the audit was fitted with (``fit_settings_``), not its current
+    value, which ``set_params`` may have changed since; the current value for an audit fitted
+    before the settings were recorded."""
+    fitted = getattr(audit, "fit_settings_", None)
+    if fitted is not None and name in fitted:
+        return fitted[name]
+    return getattr(audit, name, None)
 
 
 def _stability_paragraph(audit) -> str:
@@ -1393,7 +1403,7 @@ def _reproduction_settings(audit, test) -> dict:
     pairs = getattr(audit, "interaction_pairs_", [])
     shown = ", ".join(" & ".join(map(str, pair)) for pair in pairs)
     settings = {
-        "random_state": repr(audit.random_state),
+        "random_state": repr(_fitted_setting(audit, "random_state")),
         "min_weight (rows to test a value)": audit.min_weight,
         "interaction pairs": f"{len(pairs)}" + (f": {shown}" if pairs else ""),
         "missing-feature test resamples": int(test["n_bootstrap"].iloc[0]),

@@ -1120,7 +1120,12 @@ def test_negative_residual_correlation_is_not_read_as_no_sign(audits):
     # a continuous score read through isotonic steps: the negative verdict says what to try
     assert "calibration='spline'" not in verdicts["negative"]  # this audit's map is sigmoid
     audit.missing_feature_test_ = mirrored
-    stepped = audit_findings_text(audit.set_params(calibration="isotonic"), width=10_000)
+    # the advice keys on the calibration the audit was fitted with: set_params after the fit
+    # changes nothing (the fitted map is still sigmoid)
+    unfitted = audit_findings_text(audit.set_params(calibration="isotonic"), width=10_000)
+    assert "calibrated by isotonic regression" not in unfitted
+    audit.fit_settings_ = {**audit.fit_settings_, "calibration": "isotonic"}  # as if fitted so
+    stepped = audit_findings_text(audit, width=10_000)
     assert "calibrated by isotonic regression" in stepped and "--calibration spline" in stepped
     negative = verdicts["negative"]
     assert negative.startswith("The two models' cross-fitted residuals are negatively correlated")

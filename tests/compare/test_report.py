@@ -557,6 +557,28 @@ def test_audit_report_reads_in_order_with_its_findings(fitted_audit, tmp_path):
     assert len(parser.srcs) >= 4
 
 
+def test_audit_settings_say_what_was_fitted_after_set_params(fitted_audit):
+    import copy
+
+    from sklearn_distill.report import audit_report_sections
+
+    audit = copy.deepcopy(fitted_audit[0])  # the fixture is shared: change a copy
+
+    def settings(audit):
+        sections = audit_report_sections(audit, n_bootstrap=50)
+        return next(s for s in sections if s.heading == "Audit settings").items
+
+    fitted = settings(audit)
+    # what the fitted models hold
+    assert fitted["calibration of the score"] == "sigmoid"
+    assert type(audit.mimic_.calibrator_).__name__ == "CalibratedClassifierCV"
+    repeats = audit.crossfit_residuals_["mimic"].shape[0]
+    assert fitted["three-way cross-fits (missing-feature test)"] == repeats
+    assert fitted["calibration folds"] == 3 and fitted["random_state"] == "0"
+    audit.set_params(calibration="isotonic", cv=5, n_crossfits=7, random_state=123)
+    assert settings(audit) == fitted  # no refit: the same audit, the same settings
+
+
 def test_findings_text_says_what_the_report_says(fitted_audit):
     from sklearn_distill.report import audit_findings_text
 
