@@ -78,7 +78,18 @@ def check_binary_labels(
         raise ValueError("y contains NaN or infinite values.")
     if y.dtype.kind == "O" and pd.isna(y).any():
         raise ValueError("y contains missing values.")
-    classes = np.unique(y)
+    try:
+        classes = np.unique(y)
+    except TypeError:  # labels numpy cannot sort: of mixed types (0 and "1")
+        examples = {}
+        for value in y:
+            examples.setdefault(type(value).__name__, value)
+        shown = ", ".join(f"{value!r} ({kind})" for kind, value in list(examples.items())[:4])
+        raise TypeError(
+            f"y must hold labels of one type; got labels of {len(examples)} types: {shown} "
+            "(from files read apart?). Convert them to one type (e.g. y.astype(str)) if they "
+            "name the same outcomes."
+        ) from None
     if classes.size == 1:
         raise ValueError(
             f"y has a single class ({classes[0]!r}): {needed_for} needs both outcomes."

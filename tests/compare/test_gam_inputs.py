@@ -405,3 +405,22 @@ def test_infinity_in_an_object_column_is_refused_as_in_a_float_column(model, kin
     fitted = make().fit(clean.astype(object) if kind == "array" else clean, scores)
     with pytest.raises(ValueError, match=refused):
         fitted.predict(bad[:10] if kind == "array" else bad.iloc[:10])
+
+
+@pytest.mark.parametrize("model", ["audit", "gam", "tree"])
+def test_labels_of_mixed_types_are_refused_naming_y(model):
+    from sklearn_distill import CompareAudit
+
+    # 0 and "1", as from two files read apart: numpy cannot sort them
+    mixed = np.array([0 if label == 0 else "1" for label in LABELS], dtype=object)
+    make = {
+        "audit": lambda: CompareAudit(
+            student=LinearRegression(), outcome=LogisticRegression(), cv=2
+        ),
+        "gam": lambda: gam(calibration="isotonic", cv=2),
+        "tree": lambda: DistilledTree(calibration="isotonic", cv=2, max_leaf_nodes=4),
+    }[model]
+    with pytest.raises(TypeError, match=r"y must hold labels of one type.*'1' \(str\), 0 \(int\)"):
+        make().fit(X, mixed, teacher_scores=SCORES)
+    # the same labels of one type are read
+    make().fit(X, mixed.astype(str), teacher_scores=SCORES)
