@@ -150,3 +150,27 @@ def check_regressor(name: str, value, *, target: str) -> None:
             f"{value!r}, a classifier. Pass a regressor such as interpret's "
             "ExplainableBoostingRegressor (or None for the default)."
         )
+
+
+def check_sample_weight(sample_weight, n_samples: int, name: str = "sample_weight") -> np.ndarray:
+    """Weights of the rows: one finite, non-negative number per row, not all zero; returns
+    them as a float array."""
+    try:
+        weights = np.asarray(sample_weight, dtype=float)
+    except (TypeError, ValueError):
+        fail(name, f"an array-like of {n_samples} numbers", sample_weight, TypeError)
+    if weights.ndim != 1 or weights.shape[0] != n_samples:
+        raise ValueError(
+            f"{name} must hold one weight per row of X ({n_samples}); got shape {weights.shape}."
+        )
+    if not np.all(np.isfinite(weights)):
+        bad = int(np.sum(~np.isfinite(weights)))
+        raise ValueError(f"{name} must be finite numbers; got {bad} NaN or infinite values.")
+    if np.any(weights < 0):
+        raise ValueError(
+            f"{name} must be non-negative; got {int(np.sum(weights < 0))} negative weights "
+            f"(the smallest {weights.min():g})."
+        )
+    if not weights.sum() > 0:
+        raise ValueError(f"{name} must have a positive sum; got all {n_samples} weights zero.")
+    return weights

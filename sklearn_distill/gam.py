@@ -63,6 +63,7 @@ from sklearn_distill._validation import (
     check_n_jobs,
     check_real,
     check_regressor,
+    check_sample_weight,
     check_seed,
     fail,
 )
@@ -762,6 +763,7 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         y : array-like of shape (n_samples,), default=None
             The target itself, when there is no teacher and no ``teacher_scores``.
         sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the rows: finite, non-negative, not all zero.
         teacher_scores : array-like, default=None
             Raw teacher outputs on ``X``, as given to :meth:`fit`.
 
@@ -770,6 +772,8 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         float
         """
         check_is_fitted(self, "target_scale_")
+        if sample_weight is not None:
+            sample_weight = check_sample_weight(sample_weight, _num_samples(X))
         if teacher_scores is None and self.teacher is None:
             if y is None:
                 raise ValueError(

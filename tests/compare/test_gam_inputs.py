@@ -424,3 +424,24 @@ def test_labels_of_mixed_types_are_refused_naming_y(model):
         make().fit(X, mixed, teacher_scores=SCORES)
     # the same labels of one type are read
     make().fit(X, mixed.astype(str), teacher_scores=SCORES)
+
+
+@pytest.mark.parametrize("model", ["gam", "tree"])
+@pytest.mark.parametrize(
+    ("weights", "match"),
+    [
+        (np.ones(3), r"one weight per row of X \(60\); got shape \(3,\)"),
+        (np.zeros(60), "positive sum; got all 60 weights zero"),
+        (np.r_[np.ones(30), -np.ones(30)], "non-negative; got 30 negative"),
+        (np.r_[np.ones(59), -2.0], "non-negative; got 1 negative"),
+        (np.r_[np.ones(59), np.nan], "finite numbers; got 1 NaN"),
+    ],
+)
+def test_score_refuses_bad_sample_weight_naming_it(model, weights, match):
+    make = gam if model == "gam" else (lambda: DistilledTree(max_leaf_nodes=4, random_state=0))
+    fitted = make().fit(X, teacher_scores=SCORES)
+    with pytest.raises(ValueError, match="sample_weight must .*" + match):
+        fitted.score(X, teacher_scores=SCORES, sample_weight=weights)
+    # good weights: the weighted R^2, which weights of one give unweighted
+    ones = fitted.score(X, teacher_scores=SCORES, sample_weight=np.ones(60))
+    assert ones == pytest.approx(fitted.score(X, teacher_scores=SCORES))
