@@ -126,6 +126,25 @@ class _PathState:
         return out
 
 
+#: The largest magnitude scikit-learn's trees read (they read X as float32).
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_float32_range(values, name) -> None:
+    """Refuse a numeric column with values beyond float32's range, naming it: scikit-learn's
+    tree reads X as float32 and refuses them without naming the column."""
+    with np.errstate(invalid="ignore"):
+        beyond = np.abs(values) > _FLOAT32_MAX
+    if beyond.any():
+        largest = float(np.max(np.abs(values[beyond])))
+        raise ValueError(
+            f"X column {name!r} must lie within float32's range (|x| <= {_FLOAT32_MAX:.3g}), as "
+            f"the tree (scikit-learn's) reads X as float32; got {int(beyond.sum())} values "
+            f"beyond it (up to {largest:.3g} in magnitude). Rescale the column (e.g. divide it "
+            "by a power of ten) before distilling."
+        )
+
+
 class DistilledTree(DistillerBase):
     """A regression tree that mimics a teacher's score, readable as rules (distillation).
 
@@ -287,6 +306,7 @@ class DistilledTree(DistillerBase):
         for index in range(self.n_features_in_):
             if index not in self.categories_:
                 encoded[:, index] = numeric_column(X, index)
+                _check_float32_range(encoded[:, index], names[index])
                 if (
                     check_missing
                     and index not in self.missing_features_

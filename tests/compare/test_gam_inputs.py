@@ -445,3 +445,20 @@ def test_score_refuses_bad_sample_weight_naming_it(model, weights, match):
     # good weights: the weighted R^2, which weights of one give unweighted
     ones = fitted.score(X, teacher_scores=SCORES, sample_weight=np.ones(60))
     assert ones == pytest.approx(fitted.score(X, teacher_scores=SCORES))
+
+
+def test_tree_refuses_values_beyond_float32_naming_the_column():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=120), rng.normal(size=120)
+    huge = pd.DataFrame({"amount": a * 1e39, "b": b})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no overflow from the package's checks
+        with pytest.raises(ValueError, match=r"X column 'amount' must lie within float32's"):
+            DistilledTree(max_leaf_nodes=4, random_state=0).fit(huge, teacher_scores=a + b)
+    # within the range (1e37) the tree fits, and splits on the column; beyond it at predict
+    # time it is refused likewise
+    large = huge.assign(amount=a * 1e37)
+    tree = DistilledTree(max_leaf_nodes=4, random_state=0).fit(large, teacher_scores=a)
+    assert "amount" in tree.export_text()
+    with pytest.raises(ValueError, match=r"X column 'amount' must lie within float32's"):
+        tree.predict(huge)
