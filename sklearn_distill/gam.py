@@ -805,7 +805,9 @@ class DistilledGAM(DistillerBase):
     shape functions then show how the teacher uses each feature (Tan et al., 2018).
 
     Values the fitting rows did not hold: at predict time (``predict``, ``predict_proba``,
-    ``fidelity``, ``score``) a category not seen at fit, and a missing value (``NaN``, ``None``,
+    ``fidelity``, ``score``) a category not seen at fit (compared as text for an Explainable
+    Boosting student, which reads categories as text: ``"1"`` is the ``1`` of fit), and a
+    missing value (``NaN``, ``None``,
     ``pd.NA``) in a column that had none at fit, numeric, categorical or boolean, are predicted with a ``UserWarning`` naming the column: the
     student learnt nothing for them (an Explainable Boosting Machine gives them a
     contribution of 0 in that term, as a rule).
@@ -1086,6 +1088,11 @@ class DistilledGAM(DistillerBase):
                     missing = int(values.isna().sum())
                 values = values.dropna()
                 unseen = set(values.unique()) - seen[index]
+                if unseen and hasattr(self.student_, "term_scores_"):
+                    # an Explainable Boosting Machine reads categories as text: 1 and "1"
+                    # are one category to it (warn_values_equal_as_text said so at fit)
+                    known = {str(value) for value in seen[index]}
+                    unseen = {value for value in unseen if str(value) not in known}
                 if unseen:
                     warn_unseen_categories(
                         name,

@@ -361,6 +361,26 @@ def test_predict_warns_about_missing_labels_the_fitting_rows_did_not_hold(missin
     assert all(w.filename == __file__ for w in caught if "at fit" in str(w.message))
 
 
+def test_categories_that_differ_only_in_type_are_not_called_unseen():
+    # the EBM reads categories as text: 1 at fit and "1" at predict are one category to it,
+    # with the same contribution, so the student did learn them
+    rng = np.random.default_rng(0)
+    code = rng.integers(1, 4, 300)
+    frame = pd.DataFrame({"a": rng.normal(size=300), "code": pd.Categorical(code)})
+    scores = frame["a"].to_numpy() + np.array([0.0, -2.0, 0.0, 2.0])[code]
+    gam = DistilledGAM(student=small_ebm(), random_state=0).fit(frame, teacher_scores=scores)
+    as_text = frame.head(6).assign(code=code[:6].astype(str))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        prediction = gam.predict(as_text)
+    np.testing.assert_allclose(prediction, gam.predict(frame.head(6)))
+    # a category whose text is new is still warned about
+    with pytest.warns(
+        UserWarning, match=r"X column 'code' holds categories not seen at fit: \['4'\]"
+    ):
+        gam.predict(as_text.assign(code=["4", "1", "2", "3", "1", "2"]))
+
+
 @pytest.mark.parametrize("model", ["gam", "tree"])
 def test_unseen_values_warn_at_the_callers_line_through_any_method(model):
     from sklearn_distill import DistilledTree
