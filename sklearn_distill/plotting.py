@@ -190,11 +190,20 @@ def _draw_numeric(ax, rows, x, flag, tail_quantile, series=_COMPARED):
         ax.plot(x[sig], _top(rows, series)[sig], "k*", markersize=6)
     notes = []
     cut = _tail_cut(x, rows["weight"] if "weight" in rows else None, tail_quantile)
+    reach = ""
+    if cut is not None and sig.any() and x[sig].max() > cut:
+        # a flagged value in the tail stays on the axis: the cut moves out to it
+        cut = float(x[sig].max())
+        reach = ", moved out to the last flagged value"
+        if cut >= x[-1]:
+            cut = None
     if cut is not None:
         pad = 0.02 * (cut - x[0]) or 0.5
         ax.set_xlim(x[0] - pad, cut + pad)
         rows = rows[x <= cut]
-        notes.append(f"cut at the {100 * tail_quantile:g}th percentile of rows (max {x[-1]:g})")
+        notes.append(
+            f"cut at the {100 * tail_quantile:g}th percentile of rows{reach} (max {x[-1]:g})"
+        )
     if missing.any():
         notes.append("missing values: see the table")
     if notes:
@@ -275,7 +284,8 @@ def plot_term(
     tail_quantile : float or None, default=0.99
         For a numeric term with a ``weight`` column, cut the x axis where this share of the
         rows is reached when the values beyond stretch over more than a fifth of the axis
-        (a long tail); the axis label says so. In (0, 1]; ``None`` never cuts.
+        (a long tail); the axis label says so. A flagged value beyond the cut moves the cut
+        out to it, so that no flag is hidden. In (0, 1]; ``None`` never cuts.
     flag : str, optional
         Boolean column marked with a star; ``significant_bh`` when present, else
         ``significant``.

@@ -225,6 +225,23 @@ def test_long_tailed_axis_is_cut_at_the_quantile_and_says_so():
     assert ax.get_xlim()[1] >= 40
 
 
+@pytest.mark.parametrize("flagged", [30.0, 40.0])
+def test_a_flagged_value_beyond_the_tail_cut_stays_on_the_axis(flagged):
+    # 99% of the rows hold values 0 to 9; a value of the tail is flagged
+    weights = np.where(np.arange(41) < 10, 99.0, 10 * 99.0 / 31 / 99)
+    frame = _long_tailed(weights).assign(significant=lambda f: f["value"].isin([5.0, flagged]))
+    ax = plot_term(frame, "priors").axes[0]
+    stars = [line for line in ax.get_lines() if line.get_marker() == "*"]
+    shown = np.concatenate([line.get_xdata() for line in stars])
+    low, high = ax.get_xlim()
+    assert set(shown) == {5.0, flagged} and low <= shown.min() and shown.max() <= high
+    if flagged < 40:  # cut beyond the flagged value, and said so
+        assert high < 40 and "moved out to the last flagged value" in ax.get_xlabel()
+    # a flag inside the cut leaves it where it was
+    inside = _long_tailed(weights).assign(significant=lambda f: f["value"] == 5.0)
+    assert plot_term(inside, "priors").axes[0].get_xlim()[1] < 12
+
+
 def test_categorical_labels_are_shortened_and_flagged_values_use_the_adjusted_flag():
     names = [f"category number {i} with a long description" for i in range(12)]
     frame = pd.DataFrame(
