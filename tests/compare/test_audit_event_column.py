@@ -151,3 +151,32 @@ def test_a_score_that_is_the_outcome_itself_is_refused():
     flag = (X[:, 0] > 0).astype(float)
     assert np.any(flag != y)
     _audit(calibration="isotonic").fit(X, y, teacher_scores=flag)
+
+
+@pytest.mark.parametrize("calibration", [None, "isotonic"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_a_refit_owes_nothing_to_the_fit_before_it(calibration, reverse):
+    # the score's direction and the teacher as the mimic reads it are decided by each fit
+    # (fit clears what an earlier fit set: a guard for the state this choice adds)
+    X, y = _world()
+    model = LogisticRegression().fit(X, y)
+    teacher = _ReversedTeacher(model) if reverse else model
+    falling = model.predict_proba(X)[:, 0]  # P(y = 0): it falls as y = 1 becomes likelier
+
+    def fitted(audit, **scores):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the falling score is warned about
+            return audit.fit(X, y, **scores)
+
+    def same(a, b):
+        np.testing.assert_allclose(a.mimic_.predict(X), b.mimic_.predict(X), atol=1e-9)
+        np.testing.assert_allclose(
+            a.mimic_.teacher_target(X), b.mimic_.teacher_target(X), atol=1e-9
+        )
+        np.testing.assert_allclose(a.mimic_residuals_, b.mimic_residuals_, atol=1e-9)
+
+    queried = fitted(_audit(teacher, calibration=calibration))
+    given = fitted(_audit(teacher, calibration=calibration), teacher_scores=falling)
+    audit = fitted(_audit(teacher, calibration=calibration), teacher_scores=falling)
+    same(fitted(audit), queried)
+    same(fitted(audit, teacher_scores=falling), given)
