@@ -807,8 +807,8 @@ class DistilledGAM(DistillerBase):
     Values the fitting rows did not hold: at predict time (``predict``, ``predict_proba``,
     ``fidelity``, ``score``) a category not seen at fit (compared as text for an Explainable
     Boosting student, which reads categories as text: ``"1"`` is the ``1`` of fit), and a
-    missing value (``NaN``, ``None``,
-    ``pd.NA``) in a column that had none at fit, numeric, categorical or boolean, are predicted with a ``UserWarning`` naming the column: the
+    missing value (``NaN``, ``None``, ``pd.NA``) in a column that had none at fit, numeric,
+    categorical or boolean, are predicted with a ``UserWarning`` naming the column: the
     student learnt nothing for them (an Explainable Boosting Machine gives them a
     contribution of 0 in that term, as a rule).
     :class:`~sklearn_distill.DistilledTree` warns about unseen categories too, and refuses
