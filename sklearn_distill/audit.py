@@ -66,6 +66,7 @@ from sklearn_distill._data import (
     check_same_order,
     column_kinds,
     fingerprint,
+    is_frame,
     numeric_column,
     readable_columns,
     take_rows,
@@ -848,7 +849,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
     classes_ : ndarray of shape (2,)
         The outcome's labels; the second is the event whose log-odds are modelled.
     interaction_pairs_ : list of tuple
-        The pairs of features (names, or column indices) of both models' interaction terms.
+        The pairs of features of both models' interaction terms, as ``interactions`` takes
+        them: a frame's column labels as given (names that are not strings too), an array's
+        column indices.
     fit_settings_ : dict
         The parameters the fit used (``response``, ``calibration``, ``cv``, ``n_crossfits``,
         ``random_state``), as given: what the report states, whatever ``set_params`` changed
@@ -1217,9 +1220,19 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         pairs = _interaction_pairs(self.mimic_.student_) if isinstance(terms, tuple) else terms
         self._pairs = pairs
         names = getattr(self, "feature_names_in_", None)
+        if names is not None:
+            names = [str(name) for name in names]
+        elif is_frame(X):  # labels that are not all strings: as given (interactions= takes them)
+            names = list(X.columns)
         self.interaction_pairs_ = [
-            tuple(str(names[f]) if names is not None else f for f in pair) for pair in pairs
+            tuple(names[f] if names is not None else f for f in pair) for pair in pairs
         ]
+        # the features as the tables name them (the student's names: an array's columns are
+        # feature_0000, ... to an Explainable Boosting Machine), for what is said of the fit
+        shown = getattr(self.mimic_.student_, "feature_names_in_", None)
+        if shown is None or len(shown) != self.n_features_in_:
+            shown = names if names is not None else range(self.n_features_in_)
+        self._feature_labels = [str(name) for name in shown]
 
         # the missing-feature test's residuals: repeated three-way cross-fitting
         splits, split_seeds = [], []

@@ -1036,7 +1036,11 @@ def audit_report_sections(
     pairs = _is_interaction(comparison).to_numpy(bool)
     main, interactions = comparison[~pairs], comparison[pairs]
     level = f"{100 * audit.confidence:g}%"
-    features = list(map(str, getattr(audit, "feature_names_in_", [])))
+    # the features as the tables name them (a frame's labels that are not strings, an array's
+    # feature_0000, ...); an audit fitted before these were kept names string columns only
+    features = getattr(audit, "_feature_labels", None)
+    if features is None:
+        features = list(map(str, getattr(audit, "feature_names_in_", [])))
     rows = len(audit.mimic_residuals_)
 
     data_line = (
@@ -1401,6 +1405,10 @@ def _reproduction_settings(audit, test) -> dict:
     import sklearn_distill
 
     pairs = getattr(audit, "interaction_pairs_", [])
+    labels = getattr(audit, "_feature_labels", None)
+    if labels is not None and getattr(audit, "_pairs", None) is not None:
+        # by position, as the tables name them (an array's columns: feature_0000, ...)
+        pairs = [tuple(labels[f] for f in pair) for pair in audit._pairs]
     shown = ", ".join(" & ".join(map(str, pair)) for pair in pairs)
     settings = {
         "random_state": repr(_fitted_setting(audit, "random_state")),

@@ -596,6 +596,39 @@ def test_audit_settings_say_what_was_fitted_after_set_params(fitted_audit):
     assert settings(audit) == fitted  # no refit: the same audit, the same settings
 
 
+@pytest.mark.parametrize("kind", ["integer labels", "array"])
+def test_audit_settings_name_features_and_pairs_as_the_tables_do(kind):
+    from interpret.glassbox import ExplainableBoostingClassifier, ExplainableBoostingRegressor
+
+    from sklearn_distill import CompareAudit
+    from sklearn_distill.report import audit_report_sections
+
+    rng = np.random.default_rng(3)
+    n = 600
+    values = rng.normal(size=(n, 3))
+    X = pd.DataFrame(values, columns=[10, 20, 30]) if kind == "integer labels" else values
+    logit = values[:, 0] - values[:, 1]
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    pair = (10, 30) if kind == "integer labels" else (0, 2)
+    small = dict(outer_bags=2, max_rounds=100, max_bins=16, max_interaction_bins=8)
+    audit = CompareAudit(
+        calibration="sigmoid", cv=2, n_crossfits=1, random_state=0, interactions=[pair],
+        student=ExplainableBoostingRegressor(**small),
+        outcome=ExplainableBoostingClassifier(**small),
+    )  # fmt: skip
+    audit.fit(X, y, teacher_scores=logit + 0.3 * values[:, 2])
+    # what interactions= takes back: the frame's labels as given, an array's positions
+    assert audit.interaction_pairs_ == [pair]
+    terms = set(audit.compare()["term"])
+    items = next(
+        s for s in audit_report_sections(audit, n_bootstrap=20) if s.heading == "Audit settings"
+    ).items
+    names = items["features"].split(", ")
+    assert set(names) <= terms  # every feature by the name its rows have in the tables
+    shown = items["interaction pairs"].split(": ")[1]
+    assert shown in terms  # "10 & 30", "feature_0000 & feature_0002"
+
+
 def test_findings_text_says_what_the_report_says(fitted_audit):
     from sklearn_distill.report import audit_findings_text
 
