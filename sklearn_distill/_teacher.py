@@ -200,6 +200,9 @@ def _not_a_number(values, error):
 
 def check_scores(scores, n_samples: int, *, name: str = "teacher_scores") -> np.ndarray:
     """Validate raw teacher scores: numeric, 1-D or 2-D, ``n_samples`` rows, finite, varying."""
+    if np.iscomplexobj(scores):
+        # np.asarray(..., dtype=float) would drop the imaginary part with a ComplexWarning only
+        raise TypeError(f"{name} must be real numbers; got complex values.")
     try:
         scores = np.asarray(scores, dtype=float)
     except (TypeError, ValueError) as error:

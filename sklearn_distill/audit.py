@@ -562,7 +562,10 @@ def _check_groups(groups, n_samples):
     if len(values) != n_samples:
         fail("groups", f"one record identifier per row of X ({n_samples})", len(values))
     if bool(values.isna().any()):
-        fail("groups", "record identifiers without missing values", "missing values")
+        raise ValueError(
+            "groups must be record identifiers without missing values; got "
+            f"{int(values.isna().sum())} missing value(s) of {n_samples}."
+        )
     codes, uniques = pd.factorize(values)
     if len(uniques) < 3:
         fail(
@@ -1052,6 +1055,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         check_seed("random_state", self.random_state)
         check_n_jobs("n_jobs", self.n_jobs)
         check_confidence(self.confidence)
+        # False/True or a level (0, 1, 2, ...): anything else would switch progress on unasked
+        if not isinstance(self.verbose, bool | np.bool_):
+            check_integer("verbose", self.verbose, minimum=0)
         if isinstance(self.interactions, numbers.Integral) and not isinstance(
             self.interactions, bool | np.bool_
         ):

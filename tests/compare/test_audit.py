@@ -472,6 +472,7 @@ def small():
         (lambda X, y, s: (X, s, s), ValueError, "binary outcome"),
         (lambda X, y, s: (X, np.r_[y[:-1], np.nan], s), ValueError, "y contains NaN"),
         (lambda X, y, s: (X, y, None), ValueError, "teacher_scores .* are required"),
+        (lambda X, y, s: (X, y, s + 1j), TypeError, "teacher_scores must be real numbers"),
         (lambda X, y, s: (X, None, s), ValueError, "requires y to be passed"),
         (
             lambda X, y, s: (X, np.r_[np.ones(8), np.zeros(32)], s),
@@ -511,6 +512,8 @@ def test_bad_data(small, change, error, match):
         ({"random_state": "0"}, TypeError, r"random_state must be None, an integer .*; got '0'"),
         ({"n_jobs": "two"}, TypeError, r"n_jobs must be None or a non-zero integer .*; got 'two'"),
         ({"n_jobs": 0}, ValueError, r"n_jobs must be None or a non-zero integer .*; got 0"),
+        ({"verbose": "yes"}, TypeError, r"verbose must be an integer >= 0; got 'yes'"),
+        ({"verbose": -1}, ValueError, r"verbose must be an integer >= 0; got -1"),
     ],
 )
 def test_bad_parameters(small, params, error, match):
@@ -848,7 +851,9 @@ def test_groups_keep_a_repeated_record_in_one_third(data):
         ValueError, match=r"groups must be one record identifier per row of X \(600\)"
     ):
         _small_audit().fit(*args, teacher_scores=np.tile(score, 2), groups=ids[:10])
-    with pytest.raises(ValueError, match="groups must be record identifiers without missing"):
+    with pytest.raises(
+        ValueError, match="groups must be record identifiers without missing values; got 600 "
+    ):
         _small_audit().fit(*args, teacher_scores=np.tile(score, 2), groups=[None] * 600)
     with pytest.raises(ValueError, match="groups must be at least 3 distinct record"):
         _small_audit().fit(*args, teacher_scores=np.tile(score, 2), groups=np.arange(600) % 2)
