@@ -52,6 +52,7 @@ from lightning_distill._validation import (
     value_check,
 )
 from lightning_distill.kd.losses import (
+    _check_not_empty,
     _check_pair,
     _check_targets,
     _check_temperature,
@@ -846,6 +847,7 @@ def _check_tensor(name: str, value, min_dim: int = 2) -> None:
 def _check_pair_batch(student, teacher, names=("student_feature", "teacher_feature")) -> None:
     _check_tensor(names[0], student)
     _check_tensor(names[1], teacher)
+    _check_not_empty(names[0], student)  # a mean over no sample would be NaN
     if student.shape[0] != teacher.shape[0]:
         fail(
             names[1],
@@ -905,7 +907,10 @@ def _flat_pair(student: Tensor, teacher: Tensor, names) -> tuple[Tensor, Tensor]
 
 
 def _pairwise_distances(embedding: Tensor, eps: float = 1e-12) -> Tensor:
-    # squared norms clamped before the square root: a zero distance has a finite gradient
+    # centred first: distances do not change, and |a|^2 + |b|^2 - 2ab no longer cancels for
+    # embeddings that share a large offset (float32 lost the distances then); squared norms
+    # clamped before the square root: a zero distance has a finite gradient
+    embedding = embedding - embedding.mean(dim=0, keepdim=True)
     squared = embedding.pow(2).sum(1)
     distances = squared.unsqueeze(1) + squared.unsqueeze(0) - 2 * embedding @ embedding.T
     distances = distances.clamp(min=eps).sqrt()
@@ -1063,6 +1068,7 @@ def crd_contrast_loss(scores: Tensor, num_samples: int, eps: float = 1e-7) -> Te
               + \sum_{k \ge 1} \log\frac{K P_n}{P_{ik} + K P_n + \epsilon}\Big]
     """
     _check_tensor("scores", scores)
+    _check_not_empty("scores", scores)
     num_samples = check_integer("num_samples", num_samples, minimum=1)
     negatives = scores.shape[1] - 1
     noise = negatives / num_samples
@@ -1126,6 +1132,7 @@ def dkd_loss(
     0.0
     """
     _check_pair(student_logits, teacher_logits)
+    _check_not_empty("student_logits", student_logits)
     # a class masked with -inf would make the target or non-target distribution undefined
     check_finite("student_logits", student_logits)
     check_finite("teacher_logits", teacher_logits)

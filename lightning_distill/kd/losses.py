@@ -540,6 +540,7 @@ def hint_loss(student_feature: Tensor, teacher_feature: Tensor, regressor: nn.Mo
     regressor : torch.nn.Module
         Maps the student feature to the teacher feature's shape, e.g. :class:`HintRegressor`.
     """
+    _check_not_empty("student_feature", student_feature)  # a mean over no sample is NaN
     mapped = regressor(student_feature)
     if mapped.shape != teacher_feature.shape:
         raise ValueError(

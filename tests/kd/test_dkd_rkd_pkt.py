@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from lightning_distill.kd.feature_losses import crd_contrast_loss, dkd_warmup, sskd_selection
+from lightning_distill.kd.feature_losses import (
+    crd_contrast_loss,
+    dkd_warmup,
+    factor_transfer_loss,
+    sskd_selection,
+)
+from lightning_distill.kd.losses import hint_loss
 from lightning_distill.losses import dkd_loss, kd_loss, pkt_loss, rkd_loss
 
 
@@ -246,3 +252,37 @@ def test_inputs_are_not_mutated(logits):
     rkd_loss(s, t)
     pkt_loss(s, t)
     assert all(torch.equal(a, b) for a, b in zip(copies, [s, t, y]))
+
+
+def test_rkd_distances_of_embeddings_with_a_large_common_offset_keep_float32_precision():
+    # |a|^2 + |b|^2 - 2ab cancels when the embeddings share a large offset: the distances
+    # (invariant to it) are taken after centring the batch
+    gen = torch.Generator().manual_seed(5)
+    s = torch.randn(16, 128, generator=gen, dtype=torch.float64)
+    t = torch.randn(16, 128, generator=gen, dtype=torch.float64)
+    expected = _rkd_reference(s.numpy(), t.numpy(), 25.0, 50.0)
+    for offset, spread in [(20.0, 0.05), (30.0, 0.01), (100.0, 0.01)]:
+        narrow = (offset + spread * s).float().requires_grad_(True)
+        wide = (offset + spread * s).requires_grad_(True)
+        got = rkd_loss(narrow, (offset + spread * t).float())
+        assert float(got) == pytest.approx(expected, rel=1e-3), offset
+        (grad_narrow,) = torch.autograd.grad(got, narrow)
+        (grad_wide,) = torch.autograd.grad(rkd_loss(wide, offset + spread * t), wide)
+        error = (grad_narrow.double() - grad_wide).norm() / grad_wide.norm()
+        assert float(error) < 1e-2, offset
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda e: dkd_loss(e(0, 5), e(0, 5), torch.zeros(0, dtype=torch.long)),
+        lambda e: pkt_loss(e(0, 5), e(0, 5)),
+        lambda e: rkd_loss(e(0, 5), e(0, 5)),
+        lambda e: factor_transfer_loss(e(0, 3, 4, 4), e(0, 3, 4, 4)),
+        lambda e: crd_contrast_loss(e(0, 9).abs(), 100),
+        lambda e: hint_loss(e(0, 3, 4, 4), e(0, 3, 4, 4), torch.nn.Identity()),
+    ],
+)
+def test_an_empty_batch_is_refused_rather_than_a_nan_mean(call):
+    with pytest.raises(ValueError, match="must hold at least one sample for a mean"):
+        call(lambda *shape: torch.randn(*shape))
