@@ -18,6 +18,7 @@ from lightning_distill._batch import shuffling_sampler
 from lightning_distill._distributed import rank_and_world_size
 from lightning_distill._monitoring import (
     as_module_input,
+    check_reiterable,
     check_unique_prefix,
     known_empty,
     random_state_kept,
@@ -318,12 +319,27 @@ class DissectionMonitor(Callback):
         self.save_dir = Path(save_dir) if save_dir is not None else None
         self.plot_units = check_integer("plot_units", plot_units, minimum=1)
         self.top_k = check_integer("top_k", top_k, minimum=1)
-        self.metric_kwargs = {
+        if metric_kwargs is not None and not isinstance(metric_kwargs, dict):
+            raise TypeError(f"metric_kwargs must be a dict or None; got {metric_kwargs!r}")
+        own = {
             "quantile": quantile,
             "iou_threshold": iou_threshold,
             "activation_side": activation_side,
-            **(metric_kwargs or {}),
         }
+        defaults = {"quantile": 0.995, "iou_threshold": 0.04, "activation_side": "annotated"}
+        # set both ways with other values, one of the two would be dropped without a word
+        clash = sorted(
+            name
+            for name, value in (metric_kwargs or {}).items()
+            if name in own and own[name] != defaults[name] and own[name] != value
+        )
+        if clash:
+            raise ValueError(
+                f"metric_kwargs must not set again what the monitor's own arguments set; got "
+                f"{', '.join(f'{n}={metric_kwargs[n]!r} there and {n}={own[n]!r}' for n in clash)}"
+                " (pass each once)"
+            )
+        self.metric_kwargs = {**own, **(metric_kwargs or {})}
         # build a throw-away metric now so that bad metric arguments fail at construction
         NetworkDissection(1, self.label_names, self.label_categories, **self.metric_kwargs)
         self.metric: NetworkDissection | None = None
@@ -343,9 +359,10 @@ class DissectionMonitor(Callback):
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         warn_if_never_runs("DissectionMonitor", self.every_n_epochs, trainer)
+        # each dissection during training reads the probe again: a one-shot iterator (which a
+        # single dissect() call can read) would be exhausted after the first
+        check_reiterable(self.dataloader)
         # a layer the forward does not reach, or flat maps, fail now rather than after an epoch
-        if isinstance(self.dataloader, Iterator):
-            return  # a one-shot iterator: its batches are kept for the dissection
         device = next(iter(pl_module.parameters()), torch.empty(0)).device
         with _probing(pl_module, device):
             # the whole probe's first batch, on every process alike
@@ -520,6 +537,14 @@ class DissectionMonitor(Callback):
                 raise ValueError("dataloader must yield at least one probe batch; got none.")
             first = _split_batch(first_batch)[0]
             metric, top_peaks, top_positions = start(self._run(pl_module, first[:1]).shape[1])
+        if not metric.cache_complete and isinstance(self.dataloader, Iterator):
+            # its batches are gone: the passes below would read nothing
+            raise TypeError(
+                "dataloader must be probe data that can be read again (a DataLoader, a list of "
+                "batches) when the layer's maps do not fit the metric's cache "
+                f"(metric_kwargs={{'cache_bytes': ...}}); got a one-shot "
+                f"{type(self.dataloader).__name__}."
+            )
         if _thresholds(metric) is None:
             # some process could not cache its share: one more look for the fine histogram
             if metric.cache_complete:

@@ -147,9 +147,27 @@ class FeatureDistillation:
         if self.loss == "attention":
             check_choice("variant", self.variant, ("code", "paper"))
             check_real("p", self.p, minimum=0, exclusive_minimum=True)
+        else:
+            # attention transfer's own settings: set for another loss they would do nothing
+            loss = "a callable loss" if callable(self.loss) else f"loss={self.loss!r}"
+            for name, default in (("variant", "code"), ("p", 2.0)):
+                if getattr(self, name) != default:
+                    fail(
+                        name,
+                        f"left at {default!r} for {loss} (it is a setting of loss='attention')",
+                        getattr(self, name),
+                    )
         check_real("weight", self.weight, minimum=0)
         if self.options is not None and not isinstance(self.options, dict):
             raise TypeError(f"options must be a dict or None; got {self.options!r}.")
+        if self.options and (self.loss == "attention" or callable(self.loss)):
+            # nothing would read them (attention transfer's settings are variant= and p=)
+            what = (
+                "a callable loss"
+                if callable(self.loss)
+                else "loss='attention' (use p= and variant=)"
+            )
+            fail("options", f"None or empty for {what}, which takes no options", self.options)
         if self.loss == "hint" and self.options:
             unknown = sorted(set(self.options) - {"channels_first"})
             if unknown:

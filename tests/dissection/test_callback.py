@@ -283,6 +283,38 @@ def test_unit_picture_warns_when_the_probe_cannot_give_its_images_again(tmp_path
     assert sorted(path.name for path in tmp_path.iterdir()) == ["categories_now.png"]
 
 
+def test_a_one_shot_probe_is_refused_where_it_would_be_read_again(concepts, tmp_path):
+    names = {"label_names": concepts.label_names, "label_categories": concepts.label_categories}
+    batches = list(probe_loader(concepts, batch_size=8))
+    # during training every dissection reads the probe again: refused before the first epoch
+    monitor = DissectionMonitor(iter(batches), "features.4", **names)
+    trainer = quiet_trainer(max_epochs=2, callbacks=[monitor])
+    with pytest.raises(TypeError, match="dataloader must be probe data that can be read again"):
+        trainer.fit(TinyNet(), DataLoader(concepts.classification(), batch_size=16))
+    assert monitor.history == []
+    # one dissect() whose maps do not fit the cache needs a second pass
+    uncached = DissectionMonitor(
+        iter(batches), "features.4", metric_kwargs={"cache_bytes": 0}, **names
+    )
+    with pytest.raises(TypeError, match=r"do not fit the metric's cache.*one-shot list_iterator"):
+        uncached.dissect(TinyNet())
+    # one whose maps fit is read once: fine
+    assert DissectionMonitor(iter(batches), "features.4", **names).dissect(TinyNet()) is not None
+
+
+def test_metric_kwargs_may_not_contradict_the_monitors_own_arguments(concepts):
+    loader = probe_loader(concepts)
+    with pytest.raises(ValueError, match=r"quantile=0.5 there and quantile=0.99"):
+        DissectionMonitor(loader, "features.4", quantile=0.99, metric_kwargs={"quantile": 0.5})
+    # set once, either way, it is taken
+    for monitor in (
+        DissectionMonitor(loader, "features.4", quantile=0.99),
+        DissectionMonitor(loader, "features.4", metric_kwargs={"quantile": 0.99}),
+        DissectionMonitor(loader, "features.4", quantile=0.99, metric_kwargs={"quantile": 0.99}),
+    ):
+        assert monitor.metric_kwargs["quantile"] == 0.99
+
+
 @pytest.mark.parametrize(
     "sampler",
     [

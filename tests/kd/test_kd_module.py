@@ -783,6 +783,25 @@ def test_hint_between_1d_convolutions_maps_channels_not_time(student_stride):
     assert torch.isfinite(loss)
 
 
+def test_settings_a_feature_loss_would_not_read_are_refused():
+    # set, they would be dropped: a user who changes the attention exponent in options trains
+    # with p=2
+    with pytest.raises(ValueError, match=r"options must be None or empty for loss='attention'"):
+        FeatureDistillation("a", "b", loss="attention", options={"p": 4})
+    with pytest.raises(ValueError, match="options must be None or empty for a callable loss"):
+        FeatureDistillation("a", "b", loss=lambda s, t: (s - t).pow(2).mean(), options={"e": 1})
+    for loss in ("hint", "rkd", lambda s, t: (s - t).pow(2).mean()):
+        with pytest.raises(
+            ValueError, match=r"p must be left at 2.0 .*setting of loss='attention'"
+        ):
+            FeatureDistillation("a", "b", loss=loss, p=1.0)
+        with pytest.raises(ValueError, match=r"variant must be left at 'code'"):
+            FeatureDistillation("a", "b", loss=loss, variant="paper")
+    # what each reads is taken
+    FeatureDistillation("a", "b", loss="attention", p=4.0, variant="paper", options={})
+    FeatureDistillation("a", "b", loss="rkd", options={"distance_weight": 1.0})
+
+
 def test_hint_options_and_token_lengths_are_checked_at_construction():
     with pytest.raises(TypeError, match=r"options\['channels_first'\] must be a bool"):
         FeatureDistillation("a", "b", loss="hint", options={"channels_first": "yes"})
