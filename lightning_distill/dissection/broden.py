@@ -82,6 +82,11 @@ class BrodenDataset(Dataset):
         known = [row["name"] for row in _read_csv(self.root / "category.csv")]
         if categories is None:
             categories = known
+        if isinstance(categories, str):  # list("object") would be its letters
+            raise TypeError(
+                f"categories must be a sequence of category names, e.g. [{categories!r}]; got "
+                f"the str {categories!r}"
+            )
         categories = list(categories)
         unknown = [cat for cat in categories if cat not in known]
         if unknown:
@@ -114,6 +119,10 @@ class BrodenDataset(Dataset):
 
         rows = _read_csv(self.root / "index.csv")
         if split is not None:
+            splits = sorted({row.get("split") or "" for row in rows} - {""})
+            if split not in splits:
+                # a typo would give an empty data set, which fails far from here
+                raise ValueError(f"split must be one of index.csv's splits {splits}; got {split!r}")
             rows = [row for row in rows if row.get("split") == split]
         self._rows = []
         pixel_slots = dict.fromkeys(categories, 0)

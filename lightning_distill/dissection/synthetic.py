@@ -7,6 +7,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, TensorDataset
 
+from lightning_distill._validation import check_integer
+
 __all__ = ["SyntheticConcepts"]
 
 SHAPES = ("circle", "square", "triangle", "cross", "ring", "diamond")
@@ -111,12 +113,11 @@ class SyntheticConcepts(Dataset):
         seed: int = 0,
         max_distractors: int = 2,
     ) -> None:
-        if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
-            raise ValueError(f"num_images must be a positive int, got {num_images!r}")
-        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 16:
-            raise ValueError(f"image_size must be an int >= 16, got {image_size!r}")
-        if not isinstance(max_distractors, int) or max_distractors < 0:
-            raise ValueError(f"max_distractors must be a non-negative int, got {max_distractors!r}")
+        num_images = check_integer("num_images", num_images, minimum=1)
+        image_size = check_integer("image_size", image_size, minimum=16)
+        max_distractors = check_integer("max_distractors", max_distractors, minimum=0)
+        # an integer: the same seed gives the same data (None would give other data each time)
+        seed = check_integer("seed", seed, minimum=0)
         self.num_images, self.image_size, self.seed = num_images, image_size, seed
         self.categories = ["object", "color", "texture", "scene"]
         self.label_names = ["-", *SHAPES, *COLORS, *TEXTURES, *SCENES]

@@ -53,14 +53,23 @@ def test_synthetic_classification_view():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"num_images": 0}, "num_images must be a positive int"),
-        ({"image_size": 8}, "image_size must be an int >= 16"),
-        ({"max_distractors": -1}, "max_distractors must be a non-negative int"),
+        ({"num_images": 0}, "num_images must be an integer >= 1; got 0"),
+        ({"image_size": 8}, "image_size must be an integer >= 16; got 8"),
+        ({"max_distractors": -1}, "max_distractors must be an integer >= 0; got -1"),
+        ({"seed": -1}, "seed must be an integer >= 0; got -1"),
+        ({"seed": 1.5}, "seed must be an integer >= 0; got 1.5"),
+        ({"seed": None}, "seed must be an integer >= 0; got None"),
     ],
 )
 def test_synthetic_bad_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises((ValueError, TypeError), match=match):
         SyntheticConcepts(**kwargs)
+
+
+def test_synthetic_takes_numpy_integers():
+    data = SyntheticConcepts(np.int64(4), image_size=np.int64(16), seed=np.int64(3))
+    same = SyntheticConcepts(4, image_size=16, seed=3)
+    assert len(data) == 4 and torch.equal(data.images, same.images)
 
 
 # ------------------------------------------------------------------ Broden fixture
@@ -224,6 +233,12 @@ def test_broden_bad_input(broden, tmp_path):
         BrodenDataset(tmp_path / "missing")
     with pytest.raises(ValueError, match=r"categories \['texture'\] are not in category.csv"):
         BrodenDataset(root, categories=["texture"])
+    # a str is one category's name, not a sequence of its letters
+    with pytest.raises(TypeError, match=r"categories must be a sequence .* e.g. \['object'\]"):
+        BrodenDataset(root, categories="object")
+    # a split no row has (a typo) would give an empty data set
+    with pytest.raises(ValueError, match=r"split must be one of index.csv's splits \[.*'val'"):
+        BrodenDataset(root, split="validation")
     (root / "images" / "img0_color.png").unlink()
     with pytest.raises(FileNotFoundError, match="img0_color.png"):
         BrodenDataset(root)[0]
