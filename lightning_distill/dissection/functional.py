@@ -278,10 +278,21 @@ def histogram_quantile(
 
 
 def upsample_activations(activations: Tensor, size: tuple[int, int]) -> Tensor:
-    """Bilinear upsampling to the label resolution (``align_corners=False``, as NetDissect-Lite)."""
+    """Bilinear resizing to the label resolution, as NetDissect-Lite's ``imresize(..., mode='F')``
+    (PIL's bilinear resize): ``align_corners=False``, and antialiased along a side that shrinks
+    (PIL widens its triangle filter to the scale there; torch's ``antialias=True`` is the same
+    filter). Upsampling, the usual case, is plain bilinear interpolation either way. Values stay
+    within the map's range (the weights are non-negative and sum to one)."""
     if tuple(activations.shape[-2:]) == tuple(size):
         return activations
-    return F.interpolate(activations, size=size, mode="bilinear", align_corners=False)
+    if activations.shape[-2] <= size[0] and activations.shape[-1] <= size[1]:
+        return F.interpolate(activations, size=size, mode="bilinear", align_corners=False)
+    # torch antialiases in float32 and float64 only
+    wide = activations.dtype if activations.dtype == torch.float64 else torch.float32
+    resized = F.interpolate(
+        activations.to(wide), size=size, mode="bilinear", align_corners=False, antialias=True
+    )
+    return resized.to(activations.dtype)
 
 
 def _upsampled_above(maps: Tensor, thresholds: Tensor, size: tuple[int, int]) -> Tensor:
@@ -297,8 +308,10 @@ def _upsampled_above(maps: Tensor, thresholds: Tensor, size: tuple[int, int]) ->
     value within float64 rounding of the threshold is a tie, not above it.
     """
     thresholds = thresholds.unsqueeze(1)
-    # the largest magnitude involved: rounding errors scale with it
+    # the largest magnitude involved: rounding errors scale with it, and with the number of
+    # pixels a resized one mixes (4 upsampling; more when an antialiased side shrinks)
     level = torch.maximum(maps.flatten(1).abs().amax(1, keepdim=True).double(), thresholds.abs())
+    level = level * max(1.0, maps.shape[-2] / size[0]) * max(1.0, maps.shape[-1] / size[1])
     ties = 16 * torch.finfo(torch.float64).eps * level
     dtype = torch.promote_types(maps.dtype, torch.float32)
     upsampled = upsample_activations(maps.to(dtype), size).flatten(1)
@@ -374,8 +387,9 @@ def _check_label_resolution(labels: Tensor, activations: Tensor) -> None:
     instead of ``(H, W)``) resizing would stretch the maps over the wrong pixels: an error.
     A 1-pixel tolerance rather than a relative one keeps small maps (7x7 for 224x224 labels,
     odd input sizes) accepted, and refuses any swap of sides that differ by more than a pixel.
-    Labels smaller than the maps are accepted: the maps are then downsampled bilinearly, with no
-    antialiasing, as NetDissect-Lite does for layers finer than Broden's 112 x 112 labels.
+    Labels smaller than the maps are accepted: the maps are then downsampled bilinearly with
+    PIL's antialiasing, as NetDissect-Lite's ``imresize`` does for layers finer than Broden's
+    112 x 112 labels.
     Non-tensors and wrong ranks are left to the other checks.
     """
     if not (isinstance(labels, Tensor) and isinstance(activations, Tensor)):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
@@ -107,3 +108,31 @@ def test_labels_smaller_than_the_maps_downsample_the_maps():
     expected = tally(upsample_activations(activations, (4, 10)), small)
     for a, b in zip(got, expected, strict=True):
         assert torch.equal(a, b)
+
+
+def test_maps_shrunk_to_smaller_labels_are_resized_as_pil_does():
+    # NetDissect-Lite resizes each map with scipy's imresize(mode="F"): PIL's bilinear resize,
+    # which widens its filter when it shrinks (antialiasing); plain bilinear sampling differs
+    from PIL import Image
+
+    generator = torch.Generator().manual_seed(1)
+    for (h, w), (height, width) in [((16, 16), (8, 8)), ((28, 28), (7, 7)), ((13, 17), (6, 9))]:
+        maps = torch.rand(3, 2, h, w, generator=generator)
+        pil = np.stack([
+            np.stack([
+                np.asarray(Image.fromarray(m.numpy(), mode="F").resize((width, height), Image.BILINEAR))
+                for m in image
+            ])
+            for image in maps
+        ])  # fmt: skip
+        np.testing.assert_allclose(upsample_activations(maps, (height, width)), pil, atol=1e-6)
+        # and the tallies read the resized maps: a unit's mask is PIL's map above its threshold
+        labels = torch.randint(0, 2, (3, 1, height, width), generator=generator)
+        got = dissection_tally(
+            maps, labels, torch.tensor([0.55, 0.45]), torch.tensor([-1, 0, 1]), 2
+        )
+        expected = dissection_tally(
+            torch.from_numpy(pil), labels, torch.tensor([0.55, 0.45]), torch.tensor([-1, 0, 1]), 2
+        )
+        for a, b in zip(got, expected, strict=True):
+            torch.testing.assert_close(a, b)
