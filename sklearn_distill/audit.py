@@ -858,7 +858,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
     fit_settings_ : dict
         The parameters the fit used (``response``, ``calibration``, ``cv``, ``n_crossfits``,
         ``random_state``), as given: what the report states, whatever ``set_params`` changed
-        after the fit (refit to apply new ones).
+        after the fit (refit to apply new ones; :meth:`stability` refuses to refit with
+        settings changed since).
     fidelity_ : dict
         How faithful the mimic is: :meth:`DistilledGAM.fidelity` on the audit data (in
         sample: ``"r2"``, ``"rmse"``, ``"agreement"``, ``"auc"``), and ``"r2_out_of_fold"``,
@@ -2018,6 +2019,22 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             (until the next :meth:`fit`, which drops it).
         """
         check_is_fitted(self, "outcome_")
+        # the refits must be of the fitted audit: settings changed by set_params since would
+        # measure the stability of models the audit never fitted
+        fitted = getattr(self, "fit_settings_", {})
+        changed = {
+            name: (value, getattr(self, name))
+            for name, value in fitted.items()
+            if getattr(self, name) != value
+        }
+        if changed:
+            said = ", ".join(
+                f"{k} {old!r} at fit, {new!r} now" for k, (old, new) in changed.items()
+            )
+            raise ValueError(
+                f"stability() refits the audit as it was fitted; its settings changed since "
+                f"fit ({said}). Call fit() again to audit with the new settings, or set them back."
+            )
         check_integer("n_refits", n_refits, minimum=2)
         bootstrap = check_bool("bootstrap", bootstrap)
         threshold = check_real("threshold", threshold, minimum=0, exclusive_minimum=True)

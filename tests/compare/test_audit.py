@@ -769,6 +769,14 @@ def test_stability_refuses_other_data_and_bad_arguments(small):
             audit.stability(X_other, y_other, teacher_scores=s_other, n_refits=2)
     with pytest.raises(ValueError, match=r"threshold must be a finite number > 0; got -1"):
         audit.stability(X, y, teacher_scores=s, threshold=-1)
+    # its refits are of the audit as fitted: settings changed since are refused
+    cv = audit.cv
+    audit.set_params(cv=cv + 1)
+    with pytest.raises(ValueError, match=rf"settings changed since fit \(cv {cv} at fit, {cv + 1}"):
+        audit.stability(X, y, teacher_scores=s, n_refits=2)
+    audit.set_params(cv=cv)  # set back: the checks go on to the arguments
+    with pytest.raises(ValueError, match=r"threshold must be a finite number > 0; got -1"):
+        audit.stability(X, y, teacher_scores=s, threshold=-1)
     with pytest.raises(ValueError, match=r"^shape_threshold must be a finite number > 0; got 0"):
         audit.stability(X, y, teacher_scores=s, shape_threshold=0)
     with pytest.raises(TypeError, match=r"bootstrap must be True or False; got 'no'"):
