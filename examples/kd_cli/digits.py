@@ -30,6 +30,13 @@ class DigitsData(L.LightningDataModule):
 
     def __init__(self, batch_size: int = 64, val_fraction: float = 0.25, seed: int = 0) -> None:
         super().__init__()
+        # checked here, so that a bad flag fails before fit, naming the flag
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"--data.batch_size must be an integer >= 1; got {batch_size!r}")
+        if isinstance(val_fraction, bool) or not 0 < val_fraction < 1:
+            raise ValueError(f"--data.val_fraction must be in (0, 1); got {val_fraction!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"--data.seed must be an integer >= 0; got {seed!r}")
         self.batch_size = batch_size
         self.val_fraction = val_fraction
         self.seed = seed

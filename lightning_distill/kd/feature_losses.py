@@ -966,7 +966,9 @@ def rkd_loss(
 
     .. math:: w_D\,\mathrm{smoothL1}(\psi_D^s, \psi_D^t) + w_A\,\mathrm{smoothL1}(\psi_A^s, \psi_A^t)
 
-    The teacher side is detached. Invariant to the scale of either embedding.
+    The teacher side is detached. Invariant to the scale of either embedding (down to pairwise
+    distances of about 1e-6, below which the clamp that keeps a zero distance's gradient finite
+    takes over).
 
     Parameters
     ----------
@@ -998,7 +1000,7 @@ def pkt_loss(student_embedding: Tensor, teacher_embedding: Tensor, eps: float = 
     .. math:: p^t_{j|i} \log\frac{p^t_{j|i} + \epsilon}{p^s_{j|i} + \epsilon}
 
     as in the authors' code. Invariant (up to ``eps``) to rescaling either embedding by a
-    positive factor.
+    positive factor. A batch of one sample gives 0: it has no pair to compare.
 
     Parameters
     ----------

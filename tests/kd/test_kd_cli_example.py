@@ -46,3 +46,24 @@ def test_teacher_then_distillation_from_its_checkpoint(tmp_path, monkeypatch):
     )
     student = torch.load(tmp_path / "checkpoints" / "student.ckpt", weights_only=True)
     assert not any(k.startswith("teacher.") for k in student["state_dict"])
+
+
+def test_bad_data_flags_are_refused_before_training_naming_the_flag():
+    import sys
+
+    import pytest
+
+    sys.path.insert(0, str(EXAMPLE))
+    try:
+        from digits import DigitsData
+    finally:
+        sys.path.remove(str(EXAMPLE))
+    for kwargs, flag in (
+        ({"val_fraction": 0.0}, "--data.val_fraction must be in"),
+        ({"val_fraction": 1.5}, "--data.val_fraction must be in"),
+        ({"seed": -1}, "--data.seed must be an integer >= 0"),
+        ({"batch_size": 0}, "--data.batch_size must be an integer >= 1"),
+    ):
+        with pytest.raises(ValueError, match=flag):
+            DigitsData(**kwargs)
+    DigitsData(batch_size=8, val_fraction=0.5, seed=3)
