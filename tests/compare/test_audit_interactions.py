@@ -239,7 +239,11 @@ def test_integers_in_pairs_are_positions_unless_a_column_has_that_very_label(wor
     # integer labels are labels (pandas' own reading of them)
     labelled = X[["a", "b", "c"]].set_axis([10, 1, 0], axis=1)
     audit = _audit(interactions=[(1, 0)]).fit(labelled, y, teacher_scores=score)
-    assert audit.interaction_pairs_ == [(1, 2)]  # the columns labelled 1 and 0, by position
+    # the columns labelled 1 and 0 (positions 1 and 2), named by their labels as the tables
+    # name them, and as interactions= takes them back
+    assert audit.interaction_pairs_ == [(1, 0)]
+    assert audit._pairs == [(1, 2)]
+    assert "1 & 0" in set(audit.compare()["term"])
     from sklearn_distill.audit import _label_of
 
     assert _label_of(pd.Index([True, "b"]), 1) is None  # a boolean label is not the integer 1
