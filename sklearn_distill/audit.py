@@ -27,6 +27,7 @@ read as a missing feature). See :meth:`CompareAudit.missing_feature_test`.
 
 from __future__ import annotations
 
+import math
 import numbers
 import re
 import sys
@@ -1915,8 +1916,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             (:func:`~sklearn_distill.stats.bootstrap_correlations`), at least 20 (``MIN_BOOTSTRAP``): with fewer, the interval's ends are the most
             extreme replicates themselves and the standard error rests on a handful of values.
             No p-value can fall below ``2 / (n_bootstrap + 1)``, so a test at the level
-            ``1 - confidence`` needs at least ``2 / (1 - confidence) - 1`` resamples (39 at
-            95%); the default leaves room for both.
+            ``1 - confidence`` needs more than ``2 / (1 - confidence) - 1`` resamples (40 at
+            95%; fewer are warned about, and the report then says the test could not decide);
+            the default leaves room for both.
 
         Only Pearson's correlation is a test of "nothing missing". Its null, that the outcome
         residual has mean zero given the audit features, makes the residual uncorrelated with
@@ -1944,6 +1946,19 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         check_is_fitted(self, "mimic_residuals_")
         check_integer("n_bootstrap", n_bootstrap, minimum=MIN_BOOTSTRAP)
         check_confidence(self.confidence)
+        # the level as the verdict reads it (1 - 0.95 is 0.05000000000000004); a p-value must
+        # fall below it, and none falls below 2 / (n_bootstrap + 1)
+        floor, alpha = 2 / (n_bootstrap + 1), round(1.0 - float(self.confidence), 12)
+        if floor >= alpha:
+            needed = math.floor(2 / alpha - 1) + 1
+            warnings.warn(
+                f"n_bootstrap={n_bootstrap} resamples cannot give a p-value below "
+                f"{floor:.3g}, not below 1 - confidence = {alpha:.3g}: the test cannot find a "
+                f"correlation at this level, whatever the data. Use at least {needed} "
+                "resamples (n_bootstrap; on the command line --n-bootstrap).",
+                UserWarning,
+                stacklevel=2,
+            )
         self._progress(f"missing-feature test: {n_bootstrap} bootstrap resamples")
         mimic, outcome = self._test_residuals
         table = bootstrap_correlations(

@@ -549,6 +549,14 @@ def _fidelity_paragraphs(fidelity):
     return [reading, "Also: " + "; ".join(details) + "."]
 
 
+def _bootstrap_floor(row) -> float:
+    """The smallest p-value the test's resamples can give, ``2 / (B + 1)`` (0 when unknown)."""
+    resamples = row.get("n_bootstrap") if hasattr(row, "get") else None
+    if resamples is None or pd.isna(resamples):
+        return 0.0
+    return 2.0 / (int(resamples) + 1)
+
+
 def _missing_feature_texts(audit, test):
     level = f"{100 * audit.confidence:g}%"
     pearson = test.loc["pearson"]
@@ -587,12 +595,23 @@ def _missing_feature_texts(audit, test):
                 "whose steps the mimic follows: refit with calibration='spline' (or "
                 "'sigmoid'; on the command line --calibration spline) and compare."
             )
+    elif _bootstrap_floor(pearson) >= alpha:
+        # no p-value from this many resamples can fall below the level: the test could not
+        # have found anything, so "nothing found" would say more than it tested
+        resamples = int(pearson["n_bootstrap"])
+        verdict = (
+            f"The test could not decide at this level ({measured}): with {resamples} resamples "
+            f"no p-value can fall below {_bootstrap_floor(pearson):.3g}, above "
+            f"{100 * alpha:g}%. Run it with at least {math.floor(2 / alpha - 1) + 1} "
+            "resamples."
+        )
     else:
         verdict = (
             f"No positive correlation of the residuals was found ({measured}): no sign, at this "
             "level, that the black box uses information the audit data lack."
         )
-    if significant != bool(pearson["low"] > 0 or pearson["high"] < 0):
+    decidable = _bootstrap_floor(pearson) < alpha
+    if decidable and significant != bool(pearson["low"] > 0 or pearson["high"] < 0):
         verdict += (
             f" The interval and the p-value fall on either side of the {100 * alpha:g}% level (the "
             "p-value counts the observed sample as one more resample, the interval does not): "

@@ -5,6 +5,7 @@ import html
 import html.parser
 import io
 import re
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -627,6 +628,30 @@ def test_audit_settings_name_features_and_pairs_as_the_tables_do(kind):
     assert set(names) <= terms  # every feature by the name its rows have in the tables
     shown = items["interaction pairs"].split(": ")[1]
     assert shown in terms  # "10 & 30", "feature_0000 & feature_0002"
+
+
+def test_too_few_resamples_to_reach_the_level_are_said_so_not_read_as_nothing_found(
+    fitted_audit,
+):
+    import copy
+
+    from sklearn_distill.report import audit_findings_text
+
+    audit = copy.deepcopy(fitted_audit[0])  # the fixture is shared: change a copy
+    # 30 resamples: no p-value below 2 / 31 = 0.065, above 1 - 0.95
+    with pytest.warns(UserWarning, match=r"n_bootstrap=30 resamples cannot give a p-value below"):
+        test = audit.missing_feature_test(n_bootstrap=30)
+    assert test.loc["pearson", "p_value"] >= 2 / 31
+    text = audit_findings_text(audit, width=1000)
+    assert "The test could not decide at this level" in text
+    assert "Run it with at least 40 resamples" in text
+    assert "No positive correlation" not in text
+    # 39 give 2 / 40 = 0.05, not below the level either; 40 do, without a warning
+    with pytest.warns(UserWarning, match="Use at least 40 resamples"):
+        audit.missing_feature_test(n_bootstrap=39)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        audit.missing_feature_test(n_bootstrap=40)
 
 
 def test_findings_text_says_what_the_report_says(fitted_audit):
