@@ -743,6 +743,26 @@ class _EventColumnTeacher:
         margin = np.asarray(self.teacher.decision_function(X), dtype=float)
         return -margin if margin.ndim == 1 else margin[:, ::-1]
 
+    def __getattr__(self, name):
+        # anything else (predict, feature_names_in_, ...) is the teacher's own
+        if name == "teacher":  # not set yet (unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.teacher, name)
+
+
+#: Parameters that do not change what a refit of the audit's models gives.
+_NOT_REFIT_SETTINGS = frozenset({"n_jobs", "verbose", "confidence", "min_weight"})
+
+
+def _setting_changed(before, now) -> bool:
+    """Whether a parameter differs from its value at fit (an estimator by identity)."""
+    if before is now:
+        return False
+    try:
+        return bool(before != now)
+    except (TypeError, ValueError):  # values that do not compare to one bool (arrays)
+        return True
+
 
 def _same_class(a, b) -> bool:
     """Whether two class labels are the same label (``1`` and ``True`` are, ``1`` and ``"1"``
@@ -787,8 +807,11 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         (``fit`` warns when the score falls as that event becomes likelier: it then scores the
         other label, and every shape would be compared with the wrong sign; so it does for two
         class columns and for a queried teacher). A queried classifier teacher is read for
-        that event by its class label: its classes must be ``y``'s labels (in either order),
-        else ``fit`` refuses it, as its event cannot be matched.
+        that event by its class label: one of its two classes must be ``y``'s event or its
+        other label (matched by value, else as text: ``"1"`` for ``1``), else ``fit`` refuses
+        it, as its event cannot be matched. A teacher whose classes are in the other order is
+        read with its columns swapped (``mimic_.teacher`` is then a view of it that swaps them;
+        other attributes are the teacher's own).
     interactions : int or list of pairs, default=10
         Pairwise interaction terms of both models (GA2Ms, as Tan et al. fit): an integer is how
         many pairs to detect (interpret's FAST ranking, run once, on the full-data mimic: the
@@ -840,9 +863,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         The outcome model, cloned; it must be an Explainable Boosting classifier for
         :meth:`compare`, and should bin features as the student does (same ``max_bins``).
         ``None`` gives :func:`default_outcome_model`.
-    verbose : int, default=0
-        Above 0, progress goes to standard error: one line per step, and joblib's own lines
-        as folds and refits finish.
+    verbose : int or bool, default=0
+        Above 0 (or True), progress goes to standard error: one line per step, and joblib's
+        own lines as folds and refits finish. ``None`` is 0; anything else is refused.
 
     Attributes
     ----------
@@ -1058,7 +1081,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         check_n_jobs("n_jobs", self.n_jobs)
         check_confidence(self.confidence)
         # False/True or a level (0, 1, 2, ...): anything else would switch progress on unasked
-        if not isinstance(self.verbose, bool | np.bool_):
+        if self.verbose is not None and not isinstance(self.verbose, bool | np.bool_):
             check_integer("verbose", self.verbose, minimum=0)
         if isinstance(self.interactions, numbers.Integral) and not isinstance(
             self.interactions, bool | np.bool_
@@ -1203,9 +1226,14 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         _warn_if_collinear(X)
         # the settings this fit used, for what is said of it later (report): set_params after
         # fit changes the parameters, not the fitted models
+        params = self.get_params(deep=False)
         self.fit_settings_ = {
-            name: self.get_params(deep=False)[name]
+            name: params[name]
             for name in ("response", "calibration", "cv", "n_crossfits", "random_state")
+        }
+        # what the refits of stability() read, to refuse them once set_params changed it
+        self._fit_params = {
+            name: value for name, value in params.items() if name not in _NOT_REFIT_SETTINGS
         }
         rng = check_random_state(self.random_state)
         seeded = self.random_state is not None
@@ -1376,18 +1404,30 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         if self.calibration is not None:
             return teacher, self.response
         mine = [c.item() if isinstance(c, np.generic) else c for c in self.classes_]
-        event = [k for k, c in enumerate(classes) if _same_class(c, mine[1])]
-        other = [k for k, c in enumerate(classes) if _same_class(c, mine[0])]
-        if len(event) != 1 or len(other) != 1:
+
+        def column_of(label):
+            # the teacher's class that is this label: by value (True is 1), else by text ("1"
+            # for 1, a teacher trained on the labels read from a file)
+            for same in (_same_class, lambda a, b: str(a) == str(b)):
+                found = [k for k, c in enumerate(classes) if same(c, label)]
+                if len(found) == 1:
+                    return found[0]
+            return None
+
+        # y's event as one of the teacher's two classes; else y's other label as one of them
+        # (a teacher of -1/1 for y of 0/1 scores 1, y's event, in its column 1)
+        event, other = column_of(mine[1]), column_of(mine[0])
+        column = event if event is not None else (None if other is None else 1 - other)
+        if column is None or (event is not None and other is not None and event == other):
             raise ValueError(
-                f"teacher must have y's labels as its classes with calibration=None, which "
+                f"teacher must have y's labels among its classes with calibration=None, which "
                 f"reads the teacher's score of y's event ({self._event_text()}) as given; got "
                 f"{type(teacher).__name__} with classes_ {classes!r} and y's labels {mine!r}, "
                 "so no column of the teacher is known to score that event. Pass y in the "
                 "teacher's labels, or a calibration (e.g. calibration='isotonic'), which maps "
                 "the teacher's score to P(y = event) from the data."
             )
-        if event[0] == 1:
+        if column == 1:
             return teacher, self.response
         return _EventColumnTeacher(teacher), method
 
@@ -2036,11 +2076,11 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         check_is_fitted(self, "outcome_")
         # the refits must be of the fitted audit: settings changed by set_params since would
         # measure the stability of models the audit never fitted
-        fitted = getattr(self, "fit_settings_", {})
+        fitted = getattr(self, "_fit_params", None) or getattr(self, "fit_settings_", {})
         changed = {
             name: (value, getattr(self, name))
             for name, value in fitted.items()
-            if getattr(self, name) != value
+            if _setting_changed(value, getattr(self, name))
         }
         if changed:
             said = ", ".join(

@@ -233,6 +233,14 @@ def _label_position(labels, feature) -> int | None:
     return None
 
 
+def _integer_or_text(value) -> bool:
+    """Whether a category is an integer (not a bool) or a str: one that an Explainable Boosting
+    Machine reads as the text ``str(value)``."""
+    if isinstance(value, bool | np.bool_):
+        return False
+    return isinstance(value, str | numbers.Integral)
+
+
 class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
     """What every distilled student shares: the teacher is read (or its scores taken), mapped
     to the target the student regresses on (log-odds for classifiers, calibrated log-odds with
@@ -805,8 +813,9 @@ class DistilledGAM(DistillerBase):
     shape functions then show how the teacher uses each feature (Tan et al., 2018).
 
     Values the fitting rows did not hold: at predict time (``predict``, ``predict_proba``,
-    ``fidelity``, ``score``) a category not seen at fit (compared as text for an Explainable
-    Boosting student, which reads categories as text: ``"1"`` is the ``1`` of fit), and a
+    ``fidelity``, ``score``) a category not seen at fit (integer and text categories compared
+    as text for an Explainable Boosting student, which reads them so: ``"1"`` is the ``1`` of
+    fit; ``"True"`` is not the ``True`` of fit), and a
     missing value (``NaN``, ``None``, ``pd.NA``) in a column that had none at fit, numeric,
     categorical or boolean, are predicted with a ``UserWarning`` naming the column: the
     student learnt nothing for them (an Explainable Boosting Machine gives them a
@@ -1089,10 +1098,15 @@ class DistilledGAM(DistillerBase):
                 values = values.dropna()
                 unseen = set(values.unique()) - seen[index]
                 if unseen and hasattr(self.student_, "term_scores_"):
-                    # an Explainable Boosting Machine reads categories as text: 1 and "1"
-                    # are one category to it (warn_values_equal_as_text said so at fit)
-                    known = {str(value) for value in seen[index]}
-                    unseen = {value for value in unseen if str(value) not in known}
+                    # an Explainable Boosting Machine reads integer and text categories as
+                    # text: 1 and "1" are one category to it (warn_values_equal_as_text said so
+                    # at fit). Not so booleans or floats: True and "True", 1.0 and "1" differ
+                    known = {str(value) for value in seen[index] if _integer_or_text(value)}
+                    unseen = {
+                        value
+                        for value in unseen
+                        if not (_integer_or_text(value) and str(value) in known)
+                    }
                 if unseen:
                     warn_unseen_categories(
                         name,

@@ -209,14 +209,15 @@ def mask_by_rank(
     value = float(fill)
     if not math.isfinite(value):
         fail("fill", "a finite number", fill)
-    if not images.is_floating_point() and images.dtype != torch.bool:
+    if not images.is_floating_point():
         # the removed coordinates hold the images' dtype: a fraction would be cut off, a value
-        # out of its range wrapped around, silently
-        info = torch.iinfo(images.dtype)
-        if value != int(value) or not info.min <= value <= info.max:
+        # out of its range wrapped around (or made True), silently
+        info = torch.iinfo(torch.uint8 if images.dtype == torch.bool else images.dtype)
+        info_max = 1 if images.dtype == torch.bool else info.max
+        if value != int(value) or not info.min <= value <= info_max:
             fail(
                 "fill",
-                f"a whole number in [{info.min}, {info.max}] for {images.dtype} images (or "
+                f"a whole number in [{info.min}, {info_max}] for {images.dtype} images (or "
                 "floating-point images)",
                 fill,
             )

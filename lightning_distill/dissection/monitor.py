@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -319,8 +319,9 @@ class DissectionMonitor(Callback):
         self.save_dir = Path(save_dir) if save_dir is not None else None
         self.plot_units = check_integer("plot_units", plot_units, minimum=1)
         self.top_k = check_integer("top_k", top_k, minimum=1)
-        if metric_kwargs is not None and not isinstance(metric_kwargs, dict):
-            raise TypeError(f"metric_kwargs must be a dict or None; got {metric_kwargs!r}")
+        if metric_kwargs is not None and not isinstance(metric_kwargs, Mapping):
+            raise TypeError(f"metric_kwargs must be a mapping or None; got {metric_kwargs!r}")
+        metric_kwargs = None if metric_kwargs is None else dict(metric_kwargs)
         own = {
             "quantile": quantile,
             "iou_threshold": iou_threshold,
@@ -359,9 +360,13 @@ class DissectionMonitor(Callback):
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         warn_if_never_runs("DissectionMonitor", self.every_n_epochs, trainer)
-        # each dissection during training reads the probe again: a one-shot iterator (which a
-        # single dissect() call can read) would be exhausted after the first
-        check_reiterable(self.dataloader)
+        if isinstance(self.dataloader, Iterator):
+            # each dissection reads the probe again: a one-shot iterator serves one alone
+            epochs = trainer.max_epochs
+            due = None if epochs is None or epochs < 0 else epochs // self.every_n_epochs
+            if due is None or due > 1:
+                check_reiterable(self.dataloader)
+            return  # its batches are kept for the one dissection (no first-batch look)
         # a layer the forward does not reach, or flat maps, fail now rather than after an epoch
         device = next(iter(pl_module.parameters()), torch.empty(0)).device
         with _probing(pl_module, device):

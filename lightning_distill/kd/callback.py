@@ -381,6 +381,9 @@ class KnowledgeDistillation(L.Callback):
                     total = total + feature_loss
                     terms["loss_feature"] = feature_loss
                     terms.update({f"loss_feature/{k}": v for k, v in feature_terms.items()})
+                    # a callable loss's own check (finite value), read before anything is logged:
+                    # one more host sync, with callable losses only (the others queue nothing)
+                    settle_value_checks()
                 # each self.log costs about a millisecond (Lightning's result collection): the terms
                 # are logged on the steps whose values the loggers write, as DistillationModule does
                 if logs_step_values(pl_module.trainer):

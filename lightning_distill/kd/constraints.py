@@ -53,8 +53,9 @@ class Constraint:
     """Base of the penalties :class:`~lightning_distill.DistillationModule` accepts.
 
     Subclasses set ``name`` and ``weight`` and implement :meth:`penalty`. Its value is checked
-    at each training step: anything but a floating-point scalar tensor is refused with a
-    ``TypeError``, a NaN or infinite one with a ``ValueError`` before the optimizer steps on it.
+    at each training step: anything but a real scalar tensor is refused with a ``TypeError``
+    (an integer one is cast to floating point), a NaN or infinite one with a ``ValueError``
+    before the optimizer steps on it.
     """
 
     name: str
@@ -1057,10 +1058,10 @@ def constraint_terms(constraints, model: nn.Module, inputs) -> tuple[Tensor | No
 
 
 def checked_penalty(constraint, value) -> Tensor:
-    """``constraint``'s penalty ``value`` as a 0-d tensor, refused unless it is a floating-point
-    scalar tensor; a NaN or infinite value is refused with the step's other value checks (an
-    optimizer step on it would make the student's parameters NaN)."""
-    if not isinstance(value, Tensor) or value.numel() != 1 or not value.is_floating_point():
+    """``constraint``'s penalty ``value`` as a 0-d floating tensor (an integer one cast), refused
+    unless it is a real scalar tensor; a NaN or infinite value is refused with the step's other
+    value checks (an optimizer step on it would make the student's parameters NaN)."""
+    if not isinstance(value, Tensor) or value.numel() != 1 or value.is_complex():
         got = (
             f"a {value.dtype} tensor of shape {tuple(value.shape)}"
             if isinstance(value, Tensor)
@@ -1068,10 +1069,12 @@ def checked_penalty(constraint, value) -> Tensor:
         )
         raise TypeError(
             f"penalty of constraint {constraint.name!r} ({type(constraint).__name__}) must be a "
-            f"floating-point scalar tensor (reduce it, e.g. with .mean(), and keep it a tensor "
-            f"so its gradient reaches the student); got {got}."
+            f"scalar tensor (reduce it, e.g. with .mean(), and keep it a tensor so its gradient "
+            f"reaches the student); got {got}."
         )
     value = value.reshape(())
+    if not value.is_floating_point():  # an integer zero (nothing violated): no gradient anyway
+        value = value.to(torch.get_default_dtype())
 
     def explain():
         raise ValueError(

@@ -1038,7 +1038,11 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                 and isinstance(x, Tensor)
                 and not x.is_floating_point()
                 and param is not None
-                and "type" in str(error).lower()  # torch's dtype errors, not a shape error
+                # torch's floating-layer dtype errors ("Input type (unsigned char) and bias
+                # type (float) should be the same", "mat1 and mat2 must have the same dtype"),
+                # not a shape error, nor an embedding's "indices" of a dtype it does not take
+                and "same" in str(error)
+                and "indices" not in str(error)
             ):
                 # integer inputs (raw 8-bit images, codes) reaching a floating layer; a student
                 # that reads integers (an embedding) does not raise here

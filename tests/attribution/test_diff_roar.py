@@ -267,6 +267,8 @@ def test_mask_by_rank_refuses_shapes_and_fills_it_cannot_use():
     for bad in (0.6, 300, -1):
         with pytest.raises(ValueError, match=r"fill must be a whole number in \[0, 255\]"):
             mask_by_rank(eight_bit, torch.rand(2, 3, 4, 4), 0.5, fill=bad)
+    with pytest.raises(ValueError, match=r"fill must be a whole number in \[0, 1\] for torch.bool"):
+        mask_by_rank(eight_bit > 100, torch.rand(2, 3, 4, 4), 0.5, fill=0.6)
     masked = mask_by_rank(eight_bit, torch.rand(2, 3, 4, 4), 0.5, fill=128.0)
     assert masked.dtype == torch.uint8 and int((masked == 128).sum()) >= 2 * 24
     # a map of the pixels ranks every channel of a pixel alike

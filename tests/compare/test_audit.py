@@ -777,6 +777,17 @@ def test_stability_refuses_other_data_and_bad_arguments(small):
     audit.set_params(cv=cv)  # set back: the checks go on to the arguments
     with pytest.raises(ValueError, match=r"threshold must be a finite number > 0; got -1"):
         audit.stability(X, y, teacher_scores=s, threshold=-1)
+    # any setting the refits read: the models, the constraints
+    for name, value in (("monotone_constraints", {"a": -1}), ("outcome", LogisticRegression())):
+        fitted = getattr(audit, name)
+        audit.set_params(**{name: value})
+        with pytest.raises(ValueError, match=rf"settings changed since fit \({name} "):
+            audit.stability(X, y, teacher_scores=s, n_refits=2)
+        audit.set_params(**{name: fitted})
+    # and not what leaves the refits alone
+    audit.set_params(n_jobs=2, verbose=0)
+    with pytest.raises(ValueError, match=r"threshold must be a finite number > 0; got -1"):
+        audit.stability(X, y, teacher_scores=s, threshold=-1)
     with pytest.raises(ValueError, match=r"^shape_threshold must be a finite number > 0; got 0"):
         audit.stability(X, y, teacher_scores=s, shape_threshold=0)
     with pytest.raises(TypeError, match=r"bootstrap must be True or False; got 'no'"):

@@ -100,6 +100,25 @@ def test_a_teacher_whose_classes_are_not_ys_labels_is_refused_without_a_calibrat
     assert np.all(np.sign(calibrated.mimic_.student_.coef_) == np.sign(calibrated.outcome_.coef_))
 
 
+@pytest.mark.parametrize("coding", ["text", "minus one"])
+def test_a_teacher_with_another_coding_of_ys_labels_is_read_for_ys_event(coding):
+    # trained on "0"/"1" read from a file, or on -1/1: its column 1 scores y's event 1
+    X, y = _world()
+    labels = y.astype(str) if coding == "text" else np.where(y == 1, 1, -1)
+    teacher = LogisticRegression().fit(X, labels)
+    reference = _audit(LogisticRegression().fit(X, y)).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="the score falls")
+        audit = _audit(teacher).fit(X, y)
+    np.testing.assert_allclose(audit.mimic_.predict(X), reference.mimic_.predict(X), atol=1e-6)
+    reversed_teacher = _ReversedTeacher(teacher)
+    swapped = _audit(reversed_teacher).fit(X, y)
+    np.testing.assert_allclose(swapped.mimic_.predict(X), reference.mimic_.predict(X), atol=1e-6)
+    # the view the mimic reads swaps the columns, and is the teacher for everything else
+    assert swapped.mimic_.teacher.model is teacher  # _ReversedTeacher's own attribute
+    assert list(swapped.mimic_.teacher.classes_) == list(teacher.classes_)
+
+
 def test_a_queried_teacher_of_the_other_event_is_warned_about():
     X, y = _world()
     # labels 0 and 1 like y's, but trained on the other event: its probability of y = 1

@@ -381,6 +381,20 @@ def test_categories_that_differ_only_in_type_are_not_called_unseen():
         gam.predict(as_text.assign(code=["4", "1", "2", "3", "1", "2"]))
 
 
+def test_booleans_given_as_text_are_unseen_categories():
+    # the EBM does not read "True" as the True of fit (its prediction for it is another one):
+    # unlike integers, booleans are not compared as text
+    rng = np.random.default_rng(1)
+    flag = rng.integers(0, 2, 300).astype(bool)
+    frame = pd.DataFrame({"a": rng.normal(size=300), "flag": flag})
+    scores = frame["a"].to_numpy() + np.where(flag, 2.0, -2.0)
+    gam = DistilledGAM(student=small_ebm(), random_state=0).fit(frame, teacher_scores=scores)
+    as_text = frame.head(6).assign(flag=flag[:6].astype(str))
+    with pytest.warns(UserWarning, match=r"X column 'flag' holds categories not seen at fit"):
+        prediction = gam.predict(as_text)
+    assert not np.allclose(prediction, gam.predict(frame.head(6)))
+
+
 @pytest.mark.parametrize("model", ["gam", "tree"])
 def test_unseen_values_warn_at_the_callers_line_through_any_method(model):
     from sklearn_distill import DistilledTree

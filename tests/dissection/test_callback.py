@@ -292,6 +292,12 @@ def test_a_one_shot_probe_is_refused_where_it_would_be_read_again(concepts, tmp_
     with pytest.raises(TypeError, match="dataloader must be probe data that can be read again"):
         trainer.fit(TinyNet(), DataLoader(concepts.classification(), batch_size=16))
     assert monitor.history == []
+    # a fit with one dissection due reads it once: fine
+    once = DissectionMonitor(iter(batches), "features.4", every_n_epochs=2, **names)
+    quiet_trainer(max_epochs=3, callbacks=[once]).fit(
+        TinyNet(), DataLoader(concepts.classification(), batch_size=16)
+    )
+    assert [entry["epoch"] for entry in once.history] == [1]
     # one dissect() whose maps do not fit the cache needs a second pass
     uncached = DissectionMonitor(
         iter(batches), "features.4", metric_kwargs={"cache_bytes": 0}, **names
@@ -306,6 +312,14 @@ def test_metric_kwargs_may_not_contradict_the_monitors_own_arguments(concepts):
     loader = probe_loader(concepts)
     with pytest.raises(ValueError, match=r"quantile=0.5 there and quantile=0.99"):
         DissectionMonitor(loader, "features.4", quantile=0.99, metric_kwargs={"quantile": 0.5})
+    # any mapping (a read-only one, a configuration object) is read as a dict
+    import types
+
+    frozen = types.MappingProxyType({"quantile": 0.99})
+    assert (
+        DissectionMonitor(loader, "features.4", metric_kwargs=frozen).metric_kwargs["quantile"]
+        == 0.99
+    )
     # set once, either way, it is taken
     for monitor in (
         DissectionMonitor(loader, "features.4", quantile=0.99),

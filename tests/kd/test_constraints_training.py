@@ -421,6 +421,7 @@ def test_a_user_constraint_must_give_a_finite_scalar_tensor(form):
     bad = {
         "per_row": (lambda out: out.pow(2).sum(1), TypeError, r"shape \(16,\)"),
         "number": (lambda out: 0.5, TypeError, "got a float"),
+        "complex": (lambda out: out.sum() * 1j, TypeError, "got a torch.complex64 tensor"),
         "nan": (lambda out: out.sum() * float("nan"), ValueError, "must be finite; got NaN"),
         "inf": (lambda out: out.sum() * float("inf"), ValueError, "must be finite; got NaN"),
     }
@@ -459,3 +460,13 @@ def test_a_user_constraint_must_give_a_finite_scalar_tensor(form):
         # refused before any optimizer step: the student is as it was
         for old, new in zip(before, student.parameters()):
             assert torch.equal(old, new), name
+
+
+def test_a_user_constraint_may_give_an_integer_zero():
+    # an early exit when nothing is violated: cast, logged, no gradient of its own
+    x, y = torch.rand(32, 5), torch.randint(2, (32,))
+    constraint = _UserConstraint("zero", lambda out: torch.tensor(0))
+    module = DistillationModule(_mlp(8, 3), _mlp(8, 2), constraints=[constraint])
+    trainer = quiet_trainer(max_steps=1, log_every_n_steps=1)
+    trainer.fit(module, DataLoader(TensorDataset(x, y), batch_size=16))
+    assert float(trainer.callback_metrics["train/constraint_zero"]) == 0.0

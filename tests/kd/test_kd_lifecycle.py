@@ -763,3 +763,6 @@ def test_integer_batches_for_a_floating_student_are_explained():
     assert torch.isfinite(embedding.training_step((tokens, y), 0))
     with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
         embedding.training_step((torch.randint(0, 10, (8, 5)), y), 0)
+    # token ids of a dtype the embedding does not take: torch's own words, no float advice
+    with pytest.raises(RuntimeError, match="'indices' to have one of the following scalar types"):
+        embedding.training_step((tokens.to(torch.uint8), y), 0)
