@@ -1711,10 +1711,19 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
                 stacklevel=2,
             )
         if len(untested):
+            enough = table["weight"].to_numpy(float) >= float(min_weight)
+            unbanded = bool((enough & table["difference_lower"].isna().to_numpy()).any())
             warnings.warn(
                 UNTESTED_WARNING + ": " + "; ".join(untested["text"]) + f" (min_weight="
                 f"{min_weight:g}; rows counted outside each feature's missing-value bin and its "
-                "most common value). A difference there cannot be flagged, so their absence "
+                "most common value"
+                + (
+                    "; values without a standard error, as the models' bags give no "
+                    "confidence bands, are untestable too"
+                    if unbanded
+                    else ""
+                )
+                + "). A difference there cannot be flagged, so their absence "
                 "from summary() does not mean they agree. Fit the audit with student=/outcome= "
                 "Explainable Boosting models of fewer max_bins (about n_rows / (2 * "
                 "min_weight)), or pass compare(min_weight=...) lower.",

@@ -670,7 +670,7 @@ def _test_table(test):
     return table
 
 
-def _headline(comparison, flags, confidence, blocks=None):
+def _headline(comparison, flags, confidence, blocks=None, min_weight=None):
     """The findings' first line: values (and cells) flagged, and the coarse interaction
     blocks flagged when the audit compared them (a flagged block is a finding too)."""
     raw = int(comparison["significant"].sum()) if "significant" in comparison else int(flags.sum())
@@ -680,7 +680,12 @@ def _headline(comparison, flags, confidence, blocks=None):
         else ""
     )
     tested = (
-        f", {int(comparison['testable'].sum())} of them held by enough rows to be tested"
+        f", {int(comparison['testable'].sum())} of them testable"
+        + (
+            " (held by enough rows, with a standard error)"
+            if min_weight is not None and _has_unbanded(comparison, min_weight)
+            else " (held by enough rows to be tested)"
+        )
         if "testable" in comparison
         else ""
     )
@@ -850,6 +855,15 @@ def _labelled_blocks(blocks):
     return blocks.assign(label=labels)
 
 
+def _has_unbanded(comparison, min_weight) -> bool:
+    """Whether some values held by enough rows have no standard error (models whose bags
+    give no confidence bands): untestable for that reason, not for their rows."""
+    if not {"weight", "difference_lower"} <= set(comparison.columns):
+        return False
+    enough = comparison["weight"].to_numpy(float) >= float(min_weight)
+    return bool((enough & comparison["difference_lower"].isna().to_numpy()).any())
+
+
 def _untested_text(audit, comparison) -> list[str]:
     """One finding naming the main effects whose values are mostly too thin to test."""
     from sklearn_distill.stats import untested_terms
@@ -860,9 +874,15 @@ def _untested_text(audit, comparison) -> list[str]:
     untested = untested[untested["kind"] == "main"]
     if untested.empty:
         return []
+    why = f"held by fewer than min_weight={audit.min_weight:g} rows"
+    if _has_unbanded(comparison, audit.min_weight):
+        why += (
+            ", or without a standard error (the models' bags give no confidence bands: fit "
+            "them with at least 2 outer bags and a validation share)"
+        )
     return [
         "Not tested (most rows outside each feature's missing-value bin and its most common "
-        f"value lie in values held by fewer than min_weight={audit.min_weight:g} rows, which "
+        f"value lie in values {why}, which "
         "are never flagged; a difference there would go unseen): "
         + "; ".join(untested["text"])
         + ". Fit the audit with student=/outcome= Explainable Boosting models of fewer max_bins, "
@@ -873,7 +893,7 @@ def _untested_text(audit, comparison) -> list[str]:
 def _calibration_scale_text(audit) -> str:
     """What the calibration does to the size of the score's effects (empty when the score was
     mimicked as it is)."""
-    if getattr(audit, "calibration", None) is None:
+    if _fitted_setting(audit, "calibration") is None:
         return ""
     return (
         " The mimic reads the score through this map, so its shapes are in log-odds of the "
@@ -978,7 +998,7 @@ def audit_findings_text(audit, *, fidelity=None, max_terms=8, width=100):
     terms += untested
     terms += _block_texts(blocks)
     verdict, caveats = _missing_feature_texts(audit, test)
-    headline = _headline(comparison, flags, audit.confidence, blocks)
+    headline = _headline(comparison, flags, audit.confidence, blocks, audit.min_weight)
     parts = [
         block("How faithful the mimic is:", _fidelity_paragraphs(fidelity)[:1]),
         block("Where the black box and the outcome differ:", [headline, *terms]),
@@ -1083,7 +1103,7 @@ def audit_report_sections(
     verdict, caveats = _missing_feature_texts(audit, test)
     n_resamples = int(test["n_bootstrap"].iloc[0])
     blocks = _block_comparison(audit)
-    headline = _headline(comparison, flags, audit.confidence, blocks)
+    headline = _headline(comparison, flags, audit.confidence, blocks, audit.min_weight)
     findings = [
         *(data_notes or []),
         headline,

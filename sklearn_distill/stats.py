@@ -605,8 +605,8 @@ def compare_shapes(
         NaN for the others), ``significant_bh``
         (``p_value_bh < 1 - confidence``: controls the false discovery rate within each
         family), ``testable``
-        (``weight >= min_weight``, and a standard error above 0 unless the two agree to
-        rounding), then any extra columns.
+        (``weight >= min_weight``, and a finite standard error above 0 unless the two agree
+        to rounding), then any extra columns.
 
     Examples
     --------
@@ -667,8 +667,9 @@ def compare_shapes(
         z = np.where(se_d > 0, diff / se_d, np.where(negligible, 0.0, np.nan))
     z = np.where(np.isnan(se_d), np.nan, z)
     p_value = 2.0 * sp_stats.t.sf(np.abs(z), np.where(np.isfinite(dof_d), dof_d, np.inf))
-    # a real difference without spread over the bags cannot be tested: untested, and counted so
-    testable = ~((se_d == 0) & ~negligible)
+    # a real difference without spread over the bags cannot be tested, nor one without a
+    # standard error at all (models that give no bands): untested, and counted so
+    testable = ~((se_d == 0) & ~negligible) & ~np.isnan(se_d)
     if min_weight > 0:
         testable &= merged["mimic_weight"].to_numpy(float) >= min_weight
     # An audit tests hundreds of values at once: the Benjamini-Hochberg adjustment keeps the

@@ -658,3 +658,18 @@ def test_compare_shapes_does_not_flag_a_zero_standard_error():
     assert not table.loc[:2, ["significant", "significant_bh"]].to_numpy().any()
     assert table["testable"].tolist() == [True, True, False, True]  # counted as untested
     assert table.loc[3, "significant"]
+
+
+def test_values_without_a_standard_error_are_not_testable():
+    # models whose bags give no bands: no test was possible, so the values are not counted
+    # as tested (nor flagged), whatever their rows
+    mimic = pd.DataFrame({"term": ["x"] * 3, "value": [0, 1, 2], "score": [0.0, 1.0, 2.0],
+                          "std_error": [np.nan] * 3, "weight": [100.0] * 3})  # fmt: skip
+    table = compare_shapes(mimic, mimic.assign(score=0.0), min_weight=10)
+    assert not table["testable"].any()
+    assert not table["significant"].any() and not table["significant_bh"].any()
+    assert table["p_value"].isna().all()
+    # one value with a band is tested
+    banded = mimic.assign(std_error=[np.nan, 0.1, np.nan])
+    table = compare_shapes(banded, banded.assign(score=0.0), min_weight=10)
+    assert table["testable"].tolist() == [False, True, False]
