@@ -319,8 +319,14 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             if X.shape[0] == 0:
                 raise ValueError("X has 0 rows: a student needs data to mimic the teacher on.")
             numeric = X.select_dtypes(include="number")
-            if numeric.size and np.isinf(numeric.to_numpy(dtype=float, na_value=np.nan)).any():
-                raise ValueError("X contains infinity; use NaN for missing values.")
+            if numeric.size:
+                infinite = np.isinf(numeric.to_numpy(dtype=float, na_value=np.nan)).any(axis=0)
+                if infinite.any():
+                    names = [repr(name) for name in numeric.columns[infinite]]
+                    raise ValueError(
+                        f"X contains infinity (column{'s' if len(names) > 1 else ''} "
+                        f"{', '.join(names[:5])}); use NaN for missing values."
+                    )
         else:
             if reset:
                 self._frame_columns_ = None  # no frame: features are read by position

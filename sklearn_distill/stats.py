@@ -22,7 +22,7 @@ from scipy import special
 from scipy import stats as sp_stats
 from sklearn.utils import check_random_state
 
-from sklearn_distill._validation import check_real
+from sklearn_distill._validation import check_integer, check_real, fail
 from sklearn_distill.shapes import _INTEGER_LABEL
 
 __all__ = [
@@ -1073,6 +1073,16 @@ def binned_rate(score, y, *, n_bins=10, confidence=0.95, predicted=None):
     if not np.isin(y, (0.0, 1.0)).all():
         raise ValueError("y must be coded 0/1.")
     confidence = _check_confidence(confidence)
+    n_bins = check_integer("n_bins", n_bins, minimum=1)
+    if predicted is not None:
+        try:
+            predicted = np.asarray(predicted, dtype=float).reshape(-1)
+        except (TypeError, ValueError):
+            fail("predicted", f"an array-like of {len(score)} probabilities", predicted, TypeError)
+        if predicted.shape[0] != len(score):
+            fail("predicted", f"one probability per row ({len(score)})", predicted.shape[0])
+        if not np.all((predicted >= 0) & (predicted <= 1)):  # NaN fails too
+            fail("predicted", "probabilities in [0, 1] (no NaN)", "other values")
     distinct = np.unique(score)
     if distinct.size <= n_bins:
         groups = np.searchsorted(distinct, score)
@@ -1082,7 +1092,7 @@ def binned_rate(score, y, *, n_bins=10, confidence=0.95, predicted=None):
     frame = pd.DataFrame({"group": groups, "score": score, "y": y})
     columns = {"score": ("score", "mean"), "rate": ("y", "mean"), "count": ("y", "size")}
     if predicted is not None:
-        frame["predicted"] = np.asarray(predicted, dtype=float).reshape(-1)
+        frame["predicted"] = predicted
         columns["predicted"] = ("predicted", "mean")
     agg = frame.groupby("group").agg(**columns)
     z = normal_quantile(confidence)

@@ -198,6 +198,10 @@ def test_bad_input_after_fit():
         fitted.predict(X[:, :2])
     with pytest.raises(ValueError, match="X contains infinity"):
         fitted.predict(np.where(X > 1, np.inf, X))
+    # a frame's float column is named
+    frame = pd.DataFrame({"a": [1.0, np.inf], "b": [0.0, 1.0]})
+    with pytest.raises(ValueError, match=r"X contains infinity \(column 'a'\); use NaN"):
+        DistilledGAM().fit(frame, teacher_scores=[0.0, 1.0])
 
 
 @pytest.mark.parametrize("model", [gam, DistilledTree], ids=["DistilledGAM", "DistilledTree"])
@@ -390,7 +394,7 @@ def test_infinity_in_an_object_column_is_refused_as_in_a_float_column(model, kin
     column = "'a'" if kind == "frame" else "0"
     refused = rf"X column {column} contains infinity .*use NaN for missing values"
     # as the same numbers in a float column are
-    with pytest.raises(ValueError, match="infinity; use NaN for missing values"):
+    with pytest.raises(ValueError, match=r"infinity \(column .*\); use NaN for missing values"):
         gam().fit(pd.DataFrame(bad).astype(float), scores)
     if model == "audit":
         y = (scores > 0).astype(int)

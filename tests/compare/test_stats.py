@@ -673,3 +673,17 @@ def test_values_without_a_standard_error_are_not_testable():
     banded = mimic.assign(std_error=[np.nan, 0.1, np.nan])
     table = compare_shapes(banded, banded.assign(score=0.0), min_weight=10)
     assert table["testable"].tolist() == [False, True, False]
+
+
+def test_binned_rate_checks_its_arguments():
+    score, y = np.arange(20.0), np.arange(20) % 2
+    for n_bins, error in ((0, ValueError), (-3, ValueError), (2.5, TypeError), ("4", TypeError)):
+        with pytest.raises(error, match="n_bins must be an integer >= 1"):
+            binned_rate(score, y, n_bins=n_bins)
+    with pytest.raises(ValueError, match=r"predicted must be one probability per row \(20\)"):
+        binned_rate(score, y, predicted=np.full(5, 0.5))
+    for bad in (np.r_[np.full(19, 0.5), np.nan], np.full(20, 7.0)):
+        with pytest.raises(ValueError, match=r"predicted must be probabilities in \[0, 1\]"):
+            binned_rate(score, y, predicted=bad)
+    table = binned_rate(score, y, n_bins=2, predicted=np.full(20, 0.25))
+    assert table["count"].sum() == 20 and np.allclose(table["predicted"], 0.25)
