@@ -197,7 +197,8 @@ def format_p_value(p_value, n_bootstrap=None):
     A bootstrap p-value from ``B`` resamples (:func:`sklearn_distill.stats.bootstrap_p_value`)
     cannot be smaller than ``2 / (B + 1)``; at that floor it reads ``"<= 0.002"`` (for
     ``B = 1000``), since the true p-value may be anything below. Other p-values read with
-    three decimals, or ``"< 0.001"``.
+    three decimals, or ``"< 0.001"``; one that three decimals would round up onto a round
+    level reads as below it (0.04995 as ``"< 0.050"``, not ``"0.050"``).
 
     Parameters
     ----------
@@ -223,7 +224,12 @@ def format_p_value(p_value, n_bootstrap=None):
             return f"<= {_round_up(floor):g}"
     if p_value < 0.001:
         return "< 0.001"
-    return f"{p_value:.3f}"
+    text = f"{p_value:.3f}"
+    if p_value < float(text) and round(float(text), 2) == float(text):
+        # 0.04995 as "0.050" would read as not below a 5% level it is below: a p-value that
+        # three decimals round up onto a round level (0.050, 0.010, 0.100) reads as below it
+        return f"< {text}"
+    return text
 
 
 def _format_cell(value, digits):
@@ -1485,7 +1491,8 @@ def _reproduction_settings(audit, test) -> dict:
 def _rules_section(rule_tree, rule_fidelity):
     """The black box's calibrated score as a few rules (a fitted DistilledTree)."""
     rules = rule_tree.rules().sort_values("prediction", ascending=False)
-    columns = {"rule": "rule", "probability": "P(outcome)", "prediction": "log-odds"}
+    # the black box's probability, as calibrated, not the outcome's observed rate
+    columns = {"rule": "rule", "probability": "score's P(event)", "prediction": "log-odds"}
     columns.update({"n_rows": "rows", "share": "share of rows"})
     present = {k: v for k, v in columns.items() if k in rules}
     table = rules[list(present)].rename(columns=present)
@@ -1501,7 +1508,9 @@ def _rules_section(rule_tree, rule_fidelity):
         f"The black box's score, calibrated as for the mimic, read as {len(rules)} rules (a "
         f"regression tree with few leaves, sklearn_distill.DistilledTree{split}): every audit "
         "row falls "
-        "under one rule, whose prediction is the score's mean log-odds there. A coarser view "
+        "under one rule, whose prediction is the score's mean log-odds there (the column "
+        "score's P(event) is that as a probability: what the black box predicts, not the "
+        "outcome's observed rate under the rule). A coarser view "
         "than the shapes: it shows the black box's main logic at a glance, not where it differs "
         "from the outcome."
     ]
@@ -1511,7 +1520,7 @@ def _rules_section(rule_tree, rule_fidelity):
             "(the mimic above: see its fidelity)."
         )
     formats = {
-        "P(outcome)": lambda v: f"{float(v):.3f}",
+        "score's P(event)": lambda v: f"{float(v):.3f}",
         "log-odds": lambda v: f"{float(v):.3f}",
         "share of rows": lambda v: f"{100 * float(v):.1f}%",
     }

@@ -424,6 +424,16 @@ def test_p_values_at_the_bootstrap_floor_read_as_a_bound(n_bootstrap):
     assert format_p_value(1e-5) == "< 0.001" and format_p_value(0.25) == "0.250"
 
 
+def test_a_p_value_below_a_round_level_never_reads_as_that_level():
+    # three decimals would print 0.04995 as "0.050", beside "positively correlated" or a flag
+    for p, level in ((0.04995, 0.05), (0.0499, 0.05), (0.00996, 0.01), (0.0996, 0.1)):
+        text = format_p_value(p)
+        assert text == f"< {level:.3f}", p
+    # at the level, or rounded down onto it, the value itself
+    assert format_p_value(0.05) == "0.050" and format_p_value(0.05004) == "0.050"
+    assert format_p_value(0.0123) == "0.012"
+
+
 def test_formatters_align_numbers_right_and_text_left():
     frame = pd.DataFrame({"value": ["18-19", 3.0], "p": [0.5, 0.01]})
     page = table_to_html(frame, index=False, formatters={"value": str, "p": format_p_value})
