@@ -384,13 +384,30 @@ class DistilledTree(DistillerBase):
         of tiny range (values times 1e-12) or riding a large offset (1e12 plus a few units)
         would be left out of every rule without a word."""
         names = getattr(self, "feature_names_in_", None)
-        hidden = []
+        hidden, coarse = [], []
         for j in range(encoded.shape[1]):
             values = encoded[:, j][np.isfinite(encoded[:, j])]
             if values.size < 2 or np.ptp(values) == 0:
                 continue
-            if float(np.ptp(values.astype(np.float32))) <= 1e-7:
-                hidden.append(str(names[j]) if names is not None else str(j))
+            name = str(names[j]) if names is not None else str(j)
+            narrow = values.astype(np.float32)
+            if float(np.ptp(narrow)) <= 1e-7:
+                hidden.append(name)
+                continue
+            distinct, kept = np.unique(values).size, np.unique(narrow).size
+            if kept < 0.9 * distinct:
+                # a large offset (epoch seconds: 1.7e9 + k) leaves float32 a coarse grid
+                coarse.append(f"{name} ({distinct} values, {kept} in float32)")
+        if coarse:
+            warnings.warn(
+                f"X columns {', '.join(coarse)} have distinct values that float32 cannot tell "
+                "apart, so the tree (scikit-learn's, which reads X as float32) splits them on a "
+                "coarser grid than the data's and its rules mix rows across the merged values. "
+                "Rescale them (subtract an offset, such as the column's smallest value) before "
+                "distilling.",
+                UserWarning,
+                stacklevel=4,
+            )
         if hidden:
             warnings.warn(
                 f"X columns {hidden} vary, but not in float32 by more than 1e-7, so the tree "

@@ -424,6 +424,26 @@ def test_a_column_float32_cannot_split_is_named_in_a_warning(shift):
         DistilledTree(max_leaf_nodes=8, random_state=0).fit(X, teacher_scores=score)
 
 
+def test_a_column_float32_coarsens_is_named_in_a_warning():
+    # epoch seconds: 2,000 distinct values, 17 in float32; the teacher steps at t0 + 1000, and
+    # the tree's rules would mix rows across the merged values
+    rng = np.random.default_rng(1)
+    t = 1.7e9 + rng.integers(0, 2000, 2000).astype(float)
+    X = pd.DataFrame({"t": t, "b": rng.normal(size=2000)})
+    score = np.where(t > 1.7e9 + 1000, 1.0, 0.0) + 0.1 * X["b"].to_numpy()
+    with pytest.warns(
+        UserWarning, match=r"X columns t \(\d+ values, \d+ in float32\) have distinct"
+    ):
+        DistilledTree(max_leaf_nodes=4, random_state=0).fit(X, teacher_scores=score)
+    # the offset removed, as the warning says: clean rules, no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        tree = DistilledTree(max_leaf_nodes=4, random_state=0).fit(
+            X.assign(t=t - 1.7e9), teacher_scores=score
+        )
+    assert tree.fidelity(X.assign(t=t - 1.7e9), teacher_scores=score)["r2"] > 0.95
+
+
 def test_sets_of_numeric_categories_are_written_in_their_order():
     rng = np.random.default_rng(0)
     codes = rng.integers(0, 12, 300)
