@@ -520,6 +520,27 @@ def _first_line(path) -> str | None:
         return None
 
 
+def _line_of_row(args, row: int) -> int | None:
+    """The file's line that ends data row ``row`` (0 for the first under the header), as the
+    csv module reads the file (blank lines skipped, as pandas skips them, quoted cells across
+    lines counted); None when the file cannot be read so."""
+    import csv
+
+    try:
+        with open(args.data, encoding=args.encoding, newline="") as handle:
+            records = csv.reader(handle, delimiter=_separator(args, None), quotechar='"')
+            seen = -1  # the header
+            for record in records:
+                if not record or (len(record) == 1 and not record[0].strip()):
+                    continue  # a blank line
+                if seen == row:
+                    return records.line_num
+                seen += 1
+    except (OSError, UnicodeError, csv.Error, ValueError):
+        return None
+    return None
+
+
 def _read_csv(args, parser):
     """The data file as a frame; refuses a file read as one column because ``--sep`` is not
     its separator, and a header that names a column twice."""
@@ -745,10 +766,11 @@ def _check_score(args, parser, frame, n_dropped):
             hint = " Write percentages as plain numbers (1.2, not 1.2%)."
         elif re.fullmatch(r"[-+]?\d*,\d+", str(value).strip()) and args.decimal != ",":
             hint = " For numbers written with a decimal comma, pass --decimal ','."
+        line = _line_of_row(args, row)
+        where = f"line {line} of {args.data!r}" if line is not None else f"in {args.data!r}"
         parser.error(
             f"--score {args.score!r} holds values that are not numbers: {int(bad.sum())} of "
-            f"{len(raw)} rows, e.g. {value!r} in data row {row + 1} (line {row + 2} of "
-            f"{args.data!r}).{hint}"
+            f"{len(raw)} rows, e.g. {value!r} in data row {row + 1} ({where}).{hint}"
         )
     if score.nunique() < 2:
         where = "row that has a label" if n_dropped else "row"

@@ -669,6 +669,24 @@ def test_a_score_cell_that_is_not_a_number_is_quoted_with_its_line(tmp_path, cap
     assert "1.2, not 1.2%" in err
 
 
+def test_the_line_quoted_for_a_bad_score_cell_counts_blank_lines(tmp_path, capsys):
+    # pandas skips blank lines: the data row's number is not its line's
+    frame = _audit_frame().astype({"risk": object})
+    frame.loc[30, "risk"] = "high"
+    lines = frame.to_csv(index=False).splitlines()
+    lines[3:3] = ["", ""]  # two blank lines after data row 2
+    path = tmp_path / "blank.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(SystemExit):
+        main(["audit", str(path), "--score", "risk", "--label", "outcome", *FEATURES])
+    err = " ".join(capsys.readouterr().err.split())
+    match = re.search(r"'high' in data row (\d+) \(line (\d+) of", err)
+    assert match, err
+    written = path.read_text(encoding="utf-8").splitlines()
+    assert "high" in written[int(match[2]) - 1].split(",")
+    assert int(match[1]) == 31
+
+
 def test_categorical_option_reads_numeric_codes_as_categories(tmp_path, capsys):
     frame = _audit_frame()
     rng = np.random.default_rng(3)
