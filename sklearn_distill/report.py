@@ -1004,7 +1004,9 @@ def audit_findings_text(audit, *, fidelity=None, max_terms=8, width=100):
     terms += untested
     terms += _block_texts(blocks)
     verdict, caveats = _missing_feature_texts(audit, test)
-    headline = _headline(comparison, flags, audit.confidence, blocks, audit.min_weight)
+    headline = _headline(
+        comparison, flags, audit.confidence, blocks, getattr(audit, "min_weight", None)
+    )
     parts = [
         block("How faithful the mimic is:", _fidelity_paragraphs(fidelity)[:1]),
         block("Where the black box and the outcome differ:", [headline, *terms]),
@@ -1109,7 +1111,9 @@ def audit_report_sections(
     verdict, caveats = _missing_feature_texts(audit, test)
     n_resamples = int(test["n_bootstrap"].iloc[0])
     blocks = _block_comparison(audit)
-    headline = _headline(comparison, flags, audit.confidence, blocks, audit.min_weight)
+    headline = _headline(
+        comparison, flags, audit.confidence, blocks, getattr(audit, "min_weight", None)
+    )
     findings = [
         *(data_notes or []),
         headline,
