@@ -21,7 +21,7 @@ from lightning_distill import (
 )
 from lightning_distill.kd.augment import GaussianNoise
 from lightning_distill.kd.constraints import Constraint
-from tests.helpers import quiet_trainer
+from tests.helpers import PlainClassifier, quiet_trainer
 
 
 def _credit(n, seed, artefact):
@@ -435,22 +435,7 @@ def test_a_user_constraint_must_give_a_finite_scalar_tensor(form):
                 [],
             )
         else:
-
-            class Plain(L.LightningModule):
-                def __init__(self, net):
-                    super().__init__()
-                    self.net = net
-
-                def forward(self, inputs):
-                    return self.net(inputs)
-
-                def training_step(self, batch, batch_idx):
-                    return F.cross_entropy(self(batch[0]), batch[1])
-
-                def configure_optimizers(self):
-                    return torch.optim.SGD(self.parameters(), lr=0.1)
-
-            module = Plain(student)
+            module = PlainClassifier(student, lr=0.1)
             callbacks = [KnowledgeDistillation(_mlp(8, 2), constraints=[constraint])]
         trainer = quiet_trainer(max_steps=1, callbacks=callbacks)
         with pytest.raises(
