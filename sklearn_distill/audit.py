@@ -27,6 +27,7 @@ read as a missing feature). See :meth:`CompareAudit.missing_feature_test`.
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 import re
@@ -720,6 +721,10 @@ def _wide_features(X, max_cells):
     return wide
 
 
+#: Names the swapped view of a teacher does not take from it (scikit-learn's protocol).
+_VIEW_OWN_NAMES = frozenset({"get_params", "set_params", "fit", "fit_transform", "partial_fit"})
+
+
 class _EventColumnTeacher:
     """A binary classifier teacher read with its two classes swapped, so that its column 1 (its
     ``classes_[1]``, which a mimic reads as the event) is y's event: the audit's view of a
@@ -744,14 +749,31 @@ class _EventColumnTeacher:
         return -margin if margin.ndim == 1 else margin[:, ::-1]
 
     def __getattr__(self, name):
-        # anything else (predict, feature_names_in_, ...) is the teacher's own
-        if name == "teacher":  # not set yet (unpickling): no recursion
+        # anything else public (predict, feature_names_in_, ...) is the teacher's own; not the
+        # private and protocol names (clone, get_params): this view is not the teacher
+        if name == "teacher" or name.startswith("_") or name in _VIEW_OWN_NAMES:
             raise AttributeError(name)
         return getattr(self.teacher, name)
 
 
 #: Parameters that do not change what a refit of the audit's models gives.
 _NOT_REFIT_SETTINGS = frozenset({"n_jobs", "verbose", "confidence", "min_weight"})
+
+
+def _refit_settings(audit) -> dict:
+    """The parameters a refit reads, with the student's and outcome model's own (``student__``
+    ...): a nested estimator by its class and parameters, not by identity (an equal clone is
+    the same setting, the same object changed in place is not)."""
+    settings = {}
+    for name, value in audit.get_params(deep=True).items():
+        if name.split("__")[0] in _NOT_REFIT_SETTINGS:
+            continue
+        if hasattr(value, "get_params") and not isinstance(value, type):
+            value = type(value)  # its parameters are listed apart (deep=True)
+        elif isinstance(value, dict | list | set):
+            value = copy.deepcopy(value)  # a container changed in place is a change
+        settings[name] = value  # others as they are (a RandomState by identity)
+    return settings
 
 
 def _setting_changed(before, now) -> bool:
@@ -1231,10 +1253,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             name: params[name]
             for name in ("response", "calibration", "cv", "n_crossfits", "random_state")
         }
-        # what the refits of stability() read, to refuse them once set_params changed it
-        self._fit_params = {
-            name: value for name, value in params.items() if name not in _NOT_REFIT_SETTINGS
-        }
+        # what the refits of stability() read, to refuse them once set_params changed it: the
+        # parameters, and those of the student and outcome models (changed in place too)
+        self._fit_params = _refit_settings(self)
         rng = check_random_state(self.random_state)
         seeded = self.random_state is not None
         main_seed = _seed(rng) if seeded else None
@@ -1414,11 +1435,20 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
                     return found[0]
             return None
 
-        # y's event as one of the teacher's two classes; else y's other label as one of them
-        # (a teacher of -1/1 for y of 0/1 scores 1, y's event, in its column 1)
+        def negative(label):
+            # a coding of "not the event": 0, False or -1 (a -1/1 teacher for y of 0/1)
+            return not isinstance(label, str) and label in (0, -1)
+
+        # y's event as one of the teacher's two classes, and y's other label as the other (or
+        # both codings of "not the event"); a shifted coding (teacher of 0/1 for y of 1/2) is
+        # refused: which class is which cannot be told
         event, other = column_of(mine[1]), column_of(mine[0])
-        column = event if event is not None else (None if other is None else 1 - other)
-        if column is None or (event is not None and other is not None and event == other):
+        matched = event is not None and (
+            (other is not None and other != event)
+            or (other is None and negative(mine[0]) and negative(classes[1 - event]))
+        )
+        column = event if matched else None
+        if column is None:
             raise ValueError(
                 f"teacher must have y's labels among its classes with calibration=None, which "
                 f"reads the teacher's score of y's event ({self._event_text()}) as given; got "
@@ -2085,12 +2115,22 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         check_is_fitted(self, "outcome_")
         # the refits must be of the fitted audit: settings changed by set_params since would
         # measure the stability of models the audit never fitted
-        fitted = getattr(self, "_fit_params", None) or getattr(self, "fit_settings_", {})
+        fitted = getattr(self, "_fit_params", None)
+        now = _refit_settings(self) if fitted is not None else {}
+        if fitted is None:  # fitted before these were kept
+            fitted = getattr(self, "fit_settings_", {})
+            now = {name: getattr(self, name) for name in fitted}
         changed = {
-            name: (value, getattr(self, name))
+            name: (value, now.get(name))
             for name, value in fitted.items()
-            if _setting_changed(value, getattr(self, name))
+            if name not in now or _setting_changed(value, now[name])
         }
+        changed.update({name: (None, now[name]) for name in now if name not in fitted})
+        # a model replaced by another kind: said once, not with each of its parameters
+        changed = {
+            name: values for name, values in changed.items() if name.split("__")[0] == name
+            or name.split("__")[0] not in changed
+        }  # fmt: skip
         if changed:
             said = ", ".join(
                 f"{k} {old!r} at fit, {new!r} now" for k, (old, new) in changed.items()

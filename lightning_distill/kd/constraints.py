@@ -1073,7 +1073,16 @@ def checked_penalty(constraint, value) -> Tensor:
             f"reaches the student); got {got}."
         )
     value = value.reshape(())
-    if not value.is_floating_point():  # an integer zero (nothing violated): no gradient anyway
+    if not value.is_floating_point():
+        # an integer zero (an early exit: nothing violated) adds nothing and needs no gradient;
+        # any other integer or boolean value (a count of violations) would train nothing
+        if value.dtype == torch.bool or bool(value != 0):
+            raise TypeError(
+                f"penalty of constraint {constraint.name!r} ({type(constraint).__name__}) must "
+                "be a floating-point tensor that depends on the model (a count or a flag of "
+                f"violations has no gradient, so the constraint would train nothing); got a "
+                f"{value.dtype} tensor of value {value.item()!r}."
+            )
         value = value.to(torch.get_default_dtype())
 
     def explain():

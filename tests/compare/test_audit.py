@@ -784,6 +784,23 @@ def test_stability_refuses_other_data_and_bad_arguments(small):
         with pytest.raises(ValueError, match=rf"settings changed since fit \({name} "):
             audit.stability(X, y, teacher_scores=s, n_refits=2)
         audit.set_params(**{name: fitted})
+    # a model's own parameters changed in place count; an equal clone does not
+    from sklearn.base import clone
+
+    outcome = audit.outcome
+    if outcome is not None and hasattr(outcome, "get_params"):
+        audit.set_params(outcome=clone(outcome))
+        with pytest.raises(ValueError, match=r"threshold must be a finite number > 0; got -1"):
+            audit.stability(X, y, teacher_scores=s, threshold=-1)
+        first = sorted(audit.outcome.get_params())[0]
+        audit.outcome.set_params(**{first: audit.outcome.get_params()[first]})  # the same value
+        key = next(k for k, v in audit.outcome.get_params().items() if isinstance(v, float | int)
+                   and not isinstance(v, bool))  # fmt: skip
+        before = audit.outcome.get_params()[key]
+        audit.outcome.set_params(**{key: before + 1})
+        with pytest.raises(ValueError, match=rf"settings changed since fit \(outcome__{key} "):
+            audit.stability(X, y, teacher_scores=s, n_refits=2)
+        audit.outcome.set_params(**{key: before})
     # and not what leaves the refits alone
     audit.set_params(n_jobs=2, verbose=0)
     with pytest.raises(ValueError, match=r"threshold must be a finite number > 0; got -1"):

@@ -119,6 +119,26 @@ def test_a_teacher_with_another_coding_of_ys_labels_is_read_for_ys_event(coding)
     assert list(swapped.mimic_.teacher.classes_) == list(teacher.classes_)
 
 
+@pytest.mark.parametrize("shift", ["y of 1/2, teacher of 0/1", "y of 0/1, teacher of 1/2"])
+def test_a_teacher_of_a_shifted_coding_is_refused(shift):
+    # which of the teacher's classes is y's event cannot be told: one label in common is a
+    # different outcome in each coding
+    X, y = _world()
+    if shift.startswith("y of 1/2"):
+        y_given, teacher_labels = y + 1, y
+    else:
+        y_given, teacher_labels = y, y + 1
+    teacher = LogisticRegression().fit(X, teacher_labels)
+    with pytest.raises(ValueError, match="teacher must have y's labels among its classes"):
+        _audit(teacher, student=_NeverFitted()).fit(X, y_given)
+    # the view of a swapped teacher is no estimator of its own: scikit-learn cannot clone it
+    from sklearn.base import clone
+
+    audit = _audit(_ReversedTeacher(LogisticRegression().fit(X, y))).fit(X, y)
+    with pytest.raises(TypeError):
+        clone(audit.mimic_.teacher)
+
+
 def test_a_queried_teacher_of_the_other_event_is_warned_about():
     X, y = _world()
     # labels 0 and 1 like y's, but trained on the other event: its probability of y = 1

@@ -442,6 +442,15 @@ def test_a_column_float32_coarsens_is_named_in_a_warning():
             X.assign(t=t - 1.7e9), teacher_scores=score
         )
     assert tree.fidelity(X.assign(t=t - 1.7e9), teacher_scores=score)["r2"] > 0.95
+    # float noise float32 merges (k / 10 and k * 0.1) loses nothing: no warning
+    k = rng.integers(0, 10, 2000)
+    noisy = np.where(rng.random(2000) < 0.5, k / 10, k * 0.1)
+    assert np.unique(noisy).size > np.unique(noisy.astype(np.float32)).size
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        DistilledTree(max_leaf_nodes=4, random_state=0).fit(
+            X.assign(t=noisy), teacher_scores=score
+        )
 
 
 def test_sets_of_numeric_categories_are_written_in_their_order():

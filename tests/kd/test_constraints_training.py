@@ -455,3 +455,13 @@ def test_a_user_constraint_may_give_an_integer_zero():
     trainer = quiet_trainer(max_steps=1, log_every_n_steps=1)
     trainer.fit(module, DataLoader(TensorDataset(x, y), batch_size=16))
     assert float(trainer.callback_metrics["train/constraint_zero"]) == 0.0
+    # a count or a flag of violations has no gradient: the constraint would train nothing
+    for name, make in (
+        ("count", lambda out: (out < 0).sum()),
+        ("flag", lambda out: (out < 0).any()),
+    ):
+        module = DistillationModule(
+            _mlp(8, 3), _mlp(8, 2), constraints=[_UserConstraint(name, make)]
+        )
+        with pytest.raises(TypeError, match="a count or a flag of violations has no gradient"):
+            quiet_trainer(max_steps=1).fit(module, DataLoader(TensorDataset(x, y), batch_size=16))
