@@ -1756,7 +1756,13 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
                 + "). A difference there cannot be flagged, so their absence "
                 "from summary() does not mean they agree. Fit the audit with student=/outcome= "
                 "Explainable Boosting models of fewer max_bins (about n_rows / (2 * "
-                "min_weight)), or pass compare(min_weight=...) lower.",
+                "min_weight)), or pass compare(min_weight=...) lower"
+                + (
+                    "; for the values without a standard error, models of at least 2 outer "
+                    "bags and a validation share."
+                    if unbanded
+                    else "."
+                ),
                 UserWarning,
                 stacklevel=2,
             )

@@ -197,8 +197,8 @@ def format_p_value(p_value, n_bootstrap=None):
     A bootstrap p-value from ``B`` resamples (:func:`sklearn_distill.stats.bootstrap_p_value`)
     cannot be smaller than ``2 / (B + 1)``; at that floor it reads ``"<= 0.002"`` (for
     ``B = 1000``), since the true p-value may be anything below. Other p-values read with
-    three decimals, or ``"< 0.001"``; one that three decimals would round up onto a round
-    level reads as below it (0.04995 as ``"< 0.050"``, not ``"0.050"``).
+    three decimals, or ``"< 0.001"``; one that three decimals would round up onto a usual
+    level (0.1, 0.05, 0.01) reads as below it (0.04995 as ``"< 0.050"``, not ``"0.050"``).
 
     Parameters
     ----------
@@ -225,7 +225,7 @@ def format_p_value(p_value, n_bootstrap=None):
     if p_value < 0.001:
         return "< 0.001"
     text = f"{p_value:.3f}"
-    if p_value < float(text) and round(float(text), 2) == float(text):
+    if p_value < float(text) and text in ("0.100", "0.050", "0.010"):
         # 0.04995 as "0.050" would read as not below a 5% level it is below: a p-value that
         # three decimals round up onto a round level (0.050, 0.010, 0.100) reads as below it
         return f"< {text}"
@@ -607,10 +607,13 @@ def _missing_feature_texts(audit, test):
         resamples = int(pearson["n_bootstrap"])
         verdict = (
             f"The test could not decide at this level ({measured}): with {resamples} resamples "
-            f"no p-value can fall below {_bootstrap_floor(pearson):.3g}, above "
-            f"{100 * alpha:g}%. Run it with at least {math.floor(2 / alpha - 1) + 1} "
-            "resamples."
+            f"no p-value can fall below 2 / {resamples + 1}, above {100 * alpha:g}%. Run it "
+            f"with at least {math.floor(2 / alpha - 1) + 1} resamples."
         )
+        if pearson["low"] > 0:
+            verdict += (
+                " Its interval lies above zero: read that as a reason to rerun, not as a finding."
+            )
     else:
         verdict = (
             f"No positive correlation of the residuals was found ({measured}): no sign, at this "
@@ -685,16 +688,14 @@ def _headline(comparison, flags, confidence, blocks=None, min_weight=None):
         if "kind" in comparison and comparison["kind"].nunique() > 1
         else ""
     )
+    unbanded = min_weight is not None and _has_unbanded(comparison, min_weight)
     tested = (
-        f", {int(comparison['testable'].sum())} of them testable"
-        + (
-            " (held by enough rows, with a standard error)"
-            if min_weight is not None and _has_unbanded(comparison, min_weight)
-            else " (held by enough rows to be tested)"
-        )
+        f", {int(comparison['testable'].sum())} of them "
+        + ("testable: held by enough rows, with a standard error" if unbanded else
+           "held by enough rows to be tested")
         if "testable" in comparison
         else ""
-    )
+    )  # fmt: skip
     text = (
         f"{int(flags.sum())} of {len(comparison)} term values differ between the mimic and the "
         f"outcome model after the Benjamini-Hochberg adjustment ({raw} before it, at "
@@ -820,6 +821,12 @@ def _block_texts(blocks) -> list[str]:
         return lines
     rows = float(np.median(blocks["weight"]))
     if not blocks["testable"].to_numpy(bool).any():
+        if "difference_lower" in blocks and blocks["difference_lower"].isna().all():
+            return [
+                f"No interaction block could be tested: none of the {len(blocks)} blocks has "
+                "a standard error (the models' bags give no confidence bands: fit them with at "
+                "least 2 outer bags and a validation share)."
+            ]
         return [
             f"No interaction block could be tested: each of the {len(blocks)} blocks holds "
             f"fewer rows than min_weight (median {rows:.0f})."
@@ -1165,7 +1172,7 @@ def audit_report_sections(
             "Largest differences",
             paragraphs=[
                 f"The {_TOP_ROWS} values with the largest standardised difference (mimic - "
-                "outcome, log-odds) among those held by enough rows to be tested, flagged "
+                "outcome, log-odds) among those that could be tested, flagged "
                 "ones highlighted. 'rows' is the number of audit rows holding the value."
                 + (
                     " Interactions are compared cell by cell and on coarse blocks (each axis "

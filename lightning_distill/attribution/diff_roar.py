@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -403,6 +404,18 @@ def diff_roar(
             tuple(test_images.shape[1:]),
         )
     fractions = _check_fractions(fractions)
+    coordinates = int(np.prod(train_images.shape[1:]))
+    for fraction in fractions:
+        # mask_by_rank keeps round(fraction * coordinates), at least one: all of them leaves
+        # top-k and bottom-k the same images, a difference of 0 that would read as "no
+        # information in the attribution"
+        if max(1, round(fraction * coordinates)) >= coordinates:
+            fail(
+                "fractions",
+                f"numbers that keep fewer than all {coordinates} coordinates of an image "
+                f"(round(fraction * {coordinates}) < {coordinates})",
+                fraction,
+            )
     seeds = _check_seeds(seeds)
     epochs = check_integer("epochs", epochs, minimum=1)
     batch_size = check_integer("batch_size", batch_size, minimum=1)

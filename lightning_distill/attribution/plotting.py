@@ -131,7 +131,12 @@ def plot_attribution_maps(
         ax.set_yticks([])
     if own_figure:
         if title is not None:
-            figure.suptitle(title, fontsize=8)
+            # wrapped to the figure's width (about 14 characters an inch at this size): a
+            # narrow figure (two columns) would cut a long title at both ends
+            import textwrap
+
+            width = max(20, int(14 * figure.get_figwidth()))
+            figure.suptitle(textwrap.fill(title, width), fontsize=8)
         figure.tight_layout()
     if path is not None:
         figure.savefig(path, dpi=110)

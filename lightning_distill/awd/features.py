@@ -257,6 +257,9 @@ class AttributedCoefficients(TransformerMixin, BaseEstimator):
         first.
     attribution_ : ndarray of shape (n_positions,)
         Mean absolute attribution of every position.
+    filter_ : ndarray
+        The module's wavelet filter ``h0`` at fit; :meth:`transform` refuses a module whose
+        filter has changed since.
     n_features_in_ : int
 
     Examples
@@ -323,11 +326,26 @@ class AttributedCoefficients(TransformerMixin, BaseEstimator):
         self.positions_ = np.argsort(-self.attribution_, kind="stable")[:n_coefficients]
         self.n_features_in_ = int(np.prod(x.shape[1:]))
         self.input_shape_ = tuple(x.shape[1:])
+        # the wavelet the positions were ranked under (the module may train on)
+        self.filter_ = self.module.h0.detach().cpu().double().numpy().copy()
         return self
 
     def transform(self, X):
-        """Each sample's coefficients at the chosen positions, shape ``(n_samples, n_coefficients)``."""
+        """Each sample's coefficients at the chosen positions, shape ``(n_samples, n_coefficients)``.
+
+        The module's wavelet must be the one of ``fit``: trained further (or loaded) since, it
+        would give other coefficients at positions ranked under the old wavelet, and is refused.
+        """
         check_is_fitted(self, "positions_")
+        self._check_module()
+        fitted = getattr(self, "filter_", None)
+        now = self.module.h0.detach().cpu().double().numpy()
+        if fitted is not None and (fitted.shape != now.shape or not np.array_equal(fitted, now)):
+            raise ValueError(
+                "module must have the wavelet filter it had at fit; its h0 changed since (trained "
+                "further or loaded), so the kept positions were ranked under another wavelet. "
+                "Fit again, or give fit a copy of the module (copy.deepcopy) to train on apart."
+            )
         x = self._as_tensor(X)
         if tuple(x.shape[1:]) != self.input_shape_:
             raise ValueError(

@@ -131,6 +131,11 @@ def test_bad_input(blocks):
     # copies of one seeded run are no spread; a negative class would fail inside the fit
     with pytest.raises(ValueError, match=r"fractions must be distinct numbers; got \(0.5, 0.5\)"):
         diff_roar(linear, data, data, attribution="random", fractions=[0.5, 0.5])
+    # a fraction that keeps every coordinate masks nothing: top-k and bottom-k alike, 0
+    coordinates = int(np.prod(data[0].shape[1:]))
+    everything = 1 - 0.4 / coordinates
+    with pytest.raises(ValueError, match=rf"keep fewer than all {coordinates} coordinates"):
+        diff_roar(linear, data, data, attribution="random", fractions=[0.5, everything])
     negative = (data[0], data[1] - 1)
     with pytest.raises(ValueError, match=r"train_data\[1\] must be class indices >= 0; got -1"):
         diff_roar(linear, negative, data, attribution="random", fractions=[0.5])

@@ -300,3 +300,21 @@ def test_attribution_leaves_what_a_layer_set_itself():
     model = nn.Sequential(nn.Flatten(), nn.LazyLinear(2))
     attribute(model, torch.rand(3, 1, 3, 3), torch.tensor([0, 1, 0]), "Saliency")
     assert model[1].in_features == 9 and model[1].weight.shape == (2, 9)
+
+
+def test_a_long_title_of_a_narrow_picture_stays_inside_it():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from lightning_distill.attribution.plotting import plot_attribution_maps
+
+    torch.manual_seed(0)
+    title = "Saliency maps after epoch 1 (from 0); each map scaled to its own maximum"
+    figure = plot_attribution_maps(
+        torch.rand(2, 3, 16, 16), {"student": torch.rand(2, 3, 16, 16)}, title=title
+    )
+    from matplotlib.text import Text
+
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    (shown,) = [t for t in figure.findobj(Text) if " ".join(t.get_text().split()) == title]
+    box = shown.get_window_extent(renderer)  # wrapped, not cut
+    assert box.x0 >= 0 and box.x1 <= figure.bbox.width

@@ -67,3 +67,23 @@ def test_bad_input_is_named():
     fitted = AttributedCoefficients(module).fit(X)
     with pytest.raises(ValueError, match=r"samples of shape \(16,\)"):
         fitted.transform(np.zeros((3, 8), dtype=np.float32))
+
+
+def test_a_module_whose_wavelet_changed_since_fit_is_refused():
+    # trained further (or loaded) after fit, the module gives other coefficients at positions
+    # ranked under the old wavelet
+    module, _ = _coefficient_teacher(5)
+    X = np.random.default_rng(0).normal(size=(32, N)).astype(np.float32)
+    features = AttributedCoefficients(module, n_coefficients=3).fit(X)
+    first = features.transform(X)
+    with torch.no_grad():
+        module.h0.add_(1e-3)
+    with pytest.raises(ValueError, match="module must have the wavelet filter it had at fit"):
+        features.transform(X)
+    with torch.no_grad():
+        module.h0.sub_(1e-3)  # back to within rounding: not the same bits, still refused
+    if not np.array_equal(module.h0.detach().double().numpy(), features.filter_):
+        with pytest.raises(ValueError, match="wavelet filter it had at fit"):
+            features.transform(X)
+    features.fit(X)  # fitted again: taken
+    np.testing.assert_allclose(features.transform(X), first, atol=1e-3)

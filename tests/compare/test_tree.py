@@ -448,9 +448,7 @@ def test_a_column_float32_coarsens_is_named_in_a_warning():
     assert np.unique(noisy).size > np.unique(noisy.astype(np.float32)).size
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
-        DistilledTree(max_leaf_nodes=4, random_state=0).fit(
-            X.assign(t=noisy), teacher_scores=score
-        )
+        DistilledTree(max_leaf_nodes=4, random_state=0).fit(X.assign(t=noisy), teacher_scores=score)
 
 
 def test_sets_of_numeric_categories_are_written_in_their_order():
