@@ -1436,8 +1436,11 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             return None
 
         def negative(label):
-            # a coding of "not the event": 0, False or -1 (a -1/1 teacher for y of 0/1)
-            return not isinstance(label, str) and label in (0, -1)
+            # a coding of "not the event": 0, False or -1 (a -1/1 teacher for y of 0/1), or
+            # its text ("0", "-1", "False": labels read from a file)
+            if isinstance(label, str):
+                return label.strip() in ("0", "-1", "False", "0.0", "-1.0")
+            return label in (0, -1)
 
         # y's event as one of the teacher's two classes, and y's other label as the other (or
         # both codings of "not the event"); a shifted coding (teacher of 0/1 for y of 1/2) is

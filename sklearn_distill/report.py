@@ -607,7 +607,8 @@ def _missing_feature_texts(audit, test):
         resamples = int(pearson["n_bootstrap"])
         verdict = (
             f"The test could not decide at this level ({measured}): with {resamples} resamples "
-            f"no p-value can fall below 2 / {resamples + 1}, above {100 * alpha:g}%. Run it "
+            f"no p-value can fall below 2 / {resamples + 1}, at or above {100 * alpha:g}%. "
+            "Run it "
             f"with at least {math.floor(2 / alpha - 1) + 1} resamples."
         )
         if pearson["low"] > 0:

@@ -81,9 +81,10 @@ def test_a_module_whose_wavelet_changed_since_fit_is_refused():
     with pytest.raises(ValueError, match="module must have the wavelet filter it had at fit"):
         features.transform(X)
     with torch.no_grad():
-        module.h0.sub_(1e-3)  # back to within rounding: not the same bits, still refused
-    if not np.array_equal(module.h0.detach().double().numpy(), features.filter_):
-        with pytest.raises(ValueError, match="wavelet filter it had at fit"):
-            features.transform(X)
-    features.fit(X)  # fitted again: taken
-    np.testing.assert_allclose(features.transform(X), first, atol=1e-3)
+        module.h0.sub_(1e-3)  # back to within rounding: the same filter
+    np.testing.assert_allclose(features.transform(X), first, atol=1e-5)
+    # a cast of the same wavelet is the same filter
+    module.double()
+    np.testing.assert_allclose(features.transform(X.astype(np.float64)), first, atol=1e-5)
+    features.fit(X)  # fitted again: taken (the attributed position first; the others tie at 0)
+    np.testing.assert_allclose(features.transform(X)[:, 0], first[:, 0], atol=1e-3)

@@ -100,11 +100,16 @@ def test_a_teacher_whose_classes_are_not_ys_labels_is_refused_without_a_calibrat
     assert np.all(np.sign(calibrated.mimic_.student_.coef_) == np.sign(calibrated.outcome_.coef_))
 
 
-@pytest.mark.parametrize("coding", ["text", "minus one"])
+@pytest.mark.parametrize("coding", ["text", "minus one", "minus one as text"])
 def test_a_teacher_with_another_coding_of_ys_labels_is_read_for_ys_event(coding):
-    # trained on "0"/"1" read from a file, or on -1/1: its column 1 scores y's event 1
+    # trained on "0"/"1" read from a file, or on -1/1 (or its text): its column 1 scores y's
+    # event 1
     X, y = _world()
-    labels = y.astype(str) if coding == "text" else np.where(y == 1, 1, -1)
+    labels = {
+        "text": y.astype(str),
+        "minus one": np.where(y == 1, 1, -1),
+        "minus one as text": np.where(y == 1, "1", "-1"),
+    }[coding]
     teacher = LogisticRegression().fit(X, labels)
     reference = _audit(LogisticRegression().fit(X, y)).fit(X, y)
     with warnings.catch_warnings():
