@@ -114,9 +114,11 @@ def _legend_handles(rows_flag_label=FLAG_LABEL):
     return handles, labels
 
 
-def _focus_ylim(ax, rows, min_share=0.01, series=_COMPARED):
+def _focus_ylim(ax, rows, min_share=0.01, series=_COMPARED, flag=None):
     """Limit the y axis to the bands of values holding at least ``min_share`` of the rows, so
-    that the very wide bands of a few sparse bins do not flatten the rest of the picture."""
+    that the very wide bands of a few sparse bins do not flatten the rest of the picture; the
+    estimates of flagged values (``flag``) stay inside it whatever their rows, and their stars
+    (on the highest band) are drawn at the axis's top when that band reaches beyond it."""
     if "weight" not in rows or rows["weight"].sum() <= 0:
         return
     dense = rows[rows["weight"] >= min_share * rows["weight"].sum()]
@@ -128,8 +130,16 @@ def _focus_ylim(ax, rows, min_share=0.01, series=_COMPARED):
     if values.size == 0:
         return
     low, high = values.min(), values.max()
+    if flag is not None and flag in rows:
+        flagged = rows[rows[flag].to_numpy(bool)][[key for key, _ in series]].to_numpy(float)
+        flagged = flagged[np.isfinite(flagged)]
+        if flagged.size:
+            low, high = min(low, flagged.min()), max(high, flagged.max())
     pad = 0.1 * (high - low) or 0.1
     ax.set_ylim(low - pad, high + pad)
+    for line in ax.get_lines():
+        if line.get_marker() == "*":  # a flag: on its highest band, or the axis's top
+            line.set_ydata(np.minimum(np.asarray(line.get_ydata(), float), high + 0.5 * pad))
 
 
 def _tail_cut(x, weight, quantile):
@@ -327,7 +337,7 @@ def plot_term(
         rows = _draw_numeric(ax, rows, x, flag, tail_quantile)
     else:
         rows = _draw_categorical(ax, rows, flag, max_categories, max_label_length)
-    _focus_ylim(ax, rows)
+    _focus_ylim(ax, rows, flag=flag)
     ax.axhline(0.0, color="grey", linewidth=0.6)
     # names and categories are the user's text: "$" in them is not matplotlib's mathtext
     ax.set_title(_panel_title(term), parse_math=False)

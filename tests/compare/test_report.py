@@ -243,6 +243,22 @@ def test_a_flagged_value_beyond_the_tail_cut_stays_on_the_axis(flagged):
     assert plot_term(inside, "priors").axes[0].get_xlim()[1] < 12
 
 
+def test_a_flagged_sparse_value_far_from_the_dense_ones_stays_in_view():
+    # the y axis follows the dense values' bands; a flagged value of the tail whose estimates
+    # lie far above them (a bias on the top 1% of rows) is kept in view, star included
+    weights = np.where(np.arange(41) < 10, 99.0, 10 * 99.0 / 31 / 99)
+    frame = _long_tailed(weights)
+    biased = frame["value"] == 30.0
+    frame.loc[biased, ["mimic", "mimic_lower", "mimic_upper"]] = [5.0, 1.0, 9.0]
+    frame["significant"] = biased
+    ax = plot_term(frame, "priors").axes[0]
+    low, high = ax.get_ylim()
+    assert low <= 5.0 <= high and low <= float(frame.loc[biased, "outcome"].iloc[0]) <= high
+    (star,) = [line for line in ax.get_lines() if line.get_marker() == "*"]
+    assert low <= float(np.asarray(star.get_ydata())[0]) <= high
+    assert high < 9.0  # the sparse value's wide band does not set the scale
+
+
 def test_categorical_labels_are_shortened_and_flagged_values_use_the_adjusted_flag():
     names = [f"category number {i} with a long description" for i in range(12)]
     frame = pd.DataFrame(
