@@ -28,7 +28,6 @@ read as a missing feature). See :meth:`CompareAudit.missing_feature_test`.
 from __future__ import annotations
 
 import copy
-import math
 import numbers
 import re
 import sys
@@ -103,6 +102,8 @@ from sklearn_distill.stats import (
     binned_rate,
     bootstrap_correlations,
     compare_shapes,
+    lacks_bands,
+    resamples_needed,
     summarize_terms,
     term_stability,
     untested_terms,
@@ -1744,8 +1745,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
                 stacklevel=2,
             )
         if len(untested):
-            enough = table["weight"].to_numpy(float) >= float(min_weight)
-            unbanded = bool((enough & table["difference_lower"].isna().to_numpy()).any())
+            unbanded = lacks_bands(table, min_weight)
             warnings.warn(
                 UNTESTED_WARNING + ": " + "; ".join(untested["text"]) + f" (min_weight="
                 f"{min_weight:g}; rows counted outside each feature's missing-value bin and its "
@@ -2036,9 +2036,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         check_confidence(self.confidence)
         # the level as the verdict reads it (1 - 0.95 is 0.05000000000000004); a p-value must
         # fall below it, and none falls below 2 / (n_bootstrap + 1)
-        floor, alpha = 2 / (n_bootstrap + 1), round(1.0 - float(self.confidence), 12)
-        if floor >= alpha:
-            needed = math.floor(2 / alpha - 1) + 1
+        needed = resamples_needed(self.confidence)
+        if n_bootstrap < needed:
+            floor, alpha = 2 / (n_bootstrap + 1), round(1.0 - float(self.confidence), 12)
             warnings.warn(
                 f"n_bootstrap={n_bootstrap} resamples cannot give a p-value below "
                 f"{floor:.3g}, not below 1 - confidence = {alpha:.3g}: the test cannot find a "
@@ -2125,16 +2125,15 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         # the refits must be of the fitted audit: settings changed by set_params since would
         # measure the stability of models the audit never fitted
         fitted = getattr(self, "_fit_params", None)
-        now = _refit_settings(self) if fitted is not None else {}
-        if fitted is None:  # fitted before these were kept
-            fitted = getattr(self, "fit_settings_", {})
-            now = {name: getattr(self, name) for name in fitted}
+        if fitted is None:  # fitted by a version that kept no settings: nothing to compare
+            fitted = {}
+        now = _refit_settings(self)
         changed = {
             name: (value, now.get(name))
             for name, value in fitted.items()
             if name not in now or _setting_changed(value, now[name])
         }
-        changed.update({name: (None, now[name]) for name in now if name not in fitted})
+        changed.update({name: (None, now[name]) for name in now if fitted and name not in fitted})
         # a model replaced by another kind: said once, not with each of its parameters
         changed = {
             name: values for name, values in changed.items() if name.split("__")[0] == name

@@ -555,6 +555,18 @@ def _fidelity_paragraphs(fidelity):
     return [reading, "Also: " + "; ".join(details) + "."]
 
 
+def _lacks_bands(comparison, min_weight) -> bool:
+    from sklearn_distill.stats import lacks_bands  # scipy and joblib: when a report is made
+
+    return lacks_bands(comparison, min_weight)
+
+
+def _resamples_needed(confidence) -> int:
+    from sklearn_distill.stats import resamples_needed
+
+    return resamples_needed(confidence)
+
+
 def _bootstrap_floor(row) -> float:
     """The smallest p-value the test's resamples can give, ``2 / (B + 1)`` (0 when unknown)."""
     resamples = row.get("n_bootstrap") if hasattr(row, "get") else None
@@ -609,7 +621,7 @@ def _missing_feature_texts(audit, test):
             f"The test could not decide at this level ({measured}): with {resamples} resamples "
             f"no p-value can fall below 2 / {resamples + 1}, at or above {100 * alpha:g}%. "
             "Run it "
-            f"with at least {math.floor(2 / alpha - 1) + 1} resamples."
+            f"with at least {_resamples_needed(audit.confidence)} resamples."
         )
         if pearson["low"] > 0:
             verdict += (
@@ -689,7 +701,7 @@ def _headline(comparison, flags, confidence, blocks=None, min_weight=None):
         if "kind" in comparison and comparison["kind"].nunique() > 1
         else ""
     )
-    unbanded = min_weight is not None and _has_unbanded(comparison, min_weight)
+    unbanded = min_weight is not None and _lacks_bands(comparison, min_weight)
     tested = (
         f", {int(comparison['testable'].sum())} of them "
         + ("testable: held by enough rows, with a standard error" if unbanded else
@@ -869,15 +881,6 @@ def _labelled_blocks(blocks):
     return blocks.assign(label=labels)
 
 
-def _has_unbanded(comparison, min_weight) -> bool:
-    """Whether some values held by enough rows have no standard error (models whose bags
-    give no confidence bands): untestable for that reason, not for their rows."""
-    if not {"weight", "difference_lower"} <= set(comparison.columns):
-        return False
-    enough = comparison["weight"].to_numpy(float) >= float(min_weight)
-    return bool((enough & comparison["difference_lower"].isna().to_numpy()).any())
-
-
 def _untested_text(audit, comparison) -> list[str]:
     """One finding naming the main effects whose values are mostly too thin to test."""
     from sklearn_distill.stats import untested_terms
@@ -889,7 +892,7 @@ def _untested_text(audit, comparison) -> list[str]:
     if untested.empty:
         return []
     why = f"held by fewer than min_weight={audit.min_weight:g} rows"
-    if _has_unbanded(comparison, audit.min_weight):
+    if _lacks_bands(comparison, audit.min_weight):
         why += (
             ", or without a standard error (the models' bags give no confidence bands: fit "
             "them with at least 2 outer bags and a validation share)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -327,7 +328,10 @@ class DissectionMonitor(Callback):
             "iou_threshold": iou_threshold,
             "activation_side": activation_side,
         }
-        defaults = {"quantile": 0.995, "iou_threshold": 0.04, "activation_side": "annotated"}
+        defaults = {
+            name: inspect.signature(DissectionMonitor.__init__).parameters[name].default
+            for name in own
+        }
         # set both ways with other values, one of the two would be dropped without a word
         clash = sorted(
             name

@@ -1050,7 +1050,11 @@ def constraint_terms(constraints, model: nn.Module, inputs) -> tuple[Tensor | No
     total = None
     terms = {}
     for constraint in constraints:
-        value = checked_penalty(constraint, constraint.penalty(model, inputs))
+        value = constraint.penalty(model, inputs)
+        if type(constraint) not in (Monotonic, L1Sparsity):
+            # a user's own: the built-ins give finite scalar tensors of finite models and
+            # inputs, which the step checks already (no check of theirs on the hot path)
+            value = checked_penalty(constraint, value)
         terms[f"constraint_{constraint.name}"] = value
         weighted = constraint.weight * value
         total = weighted if total is None else total + weighted

@@ -1101,17 +1101,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                 "each sample's position in the dataset or an id (without labels: a dict with an input "
                 "and an index key); got a batch without index."
             )
-        if (
-            not isinstance(index, Tensor)
-            or index.is_floating_point()
-            or index.is_complex()
-            or index.dtype == torch.bool
-            or index.dim() != 1
-        ):
-            raise TypeError(
-                "index must be a 1-D integer tensor of sample positions (or ids); got "
-                f"{index!r:.80}."
-            )
+        # its type: checked with the batch (_unpack)
         rows = batch_size_of(x)
         if samples is None:  # no tensor of logits: the loss says what is wrong with them
             samples = len(index) if rows is None else rows
