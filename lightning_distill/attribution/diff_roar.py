@@ -158,6 +158,12 @@ def _match_attribution(name: str, attribution, images: Tensor) -> Tensor:
     return attribution
 
 
+def _kept_count(fraction: float, count: int) -> int:
+    """Coordinates ``mask_by_rank`` keeps: the reference code (``harshays/inputgradients``,
+    ``get_masked_data``) overwrites ``round((1 - fraction) * count)`` of them; at least one is kept."""
+    return max(1, count - round((1.0 - fraction) * count))
+
+
 def mask_by_rank(
     images: Tensor,
     attribution: Tensor,
@@ -180,7 +186,9 @@ def mask_by_rank(
         Of the same shape ``[N, C, H, W]``, or the attribution of the pixels, ``[N, H, W]`` or
         ``[N, 1, H, W]``, ranking all channels of a pixel alike.
     fraction : float
-        In ``(0, 1)``; ``round(fraction * coordinates)`` (at least 1) are kept.
+        In ``(0, 1)``. As in the reference code, ``round((1 - fraction) * coordinates)`` are
+        removed and the rest kept (at least 1): with Python's rounding of halves to even this
+        can keep one coordinate more or fewer than ``round(fraction * coordinates)``.
     keep : {"top", "bottom"}, default="top"
     fill : float or 0-d Tensor, default=0.0
         Value of the removed coordinates (DiffROAR: the training set's mean).
@@ -225,7 +233,7 @@ def mask_by_rank(
     flat = images.reshape(len(images), -1)
     scores = attribution.reshape(len(images), -1).abs()
     count = flat.shape[1]
-    kept = max(1, round(fraction * count))
+    kept = _kept_count(fraction, count)
     shuffle = torch.randperm(count, generator=generator)
     order = scores[:, shuffle].argsort(dim=1, descending=(keep == "top"), stable=True)
     removed = shuffle[order[:, kept:]]
@@ -406,14 +414,13 @@ def diff_roar(
     fractions = _check_fractions(fractions)
     coordinates = int(np.prod(train_images.shape[1:]))
     for fraction in fractions:
-        # mask_by_rank keeps round(fraction * coordinates), at least one: all of them leaves
-        # top-k and bottom-k the same images, a difference of 0 that would read as "no
-        # information in the attribution"
-        if max(1, round(fraction * coordinates)) >= coordinates:
+        # keeping all coordinates leaves top-k and bottom-k the same images, a difference of 0
+        # that would read as "no information in the attribution"
+        if _kept_count(fraction, coordinates) >= coordinates:
             fail(
                 "fractions",
-                f"numbers that keep fewer than all {coordinates} coordinates of an image "
-                f"(round(fraction * {coordinates}) < {coordinates})",
+                f"numbers that remove at least one of the {coordinates} coordinates of an image "
+                f"(round((1 - fraction) * {coordinates}) >= 1)",
                 fraction,
             )
     seeds = _check_seeds(seeds)

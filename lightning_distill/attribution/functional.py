@@ -302,6 +302,10 @@ def five_band_scores(
     are summed, divided and compared with the thresholds rounded to float32, as the
     reference's numpy does with float32 arrays (Captum's and torch's default), so that a pixel
     on a threshold lands in the band the reference gives it; half types are scored in float32.
+    This is the reference under the numpy of its environment (1.x, which compares a float32
+    array with a Python float in float32); the same reference code run under numpy 2 compares
+    in float64 and can band a float32 pixel that lies on a threshold (0.3 in float32 is just
+    above 0.3) one band higher. Float64 maps give the same scores under either.
     A map whose channels cancel to zero everywhere is scored as the all-zero map (the reference
     divides 0 by 0 there and fails).
 
@@ -615,7 +619,10 @@ def attribution_agreement(
     """How alike two attribution maps of the same images are, per image.
 
     Both maps are first reduced to one importance per pixel: ``sum_c |a_c|`` (``absolute=True``)
-    or the signed channel sum. Then, per image:
+    or the signed channel sum, in the maps' precision (float32 for float32, float16 and
+    bfloat16 maps): pixels whose sums round to the same float32 tie, as they would for
+    ``scipy.stats.spearmanr`` on those sums; pass float64 maps to separate them. Then, per
+    image:
 
     * ``spearman``: Spearman's rank correlation of the two maps over the pixels (ties get their
       mean rank, as in ``scipy.stats.spearmanr``; a constant map has no ranking and scores 0);

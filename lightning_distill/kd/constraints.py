@@ -232,7 +232,9 @@ def monotonic_penalty(
     .. math:: \frac{1}{n}\sum_{i=1}^{n} \mathrm{relu}\Big(b - \delta\,
               \frac{\partial f_o(x_i)}{\partial x_{i,j}}\Big)^2
 
-    differentiable in the model's parameters. The model is evaluated as it is deployed (and as
+    differentiable in the model's parameters: the mean over the points, as in Liu et al.'s
+    training code for MNIST (their COMPAS script takes the largest term instead, which weighs
+    the worst point alone). The model is evaluated as it is deployed (and as
     :func:`monotonicity_violations` checks it): in evaluation mode, every submodule's mode
     restored afterwards, so that batch normalisation uses its running statistics (and the
     points do not update them), dropout is off and each row's derivative is its own. A model

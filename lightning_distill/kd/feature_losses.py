@@ -1166,8 +1166,10 @@ def dkd_loss(
 def dkd_warmup(epoch: float, warmup_epochs: int = 20) -> float:
     """Linear warm-up factor ``min(epoch / warmup_epochs, 1)`` of the DKD term.
 
-    The authors multiply the whole DKD loss by it, with epochs counted from 1; to warm up only
-    ``beta``, pass ``beta * dkd_warmup(epoch)`` instead.
+    The authors multiply the whole DKD loss by it, with epochs counted from 1: in a
+    ``LightningModule`` pass ``self.current_epoch + 1`` (Lightning counts from 0, and
+    ``current_epoch`` would switch DKD off for the whole first epoch). To warm up only ``beta``,
+    pass ``beta * dkd_warmup(epoch)`` instead.
     """
     epoch = check_real("epoch", epoch, minimum=0.0)
     warmup_epochs = check_integer("warmup_epochs", warmup_epochs, minimum=1)

@@ -1251,7 +1251,13 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                 # epochs counted from 1, as in the authors' code: the first one reverses too
                 self.learned_temperature.reversal_strength(self.current_epoch + 1)
             )
-            kd = kd_loss_at(student_logits, teacher_logits, temperature)
+            learned = self.learned_temperature
+            kd = kd_loss_at(
+                student_logits,
+                teacher_logits,
+                temperature,
+                max_temperature=learned.t_start + learned.t_range,
+            )
             if targets is None:  # alpha=1: the teacher alone
                 total, ce = kd, None
             else:  # the student's logits were checked by kd_loss_at

@@ -57,8 +57,9 @@ class SoftDecisionTree(nn.Module):
     .. math:: C = -\lambda \sum_i \gamma^{d(i)} \tfrac12\big(\log\alpha_i + \log(1 - \alpha_i)\big),
               \qquad \alpha_i = \frac{\sum_x P^i(x)\, p_i(x)}{\sum_x P^i(x)}
 
-    with :math:`P^i` the probability of reaching node :math:`i`, :math:`d(i)` its depth and
-    :math:`\gamma = 2^{-1}` the paper's decay. It is computed on each training batch (training
+    with :math:`P^i` the probability of reaching node :math:`i`, :math:`d(i)` its depth (0 at
+    the root, whose term has weight :math:`\lambda`; the paper does not say, and counting the
+    root as depth 1 halves every term) and :math:`\gamma = 2^{-1}` the paper's decay. It is computed on each training batch (training
     mode, gradients on) and kept in :attr:`balance_penalty` for the distillation module, which
     adds it to the loss and logs it as ``train/constraint_tree_balance``. :math:`\alpha_i` is
     the current batch's alone: the paper keeps an exponentially decaying running average of it

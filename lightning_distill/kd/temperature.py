@@ -41,6 +41,7 @@ from lightning_distill._validation import (
     value_check,
 )
 from lightning_distill.kd.losses import (
+    _FLOAT32_TEMPERATURE,
     _MIN_TEMPERATURE,
     _check_finite_logits,
     _check_pair,
@@ -87,20 +88,34 @@ def _log_softmax_at(logits: Tensor, temperature: Tensor) -> Tensor:
     return F.log_softmax(torch.where(kept, scaled, float("-inf")), dim=1)
 
 
-def kd_loss_at(student_logits: Tensor, teacher_logits: Tensor, temperature: Tensor) -> Tensor:
+def kd_loss_at(
+    student_logits: Tensor,
+    teacher_logits: Tensor,
+    temperature: Tensor,
+    *,
+    max_temperature: float | None = None,
+) -> Tensor:
     r""":math:`T^2\,\mathrm{KL}(p_t^T \| p_s^T)` averaged over the batch, with ``temperature`` a
     tensor that may carry a gradient (:func:`~lightning_distill.kd.losses.kd_loss` takes a
     number).
 
-    The same conventions as ``kd_loss``: float64 logits are kept in float64 (others go to
-    float32, autocast off), a teacher logit of ``-inf`` (a masked class) contributes exactly zero
+    The same conventions as ``kd_loss``: the KL is taken in float64 for float64 logits and
+    for temperatures that can exceed 10 (where the :math:`T^2` factor would magnify float32's
+    rounding; CTKD's range reaches 21), in float32 otherwise, autocast off, and returned in the
+    logits' floating dtype (float32 for half types); ``max_temperature`` is the largest
+    temperature the tensor can take (a :class:`LearnedTemperature`'s upper end), which spares
+    reading the tensor's value (a host sync on an accelerator) to decide. A teacher logit of ``-inf`` (a masked class) contributes exactly zero
     with finite gradients for the student and the temperature, and NaN or ``+inf`` logits, a
     row without a finite logit, or a class the student masks while the teacher gives it
     probability (an infinite KL) raise ``ValueError``.
     """
     _check_pair(student_logits, teacher_logits)
     _check_finite_logits(student_logits, teacher_logits)
-    dtype = _float_logits(student_logits).dtype
+    out_dtype = _float_logits(student_logits).dtype
+    if max_temperature is None:
+        max_temperature = float(torch.as_tensor(temperature).detach().max())
+    wide = out_dtype == torch.float64 or max_temperature > _FLOAT32_TEMPERATURE
+    dtype = torch.float64 if wide else out_dtype
     with torch.autocast(device_type=student_logits.device.type, enabled=False):
         temperature = torch.as_tensor(temperature, device=student_logits.device).to(dtype)
         log_student = _log_softmax_at(student_logits.to(dtype), temperature)
@@ -116,7 +131,7 @@ def kd_loss_at(student_logits: Tensor, teacher_logits: Tensor, temperature: Tens
             torch.isinf(kl),
             functools.partial(_explain_infinite_kd, student_logits.detach(), p_teacher.detach()),
         )
-        return kl * temperature.square() / student_logits.shape[0]
+        return (kl * temperature.square() / student_logits.shape[0]).to(out_dtype)
 
 
 class LearnedTemperature(nn.Module):

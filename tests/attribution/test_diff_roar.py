@@ -49,6 +49,17 @@ def test_mask_by_rank_keeps_the_ranked_coordinates():
         mask_by_rank(images, attribution, 0.25, keep="Top")
 
 
+@pytest.mark.parametrize(("fraction", "kept"), [(0.1, 3), (0.3, 11), (0.5, 17), (0.2, 7)])
+def test_mask_by_rank_removes_as_many_coordinates_as_the_reference_code(fraction, kept):
+    # the reference overwrites round((1 - k) * D) coordinates; with halves rounded to even, 35
+    # coordinates at k = 0.1, 0.3, 0.5 (3.5, 10.5, 17.5 kept) are where round(k * D) differs
+    images = torch.arange(1.0, 36.0).view(1, 1, 5, 7)
+    attribution = torch.randn(1, 1, 5, 7, generator=torch.Generator().manual_seed(1))
+    for keep in ("top", "bottom"):
+        masked = mask_by_rank(images, attribution, fraction, keep=keep, fill=0.0)
+        assert int((masked != 0).sum()) == kept
+
+
 @pytest.mark.slow
 def test_ground_truth_positive_inverse_negative_random_near_zero(blocks):
     train, test = blocks
@@ -134,7 +145,7 @@ def test_bad_input(blocks):
     # a fraction that keeps every coordinate masks nothing: top-k and bottom-k alike, 0
     coordinates = int(np.prod(data[0].shape[1:]))
     everything = 1 - 0.4 / coordinates
-    with pytest.raises(ValueError, match=rf"keep fewer than all {coordinates} coordinates"):
+    with pytest.raises(ValueError, match=rf"remove at least one of the {coordinates} coordinates"):
         diff_roar(linear, data, data, attribution="random", fractions=[0.5, everything])
     negative = (data[0], data[1] - 1)
     with pytest.raises(ValueError, match=r"train_data\[1\] must be class indices >= 0; got -1"):

@@ -41,6 +41,31 @@ def test_kd_loss_at_equals_kd_loss(temperature):
     )
 
 
+def test_kd_loss_at_is_exact_at_the_temperatures_a_learned_one_reaches():
+    # above T = 10 the T^2 factor magnifies float32's rounding: kd_loss widens to float64 there,
+    # and so must the loss of the learned temperature, whose range reaches 21 (it starts at 15.6)
+    gen = torch.Generator().manual_seed(7)
+    s = torch.randn(64, 100, generator=gen, dtype=torch.float64)
+    t = s + torch.randn(64, 100, generator=gen, dtype=torch.float64)
+    for temperature in (15.62, 20.5):
+        exact = kd_loss(s, t, temperature)
+        for bound in (None, 21.0):
+            value = kd_loss_at(
+                s.float(), t.float(), torch.tensor(temperature), max_temperature=bound
+            )
+            assert value.dtype == torch.float32
+            assert float(value) == pytest.approx(float(exact), rel=1e-7)
+    # the temperature's gradient, with the student close to the teacher, where it is tiny
+    near = s + 1e-3 * torch.randn(64, 100, generator=gen, dtype=torch.float64)
+    temperatures = [
+        torch.tensor(15.62, dtype=dtype, requires_grad=True)
+        for dtype in (torch.float64, torch.float32)
+    ]
+    kd_loss_at(near, s, temperatures[0]).backward()
+    kd_loss_at(near.float(), s.float(), temperatures[1], max_temperature=21.0).backward()
+    assert float(temperatures[1].grad) == pytest.approx(float(temperatures[0].grad), rel=1e-3)
+
+
 def test_kd_loss_at_masked_teacher_class_is_finite_with_finite_gradients():
     torch.manual_seed(0)
     s = torch.randn(6, 4, requires_grad=True)
