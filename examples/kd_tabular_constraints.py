@@ -182,9 +182,11 @@ def main() -> None:
         values = ", ".join(f"{n}={v:.2f}" for n, v in zip(FEATURES, row.tolist()))
         print(f"  applicant ({values})")
         for step in explanation["nodes"]:
+            # the inputs that pushed the way taken; none: the node's bias decided
+            reasons = ", ".join(step["top_features"][:2]) or "its bias"
             print(
                 f"    node {step['node']:2d} -> {step['direction']:5s} "
-                f"(p={step['probability']:.2f}; driven by {', '.join(step['top_features'][:2])})"
+                f"(p={step['probability']:.2f}; driven by {reasons})"
             )
         verdict = ["refuse", "approve"][explanation["prediction"]]
         decision = ["refuse", "approve"][explanation["model_prediction"]]

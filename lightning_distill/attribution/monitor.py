@@ -78,6 +78,11 @@ def _split_batch(batch: Any) -> dict[str, Tensor | None]:
     raise AssertionError  # unreachable
 
 
+def _on(labels, device):
+    """A batch's labels on ``device``; ``None`` (a probe without labels) stays ``None``."""
+    return None if labels is None else labels.to(device)
+
+
 def _check_labels(labels) -> None:
     """Class labels: integers, or floats that hold whole numbers (truncating 0.7 to class 0
     would explain another class without a word)."""
@@ -164,7 +169,8 @@ class AttributionMonitor(Callback):
         move it to the module's device.
     target : {"label", "prediction"}, default="label"
         Which class each map explains: the batch's label, or the explained model's prediction
-        (the teacher's map then explains the same class).
+        (the teacher's map then explains the same class). With ``"prediction"`` the probe
+        needs no ``target`` entry (dict batches with masks or heatmaps alone).
     top_k : float, default=0.1
         Fraction of pixels of ``top_k_iou``.
     five_band_kwargs, method_kwargs : dict, optional
@@ -302,12 +308,17 @@ class AttributionMonitor(Callback):
         self._check_probe(first, teacher)
 
     def _check_probe(self, first: dict, teacher: nn.Module | None) -> list[str]:
-        """The metrics to compute from this probe; refuses a probe without targets or
-        without what a requested metric needs."""
+        """The metrics to compute from this probe; refuses a probe without labels when they
+        are the classes to explain, or without what a requested metric needs."""
         chosen = self._chosen_metrics(first, teacher)
-        if first["target"] is None:
-            fail("dataloader", "batches with a 'target' entry (the classes to explain)", "none")
         if self.target == "label":  # with "prediction" the probe's targets are not read
+            if first["target"] is None:
+                fail(
+                    "dataloader",
+                    "batches with a 'target' entry (the classes to explain; "
+                    "target='prediction' explains the model's own prediction without one)",
+                    "none",
+                )
             _check_labels(first["target"])
         return chosen
 
@@ -405,7 +416,7 @@ class AttributionMonitor(Callback):
             self._save_picture(model, teacher, first, device, epoch)
         return values
 
-    def _targets(self, model: nn.Module, images: Tensor, labels: Tensor) -> Tensor:
+    def _targets(self, model: nn.Module, images: Tensor, labels: Tensor | None) -> Tensor:
         if self.target == "label":
             _check_labels(labels)
             return labels.long()
@@ -414,7 +425,7 @@ class AttributionMonitor(Callback):
 
     def _update(self, model, teacher, batch, chosen, metrics, device) -> None:
         images = as_module_input(batch["image"], model)
-        targets = self._targets(model, images, batch["target"].to(device))
+        targets = self._targets(model, images, _on(batch["target"], device))
         maps = attribute(model, images, targets, self.method, **self.method_kwargs)
         if "localisation" in chosen:
             metrics["localisation"].update(maps, batch["mask"].to(device))
@@ -447,7 +458,8 @@ class AttributionMonitor(Callback):
         from lightning_distill.attribution.plotting import plot_attribution_maps
 
         images = as_module_input(first["image"][: self.plot_images], model)
-        labels = first["target"][: self.plot_images].to(device)
+        labels = first["target"]
+        labels = None if labels is None else labels[: self.plot_images].to(device)
         with evaluation_mode(model):
             targets = self._targets(model, images, labels)
         name = self.module or "model"

@@ -163,6 +163,10 @@ def _thresholds(metric: NetworkDissection):
     return thresholds
 
 
+#: Fields of each ``history`` entry (and logged names) beside the counts per concept category.
+_HISTORY_FIELDS = ("epoch", "units", "detectors", "unique_concepts")
+
+
 class DissectionMonitor(Callback):
     """Dissect a layer on a probe set every few epochs and log how many units detect concepts.
 
@@ -310,6 +314,14 @@ class DissectionMonitor(Callback):
         self.every_n_epochs = every_n_epochs
         self.label_names = list(label_names)
         self.label_categories = list(label_categories)
+        reserved = sorted(set(map(str, self.label_categories)) & set(_HISTORY_FIELDS))
+        if reserved:
+            # the counts per category sit beside these fields in `history` and the logged names
+            raise ValueError(
+                f"label_categories must not be named like the monitor's own fields "
+                f"{list(_HISTORY_FIELDS)} (the count of that category would overwrite the "
+                f"field in history and in the logs); got {reserved}. Rename the category."
+            )
         self.forward = forward
         if output_transform is not None and not callable(output_transform):
             raise TypeError(

@@ -10,7 +10,7 @@ A constraint is an object with a ``name``, a ``weight`` and a method
   margin :math:`b` and direction :math:`\delta = \pm 1`, over the batch and points drawn
   uniformly in the batch's feature box (their regulariser samples uniform points in the data's
   box; the batch's box keeps this free of a data-set-wide statistic).
-* :class:`L1Sparsity`: the sum of absolute weights, which pushes weights to exactly zero.
+* :class:`L1Sparsity`: the sum of absolute weights, which pushes weights towards zero.
 * :func:`monotonicity_violations`: a check of the finished model, independent of training.
 """
 
@@ -926,7 +926,11 @@ class Monotonic(Constraint):
 
 
 class L1Sparsity(Constraint):
-    """Penalise the sum of absolute weights (L1), which drives weights to exactly zero.
+    """Penalise the sum of absolute weights (L1), which pushes weights towards zero.
+
+    Added to the loss and minimised by the optimizer's (sub)gradient steps, the penalty makes
+    weights hover around zero rather than land on it (SGD and Adam alike): to prune, set the
+    weights below a threshold to zero after training (``torch.nn.utils.prune``).
 
     Parameters
     ----------

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal
 
 import torch
@@ -377,9 +377,13 @@ class SoftDecisionTree(nn.Module):
         list of dict
             One per row: ``"leaf"`` (index of the argmax of :meth:`leaf_probabilities`),
             ``"path_probability"``, ``"nodes"`` (list of dicts with ``"node"``,
-            ``"direction"`` (``"left"``/``"right"``), ``"probability"`` of that branch and
-            ``"top_features"``, the three inputs with the largest contribution
-            :math:`\\beta w_{ij} x_j` towards the direction taken), ``"class_distribution"``
+            ``"direction"`` (``"left"``/``"right"``), ``"probability"`` of that branch,
+            ``"top_features"``: up to three inputs with the largest contribution
+            :math:`\\beta w_{ij} x_j` towards the direction taken, only those whose
+            contribution is positive (none when no input pushed that way, e.g. an all-zero row:
+            the bias decided), ``"top_contributions"``, their contributions, and
+            ``"bias_contribution"``, :math:`\\beta b_i` towards the direction taken; the
+            contributions and the bias sum to the branch's logit), ``"class_distribution"``
             of the leaf, ``"prediction"`` (its argmax), ``"model_prediction"`` (the class the
             tree predicts: the argmax of ``forward``, as ``output`` says) and ``"agrees"``
             (``prediction == model_prediction``).
@@ -394,6 +398,7 @@ class SoftDecisionTree(nn.Module):
         contributions = (
             self.inverse_temperature * self.inner.weight.unsqueeze(0) * flat.unsqueeze(1)
         )
+        bias = self.inverse_temperature * self.inner.bias.detach()
         names = self.feature_names or [f"x{j}" for j in range(self.in_features)]
         explanations = []
         for row, leaf in enumerate(log_leaves.argmax(dim=1).tolist()):
@@ -401,14 +406,18 @@ class SoftDecisionTree(nn.Module):
             for node, direction in self.path_to_leaf(leaf):
                 sign = 1.0 if direction == "right" else -1.0
                 towards = sign * contributions[row, node]
-                top = torch.topk(towards, k=min(3, self.in_features)).indices.tolist()
+                values, top = torch.topk(towards, k=min(3, self.in_features))
+                # an input that pushed against the direction taken is no reason for it
+                pushed = [(j, float(v)) for j, v in zip(top.tolist(), values.tolist()) if v > 0]
                 probability = float(right[row, node])
                 nodes.append(
                     {
                         "node": node,
                         "direction": direction,
                         "probability": probability if direction == "right" else 1 - probability,
-                        "top_features": [names[j] for j in top],
+                        "top_features": [names[j] for j, _ in pushed],
+                        "top_contributions": [value for _, value in pushed],
+                        "bias_contribution": sign * float(bias[node]),
                     }
                 )
             distribution = leaf_distribution[leaf]
@@ -438,12 +447,23 @@ class SoftDecisionTree(nn.Module):
         ----------
         figure : matplotlib.figure.Figure, optional
             Drawn on when given (e.g. a subfigure); a new figure otherwise (no ``pyplot``).
-        class_names : list of str, optional
+        class_names : sequence of str, optional
+            One name per class (``num_classes``), under each leaf's bars; indices by default.
 
         Returns
         -------
         matplotlib.figure.Figure
         """
+        if class_names is not None:
+            if isinstance(class_names, str) or not isinstance(class_names, Sequence):
+                fail("class_names", "a sequence of str", class_names, TypeError)
+            if len(class_names) != self.num_classes:
+                fail(
+                    "class_names",
+                    f"one name per class ({self.num_classes})",
+                    f"{len(class_names)} names",
+                )
+            class_names = [str(name) for name in class_names]
         n_leaves = self.n_leaves
         if figure is None:
             figure = Figure(

@@ -22,8 +22,9 @@ import math
 import numbers
 import os
 import random
+import warnings
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -478,6 +479,19 @@ def _check_loader(name: str, loader) -> None:
     fail(name, "a loader with at least one batch", loader)
 
 
+def _check_uses_temperature(module, temperature: float) -> None:
+    """Refuse a module that will not distil at ``temperature``: a learned temperature, or a
+    fixed one other than asked (a factory that ignores its argument)."""
+    asked = f"a callable building a module that distils at the temperature it is given ({temperature:g})"
+    if isinstance(getattr(module, "learned_temperature", None), nn.Module):
+        fail("make_module", asked, "a module with a LearnedTemperature, which sets its own")
+    hparams = getattr(module, "hparams", None)
+    used = hparams.get("temperature") if isinstance(hparams, Mapping) else None
+    if isinstance(used, numbers.Real) and not isinstance(used, bool):
+        if not math.isclose(float(used), temperature, rel_tol=1e-9):
+            fail("make_module", asked, f"a module with temperature {float(used):g}")
+
+
 class _FreshModules:
     """Refuse a module that shares trainable parameters with one an earlier run trained (a
     factory closing over one student would train it again in every run); the teacher may be
@@ -565,7 +579,11 @@ def select_temperature(
     and given back as it was. The caller's random states and ``PL_GLOBAL_SEED`` are restored
     afterwards. ``make_module`` must build a new student on
     every call (a module whose student an earlier run trained is refused; the teacher may be
-    shared), and both loaders are checked on their first batch before any training.
+    shared), and both loaders are checked on their first batch before any training. A module
+    that says it distils at another temperature (``hparams.temperature``, as
+    ``DistillationModule`` keeps it) or with a ``LearnedTemperature`` is refused; for a module
+    that does not say, a sweep whose temperatures all gave the same student (the same KL, seed
+    by seed) is warned about.
 
     Parameters
     ----------
@@ -616,6 +634,7 @@ def select_temperature(
                 rewind()
                 module = make_module(temperature)
                 fresh.check(module)
+                _check_uses_temperature(module, temperature)
                 trainer = make_trainer()
                 trainer.fit(module, train_dataloaders=train)
                 scores = _validation_scores(module, val)
@@ -623,6 +642,16 @@ def select_temperature(
     import pandas as pd
 
     runs = pd.DataFrame.from_records(records)
+    if len(temperatures) > 1 and (runs.groupby("seed")["kl"].nunique() == 1).all():
+        # a module whose temperature is not read (a fixed one in a callback, say) trains the
+        # same student at every temperature: a table of equal rows that compared nothing
+        warnings.warn(
+            "select_temperature: every temperature gave the same student (the same KL to the "
+            "teacher, seed by seed): make_module(temperature) seems not to use its "
+            "temperature, and the table compares nothing.",
+            UserWarning,
+            stacklevel=2,
+        )
     grouped = runs.groupby("temperature", sort=False)[["accuracy", "agreement", "kl"]]
     table = grouped.mean()
     spread = grouped.std(ddof=1).add_suffix("_std")

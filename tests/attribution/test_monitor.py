@@ -301,3 +301,19 @@ def test_soft_targets_are_fine_when_the_prediction_is_explained(cells):
     soft = [(cells.images[:4], torch.full((4, 10), 0.1))]  # probabilities, never read as classes
     monitor = AttributionMonitor(soft, metrics=["agreement"], teacher=cnn(1), target="prediction")
     assert set(monitor.evaluate(cnn(0))) == {"spearman", "top_k_iou"}
+
+
+def test_a_probe_without_labels_serves_the_prediction_but_not_the_label(cells, tmp_path):
+    # masks and heatmaps alone: the prediction is explained, the probe's labels never read
+    unlabelled = [
+        {"image": cells.images[i : i + 4], "mask": cells.masks[i : i + 4]} for i in (0, 4)
+    ]
+    model = cnn(0)
+    monitor = AttributionMonitor(unlabelled, target="prediction", save_dir=tmp_path)
+    labelled = [{**batch, "target": torch.zeros(4, dtype=torch.long)} for batch in unlabelled]
+    with torch.no_grad():  # the same maps when the labels are there but not read
+        reference = AttributionMonitor(labelled, target="prediction").evaluate(model)
+    assert monitor.evaluate(model) == reference and set(reference) == {"localisation"}
+    assert list(tmp_path.glob("attribution_*.png"))  # the picture needs no labels either
+    with pytest.raises(ValueError, match=r"'target' entry .*target='prediction'"):
+        AttributionMonitor(unlabelled).evaluate(model)

@@ -143,6 +143,12 @@ def test_bad_arguments(concepts, tmp_path):
         DissectionMonitor([(torch.zeros(1, 3, 8, 8), torch.zeros(1, 1, 8, 8))], "features.4")
     with pytest.raises(ValueError, match="every_n_epochs must be an integer >= 1; got 0"):
         DissectionMonitor(loader, "features.4", every_n_epochs=0)
+    # a category named like a field of history would overwrite that field (and its log)
+    categories = ["detectors" if c == "color" else c for c in concepts.label_categories]
+    with pytest.raises(
+        ValueError, match=r"label_categories must not be named .*got \['detectors'\]"
+    ):
+        DissectionMonitor(loader, "features.4", label_categories=categories)
     # picture settings are checked at construction, not after an epoch of training
     with pytest.raises(ValueError, match="top_k must be an integer >= 1; got -1"):
         DissectionMonitor(loader, "features.4", top_k=-1)

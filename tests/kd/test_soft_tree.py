@@ -91,6 +91,30 @@ def test_explain_path_leads_to_the_argmax_leaf():
         )
 
 
+def test_explain_names_only_inputs_that_pushed_the_way_taken():
+    tree = SoftDecisionTree(
+        4, 3, depth=1, feature_names=["a", "b", "c", "d"], inverse_temperature=2.0
+    )
+    with torch.no_grad():
+        tree.inner.weight[:] = torch.tensor([[1.0, 2.0, -3.0, 0.5]])
+        tree.inner.bias[:] = torch.tensor([8.0])
+    # every input pushes left (w_j x_j < 0), the bias sends the row right: no input is a reason
+    node = tree.explain(torch.tensor([[-1.0, -1.0, 1.0, -1.0]]))[0]["nodes"][0]
+    assert node["direction"] == "right" and node["top_features"] == []
+    assert node["top_contributions"] == [] and node["bias_contribution"] == 16.0
+    assert tree.explain(torch.zeros(1, 4))[0]["nodes"][0]["top_features"] == []
+    # two inputs push right, one left: the two, largest first; with the bias they make the logit
+    x = torch.tensor([[1.0, 0.25, 1.0, 0.0]])
+    node = tree.explain(x)[0]["nodes"][0]
+    assert node["top_features"] == ["a", "b"] and node["top_contributions"] == [2.0, 1.0]
+    logit = float(2.0 * (tree.inner.weight[0] * x[0]).sum() + 2.0 * tree.inner.bias[0])
+    assert sum(node["top_contributions"]) - 6.0 + node["bias_contribution"] == pytest.approx(logit)
+    # a row sent left: contributions counted towards the left
+    node = tree.explain(torch.tensor([[0.0, 0.0, 4.0, 0.0]]))[0]["nodes"][0]
+    assert node["direction"] == "left" and node["top_features"] == ["c"]
+    assert node["top_contributions"] == [24.0] and node["bias_contribution"] == -16.0
+
+
 @pytest.mark.parametrize("output", ["mixture", "max_leaf"])
 def test_explain_says_what_the_tree_predicts_and_whether_the_path_agrees(output):
     # soft splits: the most probable path holds little of the probability, and its leaf can
@@ -224,6 +248,13 @@ def test_images_are_flattened_and_filters_drawn(tmp_path):
     assert len(given.axes[0].patches) == 3  # one bar per feature
     assert matplotlib.get_backend()  # nothing opened through pyplot
     figure.savefig(tmp_path / "tree.png")
+    assert figure.axes[-1].get_xticklabels()[2].get_text() == "c"
+    with pytest.raises(
+        ValueError, match=r"class_names must be one name per class \(3\); got '2 names'"
+    ):
+        tree.plot_filters(class_names=["a", "b"])
+    with pytest.raises(TypeError, match="class_names must be a sequence of str"):
+        tree.plot_filters(class_names="abc")
 
 
 @pytest.mark.parametrize(

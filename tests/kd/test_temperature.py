@@ -2,7 +2,9 @@
 
 import itertools
 import math
+import warnings
 
+import lightning as L
 import numpy as np
 import pandas as pd
 import pytest
@@ -337,6 +339,56 @@ def test_select_temperature_refuses_a_reused_student_and_unreadable_loaders():
     assert not fits  # before any training
     with pytest.raises(TypeError, match="train must be a DataLoader"):
         select_temperature(lambda t: None, trainer, None, val, (1,), seeds=(0,))
+
+
+class _FixedKD(L.LightningModule):
+    """A student distilled at a temperature of its own, whatever the sweep asks for."""
+
+    def __init__(self, teacher):
+        super().__init__()
+        self.student, self.teacher = nn.Linear(5, 2), teacher
+
+    def forward(self, x):
+        return self.student(x)
+
+    def training_step(self, batch, batch_idx):
+        with torch.no_grad():
+            teacher_logits = self.teacher(batch[0])
+        return kd_loss(self.student(batch[0]), teacher_logits, 4.0)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.student.parameters(), lr=0.1)
+
+
+def test_select_temperature_refuses_a_module_that_ignores_its_temperature():
+    x, y = _sweep_data()
+    teacher = nn.Linear(5, 2)
+    train = DataLoader(TensorDataset(x[:64], y[:64]), batch_size=32)
+    val = DataLoader(TensorDataset(x[64:], y[64:]), batch_size=32)
+
+    def sweep(make_module, temperatures=(1, 4)):
+        return select_temperature(
+            make_module, lambda: quiet_trainer(max_epochs=1), train, val, temperatures, (0,)
+        )
+
+    # a factory that keeps its own T trained the same student at every T: equal rows
+    with pytest.raises(
+        ValueError,
+        match=r"make_module must be .* at the temperature it is given \(1\); got 'a module with temperature 4'",
+    ):
+        sweep(lambda t: DistillationModule(nn.Linear(5, 2), teacher, temperature=4.0))
+    with pytest.raises(ValueError, match=r"got 'a module with a LearnedTemperature"):
+        sweep(
+            lambda t: DistillationModule(nn.Linear(5, 2), teacher, temperature=LearnedTemperature())
+        )
+    # a module that does not say its temperature: the equal rows are warned about
+    with pytest.warns(UserWarning, match="every temperature gave the same student"):
+        selection = sweep(lambda t: _FixedKD(teacher))
+    assert selection.table["kl"].nunique() == 1
+    with warnings.catch_warnings(record=True) as caught:  # temperatures that are used
+        warnings.simplefilter("always")
+        sweep(lambda t: DistillationModule(nn.Linear(5, 2), teacher, temperature=t))
+    assert not [w for w in caught if "same student" in str(w.message)]
 
 
 @pytest.mark.parametrize(
