@@ -53,6 +53,16 @@ _STUDENT_FIX = STUDENT_FIX + (
 
 
 @torch.compiler.disable  # runs as Python in a compiled module too: its records are the check's
+def _single_input(args: tuple, kwargs: dict):
+    """The forward call's one input, given by position or by keyword; None for none or
+    several."""
+    if len(args) == 1 and not kwargs:
+        return args[0]
+    if not args and len(kwargs) == 1:
+        return next(iter(kwargs.values()))
+    return None
+
+
 def _record_inputs(records: list, args: tuple, kwargs: dict) -> None:
     """The forward's inputs as it got them: its tensors' version counters, and its dicts and
     lists copied (the teacher is given these, whatever the forward did to them)."""
@@ -322,6 +332,19 @@ class KnowledgeDistillation(L.Callback):
                         f"[batch, classes]; it returned {got}. Use logits_from=... to name the "
                         "submodule that outputs the logits"
                     )
+                # the one input the constraints and feature methods run the models on again
+                model_input = _single_input(inputs, input_kwargs)
+                if model_input is None and (self.constraints or features is not None):
+                    given_args = f"{len(inputs)} positional argument(s)"
+                    if input_kwargs:
+                        given_args += f" and keyword(s) {sorted(input_kwargs)}"
+                    raise ValueError(
+                        f"KnowledgeDistillation's constraints and feature methods run the "
+                        f"models again on the input of the module's {where}, so it must be "
+                        f"called with that one input (self(x) or self(x=x)); got "
+                        f"{given_args}. Call it with the input alone (give other values to "
+                        "the module as attributes), or leave out constraints and features."
+                    )
                 if self.targets_from is batch_targets:  # labels optional for the teacher alone
                     targets = batch_targets(batch, optional=True)
                 else:
@@ -346,7 +369,7 @@ class KnowledgeDistillation(L.Callback):
                         "the constraints and feature methods, which run after it,",
                         fix=TEACHER_FIX,
                     )
-                check_teacher_logits(teacher_logits, inputs[0] if inputs else None)
+                check_teacher_logits(teacher_logits, model_input)
                 total, ce, kd = distillation_terms(
                     logits,
                     teacher_logits,
@@ -361,7 +384,7 @@ class KnowledgeDistillation(L.Callback):
                     else {"loss": total, "loss_ce": ce, "loss_kd": kd},
                     self.constraints,
                     source,
-                    inputs[0] if inputs else None,
+                    model_input,
                 )
                 total = terms.pop("loss")
                 # before the feature methods update their state (CRD's banks) and anything is
@@ -372,7 +395,7 @@ class KnowledgeDistillation(L.Callback):
                         student_features,
                         teacher_features,
                         batch,
-                        inputs[0],
+                        model_input,
                         source,
                         self.teacher,
                         teacher_logits.shape[0],

@@ -184,6 +184,57 @@ def test_logged_constraint_values_and_callback():
     assert all(p.requires_grad for p in teacher.parameters())
 
 
+class _Named(torch.nn.Module):
+    """A teacher called as the module's forward is: by keyword, or with a second input."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = _mlp(8, 2)
+
+    def forward(self, inputs, scale=None):
+        return self.net(inputs if scale is None else inputs * scale)
+
+
+class _KeywordCall(L.LightningModule):
+    """A module whose step calls its forward by keyword, or with a second input."""
+
+    def __init__(self, extra: bool = False):
+        super().__init__()
+        self.net, self.extra = _mlp(8, 4), extra
+
+    def forward(self, inputs, scale=None):
+        return self.net(inputs if scale is None else inputs * scale)
+
+    def training_step(self, batch, batch_idx):
+        logits = self(batch[0], torch.ones(())) if self.extra else self(inputs=batch[0])
+        return F.cross_entropy(logits, batch[1])
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_the_callbacks_constraints_read_a_keyword_input_and_refuse_several():
+    torch.manual_seed(0)
+    x, y = torch.rand(64, 5), torch.randint(2, (64,))
+    loader = DataLoader(TensorDataset(x, y), batch_size=16)
+    values = []
+    for by_keyword in (True, False):
+        torch.manual_seed(1)
+        module = _KeywordCall()
+        if not by_keyword:  # the same module, its forward called with the input by position
+            module.training_step = lambda batch, i, m=module: F.cross_entropy(m(batch[0]), batch[1])
+        torch.manual_seed(2)
+        callback = KnowledgeDistillation(_Named(), constraints=[Monotonic(0, output=1)])
+        trainer = quiet_trainer(max_epochs=1, callbacks=[callback])
+        trainer.fit(module, loader)
+        values.append(float(trainer.callback_metrics["train/constraint_monotonic_0"]))
+    assert values[0] == pytest.approx(values[1])
+    # a second input: the constraint would re-run the student without it
+    callback = KnowledgeDistillation(_Named(), constraints=[Monotonic(0, output=1)])
+    with pytest.raises(ValueError, match=r"called with that one input .*got 2 positional"):
+        quiet_trainer(max_epochs=1, callbacks=[callback]).fit(_KeywordCall(extra=True), loader)
+
+
 def test_soft_tree_student_trains_with_its_balance_penalty():
     torch.manual_seed(0)
     x, y = torch.rand(96, 5), torch.randint(2, (96,))
