@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
 import torch
@@ -746,10 +746,19 @@ class LoaderInputs:
         Lightning's count after ``limit_train_batches``, ``overfit_batches`` (whose loader it
         has made sequential, so these are the overfitted batches) and ``fast_dev_run``; under
         ``fast_dev_run`` a first stage runs one epoch."""
+        loader = trainer.train_dataloader
+        if isinstance(loader, Iterator):
+            # the first stage would read it, and the student's epochs train on what is left
+            raise TypeError(
+                "the feature method's first stage (FT's paraphraser, SSKD's head) trains on "
+                "the fit's training data before the student does, so it must be data that "
+                f"can be read again (a DataLoader, a list of batches); got a one-shot "
+                f"{type(loader).__name__} as train_dataloaders."
+            )
         count = trainer.num_training_batches
         limit = None if math.isinf(count) else int(count)
         return cls(
-            trainer.train_dataloader,
+            loader,
             device,
             unpack,
             trainer.precision_plugin.convert_input,

@@ -24,7 +24,7 @@ import os
 import random
 import warnings
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -473,6 +473,15 @@ def _check_loader(name: str, loader) -> None:
     """A loader of readable batches, checked on its first batch before any training."""
     if loader is None or isinstance(loader, str | bytes) or not isinstance(loader, Iterable):
         fail(name, "a DataLoader (an iterable of batches)", loader, TypeError)
+    if isinstance(loader, Iterator):
+        # read once by this check and once per run: the later runs would train (or be
+        # scored) on nothing, and be reported all the same
+        fail(
+            name,
+            "data that can be read again (a DataLoader, a list of batches): every run reads it",
+            f"a one-shot {type(loader).__name__}",
+            TypeError,
+        )
     for batch in loader:
         _inputs_and_targets(batch, name)
         return
@@ -624,6 +633,7 @@ def select_temperature(
         fail("seeds", "distinct integers (each seed's run is repeatable)", tuple(seeds))
     check_choice("criterion", criterion, tuple(_CRITERIA))
     records = []
+    trainers: list = []
     fresh = _FreshModules()
     with _isolated_global_seeds(), _same_shuffle_each_run(train) as rewind:
         _check_loader("train", train)
@@ -636,7 +646,22 @@ def select_temperature(
                 fresh.check(module)
                 _check_uses_temperature(module, temperature)
                 trainer = make_trainer()
+                if any(earlier() is trainer for earlier in trainers):
+                    fail(
+                        "make_trainer",
+                        "a callable building a new Trainer on every call (a fitted Trainer "
+                        "does not train again: the later runs would be scored untrained)",
+                        "the Trainer of an earlier run",
+                    )
+                trainers.append(weakref.ref(trainer))  # not kept alive (nor its module)
                 trainer.fit(module, train_dataloaders=train)
+                if getattr(trainer, "global_step", 1) == 0:
+                    fail(
+                        "make_trainer",
+                        "a Trainer that trains (the run at temperature "
+                        f"{temperature:g}, seed {seed} made no optimizer step)",
+                        "a run of 0 steps (max_steps=0, max_epochs=0, or no batch in train)",
+                    )
                 scores = _validation_scores(module, val)
                 records.append({"temperature": temperature, "seed": seed, **scores})
     import pandas as pd

@@ -332,3 +332,15 @@ def test_a_feature_layer_run_twice_in_one_forward_is_said():
     module = DistillationModule(Shared(), Shared(), features=[spec], example_input=x[:2])
     with pytest.warns(UserWarning, match=r"'block' ran 2 times in one forward pass; its last"):
         module.training_step((x, y), 0)
+
+
+@pytest.mark.parametrize("name", ["ft", "sskd"])
+def test_a_first_stage_refuses_one_shot_training_data(name):
+    # the first stage would read the generator, and the student's epoch train on what is left
+    x, y = make_data(N)
+    module = _module(name, *_models(), x)
+    batches = ((x[i : i + 16], y[i : i + 16]) for i in range(0, N, 16))
+    with pytest.raises(
+        TypeError, match=r"must be data that can be read again .*one-shot generator"
+    ):
+        quiet_trainer(max_epochs=1).fit(module, batches)

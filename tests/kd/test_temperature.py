@@ -341,6 +341,33 @@ def test_select_temperature_refuses_a_reused_student_and_unreadable_loaders():
         select_temperature(lambda t: None, trainer, None, val, (1,), seeds=(0,))
 
 
+def test_select_temperature_refuses_what_would_leave_later_runs_untrained():
+    x, y = _sweep_data()
+    teacher = nn.Linear(5, 2)
+    train = DataLoader(TensorDataset(x[:64], y[:64]), batch_size=32)
+    val = DataLoader(TensorDataset(x[64:], y[64:]), batch_size=32)
+
+    def make_module(t):
+        return DistillationModule(nn.Linear(5, 2), teacher, temperature=t)
+
+    # a generator is read once: by the check, then by the first run
+    one_shot = (batch for batch in train)
+    with pytest.raises(TypeError, match=r"train must be data that can be read again"):
+        select_temperature(
+            make_module, lambda: quiet_trainer(max_epochs=1), one_shot, val, (1, 2), (0,)
+        )
+    with pytest.raises(TypeError, match=r"val must be data that can be read again"):
+        select_temperature(
+            make_module, lambda: quiet_trainer(max_epochs=1), train, iter(val), (1, 2), (0,)
+        )
+    # one Trainer for every run: fitted once, it does not train again
+    shared = quiet_trainer(max_epochs=1)
+    with pytest.raises(ValueError, match=r"make_trainer must be a callable building a new Trainer"):
+        select_temperature(make_module, lambda: shared, train, val, (1, 2), (0,))
+    with pytest.raises(ValueError, match=r"run at temperature 1, seed 0 made no optimizer step"):
+        select_temperature(make_module, lambda: quiet_trainer(max_epochs=0), train, val, (1,), (0,))
+
+
 class _FixedKD(L.LightningModule):
     """A student distilled at a temperature of its own, whatever the sweep asks for."""
 
