@@ -606,10 +606,16 @@ def dissection_iou(
 def best_concepts(iou: Tensor) -> tuple[Tensor, Tensor]:
     """Best concept of every unit: ``(best IoU [U], label id [U])``, ignoring label 0.
 
-    Ties go to the smallest label id.
+    Ties go to the smallest label id. A NaN IoU is refused (it would be taken for the best).
     """
+    if not isinstance(iou, Tensor):
+        raise TypeError(f"iou must be a torch.Tensor [units, labels]; got {type(iou).__name__}.")
+    if iou.dim() != 2:
+        raise ValueError(f"iou must be [units, labels]; got shape {tuple(iou.shape)}.")
     if iou.shape[1] < 2:
         raise ValueError("at least one label besides 0 (unlabelled) is needed")
+    if torch.isnan(iou[:, 1:]).any():
+        raise ValueError("iou must hold no NaN (a NaN would be taken for a unit's best IoU).")
     best_iou, best = iou[:, 1:].max(1)
     return best_iou, best + 1
 

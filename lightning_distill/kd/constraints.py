@@ -883,10 +883,12 @@ class Monotonic(Constraint):
         quantity: Quantity = "logit",
         name: str | None = None,
     ) -> None:
-        if isinstance(feature, bool) or not isinstance(feature, int | str):
+        if isinstance(feature, bool) or not isinstance(feature, numbers.Integral | str):
             fail("feature", "a column index (int) or a feature name (str)", feature, TypeError)
-        if isinstance(feature, int) and feature < 0:
-            fail("feature", "a column index >= 0", feature)
+        if not isinstance(feature, str):
+            feature = int(feature)  # a numpy integer (a column found by np.argmax) as an int
+            if feature < 0:
+                fail("feature", "a column index >= 0", feature)
         self.feature = feature
         self.direction = _check_direction(direction)
         self.output = check_integer("output", output, minimum=0)
@@ -1049,6 +1051,16 @@ def check_constraints_on(constraints, model: nn.Module) -> None:
     for constraint in constraints:
         if isinstance(constraint, L1Sparsity) and not constraint.parameters_of(model):
             fail("modules", "modules with weight matrices or kernels", constraint.modules)
+    if _soft_trees(model):
+        # a soft tree logs its own balance penalty under these names
+        taken = [c.name for c in constraints if re.fullmatch(r"tree_balance(_\d+)?", c.name)]
+        if taken:
+            fail(
+                "constraints",
+                "names other than the soft tree's own penalty, 'tree_balance' (its logged "
+                "value would be replaced by the constraint's)",
+                taken,
+            )
 
 
 def constraint_terms(constraints, model: nn.Module, inputs) -> tuple[Tensor | None, dict]:

@@ -223,8 +223,8 @@ class LearnedTemperature(nn.Module):
     def forward(self, reversal: float) -> Tensor:
         """The temperature (a scalar tensor) whose gradient reaches :math:`\\theta` reversed and
         scaled by ``reversal`` (>= 0: a negative one would descend the KD loss instead)."""
-        if not reversal >= 0:  # NaN too
-            fail("reversal", "a number >= 0 (the reversal strength)", reversal)
+        if not 0 <= reversal < math.inf:  # NaN too
+            fail("reversal", "a finite number >= 0 (the reversal strength)", reversal)
         return self.t_start + self.t_range * torch.sigmoid(gradient_reversal(self.theta, reversal))
 
     def get_extra_state(self) -> dict:

@@ -516,3 +516,29 @@ def test_a_user_constraint_may_give_an_integer_zero():
         )
         with pytest.raises(TypeError, match="a count or a flag of violations has no gradient"):
             quiet_trainer(max_steps=1).fit(module, DataLoader(TensorDataset(x, y), batch_size=16))
+
+
+def test_names_and_values_the_step_would_misread_are_refused():
+    import numpy as np
+
+    from lightning_distill.dissection.functional import best_concepts
+
+    # a constraint named like a soft tree's own penalty would replace it in the logs
+    with pytest.raises(ValueError, match=r"constraints must be names other than .*'tree_balance'"):
+        DistillationModule(
+            SoftDecisionTree(5, 2, depth=2),
+            _mlp(8, 2),
+            constraints=[L1Sparsity(name="tree_balance")],
+        )
+    DistillationModule(_mlp(8, 2), _mlp(8, 2), constraints=[L1Sparsity(name="tree_balance")])
+    with pytest.raises(ValueError, match="reversal must be a finite number >= 0"):
+        LearnedTemperature()(float("inf"))
+    assert Monotonic(np.int64(2)).feature == 2  # a column found with numpy is a column
+    with pytest.raises(TypeError, match="feature must be a column index"):
+        Monotonic(np.bool_(True))
+    with pytest.raises(TypeError, match=r"iou must be a torch.Tensor \[units, labels\]; got list"):
+        best_concepts([[0.0, 0.1]])
+    with pytest.raises(ValueError, match=r"iou must be \[units, labels\]; got shape \(3,\)"):
+        best_concepts(torch.zeros(3))
+    with pytest.raises(ValueError, match="iou must hold no NaN"):
+        best_concepts(torch.tensor([[0.0, float("nan"), 0.2]]))
