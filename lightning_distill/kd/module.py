@@ -621,7 +621,9 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         Learning rate.
     optimizer : {"adam", "adamw", "sgd"}, callable or dict, default="adam"
         A callable receives the trainable parameters and returns an optimizer. Override
-        ``configure_optimizers`` for schedulers. Hyperparameters hold plain data only, so that
+        ``configure_optimizers`` for schedulers, building the optimizer on
+        :meth:`trainable_parameters` (the student's alone would leave a learned temperature
+        and the feature methods' heads untrained: the fit warns). Hyperparameters hold plain data only, so that
         checkpoints load with ``torch.load(weights_only=True)``: an optimizer class or a
         ``functools.partial`` of one (plain keyword arguments) is stored as ``{"class_path":
         ..., "init_args": {...}}``, a form also accepted here; a function or lambda is not
@@ -957,6 +959,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
 
     @override
     def on_train_start(self) -> None:
+        self._warn_if_own_parameters_untrained()
         if self.hparams.cache_teacher:
             # the cache's tables end at the training set's size rather than up to twice it
             self._teacher_cache.expect(_dataset_length(self.trainer.train_dataloader))
@@ -977,13 +980,46 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
 
             method.pretrain(inputs, teacher_feature)
 
-    @override
-    def configure_optimizers(self):
-        params = [p for p in self.student.parameters() if p.requires_grad]
-        params += list(self.hint_regressors.parameters())
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """What the optimizer trains: the student's parameters that require gradients, the
+        hint regressors', a learned temperature's and the feature methods' heads'."""
+        return [p for p in self.student.parameters() if p.requires_grad] + self._own_parameters()
+
+    def _own_parameters(self) -> list[nn.Parameter]:
+        params = list(self.hint_regressors.parameters())
         if self.learned_temperature is not None:
             params += list(self.learned_temperature.parameters())
         params += [p for m in self.feature_methods.values() for p in m.student_parameters()]
+        return params
+
+    def _warn_if_own_parameters_untrained(self) -> None:
+        """An overridden ``configure_optimizers`` that builds on the student's parameters
+        alone leaves the module's own (a learned temperature, the heads) as initialised."""
+        optimized = {
+            id(p)
+            for optimizer in self.trainer.optimizers
+            for group in optimizer.param_groups
+            for p in group["params"]
+        }
+        own = {id(p) for p in self._own_parameters()}
+        left = [
+            name
+            for name, p in self.named_parameters()
+            if p.requires_grad and id(p) in own and id(p) not in optimized
+        ]
+        if left:
+            shown = ", ".join(left[:4]) + (f" and {len(left) - 4} more" if len(left) > 4 else "")
+            warnings.warn(
+                f"configure_optimizers gives no optimizer the module's own parameters {shown} "
+                "(a learned temperature, hint regressors, feature methods' heads): they stay as "
+                "initialised. Build the optimizer on self.trainable_parameters().",
+                UserWarning,
+                stacklevel=2,
+            )
+
+    @override
+    def configure_optimizers(self):
+        params = self.trainable_parameters()
         hp = self.hparams
         if self._optimizer is None:
             raise ValueError(

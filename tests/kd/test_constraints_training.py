@@ -1,5 +1,7 @@
 """Constraints, learned temperature and augmentation inside DistillationModule and the callback."""
 
+import warnings
+
 import lightning as L
 import numpy as np
 import pytest
@@ -542,3 +544,39 @@ def test_names_and_values_the_step_would_misread_are_refused():
         best_concepts(torch.zeros(3))
     with pytest.raises(ValueError, match="iou must hold no NaN"):
         best_concepts(torch.tensor([[0.0, float("nan"), 0.2]]))
+
+
+def test_an_optimizer_of_the_students_parameters_alone_is_warned_about():
+    from lightning_distill import FeatureDistillation
+
+    class WithScheduler(DistillationModule):
+        def configure_optimizers(self):
+            optimizer = torch.optim.SGD(self.student.parameters(), lr=0.1)
+            scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 1)
+            return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    class Fixed(WithScheduler):
+        def configure_optimizers(self):
+            optimizer = torch.optim.SGD(self.trainable_parameters(), lr=0.1)
+            return {
+                "optimizer": optimizer,
+                "lr_scheduler": torch.optim.lr_scheduler.StepLR(optimizer, 1),
+            }
+
+    torch.manual_seed(0)
+    x, y = torch.rand(32, 5), torch.randint(2, (32,))
+    for cls, warned in ((WithScheduler, True), (Fixed, False)):
+        module = cls(
+            _mlp(8, 2),
+            _mlp(8, 2),
+            temperature=LearnedTemperature(),
+            features=[FeatureDistillation("1", "1", "hint")],
+            example_input=x[:2],
+        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _fit(module, x, y, epochs=1)
+        said = [str(w.message) for w in caught if "gives no optimizer" in str(w.message)]
+        assert bool(said) == warned
+        if warned:
+            assert "learned_temperature.theta" in said[0] and "hint_regressors.0" in said[0]
