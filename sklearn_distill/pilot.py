@@ -241,10 +241,18 @@ def student_size_pilot(
         # saturated teacher, categories the held-out rows add): they are recorded, under the
         # user's filters, and given once each when the ladder is done
         with warnings.catch_warnings(record=True) as caught:
-            for family, label, student in ladder:
-                record = _fit_student(
-                    student, gam_params, random_state, X_fit, y_fit, scores[fit_rows]
-                )
+            for position, entry in enumerate(ladder):
+                family, label, student = _check_entry(position, entry)
+                try:
+                    record = _fit_student(
+                        student, gam_params, random_state, X_fit, y_fit, scores[fit_rows]
+                    )
+                except _LadderError as error:
+                    raise ValueError(f"students[{position}] ({label!r}): {error}") from None
+                except Exception as error:
+                    # a student's own failure, as raised, with a note of which one it was
+                    error.add_note(f"raised fitting students[{position}] ({label!r})")
+                    raise
                 if record is None:
                     continue  # a sparse GAM as large as the full one
                 gam, seconds = record
@@ -293,6 +301,15 @@ def _check_gam_params(gam_params):
 
     known = set(DistilledGAM().get_params(deep=False)) | set(DistilledTree().get_params(deep=False))
     known -= {"teacher", "student", "random_state"}  # random_state is the pilot's own
+    if "augmentation" in gam_params:
+        # the students are fitted on the teacher's scores of the split's rows, not on the
+        # teacher: there is nothing to query on generated rows
+        raise TypeError(
+            "student_size_pilot does not take augmentation: its students are fitted on the "
+            "teacher's scores of the rows, queried once, so no student can query the teacher "
+            "on generated rows. Compare augmented students with DistilledGAM(augmentation=...) "
+            "fitted one by one."
+        )
     for name in gam_params:
         if name not in known:
             close = difflib.get_close_matches(name, sorted(known), n=1)
@@ -303,12 +320,47 @@ def _check_gam_params(gam_params):
             )
 
 
+class _LadderError(ValueError):
+    """A student of the ladder that the pilot's options contradict."""
+
+
+def _check_entry(position: int, entry):
+    """One ``(family, label, estimator)`` of the ladder."""
+    if not isinstance(entry, tuple | list) or len(entry) != 3:
+        raise ValueError(
+            f"students[{position}] must be a (family, label, estimator) triple, as "
+            f"student_kinds() gives; got {entry!r}."
+        )
+    return entry
+
+
+def _same(a, b) -> bool:
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):  # arrays, estimators: only the object itself is the same
+        return a is b
+
+
 def _fit_student(student, gam_params, random_state, X_fit, y_fit, fit_scores):
     """One student of the ladder fitted, and its fit time; None for a sparse GAM with as many
     terms as the full one."""
     if isinstance(student, DistillerBase):
         shared = student.get_params(deep=False)
-        gam = clone(student).set_params(**{k: v for k, v in gam_params.items() if k in shared})
+        defaults = type(student)().get_params(deep=False)
+        for name, value in gam_params.items():
+            # the ladder's own setting (its rung: max_leaf_nodes, max_terms) would be replaced,
+            # and the row labelled by it describe another student
+            if name in shared and not _same(shared[name], defaults.get(name)):
+                if not _same(shared[name], value):
+                    raise _LadderError(
+                        f"it sets {name}={shared[name]!r}, which the pilot's {name}={value!r} "
+                        "would override (its row would describe another student); leave "
+                        f"{name} out of the pilot's options, or build the ladder with it"
+                    )
+        settings = {k: v for k, v in gam_params.items() if k in shared}
+        if shared.get("random_state") is None and random_state is not None:
+            settings["random_state"] = random_state  # a seeded pilot gives the same table
+        gam = clone(student).set_params(**settings)
     else:
         gam = DistilledGAM(student=clone(student), random_state=random_state, **gam_params)
     start = time.perf_counter()
@@ -363,6 +415,21 @@ def plot_student_size(table, *, ax=None, metric=None):
 
 
 def _draw_metric(ax, table, metric):
+    # the size axis is logarithmic: students of size 0 (a linear model with no coefficient)
+    # or of unknown size (NaN) have no place on it, and are named under the plot instead
+    sizes = table["complexity"].to_numpy(float)
+    unplaced = table.loc[~(sizes > 0), "label"].astype(str).tolist()
+    if unplaced:
+        ax.annotate(
+            "not drawn (size 0 or unknown): " + ", ".join(unplaced),
+            (0.0, 0.0),
+            xycoords="axes fraction",
+            xytext=(0, -34),
+            textcoords="offset points",
+            fontsize=7,
+            va="top",
+        )
+    table = table.loc[sizes > 0]
     for number, (family, rows) in enumerate(table.groupby("family", sort=False)):
         rows = rows.sort_values("complexity")
         ax.plot(rows["complexity"], rows[metric], marker="o", label=family)

@@ -780,6 +780,31 @@ def _check_report_arguments(n_bootstrap, description, fidelity, rule_tree, rule_
         )
 
 
+def _check_rule_tree(audit, rule_tree) -> None:
+    """The rules are shown as the audit's score on the audit's rows, calibrated as for the
+    mimic: a tree fitted on other rows, features or scale would be printed as if it were."""
+    rows = len(getattr(audit, "mimic_residuals_", ()))
+    fitted_rows = getattr(rule_tree, "n_fit_rows_", None)
+    if fitted_rows is not None and rows and fitted_rows != rows:
+        fail("rule_tree", f"a tree fitted on the audit's {rows} rows", f"one of {fitted_rows} rows")
+    names = getattr(audit, "feature_names_in_", None)
+    tree_names = getattr(rule_tree, "feature_names_in_", None)
+    if getattr(rule_tree, "n_features_in_", audit.n_features_in_) != audit.n_features_in_ or (
+        names is not None
+        and tree_names is not None
+        and [str(n) for n in names] != [str(n) for n in tree_names]
+    ):
+        fail("rule_tree", "a tree fitted on the audit's features", "one of other features")
+    settings = getattr(audit, "fit_settings_", None) or {}
+    calibration = settings.get("calibration", getattr(audit, "calibration", None))
+    if getattr(rule_tree, "calibration", calibration) != calibration:
+        fail(
+            "rule_tree",
+            f"a tree of the score calibrated as the audit's mimic (calibration={calibration!r})",
+            f"calibration={rule_tree.calibration!r}",
+        )
+
+
 def quiet_compare(audit, **kwargs):
     """``audit.compare(**kwargs)`` without its warning about untested features, which the
     findings state in words."""
@@ -879,6 +904,19 @@ def _labelled_blocks(blocks):
         return None
     labels = [" x ".join(str(part) for part in label) for label in blocks["label"]]
     return blocks.assign(label=labels)
+
+
+def _score_copy_text(audit) -> list[str]:
+    """One finding naming the features that copy the score (``score_copies_``), if any."""
+    copies = getattr(audit, "score_copies_", None) or {}
+    if not copies:
+        return []
+    listed = ", ".join(f"{name} (Spearman {rho:.3f})" for name, rho in copies.items())
+    return [
+        f"The score is a monotone function of one feature alone: {listed}. If the column was "
+        "derived from the score (an export of it), the audit compares the score with itself "
+        "and differences in the other features shrink or vanish: audit without it."
+    ]
 
 
 def _untested_text(audit, comparison) -> list[str]:
@@ -1012,7 +1050,7 @@ def audit_findings_text(audit, *, fidelity=None, max_terms=8, width=100):
         more = len(terms) - max_terms
         terms = [*terms[:max_terms], f"... and {more} more terms (see the report)"]
     blocks = _block_comparison(audit)
-    terms += untested
+    terms = [*_score_copy_text(audit), *terms, *untested]
     terms += _block_texts(blocks)
     verdict, caveats = _missing_feature_texts(audit, test)
     headline = _headline(
@@ -1079,6 +1117,8 @@ def audit_report_sections(
     from sklearn_distill.stats import summarize_terms
 
     _check_report_arguments(n_bootstrap, description, fidelity, rule_tree, rule_fidelity)
+    if rule_tree is not None:
+        _check_rule_tree(audit, rule_tree)
     if data_notes is not None and (
         isinstance(data_notes, str) or not all(isinstance(n, str) for n in data_notes)
     ):
@@ -1127,6 +1167,7 @@ def audit_report_sections(
     )
     findings = [
         *(data_notes or []),
+        *_score_copy_text(audit),
         headline,
         *summarize_terms(comparison, flag=flag)["text"],
         *_untested_text(audit, comparison),

@@ -274,7 +274,13 @@ def _pure(scores, weights) -> np.ndarray:
 
 
 def interaction_blocks(
-    ebm, *, blocks: int = 3, groups=None, boolean_features=(), scale: float = 1.0
+    ebm,
+    *,
+    blocks: int = 3,
+    groups=None,
+    boolean_features=(),
+    scale: float = 1.0,
+    target_replicates=None,
 ) -> tuple[pd.DataFrame, dict]:
     """A fitted EBM's interaction surfaces on a coarse grid, with jackknife standard errors.
 
@@ -307,6 +313,13 @@ def interaction_blocks(
         As in :func:`shape_functions`.
     scale : float, default=1.0
         Factor on the scores (a model fitted on a standardised target).
+    target_replicates : dict or None, default=None
+        ``{term name: array of shape (K, *term_scores_[term].shape)}``: for K replicates of
+        an estimated target (a calibration map refitted on resamples), the mean change of the
+        target over each cell's rows. Each replicate is purified and averaged over a block as
+        the surface is, and the replicates' variance is added to the block's squared standard
+        error (in the target's units, before ``scale``): the bags see one fixed target, so
+        their spread alone misses the noise of a target that was itself estimated.
 
     Returns
     -------
@@ -335,6 +348,10 @@ def interaction_blocks(
         scores = _pure(ebm.term_scores_[index], full_weights)[keep]
         bagged = np.stack([_pure(bag, full_weights) for bag in ebm.bagged_scores_[index]])
         bagged = bagged[(slice(None), *keep)]
+        replicates = None
+        if target_replicates is not None and name in target_replicates:
+            replicates = np.stack([_pure(r, full_weights) for r in target_replicates[name]])
+            replicates = replicates[(slice(None), *keep)]
         weights = full_weights[keep]
         if name not in cut:
             kinds = [ebm.feature_types_in_[f] for f in features]
@@ -362,6 +379,10 @@ def interaction_blocks(
             weight = block_weights[a, b]
             share = weights[cells] / weight
             bag_means = bagged[:, cells] @ share
+            std_error = scale * float(_jackknife(ebm, bag_means[:, None])[0])
+            if replicates is not None:
+                spread = float(np.var(replicates[:, cells] @ share, ddof=1))
+                std_error = float(np.sqrt(std_error**2 + spread))
             rows.append(
                 {
                     "term": name,
@@ -370,7 +391,7 @@ def interaction_blocks(
                     "features": tuple(str(ebm.feature_names_in_[f]) for f in features),
                     "label": (labels[0][a], labels[1][b]),
                     "score": scale * float(scores[cells] @ share),
-                    "std_error": scale * float(_jackknife(ebm, bag_means[:, None])[0]),
+                    "std_error": std_error,
                     "dof": float(bagged.shape[0] - 1),
                     "weight": float(weight),
                 }

@@ -668,3 +668,107 @@ def test_columns_of_one_level_are_left_out_of_pairs_and_blocks_of_missing_rows_a
         explicit = CompareAudit(interactions=[("a", "empty")], random_state=0, n_jobs=1)
         blocks = explicit.fit(odd[["a", "empty"]], y, teacher_scores=score).compare_interactions()
     assert set(blocks["term"]) <= {"a & empty"}
+
+
+def test_each_rows_cell_is_the_one_the_student_bins_it_in(fitted, world):
+    from sklearn_distill.audit import _term_cells
+
+    X, _, _ = world
+    student = fitted.mimic_.student_
+    pairs = [k for k, term in enumerate(student.term_features_) if len(term) == 2]
+    before = [np.copy(scores) for scores in student.term_scores_]
+    cells = _term_cells(student, X, pairs)
+    for k in pairs:
+        weights = np.asarray(student.bin_weights_[k])
+        counts = np.bincount(cells[k], minlength=weights.size).reshape(weights.shape)
+        np.testing.assert_array_equal(counts, weights)  # the rows of each cell, as fitted
+        # the cell's score is what the student adds for the row
+        np.testing.assert_allclose(
+            np.ravel(student.term_scores_[k])[cells[k]], student.eval_terms(X)[:, k]
+        )
+    assert all(np.array_equal(a, b) for a, b in zip(before, student.term_scores_))
+
+
+def test_an_additive_change_of_the_target_adds_nothing_to_a_blocks_band(mixed_ebm):
+    from sklearn_distill.shapes import interaction_blocks
+
+    ebm, _ = mixed_ebm
+    plain, groups = interaction_blocks(ebm)
+    rng = np.random.default_rng(1)
+    additive, product = {}, {}
+    for k, (features, name) in enumerate(zip(ebm.term_features_, ebm.term_names_)):
+        if len(features) == 2:
+            rows, columns = np.shape(ebm.term_scores_[k])
+            a, b = rng.normal(size=(40, rows, 1)), rng.normal(size=(40, 1, columns))
+            additive[name] = a + b  # main effects: purified away
+            product[name] = a * b
+    same, _ = interaction_blocks(ebm, groups=groups, target_replicates=additive)
+    np.testing.assert_allclose(same["std_error"], plain["std_error"], rtol=1e-9)
+    wider, _ = interaction_blocks(ebm, groups=groups, target_replicates=product)
+    assert (wider["std_error"] > plain["std_error"]).all()
+    np.testing.assert_array_equal(wider["score"], plain["score"])
+
+
+def test_calibrated_blocks_carry_the_calibration_maps_noise(fitted, world):
+    from interpret.utils import purify
+
+    from sklearn_distill.shapes import interaction_blocks
+
+    replicates = fitted._calibration_replicates_
+    student = fitted.mimic_.student_
+    assert set(replicates) == {" & ".join(pair) for pair in fitted.interaction_pairs_}
+    scale = float(np.ravel(fitted.mimic_.target_scale_)[0])
+    plain, groups = interaction_blocks(student, scale=scale)
+    carried, _ = interaction_blocks(student, scale=scale, target_replicates=replicates)
+    table = fitted.compare_interactions()
+    # the comparison's mimic bands are the ones that carry the calibration's noise: the
+    # same Student quantile (one dof for all blocks) times those standard errors
+    quantile = (table["mimic_upper"] - table["mimic_lower"]) / (2 * carried["std_error"])
+    np.testing.assert_allclose(quantile, quantile.iloc[0])
+    assert 1.9 < quantile.iloc[0] < 13
+    for row, fixed in zip(carried.itertuples(), plain.itertuples()):
+        k = list(student.term_names_).index(row.term)
+        weights = np.asarray(student.bin_weights_[k], dtype=float)
+        first, second = groups[row.term]
+        pure = [
+            purify(r, weights, is_randomized=False)[0][: first.size, : second.size]
+            for r in replicates[row.term]
+        ]
+        cells = (first == row.bin[0])[:, None] & (second == row.bin[1])[None, :]
+        share = weights[: first.size, : second.size][cells] / row.weight
+        spread = np.var([p[cells] @ share for p in pure], ddof=1)
+        assert spread > 0
+        assert row.std_error == pytest.approx(np.hypot(fixed.std_error, np.sqrt(spread)))
+    # without a calibration the target is the score itself: nothing is added
+    X, y, score = world
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        plain_audit = _audit(calibration=None, interactions=2).fit(X, y, teacher_scores=score)
+    assert plain_audit._calibration_replicates_ is None
+
+
+def test_a_feature_that_copies_the_score_is_named_at_fit_and_in_the_findings():
+    from sklearn_distill.report import audit_findings_text
+
+    rng = np.random.default_rng(3)
+    n = 500
+    X = pd.DataFrame({"a": rng.normal(size=n), "group": rng.choice(["u", "v"], size=n)})
+    logit = X["a"] + 0.8 * (X["group"] == "v")
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    score = logit.to_numpy()
+    # a percentage of the score's probability, rounded: a monotone copy (an export column)
+    copied = X.assign(risk_pct=np.round(100 / (1 + np.exp(-score)), 1))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        audit = _audit(interactions=0).fit(copied, y, teacher_scores=score)
+    said = [w for w in caught if "monotone function of one feature" in str(w.message)]
+    assert len(said) == 1 and said[0].filename == __file__
+    assert "'risk_pct'" in str(said[0].message) and "'a'" not in str(said[0].message)
+    assert list(audit.score_copies_) == ["risk_pct"] and audit.score_copies_["risk_pct"] > 0.99
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert "monotone function of one feature alone: risk_pct" in " ".join(
+            audit_findings_text(audit).split()
+        )
+        plain = _audit(interactions=0).fit(X, y, teacher_scores=score)
+    assert plain.score_copies_ == {}  # 'a' carries the score, but is no copy of it

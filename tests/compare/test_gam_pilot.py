@@ -244,3 +244,60 @@ def test_pilot_warns_when_the_teacher_puts_every_row_on_one_side(X):
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message="auc is NaN")
         student_size_pilot(balanced, X, students=ladder, random_state=0)
+
+
+def test_pilot_options_never_replace_a_rung_of_the_ladder_and_its_seed_reaches_them(X):
+    scores = teacher(X)
+    ladder = student_kinds(leaf_counts=(2, 8), max_terms=(), full_gam=False)
+    # the ladder varies max_leaf_nodes: a pilot option would make every rung the same tree
+    with pytest.raises(
+        ValueError, match=r"students\[0\] \('tree, 2 leaves'\): it sets max_leaf_nodes=2"
+    ):
+        student_size_pilot(None, X, teacher_scores=scores, students=ladder, max_leaf_nodes=4)
+    # an option the rungs leave at its default is taken by every one
+    table = student_size_pilot(
+        None, X, teacher_scores=scores, students=ladder, random_state=0, min_samples_leaf=40
+    )
+    assert table["complexity"].tolist() == [2.0, 8.0]
+    # the pilot's seed reaches distillers without one of their own: the same table twice
+    again = student_size_pilot(
+        None, X, teacher_scores=scores, students=ladder, random_state=0, min_samples_leaf=40
+    )
+    assert table["r2"].tolist() == again["r2"].tolist()
+
+
+def test_pilot_says_which_student_failed_and_refuses_malformed_ladders(X):
+    class Failing(DecisionTreeRegressor):
+        def fit(self, X, y, sample_weight=None, check_input=True):
+            raise RuntimeError("boom")
+
+    ladder = [("tree", "good", DecisionTreeRegressor(max_depth=2)), ("tree", "bad", Failing())]
+    with pytest.raises(RuntimeError, match="boom") as raised:
+        student_size_pilot(None, X, teacher_scores=teacher(X), students=ladder)
+    assert "raised fitting students[1] ('bad')" in raised.value.__notes__
+    for entry in (("tree", DecisionTreeRegressor()), DecisionTreeRegressor()):
+        with pytest.raises(
+            ValueError, match=r"students\[0\] must be a \(family, label, estimator\)"
+        ):
+            student_size_pilot(None, X, teacher_scores=teacher(X), students=[entry])
+    with pytest.raises(TypeError, match="student_size_pilot does not take augmentation"):
+        student_size_pilot(None, X, teacher_scores=teacher(X), augmentation=1.0)
+
+
+def test_the_plot_names_students_it_cannot_place_on_its_size_axis(X, tmp_path):
+    from sklearn.linear_model import Lasso
+    from sklearn.neighbors import KNeighborsRegressor
+
+    ladder = [
+        ("linear", "lasso", Lasso(alpha=100.0)),  # every coefficient 0: size 0
+        ("knn", "knn", KNeighborsRegressor()),  # size unknown (NaN)
+        ("tree", "depth 3", DecisionTreeRegressor(max_depth=3, random_state=0)),
+    ]
+    table = student_size_pilot(None, X, teacher_scores=teacher(X), students=ladder)
+    assert table["complexity"].iloc[0] == 0 and np.isnan(table["complexity"].iloc[1])
+    figure = plot_student_size(table)
+    (axis,) = figure.axes
+    texts = [text.get_text() for text in axis.texts]
+    assert "not drawn (size 0 or unknown): lasso, knn" in texts
+    assert [line.get_label() for line in axis.get_lines()] == ["tree"]
+    figure.savefig(tmp_path / "pilot.png")

@@ -877,6 +877,11 @@ def test_report_arguments_are_checked_before_any_work(fitted_audit, tmp_path):
     import copy
 
     audit = copy.deepcopy(fitted_audit[0])
+    _, X, y, score = fitted_audit
+    # rules printed as the audit's calibrated score on its rows must be that
+    few_rows = DistilledTree(calibration="sigmoid", max_leaf_nodes=4, random_state=0)
+    few_rows.fit(X[:100], y[:100], teacher_scores=score[:100])
+    raw = DistilledTree(max_leaf_nodes=4, random_state=0).fit(X, teacher_scores=score)
     del audit.missing_feature_test_  # the report would run the test: it must not get there
     (tmp_path / "dir.html").mkdir()
     cases = [
@@ -899,6 +904,17 @@ def test_report_arguments_are_checked_before_any_work(fitted_audit, tmp_path):
             r"DistilledGAM\(",
         ),
         ({"rule_fidelity": {"rmse": 1.0}}, TypeError, r"rule_fidelity must be a dict with an 'r2'"),
+        (
+            {"rule_tree": few_rows},
+            ValueError,
+            rf"rule_tree must be a tree fitted on the audit's {len(y)} rows; got 'one of 100 rows'",
+        ),
+        (
+            {"rule_tree": raw},
+            ValueError,
+            r"rule_tree must be a tree of the score calibrated as the audit's mimic "
+            r"\(calibration='sigmoid'\); got 'calibration=None'",
+        ),
         ({"n_bootstrap": 5}, ValueError, r"n_bootstrap must be an integer >= 20; got 5\."),
         ({"title": None}, TypeError, r"title must be a str; got None\."),
     ]

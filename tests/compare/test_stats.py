@@ -405,6 +405,17 @@ def test_binned_rate_quantile_bins_for_many_scores():
         binned_rate(score, y + 1)
 
 
+def test_binned_rate_keeps_a_tied_lowest_score_apart_from_the_scores_above_it():
+    # 96% of rows at score 0 (a zero-inflated risk score): every quantile edge is 0
+    rng = np.random.default_rng(0)
+    score = np.concatenate([np.zeros(960), np.linspace(0.5, 0.9, 40)])
+    y = np.concatenate([rng.uniform(size=960) < 0.04, rng.uniform(size=40) < 0.95]).astype(int)
+    table = binned_rate(score, y, n_bins=20)
+    assert table["count"].tolist() == [960, 40]
+    assert table["score"].tolist() == pytest.approx([0.0, 0.7])
+    assert table["rate"].tolist() == pytest.approx([y[:960].mean(), y[960:].mean()])
+
+
 def _step_up(p):
     """Benjamini-Hochberg by hand: p_(i) * m / i, made monotone from the top, capped at 1."""
     m = len(p)
@@ -687,3 +698,18 @@ def test_binned_rate_checks_its_arguments():
             binned_rate(score, y, predicted=bad)
     table = binned_rate(score, y, n_bins=2, predicted=np.full(20, 0.25))
     assert table["count"].sum() == 20 and np.allclose(table["predicted"], 0.25)
+
+
+def test_resamples_needed_and_bootstrap_p_value_check_their_arguments():
+    from sklearn_distill.stats import resamples_needed
+
+    assert resamples_needed(0.95) == 40
+    for confidence in (1.0, 1.5, 0.0, float("nan")):
+        with pytest.raises(ValueError, match="confidence must be in \\(0, 1\\)"):
+            resamples_needed(confidence)
+    with pytest.raises(TypeError, match="confidence must be a float in \\(0, 1\\)"):
+        resamples_needed(True)
+    with pytest.raises(ValueError, match="null must be a finite number; got nan"):
+        bootstrap_p_value([0.1, 0.2], null=float("nan"))
+    with pytest.raises(ValueError, match=r"replicates must be one-dimensional .*\(2, 2\)"):
+        bootstrap_p_value([[0.1, 0.2], [0.3, 0.4]])
