@@ -13,9 +13,11 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import lightning as L
 import torch
@@ -45,6 +47,18 @@ def as_module_input(images: torch.Tensor, module: torch.nn.Module) -> torch.Tens
     if images.is_floating_point() and param.is_floating_point():
         return images.to(device=param.device, dtype=param.dtype)
     return images.to(param.device)
+
+
+def save_dir_path(save_dir):
+    """``save_dir`` as a ``Path`` (``None`` stays ``None``); anything else is refused by name."""
+    if save_dir is None:
+        return None
+    if not isinstance(save_dir, str | os.PathLike):
+        raise TypeError(
+            f"save_dir must be a str or os.PathLike (a folder for the pictures), or None; got "
+            f"{save_dir!r}."
+        )
+    return Path(save_dir)
 
 
 def check_reiterable(dataloader) -> None:

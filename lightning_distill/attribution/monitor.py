@@ -22,6 +22,7 @@ from lightning_distill._monitoring import (
     check_unique_prefix,
     known_empty,
     random_state_kept,
+    save_dir_path,
     warn_if_never_runs,
 )
 from lightning_distill._validation import check_choice, check_integer, fail
@@ -264,7 +265,7 @@ class AttributionMonitor(Callback):
         self.target = check_choice("target", target, ("label", "prediction"))
         self.method_kwargs = dict(method_kwargs or {})
         self.five_band_kwargs = dict(five_band_kwargs or {})
-        self.save_dir = Path(save_dir) if save_dir is not None else None
+        self.save_dir = save_dir_path(save_dir)
         self.plot_images = check_integer("plot_images", plot_images, minimum=1)
         self.prefix = prefix
         # built now so that bad metric arguments fail at construction

@@ -23,6 +23,7 @@ from lightning_distill._monitoring import (
     check_unique_prefix,
     known_empty,
     random_state_kept,
+    save_dir_path,
     warn_if_never_runs,
 )
 from lightning_distill._validation import check_integer
@@ -329,7 +330,7 @@ class DissectionMonitor(Callback):
                 f"{type(output_transform).__name__}"
             )
         self.output_transform = output_transform
-        self.save_dir = Path(save_dir) if save_dir is not None else None
+        self.save_dir = save_dir_path(save_dir)
         self.plot_units = check_integer("plot_units", plot_units, minimum=1)
         self.top_k = check_integer("top_k", top_k, minimum=1)
         if metric_kwargs is not None and not isinstance(metric_kwargs, Mapping):
@@ -358,7 +359,16 @@ class DissectionMonitor(Callback):
             )
         self.metric_kwargs = {**own, **(metric_kwargs or {})}
         # build a throw-away metric now so that bad metric arguments fail at construction
-        NetworkDissection(1, self.label_names, self.label_categories, **self.metric_kwargs)
+        try:
+            NetworkDissection(1, self.label_names, self.label_categories, **self.metric_kwargs)
+        except ValueError as error:
+            if "Unexpected keyword" not in str(error):
+                raise  # the metric's own check of a value, which names it
+            # torchmetrics' message for a name neither the metric nor Metric takes
+            raise ValueError(
+                f"metric_kwargs must hold arguments of NetworkDissection (quantile, "
+                f"iou_threshold, histogram_range, cache_bytes, ...); {error}"
+            ) from None
         self.metric: NetworkDissection | None = None
         self._warned_flat_maps = False
         self.history: list[dict[str, Any]] = []

@@ -317,3 +317,5 @@ def test_a_probe_without_labels_serves_the_prediction_but_not_the_label(cells, t
     assert list(tmp_path.glob("attribution_*.png"))  # the picture needs no labels either
     with pytest.raises(ValueError, match=r"'target' entry .*target='prediction'"):
         AttributionMonitor(unlabelled).evaluate(model)
+    with pytest.raises(TypeError, match=r"save_dir must be a str or os.PathLike .*; got 5"):
+        AttributionMonitor(unlabelled, target="prediction", save_dir=5)

@@ -143,6 +143,10 @@ def test_bad_arguments(concepts, tmp_path):
         DissectionMonitor([(torch.zeros(1, 3, 8, 8), torch.zeros(1, 1, 8, 8))], "features.4")
     with pytest.raises(ValueError, match="every_n_epochs must be an integer >= 1; got 0"):
         DissectionMonitor(loader, "features.4", every_n_epochs=0)
+    with pytest.raises(TypeError, match=r"save_dir must be a str or os.PathLike .*; got 3.0"):
+        DissectionMonitor(loader, "features.4", save_dir=3.0)
+    with pytest.raises(ValueError, match=r"metric_kwargs must hold arguments of NetworkDissection"):
+        DissectionMonitor(loader, "features.4", metric_kwargs={"quantil": 0.9})
     # a category named like a field of history would overwrite that field (and its log)
     categories = ["detectors" if c == "color" else c for c in concepts.label_categories]
     with pytest.raises(
