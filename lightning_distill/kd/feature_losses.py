@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
@@ -335,6 +336,37 @@ class CRD(FeatureMethod):
         # Z of the student and teacher sides, fixed on the first step; -1 means not yet set
         self.register_buffer("normalizers", torch.full((2,), -1.0, dtype=torch.float64))
         self.register_buffer("steps", torch.zeros((), dtype=torch.int64))
+        # bank rows written by this process's training steps, and rows seen (host side): an
+        # index that counts positions within the batch writes a few rows over and over
+        self._written = None
+        self._rows_seen = 0
+        self._coverage_checked = False
+
+    def _check_coverage(self, values: list[int]) -> None:
+        """Warn once when, after as many rows as the bank has, at most half its rows were
+        written: the index is not the sample's (a position within the batch, say), and the
+        samples share bank rows (each one's positive mixes several samples)."""
+        if self._coverage_checked:
+            return
+        if self._written is None:
+            self._written = torch.zeros(self.num_samples, dtype=torch.bool)  # on the host
+        self._written[torch.tensor(values, dtype=torch.long)] = True
+        self._rows_seen += len(values)
+        if self._rows_seen < self.num_samples:
+            return
+        self._coverage_checked = True
+        written = int(self._written.sum())
+        self._written = None
+        if written <= self.num_samples // 2:
+            warnings.warn(
+                f"CRD wrote {written} of its {self.num_samples} bank rows over the first "
+                f"{self._rows_seen} training rows: the batches' index is not each sample's own "
+                "(one that counts positions within the batch writes the same few rows every "
+                "batch, and samples then share a bank row and its positive). Give each sample "
+                "its index in the data set, and num_samples its size.",
+                UserWarning,
+                stacklevel=2,
+            )
 
     @property
     def bank_bytes(self) -> int:
@@ -361,6 +393,8 @@ class CRD(FeatureMethod):
         row_of_index = {}
         for row, position in enumerate(torch.argsort(global_cpu, stable=True).tolist()):
             row_of_index.setdefault(values[position], []).append(row)
+        if self.training:
+            self._check_coverage(values)
         own = values if global_index is index else index.long().cpu().tolist()
         rows = [row_of_index[i].pop(0) for i in own]
         drawn = drawn[rows].to(index.device)

@@ -344,3 +344,22 @@ def test_a_first_stage_refuses_one_shot_training_data(name):
         TypeError, match=r"must be data that can be read again .*one-shot generator"
     ):
         quiet_trainer(max_epochs=1).fit(module, batches)
+
+
+def test_crd_warns_when_the_index_is_not_each_samples_own():
+    import warnings
+
+    x, y = make_data(N)
+    for local, warned in ((True, True), (False, False)):
+        module = _module("crd", *_models(), x)
+        if local:  # the position within each batch of 16, not the sample's index
+            loader = DataLoader(TensorDataset(x, y, torch.arange(N) % 16), batch_size=16)
+        else:
+            loader = DataLoader(IndexedDataset(x, y), batch_size=16, shuffle=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            quiet_trainer(max_epochs=2).fit(module, loader)
+        said = [str(w.message) for w in caught if "bank rows" in str(w.message)]
+        assert len(said) == int(warned)  # once, after the first num_samples rows
+        if warned:
+            assert f"CRD wrote 16 of its {N} bank rows over the first {N} training rows" in said[0]
