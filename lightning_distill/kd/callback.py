@@ -40,7 +40,7 @@ from lightning_distill.kd.losses import (
     check_labels_or_teacher_alone,
     distillation_terms,
 )
-from lightning_distill.kd.module import _as_feature_specs
+from lightning_distill.kd.module import _as_feature_specs, _stable_repr
 
 __all__ = ["KnowledgeDistillation"]
 
@@ -476,6 +476,8 @@ class KnowledgeDistillation(L.Callback):
             "temperature": self.temperature,
             "alpha": self.alpha,
             "label_smoothing": self.label_smoothing,
+            # what shaped the training besides the settings, as text (passed again to resume)
+            "constraints": [_stable_repr(c) for c in self.constraints],
         }
         if self._features is not None:
             state["features"] = self._features.state_dict()
@@ -487,6 +489,13 @@ class KnowledgeDistillation(L.Callback):
         features = state_dict.pop("features", None)
         if features is not None and self._features is not None:
             self._features.load_state_dict(features)
+        elif features is not None:
+            warnings.warn(
+                "KnowledgeDistillation resumed without the feature pairs the checkpoint was "
+                "trained with: their trained heads (regressors, CRD banks) are dropped and the "
+                "run goes on without them. Pass the same features to resume the run as it was.",
+                stacklevel=2,
+            )
         current = self.state_dict()
         current.pop("features", None)
         changed = {k: (v, current[k]) for k, v in state_dict.items() if current.get(k) != v}

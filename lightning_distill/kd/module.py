@@ -541,6 +541,15 @@ def _dataset_length(loader) -> int | None:
         return None
 
 
+def _stable_repr(value) -> str:
+    """A description that is the same from one run to the next: the object's own repr, or
+    its class (and name) when its repr is the default one (which holds a memory address)."""
+    if type(value).__repr__ is not object.__repr__:
+        return repr(value)
+    name = getattr(value, "name", None) or getattr(value, "__name__", None)
+    return type(value).__qualname__ + (f"({name})" if isinstance(name, str) else "")
+
+
 class DistillationModule(TeacherModuleMixin, L.LightningModule):
     r"""Train a student on a frozen teacher's softened outputs (and, optionally, features).
 
@@ -1463,8 +1472,44 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         return self._student_forward(batch_inputs(batch))
 
     @override
+    def _training_extras(self) -> dict[str, Any]:
+        """What shaped the training but is no hyperparameter (passed again on resuming), as
+        plain text: the constraints and the augmentation."""
+        augment = self._augment
+        return {
+            "constraints": [_stable_repr(c) for c in self.constraints],
+            "augment": None if augment is None else _stable_repr(augment),
+        }
+
+    @override
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["distillation_extras"] = self._training_extras()
+
+    def _warn_if_resumed_without_extras(self, checkpoint: dict[str, Any]) -> None:
+        """A fit resumed from a checkpoint with other constraints or augmentation than it
+        was trained with goes on under other terms: say so (they are passed again, not
+        stored as hyperparameters)."""
+        saved = checkpoint.get("distillation_extras")
+        trainer = self._trainer
+        if saved is None or trainer is None or trainer.state.fn != "fit":
+            return  # loaded for inference (load_from_checkpoint), or an older checkpoint
+        now = self._training_extras()
+        changed = [name for name in now if now[name] != saved.get(name, now[name])]
+        if changed:
+            said = "; ".join(f"{name}: {saved[name]!r} then, {now[name]!r} now" for name in changed)
+            warnings.warn(
+                f"DistillationModule resumed with other training terms than the checkpoint's "
+                f"({said}): the run goes on under them. Pass the same constraints and augment "
+                "to resume the run as it was.",
+                UserWarning,
+                stacklevel=2,
+            )
+
+    @override
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_load_checkpoint(checkpoint)
+        self._warn_if_resumed_without_extras(checkpoint)
         state = checkpoint.get("state_dict", {})
         if not self.feature_specs:
             # the student alone (features=None): the feature losses' own parameters (hint

@@ -580,3 +580,65 @@ def test_an_optimizer_of_the_students_parameters_alone_is_warned_about():
         assert bool(said) == warned
         if warned:
             assert "learned_temperature.theta" in said[0] and "hint_regressors.0" in said[0]
+
+
+def test_a_run_resumed_without_its_constraints_or_features_says_so(tmp_path):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from lightning_distill import FeatureDistillation, mixup
+
+    torch.manual_seed(0)
+    x, y = torch.rand(32, 5), torch.randint(2, (32,))
+    loader = DataLoader(TensorDataset(x, y), batch_size=16)
+    teacher = _mlp(8, 2)
+
+    def module(extras):
+        kwargs = {"constraints": [L1Sparsity(1e-2)], "augment": mixup(0.4)} if extras else {}
+        return DistillationModule(_mlp(8, 2), teacher, **kwargs)
+
+    saver = ModelCheckpoint(dirpath=tmp_path, save_last=True)
+    quiet_trainer(max_epochs=1, callbacks=[saver], enable_checkpointing=True).fit(
+        module(True), loader
+    )
+    checkpoint = tmp_path / "last.ckpt"
+
+    def resumed(extras):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            quiet_trainer(max_epochs=2).fit(module(extras), loader, ckpt_path=checkpoint)
+        return [
+            str(w.message) for w in caught if "resumed with other training terms" in str(w.message)
+        ]
+
+    (said,) = resumed(False)
+    assert "L1Sparsity(weight=0.01" in said and "mixup(alpha=0.4)" in said
+    assert resumed(True) == []
+    with warnings.catch_warnings():  # loaded for inference: nothing resumes
+        warnings.simplefilter("error", UserWarning)
+        DistillationModule.load_from_checkpoint(checkpoint, student=_mlp(8, 2), teacher=teacher)
+
+    # the callback: a checkpoint of a feature pair, resumed without it
+    class Plain(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = _mlp(8, 4)
+
+        def forward(self, inputs):
+            return self.net(inputs)
+
+        def training_step(self, batch, batch_idx):
+            return F.cross_entropy(self(batch[0]), batch[1])
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    pair = [FeatureDistillation("net.1", "1", "hint")]
+    saver = ModelCheckpoint(dirpath=tmp_path / "cb", save_last=True)
+    callbacks = [KnowledgeDistillation(teacher, features=pair, example_input=x[:2]), saver]
+    quiet_trainer(max_epochs=1, callbacks=callbacks, enable_checkpointing=True).fit(Plain(), loader)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quiet_trainer(max_epochs=2, callbacks=[KnowledgeDistillation(teacher)]).fit(
+            Plain(), loader, ckpt_path=tmp_path / "cb" / "last.ckpt"
+        )
+    assert [w for w in caught if "without the feature pairs" in str(w.message)]
