@@ -380,6 +380,69 @@ def fit_calibrator(scores: np.ndarray, y: np.ndarray, method: str, sign: int = 1
     return CalibratedClassifierCV(reader, method=method, cv=folds).fit(scores.reshape(-1, 1), y)
 
 
+def _deviance(y: np.ndarray, probability: np.ndarray) -> float:
+    probability = np.clip(probability, 1e-12, 1 - 1e-12)
+    return float(-2.0 * np.sum(y * np.log(probability) + (1 - y) * np.log1p(-probability)))
+
+
+def _logistic_line(scores: np.ndarray, y: np.ndarray, intercept: bool) -> np.ndarray:
+    """Maximum-likelihood ``P(y = 1) = sigmoid(a + b score)`` (``a = 0`` without intercept:
+    temperature scaling) by Newton's method; the fitted probabilities."""
+    design = np.column_stack([np.ones_like(scores), scores]) if intercept else scores[:, None]
+    coef = np.zeros(design.shape[1])
+    for _ in range(50):
+        probability = 1.0 / (1.0 + np.exp(-np.clip(design @ coef, -35, 35)))
+        weight = probability * (1.0 - probability) + 1e-12
+        hessian = design.T @ (design * weight[:, None]) + 1e-9 * np.eye(design.shape[1])
+        step = np.linalg.solve(hessian, design.T @ (y - probability))
+        coef += step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return 1.0 / (1.0 + np.exp(-np.clip(design @ coef, -35, 35)))
+
+
+def _form_gap(scores: np.ndarray, y: np.ndarray, method: str, sign: int) -> tuple[float, object]:
+    """Deviance of the one-curve map less that of the isotonic map, on the same rows."""
+    fitted = _logistic_line(scores, y, intercept=method != "temperature")
+    isotonic = IsotonicCalibrator(sign=sign).fit(scores, y).predict_proba(scores)[:, 1]
+    return _deviance(y, fitted) - _deviance(y, isotonic), fitted
+
+
+def parametric_form_p_value(
+    scores: np.ndarray,
+    y: np.ndarray,
+    method: str,
+    sign: int = 1,
+    n_resamples=99,
+    seed=None,
+    records=None,
+) -> float:
+    """Does a one-curve map (``"sigmoid"``: ``a + b score`` in log-odds; ``"temperature"``)
+    miss the score's relation to the outcome? A parametric bootstrap of the deviance the
+    isotonic map (any monotone relation) gains over it: outcomes are drawn from the fitted
+    one-curve map, both maps refitted, and the p-value is the share of draws whose gain is at
+    least the observed one (``(1 + k) / (1 + n_resamples)``). ``y`` holds 0 and 1.
+    ``records``: one identifier per row; the rows of a record share one random draw (a record
+    entered twice is drawn once, as its copies' outcomes are one)."""
+    y = np.asarray(y, dtype=float)
+    observed, fitted = _form_gap(scores, y, method, sign)
+    rng = np.random.default_rng(seed)
+    codes = None
+    if records is not None:
+        _, codes = np.unique(np.asarray(records), return_inverse=True)
+    exceed = 0
+    drawn = 0
+    while drawn < n_resamples:
+        uniform = rng.random(y.size) if codes is None else rng.random(codes.max() + 1)[codes]
+        sample = (uniform < fitted).astype(float)
+        if sample.min() == sample.max():
+            continue  # one class: no map to fit (a rare draw)
+        gap, _ = _form_gap(scores, sample, method, sign)
+        exceed += gap >= observed
+        drawn += 1
+    return (1 + exceed) / (1 + n_resamples)
+
+
 def calibrated_probability(calibrator, scores: np.ndarray, n_calibration: int) -> np.ndarray:
     """P(positive class | score) from a fitted calibrator, clipped away from 0 and 1 by half a
     count of the ``n_calibration`` rows it was fitted on (the empirical-logit correction), so

@@ -52,6 +52,7 @@ from sklearn_distill._calibration import (
     calibration_direction,
     check_binary_labels,
     fit_calibrator,
+    parametric_form_p_value,
     score_trend,
     warn_if_score_falls,
 )
@@ -136,6 +137,12 @@ _SATURATION_WARNING_SHARE = 0.005
 #: The calibration map is said to miss the outcome when more than this share of the rows lie
 #: in score bins whose observed rate's 99% Wilson interval excludes the map's mean probability.
 _MISFIT_WARNING_SHARE = 0.2
+
+#: The parametric bootstrap p-value at which a one-curve calibration map is said to miss the
+#: score's relation to the outcome (``_calibration.parametric_form_p_value``; on null worlds
+#: of 600 rows a sigmoid map of a score linear in log-odds was flagged in 2 of 100 at this
+#: level, a cubic of the log-odds in 80 of 100: ``benchmarks/audit_one_curve_misfit.py``).
+_ONE_CURVE_MISFIT_P = 0.01
 
 #: The fewest bootstrap resamples :meth:`CompareAudit.missing_feature_test` accepts (see there).
 MIN_BOOTSTRAP = 20
@@ -298,13 +305,18 @@ def _calibration_replicates(mimic, X, y01, scores, cv, seed, records=None):
     values = mimic._calibration_input(scores)
     sign = calibration_direction(calibrator)
     rng = np.random.default_rng(seed)
-    codes = np.arange(len(y01)) if records is None else np.asarray(records)
-    units = np.unique(codes)
-    members = [np.flatnonzero(codes == unit) for unit in units] if records is not None else None
-    draw = max(2, round(len(units) * (cv - 1) / cv))
+    members = None
+    n_units = len(y01)
+    if records is not None:
+        # each record's rows, grouped by one sort (not one scan of the rows per record)
+        _, codes = np.unique(np.asarray(records), return_inverse=True)
+        order = np.argsort(codes, kind="stable")
+        members = np.split(order, np.flatnonzero(np.diff(codes[order])) + 1)
+        n_units = len(members)
+    draw = max(2, round(n_units * (cv - 1) / cv))
     targets = []
     while len(targets) < _CALIBRATION_REPLICATES:
-        chosen = rng.integers(0, len(units), draw)
+        chosen = rng.integers(0, n_units, draw)
         rows = chosen if members is None else np.concatenate([members[k] for k in chosen])
         if np.unique(y01[rows]).size < 2:
             continue  # a resample of one class has no map to fit
@@ -316,6 +328,7 @@ def _calibration_replicates(mimic, X, y01, scores, cv, seed, records=None):
             )
         )
     change = np.stack(targets)
+    del targets  # one copy of the K x n changes at a time
     change -= change.mean(axis=0)
     cells = _term_cells(student, X, [index for index, _ in pairs])
     out = {}
@@ -938,7 +951,11 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         true log-odds ``g``) is then mimicked as that function of an additive risk, whose
         interactions and bends the outcome lacks: on null worlds of 1,200 rows interaction
         blocks were flagged in 18 of 22 audits with ``"sigmoid"``, 1 of 20 with isotonic and
-        0 of 10 with spline, and ``fit``'s misfit warning fired in 1 of the 22. A score that falls
+        0 of 10 with spline, and the binned misfit check warned in 1 of the 22. ``fit`` now
+        also tests a one-curve map's form (a parametric bootstrap of the deviance an isotonic
+        map gains over it, warning at p <= 0.01): 80 of 100 such worlds of 600 rows warned
+        (38 of 40 at 1,200 rows), and 2 of 100 whose score was linear in log-odds
+        (``benchmarks/audit_one_curve_misfit.py``). A score that falls
         as risk rises is detected (negative rank correlation with ``y`` at p < 0.01) and mapped
         by a decreasing function, with a warning; one that falls too weakly for that is read
         as a risk score (rising), with a warning. ``None`` mimics the score as given: use it only
@@ -1489,7 +1506,11 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         }
         # the missing-feature test resamples whole records
         self._record_codes_ = groups
-        self.score_copies_ = _score_copies(X, scores)
+        self.score_copies_ = {
+            # the features as the tables name them (an array's columns: feature_0000, ...)
+            (name if is_frame(X) else self._feature_labels[int(name)]): rho
+            for name, rho in _score_copies(X, scores).items()
+        }
         if self.score_copies_:
             listed = ", ".join(f"{name!r} ({rho:.3f})" for name, rho in self.score_copies_.items())
             warnings.warn(
@@ -1716,6 +1737,37 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
                 UserWarning,
                 stacklevel=caller_stacklevel(),
             )
+        elif self.calibration in ("temperature", "sigmoid"):
+            self._warn_if_one_curve_misfits(scores, y01)
+
+    def _warn_if_one_curve_misfits(self, scores, y01):
+        """A one-curve map (linear in log-odds) of a score that is another monotone function
+        of the risk bends an additive risk into interactions and bends the mimic learns, and
+        the binned check above misses it on a few thousand rows: a parametric bootstrap test
+        of the deviance an isotonic map gains over the curve (199 draws, seed 0) warns at
+        p <= 0.01."""
+        sign = calibration_direction(self.mimic_.calibrator_)
+        p_value = parametric_form_p_value(
+            np.asarray(scores, dtype=float),
+            y01,
+            self.calibration,
+            sign,
+            199,
+            seed=0,
+            records=getattr(self, "_record_codes_", None),
+        )
+        if p_value <= _ONE_CURVE_MISFIT_P:
+            warnings.warn(
+                f"the calibration map (calibration={self.calibration!r}) is one curve in "
+                "log-odds, and the score's relation to the outcome is not (a monotone map "
+                "fits the rows better than any such curve would by chance: parametric "
+                f"bootstrap p = {p_value:.3f}). The mimic then learns the curve's misfit as "
+                "shapes and interactions the outcome lacks (on null worlds whose score ranked "
+                "the rows exactly by risk, blocks were flagged in 18 of 22 audits). Use "
+                "calibration='isotonic' or 'spline', which follow any monotone relation.",
+                UserWarning,
+                stacklevel=caller_stacklevel(),
+            )
 
     def _warn_if_calibration_saturates(self, scores):
         # Isotonic regression pools the extreme scores into steps whose observed rate can be
@@ -1939,8 +1991,10 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         block's rows and purified like the surfaces, is added to the block's variance. On
         null worlds of 800 rows (the score the true probability, an additive truth) this took
         the audits with a block flagged from 6 in 12 to 0 in 12 under the default isotonic
-        map; the added spread is about 1.35 times what refitting the mimic on the resampled
-        targets shows, so it errs wide (``benchmarks/audit_block_calibration.py``). Blocks are tested as
+        map; the added spread is about 1.5 times what refitting the mimic on the resampled
+        targets shows, so it errs wide, and at 800 rows the blocks' bands became 2.6-2.9
+        times as wide (``benchmarks/audit_block_calibration.py``). The refits cost 3% of
+        an isotonic audit's fit, about 10% of a sigmoid one's and 40-47% of a spline one's. Blocks are tested as
         :meth:`compare` tests values: Student's interval of the difference, the two-stage
         Benjamini-Hochberg adjustment with the terms as groups.
 

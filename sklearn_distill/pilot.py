@@ -211,6 +211,7 @@ def student_size_pilot(
         students = list(students)  # a generator of students is read once
     if students is not None and not students:
         raise ValueError("students must hold at least one (family, label, estimator); got [].")
+    filled: set[str] = set()
     response = gam_params.get("response", "auto")
     if teacher_scores is None:
         if teacher is None:
@@ -222,6 +223,7 @@ def student_size_pilot(
         _teacher.check_class_columns(teacher, np.asarray(teacher_scores), method)
         if method != "predict" and response == "auto":
             gam_params["response"] = method
+            filled = {"response"}  # the pilot's reading of the teacher, not the user's option
     scores = _teacher.check_scores(teacher_scores, n_samples)
     if students is None:
         ladder = default_ladder(X, random_state, n_jobs=gam_params.get("n_jobs"))
@@ -245,13 +247,14 @@ def student_size_pilot(
                 family, label, student = _check_entry(position, entry)
                 try:
                     record = _fit_student(
-                        student, gam_params, random_state, X_fit, y_fit, scores[fit_rows]
+                        student, gam_params, random_state, X_fit, y_fit, scores[fit_rows], filled
                     )
                 except _LadderError as error:
                     raise ValueError(f"students[{position}] ({label!r}): {error}") from None
                 except Exception as error:
                     # a student's own failure, as raised, with a note of which one it was
-                    error.add_note(f"raised fitting students[{position}] ({label!r})")
+                    if hasattr(error, "add_note"):  # Python 3.11+
+                        error.add_note(f"raised fitting students[{position}] ({label!r})")
                     raise
                 if record is None:
                     continue  # a sparse GAM as large as the full one
@@ -341,7 +344,7 @@ def _same(a, b) -> bool:
         return a is b
 
 
-def _fit_student(student, gam_params, random_state, X_fit, y_fit, fit_scores):
+def _fit_student(student, gam_params, random_state, X_fit, y_fit, fit_scores, filled=()):
     """One student of the ladder fitted, and its fit time; None for a sparse GAM with as many
     terms as the full one."""
     if isinstance(student, DistillerBase):
@@ -351,6 +354,12 @@ def _fit_student(student, gam_params, random_state, X_fit, y_fit, fit_scores):
             # the ladder's own setting (its rung: max_leaf_nodes, max_terms) would be replaced,
             # and the row labelled by it describe another student
             if name in shared and not _same(shared[name], defaults.get(name)):
+                if not _same(shared[name], value) and name in filled:
+                    raise _LadderError(
+                        f"it sets {name}={shared[name]!r}, but the pilot read the teacher with "
+                        f"{name}={value!r} (the scores every student is fitted on); build it "
+                        f"with {name}='auto', or give the pilot {name}={shared[name]!r}"
+                    )
                 if not _same(shared[name], value):
                     raise _LadderError(
                         f"it sets {name}={shared[name]!r}, which the pilot's {name}={value!r} "
@@ -408,7 +417,8 @@ def plot_student_size(table, *, ax=None, metric=None):
         figure, axes = ax.figure, [ax]
     for axis, name in zip(axes, metrics):
         _draw_metric(axis, table, name)
-    axes[0].legend(title="student", fontsize=8)
+    if axes[0].get_lines():  # none when no student has a size the axis can place
+        axes[0].legend(title="student", fontsize=8)
     if len(metrics) > 1:
         figure.suptitle("Student-size pilot: held-out fidelity to the teacher")
     return figure

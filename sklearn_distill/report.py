@@ -794,10 +794,19 @@ def _check_rule_tree(audit, rule_tree) -> None:
         and tree_names is not None
         and [str(n) for n in names] != [str(n) for n in tree_names]
     ):
-        fail("rule_tree", "a tree fitted on the audit's features", "one of other features")
+        shown = list(tree_names) if tree_names is not None else rule_tree.n_features_in_
+        fail(
+            "rule_tree",
+            f"a tree fitted on the audit's features ({audit.n_features_in_})",
+            f"one fitted on {shown}",
+        )
     settings = getattr(audit, "fit_settings_", None) or {}
     calibration = settings.get("calibration", getattr(audit, "calibration", None))
-    if getattr(rule_tree, "calibration", calibration) != calibration:
+    # what it was fitted with: a calibrator exactly when a calibration was set at fit
+    fitted_calibrated = getattr(rule_tree, "calibrator_", None) is not None
+    if fitted_calibrated != (calibration is not None) or (
+        getattr(rule_tree, "calibration", calibration) != calibration
+    ):
         fail(
             "rule_tree",
             f"a tree of the score calibrated as the audit's mimic (calibration={calibration!r})",

@@ -1130,7 +1130,7 @@ def binned_rate(score, y, *, n_bins=10, confidence=0.95, predicted=None):
     else:
         edges = np.unique(np.quantile(score, np.linspace(0, 1, n_bins + 1)[1:-1]))
         groups = np.searchsorted(edges, score, side="right")
-        if edges[0] == distinct[0]:
+        if edges.size and edges[0] == distinct[0]:
             # most rows tie at the lowest score: they are a bin of their own (cut to the
             # right of the edge, they would share one with every score above it)
             groups = np.where(score == distinct[0], 0, groups)

@@ -54,9 +54,9 @@ _STUDENT_FIX = STUDENT_FIX + (
 
 @torch.compiler.disable  # runs as Python in a compiled module too: its records are the check's
 def _single_input(args: tuple, kwargs: dict):
-    """The forward call's one input, given by position or by keyword; None for none or
-    several."""
-    if len(args) == 1 and not kwargs:
+    """The forward call's one input: its one positional argument (keyword options beside it
+    are the forward's own), or its one keyword argument; None for none or several."""
+    if len(args) == 1:
         return args[0]
     if not args and len(kwargs) == 1:
         return next(iter(kwargs.values()))

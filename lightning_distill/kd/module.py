@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import re
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
@@ -542,12 +543,9 @@ def _dataset_length(loader) -> int | None:
 
 
 def _stable_repr(value) -> str:
-    """A description that is the same from one run to the next: the object's own repr, or
-    its class (and name) when its repr is the default one (which holds a memory address)."""
-    if type(value).__repr__ is not object.__repr__:
-        return repr(value)
-    name = getattr(value, "name", None) or getattr(value, "__name__", None)
-    return type(value).__qualname__ + (f"({name})" if isinstance(name, str) else "")
+    """A description that is the same from one run to the next: the object's repr without
+    memory addresses (a function's, a lambda's, a partial's or a default repr hold one)."""
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
 
 
 class DistillationModule(TeacherModuleMixin, L.LightningModule):

@@ -382,8 +382,9 @@ class SoftDecisionTree(nn.Module):
             :math:`\\beta w_{ij} x_j` towards the direction taken, only those whose
             contribution is positive (none when no input pushed that way, e.g. an all-zero row:
             the bias decided), ``"top_contributions"``, their contributions, and
-            ``"bias_contribution"``, :math:`\\beta b_i` towards the direction taken; the
-            contributions and the bias sum to the branch's logit), ``"class_distribution"``
+            ``"bias_contribution"``, :math:`\\beta b_i` towards the direction taken; with the
+            other inputs' contributions, which are not listed, they sum to the branch's logit
+            signed towards the direction taken), ``"class_distribution"``
             of the leaf, ``"prediction"`` (its argmax), ``"model_prediction"`` (the class the
             tree predicts: the argmax of ``forward``, as ``output`` says) and ``"agrees"``
             (``prediction == model_prediction``).

@@ -245,3 +245,27 @@ def test_a_sigmoid_calibration_names_the_direction_its_fitted_slope_takes():
     probability = calibrator.predict_proba(grid)[:, 1]
     assert probability[-1] < probability[0]  # the fitted map decreases
     assert calibration_direction(calibrator) == -1
+
+
+def test_a_one_curve_calibration_of_a_non_logistic_score_is_warned_about():
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+
+    from sklearn_distill._calibration import parametric_form_p_value
+
+    rng = np.random.default_rng(0)
+    n = 1200
+    X = rng.normal(size=(n, 3))
+    g = 0.8 * X[:, 0] - 0.6 * np.abs(X[:, 1]) + 0.4 * X[:, 2]
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-g))).astype(int)
+    cubic = g**3 + g  # ranks the rows exactly by risk, but is no line in log-odds
+    # the test: a monotone map gains more deviance over the curve than it would by chance
+    assert parametric_form_p_value(cubic, y, "sigmoid", 1, 199, seed=0) <= 0.01
+    assert parametric_form_p_value(2 * g - 1, y, "sigmoid", 1, 199, seed=0) > 0.05
+    assert parametric_form_p_value(g, y, "temperature", 1, 199, seed=0) > 0.05
+    fast = {"student": LinearRegression(), "outcome": LogisticRegression(), "cv": 2}
+    with pytest.warns(UserWarning, match=r"is one curve in log-odds, and the score's relation"):
+        CompareAudit(**fast, calibration="sigmoid").fit(X, y, teacher_scores=cubic)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        CompareAudit(**fast, calibration="sigmoid").fit(X, y, teacher_scores=2 * g - 1)
+    assert not [w for w in caught if "one curve in log-odds" in str(w.message)]

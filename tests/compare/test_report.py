@@ -882,6 +882,7 @@ def test_report_arguments_are_checked_before_any_work(fitted_audit, tmp_path):
     few_rows = DistilledTree(calibration="sigmoid", max_leaf_nodes=4, random_state=0)
     few_rows.fit(X[:100], y[:100], teacher_scores=score[:100])
     raw = DistilledTree(max_leaf_nodes=4, random_state=0).fit(X, teacher_scores=score)
+    relabelled = copy.deepcopy(raw).set_params(calibration="sigmoid")  # fitted uncalibrated
     del audit.missing_feature_test_  # the report would run the test: it must not get there
     (tmp_path / "dir.html").mkdir()
     cases = [
@@ -908,6 +909,11 @@ def test_report_arguments_are_checked_before_any_work(fitted_audit, tmp_path):
             {"rule_tree": few_rows},
             ValueError,
             rf"rule_tree must be a tree fitted on the audit's {len(y)} rows; got 'one of 100 rows'",
+        ),
+        (
+            {"rule_tree": relabelled},
+            ValueError,
+            r"rule_tree must be a tree of the score calibrated as the audit's mimic",
         ),
         (
             {"rule_tree": raw},

@@ -414,6 +414,7 @@ def test_binned_rate_keeps_a_tied_lowest_score_apart_from_the_scores_above_it():
     assert table["count"].tolist() == [960, 40]
     assert table["score"].tolist() == pytest.approx([0.0, 0.7])
     assert table["rate"].tolist() == pytest.approx([y[:960].mean(), y[960:].mean()])
+    assert binned_rate(score, y, n_bins=1)["count"].tolist() == [1000]  # no edge at all
 
 
 def _step_up(p):

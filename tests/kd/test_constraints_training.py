@@ -610,6 +610,10 @@ def test_a_run_resumed_without_its_constraints_or_features_says_so(tmp_path):
             str(w.message) for w in caught if "resumed with other training terms" in str(w.message)
         ]
 
+    from lightning_distill.kd.module import _stable_repr
+
+    # a function's text holds no memory address: the same function reads the same on resuming
+    assert "0x" not in _stable_repr(lambda batch: batch) and "0x" not in _stable_repr(object())
     (said,) = resumed(False)
     assert "L1Sparsity(weight=0.01" in said and "mixup(alpha=0.4)" in said
     assert resumed(True) == []

@@ -457,8 +457,8 @@ def test_select_temperature_reads_numpy_and_torch_sequences():
 def test_a_negative_reversal_is_refused():
     # it would descend the KD loss: the temperature would no longer be adversarial
     temperature = LearnedTemperature()
-    for bad in (-1.0, float("nan")):
-        with pytest.raises(ValueError, match="reversal must be a number >= 0"):
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="reversal must be a finite number >= 0"):
             temperature(reversal=bad)
     assert torch.isfinite(temperature(reversal=0.0))
 
