@@ -233,16 +233,25 @@ def block_groups(weights: np.ndarray, blocks: int, *, nominal: bool = False) -> 
 _INTEGER_LABEL = re.compile(r"^(-?\d+)(?:(?:-| to )(-?\d+))?$")
 
 
-def _group_labels(table: pd.DataFrame, groups: np.ndarray) -> list[str]:
-    """What to show for each coarse group of one axis (``table``: :func:`_bin_table`)."""
+def _group_labels(table: pd.DataFrame, groups: np.ndarray, weights=None) -> list[str]:
+    """What to show for each coarse group of one axis (``table``: :func:`_bin_table`;
+    ``weights``: the rows of each of its bins, to leave out of a pooled group of categories
+    those no row holds, such as a pandas category that is not used)."""
     labels = []
     top = pd.to_numeric(table["bin_high"], errors="coerce").max()
     for group in range(groups.max() + 1):
-        part = table[groups == group]
+        chosen = groups == group
+        part = table[chosen]
         if len(part) > 1:  # an empty missing-value bin joined the first run
             # (by value: a category written "missing" is a value of its own)
             missing = part["value"].isna() if "value" in part else part["label"] == MISSING_LABEL
             part = part[~missing]
+        ranges = pd.to_numeric(part["bin_low"], errors="coerce").notna().all()
+        if weights is not None and len(part) > 1 and not ranges:
+            rows = pd.Series(np.asarray(weights, dtype=float), index=table.index)
+            held = rows.loc[part.index].to_numpy() > 0
+            if held.any():
+                part = part[held]
         names = [str(label) for label in part["label"]]
         low = pd.to_numeric(part["bin_low"], errors="coerce").to_numpy(float)
         high = pd.to_numeric(part["bin_high"], errors="coerce").to_numpy(float)
@@ -365,7 +374,8 @@ def interaction_blocks(
                 f"groups for {name!r} cover {first.size} x {second.size} bins; the model has "
                 f"{weights.shape[0]} x {weights.shape[1]}: the two models are binned unlike."
             )
-        labels = [_group_labels(t, g) for t, g in zip(tables, cut[name])]
+        axis_weights = (weights.sum(axis=1), weights.sum(axis=0))
+        labels = [_group_labels(t, g, w) for t, g, w in zip(tables, cut[name], axis_weights)]
         block_weights = np.zeros((first.max() + 1, second.max() + 1))
         np.add.at(block_weights, (first[:, None], second[None, :]), weights)
         held = block_weights > 0

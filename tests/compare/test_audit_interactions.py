@@ -772,3 +772,18 @@ def test_a_feature_that_copies_the_score_is_named_at_fit_and_in_the_findings():
         )
         plain = _audit(interactions=0).fit(X, y, teacher_scores=score)
     assert plain.score_copies_ == {}  # 'a' carries the score, but is no copy of it
+
+
+def test_a_category_no_row_holds_is_not_named_in_a_pooled_block():
+    rng = np.random.default_rng(4)
+    n = 700
+    age = rng.integers(18, 70, n).astype(float)
+    raw = rng.choice(["A", "B", "C"], n)
+    logit = -1 - 0.03 * (age - 40) + 0.5 * (raw == "B")
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    X = pd.DataFrame({"age": age, "c": pd.Categorical(raw, categories=["Z_unused", "A", "B", "C"])})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        audit = _audit(interactions=[("age", "c")]).fit(X, y, teacher_scores=logit)
+    # the three categories with rows, each a block of its own; the empty one pooled unnamed
+    assert sorted({label[1] for label in audit.compare_interactions()["label"]}) == ["A", "B", "C"]
