@@ -314,32 +314,36 @@ def _calibration_replicates(mimic, X, y01, scores, cv, seed, records=None):
         members = np.split(order, np.flatnonzero(np.diff(codes[order])) + 1)
         n_units = len(members)
     draw = max(2, round(n_units * (cv - 1) / cv))
-    targets = []
-    while len(targets) < _CALIBRATION_REPLICATES:
+    cells = _term_cells(student, X, [index for index, _ in pairs])
+    counts = {
+        index: np.bincount(
+            cells[index], minlength=int(np.prod(np.shape(student.term_scores_[index])))
+        )
+        for index, _ in pairs
+    }
+    # each replicate's target averaged over each cell's rows (a mean is linear: the change from
+    # the replicates' mean is taken per cell), so that no K x n array is held
+    means = {index: [] for index, _ in pairs}
+    while len(means[pairs[0][0]]) < _CALIBRATION_REPLICATES:
         chosen = rng.integers(0, n_units, draw)
         rows = chosen if members is None else np.concatenate([members[k] for k in chosen])
         if np.unique(y01[rows]).size < 2:
             continue  # a resample of one class has no map to fit
         refitted = fit_calibrator(values[rows], y01[rows], mimic.calibration, sign)
         probability = calibrated_probability(refitted, values, rows.size)
-        targets.append(
-            _teacher.scores_to_target(
-                probability, "predict_proba", mimic.temperature, mimic.proba_clip
-            )
+        target = _teacher.scores_to_target(
+            probability, "predict_proba", mimic.temperature, mimic.proba_clip
         )
-    change = np.stack(targets)
-    del targets  # one copy of the K x n changes at a time
-    change -= change.mean(axis=0)
-    cells = _term_cells(student, X, [index for index, _ in pairs])
+        for index, _ in pairs:
+            sums = np.bincount(cells[index], weights=target, minlength=counts[index].size)
+            means[index].append(
+                np.divide(sums, counts[index], out=np.zeros_like(sums), where=counts[index] > 0)
+            )
     out = {}
     for index, name in pairs:
-        shape = np.shape(student.term_scores_[index])
-        size = int(np.prod(shape))
-        cell = cells[index]
-        counts = np.bincount(cell, minlength=size)
-        sums = np.stack([np.bincount(cell, weights=row, minlength=size) for row in change])
-        means = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
-        out[name] = means.reshape((len(change), *shape))
+        stacked = np.stack(means[index])
+        stacked -= stacked.mean(axis=0)
+        out[name] = stacked.reshape((len(stacked), *np.shape(student.term_scores_[index])))
     return out
 
 
