@@ -27,6 +27,9 @@ from sklearn_distill.tree import DistilledTree
 
 COLUMNS = ["family", "label", "complexity", "r2", "rmse", "fit_seconds"]
 
+#: Fewer rows than this on either side of the pilot's split are warned about.
+_MIN_SPLIT_ROWS = 30
+
 
 def student_complexity(student) -> float:
     """Size of a fitted student: terms of an EBM (or of a DistilledGAM), leaves of a tree (or
@@ -157,7 +160,8 @@ def student_size_pilot(
     teacher_scores : array-like, default=None
         Precomputed teacher outputs on ``X`` (needed when ``teacher`` is None).
     y : array-like, default=None
-        Labels, for ``calibration`` in ``gam_params``.
+        Labels, for ``calibration`` in ``gam_params``; when given, the split is stratified
+        on them (so a class needs at least two rows).
     students : list of (family, label, estimator), default=None
         The ladder: each estimator is a regressor, fitted as the student of a
         :class:`~sklearn_distill.DistilledGAM`, or a :class:`~sklearn_distill.DistilledGAM` /
@@ -234,6 +238,16 @@ def student_size_pilot(
     fit_rows, test_rows = train_test_split(
         rows, test_size=test_size, random_state=random_state, stratify=stratify
     )
+    if len(test_rows) < _MIN_SPLIT_ROWS or len(fit_rows) < _MIN_SPLIT_ROWS:
+        # a handful of held-out rows gives fidelities that say nothing (r2 of -180 with an AUC
+        # of 1.0 on two rows), and a handful of fitting rows a ladder of one-leaf students
+        warnings.warn(
+            f"student_size_pilot splits {n_samples} rows into {len(fit_rows)} to fit and "
+            f"{len(test_rows)} to score (test_size={test_size!r}): fewer than "
+            f"{_MIN_SPLIT_ROWS} on a side, its fidelities are too noisy to rank students.",
+            UserWarning,
+            stacklevel=2,
+        )
     X_fit, X_test = take_rows(X, fit_rows), take_rows(X, test_rows)
     y_fit = None if y is None else np.asarray(y)[fit_rows]
     records = []

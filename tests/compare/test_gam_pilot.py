@@ -301,3 +301,13 @@ def test_the_plot_names_students_it_cannot_place_on_its_size_axis(X, tmp_path):
     assert "not drawn (size 0 or unknown): lasso, knn" in texts
     assert [line.get_label() for line in axis.get_lines()] == ["tree"]
     figure.savefig(tmp_path / "pilot.png")
+
+
+def test_a_split_too_small_to_rank_students_is_warned_about(X):
+    ladder = [("tree", "depth 2", DecisionTreeRegressor(max_depth=2))]
+    with pytest.warns(UserWarning, match=r"into 498 to fit and 2 to score \(test_size=2\)"):
+        student_size_pilot(None, X, teacher_scores=teacher(X), students=ladder, test_size=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        student_size_pilot(None, X, teacher_scores=teacher(X), students=ladder)
+    assert not [w for w in caught if "too noisy to rank" in str(w.message)]
