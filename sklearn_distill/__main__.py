@@ -879,6 +879,17 @@ def _read_audit_data(args, parser, say):
     event, other = _choose_event(args, parser, _label_values(labels))
     if not args.features:
         parser.error(_features_required_message(args, frame, args.prog))
+    # a column named like an option ("--quiet") given after --features is read as that option:
+    # the audit would run without it, silently
+    option_like = [
+        c for c in frame.columns if str(c).startswith("-") and str(c) in getattr(args, "argv", ())
+    ]
+    if option_like:
+        parser.error(
+            f"columns {', '.join(map(repr, option_like))} of {args.data} are named like options, "
+            "and the command line reads them as options, not as --features: rename them in "
+            "the file."
+        )
     features = list(dict.fromkeys(args.features))
     unknown = [c for c in features if c not in frame.columns]
     if unknown:
@@ -1208,6 +1219,7 @@ def main(argv=None, *, prog=None):
     parser, audit_parser = _parser(prog)
     args = parser.parse_args(argv)
     args.prog = parser.prog
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.command == "audit":
         return _audit(args, audit_parser)
     return 1  # pragma: no cover - argparse rejects unknown commands

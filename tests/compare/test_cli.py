@@ -829,3 +829,26 @@ def test_the_label_named_as_the_score_is_refused(csv_path, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--score and --label must be different columns" in err and "'outcome'" in err
     assert not out.exists()
+
+
+def test_a_column_named_like_an_option_is_not_read_as_one_silently(tmp_path, capsys):
+    frame = _leaky_frame().rename(columns={"group": "--quiet"})
+    path = tmp_path / "options.csv"
+    frame.to_csv(path, index=False)
+    features = [c for c in frame.columns if c not in ("risk", "outcome")][:2]
+    with pytest.raises(SystemExit):
+        # "--quiet" after --features is argparse's flag: the column would go unaudited
+        main(
+            [
+                "audit",
+                str(path),
+                "--score",
+                "risk",
+                "--label",
+                "outcome",
+                "--features",
+                *features,
+                "--quiet",
+            ]
+        )
+    assert "columns '--quiet' of" in capsys.readouterr().err
