@@ -9,6 +9,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from torch import Tensor, nn
 from typing_extensions import override
 
@@ -412,10 +413,19 @@ class KnowledgeDistillation(L.Callback):
                 if logs_step_values(pl_module.trainer):
                     # the total the optimizer steps on: the module's own loss is its labels' term
                     logged = {"loss_total": total, **terms}
-                    pl_module.log_dict(
-                        {f"train/{name}": value.detach() for name, value in logged.items()},
-                        batch_size=logits.shape[0],
-                    )
+                    names = {f"train/{name}": value.detach() for name, value in logged.items()}
+                    try:
+                        pl_module.log_dict(names, batch_size=logits.shape[0])
+                    except MisconfigurationException as error:
+                        if "twice" not in str(error):
+                            raise
+                        # Lightning's message blames the module for one call it made
+                        raise ValueError(
+                            "KnowledgeDistillation logs "
+                            f"{', '.join(names)} after the module's training_step, which "
+                            "logged one of these names itself with other arguments; rename "
+                            f"the module's. Lightning said: {error}"
+                        ) from None
                 if isinstance(output, dict):
                     return {**output, "loss": total}
                 return total

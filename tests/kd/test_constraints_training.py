@@ -646,3 +646,28 @@ def test_a_run_resumed_without_its_constraints_or_features_says_so(tmp_path):
             Plain(), loader, ckpt_path=tmp_path / "cb" / "last.ckpt"
         )
     assert [w for w in caught if "without the feature pairs" in str(w.message)]
+
+
+def test_a_module_that_logs_the_callbacks_names_itself_is_told_which_call_clashed():
+    class LogsItsOwn(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = _mlp(8, 2)
+
+        def forward(self, inputs):
+            return self.net(inputs)
+
+        def training_step(self, batch, batch_idx):
+            loss = F.cross_entropy(self(batch[0]), batch[1])
+            self.log("train/loss_ce", loss, on_epoch=True)
+            return loss
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    x, y = torch.rand(32, 5), torch.randint(2, (32,))
+    trainer = quiet_trainer(
+        max_epochs=1, log_every_n_steps=1, callbacks=[KnowledgeDistillation(_mlp(8, 2))]
+    )
+    with pytest.raises(ValueError, match=r"KnowledgeDistillation logs .*train/loss_ce.* rename"):
+        trainer.fit(LogsItsOwn(), DataLoader(TensorDataset(x, y), batch_size=16))
