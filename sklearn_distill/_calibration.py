@@ -23,6 +23,7 @@ from scipy.stats import spearmanr
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.utils.multiclass import type_of_target
 
@@ -387,18 +388,10 @@ def _deviance(y: np.ndarray, probability: np.ndarray) -> float:
 
 def _logistic_line(scores: np.ndarray, y: np.ndarray, intercept: bool) -> np.ndarray:
     """Maximum-likelihood ``P(y = 1) = sigmoid(a + b score)`` (``a = 0`` without intercept:
-    temperature scaling) by Newton's method; the fitted probabilities."""
-    design = np.column_stack([np.ones_like(scores), scores]) if intercept else scores[:, None]
-    coef = np.zeros(design.shape[1])
-    for _ in range(50):
-        probability = 1.0 / (1.0 + np.exp(-np.clip(design @ coef, -35, 35)))
-        weight = probability * (1.0 - probability) + 1e-12
-        hessian = design.T @ (design * weight[:, None]) + 1e-9 * np.eye(design.shape[1])
-        step = np.linalg.solve(hessian, design.T @ (y - probability))
-        coef += step
-        if np.max(np.abs(step)) < 1e-10:
-            break
-    return 1.0 / (1.0 + np.exp(-np.clip(design @ coef, -35, 35)))
+    temperature scaling), unpenalised; the fitted probabilities."""
+    design = scores.reshape(-1, 1)
+    line = LogisticRegression(C=np.inf, fit_intercept=intercept).fit(design, y)
+    return line.predict_proba(design)[:, 1]
 
 
 def _form_gap(scores: np.ndarray, y: np.ndarray, method: str, sign: int) -> tuple[float, object]:

@@ -300,8 +300,6 @@ def _calibration_replicates(mimic, X, y01, scores, cv, seed, records=None):
     ]
     if calibrator is None or not pairs or not hasattr(student, "eval_terms"):
         return None
-    if scores.ndim == 2 and scores.shape[1] == 2 and mimic.response_ == "predict":
-        scores = scores[:, 1]
     values = mimic._calibration_input(scores)
     sign = calibration_direction(calibrator)
     rng = np.random.default_rng(seed)

@@ -367,19 +367,17 @@ def _fit_student(student, gam_params, random_state, X_fit, y_fit, fit_scores, fi
         for name, value in gam_params.items():
             # the ladder's own setting (its rung: max_leaf_nodes, max_terms) would be replaced,
             # and the row labelled by it describe another student
-            if name in shared and not _same(shared[name], defaults.get(name)):
-                if not _same(shared[name], value) and name in filled:
-                    raise _LadderError(
-                        f"it sets {name}={shared[name]!r}, but the pilot read the teacher with "
-                        f"{name}={value!r} (the scores every student is fitted on); build it "
-                        f"with {name}='auto', or give the pilot {name}={shared[name]!r}"
-                    )
-                if not _same(shared[name], value):
-                    raise _LadderError(
-                        f"it sets {name}={shared[name]!r}, which the pilot's {name}={value!r} "
-                        "would override (its row would describe another student); leave "
-                        f"{name} out of the pilot's options, or build the ladder with it"
-                    )
+            own = shared.get(name)
+            if name in shared and not _same(own, defaults.get(name)) and not _same(own, value):
+                raise _LadderError(
+                    f"it sets {name}={own!r}, but the pilot read the teacher with {name}="
+                    f"{value!r} (the scores every student is fitted on); build it with "
+                    f"{name}='auto', or give the pilot {name}={own!r}"
+                    if name in filled
+                    else f"it sets {name}={own!r}, which the pilot's {name}={value!r} would "
+                    "override (its row would describe another student); leave "
+                    f"{name} out of the pilot's options, or build the ladder with it"
+                )
         settings = {k: v for k, v in gam_params.items() if k in shared}
         if shared.get("random_state") is None and random_state is not None:
             settings["random_state"] = random_state  # a seeded pilot gives the same table

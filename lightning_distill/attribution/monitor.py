@@ -79,11 +79,6 @@ def _split_batch(batch: Any) -> dict[str, Tensor | None]:
     raise AssertionError  # unreachable
 
 
-def _on(labels, device):
-    """A batch's labels on ``device``; ``None`` (a probe without labels) stays ``None``."""
-    return None if labels is None else labels.to(device)
-
-
 def _check_labels(labels) -> None:
     """Class labels: integers, or floats that hold whole numbers (truncating 0.7 to class 0
     would explain another class without a word)."""
@@ -426,7 +421,8 @@ class AttributionMonitor(Callback):
 
     def _update(self, model, teacher, batch, chosen, metrics, device) -> None:
         images = as_module_input(batch["image"], model)
-        targets = self._targets(model, images, _on(batch["target"], device))
+        labels = batch["target"]  # None in a probe without labels (target="prediction")
+        targets = self._targets(model, images, None if labels is None else labels.to(device))
         maps = attribute(model, images, targets, self.method, **self.method_kwargs)
         if "localisation" in chosen:
             metrics["localisation"].update(maps, batch["mask"].to(device))

@@ -1469,7 +1469,6 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
     def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
         return self._student_forward(batch_inputs(batch))
 
-    @override
     def _training_extras(self) -> dict[str, Any]:
         """What shaped the training but is no hyperparameter (passed again on resuming), as
         plain text: the constraints and the augmentation."""

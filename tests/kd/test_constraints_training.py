@@ -164,26 +164,29 @@ def test_logged_constraint_values_and_callback():
         float(l1.detach()), rel=0.05
     )
 
-    class Plain(L.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.net = _mlp(8, 4)
-
-        def forward(self, inputs):
-            return self.net(inputs)
-
-        def training_step(self, batch, batch_idx):
-            return F.cross_entropy(self(batch[0]), batch[1])
-
-        def configure_optimizers(self):
-            return torch.optim.SGD(self.parameters(), lr=0.1)
-
     callback = KnowledgeDistillation(teacher, constraints=[Monotonic(0, output=1, weight=2.0)])
     L.seed_everything(0, verbose=False)
     trainer = quiet_trainer(max_epochs=1, callbacks=[callback])
-    trainer.fit(Plain(), DataLoader(TensorDataset(x, y), batch_size=16))
+    trainer.fit(_Plain(), DataLoader(TensorDataset(x, y), batch_size=16))
     assert "train/constraint_monotonic_0" in trainer.callback_metrics
     assert all(p.requires_grad for p in teacher.parameters())
+
+
+class _Plain(L.LightningModule):
+    """A classifier trained on its labels alone, for the KnowledgeDistillation callback."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = _mlp(8, 4)
+
+    def forward(self, inputs):
+        return self.net(inputs)
+
+    def training_step(self, batch, batch_idx):
+        return F.cross_entropy(self(batch[0]), batch[1])
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
 class _Named(torch.nn.Module):
@@ -197,12 +200,12 @@ class _Named(torch.nn.Module):
         return self.net(inputs if scale is None else inputs * scale)
 
 
-class _KeywordCall(L.LightningModule):
+class _KeywordCall(_Plain):
     """A module whose step calls its forward by keyword, or with a second input."""
 
     def __init__(self, extra: bool = False):
         super().__init__()
-        self.net, self.extra = _mlp(8, 4), extra
+        self.extra = extra
 
     def forward(self, inputs, scale=None):
         return self.net(inputs if scale is None else inputs * scale)
@@ -210,9 +213,6 @@ class _KeywordCall(L.LightningModule):
     def training_step(self, batch, batch_idx):
         logits = self(batch[0], torch.ones(())) if self.extra else self(inputs=batch[0])
         return F.cross_entropy(logits, batch[1])
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
 def test_the_callbacks_constraints_read_a_keyword_input_and_refuse_several():
@@ -393,7 +393,7 @@ def test_augment_errors():
             return self.net(batch[0]).sum()
 
     with pytest.raises(ValueError, match="'nope'"):
-        callback.setup(None, Plain(), "fit")
+        callback.setup(None, _Plain(), "fit")
 
 
 def test_checkpoint_with_constraints_and_augment_loads_weights_only(tmp_path):
@@ -622,48 +622,26 @@ def test_a_run_resumed_without_its_constraints_or_features_says_so(tmp_path):
         DistillationModule.load_from_checkpoint(checkpoint, student=_mlp(8, 2), teacher=teacher)
 
     # the callback: a checkpoint of a feature pair, resumed without it
-    class Plain(L.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.net = _mlp(8, 4)
-
-        def forward(self, inputs):
-            return self.net(inputs)
-
-        def training_step(self, batch, batch_idx):
-            return F.cross_entropy(self(batch[0]), batch[1])
-
-        def configure_optimizers(self):
-            return torch.optim.SGD(self.parameters(), lr=0.1)
-
     pair = [FeatureDistillation("net.1", "1", "hint")]
     saver = ModelCheckpoint(dirpath=tmp_path / "cb", save_last=True)
     callbacks = [KnowledgeDistillation(teacher, features=pair, example_input=x[:2]), saver]
-    quiet_trainer(max_epochs=1, callbacks=callbacks, enable_checkpointing=True).fit(Plain(), loader)
+    quiet_trainer(max_epochs=1, callbacks=callbacks, enable_checkpointing=True).fit(
+        _Plain(), loader
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         quiet_trainer(max_epochs=2, callbacks=[KnowledgeDistillation(teacher)]).fit(
-            Plain(), loader, ckpt_path=tmp_path / "cb" / "last.ckpt"
+            _Plain(), loader, ckpt_path=tmp_path / "cb" / "last.ckpt"
         )
     assert [w for w in caught if "without the feature pairs" in str(w.message)]
 
 
 def test_a_module_that_logs_the_callbacks_names_itself_is_told_which_call_clashed():
-    class LogsItsOwn(L.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.net = _mlp(8, 2)
-
-        def forward(self, inputs):
-            return self.net(inputs)
-
+    class LogsItsOwn(_Plain):
         def training_step(self, batch, batch_idx):
-            loss = F.cross_entropy(self(batch[0]), batch[1])
+            loss = super().training_step(batch, batch_idx)
             self.log("train/loss_ce", loss, on_epoch=True)
             return loss
-
-        def configure_optimizers(self):
-            return torch.optim.SGD(self.parameters(), lr=0.1)
 
     x, y = torch.rand(32, 5), torch.randint(2, (32,))
     trainer = quiet_trainer(
