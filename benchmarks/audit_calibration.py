@@ -30,6 +30,8 @@ read as log-odds ``s`` unless said:
 * ``uncalibrated``: ``num x num``, score ``exp(s / 2)`` (monotone, on no probability scale);
 * ``exact``: ``num x num`` with the true log-odds ``g`` itself as the score (a smooth black
   box that the mimic fits almost perfectly: see the README for why this one is hard);
+* ``exact main``: ``main``'s g on three features (x0, x1, x2: the ``|x1|`` kink) as the
+  score itself;
 * ``deciles``, ``deciles num x num``: the g of ``main`` or ``num x num``, the score the decile
   1-10 of the black box's probability, cut at the deciles of its probability on its own
   training sample (a norm group, as COMPAS's decile scores);
@@ -97,7 +99,9 @@ def _num_by_num(X):
 def _sample(name, rng, n):
     """(features the black box sees, the audit's feature columns, log-odds g, outcome y)."""
     X = _normal(rng, n, 0.8 if name == "correlated" else 0.0)
-    if name in ("main", "deciles", "missing values"):
+    if name == "exact main":
+        X = X.drop(columns="x3")
+    if name in ("main", "deciles", "missing values", "exact main"):
         g = _main_effects(X)
     elif name in ("num x num", "calibrated", "uncalibrated", "exact", "deciles num x num"):
         g = _num_by_num(X)
@@ -141,7 +145,7 @@ def make_world(name, seed, n):
         score = 1 / (1 + np.exp(-s))
     elif name == "uncalibrated":
         score = np.exp(s / 2)
-    elif name == "exact":
+    elif name in ("exact", "exact main"):
         score = g
     elif name.startswith("deciles"):
         # decile 1-10 of the probability, cut at the deciles of the black box's own sample
@@ -162,6 +166,7 @@ NULL_WORLDS = [
     "calibrated",
     "uncalibrated",
     "exact",
+    "exact main",
     "deciles",
     "deciles num x num",
     "rare outcome",

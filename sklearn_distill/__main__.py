@@ -1200,6 +1200,25 @@ def _findings_text(audit, test, comparison, data_lines=()):
     return "\n".join(lines)
 
 
+def _unrecognised_message(raw, extras) -> str:
+    """argparse's message for arguments no option takes, and, where one of them follows
+    ``--features`` and begins with a dash, that it may be a column named like an option (the
+    command line reads ``-p`` as an option, and none is called that)."""
+    text = f"unrecognized arguments: {' '.join(extras)}"
+    if "--features" not in raw:
+        return text
+    after = raw[raw.index("--features") + 1 :]
+    dashed = [extra for extra in extras if extra.startswith("-") and extra in after]
+    if dashed:
+        text += (
+            f". If {', '.join(map(repr, dashed))} "
+            + ("is a column" if len(dashed) == 1 else "are columns")
+            + " to audit: the command line reads a name that begins with '-' as an option, "
+            "not as one of --features; rename the column in the file."
+        )
+    return text
+
+
 def main(argv=None, *, prog=None):
     """Run the command line.
 
@@ -1217,9 +1236,14 @@ def main(argv=None, *, prog=None):
         Exit status (0 on success; argument errors exit with status 2).
     """
     parser, audit_parser = _parser(prog)
-    args = parser.parse_args(argv)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    args, extras = parser.parse_known_args(raw)
+    if extras:
+        (audit_parser if args.command == "audit" else parser).error(
+            _unrecognised_message(raw, extras)
+        )
     args.prog = parser.prog
-    args.argv = list(sys.argv[1:] if argv is None else argv)
+    args.argv = raw
     if args.command == "audit":
         return _audit(args, audit_parser)
     return 1  # pragma: no cover - argparse rejects unknown commands

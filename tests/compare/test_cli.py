@@ -852,3 +852,21 @@ def test_a_column_named_like_an_option_is_not_read_as_one_silently(tmp_path, cap
             ]
         )
     assert "columns '--quiet' of" in capsys.readouterr().err
+
+
+def test_a_dashed_column_after_features_is_named_in_the_error(tmp_path, capsys):
+    frame = _leaky_frame().rename(columns={"group": "-p"})
+    path = tmp_path / "dashed.csv"
+    frame.to_csv(path, index=False)
+    command = ["audit", str(path), "--score", "risk", "--label", "outcome", "--features"]
+    with pytest.raises(SystemExit) as exited:
+        main([*command, "age", "-p"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: -p" in err and "'-p' is a column" in err
+    assert "rename the column" in err
+    # an unknown option elsewhere keeps argparse's own message, without the hint
+    with pytest.raises(SystemExit):
+        main(["audit", str(path), "--score", "risk", "--label", "outcome", "--bogus"])
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --bogus" in err and "column" not in err
