@@ -28,6 +28,7 @@ The teacher stays the object the user passed (no copy): moving or casting the mo
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -105,6 +106,8 @@ class TeacherLifecycle:
     def __init__(self) -> None:
         self._modes: ModuleModes | None = None
         self._flags: list[tuple[nn.Parameter, bool]] | None = None
+        self._buffers: dict[str, Tensor] | None = None
+        self._teacher: nn.Module | None = None
 
     @property
     def is_frozen(self) -> bool:
@@ -118,7 +121,23 @@ class TeacherLifecycle:
         check_initialised(teacher)
         self._modes = ModuleModes(teacher)
         self._flags = [(p, p.requires_grad) for p in teacher.parameters()]
-        teacher.requires_grad_(False)
+        # parameter by parameter: a TorchScript module has no requires_grad_()
+        for param, _ in self._flags:
+            param.requires_grad_(False)
+        # a part made by torch.jit.trace keeps the mode it was traced in whatever eval() says:
+        # its buffers are checked when it is given back (a scripted module reads its flag)
+        traced = {
+            id(buffer)
+            for module in teacher.modules()
+            if isinstance(module, torch.jit.TracedModule)
+            for buffer in module.buffers()
+        }
+        self._buffers = {
+            name: buffer.detach().clone()
+            for name, buffer in teacher.named_buffers()
+            if id(buffer) in traced
+        } or None
+        self._teacher = teacher
         teacher.eval()
 
     def give_back(self) -> None:
@@ -128,7 +147,9 @@ class TeacherLifecycle:
         for param, flag in self._flags:
             param.requires_grad_(flag)
         self._modes.restore()
-        self._modes = self._flags = None
+        if self._buffers is not None:
+            _restore_buffers(self._teacher, self._buffers)
+        self._modes = self._flags = self._buffers = self._teacher = None
 
     @contextmanager
     def frozen(self, teacher: nn.Module) -> Iterator[nn.Module]:
@@ -141,6 +162,36 @@ class TeacherLifecycle:
             yield teacher
         finally:
             self.give_back()
+
+
+def _restore_buffers(teacher: nn.Module, recorded: dict[str, Tensor]) -> None:
+    """Give a TorchScript teacher its recorded buffers back when its forward passes changed
+    them in eval mode, and say why: a module traced with ``torch.jit.trace`` in training mode
+    runs batch normalisation on batch statistics (updating its running statistics) and
+    dropout whatever its ``training`` flag says."""
+    # the run may have moved or cast the teacher (a device, a true precision): compared and
+    # given back in the buffer's own device and dtype
+    now = {name: buffer for name, buffer in teacher.named_buffers() if name in recorded}
+    changed = [
+        name
+        for name, buffer in now.items()
+        if not torch.equal(buffer, recorded[name].to(buffer.device, buffer.dtype))
+    ]
+    if not changed:
+        return
+    with torch.no_grad():
+        for name, buffer in now.items():
+            buffer.copy_(recorded[name].to(buffer.device, buffer.dtype))
+    warnings.warn(
+        f"the teacher's buffers changed while it was frozen in eval mode ({len(changed)}: "
+        f"{', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''}): a TorchScript "
+        "module made by torch.jit.trace in training mode keeps that mode, so its batch "
+        "normalisation used batch statistics and its dropout dropped, and the soft labels of "
+        "this run came from that. The buffers are given back as they were; trace the teacher "
+        "in eval mode (teacher.eval() before torch.jit.trace) and run again.",
+        UserWarning,
+        stacklevel=2,
+    )
 
 
 def check_no_shared_parameters(

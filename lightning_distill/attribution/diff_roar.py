@@ -341,6 +341,14 @@ def diff_roar(
     seed, the same for the training and the test images, so that a model is tested on the
     masking it was trained on.
 
+    Which coordinates are kept is information too: a map computed with the true label (the
+    loss gradient, Saliency of the label's logit) can keep a pattern that encodes the class, and
+    the fresh model then reads the class off the pattern rather than off the pixel values (the
+    leakage Rong et al., ICML 2022, describe for remove-and-retrain). Both arms then score as
+    high as the evaluated model or higher, and a DiffROAR near 0 says the measure broke, not
+    that the attribution is uninformative: read ``top_accuracy`` and ``bottom_accuracy`` beside
+    the evaluated model's own test accuracy and the ``"random"`` control.
+
     Parameters
     ----------
     model_factory : callable

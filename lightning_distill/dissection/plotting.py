@@ -88,7 +88,7 @@ def plot_unit_grid(
 
     The images of a row are the ``top_k`` with the largest maximum activation of that unit; the
     mask is the activation map upsampled bilinearly to the image size and thresholded at the
-    unit's threshold, drawn as a red outline over the image (the rest of the image is dimmed).
+    unit's threshold, drawn as an outline over the image (yellow edged in black) (the rest of the image is dimmed).
 
     Parameters
     ----------
@@ -153,7 +153,9 @@ def plot_unit_grid(
             mask = masks[col].numpy()
             ax.imshow((picture * torch.where(torch.from_numpy(mask), 1.0, 0.45)[..., None]).numpy())
             if mask.any():
-                ax.contour(mask, levels=[0.5], colors="red", linewidths=1.0)
+                # yellow edged in black: visible on a red or a yellow concept alike
+                ax.contour(mask, levels=[0.5], colors="black", linewidths=2.2)
+                ax.contour(mask, levels=[0.5], colors="yellow", linewidths=1.0)
             ax.set_xticks([])
             ax.set_yticks([])
             if col == 0 and row_titles is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -69,6 +70,18 @@ def _record_inputs(records: list, args: tuple, kwargs: dict) -> None:
     lists copied (the teacher is given these, whatever the forward did to them)."""
     copied = {name: own_container(value) for name, value in kwargs.items()}
     records.append((InputWatch((args, kwargs)), tuple(map(own_container, args)), copied))
+
+
+def _binds(teacher: nn.Module, inputs, keywords) -> bool:
+    """Whether the teacher's forward takes these arguments (True when its signature cannot be
+    read, a TorchScript module's say: its own error is then left as it is)."""
+    try:
+        inspect.signature(teacher.forward).bind(*inputs, **keywords)
+    except TypeError:
+        return False
+    except ValueError:  # no signature to read
+        return True
+    return True
 
 
 class KnowledgeDistillation(L.Callback):
@@ -357,13 +370,24 @@ class KnowledgeDistillation(L.Callback):
                     "the teacher, which is given the same inputs after it,",
                     fix=_STUDENT_FIX,
                 )
-                if features is None:
-                    with torch.no_grad():
-                        teacher_logits = self.teacher(*inputs, **input_kwargs)
-                else:
-                    teacher_logits, teacher_features = features.teacher_forward(
-                        self.teacher, inputs, input_kwargs
-                    )
+                try:
+                    if features is None:
+                        with torch.no_grad():
+                            teacher_logits = self.teacher(*inputs, **input_kwargs)
+                    else:
+                        teacher_logits, teacher_features = features.teacher_forward(
+                            self.teacher, inputs, input_kwargs
+                        )
+                except TypeError as error:
+                    if not input_kwargs or _binds(self.teacher, inputs, input_kwargs):
+                        raise  # the teacher's own error, not the call's keywords
+                    raise TypeError(
+                        f"KnowledgeDistillation calls the teacher as the module's {where} was "
+                        f"called, keywords included ({sorted(input_kwargs)}); the teacher "
+                        f"refused them: {error}. Give options of the module's own to it as "
+                        "attributes rather than forward keywords, or wrap the teacher in a "
+                        "module that takes them."
+                    ) from error
                 if self.constraints or features is not None:
                     watch.check(
                         "teacher",

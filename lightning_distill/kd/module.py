@@ -930,13 +930,44 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
             self._student_hooks as sh,
             self._teacher_hooks as th,
         ):
-            self.student(example_input)
+            shape = tuple(example_input.shape) if isinstance(example_input, Tensor) else None
+            said = f" of shape {shape}" if shape is not None else ""
+            try:
+                self.student(example_input)
+            except (RuntimeError, TypeError, ValueError, IndexError) as error:
+                raise ValueError(
+                    f"example_input must be a batch the student reads (both models run on it "
+                    f"once, to find the features' shapes); the student failed on example_input"
+                    f"{said}: {error}"
+                ) from error
             try:
                 self.teacher(example_input)
             except RuntimeError as error:
                 self._explain_dtype_mismatch(example_input, error, probe=True)
-                raise
-            return [feature_shapes(spec, sh, th) for spec in self.feature_specs]
+                raise ValueError(
+                    f"example_input must be a batch the teacher reads (both models run on it "
+                    f"once, to find the features' shapes); the teacher failed on example_input"
+                    f"{said}: {error}"
+                ) from error
+            try:
+                shapes = [feature_shapes(spec, sh, th) for spec in self.feature_specs]
+            except ValueError as error:
+                raise ValueError(
+                    f"{error} (read from example_input{said}: is its first dimension the batch?)"
+                ) from error
+        flat = [
+            (spec.student_layer if side == 0 else spec.teacher_layer)
+            for spec, pair in zip(self.feature_specs, shapes)
+            for side, shape in enumerate(pair)
+            if shape is not None and len(shape) == 0
+        ]
+        if flat:
+            raise ValueError(
+                f"example_input must be a batch (its first dimension the batch, e.g. "
+                f"example_input=x[:2]); got example_input{said}, on which layer {flat[0]!r} "
+                "gave one number per row: a feature needs a dimension beside the batch's."
+            )
+        return shapes
 
     def load_from_checkpoint(cls, checkpoint_path, *args, **kwargs):
         """Lightning's :meth:`~lightning.pytorch.core.LightningModule.load_from_checkpoint`.
@@ -1027,6 +1058,18 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
     @override
     def configure_optimizers(self):
         params = self.trainable_parameters()
+        if not params:  # a frozen student may still train heads or a learned temperature
+            count = sum(1 for _ in self.student.parameters())
+            raise ValueError(
+                "student must have parameters that require gradients (the optimizer trains "
+                "them, and this module has none of its own to train); got "
+                + (
+                    "a student without parameters."
+                    if count == 0
+                    else f"{count} parameter(s), none with requires_grad=True: a frozen "
+                    "student (call requires_grad_(True) on what should train)."
+                )
+            )
         hp = self.hparams
         if self._optimizer is None:
             raise ValueError(

@@ -133,7 +133,7 @@ class SoftDecisionTree(nn.Module):
             "inverse_temperature", inverse_temperature, minimum=0.0, exclusive_minimum=True
         )
         self.penalty_strength = check_real("penalty_strength", penalty_strength, minimum=0.0)
-        self.penalty_decay = check_real("penalty_decay", penalty_decay, minimum=0.0)
+        self.penalty_decay = penalty_decay
         self.output = check_choice("output", output, ("mixture", "max_leaf"))
         self._warned_max_leaf = False
         if input_shape is not None:
@@ -160,8 +160,19 @@ class SoftDecisionTree(nn.Module):
         node_depth = torch.cat(
             [torch.full((2**level,), float(level)) for level in range(self.depth)]
         )
-        self.register_buffer("_node_weights", self.penalty_decay**node_depth, persistent=False)
+        # the weights are made from penalty_decay at each call: a decay set after construction
+        # acts (as penalty_strength does)
+        self.register_buffer("_node_depth", node_depth, persistent=False)
         self.balance_penalty: Tensor | None = None
+
+    @property
+    def penalty_decay(self) -> float:
+        """The balance penalty's factor per level of depth (checked when set)."""
+        return self._penalty_decay
+
+    @penalty_decay.setter
+    def penalty_decay(self, value) -> None:
+        self._penalty_decay = check_real("penalty_decay", value, minimum=0.0)
 
     @property
     def n_leaves(self) -> int:
@@ -241,7 +252,7 @@ class SoftDecisionTree(nn.Module):
         # alpha_i: the reach-weighted share of inputs sent right at node i, and 1 - alpha_i,
         # both in log space: a node that sends (nearly) every input one way keeps the
         # gradient that pushes it back (a clamp of alpha away from 0 and 1 zeroed it there)
-        weights = self._node_weights.to(activation.dtype)
+        weights = self.penalty_decay ** self._node_depth.to(activation.dtype)
         if log_nodes.shape[0] == 0:  # no inputs, no split to balance
             return (weights * activation.sum(0)).sum() * 0.0
         # a node no input reaches (its path probability 0 on every row) has no share to

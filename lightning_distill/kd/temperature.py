@@ -535,12 +535,16 @@ def _validation_scores(module, val) -> dict[str, float]:
     student.eval()
     teacher.eval()
     device = next(student.parameters()).device
+    # a Trainer's precision ("64-true", "bf16-true") cast the module: its floating inputs too
+    dtype = next((p.dtype for p in student.parameters() if p.is_floating_point()), None)
     correct = agree = rows = 0
     kl = 0.0
     try:
         for batch in val:
             inputs, targets = _inputs_and_targets(batch)
-            inputs = inputs.to(device) if isinstance(inputs, Tensor) else inputs
+            if isinstance(inputs, Tensor):
+                cast = dtype is not None and inputs.is_floating_point()
+                inputs = inputs.to(device, dtype) if cast else inputs.to(device)
             targets = targets.to(device)
             # the teacher reads the batch after the student (see watch_for_teacher)
             watch, later = watch_for_teacher(inputs)
