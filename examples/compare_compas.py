@@ -10,7 +10,7 @@ refits, and writes a self-contained HTML report.
 
 Run from the repository root:
 
-    PYTHONPATH=. python examples/compare_compas.py [report.html]
+    PYTHONPATH=. python examples/compare_compas.py [report.html | --out report.html]
 
 The report goes to reports/compas_audit.html unless another path is given, and the picture of
 four terms (the README's docs/images/compas_comparison.png) beside it.
@@ -96,11 +96,16 @@ def parse_args(argv=None):
     parser.add_argument(
         "report",
         nargs="?",
-        default="reports/compas_audit.html",
-        help="HTML report to write; must end in .html or .htm (default: %(default)s); "
-        "compas_comparison.png is written beside it",
+        default=None,
+        help="HTML report to write; must end in .html or .htm (default: "
+        "reports/compas_audit.html); compas_comparison.png is written beside it",
     )
+    # the other examples' spelling of the same thing
+    parser.add_argument("--out", default=None, help="the same as the positional report path")
     args = parser.parse_args(argv)
+    if args.report is not None and args.out is not None and args.report != args.out:
+        parser.error(f"give the report's path once; got {args.report!r} and --out {args.out!r}")
+    args.report = args.report or args.out or "reports/compas_audit.html"
     output_file(parser, args.report, "report", suffixes=(".html", ".htm"))
     return args
 

@@ -31,12 +31,14 @@ from sklearn_distill import CompareAudit, DistilledTree
 from sklearn_distill.datasets import load_compas
 from sklearn_distill.report import audit_findings_text
 
-NEXT_STEPS = """\
-Next (`python` is .venv/bin/python after `make demo`):
-  open the report in a browser (every figure and table is inside the one file)
+STABILITY_STEP = """\
   python examples/compare_demo.py --stability 3   the same audit, with the terms that are stable
       across three refits on bootstrap samples (slower)
-  python -m sklearn_distill audit data.csv --score COL --label COL --features COL ...
+"""
+NEXT_STEPS = f"""\
+Next (`python` is .venv/bin/python after `make demo`):
+  open the report in a browser (every figure and table is inside the one file)
+{STABILITY_STEP}  python -m sklearn_distill audit data.csv --score COL --label COL --features COL ...
       the same audit of your own CSV file (run it without --features to see your columns)
   python examples/compare_compas.py              the COMPAS audit step by step, with more tables
   python examples/compare_planted_missing_feature.py
@@ -84,7 +86,8 @@ def main(path="reports/compas_demo.html", stability=0):
     print(audit_findings_text(audit))
     print(f"\nReport: {os.path.abspath(written)}")
     print(f"(whole demo: {time.perf_counter() - start:.0f} s)\n")
-    print(NEXT_STEPS)
+    # the stability run is suggested only when it was not done
+    print(NEXT_STEPS.replace(STABILITY_STEP, "") if stability else NEXT_STEPS)
 
 
 if __name__ == "__main__":

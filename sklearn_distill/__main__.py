@@ -251,7 +251,16 @@ def _check_numbers(args, parser):
             exclusive_minimum=True,
             exclusive_maximum=True,
         )
+        if args.n_jobs == 0:
+            raise ValueError(
+                "--n-jobs must be a positive number of workers, or -1 for all cores (-2 for "
+                "all but one); got 0."
+            )
         check_n_jobs("--n-jobs", args.n_jobs)
+        if not 0 <= args.random_state < 2**32:
+            raise ValueError(
+                f"--random-state must be a seed from 0 to {2**32 - 1}; got {args.random_state}."
+            )
         check_real("--min-weight", args.min_weight, minimum=0)
         if args.max_bins is not None:
             check_integer("--max-bins", args.max_bins, minimum=3)
@@ -1074,6 +1083,7 @@ def _run_audit(args, parser, say, printer):
         rule_tree=rule_tree,
         rule_fidelity=rule_fidelity,
         event=str(data.event),
+        outcome=str(args.label),
         data_notes=_data_notes(args, data, audit),
     )
     print(_findings_text(audit, test, comparison, _data_lines(args, data, audit)))

@@ -446,7 +446,13 @@ def calibrated_probability(calibrator, scores: np.ndarray, n_calibration: int) -
 
 
 def cross_fit_calibration(
-    scores: np.ndarray, y: np.ndarray, method: str, cv: int, random_state=None, sign=None
+    scores: np.ndarray,
+    y: np.ndarray,
+    method: str,
+    cv: int,
+    random_state=None,
+    sign=None,
+    event=None,
 ):
     """Out-of-fold calibrated probabilities of ``scores``, and a calibrator fitted on all rows.
 
@@ -467,6 +473,9 @@ def cross_fit_calibration(
     sign : {1, -1} or None
         The score's direction, decided elsewhere (an audit decides it once on all its rows,
         and its refits on subsets use it); None decides it here, with its warnings.
+    event : object, optional
+        The event's label as the warnings name it (``P(y = event)``), when ``y`` holds codes
+        of the labels (0/1); by default ``y``'s second class.
 
     Returns
     -------
@@ -490,7 +499,8 @@ def cross_fit_calibration(
             f"{np.unique(scores).size}. Use calibration='sigmoid' or 'isotonic'."
         )
     if sign is None:
-        sign = warn_if_score_falls(scores, y == classes[1], method, classes[1], stacklevel=3)
+        named = classes[1] if event is None else event
+        sign = warn_if_score_falls(scores, y == classes[1], method, named, stacklevel=3)
     probability = np.empty(scores.shape[0])
     folds = StratifiedKFold(n_splits=cv, shuffle=True, random_state=random_state)
     for train, test in folds.split(scores.reshape(-1, 1), y):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 from sklearn.base import is_classifier
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
@@ -196,6 +197,52 @@ def _not_a_number(values, error):
         except (TypeError, ValueError):
             return repr(cell)
     return str(error)
+
+
+def sorted_labels(y):
+    """``y``'s distinct labels in sorted order (scikit-learn's ``classes_``), or None when they
+    cannot be sorted (labels of mixed types, refused with their own message where read)."""
+    try:
+        return np.unique(np.asarray(y))
+    except TypeError:
+        return None
+
+
+def align_score_columns(scores, classes, *, name: str = "teacher_scores"):
+    """``scores`` with its columns in the order of ``classes`` when it is a DataFrame whose
+    column labels are the classes in another order (``pd.DataFrame(proba,
+    columns=model.classes_)[["yes", "no"]]``); anything else as it is, read by position.
+
+    Labels are matched by value (``1`` and ``1.0`` alike; ``"1"`` is not ``1``). Columns
+    labelled ``0..k-1`` in order are positions, whatever the classes. Columns that name every
+    class and more are read by position too (a fit on rows that lack a class). Columns that name
+    some classes but not all are refused: read by position, a class's column could stand for
+    another class.
+    """
+    if classes is None or not isinstance(scores, pd.DataFrame) or scores.shape[1] < 2:
+        return scores
+    columns = scores.columns
+    if isinstance(columns, pd.RangeIndex) or list(columns) == list(range(len(columns))):
+        return scores
+    wanted = pd.Index(np.asarray(classes))
+    try:
+        found = wanted.get_indexer(columns)  # each column's class, -1 for none
+    except (TypeError, ValueError, pd.errors.InvalidIndexError):  # labels of mixed types
+        return scores
+    matched = found >= 0
+    if not matched.any() or (matched.all() and list(found) == list(range(len(wanted)))):
+        return scores
+    if matched.sum() == len(wanted) == len(columns):
+        # the classes' own columns, in the classes' order (by position: a list of boolean
+        # labels would be read as a mask)
+        return scores.iloc[:, [list(found).index(k) for k in range(len(wanted))]]
+    if matched.sum() == len(wanted):  # every class named, and columns beyond them
+        return scores
+    raise ValueError(
+        f"{name} must have one column per class, labelled by the classes "
+        f"{list(wanted)} (in any order) or not by class at all (read by position, column k for "
+        f"class k); got columns {list(columns)}, which name some classes and not others."
+    )
 
 
 def check_scores(scores, n_samples: int, *, name: str = "teacher_scores") -> np.ndarray:

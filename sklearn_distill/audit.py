@@ -390,6 +390,7 @@ def _fit_pair(audit, X, y01, scores, seed, ebm_jobs, terms, *, fold=False, recor
     # the score's direction, decided once on all the audit's rows (a third or a bootstrap
     # sample has less power, and read the other way its calibration flattens the target)
     mimic._calibration_sign = getattr(audit, "_score_sign_", None)
+    mimic._event_label = audit.classes_[1]  # the mimic is given y's 0/1 codes
     if mimic.calibration == "spline" and np.ndim(scores) == 1 and np.unique(scores).size < 3:
         # fit() checked the whole score; a third (or bootstrap sample) that holds only two of
         # its values is mapped by the logistic map through their two rates, which is what the
@@ -1345,6 +1346,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
                 f"cv={self.cv} folds need at least {2 * self.cv} rows; X has {n_samples} sample(s)."
             )
         self.classes_, y01 = self._check_y(y, n_samples)
+        # the label's name, for the report ("two_year_recid = 1", not "1")
+        name = getattr(y, "name", None) if isinstance(y, pd.Series) else None
+        self._outcome_name = None if name is None else str(name)
         smallest = int(np.bincount(y01).min())
         # each third of the rows is fitted on its own, its score calibrated with cv folds
         needed = 3 * (self.cv if self.calibration is not None else 1)
@@ -1360,6 +1364,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             )
         scores = None
         if teacher_scores is not None:
+            teacher_scores = _teacher.align_score_columns(teacher_scores, self.classes_)
             scores = _teacher.check_scores(teacher_scores, n_samples)
             self._check_score_columns(scores)
             _check_score_is_not_label(scores, y01, self.classes_)
@@ -2397,7 +2402,11 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
                 "given to query."
             )
         scores = (
-            None if teacher_scores is None else _teacher.check_scores(teacher_scores, n_samples)
+            None
+            if teacher_scores is None
+            else _teacher.check_scores(
+                _teacher.align_score_columns(teacher_scores, self.classes_), n_samples
+            )
         )
         groups = _check_groups(groups, n_samples)
         self._check_same_data(X, y01, scores, groups)
@@ -2472,22 +2481,44 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
 
         return plot_comparison(self.compare(), terms, **kwargs)
 
-    def plot_calibration(self, score_name="score"):
-        """Calibration curve of the score (:func:`sklearn_distill.plotting.plot_calibration`)."""
+    def plot_interaction(self, term, *, blocks=False, fig=None):
+        """One interaction as heatmaps of both surfaces and their difference
+        (:func:`sklearn_distill.plotting.plot_interaction`): its cells from :meth:`compare`,
+        or with ``blocks=True`` its coarse blocks from :meth:`compare_interactions`. ``term``
+        as the tables name it (``"a & b"``); ``fig`` a figure or subfigure to draw in."""
+        from sklearn_distill.plotting import plot_interaction
+
+        check_is_fitted(self, "outcome_")
+        if blocks:
+            table = self.compare_interactions()
+            terms = set(table["term"])
+        else:
+            table = self.compare()
+            terms = set(table.loc[table["kind"] == "interaction", "term"])
+        if term not in terms:
+            raise ValueError(
+                f"term must be one of the audit's interactions {sorted(terms)}; got {term!r}."
+            )
+        return plot_interaction(table, term, fig=fig)
+
+    def plot_calibration(self, score_name="score", *, ax=None):
+        """Calibration curve of the score (:func:`sklearn_distill.plotting.plot_calibration`);
+        ``ax``: where to draw (a new figure when omitted)."""
         from sklearn_distill.plotting import plot_calibration
 
         check_is_fitted(self, "outcome_")
         if self.calibration_table_ is None:
             raise ValueError("the score is not one-dimensional: there is no calibration curve.")
         return plot_calibration(
-            self.calibration_table_, curve=self.calibration_curve_, score_name=score_name
+            self.calibration_table_, curve=self.calibration_curve_, score_name=score_name, ax=ax
         )
 
-    def plot_residuals(self):
+    def plot_residuals(self, *, ax=None):
         """Scatter of the residual pairs the missing-feature test correlates: every cross pair
         of every repeat, after the adjustment
         (:func:`sklearn_distill.plotting.plot_residuals`), with the correlations of
-        :meth:`missing_feature_test` when it was run at the current ``confidence``."""
+        :meth:`missing_feature_test` when it was run at the current ``confidence``; ``ax``:
+        where to draw (a new figure when omitted)."""
         from sklearn_distill.plotting import plot_residuals
 
         check_is_fitted(self, "mimic_residuals_")
@@ -2499,6 +2530,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             mimic.ravel(),
             outcome.ravel(),
             correlations=getattr(self, "missing_feature_test_", None) if current else None,
+            ax=ax,
         )
 
     def report(

@@ -164,6 +164,10 @@ def _check_numeric_target(y) -> None:
         )
 
 
+#: The parameters that say how the teacher is read (recorded at fit as ``fit_settings_``).
+_TARGET_SETTINGS = ("response", "calibration", "temperature", "proba_clip")
+
+
 def clear_fitted_state(estimator) -> None:
     """Delete what an earlier ``fit`` learnt (every attribute whose name ends in ``_``), so that
     a refit leaves nothing of it behind: scikit-learn's convention that ``fit`` starts afresh.
@@ -257,6 +261,9 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
     #: The calibrated score's direction when a caller decided it on more rows than this fit
     #: sees (a CompareAudit's refits on thirds and bootstrap samples); None decides it here.
     _calibration_sign: int | None = None
+    #: The event's label as warnings name it, when the labels given to fit are codes of it
+    #: (CompareAudit's 0/1): ``None`` names y's own second class.
+    _event_label = None
 
     # ------------------------------------------------------------------ subclass hooks
     def _check_student_params(self):
@@ -406,10 +413,16 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         return constraints
 
     # ------------------------------------------------------------------ targets
-    def _raw_scores(self, X, teacher_scores, n_samples, *, name="teacher_scores"):
+    def _raw_scores(
+        self, X, teacher_scores, n_samples, *, name="teacher_scores", classes=None, at_fit=False
+    ):
         if teacher_scores is not None:
             # matched to X's rows by position, as at fit: a reordered Series is refused
             check_same_order(X, teacher_scores, name)
+            if self._is_classifier_like:
+                # class columns labelled by class are read by label (fit: y's classes)
+                known = classes if at_fit else getattr(self, "classes_", None)
+                teacher_scores = _teacher.align_score_columns(teacher_scores, known, name=name)
             scores = _teacher.check_scores(teacher_scores, n_samples, name=name)
             if self.response_ == "predict_proba" and (scores.min() < 0 or scores.max() > 1):
                 why = (
@@ -453,7 +466,9 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
 
     @property
     def _is_classifier_like(self):
-        return self.calibration is not None or self.response_ in _teacher.CLASSIFIER_RESPONSES
+        # once fitted, as fitted (set_params(calibration=None) leaves a calibrated student)
+        calibration = getattr(self, "fit_settings_", {}).get("calibration", self.calibration)
+        return calibration is not None or self.response_ in _teacher.CLASSIFIER_RESPONSES
 
     def _check_class_scores(self):
         if not hasattr(self, "response_") or not self._is_classifier_like:
@@ -502,7 +517,10 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             raise ValueError(
                 f"y has {_num_samples(y)} rows but X has {n_samples}: lengths must match."
             )
-        scores = self._raw_scores(X, teacher_scores, n_samples)
+        classes = getattr(self.teacher, "classes_", None)
+        if classes is None and y is not None and isinstance(teacher_scores, pd.DataFrame):
+            classes = _teacher.sorted_labels(y)
+        scores = self._raw_scores(X, teacher_scores, n_samples, classes=classes, at_fit=True)
         if self.calibration is not None:
             labels = check_binary_labels(y, n_samples)
             probability, self.calibrator_ = cross_fit_calibration(
@@ -512,6 +530,7 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
                 self.cv,
                 rng,
                 sign=self._calibration_sign,
+                event=self._event_label,
             )
             self.n_calibration_ = n_samples
             self.classes_ = self.calibrator_.classes_
@@ -634,8 +653,28 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             offset, scale = np.zeros(self.n_outputs_), 1.0
         self.target_offset_, self.target_scale_ = offset, scale
         self._fit_student(transfer, (columns - offset) / scale, constraints, seed)
+        # how the teacher was read: set_params after fit changes the parameters, not the
+        # fitted student, which teacher_target, fidelity and score measure against it
+        self.fit_settings_ = {name: getattr(self, name) for name in _TARGET_SETTINGS}
         self._after_fit(X, target, transfer)
         return self
+
+    def _check_fit_settings(self, method: str) -> None:
+        """Refuse to read the teacher otherwise than at fit (see ``fit_settings_``)."""
+        settings = getattr(self, "fit_settings_", None)
+        if settings is None:
+            return
+        changed = [
+            f"{name} {old!r} at fit, {getattr(self, name)!r} now"
+            for name, old in settings.items()
+            if getattr(self, name) != old
+        ]
+        if changed:
+            raise ValueError(
+                f"{method} reads the teacher as the fitted student mimics it, but set_params "
+                f"changed how it is read since fit ({'; '.join(changed)}). Fit again with the "
+                "new settings, or set them back."
+            )
 
     def _after_fit(self, X, target, fitted):
         """Hook run once the student is fitted, with the rows of ``X``, their target and the
@@ -693,6 +732,7 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         ndarray of shape (n_samples,) or (n_samples, n_classes)
         """
         check_is_fitted(self, "target_scale_")
+        self._check_fit_settings("teacher_target()")
         n_samples = _num_samples(X)
         if teacher_scores is None and self.teacher is None:
             raise ValueError("teacher_scores are needed: this model has no teacher to query on X.")
@@ -720,6 +760,8 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             classes, when it predicts fewer than all of them: the one-vs-rest AUC of a class
             the teacher never predicts here is undefined).
         """
+        check_is_fitted(self, "target_scale_")
+        self._check_fit_settings("fidelity()")
         target = self.teacher_target(X, teacher_scores)
         prediction = self.predict(X)
         result = {"r2": _r2(target, prediction), "rmse": _rmse(target, prediction)}
@@ -786,6 +828,7 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         float
         """
         check_is_fitted(self, "target_scale_")
+        self._check_fit_settings("score()")
         if sample_weight is not None:
             sample_weight = check_sample_weight(sample_weight, _num_samples(X))
         if teacher_scores is None and self.teacher is None:
@@ -803,6 +846,8 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
                     "which y cannot stand for; got y alone. Pass the teacher's scores on X as "
                     "teacher_scores=..."
                 )
+            # matched to X's rows by position, as at fit: a reordered Series is refused
+            check_same_order(X, y, "y")
             return super().score(X, y, sample_weight=sample_weight)
         target = self.teacher_target(X, teacher_scores)
         prediction = self.predict(X)
@@ -898,6 +943,11 @@ class DistilledGAM(DistillerBase):
         One fitted student per output.
     response_ : str
         The teacher method used (``"predict"`` for plain scores).
+    fit_settings_ : dict
+        ``response``, ``calibration``, ``temperature`` and ``proba_clip`` as fitted: after
+        ``set_params`` changes one of them, :meth:`teacher_target`, :meth:`fidelity` and
+        :meth:`score` are refused until the next :meth:`fit` (they would read the teacher
+        otherwise than the fitted student mimics it); :meth:`predict` is unchanged.
     classes_ : ndarray
         Class labels, for classifier teachers or calibrated scores.
     calibrator_ : IsotonicCalibrator, CalibratedClassifierCV, SplineCalibrator or None
@@ -1024,6 +1074,29 @@ class DistilledGAM(DistillerBase):
             "cannot honour them (it has no monotone_constraints or monotonic_cst parameter)."
         )
 
+    def _explain_unread_categories(self, error) -> None:
+        """A student that reads numbers only, given columns of text or categories, fails with
+        numpy's or pandas' words ("could not convert string to float"), naming no column:
+        say which columns and what to do."""
+        if "convert" not in str(error) or "float" not in str(error):
+            return
+        kinds = getattr(self, "feature_kinds_", None) or []
+        names = getattr(self, "feature_names_in_", None)
+        categorical = [
+            str(names[k]) if names is not None else f"column {k}"
+            for k, kind in enumerate(kinds)
+            if kind == CATEGORICAL
+        ]
+        if not categorical:
+            return
+        student = type(self.student).__name__
+        raise ValueError(
+            f"student must read X's categorical columns {categorical}; {student} reads numbers "
+            f"only and failed on them ({error}). Encode them as numbers first (a Pipeline with "
+            "a OneHotEncoder or OrdinalEncoder in front of the student), or use the default "
+            "Explainable Boosting student, which reads categories."
+        ) from error
+
     def _fit_student(self, transfer, target, constraints, seed):
         with warnings.catch_warnings():
             # interpret warns that its own plots hide the missing-value bin; shape_functions
@@ -1034,9 +1107,14 @@ class DistilledGAM(DistillerBase):
             # a column without a value: fit() named it; interpret would repeat numpy's
             # "All-NaN slice" from its preprocessor, naming no column
             warnings.filterwarnings("ignore", message="All-NaN slice", category=RuntimeWarning)
-            self.students_ = [
-                self._make_student(constraints, seed).fit(transfer, column) for column in target.T
-            ]
+            try:
+                self.students_ = [
+                    self._make_student(constraints, seed).fit(transfer, column)
+                    for column in target.T
+                ]
+            except (TypeError, ValueError) as error:
+                self._explain_unread_categories(error)
+                raise
             self.terms_ = None
             if self.max_terms is not None:
                 self.terms_ = self._most_important_terms()
@@ -1159,7 +1237,8 @@ class DistilledGAM(DistillerBase):
             The columns of :func:`sklearn_distill.shapes.shape_functions` (``term``,
             ``kind``, ``bin``, ``value``, ``label``, ``score``, ``lower``, ``upper``,
             ``std_error``, ``dof``, ``weight``, ``bin_low``, ``bin_high``; ``class`` first,
-            for more than two classes), scores on the mimicked scale.
+            for more than two classes, or ``output`` (0, 1, ...) for several plain outputs),
+            scores on the mimicked scale.
             A boolean feature's values are ``False`` and ``True`` (labels ``"False"`` and
             ``"True"``), as in X, though the EBM reads them as 0 and 1.
         """
@@ -1184,8 +1263,12 @@ class DistilledGAM(DistillerBase):
                     table[column] = table[column] * self.target_scale_
         if len(tables) == 1:
             return tables[0]
-        for label, table in zip(self.classes_, tables):
-            table.insert(0, "class", label)
+        if self._is_classifier_like:
+            for label, table in zip(self.classes_, tables):
+                table.insert(0, "class", label)
+        else:  # several plain outputs (a multi-output regressor's, a 2-D y): by position
+            for position, table in enumerate(tables):
+                table.insert(0, "output", position)
         return pd.concat(tables, ignore_index=True)
 
     def plot_shapes(self, terms=None, *, class_=None, confidence=0.95, **kwargs):
@@ -1197,7 +1280,8 @@ class DistilledGAM(DistillerBase):
         terms : sequence of str, optional
             Terms to draw; all when omitted.
         class_ : optional
-            The class drawn, for a student of more than two classes (required then).
+            The class drawn, for a student of more than two classes, or the output (0, 1, ...)
+            for several plain outputs (required then).
         confidence : float, default=0.95
             Coverage of the bands.
         **kwargs
@@ -1213,7 +1297,8 @@ class DistilledGAM(DistillerBase):
 
         check_is_fitted(self, "students_")
         scale = "log-odds" if self._is_classifier_like else "the teacher's units"
-        if self._is_classifier_like and self.temperature != 1:
-            scale = f"log-odds / {self.temperature:g}"  # the temperature divides them
+        temperature = getattr(self, "fit_settings_", {}).get("temperature", self.temperature)
+        if self._is_classifier_like and temperature != 1:
+            scale = f"log-odds / {temperature:g}"  # the temperature divides them
         kwargs.setdefault("ylabel", f"contribution ({scale})")
         return plot_shapes(self.shape_functions(confidence), terms, class_=class_, **kwargs)

@@ -18,6 +18,7 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import train_test_split
 from sklearn.tree import DecisionTreeRegressor
+from sklearn.utils.multiclass import type_of_target
 
 from sklearn_distill import _teacher
 from sklearn_distill._data import check_same_order, is_frame, take_rows
@@ -228,6 +229,11 @@ def student_size_pilot(
         if method != "predict" and response == "auto":
             gam_params["response"] = method
             filled = {"response"}  # the pilot's reading of the teacher, not the user's option
+    # class columns labelled by class are read by label, as the distillers read them
+    classes = getattr(teacher, "classes_", None)
+    if classes is None and y is not None and isinstance(teacher_scores, pd.DataFrame):
+        classes = _teacher.sorted_labels(y)
+    teacher_scores = _teacher.align_score_columns(teacher_scores, classes)
     scores = _teacher.check_scores(teacher_scores, n_samples)
     if students is None:
         ladder = default_ladder(X, random_state, n_jobs=gam_params.get("n_jobs"))
@@ -235,6 +241,13 @@ def student_size_pilot(
         ladder = students
     rows = np.arange(n_samples)
     stratify = None if y is None else np.asarray(y)
+    if stratify is not None:
+        kind = type_of_target(stratify, input_name="y")
+        if kind not in ("binary", "multiclass"):
+            raise ValueError(
+                f"y must hold class labels (the split is stratified on them); got {kind} "
+                "values. Leave y out for a teacher of continuous scores."
+            )
     fit_rows, test_rows = train_test_split(
         rows, test_size=test_size, random_state=random_state, stratify=stratify
     )
@@ -383,7 +396,11 @@ def _fit_student(student, gam_params, random_state, X_fit, y_fit, fit_scores, fi
             settings["random_state"] = random_state  # a seeded pilot gives the same table
         gam = clone(student).set_params(**settings)
     else:
-        gam = DistilledGAM(student=clone(student), random_state=random_state, **gam_params)
+        # a plain regressor is fitted inside a DistilledGAM, given the options it takes (those
+        # of DistilledTree alone, max_leaf_nodes say, are not)
+        taken = DistilledGAM().get_params(deep=False)
+        options = {k: v for k, v in gam_params.items() if k in taken}
+        gam = DistilledGAM(student=clone(student), random_state=random_state, **options)
     start = time.perf_counter()
     try:
         gam.fit(X_fit, y_fit, teacher_scores=fit_scores)

@@ -14,10 +14,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sklearn_distill._validation import check_integer, check_real
+from sklearn_distill._validation import check_integer, check_real, fail
 from sklearn_distill.shapes import MISSING_LABEL, value_label
 
 __all__ = [
+    "interaction_limits",
     "plot_calibration",
     "plot_comparison",
     "plot_interaction",
@@ -189,11 +190,22 @@ def _draw_numeric(ax, rows, x, flag, tail_quantile, series=_COMPARED):
     rows, x = rows[~missing], x[~missing]
     order = np.argsort(x, kind="stable")
     rows, x = rows.iloc[order], x[order]
+    # the last bin reaches to its upper edge (the feature's largest value), which a step drawn
+    # "post" from the bin's own position would leave out
+    edge = x[-1]
+    if "bin_high" in rows:
+        high = pd.to_numeric(rows["bin_high"], errors="coerce").to_numpy(float)
+        if np.isfinite(high[-1]) and high[-1] > x[-1]:
+            edge = float(high[-1])
+    drawn = np.append(x, edge) if edge > x[-1] else x
     for key, color in series:
-        ax.step(x, rows[key], where="post", color=color)
+        lower, upper = rows[f"{key}_lower"].to_numpy(float), rows[f"{key}_upper"].to_numpy(float)
+        values = rows[key].to_numpy(float)
+        if drawn.size > x.size:
+            values, lower, upper = (np.append(v, v[-1]) for v in (values, lower, upper))
+        ax.step(drawn, values, where="post", color=color)
         ax.fill_between(
-            x, rows[f"{key}_lower"], rows[f"{key}_upper"], step="post", color=color, alpha=0.2,
-            linewidth=0,
+            drawn, lower, upper, step="post", color=color, alpha=0.2, linewidth=0,
         )  # fmt: skip
     sig = rows[flag].to_numpy(bool) if flag is not None else np.zeros(len(rows), bool)
     if sig.any():
@@ -212,7 +224,7 @@ def _draw_numeric(ax, rows, x, flag, tail_quantile, series=_COMPARED):
         ax.set_xlim(x[0] - pad, cut + pad)
         rows = rows[x <= cut]
         notes.append(
-            f"cut at the {100 * tail_quantile:g}th percentile of rows{reach} (max {x[-1]:g})"
+            f"cut at the {100 * tail_quantile:g}th percentile of rows{reach} (max {edge:g})"
         )
     if missing.any():
         notes.append("missing values: see the table")
@@ -436,9 +448,11 @@ def plot_comparison(comparison, terms=None, *, ncols=3, max_categories=15, tail_
                     max_categories=max_categories, tail_quantile=tail_quantile, legend=False,
                 )  # fmt: skip
         handles, labels = _legend_handles()
-        parts[0].legend(handles, labels, loc="outside lower center", ncols=3, fontsize=9)
+        parts[0].legend(handles, labels, loc="outside upper center", ncols=3, fontsize=9)
+    # one colour scale for every interaction: a small difference reads pale beside a large one
+    limits = interaction_limits(comparison, pairs) if pairs else None
     for part, term in zip(parts[bool(mains) :], pairs):
-        _draw_interaction(part, comparison, term, _flag_column(comparison))
+        _draw_interaction(part, comparison, term, _flag_column(comparison), limits)
     return fig
 
 
@@ -511,12 +525,27 @@ def _pair_names(term):
     return names if len(names) == 2 else ("first", "second")
 
 
-def _draw_interaction(fig, comparison, term, flag):
+def interaction_limits(comparison, terms) -> tuple[float, float]:
+    """Colour limits shared by several interactions' heatmaps: the largest ``|mimic|`` and
+    ``|outcome|`` of their rows, and the largest ``|difference|`` (each 1.0 when zero), so
+    that a small difference reads pale beside a large one in another interaction."""
+    rows = comparison[comparison["term"].isin(list(terms))]
+    surfaces = np.abs(rows[["mimic", "outcome"]].to_numpy(float))
+    difference = np.abs(rows["difference"].to_numpy(float))
+    surface = float(np.nanmax(surfaces)) if np.isfinite(surfaces).any() else 0.0
+    spread = float(np.nanmax(difference)) if np.isfinite(difference).any() else 0.0
+    return surface or 1.0, spread or 1.0
+
+
+def _draw_interaction(fig, comparison, term, flag, limits=None):
     rows = comparison[comparison["term"] == term]
     order_a, order_b, ia, ib, grids = _surfaces(rows, ("mimic", "outcome", "difference"))
     name_a, name_b = _pair_names(term)
-    shared = np.nanmax(np.abs(np.concatenate([grids["mimic"], grids["outcome"]]))) or 1.0
-    spread = np.nanmax(np.abs(grids["difference"])) or 1.0
+    if limits is None:
+        shared = np.nanmax(np.abs(np.concatenate([grids["mimic"], grids["outcome"]]))) or 1.0
+        spread = np.nanmax(np.abs(grids["difference"])) or 1.0
+    else:
+        shared, spread = limits
     axes = fig.subplots(1, 3)
     titles = ("mimic (black box)", "outcome model", "difference (mimic - outcome)")
     images = []
@@ -541,7 +570,7 @@ def _draw_interaction(fig, comparison, term, flag):
     return fig
 
 
-def plot_interaction(comparison, term, *, flag=None, fig=None):
+def plot_interaction(comparison, term, *, flag=None, fig=None, limits=None):
     """One pairwise interaction as heatmaps: the mimic's surface, the outcome model's (on one
     colour scale) and their difference, with flagged cells dotted.
 
@@ -559,6 +588,10 @@ def plot_interaction(comparison, term, *, flag=None, fig=None):
         ``significant``.
     fig : matplotlib.figure.Figure or SubFigure, optional
         Where to draw the three panels; a new figure is made when omitted.
+    limits : (float, float), optional
+        Colour limits ``(surfaces, difference)``, symmetric about 0: for several
+        interactions drawn apart on one scale (:func:`interaction_limits`); by default this
+        interaction's own largest values.
 
     Returns
     -------
@@ -582,9 +615,15 @@ def plot_interaction(comparison, term, *, flag=None, fig=None):
         raise ValueError(f"term must be a term of the comparison table; got {term!r}.")
     if not rows["value"].map(_is_pair).all():
         raise ValueError(f"term must be a pairwise interaction (values are pairs); got {term!r}.")
+    if limits is not None:
+        if not isinstance(limits, tuple | list) or len(limits) != 2:
+            fail("limits", "two colour limits (surfaces, difference)", limits)
+        limits = tuple(
+            check_real("limits", value, minimum=0.0, exclusive_minimum=True) for value in limits
+        )
     if fig is None:
         fig = Figure(figsize=(12, 3.4), layout="constrained")
-    return _draw_interaction(fig, rows, term, _flag_column(rows, flag))
+    return _draw_interaction(fig, rows, term, _flag_column(rows, flag), limits)
 
 
 #: A student's shape functions drawn alone: (column, colour).
@@ -608,8 +647,9 @@ def plot_shapes(
     terms : sequence of str, optional
         Terms to draw, in order; all terms of the table when omitted.
     class_ : optional
-        For a table of several classes (a ``class`` column: a multi-class student), the class
-        whose shapes are drawn; required then.
+        For a table of several classes (a ``class`` column: a multi-class student) or outputs
+        (an ``output`` column: several plain outputs), the class or output whose shapes are
+        drawn; required then.
     ncols : int, default=3
         Main-effect panels per row (at least 1); a categorical term with more than eight
         values shown takes a whole row, after the others.
@@ -655,14 +695,19 @@ def plot_shapes(
         )
     check_integer("ncols", ncols, minimum=1)
     _check_drawing(max_categories, tail_quantile)
-    if "class" in shapes:
-        classes = list(dict.fromkeys(shapes["class"]))
+    if "class" in shapes or "output" in shapes:
+        column = "class" if "class" in shapes else "output"
+        classes = list(dict.fromkeys(shapes[column]))
         if class_ is None or class_ not in classes:
-            raise ValueError(
-                f"class_ must be one of the table's classes {classes!r} (a multi-class "
-                f"student has shapes per class); got {class_!r}."
+            what, why = (
+                ("classes", "a multi-class student has shapes per class")
+                if column == "class"
+                else ("outputs", "a student of several plain outputs has shapes per output")
             )
-        shapes = shapes[shapes["class"] == class_]
+            raise ValueError(
+                f"class_ must be one of the table's {what} {classes!r} ({why}); got {class_!r}."
+            )
+        shapes = shapes[shapes[column] == class_]
     elif class_ is not None:
         raise ValueError(f"class_ must be None for a table of one class; got {class_!r}.")
     table = shapes.rename(

@@ -55,8 +55,11 @@ p, li { overflow-wrap: break-word; }
 td.text { white-space: nowrap; }
 @media (max-width: 600px) {
   dl { display: block; } dt { margin-top: 0.4em; } dd { margin-left: 1em; }
-  /* a figure squeezed to a phone's width is a thumbnail: keep it legible, scroll sideways */
+  /* a figure squeezed to a phone's width is a thumbnail: keep it legible, scroll sideways,
+     and say so (panels beyond the screen's edge are otherwise easy to miss) */
   p.figure { overflow-x: auto; } p.figure img { max-width: 720px; }
+  p.figure::before { content: "Wide figure: scroll sideways to see all of it."; display: block;
+                     font-size: 0.8em; color: #555; }
   /* tables fit a phone's width: long terms and values wrap instead of pushing the
      difference, the adjusted p and the flag off-screen */
   table { font-size: 0.75em; } th, td { padding: 2px 3px; }
@@ -174,9 +177,16 @@ def format_number(value, digits=3):
     >>> [format_number(v) for v in (3, 0.12345, 2.5e-7, float("nan"))]
     ['3', '0.123', '2.5e-07', '']
     """
+    if isinstance(digits, bool) or not isinstance(digits, numbers.Integral) or digits < 0:
+        raise ValueError(f"digits must be an integer >= 0; got {digits!r}.")
+    if value is None or value is pd.NA:
+        return ""
     if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
         return str(int(value))
-    value = float(value)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"value must be a number; got {value!r}.") from None
     if math.isnan(value):
         return ""
     if value != 0 and (abs(value) < 10 ** (-digits) or abs(value) >= 1e6):
@@ -215,7 +225,12 @@ def format_p_value(p_value, n_bootstrap=None):
     >>> format_p_value(2 / 1001, n_bootstrap=1000), format_p_value(0.0123), format_p_value(1e-9)
     ('<= 0.002', '0.012', '< 0.001')
     """
-    p_value = float(p_value)
+    try:
+        p_value = float(p_value)
+    except (TypeError, ValueError):
+        raise TypeError(f"p_value must be a number; got {p_value!r}.") from None
+    if not (math.isnan(p_value) or 0.0 <= p_value <= 1.0):
+        raise ValueError(f"p_value must be in [0, 1] (or NaN); got {p_value!r}.")
     if math.isnan(p_value):
         return ""
     if n_bootstrap is not None and n_bootstrap > 0:
@@ -269,6 +284,11 @@ def table_to_html(frame, *, digits=3, flag_column=None, index=True, max_rows=Non
     """
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}.")
+    if flag_column is not None and flag_column not in frame.columns:
+        raise ValueError(
+            f"flag_column must be a column of frame ({list(map(str, frame.columns))}); got "
+            f"{flag_column!r}."
+        )
     shown = frame if max_rows is None else frame.head(max_rows)
     header = []
     if index:
@@ -296,6 +316,9 @@ def table_to_html(frame, *, digits=3, flag_column=None, index=True, max_rows=Non
                 text, css = _format_cell(value, digits)
             if not (pd.api.types.is_scalar(value) and pd.isna(value)):  # an empty cell says nothing
                 text_columns[len(cells)] &= css == "text"
+            if css == "text":
+                # a narrow screen wraps c_charge_desc after an underscore, not mid-word
+                text = text.replace("_", "_<wbr>")
             cells.append(f'<td class="{css}">{text}</td>' if css else f"<td>{text}</td>")
         body.append(('<tr class="flag">' if flagged else "<tr>") + "".join(cells) + "</tr>")
     heads = [
@@ -993,10 +1016,11 @@ def _score_reading(audit):
     return "falling as the outcome event becomes likelier: a decreasing calibration"
 
 
-def _calibration_figure(audit, event):
-    """The audit's calibration picture, its probability axis named by the event."""
+def _calibration_figure(audit, event, outcome=None):
+    """The audit's calibration picture, its probability axis named by the event (and the
+    outcome's name: ``P(two_year_recid = 1)``; ``P(outcome = 1)`` without one)."""
     figure = audit.plot_calibration()
-    figure.axes[0].set_ylabel(f"P(outcome = {event})", parse_math=False)
+    figure.axes[0].set_ylabel(f"P({outcome or 'outcome'} = {event})", parse_math=False)
     return figure
 
 
@@ -1078,7 +1102,7 @@ def audit_findings_text(audit, *, fidelity=None, max_terms=8, width=100):
 
 def audit_report_sections(
     audit, *, n_bootstrap=1000, description=None, fidelity=None, rule_tree=None,
-    rule_fidelity=None, event=None, data_notes=None,
+    rule_fidelity=None, event=None, data_notes=None, outcome=None,
 ):  # fmt: skip
     """The sections of a :class:`~sklearn_distill.CompareAudit`'s HTML report, in reading order.
 
@@ -1114,6 +1138,9 @@ def audit_report_sections(
     event : str, optional
         The outcome event's name, where the audit was fitted on 0/1 codes of a label (the
         command line's ``--event``); by default the audit's ``classes_[1]``.
+    outcome : str, optional
+        The outcome's (label's) name, so that the event reads ``"two_year_recid = 1"``; by
+        default the name of the pandas Series ``y`` given to fit, if any.
     data_notes : list of str, optional
         What a reader must know about the data the audit was given (rows left out, columns
         that look unsafe), listed first among the findings.
@@ -1122,7 +1149,7 @@ def audit_report_sections(
     -------
     list of Section
     """
-    from sklearn_distill.plotting import plot_comparison, plot_interaction
+    from sklearn_distill.plotting import interaction_limits, plot_comparison, plot_interaction
     from sklearn_distill.stats import summarize_terms
 
     _check_report_arguments(n_bootstrap, description, fidelity, rule_tree, rule_fidelity)
@@ -1133,6 +1160,12 @@ def audit_report_sections(
     ):
         fail("data_notes", "a list of str, or None", data_notes, TypeError)
     event = str(audit.classes_[1] if event is None else event)
+    if outcome is None:  # the name of the Series y given to fit, if any
+        outcome = getattr(audit, "_outcome_name", None)
+    if outcome is not None and not isinstance(outcome, str):
+        fail("outcome", "the outcome's name, a str", outcome, TypeError)
+    # the event as the report names it, and its value alone (the calibration's axis)
+    value, event = event, event if outcome is None else f"{outcome} = {event}"
     reading = _score_reading(audit)
     test = _missing_feature_test(audit, n_bootstrap)
     if fidelity is None:
@@ -1289,23 +1322,30 @@ def audit_report_sections(
         )
     if len(interactions):
         shown = _interactions_to_draw(interactions, flag)
+        cell_limits = interaction_limits(comparison, shown)  # one colour scale for them all
         sections.append(
             Section(
                 "Interactions: mimic against outcome model",
                 paragraphs=[
                     "Each shared pairwise interaction as two heatmaps (mimic, outcome model, "
-                    "same colour scale) and their difference; dots mark flagged cells. "
+                    "same colour scale) and their difference; dots mark flagged cells. Every "
+                    "interaction here is drawn on one colour scale, so a pale difference is "
+                    "small beside the others. "
                     + (
                         f"Shown: the {len(shown)} interactions with the largest differences."
                         if len(shown) < interactions["term"].nunique()
                         else ""
                     )
                 ],
-                figures=[plot_interaction(comparison, term, flag=flag) for term in shown],
+                figures=[
+                    plot_interaction(comparison, term, flag=flag, limits=cell_limits)
+                    for term in shown
+                ],
             )
         )
     if blocks is not None and len(blocks):
         shown = _interactions_to_draw(blocks, "significant_bh")
+        block_limits = interaction_limits(blocks, shown)
         sections.append(
             Section(
                 "Interactions on coarse blocks",
@@ -1313,15 +1353,15 @@ def audit_report_sections(
                     "The same surfaces purified of main effects and averaged over coarse "
                     "blocks (each axis in up to 3 groups of bins holding about equal rows; a "
                     "nominal feature: its largest categories apart, the others pooled): a "
-                    f"median of {float(np.median(blocks['weight'])):.0f} rows per block. Dots "
-                    "mark blocks that differ after the adjustment."
+                    f"median of {float(np.median(blocks['weight'])):.0f} rows per block, all "
+                    "on one colour scale. Dots mark blocks that differ after the adjustment."
                     + (
                         f" Shown: the {len(shown)} interactions with the largest differences."
                         if len(shown) < blocks["term"].nunique()
                         else ""
                     )
                 ],
-                figures=[plot_interaction(blocks, term) for term in shown],
+                figures=[plot_interaction(blocks, term, limits=block_limits) for term in shown],
             )
         )
     if getattr(audit, "calibration_table_", None) is not None:
@@ -1332,7 +1372,7 @@ def audit_report_sections(
                     "Observed outcome rate per score value, and the calibration map."
                     + _calibration_scale_text(audit)
                 ],
-                figures=[_calibration_figure(audit, event)],
+                figures=[_calibration_figure(audit, value, outcome)],
             )
         )
 
@@ -1609,7 +1649,7 @@ def _interactions_to_draw(interactions, flag, limit=4):
 
 def write_audit_report(
     audit, path, *, title="Distill-and-Compare audit", n_bootstrap=1000, description=None,
-    fidelity=None, rule_tree=None, rule_fidelity=None, event=None, data_notes=None,
+    fidelity=None, rule_tree=None, rule_fidelity=None, event=None, data_notes=None, outcome=None,
 ):  # fmt: skip
     """Write a fitted :class:`~sklearn_distill.CompareAudit`'s self-contained HTML report.
 
@@ -1622,7 +1662,7 @@ def write_audit_report(
         Used to run the missing-feature test if it has not been run.
     description : dict, optional
         Extra key/value lines (data file, score and label columns), shown escaped.
-    fidelity, rule_tree, rule_fidelity, event, data_notes : optional
+    fidelity, rule_tree, rule_fidelity, event, data_notes, outcome : optional
         See :func:`audit_report_sections`.
 
     Returns
@@ -1648,5 +1688,6 @@ def write_audit_report(
         rule_fidelity=rule_fidelity,
         event=event,
         data_notes=data_notes,
+        outcome=outcome,
     )
     return write_html(path, title, sections)

@@ -109,14 +109,29 @@ def _number(value) -> str:
     return f"{value:.4g}"
 
 
+def _numbers(values) -> list[str]:
+    """``values`` as text, with 4 significant digits or as many more as keep distinct values
+    apart (bins of x in [1e6, 1e6 + 50] would all read ``1e+06``)."""
+    values = np.asarray(values, dtype=float) + 0.0  # -0.0 reads as 0
+    distinct = np.unique(values).size
+    for digits in range(4, 18):
+        texts = [f"{value:.{digits}g}" for value in values]
+        if len(set(texts)) == distinct:
+            break
+    return texts
+
+
 def _integer_bins(cuts, minimum, maximum):
     """First and last integer of each bin of an integer-valued feature, or None when the
     feature is not integer-valued (bounds not integers, or a cut not a multiple of 0.5)."""
     doubled = 2 * cuts
+    # an absolute tolerance: a relative one passes any cut at magnitudes of 1e5 and above; and
+    # cuts halfway between distinct integers lie at least 1 apart
     if not (
         float(minimum).is_integer()
         and float(maximum).is_integer()
-        and np.allclose(doubled, np.round(doubled))
+        and np.allclose(doubled, np.round(doubled), rtol=0.0, atol=1e-6)
+        and bool(np.all(np.diff(cuts) >= 1.0 - 1e-9))
     ):
         return None
     # no training value lies on a cut (a cut is halfway between two of them), so a bin
@@ -173,15 +188,18 @@ def _bin_table(ebm, feature: int, bins, boolean: bool = False) -> pd.DataFrame:
         values = np.array([bool(v) for v in values], dtype=object)
         labels = [str(v) for v in values]
     elif values is not None:  # one distinct value per bin
-        labels = [_integer_label(v, v) if integers is not None else _number(v) for v in values]
+        labels = (
+            [_integer_label(v, v) for v in values] if integers is not None else _numbers(values)
+        )
     elif integers is not None:
         values = integers[0]
         labels = [_integer_label(a, b) for a, b in zip(*integers)]
     else:
         values = 0.5 * (edges[:-1] + edges[1:])
+        texts = _numbers(edges)
         labels = [
-            f"[{_number(a)}, {_number(b)}{']' if k == cuts.size else ')'}"
-            for k, (a, b) in enumerate(itertools.pairwise(edges))
+            f"[{a}, {b}{']' if k == cuts.size else ')'}"
+            for k, (a, b) in enumerate(itertools.pairwise(texts))
         ]
     # the missing-value bin first; an object array keeps booleans from becoming 0.0 and 1.0
     missing = np.array([np.nan], dtype=object if boolean_values else float)

@@ -80,9 +80,20 @@ def _check_confidence(confidence, name="confidence"):
     return float(confidence)
 
 
+def _as_numbers(name, values):
+    """``values`` as a float array, or a TypeError naming the argument (numpy's own words
+    name no argument: "could not convert string to float: 'no'")."""
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"{name} must be numbers; got values numpy cannot read so ({error})."
+        ) from None
+
+
 def _check_paired(x, y, names=("x", "y")):
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
+    x = _as_numbers(names[0], x)
+    y = _as_numbers(names[1], y)
     if x.ndim != 1 or y.ndim != 1:
         raise ValueError(
             f"{names[0]} and {names[1]} must be one-dimensional, got shapes {x.shape} and "
@@ -104,8 +115,8 @@ def _check_paired(x, y, names=("x", "y")):
 def _check_stacked(x, y):
     """``x`` and ``y`` as arrays of shape (n_repeats, n_pairs, n_samples): a one-dimensional
     sample is one repeat of one pair."""
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
+    x = _as_numbers("x", x)
+    y = _as_numbers("y", y)
     if x.ndim == 1 or y.ndim == 1:
         x, y = _check_paired(x, y)
         return x[None, None, :], y[None, None, :]
@@ -177,8 +188,8 @@ def _weighted_pearson(counts, a, b):
         u = u.sum(axis=-2)
         return counts @ u if u.ndim == 1 else np.einsum("dn,dn->d", counts, u)
 
-    a = a - a.mean(axis=(-2, -1), keepdims=True)
-    b = b - b.mean(axis=(-2, -1), keepdims=True)
+    a = _unit_scaled(a - a.mean(axis=(-2, -1), keepdims=True))
+    b = _unit_scaled(b - b.mean(axis=(-2, -1), keepdims=True))
     mean_a, mean_b = weighted_sum(a) / total, weighted_sum(b) / total
     square_a, square_b = weighted_sum(a * a) / total, weighted_sum(b * b) / total
     variance_a = square_a - mean_a**2
@@ -239,12 +250,25 @@ def _resample_ranks(counts, values):
 
 def _rowwise_pearson(a, b):
     # Pearson's r along the last axis; rows with zero variance give NaN, not a warning.
-    a = a - a.mean(axis=-1, keepdims=True)
-    b = b - b.mean(axis=-1, keepdims=True)
+    a = _unit_scaled(a - a.mean(axis=-1, keepdims=True), axis=-1)
+    b = _unit_scaled(b - b.mean(axis=-1, keepdims=True), axis=-1)
     denom = np.sqrt((a * a).sum(axis=-1) * (b * b).sum(axis=-1))
     with np.errstate(invalid="ignore", divide="ignore"):
         r = (a * b).sum(axis=-1) / denom
     return np.where(denom > 0, r, np.nan)
+
+
+def _unit_scaled(values, axis=None):
+    """``values`` divided by their largest magnitude (along ``axis``) where it lies outside
+    [1e-100, 1e100], so that their squares neither underflow (values near 1e-200) nor overflow
+    (near 1e200): a correlation does not depend on the scale. Values of usual magnitudes are
+    left as they are (their figures to the last digit)."""
+    with np.errstate(invalid="ignore"):
+        peak = np.abs(values).max(axis=axis, keepdims=axis is not None)
+    extreme = np.isfinite(peak) & (peak > 0) & ((peak < 1e-100) | (peak > 1e100))
+    if not np.any(extreme):
+        return values
+    return values / np.where(extreme, peak, 1.0)
 
 
 def _kendall(a, b):
@@ -294,7 +318,7 @@ def correlation(x, y, method="pearson"):
 
 
 def _check_methods(methods):
-    methods = tuple(methods)
+    methods = (methods,) if isinstance(methods, str) else tuple(methods)
     unknown = [m for m in methods if m not in CORRELATION_METHODS]
     if unknown or not methods:
         raise ValueError(
@@ -352,7 +376,7 @@ def bootstrap_p_value(replicates, null=0.0):
     >>> bootstrap_p_value([0.2, 0.3, 0.25, -0.01])
     0.8
     """
-    replicates = np.asarray(replicates, dtype=float)
+    replicates = _as_numbers("replicates", replicates)
     if replicates.ndim != 1:
         raise ValueError(
             f"replicates must be one-dimensional (one statistic per resample); got shape "
@@ -671,6 +695,20 @@ def compare_shapes(
                 missing.append(column)
         if missing:
             raise ValueError(f"{name} lacks the columns {missing}.")
+        repeated = frame.duplicated(subset=on, keep=False)
+        if bool(repeated.any()):
+            first = ", ".join(map(str, frame.loc[repeated, on].iloc[0].tolist()))
+            raise ValueError(
+                f"{name} must hold one row per {tuple(on)}; got {int(repeated.sum())} rows that "
+                f"share their keys, e.g. ({first}) (each pairing would be tested and counted in "
+                "the Benjamini-Hochberg family)."
+            )
+        errors = pd.to_numeric(frame["std_error"], errors="coerce").to_numpy(float)
+        if bool((errors < 0).any()):
+            raise ValueError(
+                f"{name}'s std_error must be non-negative (or NaN where there is none); got "
+                f"{int((errors < 0).sum())} negative value(s), the smallest {errors.min():.4g}."
+            )
     for name, column in (("family", family), ("within", within)):
         if column in ("score", "std_error", "dof"):
             raise ValueError(
@@ -1049,19 +1087,25 @@ def term_stability(contributions, term_names=None, *, threshold=0.25, shape_thre
     if len(term_names) != n_terms:
         raise ValueError(f"term_names has {len(term_names)} names for {n_terms} terms.")
 
-    importance = np.abs(c).mean(axis=1)  # (n_refits, n_terms)
+    # each term in units of its largest magnitude: the figures are ratios, and squares of
+    # contributions near 1e-200 (or 1e200) would underflow to 0 (overflow to inf)
+    finite = np.isfinite(c)
+    scale = np.where(finite, np.abs(c), 0.0).max(axis=(0, 1))
+    scale = np.where(scale > 0, scale, 1.0)
+    scaled = c / scale
+    importance = np.abs(scaled).mean(axis=1) * scale  # (n_refits, n_terms)
     # rank 1 = most important; ties share the best rank
     # a term whose importance is NaN (non-finite contributions) ranks last
     ranks = sp_stats.rankdata(-np.nan_to_num(importance, nan=-np.inf), axis=1, method="min")
     imp_mean = importance.mean(axis=0)
-    imp_std = importance.std(axis=0, ddof=1)
-    noise = np.sqrt((c.std(axis=0, ddof=1) ** 2).mean(axis=0))
-    signal = c.mean(axis=0).std(axis=0)
+    imp_std = (importance / scale).std(axis=0, ddof=1) * scale
+    noise = np.sqrt((scaled.std(axis=0, ddof=1) ** 2).mean(axis=0))
+    signal = scaled.mean(axis=0).std(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         cv = np.where(imp_mean > 0, imp_std / imp_mean, np.where(imp_std > 0, np.inf, 0.0))
         shape_noise = np.where(signal > 0, noise / signal, np.where(noise > 0, np.inf, 0.0))
     # a non-finite contribution leaves its term's figures NaN (not 0: no sign of stability)
-    broken = ~np.isfinite(c).all(axis=(0, 1))
+    broken = ~finite.all(axis=(0, 1))
     cv = np.where(broken, np.nan, cv)
     shape_noise = np.where(broken, np.nan, shape_noise)
     rank_min, rank_max = ranks.min(axis=0), ranks.max(axis=0)
@@ -1112,7 +1156,11 @@ def binned_rate(score, y, *, n_bins=10, confidence=0.95, predicted=None):
     """
     score, y = _check_paired(score, y, names=("score", "y"))
     if not np.isin(y, (0.0, 1.0)).all():
-        raise ValueError("y must be coded 0/1.")
+        other = np.unique(y[~np.isin(y, (0.0, 1.0))])
+        raise ValueError(
+            f"y must be coded 0/1 (the outcome); got {other.size} other value(s), e.g. "
+            f"{other[0]:g}."
+        )
     confidence = _check_confidence(confidence)
     n_bins = check_integer("n_bins", n_bins, minimum=1)
     if predicted is not None:

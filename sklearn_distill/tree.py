@@ -208,8 +208,8 @@ class DistilledTree(DistillerBase):
         For each categorical column index, its known categories in rank order.
     rules_ : list of dict
         The rules, one or more per leaf (see :meth:`rules`).
-    response_, classes_, calibrator_, target_offset_, target_scale_, n_features_in_,
-    feature_names_in_
+    response_, fit_settings_, classes_, calibrator_, target_offset_, target_scale_,
+    n_features_in_, feature_names_in_
         As for :class:`~sklearn_distill.DistilledGAM`.
 
     Examples

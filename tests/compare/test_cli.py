@@ -307,7 +307,8 @@ def test_out_is_checked_before_any_work(csv_path, tmp_path, capsys):
         (["--stability", "-2"], "--stability must be 0 (no refits) or an integer >= 2; got -2."),
         (["--confidence", "95"], "--confidence must be a finite number > 0 and < 1; got 95.0."),
         (["--cv", "0"], "--cv must be an integer >= 2; got 0."),
-        (["--n-jobs", "0"], "--n-jobs must be None or a non-zero integer (-1: every core); got 0."),
+        (["--n-jobs", "0"], "--n-jobs must be a positive number of workers, or -1 for all cores"),
+        (["--random-state", "-1"], "--random-state must be a seed from 0 to 4294967295; got -1."),
         (["--max-bins", "1"], "--max-bins must be an integer >= 3; got 1."),
         (["--min-weight", "-1"], "--min-weight must be a finite number >= 0; got -1.0."),
     ],
@@ -565,7 +566,8 @@ def test_outcome_event_and_score_direction_are_printed_first(tmp_path, capsys):
         else:
             assert falls == []
         page = out.read_text(encoding="utf-8")
-        assert re.search(rf"<dt>outcome event</dt><dd>{event}</dd>", page)
+        # the label's name beside its value (--label outcome)
+        assert re.search(rf"<dt>outcome event</dt><dd>outcome = {event}</dd>", page)
         assert re.search(rf"<dt>score read as</dt><dd>{direction} as the outcome event", page)
 
 

@@ -246,8 +246,11 @@ def test_plot_shapes_draws_each_terms_scores(fitted):
 
     x = table[(table.term == "x") & table["value"].notna()].sort_values("value")
     line = titled["x"].get_lines()[0]
-    np.testing.assert_allclose(line.get_ydata(), x["score"].to_numpy())
-    np.testing.assert_allclose(line.get_xdata(), x["value"].to_numpy(float))
+    # the step goes on to the last bin's upper edge, the feature's largest value
+    scores = x["score"].to_numpy()
+    np.testing.assert_allclose(line.get_ydata(), np.append(scores, scores[-1]))
+    edge = float(x["bin_high"].iloc[-1])
+    np.testing.assert_allclose(line.get_xdata(), np.append(x["value"].to_numpy(float), edge))
 
     kind = table[table.term == "kind"]
     points = titled["kind"].get_lines()[0]  # the error bar's centres
