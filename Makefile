@@ -2,6 +2,8 @@
 #   make demo   installs into .venv and runs the main demo
 #   make test   installs into .venv and runs the whole test suite
 PYTHON ?= python3
+# an index to take torch from (empty: pip's configured one); see README.md
+TORCH_INDEX ?=
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -11,8 +13,9 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	# torch's CPU wheel first, so the rest does not pull a CUDA build
-	$(BIN)/python -m pip install -q torch==2.13.0
+	# torch first, so the rest does not pull another build; TORCH_INDEX=URL takes it from that
+	# index (https://download.pytorch.org/whl/cpu: the CPU build, not PyPI's CUDA one on Linux)
+	$(BIN)/python -m pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install -q -e ".[test]"
 	touch $(STAMP)
 

@@ -31,12 +31,12 @@ import pandas as pd
 from scipy import stats
 
 
-def world(seed: int, n: int):
+def world(seed: int, n: int, intercept: float = -1.0):
     rng = np.random.default_rng(seed)
     age = rng.integers(18, 70, n).astype(float)
     priors = rng.integers(0, 8, n)
     race = rng.choice(["A", "B", "C"], n, p=[0.5, 0.4, 0.1])
-    lo = -1 + 0.3 * priors - 0.03 * (age - 40)
+    lo = intercept + 0.3 * priors - 0.03 * (age - 40)
     y = (rng.random(n) < 1 / (1 + np.exp(-lo))).astype(int)
     X = pd.DataFrame({"age": age, "priors": priors, "race": pd.Categorical(race)})
     return X, y, 1 / (1 + np.exp(-lo))
@@ -95,6 +95,9 @@ def main(argv=None):
         "--calibrations", nargs="+", default=["isotonic", "spline", "sigmoid", "none"]
     )
     parser.add_argument("--refit-check", type=int, default=None, metavar="SEED")
+    parser.add_argument(
+        "--intercept", type=float, default=-1.0, help="of the log-odds (-4.8: about 3%% events)"
+    )
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=UserWarning)
     if args.refit_check is not None:
@@ -105,7 +108,8 @@ def main(argv=None):
 
     start = time.perf_counter()
     print(
-        f"{args.seeds} null worlds of {args.rows} rows per calibration; CompareAudit("
+        f"{args.seeds} null worlds of {args.rows} rows per calibration (intercept "
+        f"{args.intercept:g}); CompareAudit("
         "interactions=2, random_state=0), defaults otherwise"
     )
     print(
@@ -116,7 +120,7 @@ def main(argv=None):
         calibration = None if name == "none" else name
         flagged, blocks, total, ratios = 0, 0, 0, []
         for seed in range(args.seeds):
-            X, y, score = world(seed, args.rows)
+            X, y, score = world(seed, args.rows, args.intercept)
             audit = CompareAudit(n_jobs=1, random_state=0, interactions=2, calibration=calibration)
             audit.fit(X, y, teacher_scores=score)
             table = audit.compare_interactions()
