@@ -326,6 +326,7 @@ def diff_roar(
     lr: float = 1e-3,
     attribution_kwargs: dict[str, Any] | None = None,
     trainer_kwargs: dict[str, Any] | None = None,
+    mask_control: bool = False,
 ):
     """DiffROAR of an attribution method: retrain on top-k and bottom-k masked data, compare.
 
@@ -347,7 +348,8 @@ def diff_roar(
     leakage Rong et al., ICML 2022, describe for remove-and-retrain). Both arms then score as
     high as the evaluated model or higher, and a DiffROAR near 0 says the measure broke, not
     that the attribution is uninformative: read ``top_accuracy`` and ``bottom_accuracy`` beside
-    the evaluated model's own test accuracy and the ``"random"`` control.
+    the evaluated model's own test accuracy (``frame.attrs["model_accuracy"]``) and the
+    ``"random"`` control, or measure the leak with ``mask_control=True``.
 
     Parameters
     ----------
@@ -378,13 +380,22 @@ def diff_roar(
     trainer_kwargs : dict, optional
         Passed to ``lightning.Trainer`` (default: CPU, no logger, checkpoints or progress bar);
         the epochs are ``epochs``, not a ``max_epochs`` key here.
+    mask_control : bool, default=False
+        Also train, for each arm, a fresh model on the pattern of kept coordinates alone (the
+        kept ones 1, the removed ones 0: no pixel value), tested on the test images' patterns,
+        at twice the cost: columns ``top_mask_accuracy`` and ``bottom_mask_accuracy``. Above
+        chance, the pattern carries the label, and the arm's accuracy is not the kept pixels'
+        information alone.
 
     Returns
     -------
     pandas.DataFrame
         One row per fraction and seed: ``fraction``, ``seed``, ``top_accuracy``,
-        ``bottom_accuracy``, ``diff_roar``. ``frame.attrs["summary"]`` maps every fraction to the
-        ``mean`` and ``std`` of ``diff_roar`` over the seeds.
+        ``bottom_accuracy``, ``diff_roar`` (and ``top_mask_accuracy``,
+        ``bottom_mask_accuracy`` with ``mask_control``). ``frame.attrs["summary"]`` maps every
+        fraction to the ``mean`` and ``std`` of ``diff_roar`` over the seeds;
+        ``frame.attrs["model_accuracy"]`` is the evaluated model's accuracy on the unmasked test
+        images (when ``model`` is given).
 
     Examples
     --------
@@ -432,6 +443,9 @@ def diff_roar(
                 fraction,
             )
     seeds = _check_seeds(seeds)
+    if not isinstance(mask_control, bool | np.bool_):
+        fail("mask_control", "a bool", mask_control, TypeError)
+    mask_control = bool(mask_control)
     epochs = check_integer("epochs", epochs, minimum=1)
     batch_size = check_integer("batch_size", batch_size, minimum=1)
     lr = check_real("lr", lr, minimum=0.0, exclusive_minimum=True)
@@ -541,33 +555,42 @@ def diff_roar(
                 train_attr = torch.randn(train_images.shape, generator=noise)
                 test_attr = torch.randn(test_images.shape, generator=noise)
             for fraction in fractions:
-                accuracies = {}
+                accuracies, patterns = {}, {}
                 for keep in ("top", "bottom"):
                     # one order of the coordinates breaks the ties of the training and the
                     # test images alike: a binary mask keeps the same coordinates in both, so
                     # the model is tested on the masking it was trained on
-                    train_x, test_x = (
-                        mask_by_rank(
+                    def masked(images, attr, background, keep=keep, fraction=fraction, seed=seed):
+                        return mask_by_rank(
                             images,
                             attr,
                             fraction,
                             keep=keep,
-                            fill=fill,
+                            fill=background,
                             generator=torch.Generator().manual_seed(seed),
                         )
-                        for images, attr in ((train_images, train_attr), (test_images, test_attr))
-                    )
+
+                    pairs = ((train_images, train_attr), (test_images, test_attr))
+                    train_x, test_x = (masked(x, a, fill) for x, a in pairs)
                     accuracies[keep] = train_and_test(seed, train_x, test_x)
-                rows.append(
-                    {
-                        "fraction": fraction,
-                        "seed": seed,
-                        "top_accuracy": accuracies["top"],
-                        "bottom_accuracy": accuracies["bottom"],
-                        "diff_roar": accuracies["top"] - accuracies["bottom"],
-                    }
-                )
+                    if mask_control:
+                        # the same kept coordinates as ones, the rest zeros: the pattern alone
+                        train_m, test_m = (masked(torch.ones_like(x), a, 0) for x, a in pairs)
+                        patterns[keep] = train_and_test(seed, train_m, test_m)
+                row = {
+                    "fraction": fraction,
+                    "seed": seed,
+                    "top_accuracy": accuracies["top"],
+                    "bottom_accuracy": accuracies["bottom"],
+                    "diff_roar": accuracies["top"] - accuracies["bottom"],
+                }
+                if mask_control:
+                    row["top_mask_accuracy"] = patterns["top"]
+                    row["bottom_mask_accuracy"] = patterns["bottom"]
+                rows.append(row)
     frame = pd.DataFrame(rows)
     summary = frame.groupby("fraction")["diff_roar"].agg(["mean", "std"])
     frame.attrs["summary"] = {k: dict(v) for k, v in summary.to_dict("index").items()}
+    if model is not None:
+        frame.attrs["model_accuracy"] = _accuracy(model, test_images, test_targets, 512)
     return frame

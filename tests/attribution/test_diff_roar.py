@@ -369,3 +369,39 @@ def test_training_and_test_images_keep_the_same_tied_coordinates():
     assert len(table) == 1
     # top-k and bottom-k each keep one set of coordinates, in training and in testing alike
     assert seen[True] == seen[False] and len(seen[True]) == 2
+
+
+def test_the_mask_control_finds_a_label_leaking_pattern_and_not_a_random_one(blocks):
+    """A linear model's Saliency for the true class is |W[y]|, the same for every image of a
+    class: the kept pattern alone names the class. The random control's pattern says nothing,
+    nor does the signal block's (its position is drawn apart from the digit)."""
+    train, test = blocks
+    torch.manual_seed(0)
+    model = linear()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(60):
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(train.images), train.targets).backward()
+        optimizer.step()
+    kwargs = {"fractions": [0.1], "seeds": [0], "epochs": 3, "lr": 1e-2, "mask_control": True}
+    pairs = (train.classification(), test.classification())
+    leaking = diff_roar(linear, *pairs, model=model, attribution="Saliency", **kwargs)
+    assert leaking.attrs["model_accuracy"] > 0.8
+    assert leaking[["top_mask_accuracy", "bottom_mask_accuracy"]].min().min() > 0.8
+    # the arms score at least the explained model: the pattern, not the pixels
+    assert leaking["bottom_accuracy"].iloc[0] >= leaking.attrs["model_accuracy"] - 0.05
+    for attribution in ("random", (train.masks, test.masks)):
+        plain = diff_roar(linear, *pairs, attribution=attribution, **kwargs)
+        assert plain[["top_mask_accuracy", "bottom_mask_accuracy"]].max().max() < 0.25  # chance 0.1
+        assert "model_accuracy" not in plain.attrs
+    # off by default: the issue's columns only
+    default = diff_roar(linear, *pairs, attribution="random", fractions=[0.1], seeds=[0], epochs=1)
+    assert list(default.columns) == [
+        "fraction",
+        "seed",
+        "top_accuracy",
+        "bottom_accuracy",
+        "diff_roar",
+    ]
+    with pytest.raises(TypeError, match="mask_control"):
+        diff_roar(linear, *pairs, attribution="random", mask_control="yes")
