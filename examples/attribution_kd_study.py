@@ -193,8 +193,14 @@ def roar(task: Task, model: nn.Module, seed: int, args) -> dict[str, float]:
         seeds=[seed],
         epochs=args.roar_epochs,
         lr=3e-3,
+        mask_control=args.mask_control,
     )
-    return {f"diff_roar_{k}": float(v) for k, v in zip(frame.fraction, frame.diff_roar)}
+    row = {f"diff_roar_{k}": float(v) for k, v in zip(frame.fraction, frame.diff_roar)}
+    if args.mask_control:
+        # how far the kept pattern alone names the class (chance 0.1): the arms' mean
+        patterns = (frame.top_mask_accuracy + frame.bottom_mask_accuracy) / 2
+        row.update({f"roar_pattern_{k}": float(v) for k, v in zip(frame.fraction, patterns)})
+    return row
 
 
 def run_task(task: Task, args, rows: dict, start: float, pictures: dict) -> None:
@@ -292,6 +298,9 @@ COLUMNS = {
 
 def print_tables(summary: dict, seeds: int) -> None:
     for task, columns in COLUMNS.items():
+        # the pattern controls of a --mask-control run, after the task's own columns
+        extra = {k for (_, t), stats in summary.items() if t == task for k in stats}
+        columns = columns + sorted(k for k in extra if k.startswith("roar_pattern_"))
         print(f"\n{task}: mean (std) over {seeds} seed(s)")
         # each column as wide as its name (at least 18), so that no header is cut
         widths = [max(18, len(c)) for c in columns]
@@ -389,6 +398,12 @@ def main() -> None:
         "--figure", type=Path, default=None, help="also save the summary here (folder created)"
     )
     parser.add_argument("--threads", type=positive_int, default=1, help=">= 1 (default: 1)")
+    parser.add_argument(
+        "--mask-control",
+        action="store_true",
+        help="also train DiffROAR's pattern controls (twice its cost): roar_pattern_k is the "
+        "accuracy of models given the kept pattern alone (chance 0.1), the label it leaks",
+    )
     parser.add_argument(
         "--from-results", type=Path, default=None, help="tables and figure of a saved run only"
     )
