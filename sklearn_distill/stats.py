@@ -263,12 +263,18 @@ def _unit_scaled(values, axis=None):
     [1e-100, 1e100], so that their squares neither underflow (values near 1e-200) nor overflow
     (near 1e200): a correlation does not depend on the scale. Values of usual magnitudes are
     left as they are (their figures to the last digit)."""
+    divisor = _extreme_peak(values, axis)
+    return values if divisor is None else values / divisor
+
+
+def _extreme_peak(values, axis=None):
+    """The largest finite magnitude of ``values`` (along ``axis``, kept as a dimension) where
+    it lies outside [1e-100, 1e100], 1 elsewhere; None when it lies inside everywhere."""
     with np.errstate(invalid="ignore"):
-        peak = np.abs(values).max(axis=axis, keepdims=axis is not None)
-    extreme = np.isfinite(peak) & (peak > 0) & ((peak < 1e-100) | (peak > 1e100))
-    if not np.any(extreme):
-        return values
-    return values / np.where(extreme, peak, 1.0)
+        finite = np.where(np.isfinite(values), np.abs(values), 0.0)
+        peak = finite.max(axis=axis, keepdims=axis is not None)
+    extreme = (peak > 0) & ((peak < 1e-100) | (peak > 1e100))
+    return np.where(extreme, peak, 1.0) if np.any(extreme) else None
 
 
 def _kendall(a, b):
@@ -1087,11 +1093,11 @@ def term_stability(contributions, term_names=None, *, threshold=0.25, shape_thre
     if len(term_names) != n_terms:
         raise ValueError(f"term_names has {len(term_names)} names for {n_terms} terms.")
 
-    # each term in units of its largest magnitude: the figures are ratios, and squares of
+    # a term of extreme magnitude in units of its largest: the figures are ratios, and squares of
     # contributions near 1e-200 (or 1e200) would underflow to 0 (overflow to inf)
     finite = np.isfinite(c)
-    scale = np.where(finite, np.abs(c), 0.0).max(axis=(0, 1))
-    scale = np.where(scale > 0, scale, 1.0)
+    scale = _extreme_peak(c, axis=(0, 1))
+    scale = np.ones(c.shape[2]) if scale is None else scale[0, 0]
     scaled = c / scale
     importance = np.abs(scaled).mean(axis=1) * scale  # (n_refits, n_terms)
     # rank 1 = most important; ties share the best rank
