@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -385,13 +386,22 @@ def test_the_mask_control_finds_a_label_leaking_pattern_and_not_a_random_one(blo
         optimizer.step()
     kwargs = {"fractions": [0.1], "seeds": [0], "epochs": 3, "lr": 1e-2, "mask_control": True}
     pairs = (train.classification(), test.classification())
-    leaking = diff_roar(linear, *pairs, model=model, attribution="Saliency", **kwargs)
+    with pytest.warns(UserWarning, match=r"patterns alone predict the class above chance") as seen:
+        leaking = diff_roar(linear, *pairs, model=model, attribution="Saliency", **kwargs)
+    (leak,) = [w for w in seen if "patterns alone" in str(w.message)]
+    assert "k=0.1 top" in str(leak.message) and "k=0.1 bottom" in str(leak.message)
+    assert leak.filename == __file__  # points at the caller
+    # chance: the commonest class's share of the test images
+    shares = torch.bincount(test.targets).double() / len(test.targets)
+    assert leaking.attrs["chance_accuracy"] == pytest.approx(float(shares.max()))
     assert leaking.attrs["model_accuracy"] > 0.8
     assert leaking[["top_mask_accuracy", "bottom_mask_accuracy"]].min().min() > 0.8
     # the arms score at least the explained model: the pattern, not the pixels
     assert leaking["bottom_accuracy"].iloc[0] >= leaking.attrs["model_accuracy"] - 0.05
     for attribution in ("random", (train.masks, test.masks)):
-        plain = diff_roar(linear, *pairs, attribution=attribution, **kwargs)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", message=".*patterns alone")
+            plain = diff_roar(linear, *pairs, attribution=attribution, **kwargs)
         assert plain[["top_mask_accuracy", "bottom_mask_accuracy"]].max().max() < 0.25  # chance 0.1
         assert "model_accuracy" not in plain.attrs
     # off by default: the columns only
