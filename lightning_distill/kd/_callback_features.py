@@ -11,6 +11,7 @@ so a resumed fit continues exactly.
 
 from __future__ import annotations
 
+import warnings
 import weakref
 from typing import Any
 
@@ -33,6 +34,7 @@ from lightning_distill.kd.feature_losses import (
 )
 from lightning_distill.kd.losses import HintRegressor, attention_transfer_loss, hint_loss
 from lightning_distill.kd.module import (
+    _stable_repr,
     _unique_term_names,
     feature_shapes,
     hint_channels_first,
@@ -154,7 +156,10 @@ class CallbackFeatures:
             logits = teacher(*inputs, **kwargs)
             return logits, [layer_output(th, s.teacher_layer, "teacher") for s in self.specs]
 
-    def pretrain(self, trainer, teacher: nn.Module, device) -> None:
+    def pretrain(self, trainer, teacher: nn.Module, device, forward_input=None) -> None:
+        """First stages (FT's paraphraser, SSKD's teacher head) over the fit's training data.
+        ``forward_input(batch)``: the input the module's forward is given for a loader batch
+        (None to skip the batch); by default the batch's inputs as the loader gives them."""
         pending = [
             (int(k), m)
             for k, m in self.methods.items()
@@ -162,7 +167,8 @@ class CallbackFeatures:
         ]
         if not pending:
             return
-        inputs = LoaderInputs.of_trainer(trainer, device, _unpack)
+        unpack = _unpack if forward_input is None else (lambda batch: (forward_input(batch),))
+        inputs = LoaderInputs.of_trainer(trainer, device, unpack)
         for i, method in pending:
             layer = self.specs[i].teacher_layer
             hooks = FeatureHooks(teacher, [layer], argument="features (teacher_layer)")
@@ -178,15 +184,20 @@ class CallbackFeatures:
         self,
         student_features: list[Tensor],
         teacher_features: list[Tensor],
-        batch,
+        targets: Tensor | None,
+        batch_index,
         inputs: Tensor,
         source: nn.Module,
         teacher: nn.Module,
         rows: int,
     ) -> dict[str, Tensor]:
-        """The pairs' weighted terms by name; ``rows``: the batch's samples (rows of logits)."""
+        """The pairs' weighted terms by name. ``targets``: the labels the callback read
+        (``targets_from``); ``batch_index()``: each sample's position in the data set, read
+        only for a method that needs it (CRD); ``rows``: the batch's samples (rows of
+        logits)."""
         self.methods.to(inputs.device)
-        targets, index = _unpack(batch)[1:]
+        needs_index = any(getattr(m, "needs_index", False) for m in self.methods.values())
+        index = batch_index() if needs_index else None
         named = []
         for i, (spec, s_feat, t_feat) in enumerate(
             zip(self.specs, student_features, teacher_features)
@@ -295,10 +306,15 @@ class CallbackFeatures:
         state["_built_for"] = None
         return state
 
+    def _pairs(self) -> list[str]:
+        return [_stable_repr(spec) for spec in self.specs]
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "methods": {k: v.detach().cpu().clone() for k, v in self.methods.state_dict().items()},
             "optimizer": None if self.optimizer is None else self.optimizer.state_dict(),
+            # the pairs as text, to say which differ when a resumed fit passes others
+            "pairs": self._pairs(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -306,7 +322,24 @@ class CallbackFeatures:
             self._pending_state = state  # applied once setup has built the methods
             return
         self._pending_state = None
-        self.methods.load_state_dict(state.get("methods", {}))
+        saved = state.get("pairs")
+        try:
+            self.methods.load_state_dict(state.get("methods", {}))
+        except RuntimeError as error:  # missing, unexpected or other-shaped parts
+            said = "" if saved is None else f" (checkpoint: {saved}; now: {self._pairs()})"
+            raise ValueError(
+                "features must be the feature pairs the checkpoint was trained with to resume "
+                f"KnowledgeDistillation's run{said}: their trained parts (heads, regressors, "
+                "CRD's banks) do not fit the pairs given now. Pass the same features, or start "
+                f"a fresh fit. torch said: {error}"
+            ) from None
+        if saved is not None and saved != self._pairs():
+            warnings.warn(
+                "KnowledgeDistillation resumed with feature pairs whose settings differ from "
+                f"the checkpoint's (checkpoint: {saved}; now: {self._pairs()}); their trained "
+                "parts are loaded and training continues with the current settings.",
+                stacklevel=2,
+            )
         self.optimizer = None
         self._pending_optimizer_state = state.get("optimizer")
 

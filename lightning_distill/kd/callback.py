@@ -20,6 +20,7 @@ from lightning_distill._batch import (
     InputWatch,
     batch_targets,
     own_container,
+    unpack_batch,
 )
 from lightning_distill._logging import logs_step_values
 from lightning_distill._teacher import (
@@ -72,6 +73,106 @@ def _record_inputs(records: list, args: tuple, kwargs: dict) -> None:
     records.append((InputWatch((args, kwargs)), tuple(map(own_container, args)), copied))
 
 
+_ABSENT = object()
+
+
+def _takes_batch_index(step) -> bool:
+    """Whether Lightning passes ``batch_idx`` to this (bound) ``training_step``: it names it,
+    takes two positional arguments or more, or takes ``*args``."""
+    parameters = inspect.signature(step).parameters.values()
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return (
+        any(p.name == "batch_idx" for p in parameters)
+        or len(positional) >= 2
+        or any(p.kind == p.VAR_POSITIONAL for p in parameters)
+    )
+
+
+class _Captured(Exception):
+    """Stops a ``training_step`` at its forward call, carrying the call's arguments."""
+
+    def __init__(self, args: tuple, kwargs: dict) -> None:
+        super().__init__()
+        self.args, self.kwargs = args, kwargs
+
+
+@contextlib.contextmanager
+def _muted_logging(module: L.LightningModule):
+    """``module.log`` and ``module.log_dict`` do nothing within (instance attributes the
+    module had are given back)."""
+    saved = {name: module.__dict__.get(name, _ABSENT) for name in ("log", "log_dict")}
+    module.__dict__["log"] = module.__dict__["log_dict"] = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is _ABSENT:
+                module.__dict__.pop(name, None)
+            else:
+                module.__dict__[name] = value
+
+
+def _tensors_out(value) -> list[Tensor]:
+    if isinstance(value, Tensor):
+        return [value]
+    if isinstance(value, tuple | list):
+        return [v for v in value if isinstance(v, Tensor)]
+    if isinstance(value, dict):
+        return [v for v in value.values() if isinstance(v, Tensor)]
+    return []
+
+
+@contextlib.contextmanager
+def _record_other_outputs(module: nn.Module, source: nn.Module):
+    """Within: what the submodules of ``module`` that neither hold nor belong to ``source``
+    compute, as ``[(name, outputs, inputs, has_parameters), ...]`` (the tensors kept alive)."""
+    inside = {id(m) for m in source.modules()}
+    holders = {id(m) for m in module.modules() if any(s is source for s in m.modules())}
+    computed: list = []
+
+    def record(name, sub, args, out):
+        learned = next(sub.parameters(), None) is not None
+        computed.append((name, _tensors_out(out), _tensors_out(list(args)), learned))
+
+    handles = [
+        sub.register_forward_hook(lambda m, a, out, name=name: record(name, m, a, out))
+        for name, sub in module.named_modules()
+        if id(sub) not in inside and id(sub) not in holders
+    ]
+    try:
+        yield computed
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _learned_producer(tensors: list[Tensor], computed, depth: int = 32) -> str | None:
+    """The name of a submodule with parameters that computed one of ``tensors``, directly or
+    through submodules without parameters (``Flatten``, ``ReLU``); None if none did."""
+    for name, outputs, inputs, learned in computed:
+        if any(out is t for out in outputs for t in tensors):
+            if learned:
+                return name
+            if depth:
+                found = _learned_producer(inputs, computed, depth - 1)
+                if found is not None:
+                    return found
+    return None
+
+
+def _check_source_input(logits_from, inputs: tuple, kwargs: dict, computed) -> None:
+    """Refuse a ``logits_from`` submodule whose input a submodule with parameters computed in
+    the step: the teacher would be run on the student's own hidden features."""
+    producer = _learned_producer([*_tensors_out(list(inputs)), *_tensors_out(kwargs)], computed)
+    if producer is not None:
+        raise ValueError(
+            "logits_from must name the submodule that takes the batch's inputs and returns the "
+            f"logits (the whole network, e.g. 'net'); {logits_from!r} is given what submodule "
+            f"{producer!r} computed, so the teacher, the constraints and the feature methods "
+            "would be run on the student's hidden features. Name the network that holds both."
+        )
+
+
 def _binds(teacher: nn.Module, inputs, keywords) -> bool:
     """Whether the teacher's forward takes these arguments (True when its signature cannot be
     read, a TorchScript module's say: its own error is then left as it is)."""
@@ -120,13 +221,22 @@ class KnowledgeDistillation(L.Callback):
         Label smoothing of the hard-label term.
     logits_from : str, optional
         Name of the submodule (as in ``named_modules()``) whose output is the logits, for a
-        ``training_step`` that calls an inner network instead of ``self(x)``.
+        ``training_step`` that calls an inner network instead of ``self(x)``. The teacher, the
+        constraints and the feature methods are run on **that submodule's inputs**, so it must
+        be the whole network, called on the batch's inputs (``self.net(x)``), not its last
+        layer: one whose input another submodule of the module computed in the same step is
+        refused at the first step.
     targets_from : callable, optional
         ``batch -> targets``; by default ``batch[1]`` of a tuple batch, or the first of the keys
         ``"targets"``, ``"target"``, ``"labels"``, ``"label"``, ``"y"`` of a dict batch (the
         keys :class:`~lightning_distill.DistillationModule` reads too). With ``alpha=1`` the
         batch may hold no labels (a tensor, an ``(inputs,)`` tuple, a dict without a target
-        key), and a ``targets_from`` may return None: the loss is then the KD term alone.
+        key), and a ``targets_from`` may return None: the loss is then the KD term alone. The
+        feature methods that read labels (SSKD) read these.
+    index_from : callable, optional
+        ``batch -> index``, each sample's position in the data set, for CRD's memory bank; by
+        default ``batch[2]`` of a tuple batch or the key ``"index"`` (or ``"idx"``) of a dict
+        batch. Required with CRD when ``targets_from`` is given (a batch of another layout).
     constraints : list of Monotonic, L1Sparsity or other Constraint, optional
         Penalties on the module (or the ``logits_from`` submodule) evaluated on the inputs of
         its forward call, added to the loss as in
@@ -149,7 +259,11 @@ class KnowledgeDistillation(L.Callback):
         does not reach them). Not driven by the module's learning-rate scheduler. They,
         CRD's bank and that optimizer's state are in the callback's ``state_dict`` (so in
         checkpoints). First stages (FT's paraphraser, SSKD's teacher head) run in
-        ``on_train_start`` over the fit's training data, once; each of their epochs reads as
+        ``on_train_start`` over the fit's training data, once, on the inputs the module's
+        forward (or the ``logits_from`` submodule) is given for each batch: the module's
+        ``training_step`` is run up to that call (under ``no_grad``, its logging muted), so
+        inputs it prepares (scaled, reshaped) reach the first stage as they reach the teacher
+        later; each of their epochs reads as
         many batches as the fit's epochs (``trainer.num_training_batches``: after
         ``limit_train_batches``, ``overfit_batches``, ``fast_dev_run``), and under
         ``fast_dev_run`` they run one epoch.
@@ -174,6 +288,7 @@ class KnowledgeDistillation(L.Callback):
         label_smoothing: float = 0.0,
         logits_from: str | None = None,
         targets_from: Callable[[Any], Tensor] | None = None,
+        index_from: Callable[[Any], Tensor] | None = None,
         constraints: list[Constraint] | None = None,
         features: list | None = None,
         example_input: Tensor | None = None,
@@ -189,6 +304,10 @@ class KnowledgeDistillation(L.Callback):
             raise TypeError(
                 f"targets_from must be callable(batch) -> targets or None; got {targets_from!r}."
             )
+        if index_from is not None and not callable(index_from):
+            raise TypeError(
+                f"index_from must be callable(batch) -> index or None; got {index_from!r}."
+            )
         self.teacher = teacher
         if isinstance(temperature, torch.nn.Module):  # a LearnedTemperature needs the module
             raise TypeError(
@@ -202,8 +321,17 @@ class KnowledgeDistillation(L.Callback):
         self.label_smoothing = _check_fraction("label_smoothing", label_smoothing)
         self.logits_from = logits_from
         self.targets_from = targets_from or batch_targets
+        self.index_from = index_from
         self.constraints = check_constraints(constraints)
         specs, _ = _as_feature_specs(features)
+        if targets_from is not None and index_from is None:
+            if any(spec.loss == "crd" for spec in specs):
+                raise ValueError(
+                    "index_from must be given with loss='crd' when targets_from is "
+                    "given: that method reads each sample's position in the data set from the "
+                    "batch, and a batch laid out for targets_from may hold something else at the "
+                    "default place (batch[2]); got index_from=None."
+                )
         if example_input is not None and not isinstance(example_input, Tensor):
             raise TypeError(
                 f"example_input must be a torch.Tensor or None; got {type(example_input).__name__}."
@@ -212,6 +340,10 @@ class KnowledgeDistillation(L.Callback):
         self._features = CallbackFeatures(specs, example_input, feature_lr) if specs else None
         self._teacher_lifecycle = TeacherLifecycle()
         self._wrapped_module: L.LightningModule | None = None
+        # the module's own instance attribute training_step, if any, given back after the fit
+        self._instance_step: Any = _ABSENT
+        # whether the next wrapped step is the fit's first (its logits_from input is checked)
+        self._first_step = True
         # whether the last wrapped training_step returned None (no loss, no backward)
         self._last_step_skipped = False
         # the teacher's own floating tensors while it runs cast to the module's dtype
@@ -228,6 +360,33 @@ class KnowledgeDistillation(L.Callback):
                 f"training_step returns, but {type(pl_module).__name__} sets "
                 "automatic_optimization = False. Compute lightning_distill.kd.losses."
                 "distillation_loss in your manual step instead."
+            )
+        from lightning_distill.kd.module import DistillationModule
+
+        if isinstance(pl_module, DistillationModule):
+            raise ValueError(
+                "KnowledgeDistillation replaces the loss that training_step returns, and the "
+                f"trained module is a {type(pl_module).__name__}, which distils its own "
+                "teacher: that teacher's terms would be dropped without a word. Distil one "
+                "teacher per fit: pass this teacher to the module, or train a plain "
+                "LightningModule with the callback."
+            )
+        wrapped = getattr(pl_module.__dict__.get("training_step"), "_distilled_by", None)
+        if wrapped is self:  # a fit that ended without teardown: start from the module's own
+            self._restore()
+        elif wrapped is not None:
+            raise ValueError(
+                "KnowledgeDistillation replaces the loss that training_step returns, and "
+                f"{type(pl_module).__name__}'s training_step is already wrapped by another "
+                "KnowledgeDistillation callback: one of the two teachers would be dropped "
+                "without a word. Distil one teacher per fit (one KnowledgeDistillation callback)."
+            )
+        if "dataloader_iter" in inspect.signature(pl_module.training_step).parameters:
+            raise ValueError(
+                "KnowledgeDistillation reads each batch that training_step is given (its labels, "
+                "and the inputs the teacher is run on), so training_step must take the batch; "
+                f"{type(pl_module).__name__}.training_step takes dataloader_iter and fetches "
+                "its batches itself."
             )
         if any(m is self.teacher for m in pl_module.modules()):
             raise ValueError(
@@ -260,7 +419,49 @@ class KnowledgeDistillation(L.Callback):
             # parameters, not these): rank 0's start for all, so that the averaged gradients
             # keep them equal and the run is the one-process run.
             self._features.broadcast_from_rank_zero(trainer)
-            self._features.pretrain(trainer, self.teacher, pl_module.device)
+            self._features.pretrain(
+                trainer,
+                self.teacher,
+                pl_module.device,
+                forward_input=self._forward_input_of(trainer, pl_module),
+            )
+
+    def _forward_input_of(self, trainer: L.Trainer, pl_module: L.LightningModule):
+        """``batch -> input``: what the module's ``training_step`` gives its forward (or the
+        ``logits_from`` submodule) for a loader batch, moved as the Trainer moves batches; the
+        step runs up to that call only (a pre-hook stops it there), under ``no_grad``, its
+        ``log`` and ``log_dict`` calls muted. None when the step returns without the call."""
+        source, step = self._source, self._original_step
+        takes_index = _takes_batch_index(step)
+        where = f"submodule {self.logits_from!r}" if self.logits_from else "forward"
+
+        def stop(module, args, kwargs):
+            raise _Captured(args, kwargs)
+
+        def forward_input(batch):
+            batch = trainer.precision_plugin.convert_input(batch)
+            batch = pl_module.on_before_batch_transfer(batch, 0)
+            batch = pl_module.transfer_batch_to_device(batch, pl_module.device, 0)
+            batch = pl_module.on_after_batch_transfer(batch, 0)
+            handle = source.register_forward_pre_hook(stop, with_kwargs=True)
+            try:
+                with torch.no_grad(), _muted_logging(pl_module):
+                    step(batch, 0) if takes_index else step(batch)
+            except _Captured as captured:
+                value = _single_input(captured.args, captured.kwargs)
+                if value is None:
+                    raise ValueError(
+                        "KnowledgeDistillation's feature methods run the models again on the "
+                        f"input of the module's {where}, so it must be called with that one "
+                        f"input (self(x) or self(x=x)); got {len(captured.args)} positional "
+                        f"argument(s) and keyword(s) {sorted(captured.kwargs)}."
+                    ) from None
+                return value
+            finally:
+                handle.remove()
+            return None  # the step skipped this batch
+
+        return forward_input
 
     @override
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
@@ -292,16 +493,24 @@ class KnowledgeDistillation(L.Callback):
 
     def _restore(self) -> None:
         if self._wrapped_module is not None:
-            # The wrapper is an instance attribute; deleting it uncovers the class's method.
-            self._wrapped_module.__dict__.pop("training_step", None)
+            # The wrapper is an instance attribute: deleting it uncovers the class's method, or
+            # the module's own instance attribute is given back
+            if self._instance_step is _ABSENT:
+                self._wrapped_module.__dict__.pop("training_step", None)
+            else:
+                self._wrapped_module.__dict__["training_step"] = self._instance_step
             self._wrapped_module = None
+            self._instance_step = _ABSENT
         self._uncast_teacher()
         self._teacher_lifecycle.give_back()
 
     # ----------------------------------------------------------------- the wrapper
     def _wrap_training_step(self, pl_module: L.LightningModule, source: nn.Module) -> None:
         original = pl_module.training_step
+        self._original_step = original
+        self._source = source
         where = f"submodule {self.logits_from!r}" if self.logits_from else "forward"
+        self._first_step = True
 
         def training_step(*args, **kwargs):
             batch = args[0] if args else kwargs["batch"]
@@ -311,11 +520,18 @@ class KnowledgeDistillation(L.Callback):
                 lambda module, a, kw: _record_inputs(given, a, kw), with_kwargs=True
             )
             handle = source.register_forward_hook(lambda module, a, out: calls.append(out))
+            # on the first step, what the other submodules computed: the logits_from
+            # submodule's input must not be one of them (its last layer named by mistake)
+            upstream = (
+                _record_other_outputs(pl_module, source)
+                if self._first_step and source is not pl_module
+                else contextlib.nullcontext([])
+            )
             features = self._features
             student_features = None
             try:
                 hooks = features.capture_student() if features else contextlib.nullcontext()
-                with hooks as sh:
+                with hooks as sh, upstream as computed:
                     output = original(*args, **kwargs)
                     if features is not None and output is not None and len(calls) == 1:
                         student_features = features.student_features(sh)
@@ -337,6 +553,9 @@ class KnowledgeDistillation(L.Callback):
                     )
                 logits = calls[0]
                 watch, inputs, input_kwargs = given[0]
+                if self._first_step:
+                    _check_source_input(self.logits_from, inputs, input_kwargs, computed)
+                    self._first_step = False
                 if not isinstance(logits, Tensor) or logits.dim() != 2:
                     got = (
                         tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
@@ -378,6 +597,17 @@ class KnowledgeDistillation(L.Callback):
                         teacher_logits, teacher_features = features.teacher_forward(
                             self.teacher, inputs, input_kwargs
                         )
+                except RuntimeError as error:
+                    # torch's shape or dtype complaint, deep in the teacher, on the inputs of an
+                    # inner submodule's call; out of memory and the like keep their type
+                    if self.logits_from is None or type(error) is not RuntimeError:
+                        raise
+                    raise ValueError(
+                        f"the teacher failed on the inputs of submodule {self.logits_from!r}'s "
+                        "call (logits_from): the teacher is run on what that submodule is "
+                        "given, so it must be the whole network called on the batch's inputs. "
+                        f"The teacher said: {error}"
+                    ) from error
                 except TypeError as error:
                     if not input_kwargs or _binds(self.teacher, inputs, input_kwargs):
                         raise  # the teacher's own error, not the call's keywords
@@ -419,7 +649,8 @@ class KnowledgeDistillation(L.Callback):
                     feature_terms = features.terms(
                         student_features,
                         teacher_features,
-                        batch,
+                        targets,
+                        lambda: self._batch_index(batch),
                         model_input,
                         source,
                         self.teacher,
@@ -454,8 +685,32 @@ class KnowledgeDistillation(L.Callback):
                     return {**output, "loss": total}
                 return total
 
+        # Lightning reads the step's signature (whether to pass batch_idx) through __wrapped__
+        training_step.__wrapped__ = original
+        training_step._distilled_by = self
+        self._instance_step = pl_module.__dict__.get("training_step", _ABSENT)
         pl_module.training_step = training_step
         self._wrapped_module = pl_module
+
+    def _batch_index(self, batch):
+        """Each sample's position in the data set (CRD's bank rows): ``index_from(batch)``, or
+        the batch's third element (key ``"index"``/``"idx"``), which it must have."""
+        if self.index_from is not None:
+            return self.index_from(batch)
+        try:
+            index = unpack_batch(batch, targets_optional=True)[2]
+        except ValueError as error:
+            index, said = None, f" {error}"
+        else:
+            said = ""
+        if index is None:
+            raise ValueError(
+                "KnowledgeDistillation's CRD reads each sample's index (its position in the data "
+                "set) from the batch, as batch[2] or under the key 'index' or 'idx'; this batch "
+                f"has none.{said} Give index_from=callable(batch) -> index for batches of "
+                "another layout."
+            )
+        return index
 
     def _match_device(self, device: torch.device) -> None:
         param = next(self.teacher.parameters(), None)

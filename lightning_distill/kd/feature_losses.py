@@ -802,7 +802,10 @@ class LoaderInputs:
 
     def __iter__(self):
         for batch in itertools.islice(self.loader, self.limit_batches):
-            inputs = self.unpack(batch)[0].to(self.device)
+            inputs = self.unpack(batch)[0]
+            if inputs is None:  # a batch the training step skips
+                continue
+            inputs = inputs.to(self.device)
             yield inputs if self.convert is None else self.convert(inputs)
 
 

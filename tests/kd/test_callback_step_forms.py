@@ -1,0 +1,282 @@
+"""KnowledgeDistillation with the forms a LightningModule's training_step and batches take:
+one teacher per fit, the step's own signature, the module's instance attributes given back,
+labels and indices from targets_from / index_from, the logits_from submodule's inputs, first
+stages on the forward's inputs, and a resume with other feature pairs."""
+
+import types
+import warnings
+
+import lightning as L
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_distill import DistillationModule, FeatureDistillation, KnowledgeDistillation
+from lightning_distill.kd import feature_losses
+from tests.helpers import quiet_trainer
+
+
+def net(seed: int, inputs: int = 8) -> nn.Sequential:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(inputs, 8), nn.ReLU(), nn.Linear(8, 3))
+
+
+def conv(seed: int) -> nn.Sequential:
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
+        nn.Linear(16, 3),
+    )  # fmt: skip
+
+
+class Student(L.LightningModule):
+    def __init__(self, network=None):
+        super().__init__()
+        self.net = net(0) if network is None else network
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        return F.cross_entropy(self(batch[0]), batch[1])
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def loader(n=32, inputs=8, extra=False, seed=3):
+    gen = torch.Generator().manual_seed(seed)
+    x, y = torch.randn(n, inputs, generator=gen), torch.randint(0, 3, (n,), generator=gen)
+    tensors = (x, y, torch.arange(n)) if extra else (x, y)
+    return DataLoader(TensorDataset(*tensors), batch_size=8)
+
+
+def test_one_teacher_per_fit_a_distillation_module_or_a_second_callback_is_refused():
+    module = DistillationModule(net(0), net(1))
+    with pytest.raises(ValueError, match="one teacher per fit"):
+        quiet_trainer(callbacks=[KnowledgeDistillation(net(2), logits_from="student")]).fit(
+            module, loader()
+        )
+
+    class Named(KnowledgeDistillation):  # Lightning's hint for two stateful callbacks
+        @property
+        def state_key(self):
+            return f"{super().state_key}{id(self)}"
+
+    student = Student()
+    callbacks = [Named(net(1)), Named(net(2))]
+    with pytest.raises(ValueError, match="already wrapped by another KnowledgeDistillation"):
+        quiet_trainer(callbacks=callbacks).fit(student, loader())
+    assert "training_step" not in student.__dict__  # the first callback's wrapper removed
+
+
+def test_a_training_step_without_batch_idx_trains_as_the_module_would():
+    class NoIndex(Student):
+        def training_step(self, batch):
+            return F.cross_entropy(self(batch[0]), batch[1])
+
+    results = []
+    for cls in (Student, NoIndex):
+        student = cls()
+        quiet_trainer(callbacks=[KnowledgeDistillation(net(1))]).fit(student, loader())
+        results.append(torch.cat([p.detach().flatten() for p in student.parameters()]))
+    assert torch.equal(*results)
+
+
+def test_a_training_step_fetching_its_own_batches_is_refused():
+    class Iterating(Student):
+        def training_step(self, dataloader_iter):
+            batch = next(dataloader_iter)[0]
+            return F.cross_entropy(self(batch[0]), batch[1])
+
+    with pytest.raises(ValueError, match="dataloader_iter"):
+        quiet_trainer(callbacks=[KnowledgeDistillation(net(1))]).fit(Iterating(), loader())
+
+
+def test_a_training_step_set_on_the_instance_is_given_back():
+    student = Student()
+    calls = []
+
+    def own_step(self, batch, batch_idx):
+        calls.append(batch_idx)
+        return F.cross_entropy(self(batch[0]), batch[1])
+
+    student.training_step = types.MethodType(own_step, student)
+    mine = student.__dict__["training_step"]
+    quiet_trainer(callbacks=[KnowledgeDistillation(net(1))]).fit(student, loader())
+    assert calls == [0, 1, 2, 3]  # the instance's step ran under the callback
+    assert student.__dict__["training_step"] is mine
+
+
+def test_feature_methods_read_the_labels_of_targets_from_and_the_index_of_index_from(
+    monkeypatch,
+):
+    """Batches (x, group, y, position): labels third, the sample index fourth."""
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(32, 1, 6, 6, generator=gen)
+    y = torch.randint(0, 3, (32,), generator=gen)
+    group = (y + 1) % 3
+    data = DataLoader(TensorDataset(x, group, y, torch.arange(32)), batch_size=16)
+
+    class Grouped(Student):
+        def training_step(self, batch, batch_idx):
+            return F.cross_entropy(self(batch[0]), batch[2])
+
+    seen = {"targets": [], "index": []}
+    for name in ("SSKD", "CRD"):
+        method = getattr(feature_losses, name)
+        original = method.forward
+
+        def spy(self, s, t, context=None, original=original, name=name):
+            if name == "SSKD":
+                seen["targets"].append(context.targets.clone())
+            else:
+                seen["index"].append(context.index.clone())
+            return original(self, s, t, context)
+
+        monkeypatch.setattr(method, "forward", spy)
+    features = [
+        FeatureDistillation("net.2", "2", "sskd", options={"head_epochs": 1}),
+        FeatureDistillation("net.3", "3", "crd", options={"num_samples": 32, "embed_dim": 4}),
+    ]
+    with pytest.raises(ValueError, match="index_from must be given with loss='crd'"):
+        KnowledgeDistillation(conv(1), targets_from=lambda b: b[2], features=features)
+    callback = KnowledgeDistillation(
+        conv(1),
+        targets_from=lambda b: b[2],
+        index_from=lambda b: b[3],
+        features=features,
+        example_input=x[:2],
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quiet_trainer(callbacks=[callback]).fit(Grouped(conv(0)), data)
+    assert [t.tolist() for t in seen["targets"]] == [y[:16].tolist(), y[16:].tolist()]
+    assert [i.tolist() for i in seen["index"]] == [list(range(16)), list(range(16, 32))]
+    with pytest.raises(TypeError, match="index_from"):
+        KnowledgeDistillation(conv(1), index_from=3)
+
+
+def test_feature_methods_that_read_nothing_from_the_batch_take_dict_batches_of_any_keys():
+    class Keyed(Student):
+        def training_step(self, batch, batch_idx):
+            return F.cross_entropy(self(batch["features"]), batch["cls"])
+
+    batches = DataLoader([{"features": b[0], "cls": b[1]} for b in loader()], batch_size=None)
+    callback = KnowledgeDistillation(
+        net(1),
+        targets_from=lambda b: b["cls"],
+        features=[FeatureDistillation("net.1", "1", "rkd")],
+    )
+    student = Keyed()
+    before = [p.detach().clone() for p in student.parameters()]
+    quiet_trainer(callbacks=[callback]).fit(student, batches)
+    assert any(not torch.equal(a, b) for a, b in zip(before, student.parameters()))
+    # CRD reads the index: a dict without one names the method and index_from
+    crd = FeatureDistillation("net.1", "1", "crd", options={"num_samples": 32, "embed_dim": 4})
+    callback = KnowledgeDistillation(net(1), features=[crd], example_input=torch.randn(2, 8))
+
+    class Plain(Student):
+        def training_step(self, batch, batch_idx):
+            return F.cross_entropy(self(batch["inputs"]), batch["targets"])
+
+    keyed = [{"inputs": b[0], "targets": b[1], "row": b[1]} for b in loader()]
+    keyed = DataLoader(keyed, batch_size=None)
+    with pytest.raises(ValueError, match="CRD reads each sample's index.*index_from"):
+        quiet_trainer(callbacks=[callback]).fit(Plain(), keyed)
+
+
+class Wrapped(Student):
+    """The network is called on the batch's inputs through a parameter-free Flatten."""
+
+    def __init__(self):
+        super().__init__()
+        self.flatten = nn.Flatten()
+
+    def training_step(self, batch, batch_idx):
+        return F.cross_entropy(self.net(self.flatten(batch[0])), batch[1])
+
+
+def test_logits_from_must_name_the_network_not_a_layer_fed_by_another():
+    student = Student()
+    teacher = nn.Linear(8, 3)  # reads 8 features, as the student's hidden layer has
+    with pytest.raises(ValueError, match=r"'net.2' is given what submodule 'net.0' computed"):
+        quiet_trainer(callbacks=[KnowledgeDistillation(teacher, logits_from="net.2")]).fit(
+            student, loader()
+        )
+    # the network itself, fed through a layer without parameters: distilled
+    gen = torch.Generator().manual_seed(0)
+    images = DataLoader(
+        TensorDataset(torch.randn(16, 2, 4, generator=gen), torch.randint(0, 3, (16,))),
+        batch_size=8,
+    )
+    teacher = nn.Sequential(nn.Flatten(), net(1))
+    quiet_trainer(callbacks=[KnowledgeDistillation(teacher, logits_from="net")]).fit(
+        Wrapped(), images
+    )
+
+
+def test_a_teacher_failing_on_the_logits_from_inputs_names_logits_from():
+    class Scaled(Student):  # the network gets inputs the teacher cannot read
+        def training_step(self, batch, batch_idx):
+            return F.cross_entropy(self.net(batch[0][:, :8]), batch[1])
+
+    with pytest.raises(ValueError, match="logits_from.*The teacher said"):
+        quiet_trainer(callbacks=[KnowledgeDistillation(net(1, 9), logits_from="net")]).fit(
+            Scaled(), loader(inputs=9)
+        )
+
+
+def test_first_stages_train_on_the_inputs_the_forward_is_given():
+    """The module scales 8-bit images in training_step: SSKD's teacher head is trained on the
+    scaled inputs, as the teacher reads them later (it read 0..255 before)."""
+    gen = torch.Generator().manual_seed(3)
+    raw = torch.randint(0, 256, (32, 1, 6, 6), generator=gen).float()
+    data = DataLoader(TensorDataset(raw, torch.randint(0, 3, (32,), generator=gen)), 16)
+
+    class Scaling(Student):
+        def training_step(self, batch, batch_idx):
+            self.log("seen", batch[0].max())  # muted while the first stage reads the inputs
+            return F.cross_entropy(self(batch[0] / 255.0), batch[1])
+
+    teacher = conv(1)
+    largest = []
+    teacher.register_forward_pre_hook(lambda m, a: largest.append(float(a[0].abs().max())))
+    callback = KnowledgeDistillation(
+        teacher,
+        features=[FeatureDistillation("net.3", "3", "sskd", options={"head_epochs": 2})],
+        example_input=raw[:2] / 255.0,
+    )
+    student = Scaling(conv(0))
+    quiet_trainer(callbacks=[callback], limit_train_batches=2).fit(student, data)
+    first_stage = largest[1:5]  # after example_input's call: 2 epochs x 2 batches
+    assert len(largest) > 5 and max(largest) <= 1.0 and len(first_stage) == 4
+    assert {"log", "log_dict"}.isdisjoint(student.__dict__)
+
+
+def test_resuming_with_other_feature_pairs_names_features(tmp_path):
+    def crd(dim):
+        options = {"num_samples": 32, "embed_dim": dim}
+        return [FeatureDistillation("net.1", "1", "crd", options=options)]
+
+    example = torch.randn(2, 8)
+    trainer = quiet_trainer(
+        callbacks=[KnowledgeDistillation(net(1), features=crd(4), example_input=example)]
+    )
+    trainer.fit(Student(), loader(extra=True))
+    path = tmp_path / "run.ckpt"
+    trainer.save_checkpoint(path)
+    callback = KnowledgeDistillation(net(1), features=crd(8), example_input=example)
+    with pytest.raises(ValueError, match=r"features must be the feature pairs.*embed_dim': 4"):
+        quiet_trainer(max_epochs=2, callbacks=[callback]).fit(
+            Student(), loader(extra=True), ckpt_path=path
+        )
+    # the same parts with another weight: loaded, with a warning that says what differs
+    other = [FeatureDistillation("net.1", "1", "crd", weight=0.5, options=crd(4)[0].options)]
+    callback = KnowledgeDistillation(net(1), features=other, example_input=example)
+    with pytest.warns(UserWarning, match="feature pairs whose settings differ"):
+        quiet_trainer(max_epochs=2, callbacks=[callback]).fit(
+            Student(), loader(extra=True), ckpt_path=path
+        )
