@@ -49,6 +49,7 @@ __all__ = [
     "check_no_shared_parameters",
     "check_teacher_logits",
     "evaluating",
+    "warn_if_probabilities",
 ]
 
 TEACHER_PREFIX = "teacher."
@@ -291,6 +292,32 @@ def check_teacher_logits(logits, inputs=None) -> None:
         )
 
     value_check(~torch.isfinite(logits).all(), explain)
+
+
+def warn_if_probabilities(logits) -> None:
+    """Warn when a teacher's outputs look like probabilities (every row non-negative and summing
+    to 1): distillation softens logits, and ``softmax(p / T)`` of probabilities is nearly
+    uniform, so the student would learn little of the teacher's ranking of the classes. Read
+    with the step's other value checks (see ``one_sync_per_step``); called on a fit's first
+    teacher output."""
+    if not isinstance(logits, Tensor) or not logits.is_floating_point() or logits.dim() != 2:
+        return
+    if logits.shape[1] < 2 or logits.shape[0] < 1:
+        return
+    values = logits.detach().float()
+    looks_like = (values.min() >= 0) & ((values.sum(dim=1) - 1).abs().max() <= 1e-3)
+
+    def warn() -> None:
+        warnings.warn(
+            "the teacher's outputs look like probabilities (every row non-negative and summing "
+            "to 1), where distillation expects logits: softening probabilities with the "
+            "temperature gives nearly uniform targets. Give the teacher's logits (drop a final "
+            "softmax) or their log (log-probabilities are logits up to a constant).",
+            UserWarning,
+            stacklevel=2,
+        )
+
+    value_check(looks_like, warn)
 
 
 # --------------------------------------------------------------------------- checkpoint policy

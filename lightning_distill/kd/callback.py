@@ -27,6 +27,7 @@ from lightning_distill._teacher import (
     TeacherLifecycle,
     check_no_shared_parameters,
     check_teacher_logits,
+    warn_if_probabilities,
 )
 from lightning_distill._validation import check_real, one_sync_per_step, settle_value_checks
 from lightning_distill.hooks import resolve_module_names
@@ -344,6 +345,8 @@ class KnowledgeDistillation(L.Callback):
         self._instance_step: Any = _ABSENT
         # whether the next wrapped step is the fit's first (its logits_from input is checked)
         self._first_step = True
+        # whether the teacher's outputs were looked at for probabilities (once per callback)
+        self._teacher_outputs_seen = False
         # whether the last wrapped training_step returned None (no loss, no backward)
         self._last_step_skipped = False
         # the teacher's own floating tensors while it runs cast to the module's dtype
@@ -625,6 +628,9 @@ class KnowledgeDistillation(L.Callback):
                         fix=TEACHER_FIX,
                     )
                 check_teacher_logits(teacher_logits, model_input)
+                if not self._teacher_outputs_seen:
+                    self._teacher_outputs_seen = True
+                    warn_if_probabilities(teacher_logits)
                 total, ce, kd = distillation_terms(
                     logits,
                     teacher_logits,

@@ -34,6 +34,7 @@ from lightning_distill._teacher import (
     check_no_shared_parameters,
     check_teacher_logits,
     evaluating,
+    warn_if_probabilities,
 )
 from lightning_distill._validation import (
     check_choice,
@@ -1150,6 +1151,9 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                 self._explain_dtype_mismatch(x, error)
                 raise
         check_teacher_logits(logits, x)
+        if not getattr(self, "_teacher_outputs_seen", False):
+            self._teacher_outputs_seen = True
+            warn_if_probabilities(logits)
         return logits
 
     def _explain_dtype_mismatch(self, x, error: RuntimeError, *, probe: bool = False) -> None:

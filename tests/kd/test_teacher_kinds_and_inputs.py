@@ -198,3 +198,29 @@ def test_a_frozen_student_with_heads_of_its_own_still_trains_them():
     quiet_trainer(max_steps=2).fit(module, _loader())
     after = list(module.learned_temperature.parameters())
     assert not all(torch.equal(a, b) for a, b in zip(before, after))
+
+
+@pytest.mark.parametrize("form", ["module", "callback"])
+def test_a_teacher_giving_probabilities_is_warned_about_once_and_log_probabilities_are_not(form):
+    """softmax(p / T) of probabilities is nearly uniform: a teacher ending in a softmax is
+    said once per fit; its log-probabilities (logits up to a constant) and its logits are not."""
+    from lightning_distill import KnowledgeDistillation
+    from tests.helpers import PlainClassifier, make_cnn, make_data
+
+    x, y = make_data(32)
+    torch.manual_seed(0)
+    base = make_cnn(6)
+    said = {}
+    for name, last in [("softmax", nn.Softmax(dim=1)), ("log", nn.LogSoftmax(dim=1))]:
+        teacher = nn.Sequential(base, last)
+        if form == "module":
+            module, callbacks = DistillationModule(make_cnn(4), teacher), []
+        else:
+            module, callbacks = PlainClassifier(make_cnn(4)), [KnowledgeDistillation(teacher)]
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            quiet_trainer(max_steps=3, callbacks=callbacks).fit(
+                module, DataLoader(TensorDataset(x, y), batch_size=8)
+            )
+        said[name] = sum("look like probabilities" in str(w.message) for w in seen)
+    assert said == {"softmax": 1, "log": 0}
