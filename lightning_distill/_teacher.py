@@ -298,7 +298,7 @@ def warn_if_probabilities(logits) -> None:
     """Warn when a teacher's outputs look like probabilities (every row non-negative and summing
     to 1): distillation softens logits, and ``softmax(p / T)`` of probabilities is nearly
     uniform, so the student would learn little of the teacher's ranking of the classes. Read
-    with the step's other value checks (see ``one_sync_per_step``); called on a fit's first
+    with the step's other value checks (see ``one_sync_per_step``); called on the first
     teacher output."""
     if not isinstance(logits, Tensor) or not logits.is_floating_point() or logits.dim() != 2:
         return

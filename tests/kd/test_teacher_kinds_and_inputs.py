@@ -203,7 +203,7 @@ def test_a_frozen_student_with_heads_of_its_own_still_trains_them():
 @pytest.mark.parametrize("form", ["module", "callback"])
 def test_a_teacher_giving_probabilities_is_warned_about_once_and_log_probabilities_are_not(form):
     """softmax(p / T) of probabilities is nearly uniform: a teacher ending in a softmax is
-    said once per fit; its log-probabilities (logits up to a constant) and its logits are not."""
+    said once; its log-probabilities (logits up to a constant) and its logits are not."""
     from lightning_distill import KnowledgeDistillation
     from tests.helpers import PlainClassifier, make_cnn, make_data
 
