@@ -179,6 +179,14 @@ class CallbackFeatures:
                     return layer_output(th, layer, "teacher")
 
             method.pretrain(inputs, teacher_feature)
+        if inputs.yielded == 0:
+            warnings.warn(
+                "KnowledgeDistillation's first stage (FT's paraphraser, SSKD's teacher head) "
+                "read no batch: the training step returned before calling the module's "
+                "forward on each one, so the trained parts start untrained.",
+                UserWarning,
+                stacklevel=2,
+            )
 
     def terms(
         self,

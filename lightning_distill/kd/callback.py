@@ -89,8 +89,9 @@ def _takes_batch_index(step) -> bool:
     )
 
 
-class _Captured(Exception):
-    """Stops a ``training_step`` at its forward call, carrying the call's arguments."""
+class _Captured(BaseException):
+    """Stops a ``training_step`` at its forward call, carrying the call's arguments (a
+    ``BaseException``: a step's own ``except Exception`` does not catch it)."""
 
     def __init__(self, args: tuple, kwargs: dict) -> None:
         super().__init__()
@@ -113,64 +114,45 @@ def _muted_logging(module: L.LightningModule):
                 module.__dict__[name] = value
 
 
-def _tensors_out(value) -> list[Tensor]:
-    if isinstance(value, Tensor):
-        return [value]
-    if isinstance(value, tuple | list):
-        return [v for v in value if isinstance(v, Tensor)]
-    if isinstance(value, dict):
-        return [v for v in value.values() if isinstance(v, Tensor)]
-    return []
-
-
 @contextlib.contextmanager
-def _record_other_outputs(module: nn.Module, source: nn.Module):
-    """Within: what the submodules of ``module`` that neither hold nor belong to ``source``
-    compute, as ``[(name, outputs, inputs, has_parameters), ...]`` (the tensors kept alive)."""
-    inside = {id(m) for m in source.modules()}
-    holders = {id(m) for m in module.modules() if any(s is source for s in m.modules())}
-    computed: list = []
-
-    def record(name, sub, args, out):
-        learned = next(sub.parameters(), None) is not None
-        computed.append((name, _tensors_out(out), _tensors_out(list(args)), learned))
-
-    handles = [
-        sub.register_forward_hook(lambda m, a, out, name=name: record(name, m, a, out))
+def _record_enclosing_calls(module: nn.Module, source: nn.Module):
+    """Within: the names of the submodules of ``module`` (``module`` itself left out) that hold
+    ``source`` and were called. Submodules that take no hooks (TorchScript) are not watched."""
+    holders = [
+        (name, sub)
         for name, sub in module.named_modules()
-        if id(sub) not in inside and id(sub) not in holders
+        if sub is not module and sub is not source and any(s is source for s in sub.modules())
     ]
+    called: list[str] = []
+    handles = []
     try:
-        yield computed
+        for name, sub in holders:
+            try:
+                handles.append(
+                    sub.register_forward_pre_hook(lambda m, a, name=name: called.append(name))
+                )
+            except RuntimeError:  # a scripted module takes no Python hooks
+                continue
+        yield called
     finally:
         for handle in handles:
             handle.remove()
 
 
-def _learned_producer(tensors: list[Tensor], computed, depth: int = 32) -> str | None:
-    """The name of a submodule with parameters that computed one of ``tensors``, directly or
-    through submodules without parameters (``Flatten``, ``ReLU``); None if none did."""
-    for name, outputs, inputs, learned in computed:
-        if any(out is t for out in outputs for t in tensors):
-            if learned:
-                return name
-            if depth:
-                found = _learned_producer(inputs, computed, depth - 1)
-                if found is not None:
-                    return found
-    return None
-
-
-def _check_source_input(logits_from, inputs: tuple, kwargs: dict, computed) -> None:
-    """Refuse a ``logits_from`` submodule whose input a submodule with parameters computed in
-    the step: the teacher would be run on the student's own hidden features."""
-    producer = _learned_producer([*_tensors_out(list(inputs)), *_tensors_out(kwargs)], computed)
-    if producer is not None:
-        raise ValueError(
-            "logits_from must name the submodule that takes the batch's inputs and returns the "
-            f"logits (the whole network, e.g. 'net'); {logits_from!r} is given what submodule "
-            f"{producer!r} computed, so the teacher, the constraints and the feature methods "
-            "would be run on the student's hidden features. Name the network that holds both."
+def _warn_if_inner_layer(logits_from: str, called: list[str]) -> None:
+    """Warn when the ``logits_from`` submodule is a layer inside a network that was itself
+    called in the step: the teacher is then run on what that network computed before the
+    layer (the student's hidden features), not on the batch's inputs."""
+    if called:
+        outer = max(called, key=len)  # the innermost network holding it
+        warnings.warn(
+            f"logits_from={logits_from!r} names a layer inside {outer!r}, which was itself called "
+            f"in this training step: the teacher, the constraints and the feature methods are run "
+            f"on what {logits_from!r} is given, that is what {outer!r} computed before it, not on "
+            f"the batch's inputs. Name the network that takes the inputs and returns the logits "
+            f"(logits_from={outer!r}) unless the teacher reads those features.",
+            UserWarning,
+            stacklevel=2,
         )
 
 
@@ -223,10 +205,11 @@ class KnowledgeDistillation(L.Callback):
     logits_from : str, optional
         Name of the submodule (as in ``named_modules()``) whose output is the logits, for a
         ``training_step`` that calls an inner network instead of ``self(x)``. The teacher, the
-        constraints and the feature methods are run on **that submodule's inputs**, so it must
-        be the whole network, called on the batch's inputs (``self.net(x)``), not its last
-        layer: one whose input another submodule of the module computed in the same step is
-        refused at the first step.
+        constraints and the feature methods are run on **that submodule's inputs**, so it is
+        normally the whole network, called on the batch's inputs (``self.net(x)``), not its
+        last layer: a layer inside a network that was itself called in the step is warned
+        about at the first step (a layer fed by ``F.relu`` or other functions outside any
+        submodule is not seen).
     targets_from : callable, optional
         ``batch -> targets``; by default ``batch[1]`` of a tuple batch, or the first of the keys
         ``"targets"``, ``"target"``, ``"labels"``, ``"label"``, ``"y"`` of a dict batch (the
@@ -262,9 +245,11 @@ class KnowledgeDistillation(L.Callback):
         checkpoints). First stages (FT's paraphraser, SSKD's teacher head) run in
         ``on_train_start`` over the fit's training data, once, on the inputs the module's
         forward (or the ``logits_from`` submodule) is given for each batch: the module's
-        ``training_step`` is run up to that call (under ``no_grad``, its logging muted), so
-        inputs it prepares (scaled, reshaped) reach the first stage as they reach the teacher
-        later; each of their epochs reads as
+        ``training_step`` is run up to that call (under ``no_grad``, its logging muted, the
+        module's buffers given back afterwards; its other code before the call, counters or
+        random draws, runs once per first-stage batch), so inputs it prepares (scaled,
+        reshaped) reach the first stage as they reach the teacher later; each of their epochs
+        reads as
         many batches as the fit's epochs (``trainer.num_training_batches``: after
         ``limit_train_batches``, ``overfit_batches``, ``fast_dev_run``), and under
         ``fast_dev_run`` they run one epoch.
@@ -366,7 +351,7 @@ class KnowledgeDistillation(L.Callback):
             )
         from lightning_distill.kd.module import DistillationModule
 
-        if isinstance(pl_module, DistillationModule):
+        if isinstance(pl_module, DistillationModule) and pl_module.teacher is not None:
             raise ValueError(
                 "KnowledgeDistillation replaces the loss that training_step returns, and the "
                 f"trained module is a {type(pl_module).__name__}, which distils its own "
@@ -422,18 +407,29 @@ class KnowledgeDistillation(L.Callback):
             # parameters, not these): rank 0's start for all, so that the averaged gradients
             # keep them equal and the run is the one-process run.
             self._features.broadcast_from_rank_zero(trainer)
-            self._features.pretrain(
-                trainer,
-                self.teacher,
-                pl_module.device,
-                forward_input=self._forward_input_of(trainer, pl_module),
-            )
+            # the step's code before its forward runs once per first-stage batch: the
+            # module's buffers (a preprocessing layer's running statistics) are given back
+            # as they were, so that the first stage leaves the module as it found it
+            buffers = [(b, b.detach().clone()) for b in pl_module.buffers()]
+            try:
+                self._features.pretrain(
+                    trainer,
+                    self.teacher,
+                    pl_module.device,
+                    forward_input=self._forward_input_of(trainer, pl_module),
+                )
+            finally:
+                with torch.no_grad():
+                    for buffer, kept in buffers:
+                        buffer.copy_(kept)
 
     def _forward_input_of(self, trainer: L.Trainer, pl_module: L.LightningModule):
         """``batch -> input``: what the module's ``training_step`` gives its forward (or the
-        ``logits_from`` submodule) for a loader batch, moved as the Trainer moves batches; the
-        step runs up to that call only (a pre-hook stops it there), under ``no_grad``, its
-        ``log`` and ``log_dict`` calls muted. None when the step returns without the call."""
+        ``logits_from`` submodule) for a loader batch, moved as the Trainer moves batches (the
+        data module's batch hooks where it overrides them, else the module's); the step runs up
+        to that call only (a pre-hook stops it there), under ``no_grad``, its ``log`` and
+        ``log_dict`` calls muted. None when the step returns without the call. The step's code
+        before the call runs each time (counters, random draws)."""
         source, step = self._source, self._original_step
         takes_index = _takes_batch_index(step)
         where = f"submodule {self.logits_from!r}" if self.logits_from else "forward"
@@ -441,11 +437,21 @@ class KnowledgeDistillation(L.Callback):
         def stop(module, args, kwargs):
             raise _Captured(args, kwargs)
 
+        datamodule = getattr(trainer, "datamodule", None)
+
+        def hook(name):
+            # as Lightning picks a batch hook: the data module's when it overrides it
+            if datamodule is not None and getattr(type(datamodule), name, None) is not getattr(
+                L.LightningDataModule, name
+            ):
+                return getattr(datamodule, name)
+            return getattr(pl_module, name)
+
         def forward_input(batch):
             batch = trainer.precision_plugin.convert_input(batch)
-            batch = pl_module.on_before_batch_transfer(batch, 0)
-            batch = pl_module.transfer_batch_to_device(batch, pl_module.device, 0)
-            batch = pl_module.on_after_batch_transfer(batch, 0)
+            batch = hook("on_before_batch_transfer")(batch, 0)
+            batch = hook("transfer_batch_to_device")(batch, pl_module.device, 0)
+            batch = hook("on_after_batch_transfer")(batch, 0)
             handle = source.register_forward_pre_hook(stop, with_kwargs=True)
             try:
                 with torch.no_grad(), _muted_logging(pl_module):
@@ -523,10 +529,9 @@ class KnowledgeDistillation(L.Callback):
                 lambda module, a, kw: _record_inputs(given, a, kw), with_kwargs=True
             )
             handle = source.register_forward_hook(lambda module, a, out: calls.append(out))
-            # on the first step, what the other submodules computed: the logits_from
-            # submodule's input must not be one of them (its last layer named by mistake)
-            upstream = (
-                _record_other_outputs(pl_module, source)
+            # on the first step: was a network holding the logits_from submodule called?
+            enclosing = (
+                _record_enclosing_calls(pl_module, source)
                 if self._first_step and source is not pl_module
                 else contextlib.nullcontext([])
             )
@@ -534,7 +539,7 @@ class KnowledgeDistillation(L.Callback):
             student_features = None
             try:
                 hooks = features.capture_student() if features else contextlib.nullcontext()
-                with hooks as sh, upstream as computed:
+                with hooks as sh, enclosing as called:
                     output = original(*args, **kwargs)
                     if features is not None and output is not None and len(calls) == 1:
                         student_features = features.student_features(sh)
@@ -556,9 +561,9 @@ class KnowledgeDistillation(L.Callback):
                     )
                 logits = calls[0]
                 watch, inputs, input_kwargs = given[0]
-                if self._first_step:
-                    _check_source_input(self.logits_from, inputs, input_kwargs, computed)
-                    self._first_step = False
+                first_step, self._first_step = self._first_step, False
+                if first_step and self.logits_from is not None:
+                    _warn_if_inner_layer(self.logits_from, called)
                 if not isinstance(logits, Tensor) or logits.dim() != 2:
                     got = (
                         tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
@@ -602,14 +607,17 @@ class KnowledgeDistillation(L.Callback):
                         )
                 except RuntimeError as error:
                     # torch's shape or dtype complaint, deep in the teacher, on the inputs of an
-                    # inner submodule's call; out of memory and the like keep their type
+                    # inner submodule's call at the first step; out of memory and the like, and
+                    # later steps' errors, keep their type
                     if self.logits_from is None or type(error) is not RuntimeError:
+                        raise
+                    if not first_step:
                         raise
                     raise ValueError(
                         f"the teacher failed on the inputs of submodule {self.logits_from!r}'s "
-                        "call (logits_from): the teacher is run on what that submodule is "
-                        "given, so it must be the whole network called on the batch's inputs. "
-                        f"The teacher said: {error}"
+                        "call (logits_from) at the fit's first step: the teacher is run on what "
+                        "that submodule is given, so it should be the network called on the "
+                        f"batch's inputs. The teacher said: {error}"
                     ) from error
                 except TypeError as error:
                     if not input_kwargs or _binds(self.teacher, inputs, input_kwargs):
@@ -692,7 +700,7 @@ class KnowledgeDistillation(L.Callback):
                 return total
 
         # Lightning reads the step's signature (whether to pass batch_idx) through __wrapped__
-        training_step.__wrapped__ = original
+        training_step.__wrapped__ = inspect.unwrap(original)
         training_step._distilled_by = self
         self._instance_step = pl_module.__dict__.get("training_step", _ABSENT)
         pl_module.training_step = training_step

@@ -763,6 +763,7 @@ class LoaderInputs:
         limit_epochs: int | None = None,
     ) -> None:
         self.loader, self.device, self.unpack = loader, device, unpack
+        self.yielded = 0  # batches given so far, over every pass
         self.convert = convert
         self.limit_batches = (
             None
@@ -805,6 +806,7 @@ class LoaderInputs:
             inputs = self.unpack(batch)[0]
             if inputs is None:  # a batch the training step skips
                 continue
+            self.yielded += 1
             inputs = inputs.to(self.device)
             yield inputs if self.convert is None else self.convert(inputs)
 

@@ -199,23 +199,46 @@ class Wrapped(Student):
         return F.cross_entropy(self.net(self.flatten(batch[0])), batch[1])
 
 
-def test_logits_from_must_name_the_network_not_a_layer_fed_by_another():
+def test_logits_from_naming_a_layer_inside_a_network_that_ran_is_warned_about():
     student = Student()
     teacher = nn.Linear(8, 3)  # reads 8 features, as the student's hidden layer has
-    with pytest.raises(ValueError, match=r"'net.2' is given what submodule 'net.0' computed"):
+    with pytest.warns(UserWarning, match=r"'net.2' names a layer inside 'net', which was itself"):
         quiet_trainer(callbacks=[KnowledgeDistillation(teacher, logits_from="net.2")]).fit(
             student, loader()
         )
-    # the network itself, fed through a layer without parameters: distilled
+
+
+class Staged(L.LightningModule):
+    """A network fed by other submodules: parameter-free ones, a frozen backbone, an input
+    standardisation with parameters. None is a mistake."""
+
+    def __init__(self):
+        super().__init__()
+        self.prepare = nn.Sequential(nn.Identity(), nn.Identity(), nn.Flatten())
+        self.scale = nn.BatchNorm1d(8)
+        torch.manual_seed(0)
+        self.backbone = nn.Linear(8, 8).requires_grad_(False)
+        self.net = net(0)
+
+    def training_step(self, batch, batch_idx):
+        features = self.backbone(self.scale(self.prepare(batch[0])))
+        return F.cross_entropy(self.net(features), batch[1])
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.net.parameters(), lr=0.1)
+
+
+def test_a_network_fed_by_other_submodules_is_distilled_without_a_word():
     gen = torch.Generator().manual_seed(0)
-    images = DataLoader(
+    data = DataLoader(
         TensorDataset(torch.randn(16, 2, 4, generator=gen), torch.randint(0, 3, (16,))),
         batch_size=8,
     )
-    teacher = nn.Sequential(nn.Flatten(), net(1))
-    quiet_trainer(callbacks=[KnowledgeDistillation(teacher, logits_from="net")]).fit(
-        Wrapped(), images
-    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*names a layer inside")
+        quiet_trainer(callbacks=[KnowledgeDistillation(net(1), logits_from="net")]).fit(
+            Staged(), data
+        )
 
 
 def test_a_teacher_failing_on_the_logits_from_inputs_names_logits_from():
@@ -280,3 +303,89 @@ def test_resuming_with_other_feature_pairs_names_features(tmp_path):
         quiet_trainer(max_epochs=2, callbacks=[callback]).fit(
             Student(), loader(extra=True), ckpt_path=path
         )
+
+
+def _sskd(head_epochs=1):
+    return [FeatureDistillation("net.3", "3", "sskd", options={"head_epochs": head_epochs})]
+
+
+def _raw_images(n=32):
+    gen = torch.Generator().manual_seed(3)
+    raw = torch.randint(0, 256, (n, 1, 6, 6), generator=gen).float()
+    return raw, torch.randint(0, 3, (n,), generator=gen)
+
+
+def test_first_stages_move_batches_with_the_data_module_hooks_and_leave_buffers_as_they_were():
+    raw, y = _raw_images()
+
+    class Scaling(L.LightningDataModule):
+        def train_dataloader(self):
+            return DataLoader(TensorDataset(raw, y), batch_size=16)
+
+        def on_after_batch_transfer(self, batch, dataloader_idx):
+            return {"x": batch[0] / 255.0, "y": batch[1]}
+
+    class Normalising(Student):
+        def __init__(self):
+            super().__init__(conv(0))
+            self.norm = nn.BatchNorm2d(1)
+
+        def training_step(self, batch, batch_idx):
+            return F.cross_entropy(self(self.norm(batch["x"])), batch["y"])
+
+    teacher = conv(1)
+    largest = []
+    teacher.register_forward_pre_hook(lambda m, a: largest.append(float(a[0].abs().max())))
+    student = Normalising()
+    counts = []
+    student.norm.register_forward_hook(lambda m, a, o: counts.append(int(m.num_batches_tracked)))
+    callback = KnowledgeDistillation(
+        teacher, targets_from=lambda b: b["y"], features=_sskd(2), example_input=raw[:2] / 255
+    )
+    quiet_trainer(callbacks=[callback], max_steps=1).fit(student, datamodule=Scaling())
+    # the first stage (2 epochs x 2 batches) read the data module's scaled inputs, normalised
+    assert len(largest) > 5 and max(largest[1:5]) < 10
+    # the first stage's four calls moved the statistics (1..4), given back before training:
+    # the training step's own call counts from the start again
+    assert counts == [1, 2, 3, 4, 1] and int(student.norm.num_batches_tracked) == 1
+
+
+def test_a_step_that_catches_every_exception_still_gives_the_first_stage_its_inputs():
+    raw, y = _raw_images()
+
+    class Guarded(Student):
+        def training_step(self, batch, batch_idx):
+            try:
+                return F.cross_entropy(self(batch[0] / 255.0), batch[1])
+            except Exception:  # the module's own guard
+                return None
+
+    teacher = conv(1)
+    calls = []
+    teacher.register_forward_pre_hook(lambda m, a: calls.append(1))
+    callback = KnowledgeDistillation(teacher, features=_sskd(), example_input=raw[:2] / 255)
+    quiet_trainer(callbacks=[callback], max_steps=1).fit(
+        Guarded(conv(0)), DataLoader(TensorDataset(raw, y), batch_size=16)
+    )
+    assert len(calls) >= 1 + 2 + 1  # example input, the first stage's two batches, a step
+
+
+def test_a_first_stage_that_reads_no_batch_is_warned_about():
+    raw, y = _raw_images()
+
+    class Skipping(Student):
+        def training_step(self, batch, batch_idx):
+            return None  # skips every batch
+
+    callback = KnowledgeDistillation(conv(1), features=_sskd(), example_input=raw[:2])
+    with pytest.warns(UserWarning, match="first stage .* read no batch"):
+        quiet_trainer(callbacks=[callback], max_steps=1).fit(
+            Skipping(conv(0)), DataLoader(TensorDataset(raw, y), batch_size=16)
+        )
+
+
+def test_the_module_baseline_without_a_teacher_takes_the_callback():
+    student = DistillationModule(net(0), None, alpha=0.0)
+    quiet_trainer(callbacks=[KnowledgeDistillation(net(1), logits_from="student")]).fit(
+        student, loader()
+    )
