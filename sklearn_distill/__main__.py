@@ -600,7 +600,10 @@ def _read_csv(args, parser):
             f"cannot read {args.data!r}: {error}"
             + ("" if advice is None else f". {advice[0].upper()}{advice[1:]}")
         )
-    if _starts_with_utf8_mark(args.data) and codecs.lookup(args.encoding).name != "utf-8":
+    if _starts_with_utf8_mark(args.data) and codecs.lookup(args.encoding).name not in (
+        "utf-8",
+        "utf-8-sig",
+    ):
         parser.error(
             f"{args.data!r} starts with UTF-8's byte-order mark: it is UTF-8 text, which "
             f"--encoding {args.encoding} would garble; leave --encoding out."

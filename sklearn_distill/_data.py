@@ -17,6 +17,7 @@ import numbers
 import os
 import re
 import sys
+import unicodedata
 import warnings
 
 import numpy as np
@@ -37,6 +38,10 @@ SAME_ORDER_WARNING = r".*'s index holds \d+ of its \d+ labels as labels of other
 VALUES_EQUAL_AS_TEXT_WARNING = r"X column .* holds values that differ only in type"
 #: Start of warn_values_equal_as_text's warning about white space (a regular expression).
 WHITE_SPACE_WARNING = r"X column .* holds values that differ only in white space"
+#: Start of warn_values_equal_as_text's warning about values equal but for their text.
+EQUAL_VALUES_WARNING = r"X column .* holds values that are equal as values but not as text"
+#: Start of warn_names_read_alike's warning (a regular expression).
+NAMES_ALIKE_WARNING = r"X has column names that differ only in white space"
 
 #: A categorical column has *nearly one level per row* when its distinct values outnumber both
 #: this share of its non-missing rows (under two rows per level on average: a level can be
@@ -536,6 +541,37 @@ def check_numeric_columns(X, kinds, name: str = "X") -> None:
         )
 
 
+#: characters that show as nothing (zero-width spaces and joiners, a byte-order mark)
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)
+
+
+def reads_as(text: str) -> str:
+    """How ``text`` reads: its compatibility form (NFKC: composed accents, a no-break space as
+    a space), invisible characters left out, runs of white space as one space, none around."""
+    return " ".join(unicodedata.normalize("NFKC", text).translate(_INVISIBLE).split())
+
+
+def warn_names_read_alike(X, stacklevel: int = 2) -> None:
+    """Warn when a frame's column names differ only in how they read (``"age"`` and
+    ``"age "``, accents composed and decomposed): tables and reports show them alike."""
+    if not is_frame(X):
+        return
+    by_shown: dict[str, list] = {}
+    for column in X.columns:
+        if isinstance(column, str):
+            by_shown.setdefault(reads_as(column), []).append(column)
+    alike = [group for group in by_shown.values() if len(group) > 1]
+    if alike:
+        shown = "; ".join(" and ".join(repr(v) for v in group) for group in alike[:3])
+        warnings.warn(
+            f"X has column names that differ only in white space, invisible characters or the "
+            f"Unicode form of their letters ({shown}): they are separate features that read "
+            "alike in every table and report. Rename them.",
+            UserWarning,
+            stacklevel=stacklevel + 1,
+        )
+
+
 def warn_values_equal_as_text(X, kinds=None, name: str = "X", stacklevel: int = 2) -> None:
     """Warn about each categorical column holding distinct values that read alike as text
     (``1`` and ``"1"``, ``2`` and ``2.0``, from concatenated files): an Explainable Boosting
@@ -550,17 +586,39 @@ def warn_values_equal_as_text(X, kinds=None, name: str = "X", stacklevel: int = 
             by_text.setdefault(str(value), []).append(value)
         merged = [group for group in by_text.values() if len(group) > 1]
         label = repr(X.columns[index]) if is_frame(X) else f"{index}"
-        # texts that differ in surrounding white space alone ("M" and "M " from a CSV file)
-        by_stripped: dict[str, list] = {}
+        # texts that read alike: white space ("M" and "M " from a CSV file, a no-break or a
+        # doubled space), invisible characters, composed and decomposed accents
+        by_shown: dict[str, list] = {}
         for text in by_text:
-            by_stripped.setdefault(text.strip(), []).append(text)
-        padded = [group for group in by_stripped.values() if len(group) > 1]
+            by_shown.setdefault(reads_as(text), []).append(text)
+        padded = [group for group in by_shown.values() if len(group) > 1]
         if padded:
             shown = "; ".join(" and ".join(repr(v) for v in group) for group in padded[:3])
             warnings.warn(
-                f"{name} column {label} holds values that differ only in white space ({shown}): "
-                "they are separate categories (and read alike in the report). Strip them "
-                "(X[col].str.strip()) if they are the same category.",
+                f"{name} column {label} holds values that differ only in white space, invisible "
+                f"characters or the Unicode form of their letters ({shown}): they are separate "
+                "categories, and read alike in the report. Normalise them (e.g. "
+                "X[col].str.normalize('NFKC').str.split().str.join(' ')) if they are the same "
+                "category.",
+                UserWarning,
+                stacklevel=stacklevel + 1,
+            )
+        # values equal in Python but not as text (True and 1, False and 0): the tree's
+        # categories merge them, the Explainable Boosting student keeps them apart
+        by_value: dict = {}
+        try:
+            for value in values:
+                by_value.setdefault(value, set()).add(str(value))
+        except TypeError:  # unhashable cells
+            by_value = {}
+        equal = [sorted(texts) for texts in by_value.values() if len(texts) > 1]
+        if equal:
+            shown = "; ".join(" and ".join(texts) for texts in equal[:3])
+            warnings.warn(
+                f"{name} column {label} holds values that are equal as values but not as text "
+                f"({shown}, from files joined together): DistilledTree takes them for one "
+                "category, the Explainable Boosting student for several. Convert the column to "
+                "one type if they are the same category.",
                 UserWarning,
                 stacklevel=stacklevel + 1,
             )
@@ -597,7 +655,8 @@ def check_same_order(X, values, name: str) -> None:
     labels at other positions a warning says so. A fresh ``RangeIndex`` on ``values`` (0..n-1,
     as ``pd.Series(model.predict(X))`` has) is read by position without a word unless it holds
     exactly X's labels: it cannot be told from a Series sliced from the start of a frame.
-    Repeated or unhashable labels cannot be compared and are left to position.
+    Repeated labels are refused when they are X's, as often each, in another sequence;
+    otherwise they, and unhashable labels, are left to position.
     """
     if not is_frame(X) or not isinstance(values, pd.Series | pd.DataFrame):
         return
@@ -605,7 +664,21 @@ def check_same_order(X, values, name: str) -> None:
     if len(mine) != len(theirs) or mine.equals(theirs):
         return
     if not (mine.is_unique and theirs.is_unique):
-        return  # repeated labels: no one order to compare
+        # repeated labels (frames joined with pd.concat): the same labels, as often each, in
+        # another sequence are a sort or shuffle apart from X
+        try:
+            reordered = mine.sort_values().equals(theirs.sort_values())
+        except TypeError:  # labels that do not sort together
+            return
+        if reordered:
+            raise ValueError(
+                f"{name} has X's row labels in its index (repeated labels), in another order: "
+                "values are matched to X's rows by position (as scikit-learn does), so they "
+                f"would be misaligned. Put X and {name} in one order (sort them alike, or give "
+                f"both a fresh index before reordering), or pass {name}.to_numpy() if the order "
+                "is right."
+            )
+        return
     try:
         shared = mine.intersection(theirs)
         moved = int((mine.get_indexer(shared) != theirs.get_indexer(shared)).sum())

@@ -213,8 +213,9 @@ def align_score_columns(scores, classes, *, name: str = "teacher_scores"):
     column labels are the classes in another order (``pd.DataFrame(proba,
     columns=model.classes_)[["yes", "no"]]``); anything else as it is, read by position.
 
-    Labels are matched by value (``1`` and ``1.0`` alike; ``"1"`` is not ``1``). Columns
-    labelled ``0..k-1`` in order are positions, whatever the classes. Columns that name every
+    Labels are matched by value (``1`` and ``1.0`` alike), and when no column matches a class by
+    value, by text (``"1"`` for ``1``: a frame read back from a CSV file). Columns labelled
+    ``0..k-1`` in order are positions, whatever the classes. Columns that name every
     class and more are read by position too (a fit on rows that lack a class). Columns that name
     some classes but not all are refused: read by position, a class's column could stand for
     another class.
@@ -230,7 +231,17 @@ def align_score_columns(scores, classes, *, name: str = "teacher_scores"):
     except (TypeError, ValueError, pd.errors.InvalidIndexError):  # labels of mixed types
         return scores
     matched = found >= 0
-    if not matched.any() or (matched.all() and list(found) == list(range(len(wanted)))):
+    if not matched.any():
+        # the classes written as text ("0", "1", "2": a frame read back from a CSV file), as
+        # a teacher's classes are matched by text when their values differ
+        texts = [str(c) for c in wanted]
+        if len(set(texts)) < len(texts):
+            return scores
+        found = pd.Index(texts).get_indexer([str(c) for c in columns])
+        matched = found >= 0
+        if not matched.any():
+            return scores
+    if matched.all() and list(found) == list(range(len(wanted))):
         return scores
     if matched.sum() == len(wanted) == len(columns):
         # the classes' own columns, in the classes' order (by position: a list of boolean

@@ -59,6 +59,8 @@ from sklearn_distill._calibration import (
 from sklearn_distill._data import (
     CATEGORICAL,
     EMPTY_COLUMNS_WARNING,
+    EQUAL_VALUES_WARNING,
+    NAMES_ALIKE_WARNING,
     NUMBER_TEXT_WARNING,
     NUMERIC,
     SAME_ORDER_WARNING,
@@ -76,6 +78,7 @@ from sklearn_distill._data import (
     take_rows,
     text_number_columns,
     warn_empty_columns,
+    warn_names_read_alike,
     warn_numbers_from_text,
     warn_text_categories,
     warn_values_equal_as_text,
@@ -413,6 +416,8 @@ def _fit_pair(audit, X, y01, scores, seed, ebm_jobs, terms, *, fold=False, recor
             "ignore", message=VALUES_EQUAL_AS_TEXT_WARNING, category=UserWarning
         )
         warnings.filterwarnings("ignore", message=WHITE_SPACE_WARNING, category=UserWarning)
+        warnings.filterwarnings("ignore", message=EQUAL_VALUES_WARNING, category=UserWarning)
+        warnings.filterwarnings("ignore", message=NAMES_ALIKE_WARNING, category=UserWarning)
         warnings.filterwarnings("ignore", message=SEPARATOR_WARNING, category=UserWarning)
         warnings.filterwarnings("ignore", message="All-NaN slice", category=RuntimeWarning)
         # the audit says it in its own terms (calibration=None), or calibrates the score
@@ -760,6 +765,46 @@ def _score_copies(X, scores) -> dict:
             rho = column.rank().corr(ranked)
         if np.isfinite(rho) and abs(rho) >= _SCORE_COPY:
             copies[str(label)] = float(rho)
+    copies.update(_nominal_score_copies(X, score, set(numeric)))
+    return copies
+
+
+def _nominal_score_copies_names(X, scores) -> list:
+    """The names among :func:`_score_copies` that are nominal features."""
+    if not isinstance(X, pd.DataFrame) or scores is None:
+        return []
+    try:
+        numeric = set(_numeric_columns(X))
+    except (TypeError, ValueError):
+        return []
+    return [str(label) for label in X.columns if label not in numeric]
+
+
+def _nominal_score_copies(X, score, numeric: set) -> dict:
+    """Nominal features of ``X`` (categories, text) of which the score is a function: its
+    correlation ratio over their levels ``eta = sqrt(between / total) >= 0.99``, with three
+    levels or more and at least five rows per level on average (an identifier column, one
+    level per row, explains any score and is not a copy): name -> eta."""
+    if not isinstance(X, pd.DataFrame):
+        return {}
+    finite = np.isfinite(score)
+    total = float(np.var(score[finite])) * finite.sum()
+    if total <= 0:
+        return {}
+    copies = {}
+    for label in X.columns:
+        if label in numeric:
+            continue
+        codes = pd.factorize(X[label], use_na_sentinel=False)[0][finite]
+        levels = int(codes.max()) + 1 if codes.size else 0
+        if levels < 3 or levels * 5 > codes.size:
+            continue
+        counts = np.bincount(codes, minlength=levels)
+        means = np.bincount(codes, weights=score[finite], minlength=levels) / counts
+        between = float(np.sum(counts * (means - score[finite].mean()) ** 2))
+        eta = float(np.sqrt(min(between / total, 1.0)))
+        if eta >= _SCORE_COPY:
+            copies[str(label)] = eta
     return copies
 
 
@@ -1046,9 +1091,11 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         after the fit (refit to apply new ones; :meth:`stability` refuses to refit with
         settings changed since).
     score_copies_ : dict
-        Numeric features that are copies of the score up to a monotone map (``|Spearman| >=
-        0.99``), name -> correlation, warned about at fit (the audit then compares the score
-        with itself); empty when none.
+        Features that are copies of the score, warned about at fit (the audit then compares
+        the score with itself): numeric ones up to a monotone map (``|Spearman| >= 0.99``),
+        nominal ones (categories, text) whose levels fix the score (correlation ratio ``>=
+        0.99``, three levels or more and five rows per level on average, so an identifier
+        column is not taken for one); name -> that figure. Empty when none.
     fidelity_ : dict
         How faithful the mimic is: :meth:`DistilledGAM.fidelity` on the audit data (in
         sample: ``"r2"``, ``"rmse"``, ``"agreement"``, ``"auc"``), and ``"r2_out_of_fold"``,
@@ -1383,6 +1430,22 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
                 )
         else:
             self._mimic_teacher_, self._mimic_response_ = self._event_teacher()
+            method = _teacher.resolve_response(self.teacher, self.response)
+            if (
+                self.calibration is None
+                and method == "decision_function"
+                and not hasattr(self.teacher, "predict_proba")
+            ):
+                warnings.warn(
+                    f"calibration=None reads the teacher's decision_function margins as "
+                    f"log-odds of the outcome, and {type(self.teacher).__name__} has no "
+                    "predict_proba: its margins are on a scale of their own (an SVM's, say), so "
+                    "compare() would read a difference of scale as a difference in how the "
+                    "features are weighed. Use a calibration (the default 'isotonic', or "
+                    "'sigmoid') unless the margins are log-odds.",
+                    UserWarning,
+                    stacklevel=2,
+                )
         groups = _check_groups(groups, n_samples)
         if groups is None:
             _warn_if_repeated_rows(X, scores, y01)
@@ -1392,6 +1455,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         warn_text_categories(X, kinds, stacklevel=2)
         warn_empty_columns(X, stacklevel=2)
         warn_values_equal_as_text(X, kinds, stacklevel=2)
+        warn_names_read_alike(X, stacklevel=2)
         _warn_if_collinear(X)
         # the settings this fit used, for what is said of it later (report): set_params after
         # fit changes the parameters, not the fitted models
@@ -1414,6 +1478,12 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         self.mimic_, self.outcome_ = _fit_pair(
             self, X, y01, scores, main_seed, ebm_jobs, terms, records=groups
         )
+        queried = None
+        if scores is None:
+            # before the cross-fits: a teacher that memorised these rows gives the label as
+            # its score (X is checked by the mimic's fit by now)
+            queried = _teacher.query_teacher(self.mimic_.teacher, X, self.mimic_.response_)
+            _check_score_is_not_label(queried, y01, self.classes_, queried=True)
         calibrator = getattr(self.mimic_, "calibrator_", None)
         if getattr(self, "_score_sign_", None) is None and calibrator is not None:
             # a teacher's score: the full-data mimic decided its direction on all rows
@@ -1499,7 +1569,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             )
         self._bootstrap_seed = _seed(rng) if seeded else None
         if scores is None:
-            scores = _teacher.query_teacher(self.mimic_.teacher, X, self.mimic_.response_)
+            scores = queried
             self._warn_if_probabilities(scores, "the teacher's scores")
             if self.calibration is None and self.mimic_.response_ != "predict":
                 self._warn_if_taken_score_falls(self._event_score(scores), y01, "teacher")
@@ -1518,11 +1588,16 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             (name if is_frame(X) else self._feature_labels[int(name)]): rho
             for name, rho in _score_copies(X, scores).items()
         }
+        # which copies are nominal features (their figure is a correlation ratio), for the report
+        self._nominal_score_copies_ = sorted(
+            set(self.score_copies_) & set(_nominal_score_copies_names(X, scores))
+        )
         if self.score_copies_:
             listed = ", ".join(f"{name!r} ({rho:.3f})" for name, rho in self.score_copies_.items())
             warnings.warn(
-                f"the score is a monotone function of one feature of X alone (Spearman's "
-                f"correlation with it): {listed}. If that column was derived from the score (an "
+                f"the score is a function of one feature of X alone (Spearman's correlation "
+                f"with a numeric feature, the correlation ratio over a categorical one's "
+                f"levels): {listed}. If that column was derived from the score (an "
                 "export of it, a risk percentage), the mimic reads the score off it and the "
                 "outcome model uses it too: the audit compares the score with itself, and "
                 "differences in the other features shrink or vanish. Leave such a column out.",
@@ -2586,11 +2661,15 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         )
 
 
-def _check_score_is_not_label(scores, y01, classes) -> None:
+def _check_score_is_not_label(scores, y01, classes, *, queried: bool = False) -> None:
     """Refuse a score that is the outcome itself: two values, one on every row of each label
-    (y's 0/1 event indicator, y as given, or either reversed). Audited, it reads as a black box
-    that weighs features as the outcome does, with its residuals' correlation taken for a
-    missing feature: leakage (the label column given as the score), not an audit."""
+    (y's 0/1 event indicator, y as given, or either reversed; of two class columns, the event
+    column's margin over the other, as the mimic reads them: one-hot labels). Audited, it reads
+    as a black box that weighs features as the outcome does, with its residuals' correlation
+    taken for a missing feature: leakage (the label column given as the score), or a teacher
+    audited on rows it memorised (``queried``), not an audit."""
+    if scores.ndim == 2 and scores.shape[1] == 2:
+        scores = CompareAudit._event_score(scores)
     if scores.ndim != 1:
         return
     values = np.unique(scores)
@@ -2600,12 +2679,22 @@ def _check_score_is_not_label(scores, y01, classes) -> None:
     on_other = np.unique(scores[y01 == 0])
     if on_event.size == 1 and on_other.size == 1:
         labels = [c.item() if isinstance(c, np.generic) else c for c in classes]
+        found = (
+            f"two values, {on_event[0]:g} on every row of y = {labels[1]!r} and "
+            f"{on_other[0]:g} on every row of y = {labels[0]!r}"
+        )
+        if queried:
+            raise ValueError(
+                f"teacher's scores on X are the outcome itself (the event's score takes {found}): "
+                "a teacher that memorised these rows (audited on its own training data?) or "
+                "that separates them perfectly. The audit would read the label as a black "
+                "box's score; audit the teacher on rows it was not trained on."
+            )
         raise ValueError(
-            "teacher_scores must be the black box's score, not the outcome; got two values, "
-            f"{on_event[0]:g} on every row of y = {labels[1]!r} and {on_other[0]:g} on every "
-            f"row of y = {labels[0]!r}: the label itself (was the label column given as the "
-            "score?). A score that is the outcome is leakage, and the audit would read it as "
-            "a black box."
+            f"teacher_scores must be the black box's score, not the outcome; the event's score "
+            f"takes {found}: the label itself (was the label column given as the score, or "
+            "one-hot class columns?). A score that is the outcome is leakage, and the audit "
+            "would read it as a black box."
         )
 
 

@@ -45,11 +45,13 @@ from sklearn_distill._data import (
     column_kinds,
     column_values,
     concat_rows,
+    fingerprint,
     is_frame,
     numeric_column,
     take_rows,
     text_number_columns,
     warn_empty_columns,
+    warn_names_read_alike,
     warn_numbers_from_text,
     warn_text_categories,
     warn_unseen_categories,
@@ -245,6 +247,24 @@ def _integer_or_text(value) -> bool:
     return isinstance(value, str | numbers.Integral)
 
 
+def _warn_if_not_distributions(scores: np.ndarray, name: str) -> None:
+    """Warn when class probabilities (one column per class) have rows that do not sum to 1
+    (one-vs-rest or multi-label sigmoids): they are read as a softmax's, and the student
+    mimics each row renormalised, which is not the teacher's."""
+    sums = scores.sum(axis=1)
+    off = np.abs(sums - 1.0) > 1e-3
+    if off.any():
+        warnings.warn(
+            f"{name} are read as class probabilities (one column per class), but "
+            f"{int(off.sum())} of {len(sums)} rows do not sum to 1 (sums from {sums.min():.3g} "
+            f"to {sums.max():.3g}): one-vs-rest or multi-label scores? The student mimics each "
+            "row as a distribution (renormalised), which is not what these scores say. Pass "
+            "the teacher's softmax probabilities, or one class's score alone.",
+            UserWarning,
+            stacklevel=5,
+        )
+
+
 class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
     """What every distilled student shares: the teacher is read (or its scores taken), mapped
     to the target the student regresses on (log-odds for classifiers, calibrated log-odds with
@@ -321,6 +341,10 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             check_feature_count(X)
         if is_frame(X):
             check_frame_columns(X)
+            if any(isinstance(c, str) and type(c) is not str for c in X.columns):
+                # numpy's str_ names (a frame built from an array of names) read as the text
+                # they are: scikit-learn records and checks names only of type str
+                X = X.set_axis([str(c) if isinstance(c, str) else c for c in X.columns], axis=1)
             X = self._match_frame_columns(X, reset=reset)
             validate_data(self, X, reset=reset, skip_check_array=True)
             if X.shape[0] == 0:
@@ -436,6 +460,8 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
                     "response='predict' (a calibration then maps them to the outcome's "
                     "log-odds)."
                 )
+            if self.response_ == "predict_proba" and scores.ndim == 2:
+                _warn_if_not_distributions(scores, name)
             return scores
         scores = _teacher.query_teacher(self.teacher, X, self.response_)
         scores = _teacher.check_scores(scores, n_samples, name="the teacher's scores")
@@ -615,6 +641,9 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         check_same_order(X, y, "y")  # teacher_scores: where they are read (_raw_scores)
         X = self._check_X(X, reset=True)
         n_samples = _num_samples(X)
+        # a digest of the fitting rows: the report prints a rule tree as the audit's only when
+        # it was fitted on the audit's rows
+        self._fit_fingerprint_ = fingerprint(X)
         rng = check_random_state(self.random_state)
         seed = rng.randint(np.iinfo(np.int32).max) if self.random_state is not None else None
         self.response_ = _teacher.resolve_response(self.teacher, self.response)
@@ -631,6 +660,7 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             )
         warn_text_categories(X, self.feature_kinds_, stacklevel=2)
         warn_empty_columns(X, stacklevel=2)
+        warn_names_read_alike(X, stacklevel=2)
 
         transfer, transfer_target = X, target
         if self.augmentation:
@@ -830,6 +860,7 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         check_is_fitted(self, "target_scale_")
         self._check_fit_settings("score()")
         if sample_weight is not None:
+            check_same_order(X, sample_weight, "sample_weight")
             sample_weight = check_sample_weight(sample_weight, _num_samples(X))
         if teacher_scores is None and self.teacher is None:
             if y is None:

@@ -17,6 +17,15 @@ from matplotlib.figure import Figure
 from sklearn_distill._validation import check_integer, check_real, fail
 from sklearn_distill.shapes import MISSING_LABEL, value_label
 
+
+def _check_axes(ax) -> None:
+    """``ax`` must be matplotlib Axes (or None for a new figure)."""
+    from matplotlib.axes import Axes
+
+    if ax is not None and not isinstance(ax, Axes):
+        fail("ax", "matplotlib Axes or None", type(ax).__name__, TypeError)
+
+
 __all__ = [
     "interaction_limits",
     "plot_calibration",
@@ -341,6 +350,7 @@ def plot_term(
     rows = comparison[comparison["term"] == term]
     if rows.empty:
         raise ValueError(f"term must be a term of the comparison table; got {term!r}.")
+    _check_axes(ax)
     if ax is None:
         ax = Figure(figsize=(5, 3.5), layout="constrained").add_subplot()
     flag = _flag_column(rows, flag)
@@ -794,6 +804,7 @@ def plot_calibration(binned, *, curve=None, score_name="score", ax=None):
     >>> fig.axes[0].get_xlabel()
     'decile'
     """
+    _check_axes(ax)
     if ax is None:
         ax = Figure(figsize=(5, 3.5), layout="constrained").add_subplot()
     centre = binned["rate"].to_numpy(float)
@@ -853,6 +864,7 @@ def plot_residuals(
             f"mimic_residuals and outcome_residuals differ in shape: {a.shape} and {b.shape}."
         )
     step = max(1, math.ceil(a.size / max_points))
+    _check_axes(ax)
     if ax is None:
         ax = Figure(figsize=(5, 4), layout="constrained").add_subplot()
     ax.scatter(a[::step], b[::step], s=4, alpha=0.3, color="black", linewidths=0)

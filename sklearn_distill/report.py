@@ -382,6 +382,10 @@ def render_html(title, sections, *, digits=3):
         f"<style>{_STYLE}</style></head><body>",
         f"<h1>{html.escape(str(title))}</h1>",
     ]
+    sections = list(sections)
+    for section in sections:
+        if not isinstance(section, Section):
+            fail("sections", "a sequence of Section objects", type(section).__name__, TypeError)
     for section in sections:
         parts.append(f"<section><h2>{html.escape(str(section.heading))}</h2>")
         if section.verdict:
@@ -823,17 +827,31 @@ def _check_rule_tree(audit, rule_tree) -> None:
             f"a tree fitted on the audit's features ({audit.n_features_in_})",
             f"one fitted on {shown}",
         )
+    audited = (getattr(audit, "_fit_fingerprints_", None) or {}).get("X")
+    tree_rows = getattr(rule_tree, "_fit_fingerprint_", None)
+    if audited is not None and tree_rows is not None and audited != tree_rows:
+        fail(
+            "rule_tree", f"a tree fitted on the audit's X ({rows} rows)", "one fitted on other rows"
+        )
     settings = getattr(audit, "fit_settings_", None) or {}
     calibration = settings.get("calibration", getattr(audit, "calibration", None))
-    # what it was fitted with: a calibrator exactly when a calibration was set at fit
+    # what it was fitted with (fit_settings_, not parameters set since): a calibrator exactly
+    # when a calibration was set at fit, and no temperature (it softens the probabilities)
+    tree_settings = getattr(rule_tree, "fit_settings_", None) or {}
+    tree_calibration = tree_settings.get("calibration", getattr(rule_tree, "calibration", None))
     fitted_calibrated = getattr(rule_tree, "calibrator_", None) is not None
-    if fitted_calibrated != (calibration is not None) or (
-        getattr(rule_tree, "calibration", calibration) != calibration
-    ):
+    if fitted_calibrated != (calibration is not None) or tree_calibration != calibration:
         fail(
             "rule_tree",
             f"a tree of the score calibrated as the audit's mimic (calibration={calibration!r})",
-            f"calibration={rule_tree.calibration!r}",
+            f"calibration={tree_calibration!r}",
+        )
+    temperature = tree_settings.get("temperature", getattr(rule_tree, "temperature", 1.0))
+    if float(temperature) != 1.0:
+        fail(
+            "rule_tree",
+            "a tree fitted with temperature=1.0 (its rules are shown as the score's P(event))",
+            f"temperature={temperature!r}",
         )
 
 
@@ -943,9 +961,13 @@ def _score_copy_text(audit) -> list[str]:
     copies = getattr(audit, "score_copies_", None) or {}
     if not copies:
         return []
-    listed = ", ".join(f"{name} (Spearman {rho:.3f})" for name, rho in copies.items())
+    nominal = set(getattr(audit, "_nominal_score_copies_", ()))
+    listed = ", ".join(
+        f"{name} ({'correlation ratio' if name in nominal else 'Spearman'} {rho:.3f})"
+        for name, rho in copies.items()
+    )
     return [
-        f"The score is a monotone function of one feature alone: {listed}. If the column was "
+        f"The score is a function of one feature alone: {listed}. If the column was "
         "derived from the score (an export of it), the audit compares the score with itself "
         "and differences in the other features shrink or vanish: audit without it."
     ]

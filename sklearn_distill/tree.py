@@ -483,6 +483,7 @@ class DistilledTree(DistillerBase):
     def _after_fit(self, X, target, fitted):
         # rows of X left out by max_samples may miss values the fitting rows never missed
         self.missing_features_ |= self._features_with_missing(X)
+        self._warn_if_subsample_missed_categories(X, fitted)
         self.rules_ = self._build_rules()
         ids = self._rule_ids(self._encode(X, warn_unseen=False, check_missing=False))
         target = target.reshape(len(target), -1)
@@ -493,6 +494,32 @@ class DistilledTree(DistillerBase):
                 target[covered].mean(axis=0) if covered.any() else np.full(target.shape[1], np.nan)
             )
         self.n_fit_rows_ = len(ids)
+
+    def _warn_if_subsample_missed_categories(self, X, fitted) -> None:
+        """Warn when the rows the tree was fitted on (``max_samples``' subsample) lack
+        categories that rows of X hold: those rows are routed as unseen categories, with the
+        missing values, whatever the teacher scores them."""
+        if fitted is X or not self.categories_:
+            return
+        missed, rows = [], 0
+        for index, known in self.categories_.items():
+            values = pd.Series(column_values(X, index), dtype=object)
+            lacking = values.notna() & ~values.isin(known)
+            if lacking.any():
+                label = self._names()[index]
+                missed.append(
+                    f"{label!r} ({lacking.sum()} rows, {values[lacking].nunique()} categories)"
+                )
+                rows += int(lacking.sum())
+        if missed:
+            warnings.warn(
+                f"the {self.max_samples} rows max_samples drew to fit the tree lack categories "
+                f"that other rows of X hold: {', '.join(missed)}. Those rows are routed as "
+                "unseen categories (with the missing values) by every rule, whatever the "
+                "teacher scores them; raise max_samples to fit on them.",
+                UserWarning,
+                stacklevel=4,
+            )
 
     # ------------------------------------------------------------------ rules
     def _build_rules(self):

@@ -596,7 +596,7 @@ def test_isotonic_saturation_warns():
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         # this score is a function of X[:, 0] alone, which fit says (another warning)
-        warnings.filterwarnings("ignore", "the score is a monotone function", UserWarning)
+        warnings.filterwarnings("ignore", "the score is a function of one feature", UserWarning)
         CompareAudit(**fast).fit(X, y, teacher_scores=deciles)
         CompareAudit(**fast, calibration="sigmoid").fit(X, y, teacher_scores=logit)
 

@@ -761,13 +761,13 @@ def test_a_feature_that_copies_the_score_is_named_at_fit_and_in_the_findings():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         audit = _audit(interactions=0).fit(copied, y, teacher_scores=score)
-    said = [w for w in caught if "monotone function of one feature" in str(w.message)]
+    said = [w for w in caught if "function of one feature of X alone" in str(w.message)]
     assert len(said) == 1 and said[0].filename == __file__
     assert "'risk_pct'" in str(said[0].message) and "'a'" not in str(said[0].message)
     assert list(audit.score_copies_) == ["risk_pct"] and audit.score_copies_["risk_pct"] > 0.99
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        assert "monotone function of one feature alone: risk_pct" in " ".join(
+        assert "function of one feature alone: risk_pct (Spearman" in " ".join(
             audit_findings_text(audit).split()
         )
         plain = _audit(interactions=0).fit(X, y, teacher_scores=score)

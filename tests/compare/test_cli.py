@@ -819,6 +819,8 @@ def test_files_in_another_encoding_are_read_with_encoding(tmp_path, capsys):
         _read([*base, "--encoding", "cp1252"])
     assert "starts with UTF-8's byte-order mark" in capsys.readouterr().err
     assert set(_read(base).X["city"]) == {"München", "Köln"}
+    # Python's own name for UTF-8 with its mark is the right encoding for such a file
+    assert set(_read([*base, "--encoding", "utf-8-sig"]).X["city"]) == {"München", "Köln"}
 
 
 def test_the_label_named_as_the_score_is_refused(csv_path, tmp_path, capsys):

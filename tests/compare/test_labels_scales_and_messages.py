@@ -230,7 +230,7 @@ def test_public_helpers_name_their_bad_input():
             format_p_value(impossible)
 
 
-def test_class_labels_of_other_types_are_matched_by_value():
+def test_class_labels_of_other_types_are_matched_by_value_then_by_text():
     from sklearn_distill._teacher import align_score_columns
 
     proba = pd.DataFrame([[0.2, 0.8], [0.7, 0.3], [0.4, 0.6]])
@@ -242,9 +242,14 @@ def test_class_labels_of_other_types_are_matched_by_value():
     # booleans (a list of them is no row mask here), floats against integers
     assert np.array_equal(columns(flipped, [True, False], [False, True]), proba.to_numpy())
     assert np.array_equal(columns(flipped, [1, 0], [0.0, 1.0]), proba.to_numpy())
-    # 0..k-1 in order are positions; text labels are not the numbers they spell
+    # 0..k-1 in order are positions; the classes written as text (a CSV file's header) are
+    # matched by text when no column matches by value, as the audit matches a teacher's classes
     assert np.array_equal(columns(proba, [0, 1], [1, 2]), proba.to_numpy())
-    assert np.array_equal(columns(proba, ["1", "0"], [0, 1]), proba.to_numpy())
+    assert np.array_equal(columns(proba, ["1", "0"], [0, 1]), flipped.to_numpy())
+    assert np.array_equal(columns(proba, ["0", "1"], [0, 1]), proba.to_numpy())
+    assert np.array_equal(columns(proba, ["x", "y"], [0, 1]), proba.to_numpy())
+    with pytest.raises(ValueError, match="name some classes and not others"):
+        columns(proba, ["1", "x"], [0, 1])
     # columns beyond y's classes (a fit on rows that lack a class): by position
     three = pd.DataFrame(np.full((2, 3), 1 / 3), columns=["a", "b", "c"])
     assert list(align_score_columns(three, ["a", "b"]).columns) == ["a", "b", "c"]
