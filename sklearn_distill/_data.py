@@ -551,16 +551,20 @@ def reads_as(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).translate(_INVISIBLE).split())
 
 
+def _read_alike(texts) -> list[list[str]]:
+    """Groups of two or more of ``texts`` that read alike (:func:`reads_as`)."""
+    by_shown: dict[str, list] = {}
+    for text in texts:
+        by_shown.setdefault(reads_as(text), []).append(text)
+    return [group for group in by_shown.values() if len(group) > 1]
+
+
 def warn_names_read_alike(X, stacklevel: int = 2) -> None:
     """Warn when a frame's column names differ only in how they read (``"age"`` and
     ``"age "``, accents composed and decomposed): tables and reports show them alike."""
     if not is_frame(X):
         return
-    by_shown: dict[str, list] = {}
-    for column in X.columns:
-        if isinstance(column, str):
-            by_shown.setdefault(reads_as(column), []).append(column)
-    alike = [group for group in by_shown.values() if len(group) > 1]
+    alike = _read_alike([column for column in X.columns if isinstance(column, str)])
     if alike:
         shown = "; ".join(" and ".join(repr(v) for v in group) for group in alike[:3])
         warnings.warn(
@@ -588,10 +592,7 @@ def warn_values_equal_as_text(X, kinds=None, name: str = "X", stacklevel: int = 
         label = repr(X.columns[index]) if is_frame(X) else f"{index}"
         # texts that read alike: white space ("M" and "M " from a CSV file, a no-break or a
         # doubled space), invisible characters, composed and decomposed accents
-        by_shown: dict[str, list] = {}
-        for text in by_text:
-            by_shown.setdefault(reads_as(text), []).append(text)
-        padded = [group for group in by_shown.values() if len(group) > 1]
+        padded = _read_alike(by_text)
         if padded:
             shown = "; ".join(" and ".join(repr(v) for v in group) for group in padded[:3])
             warnings.warn(
