@@ -507,3 +507,41 @@ def cross_fit_calibration(
         fold_calibrator = fit_calibrator(scores[train], y[train], method, sign)
         probability[test] = calibrated_probability(fold_calibrator, scores[test], train.size)
     return probability, fit_calibrator(scores, y, method, sign)
+
+
+#: Above this share of rows in score bins whose observed rate's 99% interval excludes the
+#: calibration map, fitting warns that the map misses the outcome rates.
+MISFIT_WARNING_SHARE = 0.2
+#: Start of that warning (a regular expression), for callers that said it once.
+MISFIT_WARNING = r"the calibration map \(calibration=.*\) misses the observed outcome rates"
+
+
+def calibration_misfit(calibrator, scores, y01) -> tuple[float, float]:
+    """The share of rows in score bins (20 of equal count) whose observed outcome rate's 99%
+    interval excludes the fitted map's probability, and the largest gap between the two."""
+    from sklearn_distill.stats import binned_rate
+
+    scores = np.asarray(scores, dtype=float)
+    probability = calibrator.predict_proba(scores.reshape(-1, 1))[:, 1]
+    table = binned_rate(scores, y01, n_bins=20, confidence=0.99, predicted=probability)
+    outside = (table["predicted"] < table["low"]) | (table["predicted"] > table["high"])
+    share = float(table.loc[outside, "count"].sum() / table["count"].sum())
+    return share, float((table["predicted"] - table["rate"]).abs().max())
+
+
+def misfit_message(calibration, share: float, gap: float) -> str:
+    """The warning that the map of ``calibration`` misses the observed outcome rates."""
+    return (
+        f"the calibration map (calibration={calibration!r}) misses the observed outcome rates: "
+        f"{100 * share:.0f}% of the rows lie in score bins whose observed rate's 99% interval "
+        f"excludes the map (largest gap {gap:.2f}). Shapes and rules' probabilities are read "
+        "on that map's scale. "
+        + (
+            "'temperature' only rescales a score that is a log-odds and 'sigmoid' fits one "
+            "logistic curve; calibration='isotonic' or 'spline' follows any monotone relation "
+            "of score and outcome."
+            if calibration in ("temperature", "sigmoid")
+            else "The outcome rate does not follow the score monotonically there: look at the "
+            "calibration picture (plot_calibration())."
+        )
+    )

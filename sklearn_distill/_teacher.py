@@ -115,6 +115,28 @@ def warn_if_labels(teacher, response: str, method: str, *, stacklevel: int = 2) 
     )
 
 
+#: Start of warn_if_margins' warning (a regular expression), for callers that said it once.
+MARGINS_WARNING = r"teacher .* has no predict_proba: its decision_function margins"
+
+
+def warn_if_margins(teacher, response: str, method: str, calibration, *, stacklevel=2) -> None:
+    """Warn when ``response="auto"`` falls back to a classifier's ``decision_function`` with no
+    calibration: its margins are read as log-odds, so the student's probabilities (rules,
+    ``predict_proba``) are sigmoid(margin), not probabilities of the outcome."""
+    if response != "auto" or method != "decision_function" or calibration is not None:
+        return
+    if teacher is None or not is_estimator_teacher(teacher):
+        return
+    warnings.warn(
+        f"teacher {type(teacher).__name__} has no predict_proba: its decision_function margins "
+        "are read as log-odds, so the student's probabilities (rules, predict_proba) are "
+        "sigmoid(margin), on the margin's scale rather than the outcome's. Pass a calibration "
+        "(e.g. calibration='isotonic', with y) for probabilities of the outcome.",
+        UserWarning,
+        stacklevel=stacklevel + 1,
+    )
+
+
 def query_teacher(teacher, X, method: str) -> np.ndarray:
     """Scores of ``teacher`` on ``X`` as a float array (1-D, or 2-D with one column per class)."""
     estimator = is_estimator_teacher(teacher)

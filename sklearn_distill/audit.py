@@ -46,12 +46,16 @@ from sklearn_distill import _teacher
 from sklearn_distill._calibration import (
     CALIBRATIONS,
     CLEAR_FALL_P,
+    MISFIT_WARNING,
+    MISFIT_WARNING_SHARE,
     SCORE_FALLS_WARNING,
     IsotonicCalibrator,
     calibrated_probability,
     calibration_direction,
+    calibration_misfit,
     check_binary_labels,
     fit_calibrator,
+    misfit_message,
     parametric_form_p_value,
     score_trend,
     warn_if_score_falls,
@@ -137,10 +141,6 @@ _WIDE_CATEGORIES = 32
 #: Above this share of rows in isotonic steps of observed rate 0 or 1, fit() warns (see
 #: CompareAudit._warn_if_calibration_saturates).
 _SATURATION_WARNING_SHARE = 0.005
-#: The calibration map is said to miss the outcome when more than this share of the rows lie
-#: in score bins whose observed rate's 99% Wilson interval excludes the map's mean probability.
-_MISFIT_WARNING_SHARE = 0.2
-
 #: The parametric bootstrap p-value at which a one-curve calibration map is said to miss the
 #: score's relation to the outcome (``_calibration.parametric_form_p_value``; on null worlds
 #: of 600 rows a sigmoid map of a score linear in log-odds was flagged in 2 of 100 at this
@@ -418,6 +418,10 @@ def _fit_pair(audit, X, y01, scores, seed, ebm_jobs, terms, *, fold=False, recor
         warnings.filterwarnings("ignore", message=WHITE_SPACE_WARNING, category=UserWarning)
         warnings.filterwarnings("ignore", message=EQUAL_VALUES_WARNING, category=UserWarning)
         warnings.filterwarnings("ignore", message=NAMES_ALIKE_WARNING, category=UserWarning)
+        # fit() checks the full-data map once, on all rows
+        warnings.filterwarnings("ignore", message=MISFIT_WARNING, category=UserWarning)
+        # with calibration=None fit() said it in the audit's terms
+        warnings.filterwarnings("ignore", message=_teacher.MARGINS_WARNING, category=UserWarning)
         warnings.filterwarnings("ignore", message=SEPARATOR_WARNING, category=UserWarning)
         warnings.filterwarnings("ignore", message="All-NaN slice", category=RuntimeWarning)
         # the audit says it in its own terms (calibration=None), or calibrates the score
@@ -1797,25 +1801,10 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         """Warn when the calibration map misses the observed outcome rates: a map of the wrong
         form for the score (``'temperature'`` only rescales a score that is a log-odds, and
         cannot follow deciles or points) gives every later figure on a wrong scale."""
-        probability = self.mimic_.calibrator_.predict_proba(scores.reshape(-1, 1))[:, 1]
-        table = binned_rate(scores, y01, n_bins=20, confidence=0.99, predicted=probability)
-        outside = (table["predicted"] < table["low"]) | (table["predicted"] > table["high"])
-        share = float(table.loc[outside, "count"].sum() / table["count"].sum())
-        if share > _MISFIT_WARNING_SHARE:
-            gap = float((table["predicted"] - table["rate"]).abs().max())
+        share, gap = calibration_misfit(self.mimic_.calibrator_, scores, y01)
+        if share > MISFIT_WARNING_SHARE:
             warnings.warn(
-                f"the calibration map (calibration={self.calibration!r}) misses the observed "
-                f"outcome rates: {100 * share:.0f}% of the rows lie in score bins whose "
-                f"observed rate's 99% interval excludes the map (largest gap {gap:.2f}). The "
-                "mimic's shapes are read on that scale. "
-                + (
-                    "'temperature' only rescales a score that is a log-odds and 'sigmoid' fits "
-                    "one logistic curve; calibration='isotonic' or 'spline' follows any "
-                    "monotone relation of score and outcome."
-                    if self.calibration in ("temperature", "sigmoid")
-                    else "The outcome rate does not follow the score monotonically there: "
-                    "look at the calibration picture (plot_calibration())."
-                ),
+                misfit_message(self.calibration, share, gap),
                 UserWarning,
                 stacklevel=caller_stacklevel(),
             )
@@ -1976,6 +1965,12 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             raise TypeError(
                 "compare() needs an Explainable Boosting classifier as the outcome model; got "
                 f"{type(self.outcome_).__name__}."
+            )
+        if not hasattr(self.mimic_.student_, "term_scores_"):
+            raise TypeError(
+                "compare() needs an Explainable Boosting regressor as the student "
+                f"(CompareAudit(student=...)); got {type(self.mimic_.student_).__name__}. "
+                "missing_feature_test() reads any regressor's residuals."
             )
         if not isinstance(interactions, bool | np.bool_):
             fail("interactions", "True or False", interactions, TypeError)

@@ -28,9 +28,12 @@ from sklearn.utils.validation import (
 from sklearn_distill import _teacher
 from sklearn_distill._calibration import (
     CALIBRATIONS,
+    MISFIT_WARNING_SHARE,
     calibrated_probability,
+    calibration_misfit,
     check_binary_labels,
     cross_fit_calibration,
+    misfit_message,
 )
 from sklearn_distill._data import (
     CATEGORICAL,
@@ -560,6 +563,18 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             )
             self.n_calibration_ = n_samples
             self.classes_ = self.calibrator_.classes_
+            # a map of the wrong form (temperature on deciles: P = 0.5 everywhere) would put
+            # every rule or shape on a wrong scale, as the audit warns
+            event = np.asarray(labels) == self.classes_[1]
+            share, gap = calibration_misfit(
+                self.calibrator_, self._calibration_input(scores), event.astype(int)
+            )
+            if share > MISFIT_WARNING_SHARE:
+                warnings.warn(
+                    misfit_message(self.calibration, share, gap),
+                    UserWarning,
+                    stacklevel=caller_stacklevel(),
+                )
             return _teacher.scores_to_target(
                 probability, "predict_proba", self.temperature, self.proba_clip
             )
@@ -648,6 +663,9 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         seed = rng.randint(np.iinfo(np.int32).max) if self.random_state is not None else None
         self.response_ = _teacher.resolve_response(self.teacher, self.response)
         _teacher.warn_if_labels(self.teacher, self.response, self.response_, stacklevel=2)
+        _teacher.warn_if_margins(
+            self.teacher, self.response, self.response_, self.calibration, stacklevel=2
+        )
         constraints = self._resolve_constraints(self.n_features_in_)
         target = self._targets(X, y, teacher_scores, rng)
         if float(self.temperature) != 1.0 and not self._is_classifier_like:

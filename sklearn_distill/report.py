@@ -353,6 +353,10 @@ def _table_block(table, digits):
     return "<div>" + (f"<h3>{heading}</h3>\n" if heading else "") + body + "</div>"
 
 
+#: Unicode's bidirectional embedding, override and isolate controls, each shown as its code.
+_BIDI_SHOWN = {code: f"[U+{code:04X}]" for code in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]}
+
+
 def render_html(title, sections, *, digits=3):
     """Render a whole report as one HTML string.
 
@@ -414,7 +418,9 @@ def render_html(title, sections, *, digits=3):
             parts.append(f'<p class="figure"><img alt="{alt}" src="{figure_to_data_uri(fig)}"></p>')
         parts.append("</section>")
     parts.append("</body></html>")
-    return "\n".join(parts)
+    # bidirectional controls in a label (U+202E reverses the text after it) shown as their
+    # code, so that no label can reorder what the page says around it
+    return "\n".join(parts).translate(_BIDI_SHOWN)
 
 
 def write_html(path, title, sections, *, digits=3):

@@ -189,3 +189,52 @@ def test_report_and_plot_arguments_of_the_wrong_kind_name_the_argument():
         plot_calibration(pd.DataFrame(), ax=1)
     with pytest.raises(TypeError, match="sections must be a sequence of Section objects"):
         render_html("title", [("heading", "text")])
+
+
+def test_the_distillers_warn_when_their_calibration_map_misses_the_outcome_rates():
+    """Temperature scaling has no intercept: on deciles 1-10 with a 20% base rate it maps every
+    row near P = 0.5. The audit warned; the distillers printed rules at 0.5 without a word."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"age": rng.normal(size=2000)})
+    logit = -1.6 + 0.8 * X["age"]
+    y = (rng.uniform(size=2000) < 1 / (1 + np.exp(-logit))).astype(int)
+    decile = pd.qcut(logit, 10, labels=False).to_numpy() + 1
+    tree = {"max_leaf_nodes": 3, "random_state": 0}
+    with pytest.warns(UserWarning, match=r"calibration='temperature'\) misses the observed"):
+        DistilledTree(calibration="temperature", **tree).fit(X, y, teacher_scores=decile)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*misses the observed outcome rates")
+        DistilledTree(calibration="isotonic", **tree).fit(X, y, teacher_scores=decile)
+
+
+def test_bidirectional_controls_in_labels_cannot_reorder_the_report():
+    from sklearn_distill.report import Section, render_html
+
+    page = render_html("audit", [Section("values", paragraphs=["south\u202e 0.05 < p"])])
+    assert "\u202e" not in page and "south[U+202E] 0.05 &lt; p" in page
+
+
+def test_compare_with_a_student_that_is_no_boosting_model_names_student():
+    from sklearn.linear_model import LinearRegression
+
+    X, y, score = _world()
+    audit = CompareAudit(
+        student=LinearRegression(), outcome=ExplainableBoostingClassifier(**_SMALL),
+        n_crossfits=1, cv=3, random_state=0,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        audit.fit(X, y, teacher_scores=score)
+    assert np.isfinite(audit.missing_feature_test(n_bootstrap=50).loc["pearson", "estimate"])
+    with pytest.raises(TypeError, match=r"CompareAudit\(student=\.\.\.\)"):
+        audit.compare()
+
+
+def test_student_probabilities_of_margins_are_said_to_be_on_the_margin_scale():
+    X, y, _ = _world()
+    svm = LinearSVC(C=0.01).fit(X, y)
+    with pytest.warns(UserWarning, match="sigmoid\\(margin\\), on the margin's scale"):
+        DistilledTree(svm, max_leaf_nodes=3, random_state=0).fit(X)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*sigmoid\\(margin\\)")
+        DistilledTree(svm, calibration="isotonic", max_leaf_nodes=3, random_state=0).fit(X, y)
