@@ -110,6 +110,15 @@ def fingerprint(values) -> str:
         digest.update(f"{array.shape}".encode())
     for column in columns:
         dtype = column.dtype
+        if pd.api.types.is_object_dtype(dtype):
+            # numbers held as objects (an array of a frame of mixed columns) digest as the
+            # numeric column they came from
+            try:
+                numbers = pd.to_numeric(column)
+            except (TypeError, ValueError):
+                numbers = None
+            if numbers is not None and not column.map(type).eq(bool).any():
+                column, dtype = numbers, numbers.dtype
         if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
             floats = column.to_numpy(dtype=float, na_value=np.nan)
             # one bit pattern for every NaN, and -0.0 read as 0.0
@@ -605,13 +614,16 @@ def warn_values_equal_as_text(X, kinds=None, name: str = "X", stacklevel: int = 
                 stacklevel=stacklevel + 1,
             )
         # values equal in Python but not as text (True and 1, False and 0): the tree's
-        # categories merge them, the Explainable Boosting student keeps them apart
+        # categories merge them, the Explainable Boosting student keeps them apart. unique()
+        # merges equal values itself, so the cells are read with their types (object columns)
         by_value: dict = {}
-        try:
-            for value in values:
-                by_value.setdefault(value, set()).add(str(value))
-        except TypeError:  # unhashable cells
-            by_value = {}
+        if pd.api.types.is_object_dtype(column.dtype):
+            try:
+                kinds = pd.unique(column.dropna().map(lambda v: (type(v).__name__, v)))
+                for _, value in kinds:
+                    by_value.setdefault(value, set()).add(str(value))
+            except TypeError:  # unhashable cells
+                by_value = {}
         equal = [sorted(texts) for texts in by_value.values() if len(texts) > 1]
         if equal:
             shown = "; ".join(" and ".join(texts) for texts in equal[:3])

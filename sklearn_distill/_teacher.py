@@ -237,7 +237,8 @@ def align_score_columns(scores, classes, *, name: str = "teacher_scores"):
 
     Labels are matched by value (``1`` and ``1.0`` alike), and when no column matches a class by
     value, by text (``"1"`` for ``1``: a frame read back from a CSV file). Columns labelled
-    ``0..k-1`` in order are positions, whatever the classes. Columns that name every
+    ``0..k-1`` in order are positions, whatever the classes, and so are ``"0".."k-1"`` in order
+    unless they are the classes' texts. Columns that name every
     class and more are read by position too (a fit on rows that lack a class). Columns that name
     some classes but not all are refused: read by position, a class's column could stand for
     another class.
@@ -245,8 +246,12 @@ def align_score_columns(scores, classes, *, name: str = "teacher_scores"):
     if classes is None or not isinstance(scores, pd.DataFrame) or scores.shape[1] < 2:
         return scores
     columns = scores.columns
-    if isinstance(columns, pd.RangeIndex) or list(columns) == list(range(len(columns))):
+    positions = list(range(len(columns)))
+    if isinstance(columns, pd.RangeIndex) or list(columns) == positions:
         return scores
+    texts = [str(c) for c in columns]
+    if texts == [str(k) for k in positions] and set(texts) != {str(c) for c in classes}:
+        return scores  # "0".."k-1" in order, not the classes' texts: a CSV header of positions
     wanted = pd.Index(np.asarray(classes))
     try:
         found = wanted.get_indexer(columns)  # each column's class, -1 for none

@@ -102,9 +102,11 @@ from sklearn_distill._validation import (
 from sklearn_distill.gam import (
     INTERPRET_MISSING_VALUES_WARNING,
     NEW_VALUES_WARNING,
+    NOT_DISTRIBUTIONS_WARNING,
     PROBABILITY_SCORES_WARNING,
     DistilledGAM,
     FrozenTeacherMixin,
+    _warn_if_not_distributions,
     clear_fitted_state,
 )
 from sklearn_distill.shapes import interaction_blocks, shape_functions
@@ -420,6 +422,7 @@ def _fit_pair(audit, X, y01, scores, seed, ebm_jobs, terms, *, fold=False, recor
         warnings.filterwarnings("ignore", message=NAMES_ALIKE_WARNING, category=UserWarning)
         # fit() checks the full-data map once, on all rows
         warnings.filterwarnings("ignore", message=MISFIT_WARNING, category=UserWarning)
+        warnings.filterwarnings("ignore", message=NOT_DISTRIBUTIONS_WARNING, category=UserWarning)
         # with calibration=None fit() said it in the audit's terms
         warnings.filterwarnings("ignore", message=_teacher.MARGINS_WARNING, category=UserWarning)
         warnings.filterwarnings("ignore", message=SEPARATOR_WARNING, category=UserWarning)
@@ -785,14 +788,17 @@ def _nominal_score_copies_names(X, scores) -> list:
 
 
 def _nominal_score_copies(X, score, numeric: set) -> dict:
-    """Nominal features of ``X`` (categories, text) of which the score is a function: its
-    correlation ratio over their levels ``eta = sqrt(between / total) >= 0.99``, with three
-    levels or more and at least five rows per level on average (an identifier column, one
-    level per row, explains any score and is not a copy): name -> eta."""
+    """Nominal features of ``X`` (categories, text) of which the score is a function: the
+    correlation ratio of the score's ranks over their levels, ``eta = sqrt(between / total)
+    >= 0.99`` (on ranks, as the numeric check's Spearman: deciles of a skewed score held as
+    text score as deciles held as numbers do), with three levels or more and at least five
+    rows per level on average (an identifier column, one level per row, explains any score
+    and is not a copy): name -> eta."""
     if not isinstance(X, pd.DataFrame):
         return {}
     finite = np.isfinite(score)
-    total = float(np.var(score[finite])) * finite.sum()
+    ranks = pd.Series(score[finite]).rank().to_numpy()
+    total = float(np.var(ranks)) * ranks.size
     if total <= 0:
         return {}
     copies = {}
@@ -800,12 +806,13 @@ def _nominal_score_copies(X, score, numeric: set) -> dict:
         if label in numeric:
             continue
         codes = pd.factorize(X[label], use_na_sentinel=False)[0][finite]
+        codes = np.unique(codes, return_inverse=True)[1]  # the levels these rows hold
         levels = int(codes.max()) + 1 if codes.size else 0
         if levels < 3 or levels * 5 > codes.size:
             continue
         counts = np.bincount(codes, minlength=levels)
-        means = np.bincount(codes, weights=score[finite], minlength=levels) / counts
-        between = float(np.sum(counts * (means - score[finite].mean()) ** 2))
+        means = np.bincount(codes, weights=ranks, minlength=levels) / counts
+        between = float(np.sum(counts * (means - ranks.mean()) ** 2))
         eta = float(np.sqrt(min(between / total, 1.0)))
         if eta >= _SCORE_COPY:
             copies[str(label)] = eta
@@ -1419,6 +1426,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             scores = _teacher.check_scores(teacher_scores, n_samples)
             self._check_score_columns(scores)
             _check_score_is_not_label(scores, y01, self.classes_)
+            if scores.ndim == 2 and self.response == "predict_proba":
+                _warn_if_not_distributions(scores, "teacher_scores", stacklevel=3)
             self._warn_if_probabilities(scores, "teacher_scores")
             if scores.ndim == 1 and self.calibration is not None:
                 # decided once, on all rows: every refit of the mimic takes it
@@ -1438,12 +1447,13 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             if (
                 self.calibration is None
                 and method == "decision_function"
-                and not hasattr(self.teacher, "predict_proba")
+                and not _margins_are_log_odds(self.teacher, X)
             ):
                 warnings.warn(
                     f"calibration=None reads the teacher's decision_function margins as "
-                    f"log-odds of the outcome, and {type(self.teacher).__name__} has no "
-                    "predict_proba: its margins are on a scale of their own (an SVM's, say), so "
+                    f"log-odds of the outcome, and {type(self.teacher).__name__}'s are not its "
+                    "log-odds (it has no predict_proba, or a sigmoid of its margins is not its "
+                    "predict_proba): they are on a scale of their own (an SVM's, say), so "
                     "compare() would read a difference of scale as a difference in how the "
                     "features are weighed. Use a calibration (the default 'isotonic', or "
                     "'sigmoid') unless the margins are log-odds.",
@@ -2656,6 +2666,23 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         )
 
 
+def _margins_are_log_odds(teacher, X, rows: int = 50) -> bool:
+    """Whether a binary classifier's ``decision_function`` is the log-odds of its own
+    ``predict_proba`` (a logistic model's is) on the first ``rows`` rows of ``X``; False when
+    it has no ``predict_proba`` or either cannot be read."""
+    if not hasattr(teacher, "predict_proba"):
+        return False
+    try:
+        head = take_rows(X, np.arange(min(rows, _num_samples(X))))
+        margin = np.asarray(teacher.decision_function(head), dtype=float)
+        proba = np.asarray(teacher.predict_proba(head), dtype=float)
+    except Exception:  # the audit's own fit reads the teacher and says what fails
+        return False
+    if margin.ndim != 1 or proba.ndim != 2 or proba.shape[1] != 2:
+        return False
+    return bool(np.allclose(1 / (1 + np.exp(-margin)), proba[:, 1], atol=1e-6))
+
+
 def _check_score_is_not_label(scores, y01, classes, *, queried: bool = False) -> None:
     """Refuse a score that is the outcome itself: two values, one on every row of each label
     (y's 0/1 event indicator, y as given, or either reversed; of two class columns, the event
@@ -2663,7 +2690,9 @@ def _check_score_is_not_label(scores, y01, classes, *, queried: bool = False) ->
     as a black box that weighs features as the outcome does, with its residuals' correlation
     taken for a missing feature: leakage (the label column given as the score), or a teacher
     audited on rows it memorised (``queried``), not an audit."""
+    shown = scores
     if scores.ndim == 2 and scores.shape[1] == 2:
+        shown = scores[:, 1]  # said as given: the event's column
         scores = CompareAudit._event_score(scores)
     if scores.ndim != 1:
         return
@@ -2674,9 +2703,10 @@ def _check_score_is_not_label(scores, y01, classes, *, queried: bool = False) ->
     on_other = np.unique(scores[y01 == 0])
     if on_event.size == 1 and on_other.size == 1:
         labels = [c.item() if isinstance(c, np.generic) else c for c in classes]
+        event, other = shown[y01 == 1][0], shown[y01 == 0][0]
         found = (
-            f"two values, {on_event[0]:g} on every row of y = {labels[1]!r} and "
-            f"{on_other[0]:g} on every row of y = {labels[0]!r}"
+            f"two values, {event:g} on every row of y = {labels[1]!r} and "
+            f"{other:g} on every row of y = {labels[0]!r}"
         )
         if queried:
             raise ValueError(

@@ -250,12 +250,17 @@ def _integer_or_text(value) -> bool:
     return isinstance(value, str | numbers.Integral)
 
 
-def _warn_if_not_distributions(scores: np.ndarray, name: str) -> None:
+#: Start of _warn_if_not_distributions' warning (a regular expression).
+NOT_DISTRIBUTIONS_WARNING = r".* are read as class probabilities \(one column per class\), but"
+
+
+def _warn_if_not_distributions(scores: np.ndarray, name: str, stacklevel: int = 5) -> None:
     """Warn when class probabilities (one column per class) have rows that do not sum to 1
     (one-vs-rest or multi-label sigmoids): they are read as a softmax's, and the student
     mimics each row renormalised, which is not the teacher's."""
     sums = scores.sum(axis=1)
-    off = np.abs(sums - 1.0) > 1e-3
+    # probabilities rounded to two decimals sum to within 0.005 per class of 1
+    off = np.abs(sums - 1.0) > max(1e-3, 0.005 * scores.shape[1])
     if off.any():
         warnings.warn(
             f"{name} are read as class probabilities (one column per class), but "
@@ -264,7 +269,7 @@ def _warn_if_not_distributions(scores: np.ndarray, name: str) -> None:
             "row as a distribution (renormalised), which is not what these scores say. Pass "
             "the teacher's softmax probabilities, or one class's score alone.",
             UserWarning,
-            stacklevel=5,
+            stacklevel=stacklevel,
         )
 
 
@@ -463,7 +468,7 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
                     "response='predict' (a calibration then maps them to the outcome's "
                     "log-odds)."
                 )
-            if self.response_ == "predict_proba" and scores.ndim == 2:
+            if self.response_ == "predict_proba" and scores.ndim == 2 and at_fit:
                 _warn_if_not_distributions(scores, name)
             return scores
         scores = _teacher.query_teacher(self.teacher, X, self.response_)

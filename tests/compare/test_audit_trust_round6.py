@@ -54,20 +54,24 @@ def test_the_label_as_two_class_columns_or_from_a_memorising_teacher_is_refused(
 def test_a_copy_of_the_score_held_as_a_category_or_as_text_is_named():
     X, y, score = _world()
     decile = pd.qcut(score, 10, labels=False) + 1
-    for name, column in [
-        ("decile_cat", pd.Categorical(decile)),
-        ("decile_txt", [f"D{d}" for d in decile]),
+    # deciles of a skewed score held as text: a copy, as the same deciles held as numbers are
+    skewed = np.exp(1.5 * score)
+    text_deciles = [f"D{d}" for d in pd.qcut(skewed, 10, labels=False)]
+    for name, column, scored in [
+        ("decile_cat", pd.Categorical(decile), decile),
+        ("decile_txt", [f"D{d}" for d in decile], decile),
+        ("skewed_txt", text_deciles, skewed),
     ]:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            audit = _audit().fit(X.assign(**{name: column}), y, teacher_scores=decile)
+            audit = _audit().fit(X.assign(**{name: column}), y, teacher_scores=scored)
         assert list(audit.score_copies_) == [name] and audit.score_copies_[name] >= 0.99
         said = [w for w in caught if "function of one feature of X alone" in str(w.message)]
         assert len(said) == 1 and "correlation ratio" in str(said[0].message)
     # an identifier (one level per row) explains any score and is no copy of it; nor is a
     # category the score depends on in part
     ids = [f"r{k}" for k in range(len(X))]
-    part = np.where(X["a"] > 0, "hi", "lo")
+    part = pd.qcut(X["a"] + X["b"], 3, labels=["lo", "mid", "hi"]).astype(str)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         audit = _audit().fit(X.assign(row=ids, half=part), y, teacher_scores=score)
@@ -91,6 +95,17 @@ def test_margins_of_a_teacher_without_probabilities_read_as_log_odds_are_warned_
     svm = LinearSVC(C=0.01).fit(X, y)
     with pytest.warns(UserWarning, match="decision_function margins as log-odds"):
         _audit(svm, calibration=None).fit(X, y)
+    # a logistic model's margins are its log-odds: nothing to say
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import SVC
+
+    logistic = LogisticRegression().fit(X, y)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*decision_function margins as log-odds")
+        _audit(logistic, calibration=None, response="decision_function").fit(X, y)
+    platt = SVC(kernel="linear", probability=True, random_state=0).fit(X, y)
+    with pytest.warns(UserWarning, match="decision_function margins as log-odds"):
+        _audit(platt, calibration=None, response="decision_function").fit(X, y)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         _audit(svm).fit(X, y)  # calibrated: the margin's scale is mapped from the data
@@ -131,6 +146,15 @@ def test_class_columns_that_are_not_distributions_are_warned_about():
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*rows do not sum to 1")
         gam.fit(X, teacher_scores=softmax)
+        gam.fit(X, teacher_scores=softmax.round(2))  # rounded probabilities are probabilities
+    # the audit says it once, in its own fit, not in each of its models' fits
+    rng = np.random.default_rng(1)
+    y = (rng.uniform(size=200) < sigmoids[:, 0] / sigmoids.sum(axis=1) * 2).astype(int)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _audit(response="predict_proba").fit(X, y, teacher_scores=sigmoids[:, [0, 2]])
+    said = [w for w in caught if "rows do not sum to 1" in str(w.message)]
+    assert len(said) == 1 and said[0].filename == __file__
 
 
 def test_a_rule_tree_of_other_rows_or_softened_by_a_temperature_is_refused(tmp_path):
@@ -152,6 +176,13 @@ def test_a_rule_tree_of_other_rows_or_softened_by_a_temperature_is_refused(tmp_p
         write_audit_report(audit, tmp_path / "soft.html", rule_tree=soft)
     with pytest.raises(ValueError, match="one fitted on other rows"):
         write_audit_report(audit, tmp_path / "other.html", rule_tree=other)
+    # the same rows given as an array of a frame of mixed columns are the same rows
+    mixed = X.assign(group=np.where(X["a"] > 0, "u", "v"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        audit = _audit().fit(mixed.to_numpy(), y, teacher_scores=score)
+        tree = DistilledTree(**tree).fit(mixed, y, teacher_scores=score)
+        write_audit_report(audit, tmp_path / "mixed.html", rule_tree=tree)
 
 
 def test_categories_the_subsample_missed_are_warned_about_at_fit():
@@ -238,3 +269,21 @@ def test_student_probabilities_of_margins_are_said_to_be_on_the_margin_scale():
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*sigmoid\\(margin\\)")
         DistilledTree(svm, calibration="isotonic", max_leaf_nodes=3, random_state=0).fit(X, y)
+
+
+def test_values_equal_but_for_their_text_are_warned_about():
+    rng = np.random.default_rng(0)
+    flag = np.empty(200, dtype=object)
+    flag[:100] = rng.uniform(size=100) < 0.5  # one file writes booleans
+    flag[100:] = (rng.uniform(size=100) < 0.5).astype(int)  # the other 0 and 1
+    X = pd.DataFrame({"flag": flag, "x": rng.normal(size=200)})
+    gam = DistilledGAM(student=ExplainableBoostingRegressor(**_SMALL), random_state=0)
+    with pytest.warns(UserWarning, match="equal as values but not as text"):
+        gam.fit(X, teacher_scores=X["x"])
+
+
+def test_a_csv_header_of_positions_stays_positions():
+    from sklearn_distill._teacher import align_score_columns
+
+    frame = pd.DataFrame([[0.2, 0.8], [0.7, 0.3]], columns=["0", "1"])
+    assert list(align_score_columns(frame, [1, 2]).columns) == ["0", "1"]
