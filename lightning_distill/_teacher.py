@@ -305,7 +305,9 @@ def warn_if_probabilities(logits) -> None:
     if logits.shape[1] < 2 or logits.shape[0] < 1:
         return
     values = logits.detach().float()
-    looks_like = (values.min() >= 0) & ((values.sum(dim=1) - 1).abs().max() <= 1e-3)
+    # a softmax in bfloat16 or float16 sums to 1 within its rounding of each class
+    tolerance = max(1e-3, torch.finfo(logits.dtype).eps * logits.shape[1])
+    looks_like = (values.min() >= 0) & ((values.sum(dim=1) - 1).abs().max() <= tolerance)
 
     def warn() -> None:
         warnings.warn(

@@ -512,6 +512,9 @@ def cross_fit_calibration(
 #: Above this share of rows in score bins whose observed rate's 99% interval excludes the
 #: calibration map, fitting warns that the map misses the outcome rates.
 MISFIT_WARNING_SHARE = 0.2
+#: ... and the largest gap between the map and an observed rate exceeds this (at tens of
+#: thousands of rows a miss of 0.03 is significant, and too small to change a reading).
+MISFIT_WARNING_GAP = 0.05
 #: Start of that warning (a regular expression), for callers that said it once.
 MISFIT_WARNING = r"the calibration map \(calibration=.*\) misses the observed outcome rates"
 

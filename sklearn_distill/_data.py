@@ -117,7 +117,10 @@ def fingerprint(values) -> str:
                 numbers = pd.to_numeric(column)
             except (TypeError, ValueError):
                 numbers = None
-            if numbers is not None and not column.map(type).eq(bool).any():
+            if (
+                numbers is not None
+                and not column.map(lambda v: isinstance(v, bool | np.bool_)).any()
+            ):
                 column, dtype = numbers, numbers.dtype
         if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
             floats = column.to_numpy(dtype=float, na_value=np.nan)
@@ -585,10 +588,15 @@ def warn_names_read_alike(X, stacklevel: int = 2) -> None:
         )
 
 
-def warn_values_equal_as_text(X, kinds=None, name: str = "X", stacklevel: int = 2) -> None:
+def warn_values_equal_as_text(
+    X, kinds=None, name: str = "X", stacklevel: int = 2, *, reads_text: bool = True
+) -> None:
     """Warn about each categorical column holding distinct values that read alike as text
     (``1`` and ``"1"``, ``2`` and ``2.0``, from concatenated files): an Explainable Boosting
-    model bins categories by their text, so it merges them, silently."""
+    model bins categories by their text, so it merges them, silently. With ``reads_text=False``
+    (``DistilledTree``, whose categories are values: it keeps those apart) that warning is left
+    out; values that read alike and values equal but for their text are warned about for
+    both."""
     for index, column in _categorical_columns(X, kinds):
         try:
             values = pd.Series(column.to_numpy(dtype=object), dtype=object).dropna().unique()
@@ -617,10 +625,18 @@ def warn_values_equal_as_text(X, kinds=None, name: str = "X", stacklevel: int = 
         # categories merge them, the Explainable Boosting student keeps them apart. unique()
         # merges equal values itself, so the cells are read with their types (object columns)
         by_value: dict = {}
-        if pd.api.types.is_object_dtype(column.dtype):
+        booleans = False
+        if pd.api.types.is_object_dtype(column.dtype) and any(
+            isinstance(v, numbers.Number) for v in values
+        ):
+            # unique() keeps the first of True and 1: the cells' types say whether both are
+            # there; only a column holding booleans beside other numbers is read cell by cell
+            types = set(column.dropna().map(type).unique())
+            booleans = bool(types & {bool, np.bool_}) and len(types) > 1
+        if booleans:
             try:
-                kinds = pd.unique(column.dropna().map(lambda v: (type(v).__name__, v)))
-                for _, value in kinds:
+                typed = pd.unique(column.dropna().map(lambda v: (type(v).__name__, v)))
+                for _, value in typed:
                     by_value.setdefault(value, set()).add(str(value))
             except TypeError:  # unhashable cells
                 by_value = {}
@@ -635,7 +651,7 @@ def warn_values_equal_as_text(X, kinds=None, name: str = "X", stacklevel: int = 
                 UserWarning,
                 stacklevel=stacklevel + 1,
             )
-        if not merged:
+        if not merged or not reads_text:
             continue
         shown = "; ".join(" and ".join(repr(v) for v in group) for group in merged[:3])
         warnings.warn(

@@ -47,6 +47,7 @@ from sklearn_distill._calibration import (
     CALIBRATIONS,
     CLEAR_FALL_P,
     MISFIT_WARNING,
+    MISFIT_WARNING_GAP,
     MISFIT_WARNING_SHARE,
     SCORE_FALLS_WARNING,
     IsotonicCalibrator,
@@ -1812,7 +1813,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         form for the score (``'temperature'`` only rescales a score that is a log-odds, and
         cannot follow deciles or points) gives every later figure on a wrong scale."""
         share, gap = calibration_misfit(self.mimic_.calibrator_, scores, y01)
-        if share > MISFIT_WARNING_SHARE:
+        if share > MISFIT_WARNING_SHARE and gap > MISFIT_WARNING_GAP:
             warnings.warn(
                 misfit_message(self.calibration, share, gap),
                 UserWarning,
@@ -2680,7 +2681,9 @@ def _margins_are_log_odds(teacher, X, rows: int = 50) -> bool:
         return False
     if margin.ndim != 1 or proba.ndim != 2 or proba.shape[1] != 2:
         return False
-    return bool(np.allclose(1 / (1 + np.exp(-margin)), proba[:, 1], atol=1e-6))
+    from scipy.special import expit
+
+    return bool(np.allclose(expit(margin), proba[:, 1], atol=1e-6))
 
 
 def _check_score_is_not_label(scores, y01, classes, *, queried: bool = False) -> None:

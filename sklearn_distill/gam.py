@@ -28,6 +28,7 @@ from sklearn.utils.validation import (
 from sklearn_distill import _teacher
 from sklearn_distill._calibration import (
     CALIBRATIONS,
+    MISFIT_WARNING_GAP,
     MISFIT_WARNING_SHARE,
     calibrated_probability,
     calibration_misfit,
@@ -259,8 +260,14 @@ def _warn_if_not_distributions(scores: np.ndarray, name: str, stacklevel: int = 
     (one-vs-rest or multi-label sigmoids): they are read as a softmax's, and the student
     mimics each row renormalised, which is not the teacher's."""
     sums = scores.sum(axis=1)
-    # probabilities rounded to two decimals sum to within 0.005 per class of 1
-    off = np.abs(sums - 1.0) > max(1e-3, 0.005 * scores.shape[1])
+    # probabilities rounded to d decimals (all on that grid) sum to within half a unit of
+    # the d-th decimal per class of 1
+    tolerance = 1e-3
+    for decimals in (1, 2, 3):
+        if np.allclose(scores, np.round(scores, decimals), rtol=0, atol=1e-9):
+            tolerance = max(tolerance, 0.5 * 10.0**-decimals * scores.shape[1])
+            break
+    off = np.abs(sums - 1.0) > tolerance
     if off.any():
         warnings.warn(
             f"{name} are read as class probabilities (one column per class), but "
@@ -574,7 +581,7 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             share, gap = calibration_misfit(
                 self.calibrator_, self._calibration_input(scores), event.astype(int)
             )
-            if share > MISFIT_WARNING_SHARE:
+            if share > MISFIT_WARNING_SHARE and gap > MISFIT_WARNING_GAP:
                 warnings.warn(
                     misfit_message(self.calibration, share, gap),
                     UserWarning,

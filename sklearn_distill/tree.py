@@ -43,6 +43,7 @@ from sklearn_distill._data import (
     is_frame,
     numeric_column,
     warn_unseen_categories,
+    warn_values_equal_as_text,
 )
 from sklearn_distill._validation import check_integer, check_real
 from sklearn_distill.gam import DistillerBase
@@ -364,6 +365,8 @@ class DistilledTree(DistillerBase):
                 "monotone_constraints must be None for a teacher with more than two classes "
                 f"(the tree then has {target.shape[1]} outputs); got {self.monotone_constraints!r}."
             )
+        # the tree's categories are values: True and 1 are one category to it
+        warn_values_equal_as_text(transfer, self.feature_kinds_, stacklevel=3, reads_text=False)
         self._learn_categories(transfer, target)
         self.missing_features_ = self._features_with_missing(transfer)
         self.tree_ = DecisionTreeRegressor(

@@ -156,6 +156,13 @@ class CallbackFeatures:
             logits = teacher(*inputs, **kwargs)
             return logits, [layer_output(th, s.teacher_layer, "teacher") for s in self.specs]
 
+    def has_pending_first_stage(self) -> bool:
+        """Whether a method still has a first stage to run (FT's paraphraser, SSKD's head)."""
+        return any(
+            getattr(m, "needs_pretraining", False) and not m.is_pretrained
+            for m in self.methods.values()
+        )
+
     def pretrain(self, trainer, teacher: nn.Module, device, forward_input=None) -> None:
         """First stages (FT's paraphraser, SSKD's teacher head) over the fit's training data.
         ``forward_input(batch)``: the input the module's forward is given for a loader batch

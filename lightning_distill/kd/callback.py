@@ -116,20 +116,28 @@ def _muted_logging(module: L.LightningModule):
 
 @contextlib.contextmanager
 def _record_enclosing_calls(module: nn.Module, source: nn.Module):
-    """Within: the names of the submodules of ``module`` (``module`` itself left out) that hold
-    ``source`` and were called. Submodules that take no hooks (TorchScript) are not watched."""
+    """Within: ``(name, input tensors)`` of each call of a submodule of ``module`` (``module``
+    itself left out) that holds ``source``. Submodules that take no hooks (TorchScript) are not
+    watched."""
     holders = [
         (name, sub)
         for name, sub in module.named_modules()
         if sub is not module and sub is not source and any(s is source for s in sub.modules())
     ]
-    called: list[str] = []
+    called: list = []
     handles = []
+
+    def record(name, args, kwargs):
+        tensors = [a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)]
+        called.append((name, tensors))
+
     try:
         for name, sub in holders:
             try:
                 handles.append(
-                    sub.register_forward_pre_hook(lambda m, a, name=name: called.append(name))
+                    sub.register_forward_pre_hook(
+                        lambda m, a, kw, name=name: record(name, a, kw), with_kwargs=True
+                    )
                 )
             except RuntimeError:  # a scripted module takes no Python hooks
                 continue
@@ -139,12 +147,16 @@ def _record_enclosing_calls(module: nn.Module, source: nn.Module):
             handle.remove()
 
 
-def _warn_if_inner_layer(logits_from: str, called: list[str]) -> None:
+def _warn_if_inner_layer(logits_from: str, called: list, inputs: tuple, kwargs: dict) -> None:
     """Warn when the ``logits_from`` submodule is a layer inside a network that was itself
-    called in the step: the teacher is then run on what that network computed before the
-    layer (the student's hidden features), not on the batch's inputs."""
-    if called:
-        outer = max(called, key=len)  # the innermost network holding it
+    called in the step on other inputs than the layer's: the teacher is then run on what that
+    network computed before the layer (the student's hidden features), not on the batch's
+    inputs. A layer that reads its network's own input (the first of a ``Sequential``, a
+    wrapper that passes its input through) is not one."""
+    given = [a for a in (*inputs, *kwargs.values()) if isinstance(a, Tensor)]
+    inner = [name for name, tensors in called if not any(t is g for t in tensors for g in given)]
+    if inner:
+        outer = max(inner, key=len)  # the innermost network holding it
         warnings.warn(
             f"logits_from={logits_from!r} names a layer inside {outer!r}, which was itself called "
             f"in this training step: the teacher, the constraints and the feature methods are run "
@@ -410,7 +422,14 @@ class KnowledgeDistillation(L.Callback):
             # the step's code before its forward runs once per first-stage batch: the
             # module's buffers (a preprocessing layer's running statistics) are given back
             # as they were, so that the first stage leaves the module as it found it
-            buffers = [(b, b.detach().clone()) for b in pl_module.buffers()]
+            pending = self._features.has_pending_first_stage()
+            # by name: a step may rebind a buffer (self.seen = self.seen + n), not only
+            # update it in place
+            buffers = (
+                {name: b.detach().clone() for name, b in pl_module.named_buffers()}
+                if pending
+                else {}
+            )
             try:
                 self._features.pretrain(
                     trainer,
@@ -419,9 +438,9 @@ class KnowledgeDistillation(L.Callback):
                     forward_input=self._forward_input_of(trainer, pl_module),
                 )
             finally:
-                with torch.no_grad():
-                    for buffer, kept in buffers:
-                        buffer.copy_(kept)
+                for name, kept in buffers.items():
+                    owner, _, attribute = name.rpartition(".")
+                    setattr(pl_module.get_submodule(owner), attribute, kept)
 
     def _forward_input_of(self, trainer: L.Trainer, pl_module: L.LightningModule):
         """``batch -> input``: what the module's ``training_step`` gives its forward (or the
@@ -563,7 +582,7 @@ class KnowledgeDistillation(L.Callback):
                 watch, inputs, input_kwargs = given[0]
                 first_step, self._first_step = self._first_step, False
                 if first_step and self.logits_from is not None:
-                    _warn_if_inner_layer(self.logits_from, called)
+                    _warn_if_inner_layer(self.logits_from, called, inputs, input_kwargs)
                 if not isinstance(logits, Tensor) or logits.dim() != 2:
                     got = (
                         tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__

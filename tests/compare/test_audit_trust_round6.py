@@ -280,6 +280,12 @@ def test_values_equal_but_for_their_text_are_warned_about():
     gam = DistilledGAM(student=ExplainableBoostingRegressor(**_SMALL), random_state=0)
     with pytest.warns(UserWarning, match="equal as values but not as text"):
         gam.fit(X, teacher_scores=X["x"])
+    # the tree, whose categories are values, merges them: said too
+    mixed = pd.Series([[True, 1, "x"][k] for k in rng.integers(0, 3, 200)], dtype=object)
+    with pytest.warns(UserWarning, match="equal as values but not as text"):
+        DistilledTree(max_leaf_nodes=3, random_state=0).fit(
+            pd.DataFrame({"c": mixed, "x": X["x"]}), teacher_scores=X["x"]
+        )
 
 
 def test_a_csv_header_of_positions_stays_positions():

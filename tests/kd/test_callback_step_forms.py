@@ -396,3 +396,38 @@ def test_the_module_baseline_without_a_teacher_takes_the_callback():
     quiet_trainer(callbacks=[KnowledgeDistillation(net(1), logits_from="student")]).fit(
         student, loader()
     )
+
+
+def test_a_layer_that_reads_its_networks_own_input_is_not_warned_about():
+    class Probabilities(Student):  # the logits layer first, a softmax after it
+        def __init__(self):
+            super().__init__(nn.Sequential(net(0), nn.Softmax(dim=1)))
+
+        def training_step(self, batch, batch_idx):
+            return F.nll_loss(self.net(batch[0]).log(), batch[1])
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*names a layer inside")
+        quiet_trainer(callbacks=[KnowledgeDistillation(net(1), logits_from="net.0")]).fit(
+            Probabilities(), loader()
+        )
+
+
+def test_a_buffer_the_step_rebinds_is_given_back_after_the_first_stage():
+    raw, y = _raw_images()
+
+    class Counting(Student):
+        def __init__(self):
+            super().__init__(conv(0))
+            self.register_buffer("seen", torch.zeros(()))
+
+        def training_step(self, batch, batch_idx):
+            self.seen = self.seen + len(batch[0])  # rebinds the buffer
+            return F.cross_entropy(self(batch[0] / 255.0), batch[1])
+
+    student = Counting()
+    callback = KnowledgeDistillation(conv(1), features=_sskd(2), example_input=raw[:2] / 255)
+    quiet_trainer(callbacks=[callback], max_steps=1).fit(
+        student, DataLoader(TensorDataset(raw, y), batch_size=16)
+    )
+    assert float(student.seen) == 16  # the one training step's rows, not the first stage's
