@@ -991,6 +991,13 @@ class _WarningPrinter:
             "pass fit(..., groups=record_ids)", "pass --groups COL (a column of record identifiers)"
         )
         text = _calibration_in_option_terms(text)
+        # the library's advice to call pandas is the file's to follow on the command line
+        text = text.replace(
+            "Convert the column to numbers (a decimal comma to a point, cells that are not "
+            "numbers to missing; e.g. with pandas.to_numeric) before fitting.",
+            "Write the column as plain numbers in the file (no currency symbols or thousands "
+            "separators; --decimal ',' reads decimal commas), or leave it out of --features.",
+        )
         if self.event is not None:
             # the audit is given 1 for the event: name the label's own value
             text = text.replace("P(y = 1)", f"P({self.label} = {self.event!r})")

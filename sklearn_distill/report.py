@@ -184,7 +184,7 @@ def format_number(value, digits=3):
     if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
         return str(int(value))
     try:
-        value = float(value)
+        value = float(value) + 0.0  # + 0.0: -0.0 reads as 0
     except (TypeError, ValueError):
         raise TypeError(f"value must be a number; got {value!r}.") from None
     if math.isnan(value):

@@ -727,7 +727,18 @@ def compare_shapes(
         extra = [c for c in frame.columns if c not in on]
         return frame.rename(columns={c: f"{prefix}_{c}" for c in extra})
 
-    merged = _prefixed(mimic, "mimic").merge(_prefixed(outcome, "outcome"), on=on, how="inner")
+    try:
+        merged = _prefixed(mimic, "mimic").merge(_prefixed(outcome, "outcome"), on=on, how="inner")
+    except ValueError as error:  # keys of types pandas cannot match (numbers against text)
+        kinds = {
+            name: {key: str(frame[key].dtype) for key in on}
+            for name, frame in (("mimic", mimic), ("outcome", outcome))
+        }
+        raise ValueError(
+            f"outcome's key columns {on} must be of the types of mimic's, so that the rows "
+            f"can be matched; got {kinds['mimic']} against {kinds['outcome']} (pandas said: "
+            f"{error})"
+        ) from None
     m, se_m = merged.pop("mimic_score").to_numpy(float), merged.pop("mimic_std_error")
     o, se_o = merged.pop("outcome_score").to_numpy(float), merged.pop("outcome_std_error")
     se_m, se_o = se_m.to_numpy(float), se_o.to_numpy(float)

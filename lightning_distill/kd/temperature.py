@@ -457,6 +457,14 @@ def _check_temperatures(temperatures) -> list[float]:
         values.append(float(value))
     if len(set(values)) != len(values):
         fail("temperatures", "distinct numbers", temperatures)
+    # the table shows six significant digits: two that read alike there could not be told apart
+    shown = [f"{value:.6g}" for value in values]
+    if len(set(shown)) != len(shown):
+        fail(
+            "temperatures",
+            "numbers that differ in their first six significant digits",
+            temperatures,
+        )
     return values
 
 

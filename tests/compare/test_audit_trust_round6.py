@@ -293,3 +293,20 @@ def test_a_csv_header_of_positions_stays_positions():
 
     frame = pd.DataFrame([[0.2, 0.8], [0.7, 0.3]], columns=["0", "1"])
     assert list(align_score_columns(frame, [1, 2]).columns) == ["0", "1"]
+
+
+def test_negative_zero_reads_as_zero_in_the_report():
+    from sklearn_distill.report import format_number
+
+    assert format_number(-0.0) == "0.000" and format_number(np.float64(-0.0), 1) == "0.0"
+    assert format_number(-0.25) == "-0.250"
+
+
+def test_shape_tables_whose_keys_cannot_be_matched_name_the_tables():
+    from sklearn_distill.stats import compare_shapes
+
+    mimic = pd.DataFrame(
+        {"term": ["x"] * 3, "value": [0, 1, 2], "score": [0.0, 1.0, 2.0], "std_error": [0.1] * 3}
+    )
+    with pytest.raises(ValueError, match="outcome's key columns .* must be of the types of mimic"):
+        compare_shapes(mimic, mimic.assign(value=["0", "1", "2"]))

@@ -874,3 +874,19 @@ def test_a_dashed_column_after_features_is_named_in_the_error(tmp_path, capsys):
         main(["audit", str(path), "--score", "risk", "--label", "outcome", "--bogus"])
     err = capsys.readouterr().err
     assert "unrecognized arguments: --bogus" in err and "column" not in err
+
+
+def test_the_advice_to_convert_a_column_is_given_in_command_line_terms():
+    import io
+
+    from sklearn_distill.__main__ import _WarningPrinter
+    from sklearn_distill._data import warn_text_categories
+
+    frame = pd.DataFrame({"income": [f"${k * 1013:,}" for k in range(1, 301)]})
+    with pytest.warns(UserWarning, match="pandas.to_numeric") as caught:
+        warn_text_categories(frame)  # the library's own advice, as it reaches the printer
+    printer = _WarningPrinter("outcome")
+    stream = io.StringIO()
+    printer(str(caught[0].message), UserWarning, "x.py", 1, file=stream)
+    said = stream.getvalue()
+    assert "pandas" not in said and "Write the column as plain numbers in the file" in said

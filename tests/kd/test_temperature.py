@@ -428,6 +428,8 @@ def test_select_temperature_refuses_a_module_that_ignores_its_temperature():
         ((4, 1e-9), ValueError),  # below the module's bound: refused before the T = 4 runs
         ("4", TypeError),
         ((1, "2"), TypeError),
+        ((2, 2.0), ValueError),
+        ((2.0, 2.0000001), ValueError),  # the table would show two rows labelled 2.0
     ],
 )
 def test_select_temperature_bad_temperatures(temperatures, error):
