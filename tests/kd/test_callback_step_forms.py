@@ -431,3 +431,20 @@ def test_a_buffer_the_step_rebinds_is_given_back_after_the_first_stage():
         student, DataLoader(TensorDataset(raw, y), batch_size=16)
     )
     assert float(student.seen) == 16  # the one training step's rows, not the first stage's
+
+
+def test_a_scripted_submodule_beside_the_logits_from_network_is_no_obstacle():
+    class WithScript(Student):
+        def __init__(self):
+            super().__init__()
+            self.prepare = torch.jit.script(nn.Sequential(nn.Identity()))  # takes no hooks
+
+        def training_step(self, batch, batch_idx):
+            return F.cross_entropy(self.net(self.prepare(batch[0])), batch[1])
+
+    student = WithScript()
+    before = [p.detach().clone() for p in student.net.parameters()]
+    quiet_trainer(callbacks=[KnowledgeDistillation(net(1), logits_from="net")]).fit(
+        student, loader()
+    )
+    assert any(not torch.equal(a, b) for a, b in zip(before, student.net.parameters()))
