@@ -448,3 +448,21 @@ def test_a_scripted_submodule_beside_the_logits_from_network_is_no_obstacle():
         student, loader()
     )
     assert any(not torch.equal(a, b) for a, b in zip(before, student.net.parameters()))
+
+
+def test_a_step_that_logs_per_step_runs_in_the_first_stage_with_its_logging_muted():
+    """Lightning refuses self.log(on_step=True) inside on_train_start, where the first stage
+    runs the step up to its forward: the step's logging is muted there."""
+    raw, y = _raw_images()
+
+    class Logging(Student):
+        def training_step(self, batch, batch_idx):
+            self.log("rows", float(len(batch[0])), on_step=True)
+            return F.cross_entropy(self(batch[0] / 255.0), batch[1])
+
+    trainer = quiet_trainer(
+        callbacks=[KnowledgeDistillation(conv(1), features=_sskd(), example_input=raw[:2] / 255)],
+        max_steps=1,
+    )
+    trainer.fit(Logging(conv(0)), DataLoader(TensorDataset(raw, y), batch_size=16))
+    assert float(trainer.callback_metrics["rows"]) == 16
