@@ -750,18 +750,19 @@ _COLLINEAR = 0.9
 _SCORE_COPY = 0.99
 
 
-def _score_copies(X, scores) -> dict:
-    """Numeric features of ``X`` that are copies of the (one-dimensional) score up to a
-    monotone map, ``|Spearman| >= 0.99``: name -> correlation."""
+def _score_copies(X, scores) -> tuple[dict, set]:
+    """Features of ``X`` that are copies of the (one-dimensional) score: numeric ones up to a
+    monotone map, ``|Spearman| >= 0.99`` (:func:`_nominal_score_copies` for the others); name
+    -> figure, and the names of the nominal ones among them."""
     if hasattr(X, "toarray") or scores is None:
-        return {}
+        return {}, set()
     score = scores[:, 1] if scores.ndim == 2 and scores.shape[1] == 2 else scores
     if score.ndim != 1 or np.unique(score).size < 3:
-        return {}
+        return {}, set()
     try:
         numeric = _numeric_columns(X)
     except (TypeError, ValueError):  # cells the models refuse, with their own message
-        return {}
+        return {}, set()
     ranked = pd.Series(score).rank()
     copies = {}
     for label, values in numeric.items():
@@ -773,19 +774,9 @@ def _score_copies(X, scores) -> dict:
             rho = column.rank().corr(ranked)
         if np.isfinite(rho) and abs(rho) >= _SCORE_COPY:
             copies[str(label)] = float(rho)
-    copies.update(_nominal_score_copies(X, score, set(numeric)))
-    return copies
-
-
-def _nominal_score_copies_names(X, scores) -> list:
-    """The names among :func:`_score_copies` that are nominal features."""
-    if not isinstance(X, pd.DataFrame) or scores is None:
-        return []
-    try:
-        numeric = set(_numeric_columns(X))
-    except (TypeError, ValueError):
-        return []
-    return [str(label) for label in X.columns if label not in numeric]
+    nominal = _nominal_score_copies(X, score, set(numeric))
+    copies.update(nominal)
+    return copies, set(nominal)
 
 
 def _nominal_score_copies(X, score, numeric: set) -> dict:
@@ -1598,15 +1589,15 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         }
         # the missing-feature test resamples whole records
         self._record_codes_ = groups
+        copies, nominal = _score_copies(X, scores)
         self.score_copies_ = {
             # the features as the tables name them (an array's columns: feature_0000, ...)
             (name if is_frame(X) else self._feature_labels[int(name)]): rho
-            for name, rho in _score_copies(X, scores).items()
+            for name, rho in copies.items()
         }
-        # which copies are nominal features (their figure is a correlation ratio), for the report
-        self._nominal_score_copies_ = sorted(
-            set(self.score_copies_) & set(_nominal_score_copies_names(X, scores))
-        )
+        # which copies are nominal features (their figure is a correlation ratio), for the
+        # report; nominal features are a frame's, named as they are
+        self._nominal_score_copies_ = sorted(nominal)
         if self.score_copies_:
             listed = ", ".join(f"{name!r} ({rho:.3f})" for name, rho in self.score_copies_.items())
             warnings.warn(

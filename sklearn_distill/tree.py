@@ -504,7 +504,7 @@ class DistilledTree(DistillerBase):
         missing values, whatever the teacher scores them."""
         if fitted is X or not self.categories_:
             return
-        missed, rows = [], 0
+        missed = []
         for index, known in self.categories_.items():
             values = pd.Series(column_values(X, index), dtype=object)
             lacking = values.notna() & ~values.isin(known)
@@ -513,7 +513,6 @@ class DistilledTree(DistillerBase):
                 missed.append(
                     f"{label!r} ({lacking.sum()} rows, {values[lacking].nunique()} categories)"
                 )
-                rows += int(lacking.sum())
         if missed:
             warnings.warn(
                 f"the {self.max_samples} rows max_samples drew to fit the tree lack categories "

@@ -156,22 +156,23 @@ class CallbackFeatures:
             logits = teacher(*inputs, **kwargs)
             return logits, [layer_output(th, s.teacher_layer, "teacher") for s in self.specs]
 
+    def _pending_first_stages(self) -> list[tuple[int, nn.Module]]:
+        """The methods (by pair) whose first stage is still to run (FT's paraphraser, SSKD's
+        head)."""
+        return [
+            (int(k), m)
+            for k, m in self.methods.items()
+            if getattr(m, "needs_pretraining", False) and not m.is_pretrained
+        ]
+
     def has_pending_first_stage(self) -> bool:
-        """Whether a method still has a first stage to run (FT's paraphraser, SSKD's head)."""
-        return any(
-            getattr(m, "needs_pretraining", False) and not m.is_pretrained
-            for m in self.methods.values()
-        )
+        return bool(self._pending_first_stages())
 
     def pretrain(self, trainer, teacher: nn.Module, device, forward_input=None) -> None:
         """First stages (FT's paraphraser, SSKD's teacher head) over the fit's training data.
         ``forward_input(batch)``: the input the module's forward is given for a loader batch
         (None to skip the batch); by default the batch's inputs as the loader gives them."""
-        pending = [
-            (int(k), m)
-            for k, m in self.methods.items()
-            if getattr(m, "needs_pretraining", False) and not m.is_pretrained
-        ]
+        pending = self._pending_first_stages()
         if not pending:
             return
         unpack = _unpack if forward_input is None else (lambda batch: (forward_input(batch),))

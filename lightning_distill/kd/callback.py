@@ -77,6 +77,19 @@ def _record_inputs(records: list, args: tuple, kwargs: dict) -> None:
 _ABSENT = object()
 
 
+def _one_input_error(where: str, args: tuple, kwargs: dict) -> ValueError:
+    """The constraints and feature methods run the models again on the forward's one input."""
+    given = f"{len(args)} positional argument(s)"
+    if kwargs:
+        given += f" and keyword(s) {sorted(kwargs)}"
+    return ValueError(
+        f"KnowledgeDistillation's constraints and feature methods run the models again on the "
+        f"input of the module's {where}, so it must be called with that one input (self(x) or "
+        f"self(x=x)); got {given}. Call it with the input alone (give other values to the "
+        "module as attributes), or leave out constraints and features."
+    )
+
+
 def _takes_batch_index(step) -> bool:
     """Whether Lightning passes ``batch_idx`` to this (bound) ``training_step``: it names it,
     takes two positional arguments or more, or takes ``*args``."""
@@ -451,7 +464,6 @@ class KnowledgeDistillation(L.Callback):
         before the call runs each time (counters, random draws)."""
         source, step = self._source, self._original_step
         takes_index = _takes_batch_index(step)
-        where = f"submodule {self.logits_from!r}" if self.logits_from else "forward"
 
         def stop(module, args, kwargs):
             raise _Captured(args, kwargs)
@@ -478,12 +490,7 @@ class KnowledgeDistillation(L.Callback):
             except _Captured as captured:
                 value = _single_input(captured.args, captured.kwargs)
                 if value is None:
-                    raise ValueError(
-                        "KnowledgeDistillation's feature methods run the models again on the "
-                        f"input of the module's {where}, so it must be called with that one "
-                        f"input (self(x) or self(x=x)); got {len(captured.args)} positional "
-                        f"argument(s) and keyword(s) {sorted(captured.kwargs)}."
-                    ) from None
+                    raise _one_input_error(self._where, captured.args, captured.kwargs) from None
                 return value
             finally:
                 handle.remove()
@@ -537,7 +544,7 @@ class KnowledgeDistillation(L.Callback):
         original = pl_module.training_step
         self._original_step = original
         self._source = source
-        where = f"submodule {self.logits_from!r}" if self.logits_from else "forward"
+        where = self._where
         self._first_step = True
 
         def training_step(*args, **kwargs):
@@ -595,16 +602,7 @@ class KnowledgeDistillation(L.Callback):
                 # the one input the constraints and feature methods run the models on again
                 model_input = _single_input(inputs, input_kwargs)
                 if model_input is None and (self.constraints or features is not None):
-                    given_args = f"{len(inputs)} positional argument(s)"
-                    if input_kwargs:
-                        given_args += f" and keyword(s) {sorted(input_kwargs)}"
-                    raise ValueError(
-                        f"KnowledgeDistillation's constraints and feature methods run the "
-                        f"models again on the input of the module's {where}, so it must be "
-                        f"called with that one input (self(x) or self(x=x)); got "
-                        f"{given_args}. Call it with the input alone (give other values to "
-                        "the module as attributes), or leave out constraints and features."
-                    )
+                    raise _one_input_error(where, inputs, input_kwargs)
                 if self.targets_from is batch_targets:  # labels optional for the teacher alone
                     targets = batch_targets(batch, optional=True)
                 else:
@@ -628,9 +626,11 @@ class KnowledgeDistillation(L.Callback):
                     # torch's shape or dtype complaint, deep in the teacher, on the inputs of an
                     # inner submodule's call at the first step; out of memory and the like, and
                     # later steps' errors, keep their type
-                    if self.logits_from is None or type(error) is not RuntimeError:
-                        raise
-                    if not first_step:
+                    if (
+                        not first_step
+                        or self.logits_from is None
+                        or type(error) is not RuntimeError
+                    ):
                         raise
                     raise ValueError(
                         f"the teacher failed on the inputs of submodule {self.logits_from!r}'s "
@@ -724,6 +724,11 @@ class KnowledgeDistillation(L.Callback):
         self._instance_step = pl_module.__dict__.get("training_step", _ABSENT)
         pl_module.training_step = training_step
         self._wrapped_module = pl_module
+
+    @property
+    def _where(self) -> str:
+        """What the module's step calls to give the logits, as the messages name it."""
+        return f"submodule {self.logits_from!r}" if self.logits_from else "forward"
 
     def _batch_index(self, batch):
         """Each sample's position in the data set (CRD's bank rows): ``index_from(batch)``, or
