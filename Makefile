@@ -25,8 +25,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python examples/compare_demo.py
 
+# one worker per core (pytest-xdist); each test takes the next free worker (worksteal), so
+# the minute-long DDP tests do not leave a worker idle at the end
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist worksteal
 
 # every Python snippet of README.md, the slow ones included (minutes)
 readme: $(STAMP)

@@ -13,9 +13,19 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn_distill.audit import CompareAudit
 
 
-def first_column(X):
-    """A black box that can be queried: the first feature is its score."""
-    return np.asarray(X, dtype=float)[:, 0]
+class FirstColumn:
+    """A black box that can be queried: the first feature is its score. A class with a fixed
+    repr, so that the checks' test ids are the same in every process (a function's repr holds
+    its address, which differs between pytest-xdist's workers)."""
+
+    def __call__(self, X):
+        return np.asarray(X, dtype=float)[:, 0]
+
+    def __repr__(self) -> str:
+        return "first_column"
+
+
+first_column = FirstColumn()
 
 
 def _audit():
