@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -645,7 +646,10 @@ def compare_shapes(
     confidence : float, default=0.95
         Level of the bands and of the test.
     on : sequence of str, default=("term", "value")
-        Columns identifying a row; rows present in only one table are dropped.
+        Columns identifying a row; rows present in only one table are dropped, with a warning
+        that counts them on each side and shows one (text keys match only when spelled
+        alike), and the counts are kept in
+        ``result.attrs["unmatched"]`` (``{"mimic": int, "outcome": int}``).
     min_weight : float, default=0.0
         Rows whose ``weight`` (a column of ``mimic``, needed when ``min_weight > 0``) is below
         this are kept but not tested: never flagged, and left out of the Benjamini-Hochberg
@@ -739,6 +743,7 @@ def compare_shapes(
             f"can be matched; got {kinds['mimic']} against {kinds['outcome']} (pandas said: "
             f"{error})"
         ) from None
+    unmatched = _unmatched_rows(mimic, outcome, on, len(merged))
     m, se_m = merged.pop("mimic_score").to_numpy(float), merged.pop("mimic_std_error")
     o, se_o = merged.pop("outcome_score").to_numpy(float), merged.pop("outcome_std_error")
     se_m, se_o = se_m.to_numpy(float), se_o.to_numpy(float)
@@ -807,7 +812,36 @@ def compare_shapes(
     core["significant_bh"] = tested & (p_value_bh < 1.0 - confidence)
     core["testable"] = testable
     extra = merged.drop(columns=on)
-    return pd.concat([merged[on], core, extra], axis=1).reset_index(drop=True)
+    result = pd.concat([merged[on], core, extra], axis=1).reset_index(drop=True)
+    result.attrs["unmatched"] = unmatched
+    return result
+
+
+def _unmatched_rows(
+    mimic: pd.DataFrame, outcome: pd.DataFrame, on: list, matched: int
+) -> dict[str, int]:
+    """How many rows of each table have no row with the same keys in the other (each table's
+    keys are unique, so that is its rows less the ``matched`` pairs); warns, naming one, when
+    any has (they are left out of the comparison)."""
+    counts = {"mimic": len(mimic) - matched, "outcome": len(outcome) - matched}
+    if counts["mimic"] or counts["outcome"]:
+        alone = mimic if counts["mimic"] else outcome
+        other = outcome if counts["mimic"] else mimic
+        keys = alone[on].merge(other[on], on=on, how="left", indicator=True)
+        example = tuple(
+            value.item() if isinstance(value, np.generic) else value
+            for value in keys.loc[keys["_merge"] == "left_only", on].iloc[0].tolist()
+        )
+        warnings.warn(
+            f"compare_shapes leaves out {counts['mimic']} row(s) of mimic and "
+            f"{counts['outcome']} of outcome that have no row with the same {tuple(on)} in "
+            f"the other table, e.g. {example!r} of "
+            f"{'mimic' if counts['mimic'] else 'outcome'} (text keys match only when spelled "
+            "alike: 'Male' and 'male ' are two keys).",
+            UserWarning,
+            stacklevel=3,
+        )
+    return counts
 
 
 def _plural(count, word):

@@ -1,5 +1,7 @@
 """Tests of the pure statistics behind CompareAudit (sklearn_distill.stats)."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -288,12 +290,27 @@ def test_compare_shapes_difference_and_test():
 def test_compare_shapes_confidence_and_alignment():
     mimic = _shape([0.0, 0.45], [0.1, 0.1])
     outcome = pd.concat([_shape([0.0, 0.0], [0.1, 0.1]), _shape([1.0], [0.1], term="other")])
-    loose = compare_shapes(mimic, outcome, confidence=0.9)
-    strict = compare_shapes(mimic, outcome, confidence=0.999)
-    assert len(loose) == 2  # the term only in one table is dropped
+    with pytest.warns(UserWarning, match=r"leaves out 0 row\(s\) of mimic and 1 of outcome"):
+        loose = compare_shapes(mimic, outcome, confidence=0.9)
+    with pytest.warns(UserWarning, match="'other'"):
+        strict = compare_shapes(mimic, outcome, confidence=0.999)
+    assert len(loose) == 2  # the term only in one table is dropped, and counted
+    assert loose.attrs["unmatched"] == {"mimic": 0, "outcome": 1}
     # z = 0.45 / sqrt(0.02) = 3.18: significant at 90%, not at 99.9% (3.29)
     assert loose["significant"].tolist() == [False, True]
     assert strict["significant"].tolist() == [False, False]
+
+
+def test_compare_shapes_counts_rows_whose_keys_are_spelled_apart():
+    mimic = _shape([0.0, 0.5, 1.0], [0.1, 0.1, 0.1]).assign(value=["a", "b", "c"])
+    outcome = mimic.assign(value=["a", "b ", "C"])
+    with pytest.warns(UserWarning, match=r"2 row\(s\) of mimic and 2 of outcome.*\('x', 'b'\)"):
+        out = compare_shapes(mimic, outcome)
+    assert out["value"].tolist() == ["a"]
+    assert out.attrs["unmatched"] == {"mimic": 2, "outcome": 2}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # tables that match: no warning
+        assert compare_shapes(mimic, mimic).attrs["unmatched"] == {"mimic": 0, "outcome": 0}
 
 
 def test_compare_shapes_bad_input():
