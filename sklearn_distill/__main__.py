@@ -367,6 +367,8 @@ def unsafe_columns(frame, columns, score, label):
     from scipy.stats import ConstantInputWarning
     from sklearn.metrics import roc_auc_score
 
+    from sklearn_distill.audit import _nominal_score_copies
+
     n_rows = len(frame)
     score_values = pd.to_numeric(frame[score], errors="coerce")
     label_values = frame[label]
@@ -408,13 +410,30 @@ def unsafe_columns(frame, columns, score, label):
         if score_repeats and frame.groupby(score)[name].nunique(dropna=False).max() == 1:
             reasons[name] = f"a function of the score: one value per value of {score!r}"
             continue
-        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        numbers, as_text = column, False
+        if not pd.api.types.is_numeric_dtype(column):  # numbers written as text: "88.5%"
+            numbers, as_text = _text_numbers(column), True
+        if numbers is not None and not pd.api.types.is_bool_dtype(numbers):
             with warnings.catch_warnings():
                 # a column of one value on these rows has no correlation (NaN), said below
                 warnings.simplefilter("ignore", ConstantInputWarning)
-                rho = column.corr(score_values, method="spearman")
+                rho = numbers.corr(score_values, method="spearman")
             if np.isfinite(rho) and abs(rho) >= _SCORE_CORRELATION:
-                reasons[name] = f"a copy of the score up to a monotone map (Spearman {rho:.3f})"
+                written = ", written as text" if as_text else ""
+                reasons[name] = (
+                    f"a copy of the score up to a monotone map{written} (Spearman {rho:.3f})"
+                )
+                continue
+        if as_text and numbers is None:  # categories: the audit's own check of score copies
+            known = score_values.notna().to_numpy()
+            eta = _nominal_score_copies(
+                frame.loc[known, [name]], score_values[known].to_numpy(float), set()
+            ).get(str(name))
+            if eta is not None:
+                reasons[name] = (
+                    f"a category that the score's order determines (correlation ratio "
+                    f"{eta:.3f}): a banded copy of the score?"
+                )
                 continue
         if y01 is not None:
             auc = _label_auc(_codes(column[labelled]), y01)
@@ -424,6 +443,22 @@ def unsafe_columns(frame, columns, score, label):
                     f"{score_auc:.2f}): recorded after the outcome?"
                 )
     return reasons
+
+
+def _text_numbers(column):
+    """A text column read as numbers when nearly all its cells are numbers once a percent or
+    currency sign, thousands commas and spaces are taken off (``"88.5%"``, ``"$94,901"``):
+    floats (NaN where missing), or None."""
+    import pandas as pd
+
+    text = column.dropna().astype(str)
+    if text.empty:
+        return None
+    stripped = column.astype("string").str.replace(r"[\s%$€£,]", "", regex=True)
+    numbers = pd.to_numeric(stripped, errors="coerce").astype(float)
+    if numbers.notna().sum() < 0.95 * len(text):
+        return None
+    return numbers
 
 
 def _describe_unsafe(reasons):

@@ -541,13 +541,14 @@ def _same_label(label, feature) -> bool:
         return False
 
 
-def _columns_by_kind(X, *, nominal: bool = True) -> tuple[dict, list]:
+def _columns_by_kind(X, *, nominal: bool = True, labelled: bool = False) -> tuple[dict, list]:
     """``X``'s numeric columns by their label (their position for an array), as floats (NaN
     where missing), booleans as 0 and 1 and numbers written as text as :func:`column_kinds`
     reads them; and (with ``nominal``) each other column's level codes (``pd.factorize``, a
-    missing value a level of its own). One reading of the columns' kinds for both."""
+    missing value a level of its own), a list, or a dict by label with ``labelled``. One
+    reading of the columns' kinds for both."""
     if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "biuf":
-        return {k: column.astype(float) for k, column in enumerate(X.T)}, []
+        return {k: column.astype(float) for k, column in enumerate(X.T)}, {} if labelled else []
     frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X, dtype=object))
     kinds = column_kinds(frame)
     numeric, codes = {}, []
@@ -556,8 +557,10 @@ def _columns_by_kind(X, *, nominal: bool = True) -> tuple[dict, list]:
             # numbers written as text are read as the rest of the library reads them
             numeric[frame.columns[index]] = numeric_column(frame, index)
         elif nominal:
-            codes.append(pd.factorize(frame.iloc[:, index], use_na_sentinel=False)[0])
-    return numeric, codes
+            codes.append(
+                (frame.columns[index], pd.factorize(frame.iloc[:, index], use_na_sentinel=False)[0])
+            )
+    return numeric, dict(codes) if labelled else [level for _, level in codes]
 
 
 def _numeric_columns(X) -> dict:
@@ -812,42 +815,113 @@ def _nominal_score_copies(X, score, numeric: set) -> dict:
 
 
 def _warn_if_collinear(X, threshold=_COLLINEAR, limit=5):
-    """Warn when numeric features of ``X`` are strongly rank-correlated: the two models can
-    split a shared effect between them differently (``benchmarks/audit_null_worlds.py``)."""
+    """Warn when features of ``X`` nearly determine each other: numeric ones rank-correlated
+    (``|Spearman| > threshold``), a nominal one and a numeric one whose ranks its levels
+    separate (the correlation ratio, ``eta``: ``age`` and an ``age_band`` held as text), or two
+    nominal ones (Cramér's V). The two models can split a shared effect between such features
+    differently (``benchmarks/audit_null_worlds.py``). Nominal features of more levels than a
+    fifth of the rows (identifiers) are left out, as in :func:`_nominal_score_copies`."""
     if hasattr(X, "toarray"):
         return
     try:
-        numeric = _numeric_columns(X)
+        numeric, nominal = _columns_by_kind(X, labelled=True)
     except (TypeError, ValueError):  # cells the models refuse, with their own message
         return
-    if len(numeric) < 2:
-        return
-    ranks = np.column_stack([pd.Series(values).rank().to_numpy() for values in numeric.values()])
-    with warnings.catch_warnings():  # an all-missing column has no mean: it is left out below
-        warnings.simplefilter("ignore", RuntimeWarning)
-        ranks = np.where(np.isnan(ranks), np.nanmean(ranks, axis=0), ranks)
-    kept = ranks.std(axis=0) > 0
-    if kept.sum() < 2:
-        return
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rho = np.corrcoef(ranks[:, kept], rowvar=False)
-    columns = [label for label, keep in zip(numeric, kept) if keep]
-    upper = np.triu(np.abs(rho) > threshold, k=1)
-    pairs = [(columns[a], columns[b], rho[a, b]) for a, b in zip(*np.nonzero(upper))]
+    pairs = []  # (name, name, figure, measure)
+    columns, ranks = [], None
+    if numeric:
+        ranks = np.column_stack(
+            [pd.Series(values).rank().to_numpy() for values in numeric.values()]
+        )
+        with warnings.catch_warnings():  # an all-missing column has no mean: left out below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            ranks = np.where(np.isnan(ranks), np.nanmean(ranks, axis=0), ranks)
+        kept = ranks.std(axis=0) > 0
+        columns = [label for label, keep in zip(numeric, kept) if keep]
+        ranks = ranks[:, kept]
+    if len(columns) >= 2:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rho = np.corrcoef(ranks, rowvar=False)
+        upper = np.triu(np.abs(rho) > threshold, k=1)
+        pairs += [
+            (columns[a], columns[b], rho[a, b], "Spearman") for a, b in zip(*np.nonzero(upper))
+        ]
+    n_rows = len(X)
+    levels = {
+        label: codes
+        for label, codes in nominal.items()
+        if 2 <= int(codes.max(initial=-1)) + 1 and (int(codes.max()) + 1) * 5 <= n_rows
+    }
+    for label, codes in levels.items():
+        counts = np.bincount(codes)
+        for position, other in enumerate(columns):
+            values = ranks[:, position]
+            means = np.bincount(codes, weights=values) / np.maximum(counts, 1)
+            between = float(np.sum(counts * (means - values.mean()) ** 2))
+            total = float(np.var(values)) * values.size
+            eta = float(np.sqrt(min(between / total, 1.0)))
+            if eta > threshold:
+                pairs.append((other, label, eta, "correlation ratio"))
+    names = list(levels)
+    for a, first in enumerate(names):
+        for second in names[a + 1 :]:
+            v = _cramers_v(levels[first], levels[second])
+            if v > threshold:
+                pairs.append((first, second, v, "Cramér's V"))
     if not pairs:
         return
     pairs.sort(key=lambda pair: -abs(pair[2]))
-    listed = ", ".join(f"{a!r} and {b!r} ({r:.2f})" for a, b, r in pairs[:limit])
+    listed = ", ".join(
+        f"{a!r} and {b!r} ({r:.2f}{'' if kind == 'Spearman' else ', ' + kind})"
+        for a, b, r, kind in pairs[:limit]
+    )
     more = f" and {len(pairs) - limit} more pairs" if len(pairs) > limit else ""
     warnings.warn(
-        f"X holds strongly correlated features (Spearman's correlation above {threshold}): "
-        f"{listed}{more}. The mimic and the outcome model can split a shared effect between "
-        "such features differently, so compare() may flag a value of one while their sum "
-        "agrees (on generated worlds with nothing to find and three features correlated at "
-        "0.95, 6 of 60 audits flagged some value, against 5%). Read their shapes together.",
+        f"X holds strongly correlated features (Spearman's correlation above {threshold}; "
+        "for a category, the correlation ratio of a numeric feature over its levels or "
+        f"Cramér's V with another category): {listed}{more}. The mimic and the outcome model "
+        "can split a shared effect between such features differently, so compare() may flag "
+        "a value of one while their sum agrees (on generated worlds with nothing to find and "
+        "three features correlated at 0.95, 6 of 60 audits flagged some value, against 5%). "
+        "Read their shapes together.",
         UserWarning,
         stacklevel=caller_stacklevel(),
     )
+
+
+def _warn_if_no_bands(**models) -> None:
+    """Warn when an Explainable Boosting model can give no confidence bands (fewer than 2
+    outer bags, or no validation share, so that every bag saw every row): compare() then
+    has no standard error for any value and tests none, after the whole fit."""
+    for name, model in models.items():
+        params = model.get_params(deep=False) if hasattr(model, "get_params") else {}
+        bags, share = params.get("outer_bags"), params.get("validation_size")
+        if isinstance(bags, numbers.Integral) and bags < 2:
+            why = f"outer_bags={bags}"
+        elif isinstance(share, numbers.Real) and share == 0:
+            why = "validation_size=0 (every bag sees every row)"
+        else:
+            continue
+        warnings.warn(
+            f"{name}={type(model).__name__}({why}) gives no confidence bands, so compare() "
+            "and compare_interactions() can test no value (their differences come without "
+            "a standard error); fit it with at least 2 outer bags and a validation share "
+            "(outer_bags >= 2, validation_size > 0).",
+            UserWarning,
+            stacklevel=caller_stacklevel(),
+        )
+
+
+def _cramers_v(a: np.ndarray, b: np.ndarray) -> float:
+    """Cramér's V of two level-code columns (0 when either has one level)."""
+    rows, cols = int(a.max()) + 1, int(b.max()) + 1
+    if min(rows, cols) < 2:
+        return 0.0
+    table = np.bincount(a * cols + b, minlength=rows * cols).reshape(rows, cols).astype(float)
+    expected = np.outer(table.sum(1), table.sum(0)) / table.sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        chi2 = float(np.nansum((table - expected) ** 2 / expected))
+    return float(np.sqrt(chi2 / (table.sum() * (min(rows, cols) - 1))))
 
 
 def _single_level_features(X):
@@ -1317,6 +1391,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             )
         if self.student is not None:
             check_regressor("student", self.student, target="the black box's log-odds")
+        _warn_if_no_bands(student=self.student, outcome=self.outcome)
 
     def _check_y(self, y, n_samples):
         y = check_binary_labels(
@@ -1885,11 +1960,19 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         advises, 2 of 20 audits, all on that feature, with 5.9% of its values flagged before
         the adjustment (0.4-1.6% with independent features). A value of one such feature can
         differ while their sum does not (compare their shapes together; :meth:`fit` warns of
-        numeric features whose rank correlation exceeds 0.9);
+        features that nearly determine each other: numeric ones rank-correlated above 0.9, a
+        number and a category its ranks separate, two categories);
         and **a jump or a steep tail** of a shape, which the outcome model's
         smoothing blurs and shrinks while the noise-free mimic follows it: 0 of 20 audits
         flagged a value, but in a longer run 3 of 55 did, with the flags in the bins next to
-        the jump. Such a difference may be the outcome model's bias, not the black box's. Eight bags cannot estimate the variance of their own mean (that
+        the jump. Such a difference may be the outcome model's bias, not the black box's.
+        A third case, which no band can carry: **information the audit data lack**. Log-odds
+        do not average, so when the outcome also depends on a missing part of spread sigma,
+        the outcome model's shapes are about ``1 / sqrt(1 + pi sigma**2 / 8)`` times those of
+        a black box equal to the true risk, and its features are flagged (12,000 rows, sigma
+        1.6: 6 of 8 values; ``benchmarks/audit_noncollapsible.py``). The report states the
+        factor from the mimic's RMSE; a flag it can explain (mimic larger than outcome, in the
+        same direction) cannot tell such a part from a different weighting. Eight bags cannot estimate the variance of their own mean (that
         needs hundreds). The difference is significant when its interval at
         ``confidence`` (Student's, with the two models' standard errors combined as
         independent) excludes zero (:func:`~sklearn_distill.stats.compare_shapes`). Read the

@@ -1,0 +1,135 @@
+"""Features that nearly determine each other across kinds (a number and its bands held as
+text, two categories), and the command line's listing of score copies written as text."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from sklearn_distill.__main__ import unsafe_columns
+from sklearn_distill.audit import _cramers_v, _warn_if_collinear
+
+
+def _collinear_messages(X):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _warn_if_collinear(X)
+    return [str(w.message) for w in caught if "strongly correlated" in str(w.message)]
+
+
+def _ages(n=2000, seed=0):
+    rng = np.random.default_rng(seed)
+    age = rng.uniform(18, 70, n)
+    return pd.DataFrame(
+        {
+            "age": age,
+            "age_band": pd.cut(age, [17, 25, 35, 45, 55, 70]).astype(str),
+            "flag": rng.integers(0, 2, n),
+            "city": rng.choice(["x", "y", "z"], n),
+        }
+    )
+
+
+def test_a_number_and_its_bands_held_as_text_are_named_with_their_correlation_ratio():
+    X = _ages()
+    said = _collinear_messages(X)
+    assert len(said) == 1 and "'age' and 'age_band'" in said[0]
+    # the correlation ratio of age's ranks over the five bands, computed here from its
+    # definition: sqrt(between-band sum of squares / total sum of squares)
+    ranks = X["age"].rank()
+    means = ranks.groupby(X["age_band"]).transform("mean")
+    eta = np.sqrt(((means - ranks.mean()) ** 2).sum() / ((ranks - ranks.mean()) ** 2).sum())
+    assert f"({eta:.2f}, correlation ratio)" in said[0]
+    # the bands as numbers are named by Spearman's correlation, as before
+    codes = X.assign(age_band=pd.factorize(X["age_band"], sort=True)[0])
+    assert "'age' and 'age_band'" in _collinear_messages(codes)[0]
+    # a yes/no split of age separates its ranks less (eta 0.87 for a split at the median)
+    split = X.assign(age_band=np.where(X["age"] > 44, "old", "young"))
+    assert _collinear_messages(split) == []
+    # unrelated features of every kind: nothing
+    assert _collinear_messages(X.drop(columns="age_band")) == []
+
+
+def test_two_categories_that_relabel_each_other_are_named_by_cramers_v():
+    X = _ages().drop(columns="age_band")
+    X["town"] = X["city"].map({"x": "X", "y": "Y", "z": "Z"})
+    said = _collinear_messages(X)
+    assert len(said) == 1 and "'city' and 'town' (1.00, Cramér's V)" in said[0]
+    # Cramér's V against its definition on a small table
+    a = np.array([0, 0, 1, 1, 1, 0])
+    b = np.array([0, 0, 1, 1, 0, 1])
+    table = np.array([[2.0, 1.0], [1.0, 2.0]])
+    expected = np.outer(table.sum(1), table.sum(0)) / 6
+    assert np.isclose(_cramers_v(a, b), np.sqrt(((table - expected) ** 2 / expected).sum() / 6))
+    # an identifier (a level per row) is no category to compare
+    assert _collinear_messages(X.assign(town=[f"r{i}" for i in range(len(X))])) == []
+
+
+def test_listing_names_score_copies_written_as_text():
+    rng = np.random.default_rng(3)
+    n = 600
+    a = rng.normal(size=n)
+    score = (1 / (1 + np.exp(-(a + 0.2 * rng.normal(size=n))))).round(4)
+    frame = pd.DataFrame({"a": a, "score": score, "label": rng.choice(["no", "yes"], n)})
+    frame["decile"] = "D" + (pd.qcut(frame["score"], 10, labels=False) + 1).astype(str)
+    frame["pct"] = (frame["score"] * 100).round(1).astype(str) + "%"
+    frame["dollars"] = [f"${v:,.0f}" for v in rng.uniform(1e3, 1e5, n)]
+    reasons = unsafe_columns(frame, ["a", "decile", "pct", "dollars"], "score", "label")
+    assert set(reasons) == {"decile", "pct"}
+    assert "written as text" in reasons["pct"] and "correlation ratio" in reasons["decile"]
+
+
+def test_models_without_bands_are_warned_about_at_fit_and_the_report_advises_bags():
+    from types import SimpleNamespace
+
+    from interpret.glassbox import ExplainableBoostingClassifier, ExplainableBoostingRegressor
+
+    from sklearn_distill.audit import _warn_if_no_bands
+    from sklearn_distill.report import _untested_text
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _warn_if_no_bands(
+            student=ExplainableBoostingRegressor(outer_bags=1),
+            outcome=ExplainableBoostingClassifier(validation_size=0),
+        )
+        _warn_if_no_bands(student=ExplainableBoostingRegressor(outer_bags=2), outcome=None)
+    said = [str(w.message) for w in caught]
+    assert len(said) == 2
+    assert said[0].startswith("student=ExplainableBoostingRegressor(outer_bags=1)")
+    assert said[1].startswith("outcome=ExplainableBoostingClassifier(validation_size=0")
+    # values of 500 rows each, untestable for want of standard errors alone: the advice is
+    # about bags, not max_bins or min_weight (which cannot help); thin values keep that advice
+    table = pd.DataFrame(
+        {
+            "term": "c",
+            "kind": "main",
+            "value": ["x", "y", "z"],
+            "weight": [500.0, 520.0, 480.0],
+            "testable": False,
+            "difference_lower": np.nan,
+        }
+    )
+    (text,) = _untested_text(SimpleNamespace(min_weight=30.0), table)
+    assert "at least 2 outer bags" in text and "max_bins" not in text
+    thin = table.assign(weight=[5.0, 6.0, 4.0], difference_lower=0.1)
+    (text,) = _untested_text(SimpleNamespace(min_weight=30.0), thin)
+    assert "max_bins" in text and "outer bags" not in text
+
+
+def test_the_report_states_the_attenuation_a_missing_part_of_the_risk_gives():
+    from sklearn_distill.report import _fidelity_paragraphs, attenuation_from_rmse
+
+    # the probit approximation: E[sigmoid(z + h)] for h ~ N(0, s^2) is near
+    # sigmoid(z / sqrt(1 + pi s^2 / 8)); checked by numerical integration at z = 0.5 (the exact
+    # factor there is 0.686, the approximation 0.706: "about", as the report says)
+    s = 1.6
+    h = np.linspace(-8 * s, 8 * s, 20001)
+    density = np.exp(-(h**2) / (2 * s**2))
+    mean = np.sum(density / (1 + np.exp(-(0.5 + h)))) / density.sum()
+    assert abs(np.log(mean / (1 - mean)) / 0.5 - attenuation_from_rmse(s)) < 0.03
+    said = _fidelity_paragraphs({"r2": 0.3, "rmse": s})
+    assert any("about 0.71 times their size" in text for text in said)
+    assert not any(
+        "do not average" in text for text in _fidelity_paragraphs({"r2": 0.9, "rmse": 0.5})
+    )
