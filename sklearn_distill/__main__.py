@@ -447,14 +447,17 @@ def unsafe_columns(frame, columns, score, label):
 
 def _text_numbers(column):
     """A text column read as numbers when nearly all its cells are numbers once a percent or
-    currency sign, thousands commas and spaces are taken off (``"88.5%"``, ``"$94,901"``):
-    floats (NaN where missing), or None."""
+    currency sign, thousands commas (three digits after each) and spaces are taken off
+    (``"88.5%"``, ``"$94,901"``; not ``"0,5"``): floats (NaN where missing), or None."""
     import pandas as pd
 
     text = column.dropna().astype(str)
     if text.empty:
         return None
-    stripped = column.astype("string").str.replace(r"[\s%$€£,]", "", regex=True)
+    cells = column.astype("string")
+    # a comma separates thousands only (three digits after it); "0,5" is not read
+    thousands = ~cells.str.contains(r",(?!\d{3}(?!\d))", regex=True).fillna(False)
+    stripped = cells.str.replace(r"[\s%$€£,]", "", regex=True).where(thousands)
     numbers = pd.to_numeric(stripped, errors="coerce").astype(float)
     if numbers.notna().sum() < 0.95 * len(text):
         return None

@@ -816,9 +816,9 @@ def _nominal_score_copies(X, score, numeric: set) -> dict:
 
 def _warn_if_collinear(X, threshold=_COLLINEAR, limit=5):
     """Warn when features of ``X`` nearly determine each other: numeric ones rank-correlated
-    (``|Spearman| > threshold``), a nominal one and a numeric one whose ranks its levels
-    separate (the correlation ratio, ``eta``: ``age`` and an ``age_band`` held as text), or two
-    nominal ones (Cramér's V). The two models can split a shared effect between such features
+    (``|Spearman| > threshold``), a nominal one whose levels cut a numeric one's ranks into
+    intervals (:func:`_banding`: ``age`` and an ``age_band`` held as text, whatever the
+    bands' sizes), or two nominal ones (Cramér's V). The two models can split a shared effect between such features
     differently (``benchmarks/audit_null_worlds.py``). Nominal features of more levels than a
     fifth of the rows (identifiers) are left out, as in :func:`_nominal_score_copies`."""
     if hasattr(X, "toarray"):
@@ -853,15 +853,11 @@ def _warn_if_collinear(X, threshold=_COLLINEAR, limit=5):
         if 2 <= int(codes.max(initial=-1)) + 1 and (int(codes.max()) + 1) * 5 <= n_rows
     }
     for label, codes in levels.items():
-        counts = np.bincount(codes)
+        codes = np.unique(codes, return_inverse=True)[1]  # the levels these rows hold
         for position, other in enumerate(columns):
-            values = ranks[:, position]
-            means = np.bincount(codes, weights=values) / np.maximum(counts, 1)
-            between = float(np.sum(counts * (means - values.mean()) ** 2))
-            total = float(np.var(values)) * values.size
-            eta = float(np.sqrt(min(between / total, 1.0)))
-            if eta > threshold:
-                pairs.append((other, label, eta, "correlation ratio"))
+            banding = _banding(ranks[:, position], codes)
+            if banding > threshold:
+                pairs.append((other, label, banding, "banding"))
     names = list(levels)
     for a, first in enumerate(names):
         for second in names[a + 1 :]:
@@ -878,7 +874,7 @@ def _warn_if_collinear(X, threshold=_COLLINEAR, limit=5):
     more = f" and {len(pairs) - limit} more pairs" if len(pairs) > limit else ""
     warnings.warn(
         f"X holds strongly correlated features (Spearman's correlation above {threshold}; "
-        "for a category, the correlation ratio of a numeric feature over its levels or "
+        "for a category, how nearly its levels cut a numeric feature into intervals, or "
         f"Cramér's V with another category): {listed}{more}. The mimic and the outcome model "
         "can split a shared effect between such features differently, so compare() may flag "
         "a value of one while their sum agrees (on generated worlds with nothing to find and "
@@ -913,15 +909,38 @@ def _warn_if_no_bands(**models) -> None:
 
 
 def _cramers_v(a: np.ndarray, b: np.ndarray) -> float:
-    """Cramér's V of two level-code columns (0 when either has one level)."""
+    """Cramér's V of two level-code columns (0 when either has one level). The chi-squared
+    statistic from the non-empty cells only, ``n (sum n_ij^2 / (n_i n_j) - 1)``: memory in
+    the rows, not in the product of the level counts."""
     rows, cols = int(a.max()) + 1, int(b.max()) + 1
     if min(rows, cols) < 2:
         return 0.0
-    table = np.bincount(a * cols + b, minlength=rows * cols).reshape(rows, cols).astype(float)
-    expected = np.outer(table.sum(1), table.sum(0)) / table.sum()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        chi2 = float(np.nansum((table - expected) ** 2 / expected))
-    return float(np.sqrt(chi2 / (table.sum() * (min(rows, cols) - 1))))
+    cells, counts = np.unique(a.astype(np.int64) * cols + b, return_counts=True)
+    row_totals, col_totals = np.bincount(a, minlength=rows), np.bincount(b, minlength=cols)
+    n = float(a.size)
+    ratio = counts.astype(float) ** 2 / (row_totals[cells // cols] * col_totals[cells % cols])
+    chi2 = n * (float(ratio.sum()) - 1.0)
+    levels = min(int((row_totals > 0).sum()), int((col_totals > 0).sum()))
+    if levels < 2:
+        return 0.0
+    return float(np.sqrt(max(chi2, 0.0) / (n * (levels - 1))))
+
+
+def _banding(values: np.ndarray, codes: np.ndarray) -> float:
+    """How nearly the levels ``codes`` (0..k-1, each held) cut ``values`` into intervals:
+    the correlation ratio's ``eta^2 = between / total`` divided by the largest it can be for
+    levels of these sizes, which contiguous blocks of the sorted values reach (the levels
+    taken in the order of their means); 1 for a banding of the values whatever the bands'
+    sizes (two bands at the median: eta 0.87, banding 1), 0 when the levels' means agree."""
+    counts = np.bincount(codes)
+    grand = float(values.mean())
+    means = np.bincount(codes, weights=values) / counts
+    between = float(np.sum(counts * (means - grand) ** 2))
+    order = np.argsort(means, kind="stable")
+    block = np.repeat(np.arange(counts.size), counts[order])
+    best_means = np.bincount(block, weights=np.sort(values)) / counts[order]
+    best = float(np.sum(counts[order] * (best_means - grand) ** 2))
+    return min(between / best, 1.0) if best > 0 else 0.0
 
 
 def _single_level_features(X):

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from sklearn_distill.__main__ import unsafe_columns
-from sklearn_distill.audit import _cramers_v, _warn_if_collinear
+from sklearn_distill.audit import _banding, _cramers_v, _warn_if_collinear
 
 
 def _collinear_messages(X):
@@ -30,24 +30,36 @@ def _ages(n=2000, seed=0):
     )
 
 
-def test_a_number_and_its_bands_held_as_text_are_named_with_their_correlation_ratio():
+def test_a_number_and_its_bands_held_as_text_are_named_whatever_the_bands_sizes():
     X = _ages()
     said = _collinear_messages(X)
-    assert len(said) == 1 and "'age' and 'age_band'" in said[0]
-    # the correlation ratio of age's ranks over the five bands, computed here from its
-    # definition: sqrt(between-band sum of squares / total sum of squares)
-    ranks = X["age"].rank()
-    means = ranks.groupby(X["age_band"]).transform("mean")
-    eta = np.sqrt(((means - ranks.mean()) ** 2).sum() / ((ranks - ranks.mean()) ** 2).sum())
-    assert f"({eta:.2f}, correlation ratio)" in said[0]
+    assert len(said) == 1 and "'age' and 'age_band' (1.00, banding)" in said[0]
     # the bands as numbers are named by Spearman's correlation, as before
     codes = X.assign(age_band=pd.factorize(X["age_band"], sort=True)[0])
     assert "'age' and 'age_band'" in _collinear_messages(codes)[0]
-    # a yes/no split of age separates its ranks less (eta 0.87 for a split at the median)
-    split = X.assign(age_band=np.where(X["age"] > 44, "old", "young"))
-    assert _collinear_messages(split) == []
+    # unequal bands and a yes/no split are bandings too (their correlation ratio is 0.70 and
+    # 0.87: capped by the bands' sizes)
+    for edges in ([17, 22, 66, 70], [17, 44, 70]):
+        bands = X.assign(age_band=pd.cut(X["age"], edges).astype(str))
+        assert "'age' and 'age_band' (1.00, banding)" in _collinear_messages(bands)[0]
     # unrelated features of every kind: nothing
     assert _collinear_messages(X.drop(columns="age_band")) == []
+
+
+def test_banding_is_the_correlation_ratio_over_its_largest_value_for_the_levels_sizes():
+    # untied values 0..n-1: contiguous blocks of sizes m_i leave a within sum of squares of
+    # m_i (m_i^2 - 1) / 12 each, so the largest eta^2 is 1 - sum m_i (m_i^2 - 1) / (n (n^2 - 1))
+    rng = np.random.default_rng(0)
+    n = 900
+    values = rng.permutation(n).astype(float)
+    codes = np.clip((values // 300 + rng.integers(-1, 2, n)).astype(int), 0, 2)
+    counts = np.bincount(codes)
+    means = np.array([values[codes == k].mean() for k in range(3)])
+    eta2 = np.sum(counts * (means - values.mean()) ** 2) / np.sum((values - values.mean()) ** 2)
+    largest = 1 - np.sum(counts * (counts**2 - 1)) / (n * (n**2 - 1))
+    assert np.isclose(_banding(values, codes), eta2 / largest)
+    assert 0.3 < _banding(values, codes) < 0.9  # a partial banding
+    assert np.isclose(_banding(values, (values >= 600).astype(int)), 1.0)
 
 
 def test_two_categories_that_relabel_each_other_are_named_by_cramers_v():
@@ -61,6 +73,9 @@ def test_two_categories_that_relabel_each_other_are_named_by_cramers_v():
     table = np.array([[2.0, 1.0], [1.0, 2.0]])
     expected = np.outer(table.sum(1), table.sum(0)) / 6
     assert np.isclose(_cramers_v(a, b), np.sqrt(((table - expected) ** 2 / expected).sum() / 6))
+    # memory in the rows, not in the product of the levels: two columns of 200,000 levels
+    many = np.arange(1_000_000) % 200_000
+    assert _cramers_v(many, many) == 1.0
     # an identifier (a level per row) is no category to compare
     assert _collinear_messages(X.assign(town=[f"r{i}" for i in range(len(X))])) == []
 
