@@ -299,7 +299,8 @@ class AttributionMonitor(Callback):
                 self.module,
             )
         device = next(iter(model.parameters()), torch.empty(0)).device
-        with random_state_kept(device):  # reading the probe draws a seed
+        # reading the probe draws a seed (from the loader's own generator when it has one)
+        with random_state_kept(device, self.dataloader):
             first = _first_batch(self.dataloader)
         self._check_probe(first, teacher)
 
@@ -375,12 +376,13 @@ class AttributionMonitor(Callback):
         """Score the attributions on the probe data now; returns (and records) the scores.
 
         Under DDP every process must call it (the sums are reduced across processes). Torch's
-        random state is given back afterwards (reading the probe loader draws a seed), so a
-        random attribution method gives the same scores on every call.
+        random state and the probe loader's own generators are given back afterwards (reading
+        the probe loader draws a seed), so a random attribution method gives the same scores on
+        every call and a generator the probe shares with the training loader keeps its order.
         """
         model, teacher = self._models(pl_module)
         device = next(iter(model.parameters()), torch.empty(0)).device
-        with random_state_kept(device):
+        with random_state_kept(device, self.dataloader):
             return self._evaluate(pl_module, model, teacher, device, epoch)
 
     def _evaluate(self, pl_module, model, teacher, device, epoch) -> dict[str, float]:

@@ -135,13 +135,14 @@ def _share_of_loader(loader: DataLoader, rank: int, world_size: int) -> DataLoad
 
 
 @contextmanager
-def _probing(module: nn.Module, device: torch.device):
+def _probing(module: nn.Module, device: torch.device, loader):
     """The module in eval mode without gradients, every submodule's mode given back after, and
-    the training's random state untouched (the probe loader draws a seed when iterated)."""
+    the training's random state untouched: torch's generators and ``loader``'s own (the probe
+    loader draws a seed when iterated, from its own generator when it has one)."""
     modes = {m: m.training for m in module.modules()}
     module.eval()
     try:
-        with torch.no_grad(), random_state_kept(device):
+        with torch.no_grad(), random_state_kept(device, loader):
             yield
     finally:
         for m, training in modes.items():
@@ -395,7 +396,7 @@ class DissectionMonitor(Callback):
             return  # its batches are kept for the one dissection (no first-batch look)
         # a layer the forward does not reach, or flat maps, fail now rather than after an epoch
         device = next(iter(pl_module.parameters()), torch.empty(0)).device
-        with _probing(pl_module, device):
+        with _probing(pl_module, device, self.dataloader):
             # the whole probe's first batch, on every process alike
             first = next(iter(self.dataloader), None)
             if first is not None:
@@ -516,7 +517,7 @@ class DissectionMonitor(Callback):
         resolve_module_names(pl_module, [self.layer], argument="layer")
         rank, world_size = rank_and_world_size()
         device = next(iter(pl_module.parameters()), torch.empty(0)).device
-        with _probing(pl_module, device):
+        with _probing(pl_module, device, self.dataloader):
             try:
                 return self._dissect(pl_module, device, rank, world_size, epoch)
             except ValueError as error:

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lightning_distill._batch import TEACHER_READS_AFTER, unpack_batch, watch_for_teacher
+from lightning_distill._monitoring import loader_generators
 from lightning_distill._validation import (
     check_choice,
     check_integer,
@@ -399,24 +400,11 @@ def _isolated_global_seeds():
             os.environ["PL_GLOBAL_SEED"] = seed_variable
 
 
-def _loader_generators(loader) -> list[torch.Generator]:
-    """The ``torch.Generator`` objects a loader shuffles with (its own, its sampler's, its batch
-    sampler's sampler's): each run must start them where the first did."""
-    found = {}
-    sampler = getattr(loader, "sampler", None)
-    batch_sampler = getattr(loader, "batch_sampler", None)
-    for holder in (loader, sampler, batch_sampler, getattr(batch_sampler, "sampler", None)):
-        generator = getattr(holder, "generator", None)
-        if isinstance(generator, torch.Generator):
-            found[id(generator)] = generator
-    return list(found.values())
-
-
 @contextlib.contextmanager
 def _same_shuffle_each_run(loader):
     """Give each run the loader's generators as they were at the call (so a run's data order
     does not depend on the runs before it), and give them back so at the end."""
-    generators = _loader_generators(loader)
+    generators = loader_generators(loader)
     states = [generator.get_state() for generator in generators]
 
     def rewind():

@@ -319,3 +319,19 @@ def test_a_probe_without_labels_serves_the_prediction_but_not_the_label(cells, t
         AttributionMonitor(unlabelled).evaluate(model)
     with pytest.raises(TypeError, match=r"save_dir must be a str or os.PathLike .*; got 5"):
         AttributionMonitor(unlabelled, target="prediction", save_dir=5)
+
+
+def test_evaluate_leaves_the_probe_loaders_own_generator_where_it_was():
+    # a loader with its own generator draws its worker seed from it when iterated; shared with
+    # the training loader, the monitor changed the training's data order
+    torch.manual_seed(0)
+    images = torch.randn(8, 3, 8, 8)
+    probe_items = [
+        {"image": images[i], "target": i % 3, "mask": images[i, 0] > 0} for i in range(8)
+    ]
+    g = torch.Generator().manual_seed(5)
+    probe = DataLoader(probe_items, batch_size=4, generator=g)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(256, 3))
+    before = g.get_state()
+    AttributionMonitor(probe, module=None).evaluate(net)
+    assert torch.equal(g.get_state(), before)
