@@ -79,6 +79,17 @@ def _split_batch(batch: Any) -> dict[str, Tensor | None]:
     raise AssertionError  # unreachable
 
 
+def _check_entries(batch: dict, number: int, chosen) -> None:
+    """Every probe batch carries what the chosen metrics read (chosen from the first batch)."""
+    for metric, key in (("localisation", "mask"), ("five_band", "heatmap")):
+        if metric in chosen and batch[key] is None:
+            raise ValueError(
+                f"dataloader must yield a {key!r} entry in every probe batch: metric {metric!r} "
+                f"needs it (chosen from the first batch, which has one); batch {number} (from "
+                f"0) has none. Give every item a {key}, or leave {metric!r} out of metrics."
+            )
+
+
 def _check_labels(labels) -> None:
     """Class labels: integers, or floats that hold whole numbers (truncating 0.7 to class 0
     would explain another class without a word)."""
@@ -86,6 +97,13 @@ def _check_labels(labels) -> None:
         fail("dataloader", "batches whose target entry is a tensor of classes", labels, TypeError)
     if labels.dtype == torch.bool or labels.is_complex():
         fail("dataloader", "batches whose targets are integer classes", labels.dtype, TypeError)
+    if labels.ndim > 1:
+        fail(
+            "dataloader",
+            "batches whose target entry holds one class index per image, shape [B] (not "
+            "one-hot rows: take their argmax)",
+            f"a target of shape {tuple(labels.shape)}",
+        )
     if labels.is_floating_point() and not torch.equal(labels, labels.round()):
         fail(
             "dataloader",
@@ -368,9 +386,10 @@ class AttributionMonitor(Callback):
         return self.metrics
 
     def _batches(self, rank: int, world_size: int):
+        """``(number, batch)`` of this process's probe batches, numbered from 0 in the probe."""
         for index, batch in enumerate(self.dataloader):
             if index % world_size == rank:
-                yield _split_batch(batch)
+                yield index, _split_batch(batch)
 
     def evaluate(self, pl_module: nn.Module, epoch: int | None = None) -> dict[str, float]:
         """Score the attributions on the probe data now; returns (and records) the scores.
@@ -400,7 +419,8 @@ class AttributionMonitor(Callback):
         # attribute() switches modes per call; holding eval mode here keeps the prediction pass
         # and the attributions on the same mode, and gives every submodule's mode back once
         with evaluation_mode(pl_module):
-            for batch in self._batches(rank, world_size):
+            for number, batch in self._batches(rank, world_size):
+                _check_entries(batch, number, chosen)
                 self._update(model, teacher, batch, chosen, metrics, device)
         values: dict[str, float] = {}
         for name in chosen:

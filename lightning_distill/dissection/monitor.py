@@ -425,12 +425,23 @@ class DissectionMonitor(Callback):
     def _run(self, pl_module: nn.Module, images: Tensor) -> Tensor:
         images = as_module_input(images, pl_module)
         with FeatureHooks(pl_module, [self.layer], detach=True) as hooks:
-            if self.forward is None:
-                pl_module(images)
-            else:
-                self.forward(pl_module, images)
+            how = "module(images)" if self.forward is None else "forward(module, images)"
+            try:
+                if self.forward is None:
+                    pl_module(images)
+                else:
+                    self.forward(pl_module, images)
+            except (RuntimeError, TypeError, IndexError, KeyError, AttributeError) as error:
+                if isinstance(error, RuntimeError) and type(error) is not RuntimeError:
+                    raise  # out of memory and the like keep their type
+                # torch's shape or dtype complaint, deep in the model: named
+                raise ValueError(
+                    f"dataloader must yield images the module reads: DissectionMonitor's "
+                    f"{how} failed on the probe's images of shape {tuple(images.shape)} and "
+                    f"dtype {images.dtype} ({type(error).__name__}: {error}). Check the "
+                    "probe's images" + (" and forward=" if self.forward is not None else "") + "."
+                ) from error
             if self.layer not in hooks:
-                how = "module(images)" if self.forward is None else "forward(module, images)"
                 raise ValueError(
                     f"layer {self.layer!r} did not run in {how}: pass forward= to run the part "
                     "of the module that reaches it (e.g. forward=lambda module, images: "

@@ -646,6 +646,13 @@ def select_temperature(
                 fresh.check(module)
                 _check_uses_temperature(module, temperature)
                 trainer = make_trainer()
+                if not callable(getattr(trainer, "fit", None)):  # a forgotten return: None
+                    fail(
+                        "make_trainer",
+                        "a callable returning a lightning.Trainer",
+                        trainer,
+                        TypeError,
+                    )
                 if any(earlier() is trainer for earlier in trainers):
                     fail(
                         "make_trainer",

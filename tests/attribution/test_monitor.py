@@ -335,3 +335,15 @@ def test_evaluate_leaves_the_probe_loaders_own_generator_where_it_was():
     before = g.get_state()
     AttributionMonitor(probe, module=None).evaluate(net)
     assert torch.equal(g.get_state(), before)
+
+
+def test_a_later_probe_batch_without_the_metrics_entry_or_with_one_hot_targets_is_named():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    x, y, mask = torch.randn(4, 1, 6, 6), torch.tensor([0, 1, 1, 0]), torch.rand(4, 6, 6) > 0.5
+    probe = [{"image": x, "target": y, "mask": mask}, {"image": x, "target": y}]
+    with pytest.raises(ValueError, match=r"'mask' entry in every probe batch: .*batch 1 \(from"):
+        AttributionMonitor(probe, metrics=["localisation"]).evaluate(net)
+    one_hot = [{"image": x, "target": F.one_hot(y, 2), "mask": mask}]
+    with pytest.raises(ValueError, match=r"one class index per image, .*shape \(4, 2\)"):
+        AttributionMonitor(one_hot, metrics=["localisation"]).evaluate(net)

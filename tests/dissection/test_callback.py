@@ -737,3 +737,19 @@ def test_dissection_leaves_the_probe_loaders_own_generators_where_they_were():
     monitor.dissect(net)
     assert torch.equal(g.get_state(), before[0])
     assert torch.equal(sampler_g.get_state(), before[1])
+
+
+def test_probe_images_the_module_cannot_read_are_named():
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU())
+    monitor = DissectionMonitor(
+        DataLoader(_GeneratorProbe(), batch_size=4),  # three-channel images
+        "1",
+        label_names=["-", "a", "b"],
+        label_categories=["", "c", "c"],
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"dataloader must yield images the module reads: .*"
+        r"module\(images\) failed on .*shape \(4, 3, 8, 8\).*3 channels",
+    ):
+        monitor.dissect(net)

@@ -366,6 +366,12 @@ def test_select_temperature_refuses_what_would_leave_later_runs_untrained():
         select_temperature(make_module, lambda: shared, train, val, (1, 2), (0,))
     with pytest.raises(ValueError, match=r"run at temperature 1, seed 0 made no optimizer step"):
         select_temperature(make_module, lambda: quiet_trainer(max_epochs=0), train, val, (1,), (0,))
+    # a make_trainer that forgot its return: named, not a weak-reference complaint
+    for returned in (None, {"max_epochs": 1}):
+        with pytest.raises(
+            TypeError, match=r"make_trainer must be a callable returning a lightning.Trainer; got"
+        ):
+            select_temperature(make_module, lambda r=returned: r, train, val, (1,), (0,))
 
 
 class _FixedKD(L.LightningModule):
