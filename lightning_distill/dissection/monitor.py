@@ -29,7 +29,7 @@ from lightning_distill._monitoring import (
 from lightning_distill._validation import check_integer
 from lightning_distill.dissection.functional import NON_FINITE_MESSAGE
 from lightning_distill.dissection.metric import DissectionResults, NetworkDissection
-from lightning_distill.hooks import FeatureHooks, resolve_module_names
+from lightning_distill.hooks import FeatureHooks, resolve_module_names, warn_if_run_repeatedly
 
 __all__ = ["DissectionMonitor"]
 
@@ -205,7 +205,8 @@ class DissectionMonitor(Callback):
     layer : str
         Name of the dissected submodule in ``pl_module.named_modules()`` (e.g.
         ``"student.layer3"`` in a :class:`~lightning_distill.DistillationModule`). Its output
-        must be ``[B, U, h, w]``.
+        must be ``[B, U, h, w]``. A submodule the forward runs more than once (a shared block)
+        is dissected at its last call, with a warning.
     every_n_epochs : int, default=1
     label_names, label_categories : sequence of str, optional
         Name and category of every label id; default: the attributes of the same name of
@@ -447,7 +448,9 @@ class DissectionMonitor(Callback):
                     "of the module that reaches it (e.g. forward=lambda module, images: "
                     "module.teacher(images) for a teacher's layer)."
                 )
-            output = hooks[self.layer]
+            outputs = hooks.outputs(self.layer)
+            warn_if_run_repeatedly(outputs, "layer", self.layer, "dissected")
+            output = outputs[-1]
         if self.output_transform is not None:
             try:
                 output = self.output_transform(output)

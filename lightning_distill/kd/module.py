@@ -45,7 +45,7 @@ from lightning_distill._validation import (
     plain_data,
     settle_value_checks,
 )
-from lightning_distill.hooks import FeatureHooks, resolve_layer_names
+from lightning_distill.hooks import FeatureHooks, resolve_layer_names, warn_if_run_repeatedly
 from lightning_distill.kd._cache import TeacherLogitCache
 from lightning_distill.kd.augment import apply_augment, check_augment
 from lightning_distill.kd.constraints import (
@@ -225,16 +225,7 @@ def layer_output(hooks: FeatureHooks, layer: str, side: str, *, since: int = 0):
             f"{layer!r}, which did not run in this forward pass (defined but unused, or on a "
             "branch not taken)."
         )
-    if len(outputs) > 1:
-        # a block the forward runs several times (shared, or a recurrent cell): which call is
-        # meant cannot be told; said (once per place, by Python's warning filter)
-        warnings.warn(
-            f"features ({side}_layer) {layer!r} ran {len(outputs)} times in one forward pass; "
-            "its last output is distilled. Name a submodule that runs once (wrap the call you "
-            "mean in a module of its own, e.g. nn.Identity() after it) to choose another.",
-            UserWarning,
-            stacklevel=2,
-        )
+    warn_if_run_repeatedly(outputs, f"features ({side}_layer)", layer, "distilled")
     return outputs[-1]
 
 

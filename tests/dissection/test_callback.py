@@ -753,3 +753,27 @@ def test_probe_images_the_module_cannot_read_are_named():
         r"module\(images\) failed on .*shape \(4, 3, 8, 8\).*3 channels",
     ):
         monitor.dissect(net)
+
+
+def test_a_layer_run_twice_in_one_forward_is_said():
+    class Twice(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block = torch.nn.Conv2d(3, 3, 1)
+
+        def forward(self, x):
+            return self.block(torch.relu(self.block(x)))
+
+    torch.manual_seed(0)
+    monitor = DissectionMonitor(
+        DataLoader(_GeneratorProbe(), batch_size=4),
+        "block",
+        label_names=["-", "a", "b"],
+        label_categories=["", "c", "c"],
+    )
+    with pytest.warns(
+        UserWarning,
+        match=r"layer 'block' ran 2 times in one forward pass; its "
+        r"last output is dissected",
+    ):
+        monitor.dissect(Twice())
