@@ -10,7 +10,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 from typing_extensions import override
 
 # the dissection monitor's rank/world-size lookup: one definition for both monitors
@@ -467,8 +467,11 @@ class AttributionMonitor(Callback):
 
     def _class_name(self, index: int) -> str:
         """The probe data set's name of a class (``class_names``, as the library's data sets
-        have), else its index."""
-        names = getattr(getattr(self.dataloader, "dataset", None), "class_names", None)
+        have; a ``Subset``'s from the data set it takes from), else its index."""
+        dataset = getattr(self.dataloader, "dataset", None)
+        while isinstance(dataset, Subset) and not hasattr(dataset, "class_names"):
+            dataset = dataset.dataset  # a Subset of a probe set keeps its classes' names
+        names = getattr(dataset, "class_names", None)
         if isinstance(names, Sequence) and 0 <= index < len(names):
             return str(names[index])
         return str(index)

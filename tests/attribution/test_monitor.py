@@ -347,3 +347,18 @@ def test_a_later_probe_batch_without_the_metrics_entry_or_with_one_hot_targets_i
     one_hot = [{"image": x, "target": F.one_hot(y, 2), "mask": mask}]
     with pytest.raises(ValueError, match=r"one class index per image, .*shape \(4, 2\)"):
         AttributionMonitor(one_hot, metrics=["localisation"]).evaluate(net)
+
+
+def test_class_names_are_read_through_a_subset():
+    class Named(torch.utils.data.Dataset):
+        class_names = ("zero", "one", "two")
+
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, i):
+            return {"image": torch.zeros(1, 4, 4), "target": i}
+
+    subset = torch.utils.data.Subset(torch.utils.data.Subset(Named(), [2, 1, 0]), [0, 1])
+    monitor = AttributionMonitor(DataLoader(subset, batch_size=2), module=None)
+    assert [monitor._class_name(i) for i in (0, 2, 5)] == ["zero", "two", "5"]
