@@ -585,7 +585,7 @@ def select_temperature(
     same table (on CPU, given deterministic data loading). A ``train`` loader that shuffles
     with its own ``torch.Generator`` (``DataLoader(generator=...)``, or its sampler's) has it
     rewound before each run, so every run draws the same data order whatever ran before it,
-    and given back as it was. The caller's random states and ``PL_GLOBAL_SEED`` are restored
+    and given back as it was; so is a ``val`` loader's, before each scoring. The caller's random states and ``PL_GLOBAL_SEED`` are restored
     afterwards. ``make_module`` must build a new student on
     every call (a module whose student an earlier run trained is refused; the teacher may be
     shared), and both loaders are checked on their first batch before any training. A module
@@ -635,7 +635,13 @@ def select_temperature(
     records = []
     trainers: list = []
     fresh = _FreshModules()
-    with _isolated_global_seeds(), _same_shuffle_each_run(train) as rewind:
+    # reading a loader draws a seed from its own generator when it has one: val's is rewound
+    # before each scoring and, as train's, given back at the end
+    with (
+        _isolated_global_seeds(),
+        _same_shuffle_each_run(train) as rewind,
+        _same_shuffle_each_run(val) as rewind_val,
+    ):
         _check_loader("train", train)
         _check_loader("val", val)
         for temperature in temperatures:
@@ -669,6 +675,7 @@ def select_temperature(
                         f"{temperature:g}, seed {seed} made no optimizer step)",
                         "a run of 0 steps (max_steps=0, max_epochs=0, or no batch in train)",
                     )
+                rewind_val()
                 scores = _validation_scores(module, val)
                 records.append({"temperature": temperature, "seed": seed, **scores})
     import pandas as pd
