@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 
@@ -14,4 +16,6 @@ def autocast_off(tensor: torch.Tensor):
     context on inputs widened to float32 (float64 kept), so its value is that of the float32
     formula whatever the Trainer's precision.
     """
+    if tensor.device.type == "meta":  # shapes only (no autocast there, and torch refuses it)
+        return contextlib.nullcontext()
     return torch.autocast(device_type=tensor.device.type, enabled=False)
