@@ -26,6 +26,7 @@ __all__ = [
     "as_module_input",
     "check_reiterable",
     "check_unique_prefix",
+    "loader_generators",
     "random_state_kept",
     "warn_if_never_runs",
 ]
@@ -92,15 +93,36 @@ def check_unique_prefix(trainer: L.Trainer, monitor, what: str) -> None:
             )
 
 
+def loader_generators(loader) -> list[torch.Generator]:
+    """The ``torch.Generator`` objects a loader draws from (its own, its sampler's, its batch
+    sampler's sampler's): iterating it draws a seed from the loader's own generator (torch's
+    global one when it has none), and a shuffling sampler its order."""
+    found = {}
+    sampler = getattr(loader, "sampler", None)
+    batch_sampler = getattr(loader, "batch_sampler", None)
+    for holder in (loader, sampler, batch_sampler, getattr(batch_sampler, "sampler", None)):
+        generator = getattr(holder, "generator", None)
+        if isinstance(generator, torch.Generator):
+            found[id(generator)] = generator
+    return list(found.values())
+
+
 @contextmanager
-def random_state_kept(device: torch.device) -> Iterator[None]:
-    """Inside the block, torch's CPU generator (and ``device``'s, on an accelerator) may be used;
-    after it, they are as they were before."""
+def random_state_kept(device: torch.device, loader=None) -> Iterator[None]:
+    """Inside the block, torch's CPU generator (and ``device``'s, on an accelerator) and the
+    generators of ``loader`` (see :func:`loader_generators`) may be used; after it, they are as
+    they were before (a generator shared with the training loader keeps its data order)."""
     devices = []
     if device.type == "cuda":
         devices = [device.index if device.index is not None else torch.cuda.current_device()]
-    with torch.random.fork_rng(devices=devices):
-        yield
+    generators = loader_generators(loader)
+    states = [generator.get_state() for generator in generators]
+    try:
+        with torch.random.fork_rng(devices=devices):
+            yield
+    finally:
+        for generator, state in zip(generators, states):
+            generator.set_state(state)
 
 
 def warn_if_never_runs(monitor: str, every_n_epochs: int, trainer: L.Trainer) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -223,3 +224,18 @@ def _copy(output, *, detach: bool):
     if isinstance(output, dict):
         return {k: _copy(v, detach=detach) for k, v in output.items()}
     return output
+
+
+def warn_if_run_repeatedly(outputs: list, argument: str, layer: str, use: str) -> None:
+    """Warn when ``layer`` (named by ``argument``) gave several ``outputs`` in one forward pass
+    (a block the forward runs several times: shared, or a recurrent cell), whose last one is
+    ``use``-d (``"distilled"``, ``"dissected"``): which call is meant cannot be told. Said once
+    per place, by Python's warning filter."""
+    if len(outputs) > 1:
+        warnings.warn(
+            f"{argument} {layer!r} ran {len(outputs)} times in one forward pass; its last "
+            f"output is {use}. Name a submodule that runs once (wrap the call you mean in a "
+            "module of its own, e.g. nn.Identity() after it) to choose another.",
+            UserWarning,
+            stacklevel=3,
+        )

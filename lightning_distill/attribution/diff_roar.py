@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from lightning_distill._monitoring import as_module_input
 from lightning_distill._validation import (
     check_choice,
     check_finite,
@@ -259,9 +260,40 @@ def _quiet_lightning() -> Iterator[None]:
 
 @torch.no_grad()
 def _accuracy(model: nn.Module, images: Tensor, targets: Tensor, batch_size: int) -> float:
+    """Test accuracy, the images in the model's dtype and on its device (a Trainer's
+    ``precision="64-true"`` or ``"bf16-true"`` casts the trained model, not the images)."""
     with evaluation_mode(model):
-        predictions = torch.cat([model(x).argmax(1) for x in images.split(batch_size)])
-    return float((predictions == targets).double().mean())
+        predictions = torch.cat(
+            [model(as_module_input(x, model)).argmax(1).cpu() for x in images.split(batch_size)]
+        )
+    return float((predictions == targets.cpu()).double().mean())
+
+
+def _shared_state(network: nn.Module, others: list[nn.Module]) -> list:
+    """The own tensors (parameters and buffers), their dtype and device, and the mode of every
+    submodule of ``network`` that ``others`` hold too (a frozen backbone shared by the
+    factory's models), saved to be put back by :func:`_restore_shared`."""
+    known = {id(m) for other in others for m in other.modules()}
+    saved = []
+    for module in network.modules():
+        if id(module) not in known:
+            continue
+        params = {n: p.data.detach().clone() for n, p in module.named_parameters(recurse=False)}
+        buffers = {n: b.detach().clone() for n, b in module.named_buffers(recurse=False)}
+        saved.append((module, module.training, params, buffers))
+    return saved
+
+
+@torch.no_grad()
+def _restore_shared(saved: list) -> None:
+    """Put back what :func:`_shared_state` saved: values (running statistics that training in
+    train mode updated), dtype and device (a casting precision, an accelerator) and mode."""
+    for module, training, params, buffers in saved:
+        for name, value in params.items():
+            module._parameters[name].data = value
+        for name, value in buffers.items():
+            module._buffers[name] = value
+        module.training = training
 
 
 def _attributions(attribution, model, images, targets, batch_size, kwargs) -> Tensor:
@@ -399,7 +431,11 @@ def diff_roar(
         their pixels ``[N, H, W]``.
     model : torch.nn.Module, optional
         The trained model whose attributions are evaluated; required unless ``attribution`` is
-        ``"random"`` or precomputed. Not modified.
+        ``"random"`` or precomputed. Not modified: its accuracy is measured before any
+        training, and modules the factory's models share with it (or with each other: a frozen
+        backbone, which may be shared) are constants of every run, each run starting from them
+        as passed; their buffers (BatchNorm's running statistics, which training in train mode
+        updates), dtype, device and mode are put back after each run.
     fractions : sequence of float, default=(0.1, 0.2, 0.5)
         Levels ``k`` in ``(0, 1)``: the kept fraction of coordinates.
     seeds : int or sequence of int, default=3
@@ -411,7 +447,8 @@ def diff_roar(
         Passed to the Captum method's ``attribute``.
     trainer_kwargs : dict, optional
         Passed to ``lightning.Trainer`` (default: CPU, no logger, checkpoints or progress bar);
-        the epochs are ``epochs``, not a ``max_epochs`` key here.
+        the epochs are ``epochs``, not a ``max_epochs`` key here. A precision that casts the
+        model (``"64-true"``, ``"bf16-true"``) scores it on the test images cast alike.
     mask_control : bool, default=False
         Also train, for each arm, a fresh model on the pattern of kept coordinates alone (the
         kept ones 1, the removed ones 0: no pixel value), tested on the test images' patterns,
@@ -522,6 +559,9 @@ def diff_roar(
         train_attr = _match_attribution("attribution", train_attr, train_images)
         test_attr = _match_attribution("attribution", test_attr, test_images)
     fill = train_images.mean()
+    # before any training (which would update the buffers of modules it shares with the
+    # factory's models)
+    model_accuracy = None if model is None else _accuracy(model, test_images, test_targets, 512)
 
     options = {
         "accelerator": "cpu",
@@ -578,8 +618,16 @@ def diff_roar(
             generator=order,
             drop_last=lone,  # a batch of one image fails batch normalisation
         )
-        L.Trainer(**options).fit(_Classifier(network, lr), loader)
-        return _accuracy(network, test_x, test_targets, 512)
+        # modules shared with model or the factory's other models (a frozen backbone) are
+        # constants: training in train mode updates their buffers (BatchNorm's running
+        # statistics) and a precision or accelerator casts and moves them; each run sees them
+        # as the caller passed them, and they are given back so
+        shared = _shared_state(network, produced[:-1])
+        try:
+            L.Trainer(**options).fit(_Classifier(network, lr), loader)
+            return _accuracy(network, test_x, test_targets, 512)
+        finally:
+            _restore_shared(shared)
 
     rows = []
     with _quiet_lightning(), torch.random.fork_rng(devices=[]):
@@ -629,6 +677,6 @@ def diff_roar(
         chance = _chance_accuracy(test_targets)
         frame.attrs["chance_accuracy"] = chance
         _warn_if_patterns_leak(frame, chance, len(test_targets))
-    if model is not None:
-        frame.attrs["model_accuracy"] = _accuracy(model, test_images, test_targets, 512)
+    if model_accuracy is not None:
+        frame.attrs["model_accuracy"] = model_accuracy
     return frame

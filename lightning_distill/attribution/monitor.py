@@ -10,7 +10,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 from typing_extensions import override
 
 # the dissection monitor's rank/world-size lookup: one definition for both monitors
@@ -79,6 +79,17 @@ def _split_batch(batch: Any) -> dict[str, Tensor | None]:
     raise AssertionError  # unreachable
 
 
+def _check_entries(batch: dict, number: int, chosen) -> None:
+    """Every probe batch carries what the chosen metrics read (chosen from the first batch)."""
+    for metric, key in (("localisation", "mask"), ("five_band", "heatmap")):
+        if metric in chosen and batch[key] is None:
+            raise ValueError(
+                f"dataloader must yield a {key!r} entry in every probe batch: metric {metric!r} "
+                f"needs it (chosen from the first batch, which has one); batch {number} (from "
+                f"0) has none. Give every item a {key}, or leave {metric!r} out of metrics."
+            )
+
+
 def _check_labels(labels) -> None:
     """Class labels: integers, or floats that hold whole numbers (truncating 0.7 to class 0
     would explain another class without a word)."""
@@ -86,6 +97,13 @@ def _check_labels(labels) -> None:
         fail("dataloader", "batches whose target entry is a tensor of classes", labels, TypeError)
     if labels.dtype == torch.bool or labels.is_complex():
         fail("dataloader", "batches whose targets are integer classes", labels.dtype, TypeError)
+    if labels.ndim > 1:
+        fail(
+            "dataloader",
+            "batches whose target entry holds one class index per image, shape [B] (not "
+            "one-hot rows: take their argmax)",
+            f"a target of shape {tuple(labels.shape)}",
+        )
     if labels.is_floating_point() and not torch.equal(labels, labels.round()):
         fail(
             "dataloader",
@@ -299,7 +317,8 @@ class AttributionMonitor(Callback):
                 self.module,
             )
         device = next(iter(model.parameters()), torch.empty(0)).device
-        with random_state_kept(device):  # reading the probe draws a seed
+        # reading the probe draws a seed (from the loader's own generator when it has one)
+        with random_state_kept(device, self.dataloader):
             first = _first_batch(self.dataloader)
         self._check_probe(first, teacher)
 
@@ -367,20 +386,22 @@ class AttributionMonitor(Callback):
         return self.metrics
 
     def _batches(self, rank: int, world_size: int):
+        """``(number, batch)`` of this process's probe batches, numbered from 0 in the probe."""
         for index, batch in enumerate(self.dataloader):
             if index % world_size == rank:
-                yield _split_batch(batch)
+                yield index, _split_batch(batch)
 
     def evaluate(self, pl_module: nn.Module, epoch: int | None = None) -> dict[str, float]:
         """Score the attributions on the probe data now; returns (and records) the scores.
 
         Under DDP every process must call it (the sums are reduced across processes). Torch's
-        random state is given back afterwards (reading the probe loader draws a seed), so a
-        random attribution method gives the same scores on every call.
+        random state and the probe loader's own generators are given back afterwards (reading
+        the probe loader draws a seed), so a random attribution method gives the same scores on
+        every call and a generator the probe shares with the training loader keeps its order.
         """
         model, teacher = self._models(pl_module)
         device = next(iter(model.parameters()), torch.empty(0)).device
-        with random_state_kept(device):
+        with random_state_kept(device, self.dataloader):
             return self._evaluate(pl_module, model, teacher, device, epoch)
 
     def _evaluate(self, pl_module, model, teacher, device, epoch) -> dict[str, float]:
@@ -398,7 +419,8 @@ class AttributionMonitor(Callback):
         # attribute() switches modes per call; holding eval mode here keeps the prediction pass
         # and the attributions on the same mode, and gives every submodule's mode back once
         with evaluation_mode(pl_module):
-            for batch in self._batches(rank, world_size):
+            for number, batch in self._batches(rank, world_size):
+                _check_entries(batch, number, chosen)
                 self._update(model, teacher, batch, chosen, metrics, device)
         values: dict[str, float] = {}
         for name in chosen:
@@ -445,8 +467,11 @@ class AttributionMonitor(Callback):
 
     def _class_name(self, index: int) -> str:
         """The probe data set's name of a class (``class_names``, as the library's data sets
-        have), else its index."""
-        names = getattr(getattr(self.dataloader, "dataset", None), "class_names", None)
+        have; a ``Subset``'s from the data set it takes from), else its index."""
+        dataset = getattr(self.dataloader, "dataset", None)
+        while isinstance(dataset, Subset) and not hasattr(dataset, "class_names"):
+            dataset = dataset.dataset  # a Subset of a probe set keeps its classes' names
+        names = getattr(dataset, "class_names", None)
         if isinstance(names, Sequence) and 0 <= index < len(names):
             return str(names[index])
         return str(index)

@@ -10,6 +10,7 @@ from typing_extensions import override
 
 from lightning_distill._batch import batch_inputs
 from lightning_distill._logging import EpochMeans, attached_trainer, logs_step_values
+from lightning_distill._precision import autocast_off
 from lightning_distill._teacher import TeacherModuleMixin
 from lightning_distill._validation import (
     check_choice,
@@ -316,7 +317,9 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
         A batch is a tensor, a tuple or list whose first element is one, or a dict with an
         input key (``"inputs"``, ...) as :class:`~lightning_distill.DistillationModule` reads.
         The module computes in its filter's dtype (float32 unless the module is cast, e.g. by
-        ``Trainer(precision="64-true")``): a float64 batch is cast to it.
+        ``Trainer(precision="64-true")``): a float64 batch is cast to it. A mixed-precision
+        Trainer (``"bf16-mixed"``, ``"16-mixed"``) changes nothing: the transforms, the
+        attributions (the teacher's forward too) and the loss terms run with autocast off.
         """
         if isinstance(x, (tuple, list)):
             if not x:
@@ -450,6 +453,13 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
 
     def _losses(self, x: torch.Tensor, *, create_graph: bool) -> dict[str, torch.Tensor]:
         x = x.to(self.h0.dtype)
+        # in the filter's dtype whatever the Trainer's precision: under "bf16-mixed" autocast
+        # would run the transforms (convolutions) in bfloat16, and an exact wavelet would no
+        # longer reconstruct its signal (a reconstruction error of bfloat16 rounding)
+        with autocast_off(x):
+            return self._terms(x, create_graph=create_graph)
+
+    def _terms(self, x: torch.Tensor, *, create_graph: bool) -> dict[str, torch.Tensor]:
         h0 = self.h0
         need_attributions = self.weights["attribution"] > 0 or not self.training
         if need_attributions:
@@ -545,7 +555,8 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
         """TRIM attributions of a checked batch under the current filter.
 
         Works under ``torch.inference_mode`` too (it is left locally: attributions are
-        gradients).
+        gradients). Computed with autocast off, in the filter's dtype (the teacher too), also
+        under a mixed-precision Trainer.
 
         Parameters
         ----------
@@ -558,7 +569,12 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
         -------
         TRIMResult
         """
-        with torch.inference_mode(False), torch.enable_grad(), self._frozen_teacher():
+        with (
+            torch.inference_mode(False),
+            torch.enable_grad(),
+            self._frozen_teacher(),
+            autocast_off(x),
+        ):
             return trim_attributions(
                 self.teacher,
                 x.clone() if x.is_inference() else x,
@@ -634,14 +650,16 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
 
     def _decompose(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         decompose = wavedec1d if self.dim == 1 else wavedec2d
-        return flatten_coefficients(decompose(x, self.h0, self.levels, self.mode), self.dim)
+        with autocast_off(x):
+            return flatten_coefficients(decompose(x, self.h0, self.levels, self.mode), self.dim)
 
     def _reconstruct(self, flat, h0: torch.Tensor, shape) -> torch.Tensor:
         # the inverse transform cropped to the signal: pywt's synthesis can be a sample longer
         coefficients = unflatten_coefficients(flat, self.dim)
-        if self.dim == 1:
-            return waverec1d(coefficients, h0, self.mode)[..., : shape[0]]
-        return waverec2d(coefficients, h0, self.mode)[..., : shape[0], : shape[1]]
+        with autocast_off(h0):
+            if self.dim == 1:
+                return waverec1d(coefficients, h0, self.mode)[..., : shape[0]]
+            return waverec2d(coefficients, h0, self.mode)[..., : shape[0], : shape[1]]
 
     @override
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:

@@ -29,7 +29,7 @@ from lightning_distill._monitoring import (
 from lightning_distill._validation import check_integer
 from lightning_distill.dissection.functional import NON_FINITE_MESSAGE
 from lightning_distill.dissection.metric import DissectionResults, NetworkDissection
-from lightning_distill.hooks import FeatureHooks, resolve_module_names
+from lightning_distill.hooks import FeatureHooks, resolve_module_names, warn_if_run_repeatedly
 
 __all__ = ["DissectionMonitor"]
 
@@ -135,13 +135,14 @@ def _share_of_loader(loader: DataLoader, rank: int, world_size: int) -> DataLoad
 
 
 @contextmanager
-def _probing(module: nn.Module, device: torch.device):
+def _probing(module: nn.Module, device: torch.device, loader):
     """The module in eval mode without gradients, every submodule's mode given back after, and
-    the training's random state untouched (the probe loader draws a seed when iterated)."""
+    the training's random state untouched: torch's generators and ``loader``'s own (the probe
+    loader draws a seed when iterated, from its own generator when it has one)."""
     modes = {m: m.training for m in module.modules()}
     module.eval()
     try:
-        with torch.no_grad(), random_state_kept(device):
+        with torch.no_grad(), random_state_kept(device, loader):
             yield
     finally:
         for m, training in modes.items():
@@ -204,7 +205,8 @@ class DissectionMonitor(Callback):
     layer : str
         Name of the dissected submodule in ``pl_module.named_modules()`` (e.g.
         ``"student.layer3"`` in a :class:`~lightning_distill.DistillationModule`). Its output
-        must be ``[B, U, h, w]``.
+        must be ``[B, U, h, w]``. A submodule the forward runs more than once (a shared block)
+        is dissected at its last call, with a warning.
     every_n_epochs : int, default=1
     label_names, label_categories : sequence of str, optional
         Name and category of every label id; default: the attributes of the same name of
@@ -395,7 +397,7 @@ class DissectionMonitor(Callback):
             return  # its batches are kept for the one dissection (no first-batch look)
         # a layer the forward does not reach, or flat maps, fail now rather than after an epoch
         device = next(iter(pl_module.parameters()), torch.empty(0)).device
-        with _probing(pl_module, device):
+        with _probing(pl_module, device, self.dataloader):
             # the whole probe's first batch, on every process alike
             first = next(iter(self.dataloader), None)
             if first is not None:
@@ -424,18 +426,31 @@ class DissectionMonitor(Callback):
     def _run(self, pl_module: nn.Module, images: Tensor) -> Tensor:
         images = as_module_input(images, pl_module)
         with FeatureHooks(pl_module, [self.layer], detach=True) as hooks:
-            if self.forward is None:
-                pl_module(images)
-            else:
-                self.forward(pl_module, images)
+            how = "module(images)" if self.forward is None else "forward(module, images)"
+            try:
+                if self.forward is None:
+                    pl_module(images)
+                else:
+                    self.forward(pl_module, images)
+            except (RuntimeError, TypeError, IndexError, KeyError, AttributeError) as error:
+                if isinstance(error, RuntimeError) and type(error) is not RuntimeError:
+                    raise  # out of memory and the like keep their type
+                # torch's shape or dtype complaint, deep in the model: named
+                raise ValueError(
+                    f"dataloader must yield images the module reads: DissectionMonitor's "
+                    f"{how} failed on the probe's images of shape {tuple(images.shape)} and "
+                    f"dtype {images.dtype} ({type(error).__name__}: {error}). Check the "
+                    "probe's images" + (" and forward=" if self.forward is not None else "") + "."
+                ) from error
             if self.layer not in hooks:
-                how = "module(images)" if self.forward is None else "forward(module, images)"
                 raise ValueError(
                     f"layer {self.layer!r} did not run in {how}: pass forward= to run the part "
                     "of the module that reaches it (e.g. forward=lambda module, images: "
                     "module.teacher(images) for a teacher's layer)."
                 )
-            output = hooks[self.layer]
+            outputs = hooks.outputs(self.layer)
+            warn_if_run_repeatedly(outputs, "layer", self.layer, "dissected")
+            output = outputs[-1]
         if self.output_transform is not None:
             try:
                 output = self.output_transform(output)
@@ -516,7 +531,7 @@ class DissectionMonitor(Callback):
         resolve_module_names(pl_module, [self.layer], argument="layer")
         rank, world_size = rank_and_world_size()
         device = next(iter(pl_module.parameters()), torch.empty(0)).device
-        with _probing(pl_module, device):
+        with _probing(pl_module, device, self.dataloader):
             try:
                 return self._dissect(pl_module, device, rank, world_size, epoch)
             except ValueError as error:

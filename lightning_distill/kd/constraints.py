@@ -1143,11 +1143,22 @@ def student_penalty_terms(student: nn.Module, trees: list | None = None) -> dict
     return {f"constraint_tree_balance_{k}": value for k, value in enumerate(penalties)}
 
 
-def add_constraint_terms(terms: dict, constraints, student: nn.Module, inputs) -> dict:
+def add_constraint_terms(
+    terms: dict, constraints, student: nn.Module, inputs, own: dict | None = None
+) -> dict:
     """Add the student's own penalties and ``constraints``' weighted penalties to
-    ``terms["loss"]``, and each unweighted penalty under ``"constraint_<name>"``."""
+    ``terms["loss"]``, and each unweighted penalty under ``"constraint_<name>"``.
+
+    ``own``: the student's own penalties (:func:`student_penalty_terms`) when they were read
+    already, right after its forward pass on the batch, because it ran again since (SSKD's
+    rotated copies); what those later passes stored is dropped. By default they are read here.
+    """
     trees = _soft_trees(student)
-    own = student_penalty_terms(student, trees)
+    if own is None:
+        own = student_penalty_terms(student, trees)
+    elif trees:
+        # drop penalties of forward passes after the batch's own
+        student_penalty_terms(student, trees)
     extra, named = constraint_terms(constraints, student, inputs)
     if constraints and trees:
         # drop penalties of the constraints' extra forward passes

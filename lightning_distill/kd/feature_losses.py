@@ -45,6 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lightning_distill._precision import autocast_off as _autocast_off
 from lightning_distill._validation import (
     check_finite,
     check_integer,
@@ -412,9 +413,16 @@ class CRD(FeatureMethod):
         index = _check_index(None if context is None else context.index, self.num_samples)
         if index.shape[0] != batch:
             fail("index", f"one entry per sample ({batch})", tuple(index.shape))
-        student = F.normalize(_through(self.embed_student, student_feature.flatten(1)), dim=1)
-        teacher = F.normalize(_through(self.embed_teacher, teacher_feature.flatten(1)), dim=1)
+        # the heads run as the Trainer runs the networks; the contrast in float32 (float64
+        # kept) with autocast off, as the other losses
+        student = _through(self.embed_student, student_feature.flatten(1))
+        teacher = _through(self.embed_teacher, teacher_feature.flatten(1))
+        with _autocast_off(student):
+            return self._contrast(student, teacher, index)
 
+    def _contrast(self, student: Tensor, teacher: Tensor, index: Tensor) -> dict[str, Tensor]:
+        student = F.normalize(student, dim=1)
+        teacher = F.normalize(teacher, dim=1)
         world = _DistributedBatch(index, student.detach(), teacher.detach())
         step = int(self.steps)
         contrast = self.negatives(index, step, world.index)
@@ -870,17 +878,21 @@ def _rotation_targets(batch: int, device) -> Tensor:
 
 
 def _rotation_similarity(original: Tensor, rotated: Tensor) -> Tensor:
-    """Cosine similarity of every rotated copy (rows) with every original (columns)."""
-    return F.normalize(rotated, dim=1, eps=1e-8) @ F.normalize(original, dim=1, eps=1e-8).T
+    """Cosine similarity of every rotated copy (rows) with every original (columns), in
+    float32 (float64 kept) with autocast off."""
+    original, rotated = _float_logits(original), _float_logits(rotated)
+    with _autocast_off(original):
+        return F.normalize(rotated, dim=1, eps=1e-8) @ F.normalize(original, dim=1, eps=1e-8).T
 
 
 def _softened_kl(student: Tensor, teacher: Tensor, temperature: float) -> Tensor:
     if student.shape[0] == 0:
         return student.sum() * 0.0
-    log_p_student = F.log_softmax(_float_logits(student) / temperature, dim=1)
-    log_p_teacher = F.log_softmax(_float_logits(teacher) / temperature, dim=1)
-    kl = F.kl_div(log_p_student, log_p_teacher, reduction="batchmean", log_target=True)
-    return kl * temperature**2
+    with _autocast_off(student):
+        log_p_student = F.log_softmax(_float_logits(student) / temperature, dim=1)
+        log_p_teacher = F.log_softmax(_float_logits(teacher) / temperature, dim=1)
+        kl = F.kl_div(log_p_student, log_p_teacher, reduction="batchmean", log_target=True)
+        return kl * temperature**2
 
 
 def _check_tensor(name: str, value, min_dim: int = 2) -> None:
@@ -989,12 +1001,15 @@ def _rkd_terms(student_embedding, teacher_embedding, with_angles: bool = True):
         )
     off_diagonal = ~torch.eye(batch, dtype=torch.bool, device=student.device)
     teacher = teacher.detach()
-    teacher_distances = _pairwise_distances(teacher)
-    teacher_distances = teacher_distances / teacher_distances[off_diagonal].mean()
-    student_distances = _pairwise_distances(student)
-    student_distances = student_distances / student_distances[off_diagonal].mean()
-    distance = F.smooth_l1_loss(student_distances, teacher_distances)
-    angle = F.smooth_l1_loss(_angles(student), _angles(teacher)) if with_angles else distance * 0
+    with _autocast_off(student):  # float32 matrix products under a mixed-precision Trainer
+        teacher_distances = _pairwise_distances(teacher)
+        teacher_distances = teacher_distances / teacher_distances[off_diagonal].mean()
+        student_distances = _pairwise_distances(student)
+        student_distances = student_distances / student_distances[off_diagonal].mean()
+        distance = F.smooth_l1_loss(student_distances, teacher_distances)
+        angle = (
+            F.smooth_l1_loss(_angles(student), _angles(teacher)) if with_angles else distance * 0
+        )
     return distance, angle
 
 
@@ -1014,7 +1029,10 @@ def rkd_loss(
 
     .. math:: w_D\,\mathrm{smoothL1}(\psi_D^s, \psi_D^t) + w_A\,\mathrm{smoothL1}(\psi_A^s, \psi_A^t)
 
-    The teacher side is detached. Invariant to the scale of either embedding (down to pairwise
+    The teacher side is detached. Computed in float32 (float64 inputs in float64) with autocast
+    off, so under a mixed-precision Trainer bfloat16 features give the float32 value (autocast
+    would run the distances and angles in bfloat16). Invariant to the scale of either embedding
+    (down to pairwise
     distances of about 1e-6, below which the clamp that keeps a zero distance's gradient finite
     takes over).
 
@@ -1047,8 +1065,9 @@ def pkt_loss(student_embedding: Tensor, teacher_embedding: Tensor, eps: float = 
 
     .. math:: p^t_{j|i} \log\frac{p^t_{j|i} + \epsilon}{p^s_{j|i} + \epsilon}
 
-    as in the authors' code. Invariant (up to ``eps``) to rescaling either embedding by a
-    positive factor. A batch of one sample gives 0: it has no pair to compare.
+    as in the authors' code, in float32 (float64 inputs in float64) with autocast off (under
+    autocast the similarities of nearby embeddings would be bfloat16 rounding noise). Invariant
+    (up to ``eps``) to rescaling either embedding by a positive factor. A batch of one sample gives 0: it has no pair to compare.
 
     Parameters
     ----------
@@ -1071,9 +1090,10 @@ def pkt_loss(student_embedding: Tensor, teacher_embedding: Tensor, eps: float = 
         similarity = (unit @ unit.T + 1.0) / 2.0
         return similarity / similarity.sum(dim=1, keepdim=True)
 
-    p_student = conditional(student)
-    p_teacher = conditional(teacher.detach())
-    return (p_teacher * torch.log((p_teacher + eps) / (p_student + eps))).mean()
+    with _autocast_off(student):  # float32 matrix products under a mixed-precision Trainer
+        p_student = conditional(student)
+        p_teacher = conditional(teacher.detach())
+        return (p_teacher * torch.log((p_teacher + eps) / (p_student + eps))).mean()
 
 
 def factor_transfer_loss(student_factor: Tensor, teacher_factor: Tensor) -> Tensor:
@@ -1091,21 +1111,27 @@ def factor_transfer_loss(student_factor: Tensor, teacher_factor: Tensor) -> Tens
         The translator's and the paraphraser's outputs; same batch and channel count.
     """
     _check_pair_batch(student_factor, teacher_factor, ("student_factor", "teacher_factor"))
-    if student_factor.dim() == 4 and teacher_factor.dim() == 4:
-        size = tuple(min(a, b) for a, b in zip(student_factor.shape[2:], teacher_factor.shape[2:]))
-        if student_factor.shape[2:] != size:
-            student_factor = F.adaptive_avg_pool2d(student_factor, size)
-        if teacher_factor.shape[2:] != size:
-            teacher_factor = F.adaptive_avg_pool2d(teacher_factor, size)
-    student = F.normalize(student_factor.flatten(1), dim=1)
-    teacher = F.normalize(teacher_factor.flatten(1), dim=1)
+    student_factor = _float_logits(student_factor)
+    teacher_factor = _float_logits(teacher_factor)
+    with _autocast_off(student_factor):
+        if student_factor.dim() == 4 and teacher_factor.dim() == 4:
+            size = tuple(
+                min(a, b) for a, b in zip(student_factor.shape[2:], teacher_factor.shape[2:])
+            )
+            if student_factor.shape[2:] != size:
+                student_factor = F.adaptive_avg_pool2d(student_factor, size)
+            if teacher_factor.shape[2:] != size:
+                teacher_factor = F.adaptive_avg_pool2d(teacher_factor, size)
+        student = F.normalize(student_factor.flatten(1), dim=1)
+        teacher = F.normalize(teacher_factor.flatten(1), dim=1)
     if student.shape != teacher.shape:
         fail(
             "student_factor",
             f"the teacher factor's size per sample ({teacher.shape[1]})",
             tuple(student_factor.shape),
         )
-    return (student - teacher.detach()).abs().mean()
+    with _autocast_off(student):
+        return (student - teacher.detach()).abs().mean()
 
 
 def crd_contrast_loss(scores: Tensor, num_samples: int, eps: float = 1e-7) -> Tensor:
@@ -1122,9 +1148,11 @@ def crd_contrast_loss(scores: Tensor, num_samples: int, eps: float = 1e-7) -> Te
     num_samples = check_integer("num_samples", num_samples, minimum=1)
     negatives = scores.shape[1] - 1
     noise = negatives / num_samples
-    positive = torch.log(scores[:, 0] / (scores[:, 0] + noise + eps))
-    negative = torch.log(noise / (scores[:, 1:] + noise + eps))
-    return -(positive.sum() + negative.sum()) / scores.shape[0]
+    scores = _float_logits(scores)
+    with _autocast_off(scores):
+        positive = torch.log(scores[:, 0] / (scores[:, 0] + noise + eps))
+        negative = torch.log(noise / (scores[:, 1:] + noise + eps))
+        return -(positive.sum() + negative.sum()) / scores.shape[0]
 
 
 def sskd_selection(scores: Tensor, targets: Tensor, ratio: float) -> Tensor:

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lightning_distill._batch import TARGET_KEYS
+from lightning_distill._precision import autocast_off as _autocast_off
 from lightning_distill._validation import (
     check_choice,
     check_finite,
@@ -547,7 +548,8 @@ def hint_loss(student_feature: Tensor, teacher_feature: Tensor, regressor: nn.Mo
             "regressor(student_feature) must have the teacher feature's shape "
             f"{tuple(teacher_feature.shape)}; got {tuple(mapped.shape)}."
         )
-    return F.mse_loss(_float_logits(mapped), _float_logits(teacher_feature))
+    with _autocast_off(mapped):
+        return F.mse_loss(_float_logits(mapped), _float_logits(teacher_feature))
 
 
 def attention_map(feature: Tensor, p: float = 2.0) -> Tensor:
@@ -621,20 +623,24 @@ def attention_transfer_loss(
     check_finite("teacher_feature", teacher_feature)
     # Each map is divided by its norm below, so scaling a sample's feature changes nothing;
     # dividing by its largest magnitude first keeps |A|^p from overflowing (or underflowing).
-    if student_feature.shape[2:] != teacher_feature.shape[2:]:
-        size = tuple(
-            min(a, b) for a, b in zip(student_feature.shape[2:], teacher_feature.shape[2:])
-        )
-        student_feature = F.adaptive_avg_pool2d(student_feature, size)
-        teacher_feature = F.adaptive_avg_pool2d(teacher_feature, size)
-    q_student = attention_map(_unit_max(student_feature), p)
-    q_teacher = attention_map(_unit_max(teacher_feature), p)
-    q_student = F.normalize(q_student.flatten(1), dim=1)
-    q_teacher = F.normalize(q_teacher.flatten(1), dim=1)
-    difference = q_student - q_teacher
-    if variant == "paper":
-        return difference.norm(p=2, dim=1).mean()
-    return difference.pow(2).mean()
+    # In float32 (float64 kept) with autocast off, as the logit losses.
+    student_feature = _float_logits(student_feature)
+    teacher_feature = _float_logits(teacher_feature)
+    with _autocast_off(student_feature):
+        if student_feature.shape[2:] != teacher_feature.shape[2:]:
+            size = tuple(
+                min(a, b) for a, b in zip(student_feature.shape[2:], teacher_feature.shape[2:])
+            )
+            student_feature = F.adaptive_avg_pool2d(student_feature, size)
+            teacher_feature = F.adaptive_avg_pool2d(teacher_feature, size)
+        q_student = attention_map(_unit_max(student_feature), p)
+        q_teacher = attention_map(_unit_max(teacher_feature), p)
+        q_student = F.normalize(q_student.flatten(1), dim=1)
+        q_teacher = F.normalize(q_teacher.flatten(1), dim=1)
+        difference = q_student - q_teacher
+        if variant == "paper":
+            return difference.norm(p=2, dim=1).mean()
+        return difference.pow(2).mean()
 
 
 def _unit_max(feature: Tensor) -> Tensor:

@@ -45,7 +45,7 @@ from lightning_distill._validation import (
     plain_data,
     settle_value_checks,
 )
-from lightning_distill.hooks import FeatureHooks, resolve_layer_names
+from lightning_distill.hooks import FeatureHooks, resolve_layer_names, warn_if_run_repeatedly
 from lightning_distill.kd._cache import TeacherLogitCache
 from lightning_distill.kd.augment import apply_augment, check_augment
 from lightning_distill.kd.constraints import (
@@ -53,6 +53,7 @@ from lightning_distill.kd.constraints import (
     add_constraint_terms,
     check_constraints,
     check_constraints_on,
+    student_penalty_terms,
 )
 from lightning_distill.kd.feature_losses import (
     FEATURE_METHODS,
@@ -224,16 +225,7 @@ def layer_output(hooks: FeatureHooks, layer: str, side: str, *, since: int = 0):
             f"{layer!r}, which did not run in this forward pass (defined but unused, or on a "
             "branch not taken)."
         )
-    if len(outputs) > 1:
-        # a block the forward runs several times (shared, or a recurrent cell): which call is
-        # meant cannot be told; said (once per place, by Python's warning filter)
-        warnings.warn(
-            f"features ({side}_layer) {layer!r} ran {len(outputs)} times in one forward pass; "
-            "its last output is distilled. Name a submodule that runs once (wrap the call you "
-            "mean in a module of its own, e.g. nn.Identity() after it) to choose another.",
-            UserWarning,
-            stacklevel=2,
-        )
+    warn_if_run_repeatedly(outputs, f"features ({side}_layer)", layer, "distilled")
     return outputs[-1]
 
 
@@ -1259,10 +1251,13 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
 
     def _loss_terms(
         self, x, targets: Tensor | None, index, later=None
-    ) -> tuple[dict[str, Tensor], int]:
-        """The loss and its terms by name, and the batch's number of samples (the student's
-        rows of logits: inputs may be sequence-first, or a tuple). ``later``: the inputs as
-        the models after the student read them (see ``_training_step``), ``x`` by default."""
+    ) -> tuple[dict[str, Tensor], int, dict[str, Tensor]]:
+        """The loss and its terms by name, the batch's number of samples (the student's
+        rows of logits: inputs may be sequence-first, or a tuple) and the student's own
+        penalties on the batch (a soft tree's balance, read right after its forward pass:
+        a feature method may run it again on other inputs, SSKD's rotated copies). ``later``:
+        the inputs as the models after the student read them (see ``_training_step``), ``x``
+        by default."""
         # The teacher, the constraints and the feature methods read the batch after the
         # student: a student that wrote it in place would hand them other inputs.
         later = x if later is None else later
@@ -1270,6 +1265,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         after_student = self._readers_after_student  # the message's words, built if it is raised
         if self._student_hooks is None:
             student_logits = self._student_forward(x)
+            own = student_penalty_terms(self.student)
             if watch is not None:
                 watch.check("student", after_student)
             teacher_logits = None
@@ -1285,6 +1281,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         else:
             with self._student_hooks as sh, self._teacher_hooks as th:
                 student_logits = self._student_forward(x)
+                own = student_penalty_terms(self.student)
                 watch.check("student", after_student)
                 teacher_logits = self._teacher_forward(later)
                 watch.check("teacher", _READ_AFTER_TEACHER, fix=TEACHER_FIX)
@@ -1325,7 +1322,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         hp = self.hparams  # a batch without labels was refused unless alpha=1 (training_step)
         if teacher_logits is None:
             ce = label_smoothing_loss(student_logits, targets, hp.label_smoothing)
-            return {"loss": ce, "loss_ce": ce}, student_logits.shape[0]
+            return {"loss": ce, "loss_ce": ce}, student_logits.shape[0], own
         if self.learned_temperature is None:
             total, ce, kd = distillation_terms(
                 student_logits,
@@ -1363,7 +1360,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
             terms["loss_feature"] = feature_loss
             # weighted as they enter the loss: they sum to loss_feature
             terms.update({f"loss_feature/{k}": v for k, v in feature_terms.items()})
-        return terms, student_logits.shape[0]
+        return terms, student_logits.shape[0], own
 
     def _feature_terms(
         self, i: int, spec: FeatureDistillation, student_feature, teacher_feature, context
@@ -1402,8 +1399,8 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         # the batch as the models after the student read it: the student may add, remove or
         # rebind entries of a dict or list of inputs without changing what they read
         later = own_container(x) if self._read_after_student() else x
-        terms, batch_size = self._loss_terms(x, targets, index, later)
-        terms = add_constraint_terms(terms, self.constraints, self.student, later)
+        terms, batch_size, own = self._loss_terms(x, targets, index, later)
+        terms = add_constraint_terms(terms, self.constraints, self.student, later, own)
         settle_value_checks()  # before the epoch means and the loggers see the terms
         self._epoch_means.add(terms, batch_size)
         loss = terms.pop("loss")

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lightning_distill._batch import TEACHER_READS_AFTER, unpack_batch, watch_for_teacher
+from lightning_distill._monitoring import loader_generators
 from lightning_distill._validation import (
     check_choice,
     check_integer,
@@ -399,24 +400,11 @@ def _isolated_global_seeds():
             os.environ["PL_GLOBAL_SEED"] = seed_variable
 
 
-def _loader_generators(loader) -> list[torch.Generator]:
-    """The ``torch.Generator`` objects a loader shuffles with (its own, its sampler's, its batch
-    sampler's sampler's): each run must start them where the first did."""
-    found = {}
-    sampler = getattr(loader, "sampler", None)
-    batch_sampler = getattr(loader, "batch_sampler", None)
-    for holder in (loader, sampler, batch_sampler, getattr(batch_sampler, "sampler", None)):
-        generator = getattr(holder, "generator", None)
-        if isinstance(generator, torch.Generator):
-            found[id(generator)] = generator
-    return list(found.values())
-
-
 @contextlib.contextmanager
 def _same_shuffle_each_run(loader):
     """Give each run the loader's generators as they were at the call (so a run's data order
     does not depend on the runs before it), and give them back so at the end."""
-    generators = _loader_generators(loader)
+    generators = loader_generators(loader)
     states = [generator.get_state() for generator in generators]
 
     def rewind():
@@ -597,7 +585,7 @@ def select_temperature(
     same table (on CPU, given deterministic data loading). A ``train`` loader that shuffles
     with its own ``torch.Generator`` (``DataLoader(generator=...)``, or its sampler's) has it
     rewound before each run, so every run draws the same data order whatever ran before it,
-    and given back as it was. The caller's random states and ``PL_GLOBAL_SEED`` are restored
+    and given back as it was; so is a ``val`` loader's, before each scoring. The caller's random states and ``PL_GLOBAL_SEED`` are restored
     afterwards. ``make_module`` must build a new student on
     every call (a module whose student an earlier run trained is refused; the teacher may be
     shared), and both loaders are checked on their first batch before any training. A module
@@ -647,7 +635,13 @@ def select_temperature(
     records = []
     trainers: list = []
     fresh = _FreshModules()
-    with _isolated_global_seeds(), _same_shuffle_each_run(train) as rewind:
+    # reading a loader draws a seed from its own generator when it has one: val's is rewound
+    # before each scoring and, as train's, given back at the end
+    with (
+        _isolated_global_seeds(),
+        _same_shuffle_each_run(train) as rewind,
+        _same_shuffle_each_run(val) as rewind_val,
+    ):
         _check_loader("train", train)
         _check_loader("val", val)
         for temperature in temperatures:
@@ -658,6 +652,13 @@ def select_temperature(
                 fresh.check(module)
                 _check_uses_temperature(module, temperature)
                 trainer = make_trainer()
+                if not callable(getattr(trainer, "fit", None)):  # a forgotten return: None
+                    fail(
+                        "make_trainer",
+                        "a callable returning a lightning.Trainer",
+                        trainer,
+                        TypeError,
+                    )
                 if any(earlier() is trainer for earlier in trainers):
                     fail(
                         "make_trainer",
@@ -674,6 +675,7 @@ def select_temperature(
                         f"{temperature:g}, seed {seed} made no optimizer step)",
                         "a run of 0 steps (max_steps=0, max_epochs=0, or no batch in train)",
                     )
+                rewind_val()
                 scores = _validation_scores(module, val)
                 records.append({"temperature": temperature, "seed": seed, **scores})
     import pandas as pd

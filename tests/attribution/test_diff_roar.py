@@ -236,6 +236,67 @@ def test_factories_sharing_trainable_parameters_and_epochs_given_twice_are_refus
     assert narrow.equals(diff_roar(linear, data, data, **quick))  # int32 classes read as int64
 
 
+def _bn_data(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 1, 4, 4, generator=g) * 0.3 + 2.0
+    return x, (x[:, 0, 0, 0] > 2.0).long()
+
+
+def test_a_shared_frozen_backbone_with_batch_norm_and_model_are_left_as_passed():
+    # the backbone's BatchNorm in train mode: every retraining updated its running statistics,
+    # which model holds too, and model_accuracy was measured on the changed model
+    torch.manual_seed(0)
+    (x, y), (xt, yt) = _bn_data(32, 1), _bn_data(40, 2)
+    backbone = nn.Sequential(nn.Conv2d(1, 4, 1), nn.BatchNorm2d(4))
+    model = nn.Sequential(backbone, nn.Flatten(), nn.Linear(64, 2))
+    with torch.no_grad():
+        model(x)  # running statistics of the data
+    backbone.requires_grad_(False)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.eval()
+    with torch.no_grad():
+        accuracy = float((model(xt).argmax(1) == yt).double().mean())
+    model.train()
+
+    def factory():
+        return nn.Sequential(backbone, nn.Flatten(), nn.Linear(64, 2))
+
+    options = dict(model=model, attribution="Saliency", fractions=[0.5], seeds=1, epochs=1)
+    first = diff_roar(factory, (x, y), (xt, yt), batch_size=16, **options)
+    after = model.state_dict()
+    assert all(torch.equal(after[k], v) and after[k].dtype == v.dtype for k, v in before.items())
+    assert model.training and backbone[1].training
+    assert first.attrs["model_accuracy"] == accuracy
+    # each run starts from the backbone as passed: a second call gives the same rows
+    second = diff_roar(factory, (x, y), (xt, yt), batch_size=16, **options)
+    assert second.equals(first)
+    # a precision that casts the trained models: scored on images cast alike, and the shared
+    # backbone given back in its dtype
+    cast = diff_roar(
+        factory, (x, y), (xt, yt), batch_size=16, trainer_kwargs={"precision": "64-true"}, **options
+    )
+    assert cast["top_accuracy"].between(0, 1).all()
+    after = model.state_dict()
+    assert all(torch.equal(after[k], v) and after[k].dtype == v.dtype for k, v in before.items())
+
+
+def test_a_casting_precision_scores_the_trained_model_in_its_dtype():
+    # the test images were given to the bfloat16 model as float32: torch's dtype error after
+    # every model had trained
+    (x, y), (xt, yt) = _bn_data(20, 3), _bn_data(20, 4)
+    frame = diff_roar(
+        lambda: nn.Sequential(nn.Flatten(), nn.Linear(16, 2)),
+        (x, y),
+        (xt, yt),
+        attribution="random",
+        fractions=[0.5],
+        seeds=1,
+        epochs=1,
+        trainer_kwargs={"precision": "bf16-true"},
+    )
+    assert frame[["top_accuracy", "bottom_accuracy"]].stack().between(0, 1).all()
+
+
 def test_pixel_maps_with_a_channel_axis_and_a_lone_last_batch_under_batch_norm(blocks):
     train, test = blocks
     # 3-channel images, [N, 1, H, W] maps: ranked per pixel, as [N, H, W] maps are

@@ -319,3 +319,46 @@ def test_a_probe_without_labels_serves_the_prediction_but_not_the_label(cells, t
         AttributionMonitor(unlabelled).evaluate(model)
     with pytest.raises(TypeError, match=r"save_dir must be a str or os.PathLike .*; got 5"):
         AttributionMonitor(unlabelled, target="prediction", save_dir=5)
+
+
+def test_evaluate_leaves_the_probe_loaders_own_generator_where_it_was():
+    # a loader with its own generator draws its worker seed from it when iterated; shared with
+    # the training loader, the monitor changed the training's data order
+    torch.manual_seed(0)
+    images = torch.randn(8, 3, 8, 8)
+    probe_items = [
+        {"image": images[i], "target": i % 3, "mask": images[i, 0] > 0} for i in range(8)
+    ]
+    g = torch.Generator().manual_seed(5)
+    probe = DataLoader(probe_items, batch_size=4, generator=g)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(256, 3))
+    before = g.get_state()
+    AttributionMonitor(probe, module=None).evaluate(net)
+    assert torch.equal(g.get_state(), before)
+
+
+def test_a_later_probe_batch_without_the_metrics_entry_or_with_one_hot_targets_is_named():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    x, y, mask = torch.randn(4, 1, 6, 6), torch.tensor([0, 1, 1, 0]), torch.rand(4, 6, 6) > 0.5
+    probe = [{"image": x, "target": y, "mask": mask}, {"image": x, "target": y}]
+    with pytest.raises(ValueError, match=r"'mask' entry in every probe batch: .*batch 1 \(from"):
+        AttributionMonitor(probe, metrics=["localisation"]).evaluate(net)
+    one_hot = [{"image": x, "target": F.one_hot(y, 2), "mask": mask}]
+    with pytest.raises(ValueError, match=r"one class index per image, .*shape \(4, 2\)"):
+        AttributionMonitor(one_hot, metrics=["localisation"]).evaluate(net)
+
+
+def test_class_names_are_read_through_a_subset():
+    class Named(torch.utils.data.Dataset):
+        class_names = ("zero", "one", "two")
+
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, i):
+            return {"image": torch.zeros(1, 4, 4), "target": i}
+
+    subset = torch.utils.data.Subset(torch.utils.data.Subset(Named(), [2, 1, 0]), [0, 1])
+    monitor = AttributionMonitor(DataLoader(subset, batch_size=2), module=None)
+    assert [monitor._class_name(i) for i in (0, 2, 5)] == ["zero", "two", "5"]

@@ -701,3 +701,79 @@ def test_uint8_probe_images_are_refused_by_name(concepts):
     monitor = _listed_probe_monitor(raw, concepts)
     with pytest.raises(TypeError, match="dataloader must yield images in a floating dtype"):
         monitor.dissect(TinyNet())
+
+
+class _GeneratorProbe(torch.utils.data.Dataset):
+    def __init__(self):
+        g = torch.Generator().manual_seed(1)
+        self.x = torch.randn(8, 3, 8, 8, generator=g)
+        self.labels = torch.randint(0, 3, (8, 1, 8, 8), generator=g)
+
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        return {"image": self.x[i], "labels": self.labels[i]}
+
+
+def test_dissection_leaves_the_probe_loaders_own_generators_where_they_were():
+    # a loader with its own generator draws its worker seed from it when iterated; shared with
+    # the training loader, a monitor changed the training's data order
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU())
+    g = torch.Generator().manual_seed(5)
+    sampler_g = torch.Generator().manual_seed(6)
+    probe = DataLoader(
+        _GeneratorProbe(),
+        batch_size=4,
+        generator=g,
+        sampler=torch.utils.data.SequentialSampler(range(8)),
+    )
+    probe.sampler.generator = sampler_g  # a sampler's own generator is given back too
+    before = g.get_state(), sampler_g.get_state()
+    monitor = DissectionMonitor(
+        probe, "1", label_names=["-", "a", "b"], label_categories=["", "c", "c"]
+    )
+    monitor.dissect(net)
+    assert torch.equal(g.get_state(), before[0])
+    assert torch.equal(sampler_g.get_state(), before[1])
+
+
+def test_probe_images_the_module_cannot_read_are_named():
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU())
+    monitor = DissectionMonitor(
+        DataLoader(_GeneratorProbe(), batch_size=4),  # three-channel images
+        "1",
+        label_names=["-", "a", "b"],
+        label_categories=["", "c", "c"],
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"dataloader must yield images the module reads: .*"
+        r"module\(images\) failed on .*shape \(4, 3, 8, 8\).*3 channels",
+    ):
+        monitor.dissect(net)
+
+
+def test_a_layer_run_twice_in_one_forward_is_said():
+    class Twice(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block = torch.nn.Conv2d(3, 3, 1)
+
+        def forward(self, x):
+            return self.block(torch.relu(self.block(x)))
+
+    torch.manual_seed(0)
+    monitor = DissectionMonitor(
+        DataLoader(_GeneratorProbe(), batch_size=4),
+        "block",
+        label_names=["-", "a", "b"],
+        label_categories=["", "c", "c"],
+    )
+    with pytest.warns(
+        UserWarning,
+        match=r"layer 'block' ran 2 times in one forward pass; its "
+        r"last output is dissected",
+    ):
+        monitor.dissect(Twice())

@@ -254,6 +254,36 @@ def test_soft_tree_student_trains_with_its_balance_penalty():
     assert tree.balance_penalty is None
 
 
+def test_soft_tree_balance_penalty_is_the_batchs_own_with_sskd():
+    # SSKD runs the student again on rotated copies of the batch inside the step: the penalty
+    # trained on and logged is that of the batch's own forward pass, not of the copies
+    import copy
+
+    from lightning_distill import FeatureDistillation
+
+    torch.manual_seed(0)
+    x, y = torch.randn(16, 1, 6, 6), torch.randint(0, 3, (16,))
+    tree = SoftDecisionTree(2 * 36, 3, depth=2, penalty_strength=1.0)
+    student = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.Flatten(), tree)
+    teacher = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten())
+    teacher.append(nn.Linear(144, 3))
+    twin = copy.deepcopy(student).train()
+    twin(x)
+    expected = float(twin[2].pop_balance_penalty())
+    twin(torch.cat([x.rot90(k, (2, 3)) for k in (1, 2, 3)]))
+    rotated = float(twin[2].pop_balance_penalty())
+    assert abs(rotated - expected) > 1e-4  # the test tells the two apart
+    spec = FeatureDistillation("1", "2", loss="sskd", options={"head_epochs": 1})
+    module = DistillationModule(student, teacher, features=[spec], example_input=x[:2], lr=1e-9)
+    trainer = quiet_trainer(max_steps=1, log_every_n_steps=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(module, DataLoader(TensorDataset(x, y), batch_size=16))
+    logged = float(trainer.callback_metrics["train/constraint_tree_balance"])
+    assert logged == pytest.approx(expected, abs=1e-6)
+    assert tree.balance_penalty is None
+
+
 def test_learned_temperature_stays_in_range_logs_and_checkpoints(tmp_path):
     torch.manual_seed(0)
     x, y = torch.rand(96, 5), torch.randint(2, (96,))

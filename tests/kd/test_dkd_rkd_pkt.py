@@ -286,3 +286,79 @@ def test_rkd_distances_of_embeddings_with_a_large_common_offset_keep_float32_pre
 def test_an_empty_batch_is_refused_rather_than_a_nan_mean(call):
     with pytest.raises(ValueError, match="must hold at least one sample for a mean"):
         call(lambda *shape: torch.randn(*shape))
+
+
+def _near_pair(shape, gap=0.01, seed=0):
+    """bfloat16 student and teacher features a small ``gap`` apart (near convergence, where
+    bfloat16 arithmetic turns the relational losses into rounding noise)."""
+    g = torch.Generator().manual_seed(seed)
+    student = torch.randn(*shape, generator=g).bfloat16()
+    teacher = (student.float() + gap * torch.randn(*shape, generator=g)).bfloat16()
+    return student, teacher
+
+
+def _attention(s, t):
+    from lightning_distill.kd.losses import attention_transfer_loss
+
+    return attention_transfer_loss(s, t, variant="code")
+
+
+@pytest.mark.parametrize(
+    "loss, shape",
+    [
+        (rkd_loss, (16, 32)),
+        (pkt_loss, (16, 32)),
+        (factor_transfer_loss, (4, 3, 5, 5)),
+        (_attention, (4, 3, 5, 5)),
+    ],
+    ids=["rkd", "pkt", "ft", "attention"],
+)
+def test_feature_losses_under_bf16_autocast_equal_the_float32_formula(loss, shape):
+    student, teacher = _near_pair(shape)
+    leaf = student.float().requires_grad_()
+    reference = loss(leaf, teacher.float())
+    (reference_grad,) = torch.autograd.grad(reference, leaf)
+    mixed_leaf = student.clone().requires_grad_()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = loss(mixed_leaf, teacher)
+    (mixed_grad,) = torch.autograd.grad(mixed, mixed_leaf)
+    assert mixed.dtype == torch.float32
+    torch.testing.assert_close(mixed, reference, rtol=1e-5, atol=0.0)
+    # the gradient reaches the bfloat16 feature rounded to its dtype
+    torch.testing.assert_close(mixed_grad.float(), reference_grad.bfloat16().float())
+    # float64 stays float64
+    assert loss(student.double(), teacher.double()).dtype == torch.float64
+
+
+def test_sskd_similarity_and_kl_under_bf16_autocast_equal_float32():
+    from lightning_distill.kd.feature_losses import _rotation_similarity, _softened_kl
+
+    original, rotated = _near_pair((8, 16), gap=0.5)
+    reference = _rotation_similarity(original.float(), rotated.float())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = _rotation_similarity(original, rotated)
+        kl = _softened_kl(mixed, mixed + 0.01, 4.0)
+    torch.testing.assert_close(mixed, reference, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(kl, _softened_kl(reference, reference + 0.01, 4.0))
+
+
+def test_crd_contrast_under_bf16_autocast_is_computed_in_float32():
+    import copy
+
+    from lightning_distill.kd.feature_losses import CRD, FeatureContext
+
+    torch.manual_seed(0)
+    crd = CRD(8, 8, num_samples=32, embed_dim=6, num_negatives=20)
+    # bfloat16 heads give the same embeddings with and without autocast: what differs is the
+    # arithmetic after them
+    crd.embed_student.bfloat16()
+    crd.embed_teacher.bfloat16()
+    twin = copy.deepcopy(crd)
+    student, teacher = _near_pair((4, 8))
+    context = FeatureContext(index=torch.tensor([3, 7, 11, 30]))
+    reference = twin(student, teacher, context)["crd"]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = crd(student, teacher, context)["crd"]
+    assert mixed.dtype == torch.float32
+    torch.testing.assert_close(mixed, reference, rtol=1e-6, atol=0.0)
+    torch.testing.assert_close(crd.memory_student, twin.memory_student)

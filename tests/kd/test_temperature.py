@@ -366,6 +366,12 @@ def test_select_temperature_refuses_what_would_leave_later_runs_untrained():
         select_temperature(make_module, lambda: shared, train, val, (1, 2), (0,))
     with pytest.raises(ValueError, match=r"run at temperature 1, seed 0 made no optimizer step"):
         select_temperature(make_module, lambda: quiet_trainer(max_epochs=0), train, val, (1,), (0,))
+    # a make_trainer that forgot its return: named, not a weak-reference complaint
+    for returned in (None, {"max_epochs": 1}):
+        with pytest.raises(
+            TypeError, match=r"make_trainer must be a callable returning a lightning.Trainer; got"
+        ):
+            select_temperature(make_module, lambda r=returned: r, train, val, (1,), (0,))
 
 
 class _FixedKD(L.LightningModule):
@@ -532,3 +538,21 @@ def test_scoring_refuses_a_student_that_writes_its_inputs_and_copies_inference_t
         made = x.clone()
         _validation_scores(Pair(teacher), [(made, y)])
     assert torch.equal(teacher.seen[-1], x)  # the teacher read the batch as it was
+
+
+def test_select_temperature_leaves_the_val_loaders_own_generator_where_it_was():
+    x, y = _sweep_data()
+    teacher = nn.Linear(5, 2)
+    train = DataLoader(TensorDataset(x[:32], y[:32]), batch_size=32)
+    g = torch.Generator().manual_seed(3)
+    val = DataLoader(TensorDataset(x[64:], y[64:]), batch_size=32, generator=g)
+    before = g.get_state()
+    select_temperature(
+        lambda t: DistillationModule(nn.Linear(5, 2), teacher, temperature=t),
+        lambda: quiet_trainer(max_epochs=1),
+        train,
+        val,
+        (1,),
+        (0,),
+    )
+    assert torch.equal(g.get_state(), before)
