@@ -1,0 +1,77 @@
+"""Seventh probe round on the scikit-learn side: copies of a two-valued score, a teacher given
+beside its scores, a teacher swapped after fit, categories a subsample or a missing value hides,
+and two class columns read with the default response."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from interpret.glassbox import ExplainableBoostingClassifier, ExplainableBoostingRegressor
+
+from sklearn_distill import CompareAudit
+from sklearn_distill.audit import _score_copies
+from sklearn_distill.report import _score_copy_text
+
+_SMALL = {"outer_bags": 2, "max_rounds": 50, "interactions": 0, "max_bins": 16, "n_jobs": 1}
+
+
+def _audit(teacher=None, **settings):
+    return CompareAudit(
+        teacher,
+        student=ExplainableBoostingRegressor(**_SMALL),
+        outcome=ExplainableBoostingClassifier(**_SMALL),
+        n_crossfits=1, cv=3, random_state=0, **settings,
+    )  # fmt: skip
+
+
+def _world(n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
+    logit = X["a"] - 0.5 * X["b"]
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return X, y, logit.to_numpy()
+
+
+def test_a_copy_of_a_two_valued_score_is_named_at_fit():
+    X, y, logit = _world(n=300)
+    flag = (logit > 0.3).astype(int)  # the black box: a yes/no flag
+    text = np.where(flag == 1, "high", "low")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        audit = _audit().fit(X.assign(flag_txt=text), y, teacher_scores=flag)
+    assert audit.score_copies_ == {"flag_txt": 1.0}
+    said = [w for w in caught if "function of one feature of X alone" in str(w.message)]
+    assert len(said) == 1 and "'flag_txt'" in str(said[0].message)
+    assert "share of each score value's rows" in str(said[0].message)
+    (text,) = _score_copy_text(audit)  # the report's finding names it with its measure
+    assert "flag_txt (fixes the score on a share 1.000)" in text
+
+
+def test_two_valued_copies_up_to_relabelling_with_a_few_rows_off_and_not_mere_correlates():
+    X, _, logit = _world()
+    flag = (logit > 0.3).astype(float)
+    rng = np.random.default_rng(1)
+    # the flag relabelled (reversed, as words), one row off: still a copy
+    off = rng.choice(np.flatnonzero(flag == 1), 1, replace=False)
+    relabelled = np.where(flag == 1, "no", "yes").astype(object)
+    relabelled[off] = "yes"
+    # a genuine binary feature that goes with the flag on about 90% of rows: no copy
+    agree = np.where(rng.uniform(size=len(X)) < 0.9, flag, 1 - flag)
+    # the flag as numbers and as a three-level category (two levels map to one flag value)
+    levels = np.where(flag == 1, "A", np.where(X["b"] > 0, "B", "C"))
+    frame = X.assign(rel=relabelled, agree=agree, num=flag * 5 - 1, lvl=levels)
+    copies, nominal = _score_copies(frame, flag)
+    assert set(copies) == {"rel", "num", "lvl"} and nominal == {"rel", "lvl"}
+    # the figure: the smaller share of each flag value's rows the map gives, counted here
+    ones = flag == 1
+    expected = min(np.mean(relabelled[ones] == "no"), np.mean(relabelled[~ones] == "yes"))
+    assert copies["rel"] == pytest.approx(expected) and expected < 1
+    assert copies["num"] == copies["lvl"] == 1.0
+    # a rare flag (1% of rows): a constant-looking feature that gives 99% of rows but misses
+    # the flagged ones is no copy; nor is an identifier, one level per row
+    rare = np.zeros(len(X))
+    rare[:6] = 1
+    ids = [f"r{k}" for k in range(len(X))]
+    assert _score_copies(X.assign(agree=agree, row=ids), rare) == ({}, set())
+    assert _score_copies(X.assign(agree=agree), flag) == ({}, set())
