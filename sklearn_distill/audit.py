@@ -1272,7 +1272,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             else _with_seed(self.student, seed, ebm_jobs)
         )
         bags = _FOLD_OUTER_BAGS if fold and self.student is None else None
-        return DistilledGAM(
+        mimic = DistilledGAM(
             # calibration=None: the teacher read with y's event as its column 1 (see fit)
             getattr(self, "_mimic_teacher_", self.teacher),
             response=getattr(self, "_mimic_response_", self.response),
@@ -1286,6 +1286,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             # student other bins, and compare() matches the two models' shapes bin by bin
             max_samples=None,
         )
+        # teacher_scores beside a teacher are compared with it once, by the audit's fit
+        mimic._teacher_scores_checked = True
+        return mimic
 
     def _make_outcome(self, seed, ebm_jobs, terms, fold=False):
         if self.outcome is None:
@@ -1402,7 +1405,10 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             columns are a binary classifier's class scores (``response="predict_proba"`` or
             ``"decision_function"``), column ``k`` that of ``classes_[k]``, ``y``'s sorted
             labels, as scikit-learn orders ``predict_proba``: column 1 is the event's; more
-            columns are refused (the outcome is binary). ``y``,
+            columns are refused (the outcome is binary). Given beside a ``teacher``, they are
+            compared with the teacher's own scores on ``X`` (one query) and refused when they
+            differ beyond rounding (on some row by more than 1% of the teacher's range of
+            scores): they are then another black box's. ``y``,
             ``teacher_scores`` and ``groups`` are matched to X's rows by position, as
             scikit-learn does; a pandas one whose index holds X's labels in another order is
             refused (reindex it with ``.reindex(X.index)``), one whose labels are mostly
@@ -1544,6 +1550,15 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             # its score (X is checked by the mimic's fit by now)
             queried = _teacher.query_teacher(self.mimic_.teacher, X, self.mimic_.response_)
             _check_score_is_not_label(queried, y01, self.classes_, queried=True)
+        elif self.teacher is not None:
+            # teacher_scores beside a teacher: the one point where scores of another black box
+            # can be told (one query, after the mimic's fit has checked X)
+            teacher, response = self._event_teacher()
+            method = _teacher.resolve_response(teacher, response)
+            mine = _teacher.check_scores(
+                _teacher.query_teacher(teacher, X, method), n_samples, name="the teacher's scores"
+            )
+            _teacher.check_scores_match_teacher(scores, mine, self.teacher)
         calibrator = getattr(self.mimic_, "calibrator_", None)
         if getattr(self, "_score_sign_", None) is None and calibrator is not None:
             # a teacher's score: the full-data mimic decided its direction on all rows
@@ -1633,6 +1648,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             self._warn_if_probabilities(scores, "the teacher's scores")
             if self.calibration is None and self.mimic_.response_ != "predict":
                 self._warn_if_taken_score_falls(self._event_score(scores), y01, "teacher")
+        # whether fit read teacher_scores (stability() then needs them again)
+        self._fit_read_scores_ = teacher_scores is not None
         # what stability() checks its data against: a digest of each, not a copy
         self._fit_fingerprints_ = {
             "X": fingerprint(X),
@@ -2460,8 +2477,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         ----------
         X, y, teacher_scores
             The audit data given to :meth:`fit`, the very same values (checked against a
-            digest of each recorded at fit; ``teacher_scores`` may be left out when the audit
-            has a teacher to query).
+            digest of each recorded at fit; ``teacher_scores`` may be left out when :meth:`fit`
+            queried the teacher, and are required when it read them).
         groups : array-like of shape (n_samples,), default=None
             Record identifiers, as for :meth:`fit`: the bootstrap then resamples whole
             records (a cluster bootstrap: record identifiers are drawn with replacement and
@@ -2536,6 +2553,13 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             raise ValueError(
                 "teacher_scores (the black box's score on X) are required when no teacher is "
                 "given to query."
+            )
+        if teacher_scores is None and getattr(self, "_fit_read_scores_", False):
+            raise ValueError(
+                "teacher_scores (the black box's score on X) are required: fit read the "
+                "scores from teacher_scores, and refits that queried the teacher instead could "
+                "read another black box (the teacher set now, or one whose scores differ by "
+                "rounding). Pass the teacher_scores given to fit."
             )
         scores = (
             None

@@ -562,6 +562,15 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         if classes is None and y is not None and isinstance(teacher_scores, pd.DataFrame):
             classes = _teacher.sorted_labels(y)
         scores = self._raw_scores(X, teacher_scores, n_samples, classes=classes, at_fit=True)
+        if (
+            teacher_scores is not None
+            and self.teacher is not None
+            and not getattr(self, "_teacher_scores_checked", False)  # by the audit, once
+        ):
+            # the one point where scores of another black box can be told: later queries of
+            # the teacher (fidelity, score, augmentation) would read it
+            queried = self._raw_scores(X, None, n_samples)
+            _teacher.check_scores_match_teacher(scores, queried, self.teacher)
         if self.calibration is not None:
             labels = check_binary_labels(y, n_samples)
             probability, self.calibrator_ = cross_fit_calibration(
@@ -655,7 +664,10 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             ``teacher_scores``, the target the student mimics.
         teacher_scores : array-like of shape (n_samples,) or (n_samples, n_classes), default=None
             Precomputed teacher outputs on ``X``, read as ``response`` says; used instead of
-            querying the teacher.
+            querying the teacher. Given beside a teacher, they are compared with the teacher's
+            own output on ``X`` (one query), and refused when they differ beyond rounding
+            (on some row by more than 1% of the teacher's range of scores): later queries of
+            the teacher (:meth:`fidelity`, :meth:`score`) would read another black box.
 
         Returns
         -------

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from interpret.glassbox import ExplainableBoostingClassifier, ExplainableBoostingRegressor
+from sklearn.linear_model import LogisticRegression
 
-from sklearn_distill import CompareAudit
+from sklearn_distill import CompareAudit, DistilledTree
 from sklearn_distill.audit import _score_copies
 from sklearn_distill.report import _score_copy_text
 
@@ -75,3 +76,39 @@ def test_two_valued_copies_up_to_relabelling_with_a_few_rows_off_and_not_mere_co
     ids = [f"r{k}" for k in range(len(X))]
     assert _score_copies(X.assign(agree=agree, row=ids), rare) == ({}, set())
     assert _score_copies(X.assign(agree=agree), flag) == ({}, set())
+
+
+def _versions(n=300):
+    """The audit data's black box (``current``) and an older version that ignores ``a``."""
+    X, y, _ = _world(n=n)
+    current = LogisticRegression().fit(X, y)
+    old = LogisticRegression().fit(X.assign(a=0.0), y)
+    return X, y, current, old
+
+
+def test_scores_of_another_black_box_beside_the_teacher_are_refused_at_fit():
+    X, y, current, old = _versions()
+    P = current.predict_proba(X)
+    # the rows the message counts, computed here: beyond 1% of the old teacher's range
+    theirs = old.predict_proba(X)[:, 1]
+    off = int(np.sum(np.abs(P[:, 1] - theirs) > 0.01 * np.ptp(theirs)))
+    assert 0 < off < len(X)
+    for model in (DistilledTree(old, max_leaf_nodes=4), DistilledTree(old, calibration="sigmoid")):
+        with pytest.raises(ValueError, match=rf"teacher_scores differ .* on {off} of 300 rows"):
+            model.fit(X, y, teacher_scores=P)
+    with pytest.raises(ValueError, match=rf"teacher_scores differ .* on {off} of 300 rows"):
+        _audit(old).fit(X, y, teacher_scores=P[:, 1])
+    # the teacher's own scores, rounded as an export rounds them, one column or two: taken
+    rounded = np.round(P, 3)
+    DistilledTree(current, max_leaf_nodes=4).fit(X, teacher_scores=rounded[:, 1])
+    DistilledTree(current, max_leaf_nodes=4).fit(X, teacher_scores=rounded)
+
+
+def test_stability_needs_the_scores_fit_read():
+    X, y, current, _ = _versions()
+    scores = np.round(current.predict_proba(X)[:, 1], 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        audit = _audit(current).fit(X, y, teacher_scores=scores)
+    with pytest.raises(ValueError, match="teacher_scores .* are required: fit read the scores"):
+        audit.stability(X, y, n_refits=2)
