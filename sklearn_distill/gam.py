@@ -728,6 +728,8 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         # how the teacher was read: set_params after fit changes the parameters, not the
         # fitted student, which teacher_target, fidelity and score measure against it
         self.fit_settings_ = {name: getattr(self, name) for name in _TARGET_SETTINGS}
+        # the teacher itself, by identity: another one set since would be read in its place
+        self._fit_teacher_ = self.teacher
         self._after_fit(X, target, transfer)
         return self
 
@@ -741,6 +743,15 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             for name, old in settings.items()
             if getattr(self, name) != old
         ]
+        teacher = getattr(self, "_fit_teacher_", self.teacher)
+        if self.teacher is not teacher:
+
+            def called(model):
+                return "None" if model is None else type(model).__name__
+
+            changed.append(
+                f"teacher {called(teacher)} at fit, another object now ({called(self.teacher)})"
+            )
         if changed:
             raise ValueError(
                 f"{method} reads the teacher as the fitted student mimics it, but set_params "
@@ -1018,7 +1029,8 @@ class DistilledGAM(DistillerBase):
         The teacher method used (``"predict"`` for plain scores).
     fit_settings_ : dict
         ``response``, ``calibration``, ``temperature`` and ``proba_clip`` as fitted: after
-        ``set_params`` changes one of them, :meth:`teacher_target`, :meth:`fidelity` and
+        ``set_params`` changes one of them, or sets another ``teacher`` (another object than
+        fit's, the same kind or not), :meth:`teacher_target`, :meth:`fidelity` and
         :meth:`score` are refused until the next :meth:`fit` (they would read the teacher
         otherwise than the fitted student mimics it); :meth:`predict` is unchanged.
     classes_ : ndarray

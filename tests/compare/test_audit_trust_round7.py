@@ -2,6 +2,8 @@
 beside its scores, a teacher swapped after fit, categories a subsample or a missing value hides,
 and two class columns read with the default response."""
 
+import copy
+import pickle
 import warnings
 
 import numpy as np
@@ -112,3 +114,17 @@ def test_stability_needs_the_scores_fit_read():
         audit = _audit(current).fit(X, y, teacher_scores=scores)
     with pytest.raises(ValueError, match="teacher_scores .* are required: fit read the scores"):
         audit.stability(X, y, n_refits=2)
+
+
+def test_another_teacher_set_after_fit_is_not_read_in_fits_place():
+    X, _, current, old = _versions()
+    tree = DistilledTree(current, max_leaf_nodes=4, random_state=0).fit(X)
+    before = tree.fidelity(X)
+    tree.set_params(teacher=old)
+    for call in (tree.fidelity, tree.score, tree.teacher_target):
+        with pytest.raises(ValueError, match="teacher LogisticRegression at fit, another object"):
+            call(X)
+    # set back, or the fitted model copied whole (the copy's teacher is its own copy of fit's)
+    assert tree.set_params(teacher=current).fidelity(X) == before
+    assert pickle.loads(pickle.dumps(tree)).fidelity(X) == before
+    assert copy.deepcopy(tree).fidelity(X) == before
