@@ -764,6 +764,32 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         rows the student was fitted on (``X``'s, generated ones with ``augmentation``, a
         subsample with ``max_samples``)."""
 
+    def _warn_if_subsample_missed_categories(self, X, fitted, known, names, consequence) -> None:
+        """Warn when the rows the student was fitted on (``max_samples``' subsample) lack
+        categories that rows of X hold (``known``: column index -> the categories the fitted
+        rows held; ``names``: the columns' names); ``consequence``: what the student is called
+        and what becomes of those rows."""
+        if fitted is X or not known:
+            return
+        missed = []
+        for index, categories in known.items():
+            values = pd.Series(column_values(X, index), dtype=object)
+            lacking = values.notna() & ~values.isin(list(categories))
+            if lacking.any():
+                label = names[index]
+                missed.append(
+                    f"{label!r} ({lacking.sum()} rows, {values[lacking].nunique()} categories)"
+                )
+        if missed:
+            warnings.warn(
+                f"the {self.max_samples} rows max_samples drew to fit the {consequence[0]} lack "
+                f"categories that other rows of X hold: {', '.join(missed)}. Those rows are "
+                f"{consequence[1]}, whatever the teacher scores them; raise max_samples to fit "
+                "on them.",
+                UserWarning,
+                stacklevel=caller_stacklevel(),
+            )
+
     # ------------------------------------------------------------------ prediction
     def predict(self, X):
         """The student's mimic of the teacher's score (log-odds for classifier teachers or
@@ -1007,6 +1033,8 @@ class DistilledGAM(DistillerBase):
         Fit the student on at most this many rows of the transfer set (after augmentation),
         drawn at random; ``None`` uses every row. A noise-free score is learnt as well from
         100,000 rows as from millions, in a fraction of the time (benchmarks/README.md).
+        ``fit`` warns, naming the column, when the drawn rows lack categories that other rows
+        of X hold: the student learnt nothing for those rows.
     proba_clip : float, default=1e-4
         Teacher probabilities are clipped to ``[proba_clip, 1 - proba_clip]`` before log-odds.
         1e-4 was the best or near-best clip, on the probability scale, for the mimics of a
@@ -1245,6 +1273,13 @@ class DistilledGAM(DistillerBase):
                 self._categories_seen_[index] = set(values.dropna().unique())
             elif np.isnan(numeric_column(fitted, index)).any():
                 self._numeric_missing_.add(index)
+        self._warn_if_subsample_missed_categories(
+            X,
+            fitted,
+            self._categories_seen_,
+            [self._feature_label(index) for index in range(self.n_features_in_)],
+            ("student", "predicted as unseen categories, with a contribution of 0 in their term"),
+        )
 
     def _warn_about_new_values(self, X):
         """Warn when ``X`` holds categories, or missing values (in a numeric, categorical or

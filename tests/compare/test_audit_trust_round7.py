@@ -12,7 +12,7 @@ import pytest
 from interpret.glassbox import ExplainableBoostingClassifier, ExplainableBoostingRegressor
 from sklearn.linear_model import LogisticRegression
 
-from sklearn_distill import CompareAudit, DistilledTree
+from sklearn_distill import CompareAudit, DistilledGAM, DistilledTree
 from sklearn_distill.audit import _score_copies
 from sklearn_distill.report import _score_copy_text
 
@@ -128,3 +128,47 @@ def test_another_teacher_set_after_fit_is_not_read_in_fits_place():
     assert tree.set_params(teacher=current).fidelity(X) == before
     assert pickle.loads(pickle.dumps(tree)).fidelity(X) == before
     assert copy.deepcopy(tree).fidelity(X) == before
+
+
+def test_tree_warns_of_a_missing_category_as_of_an_unseen_one():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=300), "c": rng.choice(list("pqr"), 300)})
+    scores = X["a"] + 3 * (X["c"] == "p") - 3 * (X["c"] == "r")
+    tree = DistilledTree(max_leaf_nodes=6, random_state=0).fit(X, teacher_scores=scores)
+    new = pd.DataFrame({"a": [0.0, 0.0], "c": ["q", None]})
+    with pytest.warns(UserWarning, match="X column 'c' has 1 missing value.* had none at fit"):
+        routed = tree.predict(new)
+    # routed as an unseen category is, which is warned about too
+    with pytest.warns(UserWarning, match="categories not seen at fit"):
+        unseen = tree.predict(new.assign(c=["q", "s"]))
+    assert routed[1] == unseen[1]
+    # a column that held missing values at fit: nothing to say
+    held = X.assign(c=X["c"].mask(X.index < 20))
+    tree = DistilledTree(max_leaf_nodes=6, random_state=0).fit(held, teacher_scores=scores)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tree.predict(new)
+
+
+def test_gam_warns_of_categories_its_subsample_missed():
+    rng = np.random.default_rng(0)
+    n = 400
+    c = rng.choice(["p", "q"], n).astype(object)
+    c[:12] = ["r", "s", "t"] * 4  # rare levels, 12 rows: a subsample of 40 misses some
+    X = pd.DataFrame({"a": rng.normal(size=n), "c": c})
+    scores = X["a"] - 4.0 * X["c"].isin(["r", "s", "t"])
+    gam = DistilledGAM(student=ExplainableBoostingRegressor(**_SMALL), max_samples=40)
+    with pytest.warns(UserWarning, match="max_samples drew to fit the student") as caught:
+        gam.set_params(random_state=0).fit(X, teacher_scores=scores)
+    (said,) = [str(w.message) for w in caught if "max_samples drew" in str(w.message)]
+    # the rows and categories it names: those predict, on the same X, calls unseen
+    with pytest.warns(UserWarning, match="categories not seen at fit") as told:
+        gam.predict(X)
+    (unseen,) = [str(w.message) for w in told if "not seen at fit" in str(w.message)]
+    listed = [level for level in "rst" if f"'{level}'" in unseen.split(":")[1].split("]")[0]]
+    rows = int(X["c"].isin(listed).sum())
+    assert listed and f"'c' ({rows} rows, {len(listed)} categories)" in said
+    # every row drawn: nothing to say
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*max_samples drew")
+        gam.set_params(max_samples=None).fit(X, teacher_scores=scores)
