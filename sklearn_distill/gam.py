@@ -485,6 +485,15 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
 
     def _calibration_input(self, scores):
         """The one-dimensional score the calibrator reads (log-odds for class outputs)."""
+        if scores.ndim != 1 and self.response_ == "predict" and scores.shape[1] == 2:
+            source = "teacher_scores" if self.teacher is None else "the teacher's scores"
+            raise ValueError(
+                f"{source} have 2 columns (a binary classifier's class scores?), which "
+                f"response={self.response!r} reads as two plain scores, while calibration="
+                f"{self.calibration!r} needs one score per row; got shape {scores.shape}. For "
+                "class scores pass response='predict_proba' (or 'decision_function' for "
+                "margins), or give the event's column alone."
+            )
         if scores.ndim != 1 and (self.response_ == "predict" or scores.shape[1] > 2):
             raise ValueError(
                 f"calibration needs a one-dimensional teacher score; got shape {scores.shape}."

@@ -172,3 +172,23 @@ def test_gam_warns_of_categories_its_subsample_missed():
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*max_samples drew")
         gam.set_params(max_samples=None).fit(X, teacher_scores=scores)
+
+
+def test_two_class_columns_read_with_the_default_response_name_the_fix():
+    X, y, current, _ = _versions()
+    P = current.predict_proba(X)
+    fix = r"teacher_scores have 2 columns .* pass response='predict_proba'"
+    with pytest.raises(ValueError, match=fix):
+        DistilledTree(calibration="isotonic").fit(X, y, teacher_scores=P)
+    with pytest.raises(ValueError, match=fix):
+        _audit().fit(X, y, teacher_scores=P)
+    # the fix it names works: the same tree as from the event's column alone (an isotonic map
+    # reads the log-odds of class columns as it reads the probability: in order; up to the
+    # clipping of probabilities before their log-odds)
+    two = DistilledTree(calibration="isotonic", response="predict_proba", random_state=0)
+    one = DistilledTree(calibration="isotonic", random_state=0)
+    np.testing.assert_allclose(
+        two.fit(X, y, teacher_scores=P).predict(X),
+        one.fit(X, y, teacher_scores=P[:, 1]).predict(X),
+        atol=1e-3,
+    )
