@@ -314,6 +314,42 @@ def check_scores(scores, n_samples: int, *, name: str = "teacher_scores") -> np.
     return scores
 
 
+#: Scores differ "beyond rounding" by more than this share of the teacher's range of scores.
+SCORES_MATCH_TOLERANCE = 0.01
+
+
+def check_scores_match_teacher(given: np.ndarray, queried: np.ndarray, teacher) -> None:
+    """Refuse ``teacher_scores`` given beside a ``teacher`` whose own output on the same rows
+    (``queried``, read with the same response) differs from them beyond rounding (on some row,
+    by more than 1% of the teacher's range of scores in that column): they are another black
+    box's scores (an older version, other rows), and every later query of the teacher would
+    read that other black box. One-column and two-column class scores are compared by their
+    column 1; scores of shapes that cannot be matched are left to the reading that follows."""
+    if given.shape != queried.shape:
+        if given.ndim == 1 and queried.ndim == 2 and queried.shape[1] == 2:
+            queried = queried[:, 1]
+        elif queried.ndim == 1 and given.ndim == 2 and given.shape[1] == 2:
+            given = given[:, 1]
+        else:
+            return
+    # each column's own range: class columns of other scales are each rounded on theirs
+    tolerance = np.maximum(SCORES_MATCH_TOLERANCE * np.ptp(queried, axis=0), 1e-9)
+    beyond = np.abs(given - queried) > tolerance
+    gaps = np.abs(given - queried).reshape(given.shape[0], -1).max(axis=1)
+    off = int(np.sum(beyond.reshape(given.shape[0], -1).any(axis=1)))
+    if off:
+        name = type(teacher).__name__ if is_estimator_teacher(teacher) else "teacher"
+        raise ValueError(
+            f"teacher_scores differ from the teacher's own scores on X ({name}, queried once to "
+            f"compare) on {off} of {gaps.shape[0]} rows, by up to {gaps.max():.4g} (more than "
+            f"rounding: 1% of the teacher's range of scores, {np.max(tolerance):.3g}): they are "
+            "the scores of another black box, or of other rows, and every later query of the "
+            "teacher would read a black box the fit never saw. Pass the teacher that gave "
+            "teacher_scores, or only one of the two: teacher=None to mimic teacher_scores, or "
+            "no teacher_scores to query the teacher."
+        )
+
+
 #: Above this share of teacher probabilities at 0 or 1 (beyond the clip), fitting warns.
 SATURATION_WARNING_SHARE = 0.05
 

@@ -755,17 +755,23 @@ _SCORE_COPY = 0.99
 
 def _score_copies(X, scores) -> tuple[dict, set]:
     """Features of ``X`` that are copies of the (one-dimensional) score: numeric ones up to a
-    monotone map, ``|Spearman| >= 0.99`` (:func:`_nominal_score_copies` for the others); name
-    -> figure, and the names of the nominal ones among them."""
+    monotone map, ``|Spearman| >= 0.99`` (:func:`_nominal_score_copies` for the others), or,
+    for a two-valued score, any feature whose value fixes it (:func:`_two_valued_score_copies`);
+    name -> figure, and the names of the nominal ones among them."""
     if hasattr(X, "toarray") or scores is None:
         return {}, set()
     score = scores[:, 1] if scores.ndim == 2 and scores.shape[1] == 2 else scores
-    if score.ndim != 1 or np.unique(score).size < 3:
+    if score.ndim != 1:
+        return {}, set()
+    values = np.unique(score[np.isfinite(score)])
+    if values.size < 2:
         return {}, set()
     try:
         numeric = _numeric_columns(X)
     except (TypeError, ValueError):  # cells the models refuse, with their own message
         return {}, set()
+    if values.size == 2:
+        return _two_valued_score_copies(X, score == values[1], np.isfinite(score), numeric)
     ranked = pd.Series(score).rank()
     copies = {}
     for label, values in numeric.items():
@@ -812,6 +818,50 @@ def _nominal_score_copies(X, score, numeric: set) -> dict:
         if eta >= _SCORE_COPY:
             copies[str(label)] = eta
     return copies
+
+
+def _score_copy_measure(scores) -> str:
+    """How :func:`_score_copies` measured the copies of these scores: ``"share"`` for a
+    two-valued score, ``"correlation"`` otherwise."""
+    if scores is None:
+        return "correlation"
+    score = scores[:, 1] if scores.ndim == 2 and scores.shape[1] == 2 else scores
+    finite = score[np.isfinite(score)] if score.ndim == 1 else score
+    return "share" if score.ndim == 1 and np.unique(finite).size == 2 else "correlation"
+
+
+def _two_valued_score_copies(X, event, finite, numeric: dict) -> tuple[dict, set]:
+    """Features of ``X`` (numeric or nominal, a missing value a level of its own) whose value
+    fixes a two-valued score (``event``: which rows hold its larger value), whatever the two
+    values are called: each of the feature's levels mapped to the score value most of its
+    rows hold, the share of each score value's rows that this map gives is ``>= 0.99`` for
+    both (so a rare score value is not outweighed by the common one, and a feature that merely
+    goes with the score is no copy), with at least five rows per level on average (an
+    identifier fixes any score). Name -> the smaller of the two shares, and the names of the
+    nominal ones among them."""
+    event = event[finite]
+    counts = np.array([np.sum(~event), np.sum(event)])
+    if counts.min() == 0:
+        return {}, set()
+    frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X, dtype=object))
+    copies, nominal = {}, set()
+    for position, label in enumerate(frame.columns):
+        key = label if isinstance(X, pd.DataFrame) else position
+        column = numeric[key] if key in numeric else frame.iloc[:, position]
+        codes = pd.factorize(column, use_na_sentinel=False)[0][finite]
+        codes = np.unique(codes, return_inverse=True)[1]  # the levels these rows hold
+        levels = int(codes.max()) + 1 if codes.size else 0
+        if levels < 2 or levels * 5 > codes.size:
+            continue
+        ones = np.bincount(codes, weights=event, minlength=levels)
+        zeros = np.bincount(codes, minlength=levels) - ones
+        says_one = ones > zeros  # the score value most of each level's rows hold
+        shares = np.array([zeros[~says_one].sum(), ones[says_one].sum()]) / counts
+        if shares.min() >= _SCORE_COPY:
+            copies[str(key)] = float(shares.min())
+            if key not in numeric:
+                nominal.add(str(key))
+    return copies, nominal
 
 
 def _warn_if_collinear(X, threshold=_COLLINEAR, limit=5):
@@ -1191,7 +1241,11 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         the score with itself): numeric ones up to a monotone map (``|Spearman| >= 0.99``),
         nominal ones (categories, text) whose levels fix the score (correlation ratio ``>=
         0.99``, three levels or more and five rows per level on average, so an identifier
-        column is not taken for one); name -> that figure. Empty when none.
+        column is not taken for one); for a two-valued score (a yes/no flag), any feature
+        whose value fixes it up to relabelling (each of its levels mapped to the score value
+        most of its rows hold, that map gives ``>= 0.99`` of each score value's rows, five rows
+        per level on average), the figure the smaller of the two shares; name -> that figure.
+        Empty when none.
     fidelity_ : dict
         How faithful the mimic is: :meth:`DistilledGAM.fidelity` on the audit data (in
         sample: ``"r2"``, ``"rmse"``, ``"agreement"``, ``"auc"``), and ``"r2_out_of_fold"``,
@@ -1311,7 +1365,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             else _with_seed(self.student, seed, ebm_jobs)
         )
         bags = _FOLD_OUTER_BAGS if fold and self.student is None else None
-        return DistilledGAM(
+        mimic = DistilledGAM(
             # calibration=None: the teacher read with y's event as its column 1 (see fit)
             getattr(self, "_mimic_teacher_", self.teacher),
             response=getattr(self, "_mimic_response_", self.response),
@@ -1325,6 +1379,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             # student other bins, and compare() matches the two models' shapes bin by bin
             max_samples=None,
         )
+        # teacher_scores beside a teacher are compared with it once, by the audit's fit
+        mimic._teacher_scores_checked = True
+        return mimic
 
     def _make_outcome(self, seed, ebm_jobs, terms, fold=False):
         if self.outcome is None:
@@ -1442,7 +1499,10 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             columns are a binary classifier's class scores (``response="predict_proba"`` or
             ``"decision_function"``), column ``k`` that of ``classes_[k]``, ``y``'s sorted
             labels, as scikit-learn orders ``predict_proba``: column 1 is the event's; more
-            columns are refused (the outcome is binary). ``y``,
+            columns are refused (the outcome is binary). Given beside a ``teacher``, they are
+            compared with the teacher's own scores on ``X`` (one query) and refused when they
+            differ beyond rounding (on some row by more than 1% of the teacher's range of
+            scores): they are then another black box's. ``y``,
             ``teacher_scores`` and ``groups`` are matched to X's rows by position, as
             scikit-learn does; a pandas one whose index holds X's labels in another order is
             refused (reindex it with ``.reindex(X.index)``), one whose labels are mostly
@@ -1584,6 +1644,15 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             # its score (X is checked by the mimic's fit by now)
             queried = _teacher.query_teacher(self.mimic_.teacher, X, self.mimic_.response_)
             _check_score_is_not_label(queried, y01, self.classes_, queried=True)
+        elif self.teacher is not None:
+            # teacher_scores beside a teacher: the one point where scores of another black box
+            # can be told (one query, after the mimic's fit has checked X)
+            teacher, response = self._event_teacher()
+            method = _teacher.resolve_response(teacher, response)
+            mine = _teacher.check_scores(
+                _teacher.query_teacher(teacher, X, method), n_samples, name="the teacher's scores"
+            )
+            _teacher.check_scores_match_teacher(scores, mine, self.teacher)
         calibrator = getattr(self.mimic_, "calibrator_", None)
         if getattr(self, "_score_sign_", None) is None and calibrator is not None:
             # a teacher's score: the full-data mimic decided its direction on all rows
@@ -1673,6 +1742,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             self._warn_if_probabilities(scores, "the teacher's scores")
             if self.calibration is None and self.mimic_.response_ != "predict":
                 self._warn_if_taken_score_falls(self._event_score(scores), y01, "teacher")
+        # whether fit read teacher_scores (stability() then needs them again)
+        self._fit_read_scores_ = teacher_scores is not None
         # what stability() checks its data against: a digest of each, not a copy
         self._fit_fingerprints_ = {
             "X": fingerprint(X),
@@ -1692,12 +1763,19 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         # which copies are nominal features (their figure is a correlation ratio), for the
         # report; nominal features are a frame's, named as they are
         self._nominal_score_copies_ = sorted(nominal)
+        # a two-valued score's copies are measured by the share of rows their value fixes
+        self._score_copy_measure_ = _score_copy_measure(scores)
         if self.score_copies_:
             listed = ", ".join(f"{name!r} ({rho:.3f})" for name, rho in self.score_copies_.items())
+            how = (
+                "the smaller share of each score value's rows that the feature's value gives"
+                if self._score_copy_measure_ == "share"
+                else "Spearman's correlation with a numeric feature, the correlation ratio over "
+                "a categorical one's levels"
+            )
             warnings.warn(
-                f"the score is a function of one feature of X alone (Spearman's correlation "
-                f"with a numeric feature, the correlation ratio over a categorical one's "
-                f"levels): {listed}. If that column was derived from the score (an "
+                f"the score is a function of one feature of X alone ({how}): {listed}. If "
+                "that column was derived from the score (an "
                 "export of it, a risk percentage), the mimic reads the score off it and the "
                 "outcome model uses it too: the audit compares the score with itself, and "
                 "differences in the other features shrink or vanish. Leave such a column out.",
@@ -2501,8 +2579,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         ----------
         X, y, teacher_scores
             The audit data given to :meth:`fit`, the very same values (checked against a
-            digest of each recorded at fit; ``teacher_scores`` may be left out when the audit
-            has a teacher to query).
+            digest of each recorded at fit; ``teacher_scores`` may be left out when :meth:`fit`
+            queried the teacher, and are required when it read them).
         groups : array-like of shape (n_samples,), default=None
             Record identifiers, as for :meth:`fit`: the bootstrap then resamples whole
             records (a cluster bootstrap: record identifiers are drawn with replacement and
@@ -2577,6 +2655,13 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             raise ValueError(
                 "teacher_scores (the black box's score on X) are required when no teacher is "
                 "given to query."
+            )
+        if teacher_scores is None and getattr(self, "_fit_read_scores_", False):
+            raise ValueError(
+                "teacher_scores (the black box's score on X) are required: fit read the "
+                "scores from teacher_scores, and refits that queried the teacher instead could "
+                "read another black box (the teacher set now, or one whose scores differ by "
+                "rounding). Pass the teacher_scores given to fit."
             )
         scores = (
             None

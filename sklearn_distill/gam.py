@@ -485,6 +485,15 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
 
     def _calibration_input(self, scores):
         """The one-dimensional score the calibrator reads (log-odds for class outputs)."""
+        if scores.ndim != 1 and self.response_ == "predict" and scores.shape[1] == 2:
+            source = "teacher_scores" if self.teacher is None else "the teacher's scores"
+            raise ValueError(
+                f"{source} have 2 columns (a binary classifier's class scores?), which "
+                f"response={self.response!r} reads as two plain scores, while calibration="
+                f"{self.calibration!r} needs one score per row; got shape {scores.shape}. For "
+                "class scores pass response='predict_proba' (or 'decision_function' for "
+                "margins), or give the event's column alone."
+            )
         if scores.ndim != 1 and (self.response_ == "predict" or scores.shape[1] > 2):
             raise ValueError(
                 f"calibration needs a one-dimensional teacher score; got shape {scores.shape}."
@@ -562,6 +571,15 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         if classes is None and y is not None and isinstance(teacher_scores, pd.DataFrame):
             classes = _teacher.sorted_labels(y)
         scores = self._raw_scores(X, teacher_scores, n_samples, classes=classes, at_fit=True)
+        if (
+            teacher_scores is not None
+            and self.teacher is not None
+            and not getattr(self, "_teacher_scores_checked", False)  # by the audit, once
+        ):
+            # the one point where scores of another black box can be told: later queries of
+            # the teacher (fidelity, score, augmentation) would read it
+            queried = self._raw_scores(X, None, n_samples)
+            _teacher.check_scores_match_teacher(scores, queried, self.teacher)
         if self.calibration is not None:
             labels = check_binary_labels(y, n_samples)
             probability, self.calibrator_ = cross_fit_calibration(
@@ -655,7 +673,10 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             ``teacher_scores``, the target the student mimics.
         teacher_scores : array-like of shape (n_samples,) or (n_samples, n_classes), default=None
             Precomputed teacher outputs on ``X``, read as ``response`` says; used instead of
-            querying the teacher.
+            querying the teacher. Given beside a teacher, they are compared with the teacher's
+            own output on ``X`` (one query), and refused when they differ beyond rounding
+            (on some row by more than 1% of the teacher's range of scores): later queries of
+            the teacher (:meth:`fidelity`, :meth:`score`) would read another black box.
 
         Returns
         -------
@@ -716,6 +737,8 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         # how the teacher was read: set_params after fit changes the parameters, not the
         # fitted student, which teacher_target, fidelity and score measure against it
         self.fit_settings_ = {name: getattr(self, name) for name in _TARGET_SETTINGS}
+        # the teacher itself, by identity: another one set since would be read in its place
+        self._fit_teacher_ = self.teacher
         self._after_fit(X, target, transfer)
         return self
 
@@ -729,6 +752,15 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             for name, old in settings.items()
             if getattr(self, name) != old
         ]
+        teacher = getattr(self, "_fit_teacher_", self.teacher)
+        if self.teacher is not teacher:
+
+            def called(model):
+                return "None" if model is None else type(model).__name__
+
+            changed.append(
+                f"teacher {called(teacher)} at fit, another object now ({called(self.teacher)})"
+            )
         if changed:
             raise ValueError(
                 f"{method} reads the teacher as the fitted student mimics it, but set_params "
@@ -740,6 +772,32 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         """Hook run once the student is fitted, with the rows of ``X``, their target and the
         rows the student was fitted on (``X``'s, generated ones with ``augmentation``, a
         subsample with ``max_samples``)."""
+
+    def _warn_if_subsample_missed_categories(self, X, fitted, known, names, consequence) -> None:
+        """Warn when the rows the student was fitted on (``max_samples``' subsample) lack
+        categories that rows of X hold (``known``: column index -> the categories the fitted
+        rows held; ``names``: the columns' names); ``consequence``: what the student is called
+        and what becomes of those rows."""
+        if fitted is X or not known:
+            return
+        missed = []
+        for index, categories in known.items():
+            values = pd.Series(column_values(X, index), dtype=object)
+            lacking = values.notna() & ~values.isin(list(categories))
+            if lacking.any():
+                label = names[index]
+                missed.append(
+                    f"{label!r} ({lacking.sum()} rows, {values[lacking].nunique()} categories)"
+                )
+        if missed:
+            warnings.warn(
+                f"the {self.max_samples} rows max_samples drew to fit the {consequence[0]} lack "
+                f"categories that other rows of X hold: {', '.join(missed)}. Those rows are "
+                f"{consequence[1]}, whatever the teacher scores them; raise max_samples to fit "
+                "on them.",
+                UserWarning,
+                stacklevel=caller_stacklevel(),
+            )
 
     # ------------------------------------------------------------------ prediction
     def predict(self, X):
@@ -984,6 +1042,8 @@ class DistilledGAM(DistillerBase):
         Fit the student on at most this many rows of the transfer set (after augmentation),
         drawn at random; ``None`` uses every row. A noise-free score is learnt as well from
         100,000 rows as from millions, in a fraction of the time (benchmarks/README.md).
+        ``fit`` warns, naming the column, when the drawn rows lack categories that other rows
+        of X hold: the student learnt nothing for those rows.
     proba_clip : float, default=1e-4
         Teacher probabilities are clipped to ``[proba_clip, 1 - proba_clip]`` before log-odds.
         1e-4 was the best or near-best clip, on the probability scale, for the mimics of a
@@ -1006,7 +1066,8 @@ class DistilledGAM(DistillerBase):
         The teacher method used (``"predict"`` for plain scores).
     fit_settings_ : dict
         ``response``, ``calibration``, ``temperature`` and ``proba_clip`` as fitted: after
-        ``set_params`` changes one of them, :meth:`teacher_target`, :meth:`fidelity` and
+        ``set_params`` changes one of them, or sets another ``teacher`` (another object than
+        fit's, the same kind or not), :meth:`teacher_target`, :meth:`fidelity` and
         :meth:`score` are refused until the next :meth:`fit` (they would read the teacher
         otherwise than the fitted student mimics it); :meth:`predict` is unchanged.
     classes_ : ndarray
@@ -1221,6 +1282,13 @@ class DistilledGAM(DistillerBase):
                 self._categories_seen_[index] = set(values.dropna().unique())
             elif np.isnan(numeric_column(fitted, index)).any():
                 self._numeric_missing_.add(index)
+        self._warn_if_subsample_missed_categories(
+            X,
+            fitted,
+            self._categories_seen_,
+            [self._feature_label(index) for index in range(self.n_features_in_)],
+            ("student", "predicted as unseen categories, with a contribution of 0 in their term"),
+        )
 
     def _warn_about_new_values(self, X):
         """Warn when ``X`` holds categories, or missing values (in a numeric, categorical or

@@ -1006,10 +1006,14 @@ def _score_copy_text(audit) -> list[str]:
     if not copies:
         return []
     nominal = set(getattr(audit, "_nominal_score_copies_", ()))
-    listed = ", ".join(
-        f"{name} ({'correlation ratio' if name in nominal else 'Spearman'} {rho:.3f})"
-        for name, rho in copies.items()
-    )
+    two_valued = getattr(audit, "_score_copy_measure_", None) == "share"
+
+    def measure(name):
+        if two_valued:  # the share of each score value's rows that the feature's value gives
+            return "fixes the score on a share"
+        return "correlation ratio" if name in nominal else "Spearman"
+
+    listed = ", ".join(f"{name} ({measure(name)} {rho:.3f})" for name, rho in copies.items())
     return [
         f"The score is a function of one feature alone: {listed}. If the column was "
         "derived from the score (an export of it), the audit compares the score with itself "

@@ -39,6 +39,7 @@ from sklearn.utils.validation import _num_samples, check_is_fitted
 from sklearn_distill import _teacher
 from sklearn_distill._data import (
     CATEGORICAL,
+    caller_stacklevel,
     column_values,
     is_frame,
     numeric_column,
@@ -157,10 +158,12 @@ class DistilledTree(DistillerBase):
 
     Values the fitting rows did not hold: at predict time (``predict``, ``explain``,
     ``fidelity``) a category not seen at fit is routed with the missing values, to the ``not
-    in`` side of every split on its column, with a ``UserWarning`` naming it; a missing value
-    in a numeric column that had none at fit is refused (``ValueError``), as no rule says
-    where it goes. :class:`~sklearn_distill.DistilledGAM` warns about both instead, for its
-    terms have an answer (a contribution of 0).
+    in`` side of every split on its column, with a ``UserWarning`` naming it, and so is a
+    missing value in a categorical column that had none at fit (its rules' ``not in`` reads as
+    if it held one of the other categories); a missing value in a numeric column that had none
+    at fit is refused (``ValueError``), as no rule says where it goes.
+    :class:`~sklearn_distill.DistilledGAM` warns about both instead, for its terms have an
+    answer (a contribution of 0).
 
     Parameters
     ----------
@@ -332,6 +335,17 @@ class DistilledTree(DistillerBase):
                     "They are routed with missing values, to the 'not in' side of every split "
                     "on this column.",
                 )
+            known = getattr(self, "_categories_with_missing_", None)  # None: fitted before
+            if warn_unseen and known is not None and index not in known and missing.any():
+                warnings.warn(
+                    f"X column {names[index]!r} has {int(missing.sum())} missing value(s), and "
+                    "had none at fit: the tree learnt no rule for them. They are routed as an "
+                    "unseen category, to the 'not in' side of every split on this column, and "
+                    "their rules read as if they held one of the other categories; impute them, "
+                    "or fit on rows where the column is missing.",
+                    UserWarning,
+                    stacklevel=caller_stacklevel(),
+                )
             encoded[:, index] = codes
         return encoded
 
@@ -369,6 +383,7 @@ class DistilledTree(DistillerBase):
         warn_values_equal_as_text(transfer, self.feature_kinds_, stacklevel=3, reads_text=False)
         self._learn_categories(transfer, target)
         self.missing_features_ = self._features_with_missing(transfer)
+        self._categories_with_missing_ = self._categories_missing(transfer)
         self.tree_ = DecisionTreeRegressor(
             max_leaf_nodes=self.max_leaf_nodes,
             max_depth=self.max_depth,
@@ -479,6 +494,14 @@ class DistilledTree(DistillerBase):
             if index not in self.categories_ and np.isnan(numeric_column(X, index)).any()
         }
 
+    def _categories_missing(self, X):
+        """The categorical columns in which ``X`` holds missing values."""
+        return {
+            index
+            for index in self.categories_
+            if pd.Series(column_values(X, index), dtype=object).isna().any()
+        }
+
     def _predict_student(self, X):
         encoded = self._encode(X)
         return self._leaf_values(encoded)
@@ -486,7 +509,14 @@ class DistilledTree(DistillerBase):
     def _after_fit(self, X, target, fitted):
         # rows of X left out by max_samples may miss values the fitting rows never missed
         self.missing_features_ |= self._features_with_missing(X)
-        self._warn_if_subsample_missed_categories(X, fitted)
+        self._categories_with_missing_ |= self._categories_missing(X)
+        self._warn_if_subsample_missed_categories(
+            X,
+            fitted,
+            self.categories_,
+            self._names(),
+            ("tree", "routed as unseen categories (with the missing values) by every rule"),
+        )
         self.rules_ = self._build_rules()
         ids = self._rule_ids(self._encode(X, warn_unseen=False, check_missing=False))
         target = target.reshape(len(target), -1)
@@ -497,31 +527,6 @@ class DistilledTree(DistillerBase):
                 target[covered].mean(axis=0) if covered.any() else np.full(target.shape[1], np.nan)
             )
         self.n_fit_rows_ = len(ids)
-
-    def _warn_if_subsample_missed_categories(self, X, fitted) -> None:
-        """Warn when the rows the tree was fitted on (``max_samples``' subsample) lack
-        categories that rows of X hold: those rows are routed as unseen categories, with the
-        missing values, whatever the teacher scores them."""
-        if fitted is X or not self.categories_:
-            return
-        missed = []
-        for index, known in self.categories_.items():
-            values = pd.Series(column_values(X, index), dtype=object)
-            lacking = values.notna() & ~values.isin(known)
-            if lacking.any():
-                label = self._names()[index]
-                missed.append(
-                    f"{label!r} ({lacking.sum()} rows, {values[lacking].nunique()} categories)"
-                )
-        if missed:
-            warnings.warn(
-                f"the {self.max_samples} rows max_samples drew to fit the tree lack categories "
-                f"that other rows of X hold: {', '.join(missed)}. Those rows are routed as "
-                "unseen categories (with the missing values) by every rule, whatever the "
-                "teacher scores them; raise max_samples to fit on them.",
-                UserWarning,
-                stacklevel=4,
-            )
 
     # ------------------------------------------------------------------ rules
     def _build_rules(self):

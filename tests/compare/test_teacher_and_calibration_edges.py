@@ -449,10 +449,13 @@ def test_scores_read_as_a_classifiers_probabilities_must_be_probabilities():
             model.fit(frame, y, teacher_scores=deciles)
     with pytest.raises(ValueError, match=r"\(response='predict_proba'\)"):
         DistilledGAM(response="predict_proba").fit(frame, teacher_scores=deciles)
-    # read as they are, they fit
-    DistilledGAM(teacher, response="predict", student=small_student()).fit(
-        frame, teacher_scores=deciles
-    )
+    # read as they are, they fit (without the teacher: beside it, scores that are not its
+    # own output are refused)
+    DistilledGAM(response="predict", student=small_student()).fit(frame, teacher_scores=deciles)
+    with pytest.raises(ValueError, match="teacher_scores differ from the teacher's own scores"):
+        DistilledGAM(teacher, response="predict", student=small_student()).fit(
+            frame, teacher_scores=deciles
+        )
 
 
 def test_categories_that_differ_only_in_white_space_are_warned_about():
