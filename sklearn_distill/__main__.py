@@ -431,7 +431,7 @@ def unsafe_columns(frame, columns, score, label):
             ).get(str(name))
             if eta is not None:
                 reasons[name] = (
-                    f"a category that the score's order determines (correlation ratio "
+                    f"a category that the score's order determines (normalised correlation ratio "
                     f"{eta:.3f}): a banded copy of the score?"
                 )
                 continue

@@ -789,18 +789,18 @@ def _score_copies(X, scores) -> tuple[dict, set]:
 
 
 def _nominal_score_copies(X, score, numeric: set) -> dict:
-    """Nominal features of ``X`` (categories, text) of which the score is a function: the
-    correlation ratio of the score's ranks over their levels, ``eta = sqrt(between / total)
-    >= 0.99`` (on ranks, as the numeric check's Spearman: deciles of a skewed score held as
-    text score as deciles held as numbers do), with three levels or more and at least five
-    rows per level on average (an identifier column, one level per row, explains any score
-    and is not a copy): name -> eta."""
+    """Nominal features of ``X`` (categories, text) of which the score is a function: their
+    levels cut the score's ranks into intervals, the normalised correlation ratio
+    :func:`_banding` ``>= 0.99`` (on ranks, as the numeric check's Spearman: deciles of a
+    skewed score held as text score as deciles held as numbers do; normalised, so that three
+    "Low"/"Medium"/"High" bands of a continuous score count as ten deciles do), with three
+    levels or more and at least five rows per level on average (an identifier column, one
+    level per row, explains any score and is not a copy): name -> figure."""
     if not isinstance(X, pd.DataFrame):
         return {}
     finite = np.isfinite(score)
     ranks = pd.Series(score[finite]).rank().to_numpy()
-    total = float(np.var(ranks)) * ranks.size
-    if total <= 0:
+    if ranks.size == 0 or float(np.var(ranks)) <= 0:
         return {}
     copies = {}
     for label in X.columns:
@@ -811,12 +811,9 @@ def _nominal_score_copies(X, score, numeric: set) -> dict:
         levels = int(codes.max()) + 1 if codes.size else 0
         if levels < 3 or levels * 5 > codes.size:
             continue
-        counts = np.bincount(codes, minlength=levels)
-        means = np.bincount(codes, weights=ranks, minlength=levels) / counts
-        between = float(np.sum(counts * (means - ranks.mean()) ** 2))
-        eta = float(np.sqrt(min(between / total, 1.0)))
-        if eta >= _SCORE_COPY:
-            copies[str(label)] = eta
+        banding = _banding(ranks, codes)
+        if banding >= _SCORE_COPY:
+            copies[str(label)] = banding
     return copies
 
 
@@ -907,7 +904,7 @@ def _warn_if_collinear(X, threshold=_COLLINEAR, limit=5):
         for position, other in enumerate(columns):
             banding = _banding(ranks[:, position], codes)
             if banding > threshold:
-                pairs.append((other, label, banding, "banding"))
+                pairs.append((other, label, banding, "normalised correlation ratio"))
     names = list(levels)
     for a, first in enumerate(names):
         for second in names[a + 1 :]:
@@ -924,7 +921,8 @@ def _warn_if_collinear(X, threshold=_COLLINEAR, limit=5):
     more = f" and {len(pairs) - limit} more pairs" if len(pairs) > limit else ""
     warnings.warn(
         f"X holds strongly correlated features (Spearman's correlation above {threshold}; "
-        "for a category, how nearly its levels cut a numeric feature into intervals, or "
+        "for a category, how nearly its levels cut a numeric feature into intervals, the "
+        "normalised correlation ratio, or "
         f"Cramér's V with another category): {listed}{more}. The mimic and the outcome model "
         "can split a shared effect between such features differently, so compare() may flag "
         "a value of one while their sum agrees (on generated worlds with nothing to find and "
@@ -977,7 +975,8 @@ def _cramers_v(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _banding(values: np.ndarray, codes: np.ndarray) -> float:
-    """How nearly the levels ``codes`` (0..k-1, each held) cut ``values`` into intervals:
+    """How nearly the levels ``codes`` (0..k-1, each held) cut ``values`` into intervals (the
+    normalised correlation ratio):
     the correlation ratio's ``eta^2 = between / total`` divided by the largest it can be for
     levels of these sizes, which contiguous blocks of the sorted values reach (the levels
     taken in the order of their means); 1 for a banding of the values whatever the bands'
@@ -1239,8 +1238,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
     score_copies_ : dict
         Features that are copies of the score, warned about at fit (the audit then compares
         the score with itself): numeric ones up to a monotone map (``|Spearman| >= 0.99``),
-        nominal ones (categories, text) whose levels fix the score (correlation ratio ``>=
-        0.99``, three levels or more and five rows per level on average, so an identifier
+        nominal ones (categories, text) whose levels fix the score (normalised correlation
+        ratio ``>= 0.99``, see ``_banding``, three levels or more and five rows per level on average, so an identifier
         column is not taken for one); for a two-valued score (a yes/no flag), any feature
         whose value fixes it up to relabelling (each of its levels mapped to the score value
         most of its rows hold, that map gives ``>= 0.99`` of each score value's rows, five rows
@@ -1760,7 +1759,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             (name if is_frame(X) else self._feature_labels[int(name)]): rho
             for name, rho in copies.items()
         }
-        # which copies are nominal features (their figure is a correlation ratio), for the
+        # which copies are nominal features (their figure is a normalised correlation ratio), for the
         # report; nominal features are a frame's, named as they are
         self._nominal_score_copies_ = sorted(nominal)
         # a two-valued score's copies are measured by the share of rows their value fixes
@@ -1770,8 +1769,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             how = (
                 "the smaller share of each score value's rows that the feature's value gives"
                 if self._score_copy_measure_ == "share"
-                else "Spearman's correlation with a numeric feature, the correlation ratio over "
-                "a categorical one's levels"
+                else "Spearman's correlation with a numeric feature, the normalised correlation "
+                "ratio over a categorical one's levels (1 when they cut the score into intervals)"
             )
             warnings.warn(
                 f"the score is a function of one feature of X alone ({how}): {listed}. If "

@@ -1011,7 +1011,7 @@ def _score_copy_text(audit) -> list[str]:
     def measure(name):
         if two_valued:  # the share of each score value's rows that the feature's value gives
             return "fixes the score on a share"
-        return "correlation ratio" if name in nominal else "Spearman"
+        return "normalised correlation ratio" if name in nominal else "Spearman"
 
     listed = ", ".join(f"{name} ({measure(name)} {rho:.3f})" for name, rho in copies.items())
     return [

@@ -33,7 +33,7 @@ def _ages(n=2000, seed=0):
 def test_a_number_and_its_bands_held_as_text_are_named_whatever_the_bands_sizes():
     X = _ages()
     said = _collinear_messages(X)
-    assert len(said) == 1 and "'age' and 'age_band' (1.00, banding)" in said[0]
+    assert len(said) == 1 and "'age' and 'age_band' (1.00, normalised correlation ratio)" in said[0]
     # the bands as numbers are named by Spearman's correlation, as before
     codes = X.assign(age_band=pd.factorize(X["age_band"], sort=True)[0])
     assert "'age' and 'age_band'" in _collinear_messages(codes)[0]
@@ -41,7 +41,10 @@ def test_a_number_and_its_bands_held_as_text_are_named_whatever_the_bands_sizes(
     # 0.87: capped by the bands' sizes)
     for edges in ([17, 22, 66, 70], [17, 44, 70]):
         bands = X.assign(age_band=pd.cut(X["age"], edges).astype(str))
-        assert "'age' and 'age_band' (1.00, banding)" in _collinear_messages(bands)[0]
+        assert (
+            "'age' and 'age_band' (1.00, normalised correlation ratio)"
+            in _collinear_messages(bands)[0]
+        )
     # unrelated features of every kind: nothing
     assert _collinear_messages(X.drop(columns="age_band")) == []
 
@@ -89,8 +92,14 @@ def test_listing_names_score_copies_written_as_text():
     frame["decile"] = "D" + (pd.qcut(frame["score"], 10, labels=False) + 1).astype(str)
     frame["pct"] = (frame["score"] * 100).round(1).astype(str) + "%"
     frame["dollars"] = [f"${v:,.0f}" for v in rng.uniform(1e3, 1e5, n)]
-    reasons = unsafe_columns(frame, ["a", "decile", "pct", "dollars"], "score", "label")
-    assert set(reasons) == {"decile", "pct"}
+    # three unequal bands of the score (their correlation ratio is capped near 0.9 by their
+    # sizes: the normalised one reads them as the copy they are)
+    cuts = frame["score"].quantile([0.3, 0.8]).tolist()
+    frame["band"] = pd.cut(frame["score"], [-1, *cuts, 2], labels=["Low", "Mid", "High"])
+    frame["band"] = frame["band"].astype(str)
+    columns = ["a", "decile", "pct", "dollars", "band"]
+    reasons = unsafe_columns(frame, columns, "score", "label")
+    assert set(reasons) == {"decile", "pct", "band"}
     assert "written as text" in reasons["pct"] and "correlation ratio" in reasons["decile"]
 
 
