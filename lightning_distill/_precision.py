@@ -16,6 +16,16 @@ def autocast_off(tensor: torch.Tensor):
     context on inputs widened to float32 (float64 kept), so its value is that of the float32
     formula whatever the Trainer's precision.
     """
-    if tensor.device.type == "meta":  # shapes only (no autocast there, and torch refuses it)
+    device = tensor.device.type
+    if not _autocast_available(device):  # meta tensors, MPS before torch 2.5: nothing to undo
         return contextlib.nullcontext()
-    return torch.autocast(device_type=tensor.device.type, enabled=False)
+    return torch.autocast(device_type=device, enabled=False)
+
+
+def _autocast_available(device: str) -> bool:
+    """Whether torch has autocast on ``device`` (where it has none, ``torch.autocast`` raises
+    even with ``enabled=False``, and nothing runs under one)."""
+    available = getattr(torch.amp, "is_autocast_available", None)  # torch >= 2.4
+    if available is not None:
+        return bool(available(device))
+    return device in ("cpu", "cuda")

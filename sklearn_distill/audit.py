@@ -745,8 +745,12 @@ def _warn_if_repeated_rows(X, scores, y01, share=0.05):
         )
 
 
-#: Rank correlation above which two audited features are said to share their effects.
+#: Above this (rank correlation, normalised correlation ratio or Cramér's V), two audited features
+#: are said to share their effects.
 _COLLINEAR = 0.9
+
+#: Pairs with a category times rows above which they are measured on a sample of the rows.
+_PAIR_ROWS = 20_000_000
 
 
 #: A numeric feature this rank-correlated with the score is taken for a copy of it.
@@ -865,7 +869,8 @@ def _warn_if_collinear(X, threshold=_COLLINEAR, limit=5):
     """Warn when features of ``X`` nearly determine each other: numeric ones rank-correlated
     (``|Spearman| > threshold``), a nominal one whose levels cut a numeric one's ranks into
     intervals (:func:`_banding`: ``age`` and an ``age_band`` held as text, whatever the
-    bands' sizes), or two nominal ones (Cramér's V). The two models can split a shared effect between such features
+    bands' sizes), or two nominal ones, one of which determines the other (Cramér's V: a
+    relabelling, or a city and its state). The two models can split a shared effect between such features
     differently (``benchmarks/audit_null_worlds.py``). Nominal features of more levels than a
     fifth of the rows (identifiers) are left out, as in :func:`_nominal_score_copies`."""
     if hasattr(X, "toarray"):
@@ -883,7 +888,14 @@ def _warn_if_collinear(X, threshold=_COLLINEAR, limit=5):
         with warnings.catch_warnings():  # an all-missing column has no mean: left out below
             warnings.simplefilter("ignore", RuntimeWarning)
             ranks = np.where(np.isnan(ranks), np.nanmean(ranks, axis=0), ranks)
-        kept = ranks.std(axis=0) > 0
+        # five rows or more off the commonest value: one odd row of two near-constant columns
+        # is no shared effect
+        kept = np.array(
+            [
+                column.size - np.unique(column, return_counts=True)[1].max() >= 5
+                for column in ranks.T
+            ]
+        )
         columns = [label for label, keep in zip(numeric, kept) if keep]
         ranks = ranks[:, kept]
     if len(columns) >= 2:
@@ -894,21 +906,35 @@ def _warn_if_collinear(X, threshold=_COLLINEAR, limit=5):
             (columns[a], columns[b], rho[a, b], "Spearman") for a, b in zip(*np.nonzero(upper))
         ]
     n_rows = len(X)
+    # a category of two levels or more, each of two of them on five rows or more (one odd row
+    # of two near-constant columns is no shared effect), that is not an identifier
     levels = {
         label: codes
         for label, codes in nominal.items()
-        if 2 <= int(codes.max(initial=-1)) + 1 and (int(codes.max()) + 1) * 5 <= n_rows
+        if codes.size
+        and 2 <= int(codes.max()) + 1 <= n_rows / 5
+        and int(np.sort(np.bincount(codes))[-2]) >= 5
     }
-    for label, codes in levels.items():
-        codes = np.unique(codes, return_inverse=True)[1]  # the levels these rows hold
+    # the pairs with a category, on a fixed sample of rows in a very wide or long X: each
+    # costs a few passes over the rows (about 1 ms at 50,000), hundreds of columns make
+    # tens of thousands of pairs, and these figures need no more rows to be told apart
+    names = list(levels)
+    n_pairs = len(names) * len(columns) + len(names) * (len(names) - 1) // 2
+    rows = slice(None)
+    if n_pairs and n_pairs * n_rows > _PAIR_ROWS:
+        keep = max(_PAIR_ROWS // n_pairs, 2_000)
+        if keep < n_rows:
+            rows = np.sort(np.random.default_rng(0).choice(n_rows, keep, replace=False))
+    ordered = [np.sort(ranks[rows, position]) for position in range(len(columns))]
+    for label in names:
+        codes = np.unique(levels[label][rows], return_inverse=True)[1]  # levels these rows hold
         for position, other in enumerate(columns):
-            banding = _banding(ranks[:, position], codes)
+            banding = _banding(ranks[rows, position], codes, ordered[position])
             if banding > threshold:
                 pairs.append((other, label, banding, "normalised correlation ratio"))
-    names = list(levels)
     for a, first in enumerate(names):
         for second in names[a + 1 :]:
-            v = _cramers_v(levels[first], levels[second])
+            v = _cramers_v(levels[first][rows], levels[second][rows])
             if v > threshold:
                 pairs.append((first, second, v, "Cramér's V"))
     if not pairs:
@@ -926,7 +952,8 @@ def _warn_if_collinear(X, threshold=_COLLINEAR, limit=5):
         f"Cramér's V with another category): {listed}{more}. The mimic and the outcome model "
         "can split a shared effect between such features differently, so compare() may flag "
         "a value of one while their sum agrees (on generated worlds with nothing to find and "
-        "three features correlated at 0.95, 6 of 60 audits flagged some value, against 5%). "
+        "three numeric features correlated at 0.95, 6 of 60 audits flagged some value, "
+        "against 5%). "
         "Read their shapes together.",
         UserWarning,
         stacklevel=caller_stacklevel(),
@@ -974,7 +1001,7 @@ def _cramers_v(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sqrt(max(chi2, 0.0) / (n * (levels - 1))))
 
 
-def _banding(values: np.ndarray, codes: np.ndarray) -> float:
+def _banding(values: np.ndarray, codes: np.ndarray, ordered: np.ndarray | None = None) -> float:
     """How nearly the levels ``codes`` (0..k-1, each held) cut ``values`` into intervals (the
     normalised correlation ratio):
     the correlation ratio's ``eta^2 = between / total`` divided by the largest it can be for
@@ -987,7 +1014,8 @@ def _banding(values: np.ndarray, codes: np.ndarray) -> float:
     between = float(np.sum(counts * (means - grand) ** 2))
     order = np.argsort(means, kind="stable")
     block = np.repeat(np.arange(counts.size), counts[order])
-    best_means = np.bincount(block, weights=np.sort(values)) / counts[order]
+    ordered = np.sort(values) if ordered is None else ordered  # values sorted (given: reused)
+    best_means = np.bincount(block, weights=ordered) / counts[order]
     best = float(np.sum(counts[order] * (best_means - grand) ** 2))
     return min(between / best, 1.0) if best > 0 else 0.0
 

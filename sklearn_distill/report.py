@@ -1172,7 +1172,10 @@ def audit_findings_text(audit, *, fidelity=None, max_terms=8, width=100):
         comparison, flags, audit.confidence, blocks, getattr(audit, "min_weight", None)
     )
     parts = [
-        block("How faithful the mimic is:", _fidelity_paragraphs(fidelity)[:1]),
+        block(
+            "How faithful the mimic is:",
+            _fidelity_paragraphs(fidelity)[:1] + (_attenuation_text(fidelity) if fidelity else []),
+        ),
         block("Where the black box and the outcome differ:", [headline, *terms]),
         block("Missing-feature test:", [verdict, "Caveats: " + " ".join(caveats)]),
     ]

@@ -270,30 +270,46 @@ def _accuracy(model: nn.Module, images: Tensor, targets: Tensor, batch_size: int
 
 
 def _shared_state(network: nn.Module, others: list[nn.Module]) -> list:
-    """The own tensors (parameters and buffers), their dtype and device, and the mode of every
-    submodule of ``network`` that ``others`` hold too (a frozen backbone shared by the
-    factory's models), saved to be put back by :func:`_restore_shared`."""
-    known = {id(m) for other in others for m in other.modules()}
+    """What ``network`` shares with ``others`` (a frozen backbone shared by the factory's
+    models, or frozen tensors tied without their module): every submodule they hold too, with
+    its own parameters, buffers and mode, and any parameter or buffer they hold, each as the
+    tensor object and a copy of its value (dtype and device included), to be put back by
+    :func:`_restore_shared`."""
+    modules = {id(m) for other in others for m in other.modules()}
+    tensors = {id(t) for other in others for t in (*other.parameters(), *other.buffers())}
     saved = []
     for module in network.modules():
-        if id(module) not in known:
-            continue
-        params = {n: p.data.detach().clone() for n, p in module.named_parameters(recurse=False)}
-        buffers = {n: b.detach().clone() for n, b in module.named_buffers(recurse=False)}
-        saved.append((module, module.training, params, buffers))
+        whole = id(module) in modules
+        params = {
+            name: (p, p.data.detach().clone())
+            for name, p in module.named_parameters(recurse=False)
+            if whole or id(p) in tensors
+        }
+        buffers = {
+            name: (b, b.detach().clone())
+            for name, b in module.named_buffers(recurse=False)
+            if whole or id(b) in tensors
+        }
+        if whole or params or buffers:
+            saved.append((module, module.training if whole else None, params, buffers))
     return saved
 
 
 @torch.no_grad()
 def _restore_shared(saved: list) -> None:
-    """Put back what :func:`_shared_state` saved: values (running statistics that training in
-    train mode updated), dtype and device (a casting precision, an accelerator) and mode."""
+    """Put back what :func:`_shared_state` saved: the same tensor objects (a casting precision
+    or an accelerator replaces a module's buffers; whoever else holds them keeps seeing the
+    module's), with their values (running statistics that training in train mode updated),
+    dtype and device, and the shared modules' modes."""
     for module, training, params, buffers in saved:
-        for name, value in params.items():
-            module._parameters[name].data = value
-        for name, value in buffers.items():
-            module._buffers[name] = value
-        module.training = training
+        for name, (param, value) in params.items():
+            param.data = value
+            module._parameters[name] = param
+        for name, (buffer, value) in buffers.items():
+            buffer.data = value
+            module._buffers[name] = buffer
+        if training is not None:
+            module.training = training
 
 
 def _attributions(attribution, model, images, targets, batch_size, kwargs) -> Tensor:

@@ -332,6 +332,7 @@ class DissectionMonitor(Callback):
                 f"{type(output_transform).__name__}"
             )
         self.output_transform = output_transform
+        self._warned_repeated = False  # the layer ran several times in a forward: said once
         self.save_dir = save_dir_path(save_dir)
         self.plot_units = check_integer("plot_units", plot_units, minimum=1)
         self.top_k = check_integer("top_k", top_k, minimum=1)
@@ -437,10 +438,12 @@ class DissectionMonitor(Callback):
                     raise  # out of memory and the like keep their type
                 # torch's shape or dtype complaint, deep in the model: named
                 raise ValueError(
-                    f"dataloader must yield images the module reads: DissectionMonitor's "
-                    f"{how} failed on the probe's images of shape {tuple(images.shape)} and "
-                    f"dtype {images.dtype} ({type(error).__name__}: {error}). Check the "
-                    "probe's images" + (" and forward=" if self.forward is not None else "") + "."
+                    f"DissectionMonitor's {how} failed on the probe's images (dataloader) of "
+                    f"shape {tuple(images.shape)} and dtype {images.dtype} "
+                    f"({type(error).__name__}: {error}). Check that the module reads the "
+                    "probe's images"
+                    + (" and that forward= runs" if self.forward is not None else "")
+                    + "."
                 ) from error
             if self.layer not in hooks:
                 raise ValueError(
@@ -449,7 +452,9 @@ class DissectionMonitor(Callback):
                     "module.teacher(images) for a teacher's layer)."
                 )
             outputs = hooks.outputs(self.layer)
-            warn_if_run_repeatedly(outputs, "layer", self.layer, "dissected")
+            if not self._warned_repeated:  # once per monitor, not at every dissection
+                self._warned_repeated = len(outputs) > 1
+                warn_if_run_repeatedly(outputs, "layer", self.layer, "dissected")
             output = outputs[-1]
         if self.output_transform is not None:
             try:

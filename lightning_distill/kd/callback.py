@@ -37,6 +37,7 @@ from lightning_distill.kd.constraints import (
     add_constraint_terms,
     check_constraints,
     check_constraints_on,
+    student_penalty_terms,
 )
 from lightning_distill.kd.losses import (
     _check_fraction,
@@ -689,6 +690,9 @@ class KnowledgeDistillation(L.Callback):
                         self.teacher,
                         teacher_logits.shape[0],
                     )
+                    # penalties a soft tree stored on the feature methods' own student passes
+                    # (SSKD's rotated copies) are not the batch's: dropped, with their graph
+                    student_penalty_terms(source)
                     feature_loss = sum(feature_terms.values())
                     total = total + feature_loss
                     terms["loss_feature"] = feature_loss

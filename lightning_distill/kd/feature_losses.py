@@ -1220,7 +1220,7 @@ def dkd_loss(
     beta = check_real("beta", beta, minimum=0.0)
     batch, classes = student_logits.shape
     target_mask = F.one_hot(targets.long(), classes).bool()
-    with torch.autocast(device_type=student_logits.device.type, enabled=False):
+    with _autocast_off(student_logits):
 
         def split(logits: Tensor) -> tuple[Tensor, Tensor]:
             logits = _float_logits(logits) / temperature

@@ -258,7 +258,7 @@ def kd_loss(
     _check_finite_logits(student_logits, teacher_logits)
     out_dtype = _float_logits(student_logits).dtype
     wide = temperature > _FLOAT32_TEMPERATURE or out_dtype == torch.float64
-    with torch.autocast(device_type=student_logits.device.type, enabled=False):
+    with _autocast_off(student_logits):
         student = student_logits.double() if wide else _float_logits(student_logits)
         teacher = teacher_logits.double() if wide else _float_logits(teacher_logits)
         # Shifted by the row's maximum before dividing by T (softmax does not change): the
@@ -324,7 +324,7 @@ def _smoothed_cross_entropy(
     _check_not_empty("logits", logits)
     smoothing = _check_fraction("smoothing", smoothing)
     _check_targets(targets, logits, settle=False)
-    with torch.autocast(device_type=logits.device.type, enabled=False):
+    with _autocast_off(logits):
         log_probs = F.log_softmax(_float_logits(logits), dim=1)
         if strict:
             # NaN or +inf logits, or a row without a finite one (a NaN loss), and a label on a

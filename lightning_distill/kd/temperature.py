@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from lightning_distill._batch import TEACHER_READS_AFTER, unpack_batch, watch_for_teacher
 from lightning_distill._monitoring import loader_generators
+from lightning_distill._precision import autocast_off as _autocast_off
 from lightning_distill._validation import (
     check_choice,
     check_integer,
@@ -118,7 +119,7 @@ def kd_loss_at(
         max_temperature = float(torch.as_tensor(temperature).detach().max())
     wide = out_dtype == torch.float64 or max_temperature > _FLOAT32_TEMPERATURE
     dtype = torch.float64 if wide else out_dtype
-    with torch.autocast(device_type=student_logits.device.type, enabled=False):
+    with _autocast_off(student_logits):
         temperature = torch.as_tensor(temperature, device=student_logits.device).to(dtype)
         log_student = _log_softmax_at(student_logits.to(dtype), temperature)
         log_teacher = _log_softmax_at(teacher_logits.to(dtype), temperature)

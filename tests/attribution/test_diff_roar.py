@@ -297,6 +297,34 @@ def test_a_casting_precision_scores_the_trained_model_in_its_dtype():
     assert frame[["top_accuracy", "bottom_accuracy"]].stack().between(0, 1).all()
 
 
+def test_frozen_parameters_tied_without_their_module_are_given_back_as_passed():
+    # the factory ties model's frozen weight into a module of its own: a casting precision left
+    # the caller's weight in bfloat16 (only whole shared modules were given back)
+    (x, y), (xt, yt) = _bn_data(20, 5), _bn_data(20, 6)
+    frozen = nn.Linear(16, 16).requires_grad_(False)
+    model = nn.Sequential(nn.Flatten(), frozen, nn.Linear(16, 2))
+    weight, value = frozen.weight, frozen.weight.detach().clone()
+
+    def factory():
+        tied = nn.Linear(16, 16)
+        tied.weight, tied.bias = frozen.weight, frozen.bias
+        return nn.Sequential(nn.Flatten(), tied, nn.Linear(16, 2))
+
+    diff_roar(
+        factory,
+        (x, y),
+        (xt, yt),
+        model=model,
+        attribution="random",
+        fractions=[0.5],
+        seeds=1,
+        epochs=1,
+        trainer_kwargs={"precision": "bf16-true"},
+    )
+    assert frozen.weight is weight and weight.dtype == torch.float32
+    assert torch.equal(weight, value)
+
+
 def test_pixel_maps_with_a_channel_axis_and_a_lone_last_batch_under_batch_norm(blocks):
     train, test = blocks
     # 3-channel images, [N, 1, H, W] maps: ranked per pixel, as [N, H, W] maps are

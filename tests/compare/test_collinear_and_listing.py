@@ -70,7 +70,19 @@ def test_two_categories_that_relabel_each_other_are_named_by_cramers_v():
     X["town"] = X["city"].map({"x": "X", "y": "Y", "z": "Z"})
     said = _collinear_messages(X)
     assert len(said) == 1 and "'city' and 'town' (1.00, Cramér's V)" in said[0]
-    # Cramér's V against its definition on a small table
+    # Cramér's V against scipy's on a 3 x 5 table, and against its definition on a 2 x 2 one
+    from scipy.stats.contingency import association, crosstab
+
+    rng = np.random.default_rng(4)
+    a3 = rng.integers(0, 3, 400)
+    b5 = (a3 + rng.integers(0, 3, 400)) % 5
+    scipy_v = association(crosstab(a3, b5).count, method="cramer")
+    assert np.isclose(_cramers_v(a3, b5), scipy_v)
+    # two near-constant columns whose one odd row is the same row share no effect
+    odd = np.zeros(len(X), dtype=int)
+    odd[7] = 1
+    near_constant = X.drop(columns="town").assign(p=odd.astype(str), q=np.where(odd, "u", "v"))
+    assert _collinear_messages(near_constant) == []
     a = np.array([0, 0, 1, 1, 1, 0])
     b = np.array([0, 0, 1, 1, 0, 1])
     table = np.array([[2.0, 1.0], [1.0, 2.0]])

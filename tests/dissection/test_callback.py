@@ -749,8 +749,8 @@ def test_probe_images_the_module_cannot_read_are_named():
     )
     with pytest.raises(
         ValueError,
-        match=r"dataloader must yield images the module reads: .*"
-        r"module\(images\) failed on .*shape \(4, 3, 8, 8\).*3 channels",
+        match=r"DissectionMonitor's module\(images\) failed on the probe's images \(dataloader\) "
+        r"of shape \(4, 3, 8, 8\).*3 channels",
     ):
         monitor.dissect(net)
 
@@ -777,3 +777,8 @@ def test_a_layer_run_twice_in_one_forward_is_said():
         r"last output is dissected",
     ):
         monitor.dissect(Twice())
+    # once per monitor, not at every dissection (every epoch of a fit)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        monitor.dissect(Twice())
+    assert not [w for w in caught if "ran 2 times" in str(w.message)]

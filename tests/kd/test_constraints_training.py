@@ -282,6 +282,36 @@ def test_soft_tree_balance_penalty_is_the_batchs_own_with_sskd():
     logged = float(trainer.callback_metrics["train/constraint_tree_balance"])
     assert logged == pytest.approx(expected, abs=1e-6)
     assert tree.balance_penalty is None
+    # the callback: the batch's own penalty, and the copies' (with its graph over three times
+    # the batch) not left on the tree after the step
+    fresh = copy.deepcopy(twin)
+    tree = fresh[2]
+
+    class Plain(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = fresh
+
+        def forward(self, x):
+            return self.net(x)
+
+        def training_step(self, batch, batch_idx):
+            return F.cross_entropy(self(batch[0]), batch[1])
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=1e-9)
+
+    fresh(x)
+    expected = float(tree.pop_balance_penalty())
+    spec = FeatureDistillation("net.1", "2", loss="sskd", options={"head_epochs": 1})
+    callback = KnowledgeDistillation(teacher, features=[spec], example_input=x[:2])
+    trainer = quiet_trainer(max_steps=1, log_every_n_steps=1, callbacks=[callback])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(Plain(), DataLoader(TensorDataset(x, y), batch_size=16))
+    logged = float(trainer.callback_metrics["train/constraint_tree_balance"])
+    assert logged == pytest.approx(expected, abs=1e-6)
+    assert tree.balance_penalty is None
 
 
 def test_learned_temperature_stays_in_range_logs_and_checkpoints(tmp_path):
