@@ -427,7 +427,10 @@ def unsafe_columns(frame, columns, score, label):
         if as_text and numbers is None:  # categories: the audit's own check of score copies
             known = score_values.notna().to_numpy()
             eta = _nominal_score_copies(
-                frame.loc[known, [name]], score_values[known].to_numpy(float), set()
+                frame.loc[known, [name]],
+                score_values[known].to_numpy(float),
+                set(),
+                normalised=True,
             ).get(str(name))
             if eta is not None:
                 reasons[name] = (

@@ -332,8 +332,11 @@ def check_scores_match_teacher(given: np.ndarray, queried: np.ndarray, teacher) 
             given = given[:, 1]
         else:
             return
-    # each column's own range: class columns of other scales are each rounded on theirs
+    # each column's own range: class columns of other scales are each rounded on theirs; and
+    # scores exported to d decimals are within half a step of the teacher's (probabilities of
+    # a rare outcome to 2 decimals: 0.005 off, above 1% of a range of 0.39)
     tolerance = np.maximum(SCORES_MATCH_TOLERANCE * np.ptp(queried, axis=0), 1e-9)
+    tolerance = np.maximum(tolerance, _rounding_step(given) / 2 * (1 + 1e-6))
     beyond = np.abs(given - queried) > tolerance
     gaps = np.abs(given - queried).reshape(given.shape[0], -1).max(axis=1)
     off = int(np.sum(beyond.reshape(given.shape[0], -1).any(axis=1)))
@@ -342,12 +345,24 @@ def check_scores_match_teacher(given: np.ndarray, queried: np.ndarray, teacher) 
         raise ValueError(
             f"teacher_scores differ from the teacher's own scores on X ({name}, queried once to "
             f"compare) on {off} of {gaps.shape[0]} rows, by up to {gaps.max():.4g} (more than "
-            f"rounding: 1% of the teacher's range of scores, {np.max(tolerance):.3g}): they are "
+            f"rounding: {np.max(tolerance):.3g}, 1% of the teacher's range of scores or half the "
+            "step of the decimals teacher_scores are written to): they are "
             "the scores of another black box, or of other rows, and every later query of the "
             "teacher would read a black box the fit never saw. Pass the teacher that gave "
             "teacher_scores, or only one of the two: teacher=None to mimic teacher_scores, or "
             "no teacher_scores to query the teacher."
         )
+
+
+def _rounding_step(values: np.ndarray) -> float:
+    """The step of the decimal grid ``values`` are written on (``0.01`` for scores exported to
+    two decimals), for up to six decimals; 0 when they are on none."""
+    finite = values[np.isfinite(values)]
+    for decimals in range(7):
+        scaled = finite * 10.0**decimals
+        if np.all(np.abs(scaled - np.round(scaled)) <= 1e-6 * np.maximum(1.0, np.abs(scaled))):
+            return 10.0**-decimals
+    return 0.0
 
 
 #: Above this share of teacher probabilities at 0 or 1 (beyond the clip), fitting warns.

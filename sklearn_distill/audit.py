@@ -749,6 +749,11 @@ def _warn_if_repeated_rows(X, scores, y01, share=0.05):
 #: are said to share their effects.
 _COLLINEAR = 0.9
 
+#: Above this, a category's levels are said to cut a number of many values into intervals
+#: (the normalised correlation ratio, :func:`_banding`): a banding with a few rows astray at
+#: its edges, not a rare level that sits in the number's top tail among other rows (0.95).
+_BANDING = 0.97
+
 #: Pairs with a category times rows above which they are measured on a sample of the rows.
 _PAIR_ROWS = 20_000_000
 
@@ -792,19 +797,23 @@ def _score_copies(X, scores) -> tuple[dict, set]:
     return copies, set(nominal)
 
 
-def _nominal_score_copies(X, score, numeric: set) -> dict:
-    """Nominal features of ``X`` (categories, text) of which the score is a function: their
-    levels cut the score's ranks into intervals, the normalised correlation ratio
-    :func:`_banding` ``>= 0.99`` (on ranks, as the numeric check's Spearman: deciles of a
-    skewed score held as text score as deciles held as numbers do; normalised, so that three
-    "Low"/"Medium"/"High" bands of a continuous score count as ten deciles do), with three
-    levels or more and at least five rows per level on average (an identifier column, one
-    level per row, explains any score and is not a copy): name -> figure."""
+def _nominal_score_copies(X, score, numeric: set, *, normalised: bool = False) -> dict:
+    """Nominal features of ``X`` (categories, text) of which the score is a function: the
+    correlation ratio of the score's ranks over their levels, ``eta = sqrt(between / total)
+    >= 0.99`` (on ranks, as the numeric check's Spearman: deciles of a skewed score held as
+    text score as deciles held as numbers do), with three levels or more and at least five
+    rows per level on average (an identifier column, one level per row, explains any score
+    and is not a copy): name -> eta. ``normalised``: :func:`_banding` instead (eta^2 over the
+    largest its levels' sizes allow), which also reads three "Low"/"Mid"/"High" bands of a
+    continuous score as a banding; a dominant category whose levels do not overlap on the
+    score (a grade that explains nearly all of it) reads the same, so only the command line's
+    listing, which asks, uses it."""
     if not isinstance(X, pd.DataFrame):
         return {}
     finite = np.isfinite(score)
     ranks = pd.Series(score[finite]).rank().to_numpy()
-    if ranks.size == 0 or float(np.var(ranks)) <= 0:
+    total = float(np.var(ranks)) * ranks.size
+    if total <= 0:
         return {}
     copies = {}
     for label in X.columns:
@@ -815,9 +824,15 @@ def _nominal_score_copies(X, score, numeric: set) -> dict:
         levels = int(codes.max()) + 1 if codes.size else 0
         if levels < 3 or levels * 5 > codes.size:
             continue
-        banding = _banding(ranks, codes)
-        if banding >= _SCORE_COPY:
-            copies[str(label)] = banding
+        if normalised:
+            figure = _banding(ranks, codes)
+        else:
+            counts = np.bincount(codes, minlength=levels)
+            means = np.bincount(codes, weights=ranks, minlength=levels) / counts
+            between = float(np.sum(counts * (means - ranks.mean()) ** 2))
+            figure = float(np.sqrt(min(between / total, 1.0)))
+        if figure >= _SCORE_COPY:
+            copies[str(label)] = figure
     return copies
 
 
@@ -838,8 +853,8 @@ def _two_valued_score_copies(X, event, finite, numeric: dict) -> tuple[dict, set
     rows hold, the share of each score value's rows that this map gives is ``>= 0.99`` for
     both (so a rare score value is not outweighed by the common one, and a feature that merely
     goes with the score is no copy), with at least five rows per level on average (an
-    identifier fixes any score). Name -> the smaller of the two shares, and the names of the
-    nominal ones among them."""
+    identifier fixes any score) and the rows of levels under five rows counted as not fixed.
+    Name -> the smaller of the two shares, and the names of the nominal ones among them."""
     event = event[finite]
     counts = np.array([np.sum(~event), np.sum(event)])
     if counts.min() == 0:
@@ -857,7 +872,10 @@ def _two_valued_score_copies(X, event, finite, numeric: dict) -> tuple[dict, set
         ones = np.bincount(codes, weights=event, minlength=levels)
         zeros = np.bincount(codes, minlength=levels) - ones
         says_one = ones > zeros  # the score value most of each level's rows hold
-        shares = np.array([zeros[~says_one].sum(), ones[says_one].sum()]) / counts
+        # a level of fewer than five rows fixes nothing: each distinct value of a mostly-zero
+        # number would otherwise "fix" the score on its one row
+        thick = ones + zeros >= 5
+        shares = np.array([zeros[~says_one & thick].sum(), ones[says_one & thick].sum()]) / counts
         if shares.min() >= _SCORE_COPY:
             copies[str(key)] = float(shares.min())
             if key not in numeric:
@@ -906,35 +924,46 @@ def _warn_if_collinear(X, threshold=_COLLINEAR, limit=5):
             (columns[a], columns[b], rho[a, b], "Spearman") for a, b in zip(*np.nonzero(upper))
         ]
     n_rows = len(X)
-    # a category of two levels or more, each of two of them on five rows or more (one odd row
-    # of two near-constant columns is no shared effect), that is not an identifier
-    levels = {
-        label: codes
-        for label, codes in nominal.items()
-        if codes.size
-        and 2 <= int(codes.max()) + 1 <= n_rows / 5
-        and int(np.sort(np.bincount(codes))[-2]) >= 5
-    }
+    # numbers of a few values (a yes/no flag held as a number, codes) meet a category by
+    # Cramér's V, as another category: the normalised correlation ratio of a tied number reads
+    # a category that merely holds all its ones (every defaulter among the "subprime") as 1
+    few = [position for position in range(len(columns)) if np.unique(ranks[:, position]).size < 10]
+    coded = {columns[p]: np.unique(ranks[:, p], return_inverse=True)[1] for p in few}
+    spread = [p for p in range(len(columns)) if p not in few]
     # the pairs with a category, on a fixed sample of rows in a very wide or long X: each
     # costs a few passes over the rows (about 1 ms at 50,000), hundreds of columns make
     # tens of thousands of pairs, and these figures need no more rows to be told apart
-    names = list(levels)
-    n_pairs = len(names) * len(columns) + len(names) * (len(names) - 1) // 2
+    n_pairs = len(nominal) * (len(columns) + len(nominal))
     rows = slice(None)
     if n_pairs and n_pairs * n_rows > _PAIR_ROWS:
         keep = max(_PAIR_ROWS // n_pairs, 2_000)
         if keep < n_rows:
             rows = np.sort(np.random.default_rng(0).choice(n_rows, keep, replace=False))
-    ordered = [np.sort(ranks[rows, position]) for position in range(len(columns))]
+    sampled = {label: codes[rows] for label, codes in nominal.items()}
+    n_sampled = len(next(iter(sampled.values()))) if sampled else n_rows
+    # a category of two levels or more, each of two of them on five rows or more (one odd row
+    # of two near-constant columns is no shared effect), that is not an identifier, on the
+    # rows measured
+    levels = {}
+    for label, codes in sampled.items():
+        codes = np.unique(codes, return_inverse=True)[1]  # the levels these rows hold
+        counts = np.bincount(codes)
+        if 2 <= counts.size <= n_sampled / 5 and int(np.sort(counts)[-2]) >= 5:
+            levels[label] = codes
+    names = list(levels)
+    ordered = {p: np.sort(ranks[rows, p]) for p in spread}
     for label in names:
-        codes = np.unique(levels[label][rows], return_inverse=True)[1]  # levels these rows hold
-        for position, other in enumerate(columns):
-            banding = _banding(ranks[rows, position], codes, ordered[position])
-            if banding > threshold:
-                pairs.append((other, label, banding, "normalised correlation ratio"))
+        for position in spread:
+            banding = _banding(ranks[rows, position], levels[label], ordered[position])
+            if banding > _BANDING:
+                pairs.append((columns[position], label, banding, "normalised correlation ratio"))
+        for other, codes in coded.items():
+            v = _cramers_v(codes[rows], levels[label])
+            if v > threshold:
+                pairs.append((other, label, v, "Cramér's V"))
     for a, first in enumerate(names):
         for second in names[a + 1 :]:
-            v = _cramers_v(levels[first][rows], levels[second][rows])
+            v = _cramers_v(levels[first], levels[second])
             if v > threshold:
                 pairs.append((first, second, v, "Cramér's V"))
     if not pairs:
@@ -1266,8 +1295,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
     score_copies_ : dict
         Features that are copies of the score, warned about at fit (the audit then compares
         the score with itself): numeric ones up to a monotone map (``|Spearman| >= 0.99``),
-        nominal ones (categories, text) whose levels fix the score (normalised correlation
-        ratio ``>= 0.99``, see ``_banding``, three levels or more and five rows per level on average, so an identifier
+        nominal ones (categories, text) whose levels fix the score (correlation ratio ``>=
+        0.99``, three levels or more and five rows per level on average, so an identifier
         column is not taken for one); for a two-valued score (a yes/no flag), any feature
         whose value fixes it up to relabelling (each of its levels mapped to the score value
         most of its rows hold, that map gives ``>= 0.99`` of each score value's rows, five rows
@@ -1787,7 +1816,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             (name if is_frame(X) else self._feature_labels[int(name)]): rho
             for name, rho in copies.items()
         }
-        # which copies are nominal features (their figure is a normalised correlation ratio), for the
+        # which copies are nominal features (their figure is a correlation ratio), for the
         # report; nominal features are a frame's, named as they are
         self._nominal_score_copies_ = sorted(nominal)
         # a two-valued score's copies are measured by the share of rows their value fixes
@@ -1797,11 +1826,12 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             how = (
                 "the smaller share of each score value's rows that the feature's value gives"
                 if self._score_copy_measure_ == "share"
-                else "Spearman's correlation with a numeric feature, the normalised correlation "
-                "ratio over a categorical one's levels (1 when they cut the score into intervals)"
+                else "Spearman's correlation with a numeric feature, the correlation ratio over "
+                "a categorical one's levels"
             )
             warnings.warn(
-                f"the score is a function of one feature of X alone ({how}): {listed}. If "
+                f"the score is a function of one feature of X alone, or nearly ({how}): "
+                f"{listed}. If "
                 "that column was derived from the score (an "
                 "export of it, a risk percentage), the mimic reads the score off it and the "
                 "outcome model uses it too: the audit compares the score with itself, and "

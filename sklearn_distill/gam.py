@@ -469,11 +469,24 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
                     if self.response == "predict_proba"
                     else "they stand for the classifier teacher's predict_proba"
                 )
+                percent = 0 <= scores.min() and scores.max() <= 100
+                if self.teacher is not None:
+                    # response='predict' would query the classifier's labels to compare
+                    advice = (
+                        "Give them as the teacher's predict_proba gives them"
+                        + (" (percentages divided by 100)" if percent else "")
+                        + ", pass response='decision_function' for the teacher's margins, or "
+                        "teacher=None to mimic them as they are."
+                    )
+                else:
+                    advice = (
+                        ("Percentages: divide them by 100. " if percent else "")
+                        + "To read them as they are, pass response='predict' (a calibration "
+                        "then maps them to the outcome's log-odds)."
+                    )
                 raise ValueError(
                     f"{name} must be class probabilities in [0, 1] ({why}); got values from "
-                    f"{scores.min():.4g} to {scores.max():.4g}. To read them as they are, pass "
-                    "response='predict' (a calibration then maps them to the outcome's "
-                    "log-odds)."
+                    f"{scores.min():.4g} to {scores.max():.4g}. {advice}"
                 )
             if self.response_ == "predict_proba" and scores.ndim == 2 and at_fit:
                 _warn_if_not_distributions(scores, name)

@@ -1011,11 +1011,11 @@ def _score_copy_text(audit) -> list[str]:
     def measure(name):
         if two_valued:  # the share of each score value's rows that the feature's value gives
             return "fixes the score on a share"
-        return "normalised correlation ratio" if name in nominal else "Spearman"
+        return "correlation ratio" if name in nominal else "Spearman"
 
     listed = ", ".join(f"{name} ({measure(name)} {rho:.3f})" for name, rho in copies.items())
     return [
-        f"The score is a function of one feature alone: {listed}. If the column was "
+        f"The score is a function of one feature alone, or nearly: {listed}. If the column was "
         "derived from the score (an export of it), the audit compares the score with itself "
         "and differences in the other features shrink or vanish: audit without it."
     ]

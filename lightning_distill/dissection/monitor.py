@@ -34,6 +34,13 @@ from lightning_distill.hooks import FeatureHooks, resolve_module_names, warn_if_
 __all__ = ["DissectionMonitor"]
 
 
+def _out_of_memory(error: RuntimeError) -> bool:
+    """A plain ``RuntimeError`` of a failed allocation (the CPU allocator's has no type of
+    its own): not the probe's fault, so not named as such."""
+    text = str(error).lower()
+    return "out of memory" in text or "can't allocate memory" in text
+
+
 def _split_batch(batch: Any) -> tuple[Tensor, Tensor | None, Tensor | None]:
     """``(images, labels, image_labels)`` of a probe batch, checked before any forward pass."""
     if isinstance(batch, dict):
@@ -434,8 +441,10 @@ class DissectionMonitor(Callback):
                 else:
                     self.forward(pl_module, images)
             except (RuntimeError, TypeError, IndexError, KeyError, AttributeError) as error:
-                if isinstance(error, RuntimeError) and type(error) is not RuntimeError:
-                    raise  # out of memory and the like keep their type
+                if isinstance(error, RuntimeError) and (
+                    type(error) is not RuntimeError or _out_of_memory(error)
+                ):
+                    raise  # out of memory and the like keep their type (the CPU's is plain)
                 # torch's shape or dtype complaint, deep in the model: named
                 raise ValueError(
                     f"DissectionMonitor's {how} failed on the probe's images (dataloader) of "

@@ -192,3 +192,38 @@ def test_two_class_columns_read_with_the_default_response_name_the_fix():
         one.fit(X, y, teacher_scores=P[:, 1]).predict(X),
         atol=1e-3,
     )
+
+
+def test_a_rare_outcomes_probabilities_exported_to_two_decimals_are_the_teachers():
+    # half a step of 0.01 (0.005) is above 1% of a range of probabilities under 0.5: such
+    # exports were refused as another black box's scores
+    X, y, _ = _world(n=400)
+    teacher = LogisticRegression().fit(X, y)
+    teacher.intercept_ = teacher.intercept_ - 3.0  # a rare event: P(1) within [0, 0.4]
+    P = teacher.predict_proba(X)
+    spread = np.ptp(P[:, 1])
+    assert spread < 0.5 and np.any(np.abs(np.round(P[:, 1], 2) - P[:, 1]) > 0.01 * spread)
+    DistilledTree(teacher, max_leaf_nodes=4).fit(X, teacher_scores=np.round(P[:, 1], 2))
+    # the same scores to two decimals but of another black box are still refused
+    other = np.round(np.clip(P[:, 1] + 0.03, 0, 1), 2)
+    with pytest.raises(ValueError, match="teacher_scores differ"):
+        DistilledTree(teacher, max_leaf_nodes=4).fit(X, teacher_scores=other)
+    # percentages beside a teacher: the advice is to divide them, not response='predict'
+    # (which would query the classifier's labels to compare)
+    with pytest.raises(ValueError, match=r"percentages divided by 100") as refused:
+        DistilledTree(teacher, max_leaf_nodes=4).fit(X, teacher_scores=100 * P[:, 1])
+    assert "response='predict'" not in str(refused.value)
+
+
+def test_a_mostly_zero_number_is_no_copy_of_a_flag_it_does_not_fix():
+    # each distinct non-zero value is a level of one row, which "fixes" the flag on its row:
+    # a number that is zero on 86% of rows was named a copy (1.000) of a flag that needs age
+    rng = np.random.default_rng(2)
+    n = 2000
+    gain = np.where(rng.uniform(size=n) < 0.86, 0.0, rng.lognormal(8, 1, n))
+    age = rng.uniform(20, 70, n)
+    flag = ((gain > 0) & (age > 45)).astype(float)
+    X = pd.DataFrame({"gain": gain, "age": age})
+    assert _score_copies(X, flag) == ({}, set())
+    # the flag itself, as a number: still named
+    assert set(_score_copies(X.assign(copy=flag), flag)[0]) == {"copy"}
