@@ -749,11 +749,6 @@ def _warn_if_repeated_rows(X, scores, y01, share=0.05):
 #: are said to share their effects.
 _COLLINEAR = 0.9
 
-#: Above this, a category's levels are said to cut a number of many values into intervals
-#: (the normalised correlation ratio, :func:`_banding`): a banding with a few rows astray at
-#: its edges, not a rare level that sits in the number's top tail among other rows (0.95).
-_BANDING = 0.97
-
 #: Pairs with a category times rows above which they are measured on a sample of the rows.
 _PAIR_ROWS = 20_000_000
 
@@ -867,20 +862,46 @@ def _two_valued_score_copies(X, event, finite, numeric: dict) -> tuple[dict, set
         codes = pd.factorize(column, use_na_sentinel=False)[0][finite]
         codes = np.unique(codes, return_inverse=True)[1]  # the levels these rows hold
         levels = int(codes.max()) + 1 if codes.size else 0
-        if levels < 2 or levels * 5 > codes.size:
+        if levels < 2:
             continue
-        ones = np.bincount(codes, weights=event, minlength=levels)
-        zeros = np.bincount(codes, minlength=levels) - ones
-        says_one = ones > zeros  # the score value most of each level's rows hold
-        # a level of fewer than five rows fixes nothing: each distinct value of a mostly-zero
-        # number would otherwise "fix" the score on its one row
-        thick = ones + zeros >= 5
-        shares = np.array([zeros[~says_one & thick].sum(), ones[says_one & thick].sum()]) / counts
-        if shares.min() >= _SCORE_COPY:
-            copies[str(key)] = float(shares.min())
+        share = 0.0
+        if levels * 5 <= codes.size:  # else an identifier, which fixes any score
+            ones = np.bincount(codes, weights=event, minlength=levels)
+            zeros = np.bincount(codes, minlength=levels) - ones
+            says_one = ones > zeros  # the score value most of each level's rows hold
+            # a level of fewer than five rows fixes nothing: each distinct value of a
+            # mostly-zero number would otherwise "fix" the score on its one row
+            thick = ones + zeros >= 5
+            fixed = np.array([zeros[~says_one & thick].sum(), ones[says_one & thick].sum()])
+            share = float((fixed / counts).min())
+        if key in numeric:  # or a threshold of the number (however many values it takes)
+            share = max(share, _best_cut_share(column[finite], event))
+        if share >= _SCORE_COPY:
+            copies[str(key)] = share
             if key not in numeric:
                 nominal.add(str(key))
     return copies, nominal
+
+
+def _best_cut_share(values: np.ndarray, event: np.ndarray) -> float:
+    """How well one cut of a number separates a two-valued score: over the cuts between its
+    distinct values (missing values on either side), and both directions, the largest of the
+    smaller share of each score value's rows on its side. 1 for ``flag = points >= 60``."""
+    values = np.asarray(values, dtype=float)
+    best = 0.0
+    for missing_high in (False, True):
+        filled = np.where(np.isnan(values), np.inf if missing_high else -np.inf, values)
+        order = np.argsort(filled, kind="stable")
+        ordered, flags = filled[order], event[order].astype(float)
+        ends = np.flatnonzero(np.r_[ordered[1:] != ordered[:-1], True])  # last row of a value
+        ones_below = np.cumsum(flags)[ends]
+        zeros_below = (ends + 1) - ones_below
+        n_ones, n_zeros = flags.sum(), flags.size - flags.sum()
+        # zeros below the cut and ones above it, or the other way round
+        up = np.minimum(zeros_below / n_zeros, (n_ones - ones_below) / n_ones)
+        down = np.minimum(ones_below / n_ones, (n_zeros - zeros_below) / n_zeros)
+        best = max(best, float(np.max(up)), float(np.max(down)))
+    return best
 
 
 def _warn_if_collinear(X, threshold=_COLLINEAR, limit=5):
@@ -891,7 +912,7 @@ def _warn_if_collinear(X, threshold=_COLLINEAR, limit=5):
     relabelling, or a city and its state). The two models can split a shared effect between such features
     differently (``benchmarks/audit_null_worlds.py``). Nominal features of more levels than a
     fifth of the rows (identifiers) are left out, as in :func:`_nominal_score_copies`."""
-    if hasattr(X, "toarray"):
+    if hasattr(X, "toarray") or len(X) == 0:
         return
     try:
         numeric, nominal = _columns_by_kind(X, labelled=True)
@@ -951,11 +972,23 @@ def _warn_if_collinear(X, threshold=_COLLINEAR, limit=5):
         if 2 <= counts.size <= n_sampled / 5 and int(np.sort(counts)[-2]) >= 5:
             levels[label] = codes
     names = list(levels)
-    ordered = {p: np.sort(ranks[rows, p]) for p in spread}
+    # ties broken at random (fixed seed): a category holding every non-zero row of a
+    # mostly-zero number and some zeros is no banding of it; "non-zero" itself still is
+    tie_rng = np.random.default_rng(0)
+    distinct = {}
+    for p in spread:
+        values = ranks[rows, p]
+        order = np.lexsort((tie_rng.random(values.size), values))
+        untied = np.empty(values.size)
+        untied[order] = np.arange(values.size)
+        distinct[p] = untied
+    ordered = {p: np.arange(float(distinct[p].size)) for p in spread}
     for label in names:
         for position in spread:
-            banding = _banding(ranks[rows, position], levels[label], ordered[position])
-            if banding > _BANDING:
+            banding = _banding(distinct[position], levels[label], ordered[position])
+            # and the levels explain a fair share of the number (a rare level in its top
+            # tail among other rows has a high banding and a correlation ratio of 0.2)
+            if banding > threshold and _correlation_ratio(distinct[position], levels[label]) >= 0.5:
                 pairs.append((columns[position], label, banding, "normalised correlation ratio"))
         for other, codes in coded.items():
             v = _cramers_v(codes[rows], levels[label])
@@ -1010,6 +1043,16 @@ def _warn_if_no_bands(**models) -> None:
             UserWarning,
             stacklevel=caller_stacklevel(),
         )
+
+
+def _correlation_ratio(values: np.ndarray, codes: np.ndarray) -> float:
+    """``eta = sqrt(between / total)`` of ``values`` over the levels ``codes`` (0..k-1)."""
+    counts = np.bincount(codes)
+    held = counts > 0
+    means = np.bincount(codes, weights=values)[held] / counts[held]
+    total = float(np.sum((values - values.mean()) ** 2))
+    between = float(np.sum(counts[held] * (means - values.mean()) ** 2))
+    return float(np.sqrt(min(between / total, 1.0))) if total > 0 else 0.0
 
 
 def _cramers_v(a: np.ndarray, b: np.ndarray) -> float:

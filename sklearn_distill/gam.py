@@ -469,14 +469,19 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
                     if self.response == "predict_proba"
                     else "they stand for the classifier teacher's predict_proba"
                 )
-                percent = 0 <= scores.min() and scores.max() <= 100
+                percent = 0 <= scores.min() and 1.5 < scores.max() <= 100
                 if self.teacher is not None:
                     # response='predict' would query the classifier's labels to compare
+                    margins = hasattr(self.teacher, "decision_function")
                     advice = (
                         "Give them as the teacher's predict_proba gives them"
                         + (" (percentages divided by 100)" if percent else "")
-                        + ", pass response='decision_function' for the teacher's margins, or "
-                        "teacher=None to mimic them as they are."
+                        + (
+                            ", pass response='decision_function' for the teacher's margins,"
+                            if margins
+                            else ","
+                        )
+                        + " or teacher=None to mimic them as they are."
                     )
                 else:
                     advice = (

@@ -280,12 +280,10 @@ def _shared_state(network: nn.Module, others: list[nn.Module]) -> list:
     saved = []
     for module in network.modules():
         whole = id(module) in modules
-        # a frozen parameter is not trained: its tensor is kept as it is (a casting precision
-        # or an accelerator gives the parameter a new one), not copied, so a large shared
-        # backbone costs no second copy per run; buffers are updated in place (running
-        # statistics) and copied
+        # copied: a frozen parameter may be written in place in train mode (running
+        # statistics held as parameters), so a shared backbone costs one copy per run
         params = {
-            name: (p, p.data if not p.requires_grad else p.data.detach().clone())
+            name: (p, p.data.detach().clone())
             for name, p in module.named_parameters(recurse=False)
             if whole or id(p) in tensors
         }

@@ -227,3 +227,22 @@ def test_a_mostly_zero_number_is_no_copy_of_a_flag_it_does_not_fix():
     assert _score_copies(X, flag) == ({}, set())
     # the flag itself, as a number: still named
     assert set(_score_copies(X.assign(copy=flag), flag)[0]) == {"copy"}
+
+
+def test_a_threshold_of_a_number_with_a_sparse_tail_is_a_copy_of_the_flag():
+    # the flagged rows lie on one-row values of the number (levels under five rows fix
+    # nothing), but one cut of it separates the flag: a copy
+    rng = np.random.default_rng(3)
+    points = np.round(np.concatenate([rng.uniform(0, 50, 2900), rng.uniform(60, 100, 100)]), 3)
+    flag = (points >= 60).astype(float)
+    copies, _ = _score_copies(pd.DataFrame({"points": points, "x": rng.normal(size=3000)}), flag)
+    assert copies == {"points": 1.0}
+
+
+def test_the_teachers_labels_or_scores_rounded_to_whole_numbers_are_not_its_probabilities():
+    # a grid as coarse as the range (0/1) says nothing of which black box gave it
+    X, y, current, _ = _versions()
+    with pytest.raises(ValueError, match="teacher_scores differ"):
+        DistilledTree(current, max_leaf_nodes=4).fit(
+            X, teacher_scores=current.predict(X).astype(float)
+        )

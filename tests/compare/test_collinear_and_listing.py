@@ -169,3 +169,28 @@ def test_the_report_states_the_attenuation_a_missing_part_of_the_risk_gives():
     assert not any(
         "do not average" in text for text in _fidelity_paragraphs({"r2": 0.9, "rmse": 0.5})
     )
+
+
+def test_bandings_are_told_from_containment_and_from_a_rare_tail_level():
+    rng = np.random.default_rng(5)
+    n = 3000
+    age = rng.uniform(18, 70, n)
+    # a real banding with 3% of rows given a random band: still named
+    band = pd.cut(age, [17, 25, 35, 45, 55, 70]).astype(str).to_numpy()
+    astray = rng.uniform(size=n) < 0.03
+    band[astray] = rng.choice(np.unique(band), astray.sum())
+    assert "'age' and 'band'" in _collinear_messages(pd.DataFrame({"age": age, "band": band}))[0]
+    # a rare level holding half the rows of the number's top 3%: its levels explain little of
+    # the number (correlation ratio about 0.2), though they sit at one end of it
+    top = (age > np.quantile(age, 0.97)) & (rng.uniform(size=n) < 0.5)
+    rare = pd.DataFrame({"age": age, "level": np.where(top, "rare", "common")})
+    assert _collinear_messages(rare) == []
+    # a mostly-zero number (250 distinct non-zero values) and a category holding every
+    # non-zero row and as many zero rows: containment, not a banding (ties broken at random)
+    gain = np.where(rng.uniform(size=n) < 0.9, 0.0, rng.lognormal(8, 1, n))
+    holds = (gain > 0) | (rng.uniform(size=n) < gain.astype(bool).mean())
+    contained = pd.DataFrame({"gain": gain, "kind": np.where(holds, "some", "none")})
+    assert _collinear_messages(contained) == []
+    # the non-zero indicator itself is a banding of it
+    derived = contained.assign(kind=np.where(gain > 0, "some", "none"))
+    assert "'gain' and 'kind'" in _collinear_messages(derived)[0]
