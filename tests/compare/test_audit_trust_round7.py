@@ -241,7 +241,7 @@ def test_a_threshold_of_a_number_with_a_sparse_tail_is_a_copy_of_the_flag():
 
 def test_the_teachers_labels_or_scores_rounded_to_whole_numbers_are_not_its_probabilities():
     # a grid as coarse as the range (0/1) says nothing of which black box gave it
-    X, y, current, _ = _versions()
+    X, _, current, _ = _versions()
     with pytest.raises(ValueError, match="teacher_scores differ"):
         DistilledTree(current, max_leaf_nodes=4).fit(
             X, teacher_scores=current.predict(X).astype(float)
