@@ -235,3 +235,14 @@ def _bounds(minimum, maximum, exclusive_minimum=False, exclusive_maximum=False) 
     if maximum is not None:
         parts.append(("< " if exclusive_maximum else "<= ") + str(maximum))
     return (" " + " and ".join(parts)) if parts else ""
+
+
+def keeps_its_type(error: RuntimeError) -> bool:
+    """Whether a ``RuntimeError`` raised by the user's model is not a complaint about its
+    input, and so is re-raised as it is rather than as a ``ValueError`` naming the input: a
+    subclass (CUDA's out-of-memory error and the like) or a failed allocation, which the CPU
+    allocator raises as a plain ``RuntimeError``."""
+    if type(error) is not RuntimeError:
+        return True
+    text = str(error).lower()
+    return "out of memory" in text or "can't allocate memory" in text

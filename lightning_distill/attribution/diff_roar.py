@@ -35,6 +35,7 @@ from lightning_distill._validation import (
     check_real,
     check_trainer_kwargs,
     fail,
+    keeps_its_type,
 )
 from lightning_distill.attribution.methods import (
     AttributionMethod,
@@ -347,7 +348,7 @@ def _probe_model(model_factory, images: Tensor, targets: Tensor) -> nn.Module:
         try:
             outputs = probe(images[:2])
         except RuntimeError as error:  # torch's shape or dtype complaint, deep in the model
-            if type(error) is not RuntimeError:  # out of memory and the like keep their type
+            if keeps_its_type(error):  # out of memory and the like keep their type
                 raise
             raise ValueError(
                 "model_factory must return models that read the images; a fresh model failed on "

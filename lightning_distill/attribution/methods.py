@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lightning_distill._validation import check_choice, check_finite, fail
+from lightning_distill._validation import check_choice, check_finite, fail, keeps_its_type
 
 __all__ = ["attribute", "check_method", "evaluation_mode", "loss_gradient"]
 
@@ -262,7 +262,7 @@ def loss_gradient(
         try:
             outputs = model(x)
         except RuntimeError as error:  # torch's shape or dtype complaint, deep in the model
-            if type(error) is not RuntimeError:  # out of memory and the like keep their type
+            if keeps_its_type(error):  # out of memory and the like keep their type
                 raise
             raise ValueError(
                 f"model could not be run on inputs of shape {tuple(inputs.shape)}: {error}"
@@ -459,7 +459,7 @@ def attribute(
             except RuntimeError as error:
                 # torch's bare complaint (a shape or dtype the model cannot take), deep inside
                 # the model and Captum; its subclasses (out of memory, ...) keep their type
-                if type(error) is not RuntimeError:
+                if keeps_its_type(error):
                     raise
                 raise ValueError(
                     f"attribution by {explainer_class.__name__} failed on inputs of shape "

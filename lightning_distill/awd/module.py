@@ -17,6 +17,7 @@ from lightning_distill._validation import (
     check_finite,
     check_integer,
     check_real,
+    keeps_its_type,
     plain_data,
 )
 from lightning_distill.awd.attributions import (
@@ -370,7 +371,7 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
             with self._frozen_teacher(), torch.no_grad():
                 output = self.teacher(x[:2].to(self.h0.dtype))
         except RuntimeError as error:
-            if type(error) is not RuntimeError:  # out of memory and the like keep their type
+            if keeps_its_type(error):  # out of memory and the like keep their type
                 raise
             layout = (
                 "(batch, length) or (batch, channels, length)"

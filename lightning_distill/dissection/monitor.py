@@ -26,19 +26,12 @@ from lightning_distill._monitoring import (
     save_dir_path,
     warn_if_never_runs,
 )
-from lightning_distill._validation import check_integer
+from lightning_distill._validation import check_integer, keeps_its_type
 from lightning_distill.dissection.functional import NON_FINITE_MESSAGE
 from lightning_distill.dissection.metric import DissectionResults, NetworkDissection
 from lightning_distill.hooks import FeatureHooks, resolve_module_names, warn_if_run_repeatedly
 
 __all__ = ["DissectionMonitor"]
-
-
-def _out_of_memory(error: RuntimeError) -> bool:
-    """A plain ``RuntimeError`` of a failed allocation (the CPU allocator's has no type of
-    its own): not the probe's fault, so not named as such."""
-    text = str(error).lower()
-    return "out of memory" in text or "can't allocate memory" in text
 
 
 def _split_batch(batch: Any) -> tuple[Tensor, Tensor | None, Tensor | None]:
@@ -441,9 +434,7 @@ class DissectionMonitor(Callback):
                 else:
                     self.forward(pl_module, images)
             except (RuntimeError, TypeError, IndexError, KeyError, AttributeError) as error:
-                if isinstance(error, RuntimeError) and (
-                    type(error) is not RuntimeError or _out_of_memory(error)
-                ):
+                if isinstance(error, RuntimeError) and keeps_its_type(error):
                     raise  # out of memory and the like keep their type (the CPU's is plain)
                 # torch's shape or dtype complaint, deep in the model: named
                 raise ValueError(

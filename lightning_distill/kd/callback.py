@@ -29,7 +29,12 @@ from lightning_distill._teacher import (
     check_teacher_logits,
     warn_if_probabilities,
 )
-from lightning_distill._validation import check_real, one_sync_per_step, settle_value_checks
+from lightning_distill._validation import (
+    check_real,
+    keeps_its_type,
+    one_sync_per_step,
+    settle_value_checks,
+)
 from lightning_distill.hooks import resolve_module_names
 from lightning_distill.kd._callback_features import CallbackFeatures
 from lightning_distill.kd.constraints import (
@@ -627,11 +632,7 @@ class KnowledgeDistillation(L.Callback):
                     # torch's shape or dtype complaint, deep in the teacher, on the inputs of an
                     # inner submodule's call at the first step; out of memory and the like, and
                     # later steps' errors, keep their type
-                    if (
-                        not first_step
-                        or self.logits_from is None
-                        or type(error) is not RuntimeError
-                    ):
+                    if not first_step or self.logits_from is None or keeps_its_type(error):
                         raise
                     raise ValueError(
                         f"the teacher failed on the inputs of submodule {self.logits_from!r}'s "

@@ -33,6 +33,7 @@ from lightning_distill._validation import (
     check_integer,
     check_real,
     fail,
+    keeps_its_type,
     value_check,
 )
 from lightning_distill.hooks import resolve_module_names
@@ -174,7 +175,7 @@ def _output_of(model: nn.Module, x, output: int, quantity: str) -> Tensor:
     try:
         out = model(x)
     except RuntimeError as error:  # torch's shape or dtype complaint, deep in the model
-        if type(error) is not RuntimeError:  # out of memory and the like keep their type
+        if keeps_its_type(error):  # out of memory and the like keep their type
             raise
         shape = (
             tuple(x.shape)

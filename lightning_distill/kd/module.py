@@ -41,6 +41,7 @@ from lightning_distill._validation import (
     check_real,
     describe,
     fail,
+    keeps_its_type,
     one_sync_per_step,
     plain_data,
     settle_value_checks,
@@ -1153,7 +1154,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         teacher beside a float32 student: only true precisions convert the two together; a
         Trainer with ``precision="64-true"`` leaves the teacher in float64 after its fit).
         ``probe``: ``x`` is the ``example_input`` of the features' shape probe."""
-        if type(error) is not RuntimeError or not isinstance(x, Tensor):
+        if keeps_its_type(error) or not isinstance(x, Tensor):
             return
         param = next((p for p in self.teacher.parameters() if p.is_floating_point()), None)
         if param is None or not x.is_floating_point() or param.dtype == x.dtype:
