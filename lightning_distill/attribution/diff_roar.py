@@ -323,10 +323,13 @@ def _attributions(attribution, model, images, targets, batch_size, kwargs) -> Te
         # a lone image joins the batch before it: a method that compares the inputs of a
         # batch (FeaturePermutation) cannot attribute one input alone
         sizes[-2:] = [sizes[-2] + 1]
-    parts = [
-        attribute(model, x, y, attribution, **kwargs)
-        for x, y in zip(images.split(sizes), targets.split(sizes))
-    ]
+    # in the model's dtype and on its device (a model cast with .double(), or on a GPU), as
+    # its accuracy is measured; the maps come back as the images are
+    parts = []
+    for x, y in zip(images.split(sizes), targets.split(sizes)):
+        inputs = as_module_input(x, model)
+        maps = attribute(model, inputs, y.to(inputs.device), attribution, **kwargs)
+        parts.append(maps.to(images.device, images.dtype))
     return torch.cat(parts)
 
 

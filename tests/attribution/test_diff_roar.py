@@ -504,3 +504,23 @@ def test_the_mask_control_finds_a_label_leaking_pattern_and_not_a_random_one(blo
     ]
     with pytest.raises(TypeError, match="mask_control"):
         diff_roar(linear, *pairs, attribution="random", mask_control="yes")
+
+
+def test_a_model_of_another_dtype_is_attributed_on_images_cast_alike():
+    # the explained model cast with .double(): its attributions failed on the float32 images
+    # ("mat1 and mat2 must have the same dtype") before any training
+    (x, y), (xt, yt) = _bn_data(20, 7), _bn_data(20, 8)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2)).double()
+    frame = diff_roar(
+        lambda: nn.Sequential(nn.Flatten(), nn.Linear(16, 2)),
+        (x, y),
+        (xt, yt),
+        model=model,
+        attribution="Saliency",
+        fractions=[0.5],
+        seeds=1,
+        epochs=1,
+    )
+    assert frame[["top_accuracy", "bottom_accuracy"]].stack().between(0, 1).all()
+    assert next(model.parameters()).dtype == torch.float64
