@@ -321,7 +321,8 @@ SCORES_MATCH_TOLERANCE = 0.01
 def check_scores_match_teacher(given: np.ndarray, queried: np.ndarray, teacher) -> None:
     """Refuse ``teacher_scores`` given beside a ``teacher`` whose own output on the same rows
     (``queried``, read with the same response) differs from them beyond rounding (on some row,
-    by more than 1% of the teacher's range of scores in that column): they are another black
+    by more than 1% of the teacher's range of scores in that column, or half the step of the
+    decimals ``given`` is written to where that is at most 5% of the range): they are another black
     box's scores (an older version, other rows), and every later query of the teacher would
     read that other black box. One-column and two-column class scores are compared by their
     column 1; scores of shapes that cannot be matched are left to the reading that follows."""

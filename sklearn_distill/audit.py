@@ -819,13 +819,7 @@ def _nominal_score_copies(X, score, numeric: set, *, normalised: bool = False) -
         levels = int(codes.max()) + 1 if codes.size else 0
         if levels < 3 or levels * 5 > codes.size:
             continue
-        if normalised:
-            figure = _banding(ranks, codes)
-        else:
-            counts = np.bincount(codes, minlength=levels)
-            means = np.bincount(codes, weights=ranks, minlength=levels) / counts
-            between = float(np.sum(counts * (means - ranks.mean()) ** 2))
-            figure = float(np.sqrt(min(between / total, 1.0)))
+        figure = _banding(ranks, codes) if normalised else _correlation_ratio(ranks, codes)
         if figure >= _SCORE_COPY:
             copies[str(label)] = figure
     return copies
@@ -982,10 +976,10 @@ def _warn_if_collinear(X, threshold=_COLLINEAR, limit=5):
         untied = np.empty(values.size)
         untied[order] = np.arange(values.size)
         distinct[p] = untied
-    ordered = {p: np.arange(float(distinct[p].size)) for p in spread}
+    ordered = np.arange(float(n_sampled))  # every untied column, sorted
     for label in names:
         for position in spread:
-            banding = _banding(distinct[position], levels[label], ordered[position])
+            banding = _banding(distinct[position], levels[label], ordered)
             # and the levels explain a fair share of the number (a rare level in its top
             # tail among other rows has a high banding and a correlation ratio of 0.2)
             if banding > threshold and _correlation_ratio(distinct[position], levels[label]) >= 0.5:
@@ -1601,7 +1595,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             columns are refused (the outcome is binary). Given beside a ``teacher``, they are
             compared with the teacher's own scores on ``X`` (one query) and refused when they
             differ beyond rounding (on some row by more than 1% of the teacher's range of
-            scores): they are then another black box's. ``y``,
+            scores, or half the step of the decimals they are written to where that is at most
+            5% of the range): they are then another black box's. ``y``,
             ``teacher_scores`` and ``groups`` are matched to X's rows by position, as
             scikit-learn does; a pandas one whose index holds X's labels in another order is
             refused (reindex it with ``.reindex(X.index)``), one whose labels are mostly

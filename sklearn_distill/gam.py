@@ -693,8 +693,10 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             Precomputed teacher outputs on ``X``, read as ``response`` says; used instead of
             querying the teacher. Given beside a teacher, they are compared with the teacher's
             own output on ``X`` (one query), and refused when they differ beyond rounding
-            (on some row by more than 1% of the teacher's range of scores): later queries of
-            the teacher (:meth:`fidelity`, :meth:`score`) would read another black box.
+            (on some row by more than 1% of the teacher's range of scores, or half the step of
+            the decimals they are written to where that is at most 5% of the range): later
+            queries of the teacher (:meth:`fidelity`, :meth:`score`) would read another black
+            box.
 
         Returns
         -------

@@ -39,6 +39,7 @@ from lightning_distill.hooks import resolve_module_names
 from lightning_distill.kd._callback_features import CallbackFeatures
 from lightning_distill.kd.constraints import (
     Constraint,
+    _soft_trees,
     add_constraint_terms,
     check_constraints,
     check_constraints_on,
@@ -668,6 +669,7 @@ class KnowledgeDistillation(L.Callback):
                     self.alpha,
                     self.label_smoothing,
                 )
+                trees = _soft_trees(source)  # one walk of the student's modules a step
                 terms = add_constraint_terms(
                     {"loss": total, "loss_kd": kd}
                     if ce is None
@@ -675,6 +677,7 @@ class KnowledgeDistillation(L.Callback):
                     self.constraints,
                     source,
                     model_input,
+                    trees=trees,
                 )
                 total = terms.pop("loss")
                 # before the feature methods update their state (CRD's banks) and anything is
@@ -693,7 +696,8 @@ class KnowledgeDistillation(L.Callback):
                     )
                     # penalties a soft tree stored on the feature methods' own student passes
                     # (SSKD's rotated copies) are not the batch's: dropped, with their graph
-                    student_penalty_terms(source)
+                    if trees:
+                        student_penalty_terms(source, trees)
                     feature_loss = sum(feature_terms.values())
                     total = total + feature_loss
                     terms["loss_feature"] = feature_loss

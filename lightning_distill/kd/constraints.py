@@ -1145,7 +1145,12 @@ def student_penalty_terms(student: nn.Module, trees: list | None = None) -> dict
 
 
 def add_constraint_terms(
-    terms: dict, constraints, student: nn.Module, inputs, own: dict | None = None
+    terms: dict,
+    constraints,
+    student: nn.Module,
+    inputs,
+    own: dict | None = None,
+    trees: list | None = None,
 ) -> dict:
     """Add the student's own penalties and ``constraints``' weighted penalties to
     ``terms["loss"]``, and each unweighted penalty under ``"constraint_<name>"``.
@@ -1153,8 +1158,9 @@ def add_constraint_terms(
     ``own``: the student's own penalties (:func:`student_penalty_terms`) when they were read
     already, right after its forward pass on the batch, because it ran again since (SSKD's
     rotated copies); what those later passes stored is dropped. By default they are read here.
+    ``trees``: the student's soft trees, when already found this step (one walk of its modules).
     """
-    trees = _soft_trees(student)
+    trees = _soft_trees(student) if trees is None else trees
     if own is None:
         own = student_penalty_terms(student, trees)
     elif trees:

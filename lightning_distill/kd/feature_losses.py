@@ -1124,13 +1124,12 @@ def factor_transfer_loss(student_factor: Tensor, teacher_factor: Tensor) -> Tens
                 teacher_factor = F.adaptive_avg_pool2d(teacher_factor, size)
         student = F.normalize(student_factor.flatten(1), dim=1)
         teacher = F.normalize(teacher_factor.flatten(1), dim=1)
-    if student.shape != teacher.shape:
-        fail(
-            "student_factor",
-            f"the teacher factor's size per sample ({teacher.shape[1]})",
-            tuple(student_factor.shape),
-        )
-    with _autocast_off(student):
+        if student.shape != teacher.shape:
+            fail(
+                "student_factor",
+                f"the teacher factor's size per sample ({teacher.shape[1]})",
+                tuple(student_factor.shape),
+            )
         return (student - teacher.detach()).abs().mean()
 
 

@@ -51,6 +51,7 @@ from lightning_distill.kd._cache import TeacherLogitCache
 from lightning_distill.kd.augment import apply_augment, check_augment
 from lightning_distill.kd.constraints import (
     Constraint,
+    _soft_trees,
     add_constraint_terms,
     check_constraints,
     check_constraints_on,
@@ -1251,14 +1252,14 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         return f"{' and '.join(readers)}, which read the same batch after it,"
 
     def _loss_terms(
-        self, x, targets: Tensor | None, index, later=None
+        self, x, targets: Tensor | None, index, later=None, trees: list | None = None
     ) -> tuple[dict[str, Tensor], int, dict[str, Tensor]]:
         """The loss and its terms by name, the batch's number of samples (the student's
         rows of logits: inputs may be sequence-first, or a tuple) and the student's own
         penalties on the batch (a soft tree's balance, read right after its forward pass:
         a feature method may run it again on other inputs, SSKD's rotated copies). ``later``:
         the inputs as the models after the student read them (see ``_training_step``), ``x``
-        by default."""
+        by default; ``trees``: the student's soft trees, when already found this step."""
         # The teacher, the constraints and the feature methods read the batch after the
         # student: a student that wrote it in place would hand them other inputs.
         later = x if later is None else later
@@ -1266,7 +1267,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         after_student = self._readers_after_student  # the message's words, built if it is raised
         if self._student_hooks is None:
             student_logits = self._student_forward(x)
-            own = student_penalty_terms(self.student)
+            own = student_penalty_terms(self.student, trees)
             if watch is not None:
                 watch.check("student", after_student)
             teacher_logits = None
@@ -1282,7 +1283,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         else:
             with self._student_hooks as sh, self._teacher_hooks as th:
                 student_logits = self._student_forward(x)
-                own = student_penalty_terms(self.student)
+                own = student_penalty_terms(self.student, trees)
                 watch.check("student", after_student)
                 teacher_logits = self._teacher_forward(later)
                 watch.check("teacher", _READ_AFTER_TEACHER, fix=TEACHER_FIX)
@@ -1400,8 +1401,9 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         # the batch as the models after the student read it: the student may add, remove or
         # rebind entries of a dict or list of inputs without changing what they read
         later = own_container(x) if self._read_after_student() else x
-        terms, batch_size, own = self._loss_terms(x, targets, index, later)
-        terms = add_constraint_terms(terms, self.constraints, self.student, later, own)
+        trees = _soft_trees(self.student)  # one walk of the student's modules a step
+        terms, batch_size, own = self._loss_terms(x, targets, index, later, trees)
+        terms = add_constraint_terms(terms, self.constraints, self.student, later, own, trees)
         settle_value_checks()  # before the epoch means and the loggers see the terms
         self._epoch_means.add(terms, batch_size)
         loss = terms.pop("loss")

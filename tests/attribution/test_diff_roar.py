@@ -283,24 +283,24 @@ def test_a_shared_frozen_backbone_with_batch_norm_and_model_are_left_as_passed()
 def test_a_casting_precision_scores_the_trained_model_in_its_dtype():
     # the test images were given to the bfloat16 model as float32: torch's dtype error after
     # every model had trained
-    (x, y), (xt, yt) = _bn_data(20, 3), _bn_data(20, 4)
-    frame = diff_roar(
+    frame = _one_run(
         lambda: nn.Sequential(nn.Flatten(), nn.Linear(16, 2)),
-        (x, y),
-        (xt, yt),
+        (3, 4),
         attribution="random",
-        fractions=[0.5],
-        seeds=1,
-        epochs=1,
         trainer_kwargs={"precision": "bf16-true"},
     )
     assert frame[["top_accuracy", "bottom_accuracy"]].stack().between(0, 1).all()
 
 
+def _one_run(factory, data_seeds, **options):
+    """diff_roar with one fraction, seed and epoch on two small sets of ``_bn_data``."""
+    train, test = (_bn_data(20, seed) for seed in data_seeds)
+    return diff_roar(factory, train, test, fractions=[0.5], seeds=1, epochs=1, **options)
+
+
 def test_frozen_parameters_tied_without_their_module_are_given_back_as_passed():
     # the factory ties model's frozen weight into a module of its own: a casting precision left
     # the caller's weight in bfloat16 (only whole shared modules were given back)
-    (x, y), (xt, yt) = _bn_data(20, 5), _bn_data(20, 6)
     frozen = nn.Linear(16, 16).requires_grad_(False)
     model = nn.Sequential(nn.Flatten(), frozen, nn.Linear(16, 2))
     weight, value = frozen.weight, frozen.weight.detach().clone()
@@ -310,15 +310,11 @@ def test_frozen_parameters_tied_without_their_module_are_given_back_as_passed():
         tied.weight, tied.bias = frozen.weight, frozen.bias
         return nn.Sequential(nn.Flatten(), tied, nn.Linear(16, 2))
 
-    diff_roar(
+    _one_run(
         factory,
-        (x, y),
-        (xt, yt),
+        (5, 6),
         model=model,
         attribution="random",
-        fractions=[0.5],
-        seeds=1,
-        epochs=1,
         trainer_kwargs={"precision": "bf16-true"},
     )
     assert frozen.weight is weight and weight.dtype == torch.float32
@@ -509,18 +505,13 @@ def test_the_mask_control_finds_a_label_leaking_pattern_and_not_a_random_one(blo
 def test_a_model_of_another_dtype_is_attributed_on_images_cast_alike():
     # the explained model cast with .double(): its attributions failed on the float32 images
     # ("mat1 and mat2 must have the same dtype") before any training
-    (x, y), (xt, yt) = _bn_data(20, 7), _bn_data(20, 8)
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2)).double()
-    frame = diff_roar(
+    frame = _one_run(
         lambda: nn.Sequential(nn.Flatten(), nn.Linear(16, 2)),
-        (x, y),
-        (xt, yt),
+        (7, 8),
         model=model,
         attribution="Saliency",
-        fractions=[0.5],
-        seeds=1,
-        epochs=1,
     )
     assert frame[["top_accuracy", "bottom_accuracy"]].stack().between(0, 1).all()
     assert next(model.parameters()).dtype == torch.float64

@@ -19,11 +19,11 @@ from sklearn_distill._data import check_same_order
 _SMALL = {"outer_bags": 2, "max_rounds": 200, "interactions": 0, "max_bins": 32, "n_jobs": 1}
 
 
-def _audit(teacher=None, **settings):
+def _audit(teacher=None, *, ebm=_SMALL, **settings):
     return CompareAudit(
         teacher,
-        student=ExplainableBoostingRegressor(**_SMALL),
-        outcome=ExplainableBoostingClassifier(**_SMALL),
+        student=ExplainableBoostingRegressor(**ebm),
+        outcome=ExplainableBoostingClassifier(**ebm),
         n_crossfits=1, cv=3, random_state=0, **settings,
     )  # fmt: skip
 

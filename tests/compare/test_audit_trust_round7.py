@@ -3,37 +3,27 @@ beside its scores, a teacher swapped after fit, categories a subsample or a miss
 and two class columns read with the default response."""
 
 import copy
+import functools
 import pickle
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
-from interpret.glassbox import ExplainableBoostingClassifier, ExplainableBoostingRegressor
+from interpret.glassbox import ExplainableBoostingRegressor
 from sklearn.linear_model import LogisticRegression
 
-from sklearn_distill import CompareAudit, DistilledGAM, DistilledTree
+from sklearn_distill import DistilledGAM, DistilledTree
 from sklearn_distill.audit import _score_copies
 from sklearn_distill.report import _score_copy_text
+from tests.compare.test_audit_trust_round6 import _audit as _small_audit
+from tests.compare.test_audit_trust_round6 import _world
 
 _SMALL = {"outer_bags": 2, "max_rounds": 50, "interactions": 0, "max_bins": 16, "n_jobs": 1}
 
 
-def _audit(teacher=None, **settings):
-    return CompareAudit(
-        teacher,
-        student=ExplainableBoostingRegressor(**_SMALL),
-        outcome=ExplainableBoostingClassifier(**_SMALL),
-        n_crossfits=1, cv=3, random_state=0, **settings,
-    )  # fmt: skip
-
-
-def _world(n=600, seed=0):
-    rng = np.random.default_rng(seed)
-    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
-    logit = X["a"] - 0.5 * X["b"]
-    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
-    return X, y, logit.to_numpy()
+# the sixth round's audit and world, with smaller models
+_audit = functools.partial(_small_audit, ebm=_SMALL)
 
 
 def test_a_copy_of_a_two_valued_score_is_named_at_fit():

@@ -716,6 +716,14 @@ class _GeneratorProbe(torch.utils.data.Dataset):
         return {"image": self.x[i], "labels": self.labels[i]}
 
 
+def _generator_monitor(layer: str, loader=None) -> DissectionMonitor:
+    """A monitor of ``layer`` on ``_GeneratorProbe`` (three labels), by batches of 4."""
+    loader = DataLoader(_GeneratorProbe(), batch_size=4) if loader is None else loader
+    return DissectionMonitor(
+        loader, layer, label_names=["-", "a", "b"], label_categories=["", "c", "c"]
+    )
+
+
 def test_dissection_leaves_the_probe_loaders_own_generators_where_they_were():
     # a loader with its own generator draws its worker seed from it when iterated; shared with
     # the training loader, a monitor changed the training's data order
@@ -731,22 +739,14 @@ def test_dissection_leaves_the_probe_loaders_own_generators_where_they_were():
     )
     probe.sampler.generator = sampler_g  # a sampler's own generator is given back too
     before = g.get_state(), sampler_g.get_state()
-    monitor = DissectionMonitor(
-        probe, "1", label_names=["-", "a", "b"], label_categories=["", "c", "c"]
-    )
-    monitor.dissect(net)
+    _generator_monitor("1", probe).dissect(net)
     assert torch.equal(g.get_state(), before[0])
     assert torch.equal(sampler_g.get_state(), before[1])
 
 
 def test_probe_images_the_module_cannot_read_are_named():
     net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU())
-    monitor = DissectionMonitor(
-        DataLoader(_GeneratorProbe(), batch_size=4),  # three-channel images
-        "1",
-        label_names=["-", "a", "b"],
-        label_categories=["", "c", "c"],
-    )
+    monitor = _generator_monitor("1")  # three-channel images
     with pytest.raises(
         ValueError,
         match=r"DissectionMonitor's module\(images\) failed on the probe's images \(dataloader\) "
@@ -765,12 +765,7 @@ def test_a_layer_run_twice_in_one_forward_is_said():
             return self.block(torch.relu(self.block(x)))
 
     torch.manual_seed(0)
-    monitor = DissectionMonitor(
-        DataLoader(_GeneratorProbe(), batch_size=4),
-        "block",
-        label_names=["-", "a", "b"],
-        label_categories=["", "c", "c"],
-    )
+    monitor = _generator_monitor("block")
     with pytest.warns(
         UserWarning,
         match=r"layer 'block' ran 2 times in one forward pass; its "
