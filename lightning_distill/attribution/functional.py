@@ -105,10 +105,16 @@ def _check_spatial(name: str, value: Tensor, other_name: str, other: Tensor) -> 
 
 
 def _as_mask(name: str, value, maps_name: str, maps: Tensor) -> Tensor:
-    """A binary ``[N, H, W]`` / ``[N, 1, H, W]`` mask as a float64 ``[N, H, W]`` tensor."""
+    """A binary ``[N, H, W]`` / ``[N, 1, H, W]`` mask as an ``[N, H, W]`` tensor: bool masks
+    as they are, others (checked to hold 0 and 1 only) in float64."""
     original = _check_tensor(name, value)
     binary = original.dtype == torch.bool
-    mask = _as_maps(name, original, allow_channels=False)[:, 0]
+    if binary:  # kept as bool: multiplied into float64 masses without a float64 copy
+        if not (original.ndim == 3 or (original.ndim == 4 and original.shape[1] == 1)):
+            fail(name, "a [N, H, W] or [N, 1, H, W] tensor", tuple(original.shape))
+        mask = original.detach().reshape(original.shape[0], *original.shape[-2:])
+    else:
+        mask = _as_maps(name, original, allow_channels=False)[:, 0]
     _check_spatial(name, original, maps_name, maps)
     if not binary and not bool(((mask == 0) | (mask == 1)).all()):
         fail(name, "a binary mask (bool, or values 0 and 1)", "other values")
@@ -163,24 +169,34 @@ def _scoring_dtype(value: Tensor) -> torch.dtype:
 def _normalised_heatmap(attribution: Tensor) -> Tensor:
     """Sum over channels, divide by the largest magnitude; an all-zero map stays zero. In the
     attribution's dtype, the channels added one after the other (numpy's sum over a leading
-    axis), so that every value rounds as in the reference."""
-    heatmap = attribution[:, 0]
-    for channel in range(1, attribution.shape[1]):
-        heatmap = heatmap + attribution[:, channel]
+    axis), so that every value rounds as in the reference. The attribution's finiteness is read
+    from the largest magnitudes (a NaN or infinity in any channel makes its image's non-finite),
+    so it is checked value by value only then."""
+    channels = attribution.shape[1]
+    if channels == 1:
+        heatmap, fresh = attribution[:, 0], False
+    else:
+        heatmap, fresh = attribution[:, 0] + attribution[:, 1], True
+        for channel in range(2, channels):
+            heatmap += attribution[:, channel]
     heatmap = heatmap.flatten(1)  # [N, HW]
-    peak = heatmap.abs().amax(1, keepdim=True)
+    low, high = torch.aminmax(heatmap, dim=1, keepdim=True)
+    peak = torch.maximum(-low, high)  # the largest magnitude, without a copy of the map
     if not bool(torch.isfinite(peak).all()):
+        check_finite("attribution", attribution)
         # channels of a finite map summing past its dtype's range (float32 above 3.4e38):
         # summed in float64, where the sum is finite (the reference would divide inf by inf)
         return _normalised_heatmap(attribution.to(torch.float64))
-    # the reference divides 0 / 0 when channels cancel exactly; such a map has no band but 0
-    return torch.where(peak > 0, heatmap / torch.where(peak > 0, peak, 1.0), 0.0)
+    # the reference divides 0 / 0 when channels cancel exactly; such a map is zero everywhere
+    # and stays zero (divided by 1), with no band but 0
+    divisor = torch.where(peak > 0, peak, 1.0)
+    return heatmap.div_(divisor) if fresh else heatmap / divisor
 
 
 def _interval_index(values: Tensor, boundaries: Tensor, *, max_per_cell: int = 4) -> Tensor:
-    """``torch.bucketize(values, boundaries)`` (the number of boundaries below each value) for
-    sorted, distinct ``boundaries`` of the values' dtype, by a uniform grid of cells instead of a
-    binary search.
+    """``torch.bucketize(values, boundaries, out_int32=True)`` (the number of boundaries below
+    each value, int32) for sorted, distinct ``boundaries`` of the values' dtype, by a uniform grid
+    of cells instead of a binary search.
 
     A value's cell is ``trunc(clamp((v - lo) * scale))``, computed in float32 the same way for
     the values and the boundaries. Every step is monotone (rounding included), so a boundary in
@@ -191,24 +207,24 @@ def _interval_index(values: Tensor, boundaries: Tensor, *, max_per_cell: int = 4
     count = boundaries.numel()
     low, high = float(boundaries[0]), float(boundaries[-1])
     if count < 2 or not high > low:
-        return torch.bucketize(values, boundaries)
+        return torch.bucketize(values, boundaries, out_int32=True)
     cells = 4 * count
     scale = cells / (high - low)
 
     def cell(v: Tensor) -> Tensor:
-        return ((v.to(torch.float32) - low) * scale).clamp_(0, cells - 1).to(torch.int32)
+        return torch.sub(v.to(torch.float32), low).mul_(scale).clamp_(0, cells - 1).to(torch.int32)
 
     per_cell = torch.bincount(cell(boundaries), minlength=cells)
     width = int(per_cell.max())
     if width > max_per_cell:
-        return torch.bucketize(values, boundaries)
-    below = torch.cumsum(per_cell, 0) - per_cell  # boundaries in lower cells
+        return torch.bucketize(values, boundaries, out_int32=True)
+    below = (torch.cumsum(per_cell, 0) - per_cell).to(torch.int32)  # boundaries in lower cells
     padded = torch.cat([boundaries, boundaries.new_full((width,), torch.inf)])
     flat = values.reshape(-1)
     first = below.index_select(0, cell(flat))  # index_select: several times faster than [ ]
-    index = first
+    index = first.clone() if width > 1 else first
     for k in range(width):
-        index = index + (padded.index_select(0, first + k if k else first) < flat)
+        index += padded.index_select(0, first + k if k else first) < flat
     return index.view(values.shape)
 
 
@@ -228,25 +244,30 @@ def band_confusion(heatmap: Tensor, ground_truth: Tensor, threshold_sets: Tensor
     gt_thresholds = torch.as_tensor(gt_thresholds, dtype=torch.float64).to(
         device=device, dtype=ground_truth.dtype
     )
-    truth_band = _interval_index(ground_truth, gt_thresholds)
     boundaries = torch.unique(threshold_sets)  # sorted
     intervals = boundaries.numel() + 1
-    images, pixels = heatmap.shape
-    # one count per (image, ground-truth band, interval)
-    cell = _interval_index(heatmap, boundaries) + truth_band * intervals
-    cell += torch.arange(images, device=device)[:, None] * (5 * intervals)
+    images = heatmap.shape[0]
+    # one count per (image, ground-truth band, interval), indexed in int32 where that fits
+    wide = torch.int32 if images * 5 * intervals < 2**31 else torch.int64
+    cell = _interval_index(ground_truth, gt_thresholds).to(wide)
+    cell *= intervals
+    cell += torch.arange(0, images * 5 * intervals, 5 * intervals, device=device, dtype=wide)[
+        :, None
+    ]
+    cell += _interval_index(heatmap, boundaries)
     counts = torch.bincount(cell.flatten(), minlength=images * 5 * intervals)
-    # counts of up to 2**24 pixels add up exactly in float32, which multiplies faster
-    exact = torch.float32 if pixels < 2**24 else torch.float64
-    counts = counts.view(images * 5, intervals).to(exact)
-    # a point of each interval (its upper end; +inf for the last): its band under every set
-    ends = torch.cat([boundaries, boundaries.new_full((1,), torch.inf)])
-    bands = (threshold_sets[None] < ends[:, None, None]).sum(-1)  # [intervals, K]
-    one_hot = F.one_hot(bands, 5).to(exact).flatten(1)  # [intervals, K * 5]
+    # the counts of a set's band are those of a range of consecutive intervals: differences of
+    # the running counts (exact integers) at the positions of the set's thresholds
+    running = F.pad(counts.view(images * 5, intervals).cumsum(1), (1, 0))  # [N * 5, 1 + intervals]
+    # threshold j of every set is boundary number `at[:, j]`; band b of a set holds the
+    # intervals after its threshold b - 1 up to the one ending at its threshold b
+    at = torch.searchsorted(boundaries, threshold_sets)  # [K, 4]
     sets = threshold_sets.shape[0]
+    upper = torch.cat([at + 1, at.new_full((sets, 1), intervals)], 1).flatten()  # [K * 5]
+    lower = torch.cat([at.new_zeros((sets, 1)), at + 1], 1).flatten()
+    confusion = running.index_select(1, upper) - running.index_select(1, lower)
     # [N, 5 (truth), K, 5 (map)] -> [N, K, 5 (map), 5 (truth)]
-    confusion = (counts @ one_hot).to(torch.float64).view(images, 5, sets, 5)
-    return confusion.permute(0, 2, 3, 1)
+    return confusion.to(torch.float64).view(images, 5, sets, 5).permute(0, 2, 3, 1)
 
 
 def scores_from_confusion(confusion: Tensor) -> dict[str, Tensor]:
@@ -354,14 +375,18 @@ def five_band_scores(
 def _five_band_with_sets(attribution, ground_truth, sets: Tensor, gt_thresholds) -> dict:
     """``five_band_scores`` (``[N, K]`` each) for checked threshold sets, computed once by a
     metric rather than on every batch."""
-    attribution = _as_maps("attribution", attribution, dtype=None)
+    # finiteness is read from the largest magnitudes (here and in _normalised_heatmap)
+    attribution = _as_maps("attribution", attribution, dtype=None, finite=False)
     attribution = attribution.to(_scoring_dtype(attribution))
-    truth = _as_maps("ground_truth", ground_truth, allow_channels=False, dtype=None)
+    truth = _as_maps("ground_truth", ground_truth, allow_channels=False, dtype=None, finite=False)
     truth = truth.to(_scoring_dtype(truth))
     _check_spatial("ground_truth", ground_truth, "attribution", attribution)
-    if truth.numel() and -1 <= gt_thresholds[0] and gt_thresholds[-1] <= 1:
+    low, high = torch.aminmax(truth)
+    largest = float(torch.maximum(-low, high))
+    if not np.isfinite(largest):
+        check_finite("ground_truth", truth)
+    if -1 <= gt_thresholds[0] and gt_thresholds[-1] <= 1:
         # heatmaps kept as 8-bit images (0/102/230) would all fall in the top band, silently
-        largest = float(truth.abs().amax())
         if largest > 1 + 1e-6:
             raise ValueError(
                 "ground_truth must hold heatmaps on the scale of ground_truth_thresholds, "
@@ -407,13 +432,15 @@ def localisation_score(maps: Tensor, masks: Tensor) -> Tensor:
     >>> localisation_score(torch.ones(1, 4, 4), mask).tolist()
     [0.5]
     """
-    maps = _as_maps("maps", maps, dtype=None)
+    # finiteness is read from the masses' sums (a NaN or infinity in a map makes its sum so)
+    maps = _as_maps("maps", maps, dtype=None, finite=False)
     mask = _as_mask("masks", masks, "maps", maps).flatten(1)
     # summed in float64: a float16 map's channels may overflow its own range
-    mass = maps.abs().sum(1, dtype=torch.float64).flatten(1)
+    mass = _channel_sum(maps, torch.float64, absolute=True)
     total = mass.sum(1)
     overflow = ~torch.isfinite(total)
     if bool(overflow.any()):
+        check_finite("maps", maps)
         # float64 maps near its largest value: their sums overflow, their shares do not. Those
         # images (only) are scaled by their largest value first.
         peak = maps.abs().flatten(1).amax(1).to(torch.float64)
@@ -421,8 +448,8 @@ def localisation_score(maps: Tensor, masks: Tensor) -> Tensor:
         scaled = (maps.to(torch.float64) / scale[:, None, None, None]).abs().sum(1).flatten(1)
         mass = torch.where(overflow[:, None], scaled, mass)
         total = mass.sum(1)
-    inside = (mass * mask).sum(1)
-    chance = mask.mean(1)
+    inside = mass.mul_(mask).sum(1)  # mass is no longer needed: multiplied in place
+    chance = mask.sum(1, dtype=torch.float64) / mask.shape[1]
     return torch.where(total > 0, inside / torch.where(total > 0, total, 1.0), chance)
 
 
@@ -593,23 +620,30 @@ def _agreement_parts(pixels_a: Tensor, pixels_b: Tensor, count: int, *, use_nump
     return torch.from_numpy(correlation), torch.from_numpy(intersection)
 
 
-def _channel_sum(maps: Tensor) -> Tensor:
-    """``[N, C, H, W]`` -> ``[N, H * W]``, summed in float32 at least."""
+def _channel_sum(maps: Tensor, dtype: torch.dtype, *, absolute: bool) -> Tensor:
+    """``[N, C, H, W]`` -> ``[N, H * W]``: ``maps.abs().sum(1, dtype=dtype)`` (or the signed
+    sum), the same values (the channels added one after the other) without a copy of the
+    maps: each channel is added in place into one fresh tensor."""
+    # abs() gives a fresh tensor; the signed first channel is copied (never added into)
+    total = maps[:, 0].abs().to(dtype) if absolute else maps[:, 0].to(dtype, copy=True)
+    scratch = torch.empty_like(maps[:, 0]) if absolute and maps.shape[1] > 1 else None
+    for channel in range(1, maps.shape[1]):
+        total += torch.abs(maps[:, channel], out=scratch) if absolute else maps[:, channel]
+    return total.flatten(1)
+
+
+def _finite_pixels(name: str, maps: Tensor, *, absolute: bool) -> Tensor:
+    """:func:`_channel_sum` of ``maps`` in float32 at least, which must be finite. A NaN or
+    infinity in a map makes the sum of its pixels non-finite, so the maps themselves are checked
+    only when that sum is not finite; finite maps whose channel sums overflow their precision
+    (float32 values near 3e38) are summed in float64 instead, which would otherwise turn
+    different pixels into tied infinities."""
     wide = maps.dtype if maps.dtype in (torch.float32, torch.float64) else torch.float32
-    return maps.sum(1, dtype=wide).flatten(1)
-
-
-def _finite_pixels(name: str, maps: Tensor) -> Tensor:
-    """:func:`_channel_sum` of ``maps``, which must be finite. A NaN or infinity in a map makes
-    the sum of its pixels non-finite, so the maps themselves are checked only when that sum is
-    not finite; finite maps whose channel sums overflow their precision (float32 values near
-    3e38) are summed in float64 instead, which would otherwise turn different pixels into tied
-    infinities."""
-    pixels = _channel_sum(maps)
+    pixels = _channel_sum(maps, wide, absolute=absolute)
     if not bool(torch.isfinite(pixels.sum())):
         check_finite(name, maps)
         if not bool(torch.isfinite(pixels).all()):
-            pixels = maps.sum(1, dtype=torch.float64).flatten(1)
+            pixels = _channel_sum(maps, torch.float64, absolute=absolute)
     return pixels
 
 
@@ -673,7 +707,7 @@ def attribution_agreement(
     # channels reduced, and pixels ordered, in the input's precision (float32 for float16 and
     # bfloat16, whose sums would round or overflow); ranks and scores in float64
     pixels_a, pixels_b = (
-        _finite_pixels(name, maps.abs() if absolute else maps)
+        _finite_pixels(name, maps, absolute=absolute)
         for name, maps in (("a", maps_a), ("b", maps_b))
     )
     count = max(1, round(top_k * pixels_a.shape[1]))

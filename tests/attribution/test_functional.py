@@ -501,3 +501,46 @@ def test_half_precision_maps_are_reduced_without_overflow_or_rounding():
     wide = attribution_agreement(a.double(), b.double())
     for name in ("spearman", "top_k_iou"):
         torch.testing.assert_close(narrow[name], wide[name], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("bad_value", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_values_are_refused_where_only_a_reduction_sees_them(bad_value):
+    # finiteness is read from reductions (the peak of the channel sum, the ground truth's
+    # extremes, the masses' sums); a single bad value in any channel must still be refused
+    maps = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(3))
+    truth = torch.zeros(2, 8, 8)
+    for channel in range(3):
+        bad = maps.clone()
+        bad[1, channel, 5, 2] = bad_value
+        with pytest.raises(ValueError, match="attribution must be finite"):
+            five_band_scores(bad, truth)
+        with pytest.raises(ValueError, match="maps must be finite"):
+            localisation_score(bad, truth == 0)
+        with pytest.raises(ValueError, match="a must be finite"):
+            attribution_agreement(bad, maps)
+    bad_truth = truth.clone()
+    bad_truth[0, 3, 3] = bad_value
+    with pytest.raises(ValueError, match="ground_truth must be finite"):
+        five_band_scores(maps, bad_truth)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 5])
+def test_agreement_and_localisation_sum_channels_as_numpy_does(channels):
+    # pixels are reduced over channels one after the other (numpy's sum over an axis), so
+    # ties and masses are those of the sums scipy's and numpy's references compute
+    maps = torch.randn(4, channels, 6, 7, generator=torch.Generator().manual_seed(4)) * 10
+    other = torch.randn(4, channels, 6, 7, generator=torch.Generator().manual_seed(5))
+    kept = maps.clone()
+    pixels = np.abs(maps.numpy()).sum(1).reshape(4, -1)
+    other_pixels = np.abs(other.numpy()).sum(1).reshape(4, -1)
+    expected = [spearmanr(p, q).statistic for p, q in zip(pixels, other_pixels)]
+    np.testing.assert_allclose(
+        attribution_agreement(maps, other)["spearman"].numpy(), expected, rtol=1e-12
+    )
+    mask = torch.zeros(4, 6, 7, dtype=torch.bool)
+    mask[:, 2:5, 1:4] = True
+    mass = np.abs(maps.numpy().astype(np.float64)).sum(1).reshape(4, -1)
+    inside = (mass * mask.reshape(4, -1).numpy()).sum(1) / mass.sum(1)
+    np.testing.assert_allclose(localisation_score(maps, mask).numpy(), inside, rtol=1e-12)
+    np.testing.assert_allclose(localisation_score(maps, mask.double()).numpy(), inside, rtol=1e-12)
+    assert torch.equal(maps, kept)
