@@ -378,6 +378,14 @@ def test_sorted_runs_and_both_agreement_paths_by_definition():
         for found, expected in zip(by_numpy, by_torch, strict=True):
             assert found.dtype == expected.dtype == torch.float64
             torch.testing.assert_close(found, expected, rtol=0, atol=1e-12)
+        # magnitudes (the default absolute=True): the keys skip the sign transform
+        magnitudes, other_magnitudes = torch.from_numpy(np.abs(values) + 0.0), other.abs()
+        by_numpy = _agreement_parts(
+            magnitudes, other_magnitudes, count, use_numpy=True, nonnegative=True
+        )
+        by_torch = _agreement_parts(magnitudes, other_magnitudes, count, use_numpy=False)
+        for found, expected in zip(by_numpy, by_torch, strict=True):
+            torch.testing.assert_close(found, expected, rtol=0, atol=1e-12)
 
 
 def _inclusion_probabilities(values: np.ndarray, count: int) -> np.ndarray:
