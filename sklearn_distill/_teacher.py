@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import is_classifier
 from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import check_is_fitted
 
 RESPONSES = ("auto", "predict", "predict_proba", "decision_function")
@@ -52,6 +53,28 @@ def _check_fitted(teacher) -> None:
         raise NotFittedError(f"This {type(teacher).__name__} instance is not fitted yet.")
 
 
+def _not_fitted_message(teacher) -> str:
+    """Why an unfitted ``teacher`` is refused, and the ways out: fit it, or, when scikit-learn's
+    ``clone`` made it (a ``GridSearchCV`` grid over ``teacher``), freeze it or pass its scores."""
+    if isinstance(teacher, FrozenEstimator):
+        inner = type(teacher.estimator).__name__
+        return (
+            f"teacher FrozenEstimator({inner}) is not fitted: FrozenEstimator keeps an estimator "
+            "as it was given and its fit does nothing. Fit the estimator before wrapping it: "
+            "FrozenEstimator(estimator.fit(X_train, y_train))."
+        )
+    return (
+        f"teacher {type(teacher).__name__} is not fitted: the teacher is distilled as it is and "
+        "never fitted here. Fit it first (teacher.fit(X_train, y_train)), then pass the fitted "
+        "model. If it was fitted, a copy reached the fit: scikit-learn's clone (used by "
+        "GridSearchCV, cross_validate and clone itself) refits nothing and hands over an "
+        "unfitted copy of each fitted estimator it clones, the teachers of a grid over teacher "
+        "({'teacher': [...]}) among them (this model, cloned itself, shares its teacher). Wrap "
+        "each fitted teacher as FrozenEstimator(teacher) (from sklearn.frozen), which clone "
+        "leaves as it is, or pass its scores as teacher_scores."
+    )
+
+
 def check_teacher(teacher) -> None:
     """Raise a clear error when ``teacher`` is neither an estimator, a callable, nor None."""
     if teacher is None:
@@ -61,11 +84,7 @@ def check_teacher(teacher) -> None:
             try:
                 _check_fitted(teacher)
             except NotFittedError as error:
-                raise NotFittedError(
-                    f"teacher {type(teacher).__name__} is not fitted: the teacher is distilled "
-                    "as it is and never fitted here. Fit it first (teacher.fit(X_train, "
-                    "y_train)), then pass the fitted model."
-                ) from error
+                raise NotFittedError(_not_fitted_message(teacher)) from error
         return
     if not callable(teacher):
         raise TypeError(

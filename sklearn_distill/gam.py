@@ -1021,6 +1021,8 @@ class DistilledGAM(DistillerBase):
         :meth:`fit`, or the model mimics ``y`` itself. The teacher is never refitted nor
         modified, and a clone of this model shares it (as with
         :class:`sklearn.frozen.FrozenEstimator`), so it survives ``clone`` and ``GridSearchCV``.
+        A grid over ``teacher`` itself clones its values (unfitted copies, refused at fit):
+        wrap each fitted teacher as ``FrozenEstimator(teacher)`` there.
         It is queried on the X this model receives: in a ``Pipeline``, after the steps before
         it, so keep the teacher's own preprocessing inside the teacher.
     response : {"auto", "predict", "predict_proba", "decision_function"}, default="auto"

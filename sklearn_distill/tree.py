@@ -169,7 +169,8 @@ class DistilledTree(DistillerBase):
     ----------
     teacher : fitted estimator, callable or None, default=None
         The black box, as for :class:`~sklearn_distill.DistilledGAM`: never refitted nor
-        modified, shared by clones.
+        modified, shared by clones; in a grid over ``teacher``, wrap each as
+        ``FrozenEstimator(teacher)``.
     response : {"auto", "predict", "predict_proba", "decision_function"}, default="auto"
         How the teacher is read (see :class:`~sklearn_distill.DistilledGAM`).
     calibration : {None, "isotonic", "sigmoid", "temperature", "spline"}, default=None
