@@ -57,11 +57,18 @@ class EpochMeans:
 
     def add(self, terms: dict, batch_size: int) -> torch.Tensor:
         """Add one step's ``terms`` (scalar tensors); returns them stacked and detached."""
-        # a term of shape [1] (a user's loss) is read as the scalar it holds, as self.log does
-        values = torch.stack(
-            [torch.as_tensor(value).detach().reshape(()) for value in terms.values()]
-        )
-        values = values.to(torch.promote_types(values.dtype, torch.float32))
+        given = list(terms.values())
+        if all(isinstance(value, torch.Tensor) and value.ndim == 0 for value in given) and (
+            len({value.dtype for value in given}) == 1
+        ):  # the common case: one stack, one detach
+            values = torch.stack(given).detach()
+        else:
+            # a term of shape [1] (a user's loss) is read as the scalar it holds, as self.log does
+            values = torch.stack(
+                [torch.as_tensor(value).detach().reshape(()) for value in given]
+            )
+        if values.dtype not in (torch.float32, torch.float64):
+            values = values.to(torch.promote_types(values.dtype, torch.float32))
         names = tuple(terms)
         entry = self._sums.get(names)
         if entry is None:

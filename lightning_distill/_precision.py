@@ -17,9 +17,21 @@ def autocast_off(tensor: torch.Tensor):
     formula whatever the Trainer's precision.
     """
     device = tensor.device.type
-    if not _autocast_available(device):  # meta tensors, MPS before torch 2.5: nothing to undo
+    # meta tensors, MPS before torch 2.5 (no autocast), or autocast off: nothing to undo, and
+    # a plain context costs less than entering torch.autocast (a small step enters several)
+    if not _autocast_available(device) or not autocast_on(device):
         return contextlib.nullcontext()
     return torch.autocast(device_type=device, enabled=False)
+
+
+def autocast_on(device_type: str) -> bool:
+    """Whether ``torch.autocast`` is on for ``device_type`` (torch < 2.4 asks per device)."""
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # pragma: no cover - torch < 2.4
+        if device_type == "cpu":
+            return torch.is_autocast_cpu_enabled()
+        return torch.is_autocast_enabled()
 
 
 def _autocast_available(device: str) -> bool:

@@ -486,8 +486,22 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
         }
         if need_attributions:
             terms["attribution"] = attribution
-        terms["loss"] = sum(self.weights[name] * value for name, value in terms.items())
+        # the weighted sum as one product of the stacked terms with their weights: two tensor
+        # operations forward and two backward, where a product and a sum per term took 18 each
+        # (about 0.1 ms of a 6 ms step of a small 1D model, forward alone)
+        values = torch.stack(list(terms.values()))
+        terms["loss"] = torch.dot(values, self._weight_vector(tuple(terms), values))
         return terms
+
+    def _weight_vector(self, names: tuple[str, ...], like: torch.Tensor) -> torch.Tensor:
+        """The weights of the terms ``names`` as a tensor like ``like``, made once per set of
+        names, weights (``self.weights`` may be changed between steps), dtype and device."""
+        key = (names, tuple(self.weights[name] for name in names), like.dtype, like.device)
+        cached = self.__dict__.get("_weight_cache")
+        if cached is None or cached[0] != key:
+            vector = torch.tensor(key[1], dtype=like.dtype, device=like.device)
+            cached = self.__dict__["_weight_cache"] = (key, vector)
+        return cached[1]
 
     def _log_terms(self, stage: str, terms: dict, batch_size: int) -> None:
         # sync_dist: under DDP the epoch value is the mean over every process's samples

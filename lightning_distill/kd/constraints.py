@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lightning_distill._precision import autocast_on
 from lightning_distill._validation import (
     check_choice,
     check_finite,
@@ -324,18 +325,8 @@ def _fused(layers, points) -> bool:
     return (
         layers is not None
         and not any(layer._forward_pre_hooks for layer in layers)
-        and not _autocast_on(points.device.type)
+        and not autocast_on(points.device.type)
     )
-
-
-def _autocast_on(device_type: str) -> bool:
-    """Whether ``torch.autocast`` is on for ``device_type`` (torch < 2.4 asks per device)."""
-    try:
-        return torch.is_autocast_enabled(device_type)
-    except TypeError:  # pragma: no cover - torch < 2.4
-        if device_type == "cpu":
-            return torch.is_autocast_cpu_enabled()
-        return torch.is_autocast_enabled()
 
 
 def _plain_chain_penalty(layers, points, feature, output, direction, margin, quantity) -> Tensor:

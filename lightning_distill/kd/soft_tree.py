@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
+from lightning_distill._precision import autocast_on
 from lightning_distill._validation import (
     check_choice,
     check_finite,
@@ -28,7 +29,6 @@ from lightning_distill._validation import (
     check_real,
     fail,
 )
-from lightning_distill.kd.constraints import _autocast_on
 
 __all__ = ["SoftDecisionTree"]
 
@@ -189,7 +189,7 @@ class SoftDecisionTree(nn.Module):
         if flat.shape[1] != self.in_features:
             fail("x", f"a batch of inputs with {self.in_features} elements each", tuple(x.shape))
         dtype = self.inner.weight.dtype
-        if flat.dtype != dtype and not _autocast_on(flat.device.type):
+        if flat.dtype != dtype and not autocast_on(flat.device.type):
             # torch's own error would name neither x nor the fix
             fail(
                 "x",
