@@ -337,16 +337,17 @@ def _codes(column):
     return pd.factorize(column.astype(object), use_na_sentinel=False)[0].astype(np.int64)
 
 
-def unsafe_columns(frame, columns, score, label):
+def unsafe_columns(frame, columns, score, label, categorical=()):
     """Columns of ``frame`` that look unsafe as audit features, each with the reason.
 
     A column is flagged when it holds no value or one value on every row, dates, a distinct
     value on every row or per record (an identifier; records entered twice repeat it with the
-    whole row), a function of the score (a single value per score
-    value) or a copy of the score up to a monotone map (``|Spearman| >= 0.99``), or when it
-    predicts the label alone almost perfectly or far better than the score does (out-of-fold
-    AUC ``>= 0.95``, or ``0.10`` above the score's own AUC): such a column was probably recorded
-    after the outcome. The label checks read the rows the audit would keep, those with a label
+    whole row; floats and amounts written as text such as ``"$94,901"`` are measurements, which
+    may differ on every row), a function of the score (a single value per score value) or a
+    copy of the score up to a monotone map (``|Spearman| >= 0.99``), or when it predicts the
+    label alone almost perfectly or far better than the score does (out-of-fold AUC ``>=
+    0.95``, or ``0.10`` above the score's own AUC): such a column was probably recorded after
+    the outcome. The label checks read the rows the audit would keep, those with a label
     and a numeric score. The checks are heuristics; a column they pass can still be unsafe.
 
     Parameters
@@ -356,6 +357,9 @@ def unsafe_columns(frame, columns, score, label):
         The columns to check.
     score, label : str
         The score's and the label's columns.
+    categorical : sequence of str, default=()
+        Columns declared categories (``--categorical``): their values are labels, never
+        measurements.
 
     Returns
     -------
@@ -398,10 +402,19 @@ def unsafe_columns(frame, columns, score, label):
         if _looks_like_dates(column):
             reasons[name] = "dates: give what they measure instead (an age, a duration)"
             continue
-        if distinct == n_rows and not pd.api.types.is_float_dtype(column):
+        numbers, as_text = column, False
+        if not pd.api.types.is_numeric_dtype(column):  # numbers written as text: "88.5%"
+            numbers, as_text = _text_numbers(column), True
+        # measurements differ on every row: floats, and numbers written as text with a sign,
+        # a comma or a fraction ("$94,901", "88.5%"), not codes written in digits ("10234")
+        measured = pd.api.types.is_float_dtype(column)
+        if as_text and numbers is not None and name not in categorical:
+            plain = pd.to_numeric(column, errors="coerce").notna().sum()
+            measured = bool(plain < numbers.notna().sum() or (numbers.dropna() % 1 != 0).any())
+        if distinct == n_rows and not measured:
             reasons[name] = "a distinct value on every row (an identifier?)"
             continue
-        if distinct == n_records < n_rows and not pd.api.types.is_float_dtype(column):
+        if distinct == n_records < n_rows and not measured:
             reasons[name] = (
                 "a distinct value per record, repeated only where the whole row repeats (an "
                 f"identifier? pass it as --groups {name})"
@@ -410,9 +423,6 @@ def unsafe_columns(frame, columns, score, label):
         if score_repeats and frame.groupby(score)[name].nunique(dropna=False).max() == 1:
             reasons[name] = f"a function of the score: one value per value of {score!r}"
             continue
-        numbers, as_text = column, False
-        if not pd.api.types.is_numeric_dtype(column):  # numbers written as text: "88.5%"
-            numbers, as_text = _text_numbers(column), True
         if numbers is not None and not pd.api.types.is_bool_dtype(numbers):
             with warnings.catch_warnings():
                 # a column of one value on these rows has no correlation (NaN), said below
@@ -450,19 +460,30 @@ def unsafe_columns(frame, columns, score, label):
 
 def _text_numbers(column):
     """A text column read as numbers when nearly all its cells are numbers once a percent or
-    currency sign, thousands commas (three digits after each) and spaces are taken off
-    (``"88.5%"``, ``"$94,901"``; not ``"0,5"``): floats (NaN where missing), or None."""
+    currency sign, thousands commas (three digits after each) and spaces are taken off and an
+    accounting negative's parentheses read as a minus (``"88.5%"``, ``"$94,901"``,
+    ``"($1,234.50)"``; not ``"0,5"``, nor a column whose numbers carry ``%`` on some cells
+    only: 5% beside 5 or 0.05 has no one scale): floats (NaN where missing or not a number),
+    or None. A percentage keeps its printed scale (``"88.5%"`` is 88.5)."""
+    import numpy as np
     import pandas as pd
 
     text = column.dropna().astype(str)
     if text.empty:
         return None
-    cells = column.astype("string")
+    cells = column.astype("string").str.strip()
+    # an accounting negative: "(1,234)" is -1234
+    cells = cells.str.replace(r"^\(([^()]*)\)$", r"-\1", regex=True)
     # a comma separates thousands only (three digits after it); "0,5" is not read
     thousands = ~cells.str.contains(r",(?!\d{3}(?!\d))", regex=True).fillna(False)
     stripped = cells.str.replace(r"[\s%$€£,]", "", regex=True).where(thousands)
     numbers = pd.to_numeric(stripped, errors="coerce").astype(float)
-    if numbers.notna().sum() < 0.95 * len(text):
+    numbers = numbers.where(np.isfinite(numbers))  # "inf" measures nothing
+    read = numbers.notna()
+    if read.sum() < 0.95 * len(text):
+        return None
+    percent = cells[read].str.contains("%", regex=False)
+    if percent.any() and not percent.all():
         return None
     return numbers
 
@@ -473,7 +494,7 @@ def _describe_unsafe(reasons):
 
 def _features_required_message(args, frame, prog):
     candidates = [c for c in frame.columns if c not in (args.score, args.label, args.groups)]
-    reasons = unsafe_columns(frame, candidates, args.score, args.label)
+    reasons = unsafe_columns(frame, candidates, args.score, args.label, args.categorical)
     safe = [c for c in candidates if c not in reasons]
     # the record identifier: the one given, or the one column found to be one
     records = [name for name, reason in reasons.items() if "pass it as --groups" in reason]
@@ -677,7 +698,79 @@ def _read_csv(args, parser):
             )
     if args.decimal == ",":  # first: a column of numbers keeps pandas' missing texts
         frame = _read_dotted_thousands(args, parser, frame)
+    else:  # before the categories' missing texts: "NA" in a column of numbers is missing
+        frame = _read_numbers_written_as_text(args, frame)
     return _keep_written_categories(args, frame, sep)
+
+
+def _read_numbers_written_as_text(args, frame):
+    """Feature columns of text that :func:`_text_numbers` reads as numbers (``"$94,901"``,
+    ``"88.5%"``, ``"(1,234)"``) are read so, cells that are not numbers as missing, and the
+    score when every cell of it reads; a note names each column with an example of its
+    reading, and ``args.read_as_numbers`` keeps it for the report. A percentage keeps its
+    printed scale. ``--categorical`` columns are left as categories, and so are the label
+    (its two values are labels whatever they are written as) and the groups (identifiers)."""
+    import pandas as pd
+
+    args.read_as_numbers = {}
+    features = [c for c in dict.fromkeys(args.features or ()) if c not in args.categorical]
+    for column in dict.fromkeys([*features, args.score]):
+        if column not in frame or column == args.label:
+            continue
+        values = frame[column]
+        if pd.api.types.is_numeric_dtype(values.dtype):  # booleans included
+            continue
+        numbers = _text_numbers(values)
+        if numbers is None:
+            continue
+        unread = values.notna() & numbers.isna()
+        is_score = column == args.score
+        if is_score and unread.any():
+            # refused with a cell that is not a number quoted (_check_score), not one that is
+            frame[column] = numbers.astype(object).where(~unread, values)
+            continue
+        reading = _numbers_from_text_reading(values, numbers, unread)
+        frame[column] = numbers
+        args.read_as_numbers[column] = reading
+        name = f"--score {column!r}" if is_score else f"column {column!r}"
+        advice = (
+            ""
+            if is_score
+            else f" Pass --categorical {shlex.quote(str(column))} to read its values as categories."
+        )
+        print(f"note: {name} read as numbers: {reading}.{advice}", file=sys.stderr)
+    return frame
+
+
+def _numbers_from_text_reading(values, numbers, unread):
+    """How a column of text was read as numbers, by example: ``'$94,901' is 94901``, an
+    accounting negative, a percentage's scale, and the cells read as missing."""
+    import pandas as pd
+
+    read = numbers.notna()
+    written = values[read].astype(str).str.strip()
+    plain = pd.to_numeric(written, errors="coerce").notna()
+    negative = written.str.startswith("(")
+    decorated = written[~plain & ~negative]
+    shown = decorated if len(decorated) else written[~negative]
+    examples = [] if shown.empty else [shown.index[0]]
+    if negative.any():
+        examples.append(written.index[negative.to_numpy()][0])
+    parts = [f"{written[i]!r} is {numbers[i]:.15g}" for i in examples]
+    if negative.any():
+        parts[-1] += ", an accounting negative"
+    text = "; ".join(parts)
+    if written.str.contains("%", regex=False).any():  # then every cell read has one
+        example = numbers[examples[0]]
+        text += f" (percentages keep their printed scale: {example:.15g}, not {example / 100:.15g})"
+    if unread.any():
+        cells = values[unread].astype(str)
+        count = int(unread.sum())
+        what = (
+            "1 cell that is not a number" if count == 1 else f"{count} cells that are not numbers"
+        )
+        text += f"; {what} read as missing, e.g. {cells.iloc[0]!r}"
+    return text
 
 
 # pandas' default texts of a missing value (pandas.read_csv's na_values), an empty cell aside
@@ -892,6 +985,8 @@ class _AuditData:
     n_dropped: int
     #: named features that look unsafe: name -> reason
     unsafe: dict
+    #: columns of text read as numbers: name -> how, by example
+    read_as_numbers: dict
 
 
 def _read_audit_data(args, parser, say):
@@ -963,7 +1058,7 @@ def _read_audit_data(args, parser, say):
             "--categorical must name columns of --features; got "
             f"{', '.join(map(repr, outside))}, not among them."
         )
-    reasons = unsafe_columns(frame, features, args.score, args.label)
+    reasons = unsafe_columns(frame, features, args.score, args.label, args.categorical)
     if reasons:
         # a warning, not a refusal: the user named these columns
         print(
@@ -989,6 +1084,7 @@ def _read_audit_data(args, parser, say):
         n_read=n_read,
         n_dropped=n_dropped,
         unsafe=reasons,
+        read_as_numbers=getattr(args, "read_as_numbers", {}),
     )
 
 
@@ -1127,6 +1223,10 @@ def _run_audit(args, parser, say, printer):
         )
     if args.categorical:
         description["read as categories"] = ", ".join(dict.fromkeys(args.categorical))
+    if data.read_as_numbers:
+        description["read as numbers from text"] = "; ".join(
+            f"{name}: {reading}" for name, reading in data.read_as_numbers.items()
+        )
     write_audit_report(
         audit,
         args.out,

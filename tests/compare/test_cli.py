@@ -890,3 +890,157 @@ def test_the_advice_to_convert_a_column_is_given_in_command_line_terms():
     printer(str(caught[0].message), UserWarning, "x.py", 1, file=stream)
     said = stream.getvalue()
     assert "pandas" not in said and "Write the column as plain numbers in the file" in said
+
+
+# ---------------------------------------------------------------------------- numbers as text
+def _income_frame(n=400, seed=6):
+    """Audit data whose score falls with income, written as currency (``"$94,901"``)."""
+    rng = np.random.default_rng(seed)
+    income = rng.integers(20, 120, size=n) * 1000 + rng.integers(0, 1000, size=n)
+    age = rng.integers(18, 70, size=n)
+    logit = -(income - 70000) / 20000 + rng.normal(scale=0.5, size=n)
+    outcome = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    frame = pd.DataFrame(
+        {
+            "age": age,
+            "income": [f"${value:,}" for value in income],
+            "risk": np.clip(np.round(5 + 2 * logit), 1, 10),
+            "outcome": outcome,
+        }
+    )
+    return frame, income
+
+
+def test_a_currency_feature_is_audited_as_the_number_it_is(tmp_path, capsys, monkeypatch):
+    # "$94,901" was a category of one level per row or so: its shape, flags and report lost
+    # the order of the numbers, silently
+    import sklearn_distill.report as report
+
+    frame, income = _income_frame()
+    path = tmp_path / "income.csv"
+    frame.to_csv(path, index=False)
+    written = path.read_bytes()
+    audits = []
+    write = report.write_audit_report
+    monkeypatch.setattr(
+        report,
+        "write_audit_report",
+        lambda audit, *a, **k: audits.append(audit) or write(audit, *a, **k),
+    )
+    out = tmp_path / "income.html"
+    args = ["--features", "age", "income", "--cv", "2", "--n-bootstrap", "20", "--rules", "0"]
+    assert _run(path, out, *args, "--quiet") == 0
+    err = capsys.readouterr().err
+    example = frame["income"].iloc[0]
+    assert f"note: column 'income' read as numbers: {example!r} is {income[0]}" in err
+    assert err.count("note: column 'income'") == 1
+    assert "--categorical income" in err
+    assert "categorical feature" not in err  # the library's warning has nothing left to say
+    assert path.read_bytes() == written  # the file is read, never rewritten
+    (audit,) = audits
+    assert audit.mimic_.feature_kinds_ == ["numeric", "numeric"]
+    table = report.quiet_compare(audit, interactions=False)
+    shape = table[(table["term"] == "income") & table["bin_low"].notna()]
+    assert 3 <= len(shape) <= 256  # numeric bins, not a level per row
+    middle = (shape["bin_low"] + shape["bin_high"]) / 2
+    # the score falls with income: so does the mimic's shape
+    assert shape["mimic"].corr(middle, method="spearman") < -0.8
+    page = out.read_text(encoding="utf-8")
+    assert "read as numbers from text" in page
+
+
+def test_accounting_negatives_and_signs_read_as_their_numbers(tmp_path, capsys):
+    from sklearn_distill.__main__ import _text_numbers
+
+    cells = ["(1,234)", "($1,234.50)", "-1,234", "$94,901", " ( 7 ) ", "-$12", np.nan]
+    column = pd.Series(cells, dtype=object)
+    before = column.copy()
+    np.testing.assert_array_equal(
+        _text_numbers(column).to_numpy(), [-1234.0, -1234.5, -1234.0, 94901.0, -7.0, -12.0, np.nan]
+    )
+    pd.testing.assert_series_equal(column, before)  # not mutated
+    # through the command line: a balance column of accounting negatives
+    frame = _audit_frame()
+    balance = np.random.default_rng(7).integers(-5000, 5000, size=len(frame)) * 1.5
+    frame["balance"] = [f"(${-b:,.2f})" if b < 0 else f"${b:,.2f}" for b in balance]
+    path = tmp_path / "balance.csv"
+    frame.to_csv(path, index=False)
+    data = _read(["audit", str(path), "--score", "risk", "--label", "outcome",
+                  "--features", "age", "balance"])  # fmt: skip
+    np.testing.assert_array_equal(data.X["balance"].to_numpy(), balance)
+    err = capsys.readouterr().err
+    assert "an accounting negative" in err and "note: column 'balance' read as numbers" in err
+
+
+def test_decimal_commas_and_mixed_percentages_are_not_read_as_numbers(tmp_path, capsys):
+    # "0,5" is a decimal comma (--decimal ','), not a thousands separator; 5% beside 0.05 has
+    # no one scale: both stay as written, while a column of percentages is read on its scale
+    frame = _audit_frame()
+    rng = np.random.default_rng(8)
+    frame["share"] = [f"0,{k}" for k in rng.integers(1, 10, size=len(frame))]
+    rate = np.round(rng.uniform(0, 100, size=len(frame)), 1)
+    frame["mixed"] = [f"{r}%" if k % 2 else f"{r / 100}" for k, r in enumerate(rate)]
+    frame["rate"] = [f"{r}%" for r in rate]
+    path = tmp_path / "shares.csv"
+    frame.to_csv(path, index=False)
+    base = ["audit", str(path), "--score", "risk", "--label", "outcome"]
+    data = _read([*base, "--features", "age", "share", "mixed", "rate"])
+    assert data.X["share"].tolist() == frame["share"].tolist()
+    assert data.X["mixed"].tolist() == frame["mixed"].tolist()
+    np.testing.assert_array_equal(data.X["rate"].to_numpy(), rate)  # 88.5, not 0.885
+    err = capsys.readouterr().err
+    assert "note: column 'share'" not in err and "note: column 'mixed'" not in err
+    assert "note: column 'rate' read as numbers" in err and "printed scale" in err
+    # --categorical keeps a column of numbers written as text as categories
+    data = _read([*base, "--features", "age", "rate", "--categorical", "rate"])
+    assert data.X["rate"].astype(str).tolist() == frame["rate"].tolist()
+    assert "note: column 'rate'" not in capsys.readouterr().err
+
+
+def test_cells_that_are_not_numbers_in_a_number_column_become_missing_and_are_counted(
+    tmp_path, capsys
+):
+    frame, income = _income_frame()
+    unread = [3, 50, 51]
+    frame.loc[unread, "income"] = "unknown"
+    frame.loc[10, "income"] = np.nan  # truly missing: an empty cell
+    path = tmp_path / "unknown.csv"
+    frame.to_csv(path, index=False)
+    data = _read(["audit", str(path), "--score", "risk", "--label", "outcome",
+                  "--features", "age", "income"])  # fmt: skip
+    expected = income.astype(float)
+    expected[[*unread, 10]] = np.nan
+    np.testing.assert_array_equal(data.X["income"].to_numpy(), expected)
+    err = " ".join(capsys.readouterr().err.split())
+    assert "3 cells that are not numbers read as missing, e.g. 'unknown'" in err
+    assert data.read_as_numbers["income"].endswith("e.g. 'unknown'")
+
+
+def test_a_score_written_as_percentages_is_read_on_its_scale(tmp_path, capsys):
+    frame = _audit_frame()
+    frame["risk"] = [f"{r * 10:g}%" for r in frame["risk"]]
+    path = tmp_path / "percent score.csv"
+    frame.to_csv(path, index=False)
+    data = _read(["audit", str(path), "--score", "risk", "--label", "outcome", *FEATURES])
+    np.testing.assert_array_equal(data.score, _audit_frame()["risk"].to_numpy() * 10)
+    err = capsys.readouterr().err
+    assert "note: --score 'risk' read as numbers" in err and "--categorical" not in err
+    # a score cell that is not a number is still refused, quoted (not read as missing)
+    frame.loc[7, "risk"] = "high"
+    frame.to_csv(path, index=False)
+    with pytest.raises(SystemExit):
+        _read(["audit", str(path), "--score", "risk", "--label", "outcome", *FEATURES])
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--score 'risk' holds values that are not numbers: 1 of" in err and "'high'" in err
+
+
+def test_amounts_written_as_text_are_no_identifiers_in_the_listing():
+    # the listing called "$94,901" on every row an identifier, and the audit read it as numbers
+    frame = _audit_frame()
+    n = len(frame)
+    frame["income"] = [f"${20000 + 137 * k:,}" for k in np.random.default_rng(9).permutation(n)]
+    frame["case"] = [f"{10000 + k}" for k in range(n)]  # a code written in digits
+    frame.loc[0, "case"] = "unknown"
+    reasons = unsafe_columns(frame, ["income", "case"], "risk", "outcome")
+    assert "income" not in reasons
+    assert reasons["case"] == "a distinct value on every row (an identifier?)"
