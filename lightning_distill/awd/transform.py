@@ -325,13 +325,23 @@ def dwt1d(
     True
     """
     _check_mode(mode)
-    length = h0.shape[-1]
+    return _dwt1d(x, _filters(h0), mode)
+
+
+def _filters(h0: torch.Tensor) -> torch.Tensor:
+    """``[2, 1, L]``: ``rec_lo`` and ``rec_hi`` of :func:`filter_bank`, the weight of both the
+    analysis (conv1d is a cross-correlation, so the reversed analysis filters, which are these,
+    make it the convolution pywt computes) and the synthesis (conv_transpose1d). Made once per
+    multilevel transform, not once per level."""
+    _, _, rec_lo, rec_hi = filter_bank(h0)
+    return torch.stack([rec_lo, rec_hi]).unsqueeze(1)
+
+
+def _dwt1d(x: torch.Tensor, weight: torch.Tensor, mode: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`dwt1d` with the filters of :func:`_filters` and a checked mode."""
+    length = weight.shape[-1]
     rows, batch_shape = _as_rows(x)
     n = rows.shape[-1]
-    dec_lo, dec_hi, _, _ = filter_bank(h0)
-    # conv1d is a cross-correlation, so the flipped analysis filters (= rec_lo, rec_hi) make it
-    # the convolution pywt computes.
-    weight = torch.stack([dec_lo.flip(-1), dec_hi.flip(-1)]).unsqueeze(1)
     if mode == "periodization":
         if n % 2:
             rows = torch.cat([rows, rows[..., -1:]], dim=-1)
@@ -369,16 +379,19 @@ def idwt1d(
     torch.Tensor, shape (..., 2n - L + 2), or (..., 2n) in periodization mode
     """
     _check_mode(mode)
+    return _idwt1d(cA, cD, _filters(h0), mode)
+
+
+def _idwt1d(cA: torch.Tensor, cD: torch.Tensor, weight: torch.Tensor, mode: str) -> torch.Tensor:
+    """:func:`idwt1d` with the filters of :func:`_filters` and a checked mode."""
     if cA.shape != cD.shape:
         raise ValueError(
             f"cA and cD must have the same shape, got {tuple(cA.shape)} and {tuple(cD.shape)}."
         )
-    length = h0.shape[-1]
+    length = weight.shape[-1]
     batch_shape = tuple(cA.shape[:-1])
     n = cA.shape[-1]
     coefficients = torch.stack([cA, cD], dim=-2).reshape(-1, 2, n)
-    _, _, rec_lo, rec_hi = filter_bank(h0)
-    weight = torch.stack([rec_lo, rec_hi]).unsqueeze(1)
     if mode == "periodization":
         full = F.conv_transpose1d(coefficients, weight, stride=2)
         period = 2 * n
@@ -437,10 +450,12 @@ def wavedec1d(
     >>> all(np.allclose(c.numpy(), r) for c, r in zip(coeffs, ref))
     True
     """
+    _check_mode(mode)
+    weight = _filters(h0)
     details = []
     approximation = x
     for _ in range(levels):
-        approximation, detail = dwt1d(approximation, h0, mode)
+        approximation, detail = _dwt1d(approximation, weight, mode)
         details.append(detail)
     return (approximation, *details[::-1])
 
@@ -460,10 +475,12 @@ def waverec1d(coeffs, h0: torch.Tensor, mode: str = "zero") -> torch.Tensor:
     torch.Tensor, shape (..., M)
         ``M`` is the signal length, or one more when it was odd.
     """
+    _check_mode(mode)
+    weight = _filters(h0)
     approximation = coeffs[0]
     for detail in coeffs[1:]:
         approximation = _match_length(approximation, detail.shape[-1], -1)
-        approximation = idwt1d(approximation, detail, h0, mode)
+        approximation = _idwt1d(approximation, detail, weight, mode)
     return approximation
 
 
@@ -492,12 +509,14 @@ def wavedec2d(x: torch.Tensor, h0: torch.Tensor, levels: int, mode: str = "zero"
     >>> bool(np.allclose(ours[1][0].numpy(), ref[1][0]))
     True
     """
+    _check_mode(mode)
+    weight = _filters(h0)
     details = []
     approximation = x
     for _ in range(levels):
-        low, high = dwt1d(approximation, h0, mode)  # along the last dimension (W)
-        aa, da = (t.transpose(-1, -2) for t in dwt1d(low.transpose(-1, -2), h0, mode))
-        ad, dd = (t.transpose(-1, -2) for t in dwt1d(high.transpose(-1, -2), h0, mode))
+        low, high = _dwt1d(approximation, weight, mode)  # along the last dimension (W)
+        aa, da = (t.transpose(-1, -2) for t in _dwt1d(low.transpose(-1, -2), weight, mode))
+        ad, dd = (t.transpose(-1, -2) for t in _dwt1d(high.transpose(-1, -2), weight, mode))
         approximation = aa
         details.append((da, ad, dd))
     return [approximation, *details[::-1]]
@@ -517,15 +536,17 @@ def waverec2d(coeffs, h0: torch.Tensor, mode: str = "zero") -> torch.Tensor:
     -------
     torch.Tensor, shape (..., H', W')
     """
+    _check_mode(mode)
+    weight = _filters(h0)
     approximation = coeffs[0]
     for horizontal, vertical, diagonal in coeffs[1:]:
         approximation = _match_length(approximation, horizontal.shape[-2], -2)
         approximation = _match_length(approximation, horizontal.shape[-1], -1)
-        low = idwt1d(
-            approximation.transpose(-1, -2), horizontal.transpose(-1, -2), h0, mode
+        low = _idwt1d(
+            approximation.transpose(-1, -2), horizontal.transpose(-1, -2), weight, mode
         ).transpose(-1, -2)
-        high = idwt1d(vertical.transpose(-1, -2), diagonal.transpose(-1, -2), h0, mode).transpose(
-            -1, -2
-        )
-        approximation = idwt1d(low, high, h0, mode)
+        high = _idwt1d(
+            vertical.transpose(-1, -2), diagonal.transpose(-1, -2), weight, mode
+        ).transpose(-1, -2)
+        approximation = _idwt1d(low, high, weight, mode)
     return approximation

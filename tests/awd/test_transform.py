@@ -225,3 +225,39 @@ def test_lowpass_from_wavelet_bad_input():
 def test_bad_mode_is_named():
     with pytest.raises(ValueError, match="mode must be one of"):
         dwt1d(torch.zeros(1, 8), _h0("haar", torch.float32), "smooth")
+    # the multilevel transforms check the mode once, before any level (zero levels too)
+    for call in (
+        lambda: wavedec1d(torch.zeros(1, 8), _h0("haar", torch.float32), 0, "smooth"),
+        lambda: waverec1d([torch.zeros(1, 4)], _h0("haar", torch.float32), "smooth"),
+        lambda: wavedec2d(torch.zeros(1, 8, 8), _h0("haar", torch.float32), 1, "smooth"),
+        lambda: waverec2d([torch.zeros(1, 4, 4)], _h0("haar", torch.float32), "smooth"),
+    ):
+        with pytest.raises(ValueError, match="mode must be one of"):
+            call()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_multilevel_transforms_are_their_levels_composed(mode):
+    # the filters are made once per multilevel transform: the result is each level's
+    # dwt1d / idwt1d applied in turn, bit for bit, with the same gradient in h0
+    h0 = _h0("db3", torch.float32).requires_grad_()
+    x = torch.randn(3, 2, 40, generator=torch.Generator().manual_seed(0))
+    coefficients = wavedec1d(x, h0, 3, mode)
+    details, approximation = [], x
+    for _ in range(3):
+        approximation, detail = dwt1d(approximation, h0, mode)
+        details.append(detail)
+    by_levels = (approximation, *details[::-1])
+    assert all(torch.equal(a, b) for a, b in zip(coefficients, by_levels, strict=True))
+    rebuilt = waverec1d(list(coefficients), h0, mode)
+    approximation = coefficients[0]
+    for detail in coefficients[1:]:
+        approximation = approximation[..., : detail.shape[-1]]
+        approximation = idwt1d(approximation, detail, h0, mode)
+    assert torch.equal(rebuilt, approximation)
+    (grad,) = torch.autograd.grad(rebuilt.square().sum(), h0, retain_graph=True)
+    (expected,) = torch.autograd.grad(approximation.square().sum(), h0)
+    torch.testing.assert_close(grad, expected, rtol=1e-5, atol=1e-6)
+    images = torch.randn(2, 12, 10, generator=torch.Generator().manual_seed(1))
+    ours = wavedec2d(images, h0, 2, mode)
+    assert torch.equal(waverec2d(ours, h0, mode), waverec2d(ours, h0.detach().clone(), mode))
