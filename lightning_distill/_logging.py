@@ -64,9 +64,7 @@ class EpochMeans:
             values = torch.stack(given).detach()
         else:
             # a term of shape [1] (a user's loss) is read as the scalar it holds, as self.log does
-            values = torch.stack(
-                [torch.as_tensor(value).detach().reshape(()) for value in given]
-            )
+            values = torch.stack([torch.as_tensor(value).detach().reshape(()) for value in given])
         if values.dtype not in (torch.float32, torch.float64):
             values = values.to(torch.promote_types(values.dtype, torch.float32))
         names = tuple(terms)
