@@ -184,9 +184,14 @@ def _normalised_heatmap(attribution: Tensor) -> Tensor:
     peak = torch.maximum(-low, high)  # the largest magnitude, without a copy of the map
     if not bool(torch.isfinite(peak).all()):
         check_finite("attribution", attribution)
-        # channels of a finite map summing past its dtype's range (float32 above 3.4e38):
-        # summed in float64, where the sum is finite (the reference would divide inf by inf)
-        return _normalised_heatmap(attribution.to(torch.float64))
+        # channels of a finite map summing past its dtype's range (the reference would divide
+        # inf by inf): a float32 map is summed in float64, where its sum is finite; a float64
+        # one has each image scaled by a power of two (exact) to a largest magnitude below 1,
+        # which leaves the normalised map as it is
+        if attribution.dtype != torch.float64:
+            return _normalised_heatmap(attribution.to(torch.float64))
+        _, exponent = torch.frexp(attribution.abs().flatten(1).amax(1))
+        return _normalised_heatmap(torch.ldexp(attribution, -exponent.view(-1, 1, 1, 1)))
     # the reference divides 0 / 0 when channels cancel exactly; such a map is zero everywhere
     # and stays zero (divided by 1), with no band but 0
     divisor = torch.where(peak > 0, peak, 1.0)

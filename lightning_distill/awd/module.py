@@ -489,17 +489,25 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
         # the weighted sum as one product of the stacked terms with their weights: two tensor
         # operations forward and two backward, where a product and a sum per term took 18 each
         # (about 0.1 ms of a 6 ms step of a small 1D model, forward alone)
+        weights = [self.weights[name] for name in terms]
+        if any(isinstance(weight, torch.Tensor) for weight in weights):
+            # a weight set as a tensor (a schedule, a learned weight) keeps its graph
+            terms["loss"] = sum(weight * value for weight, value in zip(weights, terms.values()))
+            return terms
         values = torch.stack(list(terms.values()))
-        terms["loss"] = torch.dot(values, self._weight_vector(tuple(terms), values))
+        terms["loss"] = torch.dot(values, self._weight_vector(tuple(terms), weights, values))
         return terms
 
-    def _weight_vector(self, names: tuple[str, ...], like: torch.Tensor) -> torch.Tensor:
-        """The weights of the terms ``names`` as a tensor like ``like``, made once per set of
-        names, weights (``self.weights`` may be changed between steps), dtype and device."""
-        key = (names, tuple(self.weights[name] for name in names), like.dtype, like.device)
+    def _weight_vector(self, names: tuple, weights: list, like: torch.Tensor) -> torch.Tensor:
+        """The (number) ``weights`` of the terms ``names`` as a tensor like ``like``, made once
+        per set of names, weights (``self.weights`` may be changed between steps), dtype and
+        device, outside inference mode (a first call under ``torch.inference_mode`` would
+        otherwise keep a tensor that training may not save for its backward pass)."""
+        key = (names, tuple(weights), like.dtype, like.device)
         cached = self.__dict__.get("_weight_cache")
         if cached is None or cached[0] != key:
-            vector = torch.tensor(key[1], dtype=like.dtype, device=like.device)
+            with torch.inference_mode(False):
+                vector = torch.tensor(key[1], dtype=like.dtype, device=like.device)
             cached = self.__dict__["_weight_cache"] = (key, vector)
         return cached[1]
 

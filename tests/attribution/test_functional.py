@@ -552,3 +552,16 @@ def test_agreement_and_localisation_sum_channels_as_numpy_does(channels):
     np.testing.assert_allclose(localisation_score(maps, mask).numpy(), inside, rtol=1e-12)
     np.testing.assert_allclose(localisation_score(maps, mask.double()).numpy(), inside, rtol=1e-12)
     assert torch.equal(maps, kept)
+
+
+def test_five_band_scores_a_float64_map_whose_channels_sum_past_its_range():
+    # float64 channels summing past 1.8e308 recursed without end; each image is scaled by a
+    # power of two, which leaves the normalised map (and so every band) as it is
+    attribution = torch.full((2, 2, 5, 6), 1e308, dtype=torch.float64)
+    attribution[1] = -attribution[1]
+    attribution[1, 0, 0, 0] = 0.5e308
+    truth = torch.zeros(2, 5, 6)
+    truth[:, 0, :3] = 0.9
+    scores = five_band_scores(attribution, truth, soft_steps=3)
+    expected = five_band_scores(attribution / 2.0**1000, truth, soft_steps=3)
+    assert all(torch.equal(scores[name], expected[name]) for name in scores)

@@ -685,3 +685,27 @@ def test_terms_under_bf16_autocast_equal_the_float32_terms():
     module.eval()
     expected = float(module.losses(x, create_graph=False)["reconstruction"])
     assert logged["val/reconstruction"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_loss_is_the_weighted_sum_of_its_terms_whatever_was_called_before():
+    # the loss is one product of the stacked terms with their weights: it equals the sum of
+    # weight x term, follows weights changed after construction, keeps the graph of a weight
+    # set as a tensor, and a first call under inference mode does not break training after
+    teacher = torch.nn.Sequential(torch.nn.Linear(32, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+    module = AWDModule(teacher, wavelet="db2", levels=2, dim=1, sparsity_weight=0.1)
+    x = torch.randn(8, 32, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        module.losses(x)
+    module.train()
+    terms = module.losses(x)
+    expected = sum(module.weights[name] * value for name, value in terms.items() if name != "loss")
+    torch.testing.assert_close(terms["loss"], expected)
+    terms["loss"].backward()  # failed when the weights were first made under inference mode
+    assert module.h0.grad is not None and bool(torch.isfinite(module.h0.grad).all())
+    module.weights["sparsity"] = 2.0
+    terms = module.losses(x)
+    torch.testing.assert_close(terms["loss"] - expected, 1.9 * terms["sparsity"].detach())
+    weight = torch.tensor(0.5, requires_grad=True)
+    module.weights["sparsity"] = weight
+    module.losses(x)["loss"].backward()
+    torch.testing.assert_close(weight.grad, terms["sparsity"].detach())
