@@ -342,12 +342,14 @@ def unsafe_columns(frame, columns, score, label, categorical=()):
 
     A column is flagged when it holds no value or one value on every row, dates, a distinct
     value on every row or per record (an identifier; records entered twice repeat it with the
-    whole row; floats and amounts written as text such as ``"$94,901"`` are measurements, which
-    may differ on every row), a function of the score (a single value per score value) or a
-    copy of the score up to a monotone map (``|Spearman| >= 0.99``), or when it predicts the
-    label alone almost perfectly or far better than the score does (out-of-fold AUC ``>=
-    0.95``, or ``0.10`` above the score's own AUC): such a column was probably recorded after
-    the outcome. The label checks read the rows the audit would keep, those with a label
+    whole row; floats are measurements, which may differ on every row, and so are numbers
+    written as text whose cells carry a currency sign, ``%`` or accounting parentheses or whose
+    numbers have fractions, ``"$94,901"`` or ``"1,234.5"``, while thousands commas or spaces
+    alone mark no measurement: ``"10,295"`` or ``"617 555 0101"`` may be record numbers), a
+    function of the score (a single value per score value) or a copy of the score up to a
+    monotone map (``|Spearman| >= 0.99``), or when it predicts the label alone almost perfectly
+    or far better than the score does (out-of-fold AUC ``>= 0.95``, or ``0.10`` above the
+    score's own AUC): such a column was probably recorded after the outcome. The label checks read the rows the audit would keep, those with a label
     and a numeric score. The checks are heuristics; a column they pass can still be unsafe.
 
     Parameters
@@ -405,12 +407,16 @@ def unsafe_columns(frame, columns, score, label, categorical=()):
         numbers, as_text = column, False
         if not pd.api.types.is_numeric_dtype(column):  # numbers written as text: "88.5%"
             numbers, as_text = _text_numbers(column), True
-        # measurements differ on every row: floats, and numbers written as text with a sign,
-        # a comma or a fraction ("$94,901", "88.5%"), not codes written in digits ("10234")
+        # measurements differ on every row: floats, and numbers written as text with a
+        # currency sign, % or accounting parentheses, or with fractions ("$94,901", "88.5%"),
+        # not codes written in digits, thousands commas or spaces ("10234", "10,295")
         measured = pd.api.types.is_float_dtype(column)
         if as_text and numbers is not None and name not in categorical:
-            plain = pd.to_numeric(column, errors="coerce").notna().sum()
-            measured = bool(plain < numbers.notna().sum() or (numbers.dropna() % 1 != 0).any())
+            written = column[numbers.notna()].astype(str)
+            measured = bool(
+                written.str.contains(r"[$€£%(]", regex=True).any()
+                or (numbers.dropna() % 1 != 0).any()
+            )
         if distinct == n_rows and not measured:
             reasons[name] = "a distinct value on every row (an identifier?)"
             continue
@@ -459,12 +465,17 @@ def unsafe_columns(frame, columns, score, label, categorical=()):
 
 
 def _text_numbers(column):
-    """A text column read as numbers when nearly all its cells are numbers once a percent or
-    currency sign, thousands commas (three digits after each) and spaces are taken off and an
-    accounting negative's parentheses read as a minus (``"88.5%"``, ``"$94,901"``,
-    ``"($1,234.50)"``; not ``"0,5"``, nor a column whose numbers carry ``%`` on some cells
-    only: 5% beside 5 or 0.05 has no one scale): floats (NaN where missing or not a number),
-    or None. A percentage keeps its printed scale (``"88.5%"`` is 88.5)."""
+    """A text column read as numbers when nearly all its cells are numbers once these are
+    taken off: a percent or currency sign; thousands commas, each before exactly three digits
+    (not ``"0,5"``); spaces at a cell's ends or beside a sign, and between digits only as
+    thousands groups, a space before exactly three digits (``"12 345"``; not ``"2 7"`` nor
+    ``"617 555 0101"``); and an accounting negative's parentheses, read as a minus only in a
+    column whose cells also carry a currency sign, a thousands separator or a decimal point
+    (``"(1,234)"``, ``"($1,234.50)"``; an answer code ``"(3)"`` is no negative). A column of
+    codes is not read: one whose numbers carry ``%`` on some cells only (5% beside 5 or 0.05
+    has no one scale), or where some number has a leading zero (``"02139"``; not ``"0.5"`` or
+    ``"0"``). Returns floats (NaN where missing or not a number), or None. A percentage keeps
+    its printed scale (``"88.5%"`` is 88.5)."""
     import numpy as np
     import pandas as pd
 
@@ -472,15 +483,25 @@ def _text_numbers(column):
     if text.empty:
         return None
     cells = column.astype("string").str.strip()
-    # an accounting negative: "(1,234)" is -1234
-    cells = cells.str.replace(r"^\(([^()]*)\)$", r"-\1", regex=True)
+    # amounts: a currency sign, a thousands separator or a decimal point on some cell
+    amounts = cells.str.contains(r"[$€£]|\d[, \u00a0\u202f]\d{3}(?!\d)|\.\d", regex=True)
+    # a space between digits separates thousands only before exactly three digits ("12 345");
+    # others between digits stay ("2 7" is no number), those beside a sign go ("$ 94,901")
+    cells = cells.str.replace(r"(?<=\d)[ \u00a0\u202f](?=\d{3}(?!\d))", "", regex=True)
+    cells = cells.str.replace(r"(?<![\d\s])\s+|\s+(?![\d\s])", "", regex=True)
+    # an accounting negative, "(1,234)" is -1234, in a column of amounts: not a code "(3)"
+    if amounts.fillna(False).any():
+        cells = cells.str.replace(r"^\(([^()]*)\)$", r"-\1", regex=True)
     # a comma separates thousands only (three digits after it); "0,5" is not read
     thousands = ~cells.str.contains(r",(?!\d{3}(?!\d))", regex=True).fillna(False)
-    stripped = cells.str.replace(r"[\s%$€£,]", "", regex=True).where(thousands)
+    stripped = cells.str.replace(r"[%$€£,]", "", regex=True).where(thousands)
     numbers = pd.to_numeric(stripped, errors="coerce").astype(float)
     numbers = numbers.where(np.isfinite(numbers))  # "inf" measures nothing
     read = numbers.notna()
     if read.sum() < 0.95 * len(text):
+        return None
+    # codes: a leading zero ("02139") is kept by text alone
+    if stripped[read].str.match(r"[-+]?0\d", na=False).any():
         return None
     percent = cells[read].str.contains("%", regex=False)
     if percent.any() and not percent.all():
@@ -709,10 +730,13 @@ def _read_numbers_written_as_text(args, frame):
     score when every cell of it reads; a note names each column with an example of its
     reading, and ``args.read_as_numbers`` keeps it for the report. A percentage keeps its
     printed scale. ``--categorical`` columns are left as categories, and so are the label
-    (its two values are labels whatever they are written as) and the groups (identifiers)."""
+    (its two values are labels whatever they are written as) and the groups (identifiers).
+    ``args.written_as_text`` keeps the features as written, for :func:`unsafe_columns` to
+    tell record numbers (``"10,295"``) from measurements."""
     import pandas as pd
 
     args.read_as_numbers = {}
+    args.written_as_text = {}
     features = [c for c in dict.fromkeys(args.features or ()) if c not in args.categorical]
     for column in dict.fromkeys([*features, args.score]):
         if column not in frame or column == args.label:
@@ -730,6 +754,8 @@ def _read_numbers_written_as_text(args, frame):
             frame[column] = numbers.astype(object).where(~unread, values)
             continue
         reading = _numbers_from_text_reading(values, numbers, unread)
+        if not is_score:
+            args.written_as_text[column] = values
         frame[column] = numbers
         args.read_as_numbers[column] = reading
         name = f"--score {column!r}" if is_score else f"column {column!r}"
@@ -1058,7 +1084,13 @@ def _read_audit_data(args, parser, say):
             "--categorical must name columns of --features; got "
             f"{', '.join(map(repr, outside))}, not among them."
         )
-    reasons = unsafe_columns(frame, features, args.score, args.label, args.categorical)
+    # the checks read the features as written: "10,295" on every row is an identifier, read
+    # as numbers or not
+    written = getattr(args, "written_as_text", {})
+    checked = frame.copy() if written else frame
+    for name, values in written.items():
+        checked[name] = values.loc[frame.index]
+    reasons = unsafe_columns(checked, features, args.score, args.label, args.categorical)
     if reasons:
         # a warning, not a refusal: the user named these columns
         print(

@@ -1044,3 +1044,84 @@ def test_amounts_written_as_text_are_no_identifiers_in_the_listing():
     reasons = unsafe_columns(frame, ["income", "case"], "risk", "outcome")
     assert "income" not in reasons
     assert reasons["case"] == "a distinct value on every row (an identifier?)"
+
+
+def _identifier_frame(n=300, seed=10):
+    """Audit data with identifiers written with spaces, thousands commas or leading zeros,
+    distinct on every row, beside an amount that is distinct on every row too."""
+    frame = _audit_frame(n)
+    rng = np.random.default_rng(seed)
+    frame["phone"] = [f"617 555 {k:04d}" for k in rng.permutation(n)]
+    frame["record"] = [f"{k:,}" for k in rng.permutation(n) + 10000]
+    frame["ssn"] = [f"{k // 10000 + 100:03d} {k // 100 % 100:02d} {k:04d}" for k in range(n)]
+    frame["card"] = [f"4111 1111 {k:04d} {j:04d}" for j, k in enumerate(rng.permutation(n))]
+    zips = [f"{k:05d}" for k in rng.choice(np.arange(1000, 99999), size=n, replace=False)]
+    frame["zip"] = [z + "-1234" if k % 40 == 0 else z for k, z in enumerate(zips)]
+    frame["case"] = [f"{30000 + k}" for k in rng.permutation(n)]  # digits and one note
+    frame.loc[5, "case"] = "unknown"
+    frame["income"] = [f"${20000 + 137 * k:,}" for k in rng.permutation(n)]
+    return frame
+
+
+IDENTIFIERS = ["phone", "record", "ssn", "card", "zip", "case"]
+
+
+def test_identifiers_written_with_spaces_or_commas_are_flagged_in_the_audit(tmp_path, capsys):
+    # read as numbers first, they passed the identifier check: "10,295" as 10295.0, a float
+    frame = _identifier_frame()
+    path = tmp_path / "identifiers.csv"
+    frame.to_csv(path, index=False)
+    data = _read(["audit", str(path), "--score", "risk", "--label", "outcome",
+                  "--features", "age", *IDENTIFIERS, "income"])  # fmt: skip
+    for name in IDENTIFIERS:
+        assert data.unsafe[name] == "a distinct value on every row (an identifier?)", name
+    assert "income" not in data.unsafe  # an amount differs on every row
+    err = capsys.readouterr().err
+    assert "warning: --features includes columns that look unsafe" in err
+    assert "record: a distinct value on every row" in err
+
+
+def test_identifiers_written_with_spaces_or_commas_are_flagged_in_the_listing(tmp_path, capsys):
+    # a comma or a space alone counted as a measurement, which may differ on every row
+    frame = _identifier_frame()
+    path = tmp_path / "identifiers.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(SystemExit):
+        main(["audit", str(path), "--score", "risk", "--label", "outcome"], prog="sklearn-distill")
+    lines = capsys.readouterr().err.splitlines()
+    for name in IDENTIFIERS:
+        assert any(
+            line.strip() == f"{name}: a distinct value on every row (an identifier?)"
+            for line in lines
+        ), name
+    assert not any(line.strip().startswith("income:") for line in lines)
+    reasons = unsafe_columns(frame, [*IDENTIFIERS, "income"], "risk", "outcome")
+    assert sorted(reasons) == sorted(IDENTIFIERS)
+
+
+def test_codes_written_with_spaces_parentheses_or_leading_zeros_are_not_read(tmp_path, capsys):
+    # "2 7" read 27, an answer code "(3)" read -3, and "02139" read 2139 (ZIP+4 as missing)
+    from sklearn_distill.__main__ import _text_numbers
+
+    for cells in (["2 7", "12 5", "3"], ["(3)", "(1)", "(5)"], ["02139", "10001", "0"]):
+        assert _text_numbers(pd.Series(cells, dtype=object)) is None, cells
+    # what reads: thousands grouped by spaces, "0.5" and "0", an accounting negative
+    cells = ["12 345", "1\u00a0234\u00a0567", "5\u202f000", "0.5", "0", "(1 234)", " $ 7 "]
+    np.testing.assert_array_equal(
+        _text_numbers(pd.Series(cells, dtype=object)).to_numpy(),
+        [12345.0, 1234567.0, 5000.0, 0.5, 0.0, -1234.0, 7.0],
+    )
+    frame = _audit_frame()
+    rng = np.random.default_rng(11)
+    n = len(frame)
+    frame["range"] = [f"{a} {a + 5}" for a in rng.integers(1, 50, size=n)]
+    frame["answer"] = [f"({k})" for k in rng.integers(1, 6, size=n)]
+    frame["zip"] = [f"{k:05d}" for k in rng.integers(1000, 99999, size=n)]
+    frame.loc[::40, "zip"] = frame.loc[::40, "zip"] + "-1234"
+    path = tmp_path / "codes.csv"
+    frame.to_csv(path, index=False)
+    data = _read(["audit", str(path), "--score", "risk", "--label", "outcome",
+                  "--features", "age", "range", "answer", "zip"])  # fmt: skip
+    for name in ("range", "answer", "zip"):
+        assert data.X[name].tolist() == frame[name].tolist(), name
+    assert "read as numbers" not in capsys.readouterr().err
