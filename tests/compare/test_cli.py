@@ -458,11 +458,8 @@ def test_groups_column_keeps_repeated_records_together(tmp_path, capsys):
         assert message in capsys.readouterr().err
 
 
-def test_max_bins_and_min_weight_make_a_small_audits_values_testable(
-    csv_path, tmp_path, capsys, monkeypatch
-):
-    # the "Not tested" advice (fewer bins, a lower min_weight) can be followed from the command
-    # line: both models get the bins asked for, and more of age's values become testable
+def _captured_audits(monkeypatch) -> list:
+    """The audits the command line writes reports of, in order (the report still written)."""
     import sklearn_distill.report as report
 
     audits = []
@@ -472,6 +469,17 @@ def test_max_bins_and_min_weight_make_a_small_audits_values_testable(
         "write_audit_report",
         lambda audit, *a, **k: audits.append(audit) or write(audit, *a, **k),
     )
+    return audits
+
+
+def test_max_bins_and_min_weight_make_a_small_audits_values_testable(
+    csv_path, tmp_path, capsys, monkeypatch
+):
+    # the "Not tested" advice (fewer bins, a lower min_weight) can be followed from the command
+    # line: both models get the bins asked for, and more of age's values become testable
+    import sklearn_distill.report as report
+
+    audits = _captured_audits(monkeypatch)
     args = [*FEATURES, "--cv", "2", "--n-bootstrap", "20", "--rules", "0", "--quiet"]
     assert _run(csv_path, tmp_path / "default.html", *args) == 0
     assert (
@@ -920,13 +928,7 @@ def test_a_currency_feature_is_audited_as_the_number_it_is(tmp_path, capsys, mon
     path = tmp_path / "income.csv"
     frame.to_csv(path, index=False)
     written = path.read_bytes()
-    audits = []
-    write = report.write_audit_report
-    monkeypatch.setattr(
-        report,
-        "write_audit_report",
-        lambda audit, *a, **k: audits.append(audit) or write(audit, *a, **k),
-    )
+    audits = _captured_audits(monkeypatch)
     out = tmp_path / "income.html"
     args = ["--features", "age", "income", "--cv", "2", "--n-bootstrap", "20", "--rules", "0"]
     assert _run(path, out, *args, "--quiet") == 0
