@@ -321,7 +321,16 @@ def check_scores(scores, n_samples: int, *, name: str = "teacher_scores") -> np.
         )
     if not np.all(np.isfinite(scores)):
         bad = int(np.sum(~np.isfinite(scores)))
-        raise ValueError(f"{name} contains {bad} NaN or infinite values; all must be finite.")
+        hint = ""
+        if name == "teacher_scores":
+            rows = ~np.isfinite(scores) if scores.ndim == 1 else ~np.isfinite(scores).all(axis=1)
+            hint = (
+                f" Leave out the rows without a score (first at position "
+                f"{int(np.flatnonzero(rows)[0])}), in X, y and teacher_scores alike: e.g. "
+                "keep = np.isfinite(teacher_scores), then X[keep], y[keep], "
+                "teacher_scores[keep] (the command line drops them and says how many)."
+            )
+        raise ValueError(f"{name} contains {bad} NaN or infinite values; all must be finite.{hint}")
     if n_samples > 1 and np.all(np.ptp(scores, axis=0) == 0):
         hint = ""
         if name == "the teacher's scores":

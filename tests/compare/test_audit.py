@@ -464,7 +464,13 @@ def small():
             r"X must be an array-like or DataFrame of shape \(n_samples, n_features\); got None",
         ),
         (lambda X, y, s: (X, y, s[:-1]), ValueError, "teacher_scores has 39 rows but X has 40"),
-        (lambda X, y, s: (X, y, np.r_[s[:-1], np.nan]), ValueError, "teacher_scores contains 1"),
+        (
+            # the way out named: the rows without a score left out of X, y and the scores
+            lambda X, y, s: (X, y, np.r_[s[:-1], np.nan]),
+            ValueError,
+            r"teacher_scores contains 1 NaN .* Leave out the rows without a score \(first at "
+            r"position 39\), in X, y and teacher_scores alike",
+        ),
         (lambda X, y, s: (X, y, np.r_[s[:-1], np.inf]), ValueError, "teacher_scores contains 1"),
         (lambda X, y, s: (X, y, np.ones_like(s)), ValueError, "teacher_scores are constant"),
         (lambda X, y, s: (X, np.ones_like(y), s), ValueError, "single class"),
