@@ -110,7 +110,7 @@ def _panel_title(term) -> str:
     return "\n".join(lines)
 
 
-def _legend_handles(rows_flag_label=FLAG_LABEL):
+def _legend_handles(rows_flag_label=FLAG_LABEL, clipped=False):
     """One legend for every panel: the two models (line and band) and the flag marker."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -121,34 +121,70 @@ def _legend_handles(rows_flag_label=FLAG_LABEL):
     ]
     handles.append(Line2D([], [], color="black", marker="*", linestyle="none", markersize=6))
     labels = ["mimic (black box)", "outcome model", rows_flag_label]
+    if clipped:
+        handles.append(Line2D([], [], color="grey", marker="^", linestyle="none", markersize=5))
+        labels.append("band clipped at the axis (wider than shown)")
     return handles, labels
 
 
-def _focus_ylim(ax, rows, min_share=0.01, series=_COMPARED, flag=None):
-    """Limit the y axis to the bands of values holding at least ``min_share`` of the rows, so
-    that the very wide bands of a few sparse bins do not flatten the rest of the picture; the
-    estimates of flagged values (``flag``) stay inside it whatever their rows, and their stars
-    (on the highest band) are drawn at the axis's top when that band reaches beyond it."""
-    if "weight" not in rows or rows["weight"].sum() <= 0:
+def _has_clipped(axes):
+    return any(line.get_gid() == CLIPPED_GID for ax in axes for line in ax.get_lines())
+
+
+#: Marks of a band clipped at the axis's edge, and the note a panel with one gets.
+CLIPPED_GID, CLIPPED_NOTE = "clipped band", "\u25b2\u25bc band runs beyond the axis"
+
+
+def _focus_ylim(ax, rows, where, series=_COMPARED):
+    """Fit the y axis to the shapes: every drawn point of the curves is inside it, and so is
+    every band end within 1.5 ``reach`` of the curves' range, ``reach`` being the larger of a
+    fifth of that range and twice the median band's width (over the values drawn and both
+    models). A band reaching farther (a rare value's very wide interval) is cut at the axis's
+    edge, which then lies at least ``reach`` beyond the curves, and marked there with a
+    triangle in its model's colour (gid ``CLIPPED_GID``); the panel's x label says so. The
+    stars of flagged values sit on their highest band, or just inside the axis's top.
+
+    ``rows`` are the values drawn (after a tail cut or a choice of categories), ``where`` the
+    x position of each row's mark per model (``{key: array}``)."""
+    curves = rows[[key for key, _ in series]].to_numpy(float)
+    lower = rows[[f"{key}_lower" for key, _ in series]].to_numpy(float)
+    upper = rows[[f"{key}_upper" for key, _ in series]].to_numpy(float)
+    known = curves[np.isfinite(curves)]
+    if known.size == 0:
         return
-    dense = rows[rows["weight"] >= min_share * rows["weight"].sum()]
-    if dense.empty:
-        return
-    columns = [f"{key}{part}" for key, _ in series for part in ("", "_lower", "_upper")]
-    values = dense[columns].to_numpy(float)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return
-    low, high = values.min(), values.max()
-    if flag is not None and flag in rows:
-        flagged = rows[rows[flag].to_numpy(bool)][[key for key, _ in series]].to_numpy(float)
-        flagged = flagged[np.isfinite(flagged)]
-        if flagged.size:
-            low, high = min(low, flagged.min()), max(high, flagged.max())
-    pad = 0.1 * (high - low) or 0.1
+    low, high = float(known.min()), float(known.max())
+    widths = (upper - lower)[np.isfinite(upper - lower)]
+    reach = max(0.2 * (high - low), 2.0 * float(np.median(widths)) if widths.size else 0.0)
+    bands = np.concatenate([lower[np.isfinite(lower)], upper[np.isfinite(upper)]])
+    if bands.size:
+        # a band end up to half as far again counts whole, so no band is clipped by a sliver
+        inside = bands[(bands >= low - 1.5 * reach) & (bands <= high + 1.5 * reach)]
+        far_low, far_high = bands.min() < low - 1.5 * reach, bands.max() > high + 1.5 * reach
+        low, high = (
+            min(low, float(inside.min(initial=low)), low - reach if far_low else low),
+            max(high, float(inside.max(initial=high)), high + reach if far_high else high),
+        )
+    pad = 0.06 * (high - low) or 0.1
     ax.set_ylim(low - pad, high + pad)
+    clipped = False
+    for column, (key, color) in enumerate(series):
+        x = np.asarray(where[key], float)
+        for ends, beyond, edge, marker in (
+            (upper[:, column], upper[:, column] > high + pad, high + pad, "^"),
+            (lower[:, column], lower[:, column] < low - pad, low - pad, "v"),
+        ):
+            beyond &= np.isfinite(ends)
+            if beyond.any():
+                clipped = True
+                ax.plot(
+                    x[beyond], np.full(int(beyond.sum()), edge), linestyle="none",
+                    marker=marker, color=color, markersize=5, clip_on=False, gid=CLIPPED_GID,
+                )  # fmt: skip
+    if clipped:
+        label = ax.get_xlabel()
+        ax.set_xlabel(f"{label}\n{CLIPPED_NOTE}" if label else CLIPPED_NOTE, fontsize=7)
     for line in ax.get_lines():
-        if line.get_marker() == "*":  # a flag: on its highest band, or the axis's top
+        if line.get_marker() == "*":  # a flag: on its highest band, or just inside the top
             line.set_ydata(np.minimum(np.asarray(line.get_ydata(), float), high + 0.5 * pad))
 
 
@@ -239,7 +275,11 @@ def _draw_numeric(ax, rows, x, flag, tail_quantile, series=_COMPARED):
         notes.append("missing values: see the table")
     if notes:
         ax.set_xlabel("; ".join(notes), fontsize=7)
-    return rows
+    # a clipped band's mark: the middle of its step, as far as the axis shows it
+    right = ax.get_xlim()[1] if cut is not None else np.inf
+    ends = np.minimum(np.append(drawn[1:], drawn[-1]), right)[: len(rows)]
+    middle = 0.5 * (drawn[: len(rows)] + ends)
+    return rows, {key: middle for key, _ in series}
 
 
 def _draw_categorical(ax, rows, flag, max_categories, max_label_length, series=_COMPARED):
@@ -288,7 +328,7 @@ def _draw_categorical(ax, rows, flag, max_categories, max_label_length, series=_
     if total > len(rows):
         largest = "differences" if len(series) > 1 else "contributions"
         ax.set_xlabel(f"{len(rows)} of {total} values: the largest {largest}", fontsize=7)
-    return rows
+    return rows, {key: positions + shift for (key, _), shift in zip(series, shifts)}
 
 
 def plot_term(
@@ -331,8 +371,11 @@ def plot_term(
         The figure drawn on. Numeric terms are drawn as step functions with shaded bands,
         categorical ones (and a numeric term with a single value, a constant column) as points
         with error bars; flagged values are marked with a star.
-        With a ``weight`` column, the y axis is fitted to the bands of the values that hold
-        at least 1% of the rows.
+        The y axis holds every drawn point of both curves, and their bands unless one reaches
+        far beyond the curves (1.5 times the larger of a fifth of the curves' range and twice
+        the median band's width): such a band (a rare value's wide interval) is clipped at the
+        axis's edge and marked there with a triangle in its model's colour, and the x
+        label says so (the full interval is in the table).
 
     Examples
     --------
@@ -356,16 +399,16 @@ def plot_term(
     flag = _flag_column(rows, flag)
     x = _numeric_x(rows)
     if x is not None and np.count_nonzero(np.isfinite(x)) >= 2:
-        rows = _draw_numeric(ax, rows, x, flag, tail_quantile)
+        rows, where = _draw_numeric(ax, rows, x, flag, tail_quantile)
     else:
-        rows = _draw_categorical(ax, rows, flag, max_categories, max_label_length)
-    _focus_ylim(ax, rows, flag=flag)
+        rows, where = _draw_categorical(ax, rows, flag, max_categories, max_label_length)
+    _focus_ylim(ax, rows, where)
     ax.axhline(0.0, color="grey", linewidth=0.6)
     # names and categories are the user's text: "$" in them is not matplotlib's mathtext
     ax.set_title(_panel_title(term), parse_math=False)
     ax.set_ylabel("contribution (log-odds)")
     if legend:
-        handles, labels = _legend_handles()
+        handles, labels = _legend_handles(clipped=_has_clipped([ax]))
         ax.legend(handles, labels, fontsize=7)
     return ax.get_figure()
 
@@ -457,8 +500,11 @@ def plot_comparison(comparison, terms=None, *, ncols=3, max_categories=15, tail_
                     comparison, term, ax=parts[0].add_subplot(where),
                     max_categories=max_categories, tail_quantile=tail_quantile, legend=False,
                 )  # fmt: skip
-        handles, labels = _legend_handles()
-        parts[0].legend(handles, labels, loc="outside upper center", ncols=3, fontsize=9)
+        handles, labels = _legend_handles(clipped=_has_clipped(parts[0].axes))
+        parts[0].legend(
+            handles, labels, loc="outside upper center", fontsize=9,
+            ncols=3 if len(handles) == 3 else (4 if width >= 13 else 2),
+        )  # fmt: skip
     # one colour scale for every interaction: a small difference reads pale beside a large one
     limits = interaction_limits(comparison, pairs) if pairs else None
     for part, term in zip(parts[bool(mains) :], pairs):
@@ -752,10 +798,10 @@ def plot_shapes(
 def _draw_shape(ax, rows, term, max_categories, tail_quantile, ylabel):
     x = _numeric_x(rows)
     if x is not None and np.count_nonzero(np.isfinite(x)) >= 2:
-        rows = _draw_numeric(ax, rows, x, None, tail_quantile, series=_STUDENT)
+        rows, where = _draw_numeric(ax, rows, x, None, tail_quantile, series=_STUDENT)
     else:
-        rows = _draw_categorical(ax, rows, None, max_categories, 22, series=_STUDENT)
-    _focus_ylim(ax, rows, series=_STUDENT)
+        rows, where = _draw_categorical(ax, rows, None, max_categories, 22, series=_STUDENT)
+    _focus_ylim(ax, rows, where, series=_STUDENT)
     ax.axhline(0.0, color="grey", linewidth=0.6)
     ax.set_title(_panel_title(term), parse_math=False)
     ax.set_ylabel(ylabel, parse_math=False)

@@ -169,13 +169,16 @@ def figure_to_data_uri(fig, *, dpi=110):
 
 
 def format_number(value, digits=3):
-    """A number as report text: integers as they are, other numbers with ``digits`` decimals
-    (in the general format when very small or large), NaN as an empty string.
+    """A number as report text: integers as they are, other numbers with ``digits`` decimals,
+    NaN as an empty string. A non-zero number that ``digits`` decimals would show as zero
+    reads in scientific notation with two significant digits, one of a million or more with
+    ``digits`` significant digits; so a column reads ``0.123``, ``-0.001``, ``3.9e-04``, never
+    a mix of ``-0.000612`` and ``0.123``.
 
     Examples
     --------
-    >>> [format_number(v) for v in (3, 0.12345, 2.5e-7, float("nan"))]
-    ['3', '0.123', '2.5e-07', '']
+    >>> [format_number(v) for v in (3, 0.12345, -0.000612, 0.00039, 2.5e-7, float("nan"))]
+    ['3', '0.123', '-0.001', '3.9e-04', '2.5e-07', '']
     """
     if isinstance(digits, bool) or not isinstance(digits, numbers.Integral) or digits < 0:
         raise ValueError(f"digits must be an integer >= 0; got {digits!r}.")
@@ -189,9 +192,12 @@ def format_number(value, digits=3):
         raise TypeError(f"value must be a number; got {value!r}.") from None
     if math.isnan(value):
         return ""
-    if value != 0 and (abs(value) < 10 ** (-digits) or abs(value) >= 1e6):
+    if abs(value) >= 1e6:
         return f"{value:.{digits}g}"
-    return f"{value:.{digits}f}"
+    text = f"{value:.{digits}f}"
+    if value != 0 and float(text) == 0:  # 0.00039 is not 0.000
+        return f"{value:.1e}"
+    return text
 
 
 def _round_up(value, significant=2):

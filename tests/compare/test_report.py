@@ -14,6 +14,8 @@ from matplotlib.figure import Figure
 
 from sklearn_distill import DistilledTree
 from sklearn_distill.plotting import (
+    CLIPPED_GID,
+    OUTCOME_COLOR,
     plot_calibration,
     plot_comparison,
     plot_interaction,
@@ -24,6 +26,7 @@ from sklearn_distill.report import (
     Section,
     Table,
     figure_to_data_uri,
+    format_number,
     format_p_value,
     render_html,
     table_to_html,
@@ -1117,3 +1120,84 @@ def test_figures_stay_legible_on_a_narrow_screen():
     narrow = page[page.index("@media (max-width: 600px)") :]
     narrow = narrow[: narrow.index("\n}")]
     assert "p.figure { overflow-x: auto; }" in narrow and "max-width: 720px" in narrow
+
+
+def _rare_extremes():
+    """A long-tailed income: shapes within +-1, a few rows at both ends with very wide bands,
+    and the outcome curve leaving the others' bands at the rare top values (as COMPAS's age
+    at 71-77)."""
+    values = np.arange(20.0)
+    shape = np.linspace(0.8, -0.8, 20)
+    frame = pd.DataFrame({"term": "income", "value": 1000 * values, "mimic": shape})
+    frame["outcome"] = shape + 0.1
+    frame.loc[17, "outcome"] = -1.6  # a rare value's estimate: drawn, so in view
+    half = np.full(20, 0.15)
+    half[[0, 17, 18]] = [9.0, 12.0, 11.0]  # rare values: intervals of +-10 log-odds
+    for key in ("mimic", "outcome"):
+        frame[f"{key}_lower"] = frame[key] - (half if key == "outcome" else 0.15)
+        frame[f"{key}_upper"] = frame[key] + (half if key == "outcome" else 0.15)
+    frame["difference"] = frame["mimic"] - frame["outcome"]
+    frame["significant"] = False
+    frame["weight"] = np.where(np.isin(np.arange(20), [0, 17, 18]), 3.0, 200.0)
+    return frame
+
+
+@pytest.mark.parametrize("categorical", [False, True])
+def test_the_y_axis_holds_every_curve_point_and_marks_each_clipped_band(categorical):
+    frame = _rare_extremes()
+    if categorical:
+        frame["value"] = [f"level {i}" for i in range(20)]
+    ax = plot_term(frame, "income", tail_quantile=None, max_categories=20).axes[0]
+    low, high = ax.get_ylim()
+    curves = frame[["mimic", "outcome"]].to_numpy(float)
+    assert low <= curves.min() and curves.max() <= high
+    # the shapes are not flattened by the +-10 bands: the axis spans a few curve ranges
+    assert high - low < 3 * (curves.max() - curves.min())
+    # every band that reaches beyond the axis has its mark at that edge, in its colour
+    marks = [line for line in ax.get_lines() if line.get_gid() == CLIPPED_GID]
+    above = sorted(frame.index[frame["outcome_upper"] > high])
+    below = sorted(frame.index[frame["outcome_lower"] < low])
+    assert above and below
+    top = [m for m in marks if m.get_marker() == "^"]
+    bottom = [m for m in marks if m.get_marker() == "v"]
+    assert sum(len(m.get_xdata()) for m in top) == len(above)
+    assert sum(len(m.get_xdata()) for m in bottom) == len(below)
+    assert all(np.allclose(m.get_ydata(), high) for m in top)
+    assert all(np.allclose(m.get_ydata(), low) for m in bottom)
+    assert {m.get_color() for m in marks} == {OUTCOME_COLOR}
+    assert "band runs beyond the axis" in ax.get_xlabel()
+    # the mimic's narrow bands are whole
+    assert frame["mimic_lower"].min() >= low and frame["mimic_upper"].max() <= high
+
+
+def test_the_comparison_legend_names_the_clipped_band_mark_only_when_one_is_drawn():
+    def legend_texts(fig):
+        legends = list(fig.legends) + [lg for sub in fig.subfigs for lg in sub.legends]
+        return [t.get_text() for lg in legends for t in lg.get_texts()]
+
+    clipped = legend_texts(plot_comparison(_rare_extremes(), tail_quantile=None))
+    assert "band clipped at the axis (wider than shown)" in clipped
+    whole = legend_texts(plot_comparison(_comparison()))
+    assert not any("clipped" in text for text in whole)
+
+
+def test_a_band_slightly_wider_than_the_rest_is_not_clipped():
+    frame = _long_tailed(np.ones(41))
+    frame.loc[20, "outcome_lower"] -= 0.3  # a little wider than the others: drawn whole
+    ax = plot_term(frame, "priors", tail_quantile=None).axes[0]
+    low, high = ax.get_ylim()
+    assert low <= frame["outcome_lower"].min() and frame["outcome_upper"].max() <= high
+    assert not [line for line in ax.get_lines() if line.get_gid() == CLIPPED_GID]
+
+
+@pytest.mark.parametrize(
+    "value, text",
+    [(-0.000612, "-0.001"), (0.00039, "3.9e-04"), (0.000473, "4.7e-04"), (0.1234, "0.123"),
+     (-2.0, "-2.000"), (0.0, "0.000"), (-4e-5, "-4.0e-05")],
+)  # fmt: skip
+def test_table_numbers_have_three_decimals_or_read_as_scientific_when_they_would_be_zero(
+    value, text
+):
+    assert format_number(value) == text
+    cell = re.search(r"<td>([^<]*)</td>", table_to_html(pd.DataFrame({"x": [value]}), index=False))
+    assert cell.group(1) == text
