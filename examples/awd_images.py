@@ -42,6 +42,10 @@ from lightning_distill.awd.plotting import plot_filters, plot_top_reconstruction
 
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
 warnings.filterwarnings("ignore", ".*module\\(s\\) in eval mode.*")
+# torch's deprecation of a check Lightning makes, said at every fit between the progress lines
+warnings.filterwarnings(
+    "ignore", ".*`isinstance\\(treespec, LeafSpec\\)` is deprecated.*", category=FutureWarning
+)
 warnings.filterwarnings("ignore", ".*dwt_max_level.*")
 warnings.filterwarnings("ignore", ".*Level value of.*")
 warnings.filterwarnings("ignore", ".*no `val_dataloader`.*")

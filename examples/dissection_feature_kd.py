@@ -55,6 +55,10 @@ from lightning_distill.datasets import SyntheticConcepts
 
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
 warnings.filterwarnings("ignore", ".*module\\(s\\) in eval mode.*")
+# torch's deprecation of a check Lightning makes, said at every fit between the progress lines
+warnings.filterwarnings(
+    "ignore", ".*`isinstance\\(treespec, LeafSpec\\)` is deprecated.*", category=FutureWarning
+)
 warnings.filterwarnings("ignore", ".*sync_dist.*")
 # the Trainers run without logger or progress bar; silence the "GPU available" banners too
 logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)

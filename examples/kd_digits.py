@@ -32,6 +32,10 @@ from lightning_distill import DistillationModule, FeatureDistillation
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
 warnings.filterwarnings("ignore", ".*no `val_dataloader`.*")
 warnings.filterwarnings("ignore", ".*module\\(s\\) in eval mode.*")
+# torch's deprecation of a check Lightning makes, said at every fit between the progress lines
+warnings.filterwarnings(
+    "ignore", ".*`isinstance\\(treespec, LeafSpec\\)` is deprecated.*", category=FutureWarning
+)
 logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 
 

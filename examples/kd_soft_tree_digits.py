@@ -42,6 +42,10 @@ from kd_digits import cnn, loaders  # the teacher and data of the digits example
 
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
 warnings.filterwarnings("ignore", ".*module\\(s\\) in eval mode.*")
+# torch's deprecation of a check Lightning makes, said at every fit between the progress lines
+warnings.filterwarnings(
+    "ignore", ".*`isinstance\\(treespec, LeafSpec\\)` is deprecated.*", category=FutureWarning
+)
 logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 
 

@@ -11,31 +11,46 @@ from lightning.pytorch.utilities.warnings import PossibleUserWarning
 
 from lightning_distill._distributed import rank_and_world_size
 
-__all__ = ["EpochMeans", "QuietMissingValLoader", "attached_trainer", "logs_step_values"]
+__all__ = [
+    "EpochMeans",
+    "QuietMissingValLoader",
+    "QuietWarning",
+    "attached_trainer",
+    "logs_step_values",
+]
 
 _MISSING_VAL_LOADER = "You defined a `validation_step` but have no `val_dataloader`"
 
 
-class QuietMissingValLoader:
-    """Silence Lightning's "validation_step but no val_dataloader" warning until :meth:`stop`.
+class QuietWarning:
+    """Silence Lightning's ``PossibleUserWarning`` whose message starts with ``message`` (taken
+    literally) until :meth:`stop`.
 
-    The modules of this library validate when given validation data and train without it by
-    design, so a fit without validation data is intended, not a likely mistake. The filter
-    is this library's own entry in ``warnings.filters``, removed again by :meth:`stop` (the
-    module's ``setup``, which Lightning runs right after its configuration check, or a failed
-    run), so it never outlives that check.
+    The filter is this library's own entry in ``warnings.filters``, inserted first and removed
+    again by :meth:`stop`; the other entries are left as they were.
     """
 
-    def __init__(self) -> None:
-        warnings.filterwarnings(
-            "ignore", message=re.escape(_MISSING_VAL_LOADER), category=PossibleUserWarning
-        )
+    def __init__(self, message: str) -> None:
+        warnings.filterwarnings("ignore", message=re.escape(message), category=PossibleUserWarning)
         self._entry = warnings.filters[0]
 
     def stop(self) -> None:
         if self._entry in warnings.filters:
             warnings.filters.remove(self._entry)
         self._entry = None
+
+
+class QuietMissingValLoader(QuietWarning):
+    """Silence Lightning's "validation_step but no val_dataloader" warning until :meth:`stop`.
+
+    The modules of this library validate when given validation data and train without it by
+    design, so a fit without validation data is intended, not a likely mistake. The filter
+    is removed again by :meth:`stop` (the module's ``setup``, which Lightning runs right after
+    its configuration check, or a failed run), so it never outlives that check.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(_MISSING_VAL_LOADER)
 
 
 class EpochMeans:

@@ -21,6 +21,12 @@ Every module and callback that runs a user's trained network as a *teacher*
   hyperparameters); a checkpoint without the teacher loads strictly, the given teacher filling
   the gap; a checkpoint with it loads its weights into the given teacher (pass a fresh instance
   to rebuild the teacher from the checkpoint).
+- **Lightning's eval-mode warning leaves the frozen teacher out**: Lightning warns when modules of
+  the LightningModule are in eval mode as training starts; a teacher held as a submodule is,
+  on purpose. When the teacher's modules are all it would count, the warning is silenced for
+  that check (a filter of this library's own, removed right after it, at the end of the run or
+  when the run fails); when modules of the user's are in eval mode too, the same warning counts
+  and names those alone.
 
 The teacher stays the object the user passed (no copy): moving or casting the module (``.to``,
 ``.double()``, a Trainer's precision) moves or casts the teacher too, as for any submodule.
@@ -35,10 +41,12 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from torch import Tensor, nn
 from typing_extensions import override
 
-from lightning_distill._logging import QuietMissingValLoader, attached_trainer
+from lightning_distill._logging import QuietMissingValLoader, QuietWarning, attached_trainer
 from lightning_distill._validation import check_finite, value_check
 
 __all__ = [
@@ -49,6 +57,7 @@ __all__ = [
     "check_no_shared_parameters",
     "check_teacher_logits",
     "evaluating",
+    "quiet_teacher_in_eval_mode",
     "warn_if_probabilities",
 ]
 
@@ -322,6 +331,44 @@ def warn_if_probabilities(logits) -> None:
     value_check(looks_like, warn)
 
 
+# ---------------------------------------------------------------- Lightning's eval-mode warning
+# Lightning's words (lightning/pytorch/loops/fit_loop.py, _warn_if_modules_in_eval_mode), said
+# on rank 0 when any of the LightningModule's named_modules() is in eval mode right before
+# on_train_start.
+_EVAL_MODE = "Found {} module(s) in eval mode at the start of training."
+_EVAL_MODE_ADVICE = (
+    " This may lead to unexpected behavior during training. If this is intentional,"
+    " you can ignore this warning."
+)
+
+
+def quiet_teacher_in_eval_mode(module: nn.Module, teacher: nn.Module) -> QuietWarning | None:
+    """Keep the frozen ``teacher``'s modules out of Lightning's eval-mode warning for ``module``.
+
+    Called once the teacher is frozen. Returns None when no module of the teacher's is in eval
+    mode (Lightning's warning, if any, is the user's). Otherwise silences Lightning's warning
+    for the count it would give now (the returned filter; :meth:`~QuietWarning.stop` it after
+    Lightning's check), and, when modules other than the teacher's are in eval mode too, says
+    the same warning with their count and names. A mode changed after this call gives Lightning
+    another count, which is not silenced.
+    """
+    teacher_modules = {id(m) for m in teacher.modules()}
+    # as Lightning counts them: named_modules() gives a module held twice once
+    in_eval = [(name, m) for name, m in module.named_modules() if not m.training]
+    own = [name for name, m in in_eval if id(m) not in teacher_modules]
+    if len(own) == len(in_eval):
+        return None
+    quiet = QuietWarning(_EVAL_MODE.format(len(in_eval)) + _EVAL_MODE_ADVICE)
+    if own:
+        listed = ", ".join(repr(name) for name in own[:3]) + (", ..." if len(own) > 3 else "")
+        rank_zero_warn(
+            _EVAL_MODE.format(len(own))[:-1] + f" ({listed}), not counting the teacher's "
+            f"{len(in_eval) - len(own)}, frozen in eval mode on purpose." + _EVAL_MODE_ADVICE,
+            category=PossibleUserWarning,
+        )
+    return quiet
+
+
 # --------------------------------------------------------------------------- checkpoint policy
 def drop_teacher(checkpoint: dict[str, Any], prefix: str = TEACHER_PREFIX) -> None:
     """Remove the teacher's weights from a checkpoint's ``state_dict``."""
@@ -339,7 +386,13 @@ def fill_teacher(checkpoint: dict[str, Any], teacher: nn.Module, prefix: str = T
 
 
 class _GiveTeacherBackOnException(L.Callback):
-    """Gives the teacher back when a run fails: LightningModules have no exception hook."""
+    """Gives the teacher back when a run fails: LightningModules have no exception hook. Also
+    ends the eval-mode warning's filter right after Lightning's check, whatever the module's
+    own ``on_train_start`` does."""
+
+    @override
+    def on_train_start(self, trainer, pl_module) -> None:
+        _stop_quieting(pl_module, "_quiet_eval_warning")
 
     @override
     def on_exception(self, trainer, pl_module, exception) -> None:
@@ -349,11 +402,13 @@ class _GiveTeacherBackOnException(L.Callback):
         _stop_quieting(pl_module)
 
 
-def _stop_quieting(module) -> None:
-    quiet = getattr(module, "_quiet_val_warning", None)
-    if quiet is not None:
-        quiet.stop()
-        module._quiet_val_warning = None
+def _stop_quieting(module, *names: str) -> None:
+    """Remove the module's warning filters (``names``; by default all of them)."""
+    for name in names or ("_quiet_val_warning", "_quiet_eval_warning"):
+        quiet = getattr(module, name, None)
+        if quiet is not None:
+            quiet.stop()
+            setattr(module, name, None)
 
 
 class TeacherModuleMixin:
@@ -369,6 +424,7 @@ class TeacherModuleMixin:
         self._teacher_lifecycle = TeacherLifecycle()
         self._keep_teacher_in_checkpoint = bool(keep_in_checkpoint)
         self._quiet_val_warning = None
+        self._quiet_eval_warning = None
 
     def _frozen_teacher(self):
         """Context: the teacher frozen for a call made outside a run (no-op inside one)."""
@@ -411,10 +467,16 @@ class TeacherModuleMixin:
         super().setup(stage)
         if self.teacher is not None:
             self._teacher_lifecycle.freeze(self.teacher)
+            # Lightning warns about modules in eval mode when training starts, and the frozen
+            # teacher's are, on purpose: left out of that warning (the filter ends right after
+            # the check, in the callback's on_train_start, or in teardown or on failure)
+            if stage == "fit" and attached_trainer(self) is not None:
+                self._quiet_eval_warning = quiet_teacher_in_eval_mode(self, self.teacher)
 
     @override
     def teardown(self, stage: str) -> None:
         super().teardown(stage)
+        _stop_quieting(self)
         self._teacher_lifecycle.give_back()
 
     @override

@@ -16,6 +16,7 @@ them.
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import torch
@@ -26,6 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the YAML names digit
 from digits import DigitsData
 
 from lightning_distill import DistillationModule
+
+# torch's deprecation of a check Lightning makes, said at every fit between the progress lines
+warnings.filterwarnings(
+    "ignore", ".*`isinstance\\(treespec, LeafSpec\\)` is deprecated.*", category=FutureWarning
+)
 
 
 def main(args=None) -> LightningCLI:

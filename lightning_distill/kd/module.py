@@ -585,8 +585,10 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
     tensors, apart from those copies), so that a student adding or rebinding an entry leaves
     them the batch's.
 
-    Lightning's warning "Found N module(s) in eval mode at the start of training" counts the
-    teacher's modules: that is intended (it is a ``PossibleUserWarning``, which can be filtered).
+    Lightning's warning "Found N module(s) in eval mode at the start of training" leaves the
+    frozen teacher's modules out: when they are all it would count it is not given; modules of
+    the user's in eval mode are still reported (a ``PossibleUserWarning``), counted and named
+    without the teacher's.
 
     Batches are ``(inputs, targets)`` or, for ``cache_teacher``, ``(inputs, targets, index)``
     with ``index`` the samples' positions in the dataset (or any integer ids); or dicts with one of the keys

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -565,6 +566,81 @@ def test_no_missing_val_dataloader_warning_and_no_filter_left(which):
         quiet_trainer(max_epochs=1).fit(module, loader)
         assert warnings.filters == filters_before  # the library's filter did not outlive the check
     assert not [w for w in caught if "val_dataloader" in str(w.message)]
+
+
+def _fit_catching_eval_mode_warnings(module, loader, **trainer_kwargs):
+    """Fit; return Lightning's "module(s) in eval mode" warnings and whether the warnings
+    filters after the fit are those before it."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        filters_before = list(warnings.filters)
+        quiet_trainer(max_epochs=1, **trainer_kwargs).fit(module, loader)
+        filters_kept = warnings.filters == filters_before
+    return [w for w in caught if "in eval mode at the start of training" in str(w.message)], (
+        filters_kept
+    )
+
+
+@pytest.mark.parametrize("which", ["kd", "awd", "callback"])
+def test_a_frozen_teacher_in_eval_mode_is_not_reported_and_no_filter_left(which):
+    torch.manual_seed(0)
+    callbacks = []
+    if which == "kd":
+        module, loader = DistillationModule(make_cnn(4), make_cnn(8)), _loader()
+    elif which == "awd":
+        module = AWDModule(nn.Linear(16, 1), wavelet="db2", levels=2)
+        loader = DataLoader(TensorDataset(torch.randn(8, 16)), batch_size=8)
+    else:  # the callback holds its teacher itself: Lightning never counted it
+        module, loader = PlainClassifier(make_cnn(4)), _loader()
+        callbacks = [KnowledgeDistillation(make_cnn(8))]
+    reported, filters_kept = _fit_catching_eval_mode_warnings(module, loader, callbacks=callbacks)
+    assert reported == []
+    assert filters_kept  # the library's filter did not outlive the fit
+    if which != "callback":
+        assert module.teacher.training  # given back as it was
+
+
+@pytest.mark.parametrize("left_in_eval", ["1", ""])  # the student's BatchNorm; the whole student
+def test_modules_of_the_users_own_in_eval_mode_are_still_reported(left_in_eval):
+    torch.manual_seed(0)
+    student = make_cnn(4)
+    student.get_submodule(left_in_eval).eval()
+    own = sum(not m.training for m in student.modules())
+    module = DistillationModule(student, make_cnn(8))
+    reported, filters_kept = _fit_catching_eval_mode_warnings(module, _loader())
+    # once, with the count of the user's modules, not the teacher's too
+    assert len(reported) == 1
+    assert issubclass(reported[0].category, PossibleUserWarning)
+    message = str(reported[0].message)
+    assert message.startswith(f"Found {own} module(s) in eval mode at the start of training")
+    assert f"'student.{left_in_eval or '0'}'" in message and "teacher's 9" in message
+    assert filters_kept
+
+
+def test_the_eval_mode_filter_ends_right_after_lightnings_check():
+    class Probe(DistillationModule):
+        def on_train_start(self):  # no super(): the filter does not wait for it
+            self.filters_at_train_start = list(warnings.filters)
+
+    torch.manual_seed(0)
+    module = Probe(make_cnn(4), make_cnn(8))
+    filters_before = list(warnings.filters)
+    quiet_trainer(max_epochs=1).fit(module, _loader())
+    assert module.filters_at_train_start == filters_before
+
+
+def test_the_eval_mode_filter_is_removed_when_the_fit_fails_before_training():
+    class Failing(DistillationModule):
+        def configure_optimizers(self):
+            raise RuntimeError("no optimizer today")
+
+    torch.manual_seed(0)
+    module = Failing(make_cnn(4), make_cnn(8))
+    filters_before = list(warnings.filters)
+    with pytest.raises(RuntimeError, match="no optimizer today"):
+        quiet_trainer(max_epochs=1).fit(module, _loader())
+    assert warnings.filters == filters_before
+    assert module.teacher.training
 
 
 def test_configure_callbacks_outside_a_trainer():
