@@ -158,7 +158,19 @@ def _parser(prog=None):
         choices=["isotonic", "spline", "sigmoid", "temperature", "none"],
         help="how the score is mapped to P(label | score) before mimicking: isotonic or "
         "spline for any monotone score, sigmoid for one logistic curve, temperature only for a "
-        "score that is a log-odds (default: %(default)s)",
+        "score that is a log-odds; none mimics the score as given, as log-odds of the event "
+        "(see --response) (default: %(default)s)",
+    )
+    audit.add_argument(
+        "--response",
+        default="auto",
+        choices=["auto", "predict", "predict_proba", "decision_function"],
+        help="how the score is read, as the Python API's response: predict_proba for a "
+        "probability of the outcome event (in [0, 1]), read as its log-odds; "
+        "decision_function for a classifier's margin, read as log-odds; predict, or auto, "
+        "for a score read as it is. With --calibration none the score so read is mimicked as "
+        "the event's log-odds, and a score in [0, 1] is refused unless --response is given "
+        "(default: %(default)s)",
     )
     audit.add_argument(
         "--cv", type=int, default=5, help="folds of the score's calibration (default: %(default)s)"
@@ -953,6 +965,36 @@ def _check_score(args, parser, frame, n_dropped):
     return score.to_numpy(float)
 
 
+def _check_score_scale(args, parser, score):
+    """Refuse a score the audit would read on the wrong scale, before any work: one in [0, 1]
+    (a probability, most likely) with --calibration none and no --response, which would be
+    mimicked as given, as log-odds (the library only warns); and one outside [0, 1] read as
+    a probability (--response predict_proba)."""
+    import numpy as np
+
+    low, high = float(np.min(score)), float(np.max(score))
+    in_unit = low >= 0 and high <= 1
+    span = f"{low:g} to {high:g}"
+    if args.response == "predict_proba" and not in_unit:
+        parser.error(
+            f"--response predict_proba reads --score {args.score!r} as a probability of the "
+            f"outcome event, which lies in [0, 1]; the score runs from {span}. Write a "
+            "percentage as a probability (0.25 for 25%); for a score on another scale leave "
+            "--response out (a calibration maps it to probabilities)."
+        )
+    if args.calibration == "none" and args.response == "auto" and in_unit:
+        parser.error(
+            f"--score {args.score!r} lies in [0, 1] ({span}), as a probability does, and "
+            "--calibration none mimics the score as given, as log-odds of the outcome event: "
+            "a probability would be compared with the outcome model on the wrong scale, and "
+            "the findings would read the mimic's R^2 as one of log-odds. Say how to read it: --response "
+            "predict_proba for a probability of the event (--event names it), read as its "
+            "log-odds; --response predict to mimic it as given (a score that is a log-odds "
+            "already); or leave out --calibration (isotonic, the default, maps the score to "
+            "probabilities of the event from the data)."
+        )
+
+
 def _label_values(column):
     """The label's distinct values, sorted as the audit sorts them."""
     import numpy as np
@@ -1053,6 +1095,7 @@ def _read_audit_data(args, parser, say):
     event, other = _choose_event(args, parser, _label_values(labels))
     if not args.features:
         parser.error(_features_required_message(args, frame, args.prog))
+    _check_score_scale(args, parser, score)
     # a column named like an option ("--quiet") given after --features is read as that option:
     # the audit would run without it, silently
     option_like = [
@@ -1121,21 +1164,23 @@ def _read_audit_data(args, parser, say):
 
 
 # ---------------------------------------------------------------------------- warnings
-def _calibration_in_option_terms(text):
-    """The library's ``calibration='spline'`` (and ``'isotonic' or 'spline'`` lists) as the
-    command line's ``--calibration spline``."""
+def _settings_in_option_terms(text):
+    """The library's ``calibration='spline'`` (and ``'isotonic' or 'spline'``, ``'isotonic',
+    'spline' or 'sigmoid'`` lists) as the command line's ``--calibration spline``, and its
+    ``response='predict_proba'`` as ``--response predict_proba``."""
     text = re.sub(
-        r"calibration='(\w+)'((?: or '\w+')*)",
-        lambda m: "--calibration " + " or ".join([m[1], *re.findall(r"'(\w+)'", m[2])]),
+        r"calibration='(\w+)'((?:(?:,| or) '\w+')*)",
+        lambda m: "--calibration " + m[1] + re.sub(r"'(\w+)'", r"\1", m[2]),
         text,
     )
+    text = re.sub(r"\bresponse='(\w+)'", r"--response \1", text)
     text = text.replace("Lower cv,", "Lower --cv,")
     return text.replace("calibration=None", "--calibration none")
 
 
 def _error_in_option_terms(args, data, text):
     """A library error in the command line's terms, with the rows left out when some were."""
-    text = _calibration_in_option_terms(text)
+    text = _settings_in_option_terms(text)
     text = re.sub(r"^groups ", f"--groups {args.groups!r}: ", text)
     text = re.sub(r"^y has ", f"--label {args.label!r} has ", text)
     if data is not None and data.n_dropped:
@@ -1159,7 +1204,7 @@ class _WarningPrinter:
         text = text.replace(
             "pass fit(..., groups=record_ids)", "pass --groups COL (a column of record identifiers)"
         )
-        text = _calibration_in_option_terms(text)
+        text = _settings_in_option_terms(text)
         # the library's advice to call pandas is the file's to follow on the command line
         text = text.replace(
             "Convert the column to numbers (a decimal comma to a point, cells that are not "
@@ -1218,6 +1263,7 @@ def _run_audit(args, parser, say, printer):
             "outcome": default_outcome_model().set_params(max_bins=args.max_bins),
         }
     audit = CompareAudit(
+        response=args.response,
         calibration=None if args.calibration == "none" else args.calibration,
         min_weight=args.min_weight,
         cv=args.cv,
@@ -1237,6 +1283,7 @@ def _run_audit(args, parser, say, printer):
         if args.rules:
             say(f"reading the score as {args.rules} rules")
             rule_tree = DistilledTree(
+                response=audit.response,
                 calibration=audit.calibration,
                 max_leaf_nodes=args.rules,
                 random_state=args.random_state,
@@ -1293,7 +1340,7 @@ def _uncalibrated_falling(data, audit):
 def _data_lines(args, data, audit):
     """The printed lines about the data: the outcome event and how the score was read, the
     rows kept, the named features that look unsafe."""
-    from sklearn_distill.report import _calibration_sign
+    from sklearn_distill.report import _calibration_sign, _score_on_own_scale
 
     named = f"{args.label} = {data.event!r}"
     chosen = "; by default the second in sorted order: --event chooses"
@@ -1310,6 +1357,16 @@ def _data_lines(args, data, audit):
         line += (
             f"; the score falls as {named} becomes likelier, and --calibration none mimics it "
             "as given: its shapes run opposite to the outcome model's. Choose a calibration."
+        )
+    elif audit.mimic_.response_ == "predict_proba":
+        line += (
+            f"; the score was read as the probability of {named} and mimicked as its log-odds "
+            "(--response predict_proba, --calibration none)."
+        )
+    elif _score_on_own_scale(audit):
+        line += (
+            "; the score was mimicked as given (--calibration none), on its own scale although "
+            "it lies in [0, 1] as a probability does: not as log-odds (see below)."
         )
     else:
         line += "; the score was mimicked as given (--calibration none)."
@@ -1354,8 +1411,17 @@ def _findings_text(audit, test, comparison, data_lines=()):
 
     import pandas as pd
 
-    from sklearn_distill.report import _block_comparison, audit_findings_text, format_p_value
+    from sklearn_distill.report import (
+        _block_comparison,
+        _score_on_own_scale,
+        audit_findings_text,
+        format_p_value,
+    )
 
+    # a score in [0, 1] mimicked as given: the mimic's column is on the score's own scale
+    unit = "log-odds"
+    if _score_on_own_scale(audit):
+        unit = "the mimic on the score's own scale, the outcome in log-odds"
     lines = []
     if data_lines:
         lines.append("The audit's data:")
@@ -1377,7 +1443,7 @@ def _findings_text(audit, test, comparison, data_lines=()):
         top = top.assign(value=top["label"] if "label" in top else top["value"])
         top["p_value_bh"] = [format_p_value(p) for p in top["p_value_bh"]]
         columns = ["term", "value", "mimic", "outcome", "difference", "p_value_bh", "weight"]
-        lines.append("\nFlagged values with the largest differences (log-odds):")
+        lines.append(f"\nFlagged values with the largest differences ({unit}):")
         with pd.option_context("display.width", 120, "display.max_columns", 20):
             lines.append(top[columns].round(3).to_string(index=False))
     blocks = _block_comparison(audit)
@@ -1387,7 +1453,7 @@ def _findings_text(audit, test, comparison, data_lines=()):
         top = top.assign(block=[" x ".join(map(str, label)) for label in top["label"]])
         top["p_value_bh"] = [format_p_value(p) for p in top["p_value_bh"]]
         columns = ["term", "block", "mimic", "outcome", "difference", "p_value_bh", "weight"]
-        lines.append("\nFlagged interaction blocks with the largest differences (log-odds):")
+        lines.append(f"\nFlagged interaction blocks with the largest differences ({unit}):")
         with pd.option_context("display.width", 120, "display.max_columns", 20):
             lines.append(top[columns].round(3).to_string(index=False))
     return "\n".join(lines)

@@ -1247,8 +1247,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         by a decreasing function, with a warning; one that falls too weakly for that is read
         as a risk score (rising), with a warning. ``None`` mimics the score as given: use it only
         for a score already in log-odds of the outcome (``fit`` warns when every score lies
-        in [0, 1], as a probability's do: read those with ``response="predict_proba"``, or
-        calibrate them) of the event ``classes_[1]``, the second of ``y``'s sorted labels
+        in [0, 1], as a probability's do, and the report's findings then say that the score was
+        read on its own scale and the mimic's R^2 is of that scale: read those with
+        ``response="predict_proba"``, or calibrate them) of the event ``classes_[1]``, the second of ``y``'s sorted labels
         (``fit`` warns when the score falls as that event becomes likelier: it then scores the
         other label, and every shape would be compared with the wrong sign; so it does for two
         class columns and for a queried teacher). A queried classifier teacher is read for
@@ -2034,18 +2035,21 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
     def _warn_if_probabilities(self, scores, name):
         """Warn when ``calibration=None`` is to mimic, as log-odds, a score that looks like a
         probability (every value in [0, 1])."""
+        self._score_in_unit_interval_ = False
         if self.calibration is not None or scores.ndim != 1:
             return
         if _teacher.resolve_response(self.teacher, self.response) != "predict":
             return  # class outputs are turned into log-odds by the mimic
         if scores.min() >= 0 and scores.max() <= 1:
+            # what the report and the printed findings say of the scale (R^2 of the score as
+            # given, not of log-odds)
+            self._score_in_unit_interval_ = True
             warnings.warn(
                 f"{name} all lie in [0, 1], as probabilities do, but calibration=None mimics "
                 "the score as given, as log-odds of the outcome, and compares it with the "
                 "outcome model's log-odds: a probability would be compared on the wrong scale. "
                 "For a probability pass response='predict_proba' (read as log-odds), or a "
-                "calibration ('isotonic', 'spline' or 'sigmoid'; on the command line "
-                "--calibration).",
+                "calibration (calibration='isotonic', 'spline' or 'sigmoid').",
                 UserWarning,
                 stacklevel=3,
             )

@@ -578,36 +578,69 @@ def _attenuation_text(fidelity) -> list[str]:
     ]
 
 
-def _fidelity_paragraphs(fidelity):
+def _score_on_own_scale(audit) -> bool:
+    """Whether the audit mimicked, with no calibration and as a plain score, a score whose every
+    value lies in [0, 1], as a probability's does (``fit`` warned): its mimic, R^2 and RMSE are
+    then on the score's own scale, not on the log-odds the outcome model is in."""
+    return bool(getattr(audit, "_score_in_unit_interval_", False))
+
+
+def _scale_texts(audit) -> list[str]:
+    """What a reader must know when the score was mimicked on its own scale although it looks
+    like a probability (nothing otherwise)."""
+    if not _score_on_own_scale(audit):
+        return []
+    return [
+        "The score lies in [0, 1], as a probability does, but was read on its own scale: with "
+        "no calibration, and not read as a probability, it was mimicked as given, not as "
+        "log-odds. The mimic's R^2 and RMSE are of the score on that scale, and its shapes are "
+        "compared with the outcome model's log-odds, so a difference between them may be one "
+        "of scale alone. If the score is a probability of the outcome event, read it as one "
+        "(response='predict_proba'; on the command line --response predict_proba) or "
+        "calibrate it."
+    ]
+
+
+def _fidelity_paragraphs(fidelity, own_scale=False):
+    """What the mimic's fidelity means for reading its shapes; ``own_scale``: the score was
+    mimicked on its own scale, not as log-odds (:func:`_score_on_own_scale`)."""
     if not fidelity:
         return ["This audit did not record how faithful the mimic is; read its shapes with care."]
     r2 = float(fidelity["r2"])
     share = f"{100 * max(r2, 0):.0f}%"
+    # the scale the R^2 is of, where it is not the score's log-odds
+    of = " of the score on its own scale, not of log-odds" if own_scale else ""
     if r2 >= 0.9:
         reading = (
-            f"The mimic reproduces the black box closely (R^2 {r2:.3f}): its shapes are a "
+            f"The mimic reproduces the black box closely (R^2 {r2:.3f}{of}): its shapes are a "
             "faithful reading of how the black box uses these features."
         )
     elif r2 >= 0.7:
         reading = (
-            f"The mimic reproduces most of the black box (R^2 {r2:.3f}): its shapes show how the "
+            f"The mimic reproduces most of the black box (R^2 {r2:.3f}{of}): its shapes show how the "
             "black box uses these features, with some of its behaviour left out."
         )
     elif r2 >= 0.4:
         reading = (
             f"The mimic reproduces only part of the black box (R^2 {r2:.3f}: {share} of the "
-            "variance of the score's log-odds). Its shapes show how the black box uses these "
+            + (
+                "variance of the score on its own scale, not of log-odds"
+                if own_scale
+                else "variance of the score's log-odds"
+            )
+            + "). Its shapes show how the black box uses these "
             "features on average; the rest is information the features lack (see the "
             "missing-feature test), structure an additive model cannot hold, or noise in the "
             "score. Read a difference of shapes as a difference in that part only."
         )
     else:
         reading = (
-            f"The mimic reproduces little of the black box (R^2 {r2:.3f}). Its shapes describe "
+            f"The mimic reproduces little of the black box (R^2 {r2:.3f}{of}). Its shapes describe "
             "a small part of what the black box does: do not read them as the black box's "
             "logic."
         )
-    details = [f"RMSE {float(fidelity['rmse']):.3f} log-odds"]
+    unit = "on the score's own scale" if own_scale else "log-odds"
+    details = [f"RMSE {float(fidelity['rmse']):.3f} {unit}"]
     if "r2_out_of_fold" in fidelity and not pd.isna(fidelity["r2_out_of_fold"]):
         details.append(
             f"R^2 {float(fidelity['r2_out_of_fold']):.3f} on rows the cross-fitted mimics did "
@@ -629,7 +662,9 @@ def _fidelity_paragraphs(fidelity):
         details.append(
             f"AUC {float(fidelity['auc']):.3f} for the side of 0.5 the calibrated score is on"
         )
-    return [reading, "Also: " + "; ".join(details) + ".", *_attenuation_text(fidelity)]
+    # the attenuation is that of log-odds (a spread on another scale says nothing of it)
+    attenuation = [] if own_scale else _attenuation_text(fidelity)
+    return [reading, "Also: " + "; ".join(details) + ".", *attenuation]
 
 
 def _lacks_bands(comparison, min_weight) -> bool:
@@ -1095,9 +1130,18 @@ def _calibration_sign(audit):
 
 
 def _score_reading(audit):
-    """How the audit's calibration read the score, or None when it was not calibrated."""
+    """How the audit's calibration read the score; with no calibration, how the score was read
+    when that was not as given in log-odds (a probability, a score on its own scale), else
+    None."""
     sign = _calibration_sign(audit)
     if sign is None:
+        if _score_on_own_scale(audit):
+            return (
+                "a plain score, mimicked as given on its own scale although it lies in [0, 1] "
+                "as a probability does: not as log-odds (no calibration)"
+            )
+        if getattr(getattr(audit, "mimic_", None), "response_", None) == "predict_proba":
+            return "a probability of the outcome event, mimicked as its log-odds (no calibration)"
         return None
     if sign > 0:
         return "rising as the outcome event becomes likelier: an increasing calibration"
@@ -1177,10 +1221,13 @@ def audit_findings_text(audit, *, fidelity=None, max_terms=8, width=100):
     headline = _headline(
         comparison, flags, audit.confidence, blocks, getattr(audit, "min_weight", None)
     )
+    own_scale = _score_on_own_scale(audit)
     parts = [
         block(
             "How faithful the mimic is:",
-            _fidelity_paragraphs(fidelity)[:1] + (_attenuation_text(fidelity) if fidelity else []),
+            _fidelity_paragraphs(fidelity, own_scale)[:1]
+            + _scale_texts(audit)
+            + (_attenuation_text(fidelity) if fidelity and not own_scale else []),
         ),
         block("Where the black box and the outcome differ:", [headline, *terms]),
         block("Missing-feature test:", [verdict, "Caveats: " + " ".join(caveats)]),
@@ -1285,9 +1332,16 @@ def audit_report_sections(
             "How faithful the mimic is",
             paragraphs=[
                 "A transparent model of the black-box score (the mimic) is compared with a "
-                "transparent model of the observed outcome, both in log-odds of the outcome. "
+                "transparent model of the observed outcome, "
+                + (
+                    "the outcome model in log-odds of the outcome, the mimic on the score's own "
+                    "scale (see below). "
+                    if _score_on_own_scale(audit)
+                    else "both in log-odds of the outcome. "
+                )
                 + data_line,
-                *_fidelity_paragraphs(fidelity),
+                *_fidelity_paragraphs(fidelity, _score_on_own_scale(audit)),
+                *_scale_texts(audit),
             ],
         )
     ]

@@ -1127,3 +1127,132 @@ def test_codes_written_with_spaces_parentheses_or_leading_zeros_are_not_read(tmp
     for name in ("range", "answer", "zip"):
         assert data.X[name].tolist() == frame[name].tolist(), name
     assert "read as numbers" not in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- a probability score
+def _probability_frame(n=300, seed=0):
+    """Audit data whose score is a probability of the outcome (four decimals, in [0, 1])."""
+    frame = _audit_frame(n, seed)
+    noise = np.random.default_rng(seed + 1).normal(scale=0.5, size=n)
+    logit = -(frame["age"] - 40) / 10 + 0.8 * (frame["group"] == "a") + noise
+    frame["risk"] = np.round(1 / (1 + np.exp(-logit)), 4)
+    return frame
+
+
+FAST = ["--cv", "2", "--n-bootstrap", "20", "--rules", "0", "--quiet"]
+
+
+def test_response_predict_proba_reads_a_probability_as_its_log_odds(tmp_path, capsys, monkeypatch):
+    from sklearn_distill import CompareAudit
+
+    frame = _probability_frame()
+    path = tmp_path / "probability.csv"
+    frame.to_csv(path, index=False)
+    audits = _captured_audits(monkeypatch)
+    out = tmp_path / "proba.html"
+    args = [*FEATURES, *FAST, "--calibration", "none", "--response", "predict_proba"]
+    assert _run(path, out, *args) == 0
+    captured = capsys.readouterr()
+    printed = " ".join(captured.out.split())
+    (audit,) = audits
+    assert audit.response == "predict_proba" and audit.mimic_.response_ == "predict_proba"
+    # the same audit as the Python API's on the same rows: the mimic's target is the log-odds
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = CompareAudit(
+            response="predict_proba", calibration=None, cv=2, random_state=0
+        ).fit(frame[["age", "group"]], frame["outcome"], teacher_scores=frame["risk"])
+    np.testing.assert_allclose(audit.mimic_residuals_, expected.mimic_residuals_)
+    assert audit.fidelity_["r2"] == pytest.approx(expected.fidelity_["r2"])
+    p = frame["risk"].to_numpy()
+    logit = np.log(p / (1 - p))
+    fitted = logit - audit.mimic_residuals_
+    assert np.corrcoef(fitted, logit)[0, 1] > 0.9  # not the probability's own scale
+    assert "all lie in [0, 1]" not in captured.err  # nothing read on the wrong scale
+    assert (
+        "the score was read as the probability of outcome = 1 and mimicked as its log-odds "
+        "(--response predict_proba, --calibration none)" in printed
+    )
+    page = out.read_text(encoding="utf-8")
+    assert re.search(r"<dt>score read as</dt><dd>a probability of the outcome event", page)
+    assert "on its own scale" not in page
+
+
+def test_calibration_none_on_a_probability_asks_how_to_read_it(tmp_path, capsys):
+    path = tmp_path / "probability.csv"
+    _probability_frame().to_csv(path, index=False)
+    out = tmp_path / "none.html"
+    with pytest.raises(SystemExit) as exit_info:
+        _run(path, out, *FEATURES, *FAST, "--calibration", "none")
+    assert exit_info.value.code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--score 'risk' lies in [0, 1]" in err
+    assert "--response predict_proba" in err and "--response predict to mimic it as given" in err
+    assert not out.exists()
+    # a score on another scale is no probability
+    with pytest.raises(SystemExit):
+        _run(_audit_frame_path(tmp_path), out, *FEATURES, *FAST, "--response", "predict_proba")
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--response predict_proba reads --score 'risk' as a probability" in err
+    assert "the score runs from 1 to 10" in err
+
+
+def _audit_frame_path(tmp_path):
+    path = tmp_path / "risk.csv"
+    _audit_frame().to_csv(path, index=False)
+    return path
+
+
+def test_a_probability_mimicked_as_given_says_so_in_option_terms_and_findings(tmp_path, capsys):
+    path = tmp_path / "probability.csv"
+    _probability_frame().to_csv(path, index=False)
+    out = tmp_path / "given.html"
+    args = [*FEATURES, *FAST, "--calibration", "none", "--response", "predict"]
+    assert _run(path, out, *args) == 0
+    captured = capsys.readouterr()
+    err = " ".join(captured.err.split())
+    # the library's advice, in the command line's spelling
+    assert "all lie in [0, 1]" in err
+    assert "pass --response predict_proba (read as log-odds)" in err
+    assert "--calibration isotonic, spline or sigmoid" in err
+    assert "response='" not in err and "calibration='" not in err
+    # the printed findings: R^2 of the score's own scale, not of log-odds, and why (wrapped,
+    # hyphens included)
+    printed = " ".join(captured.out.split()).replace("log- odds", "log-odds")
+    assert "of the score on its own scale, not of log-odds" in printed
+    assert "variance of the score's log-odds" not in printed
+    assert "The score lies in [0, 1], as a probability does, but was read on its own" in printed
+    assert "--response predict_proba" in printed
+    page = " ".join(out.read_text(encoding="utf-8").split())
+    assert "of the score on its own scale, not of log-odds" in page
+    assert "but was read on its own scale" in page
+    assert re.search(r"<dt>score read as</dt><dd>a plain score, mimicked as given", page)
+    assert "--response predict_proba" in page
+
+
+def test_the_library_advice_on_a_probability_score_is_printed_in_option_terms():
+    import io
+
+    from sklearn_distill import CompareAudit
+    from sklearn_distill.__main__ import _WarningPrinter
+    from sklearn_distill.report import audit_findings_text
+
+    frame = _probability_frame()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        audit = CompareAudit(calibration=None, cv=2, random_state=0).fit(
+            frame[["age", "group"]], frame["outcome"], teacher_scores=frame["risk"]
+        )
+    (message,) = [str(w.message) for w in caught if "all lie in [0, 1]" in str(w.message)]
+    assert "response='predict_proba'" in message  # the Python spelling, for the API's users
+    stream = io.StringIO()
+    _WarningPrinter("outcome")(message, UserWarning, "x.py", 1, file=stream)
+    said = stream.getvalue()
+    assert "pass --response predict_proba" in said
+    assert "--calibration isotonic, spline or sigmoid" in said
+    assert "response='" not in said and "calibration='" not in said
+    # the findings of an audit fitted from Python say it too, with the R^2's scale
+    audit.missing_feature_test(n_bootstrap=40)
+    text = " ".join(audit_findings_text(audit).split()).replace("log- odds", "log-odds")
+    assert "of the score on its own scale, not of log-odds" in text
+    assert "but was read on its own scale" in text and "score's log-odds" not in text
