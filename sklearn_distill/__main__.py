@@ -554,7 +554,11 @@ def _features_required_message(args, frame, prog):
             "--features", *safe,
         ]  # fmt: skip
         lines += [
-            "The others, if each is a real input known before the outcome:",
+            "The others, once each is checked to be a real input known before the outcome. The "
+            "checks above do not see every unsafe column: one recorded after the outcome that "
+            "predicts it no better than the score does (a later event, a charge of that "
+            "event), or a second output of the same black box, passes them. Remove those from "
+            "this command before running it:",
             "  " + " ".join([prog, *(shlex.quote(str(part)) for part in command[1:])]),
         ]
     return "\n".join(lines)
