@@ -31,7 +31,10 @@ class QuietWarning:
     """
 
     def __init__(self, message: str) -> None:
-        warnings.filterwarnings("ignore", message=re.escape(message), category=PossibleUserWarning)
+        # a pattern of this library's own (a regex comment at its end): filterwarnings replaces
+        # an equal entry, so a user's filter for the same message would be removed with it
+        pattern = re.escape(message) + "(?#lightning_distill)"
+        warnings.filterwarnings("ignore", message=pattern, category=PossibleUserWarning)
         self._entry = warnings.filters[0]
 
     def stop(self) -> None:

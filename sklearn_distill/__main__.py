@@ -420,13 +420,14 @@ def unsafe_columns(frame, columns, score, label, categorical=()):
         if not pd.api.types.is_numeric_dtype(column):  # numbers written as text: "88.5%"
             numbers, as_text = _text_numbers(column), True
         # measurements differ on every row: floats, and numbers written as text with a
-        # currency sign, % or accounting parentheses, or with fractions ("$94,901", "88.5%"),
-        # not codes written in digits, thousands commas or spaces ("10234", "10,295")
+        # currency sign, %, a minus or accounting parentheses, or with fractions ("$94,901",
+        # "88.5%", "-1,374"), not codes written in digits, thousands commas or spaces
+        # ("10234", "10,295": a record number is never negative)
         measured = pd.api.types.is_float_dtype(column)
         if as_text and numbers is not None and name not in categorical:
             written = column[numbers.notna()].astype(str)
             measured = bool(
-                written.str.contains(r"[$€£%(]", regex=True).any()
+                written.str.contains(r"[$€£%(]|^\s*-", regex=True).any()
                 or (numbers.dropna() % 1 != 0).any()
             )
         if distinct == n_rows and not measured:
@@ -482,8 +483,9 @@ def _text_numbers(column):
     (not ``"0,5"``); spaces at a cell's ends or beside a sign, and between digits only as
     thousands groups, a space before exactly three digits (``"12 345"``; not ``"2 7"`` nor
     ``"617 555 0101"``); and an accounting negative's parentheses, read as a minus only in a
-    column whose cells also carry a currency sign, a thousands separator or a decimal point
-    (``"(1,234)"``, ``"($1,234.50)"``; an answer code ``"(3)"`` is no negative). A column of
+    column whose cells also carry a currency or percent sign, a thousands separator or a
+    decimal point (``"(1,234)"``, ``"($1,234.50)"``, ``"(5%)"``; an answer code ``"(3)"`` is no
+    negative). A column of
     codes is not read: one whose numbers carry ``%`` on some cells only (5% beside 5 or 0.05
     has no one scale), or where some number has a leading zero (``"02139"``; not ``"0.5"`` or
     ``"0"``). Returns floats (NaN where missing or not a number), or None. A percentage keeps
@@ -495,8 +497,8 @@ def _text_numbers(column):
     if text.empty:
         return None
     cells = column.astype("string").str.strip()
-    # amounts: a currency sign, a thousands separator or a decimal point on some cell
-    amounts = cells.str.contains(r"[$€£]|\d[, \u00a0\u202f]\d{3}(?!\d)|\.\d", regex=True)
+    # amounts: a currency or percent sign, a thousands separator or a decimal point on some cell
+    amounts = cells.str.contains(r"[$€£%]|\d[, \u00a0\u202f]\d{3}(?!\d)|\.\d", regex=True)
     # a space between digits separates thousands only before exactly three digits ("12 345");
     # others between digits stay ("2 7" is no number), those beside a sign go ("$ 94,901")
     cells = cells.str.replace(r"(?<=\d)[ \u00a0\u202f](?=\d{3}(?!\d))", "", regex=True)

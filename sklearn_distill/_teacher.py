@@ -322,13 +322,23 @@ def check_scores(scores, n_samples: int, *, name: str = "teacher_scores") -> np.
     if not np.all(np.isfinite(scores)):
         bad = int(np.sum(~np.isfinite(scores)))
         hint = ""
-        if name == "teacher_scores":
-            rows = ~np.isfinite(scores) if scores.ndim == 1 else ~np.isfinite(scores).all(axis=1)
+        if name == "teacher_scores" and np.isnan(scores).any():
+            finite = np.isfinite(scores) if scores.ndim == 1 else np.isfinite(scores).all(axis=1)
+            keep = (
+                "np.isfinite(teacher_scores)"
+                if scores.ndim == 1
+                else "np.isfinite(teacher_scores).all(axis=1)"
+            )
             hint = (
                 f" Leave out the rows without a score (first at position "
-                f"{int(np.flatnonzero(rows)[0])}), in X, y and teacher_scores alike: e.g. "
-                "keep = np.isfinite(teacher_scores), then X[keep], y[keep], "
-                "teacher_scores[keep] (the command line drops them and says how many)."
+                f"{int(np.flatnonzero(~finite)[0])}), in X, y and teacher_scores alike: e.g. "
+                f"keep = {keep}, then X[keep], y[keep], teacher_scores[keep] (the command line "
+                "drops rows whose score is missing and says how many)."
+            )
+        if name == "teacher_scores" and np.isinf(scores).any():
+            hint += (
+                " An infinite score is no missing one (log-odds of a probability of 0 or 1?): "
+                "give finite scores, e.g. probabilities clipped away from 0 and 1."
             )
         raise ValueError(f"{name} contains {bad} NaN or infinite values; all must be finite.{hint}")
     if n_samples > 1 and np.all(np.ptp(scores, axis=0) == 0):

@@ -169,11 +169,11 @@ def _focus_ylim(ax, rows, where, series=_COMPARED):
     clipped = False
     for column, (key, color) in enumerate(series):
         x = np.asarray(where[key], float)
-        for ends, beyond, edge, marker in (
-            (upper[:, column], upper[:, column] > high + pad, high + pad, "^"),
-            (lower[:, column], lower[:, column] < low - pad, low - pad, "v"),
+        # an infinite end is beyond the axis too; NaN (no band) never is
+        for beyond, edge, marker in (
+            (upper[:, column] > high + pad, high + pad, "^"),
+            (lower[:, column] < low - pad, low - pad, "v"),
         ):
-            beyond &= np.isfinite(ends)
             if beyond.any():
                 clipped = True
                 ax.plot(
@@ -267,7 +267,7 @@ def _draw_numeric(ax, rows, x, flag, tail_quantile, series=_COMPARED):
     if cut is not None:
         pad = 0.02 * (cut - x[0]) or 0.5
         ax.set_xlim(x[0] - pad, cut + pad)
-        rows = rows[x <= cut]
+        rows = rows[x <= cut + pad]  # every value the axis shows, the pad's included
         notes.append(
             f"cut at the {100 * tail_quantile:g}th percentile of rows{reach} (max {edge:g})"
         )

@@ -1297,3 +1297,16 @@ def test_the_report_marks_only_the_rank_rows_as_no_test():
         index=["pearson", "spearman", "kendall"],
     )
     assert _test_table(test)["p-value"].tolist() == ["", "not a test", "not a test"]
+
+
+def test_the_missing_score_advice_fits_two_class_columns_and_infinite_scores():
+    # the mask the advice offers must select rows: one per row for two class columns (a 2-D
+    # mask would silently pick cells); an infinite score is no missing one
+    from sklearn_distill._teacher import check_scores
+
+    two = np.array([[0.2, 0.8], [0.5, np.nan], [0.3, 0.7], [0.1, 0.9]])
+    with pytest.raises(ValueError, match=r"keep = np\.isfinite\(teacher_scores\)\.all\(axis=1\)"):
+        check_scores(two, 4)
+    with pytest.raises(ValueError, match="An infinite score is no missing one") as caught:
+        check_scores(np.array([0.1, np.inf, 0.3, 0.4]), 4)
+    assert "Leave out the rows" not in str(caught.value)

@@ -1256,3 +1256,28 @@ def test_the_library_advice_on_a_probability_score_is_printed_in_option_terms():
     text = " ".join(audit_findings_text(audit).split()).replace("log- odds", "log-odds")
     assert "of the score on its own scale, not of log-odds" in text
     assert "but was read on its own scale" in text and "score's log-odds" not in text
+
+
+def test_negative_percentages_and_signed_amounts_are_measurements():
+    # "(5%)" is a negative percentage (a percent sign makes a column of amounts), and a signed
+    # number written with thousands commas differs on every row as a measurement does: neither
+    # is an identifier; record numbers written with commas still are
+    from sklearn_distill.__main__ import _text_numbers, unsafe_columns
+
+    assert _text_numbers(pd.Series(["(5%)", "(10%)", "3%"])).tolist() == [-5.0, -10.0, 3.0]
+    assert _text_numbers(pd.Series(["(3)", "4", "5"])) is None  # answer codes
+    rng = np.random.default_rng(0)
+    n = 300
+    balances = rng.permutation(np.arange(-150_000, 150_000, 1000))[:n]
+    frame = pd.DataFrame(
+        {
+            "risk": rng.random(n),
+            "outcome": rng.integers(0, 2, n),
+            "balance": [f"{v:,}" for v in balances],
+            "pct": [f"({k}%)" if k % 3 == 0 else f"{k}%" for k in range(n)],
+            "record": [f"{10_000 + k:,}" for k in range(n)],
+        }
+    )
+    reasons = unsafe_columns(frame, ["balance", "pct", "record"], "risk", "outcome")
+    assert set(reasons) == {"record"}
+    assert "identifier" in reasons["record"]

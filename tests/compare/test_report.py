@@ -1201,3 +1201,28 @@ def test_table_numbers_have_three_decimals_or_read_as_scientific_when_they_would
     assert format_number(value) == text
     cell = re.search(r"<td>([^<]*)</td>", table_to_html(pd.DataFrame({"x": [value]}), index=False))
     assert cell.group(1) == text
+
+
+def test_values_the_cut_axis_still_shows_count_for_its_y_limits():
+    # the x axis runs a little past the tail cut: a value drawn in that margin (here a jump
+    # of the curves right after the cut) must be inside the y axis too
+    values = np.arange(0.0, 101.0)
+    curve = np.where(values > 60, -3.0, 0.01 * values)
+    frame = pd.DataFrame({"term": "age", "value": values, "significant": False})
+    frame["weight"] = np.where(values <= 60, 99.0, 0.01)
+    for key in ("mimic", "outcome"):
+        frame[key], frame[f"{key}_lower"], frame[f"{key}_upper"] = curve, curve - 0.1, curve + 0.1
+    frame["difference"] = 0.0
+    ax = plot_term(frame, "age").axes[0]
+    right = ax.get_xlim()[1]
+    shown = frame[frame["value"] <= right]
+    assert right < 100 and shown["value"].max() > 60  # the margin holds a value past the cut
+    low, high = ax.get_ylim()
+    assert low <= shown[["mimic", "outcome"]].to_numpy().min()
+    assert shown[["mimic", "outcome"]].to_numpy().max() <= high
+    # an infinite band end reaches beyond any axis: marked as clipped
+    frame = _long_tailed(np.ones(41))
+    frame.loc[5, "outcome_upper"] = np.inf
+    ax = plot_term(frame, "priors", tail_quantile=None).axes[0]
+    marks = [line for line in ax.get_lines() if line.get_gid() == CLIPPED_GID]
+    assert [m.get_marker() for m in marks] == ["^"]

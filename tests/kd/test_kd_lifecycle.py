@@ -842,3 +842,20 @@ def test_integer_batches_for_a_floating_student_are_explained():
     # token ids of a dtype the embedding does not take: torch's own words, no float advice
     with pytest.raises(RuntimeError, match="'indices' to have one of the following scalar types"):
         embedding.training_step((tokens.to(torch.uint8), y), 0)
+
+
+def test_a_users_own_filter_for_the_same_warnings_outlives_the_fit():
+    # warnings.filterwarnings replaces an equal entry: the library's filters use patterns of
+    # their own, so removing them never removes a user's filter for the same message
+    import re
+
+    from lightning_distill._logging import QuietMissingValLoader, QuietWarning
+
+    message = "Found 9 module(s) in eval mode at the start of training."
+    with warnings.catch_warnings():
+        for text in (message, "You defined a `validation_step` but have no `val_dataloader`"):
+            warnings.filterwarnings("ignore", message=re.escape(text), category=PossibleUserWarning)
+        before = list(warnings.filters)
+        for quiet in (QuietWarning(message), QuietMissingValLoader()):
+            quiet.stop()
+        assert warnings.filters == before
