@@ -349,15 +349,15 @@ def _codes(column):
     return pd.factorize(column.astype(object), use_na_sentinel=False)[0].astype(np.int64)
 
 
-def unsafe_columns(frame, columns, score, label, categorical=()):
+def unsafe_columns(frame, columns, score, label, categorical=(), decimal="."):
     """Columns of ``frame`` that look unsafe as audit features, each with the reason.
 
     A column is flagged when it holds no value or one value on every row, dates, a distinct
     value on every row or per record (an identifier; records entered twice repeat it with the
     whole row; floats are measurements, which may differ on every row, and so are numbers
-    written as text whose cells carry a currency sign, ``%`` or accounting parentheses or whose
-    numbers have fractions, ``"$94,901"`` or ``"1,234.5"``, while thousands commas or spaces
-    alone mark no measurement: ``"10,295"`` or ``"617 555 0101"`` may be record numbers), a
+    written as text whose cells carry a currency sign, ``%``, accounting parentheses or a minus
+    (leading or trailing) or whose numbers have fractions, ``"$94,901"`` or ``"1,234.5"``, while
+    thousands commas or spaces alone mark no measurement: ``"10,295"`` or ``"617 555 0101"`` may be record numbers), a
     function of the score (a single value per score value) or a copy of the score up to a
     monotone map (``|Spearman| >= 0.99``), or when it predicts the label alone almost perfectly
     or far better than the score does (out-of-fold AUC ``>= 0.95``, or ``0.10`` above the
@@ -374,6 +374,9 @@ def unsafe_columns(frame, columns, score, label, categorical=()):
     categorical : sequence of str, default=()
         Columns declared categories (``--categorical``): their values are labels, never
         measurements.
+    decimal : {".", ","}, default="."
+        The decimal mark of numbers written as text (``--decimal``): with ``","`` a dot
+        separates thousands (``"€1.769,70"``).
 
     Returns
     -------
@@ -418,7 +421,7 @@ def unsafe_columns(frame, columns, score, label, categorical=()):
             continue
         numbers, as_text = column, False
         if not pd.api.types.is_numeric_dtype(column):  # numbers written as text: "88.5%"
-            numbers, as_text = _text_numbers(column), True
+            numbers, as_text = _text_numbers(column, decimal), True
         # measurements differ on every row: floats, and numbers written as text with a
         # currency sign, %, a minus or accounting parentheses, or with fractions ("$94,901",
         # "88.5%", "-1,374"), not codes written in digits, thousands commas or spaces
@@ -427,7 +430,7 @@ def unsafe_columns(frame, columns, score, label, categorical=()):
         if as_text and numbers is not None and name not in categorical:
             written = column[numbers.notna()].astype(str)
             measured = bool(
-                written.str.contains(r"[$€£%(]|^\s*-", regex=True).any()
+                written.str.contains(r"[$€£%(]|^\s*[-\u2212\u2012\u2013]|\d-\s*$", regex=True).any()
                 or (numbers.dropna() % 1 != 0).any()
             )
         if distinct == n_rows and not measured:
@@ -477,7 +480,11 @@ def unsafe_columns(frame, columns, score, label, categorical=()):
     return reasons
 
 
-def _text_numbers(column):
+# a spreadsheet's accounting zero: a dash alone, beside a currency sign or not ("$ -", "-")
+_ACCOUNTING_ZERO = r"[$€£]?\s*[-\u2012\u2013\u2014]\s*[$€£]?"
+
+
+def _text_numbers(column, decimal="."):
     """A text column read as numbers when nearly all its cells are numbers once these are
     taken off: a percent or currency sign; thousands commas, each before exactly three digits
     (not ``"0,5"``); spaces at a cell's ends or beside a sign, and between digits only as
@@ -485,42 +492,65 @@ def _text_numbers(column):
     ``"617 555 0101"``); and an accounting negative's parentheses, read as a minus only in a
     column whose cells also carry a currency or percent sign, a thousands separator or a
     decimal point (``"(1,234)"``, ``"($1,234.50)"``, ``"(5%)"``; an answer code ``"(3)"`` is no
-    negative). A column of
+    negative). A minus sign (U+2212), or a figure or en dash before a digit, is a minus; a
+    trailing minus (``"5.2-"``) is one only in such a column of amounts. In a column where some
+    cell carries a currency sign, a cell that is only a dash (``"$ -"``, ``"-"``) is a
+    spreadsheet's accounting zero, 0. With ``decimal=","`` the dot and the comma swap roles:
+    a dot (or a space) separates thousands, each before exactly three digits (``"€1.769,70"``,
+    ``"14,5 %"``; ``"0.5"`` is not read). A column of
     codes is not read: one whose numbers carry ``%`` on some cells only (5% beside 5 or 0.05
     has no one scale), or where some number has a leading zero (``"02139"``; not ``"0.5"`` or
     ``"0"``). Returns floats (NaN where missing or not a number), or None. A percentage keeps
     its printed scale (``"88.5%"`` is 88.5)."""
+    numbers, read_share, _ = _text_number_reading(column, decimal)
+    return numbers if read_share is None or read_share >= 0.95 else None
+
+
+def _text_number_reading(column, decimal="."):
+    """What :func:`_text_numbers` reads: ``(numbers, share, unread)``, the numbers or None
+    (a column of codes, or of no text), the share of its cells that read (None where the column
+    is refused whatever the share) and the cells that do not read (a boolean mask)."""
     import numpy as np
     import pandas as pd
 
     text = column.dropna().astype(str)
     if text.empty:
-        return None
+        return None, None, None
     cells = column.astype("string").str.strip()
+    if decimal == ",":  # "1.769,70" is written 1,769.70 where the decimal mark is a dot
+        cells = cells.str.translate(str.maketrans(".,", ",."))
+    # a minus sign, and a figure or en dash before a digit, is a minus
+    cells = cells.str.replace("\u2212", "-", regex=False)
+    cells = cells.str.replace(r"[\u2012\u2013](?=[$€£\s]*\d)", "-", regex=True)
     # amounts: a currency or percent sign, a thousands separator or a decimal point on some cell
     amounts = cells.str.contains(r"[$€£%]|\d[, \u00a0\u202f]\d{3}(?!\d)|\.\d", regex=True)
+    # an accounting zero, "$ -", in a column where some cell carries a currency sign
+    if cells.str.contains(r"[$€£]", regex=True).fillna(False).any():
+        zero = cells.str.fullmatch(_ACCOUNTING_ZERO).fillna(False)
+        cells = cells.where(~zero, "0")
     # a space between digits separates thousands only before exactly three digits ("12 345");
     # others between digits stay ("2 7" is no number), those beside a sign go ("$ 94,901")
     cells = cells.str.replace(r"(?<=\d)[ \u00a0\u202f](?=\d{3}(?!\d))", "", regex=True)
     cells = cells.str.replace(r"(?<![\d\s])\s+|\s+(?![\d\s])", "", regex=True)
-    # an accounting negative, "(1,234)" is -1234, in a column of amounts: not a code "(3)"
+    # an accounting negative, "(1,234)" is -1234, and a trailing minus, "5.2-", in a column of
+    # amounts: not a code "(3)" or "3-"
     if amounts.fillna(False).any():
         cells = cells.str.replace(r"^\(([^()]*)\)$", r"-\1", regex=True)
+        cells = cells.str.replace(r"^([^-+]*\d[%$€£]?)-$", r"-\1", regex=True)
     # a comma separates thousands only (three digits after it); "0,5" is not read
     thousands = ~cells.str.contains(r",(?!\d{3}(?!\d))", regex=True).fillna(False)
     stripped = cells.str.replace(r"[%$€£,]", "", regex=True).where(thousands)
     numbers = pd.to_numeric(stripped, errors="coerce").astype(float)
     numbers = numbers.where(np.isfinite(numbers))  # "inf" measures nothing
     read = numbers.notna()
-    if read.sum() < 0.95 * len(text):
-        return None
+    unread = column.notna() & ~read
     # codes: a leading zero ("02139") is kept by text alone
     if stripped[read].str.match(r"[-+]?0\d", na=False).any():
-        return None
+        return None, None, unread
     percent = cells[read].str.contains("%", regex=False)
     if percent.any() and not percent.all():
-        return None
-    return numbers
+        return None, None, unread
+    return numbers, float(read.sum() / len(text)), unread
 
 
 def _describe_unsafe(reasons):
@@ -529,7 +559,9 @@ def _describe_unsafe(reasons):
 
 def _features_required_message(args, frame, prog):
     candidates = [c for c in frame.columns if c not in (args.score, args.label, args.groups)]
-    reasons = unsafe_columns(frame, candidates, args.score, args.label, args.categorical)
+    reasons = unsafe_columns(
+        frame, candidates, args.score, args.label, args.categorical, args.decimal
+    )
     safe = [c for c in candidates if c not in reasons]
     # the record identifier: the one given, or the one column found to be one
     records = [name for name, reason in reasons.items() if "pass it as --groups" in reason]
@@ -735,11 +767,55 @@ def _read_csv(args, parser):
                 f"{', '.join(map(repr, renamed))}, different features of one name. Give each "
                 "column a name of its own."
             )
+    frame = _keep_leading_zero_codes(args, frame, sep)
     if args.decimal == ",":  # first: a column of numbers keeps pandas' missing texts
         frame = _read_dotted_thousands(args, parser, frame)
-    else:  # before the categories' missing texts: "NA" in a column of numbers is missing
-        frame = _read_numbers_written_as_text(args, frame)
+    # before the categories' missing texts: "NA" in a column of numbers is missing
+    frame = _read_numbers_written_as_text(args, frame)
     return _keep_written_categories(args, frame, sep)
+
+
+def _keep_leading_zero_codes(args, frame, sep):
+    """Feature columns that pandas read as numbers but whose cells, as written, hold a number
+    with a leading zero (``"02139"``; not ``"0"`` or ``"0.5"``) are kept as the text codes they
+    are (ZIP codes, account numbers), as the text reader keeps them; pandas would read
+    ``"02139"`` as 2139, silently. A note names each column with an example. ``--categorical``
+    columns are read as text already; ``args.leading_zero_codes`` keeps the others, read as
+    categories."""
+    import pandas as pd
+
+    args.leading_zero_codes = []
+    numeric = [
+        c
+        for c in dict.fromkeys(args.features or ())
+        if c in frame.columns
+        and c not in args.categorical
+        and c not in (args.score, args.label)
+        and pd.api.types.is_numeric_dtype(frame[c].dtype)
+        and not pd.api.types.is_bool_dtype(frame[c].dtype)
+    ]
+    if not numeric:
+        return frame
+    missing = {} if args.na_values is None else {"na_values": list(args.na_values)}
+    raw = pd.read_csv(
+        args.data, sep=sep, usecols=numeric, dtype=str, encoding=args.encoding, **missing
+    )
+    for column in numeric:
+        written = raw[column].str.strip()
+        coded = written.str.match(r"[-+]?0\d", na=False)
+        if not coded.any():
+            continue
+        frame[column] = written.to_numpy()
+        args.leading_zero_codes.append(column)
+        example = written[coded].iloc[0]
+        print(
+            f"note: column {column!r} holds numbers with a leading zero, e.g. {example!r}: "
+            f"read as codes (categories), as written (pandas would read "
+            f"{_plain(pd.to_numeric(example))!r}). Pass "
+            f"--categorical {shlex.quote(str(column))} to say so.",
+            file=sys.stderr,
+        )
+    return frame
 
 
 def _read_numbers_written_as_text(args, frame):
@@ -747,8 +823,11 @@ def _read_numbers_written_as_text(args, frame):
     ``"88.5%"``, ``"(1,234)"``) are read so, cells that are not numbers as missing, and the
     score when every cell of it reads; a note names each column with an example of its
     reading, and ``args.read_as_numbers`` keeps it for the report. A percentage keeps its
-    printed scale. ``--categorical`` columns are left as categories, and so are the label
-    (its two values are labels whatever they are written as) and the groups (identifiers).
+    printed scale; with ``--decimal ','`` a dot separates thousands and the comma is the
+    decimal mark. A feature left as text although most of its cells read (half or more) is
+    named in a note too, with the share read and a cell that did not. ``--categorical``
+    columns are left as categories, and so are the label (its two values are labels whatever
+    they are written as) and the groups (identifiers).
     ``args.written_as_text`` keeps the features as written, for :func:`unsafe_columns` to
     tell record numbers (``"10,295"``) from measurements."""
     import pandas as pd
@@ -762,11 +841,14 @@ def _read_numbers_written_as_text(args, frame):
         values = frame[column]
         if pd.api.types.is_numeric_dtype(values.dtype):  # booleans included
             continue
-        numbers = _text_numbers(values)
+        numbers, share, unread = _text_number_reading(values, args.decimal)
+        is_score = column == args.score
+        if numbers is not None and share < 0.95:
+            if not is_score and share >= 0.5:
+                _note_nearly_numbers(column, values, numbers, unread, share)
+            continue
         if numbers is None:
             continue
-        unread = values.notna() & numbers.isna()
-        is_score = column == args.score
         if is_score and unread.any():
             # refused with a cell that is not a number quoted (_check_score), not one that is
             frame[column] = numbers.astype(object).where(~unread, values)
@@ -786,6 +868,23 @@ def _read_numbers_written_as_text(args, frame):
     return frame
 
 
+def _note_nearly_numbers(column, values, numbers, unread, share):
+    """A note naming a feature left as text although most of its cells read as numbers: the
+    share read, an example of each kind and the options that would read it."""
+    cells = values[unread].astype(str)
+    common = cells.value_counts().index[0]
+    read = numbers.notna()
+    example = values[read].astype(str).iloc[0]
+    print(
+        f"note: column {column!r} is left as text, categories: {share:.0%} of its cells read "
+        f"as numbers (e.g. {example!r} is {numbers[read].iloc[0]:.15g}), not 95%; "
+        f"{int(unread.sum())} do not, e.g. {common!r}. If such cells mean a missing value, "
+        f"pass {shlex.quote(f'--na-values={common}')} to read the column as numbers; pass "
+        f"--categorical {shlex.quote(str(column))} to keep it as categories without this note.",
+        file=sys.stderr,
+    )
+
+
 def _numbers_from_text_reading(values, numbers, unread):
     """How a column of text was read as numbers, by example: ``'$94,901' is 94901``, an
     accounting negative, a percentage's scale, and the cells read as missing."""
@@ -795,8 +894,9 @@ def _numbers_from_text_reading(values, numbers, unread):
     written = values[read].astype(str).str.strip()
     plain = pd.to_numeric(written, errors="coerce").notna()
     negative = written.str.startswith("(")
-    decorated = written[~plain & ~negative]
-    shown = decorated if len(decorated) else written[~negative]
+    zero = written.str.fullmatch(_ACCOUNTING_ZERO) & (numbers[read] == 0)
+    decorated = written[~plain & ~negative & ~zero]
+    shown = decorated if len(decorated) else written[~negative & ~zero]
     examples = [] if shown.empty else [shown.index[0]]
     if negative.any():
         examples.append(written.index[negative.to_numpy()][0])
@@ -807,6 +907,13 @@ def _numbers_from_text_reading(values, numbers, unread):
     if written.str.contains("%", regex=False).any():  # then every cell read has one
         example = numbers[examples[0]]
         text += f" (percentages keep their printed scale: {example:.15g}, not {example / 100:.15g})"
+    if zero.any():
+        count = int(zero.sum())
+        cells = "1 cell" if count == 1 else f"{count} cells"
+        text += (
+            f"; {cells} of a dash alone, e.g. {written[zero].iloc[0]!r}, read as 0 (a "
+            "spreadsheet's accounting zero)"
+        )
     if unread.any():
         cells = values[unread].astype(str)
         count = int(unread.sum())
@@ -1139,7 +1246,9 @@ def _read_audit_data(args, parser, say):
     checked = frame.copy() if written else frame
     for name, values in written.items():
         checked[name] = values.loc[frame.index]
-    reasons = unsafe_columns(checked, features, args.score, args.label, args.categorical)
+    reasons = unsafe_columns(
+        checked, features, args.score, args.label, args.categorical, args.decimal
+    )
     if reasons:
         # a warning, not a refusal: the user named these columns
         print(
@@ -1152,9 +1261,11 @@ def _read_audit_data(args, parser, say):
             parser.error(f"--groups {args.groups!r} has missing record identifiers")
         groups = frame[args.groups].to_numpy()
     X = frame[features]
-    if args.categorical:
-        # declared categories: the library gives no advice to read them as numbers
-        X = X.astype(dict.fromkeys(args.categorical, "category"))
+    # declared categories, and codes written with a leading zero: the library gives no advice
+    # to read them as numbers
+    codes = [*args.categorical, *getattr(args, "leading_zero_codes", ())]
+    if codes:
+        X = X.astype(dict.fromkeys(codes, "category"))
     return _AuditData(
         X=X,
         y=(labels == event).to_numpy(int),

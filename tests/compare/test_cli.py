@@ -704,8 +704,11 @@ def test_categorical_option_reads_numeric_codes_as_categories(tmp_path, capsys):
     path = tmp_path / "zips.csv"
     frame.to_csv(path, index=False)
     base = ["audit", str(path), "--score", "risk", "--label", "outcome", "--features", "age"]
-    as_numbers = _read([*base, "zip"])
-    assert pd.api.types.is_integer_dtype(as_numbers.X["zip"])  # 1234: the code lost
+    # pandas reads "01234" as 1234: the leading zero keeps the column as codes, with a note
+    as_read = _read([*base, "zip"])
+    assert isinstance(as_read.X["zip"].dtype, pd.CategoricalDtype)
+    assert as_read.X["zip"].tolist() == frame["zip"].tolist()
+    assert "note: column 'zip' holds numbers with a leading zero" in capsys.readouterr().err
     as_codes = _read([*base, "zip", "--categorical", "zip"])
     assert isinstance(as_codes.X["zip"].dtype, pd.CategoricalDtype)
     assert as_codes.X["zip"].tolist() == frame["zip"].tolist()  # leading zeros kept
@@ -1281,3 +1284,119 @@ def test_negative_percentages_and_signed_amounts_are_measurements():
     reasons = unsafe_columns(frame, ["balance", "pct", "record"], "risk", "outcome")
     assert set(reasons) == {"record"}
     assert "identifier" in reasons["record"]
+
+
+def test_decimal_comma_files_read_percentages_and_amounts_written_as_text(tmp_path, capsys):
+    # with --decimal ',' the text reader was skipped: "14,5 %" and "€1.769,70" stayed
+    # categories, silently, while the library's warning advised --decimal ','
+    frame = _audit_frame()
+    rng = np.random.default_rng(12)
+    rate = np.round(rng.uniform(0, 30, size=len(frame)), 1)
+    amount = np.round(rng.uniform(0, 20000, size=len(frame)), 2)
+
+    def german(value, digits):
+        return f"{value:,.{digits}f}".translate(str.maketrans(",.", ".,"))
+
+    lines = ["age;Zins;Betrag €;risk;outcome"] + [
+        f"{a};{german(r, 1)} %;€{german(m, 2)};{str(s).replace('.', ',')};{o}"
+        for a, r, m, s, o in zip(frame["age"], rate, amount, frame["risk"], frame["outcome"])
+    ]
+    path = tmp_path / "zins.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    data = _read(["audit", str(path), "--score", "risk", "--label", "outcome", "--sep", ";",
+                  "--decimal", ",", "--features", "age", "Zins", "Betrag €"])  # fmt: skip
+    np.testing.assert_allclose(data.X["Zins"].to_numpy(), rate)
+    np.testing.assert_allclose(data.X["Betrag €"].to_numpy(), amount)
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"note: column 'Zins' read as numbers: '{german(rate[0], 1)} %' is {rate[0]:g}" in err
+    assert "note: column 'Betrag €' read as numbers" in err
+    assert "categorical feature" not in err
+    assert "Betrag €" not in data.unsafe  # an amount, not an identifier
+    out = tmp_path / "zins.html"
+    status = _run(path, out, "--sep", ";", "--decimal", ",", "--features", "age", "Zins",
+                  "Betrag €", "--cv", "2", "--n-bootstrap", "20", "--rules", "0", "--quiet")  # fmt: skip
+    assert status == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "note: column 'Zins' read as numbers" in err and "categorical feature" not in err
+    # "0.5" beside "1,5" under --decimal ',' has no one reading: left as written
+    from sklearn_distill.__main__ import _text_numbers
+
+    assert _text_numbers(pd.Series(["0.5", "1,5"]), decimal=",") is None
+
+
+def test_accounting_zeros_read_as_zero_and_nearly_numbers_are_named(tmp_path, capsys):
+    # "$ -" (a spreadsheet's zero) failed the 95% rule: the money column stayed a category
+    from sklearn_distill.__main__ import _text_numbers
+
+    cells = ["$ -", "$1,234.50", " - ", "$-", "(12)"]
+    np.testing.assert_array_equal(
+        _text_numbers(pd.Series(cells)).to_numpy(), [0.0, 1234.5, 0.0, 0.0, -12.0]
+    )
+    assert _text_numbers(pd.Series(["-", "3", "4"])) is None  # no currency: a dash is no zero
+    frame, income = _income_frame()
+    zeros = np.arange(0, len(frame), 8)
+    frame.loc[zeros, "income"] = "$ -"
+    frame.loc[zeros[::2], "income"] = "-"
+    frame["debt"] = frame["income"]
+    unread = np.arange(1, len(frame), 3)
+    frame.loc[unread, "debt"] = "see file"
+    path = tmp_path / "zeros.csv"
+    frame.to_csv(path, index=False)
+    data = _read(["audit", str(path), "--score", "risk", "--label", "outcome",
+                  "--features", "age", "income", "debt"])  # fmt: skip
+    expected = income.astype(float)
+    expected[zeros] = 0
+    np.testing.assert_array_equal(data.X["income"].to_numpy(), expected)
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{len(zeros)} cells of a dash alone, e.g. '-', read as 0" in err
+    assert "accounting zero" in err
+    # a column two thirds numbers is left as text, and named
+    assert data.X["debt"].tolist() == frame["debt"].tolist()
+    share = 1 - len(unread) / len(frame)
+    assert f"note: column 'debt' is left as text, categories: {share:.0%} of its cells" in err
+    assert "e.g. 'see file'" in err and "'--na-values=see file'" in err
+
+
+def test_leading_zero_codes_that_pandas_reads_as_numbers_stay_codes(tmp_path, capsys):
+    # pandas read "02139" as 2139, silently, and the audit read ZIP codes as a number
+    frame = _audit_frame()
+    rng = np.random.default_rng(13)
+    frame["zip"] = [f"{k:05d}" for k in rng.choice([501, 2139, 2140, 60601, 94105], len(frame))]
+    frame["amount"] = np.round(rng.uniform(0, 1, size=len(frame)), 3)  # "0.5": no code
+    path = tmp_path / "zip.csv"
+    frame.to_csv(path, index=False)
+    base = ["audit", str(path), "--score", "risk", "--label", "outcome"]
+    data = _read([*base, "--features", "age", "zip", "amount"])
+    assert data.X["zip"].astype(str).tolist() == frame["zip"].tolist()
+    assert isinstance(data.X["zip"].dtype, pd.CategoricalDtype)
+    assert pd.api.types.is_float_dtype(data.X["amount"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert "note: column 'zip' holds numbers with a leading zero, e.g. " in err
+    assert "--categorical zip" in err and "note: column 'amount'" not in err
+    # --categorical reads it as codes without the note
+    data = _read([*base, "--features", "age", "zip", "--categorical", "zip"])
+    assert data.X["zip"].astype(str).tolist() == frame["zip"].tolist()
+    assert "leading zero" not in capsys.readouterr().err
+
+
+def test_unicode_and_trailing_minus_signs_read_as_minus(tmp_path, capsys):
+    from sklearn_distill.__main__ import _text_numbers
+
+    cells = ["\u22125.2", "\u2013$7", "5.2-", "$1,234.50-", "\u2012 3", "8.5"]
+    np.testing.assert_array_equal(
+        _text_numbers(pd.Series(cells)).to_numpy(), [-5.2, -7.0, -5.2, -1234.5, -3.0, 8.5]
+    )
+    # a trailing minus in a column of codes is no negative
+    assert _text_numbers(pd.Series(["3-", "4", "5"])) is None
+    frame = _audit_frame()
+    change = np.round(np.random.default_rng(14).uniform(-50, 50, size=len(frame)), 1)
+    frame["change"] = [
+        (f"\u2212{-c}" if k % 2 else f"{-c}-") if c < 0 else f"{c}" for k, c in enumerate(change)
+    ]
+    path = tmp_path / "minus.csv"
+    frame.to_csv(path, index=False, encoding="utf-8")
+    data = _read(["audit", str(path), "--score", "risk", "--label", "outcome",
+                  "--features", "age", "change"])  # fmt: skip
+    np.testing.assert_array_equal(data.X["change"].to_numpy(), change)
+    assert "note: column 'change' read as numbers" in capsys.readouterr().err
+    assert "change" not in data.unsafe  # signed amounts are measurements
