@@ -169,8 +169,10 @@ def _parser(prog=None):
         "probability of the outcome event (in [0, 1]), read as its log-odds; "
         "decision_function for a classifier's margin, read as log-odds; predict, or auto, "
         "for a score read as it is. With --calibration none the score so read is mimicked as "
-        "the event's log-odds, and a score in [0, 1] is refused unless --response is given "
-        "(default: %(default)s)",
+        "the event's log-odds, and one that plainly is not log-odds (in [0, 1], of at most 20 "
+        "whole-number values such as a decile, or a tenth of it beyond +-20) is refused unless "
+        "--response predict says to mimic it as given, on its own scale (a score in [0, 1] "
+        "also with --response predict_proba) (default: %(default)s)",
     )
     audit.add_argument(
         "--cv", type=int, default=5, help="folds of the score's calibration (default: %(default)s)"
@@ -1079,11 +1081,16 @@ def _check_score(args, parser, frame, n_dropped):
 
 
 def _check_score_scale(args, parser, score):
-    """Refuse a score the audit would read on the wrong scale, before any work: one in [0, 1]
-    (a probability, most likely) with --calibration none and no --response, which would be
-    mimicked as given, as log-odds (the library only warns); and one outside [0, 1] read as
-    a probability (--response predict_proba)."""
+    """Refuse a score the audit would read on the wrong scale, before any work. With
+    --calibration none, a score read as log-odds (--response auto, or decision_function, a
+    margin: for one column both mimic it as given) that plainly is not: one in [0, 1] (a
+    probability, most likely), one of few whole-number values (a grade, a decile) or one far
+    beyond log-odds (``score_unlike_log_odds``); the library only warns. --response predict says
+    "as given" and is let through (the findings then say the score's own scale). And one outside
+    [0, 1] read as a probability (--response predict_proba)."""
     import numpy as np
+
+    from sklearn_distill.audit import score_unlike_log_odds
 
     low, high = float(np.min(score)), float(np.max(score))
     in_unit = low >= 0 and high <= 1
@@ -1095,16 +1102,32 @@ def _check_score_scale(args, parser, score):
             "percentage as a probability (0.25 for 25%); for a score on another scale leave "
             "--response out (a calibration maps it to probabilities)."
         )
-    if args.calibration == "none" and args.response == "auto" and in_unit:
+    if args.calibration != "none" or args.response not in ("auto", "decision_function"):
+        return
+    read = (
+        "--calibration none mimics the score as given, as log-odds of the outcome event"
+        if args.response == "auto"
+        else "--response decision_function with --calibration none reads the score as a "
+        "margin, log-odds of the outcome event, and mimics it as given"
+    )
+    if in_unit:
         parser.error(
-            f"--score {args.score!r} lies in [0, 1] ({span}), as a probability does, and "
-            "--calibration none mimics the score as given, as log-odds of the outcome event: "
+            f"--score {args.score!r} lies in [0, 1] ({span}), as a probability does, and {read}: "
             "a probability would be compared with the outcome model on the wrong scale, and "
-            "the findings would read the mimic's R^2 as one of log-odds. Say how to read it: --response "
-            "predict_proba for a probability of the event (--event names it), read as its "
-            "log-odds; --response predict to mimic it as given (a score that is a log-odds "
-            "already); or leave out --calibration (isotonic, the default, maps the score to "
-            "probabilities of the event from the data)."
+            "the findings would read the mimic's R^2 as one of log-odds. Say how to read it: "
+            "--response predict_proba for a probability of the event (--event names it), read "
+            "as its log-odds; --response predict to mimic it as given (a score that is a "
+            "log-odds already); or leave out --calibration (isotonic, the default, maps the "
+            "score to probabilities of the event from the data)."
+        )
+    reason = score_unlike_log_odds(score)
+    if reason is not None:
+        parser.error(
+            f"--score {args.score!r} is plainly not log-odds: its values {reason}. {read}, so "
+            "the mimic would be compared with the outcome model on the wrong scale, and the "
+            "findings would read its R^2 and differences as log-odds. Leave out --calibration "
+            "(isotonic, the default, maps the score to probabilities of the event from the "
+            "data), or pass --response predict to mimic it as given, on its own scale."
         )
 
 
@@ -1315,6 +1338,7 @@ class _WarningPrinter:
     def __init__(self, label):
         self.label = label
         self.event = None
+        self.other = None
         self.seen = set()
 
     def rephrase(self, text):
@@ -1330,8 +1354,23 @@ class _WarningPrinter:
             "separators; --decimal ',' reads decimal commas), or leave it out of --features.",
         )
         if self.event is not None:
-            # the audit is given 1 for the event: name the label's own value
-            text = text.replace("P(y = 1)", f"P({self.label} = {self.event!r})")
+            # the audit is given 1 for the event: name the label's own values, and the option
+            # that chooses the event
+            named = f"{self.label} = {self.event!r}"
+            text = re.sub(
+                r"\bof y = 1 \(classes_\[1\], the second of y's sorted labels\)",
+                f"of {named} (the outcome event)",
+                text,
+            )
+            if self.other is not None:
+                text = text.replace(
+                    "If it scores 0, ", f"If it scores {self.label} = {self.other!r}, "
+                )
+                text = text.replace(
+                    "pass y == 0 as y (the score's event as True)",
+                    f"pass --event {shlex.quote(str(self.other))}",
+                )
+            text = text.replace("P(y = 1)", f"P({named})")
             text = text.replace("rank correlation with y)", "rank correlation with the event)")
         return text
 
@@ -1367,7 +1406,7 @@ def _run_audit(args, parser, say, printer):
 
     say(f"reading {args.data}")
     data = _read_audit_data(args, parser, say)
-    printer.event = data.event
+    printer.event, printer.other = data.event, data.other
     X, y, score, groups = data.X, data.y, data.score, data.groups
     say(f"{len(X)} rows; features: {', '.join(map(str, X.columns))}")
     models = {}
@@ -1480,10 +1519,15 @@ def _data_lines(args, data, audit):
             f"; the score was read as the probability of {named} and mimicked as its log-odds "
             "(--response predict_proba, --calibration none)."
         )
-    elif _score_on_own_scale(audit):
+    elif getattr(audit, "_score_in_unit_interval_", False):
         line += (
             "; the score was mimicked as given (--calibration none), on its own scale although "
             "it lies in [0, 1] as a probability does: not as log-odds (see below)."
+        )
+    elif _score_on_own_scale(audit):
+        line += (
+            "; the score was mimicked as given (--calibration none, --response predict), on its "
+            "own scale: not as log-odds, which its values plainly are not (see below)."
         )
     else:
         line += "; the score was mimicked as given (--calibration none)."

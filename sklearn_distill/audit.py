@@ -1210,6 +1210,39 @@ def _same_class(a, b) -> bool:
         return False
 
 
+#: A score is plainly not log-odds when it takes at most this many distinct whole-number values
+#: (a grade, a decile) ...
+FEW_SCORE_VALUES = 20
+#: ... or when a tenth of its values lie beyond this many log-odds (a probability of 1 - 2e-9,
+#: beyond what a fitted model gives its rows).
+LOG_ODDS_BOUND = 20.0
+
+
+def score_unlike_log_odds(scores):
+    """Why a one-column score plainly is not log-odds of an outcome, or None: it takes at most
+    ``FEW_SCORE_VALUES`` distinct whole-number values (a grade, a decile: a probability's
+    log-odds vary continuously), or a tenth of its values lie beyond +-``LOG_ODDS_BOUND`` (a
+    points scale). A score in [0, 1] is left to the probability check."""
+    scores = np.asarray(scores, dtype=float)
+    finite = scores[np.isfinite(scores)]
+    if finite.size == 0 or (finite.min() >= 0 and finite.max() <= 1):
+        return None
+    values = np.unique(finite)
+    if values.size <= FEW_SCORE_VALUES and np.all(values == np.round(values)):
+        return (
+            f"take only {values.size} distinct whole-number values ({values.min():g} to "
+            f"{values.max():g}), as a grade or a decile does, not the continuous values of "
+            "log-odds"
+        )
+    if np.quantile(np.abs(finite), 0.9) > LOG_ODDS_BOUND:
+        return (
+            f"run from {finite.min():g} to {finite.max():g}, a tenth of them beyond "
+            f"+-{LOG_ODDS_BOUND:g}: far beyond the log-odds a model gives (20 is a probability "
+            "of 1 - 2e-9)"
+        )
+    return None
+
+
 class CompareAudit(FrozenTeacherMixin, BaseEstimator):
     """Audit a black-box score: a GAM mimic of the score against a GAM of the outcome.
 
@@ -2036,10 +2069,26 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         """Warn when ``calibration=None`` is to mimic, as log-odds, a score that looks like a
         probability (every value in [0, 1])."""
         self._score_in_unit_interval_ = False
+        # mimicked as given, on the score's own scale (what the report says its R^2 is of), and
+        # why that scale is plainly not log-odds, where it is not (None otherwise)
+        self._score_as_given_ = False
+        self._score_unlike_log_odds_ = None
         if self.calibration is not None or scores.ndim != 1:
             return
-        if _teacher.resolve_response(self.teacher, self.response) != "predict":
-            return  # class outputs are turned into log-odds by the mimic
+        if _teacher.resolve_response(self.teacher, self.response) == "predict_proba":
+            return  # probabilities are turned into log-odds by the mimic
+        # a one-column score read as "predict" or "decision_function" is mimicked as given
+        self._score_as_given_ = True
+        self._score_unlike_log_odds_ = score_unlike_log_odds(scores)
+        if self._score_unlike_log_odds_ is not None:
+            warnings.warn(
+                f"{name} {self._score_unlike_log_odds_}, but calibration=None mimics the "
+                "score as given, as log-odds of the outcome, and compares it with the outcome "
+                "model's log-odds: the mimic's shapes, R^2 and RMSE are on the score's own "
+                "scale. Calibrate it (calibration='isotonic', 'spline' or 'sigmoid').",
+                UserWarning,
+                stacklevel=3,
+            )
         if scores.min() >= 0 and scores.max() <= 1:
             # what the report and the printed findings say of the scale (R^2 of the score as
             # given, not of log-odds)

@@ -579,17 +579,45 @@ def _attenuation_text(fidelity) -> list[str]:
 
 
 def _score_on_own_scale(audit) -> bool:
-    """Whether the audit mimicked, with no calibration and as a plain score, a score whose every
-    value lies in [0, 1], as a probability's does (``fit`` warned): its mimic, R^2 and RMSE are
-    then on the score's own scale, not on the log-odds the outcome model is in."""
-    return bool(getattr(audit, "_score_in_unit_interval_", False))
+    """Whether the audit mimicked, with no calibration and as a plain score, a score that
+    plainly is not log-odds (``fit`` warned): every value in [0, 1], as a probability's, or
+    few whole-number values, or values far beyond log-odds (``score_unlike_log_odds``). Its
+    mimic, R^2 and RMSE are then on the score's own scale, not on the log-odds the outcome
+    model is in."""
+    return bool(getattr(audit, "_score_in_unit_interval_", False)) or bool(
+        getattr(audit, "_score_unlike_log_odds_", None)
+    )
+
+
+def _score_as_given(audit) -> bool:
+    """Whether the audit mimicked the score as given (no calibration, not read as a
+    probability): its R^2 and RMSE are then of the score on its own scale, whatever it is."""
+    return bool(getattr(audit, "_score_as_given_", False)) or _score_on_own_scale(audit)
+
+
+def _scale_of(audit):
+    """The scale the mimic's R^2 and RMSE are of, for :func:`_fidelity_paragraphs`: ``None``
+    (log-odds, from a calibration or a probability), ``"given"`` (the score as given, which may
+    be log-odds), ``"not log-odds"`` (the score as given, plainly on another scale)."""
+    if _score_on_own_scale(audit):
+        return "not log-odds"
+    return "given" if _score_as_given(audit) else None
 
 
 def _scale_texts(audit) -> list[str]:
-    """What a reader must know when the score was mimicked on its own scale although it looks
-    like a probability (nothing otherwise)."""
+    """What a reader must know when the score was mimicked on its own scale although it plainly
+    is not log-odds (nothing otherwise)."""
     if not _score_on_own_scale(audit):
         return []
+    reason = getattr(audit, "_score_unlike_log_odds_", None)
+    if reason and not getattr(audit, "_score_in_unit_interval_", False):
+        return [
+            f"The score's values {reason}; but with no calibration it was mimicked as given, on "
+            "its own scale, not as log-odds. The mimic's R^2 and RMSE are of the score on that "
+            "scale, and its shapes are compared with the outcome model's log-odds, so a "
+            "difference between them may be one of scale alone. Calibrate the score "
+            "(calibration='isotonic', the command line's default) to compare it in log-odds."
+        ]
     return [
         "The score lies in [0, 1], as a probability does, but was read on its own scale: with "
         "no calibration, and not read as a probability, it was mimicked as given, not as "
@@ -601,15 +629,24 @@ def _scale_texts(audit) -> list[str]:
     ]
 
 
-def _fidelity_paragraphs(fidelity, own_scale=False):
-    """What the mimic's fidelity means for reading its shapes; ``own_scale``: the score was
-    mimicked on its own scale, not as log-odds (:func:`_score_on_own_scale`)."""
+def _fidelity_paragraphs(fidelity, own_scale=None):
+    """What the mimic's fidelity means for reading its shapes; ``own_scale``: the scale of the
+    score as mimicked (:func:`_scale_of`): ``None`` log-odds, ``"given"`` the score as given
+    (uncalibrated), ``"not log-odds"`` the score as given, plainly not log-odds (``True`` is
+    taken for that)."""
+    if own_scale is True:
+        own_scale = "not log-odds"
     if not fidelity:
         return ["This audit did not record how faithful the mimic is; read its shapes with care."]
     r2 = float(fidelity["r2"])
     share = f"{100 * max(r2, 0):.0f}%"
     # the scale the R^2 is of, where it is not the score's log-odds
-    of = " of the score on its own scale, not of log-odds" if own_scale else ""
+    of = {
+        None: "",
+        False: "",
+        "given": " of the score on its own scale",
+        "not log-odds": " of the score on its own scale, not of log-odds",
+    }[own_scale]
     if r2 >= 0.9:
         reading = (
             f"The mimic reproduces the black box closely (R^2 {r2:.3f}{of}): its shapes are a "
@@ -623,11 +660,12 @@ def _fidelity_paragraphs(fidelity, own_scale=False):
     elif r2 >= 0.4:
         reading = (
             f"The mimic reproduces only part of the black box (R^2 {r2:.3f}: {share} of the "
-            + (
-                "variance of the score on its own scale, not of log-odds"
-                if own_scale
-                else "variance of the score's log-odds"
-            )
+            + {
+                None: "variance of the score's log-odds",
+                False: "variance of the score's log-odds",
+                "given": "variance of the score on its own scale",
+                "not log-odds": "variance of the score on its own scale, not of log-odds",
+            }[own_scale]
             + "). Its shapes show how the black box uses these "
             "features on average; the rest is information the features lack (see the "
             "missing-feature test), structure an additive model cannot hold, or noise in the "
@@ -662,8 +700,9 @@ def _fidelity_paragraphs(fidelity, own_scale=False):
         details.append(
             f"AUC {float(fidelity['auc']):.3f} for the side of 0.5 the calibrated score is on"
         )
-    # the attenuation is that of log-odds (a spread on another scale says nothing of it)
-    attenuation = [] if own_scale else _attenuation_text(fidelity)
+    # the attenuation is that of log-odds (a spread on another scale says nothing of it; a
+    # score as given may be log-odds)
+    attenuation = [] if own_scale == "not log-odds" else _attenuation_text(fidelity)
     return [reading, "Also: " + "; ".join(details) + ".", *attenuation]
 
 
@@ -1135,10 +1174,15 @@ def _score_reading(audit):
     None."""
     sign = _calibration_sign(audit)
     if sign is None:
-        if _score_on_own_scale(audit):
+        if getattr(audit, "_score_in_unit_interval_", False):
             return (
                 "a plain score, mimicked as given on its own scale although it lies in [0, 1] "
                 "as a probability does: not as log-odds (no calibration)"
+            )
+        if _score_on_own_scale(audit):
+            return (
+                "a plain score, mimicked as given on its own scale: not as log-odds, which its "
+                f"values plainly are not (they {audit._score_unlike_log_odds_}; no calibration)"
             )
         if getattr(getattr(audit, "mimic_", None), "response_", None) == "predict_proba":
             return "a probability of the outcome event, mimicked as its log-odds (no calibration)"
@@ -1225,7 +1269,7 @@ def audit_findings_text(audit, *, fidelity=None, max_terms=8, width=100):
     parts = [
         block(
             "How faithful the mimic is:",
-            _fidelity_paragraphs(fidelity, own_scale)[:1]
+            _fidelity_paragraphs(fidelity, _scale_of(audit))[:1]
             + _scale_texts(audit)
             + (_attenuation_text(fidelity) if fidelity and not own_scale else []),
         ),
@@ -1340,7 +1384,7 @@ def audit_report_sections(
                     else "both in log-odds of the outcome. "
                 )
                 + data_line,
-                *_fidelity_paragraphs(fidelity, _score_on_own_scale(audit)),
+                *_fidelity_paragraphs(fidelity, _scale_of(audit)),
                 *_scale_texts(audit),
             ],
         )

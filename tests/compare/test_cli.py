@@ -1233,6 +1233,81 @@ def test_a_probability_mimicked_as_given_says_so_in_option_terms_and_findings(tm
     assert "--response predict_proba" in page
 
 
+def test_decision_function_on_a_probability_with_calibration_none_is_refused(tmp_path, capsys):
+    # for a one-column score decision_function is as given, like predict: a probability read
+    # so was mimicked as log-odds, silently (a false flag, "R^2 0.999 ... faithful")
+    path = tmp_path / "probability.csv"
+    _probability_frame().to_csv(path, index=False)
+    out = tmp_path / "margin.html"
+    args = [*FEATURES, *FAST, "--calibration", "none", "--response", "decision_function"]
+    with pytest.raises(SystemExit) as exit_info:
+        _run(path, out, *args)
+    assert exit_info.value.code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--score 'risk' lies in [0, 1]" in err
+    assert "--response decision_function with --calibration none reads the score as a margin" in err
+    assert "--response predict_proba" in err and "--response predict to mimic it as given" in err
+    assert not out.exists()
+
+
+def test_a_score_plainly_not_log_odds_is_refused_with_calibration_none(tmp_path, capsys):
+    # a decile (1 to 10) and a points scale are no log-odds: --calibration none took them as
+    # log-odds and flagged values in decile units, with no caveat
+    decile = _audit_frame_path(tmp_path)
+    points = tmp_path / "points.csv"
+    frame = _audit_frame()
+    frame["risk"] = 300 + 55 * frame["risk"] + np.random.default_rng(3).uniform(0, 5, len(frame))
+    frame.to_csv(points, index=False)
+    out = tmp_path / "none.html"
+    for path, response, said in (
+        (decile, "auto", "take only 10 distinct whole-number values (1 to 10)"),
+        (decile, "decision_function", "as a grade or a decile does"),
+        (points, "auto", "a tenth of them beyond +-20"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            _run(path, out, *FEATURES, *FAST, "--calibration", "none", "--response", response)
+        assert exit_info.value.code == 2
+        err = " ".join(capsys.readouterr().err.split())
+        assert "--score 'risk' is plainly not log-odds" in err and said in err
+        assert "Leave out --calibration" in err and "pass --response predict" in err
+        assert not out.exists()
+    # --response predict mimics it as given: the findings say the score's own scale
+    args = [*FEATURES, *FAST, "--calibration", "none", "--response", "predict"]
+    assert _run(decile, out, *args) == 0
+    captured = capsys.readouterr()
+    printed = " ".join(captured.out.split()).replace("log- odds", "log-odds")
+    assert "take only 10 distinct whole-number values" in " ".join(captured.err.split())
+    assert "of the score on its own scale, not of log-odds" in printed
+    assert "--response predict), on its own scale" in printed
+    if "Flagged values" in printed:  # the flagged table names both scales
+        assert "(the mimic on the score's own scale, the outcome in log-odds)" in printed
+    page = " ".join(out.read_text(encoding="utf-8").split())
+    assert "of the score on its own scale, not of log-odds" in page
+    assert re.search(r"RMSE [\d.]+ on the score(&#x27;|&#39;|')s own scale", page)
+    assert "as a grade or a decile does" in page
+
+
+def test_an_uncalibrated_falling_score_is_told_to_pass_event(tmp_path, capsys):
+    # the library's "pass y == 0 as y (the score's event as True)", in option terms; and the
+    # R^2 of a score mimicked as given is of its own scale
+    frame = _status_frame()
+    noise = np.random.default_rng(2).uniform(-0.4, 0.4, len(frame))
+    frame["risk"] = (frame["risk"] + noise).round(3)  # continuous: may be log-odds
+    path = tmp_path / "status.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "falling.html"
+    assert _run(path, out, *FEATURES, *FAST, "--calibration", "none") == 0
+    captured = capsys.readouterr()
+    err = " ".join(captured.err.split())
+    assert "score falls as P(outcome = 'repaid') rises" in err
+    assert "the log-odds of outcome = 'repaid' (the outcome event)" in err
+    assert "If it scores outcome = 'defaulted'" in err and "pass --event defaulted," in err
+    assert "y ==" not in err and "classes_" not in err
+    printed = " ".join(captured.out.split()).replace("log- odds", "log-odds")
+    assert "of the score on its own scale" in printed
+    assert "not of log-odds" not in printed
+
+
 def test_the_library_advice_on_a_probability_score_is_printed_in_option_terms():
     import io
 
