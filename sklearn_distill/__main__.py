@@ -169,10 +169,11 @@ def _parser(prog=None):
         "probability of the outcome event (in [0, 1]), read as its log-odds; "
         "decision_function for a classifier's margin, read as log-odds; predict, or auto, "
         "for a score read as it is. With --calibration none the score so read is mimicked as "
-        "the event's log-odds, and one that plainly is not log-odds (in [0, 1], of at most 20 "
-        "whole-number values such as a decile, or a tenth of it beyond +-20) is refused unless "
-        "--response predict says to mimic it as given, on its own scale (a score in [0, 1] "
-        "also with --response predict_proba) (default: %(default)s)",
+        "the event's log-odds: one in [0, 1] is refused unless --response predict_proba or "
+        "predict says how to read it, and with auto one that looks unlike log-odds (of at most "
+        "20 whole-number values such as a decile, or a tenth of it beyond +-20) unless "
+        "--response decision_function says it is log-odds all the same or predict says to "
+        "mimic it as given, on its own scale (default: %(default)s)",
     )
     audit.add_argument(
         "--cv", type=int, default=5, help="folds of the score's calibration (default: %(default)s)"
@@ -501,8 +502,8 @@ def _text_numbers(column, decimal="."):
     a dot (or a space) separates thousands, each before exactly three digits (``"€1.769,70"``,
     ``"14,5 %"``; ``"0.5"`` is not read). A column of
     codes is not read: one whose numbers carry ``%`` on some cells only (5% beside 5 or 0.05
-    has no one scale), or where some number has a leading zero (``"02139"``; not ``"0.5"`` or
-    ``"0"``). Returns floats (NaN where missing or not a number), or None. A percentage keeps
+    has no one scale), or where some whole number has a leading zero (``"02139"``; not
+    ``"0.5"``, ``"0"`` nor a padded ``"000949.51"``: codes have no fraction). Returns floats (NaN where missing or not a number), or None. A percentage keeps
     its printed scale (``"88.5%"`` is 88.5)."""
     numbers, read_share, _ = _text_number_reading(column, decimal)
     return numbers if read_share is None or read_share >= 0.95 else None
@@ -546,8 +547,9 @@ def _text_number_reading(column, decimal="."):
     numbers = numbers.where(np.isfinite(numbers))  # "inf" measures nothing
     read = numbers.notna()
     unread = column.notna() & ~read
-    # codes: a leading zero ("02139") is kept by text alone
-    if stripped[read].str.match(r"[-+]?0\d", na=False).any():
+    # codes: a leading zero on a whole number ("02139") is kept by text alone; a padded
+    # measurement with a fraction ("000949.51") is a number
+    if stripped[read].str.match(r"[-+]?0\d+$", na=False).any():
         return None, None, unread
     percent = cells[read].str.contains("%", regex=False)
     if percent.any() and not percent.all():
@@ -779,7 +781,8 @@ def _read_csv(args, parser):
 
 def _keep_leading_zero_codes(args, frame, sep):
     """Feature columns that pandas read as numbers but whose cells, as written, hold a number
-    with a leading zero (``"02139"``; not ``"0"`` or ``"0.5"``) are kept as the text codes they
+    with a leading zero and no fraction (``"02139"``; not ``"0"``, ``"0.5"`` nor ``"000949.51"``)
+    are kept as the text codes they
     are (ZIP codes, account numbers), as the text reader keeps them; pandas would read
     ``"02139"`` as 2139, silently. A note names each column with an example. ``--categorical``
     columns are read as text already; ``args.leading_zero_codes`` keeps the others, read as
@@ -804,7 +807,7 @@ def _keep_leading_zero_codes(args, frame, sep):
     )
     for column in numeric:
         written = raw[column].str.strip()
-        coded = written.str.match(r"[-+]?0\d", na=False)
+        coded = written.str.match(r"[-+]?0\d+$", na=False)  # codes have no fraction
         if not coded.any():
             continue
         frame[column] = written.to_numpy()
@@ -1084,10 +1087,11 @@ def _check_score_scale(args, parser, score):
     """Refuse a score the audit would read on the wrong scale, before any work. With
     --calibration none, a score read as log-odds (--response auto, or decision_function, a
     margin: for one column both mimic it as given) that plainly is not: one in [0, 1] (a
-    probability, most likely), one of few whole-number values (a grade, a decile) or one far
-    beyond log-odds (``score_unlike_log_odds``); the library only warns. --response predict says
-    "as given" and is let through (the findings then say the score's own scale). And one outside
-    [0, 1] read as a probability (--response predict_proba)."""
+    probability, most likely); with --response auto also one of few whole-number values (a
+    grade, a decile) or one far beyond log-odds (``score_unlike_log_odds``), which
+    --response decision_function declares log-odds all the same; the library only warns.
+    --response predict says "as given" and is let through (the findings then say the score's
+    own scale). And one outside [0, 1] read as a probability (--response predict_proba)."""
     import numpy as np
 
     from sklearn_distill.audit import score_unlike_log_odds
@@ -1120,14 +1124,17 @@ def _check_score_scale(args, parser, score):
             "log-odds already); or leave out --calibration (isotonic, the default, maps the "
             "score to probabilities of the event from the data)."
         )
-    reason = score_unlike_log_odds(score)
+    # --response decision_function says the score is a margin, log-odds: taken at its word
+    reason = score_unlike_log_odds(score) if args.response == "auto" else None
     if reason is not None:
         parser.error(
-            f"--score {args.score!r} is plainly not log-odds: its values {reason}. {read}, so "
+            f"--score {args.score!r} looks unlike log-odds: its values {reason}. {read}, so "
             "the mimic would be compared with the outcome model on the wrong scale, and the "
             "findings would read its R^2 and differences as log-odds. Leave out --calibration "
             "(isotonic, the default, maps the score to probabilities of the event from the "
-            "data), or pass --response predict to mimic it as given, on its own scale."
+            "data); pass --response decision_function if the score is log-odds all the same "
+            "(a points score of log-odds, a nearly separable model's margin); or --response "
+            "predict to mimic it as given, on its own scale."
         )
 
 
@@ -1527,7 +1534,7 @@ def _data_lines(args, data, audit):
     elif _score_on_own_scale(audit):
         line += (
             "; the score was mimicked as given (--calibration none, --response predict), on its "
-            "own scale: not as log-odds, which its values plainly are not (see below)."
+            "own scale: not as log-odds, which its values do not look like (see below)."
         )
     else:
         line += "; the score was mimicked as given (--calibration none)."

@@ -1219,7 +1219,7 @@ LOG_ODDS_BOUND = 20.0
 
 
 def score_unlike_log_odds(scores):
-    """Why a one-column score plainly is not log-odds of an outcome, or None: it takes at most
+    """Why a one-column score looks unlike log-odds of an outcome, or None: it takes at most
     ``FEW_SCORE_VALUES`` distinct whole-number values (a grade, a decile: a probability's
     log-odds vary continuously), or a tenth of its values lie beyond +-``LOG_ODDS_BOUND`` (a
     points scale). A score in [0, 1] is left to the probability check."""
@@ -2077,9 +2077,13 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             return
         if _teacher.resolve_response(self.teacher, self.response) == "predict_proba":
             return  # probabilities are turned into log-odds by the mimic
-        # a one-column score read as "predict" or "decision_function" is mimicked as given
+        # a one-column score read as "predict" or "decision_function" is mimicked as given;
+        # "decision_function" says the score is a margin, log-odds: a points score of few
+        # whole numbers, or large log-odds of a nearly separable fit, is taken at its word
         self._score_as_given_ = True
-        self._score_unlike_log_odds_ = score_unlike_log_odds(scores)
+        response = _teacher.resolve_response(self.teacher, self.response)
+        if response != "decision_function":
+            self._score_unlike_log_odds_ = score_unlike_log_odds(scores)
         if self._score_unlike_log_odds_ is not None:
             warnings.warn(
                 f"{name} {self._score_unlike_log_odds_}, but calibration=None mimics the "

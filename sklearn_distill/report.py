@@ -580,7 +580,7 @@ def _attenuation_text(fidelity) -> list[str]:
 
 def _score_on_own_scale(audit) -> bool:
     """Whether the audit mimicked, with no calibration and as a plain score, a score that
-    plainly is not log-odds (``fit`` warned): every value in [0, 1], as a probability's, or
+    looks unlike log-odds (``fit`` warned): every value in [0, 1], as a probability's, or
     few whole-number values, or values far beyond log-odds (``score_unlike_log_odds``). Its
     mimic, R^2 and RMSE are then on the score's own scale, not on the log-odds the outcome
     model is in."""
@@ -677,7 +677,8 @@ def _fidelity_paragraphs(fidelity, own_scale=None):
             "a small part of what the black box does: do not read them as the black box's "
             "logic."
         )
-    unit = "on the score's own scale" if own_scale else "log-odds"
+    # a score mimicked as given that may be log-odds keeps its unit (the attenuation's too)
+    unit = "on the score's own scale" if own_scale == "not log-odds" else "log-odds"
     details = [f"RMSE {float(fidelity['rmse']):.3f} {unit}"]
     if "r2_out_of_fold" in fidelity and not pd.isna(fidelity["r2_out_of_fold"]):
         details.append(
@@ -1182,7 +1183,7 @@ def _score_reading(audit):
         if _score_on_own_scale(audit):
             return (
                 "a plain score, mimicked as given on its own scale: not as log-odds, which its "
-                f"values plainly are not (they {audit._score_unlike_log_odds_}; no calibration)"
+                f"values do not look like (they {audit._score_unlike_log_odds_}; no calibration)"
             )
         if getattr(getattr(audit, "mimic_", None), "response_", None) == "predict_proba":
             return "a probability of the outcome event, mimicked as its log-odds (no calibration)"

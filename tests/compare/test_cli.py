@@ -1259,18 +1259,25 @@ def test_a_score_plainly_not_log_odds_is_refused_with_calibration_none(tmp_path,
     frame["risk"] = 300 + 55 * frame["risk"] + np.random.default_rng(3).uniform(0, 5, len(frame))
     frame.to_csv(points, index=False)
     out = tmp_path / "none.html"
-    for path, response, said in (
-        (decile, "auto", "take only 10 distinct whole-number values (1 to 10)"),
-        (decile, "decision_function", "as a grade or a decile does"),
-        (points, "auto", "a tenth of them beyond +-20"),
+    for path, said in (
+        (decile, "take only 10 distinct whole-number values (1 to 10)"),
+        (points, "a tenth of them beyond +-20"),
     ):
         with pytest.raises(SystemExit) as exit_info:
-            _run(path, out, *FEATURES, *FAST, "--calibration", "none", "--response", response)
+            _run(path, out, *FEATURES, *FAST, "--calibration", "none")
         assert exit_info.value.code == 2
         err = " ".join(capsys.readouterr().err.split())
-        assert "--score 'risk' is plainly not log-odds" in err and said in err
-        assert "Leave out --calibration" in err and "pass --response predict" in err
+        assert "--score 'risk' looks unlike log-odds" in err and said in err
+        assert "Leave out --calibration" in err and "--response decision_function" in err
+        assert "--response predict to mimic it as given" in err
         assert not out.exists()
+    # --response decision_function says it is log-odds all the same (a points score of
+    # log-odds): taken at its word, with no own-scale wording
+    args = [*FEATURES, *FAST, "--calibration", "none", "--response", "decision_function"]
+    assert _run(points, out, *args) == 0
+    said = capsys.readouterr()
+    assert "looks unlike log-odds" not in said.err and "not of log-odds" not in said.out
+    out.unlink()
     # --response predict mimics it as given: the findings say the score's own scale
     args = [*FEATURES, *FAST, "--calibration", "none", "--response", "predict"]
     assert _run(decile, out, *args) == 0
@@ -1475,3 +1482,34 @@ def test_unicode_and_trailing_minus_signs_read_as_minus(tmp_path, capsys):
     np.testing.assert_array_equal(data.X["change"].to_numpy(), change)
     assert "note: column 'change' read as numbers" in capsys.readouterr().err
     assert "change" not in data.unsafe  # signed amounts are measurements
+
+
+def test_zero_padded_measurements_with_a_fraction_stay_numbers(tmp_path, capsys):
+    # codes have no fraction: "000949.51" (a fixed-width export) is a number, "02139" a code
+    from sklearn_distill.__main__ import _text_numbers
+
+    assert _text_numbers(pd.Series(["$000949.51", "$001200.00", "$000017.25"])).tolist() == [
+        949.51,
+        1200.0,
+        17.25,
+    ]
+    assert _text_numbers(pd.Series(["$02139", "$10001", "$94105"])) is None
+    rng = np.random.default_rng(0)
+    n = 200
+    frame = pd.DataFrame(
+        {
+            "risk": rng.random(n) * 4 - 2,
+            "outcome": rng.integers(0, 2, n),
+            "padded": [f"{v:09.2f}" for v in rng.random(n) * 2000],
+            "zip": rng.choice(["02139", "00501", "10001"], n),
+        }
+    )
+    path = tmp_path / "padded.csv"
+    frame.to_csv(path, index=False)
+    read = pd.read_csv(path)
+    assert read["padded"].dtype.kind == "f"  # pandas reads both as numbers
+    args = ["--features", "padded", "zip", "--cv", "2", "--n-bootstrap", "20", "--rules", "0"]
+    assert _run(path, tmp_path / "padded.html", *args, "--quiet") == 0
+    err = capsys.readouterr().err
+    assert "column 'zip' holds numbers with a leading zero" in err
+    assert "column 'padded'" not in err

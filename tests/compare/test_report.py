@@ -1226,3 +1226,22 @@ def test_values_the_cut_axis_still_shows_count_for_its_y_limits():
     ax = plot_term(frame, "priors", tail_quantile=None).axes[0]
     marks = [line for line in ax.get_lines() if line.get_gid() == CLIPPED_GID]
     assert [m.get_marker() for m in marks] == ["^"]
+
+
+def test_a_score_mimicked_as_given_keeps_one_rmse_unit():
+    # a score mimicked as given that may be log-odds: its RMSE reads in log-odds in both
+    # places the fidelity section gives it (it had read "on the score's own scale" in one and
+    # "log-odds" in the attenuation paragraph); one plainly on another scale: its own scale
+    import re
+
+    from sklearn_distill.report import _fidelity_paragraphs
+
+    fidelity = {"r2": 0.73, "rmse": 0.985, "agreement": 0.8, "auc": 0.8, "r2_out_of_fold": 0.7}
+    given = " ".join(_fidelity_paragraphs(fidelity, "given"))
+    assert set(re.findall(r"RMSE 0\.985 (log-odds|on the score's own scale)", given)) == {
+        "log-odds"
+    }
+    other = " ".join(_fidelity_paragraphs(fidelity, "not log-odds"))
+    assert re.findall(r"RMSE 0\.985 (log-odds|on the score's own scale)", other) == [
+        "on the score's own scale"
+    ]
