@@ -112,6 +112,16 @@ def _parser(prog=None):
         "codes): each value its own category, kept as written (leading zeros included)",
     )
     audit.add_argument(
+        "--numeric",
+        nargs="+",
+        metavar="COL",
+        default=[],
+        help="features to read as numbers whatever their form (hours '07', months '01', a "
+        "zero-padded count '00042'): leading zeros allowed, text numbers read as the other "
+        "features' ('$94,901', '88.5%%', '1,234'), a cell that is not a number read as "
+        "missing, counted in a note; a column under half of whose cells read is refused",
+    )
+    audit.add_argument(
         "--sep",
         default=",",
         help="the file's field separator, one character; '\\t' for a tab (default: %(default)r)",
@@ -509,10 +519,12 @@ def _text_numbers(column, decimal="."):
     return numbers if read_share is None or read_share >= 0.95 else None
 
 
-def _text_number_reading(column, decimal="."):
+def _text_number_reading(column, decimal=".", codes=True):
     """What :func:`_text_numbers` reads: ``(numbers, share, unread)``, the numbers or None
     (a column of codes, or of no text), the share of its cells that read (None where the column
-    is refused whatever the share) and the cells that do not read (a boolean mask)."""
+    is refused whatever the share) and the cells that do not read (a boolean mask). With
+    ``codes=False`` (``--numeric``) a whole number with a leading zero is a number (``"07"`` is
+    7), not a code."""
     import numpy as np
     import pandas as pd
 
@@ -542,6 +554,8 @@ def _text_number_reading(column, decimal="."):
         cells = cells.str.replace(r"^([^-+]*\d[%$€£]?)-$", r"-\1", regex=True)
     # a comma separates thousands only (three digits after it); "0,5" is not read
     thousands = ~cells.str.contains(r",(?!\d{3}(?!\d))", regex=True).fillna(False)
+    if not codes:  # the first group of thousands has no leading zero: "0,125" is no 125
+        thousands &= ~cells.str.contains(r"(?<![\d.])0\d*,", regex=True).fillna(False)
     stripped = cells.str.replace(r"[%$€£,]", "", regex=True).where(thousands)
     numbers = pd.to_numeric(stripped, errors="coerce").astype(float)
     numbers = numbers.where(np.isfinite(numbers))  # "inf" measures nothing
@@ -549,7 +563,7 @@ def _text_number_reading(column, decimal="."):
     unread = column.notna() & ~read
     # codes: a leading zero on a whole number ("02139") is kept by text alone; a padded
     # measurement with a fraction ("000949.51") is a number
-    if stripped[read].str.match(r"[-+]?0\d+$", na=False).any():
+    if codes and stripped[read].str.match(r"[-+]?0\d+$", na=False).any():
         return None, None, unread
     percent = cells[read].str.contains("%", regex=False)
     if percent.any() and not percent.all():
@@ -588,6 +602,8 @@ def _features_required_message(args, frame, prog):
             *(["--event", args.event] if args.event is not None else []),
             *(["--groups", groups] if groups is not None else []),
             *(["--categorical", *codes] if (codes := [c for c in args.categorical if c in safe])
+              else []),
+            *(["--numeric", *numbers] if (numbers := [c for c in args.numeric if c in safe])
               else []),
             "--features", *safe,
         ]  # fmt: skip
@@ -698,8 +714,9 @@ def _read_csv(args, parser):
             "--decimal must be one character other than the separator ('.' or ','); got "
             f"{args.decimal!r}."
         )
-    # codes read as text keep their leading zeros, and the models read text as categories
-    text_columns = dict.fromkeys(args.categorical, str)
+    # codes read as text keep their leading zeros, and the models read text as categories;
+    # --numeric columns are read from their text too (_read_declared_numbers)
+    text_columns = dict.fromkeys([*args.categorical, *args.numeric], str)
     # the user's missing-value texts add to pandas' (which text columns then take back)
     missing = {} if args.na_values is None else {"na_values": list(args.na_values)}
     try:
@@ -771,12 +788,67 @@ def _read_csv(args, parser):
                 f"{', '.join(map(repr, renamed))}, different features of one name. Give each "
                 "column a name of its own."
             )
+    frame = _read_declared_numbers(args, parser, frame)
     frame = _keep_leading_zero_codes(args, frame, sep)
     if args.decimal == ",":  # first: a column of numbers keeps pandas' missing texts
         frame = _read_dotted_thousands(args, parser, frame)
     # before the categories' missing texts: "NA" in a column of numbers is missing
     frame = _read_numbers_written_as_text(args, frame)
     return _keep_written_categories(args, frame, sep)
+
+
+def _read_declared_numbers(args, parser, frame):
+    """``--numeric`` features read as numbers whatever their form: a whole number with a
+    leading zero is a number (``"07"`` is 7, not a code), and text numbers are read by
+    :func:`_text_numbers`' rules otherwise (``"$94,901"``, ``"88.5%"``, ``"1,234"``). Cells that
+    are not numbers are read as missing and counted in a note; a column under half of whose
+    cells read is refused, quoting one that does not, and so is one with ``%`` on some cells
+    only (no one scale). ``args.declared_numbers`` keeps, per column, the cells read as
+    missing (a count and an example), for the report. Columns outside ``--features`` are left
+    to the checks of :func:`_read_audit_data`."""
+    import pandas as pd
+
+    args.declared_numbers = {}
+    for column in dict.fromkeys(args.numeric):
+        if column not in frame.columns or (args.features and column not in args.features):
+            continue
+        values = frame[column]
+        numbers, share, unread = _text_number_reading(values, args.decimal, codes=False)
+        if share is None and numbers is None and unread is None:  # no cell written
+            frame[column] = pd.to_numeric(values, errors="coerce").astype(float)
+            args.declared_numbers[column] = (0, None)
+            continue
+        name = shlex.quote(str(column))
+        if numbers is None:
+            written = values.dropna().astype(str).str.strip()
+            example = written[written.str.contains("%", regex=False)].iloc[0]
+            other = written[~written.str.contains("%", regex=False)].iloc[0]
+            parser.error(
+                f"--numeric {column!r}: its numbers carry '%' on some cells only, e.g. "
+                f"{example!r} beside {other!r}, which have no one scale: write the column in "
+                f"one convention, or pass --categorical {name} to read its values as categories."
+            )
+        count = int(unread.sum())
+        if share < 0.5:
+            common = values[unread].astype(str).value_counts().index[0]
+            parser.error(
+                f"--numeric {column!r}: only {share:.0%} of its cells read as numbers; {count} "
+                f"do not, e.g. {common!r}. Leave the column out of --numeric (pass --categorical "
+                f"{name} to read its values as categories), or, if such cells mean a missing "
+                f"value, pass {shlex.quote(f'--na-values={common}')}."
+            )
+        frame[column] = numbers
+        example = values[unread].astype(str).iloc[0] if count else None
+        args.declared_numbers[column] = (count, example)
+        if count:
+            total = count + int(numbers.notna().sum())
+            what = "is not a number" if count == 1 else "are not numbers"
+            print(
+                f"note: column {column!r} read as numbers (--numeric): {count} of its {total} "
+                f"cells {what}, read as missing, e.g. {example!r}.",
+                file=sys.stderr,
+            )
+    return frame
 
 
 def _keep_leading_zero_codes(args, frame, sep):
@@ -795,6 +867,7 @@ def _keep_leading_zero_codes(args, frame, sep):
         for c in dict.fromkeys(args.features or ())
         if c in frame.columns
         and c not in args.categorical
+        and c not in args.numeric
         and c not in (args.score, args.label)
         and pd.api.types.is_numeric_dtype(frame[c].dtype)
         and not pd.api.types.is_bool_dtype(frame[c].dtype)
@@ -817,7 +890,9 @@ def _keep_leading_zero_codes(args, frame, sep):
             f"note: column {column!r} holds numbers with a leading zero, e.g. {example!r}: "
             f"read as codes (categories), as written (pandas would read "
             f"{_plain(pd.to_numeric(example))!r}). Pass "
-            f"--categorical {shlex.quote(str(column))} to say so.",
+            f"--categorical {shlex.quote(str(column))} to say they are codes, or "
+            f"--numeric {shlex.quote(str(column))} to read them as numbers (an hour '07', a "
+            "month '01').",
             file=sys.stderr,
         )
     return frame
@@ -853,6 +928,8 @@ def _read_numbers_written_as_text(args, frame):
                 _note_nearly_numbers(column, values, numbers, unread, share)
             continue
         if numbers is None:
+            if not is_score:
+                _note_leading_zero_text(args, column, values)
             continue
         if is_score and unread.any():
             # refused with a cell that is not a number quoted (_check_score), not one that is
@@ -871,6 +948,25 @@ def _read_numbers_written_as_text(args, frame):
         )
         print(f"note: {name} read as numbers: {reading}.{advice}", file=sys.stderr)
     return frame
+
+
+def _note_leading_zero_text(args, column, values):
+    """A note naming a feature of text kept as codes because a whole number in it is written
+    with a leading zero (``"07"``, ``"$0042"``) although it would read as numbers otherwise,
+    with the options that say which it is."""
+    numbers, share, _ = _text_number_reading(values, args.decimal, codes=False)
+    if numbers is None or share < 0.95:
+        return
+    written = values[numbers.notna()].astype(str).str.strip()
+    example = written[written.str.contains(r"(?<![\d.,])0\d", regex=True)]
+    example = example.iloc[0] if len(example) else written.iloc[0]
+    name = shlex.quote(str(column))
+    print(
+        f"note: column {column!r} holds numbers with a leading zero, e.g. {example!r}: read "
+        f"as codes (categories), as written. Pass --categorical {name} to say they are codes, "
+        f"or --numeric {name} to read them as numbers (an hour '07', a month '01').",
+        file=sys.stderr,
+    )
 
 
 def _note_nearly_numbers(column, values, numbers, unread, share):
@@ -1207,6 +1303,20 @@ def _read_audit_data(args, parser, say):
             "the label given as the score is the outcome itself (leakage), not a black box's "
             "score to audit."
         )
+    both = [c for c in dict.fromkeys(args.numeric) if c in args.categorical]
+    if both:
+        parser.error(
+            f"--numeric and --categorical both name {', '.join(map(repr, both))}: a column is "
+            "read as numbers or as categories, not both; name it in one of them."
+        )
+    roles = {args.score: "--score", args.label: "--label", args.groups: "--groups"}
+    taken = [c for c in dict.fromkeys(args.numeric) if c in roles]
+    if taken:
+        parser.error(
+            "--numeric must name feature columns, not the score, the label or the groups; got "
+            + ", ".join(f"{c!r} ({roles[c]})" for c in taken)
+            + "."
+        )
     frame = _read_csv(args, parser)
     named = [("--score", args.score), ("--label", args.label)]
     if args.groups is not None:
@@ -1268,6 +1378,15 @@ def _read_audit_data(args, parser, say):
     if outside:
         parser.error(
             "--categorical must name columns of --features; got "
+            f"{', '.join(map(repr, outside))}, not among them."
+        )
+    absent = [c for c in dict.fromkeys(args.numeric) if c not in frame.columns]
+    if absent:
+        parser.error(_unknown_columns_message("--numeric", absent, frame, args.data))
+    outside = [c for c in dict.fromkeys(args.numeric) if c not in features]
+    if outside:
+        parser.error(
+            "--numeric must name columns of --features; got "
             f"{', '.join(map(repr, outside))}, not among them."
         )
     # the checks read the features as written: "10,295" on every row is an identifier, read
@@ -1465,6 +1584,15 @@ def _run_audit(args, parser, say, printer):
         )
     if args.categorical:
         description["read as categories"] = ", ".join(dict.fromkeys(args.categorical))
+    if args.numeric:
+        declared = getattr(args, "declared_numbers", {})
+        parts = []
+        for column in dict.fromkeys(args.numeric):
+            count, example = declared.get(column, (0, None))
+            cells = f"{count} cell{'' if count == 1 else 's'} not a number"
+            unread = f" ({cells}, read as missing, e.g. {example!r})" if count else ""
+            parts.append(f"{column}{unread}")
+        description["read as numbers (--numeric)"] = ", ".join(parts)
     if data.read_as_numbers:
         description["read as numbers from text"] = "; ".join(
             f"{name}: {reading}" for name, reading in data.read_as_numbers.items()

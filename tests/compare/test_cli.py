@@ -1513,3 +1513,88 @@ def test_zero_padded_measurements_with_a_fraction_stay_numbers(tmp_path, capsys)
     err = capsys.readouterr().err
     assert "column 'zip' holds numbers with a leading zero" in err
     assert "column 'padded'" not in err
+
+
+def _hours_frame(seed=15):
+    """Audit data with the hour of the day written zero-padded, "00" to "23"."""
+    frame = _audit_frame()
+    hours = np.random.default_rng(seed).integers(0, 24, size=len(frame))
+    frame["hour"] = [f"{h:02d}" for h in hours]
+    return frame, hours
+
+
+def test_numeric_option_reads_zero_padded_hours_as_numbers(tmp_path, capsys, monkeypatch):
+    # "07" made the hour codes, categories without order, and no option said it is a number
+    frame, hours = _hours_frame()
+    path = tmp_path / "hours.csv"
+    frame.to_csv(path, index=False)
+    audits = _captured_audits(monkeypatch)
+    args = ["--features", "age", "hour", "--cv", "2", "--n-bootstrap", "20", "--rules", "0"]
+    assert _run(path, tmp_path / "codes.html", *args, "--quiet") == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "note: column 'hour' holds numbers with a leading zero" in err
+    assert "--numeric hour to read them as numbers" in err and "--categorical hour" in err
+    out = tmp_path / "hours.html"
+    assert _run(path, out, *args, "--numeric", "hour", "--quiet") == 0
+    err = capsys.readouterr().err
+    assert "leading zero" not in err and "note: column 'hour'" not in err
+    codes, numbers = audits
+    assert codes.mimic_.feature_kinds_ == ["numeric", "categorical"]
+    assert numbers.mimic_.feature_kinds_ == ["numeric", "numeric"]
+    data = _read(["audit", str(path), "--score", "risk", "--label", "outcome",
+                  "--features", "age", "hour", "--numeric", "hour"])  # fmt: skip
+    np.testing.assert_array_equal(data.X["hour"].to_numpy(), hours)  # "07" is 7
+    page = out.read_text(encoding="utf-8")
+    assert "read as numbers (--numeric)" in page
+
+
+def test_numeric_option_counts_cells_that_are_not_numbers(tmp_path, capsys):
+    frame, hours = _hours_frame()
+    frame["hour"] = frame["hour"].astype(object)
+    frame.loc[[5, 9], "hour"] = "late"  # not a number: missing, never silently
+    frame.loc[7, "hour"] = "$1,207"  # read by the text reader's rules
+    path = tmp_path / "hours.csv"
+    frame.to_csv(path, index=False)
+    data = _read(["audit", str(path), "--score", "risk", "--label", "outcome",
+                  "--features", "age", "hour", "--numeric", "hour"])  # fmt: skip
+    expected = hours.astype(float)
+    expected[[5, 9]] = np.nan
+    expected[7] = 1207
+    np.testing.assert_array_equal(data.X["hour"].to_numpy(), expected)
+    err = " ".join(capsys.readouterr().err.split())
+    assert (
+        "note: column 'hour' read as numbers (--numeric): 2 of its 300 cells are not numbers, "
+        "read as missing, e.g. 'late'"
+    ) in err
+
+
+def test_numeric_option_refuses_a_column_that_mostly_does_not_read(tmp_path, capsys):
+    frame, _ = _hours_frame()
+    frame["hour"] = np.where(np.arange(len(frame)) % 3 == 0, frame["hour"], "evening")
+    path = tmp_path / "hours.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(SystemExit):
+        _read(["audit", str(path), "--score", "risk", "--label", "outcome",
+               "--features", "age", "hour", "--numeric", "hour"])  # fmt: skip
+    err = " ".join(capsys.readouterr().err.split())
+    refused = "--numeric 'hour': only 33% of its cells read as numbers; 200 do not, e.g. 'evening'"
+    assert refused in err
+
+
+def test_numeric_option_is_checked_like_categorical(tmp_path, capsys):
+    frame, _ = _hours_frame()
+    path = tmp_path / "hours.csv"
+    frame.to_csv(path, index=False)
+    base = ["audit", str(path), "--score", "risk", "--label", "outcome", "--features", "age"]
+    for extra, message in (
+        (
+            ["hour", "--numeric", "hour", "--categorical", "hour"],
+            "--numeric and --categorical both name 'hour'",
+        ),
+        (["--numeric", "hour"], "--numeric must name columns of --features; got 'hour'"),
+        (["hour", "--numeric", "hours"], "did you mean 'hour'"),
+        (["hour", "--numeric", "risk"], "not the score, the label or the groups; got 'risk'"),
+    ):
+        with pytest.raises(SystemExit):
+            _read([*base, *extra])
+        assert message in " ".join(capsys.readouterr().err.split())
