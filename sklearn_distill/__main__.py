@@ -957,6 +957,13 @@ def _note_leading_zero_text(args, column, values):
     numbers, share, _ = _text_number_reading(values, args.decimal, codes=False)
     if numbers is None or share < 0.95:
         return
+    # read as the categories the note says (the library would read text of digits as numbers,
+    # and refuse a stray cell of text among them later)
+    codes = getattr(args, "leading_zero_codes", None)
+    if codes is None:
+        codes = args.leading_zero_codes = []
+    if column not in codes:
+        codes.append(column)
     written = values[numbers.notna()].astype(str).str.strip()
     example = written[written.str.contains(r"(?<![\d.,])0\d", regex=True)]
     example = example.iloc[0] if len(example) else written.iloc[0]

@@ -1598,3 +1598,28 @@ def test_numeric_option_is_checked_like_categorical(tmp_path, capsys):
         with pytest.raises(SystemExit):
             _read([*base, *extra])
         assert message in " ".join(capsys.readouterr().err.split())
+
+
+def test_codes_with_a_leading_zero_and_a_stray_cell_are_audited_as_categories(
+    tmp_path, capsys, monkeypatch
+):
+    # hours written "07" with one cell of text: kept as codes, as the note says, and given to
+    # the models as categories (the library read them as numbers at fit and stopped on the
+    # stray cell: "X column 'code' must hold numbers, as it did at fit; got 'x'")
+    rng = np.random.default_rng(0)
+    n = 300
+    codes = [f"{k:02d}" for k in rng.integers(0, 24, n)]
+    codes[5] = "x"
+    p = rng.random(n)
+    frame = pd.DataFrame(
+        {"age": rng.integers(18, 80, n), "code": codes, "risk": p, "y": (rng.random(n) < p) * 1}
+    )
+    path = tmp_path / "codes.csv"
+    frame.to_csv(path, index=False)
+    audits = _captured_audits(monkeypatch)
+    args = ["--features", "age", "code", "--cv", "2", "--n-bootstrap", "20", "--rules", "0"]
+    assert main(["audit", str(path), "--score", "risk", "--label", "y", *args, "--quiet",
+                 "--out", str(tmp_path / "codes.html")]) == 0  # fmt: skip
+    assert "column 'code' holds numbers with a leading zero" in capsys.readouterr().err
+    (audit,) = audits
+    assert audit.mimic_.feature_kinds_ == ["numeric", "categorical"]
