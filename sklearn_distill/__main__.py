@@ -1483,8 +1483,9 @@ class _WarningPrinter:
         text = text.replace(
             "Convert the column to numbers (a decimal comma to a point, cells that are not "
             "numbers to missing; e.g. with pandas.to_numeric) before fitting.",
-            "Write the column as plain numbers in the file (no currency symbols or thousands "
-            "separators; --decimal ',' reads decimal commas), or leave it out of --features.",
+            "Pass --numeric COL to read it as numbers (cells that do not read become missing, "
+            "counted in a note), write the column as plain numbers in the file (--decimal ',' "
+            "reads decimal commas), or leave it out of --features.",
         )
         if self.event is not None:
             # the audit is given 1 for the event: name the label's own values, and the option

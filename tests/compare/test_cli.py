@@ -900,7 +900,8 @@ def test_the_advice_to_convert_a_column_is_given_in_command_line_terms():
     stream = io.StringIO()
     printer(str(caught[0].message), UserWarning, "x.py", 1, file=stream)
     said = stream.getvalue()
-    assert "pandas" not in said and "Write the column as plain numbers in the file" in said
+    assert "pandas" not in said and "Pass --numeric COL to read it as numbers" in said
+    assert "write the column as plain numbers in the file" in said
 
 
 # ---------------------------------------------------------------------------- numbers as text
