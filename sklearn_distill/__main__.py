@@ -1378,24 +1378,16 @@ def _read_audit_data(args, parser, say):
         )
     if args.groups is not None and args.groups in (args.score, args.label):
         parser.error("--groups must be a column other than the score and the label")
-    absent = [c for c in dict.fromkeys(args.categorical) if c not in frame.columns]
-    if absent:
-        parser.error(_unknown_columns_message("--categorical", absent, frame, args.data))
-    outside = [c for c in dict.fromkeys(args.categorical) if c not in features]
-    if outside:
-        parser.error(
-            "--categorical must name columns of --features; got "
-            f"{', '.join(map(repr, outside))}, not among them."
-        )
-    absent = [c for c in dict.fromkeys(args.numeric) if c not in frame.columns]
-    if absent:
-        parser.error(_unknown_columns_message("--numeric", absent, frame, args.data))
-    outside = [c for c in dict.fromkeys(args.numeric) if c not in features]
-    if outside:
-        parser.error(
-            "--numeric must name columns of --features; got "
-            f"{', '.join(map(repr, outside))}, not among them."
-        )
+    for option, named in (("--categorical", args.categorical), ("--numeric", args.numeric)):
+        absent = [c for c in dict.fromkeys(named) if c not in frame.columns]
+        if absent:
+            parser.error(_unknown_columns_message(option, absent, frame, args.data))
+        outside = [c for c in dict.fromkeys(named) if c not in features]
+        if outside:
+            parser.error(
+                f"{option} must name columns of --features; got "
+                f"{', '.join(map(repr, outside))}, not among them."
+            )
     # the checks read the features as written: "10,295" on every row is an identifier, read
     # as numbers or not
     written = getattr(args, "written_as_text", {})

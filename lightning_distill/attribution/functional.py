@@ -172,14 +172,7 @@ def _normalised_heatmap(attribution: Tensor) -> Tensor:
     axis), so that every value rounds as in the reference. The attribution's finiteness is read
     from the largest magnitudes (a NaN or infinity in any channel makes its image's non-finite),
     so it is checked value by value only then."""
-    channels = attribution.shape[1]
-    if channels == 1:
-        heatmap, fresh = attribution[:, 0], False
-    else:
-        heatmap, fresh = attribution[:, 0] + attribution[:, 1], True
-        for channel in range(2, channels):
-            heatmap += attribution[:, channel]
-    heatmap = heatmap.flatten(1)  # [N, HW]
+    heatmap = _channel_sum(attribution, attribution.dtype, absolute=False)  # [N, HW], fresh
     low, high = torch.aminmax(heatmap, dim=1, keepdim=True)
     peak = torch.maximum(-low, high)  # the largest magnitude, without a copy of the map
     if not bool(torch.isfinite(peak).all()):
@@ -194,8 +187,7 @@ def _normalised_heatmap(attribution: Tensor) -> Tensor:
         return _normalised_heatmap(torch.ldexp(attribution, -exponent.view(-1, 1, 1, 1)))
     # the reference divides 0 / 0 when channels cancel exactly; such a map is zero everywhere
     # and stays zero (divided by 1), with no band but 0
-    divisor = torch.where(peak > 0, peak, 1.0)
-    return heatmap.div_(divisor) if fresh else heatmap / divisor
+    return heatmap.div_(torch.where(peak > 0, peak, 1.0))
 
 
 def _interval_index(values: Tensor, boundaries: Tensor, *, max_per_cell: int = 4) -> Tensor:
@@ -634,9 +626,9 @@ def _agreement_parts(
 
 
 def _channel_sum(maps: Tensor, dtype: torch.dtype, *, absolute: bool) -> Tensor:
-    """``[N, C, H, W]`` -> ``[N, H * W]``: ``maps.abs().sum(1, dtype=dtype)`` (or the signed
-    sum), the same values (the channels added one after the other) without a copy of the
-    maps: each channel is added in place into one fresh tensor."""
+    """``[N, C, H, W]`` -> ``[N, H * W]``: the sum of the channels' magnitudes (or of the
+    channels) in ``dtype``, added one after the other as numpy's sum over the channel axis
+    does, into one fresh tensor (no copy of the maps)."""
     # abs() gives a fresh tensor; the signed first channel is copied (never added into)
     total = maps[:, 0].abs().to(dtype) if absolute else maps[:, 0].to(dtype, copy=True)
     scratch = torch.empty_like(maps[:, 0]) if absolute and maps.shape[1] > 1 else None
