@@ -173,7 +173,8 @@ def _normalised_heatmap(attribution: Tensor) -> Tensor:
     from the largest magnitudes (a NaN or infinity in any channel makes its image's non-finite),
     so it is checked value by value only then."""
     heatmap = _channel_sum(attribution, attribution.dtype, absolute=False)  # [N, HW], fresh
-    low, high = torch.aminmax(heatmap, dim=1, keepdim=True)
+    # amax and amin: about ten times faster than aminmax along a row on the CPU here
+    low, high = heatmap.amin(1, keepdim=True), heatmap.amax(1, keepdim=True)
     peak = torch.maximum(-low, high)  # the largest magnitude, without a copy of the map
     if not bool(torch.isfinite(peak).all()):
         check_finite("attribution", attribution)
@@ -432,20 +433,24 @@ def localisation_score(maps: Tensor, masks: Tensor) -> Tensor:
     # finiteness is read from the masses' sums (a NaN or infinity in a map makes its sum so)
     maps = _as_maps("maps", maps, dtype=None, finite=False)
     mask = _as_mask("masks", masks, "maps", maps).flatten(1)
-    # summed in float64: a float16 map's channels may overflow its own range
-    mass = _channel_sum(maps, torch.float64, absolute=True)
-    total = mass.sum(1)
+    # each pixel's mass in the maps' precision, float32 for the half types (whose channels may
+    # overflow their own range), as numpy sums a float32 map's channels; the masses are added up
+    # in float64. A float64 mass per pixel cost twice the memory traffic for digits below the
+    # float32 rounding of the map itself.
+    wide = maps.dtype if maps.dtype in (torch.float32, torch.float64) else torch.float32
+    mass = _channel_sum(maps, wide, absolute=True)
+    total = mass.sum(1, dtype=torch.float64)
     overflow = ~torch.isfinite(total)
     if bool(overflow.any()):
         check_finite("maps", maps)
-        # float64 maps near its largest value: their sums overflow, their shares do not. Those
-        # images (only) are scaled by their largest value first.
+        # maps near their dtype's largest value: their sums overflow, their shares do not.
+        # Those images (only) are scaled by their largest value first, in float64.
         peak = maps.abs().flatten(1).amax(1).to(torch.float64)
         scale = torch.where(overflow, peak, 1.0)
         scaled = (maps.to(torch.float64) / scale[:, None, None, None]).abs().sum(1).flatten(1)
         mass = torch.where(overflow[:, None], scaled, mass)
         total = mass.sum(1)
-    inside = mass.mul_(mask).sum(1)  # mass is no longer needed: multiplied in place
+    inside = mass.mul_(mask).sum(1, dtype=torch.float64)  # mass is no longer needed: in place
     chance = mask.sum(1, dtype=torch.float64) / mask.shape[1]
     return torch.where(total > 0, inside / torch.where(total > 0, total, 1.0), chance)
 

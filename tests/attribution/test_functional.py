@@ -263,6 +263,28 @@ def test_five_band_scores_a_float32_map_whose_channels_sum_past_its_range():
     assert float(scores["pixel_accuracy"][0]) == 1.0
 
 
+def test_localisation_of_float32_maps_whose_channels_sum_past_float32():
+    # finite float32 channels whose masses overflow float32: scored as the same map in float64
+    mask = torch.zeros(2, 3, 3, dtype=torch.bool)
+    mask[:, 0] = True
+    maps = torch.rand(2, 3, 3, 3, generator=torch.Generator().manual_seed(0))
+    maps[0, :, 0, 0] = 3e38
+    maps[0, :, 2, 2] = 2e38
+    expected = localisation_score(maps.double(), mask)
+    torch.testing.assert_close(localisation_score(maps, mask), expected, rtol=1e-7, atol=0)
+    assert 0.5 < float(expected[0]) < 0.7  # 9e38 of 1.5e39 inside
+
+
+def test_localisation_of_half_maps_as_of_float32():
+    # float16 channels summing past float16's 65504 are added in float32
+    mask = torch.rand(3, 5, 5, generator=torch.Generator().manual_seed(1)) > 0.5
+    maps = torch.rand(3, 4, 5, 5, generator=torch.Generator().manual_seed(2)) * 60000
+    half = maps.half()
+    found = localisation_score(half, mask)
+    assert torch.equal(found, localisation_score(half.float(), mask))
+    assert bool(torch.isfinite(found).all())
+
+
 def test_localisation_batch_independent():
     maps, mask = torch.rand(6, 3, 5, 5), torch.rand(6, 5, 5) > 0.5
     whole = localisation_score(maps, mask)
@@ -547,7 +569,8 @@ def test_agreement_and_localisation_sum_channels_as_numpy_does(channels):
     )
     mask = torch.zeros(4, 6, 7, dtype=torch.bool)
     mask[:, 2:5, 1:4] = True
-    mass = np.abs(maps.numpy().astype(np.float64)).sum(1).reshape(4, -1)
+    # the masses are numpy's float32 channel sums, added up in float64
+    mass = np.abs(maps.numpy()).sum(1).reshape(4, -1).astype(np.float64)
     inside = (mass * mask.reshape(4, -1).numpy()).sum(1) / mass.sum(1)
     np.testing.assert_allclose(localisation_score(maps, mask).numpy(), inside, rtol=1e-12)
     np.testing.assert_allclose(localisation_score(maps, mask.double()).numpy(), inside, rtol=1e-12)
