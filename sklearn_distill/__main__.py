@@ -1443,9 +1443,25 @@ def _settings_in_option_terms(text):
     return text.replace("calibration=None", "--calibration none")
 
 
+def _scores_in_option_terms(text, score):
+    """The library's ``teacher_scores`` (the argument a Python user passes) as the command
+    line's ``--score COL``; the advice to check their row order, which a file's column cannot
+    get wrong, as advice to check the column itself."""
+    if score is None:
+        return text
+    text = text.replace(
+        "Check that teacher_scores are in X's row order and that X holds what the black box was "
+        "given.",
+        f"Check that --score {score!r} is the black box's score of these rows and that "
+        "--features hold what the black box was given.",
+    )
+    return re.sub(r"\bteacher_scores\b", f"--score {score!r}", text)
+
+
 def _error_in_option_terms(args, data, text):
     """A library error in the command line's terms, with the rows left out when some were."""
     text = _settings_in_option_terms(text)
+    text = _scores_in_option_terms(text, args.score)
     text = re.sub(r"^groups ", f"--groups {args.groups!r}: ", text)
     text = re.sub(r"^y has ", f"--label {args.label!r} has ", text)
     if data is not None and data.n_dropped:
@@ -1460,8 +1476,9 @@ class _WarningPrinter:
     once, as ``warning: ...`` without the source line, with the Python API's advice put in
     the command line's terms (``--groups COL``, not ``fit(..., groups=...)``)."""
 
-    def __init__(self, label):
+    def __init__(self, label, score=None):
         self.label = label
+        self.score = score
         self.event = None
         self.other = None
         self.seen = set()
@@ -1471,6 +1488,7 @@ class _WarningPrinter:
             "pass fit(..., groups=record_ids)", "pass --groups COL (a column of record identifiers)"
         )
         text = _settings_in_option_terms(text)
+        text = _scores_in_option_terms(text, self.score)
         # the library's advice to call pandas is the file's to follow on the command line
         text = text.replace(
             "Convert the column to numbers (a decimal comma to a point, cells that are not "
@@ -1520,7 +1538,7 @@ def _audit(args, parser):
     _check_out(args, parser)
     _check_numbers(args, parser)
     with warnings.catch_warnings():
-        printer = _WarningPrinter(args.label)
+        printer = _WarningPrinter(args.label, args.score)
         warnings.showwarning = printer
         return _run_audit(args, parser, say, printer)
 

@@ -1624,3 +1624,31 @@ def test_codes_with_a_leading_zero_and_a_stray_cell_are_audited_as_categories(
     assert "column 'code' holds numbers with a leading zero" in capsys.readouterr().err
     (audit,) = audits
     assert audit.mimic_.feature_kinds_ == ["numeric", "categorical"]
+
+
+def test_the_library_names_of_the_score_are_printed_as_the_score_option():
+    import io
+    from types import SimpleNamespace
+
+    from sklearn_distill import CompareAudit
+    from sklearn_distill.__main__ import _error_in_option_terms, _WarningPrinter
+
+    rng = np.random.default_rng(0)
+    frame = _audit_frame()
+    noise = pd.Series(rng.normal(size=len(frame)))  # a score the features cannot explain
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        CompareAudit(cv=2, random_state=0).fit(
+            frame[["age", "group"]], frame["outcome"], teacher_scores=noise
+        )
+    (message,) = [str(w.message) for w in caught if "reproduces almost none" in str(w.message)]
+    assert "teacher_scores are in X's row order" in message  # the Python user's advice
+    stream = io.StringIO()
+    _WarningPrinter("outcome", "risk")(message, UserWarning, "x.py", 1, file=stream)
+    said = stream.getvalue()
+    assert "teacher_scores" not in said and "row order" not in said
+    assert "Check that --score 'risk' is the black box's score of these rows" in said
+    # errors too: the library's argument name becomes the option and its column
+    args = SimpleNamespace(score="risk", groups=None, label="outcome")
+    error = "teacher_scores must be the black box's score, not the outcome"
+    assert _error_in_option_terms(args, None, error).startswith("--score 'risk' must be")
