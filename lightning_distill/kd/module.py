@@ -1145,7 +1145,17 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                 logits = self.teacher(x)
             except RuntimeError as error:
                 self._explain_dtype_mismatch(x, error)
-                raise
+                # torch's shape complaint deep in the teacher, on its first batch: the teacher
+                # does not take the student's inputs. Out of memory and the like, and errors
+                # after a first batch went through, keep their type.
+                if getattr(self, "_teacher_outputs_seen", False) or keeps_its_type(error):
+                    raise
+                shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+                raise ValueError(
+                    f"teacher must take the inputs the student is given; it failed on the first "
+                    f"batch's inputs of shape {shape} (the same features, in the same layout, "
+                    f"as it was trained on?). The teacher said: {error}"
+                ) from error
         check_teacher_logits(logits, x)
         if not getattr(self, "_teacher_outputs_seen", False):
             self._teacher_outputs_seen = True

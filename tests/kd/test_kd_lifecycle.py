@@ -859,3 +859,31 @@ def test_a_users_own_filter_for_the_same_warnings_outlives_the_fit():
         for quiet in (QuietWarning(message), QuietMissingValLoader()):
             quiet.stop()
         assert warnings.filters == before
+
+
+def test_a_teacher_that_does_not_take_the_inputs_is_named():
+    torch.manual_seed(0)
+    module = DistillationModule(nn.Linear(6, 3), nn.Linear(5, 3))  # teacher of 5 features
+    x, y = torch.randn(8, 6), torch.randint(0, 3, (8,))
+    with pytest.raises(ValueError, match=r"teacher must take the inputs.*shape \(8, 6\)") as caught:
+        module.training_step((x, y), 0)
+    assert isinstance(caught.value.__cause__, RuntimeError)  # torch's own message kept
+    assert "mat1 and mat2" in str(caught.value)
+
+
+def test_a_teacher_error_after_a_first_batch_keeps_its_type():
+    class Fails(nn.Linear):
+        calls = 0
+
+        def forward(self, x):
+            Fails.calls += 1
+            if Fails.calls > 1:
+                raise RuntimeError("the teacher's own failure")
+            return super().forward(x)
+
+    torch.manual_seed(0)
+    module = DistillationModule(nn.Linear(4, 3), Fails(4, 3))
+    x, y = torch.randn(8, 4), torch.randint(0, 3, (8,))
+    module.training_step((x, y), 0)
+    with pytest.raises(RuntimeError, match="the teacher's own failure"):
+        module.training_step((x, y), 1)
