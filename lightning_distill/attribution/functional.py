@@ -109,7 +109,7 @@ def _as_mask(name: str, value, maps_name: str, maps: Tensor) -> Tensor:
     as they are, others (checked to hold 0 and 1 only) in float64."""
     original = _check_tensor(name, value)
     binary = original.dtype == torch.bool
-    if binary:  # kept as bool: multiplied into float64 masses without a float64 copy
+    if binary:  # kept as bool: multiplied into the masses without a float copy
         if not (original.ndim == 3 or (original.ndim == 4 and original.shape[1] == 1)):
             fail(name, "a [N, H, W] or [N, 1, H, W] tensor", tuple(original.shape))
         mask = original.detach().reshape(original.shape[0], *original.shape[-2:])
