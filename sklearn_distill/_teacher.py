@@ -266,7 +266,8 @@ def align_score_columns(scores, classes, *, name: str = "teacher_scores"):
         return scores
     columns = scores.columns
     positions = list(range(len(columns)))
-    if isinstance(columns, pd.RangeIndex) or list(columns) == positions:
+    # 0..k-1 in order only: pandas labels pd.DataFrame(proba)[[1, 0]] with a RangeIndex too
+    if list(columns) == positions:
         return scores
     texts = [str(c) for c in columns]
     if texts == [str(k) for k in positions] and set(texts) != {str(c) for c in classes}:

@@ -586,8 +586,15 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
                 f"y has {_num_samples(y)} rows but X has {n_samples}: lengths must match."
             )
         classes = getattr(self.teacher, "classes_", None)
-        if classes is None and y is not None and isinstance(teacher_scores, pd.DataFrame):
-            classes = _teacher.sorted_labels(y)
+        if classes is None and isinstance(teacher_scores, pd.DataFrame):
+            # the classes classes_ will hold: y's labels when they name every column, else the
+            # numbers 0..k-1; read by them here as fidelity(), score() and teacher_target()
+            # read them after fit (columns labelled [1, 0] without y had been read by position
+            # here and by label there: the same frame gave another target)
+            n_columns = teacher_scores.shape[1]
+            classes = None if y is None else _teacher.sorted_labels(y)
+            if classes is None or len(classes) != n_columns:
+                classes = np.arange(n_columns)
         scores = self._raw_scores(X, teacher_scores, n_samples, classes=classes, at_fit=True)
         if (
             teacher_scores is not None

@@ -68,6 +68,54 @@ def test_class_columns_are_read_by_their_labels(make):
     assert np.allclose(other.predict_proba(X), fitted[0].predict_proba(X))
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: DistilledTree(max_leaf_nodes=8),
+        lambda: DistilledGAM(student=ExplainableBoostingRegressor(**_SMALL)),
+    ],
+)
+def test_a_frame_of_numbered_class_columns_reordered_is_read_by_label(make):
+    # pd.DataFrame(proba)[[1, 0]] has a RangeIndex (start 1, step -1) for its columns, which
+    # had been taken for positions: the student's class 1 was the teacher's class 0
+    X = _frame()
+    y = (X["a"] + np.random.default_rng(1).normal(size=len(X)) > 0).astype(int).to_numpy()
+    proba = pd.DataFrame(LogisticRegression().fit(X, y).predict_proba(X))
+    swapped = proba[[1, 0]]
+    assert isinstance(swapped.columns, pd.RangeIndex)
+    model = make().set_params(response="predict_proba", random_state=0)
+    model.fit(X, y, teacher_scores=swapped)
+    assert np.corrcoef(model.predict_proba(X)[:, 1], proba[1])[0, 1] > 0.9
+    assert model.fidelity(X, proba)["r2"] > 0.5
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: DistilledTree(max_leaf_nodes=8),
+        lambda: DistilledGAM(student=ExplainableBoostingRegressor(**_SMALL)),
+    ],
+)
+def test_class_columns_numbered_out_of_order_are_read_alike_at_fit_and_after(make):
+    # no y: the classes are numbered 0..k-1, and a column labelled by such a number is that
+    # class's at fit as in fidelity() (fit had read the columns by position, fidelity() by
+    # label: the very frame the model was fitted on scored R^2 -2)
+    X = _frame()
+    labels = np.digitize(X["a"] + X["b"], [-0.5, 0.5])
+    proba = pd.DataFrame(LogisticRegression().fit(X, labels).predict_proba(X))
+    shuffled = proba[[2, 0, 1]]
+    model = make().set_params(response="predict_proba", random_state=0)
+    model.fit(X, teacher_scores=shuffled)
+    assert list(model.classes_) == [0, 1, 2]
+    assert model.fidelity(X, shuffled)["r2"] == pytest.approx(model.fidelity(X, proba)["r2"])
+    assert model.fidelity(X, shuffled)["r2"] > 0.5
+    assert np.corrcoef(model.predict_proba(X)[:, 2], proba[2])[0, 1] > 0.9
+    binary = pd.DataFrame(LogisticRegression().fit(X, labels > 0).predict_proba(X))
+    model.fit(X, teacher_scores=binary[[1, 0]])
+    assert model.fidelity(X, binary[[1, 0]])["r2"] > 0.5
+    assert np.corrcoef(model.predict_proba(X)[:, 1], binary[1])[0, 1] > 0.8
+
+
 def test_the_audit_reads_class_columns_by_label():
     X = _frame(600)
     y = _yes_no(X)
