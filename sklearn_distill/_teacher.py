@@ -156,6 +156,28 @@ def warn_if_margins(teacher, response: str, method: str, calibration, *, stackle
     )
 
 
+def _warn_if_columns_out_of_order(columns) -> None:
+    """A callable's class columns are read by position (column ``k`` scores the ``k``-th class
+    in sorted order); a frame whose column labels are not in sorted order (``[1, 0]``, ``["yes",
+    "no"]``) says another reading, so say which one is taken."""
+    from sklearn_distill._data import caller_stacklevel
+
+    labels = list(columns)
+    try:
+        ordered = sorted(labels)
+    except TypeError:  # labels of mixed types: no order to compare with
+        return
+    if labels != ordered:
+        warnings.warn(
+            f"teacher(X) returned a DataFrame with class columns labelled {labels}: a callable's "
+            "class columns are read by position, column k as the score of the k-th class in "
+            f"sorted order, not by their labels (here as {ordered}). Return the columns in "
+            "sorted order (frame[sorted(frame.columns)]) if the labels are the classes.",
+            UserWarning,
+            stacklevel=caller_stacklevel(),
+        )
+
+
 def query_teacher(teacher, X, method: str) -> np.ndarray:
     """Scores of ``teacher`` on ``X`` as a float array (1-D, or 2-D with one column per class)."""
     estimator = is_estimator_teacher(teacher)
@@ -168,6 +190,8 @@ def query_teacher(teacher, X, method: str) -> np.ndarray:
         if hasattr(error, "add_note"):
             error.add_note(f"Raised by the teacher, queried as {source} by the distiller.")
         raise
+    if not estimator and isinstance(scores, pd.DataFrame) and scores.shape[1] > 1:
+        _warn_if_columns_out_of_order(scores.columns)
     try:
         return np.asarray(scores, dtype=float)
     except (TypeError, ValueError) as error:

@@ -116,6 +116,33 @@ def test_class_columns_numbered_out_of_order_are_read_alike_at_fit_and_after(mak
     assert np.corrcoef(model.predict_proba(X)[:, 1], binary[1])[0, 1] > 0.8
 
 
+def test_a_callable_returning_class_columns_out_of_order_is_warned_about():
+    # a callable's class columns are read by position (documented); a frame of its whose
+    # labels say another order is read silently against them otherwise
+    X = _frame()
+    y = (X["a"] + np.random.default_rng(1).normal(size=len(X)) > 0).astype(int).to_numpy()
+    teacher = LogisticRegression().fit(X, y)
+    model = DistilledTree(
+        lambda Z: pd.DataFrame(teacher.predict_proba(Z))[[1, 0]],
+        response="predict_proba",
+        max_leaf_nodes=4,
+        random_state=0,
+    )
+    with pytest.warns(UserWarning, match=r"labelled \[1, 0\].*read by position") as caught:
+        model.fit(X)
+    assert caught[0].filename == __file__  # the user's line
+    ordered = DistilledTree(
+        lambda Z: pd.DataFrame(teacher.predict_proba(Z)),
+        response="predict_proba",
+        max_leaf_nodes=4,
+        random_state=0,
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ordered.fit(X)  # columns in order: nothing to say
+    assert not [w for w in caught if "read by position" in str(w.message)]
+
+
 def test_the_audit_reads_class_columns_by_label():
     X = _frame(600)
     y = _yes_no(X)
