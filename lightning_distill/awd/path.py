@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import lightning as L
@@ -62,6 +64,34 @@ class AWDPath:
     def best_wavelet(self):
         """The learned wavelet of the best row."""
         return self.wavelets[self.best_index]
+
+
+@contextlib.contextmanager
+def _tensors_given_back(module: torch.nn.Module) -> Iterator[None]:
+    """``module``'s parameters and buffers given back as they were after the block: the same
+    tensor objects with their data (dtype and device), which a Trainer's precision
+    (``"64-true"``) or accelerator replaces when it casts or moves the AWD module, teacher
+    included. Not copied: a frozen teacher's values do not change during an AWD fit."""
+    saved = [
+        (
+            child,
+            dict(child._parameters),
+            {name: p.data for name, p in child._parameters.items() if p is not None},
+            dict(child._buffers),
+        )
+        for child in module.modules()
+    ]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for child, parameters, data, buffers in saved:
+                for name, parameter in parameters.items():
+                    if parameter is not None:
+                        parameter.data = data[name]
+                    child._parameters[name] = parameter
+                for name, buffer in buffers.items():
+                    child._buffers[name] = buffer
 
 
 def _weights(name, values) -> list[float]:
@@ -127,7 +157,9 @@ def awd_path(
     module_kwargs : dict, optional
         Further :class:`AWDModule` arguments (``lr``, ``target``, ``attribution``...).
     trainer_kwargs : dict, optional
-        Further ``lightning.Trainer`` arguments.
+        Further ``lightning.Trainer`` arguments. A precision that casts the module
+        (``"64-true"``) or an accelerator runs each fit with the teacher cast or moved alike;
+        the teacher is given back in its own dtype and on its own device after each point.
     random_state : int or None, default=None
         Seed of every random choice of the path: the order in which the training batches are
         shuffled and, when ``module_kwargs`` sets ``init_noise``, the noise added to each
@@ -247,7 +279,9 @@ def awd_path(
                 seed=point_seeds[len(wavelets)],
                 **module_kwargs,
             )
-            with warnings.catch_warnings():
+            # the user's teacher keeps its dtype and device: a precision or an accelerator in
+            # trainer_kwargs casts or moves it with the module, which the user never sees
+            with warnings.catch_warnings(), _tensors_given_back(teacher):
                 warnings.filterwarnings("ignore", message=".*dwt_max_level.*")
                 warnings.filterwarnings("ignore", message=".*eval mode.*")
                 warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")

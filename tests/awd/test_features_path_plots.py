@@ -321,3 +321,35 @@ def test_awd_path_never_picks_a_failed_point_and_keeps_float64_signals():
     assert set(seen) == {np.dtype(np.float64)}
     with pytest.raises(ValueError, match="every point's cv_score is NaN"):
         awd_path(torch.nn.Linear(32, 1), X, y, scoring=lambda *args: float("nan"), **kwargs)
+
+
+def test_awd_path_gives_the_teacher_back_in_its_dtype_under_a_casting_precision():
+    # trainer_kwargs={"precision": "64-true"} casts each point's module, teacher included; the
+    # user's float32 teacher then failed on float32 inputs after the call
+    torch.manual_seed(0)
+    teacher = torch.nn.Sequential(
+        torch.nn.Linear(16, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 1)
+    )
+    before = {name: t.clone() for name, t in teacher.state_dict().items()}
+    objects = [*teacher.parameters(), *teacher.buffers()]
+    X = np.random.default_rng(0).normal(size=(20, 16))
+    path = awd_path(
+        teacher,
+        X,
+        X[:, 0],
+        attribution_weights=[0.0, 0.1],
+        wavelet="db2",
+        levels=2,
+        cv=2,
+        max_epochs=1,
+        batch_size=10,
+        random_state=0,
+        trainer_kwargs={"precision": "64-true"},
+    )
+    assert len(path.results) == 2
+    after = teacher.state_dict()
+    assert all(after[name].dtype == value.dtype for name, value in before.items())
+    assert all(torch.equal(after[name], value) for name, value in before.items())
+    assert all(a is b for a, b in zip([*teacher.parameters(), *teacher.buffers()], objects))
+    teacher.eval()
+    assert teacher(torch.randn(3, 16)).dtype == torch.float32
