@@ -103,10 +103,22 @@ def _as_pair(name: str, data) -> tuple[Tensor, Tensor]:
     return images.detach(), targets.detach()
 
 
+def _one_number(value) -> bool:
+    """A single number: a Python or NumPy scalar, or a 0-d tensor or array (not a bool)."""
+    if isinstance(value, Tensor | np.ndarray):
+        return value.ndim == 0 and value.dtype not in (torch.bool, np.bool_)
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+
+
+def _zero_d(value) -> bool:
+    # iterating a 0-d tensor raises torch's own TypeError
+    return isinstance(value, Tensor | np.ndarray) and value.ndim == 0
+
+
 def _check_fractions(fractions) -> list[float]:
-    if isinstance(fractions, int | float):
-        fractions = [fractions]
-    if not isinstance(fractions, Iterable) or isinstance(fractions, str):
+    if _one_number(fractions):  # np.float32(0.2), torch.tensor(0.2) as well as 0.2
+        fractions = [fractions.item() if hasattr(fractions, "item") else fractions]
+    if not isinstance(fractions, Iterable) or isinstance(fractions, str) or _zero_d(fractions):
         fail("fractions", "a sequence of numbers in (0, 1)", fractions, TypeError)
     fractions = list(fractions)
     if not fractions:
@@ -124,9 +136,10 @@ def _check_fractions(fractions) -> list[float]:
 
 
 def _check_seeds(seeds) -> list[int]:
-    if isinstance(seeds, int) and not isinstance(seeds, bool):
-        seeds = range(check_integer("seeds", seeds, minimum=1))
-    if not isinstance(seeds, Iterable) or isinstance(seeds, str):
+    if _one_number(seeds):  # a count: np.int64(3) or torch.tensor(3) as well as 3
+        count = seeds.item() if hasattr(seeds, "item") else seeds
+        seeds = range(check_integer("seeds", count, minimum=1))
+    if not isinstance(seeds, Iterable) or isinstance(seeds, str) or _zero_d(seeds):
         fail("seeds", "a number of seeds or a sequence of int seeds", seeds, TypeError)
     seeds = [check_integer("seeds", s, minimum=0) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):

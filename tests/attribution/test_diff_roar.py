@@ -515,3 +515,32 @@ def test_a_model_of_another_dtype_is_attributed_on_images_cast_alike():
     )
     assert frame[["top_accuracy", "bottom_accuracy"]].stack().between(0, 1).all()
     assert next(model.parameters()).dtype == torch.float64
+
+
+@pytest.mark.parametrize(
+    ("seeds", "fractions"),
+    [
+        (np.int64(2), np.float32(0.5)),  # a count from NumPy, a fraction of another float type
+        (torch.tensor(2), torch.tensor(0.5)),  # 0-d tensors
+    ],
+)
+def test_seeds_and_fractions_given_as_numpy_or_tensor_scalars(seeds, fractions):
+    # np.int64(2) was refused as "not a number of seeds", a 0-d tensor failed in torch's
+    # iteration; they are the count and the fraction they hold
+    torch.manual_seed(0)
+    images = torch.randn(8, 1, 2, 2)
+    data = (images, torch.arange(8) % 2)
+
+    def tiny() -> nn.Module:
+        return nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+
+    options = {"attribution": "random", "epochs": 1, "batch_size": 4}
+    frame = diff_roar(tiny, data, data, seeds=seeds, fractions=fractions, **options)
+    assert frame["seed"].tolist() == [0, 1]
+    assert frame["fraction"].tolist() == pytest.approx([0.5, 0.5])
+    expected = diff_roar(tiny, data, data, seeds=2, fractions=[0.5], **options)
+    assert frame[["top_accuracy", "bottom_accuracy"]].equals(
+        expected[["top_accuracy", "bottom_accuracy"]]
+    )
+    with pytest.raises(TypeError, match="seeds must be"):
+        diff_roar(tiny, data, data, seeds=torch.tensor(True), fractions=[0.5], **options)
