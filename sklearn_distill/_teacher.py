@@ -190,7 +190,12 @@ def query_teacher(teacher, X, method: str) -> np.ndarray:
         if hasattr(error, "add_note"):
             error.add_note(f"Raised by the teacher, queried as {source} by the distiller.")
         raise
-    if not estimator and isinstance(scores, pd.DataFrame) and scores.shape[1] > 1:
+    if (
+        not estimator
+        and method in CLASSIFIER_RESPONSES  # plain scores' columns are outputs, not classes
+        and isinstance(scores, pd.DataFrame)
+        and scores.shape[1] > 1
+    ):
         _warn_if_columns_out_of_order(scores.columns)
     try:
         return np.asarray(scores, dtype=float)
@@ -273,6 +278,17 @@ def sorted_labels(y):
         return None
 
 
+def _numbered_in_order(scores):
+    """``scores`` whose columns, labelled by no class, are numbered ``0..k-1`` in another order
+    (``pd.DataFrame(proba)[[1, 0]]`` beside classes ``["no", "yes"]``) with the columns put in
+    the order of their numbers: column ``k`` is class ``k``'s; anything else as it is."""
+    texts = [str(c) for c in scores.columns]
+    numbers = [str(k) for k in range(len(texts))]
+    if texts == numbers or sorted(texts) != sorted(numbers):
+        return scores
+    return scores.iloc[:, [texts.index(k) for k in numbers]]
+
+
 def align_score_columns(scores, classes, *, name: str = "teacher_scores"):
     """``scores`` with its columns in the order of ``classes`` when it is a DataFrame whose
     column labels are the classes in another order (``pd.DataFrame(proba,
@@ -281,7 +297,10 @@ def align_score_columns(scores, classes, *, name: str = "teacher_scores"):
     Labels are matched by value (``1`` and ``1.0`` alike), and when no column matches a class by
     value, by text (``"1"`` for ``1``: a frame read back from a CSV file). Columns labelled
     ``0..k-1`` in order are positions, whatever the classes, and so are ``"0".."k-1"`` in order
-    unless they are the classes' texts. Columns that name every
+    unless they are the classes' texts, and a frame's column numbers in order (a ``RangeIndex``
+    of step 1: ``frame.iloc[:, 1:]`` of a frame read without a header). Columns that name no
+    class but are numbered ``0..k-1`` in another order are read by their numbers (column
+    labelled ``k`` for class ``k``: ``pd.DataFrame(proba)[[1, 0]]``). Columns that name every
     class and more are read by position too (a fit on rows that lack a class). Columns that name
     some classes but not all are refused: read by position, a class's column could stand for
     another class.
@@ -290,8 +309,10 @@ def align_score_columns(scores, classes, *, name: str = "teacher_scores"):
         return scores
     columns = scores.columns
     positions = list(range(len(columns)))
-    # 0..k-1 in order only: pandas labels pd.DataFrame(proba)[[1, 0]] with a RangeIndex too
-    if list(columns) == positions:
+    # 0..k-1 in order, or a frame's column numbers in order (frame.iloc[:, 1:] of a frame read
+    # without a header: RangeIndex(1, k + 1)); pandas labels pd.DataFrame(proba)[[1, 0]] with a
+    # RangeIndex too, descending, read by label below
+    if list(columns) == positions or (isinstance(columns, pd.RangeIndex) and columns.step == 1):
         return scores
     texts = [str(c) for c in columns]
     if texts == [str(k) for k in positions] and set(texts) != {str(c) for c in classes}:
@@ -307,11 +328,11 @@ def align_score_columns(scores, classes, *, name: str = "teacher_scores"):
         # a teacher's classes are matched by text when their values differ
         texts = [str(c) for c in wanted]
         if len(set(texts)) < len(texts):
-            return scores
+            return _numbered_in_order(scores)
         found = pd.Index(texts).get_indexer([str(c) for c in columns])
         matched = found >= 0
         if not matched.any():
-            return scores
+            return _numbered_in_order(scores)
     if matched.all() and list(found) == list(range(len(wanted))):
         return scores
     if matched.sum() == len(wanted) == len(columns):

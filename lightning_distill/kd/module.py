@@ -292,6 +292,20 @@ def _check_no_saved_callables(features: list | tuple) -> None:
     )
 
 
+def _shape_text(x) -> str:
+    """The shape of inputs for a message: a tensor's, or those of the tensors a dict, tuple or
+    list of inputs holds ("{'a': (8, 4)}"), or the type of anything else."""
+    if isinstance(x, Tensor):
+        return str(tuple(x.shape))
+    if isinstance(x, dict):
+        return str(
+            {k: tuple(v.shape) if isinstance(v, Tensor) else type(v).__name__ for k, v in x.items()}
+        )
+    if isinstance(x, list | tuple):
+        return str([tuple(v.shape) if isinstance(v, Tensor) else type(v).__name__ for v in x])
+    return type(x).__name__
+
+
 def _describe_saved_pair(item) -> str:
     if not isinstance(item, dict):
         return describe(item)
@@ -1150,7 +1164,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                 # after a first batch went through, keep their type.
                 if getattr(self, "_teacher_outputs_seen", False) or keeps_its_type(error):
                     raise
-                shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+                shape = _shape_text(x)
                 raise ValueError(
                     f"teacher must take the inputs the student is given; it failed on the first "
                     f"batch's inputs of shape {shape} (the same features, in the same layout, "

@@ -159,6 +159,59 @@ def test_the_audit_reads_class_columns_by_label():
     assert audit.fidelity_["r2"] > 0.9
 
 
+def test_numbered_class_columns_reordered_are_read_by_number_beside_labels_of_text():
+    # pd.DataFrame(proba)[[1, 0]] beside y of "no"/"yes": the numbers name no class, so they
+    # had been read by position, the audit's score falling with the event and the tree's
+    # P(yes) the teacher's P(no)
+    X = _frame(600)
+    y = _yes_no(X)
+    proba = pd.DataFrame(LogisticRegression().fit(X, y).predict_proba(X))
+    swapped = proba[[1, 0]]
+    tree = DistilledTree(max_leaf_nodes=8, response="predict_proba", random_state=0)
+    tree.fit(X, y, teacher_scores=swapped)
+    assert list(tree.classes_) == ["no", "yes"]
+    assert np.corrcoef(tree.predict_proba(X)[:, 1], proba[1])[0, 1] > 0.9
+    assert tree.fidelity(X, swapped)["r2"] == pytest.approx(tree.fidelity(X, proba)["r2"])
+    settings = dict(
+        response="predict_proba", calibration=None, n_crossfits=1, random_state=0, cv=3,
+        student=ExplainableBoostingRegressor(**_SMALL), outcome=ExplainableBoostingClassifier(**_SMALL),
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.filterwarnings("error", message=".*falls.*", category=UserWarning)
+        audit = CompareAudit(**settings).fit(X, y, teacher_scores=swapped)
+    assert audit.fidelity_["r2"] > 0.9
+
+
+def test_a_frames_column_numbers_in_order_are_positions_whatever_they_start_at():
+    # frame.iloc[:, 1:] of a frame read without a header (an id, then the class columns) has
+    # columns RangeIndex(1, 3): positions, as they had been, not labels naming class 1 alone
+    X = _frame()
+    y = (X["a"] + np.random.default_rng(1).normal(size=len(X)) > 0).astype(int).to_numpy()
+    proba = LogisticRegression().fit(X, y).predict_proba(X)
+    read = pd.DataFrame(np.column_stack([np.arange(len(X)), proba])).iloc[:, 1:]
+    assert isinstance(read.columns, pd.RangeIndex) and list(read.columns) == [1, 2]
+    tree = DistilledTree(max_leaf_nodes=8, response="predict_proba", random_state=0)
+    tree.fit(X, y, teacher_scores=read)
+    assert np.corrcoef(tree.predict_proba(X)[:, 1], proba[:, 1])[0, 1] > 0.9
+    assert tree.fidelity(X, read)["r2"] == pytest.approx(tree.fidelity(X, proba)["r2"])
+
+
+def test_a_callable_returning_several_plain_outputs_is_not_warned_about_class_order():
+    # response "predict": the columns are outputs mimicked one by one, not classes
+    X = _frame()
+    model = DistilledTree(
+        lambda Z: pd.DataFrame({"revenue": 2 * Z["a"], "cost": Z["b"]}),
+        max_leaf_nodes=4,
+        random_state=0,
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X)
+        model.fidelity(X)
+    assert not [w for w in caught if "read by position" in str(w.message)]
+
+
 def test_settings_changed_after_fit_are_refused_where_they_would_change_the_reading():
     X = _frame()
     y = _yes_no(X)

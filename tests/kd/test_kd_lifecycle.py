@@ -887,3 +887,19 @@ def test_a_teacher_error_after_a_first_batch_keeps_its_type():
     module.training_step((x, y), 0)
     with pytest.raises(RuntimeError, match="the teacher's own failure"):
         module.training_step((x, y), 1)
+
+
+def test_a_teacher_that_does_not_take_inputs_of_a_dict_is_named_with_their_shapes():
+    class Reads(nn.Module):
+        def __init__(self, features):
+            super().__init__()
+            self.linear = nn.Linear(features, 3)
+
+        def forward(self, inputs):
+            return self.linear(inputs["a"])
+
+    torch.manual_seed(0)
+    module = DistillationModule(Reads(4), Reads(5))  # teacher of 5 features
+    x, y = {"a": torch.randn(8, 4)}, torch.randint(0, 3, (8,))
+    with pytest.raises(ValueError, match=r"inputs of shape \{'a': \(8, 4\)\}"):
+        module.training_step((x, y), 0)
