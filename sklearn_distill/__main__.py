@@ -490,6 +490,14 @@ def unsafe_columns(frame, columns, score, label, categorical=(), decimal="."):
                     f"alone predicts {label!r} out of fold with AUC {auc:.2f} (the score: "
                     f"{score_auc:.2f}): recorded after the outcome?"
                 )
+                if auc < _LEAK_AUC:
+                    # far better than the score, not nearly perfect: a later record, or an
+                    # input the score leaves out, which is what the audit looks for
+                    reasons[name] += (
+                        " If it was known before the outcome, it is an input the score leaves "
+                        "out, which the audit's missing-feature test is there to weigh, and it "
+                        "belongs in --features."
+                    )
     return reasons
 
 

@@ -177,6 +177,21 @@ def test_unsafe_columns_match_what_was_planted():
     assert list(reasons) == ["score_points"] and "copy of the score" in reasons["score_points"]
 
 
+def test_a_column_far_better_than_a_weak_score_is_not_only_called_a_leak():
+    # a strong input that a weak score leaves out beats it by more than the margin, as a
+    # column recorded after the outcome does: the reason says both, a near-perfect one only
+    # the leak
+    frame = _leaky_frame()
+    rng = np.random.default_rng(3)
+    frame["risk"] = rng.normal(size=len(frame))  # a score that reads almost nothing
+    reasons = unsafe_columns(frame, ["age", "rearrested"], "risk", "outcome")
+    assert "recorded after the outcome?" in reasons["age"]
+    assert "an input the score leaves out" in reasons["age"]
+    assert "belongs in --features" in reasons["age"]
+    assert "recorded after the outcome?" in reasons["rearrested"]
+    assert "leaves out" not in reasons["rearrested"]
+
+
 def test_an_identifier_repeated_with_whole_records_is_still_flagged():
     # records entered twice repeat their identifier with the whole row: exactly when the
     # identifier is needed as --groups, "a distinct value on every row" no longer held
