@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from sklearn_distill.__main__ import unsafe_columns
 from sklearn_distill.audit import _banding, _cramers_v, _warn_if_collinear
@@ -169,6 +170,26 @@ def test_the_report_states_the_attenuation_a_missing_part_of_the_risk_gives():
     assert not any(
         "do not average" in text for text in _fidelity_paragraphs({"r2": 0.9, "rmse": 0.5})
     )
+    # the audit's spread on rows the mimic did not see is the one read when there is one
+    said = _fidelity_paragraphs({"r2": 0.3, "rmse": 1.2, "rmse_out_of_fold": s})
+    assert any("about 0.71 times their size" in text for text in said)
+    assert any("RMSE 1.600 log-odds on rows it did not see" in text for text in said)
+
+
+def test_the_audit_records_the_out_of_fold_rmse_of_its_mimic():
+    from sklearn_distill import CompareAudit
+
+    rng = np.random.default_rng(0)
+    n = 600
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.integers(0, 4, n)})
+    score = 0.8 * X["a"] + 0.3 * X["b"] + rng.normal(0, 1.6, n)  # a missing part of spread 1.6
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-score))).astype(int)
+    audit = CompareAudit(calibration=None, response="decision_function", cv=2, random_state=0)
+    audit.fit(X, y, teacher_scores=score)
+    found = audit.fidelity_["rmse_out_of_fold"]
+    assert found == pytest.approx(float(np.sqrt(np.mean(audit.mimic_residuals_**2))))
+    # rows the mimic did not see leave more of the spread than the rows it fitted
+    assert audit.fidelity_["rmse"] < found < 1.9
 
 
 def test_bandings_are_told_from_containment_and_from_a_rare_tail_level():
