@@ -615,12 +615,20 @@ def _features_required_message(args, frame, prog):
               else []),
             "--features", *safe,
         ]  # fmt: skip
-        lines += [
+        lead = (
             "The others, once each is checked to be a real input known before the outcome. The "
-            "checks above do not see every unsafe column: one recorded after the outcome that "
-            "predicts it no better than the score does (a later event, a charge of that "
-            "event), or a second output of the same black box, passes them. Remove those from "
-            "this command before running it:",
+            "checks above do not"
+            if reasons
+            else "No column looks unsafe to these checks (no value or one value on every row, "
+            "dates, identifiers, functions or copies of the score, a column that alone "
+            "predicts the label). Use them once each is checked to be a real input known "
+            "before the outcome. The checks do not"
+        )
+        lines += [
+            f"{lead} see every unsafe column: one recorded after the outcome that predicts it "
+            "no better than the score does (a later event, a charge of that event), or a "
+            "second output of the same black box, passes them. Remove those from this command "
+            "before running it:",
             "  " + " ".join([prog, *(shlex.quote(str(part)) for part in command[1:])]),
         ]
     return "\n".join(lines)

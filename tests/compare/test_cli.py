@@ -164,6 +164,22 @@ def test_no_features_lists_columns_flags_leaks_and_audits_nothing(leaky_csv, tmp
     assert not out.exists()
 
 
+def test_no_features_when_no_column_looks_unsafe_says_so(csv_path, tmp_path, capsys):
+    # with nothing flagged, the listing must not point at "the others" or "the checks above"
+    with pytest.raises(SystemExit) as exit_info:
+        main(
+            ["audit", str(csv_path), "--score", "risk", "--label", "outcome",
+             "--out", str(tmp_path / "r.html")],
+            prog="sklearn-distill",
+        )  # fmt: skip
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Columns that look unsafe" not in err
+    assert "The others" not in err and "checks above" not in err
+    assert "No column looks unsafe to these checks" in " ".join(err.split())
+    assert err.splitlines()[-1].strip().split("--features")[1].split() == ["age", "group", "unused"]
+
+
 def test_unsafe_columns_match_what_was_planted():
     frame = _leaky_frame()
     candidates = [c for c in frame.columns if c not in ("risk", "outcome")]
