@@ -1505,6 +1505,11 @@ class _WarningPrinter:
         )
         text = _settings_in_option_terms(text)
         text = _scores_in_option_terms(text, self.score)
+        # X and compare() are the Python API's: the command line's are --features and the audit
+        text = text.replace(
+            "X holds strongly correlated features", "--features hold strongly correlated features"
+        )
+        text = text.replace("so compare() may flag", "so the audit may flag")
         # the library's advice to call pandas is the file's to follow on the command line
         text = text.replace(
             "Convert the column to numbers (a decimal comma to a point, cells that are not "

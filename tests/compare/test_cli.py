@@ -122,6 +122,20 @@ def test_library_errors_speak_of_options_and_of_the_rows_left_out(tmp_path, caps
     assert "calibration='" not in err
 
 
+def test_correlated_features_warning_speaks_of_options_not_of_x_and_compare(tmp_path, capsys):
+    frame = _audit_frame()
+    frame["age_months"] = frame["age"] * 12 + np.random.default_rng(5).integers(0, 12, len(frame))
+    path = tmp_path / "twins.csv"
+    frame.to_csv(path, index=False)
+    args = [*FEATURES, "age_months", "--cv", "2", "--n-bootstrap", "20", "--rules", "0"]
+    assert _run(path, tmp_path / "r.html", *args, "--quiet") == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "strongly correlated features" in err and "'age' and 'age_months'" in err
+    assert "--features hold strongly correlated features" in err
+    assert "the audit may flag a value of one" in err
+    assert "X holds" not in err and "compare()" not in err
+
+
 def test_quiet_and_stability(csv_path, tmp_path, capsys):
     out = tmp_path / "r.html"
     args = [*FEATURES, "unused", "--cv", "2", "--n-bootstrap", "20", "--stability", "2"]
