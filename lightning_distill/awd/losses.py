@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 
+import pywt
 import torch
 import torch.nn.functional as F
 
-from lightning_distill.awd.transform import as_filter, filter_bank
+from lightning_distill.awd.transform import as_filter, filter_bank, lowpass_from_wavelet
 
 __all__ = [
     "VALIDITY_TERMS",
@@ -139,6 +140,13 @@ def validity_losses(h0: torch.Tensor) -> dict[str, torch.Tensor]:
     }
 
 
+def _scaling_filter(h0) -> torch.Tensor:
+    """A filter, or a wavelet's name or ``pywt.Wavelet`` read as its scaling filter (``rec_lo``)."""
+    if isinstance(h0, str | pywt.Wavelet):
+        h0 = lowpass_from_wavelet(h0)
+    return as_filter(h0)
+
+
 def validity_error(h0) -> float:
     """How far ``h0`` is from the scaling filter of a valid orthogonal wavelet.
 
@@ -148,7 +156,9 @@ def validity_error(h0) -> float:
 
     Parameters
     ----------
-    h0 : torch.Tensor or array-like, shape (L,)
+    h0 : torch.Tensor or array-like, shape (L,), or str or pywt.Wavelet
+        The scaling filter; an orthogonal wavelet's name or ``pywt.Wavelet`` stands for its
+        ``rec_lo``.
 
     Returns
     -------
@@ -162,7 +172,7 @@ def validity_error(h0) -> float:
     >>> round(validity_error([1.0, 1.0]), 6)  # Haar without the 1/sqrt(2)
     1.0
     """
-    h0 = as_filter(h0)
+    h0 = _scaling_filter(h0)
     length = h0.shape[-1]
     correlation = _autocorrelation(h0)
     lags = torch.arange(-(length - 1), length)
@@ -186,7 +196,9 @@ def filter_distance(h0, reference) -> float:
 
     Parameters
     ----------
-    h0, reference : torch.Tensor or array-like, shape (L,) and (L',)
+    h0, reference : torch.Tensor or array-like, shape (L,) and (L',), or str or pywt.Wavelet
+        Scaling filters; an orthogonal wavelet's name or ``pywt.Wavelet`` stands for its
+        ``rec_lo``.
 
     Returns
     -------
@@ -197,7 +209,7 @@ def filter_distance(h0, reference) -> float:
     >>> filter_distance([0.0, 1.0, 2.0], [-1.0, -2.0])
     0.0
     """
-    a, b = as_filter(h0), as_filter(reference)
+    a, b = _scaling_filter(h0), _scaling_filter(reference)
     length = a.numel() + b.numel() - 1
     a = F.pad(a, (0, length - a.numel()))
     b = F.pad(b, (0, length - b.numel()))

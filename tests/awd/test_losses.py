@@ -165,3 +165,18 @@ def test_filters_are_read_as_a_learnt_parameter_or_any_strided_array():
     warm = AWDModule(teacher, wavelet=parameter)  # a warm start from another module's filter
     np.testing.assert_allclose(warm.h0.detach().numpy(), h0)
     assert parameter.grad is None and parameter.requires_grad
+
+
+def test_filter_distance_and_validity_error_take_wavelets_as_the_rest_of_awd_does():
+    # a name or a pywt.Wavelet is read as its scaling filter (rec_lo), as everywhere a wavelet
+    # is expected; it had been refused with "could not convert string to float: 'db5'"
+    h = np.asarray(pywt.Wavelet("db5").rec_lo)
+    assert filter_distance(h, "db5") == 0
+    assert filter_distance(pywt.Wavelet("db5"), h) == 0
+    assert filter_distance("sym5", "db5") == pytest.approx(
+        filter_distance(pywt.Wavelet("sym5").rec_lo, h)
+    )
+    assert validity_error("db5") == validity_error(h)
+    assert validity_error(pywt.Wavelet("sym5")) < 1e-10
+    with pytest.raises(ValueError, match="wavelet"):
+        validity_error("bior2.2")  # not orthogonal: refused with the valid names
