@@ -6,6 +6,7 @@ import lightning as L
 import numpy as np
 import pywt
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from typing_extensions import override
 
 from lightning_distill._batch import batch_inputs
@@ -74,6 +75,10 @@ def wavelet_from_checkpoint(path, name: str = "awd") -> pywt.Wavelet:
 
 def _check_weight(name: str, value) -> float:
     return check_real(name, value, minimum=0)
+
+
+#: The start of the warning :meth:`AWDModule.on_fit_start` gives when no term distils.
+_NOTHING_TO_DISTIL = "AWDModule has no term that distils the teacher"
 
 
 class AWDModule(TeacherModuleMixin, L.LightningModule):
@@ -523,6 +528,23 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
                 on_step=False,
                 on_epoch=True,
                 sync_dist=True,
+            )
+
+    @override
+    def on_fit_start(self) -> None:
+        super().on_fit_start()
+        weights = [self.weights["sparsity"], self.weights["attribution"]]
+        if all(not isinstance(w, torch.Tensor) and w == 0 for w in weights):
+            # the reconstruction and validity terms alone: a wavelet of PyWavelets already
+            # meets them, so the fit would leave the filter where it starts, silently
+            rank_zero_warn(
+                f"{_NOTHING_TO_DISTIL} (sparsity_weight=0 and attribution_weight=0, the "
+                "defaults): the reconstruction and validity terms alone are met by any valid "
+                "wavelet, such as the starting one, so training has nothing to move the filter "
+                "toward but a valid wavelet and learns nothing from the teacher. Set "
+                "attribution_weight (the teacher's TRIM attributions, Ha et al.'s term) and/or "
+                "sparsity_weight, e.g. attribution_weight=0.05.",
+                category=UserWarning,
             )
 
     @override

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from lightning_distill._validation import check_integer, check_trainer_kwargs
 from lightning_distill.awd.features import WaveletFeatures
 from lightning_distill.awd.losses import validity_error
-from lightning_distill.awd.module import AWDModule
+from lightning_distill.awd.module import _NOTHING_TO_DISTIL, AWDModule
 
 __all__ = ["AWDPath", "awd_path"]
 
@@ -194,6 +195,15 @@ def awd_path(
         raise TypeError(f"random_state must be None or an int >= 0, got {random_state!r}.")
     sparsity = _weights("sparsity_weights", sparsity_weights)
     attribution = _weights("attribution_weights", attribution_weights)
+    if max(sparsity) == 0 and max(attribution) == 0:
+        warnings.warn(
+            "awd_path's grid has sparsity_weights and attribution_weights of 0 only (the "
+            "defaults): every point fits the reconstruction and validity terms alone, which "
+            "the starting wavelet already meets, so the path is that wavelet. Give the weights "
+            "to try, e.g. attribution_weights=[0.01, 0.05, 0.1].",
+            UserWarning,
+            stacklevel=2,
+        )
     max_epochs = check_integer("max_epochs", max_epochs, minimum=1)
     trainer_kwargs = check_trainer_kwargs("trainer_kwargs", trainer_kwargs, ("max_epochs",))
     X = np.asarray(X)
@@ -285,6 +295,8 @@ def awd_path(
                 warnings.filterwarnings("ignore", message=".*dwt_max_level.*")
                 warnings.filterwarnings("ignore", message=".*eval mode.*")
                 warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")
+                # a point of both weights 0 is the grid's baseline (said once above when all are)
+                warnings.filterwarnings("ignore", message=re.escape(_NOTHING_TO_DISTIL))
                 L.Trainer(**trainer_options).fit(module, loader)
             learned = module.learned_wavelet(name=f"awd_{len(wavelets)}")
             scores = cross_val_score(pipeline(learned), flat, y, cv=cv, scoring=scoring)

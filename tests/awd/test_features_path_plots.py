@@ -1,5 +1,7 @@
 """WaveletFeatures, awd_path and the pictures."""
 
+import warnings
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -123,6 +125,22 @@ def test_awd_path_warm_starts_and_picks_best_by_cv():
     # warm start: the point after the first continued from the first point's filter, which
     # differs from db2 after training
     assert not np.allclose(path.wavelets[0].rec_lo, pywt.Wavelet("db2").rec_lo)
+
+
+def test_awd_path_of_zero_weights_only_says_so_once():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(40, 32)).astype(np.float32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        awd_path(
+            _linear_teacher(), X, X[:, 0], wavelet="db2", levels=2, max_epochs=1,
+            batch_size=20, cv=2, estimator=RidgeCV(),
+        )  # fmt: skip
+    said = [str(w.message) for w in caught]
+    assert (
+        sum("grid has sparsity_weights and attribution_weights of 0 only" in m for m in said) == 1
+    )
+    assert not any("no term that distils" in m for m in said)  # not once per point
 
 
 def test_awd_path_bad_input():

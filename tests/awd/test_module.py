@@ -1,5 +1,7 @@
 """AWDModule under the Lightning Trainer."""
 
+import warnings
+
 import lightning as L
 import numpy as np
 import pytest
@@ -709,3 +711,26 @@ def test_loss_is_the_weighted_sum_of_its_terms_whatever_was_called_before():
     module.weights["sparsity"] = weight
     module.losses(x)["loss"].backward()
     torch.testing.assert_close(weight.grad, terms["sparsity"].detach())
+
+
+def test_a_fit_with_no_term_that_distils_is_warned_about():
+    # sparsity_weight=0 and attribution_weight=0 (the defaults): the reconstruction and
+    # validity terms alone are met by the starting wavelet, so the fit learns nothing
+    torch.manual_seed(0)
+    teacher = _teacher()
+    loader = DataLoader(TensorDataset(torch.randn(32, 32)), batch_size=16)
+    trainer_kwargs = dict(
+        max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False,
+    )  # fmt: skip
+    module = AWDModule(teacher, wavelet="db2", levels=2)
+    with pytest.warns(UserWarning, match="no term that distils the teacher"):
+        L.Trainer(**trainer_kwargs).fit(module, loader)
+    # and indeed the filter stayed where it started
+    start = torch.tensor(pywt.Wavelet("db2").rec_lo, dtype=torch.float32)
+    assert torch.allclose(module.h0.detach(), start, atol=1e-3)
+    distilling = AWDModule(teacher, wavelet="db2", levels=2, attribution_weight=0.05)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        L.Trainer(**trainer_kwargs).fit(distilling, loader)
+    assert not [w for w in caught if "no term that distils" in str(w.message)]
