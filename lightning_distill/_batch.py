@@ -42,7 +42,9 @@ __all__ = [
     "watch_for_teacher",
 ]
 
-INPUT_KEYS = ("inputs", "input", "x")
+# "images"/"image": the library's own data sets (SyntheticConcepts, SyntheticCells,
+# DigitBlocks) and the monitors' probe batches, so that they train a module as they are
+INPUT_KEYS = ("inputs", "input", "x", "images", "image")
 TARGET_KEYS = ("targets", "target", "labels", "label", "y")
 INDEX_KEYS = ("index", "idx")
 

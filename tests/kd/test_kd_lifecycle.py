@@ -903,3 +903,22 @@ def test_a_teacher_that_does_not_take_inputs_of_a_dict_is_named_with_their_shape
     x, y = {"a": torch.randn(8, 4)}, torch.randint(0, 3, (8,))
     with pytest.raises(ValueError, match=r"inputs of shape \{'a': \(8, 4\)\}"):
         module.training_step((x, y), 0)
+
+
+def test_the_library_data_sets_train_a_module_as_they_are():
+    # their batches are dicts keyed "image" and "target" (as the monitors' probes read them)
+    from torch.utils.data import DataLoader
+
+    from lightning_distill.datasets import SyntheticCells
+
+    def net():
+        return nn.Sequential(
+            nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 30 * 30, 10)
+        )
+
+    torch.manual_seed(0)
+    batch = next(iter(DataLoader(SyntheticCells(8, image_size=32), batch_size=8)))
+    module = DistillationModule(net(), net(), alpha=0.5)
+    loss = module.training_step(batch, 0)
+    expected = module.training_step((batch["image"], batch["target"]), 0)
+    assert torch.isfinite(loss) and torch.equal(loss, expected)
