@@ -42,6 +42,13 @@ _LEAK_AUC_MARGIN = 0.10
 #: (A lower bar flags the features a black box leans on most: on generated data where the score
 #: was a function of age and a hidden feature, age had |Spearman| 0.85 with the score.)
 _SCORE_CORRELATION = 0.99
+#: Added to the reason of a column flagged for beating the score's AUC by the margin, not for
+#: an AUC of _LEAK_AUC: it may be a real input that the score leaves out.
+_UNSCORED_INPUT = (
+    " If it was known before the outcome, it is instead an input the score leaves out: among "
+    "the features, the audit shows it as a difference between the two models' shapes (the "
+    "outcome's beside the mimic's)."
+)
 #: Folds of the out-of-fold AUC of single columns.
 _LEAK_FOLDS = 5
 
@@ -492,12 +499,11 @@ def unsafe_columns(frame, columns, score, label, categorical=(), decimal="."):
                 )
                 if auc < _LEAK_AUC:
                     # far better than the score, not nearly perfect: a later record, or an
-                    # input the score leaves out, which is what the audit looks for
-                    reasons[name] += (
-                        " If it was known before the outcome, it is an input the score leaves "
-                        "out, which the audit's missing-feature test is there to weigh, and it "
-                        "belongs in --features."
-                    )
+                    # input the score leaves out. The comparison of the two models shows such
+                    # an input (the missing-feature test looks the other way: for what the
+                    # score used that the features lack). Said where --features leaves the
+                    # column out and where it names it, so no advice on --features here
+                    reasons[name] += _UNSCORED_INPUT
     return reasons
 
 
@@ -631,6 +637,14 @@ def _features_required_message(args, frame, prog):
             "before running it:",
             "  " + " ".join([prog, *(shlex.quote(str(part)) for part in command[1:])]),
         ]
+    # left out of the command with the rest, though each may be a real input
+    unscored = [name for name, reason in reasons.items() if reason.endswith(_UNSCORED_INPUT)]
+    if unscored:
+        lines.append(
+            "Flagged above, but possibly inputs the score leaves out (they predict the label "
+            "far better than the score does, not almost perfectly): add to --features those "
+            f"known before the outcome: {', '.join(map(str, unscored))}."
+        )
     return "\n".join(lines)
 
 
