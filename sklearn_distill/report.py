@@ -561,7 +561,9 @@ def _attenuation_text(fidelity) -> list[str]:
     # the spread left on rows the mimic did not see where the audit measured it: the
     # in-sample RMSE leaves out what the mimic fits of the rows' noise (1.53 against 1.60
     # out of fold, for a missing part of spread 1.6 at 800 rows)
-    rmse = float(fidelity.get("rmse_out_of_fold", float("nan")))
+    # a missing entry may be None (a dict read back from JSON), as "r2_out_of_fold" is read
+    rmse = fidelity.get("rmse_out_of_fold")
+    rmse = float("nan") if rmse is None or pd.isna(rmse) else float(rmse)
     unseen = np.isfinite(rmse)
     if not unseen:
         rmse = float(fidelity.get("rmse", float("nan")))

@@ -174,6 +174,12 @@ def test_the_report_states_the_attenuation_a_missing_part_of_the_risk_gives():
     said = _fidelity_paragraphs({"r2": 0.3, "rmse": 1.2, "rmse_out_of_fold": s})
     assert any("about 0.71 times their size" in text for text in said)
     assert any("RMSE 1.600 log-odds on rows it did not see" in text for text in said)
+    # an entry of None (a fidelity read back from JSON) is no out-of-fold RMSE, as for R^2
+    said = _fidelity_paragraphs(
+        {"r2": 0.3, "rmse": s, "rmse_out_of_fold": None, "r2_out_of_fold": None}
+    )
+    assert any("about 0.71 times their size" in text for text in said)
+    assert not any("did not see" in text for text in said)
 
 
 def test_the_audit_records_the_out_of_fold_rmse_of_its_mimic():
