@@ -140,10 +140,11 @@ def validity_losses(h0: torch.Tensor) -> dict[str, torch.Tensor]:
     }
 
 
-def _scaling_filter(h0) -> torch.Tensor:
-    """A filter, or a wavelet's name or ``pywt.Wavelet`` read as its scaling filter (``rec_lo``)."""
-    if isinstance(h0, str | pywt.Wavelet):
-        h0 = lowpass_from_wavelet(h0)
+def _scaling_filter(h0, argument: str) -> torch.Tensor:
+    """A filter, or a wavelet's name or ``pywt.Wavelet`` read as its scaling filter (``rec_lo``);
+    errors name ``argument`` (a continuous wavelet is refused there too, not in ``float()``)."""
+    if isinstance(h0, str | pywt.Wavelet | pywt.ContinuousWavelet):
+        h0 = lowpass_from_wavelet(h0, argument=argument)
     return as_filter(h0)
 
 
@@ -172,7 +173,7 @@ def validity_error(h0) -> float:
     >>> round(validity_error([1.0, 1.0]), 6)  # Haar without the 1/sqrt(2)
     1.0
     """
-    h0 = _scaling_filter(h0)
+    h0 = _scaling_filter(h0, "h0")
     length = h0.shape[-1]
     correlation = _autocorrelation(h0)
     lags = torch.arange(-(length - 1), length)
@@ -209,7 +210,7 @@ def filter_distance(h0, reference) -> float:
     >>> filter_distance([0.0, 1.0, 2.0], [-1.0, -2.0])
     0.0
     """
-    a, b = _scaling_filter(h0), _scaling_filter(reference)
+    a, b = _scaling_filter(h0, "h0"), _scaling_filter(reference, "reference")
     length = a.numel() + b.numel() - 1
     a = F.pad(a, (0, length - a.numel()))
     b = F.pad(b, (0, length - b.numel()))

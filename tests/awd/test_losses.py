@@ -178,5 +178,10 @@ def test_filter_distance_and_validity_error_take_wavelets_as_the_rest_of_awd_doe
     )
     assert validity_error("db5") == validity_error(h)
     assert validity_error(pywt.Wavelet("sym5")) < 1e-10
-    with pytest.raises(ValueError, match="wavelet"):
+    with pytest.raises(ValueError, match="h0 must be the name of an orthogonal"):
         validity_error("bior2.2")  # not orthogonal: refused with the valid names
+    # errors name the argument that holds the bad wavelet
+    with pytest.raises(ValueError, match="reference must be the name of an orthogonal"):
+        filter_distance(h, "db99")
+    with pytest.raises(TypeError, match="reference must be a str, a pywt.Wavelet"):
+        filter_distance(h, pywt.ContinuousWavelet("mexh"))
