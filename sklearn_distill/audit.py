@@ -1626,8 +1626,10 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             The black box's score on ``X``; needed unless ``teacher`` can be queried. Two
             columns are a binary classifier's class scores (``response="predict_proba"`` or
             ``"decision_function"``), column ``k`` that of ``classes_[k]``, ``y``'s sorted
-            labels, as scikit-learn orders ``predict_proba``: column 1 is the event's; more
-            columns are refused (the outcome is binary). Given beside a ``teacher``, they are
+            labels, as scikit-learn orders ``predict_proba``: column 1 is the event's; a
+            DataFrame whose columns are labelled by the classes, or numbered 0 and 1 in the other
+            order (``pd.DataFrame(proba)[[1, 0]]``), is read by label. More columns are
+            refused (the outcome is binary). Given beside a ``teacher``, they are
             compared with the teacher's own scores on ``X`` (one query) and refused when they
             differ beyond rounding (on some row by more than 1% of the teacher's range of
             scores, or half the step of the decimals they are written to where that is at most

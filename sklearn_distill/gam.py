@@ -698,7 +698,10 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             ``teacher_scores``, the target the student mimics.
         teacher_scores : array-like of shape (n_samples,) or (n_samples, n_classes), default=None
             Precomputed teacher outputs on ``X``, read as ``response`` says; used instead of
-            querying the teacher. Given beside a teacher, they are compared with the teacher's
+            querying the teacher. A DataFrame's class columns labelled by the classes are read
+            by label in any order, and columns numbered ``0..k-1`` in another order by their
+            numbers (``pd.DataFrame(proba)[[1, 0]]``); other columns by position, column ``k``
+            for the ``k``-th class in sorted order. Given beside a teacher, they are compared with the teacher's
             own output on ``X`` (one query), and refused when they differ beyond rounding
             (on some row by more than 1% of the teacher's range of scores, or half the step of
             the decimals they are written to where that is at most 5% of the range): later

@@ -559,8 +559,8 @@ def attenuation_from_rmse(rmse: float) -> float:
 
 def _attenuation_text(fidelity) -> list[str]:
     # the spread left on rows the mimic did not see where the audit measured it: the
-    # in-sample RMSE leaves out what the mimic fits of the rows' noise (1.53 against 1.60
-    # out of fold, for a missing part of spread 1.6 at 800 rows)
+    # in-sample RMSE leaves out what the mimic fits of the rows' noise (measured beside it
+    # by benchmarks/audit_noncollapsible.py; see benchmarks/README.md)
     # a missing entry may be None (a dict read back from JSON), as "r2_out_of_fold" is read
     rmse = fidelity.get("rmse_out_of_fold")
     rmse = float("nan") if rmse is None or pd.isna(rmse) else float(rmse)
@@ -1321,7 +1321,8 @@ def audit_report_sections(
         ``"outcome event"``, ...) replaces its value there.
     fidelity : dict, optional
         The mimic's fidelity (``"r2"``, ``"rmse"``, optionally ``"agreement"``, ``"auc"``,
-        ``"r2_out_of_fold"``); by default the audit's ``fidelity_`` when it has one.
+        ``"r2_out_of_fold"``, ``"rmse_out_of_fold"``, which the note on attenuation reads
+        before ``"rmse"``); by default the audit's ``fidelity_`` when it has one.
     rule_tree : DistilledTree, optional
         A :class:`~sklearn_distill.DistilledTree` fitted to the same score on the same rows
         (a few leaves, the audit's calibration): its rules are shown before the shapes.

@@ -37,13 +37,23 @@ def _yes_no(X, seed=1):
     return np.where(X["a"] + rng.normal(size=len(X)) > 0, "yes", "no")
 
 
-@pytest.mark.parametrize(
+def _zero_one(X, seed=1):
+    rng = np.random.default_rng(seed)
+    return (X["a"] + rng.normal(size=len(X)) > 0).astype(int).to_numpy()
+
+
+# a small tree and a small GAM, built afresh for each test
+_EACH_DISTILLER = pytest.mark.parametrize(
     "make",
     [
         lambda: DistilledTree(max_leaf_nodes=8),
         lambda: DistilledGAM(student=ExplainableBoostingRegressor(**_SMALL)),
     ],
+    ids=["tree", "gam"],
 )
+
+
+@_EACH_DISTILLER
 def test_class_columns_are_read_by_their_labels(make):
     X = _frame()
     y = _yes_no(X)
@@ -68,18 +78,12 @@ def test_class_columns_are_read_by_their_labels(make):
     assert np.allclose(other.predict_proba(X), fitted[0].predict_proba(X))
 
 
-@pytest.mark.parametrize(
-    "make",
-    [
-        lambda: DistilledTree(max_leaf_nodes=8),
-        lambda: DistilledGAM(student=ExplainableBoostingRegressor(**_SMALL)),
-    ],
-)
+@_EACH_DISTILLER
 def test_a_frame_of_numbered_class_columns_reordered_is_read_by_label(make):
     # pd.DataFrame(proba)[[1, 0]] has a RangeIndex (start 1, step -1) for its columns, which
     # had been taken for positions: the student's class 1 was the teacher's class 0
     X = _frame()
-    y = (X["a"] + np.random.default_rng(1).normal(size=len(X)) > 0).astype(int).to_numpy()
+    y = _zero_one(X)
     proba = pd.DataFrame(LogisticRegression().fit(X, y).predict_proba(X))
     swapped = proba[[1, 0]]
     assert isinstance(swapped.columns, pd.RangeIndex)
@@ -89,13 +93,7 @@ def test_a_frame_of_numbered_class_columns_reordered_is_read_by_label(make):
     assert model.fidelity(X, proba)["r2"] > 0.5
 
 
-@pytest.mark.parametrize(
-    "make",
-    [
-        lambda: DistilledTree(max_leaf_nodes=8),
-        lambda: DistilledGAM(student=ExplainableBoostingRegressor(**_SMALL)),
-    ],
-)
+@_EACH_DISTILLER
 def test_class_columns_numbered_out_of_order_are_read_alike_at_fit_and_after(make):
     # no y: the classes are numbered 0..k-1, and a column labelled by such a number is that
     # class's at fit as in fidelity() (fit had read the columns by position, fidelity() by
@@ -120,7 +118,7 @@ def test_a_callable_returning_class_columns_out_of_order_is_warned_about():
     # a callable's class columns are read by position (documented); a frame of its whose
     # labels say another order is read silently against them otherwise
     X = _frame()
-    y = (X["a"] + np.random.default_rng(1).normal(size=len(X)) > 0).astype(int).to_numpy()
+    y = _zero_one(X)
     teacher = LogisticRegression().fit(X, y)
     model = DistilledTree(
         lambda Z: pd.DataFrame(teacher.predict_proba(Z))[[1, 0]],
@@ -187,7 +185,7 @@ def test_a_frames_column_numbers_in_order_are_positions_whatever_they_start_at()
     # frame.iloc[:, 1:] of a frame read without a header (an id, then the class columns) has
     # columns RangeIndex(1, 3): positions, as they had been, not labels naming class 1 alone
     X = _frame()
-    y = (X["a"] + np.random.default_rng(1).normal(size=len(X)) > 0).astype(int).to_numpy()
+    y = _zero_one(X)
     proba = LogisticRegression().fit(X, y).predict_proba(X)
     read = pd.DataFrame(np.column_stack([np.arange(len(X)), proba])).iloc[:, 1:]
     assert isinstance(read.columns, pd.RangeIndex) and list(read.columns) == [1, 2]
