@@ -141,14 +141,19 @@ def test_a_callable_returning_class_columns_out_of_order_is_warned_about():
     assert not [w for w in caught if "read by position" in str(w.message)]
 
 
+def _probability_audit_settings() -> dict:
+    """A small audit of a probability score read as given."""
+    return dict(
+        response="predict_proba", calibration=None, n_crossfits=1, random_state=0, cv=3,
+        student=ExplainableBoostingRegressor(**_SMALL), outcome=ExplainableBoostingClassifier(**_SMALL),
+    )  # fmt: skip
+
+
 def test_the_audit_reads_class_columns_by_label():
     X = _frame(600)
     y = _yes_no(X)
     proba = pd.DataFrame(LogisticRegression().fit(X, y).predict_proba(X), columns=["no", "yes"])
-    settings = dict(
-        response="predict_proba", calibration=None, n_crossfits=1, random_state=0, cv=3,
-        student=ExplainableBoostingRegressor(**_SMALL), outcome=ExplainableBoostingClassifier(**_SMALL),
-    )  # fmt: skip
+    settings = _probability_audit_settings()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         # read by position, the reversed columns make a score that falls with the event
@@ -170,10 +175,7 @@ def test_numbered_class_columns_reordered_are_read_by_number_beside_labels_of_te
     assert list(tree.classes_) == ["no", "yes"]
     assert np.corrcoef(tree.predict_proba(X)[:, 1], proba[1])[0, 1] > 0.9
     assert tree.fidelity(X, swapped)["r2"] == pytest.approx(tree.fidelity(X, proba)["r2"])
-    settings = dict(
-        response="predict_proba", calibration=None, n_crossfits=1, random_state=0, cv=3,
-        student=ExplainableBoostingRegressor(**_SMALL), outcome=ExplainableBoostingClassifier(**_SMALL),
-    )  # fmt: skip
+    settings = _probability_audit_settings()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         warnings.filterwarnings("error", message=".*falls.*", category=UserWarning)
