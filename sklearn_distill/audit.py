@@ -722,9 +722,10 @@ def _check_group_thirds(parts, y01, needed):
 
 
 def _warn_if_repeated_rows(X, scores, y01, share=0.05):
-    """Warn when ``share`` or more of the rows repeat another row exactly."""
+    """Warn when ``share`` or more of the rows repeat another row exactly; returns ``(rows that
+    repeat another, rows)`` then (the report's caveat of the missing-feature test), else None."""
     if hasattr(X, "toarray"):  # sparse: refused with its own message when the models fit
-        return
+        return None
     try:
         frame = X.reset_index(drop=True) if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
         columns = [frame, pd.Series(y01)]
@@ -732,17 +733,19 @@ def _warn_if_repeated_rows(X, scores, y01, share=0.05):
             columns.append(pd.DataFrame(np.asarray(scores).reshape(len(y01), -1)))
         repeated = pd.concat(columns, axis=1, ignore_index=True).duplicated(keep=False)
     except (TypeError, ValueError, NotImplementedError):  # odd cells: nothing to say
-        return
-    if repeated.mean() >= share:
-        warnings.warn(
-            f"{int(repeated.sum())} of {len(repeated)} rows ({100 * repeated.mean():.0f}%) repeat "
-            "another row exactly (features, score and label). If some are the same record "
-            "entered more than once, pass fit(..., groups=record_ids): a record in two thirds "
-            "of the cross-fitting makes the missing-feature test report a missing feature too "
-            "readily. Distinct cases that happen to be identical need nothing.",
-            UserWarning,
-            stacklevel=3,
-        )
+        return None
+    if repeated.mean() < share:
+        return None
+    warnings.warn(
+        f"{int(repeated.sum())} of {len(repeated)} rows ({100 * repeated.mean():.0f}%) repeat "
+        "another row exactly (features, score and label). If some are the same record "
+        "entered more than once, pass fit(..., groups=record_ids): a record in two thirds "
+        "of the cross-fitting makes the missing-feature test report a missing feature too "
+        "readily. Distinct cases that happen to be identical need nothing.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return int(repeated.sum()), len(repeated)
 
 
 #: Above this (rank correlation, normalised correlation ratio or Cramér's V), two audited features
@@ -1738,8 +1741,11 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
                     stacklevel=2,
                 )
         groups = _check_groups(groups, n_samples)
-        if groups is None:
-            _warn_if_repeated_rows(X, scores, y01)
+        # rows repeating another exactly, without record identifiers: a caveat of the
+        # missing-feature test in the report (None when under 5% or groups were given)
+        self._repeated_rows_ = (
+            None if groups is not None else _warn_if_repeated_rows(X, scores, y01)
+        )
         readable, kinds = readable_columns(X)
         if readable is not None:  # else the mimic's checks say why they cannot read it
             warn_numbers_from_text(text_number_columns(readable, kinds))

@@ -811,6 +811,7 @@ def _missing_feature_texts(audit, test):
     )
     caveats = [
         interaction_caveat,
+        *_repeated_rows_caveat(audit),
         "Structure that neither model can hold (a three-way interaction, a region both fit "
         "poorly) also correlates their residuals.",
         "The residuals come from models fitted on other rows than the row and than each other, "
@@ -822,6 +823,24 @@ def _missing_feature_texts(audit, test):
         "one too weak for these rows: no correlation is not proof that nothing is missing.",
     ]
     return verdict, caveats
+
+
+def _repeated_rows_caveat(audit) -> list[str]:
+    """The caveat of rows that repeat another exactly, fitted without record identifiers
+    (``fit`` warned): as many copies of one record as fall in different thirds make the test
+    find a missing feature too readily."""
+    repeated = getattr(audit, "_repeated_rows_", None)
+    if not repeated:
+        return []
+    count, rows = repeated
+    return [
+        f"{count} of {rows} rows ({100 * count / rows:.0f}%) repeat another row exactly "
+        "(features, score and label) and no record identifiers were given: if some are one "
+        "record entered more than once, its copies fall in different thirds of the "
+        "cross-fitting and the test reports a missing feature too readily. Pass the record "
+        "identifiers as groups (fit(..., groups=...); --groups COL on the command line); "
+        "distinct cases that happen to be identical need nothing."
+    ]
 
 
 def _min_weight_text(audit):

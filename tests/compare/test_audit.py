@@ -877,16 +877,26 @@ def test_features_whose_values_are_too_thin_to_test_are_named(audits):
 
 
 def test_groups_keep_a_repeated_record_in_one_third(data):
+    from sklearn_distill.report import _missing_feature_texts
+
     X, y, with_hidden, _ = data
     X, y, score = X.iloc[:300], y[:300], with_hidden[:300]
     twice = pd.concat([X, X], ignore_index=True)
     ids = np.tile(np.arange(300), 2)
     args = (twice, np.tile(y, 2))
     with pytest.warns(UserWarning, match=r"600 of 600 rows \(100%\) repeat another row"):
-        _small_audit(n_crossfits=1).fit(*args, teacher_scores=np.tile(score, 2))
+        alone = _small_audit(n_crossfits=1).fit(*args, teacher_scores=np.tile(score, 2))
+    # the report's caveats of the missing-feature test say it too (fit's warning is gone
+    # by the time a report is read)
+    test = alone.missing_feature_test(n_bootstrap=40)
+    caveats = " ".join(_missing_feature_texts(alone, test)[1])
+    assert "600 of 600 rows (100%) repeat another row exactly" in caveats
+    assert "--groups COL" in caveats
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         audit = _small_audit(n_crossfits=1).fit(*args, teacher_scores=np.tile(score, 2), groups=ids)
+    test = audit.missing_feature_test(n_bootstrap=40)
+    assert "repeat another row" not in " ".join(_missing_feature_texts(audit, test)[1])
     # both copies sit in the same third, so every model sees or misses them together
     pairs = audit.crossfit_residuals_
     for side in ("mimic", "outcome"):
