@@ -242,3 +242,88 @@ def test_broden_bad_input(broden, tmp_path):
     (root / "images" / "img0_color.png").unlink()
     with pytest.raises(FileNotFoundError, match="img0_color.png"):
         BrodenDataset(root)[0]
+
+
+@pytest.mark.parametrize("mode", ["P", "LA"])
+def test_broden_reads_label_pngs_of_other_modes_as_their_ids(broden, mode):
+    # a PNG optimiser may store an RGB label file as a palette; a grey file may carry alpha.
+    # Their arrays hold palette indices, or grey and alpha, not R + 256 * G
+    root, expected = broden
+    ids = expected[0]["layers"][1]  # object: ids 0, 2 and 4
+    path = root / "images" / "img0_object.png"
+    if mode == "P":
+        Image.fromarray(encode(ids)).quantize(colors=256).save(path)
+    else:
+        Image.fromarray(ids.astype(np.uint8), "L").convert("LA").save(path)
+    assert Image.open(path).mode == mode
+    labels = BrodenDataset(root)[0]["labels"]
+    assert torch.equal(labels[1], torch.from_numpy(ids).long())
+
+
+def test_broden_reads_16_bit_grey_images_in_their_range(broden):
+    root, _ = broden
+    grey = (np.arange(64).reshape(8, 8) * 1000).astype(np.uint16)
+    Image.fromarray(grey).save(root / "images" / "img0.png")
+    assert Image.open(root / "images" / "img0.png").mode == "I;16"
+    image = BrodenDataset(root)[0]["image"]
+    want = torch.from_numpy(grey / 65535.0).float()
+    assert torch.allclose(image, want.expand(3, 8, 8))  # it was clipped: 1.0 but for the 0
+
+
+def test_broden_refuses_malformed_csv_files_naming_them(broden):
+    root, _ = broden
+
+    def edit(name, change):
+        path = root / name
+        rows = list(csv.reader(open(path, newline="")))
+        with open(path, "w", newline="") as handle:
+            csv.writer(handle).writerows(change(rows))
+
+    original = {name: (root / name).read_text() for name in ("label.csv", "category.csv")}
+    original["index.csv"] = (root / "index.csv").read_text()
+
+    def restore():
+        for name, text in original.items():
+            (root / name).write_text(text)
+
+    cases = [
+        # a category without its count was dropped: "car" was no concept, without a word
+        (
+            "label.csv",
+            lambda r: [*r[:3], [*r[3][:2], "object", *r[3][3:]], *r[4:]],
+            r"label.csv line 4: category must be .*'object\(12\)'.*got 'object'",
+        ),
+        # a negative number named the last label (Python's index from the end)
+        (
+            "label.csv",
+            lambda r: [*r[:2], ["-1", *r[2][1:]], *r[3:]],
+            r"label.csv line 3: number must be a non-negative integer; got '-1'",
+        ),
+        ("label.csv", lambda r: r[:1], r"label.csv lists no labels"),
+        ("label.csv", lambda r: [row[1:] for row in r], r"label.csv must have the columns"),
+        ("category.csv", lambda r: [row[1:] for row in r], r"category.csv must have the columns"),
+        ("category.csv", lambda r: r[:1], r"category.csv lists no categories"),
+        ("index.csv", lambda r: [row[1:] for row in r], r"index.csv must have the columns"),
+        (
+            "index.csv",
+            lambda r: [r[0]] + [[*row[:4], "x", *row[5:]] for row in r[1:]],
+            r"index.csv line 2: sh must be a non-negative integer; got 'x'",
+        ),
+        (
+            "index.csv",
+            lambda r: [r[0]] + [[*row[:-1], "999"] for row in r[1:]],
+            r"index.csv line 2: scene lists label 999, which label.csv does not have",
+        ),
+    ]
+    for name, change, match in cases:
+        edit(name, change)
+        with pytest.raises(ValueError, match=match):
+            BrodenDataset(root)[0]
+        restore()
+
+    # a label file holding an id beyond label.csv's, named (the metric's error did not)
+    ids = np.zeros((4, 4), dtype=np.int64)
+    ids[0, 0] = 500
+    Image.fromarray(encode(ids)).save(root / "images" / "img0_object.png")
+    with pytest.raises(ValueError, match=r"img0_object.png holds label 500, .*label.csv"):
+        BrodenDataset(root)[0]
