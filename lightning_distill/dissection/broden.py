@@ -135,6 +135,14 @@ class BrodenDataset(Dataset):
         if not label_rows:
             raise ValueError(f"label.csv lists no labels: {path}")
         numbers = [_number(row, "number", path, line) for line, row in enumerate(label_rows, 2)]
+        first_line: dict[int, int] = {}
+        for line, number in enumerate(numbers, 2):
+            if number in first_line:  # the later row's name would replace the earlier's
+                raise ValueError(
+                    f"label.csv line {line}: number must name one label; {number} is also the "
+                    f"number of line {first_line[number]}"
+                )
+            first_line[number] = line
         num_labels = 1 + max(numbers)
         self.label_names = ["-"] * num_labels
         coverage = np.zeros((num_labels, len(categories)))

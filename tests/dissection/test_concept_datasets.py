@@ -299,6 +299,12 @@ def test_broden_refuses_malformed_csv_files_naming_them(broden):
             lambda r: [*r[:2], ["-1", *r[2][1:]], *r[3:]],
             r"label.csv line 3: number must be a non-negative integer; got '-1'",
         ),
+        # a number given twice: the later row's name silently replaced the earlier's
+        (
+            "label.csv",
+            lambda r: [*r[:3], [r[2][0], *r[3][1:]], *r[4:]],
+            r"label.csv line 4: number must name one label; \d+ is also the number of line 3",
+        ),
         ("label.csv", lambda r: r[:1], r"label.csv lists no labels"),
         ("label.csv", lambda r: [row[1:] for row in r], r"label.csv must have the columns"),
         ("category.csv", lambda r: [row[1:] for row in r], r"category.csv must have the columns"),
