@@ -115,9 +115,22 @@ def _zero_d(value) -> bool:
     return isinstance(value, Tensor | np.ndarray) and value.ndim == 0
 
 
+def _as_written(value):
+    """A NumPy or 0-d torch float as the shortest decimal its own precision prints
+    (``np.float32(0.2)`` is 0.2, not 0.20000000298 as a float64), so that the frame's
+    ``fraction`` column reads as the fraction was written; other values as they are."""
+    if isinstance(value, Tensor) and value.ndim == 0 and value.is_floating_point():
+        value = value.detach().cpu().numpy()[()]
+    elif isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, np.floating) and np.isfinite(value):
+        return float(str(value))
+    return value
+
+
 def _check_fractions(fractions) -> list[float]:
     if _one_number(fractions):  # np.float32(0.2), torch.tensor(0.2) as well as 0.2
-        fractions = [fractions.item() if hasattr(fractions, "item") else fractions]
+        fractions = [fractions]
     if not isinstance(fractions, Iterable) or isinstance(fractions, str) or _zero_d(fractions):
         fail("fractions", "a sequence of numbers in (0, 1)", fractions, TypeError)
     fractions = list(fractions)
@@ -125,7 +138,12 @@ def _check_fractions(fractions) -> list[float]:
         fail("fractions", "a non-empty sequence of numbers in (0, 1)", fractions)
     checked = [
         check_real(
-            "fractions", k, minimum=0.0, maximum=1.0, exclusive_minimum=True, exclusive_maximum=True
+            "fractions",
+            _as_written(k),
+            minimum=0.0,
+            maximum=1.0,
+            exclusive_minimum=True,
+            exclusive_maximum=True,
         )
         for k in fractions
     ]

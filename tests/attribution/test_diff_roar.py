@@ -544,3 +544,15 @@ def test_seeds_and_fractions_given_as_numpy_or_tensor_scalars(seeds, fractions):
     )
     with pytest.raises(TypeError, match="seeds must be"):
         diff_roar(tiny, data, data, seeds=torch.tensor(True), fractions=[0.5], **options)
+
+
+def test_fractions_of_another_float_type_read_as_written():
+    # np.float32(0.2) holds 0.20000000298 as a float64: the frame's fraction column (and the
+    # fraction used) is the 0.2 that was written
+    from lightning_distill.attribution.diff_roar import _check_fractions
+
+    assert _check_fractions(np.float32(0.2)) == [0.2]
+    assert _check_fractions(torch.tensor(0.2)) == [0.2]
+    assert _check_fractions([np.float16(0.1), 0.5, torch.tensor(0.3)]) == [0.1, 0.5, 0.3]
+    with pytest.raises(ValueError, match="fractions must be a finite number"):
+        _check_fractions(np.float32("nan"))
