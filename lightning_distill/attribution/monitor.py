@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Subset
 from typing_extensions import override
 
 # the dissection monitor's rank/world-size lookup: one definition for both monitors
-from lightning_distill._batch import shuffling_sampler
+from lightning_distill._batch import INPUT_KEYS, TARGET_KEYS, shuffling_sampler
 from lightning_distill._distributed import rank_and_world_size
 from lightning_distill._monitoring import (
     as_module_input,
@@ -42,8 +42,10 @@ from lightning_distill.hooks import resolve_module_names
 __all__ = ["AttributionMonitor"]
 
 METRICS = ("localisation", "five_band", "agreement")
-_IMAGE_KEYS = ("image", "images", "inputs", "input", "x")
-_TARGET_KEYS = ("target", "targets", "label", "labels", "y")
+# the keys, and their order, by which the training modules read a dict batch: a probe batch
+# holding two of them is explained on the inputs the model is trained on
+_IMAGE_KEYS = INPUT_KEYS
+_TARGET_KEYS = TARGET_KEYS
 
 
 def _first(batch: dict, keys: tuple[str, ...]):
@@ -164,8 +166,10 @@ class AttributionMonitor(Callback):
         and optionally ``mask`` (binary ``[B, H, W]``) and ``heatmap`` (``[B, H, W]`` ground
         truth with Tjoa & Guan's values), as :class:`~lightning_distill.datasets.SyntheticCells`
         and :class:`~lightning_distill.datasets.DigitBlocks` give (the plural keys ``images``,
-        ``targets``, ``masks``, ``heatmaps`` are read too), or ``(images, targets)`` tuples. An
-        empty probe is refused.
+        ``targets``, ``masks``, ``heatmaps`` are read too, and the inputs and targets under
+        every key the training modules read, in their order: ``inputs``, ``input``, ``x``,
+        ``images``, ``image``; ``targets``, ``target``, ``labels``, ``label``, ``y``), or
+        ``(images, targets)`` tuples. An empty probe is refused.
     method : str, Captum class or callable, default="Saliency"
         See :func:`lightning_distill.attribution.attribute`.
     metrics : sequence of {"localisation", "five_band", "agreement"}, optional

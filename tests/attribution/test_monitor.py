@@ -282,6 +282,19 @@ def test_tuple_and_plural_key_batches(cells):
     expected = AttributionMonitor([next(iter(singular))], teacher=cnn(1)).evaluate(model)
     assert set(expected) >= {"localisation", "pixel_accuracy", "spearman"}
     assert AttributionMonitor(plural, teacher=cnn(1)).evaluate(model) == expected
+    # a batch holding two input keys is explained on the one the training modules read
+    # ("x" before "image"), and two target keys likewise ("targets" before "target")
+    both = [
+        {
+            "x": cells.images[:8],
+            "image": torch.zeros_like(cells.images[:8]),
+            "targets": cells.targets[:8],
+            "target": torch.zeros_like(cells.targets[:8]),
+            "masks": cells.masks[:8],
+            "heatmaps": cells.heatmaps[:8],
+        }
+    ]
+    assert AttributionMonitor(both, teacher=cnn(1)).evaluate(model) == expected
     triples = [(cells.images[:8], cells.targets[:8], cells.masks[:8])]
     with pytest.raises(ValueError, match="masks and heatmaps come in dict batches; got 'a tuple"):
         AttributionMonitor(triples, teacher=cnn(1)).evaluate(model)
