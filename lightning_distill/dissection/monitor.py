@@ -15,7 +15,7 @@ from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, IterableDataset, Sampler, Subset
 
-from lightning_distill._batch import shuffling_sampler
+from lightning_distill._batch import INPUT_KEYS, shuffling_sampler
 from lightning_distill._distributed import rank_and_world_size
 from lightning_distill._monitoring import (
     as_module_input,
@@ -37,11 +37,14 @@ __all__ = ["DissectionMonitor"]
 def _split_batch(batch: Any) -> tuple[Tensor, Tensor | None, Tensor | None]:
     """``(images, labels, image_labels)`` of a probe batch, checked before any forward pass."""
     if isinstance(batch, dict):
-        images = batch.get("image", batch.get("images"))
-        if images is None:
+        # the key the training modules read (a batch with "x" and "image" trains on "x")
+        key = next((key for key in INPUT_KEYS if key in batch), None)
+        if key is None:
             raise ValueError(
-                f"a probe batch given as a dict needs an 'image' entry, got keys {list(batch)}"
+                "a probe batch given as a dict needs an 'image' entry (or one of "
+                f"{INPUT_KEYS}), got keys {list(batch)}"
             )
+        images = batch[key]
         labels, image_labels = batch.get("labels"), batch.get("image_labels")
         if labels is None and image_labels is None:
             raise ValueError(
@@ -194,7 +197,9 @@ class DissectionMonitor(Callback):
         ``SubsetRandomSampler``, ``WeightedRandomSampler``, a sampler with ``shuffle=True``) is
         refused; any fixed-order sampler (``sampler=range(50, 100)``, a ``Subset``) is fine.
         It is iterated more than once (a second pass when the maps do not fit the cache, the
-        unit picture), so a one-shot iterator will not do. Batches are dicts with ``image``,
+        unit picture), so a one-shot iterator will not do. Batches are dicts with ``image``
+        (or, as the training modules read them and in their order, ``inputs``, ``input``,
+        ``x``, ``images``),
         ``labels`` (pixel labels ``[B, K, H, W]``) and/or ``image_labels`` (whole-image labels
         ``[B, S]``), as :class:`~lightning_distill.datasets.SyntheticConcepts` and
         :class:`~lightning_distill.datasets.BrodenDataset` give, or tuples

@@ -554,5 +554,11 @@ def test_fractions_of_another_float_type_read_as_written():
     assert _check_fractions(np.float32(0.2)) == [0.2]
     assert _check_fractions(torch.tensor(0.2)) == [0.2]
     assert _check_fractions([np.float16(0.1), 0.5, torch.tensor(0.3)]) == [0.1, 0.5, 0.3]
+    # torch float types NumPy lacks (its conversion raised TypeError) read as written too
+    assert _check_fractions(torch.tensor(0.2, dtype=torch.bfloat16)) == [0.2]
+    assert _check_fractions(torch.tensor([0.3, 0.5], dtype=torch.bfloat16)) == [0.3, 0.5]
+    assert _check_fractions(torch.tensor(0.25, dtype=torch.float8_e4m3fn)) == [0.25]
+    with pytest.raises(ValueError, match="fractions must be a finite number"):
+        _check_fractions(torch.tensor(float("nan"), dtype=torch.bfloat16))
     with pytest.raises(ValueError, match="fractions must be a finite number"):
         _check_fractions(np.float32("nan"))

@@ -508,6 +508,18 @@ def test_dict_probe_without_a_labels_key_is_refused_before_any_forward(concepts,
     assert calls == []
 
 
+def test_a_dict_probe_is_read_under_the_training_modules_input_keys(concepts):
+    # "x" before "image", as DistillationModule reads the batch: the model trained on x is
+    # dissected on x, not on the image entry beside it
+    expected = _listed_probe_monitor(list(probe_loader(concepts)), concepts).dissect(TinyNet())
+    both = [
+        {**b, "x": b["image"], "image": torch.zeros_like(b["image"])}
+        for b in probe_loader(concepts)
+    ]
+    results = _listed_probe_monitor(both, concepts).dissect(TinyNet())
+    assert results.units.equals(expected.units)
+
+
 def test_a_subset_of_the_probe_keeps_its_label_names_and_nan_maps_name_the_layer(concepts):
     subset = torch.utils.data.Subset(concepts, range(20))
     monitor = DissectionMonitor(probe_loader(subset, batch_size=10), "features.4", quantile=0.9)
