@@ -99,6 +99,15 @@ def _check_labels(labels) -> None:
         fail("dataloader", "batches whose target entry is a tensor of classes", labels, TypeError)
     if labels.dtype == torch.bool or labels.is_complex():
         fail("dataloader", "batches whose targets are integer classes", labels.dtype, TypeError)
+    if labels.ndim > 2:
+        # a map per image: a segmentation map read as the targets (a Broden batch's "labels")
+        fail(
+            "dataloader",
+            "batches whose target entry holds one class index per image, shape [B], not a map "
+            "per image (a segmentation map under 'labels'?): give the classes under 'target', "
+            "or pass target='prediction' to explain the model's own prediction",
+            f"a target of shape {tuple(labels.shape)}",
+        )
     if labels.ndim > 1:
         fail(
             "dataloader",

@@ -360,6 +360,12 @@ def test_a_later_probe_batch_without_the_metrics_entry_or_with_one_hot_targets_i
     one_hot = [{"image": x, "target": F.one_hot(y, 2), "mask": mask}]
     with pytest.raises(ValueError, match=r"one class index per image, .*shape \(4, 2\)"):
         AttributionMonitor(one_hot, metrics=["localisation"]).evaluate(net)
+    # a segmentation map read as the targets (a Broden-like batch: image and labels alone)
+    segmentation = [{"image": x, "labels": torch.zeros(4, 1, 6, 6, dtype=torch.long)}]
+    with pytest.raises(ValueError, match=r"not a map per image .*target='prediction'"):
+        AttributionMonitor(segmentation, teacher=net).evaluate(net)
+    # explaining the prediction, the probe needs no classes
+    AttributionMonitor(segmentation, teacher=net, target="prediction").evaluate(net)
 
 
 def test_class_names_are_read_through_a_subset():
