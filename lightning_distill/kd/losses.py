@@ -167,9 +167,16 @@ def _check_targets(targets, logits: Tensor, *, settle: bool = True) -> None:
     if targets.is_floating_point() or targets.dtype == torch.bool or targets.is_complex():
         raise TypeError(f"targets must hold integer class indices; got dtype {targets.dtype}.")
     if targets.shape != logits.shape[:1]:
+        hint = (
+            " (a map per sample: a segmentation map read as the targets, as a dict batch's "
+            "'labels' is when it has no 'target'? Give the class indices under 'target', or "
+            "(inputs, targets) tuples)"
+            if targets.dim() > 2
+            else ""
+        )
         raise ValueError(
             f"targets must have shape [batch] = {tuple(logits.shape[:1])}; "
-            f"got {tuple(targets.shape)}."
+            f"got {tuple(targets.shape)}{hint}."
         )
     num_classes = logits.shape[1]
     if not targets.numel():

@@ -922,3 +922,17 @@ def test_the_library_data_sets_train_a_module_as_they_are():
     loss = module.training_step(batch, 0)
     expected = module.training_step((batch["image"], batch["target"]), 0)
     assert torch.isfinite(loss) and torch.equal(loss, expected)
+
+
+def test_a_segmentation_map_read_as_the_targets_is_named():
+    # a Broden-like dict batch: image and segmentation labels, no target; "image" is an input
+    # key and "labels" a target key, so the map reaches the loss as the targets
+    torch.manual_seed(0)
+
+    def net():
+        return nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 5))
+
+    module = DistillationModule(net(), net(), alpha=0.5)
+    batch = {"image": torch.randn(2, 3, 4, 4), "labels": torch.zeros(2, 1, 4, 4, dtype=torch.long)}
+    with pytest.raises(ValueError, match=r"got \(2, 1, 4, 4\) \(a map per sample: a segmentation"):
+        module.training_step(batch, 0)
