@@ -16,6 +16,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from sklearn_distill._data import caller_stacklevel
+
 RESPONSES = ("auto", "predict", "predict_proba", "decision_function")
 
 #: Responses whose outputs are read as class scores (mimicked on the log-odds scale).
@@ -160,8 +162,6 @@ def _warn_if_columns_out_of_order(columns) -> None:
     """A callable's class columns are read by position (column ``k`` scores the ``k``-th class
     in sorted order); a frame whose column labels are not in sorted order (``[1, 0]``, ``["yes",
     "no"]``) says another reading, so say which one is taken."""
-    from sklearn_distill._data import caller_stacklevel
-
     labels = list(columns)
     try:
         ordered = sorted(labels)

@@ -116,23 +116,16 @@ def _zero_d(value) -> bool:
 
 
 def _as_written(value):
-    """A NumPy or 0-d torch float as the shortest decimal its own precision prints
-    (``np.float32(0.2)`` is 0.2, not 0.20000000298 as a float64), so that the frame's
-    ``fraction`` column reads as the fraction was written; other values as they are."""
-    if isinstance(value, Tensor) and value.ndim == 0 and value.is_floating_point():
-        if value.dtype not in (torch.float16, torch.float32, torch.float64):
-            return _shortest_decimal(value)  # bfloat16, float8: NumPy has no such type
-        value = value.detach().cpu().numpy()[()]
-    elif isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value[()]
-    if isinstance(value, np.floating) and np.isfinite(value):
-        return float(str(value))
-    return value
-
-
-def _shortest_decimal(value: Tensor) -> float:
-    """The shortest decimal that ``value``'s own dtype reads back as ``value``
-    (``torch.tensor(0.2, dtype=torch.bfloat16)``, 0.2001953125, is 0.2)."""
+    """A NumPy or 0-d torch float as the shortest decimal its own dtype reads back as the same
+    value (``np.float32(0.2)`` and a bfloat16 0.2 are 0.2, not 0.20000000298 or 0.2001953125),
+    so that the frame's ``fraction`` column reads as the fraction was written; other values as
+    they are."""
+    if isinstance(value, np.floating | np.ndarray) and np.ndim(value) == 0:
+        if not np.issubdtype(np.asarray(value).dtype, np.floating):
+            return np.asarray(value)[()]  # a 0-d array of another kind: its scalar
+        value = torch.from_numpy(np.asarray(value))
+    if not (isinstance(value, Tensor) and value.ndim == 0 and value.is_floating_point()):
+        return value
     number = value.detach().cpu().item()
     if math.isfinite(number):
         for digits in range(1, 18):

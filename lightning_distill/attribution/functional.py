@@ -437,8 +437,7 @@ def localisation_score(maps: Tensor, masks: Tensor) -> Tensor:
     # overflow their own range), as numpy sums a float32 map's channels; the masses are added up
     # in float64. A float64 mass per pixel cost twice the memory traffic for digits below the
     # float32 rounding of the map itself.
-    wide = maps.dtype if maps.dtype in (torch.float32, torch.float64) else torch.float32
-    mass = _channel_sum(maps, wide, absolute=True)
+    mass = _channel_sum(maps, _scoring_dtype(maps), absolute=True)
     total = mass.sum(1, dtype=torch.float64)
     overflow = ~torch.isfinite(total)
     if bool(overflow.any()):
@@ -648,8 +647,7 @@ def _finite_pixels(name: str, maps: Tensor, *, absolute: bool) -> Tensor:
     only when that sum is not finite; finite maps whose channel sums overflow their precision
     (float32 values near 3e38) are summed in float64 instead, which would otherwise turn
     different pixels into tied infinities."""
-    wide = maps.dtype if maps.dtype in (torch.float32, torch.float64) else torch.float32
-    pixels = _channel_sum(maps, wide, absolute=absolute)
+    pixels = _channel_sum(maps, _scoring_dtype(maps), absolute=absolute)
     if not bool(torch.isfinite(pixels.sum())):
         check_finite(name, maps)
         if not bool(torch.isfinite(pixels).all()):

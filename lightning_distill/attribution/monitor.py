@@ -42,10 +42,6 @@ from lightning_distill.hooks import resolve_module_names
 __all__ = ["AttributionMonitor"]
 
 METRICS = ("localisation", "five_band", "agreement")
-# the keys, and their order, by which the training modules read a dict batch: a probe batch
-# holding two of them is explained on the inputs the model is trained on
-_IMAGE_KEYS = INPUT_KEYS
-_TARGET_KEYS = TARGET_KEYS
 
 
 def _first(batch: dict, keys: tuple[str, ...]):
@@ -58,12 +54,14 @@ def _first(batch: dict, keys: tuple[str, ...]):
 def _split_batch(batch: Any) -> dict[str, Tensor | None]:
     """``{"image", "target", "mask", "heatmap"}`` of a probe batch (dict or tuple)."""
     if isinstance(batch, dict):
-        images = _first(batch, _IMAGE_KEYS)
+        # the keys, in their order, by which the training modules read a dict batch: a probe
+        # batch holding two of them is explained on the inputs the model is trained on
+        images = _first(batch, INPUT_KEYS)
         if images is None:
-            fail("dataloader", f"batches with an image entry (one of {_IMAGE_KEYS})", sorted(batch))
+            fail("dataloader", f"batches with an image entry (one of {INPUT_KEYS})", sorted(batch))
         return {
             "image": images,
-            "target": _first(batch, _TARGET_KEYS),
+            "target": _first(batch, TARGET_KEYS),
             "mask": _first(batch, ("mask", "masks")),
             "heatmap": _first(batch, ("heatmap", "heatmaps")),
         }
