@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from lightning_distill.kd.constraints import (
@@ -388,6 +389,15 @@ def _chains():
         "relu": [nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 3)],
         "inplace_relu": [nn.Linear(4, 16), nn.ReLU(inplace=True), nn.Linear(16, 3)],
         "leaky": [nn.Linear(4, 16), nn.LeakyReLU(0.1), nn.Linear(16, 3)],
+        # an activation's output read by the next one (the pass works in place on a layer's
+        # own outputs only)
+        "relu_relu_leaky": [
+            nn.Linear(4, 16),
+            nn.ReLU(),
+            nn.ReLU(),
+            nn.LeakyReLU(0.0),
+            nn.Linear(16, 3),
+        ],
         "tanh_sigmoid": [
             nn.Linear(4, 16),
             nn.Tanh(),
@@ -417,7 +427,9 @@ def test_chain_penalty_and_gradient_equal_the_second_order_pass(chain, quantity)
     torch.manual_seed(11)
     model = nn.Sequential(*_chains()[chain]).double()
     assert _chain_layers(model) is not None  # the forward-carried derivative is what is tested
-    points = torch.randn(400, 4, dtype=torch.float64)
+    # 600 rows: a narrow layer (the head's 3 outputs, the 8 of stacked_linear) on 512 rows or
+    # more is computed as a transposed product
+    points = torch.randn(600, 4, dtype=torch.float64)
     slopes = _chain_slopes(_chain_layers(model), points, 1, 2, quantity).detach()
     margin = float(slopes.abs().median()) if chain != "linear" else float(slopes[0].abs()) + 0.1
     shares, params = [], list(model.parameters())
@@ -434,6 +446,25 @@ def test_chain_penalty_and_gradient_equal_the_second_order_pass(chain, quantity)
             torch.testing.assert_close(a, b)
     # some rows violate the margin and others not: the violating rows alone were kept
     assert chain == "linear" or any(0 < share < 1 for share in shares), shares
+
+
+@pytest.mark.parametrize("quantity", ["logit", "log_probability"])
+def test_chain_penalty_of_a_one_input_model_leaves_its_weights_alone(quantity):
+    # one input column: the first Linear's column is a view of its weight, not a copy
+    torch.manual_seed(12)
+    model = nn.Sequential(nn.Linear(1, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2))
+    model = model.double()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    points = torch.linspace(-3, 3, 600, dtype=torch.float64)[:, None]
+    reference = _reference_penalty(model, points, 0, 1, 1, 0.5, quantity)
+    expected = torch.autograd.grad(reference, list(model.parameters()), materialize_grads=True)
+    penalty = monotonic_penalty(model, points, 0, output=1, margin=0.5, quantity=quantity)
+    got = torch.autograd.grad(penalty, list(model.parameters()), materialize_grads=True)
+    torch.testing.assert_close(penalty, reference)
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, before[key], rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("affine", [True, False])
@@ -522,7 +553,7 @@ def test_chain_penalty_under_autocast_trains_in_mixed_precision():
 def test_chain_penalty_frees_what_it_kept_after_the_backward_pass():
     model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
     penalty = monotonic_penalty(model, torch.randn(64, 4), 0, margin=10.0)
-    chain = penalty.grad_fn.next_functions[0][0]  # the division by the rows, then the chain
+    chain = penalty.grad_fn  # the chain's node divides by the rows itself
     assert type(chain).__name__ == "_ChainPenaltyBackward"
     assert len(chain.saved_tensors) > 6  # parameters and the violating rows' values
     penalty.backward()
@@ -737,3 +768,23 @@ def test_penalty_on_points_of_another_dtype_says_so_for_chains_too():
     points = torch.randn(16, 4, dtype=torch.float64)
     with pytest.raises(TypeError, match="inputs must have the model's dtype torch.float32; got"):
         monotonic_penalty(mlp, points, 0, output=1, margin=0.1)
+
+
+@pytest.mark.parametrize("outputs", [1, 2, 10, 11])
+@pytest.mark.parametrize("rows", [100, 600])
+@pytest.mark.parametrize("bias", [True, False])
+def test_chain_linear_equals_torch_linear_in_value_and_gradient(outputs, rows, bias):
+    from lightning_distill.kd.constraints import _linear
+
+    torch.manual_seed(outputs + rows)
+    layer = nn.Linear(16, outputs, bias=bias).double()
+    h = torch.randn(16, rows, dtype=torch.float64).T.requires_grad_(True)  # a transposed view
+    got = _linear(h, layer.weight, layer.bias)
+    expected = F.linear(h, layer.weight, layer.bias)
+    torch.testing.assert_close(got, expected)
+    upstream = torch.randn_like(expected)
+    params = [h, *layer.parameters()]
+    for a, b in zip(
+        torch.autograd.grad(got, params, upstream), torch.autograd.grad(expected, params, upstream)
+    ):
+        torch.testing.assert_close(a, b)
