@@ -1127,7 +1127,9 @@ def constraint_terms(constraints, model: nn.Module, inputs) -> tuple[Tensor | No
             # inputs, which the step checks already (no check of theirs on the hot path)
             value = checked_penalty(constraint, value)
         terms[f"constraint_{constraint.name}"] = value
-        weighted = constraint.weight * value
+        weight = constraint.weight
+        # a weight of one (the default) adds the penalty as it is: no product, forward or backward
+        weighted = value if type(weight) in (int, float) and weight == 1 else weight * value
         total = weighted if total is None else total + weighted
     return total, terms
 
