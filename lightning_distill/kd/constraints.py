@@ -560,7 +560,10 @@ def _chain_slopes(
         elif kind is nn.ReLU or kind is nn.LeakyReLU:
             # the backward pass takes the slope from the output (the next layer's input)
             if record is not None:
-                record.append((out, tangent.dim() == 1))
+                # the negative slope as it is now (set again before the backward pass, the
+                # gradient would otherwise be of another function)
+                slope = getattr(layer, "negative_slope", 0.0)
+                record.append((out, tangent.dim() == 1, slope))
             factor = _relu_slope(out.detach() if out.requires_grad else out, layer)
             if factor.dtype != tangent.dtype:  # under autocast: as torch promotes
                 tangent = factor * tangent
@@ -604,11 +607,13 @@ def _linear(h: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return F.linear(h, weight, bias)
 
 
-def _relu_slope(out: Tensor, layer: nn.Module) -> Tensor:
-    """A ``ReLU``'s or ``LeakyReLU``'s derivative, read from its output (a new tensor)."""
+def _relu_slope(out: Tensor, layer: nn.Module, negative_slope: float | None = None) -> Tensor:
+    """A ``ReLU``'s or ``LeakyReLU``'s derivative, read from its output (a new tensor);
+    ``negative_slope``: a ``LeakyReLU``'s as recorded (its present one by default)."""
     if type(layer) is nn.ReLU:
         return out.sign()  # the output is >= 0: its sign is relu'
-    return torch.ones_like(out).masked_fill_(out <= 0, layer.negative_slope)
+    slope = layer.negative_slope if negative_slope is None else negative_slope
+    return torch.ones_like(out).masked_fill_(out <= 0, slope)
 
 
 def _chain_plan(layers) -> tuple[list, list[Tensor]]:
@@ -811,8 +816,8 @@ class _ChainPenalty(torch.autograd.Function):
                 g_h = None if g_h is None else g_h * factor
                 g_t = g_t * factor
             elif kind in ("relu", "leaky"):
-                out, vector_tangent = entry
-                factor = _relu_slope(out, layer)
+                out, vector_tangent, slope = entry
+                factor = _relu_slope(out, layer, slope)
                 g_h = None if g_h is None else g_h * factor
                 g_t = g_t * factor
                 if vector_tangent:

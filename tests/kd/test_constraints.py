@@ -788,3 +788,19 @@ def test_chain_linear_equals_torch_linear_in_value_and_gradient(outputs, rows, b
         torch.autograd.grad(got, params, upstream), torch.autograd.grad(expected, params, upstream)
     ):
         torch.testing.assert_close(a, b)
+
+
+def test_chain_penalty_gradient_is_of_the_leaky_slope_of_its_forward_pass():
+    # the slope set again between the penalty and its backward pass: the gradient is the one
+    # of the penalty as computed
+    torch.manual_seed(17)
+    model = nn.Sequential(nn.Linear(4, 16), nn.LeakyReLU(0.1), nn.Linear(16, 2)).double()
+    points = torch.randn(300, 4, dtype=torch.float64)
+    params = list(model.parameters())
+    reference = _reference_penalty(model, points, 0, 1, 1, 0.5, "log_probability")
+    expected = torch.autograd.grad(reference, params)
+    penalty = monotonic_penalty(model, points, 0, output=1, margin=0.5, quantity="log_probability")
+    model[1].negative_slope = 0.3
+    got = torch.autograd.grad(penalty, params)
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b)
