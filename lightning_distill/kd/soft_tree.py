@@ -149,6 +149,14 @@ class SoftDecisionTree(nn.Module):
             if isinstance(feature_names, str) or not isinstance(feature_names, Iterable):
                 # a str would be read as one name per character
                 fail("feature_names", "a list of names", feature_names, TypeError)
+            if isinstance(feature_names, set | frozenset):
+                # a set's order is not the features' (and changes from run to run)
+                fail(
+                    "feature_names",
+                    "an ordered list of names, one per input in order (a set has no order)",
+                    feature_names,
+                    TypeError,
+                )
             feature_names = [str(name) for name in feature_names]
             if len(feature_names) != self.in_features:
                 fail("feature_names", f"a list of {self.in_features} names", feature_names)
@@ -184,6 +192,12 @@ class SoftDecisionTree(nn.Module):
             fail("x", "a torch.Tensor", type(x).__name__, TypeError)
         if not x.is_floating_point():
             fail("x", "a floating-point tensor", x.dtype, TypeError)
+        if x.dim() == 0:  # no batch dimension (x.shape[0] would be torch's IndexError)
+            fail(
+                "x",
+                f"a batch of inputs with {self.in_features} elements each (or one input, 1-D)",
+                tuple(x.shape),
+            )
         # the width from the shape, not -1: an empty batch has one too
         flat = x.reshape(x.shape[0], math.prod(x.shape[1:])) if x.dim() != 1 else x.unsqueeze(0)
         if flat.shape[1] != self.in_features:

@@ -290,6 +290,27 @@ def test_bad_inputs():
         tree.path_to_leaf(4)
 
 
+def test_a_zero_dimensional_input_is_refused_by_name():
+    # a 0-d tensor has no batch dimension: it had failed with torch's IndexError
+    tree = SoftDecisionTree(4, 2, depth=2)
+    for call in (tree, tree.leaf_probabilities, tree.explain):
+        with pytest.raises(ValueError, match=r"x must be a batch of inputs .*; got \(\)\."):
+            call(torch.tensor(1.0))
+
+
+def test_an_unordered_set_of_feature_names_is_refused():
+    # a set's order is not the features' (and varies from run to run with string hashing):
+    # every name in explain() and the bar charts would be attached to another feature
+    with pytest.raises(TypeError, match=r"feature_names must be .*ordered.*; got \{"):
+        SoftDecisionTree(3, 2, feature_names={"a", "b", "c"})
+    with pytest.raises(TypeError, match="feature_names must be .*ordered"):
+        SoftDecisionTree(3, 2, feature_names=frozenset("abc"))
+    # ordered collections of names keep their order
+    names = {"a": 0, "b": 1, "c": 2}
+    assert SoftDecisionTree(3, 2, feature_names=names.keys()).feature_names == ["a", "b", "c"]
+    assert SoftDecisionTree(3, 2, feature_names=("c", "a", "b")).feature_names == ["c", "a", "b"]
+
+
 def test_inputs_of_another_dtype_are_refused_outside_autocast():
     tree = SoftDecisionTree(4, 2, depth=2)
     for dtype in (torch.float64, torch.float16):
