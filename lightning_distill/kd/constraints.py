@@ -20,7 +20,7 @@ import contextlib
 import functools
 import numbers
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import torch
@@ -999,7 +999,9 @@ class L1Sparsity(Constraint):
     modules : list of str or torch.nn.Module, optional
         Submodules of the student (names as in ``named_modules()``, or the modules themselves)
         whose weight matrices and kernels (parameters with two or more dimensions) are penalised;
-        every such parameter of the student by default. Biases are left alone.
+        every such parameter of the student by default. Biases are left alone. A module named
+        that holds no such parameter (an activation, a normalisation layer) is refused with a
+        ``ValueError``.
     name : str, default="l1"
         Logged as ``train/constraint_<name>``.
 
@@ -1023,6 +1025,13 @@ class L1Sparsity(Constraint):
         if modules is not None:
             if isinstance(modules, str | nn.Module):
                 modules = [modules]
+            if not isinstance(modules, Iterable):  # list() would raise "not iterable"
+                fail(
+                    "modules",
+                    "a list of module names (str) or torch.nn.Module objects",
+                    modules,
+                    TypeError,
+                )
             modules = list(modules)
             for item in modules:
                 if not isinstance(item, str | nn.Module):
@@ -1054,9 +1063,21 @@ class L1Sparsity(Constraint):
                     )
         seen: dict[int, nn.Parameter] = {}
         for module in chosen:
-            for param in module.parameters():
-                if param.dim() >= 2:
-                    seen.setdefault(id(param), param)
+            weights = [param for param in module.parameters() if param.dim() >= 2]
+            if not weights and self.modules is not None:
+                # a named activation or normalisation layer penalises nothing: dropped
+                # silently, the user would believe it penalised
+                name = next(
+                    n for n, m in model.named_modules(remove_duplicate=False) if m is module
+                )
+                fail(
+                    "modules",
+                    "modules with weight matrices or kernels (parameters of two or more "
+                    f"dimensions); {name or 'the model'!r} ({type(module).__name__}) has none",
+                    self.modules,
+                )
+            for param in weights:
+                seen.setdefault(id(param), param)
         return list(seen.values())
 
     def penalty(self, model: nn.Module, inputs=None) -> Tensor:

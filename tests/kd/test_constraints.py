@@ -9,6 +9,7 @@ from lightning_distill.kd.constraints import (
     L1Sparsity,
     Monotonic,
     box_points,
+    check_constraints_on,
     monotonic_penalty,
     monotonicity_violations,
 )
@@ -142,6 +143,23 @@ def test_l1_sparsity_sums_absolute_weights_of_named_modules():
     torch.testing.assert_close(model[0].weight.grad, model[0].weight.sign())
 
 
+def test_l1_sparsity_refuses_a_named_module_without_weights():
+    # a named activation or normalisation layer (no weight matrix or kernel: only 1-D
+    # parameters or none) had been dropped silently when another named module had weights: the
+    # user believed it penalised
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(16, 2)
+    )
+    for named in (["0", "2"], ["1", "4"], [model[0], model[2]]):
+        with pytest.raises(ValueError, match=r"modules must .*weight matrices or kernels.*'(1|2)'"):
+            L1Sparsity(modules=named).penalty(model)
+        with pytest.raises(ValueError, match="modules must"):
+            check_constraints_on([L1Sparsity(modules=named)], model)
+    # a container is named for the weights it holds; conv kernels are weights
+    both = L1Sparsity(modules=["", "0"]).penalty(model)
+    torch.testing.assert_close(both, model[0].weight.abs().sum() + model[4].weight.abs().sum())
+
+
 def test_violations_of_a_known_model():
     # f = x0^2: increasing for x0 > 0 and decreasing below
     class Square(nn.Module):
@@ -237,6 +255,9 @@ def test_violations_restore_modes():
         (lambda: Monotonic(0, name="a b"), TypeError, "name must be"),
         (lambda: L1Sparsity(weight=float("nan")), ValueError, "weight must be"),
         (lambda: L1Sparsity(modules=[3]), TypeError, "modules must be"),
+        # not a collection at all: had been Python's "'int' object is not iterable"
+        (lambda: L1Sparsity(modules=3), TypeError, r"modules must be .*; got 3\."),
+        (lambda: L1Sparsity(modules=nn.Linear), TypeError, "modules must be"),  # the class
     ],
 )
 def test_bad_construction(call, error, pattern):
