@@ -171,7 +171,9 @@ def _with_grad(points, feature):
     return points, points
 
 
-def _output_of(model: nn.Module, x, output: int, quantity: str) -> Tensor:
+def _output_of(model: nn.Module, x, output: int, quantity: str, rows: int) -> Tensor:
+    """Column ``output`` of ``model(x)`` (its log-softmax for ``"log_probability"``), one value
+    per row of ``x`` (``rows`` of them)."""
     try:
         out = model(x)
     except RuntimeError as error:  # torch's shape or dtype complaint, deep in the model
@@ -186,6 +188,13 @@ def _output_of(model: nn.Module, x, output: int, quantity: str) -> Tensor:
     if not isinstance(out, Tensor) or out.dim() not in (1, 2):
         got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
         raise ValueError(f"model must return a [batch] or [batch, outputs] tensor; got {got}.")
+    if out.shape[0] != rows:
+        # an output pooled over the batch has no derivative or pair per row: the shares (and
+        # the penalty) would be of no meaning
+        raise ValueError(
+            f"model must return one row per input row ({rows}) for a per-row derivative; got "
+            f"an output of shape {tuple(out.shape)}."
+        )
     if out.dim() == 1:
         if output != 0:
             fail("output", "0 for a model with one output", output)
@@ -211,7 +220,7 @@ def _check_quantity_width(quantity: str, width: int) -> None:
 
 def _derivative(model, points, feature, output, quantity, *, create_graph: bool):
     differentiable, column = _with_grad(points, feature)
-    values = _output_of(model, differentiable, output, quantity)
+    values = _output_of(model, differentiable, output, quantity, column.shape[0])
     (grad,) = torch.autograd.grad(values.sum(), column, create_graph=create_graph)
     if isinstance(points, Mapping):
         return grad.reshape(grad.shape[0], -1)[:, 0], values
@@ -1275,7 +1284,8 @@ def monotonicity_violations(
     Parameters
     ----------
     model : torch.nn.Module
-        Evaluated in eval mode; every submodule's mode is restored afterwards.
+        Evaluated in eval mode; every submodule's mode is restored afterwards. Must return
+        ``[n]`` or ``[n, outputs]``: one row per row of ``X``.
     X : Tensor [n, features] or dict of tensors
         The points checked (e.g. a held-out grid).
     feature : int or str
@@ -1323,7 +1333,9 @@ def monotonicity_violations(
             X = _outside_inference(X)
             grad, values = _derivative(model, X, feature, output, quantity, create_graph=False)
         with torch.no_grad():
-            raised = _output_of(model, _raise_feature(X, feature, delta), output, quantity)
+            raised = _output_of(
+                model, _raise_feature(X, feature, delta), output, quantity, column.shape[0]
+            )
             wrong_pairs = direction * (raised - values.detach()) < 0
     if not bool(torch.isfinite(grad).all() & torch.isfinite(raised).all()):
         raise ValueError(

@@ -178,6 +178,26 @@ def test_violations_of_a_known_model():
     assert result["gradient"] == int((2 * grid[:, 0] < 0).sum()) / 401
 
 
+def test_a_model_that_does_not_give_one_row_per_input_row_is_refused():
+    # an output pooled over the batch ([1, k] or [k] for n rows) had given shares of no
+    # meaning ("pairs": 0.1 of 10 rows from one compared value) rather than an error
+    class Pooled(nn.Module):
+        def __init__(self, keepdim):
+            super().__init__()
+            self.net, self.keepdim = nn.Linear(3, 2), keepdim
+
+        def forward(self, x):
+            out = self.net(x).mean(0, keepdim=self.keepdim)
+            return out if self.keepdim else out[:1]
+
+    x = torch.randn(10, 3)
+    for keepdim in (True, False):
+        with pytest.raises(ValueError, match=r"model must return one row per input row \(10\)"):
+            monotonicity_violations(Pooled(keepdim), x, 0)
+        with pytest.raises(ValueError, match="model must return one row per input row"):
+            Monotonic(0, n_points=0).penalty(Pooled(keepdim), x)
+
+
 def test_violations_inside_no_grad_and_inference_mode():
     model = nn.Linear(2, 1)
     with torch.no_grad():
