@@ -1322,7 +1322,10 @@ def monotonicity_violations(
         fail("X", "a non-empty batch", tuple(column.shape))
     _check_points(model, X)
     if delta is None:
-        spread = float(column.max() - column.min())
+        # in Python floats, without autograd: the range of a float16 feature can overflow its
+        # dtype (a delta of inf the caller never gave)
+        low, high = column.detach().aminmax()
+        spread = float(high) - float(low)
         delta = 0.05 * spread if spread > 0 else 1.0
     delta = check_real("delta", delta, minimum=0.0, exclusive_minimum=True)
     with _evaluation_mode(model):

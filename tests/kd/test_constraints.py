@@ -1,5 +1,7 @@
 """Monotonic and L1Sparsity penalties, and the monotonicity check."""
 
+import warnings
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -196,6 +198,23 @@ def test_a_model_that_does_not_give_one_row_per_input_row_is_refused():
             monotonicity_violations(Pooled(keepdim), x, 0)
         with pytest.raises(ValueError, match="model must return one row per input row"):
             Monotonic(0, n_points=0).penalty(Pooled(keepdim), x)
+
+
+def test_the_default_delta_is_read_in_full_precision():
+    # a float16 feature spanning [-40000, 40000]: its range overflowed float16, so the default
+    # delta (5% of it) was infinite and refused as "delta must be a finite number", a delta
+    # the caller had not given
+    model = nn.Linear(2, 1).half()
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[1e-4, 0.0]]))
+        model.bias.zero_()
+    grid = torch.zeros(11, 2, dtype=torch.float16)
+    grid[:, 0] = torch.linspace(-40000, 40000, 11)
+    assert monotonicity_violations(model, grid, 0) == {"gradient": 0.0, "pairs": 0.0}
+    # an X that requires grad: the range is read without autograd (no warning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        monotonicity_violations(nn.Linear(2, 1), torch.randn(8, 2).requires_grad_(), 0)
 
 
 def test_violations_inside_no_grad_and_inference_mode():
