@@ -221,7 +221,15 @@ def _check_quantity_width(quantity: str, width: int) -> None:
 def _derivative(model, points, feature, output, quantity, *, create_graph: bool):
     differentiable, column = _with_grad(points, feature)
     values = _output_of(model, differentiable, output, quantity, column.shape[0])
-    (grad,) = torch.autograd.grad(values.sum(), column, create_graph=create_graph)
+    grad = None
+    if values.requires_grad:
+        (grad,) = torch.autograd.grad(
+            values.sum(), column, create_graph=create_graph, allow_unused=True
+        )
+    if grad is None:
+        # no autograd path from the inputs to the output (a piecewise-constant model, such as
+        # a soft tree read by its most probable leaf): its derivative is zero
+        grad = torch.zeros_like(column)
     if isinstance(points, Mapping):
         return grad.reshape(grad.shape[0], -1)[:, 0], values
     return grad[:, feature], values

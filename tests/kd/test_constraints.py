@@ -217,6 +217,38 @@ def test_the_default_delta_is_read_in_full_precision():
         monotonicity_violations(nn.Linear(2, 1), torch.randn(8, 2).requires_grad_(), 0)
 
 
+def test_violations_of_a_piecewise_constant_model():
+    # a soft tree read by its most probable leaf (the paper's test-time prediction) has no
+    # autograd path from the inputs to its output: the check had failed with torch's "appears to
+    # not have been used in the graph"; its derivative is zero (never of the wrong sign) and
+    # the pairs read the steps
+    from lightning_distill.kd.soft_tree import SoftDecisionTree
+
+    torch.manual_seed(0)
+    tree = SoftDecisionTree(2, 2, depth=1, output="max_leaf", inverse_temperature=5.0)
+    with torch.no_grad():
+        tree.inner.weight.copy_(torch.tensor([[1.0, 0.0]]))
+        tree.inner.bias.zero_()
+        tree.leaf_logits.copy_(torch.tensor([[0.0, 0.0], [-1.0, 0.0]]))  # class 0 falls right
+    grid = torch.zeros(20, 2)
+    grid[:, 0] = torch.linspace(-1, 1, 20)
+    result = monotonicity_violations(tree, grid, 0, delta=0.5)
+    # pairs go from the left leaf to the right one (class 0's log-probability falls) for
+    # -0.5 < x0 < 0 (strictly wrong way, direction +1)
+    crossing = float(((grid[:, 0] < 0) & (grid[:, 0] + 0.5 > 0)).sum()) / 20
+    assert result == {"gradient": 0.0, "pairs": crossing} and crossing > 0
+    # the penalty reads the same zero slope: every row misses a margin of 0.1 by 0.1
+    penalty = Monotonic(0, margin=0.1, n_points=0).penalty(tree, grid)
+    torch.testing.assert_close(penalty, torch.tensor(0.01))
+
+    class Stepped(nn.Module):  # no parameters, no autograd path at all
+        def forward(self, x):
+            return -torch.floor(x[:, 0]).detach()
+
+    result = monotonicity_violations(Stepped(), grid, 0, delta=0.5)
+    assert result["gradient"] == 0.0 and result["pairs"] > 0
+
+
 def test_violations_inside_no_grad_and_inference_mode():
     model = nn.Linear(2, 1)
     with torch.no_grad():
