@@ -18,7 +18,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, FigureBase
 from torch import Tensor, nn
 
 from lightning_distill._precision import autocast_on
@@ -203,11 +203,13 @@ class SoftDecisionTree(nn.Module):
         if flat.shape[1] != self.in_features:
             fail("x", f"a batch of inputs with {self.in_features} elements each", tuple(x.shape))
         dtype = self.inner.weight.dtype
-        if flat.dtype != dtype and not autocast_on(flat.device.type):
+        # autocast mixes the lower-precision dtypes, never float64
+        mixed = autocast_on(flat.device.type) and torch.float64 not in (flat.dtype, dtype)
+        if flat.dtype != dtype and not mixed:
             # torch's own error would name neither x nor the fix
             fail(
                 "x",
-                f"of the tree's dtype {dtype} (cast x or the tree)",
+                f"of the tree's dtype {dtype} (cast x or the tree; autocast does not cast float64)",
                 flat.dtype,
                 TypeError,
             )
@@ -490,6 +492,13 @@ class SoftDecisionTree(nn.Module):
                     f"{len(class_names)} names",
                 )
             class_names = [str(name) for name in class_names]
+        if figure is not None and not isinstance(figure, FigureBase):
+            fail(
+                "figure",
+                "a matplotlib Figure or SubFigure to draw on (or None for a new one)",
+                figure,
+                TypeError,
+            )
         n_leaves = self.n_leaves
         if figure is None:
             figure = Figure(

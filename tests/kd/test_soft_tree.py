@@ -255,6 +255,12 @@ def test_images_are_flattened_and_filters_drawn(tmp_path):
         tree.plot_filters(class_names=["a", "b"])
     with pytest.raises(TypeError, match="class_names must be a sequence of str"):
         tree.plot_filters(class_names="abc")
+    # had been AttributeError: 'str' object has no attribute 'add_gridspec'
+    with pytest.raises(TypeError, match=r"figure must be a matplotlib Figure .*; got 'tree.png'"):
+        tree.plot_filters("tree.png")
+    parent = Figure()
+    (sub,) = parent.subfigures(1, 1, squeeze=False)[0]
+    assert tree.plot_filters(sub) is sub  # a subfigure is drawn on
 
 
 @pytest.mark.parametrize(
@@ -323,6 +329,15 @@ def test_inputs_of_another_dtype_are_refused_outside_autocast():
     # under autocast torch mixes the dtypes itself
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert tree(torch.randn(3, 4, dtype=torch.bfloat16)).shape == (3, 2)
+        # but never casts float64: a float64 x for a float32 tree (or the reverse) had failed
+        # with torch's "mat1 and mat2 must have the same dtype"
+        x = torch.randn(3, 4, dtype=torch.float64)
+        for call in (tree, tree.leaf_probabilities, tree.explain):
+            with pytest.raises(TypeError, match="x must be of the tree's dtype torch.float32"):
+                call(x)
+        with pytest.raises(TypeError, match="x must be of the tree's dtype torch.float64"):
+            SoftDecisionTree(4, 2, depth=2).double()(torch.randn(3, 4))
+        assert SoftDecisionTree(4, 2, depth=2).double()(x).dtype == torch.float64
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf])
