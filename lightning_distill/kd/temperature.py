@@ -607,7 +607,8 @@ def select_temperature(
         ``DistillationModule`` reads them.
     temperatures : sequence of float, default=(1, 2, 4, 8, 16)
     seeds : sequence of int, default=(0, 1, 2)
-        Give the spread over runs; more seeds, narrower doubt, linear cost.
+        Distinct integers in ``[0, 2**32 - 1]`` (numpy's seed range). Give the spread over
+        runs; more seeds, narrower doubt, linear cost.
     criterion : {"agreement", "accuracy", "kl"}, default="agreement"
         Chooses ``best_temperature`` (highest mean agreement or accuracy, lowest mean KL).
         Ties go to the lowest mean KL (the highest mean agreement for ``"kl"``), then to the
@@ -628,7 +629,8 @@ def select_temperature(
     seeds = _as_sequence(seeds)
     if isinstance(seeds, str) or not isinstance(seeds, Sequence) or len(seeds) == 0:
         fail("seeds", "a non-empty sequence of integers", seeds, TypeError)
-    seeds = [check_integer("seeds", seed, minimum=0) for seed in seeds]
+    # numpy's bounds, which seed_everything enforces when the run starts (not naming seeds)
+    seeds = [check_integer("seeds", seed, minimum=0, maximum=2**32 - 1) for seed in seeds]
     if len(set(seeds)) != len(seeds):
         # a seeded run repeated gives the same figures: a spread of 0 that was never measured
         fail("seeds", "distinct integers (each seed's run is repeatable)", tuple(seeds))

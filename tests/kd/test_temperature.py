@@ -449,6 +449,24 @@ def test_select_temperature_refuses_repeated_seeds():
         select_temperature(lambda t: None, lambda: None, [], [], (1, 2), seeds=(0, 0, 0))
 
 
+def test_select_temperature_refuses_seeds_numpy_cannot_take_before_any_run():
+    # seed_everything refuses them when the run starts, with a message that names no argument;
+    # the largest numpy takes (and numpy integers) pass the check
+    calls = []
+
+    def make_module(temperature):
+        calls.append(temperature)
+        raise AssertionError("no run may start")
+
+    for bad in ((0, 2**32), (np.uint64(2**32 + 1),)):
+        with pytest.raises(ValueError, match=r"seeds must be an integer >= 0 and <= 4294967295"):
+            select_temperature(make_module, lambda: None, [], [], (1, 2), seeds=bad)
+    assert calls == []
+    from lightning_distill._validation import check_integer
+
+    assert check_integer("seeds", np.uint32(2**32 - 1), minimum=0, maximum=2**32 - 1) == 2**32 - 1
+
+
 def test_select_temperature_reads_numpy_and_torch_sequences():
     from lightning_distill.kd.temperature import _as_sequence, _check_temperatures
 
