@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 import torch.nn.functional as F
+from lightning_utilities.core.apply_func import apply_to_collection
 from torch import Tensor, nn
 
 from lightning_distill._batch import TEACHER_READS_AFTER, unpack_batch, watch_for_teacher
@@ -523,6 +524,12 @@ class _FreshModules:
         self._trained.update({id(p): weakref.ref(p) for p in own})
 
 
+def _to_module(tensor: Tensor, device, dtype) -> Tensor:
+    """``tensor`` on the module's device, in its floating dtype when floating."""
+    cast = dtype is not None and tensor.is_floating_point()
+    return tensor.to(device, dtype) if cast else tensor.to(device)
+
+
 @torch.no_grad()
 def _validation_scores(module, val) -> dict[str, float]:
     student, teacher = module, getattr(module, "teacher", None)
@@ -539,9 +546,9 @@ def _validation_scores(module, val) -> dict[str, float]:
     try:
         for batch in val:
             inputs, targets = _inputs_and_targets(batch)
-            if isinstance(inputs, Tensor):
-                cast = dtype is not None and inputs.is_floating_point()
-                inputs = inputs.to(device, dtype) if cast else inputs.to(device)
+            # every tensor of the inputs (a dict or tuple of them too), as the fit's precision
+            # plugin and device transfer gave them to the module
+            inputs = apply_to_collection(inputs, Tensor, _to_module, device, dtype)
             targets = targets.to(device)
             # the teacher reads the batch after the student (see watch_for_teacher)
             watch, later = watch_for_teacher(inputs)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -299,6 +300,64 @@ def test_select_temperature_reads_dict_batches_and_leaves_global_seeds_alone(mon
     found = [float(torch.rand(1)), random.random(), np.random.rand()]  # noqa: NPY002
     assert found == expected
     assert "PL_GLOBAL_SEED" not in os.environ
+
+
+class _ReadsKeyA(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(5, 2)
+
+    def forward(self, inputs):
+        return self.linear(inputs["a"])
+
+
+class _NestedBatches(torch.utils.data.Dataset):
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        return {"x": {"a": self.x[i]}, "y": self.y[i]}
+
+
+def test_scoring_casts_the_tensors_inside_dict_inputs_as_the_fit_did():
+    # a fit with precision="64-true" casts the module and every floating tensor of a batch,
+    # those inside dict inputs too; scoring cast only tensor inputs, and the float32 tensors
+    # of a dict reached the float64 student: torch's dtype error after every run had trained
+    x, y = _sweep_data()
+    torch.manual_seed(0)
+    teacher = _ReadsKeyA()
+    built = []
+
+    def make_module(temperature):
+        built.append(DistillationModule(_ReadsKeyA(), teacher, temperature=temperature))
+        return built[-1]
+
+    val_x, val_y = x[64:], y[64:]
+    selection = select_temperature(
+        make_module,
+        lambda: quiet_trainer(max_epochs=1, precision="64-true"),
+        DataLoader(_NestedBatches(x[:64], y[:64]), batch_size=16),
+        DataLoader(_NestedBatches(val_x, val_y), batch_size=10),
+        (2,),
+        seeds=(0,),
+    )
+    # the scores recomputed from the trained student and the teacher, in float64
+    (module,) = built
+    with torch.no_grad():
+        student = module.student.eval()({"a": val_x.double()})
+        reference = teacher.eval()({"a": val_x.double()})
+    row = selection.runs.iloc[0]
+    assert row["accuracy"] == pytest.approx(float((student.argmax(1) == val_y).double().mean()))
+    agreement = (student.argmax(1) == reference.argmax(1)).double().mean()
+    assert row["agreement"] == pytest.approx(float(agreement))
+    # KL(teacher || student) at T = 1, the mean over rows of the sum over classes
+    kl = F.kl_div(
+        student.log_softmax(1), reference.log_softmax(1), reduction="batchmean", log_target=True
+    )
+    assert row["kl"] == pytest.approx(float(kl), rel=1e-9)
 
 
 def test_select_temperature_refuses_a_reused_student_and_unreadable_loaders():
