@@ -508,9 +508,18 @@ class _FreshModules:
         self._trained: dict[int, weakref.ref] = {}
 
     def check(self, module) -> None:
-        if not isinstance(module, nn.Module):
+        from lightning.pytorch import LightningModule
+
+        # a torch.compile'd module (which Lightning fits) is checked as the module it wraps
+        if not isinstance(getattr(module, "_orig_mod", module), LightningModule):
             fail("make_module", "a callable returning a LightningModule", module, TypeError)
         teacher = getattr(module, "teacher", None)
+        if not isinstance(teacher, nn.Module):  # scoring needs it: refused before training
+            raise ValueError(
+                "make_module must be a callable returning a module with a .teacher (an "
+                f"nn.Module); got a {type(module).__name__} whose teacher is "
+                f"{type(teacher).__name__ if teacher is not None else None}."
+            )
         frozen = {id(p) for p in teacher.parameters()} if isinstance(teacher, nn.Module) else set()
         own = [p for p in module.parameters() if id(p) not in frozen]
         for parameter in own:

@@ -400,6 +400,33 @@ def test_select_temperature_refuses_a_reused_student_and_unreadable_loaders():
         select_temperature(lambda t: None, trainer, None, val, (1,), seeds=(0,))
 
 
+def test_select_temperature_refuses_a_module_it_cannot_fit_or_score_before_training():
+    # a plain nn.Module reached Trainer.fit, whose TypeError named no argument; a module
+    # without a teacher (DistillationModule(teacher=None, alpha=0)) was refused only once its
+    # first run had trained
+    x, y = _sweep_data()
+    train = DataLoader(TensorDataset(x[:64], y[:64]), batch_size=32)
+    val = DataLoader(TensorDataset(x[64:], y[64:]), batch_size=32)
+    fits = []
+
+    def trainer():
+        fits.append(quiet_trainer(max_epochs=1))
+        return fits[-1]
+
+    with pytest.raises(TypeError, match=r"make_module must be a callable returning a Lightning"):
+        select_temperature(lambda t: nn.Linear(5, 2), trainer, train, val, (1,), seeds=(0,))
+    with pytest.raises(ValueError, match=r"module with a \.teacher.*; got a DistillationModule"):
+        select_temperature(
+            lambda t: DistillationModule(nn.Linear(5, 2), None, alpha=0.0, temperature=t),
+            trainer,
+            train,
+            val,
+            (1,),
+            seeds=(0,),
+        )
+    assert not fits  # neither reached a Trainer
+
+
 def test_select_temperature_refuses_what_would_leave_later_runs_untrained():
     x, y = _sweep_data()
     teacher = nn.Linear(5, 2)
