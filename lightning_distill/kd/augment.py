@@ -10,6 +10,7 @@ data set.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 
 import torch
@@ -121,6 +122,21 @@ def check_augment(augment):
             augment,
             TypeError,
         )
+    if augment is not None:
+        try:
+            signature = inspect.signature(augment)
+        except (TypeError, ValueError):  # no signature to read (some builtins): not checked
+            return augment
+        try:
+            signature.bind(None, None)
+        except TypeError:
+            # it would fail at the first training step with Python's message, naming neither
+            # augment nor what it is given
+            raise TypeError(
+                "augment must be a callable taking two arguments, (inputs, targets) (targets "
+                f"None for a batch without labels); got {augment!r} with signature "
+                f"{signature}."
+            ) from None
     return augment
 
 
@@ -146,7 +162,13 @@ def apply_augment(augment, inputs, targets) -> tuple[object, Tensor | None]:
         )
     if targets is None:  # a batch without labels: the teacher labels every row
         if new_targets is not None:
-            fail("augment", "no targets for a batch without labels", new_targets, TypeError)
+            fail(
+                "augment",
+                "a callable returning new inputs only, or (inputs, None): no targets for a "
+                "batch without labels",
+                new_targets,
+                TypeError,
+            )
         return new_inputs, None
     if not isinstance(new_targets, Tensor):
         fail(
