@@ -141,3 +141,22 @@ def test_targets_returned_for_a_batch_without_labels_are_refused_in_plain_words(
         r"targets for a batch without labels; got",
     ):
         apply_augment(lambda inputs, targets: (inputs, torch.zeros(4)), torch.rand(4, 3), None)
+
+
+def test_new_inputs_alone_for_tuple_inputs_are_not_read_as_inputs_and_targets():
+    # inputs (features, codes): an augmentation returning the new pair alone was read as
+    # (inputs, targets), the codes silently becoming the batch's targets
+    x, codes, y = torch.rand(4, 3), torch.tensor([0, 1, 1, 0]), torch.tensor([1, 1, 0, 0])
+    noisy_pair = lambda inputs, targets: (inputs[0] + 0.1, inputs[1])  # noqa: E731
+    with pytest.raises(
+        TypeError,
+        match=r"augment must be a callable returning \(inputs, targets\) for inputs that are a "
+        r"tuple .*; got 'a tuple whose first item is a Tensor'",
+    ):
+        apply_augment(noisy_pair, (x, codes), y)
+    # the pair returned with the targets is read as such
+    with_targets = lambda inputs, targets: ((inputs[0] + 0.1, inputs[1]), targets)  # noqa: E731
+    (new_x, new_codes), new_y = apply_augment(with_targets, (x, codes), y)
+    assert torch.allclose(new_x, x + 0.1) and new_codes is codes and new_y is y
+    (same_x, _), same_y = apply_augment(lambda inputs, targets: inputs, [x, codes], y)
+    assert same_x is x and same_y is y  # new inputs alone, a list: not a pair to misread
