@@ -46,6 +46,7 @@ from lightning_distill._validation import (
 )
 from lightning_distill.kd.losses import (
     _FLOAT32_TEMPERATURE,
+    _MAX_TEMPERATURE,
     _MIN_TEMPERATURE,
     _check_finite_logits,
     _check_pair,
@@ -437,11 +438,12 @@ def _check_temperatures(temperatures) -> list[float]:
     for value in temperatures:
         if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
             fail("temperatures", "a non-empty sequence of numbers > 0", temperatures, TypeError)
-        if not (value >= _MIN_TEMPERATURE and math.isfinite(value)):
-            # the module's own bound, checked before the first run rather than in the middle
+        if not _MIN_TEMPERATURE <= value <= _MAX_TEMPERATURE:  # NaN too
+            # the module's own bounds, checked before the first run rather than in the middle
             fail(
                 "temperatures",
-                f"a non-empty sequence of finite numbers >= {_MIN_TEMPERATURE:g}",
+                f"a non-empty sequence of numbers >= {_MIN_TEMPERATURE:g} and "
+                f"<= {_MAX_TEMPERATURE:g}",
                 temperatures,
             )
         values.append(float(value))

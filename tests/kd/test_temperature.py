@@ -518,6 +518,8 @@ def test_select_temperature_refuses_a_module_that_ignores_its_temperature():
         ((), ValueError),
         ((1, float("nan")), ValueError),
         ((4, 1e-9), ValueError),  # below the module's bound: refused before the T = 4 runs
+        ((4, 1e7), ValueError),  # above it (DistillationModule's 1e6): the same
+        ((1, float("inf")), ValueError),
         ("4", TypeError),
         ((1, "2"), TypeError),
         ((2, 2.0), ValueError),
@@ -527,6 +529,30 @@ def test_select_temperature_refuses_a_module_that_ignores_its_temperature():
 def test_select_temperature_bad_temperatures(temperatures, error):
     with pytest.raises(error, match=r"temperatures must be .*; got"):
         select_temperature(lambda t: None, lambda: None, [], [], temperatures)
+
+
+def test_select_temperature_takes_the_temperatures_the_module_takes():
+    # a temperature the module refuses was refused only when its first run was built, after
+    # the runs of the temperatures before it had trained
+    from lightning_distill.kd.temperature import _check_temperatures
+
+    def module_takes(temperature):
+        try:
+            DistillationModule(nn.Linear(2, 2), nn.Linear(2, 2), temperature=temperature)
+        except ValueError:
+            return False
+        return True
+
+    def sweep_takes(temperature):
+        try:
+            _check_temperatures((temperature,))
+        except ValueError:
+            return False
+        return True
+
+    for temperature in (1e-6, 1e6, 4.0):
+        for nearby in (temperature, np.nextafter(temperature, 0), np.nextafter(temperature, 1e9)):
+            assert sweep_takes(float(nearby)) == module_takes(float(nearby)), nearby
 
 
 def test_select_temperature_refuses_repeated_seeds():
