@@ -198,6 +198,14 @@ class LearnedTemperature(nn.Module):
         super().__init__()
         self.t_start = check_real("t_start", t_start, minimum=_MIN_TEMPERATURE)
         self.t_range = check_real("t_range", t_range, minimum=0.0, exclusive_minimum=True)
+        if not self.t_start + self.t_range <= _MAX_TEMPERATURE:
+            # the bound of a fixed temperature: above it T^2 * KL loses even float64's
+            # precision (and a sum that overflows made the temperature infinite)
+            raise ValueError(
+                f"t_start + t_range must be <= {_MAX_TEMPERATURE:g} (the largest temperature "
+                f"the KD loss takes); got t_start={self.t_start!r}, t_range={self.t_range!r}, "
+                f"summing to {self.t_start + self.t_range!r}."
+            )
         self.ramp_epochs = check_integer("ramp_epochs", ramp_epochs, minimum=0)
         self.max_reversal = check_real("max_reversal", max_reversal, minimum=0.0)
         theta = 1.0

@@ -601,6 +601,25 @@ def test_a_negative_reversal_is_refused():
     assert torch.isfinite(temperature(reversal=0.0))
 
 
+def test_a_learned_temperature_reaches_only_temperatures_a_fixed_one_may_take():
+    # its upper end had no bound: t_range=1e7 trained at temperatures a fixed one is refused
+    # (T^2 * KL loses float64's precision there), and t_start=t_range=1e308 gave T = inf
+    def fixed_takes(temperature):
+        try:
+            DistillationModule(nn.Linear(2, 2), nn.Linear(2, 2), temperature=temperature)
+        except ValueError:
+            return False
+        return True
+
+    for t_start, t_range in ((1.0, 1e7), (1e308, 1e308), (1.0, 1e6 - 1.0), (2.0, 1e6 - 1.0)):
+        upper = t_start + t_range
+        if fixed_takes(upper):
+            assert LearnedTemperature(t_start, t_range).value < upper
+        else:
+            with pytest.raises(ValueError, match=r"t_start \+ t_range must be <= 1e\+06"):
+                LearnedTemperature(t_start, t_range)
+
+
 def test_learned_temperature_bad_arguments():
     with pytest.raises(ValueError, match="t_start must be"):
         LearnedTemperature(t_start=0.0)
