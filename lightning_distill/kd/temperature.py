@@ -38,6 +38,7 @@ from lightning_distill._batch import TEACHER_READS_AFTER, unpack_batch, watch_fo
 from lightning_distill._monitoring import loader_generators
 from lightning_distill._precision import autocast_off as _autocast_off
 from lightning_distill._validation import (
+    _as_python_number,
     check_choice,
     check_integer,
     check_real,
@@ -444,6 +445,7 @@ def _check_temperatures(temperatures) -> list[float]:
         fail("temperatures", "a non-empty sequence of numbers > 0", temperatures)
     values = []
     for value in temperatures:
+        value = _as_python_number(value)  # a 0-d tensor (an item of a tensor), as seeds take
         if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
             fail("temperatures", "a non-empty sequence of numbers > 0", temperatures, TypeError)
         if not _MIN_TEMPERATURE <= value <= _MAX_TEMPERATURE:  # NaN too

@@ -585,6 +585,12 @@ def test_select_temperature_reads_numpy_and_torch_sequences():
     assert _check_temperatures(np.array([1.0, 2.0])) == [1.0, 2.0]
     assert _check_temperatures(torch.tensor([4, 8])) == [4.0, 8.0]
     assert _check_temperatures((np.float32(1.5), np.int64(3))) == [1.5, 3.0]
+    # the items of a tensor, as seeds take them (a 0-d tensor had been refused as no number)
+    assert _check_temperatures(list(torch.tensor([2.0, 8.0]))) == [2.0, 8.0]
+    with pytest.raises(TypeError, match="temperatures must be"):
+        _check_temperatures([torch.tensor([2.0, 8.0])])
+    with pytest.raises(TypeError, match="temperatures must be"):
+        _check_temperatures([torch.tensor(True)])
     assert _as_sequence(np.arange(3)) == [0, 1, 2]
     with pytest.raises(TypeError, match="temperatures must be"):
         _check_temperatures(np.ones((2, 2)))
