@@ -1,7 +1,8 @@
 """Teacher-labelled augmentation: new inputs each step, labelled by the teacher.
 
 An ``augment`` callable takes a training batch's ``(inputs, targets)`` and returns new
-``(inputs, targets)`` (or only new inputs, keeping the targets). The distillation module applies
+``(inputs, targets)`` (or only new inputs, keeping the targets; for inputs that are a tuple or
+list, always ``(inputs, targets)``: a pair of new inputs would read as inputs and targets). The distillation module applies
 it before the teacher and the student see the batch, so the teacher's soft labels describe the
 augmented inputs and the student learns the teacher's behaviour beyond the training rows.
 Augmentations must not change their arguments in place: the batch may share memory with the
@@ -10,6 +11,7 @@ data set.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 
 import torch
@@ -121,6 +123,21 @@ def check_augment(augment):
             augment,
             TypeError,
         )
+    if augment is not None:
+        try:
+            signature = inspect.signature(augment)
+        except (TypeError, ValueError):  # no signature to read (some builtins): not checked
+            return augment
+        try:
+            signature.bind(None, None)
+        except TypeError:
+            # it would fail at the first training step with Python's message, naming neither
+            # augment nor what it is given
+            raise TypeError(
+                "augment must be a callable taking two arguments, (inputs, targets) (targets "
+                f"None for a batch without labels); got {augment!r} with signature "
+                f"{signature}."
+            ) from None
     return augment
 
 
@@ -135,6 +152,18 @@ def apply_augment(augment, inputs, targets) -> tuple[object, Tensor | None]:
     kind = (
         Tensor if isinstance(inputs, Tensor) else Mapping if isinstance(inputs, Mapping) else None
     )
+    if isinstance(inputs, tuple | list) and not isinstance(new_inputs, tuple | list):
+        # a pair of new inputs alone reads as (inputs, targets): its second item would
+        # silently become the targets
+        fail(
+            "augment",
+            f"a callable returning (inputs, targets) for inputs that are a "
+            f"{type(inputs).__name__} (new inputs alone cannot be told from a pair of inputs "
+            "and targets); e.g. return (inputs, targets) with inputs a "
+            f"{type(inputs).__name__} as given",
+            f"a {type(result).__name__} whose first item is a {type(new_inputs).__name__}",
+            TypeError,
+        )
     if new_inputs is None or (kind is not None and not isinstance(new_inputs, kind)):
         expected = "the inputs' kind" if kind is None else f"a {kind.__name__}, as the inputs"
         fail(
@@ -146,7 +175,13 @@ def apply_augment(augment, inputs, targets) -> tuple[object, Tensor | None]:
         )
     if targets is None:  # a batch without labels: the teacher labels every row
         if new_targets is not None:
-            fail("augment", "no targets for a batch without labels", new_targets, TypeError)
+            fail(
+                "augment",
+                "a callable returning new inputs only, or (inputs, None): no targets for a "
+                "batch without labels",
+                new_targets,
+                TypeError,
+            )
         return new_inputs, None
     if not isinstance(new_targets, Tensor):
         fail(

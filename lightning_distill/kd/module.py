@@ -682,7 +682,8 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         strength lambda included) without being listed. Not hyperparameters: pass
         them again to ``load_from_checkpoint`` to train further.
     augment : callable, optional
-        ``(inputs, targets) -> (inputs, targets)`` (or new inputs only) applied to each training
+        ``(inputs, targets) -> (inputs, targets)`` (or new inputs only; always both for tuple
+        or list inputs) applied to each training
         batch before the teacher and the student see it, so the teacher labels the augmented
         inputs: :func:`~lightning_distill.mixup`, :func:`~lightning_distill.gaussian_noise` or
         your own. Not combinable with ``cache_teacher``. Not a hyperparameter.

@@ -31,12 +31,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 import torch.nn.functional as F
+from lightning_utilities.core.apply_func import apply_to_collection
 from torch import Tensor, nn
 
 from lightning_distill._batch import TEACHER_READS_AFTER, unpack_batch, watch_for_teacher
 from lightning_distill._monitoring import loader_generators
 from lightning_distill._precision import autocast_off as _autocast_off
 from lightning_distill._validation import (
+    _as_python_number,
     check_choice,
     check_integer,
     check_real,
@@ -45,6 +47,7 @@ from lightning_distill._validation import (
 )
 from lightning_distill.kd.losses import (
     _FLOAT32_TEMPERATURE,
+    _MAX_TEMPERATURE,
     _MIN_TEMPERATURE,
     _check_finite_logits,
     _check_pair,
@@ -196,6 +199,14 @@ class LearnedTemperature(nn.Module):
         super().__init__()
         self.t_start = check_real("t_start", t_start, minimum=_MIN_TEMPERATURE)
         self.t_range = check_real("t_range", t_range, minimum=0.0, exclusive_minimum=True)
+        if not self.t_start + self.t_range <= _MAX_TEMPERATURE:
+            # the bound of a fixed temperature: above it T^2 * KL loses even float64's
+            # precision (and a sum that overflows made the temperature infinite)
+            raise ValueError(
+                f"t_start + t_range must be <= {_MAX_TEMPERATURE:g} (the largest temperature "
+                f"the KD loss takes); got t_start={self.t_start!r}, t_range={self.t_range!r}, "
+                f"summing to {self.t_start + self.t_range!r}."
+            )
         self.ramp_epochs = check_integer("ramp_epochs", ramp_epochs, minimum=0)
         self.max_reversal = check_real("max_reversal", max_reversal, minimum=0.0)
         theta = 1.0
@@ -434,13 +445,15 @@ def _check_temperatures(temperatures) -> list[float]:
         fail("temperatures", "a non-empty sequence of numbers > 0", temperatures)
     values = []
     for value in temperatures:
+        value = _as_python_number(value)  # a 0-d tensor (an item of a tensor), as seeds take
         if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
             fail("temperatures", "a non-empty sequence of numbers > 0", temperatures, TypeError)
-        if not (value >= _MIN_TEMPERATURE and math.isfinite(value)):
-            # the module's own bound, checked before the first run rather than in the middle
+        if not _MIN_TEMPERATURE <= value <= _MAX_TEMPERATURE:  # NaN too
+            # the module's own bounds, checked before the first run rather than in the middle
             fail(
                 "temperatures",
-                f"a non-empty sequence of finite numbers >= {_MIN_TEMPERATURE:g}",
+                f"a non-empty sequence of numbers >= {_MIN_TEMPERATURE:g} and "
+                f"<= {_MAX_TEMPERATURE:g}",
                 temperatures,
             )
         values.append(float(value))
@@ -507,9 +520,18 @@ class _FreshModules:
         self._trained: dict[int, weakref.ref] = {}
 
     def check(self, module) -> None:
-        if not isinstance(module, nn.Module):
+        from lightning.pytorch import LightningModule
+
+        # a torch.compile'd module (which Lightning fits) is checked as the module it wraps
+        if not isinstance(getattr(module, "_orig_mod", module), LightningModule):
             fail("make_module", "a callable returning a LightningModule", module, TypeError)
         teacher = getattr(module, "teacher", None)
+        if not isinstance(teacher, nn.Module):  # scoring needs it: refused before training
+            raise ValueError(
+                "make_module must be a callable returning a module with a .teacher (an "
+                f"nn.Module); got a {type(module).__name__} whose teacher is "
+                f"{type(teacher).__name__ if teacher is not None else None}."
+            )
         frozen = {id(p) for p in teacher.parameters()} if isinstance(teacher, nn.Module) else set()
         own = [p for p in module.parameters() if id(p) not in frozen]
         for parameter in own:
@@ -521,6 +543,12 @@ class _FreshModules:
                     "a module whose student was trained by an earlier run",
                 )
         self._trained.update({id(p): weakref.ref(p) for p in own})
+
+
+def _to_module(tensor: Tensor, device, dtype) -> Tensor:
+    """``tensor`` on the module's device, in its floating dtype when floating."""
+    cast = dtype is not None and tensor.is_floating_point()
+    return tensor.to(device, dtype) if cast else tensor.to(device)
 
 
 @torch.no_grad()
@@ -539,9 +567,9 @@ def _validation_scores(module, val) -> dict[str, float]:
     try:
         for batch in val:
             inputs, targets = _inputs_and_targets(batch)
-            if isinstance(inputs, Tensor):
-                cast = dtype is not None and inputs.is_floating_point()
-                inputs = inputs.to(device, dtype) if cast else inputs.to(device)
+            # every tensor of the inputs (a dict or tuple of them too), as the fit's precision
+            # plugin and device transfer gave them to the module
+            inputs = apply_to_collection(inputs, Tensor, _to_module, device, dtype)
             targets = targets.to(device)
             # the teacher reads the batch after the student (see watch_for_teacher)
             watch, later = watch_for_teacher(inputs)
@@ -607,7 +635,8 @@ def select_temperature(
         ``DistillationModule`` reads them.
     temperatures : sequence of float, default=(1, 2, 4, 8, 16)
     seeds : sequence of int, default=(0, 1, 2)
-        Give the spread over runs; more seeds, narrower doubt, linear cost.
+        Distinct integers in ``[0, 2**32 - 1]`` (numpy's seed range). Give the spread over
+        runs; more seeds, narrower doubt, linear cost.
     criterion : {"agreement", "accuracy", "kl"}, default="agreement"
         Chooses ``best_temperature`` (highest mean agreement or accuracy, lowest mean KL).
         Ties go to the lowest mean KL (the highest mean agreement for ``"kl"``), then to the
@@ -628,7 +657,8 @@ def select_temperature(
     seeds = _as_sequence(seeds)
     if isinstance(seeds, str) or not isinstance(seeds, Sequence) or len(seeds) == 0:
         fail("seeds", "a non-empty sequence of integers", seeds, TypeError)
-    seeds = [check_integer("seeds", seed, minimum=0) for seed in seeds]
+    # numpy's bounds, which seed_everything enforces when the run starts (not naming seeds)
+    seeds = [check_integer("seeds", seed, minimum=0, maximum=2**32 - 1) for seed in seeds]
     if len(set(seeds)) != len(seeds):
         # a seeded run repeated gives the same figures: a spread of 0 that was never measured
         fail("seeds", "distinct integers (each seed's run is repeatable)", tuple(seeds))

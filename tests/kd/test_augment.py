@@ -113,3 +113,50 @@ def test_the_factory_itself_is_refused_as_augment(factory):
     with pytest.raises(TypeError, match=rf"got {factory.__name__} itself: call it"):
         DistillationModule(student, teacher, augment=factory)
     DistillationModule(student, teacher, augment=factory())  # what was meant
+
+
+def test_an_augmentation_that_cannot_take_inputs_and_targets_is_refused_when_given():
+    # it failed at the first training step with Python's "takes 1 positional argument but 2
+    # were given", naming neither augment nor what it is given
+    from lightning_distill import DistillationModule
+
+    student, teacher = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+
+    class Flip:
+        def __call__(self, inputs):
+            return inputs.flip(1)
+
+    for augment in (lambda inputs: inputs, Flip(), lambda inputs, targets, strength: inputs):
+        with pytest.raises(TypeError, match=r"augment must be a callable taking two arguments"):
+            DistillationModule(student, teacher, augment=augment)
+    # what may be called with (inputs, targets) is accepted
+    for augment in (lambda *batch: batch, lambda inputs, targets=None, scale=2: inputs, max):
+        DistillationModule(student, teacher, augment=augment)
+
+
+def test_targets_returned_for_a_batch_without_labels_are_refused_in_plain_words():
+    with pytest.raises(
+        TypeError,
+        match=r"augment must be a callable returning new inputs only, or \(inputs, None\): no "
+        r"targets for a batch without labels; got",
+    ):
+        apply_augment(lambda inputs, targets: (inputs, torch.zeros(4)), torch.rand(4, 3), None)
+
+
+def test_new_inputs_alone_for_tuple_inputs_are_not_read_as_inputs_and_targets():
+    # inputs (features, codes): an augmentation returning the new pair alone was read as
+    # (inputs, targets), the codes silently becoming the batch's targets
+    x, codes, y = torch.rand(4, 3), torch.tensor([0, 1, 1, 0]), torch.tensor([1, 1, 0, 0])
+    noisy_pair = lambda inputs, targets: (inputs[0] + 0.1, inputs[1])  # noqa: E731
+    with pytest.raises(
+        TypeError,
+        match=r"augment must be a callable returning \(inputs, targets\) for inputs that are a "
+        r"tuple .*; got 'a tuple whose first item is a Tensor'",
+    ):
+        apply_augment(noisy_pair, (x, codes), y)
+    # the pair returned with the targets is read as such
+    with_targets = lambda inputs, targets: ((inputs[0] + 0.1, inputs[1]), targets)  # noqa: E731
+    (new_x, new_codes), new_y = apply_augment(with_targets, (x, codes), y)
+    assert torch.allclose(new_x, x + 0.1) and new_codes is codes and new_y is y
+    (same_x, _), same_y = apply_augment(lambda inputs, targets: inputs, [x, codes], y)
+    assert same_x is x and same_y is y  # new inputs alone, a list: not a pair to misread

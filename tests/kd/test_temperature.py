@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -301,6 +302,64 @@ def test_select_temperature_reads_dict_batches_and_leaves_global_seeds_alone(mon
     assert "PL_GLOBAL_SEED" not in os.environ
 
 
+class _ReadsKeyA(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(5, 2)
+
+    def forward(self, inputs):
+        return self.linear(inputs["a"])
+
+
+class _NestedBatches(torch.utils.data.Dataset):
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        return {"x": {"a": self.x[i]}, "y": self.y[i]}
+
+
+def test_scoring_casts_the_tensors_inside_dict_inputs_as_the_fit_did():
+    # a fit with precision="64-true" casts the module and every floating tensor of a batch,
+    # those inside dict inputs too; scoring cast only tensor inputs, and the float32 tensors
+    # of a dict reached the float64 student: torch's dtype error after every run had trained
+    x, y = _sweep_data()
+    torch.manual_seed(0)
+    teacher = _ReadsKeyA()
+    built = []
+
+    def make_module(temperature):
+        built.append(DistillationModule(_ReadsKeyA(), teacher, temperature=temperature))
+        return built[-1]
+
+    val_x, val_y = x[64:], y[64:]
+    selection = select_temperature(
+        make_module,
+        lambda: quiet_trainer(max_epochs=1, precision="64-true"),
+        DataLoader(_NestedBatches(x[:64], y[:64]), batch_size=16),
+        DataLoader(_NestedBatches(val_x, val_y), batch_size=10),
+        (2,),
+        seeds=(0,),
+    )
+    # the scores recomputed from the trained student and the teacher, in float64
+    (module,) = built
+    with torch.no_grad():
+        student = module.student.eval()({"a": val_x.double()})
+        reference = teacher.eval()({"a": val_x.double()})
+    row = selection.runs.iloc[0]
+    assert row["accuracy"] == pytest.approx(float((student.argmax(1) == val_y).double().mean()))
+    agreement = (student.argmax(1) == reference.argmax(1)).double().mean()
+    assert row["agreement"] == pytest.approx(float(agreement))
+    # KL(teacher || student) at T = 1, the mean over rows of the sum over classes
+    kl = F.kl_div(
+        student.log_softmax(1), reference.log_softmax(1), reduction="batchmean", log_target=True
+    )
+    assert row["kl"] == pytest.approx(float(kl), rel=1e-9)
+
+
 def test_select_temperature_refuses_a_reused_student_and_unreadable_loaders():
     x, y = _sweep_data()
     teacher, student = nn.Linear(5, 2), nn.Linear(5, 2)
@@ -339,6 +398,33 @@ def test_select_temperature_refuses_a_reused_student_and_unreadable_loaders():
     assert not fits  # before any training
     with pytest.raises(TypeError, match="train must be a DataLoader"):
         select_temperature(lambda t: None, trainer, None, val, (1,), seeds=(0,))
+
+
+def test_select_temperature_refuses_a_module_it_cannot_fit_or_score_before_training():
+    # a plain nn.Module reached Trainer.fit, whose TypeError named no argument; a module
+    # without a teacher (DistillationModule(teacher=None, alpha=0)) was refused only once its
+    # first run had trained
+    x, y = _sweep_data()
+    train = DataLoader(TensorDataset(x[:64], y[:64]), batch_size=32)
+    val = DataLoader(TensorDataset(x[64:], y[64:]), batch_size=32)
+    fits = []
+
+    def trainer():
+        fits.append(quiet_trainer(max_epochs=1))
+        return fits[-1]
+
+    with pytest.raises(TypeError, match=r"make_module must be a callable returning a Lightning"):
+        select_temperature(lambda t: nn.Linear(5, 2), trainer, train, val, (1,), seeds=(0,))
+    with pytest.raises(ValueError, match=r"module with a \.teacher.*; got a DistillationModule"):
+        select_temperature(
+            lambda t: DistillationModule(nn.Linear(5, 2), None, alpha=0.0, temperature=t),
+            trainer,
+            train,
+            val,
+            (1,),
+            seeds=(0,),
+        )
+    assert not fits  # neither reached a Trainer
 
 
 def test_select_temperature_refuses_what_would_leave_later_runs_untrained():
@@ -432,6 +518,8 @@ def test_select_temperature_refuses_a_module_that_ignores_its_temperature():
         ((), ValueError),
         ((1, float("nan")), ValueError),
         ((4, 1e-9), ValueError),  # below the module's bound: refused before the T = 4 runs
+        ((4, 1e7), ValueError),  # above it (DistillationModule's 1e6): the same
+        ((1, float("inf")), ValueError),
         ("4", TypeError),
         ((1, "2"), TypeError),
         ((2, 2.0), ValueError),
@@ -443,10 +531,52 @@ def test_select_temperature_bad_temperatures(temperatures, error):
         select_temperature(lambda t: None, lambda: None, [], [], temperatures)
 
 
+def test_select_temperature_takes_the_temperatures_the_module_takes():
+    # a temperature the module refuses was refused only when its first run was built, after
+    # the runs of the temperatures before it had trained
+    from lightning_distill.kd.temperature import _check_temperatures
+
+    def module_takes(temperature):
+        try:
+            DistillationModule(nn.Linear(2, 2), nn.Linear(2, 2), temperature=temperature)
+        except ValueError:
+            return False
+        return True
+
+    def sweep_takes(temperature):
+        try:
+            _check_temperatures((temperature,))
+        except ValueError:
+            return False
+        return True
+
+    for temperature in (1e-6, 1e6, 4.0):
+        for nearby in (temperature, np.nextafter(temperature, 0), np.nextafter(temperature, 1e9)):
+            assert sweep_takes(float(nearby)) == module_takes(float(nearby)), nearby
+
+
 def test_select_temperature_refuses_repeated_seeds():
     # the same seeded run three times: a spread of 0 that was never measured
     with pytest.raises(ValueError, match=r"seeds must be distinct integers.*; got \(0, 0, 0\)"):
         select_temperature(lambda t: None, lambda: None, [], [], (1, 2), seeds=(0, 0, 0))
+
+
+def test_select_temperature_refuses_seeds_numpy_cannot_take_before_any_run():
+    # seed_everything refuses them when the run starts, with a message that names no argument;
+    # the largest numpy takes (and numpy integers) pass the check
+    calls = []
+
+    def make_module(temperature):
+        calls.append(temperature)
+        raise AssertionError("no run may start")
+
+    for bad in ((0, 2**32), (np.uint64(2**32 + 1),)):
+        with pytest.raises(ValueError, match=r"seeds must be an integer >= 0 and <= 4294967295"):
+            select_temperature(make_module, lambda: None, [], [], (1, 2), seeds=bad)
+    assert calls == []
+    from lightning_distill._validation import check_integer
+
+    assert check_integer("seeds", np.uint32(2**32 - 1), minimum=0, maximum=2**32 - 1) == 2**32 - 1
 
 
 def test_select_temperature_reads_numpy_and_torch_sequences():
@@ -455,6 +585,12 @@ def test_select_temperature_reads_numpy_and_torch_sequences():
     assert _check_temperatures(np.array([1.0, 2.0])) == [1.0, 2.0]
     assert _check_temperatures(torch.tensor([4, 8])) == [4.0, 8.0]
     assert _check_temperatures((np.float32(1.5), np.int64(3))) == [1.5, 3.0]
+    # the items of a tensor, as seeds take them (a 0-d tensor had been refused as no number)
+    assert _check_temperatures(list(torch.tensor([2.0, 8.0]))) == [2.0, 8.0]
+    with pytest.raises(TypeError, match="temperatures must be"):
+        _check_temperatures([torch.tensor([2.0, 8.0])])
+    with pytest.raises(TypeError, match="temperatures must be"):
+        _check_temperatures([torch.tensor(True)])
     assert _as_sequence(np.arange(3)) == [0, 1, 2]
     with pytest.raises(TypeError, match="temperatures must be"):
         _check_temperatures(np.ones((2, 2)))
@@ -469,6 +605,25 @@ def test_a_negative_reversal_is_refused():
         with pytest.raises(ValueError, match="reversal must be a finite number >= 0"):
             temperature(reversal=bad)
     assert torch.isfinite(temperature(reversal=0.0))
+
+
+def test_a_learned_temperature_reaches_only_temperatures_a_fixed_one_may_take():
+    # its upper end had no bound: t_range=1e7 trained at temperatures a fixed one is refused
+    # (T^2 * KL loses float64's precision there), and t_start=t_range=1e308 gave T = inf
+    def fixed_takes(temperature):
+        try:
+            DistillationModule(nn.Linear(2, 2), nn.Linear(2, 2), temperature=temperature)
+        except ValueError:
+            return False
+        return True
+
+    for t_start, t_range in ((1.0, 1e7), (1e308, 1e308), (1.0, 1e6 - 1.0), (2.0, 1e6 - 1.0)):
+        upper = t_start + t_range
+        if fixed_takes(upper):
+            assert LearnedTemperature(t_start, t_range).value < upper
+        else:
+            with pytest.raises(ValueError, match=r"t_start \+ t_range must be <= 1e\+06"):
+                LearnedTemperature(t_start, t_range)
 
 
 def test_learned_temperature_bad_arguments():
