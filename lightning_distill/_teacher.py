@@ -58,6 +58,7 @@ __all__ = [
     "check_teacher_logits",
     "evaluating",
     "quiet_teacher_in_eval_mode",
+    "tensors_given_back",
     "warn_if_probabilities",
 ]
 
@@ -97,6 +98,36 @@ class ModuleModes:
             module.train(training)
         for module, training in self._modes:
             module.training = training
+
+
+@contextmanager
+def tensors_given_back(module: nn.Module) -> Iterator[None]:
+    """``module``'s parameters and buffers given back as they were after the block: the same
+    tensor objects with their data (dtype and device), which a Trainer's precision
+    (``"64-true"``, ``"bf16-true"``) or accelerator replaces when it casts or moves a module
+    that holds it (a teacher inside ``AWDModule`` or ``DistillationModule``). Not copied: a
+    frozen teacher's values do not change during a fit. For the library's own loops of fits
+    (``awd_path``, ``select_temperature``), which the user calls as one function."""
+    saved = [
+        (
+            child,
+            dict(child._parameters),
+            {name: p.data for name, p in child._parameters.items() if p is not None},
+            dict(child._buffers),
+        )
+        for child in module.modules()
+    ]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for child, parameters, data, buffers in saved:
+                for name, parameter in parameters.items():
+                    if parameter is not None:
+                        parameter.data = data[name]
+                    child._parameters[name] = parameter
+                for name, buffer in buffers.items():
+                    child._buffers[name] = buffer
 
 
 @contextmanager

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import lightning as L
@@ -19,6 +17,7 @@ from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import Pipeline
 from torch.utils.data import DataLoader, TensorDataset
 
+from lightning_distill._teacher import tensors_given_back
 from lightning_distill._validation import check_integer, check_trainer_kwargs
 from lightning_distill.awd.features import WaveletFeatures
 from lightning_distill.awd.losses import validity_error
@@ -65,34 +64,6 @@ class AWDPath:
     def best_wavelet(self):
         """The learned wavelet of the best row."""
         return self.wavelets[self.best_index]
-
-
-@contextlib.contextmanager
-def _tensors_given_back(module: torch.nn.Module) -> Iterator[None]:
-    """``module``'s parameters and buffers given back as they were after the block: the same
-    tensor objects with their data (dtype and device), which a Trainer's precision
-    (``"64-true"``) or accelerator replaces when it casts or moves the AWD module, teacher
-    included. Not copied: a frozen teacher's values do not change during an AWD fit."""
-    saved = [
-        (
-            child,
-            dict(child._parameters),
-            {name: p.data for name, p in child._parameters.items() if p is not None},
-            dict(child._buffers),
-        )
-        for child in module.modules()
-    ]
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for child, parameters, data, buffers in saved:
-                for name, parameter in parameters.items():
-                    if parameter is not None:
-                        parameter.data = data[name]
-                    child._parameters[name] = parameter
-                for name, buffer in buffers.items():
-                    child._buffers[name] = buffer
 
 
 def _weights(name, values) -> list[float]:
@@ -291,7 +262,7 @@ def awd_path(
             )
             # the user's teacher keeps its dtype and device: a precision or an accelerator in
             # trainer_kwargs casts or moves it with the module, which the user never sees
-            with warnings.catch_warnings(), _tensors_given_back(teacher):
+            with warnings.catch_warnings(), tensors_given_back(teacher):
                 warnings.filterwarnings("ignore", message=".*dwt_max_level.*")
                 warnings.filterwarnings("ignore", message=".*eval mode.*")
                 warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")

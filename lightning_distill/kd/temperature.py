@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from lightning_distill._batch import TEACHER_READS_AFTER, unpack_batch, watch_for_teacher
 from lightning_distill._monitoring import loader_generators
 from lightning_distill._precision import autocast_off as _autocast_off
+from lightning_distill._teacher import tensors_given_back
 from lightning_distill._validation import (
     _as_python_number,
     check_choice,
@@ -617,7 +618,9 @@ def select_temperature(
     and given back as it was; so is a ``val`` loader's, before each scoring. The caller's random states and ``PL_GLOBAL_SEED`` are restored
     afterwards. ``make_module`` must build a new student on
     every call (a module whose student an earlier run trained is refused; the teacher may be
-    shared), and both loaders are checked on their first batch before any training. A module
+    shared: a Trainer precision that casts the module, ``"64-true"`` or ``"bf16-true"``, casts a
+    teacher inside it for the run, and the sweep gives it back its own tensors after each
+    run), and both loaders are checked on their first batch before any training. A module
     that says it distils at another temperature (``hparams.temperature``, as
     ``DistillationModule`` keeps it) or with a ``LearnedTemperature`` is refused; for a module
     that does not say, a sweep whose temperatures all gave the same student (the same KL, seed
@@ -698,16 +701,20 @@ def select_temperature(
                         "the Trainer of an earlier run",
                     )
                 trainers.append(weakref.ref(trainer))  # not kept alive (nor its module)
-                trainer.fit(module, train_dataloaders=train)
-                if getattr(trainer, "global_step", 1) == 0:
-                    fail(
-                        "make_trainer",
-                        "a Trainer that trains (the run at temperature "
-                        f"{temperature:g}, seed {seed} made no optimizer step)",
-                        "a run of 0 steps (max_steps=0, max_epochs=0, or no batch in train)",
-                    )
-                rewind_val()
-                scores = _validation_scores(module, val)
+                # a Trainer whose precision casts the module ("64-true", "bf16-true") casts a
+                # teacher inside it: the caller's teacher is given back its own tensors after
+                # each run (the next run casts it again), not left cast or rounded by the sweep
+                with tensors_given_back(module.teacher):
+                    trainer.fit(module, train_dataloaders=train)
+                    if getattr(trainer, "global_step", 1) == 0:
+                        fail(
+                            "make_trainer",
+                            "a Trainer that trains (the run at temperature "
+                            f"{temperature:g}, seed {seed} made no optimizer step)",
+                            "a run of 0 steps (max_steps=0, max_epochs=0, or no batch in train)",
+                        )
+                    rewind_val()
+                    scores = _validation_scores(module, val)
                 records.append({"temperature": temperature, "seed": seed, **scores})
     import pandas as pd
 

@@ -1,5 +1,6 @@
 """Learned temperature (gradient reversal, cosine ramp) and the temperature sweep."""
 
+import copy
 import itertools
 import math
 import warnings
@@ -348,7 +349,8 @@ def test_scoring_casts_the_tensors_inside_dict_inputs_as_the_fit_did():
     (module,) = built
     with torch.no_grad():
         student = module.student.eval()({"a": val_x.double()})
-        reference = teacher.eval()({"a": val_x.double()})
+        # the sweep gave the teacher back in float32: its float64 twin, as the run cast it
+        reference = copy.deepcopy(teacher).double().eval()({"a": val_x.double()})
     row = selection.runs.iloc[0]
     assert row["accuracy"] == pytest.approx(float((student.argmax(1) == val_y).double().mean()))
     agreement = (student.argmax(1) == reference.argmax(1)).double().mean()
@@ -711,3 +713,33 @@ def test_select_temperature_leaves_the_val_loaders_own_generator_where_it_was():
         (0,),
     )
     assert torch.equal(g.get_state(), before)
+
+
+@pytest.mark.parametrize("precision", ["64-true", "bf16-true"])
+def test_a_sweep_under_a_casting_precision_gives_the_teacher_back_uncast(precision):
+    # the Trainer casts the module, the teacher inside it, for each run: the sweep gives the
+    # caller's teacher back its own float32 tensors (bf16 would have rounded its weights)
+    x, y = _sweep_data()
+    torch.manual_seed(4)
+    teacher = nn.Sequential(nn.Linear(5, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    teacher.eval()
+    params = {name: (p, p.detach().clone()) for name, p in teacher.named_parameters()}
+    buffers = {name: b.clone() for name, b in teacher.named_buffers()}
+    train = DataLoader(TensorDataset(x[:64], y[:64]), batch_size=32)
+    val = DataLoader(TensorDataset(x[64:], y[64:]), batch_size=32)
+    result = select_temperature(
+        lambda t: DistillationModule(nn.Linear(5, 2), teacher, temperature=t),
+        lambda: quiet_trainer(max_epochs=1, precision=precision),
+        train,
+        val,
+        (1.0, 2.0),
+        seeds=(0,),
+    )
+    assert len(result.runs) == 2
+    for name, parameter in teacher.named_parameters():
+        same, before = params[name]
+        assert parameter is same and parameter.dtype == torch.float32
+        assert torch.equal(parameter, before)
+    for name, buffer in teacher.named_buffers():
+        assert buffer.dtype == buffers[name].dtype and torch.equal(buffer, buffers[name])
+    assert teacher(x[:4]).dtype == torch.float32
