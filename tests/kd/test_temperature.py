@@ -533,17 +533,21 @@ def test_select_temperature_bad_temperatures(temperatures, error):
         select_temperature(lambda t: None, lambda: None, [], [], temperatures)
 
 
+def _module_takes(temperature) -> bool:
+    """Whether DistillationModule takes ``temperature`` as its fixed temperature."""
+    try:
+        DistillationModule(nn.Linear(2, 2), nn.Linear(2, 2), temperature=temperature)
+    except ValueError:
+        return False
+    return True
+
+
 def test_select_temperature_takes_the_temperatures_the_module_takes():
     # a temperature the module refuses was refused only when its first run was built, after
     # the runs of the temperatures before it had trained
     from lightning_distill.kd.temperature import _check_temperatures
 
-    def module_takes(temperature):
-        try:
-            DistillationModule(nn.Linear(2, 2), nn.Linear(2, 2), temperature=temperature)
-        except ValueError:
-            return False
-        return True
+    module_takes = _module_takes
 
     def sweep_takes(temperature):
         try:
@@ -612,13 +616,7 @@ def test_a_negative_reversal_is_refused():
 def test_a_learned_temperature_reaches_only_temperatures_a_fixed_one_may_take():
     # its upper end had no bound: t_range=1e7 trained at temperatures a fixed one is refused
     # (T^2 * KL loses float64's precision there), and t_start=t_range=1e308 gave T = inf
-    def fixed_takes(temperature):
-        try:
-            DistillationModule(nn.Linear(2, 2), nn.Linear(2, 2), temperature=temperature)
-        except ValueError:
-            return False
-        return True
-
+    fixed_takes = _module_takes
     for t_start, t_range in ((1.0, 1e7), (1e308, 1e308), (1.0, 1e6 - 1.0), (2.0, 1e6 - 1.0)):
         upper = t_start + t_range
         if fixed_takes(upper):
