@@ -413,10 +413,16 @@ class NetworkDissection(DtypeKeepingMetric):
         self._kept = None
         self._cached_bytes = 0
 
-    def _keep(self, activations: Tensor, labels: Tensor | None, image_labels: Tensor | None):
+    def _check_given_labels(
+        self, activations: Tensor, labels: Tensor | None, image_labels: Tensor | None
+    ) -> None:
+        """The threshold pass's labels, checked whether or not they are cached (before any
+        state changes: a refused batch counts nothing)."""
         for tensor, name, ndim in ((labels, "labels", 4), (image_labels, "image_labels", 2)):
-            if tensor is not None:  # checked whether or not they are cached
+            if tensor is not None:
                 _check_labels(tensor, name, len(self.label_names), ndim, activations.shape[0])
+
+    def _keep(self, activations: Tensor, labels: Tensor | None, image_labels: Tensor | None):
         if self._kept is None:
             self.uncached_batches += 1
             return
@@ -497,6 +503,7 @@ class NetworkDissection(DtypeKeepingMetric):
             if labels is not None:
                 _check_label_resolution(labels, activations)
             counts, minimum, maximum = coarse_histogram(activations, self.layout)
+            self._check_given_labels(activations, labels, image_labels)
             self.histogram += counts
             self.minimum = torch.minimum(self.minimum, minimum)
             self.maximum = torch.maximum(self.maximum, maximum)
@@ -513,8 +520,6 @@ class NetworkDissection(DtypeKeepingMetric):
             return
         if labels is None and image_labels is None:
             raise ValueError("the tally pass needs labels and/or image_labels, got neither")
-        if not self._replaying and self._kept:
-            self.clear_cache()  # the tally pass comes from the data: the cache is of no more use
         intersection, mask_area, label_area = dissection_tally(
             activations,
             labels,
@@ -524,6 +529,10 @@ class NetworkDissection(DtypeKeepingMetric):
             image_labels=image_labels,
             activation_side=self.activation_side,
         )
+        if not self._replaying and self._kept:
+            # the tally pass comes from the data: the cache is of no more use (freed once the
+            # batch is accepted: a refused one leaves replay() possible)
+            self.clear_cache()
         self.intersection += intersection
         self.mask_area += mask_area
         self.label_area += label_area
