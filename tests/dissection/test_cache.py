@@ -431,3 +431,22 @@ def test_a_refused_batch_of_the_tally_pass_keeps_the_cache(probe, fault):
     )
     assert torch.equal(metric.iou(), by_data.iou())
 
+
+def test_a_failed_dissection_frees_the_cache():
+    # "the cache is freed at the end of every dissection": a dissection that raised (NaN maps
+    # from the third batch on) kept the maps and labels of the first two on the device
+    data = SyntheticConcepts(30, image_size=16, seed=4)
+    model = TinyNet(seed=2)
+    calls = []
+
+    def forward(module, images):
+        calls.append(1)
+        if len(calls) == 3:
+            with torch.no_grad():
+                module.features[3].bias[0] = float("nan")
+        return module(images)
+
+    monitor = DissectionMonitor(DataLoader(data, batch_size=8), "features.4", forward=forward)
+    with pytest.raises(ValueError, match=r"layer 'features\.4' output NaN or inf"):
+        monitor.dissect(model)
+    assert monitor.metric._kept is None and monitor.metric._cached_bytes == 0
