@@ -595,12 +595,20 @@ class NetworkDissection(DtypeKeepingMetric):
                 self.extremes,
                 (self.fine_lowest, self.fine_highest),
             )
-        self._warn_outside_range(thresholds)
+            # the smallest non-zero magnitude among the values of the quantile's windows: the
+            # order statistics the threshold interpolates are no smaller (or are 0)
+            seen = torch.cat([self.fine_lowest, self.fine_highest], 2).abs().flatten(1)
+            smallest_seen = seen.masked_fill(seen == 0, math.inf).amin(1)
+        self._warn_outside_range(thresholds, smallest_seen)
         self.set_thresholds(thresholds)
         return thresholds.clone()
 
-    def _warn_outside_range(self, thresholds: Tensor) -> None:
-        """Warn, with a range that covers them, when thresholds fall outside histogram_range."""
+    def _warn_outside_range(self, thresholds: Tensor, smallest_seen: Tensor) -> None:
+        """Warn, with a range that covers them, when thresholds fall outside histogram_range.
+
+        ``smallest_seen``: every unit's smallest non-zero magnitude among the values of its
+        quantile windows (inf where none).
+        """
         low, high = self.buckets.low, self.buckets.high
         magnitude = thresholds.abs()
         below = (magnitude < low) & (magnitude > 0)
@@ -609,10 +617,17 @@ class NetworkDissection(DtypeKeepingMetric):
             return
         # a threshold above the range lies between `high` and its unit's largest magnitude; one
         # below it, between 0 and `low`: widen the range past both (a factor 1000 below the
-        # smallest estimate, as the estimate there is itself coarse)
+        # smallest estimate, as the estimate there is itself coarse, and below the order
+        # statistics it interpolates: an estimate across values of many decades can lie far
+        # above them)
         largest = torch.maximum(self.maximum.abs(), self.minimum.abs()).double()
         new_high = float(largest[above].max()) * 1.01 if bool(above.any()) else high
-        new_low = float(magnitude[below].min()) / 1e3 if bool(below.any()) else low
+        new_low = low
+        if bool(below.any()):
+            new_low = min(
+                float(magnitude[below].min()) / 1e3,
+                float(smallest_seen.to(magnitude.device)[below].min()) / 1.01,
+            )
         if rank_and_world_size()[0] != 0:  # said once, by the first process
             return
         warnings.warn(
