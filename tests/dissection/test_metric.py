@@ -345,6 +345,9 @@ def test_functional_tally_without_thresholds(probe):
         ({"iou_threshold": -0.1}, "iou_threshold must be a finite number >= 0 and <= 1"),
         ({"activation_side": "both"}, "activation_side must be"),
         ({"histogram_range": (1.0, 0.5)}, "histogram_range must be"),
+        # its ratio overflows float64 (an OverflowError deep in the bucket count had come out)
+        ({"histogram_range": (1e-300, 1e300)}, r"histogram_range must be .*high / low .* 1e\+300"),
+        ({"histogram_range": (5e-324, 1.0)}, r"histogram_range must be .*1 / low"),
         ({"histogram_resolution": 0.0}, "histogram_resolution must be"),
         ({"categories": ["object"]}, "missing from categories"),
     ],
