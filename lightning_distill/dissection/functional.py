@@ -93,6 +93,12 @@ class LogBuckets:
                 "histogram_range must be (low, high) with 0 < low < high, "
                 f"got ({self.low}, {self.high})"
             )
+        if not (math.isfinite(self.high / self.low) and math.isfinite(1.0 / self.low)):
+            # the bucket edges are low * ratio ** k, and values are scaled by 1 / low
+            raise ValueError(
+                "histogram_range must be (low, high) with high / low and 1 / low within float64 "
+                f"(below 1.8e308); got ({self.low}, {self.high})"
+            )
         if not (0 < self.resolution < 1):
             raise ValueError(f"histogram_resolution must be in (0, 1), got {self.resolution}")
 

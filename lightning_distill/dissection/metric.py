@@ -413,10 +413,16 @@ class NetworkDissection(DtypeKeepingMetric):
         self._kept = None
         self._cached_bytes = 0
 
-    def _keep(self, activations: Tensor, labels: Tensor | None, image_labels: Tensor | None):
+    def _check_given_labels(
+        self, activations: Tensor, labels: Tensor | None, image_labels: Tensor | None
+    ) -> None:
+        """The threshold pass's labels, checked whether or not they are cached (before any
+        state changes: a refused batch counts nothing)."""
         for tensor, name, ndim in ((labels, "labels", 4), (image_labels, "image_labels", 2)):
-            if tensor is not None:  # checked whether or not they are cached
+            if tensor is not None:
                 _check_labels(tensor, name, len(self.label_names), ndim, activations.shape[0])
+
+    def _keep(self, activations: Tensor, labels: Tensor | None, image_labels: Tensor | None):
         if self._kept is None:
             self.uncached_batches += 1
             return
@@ -497,6 +503,7 @@ class NetworkDissection(DtypeKeepingMetric):
             if labels is not None:
                 _check_label_resolution(labels, activations)
             counts, minimum, maximum = coarse_histogram(activations, self.layout)
+            self._check_given_labels(activations, labels, image_labels)
             self.histogram += counts
             self.minimum = torch.minimum(self.minimum, minimum)
             self.maximum = torch.maximum(self.maximum, maximum)
@@ -513,8 +520,6 @@ class NetworkDissection(DtypeKeepingMetric):
             return
         if labels is None and image_labels is None:
             raise ValueError("the tally pass needs labels and/or image_labels, got neither")
-        if not self._replaying and self._kept:
-            self.clear_cache()  # the tally pass comes from the data: the cache is of no more use
         intersection, mask_area, label_area = dissection_tally(
             activations,
             labels,
@@ -524,6 +529,10 @@ class NetworkDissection(DtypeKeepingMetric):
             image_labels=image_labels,
             activation_side=self.activation_side,
         )
+        if not self._replaying and self._kept:
+            # the tally pass comes from the data: the cache is of no more use (freed once the
+            # batch is accepted: a refused one leaves replay() possible)
+            self.clear_cache()
         self.intersection += intersection
         self.mask_area += mask_area
         self.label_area += label_area
@@ -586,12 +595,20 @@ class NetworkDissection(DtypeKeepingMetric):
                 self.extremes,
                 (self.fine_lowest, self.fine_highest),
             )
-        self._warn_outside_range(thresholds)
+            # the smallest non-zero magnitude among the values of the quantile's windows: the
+            # order statistics the threshold interpolates are no smaller (or are 0)
+            seen = torch.cat([self.fine_lowest, self.fine_highest], 2).abs().flatten(1)
+            smallest_seen = seen.masked_fill(seen == 0, math.inf).amin(1)
+        self._warn_outside_range(thresholds, smallest_seen)
         self.set_thresholds(thresholds)
         return thresholds.clone()
 
-    def _warn_outside_range(self, thresholds: Tensor) -> None:
-        """Warn, with a range that covers them, when thresholds fall outside histogram_range."""
+    def _warn_outside_range(self, thresholds: Tensor, smallest_seen: Tensor) -> None:
+        """Warn, with a range that covers them, when thresholds fall outside histogram_range.
+
+        ``smallest_seen``: every unit's smallest non-zero magnitude among the values of its
+        quantile windows (inf where none).
+        """
         low, high = self.buckets.low, self.buckets.high
         magnitude = thresholds.abs()
         below = (magnitude < low) & (magnitude > 0)
@@ -600,10 +617,17 @@ class NetworkDissection(DtypeKeepingMetric):
             return
         # a threshold above the range lies between `high` and its unit's largest magnitude; one
         # below it, between 0 and `low`: widen the range past both (a factor 1000 below the
-        # smallest estimate, as the estimate there is itself coarse)
+        # smallest estimate, as the estimate there is itself coarse, and below the order
+        # statistics it interpolates: an estimate across values of many decades can lie far
+        # above them)
         largest = torch.maximum(self.maximum.abs(), self.minimum.abs()).double()
         new_high = float(largest[above].max()) * 1.01 if bool(above.any()) else high
-        new_low = float(magnitude[below].min()) / 1e3 if bool(below.any()) else low
+        new_low = low
+        if bool(below.any()):
+            new_low = min(
+                float(magnitude[below].min()) / 1e3,
+                float(smallest_seen.to(magnitude.device)[below].min()) / 1.01,
+            )
         if rank_and_world_size()[0] != 0:  # said once, by the first process
             return
         warnings.warn(

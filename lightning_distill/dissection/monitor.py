@@ -552,6 +552,11 @@ class DissectionMonitor(Callback):
                     f"layer {self.layer!r} output NaN or inf values on the probe: a diverged "
                     "model cannot be dissected."
                 ) from error
+            finally:
+                # the cached maps and labels (up to cache_bytes on the device) go with every
+                # dissection, one that raised included
+                if self.metric is not None:
+                    self.metric.clear_cache()
 
     def _dissect(self, pl_module, device, rank, world_size, epoch) -> DissectionResults:
         keep = self.top_k if self.save_dir is not None else 0

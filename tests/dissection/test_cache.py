@@ -361,3 +361,92 @@ def test_masks_empty_for_every_unit_are_warned_about(probe):
     metric.update(activations, labels, image_labels)
     with pytest.warns(UserWarning, match="no unit's mask held a single pixel"):
         assert int(metric.compute()) == 0
+
+
+def bad_labels(labels, image_labels):
+    """Pixel and whole-image labels the metric refuses, one fault each."""
+    out_of_range = labels.clone()
+    out_of_range[0, 0, 0, 0] = len(LABEL_NAMES)
+    return {
+        "label id too large": (out_of_range, image_labels),
+        "float labels": (labels.float(), image_labels),
+        "labels of another batch size": (labels[:-1], image_labels),
+        "negative image label": (labels, image_labels - 1),
+        "image labels [B]": (labels, image_labels[:, 0]),
+    }
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "label id too large",
+        "float labels",
+        "labels of another batch size",
+        "negative image label",
+        "image labels [B]",
+    ],
+)
+@pytest.mark.parametrize("cache_bytes", [2**24, 0])
+def test_a_refused_batch_of_the_threshold_pass_counts_nothing(probe, fault, cache_bytes):
+    # the labels were checked after the batch's maps were counted: the refused batch stayed in
+    # the histogram, and once given again the thresholds came from it twice (or the refine pass
+    # found fewer values than the histogram and raised)
+    activations, labels, image_labels = probe_t(probe)
+    metric = NetworkDissection(
+        6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8, cache_bytes=cache_bytes
+    )
+    fresh = {name: getattr(metric, name).clone() for name in metric._defaults}
+    with pytest.raises((ValueError, TypeError)):
+        metric.update(activations[:10], *bad_labels(labels[:10], image_labels[:10])[fault])
+    for name, value in fresh.items():
+        torch.testing.assert_close(getattr(metric, name), value, rtol=0, atol=0, equal_nan=True)
+    assert metric.cache_complete and int(metric.uncached_batches) == 0  # nothing refused
+    # the batch given again, right this time: the result of a metric that never saw the fault
+    metric.update(activations[:10], labels[:10], image_labels[:10])
+    metric.update(activations[10:], labels[10:], image_labels[10:])
+    if metric.compute_thresholds() is None:
+        metric.update(activations)
+        metric.compute_thresholds()
+    reference = NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8)
+    reference.update(activations)
+    exact = reference_thresholds(probe[0], 0.8)
+    assert torch.equal(metric.thresholds, reference.compute_thresholds())
+    np.testing.assert_allclose(metric.thresholds.numpy(), exact, rtol=1e-3)
+
+
+@pytest.mark.parametrize("fault", ["label id too large", "float labels", "negative image label"])
+def test_a_refused_batch_of_the_tally_pass_keeps_the_cache(probe, fault):
+    # the cache was freed (a tally from the data needs it no more) before the batch was checked:
+    # replay() then refused to run though no tally had been made
+    activations, labels, image_labels = probe_t(probe)
+    metric = NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8)
+    metric.update(activations, labels, image_labels)
+    metric.compute_thresholds()
+    with pytest.raises((ValueError, TypeError)):
+        metric.update(activations, *bad_labels(labels, image_labels)[fault])
+    assert metric.cache_complete and int(metric.tallied_images) == 0
+    metric.replay()
+    by_data = run(
+        NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8), *probe_t(probe)
+    )
+    assert torch.equal(metric.iou(), by_data.iou())
+
+
+def test_a_failed_dissection_frees_the_cache():
+    # "the cache is freed at the end of every dissection": a dissection that raised (NaN maps
+    # from the third batch on) kept the maps and labels of the first two on the device
+    data = SyntheticConcepts(30, image_size=16, seed=4)
+    model = TinyNet(seed=2)
+    calls = []
+
+    def forward(module, images):
+        calls.append(1)
+        if len(calls) == 3:
+            with torch.no_grad():
+                module.features[3].bias[0] = float("nan")
+        return module(images)
+
+    monitor = DissectionMonitor(DataLoader(data, batch_size=8), "features.4", forward=forward)
+    with pytest.raises(ValueError, match=r"layer 'features\.4' output NaN or inf"):
+        monitor.dissect(model)
+    assert monitor.metric._kept is None and monitor.metric._cached_bytes == 0

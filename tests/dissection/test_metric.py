@@ -345,6 +345,9 @@ def test_functional_tally_without_thresholds(probe):
         ({"iou_threshold": -0.1}, "iou_threshold must be a finite number >= 0 and <= 1"),
         ({"activation_side": "both"}, "activation_side must be"),
         ({"histogram_range": (1.0, 0.5)}, "histogram_range must be"),
+        # its ratio overflows float64 (an OverflowError deep in the bucket count had come out)
+        ({"histogram_range": (1e-300, 1e300)}, r"histogram_range must be .*high / low .* 1e\+300"),
+        ({"histogram_range": (5e-324, 1.0)}, r"histogram_range must be .*1 / low"),
         ({"histogram_resolution": 0.0}, "histogram_resolution must be"),
         ({"categories": ["object"]}, "missing from categories"),
     ],
@@ -612,3 +615,29 @@ def test_interpolated_values_that_tie_the_threshold_exactly_are_not_above_it(dty
                 exact = _exact_bilinear(maps[n, 0].float().tolist(), *size)
                 expected = torch.tensor([[v > threshold for v in row] for row in exact])
                 assert torch.equal(above[n].view(size), expected), (threshold, size, n)
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_the_suggested_range_covers_thresholds_among_values_of_many_decades(sign):
+    # magnitudes spread over 25 decades below the default range: the threshold's estimate there
+    # is a linear interpolation across them, far above the exact one, and a range 1000 times
+    # below that estimate did not cover it (each run suggested another, five runs in a row)
+    rng = np.random.default_rng(3)
+    activations = (sign * 10 ** rng.uniform(-30, -5, (40, 2, 6, 6))).astype(np.float64)
+    exact = reference_thresholds(activations, 0.995)
+    metric = NetworkDissection(2, LABEL_NAMES, LABEL_CATEGORIES)
+    metric.update(torch.from_numpy(activations))
+    with pytest.warns(UserWarning, match="outside histogram_range") as caught:
+        metric.compute_thresholds()
+    low, high = (
+        float(v)
+        for v in re.search(
+            r"histogram_range=\(([^,]+), ([^)]+)\) to", str(caught[0].message)
+        ).groups()
+    )
+    metric = NetworkDissection(2, LABEL_NAMES, LABEL_CATEGORIES, histogram_range=(low, high))
+    metric.update(torch.from_numpy(activations))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        thresholds = metric.compute_thresholds().numpy()
+    np.testing.assert_allclose(thresholds, exact, rtol=1e-3)
