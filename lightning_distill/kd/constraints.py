@@ -996,10 +996,20 @@ class Monotonic(Constraint):
         )
 
     def __repr__(self) -> str:
-        return (
+        # every setting that shapes a run (checkpoints compare this text on resuming); the
+        # three read last are written where they differ from their defaults, so that a
+        # constraint with the defaults reads as it did in older checkpoints
+        text = (
             f"Monotonic(feature={self.feature!r}, direction={self.direction}, "
-            f"output={self.output}, margin={self.margin}, weight={self.weight})"
+            f"output={self.output}, margin={self.margin}, weight={self.weight}"
         )
+        if self.n_points != 1024:
+            text += f", n_points={self.n_points!r}"
+        if self.quantity != "logit":
+            text += f", quantity={self.quantity!r}"
+        if self.name != "monotonic_" + re.sub(r"\W", "_", str(self.feature)):
+            text += f", name={self.name!r}"
+        return text + ")"
 
 
 class L1Sparsity(Constraint):

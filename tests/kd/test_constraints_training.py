@@ -709,3 +709,49 @@ def test_a_module_that_logs_the_callbacks_names_itself_is_told_which_call_clashe
     )
     with pytest.raises(ValueError, match=r"KnowledgeDistillation logs .*train/loss_ce.* rename"):
         trainer.fit(LogsItsOwn(), DataLoader(TensorDataset(x, y), batch_size=16))
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [{"quantity": "log_probability"}, {"n_points": 16}, {"name": "rising_income"}],
+)
+def test_a_run_resumed_with_a_monotonic_constraint_of_other_settings_says_so(tmp_path, changed):
+    """Every setting of a Monotonic constraint shapes the run (the quantity constrained, the
+    points drawn, the logged name): a resume with another one is said, by the callback and by
+    the module, as one with another weight is."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    torch.manual_seed(0)
+    x, y = torch.rand(32, 5), torch.randint(2, (32,))
+    loader = DataLoader(TensorDataset(x, y), batch_size=16)
+    teacher = _mlp(8, 2)
+
+    def constraints(**settings):
+        return [Monotonic(0, output=1, **{"n_points": 8, **settings})]
+
+    def callbacks(**settings):
+        return [KnowledgeDistillation(teacher, constraints=constraints(**settings))]
+
+    saver = ModelCheckpoint(dirpath=tmp_path, save_last=True)
+    quiet_trainer(callbacks=[*callbacks(), saver], enable_checkpointing=True).fit(_Plain(), loader)
+
+    def said(settings):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            quiet_trainer(max_epochs=2, callbacks=callbacks(**settings)).fit(
+                _Plain(), loader, ckpt_path=tmp_path / "last.ckpt"
+            )
+        return [str(w.message) for w in caught if "resumed with settings" in str(w.message)]
+
+    assert said({}) == []
+    (message,) = said(changed)
+    ((key, value),) = changed.items()
+    assert f"{key}={value!r}" in message
+
+    # the module: the same settings, stored as its training terms
+    def module(**settings):
+        return DistillationModule(_mlp(8, 2), teacher, constraints=constraints(**settings))
+
+    extras = module()._training_extras()
+    assert module()._training_extras() == extras
+    assert module(**changed)._training_extras() != extras
