@@ -135,20 +135,26 @@ def _uniform_in_box(tensor: Tensor, n_points: int) -> Tensor:
     return torch.lerp(low, high, torch.rand(shape, dtype=tensor.dtype, device=tensor.device))
 
 
-def box_points(inputs, n_points: int):
+def box_points(inputs, n_points: int, batch: int | None = None):
     """The batch followed by ``n_points`` points drawn uniformly in its feature box.
 
     Floating tensors are drawn uniformly between their per-position minimum and maximum over
     the batch; other tensors of a dict batch (integer category codes) take randomly chosen rows
-    of the batch. Uses torch's global random generator.
+    of the batch. Values of a dict batch that are not per row (not tensors, 0-d tensors, tensors
+    of another length than ``batch``: options of the whole batch) are kept as they are.
+    ``batch``: the number of rows (by default the length of a dict's first tensor with one
+    dimension or more). Uses torch's global random generator.
     """
     if isinstance(inputs, Mapping):
-        batch = next(iter(inputs.values())).shape[0]
-        rows = torch.randint(batch, (n_points,))
+        if batch is None:
+            batch = next(
+                (v.shape[0] for v in inputs.values() if isinstance(v, Tensor) and v.dim()), 0
+            )
+        rows = torch.randint(batch, (n_points,)) if batch else None
         points = {}
         for key, value in inputs.items():
-            if not isinstance(value, Tensor):
-                points[key] = value
+            if not isinstance(value, Tensor) or not value.dim() or value.shape[0] != batch:
+                points[key] = value  # the same for every row: the points share it
                 continue
             value = value.detach()
             extra = (
@@ -990,7 +996,7 @@ class Monotonic(Constraint):
                 "span)",
                 "an empty batch",
             )
-        points = box_points(inputs, n_points)  # the feature's tensor checked above
+        points = box_points(inputs, n_points, n_rows)  # the feature's tensor checked above
         return _mean_penalty(
             model, points, self.feature, self.output, direction, margin, quantity, n_rows + n_points
         )
