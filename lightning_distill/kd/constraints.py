@@ -57,7 +57,10 @@ class Constraint:
     Subclasses set ``name`` and ``weight`` and implement :meth:`penalty`. Its value is checked
     at each training step: anything but a real scalar tensor is refused with a ``TypeError``
     (an integer one is cast to floating point), a NaN or infinite one with a ``ValueError``
-    before the optimizer steps on it.
+    before the optimizer steps on it. ``name`` and ``weight`` are read at each step too (they
+    may be changed between fits) and checked there: a name shared with another constraint, or
+    a weight that is not a finite number ``>= 0`` (a tensor weight is taken as it is), is
+    refused.
     """
 
     name: str
@@ -1180,13 +1183,25 @@ def constraint_terms(constraints, model: nn.Module, inputs) -> tuple[Tensor | No
     total = None
     terms = {}
     for constraint in constraints:
+        # name and weight as they are now, checked as the constructor and check_constraints
+        # check them (penalty() checks the settings it reads itself)
+        key = f"constraint_{_check_name(constraint.name)}"
+        if key in terms:
+            fail(
+                "constraints",
+                "constraints with distinct names (a name was changed after construction to "
+                "another constraint's)",
+                constraint.name,
+            )
+        weight = constraint.weight
+        if not isinstance(weight, Tensor):  # a tensor (a user's schedule) is read as it is
+            check_real(f"weight of constraint {constraint.name!r}", weight, minimum=0.0)
         value = constraint.penalty(model, inputs)
         if type(constraint) not in (Monotonic, L1Sparsity):
             # a user's own: the built-ins give finite scalar tensors of finite models and
             # inputs, which the step checks already (no check of theirs on the hot path)
             value = checked_penalty(constraint, value)
-        terms[f"constraint_{constraint.name}"] = value
-        weight = constraint.weight
+        terms[key] = value
         # a weight of one (the default) adds the penalty as it is: no product, forward or backward
         weighted = value if type(weight) in (int, float) and weight == 1 else weight * value
         total = weighted if total is None else total + weighted

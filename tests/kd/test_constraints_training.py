@@ -755,3 +755,45 @@ def test_a_run_resumed_with_a_monotonic_constraint_of_other_settings_says_so(tmp
     extras = module()._training_extras()
     assert module()._training_extras() == extras
     assert module(**changed)._training_extras() != extras
+
+
+def test_a_constraints_weight_or_name_set_after_construction_is_checked_at_the_step():
+    """A constraint's settings are read at each step (so a weight may be changed between fits);
+    its weight and name are checked there as the constructor checks them: a negative weight
+    had trained the student against the constraint, a NaN one made the loss NaN, and a name
+    made equal to another's dropped one of the two logged values, all silently."""
+    torch.manual_seed(0)
+    x, y = torch.rand(32, 5), torch.randint(2, (32,))
+    loader = DataLoader(TensorDataset(x, y), batch_size=16)
+    teacher = _mlp(8, 2)
+
+    def refused(mutate):
+        monotone, sparse = Monotonic(0, output=1, n_points=4), L1Sparsity(1e-3)
+        module = DistillationModule(_mlp(8, 3), teacher, constraints=[monotone, sparse])
+        callback = KnowledgeDistillation(teacher, constraints=[monotone, sparse])
+        mutate(monotone, sparse)  # after both took the constraints
+        errors = []
+        for run in (
+            lambda: module.training_step((x[:16], y[:16]), 0),
+            lambda: quiet_trainer(callbacks=[callback]).fit(_Plain(), loader),
+        ):
+            with pytest.raises((TypeError, ValueError)) as caught:
+                run()
+            errors.append(caught.value)
+        return errors
+
+    for weight in (-1.0, float("nan"), "10", None):
+        for error in refused(lambda m, s, w=weight: setattr(s, "weight", w)):
+            assert "weight" in str(error) and "'l1'" in str(error) and repr(weight) in str(error)
+    for error in refused(lambda m, s: setattr(s, "name", m.name)):
+        assert isinstance(error, ValueError)
+        assert "distinct names" in str(error) and "'monotonic_0'" in str(error)
+    # a weight changed to another valid number is taken: the penalty enters with it
+    monotone = Monotonic(2, -1, output=0, margin=0.5, n_points=0)
+    student = _mlp(8, 3)
+    module = DistillationModule(student, teacher, constraints=[monotone])
+    plain = DistillationModule(student, teacher)
+    monotone.weight = 4.0
+    expected = plain.training_step((x, y), 0) + 4.0 * monotone.penalty(student, x)
+    torch.testing.assert_close(module.training_step((x, y), 0), expected)
+    assert teacher.training and all(p.requires_grad for p in teacher.parameters())
