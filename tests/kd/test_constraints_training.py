@@ -358,6 +358,14 @@ def test_learned_temperature_stays_in_range_logs_and_checkpoints(tmp_path):
         wider.load_state_dict({k[20:]: v for k, v in checkpoint["state_dict"].items()
                                if k.startswith("learned_temperature.")})  # fmt: skip
     assert float(wider.theta) == 1.0  # refused before anything was copied
+    # the fix is named whichever way the module was built (a fit resumed with ckpt_path builds
+    # it itself: "leave temperature out of load_from_checkpoint" alone does not apply)
+    with pytest.raises(ValueError, match=r"Pass LearnedTemperature\(t_start=1\.0, t_range=4\.0\)"):
+        quiet_trainer(max_epochs=5).fit(
+            DistillationModule(_mlp(8, 3), _mlp(8, 2), temperature=wider),
+            DataLoader(TensorDataset(x, y), batch_size=16),
+            ckpt_path=path,
+        )
     with pytest.raises(ValueError, match=r"range of the checkpoint's .* t_range=4\.0\); got"):
         DistillationModule.load_from_checkpoint(
             path,
