@@ -57,7 +57,10 @@ class Constraint:
     Subclasses set ``name`` and ``weight`` and implement :meth:`penalty`. Its value is checked
     at each training step: anything but a real scalar tensor is refused with a ``TypeError``
     (an integer one is cast to floating point), a NaN or infinite one with a ``ValueError``
-    before the optimizer steps on it.
+    before the optimizer steps on it. ``name`` and ``weight`` are read at each step too (they
+    may be changed between fits) and checked there: a name shared with another constraint, or
+    a weight that is not a finite number ``>= 0`` (a tensor weight is taken as it is), is
+    refused.
     """
 
     name: str
@@ -135,20 +138,26 @@ def _uniform_in_box(tensor: Tensor, n_points: int) -> Tensor:
     return torch.lerp(low, high, torch.rand(shape, dtype=tensor.dtype, device=tensor.device))
 
 
-def box_points(inputs, n_points: int):
+def box_points(inputs, n_points: int, batch: int | None = None):
     """The batch followed by ``n_points`` points drawn uniformly in its feature box.
 
     Floating tensors are drawn uniformly between their per-position minimum and maximum over
     the batch; other tensors of a dict batch (integer category codes) take randomly chosen rows
-    of the batch. Uses torch's global random generator.
+    of the batch. Values of a dict batch that are not per row (not tensors, 0-d tensors, tensors
+    of another length than ``batch``: options of the whole batch) are kept as they are.
+    ``batch``: the number of rows (by default the length of a dict's first tensor with one
+    dimension or more). Uses torch's global random generator.
     """
     if isinstance(inputs, Mapping):
-        batch = next(iter(inputs.values())).shape[0]
-        rows = torch.randint(batch, (n_points,))
+        if batch is None:
+            batch = next(
+                (v.shape[0] for v in inputs.values() if isinstance(v, Tensor) and v.dim()), 0
+            )
+        rows = torch.randint(batch, (n_points,)) if batch else None
         points = {}
         for key, value in inputs.items():
-            if not isinstance(value, Tensor):
-                points[key] = value
+            if not isinstance(value, Tensor) or not value.dim() or value.shape[0] != batch:
+                points[key] = value  # the same for every row: the points share it
                 continue
             value = value.detach()
             extra = (
@@ -990,16 +999,26 @@ class Monotonic(Constraint):
                 "span)",
                 "an empty batch",
             )
-        points = box_points(inputs, n_points)  # the feature's tensor checked above
+        points = box_points(inputs, n_points, n_rows)  # the feature's tensor checked above
         return _mean_penalty(
             model, points, self.feature, self.output, direction, margin, quantity, n_rows + n_points
         )
 
     def __repr__(self) -> str:
-        return (
+        # every setting that shapes a run (checkpoints compare this text on resuming); the
+        # three read last are written where they differ from their defaults, so that a
+        # constraint with the defaults reads as it did in older checkpoints
+        text = (
             f"Monotonic(feature={self.feature!r}, direction={self.direction}, "
-            f"output={self.output}, margin={self.margin}, weight={self.weight})"
+            f"output={self.output}, margin={self.margin}, weight={self.weight}"
         )
+        if self.n_points != 1024:
+            text += f", n_points={self.n_points!r}"
+        if self.quantity != "logit":
+            text += f", quantity={self.quantity!r}"
+        if self.name != "monotonic_" + re.sub(r"\W", "_", str(self.feature)):
+            text += f", name={self.name!r}"
+        return text + ")"
 
 
 class L1Sparsity(Constraint):
@@ -1164,13 +1183,25 @@ def constraint_terms(constraints, model: nn.Module, inputs) -> tuple[Tensor | No
     total = None
     terms = {}
     for constraint in constraints:
+        # name and weight as they are now, checked as the constructor and check_constraints
+        # check them (penalty() checks the settings it reads itself)
+        key = f"constraint_{_check_name(constraint.name)}"
+        if key in terms:
+            fail(
+                "constraints",
+                "constraints with distinct names (a name was changed after construction to "
+                "another constraint's)",
+                constraint.name,
+            )
+        weight = constraint.weight
+        if not isinstance(weight, Tensor):  # a tensor (a user's schedule) is read as it is
+            check_real(f"weight of constraint {constraint.name!r}", weight, minimum=0.0)
         value = constraint.penalty(model, inputs)
         if type(constraint) not in (Monotonic, L1Sparsity):
             # a user's own: the built-ins give finite scalar tensors of finite models and
             # inputs, which the step checks already (no check of theirs on the hot path)
             value = checked_penalty(constraint, value)
-        terms[f"constraint_{constraint.name}"] = value
-        weight = constraint.weight
+        terms[key] = value
         # a weight of one (the default) adds the penalty as it is: no product, forward or backward
         weighted = value if type(weight) in (int, float) and weight == 1 else weight * value
         total = weighted if total is None else total + weighted

@@ -259,7 +259,12 @@ class LearnedTemperature(nn.Module):
                 + ", ".join(f"{k}={state[k]!r}" for k in changed)
                 + "); got "
                 + ", ".join(f"{k}={getattr(self, k)!r}" for k in changed)
-                + ". Leave temperature out of load_from_checkpoint to use the saved one."
+                + ". Pass LearnedTemperature("
+                + ", ".join(
+                    f"{k}={state.get(k, getattr(self, k))!r}" for k in ("t_start", "t_range")
+                )
+                + ") to resume the fit or load the weights, or leave temperature out of "
+                "load_from_checkpoint to use the saved one."
             )
 
     def _load_from_state_dict(

@@ -131,6 +131,39 @@ def test_dict_inputs_named_feature():
         Monotonic("region").penalty(model, batch)
 
 
+def test_dict_inputs_keep_values_that_are_not_per_row():
+    """A dict input may carry values of the whole batch beside its columns (a string option, a
+    0-d scale, a per-class vector): the uniform points keep them as they are, as the teacher
+    and the student's own call get them (they had failed deep in torch, or in an attribute
+    lookup when such a value came first)."""
+
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Linear(2, 3)
+
+        def forward(self, inputs):
+            assert inputs["mode"] == "fast"
+            x = torch.stack([inputs["income"], inputs["age"]], dim=1)
+            return self.net(x) * inputs["scale"] + inputs["offset"]
+
+    torch.manual_seed(0)
+    model = Scaled()
+    rows = 6
+    batch = {
+        "mode": "fast",
+        "scale": torch.tensor(2.0),
+        "offset": torch.rand(3),  # per class, not per row
+        "income": torch.rand(rows),
+        "age": torch.rand(rows),
+    }
+    value = Monotonic("income", output=1, margin=1.0, n_points=16).penalty(model, batch)
+    # the model is linear in income: its slope is the weight times the scale, on every row
+    slope = 2.0 * model.net.weight[1, 0].detach()
+    torch.testing.assert_close(value.detach(), torch.relu(1.0 - slope).square())
+    assert batch["mode"] == "fast" and batch["scale"].shape == () and batch["offset"].shape == (3,)
+
+
 def test_l1_sparsity_sums_absolute_weights_of_named_modules():
     model = _mlp(dtype=torch.float32)
     everything = L1Sparsity(weight=0.1).penalty(model, None)

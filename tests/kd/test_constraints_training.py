@@ -358,6 +358,14 @@ def test_learned_temperature_stays_in_range_logs_and_checkpoints(tmp_path):
         wider.load_state_dict({k[20:]: v for k, v in checkpoint["state_dict"].items()
                                if k.startswith("learned_temperature.")})  # fmt: skip
     assert float(wider.theta) == 1.0  # refused before anything was copied
+    # the fix is named whichever way the module was built (a fit resumed with ckpt_path builds
+    # it itself: "leave temperature out of load_from_checkpoint" alone does not apply)
+    with pytest.raises(ValueError, match=r"Pass LearnedTemperature\(t_start=1\.0, t_range=4\.0\)"):
+        quiet_trainer(max_epochs=5).fit(
+            DistillationModule(_mlp(8, 3), _mlp(8, 2), temperature=wider),
+            DataLoader(TensorDataset(x, y), batch_size=16),
+            ckpt_path=path,
+        )
     with pytest.raises(ValueError, match=r"range of the checkpoint's .* t_range=4\.0\); got"):
         DistillationModule.load_from_checkpoint(
             path,
@@ -709,3 +717,91 @@ def test_a_module_that_logs_the_callbacks_names_itself_is_told_which_call_clashe
     )
     with pytest.raises(ValueError, match=r"KnowledgeDistillation logs .*train/loss_ce.* rename"):
         trainer.fit(LogsItsOwn(), DataLoader(TensorDataset(x, y), batch_size=16))
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [{"quantity": "log_probability"}, {"n_points": 16}, {"name": "rising_income"}],
+)
+def test_a_run_resumed_with_a_monotonic_constraint_of_other_settings_says_so(tmp_path, changed):
+    """Every setting of a Monotonic constraint shapes the run (the quantity constrained, the
+    points drawn, the logged name): a resume with another one is said, by the callback and by
+    the module, as one with another weight is."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    torch.manual_seed(0)
+    x, y = torch.rand(32, 5), torch.randint(2, (32,))
+    loader = DataLoader(TensorDataset(x, y), batch_size=16)
+    teacher = _mlp(8, 2)
+
+    def constraints(**settings):
+        return [Monotonic(0, output=1, **{"n_points": 8, **settings})]
+
+    def callbacks(**settings):
+        return [KnowledgeDistillation(teacher, constraints=constraints(**settings))]
+
+    saver = ModelCheckpoint(dirpath=tmp_path, save_last=True)
+    quiet_trainer(callbacks=[*callbacks(), saver], enable_checkpointing=True).fit(_Plain(), loader)
+
+    def said(settings):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            quiet_trainer(max_epochs=2, callbacks=callbacks(**settings)).fit(
+                _Plain(), loader, ckpt_path=tmp_path / "last.ckpt"
+            )
+        return [str(w.message) for w in caught if "resumed with settings" in str(w.message)]
+
+    assert said({}) == []
+    (message,) = said(changed)
+    ((key, value),) = changed.items()
+    assert f"{key}={value!r}" in message
+
+    # the module: the same settings, stored as its training terms
+    def module(**settings):
+        return DistillationModule(_mlp(8, 2), teacher, constraints=constraints(**settings))
+
+    extras = module()._training_extras()
+    assert module()._training_extras() == extras
+    assert module(**changed)._training_extras() != extras
+
+
+def test_a_constraints_weight_or_name_set_after_construction_is_checked_at_the_step():
+    """A constraint's settings are read at each step (so a weight may be changed between fits);
+    its weight and name are checked there as the constructor checks them: a negative weight
+    had trained the student against the constraint, a NaN one made the loss NaN, and a name
+    made equal to another's dropped one of the two logged values, all silently."""
+    torch.manual_seed(0)
+    x, y = torch.rand(32, 5), torch.randint(2, (32,))
+    loader = DataLoader(TensorDataset(x, y), batch_size=16)
+    teacher = _mlp(8, 2)
+
+    def refused(mutate):
+        monotone, sparse = Monotonic(0, output=1, n_points=4), L1Sparsity(1e-3)
+        module = DistillationModule(_mlp(8, 3), teacher, constraints=[monotone, sparse])
+        callback = KnowledgeDistillation(teacher, constraints=[monotone, sparse])
+        mutate(monotone, sparse)  # after both took the constraints
+        errors = []
+        for run in (
+            lambda: module.training_step((x[:16], y[:16]), 0),
+            lambda: quiet_trainer(callbacks=[callback]).fit(_Plain(), loader),
+        ):
+            with pytest.raises((TypeError, ValueError)) as caught:
+                run()
+            errors.append(caught.value)
+        return errors
+
+    for weight in (-1.0, float("nan"), "10", None):
+        for error in refused(lambda m, s, w=weight: setattr(s, "weight", w)):
+            assert "weight" in str(error) and "'l1'" in str(error) and repr(weight) in str(error)
+    for error in refused(lambda m, s: setattr(s, "name", m.name)):
+        assert isinstance(error, ValueError)
+        assert "distinct names" in str(error) and "'monotonic_0'" in str(error)
+    # a weight changed to another valid number is taken: the penalty enters with it
+    monotone = Monotonic(2, -1, output=0, margin=0.5, n_points=0)
+    student = _mlp(8, 3)
+    module = DistillationModule(student, teacher, constraints=[monotone])
+    plain = DistillationModule(student, teacher)
+    monotone.weight = 4.0
+    expected = plain.training_step((x, y), 0) + 4.0 * monotone.penalty(student, x)
+    torch.testing.assert_close(module.training_step((x, y), 0), expected)
+    assert teacher.training and all(p.requires_grad for p in teacher.parameters())
