@@ -176,7 +176,12 @@ def _match_attribution(name: str, attribution, images: Tensor) -> Tensor:
     if not isinstance(attribution, Tensor):
         fail(name, "a Tensor of attributions", type(attribution).__name__, TypeError)
     pixels = images.shape[:1] + images.shape[2:]
-    if attribution.ndim == images.ndim - 1 and attribution.shape == pixels:
+    if images.ndim < 3:
+        # flat [N, D] inputs have no pixel axes: an [N] (or [N, 1]) map is one value per image,
+        # which would tie every coordinate and keep the same random ones in both arms
+        if attribution.shape != images.shape:
+            fail(name, f"shaped as the images {tuple(images.shape)}", tuple(attribution.shape))
+    elif attribution.ndim == images.ndim - 1 and attribution.shape == pixels:
         # one value per pixel ([N, H, W]) ranks all channels of that pixel alike
         attribution = attribution.unsqueeze(1).expand_as(images)
     elif attribution.ndim == images.ndim and attribution.shape == (*pixels[:1], 1, *pixels[1:]):
@@ -256,6 +261,8 @@ def mask_by_rank(
         isinstance(fill, Tensor) and fill.ndim == 0
     ):
         fail("fill", "a number or a 0-d Tensor", fill, TypeError)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        fail("generator", "a torch.Generator or None", generator, TypeError)
     value = float(fill)
     if not math.isfinite(value):
         fail("fill", "a finite number", fill)

@@ -562,3 +562,33 @@ def test_fractions_of_another_float_type_read_as_written():
         _check_fractions(torch.tensor(float("nan"), dtype=torch.bfloat16))
     with pytest.raises(ValueError, match="fractions must be a finite number"):
         _check_fractions(np.float32("nan"))
+
+
+def test_flat_inputs_take_one_attribution_per_coordinate_only():
+    """Inputs [N, D] have no pixel axes: an [N] or [N, 1] map is one value per input, which
+    ties every coordinate, so both arms would keep the same random coordinates and DiffROAR
+    would read 0 ("no information"); it is refused, naming the argument."""
+    images = torch.randn(6, 8, generator=torch.Generator().manual_seed(0))
+    for bad in (torch.rand(6), torch.rand(6, 1)):
+        with pytest.raises(ValueError, match=r"attribution must be shaped as the images \(6, 8\)"):
+            mask_by_rank(images, bad, 0.5)
+    targets = torch.tensor([0, 1, 0, 1, 0, 1])
+    with pytest.raises(ValueError, match=r"attribution\[0\] must be shaped as the images"):
+        diff_roar(
+            lambda: torch.nn.Linear(8, 2),
+            (images, targets),
+            (images, targets),
+            attribution=(torch.rand(6), torch.rand(6)),
+            fractions=[0.5],
+            seeds=1,
+        )
+    # a map per coordinate ranks them: the top half keeps the largest magnitudes
+    scores = torch.arange(8.0).expand(6, 8)
+    kept = mask_by_rank(images, scores, 0.5, fill=0.0) != 0
+    assert bool(kept[:, 4:].all()) and not bool(kept[:, :4].any())
+
+
+def test_mask_by_rank_refuses_a_generator_that_is_not_one():
+    images = torch.rand(2, 1, 4, 4)
+    with pytest.raises(TypeError, match="generator must be a torch.Generator or None; got 5"):
+        mask_by_rank(images, torch.rand(2, 1, 4, 4), 0.5, generator=5)
