@@ -49,6 +49,19 @@ def _check_pictures(images, maps, row_titles):
                 f"maps[{name!r}] must hold the {len(images)} images' "
                 f"{tuple(images.shape[-2:])} pixels; got shape {shape}."
             )
+    # a NaN or an infinity would draw as an empty or flat panel (NaN scaled by its own
+    # maximum), silently
+    for name, values in (("images", images), *((f"maps[{k!r}]", v) for k, v in maps.items())):
+        if values.is_complex():
+            raise TypeError(f"{name} must be a real-valued Tensor; got {values.dtype}.")
+        if values.is_floating_point() and not bool(torch.isfinite(values).all()):
+            raise ValueError(f"{name} must be finite; got NaN or infinite values.")
+    if row_titles is not None and (
+        isinstance(row_titles, str) or not isinstance(row_titles, Sequence)
+    ):
+        raise TypeError(
+            f"row_titles must be a sequence of str, one per image; got {type(row_titles).__name__}."
+        )
     if row_titles is not None and len(row_titles) != len(images):
         raise ValueError(
             f"row_titles must hold one title per image ({len(images)}); got {len(row_titles)}."
@@ -113,7 +126,14 @@ def plot_attribution_maps(
         figure = Figure(figsize=(1.7 * columns, 1.7 * rows * images.shape[-2] / images.shape[-1]))
         axes = figure.subplots(rows, columns, squeeze=False)
     else:
-        axes = np.asarray(axes).reshape(rows, columns)
+        axes = np.asarray(axes)
+        if axes.size != rows * columns:
+            raise ValueError(
+                f"axes must hold {rows} x {columns} Axes (one row per image: the input and "
+                f"{len(maps)} map{'s' if len(maps) > 1 else ''}); got {axes.size} in shape "
+                f"{axes.shape}."
+            )
+        axes = axes.reshape(rows, columns)
         figure = axes[0, 0].figure
     for row in range(rows):
         image = _displayable(images[row])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import lightning as L
 import pytest
 import torch
@@ -174,6 +176,43 @@ def test_plot_attribution_maps(cells, tmp_path):
     ):
         with pytest.raises((ValueError, TypeError), match=message):
             plot_attribution_maps(bad_images, bad_maps)
+
+
+def test_plot_attribution_maps_refuses_what_it_cannot_draw():
+    """A NaN or infinite map drew as an empty panel (NaN scaled by its own maximum) and an
+    image as a blank one, silently; axes of another count and titles that are not a sequence
+    failed in numpy or len() without naming the argument."""
+    from matplotlib.figure import Figure
+
+    from lightning_distill.attribution.plotting import plot_attribution_maps
+
+    images, maps = torch.rand(2, 3, 6, 5), {"a": torch.randn(2, 3, 6, 5)}
+    for bad in (math.nan, math.inf, -math.inf):
+        spoilt = maps["a"].clone()
+        spoilt[1, 2, 3, 4] = bad
+        with pytest.raises(ValueError, match=r"maps\['a'\] must be finite"):
+            plot_attribution_maps(images, {"a": spoilt})
+        spoilt = images.clone()
+        spoilt[0, 0, 0, 0] = bad
+        with pytest.raises(ValueError, match="images must be finite"):
+            plot_attribution_maps(spoilt, maps)
+    with pytest.raises(TypeError, match=r"maps\['a'\] must be a real-valued Tensor"):
+        plot_attribution_maps(images, {"a": maps["a"].to(torch.complex64)})
+    for rows, columns in ((2, 3), (1, 1), (1, 4)):
+        axes = Figure().subplots(rows, columns)
+        if rows * columns == 4:  # as many axes, another layout: drawn row by row
+            assert plot_attribution_maps(images, maps, axes=axes) is axes.flat[0].figure
+            continue
+        with pytest.raises(ValueError, match=r"axes must hold 2 x 2 Axes"):
+            plot_attribution_maps(images, maps, axes=axes)
+    for titles in (3, "ab"):
+        with pytest.raises(TypeError, match="row_titles must be a sequence of str"):
+            plot_attribution_maps(images, maps, row_titles=titles)
+    # nothing passed in is changed, and finite maps still draw
+    before = [images.clone(), maps["a"].clone()]
+    figure = plot_attribution_maps(images, maps, row_titles=["x", "y"])
+    assert len(figure.axes) == 4
+    assert torch.equal(images, before[0]) and torch.equal(maps["a"], before[1])
 
 
 def test_the_monitor_leaves_the_trainings_random_state_alone(cells):
