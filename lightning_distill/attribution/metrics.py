@@ -53,6 +53,15 @@ class _MeanOfScores(DtypeKeepingMetric):
         self.count += stacked.shape[1]
 
     def _means(self) -> Tensor:
+        if self.update_count > 0 and int(self.count) == 0:
+            # torchmetrics counts a refused update (one that raised) as an update and warns only
+            # before the first one: after refused updates alone the NaN means came silently
+            warnings.warn(
+                f"{type(self).__name__} has no scores to average: every update since the last "
+                "reset was refused (it raised), so the means are NaN.",
+                UserWarning,
+                stacklevel=3,
+            )
         return self.score_sum / self.count
 
     def plot(self, val: Any = None, ax: Any = None) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import socket
+import warnings
 
 import numpy as np
 import pytest
@@ -313,3 +314,36 @@ def test_two_processes_equal_one(tmp_path):
         for name in expected:
             # float64 sums added in another order: equal to the last few bits
             np.testing.assert_allclose(found[name], expected[name], rtol=1e-13, err_msg=name)
+
+
+@pytest.mark.parametrize("name", ["five_band", "localisation", "agreement"])
+def test_compute_after_refused_updates_alone_says_there_is_nothing_to_average(name):
+    """torchmetrics counts an update that raised and warns only before the first update: after
+    refused updates alone, compute (and curves) gave NaN means without a word."""
+    maps, other, truth = make_batch()
+    masks = truth > 0.5
+    metric, good, bad = {
+        "five_band": (FiveBandScore(soft_steps=3), (maps, truth), (maps, truth[:, :3])),
+        "localisation": (AttributionLocalisation(), (maps, masks), (maps, masks[:, :3])),
+        "agreement": (AttributionAgreement(), (maps, other), (maps, other[:, :, :3])),
+    }[name]
+    with pytest.raises(ValueError):
+        metric.update(*bad)
+    assert int(metric.count) == 0  # the refused batch left the sums as they were
+    with pytest.warns(UserWarning, match="every update since the last reset was refused"):
+        values = metric.compute()
+    values = values if isinstance(values, dict) else {"value": values}
+    assert all(bool(v.isnan().all()) for v in values.values())
+    if name == "five_band":
+        with pytest.warns(UserWarning, match="every update since the last reset was refused"):
+            metric.curves()
+    # a good update after the refused one: the means of the good batch alone, and no warning
+    metric.update(*good)
+    reference = type(metric)(**({"soft_steps": 3} if name == "five_band" else {}))
+    reference.update(*good)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got, expected = metric.compute(), reference.compute()
+    got = got if isinstance(got, dict) else {"value": got}
+    expected = expected if isinstance(expected, dict) else {"value": expected}
+    assert all(torch.equal(got[k], expected[k]) for k in expected)
