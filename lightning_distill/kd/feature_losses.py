@@ -979,9 +979,17 @@ def _pairwise_distances(embedding: Tensor, eps: float = 1e-12) -> Tensor:
     )
 
 
-def _angles(embedding: Tensor) -> Tensor:
-    # [a, b, c] = cosine of the angle at a between b and c
-    directions = F.normalize(embedding.unsqueeze(0) - embedding.unsqueeze(1), p=2, dim=2)
+def _angles(embedding: Tensor, eps: float = 1e-12) -> Tensor:
+    # [a, b, c] = cosine of the angle at a between b and c. The direction between two
+    # coincident samples (a sample with itself, duplicates) is 0, a constant: F.normalize's
+    # x / max(|x|, eps) is 0 there too, but with a gradient of 1 / eps = 1e12, which a batch
+    # with two identical samples (two all-zero ReLU features) sent into the student.
+    differences = embedding.unsqueeze(0) - embedding.unsqueeze(1)
+    norms = differences.norm(p=2, dim=2, keepdim=True)
+    apart = norms > eps
+    directions = torch.where(
+        apart, differences / torch.where(apart, norms, torch.ones_like(norms)), 0.0
+    )
     return torch.bmm(directions, directions.transpose(1, 2))
 
 
@@ -1034,7 +1042,8 @@ def rkd_loss(
     would run the distances and angles in bfloat16). Invariant to the scale of either embedding
     (down to pairwise
     distances of about 1e-6, below which the clamp that keeps a zero distance's gradient finite
-    takes over).
+    takes over). Two identical samples (duplicates, two all-zero features) have no direction
+    between them: it counts as 0 in the angles, as in the authors' code, and gives no gradient.
 
     Parameters
     ----------
