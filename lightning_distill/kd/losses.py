@@ -545,11 +545,37 @@ def hint_loss(student_feature: Tensor, teacher_feature: Tensor, regressor: nn.Mo
     Parameters
     ----------
     student_feature, teacher_feature : Tensor
+        Floating-point features with a batch dimension first; NaN or infinite values raise
+        ``ValueError`` (as for the other feature losses) rather than give a NaN loss.
     regressor : torch.nn.Module
         Maps the student feature to the teacher feature's shape, e.g. :class:`HintRegressor`.
     """
+    for name, feature in (
+        ("student_feature", student_feature),
+        ("teacher_feature", teacher_feature),
+    ):
+        if not isinstance(feature, Tensor):
+            fail(name, "a torch.Tensor", type(feature).__name__, TypeError)
+        if not feature.is_floating_point():
+            fail(name, "a floating-point tensor", feature.dtype, TypeError)
+        if feature.dim() == 0:
+            fail(name, "a tensor with a batch dimension [batch, ...]", tuple(feature.shape))
+    if not callable(regressor):
+        fail("regressor", "a module or callable", type(regressor).__name__, TypeError)
     _check_not_empty("student_feature", student_feature)  # a mean over no sample is NaN
+
+    def explain() -> None:
+        check_finite("student_feature", student_feature)
+        check_finite("teacher_feature", teacher_feature)
+
+    # one reduction, read with the step's other value checks (one host sync)
+    value_check(
+        ~(torch.isfinite(student_feature).all() & torch.isfinite(teacher_feature).all()),
+        explain,
+    )
     mapped = regressor(student_feature)
+    if not isinstance(mapped, Tensor):
+        fail("regressor", "a callable returning a tensor", type(mapped).__name__, TypeError)
     if mapped.shape != teacher_feature.shape:
         raise ValueError(
             "regressor(student_feature) must have the teacher feature's shape "
