@@ -1174,3 +1174,32 @@ def test_cache_teacher_runs_the_teacher_once_for_a_new_index_seen_twice_in_a_bat
     other = torch.cat([x, x[1:2]])
     with pytest.raises(ValueError, match="the input of index 0 differs"):
         TeacherLogitCache().lookup(other, index, teacher)
+
+
+@pytest.mark.parametrize("shapes", [((3, 4, 1, 1), (3, 2, 1, 1)), ((3, 4, 6, 6), (3, 2, 1, 1))])
+def test_attention_transfer_refuses_maps_of_one_position(shapes):
+    # a one-position map divided by its norm is 1 for any feature: the loss is 0 whatever the
+    # student does (it had returned that 0, silently)
+    gen = torch.Generator().manual_seed(0)
+    student = torch.randn(*shapes[0], generator=gen)
+    teacher = torch.randn(*shapes[1], generator=gen)
+    with pytest.raises(ValueError, match="more than one position"):
+        attention_transfer_loss(student, teacher, variant="code")
+    # two positions are enough for the loss to depend on the features
+    two = attention_transfer_loss(
+        torch.randn(3, 4, 2, 1, generator=gen),
+        torch.randn(3, 2, 2, 1, generator=gen),
+        variant="code",
+    )
+    assert float(two) > 0
+
+
+def test_attention_pair_after_global_pooling_is_refused_in_a_fit(models):
+    # layer 5 of make_cnn is AdaptiveAvgPool2d(1): its attention map has a single position
+    student, teacher = models
+    x, y = make_data(8)
+    module = DistillationModule(
+        student, teacher, features=[FeatureDistillation("4", "5")], example_input=x[:2]
+    )
+    with pytest.raises(ValueError, match="more than one position"):
+        quiet_trainer(max_steps=1).fit(module, DataLoader(TensorDataset(x, y), batch_size=4))
