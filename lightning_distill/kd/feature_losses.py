@@ -253,6 +253,8 @@ class FactorTransfer(FeatureMethod):
         _check_pair_batch(student_feature, teacher_feature)
         _check_image_feature("student_feature", student_feature)
         _check_image_feature("teacher_feature", teacher_feature)
+        check_finite("student_feature", student_feature)
+        check_finite("teacher_feature", teacher_feature)
         with torch.no_grad():
             teacher_factor = _through(self.paraphraser_encoder, teacher_feature)
         student_factor = _through(self.translator, student_feature)
@@ -1120,6 +1122,8 @@ def factor_transfer_loss(student_factor: Tensor, teacher_factor: Tensor) -> Tens
         The translator's and the paraphraser's outputs; same batch and channel count.
     """
     _check_pair_batch(student_factor, teacher_factor, ("student_factor", "teacher_factor"))
+    check_finite("student_factor", student_factor)
+    check_finite("teacher_factor", teacher_factor)
     student_factor = _float_logits(student_factor)
     teacher_factor = _float_logits(teacher_factor)
     with _autocast_off(student_factor):
@@ -1153,7 +1157,27 @@ def crd_contrast_loss(scores: Tensor, num_samples: int, eps: float = 1e-7) -> Te
     """
     _check_tensor("scores", scores)
     _check_not_empty("scores", scores)
+    if scores.dim() != 2 or scores.shape[1] < 2:
+        fail(
+            "scores",
+            "a [B, 1 + K] tensor with K >= 1 negatives (column 0 the positive; without a "
+            "negative the loss is about 0 whatever the embeddings)",
+            tuple(scores.shape),
+        )
     num_samples = check_integer("num_samples", num_samples, minimum=1)
+
+    def explain() -> None:
+        raise ValueError(
+            "scores must be finite similarities exp(v.m / T) / Z, >= 0 (> 0 for the positive, "
+            f"column 0); got {int((~torch.isfinite(scores)).sum())} NaN or infinite values, "
+            f"{int((scores < 0).sum())} negative and {int((scores[:, 0] == 0).sum())} zero "
+            "positives."
+        )
+
+    # one reduction, read with the step's other value checks (one host sync)
+    value_check(
+        ~((torch.isfinite(scores) & (scores >= 0)).all() & (scores[:, 0] > 0).all()), explain
+    )
     negatives = scores.shape[1] - 1
     noise = negatives / num_samples
     scores = _float_logits(scores)
@@ -1167,8 +1191,13 @@ def sskd_selection(scores: Tensor, targets: Tensor, ratio: float) -> Tensor:
     """SSKD's error-level selection: the rows to distil on, in increasing order.
 
     Rows whose top-scoring column is the target are all kept; of the others, the ``ratio`` share
-    (rounded down) whose target ranks best is kept.
+    (rounded down) whose target ranks best is kept. ``scores`` is ``[N, C]`` (floating point),
+    ``targets`` ``N`` integer column indices in ``[0, C)``.
     """
+    _check_tensor("scores", scores)
+    if scores.dim() != 2:
+        fail("scores", "a [rows, columns] tensor", tuple(scores.shape))
+    _check_targets(targets, scores)
     ratio = check_real("ratio", ratio, minimum=0.0, maximum=1.0)
     order = scores.argsort(dim=1, descending=True)
     rank = (order == targets.unsqueeze(1)).long().argmax(dim=1)
