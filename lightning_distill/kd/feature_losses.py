@@ -635,13 +635,28 @@ def check_batch_first(spec, student_feature, teacher_feature, rows: int) -> None
     features per sample (all but ``"hint"``, a mean over every element, and a callable, which
     gets the features as they are): a recurrent layer's hidden state is ``[num_layers, B, H]``
     whatever ``batch_first`` says, and the loss would take its layers for samples."""
-    if callable(spec.loss) or spec.loss == "hint":
+    if callable(spec.loss):
         return
     for side, layer, feature in (
         ("student", spec.student_layer, student_feature),
         ("teacher", spec.teacher_layer, teacher_feature),
     ):
-        if isinstance(feature, Tensor) and feature.dim() and feature.shape[0] != rows:
+        if not isinstance(feature, Tensor):
+            # a layer returning a tuple (a recurrent layer, a block returning two tensors): named
+            # here with the pair's layer, rather than as a loss's argument
+            raise TypeError(
+                f"{side} layer {layer!r} must output a tensor for loss={spec.loss!r}; it "
+                f"returned a {type(feature).__name__}. Name a submodule that outputs the "
+                "tensor itself"
+                + (
+                    f", or pick one element of the output: {layer + '[0]'!r}."
+                    if isinstance(feature, tuple | list) and not layer.endswith("]")
+                    else "."
+                )
+            )
+        if spec.loss == "hint":
+            continue
+        if feature.dim() and feature.shape[0] != rows:
             raise ValueError(
                 f"features ({side}_layer) {layer!r} must give a batch-first feature for "
                 f"loss={spec.loss!r}: its first dimension should be the batch's {rows}; got "

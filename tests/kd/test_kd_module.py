@@ -1203,3 +1203,53 @@ def test_attention_pair_after_global_pooling_is_refused_in_a_fit(models):
     )
     with pytest.raises(ValueError, match="more than one position"):
         quiet_trainer(max_steps=1).fit(module, DataLoader(TensorDataset(x, y), batch_size=4))
+
+
+class _TupleBlock(nn.Module):
+    """A block returning two tensors, as some backbones' stages do."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(1, channels, 3, padding=1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return y, y.detach()
+
+
+def _tuple_net(channels: int) -> nn.Module:
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block = _TupleBlock(channels)
+            self.head = nn.Sequential(
+                nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, 3)
+            )
+
+        def forward(self, x):
+            return self.head(self.block(x)[0])
+
+    return Net()
+
+
+@pytest.mark.parametrize("loss", ["attention", "rkd", "pkt"])
+@pytest.mark.parametrize("path", ["module", "callback"])
+def test_a_layer_returning_a_tuple_is_named_with_the_element_to_pick(loss, path):
+    # hint and FT named the layer and 'block[0]'; the other built-in losses had said only
+    # "student_feature must be a ... tensor; got tuple"
+    torch.manual_seed(0)
+    x, y = make_data(8)
+    spec = FeatureDistillation("block", "block", loss)
+    loader = DataLoader(TensorDataset(x, y), batch_size=4)
+    if path == "module":
+        fit = (DistillationModule(_tuple_net(4), _tuple_net(6), features=[spec]), [])
+    else:  # the callback's student layers are named in the LightningModule
+        spec = FeatureDistillation("net.block", "block", loss)
+        callback = KnowledgeDistillation(_tuple_net(6), features=[spec])
+        fit = (PlainClassifier(_tuple_net(4)), [callback])
+    with pytest.raises(TypeError, match=r"layer '(net\.)?block' must output a tensor.*block\[0\]'"):
+        quiet_trainer(max_steps=1, callbacks=fit[1]).fit(fit[0], loader)
+    # the element itself is distilled
+    spec = FeatureDistillation("block[0]", "block[0]", loss)
+    module = DistillationModule(_tuple_net(4), _tuple_net(6), features=[spec])
+    quiet_trainer(max_steps=1).fit(module, loader)
