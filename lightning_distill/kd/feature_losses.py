@@ -253,6 +253,8 @@ class FactorTransfer(FeatureMethod):
         _check_pair_batch(student_feature, teacher_feature)
         _check_image_feature("student_feature", student_feature)
         _check_image_feature("teacher_feature", teacher_feature)
+        check_finite("student_feature", student_feature)
+        check_finite("teacher_feature", teacher_feature)
         with torch.no_grad():
             teacher_factor = _through(self.paraphraser_encoder, teacher_feature)
         student_factor = _through(self.translator, student_feature)
@@ -633,13 +635,28 @@ def check_batch_first(spec, student_feature, teacher_feature, rows: int) -> None
     features per sample (all but ``"hint"``, a mean over every element, and a callable, which
     gets the features as they are): a recurrent layer's hidden state is ``[num_layers, B, H]``
     whatever ``batch_first`` says, and the loss would take its layers for samples."""
-    if callable(spec.loss) or spec.loss == "hint":
+    if callable(spec.loss):
         return
     for side, layer, feature in (
         ("student", spec.student_layer, student_feature),
         ("teacher", spec.teacher_layer, teacher_feature),
     ):
-        if isinstance(feature, Tensor) and feature.dim() and feature.shape[0] != rows:
+        if not isinstance(feature, Tensor):
+            # a layer returning a tuple (a recurrent layer, a block returning two tensors): named
+            # here with the pair's layer, rather than as a loss's argument
+            raise TypeError(
+                f"{side} layer {layer!r} must output a tensor for loss={spec.loss!r}; it "
+                f"returned a {type(feature).__name__}. Name a submodule that outputs the "
+                "tensor itself"
+                + (
+                    f", or pick one element of the output: {layer + '[0]'!r}."
+                    if isinstance(feature, tuple | list) and not layer.endswith("]")
+                    else "."
+                )
+            )
+        if spec.loss == "hint":
+            continue
+        if feature.dim() and feature.shape[0] != rows:
             raise ValueError(
                 f"features ({side}_layer) {layer!r} must give a batch-first feature for "
                 f"loss={spec.loss!r}: its first dimension should be the batch's {rows}; got "
@@ -979,9 +996,17 @@ def _pairwise_distances(embedding: Tensor, eps: float = 1e-12) -> Tensor:
     )
 
 
-def _angles(embedding: Tensor) -> Tensor:
-    # [a, b, c] = cosine of the angle at a between b and c
-    directions = F.normalize(embedding.unsqueeze(0) - embedding.unsqueeze(1), p=2, dim=2)
+def _angles(embedding: Tensor, eps: float = 1e-12) -> Tensor:
+    # [a, b, c] = cosine of the angle at a between b and c. The direction between two
+    # coincident samples (a sample with itself, duplicates) is 0, a constant: F.normalize's
+    # x / max(|x|, eps) is 0 there too, but with a gradient of 1 / eps = 1e12, which a batch
+    # with two identical samples (two all-zero ReLU features) sent into the student.
+    differences = embedding.unsqueeze(0) - embedding.unsqueeze(1)
+    norms = differences.norm(p=2, dim=2, keepdim=True)
+    apart = norms > eps
+    directions = torch.where(
+        apart, differences / torch.where(apart, norms, torch.ones_like(norms)), 0.0
+    )
     return torch.bmm(directions, directions.transpose(1, 2))
 
 
@@ -1034,7 +1059,8 @@ def rkd_loss(
     would run the distances and angles in bfloat16). Invariant to the scale of either embedding
     (down to pairwise
     distances of about 1e-6, below which the clamp that keeps a zero distance's gradient finite
-    takes over).
+    takes over). Two identical samples (duplicates, two all-zero features) have no direction
+    between them: it counts as 0 in the angles, as in the authors' code, and gives no gradient.
 
     Parameters
     ----------
@@ -1111,6 +1137,8 @@ def factor_transfer_loss(student_factor: Tensor, teacher_factor: Tensor) -> Tens
         The translator's and the paraphraser's outputs; same batch and channel count.
     """
     _check_pair_batch(student_factor, teacher_factor, ("student_factor", "teacher_factor"))
+    check_finite("student_factor", student_factor)
+    check_finite("teacher_factor", teacher_factor)
     student_factor = _float_logits(student_factor)
     teacher_factor = _float_logits(teacher_factor)
     with _autocast_off(student_factor):
@@ -1144,7 +1172,27 @@ def crd_contrast_loss(scores: Tensor, num_samples: int, eps: float = 1e-7) -> Te
     """
     _check_tensor("scores", scores)
     _check_not_empty("scores", scores)
+    if scores.dim() != 2 or scores.shape[1] < 2:
+        fail(
+            "scores",
+            "a [B, 1 + K] tensor with K >= 1 negatives (column 0 the positive; without a "
+            "negative the loss is about 0 whatever the embeddings)",
+            tuple(scores.shape),
+        )
     num_samples = check_integer("num_samples", num_samples, minimum=1)
+
+    def explain() -> None:
+        raise ValueError(
+            "scores must be finite similarities exp(v.m / T) / Z, >= 0 (> 0 for the positive, "
+            f"column 0); got {int((~torch.isfinite(scores)).sum())} NaN or infinite values, "
+            f"{int((scores < 0).sum())} negative and {int((scores[:, 0] == 0).sum())} zero "
+            "positives."
+        )
+
+    # one reduction, read with the step's other value checks (one host sync)
+    value_check(
+        ~((torch.isfinite(scores) & (scores >= 0)).all() & (scores[:, 0] > 0).all()), explain
+    )
     negatives = scores.shape[1] - 1
     noise = negatives / num_samples
     scores = _float_logits(scores)
@@ -1158,8 +1206,13 @@ def sskd_selection(scores: Tensor, targets: Tensor, ratio: float) -> Tensor:
     """SSKD's error-level selection: the rows to distil on, in increasing order.
 
     Rows whose top-scoring column is the target are all kept; of the others, the ``ratio`` share
-    (rounded down) whose target ranks best is kept.
+    (rounded down) whose target ranks best is kept. ``scores`` is ``[N, C]`` (floating point),
+    ``targets`` ``N`` integer column indices in ``[0, C)``.
     """
+    _check_tensor("scores", scores)
+    if scores.dim() != 2:
+        fail("scores", "a [rows, columns] tensor", tuple(scores.shape))
+    _check_targets(targets, scores)
     ratio = check_real("ratio", ratio, minimum=0.0, maximum=1.0)
     order = scores.argsort(dim=1, descending=True)
     rank = (order == targets.unsqueeze(1)).long().argmax(dim=1)

@@ -545,11 +545,37 @@ def hint_loss(student_feature: Tensor, teacher_feature: Tensor, regressor: nn.Mo
     Parameters
     ----------
     student_feature, teacher_feature : Tensor
+        Floating-point features with a batch dimension first; NaN or infinite values raise
+        ``ValueError`` (as for the other feature losses) rather than give a NaN loss.
     regressor : torch.nn.Module
         Maps the student feature to the teacher feature's shape, e.g. :class:`HintRegressor`.
     """
+    for name, feature in (
+        ("student_feature", student_feature),
+        ("teacher_feature", teacher_feature),
+    ):
+        if not isinstance(feature, Tensor):
+            fail(name, "a torch.Tensor", type(feature).__name__, TypeError)
+        if not feature.is_floating_point():
+            fail(name, "a floating-point tensor", feature.dtype, TypeError)
+        if feature.dim() == 0:
+            fail(name, "a tensor with a batch dimension [batch, ...]", tuple(feature.shape))
+    if not callable(regressor):
+        fail("regressor", "a module or callable", type(regressor).__name__, TypeError)
     _check_not_empty("student_feature", student_feature)  # a mean over no sample is NaN
+
+    def explain() -> None:
+        check_finite("student_feature", student_feature)
+        check_finite("teacher_feature", teacher_feature)
+
+    # one reduction, read with the step's other value checks (one host sync)
+    value_check(
+        ~(torch.isfinite(student_feature).all() & torch.isfinite(teacher_feature).all()),
+        explain,
+    )
     mapped = regressor(student_feature)
+    if not isinstance(mapped, Tensor):
+        fail("regressor", "a callable returning a tensor", type(mapped).__name__, TypeError)
     if mapped.shape != teacher_feature.shape:
         raise ValueError(
             "regressor(student_feature) must have the teacher feature's shape "
@@ -614,7 +640,9 @@ def attention_transfer_loss(
     Returns
     -------
     Tensor
-        A scalar. Empty batches and non-finite features raise ``ValueError``.
+        A scalar. Empty batches, non-finite features and maps of a single position (a 1x1
+        feature, or one pooled to 1x1: the normalised map is 1 whatever the feature, so the
+        loss would be 0) raise ``ValueError``.
     """
     check_choice("variant", variant, ("paper", "code"))
     p = check_real("p", p, minimum=0, exclusive_minimum=True)
@@ -626,6 +654,16 @@ def attention_transfer_loss(
             f"{student_feature.shape[0]} and {teacher_feature.shape[0]}."
         )
     _check_not_empty("student_feature", student_feature)
+    size = tuple(min(a, b) for a, b in zip(student_feature.shape[2:], teacher_feature.shape[2:]))
+    if size == (1, 1):
+        # a map of one position divided by its norm is 1 whatever the feature: a loss of 0
+        raise ValueError(
+            "student_feature and teacher_feature must have attention maps of more than one "
+            f"position; got spatial sizes {tuple(student_feature.shape[2:])} (student) and "
+            f"{tuple(teacher_feature.shape[2:])} (teacher), compared at {size}: a map of one "
+            "position, normalised, is 1 whatever the feature, so the loss would be 0 and "
+            "nothing learnt. Distil layers before the global pooling."
+        )
     check_finite("student_feature", student_feature)
     check_finite("teacher_feature", teacher_feature)
     # Each map is divided by its norm below, so scaling a sample's feature changes nothing;
@@ -635,9 +673,6 @@ def attention_transfer_loss(
     teacher_feature = _float_logits(teacher_feature)
     with _autocast_off(student_feature):
         if student_feature.shape[2:] != teacher_feature.shape[2:]:
-            size = tuple(
-                min(a, b) for a, b in zip(student_feature.shape[2:], teacher_feature.shape[2:])
-            )
             student_feature = F.adaptive_avg_pool2d(student_feature, size)
             teacher_feature = F.adaptive_avg_pool2d(teacher_feature, size)
         q_student = attention_map(_unit_max(student_feature), p)

@@ -147,6 +147,64 @@ def test_rkd_gradient_is_finite_with_duplicate_samples():
     assert torch.isfinite(s.grad).all()
 
 
+def _rkd_torch_reference(s, t, distance_weight=25.0, angle_weight=50.0):
+    """RKD written out pair by pair and triplet by triplet in torch (for its gradient); the
+    distance of a coincident pair is clamped to 1e-6 as documented, and the direction between
+    coincident samples is the constant 0 (no gradient: the angle is undefined there)."""
+    n = len(s)
+
+    def huber(a, b):
+        d = (a - b).abs()
+        return torch.where(d < 1, 0.5 * d**2, d - 0.5).mean()
+
+    def distances(e):
+        d = torch.stack(
+            [
+                torch.stack(
+                    [
+                        e.new_zeros(())
+                        if i == j
+                        else (e[i] - e[j]).pow(2).sum().clamp(min=1e-12).sqrt()
+                        for j in range(n)
+                    ]
+                )
+                for i in range(n)
+            ]
+        )
+        return d / (d.sum() / (n * (n - 1)))
+
+    def direction(v):
+        return v / v.norm() if bool(v.detach().any()) else v.detach() * 0
+
+    def angles(e):
+        return torch.stack(
+            [
+                (direction(e[j] - e[i]) * direction(e[k] - e[i])).sum()
+                for i, j, k in itertools.product(range(n), repeat=3)
+            ]
+        )
+
+    return distance_weight * huber(distances(s), distances(t)) + angle_weight * huber(
+        angles(s), angles(t)
+    )
+
+
+def test_rkd_gradient_with_duplicate_samples_matches_the_formula():
+    # Two identical samples (two all-zero ReLU features, say): their direction is undefined and
+    # must not move the student; F.normalize's 0 / max(0, 1e-12) had a gradient of 1e12.
+    gen = torch.Generator().manual_seed(7)
+    s = torch.randn(4, 5, generator=gen, dtype=torch.float64)
+    s[1] = s[0]
+    t = torch.randn(4, 3, generator=gen, dtype=torch.float64)
+    got = s.clone().requires_grad_(True)
+    expected = s.clone().requires_grad_(True)
+    rkd_loss(got, t).backward()
+    _rkd_torch_reference(expected, t).backward()
+    assert float(rkd_loss(s, t)) == pytest.approx(float(_rkd_torch_reference(s, t)), rel=1e-10)
+    torch.testing.assert_close(got.grad, expected.grad, rtol=1e-8, atol=1e-10)
+    assert float(got.grad.abs().max()) < 100.0
+
+
 def _pkt_reference(s, t, eps):
     def conditional(x):
         unit = x / (np.linalg.norm(x, axis=1, keepdims=True) + eps)
@@ -362,3 +420,47 @@ def test_crd_contrast_under_bf16_autocast_is_computed_in_float32():
     assert mixed.dtype == torch.float32
     torch.testing.assert_close(mixed, reference, rtol=1e-6, atol=0.0)
     torch.testing.assert_close(crd.memory_student, twin.memory_student)
+
+
+_NAN_FEATURE = torch.full((2, 3, 4, 4), float("nan"))
+
+
+@pytest.mark.parametrize(
+    "call, error, words",
+    [
+        # factor transfer: a NaN factor had given a NaN loss
+        (lambda: factor_transfer_loss(_NAN_FEATURE, torch.randn(2, 3, 4, 4)), ValueError,
+         "student_factor must be finite"),
+        (lambda: factor_transfer_loss(torch.randn(2, 3, 4, 4), _NAN_FEATURE), ValueError,
+         "teacher_factor must be finite"),
+        # CRD: NaN or negative scores had given NaN, no negative column a loss of about 0
+        (lambda: crd_contrast_loss(torch.full((3, 5), float("nan")), 10), ValueError,
+         "scores must be finite"),
+        (lambda: crd_contrast_loss(-torch.rand(3, 5), 10), ValueError, "scores must be finite"),
+        (lambda: crd_contrast_loss(torch.rand(3, 1), 10), ValueError, "K >= 1 negatives"),
+        # SSKD's selection: a target outside the columns had counted as ranked first (kept)
+        (lambda: sskd_selection(torch.randn(4, 3), torch.tensor([0, 1, 2, 5]), 0.5), ValueError,
+         r"targets must lie in \[0, 2\]"),
+        (lambda: sskd_selection(torch.randn(4, 3), torch.tensor([0.0, 1, 2, 1]), 0.5), TypeError,
+         "targets must hold integer"),
+        (lambda: sskd_selection(torch.randn(4), torch.tensor([0, 1, 2, 1]), 0.5), ValueError,
+         "scores must be a"),
+    ],
+)  # fmt: skip
+def test_pure_feature_losses_refuse_bad_values_naming_the_argument(call, error, words):
+    with pytest.raises(error, match=words):
+        call()
+
+
+def test_sskd_selection_keeps_the_right_rows_and_the_best_ranked_wrong_ones():
+    # independent: row kept when the target is the top column, or among the ratio share of
+    # the wrong rows whose target ranks best
+    gen = torch.Generator().manual_seed(9)
+    scores = torch.randn(8, 5, generator=gen, dtype=torch.float64)
+    targets = torch.randint(0, 5, (8,), generator=gen)
+    rank = [int((scores[i] > scores[i, targets[i]]).sum()) for i in range(8)]
+    wrong = sorted((r, i) for i, r in enumerate(rank) if r > 0)
+    for ratio in (0.0, 0.5, 1.0):
+        kept = {i for i, r in enumerate(rank) if r == 0}
+        kept |= {i for _, i in wrong[: int(len(wrong) * ratio)]}
+        assert sskd_selection(scores, targets, ratio).tolist() == sorted(kept)

@@ -153,6 +153,27 @@ def test_hint_loss_formula_and_regressor_gradients():
     torch.testing.assert_close(hint_loss(v, w, linear), ((linear.map(v) - w) ** 2).mean())
 
 
+@pytest.mark.parametrize(
+    "student, teacher, regressor, error, words",
+    [
+        ([1.0], torch.randn(2, 5), torch.nn.Linear(3, 5), TypeError, "student_feature"),
+        (torch.randn(2, 3), [1.0], torch.nn.Linear(3, 5), TypeError, "teacher_feature"),
+        (torch.randn(2, 3), torch.ones(2, 5, dtype=torch.long), torch.nn.Linear(3, 5),
+         TypeError, "teacher_feature must be a floating-point"),
+        (torch.randn(2, 3), torch.randn(2, 5), None, TypeError, "regressor"),
+        (torch.randn(2, 3), torch.randn(2, 5), lambda x: (x,), TypeError, "regressor"),
+        (torch.full((2, 3), float("nan")), torch.randn(2, 5), torch.nn.Linear(3, 5),
+         ValueError, "student_feature must be finite"),
+        (torch.randn(2, 3), torch.full((2, 5), float("inf")), torch.nn.Linear(3, 5),
+         ValueError, "teacher_feature must be finite"),
+    ],
+)  # fmt: skip
+def test_hint_loss_refuses_bad_input_naming_it(student, teacher, regressor, error, words):
+    # as the other feature losses: no AttributeError from deep inside, no silent NaN or inf loss
+    with pytest.raises(error, match=words):
+        hint_loss(student, teacher, regressor)
+
+
 def _at_reference(fs, ft, variant):
     """Attention transfer written out with loops, float64."""
     fs, ft = fs.double(), ft.double()

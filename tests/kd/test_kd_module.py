@@ -1174,3 +1174,82 @@ def test_cache_teacher_runs_the_teacher_once_for_a_new_index_seen_twice_in_a_bat
     other = torch.cat([x, x[1:2]])
     with pytest.raises(ValueError, match="the input of index 0 differs"):
         TeacherLogitCache().lookup(other, index, teacher)
+
+
+@pytest.mark.parametrize("shapes", [((3, 4, 1, 1), (3, 2, 1, 1)), ((3, 4, 6, 6), (3, 2, 1, 1))])
+def test_attention_transfer_refuses_maps_of_one_position(shapes):
+    # a one-position map divided by its norm is 1 for any feature: the loss is 0 whatever the
+    # student does (it had returned that 0, silently)
+    gen = torch.Generator().manual_seed(0)
+    student = torch.randn(*shapes[0], generator=gen)
+    teacher = torch.randn(*shapes[1], generator=gen)
+    with pytest.raises(ValueError, match="more than one position"):
+        attention_transfer_loss(student, teacher, variant="code")
+    # two positions are enough for the loss to depend on the features
+    two = attention_transfer_loss(
+        torch.randn(3, 4, 2, 1, generator=gen),
+        torch.randn(3, 2, 2, 1, generator=gen),
+        variant="code",
+    )
+    assert float(two) > 0
+
+
+def test_attention_pair_after_global_pooling_is_refused_in_a_fit(models):
+    # layer 5 of make_cnn is AdaptiveAvgPool2d(1): its attention map has a single position
+    student, teacher = models
+    x, y = make_data(8)
+    module = DistillationModule(
+        student, teacher, features=[FeatureDistillation("4", "5")], example_input=x[:2]
+    )
+    with pytest.raises(ValueError, match="more than one position"):
+        quiet_trainer(max_steps=1).fit(module, DataLoader(TensorDataset(x, y), batch_size=4))
+
+
+class _TupleBlock(nn.Module):
+    """A block returning two tensors, as some backbones' stages do."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(1, channels, 3, padding=1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return y, y.detach()
+
+
+def _tuple_net(channels: int) -> nn.Module:
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block = _TupleBlock(channels)
+            self.head = nn.Sequential(
+                nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, 3)
+            )
+
+        def forward(self, x):
+            return self.head(self.block(x)[0])
+
+    return Net()
+
+
+@pytest.mark.parametrize("loss", ["attention", "rkd", "pkt"])
+@pytest.mark.parametrize("path", ["module", "callback"])
+def test_a_layer_returning_a_tuple_is_named_with_the_element_to_pick(loss, path):
+    # hint and FT named the layer and 'block[0]'; the other built-in losses had said only
+    # "student_feature must be a ... tensor; got tuple"
+    torch.manual_seed(0)
+    x, y = make_data(8)
+    spec = FeatureDistillation("block", "block", loss)
+    loader = DataLoader(TensorDataset(x, y), batch_size=4)
+    if path == "module":
+        fit = (DistillationModule(_tuple_net(4), _tuple_net(6), features=[spec]), [])
+    else:  # the callback's student layers are named in the LightningModule
+        spec = FeatureDistillation("net.block", "block", loss)
+        callback = KnowledgeDistillation(_tuple_net(6), features=[spec])
+        fit = (PlainClassifier(_tuple_net(4)), [callback])
+    with pytest.raises(TypeError, match=r"layer '(net\.)?block' must output a tensor.*block\[0\]'"):
+        quiet_trainer(max_steps=1, callbacks=fit[1]).fit(fit[0], loader)
+    # the element itself is distilled
+    spec = FeatureDistillation("block[0]", "block[0]", loss)
+    module = DistillationModule(_tuple_net(4), _tuple_net(6), features=[spec])
+    quiet_trainer(max_steps=1).fit(module, loader)
