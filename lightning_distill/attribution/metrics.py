@@ -7,6 +7,7 @@ under DDP it equals that of one process (up to the order of float64 additions).
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -44,6 +45,34 @@ class _MeanOfScores(DtypeKeepingMetric):
         )
         self.add_state("count", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
         self._add_configuration_state()
+
+    _prepared: tuple | None = None  # (the batch, its scores) while forward runs
+
+    def _scores(self, *args: Tensor) -> dict[str, Tensor]:  # pragma: no cover - abstract
+        """Every score of a batch, per image (checks the batch)."""
+        raise NotImplementedError
+
+    def update(self, *args: Tensor) -> None:
+        prepared = self._prepared
+        if prepared is not None and len(prepared[0]) == len(args):
+            if all(a is b for a, b in zip(prepared[0], args)):
+                self._accumulate(prepared[1])  # scored (and checked) by forward already
+                return
+        self._accumulate(self._scores(*args))
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """torchmetrics' ``forward`` (the batch's value, and the batch added to the states), the
+        batch checked first: torchmetrics resets the states before it updates on the batch, so
+        a batch refused there had lost every batch accumulated before it. Scored once."""
+        try:
+            batch = inspect.signature(self._scores).bind(*args, **kwargs).args
+        except TypeError:  # torchmetrics' update call gives the error, as before
+            return super().forward(*args, **kwargs)
+        self._prepared = (batch, self._scores(*batch))  # raises before any state changes
+        try:
+            return super().forward(*args, **kwargs)
+        finally:
+            self._prepared = None
 
     def _accumulate(self, scores: dict[str, Tensor]) -> None:
         stacked = torch.stack(
@@ -151,11 +180,12 @@ class FiveBandScore(_MeanOfScores):
 
     def update(self, attribution: Tensor, ground_truth: Tensor) -> None:
         """Add the scores of a batch of ``[N, C, H, W]`` maps and ``[N, H, W]`` ground truths."""
+        super().update(attribution, ground_truth)
+
+    def _scores(self, attribution: Tensor, ground_truth: Tensor) -> dict[str, Tensor]:
         # the threshold sets are fixed: computed once, in __init__
-        self._accumulate(
-            _five_band_with_sets(
-                attribution, ground_truth, self.threshold_sets, self._ground_truth_thresholds
-            )
+        return _five_band_with_sets(
+            attribution, ground_truth, self.threshold_sets, self._ground_truth_thresholds
         )
 
     def curves(self) -> dict[str, Tensor]:
@@ -211,7 +241,10 @@ class AttributionLocalisation(_MeanOfScores):
 
     def update(self, maps: Tensor, masks: Tensor) -> None:
         """Add a batch of ``[N, C, H, W]`` / ``[N, H, W]`` maps and binary ``[N, H, W]`` masks."""
-        self._accumulate({"localisation": localisation_score(maps, masks)})
+        super().update(maps, masks)
+
+    def _scores(self, maps: Tensor, masks: Tensor) -> dict[str, Tensor]:
+        return {"localisation": localisation_score(maps, masks)}
 
     def compute(self) -> Tensor:
         return self._means()[0, 0]
@@ -256,7 +289,10 @@ class AttributionAgreement(_MeanOfScores):
 
     def update(self, a: Tensor, b: Tensor) -> None:
         """Add a batch of paired maps of the same shape (``a``: e.g. the teacher's)."""
-        self._accumulate(attribution_agreement(a, b, top_k=self.top_k, absolute=self.absolute))
+        super().update(a, b)
+
+    def _scores(self, a: Tensor, b: Tensor) -> dict[str, Tensor]:
+        return attribution_agreement(a, b, top_k=self.top_k, absolute=self.absolute)
 
     def compute(self) -> dict[str, Tensor]:
         return dict(zip(self.score_names, self._means()[:, 0]))

@@ -347,3 +347,36 @@ def test_compute_after_refused_updates_alone_says_there_is_nothing_to_average(na
     got = got if isinstance(got, dict) else {"value": got}
     expected = expected if isinstance(expected, dict) else {"value": expected}
     assert all(torch.equal(got[k], expected[k]) for k in expected)
+
+
+@pytest.mark.parametrize("name", ["five_band", "localisation", "agreement"])
+def test_a_refused_forward_keeps_the_batches_accumulated_before_it(name):
+    """torchmetrics' forward resets the states before it updates on the batch: a batch refused
+    there (metric(bad) raising) wiped every batch accumulated before it."""
+    maps, other, truth = make_batch()
+    masks = truth > 0.5
+    build, second, bad = {
+        "five_band": (lambda: FiveBandScore(soft_steps=3), truth, truth[:, :3]),
+        "localisation": (AttributionLocalisation, masks, masks[:, :3]),
+        "agreement": (AttributionAgreement, other, other[:, :, :3]),
+    }[name]
+    metric, reference = build(), build()
+    metric(maps[:8], second[:8])
+    before = {key: value.clone() for key, value in metric.metric_state.items()}
+    with pytest.raises(ValueError):
+        metric(maps[8:], bad[8:])
+    assert all(torch.equal(value, before[key]) for key, value in metric.metric_state.items())
+    batch_value = metric(maps[8:], second[8:])
+    alone = build()
+    alone.update(maps[8:], second[8:])
+    batch_value = batch_value if isinstance(batch_value, dict) else {"value": batch_value}
+    alone_value = alone.compute()
+    alone_value = alone_value if isinstance(alone_value, dict) else {"value": alone_value}
+    for key in alone_value:  # forward's value: the batch's alone
+        torch.testing.assert_close(batch_value[key], alone_value[key], rtol=1e-12, atol=1e-12)
+    reference.update(maps, second)  # all the accepted images, in one update
+    got, expected = metric.compute(), reference.compute()
+    got = got if isinstance(got, dict) else {"value": got}
+    expected = expected if isinstance(expected, dict) else {"value": expected}
+    for key in expected:
+        torch.testing.assert_close(got[key], expected[key], rtol=1e-12, atol=1e-12)
