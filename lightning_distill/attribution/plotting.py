@@ -9,6 +9,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from lightning_distill._validation import check_finite
+
 __all__ = ["plot_attribution_maps"]
 
 
@@ -54,8 +56,7 @@ def _check_pictures(images, maps, row_titles):
     for name, values in (("images", images), *((f"maps[{k!r}]", v) for k, v in maps.items())):
         if values.is_complex():
             raise TypeError(f"{name} must be a real-valued Tensor; got {values.dtype}.")
-        if values.is_floating_point() and not bool(torch.isfinite(values).all()):
-            raise ValueError(f"{name} must be finite; got NaN or infinite values.")
+        check_finite(name, values)
     if row_titles is not None and (
         isinstance(row_titles, str) or not isinstance(row_titles, Sequence)
     ):

@@ -584,13 +584,13 @@ def _chain_slopes(
                 record.append((h, tangent, layer.running_mean.clone(), scale))
             tangent = (scale if layer.weight is None else layer.weight * scale) * tangent
         elif kind is nn.ReLU or kind is nn.LeakyReLU:
-            # the backward pass takes the slope from the output (the next layer's input)
+            # the backward pass takes the slope from the output (the next layer's input) and
+            # the negative slope as it is now (set again before the backward pass, the
+            # gradient would otherwise be of another function)
+            slope = layer.negative_slope if kind is nn.LeakyReLU else 0.0
             if record is not None:
-                # the negative slope as it is now (set again before the backward pass, the
-                # gradient would otherwise be of another function)
-                slope = getattr(layer, "negative_slope", 0.0)
                 record.append((out, tangent.dim() == 1, slope))
-            factor = _relu_slope(out.detach() if out.requires_grad else out, layer)
+            factor = _relu_slope(out.detach() if out.requires_grad else out, slope)
             if factor.dtype != tangent.dtype:  # under autocast: as torch promotes
                 tangent = factor * tangent
             elif tangent.dim() == 1:  # the first Linear's column, one for every row
@@ -633,13 +633,12 @@ def _linear(h: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return F.linear(h, weight, bias)
 
 
-def _relu_slope(out: Tensor, layer: nn.Module, negative_slope: float | None = None) -> Tensor:
-    """A ``ReLU``'s or ``LeakyReLU``'s derivative, read from its output (a new tensor);
-    ``negative_slope``: a ``LeakyReLU``'s as recorded (its present one by default)."""
-    if type(layer) is nn.ReLU:
-        return out.sign()  # the output is >= 0: its sign is relu'
-    slope = layer.negative_slope if negative_slope is None else negative_slope
-    return torch.ones_like(out).masked_fill_(out <= 0, slope)
+def _relu_slope(out: Tensor, negative_slope: float) -> Tensor:
+    """A ``ReLU``'s (``negative_slope`` 0) or ``LeakyReLU``'s derivative, read from its output
+    (a new tensor)."""
+    if negative_slope == 0:
+        return out.sign()  # the output is >= 0: its sign is the derivative
+    return torch.ones_like(out).masked_fill_(out <= 0, negative_slope)
 
 
 def _chain_plan(layers) -> tuple[list, list[Tensor]]:
@@ -804,7 +803,7 @@ class _ChainPenalty(torch.autograd.Function):
             g_t[:, output] = minus.neg_()
             g_h = None
         g_t = _as_tangent(g_t, tangent)
-        for (kind, layer, where), entry in zip(reversed(ctx.plan), reversed(saved)):
+        for (kind, _, where), entry in zip(reversed(ctx.plan), reversed(saved)):
             if kind == "linear":
                 h_in, t_in = entry
                 weight = params[where[0]]
@@ -843,7 +842,7 @@ class _ChainPenalty(torch.autograd.Function):
                 g_t = g_t * factor
             elif kind in ("relu", "leaky"):
                 out, vector_tangent, slope = entry
-                factor = _relu_slope(out, layer, slope)
+                factor = _relu_slope(out, slope)
                 g_h = None if g_h is None else g_h * factor
                 g_t = g_t * factor
                 if vector_tangent:
@@ -908,6 +907,12 @@ def _rows(points, mask: Tensor):
             for key, value in points.items()
         }
     return points[mask]
+
+
+def _default_name(feature) -> str:
+    """``Monotonic``'s name by default: ``"monotonic_<feature>"`` (characters of a key other
+    than letters, digits and underscores as underscores)."""
+    return "monotonic_" + re.sub(r"\W", "_", str(feature))
 
 
 class Monotonic(Constraint):
@@ -981,7 +986,7 @@ class Monotonic(Constraint):
         self.n_points = check_integer("n_points", n_points, minimum=0)
         self.quantity = check_choice("quantity", quantity, _QUANTITIES)
         # a dict key such as "late-payments" names its default with underscores only
-        default = "monotonic_" + re.sub(r"\W", "_", str(feature))
+        default = _default_name(feature)
         self.name = _check_name(default if name is None else name)
 
     def penalty(self, model: nn.Module, inputs) -> Tensor:
@@ -1016,7 +1021,7 @@ class Monotonic(Constraint):
             text += f", n_points={self.n_points!r}"
         if self.quantity != "logit":
             text += f", quantity={self.quantity!r}"
-        if self.name != "monotonic_" + re.sub(r"\W", "_", str(self.feature)):
+        if self.name != _default_name(self.feature):
             text += f", name={self.name!r}"
         return text + ")"
 

@@ -538,7 +538,7 @@ class _FreshModules:
                 f"nn.Module); got a {type(module).__name__} whose teacher is "
                 f"{type(teacher).__name__ if teacher is not None else None}."
             )
-        frozen = {id(p) for p in teacher.parameters()} if isinstance(teacher, nn.Module) else set()
+        frozen = {id(p) for p in teacher.parameters()}
         own = [p for p in module.parameters() if id(p) not in frozen]
         for parameter in own:
             earlier = self._trained.get(id(parameter))
@@ -559,9 +559,7 @@ def _to_module(tensor: Tensor, device, dtype) -> Tensor:
 
 @torch.no_grad()
 def _validation_scores(module, val) -> dict[str, float]:
-    student, teacher = module, getattr(module, "teacher", None)
-    if not isinstance(teacher, nn.Module):
-        fail("make_module", "a callable returning a module with a .teacher", type(module).__name__)
+    student, teacher = module, module.teacher  # an nn.Module (_FreshModules.check)
     modes = [(m, m.training) for m in (*student.modules(), *teacher.modules())]
     student.eval()
     teacher.eval()
