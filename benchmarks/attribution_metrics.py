@@ -81,9 +81,10 @@ def monitor_run(args) -> None:
     torch.manual_seed(0)
     pair = nn.Module()
     pair.student = cnn((16, 32, 64), 10)
-    if TEACHERS[args.teacher] is not None:  # no teacher: no agreement, one attribution a batch
-        pair.teacher = cnn(TEACHERS[args.teacher], 10)
-    per_batch = 1 if TEACHERS[args.teacher] is None else 2
+    widths = TEACHERS[args.teacher]
+    if widths is not None:  # no teacher: no agreement, one attribution a batch
+        pair.teacher = cnn(widths, 10)
+    per_batch = 1 if widths is None else 2
     probe = DataLoader(
         SyntheticCells(args.probe_batches * args.batch_size, image_size=args.image_size, seed=0),
         batch_size=args.batch_size,
@@ -115,7 +116,6 @@ def monitor_run(args) -> None:
         1000 * statistics.median(r[i] for r in rounds) for i in range(3)
     )
     ratio = metric_ms / attribution_ms
-    widths = TEACHERS[args.teacher]
     teacher = "no teacher" if widths is None else "teacher " + "-".join(map(str, widths))
     metrics = "five-band (56 threshold sets) + localisation"
     metrics += "" if widths is None else " + agreement"

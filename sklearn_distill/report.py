@@ -563,7 +563,7 @@ def _attenuation_text(fidelity) -> list[str]:
     # by benchmarks/audit_noncollapsible.py; see benchmarks/README.md)
     # a missing entry may be None (a dict read back from JSON), as "r2_out_of_fold" is read
     rmse = fidelity.get("rmse_out_of_fold")
-    rmse = float("nan") if rmse is None or pd.isna(rmse) else float(rmse)
+    rmse = float("nan") if pd.isna(rmse) else float(rmse)
     unseen = np.isfinite(rmse)
     if not unseen:
         rmse = float(fidelity.get("rmse", float("nan")))

@@ -198,13 +198,14 @@ class BrodenDataset(Dataset):
             for cat in categories:
                 entries = [e for e in (row.get(cat) or "").split(";") if e]
                 names = [e for e in entries if not e.isdigit()]
-                for entry in entries:
-                    if entry.isdigit() and int(entry) >= num_labels:
-                        raise ValueError(
-                            f"index.csv line {line}: {cat} lists label {int(entry)}, which "
-                            f"label.csv does not have (numbers 0..{num_labels - 1})"
-                        )
-                numbers += [int(e) for e in entries if e.isdigit()]
+                listed = [int(e) for e in entries if e.isdigit()]
+                unknown = next((n for n in listed if n >= num_labels), None)
+                if unknown is not None:
+                    raise ValueError(
+                        f"index.csv line {line}: {cat} lists label {unknown}, which "
+                        f"label.csv does not have (numbers 0..{num_labels - 1})"
+                    )
+                numbers += listed
                 files[cat] = names
                 pixel_slots[cat] = max(pixel_slots[cat], len(names))
             image_slots = max(image_slots, len(numbers))
@@ -283,7 +284,6 @@ class BrodenDataset(Dataset):
         if self.transform is not None:
             image = self.transform(image)
         given = height is not None and width is not None
-        size = "index.csv gives sh x sw =" if given else "the image (index.csv gives no sh, sw) is"
         height = picture.shape[0] if height is None else height
         width = picture.shape[1] if width is None else width
         labels = np.zeros((len(self.layers), height, width), dtype=np.int64)
@@ -292,6 +292,11 @@ class BrodenDataset(Dataset):
             for slot, name in enumerate(files[cat]):
                 decoded = self._label(name)
                 if decoded.shape != (height, width):
+                    size = (
+                        "index.csv gives sh x sw ="
+                        if given
+                        else "the image (index.csv gives no sh, sw) is"
+                    )
                     raise ValueError(
                         f"label file {name} is {decoded.shape[0]}x{decoded.shape[1]} but {size} "
                         f"{height}x{width}"

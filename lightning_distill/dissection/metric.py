@@ -502,8 +502,8 @@ class NetworkDissection(DtypeKeepingMetric):
         if self._phase == "thresholds":
             if labels is not None:
                 _check_label_resolution(labels, activations)
-            counts, minimum, maximum = coarse_histogram(activations, self.layout)
             self._check_given_labels(activations, labels, image_labels)
+            counts, minimum, maximum = coarse_histogram(activations, self.layout)
             self.histogram += counts
             self.minimum = torch.minimum(self.minimum, minimum)
             self.maximum = torch.maximum(self.maximum, maximum)

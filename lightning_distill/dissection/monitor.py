@@ -15,7 +15,7 @@ from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, IterableDataset, Sampler, Subset
 
-from lightning_distill._batch import INPUT_KEYS, shuffling_sampler
+from lightning_distill._batch import INPUT_KEYS, _first_key, shuffling_sampler
 from lightning_distill._distributed import rank_and_world_size
 from lightning_distill._monitoring import (
     as_module_input,
@@ -38,7 +38,7 @@ def _split_batch(batch: Any) -> tuple[Tensor, Tensor | None, Tensor | None]:
     """``(images, labels, image_labels)`` of a probe batch, checked before any forward pass."""
     if isinstance(batch, dict):
         # the key the training modules read (a batch with "x" and "image" trains on "x")
-        key = next((key for key in INPUT_KEYS if key in batch), None)
+        key = _first_key(batch, INPUT_KEYS)
         if key is None:
             raise ValueError(
                 "a probe batch given as a dict needs an 'image' entry (or one of "
