@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Subset
 from typing_extensions import override
 
 # the dissection monitor's rank/world-size lookup: one definition for both monitors
-from lightning_distill._batch import INPUT_KEYS, TARGET_KEYS, shuffling_sampler
+from lightning_distill._batch import INPUT_KEYS, TARGET_KEYS, _first_key, shuffling_sampler
 from lightning_distill._distributed import rank_and_world_size
 from lightning_distill._monitoring import (
     as_module_input,
@@ -45,10 +45,8 @@ METRICS = ("localisation", "five_band", "agreement")
 
 
 def _first(batch: dict, keys: tuple[str, ...]):
-    for key in keys:
-        if key in batch:
-            return batch[key]
-    return None
+    key = _first_key(batch, keys)
+    return None if key is None else batch[key]
 
 
 def _split_batch(batch: Any) -> dict[str, Tensor | None]:
