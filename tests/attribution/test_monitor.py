@@ -420,3 +420,19 @@ def test_class_names_are_read_through_a_subset():
     subset = torch.utils.data.Subset(torch.utils.data.Subset(Named(), [2, 1, 0]), [0, 1])
     monitor = AttributionMonitor(DataLoader(subset, batch_size=2), module=None)
     assert [monitor._class_name(i) for i in (0, 2, 5)] == ["zero", "two", "5"]
+
+
+def test_class_names_held_as_an_array_name_the_classes():
+    import numpy as np
+
+    class Named(torch.utils.data.Dataset):
+        class_names = np.array(["zero", "one", "two"])
+
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, i):
+            return {"image": torch.zeros(1, 4, 4), "target": i}
+
+    monitor = AttributionMonitor(DataLoader(Named(), batch_size=2), module=None)
+    assert [monitor._class_name(i) for i in (0, 2, 5)] == ["zero", "two", "5"]
