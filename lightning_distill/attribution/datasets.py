@@ -284,7 +284,9 @@ class DigitBlocks(Dataset):
         check_choice("split", split, ("train", "test"))
         if digits is None:
             digits = tuple(range(10))
-        if isinstance(digits, str) or not isinstance(digits, Sequence):
+        # a numpy array or a tensor of digits (np.arange(4)) as well as a list or tuple
+        listed = isinstance(digits, Sequence) or getattr(digits, "ndim", None) == 1
+        if isinstance(digits, str) or not listed:
             fail("digits", "a sequence of distinct digits 0-9", digits, TypeError)
         digits = tuple(check_integer("digits", d, minimum=0, maximum=9) for d in digits)
         if len(digits) < 2 or len(set(digits)) != len(digits):

@@ -481,7 +481,9 @@ class AttributionMonitor(Callback):
         while isinstance(dataset, Subset) and not hasattr(dataset, "class_names"):
             dataset = dataset.dataset  # a Subset of a probe set keeps its classes' names
         names = getattr(dataset, "class_names", None)
-        if isinstance(names, Sequence) and 0 <= index < len(names):
+        # a list or tuple of names, or a numpy array or pandas Index of them
+        listed = isinstance(names, Sequence) or getattr(names, "ndim", None) == 1
+        if listed and not isinstance(names, str) and 0 <= index < len(names):
             return str(names[index])
         return str(index)
 

@@ -57,9 +57,9 @@ def _check_pictures(images, maps, row_titles):
         if values.is_complex():
             raise TypeError(f"{name} must be a real-valued Tensor; got {values.dtype}.")
         check_finite(name, values)
-    if row_titles is not None and (
-        isinstance(row_titles, str) or not isinstance(row_titles, Sequence)
-    ):
+    # a numpy array or a pandas Index of titles (class names picked by label) as a list
+    listed = isinstance(row_titles, Sequence) or getattr(row_titles, "ndim", None) == 1
+    if row_titles is not None and (isinstance(row_titles, str | Tensor) or not listed):
         raise TypeError(
             f"row_titles must be a sequence of str, one per image; got {type(row_titles).__name__}."
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import lightning as L
 import numpy as np
 import pywt
@@ -197,12 +199,23 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
                 f"{target['callable']!r}, which checkpoints do not store; pass "
                 "target=<the same callable> to load_from_checkpoint."
             )
-        if isinstance(target, bool) or not (
-            target is None or callable(target) or isinstance(target, int | tuple)
+
+        def index(value) -> bool:  # numpy integers too (a class read from an array)
+            return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+
+        if not (
+            target is None
+            or callable(target)
+            or index(target)
+            or (isinstance(target, tuple) and all(index(i) for i in target))
         ):
             raise TypeError(
                 f"target must be None, an int, a tuple of ints or a callable; got {target!r}."
             )
+        if index(target):
+            target = int(target)
+        elif isinstance(target, tuple):
+            target = tuple(int(i) for i in target)
         n_steps = check_integer("n_steps", n_steps, minimum=1)
         if not isinstance(keep_teacher_in_checkpoint, bool):
             raise TypeError(

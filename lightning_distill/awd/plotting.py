@@ -11,6 +11,7 @@ import pywt
 import torch
 from matplotlib.figure import Figure
 
+from lightning_distill._validation import check_integer
 from lightning_distill.awd.module import AWDModule, wavelet_from_filter
 from lightning_distill.awd.transform import lowpass_from_wavelet
 
@@ -109,11 +110,13 @@ def plot_top_reconstructions(
     Parameters
     ----------
     module : AWDModule
-    x : torch.Tensor
-        Batch of signals or images; the first ``n_examples`` are drawn.
+    x : torch.Tensor, or a batch holding one
+        Batch of signals or images (or a batch as a loader gives it, read as
+        :meth:`AWDModule.check_input` reads it); the first ``n_examples`` are drawn.
     n_coefficients : int
         Coefficients kept per sample, ranked by absolute TRIM attribution.
     n_examples : int, default=4
+        Examples drawn (at least 1).
 
     Returns
     -------
@@ -121,7 +124,9 @@ def plot_top_reconstructions(
         With several channels, each example shows the channel its kept coefficients rebuild
         most (named beside it).
     """
-    x = x[:n_examples]
+    n_examples = check_integer("n_examples", n_examples, minimum=1)
+    # a batch in any form the module reads (a loader's (signals, labels), a dict), checked
+    x = module.check_input(x)[:n_examples]
     rebuilt, _ = module.reconstruct_top(x, n_coefficients)
     x = x.detach().cpu().double().numpy()
     rebuilt = rebuilt.detach().cpu().double().numpy()

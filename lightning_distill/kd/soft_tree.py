@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Literal
 
 import torch
@@ -483,8 +483,15 @@ class SoftDecisionTree(nn.Module):
         matplotlib.figure.Figure
         """
         if class_names is not None:
-            if isinstance(class_names, str) or not isinstance(class_names, Sequence):
+            # a numpy array or a pandas Index of names is as good as a list; a str would be
+            # read as one name per character, a set has no order
+            if (
+                isinstance(class_names, str | set | frozenset)
+                or not isinstance(class_names, Iterable)
+                or getattr(class_names, "ndim", 1) != 1
+            ):
                 fail("class_names", "a sequence of str", class_names, TypeError)
+            class_names = list(class_names)
             if len(class_names) != self.num_classes:
                 fail(
                     "class_names",

@@ -75,6 +75,12 @@ def test_digit_blocks_layout():
     assert 0.4 < train.signal_on_top.float().mean() < 0.6
     binary = DigitBlocks("train", digits=(3, 8))
     assert set(binary.targets.tolist()) == {0, 1}
+    # the digits as an array (np.arange, a tensor) are the same digits
+    for given in (np.array([3, 8]), torch.tensor([3, 8])):
+        same = DigitBlocks("train", digits=given)
+        assert same.class_names == binary.class_names == ["3", "8"]
+        assert torch.equal(same.images, binary.images)
+        assert torch.equal(same.targets, binary.targets)
 
 
 def test_bad_arguments():

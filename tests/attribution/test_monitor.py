@@ -215,6 +215,27 @@ def test_plot_attribution_maps_refuses_what_it_cannot_draw():
     assert torch.equal(images, before[0]) and torch.equal(maps["a"], before[1])
 
 
+def test_row_titles_given_as_an_array_or_index_label_the_rows():
+    import numpy as np
+    import pandas as pd
+
+    from lightning_distill.attribution.plotting import plot_attribution_maps
+
+    images, maps = torch.rand(3, 1, 4, 4), {"a": torch.randn(3, 1, 4, 4)}
+    names = np.array(["cat", "dog", "eel"])
+    labels = torch.tensor([2, 0, 2])
+    for titles in (names[labels.numpy()], pd.Index(names[labels.numpy()]), ("eel", "cat", "eel")):
+        figure = plot_attribution_maps(images, maps, row_titles=titles)
+        # each row's input panel names its image's class, in order
+        assert [figure.axes[2 * row].get_ylabel() for row in range(3)] == ["eel", "cat", "eel"]
+    with pytest.raises(ValueError, match=r"row_titles must hold one title per image \(3\)"):
+        plot_attribution_maps(images, maps, row_titles=names[:2])
+    with pytest.raises(TypeError, match="row_titles must be a sequence of str"):
+        plot_attribution_maps(images, maps, row_titles={"eel", "cat"})
+    with pytest.raises(TypeError, match="row_titles must be a sequence of str"):
+        plot_attribution_maps(images, maps, row_titles=labels)  # classes, not their names
+
+
 def test_the_monitor_leaves_the_trainings_random_state_alone(cells):
     """Reading the probe loader draws a seed from torch's generator; a fit with the monitor must
     train exactly as the same fit without it (a shuffled training loader)."""
@@ -419,4 +440,20 @@ def test_class_names_are_read_through_a_subset():
 
     subset = torch.utils.data.Subset(torch.utils.data.Subset(Named(), [2, 1, 0]), [0, 1])
     monitor = AttributionMonitor(DataLoader(subset, batch_size=2), module=None)
+    assert [monitor._class_name(i) for i in (0, 2, 5)] == ["zero", "two", "5"]
+
+
+def test_class_names_held_as_an_array_name_the_classes():
+    import numpy as np
+
+    class Named(torch.utils.data.Dataset):
+        class_names = np.array(["zero", "one", "two"])
+
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, i):
+            return {"image": torch.zeros(1, 4, 4), "target": i}
+
+    monitor = AttributionMonitor(DataLoader(Named(), batch_size=2), module=None)
     assert [monitor._class_name(i) for i in (0, 2, 5)] == ["zero", "two", "5"]

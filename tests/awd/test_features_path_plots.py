@@ -279,6 +279,24 @@ def test_top_reconstructions_show_the_channel_the_kept_coefficients_rebuild():
         assert figure.axes[2 * k].get_ylabel() == "channel 2"
 
 
+def test_top_reconstructions_take_a_loaders_batch_and_refuse_a_bad_number_of_examples():
+    module = AWDModule(_linear_teacher(), wavelet="db2", levels=2)
+    x = torch.randn(3, 32, generator=torch.Generator().manual_seed(0))
+    rebuilt, _ = module.reconstruct_top(x, 4)
+    # a batch as a DataLoader gives it (signals and labels, or a dict) draws the signals
+    for batch in ((x, torch.zeros(3)), [x], {"inputs": x}):
+        figure = plot_top_reconstructions(module, batch, 4)
+        assert len(figure.axes) == 3
+        for k, ax in enumerate(figure.axes):
+            original, kept = (line.get_ydata() for line in ax.lines)
+            np.testing.assert_allclose(original, x[k].double().numpy())
+            np.testing.assert_allclose(kept, rebuilt[k].detach().double().numpy())
+    # n_examples=-1 had drawn all but the last example, 0 had blamed the batch, 2.5 torch
+    for bad, error in ((-1, ValueError), (0, ValueError), (2.5, TypeError)):
+        with pytest.raises(error, match="n_examples must be"):
+            plot_top_reconstructions(module, x, 4, n_examples=bad)
+
+
 @pytest.mark.parametrize(
     ("shape", "error"),
     [((6.9, 10), TypeError), ((-6, -10), TypeError), ("6x10", TypeError), ((6, 10, 1), TypeError)],

@@ -304,6 +304,23 @@ def test_bad_constructor_arguments():
         AWDModule(_teacher(), target="class")
 
 
+def test_numpy_integer_targets_explain_the_same_output_and_non_integer_indices_are_refused():
+    x = torch.randn(4, 32, generator=torch.Generator().manual_seed(1))
+
+    def attributions(target):
+        module = AWDModule(_teacher(n_out=3), wavelet="db2", levels=2, target=target).eval()
+        return module.attributions(module.check_input(x)).attributions
+
+    expected = attributions(1)
+    for given in (np.int64(1), (np.int32(1),), np.uint8(1)):
+        for got, want in zip(attributions(given), expected):
+            torch.testing.assert_close(got, want, rtol=0, atol=0)
+    # a tuple index must hold ints: floats and strings had failed deep in torch
+    for bad in ((0.5,), ("a",), (True,)):
+        with pytest.raises(TypeError, match=r"target must be None, an int, a tuple of ints"):
+            AWDModule(_teacher(n_out=3), target=bad)
+
+
 def test_too_many_levels_for_signal_length():
     module = AWDModule(_teacher(n_in=16), wavelet="db2", levels=5)
     with pytest.raises(

@@ -413,3 +413,18 @@ def test_the_balance_penalty_stays_finite_for_unreached_nodes_and_empty_batches(
     torch.testing.assert_close(penalty.detach(), expected, rtol=1e-5, atol=1e-6)
     empty = torch.zeros(0, 3, dtype=torch.float64, requires_grad=True)
     assert float(tree._balance_penalty(empty, empty)) == 0.0
+
+
+@pytest.mark.parametrize("kind", ["ndarray", "pandas Index", "tuple"])
+def test_class_names_as_an_array_or_index_label_the_leaves(kind):
+    import pandas as pd
+
+    names = ["cat", "dog", "eel"]
+    given = {"ndarray": np.array(names), "pandas Index": pd.Index(names), "tuple": tuple(names)}
+    tree = SoftDecisionTree(4, 3, depth=1)
+    figure = tree.plot_filters(class_names=given[kind])
+    # each leaf's axis lists the classes in the order given
+    for ax in figure.axes[1:]:
+        assert [label.get_text() for label in ax.get_xticklabels()] == names
+    with pytest.raises(TypeError, match="class_names must be a sequence of str"):
+        tree.plot_filters(class_names={"cat", "dog", "eel"})
