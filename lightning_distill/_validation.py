@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 import math
 import numbers
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -128,6 +129,23 @@ def check_finite(name: str, tensor: Tensor, *, where: str = "") -> None:
     """
     if not tensor.is_floating_point() or bool(torch.isfinite(tensor.sum())):
         return
+    _explain_not_finite(name, tensor, where)
+
+
+def check_finite_deferred(name: str, tensor: Tensor, *, where: str = "") -> None:
+    """:func:`check_finite` read with the training step's other value checks: inside
+    :func:`one_sync_per_step` its flag (the sum's) waits for the step's next
+    :func:`settle_value_checks`; outside, it is read at once, as :func:`check_finite` reads it.
+    Same error; the tensor must not change in place before the check settles."""
+    if tensor.is_floating_point():
+        value_check(
+            ~torch.isfinite(tensor.detach().sum()),
+            functools.partial(_explain_not_finite, name, tensor, where),
+        )
+
+
+def _explain_not_finite(name: str, tensor: Tensor, where: str) -> None:
+    """The element-wise look behind a non-finite sum: raise unless finite values overflowed."""
     if not bool(torch.isfinite(tensor).all()):
         location = f" {where}" if where else ""
         raise ValueError(f"{name} must be finite{location}; got NaN or infinite values.")

@@ -50,6 +50,7 @@ from lightning_distill.kd.losses import (
     _check_temperature,
     check_labels_or_teacher_alone,
     distillation_terms,
+    queue_logit_checks,
 )
 from lightning_distill.kd.module import _as_feature_specs, _stable_repr
 
@@ -661,29 +662,20 @@ class KnowledgeDistillation(L.Callback):
                 if not self._teacher_outputs_seen:
                     self._teacher_outputs_seen = True
                     warn_if_probabilities(teacher_logits)
-                total, ce, kd = distillation_terms(
-                    logits,
-                    teacher_logits,
-                    targets,
-                    self.temperature,
-                    self.alpha,
-                    self.label_smoothing,
-                )
                 trees = _soft_trees(source)  # one walk of the student's modules a step
-                terms = add_constraint_terms(
-                    {"loss": total, "loss_kd": kd}
-                    if ce is None
-                    else {"loss": total, "loss_ce": ce, "loss_kd": kd},
-                    self.constraints,
-                    source,
-                    model_input,
-                    trees=trees,
-                )
-                total = terms.pop("loss")
-                # before the feature methods update their state (CRD's banks) and anything is
-                # logged: values the checks refuse must not get that far
-                settle_value_checks()
+                own = feature_terms = None
                 if features is not None:
+                    # the student's own penalties (a soft tree's), read before the feature
+                    # methods run it again (SSKD's rotated copies)
+                    own = student_penalty_terms(source, trees)
+                    # The feature losses run before the loss below, their checks and the
+                    # logits' and labels' read together: a method reads them all before it
+                    # changes state from the batch (CRD's banks), and a step without one reads
+                    # them once, as a step without features does. A callable loss (the user's
+                    # code, which may keep state) gets the batch once they are read.
+                    queue_logit_checks(logits, teacher_logits, targets)
+                    if any(callable(spec.loss) for spec in features.specs):
+                        settle_value_checks()
                     feature_terms = features.terms(
                         student_features,
                         teacher_features,
@@ -694,17 +686,32 @@ class KnowledgeDistillation(L.Callback):
                         self.teacher,
                         teacher_logits.shape[0],
                     )
-                    # penalties a soft tree stored on the feature methods' own student passes
-                    # (SSKD's rotated copies) are not the batch's: dropped, with their graph
-                    if trees:
-                        student_penalty_terms(source, trees)
+                total, ce, kd = distillation_terms(
+                    logits,
+                    teacher_logits,
+                    targets,
+                    self.temperature,
+                    self.alpha,
+                    self.label_smoothing,
+                )
+                terms = add_constraint_terms(
+                    {"loss": total, "loss_kd": kd}
+                    if ce is None
+                    else {"loss": total, "loss_ce": ce, "loss_kd": kd},
+                    self.constraints,
+                    source,
+                    model_input,
+                    own=own,
+                    trees=trees,
+                )
+                total = terms.pop("loss")
+                if feature_terms is not None:
                     feature_loss = sum(feature_terms.values())
                     total = total + feature_loss
                     terms["loss_feature"] = feature_loss
                     terms.update({f"loss_feature/{k}": v for k, v in feature_terms.items()})
-                    # a callable loss's own check (finite value), read before anything is logged:
-                    # one more host sync, with callable losses only (the others queue nothing)
-                    settle_value_checks()
+                # before anything is logged: values the checks refuse must not get that far
+                settle_value_checks()
                 # each self.log costs about a millisecond (Lightning's result collection): the terms
                 # are logged on the steps whose values the loggers write, as DistillationModule does
                 if logs_step_values(pl_module.trainer):

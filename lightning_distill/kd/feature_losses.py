@@ -47,10 +47,11 @@ from torch import Tensor, nn
 
 from lightning_distill._precision import autocast_off as _autocast_off
 from lightning_distill._validation import (
-    check_finite,
+    check_finite_deferred,
     check_integer,
     check_real,
     fail,
+    settle_value_checks,
     value_check,
 )
 from lightning_distill.kd.losses import (
@@ -253,8 +254,9 @@ class FactorTransfer(FeatureMethod):
         _check_pair_batch(student_feature, teacher_feature)
         _check_image_feature("student_feature", student_feature)
         _check_image_feature("teacher_feature", teacher_feature)
-        check_finite("student_feature", student_feature)
-        check_finite("teacher_feature", teacher_feature)
+        # read with the step's other value checks (one host sync; see one_sync_per_step)
+        check_finite_deferred("student_feature", student_feature)
+        check_finite_deferred("teacher_feature", teacher_feature)
         with torch.no_grad():
             teacher_factor = _through(self.paraphraser_encoder, teacher_feature)
         student_factor = _through(self.translator, student_feature)
@@ -415,6 +417,8 @@ class CRD(FeatureMethod):
         index = _check_index(None if context is None else context.index, self.num_samples)
         if index.shape[0] != batch:
             fail("index", f"one entry per sample ({batch})", tuple(index.shape))
+        check_finite_deferred("student_feature", student_feature)
+        check_finite_deferred("teacher_feature", teacher_feature)
         # the heads run as the Trainer runs the networks; the contrast in float32 (float64
         # kept) with autocast off, as the other losses
         student = _through(self.embed_student, student_feature.flatten(1))
@@ -438,15 +442,18 @@ class CRD(FeatureMethod):
         scores_student = torch.exp(
             torch.bmm(weights_teacher, student.unsqueeze(2)).squeeze(2) / self.temperature
         )
-        if self.training and bool((self.normalizers < 0).any()):
-            self.normalizers.copy_(
+        z_student, z_teacher = self.normalizers.tolist()  # both in one host read
+        first = self.training and min(z_student, z_teacher) < 0
+        if first:
+            # fixed on the first training step (stored with the banks' update below)
+            normalizers = (
                 torch.stack(
                     [world.mean(scores_student.detach()), world.mean(scores_teacher.detach())]
                 ).double()
                 * self.num_samples
             )
-        z_student, z_teacher = (float(z) for z in self.normalizers)
-        if z_student < 0:
+            z_student, z_teacher = normalizers.tolist()
+        elif z_student < 0:
             # evaluation before any training step: the same rule on this batch, not stored
             z_student = float(scores_student.detach().mean()) * self.num_samples
             z_teacher = float(scores_teacher.detach().mean()) * self.num_samples
@@ -454,7 +461,13 @@ class CRD(FeatureMethod):
             scores_teacher / z_teacher, self.num_samples
         )
         if self.training:
+            # the step's value checks (this batch's features and scores, and what the step
+            # checked before) are read before the state changes: a refused batch leaves the
+            # normalising constants, the banks and the step count as they were
+            settle_value_checks()
             with torch.no_grad():
+                if first:
+                    self.normalizers.copy_(normalizers)
                 self._update(self.memory_student, world.index, world.student)
                 self._update(self.memory_teacher, world.index, world.teacher)
                 self.steps += 1
@@ -599,6 +612,8 @@ class SSKD(FeatureMethod):
             )
         if context.targets is None:
             fail("targets", "the batch's class indices for SSKD", None)
+        check_finite_deferred("student_feature", student_feature)
+        check_finite_deferred("teacher_feature", teacher_feature)
         x, batch = context.inputs, student_feature.shape[0]
         rotated = rotate_batch(x)
         student_logits, student_rotated = context.run_student(rotated)
@@ -976,8 +991,9 @@ def rotate_batch(images: Tensor) -> Tensor:
 # =============================================================================== pure losses
 def _flat_pair(student: Tensor, teacher: Tensor, names) -> tuple[Tensor, Tensor]:
     _check_pair_batch(student, teacher, names)
-    check_finite(names[0], student)
-    check_finite(names[1], teacher)
+    # read with the step's other value checks (one host sync; see one_sync_per_step)
+    check_finite_deferred(names[0], student)
+    check_finite_deferred(names[1], teacher)
     student = student.flatten(1)
     teacher = teacher.flatten(1)
     return _float_logits(student), _float_logits(teacher)
@@ -1137,8 +1153,8 @@ def factor_transfer_loss(student_factor: Tensor, teacher_factor: Tensor) -> Tens
         The translator's and the paraphraser's outputs; same batch and channel count.
     """
     _check_pair_batch(student_factor, teacher_factor, ("student_factor", "teacher_factor"))
-    check_finite("student_factor", student_factor)
-    check_finite("teacher_factor", teacher_factor)
+    check_finite_deferred("student_factor", student_factor)
+    check_finite_deferred("teacher_factor", teacher_factor)
     student_factor = _float_logits(student_factor)
     teacher_factor = _float_logits(teacher_factor)
     with _autocast_off(student_factor):
@@ -1212,7 +1228,8 @@ def sskd_selection(scores: Tensor, targets: Tensor, ratio: float) -> Tensor:
     _check_tensor("scores", scores)
     if scores.dim() != 2:
         fail("scores", "a [rows, columns] tensor", tuple(scores.shape))
-    _check_targets(targets, scores)
+    # read with the step's other value checks: the targets are compared, never used as indices
+    _check_targets(targets, scores, settle=False)
     ratio = check_real("ratio", ratio, minimum=0.0, maximum=1.0)
     order = scores.argsort(dim=1, descending=True)
     rank = (order == targets.unsqueeze(1)).long().argmax(dim=1)
@@ -1264,9 +1281,9 @@ def dkd_loss(
     _check_pair(student_logits, teacher_logits)
     _check_not_empty("student_logits", student_logits)
     # a class masked with -inf would make the target or non-target distribution undefined
-    check_finite("student_logits", student_logits)
-    check_finite("teacher_logits", teacher_logits)
-    _check_targets(targets, student_logits)
+    check_finite_deferred("student_logits", student_logits)
+    check_finite_deferred("teacher_logits", teacher_logits)
+    _check_targets(targets, student_logits)  # read with them, before one_hot uses the targets
     temperature = _check_temperature(temperature)
     alpha = check_real("alpha", alpha, minimum=0.0)
     beta = check_real("beta", beta, minimum=0.0)

@@ -18,6 +18,7 @@ from lightning_distill._precision import autocast_off as _autocast_off
 from lightning_distill._validation import (
     check_choice,
     check_finite,
+    check_finite_deferred,
     check_real,
     fail,
     settle_value_checks,
@@ -406,6 +407,19 @@ def check_labels_or_teacher_alone(targets, alpha: float) -> None:
         )
 
 
+def queue_logit_checks(
+    student_logits: Tensor, teacher_logits: Tensor, targets: Tensor | None
+) -> None:
+    """Make :func:`distillation_terms`' checks of the logits and labels ahead of it, read with
+    the step's next :func:`settle_value_checks`: the feature losses run before it, and a method
+    that changes state from the batch (CRD's banks) reads them with its own checks first. The
+    loss checks them again, in the same read."""
+    _check_pair(student_logits, teacher_logits)
+    _check_finite_logits(student_logits, teacher_logits)
+    if targets is not None:
+        _check_targets(targets, student_logits, settle=False)
+
+
 def distillation_terms(
     student_logits: Tensor,
     teacher_logits: Tensor,
@@ -664,8 +678,9 @@ def attention_transfer_loss(
             "position, normalised, is 1 whatever the feature, so the loss would be 0 and "
             "nothing learnt. Distil layers before the global pooling."
         )
-    check_finite("student_feature", student_feature)
-    check_finite("teacher_feature", teacher_feature)
+    # read with the step's other value checks (one host sync; see one_sync_per_step)
+    check_finite_deferred("student_feature", student_feature)
+    check_finite_deferred("teacher_feature", teacher_feature)
     # Each map is divided by its norm below, so scaling a sample's feature changes nothing;
     # dividing by its largest magnitude first keeps |A|^p from overflowing (or underflowing).
     # In float32 (float64 kept) with autocast off, as the logit losses.

@@ -78,6 +78,7 @@ from lightning_distill.kd.losses import (
     distillation_terms,
     hint_loss,
     label_smoothing_loss,
+    queue_logit_checks,
 )
 from lightning_distill.kd.temperature import LearnedTemperature, kd_loss_at
 
@@ -1314,9 +1315,14 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                 watch.check("student", after_student)
                 teacher_logits = self._teacher_forward(later)
                 watch.check("teacher", _READ_AFTER_TEACHER, fix=TEACHER_FIX)
-                # the teacher's logits checked before the feature methods update their state
-                # (CRD's banks) from this batch
-                settle_value_checks()
+                # The batch's logits and labels are checked with the feature losses' own checks
+                # (the loss below checks them again, in the same read): a method reads them all
+                # before it changes state from the batch (CRD's banks), and a step without one
+                # reads them once, as a step without features does. A callable loss (the user's
+                # code, which may keep state) gets the batch once they are read.
+                queue_logit_checks(student_logits, teacher_logits, targets)
+                if any(callable(spec.loss) for spec in self.feature_specs):
+                    settle_value_checks()
                 # read before any method runs more forward passes (SSKD's rotated copies)
                 pairs = [
                     (

@@ -1,12 +1,20 @@
 """The value checks of a training step are read in one host sync, and still raise in time."""
 
+import math
+
 import lightning as L
 import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_distill import DistillationModule, FeatureDistillation, KnowledgeDistillation
-from lightning_distill._validation import one_sync_per_step, settle_value_checks, value_check
+from lightning_distill._validation import (
+    check_finite,
+    check_finite_deferred,
+    one_sync_per_step,
+    settle_value_checks,
+    value_check,
+)
 from lightning_distill.losses import kd_loss
 from tests.helpers import IndexedDataset, PlainClassifier, make_cnn, make_data, quiet_trainer
 
@@ -167,6 +175,32 @@ def test_value_checks_wait_for_the_scope_and_run_in_order():
     settle_value_checks()
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.float64])
+def test_the_deferred_finite_check_waits_for_the_step_and_says_what_check_finite_says(dtype):
+    large = torch.full((8,), torch.finfo(dtype).max / 2, dtype=dtype)
+    bad = torch.cat([large, torch.tensor([math.nan], dtype=dtype)])
+    with pytest.raises(ValueError) as immediate:
+        check_finite("x", bad, where="in this batch")
+    # outside a step: at once
+    with pytest.raises(ValueError) as at_once:
+        check_finite_deferred("x", bad, where="in this batch")
+    # inside: when the step settles, the same error
+    registered = []
+    with pytest.raises(ValueError) as deferred:
+        with one_sync_per_step():
+            check_finite_deferred("x", bad, where="in this batch")
+            check_finite_deferred("y", torch.full((3,), math.inf))  # the first failing one wins
+            registered.append(True)  # nothing raised yet
+    assert registered
+    assert str(at_once.value) == str(deferred.value) == str(immediate.value)
+    assert str(immediate.value) == "x must be finite in this batch; got NaN or infinite values."
+    # finite values whose sum overflows, and integer tensors, pass in both places
+    with one_sync_per_step():
+        check_finite_deferred("x", large)
+        check_finite_deferred("x", torch.tensor([1, 2]))
+    check_finite_deferred("x", large)
+
+
 def _crd_spec(n):
     return FeatureDistillation(
         "6", "6", "crd", 1.0, options={"num_samples": n, "num_negatives": 8, "embed_dim": 4}
@@ -268,3 +302,141 @@ def test_a_step_error_stands_when_the_flags_cannot_be_read():
             value_check(torch.tensor(True), refuse)
             raise KeyError("the step's own")
     assert isinstance(raised.value.__cause__, KeyError)
+
+
+# make_cnn: 0 conv, 1 bn, 2 relu, 3 conv, 4 relu, 5 pool, 6 flatten, 7 linear
+_METHOD_LAYER = {
+    "ft": "4",
+    "crd": "6",
+    "sskd": "6",
+    "rkd": "6",
+    "pkt": "6",
+    "attention": "4",
+    "hint": "4",
+}
+_METHOD_OPTIONS = {
+    "ft": {"paraphraser_epochs": 1},
+    "crd": {"num_samples": 32, "num_negatives": 8, "embed_dim": 4},
+    "sskd": {"head_epochs": 1},
+}
+
+
+def _feature_fit(form, name, student, teacher, x, student_layer, teacher_layer):
+    """(module, callbacks, the pair's method or None) distilling ``name`` on the layers."""
+    options = _METHOD_OPTIONS.get(name)
+    if form == "module":
+        spec = FeatureDistillation(student_layer, teacher_layer, name, 1.0, options=options)
+        module = DistillationModule(student, teacher, features=[spec], example_input=x[:2])
+        return module, [], lambda: module.feature_methods["0"] if module.feature_methods else None
+    spec = FeatureDistillation(f"net.{student_layer}", teacher_layer, name, 1.0, options=options)
+    callback = KnowledgeDistillation(teacher, features=[spec], example_input=x[:2])
+    methods = lambda: callback._features.methods  # noqa: E731
+    return PlainClassifier(student), [callback], lambda: methods()["0"] if methods() else None
+
+
+@pytest.mark.parametrize("form", ["module", "callback"])
+@pytest.mark.parametrize("name", list(_METHOD_LAYER))
+def test_a_feature_methods_step_reads_its_checks_once(form, name):
+    # The feature losses' finite checks are read with the step's other checks: a step reads
+    # once, as a step without features does; CRD reads them once more, before it changes its
+    # banks from the batch (before, FT read 6 or 5 times a step, RKD, PKT and attention 4 or 3)
+    x, y = make_data(32)
+    torch.manual_seed(0)
+    layer = _METHOD_LAYER[name]
+    module, callbacks, _ = _feature_fit(form, name, make_cnn(4), make_cnn(6), x, layer, layer)
+    reads = _Reads()
+    try:
+        quiet_trainer(max_steps=2, callbacks=[reads, *callbacks]).fit(
+            module, DataLoader(IndexedDataset(x, y), batch_size=16)
+        )
+    finally:
+        torch.Tensor.__bool__ = reads._original
+    expected = 2 if name == "crd" else 1
+    assert reads.per_step == [expected, expected]
+
+
+class _Tapped(torch.nn.Module):
+    """A make_cnn's logits; ``tap`` outputs a copy of its layer ``layer``'s output (the feature
+    distilled), with row 2 NaN (or the logits' row 2) while ``bad`` names it."""
+
+    def __init__(self, net, layer):
+        super().__init__()
+        self.net, self.tap, self.layer, self.bad = net, torch.nn.Identity(), int(layer), None
+
+    def forward(self, x):
+        outputs = []
+        hook = self.net[self.layer].register_forward_hook(lambda m, i, out: outputs.append(out))
+        try:
+            logits = self.net(x)
+        finally:
+            hook.remove()
+        feature = outputs[0]
+        if self.bad == "feature":
+            feature = feature.clone()
+            feature[2] = float("nan")
+        elif self.bad == "logits":
+            logits = logits.clone()
+            logits[2] = float("nan")
+        self.tap(feature)
+        return logits
+
+
+class _BadSecondBatch(L.Callback):
+    """Arms ``model.bad`` for the second batch, and keeps the feature method's state then."""
+
+    def __init__(self, model, bad, method):
+        self.model, self.bad, self.method, self.before = model, bad, method, None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.model.bad = self.bad if batch_idx == 1 else None
+        method = self.method()
+        if batch_idx == 1 and method is not None:
+            self.before = {k: v.clone() for k, v in method.state_dict().items()}
+
+
+@pytest.mark.parametrize("form", ["module", "callback"])
+@pytest.mark.parametrize("name", list(_METHOD_LAYER))
+@pytest.mark.parametrize("side", ["student", "teacher"])
+def test_a_nan_feature_is_refused_by_name_before_the_method_changes_state(form, name, side):
+    # a NaN in the distilled feature alone (the logits finite): refused with the feature's
+    # name, and the method's state (CRD's banks, normalising constants and step count) as
+    # before the batch. Before, CRD refused the NaN scores only after updating its banks with
+    # them, and SSKD trained on a NaN loss.
+    x, y = make_data(32)
+    torch.manual_seed(0)
+    student = _Tapped(make_cnn(4), _METHOD_LAYER[name])
+    teacher = _Tapped(make_cnn(6), _METHOD_LAYER[name])
+    module, callbacks, method = _feature_fit(form, name, student, teacher, x, "tap", "tap")
+    bad = _BadSecondBatch(student if side == "student" else teacher, "feature", method)
+    argument = "embedding" if name in ("rkd", "pkt") else "feature"
+    with pytest.raises(ValueError, match=f"^{side}_{argument} must be finite; got NaN"):
+        quiet_trainer(max_epochs=1, callbacks=[bad, *callbacks]).fit(
+            module, DataLoader(IndexedDataset(x, y), batch_size=16)
+        )
+    if bad.before is not None:
+        after = method().state_dict()
+        assert all(torch.equal(value, after[key]) for key, value in bad.before.items())
+
+
+# with the callback, the module's own cross-entropy meets a bad label first (torch's error)
+@pytest.mark.parametrize(
+    "form, bad", [("module", "logits"), ("module", "label"), ("callback", "logits")]
+)
+def test_a_batch_refused_for_its_logits_or_labels_leaves_crds_state_alone(form, bad):
+    # the module ran the feature methods before its logits and labels were checked, so CRD
+    # updated its banks from a batch refused for a NaN student logit or a label out of range
+    x, y = make_data(32)
+    if bad == "label":
+        y[20] = 7  # in the second batch
+    torch.manual_seed(0)
+    student = _Tapped(make_cnn(4), "6")
+    module, callbacks, method = _feature_fit(form, "crd", student, make_cnn(6), x, "tap", "6")
+    keep = _BadSecondBatch(student, "logits" if bad == "logits" else None, method)
+    match = "student_logits must be finite logits" if bad == "logits" else "targets must lie in"
+    with pytest.raises(ValueError, match=match):
+        quiet_trainer(max_epochs=1, callbacks=[keep, *callbacks]).fit(
+            module, DataLoader(IndexedDataset(x, y), batch_size=16)
+        )
+    after = method().state_dict()
+    assert int(after["steps"]) == 1
+    assert all(torch.equal(value, after[key]) for key, value in keep.before.items())
