@@ -1040,13 +1040,15 @@ def _rkd_terms(student_embedding, teacher_embedding, with_angles: bool = True):
             + "; a last batch smaller than that: DataLoader(..., drop_last=True))",
             tuple(student_embedding.shape),
         )
-    off_diagonal = ~torch.eye(batch, dtype=torch.bool, device=student.device)
+    # the mean over the off-diagonal pairs as the sum over all (the diagonal is exactly 0)
+    # divided by their number: a boolean-mask selection would make the host wait for the device
+    pairs = batch * (batch - 1)
     teacher = teacher.detach()
     with _autocast_off(student):  # float32 matrix products under a mixed-precision Trainer
         teacher_distances = _pairwise_distances(teacher)
-        teacher_distances = teacher_distances / teacher_distances[off_diagonal].mean()
+        teacher_distances = teacher_distances / (teacher_distances.sum() / pairs)
         student_distances = _pairwise_distances(student)
-        student_distances = student_distances / student_distances[off_diagonal].mean()
+        student_distances = student_distances / (student_distances.sum() / pairs)
         distance = F.smooth_l1_loss(student_distances, teacher_distances)
         angle = (
             F.smooth_l1_loss(_angles(student), _angles(teacher)) if with_angles else distance * 0
@@ -1288,18 +1290,25 @@ def dkd_loss(
     alpha = check_real("alpha", alpha, minimum=0.0)
     beta = check_real("beta", beta, minimum=0.0)
     batch, classes = student_logits.shape
-    target_mask = F.one_hot(targets.long(), classes).bool()
+    index = targets.long().reshape(batch, 1)
+    # the target class of each row, as a mask (no boolean-mask selection below: that would make
+    # the host wait for the device to count the selected values)
+    target_mask = torch.zeros(
+        batch, classes, dtype=torch.bool, device=student_logits.device
+    ).scatter_(1, index.to(student_logits.device), True)
     with _autocast_off(student_logits):
 
         def split(logits: Tensor) -> tuple[Tensor, Tensor]:
             logits = _float_logits(logits) / temperature
             log_p = F.log_softmax(logits, dim=1)
-            log_target = log_p[target_mask]
+            log_target = log_p.gather(1, index.to(logits.device)).squeeze(1)
+            # the other classes: the target's logit as -inf drops it from the log-sums;
             # log(1 - p_t) as the log-sum of the other classes' probabilities: no cancellation
-            others = logits[~target_mask].view(batch, classes - 1)
+            others = logits.masked_fill(target_mask, -math.inf)
             log_rest = torch.logsumexp(others, dim=1) - torch.logsumexp(logits, dim=1)
             binary = torch.stack([log_target, log_rest], dim=1)
-            return binary, F.log_softmax(others, dim=1)
+            # the target's entry 0 in both distributions: it adds 0 to the divergence
+            return binary, F.log_softmax(others, dim=1).masked_fill(target_mask, 0.0)
 
         student_binary, student_others = split(student_logits)
         teacher_binary, teacher_others = split(teacher_logits)

@@ -440,3 +440,66 @@ def test_a_batch_refused_for_its_logits_or_labels_leaves_crds_state_alone(form, 
     after = method().state_dict()
     assert int(after["steps"]) == 1
     assert all(torch.equal(value, after[key]) for key, value in keep.before.items())
+
+
+class _HostWaits(torch.utils._python_dispatch.TorchDispatchMode):
+    """The operators that make the host wait for a GPU (their result's size or value is read
+    on the host): a boolean-mask selection (``nonzero``/``masked_select``, an ``index`` by a
+    bool tensor), a scalar read, ``unique``. On the CPU nothing waits, but they are dispatched
+    the same, so they can be caught here."""
+
+    WAITING = ("nonzero", "masked_select", "_local_scalar_dense", "unique", "item")
+
+    def __init__(self):
+        super().__init__()
+        self.seen: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func.__name__.split(".")[0]
+        boolean_index = name == "index" and any(
+            isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in (args[1] or ())
+        )
+        if boolean_index or any(name.startswith(w) for w in self.WAITING):
+            self.seen.append(func.__name__)
+        return func(*args, **(kwargs or {}))
+
+
+def _feature_loss_cases():
+    from lightning_distill.kd.feature_losses import (
+        dkd_loss,
+        factor_transfer_loss,
+        pkt_loss,
+        rkd_loss,
+    )
+    from lightning_distill.losses import attention_transfer_loss, hint_loss
+
+    return {
+        "rkd": lambda s, t, y: rkd_loss(s.flatten(1), t.flatten(1)),
+        "pkt": lambda s, t, y: pkt_loss(s.flatten(1), t.flatten(1)),
+        "dkd": lambda s, t, y: dkd_loss(s.flatten(1)[:, :5], t.flatten(1)[:, :5], y),
+        "attention": lambda s, t, y: attention_transfer_loss(s, t, variant="paper"),
+        "factor_transfer": lambda s, t, y: factor_transfer_loss(s, t),
+        "hint": lambda s, t, y: hint_loss(s, t, torch.nn.Conv2d(4, 4, 1)),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_feature_loss_cases()))
+def test_a_feature_loss_makes_the_host_wait_for_nothing_inside_a_step(name):
+    # inside a training step the checks wait for the step's one read; the loss itself selects
+    # nothing by a boolean mask and reads no value back (each a device wait on a GPU; RKD's
+    # off-diagonal mean and DKD's target / other-class split were boolean-mask selections)
+    torch.manual_seed(0)
+    student = torch.randn(8, 4, 3, 3, requires_grad=True)
+    teacher = torch.randn(8, 4, 3, 3)
+    targets = torch.randint(0, 5, (8,))
+    loss = _feature_loss_cases()[name]
+    waits = _HostWaits()
+    with one_sync_per_step():
+        with waits:
+            value = loss(student, teacher, targets)
+            value.backward()
+    # DKD reads its class indices' range check at once: the device must not meet an index out
+    # of range (CUDA answers with a device-side assert); nothing else
+    allowed = ["_local_scalar_dense.default"] if name == "dkd" else []
+    assert waits.seen == allowed
+    assert torch.isfinite(value) and student.grad is not None
