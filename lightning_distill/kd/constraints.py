@@ -74,11 +74,9 @@ class Constraint:
 def _check_direction(direction) -> int:
     if isinstance(direction, Tensor) and direction.numel() == 1 and not direction.is_complex():
         direction = direction.item()  # a one-element tensor reads as its number
-    if (
-        isinstance(direction, bool)
-        or not isinstance(direction, numbers.Real)
-        or direction not in (1, -1)
-    ):
+    if isinstance(direction, bool) or not isinstance(direction, numbers.Real):
+        fail("direction", "+1 or -1", direction, TypeError)  # True reads as 1: refused
+    if direction not in (1, -1):
         fail("direction", "+1 or -1", direction)
     return int(direction)
 

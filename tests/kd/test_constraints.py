@@ -347,9 +347,11 @@ def test_violations_restore_modes():
     [
         (lambda: Monotonic(0, direction=0), ValueError, r"direction must be \+1 or -1; got 0\."),
         (lambda: Monotonic(0, direction=2), ValueError, r"direction must be \+1 or -1; got 2\."),
-        (lambda: Monotonic(0, direction=True), ValueError, "direction must be"),
-        (lambda: Monotonic(0, direction=torch.tensor([1, -1])), ValueError, "direction must be"),
-        (lambda: Monotonic(0, direction="1"), ValueError, "direction must be"),
+        # the wrong type (a bool, a str, a tensor of several elements): TypeError
+        (lambda: Monotonic(0, True), TypeError, r"direction must be \+1 or -1; got True\."),
+        (lambda: Monotonic(0, direction=torch.tensor([1, -1])), TypeError, "direction must be"),
+        (lambda: Monotonic(0, direction="1"), TypeError, r"direction must be .*; got '1'\."),
+        (lambda: Monotonic(0, direction=0.5), ValueError, r"direction must be .*; got 0\.5\."),
         (lambda: Monotonic(-1), ValueError, r"feature must be a column index >= 0; got -1\."),
         (lambda: Monotonic(1.5), TypeError, "feature must be a column index"),
         (lambda: Monotonic(0, weight=-1.0), ValueError, "weight must be"),
