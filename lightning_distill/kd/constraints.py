@@ -1082,24 +1082,16 @@ class L1Sparsity(Constraint):
 
     def parameters_of(self, model: nn.Module) -> list[nn.Parameter]:
         """The parameters penalised on ``model``."""
-        if self.modules is None:
-            chosen = [model]
-        else:
-            names = [m for m in self.modules if isinstance(m, str)]
-            found = resolve_module_names(model, names, argument="modules") if names else {}
-            chosen = [found[m] if isinstance(m, str) else m for m in self.modules]
-            # a module object must be one of this model's (a constraint built for another
-            # student, reused with a new one, would penalise weights no step trains)
-            own = {id(module) for module in model.modules()}
-            for module in chosen:
-                if id(module) not in own:
-                    raise ValueError(
-                        "modules must be submodules of the network the constraint penalises "
-                        "(the student; with KnowledgeDistillation, the module logits_from "
-                        f"names); got a {type(module).__name__} object that is not part of it "
-                        "(built for another student?). Module names are looked up in each "
-                        "network."
-                    )
+        chosen = self._modules_of(model)
+        for module in chosen:
+            if any(nn.parameter.is_lazy(param) for param in module.parameters()):
+                # an uninitialised parameter has no shape yet: torch's own error would be raw
+                raise ValueError(
+                    "model must have its parameters initialised for L1Sparsity's penalty; got "
+                    f"uninitialised parameters in {type(module).__name__} (a lazy module, such "
+                    "as nn.LazyLinear, has them until its first forward pass: run the model "
+                    "once on a batch first)."
+                )
         seen: dict[int, nn.Parameter] = {}
         for module in chosen:
             weights = [param for param in module.parameters() if param.dim() >= 2]
@@ -1118,6 +1110,28 @@ class L1Sparsity(Constraint):
             for param in weights:
                 seen.setdefault(id(param), param)
         return list(seen.values())
+
+    def _modules_of(self, model: nn.Module) -> list[nn.Module]:
+        """The modules of ``model`` whose weights are penalised (names looked up)."""
+        if self.modules is None:
+            chosen = [model]
+        else:
+            names = [m for m in self.modules if isinstance(m, str)]
+            found = resolve_module_names(model, names, argument="modules") if names else {}
+            chosen = [found[m] if isinstance(m, str) else m for m in self.modules]
+            # a module object must be one of this model's (a constraint built for another
+            # student, reused with a new one, would penalise weights no step trains)
+            own = {id(module) for module in model.modules()}
+            for module in chosen:
+                if id(module) not in own:
+                    raise ValueError(
+                        "modules must be submodules of the network the constraint penalises "
+                        "(the student; with KnowledgeDistillation, the module logits_from "
+                        f"names); got a {type(module).__name__} object that is not part of it "
+                        "(built for another student?). Module names are looked up in each "
+                        "network."
+                    )
+        return chosen
 
     def penalty(self, model: nn.Module, inputs=None) -> Tensor:
         """The sum of absolute values of the penalised weights (``inputs`` is unused)."""
@@ -1166,8 +1180,15 @@ def check_constraints(constraints) -> list[Constraint]:
 def check_constraints_on(constraints, model: nn.Module) -> None:
     """What can be checked before the first batch: an ``L1Sparsity``'s modules exist in
     ``model`` and hold weight matrices (``Monotonic``'s feature needs a batch)."""
+    lazy = any(nn.parameter.is_lazy(param) for param in model.parameters())
     for constraint in constraints:
-        if isinstance(constraint, L1Sparsity) and not constraint.parameters_of(model):
+        if not isinstance(constraint, L1Sparsity):
+            continue
+        if lazy:
+            # a lazy module's weights have no shape until the first forward pass: the names
+            # are checked now, the weights at the first step
+            constraint._modules_of(model)
+        elif not constraint.parameters_of(model):
             fail("modules", "modules with weight matrices or kernels", constraint.modules)
     if _soft_trees(model):
         # a soft tree logs its own balance penalty under these names

@@ -805,3 +805,38 @@ def test_a_constraints_weight_or_name_set_after_construction_is_checked_at_the_s
     expected = plain.training_step((x, y), 0) + 4.0 * monotone.penalty(student, x)
     torch.testing.assert_close(module.training_step((x, y), 0), expected)
     assert teacher.training and all(p.requires_grad for p in teacher.parameters())
+
+
+def test_l1_sparsity_on_a_lazy_student_penalises_its_weights_once_they_exist():
+    """A lazy layer's weights have no shape before the first forward pass: the constraint is
+    accepted at construction, penalises them from the first step, and a penalty asked for before
+    any forward pass is refused with the house message (it had been torch's own error, at the
+    module's or callback's construction)."""
+    torch.manual_seed(0)
+    x, y = torch.rand(64, 5), torch.randint(2, (64,))
+    teacher = _mlp(8, 2)
+
+    def lazy():
+        return nn.Sequential(nn.LazyLinear(8), nn.ReLU(), nn.Linear(8, 2))
+
+    with pytest.raises(ValueError, match="model must have its parameters initialised"):
+        L1Sparsity(weight=1.0).penalty(lazy())
+
+    for modules in (None, ["0"]):
+        sparse = L1Sparsity(weight=1.0, modules=modules)
+        module = DistillationModule(lazy(), teacher, constraints=[sparse])
+        trainer = _fit(module, x, y, epochs=1)
+        weights = [module.student[0].weight] + ([module.student[2].weight] if not modules else [])
+        l1 = float(sum(w.abs().sum() for w in weights).detach())
+        # the logged penalty is that sum of absolute weights, and the optimizer moved them
+        assert float(trainer.callback_metrics["train/constraint_l1"]) == pytest.approx(l1, rel=0.05)
+        assert module.student[0].weight.grad is not None
+
+    # a named module that does not exist is still refused at once
+    with pytest.raises(ValueError, match="modules"):
+        DistillationModule(lazy(), teacher, constraints=[L1Sparsity(modules=["nope"])])
+
+    callback = KnowledgeDistillation(teacher, constraints=[L1Sparsity(weight=1.0)])
+    trainer = quiet_trainer(max_epochs=1, callbacks=[callback])
+    trainer.fit(PlainClassifier(lazy()), DataLoader(TensorDataset(x, y), batch_size=16))
+    assert float(trainer.callback_metrics["train/constraint_l1"]) > 0
