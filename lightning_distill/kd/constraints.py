@@ -310,7 +310,8 @@ def monotonic_penalty(
     Returns
     -------
     Tensor
-        A scalar.
+        A scalar, in float32 for a float16 or bfloat16 model (summed in float32: a float16 sum
+        of squares overflows for moderate violations), else in the model's dtype.
     """
     direction = _check_direction(direction)
     margin = check_real("margin", margin, minimum=0.0)
@@ -410,19 +411,31 @@ def _penalty_in_eval_mode(model, points, feature, output, direction, margin, qua
             slopes = _chain_slopes(layers, points, feature, output, quantity)
         violating = (margin - direction * slopes) > 0
         if not bool(violating.any()):
-            return slopes.new_zeros(())
+            return slopes.new_zeros((), dtype=_summed_dtype(slopes))
         slopes = _chain_slopes(layers, points[violating], feature, output, quantity)
-        return F.relu(margin - direction * slopes).square().sum()
+        return _sum_of_squares(F.relu(margin - direction * slopes))
     # Rows that meet the margin add exactly zero, with zero gradient: find them with a cheap
     # first-order pass, and differentiate twice (create_graph) through the others only.
     grad, _ = _derivative(model, points, feature, output, quantity, create_graph=False)
     violating = (margin - direction * grad) > 0
     if not bool(violating.any()):
-        return grad.new_zeros(())
+        return grad.new_zeros((), dtype=_summed_dtype(grad))
     grad, _ = _derivative(
         model, _rows(points, violating), feature, output, quantity, create_graph=True
     )
-    return F.relu(margin - direction * grad).square().sum()
+    return _sum_of_squares(F.relu(margin - direction * grad))
+
+
+def _summed_dtype(terms: Tensor) -> torch.dtype:
+    """The dtype the penalty is summed and returned in: float32 at least (a float16 sum of
+    squares overflows, to an infinite loss, from a mean square of about 32 over 2,000 rows)."""
+    return torch.promote_types(terms.dtype, torch.float32)
+
+
+def _sum_of_squares(terms: Tensor) -> Tensor:
+    """``terms.square().sum()`` in :func:`_summed_dtype`."""
+    terms = terms.to(_summed_dtype(terms))
+    return terms.dot(terms) if terms.dim() == 1 else terms.square().sum()
 
 
 def _chain_layers(model: nn.Module) -> list[nn.Module] | None:
@@ -745,7 +758,7 @@ class _ChainPenalty(torch.autograd.Function):
         ctx.settings = (feature, output, quantity, direction, n_rows)
         ctx.plan, ctx.width, ctx.violating = plan, width, False
         if rows.numel() == 0:  # a constant zero, as on the other paths
-            zero = excess.new_zeros(())
+            zero = excess.new_zeros((), dtype=_summed_dtype(excess))
             ctx.mark_non_differentiable(zero)
             return zero
         if rows.numel() < excess.shape[0]:  # keep the violating rows only
@@ -765,7 +778,7 @@ class _ChainPenalty(torch.autograd.Function):
         tensors, ctx.layout = _pack([*saved, head, (excess,)])
         ctx.save_for_backward(*params, *tensors)
         ctx.n_params, ctx.violating = len(params), True
-        return excess.dot(excess).div_(n_rows)
+        return _sum_of_squares(excess).div_(n_rows)
 
     @staticmethod
     def backward(ctx, grad):
@@ -789,7 +802,8 @@ class _ChainPenalty(torch.autograd.Function):
                 grads[position] = value if grads[position] is None else grads[position] + value
 
         # minus d (excess^2 / n) / d slope
-        minus = excess * (grad * (2.0 * direction / n_rows))
+        # in the rows' dtype (the penalty's is wider when theirs is float16 or bfloat16)
+        minus = (excess.to(grad.dtype) * (grad * (2.0 * direction / n_rows))).to(excess.dtype)
         if quantity == "log_probability":
             probabilities, tangent, mean = head
             g_t = probabilities * minus[:, None]

@@ -1,5 +1,6 @@
 """Monotonic and L1Sparsity penalties, and the monotonicity check."""
 
+import copy
 import warnings
 
 import pytest
@@ -934,3 +935,48 @@ def test_chain_penalty_gradient_is_of_the_leaky_slope_of_its_forward_pass():
     got = torch.autograd.grad(penalty, params)
     for a, b in zip(got, expected):
         torch.testing.assert_close(a, b)
+
+
+class _Wrapped(nn.Module):
+    """A model that is not a plain chain: the reverse-mode path."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net(x)
+
+
+@pytest.mark.parametrize("path", ["chain", "reverse_mode", "hooked_chain"])
+def test_a_float16_penalty_is_summed_without_overflow(path):
+    """A float16 student with a mean squared violation of about 40 over 2,048 rows: the sum of
+    squares (about 80,000) is beyond float16's largest value (65,504), and the penalty had been
+    infinite; summed in float32, it is the float64 reference's, and so are its gradients."""
+    torch.manual_seed(18)
+    net = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 2))
+    with torch.no_grad():
+        net[0].weight[:, 0] = -3 * torch.rand(16)  # falling in feature 0 where it should rise
+        net[2].weight.abs_()
+    points = torch.randn(2048, 4)
+
+    def build(dtype):
+        model = copy.deepcopy(net).to(dtype)
+        if path == "hooked_chain":  # weight pre-hooks: the chain's autograd path
+            torch.nn.utils.prune.identity(model[0], "weight")
+        return _Wrapped(model) if path == "reverse_mode" else model
+
+    reference_model, model = build(torch.float64), build(torch.float16)
+    reference = monotonic_penalty(reference_model, points.double(), 0, margin=5.0)
+    penalty = monotonic_penalty(model, points.half(), 0, margin=5.0)
+    assert float(reference) * 2048 > 65504  # the sum overflows float16
+    assert penalty.dtype == torch.float32
+    torch.testing.assert_close(penalty.double(), reference, rtol=1e-3, atol=0)
+    reference.backward()
+    penalty.backward()
+    for expected, got in zip(reference_model.parameters(), model.parameters()):
+        if expected.grad is not None:
+            torch.testing.assert_close(got.grad.double(), expected.grad, rtol=0.01, atol=0.01)
+    # Monotonic sums the batch and its uniform points the same way
+    value = Monotonic(0, margin=5.0, n_points=1024).penalty(model, points[:1024].half())
+    assert torch.isfinite(value)
