@@ -1148,11 +1148,13 @@ class L1Sparsity(Constraint):
         return chosen
 
     def penalty(self, model: nn.Module, inputs=None) -> Tensor:
-        """The sum of absolute values of the penalised weights (``inputs`` is unused)."""
+        """The sum of absolute values of the penalised weights (``inputs`` is unused), in
+        float32 for float16 or bfloat16 weights (a float16 sum overflows from 65,504: the
+        weights of a few million parameters)."""
         params = self.parameters_of(model)
         if not params:
             fail("modules", "modules with weight matrices or kernels", self.modules)
-        return sum(param.abs().sum() for param in params)
+        return sum(param.abs().sum(dtype=_summed_dtype(param)) for param in params)
 
     def __repr__(self) -> str:
         return f"L1Sparsity(weight={self.weight}, modules={self.modules!r}, name={self.name!r})"

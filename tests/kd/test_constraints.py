@@ -980,3 +980,19 @@ def test_a_float16_penalty_is_summed_without_overflow(path):
     # Monotonic sums the batch and its uniform points the same way
     value = Monotonic(0, margin=5.0, n_points=1024).penalty(model, points[:1024].half())
     assert torch.isfinite(value)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["float16", "bfloat16"])
+def test_l1_sparsity_of_half_precision_weights_is_summed_in_float32(dtype):
+    """100,000 weights of 0.75: the sum (75,000) is beyond float16's largest value (65,504),
+    and the penalty had been infinite; bfloat16 had rounded it to 74,752."""
+    model = nn.Sequential(nn.Linear(1000, 100), nn.ReLU(), nn.Linear(100, 2))
+    with torch.no_grad():
+        model[0].weight.fill_(-0.75)
+        model[2].weight.fill_(0.5)
+    model = model.to(dtype)
+    penalty = L1Sparsity(weight=1.0).penalty(model)
+    assert penalty.dtype == torch.float32
+    assert float(penalty) == 75_000.0 + 100.0  # exact in float32
+    penalty.backward()
+    assert torch.equal(model[0].weight.grad, torch.full_like(model[0].weight, -1.0))
