@@ -696,12 +696,30 @@ def _separator_advice(header: str, sep: str) -> str | None:
     )
 
 
-def _starts_with_utf8_mark(path) -> bool:
+#: Byte-order marks and the Unicode encoding each starts (UTF-32's before UTF-16's, whose
+#: little-endian mark begins UTF-32's), with the codecs that read the mark as one (those of a
+#: stated byte order, utf-16-le say, would keep it in the first column's name).
+_BYTE_ORDER_MARKS = (
+    (codecs.BOM_UTF8, "UTF-8", ("utf-8", "utf-8-sig")),
+    (codecs.BOM_UTF32_LE, "UTF-32", ("utf-32",)),
+    (codecs.BOM_UTF32_BE, "UTF-32", ("utf-32",)),
+    (codecs.BOM_UTF16_LE, "UTF-16", ("utf-16",)),
+    (codecs.BOM_UTF16_BE, "UTF-16", ("utf-16",)),
+)
+
+
+def _byte_order_mark(path) -> tuple[str, tuple[str, ...]] | None:
+    """The Unicode encoding whose byte-order mark starts the file, and the codec names that
+    read it; None without a mark."""
     try:
         with open(path, "rb") as handle:
-            return handle.read(3) == codecs.BOM_UTF8
+            start = handle.read(4)
     except OSError:
-        return False
+        return None
+    for mark, name, codec_names in _BYTE_ORDER_MARKS:
+        if start.startswith(mark):
+            return name, codec_names
+    return None
 
 
 def _first_line(path) -> str | None:
@@ -756,6 +774,17 @@ def _read_csv(args, parser):
             f"--encoding must name a text encoding (utf-8, cp1252, latin-1, ...); got "
             f"{args.encoding!r}."
         )
+    mark = _byte_order_mark(args.data)
+    if mark is not None and codecs.lookup(args.encoding).name not in mark[1]:
+        # read in another encoding, the header and every cell would be garbled (UTF-16 as
+        # cp1252 puts a NUL between letters)
+        advice = (
+            "leave --encoding out" if mark[0] == "UTF-8" else f"pass --encoding {mark[0].lower()}"
+        )
+        parser.error(
+            f"{args.data!r} starts with {mark[0]}'s byte-order mark: it is {mark[0]} text, "
+            f"which --encoding {args.encoding} would garble; {advice}."
+        )
     try:
         frame = pd.read_csv(
             args.data,
@@ -783,14 +812,6 @@ def _read_csv(args, parser):
         parser.error(
             f"cannot read {args.data!r}: {error}"
             + ("" if advice is None else f". {advice[0].upper()}{advice[1:]}")
-        )
-    if _starts_with_utf8_mark(args.data) and codecs.lookup(args.encoding).name not in (
-        "utf-8",
-        "utf-8-sig",
-    ):
-        parser.error(
-            f"{args.data!r} starts with UTF-8's byte-order mark: it is UTF-8 text, which "
-            f"--encoding {args.encoding} would garble; leave --encoding out."
         )
     columns = [str(c) for c in frame.columns]
     if len(columns) == 1:

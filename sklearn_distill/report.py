@@ -812,6 +812,7 @@ def _missing_feature_texts(audit, test):
     caveats = [
         interaction_caveat,
         *_repeated_rows_caveat(audit),
+        *_unadjusted_levels_caveat(audit),
         "Structure that neither model can hold (a three-way interaction, a region both fit "
         "poorly) also correlates their residuals.",
         "The residuals come from models fitted on other rows than the row and than each other, "
@@ -823,6 +824,15 @@ def _missing_feature_texts(audit, test):
         "one too weak for these rows: no correlation is not proof that nothing is missing.",
     ]
     return verdict, caveats
+
+
+def _unadjusted_levels_caveat(audit) -> list[str]:
+    """The caveat of nominal features whose levels the test's adjustment could not all hold
+    (``missing_feature_test`` warns of them)."""
+    from sklearn_distill.audit import levels_unadjusted_text
+
+    text = levels_unadjusted_text(getattr(audit, "_unadjusted_levels_", None))
+    return [] if text is None else [text[0].upper() + text[1:]]
 
 
 def _repeated_rows_caveat(audit) -> list[str]:

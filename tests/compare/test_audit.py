@@ -1320,3 +1320,41 @@ def test_the_missing_score_advice_fits_two_class_columns_and_infinite_scores():
     with pytest.raises(ValueError, match="An infinite score is no missing one") as caught:
         check_scores(np.array([0.1, np.inf, 0.3, 0.4]), 4)
     assert "Leave out the rows" not in str(caught.value)
+
+
+def test_missing_feature_test_warns_when_its_adjustment_cannot_hold_every_level(tmp_path):
+    # nothing missing: the score is the true log-odds of a number and a 60-level category,
+    # whose levels (10 rows each, 3 in a third) models fitted on a third cannot learn; both
+    # models then miss them alike, and the adjustment (one column per ten rows of a third)
+    # holds indicators of 17 of the 59 levels: the test's positive verdict is no finding
+    from sklearn_distill.audit import _adjustment_basis
+
+    rng = np.random.default_rng(0)
+    n, n_levels = 600, 60
+    codes = np.arange(n) % n_levels
+    X = pd.DataFrame({"a": rng.normal(size=n), "zip": pd.Categorical([f"z{c:02d}" for c in codes])})
+    logit = 0.8 * X["a"].to_numpy() + rng.normal(size=n_levels)[codes]
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    # the record counts the levels of two rows or more, the most frequent aside
+    third = X.iloc[:200]
+    left_out = {}
+    basis = _adjustment_basis(third, 200, left_out=left_out)
+    eligible = int((third["zip"].value_counts() > 1).sum()) - 1
+    assert left_out == {"zip": (basis.shape[1] - 3, eligible)}  # beside 1, a and a's square
+    ten = X.assign(zip=pd.Categorical([f"z{c % 10}" for c in codes]))
+    enough = {}
+    assert _adjustment_basis(ten, n, left_out=enough).shape[1] == 3 + 9
+    assert enough == {}
+
+    audit = _small_audit(cv=2, n_crossfits=1).fit(X, y, teacher_scores=logit)
+    with pytest.warns(UserWarning, match=r"could not hold an indicator for every level of 'zip'"):
+        audit.missing_feature_test(n_bootstrap=40)
+    page = tmp_path / "report.html"
+    audit.report(page)
+    assert "could not hold an indicator for every level of" in page.read_text(encoding="utf-8")
+    # a few levels, each well held: no warning
+    few_levels = X.assign(zip=pd.Categorical([f"z{c % 4}" for c in codes]))
+    audit = _small_audit(cv=2, n_crossfits=1).fit(few_levels, y, teacher_scores=logit)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*could not hold an indicator")
+        audit.missing_feature_test(n_bootstrap=40)

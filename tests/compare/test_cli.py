@@ -1,5 +1,6 @@
 """Tests of the command line ``python -m sklearn_distill audit``."""
 
+import codecs
 import os
 import re
 import subprocess
@@ -904,6 +905,38 @@ def test_files_in_another_encoding_are_read_with_encoding(tmp_path, capsys):
     assert set(_read(base).X["city"]) == {"München", "Köln"}
     # Python's own name for UTF-8 with its mark is the right encoding for such a file
     assert set(_read([*base, "--encoding", "utf-8-sig"]).X["city"]) == {"München", "Köln"}
+
+
+@pytest.mark.parametrize(
+    ("encoding", "mark"),
+    [
+        ("utf-16-le", codecs.BOM_UTF16_LE),
+        ("utf-16-be", codecs.BOM_UTF16_BE),
+        ("utf-32-le", codecs.BOM_UTF32_LE),
+    ],
+    ids=["utf-16-le", "utf-16-be", "utf-32-le"],
+)
+def test_a_utf16_or_utf32_file_is_named_not_read_as_another_encoding(
+    encoding, mark, tmp_path, capsys
+):
+    # a spreadsheet's "Unicode text" export: UTF-16 with its byte-order mark. Read as UTF-8 it
+    # failed with advice to pass cp1252, under which every name and cell held NUL characters
+    frame = _audit_frame()
+    frame["city"] = np.where(np.arange(len(frame)) % 2, "München", "Köln")
+    path = tmp_path / "unicode.csv"
+    family = encoding[:6].upper()
+    path.write_bytes(mark + frame.to_csv(index=False).encode(encoding))
+    base = ["audit", str(path), "--score", "risk", "--label", "outcome"]
+    base += ["--features", "age", "city"]
+    for given in ([], ["--encoding", "cp1252"], ["--encoding", "utf-8"]):
+        with pytest.raises(SystemExit):
+            _read([*base, *given])
+        err = capsys.readouterr().err
+        assert f"starts with {family}'s byte-order mark" in err
+        assert f"pass --encoding {family.lower()}" in err
+    data = _read([*base, "--encoding", family.lower()])
+    assert list(data.X.columns) == ["age", "city"]
+    assert set(data.X["city"]) == {"München", "Köln"}
 
 
 def test_the_label_named_as_the_score_is_refused(csv_path, tmp_path, capsys):
