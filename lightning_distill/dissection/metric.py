@@ -201,6 +201,11 @@ class NetworkDissection(DtypeKeepingMetric):
                 f"({len(label_names)}); got {len(label_categories)}."
             )
         concepts = [n for n, cat in zip(label_names[1:], label_categories[1:], strict=True) if cat]
+        if not concepts:
+            raise ValueError(
+                "label_categories must give at least one label besides 0 a category (a label "
+                f"whose category is '' is never a concept); got {label_categories!r}."
+            )
         repeated = sorted(n for n, count in Counter(concepts).items() if count > 1)
         if repeated:
             raise ValueError(
