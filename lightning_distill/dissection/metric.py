@@ -371,8 +371,10 @@ class NetworkDissection(DtypeKeepingMetric):
         self._replayed = None  # the sums are the loaded ones, not those of an earlier replay()
         if bool(torch.isfinite(self.thresholds).all()):
             self._phase = "tally"
+            self.clear_cache()  # no cache here holds the loaded threshold pass
         elif bool((self.windows >= 0).all()):
             self._phase = "refine"
+            self.clear_cache()
         else:
             self._phase = "thresholds"
             if int(self.histogram.sum()):

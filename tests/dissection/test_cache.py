@@ -488,3 +488,25 @@ def test_replaying_twice_or_mixing_replay_and_data_is_refused(probe):
     with pytest.raises(RuntimeError, match=r"already holds 5 images.*reset\(\)"):
         metric.replay()
     assert int(metric.tallied_images) == 5
+
+
+def test_a_metric_loaded_in_the_tally_pass_asks_for_the_data(probe):
+    # a fresh metric loaded in the tally pass said its cache was complete: replay() ran over
+    # nothing, without a word, and then refused the data as already replayed
+    activations, labels, image_labels = probe_t(probe)
+    saved = NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8)
+    saved.update(activations, labels, image_labels)
+    saved.compute_thresholds()
+    saved.persistent(True)
+    loaded = NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8)
+    loaded.persistent(True)
+    loaded.load_state_dict(saved.state_dict())
+    assert loaded.phase == "tally" and not loaded.cache_complete
+    with pytest.raises(RuntimeError, match=r"does not hold the whole threshold pass.*update\(\)"):
+        loaded.replay()
+    loaded.update(activations, labels, image_labels)
+    expected = run(
+        NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8), *probe_t(probe)
+    )
+    assert int(loaded.tallied_images) == len(activations)
+    assert torch.equal(loaded.iou(), expected.iou())
