@@ -49,6 +49,16 @@ def _read_csv(path: Path, columns: Sequence[str] = ()) -> list[dict[str, str]]:
             f"{path.name} must have the columns {list(columns)}; {missing} missing (its header "
             f"is {header}): {path}"
         )
+    for line, row in enumerate(rows, 2):
+        # csv.DictReader files the fields of a row by position: a field left out, or one
+        # more (an unquoted comma), would shift the later ones into other columns
+        if None in row or None in row.values():
+            fields = sum(value is not None for key, value in row.items() if key is not None)
+            fields += len(row.get(None, []))
+            raise ValueError(
+                f"{path.name} line {line} must have one field per column of the header "
+                f"({len(header)}, empty ones included); got {fields}: {path}"
+            )
     return rows
 
 
@@ -62,6 +72,20 @@ def _number(row: dict[str, str], column: str, path: Path, line: int) -> int:
             f"{path.name} line {line}: {column} must be a non-negative integer; got {value!r}"
         )
     return int(text)
+
+
+def _coverage(text: str, path: Path, line: int) -> float:
+    """A label's coverage: a finite number >= 0 (a NaN or negative one would leave the label
+    without a category, never a concept, without a word)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(
+            f"{path.name} line {line}: coverage must be a finite number >= 0; got {text!r}"
+        )
+    return value
 
 
 class BrodenDataset(Dataset):
@@ -125,6 +149,11 @@ class BrodenDataset(Dataset):
                 f"the str {categories!r}"
             )
         categories = list(categories)
+        if not categories:
+            raise ValueError(
+                f"categories must name at least one category of category.csv {known}; got "
+                "none (leave it out to keep them all)"
+            )
         unknown = [cat for cat in categories if cat not in known]
         if unknown:
             raise ValueError(f"categories {unknown} are not in category.csv (has {known})")
@@ -154,7 +183,7 @@ class BrodenDataset(Dataset):
                     count = float(match.group(2)) if match else math.nan
                 except ValueError:
                     count = math.nan
-                if math.isnan(count):
+                if not (math.isfinite(count) and count >= 0):
                     # a category it does not match would leave the label without one: never
                     # a concept, without a word
                     raise ValueError(
@@ -175,7 +204,7 @@ class BrodenDataset(Dataset):
                                 f"{path.name} line {line}: label {number} is not in label.csv "
                                 f"(numbers 0..{num_labels - 1})"
                             )
-                        coverage[number, c] = float(row["coverage"])
+                        coverage[number, c] = _coverage(row["coverage"], path, line)
         primary = coverage.argmax(1)
         self.label_categories = [
             categories[primary[n]] if coverage[n].max() > 0 else "" for n in range(num_labels)

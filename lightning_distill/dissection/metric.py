@@ -201,6 +201,11 @@ class NetworkDissection(DtypeKeepingMetric):
                 f"({len(label_names)}); got {len(label_categories)}."
             )
         concepts = [n for n, cat in zip(label_names[1:], label_categories[1:], strict=True) if cat]
+        if not concepts:
+            raise ValueError(
+                "label_categories must give at least one label besides 0 a category (a label "
+                f"whose category is '' is never a concept); got {label_categories!r}."
+            )
         repeated = sorted(n for n, count in Counter(concepts).items() if count > 1)
         if repeated:
             raise ValueError(
@@ -253,6 +258,7 @@ class NetworkDissection(DtypeKeepingMetric):
         self._kept: list[tuple[Tensor, Tensor | None, Tensor | None]] | None = []
         self._cached_bytes = 0
         self._replaying = False
+        self._replayed: str | None = None  # the pass replay() fed (its sums hold the cache)
         self.num_units = num_units
         self.label_names = label_names
         self.label_categories = label_categories
@@ -335,6 +341,7 @@ class NetworkDissection(DtypeKeepingMetric):
         self._phase = "thresholds"
         self._kept = []
         self._cached_bytes = 0
+        self._replayed = None
 
     #: emptied by set_thresholds once the thresholds are set (reset() brings them back)
     _freeable_states = ("histogram", "fine", "fine_lowest", "fine_highest")
@@ -361,10 +368,13 @@ class NetworkDissection(DtypeKeepingMetric):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         if not loaded:
             return
+        self._replayed = None  # the sums are the loaded ones, not those of an earlier replay()
         if bool(torch.isfinite(self.thresholds).all()):
             self._phase = "tally"
+            self.clear_cache()  # no cache here holds the loaded threshold pass
         elif bool((self.windows >= 0).all()):
             self._phase = "refine"
+            self.clear_cache()
         else:
             self._phase = "thresholds"
             if int(self.histogram.sum()):
@@ -453,7 +463,19 @@ class NetworkDissection(DtypeKeepingMetric):
         """
         if self._phase == "thresholds":
             raise RuntimeError("replay() follows compute_thresholds(); the threshold pass is on")
+        if self._replayed == self._phase:
+            raise RuntimeError(
+                f"replay() already fed the cached batches to the {self._phase} pass: replaying "
+                "them again would count every one twice. Read the results as they are, or call "
+                "reset() to start a new dissection"
+            )
         if not self.cache_complete:
+            if self._phase == "tally" and int(self.tallied_images) > 0:
+                raise RuntimeError(
+                    f"the tally pass already holds {int(self.tallied_images)} images given to "
+                    "update() (which freed the cache): replay() would count them again. Feed "
+                    "the rest of the data to update(), or call reset() to start again"
+                )
             raise RuntimeError(
                 "the cache does not hold the whole threshold pass (cache_bytes too small, or "
                 "cleared): feed the data to update() instead"
@@ -472,6 +494,8 @@ class NetworkDissection(DtypeKeepingMetric):
                     self.update(activations, labels, image_labels)
         finally:
             self._replaying = False
+            # even after a failure part of the way: the batches fed so far are in the sums
+            self._replayed = self._phase
 
     def _check_units(self, activations: Tensor) -> None:
         if isinstance(activations, Tensor) and activations.ndim == 4:
@@ -499,6 +523,12 @@ class NetworkDissection(DtypeKeepingMetric):
             ``[B, S]`` whole-image labels, 0-padded.
         """
         self._check_units(activations)
+        if self._replayed == self._phase and not self._replaying:
+            raise RuntimeError(
+                f"replay() already fed the whole data set, from the cache, to the {self._phase} "
+                "pass: a batch given to update() now would be counted twice. Read the results "
+                "as they are, or call reset() to start a new dissection"
+            )
         if self._phase == "thresholds":
             if labels is not None:
                 _check_label_resolution(labels, activations)

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from lightning_distill._validation import check_finite
 from lightning_distill.dissection.functional import _upsampled_above
 
 __all__ = ["plot_category_counts", "plot_unit_grid"]
@@ -133,6 +134,18 @@ def plot_unit_grid(
     thresholds = torch.as_tensor(thresholds, dtype=torch.float64).flatten()
     if thresholds.shape[0] != rows:
         raise ValueError(f"thresholds must have {rows} entries, got {thresholds.shape[0]}")
+    # a NaN or an infinity would draw as an empty mask or a blank image, silently
+    for name, values in (("images", images), ("activations", activations)):
+        if values.is_complex():
+            raise TypeError(f"{name} must be a real-valued Tensor; got {values.dtype}.")
+        check_finite(name, values)
+    check_finite("thresholds", thresholds)
+    if row_titles is not None and (
+        isinstance(row_titles, str) or not isinstance(row_titles, Sequence)
+    ):
+        raise TypeError(
+            f"row_titles must be a sequence of str, one per unit; got {type(row_titles).__name__}."
+        )
     if row_titles is not None and len(row_titles) != rows:
         raise ValueError(f"row_titles must have {rows} entries, got {len(row_titles)}")
     top_k = min(int(top_k), images.shape[0])

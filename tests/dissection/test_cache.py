@@ -450,3 +450,63 @@ def test_a_failed_dissection_frees_the_cache():
     with pytest.raises(ValueError, match=r"layer 'features\.4' output NaN or inf"):
         monitor.dissect(model)
     assert monitor.metric._kept is None and monitor.metric._cached_bytes == 0
+
+
+def test_replaying_twice_or_mixing_replay_and_data_is_refused(probe):
+    # replay() a second time (or update() with the data after it) tallied every image again:
+    # tallied_images, intersections and areas doubled and the IoUs changed without a word
+    activations, labels, image_labels = probe_t(probe)
+    expected = run(
+        NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8), *probe_t(probe)
+    )
+
+    def replayed():
+        metric = NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8)
+        return run(metric, activations, labels, image_labels, labels_first=True)
+
+    sums = ("intersection", "mask_area", "label_area", "tallied_images")
+    for again in (
+        lambda m: m.replay(),
+        lambda m: m.update(activations, labels, image_labels),
+        lambda m: m.update(activations[:5], labels[:5], image_labels[:5]),
+    ):
+        metric = replayed()
+        with pytest.raises(RuntimeError, match=r"would .*count.* twice.*reset\(\)"):
+            again(metric)
+        for name in sums:  # the tally is that of one pass over the data, as before
+            assert torch.equal(getattr(metric, name), getattr(expected, name)), name
+        assert int(metric.tallied_images) == len(activations)
+        assert torch.equal(metric.iou(), expected.iou())
+        metric.reset()  # and reset() starts a dissection that can be replayed again
+        run(metric, activations, labels, image_labels, labels_first=True)
+        assert torch.equal(metric.iou(), expected.iou())
+    # a tally pass from the data, then replay(): refused with what to do
+    metric = NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8)
+    metric.update(activations, labels, image_labels)
+    metric.compute_thresholds()
+    metric.update(activations[:5], labels[:5], image_labels[:5])
+    with pytest.raises(RuntimeError, match=r"already holds 5 images.*reset\(\)"):
+        metric.replay()
+    assert int(metric.tallied_images) == 5
+
+
+def test_a_metric_loaded_in_the_tally_pass_asks_for_the_data(probe):
+    # a fresh metric loaded in the tally pass said its cache was complete: replay() ran over
+    # nothing, without a word, and then refused the data as already replayed
+    activations, labels, image_labels = probe_t(probe)
+    saved = NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8)
+    saved.update(activations, labels, image_labels)
+    saved.compute_thresholds()
+    saved.persistent(True)
+    loaded = NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8)
+    loaded.persistent(True)
+    loaded.load_state_dict(saved.state_dict())
+    assert loaded.phase == "tally" and not loaded.cache_complete
+    with pytest.raises(RuntimeError, match=r"does not hold the whole threshold pass.*update\(\)"):
+        loaded.replay()
+    loaded.update(activations, labels, image_labels)
+    expected = run(
+        NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8), *probe_t(probe)
+    )
+    assert int(loaded.tallied_images) == len(activations)
+    assert torch.equal(loaded.iou(), expected.iou())

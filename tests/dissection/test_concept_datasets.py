@@ -90,6 +90,15 @@ def encode(ids: np.ndarray) -> np.ndarray:
     return rgb
 
 
+def edit_csv(root, name, change):
+    """Rewrite the CSV file ``root / name`` with ``change(rows)`` (the header is row 0)."""
+    path = root / name
+    with open(path, newline="") as handle:
+        rows = list(csv.reader(handle))
+    with open(path, "w", newline="") as handle:
+        csv.writer(handle).writerows(change(rows))
+
+
 @pytest.fixture
 def broden(tmp_path):
     """Three 8x8 images with 4x4 labels: color and object (pixels), part (two layers), scene."""
@@ -274,10 +283,7 @@ def test_broden_refuses_malformed_csv_files_naming_them(broden):
     root, _ = broden
 
     def edit(name, change):
-        path = root / name
-        rows = list(csv.reader(open(path, newline="")))
-        with open(path, "w", newline="") as handle:
-            csv.writer(handle).writerows(change(rows))
+        edit_csv(root, name, change)
 
     original = {name: (root / name).read_text() for name in ("label.csv", "category.csv")}
     original["index.csv"] = (root / "index.csv").read_text()
@@ -333,3 +339,54 @@ def test_broden_refuses_malformed_csv_files_naming_them(broden):
     Image.fromarray(encode(ids)).save(root / "images" / "img0_object.png")
     with pytest.raises(ValueError, match=r"img0_object.png holds label 500, .*label.csv"):
         BrodenDataset(root)[0]
+
+
+@pytest.mark.parametrize(
+    "name, change, match",
+    [
+        # a field left out of a row moved the later ones into other columns: the object
+        # file read as color labels, the part files as objects (or a category's labels lost)
+        (
+            "index.csv",
+            lambda r: [r[0], [*r[1][:6], *r[1][7:]], *r[2:]],
+            r"index.csv line 2 must have one field per column of the header \(10, empty ones "
+            r"included\); got 9",
+        ),
+        (
+            "label.csv",
+            lambda r: [*r[:3], [*r[3], "x"], *r[4:]],
+            r"label.csv line 4 must have one field per column of the header \(6, .*got 7",
+        ),
+        # a coverage that is no number: Python's float() complaint, naming neither file nor line
+        (
+            "c_object.csv",
+            lambda r: [r[0], [*r[1][:4], "0,3"], *r[2:]],
+            r"c_object.csv line 2: coverage must be a finite number >= 0; got '0,3'",
+        ),
+        # a NaN (or negative) coverage left "car" without a category, never a concept, silently
+        (
+            "c_object.csv",
+            lambda r: [r[0], [*r[1][:4], "nan"], *r[2:]],
+            r"c_object.csv line 2: coverage must be a finite number >= 0; got 'nan'",
+        ),
+        (
+            "label.csv",
+            lambda r: [*r[:3], [*r[3][:2], "object(-2)", *r[3][3:]], *r[4:]],
+            r"label.csv line 4: category must be .*got 'object\(-2\)'",
+        ),
+    ],
+    ids=["index field missing", "label field extra", "coverage text", "coverage nan", "count<0"],
+)
+def test_broden_refuses_shifted_rows_and_bad_coverage_naming_the_line(broden, name, change, match):
+    root, _ = broden
+    assert BrodenDataset(root).label_categories[2] == "object"  # "car", as written
+    edit_csv(root, name, change)
+    with pytest.raises(ValueError, match=match):
+        BrodenDataset(root)[0]
+
+
+def test_broden_refuses_an_empty_list_of_categories(broden):
+    # numpy's "attempt to get argmax of an empty sequence" before
+    root, _ = broden
+    with pytest.raises(ValueError, match=r"categories must name at least one category of "):
+        BrodenDataset(root, categories=[])

@@ -104,3 +104,47 @@ def test_callback_ddp_equals_one_process(tmp_path):
         "categories_epoch0.png",
         "units_epoch0.png",
     ]
+
+
+def _refine_worker(rank: int, world_size: int, port: int, out: str) -> None:
+    os.environ["MASTER_ADDR"] = "127.0.0.1"
+    os.environ["MASTER_PORT"] = str(port)
+    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    try:
+        activations = torch.from_numpy(make_probe()[0])
+        share = activations[:15] if rank == 0 else activations[15:]
+        # rank 0 caches its share, rank 1 cannot: a refine pass, replayed on rank 0 alone
+        metric = NetworkDissection(
+            6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8, cache_bytes=0 if rank else 2**20
+        )
+        metric.update(share)
+        assert metric.compute_thresholds() is None and metric.phase == "refine"
+        refused = []
+        if rank == 0:
+            metric.replay()
+            for again in (metric.replay, lambda: metric.update(share)):
+                try:
+                    again()
+                except RuntimeError as error:
+                    refused.append(str(error))
+        else:
+            metric.update(share)
+        with open(f"{out}.{rank}", "wb") as handle:
+            pickle.dump({"thresholds": metric.compute_thresholds(), "refused": refused}, handle)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_refine_pass_replayed_twice_is_refused(tmp_path, free_port):
+    # a second replay() of the refine pass (or the data after it) doubled the fine histogram
+    # of the process that had its share cached
+    out = str(tmp_path / "result")
+    mp.spawn(_refine_worker, args=(2, free_port, out), nprocs=2, join=True)
+    single = NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8)
+    single.update(torch.from_numpy(make_probe()[0]))
+    expected = single.compute_thresholds()
+    with open(f"{out}.0", "rb") as handle:
+        found = pickle.load(handle)
+    assert len(found["refused"]) == 2
+    assert all("refine pass" in m and "twice" in m for m in found["refused"])
+    assert torch.equal(found["thresholds"], expected)

@@ -12,6 +12,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lightning_distill.callbacks import DissectionMonitor
 from lightning_distill.functional import NETDISSECT_QUANTILE
 from lightning_distill.metrics import NetworkDissection, ThresholdsNotSetError
 from tests.dissection.reference import reference_dissection, reference_thresholds
@@ -411,6 +412,16 @@ def test_constructor_type_errors_name_the_argument(kwargs, error, match):
     arguments.update(kwargs)
     with pytest.raises(error, match=match):
         NetworkDissection(**arguments)
+
+
+def test_labels_without_any_category_are_refused_at_construction():
+    # no label with a category, so no concept: the tally failed deep in torch ("Class values
+    # must be smaller than num_classes")
+    with pytest.raises(ValueError, match=r"label_categories must give at least one label"):
+        NetworkDissection(3, ["-", "sky", "red"], ["", "", ""])
+    with pytest.raises(ValueError, match=r"label_categories must give at least one label"):
+        batch = (torch.zeros(1, 3, 8, 8), torch.zeros(1, 1, 8, 8, dtype=torch.long))
+        DissectionMonitor([batch], "layer", label_names=["-", "sky"], label_categories=["", ""])
 
 
 def test_set_thresholds_errors():
