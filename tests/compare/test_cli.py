@@ -356,6 +356,8 @@ def test_out_is_checked_before_any_work(csv_path, tmp_path, capsys):
     cases = [
         (str(csv_path), "--out must be an .html (or .htm) file"),  # the input itself
         (str(tmp_path / "absent" / "r.html"), "existing directory"),
+        # a file where the folder should be: not said to be absent
+        (str(csv_path / "r.html"), f"({str(csv_path)!r} is a file, not a directory)"),
         (str(tmp_path), "--out must be an .html (or .htm) file"),
     ]
     html_dir = tmp_path / "dir.html"
