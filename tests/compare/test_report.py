@@ -1006,10 +1006,20 @@ def test_report_names_the_event_and_shows_the_callers_notes_and_rows(fitted_audi
         write_audit_report(audit, tmp_path / "bad.html", data_notes="x")
 
 
-def _overflowing_at(page, width, tmp_path):
+#: Elements that reach past the right edge of the window (tables scroll inside their own boxes
+#: and are left out).
+_OVERFLOWING = """
+      for (const el of document.querySelectorAll('body *')) {
+        if (el.getBoundingClientRect().right > w + 1 && !el.closest('.scroll'))
+          out.push(el.tagName + ':' + (el.textContent || '').slice(0, 40));
+      }"""
+
+
+def _overflowing_at(page, width, tmp_path, check=_OVERFLOWING):
     """Elements of ``page`` that reach past the right edge of a ``width``-pixel window (tables
     scroll inside their own boxes and are left out), as headless Chromium lays them out; None
-    when no Chromium can be run."""
+    when no Chromium can be run. ``check`` is the script that finds them: it reads the window's
+    width ``w`` and pushes a line per element found onto ``out``."""
     import shutil
     import subprocess
 
@@ -1017,18 +1027,18 @@ def _overflowing_at(page, width, tmp_path):
     if chromium is None:
         return None
     tmp_path.mkdir(parents=True, exist_ok=True)
-    probe = """<script>
+    probe = (
+        """<script>
     window.addEventListener('load', () => {
-      const w = document.documentElement.clientWidth, out = [];
-      for (const el of document.querySelectorAll('body *')) {
-        if (el.getBoundingClientRect().right > w + 1 && !el.closest('.scroll'))
-          out.push(el.tagName + ':' + (el.textContent || '').slice(0, 40));
-      }
+      const w = document.documentElement.clientWidth, out = [];"""
+        + check
+        + """
       const pre = document.createElement('pre'); pre.id = 'probe';
       pre.textContent = 'width=' + w + ' scroll=' + document.documentElement.scrollWidth
         + '\\n' + out.join('\\n');
       document.body.appendChild(pre);
     });</script>"""
+    )
     (tmp_path / "page.html").write_text(page.replace("</body>", probe + "</body>"), "utf-8")
     # headless windows are at least ~485 px wide: a frame of the width wanted lays the page out
     (tmp_path / "frame.html").write_text(
@@ -1080,6 +1090,38 @@ def test_settings_and_text_fit_a_phone_screen(tmp_path):
         if overflowing is None:
             pytest.skip("no headless Chromium to lay the page out")
         assert overflowing == [], f"at {width} px: {overflowing}"
+
+
+def test_numbers_in_tables_are_never_broken_across_lines(tmp_path):
+    # "-2.0e-04" beside a long term broke after its "e-": "-2.0e-" on one line, "04" on the
+    # next, which reads as another number
+    term = "number_of_prior_convictions_before_screening_date_in_county_records & sex"
+    frame = pd.DataFrame(
+        {
+            "term": [term, "age"],
+            "value": ["Male x 8", "29"],
+            "mimic": [-2.0e-4, 0.048],
+            "outcome": [0.103, -6.5e-5],
+            "difference": [-0.103, 1.5e-5],
+            "adjusted p": [1.0, 0.5],
+            "rows": [13, 61],
+            "flagged": [False, False],
+            "weight": [1.25e7, -3.5e-6],
+        }
+    )
+    page = render_html("Audit", [Section("Largest differences", table=frame)])
+    # a number cell whose text lays out on more than one line
+    broken = """
+      for (const td of document.querySelectorAll('td:not(.text)')) {
+        const range = document.createRange(); range.selectNodeContents(td);
+        const tops = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+        if (tops.size > 1) out.push(td.textContent);
+      }"""
+    for width in (390, 1280):
+        wrapped = _overflowing_at(page, width, tmp_path / str(width), check=broken)
+        if wrapped is None:
+            pytest.skip("no headless Chromium to lay the page out")
+        assert wrapped == [], f"at {width} px: {wrapped}"
 
 
 def test_agreement_is_read_as_saying_little_when_every_row_is_on_one_side():
