@@ -12,7 +12,10 @@ import math
 
 import numpy as np
 import pandas as pd
+from matplotlib import rcParams
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.ticker import MaxNLocator
 
 from sklearn_distill._validation import check_integer, check_real, fail
 from sklearn_distill.shapes import MISSING_LABEL, value_label
@@ -230,6 +233,38 @@ def _top(rows, series):
     return np.max([rows[f"{key}_upper"].to_numpy(float) for key, _ in series], axis=0)
 
 
+class _SpacedLocator(MaxNLocator):
+    """Matplotlib's default ticks (steps of 1, 2, 2.5 or 5), fewer where their labels would run
+    together: matplotlib spaces ticks for labels about three characters wide, and an income's
+    ``125000`` or a rate's ``0.00025`` are twice that (``75000100000125000`` on an axis)."""
+
+    def __init__(self):
+        super().__init__(nbins="auto", steps=[1, 2, 2.5, 5, 10])
+
+    def _fits(self, ticks, vmin, vmax, em):
+        shown = [t for t in ticks if min(vmin, vmax) <= t <= max(vmin, vmax)]
+        if len(shown) < 2:
+            return True
+        labels = self.axis.get_major_formatter().format_ticks(shown)
+        # a digit is about 0.62 em wide in the usual sans-serif fonts; an em kept between labels
+        widest = max(len(label) for label in labels) * 0.62 * em + em
+        spacing = self.axis.axes.bbox.width * abs(shown[1] - shown[0]) / abs(vmax - vmin)
+        return widest <= spacing
+
+    def tick_values(self, vmin, vmax):
+        ticks = super().tick_values(vmin, vmax)
+        axis = self.axis
+        if axis is None or axis.axes is None or vmin == vmax:
+            return ticks
+        size = FontProperties(size=rcParams["xtick.labelsize"]).get_size_in_points()
+        em = size * axis.axes.figure.dpi / 72.0  # in display pixels, as the axes' box
+        count = len(ticks)
+        while not self._fits(ticks, vmin, vmax, em) and count > 2:
+            count -= 1
+            ticks = MaxNLocator(nbins=count - 1, steps=[1, 2, 2.5, 5, 10]).tick_values(vmin, vmax)
+        return ticks
+
+
 def _draw_numeric(ax, rows, x, flag, tail_quantile, series=_COMPARED):
     missing = ~np.isfinite(x)
     rows, x = rows[~missing], x[~missing]
@@ -243,6 +278,7 @@ def _draw_numeric(ax, rows, x, flag, tail_quantile, series=_COMPARED):
         if np.isfinite(high[-1]) and high[-1] > x[-1]:
             edge = float(high[-1])
     drawn = np.append(x, edge) if edge > x[-1] else x
+    ax.xaxis.set_major_locator(_SpacedLocator())
     for key, color in series:
         lower, upper = rows[f"{key}_lower"].to_numpy(float), rows[f"{key}_upper"].to_numpy(float)
         values = rows[key].to_numpy(float)

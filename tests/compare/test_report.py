@@ -1287,3 +1287,40 @@ def test_a_score_mimicked_as_given_keeps_one_rmse_unit():
     assert re.findall(r"RMSE 0\.985 (log-odds|on the score's own scale)", other) == [
         "on the score's own scale"
     ]
+
+
+def _overlapping_tick_labels(fig):
+    """Pairs of x tick labels, shown on the same axes, whose drawn boxes overlap."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()  # lays the figure out as it is saved
+    renderer = canvas.get_renderer()
+    found = []
+    for ax in fig.axes:
+        low, high = sorted(ax.get_xlim())
+        ticks = [
+            tick
+            for tick in ax.xaxis.get_major_ticks()
+            if tick.label1.get_visible()
+            and tick.label1.get_text()
+            and low <= tick.get_loc() <= high
+        ]
+        boxes = [tick.label1.get_window_extent(renderer) for tick in ticks]
+        for first, second, a, b in zip(ticks, ticks[1:], boxes, boxes[1:]):
+            if a.x1 > b.x0:
+                found.append((first.label1.get_text(), second.label1.get_text()))
+    return found
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e3, 1e4, 3e4, 1e5, -1e4, 1e-4])
+def test_numeric_axes_labels_never_overlap(scale):
+    # an income axis read "75000100000125000150000175000": its ticks' labels ran together
+    frame = _rare_extremes()
+    frame["value"] = 10_000 + 9_500 * np.arange(20.0)
+    frame["value"] = frame["value"] / 10_000 * scale
+    frame["weight"] = 100.0
+    frame = pd.concat([frame, frame.assign(term="other")], ignore_index=True)
+    for ncols in (2, 3):
+        assert _overlapping_tick_labels(plot_comparison(frame, ncols=ncols)) == []
+    assert _overlapping_tick_labels(plot_term(frame, "income")) == []
