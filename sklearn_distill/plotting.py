@@ -102,15 +102,23 @@ def _short(text, max_length):
 _TITLE_WIDTH, _AXIS_NAME_LENGTH = 38, 40
 
 
+def _two_lines(text, width) -> str:
+    """``text`` wrapped onto two lines of ``width`` characters at most, shortened beyond."""
+    import textwrap
+
+    text = str(text)
+    if len(text) <= width:  # as written: wrapping would fold a category's double space
+        return text
+    lines = textwrap.wrap(text, width, break_long_words=True) or [""]
+    if len(lines) > 2:
+        lines = [lines[0], _short(" ".join(lines[1:]), width)]
+    return "\n".join(lines)
+
+
 def _panel_title(term) -> str:
     """A term's name as a panel's title: wrapped onto two lines at most (a long feature name
     ran past its panel into the next), shortened beyond."""
-    import textwrap
-
-    lines = textwrap.wrap(str(term), _TITLE_WIDTH, break_long_words=True) or [""]
-    if len(lines) > 2:
-        lines = [lines[0], _short(" ".join(lines[1:]), _TITLE_WIDTH)]
-    return "\n".join(lines)
+    return _two_lines(term, _TITLE_WIDTH)
 
 
 def _legend_handles(rows_flag_label=FLAG_LABEL, clipped=False):
@@ -559,7 +567,8 @@ def _axis_order(values):
 def _tick_labels(ax, axis, values, max_ticks=8, max_length=14):
     step = max(1, math.ceil(len(values) / max_ticks))
     positions = np.arange(0, len(values), step)
-    labels = [_short(_value_text(values[i]), max_length) for i in positions]
+    # on two lines: a block's range cut to one line lost its upper end ("[4.763e+04, 7...")
+    labels = [_two_lines(_value_text(values[i]), max_length) for i in positions]
     if axis == "x":
         ax.set_xticks(positions)
         ax.set_xticklabels(labels, rotation=40, ha="right", rotation_mode="anchor", fontsize=7,

@@ -1324,3 +1324,29 @@ def test_numeric_axes_labels_never_overlap(scale):
     for ncols in (2, 3):
         assert _overlapping_tick_labels(plot_comparison(frame, ncols=ncols)) == []
     assert _overlapping_tick_labels(plot_term(frame, "income")) == []
+
+
+def test_block_heatmaps_show_each_range_whole():
+    # a block's range lost its upper end: "[4.763e+04, 7..." (ticks were cut at 14 characters)
+    ranges = ["[8521, 4.763e+04)", "[4.763e+04, 7.293e+04)", "[7.293e+04, 2.773e+05]"]
+    groups = ["Native American", "Asian, Hispanic, ... (4 values)"]
+    blocks = pd.DataFrame(
+        {
+            "term": "income & race",
+            "block": [(i, j) for i in range(3) for j in range(2)],
+            "label": [(r, g) for r in ranges for g in groups],
+            "mimic": np.linspace(-0.1, 0.1, 6),
+            "outcome": 0.0,
+            "difference": np.linspace(-0.1, 0.1, 6),
+            "significant_bh": False,
+        }
+    )
+    ax = plot_interaction(blocks, "income & race").axes[0]
+    xs = [" ".join(t.get_text().split()) for t in ax.get_xticklabels()]
+    ys = [" ".join(t.get_text().split()) for t in ax.get_yticklabels()]
+    assert xs == ranges
+    assert ys[0] == "Native American"
+    # a long label is wrapped onto two lines at most, each no longer than before
+    for text in ax.get_xticklabels() + ax.get_yticklabels():
+        lines = text.get_text().split("\n")
+        assert len(lines) <= 2 and max(map(len, lines)) <= 14
