@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import codecs
 import difflib
+import itertools
 import os
 import re
 import shlex
@@ -72,6 +73,44 @@ def _version():
         return __version__
 
 
+class _AuditParser(argparse.ArgumentParser):
+    """The audit command's parser: where the data file was given last, after an option of
+    several values (``--features age sex data.csv``), argparse reads it as one of them and
+    says the data file is missing; the message says where it went."""
+
+    #: the arguments as given, set by main()
+    raw = ()
+
+    def error(self, message):
+        if message.startswith("the following arguments are required:") and "data" in message:
+            taken = _data_read_as_a_value(self.raw)
+            if taken is not None:
+                option, value = taken
+                message += (
+                    f" ({value!r} was read as one of {option}, whose values run to the next "
+                    "option: give the data file first, as in "
+                    f"{self.prog} {shlex.quote(value)} --score COL --label COL --features COL ...)"
+                )
+        super().error(message)
+
+
+#: The options that take several values, which take a data file given after them as one.
+_MANY_VALUES = ("--features", "--categorical", "--numeric", "--na-values")
+
+
+def _data_read_as_a_value(raw):
+    """``(option, value)`` where the last value of an option of several values names a file
+    that exists or ends in .csv, .tsv or .txt; else None."""
+    for position in range(len(raw) - 1, -1, -1):
+        if raw[position] in _MANY_VALUES:
+            values = list(itertools.takewhile(lambda a: not a.startswith("-"), raw[position + 1 :]))
+            if len(values) > 1:
+                last = values[-1]
+                if os.path.isfile(last) or last.lower().endswith((".csv", ".tsv", ".txt")):
+                    return raw[position], last
+    return None
+
+
 def _parser(prog=None):
     prog = prog or _program_name()
     parser = argparse.ArgumentParser(
@@ -79,7 +118,7 @@ def _parser(prog=None):
         description="Distill-and-Compare audits of black-box scores.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_AuditParser)
     audit = commands.add_parser(
         "audit",
         help="compare a mimic of a score with a model of the outcome",
@@ -1866,6 +1905,7 @@ def main(argv=None, *, prog=None):
     """
     parser, audit_parser = _parser(prog)
     raw = list(sys.argv[1:] if argv is None else argv)
+    audit_parser.raw = raw
     args, extras = parser.parse_known_args(raw)
     if extras:
         (audit_parser if args.command == "audit" else parser).error(

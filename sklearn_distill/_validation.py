@@ -116,8 +116,10 @@ def check_output_path(path, name: str = "path") -> str:
         raise ValueError(f"{name} must be a file path; got {path!r}, which is a directory.")
     directory = os.path.dirname(path) or "."
     if not os.path.isdir(directory):
+        # a file where the directory should be is there, not absent: say which it is
+        what = "a file, not a directory" if os.path.exists(directory) else "absent"
         raise ValueError(
-            f"{name} must be in an existing directory; got {path!r} ({directory!r} is absent)."
+            f"{name} must be in an existing directory; got {path!r} ({directory!r} is {what})."
         )
     existed = os.path.exists(path)
     try:

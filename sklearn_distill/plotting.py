@@ -12,7 +12,10 @@ import math
 
 import numpy as np
 import pandas as pd
+from matplotlib import rcParams
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.ticker import MaxNLocator
 
 from sklearn_distill._validation import check_integer, check_real, fail
 from sklearn_distill.shapes import MISSING_LABEL, value_label
@@ -99,15 +102,23 @@ def _short(text, max_length):
 _TITLE_WIDTH, _AXIS_NAME_LENGTH = 38, 40
 
 
+def _two_lines(text, width) -> str:
+    """``text`` wrapped onto two lines of ``width`` characters at most, shortened beyond."""
+    import textwrap
+
+    text = str(text)
+    if len(text) <= width:  # as written: wrapping would fold a category's double space
+        return text
+    lines = textwrap.wrap(text, width, break_long_words=True) or [""]
+    if len(lines) > 2:
+        lines = [lines[0], _short(" ".join(lines[1:]), width)]
+    return "\n".join(lines)
+
+
 def _panel_title(term) -> str:
     """A term's name as a panel's title: wrapped onto two lines at most (a long feature name
     ran past its panel into the next), shortened beyond."""
-    import textwrap
-
-    lines = textwrap.wrap(str(term), _TITLE_WIDTH, break_long_words=True) or [""]
-    if len(lines) > 2:
-        lines = [lines[0], _short(" ".join(lines[1:]), _TITLE_WIDTH)]
-    return "\n".join(lines)
+    return _two_lines(term, _TITLE_WIDTH)
 
 
 def _legend_handles(rows_flag_label=FLAG_LABEL, clipped=False):
@@ -230,6 +241,38 @@ def _top(rows, series):
     return np.max([rows[f"{key}_upper"].to_numpy(float) for key, _ in series], axis=0)
 
 
+class _SpacedLocator(MaxNLocator):
+    """Matplotlib's default ticks (steps of 1, 2, 2.5 or 5), fewer where their labels would run
+    together: matplotlib spaces ticks for labels about three characters wide, and an income's
+    ``125000`` or a rate's ``0.00025`` are twice that (``75000100000125000`` on an axis)."""
+
+    def __init__(self):
+        super().__init__(nbins="auto", steps=[1, 2, 2.5, 5, 10])
+
+    def _fits(self, ticks, vmin, vmax, em):
+        shown = [t for t in ticks if min(vmin, vmax) <= t <= max(vmin, vmax)]
+        if len(shown) < 2:
+            return True
+        labels = self.axis.get_major_formatter().format_ticks(shown)
+        # a digit is about 0.62 em wide in the usual sans-serif fonts; an em kept between labels
+        widest = max(len(label) for label in labels) * 0.62 * em + em
+        spacing = self.axis.axes.bbox.width * abs(shown[1] - shown[0]) / abs(vmax - vmin)
+        return widest <= spacing
+
+    def tick_values(self, vmin, vmax):
+        ticks = super().tick_values(vmin, vmax)
+        axis = self.axis
+        if axis is None or axis.axes is None or vmin == vmax:
+            return ticks
+        size = FontProperties(size=rcParams["xtick.labelsize"]).get_size_in_points()
+        em = size * axis.axes.figure.dpi / 72.0  # in display pixels, as the axes' box
+        count = len(ticks)
+        while not self._fits(ticks, vmin, vmax, em) and count > 2:
+            count -= 1
+            ticks = MaxNLocator(nbins=count - 1, steps=[1, 2, 2.5, 5, 10]).tick_values(vmin, vmax)
+        return ticks
+
+
 def _draw_numeric(ax, rows, x, flag, tail_quantile, series=_COMPARED):
     missing = ~np.isfinite(x)
     rows, x = rows[~missing], x[~missing]
@@ -243,6 +286,7 @@ def _draw_numeric(ax, rows, x, flag, tail_quantile, series=_COMPARED):
         if np.isfinite(high[-1]) and high[-1] > x[-1]:
             edge = float(high[-1])
     drawn = np.append(x, edge) if edge > x[-1] else x
+    ax.xaxis.set_major_locator(_SpacedLocator())
     for key, color in series:
         lower, upper = rows[f"{key}_lower"].to_numpy(float), rows[f"{key}_upper"].to_numpy(float)
         values = rows[key].to_numpy(float)
@@ -523,7 +567,8 @@ def _axis_order(values):
 def _tick_labels(ax, axis, values, max_ticks=8, max_length=14):
     step = max(1, math.ceil(len(values) / max_ticks))
     positions = np.arange(0, len(values), step)
-    labels = [_short(_value_text(values[i]), max_length) for i in positions]
+    # on two lines: a block's range cut to one line lost its upper end ("[4.763e+04, 7...")
+    labels = [_two_lines(_value_text(values[i]), max_length) for i in positions]
     if axis == "x":
         ax.set_xticks(positions)
         ax.set_xticklabels(labels, rotation=40, ha="right", rotation_mode="anchor", fontsize=7,

@@ -46,6 +46,7 @@ h1 { font-size: 1.6em; } h2 { font-size: 1.25em; border-bottom: 1px solid #ccc; 
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1em 0; }
 th, td { border: 1px solid #ddd; padding: 2px 6px; text-align: right; }
 th { background: #f3f3f3; } td.text, th.text { text-align: left; }
+td { white-space: nowrap; } /* a number is never broken: "-2.0e-" over "04" reads as two */
 tr.flag td { background: #fff3cd; }
 img { max-width: 100%; height: auto; }
 dl { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: 2px 1em; }

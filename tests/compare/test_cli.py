@@ -352,11 +352,38 @@ def test_bad_arguments_exit_with_a_message(csv_path, tmp_path, capsys, extra, me
         assert "Columns of" in err and "age, group, risk, outcome, unused" in err
 
 
+@pytest.mark.parametrize("option", ["--features", "--categorical"])
+def test_a_data_file_given_after_the_features_is_said_to_be_read_as_one(
+    csv_path, tmp_path, capsys, option
+):
+    # argparse takes the file for a feature and says no data file was given
+    extra = ["--categorical", "group"] if option == "--features" else [*FEATURES, option]
+    argv = ["audit", "--score", "risk", "--label", "outcome", *extra]
+    if option == "--features":
+        argv += FEATURES
+    argv += ["group", str(csv_path)] if option == "--categorical" else [str(csv_path)]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv, prog="sklearn-distill")
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.endswith(
+        f"the following arguments are required: data ({str(csv_path)!r} was read as one of "
+        f"{option}, whose values run to the next option: give the data file first, as in "
+        f"sklearn-distill audit '{csv_path}' --score COL --label COL --features COL ...)"
+    )
+    # a data file not given at all keeps argparse's message
+    with pytest.raises(SystemExit):
+        main(["audit", "--score", "risk", "--label", "outcome", *FEATURES])
+    assert capsys.readouterr().err.strip().endswith("the following arguments are required: data")
+
+
 def test_out_is_checked_before_any_work(csv_path, tmp_path, capsys):
     before = csv_path.read_bytes()
     cases = [
         (str(csv_path), "--out must be an .html (or .htm) file"),  # the input itself
         (str(tmp_path / "absent" / "r.html"), "existing directory"),
+        # a file where the folder should be: not said to be absent
+        (str(csv_path / "r.html"), f"({str(csv_path)!r} is a file, not a directory)"),
         (str(tmp_path), "--out must be an .html (or .htm) file"),
     ]
     html_dir = tmp_path / "dir.html"

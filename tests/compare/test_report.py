@@ -1006,10 +1006,20 @@ def test_report_names_the_event_and_shows_the_callers_notes_and_rows(fitted_audi
         write_audit_report(audit, tmp_path / "bad.html", data_notes="x")
 
 
-def _overflowing_at(page, width, tmp_path):
+#: Elements that reach past the right edge of the window (tables scroll inside their own boxes
+#: and are left out).
+_OVERFLOWING = """
+      for (const el of document.querySelectorAll('body *')) {
+        if (el.getBoundingClientRect().right > w + 1 && !el.closest('.scroll'))
+          out.push(el.tagName + ':' + (el.textContent || '').slice(0, 40));
+      }"""
+
+
+def _overflowing_at(page, width, tmp_path, check=_OVERFLOWING):
     """Elements of ``page`` that reach past the right edge of a ``width``-pixel window (tables
     scroll inside their own boxes and are left out), as headless Chromium lays them out; None
-    when no Chromium can be run."""
+    when no Chromium can be run. ``check`` is the script that finds them: it reads the window's
+    width ``w`` and pushes a line per element found onto ``out``."""
     import shutil
     import subprocess
 
@@ -1017,18 +1027,18 @@ def _overflowing_at(page, width, tmp_path):
     if chromium is None:
         return None
     tmp_path.mkdir(parents=True, exist_ok=True)
-    probe = """<script>
+    probe = (
+        """<script>
     window.addEventListener('load', () => {
-      const w = document.documentElement.clientWidth, out = [];
-      for (const el of document.querySelectorAll('body *')) {
-        if (el.getBoundingClientRect().right > w + 1 && !el.closest('.scroll'))
-          out.push(el.tagName + ':' + (el.textContent || '').slice(0, 40));
-      }
+      const w = document.documentElement.clientWidth, out = [];"""
+        + check
+        + """
       const pre = document.createElement('pre'); pre.id = 'probe';
       pre.textContent = 'width=' + w + ' scroll=' + document.documentElement.scrollWidth
         + '\\n' + out.join('\\n');
       document.body.appendChild(pre);
     });</script>"""
+    )
     (tmp_path / "page.html").write_text(page.replace("</body>", probe + "</body>"), "utf-8")
     # headless windows are at least ~485 px wide: a frame of the width wanted lays the page out
     (tmp_path / "frame.html").write_text(
@@ -1080,6 +1090,38 @@ def test_settings_and_text_fit_a_phone_screen(tmp_path):
         if overflowing is None:
             pytest.skip("no headless Chromium to lay the page out")
         assert overflowing == [], f"at {width} px: {overflowing}"
+
+
+def test_numbers_in_tables_are_never_broken_across_lines(tmp_path):
+    # "-2.0e-04" beside a long term broke after its "e-": "-2.0e-" on one line, "04" on the
+    # next, which reads as another number
+    term = "number_of_prior_convictions_before_screening_date_in_county_records & sex"
+    frame = pd.DataFrame(
+        {
+            "term": [term, "age"],
+            "value": ["Male x 8", "29"],
+            "mimic": [-2.0e-4, 0.048],
+            "outcome": [0.103, -6.5e-5],
+            "difference": [-0.103, 1.5e-5],
+            "adjusted p": [1.0, 0.5],
+            "rows": [13, 61],
+            "flagged": [False, False],
+            "weight": [1.25e7, -3.5e-6],
+        }
+    )
+    page = render_html("Audit", [Section("Largest differences", table=frame)])
+    # a number cell whose text lays out on more than one line
+    broken = """
+      for (const td of document.querySelectorAll('td:not(.text)')) {
+        const range = document.createRange(); range.selectNodeContents(td);
+        const tops = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+        if (tops.size > 1) out.push(td.textContent);
+      }"""
+    for width in (390, 1280):
+        wrapped = _overflowing_at(page, width, tmp_path / str(width), check=broken)
+        if wrapped is None:
+            pytest.skip("no headless Chromium to lay the page out")
+        assert wrapped == [], f"at {width} px: {wrapped}"
 
 
 def test_agreement_is_read_as_saying_little_when_every_row_is_on_one_side():
@@ -1245,3 +1287,66 @@ def test_a_score_mimicked_as_given_keeps_one_rmse_unit():
     assert re.findall(r"RMSE 0\.985 (log-odds|on the score's own scale)", other) == [
         "on the score's own scale"
     ]
+
+
+def _overlapping_tick_labels(fig):
+    """Pairs of x tick labels, shown on the same axes, whose drawn boxes overlap."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()  # lays the figure out as it is saved
+    renderer = canvas.get_renderer()
+    found = []
+    for ax in fig.axes:
+        low, high = sorted(ax.get_xlim())
+        ticks = [
+            tick
+            for tick in ax.xaxis.get_major_ticks()
+            if tick.label1.get_visible()
+            and tick.label1.get_text()
+            and low <= tick.get_loc() <= high
+        ]
+        boxes = [tick.label1.get_window_extent(renderer) for tick in ticks]
+        for first, second, a, b in zip(ticks, ticks[1:], boxes, boxes[1:]):
+            if a.x1 > b.x0:
+                found.append((first.label1.get_text(), second.label1.get_text()))
+    return found
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e3, 1e4, 3e4, 1e5, -1e4, 1e-4])
+def test_numeric_axes_labels_never_overlap(scale):
+    # an income axis read "75000100000125000150000175000": its ticks' labels ran together
+    frame = _rare_extremes()
+    frame["value"] = 10_000 + 9_500 * np.arange(20.0)
+    frame["value"] = frame["value"] / 10_000 * scale
+    frame["weight"] = 100.0
+    frame = pd.concat([frame, frame.assign(term="other")], ignore_index=True)
+    for ncols in (2, 3):
+        assert _overlapping_tick_labels(plot_comparison(frame, ncols=ncols)) == []
+    assert _overlapping_tick_labels(plot_term(frame, "income")) == []
+
+
+def test_block_heatmaps_show_each_range_whole():
+    # a block's range lost its upper end: "[4.763e+04, 7..." (ticks were cut at 14 characters)
+    ranges = ["[8521, 4.763e+04)", "[4.763e+04, 7.293e+04)", "[7.293e+04, 2.773e+05]"]
+    groups = ["Native American", "Asian, Hispanic, ... (4 values)"]
+    blocks = pd.DataFrame(
+        {
+            "term": "income & race",
+            "block": [(i, j) for i in range(3) for j in range(2)],
+            "label": [(r, g) for r in ranges for g in groups],
+            "mimic": np.linspace(-0.1, 0.1, 6),
+            "outcome": 0.0,
+            "difference": np.linspace(-0.1, 0.1, 6),
+            "significant_bh": False,
+        }
+    )
+    ax = plot_interaction(blocks, "income & race").axes[0]
+    xs = [" ".join(t.get_text().split()) for t in ax.get_xticklabels()]
+    ys = [" ".join(t.get_text().split()) for t in ax.get_yticklabels()]
+    assert xs == ranges
+    assert ys[0] == "Native American"
+    # a long label is wrapped onto two lines at most, each no longer than before
+    for text in ax.get_xticklabels() + ax.get_yticklabels():
+        lines = text.get_text().split("\n")
+        assert len(lines) <= 2 and max(map(len, lines)) <= 14
