@@ -24,6 +24,9 @@ read as log-odds ``s`` unless said:
 * ``many levels``: ``main`` plus a nominal ``c`` of 40 levels whose frequencies fall as
   1 / rank^1.3 (the rarest about 0.3% of the rows), each level's effect drawn once from
   N(0, 0.8^2);
+* ``thin levels``, ``exact thin levels``: ``main``'s g on x0, x1, x2 plus a nominal ``c`` of
+  80 equally frequent levels, each level's effect drawn once from N(0, 1) (at 1,200 rows,
+  about 5 rows of each level in a third); the second with the true log-odds as the score;
 * ``saturated``: ``g`` of ``main`` doubled, score ``sigmoid(s)`` rounded to 2 decimals
   (about a third of the rows read exactly 0 or 1);
 * ``calibrated``: ``num x num``, score the black box's probability ``sigmoid(s)``;
@@ -39,7 +42,8 @@ read as log-odds ``s`` unless said:
 * ``missing values``: ``main``; x1 missing with probability sigmoid(x0 - 1.5) (about 22% of
   the rows; at random given x0, which x1 does not depend on), in the black box's sample too;
 * ``planted b``: ``g = x0 - 0.8 |x1| + 0.5 x2 + b h``, the black box trained with ``h``, the
-  audit data without it, for b = 0.25, 0.5, 1.
+  audit data without it, for b = 0.25, 0.5, 1;
+* ``planted thin 0.5``: ``thin levels`` plus ``0.5 h``, ``h`` missing as above.
 
 The audit runs with its defaults (isotonic calibration, 10 interaction pairs, 5 folds) except
 for lighter EBMs (2 bags: the test needs no bands; the outcome model's default learning rate
@@ -79,6 +83,11 @@ LEVEL_EFFECTS = np.random.default_rng(12345).normal(scale=0.8, size=len(LEVELS))
 LEVEL_FREQUENCIES = 1.0 / np.arange(1, len(LEVELS) + 1) ** 1.3
 LEVEL_FREQUENCIES /= LEVEL_FREQUENCIES.sum()
 
+# "thin levels": a nominal feature of 80 equally frequent levels (about 5 rows of each in a
+# third of 1,200 rows), effects drawn once from N(0, 1)
+THIN_LEVELS = [f"T{k:02d}" for k in range(80)]
+THIN_EFFECTS = np.random.default_rng(2468).normal(size=len(THIN_LEVELS))
+
 
 def _normal(rng, n, correlation=0.0):
     common = rng.normal(size=(n, 1))
@@ -117,6 +126,14 @@ def _sample(name, rng, n):
         codes = rng.choice(len(LEVELS), size=n, p=LEVEL_FREQUENCIES)
         X["c"] = pd.Categorical(np.asarray(LEVELS)[codes], categories=LEVELS)
         g = _main_effects(X) + LEVEL_EFFECTS[codes]
+    elif name in ("thin levels", "exact thin levels", "planted thin 0.5"):
+        codes = rng.integers(len(THIN_LEVELS), size=n)
+        X = X.drop(columns="x3")
+        X["c"] = pd.Categorical(np.asarray(THIN_LEVELS)[codes], categories=THIN_LEVELS)
+        g = _main_effects(X) + THIN_EFFECTS[codes]
+        if name.startswith("planted"):
+            X["h"] = rng.normal(size=n)
+            g = g + 0.5 * X["h"]
     elif name == "saturated":
         g = 2 * _main_effects(X)
     elif name.startswith("planted"):
@@ -145,7 +162,7 @@ def make_world(name, seed, n):
         score = 1 / (1 + np.exp(-s))
     elif name == "uncalibrated":
         score = np.exp(s / 2)
-    elif name in ("exact", "exact main"):
+    elif name in ("exact", "exact main", "exact thin levels"):
         score = g
     elif name.startswith("deciles"):
         # decile 1-10 of the probability, cut at the deciles of the black box's own sample
@@ -162,6 +179,8 @@ NULL_WORLDS = [
     "cat x num",
     "correlated",
     "many levels",
+    "thin levels",
+    "exact thin levels",
     "saturated",
     "calibrated",
     "uncalibrated",
@@ -172,7 +191,7 @@ NULL_WORLDS = [
     "rare outcome",
     "missing values",
 ]
-PLANTED_WORLDS = ["planted 0.25", "planted 0.5", "planted 1"]
+PLANTED_WORLDS = ["planted 0.25", "planted 0.5", "planted 1", "planted thin 0.5"]
 
 
 def light_models():

@@ -98,8 +98,10 @@ class DtypeKeepingMetric(Metric):
             )
             if isinstance(theirs, Tensor) and self._other_settings(theirs):
                 setting = self._configuration()
+                name = type(self).__name__
+                article = "an" if name[0] in "AEIOU" else "a"
                 raise ValueError(
-                    f"incoming_state must be a {type(self).__name__} of the same settings; got "
+                    f"incoming_state must be {article} {name} of the same settings; got "
                     "one of other settings"
                     + (f" than this one ({setting})" if setting else "")
                     + "."

@@ -494,10 +494,12 @@ def _cross_pairs(parts, results, n_samples):
     return mimic, outcome, target
 
 
-#: The missing-feature test's adjustment holds at most this many columns of each of its two
-#: families (the polynomial, the level indicators), and at most one column per ten rows of the
-#: third of a split it is fitted on.
+#: The missing-feature test's polynomial holds at most this many columns, and at most one per
+#: ten rows of the third of a split it is fitted on.
 _MAX_ADJUSTMENT_COLUMNS = 200
+#: Its level indicators fill the columns left up to one per two rows of the third, at most this
+#: many (the least-squares fit's cost grows with their square).
+_MAX_LEVEL_COLUMNS = 600
 
 
 def _standardised(values):
@@ -607,14 +609,13 @@ def _adjustment_basis(X, n_samples, prediction=None, left_out=None):
     pairwise products, at most one column per ten rows or ``_MAX_ADJUSTMENT_COLUMNS``,
     whichever is smaller (with many numeric features, the squares and products go first).
     Then the level indicators (levels of two rows or more, each feature's rarest first, the
-    features in turn), as many as the remaining columns of one per ten rows allow, at most
-    ``_MAX_ADJUSTMENT_COLUMNS``: so a nominal feature of many levels (a zip code) takes
-    neither the polynomial's place nor that of another feature's levels. ``left_out``, a dict,
-    gets each nominal feature (by label) whose levels of two rows or more were not all given a
-    column: ``(levels given one, such levels)``.
+    features in turn), as many as the remaining columns of one per two rows allow, at most
+    ``_MAX_LEVEL_COLUMNS``: so a nominal feature of many levels (a zip code) takes neither the
+    polynomial's place nor that of another feature's levels. ``left_out``, a dict, gets each
+    nominal feature (by label) whose levels of two rows or more were not all given a column:
+    ``(levels given one, such levels)``.
     """
-    limit = max(1, n_samples // 10)
-    polynomial_limit = min(limit, _MAX_ADJUSTMENT_COLUMNS)
+    polynomial_limit = min(max(1, n_samples // 10), _MAX_ADJUSTMENT_COLUMNS)
     columns = [np.ones(n_samples)]
     z = None if prediction is None else _standardised(np.asarray(prediction, dtype=float))
     if z is not None:
@@ -646,7 +647,7 @@ def _adjustment_basis(X, n_samples, prediction=None, left_out=None):
     columns = columns[:polynomial_limit]
     held = []  # (levels given a column, levels of two rows or more) per nominal feature
     levels = _level_indicators(
-        nominal_codes, min(limit - len(columns), _MAX_ADJUSTMENT_COLUMNS), held
+        nominal_codes, max(0, min(n_samples // 2 - len(columns), _MAX_LEVEL_COLUMNS)), held
     )
     if left_out is not None:
         for label, (kept, total) in zip(nominal, held):
@@ -668,21 +669,27 @@ def levels_unadjusted_text(left_out) -> str | None:
     )
     return (
         "the missing-feature test's adjustment could not hold an indicator for every level of "
-        f"{listed} (at most one column per ten rows of a third of the rows): levels too thin "
+        f"{listed} (at most one column per two rows of a third of the rows, and "
+        f"{_MAX_LEVEL_COLUMNS} level indicators): levels too thin "
         "for models fitted on a third of the rows to learn leave the same misfit in both "
         "models' residuals, which the test reads as information the audit data lack. On a "
         "world with nothing missing (the score the true log-odds of a number and an 80-level "
-        "category, 1,200 rows) the correlation was 0.25 to 0.34, p at its floor, in 4 of 4 "
-        "seeds. Read a positive correlation as inconclusive here; audit more rows (ten or "
-        "more per level in each third)."
+        "category, 1,200 rows) the correlation was 0.26 to 0.31, p at its floor, in 3 of 3 "
+        "seeds when the adjustment held 27 of the 78 levels. Read a positive correlation "
+        "as inconclusive here; group the rare levels, or audit more rows."
     )
 
 
 def _adjust(basis, values):
     """``values`` (shape (..., n_samples)) less their least-squares fit on ``basis``."""
+    return _adjust_with_rank(basis, values)[0]
+
+
+def _adjust_with_rank(basis, values):
+    """:func:`_adjust`, and the rank of ``basis`` (the number of independent columns fitted)."""
     flat = values.reshape(-1, values.shape[-1]).T
-    coefficients, *_ = np.linalg.lstsq(basis, flat, rcond=None)
-    return (flat - basis @ coefficients).T.reshape(values.shape)
+    coefficients, _, rank, _ = np.linalg.lstsq(basis, flat, rcond=None)
+    return (flat - basis @ coefficients).T.reshape(values.shape), int(rank)
 
 
 def _adjusted_pairs(X, splits, mimic, outcome, target, left_out=None):
@@ -697,15 +704,29 @@ def _adjusted_pairs(X, splits, mimic, outcome, target, left_out=None):
     outcome noise would then enter both sides of the correlation (see
     :meth:`CompareAudit.missing_feature_test`). The cubic is in the third's own mimics' mean
     prediction. ``left_out`` (a dict) gets the nominal features whose levels were not all
-    given a column in some third, as :func:`_adjustment_basis` records them."""
+    given a column in some third, as :func:`_adjustment_basis` records them.
+
+    Also returns the factor by which the fit shrinks the residuals' variance, ``n / (n - k)``
+    for the ``n`` rows of a split and the ``k`` independent columns fitted over its thirds
+    (the mean over the splits): a residual adjusted for ``k`` columns keeps ``n - k`` degrees
+    of freedom, so resampling the adjusted rows as independent would understate the
+    correlation's variance by that factor (as the ordinary least-squares residuals understate
+    the noise's variance; the HC1 correction of White's standard errors)."""
     adjusted_mimic, adjusted_outcome = np.empty_like(mimic), np.empty_like(outcome)
+    inflation = []
     for r, parts in enumerate(splits):
+        fitted = 0
         for rows in parts:
             prediction = (target[r][:, rows] - mimic[r][:, rows]).mean(axis=0)
             basis = _adjustment_basis(take_rows(X, rows), len(rows), prediction, left_out)
-            both = _adjust(basis, np.stack([mimic[r][:, rows], outcome[r][:, rows]]))
+            both, rank = _adjust_with_rank(
+                basis, np.stack([mimic[r][:, rows], outcome[r][:, rows]])
+            )
             adjusted_mimic[r][:, rows], adjusted_outcome[r][:, rows] = both[0], both[1]
-    return adjusted_mimic, adjusted_outcome
+            fitted += rank
+        rows_in_split = sum(len(rows) for rows in parts)
+        inflation.append(rows_in_split / max(rows_in_split - fitted, 1))
+    return adjusted_mimic, adjusted_outcome, float(np.mean(inflation))
 
 
 def _check_groups(groups, n_samples):
@@ -1898,9 +1919,12 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         fold_targets = target.mean(axis=(0, 1))
         # nominal features some of whose levels the test's adjustment could not hold
         self._unadjusted_levels_ = {}
-        self._test_residuals = _adjusted_pairs(
+        adjusted_mimic, adjusted_outcome, inflation = _adjusted_pairs(
             X, splits, mimic, outcome, target, self._unadjusted_levels_
         )
+        self._test_residuals = (adjusted_mimic, adjusted_outcome)
+        # what the adjustment's degrees of freedom take from the residuals' variance
+        self._test_variance_inflation = inflation
         self.fidelity_ = self.mimic_.fidelity(X, scores)
         spread = float(np.sum((fold_targets - fold_targets.mean()) ** 2))
         self.fidelity_["r2_out_of_fold"] = (
@@ -2637,20 +2661,30 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         the correlation: on a null world whose score is the true log-odds (3,000 rows, 20
         seeds) the noise part of the correlation averaged -0.006 that way, -0.003 within the
         thirds, where it is zero in expectation given the splits (-0.003 is 1.6 standard
-        errors of that mean). The columns, at most one per ten rows of the third:
+        errors of that mean). The columns:
 
         * a quadratic polynomial of the numeric features (the linear and bilinear trends that
           the models' constant outer bins cannot follow, which both models miss alike) and a
           cubic in the third's mimics' mean prediction (both models shrink the extreme
           log-odds of a steep surface toward the middle, a shared misfit that is a function
-          of the predicted log-odds): at most 200 columns, the prediction's powers and the
-          linear terms first;
-        * indicators of the nominal features' levels, at most 200: a rare level, seen in few
-          or none of a model's training rows, is shrunk toward nothing by both models alike
-          (without them a null world with a 40-level feature, the rarest levels at 0.3% of
-          the rows, was flagged in 57% of its seeds at 3,000 rows); levels of two rows or
-          more, each feature's rarest first, the features in turn, after the polynomial, so
-          that a feature of many levels (a zip code) never crowds it out.
+          of the predicted log-odds): at most one per ten rows of the third and 200 in all,
+          the prediction's powers and the linear terms first;
+        * indicators of the nominal features' levels, filling the columns up to one per two
+          rows of the third, at most 600: a rare level, seen in few or none of a model's
+          training rows, is shrunk toward nothing by both models alike (without them a null
+          world with a 40-level feature, the rarest levels at 0.3% of the rows, was flagged
+          in 57% of its seeds at 3,000 rows; with 27 of its 78 levels held, a world with an
+          80-level feature at 1,200 rows, about five rows of each level in a third, was
+          flagged in 3 of 3, correlation 0.26-0.31); levels of two rows or more, each
+          feature's rarest first, the features in turn, after the polynomial, so that a
+          feature of many levels (a zip code) never crowds it out. Levels left without a
+          column (past those limits) are named by a warning and in the report.
+
+        A residual adjusted for ``k`` columns keeps ``n - k`` of its ``n`` degrees of
+        freedom, and varies less than the error it stands for: the bootstrap's variance is
+        multiplied by ``n / (n - k)`` (``k``: the independent columns fitted over a split's
+        thirds; White's HC1 correction), which matters where many levels are held (up to a
+        factor 2; 1.02-1.06 for four numeric features at 1,000-3,000 rows).
 
         The test asks whether the residuals share something *beyond* a function of the audit
         features of that form. Every column is a function of the audit features and of models
@@ -2753,6 +2787,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             random_state=self._bootstrap_seed,
             n_jobs=self.n_jobs,
             groups=getattr(self, "_record_codes_", None),
+            # the adjusted residuals keep n - k degrees of freedom of n (fit's adjustment)
+            variance_inflation=getattr(self, "_test_variance_inflation", 1.0),
         )
         # only Pearson's correlation is zero when nothing is missing (see the docstring)
         table.loc[["spearman", "kendall"], "p_value"] = np.nan

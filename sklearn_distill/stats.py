@@ -442,6 +442,7 @@ def bootstrap_correlations(
     n_jobs=None,
     return_replicates=False,
     groups=None,
+    variance_inflation=1.0,
 ):
     """Correlations of paired samples with percentile bootstrap intervals and p-values.
 
@@ -489,6 +490,13 @@ def bootstrap_correlations(
         bootstrap), every sample of a drawn record taken each time, so that samples of one
         record (a case entered several times) are never treated as independent. With one
         sample per record it is the plain bootstrap, draw for draw.
+    variance_inflation : float, default=1.0
+        At least 1: the replicates are moved away from the estimate by its square root
+        (before the repeats' spread is added), so that their variance is that many times the
+        resampling's. For samples that are residuals of a least-squares fit of ``k`` columns
+        on ``n`` rows, ``n / (n - k)``: such residuals vary less than the errors they stand
+        for, and resampled as independent they understate the correlation's variance by
+        about that factor.
 
     Returns
     -------
@@ -517,6 +525,17 @@ def bootstrap_correlations(
         raise TypeError(f"n_bootstrap must be an int, got {type(n_bootstrap).__name__}.")
     if n_bootstrap < 1:
         raise ValueError(f"n_bootstrap must be >= 1, got {n_bootstrap}.")
+    if isinstance(variance_inflation, bool) or not isinstance(
+        variance_inflation, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(
+            f"variance_inflation must be a number; got {type(variance_inflation).__name__}."
+        )
+    if not (np.isfinite(variance_inflation) and variance_inflation >= 1.0):
+        raise ValueError(
+            f"variance_inflation must be a finite number >= 1; got {variance_inflation!r}."
+        )
+    variance_inflation = float(variance_inflation)
     codes = None
     if groups is not None:
         groups = np.asarray(groups)
@@ -546,6 +565,11 @@ def bootstrap_correlations(
         for size, seed in zip(sizes, seeds)
     )
     replicates = pd.DataFrame({m: np.concatenate([chunk[m] for chunk in chunks]) for m in methods})
+    if variance_inflation != 1.0:
+        factor = np.sqrt(variance_inflation)
+        for m in methods:
+            stretched = estimates[m] + factor * (replicates[m].to_numpy() - estimates[m])
+            replicates[m] = np.clip(stretched, -1.0, 1.0)
     if x.shape[0] > 1:
         _add_between_repeats(per_repeat, estimates, replicates)
 

@@ -189,7 +189,7 @@ def test_metrics_of_other_settings_stay_apart_in_a_collection_and_on_load():
     # a dict of states merges like a metric: refused with other settings, taken as this
     # metric's when it has no fingerprint
     tenth = AttributionAgreement(top_k=0.1)
-    with pytest.raises(ValueError, match="incoming_state must be a AttributionAgreement of the"):
+    with pytest.raises(ValueError, match="incoming_state must be an AttributionAgreement of the"):
         tenth.merge_state({k: v for k, v in alone.metric_state.items()})
     tenth.merge_state({k: v for k, v in alone.metric_state.items() if k != "configuration"})
     assert int(tenth.count) == int(alone.count)

@@ -354,10 +354,15 @@ def test_adjustment_is_fitted_within_the_rows_one_pair_of_models_judged():
     outcome = audit.crossfit_residuals_["outcome"]
     adjusted_mimic, adjusted_outcome = audit._test_residuals
     keys = np.round(score - mimic).astype(int)  # the mimic that judged each row, per pair
+    inflation = []
     for r in range(2):
         judges = keys[r, 0] * 1000 + keys[r, 1]  # a row's third: the two mimics that judged it
         thirds = [np.flatnonzero(judges == key) for key in np.unique(judges)]
         assert sorted(len(rows) for rows in thirds) == [100, 100, 100]
+        fitted = sum(
+            np.linalg.matrix_rank(_adjustment_basis(X[rows], len(rows))) for rows in thirds
+        )
+        inflation.append(300 / (300 - fitted))
         for rows in thirds:
             for pair in range(2):  # the models that judged these rows saw none of them
                 assert not set(rows) & _MIMIC_FITS[keys[r, pair, rows[0]]]
@@ -368,6 +373,10 @@ def test_adjustment_is_fitted_within_the_rows_one_pair_of_models_judged():
             np.testing.assert_allclose(adjusted_outcome[r][:, rows], expected[1], atol=1e-12)
             # so the third's adjusted residuals are orthogonal to its own rows' linear trend
             np.testing.assert_allclose(X[rows, 1] @ adjusted_outcome[r][:, rows].T, 0, atol=1e-9)
+    # the residuals keep n - k degrees of freedom of the n rows of a split: the test's
+    # bootstrap variance is inflated by n / (n - k)
+    assert audit._test_variance_inflation == pytest.approx(np.mean(inflation), rel=1e-12)
+    assert audit._test_variance_inflation > 1
 
 
 def test_a_rows_outcome_does_not_reach_the_adjusted_residuals_of_its_own_third(monkeypatch):
@@ -671,14 +680,15 @@ def test_adjustment_basis_is_a_quadratic_in_the_numeric_features_and_the_levels(
     # as does a constant up to rounding (0.1 + 0.2 against 0.3), not a column of its noise
     rounding = np.array([0.1 + 0.2, 0.3] * (n // 2))
     np.testing.assert_array_equal(_adjustment_basis(frame, n, rounding), basis)
-    # at most one column per ten rows: the prediction's powers, then linear terms first
-    assert _adjustment_basis(frame.iloc[:40], 40).shape == (40, 4)
+    # the polynomial within one column per ten rows (the prediction's powers, then linear
+    # terms first), then the levels within one column per two rows: c's and d's
+    assert _adjustment_basis(frame.iloc[:40], 40).shape == (40, 4 + 2)
     six = _adjustment_basis(frame.iloc[:60], 60, prediction[:60])
-    assert six.shape == (60, 6)  # intercept, the prediction's three powers, a and b
+    assert six.shape == (60, 6 + 2)  # intercept, the prediction's three powers, a and b
     np.testing.assert_allclose(six[:, 4], _adjustment_basis(frame.iloc[:60], 60)[:, 1])
     assert _adjustment_basis(rng.normal(size=(25, 3)), 25).shape == (25, 2)
     assert _adjustment_basis(np.array([["x"], ["y"]] * 30, dtype=object), 60).shape == (60, 2)
-    # the rarest levels first, within the limit of one column per ten rows
+    # the rarest levels first
     nominal = np.array([["a"]] * 40 + [["b"]] * 12 + [["c"]] * 3 + [["d"]] * 5, dtype=object)
     rare = _adjustment_basis(nominal, 60)
     assert rare.shape == (60, 4)  # the intercept, then c, d and b
@@ -689,8 +699,9 @@ def test_adjustment_basis_is_a_quadratic_in_the_numeric_features_and_the_levels(
     with_ids = frame.assign(id=[f"r{i}" for i in range(n)], zip=[f"z{i // 3}" for i in range(n)])
     crowded = _adjustment_basis(with_ids, n)
     np.testing.assert_array_equal(crowded[:, :12], basis[:, :12])
-    # then the levels, the features in turn: c's and d's first ones, and 26 of the zip codes
-    assert crowded.shape == (n, 40)
+    # then the levels, the features in turn: c's and d's, and the zip codes of three rows
+    # but the intercept's (132 of 133; the 134th holds one row)
+    assert crowded.shape == (n, 12 + 2 + 132)
     np.testing.assert_allclose(_adjust(crowded, levels[None])[0], 0, atol=1e-9)
     np.testing.assert_allclose(_adjust(crowded, (a * b)[None])[0], 0, atol=1e-9)
     # a numpy boolean array is numeric here, not also nominal
@@ -974,7 +985,12 @@ def test_missing_feature_test_resamples_whole_records(small):
     audit = _tiny_ebm_audit().fit(X, y, teacher_scores=s, groups=ids)
     table = audit.missing_feature_test(n_bootstrap=200)
     mimic, outcome = audit._test_residuals
-    kwargs = dict(n_bootstrap=200, random_state=audit._bootstrap_seed, confidence=0.95)
+    kwargs = dict(
+        n_bootstrap=200,
+        random_state=audit._bootstrap_seed,
+        confidence=0.95,
+        variance_inflation=audit._test_variance_inflation,
+    )
     by_record = bootstrap_correlations(mimic, outcome, groups=ids, **kwargs)
     by_row = bootstrap_correlations(mimic, outcome, **kwargs)
     by_record.loc[["spearman", "kendall"], "p_value"] = np.nan  # the audit's are not tests
@@ -1322,39 +1338,83 @@ def test_the_missing_score_advice_fits_two_class_columns_and_infinite_scores():
     assert "Leave out the rows" not in str(caught.value)
 
 
-def test_missing_feature_test_warns_when_its_adjustment_cannot_hold_every_level(tmp_path):
-    # nothing missing: the score is the true log-odds of a number and a 60-level category,
-    # whose levels (10 rows each, 3 in a third) models fitted on a third cannot learn; both
-    # models then miss them alike, and the adjustment (one column per ten rows of a third)
-    # holds indicators of 17 of the 59 levels: the test's positive verdict is no finding
-    from sklearn_distill.audit import _adjustment_basis
-
+def _thin_levels_world(n=600, n_levels=60):
+    # nothing missing: the score is the true log-odds of a number and a category of many
+    # levels (10 rows each at 600 rows, about 3 in a third), which models fitted on a third
+    # cannot learn: both models miss them alike
     rng = np.random.default_rng(0)
-    n, n_levels = 600, 60
     codes = np.arange(n) % n_levels
     X = pd.DataFrame({"a": rng.normal(size=n), "zip": pd.Categorical([f"z{c:02d}" for c in codes])})
     logit = 0.8 * X["a"].to_numpy() + rng.normal(size=n_levels)[codes]
     y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
-    # the record counts the levels of two rows or more, the most frequent aside
+    return X, y, logit
+
+
+def test_the_adjustment_holds_every_level_of_a_category_of_thin_levels(monkeypatch):
+    # levels too thin for models fitted on a third to learn leave the same misfit in both
+    # models' residuals, which the test would read as a missing feature (an 80-level category
+    # at 1,200 rows, the score the true log-odds: correlation 0.26-0.31, p at its floor, in 3
+    # of 3 seeds while the adjustment held one column per ten rows); every level of two rows
+    # or more in the third now has its indicator, so each level's adjusted residuals sum to 0
+    from sklearn_distill.audit import _adjustment_basis
+
+    X, y, logit = _thin_levels_world()
     third = X.iloc[:200]
     left_out = {}
     basis = _adjustment_basis(third, 200, left_out=left_out)
-    eligible = int((third["zip"].value_counts() > 1).sum()) - 1
-    assert left_out == {"zip": (basis.shape[1] - 3, eligible)}  # beside 1, a and a's square
-    ten = X.assign(zip=pd.Categorical([f"z{c % 10}" for c in codes]))
-    enough = {}
-    assert _adjustment_basis(ten, n, left_out=enough).shape[1] == 3 + 9
-    assert enough == {}
+    eligible = int((third["zip"].value_counts() > 1).sum()) - 1  # the intercept holds one
+    assert left_out == {}
+    assert basis.shape[1] == 3 + eligible  # beside 1, a and a's square
+    import sklearn_distill.audit as audit_module
 
+    seen = []  # the splits the fit adjusted within (its three-way splits of the rows)
+    adjusted_pairs = audit_module._adjusted_pairs
+
+    def recording(X, splits, *args, **kwargs):
+        seen.extend(splits)
+        return adjusted_pairs(X, splits, *args, **kwargs)
+
+    monkeypatch.setattr(audit_module, "_adjusted_pairs", recording)
+    audit = _small_audit(cv=2, n_crossfits=1).fit(X, y, teacher_scores=logit)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*could not hold an indicator")
+        audit.missing_feature_test(n_bootstrap=40)
+    adjusted_mimic, adjusted_outcome = audit._test_residuals
+    codes = X["zip"].cat.codes.to_numpy()
+    checked = 0
+    for rows in seen[0]:
+        rows = np.asarray(rows)
+        # the third's most frequent level (the first of them, in row order) is the intercept's
+        order = pd.factorize(codes[rows])[0]
+        reference = codes[rows][np.argmax(order == np.argmax(np.bincount(order)))]
+        for level in np.unique(codes[rows]):
+            members = rows[codes[rows] == level]
+            if len(members) > 1 and level != reference:
+                for adjusted in (adjusted_mimic, adjusted_outcome):
+                    assert abs(adjusted[0][:, members].sum(axis=1)).max() < 1e-8
+                checked += 1
+    assert checked > 100
+
+
+def test_missing_feature_test_warns_when_its_adjustment_cannot_hold_every_level(
+    tmp_path, monkeypatch
+):
+    # the level indicators are capped (the fit's cost grows with their square): levels left
+    # without one are named, by a warning and in the report, as what makes a positive verdict
+    # inconclusive
+    import sklearn_distill.audit as audit_module
+
+    X, y, logit = _thin_levels_world()
+    monkeypatch.setattr(audit_module, "_MAX_LEVEL_COLUMNS", 17)
+    third = X.iloc[:200]
+    left_out = {}
+    basis = audit_module._adjustment_basis(third, 200, left_out=left_out)
+    eligible = int((third["zip"].value_counts() > 1).sum()) - 1
+    assert basis.shape[1] == 3 + 17
+    assert left_out == {"zip": (17, eligible)}
     audit = _small_audit(cv=2, n_crossfits=1).fit(X, y, teacher_scores=logit)
     with pytest.warns(UserWarning, match=r"could not hold an indicator for every level of 'zip'"):
         audit.missing_feature_test(n_bootstrap=40)
     page = tmp_path / "report.html"
     audit.report(page)
     assert "could not hold an indicator for every level of" in page.read_text(encoding="utf-8")
-    # a few levels, each well held: no warning
-    few_levels = X.assign(zip=pd.Categorical([f"z{c % 4}" for c in codes]))
-    audit = _small_audit(cv=2, n_crossfits=1).fit(few_levels, y, teacher_scores=logit)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("error", message=".*could not hold an indicator")
-        audit.missing_feature_test(n_bootstrap=40)

@@ -731,3 +731,40 @@ def test_resamples_needed_and_bootstrap_p_value_check_their_arguments():
         bootstrap_p_value([0.1, 0.2], null=float("nan"))
     with pytest.raises(ValueError, match=r"replicates must be one-dimensional .*\(2, 2\)"):
         bootstrap_p_value([[0.1, 0.2], [0.3, 0.4]])
+
+
+def test_variance_inflation_stretches_the_replicates_about_the_estimate():
+    # residuals of a least-squares fit of k columns on n rows vary less than the errors they
+    # stand for: the replicates' variance is multiplied by n / (n - k), the estimate kept
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=300)
+    b = 0.1 * a + rng.normal(size=300)
+    plain, plain_reps = bootstrap_correlations(
+        a, b, n_bootstrap=200, random_state=0, methods=["pearson"], return_replicates=True
+    )
+    table, reps = bootstrap_correlations(
+        a,
+        b,
+        n_bootstrap=200,
+        random_state=0,
+        methods=["pearson"],
+        return_replicates=True,
+        variance_inflation=1.5,
+    )
+    estimate = plain.loc["pearson", "estimate"]
+    assert table.loc["pearson", "estimate"] == estimate
+    np.testing.assert_allclose(
+        reps["pearson"] - estimate, np.sqrt(1.5) * (plain_reps["pearson"] - estimate)
+    )
+    assert table.loc["pearson", "std_error"] == pytest.approx(
+        np.sqrt(1.5) * plain.loc["pearson", "std_error"]
+    )
+    assert table.loc["pearson", "p_value"] >= plain.loc["pearson", "p_value"]
+    for bad, error in [
+        (0.5, ValueError),
+        (np.nan, ValueError),
+        (True, TypeError),
+        ("2", TypeError),
+    ]:
+        with pytest.raises(error, match="variance_inflation must be"):
+            bootstrap_correlations(a, b, n_bootstrap=20, variance_inflation=bad)
