@@ -618,6 +618,13 @@ class SSKD(FeatureMethod):
         rotated = rotate_batch(x)
         student_logits, student_rotated = context.run_student(rotated)
         teacher_logits, teacher_rotated = context.run_teacher(rotated)
+        # the extra pass's outputs (a model may overflow on a rotated image it did not on the
+        # original), read with the step's other checks
+        where = "on the batch's rotated copies"
+        check_finite_deferred("student_logits", student_logits, where=where)
+        check_finite_deferred("teacher_logits", teacher_logits, where=where)
+        check_finite_deferred("student_feature", student_rotated, where=where)
+        check_finite_deferred("teacher_feature", teacher_rotated, where=where)
         student_similarity = _rotation_similarity(
             _through(self.student_head, student_feature.flatten(1)),
             _through(self.student_head, student_rotated.flatten(1)),

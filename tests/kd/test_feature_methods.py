@@ -257,6 +257,32 @@ def test_sskd_matches_the_paper_formula_and_trains_the_student_head_only():
     assert all(p.grad is not None for p in student.parameters())
 
 
+@pytest.mark.parametrize("side", ["student", "teacher"])
+def test_sskd_refuses_non_finite_outputs_of_the_rotated_copies(side):
+    # the rotated copies go through one more forward pass each; a model whose output there is
+    # NaN (finite on the originals) had given a NaN loss without a word
+    torch.manual_seed(0)
+    student, teacher = _Net(4), _Net(6)
+    x, y = torch.randn(4, 1, 5, 5), torch.tensor([0, 1, 2, 1])
+    _, s_feat = student(x)
+    _, t_feat = teacher(x)
+
+    def broken(net):
+        def run(z):
+            logits, feature = net(z)
+            return logits * float("nan"), feature
+
+        return run
+
+    runs = {"student": student, "teacher": teacher}
+    runs[side] = broken(runs[side])
+    context = FeatureContext(
+        inputs=x, targets=y, run_student=runs["student"], run_teacher=runs["teacher"]
+    )
+    with pytest.raises(ValueError, match=f"{side}_logits must be finite on the batch's rotated"):
+        SSKD(4, 6)(s_feat, t_feat, context)
+
+
 def test_sskd_head_stage_learns_to_match_rotations():
     torch.manual_seed(0)
     # unpooled features: a rotated copy is told from the others by where things are
