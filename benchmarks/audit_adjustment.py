@@ -39,9 +39,9 @@ _captured: dict = {}
 _within_thirds = audit_module._adjusted_pairs
 
 
-def _capture(X, splits, mimic, outcome, target):
+def _capture(X, splits, mimic, outcome, target, left_out=None):
     _captured.update(X=X, splits=splits, mimic=mimic, target=target)
-    return _within_thirds(X, splits, mimic, outcome, target)
+    return _within_thirds(X, splits, mimic, outcome, target, left_out)
 
 
 def over_all_rows(X, mimic, outcome, target):
@@ -51,7 +51,8 @@ def over_all_rows(X, mimic, outcome, target):
 
 
 def within_thirds(X, mimic, outcome, target):
-    return _within_thirds(X, _captured["splits"], mimic, outcome, target)
+    # the adjusted pairs (the variance inflation the fit keeps is left as the fit set it)
+    return _within_thirds(X, _captured["splits"], mimic, outcome, target)[:2]
 
 
 def correlation(mimic, outcome):
