@@ -102,8 +102,8 @@ class ModuleModes:
 
 @contextmanager
 def tensors_given_back(module: nn.Module) -> Iterator[None]:
-    """``module``'s parameters and buffers given back as they were after the block: the same
-    tensor objects with their data (dtype and device), which a Trainer's precision
+    """``module``'s parameters, their gradients and its buffers given back as they were after
+    the block: the same tensor objects with their data (dtype and device), which a Trainer's precision
     (``"64-true"``, ``"bf16-true"``) or accelerator replaces when it casts or moves a module
     that holds it (a teacher inside ``AWDModule`` or ``DistillationModule``). Not copied: a
     frozen teacher's values do not change during a fit. For the library's own loops of fits
@@ -113,6 +113,13 @@ def tensors_given_back(module: nn.Module) -> Iterator[None]:
             child,
             dict(child._parameters),
             {name: p.data for name, p in child._parameters.items() if p is not None},
+            # a gradient the user's own backward pass left: Module.to casts it with its
+            # parameter, swapping the gradient object's data in place
+            {
+                name: (p.grad, p.grad.data)
+                for name, p in child._parameters.items()
+                if p is not None and p.grad is not None
+            },
             dict(child._buffers),
         )
         for child in module.modules()
@@ -121,10 +128,14 @@ def tensors_given_back(module: nn.Module) -> Iterator[None]:
         yield
     finally:
         with torch.no_grad():
-            for child, parameters, data, buffers in saved:
+            for child, parameters, data, grads, buffers in saved:
                 for name, parameter in parameters.items():
                     if parameter is not None:
                         parameter.data = data[name]
+                        if name in grads:
+                            grad, grad_data = grads[name]
+                            grad.data = grad_data
+                            parameter.grad = grad
                     child._parameters[name] = parameter
                 for name, buffer in buffers.items():
                     child._buffers[name] = buffer

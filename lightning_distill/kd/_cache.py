@@ -12,6 +12,8 @@ an index that counts positions within the batch, two samples sharing an index) i
 instead of being given another sample's logits. The fingerprint costs one product of the
 batch with a vector (small beside the teacher's forward it saves); values that differ only by
 the float rounding of a reduction (another batch size on an accelerator) are not refused.
+A tensor among the inputs without a row per sample (a scale, a table shared by the batch) is
+given to the teacher as it is and is part of every sample's fingerprint.
 Token sequences ``[B, T]`` padded per batch are compared over the length they were cached at
 (padded at either end); other inputs padded to another size are not compared.
 """
@@ -33,6 +35,15 @@ _RELATIVE_TOLERANCE = {torch.float64: 1e-9, torch.float32: 1e-4}
 
 def _print_dtype(device: torch.device) -> torch.dtype:
     return torch.float32 if device.type == "mps" else torch.float64
+
+
+# the first slot of the weights of tensors shared by the batch (after any number of others)
+_SHARED_SLOT = 1_000
+
+
+def _has_rows(tensor: Tensor, rows: int) -> bool:
+    """Whether ``tensor`` holds a row per sample of a batch of ``rows`` samples."""
+    return tensor.dim() > 0 and len(tensor) == rows
 
 
 class TeacherLogitCache:
@@ -68,14 +79,14 @@ class TeacherLogitCache:
             self._weights[key] = weight = weight.to(device=device, dtype=dtype)
         return weight[:size]
 
-    def _tensors(self, x, rows: int) -> list[Tensor]:
+    def _tensors(self, x, rows: int, *, shared: bool = False) -> list[Tensor]:
         # several inputs in a dict (in a fixed order of keys), a tuple or a list: each tensor
-        # with a row per sample
+        # with a row per sample (``shared=True``: each other tensor, one for the whole batch)
         if isinstance(x, Mapping):
             values = [x[k] for k in sorted(x, key=str)]
         else:
             values = list(x) if isinstance(x, tuple | list) else [x]
-        return [v for v in values if isinstance(v, Tensor) and v.dim() and len(v) == rows]
+        return [v for v in values if isinstance(v, Tensor) and _has_rows(v, rows) != shared]
 
     @torch.no_grad()  # a fingerprint keeps no graph of the inputs alive
     def fingerprints(self, x, rows: int, *, magnitude: bool = False) -> Tensor | None:
@@ -90,6 +101,14 @@ class TeacherLogitCache:
                 flat = flat.abs()
             value = flat @ self._weight(slot, flat.shape[1], flat.device, dtype)
             total = value if total is None else total + value
+        if total is None:
+            return None
+        # a tensor shared by the batch (a scale, a table) is part of every sample's input
+        for slot, tensor in enumerate(self._tensors(x, rows, shared=True), start=_SHARED_SLOT):
+            flat = tensor.detach().reshape(-1).to(total.dtype)
+            if magnitude:
+                flat = flat.abs()
+            total = total + flat @ self._weight(slot, flat.numel(), flat.device, total.dtype)
         return total
 
     @torch.no_grad()
@@ -172,10 +191,14 @@ class TeacherLogitCache:
             if repeats:  # a new index seen twice in this batch: the teacher runs on its first
                 missing = torch.zeros_like(missing)
                 missing[torch.tensor(firsts, device=missing.device)] = True
+
+            def pick(v):  # a tensor shared by the batch is given as it is
+                return v[missing] if isinstance(v, Tensor) and _has_rows(v, len(ids)) else v
+
             if isinstance(x, Mapping):  # several inputs: the missing rows of each
-                picked = {k: v[missing] if isinstance(v, Tensor) else v for k, v in x.items()}
+                picked = {k: pick(v) for k, v in x.items()}
             elif isinstance(x, tuple | list):
-                chosen = [v[missing] if isinstance(v, Tensor) else v for v in x]
+                chosen = [pick(v) for v in x]
                 picked = tuple(chosen) if isinstance(x, tuple) else chosen
             else:
                 picked = x[missing]

@@ -1253,3 +1253,34 @@ def test_a_layer_returning_a_tuple_is_named_with_the_element_to_pick(loss, path)
     spec = FeatureDistillation("block[0]", "block[0]", loss)
     module = DistillationModule(_tuple_net(4), _tuple_net(6), features=[spec])
     quiet_trainer(max_steps=1).fit(module, loader)
+
+
+def test_cache_teacher_takes_inputs_without_a_row_per_sample():
+    # a tuple of inputs holding a tensor shared by the batch (a scale, a per-class table):
+    # the teacher runs on the new samples' rows with the shared tensors as given (before, the
+    # cache indexed them by sample and torch raised an IndexError), and a change in a shared
+    # tensor changes every sample's input, so it is refused as any other change
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(4, 3)
+
+        def forward(self, x):
+            inputs, scale, offsets = x
+            return self.linear(inputs) * scale + offsets
+
+    torch.manual_seed(0)
+    student, teacher = Scaled(), Scaled()
+    x, y, index = torch.randn(6, 4), torch.randint(0, 3, (6,)), torch.arange(6)
+    shared = (torch.tensor(2.0), torch.randn(3))
+    cached = DistillationModule(student, teacher, cache_teacher=True)
+    plain = DistillationModule(student, teacher)
+    expected = plain.training_step(((x, *shared), y), 0)
+    torch.testing.assert_close(cached.training_step(((x, *shared), y, index), 0), expected)
+    # a part of the batch new, the rest from the cache: the same loss as without it
+    mixed = torch.tensor([4, 5, 6, 7])
+    more = torch.cat([x[4:], torch.randn(2, 4)])
+    expected = plain.training_step(((more, *shared), y[:4]), 1)
+    torch.testing.assert_close(cached.training_step(((more, *shared), y[:4], mixed), 1), expected)
+    with pytest.raises(ValueError, match="input of index 0 differs"):
+        cached.training_step(((x, torch.tensor(3.0), shared[1]), y, index), 2)

@@ -741,3 +741,30 @@ def test_a_sweep_under_a_casting_precision_gives_the_teacher_back_uncast(precisi
     for name, buffer in teacher.named_buffers():
         assert buffer.dtype == buffers[name].dtype and torch.equal(buffer, buffers[name])
     assert teacher(x[:4]).dtype == torch.float32
+
+
+@pytest.mark.parametrize("precision", ["64-true", "bf16-true"])
+def test_a_sweep_under_a_casting_precision_gives_the_teachers_gradients_back_uncast(precision):
+    # gradients the user's own backward pass left in the teacher are kept by every run (the
+    # module's zero_grad leaves them), and cast with it by the Trainer's precision: the sweep
+    # gives back the same gradient tensors with their own float32 values, not cast (bf16 would
+    # have rounded them, and a float32 parameter held a gradient of another dtype)
+    x, y = _sweep_data()
+    torch.manual_seed(4)
+    teacher = nn.Linear(5, 2)
+    teacher(x[:8]).square().sum().backward()
+    grads = {name: (p.grad, p.grad.clone()) for name, p in teacher.named_parameters()}
+    train = DataLoader(TensorDataset(x[:64], y[:64]), batch_size=32)
+    val = DataLoader(TensorDataset(x[64:], y[64:]), batch_size=32)
+    select_temperature(
+        lambda t: DistillationModule(nn.Linear(5, 2), teacher, temperature=t),
+        lambda: quiet_trainer(max_epochs=1, precision=precision),
+        train,
+        val,
+        (1.0, 2.0),
+        seeds=(0,),
+    )
+    for name, parameter in teacher.named_parameters():
+        same, before = grads[name]
+        assert parameter.grad is same and parameter.grad.dtype == torch.float32
+        assert torch.equal(parameter.grad, before)
