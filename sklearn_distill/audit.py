@@ -701,19 +701,12 @@ def levels_unadjusted_text(left_out) -> str | None:
         parts.append(f"{label!r} ({'; '.join(said)})")
     return (
         "the missing-feature test's adjustment could not hold every level of "
-        f"{', '.join(parts)}: a level needs two rows or more in a third for an indicator "
-        "(one of one row would only zero that row's residuals), and at most one column per "
-        f"two rows of a third and {_MAX_LEVEL_COLUMNS} level indicators are fitted. Levels too "
-        "thin for models fitted on a third of the rows to learn leave the same misfit in "
-        "both models' residuals, which the test reads as information the audit data lack: "
-        "on worlds with nothing missing (1,200 rows, the score the true log-odds of three "
-        "numbers and a category), the correlation was 0.26 to 0.31, p at its floor, in 3 of 3 "
-        "seeds with 27 of an 80-level category's 78 levels held, and 0.28 to 0.31 in 3 of 3 "
-        "with a category of three rows a level (44% of a third's rows alone in their level). "
-        "Read a positive correlation as inconclusive until it survives grouping the rare "
-        "levels (into one 'other' level, say) and fitting again: on COMPAS (about 5% of a "
-        "third's rows alone in their charge description) grouping the 308 descriptions of "
-        "fewer than 10 rows moved the correlation from 0.1004 to 0.0999."
+        f"{', '.join(parts)}: a level of one row in a third gets no column (nor levels past "
+        f"{_MAX_LEVEL_COLUMNS} indicators or one column per two rows), and levels too thin for "
+        "models fitted on a third to learn leave the same misfit in both models' residuals, "
+        "which reads as missing information (a world with nothing missing and a category of "
+        "three rows a level read 0.28-0.31, p at its floor). See whether the correlation "
+        "survives grouping the rare levels into one and fitting again."
     )
 
 
