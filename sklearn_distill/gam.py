@@ -744,8 +744,9 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         warn_names_read_alike(X, stacklevel=2)
 
         transfer, transfer_target = X, target
-        if self.augmentation:
-            n_new = round(float(self.augmentation) * n_samples)
+        # augmentation * n_samples rows: none when that rounds to 0 (a teacher refuses 0 rows)
+        n_new = round(float(self.augmentation) * n_samples) if self.augmentation else 0
+        if n_new > 0:
             generated = generate_queries(X, n_new, rng)
             generated_scores = self._raw_scores(generated, None, n_new)
             transfer = concat_rows(X, generated)
@@ -1067,7 +1068,7 @@ class DistilledGAM(DistillerBase):
         students with a ``monotonic_cst`` parameter. A categorical feature cannot be
         constrained (its categories have no order).
     augmentation : float or None, default=None
-        Query augmentation: add ``augmentation * n_samples`` generated rows (see
+        Query augmentation: add ``augmentation * n_samples`` generated rows, rounded (see
         :func:`generate_queries`) to the transfer set and label them with the teacher. Needs a
         teacher that can be queried.
     max_samples : int or None, default=100_000
