@@ -885,6 +885,10 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         n_samples = _num_samples(X)
         if teacher_scores is None and self.teacher is None:
             raise ValueError("teacher_scores are needed: this model has no teacher to query on X.")
+        if is_frame(X):
+            # columns not named by strings are read by name (predict too): the teacher gets
+            # them in fit's order, as it read them at fit
+            X = self._match_frame_columns(X, reset=False)
         return self._to_target(self._raw_scores(X, teacher_scores, n_samples))
 
     def fidelity(self, X, teacher_scores=None):
