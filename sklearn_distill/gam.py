@@ -889,7 +889,22 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             # columns not named by strings are read by name (predict too): the teacher gets
             # them in fit's order, as it read them at fit
             X = self._match_frame_columns(X, reset=False)
-        return self._to_target(self._raw_scores(X, teacher_scores, n_samples))
+        scores = self._raw_scores(X, teacher_scores, n_samples)
+        target = self._to_target(scores)
+        if target.reshape(n_samples, -1).shape[1] != self.n_outputs_:
+            # another number of outputs than fit's: R^2 would broadcast one against the other
+            name = "teacher_scores" if teacher_scores is not None else "the teacher's scores"
+            k = self.n_outputs_
+            if self._is_classifier_like:
+                expected = (
+                    "one score per row, or two class columns"
+                    if k == 1
+                    else f"{k} columns, one per class of classes_"
+                )
+            else:
+                expected = "one score per row" if k == 1 else f"{k} columns, one per output"
+            raise ValueError(f"{name} must have {expected}, as at fit; got shape {scores.shape}.")
+        return target
 
     def fidelity(self, X, teacher_scores=None):
         """How closely the student reproduces the teacher on ``X``.

@@ -205,6 +205,28 @@ def test_bad_input_after_fit():
 
 
 @pytest.mark.parametrize("model", [gam, DistilledTree], ids=["DistilledGAM", "DistilledTree"])
+def test_scores_of_another_number_of_outputs_than_fit_are_refused(model):
+    # a student of k outputs measured against scores of another number of columns: score had
+    # broadcast one against the other (a number with no meaning), fidelity failed in numpy
+    rng = np.random.default_rng(0)
+    probabilities = rng.dirichlet(np.ones(3), size=len(X))
+    three = model(response="predict_proba", random_state=0).fit(X, teacher_scores=probabilities)
+    plain = model(random_state=0).fit(X, teacher_scores=SCORES)
+    two = model(random_state=0).fit(X, teacher_scores=np.column_stack([SCORES, X[:, 1]]))
+    cases = [
+        (three, probabilities[:, 1], r"\(60,\)"),
+        (three, probabilities[:, :2] / probabilities[:, :2].sum(1, keepdims=True), r"\(60, 2\)"),
+        (three, np.column_stack([probabilities, np.zeros(len(X))]) / 1.0, r"\(60, 4\)"),
+        (plain, np.column_stack([SCORES, X[:, 1]]), r"\(60, 2\)"),
+        (two, SCORES, r"\(60,\)"),
+    ]
+    for fitted, scores, shape in cases:
+        for method in (fitted.score, fitted.fidelity, fitted.teacher_target):
+            with pytest.raises(ValueError, match=rf"teacher_scores must have .* got shape {shape}"):
+                method(X, teacher_scores=scores)
+
+
+@pytest.mark.parametrize("model", [gam, DistilledTree], ids=["DistilledGAM", "DistilledTree"])
 def test_score_without_a_teacher_names_what_is_missing(model):
     fitted = model(random_state=0).fit(X, teacher_scores=SCORES)
     with pytest.raises(ValueError, match=r"y or teacher_scores must be given to score a model "):
