@@ -177,6 +177,23 @@ def test_teacher_problems():
         gam(teacher=lambda data: np.arange(3.0)).fit(X)
 
 
+@pytest.mark.parametrize("model", [gam, DistilledTree], ids=["DistilledGAM", "DistilledTree"])
+def test_a_teacher_class_rather_than_a_fitted_instance_is_refused_naming_teacher(model):
+    # scikit-learn's check_is_fitted said "<class ...> is a class, not an instance", naming
+    # no argument; a class is callable too, and would have been called on X as the teacher
+    with pytest.raises(
+        TypeError, match=r"teacher must be a fitted estimator.* got the class Logistic"
+    ):
+        model(teacher=LogisticRegression).fit(X)
+
+    class Scorer:  # a class with no fit: callable, its call builds an instance
+        def __init__(self, X):
+            self.X = X
+
+    with pytest.raises(TypeError, match=r"teacher must be a fitted estimator.* class Scorer"):
+        model(teacher=Scorer).fit(X)
+
+
 def test_student_without_constraint_support():
     with pytest.raises(ValueError, match="KNeighborsRegressor cannot honour them"):
         DistilledGAM(student=KNeighborsRegressor(), monotone_constraints={0: 1}).fit(X, SCORES)
