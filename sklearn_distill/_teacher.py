@@ -81,6 +81,13 @@ def check_teacher(teacher) -> None:
     """Raise a clear error when ``teacher`` is neither an estimator, a callable, nor None."""
     if teacher is None:
         return
+    if isinstance(teacher, type):
+        # a class has fit as a function and is callable: neither reading scores it
+        raise TypeError(
+            "teacher must be a fitted estimator, a callable from X to scores, or None; got the "
+            f"class {teacher.__name__} itself. Pass a fitted instance "
+            f"({teacher.__name__}(...).fit(X_train, y_train))."
+        )
     if is_estimator_teacher(teacher):
         if hasattr(teacher, "fit"):
             try:

@@ -744,8 +744,9 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         warn_names_read_alike(X, stacklevel=2)
 
         transfer, transfer_target = X, target
-        if self.augmentation:
-            n_new = round(float(self.augmentation) * n_samples)
+        # augmentation * n_samples rows: none when that rounds to 0 (a teacher refuses 0 rows)
+        n_new = round(float(self.augmentation) * n_samples) if self.augmentation else 0
+        if n_new > 0:
             generated = generate_queries(X, n_new, rng)
             generated_scores = self._raw_scores(generated, None, n_new)
             transfer = concat_rows(X, generated)
@@ -884,7 +885,26 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         n_samples = _num_samples(X)
         if teacher_scores is None and self.teacher is None:
             raise ValueError("teacher_scores are needed: this model has no teacher to query on X.")
-        return self._to_target(self._raw_scores(X, teacher_scores, n_samples))
+        if is_frame(X):
+            # columns not named by strings are read by name (predict too): the teacher gets
+            # them in fit's order, as it read them at fit
+            X = self._match_frame_columns(X, reset=False)
+        scores = self._raw_scores(X, teacher_scores, n_samples)
+        target = self._to_target(scores)
+        if target.reshape(n_samples, -1).shape[1] != self.n_outputs_:
+            # another number of outputs than fit's: R^2 would broadcast one against the other
+            name = "teacher_scores" if teacher_scores is not None else "the teacher's scores"
+            k = self.n_outputs_
+            if self._is_classifier_like:
+                expected = (
+                    "one score per row, or two class columns"
+                    if k == 1
+                    else f"{k} columns, one per class of classes_"
+                )
+            else:
+                expected = "one score per row" if k == 1 else f"{k} columns, one per output"
+            raise ValueError(f"{name} must have {expected}, as at fit; got shape {scores.shape}.")
+        return target
 
     def fidelity(self, X, teacher_scores=None):
         """How closely the student reproduces the teacher on ``X``.
@@ -1067,7 +1087,7 @@ class DistilledGAM(DistillerBase):
         students with a ``monotonic_cst`` parameter. A categorical feature cannot be
         constrained (its categories have no order).
     augmentation : float or None, default=None
-        Query augmentation: add ``augmentation * n_samples`` generated rows (see
+        Query augmentation: add ``augmentation * n_samples`` generated rows, rounded (see
         :func:`generate_queries`) to the transfer set and label them with the teacher. Needs a
         teacher that can be queried.
     max_samples : int or None, default=100_000

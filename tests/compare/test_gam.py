@@ -264,6 +264,23 @@ def test_augmentation_enlarges_transfer_set(data):
         DistilledGAM(augmentation=1.0).fit(X, teacher_scores=additive_teacher(X))
 
 
+@pytest.mark.parametrize("model", ["gam", "tree"])
+def test_augmentation_of_less_than_one_row_adds_none(data, model):
+    # augmentation * n_samples rounds to 0 rows: the teacher is not queried on an empty frame
+    # (LogisticRegression refuses 0 rows), and the student is fitted on X's rows alone
+    X, _ = data
+    labels = (X[:, 0] > 0).astype(int)
+    teacher = LogisticRegression().fit(X, labels)
+    make = {
+        "gam": lambda **kw: DistilledGAM(teacher, student=small_ebm(), random_state=0, **kw),
+        "tree": lambda **kw: DistilledTree(teacher, random_state=0, **kw),
+    }[model]
+    augmentation = 0.4 / len(X)
+    assert round(augmentation * len(X)) == 0
+    tiny = make(augmentation=augmentation).fit(X)
+    np.testing.assert_array_equal(tiny.predict(X), make().fit(X).predict(X))
+
+
 def test_max_samples_subsamples_transfer_set(data):
     X, _ = data
     gam = DistilledGAM(additive_teacher, max_samples=250, student=small_ebm(), random_state=0)

@@ -177,6 +177,23 @@ def test_teacher_problems():
         gam(teacher=lambda data: np.arange(3.0)).fit(X)
 
 
+@pytest.mark.parametrize("model", [gam, DistilledTree], ids=["DistilledGAM", "DistilledTree"])
+def test_a_teacher_class_rather_than_a_fitted_instance_is_refused_naming_teacher(model):
+    # scikit-learn's check_is_fitted said "<class ...> is a class, not an instance", naming
+    # no argument; a class is callable too, and would have been called on X as the teacher
+    with pytest.raises(
+        TypeError, match=r"teacher must be a fitted estimator.* got the class Logistic"
+    ):
+        model(teacher=LogisticRegression).fit(X)
+
+    class Scorer:  # a class with no fit: callable, its call builds an instance
+        def __init__(self, X):
+            self.X = X
+
+    with pytest.raises(TypeError, match=r"teacher must be a fitted estimator.* class Scorer"):
+        model(teacher=Scorer).fit(X)
+
+
 def test_student_without_constraint_support():
     with pytest.raises(ValueError, match="KNeighborsRegressor cannot honour them"):
         DistilledGAM(student=KNeighborsRegressor(), monotone_constraints={0: 1}).fit(X, SCORES)
@@ -202,6 +219,28 @@ def test_bad_input_after_fit():
     frame = pd.DataFrame({"a": [1.0, np.inf], "b": [0.0, 1.0]})
     with pytest.raises(ValueError, match=r"X contains infinity \(column 'a'\); use NaN"):
         DistilledGAM().fit(frame, teacher_scores=[0.0, 1.0])
+
+
+@pytest.mark.parametrize("model", [gam, DistilledTree], ids=["DistilledGAM", "DistilledTree"])
+def test_scores_of_another_number_of_outputs_than_fit_are_refused(model):
+    # a student of k outputs measured against scores of another number of columns: score had
+    # broadcast one against the other (a number with no meaning), fidelity failed in numpy
+    rng = np.random.default_rng(0)
+    probabilities = rng.dirichlet(np.ones(3), size=len(X))
+    three = model(response="predict_proba", random_state=0).fit(X, teacher_scores=probabilities)
+    plain = model(random_state=0).fit(X, teacher_scores=SCORES)
+    two = model(random_state=0).fit(X, teacher_scores=np.column_stack([SCORES, X[:, 1]]))
+    cases = [
+        (three, probabilities[:, 1], r"\(60,\)"),
+        (three, probabilities[:, :2] / probabilities[:, :2].sum(1, keepdims=True), r"\(60, 2\)"),
+        (three, np.column_stack([probabilities, np.zeros(len(X))]) / 1.0, r"\(60, 4\)"),
+        (plain, np.column_stack([SCORES, X[:, 1]]), r"\(60, 2\)"),
+        (two, SCORES, r"\(60,\)"),
+    ]
+    for fitted, scores, shape in cases:
+        for method in (fitted.score, fitted.fidelity, fitted.teacher_target):
+            with pytest.raises(ValueError, match=rf"teacher_scores must have .* got shape {shape}"):
+                method(X, teacher_scores=scores)
 
 
 @pytest.mark.parametrize("model", [gam, DistilledTree], ids=["DistilledGAM", "DistilledTree"])

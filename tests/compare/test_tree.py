@@ -408,6 +408,24 @@ def test_frame_columns_without_string_names_are_read_by_name():
             model.predict(X.rename(columns={1: 2}))
 
 
+def test_teacher_is_queried_on_the_columns_of_fit_when_they_come_in_another_order():
+    # columns named by non-string labels are read by name; the teacher, queried by fidelity,
+    # score and teacher_target, is given them in fit's order too (it read them by position)
+    from sklearn.linear_model import LinearRegression
+
+    from sklearn_distill import DistilledGAM
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(300, 3)), columns=[0, 1, 2])
+    teacher = LinearRegression().fit(X, 3 * X[0] - X[2])
+    shuffled = X[[2, 0, 1]]
+    for model in (DistilledTree(teacher, random_state=0), DistilledGAM(teacher, n_jobs=1)):
+        model.fit(X)
+        np.testing.assert_allclose(model.teacher_target(shuffled), teacher.predict(X))
+        assert model.fidelity(shuffled) == pytest.approx(model.fidelity(X))
+        assert model.score(shuffled) == pytest.approx(model.score(X))
+
+
 @pytest.mark.parametrize("shift", ["tiny range", "large offset"])
 def test_a_column_float32_cannot_split_is_named_in_a_warning(shift):
     # scikit-learn's trees read X as float32 and treat a column spanning <= 1e-7 as constant:
