@@ -123,7 +123,8 @@ class SplineCalibrator(ClassifierMixin, BaseEstimator):
     Attributes
     ----------
     C_ : float
-        The inverse penalty of the fit kept (``inf`` for the plain logistic map).
+        The inverse penalty of the fit kept (``inf`` for the plain logistic map, or for the
+        flat map at the overall rate when the logistic map runs against ``sign``).
     classes_ : ndarray of shape (2,)
     """
 
@@ -172,6 +173,13 @@ class SplineCalibrator(ClassifierMixin, BaseEstimator):
             logit = self.model_.decision_function(self._features(grid))
             if np.all(self.sign * np.diff(logit) >= -1e-9):
                 break
+        else:
+            # the logistic map's slope takes the rows' direction, against ``sign`` (a weak
+            # fall read as a risk score): the likelihood is concave, so the best map monotone
+            # in ``sign``'s direction is flat, at the overall rate
+            rate = float(np.mean(np.asarray(y) == self.classes_[1]))
+            self.model_.coef_[:] = 0.0
+            self.model_.intercept_[:] = np.log(rate) - np.log1p(-rate)
         return self
 
     def predict_proba(self, scores):

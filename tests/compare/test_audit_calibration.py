@@ -103,6 +103,30 @@ def test_spline_calibration_is_smooth_monotone_and_close_to_the_truth():
     assert np.all(np.diff(three.predict_proba(np.array([0.0, 1.0, 2.0]))[:, 1]) >= 0)
 
 
+@pytest.mark.parametrize("sign", [1, -1], ids=["rising", "falling"])
+def test_spline_calibration_keeps_its_direction_against_the_data(sign):
+    # a score read in one direction (a weak fall read as a risk score) whose rows go the other
+    # way: the map stays monotone in the direction read; the maximum-likelihood logistic map
+    # a + b score with sign * b >= 0 (an independent fit) is then flat, at the overall rate
+    from scipy.optimize import minimize
+
+    rng = np.random.default_rng(3)
+    score = rng.normal(size=300)
+    y = (rng.uniform(size=score.size) < expit(-sign * 0.4 * score)).astype(int)
+    calibrator = SplineCalibrator(sign=sign).fit(score, y)
+    grid = np.linspace(score.min(), score.max(), 200)
+    fitted = calibrator.predict_proba(grid)[:, 1]
+    assert np.all(sign * np.diff(fitted) >= -1e-12)
+
+    def deviance(ab):
+        logit = ab[0] + ab[1] * score
+        return np.sum(np.logaddexp(0, logit) - y * logit)
+
+    bounds = [(None, None), (0, None) if sign > 0 else (None, 0)]
+    a, b = minimize(deviance, [0.0, 0.0], bounds=bounds, method="L-BFGS-B").x
+    np.testing.assert_allclose(fitted, expit(a + b * grid), atol=1e-4)
+
+
 def test_audit_accepts_spline_calibration():
     X, y, logit = _world(n=600)
     small = {"outer_bags": 2, "max_rounds": 100, "max_bins": 16, "n_jobs": 1}
