@@ -293,3 +293,16 @@ def test_a_one_curve_calibration_of_a_non_logistic_score_is_warned_about():
         warnings.simplefilter("always")
         CompareAudit(**fast, calibration="sigmoid").fit(X, y, teacher_scores=2 * g - 1)
     assert not [w for w in caught if "one curve in log-odds" in str(w.message)]
+
+
+@pytest.mark.parametrize("factor", [1e-9, 1e9])
+def test_a_sigmoid_calibration_reads_a_score_at_any_scale(factor):
+    # the logistic map a + b score is the same map of any multiple of the score: a score in
+    # units of 1e-9 had been mapped to a constant (its slope beyond the solver's reach)
+    rng = np.random.default_rng(5)
+    score = rng.normal(size=600)
+    y = (rng.uniform(size=score.size) < expit(2 * score - 0.5)).astype(int)
+    unit, _ = cross_fit_calibration(score, y, "sigmoid", 3, random_state=0)
+    scaled, _ = cross_fit_calibration(factor * score, y, "sigmoid", 3, random_state=0)
+    assert np.ptp(unit) > 0.5
+    np.testing.assert_allclose(scaled, unit, atol=1e-6)
