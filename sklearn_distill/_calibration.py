@@ -37,18 +37,21 @@ class ScoreColumnClassifier(ClassifierMixin, BaseEstimator):
     """A classifier whose decision function is its single input column (times ``sign``).
 
     It lets scikit-learn's calibrators, written for classifiers, calibrate a bare score;
-    ``sign=-1`` reads a score that falls as the positive class becomes likelier.
+    ``sign=-1`` reads a score that falls as the positive class becomes likelier; ``scale``
+    divides it (a logistic map's slope takes any scale, the solver's iterates do not).
     """
 
-    def __init__(self, sign=1):
+    def __init__(self, sign=1, scale=1.0):
         self.sign = sign
+        self.scale = scale
 
     def fit(self, scores, y):
         self.classes_ = np.unique(y)
         return self
 
     def decision_function(self, scores):
-        return self.sign * np.asarray(scores, dtype=float).reshape(len(scores), -1)[:, 0]
+        column = np.asarray(scores, dtype=float).reshape(len(scores), -1)[:, 0]
+        return self.sign * column / self.scale
 
     def predict(self, scores):
         return self.classes_[(self.decision_function(scores) > 0).astype(int)]
@@ -123,7 +126,8 @@ class SplineCalibrator(ClassifierMixin, BaseEstimator):
     Attributes
     ----------
     C_ : float
-        The inverse penalty of the fit kept (``inf`` for the plain logistic map).
+        The inverse penalty of the fit kept (``inf`` for the plain logistic map, or for the
+        flat map at the overall rate when the logistic map runs against ``sign``).
     classes_ : ndarray of shape (2,)
     """
 
@@ -172,6 +176,13 @@ class SplineCalibrator(ClassifierMixin, BaseEstimator):
             logit = self.model_.decision_function(self._features(grid))
             if np.all(self.sign * np.diff(logit) >= -1e-9):
                 break
+        else:
+            # the logistic map's slope takes the rows' direction, against ``sign`` (a weak
+            # fall read as a risk score): the likelihood is concave, so the best map monotone
+            # in ``sign``'s direction is flat, at the overall rate
+            rate = float(np.mean(np.asarray(y) == self.classes_[1]))
+            self.model_.coef_[:] = 0.0
+            self.model_.intercept_[:] = np.log(rate) - np.log1p(-rate)
         return self
 
     def predict_proba(self, scores):
@@ -373,7 +384,14 @@ def fit_calibrator(scores: np.ndarray, y: np.ndarray, method: str, sign: int = 1
         return SplineCalibrator(sign=sign).fit(scores, y)
     if method == "isotonic":
         return IsotonicCalibrator(sign=sign).fit(scores, y)
-    reader = FrozenEstimator(ScoreColumnClassifier(sign=sign).fit(scores.reshape(-1, 1), y))
+    # the logistic map a + b * score is the same map of any multiple of the score, but a slope
+    # of 1e9 (a score in units of 1e-9) is beyond its solver, which leaves the map flat;
+    # temperature scaling has no intercept and reads the score's own scale
+    scale = 1.0
+    if method == "sigmoid":
+        scale = float(np.max(np.abs(scores))) or 1.0
+    reader = ScoreColumnClassifier(sign=sign, scale=scale).fit(scores.reshape(-1, 1), y)
+    reader = FrozenEstimator(reader)
     # A frozen reader's out-of-fold scores are its in-sample scores, so the folds only have to
     # exist: unstratified 2-fold splits do, however few rows a class has (the default stratified
     # 5-fold split fails or warns below 5 rows per class).

@@ -159,7 +159,8 @@ def student_size_pilot(
     X : array-like or DataFrame of shape (n_samples, n_features)
         The transfer set, split into a fitting part and a held-out part.
     teacher_scores : array-like, default=None
-        Precomputed teacher outputs on ``X`` (needed when ``teacher`` is None).
+        Precomputed teacher outputs on ``X`` (needed when ``teacher`` is None); given beside
+        a ``teacher``, read as its output (a classifier's probabilities as log-odds).
     y : array-like, default=None
         Labels, for ``calibration`` in ``gam_params``; when given, the split is stratified
         on them (so a class needs at least two rows).
@@ -218,14 +219,17 @@ def student_size_pilot(
         raise ValueError("students must hold at least one (family, label, estimator); got [].")
     filled: set[str] = set()
     response = gam_params.get("response", "auto")
-    if teacher_scores is None:
-        if teacher is None:
-            raise ValueError("student_size_pilot needs a teacher or teacher_scores.")
+    if teacher is None and teacher_scores is None:
+        raise ValueError("student_size_pilot needs a teacher or teacher_scores.")
+    if teacher is not None:
+        # scores given beside the teacher are read as its output, as the distillers read them
+        # (a classifier's probabilities as log-odds, not as plain numbers)
         _teacher.check_teacher(teacher)
         method = _teacher.resolve_response(teacher, response)
         _teacher.warn_if_labels(teacher, response, method, stacklevel=2)
-        teacher_scores = _teacher.query_teacher(teacher, X, method)
-        _teacher.check_class_columns(teacher, np.asarray(teacher_scores), method)
+        if teacher_scores is None:
+            teacher_scores = _teacher.query_teacher(teacher, X, method)
+            _teacher.check_class_columns(teacher, np.asarray(teacher_scores), method)
         if method != "predict" and response == "auto":
             gam_params["response"] = method
             filled = {"response"}  # the pilot's reading of the teacher, not the user's option

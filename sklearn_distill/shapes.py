@@ -56,7 +56,13 @@ COLUMNS = [
 
 
 def _bag_fraction(ebm, n_samples: float) -> float:
-    """Fraction of the rows each outer bag was fitted on."""
+    """Fraction of the rows each outer bag was fitted on (``n_samples``: the training weight)."""
+    bag_weights = getattr(ebm, "bag_weights_", None)
+    if bag_weights is not None and len(bag_weights) and n_samples > 0:
+        # the weight each bag was fitted on, as interpret records it: exact for a count of
+        # validation rows under sample weights (whose total is not the count of rows), and
+        # for bags given to fit
+        return float(np.mean(bag_weights)) / n_samples
     validation_size = getattr(ebm, "validation_size", None) or 0
     if validation_size >= 1:
         return 1.0 - validation_size / n_samples

@@ -103,6 +103,30 @@ def test_spline_calibration_is_smooth_monotone_and_close_to_the_truth():
     assert np.all(np.diff(three.predict_proba(np.array([0.0, 1.0, 2.0]))[:, 1]) >= 0)
 
 
+@pytest.mark.parametrize("sign", [1, -1], ids=["rising", "falling"])
+def test_spline_calibration_keeps_its_direction_against_the_data(sign):
+    # a score read in one direction (a weak fall read as a risk score) whose rows go the other
+    # way: the map stays monotone in the direction read; the maximum-likelihood logistic map
+    # a + b score with sign * b >= 0 (an independent fit) is then flat, at the overall rate
+    from scipy.optimize import minimize
+
+    rng = np.random.default_rng(3)
+    score = rng.normal(size=300)
+    y = (rng.uniform(size=score.size) < expit(-sign * 0.4 * score)).astype(int)
+    calibrator = SplineCalibrator(sign=sign).fit(score, y)
+    grid = np.linspace(score.min(), score.max(), 200)
+    fitted = calibrator.predict_proba(grid)[:, 1]
+    assert np.all(sign * np.diff(fitted) >= -1e-12)
+
+    def deviance(ab):
+        logit = ab[0] + ab[1] * score
+        return np.sum(np.logaddexp(0, logit) - y * logit)
+
+    bounds = [(None, None), (0, None) if sign > 0 else (None, 0)]
+    a, b = minimize(deviance, [0.0, 0.0], bounds=bounds, method="L-BFGS-B").x
+    np.testing.assert_allclose(fitted, expit(a + b * grid), atol=1e-4)
+
+
 def test_audit_accepts_spline_calibration():
     X, y, logit = _world(n=600)
     small = {"outer_bags": 2, "max_rounds": 100, "max_bins": 16, "n_jobs": 1}
@@ -269,3 +293,16 @@ def test_a_one_curve_calibration_of_a_non_logistic_score_is_warned_about():
         warnings.simplefilter("always")
         CompareAudit(**fast, calibration="sigmoid").fit(X, y, teacher_scores=2 * g - 1)
     assert not [w for w in caught if "one curve in log-odds" in str(w.message)]
+
+
+@pytest.mark.parametrize("factor", [1e-9, 1e9])
+def test_a_sigmoid_calibration_reads_a_score_at_any_scale(factor):
+    # the logistic map a + b score is the same map of any multiple of the score: a score in
+    # units of 1e-9 had been mapped to a constant (its slope beyond the solver's reach)
+    rng = np.random.default_rng(5)
+    score = rng.normal(size=600)
+    y = (rng.uniform(size=score.size) < expit(2 * score - 0.5)).astype(int)
+    unit, _ = cross_fit_calibration(score, y, "sigmoid", 3, random_state=0)
+    scaled, _ = cross_fit_calibration(factor * score, y, "sigmoid", 3, random_state=0)
+    assert np.ptp(unit) > 0.5
+    np.testing.assert_allclose(scaled, unit, atol=1e-6)

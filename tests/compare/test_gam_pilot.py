@@ -311,3 +311,22 @@ def test_a_split_too_small_to_rank_students_is_warned_about(X):
         warnings.simplefilter("always")
         student_size_pilot(None, X, teacher_scores=teacher(X), students=ladder)
     assert not [w for w in caught if "too noisy to rank" in str(w.message)]
+
+
+@pytest.mark.parametrize("columns", ["both", "event"], ids=["two columns", "event column"])
+def test_scores_given_beside_a_teacher_are_read_as_the_teachers_output(X, columns):
+    # a classifier's own probabilities, passed with it, are mimicked as its log-odds, as the
+    # teacher queried by the pilot is (they had been read as plain numbers in [0, 1])
+    labels = (teacher(X) > 0).astype(int)
+    classifier = LogisticRegression().fit(X, labels)
+    probabilities = classifier.predict_proba(X)
+    given = probabilities if columns == "both" else probabilities[:, 1]
+    ladder = [("tree", "depth 3", DecisionTreeRegressor(max_depth=3, random_state=0))]
+    queried = student_size_pilot(classifier, X, students=ladder, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nor warned about as probabilities of unknown source
+        passed = student_size_pilot(
+            classifier, X, teacher_scores=given, students=ladder, random_state=0
+        )
+    columns = ["complexity", "r2", "rmse", "agreement", "auc"]
+    np.testing.assert_allclose(passed[columns].to_numpy(float), queried[columns].to_numpy(float))

@@ -80,6 +80,23 @@ def test_jackknife_bands(fitted):
     assert np.all((wider.upper - wider.lower) >= (table.upper - table.lower) - 1e-12)
 
 
+def test_jackknife_bands_of_a_weighted_fit_with_a_count_of_validation_rows():
+    # validation_size=40 holds out 40 of the 400 rows in each bag, whatever the rows' weights:
+    # each bag is fitted on 90% of them (the weights summed 800, and 40 of 800 had been read)
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(400, 2))
+    ebm = ExplainableBoostingRegressor(
+        outer_bags=4, max_rounds=50, interactions=0, validation_size=40, n_jobs=1, random_state=0
+    )
+    ebm.fit(X, X[:, 0] + rng.normal(size=400), sample_weight=np.full(400, 2.0))
+    table = shape_functions(ebm)
+    fraction = 1 - 40 / 400
+    bagged = np.asarray(ebm.bagged_scores_[0])
+    expected = np.std(bagged, axis=0, ddof=1) * np.sqrt(fraction / (1 - fraction))
+    rows = table[table.term == ebm.term_names_[0]]
+    np.testing.assert_allclose(rows["std_error"], expected[rows["bin"].to_numpy(int)])
+
+
 def test_interaction_rows(fitted):
     X, ebm = fitted
     table = shape_functions(ebm)
