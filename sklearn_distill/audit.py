@@ -683,13 +683,17 @@ def unadjusted_levels(records) -> dict:
     the third that left most without one, levels of two rows or more there, mean share of
     a third's rows in levels of one row)``, for a feature with levels of two rows or more left
     without a column in some third, or with at least ``_ONE_ROW_SHARE`` of the rows in
-    levels of one row."""
+    levels of one row given none and some level of two rows (not a pure identifier, which
+    neither model learns)."""
     found = {}
     for label, thirds in records.items():
         # the third that left most levels of two rows or more without a column
         given, levels = max(thirds, key=lambda record: record[1] - record[0])[:2]
         share = float(np.mean([record[2] / record[3] for record in thirds]))
-        if given < levels or share >= _ONE_ROW_SHARE:
+        # a pure identifier (no level of two rows in any third) is learnt by neither model:
+        # nothing shared to warn of
+        repeats = any(record[1] > 0 for record in thirds)
+        if given < levels or (share >= _ONE_ROW_SHARE and repeats):
             found[label] = (given, levels, share)
     return found
 

@@ -1457,3 +1457,17 @@ def test_missing_feature_test_warns_when_its_adjustment_cannot_hold_every_level(
     page = tmp_path / "report.html"
     audit.report(page)
     assert "could not hold every level of" in page.read_text(encoding="utf-8")
+
+
+def test_a_pure_identifier_is_not_warned_of_as_levels_left_out():
+    # every row alone in its level in every third (a row id): neither model can learn it,
+    # so nothing is shared; a record id of two rows each is warned of (above)
+    from sklearn_distill.audit import _adjustment_basis, unadjusted_levels
+
+    X = pd.DataFrame({"a": np.arange(300.0), "id": [f"r{i}" for i in range(300)]})
+    records = {}
+    for rows in (np.arange(0, 100), np.arange(100, 200)):
+        basis = _adjustment_basis(X.iloc[rows], 100, left_out=records)
+        assert basis.shape[1] == 3  # 1, a and a's square: no level of the ids held
+    assert records["id"][0][2] == 100  # every row alone in its level
+    assert unadjusted_levels(records) == {}
