@@ -754,6 +754,13 @@ def _missing_feature_texts(audit, test):
             "both miss something in common. The usual reading is that the black box uses "
             "information the audit data lack."
         )
+        if _unadjusted_levels_caveat(audit):
+            # levels the adjustment could not hold give the same signal with nothing missing
+            verdict += (
+                " Here it is inconclusive: the test's adjustment could not hold every level "
+                "of some nominal features, whose thin levels give this signal with nothing "
+                "missing (see the caveats below)."
+            )
     elif significant and pearson["estimate"] < 0:
         # a missing feature correlates the residuals positively; under the test's null the
         # correlation is zero, so a clearly negative one says the adjustment misfits here
