@@ -13,7 +13,7 @@ import enum
 import functools
 import math
 import numbers
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 
 import numpy as np
@@ -118,6 +118,14 @@ def check_choice(name: str, value, choices: Iterable):
     if isinstance(value, str | int | float | type(None)) and value in choices:
         return value
     fail(name, "one of " + ", ".join(map(repr, choices)), value)
+
+
+def is_listed(value) -> bool:
+    """Whether ``value`` lists items one by one: a sequence other than a ``str``, or a 1-D
+    array-like (a numpy array, a pandas Index, a tensor)."""
+    if isinstance(value, str):
+        return False
+    return isinstance(value, Sequence) or getattr(value, "ndim", None) == 1
 
 
 def check_finite(name: str, tensor: Tensor, *, where: str = "") -> None:

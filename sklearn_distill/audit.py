@@ -671,20 +671,15 @@ def _adjustment_basis(X, n_samples, prediction=None, left_out=None):
     return np.column_stack(columns)
 
 
-#: The share of a third's rows in levels of one row there (mean over the thirds) from which
-#: the missing-feature test warns that its adjustment cannot hold them.
-_ONE_ROW_SHARE = 0.02
-
-
 def unadjusted_levels(records) -> dict:
     """The nominal features whose levels the missing-feature test's adjustment could not all
     hold, from :func:`_adjustment_basis`'s records (label -> one ``(given, levels of two rows
     or more, rows in one-row levels, rows)`` per third): label -> ``(levels given a column in
     the third that left most without one, levels of two rows or more there, mean share of
     a third's rows in levels of one row)``, for a feature with levels of two rows or more left
-    without a column in some third, or with at least ``_ONE_ROW_SHARE`` of the rows in
-    levels of one row given none and some level of two rows (not a pure identifier, which
-    neither model learns)."""
+    without a column in some third, or with rows alone in a level given none (more than
+    ``_MAX_ONE_ROW_SHARE_HELD`` of a third's rows were) and some level of two rows (not a pure
+    identifier, which neither model learns)."""
     found = {}
     for label, thirds in records.items():
         # the third that left most levels of two rows or more without a column
@@ -693,7 +688,7 @@ def unadjusted_levels(records) -> dict:
         # a pure identifier (no level of two rows in any third) is learnt by neither model:
         # nothing shared to warn of
         repeats = any(record[1] > 0 for record in thirds)
-        if given < levels or (share >= _ONE_ROW_SHARE and repeats):
+        if given < levels or (share > 0 and repeats):
             found[label] = (given, levels, share)
     return found
 
@@ -707,11 +702,11 @@ def levels_unadjusted_text(left_out) -> str | None:
     parts = []
     for label, record in left_out.items():
         given, levels = record[0], record[1]
-        share = record[2] if len(record) > 2 else 0.0
+        share = record[2]
         said = []
         if given < levels:
             said.append(f"{given} of {levels} levels held")
-        if share >= _ONE_ROW_SHARE:
+        if share > 0:
             said.append(f"{share:.1%} of a third's rows alone in their level")
         parts.append(f"{label!r} ({'; '.join(said)})")
     return (
@@ -2727,9 +2722,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
           features in turn, after the polynomial, so that a feature of many levels (a zip
           code) never crowds it out. A level of one row in the third is held too (its row's
           residuals zeroed), unless more than half the third's rows are alone in their level
-          (an identifier); then a feature with 2% or more of the rows alone in their level
-          (a record identifier of two rows each: about two in three) is named by a warning
-          and in the report's caveats, as are levels left without a column past those limits.
+          (an identifier); then the feature is named by a warning and in the report's caveats
+          (a record identifier of two rows each: about two rows in three alone), as are
+          levels left without a column past those limits.
           What the levels' columns cannot remove: on that 80-level world with the true
           log-odds as the score the test still rejected in 4 of 20 seeds (mean correlation
           +0.017, 0.9 of its standard error), where the levels of one row taken out of it

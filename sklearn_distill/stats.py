@@ -426,9 +426,13 @@ def _add_between_repeats(per_repeat, estimates, replicates):
         se = np.std(finite, ddof=1)
         between = np.var(values, ddof=1) / values.size
         if se > 0:
-            factor = np.sqrt(1.0 + between / se**2)
-            stretched = estimates[m] + factor * (reps - estimates[m])
-            replicates[m] = np.clip(stretched, -1.0, 1.0)
+            _stretch(replicates, m, estimates[m], np.sqrt(1.0 + between / se**2))
+
+
+def _stretch(replicates, method, estimate, factor):
+    """Move ``method``'s replicates away from ``estimate`` by ``factor``, clipped to [-1, 1]."""
+    stretched = estimate + factor * (replicates[method].to_numpy() - estimate)
+    replicates[method] = np.clip(stretched, -1.0, 1.0)
 
 
 def bootstrap_correlations(
@@ -525,17 +529,7 @@ def bootstrap_correlations(
         raise TypeError(f"n_bootstrap must be an int, got {type(n_bootstrap).__name__}.")
     if n_bootstrap < 1:
         raise ValueError(f"n_bootstrap must be >= 1, got {n_bootstrap}.")
-    if isinstance(variance_inflation, bool) or not isinstance(
-        variance_inflation, (int, float, np.integer, np.floating)
-    ):
-        raise TypeError(
-            f"variance_inflation must be a number; got {type(variance_inflation).__name__}."
-        )
-    if not (np.isfinite(variance_inflation) and variance_inflation >= 1.0):
-        raise ValueError(
-            f"variance_inflation must be a finite number >= 1; got {variance_inflation!r}."
-        )
-    variance_inflation = float(variance_inflation)
+    variance_inflation = check_real("variance_inflation", variance_inflation, minimum=1.0)
     codes = None
     if groups is not None:
         groups = np.asarray(groups)
@@ -566,10 +560,8 @@ def bootstrap_correlations(
     )
     replicates = pd.DataFrame({m: np.concatenate([chunk[m] for chunk in chunks]) for m in methods})
     if variance_inflation != 1.0:
-        factor = np.sqrt(variance_inflation)
         for m in methods:
-            stretched = estimates[m] + factor * (replicates[m].to_numpy() - estimates[m])
-            replicates[m] = np.clip(stretched, -1.0, 1.0)
+            _stretch(replicates, m, estimates[m], np.sqrt(variance_inflation))
     if x.shape[0] > 1:
         _add_between_repeats(per_repeat, estimates, replicates)
 

@@ -15,7 +15,13 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, TensorDataset
 
-from lightning_distill._validation import check_choice, check_integer, check_real, fail
+from lightning_distill._validation import (
+    check_choice,
+    check_integer,
+    check_real,
+    fail,
+    is_listed,
+)
 
 __all__ = ["CELL_CLASSES", "DigitBlocks", "SyntheticCells"]
 
@@ -285,8 +291,7 @@ class DigitBlocks(Dataset):
         if digits is None:
             digits = tuple(range(10))
         # a numpy array or a tensor of digits (np.arange(4)) as well as a list or tuple
-        listed = isinstance(digits, Sequence) or getattr(digits, "ndim", None) == 1
-        if isinstance(digits, str) or not listed:
+        if not is_listed(digits):
             fail("digits", "a sequence of distinct digits 0-9", digits, TypeError)
         digits = tuple(check_integer("digits", d, minimum=0, maximum=9) for d in digits)
         if len(digits) < 2 or len(set(digits)) != len(digits):

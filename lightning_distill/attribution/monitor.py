@@ -25,7 +25,7 @@ from lightning_distill._monitoring import (
     save_dir_path,
     warn_if_never_runs,
 )
-from lightning_distill._validation import check_choice, check_integer, fail
+from lightning_distill._validation import check_choice, check_integer, fail, is_listed
 from lightning_distill.attribution.methods import (
     AttributionMethod,
     attribute,
@@ -482,8 +482,7 @@ class AttributionMonitor(Callback):
             dataset = dataset.dataset  # a Subset of a probe set keeps its classes' names
         names = getattr(dataset, "class_names", None)
         # a list or tuple of names, or a numpy array or pandas Index of them
-        listed = isinstance(names, Sequence) or getattr(names, "ndim", None) == 1
-        if listed and not isinstance(names, str) and 0 <= index < len(names):
+        if is_listed(names) and 0 <= index < len(names):
             return str(names[index])
         return str(index)
 

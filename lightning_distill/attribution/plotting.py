@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from lightning_distill._validation import check_finite
+from lightning_distill._validation import check_finite, is_listed
 
 __all__ = ["plot_attribution_maps"]
 
@@ -58,8 +58,7 @@ def _check_pictures(images, maps, row_titles):
             raise TypeError(f"{name} must be a real-valued Tensor; got {values.dtype}.")
         check_finite(name, values)
     # a numpy array or a pandas Index of titles (class names picked by label) as a list
-    listed = isinstance(row_titles, Sequence) or getattr(row_titles, "ndim", None) == 1
-    if row_titles is not None and (isinstance(row_titles, str | Tensor) or not listed):
+    if row_titles is not None and (isinstance(row_titles, Tensor) or not is_listed(row_titles)):
         raise TypeError(
             f"row_titles must be a sequence of str, one per image; got {type(row_titles).__name__}."
         )

@@ -713,6 +713,20 @@ def test_select_temperature_leaves_the_val_loaders_own_generator_where_it_was():
     assert torch.equal(g.get_state(), before)
 
 
+def _sweep_under(precision, teacher, x, y):
+    """A two-temperature sweep of one seed with ``teacher`` under a Trainer ``precision``."""
+    train = DataLoader(TensorDataset(x[:64], y[:64]), batch_size=32)
+    val = DataLoader(TensorDataset(x[64:], y[64:]), batch_size=32)
+    return select_temperature(
+        lambda t: DistillationModule(nn.Linear(5, 2), teacher, temperature=t),
+        lambda: quiet_trainer(max_epochs=1, precision=precision),
+        train,
+        val,
+        (1.0, 2.0),
+        seeds=(0,),
+    )
+
+
 @pytest.mark.parametrize("precision", ["64-true", "bf16-true"])
 def test_a_sweep_under_a_casting_precision_gives_the_teacher_back_uncast(precision):
     # the Trainer casts the module, the teacher inside it, for each run: the sweep gives the
@@ -723,16 +737,7 @@ def test_a_sweep_under_a_casting_precision_gives_the_teacher_back_uncast(precisi
     teacher.eval()
     params = {name: (p, p.detach().clone()) for name, p in teacher.named_parameters()}
     buffers = {name: b.clone() for name, b in teacher.named_buffers()}
-    train = DataLoader(TensorDataset(x[:64], y[:64]), batch_size=32)
-    val = DataLoader(TensorDataset(x[64:], y[64:]), batch_size=32)
-    result = select_temperature(
-        lambda t: DistillationModule(nn.Linear(5, 2), teacher, temperature=t),
-        lambda: quiet_trainer(max_epochs=1, precision=precision),
-        train,
-        val,
-        (1.0, 2.0),
-        seeds=(0,),
-    )
+    result = _sweep_under(precision, teacher, x, y)
     assert len(result.runs) == 2
     for name, parameter in teacher.named_parameters():
         same, before = params[name]
@@ -754,16 +759,7 @@ def test_a_sweep_under_a_casting_precision_gives_the_teachers_gradients_back_unc
     teacher = nn.Linear(5, 2)
     teacher(x[:8]).square().sum().backward()
     grads = {name: (p.grad, p.grad.clone()) for name, p in teacher.named_parameters()}
-    train = DataLoader(TensorDataset(x[:64], y[:64]), batch_size=32)
-    val = DataLoader(TensorDataset(x[64:], y[64:]), batch_size=32)
-    select_temperature(
-        lambda t: DistillationModule(nn.Linear(5, 2), teacher, temperature=t),
-        lambda: quiet_trainer(max_epochs=1, precision=precision),
-        train,
-        val,
-        (1.0, 2.0),
-        seeds=(0,),
-    )
+    _sweep_under(precision, teacher, x, y)
     for name, parameter in teacher.named_parameters():
         same, before = grads[name]
         assert parameter.grad is same and parameter.grad.dtype == torch.float32
