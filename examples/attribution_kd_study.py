@@ -23,7 +23,7 @@ batch order; DiffROAR's retraining uses the same seed). Writes ``summary.png`` (
 loss-gradient maps of the first seed) to ``--out``; ``--figure`` copies the summary elsewhere.
 
 Run: PYTHONPATH=. python examples/attribution_kd_study.py            (full: 3 seeds)
-     PYTHONPATH=. python examples/attribution_kd_study.py --quick    (about 2 minutes, 1 seed)
+     PYTHONPATH=. python examples/attribution_kd_study.py --quick    (under a minute, 1 seed)
 """
 
 from __future__ import annotations
@@ -361,7 +361,7 @@ def main() -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="1 seed, small data (about 2 minutes); changes only the defaults of the options "
+        help="1 seed, small data (under a minute); changes only the defaults of the options "
         "below that are not given",
     )
     counts = (

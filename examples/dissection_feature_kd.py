@@ -23,7 +23,7 @@ of Han et al.'s: method on x, detectors without / with logit KD as paired bars, 
 alone as horizontal reference lines.
 
 Run: PYTHONPATH=. python examples/dissection_feature_kd.py              (3 seeds, 6 epochs, 1,500 images)
-     PYTHONPATH=. python examples/dissection_feature_kd.py --quick      (1 seed, about 2 minutes)
+     PYTHONPATH=. python examples/dissection_feature_kd.py --quick      (1 seed, 1-2 minutes)
 The seeds can run in parallel processes sharing one teacher, then be merged:
      ... --seed-list 0 --teacher out/teacher.pt --out out/feature_kd/seed0   (likewise 1, 2)
      ... --merge out/feature_kd/seed0 out/feature_kd/seed1 out/feature_kd/seed2

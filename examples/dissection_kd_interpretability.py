@@ -16,7 +16,7 @@ shape of the main object):
 Writes ``summary.png`` (detectors and accuracy per method), and for the first seed the
 per-category bar chart and the top-image grid of the best units of every student, to ``--out``.
 
-Run: PYTHONPATH=. python examples/dissection_kd_interpretability.py      (about 6 minutes on 2 CPU cores)
+Run: PYTHONPATH=. python examples/dissection_kd_interpretability.py      (about 4 minutes on 2 CPU cores)
      PYTHONPATH=. python examples/dissection_kd_interpretability.py --seeds 1 --epochs 2   (a quick look)
 """
 
