@@ -317,6 +317,15 @@ class DigitBlocks(Dataset):
         cut = round(len(order) * (1 - test_fraction))
         chosen = order[:cut] if split == "train" else order[cut:]
         chosen = chosen[np.isin(bunch.target[chosen], digits)]
+        if not len(chosen):
+            # an empty split would train or test on nothing without a word
+            fail(
+                "test_fraction",
+                f"a fraction that leaves the {split} split at least one image of the digits "
+                f"{digits} (it splits the {len(order)} bundled digits {cut} / "
+                f"{len(order) - cut})",
+                test_fraction,
+            )
         scale = block_size // 8
         signal = np.kron(bunch.images[chosen] / 16.0, np.ones((scale, scale)))
         null = np.zeros((block_size, block_size))
@@ -340,7 +349,9 @@ class DigitBlocks(Dataset):
             images += rng.normal(0.0, noise, size=images.shape).astype(np.float32)
         lookup = {d: i for i, d in enumerate(digits)}
         self.images = torch.from_numpy(images)
-        self.targets = torch.tensor([lookup[int(d)] for d in bunch.target[chosen]])
+        self.targets = torch.tensor(
+            [lookup[int(d)] for d in bunch.target[chosen]], dtype=torch.int64
+        )
         self.masks = torch.from_numpy(masks)
         self.signal_on_top = torch.from_numpy(on_top)
 

@@ -92,3 +92,13 @@ def test_bad_arguments():
         DigitBlocks(block_size=12)
     with pytest.raises(ValueError, match="digits must be at least two distinct digits"):
         DigitBlocks(digits=(1, 1))
+
+
+def test_digit_blocks_refuses_an_empty_split():
+    # 0.001 of the 1797 digits rounds to 2 test digits, neither a 0 nor a 1: an empty test split
+    # (and float32 targets) came back without a word, the training split is what it was
+    train = DigitBlocks("train", digits=(0, 1), test_fraction=0.001)
+    assert len(train) > 0 and train.targets.dtype == torch.int64
+    for split, fraction in (("test", 0.001), ("train", 0.9996)):
+        with pytest.raises(ValueError, match=f"test_fraction must be .* {split} split .*; got "):
+            DigitBlocks(split, digits=(0, 1), test_fraction=fraction)
