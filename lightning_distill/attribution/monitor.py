@@ -443,17 +443,19 @@ class AttributionMonitor(Callback):
             self._save_picture(model, teacher, first, device, epoch)
         return values
 
-    def _targets(self, model: nn.Module, images: Tensor, labels: Tensor | None) -> Tensor:
+    def _targets(self, model: nn.Module, images: Tensor, labels, device) -> Tensor:
+        """The classes to explain: the batch's labels (checked before they are moved: a
+        later batch's may not be a tensor), or the model's prediction, whose batches' target
+        entries are not read at all."""
         if self.target == "label":
             _check_labels(labels)
-            return labels.long()
+            return labels.to(device).long()
         with torch.no_grad():
             return model(images).argmax(1)
 
     def _update(self, model, teacher, batch, chosen, metrics, device) -> None:
         images = as_module_input(batch["image"], model)
-        labels = batch["target"]  # None in a probe without labels (target="prediction")
-        targets = self._targets(model, images, None if labels is None else labels.to(device))
+        targets = self._targets(model, images, batch["target"], device)
         maps = attribute(model, images, targets, self.method, **self.method_kwargs)
         if "localisation" in chosen:
             metrics["localisation"].update(maps, batch["mask"].to(device))
@@ -490,10 +492,10 @@ class AttributionMonitor(Callback):
         from lightning_distill.attribution.plotting import plot_attribution_maps
 
         images = as_module_input(first["image"][: self.plot_images], model)
-        labels = first["target"]
-        labels = None if labels is None else labels[: self.plot_images].to(device)
+        # with target="prediction" the target entry is not read (it need not be a tensor)
+        labels = first["target"][: self.plot_images] if self.target == "label" else None
         with evaluation_mode(model):
-            targets = self._targets(model, images, labels)
+            targets = self._targets(model, images, labels, device)
         name = self.module or "model"
         maps = {name: attribute(model, images, targets, self.method, **self.method_kwargs)}
         if teacher is not None:

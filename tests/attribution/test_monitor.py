@@ -428,6 +428,28 @@ def test_a_later_probe_batch_without_the_metrics_entry_or_with_one_hot_targets_i
     AttributionMonitor(segmentation, teacher=net, target="prediction").evaluate(net)
 
 
+def test_target_entries_that_are_not_tensors_are_named_or_left_unread(tmp_path):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    x, y, mask = torch.randn(4, 1, 6, 6), torch.tensor([0, 1, 1, 0]), torch.rand(4, 6, 6) > 0.5
+    # a later batch's target entry is a list: named, not an AttributeError from `.to`
+    probe = [{"image": x, "target": y, "mask": mask}, {"image": x, "target": [0, 1, 1, 0]}]
+    probe[1]["mask"] = mask
+    with pytest.raises(TypeError, match=r"target entry is a tensor of classes; got \[0, 1"):
+        AttributionMonitor(probe, metrics=["localisation"]).evaluate(net)
+    # explaining the prediction, the target entry is never read (here the items' file names),
+    # in the metrics and in the picture alike
+    named = [{"image": x, "target": ["a.png", "b.png", "c.png", "d.png"], "mask": mask}] * 2
+    plain = [{"image": x, "mask": mask}] * 2
+    with torch.no_grad():
+        reference = AttributionMonitor(plain, target="prediction").evaluate(net)
+    monitor = AttributionMonitor(
+        named, metrics=["localisation"], target="prediction", save_dir=tmp_path
+    )
+    assert monitor.evaluate(net) == reference
+    assert list(tmp_path.glob("attribution_*.png"))
+
+
 def test_class_names_are_read_through_a_subset():
     class Named(torch.utils.data.Dataset):
         class_names = ("zero", "one", "two")
