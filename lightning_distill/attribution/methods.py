@@ -137,7 +137,8 @@ def _check_inputs(inputs, targets, *, targets_required: bool = False) -> Tensor 
         targets = targets.expand(len(inputs))
     if len(targets) != len(inputs):
         fail("targets", f"one class index per input ({len(inputs)})", tuple(targets.shape))
-    return targets.long()
+    # a tensor of targets on another device than the inputs (CPU labels, CUDA images) too
+    return targets.to(device=inputs.device, dtype=torch.long)
 
 
 def _check_outputs(outputs, targets: Tensor | None, bounds: tuple[int, int] | None) -> None:
