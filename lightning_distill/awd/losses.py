@@ -13,7 +13,12 @@ import pywt
 import torch
 import torch.nn.functional as F
 
-from lightning_distill.awd.transform import as_filter, filter_bank, lowpass_from_wavelet
+from lightning_distill.awd.transform import (
+    _filter_array,
+    as_filter,
+    filter_bank,
+    lowpass_from_wavelet,
+)
 
 __all__ = [
     "VALIDITY_TERMS",
@@ -144,8 +149,12 @@ def _scaling_filter(h0, argument: str) -> torch.Tensor:
     """A filter, or a wavelet's name or ``pywt.Wavelet`` read as its scaling filter (``rec_lo``);
     errors name ``argument`` (a continuous wavelet is refused there too, not in ``float()``)."""
     if isinstance(h0, str | pywt.Wavelet | pywt.ContinuousWavelet):
-        h0 = lowpass_from_wavelet(h0, argument=argument)
-    return as_filter(h0)
+        return as_filter(lowpass_from_wavelet(h0, argument=argument))
+    taps = _filter_array(h0, argument)  # None would be NaN, a table flattened
+    if taps.ndim != 1 or taps.size == 0:
+        got = repr(h0) if taps.ndim == 0 else f"shape {taps.shape}"
+        raise ValueError(f"{argument} must be a 1D filter of at least one tap; got {got}.")
+    return torch.from_numpy(taps)
 
 
 def validity_error(h0) -> float:

@@ -69,8 +69,16 @@ def wavelet_from_checkpoint(path, name: str = "awd") -> pywt.Wavelet:
     -------
     pywt.Wavelet
     """
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    if _CHECKPOINT_KEY not in checkpoint:
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError:  # no such file, a folder, no permission: torch's message names the path
+        raise
+    except Exception as error:  # not a file torch.save wrote: torch's error names neither
+        raise ValueError(
+            f"path {str(path)!r} is not a checkpoint of an AWDModule (torch.load could not read "
+            f"it as one: {type(error).__name__})."
+        ) from error
+    if not isinstance(checkpoint, dict) or _CHECKPOINT_KEY not in checkpoint:
         raise ValueError(f"path {str(path)!r} is not a checkpoint of an AWDModule.")
     return wavelet_from_filter(checkpoint[_CHECKPOINT_KEY]["rec_lo"], name=name)
 

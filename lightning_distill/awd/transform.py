@@ -76,6 +76,19 @@ def as_filter(h0) -> torch.Tensor:
     return torch.from_numpy(np.array(h0, dtype=np.float64)).reshape(-1)
 
 
+def _filter_array(h0, argument: str) -> np.ndarray:
+    """``h0`` as a new float64 array (a tensor of any dtype and device too: numpy has no
+    bfloat16), or a ``TypeError`` naming ``argument`` when it does not hold numbers."""
+    if isinstance(h0, torch.Tensor):
+        return h0.detach().to("cpu", torch.float64, copy=True).numpy()
+    try:
+        return np.array(h0, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{argument} must be a scaling filter, a 1D sequence of numbers; got {h0!r}."
+        ) from None
+
+
 def lowpass_from_wavelet(
     wavelet, *, noise: float = 0.0, seed: int | None = None, argument: str = "wavelet"
 ) -> np.ndarray:
@@ -128,15 +141,12 @@ def lowpass_from_wavelet(
             )
         h0 = np.asarray(pywt.Wavelet(wavelet).rec_lo, dtype=np.float64)
     elif isinstance(wavelet, (list, tuple, np.ndarray, torch.Tensor)):
-        if isinstance(wavelet, torch.Tensor):
-            wavelet = wavelet.detach().cpu().numpy()
-        h0 = np.asarray(wavelet, dtype=np.float64)
+        h0 = _filter_array(wavelet, argument)
         if h0.ndim != 1 or h0.size < 2 or h0.size % 2 or not np.all(np.isfinite(h0)):
             raise ValueError(
                 f"{argument} given as a filter must be a 1D sequence of finite numbers of even "
                 f"length >= 2, got shape {h0.shape}."
             )
-        h0 = h0.copy()
     else:
         raise TypeError(
             f"{argument} must be a str, a pywt.Wavelet or a scaling filter (sequence of float), "
@@ -200,8 +210,15 @@ def wavelet_from_filter(h0, name: str = "awd") -> pywt.Wavelet:
     >>> bool(np.allclose(w.dec_hi, pywt.Wavelet("db3").dec_hi))
     True
     """
-    h0 = as_filter(h0)
-    bank = [f.numpy().tolist() for f in filter_bank(h0)]
+    taps = _filter_array(h0, "h0")
+    if taps.ndim != 1 or taps.size < 2 or taps.size % 2:
+        # PyWavelets pads odd filters with a zero each, which no longer aligns the highpass
+        # with the lowpass: the wavelet would not be the orthogonal one of h0
+        raise ValueError(
+            f"h0 must be a 1D scaling filter of even length >= 2 (that of an orthogonal "
+            f"wavelet); got shape {taps.shape}."
+        )
+    bank = [f.numpy().tolist() for f in filter_bank(torch.from_numpy(taps))]
     wavelet = pywt.Wavelet(name, filter_bank=bank)
     wavelet.orthogonal = True
     wavelet.biorthogonal = True

@@ -185,3 +185,19 @@ def test_filter_distance_and_validity_error_take_wavelets_as_the_rest_of_awd_doe
         filter_distance(h, "db99")
     with pytest.raises(TypeError, match="reference must be a str, a pywt.Wavelet"):
         filter_distance(h, pywt.ContinuousWavelet("mexh"))
+
+
+def test_validity_error_and_filter_distance_refuse_what_is_no_filter():
+    # None had read as a NaN filter (validity NaN), a table as its flattened entries, an empty
+    # filter as torch's "negative padding is not supported"
+    for bad, shown in ((None, "None"), ([], r"shape \(0,\)"), (np.ones((2, 2)), r"shape \(2, 2\)")):
+        with pytest.raises(
+            ValueError, match=rf"h0 must be a 1D filter of at least one tap; got {shown}"
+        ):
+            validity_error(bad)
+        with pytest.raises(ValueError, match=r"reference must be a 1D filter"):
+            filter_distance([1.0, 1.0], bad)
+    with pytest.raises(TypeError, match=r"h0 must be a scaling filter, a 1D sequence of numbers"):
+        validity_error(["a", "b"])
+    # a single tap is a filter, if not a valid one: |h0^2 - 1| = 3 for h0 = 2
+    assert validity_error([2.0]) == pytest.approx(3.0)

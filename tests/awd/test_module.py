@@ -751,3 +751,19 @@ def test_a_fit_with_no_term_that_distils_is_warned_about():
         warnings.simplefilter("always")
         L.Trainer(**trainer_kwargs).fit(distilling, loader)
     assert not [w for w in caught if "no term that distils" in str(w.message)]
+
+
+def test_wavelet_from_checkpoint_names_a_file_that_is_no_checkpoint(tmp_path):
+    # a file torch.save did not write had surfaced as torch's "KeyError: 101" or an
+    # UnpicklingError advising weights_only=False
+    text, array = tmp_path / "notes.txt", tmp_path / "signals.npy"
+    text.write_text("hello")
+    np.save(array, np.ones(3))
+    for path in (text, array):
+        with pytest.raises(ValueError, match=r"is not a checkpoint of an AWDModule \(torch.load"):
+            wavelet_from_checkpoint(path)
+    torch.save(5, tmp_path / "number.pt")
+    with pytest.raises(ValueError, match="is not a checkpoint of an AWDModule"):
+        wavelet_from_checkpoint(tmp_path / "number.pt")
+    with pytest.raises(FileNotFoundError):  # torch's own message names the path
+        wavelet_from_checkpoint(tmp_path / "missing.ckpt")

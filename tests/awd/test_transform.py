@@ -266,3 +266,42 @@ def test_multilevel_transforms_are_their_levels_composed(mode):
     approximation, details = wavedec2d(images, h0, 1, mode)
     assert torch.equal(approximation, aa)
     assert all(torch.equal(a, b) for a, b in zip(details, (da, ad, dd), strict=True))
+
+
+def test_wavelet_from_filter_refuses_what_is_no_orthogonal_scaling_filter():
+    from lightning_distill.awd.transform import wavelet_from_filter
+
+    # PyWavelets pads an odd filter with a zero, each of the bank's four alike: the highpass no
+    # longer is the quadrature mirror of the lowpass, and the wavelet flagged orthogonal did
+    # not invert its own transform (it had been given back silently)
+    for bad in ([0.5, 0.5, 0.5], np.ones((2, 2)) / 2, [], [0.7]):
+        with pytest.raises(ValueError, match=r"h0 must be a 1D scaling filter of even length"):
+            wavelet_from_filter(bad)
+    with pytest.raises(TypeError, match=r"h0 must be a scaling filter.*'db2'"):
+        wavelet_from_filter("db2")
+    # what it takes gives a wavelet whose transform pywt inverts
+    wavelet = wavelet_from_filter(torch.tensor(pywt.Wavelet("db3").rec_lo, dtype=torch.float64))
+    x = np.random.default_rng(0).normal(size=17)
+    rebuilt = pywt.waverec(pywt.wavedec(x, wavelet, level=2), wavelet)[:17]
+    np.testing.assert_allclose(rebuilt, x, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
+def test_filters_of_a_half_precision_module_are_read(dtype):
+    # a warm start from a module cast to bfloat16 (Trainer(precision="bf16-true")): numpy has
+    # no bfloat16, and torch's "Got unsupported ScalarType BFloat16" had been the answer
+    from lightning_distill.awd import AWDModule, WaveletFeatures
+    from lightning_distill.awd.transform import wavelet_from_filter
+
+    h0 = torch.tensor(pywt.Wavelet("db2").rec_lo).to(dtype)
+    exact = h0.double().numpy()
+    np.testing.assert_array_equal(lowpass_from_wavelet(h0), exact)
+    np.testing.assert_array_equal(wavelet_from_filter(h0).rec_lo, exact)
+    teacher = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 1))
+    warm = AWDModule(teacher, wavelet=torch.nn.Parameter(h0), levels=2)
+    np.testing.assert_array_equal(warm.h0.detach().double().numpy(), exact)
+    X = np.random.default_rng(0).normal(size=(4, 16))
+    features = WaveletFeatures(h0, levels=2).fit(X)
+    np.testing.assert_array_equal(features.wavelet_.rec_lo, exact)
+    with pytest.raises(TypeError, match=r"wavelet must be a scaling filter.*\['a', 'b'\]"):
+        lowpass_from_wavelet(["a", "b"])
