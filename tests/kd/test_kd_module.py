@@ -1284,3 +1284,38 @@ def test_cache_teacher_takes_inputs_without_a_row_per_sample():
     torch.testing.assert_close(cached.training_step(((more, *shared), y[:4], mixed), 1), expected)
     with pytest.raises(ValueError, match="input of index 0 differs"):
         cached.training_step(((x, torch.tensor(3.0), shared[1]), y, index), 2)
+
+
+def test_cache_teacher_reads_a_shared_tensor_with_as_many_rows_as_a_batch_as_shared():
+    # a table shared by every batch whose length equals the batch size had been read as one
+    # row per sample: the teacher was given the rows of the new samples alone, a sample seen
+    # at another position was refused as changed, and a change of the table in a new
+    # sample's row left the other samples' cached logits standing
+    from lightning_distill.kd._cache import TeacherLogitCache
+
+    def teacher(x):  # attention over the table: any number of its rows is taken
+        return torch.softmax(x["x"] @ x["table"].T, -1) @ x["table"][:, :2]
+
+    gen = torch.Generator().manual_seed(0)
+    table, inputs = torch.randn(4, 3, generator=gen), torch.randn(10, 3, generator=gen)
+    cache = TeacherLogitCache()
+
+    def batch(ids, shared=table):
+        ids = torch.tensor(ids)
+        return {"x": inputs[ids], "table": shared}, ids
+
+    # an epoch of batches of 4, 4 and 2: the last one shows the table is shared
+    for ids in ([0, 1, 2, 3], [4, 5, 6, 7], [8, 9]):
+        x, index = batch(ids)
+        torch.testing.assert_close(cache.lookup(x, index, teacher), teacher(x))
+    # shuffled, part new: the teacher's logits on the batch, the whole table seen
+    x, index = batch([9, 2, 0, 5])
+    torch.testing.assert_close(cache.lookup(x, index, teacher), teacher(x))
+    x, index = batch([3, 1, 8, 6])
+    torch.testing.assert_close(cache.lookup(x, index, teacher), teacher(x))
+    # the table changed in one row: every sample's input changed
+    changed = table.clone()
+    changed[3] += 1.0
+    x, index = batch([0, 1, 2, 4], changed)
+    with pytest.raises(ValueError, match="input of index 0 differs"):
+        cache.lookup(x, index, teacher)
