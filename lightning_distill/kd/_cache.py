@@ -12,8 +12,17 @@ an index that counts positions within the batch, two samples sharing an index) i
 instead of being given another sample's logits. The fingerprint costs one product of the
 batch with a vector (small beside the teacher's forward it saves); values that differ only by
 the float rounding of a reduction (another batch size on an accelerator) are not refused.
-A tensor among the inputs without a row per sample (a scale, a table shared by the batch) is
-given to the teacher as it is and is part of every sample's fingerprint.
+Several inputs (a dict, a tuple or a list) are given to the teacher as the batch holds them,
+and the cache keeps the rows of the samples it had not seen, so that a tensor's shape never
+decides what the teacher sees. For the fingerprints, a tensor with a row per sample (its
+first dimension the batch's) is read row by row; a tensor shared by the batch (a scale, a
+table) is part of every sample's fingerprint. An input (a key of a dict, a place in a tuple)
+whose first dimension differs from the batch's in any batch of the fit is shared in every
+batch, also in one whose size happens to equal its first dimension; one read row by row in
+earlier batches that turns out shared makes the cache forget its samples (their
+fingerprints were read another way) and label them again. A shared tensor with as many rows
+as every batch cannot be told from one of a row per sample: give it a leading dimension of
+1, or keep it in the teacher (a buffer).
 Token sequences ``[B, T]`` padded per batch are compared over the length they were cached at
 (padded at either end); other inputs padded to another size are not compared.
 """
@@ -46,6 +55,16 @@ def _has_rows(tensor: Tensor, rows: int) -> bool:
     return tensor.dim() > 0 and len(tensor) == rows
 
 
+def _inputs(x) -> list[tuple[Any, Any]]:
+    """The inputs of a batch with their places: a dict's keys (in a fixed order), a tuple's or
+    a list's positions, or one input."""
+    if isinstance(x, Mapping):
+        return [(k, x[k]) for k in sorted(x, key=str)]
+    if isinstance(x, tuple | list):
+        return list(enumerate(x))
+    return [(None, x)]
+
+
 class TeacherLogitCache:
     """Teacher logits per sample index, with a fingerprint of each sample's input."""
 
@@ -60,6 +79,30 @@ class TeacherLogitCache:
         self._weights: dict[tuple, Tensor] = {}
         self._rows: dict[int, int] = {}  # each index seen -> its row of the tables
         self._expected: int | None = None
+        self._shared: dict[Any, bool] = {}  # each input's place -> whether shared by the batch
+
+    def _forget_samples(self) -> None:
+        """Forget every cached sample, keeping what is known of the inputs and the data set."""
+        self._logits = self._prints = self._sizes = None
+        self._rows = {}
+
+    def _read_places(self, x, rows: int) -> None:
+        """Note which inputs are shared by the batch: those without a row per sample now or in
+        an earlier batch. One read row by row before that now turns out shared: the cached
+        fingerprints were read another way, so the samples are forgotten."""
+        forget = False
+        for place, value in _inputs(x):
+            if not isinstance(value, Tensor):
+                continue
+            shared = not _has_rows(value, rows)
+            if shared and self._shared.get(place) is False:
+                forget = True
+            self._shared[place] = self._shared.get(place, False) or shared
+        if forget:
+            self._forget_samples()
+
+    def _is_shared(self, place, tensor: Tensor, rows: int) -> bool:
+        return self._shared.get(place, False) or not _has_rows(tensor, rows)
 
     def expect(self, samples: int | None) -> None:
         """The number of samples the fit will index (the training set's length), when known:
@@ -82,11 +125,11 @@ class TeacherLogitCache:
     def _tensors(self, x, rows: int, *, shared: bool = False) -> list[Tensor]:
         # several inputs in a dict (in a fixed order of keys), a tuple or a list: each tensor
         # with a row per sample (``shared=True``: each other tensor, one for the whole batch)
-        if isinstance(x, Mapping):
-            values = [x[k] for k in sorted(x, key=str)]
-        else:
-            values = list(x) if isinstance(x, tuple | list) else [x]
-        return [v for v in values if isinstance(v, Tensor) and _has_rows(v, rows) != shared]
+        return [
+            v
+            for place, v in _inputs(x)
+            if isinstance(v, Tensor) and self._is_shared(place, v, rows) == shared
+        ]
 
     @torch.no_grad()  # a fingerprint keeps no graph of the inputs alive
     def fingerprints(self, x, rows: int, *, magnitude: bool = False) -> Tensor | None:
@@ -167,6 +210,7 @@ class TeacherLogitCache:
         if not ids:  # an empty batch: no sample to look up
             empty = index.long()
             return teacher_forward(x) if self._logits is None else self._logits[empty]
+        self._read_places(x, len(ids))
         rows, known = self._rows, len(self._rows)
         # a new index takes the next row (one seen twice in this batch, the same row), kept
         # once its logits are: a batch whose teacher output is refused leaves the cache as it
@@ -192,17 +236,10 @@ class TeacherLogitCache:
                 missing = torch.zeros_like(missing)
                 missing[torch.tensor(firsts, device=missing.device)] = True
 
-            def pick(v):  # a tensor shared by the batch is given as it is
-                return v[missing] if isinstance(v, Tensor) and _has_rows(v, len(ids)) else v
-
-            if isinstance(x, Mapping):  # several inputs: the missing rows of each
-                picked = {k: pick(v) for k, v in x.items()}
-            elif isinstance(x, tuple | list):
-                chosen = [pick(v) for v in x]
-                picked = tuple(chosen) if isinstance(x, tuple) else chosen
-            else:
-                picked = x[missing]
-            logits = teacher_forward(picked)
+            if isinstance(x, Tensor):
+                logits = teacher_forward(x[missing])
+            else:  # several inputs: the batch as it is (which are per sample is not known)
+                logits = teacher_forward(x)[missing]
             # kept in float32 (half-precision logits widened), float64 as it is
             logits = logits if logits.dtype == torch.float64 else logits.float()
             needed = known + len(added)
@@ -271,6 +308,12 @@ class TeacherLogitCache:
             return
         row = int(changed.nonzero()[0, 0])
         relative = float(relative[row])
+        shared = (
+            ", or a tensor shared by the batch with as many rows as the batch, read as one row "
+            "per sample (give it a leading dimension of 1, or keep it in the teacher)"
+            if len(self._tensors(x, rows)) > 1
+            else ""
+        )
         raise ValueError(
             "cache_teacher=True needs each sample's input to be the same every time its index "
             f"is seen; the input of index {ids[row]} differs from the one whose teacher "
@@ -278,5 +321,5 @@ class TeacherLogitCache:
             f"{len(index)} samples in this batch). Causes: random augmentation in the data set "
             "(use cache_teacher=False; augment=... lets the teacher label each augmented batch), "
             "or an index that does not name the sample (a position within the batch, or one "
-            "index shared by two samples)."
+            f"index shared by two samples){shared}."
         )

@@ -341,8 +341,9 @@ class CRD(FeatureMethod):
         # Z of the student and teacher sides, fixed on the first step; -1 means not yet set
         self.register_buffer("normalizers", torch.full((2,), -1.0, dtype=torch.float64))
         self.register_buffer("steps", torch.zeros((), dtype=torch.int64))
-        # bank rows written by this process's training steps, and rows seen (host side): an
-        # index that counts positions within the batch writes a few rows over and over
+        # bank rows written by this process's training steps, and rows written (host side,
+        # counted when the banks are updated): an index that counts positions within the
+        # batch writes a few rows over and over
         self._written = None
         self._rows_seen = 0
         self._coverage_checked = False
@@ -386,6 +387,12 @@ class CRD(FeatureMethod):
         rows are dealt to the samples in the order of their indices: a sample gets the same
         negatives however the global batch is split over processes.
         """
+        return self._negatives(index, step, global_index)[0]
+
+    def _negatives(
+        self, index: Tensor, step: int, global_index: Tensor | None = None
+    ) -> tuple[Tensor, list[int]]:
+        """:meth:`negatives`, and the global batch's indices as read on the host."""
         global_index = index if global_index is None else global_index
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
         drawn = torch.randint(
@@ -398,12 +405,10 @@ class CRD(FeatureMethod):
         row_of_index = {}
         for row, position in enumerate(torch.argsort(global_cpu, stable=True).tolist()):
             row_of_index.setdefault(values[position], []).append(row)
-        if self.training:
-            self._check_coverage(values)
         own = values if global_index is index else index.long().cpu().tolist()
         rows = [row_of_index[i].pop(0) for i in own]
         drawn = drawn[rows].to(index.device)
-        return torch.cat([index.long().unsqueeze(1), drawn], dim=1)
+        return torch.cat([index.long().unsqueeze(1), drawn], dim=1), values
 
     def forward(self, student_feature, teacher_feature, context=None) -> dict[str, Tensor]:
         _check_pair_batch(student_feature, teacher_feature)
@@ -431,7 +436,7 @@ class CRD(FeatureMethod):
         teacher = F.normalize(teacher, dim=1)
         world = _DistributedBatch(index, student.detach(), teacher.detach())
         step = int(self.steps)
-        contrast = self.negatives(index, step, world.index)
+        contrast, rows = self._negatives(index, step, world.index)
         # [B, K + 1, D], in the embeddings' dtype (the banks are bfloat16 under "bf16-true")
         weights_student = self.memory_student[contrast].to(teacher.dtype)
         weights_teacher = self.memory_teacher[contrast].to(student.dtype)
@@ -471,6 +476,8 @@ class CRD(FeatureMethod):
                 self._update(self.memory_student, world.index, world.student)
                 self._update(self.memory_teacher, world.index, world.teacher)
                 self.steps += 1
+            # the rows written, counted once written (a refused batch writes none)
+            self._check_coverage(rows)
         return {"crd": loss}
 
     def _update(self, bank: Tensor, index: Tensor, embedding: Tensor) -> None:

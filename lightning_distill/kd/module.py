@@ -663,8 +663,10 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         cached, not the largest index).
         Each cached sample keeps a fingerprint of its input, and an input that changes under its
         index is refused (token sequences ``[B, T]`` padded to another length are compared over
-        the shorter one; other inputs of another size are not compared). Not combinable
-        with feature distillation.
+        the shorter one; other inputs of another size are not compared). A tensor shared by
+        the batch (a table) is part of every sample's fingerprint; one with as many rows as
+        every batch is read as one row per sample (give it a leading dimension of 1). Not
+        combinable with feature distillation.
     keep_teacher_in_checkpoint : bool, default=False
         Store the teacher's weights in checkpoints too. Either way, ``load_from_checkpoint``
         takes ``student`` and ``teacher`` again (modules are not hyperparameters); a checkpoint

@@ -1284,3 +1284,76 @@ def test_cache_teacher_takes_inputs_without_a_row_per_sample():
     torch.testing.assert_close(cached.training_step(((more, *shared), y[:4], mixed), 1), expected)
     with pytest.raises(ValueError, match="input of index 0 differs"):
         cached.training_step(((x, torch.tensor(3.0), shared[1]), y, index), 2)
+
+
+def test_cache_teacher_reads_a_shared_tensor_with_as_many_rows_as_a_batch_as_shared():
+    # a table shared by every batch whose length equals the batch size had been read as one
+    # row per sample: the teacher was given the rows of the new samples alone, a sample seen
+    # at another position was refused as changed, and a change of the table in a new
+    # sample's row left the other samples' cached logits standing
+    from lightning_distill.kd._cache import TeacherLogitCache
+
+    def teacher(x):  # attention over the table: any number of its rows is taken
+        return torch.softmax(x["x"] @ x["table"].T, -1) @ x["table"][:, :2]
+
+    gen = torch.Generator().manual_seed(0)
+    table, inputs = torch.randn(4, 3, generator=gen), torch.randn(10, 3, generator=gen)
+    cache = TeacherLogitCache()
+
+    def batch(ids, shared=table):
+        ids = torch.tensor(ids)
+        return {"x": inputs[ids], "table": shared}, ids
+
+    # an epoch of batches of 4, 4 and 2: the last one shows the table is shared
+    for ids in ([0, 1, 2, 3], [4, 5, 6, 7], [8, 9]):
+        x, index = batch(ids)
+        torch.testing.assert_close(cache.lookup(x, index, teacher), teacher(x))
+    # shuffled, part new: the teacher's logits on the batch, the whole table seen
+    x, index = batch([9, 2, 0, 5])
+    torch.testing.assert_close(cache.lookup(x, index, teacher), teacher(x))
+    x, index = batch([3, 1, 8, 6])
+    torch.testing.assert_close(cache.lookup(x, index, teacher), teacher(x))
+    # the table changed in one row: every sample's input changed
+    changed = table.clone()
+    changed[3] += 1.0
+    x, index = batch([0, 1, 2, 4], changed)
+    with pytest.raises(ValueError, match="input of index 0 differs"):
+        cache.lookup(x, index, teacher)
+
+
+def test_epoch_means_after_a_mid_epoch_resume_cover_the_batches_lightning_covers(tmp_path):
+    # Lightning keeps no self.log(on_epoch=True) sums in checkpoints: after a resume from a
+    # checkpoint saved within an epoch, its epoch values are over the batches trained since;
+    # the module's train/*_epoch means (its own sums) are over the same batches
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    class Logged(DistillationModule):
+        def training_step(self, batch, batch_idx):
+            loss = super().training_step(batch, batch_idx)
+            self.log("lightning_mean", loss.detach(), on_epoch=True, batch_size=len(batch[1]))
+            self.losses.append(float(loss))
+            return loss
+
+    def module():
+        torch.manual_seed(0)
+        built = Logged(nn.Linear(5, 3), nn.Linear(5, 3), lr=1e-3)
+        built.losses = []
+        return built
+
+    gen = torch.Generator().manual_seed(1)
+    data = TensorDataset(
+        torch.randn(32, 5, generator=gen), torch.randint(0, 3, (32,), generator=gen)
+    )
+    first = module()
+    saving = ModelCheckpoint(dirpath=tmp_path, every_n_train_steps=3, save_top_k=-1)
+    quiet_trainer(callbacks=[saving], enable_checkpointing=True).fit(
+        first, DataLoader(data, batch_size=4)
+    )
+    resumed = module()
+    trainer = quiet_trainer()
+    trainer.fit(resumed, DataLoader(data, batch_size=4), ckpt_path=tmp_path / "epoch=0-step=3.ckpt")
+    assert len(resumed.losses) == 5  # the 8 steps of the epoch less the 3 before the checkpoint
+    mean = sum(resumed.losses) / len(resumed.losses)  # batches of 4: the samples' mean
+    logged = trainer.callback_metrics
+    assert float(logged["lightning_mean"]) == pytest.approx(mean, rel=1e-6)
+    assert float(logged["train/loss_epoch"]) == pytest.approx(mean, rel=1e-6)

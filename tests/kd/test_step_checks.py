@@ -503,3 +503,34 @@ def test_a_feature_loss_makes_the_host_wait_for_nothing_inside_a_step(name):
     allowed = ["_local_scalar_dense.default"] if name == "dkd" else []
     assert waits.seen == allowed
     assert torch.isfinite(value) and student.grad is not None
+
+
+def test_crd_counts_the_rows_of_a_refused_batch_nowhere():
+    # the bank-coverage count had taken a refused batch's rows as written: two refused
+    # batches of four rows warned that 4 of 8 rows were written, with none written at all
+    import warnings
+
+    from lightning_distill.kd.feature_losses import CRD, FeatureContext
+
+    torch.manual_seed(0)
+    crd = CRD(4, 4, num_samples=8, embed_dim=3, num_negatives=4).train()
+    banks = crd.memory_student.clone(), crd.memory_teacher.clone()
+    feature = torch.randn(4, 4)
+    bad = feature.clone()
+    bad[0, 0] = math.nan
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(2):
+            with pytest.raises(ValueError, match="student_feature must be finite"):
+                with one_sync_per_step():
+                    crd(bad, feature, FeatureContext(index=torch.arange(4)))
+        assert int(crd.steps) == 0
+        assert torch.equal(crd.memory_student, banks[0])
+        assert torch.equal(crd.memory_teacher, banks[1])
+        for start in (0, 4):
+            with one_sync_per_step():
+                crd(feature, feature, FeatureContext(index=torch.arange(start, start + 4)))
+    assert int(crd.steps) == 2
+    assert not torch.equal(crd.memory_student, banks[0])
+    # no coverage warning: each of the 8 rows written is its own sample's
+    assert not [w for w in caught if "bank rows" in str(w.message)]
