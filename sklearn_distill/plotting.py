@@ -95,7 +95,11 @@ def _flag_column(rows, flag=None):
 
 def _short(text, max_length):
     text = str(text)
-    return text if len(text) <= max_length else text[: max_length - 1] + "\u2026"
+    if len(text) <= max_length:
+        return text
+    # one ellipsis: a cut ending in the text's own "..." (a pooled group's "a, b, ... (5
+    # values)") read "b, ......"
+    return text[: max_length - 1].rstrip(" .\u2026") + "\u2026"
 
 
 #: Characters of a feature's name per line of a panel's title, and on an axis of a heatmap.

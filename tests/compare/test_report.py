@@ -286,6 +286,32 @@ def test_categorical_labels_are_shortened_and_flagged_values_use_the_adjusted_fl
     assert len(stars) == 1 and len(stars[0].get_xdata()) == 1
 
 
+def test_a_pooled_group_label_cut_short_shows_a_single_ellipsis():
+    # a coarse block pooling a nominal feature's smaller categories is labelled "Asian,
+    # Hispanic, ... (4 values)"; cut for a tick label it read "Hispanic, ...\u2026", two
+    # ellipses in a row
+    pooled = "Asian, Hispanic, ... (4 values)"
+    pairs = [(a, b) for a in ("African-American", "Caucasian", pooled) for b in ("F", "M")]
+    blocks = pd.DataFrame(
+        {
+            "term": "race & sex",
+            "block": [(i // 2, i % 2) for i in range(6)],
+            "label": pairs,
+            "mimic": np.linspace(-0.3, 0.3, 6),
+            "outcome": 0.0,
+            "significant": False,
+        }
+    )
+    blocks["difference"] = blocks["mimic"]
+    for ax in plot_interaction(blocks, "race & sex").axes[:3]:
+        labels = [t.get_text() for t in ax.get_xticklabels()]
+        assert labels[0] == "African-\nAmerican" and labels[1] == "Caucasian"
+        cut = labels[2]
+        assert cut.endswith("\u2026") and cut.count("\u2026") == 1 and "..." not in cut
+        # what shows before the ellipsis is the label's own beginning, wrapped
+        assert pooled.startswith(cut[:-1].replace("\n", " "))
+
+
 def test_plot_comparison_has_one_legend_and_wide_rows_for_long_category_lists():
     many = pd.DataFrame(
         {"term": "charge", "value": [f"c{i}" for i in range(12)], "mimic": 0.0, "outcome": 0.0}
