@@ -312,6 +312,27 @@ def test_a_pooled_group_label_cut_short_shows_a_single_ellipsis():
         assert pooled.startswith(cut[:-1].replace("\n", " "))
 
 
+def test_a_heatmaps_numeric_ticks_share_one_notation_and_stay_apart():
+    # ".3g" wrote one axis's values as "500" beside "1.5e+03", and 999.5 and 1000.2 both as
+    # "1e+03": two cells of the heatmap under one name
+    values = [500.25, 999.5, 1000.2, 1500.75, 47630.2]
+    cells = pd.DataFrame(
+        {
+            "term": "income & sex",
+            "value": [(v, s) for v in values for s in ("F", "M")],
+            "mimic": np.linspace(-0.5, 0.5, 10),
+            "outcome": 0.0,
+            "significant": False,
+        }
+    )
+    cells["difference"] = cells["mimic"]
+    ax = plot_interaction(cells, "income & sex").axes[0]
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert len(ticks) == len(set(ticks)) == len(values)
+    assert not any("e" in tick for tick in ticks)
+    np.testing.assert_allclose([float(t) for t in ticks], values, rtol=5e-4)
+
+
 def test_plot_comparison_has_one_legend_and_wide_rows_for_long_category_lists():
     many = pd.DataFrame(
         {"term": "charge", "value": [f"c{i}" for i in range(12)], "mimic": 0.0, "outcome": 0.0}
