@@ -18,7 +18,7 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import MaxNLocator
 
 from sklearn_distill._validation import check_integer, check_real, fail
-from sklearn_distill.shapes import MISSING_LABEL, value_label
+from sklearn_distill.shapes import MISSING_LABEL, _numbers, value_label
 
 
 def _check_axes(ax) -> None:
@@ -95,7 +95,11 @@ def _flag_column(rows, flag=None):
 
 def _short(text, max_length):
     text = str(text)
-    return text if len(text) <= max_length else text[: max_length - 1] + "\u2026"
+    if len(text) <= max_length:
+        return text
+    # one ellipsis: a cut ending in the text's own "..." (a pooled group's "a, b, ... (5
+    # values)") read "b, ......"
+    return text[: max_length - 1].rstrip(" .\u2026") + "\u2026"
 
 
 #: Characters of a feature's name per line of a panel's title, and on an axis of a heatmap.
@@ -568,7 +572,8 @@ def _tick_labels(ax, axis, values, max_ticks=8, max_length=14):
     step = max(1, math.ceil(len(values) / max_ticks))
     positions = np.arange(0, len(values), step)
     # on two lines: a block's range cut to one line lost its upper end ("[4.763e+04, 7...")
-    labels = [_two_lines(_value_text(values[i]), max_length) for i in positions]
+    texts = _axis_texts(values)
+    labels = [_two_lines(texts[i], max_length) for i in positions]
     if axis == "x":
         ax.set_xticks(positions)
         ax.set_xticklabels(labels, rotation=40, ha="right", rotation_mode="anchor", fontsize=7,
@@ -576,6 +581,24 @@ def _tick_labels(ax, axis, values, max_ticks=8, max_length=14):
     else:
         ax.set_yticks(positions)
         ax.set_yticklabels(labels, fontsize=7, parse_math=False)
+
+
+def _axis_texts(values):
+    """The values of a heatmap's axis as text: numbers that are not all integers in one
+    notation and told apart (``.3g`` wrote 500 and 1.5e+03 on one axis, and 999.5 and 1000.2
+    both as 1e+03), anything else as :func:`_value_text` writes it."""
+    texts = [_value_text(value) for value in values]
+    numeric = [
+        i
+        for i, value in enumerate(values)
+        if isinstance(value, (int, float, np.integer, np.floating))
+        and not isinstance(value, bool | np.bool_)
+        and math.isfinite(value)
+    ]
+    if any(not float(values[i]).is_integer() for i in numeric):
+        for i, text in zip(numeric, _numbers([values[i] for i in numeric])):
+            texts[i] = text
+    return texts
 
 
 def _value_text(value):

@@ -59,14 +59,32 @@ td.text { white-space: nowrap; }
   /* a figure squeezed to a phone's width is a thumbnail: keep it legible, scroll sideways,
      and say so (panels beyond the screen's edge are otherwise easy to miss) */
   p.figure { overflow-x: auto; } p.figure img { max-width: 720px; }
-  p.figure::before { content: "Wide figure: scroll sideways to see all of it."; display: block;
-                     font-size: 0.8em; color: #555; }
+  p.figure::before { content: "Wide figure: scroll sideways to see all of it."; }
   /* tables fit a phone's width: long terms and values wrap instead of pushing the
      difference, the adjusted p and the flag off-screen */
   table { font-size: 0.75em; } th, td { padding: 2px 3px; }
   td.text { white-space: normal; overflow-wrap: anywhere; min-width: 4em; }
 }
 .scroll { overflow-x: auto; max-width: 100%; }
+/* a table or figure wider than its box scrolls sideways and says so: exactly then where the
+   browser has scroll timelines (one is active only while there is something to scroll; an
+   animation cannot start from display: none, hence the zero height), elsewhere on a narrow
+   screen for figures and tables of many columns, and everywhere for the widest tables */
+.scroll::before { content: "Wide table: scroll sideways to see all of it."; }
+.scroll::before, p.figure::before { display: block; height: 0; overflow: hidden;
+  visibility: hidden; position: sticky; left: 0; font-size: 0.8em; color: #555; }
+@keyframes sideways { from, to { height: auto; visibility: visible; } }
+@supports (animation-timeline: scroll()) {
+  .scroll, p.figure { scroll-timeline: --sideways x; }
+  .scroll::before, p.figure::before { animation: sideways linear both;
+                                      animation-timeline: --sideways; }
+}
+@supports not (animation-timeline: scroll()) {
+  .scroll.widest::before { height: auto; visibility: visible; }
+  @media (max-width: 600px) {
+    .scroll.wide::before, p.figure::before { height: auto; visibility: visible; }
+  }
+}
 .side { display: flex; flex-wrap: wrap; gap: 0 2em; align-items: flex-start; }
 .side > div { flex: 0 1 auto; min-width: 0; max-width: 100%; }
 h3 { font-size: 1.05em; margin: 0.6em 0 0.2em 0; }
@@ -332,8 +350,10 @@ def table_to_html(frame, *, digits=3, flag_column=None, index=True, max_rows=Non
         f'<th class="text">{h}</th>' if text and len(shown) else f"<th>{h}</th>"
         for h, text in zip(header, text_columns)
     ]
+    # where the browser cannot tell whether a table overflows, its number of columns guesses it
+    wide = " wide widest" if len(header) >= 16 else " wide" if len(header) >= 7 else ""
     lines = [
-        '<div class="scroll"><table>',
+        f'<div class="scroll{wide}"><table>',
         "<thead><tr>" + "".join(heads) + "</tr></thead>",
         "<tbody>",
         *body,

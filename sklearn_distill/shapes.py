@@ -111,20 +111,31 @@ def _recovered_values(cuts, minimum, maximum, n_unique):
     return None
 
 
-def _number(value) -> str:
-    return f"{value:.4g}"
-
-
 def _numbers(values) -> list[str]:
-    """``values`` as text, with 4 significant digits or as many more as keep distinct values
-    apart (bins of x in [1e6, 1e6 + 50] would all read ``1e+06``)."""
+    """``values`` as text in one notation, with 4 significant digits or as many more as keep
+    distinct values apart (bins of x in [1e6, 1e6 + 50] would all read ``1e+06``): positional
+    (``8521``, ``47630``, ``0.25``), or scientific (``1.5e+07``) for them all when the largest
+    is 1e6 or more or below 0.001 (``[8521, 4.763e+04)`` read as numbers on two scales)."""
     values = np.asarray(values, dtype=float) + 0.0  # -0.0 reads as 0
+    sizes = np.abs(values[np.isfinite(values) & (values != 0)])
+    scientific = sizes.size > 0 and not 1e-3 <= sizes.max() < 1e6
     distinct = np.unique(values).size
     for digits in range(4, 18):
-        texts = [f"{value:.{digits}g}" for value in values]
+        texts = [_in_notation(value, digits, scientific) for value in values]
         if len(set(texts)) == distinct:
             break
     return texts
+
+
+def _in_notation(value, digits, scientific) -> str:
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    if scientific:  # trailing zeros dropped: 1e+06, 1.5e+06
+        mantissa, exponent = f"{value:.{digits - 1}e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{exponent}"
+    return np.format_float_positional(
+        value, precision=digits, unique=False, fractional=False, trim="-"
+    )
 
 
 def _integer_bins(cuts, minimum, maximum):
@@ -290,12 +301,18 @@ def _group_labels(table: pd.DataFrame, groups: np.ndarray, weights=None) -> list
             labels.append(_integer_label(first, last))
         elif np.isfinite(low).all() and np.isfinite(high).all():
             closed = "]" if np.isclose(high.max(), top) else ")"
-            labels.append(f"[{_number(low.min())}, {_number(high.max())}{closed}")
+            labels.append((low.min(), high.max(), closed))  # written below, in one notation
         elif len(names) <= 3:
             labels.append(", ".join(names))
         else:
             labels.append(f"{', '.join(names[:2])}, ... ({len(names)} values)")
-    return labels
+    ends = iter(
+        _numbers([end for label in labels if isinstance(label, tuple) for end in label[:2]])
+    )
+    return [
+        f"[{next(ends)}, {next(ends)}{label[2]}" if isinstance(label, tuple) else label
+        for label in labels
+    ]
 
 
 def _pure(scores, weights) -> np.ndarray:

@@ -1,5 +1,7 @@
 """Tidy shape functions of an EBM: bin alignment, jackknife bands, recovered shapes."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -308,3 +310,41 @@ def test_plot_shapes_bad_input_and_classes(fitted):
     np.testing.assert_allclose(
         fig.axes[0].get_lines()[0].get_ydata(), -table[table.term == "kind"]["score"].to_numpy()
     )
+
+
+def test_bin_and_block_labels_write_a_features_numbers_in_one_notation():
+    # an income from a few thousand to hundreds of thousands was labelled
+    # "[8521, 4.763e+04)": one number positional, the other scientific, in the same label
+    from sklearn_distill.shapes import interaction_blocks
+
+    rng = np.random.default_rng(3)
+    n = 600
+    X = pd.DataFrame(
+        {
+            "income": np.exp(rng.uniform(np.log(2000), np.log(400000), size=n)) + 0.37,
+            "tiny": rng.uniform(0, 4e-4, size=n),
+            "huge": rng.uniform(1e6, 5e7, size=n) + 0.5,
+        }
+    )
+    target = np.log(X["income"]) + 1e3 * X["tiny"] * (X["huge"] > 2e7) + rng.normal(size=n)
+    ebm = ExplainableBoostingRegressor(
+        outer_bags=2, max_rounds=100, interactions=3, max_bins=24, n_jobs=1, random_state=0
+    ).fit(X, target)
+    table = shape_functions(ebm, interactions=False)
+    blocks, _ = interaction_blocks(ebm)
+    number = re.compile(r"-?\d+(?:\.\d+)?(?:e[+-]\d+)?")
+    for feature, scientific in (("income", False), ("tiny", True), ("huge", True)):
+        rows = table[(table["term"] == feature) & table["bin_low"].notna()]
+        labels = rows["label"].tolist()
+        labels += [pair[i] for pair, pairs in zip(blocks["label"], blocks["features"])
+                   for i in range(2) if pairs[i] == feature]  # fmt: skip
+        assert len(labels) > len(rows)  # the feature's blocks are among them
+        texts = [text for label in labels for text in number.findall(label)]
+        # one notation for every number of the feature, the one that suits its scale
+        assert {"e" in text for text in texts} == {scientific}, labels
+        # each bin's edges to 4 significant digits, and bins told apart
+        for label, low, high in zip(labels, rows["bin_low"], rows["bin_high"]):
+            np.testing.assert_allclose(
+                [float(t) for t in number.findall(label)], [low, high], rtol=5e-4
+            )
+        assert len(set(rows["label"])) == len(rows)

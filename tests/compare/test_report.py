@@ -286,6 +286,53 @@ def test_categorical_labels_are_shortened_and_flagged_values_use_the_adjusted_fl
     assert len(stars) == 1 and len(stars[0].get_xdata()) == 1
 
 
+def test_a_pooled_group_label_cut_short_shows_a_single_ellipsis():
+    # a coarse block pooling a nominal feature's smaller categories is labelled "Asian,
+    # Hispanic, ... (4 values)"; cut for a tick label it read "Hispanic, ...\u2026", two
+    # ellipses in a row
+    pooled = "Asian, Hispanic, ... (4 values)"
+    pairs = [(a, b) for a in ("African-American", "Caucasian", pooled) for b in ("F", "M")]
+    blocks = pd.DataFrame(
+        {
+            "term": "race & sex",
+            "block": [(i // 2, i % 2) for i in range(6)],
+            "label": pairs,
+            "mimic": np.linspace(-0.3, 0.3, 6),
+            "outcome": 0.0,
+            "significant": False,
+        }
+    )
+    blocks["difference"] = blocks["mimic"]
+    for ax in plot_interaction(blocks, "race & sex").axes[:3]:
+        labels = [t.get_text() for t in ax.get_xticklabels()]
+        assert labels[0] == "African-\nAmerican" and labels[1] == "Caucasian"
+        cut = labels[2]
+        assert cut.endswith("\u2026") and cut.count("\u2026") == 1 and "..." not in cut
+        # what shows before the ellipsis is the label's own beginning, wrapped
+        assert pooled.startswith(cut[:-1].replace("\n", " "))
+
+
+def test_a_heatmaps_numeric_ticks_share_one_notation_and_stay_apart():
+    # ".3g" wrote one axis's values as "500" beside "1.5e+03", and 999.5 and 1000.2 both as
+    # "1e+03": two cells of the heatmap under one name
+    values = [500.25, 999.5, 1000.2, 1500.75, 47630.2]
+    cells = pd.DataFrame(
+        {
+            "term": "income & sex",
+            "value": [(v, s) for v in values for s in ("F", "M")],
+            "mimic": np.linspace(-0.5, 0.5, 10),
+            "outcome": 0.0,
+            "significant": False,
+        }
+    )
+    cells["difference"] = cells["mimic"]
+    ax = plot_interaction(cells, "income & sex").axes[0]
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert len(ticks) == len(set(ticks)) == len(values)
+    assert not any("e" in tick for tick in ticks)
+    np.testing.assert_allclose([float(t) for t in ticks], values, rtol=5e-4)
+
+
 def test_plot_comparison_has_one_legend_and_wide_rows_for_long_category_lists():
     many = pd.DataFrame(
         {"term": "charge", "value": [f"c{i}" for i in range(12)], "mimic": 0.0, "outcome": 0.0}
@@ -1029,7 +1076,7 @@ def _overflowing_at(page, width, tmp_path, check=_OVERFLOWING):
     tmp_path.mkdir(parents=True, exist_ok=True)
     probe = (
         """<script>
-    window.addEventListener('load', () => {
+    window.addEventListener('load', () => setTimeout(() => {
       const w = document.documentElement.clientWidth, out = [];"""
         + check
         + """
@@ -1037,16 +1084,16 @@ def _overflowing_at(page, width, tmp_path, check=_OVERFLOWING):
       pre.textContent = 'width=' + w + ' scroll=' + document.documentElement.scrollWidth
         + '\\n' + out.join('\\n');
       document.body.appendChild(pre);
-    });</script>"""
+    }, 300));</script>"""
     )
     (tmp_path / "page.html").write_text(page.replace("</body>", probe + "</body>"), "utf-8")
     # headless windows are at least ~485 px wide: a frame of the width wanted lays the page out
     (tmp_path / "frame.html").write_text(
         f'<iframe id="f" src="page.html" style="width:{width}px;height:3000px;border:0">'
-        "</iframe><pre id='out'></pre><script>document.getElementById('f').onload = () => "
-        "setTimeout(() => { document.getElementById('out').textContent = document"
-        ".getElementById('f').contentDocument.getElementById('probe').textContent; }, 300);"
-        "</script>",
+        "</iframe><pre id='out'></pre><script>const read = () => { const probe = document"
+        ".getElementById('f').contentDocument.getElementById('probe'); if (probe) document"
+        ".getElementById('out').textContent = probe.textContent; else setTimeout(read, 50); };"
+        "document.getElementById('f').onload = read;</script>",
         "utf-8",
     )
     command = [
@@ -1122,6 +1169,52 @@ def test_numbers_in_tables_are_never_broken_across_lines(tmp_path):
         if wrapped is None:
             pytest.skip("no headless Chromium to lay the page out")
         assert wrapped == [], f"at {width} px: {wrapped}"
+
+
+def test_a_table_or_figure_that_scrolls_sideways_says_so_and_only_then(tmp_path):
+    # on a phone the eight-column "Largest differences" tables ran past their box with no
+    # hint (a wide figure had one), so the adjusted p, rows and flag columns went unseen
+    frame = pd.DataFrame(
+        {
+            "term": ["c_charge_desc", "priors_count"],
+            "value": ["Possession of Cocaine", "0"],
+            "mimic": [-0.072, -0.303],
+            "outcome": [-0.462, -0.741],
+            "difference": [0.390, 0.438],
+            "adjusted p": [0.0005, 0.005],
+            "rows": [2965, 1834],
+            "flagged": [True, True],
+        }
+    )
+    narrow_figure = Figure(figsize=(3, 2))
+    narrow_figure.add_subplot().plot([0, 1])
+    wide_figure = Figure(figsize=(12, 3))
+    wide_figure.add_subplot().plot([0, 1])
+    sections = [
+        Section("Largest differences", table=frame),
+        Section("Small", table=pd.DataFrame({"estimate": [0.095]}), figures=[narrow_figure]),
+        Section("All", table=pd.DataFrame({f"column {i}": [-0.123] for i in range(40)})),
+        Section("Shapes", figures=[wide_figure]),
+    ]
+    page = render_html("Audit", sections, digits=3)
+    # per box that can scroll sideways: whether it does, and whether its hint is shown
+    hints = """
+      for (const el of document.querySelectorAll('.scroll, p.figure')) {
+        const hint = getComputedStyle(el, '::before');
+        const shown = hint.content.includes('scroll sideways') && hint.visibility === 'visible'
+          && parseFloat(hint.height) > 0;
+        out.push(el.scrollWidth > el.clientWidth + 1 ? 'overflows' : 'fits');
+        out.push(shown ? 'overflows' : 'fits');
+      }"""
+    for width in (420, 1280):
+        found = _overflowing_at(page, width, tmp_path / str(width), check=hints)
+        if found is None:
+            pytest.skip("no headless Chromium to lay the page out")
+        overflows, hinted = found[0::2], found[1::2]
+        assert hinted == overflows, f"at {width} px"
+        # (table, table, figure, table, figure): the 40 columns never fit, the rest only wide
+        expected = ["overflows", "fits", "fits", "overflows", "overflows"]
+        assert overflows == (expected if width == 420 else ["fits"] * 3 + ["overflows", "fits"])
 
 
 def test_agreement_is_read_as_saying_little_when_every_row_is_on_one_side():
