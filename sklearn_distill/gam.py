@@ -885,13 +885,13 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self, "target_scale_")
         self._check_fit_settings("teacher_target()")
-        n_samples = _num_samples(X)
         if teacher_scores is None and self.teacher is None:
             raise ValueError("teacher_scores are needed: this model has no teacher to query on X.")
-        if is_frame(X):
-            # columns not named by strings are read by name (predict too): the teacher gets
-            # them in fit's order, as it read them at fit
-            X = self._match_frame_columns(X, reset=False)
+        # checked as predict checks it: the teacher gets the columns of fit, in fit's order (a
+        # frame's columns in another order are refused, or read by name when not named by
+        # strings), as it read them at fit
+        X = self._check_X(X, reset=False)
+        n_samples = _num_samples(X)
         scores = self._raw_scores(X, teacher_scores, n_samples)
         target = self._to_target(scores)
         if target.reshape(n_samples, -1).shape[1] != self.n_outputs_:
