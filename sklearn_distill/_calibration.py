@@ -156,7 +156,12 @@ class SplineCalibrator(ClassifierMixin, BaseEstimator):
         # two values (a fold of a score with a rare third one): the logistic map on the score
         # alone, which passes through both rates, is the smooth monotone map (n_knots < 2)
         self.classes_ = np.unique(y)
-        self.center_, self.scale_ = float(np.mean(scores)), float(np.std(scores)) or 1.0
+        # mean and spread computed on the score over its largest magnitude: the squares of a
+        # score of 1e200 overflow, those of 1e-200 underflow (the map had come out flat)
+        magnitude = float(np.max(np.abs(scores))) or 1.0
+        unit = scores / magnitude
+        self.center_ = float(np.mean(unit)) * magnitude
+        self.scale_ = float(np.std(unit)) * magnitude or 1.0
         n_knots = int(min(self.n_knots, distinct.size - 1))
         self.spline_ = None
         if n_knots >= 2:
@@ -239,7 +244,13 @@ class IsotonicCalibrator(ClassifierMixin, BaseEstimator):
         positive = (np.asarray(y) == self.classes_[1]).astype(float)
         increasing = self.sign > 0
         isotonic = IsotonicRegression(increasing=increasing, out_of_bounds="clip")
-        fitted = isotonic.fit(scores, positive).predict(scores)
+        # fitted on the score times a power of two (exact) that brings it near 1: scikit-learn
+        # merges scores closer than an absolute 1e-15, which pooled a score of 1e-200 into
+        # one step
+        exponent = int(np.frexp(np.max(np.abs(scores)))[1]) if scores.size else 0
+        fitted = isotonic.fit(np.ldexp(scores, -exponent), positive).predict(
+            np.ldexp(scores, -exponent)
+        )
         # The steps, in score order: a new step wherever the fitted rate changes. Pooled rates
         # are means, so one step can come out a unit in the last place apart across its rows;
         # two different steps differ by at least 1 / n^2.
@@ -256,7 +267,7 @@ class IsotonicCalibrator(ClassifierMixin, BaseEstimator):
             .fit(index, corrected, sample_weight=sizes)
             .predict(index)
         )
-        self.X_thresholds_ = isotonic.X_thresholds_
+        self.X_thresholds_ = np.ldexp(isotonic.X_thresholds_, exponent)
         self.raw_thresholds_ = isotonic.y_thresholds_
         # every threshold is a training score, and rows of equal score share one step
         where = np.searchsorted(scores[order], self.X_thresholds_)
@@ -384,12 +395,11 @@ def fit_calibrator(scores: np.ndarray, y: np.ndarray, method: str, sign: int = 1
         return SplineCalibrator(sign=sign).fit(scores, y)
     if method == "isotonic":
         return IsotonicCalibrator(sign=sign).fit(scores, y)
-    # the logistic map a + b * score is the same map of any multiple of the score, but a slope
-    # of 1e9 (a score in units of 1e-9) is beyond its solver, which leaves the map flat;
-    # temperature scaling has no intercept and reads the score's own scale
-    scale = 1.0
-    if method == "sigmoid":
-        scale = float(np.max(np.abs(scores))) or 1.0
+    # the logistic map a + b * score is the same map of any multiple of the score, and so is
+    # temperature scaling's b * score, but a slope of 1e9 (a score in units of 1e-9) is beyond
+    # their solvers (temperature's b is bounded to [e^-10, e^10]), which leave the map flat
+    # or saturated: the score is read over its largest magnitude
+    scale = float(np.max(np.abs(scores))) or 1.0
     reader = ScoreColumnClassifier(sign=sign, scale=scale).fit(scores.reshape(-1, 1), y)
     reader = FrozenEstimator(reader)
     # A frozen reader's out-of-fold scores are its in-sample scores, so the folds only have to

@@ -132,13 +132,16 @@ def _scale_of(target: np.ndarray) -> tuple[np.ndarray, float]:
     return offset * magnitude, spread * magnitude
 
 
-def _r2(target, prediction) -> float:
+def _r2(target, prediction, sample_weight=None) -> float:
     """R^2 averaged over columns (as ``sklearn.metrics.r2_score``), on standardised values so
-    that neither 1e200 nor 1e-200 scores overflow or underflow."""
+    that neither 1e200 nor 1e-200 scores overflow or underflow (R^2 is unchanged when target
+    and prediction are shifted and scaled alike)."""
     target = np.asarray(target, dtype=float).reshape(len(target), -1)
     prediction = np.asarray(prediction, dtype=float).reshape(len(target), -1)
     offset, scale = _scale_of(target)
     target, prediction = (target - offset) / scale, (prediction - offset) / scale
+    if sample_weight is not None:
+        return float(r2_score(target, prediction, sample_weight=sample_weight))
     residual = np.sum((target - prediction) ** 2, axis=0)
     total = np.sum((target - target.mean(axis=0)) ** 2, axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -882,13 +885,13 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self, "target_scale_")
         self._check_fit_settings("teacher_target()")
-        n_samples = _num_samples(X)
         if teacher_scores is None and self.teacher is None:
             raise ValueError("teacher_scores are needed: this model has no teacher to query on X.")
-        if is_frame(X):
-            # columns not named by strings are read by name (predict too): the teacher gets
-            # them in fit's order, as it read them at fit
-            X = self._match_frame_columns(X, reset=False)
+        # checked as predict checks it: the teacher gets the columns of fit, in fit's order (a
+        # frame's columns in another order are refused, or read by name when not named by
+        # strings), as it read them at fit
+        X = self._check_X(X, reset=False)
+        n_samples = _num_samples(X)
         scores = self._raw_scores(X, teacher_scores, n_samples)
         target = self._to_target(scores)
         if target.reshape(n_samples, -1).shape[1] != self.n_outputs_:
@@ -1017,12 +1020,20 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
                 )
             # matched to X's rows by position, as at fit: a reordered Series is refused
             check_same_order(X, y, "y")
-            return super().score(X, y, sample_weight=sample_weight)
-        target = self.teacher_target(X, teacher_scores)
-        prediction = self.predict(X)
-        if sample_weight is None:
-            return _r2(target, prediction)
-        return r2_score(target, prediction, sample_weight=sample_weight)
+            _check_numeric_target(y)
+            y = check_array(y, ensure_2d=False, dtype="numeric", input_name="y")
+            prediction = self.predict(X)
+            if y.shape[0] != prediction.shape[0]:
+                raise ValueError(
+                    f"y has {y.shape[0]} rows but X has {prediction.shape[0]}: lengths must match."
+                )
+            if y.reshape(len(y), -1).shape[1] != self.n_outputs_:
+                raise ValueError(
+                    f"y must have {self.n_outputs_} column(s), one per output as at fit; got "
+                    f"shape {y.shape}."
+                )
+            return _r2(y, prediction, sample_weight)
+        return _r2(self.teacher_target(X, teacher_scores), self.predict(X), sample_weight)
 
 
 class DistilledGAM(DistillerBase):

@@ -306,3 +306,23 @@ def test_a_sigmoid_calibration_reads_a_score_at_any_scale(factor):
     scaled, _ = cross_fit_calibration(factor * score, y, "sigmoid", 3, random_state=0)
     assert np.ptp(unit) > 0.5
     np.testing.assert_allclose(scaled, unit, atol=1e-6)
+
+
+@pytest.mark.parametrize("factor", [1e-200, 1e-9, 1e9, 1e200])
+@pytest.mark.parametrize("method", ["isotonic", "temperature", "spline"])
+def test_every_calibration_reads_a_score_at_any_scale(method, factor):
+    # each map is the same map of any positive multiple of the score (isotonic reads its order
+    # only): isotonic had pooled a score of 1e-200 into one step, temperature scaling had
+    # saturated or flattened at 1e9 and 1e-9, the spline had come out flat at 1e+-200
+    rng = np.random.default_rng(5)
+    score = rng.normal(size=600)
+    y = (rng.uniform(size=score.size) < expit(2 * score - 0.5)).astype(int)
+    unit, fitted = cross_fit_calibration(score, y, method, 3, random_state=0)
+    scaled, refitted = cross_fit_calibration(factor * score, y, method, 3, random_state=0)
+    assert np.ptp(unit) > 0.5
+    np.testing.assert_allclose(scaled, unit, atol=1e-3)
+    np.testing.assert_allclose(
+        refitted.predict_proba((factor * score).reshape(-1, 1)),
+        fitted.predict_proba(score.reshape(-1, 1)),
+        atol=1e-3,
+    )

@@ -8,6 +8,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.exceptions import NotFittedError
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import r2_score
 
 from sklearn_distill import DistilledGAM, DistilledTree
 from sklearn_distill._calibration import fit_calibrator
@@ -176,6 +177,33 @@ def test_scores_far_from_unit_scale_are_learnt_as_at_unit_scale(model, factor):
             rtol=1e-4,
             atol=1e-6,
         )
+
+
+@pytest.mark.parametrize("factor", [1e200, 1e-200])
+@pytest.mark.parametrize("model", [DistilledGAM, DistilledTree])
+def test_score_is_scale_free_with_sample_weight_and_with_y_alone(model, factor):
+    # R^2 is unchanged when target and prediction are scaled alike: weighted, and against y
+    # itself, it had overflowed to NaN at 1e200 and underflowed to 1.0 at 1e-200
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(300, 2))
+    scores = 2 * X[:, 0] + np.sin(X[:, 1])
+    weight = rng.uniform(0.5, 2.0, size=300)
+    params = {"student": small_student()} if model is DistilledGAM else {}
+    unit = model(lambda Z: 2 * Z[:, 0] + np.sin(Z[:, 1]), random_state=0, **params).fit(X)
+    scaled = model(
+        lambda Z: factor * (2 * Z[:, 0] + np.sin(Z[:, 1])), random_state=0, **params
+    ).fit(X)
+    expected = r2_score(scores, unit.predict(X), sample_weight=weight)
+    assert 0.5 < expected < 1.0
+    assert unit.score(X, sample_weight=weight) == pytest.approx(expected, rel=1e-9)
+    assert scaled.score(X, sample_weight=weight) == pytest.approx(expected, abs=1e-4)
+    alone = model(random_state=0, **params).fit(X, factor * scores)
+    assert alone.score(X, factor * scores) == pytest.approx(
+        r2_score(scores, unit.predict(X)), abs=1e-4
+    )
+    assert alone.score(X, factor * scores, sample_weight=weight) == pytest.approx(
+        expected, abs=1e-4
+    )
 
 
 def test_saturated_teacher_probabilities_warn_and_a_larger_clip_is_quiet():

@@ -426,6 +426,25 @@ def test_teacher_is_queried_on_the_columns_of_fit_when_they_come_in_another_orde
         assert model.score(shuffled) == pytest.approx(model.score(X))
 
 
+def test_teacher_target_refuses_named_columns_in_another_order_as_predict_does():
+    # a callable teacher reads columns by position: given X's named columns in another order,
+    # teacher_target had returned the teacher's score of other columns, with no word
+    from sklearn_distill import DistilledGAM
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(200, 3)), columns=["a", "b", "c"])
+
+    def teacher(Z):
+        return np.asarray(Z, dtype=float)[:, 0]
+
+    for model in (DistilledTree(teacher, random_state=0), DistilledGAM(teacher, n_jobs=1)):
+        model.fit(X)
+        np.testing.assert_allclose(model.teacher_target(X), X["a"])
+        for other in (X[["b", "a", "c"]], X[["a", "b"]]):
+            with pytest.raises(ValueError, match=r"feature names should match"):
+                model.teacher_target(other)
+
+
 @pytest.mark.parametrize("shift", ["tiny range", "large offset"])
 def test_a_column_float32_cannot_split_is_named_in_a_warning(shift):
     # scikit-learn's trees read X as float32 and treat a column spanning <= 1e-7 as constant:
