@@ -128,6 +128,17 @@ def is_listed(value) -> bool:
     return isinstance(value, Sequence) or getattr(value, "ndim", None) == 1
 
 
+def check_float_tensor(name: str, value, min_dim: int = 2) -> None:
+    """A floating-point tensor of at least ``min_dim`` dimensions, the first the batch's."""
+    if not isinstance(value, Tensor):
+        fail(name, "a torch.Tensor", type(value).__name__, TypeError)
+    if not value.is_floating_point():
+        fail(name, "a floating-point tensor", value.dtype, TypeError)
+    if value.dim() < min_dim:
+        shape = "a batch dimension" if min_dim == 1 else f"at least {min_dim} dimensions"
+        fail(name, f"a tensor with {shape} [batch, ...]", tuple(value.shape))
+
+
 def check_finite(name: str, tensor: Tensor, *, where: str = "") -> None:
     """Raise ``ValueError`` when a floating tensor holds NaN or infinity (one device sync).
 

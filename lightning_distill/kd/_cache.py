@@ -136,22 +136,22 @@ class TeacherLogitCache:
         """One value per sample: ``sum_j w_j x_j`` over every input value (``|x_j|`` with
         ``magnitude=True``, the scale a difference is measured against); None without a
         tensor of ``rows`` rows."""
-        total = None
-        for slot, tensor in enumerate(self._tensors(x, rows)):
-            dtype = _print_dtype(tensor.device)
-            flat = tensor.detach().reshape(rows, tensor[0].numel()).to(dtype)
-            if magnitude:
-                flat = flat.abs()
-            value = flat @ self._weight(slot, flat.shape[1], flat.device, dtype)
-            total = value if total is None else total + value
-        if total is None:
+        per_sample = self._tensors(x, rows)
+        if not per_sample:
             return None
         # a tensor shared by the batch (a scale, a table) is part of every sample's input
-        for slot, tensor in enumerate(self._tensors(x, rows, shared=True), start=_SHARED_SLOT):
-            flat = tensor.detach().reshape(-1).to(total.dtype)
+        shared = self._tensors(x, rows, shared=True)
+        total = None
+        for slot, tensor in [*enumerate(per_sample), *enumerate(shared, _SHARED_SLOT)]:
+            if slot < _SHARED_SLOT:
+                flat = tensor.detach().reshape(rows, tensor[0].numel())
+                flat = flat.to(_print_dtype(tensor.device))
+            else:  # one value for the whole batch, added to every sample's
+                flat = tensor.detach().reshape(-1).to(total.dtype)
             if magnitude:
                 flat = flat.abs()
-            total = total + flat @ self._weight(slot, flat.numel(), flat.device, total.dtype)
+            value = flat @ self._weight(slot, flat.shape[-1], flat.device, flat.dtype)
+            total = value if total is None else total + value
         return total
 
     @torch.no_grad()

@@ -51,6 +51,9 @@ class CallbackFeatures:
 
     def __init__(self, specs: list, example_input: Tensor | None, lr: float) -> None:
         self.specs = specs
+        # a callable loss (the user's code, which may keep state) gets a batch whose logits and
+        # labels were read
+        self.settle_before_terms = any(callable(spec.loss) for spec in specs)
         self.example_input = example_input
         self.lr = lr
         self.methods = nn.ModuleDict()
@@ -208,9 +211,9 @@ class CallbackFeatures:
         rows: int,
     ) -> dict[str, Tensor]:
         """The pairs' weighted terms by name. ``targets``: the labels the callback read
-        (``targets_from``); ``batch_index()``: each sample's position in the data set, read
-        only for a method that needs it (CRD); ``rows``: the batch's samples (rows of
-        logits)."""
+        (``targets_from``), their range checked by the step (``queue_logit_checks``);
+        ``batch_index()``: each sample's position in the data set, read only for a method that
+        needs it (CRD); ``rows``: the batch's samples (rows of logits)."""
         self.methods.to(inputs.device)
         needs_index = any(getattr(m, "needs_index", False) for m in self.methods.values())
         index = batch_index() if needs_index else None
@@ -234,6 +237,7 @@ class CallbackFeatures:
                     index,
                     lambda z, layer=spec.student_layer: self._run(source, z, layer),
                     lambda z, layer=spec.teacher_layer: self._run_teacher(teacher, z, layer),
+                    targets_checked=True,  # by the step, ahead of the features
                 )
                 found = self.methods[str(i)](s_feat, t_feat, context)
             else:

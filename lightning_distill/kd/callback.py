@@ -48,8 +48,8 @@ from lightning_distill.kd.constraints import (
 from lightning_distill.kd.losses import (
     _check_fraction,
     _check_temperature,
+    _distillation_terms,
     check_labels_or_teacher_alone,
-    distillation_terms,
     queue_logit_checks,
 )
 from lightning_distill.kd.module import _as_feature_specs, _stable_repr
@@ -669,13 +669,14 @@ class KnowledgeDistillation(L.Callback):
                     # methods run it again (SSKD's rotated copies)
                     own = student_penalty_terms(source, trees)
                     # The feature losses run before the loss below, their checks and the
-                    # logits' and labels' read together: a method reads them all before it
-                    # changes state from the batch (CRD's banks), and a step without one reads
-                    # them once, as a step without features does. A callable loss (the user's
-                    # code, which may keep state) gets the batch once they are read.
-                    queue_logit_checks(logits, teacher_logits, targets)
-                    if any(callable(spec.loss) for spec in features.specs):
-                        settle_value_checks()
+                    # logits' and labels' read together (the loss does not check them again):
+                    # a method reads them all before it changes state from the batch (CRD's
+                    # banks), and a step without one reads them once, as a step without
+                    # features does. A callable loss (the user's code, which may keep state)
+                    # gets the batch once they are read.
+                    queue_logit_checks(
+                        logits, teacher_logits, targets, settle=features.settle_before_terms
+                    )
                     feature_terms = features.terms(
                         student_features,
                         teacher_features,
@@ -686,13 +687,14 @@ class KnowledgeDistillation(L.Callback):
                         self.teacher,
                         teacher_logits.shape[0],
                     )
-                total, ce, kd = distillation_terms(
+                total, ce, kd = _distillation_terms(
                     logits,
                     teacher_logits,
                     targets,
                     self.temperature,
                     self.alpha,
                     self.label_smoothing,
+                    values_checked=features is not None,
                 )
                 terms = add_constraint_terms(
                     {"loss": total, "loss_kd": kd}

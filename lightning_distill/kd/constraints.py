@@ -1097,8 +1097,10 @@ class L1Sparsity(Constraint):
     def parameters_of(self, model: nn.Module) -> list[nn.Parameter]:
         """The parameters penalised on ``model``."""
         chosen = self._modules_of(model)
-        for module in chosen:
-            if any(nn.parameter.is_lazy(param) for param in module.parameters()):
+        # one walk of each module's parameters (a lazy one anywhere is refused before the rest)
+        params = [list(module.parameters()) for module in chosen]
+        for module, own in zip(chosen, params):
+            if any(nn.parameter.is_lazy(param) for param in own):
                 # an uninitialised parameter has no shape yet: torch's own error would be raw
                 raise ValueError(
                     "model must have its parameters initialised for L1Sparsity's penalty; got "
@@ -1107,8 +1109,8 @@ class L1Sparsity(Constraint):
                     "once on a batch first)."
                 )
         seen: dict[int, nn.Parameter] = {}
-        for module in chosen:
-            weights = [param for param in module.parameters() if param.dim() >= 2]
+        for module, own in zip(chosen, params):
+            weights = [param for param in own if param.dim() >= 2]
             if not weights and self.modules is not None:
                 # a named activation or normalisation layer penalises nothing: dropped
                 # silently, the user would believe it penalised

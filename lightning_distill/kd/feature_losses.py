@@ -48,6 +48,7 @@ from torch import Tensor, nn
 from lightning_distill._precision import autocast_off as _autocast_off
 from lightning_distill._validation import (
     check_finite_deferred,
+    check_float_tensor,
     check_integer,
     check_real,
     fail,
@@ -99,6 +100,9 @@ class FeatureContext(NamedTuple):
     run_student, run_teacher : callable or None
         ``inputs -> (logits, feature)``: a forward pass of the student (with gradient) or of the
         frozen teacher (without), returning the logits and the feature of the method's layer.
+    targets_checked : bool
+        Whether the step checked the targets' range against its logits already (so a method
+        does not check them again).
     """
 
     inputs: Tensor | None = None
@@ -106,6 +110,7 @@ class FeatureContext(NamedTuple):
     index: Tensor | None = None
     run_student: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None
     run_teacher: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None
+    targets_checked: bool = False
 
 
 class FeatureMethod(nn.Module):
@@ -642,9 +647,15 @@ class SSKD(FeatureMethod):
                 _through(self.teacher_head, teacher_rotated.flatten(1)),
             )
         rotated_targets = context.targets.repeat(3)
-        keep_tf = sskd_selection(_float_logits(teacher_logits), rotated_targets, self.tf_ratio)
-        keep_ss = sskd_selection(
-            teacher_similarity, _rotation_targets(batch, x.device), self.ss_ratio
+        keep_tf = _sskd_selection(
+            _float_logits(teacher_logits),
+            rotated_targets,
+            self.tf_ratio,
+            in_range=context.targets_checked,
+        )
+        # the rotation targets index the originals: in range by construction
+        keep_ss = _sskd_selection(
+            teacher_similarity, _rotation_targets(batch, x.device), self.ss_ratio, in_range=True
         )
         tf = _softened_kl(student_logits[keep_tf], teacher_logits[keep_tf], self.tf_temperature)
         ss = _softened_kl(
@@ -941,18 +952,9 @@ def _softened_kl(student: Tensor, teacher: Tensor, temperature: float) -> Tensor
         return kl * temperature**2
 
 
-def _check_tensor(name: str, value, min_dim: int = 2) -> None:
-    if not isinstance(value, Tensor):
-        fail(name, "a torch.Tensor", type(value).__name__, TypeError)
-    if not value.is_floating_point():
-        fail(name, "a floating-point tensor", value.dtype, TypeError)
-    if value.dim() < min_dim:
-        fail(name, f"a tensor with at least {min_dim} dimensions [batch, ...]", tuple(value.shape))
-
-
 def _check_pair_batch(student, teacher, names=("student_feature", "teacher_feature")) -> None:
-    _check_tensor(names[0], student)
-    _check_tensor(names[1], teacher)
+    check_float_tensor(names[0], student)
+    check_float_tensor(names[1], teacher)
     _check_not_empty(names[0], student)  # a mean over no sample would be NaN
     if student.shape[0] != teacher.shape[0]:
         fail(
@@ -991,7 +993,7 @@ def rotate_batch(images: Tensor) -> Tensor:
     Row ``j`` is a rotated copy of image ``j % B``. Rotation by 90 degrees swaps height and
     width, so the images must be square.
     """
-    _check_tensor("inputs", images)
+    check_float_tensor("inputs", images)
     if images.dim() != 4 or images.shape[2] != images.shape[3]:
         fail(
             "inputs",
@@ -1202,7 +1204,7 @@ def crd_contrast_loss(scores: Tensor, num_samples: int, eps: float = 1e-7) -> Te
     .. math:: -\frac{1}{B}\sum_i \Big[\log\frac{P_{i0}}{P_{i0} + K P_n + \epsilon}
               + \sum_{k \ge 1} \log\frac{K P_n}{P_{ik} + K P_n + \epsilon}\Big]
     """
-    _check_tensor("scores", scores)
+    check_float_tensor("scores", scores)
     _check_not_empty("scores", scores)
     if scores.dim() != 2 or scores.shape[1] < 2:
         fail(
@@ -1241,11 +1243,17 @@ def sskd_selection(scores: Tensor, targets: Tensor, ratio: float) -> Tensor:
     (rounded down) whose target ranks best is kept. ``scores`` is ``[N, C]`` (floating point),
     ``targets`` ``N`` integer column indices in ``[0, C)``.
     """
-    _check_tensor("scores", scores)
+    return _sskd_selection(scores, targets, ratio)
+
+
+def _sskd_selection(scores: Tensor, targets: Tensor, ratio: float, *, in_range=False) -> Tensor:
+    """:func:`sskd_selection`; ``in_range``: the targets' range is known (checked already in
+    this step, or built in range), so it is not checked again."""
+    check_float_tensor("scores", scores)
     if scores.dim() != 2:
         fail("scores", "a [rows, columns] tensor", tuple(scores.shape))
     # read with the step's other value checks: the targets are compared, never used as indices
-    _check_targets(targets, scores, settle=False)
+    _check_targets(targets, scores, settle=False, values=not in_range)
     ratio = check_real("ratio", ratio, minimum=0.0, maximum=1.0)
     order = scores.argsort(dim=1, descending=True)
     rank = (order == targets.unsqueeze(1)).long().argmax(dim=1)

@@ -17,8 +17,8 @@ from lightning_distill._batch import TARGET_KEYS
 from lightning_distill._precision import autocast_off as _autocast_off
 from lightning_distill._validation import (
     check_choice,
-    check_finite,
     check_finite_deferred,
+    check_float_tensor,
     check_real,
     fail,
     settle_value_checks,
@@ -160,7 +160,9 @@ def _check_fraction(name: str, value, *, upper_open: bool = False) -> float:
     return check_real(name, value, minimum=0, maximum=1, exclusive_maximum=upper_open)
 
 
-def _check_targets(targets, logits: Tensor, *, settle: bool = True) -> None:
+def _check_targets(targets, logits: Tensor, *, settle: bool = True, values: bool = True) -> None:
+    """The targets' type and shape, and (``values``, unless checked already in this step) their
+    range."""
     if not isinstance(targets, Tensor):
         raise TypeError(
             f"targets must be a torch.Tensor of class indices; got {type(targets).__name__}."
@@ -180,7 +182,7 @@ def _check_targets(targets, logits: Tensor, *, settle: bool = True) -> None:
             f"got {tuple(targets.shape)}{hint}."
         )
     num_classes = logits.shape[1]
-    if not targets.numel():
+    if not values or not targets.numel():
         return
 
     def explain() -> None:
@@ -256,6 +258,19 @@ def kd_loss(
     >>> float(kd_loss(s, s, temperature=4.0))
     0.0
     """
+    return _kd_loss(student_logits, teacher_logits, temperature, reduction)
+
+
+def _kd_loss(
+    student_logits: Tensor,
+    teacher_logits: Tensor,
+    temperature: float,
+    reduction: str,
+    *,
+    values_checked: bool = False,
+) -> Tensor:
+    """:func:`kd_loss`; ``values_checked``: the logits' values were checked already in this
+    step (:func:`queue_logit_checks`), so their check is not made twice."""
     _check_pair(student_logits, teacher_logits)
     temperature = _check_temperature(temperature)
     check_choice("reduction", reduction, _REDUCTIONS)
@@ -263,7 +278,8 @@ def kd_loss(
         _check_not_empty("student_logits", student_logits)
     # One reduction (read with the step's other checks in one host sync) in the common case,
     # all finite; the detailed check only when some logit is not finite.
-    _check_finite_logits(student_logits, teacher_logits)
+    if not values_checked:
+        _check_finite_logits(student_logits, teacher_logits)
     out_dtype = _float_logits(student_logits).dtype
     wide = temperature > _FLOAT32_TEMPERATURE or out_dtype == torch.float64
     with _autocast_off(student_logits):
@@ -323,15 +339,17 @@ def _smoothed_cross_entropy(
     *,
     strict: bool,
     values_checked: bool = False,
+    targets_checked: bool = False,
 ):
     """:func:`label_smoothing_loss`; ``strict=False`` (evaluation, where the value is reported,
     not trained on) gives an infinite or NaN loss as it is instead of refusing it;
     ``values_checked``: the logits' values were checked already (by the KD term of the same
-    step), so their check is not made twice."""
+    step), so their check is not made twice; ``targets_checked``: likewise the targets' range
+    (:func:`queue_logit_checks`)."""
     _check_logits("logits", logits)
     _check_not_empty("logits", logits)
     smoothing = _check_fraction("smoothing", smoothing)
-    _check_targets(targets, logits, settle=False)
+    _check_targets(targets, logits, settle=False, values=not targets_checked)
     with _autocast_off(logits):
         log_probs = F.log_softmax(_float_logits(logits), dim=1)
         if strict:
@@ -408,16 +426,20 @@ def check_labels_or_teacher_alone(targets, alpha: float) -> None:
 
 
 def queue_logit_checks(
-    student_logits: Tensor, teacher_logits: Tensor, targets: Tensor | None
+    student_logits: Tensor, teacher_logits: Tensor, targets: Tensor | None, *, settle: bool
 ) -> None:
     """Make :func:`distillation_terms`' checks of the logits and labels ahead of it, read with
     the step's next :func:`settle_value_checks`: the feature losses run before it, and a method
     that changes state from the batch (CRD's banks) reads them with its own checks first. The
-    loss checks them again, in the same read."""
+    loss is then computed with ``values_checked=True`` (:func:`_distillation_terms`), so that
+    they are made once. ``settle``: read them at once, before a callable feature loss (the
+    user's code, which may keep state) gets the batch."""
     _check_pair(student_logits, teacher_logits)
     _check_finite_logits(student_logits, teacher_logits)
     if targets is not None:
         _check_targets(targets, student_logits, settle=False)
+    if settle:
+        settle_value_checks()
 
 
 def distillation_terms(
@@ -432,16 +454,40 @@ def distillation_terms(
 
     ``targets=None`` is allowed with ``alpha=1``: the total is then the KD term and ``ce`` None.
     """
+    return _distillation_terms(
+        student_logits, teacher_logits, targets, temperature, alpha, label_smoothing
+    )
+
+
+def _distillation_terms(
+    student_logits: Tensor,
+    teacher_logits: Tensor,
+    targets: Tensor | None,
+    temperature: float,
+    alpha: float,
+    label_smoothing: float,
+    *,
+    values_checked: bool = False,
+) -> DistillationTerms:
+    """:func:`distillation_terms`; ``values_checked``: the logits' values and the targets' range
+    were checked already in this step (:func:`queue_logit_checks`)."""
     _check_pair(student_logits, teacher_logits)
     _check_not_empty("student_logits", student_logits)
     alpha = _check_fraction("alpha", alpha)
     check_labels_or_teacher_alone(targets, alpha)
-    kd = kd_loss(student_logits, teacher_logits, temperature)
+    kd = _kd_loss(
+        student_logits, teacher_logits, temperature, "batchmean", values_checked=values_checked
+    )
     if targets is None:
         return DistillationTerms(kd, None, kd)
-    # the student's logits were checked by kd_loss
+    # the student's logits were checked by kd_loss (or, with the targets, ahead of it)
     ce = _smoothed_cross_entropy(
-        student_logits, targets, label_smoothing, strict=True, values_checked=True
+        student_logits,
+        targets,
+        label_smoothing,
+        strict=True,
+        values_checked=True,
+        targets_checked=values_checked,
     )
     return DistillationTerms((1.0 - alpha) * ce + alpha * kd, ce, kd)
 
@@ -564,29 +610,14 @@ def hint_loss(student_feature: Tensor, teacher_feature: Tensor, regressor: nn.Mo
     regressor : torch.nn.Module
         Maps the student feature to the teacher feature's shape, e.g. :class:`HintRegressor`.
     """
-    for name, feature in (
-        ("student_feature", student_feature),
-        ("teacher_feature", teacher_feature),
-    ):
-        if not isinstance(feature, Tensor):
-            fail(name, "a torch.Tensor", type(feature).__name__, TypeError)
-        if not feature.is_floating_point():
-            fail(name, "a floating-point tensor", feature.dtype, TypeError)
-        if feature.dim() == 0:
-            fail(name, "a tensor with a batch dimension [batch, ...]", tuple(feature.shape))
+    check_float_tensor("student_feature", student_feature, min_dim=1)
+    check_float_tensor("teacher_feature", teacher_feature, min_dim=1)
     if not callable(regressor):
         fail("regressor", "a module or callable", type(regressor).__name__, TypeError)
     _check_not_empty("student_feature", student_feature)  # a mean over no sample is NaN
-
-    def explain() -> None:
-        check_finite("student_feature", student_feature)
-        check_finite("teacher_feature", teacher_feature)
-
-    # one reduction, read with the step's other value checks (one host sync)
-    value_check(
-        ~(torch.isfinite(student_feature).all() & torch.isfinite(teacher_feature).all()),
-        explain,
-    )
+    # read with the step's other value checks (one host sync; see one_sync_per_step)
+    check_finite_deferred("student_feature", student_feature)
+    check_finite_deferred("teacher_feature", teacher_feature)
     mapped = regressor(student_feature)
     if not isinstance(mapped, Tensor):
         fail("regressor", "a callable returning a tensor", type(mapped).__name__, TypeError)

@@ -72,10 +72,10 @@ from lightning_distill.kd.losses import (
     _check_fraction,
     _check_pair,
     _check_temperature,
+    _distillation_terms,
     _smoothed_cross_entropy,
     attention_transfer_loss,
     check_labels_or_teacher_alone,
-    distillation_terms,
     hint_loss,
     label_smoothing_loss,
     queue_logit_checks,
@@ -851,6 +851,9 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         self.teacher = teacher
         self._init_teacher(keep_teacher_in_checkpoint)
         self.feature_specs = specs
+        # a callable loss (the user's code, which may keep state) gets a batch whose logits and
+        # labels were read (see _loss_terms)
+        self._settle_before_features = any(callable(spec.loss) for spec in specs)
         self.example_input_array = example_input
         self._optimizer = optimizer
 
@@ -1318,13 +1321,16 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                 teacher_logits = self._teacher_forward(later)
                 watch.check("teacher", _READ_AFTER_TEACHER, fix=TEACHER_FIX)
                 # The batch's logits and labels are checked with the feature losses' own checks
-                # (the loss below checks them again, in the same read): a method reads them all
-                # before it changes state from the batch (CRD's banks), and a step without one
-                # reads them once, as a step without features does. A callable loss (the user's
-                # code, which may keep state) gets the batch once they are read.
-                queue_logit_checks(student_logits, teacher_logits, targets)
-                if any(callable(spec.loss) for spec in self.feature_specs):
-                    settle_value_checks()
+                # (the loss below does not check them again): a method reads them all before it
+                # changes state from the batch (CRD's banks), and a step without one reads them
+                # once, as a step without features does. A callable loss (the user's code, which
+                # may keep state) gets the batch once they are read.
+                queue_logit_checks(
+                    student_logits,
+                    teacher_logits,
+                    targets,
+                    settle=self._settle_before_features,
+                )
                 # read before any method runs more forward passes (SSKD's rotated copies)
                 pairs = [
                     (
@@ -1347,6 +1353,7 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                         lambda z, layer=spec.teacher_layer: forward_and_read(
                             self._teacher_forward, z, th, layer, "teacher"
                         ),
+                        targets_checked=True,  # by queue_logit_checks above
                     )
                     check_batch_first(
                         spec, student_feature, teacher_feature, student_logits.shape[0]
@@ -1360,14 +1367,17 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         if teacher_logits is None:
             ce = label_smoothing_loss(student_logits, targets, hp.label_smoothing)
             return {"loss": ce, "loss_ce": ce}, student_logits.shape[0], own
+        # with feature pairs, the logits and labels were checked ahead (queue_logit_checks)
+        checked = feature_loss is not None
         if self.learned_temperature is None:
-            total, ce, kd = distillation_terms(
+            total, ce, kd = _distillation_terms(
                 student_logits,
                 teacher_logits,
                 targets,
                 hp.temperature,
                 hp.alpha,
                 hp.label_smoothing,
+                values_checked=checked,
             )
             terms = {"loss": total, "loss_ce": ce, "loss_kd": kd}
         else:
@@ -1386,7 +1396,12 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
                 total, ce = kd, None
             else:  # the student's logits were checked by kd_loss_at
                 ce = _smoothed_cross_entropy(
-                    student_logits, targets, hp.label_smoothing, strict=True, values_checked=True
+                    student_logits,
+                    targets,
+                    hp.label_smoothing,
+                    strict=True,
+                    values_checked=True,
+                    targets_checked=checked,
                 )
                 total = (1.0 - hp.alpha) * ce + hp.alpha * kd
             terms = {"loss": total, "loss_ce": ce, "loss_kd": kd, "temperature": temperature}

@@ -166,12 +166,24 @@ def test_hint_loss_formula_and_regressor_gradients():
          ValueError, "student_feature must be finite"),
         (torch.randn(2, 3), torch.full((2, 5), float("inf")), torch.nn.Linear(3, 5),
          ValueError, "teacher_feature must be finite"),
+        (torch.tensor(1.0), torch.randn(2, 5), torch.nn.Linear(3, 5),
+         ValueError, r"student_feature must be a tensor with a batch dimension \[batch, ...\]"),
     ],
 )  # fmt: skip
 def test_hint_loss_refuses_bad_input_naming_it(student, teacher, regressor, error, words):
     # as the other feature losses: no AttributeError from deep inside, no silent NaN or inf loss
     with pytest.raises(error, match=words):
         hint_loss(student, teacher, regressor)
+
+
+def test_hint_loss_takes_finite_features_whose_sum_overflows():
+    # the finite check reads the features' sum, and looks closer only when it is not finite:
+    # finite float16 values whose sum overflows are not refused
+    student = torch.full((4, 8), 6e4, dtype=torch.float16)
+    teacher = torch.full((4, 8), 6e4, dtype=torch.float16)
+    assert not torch.isfinite(student.sum())
+    loss = hint_loss(student, teacher, lambda s: s)
+    assert float(loss) == 0.0
 
 
 def _at_reference(fs, ft, variant):

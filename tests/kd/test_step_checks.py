@@ -355,6 +355,35 @@ def test_a_feature_methods_step_reads_its_checks_once(form, name):
     assert reads.per_step == [expected, expected]
 
 
+@pytest.mark.parametrize("form", ["module", "callback"])
+@pytest.mark.parametrize("name", list(_METHOD_LAYER))
+def test_a_feature_methods_step_checks_the_logits_and_labels_once(form, name, monkeypatch):
+    # The logits' finiteness and the labels' range are checked ahead of the feature methods
+    # (queue_logit_checks); the loss, and SSKD's selection on the rotated copies, did not need
+    # to check them again (two reductions more a step, and SSKD's two more)
+    from lightning_distill.kd import losses
+
+    checks = {"logits": 0, "targets": 0}
+    original = losses.value_check
+
+    def counted(bad, explain):
+        if getattr(explain, "func", None) is losses._check_logit_values:
+            checks["logits"] += 1
+        elif getattr(explain, "__qualname__", "").startswith("_check_targets."):
+            checks["targets"] += 1
+        original(bad, explain)
+
+    monkeypatch.setattr(losses, "value_check", counted)
+    x, y = make_data(32)
+    torch.manual_seed(0)
+    layer = _METHOD_LAYER[name]
+    module, callbacks, _ = _feature_fit(form, name, make_cnn(4), make_cnn(6), x, layer, layer)
+    quiet_trainer(max_steps=2, callbacks=callbacks).fit(
+        module, DataLoader(IndexedDataset(x, y), batch_size=16)
+    )
+    assert checks == {"logits": 2, "targets": 2}  # one of each a step
+
+
 class _Tapped(torch.nn.Module):
     """A make_cnn's logits; ``tap`` outputs a copy of its layer ``layer``'s output (the feature
     distilled), with row 2 NaN (or the logits' row 2) while ``bad`` names it."""
