@@ -1145,10 +1145,11 @@ def term_stability(contributions, term_names=None, *, threshold=0.25, shape_thre
     >>> bool(term_stability(refits)["unstable"].iloc[0])
     False
     """
-    c = np.asarray(contributions, dtype=float)
-    if c.ndim != 3:
+    c = _as_numbers("contributions", contributions)
+    if c.ndim != 3 or c.shape[1] < 1:
         raise ValueError(
-            f"contributions must have shape (n_refits, n_samples, n_terms), got shape {c.shape}."
+            "contributions must have shape (n_refits, n_samples, n_terms) with at least one "
+            f"sample, got shape {c.shape}."
         )
     threshold = check_real("threshold", threshold, minimum=0, exclusive_minimum=True)
     shape_threshold = check_real(

@@ -440,6 +440,13 @@ def test_term_stability_bad_input():
             term_stability(np.zeros((2, 5, 2)), **{name: 0})
 
 
+def test_term_stability_names_contributions_it_cannot_read():
+    with pytest.raises(TypeError, match="^contributions must be numbers"):
+        term_stability([[["0.1", "n/a"]], [["0.2", "0.3"]]])
+    with pytest.raises(ValueError, match="^contributions must have shape.*at least one sample"):
+        term_stability(np.zeros((2, 0, 3)))
+
+
 def test_binned_rate_wilson_interval():
     score = np.repeat([1.0, 2.0], 10)
     y = np.r_[np.ones(5), np.zeros(5), np.ones(10)]
