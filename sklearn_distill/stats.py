@@ -729,12 +729,17 @@ def compare_shapes(
                 f"share their keys, e.g. ({first}) (each pairing would be tested and counted in "
                 "the Benjamini-Hochberg family)."
             )
-        errors = pd.to_numeric(frame["std_error"], errors="coerce").to_numpy(float)
-        if bool((errors < 0).any()):
-            raise ValueError(
-                f"{name}'s std_error must be non-negative (or NaN where there is none); got "
-                f"{int((errors < 0).sum())} negative value(s), the smallest {errors.min():.4g}."
-            )
+        # the columns read as numbers, refused by name when they are not
+        read = ["score", "std_error", "dof", "weight" if min_weight > 0 else None]
+        for column in (c for c in read if c in frame.columns):
+            values = _as_numbers(f"{name}'s {column}", frame[column])
+            what = {"std_error": "NaN where there is none", "dof": "NaN if unknown"}.get(column)
+            if what and bool((values < 0).any()):
+                raise ValueError(
+                    f"{name}'s {column} must be non-negative (or {what}); got "
+                    f"{int((values < 0).sum())} negative value(s), the smallest "
+                    f"{np.nanmin(values):.4g}."
+                )
     for name, column in (("family", family), ("within", within)):
         if column in ("score", "std_error", "dof"):
             raise ValueError(
@@ -783,10 +788,14 @@ def compare_shapes(
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.where(se_d > 0, diff / se_d, np.where(negligible, 0.0, np.nan))
     z = np.where(np.isnan(se_d), np.nan, z)
-    p_value = 2.0 * sp_stats.t.sf(np.abs(z), np.where(np.isfinite(dof_d), dof_d, np.inf))
+    # Student's on the degrees of freedom the band reads (normal where they are unknown or 0),
+    # so that a value is significant exactly when its band excludes zero
+    known = np.isfinite(dof_d) & (dof_d > 0)
+    p_value = 2.0 * sp_stats.t.sf(np.abs(z), np.where(known, dof_d, np.inf))
     # a real difference without spread over the bags cannot be tested, nor one without a
-    # standard error at all (models that give no bands): untested, and counted so
-    testable = ~((se_d == 0) & ~negligible) & ~np.isnan(se_d)
+    # (finite) standard error at all (models that give no bands), nor a score that is no
+    # number: untested, and counted so
+    testable = ~((se_d == 0) & ~negligible) & np.isfinite(se_d) & np.isfinite(diff)
     if min_weight > 0:
         testable &= merged["mimic_weight"].to_numpy(float) >= min_weight
     # An audit tests hundreds of values at once: the Benjamini-Hochberg adjustment keeps the
@@ -1136,10 +1145,11 @@ def term_stability(contributions, term_names=None, *, threshold=0.25, shape_thre
     >>> bool(term_stability(refits)["unstable"].iloc[0])
     False
     """
-    c = np.asarray(contributions, dtype=float)
-    if c.ndim != 3:
+    c = _as_numbers("contributions", contributions)
+    if c.ndim != 3 or c.shape[1] < 1:
         raise ValueError(
-            f"contributions must have shape (n_refits, n_samples, n_terms), got shape {c.shape}."
+            "contributions must have shape (n_refits, n_samples, n_terms) with at least one "
+            f"sample, got shape {c.shape}."
         )
     threshold = check_real("threshold", threshold, minimum=0, exclusive_minimum=True)
     shape_threshold = check_real(

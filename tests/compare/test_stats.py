@@ -323,6 +323,47 @@ def test_compare_shapes_bad_input():
         compare_shapes(good, good, confidence=0)
 
 
+@pytest.mark.parametrize(
+    "column, table",
+    [("score", "mimic"), ("std_error", "outcome"), ("dof", "mimic"), ("weight", "mimic")],
+)
+def test_compare_shapes_names_a_column_that_holds_no_numbers(column, table):
+    good = _shape([0.0, 1.0], [0.1, 0.1]).assign(dof=4.0, weight=50.0)
+    tables = {"mimic": good, "outcome": good}
+    tables[table] = good.assign(**{column: ["n/a", "1"]})
+    with pytest.raises(TypeError, match=f"^{table}'s {column} must be numbers"):
+        compare_shapes(tables["mimic"], tables["outcome"], min_weight=10)
+
+
+def test_compare_shapes_refuses_negative_degrees_of_freedom():
+    good = _shape([0.0, 1.0], [0.1, 0.1]).assign(dof=4.0)
+    with pytest.raises(ValueError, match="^outcome's dof must be non-negative.*-3"):
+        compare_shapes(good, good.assign(dof=[4.0, -3.0]))
+
+
+def test_compare_shapes_tests_each_value_as_its_band_reads_it():
+    # degrees of freedom of 0 say nothing: the band is normal, and so is the test, so that a
+    # value is significant exactly when its band excludes zero
+    mimic = _shape([0.0, 0.3, 0.3, 1.0], [0.1, 0.1, 0.1, 0.1]).assign(dof=[4.0, 0.0, 4.0, 4.0])
+    outcome = _shape([0.0, 0.0, 0.0, 0.0], [0.05, 0.05, 0.05, 0.05]).assign(dof=4.0)
+    table = compare_shapes(mimic, outcome)
+    z = 0.3 / np.sqrt(0.0125)  # 2.68
+    assert table.loc[1, "p_value"] == pytest.approx(2 * sp_stats.norm.sf(z), rel=1e-12)
+    welch = 0.0125**2 / (1e-4 / 4 + 0.05**4 / 4)
+    assert table.loc[2, "p_value"] == pytest.approx(2 * sp_stats.t.sf(z, welch), rel=1e-12)
+    excludes = (table["difference_lower"] > 0) | (table["difference_upper"] < 0)
+    assert (excludes == table["significant"]).all()
+    assert table["significant"].tolist() == [False, True, True, True]
+    # a standard error or a score that is no finite number leaves its value untested, out of
+    # the Benjamini-Hochberg family
+    broken = mimic.assign(score=[0.0, 0.3, np.nan, 1.0], std_error=[np.inf, 0.1, 0.1, 0.1])
+    table = compare_shapes(broken, outcome)
+    assert table["testable"].tolist() == [False, True, False, True]
+    assert not table.loc[[0, 2], ["significant", "significant_bh"]].to_numpy().any()
+    tested = table.loc[[1, 3]]
+    np.testing.assert_allclose(tested["p_value_bh"], _step_up(tested["p_value"].to_numpy()))
+
+
 def test_normal_quantile():
     assert normal_quantile(0.95) == pytest.approx(sp_stats.norm.ppf(0.975))
     assert normal_quantile(0.5) == pytest.approx(sp_stats.norm.ppf(0.75))
@@ -397,6 +438,13 @@ def test_term_stability_bad_input():
     for name in ("threshold", "shape_threshold"):
         with pytest.raises(ValueError, match=f"^{name} must be"):
             term_stability(np.zeros((2, 5, 2)), **{name: 0})
+
+
+def test_term_stability_names_contributions_it_cannot_read():
+    with pytest.raises(TypeError, match="^contributions must be numbers"):
+        term_stability([[["0.1", "n/a"]], [["0.2", "0.3"]]])
+    with pytest.raises(ValueError, match="^contributions must have shape.*at least one sample"):
+        term_stability(np.zeros((2, 0, 3)))
 
 
 def test_binned_rate_wilson_interval():
