@@ -518,14 +518,20 @@ def _check_uses_temperature(module, temperature: float) -> None:
 
 
 class _FreshModules:
-    """Refuse a module that shares trainable parameters with one an earlier run trained (a
+    """Refuse a module that shares parameters or buffers with a module whose run changed them (a
     factory closing over one student would train it again in every run); the teacher may be
-    shared."""
+    shared, and so may a part of the student that no run changes (a frozen feature extractor
+    built once: refused only once a run has changed it, e.g. its batch normalisation's running
+    statistics, since every later run would start from another one). Such a part is given
+    back its own tensors after each run, as the teacher is (a casting precision casts it)."""
 
     def __init__(self) -> None:
-        self._trained: dict[int, weakref.ref] = {}
+        # (id of a submodule, name of its parameter or buffer) -> the submodule
+        self._changed: dict[tuple[int, str], weakref.ref] = {}
+        self._before: list[tuple[weakref.ref, str, Tensor, Tensor]] = []
 
     def check(self, module) -> None:
+        """Refuse ``module`` before its run; keep what its run may change, for :meth:`record`."""
         from lightning.pytorch import LightningModule
 
         # a torch.compile'd module (which Lightning fits) is checked as the module it wraps
@@ -538,17 +544,54 @@ class _FreshModules:
                 f"nn.Module); got a {type(module).__name__} whose teacher is "
                 f"{type(teacher).__name__ if teacher is not None else None}."
             )
-        frozen = {id(p) for p in teacher.parameters()}
-        own = [p for p in module.parameters() if id(p) not in frozen]
-        for parameter in own:
-            earlier = self._trained.get(id(parameter))
-            if earlier is not None and earlier() is parameter:
-                fail(
-                    "make_module",
-                    "a callable building a new student on every call (the teacher may be shared)",
-                    "a module whose student was trained by an earlier run",
+        shared = {id(m) for m in teacher.modules()}
+        before = []
+        # by submodule and name: a precision or device move replaces a buffer by a new tensor
+        for submodule in module.modules():
+            if id(submodule) in shared:
+                continue
+            own = (
+                *submodule.named_parameters(recurse=False),
+                *submodule.named_buffers(recurse=False),
+            )
+            for name, tensor in own:
+                earlier = self._changed.get((id(submodule), name))
+                if earlier is not None and earlier() is submodule:
+                    fail(
+                        "make_module",
+                        "a callable building a new student on every call (the teacher may be "
+                        "shared, and so may frozen parts of the student that no run changes)",
+                        "a module whose student was changed by an earlier run",
+                    )
+                # the values before the run: whether it changed them is read afterwards (not
+                # from requires_grad: a callback may unfreeze a part during the fit)
+                before.append((weakref.ref(submodule), name, tensor, tensor.detach().clone()))
+        self._before = before
+
+    def record(self) -> None:
+        """After the run of the module last checked: remember what it changed, and give what
+        it only cast or moved back its own tensors."""
+        with torch.no_grad():
+            for ref, name, tensor, values in self._before:
+                submodule = ref()
+                now = None if submodule is None else getattr(submodule, name, None)
+                if not isinstance(now, Tensor):
+                    continue
+                # a casting precision ("64-true", "bf16-true") leaves the module cast: the same
+                # values in another dtype are no change
+                same = now.shape == values.shape and torch.equal(
+                    now.detach().cpu(), values.to(device="cpu", dtype=now.dtype)
                 )
-        self._trained.update({id(p): weakref.ref(p) for p in own})
+                if not same:
+                    self._changed[(id(submodule), name)] = ref
+                else:
+                    if isinstance(tensor, nn.Parameter) and tensor.dtype != values.dtype:
+                        tensor.data = values  # cast in place (its values are unchanged)
+                    elif tensor.device != values.device:
+                        tensor.data = values
+                    if now is not tensor:  # a buffer (or parameter) replaced by a cast copy
+                        setattr(submodule, name, tensor)
+        self._before = []
 
 
 def _to_module(tensor: Tensor, device, dtype) -> Tensor:
@@ -620,8 +663,9 @@ def select_temperature(
     rewound before each run, so every run draws the same data order whatever ran before it,
     and given back as it was; so is a ``val`` loader's, before each scoring. The caller's random states and ``PL_GLOBAL_SEED`` are restored
     afterwards. ``make_module`` must build a new student on
-    every call (a module whose student an earlier run trained is refused; the teacher may be
-    shared: a Trainer precision that casts the module, ``"64-true"`` or ``"bf16-true"``, casts a
+    every call (a module whose student an earlier run changed is refused; a frozen part of the
+    student that no run changes, such as a pretrained feature extractor, may be shared, and
+    so may the teacher: a Trainer precision that casts the module, ``"64-true"`` or ``"bf16-true"``, casts a
     teacher inside it for the run, and the sweep gives it back its own tensors after each
     run), and both loaders are checked on their first batch before any training. A module
     that says it distils at another temperature (``hparams.temperature``, as
@@ -718,6 +762,7 @@ def select_temperature(
                         )
                     rewind_val()
                     scores = _validation_scores(module, val)
+                fresh.record()
                 records.append({"temperature": temperature, "seed": seed, **scores})
     import pandas as pd
 

@@ -764,3 +764,99 @@ def test_a_sweep_under_a_casting_precision_gives_the_teachers_gradients_back_unc
         same, before = grads[name]
         assert parameter.grad is same and parameter.grad.dtype == torch.float32
         assert torch.equal(parameter.grad, before)
+
+
+def test_a_frozen_feature_extractor_shared_by_every_run_is_taken_until_a_run_changes_it():
+    # a pretrained, frozen feature extractor built once under a new head in every run: no run
+    # trains it, so the runs are independent; it had been refused as a student trained before
+    x, y = _sweep_data()
+    torch.manual_seed(3)
+    teacher = nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 2))
+    backbone = nn.Sequential(nn.Linear(5, 8), nn.Tanh()).requires_grad_(False)
+    before = {k: v.clone() for k, v in backbone.state_dict().items()}
+    train = DataLoader(TensorDataset(x[:64], y[:64]), batch_size=16, shuffle=True)
+    val = DataLoader(TensorDataset(x[64:], y[64:]), batch_size=32)
+
+    def sweep(make_extractor, make_trainer=lambda: quiet_trainer(max_epochs=2)):
+        return select_temperature(
+            lambda t: DistillationModule(
+                nn.Sequential(make_extractor(), nn.Linear(8, 2)), teacher, temperature=t, lr=0.05
+            ),
+            make_trainer,
+            train,
+            val,
+            (1, 4),
+            seeds=(0, 1),
+        )
+
+    shared = sweep(lambda: backbone)
+    # the reference: a copy of the extractor for every run
+    copied = sweep(lambda: copy.deepcopy(backbone))
+    pd.testing.assert_frame_equal(shared.runs, copied.runs)
+    assert all(torch.equal(v, before[k]) for k, v in backbone.state_dict().items())
+    # a shared part a run changes is refused before the next run trains: running statistics
+    # of a batch normalisation in training mode, or weights a callback unfroze
+    norm = nn.Sequential(nn.Linear(5, 8), nn.BatchNorm1d(8)).requires_grad_(False)
+    fits = []
+
+    def counted():
+        fits.append(quiet_trainer(max_epochs=1))
+        return fits[-1]
+
+    with pytest.raises(ValueError, match="changed by an earlier run"):
+        sweep(lambda: norm, counted)
+    assert len(fits) == 1
+
+    class Unfreeze(L.Callback):
+        def on_train_start(self, trainer, pl_module):
+            trainer.optimizers[0].add_param_group({"params": list(backbone.parameters())})
+            backbone.requires_grad_(True)
+
+    def unfreezing():
+        fits.append(quiet_trainer(max_epochs=1, callbacks=[Unfreeze()]))
+        return fits[-1]
+
+    fits.clear()
+    with pytest.raises(ValueError, match="changed by an earlier run"):
+        sweep(lambda: backbone, unfreezing)
+    assert len(fits) == 1
+    assert not torch.equal(backbone[0].weight, before["0.weight"])  # the run did train it
+
+
+@pytest.mark.parametrize("precision", ["64-true", "bf16-true"])
+def test_a_frozen_shared_part_of_the_student_is_given_back_uncast(precision):
+    # a frozen extractor (with batch normalisation in evaluation mode: statistics no run
+    # moves) shared by every run is cast with the student by the precision: given back its
+    # own float32 values and tensors, as the teacher is
+    x, y = _sweep_data()
+    torch.manual_seed(4)
+    teacher = nn.Linear(5, 2)
+    backbone = nn.Sequential(nn.Linear(5, 8), nn.BatchNorm1d(8), nn.Tanh()).requires_grad_(False)
+    backbone[1].running_mean.normal_()
+    backbone.eval()
+    params = {name: (p, p.detach().clone()) for name, p in backbone.named_parameters()}
+    buffers = {name: (b, b.clone()) for name, b in backbone.named_buffers()}
+    train = DataLoader(TensorDataset(x[:64], y[:64]), batch_size=32)
+    val = DataLoader(TensorDataset(x[64:], y[64:]), batch_size=32)
+
+    class Frozen(DistillationModule):
+        def on_train_epoch_start(self):  # Lightning puts every module in training mode
+            super().on_train_epoch_start()
+            backbone.eval()
+
+    result = select_temperature(
+        lambda t: Frozen(nn.Sequential(backbone, nn.Linear(8, 2)), teacher, temperature=t),
+        lambda: quiet_trainer(max_epochs=1, precision=precision),
+        train,
+        val,
+        (1.0, 2.0),
+        seeds=(0, 1),
+    )
+    assert len(result.runs) == 4
+    for name, parameter in backbone.named_parameters():
+        same, before = params[name]
+        assert parameter is same and parameter.dtype == torch.float32
+        assert torch.equal(parameter, before)
+    for name, buffer in backbone.named_buffers():
+        same, before = buffers[name]
+        assert buffer is same and torch.equal(buffer, before)
