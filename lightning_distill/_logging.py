@@ -3,6 +3,7 @@ the epoch means of loss terms."""
 
 from __future__ import annotations
 
+import copy
 import re
 import warnings
 
@@ -10,6 +11,7 @@ import torch
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
 
 from lightning_distill._distributed import rank_and_world_size
+from lightning_distill._validation import plain_data
 
 __all__ = [
     "EpochMeans",
@@ -17,6 +19,7 @@ __all__ = [
     "QuietWarning",
     "attached_trainer",
     "logs_step_values",
+    "settle_hyperparameters",
 ]
 
 _MISSING_VAL_LOADER = "You defined a `validation_step` but have no `val_dataloader`"
@@ -135,6 +138,24 @@ class EpochMeans:
         torch.distributed.all_reduce(sums)
         torch.distributed.all_reduce(counts)
         return {name: sums[i] / counts[i] for i, name in enumerate(names)}
+
+
+def settle_hyperparameters(module) -> None:
+    """Store ``module.hparams`` as plain data (:func:`~lightning_distill._validation.plain_data`)
+    and give the loggers these: call it once the module has set its hyperparameters.
+
+    Checkpoints hold ``hparams``; the loggers (``hparams.yaml``, TensorBoard's and MLflow's
+    parameters) are given ``hparams_initial``, the copy ``save_hyperparameters`` took when it was
+    called. The settings a module stores after that call (its temperature, optimizer and feature
+    pairs as data, numpy scalars as numbers) would otherwise reach the checkpoints but not the
+    loggers, which would record a run without its temperature.
+    """
+    for key, value in module.hparams.items():
+        module.hparams[key] = plain_data(value)
+    # hparams_initial is a copy of the private _hparams_initial; the public way to take that copy
+    # again, save_hyperparameters(dict), would also change the name Lightning stores the
+    # hyperparameters under in checkpoints (which load_from_checkpoint reads)
+    module._hparams_initial = copy.deepcopy(module._hparams)
 
 
 def attached_trainer(module):

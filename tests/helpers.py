@@ -10,6 +10,7 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.loggers import Logger
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorDataset
 
@@ -281,3 +282,25 @@ def run_ddp_script(script: Path, devices: int, out: Path, *extra: str) -> dict:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(out.read_text())
+
+
+class HyperparameterLogger(Logger):
+    """A logger keeping the hyperparameters a Trainer gives it (``params``, as given)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.params = None
+
+    @property
+    def name(self) -> str:
+        return "hyperparameters"
+
+    @property
+    def version(self) -> int:
+        return 0
+
+    def log_hyperparams(self, params, *args, **kwargs) -> None:
+        self.params = params
+
+    def log_metrics(self, metrics, step=None) -> None:
+        pass

@@ -12,7 +12,12 @@ from lightning.pytorch.utilities import rank_zero_warn
 from typing_extensions import override
 
 from lightning_distill._batch import batch_inputs
-from lightning_distill._logging import EpochMeans, attached_trainer, logs_step_values
+from lightning_distill._logging import (
+    EpochMeans,
+    attached_trainer,
+    logs_step_values,
+    settle_hyperparameters,
+)
 from lightning_distill._precision import autocast_off
 from lightning_distill._teacher import TeacherModuleMixin
 from lightning_distill._validation import (
@@ -21,7 +26,6 @@ from lightning_distill._validation import (
     check_integer,
     check_real,
     keeps_its_type,
-    plain_data,
 )
 from lightning_distill.awd.attributions import (
     TRIMResult,
@@ -280,9 +284,9 @@ class AWDModule(TeacherModuleMixin, L.LightningModule):
             # instead of explaining the raw output silently
             self.hparams["target"] = {"callable": getattr(target, "__qualname__", repr(target))}
         # settings given as numpy scalars or 0-d tensors pass the checks as numbers, but
-        # torch.load(weights_only=True) (and so wavelet_from_checkpoint) cannot read them back
-        for key, value in self.hparams.items():
-            self.hparams[key] = plain_data(value)
+        # torch.load(weights_only=True) (and so wavelet_from_checkpoint) cannot read them back;
+        # the loggers are given them as checkpoints hold them
+        settle_hyperparameters(self)
         self.h0 = torch.nn.Parameter(torch.as_tensor(initial, dtype=torch.get_default_dtype()))
         # the start in float64: a module cast to float64 before training starts from it, not
         # from its float32 rounding (about 2e-8 off PyWavelets' filter)

@@ -27,7 +27,12 @@ from lightning_distill._batch import (
     unpack_batch,
     watch_for_teacher,
 )
-from lightning_distill._logging import EpochMeans, attached_trainer, logs_step_values
+from lightning_distill._logging import (
+    EpochMeans,
+    attached_trainer,
+    logs_step_values,
+    settle_hyperparameters,
+)
 from lightning_distill._metric_states import DtypeKeepingMeanMetric
 from lightning_distill._teacher import (
     TeacherModuleMixin,
@@ -917,9 +922,9 @@ class DistillationModule(TeacherModuleMixin, L.LightningModule):
         heads_in_dtype_of(self.feature_methods, student)
         self.hparams["features"] = _features_as_data(specs, shapes)
         # settings given as numpy scalars (np.linspace sweeps) or 0-d tensors pass the checks
-        # as numbers, but torch.load(weights_only=True) cannot read them back: stored plain
-        for key, value in self.hparams.items():
-            self.hparams[key] = plain_data(value)
+        # as numbers, but torch.load(weights_only=True) cannot read them back: stored plain,
+        # and the loggers given the hyperparameters as checkpoints hold them
+        settle_hyperparameters(self)
 
         self.metrics = nn.ModuleDict(
             {

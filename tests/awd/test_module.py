@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_distill.awd import AWDModule, wavelet_from_checkpoint
 from lightning_distill.awd.losses import VALIDITY_TERMS
+from tests.helpers import HyperparameterLogger
 
 
 def _trainer(**kwargs):
@@ -198,6 +199,27 @@ def test_a_callable_target_must_be_given_again_on_load(tmp_path):
         AWDModule.load_from_checkpoint(path, teacher=teacher)
     loaded = AWDModule.load_from_checkpoint(path, teacher=teacher, target=squared_first_output)
     assert loaded.target is squared_first_output and torch.equal(loaded.h0, module.h0)
+
+
+def squared_output(y):
+    return y[:, 0] ** 2
+
+
+def test_the_loggers_are_given_the_hyperparameters_the_checkpoint_holds(tmp_path):
+    # a callable target is stored as a marker, numpy settings as numbers, after
+    # save_hyperparameters: the loggers were given the copy taken before
+    module = AWDModule(
+        _teacher(), wavelet="db2", lr=np.float64(1e-2), sparsity_weight=0.1, target=squared_output
+    )
+    logger = HyperparameterLogger()
+    trainer = _trainer(logger=logger)
+    trainer.fit(module, _loader())
+    path = tmp_path / "run.ckpt"
+    trainer.save_checkpoint(path)
+    saved = torch.load(path, weights_only=True)["hyper_parameters"]
+    assert dict(logger.params) == dict(saved)
+    assert logger.params["target"] == {"callable": "squared_output"}
+    assert type(logger.params["lr"]) is float
 
 
 def test_numpy_scalar_settings_are_stored_plain_so_the_checkpoint_loads_with_weights_only(

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from lightning_distill import DistillationModule, FeatureDistillation, KnowledgeDistillation
 from lightning_distill.awd import AWDModule
 from tests.helpers import (
+    HyperparameterLogger,
     PlainClassifier,
     make_cnn,
     make_data,
@@ -430,6 +431,31 @@ def test_numpy_scalar_settings_are_stored_plain_so_checkpoints_load_and_resume(t
     trainer = quiet_trainer(max_epochs=2)
     trainer.fit(build(), _loader(), ckpt_path=path)
     assert trainer.current_epoch == 2
+
+
+def test_the_loggers_are_given_the_hyperparameters_the_checkpoint_holds(tmp_path):
+    # the temperature, the optimizer and the feature pairs are stored after
+    # save_hyperparameters, and numpy settings made plain: the loggers (hparams.yaml,
+    # TensorBoard) were given the copy taken before, without the temperature
+    torch.manual_seed(0)
+    x, _ = make_data(16)
+    module = DistillationModule(
+        make_cnn(4),
+        make_cnn(8),
+        temperature=np.float64(2.0),
+        alpha=np.float32(0.5),
+        optimizer="sgd",
+        features=[FeatureDistillation("4", "4", "hint")],
+        example_input=x[:2],
+    )
+    logger = HyperparameterLogger()
+    trainer = quiet_trainer(logger=logger)
+    trainer.fit(module, _loader())
+    path = tmp_path / "run.ckpt"
+    trainer.save_checkpoint(path)
+    saved = torch.load(path, weights_only=True)["hyper_parameters"]
+    assert dict(logger.params) == dict(saved)
+    assert logger.params["temperature"] == 2.0 and type(logger.params["alpha"]) is float
 
 
 def mean_gap(student_feature, teacher_feature):
