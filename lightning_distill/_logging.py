@@ -8,6 +8,7 @@ import re
 import warnings
 
 import torch
+from lightning.pytorch.utilities.parsing import AttributeDict
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
 
 from lightning_distill._distributed import rank_and_world_size
@@ -17,6 +18,7 @@ __all__ = [
     "EpochMeans",
     "QuietMissingValLoader",
     "QuietWarning",
+    "SettledHyperparameters",
     "attached_trainer",
     "logs_step_values",
     "settle_hyperparameters",
@@ -142,20 +144,33 @@ class EpochMeans:
 
 def settle_hyperparameters(module) -> None:
     """Store ``module.hparams`` as plain data (:func:`~lightning_distill._validation.plain_data`)
-    and give the loggers these: call it once the module has set its hyperparameters.
+    and keep a copy of them for the loggers (:class:`SettledHyperparameters`): call it once the
+    module has set its hyperparameters.
 
     Checkpoints hold ``hparams``; the loggers (``hparams.yaml``, TensorBoard's and MLflow's
-    parameters) are given ``hparams_initial``, the copy ``save_hyperparameters`` took when it was
-    called. The settings a module stores after that call (its temperature, optimizer and feature
-    pairs as data, numpy scalars as numbers) would otherwise reach the checkpoints but not the
-    loggers, which would record a run without its temperature.
+    parameters) are given ``hparams_initial``, by default the copy ``save_hyperparameters`` took
+    when it was called. The settings a module stores after that call (its temperature, optimizer
+    and feature pairs as data, numpy scalars as numbers) would otherwise reach the checkpoints
+    but not the loggers, which would record a run without its temperature.
     """
     for key, value in module.hparams.items():
         module.hparams[key] = plain_data(value)
-    # hparams_initial is a copy of the private _hparams_initial; the public way to take that copy
-    # again, save_hyperparameters(dict), would also change the name Lightning stores the
-    # hyperparameters under in checkpoints (which load_from_checkpoint reads)
-    module._hparams_initial = copy.deepcopy(module._hparams)
+    module._settled_hparams = copy.deepcopy(dict(module.hparams))
+
+
+class SettledHyperparameters:
+    """A LightningModule mixin: ``hparams_initial`` (what the Trainer gives its loggers) holds
+    the settings as :func:`settle_hyperparameters` kept them at the end of construction, not
+    as ``save_hyperparameters`` took them before the module stored the rest; the keys of a
+    later ``save_hyperparameters`` call (a subclass's own arguments) are kept beside them."""
+
+    @property
+    def hparams_initial(self) -> AttributeDict:
+        initial = super().hparams_initial
+        settled = getattr(self, "_settled_hparams", None)
+        if settled is not None:  # None while still under construction
+            initial.update(copy.deepcopy(settled))
+        return initial
 
 
 def attached_trainer(module):

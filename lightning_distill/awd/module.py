@@ -14,6 +14,7 @@ from typing_extensions import override
 from lightning_distill._batch import batch_inputs
 from lightning_distill._logging import (
     EpochMeans,
+    SettledHyperparameters,
     attached_trainer,
     logs_step_values,
     settle_hyperparameters,
@@ -95,7 +96,7 @@ def _check_weight(name: str, value) -> float:
 _NOTHING_TO_DISTIL = "AWDModule has no term that distils the teacher"
 
 
-class AWDModule(TeacherModuleMixin, L.LightningModule):
+class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
     """Adaptive wavelet distillation (Ha, Singh, Yu et al., NeurIPS 2021).
 
     Learns the scaling filter ``h0`` of an orthogonal wavelet so that the signals are rebuilt

@@ -29,6 +29,7 @@ from lightning_distill._batch import (
 )
 from lightning_distill._logging import (
     EpochMeans,
+    SettledHyperparameters,
     attached_trainer,
     logs_step_values,
     settle_hyperparameters,
@@ -563,7 +564,7 @@ def _stable_repr(value) -> str:
     return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
 
 
-class DistillationModule(TeacherModuleMixin, L.LightningModule):
+class DistillationModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
     r"""Train a student on a frozen teacher's softened outputs (and, optionally, features).
 
     The training loss is

@@ -457,6 +457,16 @@ def test_the_loggers_are_given_the_hyperparameters_the_checkpoint_holds(tmp_path
     assert dict(logger.params) == dict(saved)
     assert logger.params["temperature"] == 2.0 and type(logger.params["alpha"]) is float
 
+    # a subclass that saves its own arguments too: the loggers get them beside the module's
+    class WithOwnArgument(DistillationModule):
+        def __init__(self, student, teacher, extra=3, **kwargs):
+            super().__init__(student, teacher, **kwargs)
+            self.save_hyperparameters(ignore=["student", "teacher"])
+
+    own = WithOwnArgument(make_cnn(4), make_cnn(8), extra=7, temperature=np.float64(3.0))
+    assert own.hparams_initial["extra"] == 7 and own.hparams_initial["temperature"] == 3.0
+    assert type(own.hparams_initial["temperature"]) is float
+
 
 def mean_gap(student_feature, teacher_feature):
     return (student_feature.mean() - teacher_feature.mean()) ** 2
