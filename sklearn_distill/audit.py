@@ -3048,7 +3048,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         from sklearn_distill.plotting import plot_interaction
 
         check_is_fitted(self, "outcome_")
-        if blocks:
+        # a count (blocks=4, as compare_interactions takes it) would draw 3 blocks per axis
+        if check_bool("blocks", blocks):
             table = self.compare_interactions()
             terms = set(table["term"])
         else:

@@ -432,6 +432,23 @@ def test_interactions_share_one_colour_scale_and_the_audit_draws_them():
     assert audit.plot_residuals(ax=ax) is fig
 
 
+def test_plot_interaction_refuses_a_count_of_blocks():
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+    audit, *_ = _small_audit()
+    blocks = audit.compare_interactions()
+    drawn = audit.plot_interaction("a & b", blocks=True)
+    # the difference panel holds one cell per block of compare_interactions' 3 x 3 grid
+    grid = drawn.axes[2].get_images()[0].get_array()
+    assert grid.shape == (blocks["block"].str[1].nunique(), blocks["block"].str[0].nunique())
+    # a count, as compare_interactions(blocks=4) takes it, would draw the default 3 x 3 grid
+    for value in (4, "no"):
+        with pytest.raises(TypeError, match=r"blocks must be True or False; got"):
+            audit.plot_interaction("a & b", blocks=value)
+
+
 def test_the_report_names_the_outcome_by_its_label(tmp_path):
     audit, *_ = _small_audit()
     page = open(audit.report(tmp_path / "r.html", n_bootstrap=40), encoding="utf-8").read()
