@@ -3043,13 +3043,16 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
     def plot_interaction(self, term, *, blocks=False, fig=None):
         """One interaction as heatmaps of both surfaces and their difference
         (:func:`sklearn_distill.plotting.plot_interaction`): its cells from :meth:`compare`,
-        or with ``blocks=True`` its coarse blocks from :meth:`compare_interactions`. ``term``
+        or with ``blocks=True`` its coarse blocks from :meth:`compare_interactions` (a number,
+        ``blocks=4``, the blocks per axis, as :meth:`compare_interactions` takes it). ``term``
         as the tables name it (``"a & b"``); ``fig`` a figure or subfigure to draw in."""
         from sklearn_distill.plotting import plot_interaction
 
         check_is_fitted(self, "outcome_")
-        # a count (blocks=4, as compare_interactions takes it) would draw 3 blocks per axis
-        if check_bool("blocks", blocks):
+        if isinstance(blocks, numbers.Integral) and not isinstance(blocks, bool | np.bool_):
+            table = self.compare_interactions(blocks=blocks)  # which checks the count
+            terms = set(table["term"])
+        elif check_bool("blocks", blocks):
             table = self.compare_interactions()
             terms = set(table["term"])
         else:

@@ -432,21 +432,27 @@ def test_interactions_share_one_colour_scale_and_the_audit_draws_them():
     assert audit.plot_residuals(ax=ax) is fig
 
 
-def test_plot_interaction_refuses_a_count_of_blocks():
+def test_plot_interaction_draws_the_blocks_asked_for():
     import matplotlib
 
     matplotlib.use("Agg")
 
     audit, *_ = _small_audit()
-    blocks = audit.compare_interactions()
-    drawn = audit.plot_interaction("a & b", blocks=True)
-    # the difference panel holds one cell per block of compare_interactions' 3 x 3 grid
-    grid = drawn.axes[2].get_images()[0].get_array()
-    assert grid.shape == (blocks["block"].str[1].nunique(), blocks["block"].str[0].nunique())
-    # a count, as compare_interactions(blocks=4) takes it, would draw the default 3 x 3 grid
-    for value in (4, "no"):
-        with pytest.raises(TypeError, match=r"blocks must be True or False; got"):
-            audit.plot_interaction("a & b", blocks=value)
+    for blocks, table in (
+        (True, audit.compare_interactions()),
+        (2, audit.compare_interactions(blocks=2)),
+        (4, audit.compare_interactions(blocks=4)),
+    ):
+        drawn = audit.plot_interaction("a & b", blocks=blocks)
+        # the difference panel holds one cell per block of compare_interactions' grid (a count
+        # had drawn the default 3 x 3 grid)
+        grid = drawn.axes[2].get_images()[0].get_array()
+        shape = (table["block"].str[1].nunique(), table["block"].str[0].nunique())
+        assert grid.shape == shape
+    with pytest.raises(TypeError, match=r"blocks must be True or False; got 'no'"):
+        audit.plot_interaction("a & b", blocks="no")
+    with pytest.raises(ValueError, match=r"blocks"):
+        audit.plot_interaction("a & b", blocks=1)
 
 
 def test_the_report_names_the_outcome_by_its_label(tmp_path):
