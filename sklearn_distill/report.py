@@ -1521,7 +1521,8 @@ def audit_report_sections(
                 + (
                     " Interactions are compared cell by cell and on coarse blocks (each axis "
                     "cut in up to 3 groups of bins holding about equal rows, a nominal feature "
-                    "in its categories, or its two largest and the rest; a block's value is the "
+                    "in its categories, or its two largest and the rest; missing values a group "
+                    "of their own; a block's value is the "
                     "mean "
                     "over its rows of the surface purified of main effects): thin cells are "
                     "rarely testable, blocks hold hundreds of rows but show no detail finer "
@@ -1609,7 +1610,8 @@ def audit_report_sections(
                 paragraphs=[
                     "The same surfaces purified of main effects and averaged over coarse "
                     "blocks (each axis in up to 3 groups of bins holding about equal rows; a "
-                    "nominal feature: its largest categories apart, the others pooled): a "
+                    "nominal feature: its largest categories apart, the others pooled; missing "
+                    "values a group of their own): a "
                     f"median of {float(np.median(blocks['weight'])):.0f} rows per block, all "
                     "on one colour scale. Dots mark blocks that differ after the adjustment."
                     + (
