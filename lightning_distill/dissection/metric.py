@@ -15,7 +15,7 @@ from torchmetrics import Metric
 
 from lightning_distill._distributed import rank_and_world_size
 from lightning_distill._metric_states import DtypeKeepingMetric
-from lightning_distill._validation import check_choice, check_integer, check_real
+from lightning_distill._validation import check_choice, check_integer, check_real, fail
 from lightning_distill.dissection.functional import (
     FINE_PER_COARSE,
     NETDISSECT_QUANTILE,
@@ -701,7 +701,18 @@ class NetworkDissection(DtypeKeepingMetric):
                 "thresholds are already in use by a tally; call reset() to start again, "
                 "not set_thresholds() in the middle of the tally pass"
             )
-        thresholds = torch.as_tensor(thresholds, dtype=torch.float64, device=self.thresholds.device)
+        try:
+            given = None if isinstance(thresholds, str | bytes) else torch.as_tensor(thresholds)
+        except (TypeError, ValueError, RuntimeError):  # torch's "could not infer dtype" and such
+            given = None
+        if given is None or given.is_complex():
+            fail(
+                "thresholds",
+                f"real numbers, one per unit ({self.num_units}): a tensor, array or sequence",
+                thresholds,
+                TypeError,
+            )
+        thresholds = given.to(device=self.thresholds.device, dtype=torch.float64)
         if thresholds.shape != (self.num_units,):
             raise ValueError(
                 f"thresholds must have shape ({self.num_units},), got {tuple(thresholds.shape)}"

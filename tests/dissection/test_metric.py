@@ -385,6 +385,24 @@ def test_set_thresholds_in_the_middle_of_a_tally_is_refused(probe):
     assert torch.equal(metric.thresholds, torch.full((6,), 0.5, dtype=torch.float64))
 
 
+@pytest.mark.parametrize(
+    "value",
+    [None, "0.5", ["0.5"] * 6, {"unit": 0.5}, torch.full((6,), 0.5 + 1j), np.array([0.5] * 6, "O")],
+    ids=["None", "str", "list of str", "dict", "complex", "object array"],
+)
+def test_set_thresholds_names_what_is_not_real_numbers(probe, value):
+    # torch's own complaints ("new(): invalid data type 'str'", "too many dimensions 'str'")
+    # named nothing, and complex thresholds lost their imaginary part with a warning
+    metric = new_metric()
+    with pytest.raises(TypeError, match=r"thresholds must be real numbers, one per unit \(6\)"):
+        metric.set_thresholds(value)
+    assert metric.phase == "thresholds" and bool(metric.thresholds.isnan().all())
+    # what it takes: any sequence of real numbers, a results table's column included
+    column = pd.Series(np.linspace(0, 1, 6))
+    metric.set_thresholds(column)
+    assert metric.thresholds.tolist() == column.tolist()
+
+
 @pytest.mark.parametrize("argument", ["label_names", "label_categories"])
 @pytest.mark.parametrize("value", [None, "abc", 3, {"-", "a", "b"}, {0: "-"}, np.array("abc")])
 def test_label_names_that_are_not_sequences_are_named(argument, value):
