@@ -342,6 +342,41 @@ def test_functional_tally_without_thresholds(probe):
 
 
 @pytest.mark.parametrize(
+    ("label_category", "num_categories", "error", "match"),
+    [
+        (CATEGORY_CODES, 3, TypeError, "label_category must be a 1-d integer tensor"),
+        (torch.tensor(CATEGORY_CODES).float(), 3, TypeError, "label_category must be a 1-d int"),
+        (torch.tensor(CATEGORY_CODES), 2, ValueError, "label_category must be category indices "),
+        (torch.tensor(CATEGORY_CODES), 0, ValueError, "num_categories must be an integer >= 1"),
+        (torch.tensor(CATEGORY_CODES), 3.0, TypeError, "num_categories must be an integer"),
+    ],
+    ids=["list", "float", "index too large", "no category", "float count"],
+)
+def test_functional_tally_and_iou_name_a_bad_label_category(
+    probe, label_category, num_categories, error, match
+):
+    # a list failed with "'list' object has no attribute 'shape'", a category index past
+    # num_categories with torch's "Class values must be smaller than num_classes"
+    from lightning_distill.functional import dissection_iou, dissection_tally
+
+    activations, labels, _ = map(torch.from_numpy, probe)
+    thresholds = torch.full((6,), 0.5)
+    with pytest.raises(error, match=match):
+        dissection_tally(activations, labels, thresholds, label_category, num_categories)
+    inter, mask_area, label_area = dissection_tally(
+        activations, labels, thresholds, torch.tensor(CATEGORY_CODES), 3
+    )
+    if match.startswith("label_category"):  # the iou's categories: mask_area's columns
+        with pytest.raises(error, match=match):
+            dissection_iou(inter, mask_area[:, :num_categories], label_area, label_category)
+    # the right arguments: the tally of the metric that holds them
+    metric = new_metric()
+    metric.set_thresholds(thresholds)
+    metric.update(activations, labels)
+    assert torch.equal(metric.intersection, inter) and torch.equal(metric.mask_area, mask_area)
+
+
+@pytest.mark.parametrize(
     ("kwargs", "match"),
     [
         ({"num_units": 0}, "num_units must be an integer >= 1; got 0"),
