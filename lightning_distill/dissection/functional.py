@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from lightning_distill._validation import check_integer, fail
+
 __all__ = [
     "FINE_PER_COARSE",
     "NETDISSECT_QUANTILE",
@@ -420,6 +422,32 @@ def _check_label_resolution(labels: Tensor, activations: Tensor) -> None:
         )
 
 
+def _check_label_category(label_category: Tensor, num_categories: int) -> None:
+    """``label_category``: a 1-d integer tensor of category indices below ``num_categories``
+    (negative: no category), one per label id."""
+    if not (
+        isinstance(label_category, Tensor)
+        and label_category.ndim == 1
+        and not (label_category.is_floating_point() or label_category.is_complex())
+        and label_category.dtype != torch.bool
+    ):
+        fail(
+            "label_category",
+            "a 1-d integer tensor, the category index of every label id",
+            label_category,
+            TypeError,
+        )
+    num_categories = check_integer("num_categories", num_categories, minimum=1)
+    if _INPUTS_CHECKED.get() or len(label_category) < 2:
+        return
+    if int(label_category[1:].max()) >= num_categories:  # entry 0 (unlabelled) is not read
+        fail(
+            "label_category",
+            f"category indices below num_categories={num_categories} (negative: none)",
+            label_category,
+        )
+
+
 def _distinct_layers(labels: Tensor) -> Tensor:
     """Zero a pixel's label in a layer when an earlier layer already gives it the same label."""
     labels = labels.long().clone()
@@ -492,6 +520,7 @@ def dissection_tally(
     ([[0, 0, 2]], [[2]], [0, 2, 2])
     """
     _check_activations(activations)
+    _check_label_category(label_category, num_categories)
     batch, units = activations.shape[:2]
     num_labels = int(label_category.shape[0])
     if activation_side not in ("annotated", "overlap"):
@@ -600,6 +629,8 @@ def dissection_iou(
     ...                torch.tensor([0, 0, 0])).tolist()
     [[0.0, 0.16666666666666666, 0.5]]
     """
+    if isinstance(mask_area, Tensor) and mask_area.ndim == 2:
+        _check_label_category(label_category, mask_area.shape[1])
     category = label_category.to(device=mask_area.device, dtype=torch.long)
     inter = intersection.double()
     union = mask_area.double()[:, category.clamp(min=0)] + label_area.double().unsqueeze(0) - inter

@@ -11,10 +11,11 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torchmetrics import Metric
 
 from lightning_distill._distributed import rank_and_world_size
 from lightning_distill._metric_states import DtypeKeepingMetric
-from lightning_distill._validation import check_choice, check_integer, check_real
+from lightning_distill._validation import check_choice, check_integer, check_real, fail
 from lightning_distill.dissection.functional import (
     FINE_PER_COARSE,
     NETDISSECT_QUANTILE,
@@ -60,6 +61,18 @@ def _names(name: str, values) -> list[str]:
                 f"({type(value).__name__}): use '' for an id without a label or category."
             )
     return [str(value) for value in names]
+
+
+def _pass_of(states: Mapping[str, Any]) -> str | None:
+    """The pass a metric's states belong to: ``"tally"`` once the thresholds are set,
+    ``"refine"`` once the quantile windows are found, else ``"thresholds"`` (None without
+    those states)."""
+    thresholds, windows = states.get("thresholds"), states.get("windows")
+    if not (isinstance(thresholds, Tensor) and isinstance(windows, Tensor)):
+        return None
+    if bool(torch.isfinite(thresholds).all()):
+        return "tally"
+    return "refine" if bool((windows >= 0).all()) else "thresholds"
 
 
 class ThresholdsNotSetError(ValueError, RuntimeError):
@@ -369,22 +382,18 @@ class NetworkDissection(DtypeKeepingMetric):
         if not loaded:
             return
         self._replayed = None  # the sums are the loaded ones, not those of an earlier replay()
-        if bool(torch.isfinite(self.thresholds).all()):
-            self._phase = "tally"
+        self._phase = _pass_of({"thresholds": self.thresholds, "windows": self.windows})
+        if self._phase != "thresholds":
             self.clear_cache()  # no cache here holds the loaded threshold pass
-        elif bool((self.windows >= 0).all()):
-            self._phase = "refine"
+        elif int(self.histogram.sum()):
             self.clear_cache()
-        else:
-            self._phase = "thresholds"
-            if int(self.histogram.sum()):
-                self.clear_cache()
-                self.uncached_batches += 1  # the saved batches, which no cache here holds
+            self.uncached_batches += 1  # the saved batches, which no cache here holds
         self._computed = None
 
     def merge_state(self, incoming_state) -> None:
-        """Add another metric's sums (torchmetrics' ``merge_state``), in the same pass: the
-        threshold pass or the tally pass (not the refine pass).
+        """Add another metric's sums (torchmetrics' ``merge_state``: a metric or a dict of its
+        states), in the same pass: the threshold pass or the tally pass (not the refine pass),
+        and in the tally pass with the same thresholds.
 
         In the threshold pass this metric's cache holds its own batches only, so it is marked
         incomplete: :meth:`compute_thresholds` then asks for a refine pass over the data
@@ -399,13 +408,23 @@ class NetworkDissection(DtypeKeepingMetric):
                 "over the data)."
             )
         if isinstance(incoming_state, NetworkDissection):
-            if incoming_state.phase != self._phase:
+            phase, thresholds = incoming_state.phase, incoming_state.thresholds
+        elif isinstance(incoming_state, Mapping):
+            # a dict of states (torchmetrics' other form): its pass is the one its states say
+            phase, thresholds = _pass_of(incoming_state), incoming_state.get("thresholds")
+        else:
+            phase = thresholds = None  # torchmetrics refuses it
+        if phase is not None:
+            metric = isinstance(incoming_state, Metric)
+            if phase != self._phase:
                 raise ValueError(
-                    "incoming_state must be a NetworkDissection in the same pass; got one in "
-                    f"the {incoming_state.phase!r} pass, this one is in the {self._phase!r} pass."
+                    "incoming_state must be "
+                    + ("a NetworkDissection" if metric else "the states of a NetworkDissection")
+                    + f" in the same pass; got {'one' if metric else 'states'} in the {phase!r} "
+                    f"pass, this one is in the {self._phase!r} pass."
                 )
             if self._phase == "tally" and not torch.equal(
-                incoming_state.thresholds, self.thresholds
+                thresholds.to(self.thresholds), self.thresholds
             ):
                 raise ValueError(
                     "incoming_state must tally with the same thresholds as this metric; got "
@@ -682,7 +701,18 @@ class NetworkDissection(DtypeKeepingMetric):
                 "thresholds are already in use by a tally; call reset() to start again, "
                 "not set_thresholds() in the middle of the tally pass"
             )
-        thresholds = torch.as_tensor(thresholds, dtype=torch.float64, device=self.thresholds.device)
+        try:
+            given = None if isinstance(thresholds, str | bytes) else torch.as_tensor(thresholds)
+        except (TypeError, ValueError, RuntimeError):  # torch's "could not infer dtype" and such
+            given = None
+        if given is None or given.is_complex():
+            fail(
+                "thresholds",
+                f"real numbers, one per unit ({self.num_units}): a tensor, array or sequence",
+                thresholds,
+                TypeError,
+            )
+        thresholds = given.to(device=self.thresholds.device, dtype=torch.float64)
         if thresholds.shape != (self.num_units,):
             raise ValueError(
                 f"thresholds must have shape ({self.num_units},), got {tuple(thresholds.shape)}"

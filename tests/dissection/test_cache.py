@@ -266,6 +266,41 @@ def test_merging_in_the_threshold_pass_asks_for_a_refine_pass(probe):
         done.merge_state(NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8))
 
 
+def test_merging_a_dict_of_states_checks_its_pass_and_thresholds(probe):
+    # torchmetrics' merge_state also takes a dict of states: one tallied with other thresholds
+    # had been summed in (the thresholds became the larger of the two), and one of another
+    # pass failed with torch's complaint about the histograms' sizes
+    activations, labels, _ = probe_t(probe)
+    whole = NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8)
+    whole.update(activations, labels)
+    thresholds = whole.compute_thresholds()
+    whole.replay()
+
+    def tallied(part, with_thresholds):
+        metric = NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8)
+        metric.set_thresholds(with_thresholds)
+        metric.update(activations[part], labels[part])
+        return metric
+
+    merged = tallied(slice(0, 10), thresholds)
+    merged.merge_state(tallied(slice(10, None), thresholds).metric_state)
+    assert torch.equal(merged.iou(), whole.iou())  # the same as one metric over all of it
+
+    mine = tallied(slice(0, 10), thresholds)
+    before = {name: state.clone() for name, state in mine.metric_state.items()}
+    other = tallied(slice(10, None), thresholds + 0.1)
+    with pytest.raises(ValueError, match="incoming_state must tally with the same thresholds"):
+        mine.merge_state(other.metric_state)
+    threshold_pass = NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8)
+    threshold_pass.update(activations, labels)
+    with pytest.raises(ValueError, match="incoming_state must be the states of a Net.*'thresh"):
+        mine.merge_state(threshold_pass.metric_state)
+    for name, state in mine.metric_state.items():
+        assert torch.equal(state, before[name]), name
+    with pytest.raises(ValueError, match="incoming_state must be the states of a Net.*'tally'"):
+        threshold_pass.merge_state(other.metric_state)
+
+
 def test_a_saved_metric_loads_in_the_pass_it_was_in(probe):
     activations, labels, _ = probe_t(probe)
     done = run(NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, quantile=0.8), *probe_t(probe))

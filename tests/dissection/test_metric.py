@@ -342,6 +342,41 @@ def test_functional_tally_without_thresholds(probe):
 
 
 @pytest.mark.parametrize(
+    ("label_category", "num_categories", "error", "match"),
+    [
+        (CATEGORY_CODES, 3, TypeError, "label_category must be a 1-d integer tensor"),
+        (torch.tensor(CATEGORY_CODES).float(), 3, TypeError, "label_category must be a 1-d int"),
+        (torch.tensor(CATEGORY_CODES), 2, ValueError, "label_category must be category indices "),
+        (torch.tensor(CATEGORY_CODES), 0, ValueError, "num_categories must be an integer >= 1"),
+        (torch.tensor(CATEGORY_CODES), 3.0, TypeError, "num_categories must be an integer"),
+    ],
+    ids=["list", "float", "index too large", "no category", "float count"],
+)
+def test_functional_tally_and_iou_name_a_bad_label_category(
+    probe, label_category, num_categories, error, match
+):
+    # a list failed with "'list' object has no attribute 'shape'", a category index past
+    # num_categories with torch's "Class values must be smaller than num_classes"
+    from lightning_distill.functional import dissection_iou, dissection_tally
+
+    activations, labels, _ = map(torch.from_numpy, probe)
+    thresholds = torch.full((6,), 0.5)
+    with pytest.raises(error, match=match):
+        dissection_tally(activations, labels, thresholds, label_category, num_categories)
+    inter, mask_area, label_area = dissection_tally(
+        activations, labels, thresholds, torch.tensor(CATEGORY_CODES), 3
+    )
+    if match.startswith("label_category"):  # the iou's categories: mask_area's columns
+        with pytest.raises(error, match=match):
+            dissection_iou(inter, mask_area[:, :num_categories], label_area, label_category)
+    # the right arguments: the tally of the metric that holds them
+    metric = new_metric()
+    metric.set_thresholds(thresholds)
+    metric.update(activations, labels)
+    assert torch.equal(metric.intersection, inter) and torch.equal(metric.mask_area, mask_area)
+
+
+@pytest.mark.parametrize(
     ("kwargs", "match"),
     [
         ({"num_units": 0}, "num_units must be an integer >= 1; got 0"),
@@ -383,6 +418,24 @@ def test_set_thresholds_in_the_middle_of_a_tally_is_refused(probe):
     # the tally of the first thresholds is intact and uses them
     assert torch.equal(metric.intersection, tallied)
     assert torch.equal(metric.thresholds, torch.full((6,), 0.5, dtype=torch.float64))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, "0.5", ["0.5"] * 6, {"unit": 0.5}, torch.full((6,), 0.5 + 1j), np.array([0.5] * 6, "O")],
+    ids=["None", "str", "list of str", "dict", "complex", "object array"],
+)
+def test_set_thresholds_names_what_is_not_real_numbers(probe, value):
+    # torch's own complaints ("new(): invalid data type 'str'", "too many dimensions 'str'")
+    # named nothing, and complex thresholds lost their imaginary part with a warning
+    metric = new_metric()
+    with pytest.raises(TypeError, match=r"thresholds must be real numbers, one per unit \(6\)"):
+        metric.set_thresholds(value)
+    assert metric.phase == "thresholds" and bool(metric.thresholds.isnan().all())
+    # what it takes: any sequence of real numbers, a results table's column included
+    column = pd.Series(np.linspace(0, 1, 6))
+    metric.set_thresholds(column)
+    assert metric.thresholds.tolist() == column.tolist()
 
 
 @pytest.mark.parametrize("argument", ["label_names", "label_categories"])
