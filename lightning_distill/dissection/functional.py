@@ -160,6 +160,21 @@ def _inputs_checked():
         _INPUTS_CHECKED.reset(token)
 
 
+# Set while a metric tallies with the category of each label it built itself (in range by
+# construction): the range check, which reads a value back from the device, is not made for
+# every batch.
+_CATEGORIES_CHECKED = contextvars.ContextVar("categories_checked", default=False)
+
+
+@contextlib.contextmanager
+def _categories_checked():
+    token = _CATEGORIES_CHECKED.set(True)
+    try:
+        yield
+    finally:
+        _CATEGORIES_CHECKED.reset(token)
+
+
 #: The start of the error for activations holding NaN or inf (a caller may add context to it).
 NON_FINITE_MESSAGE = "activations contain NaN or inf values"
 
@@ -438,7 +453,7 @@ def _check_label_category(label_category: Tensor, num_categories: int) -> None:
             TypeError,
         )
     num_categories = check_integer("num_categories", num_categories, minimum=1)
-    if _INPUTS_CHECKED.get() or len(label_category) < 2:
+    if _INPUTS_CHECKED.get() or _CATEGORIES_CHECKED.get() or len(label_category) < 2:
         return
     if int(label_category[1:].max()) >= num_categories:  # entry 0 (unlabelled) is not read
         fail(

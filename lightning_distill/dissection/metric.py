@@ -23,6 +23,7 @@ from lightning_distill.dissection.functional import (
     LogBuckets,
     _check_label_resolution,
     _check_labels,
+    _categories_checked,
     _inputs_checked,
     best_concepts,
     coarse_histogram,
@@ -569,15 +570,16 @@ class NetworkDissection(DtypeKeepingMetric):
             return
         if labels is None and image_labels is None:
             raise ValueError("the tally pass needs labels and/or image_labels, got neither")
-        intersection, mask_area, label_area = dissection_tally(
-            activations,
-            labels,
-            self.thresholds,
-            self.label_category,
-            len(self.categories),
-            image_labels=image_labels,
-            activation_side=self.activation_side,
-        )
+        with _categories_checked():  # built in range at construction: no read per batch
+            intersection, mask_area, label_area = dissection_tally(
+                activations,
+                labels,
+                self.thresholds,
+                self.label_category,
+                len(self.categories),
+                image_labels=image_labels,
+                activation_side=self.activation_side,
+            )
         if not self._replaying and self._kept:
             # the tally pass comes from the data: the cache is of no more use (freed once the
             # batch is accepted: a refused one leaves replay() possible)

@@ -700,3 +700,36 @@ def test_the_suggested_range_covers_thresholds_among_values_of_many_decades(sign
     with pytest.warns(UserWarning, match="outside histogram_range") as caught:
         metric.compute_thresholds()
     _rerun_with_the_suggested_range(caught, 2, activations, exact)
+
+
+def test_a_tally_batch_does_not_read_the_metrics_own_label_categories_back():
+    # the metric builds each label's category in range; checking it again for every batch would
+    # read a value back from the device each time (dissection_tally checks a caller's table)
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Reductions(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.shapes: list[tuple] = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.overloadpacket is torch.ops.aten.max and isinstance(args[0], torch.Tensor):
+                self.shapes.append((tuple(args[0].shape), args[0].dtype))
+            return func(*args, **(kwargs or {}))
+
+    activations, labels, image_labels = (torch.from_numpy(a) for a in make_probe(8))
+    metric = NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES)
+    metric.update(activations)
+    metric.set_thresholds(metric.compute_thresholds())
+    categories = (metric.label_category.numel() - 1,)
+    with Reductions() as seen:
+        metric.update(activations, labels, image_labels)
+    assert (categories, torch.long) not in seen.shapes
+    # the public function checks a table it is given
+    from lightning_distill.dissection.functional import dissection_tally
+
+    with Reductions() as seen:
+        dissection_tally(
+            activations, labels, metric.thresholds, metric.label_category, len(metric.categories)
+        )
+    assert (categories, torch.long) in seen.shapes
