@@ -1587,3 +1587,45 @@ def test_a_pure_identifier_is_not_warned_of_as_levels_left_out():
         assert basis.shape[1] == 3  # 1, a and a's square: no level of the ids held
     assert records["id"][0][2] == 100  # every row alone in its level
     assert unadjusted_levels(records) == {}
+
+
+def test_adjustment_holds_a_levels_effect_times_the_prediction():
+    # Both models miss a level's effect on scales that vary with the predicted log-odds (the
+    # outcome model by p (1 - p) times its log-odds miss, the mimic through its calibration's
+    # slope): a shared misfit of the level's effect times a function of the prediction, which
+    # the level's indicator, constant within the level, cannot hold. The adjustment also holds
+    # the level's mean of the mimic's residual times the prediction and its square.
+    from sklearn_distill.audit import _adjust, _adjusted_pairs, _adjustment_basis
+
+    rng = np.random.default_rng(3)
+    n = 900
+    thirds = [np.arange(t, n, 3) for t in range(3)]
+    codes = rng.integers(60, size=n)
+    effect = rng.normal(size=60)[codes]
+    X = pd.DataFrame({"x": rng.normal(size=n), "c": pd.Categorical(codes)})
+    prediction = X["x"].to_numpy() + effect
+    slope = 4 / (1 + np.exp(-prediction)) / (1 + np.exp(prediction))  # 4 p (1 - p)
+    mimic = (0.3 * effect * slope + 0.05 * rng.normal(size=(2, n)))[None]
+    outcome = (0.3 * effect * slope + 0.1 * rng.normal(size=(2, n)))[None]
+    target = mimic + prediction
+    adjusted_mimic, adjusted_outcome, _ = _adjusted_pairs(X, [thirds], mimic, outcome, target)
+
+    def pearson(a, b):
+        a, b = a - a.mean(), b - b.mean()
+        return float(np.sum(a * b) / np.sqrt(np.sum(a * a) * np.sum(b * b)))
+
+    unheld = np.empty((2, 2, n))  # the level indicators and the polynomial alone
+    for rows in thirds:
+        basis = _adjustment_basis(X.iloc[rows], len(rows), prediction[rows])
+        unheld[:, :, rows] = _adjust(basis, np.stack([mimic[0][:, rows], outcome[0][:, rows]]))
+        # the adjusted residuals are orthogonal to the level's mean of the mimics' residual
+        # times the standardised prediction and its square
+        level_mean = (
+            pd.Series(mimic[0][:, rows].mean(axis=0)).groupby(codes[rows]).transform("mean")
+        ).to_numpy()
+        z = (prediction[rows] - prediction[rows].mean()) / prediction[rows].std()
+        for column in (level_mean * z, level_mean * z * z):
+            for adjusted in (adjusted_mimic, adjusted_outcome):
+                np.testing.assert_allclose(adjusted[0][:, rows] @ column, 0, atol=1e-8)
+    assert pearson(*unheld) > 0.2  # the shared misfit, left by the indicators
+    assert abs(pearson(adjusted_mimic[0], adjusted_outcome[0])) < 0.1
