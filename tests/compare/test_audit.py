@@ -355,9 +355,13 @@ def test_adjustment_is_fitted_within_the_rows_one_pair_of_models_judged():
     adjusted_mimic, adjusted_outcome = audit._test_residuals
     keys = np.round(score - mimic).astype(int)  # the mimic that judged each row, per pair
     inflation = []
+
+    def thirds_of(r):  # a row's third: the two mimics that judged it
+        judges = keys[r, 0] * 1000 + keys[r, 1]
+        return [np.flatnonzero(judges == key) for key in np.unique(judges)]
+
     for r in range(2):
-        judges = keys[r, 0] * 1000 + keys[r, 1]  # a row's third: the two mimics that judged it
-        thirds = [np.flatnonzero(judges == key) for key in np.unique(judges)]
+        thirds = thirds_of(r)
         assert sorted(len(rows) for rows in thirds) == [100, 100, 100]
         fitted = sum(
             np.linalg.matrix_rank(_adjustment_basis(X[rows], len(rows))) for rows in thirds
@@ -374,9 +378,116 @@ def test_adjustment_is_fitted_within_the_rows_one_pair_of_models_judged():
             # so the third's adjusted residuals are orthogonal to its own rows' linear trend
             np.testing.assert_allclose(X[rows, 1] @ adjusted_outcome[r][:, rows].T, 0, atol=1e-9)
     # the residuals keep n - k degrees of freedom of the n rows of a split: the test's
-    # bootstrap variance is inflated by n / (n - k)
-    assert audit._test_variance_inflation == pytest.approx(np.mean(inflation), rel=1e-12)
+    # bootstrap variance is inflated by n / (n - k), or by the rows' leverages (HC2) where
+    # that is larger
+    hc2 = [
+        _hc2_reference(
+            [_adjustment_basis(X[rows], len(rows)) for rows in thirds_of(r)],
+            thirds_of(r),
+            adjusted_mimic[r],
+            adjusted_outcome[r],
+        )
+        for r in range(2)
+    ]
+    expected = max(np.mean(inflation), np.mean(hc2))
+    assert audit._test_variance_inflation == pytest.approx(expected, rel=1e-9)
     assert audit._test_variance_inflation > 1
+
+
+def _hc2_reference(bases, thirds, mimic, outcome):
+    """The HC2 factor of one split from first principles: each row's leverage from the hat
+    matrix of its third's basis (a pseudo-inverse), and each row's influence on the stacked
+    correlation by differencing the correlation of the rows weighted, the row's weight moved
+    by a little either way (the factor does not depend on the influence's scale)."""
+    n = mimic.shape[-1]
+    leverage = np.empty(n)
+    for basis, rows in zip(bases, thirds):
+        cutoff = np.finfo(float).eps * max(basis.shape)
+        leverage[rows] = np.diag(basis @ np.linalg.pinv(basis, rcond=cutoff))
+
+    def correlation(weights):
+        w = np.broadcast_to(weights, mimic.shape)
+        a = mimic - np.sum(w * mimic) / w.sum()
+        b = outcome - np.sum(w * outcome) / w.sum()
+        return np.sum(w * a * b) / np.sqrt(np.sum(w * a * a) * np.sum(w * b * b))
+
+    step = 1e-6
+    influence = np.empty(n)
+    for i in range(n):
+        up, down = np.ones(n), np.ones(n)
+        up[i] += step
+        down[i] -= step
+        influence[i] = (correlation(up) - correlation(down)) / (2 * step)
+    free = 1 - leverage
+    kept = free > 1e-9  # a row alone in a held level: leverage 1, residuals 0
+    return np.sum(influence[kept] ** 2 / free[kept]) / np.sum(influence**2)
+
+
+def test_variance_inflation_follows_the_rows_leverage_where_noise_grows_with_it():
+    # Levels of two rows (leverage 1/2 in their third) whose outcomes are three times as
+    # noisy as the other rows': the bootstrap reads each row's noise from its adjusted
+    # residual, shrunk by its own 1 - h, so n / (n - k), which corrects by the mean
+    # leverage, falls short; the factor is the larger of it and HC2.
+    from sklearn_distill.audit import _adjusted_pairs, _adjustment_basis
+
+    rng = np.random.default_rng(5)
+    n = 360
+    thirds = [np.arange(t, n, 3) for t in range(3)]
+    level = np.empty(n, dtype=object)
+    thin = np.zeros(n, dtype=bool)
+    for t, rows in enumerate(thirds):
+        level[rows[:40]] = [f"t{t}-{j // 2}" for j in range(40)]  # 20 levels of two rows
+        level[rows[40:]] = [f"wide{j % 4}" for j in range(80)]  # 4 levels of 20
+        thin[rows[:40]] = True
+    X = pd.DataFrame({"x": rng.normal(size=n), "level": pd.Categorical(level)})
+    noise = np.where(thin, 3.0, 1.0) * rng.normal(size=n)
+    outcome = (noise + 0.1 * rng.normal(size=(2, n)))[None]
+    mimic = rng.normal(size=(1, 2, n))
+    target = mimic + 0.5  # one prediction per row: no column of its powers
+    adjusted_mimic, adjusted_outcome, inflation = _adjusted_pairs(
+        X, [thirds], mimic, outcome, target
+    )
+    bases = [_adjustment_basis(X.iloc[rows], len(rows)) for rows in thirds]
+    assert all(basis.shape[1] > 23 for basis in bases)  # every level held
+    fitted = sum(np.linalg.matrix_rank(basis) for basis in bases)
+    hc1 = n / (n - fitted)
+    hc2 = _hc2_reference(bases, thirds, adjusted_mimic[0], adjusted_outcome[0])
+    assert hc2 > 1.1 * hc1
+    assert inflation == pytest.approx(hc2, rel=1e-6)
+
+
+def test_leverage_inflation_matches_the_correlations_variance_over_noise_draws():
+    # A simulation whose true variance is known: the mimic's residual fixed (a function of
+    # the features), the outcome's noise drawn 3,000 times, three times as large on the rows
+    # of two-row levels as on those of 20-row levels. The variance of the correlation over
+    # the draws is matched by the delta-method variance the bootstrap estimates (the squared
+    # influences over N^2) times the HC2 factor, not times n / (n - k).
+    from sklearn_distill.audit import _adjust, _leverage, _leverage_inflation
+
+    rng = np.random.default_rng(0)
+    codes = np.r_[np.repeat(np.arange(50), 2), 50 + np.repeat(np.arange(10), 20)]
+    n = codes.size
+    basis = np.column_stack([np.ones(n)] + [(codes == k).astype(float) for k in range(1, 60)])
+    mimic, leverage = _adjust(basis, rng.normal(size=(2, n))), _leverage(basis)
+    np.testing.assert_allclose(leverage, np.where(codes < 50, 1 / 2, 1 / 20), atol=1e-12)
+    scale = np.where(codes < 50, 3.0, 1.0)
+    outcomes = _adjust(basis, scale * rng.normal(size=(3000, n)))
+    correlations, variances, factors = [], [], []
+    for outcome in outcomes:
+        outcome = np.broadcast_to(outcome, mimic.shape)  # one outcome, two mimics' pairs
+        a = (mimic - mimic.mean()) / mimic.std()
+        b = (outcome - outcome.mean()) / outcome.std()
+        r = np.mean(a * b)
+        influence = (a * b - r / 2 * (a * a + b * b)).sum(axis=0)
+        correlations.append(r)
+        variances.append(np.sum(influence**2) / mimic.size**2)
+        factors.append(_leverage_inflation(mimic, outcome, leverage))
+    true = np.var(correlations)
+    variances, factors = np.array(variances), np.array(factors)
+    # 3,000 draws: the true variance is known to about 2.6%
+    assert np.mean(variances * factors) / true == pytest.approx(1.0, abs=0.08)
+    hc1 = n / (n - leverage.sum())
+    assert hc1 * np.mean(variances) / true < 0.9
 
 
 def test_a_rows_outcome_does_not_reach_the_adjusted_residuals_of_its_own_third(monkeypatch):
@@ -1476,3 +1587,45 @@ def test_a_pure_identifier_is_not_warned_of_as_levels_left_out():
         assert basis.shape[1] == 3  # 1, a and a's square: no level of the ids held
     assert records["id"][0][2] == 100  # every row alone in its level
     assert unadjusted_levels(records) == {}
+
+
+def test_adjustment_holds_a_levels_effect_times_the_prediction():
+    # Both models miss a level's effect on scales that vary with the predicted log-odds (the
+    # outcome model by p (1 - p) times its log-odds miss, the mimic through its calibration's
+    # slope): a shared misfit of the level's effect times a function of the prediction, which
+    # the level's indicator, constant within the level, cannot hold. The adjustment also holds
+    # the level's mean of the mimic's residual times the prediction and its square.
+    from sklearn_distill.audit import _adjust, _adjusted_pairs, _adjustment_basis
+
+    rng = np.random.default_rng(3)
+    n = 900
+    thirds = [np.arange(t, n, 3) for t in range(3)]
+    codes = rng.integers(60, size=n)
+    effect = rng.normal(size=60)[codes]
+    X = pd.DataFrame({"x": rng.normal(size=n), "c": pd.Categorical(codes)})
+    prediction = X["x"].to_numpy() + effect
+    slope = 4 / (1 + np.exp(-prediction)) / (1 + np.exp(prediction))  # 4 p (1 - p)
+    mimic = (0.3 * effect * slope + 0.05 * rng.normal(size=(2, n)))[None]
+    outcome = (0.3 * effect * slope + 0.1 * rng.normal(size=(2, n)))[None]
+    target = mimic + prediction
+    adjusted_mimic, adjusted_outcome, _ = _adjusted_pairs(X, [thirds], mimic, outcome, target)
+
+    def pearson(a, b):
+        a, b = a - a.mean(), b - b.mean()
+        return float(np.sum(a * b) / np.sqrt(np.sum(a * a) * np.sum(b * b)))
+
+    unheld = np.empty((2, 2, n))  # the level indicators and the polynomial alone
+    for rows in thirds:
+        basis = _adjustment_basis(X.iloc[rows], len(rows), prediction[rows])
+        unheld[:, :, rows] = _adjust(basis, np.stack([mimic[0][:, rows], outcome[0][:, rows]]))
+        # the adjusted residuals are orthogonal to the level's mean of the mimics' residual
+        # times the standardised prediction and its square
+        level_mean = (
+            pd.Series(mimic[0][:, rows].mean(axis=0)).groupby(codes[rows]).transform("mean")
+        ).to_numpy()
+        z = (prediction[rows] - prediction[rows].mean()) / prediction[rows].std()
+        for column in (level_mean * z, level_mean * z * z):
+            for adjusted in (adjusted_mimic, adjusted_outcome):
+                np.testing.assert_allclose(adjusted[0][:, rows] @ column, 0, atol=1e-8)
+    assert pearson(*unheld) > 0.2  # the shared misfit, left by the indicators
+    assert abs(pearson(adjusted_mimic[0], adjusted_outcome[0])) < 0.1
