@@ -787,8 +787,9 @@ def _leverage_inflation(mimic, outcome, leverage):
 
 def _level_misfit_columns(X, mimic_residual, prediction) -> list[np.ndarray]:
     """Two columns per nominal feature of ``X`` (a third's rows): the mean of the mimics'
-    residual ``mimic_residual`` over each row's level, times the standardised ``prediction``
-    and times its square; none where the prediction is constant.
+    residual ``mimic_residual`` over the other rows of each row's level (0 for a row alone in
+    its level), times the standardised ``prediction`` and times its square; none where the
+    prediction is constant.
 
     A level's effect that both models miss is missed on two scales: the outcome model's
     probability by ``p (1 - p)`` times its log-odds miss, the mimic through its calibration
@@ -796,7 +797,9 @@ def _level_misfit_columns(X, mimic_residual, prediction) -> list[np.ndarray]:
     log-odds, which the level's indicator, constant within the level, cannot hold (on a null
     world whose score is the true log-odds and an 80-level category, five rows a level in a
     third, the test rejected in 5 of 40 seeds, mean correlation +0.011; with these columns 1
-    of 40, +0.005). The level's mean of the mimic's residual stands for its effect. Both are
+    of 40, +0.000). The mean of the mimic's residual over the level's other rows stands for
+    its effect: with the row's own residual in it (a level of two or three rows), the column
+    would take part of the row's own correlation out (1 of 40 too, but mean +0.005). Both are
     functions of the audit features, the score and models fitted on the other thirds, none of
     the third's outcomes, so they keep the test's level."""
     z = None if prediction is None else _standardised(np.asarray(prediction, dtype=float))
@@ -805,8 +808,13 @@ def _level_misfit_columns(X, mimic_residual, prediction) -> list[np.ndarray]:
     columns = []
     for codes in _columns_by_kind(X)[1]:
         counts = np.bincount(codes)
-        means = np.bincount(codes, weights=mimic_residual, minlength=counts.size)
-        level_mean = (means / np.maximum(counts, 1))[codes]
+        sums = np.bincount(codes, weights=mimic_residual, minlength=counts.size)
+        # the mean over the level's other rows (0 for a row alone in its level): a row's own
+        # residual in its column would take part of its own correlation out
+        others = counts[codes] - 1
+        level_mean = np.where(
+            others > 0, (sums[codes] - mimic_residual) / np.maximum(others, 1), 0.0
+        )
         columns += [level_mean * z, level_mean * z * z]
     return columns
 
@@ -2813,15 +2821,16 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
           (an identifier); then the feature is named by a warning and in the report's caveats
           (a record identifier of two rows each: about two rows in three alone), as are
           levels left without a column past those limits.
-        * for each nominal feature, the third's mean of the mimics' residual over each row's
-          level times the prediction and its square (two columns): both models miss a level's
+        * for each nominal feature, the third's mean of the mimics' residual over the other
+          rows of each row's level times the prediction and its square (two columns): both
+          models miss a level's
           effect on scales that vary with the predicted log-odds (the outcome model's
           probability by ``p (1 - p)`` times its log-odds miss, the mimic through its
           calibration's slope), a shared misfit the level's indicator, constant within the
           level, cannot hold. On that 80-level world with the true log-odds as the score the
           test rejected in 5 of 40 seeds with the indicators alone (mean correlation +0.011,
-          3.5 standard errors of that mean above zero), 1 of 40 (+0.005) with these columns;
-          the missing feature of effect 0.5 beside the 80 levels was found in 8 of 10 seeds
+          3.5 standard errors of that mean above zero), 1 of 40 (+0.000) with these columns;
+          the missing feature of effect 0.5 beside the 80 levels was found in 7 of 10 seeds
           (7 without them).
 
         A residual adjusted for ``k`` columns keeps ``n - k`` of its ``n`` degrees of

@@ -1618,11 +1618,15 @@ def test_adjustment_holds_a_levels_effect_times_the_prediction():
     for rows in thirds:
         basis = _adjustment_basis(X.iloc[rows], len(rows), prediction[rows])
         unheld[:, :, rows] = _adjust(basis, np.stack([mimic[0][:, rows], outcome[0][:, rows]]))
-        # the adjusted residuals are orthogonal to the level's mean of the mimics' residual
-        # times the standardised prediction and its square
-        level_mean = (
-            pd.Series(mimic[0][:, rows].mean(axis=0)).groupby(codes[rows]).transform("mean")
-        ).to_numpy()
+        # the adjusted residuals are orthogonal to the mean of the mimics' residual over the
+        # level's other rows (0 for a row alone) times the standardised prediction and its
+        # square
+        own = pd.Series(mimic[0][:, rows].mean(axis=0))
+        level = own.groupby(codes[rows])
+        others = level.transform("count").to_numpy() - 1
+        level_mean = np.where(
+            others > 0, (level.transform("sum").to_numpy() - own.to_numpy()) / others, 0.0
+        )
         z = (prediction[rows] - prediction[rows].mean()) / prediction[rows].std()
         for column in (level_mean * z, level_mean * z * z):
             for adjusted in (adjusted_mimic, adjusted_outcome):
