@@ -304,3 +304,13 @@ class HyperparameterLogger(Logger):
 
     def log_metrics(self, metrics, step=None) -> None:
         pass
+
+
+def logged_and_saved_hyperparameters(module, make_trainer, loader, path):
+    """Fit ``module`` with ``make_trainer(logger=...)`` on ``loader``: the hyperparameters its
+    loggers were given and those a checkpoint saved at ``path`` holds."""
+    logger = HyperparameterLogger()
+    trainer = make_trainer(logger=logger)
+    trainer.fit(module, loader)
+    trainer.save_checkpoint(path)
+    return logger.params, torch.load(path, weights_only=True)["hyper_parameters"]

@@ -149,17 +149,6 @@ class LogBuckets:
 # Set while a metric replays cached batches it checked when they first came in: the checks (each
 # reads a value back from the device) are not made twice.
 _INPUTS_CHECKED = contextvars.ContextVar("inputs_checked", default=False)
-
-
-@contextlib.contextmanager
-def _inputs_checked():
-    token = _INPUTS_CHECKED.set(True)
-    try:
-        yield
-    finally:
-        _INPUTS_CHECKED.reset(token)
-
-
 # Set while a metric tallies with the category of each label it built itself (in range by
 # construction): the range check, which reads a value back from the device, is not made for
 # every batch.
@@ -167,12 +156,20 @@ _CATEGORIES_CHECKED = contextvars.ContextVar("categories_checked", default=False
 
 
 @contextlib.contextmanager
-def _categories_checked():
-    token = _CATEGORIES_CHECKED.set(True)
+def _flag_set(flag: contextvars.ContextVar):
+    token = flag.set(True)
     try:
         yield
     finally:
-        _CATEGORIES_CHECKED.reset(token)
+        flag.reset(token)
+
+
+def _inputs_checked():
+    return _flag_set(_INPUTS_CHECKED)
+
+
+def _categories_checked():
+    return _flag_set(_CATEGORIES_CHECKED)
 
 
 #: The start of the error for activations holding NaN or inf (a caller may add context to it).

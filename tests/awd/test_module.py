@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_distill.awd import AWDModule, wavelet_from_checkpoint
 from lightning_distill.awd.losses import VALIDITY_TERMS
-from tests.helpers import HyperparameterLogger
+from tests.helpers import logged_and_saved_hyperparameters
 
 
 def _trainer(**kwargs):
@@ -211,15 +211,12 @@ def test_the_loggers_are_given_the_hyperparameters_the_checkpoint_holds(tmp_path
     module = AWDModule(
         _teacher(), wavelet="db2", lr=np.float64(1e-2), sparsity_weight=0.1, target=squared_output
     )
-    logger = HyperparameterLogger()
-    trainer = _trainer(logger=logger)
-    trainer.fit(module, _loader())
-    path = tmp_path / "run.ckpt"
-    trainer.save_checkpoint(path)
-    saved = torch.load(path, weights_only=True)["hyper_parameters"]
-    assert dict(logger.params) == dict(saved)
-    assert logger.params["target"] == {"callable": "squared_output"}
-    assert type(logger.params["lr"]) is float
+    params, saved = logged_and_saved_hyperparameters(
+        module, _trainer, _loader(), tmp_path / "run.ckpt"
+    )
+    assert dict(params) == dict(saved)
+    assert params["target"] == {"callable": "squared_output"}
+    assert type(params["lr"]) is float
 
 
 def test_numpy_scalar_settings_are_stored_plain_so_the_checkpoint_loads_with_weights_only(

@@ -16,8 +16,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from lightning_distill import DistillationModule, FeatureDistillation, KnowledgeDistillation
 from lightning_distill.awd import AWDModule
 from tests.helpers import (
-    HyperparameterLogger,
     PlainClassifier,
+    logged_and_saved_hyperparameters,
     make_cnn,
     make_data,
     quiet_trainer,
@@ -448,14 +448,11 @@ def test_the_loggers_are_given_the_hyperparameters_the_checkpoint_holds(tmp_path
         features=[FeatureDistillation("4", "4", "hint")],
         example_input=x[:2],
     )
-    logger = HyperparameterLogger()
-    trainer = quiet_trainer(logger=logger)
-    trainer.fit(module, _loader())
-    path = tmp_path / "run.ckpt"
-    trainer.save_checkpoint(path)
-    saved = torch.load(path, weights_only=True)["hyper_parameters"]
-    assert dict(logger.params) == dict(saved)
-    assert logger.params["temperature"] == 2.0 and type(logger.params["alpha"]) is float
+    params, saved = logged_and_saved_hyperparameters(
+        module, quiet_trainer, _loader(), tmp_path / "run.ckpt"
+    )
+    assert dict(params) == dict(saved)
+    assert params["temperature"] == 2.0 and type(params["alpha"]) is float
 
     # a subclass that saves its own arguments too: the loggers get them beside the module's
     class WithOwnArgument(DistillationModule):
