@@ -297,13 +297,25 @@ def histogram_quantile(
     return (1 - weight) * value_at(below) + weight * value_at(above)
 
 
-def upsample_activations(activations: Tensor, size: tuple[int, int]) -> Tensor:
+def _check_size(size) -> tuple[int, int]:
+    """``(height, width)`` of positive integers, or one for a square (as torch reads it)."""
+    if isinstance(size, list | tuple | torch.Size):
+        if len(size) != 2:
+            fail("size", "an int or a pair of ints (height, width)", size, TypeError)
+        return tuple(check_integer("size", side, minimum=1) for side in size)
+    side = check_integer("size", size, minimum=1)
+    return side, side
+
+
+def upsample_activations(activations: Tensor, size: tuple[int, int] | int) -> Tensor:
     """Bilinear resizing to the label resolution, as NetDissect-Lite's ``imresize(..., mode='F')``
     (PIL's bilinear resize): ``align_corners=False``, and antialiased along a side that shrinks
     (PIL widens its triangle filter to the scale there; torch's ``antialias=True`` is the same
     filter). Upsampling, the usual case, is plain bilinear interpolation either way. Values stay
-    within the map's range (the weights are non-negative and sum to one)."""
-    if tuple(activations.shape[-2:]) == tuple(size):
+    within the map's range (the weights are non-negative and sum to one). ``size``:
+    ``(height, width)``, or one int for a square."""
+    size = _check_size(size)
+    if tuple(activations.shape[-2:]) == size:
         return activations
     if activations.shape[-2] <= size[0] and activations.shape[-1] <= size[1]:
         return F.interpolate(activations, size=size, mode="bilinear", align_corners=False)

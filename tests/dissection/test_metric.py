@@ -733,3 +733,24 @@ def test_a_tally_batch_does_not_read_the_metrics_own_label_categories_back():
             activations, labels, metric.thresholds, metric.label_category, len(metric.categories)
         )
     assert (categories, torch.long) in seen.shapes
+
+
+def test_upsample_activations_takes_a_side_or_a_pair_and_names_anything_else():
+    from lightning_distill.functional import upsample_activations
+
+    maps = torch.rand(2, 3, 4, 5)
+    pair = upsample_activations(maps, (8, 8))
+    # one int is a square, as torch's interpolate reads it (it failed indexing an int)
+    torch.testing.assert_close(upsample_activations(maps, 8), pair, rtol=0, atol=0)
+    torch.testing.assert_close(upsample_activations(maps, [8, 8]), pair, rtol=0, atol=0)
+    torch.testing.assert_close(
+        pair, torch.nn.functional.interpolate(maps, size=(8, 8), mode="bilinear")
+    )
+    for size, error in (
+        ((8,), TypeError),
+        ((8, 8, 8), TypeError),
+        ("8", TypeError),
+        (0, ValueError),
+    ):
+        with pytest.raises(error, match=r"size must be"):
+            upsample_activations(maps, size)
