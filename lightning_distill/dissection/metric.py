@@ -200,6 +200,10 @@ class NetworkDissection(DtypeKeepingMetric):
         cache_bytes: int = 2**29,
         **kwargs: Any,
     ) -> None:
+        # compute() reads iou_threshold, which may be set between two calls: not cached (the
+        # count is cheap beside the tallies); compute_with_cache=True caches it as torchmetrics
+        # does, until the next update
+        kwargs.setdefault("compute_with_cache", False)
         super().__init__(**kwargs)
         num_units = check_integer("num_units", num_units, minimum=1)
         label_names = _names("label_names", label_names)

@@ -754,3 +754,19 @@ def test_upsample_activations_takes_a_side_or_a_pair_and_names_anything_else():
     ):
         with pytest.raises(error, match=r"size must be"):
             upsample_activations(maps, size)
+
+
+def test_compute_reads_the_iou_threshold_it_is_called_with(probe):
+    # torchmetrics caches compute()'s value until the next update: a threshold set in between
+    # had been ignored, while results() read it
+    activations, labels, image_labels = (torch.from_numpy(a) for a in probe)
+    metric = NetworkDissection(6, LABEL_NAMES, LABEL_CATEGORIES, iou_threshold=0.04)
+    metric.update(activations)
+    metric.set_thresholds(metric.compute_thresholds())
+    metric.update(activations, labels, image_labels)
+    counts = {}
+    for threshold in (0.0, 0.002, 0.0):  # best IoUs of this probe: 0.0033, 0.0016, 0.0015
+        metric.iou_threshold = threshold
+        counts[threshold] = int(metric.compute())
+        assert counts[threshold] == metric.results().num_detectors
+    assert counts[0.002] < counts[0.0]
