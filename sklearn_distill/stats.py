@@ -994,12 +994,22 @@ def _informative_bins(group, weight):
     else:
         is_missing = np.zeros(len(group), dtype=bool)
     observed = ~is_missing & (weight > 0)
+    # of bins tied for the most rows, a testable one is left out (whatever the rows' order: the
+    # listing must not depend on it), so that the tie cannot make a term read as more tested
+    testable = group["testable"].to_numpy(bool) if "testable" in group.columns else None
+
+    def largest(among):
+        where = np.flatnonzero(among)
+        if testable is None:
+            return where[np.argmax(weight[where])]
+        return where[np.lexsort((testable[where], weight[where]))[-1]]
+
     keep = np.ones(len(group), dtype=bool)
     if observed.sum() >= 2:
         keep = observed.copy()
-        keep[np.flatnonzero(observed)[np.argmax(weight[observed])]] = False
+        keep[largest(observed)] = False
     elif (weight > 0).sum() >= 2:
-        keep[np.argmax(weight)] = False
+        keep[largest(weight > 0)] = False
     return keep
 
 

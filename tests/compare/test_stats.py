@@ -683,6 +683,22 @@ def test_untested_terms_measures_the_rows_outside_the_missing_bin_and_the_mode()
     assert untested.loc["z", "tested_share"] > untested.loc["m", "tested_share"] == 0.0
 
 
+def test_untested_terms_does_not_depend_on_the_order_of_bins_tied_for_the_most_rows():
+    # two bins of 40 rows each, one testable and one not (a zero standard error); the rest
+    # thin: which of the two counted as the mode had depended on the rows' order
+    table = _main_effect("t", [np.nan, 1, 2, 3, 4, 5], [0.0, 40.0, 40.0, 4.0, 3.0, 5.0])
+    table.loc[2, "testable"] = False  # the second 40-row bin: no standard error
+    listed = [
+        untested_terms(table.iloc[order].reset_index(drop=True))
+        for order in (range(6), [0, 2, 1, 3, 4, 5], [5, 4, 3, 2, 1, 0])
+    ]
+    for other in listed[1:]:
+        pd.testing.assert_frame_equal(other, listed[0])
+    # the testable tied bin is the one left out: the rows of the informative values hold no
+    # testable value, so the term is listed
+    assert listed[0]["term"].tolist() == ["t"] and listed[0]["tested_share"].iloc[0] == 0.0
+
+
 def test_untested_terms_keeps_features_that_are_tested():
     """Features whose informative values are testable are not listed: a binary feature (with
     or without missing values), a categorical with a few large levels, a continuous feature
