@@ -612,7 +612,7 @@ def _level_indicators(nominal_codes, limit: int, held=None) -> list[np.ndarray]:
     return [(codes == level).astype(float) for codes, level in chosen]
 
 
-def _adjustment_basis(X, n_samples, prediction=None, left_out=None):
+def _adjustment_basis(X, n_samples, prediction=None, left_out=None, mimic_residual=None):
     """Columns of a quadratic polynomial in the numeric features of ``X``, indicators of the
     levels of its nominal features and a cubic in ``prediction``, for the missing-feature
     test's adjustment (see :meth:`CompareAudit.missing_feature_test`).
@@ -628,11 +628,13 @@ def _adjustment_basis(X, n_samples, prediction=None, left_out=None):
     polynomial's place nor that of another feature's levels. ``left_out``, a dict, gets for
     each nominal feature (by label) the third's ``(levels given a column, levels that could
     be, rows alone in a level that could not be, rows)``, appended to a list (read by
-    :func:`unadjusted_levels`).
+    :func:`unadjusted_levels`). Given ``mimic_residual`` (the third's mimics' residual) and a
+    prediction, :func:`_level_misfit_columns` are added last.
     """
     polynomial_limit = min(max(1, n_samples // 10), _MAX_ADJUSTMENT_COLUMNS)
     columns = [np.ones(n_samples)]
     z = None if prediction is None else _standardised(np.asarray(prediction, dtype=float))
+    standard_prediction = z
     if z is not None:
         columns += [z, z * z, z * z * z]
     linear, indicators = [], []
@@ -668,6 +670,8 @@ def _adjustment_basis(X, n_samples, prediction=None, left_out=None):
         for label, record in zip(nominal, held):
             left_out.setdefault(label, []).append((*record, n_samples))
     columns += levels
+    if mimic_residual is not None and standard_prediction is not None:
+        columns += _level_misfit_columns(nominal_codes, mimic_residual, standard_prediction)
     return np.column_stack(columns)
 
 
@@ -785,11 +789,11 @@ def _leverage_inflation(mimic, outcome, leverage):
     return float(corrected.sum() / total)
 
 
-def _level_misfit_columns(X, mimic_residual, prediction) -> list[np.ndarray]:
-    """Two columns per nominal feature of ``X`` (a third's rows): the mean of the mimics'
-    residual ``mimic_residual`` over the other rows of each row's level (0 for a row alone in
-    its level), times the standardised ``prediction`` and times its square; none where the
-    prediction is constant.
+def _level_misfit_columns(nominal_codes, mimic_residual, z) -> list[np.ndarray]:
+    """Two columns per nominal feature (its level codes in a third, ``nominal_codes``): the
+    mean of the mimics' residual ``mimic_residual`` over the other rows of each row's level
+    (0 for a row alone in its level), times the standardised prediction ``z`` and times its
+    square (see :func:`_adjustment_basis`, which adds them when given the mimics' residual).
 
     A level's effect that both models miss is missed on two scales: the outcome model's
     probability by ``p (1 - p)`` times its log-odds miss, the mimic through its calibration
@@ -802,11 +806,8 @@ def _level_misfit_columns(X, mimic_residual, prediction) -> list[np.ndarray]:
     would take part of the row's own correlation out (1 of 40 too, but mean +0.005). Both are
     functions of the audit features, the score and models fitted on the other thirds, none of
     the third's outcomes, so they keep the test's level."""
-    z = None if prediction is None else _standardised(np.asarray(prediction, dtype=float))
-    if z is None:
-        return []
     columns = []
-    for codes in _columns_by_kind(X)[1]:
+    for codes in nominal_codes:
         counts = np.bincount(codes)
         sums = np.bincount(codes, weights=mimic_residual, minlength=counts.size)
         # the mean over the level's other rows (0 for a row alone in its level): a row's own
@@ -850,11 +851,13 @@ def _adjusted_pairs(X, splits, mimic, outcome, target, left_out=None):
         leverage = np.zeros(mimic.shape[-1])
         for rows in parts:
             prediction = (target[r][:, rows] - mimic[r][:, rows]).mean(axis=0)
-            third = take_rows(X, rows)
-            basis = _adjustment_basis(third, len(rows), prediction, left_out)
-            extra = _level_misfit_columns(third, mimic[r][:, rows].mean(axis=0), prediction)
-            if extra:
-                basis = np.column_stack([basis, *extra])
+            basis = _adjustment_basis(
+                take_rows(X, rows),
+                len(rows),
+                prediction,
+                left_out,
+                mimic_residual=mimic[r][:, rows].mean(axis=0),
+            )
             both, rank = _adjust_with_rank(
                 basis, np.stack([mimic[r][:, rows], outcome[r][:, rows]])
             )
@@ -3158,11 +3161,10 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         from sklearn_distill.plotting import plot_interaction
 
         check_is_fitted(self, "outcome_")
-        if isinstance(blocks, numbers.Integral) and not isinstance(blocks, bool | np.bool_):
-            table = self.compare_interactions(blocks=blocks)  # which checks the count
-            terms = set(table["term"])
-        elif check_bool("blocks", blocks):
-            table = self.compare_interactions()
+        count = isinstance(blocks, numbers.Integral) and not isinstance(blocks, bool | np.bool_)
+        if count or check_bool("blocks", blocks):
+            # compare_interactions checks a count
+            table = self.compare_interactions(**({"blocks": blocks} if count else {}))
             terms = set(table["term"])
         else:
             table = self.compare()

@@ -942,7 +942,7 @@ def untested_terms(comparison, *, min_share=0.5):
         weight = group["weight"].to_numpy(float)
         testable = group["testable"].to_numpy(bool)
         if kind == "main":
-            informative = _informative_bins(group, weight)
+            informative = _informative_bins(group, weight, testable)
         else:
             informative = weight > 0
         total = weight[informative].sum()
@@ -980,7 +980,7 @@ def untested_terms(comparison, *, min_share=0.5):
     return table.drop(columns="order").reset_index(drop=True)
 
 
-def _informative_bins(group, weight):
+def _informative_bins(group, weight, testable):
     """The bins of one main effect whose rows say how its values are weighed: all but the
     missing-value bin and the most common observed value (see :func:`untested_terms`).
 
@@ -994,14 +994,11 @@ def _informative_bins(group, weight):
     else:
         is_missing = np.zeros(len(group), dtype=bool)
     observed = ~is_missing & (weight > 0)
+
     # of bins tied for the most rows, a testable one is left out (whatever the rows' order: the
     # listing must not depend on it), so that the tie cannot make a term read as more tested
-    testable = group["testable"].to_numpy(bool) if "testable" in group.columns else None
-
     def largest(among):
         where = np.flatnonzero(among)
-        if testable is None:
-            return where[np.argmax(weight[where])]
         return where[np.lexsort((testable[where], weight[where]))[-1]]
 
     keep = np.ones(len(group), dtype=bool)
