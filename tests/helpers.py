@@ -314,3 +314,28 @@ def logged_and_saved_hyperparameters(module, make_trainer, loader, path):
     trainer.fit(module, loader)
     trainer.save_checkpoint(path)
     return logger.params, torch.load(path, weights_only=True)["hyper_parameters"]
+
+
+class HostReads(L.Callback):
+    """Counts ``Tensor.__bool__`` calls (each a host read of a device value) in training steps:
+    from the batch's start to the backward pass."""
+
+    def __init__(self):
+        self.per_step: list[int] = []
+        self._original = torch.Tensor.__bool__
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        count = self.per_step.append(0) or self
+        original = self._original
+
+        def counted(tensor):
+            count.per_step[-1] += 1
+            return original(tensor)
+
+        torch.Tensor.__bool__ = counted
+
+    def on_before_backward(self, trainer, pl_module, loss):
+        torch.Tensor.__bool__ = self._original
+
+    def on_exception(self, trainer, pl_module, exception):
+        torch.Tensor.__bool__ = self._original

@@ -27,6 +27,9 @@ from lightning_distill._validation import (
     check_integer,
     check_real,
     keeps_its_type,
+    one_sync_per_step,
+    settle_value_checks,
+    value_check,
 )
 from lightning_distill.awd.attributions import (
     TRIMResult,
@@ -109,8 +112,10 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
         + attribution_weight * mean_batch ||TRIM attributions||_1
 
     Device: every tensor stays on the module's device during training. One value per step comes
-    back to the host: the boolean of the batch's finiteness check (a synchronisation on an
-    accelerator, no copy of a tensor). :meth:`learned_wavelet` and the checkpoint's filter bank
+    back to the host: the flag of the step's value checks, read together (the batch's, the
+    attributions' and the loss's finiteness: a synchronisation on an accelerator, no copy of a
+    tensor). A loss that is not finite is refused, with its cause (signals that overflow the
+    module's dtype, a teacher's gradients, a diverged filter), rather than trained on. :meth:`learned_wavelet` and the checkpoint's filter bank
     copy ``h0`` to the CPU.
 
     Parameters
@@ -381,8 +386,8 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
             )
         if x.shape[0] == 0:
             raise ValueError(f"batch must hold at least one sample; got shape {tuple(x.shape)}.")
-        if not torch.isfinite(x).all():
-            raise ValueError("batch contains NaN or infinite values; AWD needs finite signals.")
+        # read with the training step's other value checks (one host sync a step)
+        value_check(~torch.isfinite(x).all(), _refuse_non_finite_batch)
         sample_shape = tuple(x.shape[1:])
         if sample_shape not in self._checked_shapes:
             check_levels(self.levels, min(x.shape[-self.dim :]), self.h0.shape[-1])
@@ -498,14 +503,10 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
             result = self.attributions(x, create_graph=create_graph)
             coefficients, reconstruction = result.coefficients, result.reconstruction
             attribution = attribution_sparsity_loss(result.attributions)
-            if not bool(torch.isfinite(attribution)):
-                check_finite(
-                    "teacher output", _teacher_output(self.teacher, x), where="on this batch"
-                )
-                raise ValueError(
-                    "teacher gradients must be finite on this batch; got NaN or infinite "
-                    "attributions for a finite output."
-                )
+            value_check(
+                ~torch.isfinite(attribution.detach()),
+                lambda: self._refuse_non_finite_attributions(x),
+            )
         else:
             # the attribution term has no weight: skip the teacher and the double backprop
             coefficients = self._decompose(x)
@@ -524,10 +525,61 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
         if any(isinstance(weight, torch.Tensor) for weight in weights):
             # a weight set as a tensor (a schedule, a learned weight) keeps its graph
             terms["loss"] = sum(weight * value for weight, value in zip(weights, terms.values()))
+            self._check_loss(x, terms)
             return terms
         values = torch.stack(list(terms.values()))
         terms["loss"] = torch.dot(values, self._weight_vector(tuple(terms), weights, values))
+        self._check_loss(x, terms)
         return terms
+
+    def _check_loss(self, x: torch.Tensor, terms: dict) -> None:
+        """Refuse a NaN or infinite loss (read with the step's other value checks): finite
+        signals whose terms overflow the filter's dtype would otherwise train ``h0`` into NaN
+        and be blamed on the teacher a step later."""
+        loss = terms["loss"].detach()
+        value_check(~torch.isfinite(loss), lambda: self._refuse_non_finite_loss(x, terms))
+
+    def _refuse_non_finite_attributions(self, x: torch.Tensor) -> None:
+        if not bool(torch.isfinite(x).all()):
+            return  # the batch's own check names it
+        check_finite("teacher output", _teacher_output(self.teacher, x), where="on this batch")
+        raise ValueError(
+            "teacher gradients must be finite on this batch; got NaN or infinite "
+            "attributions for a finite output."
+        )
+
+    def _refuse_non_finite_loss(self, x: torch.Tensor, terms: dict) -> None:
+        if not bool(torch.isfinite(x).all()):
+            # finite as given, not once cast to the filter's dtype (a batch of NaN or
+            # infinite values is named by its own check, which settles first)
+            raise ValueError(
+                f"batch must be finite in the module's dtype, {x.dtype}; got values beyond its "
+                f"range (magnitudes up to {torch.finfo(x.dtype).max:.3g}) once cast. Scale the "
+                "signals (e.g. standardise them), or train in float64 "
+                "(Trainer(precision='64-true'))."
+            )
+        if not bool(torch.isfinite(self.h0.detach()).all()):
+            raise ValueError(
+                "the wavelet filter h0 must be finite; got NaN or infinite values (training "
+                "diverged: lower lr)."
+            )
+        bad = [
+            name
+            for name, value in terms.items()
+            if name != "loss" and not bool(torch.isfinite(value.detach()))
+        ]
+        largest = float(x.detach().abs().max())
+        if bad:
+            raise ValueError(
+                f"loss terms must be finite on this batch; got NaN or infinite {', '.join(bad)} "
+                f"for finite signals of largest magnitude {largest:.3g}, which overflow "
+                f"{x.dtype} in the loss. Scale the signals (e.g. standardise them), or train in "
+                "float64 (Trainer(precision='64-true'))."
+            )
+        raise ValueError(
+            "loss must be finite on this batch; its terms are finite but their weighted sum "
+            f"overflows {x.dtype}: lower the weights ({self.weights})."
+        )
 
     def _weight_vector(self, names: tuple, weights: list, like: torch.Tensor) -> torch.Tensor:
         """The (number) ``weights`` of the terms ``names`` as a tensor like ``like``, made once
@@ -579,8 +631,10 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
 
     @override
     def training_step(self, batch, batch_idx):
-        x = self.check_input(batch)
-        terms = self._losses(x, create_graph=True)
+        with one_sync_per_step():  # the batch's, the attributions' and the loss's checks
+            x = self.check_input(batch)
+            terms = self._losses(x, create_graph=True)
+            settle_value_checks()  # before the epoch means and the loggers see the terms
         batch_size = x.shape[0]
         # one stacked, detached tensor of all terms, summed for the epoch means
         values = self._epoch_means.add(terms, batch_size)
@@ -605,12 +659,13 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
             self.log(f"train/{name}_epoch", mean, sync_dist=True)
 
     def _evaluate(self, batch, stage: str):
-        x = self.check_input(batch)
-        # The Trainer evaluates under torch.inference_mode, which forbids autograd; attributions
-        # are gradients, so leave it locally and work on a normal copy of the batch.
-        with torch.inference_mode(False), torch.enable_grad():
-            x = x.clone()
-            terms = {k: v.detach() for k, v in self._losses(x, create_graph=False).items()}
+        with one_sync_per_step():
+            x = self.check_input(batch)
+            # The Trainer evaluates under torch.inference_mode, which forbids autograd;
+            # attributions are gradients, so leave it locally and work on a normal copy.
+            with torch.inference_mode(False), torch.enable_grad():
+                x = x.clone()
+                terms = {k: v.detach() for k, v in self._losses(x, create_graph=False).items()}
         self._log_terms(stage, terms, x.shape[0])
         return terms["loss"]
 
@@ -739,6 +794,10 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
         Shapes follow :func:`~lightning_distill.awd.attributions.flatten_coefficients`.
         """
         return self._decompose(self.check_input(x).to(self.h0.dtype))
+
+
+def _refuse_non_finite_batch() -> None:
+    raise ValueError("batch contains NaN or infinite values; AWD needs finite signals.")
 
 
 def _teacher_output(teacher: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:

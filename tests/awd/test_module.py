@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_distill.awd import AWDModule, wavelet_from_checkpoint
 from lightning_distill.awd.losses import VALIDITY_TERMS
-from tests.helpers import logged_and_saved_hyperparameters
+from tests.helpers import HostReads, logged_and_saved_hyperparameters
 
 
 def _trainer(**kwargs):
@@ -397,6 +397,72 @@ def test_nan_and_inf_in_input():
     x[0, 3] = float("inf")
     with pytest.raises(ValueError, match="batch contains NaN or infinite"):
         _trainer().fit(module, DataLoader(TensorDataset(x), batch_size=2))
+
+
+def test_a_training_step_reads_its_checks_in_one_host_sync():
+    # the batch's, the attributions' and the loss's finiteness: one read for the three
+    module = AWDModule(_teacher(), wavelet="haar", levels=2, attribution_weight=0.05)
+    reads = HostReads()
+    try:
+        _trainer(max_steps=3, callbacks=[reads]).fit(module, _loader(n=48))
+    finally:
+        torch.Tensor.__bool__ = reads._original
+    assert reads.per_step[1:] == [1, 1]  # the first also checks the teacher on the new shape
+
+
+def _fit_refuses(module, x, match):
+    start = module.h0.detach().clone()
+    with pytest.raises(ValueError, match=match):
+        _trainer().fit(module, DataLoader(TensorDataset(x), batch_size=len(x)))
+    assert torch.equal(module.h0.detach(), start)  # refused before any step
+
+
+def test_signals_that_overflow_the_loss_are_refused_not_trained_on():
+    # finite float32 signals whose squared reconstruction error overflows float32: the loss
+    # is infinite and Adam would turn h0 into NaN, blamed on the teacher a step later
+    x = torch.randn(8, 32, generator=torch.Generator().manual_seed(0)) * 1e30
+    assert torch.isfinite(x).all() and not torch.isfinite((x**2).sum())
+    match = "loss terms must be finite on this batch; got NaN or infinite reconstruction"
+    with pytest.raises(ValueError, match=match):
+        AWDModule(_teacher(), wavelet="db2", levels=2).losses(x)
+    _fit_refuses(AWDModule(_teacher(), wavelet="db2", levels=2, attribution_weight=0.05), x, match)
+
+
+def test_float64_signals_beyond_float32_are_refused_by_the_cast():
+    x = torch.randn(8, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    x[0, 0] = 1e300  # finite in float64, infinite once cast to the filter's float32
+    match = r"batch must be finite in the module's dtype, torch.float32; got values beyond"
+    with pytest.raises(ValueError, match=match):
+        AWDModule(_teacher(), wavelet="db2", levels=2, attribution_weight=0.05).losses(x)
+    _fit_refuses(AWDModule(_teacher(), wavelet="db2", levels=2, attribution_weight=0.05), x, match)
+
+
+class _NaNGradient(torch.nn.Module):
+    """A finite output whose gradient with respect to the input is NaN."""
+
+    def forward(self, x):
+        x = x.flatten(1)
+        if x.requires_grad:
+            x.register_hook(lambda grad: grad * float("nan"))
+        return x.sum(1, keepdim=True)
+
+
+def test_non_finite_teacher_gradients_and_outputs_are_named():
+    x = torch.randn(8, 32, generator=torch.Generator().manual_seed(0))
+    module = AWDModule(_NaNGradient(), wavelet="haar", levels=1, attribution_weight=0.05)
+    _fit_refuses(module, x, "teacher gradients must be finite on this batch")
+    teacher = _teacher()  # a NaN weight: NaN outputs and gradients, the output named
+    teacher[1].weight.data[0, 0] = float("nan")
+    module = AWDModule(teacher, wavelet="haar", levels=1, attribution_weight=0.05)
+    _fit_refuses(module, x, "teacher output must be finite on this batch")
+
+
+def test_a_non_finite_batch_is_named_before_what_it_causes():
+    # NaN in the batch makes the attributions and the loss NaN too: the batch is named
+    x = torch.randn(8, 32, generator=torch.Generator().manual_seed(0))
+    x[3, 5] = float("nan")
+    module = AWDModule(_teacher(), wavelet="haar", levels=1, attribution_weight=0.05)
+    _fit_refuses(module, x, "batch contains NaN or infinite values")
 
 
 def test_lightning_cli_builds_module(monkeypatch):

@@ -16,32 +16,14 @@ from lightning_distill._validation import (
     value_check,
 )
 from lightning_distill.losses import kd_loss
-from tests.helpers import IndexedDataset, PlainClassifier, make_cnn, make_data, quiet_trainer
-
-
-class _Reads(L.Callback):
-    """Counts ``Tensor.__bool__`` calls (each a host read of a device value) in training steps:
-    from the batch's start to the backward pass."""
-
-    def __init__(self):
-        self.per_step: list[int] = []
-        self._original = torch.Tensor.__bool__
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        count = self.per_step.append(0) or self
-        original = self._original
-
-        def counted(tensor):
-            count.per_step[-1] += 1
-            return original(tensor)
-
-        torch.Tensor.__bool__ = counted
-
-    def on_before_backward(self, trainer, pl_module, loss):
-        torch.Tensor.__bool__ = self._original
-
-    def on_exception(self, trainer, pl_module, exception):
-        torch.Tensor.__bool__ = self._original
+from tests.helpers import (
+    HostReads,
+    IndexedDataset,
+    PlainClassifier,
+    make_cnn,
+    make_data,
+    quiet_trainer,
+)
 
 
 @pytest.mark.parametrize("form", ["module", "callback"])
@@ -49,7 +31,7 @@ def test_a_kd_step_reads_its_checks_in_one_host_sync(form):
     x, y = make_data(32)
     torch.manual_seed(0)
     student, teacher = make_cnn(4), make_cnn(6)
-    reads = _Reads()
+    reads = HostReads()
     callbacks = [reads]
     if form == "module":
         module = DistillationModule(student, teacher)
@@ -344,7 +326,7 @@ def test_a_feature_methods_step_reads_its_checks_once(form, name):
     torch.manual_seed(0)
     layer = _METHOD_LAYER[name]
     module, callbacks, _ = _feature_fit(form, name, make_cnn(4), make_cnn(6), x, layer, layer)
-    reads = _Reads()
+    reads = HostReads()
     try:
         quiet_trainer(max_steps=2, callbacks=[reads, *callbacks]).fit(
             module, DataLoader(IndexedDataset(x, y), batch_size=16)
