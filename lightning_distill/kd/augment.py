@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from lightning_distill._batch import batch_size_of
-from lightning_distill._validation import check_real, fail
+from lightning_distill._validation import check_real, fail, value_check
 
 __all__ = ["GaussianNoise", "Mixup", "apply_augment", "gaussian_noise", "mixup"]
 
@@ -77,7 +77,22 @@ class GaussianNoise:
 
     def __call__(self, inputs: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
         inputs = _check_float_inputs(inputs)
-        return inputs + self.std * torch.randn_like(inputs), targets
+        noise = self.std * torch.randn_like(inputs)
+        # a std too large for the inputs' dtype (1e300, or 1e5 for float16) makes infinite
+        # noise: named here, not by the step's later check of the inputs (read with the step's
+        # other value checks: one host sync)
+        value_check(~torch.isfinite(noise.sum()), lambda: self._explain_overflow(noise))
+        return inputs + noise, targets
+
+    def _explain_overflow(self, noise: Tensor) -> None:
+        if not bool(torch.isfinite(noise).all()):
+            largest = torch.finfo(noise.dtype).max
+            fail(
+                "std",
+                f"small enough for noise of the inputs' dtype {noise.dtype} to stay finite "
+                f"(its largest value is {largest:.3g})",
+                self.std,
+            )
 
     def __repr__(self) -> str:
         return f"gaussian_noise(std={self.std})"

@@ -571,6 +571,9 @@ class KnowledgeDistillation(L.Callback):
             )
             features = self._features
             student_features = None
+            trees = _soft_trees(source)  # one walk of the student's modules a step
+            for tree in trees:  # a call before the step is no part of the batch's penalty
+                tree.pop_balance_penalty()
             try:
                 hooks = features.capture_student() if features else contextlib.nullcontext()
                 with hooks as sh, enclosing as called:
@@ -662,7 +665,6 @@ class KnowledgeDistillation(L.Callback):
                 if not self._teacher_outputs_seen:
                     self._teacher_outputs_seen = True
                     warn_if_probabilities(teacher_logits)
-                trees = _soft_trees(source)  # one walk of the student's modules a step
                 own = feature_terms = None
                 if features is not None:
                     # the student's own penalties (a soft tree's), read before the feature

@@ -1458,6 +1458,8 @@ class DistillationModule(TeacherModuleMixin, SettledHyperparameters, L.Lightning
         # rebind entries of a dict or list of inputs without changing what they read
         later = own_container(x) if self._read_after_student() else x
         trees = _soft_trees(self.student)  # one walk of the student's modules a step
+        for tree in trees:  # a call before the step is no part of the batch's penalty
+            tree.pop_balance_penalty()
         terms, batch_size, own = self._loss_terms(x, targets, index, later, trees)
         terms = add_constraint_terms(terms, self.constraints, self.student, later, own, trees)
         settle_value_checks()  # before the epoch means and the loggers see the terms

@@ -59,14 +59,25 @@ class SoftDecisionTree(nn.Module):
 
     with :math:`P^i` the probability of reaching node :math:`i`, :math:`d(i)` its depth (0 at
     the root, whose term has weight :math:`\lambda`; the paper does not say, and counting the
-    root as depth 1 halves every term) and :math:`\gamma = 2^{-1}` the paper's decay. It is computed on each training batch (training
-    mode, gradients on) and kept in :attr:`balance_penalty` for the distillation module, which
-    adds it to the loss and logs it as ``train/constraint_tree_balance``. :math:`\alpha_i` is
-    the current batch's alone: the paper keeps an exponentially decaying running average of it
-    (a window growing with depth) and gives no formula for it, so none is kept here. Batches
-    must therefore be large enough for a node's share to mean something: with one row,
-    :math:`\alpha_i` is that row's own branch probability, and the penalty pushes every single
-    row toward an even split.
+    root as depth 1 halves every term) and :math:`\gamma = 2^{-1}` the paper's decay.
+
+    It is computed on the training batch (training mode, gradients on; eval-mode and no-grad
+    calls leave it alone) and kept in :attr:`balance_penalty` for the distillation module,
+    which adds it to the loss and logs it as ``train/constraint_tree_balance``. A tree called
+    several times in one step (on two views of a batch, on two inputs, on chunks of a batch)
+    has one penalty for them all, :math:`\alpha_i` taken over every row of every training call
+    since the penalty was last read with :meth:`pop_balance_penalty` or since a backward pass
+    went through the tree: the paper's :math:`\alpha_i` is the share of the inputs that the
+    node routes, and the rows of all the calls are the inputs the tree routes in the step. The
+    penalty is therefore that of one call on all the rows together, however the calls split
+    them (a sum over the calls would multiply :math:`\lambda` by their number; a mean of the
+    calls' own penalties would balance each call alone). Until then the calls' graphs are
+    kept: call the tree in eval mode or under ``torch.no_grad()`` when not training.
+    :math:`\alpha_i` is the current step's alone: the paper keeps an exponentially decaying
+    running average of it (a window growing with depth) and gives no formula for it, so none
+    is kept here. Batches must therefore be large enough for a node's share to mean something:
+    with one row, :math:`\alpha_i` is that row's own branch probability, and the penalty pushes
+    every single row toward an even split.
 
     Parameters
     ----------
@@ -100,7 +111,9 @@ class SoftDecisionTree(nn.Module):
     leaf_logits : torch.nn.Parameter
         :math:`\phi`, shape ``[2**depth, num_classes]``.
     balance_penalty : Tensor or None
-        The balance penalty of the last training batch.
+        The balance penalty of the training calls since it was last read with
+        :meth:`pop_balance_penalty` or since a backward pass went through the tree (None when
+        there were none).
 
     Examples
     --------
@@ -171,7 +184,7 @@ class SoftDecisionTree(nn.Module):
         # the weights are made from penalty_decay at each call: a decay set after construction
         # acts (as penalty_strength does)
         self.register_buffer("_node_depth", node_depth, persistent=False)
-        self.balance_penalty: Tensor | None = None
+        self._pending = _PendingCalls()
 
     @property
     def penalty_decay(self) -> float:
@@ -181,6 +194,26 @@ class SoftDecisionTree(nn.Module):
     @penalty_decay.setter
     def penalty_decay(self, value) -> None:
         self._penalty_decay = check_real("penalty_decay", value, minimum=0.0)
+
+    @property
+    def balance_penalty(self) -> Tensor | None:
+        """The balance penalty of the training calls since the last read or backward pass."""
+        pending = self._pending
+        if pending.penalty is None and pending.calls:
+            log_nodes, activation = (torch.cat(parts) for parts in zip(*pending.calls))
+            pending.penalty = self._balance_penalty(log_nodes, activation)
+        return pending.penalty
+
+    @balance_penalty.setter
+    def balance_penalty(self, value: None) -> None:
+        if value is not None:
+            fail(
+                "balance_penalty",
+                "None (to forget the training calls' penalty; it is computed from them)",
+                value,
+                TypeError,
+            )
+        self._pending = _PendingCalls()
 
     @property
     def n_leaves(self) -> int:
@@ -241,7 +274,7 @@ class SoftDecisionTree(nn.Module):
         log_leaves, log_nodes, activation = self._log_paths(x)
         log_q = F.log_softmax(self.leaf_logits, dim=1)
         if self.training and torch.is_grad_enabled() and self.penalty_strength > 0:
-            self.balance_penalty = self._balance_penalty(log_nodes, activation)
+            self._pending = self._pending.add(log_nodes, activation)
         if self.output == "max_leaf":
             if (
                 self.training
@@ -364,13 +397,14 @@ class SoftDecisionTree(nn.Module):
             missing_keys.remove(key)
 
     def __getstate__(self):
-        # The penalty holds the last batch's graph, which cannot be copied or pickled.
+        # The penalty's calls hold their graphs, which cannot be copied or pickled.
         state = self.__dict__.copy()
-        state["balance_penalty"] = None
+        state["_pending"] = _PendingCalls()
         return state
 
     def pop_balance_penalty(self) -> Tensor | None:
-        """The balance penalty of the last training batch, forgotten once read."""
+        """The balance penalty of the training calls since the last read (see
+        :attr:`balance_penalty`), forgotten once read."""
         penalty, self.balance_penalty = self.balance_penalty, None
         return penalty
 
@@ -562,6 +596,33 @@ class SoftDecisionTree(nn.Module):
             fontsize=8,
         )
         return figure
+
+
+class _PendingCalls:
+    """The ``(log_nodes, activation)`` of a tree's training calls whose balance penalty is
+    still to be read, and the penalty once computed. ``spent`` (a one-item list, set by a hook
+    on the calls' activations that holds it alone: no reference cycle through the graph) says
+    that a backward pass went through one of them: the step they belong to is over, and the
+    next call starts afresh, so a tree whose penalty nobody pops holds one step's calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Tensor, Tensor]] = []
+        self.penalty: Tensor | None = None
+        self.spent = [False]
+
+    def add(self, log_nodes: Tensor, activation: Tensor) -> _PendingCalls:
+        """These calls and one more (a fresh record after a backward pass)."""
+        pending = _PendingCalls() if self.spent[0] else self
+        pending.calls.append((log_nodes, activation))
+        pending.penalty = None
+        if activation.requires_grad:
+            spent = pending.spent
+
+            def mark_spent(grad: Tensor) -> None:
+                spent[0] = True
+
+            activation.register_hook(mark_spent)
+        return pending
 
 
 def _channels_side_by_side(picture: Tensor) -> Tensor:

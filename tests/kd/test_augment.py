@@ -1,11 +1,15 @@
 """Built-in augmentations and the check of what an augmentation returns."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
 from scipy import stats
 
+from lightning_distill import DistillationModule
 from lightning_distill.kd.augment import _folded_beta_share, apply_augment, gaussian_noise, mixup
+from tests.helpers import quiet_trainer
 
 
 def test_mixup_mixes_each_row_with_another_dominated_by_itself():
@@ -47,6 +51,36 @@ def test_gaussian_noise_statistics_and_purity():
     assert torch.equal(x, torch.full((20000, 2), 3.0))
     assert float((noisy - 3.0).mean()).__abs__() < 0.01
     assert float((noisy - 3.0).std()) == pytest.approx(0.2, rel=0.03)
+
+
+@pytest.mark.parametrize(
+    "std, dtype", [(1e300, torch.float32), (1e39, torch.float32), (1e6, torch.float16)]
+)
+def test_gaussian_noise_too_large_for_the_inputs_dtype_is_named(std, dtype):
+    # the noise overflowed to infinity and the step refused the inputs, naming neither std
+    # nor the dtype; a std that the dtype holds still gives noise of that std
+    x = torch.zeros(2000, 3, dtype=dtype)
+    with pytest.raises(
+        ValueError, match=rf"std must be small enough .*{dtype}.*; got {re.escape(repr(std))}"
+    ):
+        gaussian_noise(std)(x, None)
+    fits = 1e30 if dtype == torch.float32 else 1e3
+    noisy, _ = gaussian_noise(fits)(x, None)
+    assert float(noisy.double().std()) == pytest.approx(fits, rel=0.05)
+    if dtype != torch.float32:
+        return
+    # in training: named before the step's check of the inputs
+    torch.manual_seed(0)
+    module = DistillationModule(
+        torch.nn.Linear(3, 2), torch.nn.Linear(3, 2), augment=gaussian_noise(std)
+    )
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.zeros(8, 3), torch.zeros(8, dtype=torch.long)),
+        batch_size=8,
+    )
+    trainer = quiet_trainer(max_steps=1)
+    with pytest.raises(ValueError, match=r"std must be small enough"):
+        trainer.fit(module, loader)
 
 
 def test_apply_augment_checks_the_batch_size():

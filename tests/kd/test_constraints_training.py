@@ -314,6 +314,39 @@ def test_soft_tree_balance_penalty_is_the_batchs_own_with_sskd():
     assert tree.balance_penalty is None
 
 
+class _TwoViews(nn.Module):
+    """Applies one soft tree to the batch and to a shifted copy of it."""
+
+    def __init__(self, tree):
+        super().__init__()
+        self.tree = tree
+
+    def forward(self, x):
+        return 0.5 * (self.tree(x) + self.tree(x + 1.0))
+
+
+def test_soft_tree_called_twice_a_step_trains_on_the_penalty_of_both_calls():
+    import copy
+
+    torch.manual_seed(0)
+    x, y = torch.randn(16, 5), torch.randint(0, 2, (16,))
+    student = _TwoViews(SoftDecisionTree(5, 2, depth=2, penalty_strength=1.0))
+    twin = copy.deepcopy(student.tree).train()
+    twin(torch.cat([x, x + 1.0]))
+    expected = float(twin.pop_balance_penalty())
+    twin(x + 1.0)
+    last = float(twin.pop_balance_penalty())
+    assert abs(last - expected) > 1e-4  # the test tells the last call from both
+    student.train()
+    student(torch.randn(16, 5) * 3)  # a call before the step is no part of its penalty
+    module = DistillationModule(student, _mlp(8, 2), temperature=2.0, lr=1e-9)
+    trainer = quiet_trainer(max_steps=1, log_every_n_steps=1)
+    trainer.fit(module, DataLoader(TensorDataset(x, y), batch_size=16))
+    logged = float(trainer.callback_metrics["train/constraint_tree_balance"])
+    assert logged == pytest.approx(expected, abs=1e-6)
+    assert student.tree.balance_penalty is None
+
+
 def test_learned_temperature_stays_in_range_logs_and_checkpoints(tmp_path):
     torch.manual_seed(0)
     x, y = torch.rand(96, 5), torch.randint(2, (96,))

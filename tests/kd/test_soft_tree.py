@@ -217,6 +217,48 @@ def test_balance_penalty_formula_and_gradient():
     assert tree.balance_penalty is None  # only training batches carry the penalty
 
 
+def _balance_reference(tree, x):
+    """The paper's penalty of a depth-2 tree, alpha over all the rows of ``x``."""
+    right = torch.sigmoid(tree.inner(x))
+    ones = torch.ones(len(x), dtype=x.dtype)
+    reach = torch.stack([ones, 1 - right[:, 0], right[:, 0]], dim=1)
+    alpha = (reach * right).sum(0) / reach.sum(0)
+    weights = torch.tensor([1.0, 0.5, 0.5], dtype=x.dtype)
+    return -tree.penalty_strength * (weights * 0.5 * (alpha.log() + (1 - alpha).log())).sum()
+
+
+def test_a_tree_called_twice_in_a_step_has_the_penalty_of_all_its_rows():
+    # a student applying one tree to two views (or two inputs, or chunks of a batch): the
+    # penalty is the paper's over every row the tree routed, not the last call's alone
+    torch.manual_seed(5)
+    tree = SoftDecisionTree(3, 2, depth=2, penalty_strength=0.7).double().train()
+    first = torch.randn(12, 3, dtype=torch.float64)
+    second = torch.randn(20, 3, dtype=torch.float64) + 1.5
+    both = torch.cat([first, second])
+    tree(first)
+    tree.eval()
+    tree(torch.randn(7, 3, dtype=torch.float64))  # eval calls are no part of it
+    tree.train()
+    with torch.no_grad():
+        tree(torch.randn(7, 3, dtype=torch.float64))  # nor no-grad calls
+    tree(second)
+    penalty = tree.balance_penalty
+    torch.testing.assert_close(penalty, _balance_reference(tree, both))
+    assert not torch.allclose(penalty, _balance_reference(tree, second))
+    # its gradient is the reference's
+    grad = torch.autograd.grad(penalty, tree.inner.weight, retain_graph=True)[0]
+    reference = torch.autograd.grad(_balance_reference(tree, both), tree.inner.weight)[0]
+    torch.testing.assert_close(grad, reference)
+    # a read forgets the calls: the next step's penalty is its own
+    assert tree.pop_balance_penalty() is penalty and tree.balance_penalty is None
+    tree(first)
+    torch.testing.assert_close(tree.balance_penalty, _balance_reference(tree, first))
+    # so does a backward pass through them (a loop reading the attribute, never popping)
+    (tree(second).sum() + tree.balance_penalty).backward()
+    tree(first)
+    torch.testing.assert_close(tree.balance_penalty, _balance_reference(tree, first))
+
+
 @pytest.mark.parametrize("bias", [-5.0, -20.0])
 def test_a_saturated_node_keeps_the_gradient_that_balances_it(bias):
     # a root that sends every input left: alpha = sigmoid(bias), and the penalty's derivative
