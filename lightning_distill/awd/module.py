@@ -112,9 +112,8 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
         + attribution_weight * mean_batch ||TRIM attributions||_1
 
     Device: every tensor stays on the module's device during training. One value per step comes
-    back to the host: the flag of the step's value checks, read together (the batch's, the
-    attributions' and the loss's finiteness: a synchronisation on an accelerator, no copy of a
-    tensor). A loss that is not finite is refused, with its cause (signals that overflow the
+    back to the host: whether the loss is finite (a synchronisation on an accelerator, no copy
+    of a tensor); a NaN or infinite signal or teacher gradient makes it so, and is then named. A loss that is not finite is refused, with its cause (signals that overflow the
     module's dtype, a teacher's gradients, a diverged filter), rather than trained on. :meth:`learned_wavelet` and the checkpoint's filter bank
     copy ``h0`` to the CPU.
 
@@ -358,6 +357,12 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
         Trainer (``"bf16-mixed"``, ``"16-mixed"``) changes nothing: the transforms, the
         attributions (the teacher's forward too) and the loss terms run with autocast off.
         """
+        return self._check_input(x)
+
+    def _check_input(self, x, *, check_values: bool = True) -> torch.Tensor:
+        """:meth:`check_input`; with ``check_values=False`` the batch's finiteness is left to
+        the loss's check (a training step: a NaN or infinite signal makes the loss so, and the
+        loss's check names the batch first)."""
         if isinstance(x, (tuple, list)):
             if not x:
                 raise ValueError(f"batch must hold a tensor of signals; got {x!r}.")
@@ -386,8 +391,8 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
             )
         if x.shape[0] == 0:
             raise ValueError(f"batch must hold at least one sample; got shape {tuple(x.shape)}.")
-        # read with the training step's other value checks (one host sync a step)
-        value_check(~torch.isfinite(x).all(), _refuse_non_finite_batch)
+        if check_values and not bool(torch.isfinite(x).all()):
+            _refuse_non_finite_batch()
         sample_shape = tuple(x.shape[1:])
         if sample_shape not in self._checked_shapes:
             check_levels(self.levels, min(x.shape[-self.dim :]), self.h0.shape[-1])
@@ -489,12 +494,14 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
         return self._losses(self.check_input(x), create_graph=create_graph)
 
     def _losses(self, x: torch.Tensor, *, create_graph: bool) -> dict[str, torch.Tensor]:
-        x = x.to(self.h0.dtype)
+        given, x = x, x.to(self.h0.dtype)
         # in the filter's dtype whatever the Trainer's precision: under "bf16-mixed" autocast
         # would run the transforms (convolutions) in bfloat16, and an exact wavelet would no
         # longer reconstruct its signal (a reconstruction error of bfloat16 rounding)
         with autocast_off(x):
-            return self._terms(x, create_graph=create_graph)
+            terms = self._terms(x, create_graph=create_graph)
+        self._check_loss(given, x, terms)
+        return terms
 
     def _terms(self, x: torch.Tensor, *, create_graph: bool) -> dict[str, torch.Tensor]:
         h0 = self.h0
@@ -503,10 +510,6 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
             result = self.attributions(x, create_graph=create_graph)
             coefficients, reconstruction = result.coefficients, result.reconstruction
             attribution = attribution_sparsity_loss(result.attributions)
-            value_check(
-                ~torch.isfinite(attribution.detach()),
-                lambda: self._refuse_non_finite_attributions(x),
-            )
         else:
             # the attribution term has no weight: skip the teacher and the double backprop
             coefficients = self._decompose(x)
@@ -525,38 +528,40 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
         if any(isinstance(weight, torch.Tensor) for weight in weights):
             # a weight set as a tensor (a schedule, a learned weight) keeps its graph
             terms["loss"] = sum(weight * value for weight, value in zip(weights, terms.values()))
-            self._check_loss(x, terms)
             return terms
         values = torch.stack(list(terms.values()))
         terms["loss"] = torch.dot(values, self._weight_vector(tuple(terms), weights, values))
-        self._check_loss(x, terms)
         return terms
 
-    def _check_loss(self, x: torch.Tensor, terms: dict) -> None:
-        """Refuse a NaN or infinite loss (read with the step's other value checks): finite
-        signals whose terms overflow the filter's dtype would otherwise train ``h0`` into NaN
-        and be blamed on the teacher a step later."""
+    def _check_loss(self, given: torch.Tensor, x: torch.Tensor, terms: dict) -> None:
+        """Refuse a NaN or infinite loss, with its cause, read with the step's other value
+        checks (one host sync a step). A NaN or infinite signal, a teacher's NaN gradients and
+        terms that overflow the filter's dtype all make the loss so; finite signals whose
+        terms overflow would otherwise train ``h0`` into NaN, blamed on the teacher a step
+        later."""
         loss = terms["loss"].detach()
-        value_check(~torch.isfinite(loss), lambda: self._refuse_non_finite_loss(x, terms))
+        value_check(~torch.isfinite(loss), lambda: self._refuse_non_finite_loss(given, x, terms))
 
-    def _refuse_non_finite_attributions(self, x: torch.Tensor) -> None:
+    def _refuse_non_finite_loss(self, given: torch.Tensor, x: torch.Tensor, terms: dict) -> None:
+        """The cause of a loss that is not finite (``given``: the batch before the cast to the
+        filter's dtype), the batch's first."""
+        x = x.detach()
         if not bool(torch.isfinite(x).all()):
-            return  # the batch's own check names it
-        check_finite("teacher output", _teacher_output(self.teacher, x), where="on this batch")
-        raise ValueError(
-            "teacher gradients must be finite on this batch; got NaN or infinite "
-            "attributions for a finite output."
-        )
-
-    def _refuse_non_finite_loss(self, x: torch.Tensor, terms: dict) -> None:
-        if not bool(torch.isfinite(x).all()):
-            # finite as given, not once cast to the filter's dtype (a batch of NaN or
-            # infinite values is named by its own check, which settles first)
+            if not bool(torch.isfinite(given.detach()).all()):
+                _refuse_non_finite_batch()
+            # finite as given, not once cast to the filter's dtype
             raise ValueError(
                 f"batch must be finite in the module's dtype, {x.dtype}; got values beyond its "
                 f"range (magnitudes up to {torch.finfo(x.dtype).max:.3g}) once cast. Scale the "
                 "signals (e.g. standardise them), or train in float64 "
                 "(Trainer(precision='64-true'))."
+            )
+        attribution = terms.get("attribution")
+        if attribution is not None and not bool(torch.isfinite(attribution.detach())):
+            check_finite("teacher output", _teacher_output(self.teacher, x), where="on this batch")
+            raise ValueError(
+                "teacher gradients must be finite on this batch; got NaN or infinite "
+                "attributions for a finite output."
             )
         if not bool(torch.isfinite(self.h0.detach()).all()):
             raise ValueError(
@@ -568,13 +573,12 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
             for name, value in terms.items()
             if name != "loss" and not bool(torch.isfinite(value.detach()))
         ]
-        largest = float(x.detach().abs().max())
         if bad:
             raise ValueError(
                 f"loss terms must be finite on this batch; got NaN or infinite {', '.join(bad)} "
-                f"for finite signals of largest magnitude {largest:.3g}, which overflow "
-                f"{x.dtype} in the loss. Scale the signals (e.g. standardise them), or train in "
-                "float64 (Trainer(precision='64-true'))."
+                f"for finite signals of largest magnitude {float(x.abs().max()):.3g}, which "
+                f"overflow {x.dtype} in the loss. Scale the signals (e.g. standardise them), or "
+                "train in float64 (Trainer(precision='64-true'))."
             )
         raise ValueError(
             "loss must be finite on this batch; its terms are finite but their weighted sum "
@@ -631,8 +635,8 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
 
     @override
     def training_step(self, batch, batch_idx):
-        with one_sync_per_step():  # the batch's, the attributions' and the loss's checks
-            x = self.check_input(batch)
+        with one_sync_per_step():  # the loss's finiteness: the batch's and the teacher's too
+            x = self._check_input(batch, check_values=False)
             terms = self._losses(x, create_graph=True)
             settle_value_checks()  # before the epoch means and the loggers see the terms
         batch_size = x.shape[0]
@@ -660,7 +664,7 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
 
     def _evaluate(self, batch, stage: str):
         with one_sync_per_step():
-            x = self.check_input(batch)
+            x = self._check_input(batch, check_values=False)
             # The Trainer evaluates under torch.inference_mode, which forbids autograd;
             # attributions are gradients, so leave it locally and work on a normal copy.
             with torch.inference_mode(False), torch.enable_grad():

@@ -400,7 +400,7 @@ def test_nan_and_inf_in_input():
 
 
 def test_a_training_step_reads_its_checks_in_one_host_sync():
-    # the batch's, the attributions' and the loss's finiteness: one read for the three
+    # one read, the loss's finiteness (a NaN batch or teacher gradient makes the loss NaN)
     module = AWDModule(_teacher(), wavelet="haar", levels=2, attribution_weight=0.05)
     reads = HostReads()
     try:
