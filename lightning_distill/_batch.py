@@ -36,6 +36,7 @@ __all__ = [
     "batch_size_of",
     "batch_targets",
     "copy_unwatched",
+    "map_tensors",
     "own_container",
     "shuffling_sampler",
     "unpack_batch",
@@ -175,19 +176,40 @@ def copy_unwatched(inputs):
 
 
 def _clone_inference(value, depth: int):
+    return map_tensors(
+        value, lambda tensor: tensor.clone() if tensor.is_inference() else tensor, depth
+    )
+
+
+def map_tensors(value, fn, depth: int = 6):
+    """``value`` with every tensor in it replaced by ``fn(tensor)``: in mappings, tuples and
+    lists (``depth`` levels; a list whose first item is a number or a string is not walked),
+    their containers rebuilt of their types, in their order, with their other entries as they
+    are. A mapping that cannot be copied so (a read-only one, or one whose class needs
+    arguments to be built) becomes a ``dict``, a tuple type that cannot be rebuilt from its
+    items a ``tuple``."""
     if isinstance(value, Tensor):
-        return value.clone() if value.is_inference() else value
-    if depth and isinstance(value, MutableMapping):
-        copied = _own_mapping(value)
-        for key, item in value.items():
-            copied[key] = _clone_inference(item, depth - 1)
-        return copied
+        return fn(value)
     if depth and isinstance(value, Mapping):
-        return {key: _clone_inference(item, depth - 1) for key, item in value.items()}
+        items = {key: map_tensors(item, fn, depth - 1) for key, item in value.items()}
+        if isinstance(value, MutableMapping):
+            try:
+                copied = _own_mapping(value)
+                for key, item in items.items():
+                    copied[key] = item
+                # an entry also kept as an attribute (a ModelOutput-like class: out.logits)
+                attributes = getattr(copied, "__dict__", {})
+                for name, attribute in attributes.items():
+                    if name in items and attribute is value[name]:
+                        attributes[name] = items[name]
+                return copied
+            except Exception:  # a class that cannot be built without arguments
+                pass
+        return items
     if depth and isinstance(value, tuple | list):
         if isinstance(value, list) and value and isinstance(value[0], _PLAIN):
             return value
-        items = [_clone_inference(item, depth - 1) for item in value]
+        items = [map_tensors(item, fn, depth - 1) for item in value]
         if isinstance(value, list):
             copied = copy.copy(value)  # of its type
             copied[:] = items
