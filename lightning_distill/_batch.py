@@ -37,6 +37,7 @@ __all__ = [
     "batch_targets",
     "copy_unwatched",
     "map_tensors",
+    "mapping_like",
     "own_container",
     "shuffling_sampler",
     "unpack_batch",
@@ -181,6 +182,27 @@ def _clone_inference(value, depth: int):
     )
 
 
+def mapping_like(mapping: Mapping, entries: dict) -> Mapping:
+    """A mapping of ``mapping``'s type holding ``entries`` (its keys, new values), in its
+    order: a copy of it whose entries are set, an entry it also keeps as an attribute of the
+    same name (a ``ModelOutput``-like class: ``out.logits``) set there too; a ``dict`` of the
+    entries where it cannot be copied so (a read-only mapping, a class that needs arguments
+    to be built)."""
+    if isinstance(mapping, MutableMapping):
+        try:
+            copied = _own_mapping(mapping)
+            for key, item in entries.items():
+                copied[key] = item
+        except Exception:  # a class that cannot be built without arguments
+            return dict(entries)
+        attributes = getattr(copied, "__dict__", {})
+        for name, attribute in attributes.items():
+            if name in entries and name in mapping and attribute is mapping[name]:
+                attributes[name] = entries[name]
+        return copied
+    return dict(entries)
+
+
 def map_tensors(value, fn, depth: int = 6):
     """``value`` with every tensor in it replaced by ``fn(tensor)``: in mappings, tuples and
     lists (``depth`` levels; a list whose first item is a number or a string is not walked),
@@ -191,21 +213,9 @@ def map_tensors(value, fn, depth: int = 6):
     if isinstance(value, Tensor):
         return fn(value)
     if depth and isinstance(value, Mapping):
-        items = {key: map_tensors(item, fn, depth - 1) for key, item in value.items()}
-        if isinstance(value, MutableMapping):
-            try:
-                copied = _own_mapping(value)
-                for key, item in items.items():
-                    copied[key] = item
-                # an entry also kept as an attribute (a ModelOutput-like class: out.logits)
-                attributes = getattr(copied, "__dict__", {})
-                for name, attribute in attributes.items():
-                    if name in items and attribute is value[name]:
-                        attributes[name] = items[name]
-                return copied
-            except Exception:  # a class that cannot be built without arguments
-                pass
-        return items
+        return mapping_like(
+            value, {key: map_tensors(item, fn, depth - 1) for key, item in value.items()}
+        )
     if depth and isinstance(value, tuple | list):
         if isinstance(value, list) and value and isinstance(value[0], _PLAIN):
             return value
