@@ -36,6 +36,8 @@ __all__ = [
     "batch_size_of",
     "batch_targets",
     "copy_unwatched",
+    "map_tensors",
+    "mapping_like",
     "own_container",
     "shuffling_sampler",
     "unpack_batch",
@@ -55,14 +57,15 @@ _FORM = (
 
 
 def _describe(batch) -> str:
-    if isinstance(batch, dict):
-        return f"a dict with keys {sorted(map(str, batch))}"
+    if isinstance(batch, Mapping):
+        kind = "dict" if isinstance(batch, dict) else type(batch).__name__
+        return f"a {kind} with keys {sorted(map(str, batch))}"
     if isinstance(batch, list | tuple):
         return f"a {type(batch).__name__} of length {len(batch)}"
     return f"a {type(batch).__name__}"
 
 
-def _first_key(batch: dict, keys: tuple[str, ...]):
+def _first_key(batch: Mapping, keys: tuple[str, ...]):
     for key in keys:
         if key in batch:
             return key
@@ -81,9 +84,10 @@ def unpack_batch(batch, *, targets_optional: bool = False) -> tuple[Any, Tensor,
 
     With ``targets_optional``, a batch may also hold inputs alone (``targets`` is then None): a
     tensor, a one-element tuple or list (a ``TensorDataset`` of inputs), or a dict without a
-    target key (which may still carry an index key).
+    target key (which may still carry an index key). A dict may be any mapping (a
+    ``UserDict`` such as transformers' ``BatchEncoding``).
     """
-    if isinstance(batch, dict):
+    if isinstance(batch, Mapping):
         inputs_key = _first_key(batch, INPUT_KEYS)
         targets_key = _first_key(batch, TARGET_KEYS)
         if inputs_key is None or (targets_key is None and not targets_optional):
@@ -106,8 +110,8 @@ def batch_size_of(inputs) -> int | None:
     first such tensor in a dict, a tuple or a list; None when it cannot be told."""
     if isinstance(inputs, Tensor):
         return inputs.shape[0] if inputs.dim() else None
-    values = inputs.values() if isinstance(inputs, dict) else inputs
-    if isinstance(inputs, dict | tuple | list):
+    values = inputs.values() if isinstance(inputs, Mapping) else inputs
+    if isinstance(inputs, Mapping | tuple | list):
         for value in values:
             if isinstance(value, Tensor) and value.dim():
                 return value.shape[0]
@@ -173,19 +177,49 @@ def copy_unwatched(inputs):
 
 
 def _clone_inference(value, depth: int):
-    if isinstance(value, Tensor):
-        return value.clone() if value.is_inference() else value
-    if depth and isinstance(value, MutableMapping):
-        copied = _own_mapping(value)
-        for key, item in value.items():
-            copied[key] = _clone_inference(item, depth - 1)
+    return map_tensors(
+        value, lambda tensor: tensor.clone() if tensor.is_inference() else tensor, depth
+    )
+
+
+def mapping_like(mapping: Mapping, entries: dict) -> Mapping:
+    """A mapping of ``mapping``'s type holding ``entries`` (its keys, new values), in its
+    order: a copy of it whose entries are set, an entry it also keeps as an attribute of the
+    same name (a ``ModelOutput``-like class: ``out.logits``) set there too; a ``dict`` of the
+    entries where it cannot be copied so (a read-only mapping, a class that needs arguments
+    to be built)."""
+    if isinstance(mapping, MutableMapping):
+        try:
+            copied = _own_mapping(mapping)
+            for key, item in entries.items():
+                copied[key] = item
+        except Exception:  # a class that cannot be built without arguments
+            return dict(entries)
+        attributes = getattr(copied, "__dict__", {})
+        for name, attribute in attributes.items():
+            if name in entries and name in mapping and attribute is mapping[name]:
+                attributes[name] = entries[name]
         return copied
+    return dict(entries)
+
+
+def map_tensors(value, fn, depth: int = 6):
+    """``value`` with every tensor in it replaced by ``fn(tensor)``: in mappings, tuples and
+    lists (``depth`` levels; a list whose first item is a number or a string is not walked),
+    their containers rebuilt of their types, in their order, with their other entries as they
+    are. A mapping that cannot be copied so (a read-only one, or one whose class needs
+    arguments to be built) becomes a ``dict``, a tuple type that cannot be rebuilt from its
+    items a ``tuple``."""
+    if isinstance(value, Tensor):
+        return fn(value)
     if depth and isinstance(value, Mapping):
-        return {key: _clone_inference(item, depth - 1) for key, item in value.items()}
+        return mapping_like(
+            value, {key: map_tensors(item, fn, depth - 1) for key, item in value.items()}
+        )
     if depth and isinstance(value, tuple | list):
         if isinstance(value, list) and value and isinstance(value[0], _PLAIN):
             return value
-        items = [_clone_inference(item, depth - 1) for item in value]
+        items = [map_tensors(item, fn, depth - 1) for item in value]
         if isinstance(value, list):
             copied = copy.copy(value)  # of its type
             copied[:] = items
@@ -263,7 +297,7 @@ def watch_for_teacher(inputs) -> tuple[InputWatch, Any]:
 def batch_targets(batch, *, optional: bool = False) -> Tensor | None:
     """The targets of a batch: ``batch[1]`` of a tuple, or a target key of a dict. With
     ``optional``, None for a batch of inputs alone (as :func:`unpack_batch` reads them)."""
-    if isinstance(batch, dict):
+    if isinstance(batch, Mapping):
         key = _first_key(batch, TARGET_KEYS)
         if key is None:
             if optional and _first_key(batch, INPUT_KEYS) is not None:
@@ -282,14 +316,16 @@ def batch_targets(batch, *, optional: bool = False) -> Tensor | None:
 
 def batch_inputs(batch):
     """The inputs of a batch: ``batch[0]`` of a tuple, an input key of a dict, or the batch."""
-    key = _first_key(batch, INPUT_KEYS) if isinstance(batch, dict) else None
-    if (isinstance(batch, dict) and key is None) or (isinstance(batch, list | tuple) and not batch):
+    key = _first_key(batch, INPUT_KEYS) if isinstance(batch, Mapping) else None
+    if (isinstance(batch, Mapping) and key is None) or (
+        isinstance(batch, list | tuple) and not batch
+    ):
         # only the inputs are read here: no word of targets
         raise ValueError(
             "batch must hold inputs: a tensor, a tuple or list whose first entry is the "
             f"inputs, or a dict with one of the keys {INPUT_KEYS}; got {_describe(batch)}."
         )
-    if isinstance(batch, dict):
+    if isinstance(batch, Mapping):
         return batch[key]
     if isinstance(batch, list | tuple):
         return batch[0]

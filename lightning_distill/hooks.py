@@ -10,6 +10,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from lightning_distill._batch import map_tensors
+
 __all__ = ["FeatureHooks", "resolve_layer_names", "resolve_module_names"]
 
 # "rnn[0]": element 0 of the output of submodule "rnn" (a layer that returns a tuple)
@@ -214,16 +216,16 @@ class FeatureHooks:
 
 
 def _copy(output, *, detach: bool):
-    """A copy of every tensor in ``output`` (detached if asked; differentiable otherwise)."""
-    if isinstance(output, Tensor):
-        return output.detach().clone() if detach else output.clone()
-    if isinstance(output, tuple) and hasattr(output, "_fields"):  # a named tuple
-        return type(output)(*(_copy(o, detach=detach) for o in output))
-    if isinstance(output, tuple | list):
-        return type(output)(_copy(o, detach=detach) for o in output)
-    if isinstance(output, dict):
-        return {k: _copy(v, detach=detach) for k, v in output.items()}
-    return output
+    """A copy of every tensor in ``output`` (detached if asked; differentiable otherwise), in
+    containers of the output's own types (a named tuple, a ``ModelOutput``-like mapping with
+    attribute access, ``torch.return_types``), as :func:`map_tensors` rebuilds them."""
+    if detach:
+        return map_tensors(output, lambda tensor: tensor.detach().clone(), _DEPTH)
+    return map_tensors(output, Tensor.clone, _DEPTH)
+
+
+# how deep in an output's containers its tensors are copied
+_DEPTH = 16
 
 
 def warn_if_run_repeatedly(outputs: list, argument: str, layer: str, use: str) -> None:

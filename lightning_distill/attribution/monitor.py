@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,14 +44,15 @@ __all__ = ["AttributionMonitor"]
 METRICS = ("localisation", "five_band", "agreement")
 
 
-def _first(batch: dict, keys: tuple[str, ...]):
+def _first(batch: Mapping, keys: tuple[str, ...]):
     key = _first_key(batch, keys)
     return None if key is None else batch[key]
 
 
 def _split_batch(batch: Any) -> dict[str, Tensor | None]:
-    """``{"image", "target", "mask", "heatmap"}`` of a probe batch (dict or tuple)."""
-    if isinstance(batch, dict):
+    """``{"image", "target", "mask", "heatmap"}`` of a probe batch (a dict, or any mapping, or
+    a tuple)."""
+    if isinstance(batch, Mapping):
         # the keys, in their order, by which the training modules read a dict batch: a probe
         # batch holding two of them is explained on the inputs the model is trained on
         images = _first(batch, INPUT_KEYS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
 
 import lightning as L
 import numpy as np
@@ -367,7 +368,7 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
             if not x:
                 raise ValueError(f"batch must hold a tensor of signals; got {x!r}.")
             x = x[0]
-        elif isinstance(x, dict):
+        elif isinstance(x, Mapping):
             x = batch_inputs(x)  # an input key ("inputs", "x", ...), as DistillationModule reads
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"batch must be a torch.Tensor; got {type(x).__name__}.")

@@ -35,8 +35,9 @@ __all__ = ["DissectionMonitor"]
 
 
 def _split_batch(batch: Any) -> tuple[Tensor, Tensor | None, Tensor | None]:
-    """``(images, labels, image_labels)`` of a probe batch, checked before any forward pass."""
-    if isinstance(batch, dict):
+    """``(images, labels, image_labels)`` of a probe batch (a tuple, or a dict or any other
+    mapping), checked before any forward pass."""
+    if isinstance(batch, Mapping):
         # the key the training modules read (a batch with "x" and "image" trains on "x")
         key = _first_key(batch, INPUT_KEYS)
         if key is None:

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lightning_distill._batch import mapping_like
 from lightning_distill._precision import autocast_on
 from lightning_distill._validation import (
     check_choice,
@@ -164,7 +165,7 @@ def box_points(inputs, n_points: int, batch: int | None = None):
                 else value[rows.to(value.device)]
             )
             points[key] = torch.cat([value, extra])
-        return points
+        return mapping_like(inputs, points)
     inputs = inputs.detach()
     return torch.cat([inputs, _uniform_in_box(inputs, n_points)])
 
@@ -173,7 +174,7 @@ def _with_grad(points, feature):
     """A copy of ``points`` whose feature column requires grad, and that column."""
     if isinstance(points, Mapping):
         column = points[feature].detach().clone().requires_grad_(True)
-        return {**points, feature: column}, column
+        return mapping_like(points, {**points, feature: column}), column
     points = points.detach().clone().requires_grad_(True)
     return points, points
 
@@ -912,12 +913,15 @@ def _check_rows_independent(model: nn.Module) -> None:
 def _rows(points, mask: Tensor):
     if isinstance(points, Mapping):
         size = mask.shape[0]
-        return {
-            key: value[mask.to(value.device)]
-            if isinstance(value, Tensor) and value.dim() and value.shape[0] == size
-            else value
-            for key, value in points.items()
-        }
+        return mapping_like(
+            points,
+            {
+                key: value[mask.to(value.device)]
+                if isinstance(value, Tensor) and value.dim() and value.shape[0] == size
+                else value
+                for key, value in points.items()
+            },
+        )
     return points[mask]
 
 
@@ -1459,15 +1463,19 @@ def _outside_inference(X):
     """``X`` with inference-mode tensors (made under ``torch.inference_mode``) cloned into
     ordinary ones, which autograd may save."""
     if isinstance(X, Mapping):
-        return {
-            k: v.clone() if isinstance(v, Tensor) and v.is_inference() else v for k, v in X.items()
-        }
+        return mapping_like(
+            X,
+            {
+                k: v.clone() if isinstance(v, Tensor) and v.is_inference() else v
+                for k, v in X.items()
+            },
+        )
     return X.clone() if X.is_inference() else X
 
 
 def _raise_feature(X, feature, delta: float):
     if isinstance(X, Mapping):
-        return {**X, feature: X[feature] + delta}
+        return mapping_like(X, {**X, feature: X[feature] + delta})
     raised = X.clone()
     raised[:, feature] += delta
     return raised

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import UserDict
 
 import lightning as L
 import pytest
@@ -342,6 +343,9 @@ def test_tuple_and_plural_key_batches(cells):
     expected = AttributionMonitor([next(iter(singular))], teacher=cnn(1)).evaluate(model)
     assert set(expected) >= {"localisation", "pixel_accuracy", "spearman"}
     assert AttributionMonitor(plural, teacher=cnn(1)).evaluate(model) == expected
+    # a mapping that is not a dict (a UserDict, as transformers' BatchEncoding) reads alike
+    mapping = [UserDict(plural[0])]
+    assert AttributionMonitor(mapping, teacher=cnn(1)).evaluate(model) == expected
     # a batch holding two input keys is explained on the one the training modules read
     # ("x" before "image"), and two target keys likewise ("targets" before "target")
     both = [

@@ -1,6 +1,7 @@
 """AWDModule under the Lightning Trainer."""
 
 import warnings
+from collections import UserDict
 
 import lightning as L
 import numpy as np
@@ -613,7 +614,8 @@ def test_dict_batches_are_read_like_distillation_modules():
     module = AWDModule(_teacher(), wavelet="haar", levels=1)
     x = torch.randn(4, 32)
     expected = {k: v.detach() for k, v in module.losses(x).items()}
-    for batch in ({"inputs": x}, {"x": x, "y": torch.zeros(4)}, (x,)):
+    # a mapping that is not a dict (a UserDict, as transformers' BatchEncoding) reads alike
+    for batch in ({"inputs": x}, {"x": x, "y": torch.zeros(4)}, (x,), UserDict({"x": x})):
         found = module.losses(batch)
         for name, value in expected.items():
             torch.testing.assert_close(found[name].detach(), value)

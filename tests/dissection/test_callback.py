@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections import UserDict
 
 import lightning as L
 import numpy as np
@@ -517,6 +518,10 @@ def test_a_dict_probe_is_read_under_the_training_modules_input_keys(concepts):
         for b in probe_loader(concepts)
     ]
     results = _listed_probe_monitor(both, concepts).dissect(TinyNet())
+    assert results.units.equals(expected.units)
+    # a mapping that is not a dict (a UserDict, as transformers' BatchEncoding) reads alike
+    mappings = [UserDict(b) for b in both]
+    results = _listed_probe_monitor(mappings, concepts).dissect(TinyNet())
     assert results.units.equals(expected.units)
 
 

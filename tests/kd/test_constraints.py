@@ -2,6 +2,7 @@
 
 import copy
 import warnings
+from collections import UserDict
 
 import pytest
 import torch
@@ -129,6 +130,42 @@ def test_dict_inputs_named_feature():
         Monotonic("salary").penalty(model, batch)
     with pytest.raises(TypeError, match=r"inputs\['region'\] must be a floating-point"):
         Monotonic("region").penalty(model, batch)
+
+
+class _Encoding(UserDict):
+    """A mapping of inputs read by attribute too, as transformers' BatchEncoding."""
+
+    def __getattr__(self, name):
+        if name != "data" and name in self.data:
+            return self.data[name]
+        raise AttributeError(name)
+
+
+def test_mapping_inputs_reach_the_model_in_their_own_type():
+    # the points of a constraint (and of monotonicity_violations) are given to the model in the
+    # type of the inputs: a model reading them by attribute had failed on a plain dict
+    class Named(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Linear(2, 2)
+
+        def forward(self, inputs):
+            return self.net(torch.stack([inputs.income, inputs.age], dim=1))
+
+    model = Named()
+    torch.manual_seed(0)
+    batch = _Encoding({"income": torch.rand(10), "age": torch.rand(10)})
+    before = {k: v.clone() for k, v in batch.items()}
+    value = Monotonic("income", output=1, n_points=8).penalty(model, batch)
+    slope = model.net.weight[1, 0].detach()
+    torch.testing.assert_close(value.detach(), torch.relu(-slope).square())
+    assert all(torch.equal(batch[key], before[key]) for key in batch)
+    # a decreasing model violates "increasing" at every row; an increasing one at none
+    for sign, expected in ((-1.0, 1.0), (1.0, 0.0)):
+        with torch.no_grad():
+            model.net.weight[1, 0] = sign
+        shares = monotonicity_violations(model, batch, "income", output=1)
+        assert float(shares["gradient"]) == float(shares["pairs"]) == expected
 
 
 def test_dict_inputs_keep_values_that_are_not_per_row():

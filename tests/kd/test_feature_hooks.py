@@ -1,4 +1,5 @@
 import copy
+from collections import OrderedDict
 
 import pytest
 import torch
@@ -115,6 +116,65 @@ def test_residual_sum_in_place_does_not_change_the_captured_output():
     with FeatureHooks(block, ["bn"], detach=True) as hooks:
         block(x)
         torch.testing.assert_close(hooks["bn"], block.bn(x).detach())
+
+
+class _ModelOutput(OrderedDict):
+    """As transformers' ModelOutput: an ordered mapping built from keywords whose entries are
+    read as attributes too (kept in both places)."""
+
+    def __init__(self, **entries):
+        super().__init__(**entries)
+        self.__dict__.update(entries)
+
+
+class _Pair(tuple):
+    """A tuple type built from two arguments, not from an iterable of its items."""
+
+    def __new__(cls, first, second):
+        return super().__new__(cls, (first, second))
+
+
+@pytest.mark.parametrize("detach", [False, True])
+@pytest.mark.parametrize("kind", ["OrderedDict", "ModelOutput", "Pair"])
+def test_an_output_container_keeps_its_type_and_its_entries_are_copies(kind, detach):
+    class Head(nn.Module):
+        def forward(self, x):
+            logits, hidden = x * 2, x + 1
+            if kind == "OrderedDict":
+                return OrderedDict(logits=logits, hidden=hidden)
+            if kind == "ModelOutput":
+                return _ModelOutput(logits=logits, hidden=hidden)
+            return _Pair(logits, hidden)
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head = Head()
+
+        def forward(self, x):
+            out = self.head(x)
+            for value in out.values() if isinstance(out, OrderedDict) else out:
+                value.zero_()  # a later in-place write: the captured output must not see it
+            return out
+
+    x = torch.randn(3, 2, requires_grad=True)
+    model = Model()
+    with FeatureHooks(model, ["head"], detach=detach) as hooks:
+        model(x.clone())
+        found = hooks["head"]
+    expected = (x * 2, x + 1)
+    if kind == "Pair":
+        assert type(found) is tuple and len(found) == 2  # cannot be rebuilt: a tuple of them
+        values = list(found)
+    else:
+        assert type(found) is {"OrderedDict": OrderedDict, "ModelOutput": _ModelOutput}[kind]
+        assert list(found) == ["logits", "hidden"]
+        values = list(found.values())
+        if kind == "ModelOutput":
+            assert found.logits is found["logits"] and found.hidden is found["hidden"]
+    for value, reference in zip(values, expected):
+        torch.testing.assert_close(value, reference.detach())
+        assert value.requires_grad is not detach
 
 
 def test_a_name_with_an_element_keeps_that_element_of_a_tuple_output():

@@ -3,6 +3,7 @@
 import functools
 import logging
 import warnings
+from collections import UserDict
 
 import lightning as L
 import numpy as np
@@ -11,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, TensorDataset, default_collate
 
 from lightning_distill import DistillationModule, FeatureDistillation, KnowledgeDistillation
 from lightning_distill.awd import AWDModule
@@ -260,6 +261,63 @@ def test_dict_batches_read_alike_and_missing_targets_named():
         quiet_trainer(max_steps=1, callbacks=[KnowledgeDistillation(make_cnn(8))]).fit(
             NoTargets(make_cnn(4)), DataLoader(DictData(("x",)), batch_size=4)
         )
+
+
+class _Encoding(UserDict):
+    """A mapping batch as tokenizers give them (transformers' BatchEncoding): a UserDict, not a
+    dict, that moves itself with ``.to``."""
+
+    moved = 0
+
+    def to(self, device):
+        type(self).moved += 1
+        self.data = {key: value.to(device) for key, value in self.data.items()}
+        return self
+
+
+def test_mapping_batches_that_are_not_dicts_train_as_dict_batches():
+    x, y = make_data(8)
+
+    def loader(form):
+        pairs = TensorDataset(x, y)
+        return DataLoader(
+            pairs, batch_size=4, collate_fn=lambda items: form(default_collate(items))
+        )
+
+    def keyed(form):
+        return lambda batch: form({"x": batch[0], "label": batch[1]})
+
+    def trained_by_module(form):
+        torch.manual_seed(0)
+        module = DistillationModule(make_cnn(4), make_cnn(8), alpha=0.5)
+        quiet_trainer(max_steps=2).fit(module, loader(keyed(form)))
+        return state_copy(module.student)
+
+    def trained_by_callback(form):
+        from tests.kd.test_kd_callback import Classifier
+
+        class MappingClassifier(Classifier):
+            def training_step(self, batch, batch_idx):
+                return F.cross_entropy(self(batch["x"]), batch["label"])
+
+        torch.manual_seed(0)
+        module, teacher = MappingClassifier(make_cnn(4)), make_cnn(8)
+        quiet_trainer(max_steps=2, callbacks=[KnowledgeDistillation(teacher)]).fit(
+            module, loader(keyed(form))
+        )
+        return state_copy(module.net)
+
+    for train in (trained_by_module, trained_by_callback):
+        _Encoding.moved = 0
+        # read as a dict with the same entries: the same steps, the same student
+        assert states_equal(train(_Encoding), train(dict))
+        assert _Encoding.moved == 2  # Lightning moved each batch by its own .to
+    # a mapping without the keys read is refused as a dict is, naming its type and keys
+    module = DistillationModule(make_cnn(4), make_cnn(8))
+    with pytest.raises(
+        ValueError, match=r"batch must be .*; got a _Encoding with keys \['input_'\]"
+    ):
+        module.training_step(_Encoding({"input_": x}), 0)
 
 
 def _sgd_function(params):
