@@ -200,6 +200,11 @@ def settle_value_checks() -> None:
         return
     checks = list(pending)
     pending.clear()
+    if len(checks) == 1:  # its flag as it is: no stack to build
+        bad, explain = checks[0]
+        if bool(bad):
+            explain()
+        return
     device = checks[0][0].device
     flags = torch.stack([bad.to(device) for bad, _ in checks])
     if not bool(flags.any()):
