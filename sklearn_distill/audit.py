@@ -748,6 +748,11 @@ def _leverage(basis):
     return np.einsum("ij,ij->i", left, left)
 
 
+# 1 - h at or below which a row's leverage h is taken for 1: its fitted value is its own (a
+# level held by that row alone) and its adjusted residuals are zero, whatever rounding leaves
+_HELD_ROW = 1e-9
+
+
 def _leverage_inflation(mimic, outcome, leverage):
     """The HC2 factor of one split's stacked correlation: ``sum(psi**2 / (1 - h)) /
     sum(psi**2)`` over the rows, ``psi`` a row's term of the correlation's influence function
@@ -785,7 +790,7 @@ def _leverage_inflation(mimic, outcome, leverage):
     free = 1.0 - leverage
     # a row alone in its held level has leverage 1 and residuals 0 (|(M v)_i| is at most
     # sqrt(1 - h_i) |v|, so its term vanishes with its leverage)
-    corrected = np.divide(squares, free, out=np.zeros_like(squares), where=free > 1e-12)
+    corrected = np.divide(squares, free, out=np.zeros_like(squares), where=free > _HELD_ROW)
     return float(corrected.sum() / total)
 
 
@@ -861,8 +866,13 @@ def _adjusted_pairs(X, splits, mimic, outcome, target, left_out=None):
             both, rank = _adjust_with_rank(
                 basis, np.stack([mimic[r][:, rows], outcome[r][:, rows]])
             )
+            held = _leverage(basis)
+            # a row its fit holds alone (leverage 1) has residuals of exactly zero: rounding
+            # leaves 1e-14 or so, whose order would set the rank correlations' ties by chance
+            # (on the platform's linear algebra); as zeros they are ties, as in Pearson's r
+            both[..., 1.0 - held <= _HELD_ROW] = 0.0
             adjusted_mimic[r][:, rows], adjusted_outcome[r][:, rows] = both[0], both[1]
-            leverage[rows] = _leverage(basis)
+            leverage[rows] = held
             fitted += rank
         rows_in_split = sum(len(rows) for rows in parts)
         hc1.append(rows_in_split / max(rows_in_split - fitted, 1))
@@ -2911,6 +2921,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         ``benchmarks/audit_rank_null.py``). Their estimates and intervals are given for
         comparison with Tan et al.'s Table 1, without a p-value: an interval says where the
         rank correlation lies, and one that excludes zero is no sign of a missing feature.
+        Rows that the adjustment fits alone (a level of a nominal feature held by one row of
+        a third) have residuals of exactly zero, so they enter the rank correlations as ties
+        at zero, as they enter Pearson's as zeros, whatever the platform's rounding.
 
         Returns
         -------

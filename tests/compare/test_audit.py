@@ -456,6 +456,37 @@ def test_variance_inflation_follows_the_rows_leverage_where_noise_grows_with_it(
     assert inflation == pytest.approx(hc2, rel=1e-6)
 
 
+def test_rows_alone_in_a_held_level_have_residuals_of_exactly_zero():
+    # a level held by one row of a third fits that row exactly (leverage 1): rounding leaves
+    # residuals of ~1e-14 whose order would break the rank correlations' ties by chance
+    from sklearn_distill.audit import _adjusted_pairs, _adjustment_basis, _leverage
+
+    rng = np.random.default_rng(7)
+    n = 300
+    thirds = [np.arange(t, n, 3) for t in range(3)]
+    level = np.array([f"wide{j % 5}" for j in range(n)], dtype=object)
+    alone = np.zeros(n, dtype=bool)
+    for t, rows in enumerate(thirds):
+        level[rows[:12]] = [f"one{t}-{j}" for j in range(12)]  # 12 levels of one row a third
+        alone[rows[:12]] = True
+    X = pd.DataFrame({"x": rng.normal(size=n), "level": pd.Categorical(level)})
+    mimic, outcome = rng.normal(size=(1, 2, n)), rng.normal(size=(1, 2, n))
+    target = mimic + X["x"].to_numpy()
+    adjusted_mimic, adjusted_outcome, _ = _adjusted_pairs(X, [thirds], mimic, outcome, target)
+    leverage = np.empty(n)
+    for rows in thirds:
+        prediction = (target[0][:, rows] - mimic[0][:, rows]).mean(axis=0)
+        leverage[rows] = _leverage(
+            _adjustment_basis(
+                X.iloc[rows], len(rows), prediction, mimic_residual=mimic[0][:, rows].mean(0)
+            )
+        )
+    assert np.allclose(leverage[alone], 1.0) and leverage[~alone].max() < 0.9  # held alone
+    assert np.all(adjusted_mimic[0][:, alone] == 0.0)
+    assert np.all(adjusted_outcome[0][:, alone] == 0.0)
+    assert np.all(adjusted_outcome[0][:, ~alone] != 0.0)
+
+
 def test_leverage_inflation_matches_the_correlations_variance_over_noise_draws():
     # A simulation whose true variance is known: the mimic's residual fixed (a function of
     # the features), the outcome's noise drawn 3,000 times, three times as large on the rows
