@@ -629,7 +629,8 @@ def _adjustment_basis(X, n_samples, prediction=None, left_out=None, mimic_residu
     each nominal feature (by label) the third's ``(levels given a column, levels that could
     be, rows alone in a level that could not be, rows)``, appended to a list (read by
     :func:`unadjusted_levels`). Given ``mimic_residual`` (the third's mimics' residual) and a
-    prediction, :func:`_level_misfit_columns` are added last.
+    prediction, :func:`_level_misfit_columns` are added last, the features' pairs in turn
+    while they fit in the columns left up to one per two rows.
     """
     polynomial_limit = min(max(1, n_samples // 10), _MAX_ADJUSTMENT_COLUMNS)
     columns = [np.ones(n_samples)]
@@ -671,7 +672,10 @@ def _adjustment_basis(X, n_samples, prediction=None, left_out=None, mimic_residu
             left_out.setdefault(label, []).append((*record, n_samples))
     columns += levels
     if mimic_residual is not None and standard_prediction is not None:
-        columns += _level_misfit_columns(nominal_codes, mimic_residual, standard_prediction)
+        # within the same one column per two rows: two per nominal feature, past it, could
+        # fit every row of a third of few rows and many features, its residuals then zero
+        room = max(0, n_samples // 2 - len(columns)) // 2
+        columns += _level_misfit_columns(nominal_codes[:room], mimic_residual, standard_prediction)
     return np.column_stack(columns)
 
 
@@ -2835,7 +2839,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
           (a record identifier of two rows each: about two rows in three alone), as are
           levels left without a column past those limits.
         * for each nominal feature, the third's mean of the mimics' residual over the other
-          rows of each row's level times the prediction and its square (two columns): both
+          rows of each row's level times the prediction and its square (two columns, the
+          features in turn while the columns stay within one per two rows): both
           models miss a level's
           effect on scales that vary with the predicted log-odds (the outcome model's
           probability by ``p (1 - p)`` times its log-odds miss, the mimic through its
