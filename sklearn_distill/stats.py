@@ -869,6 +869,16 @@ def _unmatched_rows(
     return counts
 
 
+def _label_order(label):
+    """Sort key of categories listed in words: those that read as numbers by their value
+    ("2", "3", "10"), then the others as text."""
+    try:
+        number = float(label)
+    except ValueError:
+        return (1, 0.0, label)
+    return (0, number, label) if math.isfinite(number) else (1, 0.0, label)
+
+
 def _plural(count, word):
     return f"{count} {word}{'' if count == 1 else 's'} differ{'s' if count == 1 else ''}"
 
@@ -1062,10 +1072,14 @@ def summarize_terms(comparison, *, flag="significant_bh"):
             what = "cell" if kind == "interaction" else "block"
             text = f"{term}: {_plural(len(flagged), what)}, the largest at {cell}"
         else:
-            numeric = pd.to_numeric(flagged["value"], errors="coerce")
-            # booleans are two categories, not a range "from False to True"
-            boolean = flagged["value"].map(lambda v: isinstance(v, bool | np.bool_)).any()
-            if numeric.notna().all() and len(flagged) > 1 and not boolean:
+            # a range for numbers only: booleans are two categories, not a range "from False
+            # to True", and a nominal feature's categories are text, even those that read as
+            # numbers ("2", "10"), with no order between them
+            number = flagged["value"].map(
+                lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_)
+            )
+            numeric = pd.to_numeric(flagged["value"].where(number), errors="coerce")
+            if numeric.notna().all() and len(flagged) > 1:
                 order = numeric.argsort().to_numpy()
                 labels = flagged["label"].to_numpy()[order]
                 first, last = labels[0], labels[-1]
@@ -1075,7 +1089,8 @@ def summarize_terms(comparison, *, flag="significant_bh"):
                     first, last = low.group(1), high.group(2) or high.group(1)
                 text = f"{term}: {_plural(len(flagged), 'value')}, from {first} to {last}"
             else:
-                shown = ", ".join(map(str, flagged["label"].head(5)))
+                labels = sorted(map(str, flagged["label"]), key=_label_order)
+                shown = ", ".join(labels[:5])
                 more = ", ..." if len(flagged) > 5 else ""
                 text = f"{term}: {_plural(len(flagged), 'value')}: {shown}{more}"
         rows.append(

@@ -192,6 +192,34 @@ def test_summary_ranges_keep_the_signs_of_integer_bins():
     )
 
 
+def test_summary_of_categories_that_read_as_numbers_names_no_range():
+    # a nominal feature's categories come as text (interpret's, even for integer categories):
+    # "2", "10", "3" have no order, so the summary lists them, numbers by value and then the
+    # others (they read "from 2 to 10", as if a range of a number)
+    def summary_of(values, labels=None):
+        table = pd.DataFrame(
+            {
+                "term": "grade",
+                "kind": "main",
+                "value": values,
+                "label": values if labels is None else labels,
+                "difference": 0.5,
+                "significant": True,
+                "significant_bh": True,
+                "testable": True,
+            }
+        )
+        return summarize_terms(table)["text"].item()
+
+    assert summary_of(["10", "2", "3"]) == "grade: 3 values differ: 2, 3, 10"
+    assert summary_of(["b", "20", "x", "1"]) == "grade: 4 values differ: 1, 20, b, x"
+    # the first five in that order, the count of all
+    many = [str(v) for v in range(12, 0, -1)]
+    assert summary_of(many) == "grade: 12 values differ: 1, 2, 3, 4, 5, ..."
+    # a numeric feature keeps its range
+    assert summary_of([10.0, 2.0, 3.0], ["10", "2", "3"]) == "grade: 3 values differ, from 2 to 10"
+
+
 def test_column_names_that_read_as_interaction_terms_stay_out_of_pairs(world):
     # "income & assets" is split like a pair's term name where the audit reads which features
     # a term joins, and a column named "b & c" collides with the term of the pair (b, c):
