@@ -27,7 +27,7 @@ from scipy import stats as sp_stats
 from sklearn.utils import check_random_state
 
 from sklearn_distill._validation import check_integer, check_real, fail
-from sklearn_distill.shapes import _INTEGER_LABEL
+from sklearn_distill.shapes import _INTEGER_LABEL, _label_order
 
 __all__ = [
     "CORRELATION_METHODS",
@@ -867,16 +867,6 @@ def _unmatched_rows(
             stacklevel=3,
         )
     return counts
-
-
-def _label_order(label):
-    """Sort key of categories listed in words: those that read as numbers by their value
-    ("2", "3", "10"), then the others as text."""
-    try:
-        number = float(label)
-    except ValueError:
-        return (1, 0.0, label)
-    return (0, number, label) if math.isfinite(number) else (1, 0.0, label)
 
 
 def _plural(count, word):

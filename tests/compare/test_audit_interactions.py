@@ -520,6 +520,24 @@ def test_block_labels_read_as_ranges_integers_or_categories():
     assert _group_labels(categories, np.array([0, 0, 0, 0, 0, 0])) == ["a, b, ... (5 values)"]
 
 
+def test_pooled_categories_that_read_as_integers_are_listed_not_a_range():
+    # a nominal feature's pooled categories {"2", "10"} (the two largest, "3" and "7", kept
+    # apart) are no run: labelled as a range of integers they read "10-2", or "2-10", which
+    # would hold 3 and 7
+    rng = np.random.default_rng(0)
+    n = 1500
+    grade = rng.choice(np.array(["2", "3", "7", "10"]), p=[0.15, 0.35, 0.35, 0.15], size=n)
+    X = pd.DataFrame({"a": rng.normal(size=n), "grade": pd.Categorical(grade)})
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-X["a"]))).astype(int)
+    score = (X["a"] * np.where(grade == "10", 2.5, 1.0)).to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        audit = _audit(interactions=[("a", "grade")]).fit(X, y, teacher_scores=score)
+    labels = set(audit.compare_interactions(blocks=3)["label"].map(lambda pair: pair[1]))
+    # each label names categories of grade, the pool in order of their numbers
+    assert labels == {"3", "7", "2, 10"}
+
+
 def test_compare_interactions_refuses_models_binned_unlike():
     # same shapes of tables, other cuts: the blocks would cover other values in each model
     rng = np.random.default_rng(0)
