@@ -1345,6 +1345,20 @@ class DistilledGAM(DistillerBase):
                 self._categories_seen_[index] = set(values.dropna().unique())
             elif np.isnan(numeric_column(fitted, index)).any():
                 self._numeric_missing_.add(index)
+        # columns whose missing values X held but max_samples' subsample left out (column
+        # index -> X's count): the student learnt nothing for them all the same, and predict
+        # says that the drawn rows had none, not X
+        self._missing_left_out_, self._n_fitted_rows_ = {}, _num_samples(fitted)
+        if fitted is not X:
+            for index, kind in enumerate(self.feature_kinds_):
+                if index in self._numeric_missing_ | self._categorical_missing_:
+                    continue
+                if kind == CATEGORICAL:
+                    count = int(pd.Series(column_values(X, index), dtype=object).isna().sum())
+                else:
+                    count = int(np.isnan(numeric_column(X, index)).sum())
+                if count:
+                    self._missing_left_out_[index] = count
         self._warn_if_subsample_missed_categories(
             X,
             fitted,
@@ -1394,12 +1408,21 @@ class DistilledGAM(DistillerBase):
             elif kind == NUMERIC and index not in self._numeric_missing_:
                 missing = int(np.isnan(numeric_column(X, index)).sum())
             if missing:
+                left_out = getattr(self, "_missing_left_out_", {}).get(index)
+                if left_out:
+                    when = (
+                        f"and the {self._n_fitted_rows_} rows max_samples drew to fit the "
+                        f"student had none (X at fit had {left_out})"
+                    )
+                    advice = "Raise max_samples to fit on them, or impute them."
+                else:
+                    when = "and had none at fit"
+                    advice = "Impute them, or fit on rows where the column is missing too."
                 warnings.warn(
-                    f"X column {name!r} has {missing} missing value(s), and had none at "
-                    "fit: the student learnt nothing for them, so its contribution for "
-                    "them says nothing of the teacher (an Explainable Boosting Machine "
-                    "gives them 0). Impute them, or fit on rows where the column is "
-                    "missing too.",
+                    f"X column {name!r} has {missing} missing value(s), {when}: the student "
+                    "learnt nothing for them, so its contribution for them says nothing of "
+                    "the teacher (an Explainable Boosting Machine gives them 0). "
+                    f"{advice}",
                     UserWarning,
                     stacklevel=caller_stacklevel(),
                 )

@@ -268,10 +268,24 @@ def block_groups(weights: np.ndarray, blocks: int, *, nominal: bool = False) -> 
 _INTEGER_LABEL = re.compile(r"^(-?\d+)(?:(?:-| to )(-?\d+))?$")
 
 
-def _group_labels(table: pd.DataFrame, groups: np.ndarray, weights=None) -> list[str]:
+def _label_order(label):
+    """Sort key of categories listed in words: those that read as numbers by their value
+    ("2", "3", "10"), then the others as text."""
+    try:
+        number = float(label)
+    except ValueError:
+        return (1, 0.0, label)
+    return (0, number, label) if math.isfinite(number) else (1, 0.0, label)
+
+
+def _group_labels(
+    table: pd.DataFrame, groups: np.ndarray, weights=None, nominal: bool = False
+) -> list[str]:
     """What to show for each coarse group of one axis (``table``: :func:`_bin_table`;
     ``weights``: the rows of each of its bins, to leave out of a pooled group of categories
-    those no row holds, such as a pandas category that is not used)."""
+    those no row holds, such as a pandas category that is not used; ``nominal``: the axis's
+    categories have no order, so a pooled group of them is listed, never a range, even when
+    they read as integers)."""
     labels = []
     top = pd.to_numeric(table["bin_high"], errors="coerce").max()
     for group in range(groups.max() + 1):
@@ -288,6 +302,8 @@ def _group_labels(table: pd.DataFrame, groups: np.ndarray, weights=None) -> list
             if held.any():
                 part = part[held]
         names = [str(label) for label in part["label"]]
+        if nominal:
+            names = sorted(names, key=_label_order)
         low = pd.to_numeric(part["bin_low"], errors="coerce").to_numpy(float)
         high = pd.to_numeric(part["bin_high"], errors="coerce").to_numpy(float)
         integers = [_INTEGER_LABEL.match(name) for name in names]
@@ -295,7 +311,7 @@ def _group_labels(table: pd.DataFrame, groups: np.ndarray, weights=None) -> list
             labels.append(MISSING_LABEL)
         elif len(names) == 1:
             labels.append(names[0])
-        elif all(integers):  # "18", "19-20", ...: the run's first and last integers
+        elif all(integers) and not nominal:  # "18", "19-20": the run's first and last
             first = int(integers[0].group(1))
             last = int(integers[-1].group(2) or integers[-1].group(1))
             labels.append(_integer_label(first, last))
@@ -416,7 +432,11 @@ def interaction_blocks(
                 f"{weights.shape[0]} x {weights.shape[1]}: the two models are binned unlike."
             )
         axis_weights = (weights.sum(axis=1), weights.sum(axis=0))
-        labels = [_group_labels(t, g, w) for t, g, w in zip(tables, cut[name], axis_weights)]
+        nominal = [ebm.feature_types_in_[f] == "nominal" for f in features]
+        labels = [
+            _group_labels(t, g, w, nominal=k)
+            for t, g, w, k in zip(tables, cut[name], axis_weights, nominal)
+        ]
         block_weights = np.zeros((first.max() + 1, second.max() + 1))
         np.add.at(block_weights, (first[:, None], second[None, :]), weights)
         held = block_weights > 0

@@ -27,7 +27,7 @@ from scipy import stats as sp_stats
 from sklearn.utils import check_random_state
 
 from sklearn_distill._validation import check_integer, check_real, fail
-from sklearn_distill.shapes import _INTEGER_LABEL
+from sklearn_distill.shapes import _INTEGER_LABEL, _label_order
 
 __all__ = [
     "CORRELATION_METHODS",
@@ -1062,10 +1062,14 @@ def summarize_terms(comparison, *, flag="significant_bh"):
             what = "cell" if kind == "interaction" else "block"
             text = f"{term}: {_plural(len(flagged), what)}, the largest at {cell}"
         else:
-            numeric = pd.to_numeric(flagged["value"], errors="coerce")
-            # booleans are two categories, not a range "from False to True"
-            boolean = flagged["value"].map(lambda v: isinstance(v, bool | np.bool_)).any()
-            if numeric.notna().all() and len(flagged) > 1 and not boolean:
+            # a range for numbers only: booleans are two categories, not a range "from False
+            # to True", and a nominal feature's categories are text, even those that read as
+            # numbers ("2", "10"), with no order between them
+            number = flagged["value"].map(
+                lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_)
+            )
+            numeric = pd.to_numeric(flagged["value"].where(number), errors="coerce")
+            if numeric.notna().all() and len(flagged) > 1:
                 order = numeric.argsort().to_numpy()
                 labels = flagged["label"].to_numpy()[order]
                 first, last = labels[0], labels[-1]
@@ -1075,7 +1079,8 @@ def summarize_terms(comparison, *, flag="significant_bh"):
                     first, last = low.group(1), high.group(2) or high.group(1)
                 text = f"{term}: {_plural(len(flagged), 'value')}, from {first} to {last}"
             else:
-                shown = ", ".join(map(str, flagged["label"].head(5)))
+                labels = sorted(map(str, flagged["label"]), key=_label_order)
+                shown = ", ".join(labels[:5])
                 more = ", ..." if len(flagged) > 5 else ""
                 text = f"{term}: {_plural(len(flagged), 'value')}: {shown}{more}"
         rows.append(

@@ -192,6 +192,34 @@ def test_summary_ranges_keep_the_signs_of_integer_bins():
     )
 
 
+def test_summary_of_categories_that_read_as_numbers_names_no_range():
+    # a nominal feature's categories come as text (interpret's, even for integer categories):
+    # "2", "10", "3" have no order, so the summary lists them, numbers by value and then the
+    # others (they read "from 2 to 10", as if a range of a number)
+    def summary_of(values, labels=None):
+        table = pd.DataFrame(
+            {
+                "term": "grade",
+                "kind": "main",
+                "value": values,
+                "label": values if labels is None else labels,
+                "difference": 0.5,
+                "significant": True,
+                "significant_bh": True,
+                "testable": True,
+            }
+        )
+        return summarize_terms(table)["text"].item()
+
+    assert summary_of(["10", "2", "3"]) == "grade: 3 values differ: 2, 3, 10"
+    assert summary_of(["b", "20", "x", "1"]) == "grade: 4 values differ: 1, 20, b, x"
+    # the first five in that order, the count of all
+    many = [str(v) for v in range(12, 0, -1)]
+    assert summary_of(many) == "grade: 12 values differ: 1, 2, 3, 4, 5, ..."
+    # a numeric feature keeps its range
+    assert summary_of([10.0, 2.0, 3.0], ["10", "2", "3"]) == "grade: 3 values differ, from 2 to 10"
+
+
 def test_column_names_that_read_as_interaction_terms_stay_out_of_pairs(world):
     # "income & assets" is split like a pair's term name where the audit reads which features
     # a term joins, and a column named "b & c" collides with the term of the pair (b, c):
@@ -490,6 +518,24 @@ def test_block_labels_read_as_ranges_integers_or_categories():
     groups = np.array([0, 1, 1, 2, 2, 2])
     assert _group_labels(categories, groups) == ["missing", "a, b", "c, d, e"]
     assert _group_labels(categories, np.array([0, 0, 0, 0, 0, 0])) == ["a, b, ... (5 values)"]
+
+
+def test_pooled_categories_that_read_as_integers_are_listed_not_a_range():
+    # a nominal feature's pooled categories {"2", "10"} (the two largest, "3" and "7", kept
+    # apart) are no run: labelled as a range of integers they read "10-2", or "2-10", which
+    # would hold 3 and 7
+    rng = np.random.default_rng(0)
+    n = 1500
+    grade = rng.choice(np.array(["2", "3", "7", "10"]), p=[0.15, 0.35, 0.35, 0.15], size=n)
+    X = pd.DataFrame({"a": rng.normal(size=n), "grade": pd.Categorical(grade)})
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-X["a"]))).astype(int)
+    score = (X["a"] * np.where(grade == "10", 2.5, 1.0)).to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        audit = _audit(interactions=[("a", "grade")]).fit(X, y, teacher_scores=score)
+    labels = set(audit.compare_interactions(blocks=3)["label"].map(lambda pair: pair[1]))
+    # each label names categories of grade, the pool in order of their numbers
+    assert labels == {"3", "7", "2, 10"}
 
 
 def test_compare_interactions_refuses_models_binned_unlike():

@@ -459,6 +459,39 @@ def test_max_samples_warns_about_categories_only_left_out_rows_held():
         gam.predict(frame.head(5))
 
 
+def test_max_samples_that_leaves_out_the_missing_values_says_so_at_predict():
+    # X at fit held missing values the subsample did not: the student learnt nothing for them
+    # (their bin weighs 0, their contribution is 0), and the warning names the subsample, not
+    # "had none at fit", which X contradicts
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=2000),
+            "group": pd.Series(rng.choice(["a", "b"], 2000), dtype=object),
+        }
+    )
+    frame.loc[:4, "x"] = np.nan
+    frame.loc[:2, "group"] = None
+    scores = frame["x"].fillna(0).to_numpy() + (frame["group"] == "a")
+    gam = DistilledGAM(student=small_ebm(), max_samples=200, random_state=0)
+    gam.fit(frame, teacher_scores=scores)
+    for index in (0, 1):  # the subsample held none: the missing-value bins weigh 0
+        assert all(s.bin_weights_[index][0] == 0 for s in gam.students_)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gam.predict(frame.head(5))
+    messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    for column, count, at_fit in (("x", 5, 5), ("group", 3, 3)):
+        (said,) = [m for m in messages if m.startswith(f"X column {column!r} has")]
+        assert said.startswith(
+            f"X column {column!r} has {count} missing value(s), and the 200 rows max_samples "
+            f"drew to fit the student had none (X at fit had {at_fit})"
+        )
+        assert "had none at fit" not in said and "max_samples" in said
+        term = list(gam.student_.term_names_).index(column)
+        assert np.all(gam.student_.eval_terms(frame.head(count))[:, term] == 0.0)
+
+
 def test_refit_forgets_the_classes_and_calibrator_of_an_earlier_fit(data):
     X, scores = data
     labels = (scores > 0).astype(int)
