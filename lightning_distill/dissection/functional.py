@@ -312,9 +312,15 @@ def upsample_activations(activations: Tensor, size: tuple[int, int] | int) -> Te
     (PIL's bilinear resize): ``align_corners=False``, and antialiased along a side that shrinks
     (PIL widens its triangle filter to the scale there; torch's ``antialias=True`` is the same
     filter). Upsampling, the usual case, is plain bilinear interpolation either way. Values stay
-    within the map's range (the weights are non-negative and sum to one). ``size``:
-    ``(height, width)``, or one int for a square."""
-    size = _check_size(size)
+    within the map's range (the weights are non-negative and sum to one). ``activations``:
+    ``[B, U, h, w]`` floating point maps, finite; ``size``: ``(height, width)``, or one int for a
+    square."""
+    _check_activations(activations)
+    return _resize(activations, _check_size(size))
+
+
+def _resize(activations: Tensor, size: tuple[int, int]) -> Tensor:
+    """:func:`upsample_activations` of checked maps and size."""
     if tuple(activations.shape[-2:]) == size:
         return activations
     if activations.shape[-2] <= size[0] and activations.shape[-1] <= size[1]:
@@ -346,7 +352,7 @@ def _upsampled_above(maps: Tensor, thresholds: Tensor, size: tuple[int, int]) ->
     level = level * max(1.0, maps.shape[-2] / size[0]) * max(1.0, maps.shape[-1] / size[1])
     ties = 16 * torch.finfo(torch.float64).eps * level
     dtype = torch.promote_types(maps.dtype, torch.float32)
-    upsampled = upsample_activations(maps.to(dtype), size).flatten(1)
+    upsampled = _resize(maps.to(dtype), size).flatten(1)
     if dtype == torch.float64:
         return upsampled > thresholds + ties
     # compared in float32, exactly: v > T for a float32 v iff v > the largest float32 <= T
@@ -359,7 +365,7 @@ def _upsampled_above(maps: Tensor, thresholds: Tensor, size: tuple[int, int]) ->
     near = (above & (upsampled <= (thresholds + rounding).float())).any(1)
     del upsampled
     if near.any():
-        exact = upsample_activations(maps[near].double(), size).flatten(1)
+        exact = _resize(maps[near].double(), size).flatten(1)
         above[near] = exact > thresholds[near] + ties[near]
     return above
 

@@ -756,6 +756,33 @@ def test_upsample_activations_takes_a_side_or_a_pair_and_names_anything_else():
             upsample_activations(maps, size)
 
 
+def test_upsample_activations_refuses_maps_the_tally_refuses_naming_them():
+    # its maps went to torch unchecked: integer or bool maps failed with torch's
+    # NotImplementedError, [U, h, w] maps with interpolate's "(N, C, d1, ...)" complaint, a list
+    # with an AttributeError, and NaN maps were resized into NaN masks without a word
+    from lightning_distill.functional import upsample_activations
+
+    nan = torch.rand(1, 2, 3, 3)
+    nan[0, 1, 2, 2] = float("nan")
+    for maps, error, message in (
+        (torch.ones(1, 2, 3, 3, dtype=torch.long), TypeError, "activations must be a floating"),
+        (torch.ones(1, 2, 3, 3, dtype=torch.bool), TypeError, "activations must be a floating"),
+        (torch.rand(2, 3, 3), ValueError, r"activations must have shape \[batch, units"),
+        ([[[[1.0]]]], TypeError, "activations must be a torch.Tensor"),
+        (nan, ValueError, "activations contain NaN or inf"),
+        (torch.full((1, 1, 2, 2), float("inf")).half(), ValueError, "activations contain NaN"),
+    ):
+        with pytest.raises(error, match=message):
+            upsample_activations(maps, (6, 6))
+    # what it accepts is resized as before, in the maps' dtype and within their range
+    for dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        maps = torch.rand(2, 3, 4, 4).to(dtype)
+        for size in ((9, 9), (2, 2)):
+            resized = upsample_activations(maps, size)
+            assert resized.dtype == dtype and resized.shape == (2, 3, *size)
+            assert resized.min() >= maps.min() and resized.max() <= maps.max()
+
+
 def test_compute_reads_the_iou_threshold_it_is_called_with(probe):
     # torchmetrics caches compute()'s value until the next update: a threshold set in between
     # had been ignored, while results() read it
