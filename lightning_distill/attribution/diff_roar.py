@@ -282,9 +282,12 @@ def mask_by_rank(
     scores = attribution.reshape(len(images), -1).abs()
     count = flat.shape[1]
     kept = _kept_count(fraction, count)
-    shuffle = torch.randperm(count, generator=generator)
+    # drawn on the generator's device (the CPU unless a device's generator is given), used on
+    # the scores' device: indexing the CPU permutation with an accelerator's order fails
+    device = generator.device if generator is not None else torch.device("cpu")
+    shuffle = torch.randperm(count, generator=generator, device=device).to(scores.device)
     order = scores[:, shuffle].argsort(dim=1, descending=(keep == "top"), stable=True)
-    removed = shuffle[order[:, kept:]]
+    removed = shuffle[order[:, kept:]].to(flat.device)
     masked = flat.clone()
     masked.scatter_(
         1, removed, torch.as_tensor(fill, dtype=masked.dtype).expand_as(removed).clone()
