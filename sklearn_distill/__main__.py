@@ -887,6 +887,16 @@ def _read_csv(args, parser):
     return _keep_written_categories(args, frame, sep)
 
 
+def _under_half(share: float) -> str:
+    """A share under one half as a percentage that does not read as half or more (0.4996 is
+    "49.96%", not "50%")."""
+    for digits in range(0, 6):
+        text = f"{100 * share:.{digits}f}"
+        if float(text) < 50:
+            return text + "%"
+    return f"{100 * share:g}%"
+
+
 def _read_declared_numbers(args, parser, frame):
     """``--numeric`` features read as numbers whatever their form: a whole number with a
     leading zero is a number (``"07"`` is 7, not a code), and text numbers are read by
@@ -922,8 +932,8 @@ def _read_declared_numbers(args, parser, frame):
         if share < 0.5:
             common = values[unread].astype(str).value_counts().index[0]
             parser.error(
-                f"--numeric {column!r}: only {share:.0%} of its cells read as numbers; {count} "
-                f"do not, e.g. {common!r}. Leave the column out of --numeric (pass --categorical "
+                f"--numeric {column!r}: fewer than half of its cells read as numbers "
+                f"({_under_half(share)}); {count} do not, e.g. {common!r}. Leave the column out of --numeric (pass --categorical "
                 f"{name} to read its values as categories), or, if such cells mean a missing "
                 f"value, pass {shlex.quote(f'--na-values={common}')}."
             )

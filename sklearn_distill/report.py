@@ -226,6 +226,18 @@ def _round_up(value, significant=2):
     return math.ceil(value / scale - 1e-9) * scale
 
 
+def _percent(share, digits: int = 1) -> str:
+    """A share in [0, 1] as a percentage with ``digits`` decimals that reads 100% or 0% only
+    when it is: one that would round onto them reads ``">99.9%"`` or ``"<0.1%"``."""
+    share = float(share)
+    text = f"{100 * share:.{digits}f}"
+    if share < 1 and float(text) >= 100:
+        return f">{100 - 10**-digits:.{digits}f}%"
+    if share > 0 and float(text) <= 0:
+        return f"<{10**-digits:.{digits}f}%"
+    return text + "%"
+
+
 def format_p_value(p_value, n_bootstrap=None):
     """A p-value as report text, honest at its floors.
 
@@ -670,6 +682,8 @@ def _fidelity_paragraphs(fidelity, own_scale=None):
         return ["This audit did not record how faithful the mimic is; read its shapes with care."]
     r2 = float(fidelity["r2"])
     share = f"{100 * max(r2, 0):.0f}%"
+    # the wording goes by the R^2 as printed (0.8996 reads 0.900, which "closely" describes)
+    shown = float(f"{r2:.3f}")
     # the scale the R^2 is of, where it is not the score's log-odds
     of = {
         None: "",
@@ -677,17 +691,17 @@ def _fidelity_paragraphs(fidelity, own_scale=None):
         "given": " of the score on its own scale",
         "not log-odds": " of the score on its own scale, not of log-odds",
     }[own_scale]
-    if r2 >= 0.9:
+    if shown >= 0.9:
         reading = (
             f"The mimic reproduces the black box closely (R^2 {r2:.3f}{of}): its shapes are a "
             "faithful reading of how the black box uses these features."
         )
-    elif r2 >= 0.7:
+    elif shown >= 0.7:
         reading = (
             f"The mimic reproduces most of the black box (R^2 {r2:.3f}{of}): its shapes show how the "
             "black box uses these features, with some of its behaviour left out."
         )
-    elif r2 >= 0.4:
+    elif shown >= 0.4:
         reading = (
             f"The mimic reproduces only part of the black box (R^2 {r2:.3f}: {share} of the "
             + {
@@ -719,7 +733,7 @@ def _fidelity_paragraphs(fidelity, own_scale=None):
         one_side = "auc" in fidelity and pd.isna(fidelity["auc"])
         details.append(
             f"the same side of probability 0.5 as the calibrated score on "
-            f"{100 * float(fidelity['agreement']):.1f}% of rows"
+            f"{_percent(fidelity['agreement'])} of rows"
             + (
                 " (the calibrated score puts every row on one side of 0.5, as with a rare "
                 "outcome, so this says little: read R^2)"
@@ -1887,7 +1901,7 @@ def _rules_section(rule_tree, rule_fidelity):
     formats = {
         "score's P(event)": lambda v: f"{float(v):.3f}",
         "log-odds": lambda v: f"{float(v):.3f}",
-        "share of rows": lambda v: f"{100 * float(v):.1f}%",
+        "share of rows": _percent,
     }
     return Section(
         "The black box as rules",

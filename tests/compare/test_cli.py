@@ -1701,16 +1701,27 @@ def test_numeric_option_counts_cells_that_are_not_numbers(tmp_path, capsys):
     ) in err
 
 
-def test_numeric_option_refuses_a_column_that_mostly_does_not_read(tmp_path, capsys):
+@pytest.mark.parametrize(
+    "reading, shown",
+    # 149 of 300 is 49.67%, which no digits would have printed as 50%: as many as it takes
+    [(100, "33%"), (149, "49.7%")],
+)
+def test_numeric_option_refuses_a_column_that_mostly_does_not_read(
+    tmp_path, capsys, reading, shown
+):
     frame, _ = _hours_frame()
-    frame["hour"] = np.where(np.arange(len(frame)) % 3 == 0, frame["hour"], "evening")
+    assert len(frame) == 300
+    frame["hour"] = np.where(np.arange(len(frame)) < reading, frame["hour"], "evening")
     path = tmp_path / "hours.csv"
     frame.to_csv(path, index=False)
     with pytest.raises(SystemExit):
         _read(["audit", str(path), "--score", "risk", "--label", "outcome",
                "--features", "age", "hour", "--numeric", "hour"])  # fmt: skip
     err = " ".join(capsys.readouterr().err.split())
-    refused = "--numeric 'hour': only 33% of its cells read as numbers; 200 do not, e.g. 'evening'"
+    refused = (
+        f"--numeric 'hour': fewer than half of its cells read as numbers ({shown}); "
+        f"{300 - reading} do not, e.g. 'evening'"
+    )
     assert refused in err
 
 

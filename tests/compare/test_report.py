@@ -1230,6 +1230,25 @@ def test_agreement_is_read_as_saying_little_when_every_row_is_on_one_side():
     assert "on 100.0% of rows (the calibrated score puts every row on one side of 0.5" in rare
 
 
+def test_fidelity_text_says_100_percent_and_its_wording_as_printed():
+    from sklearn_distill.report import _fidelity_paragraphs, _percent
+
+    assert [_percent(v) for v in (1.0, 0.9996, 0.5, 0.0004, 0.0)] == [
+        "100.0%",
+        ">99.9%",
+        "50.0%",
+        "<0.1%",
+        "0.0%",
+    ]
+    # 5 rows of 12,000 on the other side of 0.5 are not "100.0%" of rows
+    text = " ".join(_fidelity_paragraphs({"r2": 0.8996, "rmse": 0.3, "agreement": 1 - 5 / 12000}))
+    assert "on >99.9% of rows" in text and "100.0%" not in text
+    # the R^2 printed as 0.900 is described as the threshold 0.9 says, not below it
+    assert "reproduces the black box closely (R^2 0.900)" in text
+    below = " ".join(_fidelity_paragraphs({"r2": 0.8994, "rmse": 0.3}))
+    assert "reproduces most of the black box (R^2 0.899)" in below
+
+
 def test_rules_section_says_why_there_are_more_rules_than_leaves():
     from sklearn_distill.report import _rules_section
 
