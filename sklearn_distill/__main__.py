@@ -139,8 +139,9 @@ def _parser(prog=None):
     audit.add_argument(
         "--features",
         nargs="+",
+        action="extend",  # given twice, both lists count (argparse would keep the last alone)
         metavar="COL",
-        help="feature columns (required: the audit never guesses them)",
+        help="feature columns (required: the audit never guesses them); may be given again",
     )
     audit.add_argument(
         "--event",
@@ -152,6 +153,7 @@ def _parser(prog=None):
     audit.add_argument(
         "--categorical",
         nargs="+",
+        action="extend",
         metavar="COL",
         default=[],
         help="features to read as categories although they hold numbers (zip codes, branch "
@@ -160,6 +162,7 @@ def _parser(prog=None):
     audit.add_argument(
         "--numeric",
         nargs="+",
+        action="extend",
         metavar="COL",
         default=[],
         help="features to read as numbers whatever their form (hours '07', months '01', a "

@@ -1784,3 +1784,29 @@ def test_the_library_names_of_the_score_are_printed_as_the_score_option():
     args = SimpleNamespace(score="risk", groups=None, label="outcome")
     error = "teacher_scores must be the black box's score, not the outcome"
     assert _error_in_option_terms(args, None, error).startswith("--score 'risk' must be")
+
+
+def test_options_of_several_columns_given_twice_keep_every_column(
+    csv_path, tmp_path, capsys, monkeypatch
+):
+    # `--features age --features group` audits both (argparse kept the last list alone: the
+    # audit ran on group only, silently); so do --categorical and --numeric
+    from sklearn_distill.audit import CompareAudit
+
+    seen = []
+
+    def fit(self, X, *args, **kwargs):
+        seen.append(X)
+        raise ValueError("stop")
+
+    monkeypatch.setattr(CompareAudit, "fit", fit)
+    argv = ["--features", "age", "--features", "group", "unused", "--categorical", "age"]
+    argv += ["--categorical", "group", "--quiet"]
+    with pytest.raises(SystemExit):
+        _run(csv_path, tmp_path / "r.html", *argv)
+    capsys.readouterr()
+    (X,) = seen
+    assert list(X.columns) == ["age", "group", "unused"]
+    assert isinstance(X["age"].dtype, pd.CategoricalDtype)  # the first --categorical counts
+    assert isinstance(X["group"].dtype, pd.CategoricalDtype)
+    assert pd.api.types.is_float_dtype(X["unused"].dtype)
