@@ -1334,6 +1334,32 @@ def _check_score_scale(args, parser, score):
         )
 
 
+def _check_features_finite(args, parser, frame, features):
+    """Refuse a feature of numbers holding an infinite one (``inf`` written in the file),
+    quoting a cell and its line, before any work: a missing value is an empty cell."""
+    import numpy as np
+    import pandas as pd
+
+    for column in features:
+        values = frame[column]
+        if not pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(
+            values.dtype
+        ):
+            continue
+        infinite = np.isinf(values.to_numpy(dtype=float, na_value=np.nan))
+        if infinite.any():
+            first = int(np.argmax(infinite))
+            row = frame.index[first]
+            line = _line_of_row(args, row)
+            where = f"line {line} of {args.data!r}" if line is not None else f"in {args.data!r}"
+            parser.error(
+                f"--features {column!r} holds infinite values: {int(infinite.sum())} of "
+                f"{len(values)} rows, e.g. {_plain(values.iloc[first])!r} in data row {row + 1} "
+                f"({where}). Leave a missing value's cell empty, or write the number it stands "
+                "for."
+            )
+
+
 def _label_values(column):
     """The label's distinct values, sorted as the audit sorts them."""
     import numpy as np
@@ -1481,6 +1507,7 @@ def _read_audit_data(args, parser, say):
                 f"{option} must name columns of --features; got "
                 f"{', '.join(map(repr, outside))}, not among them."
             )
+    _check_features_finite(args, parser, frame, features)
     # the checks read the features as written: "10,295" on every row is an identifier, read
     # as numbers or not
     written = getattr(args, "written_as_text", {})

@@ -1810,3 +1810,24 @@ def test_options_of_several_columns_given_twice_keep_every_column(
     assert isinstance(X["age"].dtype, pd.CategoricalDtype)  # the first --categorical counts
     assert isinstance(X["group"].dtype, pd.CategoricalDtype)
     assert pd.api.types.is_float_dtype(X["unused"].dtype)
+
+
+def test_an_infinite_feature_cell_is_refused_with_its_line_before_any_work(tmp_path, capsys):
+    frame = _audit_frame().astype({"age": float})
+    frame.loc[[4, 9], "age"] = [np.inf, -np.inf]
+    path = tmp_path / "data.csv"
+    frame.to_csv(path, index=False)
+    lines = path.read_text().splitlines()
+    line = next(i + 1 for i, text in enumerate(lines) if text.split(",")[0] == "inf")
+    out = tmp_path / "r.html"
+    with pytest.raises(SystemExit) as exit_info:
+        _run(path, out, *FEATURES)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    message = err.strip().splitlines()[-1]
+    assert message.endswith(
+        f"--features 'age' holds infinite values: 2 of {len(frame)} rows, e.g. inf in data row "
+        f"5 (line {line} of {str(path)!r}). Leave a missing value's cell empty, or write the "
+        "number it stands for."
+    )
+    assert "rows; features:" not in err and not out.exists()  # refused before the fit
