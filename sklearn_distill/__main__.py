@@ -1584,6 +1584,9 @@ def _error_in_option_terms(args, data, text):
     text = _scores_in_option_terms(text, args.score)
     text = re.sub(r"^groups ", f"--groups {args.groups!r}: ", text)
     text = re.sub(r"^y has ", f"--label {args.label!r} has ", text)
+    # the audit's cv=5 is the command line's --cv 5
+    text = re.sub(r"\bcv=(\d+)", r"--cv \1", text)
+    text = re.sub(r"rows; X has (\d+) sample\(s\)\.", r"rows to audit; got \1.", text)
     if data is not None and data.n_dropped:
         text += (
             f" ({data.n_dropped} of {data.n_read} rows were left out for a missing score or label.)"

@@ -1831,3 +1831,15 @@ def test_an_infinite_feature_cell_is_refused_with_its_line_before_any_work(tmp_p
         "number it stands for."
     )
     assert "rows; features:" not in err and not out.exists()  # refused before the fit
+
+
+def test_too_many_folds_for_the_rows_are_said_in_option_terms(csv_path, tmp_path, capsys):
+    rows = len(_audit_frame())
+    folds = rows // 2 + 1  # 2 rows per fold are needed
+    with pytest.raises(SystemExit) as exit_info:
+        _run(csv_path, tmp_path / "r.html", *FEATURES, "--cv", str(folds), "--quiet")
+    assert exit_info.value.code == 2
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert message.endswith(
+        f"--cv {folds} folds need at least {2 * folds} rows to audit; got {rows}."
+    )
