@@ -1617,6 +1617,13 @@ class _WarningPrinter:
             "X holds strongly correlated features", "--features hold strongly correlated features"
         )
         text = text.replace("so compare() may flag", "so the audit may flag")
+        text = re.sub(
+            r"^X columns (\[.*\]) have no value on any row: they carry nothing to model; drop "
+            r"them\.",
+            r"--features \1 have no value on any row: they carry nothing to model; leave them "
+            r"out of --features.",
+            text,
+        )
         # the library's advice to call pandas is the file's to follow on the command line
         text = text.replace(
             "Convert the column to numbers (a decimal comma to a point, cells that are not "

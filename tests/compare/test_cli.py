@@ -1843,3 +1843,27 @@ def test_too_many_folds_for_the_rows_are_said_in_option_terms(csv_path, tmp_path
     assert message.endswith(
         f"--cv {folds} folds need at least {2 * folds} rows to audit; got {rows}."
     )
+
+
+def test_a_feature_with_no_value_is_warned_of_in_option_terms(tmp_path, capsys, monkeypatch):
+    from sklearn_distill.audit import CompareAudit
+
+    real_fit = CompareAudit.fit
+
+    def fit(self, *args, **kwargs):
+        real_fit(self, *args, **kwargs)
+        raise ValueError("stop")  # the fit's warnings are what is checked
+
+    monkeypatch.setattr(CompareAudit, "fit", fit)
+    frame = _audit_frame()
+    frame["empty"] = np.nan
+    path = tmp_path / "data.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(SystemExit):
+        _run(path, tmp_path / "r.html", *FEATURES, "empty", "--cv", "2", "--quiet")
+    err = capsys.readouterr().err
+    assert (
+        "warning: --features ['empty'] have no value on any row: they carry nothing to model; "
+        "leave them out of --features." in err
+    )
+    assert "X columns" not in err
