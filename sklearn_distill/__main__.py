@@ -139,8 +139,9 @@ def _parser(prog=None):
     audit.add_argument(
         "--features",
         nargs="+",
+        action="extend",  # given twice, both lists count (argparse would keep the last alone)
         metavar="COL",
-        help="feature columns (required: the audit never guesses them)",
+        help="feature columns (required: the audit never guesses them); may be given again",
     )
     audit.add_argument(
         "--event",
@@ -152,6 +153,7 @@ def _parser(prog=None):
     audit.add_argument(
         "--categorical",
         nargs="+",
+        action="extend",
         metavar="COL",
         default=[],
         help="features to read as categories although they hold numbers (zip codes, branch "
@@ -160,6 +162,7 @@ def _parser(prog=None):
     audit.add_argument(
         "--numeric",
         nargs="+",
+        action="extend",
         metavar="COL",
         default=[],
         help="features to read as numbers whatever their form (hours '07', months '01', a "
@@ -1341,6 +1344,32 @@ def _check_score_scale(args, parser, score):
         )
 
 
+def _check_features_finite(args, parser, frame, features):
+    """Refuse a feature of numbers holding an infinite one (``inf`` written in the file),
+    quoting a cell and its line, before any work: a missing value is an empty cell."""
+    import numpy as np
+    import pandas as pd
+
+    for column in features:
+        values = frame[column]
+        if not pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(
+            values.dtype
+        ):
+            continue
+        infinite = np.isinf(values.to_numpy(dtype=float, na_value=np.nan))
+        if infinite.any():
+            first = int(np.argmax(infinite))
+            row = frame.index[first]
+            line = _line_of_row(args, row)
+            where = f"line {line} of {args.data!r}" if line is not None else f"in {args.data!r}"
+            parser.error(
+                f"--features {column!r} holds infinite values: {int(infinite.sum())} of "
+                f"{len(values)} rows, e.g. {_plain(values.iloc[first])!r} in data row {row + 1} "
+                f"({where}). Leave a missing value's cell empty, or write the number it stands "
+                "for."
+            )
+
+
 def _label_values(column):
     """The label's distinct values, sorted as the audit sorts them."""
     import numpy as np
@@ -1488,6 +1517,7 @@ def _read_audit_data(args, parser, say):
                 f"{option} must name columns of --features; got "
                 f"{', '.join(map(repr, outside))}, not among them."
             )
+    _check_features_finite(args, parser, frame, features)
     # the checks read the features as written: "10,295" on every row is an identifier, read
     # as numbers or not
     written = getattr(args, "written_as_text", {})
@@ -1564,6 +1594,9 @@ def _error_in_option_terms(args, data, text):
     text = _scores_in_option_terms(text, args.score)
     text = re.sub(r"^groups ", f"--groups {args.groups!r}: ", text)
     text = re.sub(r"^y has ", f"--label {args.label!r} has ", text)
+    # the audit's cv=5 is the command line's --cv 5
+    text = re.sub(r"\bcv=(\d+)", r"--cv \1", text)
+    text = re.sub(r"rows; X has (\d+) sample\(s\)\.", r"rows to audit; got \1.", text)
     if data is not None and data.n_dropped:
         text += (
             f" ({data.n_dropped} of {data.n_read} rows were left out for a missing score or label.)"
@@ -1594,6 +1627,13 @@ class _WarningPrinter:
             "X holds strongly correlated features", "--features hold strongly correlated features"
         )
         text = text.replace("so compare() may flag", "so the audit may flag")
+        text = re.sub(
+            r"^X columns (\[.*\]) have no value on any row: they carry nothing to model; drop "
+            r"them\.",
+            r"--features \1 have no value on any row: they carry nothing to model; leave them "
+            r"out of --features.",
+            text,
+        )
         # the library's advice to call pandas is the file's to follow on the command line
         text = text.replace(
             "Convert the column to numbers (a decimal comma to a point, cells that are not "

@@ -1795,3 +1795,86 @@ def test_the_library_names_of_the_score_are_printed_as_the_score_option():
     args = SimpleNamespace(score="risk", groups=None, label="outcome")
     error = "teacher_scores must be the black box's score, not the outcome"
     assert _error_in_option_terms(args, None, error).startswith("--score 'risk' must be")
+
+
+def test_options_of_several_columns_given_twice_keep_every_column(
+    csv_path, tmp_path, capsys, monkeypatch
+):
+    # `--features age --features group` audits both (argparse kept the last list alone: the
+    # audit ran on group only, silently); so do --categorical and --numeric
+    from sklearn_distill.audit import CompareAudit
+
+    seen = []
+
+    def fit(self, X, *args, **kwargs):
+        seen.append(X)
+        raise ValueError("stop")
+
+    monkeypatch.setattr(CompareAudit, "fit", fit)
+    argv = ["--features", "age", "--features", "group", "unused", "--categorical", "age"]
+    argv += ["--categorical", "group", "--quiet"]
+    with pytest.raises(SystemExit):
+        _run(csv_path, tmp_path / "r.html", *argv)
+    capsys.readouterr()
+    (X,) = seen
+    assert list(X.columns) == ["age", "group", "unused"]
+    assert isinstance(X["age"].dtype, pd.CategoricalDtype)  # the first --categorical counts
+    assert isinstance(X["group"].dtype, pd.CategoricalDtype)
+    assert pd.api.types.is_float_dtype(X["unused"].dtype)
+
+
+def test_an_infinite_feature_cell_is_refused_with_its_line_before_any_work(tmp_path, capsys):
+    frame = _audit_frame().astype({"age": float})
+    frame.loc[[4, 9], "age"] = [np.inf, -np.inf]
+    path = tmp_path / "data.csv"
+    frame.to_csv(path, index=False)
+    lines = path.read_text().splitlines()
+    line = next(i + 1 for i, text in enumerate(lines) if text.split(",")[0] == "inf")
+    out = tmp_path / "r.html"
+    with pytest.raises(SystemExit) as exit_info:
+        _run(path, out, *FEATURES)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    message = err.strip().splitlines()[-1]
+    assert message.endswith(
+        f"--features 'age' holds infinite values: 2 of {len(frame)} rows, e.g. inf in data row "
+        f"5 (line {line} of {str(path)!r}). Leave a missing value's cell empty, or write the "
+        "number it stands for."
+    )
+    assert "rows; features:" not in err and not out.exists()  # refused before the fit
+
+
+def test_too_many_folds_for_the_rows_are_said_in_option_terms(csv_path, tmp_path, capsys):
+    rows = len(_audit_frame())
+    folds = rows // 2 + 1  # 2 rows per fold are needed
+    with pytest.raises(SystemExit) as exit_info:
+        _run(csv_path, tmp_path / "r.html", *FEATURES, "--cv", str(folds), "--quiet")
+    assert exit_info.value.code == 2
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert message.endswith(
+        f"--cv {folds} folds need at least {2 * folds} rows to audit; got {rows}."
+    )
+
+
+def test_a_feature_with_no_value_is_warned_of_in_option_terms(tmp_path, capsys, monkeypatch):
+    from sklearn_distill.audit import CompareAudit
+
+    real_fit = CompareAudit.fit
+
+    def fit(self, *args, **kwargs):
+        real_fit(self, *args, **kwargs)
+        raise ValueError("stop")  # the fit's warnings are what is checked
+
+    monkeypatch.setattr(CompareAudit, "fit", fit)
+    frame = _audit_frame()
+    frame["empty"] = np.nan
+    path = tmp_path / "data.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(SystemExit):
+        _run(path, tmp_path / "r.html", *FEATURES, "empty", "--cv", "2", "--quiet")
+    err = capsys.readouterr().err
+    assert (
+        "warning: --features ['empty'] have no value on any row: they carry nothing to model; "
+        "leave them out of --features." in err
+    )
+    assert "X columns" not in err
