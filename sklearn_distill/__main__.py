@@ -1627,6 +1627,13 @@ class _WarningPrinter:
             "X holds strongly correlated features", "--features hold strongly correlated features"
         )
         text = text.replace("so compare() may flag", "so the audit may flag")
+        text = text.replace(
+            "'sigmoid' assumes the score", "--calibration sigmoid assumes the score"
+        )
+        text = re.sub(r"\bn_bootstrap=(\d+) resamples", r"--n-bootstrap \1 resamples", text)
+        text = text.replace(
+            "resamples (n_bootstrap; on the command line --n-bootstrap)", "resamples"
+        )
         text = re.sub(
             r"^X columns (\[.*\]) have no value on any row: they carry nothing to model; drop "
             r"them\.",

@@ -1448,6 +1448,31 @@ def test_an_uncalibrated_falling_score_is_told_to_pass_event(tmp_path, capsys):
     assert "not of log-odds" not in printed
 
 
+def test_calibration_and_resample_warnings_are_printed_in_option_terms():
+    import io
+
+    from sklearn_distill import CompareAudit
+    from sklearn_distill.__main__ import _WarningPrinter
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"age": rng.normal(size=300), "group": rng.integers(3, size=300)})
+    y = (X["age"] + rng.normal(size=300) > 0).astype(int)
+    # a score that nearly separates the outcome: isotonic steps of rate 0 or 1
+    score = 3 * X["age"] + 0.1 * rng.normal(size=300) + 5 * y
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        audit = CompareAudit(cv=2, random_state=0).fit(X, y, teacher_scores=score)
+        audit.missing_feature_test(n_bootstrap=20)
+    stream = io.StringIO()
+    printer = _WarningPrinter("outcome")
+    for caught_warning in caught:
+        printer(str(caught_warning.message), UserWarning, "x.py", 1, file=stream)
+    said = " ".join(stream.getvalue().split())
+    assert "use --calibration spline (a smooth monotone map; --calibration sigmoid assumes" in said
+    assert "--n-bootstrap 20 resamples cannot give a p-value below" in said
+    assert "n_bootstrap" not in said and "'sigmoid'" not in said
+
+
 def test_the_library_advice_on_a_probability_score_is_printed_in_option_terms():
     import io
 
