@@ -9,12 +9,14 @@ goes through :func:`html.escape`, so a feature called ``<script>`` is shown, nev
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import io
 import math
 import numbers
 import os
 import re
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -465,6 +467,9 @@ def render_html(title, sections, *, digits=3):
 def write_html(path, title, sections, *, digits=3):
     """Write :func:`render_html`'s document to ``path`` (UTF-8) and return the path.
 
+    The document is written whole or not at all: a failure part way (a full disk, an
+    interrupted run) leaves the file that was at ``path`` as it was.
+
     Parameters
     ----------
     path : str or os.PathLike
@@ -488,9 +493,37 @@ def write_html(path, title, sections, *, digits=3):
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}.")
     document = render_html(title, sections, digits=digits)
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(document)
+    _write_whole(os.fspath(path), document)
     return os.fspath(path)
+
+
+def _write_whole(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` (UTF-8) whole or not at all: into a new file beside it, then
+    renamed over it, so that a failure part way (a full disk, an interrupted run, text that
+    cannot be encoded) leaves the file that was there, not a truncated report an auditor might
+    open. Written through a symbolic link to its target; the new file gets the permissions a
+    plain ``open`` would give it."""
+    target = os.path.realpath(path)
+    partial = os.path.join(
+        os.path.dirname(target), f".{os.path.basename(target)}.{os.getpid()}.{id(text):x}.part"
+    )
+    try:
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError:
+        # a folder where a new file cannot be made (the file itself may still be writable)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return
+    try:
+        with open(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        if os.path.exists(target):
+            shutil.copymode(target, partial)
+        os.replace(partial, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
 
 
 # ---------------------------------------------------------------------------- the audit report

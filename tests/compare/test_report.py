@@ -1230,6 +1230,31 @@ def test_agreement_is_read_as_saying_little_when_every_row_is_on_one_side():
     assert "on 100.0% of rows (the calibrated score puts every row on one side of 0.5" in rare
 
 
+def test_a_report_is_written_whole_or_not_at_all(tmp_path):
+    import os
+    import stat
+
+    from sklearn_distill.report import Section, write_html
+
+    path = tmp_path / "audit.html"
+    write_html(path, "Audit", [Section("Notes", paragraphs=["first"])])
+    path.chmod(0o640)
+    before = path.read_bytes()
+    # text UTF-8 cannot encode (a lone surrogate) fails the write part way: the report that
+    # was there stays, and no partial file is left beside it
+    with pytest.raises(UnicodeEncodeError):
+        write_html(path, "Audit", [Section("Notes", paragraphs=["second \ud800"])])
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["audit.html"]
+    # a new report replaces it, keeping its permissions; through a link, its target
+    link = tmp_path / "latest.html"
+    link.symlink_to(path)
+    write_html(link, "Audit", [Section("Notes", paragraphs=["third"])])
+    assert link.is_symlink() and "third" in path.read_text(encoding="utf-8")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert sorted(os.listdir(tmp_path)) == ["audit.html", "latest.html"]
+
+
 def test_fidelity_text_says_100_percent_and_its_wording_as_printed():
     from sklearn_distill.report import _fidelity_paragraphs, _percent
 
