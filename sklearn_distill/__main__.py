@@ -1634,6 +1634,11 @@ class _WarningPrinter:
         text = text.replace(
             "resamples (n_bootstrap; on the command line --n-bootstrap)", "resamples"
         )
+        text = text.replace(
+            "If the score falls by design, negate it before the audit.",
+            "If the score falls by design, write its negation in the file and pass that column "
+            "as --score.",
+        )
         text = re.sub(
             r"^X columns (\[.*\]) have no value on any row: they carry nothing to model; drop "
             r"them\.",

@@ -1471,6 +1471,18 @@ def test_calibration_and_resample_warnings_are_printed_in_option_terms():
     assert "use --calibration spline (a smooth monotone map; --calibration sigmoid assumes" in said
     assert "--n-bootstrap 20 resamples cannot give a p-value below" in said
     assert "n_bootstrap" not in said and "'sigmoid'" not in said
+    # a score that falls only weakly with the outcome: read as rising, and how to say otherwise
+    # on the command line (the file's column, not a Python step)
+    falling = rng.normal(size=300) - 0.12 * y
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        CompareAudit(cv=2, random_state=0).fit(X, y, teacher_scores=falling)
+    (weak,) = [str(w.message) for w in caught if "only weakly" in str(w.message)]
+    stream = io.StringIO()
+    printer(weak, UserWarning, "x.py", 1, file=stream)
+    said = " ".join(stream.getvalue().split())
+    assert "write its negation in the file and pass that column as --score" in said
+    assert "negate it before the audit" not in said
 
 
 def test_the_library_advice_on_a_probability_score_is_printed_in_option_terms():
