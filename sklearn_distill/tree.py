@@ -61,7 +61,12 @@ def _format_value(value) -> str:
             ordered = sorted(value)
         except TypeError:
             ordered = sorted(value, key=repr)
-        return "{" + ", ".join(repr(v) for v in ordered) + "}"
+        # numpy scalars as the Python values they hold: 'a', not np.str_('a')
+        return (
+            "{"
+            + ", ".join(repr(v.item() if isinstance(v, np.generic) else v) for v in ordered)
+            + "}"
+        )
     text = repr(float(value))  # the shortest text that reads back as the same number
     return text[:-2] if text.endswith(".0") else text
 

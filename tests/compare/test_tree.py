@@ -536,3 +536,30 @@ def test_rules_name_features_by_a_frames_labels_whatever_their_type():
     assert rules.str.match(r"^0 [<>]").all() and not rules.str.contains("1 [<>]").any()
     array_rules = DistilledTree(teacher, max_leaf_nodes=4, random_state=0).fit(frame.to_numpy())
     assert array_rules.rules()["rule"].str.contains("feature_0001").all()
+
+
+def test_categories_held_as_numpy_scalars_are_written_as_their_values():
+    # an object column built from numpy arrays holds np.str_ and np.bool_ cells
+    rng = np.random.default_rng(0)
+    purpose = rng.choice(np.array(["car", "home", "study"]), 400)
+    owner = rng.random(400) < 0.5
+    frame = pd.DataFrame(
+        {
+            "purpose": pd.Series(list(purpose), dtype=object),
+            "owner": pd.Series(list(owner), dtype=object),
+        }
+    )
+    assert isinstance(frame.loc[0, "purpose"], np.str_)
+    assert isinstance(frame.loc[0, "owner"], np.bool_)
+    score = (purpose == "home") * 2.0 - (purpose == "car") + owner * 1.5
+    tree = DistilledTree(max_leaf_nodes=6, random_state=0).fit(frame, teacher_scores=score)
+    rules = tree.rules()
+    assert rules["rule"].str.contains("purpose").any() and rules["rule"].str.contains("owner").any()
+    parsed = [parse_rule(text) for text in rules["rule"]]  # plain Python literals
+    for conditions, text in zip(parsed, rules["rule"]):
+        assert "np." not in text
+        for _, _, value in conditions:
+            assert all(type(v) in (str, bool) for v in value), text
+    for row, rule_id in zip(rows_of(frame), tree.explain(frame)["rule_id"]):
+        assert [k for k, c in enumerate(parsed) if holds(c, row)] == [rule_id]
+    assert "np." not in tree.export_text()
