@@ -7,6 +7,7 @@ name them with one of the keys below (the first present key wins).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import numbers
 from collections import UserDict
@@ -122,11 +123,19 @@ def batch_size_of(inputs) -> int | None:
 _PLAIN = (numbers.Number, str, bytes)
 
 
+def _is_dataclass_instance(value) -> bool:
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
+
+
 def _tensors_of(value, found: list, depth: int = 6) -> list:
-    """The tensors in ``value``: itself, or inside mappings, tuples and lists (``depth``
-    levels); a list whose first item is a number or a string (token ids) is not walked."""
+    """The tensors in ``value``: itself, or inside mappings, tuples, lists and dataclass
+    instances (``depth`` levels); a list whose first item is a number or a string (token ids)
+    is not walked."""
     if isinstance(value, Tensor):
         found.append(value)
+    elif depth and _is_dataclass_instance(value):
+        for field in dataclasses.fields(value):
+            _tensors_of(getattr(value, field.name, None), found, depth - 1)
     elif depth and isinstance(value, Mapping):
         for item in value.values():
             _tensors_of(item, found, depth - 1)
@@ -139,12 +148,12 @@ def _tensors_of(value, found: list, depth: int = 6) -> list:
 
 
 def own_container(inputs):
-    """A shallow copy of a mutable mapping or a list of inputs (the same tensors), so that what
-    a model does to the container (adding, removing or rebinding entries) leaves this copy as
-    the batch was; other inputs as they are."""
+    """A shallow copy of a mutable mapping, a list or a dataclass instance of inputs (the same
+    tensors), so that what a model does to the container (adding, removing or rebinding
+    entries or fields) leaves this copy as the batch was; other inputs as they are."""
     if isinstance(inputs, MutableMapping):
         return _own_mapping(inputs)
-    if isinstance(inputs, list):
+    if isinstance(inputs, list) or _is_dataclass_instance(inputs):
         return copy.copy(inputs)
     return inputs
 
@@ -166,9 +175,9 @@ def _own_mapping(mapping: MutableMapping) -> MutableMapping:
 
 def copy_unwatched(inputs):
     """:func:`own_container` of ``inputs``, with every tensor made under ``torch.inference_mode``
-    in it cloned (in mappings, tuples and lists, as :class:`InputWatch` walks them). Such tensors
-    keep no version counter, so a model's write to them cannot be seen: a later model reads
-    the copy, as the batch was. Without inference tensors, no tensor is copied. The containers
+    in it cloned (in mappings, tuples, lists and dataclass instances, as :class:`InputWatch`
+    walks them). Such tensors keep no version counter, so a model's write to them cannot be
+    seen: a later model reads the copy, as the batch was. Without inference tensors, no tensor is copied. The containers
     that hold one keep their types (a read-only mapping becomes a ``dict``, a tuple type that
     cannot be rebuilt from its items a ``tuple``)."""
     if not any(tensor.is_inference() for tensor in _tensors_of(inputs, [])):
@@ -204,14 +213,24 @@ def mapping_like(mapping: Mapping, entries: dict) -> Mapping:
 
 
 def map_tensors(value, fn, depth: int = 6):
-    """``value`` with every tensor in it replaced by ``fn(tensor)``: in mappings, tuples and
-    lists (``depth`` levels; a list whose first item is a number or a string is not walked),
-    their containers rebuilt of their types, in their order, with their other entries as they
+    """``value`` with every tensor in it replaced by ``fn(tensor)``: in mappings, tuples, lists
+    and dataclass instances (``depth`` levels; a list whose first item is a number or a string
+    is not walked), their containers rebuilt of their types (a dataclass instance copied, its
+    fields set), in their order, with their other entries as they
     are. A mapping that cannot be copied so (a read-only one, or one whose class needs
     arguments to be built) becomes a ``dict``, a tuple type that cannot be rebuilt from its
     items a ``tuple``."""
     if isinstance(value, Tensor):
         return fn(value)
+    if depth and _is_dataclass_instance(value):
+        # a copy whose fields are set as a frozen one's __init__ sets them (the other
+        # attributes, fields built in __post_init__ or without init included, as they are)
+        copied = copy.copy(value)
+        for field in dataclasses.fields(value):
+            if hasattr(value, field.name):
+                item = map_tensors(getattr(value, field.name), fn, depth - 1)
+                object.__setattr__(copied, field.name, item)
+        return copied
     if depth and isinstance(value, Mapping):
         return mapping_like(
             value, {key: map_tensors(item, fn, depth - 1) for key, item in value.items()}

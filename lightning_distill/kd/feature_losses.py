@@ -51,6 +51,7 @@ from lightning_distill._validation import (
     check_float_tensor,
     check_integer,
     check_real,
+    describe,
     fail,
     settle_value_checks,
     value_check,
@@ -407,6 +408,8 @@ class CRD(FeatureMethod):
         # from the device once, not one host sync per sample)
         global_cpu = global_index.long().cpu()
         values = global_cpu.tolist()
+        # checked here, where the values are read anyway: no host sync of its own
+        _check_range(values, self.num_samples)
         row_of_index = {}
         for row, position in enumerate(torch.argsort(global_cpu, stable=True).tolist()):
             row_of_index.setdefault(values[position], []).append(row)
@@ -969,22 +972,49 @@ def _check_image_feature(name: str, feature: Tensor) -> None:
         fail(name, "a [B, C, H, W] feature map", tuple(feature.shape))
 
 
+# where CRD's index comes from, and what to do when a batch's third item is something else
+_INDEX_SOURCE = (
+    "CRD reads it from the batch's third item (inputs, targets, index), or its 'index' or "
+    "'idx' key; a batch whose third item is something else (sequence lengths, a mask, sample "
+    "weights) carries that inside its inputs, or, with KnowledgeDistillation, gives "
+    "index_from=callable(batch) -> index"
+)
+
+
 def _check_index(index, num_samples: int) -> Tensor:
+    """The index's type and shape (its range is read with its values, :func:`_check_range`)."""
     if index is None:
         raise ValueError(
             "index must be given: CRD needs batches (inputs, targets, index) with each sample's "
             "position in the dataset (e.g. SyntheticConcepts.classification(with_index=True)); "
             "got None."
         )
-    if not isinstance(index, Tensor) or index.is_floating_point() or index.dim() != 1:
-        fail("index", "a 1-D integer tensor of sample positions", index, TypeError)
-    if index.numel() and (int(index.min()) < 0 or int(index.max()) >= num_samples):
-        fail(
-            "index",
-            f"in [0, num_samples) = [0, {num_samples})",
-            f"values in [{int(index.min())}, {int(index.max())}]",
+    if (
+        not isinstance(index, Tensor)
+        or index.is_floating_point()
+        or index.is_complex()
+        or index.dtype == torch.bool
+        or index.dim() != 1
+    ):
+        got = (
+            f"a {index.dtype} tensor of shape {tuple(index.shape)}"
+            if isinstance(index, Tensor)
+            else describe(index)
+        )
+        raise TypeError(
+            f"index must be a 1-D integer tensor of sample positions; got {got} ({_INDEX_SOURCE})."
         )
     return index
+
+
+def _check_range(values: list[int], num_samples: int) -> None:
+    """Sample positions (read on the host) within the bank's rows."""
+    if values and (min(values) < 0 or max(values) >= num_samples):
+        raise ValueError(
+            f"index must be in [0, num_samples) = [0, {num_samples}); got values in "
+            f"[{min(values)}, {max(values)}] ({_INDEX_SOURCE}; num_samples is the data set's "
+            "size)."
+        )
 
 
 def rotate_batch(images: Tensor) -> Tensor:

@@ -149,6 +149,11 @@ def test_crd_eval_mode_leaves_the_state_alone():
         (torch.tensor([0, 1, 2, 30]), 10, "index"),
         (torch.tensor([0.0, 1.0, 2.0, 3.0]), 10, "index"),
         (torch.arange(4), 3, "num_samples"),
+        # an index that cannot be one (a mask, complex values, positions past the data set)
+        # is refused naming where it is read from
+        (torch.tensor([True, False, True, True]), 10, "got a torch.bool tensor.*third item"),
+        (torch.arange(4) + 0j, 10, "got a torch.complex64 tensor.*third item"),
+        (torch.tensor([0, 1, 2, 10]), 10, r"\[0, 10\); got values in \[0, 10\].*third item"),
     ],
 )
 def test_crd_bad_input(index, num_samples, name):

@@ -4,7 +4,7 @@ import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 from lightning_distill import FeatureDistillation, KnowledgeDistillation
 from tests.helpers import IndexedDataset, make_cnn, make_data, quiet_trainer, state_copy
@@ -67,6 +67,21 @@ def test_callback_trains_the_method_and_gives_module_and_teacher_back(loss):
     assert "training_step" not in module.__dict__
     assert all(torch.equal(v, teacher.state_dict()[k]) for k, v in before.items())
     assert all(p.requires_grad for p in teacher.parameters()) and teacher.training
+
+
+def test_crd_refuses_a_third_item_that_is_a_mask_not_an_index():
+    """A boolean third item (a mask) had been read as bank rows 0 and 1, silently."""
+    x, y = make_data(N)
+    torch.manual_seed(1)
+    teacher = make_cnn(6)
+    mask = torch.arange(N) % 3 == 0
+    loader = DataLoader(TensorDataset(x, y, mask), batch_size=16)
+    callback = _callback(x, teacher)
+    trainer = quiet_trainer(max_steps=1, callbacks=[callback])
+    with pytest.raises(TypeError, match=r"index must be .*got a torch.bool tensor.*third item"):
+        trainer.fit(Classifier(), loader)
+    # the banks were left as they were: no row written from the mask
+    assert int(callback._features.methods["0"].steps) == 0
 
 
 def test_callback_resume_equals_an_uninterrupted_run(tmp_path):

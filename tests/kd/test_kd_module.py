@@ -1,4 +1,5 @@
 import copy
+import dataclasses
 import warnings
 
 import lightning as L
@@ -1094,6 +1095,55 @@ def test_a_mapping_that_keeps_its_entries_in_an_attribute_is_copied_whole():
     assert batch["x"] is x and type(mine) is Store
     copied = copy_unwatched(batch)
     assert batch["made"] is made and copied["made"] is not made and type(copied) is Store
+
+
+@dataclasses.dataclass
+class _Graph:
+    """A batch object of inputs (a graph batch, say): the student reads ``nodes``."""
+
+    nodes: torch.Tensor
+    edges: torch.Tensor
+
+
+class _GraphModel(nn.Module):
+    """``nn.Linear(4, 3)`` on ``g.nodes``; scales them in place, or rebinds the field to a
+    scaled copy, first; keeps a copy of the nodes it reads in ``seen``."""
+
+    def __init__(self, writes: str | None = None):
+        super().__init__()
+        self.linear, self.writes, self.seen = nn.Linear(4, 3), writes, []
+
+    def forward(self, g):
+        if self.writes == "in place":
+            g.nodes.mul_(10)
+        elif self.writes == "rebind":
+            g.nodes = g.nodes * 10
+        self.seen.append(g.nodes.clone())
+        return self.linear(g.nodes)
+
+
+def test_inputs_in_a_dataclass_are_watched_and_kept_for_the_teacher():
+    torch.manual_seed(0)
+    x, y = torch.randn(8, 4), torch.randint(3, (8,))
+    edges = torch.zeros(2, 5, dtype=torch.long)
+    # a student that scales the batch object's tensor in place would hand the teacher other
+    # inputs: refused, as for a tensor batch
+    module = DistillationModule(_GraphModel("in place"), _GraphModel())
+    with pytest.raises(ValueError, match="student modified its inputs in place.*teacher"):
+        module.training_step((_Graph(x.clone(), edges), y), 0)
+    # one that rebinds a field of the object: the teacher reads the batch as it was
+    teacher = _GraphModel()
+    module = DistillationModule(_GraphModel("rebind"), teacher)
+    assert torch.isfinite(module.training_step((_Graph(x.clone(), edges), y), 0))
+    assert torch.equal(teacher.seen[0], x)
+    # in evaluation, tensors made under inference mode (no version counter) are copied for
+    # the teacher before the student runs: it reads them as they were
+    teacher = _GraphModel()
+    module = DistillationModule(_GraphModel("in place"), teacher)
+    with torch.inference_mode():
+        made = _Graph(x.clone(), edges.clone())
+        module.validation_step((made, y), 0)
+    assert torch.equal(teacher.seen[0], x)
 
 
 class _DictStudent(nn.Module):
