@@ -481,17 +481,34 @@ class CRD(FeatureMethod):
             with torch.no_grad():
                 if first:
                     self.normalizers.copy_(normalizers)
-                self._update(self.memory_student, world.index, world.student)
-                self._update(self.memory_teacher, world.index, world.teacher)
+                written = _last_of_each(rows, world.index.device)
+                self._update(self.memory_student, world.index, world.student, written)
+                self._update(self.memory_teacher, world.index, world.teacher, written)
                 self.steps += 1
             # the rows written, counted once written (a refused batch writes none)
             self._check_coverage(rows)
         return {"crd": loss}
 
-    def _update(self, bank: Tensor, index: Tensor, embedding: Tensor) -> None:
+    def _update(
+        self, bank: Tensor, index: Tensor, embedding: Tensor, written: Tensor | None = None
+    ) -> None:
         index = index.long()
+        if written is not None:  # a sample drawn twice: its last row, on every device alike
+            index, embedding = index[written], embedding[written]
         mixed = bank[index] * self.momentum + embedding.to(bank.dtype) * (1 - self.momentum)
         bank.index_copy_(0, index, F.normalize(mixed, dim=1))
+
+
+def _last_of_each(values: list[int], device) -> Tensor | None:
+    """The positions of the last occurrence of each value of ``values`` (read on the host),
+    or None when no value repeats. ``index_copy_`` with a repeated index keeps the last copy on
+    the CPU but any one of them on CUDA, which would let the processes' banks drift apart under
+    DDP (each writes the same global batch); a sampler drawing with replacement, or padding by
+    ``DistributedSampler``, repeats indices."""
+    last = {value: position for position, value in enumerate(values)}
+    if len(last) == len(values):
+        return None
+    return torch.tensor(sorted(last.values()), device=device)
 
 
 class _DistributedBatch:

@@ -123,6 +123,27 @@ def test_crd_matches_the_paper_formula_and_updates_its_bank():
     assert not torch.equal(method.negatives(index, 1), contrast)
 
 
+def test_crd_bank_row_of_a_sample_drawn_twice_is_its_last_update():
+    # a sampler drawing with replacement (or DistributedSampler's padding) repeats an index in
+    # a batch: the bank row takes the last occurrence's update, on any device (CUDA's
+    # index_copy_ keeps any one of repeated rows, and DDP processes would drift apart)
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    method = CRD(6, 10, num_samples=20, embed_dim=4, num_negatives=7)
+    s_feat, t_feat = torch.randn(5, 6), torch.randn(5, 10)
+    index = torch.tensor([3, 7, 3, 11, 7])
+    bank = method.memory_student.clone()
+    with torch.no_grad():
+        embedded = F.normalize(method.embed_student(s_feat), dim=1)
+    method(s_feat, t_feat, FeatureContext(index=index))
+    for row, last in ((3, 2), (7, 4), (11, 3)):
+        expected = F.normalize(bank[row] * 0.5 + embedded[last] * 0.5, dim=0)
+        torch.testing.assert_close(method.memory_student[row], expected)
+    untouched = [i for i in range(20) if i not in (3, 7, 11)]
+    assert torch.equal(method.memory_student[untouched], bank[untouched])
+
+
 def test_crd_heads_get_gradients_and_the_bank_is_in_the_state_dict():
     method = CRD(6, 10, num_samples=20, embed_dim=4, num_negatives=7)
     s_feat = torch.randn(5, 6, requires_grad=True)
