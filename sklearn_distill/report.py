@@ -504,6 +504,9 @@ def _write_whole(path: str, text: str) -> None:
     open. Written through a symbolic link to its target; the new file gets the permissions a
     plain ``open`` would give it."""
     target = os.path.realpath(path)
+    if os.path.exists(target) and not os.access(target, os.W_OK):
+        # a file its owner made read-only stays so, as a plain open would refuse it
+        raise PermissionError(f"[Errno 13] Permission denied: {path!r}")
     partial = os.path.join(
         os.path.dirname(target), f".{os.path.basename(target)}.{os.getpid()}.{id(text):x}.part"
     )

@@ -1253,6 +1253,12 @@ def test_a_report_is_written_whole_or_not_at_all(tmp_path):
     assert link.is_symlink() and "third" in path.read_text(encoding="utf-8")
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
     assert sorted(os.listdir(tmp_path)) == ["audit.html", "latest.html"]
+    # a report made read-only is not replaced (root may write anywhere: checked where it may not)
+    path.chmod(0o440)
+    if not os.access(path, os.W_OK):
+        with pytest.raises(PermissionError):
+            write_html(path, "Audit", [Section("Notes", paragraphs=["fourth"])])
+        assert "third" in path.read_text(encoding="utf-8")
 
 
 def test_fidelity_text_says_100_percent_and_its_wording_as_printed():
