@@ -559,7 +559,9 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
             )
         attribution = terms.get("attribution")
         if attribution is not None and not bool(torch.isfinite(attribution.detach())):
-            check_finite("teacher output", _teacher_output(self.teacher, x), where="on this batch")
+            with self._frozen_teacher():  # its modes and running statistics left as they are
+                output = _teacher_output(self.teacher, x)
+            check_finite("teacher output", output, where="on this batch")
             raise ValueError(
                 "teacher gradients must be finite on this batch; got NaN or infinite "
                 "attributions for a finite output."

@@ -458,6 +458,22 @@ def test_non_finite_teacher_gradients_and_outputs_are_named():
     _fit_refuses(module, x, "teacher output must be finite on this batch")
 
 
+def test_naming_a_non_finite_teacher_output_leaves_the_teacher_as_it_was():
+    # the error path runs the teacher once more to say what failed: frozen, as training runs it
+    torch.manual_seed(0)
+    teacher = torch.nn.Sequential(
+        torch.nn.Linear(32, 8), torch.nn.BatchNorm1d(8), torch.nn.Linear(8, 1)
+    ).train()
+    teacher[2].weight.data[0, 0] = float("nan")
+    statistics = teacher[1].running_mean.clone()
+    module = AWDModule(teacher, wavelet="haar", levels=1, attribution_weight=0.05)
+    x = torch.randn(8, 32, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="teacher output must be finite on this batch"):
+        module.losses(x)
+    assert teacher.training and teacher[1].training
+    assert torch.equal(teacher[1].running_mean, statistics)
+
+
 def test_a_non_finite_batch_is_named_before_what_it_causes():
     # NaN in the batch makes the attributions and the loss NaN too: the batch is named
     x = torch.randn(8, 32, generator=torch.Generator().manual_seed(0))
