@@ -347,6 +347,17 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
             "dim": self.dim,
         }
 
+    @override
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
+        # Lightning loads the state into the module as constructed (float32) and casts it for
+        # "64-true" afterwards (a resumed fit), as load_from_checkpoint(...).double() does: the
+        # filter saved in float64 would come back as its float32 rounding. Keep it as the start
+        # that a cast to float64 takes (see _apply).
+        saved = checkpoint.get("state_dict", {}).get("h0")
+        if isinstance(saved, torch.Tensor) and saved.is_floating_point():
+            self._start_filter = saved.detach().cpu().double().numpy()
+
     # -- input checks ------------------------------------------------------------------------
     def check_input(self, x) -> torch.Tensor:
         """Validate a batch of signals (shape, finiteness, levels) and return it as a tensor.

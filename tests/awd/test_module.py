@@ -870,3 +870,27 @@ def test_wavelet_from_checkpoint_names_a_file_that_is_no_checkpoint(tmp_path):
         wavelet_from_checkpoint(tmp_path / "number.pt")
     with pytest.raises(FileNotFoundError):  # torch's own message names the path
         wavelet_from_checkpoint(tmp_path / "missing.ckpt")
+
+
+def test_float64_checkpoint_resumes_and_loads_in_float64(tmp_path):
+    # Lightning loads a checkpoint's state into the module as constructed (float32) and casts
+    # it for "64-true" afterwards: a float64 filter came back as its float32 rounding, so a
+    # resumed fit drifted from an uninterrupted one (about 1e-8), and so did
+    # load_from_checkpoint(...).double()
+    options = dict(wavelet="db2", levels=2, sparsity_weight=0.05, attribution_weight=0.1, lr=1e-2)
+    uninterrupted = AWDModule(_teacher(), **options)
+    _trainer(max_epochs=2, precision="64-true").fit(uninterrupted, _loader())
+    first = AWDModule(_teacher(), **options)
+    trainer = _trainer(max_epochs=1, precision="64-true")
+    trainer.fit(first, _loader())
+    path = tmp_path / "epoch1.ckpt"
+    trainer.save_checkpoint(path)
+    saved = torch.load(path, weights_only=True)["state_dict"]["h0"]
+    assert saved.dtype == torch.float64
+    assert not torch.equal(saved.float().double(), saved)  # its float32 rounding is not it
+    loaded = AWDModule.load_from_checkpoint(path, teacher=_teacher()).double()
+    assert torch.equal(loaded.h0.detach(), saved)
+    resumed = AWDModule(_teacher(), **options)
+    _trainer(max_epochs=2, precision="64-true").fit(resumed, _loader(), ckpt_path=path)
+    assert resumed.h0.dtype == torch.float64
+    assert torch.equal(resumed.h0.detach(), uninterrupted.h0.detach())
