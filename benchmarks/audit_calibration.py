@@ -275,30 +275,36 @@ def main():
     print_table(pd.DataFrame(rows))
 
 
-def _read_logs(paths):
+def read_seed_lines(paths, pattern):
+    """The per-seed lines of logs as rows: ``pattern``'s named groups, ``world`` as text,
+    ``seed`` an int, the others floats (NaN where a group is absent); for a world and seed seen
+    twice, the last line."""
     import re
 
-    line = re.compile(
-        r"^\s+(.+?)\s+seed\s+(\d+): r = ([-+.\d]+), p = ([.\d]+), out-of-fold R\^2 ([-.\d]+)"
-        r"(?:, bootstrap s\.e\. ([.\d]+))?"
-    )
+    line = re.compile(pattern)
     rows = {}
     for path in paths:
         with open(path, encoding="utf-8") as handle:
             for text in handle:
                 match = line.match(text)
                 if match:
-                    world, seed, r, p, r2, se = match.groups()
-                    rows[world, int(seed)] = {
-                        "world": world,
-                        "seed": int(seed),
-                        "pearson": float(r),
-                        "p": float(p),
-                        "r2": float(r2),
-                        "se": float(se) if se else np.nan,
-                    }
+                    row = {"world": match["world"], "seed": int(match["seed"])}
+                    for key, value in match.groupdict().items():
+                        if key not in row:
+                            row[key] = float(value) if value else np.nan
+                    rows[row["world"], row["seed"]] = row
+    return list(rows.values())
+
+
+def _read_logs(paths):
+    rows = read_seed_lines(
+        paths,
+        r"^\s+(?P<world>.+?)\s+seed\s+(?P<seed>\d+): r = (?P<pearson>[-+.\d]+), "
+        r"p = (?P<p>[.\d]+), out-of-fold R\^2 (?P<r2>[-.\d]+)"
+        r"(?:, bootstrap s\.e\. (?P<se>[.\d]+))?",
+    )
     order = {w: k for k, w in enumerate(NULL_WORLDS + PLANTED_WORLDS)}
-    return sorted(rows.values(), key=lambda row: (order.get(row["world"], 99), row["seed"]))
+    return sorted(rows, key=lambda row: (order.get(row["world"], 99), row["seed"]))
 
 
 def print_table(frame):

@@ -42,13 +42,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import time
 import warnings
 
 import numpy as np
 import pandas as pd
-from audit_calibration import light_models
+from audit_calibration import light_models, read_seed_lines
 
 import sklearn_distill.audit as audit_module
 from sklearn_distill import CompareAudit
@@ -279,27 +278,13 @@ def main():
 
 
 def _read_logs(paths):
-    line = re.compile(
-        r"^\s+(.+?)\s+seed\s+(\d+): r = ([-+.\d]+), p = ([.\d]+), bootstrap s\.e\. ([.\d]+), "
-        r"factor ([.\d]+), record factor ([.\d]+)"
+    rows = read_seed_lines(
+        paths,
+        r"^\s+(?P<world>.+?)\s+seed\s+(?P<seed>\d+): r = (?P<pearson>[-+.\d]+), "
+        r"p = (?P<p>[.\d]+), bootstrap s\.e\. (?P<se>[.\d]+), factor (?P<factor>[.\d]+), "
+        r"record factor (?P<record_factor>[.\d]+)",
     )
-    rows = {}
-    for path in paths:
-        with open(path, encoding="utf-8") as handle:
-            for text in handle:
-                match = line.match(text)
-                if match:
-                    world, seed, r, p, se, factor, record_factor = match.groups()
-                    rows[world, int(seed)] = {
-                        "world": world,
-                        "seed": int(seed),
-                        "pearson": float(r),
-                        "p": float(p),
-                        "se": float(se),
-                        "factor": float(factor),
-                        "record_factor": float(record_factor),
-                    }
-    return sorted(rows.values(), key=lambda row: (row["world"], row["seed"]))
+    return sorted(rows, key=lambda row: (row["world"], row["seed"]))
 
 
 def print_table(frame):

@@ -14,6 +14,7 @@ from collections import UserDict
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
+import torch
 from torch import Tensor
 from torch.utils.data import (
     BatchSampler,
@@ -37,6 +38,7 @@ __all__ = [
     "batch_size_of",
     "batch_targets",
     "copy_unwatched",
+    "index_problem",
     "map_tensors",
     "mapping_like",
     "own_container",
@@ -121,6 +123,22 @@ def batch_size_of(inputs) -> int | None:
 
 # a list starting with one of these holds plain values (token ids, strings), not tensors
 _PLAIN = (numbers.Number, str, bytes)
+
+
+def index_problem(index) -> str | None:
+    """What makes ``index`` no batch index, for an error's "got ...": None for a 1-D tensor of
+    integers (sample positions or ids); a float, bool or complex tensor, another shape or
+    another object is described."""
+    if isinstance(index, Tensor):
+        if (
+            index.is_floating_point()
+            or index.is_complex()
+            or index.dtype == torch.bool
+            or index.dim() != 1
+        ):
+            return f"a {index.dtype} tensor of shape {tuple(index.shape)}"
+        return None
+    return f"a {type(index).__name__}"
 
 
 def _is_dataclass_instance(value) -> bool:

@@ -45,6 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lightning_distill._batch import index_problem
 from lightning_distill._precision import autocast_off as _autocast_off
 from lightning_distill._validation import (
     check_finite_deferred,
@@ -1006,18 +1007,10 @@ def _check_index(index, num_samples: int) -> Tensor:
             "position in the dataset (e.g. SyntheticConcepts.classification(with_index=True)); "
             "got None."
         )
-    if (
-        not isinstance(index, Tensor)
-        or index.is_floating_point()
-        or index.is_complex()
-        or index.dtype == torch.bool
-        or index.dim() != 1
-    ):
-        got = (
-            f"a {index.dtype} tensor of shape {tuple(index.shape)}"
-            if isinstance(index, Tensor)
-            else describe(index)
-        )
+    got = index_problem(index)
+    if got is not None:
+        if not isinstance(index, Tensor):
+            got = describe(index)
         raise TypeError(
             f"index must be a 1-D integer tensor of sample positions; got {got} ({_INDEX_SOURCE})."
         )

@@ -23,6 +23,7 @@ from lightning_distill._batch import (
     InputWatch,
     batch_inputs,
     batch_size_of,
+    index_problem,
     own_container,
     unpack_batch,
     watch_for_teacher,
@@ -1252,20 +1253,10 @@ class DistillationModule(TeacherModuleMixin, SettledHyperparameters, L.Lightning
         """``(inputs, targets, index)``; a batch may hold inputs alone when the loss needs no
         labels (``alpha=1``), or in evaluation (only the agreement with the teacher is read)."""
         x, targets, index = unpack_batch(batch, targets_optional=self.teacher is not None)
-        if index is not None and (
-            not isinstance(index, Tensor)
-            or index.is_floating_point()
-            or index.is_complex()
-            or index.dtype == torch.bool
-            or index.dim() != 1
-        ):
+        got = None if index is None else index_problem(index)
+        if got is not None:
             # read as the samples' index (the teacher cache's and CRD's key): anything else
             # there (sample weights, a mask) would be dropped without a word
-            got = (
-                f"a {index.dtype} tensor of shape {tuple(index.shape)}"
-                if isinstance(index, Tensor)
-                else f"a {type(index).__name__}"
-            )
             raise TypeError(
                 "index must be a 1-D integer tensor of sample positions or ids (a batch is "
                 "(inputs, targets) or (inputs, targets, index), or a dict with an index key); got "
