@@ -1359,6 +1359,20 @@ class DistilledGAM(DistillerBase):
                     count = int(np.isnan(numeric_column(X, index)).sum())
                 if count:
                     self._missing_left_out_[index] = count
+        if self._missing_left_out_:
+            # said at fit, not first at predict: raising max_samples is the remedy
+            left_out = ", ".join(
+                f"{self._feature_label(index)!r} ({count} rows)"
+                for index, count in self._missing_left_out_.items()
+            )
+            warnings.warn(
+                f"the {self._n_fitted_rows_} rows max_samples drew to fit the student hold no "
+                f"missing value in columns where other rows of X do: {left_out}. The student "
+                "learnt nothing for them (a contribution of 0 in their term), whatever the "
+                "teacher scores them; raise max_samples to fit on them.",
+                UserWarning,
+                stacklevel=caller_stacklevel(),
+            )
         self._warn_if_subsample_missed_categories(
             X,
             fitted,

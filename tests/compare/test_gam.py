@@ -474,7 +474,13 @@ def test_max_samples_that_leaves_out_the_missing_values_says_so_at_predict():
     frame.loc[:2, "group"] = None
     scores = frame["x"].fillna(0).to_numpy() + (frame["group"] == "a")
     gam = DistilledGAM(student=small_ebm(), max_samples=200, random_state=0)
-    gam.fit(frame, teacher_scores=scores)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gam.fit(frame, teacher_scores=scores)
+    # said at fit already, where raising max_samples is the remedy
+    (at_fit,) = [str(w.message) for w in caught if "hold no missing value" in str(w.message)]
+    assert "the 200 rows max_samples drew to fit the student hold no missing value" in at_fit
+    assert "'x' (5 rows), 'group' (3 rows)" in at_fit and "raise max_samples" in at_fit
     for index in (0, 1):  # the subsample held none: the missing-value bins weigh 0
         assert all(s.bin_weights_[index][0] == 0 for s in gam.students_)
     with warnings.catch_warnings(record=True) as caught:
