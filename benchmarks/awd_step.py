@@ -18,13 +18,13 @@ spread. Each epoch has
 long run. Times are the CPU time of this process with one torch thread, so that other work on a
 shared machine enters the ratio far less than in wall time (it still does, through shared cores
 and caches). A third runner, ``module``, calls ``AWDModule.losses``,
-backward and the Adam step in a plain loop (no Trainer), to split the overhead between the
-module and the Lightning loop.
+backward and the Adam step in a plain loop (no Trainer; the teacher frozen once for the run, as a
+Trainer's fit freezes it), to split the overhead between the module and the Lightning loop.
 
 Target: trainer / hand-written <= 1.10 (the speed issue's; this script printed 1.2 before).
 The ratio of the medians is printed, and the median of the rounds' own ratios beside it.
 
-Run: python benchmarks/awd_step.py [--repeats 5]    (about 2 minutes on 2 CPU cores)
+Run: python benchmarks/awd_step.py [--repeats 5] [--only 1D]    (about 2 minutes on 2 CPU cores)
 """
 
 from __future__ import annotations
@@ -171,7 +171,10 @@ def module_epochs(teacher, wavelet, levels, dim, loader, epochs) -> list[float]:
         loss.backward()
         optimizer.step()
 
-    return loop_epochs(step, loader, epochs)
+    # the teacher frozen once for the run, as a Trainer's fit freezes it (outside a run each
+    # call would freeze it and give its modes and flags back: work a Trainer run does not do)
+    with module._frozen_teacher():
+        return loop_epochs(step, loader, epochs)
 
 
 RUNNERS = {"hand-written": hand_written_epochs, "module": module_epochs, "trainer": trainer_epochs}
@@ -181,6 +184,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="alternating rounds")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per run, first left out")
+    parser.add_argument(
+        "--only", choices=["1D", "2D"], default=None, help="run one configuration only"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(
@@ -189,6 +195,8 @@ def main() -> None:
         f"{BATCHES_PER_EPOCH} steps; CPU time per step"
     )
     for name, (teacher, shape, wavelet, levels, dim) in configurations().items():
+        if args.only is not None and not name.startswith(args.only):
+            continue
         generator = torch.Generator().manual_seed(0)
         data = torch.randn(BATCHES_PER_EPOCH * shape[0], *shape[1:], generator=generator)
         loader = DataLoader(TensorDataset(data), batch_size=shape[0])
