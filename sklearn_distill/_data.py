@@ -332,14 +332,15 @@ def warn_numbers_from_text(converted, stacklevel: int | None = None) -> None:
         )
 
 
-def text_number_columns(X, kinds) -> list[str]:
+def text_number_columns(X, kinds, advice=None) -> list[str]:
     """The labels of the numeric columns of ``X`` (``kinds`` from :func:`column_kinds`) that
     hold numbers written as text; they are read as numbers where the library reads them
     (:func:`numeric_column`) and given to the teacher and the student as they are (the
     Explainable Boosting Machine parses them itself). Text that reads as an infinite number
     (``"inf"``, ``"1e400"``) is refused, as an infinite number is; ``"nan"`` is a missing
     value. So is an infinite number in an object column (a frame column of dtype object, or an
-    object array), which the checks of float columns do not see."""
+    object array), which the checks of float columns do not see. ``advice(index)`` gives the
+    refusal's advice for column ``index`` (by default, to use NaN for missing values)."""
     found = []
     for index, kind in enumerate(kinds):
         if kind != NUMERIC:
@@ -354,7 +355,7 @@ def text_number_columns(X, kinds) -> list[str]:
         if infinite is not None:
             raise ValueError(
                 f"X column {_column_label(X, index)} contains infinity ({infinite!r}, in a "
-                "column of dtype object); use NaN for missing values."
+                f"column of dtype object); {_advice(advice, index)}."
             )
         texts = [v for v in values if isinstance(v, str)]
         if not texts:
@@ -363,10 +364,14 @@ def text_number_columns(X, kinds) -> list[str]:
         if infinite is not None:
             raise ValueError(
                 f"X column {_column_label(X, index)} contains infinity (the text "
-                f"{infinite!r}); use NaN for missing values."
+                f"{infinite!r}); {_advice(advice, index)}."
             )
         found.append(_column_label(X, index))
     return found
+
+
+def _advice(advice, index) -> str:
+    return "use NaN for missing values" if advice is None else advice(index)
 
 
 def _is_infinite_number(value) -> bool:

@@ -372,9 +372,10 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
                 infinite = np.isinf(numeric.to_numpy(dtype=float, na_value=np.nan)).any(axis=0)
                 if infinite.any():
                     names = [repr(name) for name in numeric.columns[infinite]]
+                    indices = X.columns.get_indexer(numeric.columns[infinite])
                     raise ValueError(
                         f"X contains infinity (column{'s' if len(names) > 1 else ''} "
-                        f"{', '.join(names[:5])}); use NaN for missing values."
+                        f"{', '.join(names[:5])}); {self._infinity_advice(indices, reset=reset)}."
                     )
         else:
             if reset:
@@ -403,8 +404,15 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             warn_numbers_from_text(text_number_columns(X, self.feature_kinds_))
         else:
             check_numeric_columns(X, self.feature_kinds_)
-            text_number_columns(X, self.feature_kinds_)  # refuses text that reads as infinity
+            # refuses text that reads as infinity
+            text_number_columns(
+                X, self.feature_kinds_, advice=lambda k: self._infinity_advice([k], reset=False)
+            )
         return X
+
+    def _infinity_advice(self, indices, *, reset):
+        """What the message refusing infinite values in the columns ``indices`` advises."""
+        return "use NaN for missing values"
 
     def _feature_label(self, index):
         names = getattr(self, "feature_names_in_", None)

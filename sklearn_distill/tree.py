@@ -13,7 +13,13 @@ the splits of that ordering (Breiman et al., 1984, for the root node; deeper nod
 global ordering, an approximation). A split then reads ``purpose in {'car', 'education'}`` on
 one side and ``purpose not in {'car', 'education'}`` on the other. Missing values and categories
 not seen at fit rank after every known category, so they always take the ``not in`` side, and
-the rule that says so is true for them.
+the rule that says so is true for them: for a column with missing values at fit it reads
+``(purpose not in {'car', 'education'} or purpose is missing)``. Labels are written as values
+(``{2020-01-01}`` for a date, ``{(0, 2]}`` for an interval of ``pd.cut``).
+
+**Feature names** are written as they are, or quoted as a Python string where a name would
+make the rule ambiguous (``'debt and loans' <= 3``: a name holding a word of the rules' own,
+``and``, ``or``, ``in``, ``not``, ``is``, ``<=``, ``>``, or starting with a quote or a bracket).
 
 **Missing numbers** are routed by the tree itself (scikit-learn learns, at each split, on which
 side rows with a missing value go). For a feature with missing values at fit, a rule states it:
@@ -55,18 +61,26 @@ __all__ = ["OPERATORS", "DistilledTree"]
 OPERATORS = ("<=", ">", "in", "not in", "is missing", "is not missing")
 
 
+def _format_label(label) -> str:
+    """A category label as a reader writes it: numpy scalars as the Python values they hold
+    (``'a'``, not ``np.str_('a')``), pandas' dates, durations, periods and intervals (a
+    ``category`` column's labels, from ``pd.cut`` for one) as their values (``2020-01-01``,
+    ``(0, 2]``), not their constructors."""
+    if isinstance(label, pd.Timestamp):
+        midnight = label.tz is None and label == label.normalize()
+        return label.strftime("%Y-%m-%d") if midnight else str(label)
+    if isinstance(label, pd.Timedelta | pd.Period | pd.Interval):
+        return str(label)
+    return repr(label.item() if isinstance(label, np.generic) else label)
+
+
 def _format_value(value) -> str:
     if isinstance(value, set):
         try:  # numeric codes in their order ({9, 10}, not {10, 9}); mixed kinds by their text
             ordered = sorted(value)
         except TypeError:
             ordered = sorted(value, key=repr)
-        # numpy scalars as the Python values they hold: 'a', not np.str_('a')
-        return (
-            "{"
-            + ", ".join(repr(v.item() if isinstance(v, np.generic) else v) for v in ordered)
-            + "}"
-        )
+        return "{" + ", ".join(_format_label(v) for v in ordered) + "}"
     text = repr(float(value))  # the shortest text that reads back as the same number
     return text[:-2] if text.endswith(".0") else text
 
@@ -84,12 +98,38 @@ def _shortest_between(low: float, high: float) -> float:
     return float(low)
 
 
-def format_condition(condition) -> str:
-    """A condition ``(feature, operator, value)`` as text: ``age <= 24.5``."""
+#: Words and operators of a rule's text: a feature name holding one of them as a word is quoted.
+_RULE_WORDS = frozenset({"and", "or", "in", "not", "is", "<=", ">"})
+
+
+def _format_feature(feature) -> str:
+    """A feature's name as a rule writes it: as it is, or quoted as a Python string literal
+    (``'debt and loans' <= 3``) where the name would make the rule's text ambiguous (it holds
+    a word of the rule's own, such as ``and``, starts with a quote or a bracket, has spaces at
+    either end, is empty or holds characters that do not print)."""
+    name = str(feature)
+    plain = (
+        name
+        and name == name.strip()
+        and name.isprintable()
+        and name[0] not in "'\"("
+        and not _RULE_WORDS.intersection(name.split())
+    )
+    return name if plain else repr(name)
+
+
+def format_condition(condition, *, or_missing=False) -> str:
+    """A condition ``(feature, operator, value)`` as text: ``age <= 24.5``; with
+    ``or_missing``, a ``not in`` condition also names the missing values it holds:
+    ``(purpose not in {'car'} or purpose is missing)``."""
     feature, operator, value = condition
+    name = _format_feature(feature)
     if operator in ("is missing", "is not missing"):
-        return f"{feature} {operator}"
-    return f"{feature} {operator} {_format_value(value)}"
+        return f"{name} {operator}"
+    text = f"{name} {operator} {_format_value(value)}"
+    if or_missing and operator == "not in":
+        return f"({text} or {name} is missing)"
+    return text
 
 
 class _PathState:
@@ -354,6 +394,25 @@ class DistilledTree(DistillerBase):
                 )
             encoded[:, index] = codes
         return encoded
+
+    def _infinity_advice(self, indices, *, reset):
+        # at predict, NaN is refused too in a numeric column that had no missing values at fit
+        refused = [
+            k
+            for k in ([] if reset else indices)
+            if k not in self.categories_ and k not in self.missing_features_
+        ]
+        if not refused:
+            return super()._infinity_advice(indices, reset=reset)
+        if list(refused) == list(indices) and len(refused) == 1:
+            where = "this column, which"
+        else:
+            names = ", ".join(repr(self._names()[k]) for k in refused)
+            where = f"column{'s' if len(refused) > 1 else ''} {names}, which"
+        return (
+            f"use finite numbers: NaN is refused too in {where} had no missing values at fit "
+            "(the tree learnt no rule for them)"
+        )
 
     def _learn_categories(self, X, target):
         """Rank each categorical column's categories by their mean target."""
@@ -630,7 +689,10 @@ class DistilledTree(DistillerBase):
             ``rule_id``; ``rule``, the conditions as text joined by ``and``; ``conditions``, a
             list of ``(feature, operator, value)`` tuples, ``operator`` one of ``"<="``,
             ``">"``, ``"in"``, ``"not in"`` (``value`` a set of category labels as they appear
-            in X), ``"is missing"``, ``"is not missing"`` (``value`` None); ``prediction`` (the
+            in X; ``"not in"`` holds the missing values too, which ``rule`` says where the
+            column had some at fit), ``"is missing"``, ``"is not missing"`` (``value`` None);
+            the feature named as in X (``rule`` quotes a name that would make it ambiguous,
+            see the module's notes); ``prediction`` (the
             mimicked score: log-odds for classifier teachers; an array per class for more than
             two); ``probability`` (classifier teachers and calibrated scores; for more than
             two classes an array in the order of ``classes_``, and ``class``, the most probable
@@ -640,11 +702,17 @@ class DistilledTree(DistillerBase):
             mean target on them; ``leaf``, the tree's node id.
         """
         check_is_fitted(self, "rules_")
+        # the categorical features whose missing values a "not in" takes, as the text says
+        names = self._names()
+        with_missing = {names[k] for k in getattr(self, "_categories_with_missing_", ())}
         records = []
         for rule_id, rule in enumerate(self.rules_):
+            text = " and ".join(
+                format_condition(c, or_missing=c[0] in with_missing) for c in rule["conditions"]
+            )
             record = {
                 "rule_id": rule_id,
-                "rule": " and ".join(format_condition(c) for c in rule["conditions"]) or "always",
+                "rule": text or "always",
                 "conditions": list(rule["conditions"]),
                 "prediction": self._scalar(rule["value"]),
             }

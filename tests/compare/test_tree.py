@@ -19,24 +19,90 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn_distill import DistilledTree
 from sklearn_distill.tree import OPERATORS, format_condition
 
-CONDITION = re.compile(
-    r"^(?P<feature>\S+) (?P<operator><=|>|not in|in|is not missing|is missing)(?: (?P<value>.+))?$"
+OPERATOR = re.compile(
+    r"^ ?(?P<operator><=|>|not in|in|is not missing|is missing)(?: (?P<value>.+))?$"
 )
+PLAIN = re.compile(r"^(?P<feature>.+?)(?P<rest> (?:<=|>|not in|in|is not missing|is missing).*)$")
+INTERVAL = re.compile(r"^(?P<open>[(\[])(?P<left>\S+), (?P<right>\S+)(?P<close>[)\]])$")
+
+
+def split_outside(text, separator):
+    """``text`` split at ``separator`` where it lies outside quoted text and brackets (a quote
+    opens a literal only where a literal starts: at the start, or after a space or bracket)."""
+    parts, depth, quote, start, k = [], 0, None, 0, 0
+    while k < len(text):
+        char = text[k]
+        if quote:
+            if char == "\\":
+                k += 1
+            elif char == quote:
+                quote = None
+        elif char in "'\"" and (k == 0 or text[k - 1] in " {([,"):
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif depth == 0 and text.startswith(separator, k):
+            parts.append(text[start:k])
+            k += len(separator)
+            start = k
+            continue
+        k += 1
+    parts.append(text[start:])
+    return parts
+
+
+def parse_label(text):
+    """A category label as a rule writes it: a Python literal, an interval or a date."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        pass
+    interval = INTERVAL.match(text)
+    if interval:
+        closed = {"((": "neither", "[)": "left", "(]": "right", "[]": "both"}
+        left, right = (ast.literal_eval(interval[k]) for k in ("left", "right"))
+        return pd.Interval(left, right, closed=closed[interval["open"] + interval["close"]])
+    return pd.Timestamp(text)
+
+
+def parse_condition(text):
+    """One condition's text as a list of (feature, operator, value): a bare ``x not in S``
+    holds only of values (``x not in S``, ``x is not missing``); ``(x not in S or x is
+    missing)`` of missing values too, as the library's ``not in`` does."""
+    if text.startswith("(") and text.endswith(")"):
+        either = split_outside(text[1:-1], " or ")
+        assert len(either) == 2, f"unreadable condition {text!r}"
+        (condition, *_), (missing, *_) = map(parse_condition, either)
+        assert condition[1] == "not in" and missing == (condition[0], "is missing", None), text
+        return [condition]
+    if text[:1] in "'\"":  # a quoted name: a Python string literal
+        end = next(k for k in range(1, len(text)) if text[k] == text[0] and text[k - 1 : k] != "\\")
+        feature, rest = ast.literal_eval(text[: end + 1]), text[end + 1 :]
+    else:
+        plain = PLAIN.match(text)
+        assert plain, f"unreadable condition {text!r}"
+        feature, rest = plain["feature"], plain["rest"]
+    match = OPERATOR.match(rest)
+    assert match, f"unreadable condition {text!r}"
+    operator, value = match["operator"], match["value"]
+    if operator in ("<=", ">"):
+        value = float(value)
+    elif operator in ("in", "not in"):
+        assert value.startswith("{") and value.endswith("}"), text
+        value = {parse_label(v) for v in split_outside(value[1:-1], ", ") if v}
+    conditions = [(feature, operator, value)]
+    if operator == "not in":
+        conditions.append((feature, "is not missing", None))
+    return conditions
 
 
 def parse_rule(text):
     """A rule's text as a list of (feature, operator, value), independent of the library."""
-    conditions = []
-    for part in text.split(" and "):
-        match = CONDITION.match(part)
-        assert match, f"unreadable condition {part!r}"
-        value = match["value"]
-        if match["operator"] in ("<=", ">"):
-            value = float(value)
-        elif match["operator"] in ("in", "not in"):
-            value = ast.literal_eval(value)
-        conditions.append((match["feature"], match["operator"], value))
-    return conditions
+    if text == "always":
+        return []
+    return [c for part in split_outside(text, " and ") for c in parse_condition(part)]
 
 
 def holds(conditions, row):
@@ -558,8 +624,82 @@ def test_categories_held_as_numpy_scalars_are_written_as_their_values():
     parsed = [parse_rule(text) for text in rules["rule"]]  # plain Python literals
     for conditions, text in zip(parsed, rules["rule"]):
         assert "np." not in text
-        for _, _, value in conditions:
-            assert all(type(v) in (str, bool) for v in value), text
+        for _, operator, value in conditions:
+            if operator in ("in", "not in"):
+                assert all(type(v) in (str, bool) for v in value), text
     for row, rule_id in zip(rows_of(frame), tree.explain(frame)["rule_id"]):
         assert [k for k, c in enumerate(parsed) if holds(c, row)] == [rule_id]
     assert "np." not in tree.export_text()
+
+
+def test_rule_text_read_back_is_true_of_exactly_the_rows_each_rule_covers_over_random_fits():
+    # missing values in numeric and categorical columns (or none), dates and intervals among
+    # the labels, names holding the rules' own words: the text alone, read back by the parser
+    # above (a bare "not in" holds of values only), picks the rule the tree routed each row to
+    dates = pd.to_datetime(["2020-01-01", "2021-06-15", "2022-03-01 12:30"], format="ISO8601")
+    said_missing = 0
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        n = 300
+        x, debt = rng.uniform(0, 10, n), rng.normal(size=n)
+        colour = rng.choice(["red", "blue", "green and grey", "it's"], n).astype(object)
+        when = rng.integers(0, 3, n)
+        frame = pd.DataFrame(
+            {
+                "x": x,
+                "debt and loans": debt,
+                "colour": pd.Categorical(colour),
+                "when": pd.Categorical(dates[when]),
+                "(band)": pd.cut(x, [0, 2.5, 5, 7.5, 10]),
+                "is": rng.normal(size=n),
+            }
+        )
+        if seed % 3:
+            frame.loc[rng.random(n) < 0.2, "colour"] = np.nan
+        if seed % 2:
+            frame.loc[rng.random(n) < 0.2, "debt and loans"] = np.nan
+        bonus = frame["colour"].map({"red": 2.0, "blue": -1.0}).astype(float).fillna(3.0)
+        score = np.sin(x) + frame["debt and loans"].fillna(2.5) + bonus + when + frame["is"]
+        tree = DistilledTree(max_leaf_nodes=int(rng.integers(4, 14)), random_state=seed)
+        tree.fit(frame, teacher_scores=score.to_numpy())
+        rules = tree.rules()
+        parsed = [parse_rule(text) for text in rules["rule"]]
+        said_missing += rules["rule"].str.contains("or colour is missing").sum()
+        rows = rows_of(frame)
+        for k, conditions in enumerate(parsed):
+            assert {f for f, _, _ in conditions} <= set(frame.columns)
+            assert sum(holds(conditions, row) for row in rows) == rules.loc[k, "n_rows"], seed
+        for row, rule_id in zip(rows, tree.explain(frame)["rule_id"]):
+            assert [k for k, c in enumerate(parsed) if holds(c, row)] == [rule_id], seed
+        # the whole tree's text names the columns the same way
+        for line in tree.export_text().splitlines():
+            condition = line.split("--- ")[1].split(" (or missing")[0]
+            if not condition.startswith(("rule ", "rules ")):
+                assert parse_condition(condition)[0][0] in frame.columns, condition
+    assert said_missing  # the check met rules that take the missing colours
+
+
+def test_infinity_at_predict_is_refused_with_advice_the_tree_follows():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
+    frame.loc[:20, "b"] = np.nan  # b had missing values at fit, a none
+    tree = DistilledTree(max_leaf_nodes=4, random_state=0).fit(
+        frame, teacher_scores=frame["a"].to_numpy()
+    )
+    for column in ("a", "b"):
+        for infinite in (np.inf, "inf"):  # a float column, and text in an object column
+            bad = frame.astype({column: object}) if isinstance(infinite, str) else frame.copy()
+            bad.loc[30, column] = infinite
+            with pytest.raises(ValueError, match="infinity") as error:
+                tree.predict(bad)
+            assert f"column '{column}'" in str(error.value)
+            # what the message advises for the value is what the tree then accepts
+            nan = frame.copy()
+            nan.loc[30, column] = np.nan
+            if "use NaN for missing values" in str(error.value):
+                assert np.isfinite(tree.predict(nan)).all()
+            else:
+                assert "use finite numbers" in str(error.value)
+                with pytest.raises(ValueError, match=rf"X column '{column}' must have no missing"):
+                    tree.predict(nan)
+                assert np.isfinite(tree.predict(frame)).all()
