@@ -865,7 +865,8 @@ def _read_csv(args, parser):
             )
     names = _header_names(args.data, sep, args.encoding)
     if names is not None and len(names) == len(columns):
-        repeated = [name for name in dict.fromkeys(names) if names.count(name) > 1]
+        # blank cells are refused or left out below, not as one name given twice
+        repeated = [name for name in dict.fromkeys(names) if name.strip() and names.count(name) > 1]
         if repeated:
             positions = {
                 name: [str(i + 1) for i, n in enumerate(names) if n == name] for name in repeated
@@ -881,6 +882,7 @@ def _read_csv(args, parser):
                 f"{', '.join(map(repr, renamed))}, different features of one name. Give each "
                 "column a name of its own."
             )
+        frame = _unnamed_columns(args, parser, frame, names)
     frame = _read_declared_numbers(args, parser, frame)
     frame = _keep_leading_zero_codes(args, frame, sep)
     if args.decimal == ",":  # first: a column of numbers keeps pandas' missing texts
@@ -888,6 +890,49 @@ def _read_csv(args, parser):
     # before the categories' missing texts: "NA" in a column of numbers is missing
     frame = _read_numbers_written_as_text(args, frame)
     return _keep_written_categories(args, frame, sep)
+
+
+def _unnamed_columns(args, parser, frame, names):
+    """``frame`` without the columns whose header cell is blank (empty or white space) and
+    that hold no value on any row (a separator closing every line), named in a note; a blank
+    header cell over values is refused, naming its position. pandas names such a column
+    ``Unnamed: 4``, a name of its own making that would then stand for the column in the
+    messages, ``--features`` and the report."""
+    blank = [index for index, name in enumerate(names) if not name.strip()]
+    if not blank:
+        return frame
+    empty = [index for index in blank if frame.iloc[:, index].isna().all()]
+    held = [index for index in blank if index not in empty]
+
+    def positions(indices):
+        numbers = [str(index + 1) for index in indices]
+        if len(numbers) == 1:
+            return f"column {numbers[0]}"
+        return f"columns {', '.join(numbers[:-1])} and {numbers[-1]}"
+
+    if held:
+        parser.error(
+            f"{args.data!r} has no name in its header for {positions(held)} of "
+            f"{len(names)}, which {'holds' if len(held) == 1 else 'hold'} values (pandas would "
+            f"call {'it' if len(held) == 1 else 'them'} "
+            f"{', '.join(repr(str(frame.columns[index])) for index in held)}): name "
+            f"{'it' if len(held) == 1 else 'each'} in the header, or delete "
+            f"{'it' if len(held) == 1 else 'them'}"
+            + (
+                " (a first column without a name is often the row numbers pandas' to_csv "
+                "writes without index=False)."
+                if held[0] == 0
+                else "."
+            )
+        )
+    print(
+        f"note: {positions(empty)} of {args.data!r} "
+        + ("has" if len(empty) == 1 else "have")
+        + " no name in the header and no value on any row (a separator closing each line): "
+        "left out.",
+        file=sys.stderr,
+    )
+    return frame.drop(columns=[frame.columns[index] for index in empty])
 
 
 def _under_half(share: float) -> str:

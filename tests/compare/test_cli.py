@@ -760,6 +760,48 @@ def test_a_header_naming_a_column_twice_is_refused(tmp_path, capsys):
         assert "'age.1'" in err  # what pandas would have called the second one
 
 
+@pytest.mark.parametrize("blank", [[4], [0], [1, 4]], ids=["last", "first", "two"])
+def test_a_blank_header_cell_over_values_is_refused_with_its_position(tmp_path, capsys, blank):
+    # pandas would name such a column "Unnamed: 4", a name that is not the file's
+    frame = _audit_frame()
+    header = list(frame.columns)
+    for index in blank:
+        header[index] = "" if index != 1 else "  "
+    path = tmp_path / "blank header.csv"
+    frame.to_csv(path, index=False, header=header)
+    out = tmp_path / "report.html"
+    # refused as a repeated name is: whether --features names the column or not
+    features = [c for k, c in enumerate(frame.columns) if k not in blank and c in ("age", "group")]
+    for extra in ([], ["--features", *features]):
+        with pytest.raises(SystemExit) as exit_info:
+            _run(path, out, *extra)
+        assert exit_info.value.code == 2
+        err = " ".join(capsys.readouterr().err.split())
+        numbers = [str(k + 1) for k in blank]
+        where = f"column {numbers[0]}" if len(blank) == 1 else f"columns {' and '.join(numbers)}"
+        assert f"has no name in its header for {where} of {len(header)}" in err, err
+        assert "more than once" not in err  # two blank cells are not one name given twice
+        assert ("to_csv writes without index=False" in err) == (blank[0] == 0)
+        assert not out.exists()
+
+
+def test_a_blank_header_cell_over_an_empty_column_is_left_out(tmp_path, capsys):
+    # a separator closing every line: a column with no name and no value, nothing to refuse
+    frame = _audit_frame()
+    lines = frame.to_csv(index=False).splitlines()
+    path = tmp_path / "closing.csv"
+    path.write_text("".join(line + ",\n" for line in lines), encoding="utf-8")
+    out = tmp_path / "report.html"
+    assert _run(path, out, *FEATURES, "--quiet") == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"note: column {frame.shape[1] + 1} of" in err and "left out" in err
+    assert "Unnamed" not in err and "Unnamed" not in out.read_text(encoding="utf-8")
+    with pytest.raises(SystemExit):  # the columns listed are the file's own
+        _run(path, out)
+    err = capsys.readouterr().err
+    assert "besides the score and the label: age, group, unused\n" in err
+
+
 def test_a_score_cell_that_is_not_a_number_is_quoted_with_its_line(tmp_path, capsys):
     frame = _audit_frame().astype({"risk": object})
     bad_rows = [7, 40]
