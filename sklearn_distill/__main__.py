@@ -827,15 +827,26 @@ def _read_csv(args, parser):
             f"{args.data!r} starts with {mark[0]}'s byte-order mark: it is {mark[0]} text, "
             f"which --encoding {args.encoding} would garble; {advice}."
         )
-    try:
-        frame = pd.read_csv(
+
+    def read(**options):
+        return pd.read_csv(
             args.data,
             sep=sep,
             decimal=args.decimal,
             dtype=text_columns or None,
             encoding=args.encoding,
             **missing,
+            **options,
         )
+
+    try:
+        # index_col=False: pandas would otherwise read the first field of data lines longer
+        # than the header as row labels and shift every value under the next column's name
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            frame = read(index_col=False)
+        if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
+            frame = _fields_beyond_header(args, parser, frame, read(), sep)
     except UnicodeDecodeError as error:
         advice = (
             "pass the file's encoding, e.g. --encoding cp1252 for a spreadsheet saved as CSV "
@@ -890,6 +901,32 @@ def _read_csv(args, parser):
     # before the categories' missing texts: "NA" in a column of numbers is missing
     frame = _read_numbers_written_as_text(args, frame)
     return _keep_written_categories(args, frame, sep)
+
+
+def _fields_beyond_header(args, parser, frame, shifted, sep):
+    """``frame`` (read without row labels) when the data lines' fields beyond the header's
+    names are empty (a separator closing every data line but not the header), with a note;
+    otherwise a refusal. ``shifted`` is the same file as pandas reads it by default: the extra
+    fields first, as row labels, so that its last columns hold the fields beyond the names. A
+    header read as one name that another separator would split is left to the one-column
+    check (``shifted`` returned), which names the separator."""
+    extra = shifted.index.nlevels
+    if shifted.iloc[:, -extra:].isna().all().all():
+        print(
+            f"note: the data lines of {args.data!r} end with a separator that its header does "
+            "not: the empty field after it is left out.",
+            file=sys.stderr,
+        )
+        return frame
+    names = len(shifted.columns)
+    if names == 1 and _separator_advice(str(shifted.columns[0]), sep) is not None:
+        return shifted  # another separator's file (its decimal commas split the lines): said next
+    parser.error(
+        f"{args.data!r} has {names + extra} fields on its data lines but {names} names in its "
+        f"header: name every column in the header (a first column of row labels too, e.g. "
+        "'id'); pandas would read the first field as row labels and every other value under "
+        "the name of the column before it."
+    )
 
 
 def _unnamed_columns(args, parser, frame, names):

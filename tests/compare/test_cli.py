@@ -802,6 +802,42 @@ def test_a_blank_header_cell_over_an_empty_column_is_left_out(tmp_path, capsys):
     assert "besides the score and the label: age, group, unused\n" in err
 
 
+def test_data_lines_closed_by_a_separator_the_header_lacks_read_as_the_file_means(tmp_path, capsys):
+    # pandas reads `a,b` over `1,2,` as row label 1 and b = 2 under `a`: every value shifted
+    frame = _audit_frame()
+    clean, closed = tmp_path / "clean.csv", tmp_path / "closed.csv"
+    frame.to_csv(clean, index=False)
+    header, *lines = frame.to_csv(index=False).splitlines()
+    closed.write_text(header + "\n" + "".join(line + ",\n" for line in lines), encoding="utf-8")
+    args = [*FEATURES, "--cv", "2", "--n-bootstrap", "20", "--rules", "0"]
+    assert _run(clean, tmp_path / "clean.html", *args) == 0
+    expected = capsys.readouterr().out
+    assert _run(closed, tmp_path / "closed.html", *args) == 0
+    assert capsys.readouterr().out.replace("closed.", "clean.") == expected
+
+
+@pytest.mark.parametrize("extra", [1, 2])
+def test_data_lines_with_more_fields_than_header_names_are_refused(tmp_path, capsys, extra):
+    # row labels without a name in the header (or a header missing names): pandas would read
+    # the first fields as row labels and shift every value under another column's name
+    frame = _audit_frame()
+    header, *lines = frame.to_csv(index=False).splitlines()
+    labels = [",".join(f"r{k}-{j}" for j in range(extra)) for k in range(len(lines))]
+    path = tmp_path / "labelled.csv"
+    path.write_text(
+        header + "\n" + "".join(f"{lab},{line}\n" for lab, line in zip(labels, lines)),
+        encoding="utf-8",
+    )
+    out = tmp_path / "report.html"
+    with pytest.raises(SystemExit) as exit_info:
+        _run(path, out, *FEATURES)
+    assert exit_info.value.code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    names = frame.shape[1]
+    assert f"has {names + extra} fields on its data lines but {names} names in its header" in err
+    assert not out.exists()
+
+
 def test_a_score_cell_that_is_not_a_number_is_quoted_with_its_line(tmp_path, capsys):
     frame = _audit_frame().astype({"risk": object})
     bad_rows = [7, 40]
