@@ -523,3 +523,16 @@ def test_a_model_the_prediction_cannot_be_read_from_is_named(cells, how, error, 
     monitor = AttributionMonitor(probe, metrics=["localisation"], target="prediction")
     with pytest.raises(error, match=r"^module .*" + match):
         monitor.evaluate(_Returns(how))
+
+
+def test_probe_images_given_as_a_list_are_named(cells):
+    def listed(items):  # a collate_fn that keeps the images as a list
+        return {
+            "image": [item["image"] for item in items],
+            "target": torch.stack([torch.as_tensor(item["target"]) for item in items]),
+            "mask": torch.stack([item["mask"] for item in items]),
+        }
+
+    monitor = AttributionMonitor(DataLoader(cells, batch_size=8, collate_fn=listed))
+    with pytest.raises(TypeError, match=r"^dataloader must be batches whose images are one .*"):
+        monitor.evaluate(cnn(0))

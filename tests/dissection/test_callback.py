@@ -815,3 +815,19 @@ def test_a_tied_block_is_found_under_each_of_its_names(concepts):
     by_first = DissectionMonitor(loader, "first", quantile=0.9).dissect(model)
     assert by_alias.units.equals(by_first.units)
     assert [len(m._forward_hooks) for m in model.modules()] == [0, 0]
+
+
+def _listed(items):
+    """A collate_fn that keeps the images as a list (as for images of several sizes)."""
+    return {
+        "image": [item["image"] for item in items],
+        "labels": torch.stack([item["labels"] for item in items]),
+    }
+
+
+def test_probe_images_given_as_a_list_are_named(concepts):
+    monitor = DissectionMonitor(
+        DataLoader(concepts, batch_size=8, collate_fn=_listed), "features.4"
+    )
+    with pytest.raises(TypeError, match=r"^dataloader must be batches whose images are one .*"):
+        monitor.dissect(TinyNet())
