@@ -22,6 +22,8 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from lightning_distill._validation import fail
+
 __all__ = [
     "as_module_input",
     "check_reiterable",
@@ -35,6 +37,15 @@ __all__ = [
 def as_module_input(images: torch.Tensor, module: torch.nn.Module) -> torch.Tensor:
     """Probe images on the module's device, and in its floating dtype when both are floating
     (a Trainer's ``precision="64-true"`` casts the module, not the probe data)."""
+    if not isinstance(images, torch.Tensor):
+        # a collate_fn that keeps a list of images (of several sizes, say): no batch to run
+        fail(
+            "dataloader",
+            "batches whose images are one torch.Tensor [B, C, H, W] (as the default "
+            "collate_fn stacks them)",
+            type(images).__name__,
+            TypeError,
+        )
     param = next(module.parameters(), None)
     if param is None:
         return images

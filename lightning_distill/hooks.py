@@ -41,7 +41,8 @@ def resolve_module_names(model: nn.Module, names: Iterable[str], *, argument: st
     model : torch.nn.Module
         The model whose submodules are looked up.
     names : iterable of str
-        Names as in ``model.named_modules()`` (``""`` is the model itself).
+        Names as in ``model.named_modules()`` (``""`` is the model itself); a submodule
+        registered under several names (tied or shared) answers to each of them.
     argument : str
         The argument name used in error messages.
 
@@ -56,7 +57,9 @@ def resolve_module_names(model: nn.Module, names: Iterable[str], *, argument: st
         For a name ``model`` has not, listing the closest existing names.
     """
     names = _checked_names(model, names, argument)
-    modules = dict(model.named_modules())
+    # every name of a module registered under several (a tied or shared block, ``self.decoder
+    # = self.encoder``): the default listing keeps its first name alone
+    modules = dict(model.named_modules(remove_duplicate=False))
     resolved = {}
     for name in names:
         if name not in modules:
@@ -76,7 +79,7 @@ def split_element(model: nn.Module, name: str) -> tuple[str, int | None]:
     of ``"rnn"`` (a layer that returns a tuple, such as a recurrent one); a name without the
     suffix, or one that names a submodule as it is, has element ``None``."""
     match = _ELEMENT.match(name) if isinstance(name, str) else None
-    if match is None or name in dict(model.named_modules()):
+    if match is None or name in dict(model.named_modules(remove_duplicate=False)):
         return name, None
     return match["name"], int(match["element"])
 

@@ -25,7 +25,13 @@ from lightning_distill._monitoring import (
     save_dir_path,
     warn_if_never_runs,
 )
-from lightning_distill._validation import check_choice, check_integer, fail, is_listed
+from lightning_distill._validation import (
+    check_choice,
+    check_integer,
+    fail,
+    is_listed,
+    keeps_its_type,
+)
 from lightning_distill.attribution.methods import (
     AttributionMethod,
     attribute,
@@ -452,7 +458,26 @@ class AttributionMonitor(Callback):
             _check_labels(labels)
             return labels.to(device).long()
         with torch.no_grad():
-            return model(images).argmax(1)
+            try:
+                outputs = model(images)
+            except RuntimeError as error:
+                if keeps_its_type(error):  # out of memory and the like keep their type
+                    raise
+                # torch's shape or dtype complaint, deep in the model (as attribute() says it)
+                raise ValueError(
+                    f"module could not be run on the probe's images of shape "
+                    f"{tuple(images.shape)} to predict the classes to explain: {error}"
+                ) from error
+        if not isinstance(outputs, Tensor) or outputs.ndim != 2:
+            # attribute() reads the same logits: a tuple or a flat output fails there alike
+            fail(
+                "module",
+                "a model returning logits of shape [N, classes] (target='prediction' explains "
+                "their argmax)",
+                tuple(outputs.shape) if isinstance(outputs, Tensor) else type(outputs).__name__,
+                TypeError if not isinstance(outputs, Tensor) else ValueError,
+            )
+        return outputs.argmax(1)
 
     def _update(self, model, teacher, batch, chosen, metrics, device) -> None:
         images = as_module_input(batch["image"], model)

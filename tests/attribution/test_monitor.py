@@ -483,3 +483,56 @@ def test_class_names_held_as_an_array_name_the_classes():
 
     monitor = AttributionMonitor(DataLoader(Named(), batch_size=2), module=None)
     assert [monitor._class_name(i) for i in (0, 2, 5)] == ["zero", "two", "5"]
+
+
+def test_a_tied_module_is_found_under_each_of_its_names(cells):
+    # named_modules() lists a module registered twice under its first name alone
+    holder = nn.Module()
+    holder.student = cnn(0)
+    holder.alias = holder.student
+    probe = DataLoader(cells, batch_size=8)
+    by_alias = AttributionMonitor(probe, module="alias").evaluate(holder)
+    assert by_alias == AttributionMonitor(probe, module="student").evaluate(holder)
+
+
+class _Returns(nn.Module):
+    """``cnn(0)``'s logits, handed on by ``how``."""
+
+    def __init__(self, how):
+        super().__init__()
+        self.net = cnn(0)
+        self.how = how
+
+    def forward(self, x):
+        return self.how(self.net(x))
+
+
+@pytest.mark.parametrize(
+    ("how", "error", "match"),
+    [
+        (lambda logits: (logits, logits.mean()), TypeError, r"got 'tuple'"),
+        (lambda logits: logits[:, 0], ValueError, r"got \(8,\)"),
+        (lambda logits: logits @ torch.ones(3, 3), ValueError, r"could not be run on the probe"),
+    ],
+    ids=["tuple", "one-output", "cannot-run"],
+)
+def test_a_model_the_prediction_cannot_be_read_from_is_named(cells, how, error, match):
+    # target="prediction" takes the argmax of the model's logits: any other output (or a
+    # model that cannot read the images) failed deep in torch, far from the argument
+    probe = DataLoader(cells, batch_size=8)
+    monitor = AttributionMonitor(probe, metrics=["localisation"], target="prediction")
+    with pytest.raises(error, match=r"^module .*" + match):
+        monitor.evaluate(_Returns(how))
+
+
+def test_probe_images_given_as_a_list_are_named(cells):
+    def listed(items):  # a collate_fn that keeps the images as a list
+        return {
+            "image": [item["image"] for item in items],
+            "target": torch.stack([torch.as_tensor(item["target"]) for item in items]),
+            "mask": torch.stack([item["mask"] for item in items]),
+        }
+
+    monitor = AttributionMonitor(DataLoader(cells, batch_size=8, collate_fn=listed))
+    with pytest.raises(TypeError, match=r"^dataloader must be batches whose images are one .*"):
+        monitor.evaluate(cnn(0))

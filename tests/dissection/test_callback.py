@@ -794,3 +794,40 @@ def test_a_layer_run_twice_in_one_forward_is_said():
         warnings.simplefilter("always")
         monitor.dissect(Twice())
     assert not [w for w in caught if "ran 2 times" in str(w.message)]
+
+
+def test_a_tied_block_is_found_under_each_of_its_names(concepts):
+    # a block registered twice (self.second = self.first, as weight tying does) is listed by
+    # named_modules() under its first name alone; its other name was refused as missing
+    class Tied(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.first = torch.nn.Conv2d(3, 5, 3, padding=1)
+            self.second = self.first
+
+        def forward(self, x):
+            return self.second(x)
+
+    model = Tied()
+    loader = probe_loader(concepts)
+    by_alias = DissectionMonitor(loader, "second", quantile=0.9).dissect(model)
+    by_first = DissectionMonitor(loader, "first", quantile=0.9).dissect(model)
+    assert by_alias.units.equals(by_first.units)
+    assert [len(m._forward_hooks) for m in model.modules()] == [0, 0]
+
+
+def _listed(items):
+    """A collate_fn that keeps the images as a list (as for images of several sizes)."""
+    return {
+        "image": [item["image"] for item in items],
+        "labels": torch.stack([item["labels"] for item in items]),
+    }
+
+
+def test_probe_images_given_as_a_list_are_named(concepts):
+    monitor = DissectionMonitor(
+        DataLoader(concepts, batch_size=8, collate_fn=_listed), "features.4"
+    )
+    with pytest.raises(TypeError, match=r"^dataloader must be batches whose images are one .*"):
+        monitor.dissect(TinyNet())
