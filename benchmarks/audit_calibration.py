@@ -39,6 +39,9 @@ read as log-odds ``s`` unless said:
   1-10 of the black box's probability, cut at the deciles of its probability on its own
   training sample (a norm group, as COMPAS's decile scores);
 * ``rare outcome``: ``main``'s g less 2.6 (about 7% of the outcomes are events);
+* ``nominal K`` (K = 5, 30): ``main``'s g on x0, x1, x2 plus K nominal features of 3-8
+  levels each (equally frequent; the numbers of levels and the levels' effects, drawn once
+  from N(0, 1 / K), the same in every seed), for the test at few rows (``--n 150``);
 * ``missing values``: ``main``; x1 missing with probability sigmoid(x0 - 1.5) (about 22% of
   the rows; at random given x0, which x1 does not depend on), in the black box's sample too;
 * ``planted b``: ``g = x0 - 0.8 |x1| + 0.5 x2 + b h``, the black box trained with ``h``, the
@@ -89,6 +92,15 @@ THIN_LEVELS = [f"T{k:02d}" for k in range(80)]
 THIN_EFFECTS = np.random.default_rng(2468).normal(size=len(THIN_LEVELS))
 
 
+# "nominal K": K nominal features of 3-8 equally frequent levels (``main``'s g on x0..x2 beside
+# them), the numbers of levels and the effects drawn once (N(0, 1 / K): their sum has variance
+# about 1 whatever K)
+NOMINAL_LEVELS = np.random.default_rng(1357).integers(3, 9, size=30)
+NOMINAL_EFFECTS = [
+    np.random.default_rng(1358 + f).normal(size=k) for f, k in enumerate(NOMINAL_LEVELS)
+]
+
+
 def _normal(rng, n, correlation=0.0):
     common = rng.normal(size=(n, 1))
     own = rng.normal(size=(n, 4))
@@ -134,6 +146,16 @@ def _sample(name, rng, n):
         if name.startswith("planted"):
             X["h"] = rng.normal(size=n)
             g = g + 0.5 * X["h"]
+    elif name.startswith("nominal"):
+        X = X.drop(columns="x3")
+        g = _main_effects(X)
+        features = int(name.split()[1])
+        for f in range(features):
+            codes = rng.integers(NOMINAL_LEVELS[f], size=n)
+            X[f"c{f}"] = pd.Categorical(
+                [f"v{c}" for c in codes], categories=[f"v{c}" for c in range(NOMINAL_LEVELS[f])]
+            )
+            g = g + NOMINAL_EFFECTS[f][codes] / np.sqrt(features)
     elif name == "saturated":
         g = 2 * _main_effects(X)
     elif name.startswith("planted"):
@@ -190,6 +212,8 @@ NULL_WORLDS = [
     "deciles num x num",
     "rare outcome",
     "missing values",
+    "nominal 5",
+    "nominal 30",
 ]
 PLANTED_WORLDS = ["planted 0.25", "planted 0.5", "planted 1", "planted thin 0.5"]
 
