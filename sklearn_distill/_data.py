@@ -186,12 +186,24 @@ def column_values(X, index) -> np.ndarray:
 
 def numeric_column(X, index) -> np.ndarray:
     """A numeric column as floats, missing values (None, NaN, pd.NA) as NaN, numbers written
-    as text as Python's ``float`` reads them."""
+    as text as Python's ``float`` reads them, and any other real number (a ``Fraction``, a
+    ``Decimal``) as its ``float``."""
     column = X.iloc[:, index] if is_frame(X) else pd.Series(np.asarray(X)[:, index])
     if not pd.api.types.is_numeric_dtype(column.dtype):
         cells = column.astype(object).where(column.notna(), np.nan)
-        column = pd.to_numeric(cells.map(lambda v: _text_number(v) if isinstance(v, str) else v))
+        column = pd.to_numeric(cells.map(_cell_number))
     return column.to_numpy(dtype=float, na_value=np.nan)
+
+
+def _cell_number(value):
+    """A cell of a numeric object column as :func:`pandas.to_numeric` reads it: text as a
+    number, a real number as its float (pandas refuses some, ``fractions.Fraction``), any other
+    cell (a boolean) as it is."""
+    if isinstance(value, str):
+        return _text_number(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_):
+        return float(value)
+    return value
 
 
 def check_frame_columns(X, name: str = "X") -> None:
@@ -283,6 +295,30 @@ def _number_or_missing(value, *, text: bool) -> bool:
     if isinstance(value, numbers.Number):
         return not isinstance(value, bool | np.bool_)
     return text and _text_number(value) is not None
+
+
+def check_numbers_read_as_text(X, kinds, name: str = "X") -> None:
+    """Each number in a numeric column of objects must read as a number from its text, as an
+    Explainable Boosting model reads such a column: a ``fractions.Fraction`` (text ``"17/4"``)
+    there would make its column one of labels, where the library reads numbers."""
+    for index, kind in enumerate(kinds):
+        column = _column(X, index)
+        if kind != NUMERIC or pd.api.types.is_numeric_dtype(column.dtype):
+            continue
+        for value in column.tolist() if is_frame(X) else list(column):
+            if (
+                isinstance(value, numbers.Real)
+                and not isinstance(value, bool | np.bool_)
+                and _text_number(str(value)) is None
+            ):
+                label = _column_label(X, index)
+                how = f" ({name}[{X.columns[index]!r}].astype(float))" if is_frame(X) else ""
+                raise TypeError(
+                    f"{name} column {label} must hold numbers that read as numbers from their "
+                    f"text (int, float, Decimal); got a {type(value).__name__} cell {value!r}, "
+                    "which the Explainable Boosting student would read as the label "
+                    f"{str(value)!r}. Convert the column to floats first{how}."
+                )
 
 
 def column_kinds(X) -> list[str]:

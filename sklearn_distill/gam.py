@@ -44,6 +44,7 @@ from sklearn_distill._data import (
     check_feature_count,
     check_frame_columns,
     check_label_cells,
+    check_numbers_read_as_text,
     check_numeric_columns,
     check_same_order,
     column_kinds,
@@ -1226,6 +1227,13 @@ class DistilledGAM(DistillerBase):
                     "max_terms needs an Explainable Boosting Machine student (it refits the "
                     f"student on the kept terms); got student={self.student!r}."
                 )
+
+    def _check_X(self, X, *, reset):
+        X = super()._check_X(X, reset=reset)
+        if self.student is None or "exclude" in self.student.get_params():
+            # an Explainable Boosting student reads a column of objects by its cells' text
+            check_numbers_read_as_text(X, self.feature_kinds_)
+        return X
 
     def _make_student(self, constraints, seed):
         if self.student is None:

@@ -29,7 +29,13 @@ from lightning_distill._monitoring import (
 from lightning_distill._validation import check_integer, keeps_its_type
 from lightning_distill.dissection.functional import NON_FINITE_MESSAGE
 from lightning_distill.dissection.metric import DissectionResults, NetworkDissection
-from lightning_distill.hooks import FeatureHooks, resolve_module_names, warn_if_run_repeatedly
+from lightning_distill.hooks import (
+    FeatureHooks,
+    _pick,
+    resolve_layer_names,
+    split_element,
+    warn_if_run_repeatedly,
+)
 
 __all__ = ["DissectionMonitor"]
 
@@ -211,8 +217,10 @@ class DissectionMonitor(Callback):
     layer : str
         Name of the dissected submodule in ``pl_module.named_modules()`` (e.g.
         ``"student.layer3"`` in a :class:`~lightning_distill.DistillationModule`). Its output
-        must be ``[B, U, h, w]``. A submodule the forward runs more than once (a shared block)
-        is dissected at its last call, with a warning.
+        must be ``[B, U, h, w]``; for a submodule that returns a tuple, ``"name[k]"`` dissects
+        element ``k`` of it, as in :class:`~lightning_distill.FeatureHooks`. A submodule the
+        forward runs more than once (a shared block) is dissected at its last call, with a
+        warning.
     every_n_epochs : int, default=1
     label_names, label_categories : sequence of str, optional
         Name and category of every label id; default: the attributes of the same name of
@@ -390,7 +398,7 @@ class DissectionMonitor(Callback):
         return self._generate_state_key(layer=self.layer, prefix=self.prefix)
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        resolve_module_names(pl_module, [self.layer], argument="layer")
+        resolve_layer_names(pl_module, [self.layer], argument="layer")
         check_unique_prefix(trainer, self, lambda monitor: f"layer {monitor.layer!r}")
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -432,7 +440,10 @@ class DissectionMonitor(Callback):
     # ------------------------------------------------------------------ dissection
     def _run(self, pl_module: nn.Module, images: Tensor) -> Tensor:
         images = as_module_input(images, pl_module)
-        with FeatureHooks(pl_module, [self.layer], detach=True) as hooks:
+        # "name[k]": the submodule's output is captured whole and element k picked after the
+        # forward, so that a wrong pick is told as such, not as the forward's failure
+        submodule, element = split_element(pl_module, self.layer)
+        with FeatureHooks(pl_module, [submodule], detach=True, argument="layer") as hooks:
             how = "module(images)" if self.forward is None else "forward(module, images)"
             try:
                 if self.forward is None:
@@ -451,17 +462,19 @@ class DissectionMonitor(Callback):
                     + (" and that forward= runs" if self.forward is not None else "")
                     + "."
                 ) from error
-            if self.layer not in hooks:
+            if submodule not in hooks:
                 raise ValueError(
                     f"layer {self.layer!r} did not run in {how}: pass forward= to run the part "
                     "of the module that reaches it (e.g. forward=lambda module, images: "
                     "module.teacher(images) for a teacher's layer)."
                 )
-            outputs = hooks.outputs(self.layer)
+            outputs = hooks.outputs(submodule)
             if not self._warned_repeated:  # once per monitor, not at every dissection
                 self._warned_repeated = len(outputs) > 1
                 warn_if_run_repeatedly(outputs, "layer", self.layer, "dissected")
             output = outputs[-1]
+        if element is not None:
+            output = _pick(output, element, self.layer, "layer")
         if self.output_transform is not None:
             try:
                 output = self.output_transform(output)
@@ -477,10 +490,17 @@ class DissectionMonitor(Callback):
                 ) from error
         if not isinstance(output, Tensor) or output.ndim != 4:
             shape = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
+            element = (
+                f", or layer={self.layer + '[0]'!r}"
+                if isinstance(output, tuple | list)
+                and self.output_transform is None
+                and element is None  # not picked already
+                else ""
+            )
             raise ValueError(
                 f"layer {self.layer!r} must output [batch, units, height, width] maps, got "
                 f"{shape}: pass output_transform= to pick or reshape them (e.g. "
-                "output_transform=lambda out: out[0] for a tuple)"
+                f"output_transform=lambda out: out[0]{element} for a tuple)"
             )
         if output.shape[-2:] == (1, 1) and not self._warned_flat_maps:
             self._warned_flat_maps = True  # once per monitor
@@ -539,7 +559,7 @@ class DissectionMonitor(Callback):
         -------
         DissectionResults
         """
-        resolve_module_names(pl_module, [self.layer], argument="layer")
+        resolve_layer_names(pl_module, [self.layer], argument="layer")
         rank, world_size = rank_and_world_size()
         device = next(iter(pl_module.parameters()), torch.empty(0)).device
         with _probing(pl_module, device, self.dataloader):

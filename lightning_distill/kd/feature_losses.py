@@ -836,6 +836,11 @@ class LoaderInputs:
     ``limit_batches``: at most that many batches per pass (all when None).
     ``limit_epochs``: a first stage run on these inputs runs at most that many epochs, whatever
     its own number (None: its own number).
+
+    Each pass ``k`` (from 0) first calls ``set_epoch(k)`` on the loader's sampler and its batch
+    sampler's sampler where they have one, as the Trainer does at each epoch's start: a
+    ``DistributedSampler`` (which Lightning puts in under DDP) that shuffles then gives every
+    pass its own order, as a shuffling loader does in one process, where it would repeat one.
     """
 
     def __init__(
@@ -850,6 +855,7 @@ class LoaderInputs:
     ) -> None:
         self.loader, self.device, self.unpack = loader, device, unpack
         self.yielded = 0  # batches given so far, over every pass
+        self.passes = 0  # passes begun
         self.convert = convert
         self.limit_batches = (
             None
@@ -888,6 +894,8 @@ class LoaderInputs:
         )
 
     def __iter__(self):
+        _set_sampler_epoch(self.loader, self.passes)
+        self.passes += 1
         for batch in itertools.islice(self.loader, self.limit_batches):
             inputs = self.unpack(batch)[0]
             if inputs is None:  # a batch the training step skips
@@ -898,6 +906,17 @@ class LoaderInputs:
 
 
 # =============================================================================== helpers
+def _set_sampler_epoch(loader, epoch: int) -> None:
+    """``set_epoch(epoch)`` on ``loader``'s sampler and its batch sampler's sampler (once for
+    one sampler), where they have it; Lightning's own function for this is private."""
+    sampler = getattr(loader, "sampler", None)
+    inner = getattr(getattr(loader, "batch_sampler", None), "sampler", None)
+    for each in (sampler,) if inner is sampler else (sampler, inner):
+        set_epoch = getattr(each, "set_epoch", None)
+        if callable(set_epoch):
+            set_epoch(epoch)
+
+
 def _through(head: nn.Module, feature: Tensor) -> Tensor:
     """``head`` applied to ``feature`` in the head's own dtype (a ``"bf16-true"`` or ``"64-true"``
     run casts the heads with the module, while features may come wider or narrower), its

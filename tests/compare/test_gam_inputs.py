@@ -508,3 +508,59 @@ def test_tree_refuses_values_beyond_float32_naming_the_column():
     assert "amount" in tree.export_text()
     with pytest.raises(ValueError, match=r"X column 'amount' must lie within float32's"):
         tree.predict(huge)
+
+
+def _fraction_frames():
+    from fractions import Fraction
+
+    rng = np.random.default_rng(3)
+    quarters, other = rng.integers(0, 40, 200), rng.normal(size=200)
+    scores = quarters / 10 + other
+    frames = {}
+    for denominator in (4, 1):
+        cells = [Fraction(int(v), denominator) for v in quarters]
+        frames[denominator] = (
+            pd.DataFrame({"a": pd.Series(cells, dtype=object), "z": other}),
+            pd.DataFrame({"a": quarters / denominator, "z": other}),
+        )
+    outcome = (scores + rng.normal(size=200) > np.median(scores)).astype(int)
+    return frames, scores, outcome
+
+
+@pytest.mark.parametrize("model", ["gam", "tree", "audit"])
+def test_fraction_cells_are_read_as_their_floats_or_refused_where_read_as_text(model):
+    # fractions.Fraction cells (an object column; Decimal ones worked) had failed after the
+    # student was fitted, with pandas' "Invalid object type at position 0"
+    from sklearn_distill import CompareAudit
+
+    frames, scores, outcome = _fraction_frames()
+    make = {
+        "gam": lambda: DistilledGAM(random_state=0, n_jobs=1),
+        "tree": lambda: DistilledTree(max_leaf_nodes=6, random_state=0),
+        "audit": lambda: CompareAudit(random_state=0, cv=2, n_crossfits=1, calibration="spline"),
+    }[model]
+
+    def fit(X):
+        if model == "audit":
+            return make().fit(X, outcome, teacher_scores=scores)
+        return make().fit(X, teacher_scores=scores)
+
+    def predictions(fitted, X):
+        return fitted.mimic_.predict(X) if model == "audit" else fitted.predict(X)
+
+    # cells whose text is a number ("3"): the same fit as the same numbers as floats
+    fractions, floats = frames[1]
+    before = fractions.copy()
+    fitted = fit(fractions)
+    pd.testing.assert_frame_equal(fractions, before)
+    np.testing.assert_array_equal(predictions(fitted, fractions), predictions(fit(floats), floats))
+    fractions, floats = frames[4]
+    if model == "tree":  # reads its numbers as floats itself
+        fitted = fit(fractions)
+        np.testing.assert_array_equal(fitted.predict(fractions), fit(floats).predict(floats))
+        return
+    # an Explainable Boosting student reads "17/4" as a label: refused, naming the column
+    refused = r"X column 'a' must hold numbers that read as .*Fraction\(\d+, 4\).* label '\d+/4'"
+    with pytest.raises(TypeError, match=refused):
+        fit(fractions)
+    pd.testing.assert_frame_equal(fractions, frames[4][0])

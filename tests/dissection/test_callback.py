@@ -686,6 +686,35 @@ def test_output_transform_dissects_a_layer_whose_output_is_not_its_maps(concepts
         failing.dissect(model)
 
 
+def test_an_element_of_a_layer_returning_a_tuple_is_named_as_in_feature_hooks(concepts):
+    # "features.4[0]" (element 0 of the layer's tuple output, as FeatureHooks and the
+    # distillation layer names read it) had been refused as no submodule of that name
+    expected = DissectionMonitor(probe_loader(concepts), "features.4", quantile=0.9).dissect(
+        TinyNet(seed=2)
+    )
+    model = TinyNet(seed=2)
+    model.features[4] = _Rewrapped(model.features[4], "tuple")
+    model.features.append(_Unwrapped(torch.nn.Identity(), "tuple"))
+    monitor = DissectionMonitor(probe_loader(concepts), "features.4[0]", quantile=0.9)
+    assert monitor.dissect(model).units.equals(expected.units)
+    # in a fit too (the layer is looked up at setup)
+    trainer = quiet_trainer(max_epochs=1, callbacks=[monitor])
+    trainer.fit(model, DataLoader(concepts.classification(), batch_size=16))
+    assert monitor.history[-1]["epoch"] == 0
+    assert monitor.last_results.units.equals(
+        DissectionMonitor(probe_loader(concepts), "features.4[0]", quantile=0.9)
+        .dissect(model)
+        .units
+    )
+    # the tuple's refusal names this way; a wrong pick is told as such, naming layer
+    with pytest.raises(ValueError, match=r"got tuple: .* or layer='features.4\[0\]'"):
+        DissectionMonitor(probe_loader(concepts), "features.4").dissect(model)
+    with pytest.raises(ValueError, match=r"layer: 'features.4\[2\]' picks element 2 .* of 2"):
+        DissectionMonitor(probe_loader(concepts), "features.4[2]").dissect(model)
+    with pytest.raises(TypeError, match=r"layer: 'features.3\[0\]' picks element 0"):
+        DissectionMonitor(probe_loader(concepts), "features.3[0]").dissect(model)
+
+
 def _listed_probe_monitor(batches, concepts):
     """A monitor of layer features.4 over a list of batches (which has no label names)."""
     return DissectionMonitor(

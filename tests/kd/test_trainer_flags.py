@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.plugins.precision import MixedPrecision
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorDataset
 
 from lightning_distill import DistillationModule, FeatureDistillation, KnowledgeDistillation
 from lightning_distill.kd.feature_losses import LoaderInputs
@@ -183,9 +183,9 @@ class _Counting(Dataset):
         return self.x[i], self.y[i]
 
 
-def _fit_with_stage(kind: str, loss: str, epochs: int, data: _Counting, **flags):
+def _fit_with_stage(kind: str, loss: str, epochs: int, data: _Counting, sampler=None, **flags):
     """A fit whose FT or SSKD first stage runs ``epochs`` epochs, by ``DistillationModule``
-    or by the callback on a user's module."""
+    or by the callback on a user's module (the loader shuffles, or draws from ``sampler``)."""
     options = {"ft": {"paraphraser_epochs": epochs}, "sskd": {"head_epochs": epochs}}[loss]
     torch.manual_seed(0)
     student = make_cnn(4)
@@ -201,7 +201,8 @@ def _fit_with_stage(kind: str, loss: str, epochs: int, data: _Counting, **flags)
         module = PlainClassifier(student)
         callbacks = [KnowledgeDistillation(teacher, features=[spec], example_input=example)]
     trainer = quiet_trainer(callbacks=callbacks, **flags)
-    trainer.fit(module, DataLoader(data, batch_size=BATCH, shuffle=True))
+    loader = DataLoader(data, batch_size=BATCH, shuffle=sampler is None, sampler=sampler)
+    trainer.fit(module, loader)
     return trainer
 
 
@@ -232,6 +233,28 @@ def test_first_stages_read_the_overfitted_batches(kind):
         _fit_with_stage(kind, "ft", 3, data, overfit_batches=1, max_epochs=1)
     # 3 stage epochs and the fit read the one overfitted batch: the data set's first 16 rows
     assert len(data.read) == 4 * BATCH and set(data.read) == set(range(BATCH))
+
+
+@pytest.mark.parametrize("kind", ["module", "callback"])
+@pytest.mark.parametrize("loss", ["ft", "sskd"])
+def test_each_stage_epoch_sets_a_distributed_samplers_epoch(kind, loss):
+    # the shuffling DistributedSampler Lightning puts in under DDP (here given in one process)
+    # orders by its epoch, which the stage's passes had left as it was: every pass read the
+    # same order, where a shuffling loader in one process reads a new one each pass
+    x, y = make_data(64)
+    data = _Counting(x, y)
+    sampler = DistributedSampler(data, num_replicas=1, rank=0, shuffle=True, seed=3)
+    _fit_with_stage(kind, loss, 3, data, sampler=sampler, max_epochs=2)
+
+    def order(epoch):
+        reference = DistributedSampler(data, num_replicas=1, rank=0, shuffle=True, seed=3)
+        reference.set_epoch(epoch)
+        return list(reference)
+
+    reads = [data.read[k : k + len(x)] for k in range(0, len(data.read), len(x))]
+    # the stage's passes 0, 1, 2, then the fit's epochs 0 and 1, as the Trainer sets them
+    assert reads == [order(0), order(1), order(2), order(0), order(1)]
+    assert len({tuple(read) for read in reads}) == 3
 
 
 def test_without_limits_the_stage_reads_every_batch_for_its_epochs():
