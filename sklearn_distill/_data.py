@@ -308,7 +308,8 @@ def check_numbers_read_as_text(X, kinds, name: str = "X") -> None:
         for value in column.tolist() if is_frame(X) else list(column):
             if (
                 isinstance(value, numbers.Real)
-                and not isinstance(value, bool | np.bool_)
+                # Python's and numpy's numbers read back from their text: no text made
+                and not isinstance(value, bool | int | float | np.number | np.bool_)
                 and _text_number(str(value)) is None
             ):
                 label = _column_label(X, index)
