@@ -508,3 +508,26 @@ def test_tree_refuses_values_beyond_float32_naming_the_column():
     assert "amount" in tree.export_text()
     with pytest.raises(ValueError, match=r"X column 'amount' must lie within float32's"):
         tree.predict(huge)
+
+
+@pytest.mark.parametrize("model", ["gam", "tree"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        np.r_[SCORES[:-1], np.nan],
+        np.r_[SCORES[:-1], np.inf],
+        pd.array([*SCORES[:-1], pd.NA], dtype="Float64"),
+    ],
+    ids=["nan", "inf", "Float64-NA"],
+)
+def test_a_mimicked_y_with_a_missing_or_infinite_value_is_refused_naming_y(model, target):
+    make = gam if model == "gam" else (lambda: DistilledTree(max_leaf_nodes=4, random_state=0))
+    # y is the score mimicked (no teacher, no teacher_scores): at fit and at score, the count of
+    # bad values is named, in the words teacher_scores get (not scikit-learn's "Input y ...")
+    with pytest.raises(ValueError, match=r"^y contains 1 NaN or infinite values; all must be"):
+        make().fit(X, target)
+    fitted = make().fit(X, SCORES)
+    with pytest.raises(ValueError, match=r"^y contains 1 NaN or infinite values; all must be"):
+        fitted.score(X, target)
+    # the finite values are read as before
+    assert fitted.score(X, SCORES) == pytest.approx(fitted.fidelity(X, SCORES)["r2"])
