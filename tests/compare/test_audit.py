@@ -627,7 +627,11 @@ def small():
         (lambda X, y, s: (X, np.ones_like(y), s), ValueError, "single class"),
         (lambda X, y, s: (X, np.arange(40) % 3, s), ValueError, "binary outcome"),
         (lambda X, y, s: (X, s, s), ValueError, "binary outcome"),
-        (lambda X, y, s: (X, np.r_[y[:-1], np.nan], s), ValueError, "y contains NaN"),
+        (
+            lambda X, y, s: (X, np.r_[y[:-1], np.nan], s),
+            ValueError,
+            "y must hold an observed label on",
+        ),
         (lambda X, y, s: (X, y, None), ValueError, "teacher_scores .* are required"),
         (lambda X, y, s: (X, y, s + 1j), TypeError, "teacher_scores must be real numbers"),
         (lambda X, y, s: (X, None, s), ValueError, "requires y to be passed"),

@@ -531,3 +531,32 @@ def test_a_mimicked_y_with_a_missing_or_infinite_value_is_refused_naming_y(model
         fitted.score(X, target)
     # the finite values are read as before
     assert fitted.score(X, SCORES) == pytest.approx(fitted.fidelity(X, SCORES)["r2"])
+
+
+@pytest.mark.parametrize("model", ["audit", "gam", "tree"])
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.r_[LABELS[:-2], np.nan, np.inf],
+        pd.array([*LABELS[:-2], pd.NA, pd.NA], dtype="Int64"),
+        pd.array([*LABELS[:-2].astype(bool), pd.NA, pd.NA], dtype="boolean"),
+        pd.array([*np.where(LABELS[:-2] == 1, "yes", "no"), pd.NA, None], dtype="string"),
+        np.array([*np.where(LABELS[:-2] == 1, "yes", "no"), None, np.nan], dtype=object),
+    ],
+    ids=["float", "Int64", "boolean", "string", "object"],
+)
+def test_labels_with_missing_values_are_refused_naming_y_and_how_many(model, labels):
+    from sklearn_distill import CompareAudit
+
+    make = {
+        "audit": lambda: CompareAudit(
+            student=LinearRegression(), outcome=LogisticRegression(), cv=2
+        ),
+        "gam": lambda: gam(calibration="isotonic", cv=2),
+        "tree": lambda: DistilledTree(calibration="isotonic", cv=2, max_leaf_nodes=4),
+    }[model]
+    # whatever the dtype that holds them, the 2 rows without a label of 60 are counted
+    with pytest.raises(ValueError, match=r"^y must hold an observed label on every row; got 2 "):
+        make().fit(X, labels, teacher_scores=SCORES)
+    with pytest.raises(ValueError, match=r"value\(s\) of 60\. Leave out the rows without"):
+        make().fit(X, labels, teacher_scores=SCORES)
