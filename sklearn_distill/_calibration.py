@@ -78,10 +78,17 @@ def check_binary_labels(
         raise ValueError(
             f"y must be 1-D with one label per row of X ({n_samples}); got shape {y.shape}."
         )
-    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
-        raise ValueError("y contains NaN or infinite values.")
-    if y.dtype.kind == "O" and pd.isna(y).any():
-        raise ValueError("y contains missing values.")
+    bad = 0
+    if y.dtype.kind == "f":
+        bad = int(np.sum(~np.isfinite(y)))
+    elif y.dtype.kind == "O":
+        bad = int(np.sum(pd.isna(y)))
+    if bad:
+        raise ValueError(
+            f"y must hold an observed label on every row; got {bad} missing (NaN, None, pd.NA) "
+            f"or infinite value(s) of {n_samples}. Leave out the rows without a label, in X, y "
+            "and teacher_scores alike."
+        )
     try:
         classes = np.unique(y)
     except TypeError:  # labels numpy cannot sort: of mixed types (0 and "1")

@@ -888,8 +888,17 @@ def _check_groups(groups, n_samples):
     """Record identifiers as integer codes, or None."""
     if groups is None:
         return None
-    if isinstance(groups, str) or np.ndim(groups) != 1:
-        fail("groups", f"a 1-D array-like of {n_samples} record identifiers", groups, TypeError)
+    constraint = f"a 1-D array-like of {n_samples} record identifiers"
+    try:
+        shape = np.shape(groups)
+    except ValueError:  # ragged nested sequences
+        shape = None
+    if isinstance(groups, str) or shape == ():
+        fail("groups", constraint, groups, TypeError)
+    if shape is None or len(shape) != 1:
+        # the shape, not the values: a column of thousands of identifiers is no message
+        given = "a ragged nested sequence" if shape is None else f"an array of shape {shape}"
+        raise TypeError(f"groups must be {constraint}; got {given}.")
     values = pd.Series(np.asarray(groups, dtype=object))
     if len(values) != n_samples:
         fail("groups", f"one record identifier per row of X ({n_samples})", len(values))

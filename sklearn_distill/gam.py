@@ -585,7 +585,10 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
                     "mimicked as plain scores (response='auto')."
                 )
             _check_numeric_target(y)
-            y = check_array(y, ensure_2d=False, input_name="y", dtype="numeric")
+            # NaN and inf are refused by check_scores below, naming how many
+            y = check_array(
+                y, ensure_2d=False, input_name="y", dtype="numeric", ensure_all_finite=False
+            )
             if y.ndim == 2 and y.shape[1] == 1:
                 y = column_or_1d(y, warn=True)
             if y.shape[0] != n_samples:
@@ -1030,7 +1033,14 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             # matched to X's rows by position, as at fit: a reordered Series is refused
             check_same_order(X, y, "y")
             _check_numeric_target(y)
-            y = check_array(y, ensure_2d=False, dtype="numeric", input_name="y")
+            y = check_array(
+                y, ensure_2d=False, dtype="numeric", input_name="y", ensure_all_finite=False
+            )
+            if not np.all(np.isfinite(y)):
+                raise ValueError(
+                    f"y contains {int(np.sum(~np.isfinite(y)))} NaN or infinite values; all must "
+                    "be finite."
+                )
             prediction = self.predict(X)
             if y.shape[0] != prediction.shape[0]:
                 raise ValueError(

@@ -627,7 +627,11 @@ def small():
         (lambda X, y, s: (X, np.ones_like(y), s), ValueError, "single class"),
         (lambda X, y, s: (X, np.arange(40) % 3, s), ValueError, "binary outcome"),
         (lambda X, y, s: (X, s, s), ValueError, "binary outcome"),
-        (lambda X, y, s: (X, np.r_[y[:-1], np.nan], s), ValueError, "y contains NaN"),
+        (
+            lambda X, y, s: (X, np.r_[y[:-1], np.nan], s),
+            ValueError,
+            "y must hold an observed label on",
+        ),
         (lambda X, y, s: (X, y, None), ValueError, "teacher_scores .* are required"),
         (lambda X, y, s: (X, y, s + 1j), TypeError, "teacher_scores must be real numbers"),
         (lambda X, y, s: (X, None, s), ValueError, "requires y to be passed"),
@@ -1664,3 +1668,27 @@ def test_adjustment_holds_a_levels_effect_times_the_prediction():
                 np.testing.assert_allclose(adjusted[0][:, rows] @ column, 0, atol=1e-8)
     assert pearson(*unheld) > 0.2  # the shared misfit, left by the indicators
     assert abs(pearson(adjusted_mimic[0], adjusted_outcome[0])) < 0.1
+
+
+@pytest.mark.parametrize(
+    ("groups", "given"),
+    [
+        (np.arange(40)[:, None] % 10, r"an array of shape \(40, 1\)"),
+        (pd.DataFrame({"case": np.arange(40) % 10}), r"an array of shape \(40, 1\)"),
+        ([[k, k + 1] for k in range(20)] + [[k] for k in range(20)], "a ragged nested sequence"),
+        (7, "7"),
+    ],
+    ids=["column", "frame", "ragged", "scalar"],
+)
+def test_groups_of_another_shape_are_refused_naming_the_shape_not_the_values(groups, given):
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=40)})
+    y, s = np.arange(40) % 2, rng.normal(size=40)
+    audit = _tiny_ebm_audit()
+    # a one-line message whatever the number of rows (the values had been printed, or numpy's
+    # "inhomogeneous shape" raised for a ragged sequence)
+    with pytest.raises(
+        TypeError,
+        match=rf"^groups must be a 1-D array-like of 40 record identifiers; got {given}\.$",
+    ):
+        audit.fit(X, y, teacher_scores=s, groups=groups)

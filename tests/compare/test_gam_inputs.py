@@ -564,3 +564,55 @@ def test_fraction_cells_are_read_as_their_floats_or_refused_where_read_as_text(m
     with pytest.raises(TypeError, match=refused):
         fit(fractions)
     pd.testing.assert_frame_equal(fractions, frames[4][0])
+
+
+@pytest.mark.parametrize("model", ["gam", "tree"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        np.r_[SCORES[:-1], np.nan],
+        np.r_[SCORES[:-1], np.inf],
+        pd.array([*SCORES[:-1], pd.NA], dtype="Float64"),
+    ],
+    ids=["nan", "inf", "Float64-NA"],
+)
+def test_a_mimicked_y_with_a_missing_or_infinite_value_is_refused_naming_y(model, target):
+    make = gam if model == "gam" else (lambda: DistilledTree(max_leaf_nodes=4, random_state=0))
+    # y is the score mimicked (no teacher, no teacher_scores): at fit and at score, the count of
+    # bad values is named, in the words teacher_scores get (not scikit-learn's "Input y ...")
+    with pytest.raises(ValueError, match=r"^y contains 1 NaN or infinite values; all must be"):
+        make().fit(X, target)
+    fitted = make().fit(X, SCORES)
+    with pytest.raises(ValueError, match=r"^y contains 1 NaN or infinite values; all must be"):
+        fitted.score(X, target)
+    # the finite values are read as before
+    assert fitted.score(X, SCORES) == pytest.approx(fitted.fidelity(X, SCORES)["r2"])
+
+
+@pytest.mark.parametrize("model", ["audit", "gam", "tree"])
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.r_[LABELS[:-2], np.nan, np.inf],
+        pd.array([*LABELS[:-2], pd.NA, pd.NA], dtype="Int64"),
+        pd.array([*LABELS[:-2].astype(bool), pd.NA, pd.NA], dtype="boolean"),
+        pd.array([*np.where(LABELS[:-2] == 1, "yes", "no"), pd.NA, None], dtype="string"),
+        np.array([*np.where(LABELS[:-2] == 1, "yes", "no"), None, np.nan], dtype=object),
+    ],
+    ids=["float", "Int64", "boolean", "string", "object"],
+)
+def test_labels_with_missing_values_are_refused_naming_y_and_how_many(model, labels):
+    from sklearn_distill import CompareAudit
+
+    make = {
+        "audit": lambda: CompareAudit(
+            student=LinearRegression(), outcome=LogisticRegression(), cv=2
+        ),
+        "gam": lambda: gam(calibration="isotonic", cv=2),
+        "tree": lambda: DistilledTree(calibration="isotonic", cv=2, max_leaf_nodes=4),
+    }[model]
+    # whatever the dtype that holds them, the 2 rows without a label of 60 are counted
+    with pytest.raises(ValueError, match=r"^y must hold an observed label on every row; got 2 "):
+        make().fit(X, labels, teacher_scores=SCORES)
+    with pytest.raises(ValueError, match=r"value\(s\) of 60\. Leave out the rows without"):
+        make().fit(X, labels, teacher_scores=SCORES)
