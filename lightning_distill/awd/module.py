@@ -519,7 +519,7 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
         h0 = self.h0
         need_attributions = self.weights["attribution"] > 0 or not self.training
         if need_attributions:
-            result = self.attributions(x, create_graph=create_graph)
+            result = self._attributions(x, create_graph=create_graph)
             coefficients, reconstruction = result.coefficients, result.reconstruction
             attribution = attribution_sparsity_loss(result.attributions)
         else:
@@ -696,7 +696,7 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
         return self._evaluate(batch, "test")
 
     def attributions(self, x: torch.Tensor, *, create_graph: bool = False) -> TRIMResult:
-        """TRIM attributions of a checked batch under the current filter.
+        """TRIM attributions of a batch under the current filter.
 
         Works under ``torch.inference_mode`` too (it is left locally: attributions are
         gradients). Computed with autocast off, in the filter's dtype (the teacher too), also
@@ -704,8 +704,9 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
 
         Parameters
         ----------
-        x : torch.Tensor
-            Batch already passed through :meth:`check_input`, in the filter's dtype.
+        x : torch.Tensor, or a batch holding one
+            Batch of signals or images, read as :meth:`check_input` reads it and cast to the
+            filter's dtype (the cast keeps a graph to ``x``).
         create_graph : bool, default=False
             Keep the graph, so that the attributions can be differentiated w.r.t. ``h0``.
 
@@ -713,6 +714,11 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
         -------
         TRIMResult
         """
+        x = self.check_input(x).to(self.h0.dtype)
+        return self._attributions(x, create_graph=create_graph)
+
+    def _attributions(self, x: torch.Tensor, *, create_graph: bool = False) -> TRIMResult:
+        """:meth:`attributions` of a batch already checked and in the filter's dtype."""
         with (
             torch.inference_mode(False),
             torch.enable_grad(),
@@ -747,7 +753,7 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
             :func:`~lightning_distill.awd.attributions.flatten_coefficients`), without the
             batch dimension.
         """
-        result = self.attributions(self.check_input(x).to(self.h0.dtype))
+        result = self._attributions(self.check_input(x).to(self.h0.dtype))
         return tuple(a.detach().abs().mean(dim=0) for a in result.attributions)
 
     def reconstruct_top(
@@ -773,7 +779,7 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
         """
         x = self.check_input(x).to(self.h0.dtype)
         n_coefficients = check_integer("n_coefficients", n_coefficients)
-        result = self.attributions(x)
+        result = self._attributions(x)
         batch = x.shape[0]
         scores = torch.cat([a.detach().abs().reshape(batch, -1) for a in result.attributions], 1)
         if not 1 <= n_coefficients <= scores.shape[1]:

@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_distill.awd import AWDModule, wavelet_from_checkpoint
 from lightning_distill.awd.losses import VALIDITY_TERMS
+from lightning_distill.awd.transform import waverec1d
 from tests.helpers import HostReads, logged_and_saved_hyperparameters
 
 
@@ -894,3 +895,30 @@ def test_float64_checkpoint_resumes_and_loads_in_float64(tmp_path):
     _trainer(max_epochs=2, precision="64-true").fit(resumed, _loader(), ckpt_path=path)
     assert resumed.h0.dtype == torch.float64
     assert torch.equal(resumed.h0.detach(), uninterrupted.h0.detach())
+
+
+def test_attributions_read_a_batch_of_any_float_dtype_or_form_as_the_other_methods_do():
+    # a float64 (numpy's default) or half-precision batch, or a loader's (signals,) tuple, had
+    # failed deep in torch (a dtype mismatch, a list without .device); forward, mean_attributions
+    # and reconstruct_top read the same batches
+    teacher = _teacher(n_in=3 * 97)
+    module = AWDModule(teacher, wavelet="db4", levels=4, mode="symmetric", target=0)
+    x = torch.randn(2, 3, 97, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    given = x.clone()
+    # reference: the teacher's gradient w.r.t. the coefficients through the inverse transform
+    coefficients = tuple(c.detach().requires_grad_() for c in module(x))
+    rebuilt = waverec1d(list(coefficients), module.h0.detach(), "symmetric")[..., :97]
+    expected = torch.autograd.grad(teacher(rebuilt).sum(), coefficients)
+    for batch in (x, x.half(), x.bfloat16(), (x,), [x], {"inputs": x}):
+        result = module.attributions(batch)
+        assert all(a.dtype == module.h0.dtype for a in result.attributions)
+        tolerance = 1e-5 if batch is x or isinstance(batch, tuple | list | dict) else 5e-2
+        for got, want in zip(result.attributions, expected):
+            torch.testing.assert_close(got, want, rtol=tolerance, atol=tolerance)
+    torch.testing.assert_close(x, given, rtol=0, atol=0)
+    # create_graph keeps the graph to h0 through the cast of a batch that requires grad
+    result = module.attributions(x.requires_grad_(), create_graph=True)
+    (h0_grad,) = torch.autograd.grad(sum(a.sum() for a in result.attributions), module.h0)
+    assert torch.isfinite(h0_grad).all() and h0_grad.abs().sum() > 0
+    with pytest.raises(ValueError, match=r"batch must be shaped \(batch, length\)"):
+        module.attributions(x[0, 0])
