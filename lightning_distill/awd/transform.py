@@ -28,6 +28,8 @@ import pywt
 import torch
 import torch.nn.functional as F
 
+from lightning_distill._validation import check_integer, describe
+
 __all__ = [
     "MODES",
     "check_levels",
@@ -230,6 +232,52 @@ def _check_mode(mode: str) -> None:
         raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}.")
 
 
+def _check_operands(x, h0, *, name: str = "x", min_dim: int = 1) -> None:
+    """``x`` a floating tensor of at least ``min_dim`` dimensions and ``h0`` a 1D scaling filter
+    of even length in its dtype and on its device: torch's own errors for either (a dtype
+    mismatch inside ``conv1d``, a list without ``.shape``) name neither argument."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor; got {type(x).__name__}.")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor; got dtype {x.dtype}.")
+    if x.ndim < min_dim:
+        raise ValueError(
+            f"{name} must have at least {min_dim} dimension(s); got shape {tuple(x.shape)}."
+        )
+    if not isinstance(h0, torch.Tensor):
+        raise TypeError(
+            f"h0 must be a torch.Tensor scaling filter (e.g. torch.as_tensor("
+            f"lowpass_from_wavelet('db4'), dtype={x.dtype})); got {type(h0).__name__}."
+        )
+    if h0.ndim != 1 or h0.shape[0] < 2 or h0.shape[0] % 2:
+        # an odd filter has no orthogonal quadrature mirror (see wavelet_from_filter)
+        raise ValueError(
+            f"h0 must be a 1D scaling filter of even length >= 2; got shape {tuple(h0.shape)}."
+        )
+    if h0.dtype != x.dtype or h0.device != x.device:
+        raise TypeError(
+            f"h0 must have the dtype and device of {name}, {x.dtype} on {x.device}; got "
+            f"{h0.dtype} on {h0.device}. Cast one of them (h0.to({name}))."
+        )
+
+
+def _check_coefficients(coeffs, h0, dim: int) -> None:
+    """Every coefficient tensor of a ``waverec`` input checked as :func:`_check_operands`."""
+    if not isinstance(coeffs, (list, tuple)) or not coeffs:
+        raise TypeError(
+            f"coeffs must be a non-empty list of coefficient tensors; got {describe(coeffs)}."
+        )
+    _check_operands(coeffs[0], h0, name="coeffs[0]", min_dim=dim)
+    for level, detail in enumerate(coeffs[1:], start=1):
+        bands = (detail,) if dim == 1 else detail
+        if dim == 2 and not (isinstance(detail, (list, tuple)) and len(detail) == 3):
+            raise TypeError(
+                f"coeffs[{level}] must be a (cH, cV, cD) triple of tensors; got {describe(detail)}."
+            )
+        for band in bands:
+            _check_operands(band, h0, name=f"coeffs[{level}]", min_dim=dim)
+
+
 def _extension_index(length: int, pad: int, mode: str) -> torch.Tensor:
     """Indices into a length-``length`` signal that extend it by ``pad`` on each side."""
     positions = np.arange(-pad, length + pad)
@@ -347,6 +395,7 @@ def dwt1d(
     True
     """
     _check_mode(mode)
+    _check_operands(x, h0)
     return _dwt1d(x, _filters(h0), mode)
 
 
@@ -401,6 +450,8 @@ def idwt1d(
     torch.Tensor, shape (..., 2n - L + 2), or (..., 2n) in periodization mode
     """
     _check_mode(mode)
+    _check_operands(cA, h0, name="cA")
+    _check_operands(cD, h0, name="cD")
     return _idwt1d(cA, cD, _filters(h0), mode)
 
 
@@ -473,6 +524,8 @@ def wavedec1d(
     True
     """
     _check_mode(mode)
+    _check_operands(x, h0)
+    levels = check_integer("levels", levels, minimum=0)
     weight = _filters(h0)
     details = []
     approximation = x
@@ -498,6 +551,7 @@ def waverec1d(coeffs, h0: torch.Tensor, mode: str = "zero") -> torch.Tensor:
         ``M`` is the signal length, or one more when it was odd.
     """
     _check_mode(mode)
+    _check_coefficients(coeffs, h0, 1)
     weight = _filters(h0)
     approximation = coeffs[0]
     for detail in coeffs[1:]:
@@ -532,6 +586,8 @@ def wavedec2d(x: torch.Tensor, h0: torch.Tensor, levels: int, mode: str = "zero"
     True
     """
     _check_mode(mode)
+    _check_operands(x, h0, min_dim=2)
+    levels = check_integer("levels", levels, minimum=0)
     weight = _filters(h0)
     details = []
     approximation = x
@@ -559,6 +615,7 @@ def waverec2d(coeffs, h0: torch.Tensor, mode: str = "zero") -> torch.Tensor:
     torch.Tensor, shape (..., H', W')
     """
     _check_mode(mode)
+    _check_coefficients(coeffs, h0, 2)
     weight = _filters(h0)
     approximation = coeffs[0]
     for horizontal, vertical, diagonal in coeffs[1:]:

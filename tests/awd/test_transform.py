@@ -305,3 +305,49 @@ def test_filters_of_a_half_precision_module_are_read(dtype):
     np.testing.assert_array_equal(features.wavelet_.rec_lo, exact)
     with pytest.raises(TypeError, match=r"wavelet must be a scaling filter.*\['a', 'b'\]"):
         lowpass_from_wavelet(["a", "b"])
+
+
+def test_operands_torch_cannot_use_are_refused_naming_the_argument():
+    # an h0 of another dtype than the signal, a numpy or list filter, an odd filter, integer
+    # signals or too few dimensions had failed deep in torch (conv1d's dtype mismatch, a list
+    # without .shape), or given a transform that is no orthogonal wavelet's (an odd filter);
+    # a negative number of levels had returned the signal as if decomposed
+    x = torch.randn(2, 9, dtype=torch.float64)
+    h0 = _h0("db2")
+    cases = [
+        (lambda: wavedec1d(x.float(), h0, 2), TypeError, r"h0 must have the dtype and device of x"),
+        (lambda: dwt1d(x, h0.float()), TypeError, r"h0 must have the dtype and device of x"),
+        (lambda: wavedec1d(x, pywt.Wavelet("db2").rec_lo, 1), TypeError, r"h0 must be a torch"),
+        (lambda: wavedec1d(x, torch.ones(3, dtype=torch.float64), 1), ValueError, r"h0 .* even"),
+        (lambda: wavedec1d(torch.arange(8), h0, 1), TypeError, r"x must be a floating-point"),
+        (lambda: wavedec1d(x[0, 0], h0, 1), ValueError, r"x must have at least 1 dim"),
+        (lambda: wavedec2d(x[0], h0, 1), ValueError, r"x must have at least 2 dim"),
+        (lambda: wavedec1d(x, h0, -1), ValueError, r"levels must be an integer >= 0"),
+        (lambda: wavedec2d(x, h0, 1.5), TypeError, r"levels must be an integer >= 0"),
+        (lambda: waverec1d([], h0), TypeError, r"coeffs must be a non-empty list"),
+        (
+            lambda: waverec1d(pywt.wavedec(x.numpy(), "db2", level=1), h0),
+            TypeError,
+            r"coeffs\[0\] must be a torch.Tensor",
+        ),
+        (
+            lambda: waverec1d([c.float() for c in wavedec1d(x, h0, 1)], h0),
+            TypeError,
+            r"h0 must have the dtype and device of coeffs\[0\]",
+        ),
+        (
+            lambda: waverec2d(
+                [torch.zeros(1, 4, 4, dtype=torch.float64), torch.zeros(1, 4, 4)], h0
+            ),
+            TypeError,
+            r"coeffs\[1\] must be a \(cH, cV, cD\) triple",
+        ),
+        (lambda: idwt1d(x, x.float(), h0), TypeError, r"h0 must have the dtype and device of cD"),
+    ]
+    for call, error, message in cases:
+        with pytest.raises(error, match=message):
+            call()
+    # level 0 is PyWavelets' too: the signal alone, as pywt.wavedec gives it
+    (alone,) = wavedec1d(x, h0, 0)
+    assert len(pywt.wavedec(x.numpy(), "db2", level=0)) == 1
+    torch.testing.assert_close(alone, x, rtol=0, atol=0)
