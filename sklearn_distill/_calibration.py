@@ -24,8 +24,10 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.model_selection import KFold, StratifiedGroupKFold, StratifiedKFold
 from sklearn.utils.multiclass import type_of_target
+
+from sklearn_distill._validation import fail
 
 CALIBRATIONS = (None, "isotonic", "sigmoid", "temperature", "spline")
 
@@ -488,6 +490,7 @@ def cross_fit_calibration(
     random_state=None,
     sign=None,
     event=None,
+    groups=None,
 ):
     """Out-of-fold calibrated probabilities of ``scores``, and a calibrator fitted on all rows.
 
@@ -511,6 +514,10 @@ def cross_fit_calibration(
     event : object, optional
         The event's label as the warnings name it (``P(y = event)``), when ``y`` holds codes
         of the labels (0/1); by default ``y``'s second class.
+    groups : ndarray of shape (n_samples,), optional
+        Record identifiers: a record's rows are kept in one fold
+        (:class:`~sklearn.model_selection.StratifiedGroupKFold`), so that no row's probability
+        is made from another row of its record.
 
     Returns
     -------
@@ -537,8 +544,19 @@ def cross_fit_calibration(
         named = classes[1] if event is None else event
         sign = warn_if_score_falls(scores, y == classes[1], method, named, stacklevel=3)
     probability = np.empty(scores.shape[0])
-    folds = StratifiedKFold(n_splits=cv, shuffle=True, random_state=random_state)
-    for train, test in folds.split(scores.reshape(-1, 1), y):
+    if groups is None:
+        folds = StratifiedKFold(n_splits=cv, shuffle=True, random_state=random_state)
+    else:
+        constraint = (
+            f"records small enough to split into cv={cv} calibration folds, each fitted on "
+            "rows of both classes"
+        )
+        if np.unique(groups).size < cv:
+            fail("groups", constraint, f"{np.unique(groups).size} record(s)")
+        folds = StratifiedGroupKFold(n_splits=cv, shuffle=True, random_state=random_state)
+    for train, test in folds.split(scores.reshape(-1, 1), y, groups):
+        if groups is not None and np.unique(y[train]).size < 2:
+            fail("groups", constraint, "a fold whose other folds hold rows of one class")
         fold_calibrator = fit_calibrator(scores[train], y[train], method, sign)
         probability[test] = calibrated_probability(fold_calibrator, scores[test], train.size)
     return probability, fit_calibrator(scores, y, method, sign)

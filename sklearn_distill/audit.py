@@ -382,13 +382,16 @@ def _record_bags(model, records, seed):
     return bags
 
 
-def _fit_pair(audit, X, y01, scores, seed, ebm_jobs, terms, *, fold=False, records=None):
+def _fit_pair(
+    audit, X, y01, scores, seed, ebm_jobs, terms, *, fold=False, records=None, groups=None
+):
     """Fit a mimic and an outcome model on the same rows; return both.
 
     ``terms`` says which interaction pairs both models carry (see :func:`_set_terms`): when
     pairs are detected, the mimic detects them and the outcome model is given the mimic's.
     ``records`` (a code per row) keeps each record's rows together in the outcome model's
-    early-stopping split (:func:`_record_bags`).
+    early-stopping split (:func:`_record_bags`); ``groups`` (the codes of the records the
+    user named, a code per row) keeps them together in the mimic's calibration folds too.
     """
     rng = np.random.RandomState(seed) if seed is not None else np.random.RandomState()
     mimic_seed, outcome_seed = (_seed(rng), _seed(rng)) if seed is not None else (None, None)
@@ -397,6 +400,7 @@ def _fit_pair(audit, X, y01, scores, seed, ebm_jobs, terms, *, fold=False, recor
     # sample has less power, and read the other way its calibration flattens the target)
     mimic._calibration_sign = getattr(audit, "_score_sign_", None)
     mimic._event_label = audit.classes_[1]  # the mimic is given y's 0/1 codes
+    mimic._calibration_groups = groups
     if mimic.calibration == "spline" and np.ndim(scores) == 1 and np.unique(scores).size < 3:
         # fit() checked the whole score; a third (or bootstrap sample) that holds only two of
         # its values is mapped by the logistic map through their two rates, which is what the
@@ -460,6 +464,7 @@ def _third_residuals(audit, X, y01, scores, fitted, judged, seed, pairs, records
     mimic, outcome = _fit_pair(
         audit, take_rows(X, fitted), y01[fitted], fitted_scores, seed, 1, pairs, fold=True,
         records=None if records is None else records[fitted],
+        groups=None if records is None else records[fitted],
     )  # fmt: skip
     X_judged = take_rows(X, judged)
     target, mimic_residual, outcome_residual = np.full((3, len(y01)), np.nan)
@@ -1867,10 +1872,15 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             labels of other rows of X is warned about.
         groups : array-like of shape (n_samples,), default=None
             Record identifiers: rows with the same identifier (the same person or case
-            entered twice) are kept in the same third of the missing-feature test's
-            cross-fitting, as scikit-learn's group splitters do. A record repeated in two
-            thirds lets a model fitted on one copy predict the other, which correlates the
-            residuals and makes the test report a missing feature too readily. Without
+            entered twice) are kept together wherever labels are used out of fold: in the
+            same third of the missing-feature test's cross-fitting, as scikit-learn's group
+            splitters do, on one side of the outcome model's early-stopping split, and in one
+            fold of the mimic's cross-fitted calibration (whose folds must then each be fitted
+            on rows of both classes). A record repeated in two thirds lets a model fitted on
+            one copy predict the other, which correlates the residuals and makes the test
+            report a missing feature too readily; one in two calibration folds gives a row a
+            target made from its copy's label. The mimic's own early-stopping split is by
+            rows. Without
             ``groups``, a warning is given when 5% or more of the rows repeat another row
             exactly (features, score and label): identical rows may be distinct people
             (common with few, coarse features) or the same record twice, which only the
@@ -1997,7 +2007,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         ebm_jobs = 1 if self.n_jobs is None else self.n_jobs
         terms = self._resolve_terms(X)
         self.mimic_, self.outcome_ = _fit_pair(
-            self, X, y01, scores, main_seed, ebm_jobs, terms, records=groups
+            self, X, y01, scores, main_seed, ebm_jobs, terms, records=groups, groups=groups
         )
         queried = None
         if scores is None:
@@ -3032,7 +3042,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             Record identifiers, as for :meth:`fit`: the bootstrap then resamples whole
             records (a cluster bootstrap: record identifiers are drawn with replacement and
             every row of each drawn record is taken), so a record entered several times is
-            never split between being in a sample and out of it. When the audit was fitted
+            never split between being in a sample and out of it, and each refit's mimic
+            calibrates with a record's rows in one fold. When the audit was fitted
             with ``groups``, pass the same ones (other identifiers are refused); left out, the
             rows are resampled one by one, with a warning. Without ``bootstrap``, unused.
         n_refits : int, default=5
@@ -3377,7 +3388,7 @@ def _refit_contributions(audit, X, y01, scores, rows, seed):
     records = rows if codes is None else codes[rows]
     mimic, outcome = _fit_pair(
         audit, take_rows(X, rows), y01[rows], sample_scores, seed, 1, audit._pairs,
-        records=records,
+        records=records, groups=None if codes is None else records,
     )  # fmt: skip
     out = []
     for model in (mimic.student_, outcome):

@@ -303,6 +303,9 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
     #: The event's label as warnings name it, when the labels given to fit are codes of it
     #: (CompareAudit's 0/1): ``None`` names y's own second class.
     _event_label = None
+    #: Record identifiers of the rows given to fit (a CompareAudit's ``groups``): the
+    #: calibration's cross-fitting keeps each record's rows in one fold; None splits by rows.
+    _calibration_groups = None
 
     # ------------------------------------------------------------------ subclass hooks
     def _check_student_params(self):
@@ -630,6 +633,7 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
                 rng,
                 sign=self._calibration_sign,
                 event=self._event_label,
+                groups=self._calibration_groups,
             )
             self.n_calibration_ = n_samples
             self.classes_ = self.calibrator_.classes_

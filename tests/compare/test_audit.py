@@ -1188,6 +1188,38 @@ def test_stability_resamples_whole_records(small, monkeypatch):
         plain.stability(X, y, teacher_scores=s, groups=np.arange(40) % 2, n_refits=2)
 
 
+def test_groups_keep_a_record_in_one_calibration_fold(data, monkeypatch):
+    """With groups, the mimic's cross-fitted calibration (at fit, in each third, in each
+    stability refit) keeps a record's rows in one fold: no row's calibrated target is made from
+    its record's other rows' labels (a record's copies share a score, so one fold gives them
+    one probability; folds of rows had split them, and read the row's own label back)."""
+    import sklearn_distill.gam as gam_module
+
+    X, y, score, _ = data
+    X, y, score = X.iloc[:150], y[:150], score[:150]
+    assert np.unique(score).size == 150  # a record's rows are the rows of its score
+    twice, ids = pd.concat([X, X], ignore_index=True), np.tile(np.arange(150), 2)
+    y2, s2 = np.tile(y, 2), np.tile(score, 2)
+    calls = []
+    cross_fit = gam_module.cross_fit_calibration
+
+    def recording(scores, *args, **kwargs):
+        probability, calibrator = cross_fit(scores, *args, **kwargs)
+        calls.append((scores.copy(), probability))
+        return probability, calibrator
+
+    monkeypatch.setattr(gam_module, "cross_fit_calibration", recording)
+    audit = _tiny_ebm_audit(calibration="isotonic", cv=3)
+    with pytest.warns(UserWarning, match="isotonic calibration puts"):  # a few rows' steps
+        audit.fit(twice, y2, teacher_scores=s2, groups=ids)
+    audit.stability(twice, y2, teacher_scores=s2, groups=ids, n_refits=2)
+    assert len(calls) == 1 + 3 + 2  # the full-data mimic, one per third, one per refit
+    for scores, probability in calls:
+        _, record = np.unique(scores, return_inverse=True)
+        for k in np.unique(record):
+            assert np.ptp(probability[record == k]) == 0, "a record's rows in two folds"
+
+
 def test_command_line_passes_groups_to_stability(tmp_path, monkeypatch):
     import sklearn_distill.audit as audit_module
     from sklearn_distill.__main__ import main
