@@ -229,6 +229,46 @@ def run_world(probe, seed, n, record_sd, score, grouped, interactions, n_bootstr
     }
 
 
+def calibration_leak(n, record_sd, seeds, *, twice=False, cv=5):
+    """How much of a row's own label its cross-fitted calibrated probability carries, with the
+    calibration folds by rows and by records: ``corr(p - sigmoid(s), y - sigmoid(s))`` over
+    ``seeds`` (the score ``s`` is the true log-odds here, so ``y - sigmoid(s)`` is the row's
+    label noise). ``twice``: every row entered twice (the same score and label). No model is
+    fitted. Prints the mean correlation by rows, by records, and their paired difference."""
+    from sklearn_distill._calibration import cross_fit_calibration
+
+    found = {"rows": [], "records": []}
+    for seed in range(seeds):
+        _, y, score, records = make_world(seed, n, record_sd)
+        if twice:
+            y, score, records = np.tile(y, 2), np.tile(score, 2), np.tile(records, 2)
+        base = 1 / (1 + np.exp(-score))
+        for folds, values in found.items():
+            probability, _ = cross_fit_calibration(
+                score,
+                y,
+                "isotonic",
+                cv,
+                seed,
+                sign=1,
+                groups=records if folds == "records" else None,
+            )
+            values.append(np.corrcoef(probability - base, y - base)[0, 1])
+    world = f"n={n} s={record_sd:g}{' every row twice' if twice else ''}"
+    for folds, values in found.items():
+        values = np.asarray(values)
+        print(
+            f"  {world:<26s} folds by {folds:<7s}: corr {values.mean():+.4f} "
+            f"(s.e. {values.std(ddof=1) / np.sqrt(values.size):.4f})"
+        )
+    difference = np.asarray(found["rows"]) - np.asarray(found["records"])
+    print(
+        f"  {world:<26s} rows - records: {difference.mean():+.4f} "
+        f"(s.e. {difference.std(ddof=1) / np.sqrt(difference.size):.4f})",
+        flush=True,
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=40)
@@ -246,9 +286,20 @@ def main():
         help="with groups: the mimic's calibration folds by records (the audit's) or by rows",
     )
     parser.add_argument("--table", nargs="+", metavar="LOG", help="pool the lines of logs")
+    parser.add_argument(
+        "--leak",
+        choices=["once", "twice"],
+        help="no audit: how much of a row's own label its calibrated probability carries, "
+        "folds by rows against by records, the rows as drawn or every row entered twice",
+    )
     args = parser.parse_args()
     if args.table:
         print_table(pd.DataFrame(_read_logs(args.table)))
+        return
+    if args.leak:
+        for n in args.n:
+            for sd in args.record_sd:
+                calibration_leak(n, sd, args.seeds, twice=args.leak == "twice")
         return
     fits = [f.strip() for f in args.fits.split(",") if f.strip()]
     if args.calibration_folds == "rows":
