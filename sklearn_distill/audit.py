@@ -3383,12 +3383,13 @@ def _refit_contributions(audit, X, y01, scores, rows, seed):
     ``rows``; each as (term names, array of shape (n_samples, n_terms))."""
     sample_scores = None if scores is None else scores[rows]
     # the copies a bootstrap sample makes of a row (or of a record's rows) stay together in
-    # the outcome model's early-stopping split
+    # the outcome model's early-stopping split and in the mimic's calibration folds: split
+    # apart, a copy's calibrated target would be made from its twin's label, its own
     codes = getattr(audit, "_record_codes_", None)
     records = rows if codes is None else codes[rows]
     mimic, outcome = _fit_pair(
         audit, take_rows(X, rows), y01[rows], sample_scores, seed, 1, audit._pairs,
-        records=records, groups=None if codes is None else records,
+        records=records, groups=records,
     )  # fmt: skip
     out = []
     for model in (mimic.student_, outcome):

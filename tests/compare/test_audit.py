@@ -1220,6 +1220,37 @@ def test_groups_keep_a_record_in_one_calibration_fold(data, monkeypatch):
             assert np.ptp(probability[record == k]) == 0, "a record's rows in two folds"
 
 
+def test_stability_keeps_a_rows_bootstrap_copies_in_one_calibration_fold(data, monkeypatch):
+    """Without groups too, a bootstrap refit's copies of a row sit in one calibration fold (as
+    they sit in one early-stopping bag): in two folds, a copy's calibrated target would be
+    made from its twin's label, its own, and the refitted mimic would learn label noise."""
+    import sklearn_distill.gam as gam_module
+
+    X, y, score, _ = data
+    X, y, score = X.iloc[:200], y[:200], score[:200]
+    assert np.unique(score).size == 200  # a row's copies are the rows of its score
+    calls = []
+    cross_fit = gam_module.cross_fit_calibration
+
+    def recording(scores, *args, **kwargs):
+        probability, calibrator = cross_fit(scores, *args, **kwargs)
+        calls.append((scores.copy(), probability))
+        return probability, calibrator
+
+    audit = _tiny_ebm_audit(calibration="isotonic", cv=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        audit.fit(X, y, teacher_scores=score)
+        monkeypatch.setattr(gam_module, "cross_fit_calibration", recording)
+        audit.stability(X, y, teacher_scores=score, n_refits=2)
+    assert len(calls) == 2
+    for scores, probability in calls:
+        values, copies = np.unique(scores, return_inverse=True)
+        assert values.size < scores.size  # a bootstrap sample copies some rows
+        for k in np.flatnonzero(np.bincount(copies) > 1):
+            assert np.ptp(probability[copies == k]) == 0, "a row's copies in two folds"
+
+
 def test_command_line_passes_groups_to_stability(tmp_path, monkeypatch):
     import sklearn_distill.audit as audit_module
     from sklearn_distill.__main__ import main
