@@ -845,7 +845,11 @@ def _read_csv(args, parser):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", pd.errors.ParserWarning)
             frame = read(index_col=False)
-        if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
+        longer = [w for w in caught if issubclass(w.category, pd.errors.ParserWarning)]
+        for other in caught:  # pandas' other warnings (mixed types, ...) reach the user
+            if other not in longer:
+                warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
+        if longer:
             frame = _fields_beyond_header(args, parser, frame, read(), sep)
     except UnicodeDecodeError as error:
         advice = (

@@ -816,6 +816,23 @@ def test_data_lines_closed_by_a_separator_the_header_lacks_read_as_the_file_mean
     assert capsys.readouterr().out.replace("closed.", "clean.") == expected
 
 
+def test_pandas_reading_warnings_still_reach_the_user(tmp_path, capsys, monkeypatch):
+    # the read that checks the header's length records pandas' warnings: the others pass on
+    path = tmp_path / "risk.csv"
+    _audit_frame().to_csv(path, index=False)
+    read_csv, calls = pd.read_csv, []
+
+    def mixed_types(*args, **kwargs):
+        if not calls:  # the first read, the file's own (later ones re-read parts as text)
+            warnings.warn("Columns (3) have mixed types.", pd.errors.DtypeWarning, stacklevel=2)
+        calls.append(args)
+        return read_csv(*args, **kwargs)
+
+    monkeypatch.setattr(pd, "read_csv", mixed_types)
+    assert _run(path, tmp_path / "report.html", *FEATURES, *FAST) == 0
+    assert "Columns (3) have mixed types." in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("extra", [1, 2])
 def test_data_lines_with_more_fields_than_header_names_are_refused(tmp_path, capsys, extra):
     # row labels without a name in the header (or a header missing names): pandas would read
