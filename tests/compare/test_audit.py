@@ -1188,18 +1188,10 @@ def test_stability_resamples_whole_records(small, monkeypatch):
         plain.stability(X, y, teacher_scores=s, groups=np.arange(40) % 2, n_refits=2)
 
 
-def test_groups_keep_a_record_in_one_calibration_fold(data, monkeypatch):
-    """With groups, the mimic's cross-fitted calibration (at fit, in each third, in each
-    stability refit) keeps a record's rows in one fold: no row's calibrated target is made from
-    its record's other rows' labels (a record's copies share a score, so one fold gives them
-    one probability; folds of rows had split them, and read the row's own label back)."""
+def _record_calibrations(monkeypatch) -> list:
+    """The (scores, out-of-fold probability) of every cross-fitted calibration from now on."""
     import sklearn_distill.gam as gam_module
 
-    X, y, score, _ = data
-    X, y, score = X.iloc[:150], y[:150], score[:150]
-    assert np.unique(score).size == 150  # a record's rows are the rows of its score
-    twice, ids = pd.concat([X, X], ignore_index=True), np.tile(np.arange(150), 2)
-    y2, s2 = np.tile(y, 2), np.tile(score, 2)
     calls = []
     cross_fit = gam_module.cross_fit_calibration
 
@@ -1209,6 +1201,20 @@ def test_groups_keep_a_record_in_one_calibration_fold(data, monkeypatch):
         return probability, calibrator
 
     monkeypatch.setattr(gam_module, "cross_fit_calibration", recording)
+    return calls
+
+
+def test_groups_keep_a_record_in_one_calibration_fold(data, monkeypatch):
+    """With groups, the mimic's cross-fitted calibration (at fit, in each third, in each
+    stability refit) keeps a record's rows in one fold: no row's calibrated target is made from
+    its record's other rows' labels (a record's copies share a score, so one fold gives them
+    one probability; folds of rows had split them, and read the row's own label back)."""
+    X, y, score, _ = data
+    X, y, score = X.iloc[:150], y[:150], score[:150]
+    assert np.unique(score).size == 150  # a record's rows are the rows of its score
+    twice, ids = pd.concat([X, X], ignore_index=True), np.tile(np.arange(150), 2)
+    y2, s2 = np.tile(y, 2), np.tile(score, 2)
+    calls = _record_calibrations(monkeypatch)
     audit = _tiny_ebm_audit(calibration="isotonic", cv=3)
     with pytest.warns(UserWarning, match="isotonic calibration puts"):  # a few rows' steps
         audit.fit(twice, y2, teacher_scores=s2, groups=ids)
@@ -1224,24 +1230,14 @@ def test_stability_keeps_a_rows_bootstrap_copies_in_one_calibration_fold(data, m
     """Without groups too, a bootstrap refit's copies of a row sit in one calibration fold (as
     they sit in one early-stopping bag): in two folds, a copy's calibrated target would be
     made from its twin's label, its own, and the refitted mimic would learn label noise."""
-    import sklearn_distill.gam as gam_module
-
     X, y, score, _ = data
     X, y, score = X.iloc[:200], y[:200], score[:200]
     assert np.unique(score).size == 200  # a row's copies are the rows of its score
-    calls = []
-    cross_fit = gam_module.cross_fit_calibration
-
-    def recording(scores, *args, **kwargs):
-        probability, calibrator = cross_fit(scores, *args, **kwargs)
-        calls.append((scores.copy(), probability))
-        return probability, calibrator
-
     audit = _tiny_ebm_audit(calibration="isotonic", cv=3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         audit.fit(X, y, teacher_scores=score)
-        monkeypatch.setattr(gam_module, "cross_fit_calibration", recording)
+        calls = _record_calibrations(monkeypatch)
         audit.stability(X, y, teacher_scores=score, n_refits=2)
     assert len(calls) == 2
     for scores, probability in calls:

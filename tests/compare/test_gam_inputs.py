@@ -453,19 +453,24 @@ def test_infinity_in_an_object_column_is_refused_as_in_a_float_column(model, kin
         fitted.predict(bad[:10] if kind == "array" else bad.iloc[:10])
 
 
-@pytest.mark.parametrize("model", ["audit", "gam", "tree"])
-def test_labels_of_mixed_types_are_refused_naming_y(model):
+def _calibrated_on_labels(model):
+    """A maker of a small model of each kind that reads labels y (a calibrated one)."""
     from sklearn_distill import CompareAudit
 
-    # 0 and "1", as from two files read apart: numpy cannot sort them
-    mixed = np.array([0 if label == 0 else "1" for label in LABELS], dtype=object)
-    make = {
+    return {
         "audit": lambda: CompareAudit(
             student=LinearRegression(), outcome=LogisticRegression(), cv=2
         ),
         "gam": lambda: gam(calibration="isotonic", cv=2),
         "tree": lambda: DistilledTree(calibration="isotonic", cv=2, max_leaf_nodes=4),
     }[model]
+
+
+@pytest.mark.parametrize("model", ["audit", "gam", "tree"])
+def test_labels_of_mixed_types_are_refused_naming_y(model):
+    # 0 and "1", as from two files read apart: numpy cannot sort them
+    mixed = np.array([0 if label == 0 else "1" for label in LABELS], dtype=object)
+    make = _calibrated_on_labels(model)
     with pytest.raises(TypeError, match=r"y must hold labels of one type.*'1' \(str\), 0 \(int\)"):
         make().fit(X, mixed, teacher_scores=SCORES)
     # the same labels of one type are read
@@ -602,15 +607,7 @@ def test_a_mimicked_y_with_a_missing_or_infinite_value_is_refused_naming_y(model
     ids=["float", "Int64", "boolean", "string", "object"],
 )
 def test_labels_with_missing_values_are_refused_naming_y_and_how_many(model, labels):
-    from sklearn_distill import CompareAudit
-
-    make = {
-        "audit": lambda: CompareAudit(
-            student=LinearRegression(), outcome=LogisticRegression(), cv=2
-        ),
-        "gam": lambda: gam(calibration="isotonic", cv=2),
-        "tree": lambda: DistilledTree(calibration="isotonic", cv=2, max_leaf_nodes=4),
-    }[model]
+    make = _calibrated_on_labels(model)
     # whatever the dtype that holds them, the 2 rows without a label of 60 are counted
     with pytest.raises(ValueError, match=r"^y must hold an observed label on every row; got 2 "):
         make().fit(X, labels, teacher_scores=SCORES)
