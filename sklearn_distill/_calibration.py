@@ -551,8 +551,9 @@ def cross_fit_calibration(
             f"records small enough to split into cv={cv} calibration folds, each fitted on "
             "rows of both classes"
         )
-        if np.unique(groups).size < cv:
-            fail("groups", constraint, f"{np.unique(groups).size} record(s)")
+        n_records = np.unique(groups).size
+        if n_records < cv:
+            fail("groups", constraint, f"{n_records} record(s)")
         folds = StratifiedGroupKFold(n_splits=cv, shuffle=True, random_state=random_state)
     for train, test in folds.split(scores.reshape(-1, 1), y, groups):
         if groups is not None and np.unique(y[train]).size < 2:

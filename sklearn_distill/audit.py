@@ -382,16 +382,14 @@ def _record_bags(model, records, seed):
     return bags
 
 
-def _fit_pair(
-    audit, X, y01, scores, seed, ebm_jobs, terms, *, fold=False, records=None, groups=None
-):
+def _fit_pair(audit, X, y01, scores, seed, ebm_jobs, terms, *, fold=False, records=None):
     """Fit a mimic and an outcome model on the same rows; return both.
 
     ``terms`` says which interaction pairs both models carry (see :func:`_set_terms`): when
     pairs are detected, the mimic detects them and the outcome model is given the mimic's.
-    ``records`` (a code per row) keeps each record's rows together in the outcome model's
-    early-stopping split (:func:`_record_bags`); ``groups`` (the codes of the records the
-    user named, a code per row) keeps them together in the mimic's calibration folds too.
+    ``records`` (a code per row: the records the user named, or a bootstrap sample's copies
+    of a row) keeps each record's rows together in the outcome model's early-stopping split
+    (:func:`_record_bags`) and in the mimic's calibration folds.
     """
     rng = np.random.RandomState(seed) if seed is not None else np.random.RandomState()
     mimic_seed, outcome_seed = (_seed(rng), _seed(rng)) if seed is not None else (None, None)
@@ -400,7 +398,7 @@ def _fit_pair(
     # sample has less power, and read the other way its calibration flattens the target)
     mimic._calibration_sign = getattr(audit, "_score_sign_", None)
     mimic._event_label = audit.classes_[1]  # the mimic is given y's 0/1 codes
-    mimic._calibration_groups = groups
+    mimic._calibration_groups = records
     if mimic.calibration == "spline" and np.ndim(scores) == 1 and np.unique(scores).size < 3:
         # fit() checked the whole score; a third (or bootstrap sample) that holds only two of
         # its values is mapped by the logistic map through their two rates, which is what the
@@ -464,7 +462,6 @@ def _third_residuals(audit, X, y01, scores, fitted, judged, seed, pairs, records
     mimic, outcome = _fit_pair(
         audit, take_rows(X, fitted), y01[fitted], fitted_scores, seed, 1, pairs, fold=True,
         records=None if records is None else records[fitted],
-        groups=None if records is None else records[fitted],
     )  # fmt: skip
     X_judged = take_rows(X, judged)
     target, mimic_residual, outcome_residual = np.full((3, len(y01)), np.nan)
@@ -2007,7 +2004,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         ebm_jobs = 1 if self.n_jobs is None else self.n_jobs
         terms = self._resolve_terms(X)
         self.mimic_, self.outcome_ = _fit_pair(
-            self, X, y01, scores, main_seed, ebm_jobs, terms, records=groups, groups=groups
+            self, X, y01, scores, main_seed, ebm_jobs, terms, records=groups
         )
         queried = None
         if scores is None:
@@ -3389,7 +3386,7 @@ def _refit_contributions(audit, X, y01, scores, rows, seed):
     records = rows if codes is None else codes[rows]
     mimic, outcome = _fit_pair(
         audit, take_rows(X, rows), y01[rows], sample_scores, seed, 1, audit._pairs,
-        records=records, groups=records,
+        records=records,
     )  # fmt: skip
     out = []
     for model in (mimic.student_, outcome):
