@@ -303,8 +303,9 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
     #: The event's label as warnings name it, when the labels given to fit are codes of it
     #: (CompareAudit's 0/1): ``None`` names y's own second class.
     _event_label = None
-    #: Record identifiers of the rows given to fit (a CompareAudit's ``groups``): the
-    #: calibration's cross-fitting keeps each record's rows in one fold; None splits by rows.
+    #: Record identifiers of the rows given to fit (a CompareAudit's ``groups``, or the row a
+    #: bootstrap refit's copy was drawn from): the calibration's cross-fitting keeps each
+    #: record's rows in one fold; None splits by rows.
     _calibration_groups = None
 
     # ------------------------------------------------------------------ subclass hooks
