@@ -308,14 +308,29 @@ def _quiet_lightning() -> Iterator[None]:
 
 
 @torch.no_grad()
-def _accuracy(model: nn.Module, images: Tensor, targets: Tensor, batch_size: int) -> float:
+def _accuracy(
+    model: nn.Module, images: Tensor, targets: Tensor, batch_size: int, refuse_non_finite
+) -> float:
     """Test accuracy, the images in the model's dtype and on its device (a Trainer's
-    ``precision="64-true"`` or ``"bf16-true"`` casts the trained model, not the images)."""
+    ``precision="64-true"`` or ``"bf16-true"`` casts the trained model, not the images).
+    ``refuse_non_finite()`` raises when some logit is NaN or infinite: the argmax of such a
+    row names an arbitrary class (the first, for NaN), which would be counted as a guess."""
+    predictions, finite = [], True
     with evaluation_mode(model):
-        predictions = torch.cat(
-            [model(as_module_input(x, model)).argmax(1).cpu() for x in images.split(batch_size)]
-        )
-    return float((predictions == targets.cpu()).double().mean())
+        for x in images.split(batch_size):
+            logits = model(as_module_input(x, model))
+            finite = finite and bool(torch.isfinite(logits).all())
+            predictions.append(logits.argmax(1).cpu())
+    if not finite:
+        refuse_non_finite()
+    return float((torch.cat(predictions) == targets.cpu()).double().mean())
+
+
+def _refuse_diverged_model() -> None:
+    raise ValueError(
+        "model must give finite logits on the test images, whose accuracy is "
+        "frame.attrs['model_accuracy']; got NaN or infinite logits."
+    )
 
 
 def _shared_state(network: nn.Module, others: list[nn.Module]) -> list:
@@ -631,7 +646,11 @@ def diff_roar(
     fill = train_images.mean()
     # before any training (which would update the buffers of modules it shares with the
     # factory's models)
-    model_accuracy = None if model is None else _accuracy(model, test_images, test_targets, 512)
+    model_accuracy = (
+        None
+        if model is None
+        else _accuracy(model, test_images, test_targets, 512, _refuse_diverged_model)
+    )
 
     options = {
         "accelerator": "cpu",
@@ -676,7 +695,7 @@ def diff_roar(
         owned.update(tensors)
         return candidate
 
-    def train_and_test(seed: int, train_x: Tensor, test_x: Tensor) -> float:
+    def train_and_test(seed: int, train_x: Tensor, test_x: Tensor, run: str) -> float:
         torch.manual_seed(seed)
         network = fresh_model()
         order = torch.Generator().manual_seed(seed)
@@ -695,7 +714,19 @@ def diff_roar(
         shared = _shared_state(network, produced[:-1])
         try:
             L.Trainer(**options).fit(_Classifier(network, lr), loader)
-            return _accuracy(network, test_x, test_targets, 512)
+
+            def diverged() -> None:
+                # a diverged model predicts the first class everywhere: its accuracy would be
+                # that class's share, and DiffROAR 0 for any attribution
+                raise ValueError(
+                    f"lr must let every fresh model train to finite weights; got {lr!r}: the "
+                    f"model retrained {run} (seed {seed}) gives NaN or infinite logits on the "
+                    "test images, its training diverged. Lower lr; under a trainer_kwargs "
+                    "precision of '16-true', Adam's eps (1e-8) is 0 in float16 and its steps "
+                    "divide by 0: use '16-mixed' or 'bf16-true'."
+                )
+
+            return _accuracy(network, test_x, test_targets, 512, diverged)
         finally:
             _restore_shared(shared)
 
@@ -724,11 +755,13 @@ def diff_roar(
 
                     pairs = ((train_images, train_attr), (test_images, test_attr))
                     train_x, test_x = (masked(x, a, fill) for x, a in pairs)
-                    accuracies[keep] = train_and_test(seed, train_x, test_x)
+                    run = f"on the {keep}-{fraction:g} coordinates"
+                    accuracies[keep] = train_and_test(seed, train_x, test_x, run)
                     if mask_control:
                         # the same kept coordinates as ones, the rest zeros: the pattern alone
                         train_m, test_m = (masked(torch.ones_like(x), a, 0) for x, a in pairs)
-                        patterns[keep] = train_and_test(seed, train_m, test_m)
+                        run = f"on the pattern of the {keep}-{fraction:g} coordinates"
+                        patterns[keep] = train_and_test(seed, train_m, test_m, run)
                 row = {
                     "fraction": fraction,
                     "seed": seed,

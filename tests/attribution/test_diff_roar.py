@@ -592,3 +592,32 @@ def test_mask_by_rank_refuses_a_generator_that_is_not_one():
     images = torch.rand(2, 1, 4, 4)
     with pytest.raises(TypeError, match="generator must be a torch.Generator or None; got 5"):
         mask_by_rank(images, torch.rand(2, 1, 4, 4), 0.5, generator=5)
+
+
+class _LogOfLogits(nn.Module):
+    """NaN logits wherever the linear layer's are negative: a model gone wrong."""
+
+    def forward(self, x):
+        return x.log()
+
+
+def test_a_model_giving_nan_logits_is_refused_not_scored_as_its_first_class():
+    # a diverged model predicts the first class everywhere (argmax of NaN): both arms had been
+    # scored at that class's share of the test images, and DiffROAR read 0
+    def broken():
+        return nn.Sequential(nn.Flatten(), nn.Linear(16, 2), _LogOfLogits())
+
+    with pytest.raises(ValueError, match=r"^lr must let every fresh model train.*top-0\.5"):
+        _one_run(broken, (3, 4), attribution="random")
+    (x, y), test = _bn_data(20, 3), _bn_data(20, 4)
+    with pytest.raises(ValueError, match=r"^model must give finite logits"):
+        diff_roar(
+            lambda: nn.Sequential(nn.Flatten(), nn.Linear(16, 2)),
+            (x, y),
+            test,
+            attribution=(x, test[0]),
+            model=broken(),
+            fractions=[0.5],
+            seeds=1,
+            epochs=1,
+        )
