@@ -11,6 +11,7 @@ again, so that a label such as ``"zz"`` or ``True`` is refused instead of read a
 
 from __future__ import annotations
 
+import decimal
 import hashlib
 import math
 import numbers
@@ -260,9 +261,38 @@ def check_frame_columns(X, name: str = "X") -> None:
             check_label_cells(X.iloc[:, index], f"{name} column {X.columns[index]!r}")
 
 
+def _refuse_signaling_nan(value, where: str) -> None:
+    if isinstance(value, decimal.Decimal) and value.is_snan():
+        # a signaling NaN cannot be compared, hashed nor tested for missing (pandas' isna
+        # raises on it): every later read of its column would fail
+        raise ValueError(
+            f"{where} must hold numbers, labels or missing values; got the signaling NaN "
+            f"{value!r}. Use NaN (or Decimal('NaN')) for a missing value."
+        )
+
+
+def check_signaling_nans(X, name: str = "X") -> None:
+    """Refuse a ``Decimal('sNaN')`` cell in an object column of a frame or an object array,
+    which pandas cannot test for missing; the other cells are left to the model's checks."""
+    if is_frame(X):
+        for index, dtype in enumerate(X.dtypes):
+            if pd.api.types.is_object_dtype(dtype):
+                where = f"{name} column {X.columns[index]!r}"
+                for value in X.iloc[:, index]:
+                    _refuse_signaling_nan(value, where)
+    elif getattr(getattr(X, "dtype", None), "kind", "O") == "O" and not hasattr(X, "toarray"):
+        try:
+            cells = np.asarray(X, dtype=object).ravel()
+        except (TypeError, ValueError):  # ragged lists: the model's checks say why
+            return
+        for value in cells:
+            _refuse_signaling_nan(value, name)
+
+
 def check_label_cells(values, where: str) -> None:
     """Each cell of an object column (or array) must be a number, a label or missing."""
     for value in values:
+        _refuse_signaling_nan(value, where)
         if not _is_label_cell(value):
             if isinstance(value, pd.Timestamp | np.datetime64):
                 raise ValueError(

@@ -75,6 +75,7 @@ from sklearn_distill._data import (
     caller_stacklevel,
     check_feature_count,
     check_same_order,
+    check_signaling_nans,
     column_kinds,
     fingerprint,
     is_frame,
@@ -1902,6 +1903,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         except TypeError:
             fail("X", _X_CONSTRAINT, X, TypeError)
         check_feature_count(X)
+        check_signaling_nans(X)
         for name, values in (("y", y), ("teacher_scores", teacher_scores), ("groups", groups)):
             check_same_order(X, values, name)
         n_labels = _length(y)

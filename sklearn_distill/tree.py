@@ -19,7 +19,8 @@ the rule that says so is true for them: for a column with missing values at fit 
 
 **Feature names** are written as they are, or quoted as a Python string where a name would
 make the rule ambiguous (``'debt and loans' <= 3``: a name holding a word of the rules' own,
-``and``, ``or``, ``in``, ``not``, ``is``, ``<=``, ``>``, or starting with a quote or a bracket).
+``and``, ``or``, ``in``, ``not``, ``is``, ``<=``, ``>``, holding a quote (``"driver's age"``), or
+starting with a bracket).
 
 **Missing numbers** are routed by the tree itself (scikit-learn learns, at each split, on which
 side rows with a missing value go). For a feature with missing values at fit, a rule states it:
@@ -105,14 +106,16 @@ _RULE_WORDS = frozenset({"and", "or", "in", "not", "is", "<=", ">"})
 def _format_feature(feature) -> str:
     """A feature's name as a rule writes it: as it is, or quoted as a Python string literal
     (``'debt and loans' <= 3``) where the name would make the rule's text ambiguous (it holds
-    a word of the rule's own, such as ``and``, starts with a quote or a bracket, has spaces at
+    a word of the rule's own, such as ``and``, holds a quote, starts with a bracket, has spaces at
     either end, is empty or holds characters that do not print)."""
     name = str(feature)
     plain = (
         name
         and name == name.strip()
         and name.isprintable()
-        and name[0] not in "'\"("
+        and name[0] != "("
+        and "'" not in name
+        and '"' not in name
         and not _RULE_WORDS.intersection(name.split())
     )
     return name if plain else repr(name)

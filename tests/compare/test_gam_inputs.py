@@ -571,6 +571,42 @@ def test_fraction_cells_are_read_as_their_floats_or_refused_where_read_as_text(m
     pd.testing.assert_frame_equal(fractions, frames[4][0])
 
 
+@pytest.mark.parametrize("model", ["gam", "tree", "audit"])
+@pytest.mark.parametrize("container", ["frame", "array"])
+def test_a_signaling_nan_cell_is_refused_naming_its_column(model, container):
+    # a Decimal('sNaN') cell cannot be tested for missing (pandas' isna raises
+    # decimal.InvalidOperation) nor hashed: it had surfaced as pandas' error, at fit and predict
+    from decimal import Decimal
+
+    from sklearn_distill import CompareAudit
+
+    frames, scores, outcome = _fraction_frames()
+    clean = frames[1][1]
+    bad = clean.astype({"z": object})
+    bad.iloc[5, 1] = Decimal("sNaN")
+    before = bad.copy()
+    given = bad if container == "frame" else bad.to_numpy(dtype=object)
+    where = "X column 'z'" if container == "frame" else "X"
+    refused = rf"^{where} must hold numbers, labels or missing values; got the signaling NaN"
+    make = {
+        "gam": lambda: DistilledGAM(random_state=0, n_jobs=1),
+        "tree": lambda: DistilledTree(max_leaf_nodes=6, random_state=0),
+        "audit": lambda: CompareAudit(random_state=0, cv=2, n_crossfits=1, calibration="spline"),
+    }[model]
+    with pytest.raises(ValueError, match=refused):
+        if model == "audit":
+            make().fit(given, outcome, teacher_scores=scores)
+        else:
+            make().fit(given, teacher_scores=scores)
+    if model != "audit":  # at predict time too, by a model fitted on clean rows
+        fitted = make().fit(clean if container == "frame" else clean.to_numpy(), scores)
+        with pytest.raises(ValueError, match=refused):
+            fitted.predict(given)
+    # unchanged (pandas cannot compare the signaling NaN: compared by its text)
+    assert [list(map(repr, bad[c])) for c in bad] == [list(map(repr, before[c])) for c in bad]
+    assert (bad.dtypes == before.dtypes).all()
+
+
 @pytest.mark.parametrize("model", ["gam", "tree"])
 @pytest.mark.parametrize(
     "target",

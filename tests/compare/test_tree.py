@@ -634,10 +634,11 @@ def test_categories_held_as_numpy_scalars_are_written_as_their_values():
 
 def test_rule_text_read_back_is_true_of_exactly_the_rows_each_rule_covers_over_random_fits():
     # missing values in numeric and categorical columns (or none), dates and intervals among
-    # the labels, names holding the rules' own words: the text alone, read back by the parser
-    # above (a bare "not in" holds of values only), picks the rule the tree routed each row to
+    # the labels, names holding the rules' own words or quotes: the text alone, read back by the
+    # parser above (a bare "not in" holds of values only), picks the rule the tree routed each
+    # row to
     dates = pd.to_datetime(["2020-01-01", "2021-06-15", "2022-03-01 12:30"], format="ISO8601")
-    said_missing = 0
+    said_missing, quoted = 0, set()
     for seed in range(12):
         rng = np.random.default_rng(seed)
         n = 300
@@ -652,6 +653,9 @@ def test_rule_text_read_back_is_true_of_exactly_the_rows_each_rule_covers_over_r
                 "when": pd.Categorical(dates[when]),
                 "(band)": pd.cut(x, [0, 2.5, 5, 7.5, 10]),
                 "is": rng.normal(size=n),
+                # a quote inside a name: after a space it would open a literal ("o 'clock")
+                "o 'clock": rng.normal(size=n),
+                'say "hi"': rng.normal(size=n),
             }
         )
         if seed % 3:
@@ -660,11 +664,13 @@ def test_rule_text_read_back_is_true_of_exactly_the_rows_each_rule_covers_over_r
             frame.loc[rng.random(n) < 0.2, "debt and loans"] = np.nan
         bonus = frame["colour"].map({"red": 2.0, "blue": -1.0}).astype(float).fillna(3.0)
         score = np.sin(x) + frame["debt and loans"].fillna(2.5) + bonus + when + frame["is"]
+        score += frame["o 'clock"] - frame['say "hi"']
         tree = DistilledTree(max_leaf_nodes=int(rng.integers(4, 14)), random_state=seed)
         tree.fit(frame, teacher_scores=score.to_numpy())
         rules = tree.rules()
         parsed = [parse_rule(text) for text in rules["rule"]]
         said_missing += rules["rule"].str.contains("or colour is missing").sum()
+        quoted |= {f for c in parsed for f, _, _ in c if "'" in f or '"' in f}
         rows = rows_of(frame)
         for k, conditions in enumerate(parsed):
             assert {f for f, _, _ in conditions} <= set(frame.columns)
@@ -677,6 +683,7 @@ def test_rule_text_read_back_is_true_of_exactly_the_rows_each_rule_covers_over_r
             if not condition.startswith(("rule ", "rules ")):
                 assert parse_condition(condition)[0][0] in frame.columns, condition
     assert said_missing  # the check met rules that take the missing colours
+    assert quoted == {"o 'clock", 'say "hi"'}  # the check met both names in rules
 
 
 def test_infinity_at_predict_is_refused_with_advice_the_tree_follows():
