@@ -27,6 +27,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold, StratifiedGroupKFold, StratifiedKFold
 from sklearn.utils.multiclass import type_of_target
 
+from sklearn_distill._data import check_signaling_nans
 from sklearn_distill._validation import fail
 
 CALIBRATIONS = (None, "isotonic", "sigmoid", "temperature", "spline")
@@ -59,6 +60,13 @@ class ScoreColumnClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[(self.decision_function(scores) > 0).astype(int)]
 
 
+#: a label that is a signaling NaN (pandas cannot test it for missing): what to do instead
+_Y_SNAN = (
+    "an observed label on every row; got the signaling NaN {}. Leave out the rows without a "
+    "label, in X, y and teacher_scores alike."
+)
+
+
 def check_binary_labels(
     y, n_samples: int, *, missing: str | None = None, needed_for: str = "calibration"
 ) -> np.ndarray:
@@ -73,6 +81,7 @@ def check_binary_labels(
             or "calibration needs the observed labels: pass y to fit (binary outcome), or set "
             "calibration=None."
         )
+    check_signaling_nans(y, "y", _Y_SNAN)
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]

@@ -261,32 +261,38 @@ def check_frame_columns(X, name: str = "X") -> None:
             check_label_cells(X.iloc[:, index], f"{name} column {X.columns[index]!r}")
 
 
-def _refuse_signaling_nan(value, where: str) -> None:
+#: what a column of X may hold, and what to do with a signaling NaN there
+_CELLS = (
+    "numbers, labels or missing values; got the signaling NaN {}. Use NaN (or Decimal('NaN')) "
+    "for a missing value."
+)
+
+
+def _refuse_signaling_nan(value, where: str, expected: str = _CELLS) -> None:
     if isinstance(value, decimal.Decimal) and value.is_snan():
         # a signaling NaN cannot be compared, hashed nor tested for missing (pandas' isna
         # raises on it): every later read of its column would fail
-        raise ValueError(
-            f"{where} must hold numbers, labels or missing values; got the signaling NaN "
-            f"{value!r}. Use NaN (or Decimal('NaN')) for a missing value."
-        )
+        raise ValueError(f"{where} must hold {expected.format(repr(value))}")
 
 
-def check_signaling_nans(X, name: str = "X") -> None:
-    """Refuse a ``Decimal('sNaN')`` cell in an object column of a frame or an object array,
-    which pandas cannot test for missing; the other cells are left to the model's checks."""
+def check_signaling_nans(X, name: str = "X", expected: str = _CELLS) -> None:
+    """Refuse a ``Decimal('sNaN')`` cell in an object column of a frame or an object array
+        (or list, or Series: ``y``), which pandas cannot test for missing and numpy cannot read as
+        a float; the other cells are left to the model's checks. ``expected`` completes "NAME must
+    hold ..." (``{}`` stands for the cell)."""
     if is_frame(X):
         for index, dtype in enumerate(X.dtypes):
             if pd.api.types.is_object_dtype(dtype):
                 where = f"{name} column {X.columns[index]!r}"
                 for value in X.iloc[:, index]:
-                    _refuse_signaling_nan(value, where)
+                    _refuse_signaling_nan(value, where, expected)
     elif getattr(getattr(X, "dtype", None), "kind", "O") == "O" and not hasattr(X, "toarray"):
         try:
             cells = np.asarray(X, dtype=object).ravel()
         except (TypeError, ValueError):  # ragged lists: the model's checks say why
             return
         for value in cells:
-            _refuse_signaling_nan(value, name)
+            _refuse_signaling_nan(value, name, expected)
 
 
 def check_label_cells(values, where: str) -> None:

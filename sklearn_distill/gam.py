@@ -47,6 +47,7 @@ from sklearn_distill._data import (
     check_numbers_read_as_text,
     check_numeric_columns,
     check_same_order,
+    check_signaling_nans,
     column_kinds,
     column_values,
     concat_rows,
@@ -159,6 +160,7 @@ def _rmse(target, prediction) -> float:
 
 def _check_numeric_target(y) -> None:
     """``y`` mimicked as a score must hold numbers: a label (a string) is refused, naming y."""
+    check_signaling_nans(y, "y", "a number on every row (the score the student mimics); got {}.")
     try:
         array = np.asarray(y)
     except (TypeError, ValueError):  # ragged: check_array says why

@@ -1,5 +1,6 @@
 """DistilledGAM: each bad input gets a clear error that names the argument."""
 
+import re
 import warnings
 
 import numpy as np
@@ -605,6 +606,45 @@ def test_a_signaling_nan_cell_is_refused_naming_its_column(model, container):
     # unchanged (pandas cannot compare the signaling NaN: compared by its text)
     assert [list(map(repr, bad[c])) for c in bad] == [list(map(repr, before[c])) for c in bad]
     assert (bad.dtypes == before.dtypes).all()
+
+
+@pytest.mark.parametrize("model", ["gam", "tree", "audit", "calibrated"])
+@pytest.mark.parametrize("container", ["list", "series", "array"])
+def test_a_signaling_nan_in_y_is_refused_naming_y(model, container):
+    # numpy cannot read Decimal('sNaN') as a float and pandas' isna raises on it: a mimicked
+    # y had failed with numpy's words (naming nothing), labels with decimal.InvalidOperation
+    from decimal import Decimal
+
+    from sklearn_distill import CompareAudit
+
+    frames, scores, outcome = _fraction_frames()
+    X = frames[1][1]
+    numbers = list(scores) if model in ("gam", "tree") else [int(v) for v in outcome]
+    values = [Decimal(str(v)) for v in numbers]
+    values[3] = Decimal("sNaN")
+    y = {
+        "list": values,
+        "series": pd.Series(values, dtype=object),
+        "array": np.array(values, dtype=object),
+    }[container]
+    expected = (
+        r"^y must hold a number on every row \(the score the student mimics\); got "
+        if model in ("gam", "tree")
+        else r"^y must hold an observed label on every row; got the signaling NaN "
+    ) + re.escape("Decimal('sNaN')")
+    fit = {
+        "gam": lambda: DistilledGAM(random_state=0, n_jobs=1).fit(X, y),
+        "tree": lambda: DistilledTree(max_leaf_nodes=4, random_state=0).fit(X, y),
+        "audit": lambda: CompareAudit(random_state=0, cv=2, n_crossfits=1).fit(
+            X, y, teacher_scores=scores
+        ),
+        "calibrated": lambda: DistilledGAM(calibration="isotonic", random_state=0).fit(
+            X, y, teacher_scores=scores
+        ),
+    }[model]
+    with pytest.raises(ValueError, match=expected):
+        fit()
+    assert values[3].is_snan() and len(values) == len(X)  # the caller's y as it was
 
 
 @pytest.mark.parametrize("model", ["gam", "tree"])
