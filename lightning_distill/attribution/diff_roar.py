@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_distill._monitoring import as_module_input
+from lightning_distill._precision import refuse_float16_adam
 from lightning_distill._validation import (
     check_choice,
     check_finite,
@@ -63,6 +64,13 @@ class _Classifier(L.LightningModule):
         return F.cross_entropy(self.model(x), y)
 
     def configure_optimizers(self):
+        refuse_float16_adam(
+            self.model.parameters(),
+            "trainer_kwargs['precision']",
+            "'16-mixed' or 'bf16-true' for diff_roar, whose fresh models train with Adam",
+            "their weights",
+            precision=getattr(self._trainer, "precision", None),
+        )
         return torch.optim.Adam(self.model.parameters(), lr=self.lr)
 
 
@@ -534,6 +542,8 @@ def diff_roar(
         Passed to ``lightning.Trainer`` (default: CPU, no logger, checkpoints or progress bar);
         the epochs are ``epochs``, not a ``max_epochs`` key here. A precision that casts the
         model (``"64-true"``, ``"bf16-true"``) scores it on the test images cast alike.
+        ``"16-true"`` is refused: Adam's ``eps`` (1e-8) is 0 in float16, and its steps would
+        divide by zero (``"16-mixed"`` keeps float32 weights).
     mask_control : bool, default=False
         Also train, for each arm, a fresh model on the pattern of kept coordinates alone (the
         kept ones 1, the removed ones 0: no pixel value), tested on the test images' patterns,
@@ -721,9 +731,7 @@ def diff_roar(
                 raise ValueError(
                     f"lr must let every fresh model train to finite weights; got {lr!r}: the "
                     f"model retrained {run} (seed {seed}) gives NaN or infinite logits on the "
-                    "test images, its training diverged. Lower lr; under a trainer_kwargs "
-                    "precision of '16-true', Adam's eps (1e-8) is 0 in float16 and its steps "
-                    "divide by 0: use '16-mixed' or 'bf16-true'."
+                    "test images, its training diverged. Lower lr."
                 )
 
             return _accuracy(network, test_x, test_targets, 512, diverged)

@@ -20,7 +20,7 @@ from lightning_distill._logging import (
     logs_step_values,
     settle_hyperparameters,
 )
-from lightning_distill._precision import autocast_off
+from lightning_distill._precision import autocast_off, refuse_float16_adam
 from lightning_distill._teacher import TeacherModuleMixin
 from lightning_distill._validation import (
     check_choice,
@@ -154,7 +154,8 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
     validity_weights : dict or None
         Per-term weights, keyed by term name.
     lr : float, default=1e-3
-        Adam learning rate.
+        Adam learning rate. Adam's ``eps`` (1e-8) is 0 in float16: a float16 filter
+        (``Trainer(precision="16-true")``) is refused; ``"16-mixed"`` and ``"bf16-true"`` train.
     n_steps : int, default=8
         Integrated-gradients steps.
     keep_teacher_in_checkpoint : bool, default=False
@@ -326,6 +327,13 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
     # -- structure -------------------------------------------------------------------------
     @override
     def configure_optimizers(self):
+        refuse_float16_adam(
+            [self.h0],
+            "precision",
+            "'16-mixed' or 'bf16-true' for AWDModule, whose filter h0 trains with Adam",
+            "the filter",
+            precision=getattr(self._trainer, "precision", None),
+        )
         return torch.optim.Adam([self.h0], lr=self.lr)
 
     def learned_wavelet(self, name: str = "awd") -> pywt.Wavelet:

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_distill._batch import unpack_batch
+from lightning_distill._precision import refuse_float16_adam
 from lightning_distill._teacher import evaluating
 from lightning_distill._validation import fail
 from lightning_distill.hooks import FeatureHooks, resolve_layer_names
@@ -65,12 +66,18 @@ class CallbackFeatures:
         self._built_for: weakref.ref | None = None
 
     def setup(
-        self, pl_module: nn.Module, teacher: nn.Module, source: nn.Module, convert=None
+        self,
+        pl_module: nn.Module,
+        teacher: nn.Module,
+        source: nn.Module,
+        convert=None,
+        precision: str | None = None,
     ) -> None:
         """Hooks, the parts built (once) and converted by ``convert`` (the Trainer's precision
         plugin's ``convert_module``: float64 under "64-true", as the module's own layers) before
         a saved state is loaded into them, so that a float64 state is not read through float32
-        parts."""
+        parts. Trainable parts that would be float16 (``precision``, the Trainer's, "16-true")
+        are refused before they are cast: their Adam cannot train them."""
         # which side names a layer it has not, as DistillationModule says it
         student_layers = [s.student_layer for s in self.specs]
         resolve_layer_names(pl_module, student_layers, argument="features (student_layer)")
@@ -93,8 +100,25 @@ class CallbackFeatures:
         # resume loaded and never used (it took no step) is not this fit's
         self.optimizer = None
         self._pending_optimizer_state = None
-        if len(self.methods) == 0:
+        built = len(self.methods) == 0
+        if built:
             self._build(pl_module, teacher, source)
+        # the dtype convert gives a float32 part, where it casts one
+        cast_to = None if convert is None else convert(nn.Linear(1, 1)).weight.dtype
+        try:
+            refuse_float16_adam(
+                self.methods.parameters(),
+                "precision",
+                "'16-mixed' or 'bf16-true' for KnowledgeDistillation's feature parts (heads, "
+                "regressors), which train with an Adam of their own",
+                "these parts",
+                precision=precision,
+                cast_to=None if cast_to == torch.float32 else cast_to,
+            )
+        except ValueError:
+            if built:  # a later fit builds them afresh, as this one did
+                self.methods = nn.ModuleDict()
+            raise
         self._built_for = weakref.ref(pl_module)
         if convert is not None:
             convert(self.methods)

@@ -290,6 +290,9 @@ class KnowledgeDistillation(L.Callback):
         A batch of inputs giving the features' shapes; required for ``"hint"``, ``"ft"``,
         ``"crd"`` and ``"sskd"``.
     feature_lr : float, default=1e-3
+        Learning rate of the feature parts' Adam. Its ``eps`` (1e-8) is 0 in float16: trainable
+        parts under ``Trainer(precision="16-true")`` are refused; ``"16-mixed"`` and
+        ``"bf16-true"`` train them.
 
     Examples
     --------
@@ -425,7 +428,11 @@ class KnowledgeDistillation(L.Callback):
         self._teacher_lifecycle.freeze(self.teacher)
         if self._features is not None:
             self._features.setup(
-                pl_module, self.teacher, source, trainer.precision_plugin.convert_module
+                pl_module,
+                self.teacher,
+                source,
+                trainer.precision_plugin.convert_module,
+                trainer.precision,
             )
         self._wrap_training_step(pl_module, source)
 

@@ -36,6 +36,7 @@ from lightning_distill._logging import (
     settle_hyperparameters,
 )
 from lightning_distill._metric_states import DtypeKeepingMeanMetric
+from lightning_distill._precision import refuse_float16_adam
 from lightning_distill._teacher import (
     TeacherModuleMixin,
     check_no_shared_parameters,
@@ -654,6 +655,11 @@ class DistillationModule(TeacherModuleMixin, SettledHyperparameters, L.Lightning
         ``functools.partial`` of one (plain keyword arguments) is stored as ``{"class_path":
         ..., "init_args": {...}}``, a form also accepted here; a function or lambda is not
         stored, and ``load_from_checkpoint`` then takes ``optimizer=`` again to train further.
+        ``"adam"`` and ``"adamw"`` (``eps=1e-8``, which is 0 in float16: their steps would
+        divide by zero) refuse float16 parameters (``Trainer(precision="16-true")``): use
+        ``"sgd"``, a callable with an ``eps`` float16 holds
+        (``functools.partial(torch.optim.Adam, eps=1e-4)``), or ``"16-mixed"`` or
+        ``"bf16-true"``.
     weight_decay : float, default=0.0
     momentum : float, default=0.9
         Used by ``"sgd"``. ``lr``, ``weight_decay`` and ``momentum`` given to the module (not
@@ -1117,6 +1123,17 @@ class DistillationModule(TeacherModuleMixin, SettledHyperparameters, L.Lightning
             return torch.optim.SGD(
                 params, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay
             )
+        precision = getattr(self._trainer, "precision", None)
+        refuse_float16_adam(
+            params,
+            "optimizer",
+            "'sgd' or a callable whose optimizer's eps float16 holds (e.g. "
+            "functools.partial(torch.optim.Adam, eps=1e-4)) to train float16 parameters, or the "
+            "Trainer's precision '16-mixed' or 'bf16-true' instead",
+            "the student's weights",
+            given=f"{self._optimizer!r} with float16 parameters"
+            + ("" if precision is None else f" (Trainer precision {precision!r})"),
+        )
         cls = torch.optim.AdamW if self._optimizer == "adamw" else torch.optim.Adam
         return cls(params, lr=hp.lr, weight_decay=hp.weight_decay)
 

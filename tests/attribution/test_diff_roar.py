@@ -621,3 +621,25 @@ def test_a_model_giving_nan_logits_is_refused_not_scored_as_its_first_class():
             seeds=1,
             epochs=1,
         )
+
+
+def test_float16_true_precision_is_refused_before_any_model_trains_with_adam():
+    # Adam's eps (1e-8) is 0 in float16: the fresh models trained to NaN (refused after the
+    # fact, naming lr) or, with a few steps, to an untrained model scored as a result
+    assert torch.tensor(1e-8, dtype=torch.float16) == 0
+    models = []
+
+    def factory():
+        model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+        models.append((model, model[1].weight.detach().clone()))
+        return model
+
+    with pytest.raises(
+        ValueError,
+        match=r"^trainer_kwargs\['precision'\] must be '16-mixed' or 'bf16-true' for diff_roar"
+        r".*is 0 in float16.*got '16-true'",
+    ):
+        _one_run(factory, (3, 4), attribution="random", trainer_kwargs={"precision": "16-true"})
+    trained, start = models[-1]  # refused before Adam's first step
+    assert trained[1].weight.dtype == torch.float16
+    assert torch.equal(trained[1].weight.detach(), start.to(torch.float16))

@@ -922,3 +922,18 @@ def test_attributions_read_a_batch_of_any_float_dtype_or_form_as_the_other_metho
     assert torch.isfinite(h0_grad).all() and h0_grad.abs().sum() > 0
     with pytest.raises(ValueError, match=r"batch must be shaped \(batch, length\)"):
         module.attributions(x[0, 0])
+
+
+def test_a_float16_filter_is_refused_before_adam_steps_on_it():
+    # Adam's eps (1e-8) is 0 in float16: under "16-true" its steps divided by zero, and the
+    # fit stopped on a NaN filter with "training diverged: lower lr"
+    assert torch.tensor(1e-8, dtype=torch.float16) == 0
+    module = AWDModule(_teacher(), wavelet="db2", levels=2, lr=0.05)
+    start = module.h0.detach().to(torch.float16)
+    with pytest.raises(
+        ValueError,
+        match=r"^precision must be '16-mixed' or 'bf16-true' for AWDModule, whose filter h0 "
+        r"trains with Adam.*is 0 in float16.*got '16-true'\.$",
+    ):
+        _trainer(precision="16-true").fit(module, _loader())
+    assert torch.equal(module.h0.detach(), start)  # cast by the Trainer, never stepped

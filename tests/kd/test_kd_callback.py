@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_distill import DistillationModule, KnowledgeDistillation
+from lightning_distill import DistillationModule, FeatureDistillation, KnowledgeDistillation
 from tests.helpers import (
     WritesItsInput,
     make_cnn,
@@ -271,3 +271,35 @@ def test_the_teacher_gets_keyword_inputs_as_the_forward_got_them():
 
     _first_step(KeywordClassifier(make_cnn(4)), [KnowledgeDistillation(KeywordTeacher())], x, y)
     assert torch.equal(seen[0], x)
+
+
+class SGDClassifier(Classifier):
+    """Trains with SGD, which float16 parameters take (Adam's eps is 0 in float16)."""
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_feature_parts_under_float16_true_precision_are_refused_before_they_are_cast():
+    # the parts' own Adam (eps=1e-8, 0 in float16) turned the hint regressor NaN, and the
+    # student through it: the fit failed a few steps in, blaming the student's logits
+    assert torch.tensor(1e-8, dtype=torch.float16) == 0
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 6), torch.randint(0, 3, (32,))
+    student = torch.nn.Sequential(torch.nn.Linear(6, 4), torch.nn.ReLU(), torch.nn.Linear(4, 3))
+    teacher = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3))
+    before = state_copy(student)
+    hint = FeatureDistillation("net.0", "0", "hint")
+    callback = KnowledgeDistillation(teacher, features=[hint], example_input=x[:2])
+    loader = DataLoader(TensorDataset(x, y), batch_size=8)
+    with pytest.raises(
+        ValueError,
+        match=r"^precision must be '16-mixed' or 'bf16-true' for KnowledgeDistillation's "
+        r"feature parts.*is 0 in float16.*got '16-true'",
+    ):
+        quiet_trainer(precision="16-true", callbacks=[callback]).fit(SGDClassifier(student), loader)
+    assert states_equal(state_copy(student), before)  # refused before anything was cast
+    # the same callback then trains under a precision whose Adam works, its parts afresh
+    quiet_trainer(precision="bf16-true", callbacks=[callback]).fit(SGDClassifier(student), loader)
+    parts = list(callback._features.methods.parameters())
+    assert parts and all(p.dtype == torch.bfloat16 and bool(p.isfinite().all()) for p in parts)

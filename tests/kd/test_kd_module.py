@@ -1,5 +1,6 @@
 import copy
 import dataclasses
+import functools
 import warnings
 
 import lightning as L
@@ -1407,3 +1408,33 @@ def test_epoch_means_after_a_mid_epoch_resume_cover_the_batches_lightning_covers
     logged = trainer.callback_metrics
     assert float(logged["lightning_mean"]) == pytest.approx(mean, rel=1e-6)
     assert float(logged["train/loss_epoch"]) == pytest.approx(mean, rel=1e-6)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw"])
+def test_the_built_in_adam_refuses_float16_parameters_naming_the_remedies(optimizer):
+    # Adam adds eps=1e-8 in the parameters' dtype: it is 0 in float16, and (1 - 0.999) * g**2
+    # is 0 there for small gradients, so the steps divide by zero. Under "16-true" the fit
+    # failed at its second step, telling the user their logits were NaN
+    assert torch.tensor(1e-8, dtype=torch.float16) == 0
+    assert torch.tensor(1e-3 * 4e-3**2, dtype=torch.float16) == 0
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 8), torch.randint(0, 3, (32,))
+    loader = DataLoader(TensorDataset(x, y), batch_size=8)
+    student = nn.Linear(8, 3)
+    module = DistillationModule(student, nn.Linear(8, 3), optimizer=optimizer)
+    with pytest.raises(
+        ValueError,
+        match=r"^optimizer must be 'sgd' or a callable .*eps=1e-4.*'16-mixed' or 'bf16-true'"
+        rf".*is 0 in float16.*got '{optimizer}' with float16 parameters",
+    ):
+        quiet_trainer(precision="16-true").fit(module, loader)
+    # the remedies train to finite weights that moved
+    for remedy in ("sgd", functools.partial(torch.optim.Adam, eps=1e-4)):
+        torch.manual_seed(0)
+        student = nn.Linear(8, 3)
+        start = student.weight.detach().to(torch.float16)
+        module = DistillationModule(student, nn.Linear(8, 3), optimizer=remedy)
+        quiet_trainer(precision="16-true").fit(module, loader)
+        assert student.weight.dtype == torch.float16
+        assert all(bool(p.isfinite().all()) for p in student.parameters())
+        assert not torch.equal(student.weight, start)
