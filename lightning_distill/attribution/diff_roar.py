@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from lightning_distill._logging import attached_trainer
 from lightning_distill._monitoring import as_module_input
 from lightning_distill._precision import refuse_float16_adam
 from lightning_distill._validation import (
@@ -69,7 +70,7 @@ class _Classifier(L.LightningModule):
             "trainer_kwargs['precision']",
             "'16-mixed' or 'bf16-true' for diff_roar, whose fresh models train with Adam",
             "their weights",
-            precision=getattr(self._trainer, "precision", None),
+            precision=getattr(attached_trainer(self), "precision", None),
         )
         return torch.optim.Adam(self.model.parameters(), lr=self.lr)
 

@@ -332,7 +332,7 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
             "precision",
             "'16-mixed' or 'bf16-true' for AWDModule, whose filter h0 trains with Adam",
             "the filter",
-            precision=getattr(self._trainer, "precision", None),
+            precision=getattr(attached_trainer(self), "precision", None),
         )
         return torch.optim.Adam([self.h0], lr=self.lr)
 

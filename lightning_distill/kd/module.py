@@ -1123,7 +1123,7 @@ class DistillationModule(TeacherModuleMixin, SettledHyperparameters, L.Lightning
             return torch.optim.SGD(
                 params, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay
             )
-        precision = getattr(self._trainer, "precision", None)
+        precision = getattr(attached_trainer(self), "precision", None)
         refuse_float16_adam(
             params,
             "optimizer",
