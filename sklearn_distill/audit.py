@@ -389,7 +389,7 @@ def _fit_pair(audit, X, y01, scores, seed, ebm_jobs, terms, *, fold=False, recor
     ``terms`` says which interaction pairs both models carry (see :func:`_set_terms`): when
     pairs are detected, the mimic detects them and the outcome model is given the mimic's.
     ``records`` (a code per row: the records the user named, or a bootstrap sample's copies
-    of a row) keeps each record's rows together in the outcome model's early-stopping split
+    of a row) keeps each record's rows together in both models' early-stopping splits
     (:func:`_record_bags`) and in the mimic's calibration folds.
     """
     rng = np.random.RandomState(seed) if seed is not None else np.random.RandomState()
@@ -400,6 +400,7 @@ def _fit_pair(audit, X, y01, scores, seed, ebm_jobs, terms, *, fold=False, recor
     mimic._calibration_sign = getattr(audit, "_score_sign_", None)
     mimic._event_label = audit.classes_[1]  # the mimic is given y's 0/1 codes
     mimic._calibration_groups = records
+    mimic._student_bags = _record_bags(mimic.student, records, mimic_seed)
     if mimic.calibration == "spline" and np.ndim(scores) == 1 and np.unique(scores).size < 3:
         # fit() checked the whole score; a third (or bootstrap sample) that holds only two of
         # its values is mapped by the logistic map through their two rates, which is what the
@@ -1872,13 +1873,14 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             Record identifiers: rows with the same identifier (the same person or case
             entered twice) are kept together wherever labels are used out of fold: in the
             same third of the missing-feature test's cross-fitting, as scikit-learn's group
-            splitters do, on one side of the outcome model's early-stopping split, and in one
-            fold of the mimic's cross-fitted calibration (whose folds must then each be fitted
-            on rows of both classes). A record repeated in two thirds lets a model fitted on
-            one copy predict the other, which correlates the residuals and makes the test
-            report a missing feature too readily; one in two calibration folds gives a row a
-            target made from its copy's label. The mimic's own early-stopping split is by
-            rows. Without
+            splitters do, on one side of both models' early-stopping splits (Explainable
+            Boosting Machines'), and in one fold of the mimic's cross-fitted calibration
+            (whose folds must then each be fitted on rows of both classes). A record repeated
+            in two thirds lets a model fitted on one copy predict the other, which correlates
+            the residuals and makes the test report a missing feature too readily; one in two
+            calibration folds gives a row a target made from its copy's label; one on both
+            sides of an early-stopping split lets boosting run on as it memorises the copies.
+            Without
             ``groups``, a warning is given when 5% or more of the rows repeat another row
             exactly (features, score and label): identical rows may be distinct people
             (common with few, coarse features) or the same record twice, which only the
@@ -3382,7 +3384,7 @@ def _refit_contributions(audit, X, y01, scores, rows, seed):
     ``rows``; each as (term names, array of shape (n_samples, n_terms))."""
     sample_scores = None if scores is None else scores[rows]
     # the copies a bootstrap sample makes of a row (or of a record's rows) stay together in
-    # the outcome model's early-stopping split and in the mimic's calibration folds: split
+    # both models' early-stopping splits and in the mimic's calibration folds: split
     # apart, a copy's calibrated target would be made from its twin's label, its own
     codes = getattr(audit, "_record_codes_", None)
     records = rows if codes is None else codes[rows]

@@ -1222,6 +1222,11 @@ class DistilledGAM(DistillerBase):
         self.proba_clip = proba_clip
         self.max_terms = max_terms
 
+    #: Bags of an Explainable Boosting student (``fit(..., bags=)``: +1 to boost on, -1 to
+    #: stop on; one row per row of X): a CompareAudit's, which keep a record's rows on one
+    #: side of each bag's early-stopping split; None lets the student split by rows.
+    _student_bags = None
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True  # one student per output column
@@ -1316,6 +1321,15 @@ class DistilledGAM(DistillerBase):
         ) from error
 
     def _fit_student(self, transfer, target, constraints, seed):
+        fit_params = {}
+        if self._student_bags is not None:
+            if len(self._student_bags) != _num_samples(transfer):
+                raise ValueError(
+                    f"the student's bags hold {len(self._student_bags)} rows but it is fitted "
+                    f"on {_num_samples(transfer)}: they are rows of X, without augmentation "
+                    "or max_samples."
+                )
+            fit_params["bags"] = self._student_bags
         with warnings.catch_warnings():
             # interpret warns that its own plots hide the missing-value bin; shape_functions
             # and the package's pictures show that bin, so the warning would only mislead
@@ -1327,7 +1341,7 @@ class DistilledGAM(DistillerBase):
             warnings.filterwarnings("ignore", message="All-NaN slice", category=RuntimeWarning)
             try:
                 self.students_ = [
-                    self._make_student(constraints, seed).fit(transfer, column)
+                    self._make_student(constraints, seed).fit(transfer, column, **fit_params)
                     for column in target.T
                 ]
             except (TypeError, ValueError) as error:
@@ -1342,7 +1356,9 @@ class DistilledGAM(DistillerBase):
                     "exclude": [(k,) for k in range(self.n_features_in_) if k not in mains],
                 }
                 self.students_ = [
-                    self._make_student(constraints, seed).set_params(**params).fit(transfer, column)
+                    self._make_student(constraints, seed)
+                    .set_params(**params)
+                    .fit(transfer, column, **fit_params)
                     for column in target.T
                 ]
         self.student_ = self.students_[0]

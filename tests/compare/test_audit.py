@@ -1449,7 +1449,8 @@ def test_the_outcome_model_stops_on_whole_records_in_every_fit(small, monkeypatc
     original = audit_module._record_bags
 
     def recording(model, records, seed):
-        seen.append(None if records is None else np.asarray(records).copy())
+        if isinstance(model, ExplainableBoostingClassifier):  # the outcome model's calls
+            seen.append(None if records is None else np.asarray(records).copy())
         return original(model, records, seed)
 
     monkeypatch.setattr(audit_module, "_record_bags", recording)
@@ -1467,6 +1468,55 @@ def test_the_outcome_model_stops_on_whole_records_in_every_fit(small, monkeypatc
     seen.clear()
     plain.stability(X, y, teacher_scores=s, n_refits=2)
     assert all(len(r) == 40 and r.max() < 40 for r in seen)  # the drawn rows themselves
+
+
+def test_the_mimic_student_stops_on_whole_records_in_every_fit(monkeypatch):
+    # the mimic's EBM student early-stops on held-out rows too: a record's copies (the audit's
+    # groups, or a bootstrap sample's copies of a row) on both sides of that split let its
+    # validation loss fall as it memorises them. Every student fit is spied on; a record is
+    # told by its rows' values (each record's rows are copies of one row)
+    rng = np.random.default_rng(8)
+    base = pd.DataFrame({"a": rng.normal(size=30), "b": rng.normal(size=30)})
+    ids = np.repeat(np.arange(30), 2)  # every record entered twice
+    X = base.iloc[ids].reset_index(drop=True)
+    s = (X["a"] + 0.5 * X["b"]).to_numpy()
+    y = (rng.uniform(size=30) < 1 / (1 + np.exp(-s[::2]))).astype(int)[ids]
+    calls = []
+    original = ExplainableBoostingRegressor.fit
+
+    def spy(self, X, y, sample_weight=None, bags=None, init_score=None):
+        calls.append((np.asarray(X, dtype=float)[:, 0], bags))
+        return original(self, X, y, sample_weight=sample_weight, bags=bags, init_score=init_score)
+
+    monkeypatch.setattr(ExplainableBoostingRegressor, "fit", spy)
+
+    def check_whole_records():
+        assert calls
+        for values, bags in calls:
+            assert bags is not None and bags.shape == (len(values), 2)
+            codes = pd.factorize(values)[0]
+            assert codes.max() + 1 < len(values)  # the fit's rows hold copies
+            for b in range(2):
+                sides = pd.Series(bags[:, b]).groupby(codes).nunique()
+                assert (sides == 1).all()  # each record's rows on one side of the split
+                assert set(np.unique(bags[:, b])) == {-1, 1}
+        calls.clear()
+
+    audit = _tiny_ebm_audit().fit(X, y, teacher_scores=s, groups=ids)
+    assert len(calls) == 1 + 3  # the full fit, then the three thirds of one cross-fit
+    check_whole_records()
+    audit.stability(X, y, teacher_scores=s, groups=ids, n_refits=2)
+    check_whole_records()
+    # no groups, on rows entered once each: interpret's own split by rows, the student
+    # fitted as before; then a bootstrap sample's copies of a drawn row are kept together
+    X = pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60)})
+    s = (X["a"] + 0.5 * X["b"]).to_numpy()
+    y = (rng.uniform(size=60) < 1 / (1 + np.exp(-s))).astype(int)
+    plain = _tiny_ebm_audit().fit(X, y, teacher_scores=s)
+    assert len(calls) == 4 and all(bags is None for _, bags in calls)
+    calls.clear()
+    plain.stability(X, y, teacher_scores=s, n_refits=2)
+    check_whole_records()
 
 
 def test_numbers_written_as_text_take_part_in_interaction_detection():
