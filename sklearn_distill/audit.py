@@ -1922,6 +1922,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         # the label's name, for the report ("two_year_recid = 1", not "1")
         name = getattr(y, "name", None) if isinstance(y, pd.Series) else None
         self._outcome_name = None if name is None else str(name)
+        # a score taken uncalibrated that clearly falls with the event (set where it is read)
+        self._taken_score_falls_ = None
         smallest = int(np.bincount(y01).min())
         # each third of the rows is fitted on its own, its score calibrated with cv folds
         needed = 3 * (self.cv if self.calibration is not None else 1)
@@ -2293,6 +2295,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         # a clear fall only: a score unrelated to y falls by chance half the time
         if not (rho < 0 and p_value < CLEAR_FALL_P):
             return
+        # what the report says of it (every shape compared with the wrong sign)
+        self._taken_score_falls_ = (float(rho), float(p_value))
         event, other = (
             label.item() if isinstance(label, np.generic) else label
             for label in (self.classes_[1], self.classes_[0])

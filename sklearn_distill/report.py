@@ -1218,6 +1218,25 @@ def _score_copy_text(audit) -> list[str]:
     ]
 
 
+def _taken_score_falls_text(audit, event) -> list[str]:
+    """The caveat of a score mimicked uncalibrated that clearly falls as the event becomes
+    likelier (``fit`` warned): it most likely scores the other label."""
+    falls = getattr(audit, "_taken_score_falls_", None)
+    if not falls:
+        return []
+    rho, p_value = falls
+    return [
+        f"The score falls as the outcome event ({event}) becomes likelier (rank correlation "
+        f"with the outcome {rho:.2f}, p = {p_value:.2g}), but with no calibration it was "
+        "mimicked as given, as "
+        f"rising with {event}. If it scores the other outcome, the mimic's shapes run opposite "
+        "to the outcome model's and every difference has the wrong sign: fit the audit with "
+        "a calibration (calibration='isotonic'; on the command line --calibration isotonic), "
+        "which maps a falling score by a decreasing function, or with the score's own event "
+        "as the outcome event."
+    ]
+
+
 def _calibration_caution_texts(audit) -> list[str]:
     """What ``fit`` warned of the calibration map (steps of rate 0 or 1, a map that misses the
     outcome rates, one curve for a relation that is not one): each qualifies every shape."""
@@ -1545,6 +1564,7 @@ def audit_report_sections(
     )
     findings = [
         *(data_notes or []),
+        *_taken_score_falls_text(audit, event),
         *_score_copy_text(audit),
         *_calibration_caution_texts(audit),
         headline,

@@ -94,3 +94,25 @@ def test_what_fit_warned_of_the_calibration_map_is_among_the_findings(
         "plot_calibration()", "'Calibration of the score' below"
     )
     assert re.sub(r"\s+", " ", shown) in findings
+
+
+def test_a_falling_score_mimicked_uncalibrated_is_named_among_the_findings(tmp_path):
+    X, y, logit = _world(600)
+    X = X.drop(columns="a_copy")
+    audit = _audit(None)
+    messages, findings = _fit_and_report(audit, X, y, -logit, tmp_path / "r.html")
+    (warned,) = [m for m in messages if m.startswith("the score falls as P(y = 1) rises")]
+    rho = re.search(r"rank correlation with y (-[\d.]+)", warned)[1]
+    # the mimic's shapes run opposite to the outcome's: the reader is told, with the figure
+    assert (
+        f"The score falls as the outcome event (1) becomes likelier (rank correlation with the outcome {rho},"
+        in findings
+    )
+    assert "every difference has the wrong sign" in findings
+    mimic = audit.compare(interactions=False).query("term == 'a'")
+    assert np.corrcoef(mimic["mimic"], mimic["outcome"])[0, 1] < 0
+    # the same audit of the score as it rises, and a refit with a calibration, say nothing
+    for calibration, scores in ((None, logit), ("spline", -logit)):
+        audit.set_params(calibration=calibration)  # refitted: nothing of the first fit stays
+        messages, findings = _fit_and_report(audit, X, y, scores, tmp_path / "s.html")
+        assert "wrong sign" not in findings
