@@ -1952,11 +1952,7 @@ def _data_notes(args, data, audit):
             + ". A feature recorded after the outcome, or derived from the score, turns the "
             "findings about it (and the missing-feature test) upside down."
         )
-    if _uncalibrated_falling(data, audit):
-        notes.append(
-            f"The score falls as {data.event} becomes likelier and was mimicked uncalibrated "
-            "(--calibration none): the mimic's shapes run opposite to the outcome model's."
-        )
+    # a score that falls with the event, mimicked uncalibrated: the report's findings say it
     return notes
 
 

@@ -1129,20 +1129,21 @@ def _best_cut_share(values: np.ndarray, event: np.ndarray) -> float:
     return best
 
 
-def _warn_if_collinear(X, threshold=_COLLINEAR, limit=5):
+def _warn_if_collinear(X, threshold=_COLLINEAR, limit=5) -> str | None:
     """Warn when features of ``X`` nearly determine each other: numeric ones rank-correlated
     (``|Spearman| > threshold``), a nominal one whose levels cut a numeric one's ranks into
     intervals (:func:`_banding`: ``age`` and an ``age_band`` held as text, whatever the
     bands' sizes), or two nominal ones, one of which determines the other (Cramér's V: a
     relabelling, or a city and its state). The two models can split a shared effect between such features
     differently (``benchmarks/audit_null_worlds.py``). Nominal features of more levels than a
-    fifth of the rows (identifiers) are left out, as in :func:`_nominal_score_copies`."""
+    fifth of the rows (identifiers) are left out, as in :func:`_nominal_score_copies`.
+    Returns the pairs as the warning lists them (None when there are none), for the report."""
     if hasattr(X, "toarray") or len(X) == 0:
-        return
+        return None
     try:
         numeric, nominal = _columns_by_kind(X, labelled=True)
     except (TypeError, ValueError):  # cells the models refuse, with their own message
-        return
+        return None
     pairs = []  # (name, name, figure, measure)
     columns, ranks = [], None
     if numeric:
@@ -1225,7 +1226,7 @@ def _warn_if_collinear(X, threshold=_COLLINEAR, limit=5):
             if v > threshold:
                 pairs.append((first, second, v, "Cramér's V"))
     if not pairs:
-        return
+        return None
     pairs.sort(key=lambda pair: -abs(pair[2]))
     listed = ", ".join(
         f"{a!r} and {b!r} ({r:.2f}{'' if kind == 'Spearman' else ', ' + kind})"
@@ -1245,6 +1246,7 @@ def _warn_if_collinear(X, threshold=_COLLINEAR, limit=5):
         UserWarning,
         stacklevel=caller_stacklevel(),
     )
+    return listed + more
 
 
 def _warn_if_no_bands(**models) -> None:
@@ -1922,6 +1924,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         # the label's name, for the report ("two_year_recid = 1", not "1")
         name = getattr(y, "name", None) if isinstance(y, pd.Series) else None
         self._outcome_name = None if name is None else str(name)
+        # a score taken uncalibrated that clearly falls with the event (set where it is read)
+        self._taken_score_falls_ = None
         smallest = int(np.bincount(y01).min())
         # each third of the rows is fitted on its own, its score calibrated with cv folds
         needed = 3 * (self.cv if self.calibration is not None else 1)
@@ -1988,7 +1992,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         warn_empty_columns(X, stacklevel=2)
         warn_values_equal_as_text(X, kinds, stacklevel=2)
         warn_names_read_alike(X, stacklevel=2)
-        _warn_if_collinear(X)
+        # features that nearly determine each other: a caveat of the flags in the report
+        self._collinear_features_ = _warn_if_collinear(X)
         # the settings this fit used, for what is said of it later (report): set_params after
         # fit changes the parameters, not the fitted models
         params = self.get_params(deep=False)
@@ -2292,6 +2297,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         # a clear fall only: a score unrelated to y falls by chance half the time
         if not (rho < 0 and p_value < CLEAR_FALL_P):
             return
+        # what the report says of it (every shape compared with the wrong sign)
+        self._taken_score_falls_ = (float(rho), float(p_value))
         event, other = (
             label.item() if isinstance(label, np.generic) else label
             for label in (self.classes_[1], self.classes_[0])
@@ -2364,6 +2371,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
 
     def _set_calibration_tables(self, X, y01, scores):
         self.calibration_table_ = self.calibration_curve_ = None
+        # what the calibration's warnings say, for the report (each qualifies every shape)
+        self._calibration_cautions_ = []
         if scores.ndim == 2 and scores.shape[1] == 2:
             # a binary classifier's class probabilities: the positive class's column is the
             # one-dimensional score (the mimic reads it as log-odds, with no calibration)
@@ -2384,8 +2393,10 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         cannot follow deciles or points) gives every later figure on a wrong scale."""
         share, gap = calibration_misfit(self.mimic_.calibrator_, scores, y01)
         if share > MISFIT_WARNING_SHARE and gap > MISFIT_WARNING_GAP:
+            message = misfit_message(self.calibration, share, gap)
+            self._calibration_cautions_.append(message)
             warnings.warn(
-                misfit_message(self.calibration, share, gap),
+                message,
                 UserWarning,
                 stacklevel=caller_stacklevel(),
             )
@@ -2409,14 +2420,18 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             records=getattr(self, "_record_codes_", None),
         )
         if p_value <= _ONE_CURVE_MISFIT_P:
-            warnings.warn(
+            message = (
                 f"the calibration map (calibration={self.calibration!r}) is one curve in "
                 "log-odds, and the score's relation to the outcome is not (a monotone map "
                 "fits the rows better than any such curve would by chance: parametric "
                 f"bootstrap p = {p_value:.3f}). The mimic then learns the curve's misfit as "
                 "shapes and interactions the outcome lacks (on null worlds whose score ranked "
                 "the rows exactly by risk, blocks were flagged in 18 of 22 audits). Use "
-                "calibration='isotonic' or 'spline', which follow any monotone relation.",
+                "calibration='isotonic' or 'spline', which follow any monotone relation."
+            )
+            self._calibration_cautions_.append(message)
+            warnings.warn(
+                message,
                 UserWarning,
                 stacklevel=caller_stacklevel(),
             )
@@ -2433,12 +2448,16 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         rate = calibrator.raw_rate(scores)
         share = float(np.mean((rate <= 0.0) | (rate >= 1.0)))
         if share > _SATURATION_WARNING_SHARE:
-            warnings.warn(
+            message = (
                 f"the isotonic calibration puts {100 * share:.1f}% of the scores in steps whose "
                 "observed rate is exactly 0 or 1; their log-odds rest on the size of the step "
                 "alone, and the mimic's shape functions follow those steps. For a score with "
                 "many distinct values use calibration='spline' (a smooth monotone map; "
-                "'sigmoid' assumes the score is linear in log-odds).",
+                "'sigmoid' assumes the score is linear in log-odds)."
+            )
+            self._calibration_cautions_.append(message)
+            warnings.warn(
+                message,
                 UserWarning,
                 stacklevel=caller_stacklevel(),
             )

@@ -1218,6 +1218,54 @@ def _score_copy_text(audit) -> list[str]:
     ]
 
 
+def _taken_score_falls_text(audit, event) -> list[str]:
+    """The caveat of a score mimicked uncalibrated that clearly falls as the event becomes
+    likelier (``fit`` warned): it most likely scores the other label."""
+    falls = getattr(audit, "_taken_score_falls_", None)
+    if not falls:
+        return []
+    rho, p_value = falls
+    return [
+        f"The score falls as the outcome event ({event}) becomes likelier (rank correlation "
+        f"with the outcome {rho:.2f}, p = {p_value:.2g}), but with no calibration it was "
+        "mimicked as given, as "
+        f"rising with {event}. If it scores the other outcome, the mimic's shapes run opposite "
+        "to the outcome model's and every difference has the wrong sign: fit the audit with "
+        "a calibration (calibration='isotonic'; on the command line --calibration isotonic), "
+        "which maps a falling score by a decreasing function, or with the score's own event "
+        "as the outcome event."
+    ]
+
+
+def _calibration_caution_texts(audit) -> list[str]:
+    """What ``fit`` warned of the calibration map (steps of rate 0 or 1, a map that misses the
+    outcome rates, one curve for a relation that is not one): each qualifies every shape."""
+    texts = []
+    for message in getattr(audit, "_calibration_cautions_", None) or []:
+        texts.append(
+            "Calibration: "
+            + message[0].upper()
+            + message[1:].replace("plot_calibration()", "'Calibration of the score' below")
+        )
+    return texts
+
+
+def _collinear_text(audit) -> list[str]:
+    """The caveat of features that nearly determine each other (``fit`` warned), beside the
+    flags it qualifies."""
+    listed = getattr(audit, "_collinear_features_", None)
+    if not listed:
+        return []
+    return [
+        f"Features that nearly determine each other: {listed} (Spearman's correlation where "
+        "no other measure is named). The mimic and the outcome model can split a shared "
+        "effect between such features differently, so a value of one can be flagged while "
+        "their sum agrees, or a difference be missed (on generated worlds with nothing to "
+        "find and three numeric features correlated at 0.95, 6 of 60 audits flagged some "
+        "value, against 5%): read their shapes together."
+    ]
+
+
 def _untested_text(audit, comparison) -> list[str]:
     """One finding naming the main effects whose values are mostly too thin to test."""
     from sklearn_distill.stats import untested_terms
@@ -1516,9 +1564,12 @@ def audit_report_sections(
     )
     findings = [
         *(data_notes or []),
+        *_taken_score_falls_text(audit, event),
         *_score_copy_text(audit),
+        *_calibration_caution_texts(audit),
         headline,
         *summarize_terms(comparison, flag=flag)["text"],
+        *_collinear_text(audit),
         *_untested_text(audit, comparison),
         *_block_texts(blocks),
     ]

@@ -1,0 +1,118 @@
+"""What ``CompareAudit.fit`` warns of reaches the audit's report, beside the findings it
+qualifies: features that nearly determine each other, and a calibration map that misses the
+outcome rates or rests on steps of rate 0 or 1."""
+
+import html
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from interpret.glassbox import ExplainableBoostingClassifier, ExplainableBoostingRegressor
+
+from sklearn_distill import CompareAudit
+
+_SMALL = {"outer_bags": 2, "max_rounds": 100, "max_bins": 16, "n_jobs": 1}
+
+
+def _audit(calibration):
+    return CompareAudit(
+        calibration=calibration,
+        interactions=0,
+        cv=2,
+        n_crossfits=1,
+        random_state=0,
+        student=ExplainableBoostingRegressor(**_SMALL, learning_rate=0.3),
+        outcome=ExplainableBoostingClassifier(**_SMALL, learning_rate=0.05),
+    )
+
+
+def _findings(path):
+    """The text of the report's "What the audit found" section, as a reader sees it."""
+    page = open(path, encoding="utf-8").read()
+    section = page.split("What the audit found", 1)[1].split("<h2", 1)[0]
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", section)))
+
+
+def _fit_and_report(audit, X, y, scores, path):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        audit.fit(X, y, teacher_scores=scores)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        audit.report(path, n_bootstrap=40)
+    return [str(w.message) for w in caught], _findings(path)
+
+
+def _world(n, seed=0):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=n)
+    X = pd.DataFrame({"a": a, "a_copy": a + 0.1 * rng.normal(size=n), "b": rng.normal(size=n)})
+    logit = X["a"] - 0.5 * X["b"]
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return X, y, logit.to_numpy()
+
+
+def test_features_that_nearly_determine_each_other_are_named_among_the_findings(tmp_path):
+    X, y, logit = _world(600)
+    messages, findings = _fit_and_report(_audit("spline"), X, y, logit, tmp_path / "r.html")
+    (warned,) = [m for m in messages if "strongly correlated features" in m]
+    # the pairs as fit listed them, with their figure, reach the reader of the report
+    listed = re.search(r"category\): (.*)\. The mimic and the outcome", warned)[1]
+    assert "'a' and 'a_copy'" in listed
+    assert listed in findings
+    assert "read their shapes together" in findings
+    # an audit of features that do not determine each other says nothing of the kind
+    X2 = X.drop(columns="a_copy")
+    messages, findings = _fit_and_report(_audit("spline"), X2, y, logit, tmp_path / "s.html")
+    assert not any("strongly correlated features" in m for m in messages)
+    assert "nearly determine each other" not in findings
+
+
+@pytest.mark.parametrize(
+    "calibration, scores, warned",
+    [
+        # deciles of the log-odds: 'temperature' only rescales them, missing the rates
+        ("temperature", "deciles", r"calibration map \(calibration='temperature'\) misses"),
+        # a continuous score through isotonic steps: its extreme steps are pure
+        ("isotonic", "logit", r"isotonic calibration puts .*% of the scores in steps"),
+    ],
+    ids=["temperature-misses", "isotonic-saturates"],
+)
+def test_what_fit_warned_of_the_calibration_map_is_among_the_findings(
+    tmp_path, calibration, scores, warned
+):
+    X, y, logit = _world(2000)
+    X = X.drop(columns="a_copy")
+    if scores == "deciles":
+        logit = np.searchsorted(np.quantile(logit, np.linspace(0, 1, 11)[1:-1]), logit) + 1.0
+    messages, findings = _fit_and_report(_audit(calibration), X, y, logit, tmp_path / "r.html")
+    (message,) = [m for m in messages if re.search(warned, m)]
+    # the warning's own words, its figures included, as a sentence of the findings
+    shown = message[0].upper() + message[1:].replace(
+        "plot_calibration()", "'Calibration of the score' below"
+    )
+    assert re.sub(r"\s+", " ", shown) in findings
+
+
+def test_a_falling_score_mimicked_uncalibrated_is_named_among_the_findings(tmp_path):
+    X, y, logit = _world(600)
+    X = X.drop(columns="a_copy")
+    audit = _audit(None)
+    messages, findings = _fit_and_report(audit, X, y, -logit, tmp_path / "r.html")
+    (warned,) = [m for m in messages if m.startswith("the score falls as P(y = 1) rises")]
+    rho = re.search(r"rank correlation with y (-[\d.]+)", warned)[1]
+    # the mimic's shapes run opposite to the outcome's: the reader is told, with the figure
+    assert (
+        f"The score falls as the outcome event (1) becomes likelier (rank correlation with the outcome {rho},"
+        in findings
+    )
+    assert "every difference has the wrong sign" in findings
+    mimic = audit.compare(interactions=False).query("term == 'a'")
+    assert np.corrcoef(mimic["mimic"], mimic["outcome"])[0, 1] < 0
+    # the same audit of the score as it rises, and a refit with a calibration, say nothing
+    for calibration, scores in ((None, logit), ("spline", -logit)):
+        audit.set_params(calibration=calibration)  # refitted: nothing of the first fit stays
+        messages, findings = _fit_and_report(audit, X, y, scores, tmp_path / "s.html")
+        assert "wrong sign" not in findings
