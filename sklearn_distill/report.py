@@ -1256,9 +1256,12 @@ def _collinear_text(audit) -> list[str]:
     listed = getattr(audit, "_collinear_features_", None)
     if not listed:
         return []
+    # a figure without a measure named beside it, "(0.97)", is Spearman's correlation
+    spearman = re.search(r"\(-?\d+\.\d+\)", listed) is not None
+    measure = " (Spearman's correlation where no other measure is named)" if spearman else ""
     return [
-        f"Features that nearly determine each other: {listed} (Spearman's correlation where "
-        "no other measure is named). The mimic and the outcome model can split a shared "
+        f"Features that nearly determine each other: {listed}{measure}. The mimic and the "
+        "outcome model can split a shared "
         "effect between such features differently, so a value of one can be flagged while "
         "their sum agrees, or a difference be missed (on generated worlds with nothing to "
         "find and three numeric features correlated at 0.95, 6 of 60 audits flagged some "

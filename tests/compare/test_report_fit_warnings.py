@@ -63,11 +63,28 @@ def test_features_that_nearly_determine_each_other_are_named_among_the_findings(
     assert "'a' and 'a_copy'" in listed
     assert listed in findings
     assert "read their shapes together" in findings
+    # a pair of numbers carries no measure's name: the reader is told it is Spearman's
+    assert f"{listed} (Spearman's correlation where no other measure is named)." in findings
     # an audit of features that do not determine each other says nothing of the kind
     X2 = X.drop(columns="a_copy")
     messages, findings = _fit_and_report(_audit("spline"), X2, y, logit, tmp_path / "s.html")
     assert not any("strongly correlated features" in m for m in messages)
     assert "nearly determine each other" not in findings
+
+
+def test_a_pair_of_categories_is_named_with_its_measure_alone(tmp_path):
+    X, y, logit = _world(600)
+    rng = np.random.default_rng(1)
+    X = X.drop(columns="a_copy").assign(
+        city=rng.choice(["p", "q", "r", "s"], len(X)),
+    )
+    X["region"] = X["city"].map({"p": "north", "q": "north", "r": "south", "s": "west"})
+    messages, findings = _fit_and_report(_audit("spline"), X, y, logit, tmp_path / "r.html")
+    (warned,) = [m for m in messages if "strongly correlated features" in m]
+    listed = re.search(r"category\): (.*)\. The mimic and the outcome", warned)[1]
+    assert "Cramér's V" in listed and listed in findings
+    # every figure names its measure: no word of Spearman's correlation
+    assert "Spearman" not in findings.split("nearly determine each other", 1)[1].split(".")[0]
 
 
 @pytest.mark.parametrize(
