@@ -386,23 +386,28 @@ def column_kinds(X) -> list[str]:
     ]
 
 
-def warn_numbers_from_text(converted, stacklevel: int | None = None) -> None:
+def warn_numbers_from_text(converted, stacklevel: int | None = None) -> str | None:
     """Say which columns hold numbers written as text (``converted``, from
     :func:`text_number_columns`) and are read as numbers; the warning points at the user's
-    line unless ``stacklevel`` is given."""
-    if converted:
-        warnings.warn(
-            (
-                f"X columns {', '.join(converted)} hold"
-                if len(converted) > 1
-                else f"X column {converted[0]} holds"
-            )
-            + " numbers written as text: read as numbers (a continuous feature), as the "
-            "Explainable Boosting Machine reads them; the teacher is given them as they are. "
-            "Give a column the 'category' dtype to read its values as labels.",
-            UserWarning,
-            stacklevel=caller_stacklevel() if stacklevel is None else stacklevel,
+    line unless ``stacklevel`` is given. Returns the message warned (None when none)."""
+    if not converted:
+        return None
+    message = (
+        (
+            f"X columns {', '.join(converted)} hold"
+            if len(converted) > 1
+            else f"X column {converted[0]} holds"
         )
+        + " numbers written as text: read as numbers (a continuous feature), as the "
+        "Explainable Boosting Machine reads them; the teacher is given them as they are. "
+        "Give a column the 'category' dtype to read its values as labels."
+    )
+    warnings.warn(
+        message,
+        UserWarning,
+        stacklevel=caller_stacklevel() if stacklevel is None else stacklevel,
+    )
+    return message
 
 
 def text_number_columns(X, kinds, advice=None) -> list[str]:
@@ -496,7 +501,7 @@ def _categorical_columns(X, kinds=None):
             )
 
 
-def warn_text_categories(X, kinds=None, name: str = "X", stacklevel: int = 2) -> None:
+def warn_text_categories(X, kinds=None, name: str = "X", stacklevel: int = 2) -> list[str]:
     """Warn about each categorical column of the fitting data that has nearly one level per
     row, or that holds numbers written as text.
 
@@ -517,7 +522,13 @@ def warn_text_categories(X, kinds=None, name: str = "X", stacklevel: int = 2) ->
         How the data are named in the message.
     stacklevel : int, default=2
         As for :func:`warnings.warn`, counted from the caller of this function.
+
+    Returns
+    -------
+    list of str
+        The messages warned, one per column.
     """
+    warned = []
     for index, column in _categorical_columns(X, kinds):
         dtype = column.dtype
         if (
@@ -577,6 +588,8 @@ def warn_text_categories(X, kinds=None, name: str = "X", stacklevel: int = 2) ->
                 )
             message += " If the levels are meant as categories, ignore this warning."
             warnings.warn(message, UserWarning, stacklevel=stacklevel + 1)
+            warned.append(message)
+    return warned
 
 
 def boolean_columns(X, kinds) -> list[int]:
@@ -649,32 +662,35 @@ def _read_alike(texts) -> list[list[str]]:
     return [group for group in by_shown.values() if len(group) > 1]
 
 
-def warn_names_read_alike(X, stacklevel: int = 2) -> None:
+def warn_names_read_alike(X, stacklevel: int = 2) -> str | None:
     """Warn when a frame's column names differ only in how they read (``"age"`` and
-    ``"age "``, accents composed and decomposed): tables and reports show them alike."""
+    ``"age "``, accents composed and decomposed): tables and reports show them alike.
+    Returns the message warned (None when none)."""
     if not is_frame(X):
-        return
+        return None
     alike = _read_alike([column for column in X.columns if isinstance(column, str)])
-    if alike:
-        shown = "; ".join(" and ".join(repr(v) for v in group) for group in alike[:3])
-        warnings.warn(
-            f"X has column names that differ only in white space, invisible characters or the "
-            f"Unicode form of their letters ({shown}): they are separate features that read "
-            "alike in every table and report. Rename them.",
-            UserWarning,
-            stacklevel=stacklevel + 1,
-        )
+    if not alike:
+        return None
+    shown = "; ".join(" and ".join(repr(v) for v in group) for group in alike[:3])
+    message = (
+        f"X has column names that differ only in white space, invisible characters or the "
+        f"Unicode form of their letters ({shown}): they are separate features that read "
+        "alike in every table and report. Rename them."
+    )
+    warnings.warn(message, UserWarning, stacklevel=stacklevel + 1)
+    return message
 
 
 def warn_values_equal_as_text(
     X, kinds=None, name: str = "X", stacklevel: int = 2, *, reads_text: bool = True
-) -> None:
+) -> list[str]:
     """Warn about each categorical column holding distinct values that read alike as text
     (``1`` and ``"1"``, ``2`` and ``2.0``, from concatenated files): an Explainable Boosting
     model bins categories by their text, so it merges them, silently. With ``reads_text=False``
     (``DistilledTree``, whose categories are values: it keeps those apart) that warning is left
     out; values that read alike and values equal but for their text are warned about for
-    both."""
+    both. Returns the messages warned."""
+    warned = []
     for index, column in _categorical_columns(X, kinds):
         try:
             values = pd.Series(column.to_numpy(dtype=object), dtype=object).dropna().unique()
@@ -690,15 +706,15 @@ def warn_values_equal_as_text(
         padded = _read_alike(by_text)
         if padded:
             shown = "; ".join(" and ".join(repr(v) for v in group) for group in padded[:3])
-            warnings.warn(
+            message = (
                 f"{name} column {label} holds values that differ only in white space, invisible "
                 f"characters or the Unicode form of their letters ({shown}): they are separate "
                 "categories, and read alike in the report. Normalise them (e.g. "
                 "X[col].str.normalize('NFKC').str.split().str.join(' ')) if they are the same "
-                "category.",
-                UserWarning,
-                stacklevel=stacklevel + 1,
+                "category."
             )
+            warnings.warn(message, UserWarning, stacklevel=stacklevel + 1)
+            warned.append(message)
         # values equal in Python but not as text (True and 1, False and 0): the tree's
         # categories merge them, the Explainable Boosting student keeps them apart. unique()
         # merges equal values itself, so the cells are read with their types (object columns)
@@ -721,25 +737,26 @@ def warn_values_equal_as_text(
         equal = [sorted(texts) for texts in by_value.values() if len(texts) > 1]
         if equal:
             shown = "; ".join(" and ".join(texts) for texts in equal[:3])
-            warnings.warn(
+            message = (
                 f"{name} column {label} holds values that are equal as values but not as text "
                 f"({shown}, from files joined together): DistilledTree takes them for one "
                 "category, the Explainable Boosting student for several. Convert the column to "
-                "one type if they are the same category.",
-                UserWarning,
-                stacklevel=stacklevel + 1,
+                "one type if they are the same category."
             )
+            warnings.warn(message, UserWarning, stacklevel=stacklevel + 1)
+            warned.append(message)
         if not merged or not reads_text:
             continue
         shown = "; ".join(" and ".join(repr(v) for v in group) for group in merged[:3])
-        warnings.warn(
+        message = (
             f"{name} column {label} holds values that differ only in type ({shown}): the "
             "Explainable Boosting student reads categories as text, so it merges them into one "
             "category. Convert the column to one type (e.g. X[col].astype(str)) if they are "
-            "the same category, or rename them if they are not.",
-            UserWarning,
-            stacklevel=stacklevel + 1,
+            "the same category, or rename them if they are not."
         )
+        warnings.warn(message, UserWarning, stacklevel=stacklevel + 1)
+        warned.append(message)
+    return warned
 
 
 def _is_fresh_index(index) -> bool:
@@ -747,7 +764,7 @@ def _is_fresh_index(index) -> bool:
     return isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
 
 
-def check_same_order(X, values, name: str) -> None:
+def check_same_order(X, values, name: str) -> str | None:
     """Refuse pandas ``values`` (``y``, scores, groups) whose index holds X's row labels in
     another order, and warn when most of its labels are X's labels at other positions.
 
@@ -805,30 +822,31 @@ def check_same_order(X, values, name: str) -> None:
         )
     if _is_fresh_index(theirs) or moved < _MOVED_SHARE * len(theirs):
         return
-    warnings.warn(
+    message = (
         f"{name}'s index holds {moved} of its {len(theirs)} labels as labels of other rows of "
         f"X: values are matched to X's rows by position (as scikit-learn does). If {name} was "
         "sliced or merged apart from X, they are misaligned (match them by label with "
-        f"{name}.reindex(X.index)); if the order is right, pass {name}.to_numpy() to say so.",
-        UserWarning,
-        stacklevel=caller_stacklevel(),
+        f"{name}.reindex(X.index)); if the order is right, pass {name}.to_numpy() to say so."
     )
+    warnings.warn(message, UserWarning, stacklevel=caller_stacklevel())
+    return message
 
 
 #: The share of a Series' labels that, found at other rows of X, makes check_same_order warn.
 _MOVED_SHARE = 0.9
 
 
-def warn_empty_columns(X, name: str = "X", stacklevel: int = 2) -> None:
+def warn_empty_columns(X, name: str = "X", stacklevel: int = 2) -> str | None:
     """Warn about each column of the fitting data with no value on any row: it carries
-    nothing (the EBM then prints numpy's "All-NaN slice" from deep inside, naming no column)."""
+    nothing (the EBM then prints numpy's "All-NaN slice" from deep inside, naming no column).
+    Returns the message warned (None when none)."""
     if not is_frame(X):
-        return
+        return None
     empty = [str(column) for column in X.columns[X.isna().all().to_numpy()]]
-    if empty:
-        warnings.warn(
-            f"{name} columns {empty} have no value on any row: they carry nothing to model; "
-            "drop them.",
-            UserWarning,
-            stacklevel=stacklevel + 1,
-        )
+    if not empty:
+        return None
+    message = (
+        f"{name} columns {empty} have no value on any row: they carry nothing to model; drop them."
+    )
+    warnings.warn(message, UserWarning, stacklevel=stacklevel + 1)
+    return message

@@ -213,9 +213,10 @@ def _unclear_pair(names, pair) -> str | None:
 SEPARATOR_WARNING = r"X columns .* hold ' & ', the separator of interaction term names"
 
 
-def _pairs_named_unclearly(names) -> set[tuple[int, int]]:
+def _pairs_named_unclearly(names, warned=None) -> set[tuple[int, int]]:
     """The pairs whose interaction terms would be named unclearly (see :func:`_unclear_pair`):
-    left out of interaction detection, with a warning naming the columns."""
+    left out of interaction detection, with a warning naming the columns, which is appended
+    to the list ``warned`` when one is given."""
     if names is None or not any(" & " in name for name in names):
         return set()  # a term name holding ' & ' needs a column name holding it
     # every pair with a column holding ' & ', and the pairs whose term is named like one
@@ -230,14 +231,15 @@ def _pairs_named_unclearly(names) -> set[tuple[int, int]]:
                     pairs.add(tuple(sorted((position[first], position[second]))))
     if pairs:
         columns = sorted(name for name in names if " & " in name)
-        warnings.warn(
+        message = (
             f"X columns {columns} hold ' & ', the separator of interaction term names: they "
             "are left out of interaction detection (and so is a pair of features whose term "
             "would be named like one of them). Rename them (e.g. 'income and assets') to let "
-            "the audit pair them.",
-            UserWarning,
-            stacklevel=caller_stacklevel(),
+            "the audit pair them."
         )
+        if warned is not None:
+            warned.append(message)
+        warnings.warn(message, UserWarning, stacklevel=caller_stacklevel())
     return pairs
 
 
@@ -1764,7 +1766,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             # wide nominal columns (too many cells to compare) and columns of one level
             left_out = {*_wide_features(X, _WIDE_CATEGORIES), *_single_level_features(X)}
             excluded = {tuple(sorted((w, j))) for w in left_out for j in range(n_features)}
-            excluded |= _pairs_named_unclearly(names)
+            excluded |= _pairs_named_unclearly(names, self._data_cautions_)
             return count, sorted(pair for pair in excluded if pair[0] != pair[1])
         known = names if names is not None else f"column indices 0..{n_features - 1}"
         constraint = (
@@ -1908,8 +1910,10 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             fail("X", _X_CONSTRAINT, X, TypeError)
         check_feature_count(X)
         check_signaling_nans(X)
+        # what fit warned of the data, for the report's findings (each qualifies them all)
+        self._data_cautions_ = []
         for name, values in (("y", y), ("teacher_scores", teacher_scores), ("groups", groups)):
-            check_same_order(X, values, name)
+            self._data_cautions_.append(check_same_order(X, values, name))
         n_labels = _length(y)
         if n_labels is not None and n_labels != n_samples:
             raise ValueError(
@@ -1926,6 +1930,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         self._outcome_name = None if name is None else str(name)
         # a score taken uncalibrated that clearly falls with the event (set where it is read)
         self._taken_score_falls_ = None
+        # a calibrated score that falls too weakly to be read as falling (set where it is read)
+        self._weak_fall_ = None
         smallest = int(np.bincount(y01).min())
         # each third of the rows is fitted on its own, its score calibrated with cv folds
         needed = 3 * (self.cv if self.calibration is not None else 1)
@@ -1953,6 +1959,10 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
                 self._score_sign_ = warn_if_score_falls(
                     scores, y01, self.calibration, self.classes_[1]
                 )
+                rho, p_value = score_trend(scores, y01)
+                if self._score_sign_ > 0 and rho < 0 and self.calibration != "sigmoid":
+                    # warned: read as rising all the same (the report says so beside it)
+                    self._weak_fall_ = (float(rho), float(p_value))
             elif self.calibration is None:
                 self._warn_if_taken_score_falls(self._event_score(scores), y01, scores.ndim)
             if self.calibration == "spline" and np.unique(scores).size < 3:
@@ -1987,11 +1997,14 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         )
         readable, kinds = readable_columns(X)
         if readable is not None:  # else the mimic's checks say why they cannot read it
-            warn_numbers_from_text(text_number_columns(readable, kinds))
-        warn_text_categories(X, kinds, stacklevel=2)
-        warn_empty_columns(X, stacklevel=2)
-        warn_values_equal_as_text(X, kinds, stacklevel=2)
-        warn_names_read_alike(X, stacklevel=2)
+            self._data_cautions_.append(
+                warn_numbers_from_text(text_number_columns(readable, kinds))
+            )
+        self._data_cautions_ += warn_text_categories(X, kinds, stacklevel=2)
+        self._data_cautions_.append(warn_empty_columns(X, stacklevel=2))
+        self._data_cautions_ += warn_values_equal_as_text(X, kinds, stacklevel=2)
+        self._data_cautions_.append(warn_names_read_alike(X, stacklevel=2))
+        self._data_cautions_ = [text for text in self._data_cautions_ if text]
         # features that nearly determine each other: a caveat of the flags in the report
         self._collinear_features_ = _warn_if_collinear(X)
         # the settings this fit used, for what is said of it later (report): set_params after
@@ -2115,6 +2128,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         # what the mimic fits of the rows' noise): the report's attenuation reads it
         self.fidelity_["rmse_out_of_fold"] = float(np.sqrt(np.mean(self.mimic_residuals_**2)))
         r2 = float(self.fidelity_.get("r2", float("nan")))
+        # the mimic reproduces almost none of the score: the report gives fit's advice
+        self._low_fidelity_ = r2 < LOW_FIDELITY_R2
         if r2 < LOW_FIDELITY_R2:
             warnings.warn(
                 f"the mimic reproduces almost none of the score (R^2 {r2:.3f} on the audit "

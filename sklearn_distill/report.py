@@ -1237,6 +1237,45 @@ def _taken_score_falls_text(audit, event) -> list[str]:
     ]
 
 
+def _data_caution_texts(audit, data_notes=None) -> list[str]:
+    """What ``fit`` warned of the data (numbers written as text, categories of nearly one row
+    each, empty columns, values or names that read alike, ' & ' in names, values matched to
+    rows of other labels): each qualifies the findings about the features it names. An empty
+    column, or one of nearly a level per row, that the command line's own note already names
+    as unsafe (``data_notes``) is not said again."""
+    unsafe = " ".join(
+        note for note in data_notes or [] if note.startswith("Features that look unsafe")
+    )
+    texts = []
+    for message in getattr(audit, "_data_cautions_", None) or []:
+        if unsafe and ("no value on any row" in message or "nearly one level per row" in message):
+            named = re.findall(r"'((?:[^'\\]|\\.)*)'", message.split(":", 1)[0])
+            if named and all(f"{name} (" in unsafe for name in named):
+                continue
+        for python, reader in (
+            ("X columns ", "Features "),
+            ("X column ", "Feature "),
+            ("X has column names", "The data have feature names"),
+        ):
+            if message.startswith(python):
+                message = reader + message[len(python) :]
+                break
+        texts.append("Data: " + message)
+    return texts
+
+
+def _low_fidelity_text(audit) -> list[str]:
+    """``fit``'s advice when the mimic reproduces almost none of the score: the score and the
+    rows may not belong together."""
+    if not getattr(audit, "_low_fidelity_", False):
+        return []
+    return [
+        "A mimic this far from the score often means the scores and the rows do not belong "
+        "together: check that each row's score is the black box's score of that row (given in "
+        "the rows' order) and that the features are what the black box was given."
+    ]
+
+
 def _calibration_caution_texts(audit) -> list[str]:
     """What ``fit`` warned of the calibration map (steps of rate 0 or 1, a map that misses the
     outcome rates, one curve for a relation that is not one): each qualifies every shape."""
@@ -1356,6 +1395,15 @@ def _score_reading(audit):
             return "a probability of the outcome event, mimicked as its log-odds (no calibration)"
         return None
     if sign > 0:
+        weak = getattr(audit, "_weak_fall_", None)
+        if weak:
+            return (
+                "rising as the outcome event becomes likelier: an increasing calibration, "
+                "although in these data it falls weakly as the event becomes likelier (rank "
+                f"correlation with the outcome {weak[0]:.2f}, p = {weak[1]:.2g}: not a clear "
+                "fall, so it is read as a risk score; if the score falls by design, negate it "
+                "before the audit)"
+            )
         return "rising as the outcome event becomes likelier: an increasing calibration"
     return "falling as the outcome event becomes likelier: a decreasing calibration"
 
@@ -1554,6 +1602,7 @@ def audit_report_sections(
                 )
                 + data_line,
                 *_fidelity_paragraphs(fidelity, _scale_of(audit)),
+                *_low_fidelity_text(audit),
                 *_scale_texts(audit),
             ],
         )
@@ -1567,6 +1616,7 @@ def audit_report_sections(
     )
     findings = [
         *(data_notes or []),
+        *_data_caution_texts(audit, data_notes),
         *_taken_score_falls_text(audit, event),
         *_score_copy_text(audit),
         *_calibration_caution_texts(audit),

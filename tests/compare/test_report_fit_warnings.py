@@ -133,3 +133,100 @@ def test_a_falling_score_mimicked_uncalibrated_is_named_among_the_findings(tmp_p
         audit.set_params(calibration=calibration)  # refitted: nothing of the first fit stays
         messages, findings = _fit_and_report(audit, X, y, scores, tmp_path / "s.html")
         assert "wrong sign" not in findings
+
+
+def test_what_fit_warned_of_the_data_is_among_the_findings(tmp_path):
+    X, y, logit = _world(600)
+    X = X.drop(columns="a_copy")
+    n = len(X)
+    X["ident"] = [f"id{k}" for k in range(n)]  # nearly one level per row
+    X["empty"] = np.nan  # no value on any row
+    X["mixed"] = pd.Series([(1, "1", "x")[k % 3] for k in range(n)], dtype=object)
+    X["text"] = [f"{v:.2f}" for v in X["a"]]  # numbers written as text
+    X["b "] = X["b"] + np.random.default_rng(1).normal(size=n)  # reads like 'b'
+    X["p & q"] = np.random.default_rng(2).normal(size=n)  # the term separator
+    audit = _audit("spline").set_params(interactions=1)
+    messages, findings = _fit_and_report(audit, X, y, logit, tmp_path / "r.html")
+    warned = [
+        m
+        for m in messages
+        if re.search(r"nearly one level|no value|differ only in|hold ' & '|written as text", m)
+    ]
+    assert len(warned) == 6
+    for message in warned:
+        # the warning's words reach the reader, the data named as features, not as X
+        shown = re.sub(r"^X columns? ", "Feature ", message)
+        shown = shown.replace("Feature [", "Features [").replace(
+            "X has column names", "The data have feature names"
+        )
+        assert "Data: " + re.sub(r"\s+", " ", shown) in findings
+    # the command line's own note of unsafe features says it once, not twice
+    from sklearn_distill.report import write_audit_report
+
+    note = "Features that look unsafe, audited because --features names them: empty (no value "
+    note += "on any row); ident (a distinct value on every row (an identifier?))."
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        write_audit_report(audit, tmp_path / "c.html", n_bootstrap=40, data_notes=[note])
+    said = _findings(tmp_path / "c.html")
+    assert "Data: Feature 'ident' is read as" in findings
+    assert "Data: Feature 'ident' is read as" not in said
+    assert "have no value on any row" not in said and "differ only in type" in said
+    # clean data: nothing of the kind
+    messages, findings = _fit_and_report(
+        _audit("spline"), X[["a", "b"]], y, logit, tmp_path / "s.html"
+    )
+    assert "Data: " not in findings
+
+
+def test_values_matched_to_rows_of_other_labels_are_named_among_the_findings(tmp_path):
+    X, y, logit = _world(600)
+    X = X.drop(columns="a_copy")
+    X.index = X.index + 1000
+    shifted = pd.Series(
+        np.asarray(y), index=X.index + 1
+    )  # sliced apart from X: each label one row off
+    messages, findings = _fit_and_report(_audit("spline"), X, shifted, logit, tmp_path / "r.html")
+    (warned,) = [m for m in messages if "labels as labels of other rows" in m]
+    assert "Data: " + re.sub(r"\s+", " ", warned) in findings
+
+
+def _page(path):
+    page = open(path, encoding="utf-8").read()
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
+
+
+def test_a_mimic_of_almost_none_of_the_score_gives_fits_advice(tmp_path):
+    X, y, logit = _world(600)
+    X = X.drop(columns="a_copy")
+    shuffled = np.random.default_rng(3).permutation(logit)  # scores of other rows
+    messages, _ = _fit_and_report(_audit("spline"), X, y, shuffled, tmp_path / "r.html")
+    assert any(m.startswith("the mimic reproduces almost none of the score") for m in messages)
+    faithful = _page(tmp_path / "r.html").split("How faithful the mimic is", 1)[1]
+    faithful = faithful.split("What the audit found", 1)[0]
+    assert "given in the rows' order" in faithful
+    # the scores in their rows' order: a faithful mimic, no such advice
+    _fit_and_report(_audit("spline"), X, y, logit, tmp_path / "s.html")
+    assert "rows' order" not in _page(tmp_path / "s.html")
+
+
+def test_a_calibrated_score_that_falls_weakly_is_said_to_fall_beside_its_reading(tmp_path):
+    from sklearn_distill._calibration import score_trend
+
+    X, y, logit = _world(600)
+    X = X.drop(columns="a_copy")
+    rng = np.random.default_rng(1)
+    scores = -0.08 * logit + rng.normal(size=len(X))
+    rho, p_value = score_trend(scores, y)
+    assert rho < 0 and p_value > 0.05  # a weak fall: read as rising all the same
+    messages, _ = _fit_and_report(_audit("isotonic"), X, y, scores, tmp_path / "r.html")
+    assert any("rises only weakly" in m for m in messages)
+    page = _page(tmp_path / "r.html")
+    assert (
+        "read as rising as the outcome event becomes likelier: an increasing calibration, "
+        "although in these data it falls weakly as the event becomes likelier (rank "
+        f"correlation with the outcome {rho:.2f}, p = {p_value:.2g}"
+    ) in page
+    # the score as it rises: no fall said
+    _fit_and_report(_audit("isotonic"), X, y, -scores, tmp_path / "s.html")
+    assert "falls weakly" not in _page(tmp_path / "s.html")
