@@ -303,6 +303,9 @@ def test_tally_errors(probe):
         new_metric().update(bad)
     with pytest.raises(ValueError, match=r"activations have 5 units .* num_units=6"):
         metric.update(activations[:, :5], labels)
+    # channels-last maps [B, h, w, U] (a ConvNeXt or ViT block): the message says how to fix it
+    with pytest.raises(ValueError, match=r"channels-last .*permute\(0, 3, 1, 2\)"):
+        metric.update(activations.permute(0, 2, 3, 1), labels)
     with pytest.raises(ValueError, match=r"activations must have shape \[batch, units"):
         metric.update(activations[0], labels)
     with pytest.raises(ValueError, match="needs labels and/or image_labels"):
