@@ -524,9 +524,18 @@ class NetworkDissection(DtypeKeepingMetric):
     def _check_units(self, activations: Tensor) -> None:
         if isinstance(activations, Tensor) and activations.ndim == 4:
             if activations.shape[1] != self.num_units:
+                shape = tuple(activations.shape)
+                # a layer whose maps come out [B, h, w, U] (ConvNeXt, ViT blocks reshaped)
+                hint = (
+                    ": channels-last maps [batch, height, width, units]? give "
+                    "activations.permute(0, 3, 1, 2)"
+                    if shape[-1] == self.num_units
+                    else f": give the [batch, units, height, width] maps of the layer it "
+                    f"dissects, or build it with num_units={shape[1]}"
+                )
                 raise ValueError(
-                    f"activations have {activations.shape[1]} units (dim 1) but the metric was "
-                    f"built with num_units={self.num_units}"
+                    f"activations have {shape[1]} units (dim 1) but the metric was "
+                    f"built with num_units={self.num_units}; got shape {shape}{hint}"
                 )
 
     def update(
