@@ -1946,6 +1946,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
                 )
             )
         scores = None
+        margins_unlike_log_odds = None
         if teacher_scores is not None:
             teacher_scores = _teacher.align_score_columns(teacher_scores, self.classes_)
             scores = _teacher.check_scores(teacher_scores, n_samples)
@@ -1978,6 +1979,11 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
                 and method == "decision_function"
                 and not _margins_are_log_odds(self.teacher, X)
             ):
+                # what the report says of the scale the mimic is on (set after the query)
+                margins_unlike_log_odds = (
+                    f"are {type(self.teacher).__name__}'s decision_function margins, not its "
+                    "log-odds"
+                )
                 warnings.warn(
                     f"calibration=None reads the teacher's decision_function margins as "
                     f"log-odds of the outcome, and {type(self.teacher).__name__}'s are not its "
@@ -2143,6 +2149,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         if scores is None:
             scores = queried
             self._warn_if_probabilities(scores, "the teacher's scores")
+            if margins_unlike_log_odds is not None:
+                # fit warned: the mimic and its R^2 are on the margins' scale, not log-odds
+                self._score_unlike_log_odds_ = margins_unlike_log_odds
             if self.calibration is None and self.mimic_.response_ != "predict":
                 self._warn_if_taken_score_falls(self._event_score(scores), y01, "teacher")
         # whether fit read teacher_scores (stability() then needs them again)

@@ -230,3 +230,39 @@ def test_a_calibrated_score_that_falls_weakly_is_said_to_fall_beside_its_reading
     # the score as it rises: no fall said
     _fit_and_report(_audit("isotonic"), X, y, -scores, tmp_path / "s.html")
     assert "falls weakly" not in _page(tmp_path / "s.html")
+
+
+def _report_text(path, after, before="<h2"):
+    """The text a reader sees from the heading ``after`` to the next section."""
+    page = open(path, encoding="utf-8").read()
+    section = page.split(after, 1)[1].split(before, 1)[0]
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", section)))
+
+
+def test_margins_that_are_not_log_odds_are_said_to_be_on_their_own_scale(tmp_path):
+    from sklearn.svm import LinearSVC
+
+    X, y, _ = _world(600)
+    X = X.drop(columns="a_copy")
+    teacher = LinearSVC().fit(X, y)
+    audit = _audit(None).set_params(teacher=teacher)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        audit.fit(X, y)
+    assert any("decision_function margins as log-odds" in str(w.message) for w in caught)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        audit.report(tmp_path / "r.html", n_bootstrap=40)
+    fidelity = _report_text(tmp_path / "r.html", "How faithful the mimic is")
+    assert "both in log-odds of the outcome" not in fidelity
+    assert "the mimic on the score's own scale" in fidelity
+    assert "LinearSVC's decision_function margins, not its log-odds" in fidelity
+    assert "of the score on its own scale, not of log-odds" in fidelity
+    # a logistic teacher's margins are its log-odds: read as such, and said so
+    from sklearn.linear_model import LogisticRegression
+
+    audit.set_params(teacher=LogisticRegression().fit(X, y))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        audit.fit(X, y).report(tmp_path / "s.html", n_bootstrap=40)
+    assert "both in log-odds of the outcome" in _report_text(tmp_path / "s.html", "How faithful")
