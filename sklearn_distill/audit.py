@@ -385,8 +385,12 @@ def _record_bags(model, records, seed):
     return bags
 
 
-def _fit_pair(audit, X, y01, scores, seed, ebm_jobs, terms, *, fold=False, records=None):
-    """Fit a mimic and an outcome model on the same rows; return both.
+def _fit_pair(
+    audit, X, y01, scores, seed, ebm_jobs, terms, *, fold=False, records=None, repeat=True
+):
+    """Fit a mimic and an outcome model on the same rows; return both. ``repeat``: the pair
+    refits rows the full-data pair saw (a third, a bootstrap sample), whose mimic repeats none
+    of the full-data mimic's warnings of the teacher's scores.
 
     ``terms`` says which interaction pairs both models carry (see :func:`_set_terms`): when
     pairs are detected, the mimic detects them and the outcome model is given the mimic's.
@@ -434,6 +438,11 @@ def _fit_pair(audit, X, y01, scores, seed, ebm_jobs, terms, *, fold=False, recor
         warnings.filterwarnings("ignore", message=_teacher.MARGINS_WARNING, category=UserWarning)
         warnings.filterwarnings("ignore", message=SEPARATOR_WARNING, category=UserWarning)
         warnings.filterwarnings("ignore", message="All-NaN slice", category=RuntimeWarning)
+        if repeat:
+            # the full-data mimic said it once, of all rows (the report says it too): a third
+            # or a bootstrap sample would repeat it, with its own share of saturated rows
+            for repeated in (_teacher.LABELS_WARNING, _teacher.SATURATED_WARNING):
+                warnings.filterwarnings("ignore", message=repeated, category=UserWarning)
         # the audit says it in its own terms (calibration=None), or calibrates the score
         warnings.filterwarnings(
             "ignore", message=re.escape(PROBABILITY_SCORES_WARNING), category=UserWarning
@@ -2032,8 +2041,13 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         ebm_jobs = 1 if self.n_jobs is None else self.n_jobs
         terms = self._resolve_terms(X)
         self.mimic_, self.outcome_ = _fit_pair(
-            self, X, y01, scores, main_seed, ebm_jobs, terms, records=groups
+            self, X, y01, scores, main_seed, ebm_jobs, terms, records=groups, repeat=False
         )
+        # what the full-data mimic warned of the black box's scores, for the report: its
+        # labels mimicked as numbers, or its probabilities at 0 or 1 clipped into steps
+        self._labels_mimicked_ = bool(getattr(self.mimic_, "_labels_mimicked_", False))
+        share = getattr(self.mimic_, "_saturated_share_", 0.0)
+        self._saturated_share_ = share if share > _teacher.SATURATION_WARNING_SHARE else None
         queried = None
         if scores is None:
             # before the cross-fits: a teacher that memorised these rows gives the label as

@@ -657,7 +657,7 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             )
         target = self._to_target(scores)
         if self.response_ == "predict_proba":
-            _teacher.warn_if_saturated(scores, self.proba_clip)
+            self._saturated_share_ = _teacher.warn_if_saturated(scores, self.proba_clip)
         self._warn_if_probabilities(scores)
         if self._is_classifier_like:
             n_classes = 2 if target.ndim == 1 else target.shape[1]
@@ -747,7 +747,11 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         seed = rng.randint(np.iinfo(np.int32).max) if self.random_state is not None else None
         self.response_ = _teacher.resolve_response(self.teacher, self.response)
-        _teacher.warn_if_labels(self.teacher, self.response, self.response_, stacklevel=2)
+        # what fitting warned of the teacher's scores, for an audit's report
+        self._labels_mimicked_ = _teacher.warn_if_labels(
+            self.teacher, self.response, self.response_, stacklevel=2
+        )
+        self._saturated_share_ = 0.0
         _teacher.warn_if_margins(
             self.teacher, self.response, self.response_, self.calibration, stacklevel=2
         )

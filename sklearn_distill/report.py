@@ -1276,6 +1276,35 @@ def _low_fidelity_text(audit) -> list[str]:
     ]
 
 
+def _teacher_caution_texts(audit) -> list[str]:
+    """What ``fit`` warned of the teacher's scores: a classifier read by its predicted labels,
+    or probabilities at 0 or 1 whose log-odds are clipped (each qualifies every shape)."""
+    texts = []
+    mimic = getattr(audit, "mimic_", None)
+    if getattr(audit, "_labels_mimicked_", False):
+        texts.append(
+            f"The black box was read by its predicted labels: {type(audit.teacher).__name__} "
+            "is a classifier with neither predict_proba nor decision_function, so its labels "
+            "were mimicked as numbers. The mimic learns where the label changes, not the black "
+            "box's confidence, so its shapes say where the labels weigh a feature unlike the "
+            "outcome, not a score. Give a teacher that scores its classes (e.g. "
+            "VotingClassifier(voting='soft')), or pass its scores as teacher_scores."
+        )
+    share = getattr(audit, "_saturated_share_", None)
+    if share is not None and mimic is not None:
+        clip = mimic.proba_clip
+        bound = float(np.log((1 - clip) / clip))
+        texts.append(
+            f"{100 * share:.0f}% of the black box's probabilities are 0 or 1 (beyond "
+            f"proba_clip={clip:g}): with no calibration their log-odds are clipped to "
+            f"+-{bound:.1f}, steps larger than any the black box takes elsewhere, and the "
+            "mimic's shapes follow those steps as if the black box were that certain, so a "
+            "difference from the outcome model may be one of the clip alone. Calibrate the "
+            "score (calibration='isotonic')."
+        )
+    return texts
+
+
 def _calibration_caution_texts(audit) -> list[str]:
     """What ``fit`` warned of the calibration map (steps of rate 0 or 1, a map that misses the
     outcome rates, one curve for a relation that is not one): each qualifies every shape."""
@@ -1619,6 +1648,7 @@ def audit_report_sections(
         *_data_caution_texts(audit, data_notes),
         *_taken_score_falls_text(audit, event),
         *_score_copy_text(audit),
+        *_teacher_caution_texts(audit),
         *_calibration_caution_texts(audit),
         headline,
         *summarize_terms(comparison, flag=flag)["text"],

@@ -266,3 +266,39 @@ def test_margins_that_are_not_log_odds_are_said_to_be_on_their_own_scale(tmp_pat
         warnings.simplefilter("ignore")
         audit.fit(X, y).report(tmp_path / "s.html", n_bootstrap=40)
     assert "both in log-odds of the outcome" in _report_text(tmp_path / "s.html", "How faithful")
+
+
+def test_a_teacher_of_labels_or_of_saturated_probabilities_is_warned_of_once_and_reported(
+    tmp_path,
+):
+    from sklearn.ensemble import RandomForestClassifier, VotingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y, _ = _world(600)
+    X = X.drop(columns="a_copy")
+    voters = [("lr", LogisticRegression()), ("tree", DecisionTreeClassifier(max_depth=3))]
+    labels = VotingClassifier(voters, voting="hard").fit(X, y)
+    forest = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y)
+    clip = 1e-4
+    share = np.mean(np.isin(forest.predict_proba(X)[:, 1], (0.0, 1.0)))
+    assert share > 0.05  # five trees' votes: many rows at 0 or 1
+    cases = [
+        (labels, "isotonic", "neither predict_proba nor decision_function", "predicted labels"),
+        (forest, None, "of the teacher's probabilities are 0 or 1", "probabilities are 0 or 1"),
+    ]
+    for teacher, calibration, warned, reported in cases:
+        audit = _audit(calibration).set_params(teacher=teacher)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            audit.fit(X, y)
+        # said once, of all the rows, not again by each third's mimic
+        assert sum(warned in str(w.message) for w in caught) == 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            audit.report(tmp_path / "r.html", n_bootstrap=40)
+        findings = _findings(tmp_path / "r.html")
+        assert reported in findings
+    # the share of all rows at 0 or 1, and the bound of their clipped log-odds
+    assert f"{100 * share:.0f}% of the black box's probabilities are 0 or 1" in findings
+    assert f"clipped to +-{np.log((1 - clip) / clip):.1f}" in findings
