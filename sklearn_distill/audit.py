@@ -1956,13 +1956,17 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             )
         scores = None
         margins_unlike_log_odds = None
+        # class probabilities whose rows do not sum to 1 (fit warned), for the report
+        self._not_distributions_ = None
         if teacher_scores is not None:
             teacher_scores = _teacher.align_score_columns(teacher_scores, self.classes_)
             scores = _teacher.check_scores(teacher_scores, n_samples)
             self._check_score_columns(scores)
             _check_score_is_not_label(scores, y01, self.classes_)
             if scores.ndim == 2 and self.response == "predict_proba":
-                _warn_if_not_distributions(scores, "teacher_scores", stacklevel=3)
+                self._not_distributions_ = _warn_if_not_distributions(
+                    scores, "teacher_scores", stacklevel=3
+                )
             self._warn_if_probabilities(scores, "teacher_scores")
             if scores.ndim == 1 and self.calibration is not None:
                 # decided once, on all rows: every refit of the mimic takes it

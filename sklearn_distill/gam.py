@@ -261,10 +261,11 @@ def _integer_or_text(value) -> bool:
 NOT_DISTRIBUTIONS_WARNING = r".* are read as class probabilities \(one column per class\), but"
 
 
-def _warn_if_not_distributions(scores: np.ndarray, name: str, stacklevel: int = 5) -> None:
+def _warn_if_not_distributions(scores: np.ndarray, name: str, stacklevel: int = 5) -> str | None:
     """Warn when class probabilities (one column per class) have rows that do not sum to 1
     (one-vs-rest or multi-label sigmoids): they are read as a softmax's, and the student
-    mimics each row renormalised, which is not the teacher's."""
+    mimics each row renormalised, which is not the teacher's. Returns the rows' count and
+    sums as the warning gives them (None when it did not warn)."""
     sums = scores.sum(axis=1)
     # probabilities rounded to d decimals (all on that grid) sum to within half a unit of
     # the d-th decimal per class of 1
@@ -275,15 +276,20 @@ def _warn_if_not_distributions(scores: np.ndarray, name: str, stacklevel: int = 
             break
     off = np.abs(sums - 1.0) > tolerance
     if off.any():
+        rows = (
+            f"{int(off.sum())} of {len(sums)} rows do not sum to 1 (sums from {sums.min():.3g} "
+            f"to {sums.max():.3g})"
+        )
         warnings.warn(
             f"{name} are read as class probabilities (one column per class), but "
-            f"{int(off.sum())} of {len(sums)} rows do not sum to 1 (sums from {sums.min():.3g} "
-            f"to {sums.max():.3g}): one-vs-rest or multi-label scores? The student mimics each "
+            f"{rows}: one-vs-rest or multi-label scores? The student mimics each "
             "row as a distribution (renormalised), which is not what these scores say. Pass "
             "the teacher's softmax probabilities, or one class's score alone.",
             UserWarning,
             stacklevel=stacklevel,
         )
+        return rows
+    return None
 
 
 class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):

@@ -1278,7 +1278,8 @@ def _low_fidelity_text(audit) -> list[str]:
 
 def _teacher_caution_texts(audit) -> list[str]:
     """What ``fit`` warned of the teacher's scores: a classifier read by its predicted labels,
-    or probabilities at 0 or 1 whose log-odds are clipped (each qualifies every shape)."""
+    class probabilities whose rows do not sum to 1, or probabilities at 0 or 1 whose log-odds
+    are clipped (each qualifies every shape)."""
     texts = []
     mimic = getattr(audit, "mimic_", None)
     if getattr(audit, "_labels_mimicked_", False):
@@ -1289,6 +1290,15 @@ def _teacher_caution_texts(audit) -> list[str]:
             "box's confidence, so its shapes say where the labels weigh a feature unlike the "
             "outcome, not a score. Give a teacher that scores its classes (e.g. "
             "VotingClassifier(voting='soft')), or pass its scores as teacher_scores."
+        )
+    rows = getattr(audit, "_not_distributions_", None)
+    if rows:
+        texts.append(
+            "The score's columns were read as class probabilities (response='predict_proba'), "
+            f"but {rows}: one-vs-rest or multi-label scores? Each row is read as a "
+            "distribution (renormalised: the log-ratio of its two columns), which is not what "
+            "these scores say. Give the black box's softmax probabilities, or the event's "
+            "column alone."
         )
     share = getattr(audit, "_saturated_share_", None)
     if share is not None and mimic is not None:

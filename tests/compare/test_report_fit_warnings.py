@@ -302,3 +302,19 @@ def test_a_teacher_of_labels_or_of_saturated_probabilities_is_warned_of_once_and
     # the share of all rows at 0 or 1, and the bound of their clipped log-odds
     assert f"{100 * share:.0f}% of the black box's probabilities are 0 or 1" in findings
     assert f"clipped to +-{np.log((1 - clip) / clip):.1f}" in findings
+
+
+def test_class_probabilities_whose_rows_do_not_sum_to_one_are_named_among_the_findings(tmp_path):
+    X, y, logit = _world(600)
+    X = X.drop(columns="a_copy")
+    p = 1 / (1 + np.exp(-logit))
+    scores = 0.7 * np.c_[1 - p, p] + 0.2  # each row sums to 1.1
+    audit = _audit("spline").set_params(response="predict_proba")
+    messages, findings = _fit_and_report(audit, X, y, scores, tmp_path / "r.html")
+    (warned,) = [m for m in messages if "do not sum to 1" in m]
+    rows = re.search(r"(\d+ of \d+ rows do not sum to 1 \(sums from [^)]*\))", warned)[1]
+    assert rows.startswith(f"{len(X)} of {len(X)} rows")
+    assert f"read as class probabilities (response='predict_proba'), but {rows}" in findings
+    # rows that do sum to 1 say nothing of it
+    _, findings = _fit_and_report(audit, X, y, np.c_[1 - p, p], tmp_path / "s.html")
+    assert "do not sum to 1" not in findings
