@@ -3230,6 +3230,15 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             "bootstrap": bootstrap,
             "threshold": threshold,
             "shape_threshold": shape_threshold,
+            # what the bootstrap resampled: whole records, or rows one by one although fit
+            # had record identifiers (it warned), or rows of an audit without them
+            "resampled": (
+                "records"
+                if groups is not None
+                else "rows apart from their records"
+                if fitted_groups is not None
+                else "rows"
+            ),
         }
         return self.stability_
 

@@ -1974,11 +1974,24 @@ def _stability_paragraph(audit) -> str:
             "rule."
         )
     rows = "bootstrap samples of the rows" if done["bootstrap"] else "the same rows"
+    resampled = done.get("resampled") if done["bootstrap"] else None
+    split = ""
+    if resampled == "records":
+        rows = "bootstrap samples of whole records (groups)"
+    elif resampled == "rows apart from their records":
+        rows = "bootstrap samples of the rows one by one"
+        split = (
+            " The audit was fitted with record identifiers (groups), but stability() was run "
+            "without them: the rows of a record entered more than once were split between a "
+            "sample and the rows it left out, so the refits agree more than samples of whole "
+            "records would, and a term may look more stable than it is. Run stability() with "
+            "the groups given to fit."
+        )
     how = f"across {done['n_refits']} refits of both models on {rows}, with new seeds"
     threshold = f"{done['threshold']:g}"
     shape_threshold = f"{done['shape_threshold']:g}"
     return (
-        f"Importance and shape of each term {how}. A term is marked unstable when its "
+        f"Importance and shape of each term {how}.{split} A term is marked unstable when its "
         f"importance's coefficient of variation exceeds {threshold}, or its shape noise (the "
         f"spread between refits next to the shape's own spread) exceeds {shape_threshold}: "
         "then the refits disagree about the term about as much as the term varies. A term "

@@ -318,3 +318,30 @@ def test_class_probabilities_whose_rows_do_not_sum_to_one_are_named_among_the_fi
     # rows that do sum to 1 say nothing of it
     _, findings = _fit_and_report(audit, X, y, np.c_[1 - p, p], tmp_path / "s.html")
     assert "do not sum to 1" not in findings
+
+
+def test_the_stability_paragraph_says_whether_whole_records_were_resampled(tmp_path):
+    X, y, logit = _world(300)
+    X = X.drop(columns="a_copy")
+    # each record entered twice
+    X, y, logit = pd.concat([X, X], ignore_index=True), np.r_[y, y], np.r_[logit, logit]
+    records = np.r_[np.arange(300), np.arange(300)]
+    audit = _audit("spline")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        audit.fit(X, y, teacher_scores=logit, groups=records)
+    texts = {}
+    for given in (None, records):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            audit.stability(X, y, teacher_scores=logit, groups=given, n_refits=2)
+        split = any("resamples rows one by one" in str(w.message) for w in caught)
+        assert split == (given is None)  # warned only when the records were split
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            audit.report(tmp_path / "r.html", n_bootstrap=40)
+        texts[given is None] = _report_text(tmp_path / "r.html", "Stability across refits")
+    assert "bootstrap samples of the rows one by one" in texts[True]
+    assert "stability() was run without them" in texts[True]
+    assert "bootstrap samples of whole records (groups)" in texts[False]
+    assert "without them" not in texts[False]
