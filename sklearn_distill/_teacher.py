@@ -124,14 +124,18 @@ def resolve_response(teacher, response: str) -> str:
     return response
 
 
-def warn_if_labels(teacher, response: str, method: str, *, stacklevel: int = 2) -> None:
+#: Start of warn_if_labels' warning (a regular expression), for callers that said it once.
+LABELS_WARNING = r"teacher .* is a classifier with neither predict_proba nor decision_function"
+
+
+def warn_if_labels(teacher, response: str, method: str, *, stacklevel: int = 2) -> bool:
     """Warn when ``response="auto"`` falls back to a classifier's ``predict``: it offers neither
     ``predict_proba`` nor ``decision_function`` (a hard-voting ensemble), so its predicted
-    labels, not scores, are mimicked."""
+    labels, not scores, are mimicked; return whether it warned."""
     if response != "auto" or method != "predict" or teacher is None:
-        return
+        return False
     if not is_estimator_teacher(teacher) or not _is_classifier(teacher):
-        return
+        return False
     warnings.warn(
         f"teacher {type(teacher).__name__} is a classifier with neither predict_proba nor "
         "decision_function, so its predicted labels are mimicked as numbers: the student "
@@ -141,6 +145,7 @@ def warn_if_labels(teacher, response: str, method: str, *, stacklevel: int = 2) 
         UserWarning,
         stacklevel=stacklevel + 1,
     )
+    return True
 
 
 #: Start of warn_if_margins' warning (a regular expression), for callers that said it once.
@@ -465,6 +470,10 @@ def _rounding_step(values: np.ndarray) -> float:
 
 #: Above this share of teacher probabilities at 0 or 1 (beyond the clip), fitting warns.
 SATURATION_WARNING_SHARE = 0.05
+
+
+#: Start of warn_if_saturated's warning (a regular expression), for callers that said it once.
+SATURATED_WARNING = r"\d+% of the teacher's probabilities are 0 or 1"
 
 
 def warn_if_saturated(probabilities: np.ndarray, clip: float) -> float:

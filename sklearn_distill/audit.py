@@ -385,8 +385,12 @@ def _record_bags(model, records, seed):
     return bags
 
 
-def _fit_pair(audit, X, y01, scores, seed, ebm_jobs, terms, *, fold=False, records=None):
-    """Fit a mimic and an outcome model on the same rows; return both.
+def _fit_pair(
+    audit, X, y01, scores, seed, ebm_jobs, terms, *, fold=False, records=None, repeat=True
+):
+    """Fit a mimic and an outcome model on the same rows; return both. ``repeat``: the pair
+    refits rows the full-data pair saw (a third, a bootstrap sample), whose mimic repeats none
+    of the full-data mimic's warnings of the teacher's scores.
 
     ``terms`` says which interaction pairs both models carry (see :func:`_set_terms`): when
     pairs are detected, the mimic detects them and the outcome model is given the mimic's.
@@ -434,6 +438,11 @@ def _fit_pair(audit, X, y01, scores, seed, ebm_jobs, terms, *, fold=False, recor
         warnings.filterwarnings("ignore", message=_teacher.MARGINS_WARNING, category=UserWarning)
         warnings.filterwarnings("ignore", message=SEPARATOR_WARNING, category=UserWarning)
         warnings.filterwarnings("ignore", message="All-NaN slice", category=RuntimeWarning)
+        if repeat:
+            # the full-data mimic said it once, of all rows (the report says it too): a third
+            # or a bootstrap sample would repeat it, with its own share of saturated rows
+            for repeated in (_teacher.LABELS_WARNING, _teacher.SATURATED_WARNING):
+                warnings.filterwarnings("ignore", message=repeated, category=UserWarning)
         # the audit says it in its own terms (calibration=None), or calibrates the score
         warnings.filterwarnings(
             "ignore", message=re.escape(PROBABILITY_SCORES_WARNING), category=UserWarning
@@ -1946,13 +1955,18 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
                 )
             )
         scores = None
+        margins_unlike_log_odds = None
+        # class probabilities whose rows do not sum to 1 (fit warned), for the report
+        self._not_distributions_ = None
         if teacher_scores is not None:
             teacher_scores = _teacher.align_score_columns(teacher_scores, self.classes_)
             scores = _teacher.check_scores(teacher_scores, n_samples)
             self._check_score_columns(scores)
             _check_score_is_not_label(scores, y01, self.classes_)
             if scores.ndim == 2 and self.response == "predict_proba":
-                _warn_if_not_distributions(scores, "teacher_scores", stacklevel=3)
+                self._not_distributions_ = _warn_if_not_distributions(
+                    scores, "teacher_scores", stacklevel=3
+                )
             self._warn_if_probabilities(scores, "teacher_scores")
             if scores.ndim == 1 and self.calibration is not None:
                 # decided once, on all rows: every refit of the mimic takes it
@@ -1978,6 +1992,11 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
                 and method == "decision_function"
                 and not _margins_are_log_odds(self.teacher, X)
             ):
+                # what the report says of the scale the mimic is on (set after the query)
+                margins_unlike_log_odds = (
+                    f"are {type(self.teacher).__name__}'s decision_function margins, not its "
+                    "log-odds"
+                )
                 warnings.warn(
                     f"calibration=None reads the teacher's decision_function margins as "
                     f"log-odds of the outcome, and {type(self.teacher).__name__}'s are not its "
@@ -2026,8 +2045,13 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         ebm_jobs = 1 if self.n_jobs is None else self.n_jobs
         terms = self._resolve_terms(X)
         self.mimic_, self.outcome_ = _fit_pair(
-            self, X, y01, scores, main_seed, ebm_jobs, terms, records=groups
+            self, X, y01, scores, main_seed, ebm_jobs, terms, records=groups, repeat=False
         )
+        # what the full-data mimic warned of the black box's scores, for the report: its
+        # labels mimicked as numbers, or its probabilities at 0 or 1 clipped into steps
+        self._labels_mimicked_ = bool(getattr(self.mimic_, "_labels_mimicked_", False))
+        share = getattr(self.mimic_, "_saturated_share_", 0.0)
+        self._saturated_share_ = share if share > _teacher.SATURATION_WARNING_SHARE else None
         queried = None
         if scores is None:
             # before the cross-fits: a teacher that memorised these rows gives the label as
@@ -2143,6 +2167,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         if scores is None:
             scores = queried
             self._warn_if_probabilities(scores, "the teacher's scores")
+            if margins_unlike_log_odds is not None:
+                # fit warned: the mimic and its R^2 are on the margins' scale, not log-odds
+                self._score_unlike_log_odds_ = margins_unlike_log_odds
             if self.calibration is None and self.mimic_.response_ != "predict":
                 self._warn_if_taken_score_falls(self._event_score(scores), y01, "teacher")
         # whether fit read teacher_scores (stability() then needs them again)
@@ -3203,6 +3230,15 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             "bootstrap": bootstrap,
             "threshold": threshold,
             "shape_threshold": shape_threshold,
+            # what the bootstrap resampled: whole records, or rows one by one although fit
+            # had record identifiers (it warned), or rows of an audit without them
+            "resampled": (
+                "records"
+                if groups is not None
+                else "rows apart from their records"
+                if fitted_groups is not None
+                else "rows"
+            ),
         }
         return self.stability_
 

@@ -261,10 +261,11 @@ def _integer_or_text(value) -> bool:
 NOT_DISTRIBUTIONS_WARNING = r".* are read as class probabilities \(one column per class\), but"
 
 
-def _warn_if_not_distributions(scores: np.ndarray, name: str, stacklevel: int = 5) -> None:
+def _warn_if_not_distributions(scores: np.ndarray, name: str, stacklevel: int = 5) -> str | None:
     """Warn when class probabilities (one column per class) have rows that do not sum to 1
     (one-vs-rest or multi-label sigmoids): they are read as a softmax's, and the student
-    mimics each row renormalised, which is not the teacher's."""
+    mimics each row renormalised, which is not the teacher's. Returns the rows' count and
+    sums as the warning gives them (None when it did not warn)."""
     sums = scores.sum(axis=1)
     # probabilities rounded to d decimals (all on that grid) sum to within half a unit of
     # the d-th decimal per class of 1
@@ -275,15 +276,20 @@ def _warn_if_not_distributions(scores: np.ndarray, name: str, stacklevel: int = 
             break
     off = np.abs(sums - 1.0) > tolerance
     if off.any():
+        rows = (
+            f"{int(off.sum())} of {len(sums)} rows do not sum to 1 (sums from {sums.min():.3g} "
+            f"to {sums.max():.3g})"
+        )
         warnings.warn(
             f"{name} are read as class probabilities (one column per class), but "
-            f"{int(off.sum())} of {len(sums)} rows do not sum to 1 (sums from {sums.min():.3g} "
-            f"to {sums.max():.3g}): one-vs-rest or multi-label scores? The student mimics each "
+            f"{rows}: one-vs-rest or multi-label scores? The student mimics each "
             "row as a distribution (renormalised), which is not what these scores say. Pass "
             "the teacher's softmax probabilities, or one class's score alone.",
             UserWarning,
             stacklevel=stacklevel,
         )
+        return rows
+    return None
 
 
 class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
@@ -657,7 +663,7 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             )
         target = self._to_target(scores)
         if self.response_ == "predict_proba":
-            _teacher.warn_if_saturated(scores, self.proba_clip)
+            self._saturated_share_ = _teacher.warn_if_saturated(scores, self.proba_clip)
         self._warn_if_probabilities(scores)
         if self._is_classifier_like:
             n_classes = 2 if target.ndim == 1 else target.shape[1]
@@ -747,7 +753,11 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         seed = rng.randint(np.iinfo(np.int32).max) if self.random_state is not None else None
         self.response_ = _teacher.resolve_response(self.teacher, self.response)
-        _teacher.warn_if_labels(self.teacher, self.response, self.response_, stacklevel=2)
+        # what fitting warned of the teacher's scores, for an audit's report
+        self._labels_mimicked_ = _teacher.warn_if_labels(
+            self.teacher, self.response, self.response_, stacklevel=2
+        )
+        self._saturated_share_ = 0.0
         _teacher.warn_if_margins(
             self.teacher, self.response, self.response_, self.calibration, stacklevel=2
         )

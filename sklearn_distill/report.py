@@ -1276,6 +1276,45 @@ def _low_fidelity_text(audit) -> list[str]:
     ]
 
 
+def _teacher_caution_texts(audit) -> list[str]:
+    """What ``fit`` warned of the teacher's scores: a classifier read by its predicted labels,
+    class probabilities whose rows do not sum to 1, or probabilities at 0 or 1 whose log-odds
+    are clipped (each qualifies every shape)."""
+    texts = []
+    mimic = getattr(audit, "mimic_", None)
+    if getattr(audit, "_labels_mimicked_", False):
+        texts.append(
+            f"The black box was read by its predicted labels: {type(audit.teacher).__name__} "
+            "is a classifier with neither predict_proba nor decision_function, so its labels "
+            "were mimicked as numbers. The mimic learns where the label changes, not the black "
+            "box's confidence, so its shapes say where the labels weigh a feature unlike the "
+            "outcome, not a score. Give a teacher that scores its classes (e.g. "
+            "VotingClassifier(voting='soft')), or pass its scores as teacher_scores."
+        )
+    rows = getattr(audit, "_not_distributions_", None)
+    if rows:
+        texts.append(
+            "The score's columns were read as class probabilities (response='predict_proba'), "
+            f"but {rows}: one-vs-rest or multi-label scores? Each row is read as a "
+            "distribution (renormalised: the log-ratio of its two columns), which is not what "
+            "these scores say. Give the black box's softmax probabilities, or the event's "
+            "column alone."
+        )
+    share = getattr(audit, "_saturated_share_", None)
+    if share is not None and mimic is not None:
+        clip = mimic.proba_clip
+        bound = float(np.log((1 - clip) / clip))
+        texts.append(
+            f"{100 * share:.0f}% of the black box's probabilities are 0 or 1 (beyond "
+            f"proba_clip={clip:g}): with no calibration their log-odds are clipped to "
+            f"+-{bound:.1f}, steps larger than any the black box takes elsewhere, and the "
+            "mimic's shapes follow those steps as if the black box were that certain, so a "
+            "difference from the outcome model may be one of the clip alone. Calibrate the "
+            "score (calibration='isotonic')."
+        )
+    return texts
+
+
 def _calibration_caution_texts(audit) -> list[str]:
     """What ``fit`` warned of the calibration map (steps of rate 0 or 1, a map that misses the
     outcome rates, one curve for a relation that is not one): each qualifies every shape."""
@@ -1619,6 +1658,7 @@ def audit_report_sections(
         *_data_caution_texts(audit, data_notes),
         *_taken_score_falls_text(audit, event),
         *_score_copy_text(audit),
+        *_teacher_caution_texts(audit),
         *_calibration_caution_texts(audit),
         headline,
         *summarize_terms(comparison, flag=flag)["text"],
@@ -1934,11 +1974,24 @@ def _stability_paragraph(audit) -> str:
             "rule."
         )
     rows = "bootstrap samples of the rows" if done["bootstrap"] else "the same rows"
+    resampled = done.get("resampled") if done["bootstrap"] else None
+    split = ""
+    if resampled == "records":
+        rows = "bootstrap samples of whole records (groups)"
+    elif resampled == "rows apart from their records":
+        rows = "bootstrap samples of the rows one by one"
+        split = (
+            " The audit was fitted with record identifiers (groups), but stability() was run "
+            "without them: the rows of a record entered more than once were split between a "
+            "sample and the rows it left out, so the refits agree more than samples of whole "
+            "records would, and a term may look more stable than it is. Run stability() with "
+            "the groups given to fit."
+        )
     how = f"across {done['n_refits']} refits of both models on {rows}, with new seeds"
     threshold = f"{done['threshold']:g}"
     shape_threshold = f"{done['shape_threshold']:g}"
     return (
-        f"Importance and shape of each term {how}. A term is marked unstable when its "
+        f"Importance and shape of each term {how}.{split} A term is marked unstable when its "
         f"importance's coefficient of variation exceeds {threshold}, or its shape noise (the "
         f"spread between refits next to the shape's own spread) exceeds {shape_threshold}: "
         "then the refits disagree about the term about as much as the term varies. A term "

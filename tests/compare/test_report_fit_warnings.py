@@ -230,3 +230,118 @@ def test_a_calibrated_score_that_falls_weakly_is_said_to_fall_beside_its_reading
     # the score as it rises: no fall said
     _fit_and_report(_audit("isotonic"), X, y, -scores, tmp_path / "s.html")
     assert "falls weakly" not in _page(tmp_path / "s.html")
+
+
+def _report_text(path, after, before="<h2"):
+    """The text a reader sees from the heading ``after`` to the next section."""
+    page = open(path, encoding="utf-8").read()
+    section = page.split(after, 1)[1].split(before, 1)[0]
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", section)))
+
+
+def test_margins_that_are_not_log_odds_are_said_to_be_on_their_own_scale(tmp_path):
+    from sklearn.svm import LinearSVC
+
+    X, y, _ = _world(600)
+    X = X.drop(columns="a_copy")
+    teacher = LinearSVC().fit(X, y)
+    audit = _audit(None).set_params(teacher=teacher)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        audit.fit(X, y)
+    assert any("decision_function margins as log-odds" in str(w.message) for w in caught)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        audit.report(tmp_path / "r.html", n_bootstrap=40)
+    fidelity = _report_text(tmp_path / "r.html", "How faithful the mimic is")
+    assert "both in log-odds of the outcome" not in fidelity
+    assert "the mimic on the score's own scale" in fidelity
+    assert "LinearSVC's decision_function margins, not its log-odds" in fidelity
+    assert "of the score on its own scale, not of log-odds" in fidelity
+    # a logistic teacher's margins are its log-odds: read as such, and said so
+    from sklearn.linear_model import LogisticRegression
+
+    audit.set_params(teacher=LogisticRegression().fit(X, y))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        audit.fit(X, y).report(tmp_path / "s.html", n_bootstrap=40)
+    assert "both in log-odds of the outcome" in _report_text(tmp_path / "s.html", "How faithful")
+
+
+def test_a_teacher_of_labels_or_of_saturated_probabilities_is_warned_of_once_and_reported(
+    tmp_path,
+):
+    from sklearn.ensemble import RandomForestClassifier, VotingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y, _ = _world(600)
+    X = X.drop(columns="a_copy")
+    voters = [("lr", LogisticRegression()), ("tree", DecisionTreeClassifier(max_depth=3))]
+    labels = VotingClassifier(voters, voting="hard").fit(X, y)
+    forest = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y)
+    clip = 1e-4
+    share = np.mean(np.isin(forest.predict_proba(X)[:, 1], (0.0, 1.0)))
+    assert share > 0.05  # five trees' votes: many rows at 0 or 1
+    cases = [
+        (labels, "isotonic", "neither predict_proba nor decision_function", "predicted labels"),
+        (forest, None, "of the teacher's probabilities are 0 or 1", "probabilities are 0 or 1"),
+    ]
+    for teacher, calibration, warned, reported in cases:
+        audit = _audit(calibration).set_params(teacher=teacher)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            audit.fit(X, y)
+        # said once, of all the rows, not again by each third's mimic
+        assert sum(warned in str(w.message) for w in caught) == 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            audit.report(tmp_path / "r.html", n_bootstrap=40)
+        findings = _findings(tmp_path / "r.html")
+        assert reported in findings
+    # the share of all rows at 0 or 1, and the bound of their clipped log-odds
+    assert f"{100 * share:.0f}% of the black box's probabilities are 0 or 1" in findings
+    assert f"clipped to +-{np.log((1 - clip) / clip):.1f}" in findings
+
+
+def test_class_probabilities_whose_rows_do_not_sum_to_one_are_named_among_the_findings(tmp_path):
+    X, y, logit = _world(600)
+    X = X.drop(columns="a_copy")
+    p = 1 / (1 + np.exp(-logit))
+    scores = 0.7 * np.c_[1 - p, p] + 0.2  # each row sums to 1.1
+    audit = _audit("spline").set_params(response="predict_proba")
+    messages, findings = _fit_and_report(audit, X, y, scores, tmp_path / "r.html")
+    (warned,) = [m for m in messages if "do not sum to 1" in m]
+    rows = re.search(r"(\d+ of \d+ rows do not sum to 1 \(sums from [^)]*\))", warned)[1]
+    assert rows.startswith(f"{len(X)} of {len(X)} rows")
+    assert f"read as class probabilities (response='predict_proba'), but {rows}" in findings
+    # rows that do sum to 1 say nothing of it
+    _, findings = _fit_and_report(audit, X, y, np.c_[1 - p, p], tmp_path / "s.html")
+    assert "do not sum to 1" not in findings
+
+
+def test_the_stability_paragraph_says_whether_whole_records_were_resampled(tmp_path):
+    X, y, logit = _world(300)
+    X = X.drop(columns="a_copy")
+    # each record entered twice
+    X, y, logit = pd.concat([X, X], ignore_index=True), np.r_[y, y], np.r_[logit, logit]
+    records = np.r_[np.arange(300), np.arange(300)]
+    audit = _audit("spline")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        audit.fit(X, y, teacher_scores=logit, groups=records)
+    texts = {}
+    for given in (None, records):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            audit.stability(X, y, teacher_scores=logit, groups=given, n_refits=2)
+        split = any("resamples rows one by one" in str(w.message) for w in caught)
+        assert split == (given is None)  # warned only when the records were split
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            audit.report(tmp_path / "r.html", n_bootstrap=40)
+        texts[given is None] = _report_text(tmp_path / "r.html", "Stability across refits")
+    assert "bootstrap samples of the rows one by one" in texts[True]
+    assert "stability() was run without them" in texts[True]
+    assert "bootstrap samples of whole records (groups)" in texts[False]
+    assert "without them" not in texts[False]
