@@ -141,6 +141,31 @@ def _check_inputs(inputs, targets, *, targets_required: bool = False) -> Tensor 
     return targets.to(device=inputs.device, dtype=torch.long)
 
 
+def _among(kinds: list[str]) -> str:
+    return f" (its parameters': {', '.join(kinds)})" if len(kinds) > 1 else ""
+
+
+def _refuse_mismatch(model: nn.Module, inputs: Tensor, error: RuntimeError) -> None:
+    """Where the model failed on inputs of a dtype, or on a device, that none of its floating
+    parameters and buffers has, say what to do (torch names only the clash). Checked after the
+    failure, not before: a model may cast or move its input itself. Inputs are not cast here:
+    the attributions are those of the inputs as given, in their dtype."""
+    tensors = [t for t in (*model.parameters(), *model.buffers()) if t.is_floating_point()]
+    dtypes = sorted({str(t.dtype) for t in tensors})
+    devices = sorted({str(t.device) for t in tensors})
+    cause = str(error).rstrip(".")
+    if tensors and str(inputs.dtype) not in dtypes:
+        raise TypeError(
+            f"inputs must be in the model's dtype, {tensors[0].dtype}{_among(dtypes)}; got {inputs.dtype} inputs: cast the inputs "
+            f"(inputs.to({tensors[0].dtype})) or the model (model.to({inputs.dtype})). ({cause}.)"
+        ) from error
+    if tensors and str(inputs.device) not in devices:
+        raise ValueError(
+            f"inputs must be on the model's device, {tensors[0].device}{_among(devices)}; got inputs on {inputs.device}: move the inputs "
+            f"(inputs.to('{tensors[0].device}')) or the model. ({cause}.)"
+        ) from error
+
+
 def _check_outputs(outputs, targets: Tensor | None, bounds: tuple[int, int] | None) -> None:
     """Logits ``[N, classes]`` (or one output per input) that ``targets`` index."""
     if not isinstance(outputs, Tensor):
@@ -265,6 +290,7 @@ def loss_gradient(
         except RuntimeError as error:  # torch's shape or dtype complaint, deep in the model
             if keeps_its_type(error):  # out of memory and the like keep their type
                 raise
+            _refuse_mismatch(model, inputs, error)
             raise ValueError(
                 f"model could not be run on inputs of shape {tuple(inputs.shape)}: {error}"
             ) from error
@@ -383,7 +409,8 @@ def attribute(
     model : torch.nn.Module
         Returns logits ``[N, classes]``. Runs in eval mode; every submodule's mode is restored.
     inputs : Tensor
-        ``[N, C, H, W]`` inputs (not modified).
+        ``[N, C, H, W]`` inputs (not modified), in the model's dtype and on its device (they
+        are not cast: a mismatch the model cannot read is refused, saying which cast to make).
     targets : Tensor, list of int, int or None
         ``[N]`` classes to explain (the labels, or the model's predictions); an int explains
         the same class for every input, as in Captum. None only for one output per input.
@@ -462,6 +489,7 @@ def attribute(
                 # the model and Captum; its subclasses (out of memory, ...) keep their type
                 if keeps_its_type(error):
                     raise
+                _refuse_mismatch(model, inputs, error)
                 raise ValueError(
                     f"attribution by {explainer_class.__name__} failed on inputs of shape "
                     f"{tuple(inputs.shape)}: {error}"

@@ -179,6 +179,63 @@ def _thresholds(metric: NetworkDissection):
 _HISTORY_FIELDS = ("epoch", "units", "detectors", "unique_concepts")
 
 
+def _describe_item(item) -> str:
+    """``(a tensor [3, 8, 8], an int)`` for a probe item or batch, for an error message."""
+
+    def one(value) -> str:
+        if isinstance(value, Tensor):
+            return f"a tensor {list(value.shape)}" if value.ndim else "a 0-d tensor"
+        return f"a {type(value).__name__}"
+
+    if isinstance(item, list | tuple):
+        return f"({', '.join(one(value) for value in item)})"
+    if isinstance(item, Mapping):
+        return f"a dict with keys {sorted(map(str, item))}"
+    return one(item)
+
+
+def _missing_labels_message(dataloader, dataset, label_names, label_categories) -> str:
+    """Why a probe without label names cannot be dissected: what it is, and what it needs."""
+    if label_names is None and label_categories is None:
+        missing = "neither label_names nor label_categories"
+    elif label_names is None:
+        missing = "label_categories but no label_names"
+    else:
+        missing = "label_names but no label_categories"
+    where = (
+        f"a {type(dataloader).__name__} over a {type(dataset).__name__}"
+        if dataset is not None
+        else f"a {type(dataloader).__name__}"
+    )
+    try:  # one item (of a map-style dataset) or batch (of a list), to say what the probe holds
+        if dataset is not None and not isinstance(dataset, IterableDataset):
+            first, kind = dataset[0], "items"
+        elif isinstance(dataloader, Sequence):
+            first, kind = dataloader[0], "batches"
+        else:
+            first = kind = None
+    except Exception:  # a probe that cannot be indexed: described by its type alone
+        first = kind = None
+    holds = f", whose {kind} are {_describe_item(first)}" if kind is not None else ""
+    if isinstance(first, list | tuple) and len(first) == 2:
+        target = first[1]
+        if isinstance(target, int) or (
+            isinstance(target, Tensor) and target.ndim <= 1 and not target.is_floating_point()
+        ):
+            holds += (
+                ": (image, class) pairs, as a classification dataset gives them, no pixel labels"
+            )
+    return (
+        "label_names and label_categories are needed: the probe must hold pixel-level concept "
+        "labels (segmentation masks of label ids [B, K, H, W], with optional whole-image labels, "
+        "in the Broden format: README, 'Network dissection'), and the name and category of "
+        f"every label id; got {missing}, and {where} without these attributes{holds}. Use "
+        "BrodenDataset(root) or SyntheticConcepts(n) (which carry them), or, for probe data of "
+        "your own with such masks, pass label_names (the name of each label id, entry 0 "
+        "unlabelled) and label_categories (the category of each)."
+    )
+
+
 class DissectionMonitor(Callback):
     """Dissect a layer on a probe set every few epochs and log how many units detect concepts.
 
@@ -320,8 +377,7 @@ class DissectionMonitor(Callback):
             label_categories = getattr(dataset, "label_categories", None)
         if label_names is None or label_categories is None:
             raise ValueError(
-                "label_names and label_categories are needed: pass them, or use a dataset that "
-                "has these attributes (SyntheticConcepts, BrodenDataset)"
+                _missing_labels_message(dataloader, dataset, label_names, label_categories)
             )
         if not isinstance(prefix, str) or not prefix:
             raise ValueError(f"prefix must be a non-empty str, got {prefix!r}")

@@ -64,6 +64,7 @@ class CallbackFeatures:
         self._teacher_hooks: FeatureHooks | None = None
         # the module the parts were built for (a weak reference: the callback may outlive it)
         self._built_for: weakref.ref | None = None
+        self._wide_buffers: list[tuple[nn.Module, str]] = []
 
     def setup(
         self,
@@ -103,6 +104,19 @@ class CallbackFeatures:
         built = len(self.methods) == 0
         if built:
             self._build(pl_module, teacher, source)
+        else:
+            # parts kept from an earlier fit of this module are in the dtype that fit's
+            # precision cast them to ("64-true", "bf16-true"): in the module's own dtype now,
+            # as built ones are (the buffers built in float64 in float64), before this fit's
+            # precision converts both; cast once, so that nothing is rounded on the way
+            dtype = next(
+                (p.dtype for p in pl_module.parameters() if p.is_floating_point()),
+                torch.get_default_dtype(),
+            )
+            wide = [(module, name, getattr(module, name)) for module, name in self._wide_buffers]
+            self.methods.to(dtype)
+            for module, name, buffer in wide:
+                setattr(module, name, buffer.to(torch.float64))
         # the dtype convert gives a float32 part, where it casts one
         cast_to = None if convert is None else convert(nn.Linear(1, 1)).weight.dtype
         try:
@@ -152,6 +166,13 @@ class CallbackFeatures:
                 self.methods[str(i)] = build_feature_method(
                     spec.loss, s_shape, t_shape, spec.options
                 )
+        # the buffers built in float64 on purpose (CRD's normalisers), for a later fit
+        self._wide_buffers = [
+            (module, name)
+            for module in self.methods.modules()
+            for name, buffer in module.named_buffers(recurse=False)
+            if buffer.dtype == torch.float64
+        ]
         heads_in_dtype_of(self.methods, pl_module)
 
     def broadcast_from_rank_zero(self, trainer) -> None:

@@ -232,6 +232,64 @@ def test_a_one_logit_model_has_no_loss_gradient():
     assert attribute(model, x, None).abs().sum() > 0  # Saliency of the one output
 
 
+@pytest.mark.parametrize(
+    ("model_dtype", "input_dtype"),
+    [
+        (torch.float64, torch.float32),
+        (torch.float32, torch.float64),
+        (torch.float32, torch.bfloat16),
+    ],
+    ids=["float64-model", "float64-inputs", "bfloat16-inputs"],
+)
+@pytest.mark.parametrize("method", ["Saliency", "IntegratedGradients", "loss_gradient"])
+def test_inputs_in_another_dtype_than_the_model_say_which_cast_to_make(
+    model_dtype, input_dtype, method
+):
+    model = small_cnn().to(model_dtype)
+    x, y = torch.randn(2, 3, 6, 6), torch.tensor([0, 2])
+    wrong = x.to(input_dtype)
+    kept = wrong.clone()
+    cast = rf"cast the inputs \(inputs.to\({model_dtype}\)\) or the model \(model.to\({input_dtype}\)\)"
+    message = (
+        rf"inputs must be in the model's dtype, {model_dtype}; got {input_dtype} inputs: {cast}"
+    )
+    with pytest.raises(TypeError, match=message):
+        attribute(model, wrong, y, method)
+    if method == "loss_gradient":
+        with pytest.raises(TypeError, match=message):
+            loss_gradient(model, wrong, y)
+    torch.testing.assert_close(wrong, kept, rtol=0, atol=0)
+    # the cast the message names is the one that works: the model's own attributions
+    fixed = attribute(model, wrong.to(model_dtype), y, method)
+    assert fixed.dtype == model_dtype and fixed.shape == x.shape
+
+
+def test_a_model_that_casts_its_input_itself_is_not_refused():
+    class Widening(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(12, 3).double()
+
+        def forward(self, inputs):
+            return self.linear(inputs.flatten(1).double())
+
+    model, x = Widening(), torch.randn(2, 3, 2, 2)
+    found = attribute(model, x, torch.tensor([0, 1]))
+    # the gradient of the target logit w.r.t. each input: |w[target]|, in the inputs' dtype
+    expected = model.linear.weight[[0, 1]].abs().float().reshape(x.shape)
+    torch.testing.assert_close(found, expected)
+
+
+def test_inputs_on_another_device_than_the_model_say_to_move_them():
+    model = small_cnn().to("meta")  # a device that every CPU machine has
+    x, y = torch.randn(2, 3, 6, 6), torch.tensor([0, 2])
+    message = r"inputs must be on the model's device, meta; got inputs on cpu: move the inputs"
+    with pytest.raises(ValueError, match=message):
+        attribute(model, x, y)
+    with pytest.raises(ValueError, match=message):
+        loss_gradient(model, x, y)
+
+
 def test_empty_batches_one_input_permutations_and_convergence_deltas():
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 2))
     x = torch.rand(3, 3, 4, 4)

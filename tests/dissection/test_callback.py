@@ -129,6 +129,29 @@ def test_unit_grid_shows_the_top_images():
         plot_unit_grid(images, activations, torch.tensor([1.0]))
 
 
+def test_a_classification_probe_is_refused_saying_what_it_holds_and_what_is_needed(concepts):
+    # the training loader handed over as the probe: (image, class) pairs, no pixel labels
+    training = DataLoader(concepts.classification(), batch_size=16)
+    image_shape = list(concepts.classification()[0][0].shape)
+    with pytest.raises(ValueError) as refused:
+        DissectionMonitor(training, "features.4")
+    message = str(refused.value)
+    assert "got neither label_names nor label_categories" in message
+    assert (
+        f"a DataLoader over a TensorDataset without these attributes, whose items are (a "
+        f"tensor {image_shape}, a 0-d tensor): (image, class) pairs" in message
+    )
+    assert "segmentation masks of label ids [B, K, H, W]" in message and "Broden" in message
+    assert "BrodenDataset(root) or SyntheticConcepts(n)" in message
+    # one of the two given: the other is named as missing
+    with pytest.raises(ValueError, match="got label_names but no label_categories, and a list"):
+        DissectionMonitor(
+            [(torch.zeros(2, 3, 8, 8), torch.tensor([0, 1]))], "features.4", label_names=["-"]
+        )
+    with pytest.raises(ValueError, match="got label_categories but no label_names"):
+        DissectionMonitor(training, "features.4", label_categories=["", "color"])
+
+
 def test_bad_arguments(concepts, tmp_path):
     loader = probe_loader(concepts)
     with pytest.raises(ValueError, match="layer: TinyNet has no submodule named 'features.9'"):

@@ -243,3 +243,59 @@ def test_a_used_callback_pickles():
     assert copy._features._built_for is None
     heads = state_copy(callback._features.methods)
     assert all(torch.equal(heads[k], v) for k, v in state_copy(copy._features.methods).items())
+
+
+@pytest.mark.parametrize("precision", ["64-true", "bf16-true"])
+def test_parts_kept_from_a_fit_at_another_precision_follow_the_next_fits(precision):
+    # a module fitted under "64-true" (or "bf16-true"), cast back with .float() and fitted again
+    # under 32-true: its hint regressor stayed float64 (bfloat16) and the hint loss failed on
+    # the float32 features
+    x, y = make_data(N)
+    torch.manual_seed(1)
+    teacher = make_cnn(6)
+    specs = [
+        FeatureDistillation("net.4", "4", "hint", 0.8),
+        FeatureDistillation(
+            "net.6",
+            "6",
+            "crd",
+            0.8,
+            options={"num_samples": N, "num_negatives": 16, "embed_dim": 8},
+        ),
+    ]
+    callback = KnowledgeDistillation(teacher, features=specs, example_input=x[:2])
+    module = Classifier()
+    quiet_trainer(max_epochs=1, precision=precision, callbacks=[callback]).fit(
+        module, _loader(x, y)
+    )
+    trained = state_copy(callback._features.methods)
+    wide = torch.float64 if precision == "64-true" else torch.bfloat16
+    assert {v.dtype for v in trained.values() if v.is_floating_point()} == {wide}
+
+    class AtStart(L.Callback):
+        def on_train_start(self, trainer, pl_module):
+            self.parts = state_copy(callback._features.methods)
+
+    # fitted again at the same precision: the parts carry on bit for bit
+    start = AtStart()
+    quiet_trainer(max_steps=1, precision=precision, callbacks=[callback, start]).fit(
+        module, _loader(x, y)
+    )
+    assert start.parts.keys() == trained.keys()
+    assert all(
+        v.dtype == trained[k].dtype and torch.equal(v, trained[k]) for k, v in start.parts.items()
+    )
+    trained = state_copy(callback._features.methods)
+    module.float()
+    # the dtypes a fresh callback builds the parts in for a float32 module
+    fresh = KnowledgeDistillation(teacher, features=specs, example_input=x[:2])
+    quiet_trainer(max_steps=1, callbacks=[fresh]).fit(Classifier(), _loader(x, y))
+    built = {k: v.dtype for k, v in fresh._features.methods.state_dict().items()}
+    assert built["1.normalizers"] == torch.float64  # kept in float64 on purpose
+    start = AtStart()
+    quiet_trainer(max_steps=2, callbacks=[callback, start]).fit(module, _loader(x, y))
+    # the trained parts carried on, each in the dtype a fresh build gives it
+    assert {k: v.dtype for k, v in start.parts.items()} == built
+    for name, value in start.parts.items():
+        assert torch.equal(value, trained[name].to(built[name]))
+    assert all(bool(p.isfinite().all()) for p in callback._features.methods.parameters())
