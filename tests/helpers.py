@@ -339,3 +339,22 @@ class HostReads(L.Callback):
 
     def on_exception(self, trainer, pl_module, exception):
         torch.Tensor.__bool__ = self._original
+
+
+def small_audit(calibration):
+    """A main-effect CompareAudit with small, fast Explainable Boosting models (2 bags, 100
+    rounds, 16 bins), for tests of what fit says and reports rather than of the fits."""
+    from interpret.glassbox import ExplainableBoostingClassifier, ExplainableBoostingRegressor
+
+    from sklearn_distill import CompareAudit
+
+    small = {"outer_bags": 2, "max_rounds": 100, "max_bins": 16, "n_jobs": 1}
+    return CompareAudit(
+        calibration=calibration,
+        interactions=0,
+        cv=2,
+        n_crossfits=1,
+        random_state=0,
+        student=ExplainableBoostingRegressor(**small, learning_rate=0.3),
+        outcome=ExplainableBoostingClassifier(**small, learning_rate=0.05),
+    )

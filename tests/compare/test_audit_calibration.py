@@ -15,6 +15,7 @@ from sklearn_distill._calibration import (
     calibration_direction,
     cross_fit_calibration,
 )
+from tests.helpers import small_audit
 
 
 def _world(n=3000, seed=0):
@@ -157,33 +158,18 @@ def test_audit_accepts_spline_calibration():
     assert np.isfinite(audit.missing_feature_test(n_bootstrap=20)["estimate"]).all()
 
 
-def _small_audit(calibration):
-    from interpret.glassbox import ExplainableBoostingClassifier
-
-    small = {"outer_bags": 2, "max_rounds": 100, "max_bins": 16, "n_jobs": 1}
-    return CompareAudit(
-        calibration=calibration,
-        interactions=0,
-        cv=2,
-        n_crossfits=1,
-        random_state=0,
-        student=ExplainableBoostingRegressor(**small, learning_rate=0.3),
-        outcome=ExplainableBoostingClassifier(**small, learning_rate=0.05),
-    )
-
-
 def test_a_calibration_map_that_misses_the_observed_rates_is_warned_about():
     # deciles of the log-odds: 'temperature' only rescales them (a logistic map of slope
     # fixed at the origin cannot pass through rates from 0.1 to 0.9); isotonic follows them
     X, y, logit = _world(n=2000)
     deciles = np.searchsorted(np.quantile(logit, np.linspace(0, 1, 11)[1:-1]), logit) + 1.0
     with pytest.warns(UserWarning, match=r"calibration map \(calibration='temperature'\) misses"):
-        _small_audit("temperature").fit(X, y, teacher_scores=deciles)
+        small_audit("temperature").fit(X, y, teacher_scores=deciles)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         warnings.filterwarnings("ignore", message=".*isotonic calibration puts.*")
-        _small_audit("isotonic").fit(X, y, teacher_scores=deciles)
-        _small_audit("temperature").fit(X, y, teacher_scores=logit)  # a log-odds: no warning
+        small_audit("isotonic").fit(X, y, teacher_scores=deciles)
+        small_audit("temperature").fit(X, y, teacher_scores=logit)  # a log-odds: no warning
 
 
 def test_binned_rate_sets_a_predicted_probability_beside_each_observed_rate():
@@ -208,15 +194,15 @@ def test_a_score_taken_as_given_that_scores_the_other_label_is_warned_about():
         with pytest.warns(
             UserWarning, match=r"falls as P\(y = 'safe'\) rises.*If it scores 'recid'"
         ):
-            _small_audit(None).set_params(response=response).fit(X, labels, teacher_scores=score)
+            small_audit(None).set_params(response=response).fit(X, labels, teacher_scores=score)
     # the score of classes_[1] itself, or one unrelated to y (it falls by chance half the
     # time): no such warning
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message="the score falls")
-        _small_audit(None).fit(X, labels, teacher_scores=-logit)
+        small_audit(None).fit(X, labels, teacher_scores=-logit)
         for seed in range(5):
             noise = np.random.default_rng(seed).normal(size=len(logit))
-            _small_audit(None).fit(X, labels, teacher_scores=noise)
+            small_audit(None).fit(X, labels, teacher_scores=noise)
 
 
 def _weakly_falling_world(seed, n=900):

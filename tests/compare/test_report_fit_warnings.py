@@ -9,23 +9,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from interpret.glassbox import ExplainableBoostingClassifier, ExplainableBoostingRegressor
 
-from sklearn_distill import CompareAudit
-
-_SMALL = {"outer_bags": 2, "max_rounds": 100, "max_bins": 16, "n_jobs": 1}
-
-
-def _audit(calibration):
-    return CompareAudit(
-        calibration=calibration,
-        interactions=0,
-        cv=2,
-        n_crossfits=1,
-        random_state=0,
-        student=ExplainableBoostingRegressor(**_SMALL, learning_rate=0.3),
-        outcome=ExplainableBoostingClassifier(**_SMALL, learning_rate=0.05),
-    )
+from tests.helpers import small_audit
 
 
 def _findings(path):
@@ -56,7 +41,7 @@ def _world(n, seed=0):
 
 def test_features_that_nearly_determine_each_other_are_named_among_the_findings(tmp_path):
     X, y, logit = _world(600)
-    messages, findings = _fit_and_report(_audit("spline"), X, y, logit, tmp_path / "r.html")
+    messages, findings = _fit_and_report(small_audit("spline"), X, y, logit, tmp_path / "r.html")
     (warned,) = [m for m in messages if "strongly correlated features" in m]
     # the pairs as fit listed them, with their figure, reach the reader of the report
     listed = re.search(r"category\): (.*)\. The mimic and the outcome", warned)[1]
@@ -67,7 +52,7 @@ def test_features_that_nearly_determine_each_other_are_named_among_the_findings(
     assert f"{listed} (Spearman's correlation where no other measure is named)." in findings
     # an audit of features that do not determine each other says nothing of the kind
     X2 = X.drop(columns="a_copy")
-    messages, findings = _fit_and_report(_audit("spline"), X2, y, logit, tmp_path / "s.html")
+    messages, findings = _fit_and_report(small_audit("spline"), X2, y, logit, tmp_path / "s.html")
     assert not any("strongly correlated features" in m for m in messages)
     assert "nearly determine each other" not in findings
 
@@ -79,7 +64,7 @@ def test_a_pair_of_categories_is_named_with_its_measure_alone(tmp_path):
         city=rng.choice(["p", "q", "r", "s"], len(X)),
     )
     X["region"] = X["city"].map({"p": "north", "q": "north", "r": "south", "s": "west"})
-    messages, findings = _fit_and_report(_audit("spline"), X, y, logit, tmp_path / "r.html")
+    messages, findings = _fit_and_report(small_audit("spline"), X, y, logit, tmp_path / "r.html")
     (warned,) = [m for m in messages if "strongly correlated features" in m]
     listed = re.search(r"category\): (.*)\. The mimic and the outcome", warned)[1]
     assert "Cramér's V" in listed and listed in findings
@@ -104,7 +89,7 @@ def test_what_fit_warned_of_the_calibration_map_is_among_the_findings(
     X = X.drop(columns="a_copy")
     if scores == "deciles":
         logit = np.searchsorted(np.quantile(logit, np.linspace(0, 1, 11)[1:-1]), logit) + 1.0
-    messages, findings = _fit_and_report(_audit(calibration), X, y, logit, tmp_path / "r.html")
+    messages, findings = _fit_and_report(small_audit(calibration), X, y, logit, tmp_path / "r.html")
     (message,) = [m for m in messages if re.search(warned, m)]
     # the warning's own words, its figures included, as a sentence of the findings
     shown = message[0].upper() + message[1:].replace(
@@ -116,7 +101,7 @@ def test_what_fit_warned_of_the_calibration_map_is_among_the_findings(
 def test_a_falling_score_mimicked_uncalibrated_is_named_among_the_findings(tmp_path):
     X, y, logit = _world(600)
     X = X.drop(columns="a_copy")
-    audit = _audit(None)
+    audit = small_audit(None)
     messages, findings = _fit_and_report(audit, X, y, -logit, tmp_path / "r.html")
     (warned,) = [m for m in messages if m.startswith("the score falls as P(y = 1) rises")]
     rho = re.search(r"rank correlation with y (-[\d.]+)", warned)[1]
@@ -145,7 +130,7 @@ def test_what_fit_warned_of_the_data_is_among_the_findings(tmp_path):
     X["text"] = [f"{v:.2f}" for v in X["a"]]  # numbers written as text
     X["b "] = X["b"] + np.random.default_rng(1).normal(size=n)  # reads like 'b'
     X["p & q"] = np.random.default_rng(2).normal(size=n)  # the term separator
-    audit = _audit("spline").set_params(interactions=1)
+    audit = small_audit("spline").set_params(interactions=1)
     messages, findings = _fit_and_report(audit, X, y, logit, tmp_path / "r.html")
     warned = [
         m
@@ -174,7 +159,7 @@ def test_what_fit_warned_of_the_data_is_among_the_findings(tmp_path):
     assert "have no value on any row" not in said and "differ only in type" in said
     # clean data: nothing of the kind
     messages, findings = _fit_and_report(
-        _audit("spline"), X[["a", "b"]], y, logit, tmp_path / "s.html"
+        small_audit("spline"), X[["a", "b"]], y, logit, tmp_path / "s.html"
     )
     assert "Data: " not in findings
 
@@ -186,7 +171,9 @@ def test_values_matched_to_rows_of_other_labels_are_named_among_the_findings(tmp
     shifted = pd.Series(
         np.asarray(y), index=X.index + 1
     )  # sliced apart from X: each label one row off
-    messages, findings = _fit_and_report(_audit("spline"), X, shifted, logit, tmp_path / "r.html")
+    messages, findings = _fit_and_report(
+        small_audit("spline"), X, shifted, logit, tmp_path / "r.html"
+    )
     (warned,) = [m for m in messages if "labels as labels of other rows" in m]
     assert "Data: " + re.sub(r"\s+", " ", warned) in findings
 
@@ -200,13 +187,13 @@ def test_a_mimic_of_almost_none_of_the_score_gives_fits_advice(tmp_path):
     X, y, logit = _world(600)
     X = X.drop(columns="a_copy")
     shuffled = np.random.default_rng(3).permutation(logit)  # scores of other rows
-    messages, _ = _fit_and_report(_audit("spline"), X, y, shuffled, tmp_path / "r.html")
+    messages, _ = _fit_and_report(small_audit("spline"), X, y, shuffled, tmp_path / "r.html")
     assert any(m.startswith("the mimic reproduces almost none of the score") for m in messages)
     faithful = _page(tmp_path / "r.html").split("How faithful the mimic is", 1)[1]
     faithful = faithful.split("What the audit found", 1)[0]
     assert "given in the rows' order" in faithful
     # the scores in their rows' order: a faithful mimic, no such advice
-    _fit_and_report(_audit("spline"), X, y, logit, tmp_path / "s.html")
+    _fit_and_report(small_audit("spline"), X, y, logit, tmp_path / "s.html")
     assert "rows' order" not in _page(tmp_path / "s.html")
 
 
@@ -219,7 +206,7 @@ def test_a_calibrated_score_that_falls_weakly_is_said_to_fall_beside_its_reading
     scores = -0.08 * logit + rng.normal(size=len(X))
     rho, p_value = score_trend(scores, y)
     assert rho < 0 and p_value > 0.05  # a weak fall: read as rising all the same
-    messages, _ = _fit_and_report(_audit("isotonic"), X, y, scores, tmp_path / "r.html")
+    messages, _ = _fit_and_report(small_audit("isotonic"), X, y, scores, tmp_path / "r.html")
     assert any("rises only weakly" in m for m in messages)
     page = _page(tmp_path / "r.html")
     assert (
@@ -228,7 +215,7 @@ def test_a_calibrated_score_that_falls_weakly_is_said_to_fall_beside_its_reading
         f"correlation with the outcome {rho:.2f}, p = {p_value:.2g}"
     ) in page
     # the score as it rises: no fall said
-    _fit_and_report(_audit("isotonic"), X, y, -scores, tmp_path / "s.html")
+    _fit_and_report(small_audit("isotonic"), X, y, -scores, tmp_path / "s.html")
     assert "falls weakly" not in _page(tmp_path / "s.html")
 
 
@@ -245,7 +232,7 @@ def test_margins_that_are_not_log_odds_are_said_to_be_on_their_own_scale(tmp_pat
     X, y, _ = _world(600)
     X = X.drop(columns="a_copy")
     teacher = LinearSVC().fit(X, y)
-    audit = _audit(None).set_params(teacher=teacher)
+    audit = small_audit(None).set_params(teacher=teacher)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         audit.fit(X, y)
@@ -288,7 +275,7 @@ def test_a_teacher_of_labels_or_of_saturated_probabilities_is_warned_of_once_and
         (forest, None, "of the teacher's probabilities are 0 or 1", "probabilities are 0 or 1"),
     ]
     for teacher, calibration, warned, reported in cases:
-        audit = _audit(calibration).set_params(teacher=teacher)
+        audit = small_audit(calibration).set_params(teacher=teacher)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             audit.fit(X, y)
@@ -309,7 +296,7 @@ def test_class_probabilities_whose_rows_do_not_sum_to_one_are_named_among_the_fi
     X = X.drop(columns="a_copy")
     p = 1 / (1 + np.exp(-logit))
     scores = 0.7 * np.c_[1 - p, p] + 0.2  # each row sums to 1.1
-    audit = _audit("spline").set_params(response="predict_proba")
+    audit = small_audit("spline").set_params(response="predict_proba")
     messages, findings = _fit_and_report(audit, X, y, scores, tmp_path / "r.html")
     (warned,) = [m for m in messages if "do not sum to 1" in m]
     rows = re.search(r"(\d+ of \d+ rows do not sum to 1 \(sums from [^)]*\))", warned)[1]
@@ -326,7 +313,7 @@ def test_the_stability_paragraph_says_whether_whole_records_were_resampled(tmp_p
     # each record entered twice
     X, y, logit = pd.concat([X, X], ignore_index=True), np.r_[y, y], np.r_[logit, logit]
     records = np.r_[np.arange(300), np.arange(300)]
-    audit = _audit("spline")
+    audit = small_audit("spline")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         audit.fit(X, y, teacher_scores=logit, groups=records)
