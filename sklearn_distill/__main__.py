@@ -1740,6 +1740,21 @@ class _WarningPrinter:
             "counted in a note), write the column as plain numbers in the file (--decimal ',' "
             "reads decimal commas), or leave it out of --features.",
         )
+        text = text.replace(
+            "If it holds numbers, convert it to numbers before fitting; if it is an identifier "
+            "(a name, a record number), drop it.",
+            "If it holds numbers, pass --numeric COL to read them as numbers; if it is an "
+            "identifier (a name, a record number), leave it out of --features.",
+        )
+        text = text.replace(
+            "Give a column the 'category' dtype to read its values as labels.",
+            "Pass --categorical COL to read a column's values as labels.",
+        )
+        text = text.replace(
+            "Normalise them (e.g. X[col].str.normalize('NFKC').str.split().str.join(' ')) if "
+            "they are the same category.",
+            "Write them alike in the file if they are the same category.",
+        )
         if self.event is not None:
             # the audit is given 1 for the event: name the label's own values, and the option
             # that chooses the event
@@ -1858,6 +1873,9 @@ def _run_audit(args, parser, say, printer):
         description["read as numbers from text"] = "; ".join(
             f"{name}: {reading}" for name, reading in data.read_as_numbers.items()
         )
+    # what fit warned of the data, with the remedies the command line offers (its options,
+    # the file), as the warnings printed said them
+    audit._data_cautions_ = [printer.rephrase(text) for text in audit._data_cautions_]
     write_audit_report(
         audit,
         args.out,

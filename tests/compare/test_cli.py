@@ -2010,3 +2010,41 @@ def test_a_feature_with_no_value_is_warned_of_in_option_terms(tmp_path, capsys, 
         "leave them out of --features." in err
     )
     assert "X columns" not in err
+
+
+def test_what_fit_warned_of_the_data_is_reported_with_the_command_lines_remedies(tmp_path, capsys):
+    # each data caution a CSV file can give: the report's "Data:" findings name the options or
+    # the file as the remedy, as the printed warnings do, not the Python API's dtype or pandas
+    import html
+
+    rng = np.random.default_rng(3)
+    frame = _audit_frame()
+    n = len(frame)
+    frame["name"] = [f"n{k}" for k in rng.integers(0, 250, n)]  # nearly one level per row
+    frame["rate"] = [f"{k},{k % 10}%" for k in rng.integers(0, 200, n)]  # decimal commas
+    frame["code"] = [f"{k}_000" for k in rng.integers(1, 9, n)]  # Python reads as numbers
+    frame["sex"] = rng.choice(["M", "M ", "F"], n)  # values that read alike
+    path, out = tmp_path / "data.csv", tmp_path / "r.html"
+    frame.to_csv(path, index=False)
+    columns = ["age", "name", "rate", "code", "sex"]
+    args = ["--features", *columns, "--cv", "2", "--n-bootstrap", "20", "--quiet"]
+    assert _run(path, out, *args, "--rules", "0") == 0
+    err = " ".join(capsys.readouterr().err.split())
+    page = out.read_text(encoding="utf-8")
+    data = [
+        " ".join(html.unescape(re.sub(r"<[^>]+>", " ", item)).split())
+        for item in re.findall(r"<li>Data: (.*?)</li>", page, re.S)
+    ]
+    assert len(data) == 4, data
+    remedies = {
+        "'name'": "pass --numeric COL to read them as numbers; if it is an identifier (a name, "
+        "a record number), leave it out of --features.",
+        "'rate'": "Pass --numeric COL to read it as numbers",
+        "'code'": "Pass --categorical COL to read a column's values as labels.",
+        "'sex'": "Write them alike in the file if they are the same category.",
+    }
+    for column, remedy in remedies.items():
+        (said,) = [line for line in data if line.startswith(f"Feature {column} ")]
+        assert remedy in said and remedy in err
+    python = ("pandas", "dtype", "X[col]", "before fitting", "drop it")
+    assert not [word for word in python if word in " ".join(data) or word in err]
