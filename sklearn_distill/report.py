@@ -600,13 +600,30 @@ _COMPACT_FORMATS = {
 
 
 def _largest(rows, n=_TOP_ROWS):
-    """The ``n`` testable rows with the largest standardised difference."""
+    """The ``n`` testable rows with the largest standardised difference (a term of one value
+    is left out: centred on its mean, both its shapes are 0, and can never differ)."""
     if "testable" in rows:
         rows = rows[rows["testable"].to_numpy(bool)]
+    if "term" in rows:
+        rows = rows[rows.groupby("term", sort=False)["term"].transform("size").to_numpy() > 1]
     if rows.empty:
         return rows
     order = rows["z"].abs() if "z" in rows else rows["difference"].abs()
     return rows.loc[order.sort_values(ascending=False).index].head(n)
+
+
+def _single_value_text(main) -> str:
+    """The features of one value, left out of the largest differences (see :func:`_largest`)."""
+    if "term" not in main or main.empty:
+        return ""
+    sizes = main.groupby("term", sort=False)["term"].size()
+    single = [str(term) for term, size in sizes.items() if size == 1]
+    if not single:
+        return ""
+    return (
+        f" Not listed: {', '.join(single)}, of one value on every row, whose shapes are 0 "
+        "(each is centred on its mean) and can never differ."
+    )
 
 
 #: Below this, the report says how much a missing part of the score shrinks the outcome's shapes.
@@ -1690,21 +1707,27 @@ def audit_report_sections(
         )
     )
 
-    top_tables = [
-        Table(
-            _compact(_largest(rows)),
-            heading=heading,
-            formatters=_COMPACT_FORMATS,
-            index=False,
-            flag_column="flagged" if "significant_bh" in rows else None,
+    top_tables, none_testable = [], []
+    for heading, rows, noun in (
+        ("Main effects", main, "main-effect value"),
+        ("Interactions, cell by cell", interactions, "interaction cell"),
+        ("Interactions, coarse blocks", _labelled_blocks(blocks), "interaction block"),
+    ):
+        if rows is None or not len(rows):
+            continue
+        largest = _largest(rows)
+        if largest.empty:  # a table of headers only: said in a sentence instead
+            none_testable.append(f" No {noun} could be tested, so none is listed.")
+            continue
+        top_tables.append(
+            Table(
+                _compact(largest),
+                heading=heading,
+                formatters=_COMPACT_FORMATS,
+                index=False,
+                flag_column="flagged" if "significant_bh" in rows else None,
+            )
         )
-        for heading, rows in (
-            ("Main effects", main),
-            ("Interactions, cell by cell", interactions),
-            ("Interactions, coarse blocks", _labelled_blocks(blocks)),
-        )
-        if rows is not None and len(rows)
-    ]
     sections.append(
         Section(
             "Largest differences",
@@ -1724,6 +1747,8 @@ def audit_report_sections(
                     if blocks is not None and len(blocks)
                     else ""
                 )
+                + "".join(none_testable)
+                + _single_value_text(main)
             ],
             tables=top_tables,
             side_by_side=True,

@@ -332,3 +332,31 @@ def test_the_stability_paragraph_says_whether_whole_records_were_resampled(tmp_p
     assert "stability() was run without them" in texts[True]
     assert "bootstrap samples of whole records (groups)" in texts[False]
     assert "without them" not in texts[False]
+
+
+def test_largest_differences_say_what_could_not_be_tested_instead_of_empty_tables(tmp_path):
+    # thin interaction cells and a feature of one value: no table of headers alone, and no
+    # value of a one-valued feature (0 in both shapes, as each is centred) listed as testable
+    rng = np.random.default_rng(0)
+    n = 400
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n), "one": ["x"] * n})
+    logit = X["a"] - X["b"]
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    audit = small_audit("spline").set_params(interactions=1, min_weight=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        audit.fit(X, y, teacher_scores=logit + 0.5 * X["a"] * X["b"])
+        audit.report(tmp_path / "r.html", n_bootstrap=40)
+    comparison = audit.compare(interactions=True)
+    cells = comparison[comparison["kind"] == "interaction"]
+    assert len(cells) and not cells["testable"].any()
+    assert comparison[comparison["kind"] == "main"]["testable"].any()
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    section = page.split("Largest differences", 1)[1].split("<h2", 1)[0]
+    assert "<h3>Main effects</h3>" in section
+    assert "Interactions, cell by cell</h3>" not in section
+    assert "No interaction cell could be tested, so none is listed." in section
+    tables = re.findall(r"<table.*?</table>", section, re.S)
+    assert tables and all("<td" in table for table in tables)  # no table of headers alone
+    assert ">one<" not in tables[0] and ">a<" in tables[0]
+    assert "Not listed: one, of one value on every row" in section
