@@ -602,10 +602,10 @@ _COMPACT_FORMATS = {
 def _largest(rows, n=_TOP_ROWS):
     """The ``n`` testable rows with the largest standardised difference (a term of one value
     is left out: centred on its mean, both its shapes are 0, and can never differ)."""
+    if "term" in rows:  # counted over all its values: one testable value of many is listed
+        rows = rows[rows.groupby("term", sort=False)["term"].transform("size").to_numpy() > 1]
     if "testable" in rows:
         rows = rows[rows["testable"].to_numpy(bool)]
-    if "term" in rows:
-        rows = rows[rows.groupby("term", sort=False)["term"].transform("size").to_numpy() > 1]
     if rows.empty:
         return rows
     order = rows["z"].abs() if "z" in rows else rows["difference"].abs()

@@ -360,3 +360,21 @@ def test_largest_differences_say_what_could_not_be_tested_instead_of_empty_table
     assert tables and all("<td" in table for table in tables)  # no table of headers alone
     assert ">one<" not in tables[0] and ">a<" in tables[0]
     assert "Not listed: one, of one value on every row" in section
+
+
+def test_a_feature_with_one_testable_value_of_several_is_still_among_the_largest():
+    # a feature of one value is left out (it can never differ); one with several values of
+    # which a single one holds enough rows to be tested is not of one value
+    from sklearn_distill.report import _largest
+
+    rows = pd.DataFrame(
+        {
+            "term": ["a", "a", "a", "b", "c", "c"],
+            "label": ["x", "y", "z", "w", "u", "v"],
+            "z": [0.1, 5.0, 0.2, 9.0, 1.0, 2.0],
+            "testable": [False, True, False, True, True, True],
+            "difference": [0.0] * 6,
+        }
+    )
+    listed = _largest(rows)
+    assert list(zip(listed["term"], listed["label"])) == [("a", "y"), ("c", "v"), ("c", "u")]
