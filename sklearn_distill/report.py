@@ -1708,14 +1708,14 @@ def audit_report_sections(
     )
 
     top_tables, none_testable = [], []
-    for heading, rows, noun in (
+    for heading, values, noun in (
         ("Main effects", main, "main-effect value"),
         ("Interactions, cell by cell", interactions, "interaction cell"),
         ("Interactions, coarse blocks", _labelled_blocks(blocks), "interaction block"),
     ):
-        if rows is None or not len(rows):
+        if values is None or not len(values):
             continue
-        largest = _largest(rows)
+        largest = _largest(values)
         if largest.empty:  # a table of headers only: said in a sentence instead
             none_testable.append(f" No {noun} could be tested, so none is listed.")
             continue
@@ -1725,7 +1725,7 @@ def audit_report_sections(
                 heading=heading,
                 formatters=_COMPACT_FORMATS,
                 index=False,
-                flag_column="flagged" if "significant_bh" in rows else None,
+                flag_column="flagged" if "significant_bh" in values else None,
             )
         )
     sections.append(
