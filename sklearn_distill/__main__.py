@@ -1876,6 +1876,10 @@ def _run_audit(args, parser, say, printer):
     # what fit warned of the data, with the remedies the command line offers (its options,
     # the file), as the warnings printed said them
     audit._data_cautions_ = [printer.rephrase(text) for text in audit._data_cautions_]
+    # and of the calibration map, with the options' names (--calibration spline)
+    audit._calibration_cautions_ = [
+        printer.rephrase(text) for text in getattr(audit, "_calibration_cautions_", None) or []
+    ]
     write_audit_report(
         audit,
         args.out,

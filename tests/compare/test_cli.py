@@ -2048,3 +2048,28 @@ def test_what_fit_warned_of_the_data_is_reported_with_the_command_lines_remedies
         assert remedy in said and remedy in err
     python = ("pandas", "dtype", "X[col]", "before fitting", "drop it")
     assert not [word for word in python if word in " ".join(data) or word in err]
+
+
+def test_the_calibration_caution_in_the_report_names_the_option(tmp_path, capsys):
+    # a continuous score through isotonic steps: fit warns that its extreme steps are pure and
+    # advises a spline map; the command line's report says it as the printed warning does,
+    # with the option, not the Python API's calibration='spline'
+    import html
+
+    rng = np.random.default_rng(5)
+    n = 1500
+    frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
+    logit = 1.5 * frame["a"] - frame["b"]
+    frame["risk"] = logit
+    frame["outcome"] = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    path, out = tmp_path / "scores.csv", tmp_path / "r.html"
+    frame.to_csv(path, index=False)
+    args = ["--features", "a", "b", "--calibration", "isotonic", *FAST]
+    assert _run(path, out, *args) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    page = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", out.read_text("utf-8"))).split())
+    assert "isotonic calibration puts" in err and "--calibration spline" in err
+    (said,) = re.findall(
+        r"Calibration: The isotonic calibration puts .*?linear in log-odds\)\.", page
+    )
+    assert "--calibration spline" in said and "calibration='spline'" not in said
