@@ -468,6 +468,22 @@ class TeacherModuleMixin:
         self._quiet_val_warning = None
         self._quiet_eval_warning = None
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # The Trainer records the running hook's name on the module before and after every hook
+        # call (about 40 times a step), and nn.Module.__setattr__'s checks for parameters,
+        # buffers and submodules take about 2 us each time. A string or None under a name that
+        # holds none of those is set as nn.Module would set it, without the checks.
+        held = self.__dict__
+        if (
+            (value is None or type(value) is str)
+            and name not in held.get("_parameters", ())
+            and name not in held.get("_buffers", ())
+            and name not in held.get("_modules", ())
+        ):
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
     def _frozen_teacher(self):
         """Context: the teacher frozen for a call made outside a run (no-op inside one)."""
         return self._teacher_lifecycle.frozen(self.teacher)

@@ -1027,3 +1027,38 @@ def test_a_segmentation_map_read_as_the_targets_is_named():
     batch = {"image": torch.randn(2, 3, 4, 4), "labels": torch.zeros(2, 1, 4, 4, dtype=torch.long)}
     with pytest.raises(ValueError, match=r"got \(2, 1, 4, 4\) \(a map per sample: a segmentation"):
         module.training_step(batch, 0)
+
+
+@pytest.mark.parametrize("make", ["kd", "awd"])
+def test_attribute_setting_matches_nn_module(make):
+    """The modules set plain strings and None without nn.Module's registry checks (the Trainer
+    sets the running hook's name twice a hook); anything else, and any name holding a
+    parameter, buffer or submodule, goes through nn.Module's rules unchanged."""
+    if make == "kd":
+        module = DistillationModule(nn.Linear(4, 3), nn.Linear(4, 3))
+        param_name = "student"  # a submodule
+    else:
+        module = AWDModule(nn.Linear(16, 1), wavelet="db2", levels=2)
+        param_name = "h0"
+    module.register_buffer("kept", torch.zeros(2))
+
+    module._current_fx_name = "training_step"
+    assert module._current_fx_name == "training_step"
+    assert "_current_fx_name" in module.__dict__
+    module._current_fx_name = None
+    assert module._current_fx_name is None
+
+    # a string where a parameter or submodule is registered: nn.Module's TypeError
+    with pytest.raises(TypeError, match=param_name):
+        setattr(module, param_name, "text")
+    assert isinstance(getattr(module, param_name), nn.Module | nn.Parameter)
+    # None on a registered buffer empties the registry entry, as nn.Module does
+    module.kept = None
+    assert "kept" in module._buffers and module._buffers["kept"] is None
+    assert "kept" not in module.__dict__
+    # a submodule set after a plain value under the same name moves into the registry
+    module.extra = "plain"
+    module.extra = nn.Linear(1, 1)
+    assert "extra" in module._modules and "extra" not in module.__dict__
+    module.extra = None
+    assert module._modules["extra"] is None
