@@ -341,7 +341,9 @@ def _direction(rho: float, p_value: float) -> int:
 SCORE_FALLS_WARNING = r"the score falls as P\(y = "
 
 
-def warn_if_score_falls(scores, positive, method, event, *, stacklevel=2) -> int:
+def warn_if_score_falls(
+    scores, positive, method, event, *, stacklevel=2
+) -> tuple[int, tuple[float, float] | None]:
     """The direction of ``scores`` (see :func:`score_direction`), with a ``UserWarning`` when it
     clearly falls as the event becomes likelier, and one when it falls too weakly to be read as
     falling. For ``"sigmoid"``, whose fitted slope follows the data either way, the direction
@@ -363,8 +365,11 @@ def warn_if_score_falls(scores, positive, method, event, *, stacklevel=2) -> int
 
     Returns
     -------
-    int
+    sign : int
         +1 or -1.
+    weak_fall : tuple of (float, float) or None
+        The rank correlation and its p-value where the score falls too weakly to be read as
+        falling (the second warning was given): read as rising all the same. None otherwise.
     """
     rho, p_value = score_trend(scores, positive)
     # the logistic map's fitted slope takes the data's direction whatever the sign: the sign
@@ -395,7 +400,8 @@ def warn_if_score_falls(scores, positive, method, event, *, stacklevel=2) -> int
             UserWarning,
             stacklevel=stacklevel + 1,
         )
-    return sign
+        return sign, (rho, p_value)
+    return sign, None
 
 
 def calibration_direction(calibrator) -> int:
@@ -551,7 +557,7 @@ def cross_fit_calibration(
         )
     if sign is None:
         named = classes[1] if event is None else event
-        sign = warn_if_score_falls(scores, y == classes[1], method, named, stacklevel=3)
+        sign, _ = warn_if_score_falls(scores, y == classes[1], method, named, stacklevel=3)
     probability = np.empty(scores.shape[0])
     if groups is None:
         folds = StratifiedKFold(n_splits=cv, shuffle=True, random_state=random_state)

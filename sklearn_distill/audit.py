@@ -1970,13 +1970,11 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             self._warn_if_probabilities(scores, "teacher_scores")
             if scores.ndim == 1 and self.calibration is not None:
                 # decided once, on all rows: every refit of the mimic takes it
-                self._score_sign_ = warn_if_score_falls(
+                # a weak fall is warned of and read as rising all the same (the report
+                # says so beside it)
+                self._score_sign_, self._weak_fall_ = warn_if_score_falls(
                     scores, y01, self.calibration, self.classes_[1]
                 )
-                rho, p_value = score_trend(scores, y01)
-                if self._score_sign_ > 0 and rho < 0 and self.calibration != "sigmoid":
-                    # warned: read as rising all the same (the report says so beside it)
-                    self._weak_fall_ = (float(rho), float(p_value))
             elif self.calibration is None:
                 self._warn_if_taken_score_falls(self._event_score(scores), y01, scores.ndim)
             if self.calibration == "spline" and np.unique(scores).size < 3:

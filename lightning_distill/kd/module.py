@@ -560,6 +560,13 @@ def _dataset_length(loader) -> int | None:
         return None
 
 
+def _evaluation_mean() -> DtypeKeepingMeanMetric:
+    """A running mean of an evaluation figure that keeps NaN: torchmetrics' default drops NaN
+    values (with a warning), and an epoch's loss then read the mean over the batches whose
+    student logits were finite."""
+    return DtypeKeepingMeanMetric(nan_strategy="disable")
+
+
 def _stable_repr(value) -> str:
     """A description that is the same from one run to the next: the object's repr without
     memory addresses (a function's, a lambda's, a partial's or a default repr hold one)."""
@@ -624,6 +631,11 @@ class DistillationModule(TeacherModuleMixin, SettledHyperparameters, L.Lightning
     key (with an index key for ``cache_teacher``). ``train/loss_ce`` is then not logged, and
     evaluation batches without labels log ``teacher_agreement`` alone (no ``loss``, ``acc``,
     ``teacher_acc``). With ``alpha < 1`` a batch without labels is refused. SSKD needs labels.
+
+    Evaluation (``val/``, ``test/``) does not refuse a student's NaN or ``+inf`` logits, or a
+    row of ``-inf`` (a diverged student loaded from a checkpoint): such samples predict no
+    class, so the epoch's ``loss``, ``acc`` and ``teacher_agreement`` read NaN, and one
+    warning at the epoch's end says for how many samples.
 
     Parameters
     ----------
@@ -936,7 +948,7 @@ class DistillationModule(TeacherModuleMixin, SettledHyperparameters, L.Lightning
 
         self.metrics = nn.ModuleDict(
             {
-                f"{stage}_{name}": DtypeKeepingMeanMetric()
+                f"{stage}_{name}": _evaluation_mean()
                 for stage in ("val", "test")
                 for name in ("loss", "acc", "teacher_agreement", "teacher_acc")
             }
@@ -944,6 +956,9 @@ class DistillationModule(TeacherModuleMixin, SettledHyperparameters, L.Lightning
         # Plain attributes, not buffers: DDP would broadcast buffers from rank 0 and each rank
         # caches the samples it sees.
         self._teacher_cache = TeacherLogitCache()
+        # per evaluation stage: samples whose student logits predict no class, samples seen
+        # and the figures made NaN by them (one warning at the epoch's end, one host sync)
+        self._undefined_rows: dict[str, list] = {}
 
     # ----------------------------------------------------------------- set-up helpers
     def _feature_shapes(self, example_input, needed_by: str, what: str) -> list:
@@ -1508,7 +1523,7 @@ class DistillationModule(TeacherModuleMixin, SettledHyperparameters, L.Lightning
         if key not in self.metrics:
             # made during an evaluation loop: normal tensors, which a later fit's loop updates
             with torch.inference_mode(False):
-                self.metrics[key] = DtypeKeepingMeanMetric().to(self.device)
+                self.metrics[key] = _evaluation_mean().to(self.device)
         return self.metrics[key], f"metrics.{key}"
 
     def _evaluate(self, batch, stage: str, dataloader_idx: int = 0) -> None:
@@ -1523,20 +1538,32 @@ class DistillationModule(TeacherModuleMixin, SettledHyperparameters, L.Lightning
             watch.check("student", TEACHER_READS_AFTER)
         x = later
         predictions = logits.argmax(dim=1)
+        # NaN or +inf logits, or a row without a finite one (a diverged student), predict no
+        # class: argmax would name the first NaN's (class 0 for a row of NaN), a made-up
+        # accuracy. Such samples count NaN, so the epoch's figure says NaN, as its loss does.
+        undefined = (torch.isnan(logits) | torch.isposinf(logits)).any(dim=1) | ~(
+            logits > float("-inf")
+        ).any(dim=1)
         batch_size = logits.shape[0]
         updates = {}
         if targets is not None:
             # reported as it is (inf for a label on a masked class), not refused
             updates["loss"] = _smoothed_cross_entropy(logits, targets, 0.0, strict=False)
-            updates["acc"] = (predictions == targets).float()
+            updates["acc"] = (predictions == targets).float().masked_fill(undefined, torch.nan)
         if self.teacher is not None:
             teacher_logits = self._teacher_forward(x)
             # as training checks them: agreement over two different sets of classes is no figure
             _check_pair(logits, teacher_logits)
             teacher_predictions = teacher_logits.argmax(dim=1)
-            updates["teacher_agreement"] = (predictions == teacher_predictions).float()
+            updates["teacher_agreement"] = (
+                (predictions == teacher_predictions).float().masked_fill(undefined, torch.nan)
+            )
             if targets is not None:
                 updates["teacher_acc"] = (teacher_predictions == targets).float()
+        count, rows, names = self._undefined_rows.setdefault(stage, [0, 0, set()])
+        # a tensor sum on the logits' device: read once, at the epoch's end
+        self._undefined_rows[stage] = [count + undefined.sum(), rows + undefined.numel(), names]
+        names.update(name for name in updates if name != "teacher_acc")
         for name, value in updates.items():
             metric, attribute = self._stage_metric(stage, name, dataloader_idx)
             if value.dim() == 0:
@@ -1561,6 +1588,25 @@ class DistillationModule(TeacherModuleMixin, SettledHyperparameters, L.Lightning
             for key, metric in self.metrics.items():
                 if key.startswith(stage):  # "val_acc", "val1_acc" (a second loader's)
                     metric.reset()
+        self._undefined_rows.pop(stage, None)
+
+    def _warn_if_undefined_rows(self, stage: str) -> None:
+        """One warning for an evaluation epoch in which the student's logits predicted no
+        class for some samples (its figures read NaN: see ``_evaluate``)."""
+        count, rows, names = self._undefined_rows.pop(stage, [0, 0, set()])
+        if not int(count) or not names:
+            return
+        figures = ", ".join(
+            f"{stage}/{name}" for name in ("loss", "acc", "teacher_agreement") if name in names
+        )
+        warnings.warn(
+            f"student gave NaN or +inf logits, or a row without a finite logit, for "
+            f"{int(count)} of the {rows} {'validation' if stage == 'val' else 'test'} samples "
+            f"this epoch: they predict no class, so {figures} read NaN (a diverged student, "
+            "or NaN weights or inputs?).",
+            UserWarning,
+            stacklevel=2,
+        )
 
     @override
     def on_validation_epoch_start(self) -> None:
@@ -1569,6 +1615,14 @@ class DistillationModule(TeacherModuleMixin, SettledHyperparameters, L.Lightning
     @override
     def on_test_epoch_start(self) -> None:
         self._fresh_metrics("test")
+
+    @override
+    def on_validation_epoch_end(self) -> None:
+        self._warn_if_undefined_rows("val")
+
+    @override
+    def on_test_epoch_end(self) -> None:
+        self._warn_if_undefined_rows("test")
 
     @override
     def validation_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:

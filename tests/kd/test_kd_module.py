@@ -1438,3 +1438,53 @@ def test_the_built_in_adam_refuses_float16_parameters_naming_the_remedies(optimi
         assert student.weight.dtype == torch.float16
         assert all(bool(p.isfinite().all()) for p in student.parameters())
         assert not torch.equal(student.weight, start)
+
+
+class _DivergesOnLargeInputs(nn.Module):
+    """A linear student whose logits are NaN for the rows whose first feature exceeds 1."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return torch.where(x[:, :1] > 1.0, torch.nan, self.linear(x))
+
+
+@pytest.mark.parametrize("stage", ["validate", "test"])
+def test_evaluation_figures_of_a_student_with_nan_logits_read_nan_with_one_warning(stage):
+    # argmax of a row of NaN names class 0: the accuracy and the agreement were made up from
+    # it, and the epoch's loss dropped the NaN batches (a mean over the finite ones alone)
+    torch.manual_seed(0)
+    student, teacher = _DivergesOnLargeInputs(), nn.Linear(4, 3)
+    x, y = torch.randn(64, 4), torch.randint(0, 3, (64,))
+    diverged = int((x[:, 0] > 1.0).sum())
+    assert 0 < diverged < 64 // 4  # some batches of 16 finite throughout, some not
+    module = DistillationModule(student, teacher)
+    loader = DataLoader(TensorDataset(x, y), batch_size=16)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        (result,) = getattr(quiet_trainer(), stage)(module, loader, verbose=False)
+    prefix = "val" if stage == "validate" else "test"
+    for name in ("loss", "acc", "teacher_agreement"):
+        assert torch.isnan(torch.tensor(result[f"{prefix}/{name}"])), name
+    with torch.no_grad():  # the teacher's own figure is unaffected
+        teacher_acc = (teacher(x).argmax(1) == y).float().mean().item()
+    assert result[f"{prefix}/teacher_acc"] == pytest.approx(teacher_acc)
+    told = [w for w in caught if "logits" in str(w.message) and "NaN" in str(w.message)]
+    assert len(told) == 1
+    word = "validation" if stage == "validate" else "test"
+    assert f"for {diverged} of the 64 {word} samples" in str(told[0].message)
+    for name in ("loss", "acc", "teacher_agreement"):
+        assert f"{prefix}/{name}" in str(told[0].message)
+    # a later epoch on finite logits gives finite figures and no warning
+    with torch.no_grad():  # equal logits: argmax predicts class 0 everywhere
+        student.linear.weight.zero_()
+        student.linear.bias.zero_()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        finite = x[:, 0] <= 1.0
+        clean = DataLoader(TensorDataset(x[finite], y[finite]), batch_size=16)
+        (result,) = getattr(quiet_trainer(), stage)(module, clean, verbose=False)
+    assert not [w for w in caught if "logits" in str(w.message)]
+    assert result[f"{prefix}/acc"] == pytest.approx((y[finite] == 0).float().mean().item())
