@@ -400,7 +400,7 @@ def warn_if_score_falls(
             UserWarning,
             stacklevel=stacklevel + 1,
         )
-        return sign, (rho, p_value)
+        return sign, (float(rho), float(p_value))
     return sign, None
 
 
