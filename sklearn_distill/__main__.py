@@ -2018,7 +2018,7 @@ def _findings_text(audit, test, comparison, data_lines=()):
         top = top.assign(value=top["label"] if "label" in top else top["value"])
         top["p_value_bh"] = [format_p_value(p) for p in top["p_value_bh"]]
         columns = ["term", "value", "mimic", "outcome", "difference", "p_value_bh", "weight"]
-        lines.append(f"\nFlagged values with the largest differences ({unit}):")
+        lines.append(f"\nFlagged values with the largest standardised differences ({unit}):")
         with pd.option_context("display.width", 120, "display.max_columns", 20):
             lines.append(top[columns].round(3).to_string(index=False))
     blocks = _block_comparison(audit)
@@ -2028,7 +2028,9 @@ def _findings_text(audit, test, comparison, data_lines=()):
         top = top.assign(block=[" x ".join(map(str, label)) for label in top["label"]])
         top["p_value_bh"] = [format_p_value(p) for p in top["p_value_bh"]]
         columns = ["term", "block", "mimic", "outcome", "difference", "p_value_bh", "weight"]
-        lines.append(f"\nFlagged interaction blocks with the largest differences ({unit}):")
+        lines.append(
+            f"\nFlagged interaction blocks with the largest standardised differences ({unit}):"
+        )
         with pd.option_context("display.width", 120, "display.max_columns", 20):
             lines.append(top[columns].round(3).to_string(index=False))
     return "\n".join(lines)

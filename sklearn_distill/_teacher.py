@@ -414,14 +414,18 @@ def check_scores(scores, n_samples: int, *, name: str = "teacher_scores") -> np.
 SCORES_MATCH_TOLERANCE = 0.01
 
 
-def check_scores_match_teacher(given: np.ndarray, queried: np.ndarray, teacher) -> None:
+def check_scores_match_teacher(
+    given: np.ndarray, queried: np.ndarray, teacher, *, at_fit: bool = True
+) -> None:
     """Refuse ``teacher_scores`` given beside a ``teacher`` whose own output on the same rows
     (``queried``, read with the same response) differs from them beyond rounding (on some row,
     by more than 1% of the teacher's range of scores in that column, or half the step of the
     decimals ``given`` is written to where that is at most 5% of the range): they are another black
     box's scores (an older version, other rows), and every later query of the teacher would
     read that other black box. One-column and two-column class scores are compared by their
-    column 1; scores of shapes that cannot be matched are left to the reading that follows."""
+    column 1; scores of shapes that cannot be matched are left to the reading that follows.
+    ``at_fit=False``: given to a fitted model (``fidelity``, ``score``, ``teacher_target``), where
+    they would stand for the teacher (``fidelity(X, y)`` passes the labels so)."""
     if given.shape != queried.shape:
         if given.ndim == 1 and queried.ndim == 2 and queried.shape[1] == 2:
             queried = queried[:, 1]
@@ -445,6 +449,14 @@ def check_scores_match_teacher(given: np.ndarray, queried: np.ndarray, teacher) 
     off = int(np.sum(beyond.reshape(given.shape[0], -1).any(axis=1)))
     if off:
         name = type(teacher).__name__ if is_estimator_teacher(teacher) else "teacher"
+        if not at_fit:
+            raise ValueError(
+                f"teacher_scores differ from the teacher's own scores on X ({name}, queried once "
+                f"to compare) on {off} of {gaps.shape[0]} rows, by up to {gaps.max():.4g} (more "
+                f"than rounding: {np.max(tolerance):.3g}): the student would be measured against "
+                "them instead of the teacher. teacher_scores (the second argument) are the "
+                "teacher's raw scores on X, not labels y; leave them out to query the teacher."
+            )
         raise ValueError(
             f"teacher_scores differ from the teacher's own scores on X ({name}, queried once to "
             f"compare) on {off} of {gaps.shape[0]} rows, by up to {gaps.max():.4g} (more than "

@@ -922,6 +922,15 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         X = self._check_X(X, reset=False)
         n_samples = _num_samples(X)
         scores = self._raw_scores(X, teacher_scores, n_samples)
+        if (
+            teacher_scores is not None
+            and self.teacher is not None
+            and not getattr(self, "_teacher_scores_checked", False)  # by the audit, once
+        ):
+            # checked as fit checks them: labels given in their place (fidelity(X, y)) would
+            # otherwise be measured silently instead of the teacher
+            queried = self._raw_scores(X, None, n_samples)
+            _teacher.check_scores_match_teacher(scores, queried, self.teacher, at_fit=False)
         target = self._to_target(scores)
         if target.reshape(n_samples, -1).shape[1] != self.n_outputs_:
             # another number of outputs than fit's: R^2 would broadcast one against the other

@@ -881,7 +881,9 @@ def test_printed_findings_list_flagged_blocks_beside_flagged_values(fitted_audit
     )
     monkeypatch.setattr(report, "_block_comparison", lambda audit: flagged)
     text = _findings_text(audit, audit.missing_feature_test_, audit.compare())
-    table = text[text.index("Flagged interaction blocks with the largest differences") :]
+    table = text[
+        text.index("Flagged interaction blocks with the largest standardised differences") :
+    ]
     lines = table.splitlines()[2:]
     assert len(lines) == 2  # the two flagged blocks, the clearer (larger |z|) first
     for line, row in zip(lines, flagged.iloc[[1, 0]].itertuples()):
@@ -1493,3 +1495,27 @@ def test_block_heatmaps_show_each_range_whole():
     for text in ax.get_xticklabels() + ax.get_yticklabels():
         lines = text.get_text().split("\n")
         assert len(lines) <= 2 and max(map(len, lines)) <= 14
+
+
+def test_printed_flagged_values_heading_names_the_ranking_they_follow(fitted_audit):
+    # the table lists the largest |z|, not the largest |difference|: a wide-banded value of
+    # the largest difference may be left out, so the heading must not promise the largest
+    from sklearn_distill.__main__ import _findings_text
+
+    audit = fitted_audit[0]
+    comparison = audit.compare()
+    main = comparison[comparison["kind"] == "main"].head(12)
+    flagged = main.assign(
+        significant_bh=True,
+        p_value_bh=0.01,
+        difference=np.linspace(3.0, 0.1, len(main)),  # largest first ...
+        z=np.linspace(2.0, 9.0, len(main)),  # ... but the least clear
+    )
+    text = _findings_text(audit, audit.missing_feature_test_, flagged)
+    heading = next(line for line in text.splitlines() if line.startswith("Flagged values"))
+    lines = text[text.index(heading) :].splitlines()[2:12]
+    shown = [float(line.split()[-3]) for line in lines]
+    expected = flagged.sort_values("z", ascending=False)["difference"].head(10).round(3)
+    assert shown == pytest.approx(expected.tolist(), abs=1e-3)
+    assert 3.0 not in shown  # the largest difference is not listed ...
+    assert "largest standardised differences" in heading  # ... and the heading says why

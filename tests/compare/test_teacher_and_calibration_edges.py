@@ -499,3 +499,29 @@ def test_categories_that_differ_only_in_white_space_are_warned_about():
         DistilledGAM(student=small_student(), random_state=0).fit(
             X.assign(sex=X["sex"].str.strip()), teacher_scores=scores
         )
+
+
+@pytest.mark.parametrize("model", ["gam", "tree"])
+def test_fitted_model_refuses_scores_that_are_not_its_teachers(model):
+    # fidelity(X, y), as score(X, y) is called, passes the labels as teacher_scores: beside a
+    # teacher they were measured in its place (R^2 near 0 of a faithful student), silently
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame({"a": rng.normal(size=400), "b": rng.normal(size=400)})
+    y = (X["a"] + 0.5 * rng.normal(size=400) > 0).astype(int).to_numpy()
+    teacher = LogisticRegression().fit(X, y)
+    distiller = (
+        DistilledGAM(teacher, student=small_student(), random_state=0)
+        if model == "gam"
+        else DistilledTree(teacher, max_leaf_nodes=8, random_state=0)
+    ).fit(X)
+    own = teacher.predict_proba(X)
+    # the teacher's own scores stand for it: the same answer as querying it
+    assert distiller.fidelity(X, own) == pytest.approx(distiller.fidelity(X))
+    assert distiller.score(X, teacher_scores=own[:, 1]) == pytest.approx(distiller.score(X))
+    for call in (
+        lambda: distiller.fidelity(X, y),
+        lambda: distiller.score(X, teacher_scores=y),
+        lambda: distiller.teacher_target(X, y),
+    ):
+        with pytest.raises(ValueError, match=r"teacher_scores differ from the teacher's own.*not"):
+            call()
