@@ -1297,17 +1297,12 @@ def _teacher_caution_texts(audit) -> list[str]:
     """What ``fit`` warned of the teacher's scores: a classifier read by its predicted labels,
     class probabilities whose rows do not sum to 1, or probabilities at 0 or 1 whose log-odds
     are clipped (each qualifies every shape)."""
+    from sklearn_distill.audit import labels_mimicked_text, saturated_text
+
     texts = []
     mimic = getattr(audit, "mimic_", None)
     if getattr(audit, "_labels_mimicked_", False):
-        texts.append(
-            f"The black box was read by its predicted labels: {type(audit.teacher).__name__} "
-            "is a classifier with neither predict_proba nor decision_function, so its labels "
-            "were mimicked as numbers. The mimic learns where the label changes, not the black "
-            "box's confidence, so its shapes say where the labels weigh a feature unlike the "
-            "outcome, not a score. Give a teacher that scores its classes (e.g. "
-            "VotingClassifier(voting='soft')), or pass its scores as teacher_scores."
-        )
+        texts.append(labels_mimicked_text(audit.teacher))
     rows = getattr(audit, "_not_distributions_", None)
     if rows:
         texts.append(
@@ -1319,16 +1314,7 @@ def _teacher_caution_texts(audit) -> list[str]:
         )
     share = getattr(audit, "_saturated_share_", None)
     if share is not None and mimic is not None:
-        clip = mimic.proba_clip
-        bound = float(np.log((1 - clip) / clip))
-        texts.append(
-            f"{100 * share:.0f}% of the black box's probabilities are 0 or 1 (beyond "
-            f"proba_clip={clip:g}): with no calibration their log-odds are clipped to "
-            f"+-{bound:.1f}, steps larger than any the black box takes elsewhere, and the "
-            "mimic's shapes follow those steps as if the black box were that certain, so a "
-            "difference from the outcome model may be one of the clip alone. Calibrate the "
-            "score (calibration='isotonic')."
-        )
+        texts.append(saturated_text(share, mimic.proba_clip))
     return texts
 
 
