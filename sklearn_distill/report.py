@@ -1315,7 +1315,7 @@ def _teacher_caution_texts(audit) -> list[str]:
     share = getattr(audit, "_saturated_share_", None)
     if share is not None and mimic is not None:
         texts.append(saturated_text(share, mimic.proba_clip))
-    return texts
+    return _in_option_terms(audit, texts)
 
 
 def _calibration_caution_texts(audit) -> list[str]:
@@ -1378,14 +1378,26 @@ def _untested_text(audit, comparison) -> list[str]:
             "Fit student= and outcome= with at least 2 outer bags and a validation share "
             "(outer_bags >= 2, validation_size > 0), so that their values get confidence bands."
         )
-    return [
-        "Not tested (most rows outside each feature's missing-value bin and its most common "
-        f"value lie in values {why}, which "
-        "are never flagged; a difference there would go unseen): "
-        + "; ".join(untested["text"])
-        + ". "
-        + " ".join(advice)
-    ]
+    return _in_option_terms(
+        audit,
+        [
+            "Not tested (most rows outside each feature's missing-value bin and its most common "
+            f"value lie in values {why}, which "
+            "are never flagged; a difference there would go unseen): "
+            + "; ".join(untested["text"])
+            + ". "
+            + " ".join(advice)
+        ],
+    )
+
+
+def _in_option_terms(audit, texts) -> list[str]:
+    """``texts`` with their remedies in the terms of the caller's options: the command line
+    gives its audit ``_option_terms_`` (how its printed warnings rephrase the Python API's
+    ``min_weight=10`` and ``calibration='isotonic'`` as ``--min-weight 10`` and
+    ``--calibration isotonic``); the Python API's texts are left as they are."""
+    rephrase = getattr(audit, "_option_terms_", None)
+    return texts if rephrase is None else [rephrase(text) for text in texts]
 
 
 def _calibration_scale_text(audit) -> str:
@@ -1498,7 +1510,16 @@ def audit_findings_text(audit, *, fidelity=None, max_terms=8, width=100):
     def block(title, lines):
         out = [title]
         for line in lines:
-            out.append(textwrap.fill(line, width, initial_indent="  - ", subsequent_indent="    "))
+            # an option stays whole (--min-weight, not "--min-" and "weight" on two lines)
+            out.append(
+                textwrap.fill(
+                    line,
+                    width,
+                    initial_indent="  - ",
+                    subsequent_indent="    ",
+                    break_on_hyphens=False,
+                )
+            )
         return "\n".join(out)
 
     terms = list(summarize_terms(comparison, flag=flag)["text"])

@@ -2073,3 +2073,48 @@ def test_the_calibration_caution_in_the_report_names_the_option(tmp_path, capsys
         r"Calibration: The isotonic calibration puts .*?linear in log-odds\)\.", page
     )
     assert "--calibration spline" in said and "calibration='spline'" not in said
+
+
+def test_the_untested_finding_names_the_command_lines_options(csv_path, tmp_path, capsys):
+    # age's 51 values hold a few rows each: the report and the printed findings say they were
+    # not tested, with the remedy a command-line user can type (--max-bins, --min-weight), not
+    # the Python API's student=/outcome= models or min_weight=
+    import html
+
+    out = tmp_path / "r.html"
+    assert _run(csv_path, out, *FEATURES, *FAST) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    page = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", out.read_text("utf-8"))).split())
+    remedy = (
+        "Run the audit again with a smaller --max-bins N (fewer bins per continuous feature, "
+        "so more rows in each) or a lower --min-weight W."
+    )
+    for text in (page, printed):
+        (said,) = re.findall(r"Not tested \(.*?\): age: .*? --min-weight W\.", text)
+        assert "fewer than --min-weight 10 rows" in said and said.endswith(remedy)
+        python = ("student=", "outcome=", "max_bins", "min_weight")
+        assert not [word for word in python if word in said]
+
+
+def test_probabilities_at_0_or_1_are_reported_with_the_calibration_option(tmp_path, capsys):
+    # a probability score of many 0s and 1s mimicked uncalibrated: the printed warning and the
+    # report speak of the black box and the mimic (the command line has no student) and name
+    # --calibration isotonic as the remedy
+    import html
+
+    frame = _audit_frame()
+    age = frame["age"].to_numpy(float)
+    frame["risk"] = np.clip((age - 30) / 20, 0, 1)  # a third of the rows at 0 or 1 each
+    share = np.mean(np.isin(frame["risk"], (0.0, 1.0)))
+    assert share > 0.05
+    path, out = tmp_path / "p.csv", tmp_path / "r.html"
+    frame.to_csv(path, index=False)
+    args = [*FEATURES, "--calibration", "none", "--response", "predict_proba", *FAST]
+    assert _run(path, out, *args) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    page = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", out.read_text("utf-8"))).split())
+    start = f"{100 * share:.0f}% of the black box's probabilities are 0 or 1"
+    (warned,) = re.findall(rf"warning: ({start}.*?--calibration isotonic\)\.)", err)
+    assert "student" not in err and "proba_clip=0.001" not in err
+    (said,) = re.findall(rf"{start}.*?isotonic\)\.", page)
+    assert said == warned
