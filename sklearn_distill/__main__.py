@@ -1732,6 +1732,18 @@ class _WarningPrinter:
             r"out of --features.",
             text,
         )
+        # the data are the file's columns given as --features: "Feature 'age'", as the report
+        # says, not the Python API's "X column 'age'" (nor a teacher, which the command line
+        # has none of: its score is a column)
+        for python, reader in (
+            ("X columns ", "Features "),
+            ("X column ", "Feature "),
+            ("X has column names", "The file has column names"),
+        ):
+            if text.startswith(python):
+                text = reader + text[len(python) :]
+                break
+        text = text.replace("; the teacher is given them as they are.", ".")
         # the library's advice to call pandas is the file's to follow on the command line
         text = text.replace(
             "Convert the column to numbers (a decimal comma to a point, cells that are not "

@@ -2118,3 +2118,39 @@ def test_probabilities_at_0_or_1_are_reported_with_the_calibration_option(tmp_pa
     assert "student" not in err and "proba_clip=0.001" not in err
     (said,) = re.findall(rf"{start}.*?isotonic\)\.", page)
     assert said == warned
+
+
+def test_printed_data_warnings_name_the_files_columns_as_the_report_does(tmp_path, capsys):
+    # the data checks' printed warnings speak of the file's columns given as --features
+    # ("Feature 'code'", "The file has column names"), as the report's "Data:" findings do,
+    # not of the Python API's X, nor of a teacher the command line has none of
+    import html
+
+    rng = np.random.default_rng(3)
+    frame = _audit_frame()
+    n = len(frame)
+    frame["code"] = [f"{k}_000" for k in rng.integers(1, 9, n)]  # numbers written as text
+    frame["name"] = [f"n{k}" for k in rng.integers(0, 250, n)]  # nearly one level per row
+    frame["age "] = rng.normal(size=n)  # a name that reads as 'age'
+    frame["a & b"] = rng.normal(size=n)  # the separator of interaction term names
+    path, out = tmp_path / "data.csv", tmp_path / "r.html"
+    frame.to_csv(path, index=False)
+    columns = ["age", "code", "name", "age ", "a & b"]
+    assert _run(path, out, "--features", *columns, *FAST) == 0
+    err = capsys.readouterr().err
+    warned = [" ".join(w.split()) for w in re.split(r"^warning: ", err, flags=re.M)[1:]]
+    page = out.read_text(encoding="utf-8")
+    data = [
+        " ".join(html.unescape(re.sub(r"<[^>]+>", " ", item)).split())
+        for item in re.findall(r"<li>Data: (.*?)</li>", page, re.S)
+    ]
+    starts = [
+        "Feature 'code' holds numbers written as text",
+        "Feature 'name' is read as a categorical feature",
+        "The file has column names that differ only in white space",
+        "Features ['a & b'] hold ' & '",
+    ]
+    for start in starts:
+        (said,) = [w for w in warned if w.startswith(start)]
+        assert said in data  # the report says what was printed
+    assert not [w for w in warned if w.startswith("X ") or "teacher" in w]
