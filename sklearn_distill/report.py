@@ -1987,6 +1987,20 @@ def _fitted_setting(audit, name):
     return getattr(audit, name, None)
 
 
+def _stability_samples(done) -> str:
+    """What :meth:`CompareAudit.stability` refitted on (``done``: its
+    ``stability_settings_``): the same rows, or bootstrap samples of whole records (with
+    ``groups``) or of the rows."""
+    if not done["bootstrap"]:
+        return "the same rows"
+    resampled = done.get("resampled")
+    if resampled == "records":
+        return "bootstrap samples of whole records (groups)"
+    if resampled == "rows apart from their records":
+        return "bootstrap samples of the rows one by one"
+    return "bootstrap samples of the rows"
+
+
 def _stability_paragraph(audit) -> str:
     """What the stability table measured, and how to read its flags."""
     done = getattr(audit, "stability_settings_", None)
@@ -2005,13 +2019,9 @@ def _stability_paragraph(audit) -> str:
             "right (benchmarks/audit_stability.py). Run stability() again for the current "
             "rule."
         )
-    rows = "bootstrap samples of the rows" if done["bootstrap"] else "the same rows"
-    resampled = done.get("resampled") if done["bootstrap"] else None
+    rows = _stability_samples(done)
     split = ""
-    if resampled == "records":
-        rows = "bootstrap samples of whole records (groups)"
-    elif resampled == "rows apart from their records":
-        rows = "bootstrap samples of the rows one by one"
+    if done["bootstrap"] and done.get("resampled") == "rows apart from their records":
         split = (
             " The audit was fitted with record identifiers (groups), but stability() was run "
             "without them: the rows of a record entered more than once were split between a "
@@ -2072,10 +2082,11 @@ def _reproduction_settings(audit, test) -> dict:
             if "shape_threshold" in done
             else f"threshold {done['threshold']:g} for importance and shape, rank changes marked"
         )
-        settings["stability refits"] = (
-            f"{done['n_refits']} ({'bootstrap samples' if done['bootstrap'] else 'same rows'}, "
-            f"{rule})"
-        )
+        # what the refits resampled, as the stability paragraph says it
+        samples = _stability_samples(done)
+        if done["bootstrap"] and done.get("resampled") == "rows apart from their records":
+            samples += ", not the records fit was given"
+        settings["stability refits"] = f"{done['n_refits']} ({samples}, {rule})"
     versions = {
         "interpretable-distill": sklearn_distill.__version__,
         "interpret": getattr(interpret, "__version__", "?"),
