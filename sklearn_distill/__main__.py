@@ -1732,6 +1732,18 @@ class _WarningPrinter:
             r"out of --features.",
             text,
         )
+        # the data are the file's columns given as --features: "Feature 'age'", as the report
+        # says, not the Python API's "X column 'age'" (nor a teacher, which the command line
+        # has none of: its score is a column)
+        for python, reader in (
+            ("X columns ", "Features "),
+            ("X column ", "Feature "),
+            ("X has column names", "The file has column names"),
+        ):
+            if text.startswith(python):
+                text = reader + text[len(python) :]
+                break
+        text = text.replace("; the teacher is given them as they are.", ".")
         # the library's advice to call pandas is the file's to follow on the command line
         text = text.replace(
             "Convert the column to numbers (a decimal comma to a point, cells that are not "
@@ -1754,6 +1766,16 @@ class _WarningPrinter:
             "Normalise them (e.g. X[col].str.normalize('NFKC').str.split().str.join(' ')) if "
             "they are the same category.",
             "Write them alike in the file if they are the same category.",
+        )
+        # the report's values too thin to test: the options that make them testable
+        text = text.replace(
+            "Fit the audit with student=/outcome= Explainable Boosting models of fewer "
+            "max_bins, or lower min_weight (on the command line: --max-bins N, --min-weight W).",
+            "Run the audit again with a smaller --max-bins N (fewer bins per continuous "
+            "feature, so more rows in each) or a lower --min-weight W.",
+        )
+        text = re.sub(
+            r"\bfewer than min_weight=(\S+) rows", r"fewer than --min-weight \1 rows", text
         )
         if self.event is not None:
             # the audit is given 1 for the event: name the label's own values, and the option
@@ -1876,6 +1898,9 @@ def _run_audit(args, parser, say, printer):
     # what fit warned of the data, with the remedies the command line offers (its options,
     # the file), as the warnings printed said them
     audit._data_cautions_ = [printer.rephrase(text) for text in audit._data_cautions_]
+    # and the report's own remedies (values too thin to test, the black box's probabilities
+    # at 0 or 1), with the options' names
+    audit._option_terms_ = printer.rephrase
     # and of the calibration map, with the options' names (--calibration spline)
     audit._calibration_cautions_ = [
         printer.rephrase(text) for text in getattr(audit, "_calibration_cautions_", None) or []
@@ -2001,7 +2026,16 @@ def _findings_text(audit, test, comparison, data_lines=()):
     if data_lines:
         lines.append("The audit's data:")
         for line in data_lines:
-            lines.append(textwrap.fill(line, 100, initial_indent="  - ", subsequent_indent="    "))
+            # an option stays whole (--min-weight, not "--min-" and "weight" on two lines)
+            lines.append(
+                textwrap.fill(
+                    line,
+                    100,
+                    initial_indent="  - ",
+                    subsequent_indent="    ",
+                    break_on_hyphens=False,
+                )
+            )
         lines.append("")
     lines += [
         audit_findings_text(audit),

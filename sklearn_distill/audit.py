@@ -385,12 +385,38 @@ def _record_bags(model, records, seed):
     return bags
 
 
-def _fit_pair(
-    audit, X, y01, scores, seed, ebm_jobs, terms, *, fold=False, records=None, repeat=True
-):
-    """Fit a mimic and an outcome model on the same rows; return both. ``repeat``: the pair
-    refits rows the full-data pair saw (a third, a bootstrap sample), whose mimic repeats none
-    of the full-data mimic's warnings of the teacher's scores.
+def labels_mimicked_text(teacher) -> str:
+    """What an audit says of a teacher read by its predicted labels (the mimic's own warning
+    speaks of a student)."""
+    return (
+        f"The black box was read by its predicted labels: {type(teacher).__name__} "
+        "is a classifier with neither predict_proba nor decision_function, so its labels "
+        "were mimicked as numbers. The mimic learns where the label changes, not the black "
+        "box's confidence, so its shapes say where the labels weigh a feature unlike the "
+        "outcome, not a score. Give a teacher that scores its classes (e.g. "
+        "VotingClassifier(voting='soft')), or pass its scores as teacher_scores."
+    )
+
+
+def saturated_text(share, clip) -> str:
+    """What an audit says of a black box whose probabilities are 0 or 1 on a ``share`` of the
+    rows, clipped at the mimic's ``clip`` (the mimic's own warning speaks of a student and of
+    its proba_clip, which the audit does not take)."""
+    bound = float(np.log((1 - clip) / clip))
+    return (
+        f"{100 * share:.0f}% of the black box's probabilities are 0 or 1 (beyond "
+        f"proba_clip={clip:g}): with no calibration their log-odds are clipped to "
+        f"+-{bound:.1f}, steps larger than any the black box takes elsewhere, and the "
+        "mimic's shapes follow those steps as if the black box were that certain, so a "
+        "difference from the outcome model may be one of the clip alone. Calibrate the "
+        "score (calibration='isotonic')."
+    )
+
+
+def _fit_pair(audit, X, y01, scores, seed, ebm_jobs, terms, *, fold=False, records=None):
+    """Fit a mimic and an outcome model on the same rows; return both. Its mimic warns of
+    none of the teacher's scores' labels or saturated probabilities: the audit's fit says
+    them once, of all its rows, in the audit's terms.
 
     ``terms`` says which interaction pairs both models carry (see :func:`_set_terms`): when
     pairs are detected, the mimic detects them and the outcome model is given the mimic's.
@@ -438,11 +464,11 @@ def _fit_pair(
         warnings.filterwarnings("ignore", message=_teacher.MARGINS_WARNING, category=UserWarning)
         warnings.filterwarnings("ignore", message=SEPARATOR_WARNING, category=UserWarning)
         warnings.filterwarnings("ignore", message="All-NaN slice", category=RuntimeWarning)
-        if repeat:
-            # the full-data mimic said it once, of all rows (the report says it too): a third
-            # or a bootstrap sample would repeat it, with its own share of saturated rows
-            for repeated in (_teacher.LABELS_WARNING, _teacher.SATURATED_WARNING):
-                warnings.filterwarnings("ignore", message=repeated, category=UserWarning)
+        # fit() says these once, of all rows, as the report does (the mimic's own words are
+        # of a student); a third or a bootstrap sample would repeat them, with its own share
+        # of saturated rows
+        for repeated in (_teacher.LABELS_WARNING, _teacher.SATURATED_WARNING):
+            warnings.filterwarnings("ignore", message=repeated, category=UserWarning)
         # the audit says it in its own terms (calibration=None), or calibrates the score
         warnings.filterwarnings(
             "ignore", message=re.escape(PROBABILITY_SCORES_WARNING), category=UserWarning
@@ -2043,13 +2069,18 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         ebm_jobs = 1 if self.n_jobs is None else self.n_jobs
         terms = self._resolve_terms(X)
         self.mimic_, self.outcome_ = _fit_pair(
-            self, X, y01, scores, main_seed, ebm_jobs, terms, records=groups, repeat=False
+            self, X, y01, scores, main_seed, ebm_jobs, terms, records=groups
         )
-        # what the full-data mimic warned of the black box's scores, for the report: its
-        # labels mimicked as numbers, or its probabilities at 0 or 1 clipped into steps
+        # what the full-data mimic found of the black box's scores, said in the audit's terms
+        # and kept for the report: its labels mimicked as numbers, or its probabilities at 0
+        # or 1 clipped into steps
         self._labels_mimicked_ = bool(getattr(self.mimic_, "_labels_mimicked_", False))
         share = getattr(self.mimic_, "_saturated_share_", 0.0)
         self._saturated_share_ = share if share > _teacher.SATURATION_WARNING_SHARE else None
+        if self._labels_mimicked_:
+            warnings.warn(labels_mimicked_text(self.teacher), UserWarning, stacklevel=2)
+        if self._saturated_share_ is not None:
+            warnings.warn(saturated_text(share, self.mimic_.proba_clip), UserWarning, stacklevel=2)
         queried = None
         if scores is None:
             # before the cross-fits: a teacher that memorised these rows gives the label as

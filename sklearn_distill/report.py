@@ -1297,17 +1297,12 @@ def _teacher_caution_texts(audit) -> list[str]:
     """What ``fit`` warned of the teacher's scores: a classifier read by its predicted labels,
     class probabilities whose rows do not sum to 1, or probabilities at 0 or 1 whose log-odds
     are clipped (each qualifies every shape)."""
+    from sklearn_distill.audit import labels_mimicked_text, saturated_text
+
     texts = []
     mimic = getattr(audit, "mimic_", None)
     if getattr(audit, "_labels_mimicked_", False):
-        texts.append(
-            f"The black box was read by its predicted labels: {type(audit.teacher).__name__} "
-            "is a classifier with neither predict_proba nor decision_function, so its labels "
-            "were mimicked as numbers. The mimic learns where the label changes, not the black "
-            "box's confidence, so its shapes say where the labels weigh a feature unlike the "
-            "outcome, not a score. Give a teacher that scores its classes (e.g. "
-            "VotingClassifier(voting='soft')), or pass its scores as teacher_scores."
-        )
+        texts.append(labels_mimicked_text(audit.teacher))
     rows = getattr(audit, "_not_distributions_", None)
     if rows:
         texts.append(
@@ -1319,17 +1314,8 @@ def _teacher_caution_texts(audit) -> list[str]:
         )
     share = getattr(audit, "_saturated_share_", None)
     if share is not None and mimic is not None:
-        clip = mimic.proba_clip
-        bound = float(np.log((1 - clip) / clip))
-        texts.append(
-            f"{100 * share:.0f}% of the black box's probabilities are 0 or 1 (beyond "
-            f"proba_clip={clip:g}): with no calibration their log-odds are clipped to "
-            f"+-{bound:.1f}, steps larger than any the black box takes elsewhere, and the "
-            "mimic's shapes follow those steps as if the black box were that certain, so a "
-            "difference from the outcome model may be one of the clip alone. Calibrate the "
-            "score (calibration='isotonic')."
-        )
-    return texts
+        texts.append(saturated_text(share, mimic.proba_clip))
+    return _in_option_terms(audit, texts)
 
 
 def _calibration_caution_texts(audit) -> list[str]:
@@ -1392,14 +1378,26 @@ def _untested_text(audit, comparison) -> list[str]:
             "Fit student= and outcome= with at least 2 outer bags and a validation share "
             "(outer_bags >= 2, validation_size > 0), so that their values get confidence bands."
         )
-    return [
-        "Not tested (most rows outside each feature's missing-value bin and its most common "
-        f"value lie in values {why}, which "
-        "are never flagged; a difference there would go unseen): "
-        + "; ".join(untested["text"])
-        + ". "
-        + " ".join(advice)
-    ]
+    return _in_option_terms(
+        audit,
+        [
+            "Not tested (most rows outside each feature's missing-value bin and its most common "
+            f"value lie in values {why}, which "
+            "are never flagged; a difference there would go unseen): "
+            + "; ".join(untested["text"])
+            + ". "
+            + " ".join(advice)
+        ],
+    )
+
+
+def _in_option_terms(audit, texts) -> list[str]:
+    """``texts`` with their remedies in the terms of the caller's options: the command line
+    gives its audit ``_option_terms_`` (how its printed warnings rephrase the Python API's
+    ``min_weight=10`` and ``calibration='isotonic'`` as ``--min-weight 10`` and
+    ``--calibration isotonic``); the Python API's texts are left as they are."""
+    rephrase = getattr(audit, "_option_terms_", None)
+    return texts if rephrase is None else [rephrase(text) for text in texts]
 
 
 def _calibration_scale_text(audit) -> str:
@@ -1512,7 +1510,16 @@ def audit_findings_text(audit, *, fidelity=None, max_terms=8, width=100):
     def block(title, lines):
         out = [title]
         for line in lines:
-            out.append(textwrap.fill(line, width, initial_indent="  - ", subsequent_indent="    "))
+            # an option stays whole (--min-weight, not "--min-" and "weight" on two lines)
+            out.append(
+                textwrap.fill(
+                    line,
+                    width,
+                    initial_indent="  - ",
+                    subsequent_indent="    ",
+                    break_on_hyphens=False,
+                )
+            )
         return "\n".join(out)
 
     terms = list(summarize_terms(comparison, flag=flag)["text"])
@@ -1980,6 +1987,20 @@ def _fitted_setting(audit, name):
     return getattr(audit, name, None)
 
 
+def _stability_samples(done) -> str:
+    """What :meth:`CompareAudit.stability` refitted on (``done``: its
+    ``stability_settings_``): the same rows, or bootstrap samples of whole records (with
+    ``groups``) or of the rows."""
+    if not done["bootstrap"]:
+        return "the same rows"
+    resampled = done.get("resampled")
+    if resampled == "records":
+        return "bootstrap samples of whole records (groups)"
+    if resampled == "rows apart from their records":
+        return "bootstrap samples of the rows one by one"
+    return "bootstrap samples of the rows"
+
+
 def _stability_paragraph(audit) -> str:
     """What the stability table measured, and how to read its flags."""
     done = getattr(audit, "stability_settings_", None)
@@ -1998,13 +2019,9 @@ def _stability_paragraph(audit) -> str:
             "right (benchmarks/audit_stability.py). Run stability() again for the current "
             "rule."
         )
-    rows = "bootstrap samples of the rows" if done["bootstrap"] else "the same rows"
-    resampled = done.get("resampled") if done["bootstrap"] else None
+    rows = _stability_samples(done)
     split = ""
-    if resampled == "records":
-        rows = "bootstrap samples of whole records (groups)"
-    elif resampled == "rows apart from their records":
-        rows = "bootstrap samples of the rows one by one"
+    if done["bootstrap"] and done.get("resampled") == "rows apart from their records":
         split = (
             " The audit was fitted with record identifiers (groups), but stability() was run "
             "without them: the rows of a record entered more than once were split between a "
@@ -2065,10 +2082,11 @@ def _reproduction_settings(audit, test) -> dict:
             if "shape_threshold" in done
             else f"threshold {done['threshold']:g} for importance and shape, rank changes marked"
         )
-        settings["stability refits"] = (
-            f"{done['n_refits']} ({'bootstrap samples' if done['bootstrap'] else 'same rows'}, "
-            f"{rule})"
-        )
+        # what the refits resampled, as the stability paragraph says it
+        samples = _stability_samples(done)
+        if done["bootstrap"] and done.get("resampled") == "rows apart from their records":
+            samples += ", not the records fit was given"
+        settings["stability refits"] = f"{done['n_refits']} ({samples}, {rule})"
     versions = {
         "interpretable-distill": sklearn_distill.__version__,
         "interpret": getattr(interpret, "__version__", "?"),

@@ -2073,3 +2073,84 @@ def test_the_calibration_caution_in_the_report_names_the_option(tmp_path, capsys
         r"Calibration: The isotonic calibration puts .*?linear in log-odds\)\.", page
     )
     assert "--calibration spline" in said and "calibration='spline'" not in said
+
+
+def test_the_untested_finding_names_the_command_lines_options(csv_path, tmp_path, capsys):
+    # age's 51 values hold a few rows each: the report and the printed findings say they were
+    # not tested, with the remedy a command-line user can type (--max-bins, --min-weight), not
+    # the Python API's student=/outcome= models or min_weight=
+    import html
+
+    out = tmp_path / "r.html"
+    assert _run(csv_path, out, *FEATURES, *FAST) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    page = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", out.read_text("utf-8"))).split())
+    remedy = (
+        "Run the audit again with a smaller --max-bins N (fewer bins per continuous feature, "
+        "so more rows in each) or a lower --min-weight W."
+    )
+    for text in (page, printed):
+        (said,) = re.findall(r"Not tested \(.*?\): age: .*? --min-weight W\.", text)
+        assert "fewer than --min-weight 10 rows" in said and said.endswith(remedy)
+        python = ("student=", "outcome=", "max_bins", "min_weight")
+        assert not [word for word in python if word in said]
+
+
+def test_probabilities_at_0_or_1_are_reported_with_the_calibration_option(tmp_path, capsys):
+    # a probability score of many 0s and 1s mimicked uncalibrated: the printed warning and the
+    # report speak of the black box and the mimic (the command line has no student) and name
+    # --calibration isotonic as the remedy
+    import html
+
+    frame = _audit_frame()
+    age = frame["age"].to_numpy(float)
+    frame["risk"] = np.clip((age - 30) / 20, 0, 1)  # a third of the rows at 0 or 1 each
+    share = np.mean(np.isin(frame["risk"], (0.0, 1.0)))
+    assert share > 0.05
+    path, out = tmp_path / "p.csv", tmp_path / "r.html"
+    frame.to_csv(path, index=False)
+    args = [*FEATURES, "--calibration", "none", "--response", "predict_proba", *FAST]
+    assert _run(path, out, *args) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    page = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", out.read_text("utf-8"))).split())
+    start = f"{100 * share:.0f}% of the black box's probabilities are 0 or 1"
+    (warned,) = re.findall(rf"warning: ({start}.*?--calibration isotonic\)\.)", err)
+    assert "student" not in err and "proba_clip=0.001" not in err
+    (said,) = re.findall(rf"{start}.*?isotonic\)\.", page)
+    assert said == warned
+
+
+def test_printed_data_warnings_name_the_files_columns_as_the_report_does(tmp_path, capsys):
+    # the data checks' printed warnings speak of the file's columns given as --features
+    # ("Feature 'code'", "The file has column names"), as the report's "Data:" findings do,
+    # not of the Python API's X, nor of a teacher the command line has none of
+    import html
+
+    rng = np.random.default_rng(3)
+    frame = _audit_frame()
+    n = len(frame)
+    frame["code"] = [f"{k}_000" for k in rng.integers(1, 9, n)]  # numbers written as text
+    frame["name"] = [f"n{k}" for k in rng.integers(0, 250, n)]  # nearly one level per row
+    frame["age "] = rng.normal(size=n)  # a name that reads as 'age'
+    frame["a & b"] = rng.normal(size=n)  # the separator of interaction term names
+    path, out = tmp_path / "data.csv", tmp_path / "r.html"
+    frame.to_csv(path, index=False)
+    columns = ["age", "code", "name", "age ", "a & b"]
+    assert _run(path, out, "--features", *columns, *FAST) == 0
+    err = capsys.readouterr().err
+    warned = [" ".join(w.split()) for w in re.split(r"^warning: ", err, flags=re.M)[1:]]
+    page = out.read_text(encoding="utf-8")
+    data = [
+        " ".join(html.unescape(re.sub(r"<[^>]+>", " ", item)).split())
+        for item in re.findall(r"<li>Data: (.*?)</li>", page, re.S)
+    ]
+    starts = [
+        "Feature 'code' holds numbers written as text",
+        "Feature 'name' is read as a categorical feature",
+        "The file has column names that differ only in white space",
+        "Features ['a & b'] hold ' & '",
+    ]
+    for start in starts:
+        (said,) = [w for w in warned if w.startswith(start)]
+        assert said in data  # the report says what was printed
+    assert not [w for w in warned if w.startswith("X ") or "teacher" in w]

@@ -598,7 +598,10 @@ def test_audit_report_reads_in_order_with_its_findings(fitted_audit, tmp_path):
         ("min_weight (rows to test a value)", "10"),
         ("interaction pairs", f"1: {' &amp; '.join(audit.interaction_pairs_[0])}"),
         ("missing-feature test resamples", "50"),
-        ("stability refits", "2 (bootstrap samples, threshold 0.25, shape threshold 1)"),
+        (
+            "stability refits",
+            "2 (bootstrap samples of the rows, threshold 0.25, shape threshold 1)",
+        ),
     ]:
         assert f"<dt>{html.escape(key)}</dt><dd>{value}</dd>" in settings, key
     assert f"interpret {interpret.__version__}" in settings
@@ -854,6 +857,36 @@ def test_a_stability_table_of_an_earlier_version_is_described_by_its_own_rule():
     assert "earlier version" in _stability_paragraph(SimpleNamespace())
     new = SimpleNamespace(stability_settings_={**old.stability_settings_, "shape_threshold": 1.0})
     assert "exceeds 0.25, or its shape noise" in _stability_paragraph(new)
+
+
+def test_the_settings_say_what_the_stability_refits_resampled_as_the_paragraph_does():
+    # whole records (groups), rows one by one although fit had records, rows, or no
+    # resampling: the settings line tells them apart, in the stability paragraph's words
+    from types import SimpleNamespace
+
+    from sklearn_distill.report import _reproduction_settings, _stability_paragraph
+
+    test = pd.DataFrame({"n_bootstrap": [50]})
+    expected = {
+        (True, "records"): "bootstrap samples of whole records (groups)",
+        (True, "rows apart from their records"): "bootstrap samples of the rows one by one",
+        (True, "rows"): "bootstrap samples of the rows",
+        (False, "rows"): "the same rows",
+    }
+    lines = set()
+    for (bootstrap, resampled), samples in expected.items():
+        done = {"n_refits": 3, "bootstrap": bootstrap, "threshold": 0.25, "shape_threshold": 1.0}
+        audit = SimpleNamespace(
+            random_state=0,
+            min_weight=10,
+            interaction_pairs_=[],
+            stability_settings_={**done, "resampled": resampled},
+        )
+        line = _reproduction_settings(audit, test)["stability refits"]
+        assert line.startswith(f"3 ({samples}")
+        assert f"refits of both models on {samples}, with new seeds" in _stability_paragraph(audit)
+        lines.add(line)
+    assert len(lines) == len(expected)
 
 
 def test_calibration_scale_is_explained_only_for_a_calibrated_score():
