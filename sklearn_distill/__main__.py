@@ -1880,8 +1880,15 @@ def _run_audit(args, parser, say, printer):
         description["features that look unsafe"] = "; ".join(
             f"{name}: {reason}" for name, reason in data.unsafe.items()
         )
+    # the options that change what is fitted, beside the report's own settings
+    if args.groups is not None:
+        description["record identifiers (--groups)"] = args.groups
+    if args.max_bins is not None:
+        description["bins per continuous feature (--max-bins)"] = args.max_bins
     if args.categorical:
-        description["read as categories"] = ", ".join(dict.fromkeys(args.categorical))
+        description["read as categories (--categorical)"] = ", ".join(
+            dict.fromkeys(args.categorical)
+        )
     if args.numeric:
         declared = getattr(args, "declared_numbers", {})
         parts = []
@@ -1901,6 +1908,16 @@ def _run_audit(args, parser, say, printer):
     # and the report's own remedies (values too thin to test, the black box's probabilities
     # at 0 or 1), with the options' names
     audit._option_terms_ = printer.rephrase
+    # and the settings by the options that set them (--min-weight, not min_weight)
+    audit._option_names_ = {
+        "calibration": "--calibration",
+        "cv": "--cv",
+        "confidence": "--confidence",
+        "random_state": "--random-state",
+        "min_weight": "--min-weight",
+        "n_bootstrap": "--n-bootstrap",
+        "n_refits": "--stability",
+    }
     # and of the calibration map, with the options' names (--calibration spline)
     audit._calibration_cautions_ = [
         printer.rephrase(text) for text in getattr(audit, "_calibration_cautions_", None) or []

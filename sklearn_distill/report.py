@@ -1961,20 +1961,47 @@ def audit_report_sections(
         )
     )
 
+    calibration = _fitted_setting(audit, "calibration")
+    if calibration is None and _option_names(audit):
+        calibration = "none"  # the command line's --calibration none
     settings = {
         "rows": rows,
         "features": ", ".join(features) or audit.n_features_in_,
         "outcome event": event,
         **({"score read as": reading} if reading else {}),
-        "calibration of the score": _fitted_setting(audit, "calibration"),
-        "calibration folds": _fitted_setting(audit, "cv"),
+        _setting_name(audit, "calibration of the score", "calibration"): calibration,
+        _setting_name(audit, "calibration folds", "cv"): _fitted_setting(audit, "cv"),
         "three-way cross-fits (missing-feature test)": _fitted_setting(audit, "n_crossfits"),
-        "confidence level": level,
+        _setting_name(audit, "confidence level", "confidence"): level,
     }
     settings.update(_reproduction_settings(audit, test))
     settings.update(description or {})
     sections.append(Section("Audit settings", items=settings))
     return sections
+
+
+def _option_names(audit) -> dict:
+    """The caller's option of each parameter the report's settings show: the command line
+    gives its audit ``_option_names_`` (``{"min_weight": "--min-weight", ...}``); empty for
+    the Python API, whose report names the parameters."""
+    return getattr(audit, "_option_names_", None) or {}
+
+
+def _setting_name(audit, name, parameter, described=None):
+    """A setting's name in the "Audit settings": ``name`` for the Python API; for the command
+    line, ``described`` (by default ``name``) with the option that sets it,
+    ``"rows to test a value (--min-weight)"``."""
+    option = _option_names(audit).get(parameter)
+    if option is None:
+        return name
+    return f"{described or name} ({option})"
+
+
+def _whole(value):
+    """A number as a user would type it: ``10`` for ``10.0``."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def _fitted_setting(audit, name):
@@ -2070,10 +2097,16 @@ def _reproduction_settings(audit, test) -> dict:
         pairs = [tuple(labels[f] for f in pair) for pair in audit._pairs]
     shown = ", ".join(" & ".join(map(str, pair)) for pair in pairs)
     settings = {
-        "random_state": repr(_fitted_setting(audit, "random_state")),
-        "min_weight (rows to test a value)": audit.min_weight,
+        _setting_name(audit, "random_state", "random_state", "seed"): repr(
+            _fitted_setting(audit, "random_state")
+        ),
+        _setting_name(
+            audit, "min_weight (rows to test a value)", "min_weight", "rows to test a value"
+        ): _whole(audit.min_weight),
         "interaction pairs": f"{len(pairs)}" + (f": {shown}" if pairs else ""),
-        "missing-feature test resamples": int(test["n_bootstrap"].iloc[0]),
+        _setting_name(audit, "missing-feature test resamples", "n_bootstrap"): int(
+            test["n_bootstrap"].iloc[0]
+        ),
     }
     done = getattr(audit, "stability_settings_", None)
     if done is not None:
@@ -2086,7 +2119,8 @@ def _reproduction_settings(audit, test) -> dict:
         samples = _stability_samples(done)
         if done["bootstrap"] and done.get("resampled") == "rows apart from their records":
             samples += ", not the records fit was given"
-        settings["stability refits"] = f"{done['n_refits']} ({samples}, {rule})"
+        refits = _setting_name(audit, "stability refits", "n_refits")
+        settings[refits] = f"{done['n_refits']} ({samples}, {rule})"
     versions = {
         "interpretable-distill": sklearn_distill.__version__,
         "interpret": getattr(interpret, "__version__", "?"),

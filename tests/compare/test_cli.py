@@ -102,7 +102,7 @@ def test_spline_calibration_from_the_command_line(csv_path, tmp_path, capsys):
     args = [*FEATURES, "--cv", "2", "--n-bootstrap", "20", "--rules", "0", "--quiet"]
     assert _run(csv_path, out, *args, "--calibration", "spline") == 0
     page = out.read_text(encoding="utf-8")
-    assert re.search(r"calibration of the score</dt>\s*<dd>spline</dd>", page)
+    assert re.search(r"calibration of the score \(--calibration\)</dt>\s*<dd>spline</dd>", page)
 
 
 def test_library_errors_speak_of_options_and_of_the_rows_left_out(tmp_path, capsys):
@@ -2154,3 +2154,66 @@ def test_printed_data_warnings_name_the_files_columns_as_the_report_does(tmp_pat
         (said,) = [w for w in warned if w.startswith(start)]
         assert said in data  # the report says what was printed
     assert not [w for w in warned if w.startswith("X ") or "teacher" in w]
+
+
+def test_the_reports_settings_name_the_options_that_reproduce_the_audit(
+    tmp_path, capsys, monkeypatch
+):
+    # the command line's "Audit settings" name the options a user passes again (checked
+    # against the parser), with the values as typed: parsing them gives back the run's own
+    # settings; the Python API's report of the same audit names the parameters
+    import copy
+    import html
+
+    from sklearn_distill.__main__ import _parser
+    from sklearn_distill.report import audit_report_sections
+
+    frame = _audit_frame()
+    frame["record"] = np.arange(len(frame)) // 2
+    path, out = tmp_path / "d.csv", tmp_path / "r.html"
+    frame.to_csv(path, index=False)
+    given = [
+        *FEATURES,
+        *("--calibration", "spline", "--cv", "2", "--n-bootstrap", "20", "--rules", "0"),
+        *("--min-weight", "8", "--random-state", "3", "--confidence", "0.9", "--stability", "2"),
+        *("--max-bins", "32", "--groups", "record", "--quiet"),
+    ]
+    audits = _captured_audits(monkeypatch)
+    assert _run(path, out, *given) == 0
+    capsys.readouterr()
+    page = out.read_text(encoding="utf-8")
+    settings = page[page.index("Audit settings") :]
+    pairs = [
+        (html.unescape(k), html.unescape(v))
+        for k, v in re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", settings, re.S)
+    ]
+    _, parser = _parser()
+    required = [str(path), "--score", "risk", "--label", "outcome"]
+    typed = []
+    for key, value in pairs:
+        named = re.findall(r"--[a-z][a-z-]*", key)
+        if not named:
+            continue
+        (option,) = named
+        value = value.split(" (")[0]  # the stability refits' count, before what they were
+        if value.endswith("%"):
+            value = f"{float(value[:-1]) / 100:g}"
+        typed += [option, value]
+    # every option named is the parser's, its value one the parser reads back as given (the
+    # features are listed apart; --quiet and --rules 0 change nothing fitted)
+    run = vars(parser.parse_args([*required, *given]))
+    untyped = ("features", "quiet", "rules")
+    assert vars(parser.parse_args([*required, *typed])) == {
+        **vars(parser.parse_args(required)),
+        **{k: v for k, v in run.items() if k not in untyped},
+    }
+    keys = " ".join(key for key, _ in pairs)
+    assert "min_weight" not in keys and "random_state" not in keys
+    assert dict(pairs)["rows to test a value (--min-weight)"] == "8"  # as typed, not 8.0
+    # the Python API's report of the same audit names the parameters
+    audit = copy.copy(audits[0])
+    del audit._option_terms_, audit._option_names_
+    (section,) = [s for s in audit_report_sections(audit) if s.heading == "Audit settings"]
+    assert {"random_state", "min_weight (rows to test a value)"} <= set(section.items)
+    assert not [key for key in section.items if "--" in key]
+    assert section.items["calibration of the score"] == "spline"
