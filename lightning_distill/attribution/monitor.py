@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -476,6 +477,20 @@ class AttributionMonitor(Callback):
                 "their argmax)",
                 tuple(outputs.shape) if isinstance(outputs, Tensor) else type(outputs).__name__,
                 TypeError if not isinstance(outputs, Tensor) else ValueError,
+            )
+        # a row with a NaN, a +inf (whose softmax is NaN), or nothing but -inf predicts no class:
+        # argmax would read it as the NaN's class, or class 0, and explain that class without a
+        # word (a diverged model's gradients can stay finite, e.g. with NaN biases or
+        # batch-norm statistics, so the maps would be scored as any other)
+        broken = (torch.isnan(outputs) | (outputs == math.inf)).any(1)
+        broken |= (outputs == -math.inf).all(1)
+        if bool(broken.any()):
+            name = "pl_module" if self.module is None else f"module {self.module!r}"
+            raise ValueError(
+                f"{name} must return logits without NaN or +inf, and not all -inf, on the "
+                "probe's images (target='prediction' explains each image's largest logit, "
+                "which such a row has not: a diverged model?); got such logits for "
+                f"{int(broken.sum())} of {len(broken)} images of a probe batch."
             )
         return outputs.argmax(1)
 

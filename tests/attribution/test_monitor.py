@@ -536,3 +536,39 @@ def test_probe_images_given_as_a_list_are_named(cells):
     monitor = AttributionMonitor(DataLoader(cells, batch_size=8, collate_fn=listed))
     with pytest.raises(TypeError, match=r"^dataloader must be batches whose images are one .*"):
         monitor.evaluate(cnn(0))
+
+
+def test_a_diverged_models_nan_logits_are_refused_not_explained_as_class_0(cells):
+    # NaN batch-norm statistics (a diverged run whose optimiser skipped its steps) make every
+    # logit NaN while the input gradients stay finite: argmax read each image as class 0 and
+    # the maps of class 0 were scored as any other
+    probe = DataLoader(cells, batch_size=8)
+    holder = StudentWithTeacher()
+    with torch.no_grad():
+        holder.student[1].running_mean[0] = float("nan")
+    holder.train()
+    modes = [m.training for m in holder.modules()]
+    with torch.no_grad():
+        assert torch.isnan(holder.student.eval()(cells[0]["image"][None])).all()
+    holder.train()
+    monitor = AttributionMonitor(probe, module="student", target="prediction")
+    match = r"^module 'student' must return logits without NaN or \+inf.* 8 of 8 images"
+    with pytest.raises(ValueError, match=match):
+        monitor.evaluate(holder)
+    assert [m.training for m in holder.modules()] == modes  # modes given back
+    # one image's logits with a +inf, or all -inf: that image alone is named
+    for broken in (torch.tensor([0.0] * 9 + [math.inf]), torch.full((10,), -math.inf)):
+        model = _Returns(lambda logits, row=broken: torch.cat([row[None], logits[1:]]))
+        plain = AttributionMonitor(probe, metrics=["localisation"], target="prediction")
+        with pytest.raises(ValueError, match=r"^pl_module must .* 1 of 8 images"):
+            plain.evaluate(model)
+
+    # a class masked with -inf that no probe image predicts is no divergence: the scores are
+    # those of the unmasked model
+    with torch.no_grad():
+        images = torch.stack([item["image"] for item in cells])
+        predicted = set(cnn(0).eval()(images).argmax(1).tolist())
+    (unused, *_) = sorted(set(range(10)) - predicted)
+    masked = _Returns(lambda logits: logits.index_fill(1, torch.tensor([unused]), -math.inf))
+    plain = AttributionMonitor(probe, metrics=["localisation"], target="prediction")
+    assert plain.evaluate(masked) == pytest.approx(plain.evaluate(_Returns(lambda x: x)))
