@@ -877,7 +877,8 @@ def _missing_feature_texts(audit, test):
             f"The test could not decide at this level ({measured}): with {resamples} resamples "
             f"no p-value can fall below 2 / {resamples + 1}, at or above {100 * alpha:g}%. "
             "Run it "
-            f"with at least {_resamples_needed(audit.confidence)} resamples."
+            f"with at least {_resamples_needed(audit.confidence)} resamples (n_bootstrap; on "
+            "the command line --n-bootstrap)."
         )
         if pearson["low"] > 0:
             verdict += (

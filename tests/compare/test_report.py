@@ -724,6 +724,8 @@ def test_too_few_resamples_to_reach_the_level_are_said_so_not_read_as_nothing_fo
     text = audit_findings_text(audit, width=1000)
     assert "The test could not decide at this level" in text
     assert "Run it with at least 40 resamples" in text
+    # with the setting that gives them, in both the API's and the command line's words
+    assert "resamples (n_bootstrap; on the command line --n-bootstrap)." in text
     assert "No positive correlation" not in text
     # 39 give 2 / 40 = 0.05, not below the level either; 40 do, without a warning
     with pytest.warns(UserWarning, match="Use at least 40 resamples"):
