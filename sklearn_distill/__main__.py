@@ -2101,7 +2101,9 @@ def _unrecognised_message(raw, extras) -> str:
             f". If {', '.join(map(repr, dashed))} "
             + ("is a column" if len(dashed) == 1 else "are columns")
             + " to audit: the command line reads a name that begins with '-' as an option, "
-            "not as one of --features; rename the column in the file."
+            "not as one of --features; rename the column in the file. Otherwise "
+            + ("it is" if len(dashed) == 1 else "they are")
+            + " no option of this command (--help lists them; the report's path is --out)."
         )
     return text
 

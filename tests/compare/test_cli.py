@@ -1107,6 +1107,8 @@ def test_a_dashed_column_after_features_is_named_in_the_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "unrecognized arguments: -p" in err and "'-p' is a column" in err
     assert "rename the column" in err
+    # or a mistyped option: the error says that reading too
+    assert "Otherwise it is no option of this command (--help lists them" in err
     # an unknown option elsewhere keeps argparse's own message, without the hint
     with pytest.raises(SystemExit):
         main(["audit", str(path), "--score", "risk", "--label", "outcome", "--bogus"])
