@@ -151,6 +151,15 @@ def check_finite(name: str, tensor: Tensor, *, where: str = "") -> None:
     _explain_not_finite(name, tensor, where)
 
 
+def rows_without_a_class(logits: Tensor) -> Tensor:
+    """Which rows of ``logits`` (N, classes) predict no class: a NaN or ``+inf`` entry (whose
+    softmax is NaN), or no entry above ``-inf`` (``-inf`` alone marks a masked class). Their
+    argmax would name a made-up class (the first NaN's, or class 0)."""
+    return (torch.isnan(logits) | torch.isposinf(logits)).any(dim=1) | ~(
+        logits > float("-inf")
+    ).any(dim=1)
+
+
 def check_finite_deferred(name: str, tensor: Tensor, *, where: str = "") -> None:
     """:func:`check_finite` read with the training step's other value checks: inside
     :func:`one_sync_per_step` its flag (the sum's) waits for the step's next

@@ -1703,6 +1703,8 @@ class _WarningPrinter:
         self.seen = set()
 
     def rephrase(self, text):
+        from sklearn_distill.report import in_feature_terms
+
         text = text.replace(
             "pass fit(..., groups=record_ids)", "pass --groups COL (a column of record identifiers)"
         )
@@ -1735,14 +1737,7 @@ class _WarningPrinter:
         # the data are the file's columns given as --features: "Feature 'age'", as the report
         # says, not the Python API's "X column 'age'" (nor a teacher, which the command line
         # has none of: its score is a column)
-        for python, reader in (
-            ("X columns ", "Features "),
-            ("X column ", "Feature "),
-            ("X has column names", "The file has column names"),
-        ):
-            if text.startswith(python):
-                text = reader + text[len(python) :]
-                break
+        text = in_feature_terms(text, "The file has column names")
         text = text.replace("; the teacher is given them as they are.", ".")
         # the library's advice to call pandas is the file's to follow on the command line
         text = text.replace(

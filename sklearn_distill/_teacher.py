@@ -449,23 +449,23 @@ def check_scores_match_teacher(
     off = int(np.sum(beyond.reshape(given.shape[0], -1).any(axis=1)))
     if off:
         name = type(teacher).__name__ if is_estimator_teacher(teacher) else "teacher"
-        if not at_fit:
-            raise ValueError(
-                f"teacher_scores differ from the teacher's own scores on X ({name}, queried once "
-                f"to compare) on {off} of {gaps.shape[0]} rows, by up to {gaps.max():.4g} (more "
-                f"than rounding: {np.max(tolerance):.3g}): the student would be measured against "
-                "them instead of the teacher. teacher_scores (the second argument) are the "
-                "teacher's raw scores on X, not labels y; leave them out to query the teacher."
-            )
-        raise ValueError(
+        measured = (
             f"teacher_scores differ from the teacher's own scores on X ({name}, queried once to "
             f"compare) on {off} of {gaps.shape[0]} rows, by up to {gaps.max():.4g} (more than "
-            f"rounding: {np.max(tolerance):.3g}, 1% of the teacher's range of scores or half the "
-            "step of the decimals teacher_scores are written to): they are "
-            "the scores of another black box, or of other rows, and every later query of the "
-            "teacher would read a black box the fit never saw. Pass the teacher that gave "
-            "teacher_scores, or only one of the two: teacher=None to mimic teacher_scores, or "
-            "no teacher_scores to query the teacher."
+            f"rounding: {np.max(tolerance):.3g}"
+        )
+        if not at_fit:
+            raise ValueError(
+                f"{measured}): the student would be measured against them instead of the "
+                "teacher. teacher_scores (the second argument) are the teacher's raw scores on "
+                "X, not labels y; leave them out to query the teacher."
+            )
+        raise ValueError(
+            f"{measured}, 1% of the teacher's range of scores or half the step of the decimals "
+            "teacher_scores are written to): they are the scores of another black box, or of "
+            "other rows, and every later query of the teacher would read a black box the fit "
+            "never saw. Pass the teacher that gave teacher_scores, or only one of the two: "
+            "teacher=None to mimic teacher_scores, or no teacher_scores to query the teacher."
         )
 
 

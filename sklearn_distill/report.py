@@ -1270,16 +1270,22 @@ def _data_caution_texts(audit, data_notes=None) -> list[str]:
             named = re.findall(r"'((?:[^'\\]|\\.)*)'", message.split(":", 1)[0])
             if named and all(f"{name} (" in unsafe for name in named):
                 continue
-        for python, reader in (
-            ("X columns ", "Features "),
-            ("X column ", "Feature "),
-            ("X has column names", "The data have feature names"),
-        ):
-            if message.startswith(python):
-                message = reader + message[len(python) :]
-                break
-        texts.append("Data: " + message)
+        texts.append("Data: " + in_feature_terms(message))
     return texts
+
+
+def in_feature_terms(message: str, names: str = "The data have feature names") -> str:
+    """A data check's message about the features: "Feature 'age' ..." for the Python API's
+    "X column 'age' ...", and ``names`` for "X has column names" (the command line says "The
+    file has column names")."""
+    for python, reader in (
+        ("X columns ", "Features "),
+        ("X column ", "Feature "),
+        ("X has column names", names),
+    ):
+        if message.startswith(python):
+            return reader + message[len(python) :]
+    return message
 
 
 def _low_fidelity_text(audit) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from lightning_distill._validation import (
     fail,
     is_listed,
     keeps_its_type,
+    rows_without_a_class,
 )
 from lightning_distill.attribution.methods import (
     AttributionMethod,
@@ -482,8 +482,7 @@ class AttributionMonitor(Callback):
         # argmax would read it as the NaN's class, or class 0, and explain that class without a
         # word (a diverged model's gradients can stay finite, e.g. with NaN biases or
         # batch-norm statistics, so the maps would be scored as any other)
-        broken = (torch.isnan(outputs) | (outputs == math.inf)).any(1)
-        broken |= (outputs == -math.inf).all(1)
+        broken = rows_without_a_class(outputs)
         if bool(broken.any()):
             name = "pl_module" if self.module is None else f"module {self.module!r}"
             raise ValueError(

@@ -52,6 +52,7 @@ from lightning_distill._validation import (
     keeps_its_type,
     one_sync_per_step,
     plain_data,
+    rows_without_a_class,
     settle_value_checks,
 )
 from lightning_distill.hooks import FeatureHooks, resolve_layer_names, warn_if_run_repeatedly
@@ -1541,9 +1542,7 @@ class DistillationModule(TeacherModuleMixin, SettledHyperparameters, L.Lightning
         # NaN or +inf logits, or a row without a finite one (a diverged student), predict no
         # class: argmax would name the first NaN's (class 0 for a row of NaN), a made-up
         # accuracy. Such samples count NaN, so the epoch's figure says NaN, as its loss does.
-        undefined = (torch.isnan(logits) | torch.isposinf(logits)).any(dim=1) | ~(
-            logits > float("-inf")
-        ).any(dim=1)
+        undefined = rows_without_a_class(logits)
         batch_size = logits.shape[0]
         updates = {}
         if targets is not None:
