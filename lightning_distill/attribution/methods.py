@@ -21,7 +21,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lightning_distill._validation import check_choice, check_finite, fail, keeps_its_type
+from lightning_distill._validation import (
+    check_choice,
+    check_finite,
+    fail,
+    keeps_its_type,
+    rows_without_a_class,
+)
 
 __all__ = ["attribute", "check_method", "evaluation_mode", "loss_gradient"]
 
@@ -190,15 +196,46 @@ def _check_outputs(outputs, targets: Tensor | None, bounds: tuple[int, int] | No
 @contextlib.contextmanager
 def _outputs_checked(model: nn.Module, targets: Tensor | None) -> Iterator[None]:
     """Check the model's outputs against ``targets`` on every forward run inside (Captum calls
-    the model itself), so that a bad pair is refused with the library's message."""
+    the model itself), so that a bad pair is refused with the library's message; and, read once
+    when the block ends (one device sync), that no output was one that explains nothing: a row
+    of logits with a NaN or ``+inf`` (its softmax is NaN) or nothing but ``-inf``, or a single
+    output that is not finite. Such a model's input gradients can still be finite (NaN biases or
+    batch-norm statistics: a diverged run), and its maps would be scored as any others."""
     bounds = None if targets is None or not len(targets) else _bounds(targets)
-    handle = model.register_forward_hook(
-        lambda module, args, outputs: _check_outputs(outputs, targets, bounds)
-    )
+    flags: list[Tensor] = []
+
+    def hook(module, args, outputs):
+        _check_outputs(outputs, targets, bounds)
+        with torch.no_grad():
+            detached = outputs.detach()
+            if detached.ndim == 2 and detached.shape[1] > 1:
+                flags.append(rows_without_a_class(detached))
+            else:
+                flags.append(~torch.isfinite(detached.reshape(len(detached), -1)).all(dim=1))
+
+    handle = model.register_forward_hook(hook)
     try:
         yield
     finally:
         handle.remove()
+    _refuse_undefined_outputs(flags)
+
+
+def _refuse_undefined_outputs(flags: list[Tensor]) -> None:
+    """Raise when a forward of the attribution gave outputs that explain nothing."""
+    flags = [flag for flag in flags if flag.numel()]
+    if not flags:
+        return
+    counts = torch.stack([flag.sum() for flag in flags])
+    if not bool(counts.any()):
+        return
+    first = next(flag for flag in flags if bool(flag.any()))
+    raise ValueError(
+        "model must return finite outputs on the inputs it explains (logits without NaN or "
+        "+inf, and not all -inf: the attribution of such an output, or of a class beside it, "
+        "is not defined, though its gradients may be finite: a diverged model?); got such "
+        f"outputs for {int(first.sum())} of {len(first)} rows of a forward pass."
+    )
 
 
 def _bounds(targets: Tensor) -> tuple[int, int]:
@@ -408,6 +445,10 @@ def attribute(
     ----------
     model : torch.nn.Module
         Returns logits ``[N, classes]``. Runs in eval mode; every submodule's mode is restored.
+        Outputs that explain nothing are refused (a ``ValueError``), also when their gradients
+        are finite: a row of logits holding a NaN or ``+inf``, or nothing but ``-inf`` (a
+        class masked with ``-inf`` is kept), or a single output that is not finite, on any
+        forward pass the method makes (read once, after the attribution).
     inputs : Tensor
         ``[N, C, H, W]`` inputs (not modified), in the model's dtype and on its device (they
         are not cast: a mismatch the model cannot read is refused, saying which cast to make).

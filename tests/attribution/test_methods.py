@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -376,3 +378,49 @@ def test_a_long_title_of_a_narrow_picture_stays_inside_it():
     (shown,) = [t for t in figure.findobj(Text) if " ".join(t.get_text().split()) == title]
     box = shown.get_window_extent(renderer)  # wrapped, not cut
     assert box.x0 >= 0 and box.x1 <= figure.bbox.width
+
+
+class _Then(nn.Module):
+    """``small_cnn``'s outputs, handed on by ``how``."""
+
+    def __init__(self, how, seed: int = 0):
+        super().__init__()
+        self.net, self.how = small_cnn(seed), how
+
+    def forward(self, x):
+        return self.how(self.net(x))
+
+
+@pytest.mark.parametrize("method", ["Saliency", "IntegratedGradients", "GuidedBackprop"])
+def test_outputs_that_explain_nothing_are_refused_though_their_gradients_are_finite(method):
+    # a NaN bias on one class (a diverged run) leaves the input gradients of every logit finite,
+    # the NaN one's too: its maps were returned as any others, and scored
+    x, y = torch.randn(4, 3, 6, 6), torch.tensor([0, 1, 2, 0])
+    model = small_cnn()
+    with torch.no_grad():
+        model[6].bias[1] = float("nan")
+    modes = [m.training for m in model.modules()]
+    rows = 4 * 50 if method == "IntegratedGradients" else 4  # IG's forward: n_steps copies
+    with pytest.raises(
+        ValueError, match=rf"^model must return finite outputs .* {rows} of {rows} rows"
+    ):
+        attribute(model, x, y, method)
+    assert [m.training for m in model.modules()] == modes  # modes given back after the refusal
+    assert not model._forward_hooks  # the check leaves no hook behind
+    # one row with a +inf, or all -inf, is named alone
+    for row in (torch.tensor([0.0, math.inf, 0.0]), torch.full((3,), -math.inf)):
+        broken = _Then(lambda logits, row=row: torch.cat([row[None], logits[1:]]))
+        with pytest.raises(ValueError, match=rf"for 1 of {rows} rows"):
+            attribute(broken, x, y, method)
+    # a class masked with -inf is no divergence: the other classes' maps are the unmasked ones
+    masked = _Then(lambda logits: logits.index_fill(1, torch.tensor([1]), -math.inf))
+    kept = torch.tensor([0, 2, 2, 0])
+    torch.testing.assert_close(
+        attribute(masked, x, kept, method), attribute(_Then(lambda logits: logits), x, kept, method)
+    )
+    # one output per input: a NaN one is refused as well
+    one = nn.Sequential(small_cnn(), nn.Linear(3, 1))
+    with torch.no_grad():
+        one[1].bias.fill_(float("nan"))
+    with pytest.raises(ValueError, match=rf"^model must return finite outputs .* {rows} of"):
+        attribute(one, x, None, method)

@@ -563,6 +563,13 @@ def test_a_diverged_models_nan_logits_are_refused_not_explained_as_class_0(cells
         with pytest.raises(ValueError, match=r"^pl_module must .* 1 of 8 images"):
             plain.evaluate(model)
 
+    # with target="label" no forward of the monitor's own reads the logits: attribute()'s
+    # forward does, and refuses them (the maps of the labels' classes were scored before)
+    labelled = AttributionMonitor(probe, module="student", metrics=["localisation"])
+    with pytest.raises(ValueError, match=r"^model must return finite outputs .* 8 of 8 rows"):
+        labelled.evaluate(holder)
+    assert [m.training for m in holder.modules()] == modes
+
     # a class masked with -inf that no probe image predicts is no divergence: the scores are
     # those of the unmasked model
     with torch.no_grad():
