@@ -1593,6 +1593,19 @@ class DistillationModule(TeacherModuleMixin, SettledHyperparameters, L.Lightning
         """One warning for an evaluation epoch in which the student's logits predicted no
         class for some samples (its figures read NaN: see ``_evaluate``)."""
         count, rows, names = self._undefined_rows.pop(stage, [0, 0, set()])
+        trainer = attached_trainer(self)
+        if trainer is not None and trainer.world_size > 1:
+            # the epoch's figures are synced: so is the count they are warned of, said once
+            # (every process reaches this hook each evaluation epoch, so the sum cannot hang)
+            counts = torch.stack(
+                [
+                    torch.as_tensor(value, device=self.device).long().reshape(())
+                    for value in (count, rows)
+                ]
+            )
+            count, rows = trainer.strategy.reduce(counts, reduce_op="sum").tolist()
+            if not trainer.is_global_zero:
+                return
         if not int(count) or not names:
             return
         figures = ", ".join(

@@ -64,3 +64,29 @@ def test_processes_that_log_different_terms_agree_on_the_epoch_means(tmp_path):
     assert len(single) > 2  # terms of the labelled batches only among them
     for name, value in single.items():  # means over the samples of both processes
         assert double[name] == pytest.approx(value, rel=1e-5), name
+
+
+NAN_SCRIPT = Path(__file__).with_name("kd_nan_ddp_script.py")
+
+
+@pytest.mark.ddp
+@pytest.mark.slow
+def test_nan_logits_under_ddp_are_warned_of_once_with_the_count_of_all_processes(tmp_path):
+    # each process warned of its own share ("2 of the 48"), once per process; the figures,
+    # synced, read NaN for all. Now rank 0 says the whole count once per epoch, as one process
+    import math
+
+    single = run_ddp_script(NAN_SCRIPT, 1, tmp_path / "single.json")
+    double = run_ddp_script(NAN_SCRIPT, 2, tmp_path / "ddp.json")
+
+    def counts(messages):
+        return [m.split("for ", 1)[1].split(" validation")[0] for m in messages]
+
+    # the sanity check's 2 batches (samples 0-63 of one process; 0-31 then 32-63, split by
+    # rank, of two: the same samples) hold 3 NaN rows; the epoch's validation all 4 of the 96
+    (alone,) = single["warnings"]
+    first, second = double["warnings"]
+    assert counts(alone) == counts(first) == ["3 of the 64", "4 of the 96"]
+    assert second == []
+    for run in (single, double):
+        assert all(math.isnan(run["figures"][k]) for k in ("val/acc", "val/teacher_agreement"))
