@@ -234,6 +234,9 @@ def mask_by_rank(
     code of Shah et al. (``harshays/inputgradients``); the others are set to ``fill``. Ties are
     broken by a random order of the coordinates (from ``generator``), so that e.g. a binary mask
     used as attribution keeps a random part of the masked region rather than its first rows.
+    ``keep="top"`` and ``keep="bottom"`` with the same generator state are the two ends of one
+    ranking (the reference's ``argsort`` and its reverse): they keep no coordinate in common
+    while the kept count is at most half the coordinates, ties included.
 
     Parameters
     ----------
@@ -295,8 +298,11 @@ def mask_by_rank(
     # the scores' device: indexing the CPU permutation with an accelerator's order fails
     device = generator.device if generator is not None else torch.device("cpu")
     shuffle = torch.randperm(count, generator=generator, device=device).to(scores.device)
-    order = scores[:, shuffle].argsort(dim=1, descending=(keep == "top"), stable=True)
-    removed = shuffle[order[:, kept:]].to(flat.device)
+    # one ranking, most attributed first, ties in the shuffled order: top-k is its head and
+    # bottom-k its tail, so that the two never share a coordinate while 2 k <= coordinates
+    order = scores[:, shuffle].argsort(dim=1, descending=True, stable=True)
+    removed = order[:, kept:] if keep == "top" else order[:, : count - kept]
+    removed = shuffle[removed].to(flat.device)
     masked = flat.clone()
     masked.scatter_(
         1, removed, torch.as_tensor(fill, dtype=masked.dtype).expand_as(removed).clone()

@@ -140,10 +140,11 @@ def five_band_threshold_sets(
     [[-0.7, -0.3, 0.3, 0.7], [-0.42..., -0.02..., 0.02..., 0.42...]]
     """
     current = _check_thresholds("thresholds", thresholds, within_unit=True)
+    # checked without soft_steps too: FiveBandScore keeps it as a float either way
+    delta = check_real("soft_delta", soft_delta, minimum=0.0, exclusive_minimum=True)
     if soft_steps is None:
         return torch.from_numpy(current[None].copy())
     steps = check_integer("soft_steps", soft_steps, minimum=1)
-    delta = check_real("soft_delta", soft_delta, minimum=0.0, exclusive_minimum=True)
     sets = [current]
     for step in range(1, steps):
         current = current + np.where(current > 0.0, -delta, delta)

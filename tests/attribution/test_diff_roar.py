@@ -419,6 +419,32 @@ def test_float64_attributions_are_ranked_in_float64():
         assert masked.flatten().tolist() == [0.0, 0.0, 3.0, 0.0]
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_top_and_bottom_are_the_two_ends_of_one_ranking_ties_included(seed):
+    # a tie straddling both cuts (a constant map, or a few ranked pixels among many zeros): the
+    # k most and the k least attributed coordinates share none while 2 k <= coordinates, and
+    # the top k and bottom n - k split the image
+    images = torch.arange(1.0, 17.0).view(1, 1, 4, 4)
+    few = torch.zeros(1, 1, 4, 4)
+    few[..., 0, :2] = 1.0
+    for attribution in (torch.ones(1, 1, 4, 4), few):
+        for fraction in (0.25, 0.5):
+
+            def kept(keep, fraction, attribution=attribution):
+                generator = torch.Generator().manual_seed(seed)
+                masked = mask_by_rank(images, attribution, fraction, keep=keep, generator=generator)
+                return set((masked.flatten() != 0).nonzero().flatten().tolist())
+
+            top, bottom = kept("top", fraction), kept("bottom", fraction)
+            assert len(top) == len(bottom) == round(fraction * 16)
+            assert not top & bottom
+            assert top | kept("bottom", 1 - fraction) == set(range(16))
+            # each end holds the coordinates it ranks: the top ones at least as attributed
+            values = attribution.flatten()
+            assert min(values[sorted(top)]) >= max(values[sorted(set(range(16)) - top)])
+            assert max(values[sorted(bottom)]) <= min(values[sorted(set(range(16)) - bottom)])
+
+
 def test_training_and_test_images_keep_the_same_tied_coordinates():
     # the same binary mask for every image: 8 tied coordinates, of which 4 are kept; a model is
     # trained on one masking and must be tested on that masking, not on another draw of ties

@@ -272,6 +272,17 @@ def test_metric_bad_arguments():
     assert int(metric.count) == 0
 
 
+@pytest.mark.parametrize(
+    ("soft_delta", "error"), [("0.01", TypeError), (None, TypeError), (-0.01, ValueError)]
+)
+def test_a_bad_soft_delta_is_refused_by_name_without_soft_steps(soft_delta, error):
+    # without soft_steps the delta moves no threshold, but the metric still keeps it
+    with pytest.raises(error, match=r"^soft_delta must be .*; got "):
+        FiveBandScore(soft_delta=soft_delta)
+    with pytest.raises(error, match=r"^soft_delta must be .*; got "):
+        five_band_scores(torch.ones(1, 2, 2), torch.zeros(1, 2, 2), soft_delta=soft_delta)
+
+
 def test_plot_returns_figure():
     maps, other, _ = make_batch(4)
     metric = AttributionAgreement()
