@@ -323,6 +323,8 @@ def monotonic_penalty(
 
 def _mean_penalty(model, points, feature, output, direction, margin, quantity, n_rows) -> Tensor:
     """:func:`monotonic_penalty` once its arguments are checked (``n_rows``: the points')."""
+    if not isinstance(model, nn.Module):
+        fail("model", "a torch.nn.Module", model, TypeError)
     _check_points(model, points, "inputs", same_dtype=False)
     wanted_graph = torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
     layers = None if isinstance(points, Mapping) else _chain_layers(model)
@@ -364,6 +366,7 @@ def _plain_chain_penalty(
     # the first Linear's weight (a chain starts with one; without weight hooks, the weight
     # attribute is the registered parameter)
     _check_dtype_of_chain(params[plan[0][2][0]].dtype, points)
+    _check_chain_width(layers, points)
     spec = (feature, output, quantity, margin, direction, n_rows)
     # points made under inference mode: autograd may not keep them for the backward pass
     points = _outside_inference(points)
@@ -386,6 +389,17 @@ def _check_chain_dtype(layers, points: Tensor) -> None:
         _check_dtype_of_chain(dtype, points)
 
 
+def _check_chain_width(layers, points: Tensor) -> None:
+    """Points as wide as the chain's first ``Linear`` takes, refused as the other models' are
+    (the chain's layers run as functions here: torch's own error would be raw)."""
+    first = next(layer for layer in layers if type(layer) is nn.Linear)
+    if points.shape[1] != first.in_features:
+        raise ValueError(
+            f"model could not be run on inputs of shape {tuple(points.shape)}: its first Linear "
+            f"takes {first.in_features} features."
+        )
+
+
 def _check_dtype_of_chain(dtype: torch.dtype, points: Tensor) -> None:
     if points.dtype != dtype:
         # an nn.Sequential does not cast its input: torch's own error would be raw
@@ -402,6 +416,7 @@ def _penalty_in_eval_mode(model, points, feature, output, direction, margin, qua
         return _plain_chain_penalty(layers, points, feature, output, direction, margin, quantity)
     if layers is not None:
         _check_chain_dtype(layers, points)
+        _check_chain_width(layers, points)
         # A chain with weight hooks (pruning, weight or spectral norm), or under autocast: the
         # derivative is carried forward beside the activations by autograd operations, so the
         # penalty needs a first-order backward only, and the screen no backward at all.

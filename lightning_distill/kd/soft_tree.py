@@ -147,7 +147,7 @@ class SoftDecisionTree(nn.Module):
         )
         self.penalty_strength = check_real("penalty_strength", penalty_strength, minimum=0.0)
         self.penalty_decay = penalty_decay
-        self.output = check_choice("output", output, ("mixture", "max_leaf"))
+        self.output = output
         self._warned_max_leaf = False
         if input_shape is not None:
             if isinstance(input_shape, str) or not isinstance(input_shape, Iterable):
@@ -194,6 +194,16 @@ class SoftDecisionTree(nn.Module):
     @penalty_decay.setter
     def penalty_decay(self, value) -> None:
         self._penalty_decay = check_real("penalty_decay", value, minimum=0.0)
+
+    @property
+    def output(self) -> str:
+        """``"mixture"`` or ``"max_leaf"``: what ``forward`` predicts (checked when set)."""
+        return self._output
+
+    @output.setter
+    def output(self, value) -> None:
+        # set after training to predict from one path: a misspelt value would read as "mixture"
+        self._output = check_choice("output", value, ("mixture", "max_leaf"))
 
     @property
     def balance_penalty(self) -> Tensor | None:

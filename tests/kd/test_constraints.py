@@ -1033,3 +1033,37 @@ def test_l1_sparsity_of_half_precision_weights_is_summed_in_float32(dtype):
     assert float(penalty) == 75_000.0 + 100.0  # exact in float32
     penalty.backward()
     assert torch.equal(model[0].weight.grad, torch.full_like(model[0].weight, -1.0))
+
+
+@pytest.mark.parametrize("hooked", [False, True])
+def test_points_of_another_width_are_refused_on_chains_as_on_other_models(hooked):
+    # a plain nn.Sequential takes the forward-carried path, which met torch's raw shape error
+    from torch.nn.utils import prune
+
+    torch.manual_seed(0)
+    chain = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))
+    if hooked:  # a weight pre-hook: the chain's autograd branch
+        prune.l1_unstructured(chain[0], "weight", amount=0.5)
+    points = torch.randn(6, 5)
+    for model in (chain, _Residual(chain)):
+        with pytest.raises(ValueError, match=r"could not be run on inputs of shape \(6, 5\)"):
+            monotonic_penalty(model, points, 1, margin=0.5)
+        # the batch and its 10 uniform points
+        with pytest.raises(ValueError, match=r"could not be run on inputs of shape \(16, 5\)"):
+            Monotonic(1, margin=0.5, n_points=10).penalty(model, points)
+
+
+def test_a_model_that_is_not_a_module_is_refused_by_the_penalty():
+    model = _mlp(dtype=torch.float32)
+    x = torch.randn(8, 4)
+
+    def function(points):
+        return model(points)
+
+    for call in (
+        lambda: monotonic_penalty(function, x, 0),
+        lambda: Monotonic(0).penalty(function, x),
+        lambda: monotonicity_violations(function, x, 0),
+    ):
+        with pytest.raises(TypeError, match=r"model must be a torch\.nn\.Module; got <function"):
+            call()

@@ -49,6 +49,22 @@ def test_output_is_the_mixture_or_the_max_leaf():
     torch.testing.assert_close(tree(x).exp(), q[leaves.argmax(1)])
 
 
+def test_an_output_set_after_construction_is_checked():
+    # the warning about training max_leaf says to set tree.output afterwards: a misspelt value
+    # had been read as "mixture", silently
+    torch.manual_seed(1)
+    tree = SoftDecisionTree(4, 3, depth=2).double().eval()
+    x = torch.randn(10, 4, dtype=torch.float64)
+    mixture = tree(x)
+    with pytest.raises(ValueError, match=r"output must be one of .*; got 'max-leaf'"):
+        tree.output = "max-leaf"
+    assert tree.output == "mixture"
+    torch.testing.assert_close(tree(x), mixture)
+    tree.output = "max_leaf"
+    q = torch.softmax(tree.leaf_logits, dim=1)
+    torch.testing.assert_close(tree(x).exp(), q[tree.leaf_probabilities(x).argmax(1)])
+
+
 def test_training_the_max_leaf_output_is_warned_about_once():
     # the most probable leaf sends no gradient to the inner nodes: only the leaves would learn
     torch.manual_seed(0)
