@@ -58,6 +58,7 @@ from lightning_distill._validation import (
     value_check,
 )
 from lightning_distill.kd.losses import (
+    _FLOAT32_TEMPERATURE,
     _check_not_empty,
     _check_pair,
     _check_targets,
@@ -1340,7 +1341,9 @@ def dkd_loss(
     .. math:: T^2 \big(\alpha\,\mathrm{TCKD} + \beta\,\mathrm{NCKD}\big)
 
     each KL averaged over the batch (``batchmean``). Computed from ``log_softmax`` (stable for
-    large logits); invariant to a constant added to a sample's logits.
+    large logits), as :func:`~lightning_distill.kd.losses.kd_loss` in float32 for ``T <= 10``
+    and in float64 above (float64 logits always), returned in the logits' floating dtype;
+    invariant to a constant added to a sample's logits.
 
     The authors ramp the whole DKD term up linearly over the first 20 epochs; multiply by
     :func:`dkd_warmup` for that.
@@ -1371,6 +1374,10 @@ def dkd_loss(
     alpha = check_real("alpha", alpha, minimum=0.0)
     beta = check_real("beta", beta, minimum=0.0)
     batch, classes = student_logits.shape
+    # as kd_loss: float64 above T = 10, where T^2 magnifies float32's rounding (at T = 1e4 the
+    # float32 loss was twice the true one, at T = 1e5 negative), and for float64 logits
+    out_dtype = _float_logits(student_logits).dtype
+    wide = temperature > _FLOAT32_TEMPERATURE or out_dtype == torch.float64
     index = targets.long().reshape(batch, 1)
     # the target class of each row, as a mask (no boolean-mask selection below: that would make
     # the host wait for the device to count the selected values)
@@ -1380,7 +1387,7 @@ def dkd_loss(
     with _autocast_off(student_logits):
 
         def split(logits: Tensor) -> tuple[Tensor, Tensor]:
-            logits = _float_logits(logits) / temperature
+            logits = (logits.double() if wide else _float_logits(logits)) / temperature
             log_p = F.log_softmax(logits, dim=1)
             log_target = log_p.gather(1, index.to(logits.device)).squeeze(1)
             # the other classes: the target's logit as -inf drops it from the log-sums;
@@ -1395,7 +1402,7 @@ def dkd_loss(
         teacher_binary, teacher_others = split(teacher_logits)
         tckd = F.kl_div(student_binary, teacher_binary, reduction="batchmean", log_target=True)
         nckd = F.kl_div(student_others, teacher_others, reduction="batchmean", log_target=True)
-    return temperature**2 * (alpha * tckd + beta * nckd)
+    return (temperature**2 * (alpha * tckd + beta * nckd)).to(out_dtype)
 
 
 def dkd_warmup(epoch: float, warmup_epochs: int = 20) -> float:
