@@ -1107,12 +1107,17 @@ def _rkd_terms(student_embedding, teacher_embedding, with_angles: bool = True):
         student_embedding, teacher_embedding, ("student_embedding", "teacher_embedding")
     )
     batch = student.shape[0]
-    needed = 3 if with_angles else 2
-    if batch < needed:
+    if batch < 3:
+        # two samples have one distance, which divided by the mean distance is 1 whatever the
+        # embeddings: the distance term would be 0 and teach nothing
         fail(
             "student_embedding",
-            f"a batch of at least {needed} samples (RKD compares "
-            + ("triplets for its angles" if with_angles else "pairs")
+            "a batch of at least 3 samples (RKD compares "
+            + (
+                "triplets for its angles"
+                if with_angles
+                else "distances divided by their mean, all 1 for two samples"
+            )
             + "; a last batch smaller than that: DataLoader(..., drop_last=True))",
             tuple(student_embedding.shape),
         )
@@ -1159,10 +1164,12 @@ def rkd_loss(
     Parameters
     ----------
     student_embedding, teacher_embedding : Tensor of shape [B, ...]
-        Flattened per sample; dimensions may differ, batch sizes must agree (B >= 3 for angles).
+        Flattened per sample; dimensions may differ, batch sizes must agree, B >= 3 (with two
+        samples the one normalised distance is 1 whatever the embeddings, and there is no
+        triplet for an angle).
     distance_weight : float, default=25.0
     angle_weight : float, default=50.0
-        ``0`` drops the angle term (then B >= 2 suffices).
+        ``0`` drops the angle term.
 
     Examples
     --------
