@@ -59,11 +59,14 @@ from lightning_distill._validation import (
 )
 from lightning_distill.kd.losses import (
     _FLOAT32_TEMPERATURE,
+    _MAX_TEMPERATURE,
+    _MIN_TEMPERATURE,
     _check_not_empty,
     _check_pair,
     _check_targets,
     _check_temperature,
     _float_logits,
+    _kd_loss,
 )
 
 __all__ = [
@@ -577,6 +580,7 @@ class SSKD(FeatureMethod):
     ss_weight : float, default=10.0
     tf_temperature : float, default=4.0
     ss_temperature : float, default=0.5
+        Both between ``1e-6`` and ``1e6``, as :func:`~lightning_distill.kd.losses.kd_loss`'s.
     tf_ratio : float, default=1.0
     ss_ratio : float, default=0.75
     head_epochs : int, default=60
@@ -605,8 +609,10 @@ class SSKD(FeatureMethod):
         self.tf_weight = check_real("tf_weight", tf_weight, minimum=0.0)
         self.ss_weight = check_real("ss_weight", ss_weight, minimum=0.0)
         positive = {"minimum": 0.0, "exclusive_minimum": True}
-        self.tf_temperature = check_real("tf_temperature", tf_temperature, **positive)
-        self.ss_temperature = check_real("ss_temperature", ss_temperature, **positive)
+        # kd_loss's bounds: beyond them the softened KL loses its value
+        temperature = {"minimum": _MIN_TEMPERATURE, "maximum": _MAX_TEMPERATURE}
+        self.tf_temperature = check_real("tf_temperature", tf_temperature, **temperature)
+        self.ss_temperature = check_real("ss_temperature", ss_temperature, **temperature)
         self.tf_ratio = check_real("tf_ratio", tf_ratio, minimum=0.0, maximum=1.0)
         self.ss_ratio = check_real("ss_ratio", ss_ratio, minimum=0.0, maximum=1.0)
         self.head_epochs = check_integer("head_epochs", head_epochs, minimum=0)
@@ -984,13 +990,12 @@ def _rotation_similarity(original: Tensor, rotated: Tensor) -> Tensor:
 
 
 def _softened_kl(student: Tensor, teacher: Tensor, temperature: float) -> Tensor:
-    if student.shape[0] == 0:
+    """T^2 KL(softmax(teacher / T) || softmax(student / T)), a mean over the rows: kd_loss's
+    (in float64 above T = 10, where float32's rounding times T^2 was a wrong, even negative,
+    value; shifted, so that a small T is not inf - inf = NaN); 0 for no row or one column."""
+    if student.shape[0] == 0 or student.shape[1] == 1:  # a softmax over one column is 1
         return student.sum() * 0.0
-    with _autocast_off(student):
-        log_p_student = F.log_softmax(_float_logits(student) / temperature, dim=1)
-        log_p_teacher = F.log_softmax(_float_logits(teacher) / temperature, dim=1)
-        kl = F.kl_div(log_p_student, log_p_teacher, reduction="batchmean", log_target=True)
-        return kl * temperature**2
+    return _kd_loss(student, teacher, temperature, "batchmean", values_checked=True)
 
 
 def _check_pair_batch(student, teacher, names=("student_feature", "teacher_feature")) -> None:
