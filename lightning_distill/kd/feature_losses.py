@@ -58,11 +58,15 @@ from lightning_distill._validation import (
     value_check,
 )
 from lightning_distill.kd.losses import (
+    _FLOAT32_TEMPERATURE,
+    _MAX_TEMPERATURE,
+    _MIN_TEMPERATURE,
     _check_not_empty,
     _check_pair,
     _check_targets,
     _check_temperature,
     _float_logits,
+    _kd_loss,
 )
 
 __all__ = [
@@ -576,6 +580,7 @@ class SSKD(FeatureMethod):
     ss_weight : float, default=10.0
     tf_temperature : float, default=4.0
     ss_temperature : float, default=0.5
+        Both between ``1e-6`` and ``1e6``, as :func:`~lightning_distill.kd.losses.kd_loss`'s.
     tf_ratio : float, default=1.0
     ss_ratio : float, default=0.75
     head_epochs : int, default=60
@@ -604,8 +609,10 @@ class SSKD(FeatureMethod):
         self.tf_weight = check_real("tf_weight", tf_weight, minimum=0.0)
         self.ss_weight = check_real("ss_weight", ss_weight, minimum=0.0)
         positive = {"minimum": 0.0, "exclusive_minimum": True}
-        self.tf_temperature = check_real("tf_temperature", tf_temperature, **positive)
-        self.ss_temperature = check_real("ss_temperature", ss_temperature, **positive)
+        # kd_loss's bounds: beyond them the softened KL loses its value
+        temperature = {"minimum": _MIN_TEMPERATURE, "maximum": _MAX_TEMPERATURE}
+        self.tf_temperature = check_real("tf_temperature", tf_temperature, **temperature)
+        self.ss_temperature = check_real("ss_temperature", ss_temperature, **temperature)
         self.tf_ratio = check_real("tf_ratio", tf_ratio, minimum=0.0, maximum=1.0)
         self.ss_ratio = check_real("ss_ratio", ss_ratio, minimum=0.0, maximum=1.0)
         self.head_epochs = check_integer("head_epochs", head_epochs, minimum=0)
@@ -983,13 +990,12 @@ def _rotation_similarity(original: Tensor, rotated: Tensor) -> Tensor:
 
 
 def _softened_kl(student: Tensor, teacher: Tensor, temperature: float) -> Tensor:
-    if student.shape[0] == 0:
+    """T^2 KL(softmax(teacher / T) || softmax(student / T)), a mean over the rows: kd_loss's
+    (in float64 above T = 10, where float32's rounding times T^2 was a wrong, even negative,
+    value; shifted, so that a small T is not inf - inf = NaN); 0 for no row or one column."""
+    if student.shape[0] == 0 or student.shape[1] == 1:  # a softmax over one column is 1
         return student.sum() * 0.0
-    with _autocast_off(student):
-        log_p_student = F.log_softmax(_float_logits(student) / temperature, dim=1)
-        log_p_teacher = F.log_softmax(_float_logits(teacher) / temperature, dim=1)
-        kl = F.kl_div(log_p_student, log_p_teacher, reduction="batchmean", log_target=True)
-        return kl * temperature**2
+    return _kd_loss(student, teacher, temperature, "batchmean", values_checked=True)
 
 
 def _check_pair_batch(student, teacher, names=("student_feature", "teacher_feature")) -> None:
@@ -1106,12 +1112,17 @@ def _rkd_terms(student_embedding, teacher_embedding, with_angles: bool = True):
         student_embedding, teacher_embedding, ("student_embedding", "teacher_embedding")
     )
     batch = student.shape[0]
-    needed = 3 if with_angles else 2
-    if batch < needed:
+    if batch < 3:
+        # two samples have one distance, which divided by the mean distance is 1 whatever the
+        # embeddings: the distance term would be 0 and teach nothing
         fail(
             "student_embedding",
-            f"a batch of at least {needed} samples (RKD compares "
-            + ("triplets for its angles" if with_angles else "pairs")
+            "a batch of at least 3 samples (RKD compares "
+            + (
+                "triplets for its angles"
+                if with_angles
+                else "distances divided by their mean, all 1 for two samples"
+            )
             + "; a last batch smaller than that: DataLoader(..., drop_last=True))",
             tuple(student_embedding.shape),
         )
@@ -1158,10 +1169,12 @@ def rkd_loss(
     Parameters
     ----------
     student_embedding, teacher_embedding : Tensor of shape [B, ...]
-        Flattened per sample; dimensions may differ, batch sizes must agree (B >= 3 for angles).
+        Flattened per sample; dimensions may differ, batch sizes must agree, B >= 3 (with two
+        samples the one normalised distance is 1 whatever the embeddings, and there is no
+        triplet for an angle).
     distance_weight : float, default=25.0
     angle_weight : float, default=50.0
-        ``0`` drops the angle term (then B >= 2 suffices).
+        ``0`` drops the angle term.
 
     Examples
     --------
@@ -1340,7 +1353,9 @@ def dkd_loss(
     .. math:: T^2 \big(\alpha\,\mathrm{TCKD} + \beta\,\mathrm{NCKD}\big)
 
     each KL averaged over the batch (``batchmean``). Computed from ``log_softmax`` (stable for
-    large logits); invariant to a constant added to a sample's logits.
+    large logits), as :func:`~lightning_distill.kd.losses.kd_loss` in float32 for ``T <= 10``
+    and in float64 above (float64 logits always), returned in the logits' floating dtype;
+    invariant to a constant added to a sample's logits.
 
     The authors ramp the whole DKD term up linearly over the first 20 epochs; multiply by
     :func:`dkd_warmup` for that.
@@ -1371,6 +1386,10 @@ def dkd_loss(
     alpha = check_real("alpha", alpha, minimum=0.0)
     beta = check_real("beta", beta, minimum=0.0)
     batch, classes = student_logits.shape
+    # as kd_loss: float64 above T = 10, where T^2 magnifies float32's rounding (at T = 1e4 the
+    # float32 loss was twice the true one, at T = 1e5 negative), and for float64 logits
+    out_dtype = _float_logits(student_logits).dtype
+    wide = temperature > _FLOAT32_TEMPERATURE or out_dtype == torch.float64
     index = targets.long().reshape(batch, 1)
     # the target class of each row, as a mask (no boolean-mask selection below: that would make
     # the host wait for the device to count the selected values)
@@ -1380,7 +1399,7 @@ def dkd_loss(
     with _autocast_off(student_logits):
 
         def split(logits: Tensor) -> tuple[Tensor, Tensor]:
-            logits = _float_logits(logits) / temperature
+            logits = (logits.double() if wide else _float_logits(logits)) / temperature
             log_p = F.log_softmax(logits, dim=1)
             log_target = log_p.gather(1, index.to(logits.device)).squeeze(1)
             # the other classes: the target's logit as -inf drops it from the log-sums;
@@ -1395,7 +1414,7 @@ def dkd_loss(
         teacher_binary, teacher_others = split(teacher_logits)
         tckd = F.kl_div(student_binary, teacher_binary, reduction="batchmean", log_target=True)
         nckd = F.kl_div(student_others, teacher_others, reduction="batchmean", log_target=True)
-    return temperature**2 * (alpha * tckd + beta * nckd)
+    return (temperature**2 * (alpha * tckd + beta * nckd)).to(out_dtype)
 
 
 def dkd_warmup(epoch: float, warmup_epochs: int = 20) -> float:

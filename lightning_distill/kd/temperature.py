@@ -51,8 +51,10 @@ from lightning_distill.kd.losses import (
     _MAX_TEMPERATURE,
     _MIN_TEMPERATURE,
     _check_finite_logits,
+    _check_not_empty,
     _check_pair,
     _check_targets,
+    _check_temperature,
     _explain_infinite_kd,
     _float_logits,
     _shift,
@@ -114,10 +116,14 @@ def kd_loss_at(
     reading the tensor's value (a host sync on an accelerator) to decide. A teacher logit of ``-inf`` (a masked class) contributes exactly zero
     with finite gradients for the student and the temperature, and NaN or ``+inf`` logits, a
     row without a finite logit, or a class the student masks while the teacher gives it
-    probability (an infinite KL) raise ``ValueError``.
+    probability (an infinite KL) raise ``ValueError``; so do an empty batch and a temperature
+    outside ``[1e-6, 1e6]`` (kd_loss's bounds) or NaN. ``temperature`` is a number or a
+    one-element tensor.
     """
     _check_pair(student_logits, teacher_logits)
+    _check_not_empty("student_logits", student_logits)  # a mean over no sample is NaN
     _check_finite_logits(student_logits, teacher_logits)
+    _check_temperature_tensor(temperature, read=max_temperature is None)
     out_dtype = _float_logits(student_logits).dtype
     if max_temperature is None:
         max_temperature = float(torch.as_tensor(temperature).detach().max())
@@ -139,6 +145,28 @@ def kd_loss_at(
             functools.partial(_explain_infinite_kd, student_logits.detach(), p_teacher.detach()),
         )
         return (kl * temperature.square() / student_logits.shape[0]).to(out_dtype)
+
+
+def _check_temperature_tensor(temperature, *, read: bool) -> None:
+    """One temperature, a number or a one-element real tensor, within kd_loss's bounds (a
+    temperature of 0 or below, or NaN, gave a loss of 0, of reversed softmaxes, or NaN). Its
+    value is read at once when ``read`` (the caller reads it anyway), else with the step's
+    other value checks (one host sync)."""
+    if not isinstance(temperature, Tensor):
+        _check_temperature(temperature)
+        return
+    if temperature.numel() != 1 or temperature.is_complex() or temperature.dtype == torch.bool:
+        fail("temperature", "a number or a one-element real tensor", temperature, TypeError)
+    bad = ~((temperature >= _MIN_TEMPERATURE) & (temperature <= _MAX_TEMPERATURE)).all()
+
+    def explain() -> None:
+        _check_temperature(float(temperature.detach().reshape(())))
+
+    if read:
+        if bool(bad):
+            explain()
+    else:
+        value_check(bad, explain)
 
 
 class LearnedTemperature(nn.Module):

@@ -296,11 +296,15 @@ def test_bad_input_names_the_argument(call, name):
         call()
 
 
-def test_rkd_needs_three_samples_for_angles_but_two_without():
+def test_rkd_needs_three_samples_with_or_without_angles():
     s, t = torch.randn(2, 3), torch.randn(2, 4)
     with pytest.raises(ValueError, match="at least 3"):
         rkd_loss(s, t)
-    assert math.isfinite(float(rkd_loss(s, t, angle_weight=0.0)))
+    # two samples: one distance, divided by the mean distance it is 1 for any embeddings, so
+    # the distance term is 0 with a zero gradient whatever the student: refused, not returned
+    with pytest.raises(ValueError, match="student_embedding must be a batch of at least 3"):
+        rkd_loss(s, t, angle_weight=0.0)
+    assert math.isfinite(float(rkd_loss(torch.randn(3, 3), torch.randn(3, 4), angle_weight=0.0)))
 
 
 def test_inputs_are_not_mutated(logits):

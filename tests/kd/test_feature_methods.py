@@ -283,6 +283,32 @@ def test_sskd_matches_the_paper_formula_and_trains_the_student_head_only():
     assert all(p.grad is not None for p in student.parameters())
 
 
+def test_sskd_at_a_large_temperature_in_float32_matches_the_formula():
+    # the softened KLs times T^2 were taken in float32: at T = 1e4 their rounding gave an ss
+    # term of 29.8 for a true 6.4e-5 (negative values at 1e5); and a tiny T (1e-40) gave NaN
+    torch.manual_seed(0)
+    student, teacher = _Net(4), _Net(6)
+    teacher.requires_grad_(False)
+    method = SSKD(4, 6, ss_ratio=0.5, tf_temperature=1e4, ss_temperature=1e4)
+    x, y = torch.randn(4, 1, 5, 5), torch.tensor([0, 1, 2, 1])
+    _, s_feat = student(x)
+    _, t_feat = teacher(x)
+    context = FeatureContext(inputs=x, targets=y, run_student=student, run_teacher=teacher)
+    terms = method(s_feat, t_feat, context)
+    s_logits_rot, s_rot = student(rotate_batch(x))
+    t_logits_rot, t_rot = teacher(rotate_batch(x))
+    ss, tf = _sskd_reference(
+        copy.deepcopy(method), s_feat, t_feat, s_rot, t_rot, s_logits_rot, t_logits_rot, y
+    )
+    assert terms["sskd_tf"].dtype == torch.float32
+    # the reference from the float32 features and logits: float32's rounding of those only
+    assert float(terms["sskd_ss"]) == pytest.approx(ss, rel=1e-3)
+    assert float(terms["sskd_tf"]) == pytest.approx(tf, rel=1e-4)
+    for name in ("tf_temperature", "ss_temperature"):
+        with pytest.raises(ValueError, match=f"{name} must be a finite number >= 1e-06"):
+            SSKD(4, 6, **{name: 1e-40})
+
+
 @pytest.mark.parametrize("side", ["student", "teacher"])
 def test_sskd_refuses_non_finite_outputs_of_the_rotated_copies(side):
     # the rotated copies go through one more forward pass each; a model whose output there is

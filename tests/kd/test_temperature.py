@@ -105,6 +105,28 @@ def test_kd_loss_at_keeps_float64_and_refuses_nan():
         kd_loss_at(s, t, torch.tensor(2.0))
 
 
+def test_kd_loss_at_refuses_an_empty_batch_and_a_temperature_it_cannot_take():
+    # kd_loss refuses both; kd_loss_at returned NaN for an empty batch, 0 at T = 0, a loss of
+    # the reversed softmaxes at T < 0 and NaN at T = NaN
+    s, t = torch.randn(4, 3), torch.randn(4, 3)
+    with pytest.raises(ValueError, match="student_logits must hold at least one sample"):
+        kd_loss_at(s[:0], t[:0], torch.tensor(2.0))
+    for bad in (0.0, -2.0, float("nan"), float("inf"), 2e6):
+        for max_temperature in (None, 21.0):  # read at once, or with the step's checks
+            with pytest.raises(ValueError, match=r"temperature must be a finite number >= 1e-06"):
+                kd_loss_at(s, t, torch.tensor(bad), max_temperature=max_temperature)
+        with pytest.raises(ValueError, match=r"temperature must be a finite number >= 1e-06"):
+            kd_loss_at(s, t, bad)
+    with pytest.raises(TypeError, match="temperature must be a number or a one-element"):
+        kd_loss_at(s, t, torch.tensor([1.0, 2.0]))
+    # the ends of the range are taken, the lower one as float32 rounds it (a LearnedTemperature
+    # with t_start=1e-6 reaches it), and agree with kd_loss
+    for edge in (1e-6, 1e6):
+        value = kd_loss_at(s, t, torch.tensor(edge, dtype=torch.float32))
+        assert float(value) == pytest.approx(float(kd_loss(s, t, edge)), rel=1e-5)
+    assert float(kd_loss_at(s, t, torch.tensor(2))) == pytest.approx(float(kd_loss(s, t, 2.0)))
+
+
 def test_cosine_ramp_of_the_reversal_strength():
     temperature = LearnedTemperature(ramp_epochs=4, max_reversal=2.0)
     expected = [2.0 * 0.5 * (1 - math.cos(math.pi * e / 4)) for e in range(5)]
