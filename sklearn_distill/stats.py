@@ -1281,7 +1281,11 @@ def binned_rate(score, y, *, n_bins=10, confidence=0.95, predicted=None):
     n, p = agg["count"].to_numpy(float), agg["rate"].to_numpy(float)
     centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
     half = z / (1 + z**2 / n) * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
-    agg["low"], agg["high"] = centre - half, centre + half
+    # the interval of a rate of 0 starts at 0, of 1 ends at 1: the two terms that cancel there
+    # leave a rounding residue either side (a low of 6e-17 above an observed 0 would read as a
+    # rate outside its own interval)
+    agg["low"] = np.where(p == 0, 0.0, np.clip(centre - half, 0.0, 1.0))
+    agg["high"] = np.where(p == 1, 1.0, np.clip(centre + half, 0.0, 1.0))
     shown = ["score", "rate", "low", "high", "count"] + (
         ["predicted"] if predicted is not None else []
     )

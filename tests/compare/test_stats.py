@@ -832,3 +832,21 @@ def test_variance_inflation_stretches_the_replicates_about_the_estimate():
     ]:
         with pytest.raises(error, match="variance_inflation must be"):
             bootstrap_correlations(a, b, n_bootstrap=20, variance_inflation=bad)
+
+
+def test_binned_rate_interval_of_a_rate_of_0_or_1_holds_the_rate():
+    # Wilson's interval of 0 of n is [0, z**2 / (n + z**2)], of n of n [n / (n + z**2), 1]
+    for confidence in (0.9, 0.95, 0.99):
+        z = normal_quantile(confidence)
+        for n_zero, n_one in ((9, 16), (13, 10), (2, 23)):
+            score = np.repeat([1.0, 2.0], [n_zero, n_one])
+            y = np.r_[np.zeros(n_zero), np.ones(n_one)]
+            table = binned_rate(score, y, confidence=confidence, predicted=y)
+            assert table.loc[0, "low"] == 0.0 and table.loc[1, "high"] == 1.0
+            assert table.loc[0, "high"] == pytest.approx(z**2 / (n_zero + z**2), rel=1e-12)
+            assert table.loc[1, "low"] == pytest.approx(n_one / (n_one + z**2), rel=1e-12)
+            # the rate, and a prediction equal to it (as a calibration map's misfit reads
+            # them), lies inside its own interval
+            inside = (table["low"] <= table["predicted"]) & (table["predicted"] <= table["high"])
+            assert inside.all() and (table["rate"] == table["predicted"]).all()
+            assert (table["low"] >= 0).all() and (table["high"] <= 1).all()
