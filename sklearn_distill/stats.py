@@ -369,14 +369,15 @@ def bootstrap_p_value(replicates, null=0.0):
     Parameters
     ----------
     replicates : array-like of shape (n_bootstrap,)
-        Bootstrap replicates of the statistic; NaN entries are ignored.
+        Bootstrap replicates of the statistic; NaN entries are ignored (an infinite one
+        counts on its side of ``null``, as the interval's order statistics place it).
     null : float, default=0.0
         Value of the statistic under the null hypothesis.
 
     Returns
     -------
     float
-        p-value in ``(0, 1]``; NaN when no replicate is finite.
+        p-value in ``(0, 1]``; NaN when every replicate is NaN.
 
     Examples
     --------
@@ -391,7 +392,7 @@ def bootstrap_p_value(replicates, null=0.0):
         )
     if isinstance(null, bool) or not isinstance(null, numbers.Real) or not math.isfinite(null):
         raise ValueError(f"null must be a finite number; got {null!r}.")
-    replicates = replicates[np.isfinite(replicates)]
+    replicates = replicates[~np.isnan(replicates)]
     n = replicates.size
     if n == 0:
         return float("nan")

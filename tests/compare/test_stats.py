@@ -850,3 +850,13 @@ def test_binned_rate_interval_of_a_rate_of_0_or_1_holds_the_rate():
             inside = (table["low"] <= table["predicted"]) & (table["predicted"] <= table["high"])
             assert inside.all() and (table["rate"] == table["predicted"]).all()
             assert (table["low"] >= 0).all() and (table["high"] <= 1).all()
+
+
+def test_bootstrap_p_value_counts_infinite_replicates_on_their_side():
+    # the (1 + #)/(B + 1) form on every replicate that is a number: -inf lies below 0, +inf
+    # above; leaving them out would move the p-value (here from 0.8 to 0.5: below 1/4)
+    replicates = [-np.inf, 1.0, 2.0, 3.0]
+    below, above = (1 + 1) / 5, (1 + 3) / 5
+    assert bootstrap_p_value(replicates) == pytest.approx(2 * min(below, above))
+    assert bootstrap_p_value([np.inf, np.inf, np.nan, 0.5, -0.1]) == pytest.approx(2 * 2 / 5)
+    assert bootstrap_p_value(np.full(9, np.inf)) == pytest.approx(2 / 10)
