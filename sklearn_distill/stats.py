@@ -662,8 +662,8 @@ def compare_shapes(
         ``mimic_`` or ``outcome_`` prefix.
     confidence : float, default=0.95
         Level of the bands and of the test.
-    on : sequence of str, default=("term", "value")
-        Columns identifying a row; rows present in only one table are dropped, with a warning
+    on : str or sequence of str, default=("term", "value")
+        Column(s) identifying a row; rows present in only one table are dropped, with a warning
         that counts them on each side and shows one (text keys match only when spelled
         alike), and the counts are kept in
         ``result.attrs["unmatched"]`` (``{"mimic": int, "outcome": int}``).
@@ -710,7 +710,7 @@ def compare_shapes(
     """
     confidence = _check_confidence(confidence)
     min_weight = check_real("min_weight", min_weight, minimum=0)
-    on = list(on)
+    on = [on] if isinstance(on, str) else list(on)  # one column by its name, as pandas reads it
     for name, frame in (("mimic", mimic), ("outcome", outcome)):
         if not isinstance(frame, pd.DataFrame):
             raise TypeError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}.")

@@ -860,3 +860,12 @@ def test_bootstrap_p_value_counts_infinite_replicates_on_their_side():
     assert bootstrap_p_value(replicates) == pytest.approx(2 * min(below, above))
     assert bootstrap_p_value([np.inf, np.inf, np.nan, 0.5, -0.1]) == pytest.approx(2 * 2 / 5)
     assert bootstrap_p_value(np.full(9, np.inf)) == pytest.approx(2 / 10)
+
+
+def test_compare_shapes_reads_one_key_column_by_its_name():
+    # on="term" is the column "term", as pandas' merge reads it, not the columns t, e, r, m
+    a = pd.DataFrame({"term": ["x", "y", "z"], "score": [0.0, 1.0, 2.0], "std_error": 0.1})
+    b = a.assign(score=[0.0, 0.2, 1.9])
+    table = compare_shapes(a, b, on="term")
+    pd.testing.assert_frame_equal(table, compare_shapes(a, b, on=["term"]))
+    np.testing.assert_allclose(table["z"], (a["score"] - b["score"]) / np.sqrt(0.02))
