@@ -320,7 +320,9 @@ def correlation(x, y, method="pearson"):
     0.8
     """
     x, y = _check_paired(x, y)
-    methods = _check_methods((method,))
+    if not (isinstance(method, str) and method in CORRELATION_METHODS):
+        raise ValueError(f"method must be one of {CORRELATION_METHODS}; got {method!r}.")
+    methods = (method,)
     return float(_correlations_of(x[None, :], y[None, :], methods)[method][0])
 
 

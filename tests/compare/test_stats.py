@@ -869,3 +869,9 @@ def test_compare_shapes_reads_one_key_column_by_its_name():
     table = compare_shapes(a, b, on="term")
     pd.testing.assert_frame_equal(table, compare_shapes(a, b, on=["term"]))
     np.testing.assert_allclose(table["z"], (a["score"] - b["score"]) / np.sqrt(0.02))
+
+
+@pytest.mark.parametrize("method", ["pearsonr", "Spearman", None])
+def test_correlation_names_its_method_argument(method):
+    with pytest.raises(ValueError, match=r"^method must be one of \('pearson', 'spearman'"):
+        correlation([1.0, 2.0, 3.0], [1.0, 3.0, 2.0], method=method)
