@@ -106,7 +106,7 @@ def _check_paired(x, y, names=("x", "y")):
             f"{y.shape[0]}."
         )
     if x.shape[0] < 3:
-        raise ValueError(f"at least 3 pairs are needed, got {x.shape[0]}.")
+        raise ValueError(f"{names[0]} and {names[1]} must hold at least 3 pairs; got {x.shape[0]}.")
     for name, values in zip(names, (x, y)):
         if not np.all(np.isfinite(values)):
             raise ValueError(f"{name} contains NaN or infinite values.")

@@ -875,3 +875,10 @@ def test_compare_shapes_reads_one_key_column_by_its_name():
 def test_correlation_names_its_method_argument(method):
     with pytest.raises(ValueError, match=r"^method must be one of \('pearson', 'spearman'"):
         correlation([1.0, 2.0, 3.0], [1.0, 3.0, 2.0], method=method)
+
+
+def test_too_few_pairs_are_refused_naming_the_arguments():
+    with pytest.raises(ValueError, match=r"^x and y must hold at least 3 pairs; got 2\."):
+        correlation([1.0, 2.0], [2.0, 1.0])
+    with pytest.raises(ValueError, match=r"^score and y must hold at least 3 pairs; got 0\."):
+        binned_rate([], [])
