@@ -392,8 +392,7 @@ def bootstrap_p_value(replicates, null=0.0):
             f"replicates must be one-dimensional (one statistic per resample); got shape "
             f"{replicates.shape}."
         )
-    if isinstance(null, bool) or not isinstance(null, numbers.Real) or not math.isfinite(null):
-        raise ValueError(f"null must be a finite number; got {null!r}.")
+    null = check_real("null", null)
     replicates = replicates[~np.isnan(replicates)]
     n = replicates.size
     if n == 0:

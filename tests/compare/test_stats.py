@@ -882,3 +882,9 @@ def test_too_few_pairs_are_refused_naming_the_arguments():
         correlation([1.0, 2.0], [2.0, 1.0])
     with pytest.raises(ValueError, match=r"^score and y must hold at least 3 pairs; got 0\."):
         binned_rate([], [])
+
+
+@pytest.mark.parametrize("null", ["0", None, True])
+def test_bootstrap_p_value_refuses_a_null_that_is_no_number_as_a_type_error(null):
+    with pytest.raises(TypeError, match=r"^null must be a real number; got "):
+        bootstrap_p_value([0.1, 0.2], null=null)
