@@ -106,7 +106,7 @@ def _check_paired(x, y, names=("x", "y")):
             f"{y.shape[0]}."
         )
     if x.shape[0] < 3:
-        raise ValueError(f"at least 3 pairs are needed, got {x.shape[0]}.")
+        raise ValueError(f"{names[0]} and {names[1]} must hold at least 3 pairs; got {x.shape[0]}.")
     for name, values in zip(names, (x, y)):
         if not np.all(np.isfinite(values)):
             raise ValueError(f"{name} contains NaN or infinite values.")
@@ -320,7 +320,9 @@ def correlation(x, y, method="pearson"):
     0.8
     """
     x, y = _check_paired(x, y)
-    methods = _check_methods((method,))
+    if not (isinstance(method, str) and method in CORRELATION_METHODS):
+        raise ValueError(f"method must be one of {CORRELATION_METHODS}; got {method!r}.")
+    methods = (method,)
     return float(_correlations_of(x[None, :], y[None, :], methods)[method][0])
 
 
@@ -369,14 +371,15 @@ def bootstrap_p_value(replicates, null=0.0):
     Parameters
     ----------
     replicates : array-like of shape (n_bootstrap,)
-        Bootstrap replicates of the statistic; NaN entries are ignored.
+        Bootstrap replicates of the statistic; NaN entries are ignored (an infinite one
+        counts on its side of ``null``, as the interval's order statistics place it).
     null : float, default=0.0
         Value of the statistic under the null hypothesis.
 
     Returns
     -------
     float
-        p-value in ``(0, 1]``; NaN when no replicate is finite.
+        p-value in ``(0, 1]``; NaN when every replicate is NaN.
 
     Examples
     --------
@@ -389,9 +392,8 @@ def bootstrap_p_value(replicates, null=0.0):
             f"replicates must be one-dimensional (one statistic per resample); got shape "
             f"{replicates.shape}."
         )
-    if isinstance(null, bool) or not isinstance(null, numbers.Real) or not math.isfinite(null):
-        raise ValueError(f"null must be a finite number; got {null!r}.")
-    replicates = replicates[np.isfinite(replicates)]
+    null = check_real("null", null)
+    replicates = replicates[~np.isnan(replicates)]
     n = replicates.size
     if n == 0:
         return float("nan")
@@ -661,8 +663,8 @@ def compare_shapes(
         ``mimic_`` or ``outcome_`` prefix.
     confidence : float, default=0.95
         Level of the bands and of the test.
-    on : sequence of str, default=("term", "value")
-        Columns identifying a row; rows present in only one table are dropped, with a warning
+    on : str or sequence of str, default=("term", "value")
+        Column(s) identifying a row; rows present in only one table are dropped, with a warning
         that counts them on each side and shows one (text keys match only when spelled
         alike), and the counts are kept in
         ``result.attrs["unmatched"]`` (``{"mimic": int, "outcome": int}``).
@@ -709,7 +711,7 @@ def compare_shapes(
     """
     confidence = _check_confidence(confidence)
     min_weight = check_real("min_weight", min_weight, minimum=0)
-    on = list(on)
+    on = [on] if isinstance(on, str) else list(on)  # one column by its name, as pandas reads it
     for name, frame in (("mimic", mimic), ("outcome", outcome)):
         if not isinstance(frame, pd.DataFrame):
             raise TypeError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}.")
@@ -1281,7 +1283,11 @@ def binned_rate(score, y, *, n_bins=10, confidence=0.95, predicted=None):
     n, p = agg["count"].to_numpy(float), agg["rate"].to_numpy(float)
     centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
     half = z / (1 + z**2 / n) * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
-    agg["low"], agg["high"] = centre - half, centre + half
+    # the interval of a rate of 0 starts at 0, of 1 ends at 1: the two terms that cancel there
+    # leave a rounding residue either side (a low of 6e-17 above an observed 0 would read as a
+    # rate outside its own interval)
+    agg["low"] = np.where(p == 0, 0.0, np.clip(centre - half, 0.0, 1.0))
+    agg["high"] = np.where(p == 1, 1.0, np.clip(centre + half, 0.0, 1.0))
     shown = ["score", "rate", "low", "high", "count"] + (
         ["predicted"] if predicted is not None else []
     )

@@ -832,3 +832,59 @@ def test_variance_inflation_stretches_the_replicates_about_the_estimate():
     ]:
         with pytest.raises(error, match="variance_inflation must be"):
             bootstrap_correlations(a, b, n_bootstrap=20, variance_inflation=bad)
+
+
+def test_binned_rate_interval_of_a_rate_of_0_or_1_holds_the_rate():
+    # Wilson's interval of 0 of n is [0, z**2 / (n + z**2)], of n of n [n / (n + z**2), 1]
+    for confidence in (0.9, 0.95, 0.99):
+        z = normal_quantile(confidence)
+        for n_zero, n_one in ((9, 16), (13, 10), (2, 23)):
+            score = np.repeat([1.0, 2.0], [n_zero, n_one])
+            y = np.r_[np.zeros(n_zero), np.ones(n_one)]
+            table = binned_rate(score, y, confidence=confidence, predicted=y)
+            assert table.loc[0, "low"] == 0.0 and table.loc[1, "high"] == 1.0
+            assert table.loc[0, "high"] == pytest.approx(z**2 / (n_zero + z**2), rel=1e-12)
+            assert table.loc[1, "low"] == pytest.approx(n_one / (n_one + z**2), rel=1e-12)
+            # the rate, and a prediction equal to it (as a calibration map's misfit reads
+            # them), lies inside its own interval
+            inside = (table["low"] <= table["predicted"]) & (table["predicted"] <= table["high"])
+            assert inside.all() and (table["rate"] == table["predicted"]).all()
+            assert (table["low"] >= 0).all() and (table["high"] <= 1).all()
+
+
+def test_bootstrap_p_value_counts_infinite_replicates_on_their_side():
+    # the (1 + #)/(B + 1) form on every replicate that is a number: -inf lies below 0, +inf
+    # above; leaving them out would move the p-value (here from 0.8 to 0.5: below 1/4)
+    replicates = [-np.inf, 1.0, 2.0, 3.0]
+    below, above = (1 + 1) / 5, (1 + 3) / 5
+    assert bootstrap_p_value(replicates) == pytest.approx(2 * min(below, above))
+    assert bootstrap_p_value([np.inf, np.inf, np.nan, 0.5, -0.1]) == pytest.approx(2 * 2 / 5)
+    assert bootstrap_p_value(np.full(9, np.inf)) == pytest.approx(2 / 10)
+
+
+def test_compare_shapes_reads_one_key_column_by_its_name():
+    # on="term" is the column "term", as pandas' merge reads it, not the columns t, e, r, m
+    a = pd.DataFrame({"term": ["x", "y", "z"], "score": [0.0, 1.0, 2.0], "std_error": 0.1})
+    b = a.assign(score=[0.0, 0.2, 1.9])
+    table = compare_shapes(a, b, on="term")
+    pd.testing.assert_frame_equal(table, compare_shapes(a, b, on=["term"]))
+    np.testing.assert_allclose(table["z"], (a["score"] - b["score"]) / np.sqrt(0.02))
+
+
+@pytest.mark.parametrize("method", ["pearsonr", "Spearman", None])
+def test_correlation_names_its_method_argument(method):
+    with pytest.raises(ValueError, match=r"^method must be one of \('pearson', 'spearman'"):
+        correlation([1.0, 2.0, 3.0], [1.0, 3.0, 2.0], method=method)
+
+
+def test_too_few_pairs_are_refused_naming_the_arguments():
+    with pytest.raises(ValueError, match=r"^x and y must hold at least 3 pairs; got 2\."):
+        correlation([1.0, 2.0], [2.0, 1.0])
+    with pytest.raises(ValueError, match=r"^score and y must hold at least 3 pairs; got 0\."):
+        binned_rate([], [])
+
+
+@pytest.mark.parametrize("null", ["0", None, True])
+def test_bootstrap_p_value_refuses_a_null_that_is_no_number_as_a_type_error(null):
+    with pytest.raises(TypeError, match=r"^null must be a real number; got "):
+        bootstrap_p_value([0.1, 0.2], null=null)
