@@ -320,7 +320,9 @@ def correlation(x, y, method="pearson"):
     0.8
     """
     x, y = _check_paired(x, y)
-    if not (isinstance(method, str) and method in CORRELATION_METHODS):
+    if not isinstance(method, str):
+        raise TypeError(f"method must be one of {CORRELATION_METHODS}; got {method!r}.")
+    if method not in CORRELATION_METHODS:
         raise ValueError(f"method must be one of {CORRELATION_METHODS}; got {method!r}.")
     methods = (method,)
     return float(_correlations_of(x[None, :], y[None, :], methods)[method][0])
@@ -654,7 +656,8 @@ def compare_shapes(
     two-sided interval at ``confidence`` excludes zero. The interval is normal, or, when both
     tables carry the degrees of freedom of their errors (a ``dof`` column, as
     :func:`~sklearn_distill.shapes.shape_functions` gives), Student's on the Welch-Satterthwaite
-    degrees of freedom ``(se_m**2 + se_o**2)**2 / (se_m**4 / dof_m + se_o**4 / dof_o)``.
+    degrees of freedom ``(se_m**2 + se_o**2)**2 / (se_m**4 / dof_m + se_o**4 / dof_o)`` (a
+    side whose standard error is 0 adds no term, whatever its ``dof``).
 
     Parameters
     ----------
@@ -774,7 +777,11 @@ def compare_shapes(
         dof_m = merged.pop("mimic_dof").to_numpy(float)
         dof_o = merged.pop("outcome_dof").to_numpy(float)
         with np.errstate(invalid="ignore", divide="ignore"):
-            dof_d = (se_m**2 + se_o**2) ** 2 / (se_m**4 / dof_m + se_o**4 / dof_o)
+            # a side without spread adds nothing to the sum, whatever its degrees of freedom
+            # (unknown ones too): the difference then has the other side's
+            part_m = np.where(se_m == 0, 0.0, se_m**4 / dof_m)
+            part_o = np.where(se_o == 0, 0.0, se_o**4 / dof_o)
+            dof_d = (se_m**2 + se_o**2) ** 2 / (part_m + part_o)
         crit_m, crit_o, crit_d = (_t_quantile(confidence, d) for d in (dof_m, dof_o, dof_d))
     else:
         crit_m = crit_o = crit_d = np.full(m.shape, normal_quantile(confidence))
@@ -1174,6 +1181,8 @@ def term_stability(contributions, term_names=None, *, threshold=0.25, shape_thre
         raise ValueError(f"contributions must hold at least 2 refits, got {n_refits}.")
     if term_names is None:
         term_names = [f"term_{j}" for j in range(n_terms)]
+    if isinstance(term_names, str):  # its letters would name the terms
+        raise TypeError(f"term_names must be a sequence of names; got the string {term_names!r}.")
     term_names = list(term_names)
     if len(term_names) != n_terms:
         raise ValueError(f"term_names has {len(term_names)} names for {n_terms} terms.")

@@ -871,10 +871,19 @@ def test_compare_shapes_reads_one_key_column_by_its_name():
     np.testing.assert_allclose(table["z"], (a["score"] - b["score"]) / np.sqrt(0.02))
 
 
-@pytest.mark.parametrize("method", ["pearsonr", "Spearman", None])
-def test_correlation_names_its_method_argument(method):
-    with pytest.raises(ValueError, match=r"^method must be one of \('pearson', 'spearman'"):
+@pytest.mark.parametrize(
+    ("method", "error"), [("pearsonr", ValueError), ("Spearman", ValueError), (None, TypeError)]
+)
+def test_correlation_names_its_method_argument(method, error):
+    with pytest.raises(error, match=r"^method must be one of \('pearson', 'spearman'"):
         correlation([1.0, 2.0, 3.0], [1.0, 3.0, 2.0], method=method)
+
+
+def test_term_stability_refuses_names_given_as_one_string():
+    # a string of as many letters as terms named each term by a letter, silently
+    contributions = np.random.default_rng(0).normal(size=(3, 50, 3))
+    with pytest.raises(TypeError, match=r"^term_names must be a sequence of names; .*'abc'"):
+        term_stability(contributions, "abc")
 
 
 def test_too_few_pairs_are_refused_naming_the_arguments():
@@ -888,3 +897,18 @@ def test_too_few_pairs_are_refused_naming_the_arguments():
 def test_bootstrap_p_value_refuses_a_null_that_is_no_number_as_a_type_error(null):
     with pytest.raises(TypeError, match=r"^null must be a real number; got "):
         bootstrap_p_value([0.1, 0.2], null=null)
+
+
+def test_a_side_without_spread_leaves_the_difference_the_other_sides_degrees_of_freedom():
+    # Welch-Satterthwaite: a side whose standard error is 0 adds nothing to either sum, so the
+    # difference has the other side's degrees of freedom, whatever its own say (unknown: NaN,
+    # or 0). The term 0 / NaN made them NaN, and the test fell back to the normal: narrower
+    # bands, more flags
+    mimic = _shape([0.3, 0.3], [0.0, 0.0]).assign(dof=[np.nan, 0.0])
+    outcome = _shape([0.0, 0.0], [0.12, 0.12]).assign(dof=3.0)
+    table = compare_shapes(mimic, outcome)
+    z = 0.3 / 0.12
+    expected = 2 * sp_stats.t.sf(z, 3.0)
+    assert table["p_value"].tolist() == pytest.approx([expected, expected], rel=1e-12)
+    assert expected > 0.05 > 2 * sp_stats.norm.sf(z)  # the normal would have flagged them
+    assert not table["significant"].any()
