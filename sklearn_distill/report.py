@@ -2002,7 +2002,14 @@ def audit_report_sections(
     settings = {
         "rows": rows,
         "features": ", ".join(features) or audit.n_features_in_,
-        "outcome event": event,
+        # the command line's --event as typed, then the label's name
+        _setting_name(audit, "outcome event", "event"): (
+            event
+            if "event" not in _option_names(audit)
+            else value
+            if outcome is None
+            else f"{value} (a value of {outcome})"
+        ),
         **({"score read as": reading} if reading else {}),
         _setting_name(audit, "calibration of the score", "calibration"): calibration,
         _setting_name(audit, "calibration folds", "cv"): _fitted_setting(audit, "cv"),

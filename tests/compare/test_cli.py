@@ -4,6 +4,7 @@ import codecs
 import html
 import os
 import re
+import shlex
 import subprocess
 import sys
 import warnings
@@ -685,8 +686,14 @@ def test_outcome_event_and_score_direction_are_printed_first(tmp_path, capsys):
         else:
             assert falls == []
         page = out.read_text(encoding="utf-8")
-        # the label's name beside its value (--label outcome)
-        assert re.search(rf"<dt>outcome event</dt><dd>outcome = {event}</dd>", page)
+        # the label's name beside its value (--label outcome); --event as typed
+        settings = re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", page, re.S)
+        shown = {_page_text(key): _page_text(value) for key, value in settings}
+        if extra:
+            assert shown["outcome event (--event)"] == f"{event} (a value of outcome)"
+            assert "outcome event" not in shown
+        else:
+            assert shown["outcome event"] == f"outcome = {event}"
         assert re.search(rf"<dt>score read as</dt><dd>{direction} as the outcome event", page)
 
 
@@ -2172,13 +2179,18 @@ def test_the_reports_settings_name_the_options_that_reproduce_the_audit(
 
     frame = _audit_frame()
     frame["record"] = np.arange(len(frame)) // 2
+    frame.loc[frame["group"] == "a", "group"] = "é"  # a letter cp1252 writes in its own way
+    frame.loc[:5, "age"] = -99  # missing, as --na-values says
     path, out = tmp_path / "d.csv", tmp_path / "r.html"
-    frame.to_csv(path, index=False)
+    # a file read with other options than the defaults: the settings must name them too
+    frame.to_csv(path, index=False, sep=";", decimal=",", encoding="cp1252")
     given = [
         *FEATURES,
         *("--calibration", "spline", "--cv", "2", "--n-bootstrap", "20", "--rules", "0"),
         *("--min-weight", "8", "--random-state", "3", "--confidence", "0.9", "--stability", "2"),
-        *("--max-bins", "32", "--groups", "record", "--quiet"),
+        *("--max-bins", "32", "--groups", "record", "--quiet", "--response", "predict"),
+        *("--sep", ";", "--decimal", ",", "--encoding", "cp1252", "--na-values", "NA", "-99"),
+        *("--event", "1"),
     ]
     audits = _captured_audits(monkeypatch)
     assert _run(path, out, *given) == 0
@@ -2200,7 +2212,7 @@ def test_the_reports_settings_name_the_options_that_reproduce_the_audit(
         value = value.split(" (")[0]  # the stability refits' count, before what they were
         if value.endswith("%"):
             value = f"{float(value[:-1]) / 100:g}"
-        typed += [option, value]
+        typed += [option, *shlex.split(value)]  # as a shell reads it: --na-values NA -99
     # every option named is the parser's, its value one the parser reads back as given (the
     # features are listed apart; --quiet and --rules 0 change nothing fitted)
     run = vars(parser.parse_args([*required, *given]))
@@ -2212,6 +2224,7 @@ def test_the_reports_settings_name_the_options_that_reproduce_the_audit(
     keys = " ".join(key for key, _ in pairs)
     assert "min_weight" not in keys and "random_state" not in keys
     assert dict(pairs)["rows to test a value (--min-weight)"] == "8"  # as typed, not 8.0
+    assert dict(pairs)["field separator (--sep)"] == "';'"  # quoted: a shell ends a command at ;
     # the Python API's report of the same audit names the parameters
     audit = copy.copy(audits[0])
     del audit._option_terms_, audit._option_names_
