@@ -1875,7 +1875,18 @@ def _run_audit(args, parser, say, printer):
         description["features that look unsafe"] = "; ".join(
             f"{name}: {reason}" for name, reason in data.unsafe.items()
         )
-    # the options that change what is fitted, beside the report's own settings
+    # the options that change what is fitted, beside the report's own settings; those of how
+    # the file and the score were read as a shell takes them (--sep ';', not --sep ;)
+    read = {
+        "field separator (--sep)": (args.sep, ","),
+        "decimal mark (--decimal)": (args.decimal, "."),
+        "text encoding (--encoding)": (args.encoding, "utf-8"),
+        "missing-value texts (--na-values)": (args.na_values, None),
+        "how the score is read (--response)": (args.response, "auto"),
+    }
+    for key, (value, default) in read.items():
+        if value != default:
+            description[key] = shlex.join(value) if isinstance(value, list) else shlex.quote(value)
     if args.groups is not None:
         description["record identifiers (--groups)"] = args.groups
     if args.max_bins is not None:
@@ -1912,6 +1923,7 @@ def _run_audit(args, parser, say, printer):
         "min_weight": "--min-weight",
         "n_bootstrap": "--n-bootstrap",
         "n_refits": "--stability",
+        **({"event": "--event"} if args.event is not None else {}),
     }
     # and of the calibration map, with the options' names (--calibration spline)
     audit._calibration_cautions_ = [

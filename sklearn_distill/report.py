@@ -92,6 +92,7 @@ td.text { white-space: nowrap; }
 h3 { font-size: 1.05em; margin: 0.6em 0 0.2em 0; }
 details { margin: 0.5em 0 1em 0; } summary { cursor: pointer; font-weight: 600; }
 .verdict { border-left: 4px solid #888; padding: 0.2em 0.8em; background: #f7f7f7; }
+.option { white-space: nowrap; } /* "--n-" over "bootstrap" is no option one can type */
 """
 
 
@@ -378,6 +379,33 @@ def table_to_html(frame, *, digits=3, flag_column=None, index=True, max_rows=Non
     return "\n".join(lines)
 
 
+#: A command-line option in a text (``--min-weight``, ``--na-values=-99``), with the value that
+#: follows it after one space (``--calibration spline``, ``--sep ';'``, ``--max-bins N``), the
+#: punctuation after either left out. A value over ``_OPTION_VALUE_CHARS`` characters (a long
+#: column name) may wrap: kept whole, it would run past a phone's screen.
+_OPTION = re.compile(
+    r"(?<![\w-])(--[A-Za-z][\w-]*(?:=\S*[^\s.,;:)])?)"
+    r"(?: (?!--)('[^']*'|\"[^\"]*\"|[^\s,;:()'\"]*[^\s.,;:()'\"]))?"
+)
+_OPTION_VALUE_CHARS = 30
+
+
+def _text_html(text) -> str:
+    """``text`` escaped, each command-line option in it kept on one line (a break at its
+    hyphens, ``--n-`` over ``bootstrap``, reads as two words and cannot be typed back); the
+    characters are left as they are, so that a copied option is the option."""
+    text = str(text)
+    parts, at = [], 0
+    for match in _OPTION.finditer(text):
+        value = match.group(2)
+        end = match.end() if value and len(value) <= _OPTION_VALUE_CHARS else match.end(1)
+        parts.append(html.escape(text[at : match.start()]))
+        parts.append(f'<span class="option">{html.escape(text[match.start() : end])}</span>')
+        at = end
+    parts.append(html.escape(text[at:]))
+    return "".join(parts)
+
+
 def _table_block(table, digits):
     body = table_to_html(
         table.frame,
@@ -387,8 +415,8 @@ def _table_block(table, digits):
         formatters=table.formatters,
     )
     if table.note:
-        body += f'\n<p class="note">{html.escape(str(table.note))}</p>'
-    heading = html.escape(str(table.heading)) if table.heading else ""
+        body += f'\n<p class="note">{_text_html(table.note)}</p>'
+    heading = _text_html(table.heading) if table.heading else ""
     if table.hidden:
         return f"<details><summary>{heading or 'Table'}</summary>\n{body}\n</details>"
     return "<div>" + (f"<h3>{heading}</h3>\n" if heading else "") + body + "</div>"
@@ -434,17 +462,17 @@ def render_html(title, sections, *, digits=3):
     for section in sections:
         parts.append(f"<section><h2>{html.escape(str(section.heading))}</h2>")
         if section.verdict:
-            parts.append(f'<p class="verdict">{html.escape(str(section.verdict))}</p>')
+            parts.append(f'<p class="verdict">{_text_html(section.verdict)}</p>')
         for paragraph in section.paragraphs:
-            parts.append(f"<p>{html.escape(str(paragraph))}</p>")
+            parts.append(f"<p>{_text_html(paragraph)}</p>")
         if section.bullets:
             parts.append("<ul>")
-            parts += [f"<li>{html.escape(str(item))}</li>" for item in section.bullets]
+            parts += [f"<li>{_text_html(item)}</li>" for item in section.bullets]
             parts.append("</ul>")
         if section.items:
             parts.append("<dl>")
             for key, value in section.items.items():
-                parts.append(f"<dt>{html.escape(str(key))}</dt><dd>{html.escape(str(value))}</dd>")
+                parts.append(f"<dt>{_text_html(key)}</dt><dd>{_text_html(value)}</dd>")
             parts.append("</dl>")
         if section.table is not None:
             parts.append(
@@ -1974,7 +2002,14 @@ def audit_report_sections(
     settings = {
         "rows": rows,
         "features": ", ".join(features) or audit.n_features_in_,
-        "outcome event": event,
+        # the command line's --event as typed, then the label's name
+        _setting_name(audit, "outcome event", "event"): (
+            event
+            if "event" not in _option_names(audit)
+            else value
+            if outcome is None
+            else f"{value} (a value of {outcome})"
+        ),
         **({"score read as": reading} if reading else {}),
         _setting_name(audit, "calibration of the score", "calibration"): calibration,
         _setting_name(audit, "calibration folds", "cv"): _fitted_setting(audit, "cv"),

@@ -1,8 +1,10 @@
 """Tests of the command line ``python -m sklearn_distill audit``."""
 
 import codecs
+import html
 import os
 import re
+import shlex
 import subprocess
 import sys
 import warnings
@@ -70,6 +72,14 @@ def leaky_csv(tmp_path_factory):
     return path
 
 
+def _page_text(markup: str) -> str:
+    """``markup``'s text as the page shows it: entities read, a span's tags removed (an option
+    is set in one of its own: ``(<span class="option">--cv</span>)`` reads ``(--cv)``), the
+    other tags read as a space."""
+    inline = re.sub(r"</?span\b[^>]*>", "", markup)
+    return html.unescape(re.sub(r"<[^>]+>", " ", inline))
+
+
 def _run(path, out, *extra):
     return main(
         ["audit", str(path), "--score", "risk", "--label", "outcome", "--out", str(out), *extra]
@@ -102,7 +112,9 @@ def test_spline_calibration_from_the_command_line(csv_path, tmp_path, capsys):
     args = [*FEATURES, "--cv", "2", "--n-bootstrap", "20", "--rules", "0", "--quiet"]
     assert _run(csv_path, out, *args, "--calibration", "spline") == 0
     page = out.read_text(encoding="utf-8")
-    assert re.search(r"calibration of the score \(--calibration\)</dt>\s*<dd>spline</dd>", page)
+    settings = re.findall(r"<dt>(.*?)</dt>\s*<dd>(.*?)</dd>", page, re.S)
+    shown = {_page_text(key): _page_text(value) for key, value in settings}
+    assert shown["calibration of the score (--calibration)"] == "spline"
 
 
 def test_library_errors_speak_of_options_and_of_the_rows_left_out(tmp_path, capsys):
@@ -323,7 +335,7 @@ def test_named_unsafe_features_and_dropped_rows_reach_the_findings_and_report(tm
     findings = page[page.index("What the audit found") : page.index("Largest differences")]
     assert f"{dropped} of {len(frame)} rows were left out" in findings
     assert "Features that look unsafe, audited because --features names them: rearrested" in (
-        findings
+        _page_text(findings)
     )
 
 
@@ -674,8 +686,14 @@ def test_outcome_event_and_score_direction_are_printed_first(tmp_path, capsys):
         else:
             assert falls == []
         page = out.read_text(encoding="utf-8")
-        # the label's name beside its value (--label outcome)
-        assert re.search(rf"<dt>outcome event</dt><dd>outcome = {event}</dd>", page)
+        # the label's name beside its value (--label outcome); --event as typed
+        settings = re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", page, re.S)
+        shown = {_page_text(key): _page_text(value) for key, value in settings}
+        if extra:
+            assert shown["outcome event (--event)"] == f"{event} (a value of outcome)"
+            assert "outcome event" not in shown
+        else:
+            assert shown["outcome event"] == f"outcome = {event}"
         assert re.search(rf"<dt>score read as</dt><dd>{direction} as the outcome event", page)
 
 
@@ -1460,7 +1478,7 @@ def test_a_probability_mimicked_as_given_says_so_in_option_terms_and_findings(tm
     assert "of the score on its own scale, not of log-odds" in page
     assert "but was read on its own scale" in page
     assert re.search(r"<dt>score read as</dt><dd>a plain score, mimicked as given", page)
-    assert "--response predict_proba" in page
+    assert "--response predict_proba" in _page_text(page)
 
 
 def test_decision_function_on_a_probability_with_calibration_none_is_refused(tmp_path, capsys):
@@ -1811,7 +1829,7 @@ def test_numeric_option_reads_zero_padded_hours_as_numbers(tmp_path, capsys, mon
     data = _read(["audit", str(path), "--score", "risk", "--label", "outcome",
                   "--features", "age", "hour", "--numeric", "hour"])  # fmt: skip
     np.testing.assert_array_equal(data.X["hour"].to_numpy(), hours)  # "07" is 7
-    page = out.read_text(encoding="utf-8")
+    page = _page_text(out.read_text(encoding="utf-8"))
     assert "read as numbers (--numeric)" in page
 
 
@@ -2017,8 +2035,6 @@ def test_a_feature_with_no_value_is_warned_of_in_option_terms(tmp_path, capsys, 
 def test_what_fit_warned_of_the_data_is_reported_with_the_command_lines_remedies(tmp_path, capsys):
     # each data caution a CSV file can give: the report's "Data:" findings name the options or
     # the file as the remedy, as the printed warnings do, not the Python API's dtype or pandas
-    import html
-
     rng = np.random.default_rng(3)
     frame = _audit_frame()
     n = len(frame)
@@ -2034,7 +2050,7 @@ def test_what_fit_warned_of_the_data_is_reported_with_the_command_lines_remedies
     err = " ".join(capsys.readouterr().err.split())
     page = out.read_text(encoding="utf-8")
     data = [
-        " ".join(html.unescape(re.sub(r"<[^>]+>", " ", item)).split())
+        " ".join(_page_text(item).split())
         for item in re.findall(r"<li>Data: (.*?)</li>", page, re.S)
     ]
     assert len(data) == 4, data
@@ -2056,8 +2072,6 @@ def test_the_calibration_caution_in_the_report_names_the_option(tmp_path, capsys
     # a continuous score through isotonic steps: fit warns that its extreme steps are pure and
     # advises a spline map; the command line's report says it as the printed warning does,
     # with the option, not the Python API's calibration='spline'
-    import html
-
     rng = np.random.default_rng(5)
     n = 1500
     frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
@@ -2069,7 +2083,7 @@ def test_the_calibration_caution_in_the_report_names_the_option(tmp_path, capsys
     args = ["--features", "a", "b", "--calibration", "isotonic", *FAST]
     assert _run(path, out, *args) == 0
     err = " ".join(capsys.readouterr().err.split())
-    page = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", out.read_text("utf-8"))).split())
+    page = " ".join(_page_text(out.read_text("utf-8")).split())
     assert "isotonic calibration puts" in err and "--calibration spline" in err
     (said,) = re.findall(
         r"Calibration: The isotonic calibration puts .*?linear in log-odds\)\.", page
@@ -2081,12 +2095,10 @@ def test_the_untested_finding_names_the_command_lines_options(csv_path, tmp_path
     # age's 51 values hold a few rows each: the report and the printed findings say they were
     # not tested, with the remedy a command-line user can type (--max-bins, --min-weight), not
     # the Python API's student=/outcome= models or min_weight=
-    import html
-
     out = tmp_path / "r.html"
     assert _run(csv_path, out, *FEATURES, *FAST) == 0
     printed = " ".join(capsys.readouterr().out.split())
-    page = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", out.read_text("utf-8"))).split())
+    page = " ".join(_page_text(out.read_text("utf-8")).split())
     remedy = (
         "Run the audit again with a smaller --max-bins N (fewer bins per continuous feature, "
         "so more rows in each) or a lower --min-weight W."
@@ -2102,8 +2114,6 @@ def test_probabilities_at_0_or_1_are_reported_with_the_calibration_option(tmp_pa
     # a probability score of many 0s and 1s mimicked uncalibrated: the printed warning and the
     # report speak of the black box and the mimic (the command line has no student) and name
     # --calibration isotonic as the remedy
-    import html
-
     frame = _audit_frame()
     age = frame["age"].to_numpy(float)
     frame["risk"] = np.clip((age - 30) / 20, 0, 1)  # a third of the rows at 0 or 1 each
@@ -2114,7 +2124,7 @@ def test_probabilities_at_0_or_1_are_reported_with_the_calibration_option(tmp_pa
     args = [*FEATURES, "--calibration", "none", "--response", "predict_proba", *FAST]
     assert _run(path, out, *args) == 0
     err = " ".join(capsys.readouterr().err.split())
-    page = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", out.read_text("utf-8"))).split())
+    page = " ".join(_page_text(out.read_text("utf-8")).split())
     start = f"{100 * share:.0f}% of the black box's probabilities are 0 or 1"
     (warned,) = re.findall(rf"warning: ({start}.*?--calibration isotonic\)\.)", err)
     assert "student" not in err and "proba_clip=0.001" not in err
@@ -2126,8 +2136,6 @@ def test_printed_data_warnings_name_the_files_columns_as_the_report_does(tmp_pat
     # the data checks' printed warnings speak of the file's columns given as --features
     # ("Feature 'code'", "The file has column names"), as the report's "Data:" findings do,
     # not of the Python API's X, nor of a teacher the command line has none of
-    import html
-
     rng = np.random.default_rng(3)
     frame = _audit_frame()
     n = len(frame)
@@ -2143,7 +2151,7 @@ def test_printed_data_warnings_name_the_files_columns_as_the_report_does(tmp_pat
     warned = [" ".join(w.split()) for w in re.split(r"^warning: ", err, flags=re.M)[1:]]
     page = out.read_text(encoding="utf-8")
     data = [
-        " ".join(html.unescape(re.sub(r"<[^>]+>", " ", item)).split())
+        " ".join(_page_text(item).split())
         for item in re.findall(r"<li>Data: (.*?)</li>", page, re.S)
     ]
     starts = [
@@ -2165,20 +2173,24 @@ def test_the_reports_settings_name_the_options_that_reproduce_the_audit(
     # against the parser), with the values as typed: parsing them gives back the run's own
     # settings; the Python API's report of the same audit names the parameters
     import copy
-    import html
 
     from sklearn_distill.__main__ import _parser
     from sklearn_distill.report import audit_report_sections
 
     frame = _audit_frame()
     frame["record"] = np.arange(len(frame)) // 2
+    frame.loc[frame["group"] == "a", "group"] = "é"  # a letter cp1252 writes in its own way
+    frame.loc[:5, "age"] = -99  # missing, as --na-values says
     path, out = tmp_path / "d.csv", tmp_path / "r.html"
-    frame.to_csv(path, index=False)
+    # a file read with other options than the defaults: the settings must name them too
+    frame.to_csv(path, index=False, sep=";", decimal=",", encoding="cp1252")
     given = [
         *FEATURES,
         *("--calibration", "spline", "--cv", "2", "--n-bootstrap", "20", "--rules", "0"),
         *("--min-weight", "8", "--random-state", "3", "--confidence", "0.9", "--stability", "2"),
-        *("--max-bins", "32", "--groups", "record", "--quiet"),
+        *("--max-bins", "32", "--groups", "record", "--quiet", "--response", "predict"),
+        *("--sep", ";", "--decimal", ",", "--encoding", "cp1252", "--na-values", "NA", "-99"),
+        *("--event", "1"),
     ]
     audits = _captured_audits(monkeypatch)
     assert _run(path, out, *given) == 0
@@ -2186,7 +2198,7 @@ def test_the_reports_settings_name_the_options_that_reproduce_the_audit(
     page = out.read_text(encoding="utf-8")
     settings = page[page.index("Audit settings") :]
     pairs = [
-        (html.unescape(k), html.unescape(v))
+        (_page_text(k), _page_text(v))
         for k, v in re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", settings, re.S)
     ]
     _, parser = _parser()
@@ -2200,7 +2212,7 @@ def test_the_reports_settings_name_the_options_that_reproduce_the_audit(
         value = value.split(" (")[0]  # the stability refits' count, before what they were
         if value.endswith("%"):
             value = f"{float(value[:-1]) / 100:g}"
-        typed += [option, value]
+        typed += [option, *shlex.split(value)]  # as a shell reads it: --na-values NA -99
     # every option named is the parser's, its value one the parser reads back as given (the
     # features are listed apart; --quiet and --rules 0 change nothing fitted)
     run = vars(parser.parse_args([*required, *given]))
@@ -2212,6 +2224,7 @@ def test_the_reports_settings_name_the_options_that_reproduce_the_audit(
     keys = " ".join(key for key, _ in pairs)
     assert "min_weight" not in keys and "random_state" not in keys
     assert dict(pairs)["rows to test a value (--min-weight)"] == "8"  # as typed, not 8.0
+    assert dict(pairs)["field separator (--sep)"] == "';'"  # quoted: a shell ends a command at ;
     # the Python API's report of the same audit names the parameters
     audit = copy.copy(audits[0])
     del audit._option_terms_, audit._option_names_

@@ -1208,6 +1208,63 @@ def test_numbers_in_tables_are_never_broken_across_lines(tmp_path):
         assert wrapped == [], f"at {width} px: {wrapped}"
 
 
+def test_command_line_options_are_never_broken_across_lines(tmp_path):
+    # a wrapped line broke an option at its hyphens, "--n-" over "bootstrap" (420 px) and "--"
+    # over "calibration spline" (1280 px): neither reads as the option, nor can be typed back
+    import json
+
+    options = ["--n-bootstrap", "--calibration spline", "--min-weight 10", "--na-values=-99"]
+    options += ["--sep ';'", "--max-bins N"]
+    texts = [
+        f"{'word ' * k}{'abc' * (k % 3)} run it again ({options[k % len(options)]}) and see."
+        for k in range(90)
+    ]
+    sections = [
+        Section("Findings", paragraphs=texts[:30], bullets=texts[30:60], verdict=texts[0]),
+        Section("Audit settings", items={text: text for text in texts[60:]}),
+    ]
+    page = render_html("Audit", sections)
+    # the page is taller than the frame: no scroll bar, so that the lines are the width's
+    framed = page.replace("</style>", "html { overflow-y: hidden; }</style>", 1)
+    # the page's text holds each option as written, plain ASCII hyphens (copied, it runs)
+    shown = html.unescape(re.sub(r"<[^>]+>", "", page))
+    assert all(option in shown for option in options)
+    # an option whose characters lay out on more than one line (its text found in the text of
+    # each paragraph, item and term, across whatever elements hold it)
+    split = (
+        """
+      const options = """
+        + json.dumps(options)
+        + """;
+      for (const el of document.querySelectorAll('p, li, dt, dd')) {
+        const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT), nodes = [];
+        let text = '';
+        while (walker.nextNode()) {
+          nodes.push([walker.currentNode, text.length]); text += walker.currentNode.data;
+        }
+        const at = (i) => {
+          const [node, start] = nodes.filter(([, s]) => s <= i).pop();
+          return [node, i - start];
+        };
+        for (const option of options) {
+          for (let i = text.indexOf(option); i >= 0; i = text.indexOf(option, i + 1)) {
+            const range = document.createRange();
+            range.setStart(...at(i)); range.setEnd(...at(i + option.length - 1));
+            range.setEnd(range.endContainer, range.endOffset + 1);
+            const tops = new Set([...range.getClientRects()].filter(r => r.width > 0)
+              .map(r => Math.round(r.top)));
+            if (tops.size > 1) out.push(option + ' in ' + el.tagName);
+          }
+        }
+      }"""
+    )
+    for width in (420, 1280):
+        broken = _overflowing_at(framed, width, tmp_path / str(width), check=split)
+        if broken is None:
+            pytest.skip("no headless Chromium to lay the page out")
+        assert broken == [], f"at {width} px: {broken}"
+
+
 def test_a_table_or_figure_that_scrolls_sideways_says_so_and_only_then(tmp_path):
     # on a phone the eight-column "Largest differences" tables ran past their box with no
     # hint (a wide figure had one), so the adjusted p, rows and flag columns went unseen
