@@ -227,7 +227,8 @@ def student_size_pilot(
         _teacher.check_teacher(teacher)
         method = _teacher.resolve_response(teacher, response)
         _teacher.warn_if_labels(teacher, response, method, stacklevel=2)
-        if teacher_scores is None:
+        queried = teacher_scores is None
+        if queried:
             teacher_scores = _teacher.query_teacher(teacher, X, method)
             _teacher.check_class_columns(teacher, np.asarray(teacher_scores), method)
         if method != "predict" and response == "auto":
@@ -239,6 +240,20 @@ def student_size_pilot(
         classes = _teacher.sorted_labels(y)
     teacher_scores = _teacher.align_score_columns(teacher_scores, classes)
     scores = _teacher.check_scores(teacher_scores, n_samples)
+    outside_probabilities = scores.min() < 0 or scores.max() > 1
+    if (
+        teacher is not None
+        and not queried
+        and not (method == "predict_proba" and outside_probabilities)
+    ):
+        # scores given beside the teacher stand for it, as at a distiller's fit: labels or
+        # another black box's scores in their place would be mimicked and measured silently
+        # (scores that are no probabilities where the teacher gives them are refused by the
+        # students' fit, which says which response reads them)
+        own = _teacher.check_scores(
+            _teacher.query_teacher(teacher, X, method), n_samples, name="the teacher's scores"
+        )
+        _teacher.check_scores_match_teacher(scores, own, teacher)
     if students is None:
         ladder = default_ladder(X, random_state, n_jobs=gam_params.get("n_jobs"))
     else:

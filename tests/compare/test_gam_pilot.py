@@ -330,3 +330,22 @@ def test_scores_given_beside_a_teacher_are_read_as_the_teachers_output(X, column
         )
     columns = ["complexity", "r2", "rmse", "agreement", "auc"]
     np.testing.assert_allclose(passed[columns].to_numpy(float), queried[columns].to_numpy(float))
+
+
+def test_labels_given_as_a_teachers_scores_are_refused(X):
+    # scores beside a teacher stand for it: its labels (or another black box's scores) in
+    # their place had been mimicked and measured silently, a table about no teacher
+    labels = (teacher(X) > 0).astype(int)
+    classifier = LogisticRegression().fit(X, labels)
+    ladder = [("tree", "depth 3", DecisionTreeRegressor(max_depth=3, random_state=0))]
+    with pytest.raises(ValueError, match="teacher_scores differ from the teacher's own scores"):
+        student_size_pilot(classifier, X, teacher_scores=labels, students=ladder, random_state=0)
+    other = LogisticRegression().fit(X[:, :1], labels).predict_proba(X[:, :1])
+    with pytest.raises(ValueError, match="teacher_scores differ from the teacher's own scores"):
+        student_size_pilot(classifier, X, teacher_scores=other, students=ladder, random_state=0)
+    # the teacher's own scores, rounded as exported, are read as its output
+    rounded = np.round(classifier.predict_proba(X), 3)
+    table = student_size_pilot(
+        classifier, X, teacher_scores=rounded, students=ladder, random_state=0
+    )
+    assert table["r2"].iloc[0] > 0.5
