@@ -521,5 +521,9 @@ def _draw_metric(ax, table, metric):
     ax.minorticks_off()
     ax.margins(x=0.1, y=0.15)  # room for the rotated labels
     ax.set_xlabel("student size (GAM terms, tree leaves)")
-    ax.set_ylabel(f"held-out {METRICS.get(metric, metric)}")
+    name = METRICS.get(metric, metric)
+    if metric == "r2" and "agreement" not in table.columns:
+        # a regressor's (or plain) scores are mimicked as they are, not as log-odds
+        name = "R^2 on the teacher's scores"
+    ax.set_ylabel(f"held-out {name}")
     ax.grid(alpha=0.3)

@@ -349,3 +349,14 @@ def test_labels_given_as_a_teachers_scores_are_refused(X):
         classifier, X, teacher_scores=rounded, students=ladder, random_state=0
     )
     assert table["r2"].iloc[0] > 0.5
+
+
+def test_the_plot_names_the_scale_r2_is_measured_on(X):
+    # a regressor's scores are mimicked as they are: its R^2 is on them, not on log-odds
+    ladder = [("tree", "depth 2", DecisionTreeRegressor(max_depth=2, random_state=0))]
+    plain = student_size_pilot(teacher, X, students=ladder, random_state=0)
+    (axis,) = plot_student_size(plain).axes
+    assert axis.get_ylabel() == "held-out R^2 on the teacher's scores"
+    classifier = LogisticRegression().fit(X, (teacher(X) > 0).astype(int))
+    table = student_size_pilot(classifier, X, students=ladder, random_state=0)
+    assert plot_student_size(table).axes[0].get_ylabel() == "held-out R^2 on log-odds"
