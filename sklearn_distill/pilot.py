@@ -488,9 +488,12 @@ def _draw_metric(ax, table, metric):
             va="top",
         )
     table = table.loc[sizes > 0]
-    for number, (family, rows) in enumerate(table.groupby("family", sort=False)):
+    # a family of None or NaN is a line of its own (groupby would drop its students), and a
+    # family or label given as a number is named as text
+    groups = table.groupby("family", sort=False, dropna=False)
+    for number, (family, rows) in enumerate(groups):
         rows = rows.sort_values("complexity")
-        ax.plot(rows["complexity"], rows[metric], marker="o", label=family)
+        ax.plot(rows["complexity"], rows[metric], marker="o", label=str(family))
         for _, row in rows.iterrows():
             # two students of one size ("8 terms", "8 leaves"): the higher one is labelled
             # above its point, the lower one below; otherwise families alternate
@@ -504,7 +507,7 @@ def _draw_metric(ax, table, metric):
             else:
                 above = number % 2 == 0
             ax.annotate(
-                row["label"].split(", ")[-1],
+                str(row["label"]).split(", ")[-1],
                 (row["complexity"], row[metric]),
                 textcoords="offset points",
                 xytext=(3, 4) if above else (3, -6),

@@ -360,3 +360,18 @@ def test_the_plot_names_the_scale_r2_is_measured_on(X):
     classifier = LogisticRegression().fit(X, (teacher(X) > 0).astype(int))
     table = student_size_pilot(classifier, X, students=ladder, random_state=0)
     assert plot_student_size(table).axes[0].get_ylabel() == "held-out R^2 on log-odds"
+
+
+def test_the_plot_draws_every_student_whatever_its_family_and_label(X):
+    # a family of None had been dropped from the figure by the grouping, silently, and a label
+    # given as a number had failed to draw
+    ladder = [
+        (None, "depth 2", DecisionTreeRegressor(max_depth=2, random_state=0)),
+        (None, "depth 3", DecisionTreeRegressor(max_depth=3, random_state=0)),
+        ("tree", 1, DecisionTreeRegressor(max_depth=1, random_state=0)),
+    ]
+    table = student_size_pilot(teacher, X, students=ladder, random_state=0)
+    (axis,) = plot_student_size(table).axes
+    drawn = sorted(x for line in axis.get_lines() for x in line.get_xdata())
+    assert drawn == sorted(table["complexity"])
+    assert {text.get_text() for text in axis.texts} == {"depth 2", "depth 3", "1"}
