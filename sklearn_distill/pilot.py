@@ -227,7 +227,8 @@ def student_size_pilot(
         _teacher.check_teacher(teacher)
         method = _teacher.resolve_response(teacher, response)
         _teacher.warn_if_labels(teacher, response, method, stacklevel=2)
-        if teacher_scores is None:
+        queried = teacher_scores is None
+        if queried:
             teacher_scores = _teacher.query_teacher(teacher, X, method)
             _teacher.check_class_columns(teacher, np.asarray(teacher_scores), method)
         if method != "predict" and response == "auto":
@@ -239,6 +240,20 @@ def student_size_pilot(
         classes = _teacher.sorted_labels(y)
     teacher_scores = _teacher.align_score_columns(teacher_scores, classes)
     scores = _teacher.check_scores(teacher_scores, n_samples)
+    outside_probabilities = scores.min() < 0 or scores.max() > 1
+    if (
+        teacher is not None
+        and not queried
+        and not (method == "predict_proba" and outside_probabilities)
+    ):
+        # scores given beside the teacher stand for it, as at a distiller's fit: labels or
+        # another black box's scores in their place would be mimicked and measured silently
+        # (scores that are no probabilities where the teacher gives them are refused by the
+        # students' fit, which says which response reads them)
+        own = _teacher.check_scores(
+            _teacher.query_teacher(teacher, X, method), n_samples, name="the teacher's scores"
+        )
+        _teacher.check_scores_match_teacher(scores, own, teacher)
     if students is None:
         ladder = default_ladder(X, random_state, n_jobs=gam_params.get("n_jobs"))
     else:
@@ -473,9 +488,12 @@ def _draw_metric(ax, table, metric):
             va="top",
         )
     table = table.loc[sizes > 0]
-    for number, (family, rows) in enumerate(table.groupby("family", sort=False)):
+    # a family of None or NaN is a line of its own (groupby would drop its students), and a
+    # family or label given as a number is named as text
+    groups = table.groupby("family", sort=False, dropna=False)
+    for number, (family, rows) in enumerate(groups):
         rows = rows.sort_values("complexity")
-        ax.plot(rows["complexity"], rows[metric], marker="o", label=family)
+        ax.plot(rows["complexity"], rows[metric], marker="o", label=str(family))
         for _, row in rows.iterrows():
             # two students of one size ("8 terms", "8 leaves"): the higher one is labelled
             # above its point, the lower one below; otherwise families alternate
@@ -489,7 +507,7 @@ def _draw_metric(ax, table, metric):
             else:
                 above = number % 2 == 0
             ax.annotate(
-                row["label"].split(", ")[-1],
+                str(row["label"]).split(", ")[-1],
                 (row["complexity"], row[metric]),
                 textcoords="offset points",
                 xytext=(3, 4) if above else (3, -6),
@@ -506,5 +524,9 @@ def _draw_metric(ax, table, metric):
     ax.minorticks_off()
     ax.margins(x=0.1, y=0.15)  # room for the rotated labels
     ax.set_xlabel("student size (GAM terms, tree leaves)")
-    ax.set_ylabel(f"held-out {METRICS.get(metric, metric)}")
+    name = METRICS.get(metric, metric)
+    if metric == "r2" and "agreement" not in table.columns:
+        # a regressor's (or plain) scores are mimicked as they are, not as log-odds
+        name = "R^2 on the teacher's scores"
+    ax.set_ylabel(f"held-out {name}")
     ax.grid(alpha=0.3)

@@ -330,3 +330,48 @@ def test_scores_given_beside_a_teacher_are_read_as_the_teachers_output(X, column
         )
     columns = ["complexity", "r2", "rmse", "agreement", "auc"]
     np.testing.assert_allclose(passed[columns].to_numpy(float), queried[columns].to_numpy(float))
+
+
+def test_labels_given_as_a_teachers_scores_are_refused(X):
+    # scores beside a teacher stand for it: its labels (or another black box's scores) in
+    # their place had been mimicked and measured silently, a table about no teacher
+    labels = (teacher(X) > 0).astype(int)
+    classifier = LogisticRegression().fit(X, labels)
+    ladder = [("tree", "depth 3", DecisionTreeRegressor(max_depth=3, random_state=0))]
+    with pytest.raises(ValueError, match="teacher_scores differ from the teacher's own scores"):
+        student_size_pilot(classifier, X, teacher_scores=labels, students=ladder, random_state=0)
+    other = LogisticRegression().fit(X[:, :1], labels).predict_proba(X[:, :1])
+    with pytest.raises(ValueError, match="teacher_scores differ from the teacher's own scores"):
+        student_size_pilot(classifier, X, teacher_scores=other, students=ladder, random_state=0)
+    # the teacher's own scores, rounded as exported, are read as its output
+    rounded = np.round(classifier.predict_proba(X), 3)
+    table = student_size_pilot(
+        classifier, X, teacher_scores=rounded, students=ladder, random_state=0
+    )
+    assert table["r2"].iloc[0] > 0.5
+
+
+def test_the_plot_names_the_scale_r2_is_measured_on(X):
+    # a regressor's scores are mimicked as they are: its R^2 is on them, not on log-odds
+    ladder = [("tree", "depth 2", DecisionTreeRegressor(max_depth=2, random_state=0))]
+    plain = student_size_pilot(teacher, X, students=ladder, random_state=0)
+    (axis,) = plot_student_size(plain).axes
+    assert axis.get_ylabel() == "held-out R^2 on the teacher's scores"
+    classifier = LogisticRegression().fit(X, (teacher(X) > 0).astype(int))
+    table = student_size_pilot(classifier, X, students=ladder, random_state=0)
+    assert plot_student_size(table).axes[0].get_ylabel() == "held-out R^2 on log-odds"
+
+
+def test_the_plot_draws_every_student_whatever_its_family_and_label(X):
+    # a family of None had been dropped from the figure by the grouping, silently, and a label
+    # given as a number had failed to draw
+    ladder = [
+        (None, "depth 2", DecisionTreeRegressor(max_depth=2, random_state=0)),
+        (None, "depth 3", DecisionTreeRegressor(max_depth=3, random_state=0)),
+        ("tree", 1, DecisionTreeRegressor(max_depth=1, random_state=0)),
+    ]
+    table = student_size_pilot(teacher, X, students=ladder, random_state=0)
+    (axis,) = plot_student_size(table).axes
+    drawn = sorted(x for line in axis.get_lines() for x in line.get_xdata())
+    assert drawn == sorted(table["complexity"])
+    assert {text.get_text() for text in axis.texts} == {"depth 2", "depth 3", "1"}
