@@ -22,6 +22,7 @@ from lightning_distill.dissection.functional import (
     HistogramLayout,
     LogBuckets,
     _categories_checked,
+    _check_activations,
     _check_label_resolution,
     _check_labels,
     _inputs_checked,
@@ -563,10 +564,13 @@ class NetworkDissection(DtypeKeepingMetric):
                 "as they are, or call reset() to start a new dissection"
             )
         if self._phase == "thresholds":
+            # the maps first: the labels' checks read their batch size and spatial shape
+            _check_activations(activations)
             if labels is not None:
                 _check_label_resolution(labels, activations)
             self._check_given_labels(activations, labels, image_labels)
-            counts, minimum, maximum = coarse_histogram(activations, self.layout)
+            with _inputs_checked():  # checked above: not read back from the device twice
+                counts, minimum, maximum = coarse_histogram(activations, self.layout)
             self.histogram += counts
             self.minimum = torch.minimum(self.minimum, minimum)
             self.maximum = torch.maximum(self.maximum, maximum)
