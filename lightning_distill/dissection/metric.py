@@ -783,7 +783,11 @@ class NetworkDissection(DtypeKeepingMetric):
             self.intersection, self.mask_area, self.label_area, self.label_category
         )
         best_iou, _ = best_concepts(iou)
-        return ((best_iou >= self.iou_threshold) & (best_iou > 0)).sum()
+        return ((best_iou >= self._iou_threshold()) & (best_iou > 0)).sum()
+
+    def _iou_threshold(self) -> float:
+        """``iou_threshold`` as it is now (it may be set between two calls), checked."""
+        return check_real("iou_threshold", self.iou_threshold, minimum=0, maximum=1)
 
     def results(self) -> DissectionResults:
         """Per-unit table, unique concepts and detectors per category (synced under DDP)."""
@@ -799,7 +803,7 @@ class NetworkDissection(DtypeKeepingMetric):
         # a unit that overlaps no concept at all (a dead unit) has no best concept: its label
         # would only be the tie-break, and it is no detector even at iou_threshold=0
         overlaps = best_iou > 0
-        detector = (best_iou >= self.iou_threshold) & overlaps
+        detector = (best_iou >= self._iou_threshold()) & overlaps
         concepts = [
             self.label_names[i] if hit else None
             for i, hit in zip(best_label.tolist(), overlaps.tolist())

@@ -925,3 +925,29 @@ def test_dissection_iou_names_tallies_that_do_not_fit_together(probe):
     expected[:, 0] = 0
     expected[:, category < 0] = 0
     torch.testing.assert_close(iou, expected)
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [("0.05", TypeError), (None, TypeError), (1.5, ValueError), (-0.1, ValueError)],
+    ids=["str", "None", "above 1", "below 0"],
+)
+def test_an_iou_threshold_set_between_calls_is_checked(probe, value, error):
+    # iou_threshold may be set between two calls: a str or None failed with torch's "'>=' not
+    # supported between instances of 'Tensor' and 'str'", 1.5 counted no detector and -0.1 the
+    # same as 0, silently
+    activations, labels, image_labels = (torch.from_numpy(a) for a in probe)
+    metric = new_metric()
+    metric.update(activations)
+    metric.compute_thresholds()
+    metric.update(activations, labels, image_labels)
+    metric.iou_threshold = value
+    match = "iou_threshold must be a (real|finite) number >= 0 and <= 1"
+    with pytest.raises(error, match=match):
+        metric.compute()
+    with pytest.raises(error, match=match):
+        metric.results()
+    # a valid one: the units whose best IoU reaches it (and is above 0)
+    metric.iou_threshold = 0.001
+    best = metric.iou()[:, 1:].max(1).values
+    assert int(metric.compute()) == int(((best >= 0.001) & (best > 0)).sum())
