@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lightning_distill._validation import check_integer, fail
+from lightning_distill._validation import check_integer, check_real, fail
 
 __all__ = [
     "FINE_PER_COARSE",
@@ -268,8 +268,7 @@ def histogram_quantile(
     >>> round(histogram_quantile(counts, lo, hi, 0.5, LogBuckets()).item(), 3)
     1.5
     """
-    if not 0.0 <= quantile <= 1.0:
-        raise ValueError(f"quantile must be in [0, 1], got {quantile}")
+    quantile = check_real("quantile", quantile, minimum=0, maximum=1)
     total = counts.sum(1)
     if (total == 0).any():
         raise ValueError("the histogram of some unit is empty: no activations were seen")
@@ -645,6 +644,36 @@ def dissection_tally(
     return intersection, mask_area, label_area
 
 
+def _check_tallies(
+    intersection: Tensor, mask_area: Tensor, label_area: Tensor, label_category: Tensor
+) -> None:
+    """The sums of :func:`dissection_tally` (``[U, L]``, ``[U, C]``, ``[L]``) and the ``[L]``
+    categories of their labels: real tensors of matching shapes."""
+    expected = {
+        "intersection": (intersection, "[units, labels]", 2),
+        "mask_area": (mask_area, "[units, categories]", 2),
+        "label_area": (label_area, "[labels]", 1),
+    }
+    for name, (tally, shape, ndim) in expected.items():
+        if not isinstance(tally, Tensor) or tally.is_complex() or tally.dtype == torch.bool:
+            fail(name, f"a real tensor {shape} (a sum of dissection_tally)", tally, TypeError)
+        if tally.ndim != ndim:
+            raise ValueError(f"{name} must be a tensor {shape}; got shape {tuple(tally.shape)}.")
+    _check_label_category(label_category, max(1, mask_area.shape[1]))
+    units, labels = intersection.shape
+    if mask_area.shape[0] != units:
+        raise ValueError(
+            f"mask_area must be [units, categories] with the {units} units of intersection; "
+            f"got shape {tuple(mask_area.shape)}."
+        )
+    for name, tally in (("label_area", label_area), ("label_category", label_category)):
+        if tally.shape[0] != labels:
+            raise ValueError(
+                f"{name} must be [labels] with the {labels} labels of intersection; got shape "
+                f"{tuple(tally.shape)}."
+            )
+
+
 def dissection_iou(
     intersection: Tensor, mask_area: Tensor, label_area: Tensor, label_category: Tensor
 ) -> Tensor:
@@ -659,8 +688,7 @@ def dissection_iou(
     ...                torch.tensor([0, 0, 0])).tolist()
     [[0.0, 0.16666666666666666, 0.5]]
     """
-    if isinstance(mask_area, Tensor) and mask_area.ndim == 2:
-        _check_label_category(label_category, mask_area.shape[1])
+    _check_tallies(intersection, mask_area, label_area, label_category)
     category = label_category.to(device=mask_area.device, dtype=torch.long)
     inter = intersection.double()
     union = mask_area.double()[:, category.clamp(min=0)] + label_area.double().unsqueeze(0) - inter
@@ -779,8 +807,7 @@ def quantile_windows(counts: Tensor, quantile: float) -> Tensor:
 
     ``counts`` is a coarse histogram (:func:`coarse_histogram`, summed over the data set).
     """
-    if not 0.0 <= quantile <= 1.0:
-        raise ValueError(f"quantile must be in [0, 1], got {quantile}")
+    quantile = check_real("quantile", quantile, minimum=0, maximum=1)
     total = counts.sum(1)
     if (total == 0).any():
         raise ValueError("the histogram of some unit is empty: no activations were seen")
@@ -896,6 +923,7 @@ def two_level_quantile(
     >>> round(two_level_quantile(coarse, fine, windows, lo, hi, 0.5, layout).item(), 3)
     1.5
     """
+    quantile = check_real("quantile", quantile, minimum=0, maximum=1)
     total = coarse.sum(1)
     low, high = layout.buckets.bounds(coarse.device)
     cumulative = coarse.cumsum(1).double()

@@ -22,6 +22,7 @@ from lightning_distill.dissection.functional import (
     HistogramLayout,
     LogBuckets,
     _categories_checked,
+    _check_activations,
     _check_label_resolution,
     _check_labels,
     _inputs_checked,
@@ -563,10 +564,13 @@ class NetworkDissection(DtypeKeepingMetric):
                 "as they are, or call reset() to start a new dissection"
             )
         if self._phase == "thresholds":
+            # the maps first: the labels' checks read their batch size and spatial shape
+            _check_activations(activations)
             if labels is not None:
                 _check_label_resolution(labels, activations)
             self._check_given_labels(activations, labels, image_labels)
-            counts, minimum, maximum = coarse_histogram(activations, self.layout)
+            with _inputs_checked():  # checked above: not read back from the device twice
+                counts, minimum, maximum = coarse_histogram(activations, self.layout)
             self.histogram += counts
             self.minimum = torch.minimum(self.minimum, minimum)
             self.maximum = torch.maximum(self.maximum, maximum)
@@ -779,7 +783,11 @@ class NetworkDissection(DtypeKeepingMetric):
             self.intersection, self.mask_area, self.label_area, self.label_category
         )
         best_iou, _ = best_concepts(iou)
-        return ((best_iou >= self.iou_threshold) & (best_iou > 0)).sum()
+        return ((best_iou >= self._iou_threshold()) & (best_iou > 0)).sum()
+
+    def _iou_threshold(self) -> float:
+        """``iou_threshold`` as it is now (it may be set between two calls), checked."""
+        return check_real("iou_threshold", self.iou_threshold, minimum=0, maximum=1)
 
     def results(self) -> DissectionResults:
         """Per-unit table, unique concepts and detectors per category (synced under DDP)."""
@@ -795,7 +803,7 @@ class NetworkDissection(DtypeKeepingMetric):
         # a unit that overlaps no concept at all (a dead unit) has no best concept: its label
         # would only be the tie-break, and it is no detector even at iou_threshold=0
         overlaps = best_iou > 0
-        detector = (best_iou >= self.iou_threshold) & overlaps
+        detector = (best_iou >= self._iou_threshold()) & overlaps
         concepts = [
             self.label_names[i] if hit else None
             for i, hit in zip(best_label.tolist(), overlaps.tolist())

@@ -803,3 +803,151 @@ def test_compute_reads_the_iou_threshold_it_is_called_with(probe):
         counts[threshold] = int(metric.compute())
         assert counts[threshold] == metric.results().num_detectors
     assert counts[0.002] < counts[0.0]
+
+
+@pytest.mark.parametrize(
+    ("maps", "error", "match"),
+    [
+        (lambda a: a[0], ValueError, r"activations must have shape \[batch, units"),
+        (lambda a: a.tolist(), TypeError, "activations must be a torch.Tensor"),
+        (lambda a: a.long(), TypeError, "activations must be a floating point tensor"),
+    ],
+    ids=["3-d", "list", "integer"],
+)
+def test_the_threshold_pass_names_bad_maps_given_with_labels(probe, maps, error, match):
+    # the labels' checks ran first and read the maps' batch size: 3-d maps were taken for a
+    # batch of 6 and the labels' batch of 24 called wrong, a list failed with "'list' object
+    # has no attribute 'shape'"
+    activations, labels, image_labels = map(torch.from_numpy, probe)
+    metric = new_metric()
+    with pytest.raises(error, match=match):
+        metric.update(maps(activations), labels, image_labels)
+    assert int(metric.histogram.sum()) == 0  # nothing counted
+    # the same batch as it should be: counted, every value of every unit once
+    metric.update(activations, labels, image_labels)
+    assert metric.histogram.sum(1).tolist() == [activations[:, 0].numel()] * 6
+
+
+def _quantile_functions():
+    from lightning_distill.functional import (
+        HistogramLayout,
+        LogBuckets,
+        activation_histogram,
+        coarse_histogram,
+        histogram_quantile,
+        quantile_windows,
+        two_level_quantile,
+        window_histogram,
+    )
+
+    values = torch.linspace(-1, 2, 301).view(1, 1, 1, -1)
+    buckets = LogBuckets()
+    layout = HistogramLayout.build(buckets)
+    counts, low, high = activation_histogram(values, buckets)
+    coarse, _, _ = coarse_histogram(values, layout)
+
+    def two_level(quantile):
+        # the windows of the quantile's order statistics (of the nearest valid quantile)
+        bounded = min(max(quantile, 0.0), 1.0) if isinstance(quantile, float) else 0.5
+        windows = quantile_windows(coarse, bounded)
+        fine, ties = window_histogram(values, windows, layout, (low, high))
+        return two_level_quantile(coarse, fine, windows, low, high, quantile, layout, ties)
+
+    return {
+        "histogram_quantile": lambda q: histogram_quantile(counts, low, high, q, buckets),
+        "quantile_windows": lambda q: quantile_windows(coarse, q),
+        "two_level_quantile": two_level,
+    }
+
+
+@pytest.mark.parametrize(
+    "function", ["histogram_quantile", "quantile_windows", "two_level_quantile"]
+)
+@pytest.mark.parametrize(
+    ("quantile", "error"),
+    [(None, TypeError), ("0.5", TypeError), (1.5, ValueError), (-0.5, ValueError)],
+    ids=["None", "str", "above 1", "below 0"],
+)
+def test_the_quantile_functions_name_a_quantile_outside_0_1(function, quantile, error):
+    # None and a str failed with Python's "'<=' not supported between instances", and
+    # two_level_quantile read ranks outside the data at 1.5 or -0.5 and returned a number
+    call = _quantile_functions()[function]
+    with pytest.raises(error, match=r"quantile must be a (real|finite) number >= 0 and <= 1"):
+        call(quantile)
+
+
+def test_the_quantile_functions_give_the_extremes_at_0_and_1():
+    functions = _quantile_functions()
+    # one level: within the histogram's resolution; two levels with the ties at the extremes:
+    # the extremes themselves
+    torch.testing.assert_close(
+        functions["histogram_quantile"](0.0),
+        torch.tensor([-1.0], dtype=torch.float64),
+        rtol=1e-3,
+        atol=0,
+    )
+    torch.testing.assert_close(
+        functions["histogram_quantile"](1.0),
+        torch.tensor([2.0], dtype=torch.float64),
+        rtol=1e-3,
+        atol=0,
+    )
+    assert functions["two_level_quantile"](0.0).tolist() == [-1.0]
+    assert functions["two_level_quantile"](1.0).tolist() == [2.0]
+
+
+def test_dissection_iou_names_tallies_that_do_not_fit_together(probe):
+    # a label_area or label_category of another length failed with torch's "The size of
+    # tensor a (8) must match the size of tensor b (7)", lists with "'list' object has no
+    # attribute 'to'"
+    from lightning_distill.functional import dissection_iou, dissection_tally
+
+    activations, labels, _ = map(torch.from_numpy, probe)
+    category = torch.tensor(CATEGORY_CODES)
+    inter, mask_area, label_area = dissection_tally(
+        activations, labels, torch.full((6,), 0.5), category, 3
+    )
+    cases = [
+        ((inter.tolist(), mask_area, label_area, category), TypeError, "intersection must be"),
+        ((inter, mask_area, label_area.tolist(), category), TypeError, "label_area must be"),
+        ((inter[0], mask_area, label_area, category), ValueError, "intersection must be"),
+        ((inter, mask_area[:5], label_area, category), ValueError, r"mask_area must be .*6 units"),
+        ((inter, mask_area, label_area[:-1], category), ValueError, r"label_area .*8 labels"),
+        ((inter, mask_area, label_area, category[:-1]), ValueError, r"label_category .*8 labels"),
+    ]
+    for arguments, error, match in cases:
+        with pytest.raises(error, match=match):
+            dissection_iou(*arguments)
+    # tallies that fit: IoU = I / (M + A - I) for every unit and labelled concept
+    iou = dissection_iou(inter, mask_area, label_area, category)
+    union = mask_area[:, category.clamp(min=0)] + label_area - inter
+    expected = torch.where(union > 0, inter / union.clamp(min=1), 0).double()
+    expected[:, 0] = 0
+    expected[:, category < 0] = 0
+    torch.testing.assert_close(iou, expected)
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [("0.05", TypeError), (None, TypeError), (1.5, ValueError), (-0.1, ValueError)],
+    ids=["str", "None", "above 1", "below 0"],
+)
+def test_an_iou_threshold_set_between_calls_is_checked(probe, value, error):
+    # iou_threshold may be set between two calls: a str or None failed with torch's "'>=' not
+    # supported between instances of 'Tensor' and 'str'", 1.5 counted no detector and -0.1 the
+    # same as 0, silently
+    activations, labels, image_labels = (torch.from_numpy(a) for a in probe)
+    metric = new_metric()
+    metric.update(activations)
+    metric.compute_thresholds()
+    metric.update(activations, labels, image_labels)
+    metric.iou_threshold = value
+    match = "iou_threshold must be a (real|finite) number >= 0 and <= 1"
+    with pytest.raises(error, match=match):
+        metric.compute()
+    with pytest.raises(error, match=match):
+        metric.results()
+    # a valid one: the units whose best IoU reaches it (and is above 0)
+    metric.iou_threshold = 0.001
+    best = metric.iou()[:, 1:].max(1).values
+    assert int(metric.compute()) == int(((best >= 0.001) & (best > 0)).sum())
