@@ -1818,6 +1818,13 @@ def _audit(args, parser):
         return _run_audit(args, parser, say, printer)
 
 
+def _read_as_an_option(text: str) -> bool:
+    """Whether the parser may read ``text``, given after an option, as an option of its own: a
+    word starting with ``-`` other than ``-`` alone and a negative number (argparse reads those
+    two as values); such a value runs only as ``--option=text``."""
+    return text.startswith("-") and text != "-" and re.fullmatch(r"-\d*\.?\d+", text) is None
+
+
 def _run_audit(args, parser, say, printer):
     from sklearn_distill.audit import CompareAudit
     from sklearn_distill.report import quiet_compare, write_audit_report
@@ -1887,6 +1894,12 @@ def _run_audit(args, parser, say, printer):
     for key, (value, default) in read.items():
         if value != default:
             description[key] = shlex.join(value) if isinstance(value, list) else shlex.quote(value)
+    if any(_read_as_an_option(text) for text in args.na_values or ()):
+        # a text the parser would take for an option ("--", "-x", "-inf") runs only as
+        # --na-values=TEXT: then every text is written so, each option as typed
+        description["missing-value texts (--na-values)"] = shlex.join(
+            f"--na-values={text}" for text in args.na_values
+        )
     if args.groups is not None:
         description["record identifiers (--groups)"] = args.groups
     if args.max_bins is not None:

@@ -16,6 +16,7 @@ import math
 import numbers
 import os
 import re
+import shlex
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -2002,13 +2003,13 @@ def audit_report_sections(
     settings = {
         "rows": rows,
         "features": ", ".join(features) or audit.n_features_in_,
-        # the command line's --event as typed, then the label's name
+        # the command line's --event as a shell takes it ('Charged Off'), then the label's name
         _setting_name(audit, "outcome event", "event"): (
             event
             if "event" not in _option_names(audit)
-            else value
+            else shlex.quote(value)
             if outcome is None
-            else f"{value} (a value of {outcome})"
+            else f"{shlex.quote(value)} (a value of {outcome})"
         ),
         **({"score read as": reading} if reading else {}),
         _setting_name(audit, "calibration of the score", "calibration"): calibration,

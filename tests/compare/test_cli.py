@@ -2232,3 +2232,43 @@ def test_the_reports_settings_name_the_options_that_reproduce_the_audit(
     assert {"random_state", "min_weight (rows to test a value)"} <= set(section.items)
     assert not [key for key in section.items if "--" in key]
     assert section.items["calibration of the score"] == "spline"
+
+
+def test_the_reports_settings_run_again_for_an_event_with_a_space_and_dashed_missing_texts(
+    tmp_path, capsys
+):
+    # an outcome event of two words ("Charged Off") and missing-value texts the parser would
+    # read as options ("--", "-inf"): the settings, typed after their options as a shell reads
+    # them, must parse back to the run's own (--event Charged Off and --na-values -- are
+    # refused by the parser)
+    from sklearn_distill.__main__ import _parser
+
+    frame = _audit_frame()
+    frame["outcome"] = np.where(frame["outcome"] == 1, "Charged Off", "Fully Paid")
+    frame["age"] = frame["age"].astype(object)
+    frame.loc[:3, "age"] = "--"  # missing, as --na-values says
+    path, out = tmp_path / "d.csv", tmp_path / "r.html"
+    frame.to_csv(path, index=False)
+    given = [*FEATURES, *FAST, "--event", "Charged Off", "--na-values", "NA", "--na-values=--"]
+    given += ["--na-values=-inf"]
+    assert _run(path, out, *given) == 0
+    capsys.readouterr()
+    page = out.read_text(encoding="utf-8")
+    settings = page[page.index("Audit settings") :]
+    pairs = [
+        (_page_text(k), _page_text(v))
+        for k, v in re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", settings, re.S)
+    ]
+    typed = []
+    for key, value in pairs:
+        named = re.findall(r"--[a-z][a-z-]*", key)
+        if not named or named[0] not in ("--event", "--na-values"):
+            continue
+        words = shlex.split(value.split(" (a value of")[0])
+        # a value written as the options themselves (--na-values=--) is typed as it is
+        typed += words if words[0].startswith(f"{named[0]}=") else [named[0], *words]
+    assert "--event" in typed and "--na-values" in " ".join(typed)
+    _, parser = _parser()
+    required = [str(path), "--score", "risk", "--label", "outcome", *FEATURES]
+    run, back = (parser.parse_args([*required, *args]) for args in (given, typed))
+    assert (back.event, back.na_values) == (run.event, run.na_values)
