@@ -130,7 +130,9 @@ def kd_loss_at(
     wide = out_dtype == torch.float64 or max_temperature > _FLOAT32_TEMPERATURE
     dtype = torch.float64 if wide else out_dtype
     with _autocast_off(student_logits):
+        # one value: the loss is a scalar, as kd_loss's, whatever the tensor's shape ([1], [1, 1])
         temperature = torch.as_tensor(temperature, device=student_logits.device).to(dtype)
+        temperature = temperature.reshape(())
         log_student = _log_softmax_at(student_logits.to(dtype), temperature)
         log_teacher = _log_softmax_at(teacher_logits.to(dtype), temperature)
         p_teacher = log_teacher.exp()

@@ -127,6 +127,19 @@ def test_kd_loss_at_refuses_an_empty_batch_and_a_temperature_it_cannot_take():
     assert float(kd_loss_at(s, t, torch.tensor(2))) == pytest.approx(float(kd_loss(s, t, 2.0)))
 
 
+def test_kd_loss_at_of_a_one_element_temperature_is_a_scalar_as_kd_loss():
+    # a temperature of shape [1] or [1, 1] (one value, which kd_loss_at takes) gave a loss of
+    # that shape, which broadcast a scalar loss it was added to
+    s, t = torch.randn(4, 3), torch.randn(4, 3)
+    for shape in ((), (1,), (1, 1)):
+        temperature = torch.full(shape, 3.0, requires_grad=True)
+        value = kd_loss_at(s, t, temperature)
+        assert value.shape == kd_loss(s, t, 3.0).shape == ()
+        assert float(value) == pytest.approx(float(kd_loss(s, t, 3.0)), rel=1e-6)
+        value.backward()
+        assert temperature.grad.shape == shape
+
+
 def test_cosine_ramp_of_the_reversal_strength():
     temperature = LearnedTemperature(ramp_epochs=4, max_reversal=2.0)
     expected = [2.0 * 0.5 * (1 - math.cos(math.pi * e / 4)) for e in range(5)]
