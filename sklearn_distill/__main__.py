@@ -1825,6 +1825,17 @@ def _read_as_an_option(text: str) -> bool:
     return text.startswith("-") and text != "-" and re.fullmatch(r"-\d*\.?\d+", text) is None
 
 
+def _typed_back(option, values) -> str:
+    """``values`` of ``option`` as a shell takes them, to type after the option:
+    ``"'loan amount' 'a,b'"``; where the parser would read one of them as an option
+    (``--``, ``-x``), every value as ``option=value`` (``"--na-values=-- --na-values=NA"``),
+    the options included."""
+    values = list(map(str, values))
+    if any(_read_as_an_option(value) for value in values):
+        return shlex.join(f"{option}={value}" for value in values)
+    return shlex.join(values)
+
+
 def _run_audit(args, parser, say, printer):
     from sklearn_distill.audit import CompareAudit
     from sklearn_distill.report import quiet_compare, write_audit_report
@@ -1888,35 +1899,39 @@ def _run_audit(args, parser, say, printer):
         "field separator (--sep)": (args.sep, ","),
         "decimal mark (--decimal)": (args.decimal, "."),
         "text encoding (--encoding)": (args.encoding, "utf-8"),
-        "missing-value texts (--na-values)": (args.na_values, None),
         "how the score is read (--response)": (args.response, "auto"),
     }
     for key, (value, default) in read.items():
         if value != default:
-            description[key] = shlex.join(value) if isinstance(value, list) else shlex.quote(value)
-    if any(_read_as_an_option(text) for text in args.na_values or ()):
-        # a text the parser would take for an option ("--", "-x", "-inf") runs only as
-        # --na-values=TEXT: then every text is written so, each option as typed
-        description["missing-value texts (--na-values)"] = shlex.join(
-            f"--na-values={text}" for text in args.na_values
+            description[key] = shlex.quote(value)
+    # the columns and texts named, each as a shell takes it ('loan amount', not loan amount)
+    description["features (--features)"] = _typed_back("--features", dict.fromkeys(args.features))
+    if args.na_values:
+        description["missing-value texts (--na-values)"] = _typed_back(
+            "--na-values", args.na_values
         )
     if args.groups is not None:
-        description["record identifiers (--groups)"] = args.groups
+        description["record identifiers (--groups)"] = _typed_back("--groups", [args.groups])
     if args.max_bins is not None:
         description["bins per continuous feature (--max-bins)"] = args.max_bins
     if args.categorical:
-        description["read as categories (--categorical)"] = ", ".join(
-            dict.fromkeys(args.categorical)
+        description["read as categories (--categorical)"] = _typed_back(
+            "--categorical", dict.fromkeys(args.categorical)
         )
     if args.numeric:
+        description["read as numbers (--numeric)"] = _typed_back(
+            "--numeric", dict.fromkeys(args.numeric)
+        )
+        # the cells that did not read, beside the names typed back, not inside them
         declared = getattr(args, "declared_numbers", {})
-        parts = []
+        unread = []
         for column in dict.fromkeys(args.numeric):
             count, example = declared.get(column, (0, None))
-            cells = f"{count} cell{'' if count == 1 else 's'} not a number"
-            unread = f" ({cells}, read as missing, e.g. {example!r})" if count else ""
-            parts.append(f"{column}{unread}")
-        description["read as numbers (--numeric)"] = ", ".join(parts)
+            if count:
+                cells = f"{count} cell{'' if count == 1 else 's'} not a number"
+                unread.append(f"{column}: {cells}, read as missing, e.g. {example!r}")
+        if unread:
+            description["cells not a number in the columns read as numbers"] = "; ".join(unread)
     if data.read_as_numbers:
         description["read as numbers from text"] = "; ".join(
             f"{name}: {reading}" for name, reading in data.read_as_numbers.items()
@@ -1929,6 +1944,7 @@ def _run_audit(args, parser, say, printer):
     audit._option_terms_ = printer.rephrase
     # and the settings by the options that set them (--min-weight, not min_weight)
     audit._option_names_ = {
+        "features": "--features",
         "calibration": "--calibration",
         "cv": "--cv",
         "confidence": "--confidence",

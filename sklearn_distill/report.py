@@ -2002,7 +2002,8 @@ def audit_report_sections(
         calibration = "none"  # the command line's --calibration none
     settings = {
         "rows": rows,
-        "features": ", ".join(features) or audit.n_features_in_,
+        # the command line's gives them as typed back after --features (its description)
+        _setting_name(audit, "features", "features"): ", ".join(features) or audit.n_features_in_,
         # the command line's --event as a shell takes it ('Charged Off'), then the label's name
         _setting_name(audit, "outcome event", "event"): (
             event

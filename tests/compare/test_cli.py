@@ -2171,7 +2171,8 @@ def test_the_reports_settings_name_the_options_that_reproduce_the_audit(
 ):
     # the command line's "Audit settings" name the options a user passes again (checked
     # against the parser), with the values as typed: parsing them gives back the run's own
-    # settings; the Python API's report of the same audit names the parameters
+    # settings (the features included); the Python API's report of the same audit names the
+    # parameters
     import copy
 
     from sklearn_distill.__main__ import _parser
@@ -2213,10 +2214,10 @@ def test_the_reports_settings_name_the_options_that_reproduce_the_audit(
         if value.endswith("%"):
             value = f"{float(value[:-1]) / 100:g}"
         typed += [option, *shlex.split(value)]  # as a shell reads it: --na-values NA -99
-    # every option named is the parser's, its value one the parser reads back as given (the
-    # features are listed apart; --quiet and --rules 0 change nothing fitted)
+    # every option named is the parser's, its value one the parser reads back as given
+    # (--quiet and --rules 0 change nothing fitted)
     run = vars(parser.parse_args([*required, *given]))
-    untyped = ("features", "quiet", "rules")
+    untyped = ("quiet", "rules")
     assert vars(parser.parse_args([*required, *typed])) == {
         **vars(parser.parse_args(required)),
         **{k: v for k, v in run.items() if k not in untyped},
@@ -2237,20 +2238,28 @@ def test_the_reports_settings_name_the_options_that_reproduce_the_audit(
 def test_the_reports_settings_run_again_for_an_event_with_a_space_and_dashed_missing_texts(
     tmp_path, capsys
 ):
-    # an outcome event of two words ("Charged Off") and missing-value texts the parser would
-    # read as options ("--", "-inf"): the settings, typed after their options as a shell reads
-    # them, must parse back to the run's own (--event Charged Off and --na-values -- are
-    # refused by the parser)
+    # an outcome event of two words ("Charged Off"), missing-value texts the parser would read
+    # as options ("--", "-inf"), and columns whose names hold a space or a comma or start with
+    # a dash: the settings, typed after their options as a shell reads them, must parse back
+    # to the run's own (--event Charged Off, --na-values --, --features loan amount and a
+    # column list joined with ", " are refused or read otherwise by the parser)
     from sklearn_distill.__main__ import _parser
 
     frame = _audit_frame()
     frame["outcome"] = np.where(frame["outcome"] == 1, "Charged Off", "Fully Paid")
     frame["age"] = frame["age"].astype(object)
     frame.loc[:3, "age"] = "--"  # missing, as --na-values says
+    frame = frame.rename(columns={"age": "loan amount", "group": "a,b"})
+    frame["-hour"] = [f"{h % 24:02d}" for h in range(len(frame))]
+    frame.loc[5, "-hour"] = "late"  # not a number: counted in a note, not typed back
+    frame["branch code"] = np.arange(len(frame)) % 3
+    frame["record id"] = np.arange(len(frame)) // 2
     path, out = tmp_path / "d.csv", tmp_path / "r.html"
     frame.to_csv(path, index=False)
-    given = [*FEATURES, *FAST, "--event", "Charged Off", "--na-values", "NA", "--na-values=--"]
-    given += ["--na-values=-inf"]
+    features = ["--features", "loan amount", "a,b", "branch code", "--features=-hour"]
+    given = [*features, *FAST, "--event", "Charged Off", "--na-values", "NA", "--na-values=--"]
+    given += ["--na-values=-inf", "--categorical", "branch code", "--numeric=-hour"]
+    given += ["--groups", "record id"]
     assert _run(path, out, *given) == 0
     capsys.readouterr()
     page = out.read_text(encoding="utf-8")
@@ -2259,16 +2268,18 @@ def test_the_reports_settings_run_again_for_an_event_with_a_space_and_dashed_mis
         (_page_text(k), _page_text(v))
         for k, v in re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", settings, re.S)
     ]
+    named = ("--event", "--na-values", "--features", "--categorical", "--numeric", "--groups")
     typed = []
     for key, value in pairs:
-        named = re.findall(r"--[a-z][a-z-]*", key)
-        if not named or named[0] not in ("--event", "--na-values"):
+        options = re.findall(r"--[a-z][a-z-]*", key)
+        if not options or options[0] not in named:
             continue
         words = shlex.split(value.split(" (a value of")[0])
         # a value written as the options themselves (--na-values=--) is typed as it is
-        typed += words if words[0].startswith(f"{named[0]}=") else [named[0], *words]
-    assert "--event" in typed and "--na-values" in " ".join(typed)
+        typed += words if words[0].startswith(f"{options[0]}=") else [options[0], *words]
     _, parser = _parser()
-    required = [str(path), "--score", "risk", "--label", "outcome", *FEATURES]
+    required = [str(path), "--score", "risk", "--label", "outcome"]
     run, back = (parser.parse_args([*required, *args]) for args in (given, typed))
-    assert (back.event, back.na_values) == (run.event, run.na_values)
+    attributes = [option[2:].replace("-", "_") for option in named]
+    assert {a: getattr(back, a) for a in attributes} == {a: getattr(run, a) for a in attributes}
+    assert "cells not a number in the columns read as numbers" in dict(pairs)  # the note, apart
