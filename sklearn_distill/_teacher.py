@@ -410,6 +410,41 @@ def check_scores(scores, n_samples: int, *, name: str = "teacher_scores") -> np.
     return scores
 
 
+def check_probabilities(
+    scores: np.ndarray, method: str, response: str, teacher, *, name: str = "teacher_scores"
+) -> None:
+    """Refuse scores read as class probabilities (``method``, the response resolved from the
+    user's ``response``) that are not in [0, 1], with the reading that fits them: beside a
+    classifier ``teacher``, its margins (``response='decision_function'``) or ``teacher=None``
+    (``response='predict'`` would query its labels to compare); without one, ``'predict'``."""
+    if method != "predict_proba" or (scores.min() >= 0 and scores.max() <= 1):
+        return
+    why = (
+        "response='predict_proba'"
+        if response == "predict_proba"
+        else "they stand for the classifier teacher's predict_proba"
+    )
+    percent = 0 <= scores.min() and 1.5 < scores.max() <= 100
+    if teacher is not None:
+        margins = hasattr(teacher, "decision_function")
+        advice = (
+            "Give them as the teacher's predict_proba gives them"
+            + (" (percentages divided by 100)" if percent else "")
+            + (", pass response='decision_function' for the teacher's margins," if margins else ",")
+            + " or teacher=None to mimic them as they are."
+        )
+    else:
+        advice = (
+            ("Percentages: divide them by 100. " if percent else "")
+            + "To read them as they are, pass response='predict' (a calibration "
+            "then maps them to the outcome's log-odds)."
+        )
+    raise ValueError(
+        f"{name} must be class probabilities in [0, 1] ({why}); got values from "
+        f"{scores.min():.4g} to {scores.max():.4g}. {advice}"
+    )
+
+
 #: Scores differ "beyond rounding" by more than this share of the teacher's range of scores.
 SCORES_MATCH_TOLERANCE = 0.01
 

@@ -487,36 +487,9 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
                 known = classes if at_fit else getattr(self, "classes_", None)
                 teacher_scores = _teacher.align_score_columns(teacher_scores, known, name=name)
             scores = _teacher.check_scores(teacher_scores, n_samples, name=name)
-            if self.response_ == "predict_proba" and (scores.min() < 0 or scores.max() > 1):
-                why = (
-                    "response='predict_proba'"
-                    if self.response == "predict_proba"
-                    else "they stand for the classifier teacher's predict_proba"
-                )
-                percent = 0 <= scores.min() and 1.5 < scores.max() <= 100
-                if self.teacher is not None:
-                    # response='predict' would query the classifier's labels to compare
-                    margins = hasattr(self.teacher, "decision_function")
-                    advice = (
-                        "Give them as the teacher's predict_proba gives them"
-                        + (" (percentages divided by 100)" if percent else "")
-                        + (
-                            ", pass response='decision_function' for the teacher's margins,"
-                            if margins
-                            else ","
-                        )
-                        + " or teacher=None to mimic them as they are."
-                    )
-                else:
-                    advice = (
-                        ("Percentages: divide them by 100. " if percent else "")
-                        + "To read them as they are, pass response='predict' (a calibration "
-                        "then maps them to the outcome's log-odds)."
-                    )
-                raise ValueError(
-                    f"{name} must be class probabilities in [0, 1] ({why}); got values from "
-                    f"{scores.min():.4g} to {scores.max():.4g}. {advice}"
-                )
+            _teacher.check_probabilities(
+                scores, self.response_, self.response, self.teacher, name=name
+            )
             if self.response_ == "predict_proba" and scores.ndim == 2 and at_fit:
                 _warn_if_not_distributions(scores, name)
             return scores

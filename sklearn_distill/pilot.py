@@ -240,16 +240,13 @@ def student_size_pilot(
         classes = _teacher.sorted_labels(y)
     teacher_scores = _teacher.align_score_columns(teacher_scores, classes)
     scores = _teacher.check_scores(teacher_scores, n_samples)
-    outside_probabilities = scores.min() < 0 or scores.max() > 1
-    if (
-        teacher is not None
-        and not queried
-        and not (method == "predict_proba" and outside_probabilities)
-    ):
+    if teacher is not None and not queried:
+        # scores that are no probabilities where the teacher gives them are refused with the
+        # reading that fits them, as a distiller's fit refuses them (the students, fitted
+        # without the teacher, would advise response='predict', which queries its labels)
+        _teacher.check_probabilities(scores, method, response, teacher)
         # scores given beside the teacher stand for it, as at a distiller's fit: labels or
         # another black box's scores in their place would be mimicked and measured silently
-        # (scores that are no probabilities where the teacher gives them are refused by the
-        # students' fit, which says which response reads them)
         own = _teacher.check_scores(
             _teacher.query_teacher(teacher, X, method), n_samples, name="the teacher's scores"
         )

@@ -1,5 +1,6 @@
 """Student-size pilot: fidelity against complexity."""
 
+import re
 import warnings
 
 import matplotlib
@@ -375,3 +376,31 @@ def test_the_plot_draws_every_student_whatever_its_family_and_label(X):
     drawn = sorted(x for line in axis.get_lines() for x in line.get_xdata())
     assert drawn == sorted(table["complexity"])
     assert {text.get_text() for text in axis.texts} == {"depth 2", "depth 3", "1"}
+
+
+@pytest.mark.parametrize("response", ["auto", "predict_proba"])
+def test_pilot_advises_for_margins_given_as_teacher_scores_what_runs(response):
+    # a classifier's margins given as teacher_scores beside it are refused where they stand for
+    # its probabilities, with the distillers' advice; the response it names then runs (the
+    # students, fitted without the teacher, had advised response='predict', which queries the
+    # teacher's labels and refuses margins that are no labels)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(240, 2))
+    y = (X[:, 0] + rng.normal(size=240) > 0).astype(int)
+    teacher = LogisticRegression().fit(X, y)
+    margins = teacher.decision_function(X)
+    tree = [("rule tree", "4 leaves", DistilledTree(max_leaf_nodes=4, random_state=0))]
+    with pytest.raises(ValueError) as refused:
+        student_size_pilot(
+            teacher, X, teacher_scores=margins, students=tree, random_state=0, response=response
+        )
+    with pytest.raises(ValueError) as distiller:
+        DistilledTree(teacher, response=response).fit(X, y, teacher_scores=margins)
+    assert str(refused.value) == str(distiller.value)  # the distillers' own words
+    advised = re.findall(r"response='(\w+)'", str(refused.value).split(". ", 1)[1])
+    assert advised == ["decision_function"]
+    table = student_size_pilot(
+        teacher, X, teacher_scores=margins, students=tree, random_state=0, response=advised[0]
+    )
+    # the advised reading is the teacher's own: margins read as log-odds, mimicked closely
+    assert table["r2"].iloc[0] > 0.5
