@@ -934,8 +934,12 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         Returns
         -------
         dict
-            ``"r2"`` and ``"rmse"`` of the student against the teacher's target (averaged over
-            classes for more than two); for classifier teachers or calibrated scores also
+            ``"r2"`` and ``"rmse"`` of the student against the teacher's target
+            (:meth:`teacher_target`). For a target of several columns (more than two classes,
+            or outputs) ``"r2"`` is the mean of the columns' R^2 (as
+            ``sklearn.metrics.r2_score``) and ``"rmse"`` the root of the mean squared gap over
+            every row and column, pooled (not the mean of the columns' RMSEs, which is at most
+            it). For classifier teachers or calibrated scores also
             ``"agreement"`` (share of rows where both predict the same class) and ``"auc"``
             (ROC AUC of the student's probabilities against the teacher's predicted class;
             NaN when the teacher predicts one class only on these rows, and, for more than two

@@ -738,3 +738,27 @@ def test_a_column_named_like_a_pair_is_not_merged_with_that_pair(data):
     assert "a & b" in set(listed.fit(frame).shape_functions().query("kind != 'main'")["term"])
     mains = DistilledGAM(additive_teacher, student=small_ebm(interactions=2, exclude="mains"))
     mains.fit(frame)
+
+
+def test_multiclass_fidelity_is_the_mean_r2_and_the_pooled_rmse(data):
+    # for a 3-class teacher, fidelity's r2 is the mean of the classes' R^2 and its rmse the
+    # root of the squared gap's mean over every row and class, as its docstring says
+    X, scores = data
+    labels = np.digitize(scores, np.quantile(scores, [1 / 3, 2 / 3]))
+    teacher = LogisticRegression().fit(X, labels)
+    gam = DistilledGAM(teacher, student=small_ebm(), proba_clip=1e-12).fit(X)
+    X_new = np.random.default_rng(2).normal(size=(300, 3))
+    result = gam.fidelity(X_new)
+    # the target recomputed from the teacher: centred log-probabilities
+    log_p = np.log(teacher.predict_proba(X_new))
+    target = log_p - log_p.mean(axis=1, keepdims=True)
+    gap = gam.predict(X_new) - target
+    assert result["rmse"] == pytest.approx(np.sqrt(np.mean(gap**2)), rel=1e-9)
+    per_class = np.sqrt(np.mean(gap**2, axis=0))
+    assert np.mean(per_class) < result["rmse"]  # not the mean of the classes' RMSEs
+    r2 = [1 - np.sum(gap[:, k] ** 2) / np.sum((target[:, k] - target[:, k].mean()) ** 2)
+          for k in range(3)]  # fmt: skip
+    assert result["r2"] == pytest.approx(np.mean(r2), rel=1e-9)
+    doc = " ".join(DistilledGAM.fidelity.__doc__.split())
+    assert "averaged over classes" not in doc
+    assert "mean of the columns' R^2" in doc and "over every row and column, pooled" in doc
