@@ -33,6 +33,8 @@ import time
 import warnings
 from dataclasses import dataclass
 
+from sklearn_distill._shell import option_tokens, typed_back
+
 __all__ = ["main"]
 
 #: A column whose out-of-fold AUC for the label alone reaches this is flagged as a leak.
@@ -80,6 +82,29 @@ class _AuditParser(argparse.ArgumentParser):
 
     #: the arguments as given, set by main()
     raw = ()
+
+    #: stands in for a value of exactly ``--`` given as ``--option=--`` (a missing-value text
+    #: of some exports): argparse drops such a value as its end-of-options marker, silently
+    _DASHES = "\x00--"
+
+    def parse_known_args(self, args=None, namespace=None):
+        given = list(sys.argv[1:] if args is None else args)
+        marked = [
+            f"{arg[:-2]}{self._DASHES}" if arg.startswith("--") and arg.endswith("=--") else arg
+            for arg in given
+        ]
+        namespace, extras = super().parse_known_args(marked, namespace)
+
+        def back(value):
+            if value == self._DASHES:
+                return "--"
+            if isinstance(value, list):
+                return [back(item) for item in value]
+            return value
+
+        for name, value in vars(namespace).items():
+            setattr(namespace, name, back(value))
+        return namespace, back(extras)
 
     def error(self, message):
         if message.startswith("the following arguments are required:") and "data" in message:
@@ -649,19 +674,21 @@ def _features_required_message(args, frame, prog):
     if reasons:
         lines += ["Columns that look unsafe:", _describe_unsafe(reasons)]
     if safe:
+        # a column or value the parser would read as an option (-x) goes as --option=-x
         command = [
-            prog, "audit", args.data, "--score", args.score, "--label", args.label,
+            prog, "audit", args.data,
+            *option_tokens("--score", [args.score]), *option_tokens("--label", [args.label]),
             *(["--sep", args.sep] if args.sep != "," else []),
             *(["--decimal", args.decimal] if args.decimal != "." else []),
             *(["--encoding", args.encoding] if args.encoding != "utf-8" else []),
             *(f"--na-values={value}" for value in args.na_values or ()),
-            *(["--event", args.event] if args.event is not None else []),
-            *(["--groups", groups] if groups is not None else []),
-            *(["--categorical", *codes] if (codes := [c for c in args.categorical if c in safe])
-              else []),
-            *(["--numeric", *numbers] if (numbers := [c for c in args.numeric if c in safe])
-              else []),
-            "--features", *safe,
+            *(option_tokens("--event", [args.event]) if args.event is not None else []),
+            *(option_tokens("--groups", [groups]) if groups is not None else []),
+            *(option_tokens("--categorical", codes)
+              if (codes := [c for c in args.categorical if c in safe]) else []),
+            *(option_tokens("--numeric", numbers)
+              if (numbers := [c for c in args.numeric if c in safe]) else []),
+            *option_tokens("--features", safe),
         ]  # fmt: skip
         lead = (
             "The others, once each is checked to be a real input known before the outcome. The "
@@ -1818,24 +1845,6 @@ def _audit(args, parser):
         return _run_audit(args, parser, say, printer)
 
 
-def _read_as_an_option(text: str) -> bool:
-    """Whether the parser may read ``text``, given after an option, as an option of its own: a
-    word starting with ``-`` other than ``-`` alone and a negative number (argparse reads those
-    two as values); such a value runs only as ``--option=text``."""
-    return text.startswith("-") and text != "-" and re.fullmatch(r"-\d*\.?\d+", text) is None
-
-
-def _typed_back(option, values) -> str:
-    """``values`` of ``option`` as a shell takes them, to type after the option:
-    ``"'loan amount' 'a,b'"``; where the parser would read one of them as an option
-    (``--``, ``-x``), every value as ``option=value`` (``"--na-values=-- --na-values=NA"``),
-    the options included."""
-    values = list(map(str, values))
-    if any(_read_as_an_option(value) for value in values):
-        return shlex.join(f"{option}={value}" for value in values)
-    return shlex.join(values)
-
-
 def _run_audit(args, parser, say, printer):
     from sklearn_distill.audit import CompareAudit
     from sklearn_distill.report import quiet_compare, write_audit_report
@@ -1905,21 +1914,19 @@ def _run_audit(args, parser, say, printer):
         if value != default:
             description[key] = shlex.quote(value)
     # the columns and texts named, each as a shell takes it ('loan amount', not loan amount)
-    description["features (--features)"] = _typed_back("--features", dict.fromkeys(args.features))
+    description["features (--features)"] = typed_back("--features", dict.fromkeys(args.features))
     if args.na_values:
-        description["missing-value texts (--na-values)"] = _typed_back(
-            "--na-values", args.na_values
-        )
+        description["missing-value texts (--na-values)"] = typed_back("--na-values", args.na_values)
     if args.groups is not None:
-        description["record identifiers (--groups)"] = _typed_back("--groups", [args.groups])
+        description["record identifiers (--groups)"] = typed_back("--groups", [args.groups])
     if args.max_bins is not None:
         description["bins per continuous feature (--max-bins)"] = args.max_bins
     if args.categorical:
-        description["read as categories (--categorical)"] = _typed_back(
+        description["read as categories (--categorical)"] = typed_back(
             "--categorical", dict.fromkeys(args.categorical)
         )
     if args.numeric:
-        description["read as numbers (--numeric)"] = _typed_back(
+        description["read as numbers (--numeric)"] = typed_back(
             "--numeric", dict.fromkeys(args.numeric)
         )
         # the cells that did not read, beside the names typed back, not inside them

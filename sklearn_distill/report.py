@@ -16,7 +16,6 @@ import math
 import numbers
 import os
 import re
-import shlex
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
+from sklearn_distill._shell import typed_back
 from sklearn_distill._validation import check_integer, check_output_path, fail
 from sklearn_distill.shapes import MISSING_LABEL, value_label
 
@@ -2008,9 +2008,9 @@ def audit_report_sections(
         _setting_name(audit, "outcome event", "event"): (
             event
             if "event" not in _option_names(audit)
-            else shlex.quote(value)
+            else typed_back("--event", [value])
             if outcome is None
-            else f"{shlex.quote(value)} (a value of {outcome})"
+            else f"{typed_back('--event', [value])} (a value of {outcome})"
         ),
         **({"score read as": reading} if reading else {}),
         _setting_name(audit, "calibration of the score", "calibration"): calibration,

@@ -2283,3 +2283,43 @@ def test_the_reports_settings_run_again_for_an_event_with_a_space_and_dashed_mis
     attributes = [option[2:].replace("-", "_") for option in named]
     assert {a: getattr(back, a) for a in attributes} == {a: getattr(run, a) for a in attributes}
     assert "cells not a number in the columns read as numbers" in dict(pairs)  # the note, apart
+
+
+def test_the_suggested_command_runs_as_printed_with_columns_and_values_read_as_options(
+    tmp_path, capsys
+):
+    # columns (and an outcome event) whose names start with a dash were printed after their
+    # option ("--features -hour age", "--event -x"), which the parser refuses: pasted as
+    # printed, the suggested command did not run
+    from sklearn_distill.__main__ import _parser
+
+    frame = _audit_frame().rename(columns={"risk": "-risk", "age": "-hour"})
+    frame["outcome"] = np.where(frame["outcome"] == 1, "-x", "y")
+    frame["loan amount"] = np.arange(len(frame)) % 7
+    path = tmp_path / "d.csv"
+    frame.to_csv(path, index=False)
+    given = ["--score=-risk", "--label", "outcome", "--event=-x", "--categorical", "loan amount"]
+    with pytest.raises(SystemExit):
+        main(["audit", str(path), *given], prog="sklearn-distill")
+    suggested = capsys.readouterr().err.splitlines()[-1]
+    words = shlex.split(suggested)
+    assert words[:2] == ["sklearn-distill", "audit"]
+    _, parser = _parser()
+    back = parser.parse_args(words[2:])
+    assert (back.score, back.label, back.event) == ("-risk", "outcome", "-x")
+    assert back.categorical == ["loan amount"]
+    assert {"-hour", "loan amount"} <= set(back.features) <= set(frame.columns) - {"-risk"}
+
+
+def test_values_typed_back_after_an_option_parse_back_to_themselves():
+    from sklearn_distill.__main__ import _parser
+    from sklearn_distill._shell import option_tokens, typed_back
+
+    _, parser = _parser()
+    required = ["d.csv", "--score", "s", "--label", "y"]
+    for names in (["a b", "c,d"], ["-x", "plain"], ["--", "-99"], ["-1.5", "-"]):
+        args = parser.parse_args([*required, *option_tokens("--features", names)])
+        assert args.features == names, names
+        words = shlex.split(typed_back("--features", names))
+        typed = words if words[0].startswith("--features=") else ["--features", *words]
+        assert parser.parse_args([*required, *typed]).features == names, names
