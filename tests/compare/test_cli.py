@@ -80,6 +80,15 @@ def _page_text(markup: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", " ", inline))
 
 
+def _settings_pairs(page: str) -> list[tuple[str, str]]:
+    """The "Audit settings" of a report page, (key, value) as the page shows them."""
+    settings = page[page.index("Audit settings") :]
+    return [
+        (_page_text(k), _page_text(v))
+        for k, v in re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", settings, re.S)
+    ]
+
+
 def _run(path, out, *extra):
     return main(
         ["audit", str(path), "--score", "risk", "--label", "outcome", "--out", str(out), *extra]
@@ -2196,12 +2205,7 @@ def test_the_reports_settings_name_the_options_that_reproduce_the_audit(
     audits = _captured_audits(monkeypatch)
     assert _run(path, out, *given) == 0
     capsys.readouterr()
-    page = out.read_text(encoding="utf-8")
-    settings = page[page.index("Audit settings") :]
-    pairs = [
-        (_page_text(k), _page_text(v))
-        for k, v in re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", settings, re.S)
-    ]
+    pairs = _settings_pairs(out.read_text(encoding="utf-8"))
     _, parser = _parser()
     required = [str(path), "--score", "risk", "--label", "outcome"]
     typed = []
@@ -2262,12 +2266,7 @@ def test_the_reports_settings_run_again_for_an_event_with_a_space_and_dashed_mis
     given += ["--groups", "record id"]
     assert _run(path, out, *given) == 0
     capsys.readouterr()
-    page = out.read_text(encoding="utf-8")
-    settings = page[page.index("Audit settings") :]
-    pairs = [
-        (_page_text(k), _page_text(v))
-        for k, v in re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", settings, re.S)
-    ]
+    pairs = _settings_pairs(out.read_text(encoding="utf-8"))
     named = ("--event", "--na-values", "--features", "--categorical", "--numeric", "--groups")
     typed = []
     for key, value in pairs:
