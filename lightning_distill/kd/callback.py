@@ -214,7 +214,9 @@ class KnowledgeDistillation(L.Callback):
     .. math:: (1 - \alpha)\,\mathrm{CE}_\varepsilon(y, s) + \alpha\,T^2\,\mathrm{KL}(p_t^T \| p_s^T)
 
     in place of the module's own loss, which is what
-    :class:`~lightning_distill.DistillationModule` computes. The wrapper is removed in
+    :class:`~lightning_distill.DistillationModule` computes, in the training loop only (a
+    ``validation_step`` that calls ``training_step`` gets the module's own loss, as under
+    ``trainer.validate``, without running the teacher). The wrapper is removed in
     ``teardown``, or when the fit fails. It logs ``train/loss_ce``, ``train/loss_kd`` and
     ``train/loss_total``, the loss the optimizer steps on (what the module's own ``training_step``
     returns is its labels' term only).
@@ -563,6 +565,11 @@ class KnowledgeDistillation(L.Callback):
         self._first_step = True
 
         def training_step(*args, **kwargs):
+            if not pl_module.trainer.training:
+                # called from the module's own validation_step (or another evaluation hook)
+                # during the fit: its own loss, as trainer.validate computes it; the teacher is
+                # not run and no train/ value is logged from there
+                return original(*args, **kwargs)
             batch = args[0] if args else kwargs["batch"]
             calls: list = []  # the forward's outputs (its inputs are in given)
             given: list = []

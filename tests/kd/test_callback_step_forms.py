@@ -466,3 +466,32 @@ def test_a_step_that_logs_per_step_runs_in_the_first_stage_with_its_logging_mute
     )
     trainer.fit(Logging(conv(0)), DataLoader(TensorDataset(raw, y), batch_size=16))
     assert float(trainer.callback_metrics["rows"]) == 16
+
+
+class ValidatesWithItsTrainingStep(Student):
+    def validation_step(self, batch, batch_idx):
+        self.log("val_loss", self.training_step(batch, batch_idx))
+
+
+class TrainTotalBeforeValidation(L.Callback):
+    def on_validation_start(self, trainer, pl_module):
+        self.total = trainer.callback_metrics["train/loss_total"].clone()
+
+
+def test_a_validation_step_calling_training_step_gets_the_modules_own_loss():
+    teacher, calls = net(1), []
+    teacher.register_forward_hook(lambda *args: calls.append(1))
+    module, before_validation = ValidatesWithItsTrainingStep(), TrainTotalBeforeValidation()
+    trainer = quiet_trainer(
+        callbacks=[KnowledgeDistillation(teacher), before_validation], num_sanity_val_steps=0
+    )
+    validation = loader(seed=4)
+    trainer.fit(module, loader(), validation)
+    assert len(calls) == len(loader())  # the teacher ran on the training batches alone
+    with torch.no_grad():  # the module's own loss on the validation batches (of equal sizes)
+        own = torch.stack([F.cross_entropy(module(x), y) for x, y in validation]).mean()
+    torch.testing.assert_close(trainer.callback_metrics["val_loss"], own)
+    # the training total is not overwritten by a value computed during validation
+    torch.testing.assert_close(
+        trainer.callback_metrics["train/loss_total"], before_validation.total
+    )
