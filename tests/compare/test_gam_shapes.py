@@ -121,6 +121,23 @@ def test_no_bands_without_subsampled_bags():
         shape_functions(object())
 
 
+def test_jackknife_of_a_subsample_mean_is_its_full_sample_variance():
+    """The delete-d jackknife's factor r / d = f / (1 - f): for the mean, over subsamples of r
+    of n rows without replacement, (r / d) * Var_subsamples is exactly S^2 / n."""
+    from itertools import combinations
+    from types import SimpleNamespace
+
+    from sklearn_distill.shapes import _jackknife
+
+    x = np.array([0.3, -1.2, 2.5, 0.7, -0.4, 1.9, -2.2, 0.1])
+    n, r = x.size, 6
+    means = np.array([x[list(keep)].mean() for keep in combinations(range(n), r)])
+    ebm = SimpleNamespace(bin_weights_=[np.ones(n)], bag_weights_=np.full(means.size, r))
+    # np.std(ddof=1) over all C(n, r) subsamples: rescale to the population variance
+    population = _jackknife(ebm, means[:, None])[0] ** 2 * (means.size - 1) / means.size
+    np.testing.assert_allclose(population, np.var(x, ddof=1) / n)
+
+
 def test_a_monotonized_term_keeps_its_scores_without_a_band():
     # interpret drops a term's bagged scores when it monotonizes it
     rng = np.random.default_rng(3)
