@@ -71,8 +71,29 @@ def _bag_fraction(ebm, n_samples: float) -> float:
 
 def standard_errors(ebm, term_index: int) -> np.ndarray:
     """Delete-d jackknife standard error of each bin's score of one term (NaN when the bags
-    cannot tell: fewer than two bags, or bags fitted on all rows)."""
-    return _jackknife(ebm, np.asarray(ebm.bagged_scores_[term_index], dtype=float))
+    cannot tell: fewer than two bags, bags fitted on all rows, or a term whose bags' scores
+    the EBM no longer holds, as after ``ebm.monotonize``)."""
+    bagged = ebm.bagged_scores_[term_index]
+    if bagged is None:  # interpret drops a term's bags when it edits the term (monotonize)
+        return np.full(np.shape(ebm.term_scores_[term_index]), np.nan)
+    return _jackknife(ebm, np.asarray(bagged, dtype=float))
+
+
+def _bag_count(ebm, term_index: int) -> int:
+    """Outer bags behind one term's scores (0 when the EBM no longer holds them)."""
+    bagged = ebm.bagged_scores_[term_index]
+    return 0 if bagged is None else int(np.shape(bagged)[0])
+
+
+def _check_one_score_per_bin(ebm, function: str) -> None:
+    """Refuse a multiclass EBM (a score per class in every bin)."""
+    for scores, features in zip(ebm.term_scores_, ebm.term_features_):
+        if np.ndim(scores) > len(features):
+            classes = len(getattr(ebm, "classes_", ())) or np.shape(scores)[-1]
+            raise ValueError(
+                f"ebm must be a binary or regression EBM (one score per bin) for {function}; "
+                f"got a multiclass {type(ebm).__name__} with {classes} classes."
+            )
 
 
 def _jackknife(ebm, bagged: np.ndarray) -> np.ndarray:
@@ -366,7 +387,7 @@ def interaction_blocks(
 
     Parameters
     ----------
-    ebm : fitted Explainable Boosting Machine (binary or regression)
+    ebm : fitted Explainable Boosting Machine (binary or regression; multiclass is refused)
     blocks : int, default=3
         Groups per axis, at least 2 (a feature with fewer observed bins keeps one group per
         bin). A block alone in its row or column of blocks (its other blocks hold no rows) is
@@ -399,6 +420,7 @@ def interaction_blocks(
     """
     blocks = check_integer("blocks", blocks, minimum=2)
     booleans = _check_feature_indices("boolean_features", boolean_features)
+    _check_one_score_per_bin(ebm, "interaction_blocks")
     cut = {} if groups is None else dict(groups)  # the caller's dict stays as it was
     columns = ["term", "kind", "bin", "features", "label", "score", "std_error", "dof", "weight"]
     frames = []
@@ -496,7 +518,7 @@ def shape_functions(
     Parameters
     ----------
     ebm : fitted ExplainableBoostingRegressor or ExplainableBoostingClassifier
-        Binary or regression EBM (one score per bin).
+        Binary or regression EBM (one score per bin); a multiclass one is refused.
     confidence : float, default=0.95
         Coverage of the band, in (0, 1).
     interactions : bool, default=True
@@ -531,6 +553,7 @@ def shape_functions(
           bags cannot give one;
         - ``std_error``: the jackknife standard error behind the band;
         - ``dof``: its degrees of freedom (outer bags - 1), behind the band's ``t`` quantile;
+          NaN for a term whose bags the EBM dropped (``ebm.monotonize`` does);
         - ``weight``: training rows (or sample weight) in the bin.
 
     Examples
@@ -551,13 +574,12 @@ def shape_functions(
         raise TypeError(
             f"shape functions need a fitted Explainable Boosting Machine; got {type(ebm).__name__}."
         )
+    _check_one_score_per_bin(ebm, "shape_functions")
     frames = []
     for index, (features, name) in enumerate(zip(ebm.term_features_, ebm.term_names_)):
         scores = np.asarray(ebm.term_scores_[index], dtype=float)
-        if scores.ndim > 2 or (scores.ndim == 2 and not interactions):
+        if len(features) > 2 or (len(features) == 2 and not interactions):
             continue
-        if scores.ndim == 2 and len(features) == 1:
-            raise ValueError("shape_functions handles binary and regression EBMs only.")
         errors = standard_errors(ebm, index)
         weights = np.asarray(ebm.bin_weights_[index], dtype=float)
         tables = [
@@ -584,7 +606,8 @@ def shape_functions(
                 }
             )
             frame["kind"] = "interaction"
-        frame["dof"] = float(np.asarray(ebm.bagged_scores_[index]).shape[0] - 1)
+        bags = _bag_count(ebm, index)
+        frame["dof"] = float(bags - 1) if bags else np.nan
         frame["score"] = scores.ravel()
         frame["std_error"] = errors.ravel()
         frame["weight"] = weights.ravel()
@@ -601,8 +624,9 @@ def shape_functions(
     table["upper"] = table["score"] + quantile * table["std_error"]
     if table["std_error"].isna().all():
         warnings.warn(
-            "the EBM's bags cannot give confidence bands (fewer than 2 outer bags, or "
-            "validation_size=0 so that every bag saw all rows); lower and upper are NaN.",
+            "the EBM's bags cannot give confidence bands (fewer than 2 outer bags, "
+            "validation_size=0 so that every bag saw all rows, or terms whose bags the EBM "
+            "dropped, as monotonize does); lower and upper are NaN.",
             UserWarning,
             stacklevel=2,
         )

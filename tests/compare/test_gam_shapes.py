@@ -121,6 +121,63 @@ def test_no_bands_without_subsampled_bags():
         shape_functions(object())
 
 
+def test_jackknife_of_a_subsample_mean_is_its_full_sample_variance():
+    """The delete-d jackknife's factor r / d = f / (1 - f): for the mean, over subsamples of r
+    of n rows without replacement, (r / d) * Var_subsamples is exactly S^2 / n."""
+    from itertools import combinations
+    from types import SimpleNamespace
+
+    from sklearn_distill.shapes import _jackknife
+
+    x = np.array([0.3, -1.2, 2.5, 0.7, -0.4, 1.9, -2.2, 0.1])
+    n, r = x.size, 6
+    means = np.array([x[list(keep)].mean() for keep in combinations(range(n), r)])
+    ebm = SimpleNamespace(bin_weights_=[np.ones(n)], bag_weights_=np.full(means.size, r))
+    # np.std(ddof=1) over all C(n, r) subsamples: rescale to the population variance
+    population = _jackknife(ebm, means[:, None])[0] ** 2 * (means.size - 1) / means.size
+    np.testing.assert_allclose(population, np.var(x, ddof=1) / n)
+
+
+def test_a_monotonized_term_keeps_its_scores_without_a_band():
+    # interpret drops a term's bagged scores when it monotonizes it
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(200, 2))
+    ebm = ExplainableBoostingRegressor(
+        outer_bags=4, max_rounds=50, interactions=0, n_jobs=1, random_state=0
+    )
+    ebm.fit(X, np.sin(X[:, 0]) + X[:, 1] + rng.normal(size=200))
+    ebm.monotonize(0)
+    table = shape_functions(ebm)
+    first = table[table.term == ebm.term_names_[0]]
+    np.testing.assert_allclose(first["score"], ebm.term_scores_[0][first["bin"].to_numpy(int)])
+    assert first[["std_error", "dof", "lower", "upper"]].isna().all().all()
+    second = table[table.term == ebm.term_names_[1]]
+    fraction = 1 - ebm.validation_size
+    expected = np.std(ebm.bagged_scores_[1], axis=0, ddof=1) * np.sqrt(fraction / (1 - fraction))
+    np.testing.assert_allclose(second["std_error"], expected[second["bin"].to_numpy(int)])
+    assert (second["dof"] == 3).all()
+
+
+@pytest.mark.filterwarnings("ignore:For multiclass we cannot currently visualize pairs")
+def test_a_multiclass_ebm_is_refused():
+    from interpret.glassbox import ExplainableBoostingClassifier
+
+    from sklearn_distill.shapes import interaction_blocks
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(150, 3))
+    ebm = ExplainableBoostingClassifier(
+        outer_bags=2, max_rounds=20, interactions=[(1, 2)], n_jobs=1, random_state=0
+    )
+    ebm.fit(X, np.digitize(X[:, 0], [-0.5, 0.5]))
+    message = r"ebm must be a binary or regression EBM .*; got a multiclass .* with 3 classes"
+    for interactions in (True, False):  # not an empty table without the interactions
+        with pytest.raises(ValueError, match=message):
+            shape_functions(ebm, interactions=interactions)
+    with pytest.raises(ValueError, match=message):
+        interaction_blocks(ebm)
+
+
 def test_distilled_shape_recovers_the_teacher_component():
     rng = np.random.default_rng(2)
     X = rng.normal(size=(3000, 2))
