@@ -735,8 +735,10 @@ def select_temperature(
         fail("make_trainer", "a callable () -> lightning.Trainer", make_trainer, TypeError)
     temperatures = _check_temperatures(temperatures)
     seeds = _as_sequence(seeds)
-    if isinstance(seeds, str) or not isinstance(seeds, Sequence) or len(seeds) == 0:
+    if isinstance(seeds, str) or not isinstance(seeds, Sequence):
         fail("seeds", "a non-empty sequence of integers", seeds, TypeError)
+    if len(seeds) == 0:  # the right type, no value: as an empty temperatures is refused
+        fail("seeds", "a non-empty sequence of integers", seeds)
     # numpy's bounds, which seed_everything enforces when the run starts (not naming seeds)
     seeds = [check_integer("seeds", seed, minimum=0, maximum=2**32 - 1) for seed in seeds]
     if len(set(seeds)) != len(seeds):

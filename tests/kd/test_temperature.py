@@ -602,6 +602,15 @@ def test_select_temperature_refuses_repeated_seeds():
         select_temperature(lambda t: None, lambda: None, [], [], (1, 2), seeds=(0, 0, 0))
 
 
+def test_select_temperature_refuses_no_seeds_as_a_value_as_it_refuses_no_temperatures():
+    # a sequence is the right type: an empty one is a ValueError, as an empty temperatures is
+    for empty in ((), [], np.array([], dtype=int)):
+        with pytest.raises(ValueError, match=r"seeds must be a non-empty sequence .*; got"):
+            select_temperature(lambda t: None, lambda: None, [], [], (1, 2), seeds=empty)
+    with pytest.raises(TypeError, match=r"seeds must be a non-empty sequence .*; got 3"):
+        select_temperature(lambda t: None, lambda: None, [], [], (1, 2), seeds=3)
+
+
 def test_select_temperature_refuses_seeds_numpy_cannot_take_before_any_run():
     # seed_everything refuses them when the run starts, with a message that names no argument;
     # the largest numpy takes (and numpy integers) pass the check
