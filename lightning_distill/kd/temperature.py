@@ -519,6 +519,18 @@ def _check_loader(name: str, loader) -> None:
     """A loader of readable batches, checked on its first batch before any training."""
     if loader is None or isinstance(loader, str | bytes) or not isinstance(loader, Iterable):
         fail(name, "a DataLoader (an iterable of batches)", loader, TypeError)
+    if getattr(loader, "persistent_workers", False) and getattr(loader, "num_workers", 0) > 0:
+        # the workers start once (seeded from the random state of that moment) and live on
+        # from one run to the next: their random state is not the run's seed's
+        warnings.warn(
+            f"{name} has persistent_workers=True: its workers start once and keep their random "
+            "state from one run to the next, so with random augmentation in the data set a "
+            "run's data, and its scores, depend on the runs before it and on the random state "
+            "before the call; build the loader with persistent_workers=False for runs that are "
+            "each repeatable.",
+            UserWarning,
+            stacklevel=3,
+        )
     if isinstance(loader, Iterator):
         # read once by this check and once per run: the later runs would train (or be
         # scored) on nothing, and be reported all the same
@@ -691,7 +703,9 @@ def select_temperature(
     same table (on CPU, given deterministic data loading). A ``train`` loader that shuffles
     with its own ``torch.Generator`` (``DataLoader(generator=...)``, or its sampler's) has it
     rewound before each run, so every run draws the same data order whatever ran before it,
-    and given back as it was; so is a ``val`` loader's, before each scoring. The caller's random states and ``PL_GLOBAL_SEED`` are restored
+    and given back as it was; so is a ``val`` loader's, before each scoring (a loader with
+    ``persistent_workers=True`` keeps its workers, and their random state, from one run to
+    the next: a warning says so). The caller's random states and ``PL_GLOBAL_SEED`` are restored
     afterwards. ``make_module`` must build a new student on
     every call (a module whose student an earlier run changed is refused; a frozen part of the
     student that no run changes, such as a pretrained feature extractor, may be shared, and

@@ -904,3 +904,18 @@ def test_a_frozen_shared_part_of_the_student_is_given_back_uncast(precision):
     for name, buffer in backbone.named_buffers():
         same, before = buffers[name]
         assert buffer is same and torch.equal(buffer, before)
+
+
+def test_a_loader_with_persistent_workers_is_warned_of():
+    # its workers start once and live on from run to run: with random augmentation in the data
+    # set, a run's data depended on the runs before it, silently
+    data = torch.utils.data.TensorDataset(torch.randn(8, 4), torch.zeros(8, dtype=torch.long))
+    loader = torch.utils.data.DataLoader(data, batch_size=4, num_workers=1, persistent_workers=True)
+    plain = torch.utils.data.DataLoader(data, batch_size=4, num_workers=1)
+    with pytest.warns(UserWarning, match=r"^train has persistent_workers=True: .* repeatable"):
+        with pytest.raises(TypeError, match="make_module"):
+            select_temperature(lambda t: None, lambda: None, loader, plain, (1, 2), seeds=(0,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        with pytest.raises(TypeError, match="make_module"):
+            select_temperature(lambda t: None, lambda: None, plain, plain, (1, 2), seeds=(0,))
