@@ -27,7 +27,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold, StratifiedGroupKFold, StratifiedKFold
 from sklearn.utils.multiclass import type_of_target
 
-from sklearn_distill._data import check_signaling_nans
+from sklearn_distill._data import caller_stacklevel, check_signaling_nans
 from sklearn_distill._validation import fail
 
 CALIBRATIONS = (None, "isotonic", "sigmoid", "temperature", "spline")
@@ -557,7 +557,10 @@ def cross_fit_calibration(
         )
     if sign is None:
         named = classes[1] if event is None else event
-        sign, _ = warn_if_score_falls(scores, y == classes[1], method, named, stacklevel=3)
+        # the warning points at the user's fit, however many of the package's frames lie between
+        sign, _ = warn_if_score_falls(
+            scores, y == classes[1], method, named, stacklevel=caller_stacklevel()
+        )
     probability = np.empty(scores.shape[0])
     if groups is None:
         folds = StratifiedKFold(n_splits=cv, shuffle=True, random_state=random_state)
