@@ -576,6 +576,15 @@ def cross_fit_calibration(
     for train, test in folds.split(scores.reshape(-1, 1), y, groups):
         if groups is not None and np.unique(y[train]).size < 2:
             fail("groups", constraint, "a fold whose other folds hold rows of one class")
+        if method == "spline" and np.unique(scores[train]).size < 2:
+            # the score's other values all lie in this held-out fold (rare values)
+            value = scores[train][0].item()
+            raise ValueError(
+                f"calibration='spline' is fitted on {cv - 1} of cv={cv} folds, and the rows "
+                f"outside one fold hold a single score value ({value!r}): the score's other "
+                f"values lie on too few rows ({int(np.sum(scores != value))} of "
+                f"{scores.size}). Use calibration='sigmoid' or 'isotonic', or lower cv."
+            )
         fold_calibrator = fit_calibrator(scores[train], y[train], method, sign)
         probability[test] = calibrated_probability(fold_calibrator, scores[test], train.size)
     return probability, fit_calibrator(scores, y, method, sign)

@@ -10,9 +10,10 @@ from sklearn.exceptions import NotFittedError
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import r2_score
+from sklearn.model_selection import StratifiedKFold
 
 from sklearn_distill import DistilledGAM, DistilledTree
-from sklearn_distill._calibration import fit_calibrator
+from sklearn_distill._calibration import cross_fit_calibration, fit_calibrator
 
 
 class DuckTypedScorer:
@@ -554,3 +555,25 @@ def test_the_warning_that_the_score_falls_points_at_the_callers_fit(model, fall)
     said = [w for w in caught if "the score falls as P(y = 1) rises" in str(w.message)]
     assert len(said) == 1
     assert said[0].filename == __file__
+
+
+def test_spline_calibration_refuses_a_fold_whose_other_rows_hold_one_score_value():
+    # three values, two of them on one row each: where both fall in one held-out fold, the map
+    # of the other rows would be fitted on a single value
+    y = np.tile([0, 1], 30)
+    score = np.zeros(60)
+    score[[0, 1]] = [1.0, 2.0]
+    refused = 0
+    for seed in range(10):
+        folds = StratifiedKFold(n_splits=2, shuffle=True, random_state=seed)
+        together = any({0, 1} <= set(test) for _, test in folds.split(score, y))
+        try:
+            probability, _ = cross_fit_calibration(score, y, "spline", 2, random_state=seed)
+        except ValueError as error:
+            assert together
+            message = str(error)
+            assert "single score value (0.0)" in message and "2 of 60" in message
+            refused += 1
+        else:
+            assert not together and np.all((probability > 0) & (probability < 1))
+    assert refused > 0
