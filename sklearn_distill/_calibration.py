@@ -27,7 +27,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold, StratifiedGroupKFold, StratifiedKFold
 from sklearn.utils.multiclass import type_of_target
 
-from sklearn_distill._data import check_signaling_nans
+from sklearn_distill._data import caller_stacklevel, check_signaling_nans
 from sklearn_distill._validation import fail
 
 CALIBRATIONS = (None, "isotonic", "sigmoid", "temperature", "spline")
@@ -557,7 +557,10 @@ def cross_fit_calibration(
         )
     if sign is None:
         named = classes[1] if event is None else event
-        sign, _ = warn_if_score_falls(scores, y == classes[1], method, named, stacklevel=3)
+        # the warning points at the user's fit, however many of the package's frames lie between
+        sign, _ = warn_if_score_falls(
+            scores, y == classes[1], method, named, stacklevel=caller_stacklevel()
+        )
     probability = np.empty(scores.shape[0])
     if groups is None:
         folds = StratifiedKFold(n_splits=cv, shuffle=True, random_state=random_state)
@@ -573,6 +576,15 @@ def cross_fit_calibration(
     for train, test in folds.split(scores.reshape(-1, 1), y, groups):
         if groups is not None and np.unique(y[train]).size < 2:
             fail("groups", constraint, "a fold whose other folds hold rows of one class")
+        if method == "spline" and np.unique(scores[train]).size < 2:
+            # the score's other values all lie in this held-out fold (rare values)
+            value = scores[train][0].item()
+            raise ValueError(
+                f"calibration='spline' is fitted on {cv - 1} of cv={cv} folds, and the rows "
+                f"outside one fold hold a single score value ({value!r}): the score's other "
+                f"values lie on too few rows ({int(np.sum(scores != value))} of "
+                f"{scores.size}). Use calibration='sigmoid' or 'isotonic', or lower cv."
+            )
         fold_calibrator = fit_calibrator(scores[train], y[train], method, sign)
         probability[test] = calibrated_probability(fold_calibrator, scores[test], train.size)
     return probability, fit_calibrator(scores, y, method, sign)

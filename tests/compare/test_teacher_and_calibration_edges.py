@@ -4,14 +4,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from interpret.glassbox import ExplainableBoostingRegressor
+from scipy.stats import spearmanr
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.exceptions import NotFittedError
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import r2_score
+from sklearn.model_selection import StratifiedKFold
 
 from sklearn_distill import DistilledGAM, DistilledTree
-from sklearn_distill._calibration import fit_calibrator
+from sklearn_distill._calibration import cross_fit_calibration, fit_calibrator
 
 
 class DuckTypedScorer:
@@ -525,3 +527,53 @@ def test_fitted_model_refuses_scores_that_are_not_its_teachers(model):
     ):
         with pytest.raises(ValueError, match=r"teacher_scores differ from the teacher's own.*not"):
             call()
+
+
+@pytest.mark.parametrize("model", ["gam", "tree"])
+@pytest.mark.parametrize("fall", ["clear", "weak"])
+def test_the_warning_that_the_score_falls_points_at_the_callers_fit(model, fall):
+    # a warning at a line of the package's is hidden by Python's default filter after the
+    # first fit of a session, whatever the user's line; at the user's line it names the call
+    rng = np.random.default_rng(7)
+    X = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    score = X["a"].to_numpy() + 0.5 * X["b"].to_numpy()
+    if fall == "clear":
+        y = (rng.random(300) < 1 / (1 + np.exp(-score))).astype(int)
+    else:  # unrelated to the score: a weak fall once the score is turned to fall
+        y = rng.integers(0, 2, 300)
+    rho, p_value = spearmanr(score, y)
+    score = -score if rho > 0 else score
+    assert (p_value < 0.01) == (fall == "clear")
+    distiller = (
+        DistilledGAM(student=small_student(), calibration="isotonic", random_state=0)
+        if model == "gam"
+        else DistilledTree(calibration="isotonic", random_state=0)
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        distiller.fit(X, y, teacher_scores=score)
+    said = [w for w in caught if "the score falls as P(y = 1) rises" in str(w.message)]
+    assert len(said) == 1
+    assert said[0].filename == __file__
+
+
+def test_spline_calibration_refuses_a_fold_whose_other_rows_hold_one_score_value():
+    # three values, two of them on one row each: where both fall in one held-out fold, the map
+    # of the other rows would be fitted on a single value
+    y = np.tile([0, 1], 30)
+    score = np.zeros(60)
+    score[[0, 1]] = [1.0, 2.0]
+    refused = 0
+    for seed in range(10):
+        folds = StratifiedKFold(n_splits=2, shuffle=True, random_state=seed)
+        together = any({0, 1} <= set(test) for _, test in folds.split(score, y))
+        try:
+            probability, _ = cross_fit_calibration(score, y, "spline", 2, random_state=seed)
+        except ValueError as error:
+            assert together
+            message = str(error)
+            assert "single score value (0.0)" in message and "2 of 60" in message
+            refused += 1
+        else:
+            assert not together and np.all((probability > 0) & (probability < 1))
+    assert refused > 0
