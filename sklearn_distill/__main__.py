@@ -1913,8 +1913,8 @@ def _run_audit(args, parser, say, printer):
     for key, (value, default) in read.items():
         if value != default:
             description[key] = shlex.quote(value)
-    # the columns and texts named, each as a shell takes it ('loan amount', not loan amount)
-    description["features (--features)"] = typed_back("--features", dict.fromkeys(args.features))
+    # the columns and texts named, each as a shell takes it ('loan amount', not loan amount;
+    # the features are the report's own setting, written so under their option)
     if args.na_values:
         description["missing-value texts (--na-values)"] = typed_back("--na-values", args.na_values)
     if args.groups is not None:

@@ -2002,8 +2002,12 @@ def audit_report_sections(
         calibration = "none"  # the command line's --calibration none
     settings = {
         "rows": rows,
-        # the command line's gives them as typed back after --features (its description)
-        _setting_name(audit, "features", "features"): ", ".join(features) or audit.n_features_in_,
+        # the command line's as typed back after --features ('loan amount', --features=-x)
+        _setting_name(audit, "features", "features"): (
+            typed_back("--features", features)
+            if "features" in _option_names(audit)
+            else ", ".join(features) or audit.n_features_in_
+        ),
         # the command line's --event as a shell takes it ('Charged Off'), then the label's name
         _setting_name(audit, "outcome event", "event"): (
             event

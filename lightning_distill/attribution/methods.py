@@ -206,12 +206,11 @@ def _outputs_checked(model: nn.Module, targets: Tensor | None) -> Iterator[None]
 
     def hook(module, args, outputs):
         _check_outputs(outputs, targets, bounds)
-        with torch.no_grad():
-            detached = outputs.detach()
-            if detached.ndim == 2 and detached.shape[1] > 1:
-                flags.append(rows_without_a_class(detached))
-            else:
-                flags.append(~torch.isfinite(detached.reshape(len(detached), -1)).all(dim=1))
+        detached = outputs.detach()
+        if detached.ndim == 2 and detached.shape[1] > 1:
+            flags.append(rows_without_a_class(detached))
+        else:
+            flags.append(~torch.isfinite(detached.reshape(len(detached), -1)).all(dim=1))
 
     handle = model.register_forward_hook(hook)
     try:
@@ -223,18 +222,17 @@ def _outputs_checked(model: nn.Module, targets: Tensor | None) -> Iterator[None]
 
 def _refuse_undefined_outputs(flags: list[Tensor]) -> None:
     """Raise when a forward of the attribution gave outputs that explain nothing."""
-    flags = [flag for flag in flags if flag.numel()]
     if not flags:
         return
-    counts = torch.stack([flag.sum() for flag in flags])
-    if not bool(counts.any()):
+    counts = torch.stack([flag.sum() for flag in flags]).tolist()  # the one read
+    bad = next((k for k, count in enumerate(counts) if count), None)
+    if bad is None:
         return
-    first = next(flag for flag in flags if bool(flag.any()))
     raise ValueError(
         "model must return finite outputs on the inputs it explains (logits without NaN or "
         "+inf, and not all -inf: the attribution of such an output, or of a class beside it, "
         "is not defined, though its gradients may be finite: a diverged model?); got such "
-        f"outputs for {int(first.sum())} of {len(first)} rows of a forward pass."
+        f"outputs for {counts[bad]} of {len(flags[bad])} rows of a forward pass."
     )
 
 
