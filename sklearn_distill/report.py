@@ -856,6 +856,17 @@ def _bootstrap_floor(row) -> float:
 def _missing_feature_texts(audit, test):
     level = f"{100 * audit.confidence:g}%"
     pearson = test.loc["pearson"]
+    if getattr(audit, "_score_in_adjustment_", False) and pd.isna(pearson["estimate"]):
+        # fit found the score (as calibrated) held whole by the test's adjustment
+        verdict = (
+            "The test has nothing to correlate: the score, as the mimic reads it, is a "
+            "function of the audit features that the test's adjustment holds whole (a "
+            "polynomial of degree two in the numeric features plus effects of the nominal "
+            "features' levels, as a logistic regression's log-odds are), so its residuals "
+            "beyond the adjustment are zero. The score, as calibrated, uses nothing the audit "
+            "data lack."
+        )
+        return verdict, []
     interval = f"{pearson['low']:.3f} to {pearson['high']:.3f}"
     p_text = format_p_value(pearson["p_value"], pearson.get("n_bootstrap"))
     p_text = f"p {p_text}" if p_text.startswith("<") else f"p = {p_text}"
@@ -1589,7 +1600,10 @@ def audit_findings_text(audit, *, fidelity=None, max_terms=8, width=100):
             + (_attenuation_text(fidelity) if fidelity and not own_scale else []),
         ),
         block("Where the black box and the outcome differ:", [headline, *terms]),
-        block("Missing-feature test:", [verdict, "Caveats: " + " ".join(caveats)]),
+        block(
+            "Missing-feature test:",
+            [verdict, *(["Caveats: " + " ".join(caveats)] if caveats else [])],
+        ),
     ]
     stability = getattr(audit, "stability_", None)
     if stability is not None:
@@ -1808,15 +1822,20 @@ def audit_report_sections(
                 "two other thirds of the rows (neither saw the row, nor each other's rows), "
                 "adjusted, within each third of the rows (those the same two models "
                 "judged), for a quadratic in the numeric features, indicators of the nominal "
-                "features' levels, a cubic in the mimics' prediction and each level's mean "
-                "mimic residual times that prediction and its square; with "
-                f"{level} bootstrap intervals and "
-                f"bootstrap p-values. With {n_resamples} resamples no p-value can be below "
-                f"{_round_up(2 / (n_resamples + 1)):g}, so one at that floor reads '<= ...'. "
-                "Only Pearson's correlation tests 'nothing missing': rank correlations are not "
+                "features' levels, a cubic in the pair's mimic's prediction and each level's "
+                "mean of that mimic's residual times that prediction and its square; with "
+                f"{level} bootstrap intervals and bootstrap p-values. "
+                + (
+                    f"With {n_resamples} resamples no p-value can be below "
+                    f"{_round_up(2 / (n_resamples + 1)):g}, so one at that floor reads "
+                    "'<= ...'. "
+                    if n_resamples
+                    else ""
+                )
+                + "Only Pearson's correlation tests 'nothing missing': rank correlations are not "
                 "zero under that null, so Spearman's and Kendall's are shown for comparison "
                 "with Tan et al., without a p-value.",
-                "Caveats:",
+                *(["Caveats:"] if caveats else []),
             ],
             bullets=caveats,
             tables=[Table(_test_table(test))],

@@ -394,6 +394,98 @@ def test_adjustment_is_fitted_within_the_rows_one_pair_of_models_judged():
     assert audit._test_variance_inflation > 1
 
 
+def test_each_pair_is_adjusted_for_its_own_mimic_alone():
+    # Pair 0 holds the residual of mimic a and that of outcome model b, and mimic b was
+    # fitted on the same rows as outcome model b: pair 0's adjustment must not take mimic b
+    # in. With columns shared by both pairs (a cubic in the mimics' mean prediction), pair
+    # 0's adjusted mimic residual held half the difference of the two mimics' predictions.
+    from sklearn_distill.audit import _adjust, _adjusted_pairs, _adjustment_basis
+
+    rng = np.random.default_rng(3)
+    n = 300
+    thirds = [np.arange(t, n, 3) for t in range(3)]
+    X = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "z": rng.normal(size=n),
+            "level": pd.Categorical(rng.choice(list("abcd"), size=n)),
+        }
+    )
+    x, z = X["x"].to_numpy(), X["z"].to_numpy()
+    target = np.broadcast_to(x + np.sin(2 * z), (1, 2, n)).copy()
+    mimic = target - (x + 0.3 * rng.normal(size=(1, 2, n)))  # target less each prediction
+    outcome = rng.normal(size=(1, 2, n))
+    first = _adjusted_pairs(X, [thirds], mimic, outcome, target)
+    changed = mimic.copy()
+    changed[0, 1] = target[0, 1] - (z**3 + rng.normal(size=n))  # another mimic b
+    second = _adjusted_pairs(X, [thirds], changed, outcome, target)
+    np.testing.assert_array_equal(first[0][0, 0], second[0][0, 0])
+    np.testing.assert_array_equal(first[1][0, 0], second[1][0, 0])
+    assert not np.allclose(first[0][0, 1], second[0][0, 1])
+    # each pair's residuals less their fit on the basis of its own mimic
+    for rows in thirds:
+        for pair in range(2):
+            basis = _adjustment_basis(
+                X.iloc[rows],
+                len(rows),
+                target[0, pair, rows] - mimic[0, pair, rows],
+                mimic_residual=mimic[0, pair, rows],
+            )
+            expected = _adjust(basis, np.stack([mimic[0, pair, rows], outcome[0, pair, rows]]))
+            np.testing.assert_allclose(first[0][0, pair, rows], expected[0], atol=1e-12)
+            np.testing.assert_allclose(first[1][0, pair, rows], expected[1], atol=1e-12)
+
+
+@pytest.mark.parametrize("calibration", [None, "sigmoid"])
+def test_a_score_the_adjustment_holds_whole_leaves_nothing_to_correlate(calibration, tmp_path):
+    # A logistic regression's log-odds (linear in the numeric features, a level effect),
+    # read as given or through a logistic map, lie in the adjustment's span: each pair's
+    # adjusted mimic residual is rounding. With shared columns the two pairs' residuals were
+    # exact opposites, the outcome noise cancelled from the statistic and the test rejected
+    # (p at its floor) with nothing missing.
+    rng = np.random.default_rng(11)
+    n = 600
+    X = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "b": rng.normal(size=n),
+            "g": pd.Categorical(rng.choice(list("pqr"), size=n)),
+        }
+    )
+    linear = (
+        X["a"] - 0.7 * X["b"] + X["g"].astype(str).map({"p": 0.0, "q": 0.5, "r": -0.5})
+    ).to_numpy(dtype=float)
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-linear))).astype(int)
+    light = {**SMALL, "outer_bags": 2}
+    params = {
+        "calibration": calibration,
+        "n_crossfits": 1,
+        "student": ExplainableBoostingRegressor(**light, learning_rate=0.1, n_jobs=1),
+        "outcome": ExplainableBoostingClassifier(**light, learning_rate=0.05, n_jobs=1),
+    }
+    audit = _small_audit(**params).fit(X, y, teacher_scores=linear)
+    adjusted_mimic, _ = audit._test_residuals
+    assert np.sqrt(np.mean(adjusted_mimic**2)) < 1e-10 * np.std(linear)
+    with pytest.warns(UserWarning, match="nothing to correlate"):
+        test = audit.missing_feature_test(n_bootstrap=50)
+    assert test[["estimate", "low", "high", "p_value"]].isna().all().all()
+    path = tmp_path / "report.html"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        audit.report(path)
+    text = path.read_text(encoding="utf-8")
+    assert "The test has nothing to correlate" in text
+    assert "No positive correlation" not in text and "negatively correlated" not in text
+    # a score beyond the adjustment's span is tested as before
+    wiggled = linear + 0.3 * np.sin(2 * X["a"].to_numpy())
+    audit = _small_audit(**params).fit(X, y, teacher_scores=wiggled)
+    assert not audit._score_in_adjustment_
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        test = audit.missing_feature_test(n_bootstrap=50)
+    assert np.isfinite(test.loc["pearson", ["estimate", "p_value"]].astype(float)).all()
+
+
 def _hc2_reference(bases, thirds, mimic, outcome):
     """The HC2 factor of one split from first principles: each row's leverage from the hat
     matrix of its third's basis (a pseudo-inverse), and each row's influence on the stacked
