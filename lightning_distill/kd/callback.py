@@ -110,6 +110,16 @@ def _takes_batch_index(step) -> bool:
     )
 
 
+def _manual_optimization_error(pl_module: L.LightningModule) -> ValueError:
+    """Under manual optimisation Lightning ignores the loss that ``training_step`` returns."""
+    return ValueError(
+        "KnowledgeDistillation needs automatic optimisation: it replaces the loss that "
+        f"training_step returns, but {type(pl_module).__name__} sets "
+        "automatic_optimization = False. Compute lightning_distill.kd.losses."
+        "distillation_loss in your manual step instead."
+    )
+
+
 class _Captured(BaseException):
     """Stops a ``training_step`` at its forward call, carrying the call's arguments (a
     ``BaseException``: a step's own ``except Exception`` does not catch it)."""
@@ -381,12 +391,7 @@ class KnowledgeDistillation(L.Callback):
         if stage != "fit":
             return
         if not pl_module.automatic_optimization:
-            raise ValueError(
-                "KnowledgeDistillation needs automatic optimisation: it replaces the loss that "
-                f"training_step returns, but {type(pl_module).__name__} sets "
-                "automatic_optimization = False. Compute lightning_distill.kd.losses."
-                "distillation_loss in your manual step instead."
-            )
+            raise _manual_optimization_error(pl_module)
         from lightning_distill.kd.module import DistillationModule
 
         if isinstance(pl_module, DistillationModule) and pl_module.teacher is not None:
@@ -570,6 +575,10 @@ class KnowledgeDistillation(L.Callback):
                 # during the fit: its own loss, as trainer.validate computes it; the teacher is
                 # not run and no train/ value is logged from there
                 return original(*args, **kwargs)
+            if not pl_module.automatic_optimization:
+                # switched off after setup (in on_fit_start, on_train_start): Lightning would
+                # ignore the distilled loss returned below and train on the module's own
+                raise _manual_optimization_error(pl_module)
             batch = args[0] if args else kwargs["batch"]
             calls: list = []  # the forward's outputs (its inputs are in given)
             given: list = []
