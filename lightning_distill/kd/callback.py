@@ -110,6 +110,16 @@ def _takes_batch_index(step) -> bool:
     )
 
 
+def _manual_optimization_error(pl_module: L.LightningModule) -> ValueError:
+    """Under manual optimisation Lightning ignores the loss that ``training_step`` returns."""
+    return ValueError(
+        "KnowledgeDistillation needs automatic optimisation: it replaces the loss that "
+        f"training_step returns, but {type(pl_module).__name__} sets "
+        "automatic_optimization = False. Compute lightning_distill.kd.losses."
+        "distillation_loss in your manual step instead."
+    )
+
+
 class _Captured(BaseException):
     """Stops a ``training_step`` at its forward call, carrying the call's arguments (a
     ``BaseException``: a step's own ``except Exception`` does not catch it)."""
@@ -372,6 +382,9 @@ class KnowledgeDistillation(L.Callback):
         self._teacher_outputs_seen = False
         # whether the last wrapped training_step returned None (no loss, no backward)
         self._last_step_skipped = False
+        # the train/ values (detached) and batch size of the epoch's last step that distilled:
+        # logged again on a logging step the module skips, as values logged every step would be
+        self._last_logged: tuple[dict[str, Tensor], int] | None = None
         # the teacher's own floating tensors while it runs cast to the module's dtype
         self._uncast: list[tuple[nn.Module, str, bool, Tensor]] | None = None
 
@@ -381,12 +394,8 @@ class KnowledgeDistillation(L.Callback):
         if stage != "fit":
             return
         if not pl_module.automatic_optimization:
-            raise ValueError(
-                "KnowledgeDistillation needs automatic optimisation: it replaces the loss that "
-                f"training_step returns, but {type(pl_module).__name__} sets "
-                "automatic_optimization = False. Compute lightning_distill.kd.losses."
-                "distillation_loss in your manual step instead."
-            )
+            raise _manual_optimization_error(pl_module)
+        self._last_logged = None
         from lightning_distill.kd.module import DistillationModule
 
         if isinstance(pl_module, DistillationModule) and pl_module.teacher is not None:
@@ -516,6 +525,11 @@ class KnowledgeDistillation(L.Callback):
         return forward_input
 
     @override
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Lightning clears the step values at the end of each epoch: none is written again
+        self._last_logged = None
+
+    @override
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
         # With the module's optimizer: once per accumulated group of batches. Lightning calls
         # this hook after unscaling the module's gradients and before clipping them, stepping
@@ -570,6 +584,10 @@ class KnowledgeDistillation(L.Callback):
                 # during the fit: its own loss, as trainer.validate computes it; the teacher is
                 # not run and no train/ value is logged from there
                 return original(*args, **kwargs)
+            if not pl_module.automatic_optimization:
+                # switched off after setup (in on_fit_start, on_train_start): Lightning would
+                # ignore the distilled loss returned below and train on the module's own
+                raise _manual_optimization_error(pl_module)
             batch = args[0] if args else kwargs["batch"]
             calls: list = []  # the forward's outputs (its inputs are in given)
             given: list = []
@@ -602,6 +620,13 @@ class KnowledgeDistillation(L.Callback):
             with one_sync_per_step():
                 self._last_step_skipped = output is None
                 if output is None:  # the module skipped this batch
+                    # On a step the loggers write, the values of the epoch's last step that
+                    # distilled: logged on every step, they would be the ones written here (as
+                    # Lightning writes a value the module logs on its other steps only); a
+                    # module that skips exactly the logging steps would otherwise have no
+                    # train/ value written all epoch.
+                    if self._last_logged is not None and logs_step_values(pl_module.trainer):
+                        self._log(pl_module, *self._last_logged)
                     return None
                 if len(calls) != 1:
                     raise ValueError(
@@ -732,22 +757,12 @@ class KnowledgeDistillation(L.Callback):
                 settle_value_checks()
                 # each self.log costs about a millisecond (Lightning's result collection): the terms
                 # are logged on the steps whose values the loggers write, as DistillationModule does
+                # the total the optimizer steps on: the module's own loss is its labels' term
+                logged = {"loss_total": total, **terms}
+                names = {f"train/{name}": value.detach() for name, value in logged.items()}
+                self._last_logged = (names, logits.shape[0])
                 if logs_step_values(pl_module.trainer):
-                    # the total the optimizer steps on: the module's own loss is its labels' term
-                    logged = {"loss_total": total, **terms}
-                    names = {f"train/{name}": value.detach() for name, value in logged.items()}
-                    try:
-                        pl_module.log_dict(names, batch_size=logits.shape[0])
-                    except MisconfigurationException as error:
-                        if "twice" not in str(error):
-                            raise
-                        # Lightning's message blames the module for one call it made
-                        raise ValueError(
-                            "KnowledgeDistillation logs "
-                            f"{', '.join(names)} after the module's training_step, which "
-                            "logged one of these names itself with other arguments; rename "
-                            f"the module's. Lightning said: {error}"
-                        ) from None
+                    self._log(pl_module, names, logits.shape[0])
                 if isinstance(output, dict):
                     return {**output, "loss": total}
                 return total
@@ -758,6 +773,21 @@ class KnowledgeDistillation(L.Callback):
         self._instance_step = pl_module.__dict__.get("training_step", _ABSENT)
         pl_module.training_step = training_step
         self._wrapped_module = pl_module
+
+    @staticmethod
+    def _log(pl_module: L.LightningModule, names: dict[str, Tensor], batch_size: int) -> None:
+        try:
+            pl_module.log_dict(names, batch_size=batch_size)
+        except MisconfigurationException as error:
+            if "twice" not in str(error):
+                raise
+            # Lightning's message blames the module for one call it made
+            raise ValueError(
+                "KnowledgeDistillation logs "
+                f"{', '.join(names)} after the module's training_step, which "
+                "logged one of these names itself with other arguments; rename "
+                f"the module's. Lightning said: {error}"
+            ) from None
 
     @property
     def _where(self) -> str:

@@ -132,6 +132,45 @@ def test_clear_errors():
         KnowledgeDistillation(lambda x: x)
 
 
+class TurnsManualLate(Classifier):
+    """Switches to manual optimisation after the callback's setup, stepping on its own loss."""
+
+    def __init__(self, net, hook):
+        super().__init__(net)
+        self.hook = hook
+
+    def on_fit_start(self):
+        if self.hook == "on_fit_start":
+            self.automatic_optimization = False
+
+    def on_train_start(self):
+        if self.hook == "on_train_start":
+            self.automatic_optimization = False
+
+    def training_step(self, batch, batch_idx):
+        loss = super().training_step(batch, batch_idx)
+        optimizer = self.optimizers()
+        optimizer.zero_grad()
+        self.manual_backward(loss)
+        optimizer.step()
+        return loss
+
+
+@pytest.mark.parametrize("hook", ["on_fit_start", "on_train_start"])
+def test_manual_optimisation_switched_on_after_setup_is_refused(hook):
+    # Lightning ignores the loss a manual step returns: the student would train on its own loss
+    # alone while the callback logged distillation terms
+    torch.manual_seed(0)
+    x, y = make_data(8)
+    teacher = make_cnn(8)
+    module = TurnsManualLate(make_cnn(4), hook)
+    before = state_copy(module)
+    with pytest.raises(ValueError, match="automatic optimisation.*TurnsManualLate"):
+        _first_step(module, [KnowledgeDistillation(teacher)], x, y)
+    assert states_equal(before, state_copy(module))  # refused before the student stepped
+    assert "training_step" not in module.__dict__  # the module's own step given back
+
+
 def test_state_dict_round_trip_warns_on_changed_settings():
     callback = KnowledgeDistillation(make_cnn(4), temperature=3.0, alpha=0.5)
     state = callback.state_dict()

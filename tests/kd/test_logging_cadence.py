@@ -3,6 +3,8 @@ Trainer's logging steps, under the right step, and callback_metrics after each e
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from lightning.pytorch.loggers import Logger
@@ -170,3 +172,68 @@ def test_epoch_means_take_terms_of_shape_one_and_python_numbers():
     means.add({"loss": torch.tensor([2.0]), "extra": 1.5}, 2)
     means.add({"loss": torch.tensor([4.0]), "extra": 3.0}, 2)
     assert {k: float(v) for k, v in means.means().items()} == {"loss": 3.0, "extra": 2.25}
+
+
+class SkipsSomeSteps(PlainClassifier):
+    """Returns None (Lightning's skipped step) on the steps that ``skip(global_step)`` picks."""
+
+    def __init__(self, net, skip):
+        super().__init__(net)
+        self.skip = skip
+
+    def training_step(self, batch, batch_idx):
+        loss = super().training_step(batch, batch_idx)
+        return None if self.skip(self.global_step) else loss
+
+
+def test_a_module_skipping_the_logging_steps_still_gets_its_terms_written():
+    # The module skips exactly the steps the loggers write (every third). Logged on every step,
+    # the terms of the step before would be written there (Lightning writes the latest value);
+    # with the callback's cadence nothing reached the loggers all epoch.
+    torch.manual_seed(0)
+    data = TensorDataset(torch.randn(28, 5), torch.randint(0, 3, (28,)))
+    net, teacher = torch.nn.Linear(5, 3), torch.nn.Linear(5, 3)
+
+    def fit(log_every_n_steps):
+        logger = Recording()
+        module = SkipsSomeSteps(copy.deepcopy(net), lambda step: (step + 1) % 3 == 0)
+        trainer = quiet_trainer(
+            logger=logger,
+            log_every_n_steps=log_every_n_steps,
+            max_epochs=2,  # 7 batches an epoch
+            callbacks=[KnowledgeDistillation(copy.deepcopy(teacher))],
+        )
+        trainer.fit(module, DataLoader(data, batch_size=4))
+        return {step: metrics for step, metrics in logger.rows if "train/loss_kd" in metrics}
+
+    every_step, cadence = fit(1), fit(3)
+    assert sorted(cadence) == [2, 5, 8, 11]
+    for step, metrics in cadence.items():
+        for name in ("train/loss_kd", "train/loss_ce", "train/loss_total"):
+            # the step before distilled: the values of every-step logging, its own values
+            assert metrics[name] == every_step[step - 1][name], (step, name)
+
+
+class LogsItsOwnLoss(SkipsSomeSteps):
+    """Logs its own loss on the steps it does not skip."""
+
+    def training_step(self, batch, batch_idx):
+        loss = super().training_step(batch, batch_idx)
+        if loss is not None:
+            self.log("own", loss.detach())
+        return loss
+
+
+def test_a_skipped_first_step_of_an_epoch_writes_no_value_of_the_epoch_before():
+    # Lightning clears the step values at each epoch's end: on a skipped first step of an
+    # epoch, a value the module logs on its other steps is not written, nor are the terms
+    torch.manual_seed(0)
+    data = TensorDataset(torch.randn(28, 5), torch.randint(0, 3, (28,)))
+    logger = Recording()
+    module = LogsItsOwnLoss(torch.nn.Linear(5, 3), lambda step: step == 7)  # epoch 2's first
+    callback = KnowledgeDistillation(torch.nn.Linear(5, 3))
+    trainer = quiet_trainer(logger=logger, log_every_n_steps=1, max_epochs=2, callbacks=[callback])
+    trainer.fit(module, DataLoader(data, batch_size=4))
+    own = steps_with(logger, "own")
+    assert 7 not in own and len(own) == 13  # Lightning's own convention
+    assert steps_with(logger, "train/loss_kd") == own
