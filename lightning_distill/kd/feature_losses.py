@@ -1380,7 +1380,8 @@ def dkd_loss(
     each KL averaged over the batch (``batchmean``). Computed from ``log_softmax`` (stable for
     large logits), as :func:`~lightning_distill.kd.losses.kd_loss` in float32 for ``T <= 10``
     and in float64 above (float64 logits always), returned in the logits' floating dtype;
-    invariant to a constant added to a sample's logits.
+    invariant to a constant added to a sample's logits. The teacher side is not detached:
+    ``teacher_logits`` that require grad receive gradients.
 
     The authors ramp the whole DKD term up linearly over the first 20 epochs; multiply by
     :func:`dkd_warmup` for that.
