@@ -639,8 +639,8 @@ def diff_roar(
         if len(attribution) != 2:
             fail(
                 "attribution",
-                "a (train_attributions, test_attributions) pair",
-                type(attribution).__name__,
+                "a pair (train_attributions, test_attributions) of two tensors",
+                attribution,  # as given: its type alone ('tuple') is the one expected
             )
         train_attr = _match_attribution("attribution[0]", attribution[0], train_images)
         test_attr = _match_attribution("attribution[1]", attribution[1], test_images)

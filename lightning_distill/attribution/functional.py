@@ -375,11 +375,12 @@ def _five_band_with_sets(attribution, ground_truth, sets: Tensor, gt_thresholds)
     """``five_band_scores`` (``[N, K]`` each) for checked threshold sets, computed once by a
     metric rather than on every batch."""
     # finiteness is read from the largest magnitudes (here and in _normalised_heatmap)
+    given = attribution  # its shape as given, for the messages
     attribution = _as_maps("attribution", attribution, dtype=None, finite=False)
     attribution = attribution.to(_scoring_dtype(attribution))
     truth = _as_maps("ground_truth", ground_truth, allow_channels=False, dtype=None, finite=False)
     truth = truth.to(_scoring_dtype(truth))
-    _check_spatial("ground_truth", ground_truth, "attribution", attribution)
+    _check_spatial("ground_truth", ground_truth, "attribution", given)
     low, high = torch.aminmax(truth)
     largest = float(torch.maximum(-low, high))
     if not np.isfinite(largest):
@@ -432,8 +433,9 @@ def localisation_score(maps: Tensor, masks: Tensor) -> Tensor:
     [0.5]
     """
     # finiteness is read from the masses' sums (a NaN or infinity in a map makes its sum so)
+    given = maps  # its shape as given, for the messages
     maps = _as_maps("maps", maps, dtype=None, finite=False)
-    mask = _as_mask("masks", masks, "maps", maps).flatten(1)
+    mask = _as_mask("masks", masks, "maps", given).flatten(1)
     # each pixel's mass in the maps' precision, float32 for the half types (whose channels may
     # overflow their own range), as numpy sums a float32 map's channels; the masses are added up
     # in float64. A float64 mass per pixel cost twice the memory traffic for digits below the

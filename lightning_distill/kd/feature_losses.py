@@ -453,11 +453,12 @@ class CRD(FeatureMethod):
         # [B, K + 1, D], in the embeddings' dtype (the banks are bfloat16 under "bf16-true")
         weights_student = self.memory_student[contrast].to(teacher.dtype)
         weights_teacher = self.memory_teacher[contrast].to(student.dtype)
-        # the teacher's embedding against the student bank, and the reverse
-        scores_teacher = torch.exp(
+        # the teacher's embedding against the student bank, and the reverse: v.m / T, whose
+        # exp (the scores) overflows, or whose positive underflows, at a small temperature
+        logits_teacher = (
             torch.bmm(weights_student, teacher.unsqueeze(2)).squeeze(2) / self.temperature
         )
-        scores_student = torch.exp(
+        logits_student = (
             torch.bmm(weights_teacher, student.unsqueeze(2)).squeeze(2) / self.temperature
         )
         z_student, z_teacher = self.normalizers.tolist()  # both in one host read
@@ -466,18 +467,32 @@ class CRD(FeatureMethod):
             # fixed on the first training step (stored with the banks' update below)
             normalizers = (
                 torch.stack(
-                    [world.mean(scores_student.detach()), world.mean(scores_teacher.detach())]
-                ).double()
+                    [
+                        world.mean(logits_student.detach().double().exp()),
+                        world.mean(logits_teacher.detach().double().exp()),
+                    ]
+                )
                 * self.num_samples
             )
             z_student, z_teacher = normalizers.tolist()
         elif z_student < 0:
             # evaluation before any training step: the same rule on this batch, not stored
-            z_student = float(scores_student.detach().mean()) * self.num_samples
-            z_teacher = float(scores_teacher.detach().mean()) * self.num_samples
-        loss = crd_contrast_loss(scores_student / z_student, self.num_samples) + crd_contrast_loss(
-            scores_teacher / z_teacher, self.num_samples
-        )
+            z_student = float(logits_student.detach().double().exp().mean()) * self.num_samples
+            z_teacher = float(logits_teacher.detach().double().exp().mean()) * self.num_samples
+        if any(z == 0 or math.isinf(z) for z in (z_student, z_teacher)):
+            # (a NaN Z comes of non-finite features, which their own check names)
+            fail(
+                "temperature",
+                "large enough that the normalising constant Z = num_samples * mean(exp(v.m / "
+                "temperature)) is finite and positive in float64 (the similarities v.m are "
+                "about 1 in size at most: a temperature of about 0.002 or more)",
+                self.temperature,
+            )
+        # eq. (18) from the logs of the scores P = exp(v.m / T) / Z: the same value, and no
+        # overflow of exp nor a positive lost to underflow
+        loss = _crd_log_contrast_loss(
+            logits_student - math.log(z_student), self.num_samples
+        ) + _crd_log_contrast_loss(logits_teacher - math.log(z_teacher), self.num_samples)
         if self.training:
             # the step's value checks (this batch's features and scores, and what the step
             # checked before) are read before the state changes: a refused batch leaves the
@@ -1308,6 +1323,16 @@ def crd_contrast_loss(scores: Tensor, num_samples: int, eps: float = 1e-7) -> Te
         return -(positive.sum() + negative.sum()) / scores.shape[0]
 
 
+def _crd_log_contrast_loss(log_scores: Tensor, num_samples: int, eps: float = 1e-7) -> Tensor:
+    """:func:`crd_contrast_loss` of ``log_scores.exp()``, computed from the logs (the scores
+    themselves may overflow or underflow)."""
+    noise = (log_scores.shape[1] - 1) / num_samples
+    log_floor = log_scores.new_tensor(math.log(noise + eps))
+    positive = log_scores[:, 0] - torch.logaddexp(log_scores[:, 0], log_floor)
+    negative = math.log(noise) - torch.logaddexp(log_scores[:, 1:], log_floor)
+    return -(positive.sum() + negative.sum()) / log_scores.shape[0]
+
+
 def sskd_selection(scores: Tensor, targets: Tensor, ratio: float) -> Tensor:
     """SSKD's error-level selection: the rows to distil on, in increasing order.
 
@@ -1355,7 +1380,8 @@ def dkd_loss(
     each KL averaged over the batch (``batchmean``). Computed from ``log_softmax`` (stable for
     large logits), as :func:`~lightning_distill.kd.losses.kd_loss` in float32 for ``T <= 10``
     and in float64 above (float64 logits always), returned in the logits' floating dtype;
-    invariant to a constant added to a sample's logits.
+    invariant to a constant added to a sample's logits. The teacher side is not detached:
+    ``teacher_logits`` that require grad receive gradients.
 
     The authors ramp the whole DKD term up linearly over the first 20 epochs; multiply by
     :func:`dkd_warmup` for that.

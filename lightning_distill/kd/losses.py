@@ -236,6 +236,8 @@ def kd_loss(
     an empty batch with a mean reduction and a class the student masks (``-inf``) while the
     teacher gives it probability (an infinite KL).
 
+    The teacher side is not detached: ``teacher_logits`` that require grad receive gradients.
+
     Parameters
     ----------
     student_logits, teacher_logits : Tensor of shape [batch, classes]

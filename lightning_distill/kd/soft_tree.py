@@ -35,6 +35,12 @@ __all__ = ["SoftDecisionTree"]
 TreeOutput = Literal["mixture", "max_leaf"]
 
 
+#: The settings checked when set after construction, with the constructor's bounds.
+_CHECKED_ON_SET = {
+    "inverse_temperature": {"minimum": 0.0, "exclusive_minimum": True},
+    "penalty_strength": {"minimum": 0.0},
+}
+
 #: The log of the smallest share a node's balance penalty reads (1e-30).
 _LOG_SHARE_FLOOR = -69.0776
 
@@ -185,6 +191,16 @@ class SoftDecisionTree(nn.Module):
         # acts (as penalty_strength does)
         self.register_buffer("_node_depth", node_depth, persistent=False)
         self._pending = _PendingCalls()
+
+    def __setattr__(self, name: str, value) -> None:
+        # beta and lambda set after construction are checked as the constructor checks them (a
+        # negative or NaN value would train a wrong tree, or none of the penalty, silently); a
+        # learned beta, an nn.Parameter, is torch's to register, as any parameter
+        bounds = _CHECKED_ON_SET.get(name)
+        if bounds is not None and not isinstance(value, nn.Parameter):
+            if name not in self.__dict__.get("_parameters", {}):  # else torch's own refusal
+                value = check_real(name, value, **bounds)
+        super().__setattr__(name, value)
 
     @property
     def penalty_decay(self) -> float:

@@ -170,6 +170,13 @@ def test_bad_input(blocks):
         ValueError, match=r"attribution\[0\] must be shaped as the images \(20, 1, 32, 16\)"
     ):
         diff_roar(linear, data, data, attribution=(torch.ones(20, 16, 16), torch.ones(20, 32, 16)))
+    # a tuple is what is expected: the message shows what the one given holds
+    with pytest.raises(
+        ValueError,
+        match=r"attribution must be a pair \(train_attributions, test_attributions\) of two "
+        r"tensors; got a tuple of \(a tensor of dtype torch.float32 and shape \(20, 32, 16\)\)\.$",
+    ):
+        diff_roar(linear, data, data, attribution=(torch.ones(20, 32, 16),))
     nan = torch.zeros(20, 32, 16)
     nan[0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match=r"attribution\[1\] must be finite"):

@@ -504,6 +504,23 @@ def test_bad_input_messages():
         localisation_score(torch.rand(8, 8), torch.ones(8, 8))
 
 
+def test_size_mismatch_messages_show_the_maps_shape_as_given():
+    # [N, H, W] maps are read as [N, 1, H, W]: the messages had shown that shape, not the user's
+    maps = torch.rand(2, 8, 8)
+    with pytest.raises(ValueError) as raised:
+        five_band_scores(maps, torch.zeros(2, 8, 9))
+    assert str(raised.value) == (
+        "ground_truth must be a tensor with the number of images, height and width of "
+        "attribution (shape (2, 8, 8)); got (2, 8, 9)."
+    )
+    with pytest.raises(ValueError) as raised:
+        localisation_score(maps, torch.ones(3, 8, 8, dtype=torch.bool))
+    assert str(raised.value) == (
+        "masks must be a tensor with the number of images, height and width of maps "
+        "(shape (2, 8, 8)); got (3, 8, 8)."
+    )
+
+
 def test_inputs_not_mutated():
     maps = torch.randn(2, 3, 5, 5)
     truth = torch.from_numpy(cell_truth(2, 5))

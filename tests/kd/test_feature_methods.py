@@ -123,6 +123,32 @@ def test_crd_matches_the_paper_formula_and_updates_its_bank():
     assert not torch.equal(method.negatives(index, 1), contrast)
 
 
+@pytest.mark.parametrize("temperature", [0.01, 0.004], ids=["T0.01", "T0.004"])
+def test_crd_at_a_small_temperature_matches_the_paper_formula(temperature):
+    # exp(v.m / T) overflows float32 (and the positive, divided by Z, underflows) from
+    # T = 0.011 or so: the loss had been refused as non-finite scores; from the logs it is the
+    # formula's value
+    torch.manual_seed(0)
+    method = CRD(6, 10, num_samples=20, embed_dim=4, num_negatives=7, temperature=temperature)
+    s_feat, t_feat = torch.randn(5, 6), torch.randn(5, 10)
+    index = torch.tensor([3, 0, 19, 7, 11])
+    expected, _ = _crd_reference(method, s_feat, t_feat, index, method.negatives(index, step=0))
+    loss = method(s_feat, t_feat, FeatureContext(index=index))["crd"]
+    assert float(loss.detach()) == pytest.approx(expected, rel=1e-4)
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in method.embed_student.parameters())
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_crd_refuses_a_temperature_whose_normaliser_overflows_naming_it(training):
+    method = CRD(3, 3, num_samples=10, embed_dim=2, num_negatives=4, temperature=1e-4)
+    method.train(training)
+    before = {k: v.clone() for k, v in method.state_dict().items()}
+    with pytest.raises(ValueError, match=r"^temperature must be .*; got 0\.0001\.$"):
+        method(torch.randn(4, 3), torch.randn(4, 3), FeatureContext(index=torch.arange(4)))
+    assert all(torch.equal(v, method.state_dict()[k]) for k, v in before.items())
+
+
 def test_crd_bank_row_of_a_sample_drawn_twice_is_its_last_update():
     # a sampler drawing with replacement (or DistributedSampler's padding) repeats an index in
     # a batch: the bank row takes the last occurrence's update, on any device (CUDA's

@@ -65,6 +65,47 @@ def test_an_output_set_after_construction_is_checked():
     torch.testing.assert_close(tree(x).exp(), q[tree.leaf_probabilities(x).argmax(1)])
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("inverse_temperature", -2.0),
+        ("inverse_temperature", 0.0),
+        ("inverse_temperature", math.nan),
+        ("penalty_strength", -1.0),
+        ("penalty_strength", math.nan),
+    ],
+    ids=["beta-negative", "beta-zero", "beta-nan", "lambda-negative", "lambda-nan"],
+)
+def test_a_beta_or_lambda_set_after_construction_is_checked_as_the_constructor_does(name, value):
+    # a negative beta mirrors every split, a NaN one predicts NaN; a negative or NaN lambda had
+    # switched the balance penalty off: all silently
+    with pytest.raises(ValueError) as built:
+        SoftDecisionTree(4, 3, depth=2, **{name: value})
+    torch.manual_seed(1)
+    tree = SoftDecisionTree(4, 3, depth=2).double()
+    x = torch.randn(10, 4, dtype=torch.float64)
+    before = tree(x)
+    with pytest.raises(ValueError) as set_later:
+        setattr(tree, name, value)
+    assert str(set_later.value) == str(built.value)
+    assert str(set_later.value).startswith(f"{name} must be")
+    assert getattr(tree, name) == {"inverse_temperature": 1.0, "penalty_strength": 0.1}[name]
+    torch.testing.assert_close(tree(x), before)
+
+
+def test_a_learned_beta_is_still_a_parameter_of_the_tree():
+    torch.manual_seed(1)
+    tree = SoftDecisionTree(4, 3, depth=2).double()
+    x = torch.randn(10, 4, dtype=torch.float64)
+    tree.inverse_temperature = 3.0  # a plain number, checked, as before
+    fixed = tree(x)
+    tree.inverse_temperature = torch.nn.Parameter(torch.tensor(3.0, dtype=torch.float64))
+    assert "inverse_temperature" in dict(tree.named_parameters())
+    torch.testing.assert_close(tree(x), fixed)
+    tree(x).sum().backward()
+    assert tree.inverse_temperature.grad is not None
+
+
 def test_training_the_max_leaf_output_is_warned_about_once():
     # the most probable leaf sends no gradient to the inner nodes: only the leaves would learn
     torch.manual_seed(0)
