@@ -10,6 +10,7 @@ trade-off.
 
 from __future__ import annotations
 
+import numbers
 import time
 import warnings
 
@@ -23,6 +24,7 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn_distill import _teacher
 from sklearn_distill._data import check_same_order, is_frame, take_rows
 from sklearn_distill._defaults import DEFAULT_STUDENT_PARAMS
+from sklearn_distill._validation import check_seed, fail
 from sklearn_distill.gam import DistilledGAM, DistillerBase
 from sklearn_distill.tree import DistilledTree
 
@@ -30,6 +32,21 @@ COLUMNS = ["family", "label", "complexity", "r2", "rmse", "fit_seconds"]
 
 #: Fewer rows than this on either side of the pilot's split are warned about.
 _MIN_SPLIT_ROWS = 30
+
+
+def _check_test_size(test_size, n_samples: int) -> None:
+    """The pilot's held-out part: a share of the rows in (0, 1) or a count of rows that leaves
+    some to fit (None: scikit-learn's default share, as train_test_split reads it)."""
+    constraint = f"a share of the rows in (0, 1) or a number of rows in [1, {n_samples - 1}]"
+    if test_size is None:
+        return
+    if isinstance(test_size, bool | np.bool_) or not isinstance(test_size, numbers.Real):
+        fail("test_size", constraint, test_size, TypeError)
+    if isinstance(test_size, numbers.Integral):
+        if not 1 <= test_size <= n_samples - 1:
+            fail("test_size", constraint, test_size)
+    elif not 0 < test_size < 1:  # NaN too
+        fail("test_size", constraint, test_size)
 
 
 def student_complexity(student) -> float:
@@ -170,8 +187,8 @@ def student_size_pilot(
         :class:`~sklearn_distill.DistilledTree` used as it is (``gam_params`` it accepts are
         set on it); :func:`student_kinds` builds one across student kinds. By default
         :func:`default_ladder`.
-    test_size : float, default=0.25
-        Share of rows held out to measure fidelity.
+    test_size : float or int, default=0.25
+        Share of rows held out to measure fidelity, in (0, 1), or their number.
     random_state : int or None, default=None
         Seeds the split and the default students.
     verbose : bool, default=False
@@ -210,6 +227,8 @@ def student_size_pilot(
     if getattr(X, "ndim", 2) != 2:
         raise ValueError(f"X must be two-dimensional (rows, features); got shape {X.shape}.")
     n_samples = X.shape[0]
+    _check_test_size(test_size, n_samples)
+    check_seed("random_state", random_state)
     for name, values in (("y", y), ("teacher_scores", teacher_scores)):
         check_same_order(X, values, name)
     _check_gam_params(gam_params)

@@ -304,6 +304,38 @@ def test_the_plot_names_students_it_cannot_place_on_its_size_axis(X, tmp_path):
     figure.savefig(tmp_path / "pilot.png")
 
 
+@pytest.mark.parametrize(
+    ("argument", "value", "error"),
+    [
+        ("test_size", 1.5, ValueError),
+        ("test_size", 0, ValueError),
+        ("test_size", 500, ValueError),
+        ("test_size", float("nan"), ValueError),
+        ("test_size", "0.2", TypeError),
+        ("test_size", True, TypeError),
+        ("random_state", -1, ValueError),
+        ("random_state", 1.5, TypeError),
+        ("random_state", np.random.default_rng(0), TypeError),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, np.random.Generator) else None,
+)
+def test_the_split_arguments_are_refused_in_the_pilots_own_words(X, argument, value, error):
+    # refused before any student is fitted, naming the pilot's argument, not train_test_split's
+    ladder = [("tree", "depth 1", DecisionTreeRegressor(max_depth=1))]
+    with pytest.raises(error) as raised:
+        student_size_pilot(None, X, teacher_scores=teacher(X), students=ladder, **{argument: value})
+    assert str(raised.value).startswith(f"{argument} must be ")
+    assert "train_test_split" not in str(raised.value)
+    if argument == "test_size":  # the bounds said are those of these 500 rows
+        assert "[1, 499]" in str(raised.value)
+
+
+def test_the_largest_count_of_held_out_rows_is_accepted(X):
+    ladder = [("tree", "depth 1", DecisionTreeRegressor(max_depth=1))]
+    with pytest.warns(UserWarning, match="into 1 to fit and 499 to score"):
+        student_size_pilot(None, X, teacher_scores=teacher(X), students=ladder, test_size=499)
+
+
 def test_a_split_too_small_to_rank_students_is_warned_about(X):
     ladder = [("tree", "depth 2", DecisionTreeRegressor(max_depth=2))]
     with pytest.warns(UserWarning, match=r"into 498 to fit and 2 to score \(test_size=2\)"):
