@@ -112,11 +112,19 @@ def check_binary_labels(
             "(from files read apart?). Convert them to one type (e.g. y.astype(str)) if they "
             "name the same outcomes."
         ) from None
+    # the labels as written, not numpy's repr of them (1, not np.int64(1))
+    shown = [c.item() if isinstance(c, np.generic) else c for c in classes[:2]]
     if classes.size == 1:
-        raise ValueError(
-            f"y has a single class ({classes[0]!r}): {needed_for} needs both outcomes."
-        )
+        raise ValueError(f"y has a single class ({shown[0]!r}): {needed_for} needs both outcomes.")
     kind = type_of_target(y, input_name="y", raise_unknown=True)
+    if kind == "continuous" and classes.size == 2:
+        # two values, but fractional ones: scikit-learn takes them for a continuous target
+        raise ValueError(
+            f"{needed_for} needs binary labels y; got a 'continuous' target: its 2 distinct "
+            f"values, {shown[0]!r} and {shown[1]!r}, are not whole numbers, and scikit-learn "
+            "reads fractional labels as a continuous target, not as two classes. Encode the "
+            "outcome as 0 and 1, as booleans or as strings."
+        )
     if kind != "binary":
         raise ValueError(
             f"{needed_for} needs binary labels y; got a {kind!r} target with "

@@ -10,6 +10,7 @@ trade-off.
 
 from __future__ import annotations
 
+import numbers
 import time
 import warnings
 
@@ -23,6 +24,7 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn_distill import _teacher
 from sklearn_distill._data import check_same_order, is_frame, take_rows
 from sklearn_distill._defaults import DEFAULT_STUDENT_PARAMS
+from sklearn_distill._validation import check_seed, fail
 from sklearn_distill.gam import DistilledGAM, DistillerBase
 from sklearn_distill.tree import DistilledTree
 
@@ -30,6 +32,21 @@ COLUMNS = ["family", "label", "complexity", "r2", "rmse", "fit_seconds"]
 
 #: Fewer rows than this on either side of the pilot's split are warned about.
 _MIN_SPLIT_ROWS = 30
+
+
+def _check_test_size(test_size, n_samples: int) -> None:
+    """The pilot's held-out part: a share of the rows in (0, 1) or a count of rows that leaves
+    some to fit (None: scikit-learn's default share, as train_test_split reads it)."""
+    constraint = f"a share of the rows in (0, 1) or a number of rows in [1, {n_samples - 1}]"
+    if test_size is None:
+        return
+    if isinstance(test_size, bool | np.bool_) or not isinstance(test_size, numbers.Real):
+        fail("test_size", constraint, test_size, TypeError)
+    if isinstance(test_size, numbers.Integral):
+        if not 1 <= test_size <= n_samples - 1:
+            fail("test_size", constraint, test_size)
+    elif not 0 < test_size < 1:  # NaN too
+        fail("test_size", constraint, test_size)
 
 
 def student_complexity(student) -> float:
@@ -170,8 +187,8 @@ def student_size_pilot(
         :class:`~sklearn_distill.DistilledTree` used as it is (``gam_params`` it accepts are
         set on it); :func:`student_kinds` builds one across student kinds. By default
         :func:`default_ladder`.
-    test_size : float, default=0.25
-        Share of rows held out to measure fidelity.
+    test_size : float or int, default=0.25
+        Share of rows held out to measure fidelity, in (0, 1), or their number.
     random_state : int or None, default=None
         Seeds the split and the default students.
     verbose : bool, default=False
@@ -210,6 +227,8 @@ def student_size_pilot(
     if getattr(X, "ndim", 2) != 2:
         raise ValueError(f"X must be two-dimensional (rows, features); got shape {X.shape}.")
     n_samples = X.shape[0]
+    _check_test_size(test_size, n_samples)
+    check_seed("random_state", random_state)
     for name, values in (("y", y), ("teacher_scores", teacher_scores)):
         check_same_order(X, values, name)
     _check_gam_params(gam_params)
@@ -460,13 +479,56 @@ def plot_student_size(table, *, ax=None, metric=None):
         axes = figure.subplots(1, len(metrics), squeeze=False)[0]
     else:
         figure, axes = ax.figure, [ax]
-    for axis, name in zip(axes, metrics):
-        _draw_metric(axis, table, name)
-    if axes[0].get_lines():  # none when no student has a size the axis can place
-        axes[0].legend(title="student", fontsize=8)
+    labels = [_draw_metric(axis, table, name) for axis, name in zip(axes, metrics)]
     if len(metrics) > 1:
         figure.suptitle("Student-size pilot: held-out fidelity to the teacher")
+    # the labels' sizes are in points, the gaps between points in data: where a label goes is
+    # decided on the laid-out figure, by the labels' drawn extents
+    figure.figure.draw_without_rendering()  # the root figure, also of an ax in a subfigure
+    for axis, placed in zip(axes, labels):
+        _place_labels(axis, placed)
+    if axes[0].get_lines():  # none when no student has a size the axis can place
+        axes[0].legend(title="student", fontsize=8)
     return figure
+
+
+def _label_side(label, above: bool, leftwards: bool) -> None:
+    """Put a point's label above or below it, reading away from it to the right or left."""
+    label.xyann = (-3 if leftwards else 3, 4 if above else -6)
+    label.set_rotation((35 if above else -35) * (-1 if leftwards else 1))
+    label.set_verticalalignment("bottom" if above else "top")
+    label.set_horizontalalignment("right" if leftwards else "left")
+
+
+def _place_labels(ax, labels) -> None:
+    """Place each ``(label, above)``: reading rightwards from its point, or leftwards when it
+    would cross the axes' right edge (a label reading leftwards over a neighbouring point
+    would name it); on its preferred side, or the other one where the preferred place leaves
+    the axes or covers a label placed before it; where both do (an axes too small for its
+    labels), on the side where the least of it lies outside or over them."""
+    from matplotlib.transforms import Bbox
+
+    box = ax.get_window_extent()
+
+    def shared(first, second) -> float:
+        common = Bbox.intersection(first, second)
+        return 0.0 if common is None else common.width * common.height
+
+    placed = []
+    for label, above in labels:
+        _label_side(label, above, leftwards=False)
+        leftwards = label.get_window_extent().x1 > box.x1
+        clashes = []
+        for side in (above, not above):
+            _label_side(label, side, leftwards)
+            extent = label.get_window_extent()
+            outside = extent.width * extent.height - shared(extent, box)
+            clashes.append(outside + sum(shared(extent, other) for other in placed))
+            if clashes[-1] == 0:
+                break
+        else:
+            _label_side(label, above if clashes[0] <= clashes[1] else not above, leftwards)
+        placed.append(label.get_window_extent())
 
 
 def _draw_metric(ax, table, metric):
@@ -485,6 +547,7 @@ def _draw_metric(ax, table, metric):
             va="top",
         )
     table = table.loc[sizes > 0]
+    labels = []  # each point's label and whether it goes above the point, in drawing order
     # a family of None or NaN is a line of its own (groupby would drop its students), and a
     # family or label given as a number is named as text
     groups = table.groupby("family", sort=False, dropna=False)
@@ -503,15 +566,16 @@ def _draw_metric(ax, table, metric):
                 above = False
             else:
                 above = number % 2 == 0
-            ax.annotate(
+            label = ax.annotate(
                 str(row["label"]).split(", ")[-1],
                 (row["complexity"], row[metric]),
+                xytext=(0, 0),  # set by _label_side
                 textcoords="offset points",
-                xytext=(3, 4) if above else (3, -6),
-                rotation=35 if above else -35,
-                va="bottom" if above else "top",
                 fontsize=7,
             )
+            label.set_in_layout(False)  # kept inside the axes by _place_labels
+            _label_side(label, above, leftwards=False)
+            labels.append((label, above))
     ax.set_xscale("log")
     ticks = []
     for size in np.unique(table["complexity"].dropna()):
@@ -527,3 +591,4 @@ def _draw_metric(ax, table, metric):
         name = "R^2 on the teacher's scores"
     ax.set_ylabel(f"held-out {name}")
     ax.grid(alpha=0.3)
+    return labels

@@ -71,8 +71,9 @@ def _bag_fraction(ebm, n_samples: float) -> float:
 
 def standard_errors(ebm, term_index: int) -> np.ndarray:
     """Delete-d jackknife standard error of each bin's score of one term (NaN when the bags
-    cannot tell: fewer than two bags, bags fitted on all rows, or a term whose bags' scores
-    the EBM no longer holds, as after ``ebm.monotonize``)."""
+    cannot tell: fewer than two bags, bags fitted on all rows, a term whose bags' scores
+    the EBM no longer holds, as after ``ebm.monotonize``, or an EBM built by ``merge_ebms``,
+    whose bags come from different data sets)."""
     bagged = ebm.bagged_scores_[term_index]
     if bagged is None:  # interpret drops a term's bags when it edits the term (monotonize)
         return np.full(np.shape(ebm.term_scores_[term_index]), np.nan)
@@ -96,12 +97,22 @@ def _check_one_score_per_bin(ebm, function: str) -> None:
             )
 
 
+def _merged(ebm) -> bool:
+    """Whether ``ebm`` is the output of interpret's ``merge_ebms``: its bags are those of
+    models fitted on different data sets, so no jackknife over them estimates a sampling
+    spread. ``merge_ebms`` builds its EBM without calling the constructor or ``fit``, so it
+    holds none of the constructor's parameters (``outer_bags``) and no ``best_iteration_``,
+    which every fitted EBM holds."""
+    fitted = hasattr(ebm, "term_scores_")
+    return fitted and not (hasattr(ebm, "outer_bags") and hasattr(ebm, "best_iteration_"))
+
+
 def _jackknife(ebm, bagged: np.ndarray) -> np.ndarray:
     """Delete-d jackknife standard error of statistics computed on each of ``ebm``'s bags
-    (``bagged``: bags first)."""
+    (``bagged``: bags first; NaN for a merged EBM, whose bags come from different data)."""
     n_samples = float(np.sum(ebm.bin_weights_[0]))
     fraction = _bag_fraction(ebm, n_samples)
-    if bagged.shape[0] < 2 or not 0 < fraction < 1:
+    if bagged.shape[0] < 2 or _merged(ebm) or not 0 < fraction < 1:
         return np.full(bagged.shape[1:], np.nan)
     return np.std(bagged, axis=0, ddof=1) * np.sqrt(fraction / (1 - fraction))
 
@@ -550,7 +561,8 @@ def shape_functions(
           ``"missing"``; a pair of labels for an interaction cell;
         - ``score``: the term's contribution on the model's scale (log-odds for a classifier);
         - ``lower``, ``upper``: the confidence band (see the module docstring), NaN when the
-          bags cannot give one;
+          bags cannot give one (an EBM built by interpret's ``merge_ebms`` among them: its
+          bags were fitted on different data sets);
         - ``std_error``: the jackknife standard error behind the band;
         - ``dof``: its degrees of freedom (outer bags - 1), behind the band's ``t`` quantile;
           NaN for a term whose bags the EBM dropped (``ebm.monotonize`` does);
@@ -622,7 +634,15 @@ def shape_functions(
         quantile = student_t.ppf(0.5 + confidence / 2, table["dof"].where(table["dof"] > 0))
     table["lower"] = table["score"] - quantile * table["std_error"]
     table["upper"] = table["score"] + quantile * table["std_error"]
-    if table["std_error"].isna().all():
+    if _merged(ebm):
+        warnings.warn(
+            "the EBM was merged (interpret's merge_ebms): its bags were fitted on different "
+            "data sets, so their spread is no sampling spread and no confidence band follows "
+            "from it; lower, upper and std_error are NaN.",
+            UserWarning,
+            stacklevel=2,
+        )
+    elif table["std_error"].isna().all():
         warnings.warn(
             "the EBM's bags cannot give confidence bands (fewer than 2 outer bags, "
             "validation_size=0 so that every bag saw all rows, or terms whose bags the EBM "

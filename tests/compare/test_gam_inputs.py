@@ -162,6 +162,25 @@ def test_bad_fit_input(params, fit_kwargs, error, match):
         gam(**params).fit(**fit_kwargs)
 
 
+@pytest.mark.parametrize("label", [1, 1.0, "yes"], ids=["int", "float", "str"])
+def test_a_single_class_is_named_as_written(label):
+    # np.full holds numpy scalars: the message shows the label, not numpy's np.int64(1)
+    with pytest.raises(ValueError, match=re.escape(f"y has a single class ({label!r}):")):
+        gam(calibration="isotonic").fit(X, np.full(60, label), teacher_scores=SCORES)
+
+
+def test_two_fractional_labels_are_told_apart_from_a_third_class():
+    # 0.5 and 1.5 are two values, as a binary outcome has; what rules them out is that they
+    # are not whole numbers (scikit-learn's continuous target), which the message says
+    y = np.where(LABELS == 1, 1.5, 0.5)
+    with pytest.raises(ValueError, match="binary labels y") as raised:
+        gam(calibration="isotonic").fit(X, y, teacher_scores=SCORES)
+    assert "2 distinct values, 0.5 and 1.5, are not whole numbers" in str(raised.value)
+    assert "a binary outcome has two classes" not in str(raised.value)
+    # the same labels as whole numbers are a binary outcome
+    gam(calibration="isotonic").fit(X, y - 0.5, teacher_scores=SCORES)
+
+
 def test_teacher_problems():
     regressor = LinearRegression().fit(X, SCORES)
     with pytest.raises(ValueError, match="has no method 'predict_proba'"):

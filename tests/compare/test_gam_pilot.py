@@ -1,10 +1,12 @@
 """Student-size pilot: fidelity against complexity."""
 
+import itertools
 import re
 import warnings
 
 import matplotlib
 import numpy as np
+import pandas as pd
 import pytest
 from interpret.glassbox import ExplainableBoostingRegressor
 from sklearn.linear_model import LogisticRegression
@@ -304,6 +306,38 @@ def test_the_plot_names_students_it_cannot_place_on_its_size_axis(X, tmp_path):
     figure.savefig(tmp_path / "pilot.png")
 
 
+@pytest.mark.parametrize(
+    ("argument", "value", "error"),
+    [
+        ("test_size", 1.5, ValueError),
+        ("test_size", 0, ValueError),
+        ("test_size", 500, ValueError),
+        ("test_size", float("nan"), ValueError),
+        ("test_size", "0.2", TypeError),
+        ("test_size", True, TypeError),
+        ("random_state", -1, ValueError),
+        ("random_state", 1.5, TypeError),
+        ("random_state", np.random.default_rng(0), TypeError),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, np.random.Generator) else None,
+)
+def test_the_split_arguments_are_refused_in_the_pilots_own_words(X, argument, value, error):
+    # refused before any student is fitted, naming the pilot's argument, not train_test_split's
+    ladder = [("tree", "depth 1", DecisionTreeRegressor(max_depth=1))]
+    with pytest.raises(error) as raised:
+        student_size_pilot(None, X, teacher_scores=teacher(X), students=ladder, **{argument: value})
+    assert str(raised.value).startswith(f"{argument} must be ")
+    assert "train_test_split" not in str(raised.value)
+    if argument == "test_size":  # the bounds said are those of these 500 rows
+        assert "[1, 499]" in str(raised.value)
+
+
+def test_the_largest_count_of_held_out_rows_is_accepted(X):
+    ladder = [("tree", "depth 1", DecisionTreeRegressor(max_depth=1))]
+    with pytest.warns(UserWarning, match="into 1 to fit and 499 to score"):
+        student_size_pilot(None, X, teacher_scores=teacher(X), students=ladder, test_size=499)
+
+
 def test_a_split_too_small_to_rank_students_is_warned_about(X):
     ladder = [("tree", "depth 2", DecisionTreeRegressor(max_depth=2))]
     with pytest.warns(UserWarning, match=r"into 498 to fit and 2 to score \(test_size=2\)"):
@@ -376,6 +410,45 @@ def test_the_plot_draws_every_student_whatever_its_family_and_label(X):
     drawn = sorted(x for line in axis.get_lines() for x in line.get_xdata())
     assert drawn == sorted(table["complexity"])
     assert {text.get_text() for text in axis.texts} == {"depth 2", "depth 3", "1"}
+
+
+@pytest.mark.parametrize("given_ax", [False, True], ids=["own figure", "given ax"])
+def test_the_plot_keeps_its_point_labels_apart_and_inside_the_axes(given_ax):
+    # the default ladder on four features: EBMs of 9 and 10 terms (5 and 10 pairs asked for)
+    # sit side by side near the top, and the deepest tree is the rightmost point
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    table = pd.DataFrame(
+        {
+            "family": ["EBM"] * 4 + ["tree"] * 4,
+            "label": [f"EBM, {k} pairs" for k in (0, 2, 5, 10)]
+            + [f"tree, depth {d}" for d in (2, 4, 6, 8)],
+            "complexity": [4.0, 6.0, 9.0, 10.0, 4.0, 16.0, 52.0, 125.0],
+            "r2": [0.200, 0.956, 0.944, 0.948, 0.184, 0.224, 0.136, 0.236],
+            "rmse": np.ones(8),
+            "fit_seconds": np.ones(8),
+        }
+    )
+    if given_ax:
+        ax = Figure(figsize=(6, 4.5)).subplots()
+        figure = plot_student_size(table, ax=ax)
+    else:
+        figure = plot_student_size(table)
+    (axis,) = figure.axes
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    box = axis.get_window_extent(renderer)
+    labels = {text.get_text(): text.get_window_extent(renderer) for text in axis.texts}
+    assert set(labels) == {"0 pairs", "2 pairs", "5 pairs", "10 pairs"} | {
+        f"depth {d}" for d in (2, 4, 6, 8)
+    }
+    for name, extent in labels.items():
+        assert box.x0 <= extent.x0 and extent.x1 <= box.x1, name
+        assert box.y0 <= extent.y0 and extent.y1 <= box.y1, name
+    for (a, first), (b, second) in itertools.combinations(labels.items(), 2):
+        assert not first.overlaps(second), (a, b)
 
 
 @pytest.mark.parametrize("response", ["auto", "predict_proba"])

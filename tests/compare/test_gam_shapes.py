@@ -121,6 +121,42 @@ def test_no_bands_without_subsampled_bags():
         shape_functions(object())
 
 
+def test_no_bands_for_a_merged_ebm():
+    # merge_ebms pools the bags of models fitted on different halves of the data: each bag saw
+    # 85% of its own half, and bag_weights_ over the merged bin weights reads 42.5%; no
+    # jackknife over such bags estimates a sampling spread, so the merged model gets no band
+    import pickle
+
+    from interpret.glassbox import merge_ebms
+
+    from sklearn_distill.shapes import interaction_blocks
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(400, 2))
+    y = X[:, 0] ** 2 + X[:, 0] * X[:, 1] + 0.3 * rng.normal(size=400)
+    halves = [
+        ExplainableBoostingRegressor(
+            outer_bags=4, max_rounds=50, interactions=[(0, 1)], n_jobs=1, random_state=seed
+        ).fit(X[rows], y[rows])
+        for seed, rows in enumerate([slice(0, 200), slice(200, 400)])
+    ]
+    merged = merge_ebms(halves)
+    for model in [merged, pickle.loads(pickle.dumps(merged))]:
+        with pytest.warns(UserWarning, match="merge_ebms"):
+            table = shape_functions(model)
+        assert table[["std_error", "lower", "upper"]].isna().all().all()
+        # the shapes themselves are the merged model's: its scores, bin by bin
+        for index, name in enumerate(model.term_names_):
+            rows = table[table.term == name]
+            if len(model.term_features_[index]) == 1:
+                expected = model.term_scores_[index][rows["bin"].to_numpy(int)]
+                np.testing.assert_allclose(rows["score"], expected)
+        blocks, _ = interaction_blocks(model)
+        assert len(blocks) and blocks["std_error"].isna().all()
+    for half in halves:  # each model fitted on its own data keeps its bands
+        assert shape_functions(half)["std_error"].notna().all()
+
+
 def test_jackknife_of_a_subsample_mean_is_its_full_sample_variance():
     """The delete-d jackknife's factor r / d = f / (1 - f): for the mean, over subsamples of r
     of n rows without replacement, (r / d) * Var_subsamples is exactly S^2 / n."""
