@@ -244,6 +244,13 @@ def _check_operands(x, h0, *, name: str = "x", min_dim: int = 1) -> None:
         raise ValueError(
             f"{name} must have at least {min_dim} dimension(s); got shape {tuple(x.shape)}."
         )
+    if 0 in x.shape[x.ndim - min_dim :]:
+        # torch's reshape of the rows had failed ("cannot reshape tensor of 0 elements")
+        axes = "its last dimension" if min_dim == 1 else f"each of its last {min_dim} dimensions"
+        raise ValueError(
+            f"{name} must have at least one sample along {axes} (those transformed); got shape "
+            f"{tuple(x.shape)}."
+        )
     if not isinstance(h0, torch.Tensor):
         raise TypeError(
             f"h0 must be a torch.Tensor scaling filter (e.g. torch.as_tensor("
