@@ -220,6 +220,16 @@ def test_lowpass_from_wavelet_bad_input():
         lowpass_from_wavelet([0.5, float("nan")])
     with pytest.raises(ValueError, match="noise must be a finite number"):
         lowpass_from_wavelet("db5", noise=-1.0)
+    # float(noise) had said "could not convert string to float: 'a'", numpy's generator
+    # "expected non-negative integer" for seed=-1, neither naming the argument; True read as 1.0
+    for kwargs, error, message in (
+        ({"noise": "a"}, TypeError, r"noise must be a real number >= 0; got 'a'"),
+        ({"noise": True}, TypeError, r"noise must be a real number >= 0; got True"),
+        ({"noise": 0.1, "seed": -1}, ValueError, r"seed must be an integer >= 0; got -1"),
+        ({"noise": 0.1, "seed": "x"}, TypeError, r"seed must be an integer >= 0; got 'x'"),
+    ):
+        with pytest.raises(error, match=message):
+            lowpass_from_wavelet("db5", **kwargs)
 
 
 def test_bad_mode_is_named():
