@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from captum.attr import InputXGradient, IntegratedGradients, Saliency
 
+from lightning_distill._validation import check_choice, check_integer
 from lightning_distill.awd.transform import wavedec1d, wavedec2d, waverec1d, waverec2d
 
 __all__ = [
@@ -268,6 +269,12 @@ def trim_attributions(
     [(4, 6), (4, 6), (4, 9)]
     """
     method = _method(method)
+    if isinstance(dim, bool):
+        raise TypeError(f"dim must be 1 (signals) or 2 (images); got {dim!r}.")
+    # any other dim had run the 2D transform (or failed unpacking x's shape)
+    check_choice("dim", dim, (1, 2))
+    # Captum's own check of n_steps is an AssertionError, or numpy's for a float
+    n_steps = check_integer("n_steps", n_steps, minimum=1)
     if dim == 1:
         coefficients = wavedec1d(x, h0, levels, mode)
     else:

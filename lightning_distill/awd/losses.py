@@ -13,6 +13,7 @@ import pywt
 import torch
 import torch.nn.functional as F
 
+from lightning_distill._validation import fail
 from lightning_distill.awd.transform import (
     _filter_array,
     as_filter,
@@ -46,11 +47,34 @@ def reconstruction_loss(reconstruction: torch.Tensor, x: torch.Tensor) -> torch.
     >>> float(reconstruction_loss(torch.zeros(2, 4), torch.ones(2, 4)))
     1.0
     """
+    for name, value in (("reconstruction", reconstruction), ("x", x)):
+        if not isinstance(value, torch.Tensor):
+            fail(name, "a torch.Tensor", type(value).__name__, TypeError)
+    if reconstruction.shape != x.shape:
+        # mse_loss would broadcast a (batch, 1, N) reconstruction against a (batch, N) signal
+        # into a (batch, batch, N) comparison, with a warning only
+        fail("reconstruction", f"shaped as x, {tuple(x.shape)}", tuple(reconstruction.shape))
     return F.mse_loss(reconstruction, x)
 
 
-def _l1_per_sample(tensors) -> torch.Tensor:
+def _l1_per_sample(tensors, name: str) -> torch.Tensor:
+    """Sum of ``|t|`` over every tensor and every element but the first dimension, batch mean;
+    ``tensors`` refused (naming ``name``) unless a non-empty sequence of tensors of one batch
+    size: a single tensor would be iterated over its rows, each row's entries read as samples."""
+    constraint = "a non-empty sequence of tensors shaped (batch, ...)"
+    if not isinstance(tensors, list | tuple):
+        fail(name, constraint, tensors, TypeError)
+    if not tensors:
+        fail(name, constraint, tensors)
+    for index, t in enumerate(tensors):
+        if not isinstance(t, torch.Tensor):
+            fail(f"{name}[{index}]", "a tensor shaped (batch, ...)", t, TypeError)
+        if t.ndim == 0:
+            fail(f"{name}[{index}]", "a tensor shaped (batch, ...)", t)
     batch = tensors[0].shape[0]
+    sizes = [t.shape[0] for t in tensors]
+    if any(size != batch for size in sizes):
+        fail(name, "tensors of one batch size (first dimension)", sizes)
     return sum(t.abs().reshape(batch, -1).sum(dim=1) for t in tensors).mean()
 
 
@@ -67,7 +91,7 @@ def sparsity_loss(coefficients) -> torch.Tensor:
     >>> float(sparsity_loss((torch.tensor([[1.0, -2.0]]), torch.tensor([[3.0]]))))
     6.0
     """
-    return _l1_per_sample(coefficients)
+    return _l1_per_sample(coefficients, "coefficients")
 
 
 def attribution_sparsity_loss(attributions) -> torch.Tensor:
@@ -78,7 +102,7 @@ def attribution_sparsity_loss(attributions) -> torch.Tensor:
     attributions : sequence of torch.Tensor
         One tensor per coefficient tensor, each of shape (batch, ...).
     """
-    return _l1_per_sample(attributions)
+    return _l1_per_sample(attributions, "attributions")
 
 
 def lowpass_sum_loss(h0: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,6 @@ mode, for a valid orthogonal filter, synthesis inverts analysis (perfect reconst
 from __future__ import annotations
 
 import functools
-import math
 import warnings
 
 import numpy as np
@@ -28,7 +27,7 @@ import pywt
 import torch
 import torch.nn.functional as F
 
-from lightning_distill._validation import check_integer, describe
+from lightning_distill._validation import check_integer, check_real, describe
 
 __all__ = [
     "MODES",
@@ -154,9 +153,10 @@ def lowpass_from_wavelet(
             f"{argument} must be a str, a pywt.Wavelet or a scaling filter (sequence of float), "
             f"got {type(wavelet).__name__}."
         )
-    noise = float(noise)
-    if not math.isfinite(noise) or noise < 0:
-        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}.")
+    # float(noise) and numpy's generator had refused a string or a negative seed naming neither
+    noise = check_real("noise", noise, minimum=0)
+    if seed is not None:
+        seed = check_integer("seed", seed, minimum=0)
     if noise > 0:
         h0 = h0 + np.random.default_rng(seed).normal(scale=noise, size=h0.shape)
     return h0
@@ -243,6 +243,13 @@ def _check_operands(x, h0, *, name: str = "x", min_dim: int = 1) -> None:
     if x.ndim < min_dim:
         raise ValueError(
             f"{name} must have at least {min_dim} dimension(s); got shape {tuple(x.shape)}."
+        )
+    if 0 in x.shape[x.ndim - min_dim :]:
+        # torch's reshape of the rows had failed ("cannot reshape tensor of 0 elements")
+        axes = "its last dimension" if min_dim == 1 else f"each of its last {min_dim} dimensions"
+        raise ValueError(
+            f"{name} must have at least one sample along {axes} (those transformed); got shape "
+            f"{tuple(x.shape)}."
         )
     if not isinstance(h0, torch.Tensor):
         raise TypeError(

@@ -200,6 +200,39 @@ def test_unknown_method_is_named():
         )
 
 
+def test_dim_and_n_steps_are_checked_naming_them():
+    teacher = _teacher(64)
+    images = torch.randn(2, 8, 8, dtype=torch.float64)
+    # a valid call: one attribution per coefficient of pywt.wavedec2's bands
+    result = trim_attributions(
+        teacher,
+        images,
+        _filter(),
+        levels=1,
+        dim=2,
+        method="integrated_gradients",
+        target=0,
+        n_steps=2,
+    )
+    bands = pywt.wavedec2(images.numpy(), "db2", mode="zero", level=1)
+    expected = [bands[0].shape, *(band.shape for band in bands[1])]
+    assert [a.shape for a in result.attributions] == expected
+    # dim 3 or 0 had failed unpacking the signal shape ("too many values to unpack"), n_steps=0
+    # in Captum's AssertionError, a float in numpy's "deg must be an integer"
+    cases = [
+        ({"dim": 3}, ValueError, r"dim must be one of 1, 2; got 3"),
+        ({"dim": 0}, ValueError, r"dim must be one of 1, 2; got 0"),
+        ({"dim": True}, TypeError, r"dim must be 1 \(signals\) or 2 \(images\); got True"),
+        ({"dim": 2, "n_steps": 0}, ValueError, r"n_steps must be an integer >= 1; got 0"),
+        ({"dim": 2, "n_steps": 1.5}, TypeError, r"n_steps must be an integer >= 1; got 1.5"),
+    ]
+    for kwargs, error, message in cases:
+        with pytest.raises(error, match=message):
+            trim_attributions(
+                teacher, images, _filter(), levels=1, method="integrated_gradients", **kwargs
+            )
+
+
 def test_flatten_unflatten_roundtrip():
     coefficients = [torch.zeros(1), (torch.ones(1), torch.ones(2), torch.ones(3))]
     flat = flatten_coefficients(coefficients, 2)

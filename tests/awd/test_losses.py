@@ -201,3 +201,41 @@ def test_validity_error_and_filter_distance_refuse_what_is_no_filter():
         validity_error(["a", "b"])
     # a single tap is a filter, if not a valid one: |h0^2 - 1| = 3 for h0 = 2
     assert validity_error([2.0]) == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("loss", [sparsity_loss, attribution_sparsity_loss])
+def test_l1_terms_refuse_what_is_no_sequence_of_bands_of_one_batch(loss):
+    name = "coefficients" if loss is sparsity_loss else "attributions"
+    coefficients = torch.tensor(
+        [[1.0, -2.0, 0.5, 0.5], [0.0, 3.0, -1.0, 1.0], [2.0, 2.0, 2.0, 2.0]]
+    )
+    # the term is the mean over samples (rows) of each sample's L1 norm: (4 + 5 + 8) / 3
+    assert float(loss((coefficients,))) == pytest.approx(17 / 3)
+    # a bare tensor had been iterated over its rows, every row's entries read as samples:
+    # (1 + 0 + 2, 2 + 3 + 2, ...) averaged over 4 "samples", 17 / 4, without a word
+    with pytest.raises(TypeError, match=rf"{name} must be a non-empty sequence of tensors"):
+        loss(coefficients)
+    with pytest.raises(ValueError, match=rf"{name} must be a non-empty sequence"):
+        loss([])
+    # bands of different batch sizes had failed in torch's reshape
+    with pytest.raises(ValueError, match=rf"{name} must be tensors of one batch size.*\[3, 2\]"):
+        loss([coefficients, coefficients[:2]])
+    with pytest.raises(ValueError, match=rf"{name}\[1\] must be a tensor shaped \(batch, ...\)"):
+        loss([coefficients, torch.tensor(1.0)])
+    with pytest.raises(TypeError, match=rf"{name}\[0\] must be a tensor"):
+        loss([[1.0, 2.0]])
+
+
+def test_reconstruction_loss_refuses_a_reconstruction_not_shaped_as_the_signal():
+    x = torch.arange(8.0).reshape(2, 4)
+    reconstruction = x + torch.tensor([[1.0], [2.0]])
+    assert float(reconstruction_loss(reconstruction, x)) == pytest.approx((4 * 1 + 4 * 4) / 8)
+    # a (batch, 1, N) reconstruction had been broadcast against (batch, N) signals, every
+    # signal compared with every reconstruction, under a warning only
+    with pytest.raises(ValueError, match=r"reconstruction must be shaped as x, \(2, 4\); got "):
+        reconstruction_loss(reconstruction.unsqueeze(1), x)
+    # one sample too many (waverec1d's output for an odd length, uncropped) had failed in torch
+    with pytest.raises(ValueError, match=r"got \(2, 5\)"):
+        reconstruction_loss(torch.zeros(2, 5), x)
+    with pytest.raises(TypeError, match="x must be a torch.Tensor; got 'list'"):
+        reconstruction_loss(reconstruction, x.tolist())

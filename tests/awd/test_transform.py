@@ -220,6 +220,16 @@ def test_lowpass_from_wavelet_bad_input():
         lowpass_from_wavelet([0.5, float("nan")])
     with pytest.raises(ValueError, match="noise must be a finite number"):
         lowpass_from_wavelet("db5", noise=-1.0)
+    # float(noise) had said "could not convert string to float: 'a'", numpy's generator
+    # "expected non-negative integer" for seed=-1, neither naming the argument; True read as 1.0
+    for kwargs, error, message in (
+        ({"noise": "a"}, TypeError, r"noise must be a real number >= 0; got 'a'"),
+        ({"noise": True}, TypeError, r"noise must be a real number >= 0; got True"),
+        ({"noise": 0.1, "seed": -1}, ValueError, r"seed must be an integer >= 0; got -1"),
+        ({"noise": 0.1, "seed": "x"}, TypeError, r"seed must be an integer >= 0; got 'x'"),
+    ):
+        with pytest.raises(error, match=message):
+            lowpass_from_wavelet("db5", **kwargs)
 
 
 def test_bad_mode_is_named():
@@ -351,3 +361,29 @@ def test_operands_torch_cannot_use_are_refused_naming_the_argument():
     (alone,) = wavedec1d(x, h0, 0)
     assert len(pywt.wavedec(x.numpy(), "db2", level=0)) == 1
     torch.testing.assert_close(alone, x, rtol=0, atol=0)
+
+
+def test_signals_empty_along_a_transformed_dimension_are_refused_naming_them():
+    h0 = _h0("db2")
+    # an empty batch is transformed as PyWavelets transforms it: empty bands of its lengths
+    empty_batch = np.zeros((0, 16))
+    for ours, theirs in zip(
+        wavedec1d(torch.from_numpy(empty_batch), h0, 2), pywt.wavedec(empty_batch, "db2", level=2)
+    ):
+        assert tuple(ours.shape) == theirs.shape
+    # an empty signal axis had failed in torch's reshape ("cannot reshape tensor of 0 elements")
+    cases = [
+        (lambda: wavedec1d(torch.zeros(2, 0, dtype=torch.float64), h0, 1), r"x .* \(2, 0\)"),
+        (lambda: dwt1d(torch.zeros(0, dtype=torch.float64), h0), r"x .* \(0,\)"),
+        (lambda: wavedec2d(torch.zeros(2, 8, 0, dtype=torch.float64), h0, 1), r"x .* \(2, 8, 0\)"),
+        (lambda: wavedec2d(torch.zeros(2, 0, 8, dtype=torch.float64), h0, 1), r"x .* \(2, 0, 8\)"),
+        (
+            lambda: waverec1d([torch.zeros(2, 0, dtype=torch.float64)] * 2, h0, "periodization"),
+            r"coeffs\[0\] .* \(2, 0\)",
+        ),
+    ]
+    for call, message in cases:
+        with pytest.raises(ValueError, match=r"must have at least one sample along "):
+            call()
+        with pytest.raises(ValueError, match=message):
+            call()
