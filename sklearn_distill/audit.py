@@ -2677,7 +2677,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             ``difference_upper``, ``z``, ``p_value``, ``significant`` (per value),
             ``p_value_bh`` and ``significant_bh`` (Benjamini-Hochberg over the testable rows,
             main effects and interaction cells as two families, each adjusted in two stages,
-            terms then values: the flags to read),
+            terms then values: the flags to read; a main effect of a single value, centred to
+            0 by both models so that its p-value is 1 by construction, is no member of the
+            main effects' family and its ``p_value_bh`` is 1),
             ``testable`` (``weight >= min_weight``), ``weight`` (training
             rows in the bin), ``bin_low``, ``bin_high`` (a continuous feature's bin edges).
         """
@@ -2708,16 +2710,22 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         self._check_terms_line_up(mimic, outcome)
         keep = ["term", "bin", "score", "std_error", "dof"]
         extra = ["kind", "value", "label", "weight", "bin_low", "bin_high"]
+        # A term of a single value (a feature constant on the audit rows) is centred to 0 by
+        # both models: its difference is 0 and its p-value 1 by construction. It is adjusted
+        # on its own, outside the main effects' family, where it would only count one more
+        # term for the others to be adjusted against.
+        single = (mimic["kind"] == "main") & (mimic.groupby("term")["term"].transform("size") == 1)
+        family = mimic["kind"].where(~single, "main, single value")
         with warnings.catch_warnings():
             # rows of one model only are refused just below, with the reason
             warnings.filterwarnings("ignore", "compare_shapes leaves out", UserWarning)
             table = compare_shapes(
-                mimic[[*keep, *extra]],
+                mimic[[*keep, *extra]].assign(family=family),
                 outcome[[*keep, "label"]],
                 confidence=self.confidence,
                 on=("term", "bin"),
                 min_weight=min_weight,
-                family="kind",
+                family="family",
                 within="term",
             )
         same_labels = (
@@ -2729,7 +2737,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
                 "compared value by value: give student and outcome the same binning "
                 "(max_bins, max_interaction_bins, feature_types)."
             )
-        table = table.drop(columns=["bin", "outcome_label"])
+        table = table.drop(columns=["bin", "outcome_label", "mimic_family"])
         table = table.rename(columns={f"mimic_{c}": c for c in extra})
         columns = ["term", "kind", "value", "label"]
         rest = [c for c in table.columns if c not in columns]

@@ -133,6 +133,52 @@ def test_compare_finds_the_planted_bias(audits):
     assert (excludes & table["testable"] == table["significant"]).all()
 
 
+def _two_stage_reference(p_values, terms, alpha):
+    """Benjamini and Bogomolov's adjusted p-values (compare_shapes' docstring) from scipy's
+    Benjamini-Hochberg: Simes p-value per term, BH over the terms, BH within each term
+    scaled by m / R."""
+    from scipy.stats import false_discovery_control
+
+    names = sorted(set(terms))
+    within = np.empty(p_values.shape)
+    for name in names:
+        rows = terms == name
+        within[rows] = false_discovery_control(p_values[rows])
+    simes = np.array([within[terms == name].min() for name in names])
+    across = dict(zip(names, false_discovery_control(simes)))
+    selected = {name for name in names if across[name] < alpha}
+    scaled = np.minimum(1.0, within * len(names) / max(len(selected), 1))
+    family = np.array([across[name] for name in terms])
+    chosen = np.array([name in selected for name in terms])
+    return np.where(chosen, scaled, np.maximum(scaled, family))
+
+
+def test_a_term_of_one_value_is_left_out_of_the_main_effects_family(data):
+    # a feature constant on the audit rows is centred to 0 by both models: difference 0 and
+    # p = 1 by construction. The main effects' family is adjusted over the other terms'
+    # testable values only (counted in, it raised every other term's adjusted p-value by
+    # a factor of (terms + 1) / terms)
+    X, y, with_hidden, _ = data
+    audit = _small_audit(interactions=0).fit(X.assign(constant=1.0), y, teacher_scores=with_hidden)
+    table = audit.compare()
+    constant = table[table["term"] == "constant"]
+    assert len(constant) == 1
+    assert constant[["difference", "z"]].to_numpy().tolist() == [[0.0, 0.0]]
+    assert constant["p_value"].item() == constant["p_value_bh"].item() == 1.0
+    assert not constant["significant_bh"].item()
+    family = (table["kind"] == "main") & table["testable"] & (table["term"] != "constant")
+    expected = _two_stage_reference(
+        table.loc[family, "p_value"].to_numpy(),
+        table.loc[family, "term"].to_numpy(),
+        1 - audit.confidence,
+    )
+    assert expected.min() < 0.5  # the planted bias: the adjustment is no cap at 1
+    np.testing.assert_allclose(table.loc[family, "p_value_bh"], expected, rtol=1e-12)
+    np.testing.assert_array_equal(
+        table.loc[family, "significant_bh"], expected < 1 - audit.confidence
+    )
+
+
 def test_compare_needs_ebm_outcome(data):
     X, y, with_hidden, _ = data
     audit = CompareAudit(

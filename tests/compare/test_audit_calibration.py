@@ -281,6 +281,40 @@ def test_a_one_curve_calibration_of_a_non_logistic_score_is_warned_about():
     assert not [w for w in caught if "one curve in log-odds" in str(w.message)]
 
 
+@pytest.mark.parametrize(
+    ("method", "shift", "factor"),
+    [
+        ("sigmoid", 1e4, 1.0),
+        ("sigmoid", 0.0, 1e-6),
+        ("sigmoid", 0.0, 1e9),
+        ("temperature", 0.0, 1e-6),
+    ],
+)
+def test_the_one_curve_check_reads_a_score_in_any_units(method, shift, factor):
+    # a line a + b score is the same line of any shift and multiple of the score (temperature
+    # scaling's b score of any multiple): the form check's p-value is the same, and the line
+    # of a score of 1e4 + s or 1e-6 s had stopped flat, its p-value the smallest reachable
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+
+    from sklearn_distill._calibration import parametric_form_p_value
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(400, 2))
+    score = X[:, 0] - 0.5 * X[:, 1]
+    logit = 1.2 * score - (0.5 if method == "sigmoid" else 0.0)
+    y = (rng.uniform(size=score.size) < expit(logit)).astype(int)
+    unit = parametric_form_p_value(score, y, method, 1, 49, seed=0)
+    moved = parametric_form_p_value(shift + factor * score, y, method, 1, 49, seed=0)
+    assert unit > 0.1
+    assert moved == pytest.approx(unit, abs=0.03)
+    if shift:  # the audit that runs the check does not warn of the score's units
+        fast = {"student": LinearRegression(), "outcome": LogisticRegression(), "cv": 2}
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            CompareAudit(**fast, calibration=method).fit(X, y, teacher_scores=shift + score)
+        assert not [w for w in caught if "one curve in log-odds" in str(w.message)]
+
+
 @pytest.mark.parametrize("factor", [1e-9, 1e9])
 def test_a_sigmoid_calibration_reads_a_score_at_any_scale(factor):
     # the logistic map a + b score is the same map of any multiple of the score: a score in
