@@ -75,6 +75,13 @@ def _l1_per_sample(tensors, name: str) -> torch.Tensor:
     sizes = [t.shape[0] for t in tensors]
     if any(size != batch for size in sizes):
         fail(name, "tensors of one batch size (first dimension)", sizes)
+    return _l1_per_sample_unchecked(tensors)
+
+
+def _l1_per_sample_unchecked(tensors) -> torch.Tensor:
+    """:func:`_l1_per_sample` without its checks, for callers whose bands it made itself
+    (``AWDModule``'s step: about 25 us of checks a call on a 1D step of 12 ms)."""
+    batch = tensors[0].shape[0]
     return sum(t.abs().reshape(batch, -1).sum(dim=1) for t in tensors).mean()
 
 

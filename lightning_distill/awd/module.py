@@ -9,6 +9,7 @@ import lightning as L
 import numpy as np
 import pywt
 import torch
+import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_warn
 from typing_extensions import override
 
@@ -42,9 +43,7 @@ from lightning_distill.awd.attributions import (
 )
 from lightning_distill.awd.losses import (
     VALIDITY_TERMS,
-    attribution_sparsity_loss,
-    reconstruction_loss,
-    sparsity_loss,
+    _l1_per_sample_unchecked,
     validity_error,
     validity_losses,
 )
@@ -529,14 +528,15 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
         if need_attributions:
             result = self._attributions(x, create_graph=create_graph)
             coefficients, reconstruction = result.coefficients, result.reconstruction
-            attribution = attribution_sparsity_loss(result.attributions)
+            # the transform's own bands: the public losses' input checks are not needed here
+            attribution = _l1_per_sample_unchecked(result.attributions)
         else:
             # the attribution term has no weight: skip the teacher and the double backprop
             coefficients = self._decompose(x)
             reconstruction = self._reconstruct(coefficients, h0, x.shape[-self.dim :])
         terms = {
-            "reconstruction": reconstruction_loss(reconstruction, x),
-            "sparsity": sparsity_loss(coefficients),
+            "reconstruction": F.mse_loss(reconstruction, x),
+            "sparsity": _l1_per_sample_unchecked(coefficients),
             **validity_losses(h0),
         }
         if need_attributions:
