@@ -44,6 +44,12 @@ read as log-odds ``s`` unless said:
   from N(0, 1 / K), the same in every seed), for the test at few rows (``--n 150``);
 * ``missing values``: ``main``; x1 missing with probability sigmoid(x0 - 1.5) (about 22% of
   the rows; at random given x0, which x1 does not depend on), in the black box's sample too;
+* ``logistic``: ``main``'s g, the black box a ``LogisticRegression`` on x0..x3 (its score, the
+  log-odds, linear in the audit features: with ``--calibration none``, ``sigmoid`` or
+  ``temperature`` the test's adjustment holds it whole, and the test says it has nothing to
+  correlate);
+* ``logistic kink``: the same with ``|x1|`` given to the logistic regression as a fifth column
+  (a score near the adjustment's span, not in it);
 * ``planted b``: ``g = x0 - 0.8 |x1| + 0.5 x2 + b h``, the black box trained with ``h``, the
   audit data without it, for b = 0.25, 0.5, 1;
 * ``planted thin 0.5``: ``thin levels`` plus ``0.5 h``, ``h`` missing as above.
@@ -69,6 +75,7 @@ import numpy as np
 import pandas as pd
 from interpret.glassbox import ExplainableBoostingClassifier, ExplainableBoostingRegressor
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
 
 from sklearn_distill import CompareAudit
 from sklearn_distill._defaults import (
@@ -122,7 +129,7 @@ def _sample(name, rng, n):
     X = _normal(rng, n, 0.8 if name == "correlated" else 0.0)
     if name == "exact main":
         X = X.drop(columns="x3")
-    if name in ("main", "deciles", "missing values", "exact main"):
+    if name in ("main", "deciles", "missing values", "exact main", "logistic", "logistic kink"):
         g = _main_effects(X)
     elif name in ("num x num", "calibrated", "uncalibrated", "exact", "deciles num x num"):
         g = _num_by_num(X)
@@ -170,14 +177,28 @@ def _sample(name, rng, n):
     return X, [c for c in X.columns if c != "h"], np.asarray(g, dtype=float), y
 
 
+def _logistic_columns(X, kink):
+    """The logistic regression black box's columns: x0..x3, and |x1| for ``logistic kink``."""
+    return X.assign(k=X["x1"].abs()) if kink else X
+
+
 def make_world(name, seed, n):
     """(X, y, score) of one world: the audit data and the black box's score on them."""
     rng = np.random.default_rng(seed)
     X_train, _, _, y_train = _sample(name, rng, n)
-    black_box = HistGradientBoostingClassifier(random_state=seed, categorical_features="from_dtype")
-    black_box.fit(X_train, y_train)
+    if name.startswith("logistic"):
+        kink = name == "logistic kink"
+        black_box = LogisticRegression().fit(_logistic_columns(X_train, kink), y_train)
+    else:
+        black_box = HistGradientBoostingClassifier(
+            random_state=seed, categorical_features="from_dtype"
+        )
+        black_box.fit(X_train, y_train)
     X, audit_columns, g, y = _sample(name, rng, n)
-    s = black_box.decision_function(X)
+    if name.startswith("logistic"):
+        s = black_box.decision_function(_logistic_columns(X, kink))
+    else:
+        s = black_box.decision_function(X)
     if name == "saturated":
         score = np.round(1 / (1 + np.exp(-s)), 2)
     elif name == "calibrated":
@@ -214,6 +235,8 @@ NULL_WORLDS = [
     "missing values",
     "nominal 5",
     "nominal 30",
+    "logistic",
+    "logistic kink",
 ]
 PLANTED_WORLDS = ["planted 0.25", "planted 0.5", "planted 1", "planted thin 0.5"]
 
@@ -255,7 +278,7 @@ def main():
     parser.add_argument(
         "--calibration",
         default="isotonic",
-        choices=["isotonic", "sigmoid", "spline", "temperature"],
+        choices=["isotonic", "sigmoid", "spline", "temperature", "none"],
         help="the audit's calibration of the score (its default: isotonic)",
     )
     parser.add_argument("--worlds", default=",".join(NULL_WORLDS + PLANTED_WORLDS))
@@ -277,7 +300,12 @@ def main():
         for seed in range(args.seed_start, args.seed_start + args.seeds):
             t = time.perf_counter()
             estimate, p_value, r2, se = run_world(
-                world, seed, args.n, args.interactions, args.n_bootstrap, args.calibration
+                world,
+                seed,
+                args.n,
+                args.interactions,
+                args.n_bootstrap,
+                None if args.calibration == "none" else args.calibration,
             )
             rows.append(
                 {
@@ -323,9 +351,9 @@ def read_seed_lines(paths, pattern):
 def _read_logs(paths):
     rows = read_seed_lines(
         paths,
-        r"^\s+(?P<world>.+?)\s+seed\s+(?P<seed>\d+): r = (?P<pearson>[-+.\d]+), "
-        r"p = (?P<p>[.\d]+), out-of-fold R\^2 (?P<r2>[-.\d]+)"
-        r"(?:, bootstrap s\.e\. (?P<se>[.\d]+))?",
+        r"^\s+(?P<world>.+?)\s+seed\s+(?P<seed>\d+): r = (?P<pearson>[-+.\d]+|[-+]?nan), "
+        r"p = (?P<p>[.\d]+|nan), out-of-fold R\^2 (?P<r2>[-.\d]+)"
+        r"(?:, bootstrap s\.e\. (?P<se>[.\d]+|nan))?",
     )
     order = {w: k for k, w in enumerate(NULL_WORLDS + PLANTED_WORLDS)}
     return sorted(rows, key=lambda row: (order.get(row["world"], 99), row["seed"]))
@@ -343,6 +371,8 @@ def print_table(frame):
         sd_pearson=("pearson", "std"),
         mean_se=("se", "mean"),
         mean_r2=("r2", "mean"),
+        # the test had nothing to correlate (the score held whole by its adjustment)
+        nothing=("pearson", lambda r: int(r.isna().sum())),
     )
     table["mc_se"] = np.sqrt(table["rejection"] * (1 - table["rejection"]) / table["seeds"])
     table["kind"] = ["null" if w in NULL_WORLDS else "planted" for w in table.index]
@@ -353,15 +383,15 @@ def print_table(frame):
     print("\nPearson test at 5% (two-sided), and the flag the report and CLI raise:")
     print(
         "| world | kind | seeds | rejection rate | MC s.e. | flag rate | mean Pearson (sd) | "
-        "mean bootstrap s.e. | mean OOF R^2 | target |"
+        "mean bootstrap s.e. | mean OOF R^2 | nothing to correlate | target |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for world, row in table.iterrows():
         print(
             f"| {world} | {row['kind']} | {row['seeds']} | {row['rejection']:.2f} | "
             f"{row['mc_se']:.2f} | {row['flag']:.2f} | {row['mean_pearson']:+.3f} "
             f"({row['sd_pearson']:.3f}) | {row['mean_se']:.4f} | {row['mean_r2']:.3f} | "
-            f"{row['target']} |"
+            f"{row['nothing']} | {row['target']} |"
         )
 
 

@@ -857,9 +857,9 @@ def _leverage_inflation(mimic, outcome, leverage):
 
 def _level_misfit_columns(nominal_codes, mimic_residual, z) -> list[np.ndarray]:
     """Two columns per nominal feature (its level codes in a third, ``nominal_codes``): the
-    mean of the mimics' residual ``mimic_residual`` over the other rows of each row's level
+    mean of a pair's mimic's residual ``mimic_residual`` over the other rows of each row's level
     (0 for a row alone in its level), times the standardised prediction ``z`` and times its
-    square (see :func:`_adjustment_basis`, which adds them when given the mimics' residual).
+    square (see :func:`_adjustment_basis`, which adds them when given a mimic's residual).
 
     A level's effect that both models miss is missed on two scales: the outcome model's
     probability by ``p (1 - p)`` times its log-odds miss, the mimic through its calibration
