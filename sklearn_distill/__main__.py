@@ -2073,6 +2073,7 @@ def _findings_text(audit, test, comparison, data_lines=()):
 
     from sklearn_distill.report import (
         _block_comparison,
+        _nothing_to_correlate,
         _score_on_own_scale,
         audit_findings_text,
         format_p_value,
@@ -2103,9 +2104,15 @@ def _findings_text(audit, test, comparison, data_lines=()):
         "Missing-feature test (cross-fitted residuals; Pearson's p-value alone: rank correlations "
         "are not zero when nothing is missing, so they are no test of it):",
     ]
-    shown = test[["estimate", "low", "high"]].round(4)
-    shown["p_value"] = [format_p_value(p, b) for p, b in zip(test["p_value"], test["n_bootstrap"])]
-    lines.append(shown.to_string())
+    if _nothing_to_correlate(audit, test):
+        # no correlation to print (its verdict above says why), not a table of NaN
+        lines.append("  none: the test had nothing to correlate (see its verdict above).")
+    else:
+        shown = test[["estimate", "low", "high"]].round(4)
+        shown["p_value"] = [
+            format_p_value(p, b) for p, b in zip(test["p_value"], test["n_bootstrap"])
+        ]
+        lines.append(shown.to_string())
     flagged = comparison[comparison["significant_bh"]]
     if len(flagged):
         top = flagged.reindex(flagged["z"].abs().sort_values(ascending=False).index).head(10)

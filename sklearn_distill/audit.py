@@ -3425,10 +3425,12 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         # the stored test's intervals are shown only at the level they were computed at
         settings = getattr(self, "_missing_feature_test_settings_", {})
         current = settings.get("confidence") == self.confidence
+        # a test with nothing to correlate has no correlations to show (NaN)
+        shown = current and not getattr(self, "_score_in_adjustment_", False)
         return plot_residuals(
             mimic.ravel(),
             outcome.ravel(),
-            correlations=getattr(self, "missing_feature_test_", None) if current else None,
+            correlations=getattr(self, "missing_feature_test_", None) if shown else None,
             ax=ax,
         )
 

@@ -853,10 +853,18 @@ def _bootstrap_floor(row) -> float:
     return 2.0 / (int(resamples) + 1)
 
 
+def _nothing_to_correlate(audit, test) -> bool:
+    """Whether the missing-feature test found nothing to correlate (fit found the score, as
+    calibrated, held whole by the test's adjustment) and drew no resample."""
+    return bool(getattr(audit, "_score_in_adjustment_", False)) and bool(
+        pd.isna(test.loc["pearson", "estimate"])
+    )
+
+
 def _missing_feature_texts(audit, test):
     level = f"{100 * audit.confidence:g}%"
     pearson = test.loc["pearson"]
-    if getattr(audit, "_score_in_adjustment_", False) and pd.isna(pearson["estimate"]):
+    if _nothing_to_correlate(audit, test):
         # fit found the score (as calibrated) held whole by the test's adjustment
         verdict = (
             "The test has nothing to correlate: the score, as the mimic reads it, is a "
@@ -1839,7 +1847,8 @@ def audit_report_sections(
             ],
             bullets=caveats,
             tables=[Table(_test_table(test))],
-            figures=[audit.plot_residuals()],
+            # with nothing to correlate the residuals are rounding: no picture of them
+            figures=[] if _nothing_to_correlate(audit, test) else [audit.plot_residuals()],
         )
     )
 
@@ -2171,8 +2180,12 @@ def _reproduction_settings(audit, test) -> dict:
             audit, "min_weight (rows to test a value)", "min_weight", "rows to test a value"
         ): _whole(audit.min_weight),
         "interaction pairs": f"{len(pairs)}" + (f": {shown}" if pairs else ""),
-        _setting_name(audit, "missing-feature test resamples", "n_bootstrap"): int(
-            test["n_bootstrap"].iloc[0]
+        _setting_name(audit, "missing-feature test resamples", "n_bootstrap"): (
+            # the resamples asked for: none was drawn, the test having nothing to correlate
+            f"{getattr(audit, '_missing_feature_test_settings_', {}).get('n_bootstrap', 0)} "
+            "(none drawn: the test had nothing to correlate)"
+            if _nothing_to_correlate(audit, test)
+            else int(test["n_bootstrap"].iloc[0])
         ),
     }
     done = getattr(audit, "stability_settings_", None)

@@ -515,6 +515,8 @@ def test_a_score_the_adjustment_holds_whole_leaves_nothing_to_correlate(calibrat
     with pytest.warns(UserWarning, match="nothing to correlate"):
         test = audit.missing_feature_test(n_bootstrap=50)
     assert test[["estimate", "low", "high", "p_value"]].isna().all().all()
+    # no correlations to show over the residuals' picture (its title read "pearson nan ...")
+    assert audit.plot_residuals().axes[0].get_title() == ""
     path = tmp_path / "report.html"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)

@@ -2322,3 +2322,35 @@ def test_values_typed_back_after_an_option_parse_back_to_themselves():
         words = shlex.split(typed_back("--features", names))
         typed = words if words[0].startswith("--features=") else ["--features", *words]
         assert parser.parse_args([*required, *typed]).features == names, names
+
+
+def test_a_score_with_nothing_to_correlate_is_printed_and_reported_without_nan(tmp_path, capsys):
+    # A logistic regression's log-odds (linear in age, an effect per group), read as given,
+    # lie in the missing-feature test's adjustment: the test has nothing to correlate and
+    # draws no resample. The printed findings hold its verdict, not a table of NaN; the
+    # report's settings give the resamples asked for (not 0, which --n-bootstrap refuses),
+    # and no picture of residuals that are rounding (its title read "pearson nan [nan, nan]").
+    frame = _audit_frame()
+    effect = frame["group"].map({"a": 0.0, "b": 0.4, "<b>c</b>": -0.3}).fillna(0.1)
+    frame["risk"] = -(frame["age"] - 40) / 10 + effect
+    path = tmp_path / "linear.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "report.html"
+    status = _run(path, out, *FEATURES, "--calibration", "none", "--n-bootstrap", "50")
+    assert status == 0
+    captured = capsys.readouterr()
+    assert "warning: the missing-feature test has nothing to correlate" in captured.err
+    printed = captured.out
+    test_part = printed[printed.index("Missing-feature test:") :]
+    assert "nothing to correlate" in " ".join(test_part.split())
+    assert not re.search(r"\bnan\b", printed, re.IGNORECASE)
+    page = out.read_text(encoding="utf-8")
+    assert (
+        "missing-feature test resamples (--n-bootstrap)",
+        "50 (none drawn: the test had nothing to correlate)",
+    ) in _settings_pairs(page)
+    section = page[page.index("<h2>Missing-feature test</h2>") :]
+    section = section[: section.index("<h2>", 4)]
+    assert "The test has nothing to correlate" in section
+    assert "<img" not in section
+    assert not re.search(r"\bnan\b", _page_text(section), re.IGNORECASE)
