@@ -42,11 +42,11 @@ from lightning_distill.awd.attributions import (
 )
 from lightning_distill.awd.losses import (
     VALIDITY_TERMS,
+    _validity_terms,
     attribution_sparsity_loss,
     reconstruction_loss,
     sparsity_loss,
     validity_error,
-    validity_losses,
 )
 from lightning_distill.awd.transform import (
     MODES,
@@ -537,7 +537,7 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
         terms = {
             "reconstruction": reconstruction_loss(reconstruction, x),
             "sparsity": sparsity_loss(coefficients),
-            **validity_losses(h0),
+            **_validity_terms(h0),
         }
         if need_attributions:
             terms["attribution"] = attribution
