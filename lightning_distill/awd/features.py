@@ -9,6 +9,7 @@ import pywt
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from lightning_distill._validation import check_integer
 from lightning_distill.awd.transform import (
     MODES,
     check_levels,
@@ -146,9 +147,7 @@ class WaveletFeatures(TransformerMixin, BaseEstimator):
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}; got {self.mode!r}.")
         for name in ("levels", "n_coefficients"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
+            check_integer(name, getattr(self, name), minimum=1)
         if not isinstance(self.absolute, (bool, np.bool_)):
             raise TypeError(f"absolute must be a bool, got {type(self.absolute).__name__}.")
         if X.shape[1] < 2:

@@ -7,13 +7,14 @@ least one vanishing moment.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pywt
 import torch
 import torch.nn.functional as F
 
-from lightning_distill._validation import fail
+from lightning_distill._validation import check_float_tensor, fail
 from lightning_distill.awd.transform import (
     _filter_array,
     as_filter,
@@ -112,21 +113,47 @@ def attribution_sparsity_loss(attributions) -> torch.Tensor:
     return _l1_per_sample(attributions, "attributions")
 
 
+def _check_filter(h0) -> None:
+    """``h0`` must be a 1D floating-point tensor of at least one tap (a scaling filter): a list
+    has no tensor methods, an integer tensor truncates the terms, and a 2D tensor would be read
+    whole (summed, or its rows run together) as if it were one filter."""
+    check_float_tensor("h0", h0, min_dim=1)
+    if h0.ndim != 1 or h0.numel() == 0:
+        fail("h0", "a 1D tensor of at least one tap (a scaling filter)", tuple(h0.shape))
+
+
+def _checks_filter(term):
+    """A validity term that checks its filter first; the unchecked term is ``__wrapped__``
+    (what :func:`validity_losses` calls after its own check, and the training step, whose
+    filter is its own parameter)."""
+
+    @functools.wraps(term)
+    def checked(h0):
+        _check_filter(h0)
+        return term(h0)
+
+    return checked
+
+
+@_checks_filter
 def lowpass_sum_loss(h0: torch.Tensor) -> torch.Tensor:
     """``(sum(h0) - sqrt(2))^2``: the scaling filter passes constants with gain sqrt(2)."""
     return (h0.sum() - math.sqrt(2.0)) ** 2
 
 
+@_checks_filter
 def highpass_sum_loss(h0: torch.Tensor) -> torch.Tensor:
     """``sum(h1)^2`` for the quadrature-mirror highpass ``h1``: the wavelet has zero mean."""
     return filter_bank(h0)[3].sum() ** 2
 
 
+@_checks_filter
 def unit_norm_loss(h0: torch.Tensor) -> torch.Tensor:
     """``(||h0||^2 - 1)^2``."""
     return (h0.pow(2).sum() - 1.0) ** 2
 
 
+@_checks_filter
 def cmf_loss(h0: torch.Tensor) -> torch.Tensor:
     """Conjugate mirror filter condition ``|H(w)|^2 + |H(w + pi)|^2 = 2``.
 
@@ -148,6 +175,7 @@ def _autocorrelation(h0: torch.Tensor) -> torch.Tensor:
     return F.conv1d(h0.view(1, 1, -1), h0.view(1, 1, -1), padding=length - 1).view(-1)
 
 
+@_checks_filter
 def even_shift_loss(h0: torch.Tensor) -> torch.Tensor:
     """``sum_{k != 0} (sum_n h0[n] h0[n + 2k])^2``: orthogonality to its even shifts."""
     length = h0.shape[-1]
@@ -160,6 +188,11 @@ def even_shift_loss(h0: torch.Tensor) -> torch.Tensor:
 def validity_losses(h0: torch.Tensor) -> dict[str, torch.Tensor]:
     """All wavelet-validity terms of ``h0``, keyed by :data:`VALIDITY_TERMS`.
 
+    Parameters
+    ----------
+    h0 : torch.Tensor, shape (L,)
+        The scaling filter, a floating-point tensor.
+
     Examples
     --------
     >>> import pywt
@@ -167,12 +200,18 @@ def validity_losses(h0: torch.Tensor) -> dict[str, torch.Tensor]:
     >>> max(float(v) for v in validity_losses(h0).values()) < 1e-20
     True
     """
+    _check_filter(h0)
+    return _validity_terms(h0)
+
+
+def _validity_terms(h0: torch.Tensor) -> dict[str, torch.Tensor]:
+    """:func:`validity_losses` of a filter known to be a 1D floating-point tensor (no check)."""
     return {
-        "lowpass_sum": lowpass_sum_loss(h0),
-        "highpass_sum": highpass_sum_loss(h0),
-        "unit_norm": unit_norm_loss(h0),
-        "cmf": cmf_loss(h0),
-        "even_shift": even_shift_loss(h0),
+        "lowpass_sum": lowpass_sum_loss.__wrapped__(h0),
+        "highpass_sum": highpass_sum_loss.__wrapped__(h0),
+        "unit_norm": unit_norm_loss.__wrapped__(h0),
+        "cmf": cmf_loss.__wrapped__(h0),
+        "even_shift": even_shift_loss.__wrapped__(h0),
     }
 
 

@@ -44,8 +44,8 @@ from lightning_distill.awd.attributions import (
 from lightning_distill.awd.losses import (
     VALIDITY_TERMS,
     _l1_per_sample_unchecked,
+    _validity_terms,
     validity_error,
-    validity_losses,
 )
 from lightning_distill.awd.transform import (
     MODES,
@@ -537,7 +537,7 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
         terms = {
             "reconstruction": F.mse_loss(reconstruction, x),
             "sparsity": _l1_per_sample_unchecked(coefficients),
-            **validity_losses(h0),
+            **_validity_terms(h0),
         }
         if need_attributions:
             terms["attribution"] = attribution

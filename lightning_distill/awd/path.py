@@ -18,7 +18,7 @@ from sklearn.pipeline import Pipeline
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_distill._teacher import tensors_given_back
-from lightning_distill._validation import check_integer, check_trainer_kwargs
+from lightning_distill._validation import check_integer, check_trainer_kwargs, fail
 from lightning_distill.awd.features import WaveletFeatures
 from lightning_distill.awd.losses import validity_error
 from lightning_distill.awd.module import _NOTHING_TO_DISTIL, AWDModule
@@ -67,15 +67,23 @@ class AWDPath:
 
 
 def _weights(name, values) -> list[float]:
-    values = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    constraint = "a non-empty 1D sequence of finite numbers >= 0"
+    weights = None
+    if not isinstance(values, str | bytes):  # numpy would read "0.5" as a number
+        try:
+            weights = np.atleast_1d(np.asarray(values, dtype=np.float64))
+        except (TypeError, ValueError):
+            pass
+    if weights is None:
+        fail(name, constraint, values, TypeError)
     if (
-        values.ndim != 1
-        or values.size == 0
-        or not np.all(np.isfinite(values))
-        or np.any(values < 0)
+        weights.ndim != 1
+        or weights.size == 0
+        or not np.all(np.isfinite(weights))
+        or np.any(weights < 0)
     ):
-        raise ValueError(f"{name} must be a non-empty 1D sequence of finite numbers >= 0.")
-    return sorted(float(v) for v in values)
+        fail(name, constraint, values)
+    return sorted(float(v) for v in weights)
 
 
 def awd_path(
@@ -158,12 +166,8 @@ def awd_path(
     >>> len(path.results)
     1
     """
-    if random_state is not None and (
-        isinstance(random_state, bool)
-        or not isinstance(random_state, (int, np.integer))
-        or random_state < 0
-    ):
-        raise TypeError(f"random_state must be None or an int >= 0, got {random_state!r}.")
+    if random_state is not None:
+        random_state = check_integer("random_state", random_state, minimum=0)
     sparsity = _weights("sparsity_weights", sparsity_weights)
     attribution = _weights("attribution_weights", attribution_weights)
     if max(sparsity) == 0 and max(attribution) == 0:
@@ -176,6 +180,7 @@ def awd_path(
             stacklevel=2,
         )
     max_epochs = check_integer("max_epochs", max_epochs, minimum=1)
+    batch_size = check_integer("batch_size", batch_size, minimum=1)
     trainer_kwargs = check_trainer_kwargs("trainer_kwargs", trainer_kwargs, ("max_epochs",))
     X = np.asarray(X)
     # float64 signals stay float64 for the cross-validated features (the module reads its

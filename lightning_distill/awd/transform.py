@@ -332,6 +332,9 @@ def coefficient_lengths(length: int, filter_length: int, levels: int, mode: str)
     >>> coefficient_lengths(64, 10, 4, "zero")
     [12, 12, 15, 22, 36]
     """
+    length = check_integer("length", length, minimum=1)
+    filter_length = check_integer("filter_length", filter_length, minimum=1)
+    levels = check_integer("levels", levels, minimum=1)
     _check_mode(mode)
     lengths = []
     n = length

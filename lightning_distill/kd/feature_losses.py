@@ -274,6 +274,16 @@ class FactorTransfer(FeatureMethod):
         return {"ft": factor_transfer_loss(student_factor, teacher_factor)}
 
 
+#: CRD's settings checked when set after construction, with the constructor's checks.
+_CRD_CHECKED_ON_SET = {
+    "temperature": lambda value: check_real(
+        "temperature", value, minimum=0.0, exclusive_minimum=True
+    ),
+    "momentum": lambda value: check_real("momentum", value, minimum=0.0, maximum=1.0),
+    "num_negatives": lambda value: check_integer("num_negatives", value, minimum=1),
+}
+
+
 class CRD(FeatureMethod):
     r"""Contrastive representation distillation (Tian et al., ICLR 2020).
 
@@ -358,6 +368,17 @@ class CRD(FeatureMethod):
         self._written = None
         self._rows_seen = 0
         self._coverage_checked = False
+
+    def __setattr__(self, name: str, value) -> None:
+        # the temperature, momentum and number of negatives set after construction are checked
+        # as the constructor checks them: a negative temperature flips every similarity, a
+        # momentum above 1 pushes the banks away from the embeddings, silently; a learned
+        # temperature, an nn.Parameter, is torch's to register, as any parameter
+        check = _CRD_CHECKED_ON_SET.get(name)
+        if check is not None and not isinstance(value, nn.Parameter):
+            if name not in self.__dict__.get("_parameters", {}):  # else torch's own refusal
+                value = check(value)
+        super().__setattr__(name, value)
 
     def _check_coverage(self, values: list[int]) -> None:
         """Warn once when, after as many rows as the bank has, at most half its rows were

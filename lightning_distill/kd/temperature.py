@@ -119,6 +119,8 @@ def kd_loss_at(
     probability (an infinite KL) raise ``ValueError``; so do an empty batch and a temperature
     outside ``[1e-6, 1e6]`` (kd_loss's bounds) or NaN. ``temperature`` is a number or a
     one-element tensor.
+
+    The teacher side is not detached: ``teacher_logits`` that require grad receive gradients.
     """
     _check_pair(student_logits, teacher_logits)
     _check_not_empty("student_logits", student_logits)  # a mean over no sample is NaN

@@ -88,6 +88,27 @@ def test_feature_bad_input():
     assert band_names(1, 2) == ["cA1", "cH1", "cV1", "cD1"]
 
 
+@pytest.mark.parametrize(
+    ("params", "error", "match"),
+    [
+        ({"levels": 2.0}, TypeError, r"^levels must be an integer >= 1; got 2\.0\.$"),
+        ({"levels": "2"}, TypeError, r"^levels must be an integer >= 1; got '2'\.$"),
+        ({"levels": 0}, ValueError, r"^levels must be an integer >= 1; got 0\.$"),
+        ({"n_coefficients": 1.0}, TypeError, r"^n_coefficients must be an integer >= 1; got 1\.0"),
+        ({"n_coefficients": -1}, ValueError, r"^n_coefficients must be an integer >= 1; got -1"),
+    ],
+    ids=["levels-float", "levels-str", "levels-0", "m-float", "m-negative"],
+)
+def test_feature_counts_of_the_wrong_type_are_type_errors(params, error, match):
+    # a float (2.0) had been refused as a ValueError, as if its value were out of range
+    X = np.random.default_rng(0).normal(size=(4, 16))
+    with pytest.raises(error, match=match):
+        WaveletFeatures("haar", **{"levels": 2, **params}).fit(X)
+    # numpy integers are integers
+    fitted = WaveletFeatures("haar", levels=np.int64(2), n_coefficients=np.int64(1)).fit(X)
+    assert fitted.transform(X).shape == (4, 3)
+
+
 def _linear_teacher(length=32, seed=0):
     torch.manual_seed(seed)
     return torch.nn.Sequential(torch.nn.Linear(length, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
@@ -155,9 +176,11 @@ def test_awd_path_bad_input():
         awd_path(_linear_teacher(16), X.reshape(10, 1, 16), np.zeros(10))
     with pytest.raises(ValueError, match=r"X must be shaped \(n_samples, 1, height, width\)"):
         awd_path(_linear_teacher(16), X, np.zeros(10), dim=2)
-    for bad in (1.5, -1, True, "0"):
-        with pytest.raises(TypeError, match="random_state must be None or an int >= 0"):
+    for bad in (1.5, True, "0"):
+        with pytest.raises(TypeError, match="random_state must be an integer >= 0; got"):
             awd_path(_linear_teacher(16), X, np.zeros(10), random_state=bad)
+    with pytest.raises(ValueError, match=r"random_state must be an integer >= 0; got -1\."):
+        awd_path(_linear_teacher(16), X, np.zeros(10), random_state=-1)
     with pytest.raises(ValueError, match="must not set 'seed' when random_state is given"):
         awd_path(_linear_teacher(16), X, np.zeros(10), random_state=0, module_kwargs={"seed": 1})
 
@@ -323,6 +346,13 @@ def test_awd_path_settings_fail_before_any_training():
         ({"trainer_kwargs": {"max_epochs": 3}}, ValueError, "must be without 'max_epochs'"),
         ({"trainer_kwargs": {"max_epoch": 3}}, TypeError, "arguments of lightning.Trainer"),
         ({"n_coefficients": 50, "levels": 2}, ValueError, "n_coefficients must be at most 6"),
+        ({"batch_size": 0}, ValueError, r"batch_size must be an integer >= 1; got 0\."),
+        ({"batch_size": 2.5}, TypeError, r"batch_size must be an integer >= 1; got 2\.5\."),
+        ({"sparsity_weights": "a"}, TypeError, r"sparsity_weights must be .*; got 'a'\."),
+        ({"attribution_weights": "0.5"}, TypeError, r"attribution_weights must .*; got '0\.5'"),
+        ({"attribution_weights": [0.1, None]}, ValueError, r"attribution_weights must be a"),
+        ({"sparsity_weights": [[0.1]]}, ValueError, r"sparsity_weights must .*; got \[\[0\.1\]\]"),
+        ({"random_state": -1}, ValueError, r"random_state must be an integer >= 0; got -1\."),
     ):
         with pytest.raises(error, match=match):
             awd_path(Counting(16, 1), X, np.zeros(10), wavelet="db2", **kwargs)

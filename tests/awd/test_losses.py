@@ -34,6 +34,43 @@ def test_validity_terms_vanish_for_orthogonal_wavelets(name):
     assert validity_error(h0) < 1e-10
 
 
+FILTER_TERMS = [
+    lowpass_sum_loss,
+    highpass_sum_loss,
+    unit_norm_loss,
+    cmf_loss,
+    even_shift_loss,
+    validity_losses,
+]
+
+
+@pytest.mark.parametrize("term", FILTER_TERMS, ids=lambda term: term.__name__)
+@pytest.mark.parametrize(
+    ("h0", "error", "match"),
+    [
+        ([0.5**0.5, 0.5**0.5], TypeError, r"h0 must be a torch.Tensor; got 'list'"),
+        (torch.ones(2, dtype=torch.long), TypeError, r"h0 must be a floating-point tensor"),
+        (torch.full((2, 2), 0.5, dtype=torch.float64), ValueError, r"h0 must be a 1D tensor"),
+        (torch.zeros(0, dtype=torch.float64), ValueError, r"h0 must be a 1D tensor"),
+    ],
+    ids=["list", "long", "2d", "empty"],
+)
+def test_filter_terms_refuse_what_is_not_one_float_filter_naming_h0(term, h0, error, match):
+    # a list had failed with AttributeError, an integer tensor had given truncated terms
+    # (cmf_loss of [1, 1] was 3 as integers, 4 as floats), and a 2D tensor had been read as
+    # one filter (summed whole, or its rows run together)
+    with pytest.raises(error, match=match):
+        term(h0)
+    # a 1D filter of either float dtype is read as before: each term is validity_losses' own
+    haar = torch.tensor(pywt.Wavelet("haar").rec_lo, dtype=torch.float64)
+    perturbed = haar + torch.tensor([0.1, -0.05], dtype=torch.float64)
+    for dtype in (torch.float64, torch.float32):
+        terms = validity_losses(perturbed.to(dtype))
+        if term is not validity_losses:
+            name = term.__name__.removesuffix("_loss")
+            assert torch.equal(term(perturbed.to(dtype)), terms[name])
+
+
 def _perturbed(seed=0):
     rng = np.random.default_rng(seed)
     return np.asarray(pywt.Wavelet("db3").rec_lo) + rng.normal(scale=0.05, size=6)

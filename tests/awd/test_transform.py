@@ -169,6 +169,29 @@ def test_coefficient_lengths_match_pywt():
             assert coefficient_lengths(length, 10, 4, mode) == expected
 
 
+@pytest.mark.parametrize(
+    ("args", "error", "name"),
+    [
+        ((-5, 10, 4), ValueError, "length"),
+        ((0, 10, 4), ValueError, "length"),
+        ((64.0, 10, 4), TypeError, "length"),
+        ((64, 0, 4), ValueError, "filter_length"),
+        ((64, 10.0, 4), TypeError, "filter_length"),
+        ((64, 10, 0), ValueError, "levels"),
+        ((64, 10, 2.0), TypeError, "levels"),
+    ],
+    ids=["length-neg", "length-0", "length-float", "flen-0", "flen-float", "lev-0", "lev-float"],
+)
+def test_coefficient_lengths_refuse_what_no_transform_has_naming_it(args, error, name):
+    # a negative length had given a list of lengths, a float one float lengths, 0 levels an
+    # IndexError
+    with pytest.raises(error, match=rf"^{name} must be an integer >= 1; got "):
+        coefficient_lengths(*args, "zero")
+    # numpy integers are integers: the lengths pywt gives
+    expected = [len(c) for c in pywt.wavedec(np.zeros(64), "db5", mode="zero", level=4)]
+    assert coefficient_lengths(np.int64(64), np.int64(10), np.int64(4), "zero") == expected
+
+
 def test_dwt1d_keeps_batch_dimensions():
     x = torch.randn(2, 3, 16, dtype=torch.float64)
     cA, cD = dwt1d(x, _h0("db2"), "symmetric")

@@ -149,6 +149,47 @@ def test_crd_refuses_a_temperature_whose_normaliser_overflows_naming_it(training
     assert all(torch.equal(v, method.state_dict()[k]) for k, v in before.items())
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "error"),
+    [
+        ("temperature", -0.07, ValueError),
+        ("temperature", math.nan, ValueError),
+        ("temperature", "0.07", TypeError),
+        ("momentum", 1.5, ValueError),
+        ("momentum", -0.5, ValueError),
+        ("num_negatives", 0, ValueError),
+        ("num_negatives", 2.5, TypeError),
+    ],
+    ids=["T-negative", "T-nan", "T-str", "m-above-1", "m-negative", "K-zero", "K-float"],
+)
+def test_crd_settings_set_after_construction_are_checked_as_the_constructor_does(
+    name, value, error
+):
+    # a negative temperature flips every similarity and a momentum outside [0, 1] pushes the
+    # banks away from the embeddings: both had trained silently
+    with pytest.raises(error) as built:
+        CRD(6, 10, **{"num_samples": 20, "embed_dim": 4, "num_negatives": 7, name: value})
+    torch.manual_seed(0)
+    method = CRD(6, 10, num_samples=20, embed_dim=4, num_negatives=7)
+    with pytest.raises(error) as set_later:
+        setattr(method, name, value)
+    assert str(set_later.value) == str(built.value)
+    assert str(set_later.value).startswith(f"{name} must be")
+    assert getattr(method, name) == {"temperature": 0.07, "momentum": 0.5, "num_negatives": 7}[name]
+    # a valid value set later acts as the constructor's, and the state round-trips
+    setattr(method, name, {"temperature": 0.1, "momentum": 0.9, "num_negatives": 5}[name])
+    s_feat, t_feat = torch.randn(5, 6), torch.randn(5, 10)
+    index = torch.tensor([3, 0, 19, 7, 11])
+    contrast = method.negatives(index, step=0)
+    expected, new_rows = _crd_reference(method, s_feat, t_feat, index, contrast)
+    loss = method(s_feat, t_feat, FeatureContext(index=index))["crd"]
+    assert float(loss.detach()) == pytest.approx(expected, rel=1e-5)
+    assert np.allclose(method.memory_student[index].double().numpy(), new_rows, atol=1e-6)
+    restored = CRD(6, 10, num_samples=20, embed_dim=4, num_negatives=7)
+    restored.load_state_dict(method.state_dict())
+    assert all(torch.equal(v, restored.state_dict()[k]) for k, v in method.state_dict().items())
+
+
 def test_crd_bank_row_of_a_sample_drawn_twice_is_its_last_update():
     # a sampler drawing with replacement (or DistributedSampler's padding) repeats an index in
     # a batch: the bank row takes the last occurrence's update, on any device (CUDA's
