@@ -56,8 +56,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_distill.awd import AWDModule
 from lightning_distill.awd.attributions import flatten_coefficients, unflatten_coefficients
-# the terms without the public function's input check, as AWDModule's step computes them
-from lightning_distill.awd.losses import _validity_terms
+from lightning_distill.awd.losses import _validity_terms  # unchecked, as AWDModule's step
 from lightning_distill.awd.transform import wavedec1d, wavedec2d, waverec1d, waverec2d
 
 # CPU time of this process: on a shared machine, wall time mostly measures the neighbours
