@@ -1902,19 +1902,20 @@ def test_adjustment_holds_a_levels_effect_times_the_prediction():
     for rows in thirds:
         basis = _adjustment_basis(X.iloc[rows], len(rows), prediction[rows])
         unheld[:, :, rows] = _adjust(basis, np.stack([mimic[0][:, rows], outcome[0][:, rows]]))
-        # the adjusted residuals are orthogonal to the mean of the mimics' residual over the
-        # level's other rows (0 for a row alone) times the standardised prediction and its
-        # square
-        own = pd.Series(mimic[0][:, rows].mean(axis=0))
-        level = own.groupby(codes[rows])
-        others = level.transform("count").to_numpy() - 1
-        level_mean = np.where(
-            others > 0, (level.transform("sum").to_numpy() - own.to_numpy()) / others, 0.0
-        )
+        # each pair's adjusted residuals are orthogonal to the mean of its own mimic's
+        # residual over the level's other rows (0 for a row alone) times the standardised
+        # prediction and its square
         z = (prediction[rows] - prediction[rows].mean()) / prediction[rows].std()
-        for column in (level_mean * z, level_mean * z * z):
-            for adjusted in (adjusted_mimic, adjusted_outcome):
-                np.testing.assert_allclose(adjusted[0][:, rows] @ column, 0, atol=1e-8)
+        for pair in range(2):
+            own = pd.Series(mimic[0][pair, rows])
+            level = own.groupby(codes[rows])
+            others = level.transform("count").to_numpy() - 1
+            level_mean = np.where(
+                others > 0, (level.transform("sum").to_numpy() - own.to_numpy()) / others, 0.0
+            )
+            for column in (level_mean * z, level_mean * z * z):
+                for adjusted in (adjusted_mimic, adjusted_outcome):
+                    np.testing.assert_allclose(adjusted[0][pair, rows] @ column, 0, atol=1e-8)
     assert pearson(*unheld) > 0.2  # the shared misfit, left by the indicators
     assert abs(pearson(adjusted_mimic[0], adjusted_outcome[0])) < 0.1
 

@@ -100,8 +100,9 @@ def test_leverage_inflation_is_the_ratio_of_hc2_to_hc0_sandwich_variances():
 
 def test_adjusted_pairs_factor_is_the_larger_of_hc1_and_hc2_over_unequal_thirds():
     # The split's thirds hold 50, 40 and 31 rows: n / (n - k) counts the rank fitted in each
-    # third, and HC2 takes each row's leverage in its own third's basis (the level-by-
-    # prediction columns included).
+    # third, and HC2 takes each row's leverage in its own third's bases (the level-by-
+    # prediction columns included), one per pair, from its own mimic: rank and leverage are
+    # the two pairs' mean.
     rng = np.random.default_rng(3)
     n = 121
     order = rng.permutation(n)
@@ -113,20 +114,21 @@ def test_adjusted_pairs_factor_is_the_larger_of_hc1_and_hc2_over_unequal_thirds(
     outcome = rng.normal(size=(1, 2, n))
     target = mimic + rng.normal(size=n)  # a prediction that varies: its powers are columns
     adjusted_mimic, adjusted_outcome, factor = _adjusted_pairs(X, [thirds], mimic, outcome, target)
-    fitted, leverage = 0, np.empty(n)
+    fitted, leverage = 0.0, np.zeros(n)
     for rows in thirds:
-        basis = _adjustment_basis(
-            X.iloc[rows],
-            len(rows),
-            (target[0][:, rows] - mimic[0][:, rows]).mean(axis=0),
-            mimic_residual=mimic[0][:, rows].mean(axis=0),
-        )
-        h, rank = _hat_diagonal(basis)
-        fitted += rank
-        leverage[rows] = h
-        np.testing.assert_allclose(
-            adjusted_outcome[0][:, rows], _adjust(basis, outcome[0][:, rows]), atol=1e-12
-        )
+        for pair in range(2):
+            basis = _adjustment_basis(
+                X.iloc[rows],
+                len(rows),
+                target[0][pair, rows] - mimic[0][pair, rows],
+                mimic_residual=mimic[0][pair, rows],
+            )
+            h, rank = _hat_diagonal(basis)
+            fitted += rank / 2
+            leverage[rows] += h / 2
+            np.testing.assert_allclose(
+                adjusted_outcome[0][pair, rows], _adjust(basis, outcome[0][pair, rows]), atol=1e-12
+            )
     assert leverage[order[0]] == pytest.approx(1.0)  # the row alone in its level
     hc1 = n / (n - fitted)
     hc2 = _leverage_inflation(adjusted_mimic[0], adjusted_outcome[0], leverage)
