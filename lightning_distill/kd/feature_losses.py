@@ -246,7 +246,11 @@ class FactorTransfer(FeatureMethod):
 
     def pretrain(self, inputs, teacher_feature, epochs=None) -> list[float]:
         """Train the paraphraser to reconstruct the teacher's feature; returns epoch losses."""
-        epochs = self.paraphraser_epochs if epochs is None else check_integer("epochs", epochs)
+        epochs = (
+            self.paraphraser_epochs
+            if epochs is None
+            else check_integer("epochs", epochs, minimum=0)
+        )
         params = [*self.paraphraser_encoder.parameters(), *self.paraphraser_decoder.parameters()]
         optimizer = torch.optim.SGD(params, lr=self.paraphraser_lr, momentum=0.9, weight_decay=5e-4)
 
@@ -663,7 +667,7 @@ class SSKD(FeatureMethod):
 
     def pretrain(self, inputs, teacher_feature, epochs=None) -> list[float]:
         """Train the teacher's head to match rotated copies to their originals."""
-        epochs = self.head_epochs if epochs is None else check_integer("epochs", epochs)
+        epochs = self.head_epochs if epochs is None else check_integer("epochs", epochs, minimum=0)
         params = list(self.teacher_head.parameters())
         optimizer = torch.optim.SGD(params, lr=self.head_lr, momentum=0.9, weight_decay=5e-4)
 

@@ -421,3 +421,23 @@ def test_sskd_needs_the_forward_functions():
     method = SSKD(3, 3)
     with pytest.raises(ValueError, match="run_student"):
         method(torch.randn(2, 3), torch.randn(2, 3), FeatureContext())
+
+
+@pytest.mark.parametrize(
+    ("method", "teacher"),
+    [
+        (lambda: FactorTransfer(2, 3), nn.Conv2d(1, 3, 3, padding=1)),
+        (lambda: SSKD(3, 75), nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.Flatten())),
+    ],
+    ids=["ft", "sskd"],
+)
+def test_pretrain_refuses_a_negative_epoch_count_and_stays_untrained(method, teacher):
+    # a negative count ran no epoch and yet marked the stage done: the student then trained
+    # against an untrained paraphraser or head, without a word
+    method = method()
+    before = {k: v.clone() for k, v in method.state_dict().items()}
+    with pytest.raises(ValueError, match=r"epochs must be an integer >= 0; got -1"):
+        method.pretrain([torch.randn(4, 1, 5, 5)], teacher.requires_grad_(False), epochs=-1)
+    assert not method.is_pretrained
+    assert all(torch.equal(v, method.state_dict()[k]) for k, v in before.items())
+    assert method.pretrain([torch.randn(4, 1, 5, 5)], teacher, epochs=0) == []
