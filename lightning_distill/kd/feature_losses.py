@@ -692,6 +692,9 @@ class SSKD(FeatureMethod):
             )
         if context.targets is None:
             fail("targets", "the batch's class indices for SSKD", None)
+        # type and shape against the batch, before the targets are repeated for the rotated
+        # copies (their range is read with the copies' logits below)
+        _check_targets(context.targets, student_feature, settle=False, values=False)
         check_finite_deferred("student_feature", student_feature)
         check_finite_deferred("teacher_feature", teacher_feature)
         x, batch = context.inputs, student_feature.shape[0]

@@ -441,3 +441,28 @@ def test_pretrain_refuses_a_negative_epoch_count_and_stays_untrained(method, tea
     assert not method.is_pretrained
     assert all(torch.equal(v, method.state_dict()[k]) for k, v in before.items())
     assert method.pretrain([torch.randn(4, 1, 5, 5)], teacher, epochs=0) == []
+
+
+@pytest.mark.parametrize(
+    ("targets", "error", "words"),
+    [
+        (
+            torch.tensor([0, 1]),
+            ValueError,
+            r"targets must have shape \[batch\] = \(4,\); got \(2,\)",
+        ),
+        ([0, 1, 2, 1], TypeError, "targets must be a torch.Tensor of class indices; got list"),
+    ],
+    ids=["short", "list"],
+)
+def test_sskd_names_the_targets_against_the_batch(targets, error, words):
+    # the targets were repeated for the rotated copies first: a short tensor was reported
+    # against three times the batch ("(12,); got (6,)") and a list failed inside torch
+    torch.manual_seed(0)
+    student, teacher = _Net(4), _Net(6)
+    x = torch.randn(4, 1, 5, 5)
+    _, s_feat = student(x)
+    _, t_feat = teacher(x)
+    context = FeatureContext(inputs=x, targets=targets, run_student=student, run_teacher=teacher)
+    with pytest.raises(error, match=words):
+        SSKD(4, 6)(s_feat, t_feat, context)
