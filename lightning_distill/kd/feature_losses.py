@@ -269,6 +269,10 @@ class FactorTransfer(FeatureMethod):
         _check_pair_batch(student_feature, teacher_feature)
         _check_image_feature("student_feature", student_feature)
         _check_image_feature("teacher_feature", teacher_feature)
+        _check_width("student_feature", student_feature.shape[1], self.translator[0].in_channels)
+        _check_width(
+            "teacher_feature", teacher_feature.shape[1], self.paraphraser_encoder[0].in_channels
+        )
         # read with the step's other value checks (one host sync; see one_sync_per_step)
         check_finite_deferred("student_feature", student_feature)
         check_finite_deferred("teacher_feature", teacher_feature)
@@ -685,6 +689,12 @@ class SSKD(FeatureMethod):
 
     def forward(self, student_feature, teacher_feature, context=None) -> dict[str, Tensor]:
         _check_pair_batch(student_feature, teacher_feature)
+        _check_width(
+            "student_feature", student_feature[0].numel(), self.student_head[0].in_features
+        )
+        _check_width(
+            "teacher_feature", teacher_feature[0].numel(), self.teacher_head[0].in_features
+        )
         if context is None or context.run_student is None or context.run_teacher is None:
             raise ValueError(
                 "context must give run_student and run_teacher (forward passes on the rotated "
@@ -1051,6 +1061,12 @@ def _check_pair_batch(student, teacher, names=("student_feature", "teacher_featu
             f"a batch of the same size as {names[0]} ({student.shape[0]})",
             tuple(teacher.shape),
         )
+
+
+def _check_width(name: str, got: int, built_for: int) -> None:
+    # a feature of another size than the method's layers were built for failed inside torch
+    if got != built_for:
+        fail(name, f"a feature of {built_for} per sample (the size the method was built for)", got)
 
 
 def _check_image_feature(name: str, feature: Tensor) -> None:

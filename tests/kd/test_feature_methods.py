@@ -466,3 +466,22 @@ def test_sskd_names_the_targets_against_the_batch(targets, error, words):
     context = FeatureContext(inputs=x, targets=targets, run_student=student, run_teacher=teacher)
     with pytest.raises(error, match=words):
         SSKD(4, 6)(s_feat, t_feat, context)
+
+
+@pytest.mark.parametrize(
+    ("method", "student", "teacher", "name", "sizes"),
+    [
+        (lambda: FactorTransfer(3, 8), (2, 4, 5, 5), (2, 8, 5, 5), "student_feature", "3.*got 4"),
+        (lambda: FactorTransfer(3, 8), (2, 3, 5, 5), (2, 6, 5, 5), "teacher_feature", "8.*got 6"),
+        (lambda: SSKD(4, 6), (2, 5), (2, 6), "student_feature", "4.*got 5"),
+        (lambda: SSKD(4, 6), (2, 4), (2, 2, 2), "teacher_feature", "6.*got 4"),
+    ],
+    ids=["ft-student", "ft-teacher", "sskd-student", "sskd-teacher"],
+)
+def test_methods_name_a_feature_of_another_size_than_built_for(
+    method, student, teacher, name, sizes
+):
+    # such a feature failed inside torch's convolution or matrix product
+    context = FeatureContext(inputs=torch.randn(2, 1, 5, 5), targets=torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match=f"{name} must be a feature of {sizes}"):
+        method()(torch.randn(*student), torch.randn(*teacher), context)
