@@ -246,7 +246,11 @@ class FactorTransfer(FeatureMethod):
 
     def pretrain(self, inputs, teacher_feature, epochs=None) -> list[float]:
         """Train the paraphraser to reconstruct the teacher's feature; returns epoch losses."""
-        epochs = self.paraphraser_epochs if epochs is None else check_integer("epochs", epochs)
+        epochs = (
+            self.paraphraser_epochs
+            if epochs is None
+            else check_integer("epochs", epochs, minimum=0)
+        )
         params = [*self.paraphraser_encoder.parameters(), *self.paraphraser_decoder.parameters()]
         optimizer = torch.optim.SGD(params, lr=self.paraphraser_lr, momentum=0.9, weight_decay=5e-4)
 
@@ -265,6 +269,10 @@ class FactorTransfer(FeatureMethod):
         _check_pair_batch(student_feature, teacher_feature)
         _check_image_feature("student_feature", student_feature)
         _check_image_feature("teacher_feature", teacher_feature)
+        _check_width("student_feature", student_feature.shape[1], self.translator[0].in_channels)
+        _check_width(
+            "teacher_feature", teacher_feature.shape[1], self.paraphraser_encoder[0].in_channels
+        )
         # read with the step's other value checks (one host sync; see one_sync_per_step)
         check_finite_deferred("student_feature", student_feature)
         check_finite_deferred("teacher_feature", teacher_feature)
@@ -663,7 +671,7 @@ class SSKD(FeatureMethod):
 
     def pretrain(self, inputs, teacher_feature, epochs=None) -> list[float]:
         """Train the teacher's head to match rotated copies to their originals."""
-        epochs = self.head_epochs if epochs is None else check_integer("epochs", epochs)
+        epochs = self.head_epochs if epochs is None else check_integer("epochs", epochs, minimum=0)
         params = list(self.teacher_head.parameters())
         optimizer = torch.optim.SGD(params, lr=self.head_lr, momentum=0.9, weight_decay=5e-4)
 
@@ -681,6 +689,12 @@ class SSKD(FeatureMethod):
 
     def forward(self, student_feature, teacher_feature, context=None) -> dict[str, Tensor]:
         _check_pair_batch(student_feature, teacher_feature)
+        _check_width(
+            "student_feature", student_feature[0].numel(), self.student_head[0].in_features
+        )
+        _check_width(
+            "teacher_feature", teacher_feature[0].numel(), self.teacher_head[0].in_features
+        )
         if context is None or context.run_student is None or context.run_teacher is None:
             raise ValueError(
                 "context must give run_student and run_teacher (forward passes on the rotated "
@@ -688,6 +702,9 @@ class SSKD(FeatureMethod):
             )
         if context.targets is None:
             fail("targets", "the batch's class indices for SSKD", None)
+        # type and shape against the batch, before the targets are repeated for the rotated
+        # copies (their range is read with the copies' logits below)
+        _check_targets(context.targets, student_feature, settle=False, values=False)
         check_finite_deferred("student_feature", student_feature)
         check_finite_deferred("teacher_feature", teacher_feature)
         x, batch = context.inputs, student_feature.shape[0]
@@ -1044,6 +1061,12 @@ def _check_pair_batch(student, teacher, names=("student_feature", "teacher_featu
             f"a batch of the same size as {names[0]} ({student.shape[0]})",
             tuple(teacher.shape),
         )
+
+
+def _check_width(name: str, got: int, built_for: int) -> None:
+    # a feature of another size than the method's layers were built for failed inside torch
+    if got != built_for:
+        fail(name, f"a feature of {built_for} per sample (the size the method was built for)", got)
 
 
 def _check_image_feature(name: str, feature: Tensor) -> None:

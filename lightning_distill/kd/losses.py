@@ -635,11 +635,19 @@ def hint_loss(student_feature: Tensor, teacher_feature: Tensor, regressor: nn.Mo
 def attention_map(feature: Tensor, p: float = 2.0) -> Tensor:
     r"""Spatial attention map of Zagoruyko and Komodakis (2017), not yet normalised.
 
-    :math:`Q = \sum_c |A_c|^p`, shape ``[B, H, W]``.
+    :math:`Q = \sum_c |A_c|^p`, shape ``[B, H, W]``. For ``p < 1`` the slope of
+    :math:`|a|^p` is infinite at ``a = 0``; an activation exactly 0 (a ReLU's) passes no
+    gradient, as through the ReLU itself, rather than a NaN one.
     """
     _check_feature("feature", feature)
     p = check_real("p", p, minimum=0, exclusive_minimum=True)
-    return _float_logits(feature).abs().pow(p).sum(dim=1)
+    magnitude = _float_logits(feature).abs()
+    if p < 1:
+        # p * 0^(p - 1) = inf, times abs's zero slope at 0, was a NaN gradient
+        nonzero = magnitude > 0
+        powered = torch.where(nonzero, magnitude, torch.ones_like(magnitude)).pow(p)
+        return torch.where(nonzero, powered, torch.zeros_like(powered)).sum(dim=1)
+    return magnitude.pow(p).sum(dim=1)
 
 
 def _check_feature(name: str, feature) -> None:

@@ -421,3 +421,67 @@ def test_sskd_needs_the_forward_functions():
     method = SSKD(3, 3)
     with pytest.raises(ValueError, match="run_student"):
         method(torch.randn(2, 3), torch.randn(2, 3), FeatureContext())
+
+
+@pytest.mark.parametrize(
+    ("method", "teacher"),
+    [
+        (lambda: FactorTransfer(2, 3), nn.Conv2d(1, 3, 3, padding=1)),
+        (lambda: SSKD(3, 75), nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.Flatten())),
+    ],
+    ids=["ft", "sskd"],
+)
+def test_pretrain_refuses_a_negative_epoch_count_and_stays_untrained(method, teacher):
+    # a negative count ran no epoch and yet marked the stage done: the student then trained
+    # against an untrained paraphraser or head, without a word
+    method = method()
+    before = {k: v.clone() for k, v in method.state_dict().items()}
+    with pytest.raises(ValueError, match=r"epochs must be an integer >= 0; got -1"):
+        method.pretrain([torch.randn(4, 1, 5, 5)], teacher.requires_grad_(False), epochs=-1)
+    assert not method.is_pretrained
+    assert all(torch.equal(v, method.state_dict()[k]) for k, v in before.items())
+    assert method.pretrain([torch.randn(4, 1, 5, 5)], teacher, epochs=0) == []
+
+
+@pytest.mark.parametrize(
+    ("targets", "error", "words"),
+    [
+        (
+            torch.tensor([0, 1]),
+            ValueError,
+            r"targets must have shape \[batch\] = \(4,\); got \(2,\)",
+        ),
+        ([0, 1, 2, 1], TypeError, "targets must be a torch.Tensor of class indices; got list"),
+    ],
+    ids=["short", "list"],
+)
+def test_sskd_names_the_targets_against_the_batch(targets, error, words):
+    # the targets were repeated for the rotated copies first: a short tensor was reported
+    # against three times the batch ("(12,); got (6,)") and a list failed inside torch
+    torch.manual_seed(0)
+    student, teacher = _Net(4), _Net(6)
+    x = torch.randn(4, 1, 5, 5)
+    _, s_feat = student(x)
+    _, t_feat = teacher(x)
+    context = FeatureContext(inputs=x, targets=targets, run_student=student, run_teacher=teacher)
+    with pytest.raises(error, match=words):
+        SSKD(4, 6)(s_feat, t_feat, context)
+
+
+@pytest.mark.parametrize(
+    ("method", "student", "teacher", "name", "sizes"),
+    [
+        (lambda: FactorTransfer(3, 8), (2, 4, 5, 5), (2, 8, 5, 5), "student_feature", "3.*got 4"),
+        (lambda: FactorTransfer(3, 8), (2, 3, 5, 5), (2, 6, 5, 5), "teacher_feature", "8.*got 6"),
+        (lambda: SSKD(4, 6), (2, 5), (2, 6), "student_feature", "4.*got 5"),
+        (lambda: SSKD(4, 6), (2, 4), (2, 2, 2), "teacher_feature", "6.*got 4"),
+    ],
+    ids=["ft-student", "ft-teacher", "sskd-student", "sskd-teacher"],
+)
+def test_methods_name_a_feature_of_another_size_than_built_for(
+    method, student, teacher, name, sizes
+):
+    # such a feature failed inside torch's convolution or matrix product
+    context = FeatureContext(inputs=torch.randn(2, 1, 5, 5), targets=torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match=f"{name} must be a feature of {sizes}"):
+        method()(torch.randn(*student), torch.randn(*teacher), context)

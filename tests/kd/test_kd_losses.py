@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from lightning_distill.kd import FeatureDistillation
 from lightning_distill.losses import (
     HintRegressor,
+    attention_map,
     attention_transfer_loss,
     distillation_loss,
     distillation_terms,
@@ -419,6 +420,29 @@ def test_attention_exponent_is_validated(p):
         FeatureDistillation("a", "b", p=p)
     with pytest.raises(TypeError, match="p must be a real number"):
         attention_transfer_loss(f, f, variant="code", p="2")
+
+
+@pytest.mark.parametrize("variant", ["paper", "code"])
+@pytest.mark.parametrize("p", [0.5, 0.8])
+def test_attention_transfer_below_p_one_has_the_gradient_of_features_with_zeros(variant, p):
+    # |a|^p has an infinite slope at 0 for p < 1: a feature's exact zeros gave NaN gradients
+    # (with a finite loss), which reached the student through a multiplicative mask (dropout's)
+    # and made its parameters NaN at the next optimizer step. Masked out, an entry cannot
+    # change the loss: its gradient is 0. Checked by finite differences (entries away from 0,
+    # so that no step crosses the kink) in float64.
+    gen = torch.Generator().manual_seed(3)
+    sign = torch.randint(0, 2, (2, 3, 5, 3), generator=gen) * 2 - 1
+    z = (sign * (0.1 + torch.rand(2, 3, 5, 3, generator=gen))).double().requires_grad_()
+    mask = (torch.rand(2, 3, 5, 3, generator=gen) < 0.5).double()
+    teacher = torch.randn(2, 4, 5, 3, generator=gen, dtype=torch.float64)
+    assert torch.autograd.gradcheck(
+        lambda pre: attention_transfer_loss(pre * mask, teacher, variant=variant, p=p), z
+    )
+    assert torch.autograd.gradcheck(lambda pre: attention_map(pre * mask, p).sum(), z)
+    # the values are the formula's, zeros included
+    torch.testing.assert_close(
+        attention_map(z * mask, p), ((z * mask).abs() ** p).sum(dim=1), rtol=0, atol=0
+    )
 
 
 def test_attention_transfer_is_scale_free_and_finite_at_extreme_scales():
