@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from lightning_distill._metric_states import DtypeKeepingMetric
-from lightning_distill._validation import check_real, fail
+from lightning_distill._validation import check_real, describe, fail
 from lightning_distill.attribution.functional import (
     _SCORES,
     DEFAULT_THRESHOLDS,
@@ -98,6 +98,10 @@ class _MeanOfScores(DtypeKeepingMetric):
         return self._plot(val, ax)
 
 
+#: FiveBandScore's settings, fixed at construction
+_FIVE_BAND_SETTINGS = ("thresholds", "ground_truth_thresholds", "soft_steps", "soft_delta")
+
+
 class FiveBandScore(_MeanOfScores):
     """Tjoa & Guan's five-band scores of attribution maps, averaged over images.
 
@@ -161,6 +165,18 @@ class FiveBandScore(_MeanOfScores):
         self.soft_delta = float(soft_delta)
         self.register_buffer("threshold_sets", sets, persistent=False)
         self._add_score_states(len(sets))
+
+    def __setattr__(self, name: str, value) -> None:
+        # the threshold settings make the states (one row of scores per threshold set) and the
+        # buffer the scores read: one set after construction was never read, while the
+        # metric's description and identity reported it
+        if name in _FIVE_BAND_SETTINGS and name in self.__dict__:
+            raise AttributeError(
+                f"{name} is set at construction (the threshold sets and the states are made "
+                f"from it); got {describe(value)} for a FiveBandScore built with "
+                f"{name}={getattr(self, name)!r}. Build a new FiveBandScore({name}=...)."
+            )
+        super().__setattr__(name, value)
 
     def _identity(self) -> str:
         # what the states depend on: the threshold sets themselves (soft_delta is no longer

@@ -289,14 +289,14 @@ class AttributionMonitor(Callback):
         self.dataloader = dataloader
         self.method = method
         self.metrics = None if metrics is None else list(metrics)
-        self.every_n_epochs = check_integer("every_n_epochs", every_n_epochs, minimum=1)
+        self.every_n_epochs = every_n_epochs  # checked when set (properties below)
         self.module = module
         self.teacher = teacher
-        self.target = check_choice("target", target, ("label", "prediction"))
+        self.target = target
         self.method_kwargs = dict(method_kwargs or {})
         self.five_band_kwargs = dict(five_band_kwargs or {})
         self.save_dir = save_dir_path(save_dir)
-        self.plot_images = check_integer("plot_images", plot_images, minimum=1)
+        self.plot_images = plot_images
         self.prefix = prefix
         # built now so that bad metric arguments fail at construction
         try:
@@ -306,6 +306,36 @@ class AttributionMonitor(Callback):
         self._localisation = AttributionLocalisation()
         self._agreement = AttributionAgreement(top_k=top_k)
         self.history: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------ checked settings
+    # set after construction too: a misspelt target read as "prediction" (the attributions
+    # explained the predicted class, not the label), and every_n_epochs=0 failed in a hook
+    @property
+    def every_n_epochs(self) -> int:
+        """The monitor runs at the end of every ``every_n_epochs``-th epoch (checked when set)."""
+        return self._every_n_epochs
+
+    @every_n_epochs.setter
+    def every_n_epochs(self, value) -> None:
+        self._every_n_epochs = check_integer("every_n_epochs", value, minimum=1)
+
+    @property
+    def target(self) -> str:
+        """``"label"`` or ``"prediction"``: the class explained (checked when set)."""
+        return self._target
+
+    @target.setter
+    def target(self, value) -> None:
+        self._target = check_choice("target", value, ("label", "prediction"))
+
+    @property
+    def plot_images(self) -> int:
+        """Probe images in the picture (checked when set)."""
+        return self._plot_images
+
+    @plot_images.setter
+    def plot_images(self, value) -> None:
+        self._plot_images = check_integer("plot_images", value, minimum=1)
 
     # ------------------------------------------------------------------ Lightning hooks
     @property

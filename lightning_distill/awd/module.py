@@ -28,6 +28,7 @@ from lightning_distill._validation import (
     check_finite,
     check_integer,
     check_real,
+    fail,
     keeps_its_type,
     one_sync_per_step,
     settle_value_checks,
@@ -93,6 +94,63 @@ def wavelet_from_checkpoint(path, name: str = "awd") -> pywt.Wavelet:
 
 def _check_weight(name: str, value) -> float:
     return check_real(name, value, minimum=0)
+
+
+def _check_dim(dim) -> int:
+    if isinstance(dim, bool):
+        raise TypeError(f"dim must be 1 (signals) or 2 (images); got {dim!r}.")
+    return check_choice("dim", dim, (1, 2))
+
+
+#: The loss's terms, each weighted by ``AWDModule.weights[term]``.
+_TERMS = ("reconstruction", "sparsity", "attribution", *VALIDITY_TERMS)
+
+
+class _Weights(dict):
+    """``AWDModule.weights``: each term's weight checked when set (a number >= 0, or a tensor,
+    a schedule or a learned weight, taken as it is); a name that is not a term is refused."""
+
+    def __setitem__(self, term, value) -> None:
+        if term not in _TERMS:
+            fail("weights", f"keyed by the loss's terms ({', '.join(_TERMS)})", term)
+        if not isinstance(value, torch.Tensor):
+            value = _check_weight(f"weights[{term!r}]", value)
+        super().__setitem__(term, value)
+
+    def update(self, *args, **kwargs) -> None:
+        for term, value in dict(*args, **kwargs).items():
+            self[term] = value
+
+    def __ior__(self, other):
+        self.update(other)
+        return self
+
+    def setdefault(self, term, value=None):
+        if term not in self:
+            self[term] = value
+        return self[term]
+
+    @classmethod
+    def of(cls, weights) -> _Weights:
+        """``weights``, a dict with a weight for every term, checked."""
+        if not isinstance(weights, Mapping):
+            fail("weights", "a dict of the terms' weights", weights, TypeError)
+        missing = [term for term in _TERMS if term not in weights]
+        if missing:
+            fail("weights", f"a weight for every term (none for {', '.join(missing)})", weights)
+        checked = cls()
+        for term, value in weights.items():
+            checked[term] = value
+        return checked
+
+
+#: AWDModule's settings checked when set after construction (the constructor's checks)
+_AWD_CHECKED_ON_SET = {
+    "lr": lambda value: check_real("lr", value, minimum=0, exclusive_minimum=True),
+    "n_steps": lambda value: check_integer("n_steps", value, minimum=1),
+    "dim": _check_dim,
+    "weights": _Weights.of,
+}
 
 
 #: The start of the warning :meth:`AWDModule.on_fit_start` gives when no term distils.
@@ -206,9 +264,7 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
         if not isinstance(teacher, torch.nn.Module):
             raise TypeError(f"teacher must be a torch.nn.Module; got {type(teacher).__name__}.")
         check_choice("mode", mode, MODES)
-        if isinstance(dim, bool):
-            raise TypeError(f"dim must be 1 (signals) or 2 (images); got {dim!r}.")
-        check_choice("dim", dim, (1, 2))
+        _check_dim(dim)
         levels = check_integer("levels", levels, minimum=1)
         if isinstance(target, dict) and "callable" in target:
             # what a checkpoint holds for a callable target: code is not plain data
@@ -255,7 +311,7 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
                 raise TypeError(
                     f"wavelet given as a filter must hold numbers; got {wavelet!r}."
                 ) from None
-        self.weights = {
+        weights = {
             "reconstruction": _check_weight("reconstruction_weight", reconstruction_weight),
             "sparsity": _check_weight("sparsity_weight", sparsity_weight),
             "attribution": _check_weight("attribution_weight", attribution_weight),
@@ -272,9 +328,9 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
                 f"validity_weights has unknown terms {unknown}; valid: {', '.join(VALIDITY_TERMS)}."
             )
         for term in VALIDITY_TERMS:
-            self.weights[term] = _check_weight(
-                f"validity_weights[{term!r}]", overrides.get(term, base)
-            )
+            weights[term] = _check_weight(f"validity_weights[{term!r}]", overrides.get(term, base))
+        # checked again when set or changed (a dict whose items are checked; see __setattr__)
+        self.weights = weights
         self.lr = check_real("lr", lr, minimum=0, exclusive_minimum=True)
         initial = lowpass_from_wavelet(wavelet, noise=init_noise, seed=seed)
         if not np.all(np.abs(initial) < torch.finfo(torch.get_default_dtype()).max):
@@ -306,6 +362,15 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
         self.n_steps = n_steps
         self._checked_shapes = set()  # sample shapes the teacher was checked on
         self._epoch_means = EpochMeans()
+
+    def __setattr__(self, name: str, value) -> None:
+        # the weights (each one as it is set too), lr, n_steps and dim set after construction
+        # are checked as the constructor checks them: a negative weight trained the filter to
+        # grow the term it weights, silently
+        check = _AWD_CHECKED_ON_SET.get(name)
+        if check is not None:
+            value = check(value)
+        super().__setattr__(name, value)
 
     @override
     def _apply(self, fn, *args, **kwargs):

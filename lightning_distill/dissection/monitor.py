@@ -384,7 +384,7 @@ class DissectionMonitor(Callback):
         self.prefix = prefix
         self.dataloader = dataloader
         self.layer = layer
-        self.every_n_epochs = every_n_epochs
+        self.every_n_epochs = every_n_epochs  # checked when set (properties below)
         self.label_names = list(label_names)
         self.label_categories = list(label_categories)
         reserved = sorted(set(map(str, self.label_categories)) & set(_HISTORY_FIELDS))
@@ -404,8 +404,8 @@ class DissectionMonitor(Callback):
         self.output_transform = output_transform
         self._warned_repeated = False  # the layer ran several times in a forward: said once
         self.save_dir = save_dir_path(save_dir)
-        self.plot_units = check_integer("plot_units", plot_units, minimum=1)
-        self.top_k = check_integer("top_k", top_k, minimum=1)
+        self.plot_units = plot_units
+        self.top_k = top_k
         if metric_kwargs is not None and not isinstance(metric_kwargs, Mapping):
             raise TypeError(f"metric_kwargs must be a mapping or None; got {metric_kwargs!r}")
         metric_kwargs = None if metric_kwargs is None else dict(metric_kwargs)
@@ -446,6 +446,36 @@ class DissectionMonitor(Callback):
         self._warned_flat_maps = False
         self.history: list[dict[str, Any]] = []
         self.last_results: DissectionResults | None = None
+
+    # ------------------------------------------------------------------ checked settings
+    # set after construction too: every_n_epochs=0 failed in a hook, a negative one ran every
+    # epoch, and a negative plot_units or top_k dropped units from the end silently
+    @property
+    def every_n_epochs(self) -> int:
+        """The monitor runs at the end of every ``every_n_epochs``-th epoch (checked when set)."""
+        return self._every_n_epochs
+
+    @every_n_epochs.setter
+    def every_n_epochs(self, value) -> None:
+        self._every_n_epochs = check_integer("every_n_epochs", value, minimum=1)
+
+    @property
+    def plot_units(self) -> int:
+        """Units in the unit picture, best IoU first (checked when set)."""
+        return self._plot_units
+
+    @plot_units.setter
+    def plot_units(self, value) -> None:
+        self._plot_units = check_integer("plot_units", value, minimum=1)
+
+    @property
+    def top_k(self) -> int:
+        """Images per unit in the unit picture (checked when set)."""
+        return self._top_k
+
+    @top_k.setter
+    def top_k(self, value) -> None:
+        self._top_k = check_integer("top_k", value, minimum=1)
 
     # ------------------------------------------------------------------ Lightning hooks
     @property

@@ -35,11 +35,12 @@ optimised with the student (they are in checkpoints).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -131,6 +132,18 @@ class FeatureMethod(nn.Module):
     needs_pretraining: bool = False
     #: whether the batches must carry each sample's index
     needs_index: bool = False
+    #: the settings checked when set after construction: name -> the constructor's check
+    checked_on_set: ClassVar[dict[str, Callable]] = {}
+
+    def __setattr__(self, name: str, value) -> None:
+        # a setting set after construction is checked as the constructor checks it (a negative
+        # weight or temperature, a momentum above 1, would train the student wrong silently); a
+        # learned one, an nn.Parameter, is torch's to register, as any parameter
+        check = self.checked_on_set.get(name)
+        if check is not None and not isinstance(value, nn.Parameter):
+            if name not in self.__dict__.get("_parameters", {}):  # else torch's own refusal
+                value = check(value)
+        super().__setattr__(name, value)
 
     def student_parameters(self) -> list[nn.Parameter]:
         """Parameters trained together with the student."""
@@ -157,6 +170,12 @@ class RKD(FeatureMethod):
 
     Terms: ``rkd_distance`` and ``rkd_angle`` (weighted).
     """
+
+    # a negative weight would push the student's relations away from the teacher's
+    checked_on_set: ClassVar[dict[str, Callable]] = {
+        name: functools.partial(check_real, name, minimum=0.0)
+        for name in ("distance_weight", "angle_weight")
+    }
 
     def __init__(self, distance_weight: float = 25.0, angle_weight: float = 50.0) -> None:
         super().__init__()
@@ -210,6 +229,13 @@ class FactorTransfer(FeatureMethod):
     """
 
     needs_pretraining = True
+    # fewer than 0 epochs would leave the paraphraser untrained and marked pretrained
+    checked_on_set: ClassVar[dict[str, Callable]] = {
+        "paraphraser_epochs": functools.partial(check_integer, "paraphraser_epochs", minimum=0),
+        "paraphraser_lr": functools.partial(
+            check_real, "paraphraser_lr", minimum=0.0, exclusive_minimum=True
+        ),
+    }
 
     def __init__(
         self,
@@ -337,6 +363,9 @@ class CRD(FeatureMethod):
     """
 
     needs_index = True
+    # a negative temperature flips every similarity, a momentum above 1 pushes the banks away
+    # from the embeddings
+    checked_on_set: ClassVar[dict[str, Callable]] = _CRD_CHECKED_ON_SET
 
     def __init__(
         self,
@@ -376,17 +405,6 @@ class CRD(FeatureMethod):
         self._written = None
         self._rows_seen = 0
         self._coverage_checked = False
-
-    def __setattr__(self, name: str, value) -> None:
-        # the temperature, momentum and number of negatives set after construction are checked
-        # as the constructor checks them: a negative temperature flips every similarity, a
-        # momentum above 1 pushes the banks away from the embeddings, silently; a learned
-        # temperature, an nn.Parameter, is torch's to register, as any parameter
-        check = _CRD_CHECKED_ON_SET.get(name)
-        if check is not None and not isinstance(value, nn.Parameter):
-            if name not in self.__dict__.get("_parameters", {}):  # else torch's own refusal
-                value = check(value)
-        super().__setattr__(name, value)
 
     def _check_coverage(self, values: list[int]) -> None:
         """Warn once when, after as many rows as the bank has, at most half its rows were
@@ -633,6 +651,26 @@ class SSKD(FeatureMethod):
     """
 
     needs_pretraining = True
+    # a negative weight, or fewer than 0 head epochs (an untrained head marked pretrained),
+    # would train the student wrong
+    checked_on_set: ClassVar[dict[str, Callable]] = {
+        **{
+            name: functools.partial(check_real, name, minimum=0.0)
+            for name in ("tf_weight", "ss_weight")
+        },
+        **{
+            name: functools.partial(
+                check_real, name, minimum=_MIN_TEMPERATURE, maximum=_MAX_TEMPERATURE
+            )
+            for name in ("tf_temperature", "ss_temperature")
+        },
+        **{
+            name: functools.partial(check_real, name, minimum=0.0, maximum=1.0)
+            for name in ("tf_ratio", "ss_ratio")
+        },
+        "head_epochs": functools.partial(check_integer, "head_epochs", minimum=0),
+        "head_lr": functools.partial(check_real, "head_lr", minimum=0.0, exclusive_minimum=True),
+    }
 
     def __init__(
         self,

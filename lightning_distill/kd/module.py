@@ -1118,6 +1118,11 @@ class DistillationModule(TeacherModuleMixin, SettledHyperparameters, L.Lightning
                 )
             )
         hp = self.hparams
+        # as they are now (a tuner or a user may set hparams.lr and the rest after construction),
+        # checked as the constructor checks them: SGD takes a momentum of 1 or more silently
+        check_real("lr", hp.lr, minimum=0, exclusive_minimum=True)
+        check_real("weight_decay", hp.weight_decay, minimum=0)
+        check_real("momentum", hp.momentum, minimum=0, maximum=1, exclusive_maximum=True)
         if self._optimizer is None:
             raise ValueError(
                 "optimizer must be given to train: this module was loaded from a checkpoint of "

@@ -173,6 +173,26 @@ def _check_temperature_tensor(temperature, *, read: bool) -> None:
         value_check(bad, explain)
 
 
+def _check_top(t_start: float, t_range: float) -> None:
+    if not t_start + t_range <= _MAX_TEMPERATURE:
+        # the bound of a fixed temperature: above it T^2 * KL loses even float64's precision
+        # (and a sum that overflows made the temperature infinite)
+        raise ValueError(
+            f"t_start + t_range must be <= {_MAX_TEMPERATURE:g} (the largest temperature the KD "
+            f"loss takes); got t_start={t_start!r}, t_range={t_range!r}, summing to "
+            f"{t_start + t_range!r}."
+        )
+
+
+#: LearnedTemperature's settings, checked when set (in the constructor or after it)
+_LEARNED_CHECKED_ON_SET = {
+    "t_start": functools.partial(check_real, "t_start", minimum=_MIN_TEMPERATURE),
+    "t_range": functools.partial(check_real, "t_range", minimum=0.0, exclusive_minimum=True),
+    "ramp_epochs": functools.partial(check_integer, "ramp_epochs", minimum=0),
+    "max_reversal": functools.partial(check_real, "max_reversal", minimum=0.0),
+}
+
+
 class LearnedTemperature(nn.Module):
     r"""A global temperature learned adversarially, as in CTKD (Li et al., AAAI 2023).
 
@@ -230,18 +250,11 @@ class LearnedTemperature(nn.Module):
         initial: float | None = None,
     ) -> None:
         super().__init__()
-        self.t_start = check_real("t_start", t_start, minimum=_MIN_TEMPERATURE)
-        self.t_range = check_real("t_range", t_range, minimum=0.0, exclusive_minimum=True)
-        if not self.t_start + self.t_range <= _MAX_TEMPERATURE:
-            # the bound of a fixed temperature: above it T^2 * KL loses even float64's
-            # precision (and a sum that overflows made the temperature infinite)
-            raise ValueError(
-                f"t_start + t_range must be <= {_MAX_TEMPERATURE:g} (the largest temperature "
-                f"the KD loss takes); got t_start={self.t_start!r}, t_range={self.t_range!r}, "
-                f"summing to {self.t_start + self.t_range!r}."
-            )
-        self.ramp_epochs = check_integer("ramp_epochs", ramp_epochs, minimum=0)
-        self.max_reversal = check_real("max_reversal", max_reversal, minimum=0.0)
+        # each checked by __setattr__, the range's top once both ends are set
+        self.t_start = t_start
+        self.t_range = t_range
+        self.ramp_epochs = ramp_epochs
+        self.max_reversal = max_reversal
         theta = 1.0
         self.initial = initial
         if initial is not None:
@@ -258,6 +271,23 @@ class LearnedTemperature(nn.Module):
             share = (initial - self.t_start) / self.t_range
             theta = math.log(share / (1.0 - share))
         self.theta = nn.Parameter(torch.tensor(theta))
+
+    def __setattr__(self, name: str, value) -> None:
+        # the settings set after construction are checked as the constructor checks them: a
+        # t_start below 0 let the temperature turn negative, a range beyond the KD loss's
+        # largest temperature or a ramp of -1 epochs (full strength at once) trained silently
+        check = _LEARNED_CHECKED_ON_SET.get(name)
+        if check is not None:
+            value = check(value)
+            ends = {
+                "t_start": self.__dict__.get("t_start"),
+                "t_range": self.__dict__.get("t_range"),
+            }
+            if name in ends:
+                ends[name] = value
+                if None not in ends.values():
+                    _check_top(**ends)
+        super().__setattr__(name, value)
 
     def reversal_strength(self, epoch: int) -> float:
         """:math:`\\lambda_e` in the ``epoch``-th epoch, counted from 1 (0 gives 0)."""

@@ -391,3 +391,32 @@ def test_a_refused_forward_keeps_the_batches_accumulated_before_it(name):
     expected = expected if isinstance(expected, dict) else {"value": expected}
     for key in expected:
         torch.testing.assert_close(got[key], expected[key], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("thresholds", (-0.5, -0.1, 0.1, 0.5)),
+        ("ground_truth_thresholds", (-0.9, -0.5, 0.5, 0.9)),
+        ("soft_steps", 5),
+        ("soft_delta", 0.01),
+    ],
+)
+def test_five_band_settings_set_after_construction_are_refused(name, value):
+    # the threshold sets and the states are made at construction: a setting assigned later was
+    # never read, while the metric's description (and the identity its states are loaded
+    # against) reported it
+    metric = FiveBandScore(soft_steps=3)
+    before = getattr(metric, name)
+    with pytest.raises(AttributeError, match=rf"^{name} is set at construction"):
+        setattr(metric, name, value)
+    assert getattr(metric, name) == before
+    # a clone and a pickled copy keep the settings, and score as the metric does
+    truth = torch.zeros(2, 8, 8)
+    truth[:, 2:6, 2:6] = 0.9
+    maps = truth + 0.3 * torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    for copied in (metric.clone(), pickle.loads(pickle.dumps(metric))):
+        assert getattr(copied, name) == before
+        copied.update(maps, truth)
+    metric.update(maps, truth)
+    assert metric.compute() == copied.compute()

@@ -579,3 +579,25 @@ def test_a_diverged_models_nan_logits_are_refused_not_explained_as_class_0(cells
     masked = _Returns(lambda logits: logits.index_fill(1, torch.tensor([unused]), -math.inf))
     plain = AttributionMonitor(probe, metrics=["localisation"], target="prediction")
     assert plain.evaluate(masked) == pytest.approx(plain.evaluate(_Returns(lambda x: x)))
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "error"),
+    [
+        ("target", "labels", ValueError),
+        ("every_n_epochs", 0, ValueError),
+        ("plot_images", -1, ValueError),
+    ],
+    ids=["target-misspelt", "every-0", "plot_images-negative"],
+)
+def test_monitor_settings_set_after_construction_are_checked(cells, name, value, error):
+    # a misspelt target read as "prediction" (the predicted class explained, not the label),
+    # silently, and every_n_epochs=0 failed in a hook with ZeroDivisionError
+    with pytest.raises(error) as built:
+        AttributionMonitor(DataLoader(cells, batch_size=8), **{name: value})
+    monitor = AttributionMonitor(DataLoader(cells, batch_size=8))
+    before = getattr(monitor, name)
+    with pytest.raises(error) as set_later:
+        setattr(monitor, name, value)
+    assert str(set_later.value) == str(built.value)
+    assert getattr(monitor, name) == before

@@ -1,5 +1,7 @@
 """AWDModule under the Lightning Trainer."""
 
+import copy
+import pickle
 import warnings
 from collections import UserDict
 
@@ -937,3 +939,49 @@ def test_a_float16_filter_is_refused_before_adam_steps_on_it():
     ):
         _trainer(precision="16-true").fit(module, _loader())
     assert torch.equal(module.h0.detach(), start)  # cast by the Trainer, never stepped
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        (lambda m: m.weights.__setitem__("sparsity", -1.0), ValueError, r"^weights\['sparsity'\]"),
+        (lambda m: m.weights.update(cmf=float("nan")), ValueError, r"^weights\['cmf'\]"),
+        (lambda m: m.weights.__setitem__("sparsty", 1.0), ValueError, r"^weights must be keyed"),
+        (lambda m: setattr(m, "weights", {"sparsity": 1.0}), ValueError, r"^weights must be a "),
+        (lambda m: setattr(m, "lr", -1e-3), ValueError, r"^lr must be"),
+        (lambda m: setattr(m, "n_steps", 0), ValueError, r"^n_steps must be"),
+        (lambda m: setattr(m, "dim", 3), ValueError, r"^dim must be"),
+    ],
+    ids=[
+        "weight-negative",
+        "update-nan",
+        "weight-misspelt",
+        "weights-missing",
+        "lr",
+        "n_steps",
+        "dim",
+    ],
+)
+def test_settings_set_after_construction_are_checked(change, error, message):
+    # a negative weight set after construction trained the filter to grow the term it
+    # weights (the loss went below zero), silently; a misspelt term was never read
+    module = AWDModule(_teacher(), wavelet="db2", levels=2, sparsity_weight=0.1)
+    before = (dict(module.weights), module.lr, module.n_steps, module.dim)
+    with pytest.raises(error, match=message):
+        change(module)
+    assert (dict(module.weights), module.lr, module.n_steps, module.dim) == before
+
+
+def test_weights_set_as_a_whole_dict_act_and_the_module_copies():
+    torch.manual_seed(0)
+    module = AWDModule(_teacher(), wavelet="db2", levels=2, sparsity_weight=0.1)
+    x = torch.randn(8, 32)
+    module.weights = {**module.weights, "sparsity": 2.0}
+    terms = module.losses(x, create_graph=False)
+    expected = sum(module.weights[name] * value for name, value in terms.items() if name != "loss")
+    torch.testing.assert_close(terms["loss"], expected)
+    copied = copy.deepcopy(module)
+    assert copied.weights == module.weights
+    with pytest.raises(ValueError, match=r"^weights\['sparsity'\]"):
+        copied.weights["sparsity"] = -1.0
+    assert pickle.loads(pickle.dumps(module.weights)) == module.weights

@@ -883,3 +883,26 @@ def test_probe_images_given_as_a_list_are_named(concepts):
     )
     with pytest.raises(TypeError, match=r"^dataloader must be batches whose images are one .*"):
         monitor.dissect(TinyNet())
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "error"),
+    [
+        ("every_n_epochs", 0, ValueError),
+        ("every_n_epochs", -2, ValueError),
+        ("plot_units", -1, ValueError),
+        ("top_k", 2.5, TypeError),
+    ],
+    ids=["every-0", "every-negative", "plot_units-negative", "top_k-float"],
+)
+def test_monitor_settings_set_after_construction_are_checked(concepts, name, value, error):
+    # every_n_epochs=0 failed in a hook with ZeroDivisionError, a negative one ran every epoch,
+    # and a negative plot_units or top_k dropped units or images from the end, silently
+    with pytest.raises(error) as built:
+        DissectionMonitor(probe_loader(concepts), "features.4", **{name: value})
+    monitor = DissectionMonitor(probe_loader(concepts), "features.4")
+    before = getattr(monitor, name)
+    with pytest.raises(error) as set_later:
+        setattr(monitor, name, value)
+    assert str(set_later.value) == str(built.value)
+    assert getattr(monitor, name) == before

@@ -2,6 +2,7 @@
 
 import copy
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from torch import nn
 
 from lightning_distill.kd.feature_losses import (
     CRD,
+    RKD,
     SSKD,
     FactorTransfer,
     FeatureContext,
@@ -485,3 +487,66 @@ def test_methods_name_a_feature_of_another_size_than_built_for(
     context = FeatureContext(inputs=torch.randn(2, 1, 5, 5), targets=torch.tensor([0, 1]))
     with pytest.raises(ValueError, match=f"{name} must be a feature of {sizes}"):
         method()(torch.randn(*student), torch.randn(*teacher), context)
+
+
+_SET_LATER = [
+    (RKD, "distance_weight", -1.0, ValueError),
+    (RKD, "angle_weight", math.nan, ValueError),
+    (RKD, "angle_weight", "50", TypeError),
+    (FactorTransfer, "paraphraser_epochs", -1, ValueError),
+    (FactorTransfer, "paraphraser_lr", -0.1, ValueError),
+    (SSKD, "tf_weight", -2.7, ValueError),
+    (SSKD, "ss_weight", math.inf, ValueError),
+    (SSKD, "tf_temperature", 0.0, ValueError),
+    (SSKD, "ss_ratio", 1.5, ValueError),
+    (SSKD, "head_epochs", -1, ValueError),
+    (SSKD, "head_epochs", 2.5, TypeError),
+    (SSKD, "head_lr", math.nan, ValueError),
+]
+
+
+def _method(cls, **settings):
+    return cls(**settings) if cls is RKD else cls(4, 6, **settings)
+
+
+@pytest.mark.parametrize(
+    ("cls", "name", "value", "error"),
+    _SET_LATER,
+    ids=[f"{cls.__name__}-{name}-{value!r}" for cls, name, value, _ in _SET_LATER],
+)
+def test_feature_method_settings_set_after_construction_are_checked_as_the_constructor_does(
+    cls, name, value, error
+):
+    # a negative weight pushed the student away from the teacher, and fewer than 0 epochs left
+    # a stage untrained but marked pretrained: all had trained silently
+    with pytest.raises(error) as built:
+        _method(cls, **{name: value})
+    method = _method(cls)
+    before = getattr(method, name)
+    with pytest.raises(error) as set_later:
+        setattr(method, name, value)
+    assert str(set_later.value) == str(built.value)
+    assert str(set_later.value).startswith(f"{name} must be")
+    assert getattr(method, name) == before
+    # the setting stays settable, and the method still copies and pickles
+    setattr(method, name, before)
+    assert getattr(copy.deepcopy(method), name) == before
+    assert getattr(pickle.loads(pickle.dumps(method)), name) == before
+
+
+def test_rkd_weights_set_after_construction_scale_its_terms():
+    torch.manual_seed(0)
+    s_feat, t_feat = torch.randn(6, 5), torch.randn(6, 7)
+    unit = RKD(distance_weight=1.0, angle_weight=1.0)(s_feat, t_feat)
+    method = RKD()
+    method.distance_weight, method.angle_weight = 3.0, 0.5
+    terms = method(s_feat, t_feat)
+    torch.testing.assert_close(terms["rkd_distance"], 3.0 * unit["rkd_distance"])
+    torch.testing.assert_close(terms["rkd_angle"], 0.5 * unit["rkd_angle"])
+
+
+def test_a_negative_number_of_pretraining_epochs_is_refused():
+    method = FactorTransfer(4, 6)
+    with pytest.raises(ValueError, match=r"^epochs must be an integer >= 0; got -1\.$"):
+        method.pretrain([torch.randn(2, 6, 4, 4)], lambda x: x, epochs=-1)
+    assert not method.is_pretrained

@@ -1488,3 +1488,31 @@ def test_evaluation_figures_of_a_student_with_nan_logits_read_nan_with_one_warni
         (result,) = getattr(quiet_trainer(), stage)(module, clean, verbose=False)
     assert not [w for w in caught if "logits" in str(w.message)]
     assert result[f"{prefix}/acc"] == pytest.approx((y[finite] == 0).float().mean().item())
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "optimizer"),
+    [
+        ("momentum", 1.5, "sgd"),
+        ("momentum", 1.5, torch.optim.SGD),
+        ("lr", -0.1, "adam"),
+        ("weight_decay", float("nan"), "sgd"),
+    ],
+    ids=["momentum-sgd", "momentum-class", "lr", "weight_decay"],
+)
+def test_optimizer_hyperparameters_set_after_construction_are_checked_when_built(
+    name, value, optimizer
+):
+    # SGD takes a momentum of 1 or more, which makes its steps grow without bound: a momentum
+    # set in hparams after construction trained so silently
+    student = nn.Sequential(nn.Linear(4, 3))
+    with pytest.raises(ValueError) as built:
+        DistillationModule(student, None, alpha=0.0, optimizer=optimizer, **{name: value})
+    module = DistillationModule(student, None, alpha=0.0, optimizer=optimizer)
+    module.hparams[name] = value
+    before = copy.deepcopy(student.state_dict())
+    x, y = torch.randn(16, 4), torch.randint(0, 3, (16,))
+    with pytest.raises(ValueError) as set_later:
+        quiet_trainer(max_steps=1).fit(module, DataLoader(TensorDataset(x, y), batch_size=8))
+    assert str(set_later.value) == str(built.value)
+    assert all(torch.equal(v, student.state_dict()[k]) for k, v in before.items())

@@ -919,3 +919,42 @@ def test_a_loader_with_persistent_workers_is_warned_of():
         warnings.simplefilter("error", UserWarning)
         with pytest.raises(TypeError, match="make_module"):
             select_temperature(lambda t: None, lambda: None, plain, plain, (1, 2), seeds=(0,))
+
+
+_LEARNED_SET_LATER = [
+    ("t_start", -5.0, ValueError),
+    ("t_start", math.nan, ValueError),
+    ("t_range", -3.0, ValueError),
+    ("t_range", 1e6, ValueError),  # t_start + t_range beyond the KD loss's largest temperature
+    ("ramp_epochs", -1, ValueError),
+    ("ramp_epochs", 2.5, TypeError),
+    ("max_reversal", -1.0, ValueError),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "error"),
+    _LEARNED_SET_LATER,
+    ids=[f"{name}-{value!r}" for name, value, _ in _LEARNED_SET_LATER],
+)
+def test_learned_temperature_settings_set_after_construction_are_checked(name, value, error):
+    # a t_start below 0 let the temperature turn negative, and a ramp of -1 epochs reversed at
+    # full strength from the first epoch: both had trained silently
+    with pytest.raises(error) as built:
+        LearnedTemperature(**{name: value})
+    temperature = LearnedTemperature()
+    before = getattr(temperature, name)
+    with pytest.raises(error) as set_later:
+        setattr(temperature, name, value)
+    assert str(set_later.value) == str(built.value)
+    assert getattr(temperature, name) == before
+
+
+def test_learned_temperature_range_set_after_construction_acts():
+    temperature = LearnedTemperature(t_start=1.0, t_range=20.0, ramp_epochs=10)
+    temperature.t_start, temperature.t_range, temperature.ramp_epochs = 2.0, 4.0, 4
+    # T = t_start + t_range * sigmoid(theta), theta = 1 at the start
+    assert temperature.value == pytest.approx(2.0 + 4.0 / (1.0 + math.exp(-1.0)))
+    assert temperature.reversal_strength(2) == pytest.approx(0.5)
+    copied = copy.deepcopy(temperature)
+    assert (copied.t_start, copied.t_range, copied.ramp_epochs) == (2.0, 4.0, 4)
