@@ -7,6 +7,8 @@ loop as well as inside :class:`~lightning_distill.DistillationModule`.
 from __future__ import annotations
 
 import functools
+import math
+import numbers
 from typing import Literal, NamedTuple
 
 import torch
@@ -21,6 +23,7 @@ from lightning_distill._validation import (
     check_float_tensor,
     check_real,
     fail,
+    is_listed,
     settle_value_checks,
     value_check,
 )
@@ -531,6 +534,20 @@ def distillation_loss(
 
 
 # --------------------------------------------------------------------------- feature KD
+def _check_feature_shape(name: str, shape) -> tuple[int, ...]:
+    """One sample's feature shape: sizes >= 1 (a size of 0 mapped nothing, and a hint to an
+    empty teacher feature was a mean over nothing, NaN); returns it as a tuple of ints."""
+    constraint = "a tuple of sizes >= 1 (one sample's feature shape)"
+    if not is_listed(shape) or isinstance(shape, Tensor):
+        fail(name, constraint, shape, TypeError)
+    sizes = tuple(shape)
+    if any(isinstance(size, bool) or not isinstance(size, numbers.Integral) for size in sizes):
+        fail(name, constraint, shape, TypeError)
+    if any(size < 1 for size in sizes):
+        fail(name, constraint, shape)
+    return tuple(int(size) for size in sizes)
+
+
 class HintRegressor(nn.Module):
     """A FitNets-style regressor: maps a student feature to the teacher feature's shape.
 
@@ -558,7 +575,8 @@ class HintRegressor(nn.Module):
         channels_first: bool = False,
     ):
         super().__init__()
-        student_shape, teacher_shape = tuple(student_shape), tuple(teacher_shape)
+        student_shape = _check_feature_shape("student_shape", student_shape)
+        teacher_shape = _check_feature_shape("teacher_shape", teacher_shape)
         if len(student_shape) != len(teacher_shape):
             raise ValueError(
                 "student and teacher features must have the same number of dimensions for a "
@@ -617,6 +635,12 @@ def hint_loss(student_feature: Tensor, teacher_feature: Tensor, regressor: nn.Mo
     if not callable(regressor):
         fail("regressor", "a module or callable", type(regressor).__name__, TypeError)
     _check_not_empty("student_feature", student_feature)  # a mean over no sample is NaN
+    for name, feature in (
+        ("student_feature", student_feature),
+        ("teacher_feature", teacher_feature),
+    ):
+        if math.prod(feature.shape[1:]) == 0:  # a mean over no value (NaN), or a hint of nothing
+            fail(name, "a feature of at least one value per sample", tuple(feature.shape))
     # read with the step's other value checks (one host sync; see one_sync_per_step)
     check_finite_deferred("student_feature", student_feature)
     check_finite_deferred("teacher_feature", teacher_feature)

@@ -169,12 +169,37 @@ def test_hint_loss_formula_and_regressor_gradients():
          ValueError, "teacher_feature must be finite"),
         (torch.tensor(1.0), torch.randn(2, 5), torch.nn.Linear(3, 5),
          ValueError, r"student_feature must be a tensor with a batch dimension \[batch, ...\]"),
+        # no value per sample: a mean over nothing (NaN), or a hint the student cannot change
+        (torch.randn(2, 3), torch.randn(2, 0), lambda x: x[:, :0],
+         ValueError, r"teacher_feature must be a feature of at least one value per sample"),
+        (torch.randn(2, 0), torch.randn(2, 5), lambda x: torch.zeros(2, 5),
+         ValueError, r"student_feature must be a feature of at least one value per sample"),
     ],
 )  # fmt: skip
 def test_hint_loss_refuses_bad_input_naming_it(student, teacher, regressor, error, words):
     # as the other feature losses: no AttributeError from deep inside, no silent NaN or inf loss
     with pytest.raises(error, match=words):
         hint_loss(student, teacher, regressor)
+
+
+@pytest.mark.parametrize(
+    "student_shape, teacher_shape, error, words",
+    [
+        ((4,), (0,), ValueError, r"teacher_shape must be a tuple of sizes >= 1.*got \(0,\)"),
+        ((0,), (4,), ValueError, r"student_shape must be a tuple of sizes >= 1.*got \(0,\)"),
+        ((-1,), (4,), ValueError, r"student_shape must be a tuple of sizes >= 1.*got \(-1,\)"),
+        ((3, 4, 4), (5, 0, 2), ValueError, r"teacher_shape must be .*got \(5, 0, 2\)"),
+        ((3, 0), (3, 4), ValueError, r"student_shape must be .*got \(3, 0\)"),
+        ((2.5,), (3,), TypeError, r"student_shape must be a tuple of sizes >= 1.*got \(2.5,\)"),
+        ((True,), (3,), TypeError, r"student_shape must be .*got \(True,\)"),
+        (4, (3,), TypeError, r"student_shape must be a tuple of sizes >= 1.*got 4"),
+    ],
+)  # fmt: skip
+def test_hint_regressor_refuses_bad_shapes_naming_them(student_shape, teacher_shape, error, words):
+    # a size of 0 built a regressor whose hint loss was NaN (a mean over nothing) or ignored the
+    # student; a negative size or a non-integer one failed inside torch
+    with pytest.raises(error, match=words):
+        HintRegressor(student_shape, teacher_shape)
 
 
 def test_hint_loss_takes_finite_features_whose_sum_overflows():
