@@ -472,6 +472,8 @@ class CRD(FeatureMethod):
 
     def forward(self, student_feature, teacher_feature, context=None) -> dict[str, Tensor]:
         _check_pair_batch(student_feature, teacher_feature)
+        _check_width("student_feature", student_feature[0].numel(), self.embed_student.in_features)
+        _check_width("teacher_feature", teacher_feature[0].numel(), self.embed_teacher.in_features)
         batch = student_feature.shape[0]
         if batch > self.num_samples:
             fail(

@@ -477,16 +477,24 @@ def test_sskd_names_the_targets_against_the_batch(targets, error, words):
         (lambda: FactorTransfer(3, 8), (2, 3, 5, 5), (2, 6, 5, 5), "teacher_feature", "8.*got 6"),
         (lambda: SSKD(4, 6), (2, 5), (2, 6), "student_feature", "4.*got 5"),
         (lambda: SSKD(4, 6), (2, 4), (2, 2, 2), "teacher_feature", "6.*got 4"),
+        (lambda: CRD(6, 10, num_samples=4), (2, 7), (2, 10), "student_feature", "6.*got 7"),
+        (lambda: CRD(6, 10, num_samples=4), (2, 2, 3), (2, 2, 4), "teacher_feature", "10.*got 8"),
     ],
-    ids=["ft-student", "ft-teacher", "sskd-student", "sskd-teacher"],
+    ids=["ft-student", "ft-teacher", "sskd-student", "sskd-teacher", "crd-student", "crd-teacher"],
 )
 def test_methods_name_a_feature_of_another_size_than_built_for(
     method, student, teacher, name, sizes
 ):
     # such a feature failed inside torch's convolution or matrix product
-    context = FeatureContext(inputs=torch.randn(2, 1, 5, 5), targets=torch.tensor([0, 1]))
+    context = FeatureContext(
+        inputs=torch.randn(2, 1, 5, 5), targets=torch.tensor([0, 1]), index=torch.tensor([0, 1])
+    )
+    method = method()
+    state = {key: value.clone() for key, value in method.state_dict().items()}
     with pytest.raises(ValueError, match=f"{name} must be a feature of {sizes}"):
-        method()(torch.randn(*student), torch.randn(*teacher), context)
+        method(torch.randn(*student), torch.randn(*teacher), context)
+    # refused before any state changed (CRD's banks and step counter)
+    assert all(torch.equal(value, state[key]) for key, value in method.state_dict().items())
 
 
 _SET_LATER = [
