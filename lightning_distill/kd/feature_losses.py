@@ -1342,6 +1342,9 @@ def factor_transfer_loss(student_factor: Tensor, teacher_factor: Tensor) -> Tens
         The translator's and the paraphraser's outputs; same batch and channel count.
     """
     _check_pair_batch(student_factor, teacher_factor, ("student_factor", "teacher_factor"))
+    for name, factor in (("student_factor", student_factor), ("teacher_factor", teacher_factor)):
+        if factor[0].numel() == 0:  # a mean over no value: NaN
+            fail(name, "a factor of at least one value per sample", tuple(factor.shape))
     check_finite_deferred("student_factor", student_factor)
     check_finite_deferred("teacher_factor", teacher_factor)
     student_factor = _float_logits(student_factor)

@@ -350,6 +350,22 @@ def test_an_empty_batch_is_refused_rather_than_a_nan_mean(call):
         call(lambda *shape: torch.randn(*shape))
 
 
+@pytest.mark.parametrize(
+    "student, teacher, name",
+    [
+        ((2, 0), (2, 0), "student_factor"),
+        ((2, 3), (2, 0), "teacher_factor"),
+        ((2, 0, 4, 4), (2, 0, 4, 4), "student_factor"),
+        ((2, 3, 0, 4), (2, 3, 4, 4), "student_factor"),
+    ],
+    ids=["vectors", "teacher-vector", "no-channel", "no-row"],
+)
+def test_factor_transfer_refuses_factors_without_a_value_per_sample(student, teacher, name):
+    # the normalised factors' mean over no value had been a NaN loss, silently
+    with pytest.raises(ValueError, match=f"{name} must be a factor of at least one value per"):
+        factor_transfer_loss(torch.randn(*student), torch.randn(*teacher))
+
+
 def _near_pair(shape, gap=0.01, seed=0):
     """bfloat16 student and teacher features a small ``gap`` apart (near convergence, where
     bfloat16 arithmetic turns the relational losses into rounding noise)."""
