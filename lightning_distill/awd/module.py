@@ -102,6 +102,29 @@ def _check_dim(dim) -> int:
     return check_choice("dim", dim, (1, 2))
 
 
+def _check_target(target):
+    """None, an index (numpy integers too: a class read from an array), a tuple of indices or a
+    callable; indices returned as ``int``."""
+
+    def index(value) -> bool:
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+
+    if not (
+        target is None
+        or callable(target)
+        or index(target)
+        or (isinstance(target, tuple) and all(index(i) for i in target))
+    ):
+        raise TypeError(
+            f"target must be None, an int, a tuple of ints or a callable; got {target!r}."
+        )
+    if index(target):
+        return int(target)
+    if isinstance(target, tuple):
+        return tuple(int(i) for i in target)
+    return target
+
+
 #: The loss's terms, each weighted by ``AWDModule.weights[term]``.
 _TERMS = ("reconstruction", "sparsity", "attribution", *VALIDITY_TERMS)
 
@@ -149,6 +172,7 @@ _AWD_CHECKED_ON_SET = {
     "lr": lambda value: check_real("lr", value, minimum=0, exclusive_minimum=True),
     "n_steps": lambda value: check_integer("n_steps", value, minimum=1),
     "dim": _check_dim,
+    "target": _check_target,
     "weights": _Weights.of,
 }
 
@@ -273,23 +297,7 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
                 f"{target['callable']!r}, which checkpoints do not store; pass "
                 "target=<the same callable> to load_from_checkpoint."
             )
-
-        def index(value) -> bool:  # numpy integers too (a class read from an array)
-            return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
-
-        if not (
-            target is None
-            or callable(target)
-            or index(target)
-            or (isinstance(target, tuple) and all(index(i) for i in target))
-        ):
-            raise TypeError(
-                f"target must be None, an int, a tuple of ints or a callable; got {target!r}."
-            )
-        if index(target):
-            target = int(target)
-        elif isinstance(target, tuple):
-            target = tuple(int(i) for i in target)
+        target = _check_target(target)
         n_steps = check_integer("n_steps", n_steps, minimum=1)
         if not isinstance(keep_teacher_in_checkpoint, bool):
             raise TypeError(
@@ -364,7 +372,7 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
         self._epoch_means = EpochMeans()
 
     def __setattr__(self, name: str, value) -> None:
-        # the weights (each one as it is set too), lr, n_steps and dim set after construction
+        # the weights (each one as it is set too), lr, n_steps, dim and target set after construction
         # are checked as the constructor checks them: a negative weight trained the filter to
         # grow the term it weights, silently
         check = _AWD_CHECKED_ON_SET.get(name)

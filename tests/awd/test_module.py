@@ -951,6 +951,8 @@ def test_a_float16_filter_is_refused_before_adam_steps_on_it():
         (lambda m: setattr(m, "lr", -1e-3), ValueError, r"^lr must be"),
         (lambda m: setattr(m, "n_steps", 0), ValueError, r"^n_steps must be"),
         (lambda m: setattr(m, "dim", 3), ValueError, r"^dim must be"),
+        (lambda m: setattr(m, "target", "a"), TypeError, r"^target must be None, an int"),
+        (lambda m: setattr(m, "target", 1.5), TypeError, r"^target must be None, an int"),
     ],
     ids=[
         "weight-negative",
@@ -960,16 +962,27 @@ def test_a_float16_filter_is_refused_before_adam_steps_on_it():
         "lr",
         "n_steps",
         "dim",
+        "target-str",
+        "target-float",
     ],
 )
 def test_settings_set_after_construction_are_checked(change, error, message):
     # a negative weight set after construction trained the filter to grow the term it
-    # weights (the loss went below zero), silently; a misspelt term was never read
+    # weights (the loss went below zero), silently; a misspelt term was never read; a target
+    # of another type failed inside the attribution ("'<=' not supported")
     module = AWDModule(_teacher(), wavelet="db2", levels=2, sparsity_weight=0.1)
-    before = (dict(module.weights), module.lr, module.n_steps, module.dim)
+    before = (dict(module.weights), module.lr, module.n_steps, module.dim, module.target)
     with pytest.raises(error, match=message):
         change(module)
-    assert (dict(module.weights), module.lr, module.n_steps, module.dim) == before
+    assert (dict(module.weights), module.lr, module.n_steps, module.dim, module.target) == before
+
+
+def test_target_set_after_construction_is_stored_as_the_constructor_stores_it():
+    module = AWDModule(_teacher(n_out=3), wavelet="db2", levels=2)
+    module.target = np.int64(2)  # a class read from an array
+    assert module.target == 2 and type(module.target) is int
+    module.target = (np.int64(1),)
+    assert module.target == (1,) and type(module.target[0]) is int
 
 
 def test_weights_set_as_a_whole_dict_act_and_the_module_copies():
