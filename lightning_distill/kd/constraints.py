@@ -1057,6 +1057,26 @@ class Monotonic(Constraint):
         return text + ")"
 
 
+def _check_modules(modules) -> list[str | nn.Module] | None:
+    """L1Sparsity's ``modules``: None, or module names and modules (one alone as a list)."""
+    if modules is None:
+        return None
+    if isinstance(modules, str | nn.Module):
+        modules = [modules]
+    if not isinstance(modules, Iterable):  # list() would raise "not iterable"
+        fail(
+            "modules",
+            "a list of module names (str) or torch.nn.Module objects",
+            modules,
+            TypeError,
+        )
+    modules = list(modules)
+    for item in modules:
+        if not isinstance(item, str | nn.Module):
+            fail("modules", "module names (str) or torch.nn.Module objects", item, TypeError)
+    return modules
+
+
 class L1Sparsity(Constraint):
     """Penalise the sum of absolute weights (L1), which pushes weights towards zero.
 
@@ -1094,24 +1114,16 @@ class L1Sparsity(Constraint):
         name: str = "l1",
     ) -> None:
         self.weight = check_real("weight", weight, minimum=0.0)
-        if modules is not None:
-            if isinstance(modules, str | nn.Module):
-                modules = [modules]
-            if not isinstance(modules, Iterable):  # list() would raise "not iterable"
-                fail(
-                    "modules",
-                    "a list of module names (str) or torch.nn.Module objects",
-                    modules,
-                    TypeError,
-                )
-            modules = list(modules)
-            for item in modules:
-                if not isinstance(item, str | nn.Module):
-                    fail(
-                        "modules", "module names (str) or torch.nn.Module objects", item, TypeError
-                    )
-        self.modules = modules
+        self.modules = modules  # checked in __setattr__
         self.name = _check_name(name)
+
+    def __setattr__(self, name: str, value) -> None:
+        # modules set after construction are checked (and listed) as the constructor does:
+        # an int failed at the step with "'int' object is not iterable", a str was read letter
+        # by letter
+        if name == "modules":
+            value = _check_modules(value)
+        super().__setattr__(name, value)
 
     def parameters_of(self, model: nn.Module) -> list[nn.Parameter]:
         """The parameters penalised on ``model``."""

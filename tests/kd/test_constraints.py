@@ -215,6 +215,25 @@ def test_l1_sparsity_sums_absolute_weights_of_named_modules():
     torch.testing.assert_close(model[0].weight.grad, model[0].weight.sign())
 
 
+def test_l1_sparsity_modules_set_after_construction_are_checked_as_the_constructor_does():
+    # an int failed at the step with "'int' object is not iterable" from inside the penalty, a
+    # single name was read letter by letter
+    model = nn.Sequential()
+    model.add_module("fc", nn.Linear(3, 2))
+    model.add_module("out", nn.Linear(2, 1))
+    constraint = L1Sparsity(weight=1.0)
+    for value, error in ((3, TypeError), ([3], TypeError)):
+        with pytest.raises(error, match="^modules must be"):
+            constraint.modules = value
+        assert constraint.modules is None
+    constraint.modules = "fc"
+    assert constraint.modules == ["fc"]
+    torch.testing.assert_close(constraint.penalty(model), model.fc.weight.abs().sum())
+    constraint.modules = model.out
+    assert constraint.modules == [model.out]
+    torch.testing.assert_close(constraint.penalty(model), model.out.weight.abs().sum())
+
+
 def test_l1_sparsity_refuses_a_named_module_without_weights():
     # a named activation or normalisation layer (no weight matrix or kernel: only 1-D
     # parameters or none) had been dropped silently when another named module had weights: the
