@@ -90,6 +90,9 @@ class WaveletFeatures(TransformerMixin, BaseEstimator):
     wavelet_ : pywt.Wavelet
     bands_ : list of str
         Band names, e.g. ``["cA4", "cD4", "cD3", "cD2", "cD1"]``.
+    levels_, mode_, n_coefficients_, absolute_, image_shape_
+        The settings at ``fit``; ``transform`` and ``get_feature_names_out`` use these, so
+        parameters set since (``set_params``) take effect at the next ``fit``.
 
     Examples
     --------
@@ -119,16 +122,22 @@ class WaveletFeatures(TransformerMixin, BaseEstimator):
         self.absolute = absolute
         self.image_shape = image_shape
 
-    def _decompose(self, X: np.ndarray) -> list[np.ndarray]:
+    def _fitted(self, name: str):
+        return getattr(self, f"{name}_", getattr(self, name))
+
+    def _decompose(self, X: np.ndarray, wavelet=None, shape=None, mode=None, levels=None):
+        if wavelet is None:
+            # the settings of fit, not as they may have been set since (set_params without
+            # refitting); a transformer fitted before these existed has the parameters only
+            wavelet, shape = self.wavelet_, self._fitted("image_shape")
+            mode, levels = self._fitted("mode"), self._fitted("levels")
         with warnings.catch_warnings():
             # level beyond dwt_max_level was already reported in fit
             warnings.simplefilter("ignore", UserWarning)
-            # (a transformer fitted before image_shape_ existed has the parameter only)
-            shape = getattr(self, "image_shape_", self.image_shape)
             if shape is None:
-                return pywt.wavedec(X, self.wavelet_, mode=self.mode, level=self.levels, axis=-1)
+                return pywt.wavedec(X, wavelet, mode=mode, level=levels, axis=-1)
             images = X.reshape(X.shape[0], *shape)
-            coefficients = pywt.wavedec2(images, self.wavelet_, mode=self.mode, level=self.levels)
+            coefficients = pywt.wavedec2(images, wavelet, mode=mode, level=levels)
         return [coefficients[0], *(band for level in coefficients[1:] for band in level)]
 
     def fit(self, X, y=None):
@@ -146,8 +155,8 @@ class WaveletFeatures(TransformerMixin, BaseEstimator):
         X = validate_data(self, X, dtype=np.float64)
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}; got {self.mode!r}.")
-        for name in ("levels", "n_coefficients"):
-            check_integer(name, getattr(self, name), minimum=1)
+        levels = check_integer("levels", self.levels, minimum=1)
+        n_coefficients = check_integer("n_coefficients", self.n_coefficients, minimum=1)
         if not isinstance(self.absolute, (bool, np.bool_)):
             raise TypeError(f"absolute must be a bool, got {type(self.absolute).__name__}.")
         if X.shape[1] < 2:
@@ -155,8 +164,8 @@ class WaveletFeatures(TransformerMixin, BaseEstimator):
                 f"X must hold signals of at least 2 samples (columns), got n_features = "
                 f"{X.shape[1]}."
             )
-        self.wavelet_ = _as_wavelet(self.wavelet)
-        filter_length = self.wavelet_.dec_len
+        wavelet = _as_wavelet(self.wavelet)
+        filter_length = wavelet.dec_len
         if self.image_shape is None:
             shortest = X.shape[1]
             dim = 1
@@ -183,15 +192,23 @@ class WaveletFeatures(TransformerMixin, BaseEstimator):
                 )
             shortest = min(shape)
             dim = 2
-        self.image_shape_ = None if self.image_shape is None else shape
-        check_levels(self.levels, shortest, filter_length)
-        self.bands_ = band_names(self.levels, dim)
-        sizes = [band[0].size for band in self._decompose(X[:1])]
-        if self.n_coefficients > min(sizes):
+        check_levels(levels, shortest, filter_length)
+        image_shape = None if self.image_shape is None else shape
+        bands = self._decompose(X[:1], wavelet, image_shape, self.mode, levels)
+        sizes = [band[0].size for band in bands]
+        if n_coefficients > min(sizes):
             raise ValueError(
                 f"n_coefficients must be at most {min(sizes)}, the size of the smallest band, "
-                f"got {self.n_coefficients}."
+                f"got {n_coefficients}."
             )
+        # what transform and get_feature_names_out read: the settings as they were at fit
+        self.wavelet_ = wavelet
+        self.image_shape_ = image_shape
+        self.levels_ = levels
+        self.mode_ = self.mode
+        self.n_coefficients_ = n_coefficients
+        self.absolute_ = bool(self.absolute)
+        self.bands_ = band_names(levels, dim)
         return self
 
     def transform(self, X):
@@ -207,13 +224,19 @@ class WaveletFeatures(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        return top_coefficients(self._decompose(X), self.n_coefficients, self.absolute)
+        return top_coefficients(
+            self._decompose(X), self._fitted("n_coefficients"), self._fitted("absolute")
+        )
 
     def get_feature_names_out(self, input_features=None):
         """Feature names ``<band>_<rank>``, e.g. ``cD3_1`` for the largest of band cD3."""
         check_is_fitted(self)
         return np.asarray(
-            [f"{band}_{k}" for band in self.bands_ for k in range(1, self.n_coefficients + 1)],
+            [
+                f"{band}_{k}"
+                for band in self.bands_
+                for k in range(1, self._fitted("n_coefficients") + 1)
+            ],
             dtype=object,
         )
 

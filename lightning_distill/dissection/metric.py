@@ -15,7 +15,7 @@ from torchmetrics import Metric
 
 from lightning_distill._distributed import rank_and_world_size
 from lightning_distill._metric_states import DtypeKeepingMetric
-from lightning_distill._validation import check_choice, check_integer, check_real, fail
+from lightning_distill._validation import check_choice, check_integer, check_real, describe, fail
 from lightning_distill.dissection.functional import (
     FINE_PER_COARSE,
     NETDISSECT_QUANTILE,
@@ -39,6 +39,9 @@ __all__ = ["DissectionResults", "NetworkDissection", "ThresholdsNotSetError"]
 
 
 _MAX_BUCKETS = 10**6  # the default range and resolution give 13,822
+
+#: NetworkDissection's settings that size its states, fixed at construction
+_DISSECTION_SETTINGS = ("num_units", "label_names", "label_categories", "categories")
 
 
 def _names(name: str, values) -> list[str]:
@@ -336,6 +339,18 @@ class NetworkDissection(DtypeKeepingMetric):
         )
         self.add_state("tallied_images", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
         self._add_configuration_state()
+
+    def __setattr__(self, name: str, value) -> None:
+        # the states (one row per unit, one column per label and per category) and the label
+        # to category codes are made from these: one set after construction failed later with
+        # an IndexError or a torch error, or named the concepts of the old labels anew
+        if name in _DISSECTION_SETTINGS and name in self.__dict__:
+            raise AttributeError(
+                f"{name} is set at construction (the states are sized from it); got "
+                f"{describe(value)} for a NetworkDissection built with {name}="
+                f"{getattr(self, name)!r}. Build a new NetworkDissection({name}=...)."
+            )
+        super().__setattr__(name, value)
 
     @property
     def phase(self) -> str:

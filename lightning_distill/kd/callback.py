@@ -211,6 +211,19 @@ def _binds(teacher: nn.Module, inputs, keywords) -> bool:
     return True
 
 
+def _check_crd_index(specs, targets_from, index_from) -> None:
+    """CRD reads each sample's index from the batch: with batches laid out for ``targets_from``,
+    ``index_from`` must say where."""
+    if targets_from is not batch_targets and index_from is None:
+        if any(spec.loss == "crd" for spec in specs):
+            raise ValueError(
+                "index_from must be given with loss='crd' when targets_from is "
+                "given: that method reads each sample's position in the data set from the "
+                "batch, and a batch laid out for targets_from may hold something else at the "
+                "default place (batch[2]); got index_from=None."
+            )
+
+
 class KnowledgeDistillation(L.Callback):
     r"""Make an existing LightningModule train on the distillation loss.
 
@@ -334,14 +347,8 @@ class KnowledgeDistillation(L.Callback):
             raise TypeError(
                 f"logits_from must be a submodule name (str) or None; got {logits_from!r}."
             )
-        if targets_from is not None and not callable(targets_from):
-            raise TypeError(
-                f"targets_from must be callable(batch) -> targets or None; got {targets_from!r}."
-            )
-        if index_from is not None and not callable(index_from):
-            raise TypeError(
-                f"index_from must be callable(batch) -> index or None; got {index_from!r}."
-            )
+        self.targets_from = targets_from  # each checked by __setattr__
+        self.index_from = index_from
         self.teacher = teacher
         if isinstance(temperature, torch.nn.Module):  # a LearnedTemperature needs the module
             raise TypeError(
@@ -354,18 +361,9 @@ class KnowledgeDistillation(L.Callback):
         self.alpha = _check_fraction("alpha", alpha)
         self.label_smoothing = _check_fraction("label_smoothing", label_smoothing)
         self.logits_from = logits_from
-        self.targets_from = targets_from or batch_targets
-        self.index_from = index_from
         self.constraints = check_constraints(constraints)
         specs, _ = _as_feature_specs(features)
-        if targets_from is not None and index_from is None:
-            if any(spec.loss == "crd" for spec in specs):
-                raise ValueError(
-                    "index_from must be given with loss='crd' when targets_from is "
-                    "given: that method reads each sample's position in the data set from the "
-                    "batch, and a batch laid out for targets_from may hold something else at the "
-                    "default place (batch[2]); got index_from=None."
-                )
+        _check_crd_index(specs, self.targets_from, self.index_from)
         if example_input is not None and not isinstance(example_input, Tensor):
             raise TypeError(
                 f"example_input must be a torch.Tensor or None; got {type(example_input).__name__}."
@@ -387,6 +385,24 @@ class KnowledgeDistillation(L.Callback):
         self._last_logged: tuple[dict[str, Tensor], int] | None = None
         # the teacher's own floating tensors while it runs cast to the module's dtype
         self._uncast: list[tuple[nn.Module, str, bool, Tensor]] | None = None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # set after construction too: a non-callable failed in the training step with
+        # "'int' object is not callable", and None (the constructor's default) as well
+        if name == "targets_from":
+            if value is not None and not callable(value):
+                raise TypeError(
+                    f"targets_from must be callable(batch) -> targets or None; got {value!r}."
+                )
+            value = batch_targets if value is None else value
+        elif name == "index_from" and value is not None and not callable(value):
+            raise TypeError(f"index_from must be callable(batch) -> index or None; got {value!r}.")
+        features = self.__dict__.get("_features")
+        if name in ("targets_from", "index_from") and features is not None:
+            targets_from = value if name == "targets_from" else self.targets_from
+            index_from = value if name == "index_from" else self.index_from
+            _check_crd_index(features.specs, targets_from, index_from)
+        super().__setattr__(name, value)
 
     # ----------------------------------------------------------------- set-up / teardown
     @override

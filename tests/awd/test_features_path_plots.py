@@ -109,6 +109,36 @@ def test_feature_counts_of_the_wrong_type_are_type_errors(params, error, match):
     assert fitted.transform(X).shape == (4, 3)
 
 
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {"n_coefficients": 1},
+        {"levels": 3},
+        {"absolute": False},
+        {"mode": "periodization"},
+        {"image_shape": (8, 4)},
+    ],
+    ids=["n_coefficients", "levels", "absolute", "mode", "image_shape"],
+)
+def test_transform_uses_the_settings_of_fit_until_refitted(changed):
+    # set_params without refitting had changed transform's output (another column count than
+    # get_feature_names_out, or other values under the same names)
+    X = np.random.default_rng(3).normal(size=(6, 32))
+    settings = {"levels": 2, "n_coefficients": 2, "absolute": True, "mode": "zero"}
+    fitted = WaveletFeatures("db2", **settings).fit(X)
+    expected = WaveletFeatures("db2", **settings).fit(X)
+    fitted.set_params(**changed)
+    features = fitted.transform(X)
+    np.testing.assert_array_equal(features, expected.transform(X))
+    assert features.shape[1] == len(fitted.get_feature_names_out())
+    assert fitted.get_feature_names_out().tolist() == expected.get_feature_names_out().tolist()
+    # fitting again takes the new settings
+    refitted = fitted.fit(X)
+    fresh = WaveletFeatures("db2", **{**settings, **changed}).fit(X)
+    np.testing.assert_array_equal(refitted.transform(X), fresh.transform(X))
+    assert refitted.get_feature_names_out().tolist() == fresh.get_feature_names_out().tolist()
+
+
 def _linear_teacher(length=32, seed=0):
     torch.manual_seed(seed)
     return torch.nn.Sequential(torch.nn.Linear(length, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))

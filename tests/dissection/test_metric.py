@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import re
 import warnings
 
@@ -951,3 +952,33 @@ def test_an_iou_threshold_set_between_calls_is_checked(probe, value, error):
     metric.iou_threshold = 0.001
     best = metric.iou()[:, 1:].max(1).values
     assert int(metric.compute()) == int(((best >= 0.001) & (best > 0)).sum())
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("num_units", 3),
+        ("label_names", LABEL_NAMES[:4]),
+        ("label_categories", LABEL_CATEGORIES[:4]),
+        ("categories", ["object", "color"]),
+        ("label_names", ["-", *(f"concept {i}" for i in range(1, len(LABEL_NAMES)))]),
+    ],
+    ids=["num_units", "fewer-label_names", "fewer-label_categories", "fewer-categories", "renamed"],
+)
+def test_settings_that_size_the_states_are_refused_after_construction(probe, name, value):
+    # the states and the label-to-category codes are made from these: one set later failed
+    # at the tally with an IndexError or torch's "Class values must be smaller than
+    # num_classes", or gave the old labels' IoUs under the new names
+    metric = new_metric()
+    before = getattr(metric, name)
+    with pytest.raises(AttributeError, match=rf"^{name} is set at construction"):
+        setattr(metric, name, value)
+    assert getattr(metric, name) == before
+    expected = run_metric(new_metric(), *probe)
+    for copied in (metric.clone(), pickle.loads(pickle.dumps(metric))):
+        assert getattr(copied, name) == before
+        run_metric(copied, *probe)
+        torch.testing.assert_close(copied.iou(), expected.iou(), rtol=0, atol=0)
+    run_metric(metric, *probe)
+    torch.testing.assert_close(metric.iou(), expected.iou(), rtol=0, atol=0)
+    assert metric.results().unique_concepts == expected.results().unique_concepts

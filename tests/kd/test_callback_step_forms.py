@@ -159,6 +159,43 @@ def test_feature_methods_read_the_labels_of_targets_from_and_the_index_of_index_
         KnowledgeDistillation(conv(1), index_from=3)
 
 
+def test_targets_from_and_index_from_set_after_construction_are_checked_as_at_construction():
+    # a non-callable (or None) set later failed in the training step with "'int' object is not
+    # callable"; a targets_from set later without an index_from let CRD read batch[2] of a
+    # batch laid out otherwise
+    callback = KnowledgeDistillation(net(1))
+    for name in ("targets_from", "index_from"):
+        before = getattr(callback, name)
+        with pytest.raises(TypeError, match=rf"^{name} must be callable\(batch\)"):
+            setattr(callback, name, 3)
+        assert getattr(callback, name) is before
+    seen = []
+
+    def targets(batch):
+        seen.append(batch[1])
+        return batch[1]
+
+    callback.targets_from = targets
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quiet_trainer(callbacks=[callback]).fit(Student(net(0)), loader())
+    assert torch.equal(torch.cat(seen), loader().dataset.tensors[1])
+    callback.targets_from = None  # the default reading, as at construction
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quiet_trainer(callbacks=[callback]).fit(Student(net(0)), loader())
+    assert len(seen) == len(loader())
+    crd = FeatureDistillation("net.3", "3", "crd", options={"num_samples": 32, "embed_dim": 4})
+    with_crd = KnowledgeDistillation(conv(1), features=[crd], example_input=torch.zeros(2, 1, 6, 6))
+    with pytest.raises(ValueError, match="index_from must be given with loss='crd'"):
+        with_crd.targets_from = lambda b: b[2]
+    with_crd.index_from = lambda b: b[3]
+    with_crd.targets_from = lambda b: b[2]
+    with pytest.raises(ValueError, match="index_from must be given with loss='crd'"):
+        with_crd.index_from = None
+    assert with_crd.index_from is not None
+
+
 def test_feature_methods_that_read_nothing_from_the_batch_take_dict_batches_of_any_keys():
     class Keyed(Student):
         def training_step(self, batch, batch_idx):
