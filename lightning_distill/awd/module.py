@@ -97,9 +97,10 @@ def _check_weight(name: str, value) -> float:
 
 
 def _check_dim(dim) -> int:
-    if isinstance(dim, bool):
+    # 1.0 == 1 would pass check_choice and fail in the step's slicing
+    if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
         raise TypeError(f"dim must be 1 (signals) or 2 (images); got {dim!r}.")
-    return check_choice("dim", dim, (1, 2))
+    return check_choice("dim", int(dim), (1, 2))
 
 
 def _check_target(target):

@@ -397,11 +397,8 @@ class KnowledgeDistillation(L.Callback):
             value = batch_targets if value is None else value
         elif name == "index_from" and value is not None and not callable(value):
             raise TypeError(f"index_from must be callable(batch) -> index or None; got {value!r}.")
-        features = self.__dict__.get("_features")
-        if name in ("targets_from", "index_from") and features is not None:
-            targets_from = value if name == "targets_from" else self.targets_from
-            index_from = value if name == "index_from" else self.index_from
-            _check_crd_index(features.specs, targets_from, index_from)
+        # the two together (CRD's index_from beside a targets_from) are checked when a fit
+        # starts: set one after the other, either may come first
         super().__setattr__(name, value)
 
     # ----------------------------------------------------------------- set-up / teardown
@@ -411,6 +408,8 @@ class KnowledgeDistillation(L.Callback):
             return
         if not pl_module.automatic_optimization:
             raise _manual_optimization_error(pl_module)
+        if self._features is not None:  # targets_from and index_from as they are now
+            _check_crd_index(self._features.specs, self.targets_from, self.index_from)
         self._last_logged = None
         from lightning_distill.kd.module import DistillationModule
 

@@ -141,7 +141,12 @@ class FeatureMethod(nn.Module):
         # learned one, an nn.Parameter, is torch's to register, as any parameter
         check = self.checked_on_set.get(name)
         if check is not None and not isinstance(value, nn.Parameter):
-            if name not in self.__dict__.get("_parameters", {}):  # else torch's own refusal
+            # a name registered as a parameter or buffer (a schedule) is torch's to assign
+            registered = {
+                **self.__dict__.get("_parameters", {}),
+                **self.__dict__.get("_buffers", {}),
+            }
+            if name not in registered:
                 value = check(value)
         super().__setattr__(name, value)
 

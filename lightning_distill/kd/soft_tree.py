@@ -198,7 +198,12 @@ class SoftDecisionTree(nn.Module):
         # learned beta, an nn.Parameter, is torch's to register, as any parameter
         bounds = _CHECKED_ON_SET.get(name)
         if bounds is not None and not isinstance(value, nn.Parameter):
-            if name not in self.__dict__.get("_parameters", {}):  # else torch's own refusal
+            # a name registered as a parameter or buffer (a schedule) is torch's to assign
+            registered = {
+                **self.__dict__.get("_parameters", {}),
+                **self.__dict__.get("_buffers", {}),
+            }
+            if name not in registered:
                 value = check_real(name, value, **bounds)
         super().__setattr__(name, value)
 

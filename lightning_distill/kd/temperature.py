@@ -277,6 +277,10 @@ class LearnedTemperature(nn.Module):
         # t_start below 0 let the temperature turn negative, a range beyond the KD loss's
         # largest temperature or a ramp of -1 epochs (full strength at once) trained silently
         check = _LEARNED_CHECKED_ON_SET.get(name)
+        registered = {**self.__dict__.get("_parameters", {}), **self.__dict__.get("_buffers", {})}
+        if isinstance(value, nn.Parameter) or name in registered:
+            # a learned setting (an nn.Parameter) or a buffer is torch's to register or assign
+            check = None
         if check is not None:
             value = check(value)
             ends = {

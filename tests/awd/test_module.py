@@ -951,6 +951,7 @@ def test_a_float16_filter_is_refused_before_adam_steps_on_it():
         (lambda m: setattr(m, "lr", -1e-3), ValueError, r"^lr must be"),
         (lambda m: setattr(m, "n_steps", 0), ValueError, r"^n_steps must be"),
         (lambda m: setattr(m, "dim", 3), ValueError, r"^dim must be"),
+        (lambda m: setattr(m, "dim", 1.0), TypeError, r"^dim must be 1"),
         (lambda m: setattr(m, "target", "a"), TypeError, r"^target must be None, an int"),
         (lambda m: setattr(m, "target", 1.5), TypeError, r"^target must be None, an int"),
     ],
@@ -962,6 +963,7 @@ def test_a_float16_filter_is_refused_before_adam_steps_on_it():
         "lr",
         "n_steps",
         "dim",
+        "dim-float",
         "target-str",
         "target-float",
     ],
@@ -975,6 +977,13 @@ def test_settings_set_after_construction_are_checked(change, error, message):
     with pytest.raises(error, match=message):
         change(module)
     assert (dict(module.weights), module.lr, module.n_steps, module.dim, module.target) == before
+
+
+def test_a_float_dim_is_refused_at_construction():
+    # 1.0 == 1 passed the choice of (1, 2), and the step's slicing then failed in torch
+    with pytest.raises(TypeError, match=r"^dim must be 1 \(signals\) or 2 \(images\); got 1\.0"):
+        AWDModule(_teacher(), wavelet="db2", levels=2, dim=1.0)
+    assert type(AWDModule(_teacher(), wavelet="db2", levels=2, dim=np.int64(1)).dim) is int
 
 
 def test_target_set_after_construction_is_stored_as_the_constructor_stores_it():

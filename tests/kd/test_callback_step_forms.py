@@ -187,13 +187,14 @@ def test_targets_from_and_index_from_set_after_construction_are_checked_as_at_co
     assert len(seen) == len(loader())
     crd = FeatureDistillation("net.3", "3", "crd", options={"num_samples": 32, "embed_dim": 4})
     with_crd = KnowledgeDistillation(conv(1), features=[crd], example_input=torch.zeros(2, 1, 6, 6))
-    with pytest.raises(ValueError, match="index_from must be given with loss='crd'"):
-        with_crd.targets_from = lambda b: b[2]
-    with_crd.index_from = lambda b: b[3]
+    # the pair is checked when a fit starts (setup): set one after the other, either first
     with_crd.targets_from = lambda b: b[2]
     with pytest.raises(ValueError, match="index_from must be given with loss='crd'"):
-        with_crd.index_from = None
-    assert with_crd.index_from is not None
+        with_crd.setup(None, Student(net(0)), "fit")
+    with_crd.index_from = lambda b: b[3]
+    with_crd.setup(None, Student(net(0)), "validate")  # only a fit's setup checks
+    with_crd.targets_from = None  # back to the default layout, then index_from
+    with_crd.index_from = None
 
 
 def test_feature_methods_that_read_nothing_from_the_batch_take_dict_batches_of_any_keys():

@@ -106,6 +106,16 @@ def test_a_learned_beta_is_still_a_parameter_of_the_tree():
     assert tree.inverse_temperature.grad is not None
 
 
+def test_a_beta_registered_as_a_buffer_is_assigned_as_torch_assigns_buffers():
+    # a schedule kept as a buffer: a tensor assigned to it had been turned into a float by the
+    # check and refused by torch ("cannot assign 'float' as buffer")
+    tree = SoftDecisionTree(4, 3, depth=2)
+    del tree.inverse_temperature
+    tree.register_buffer("inverse_temperature", torch.tensor(2.0))
+    tree.inverse_temperature = torch.tensor(3.0)
+    assert dict(tree.named_buffers())["inverse_temperature"].item() == 3.0
+
+
 def test_training_the_max_leaf_output_is_warned_about_once():
     # the most probable leaf sends no gradient to the inner nodes: only the leaves would learn
     torch.manual_seed(0)

@@ -932,6 +932,14 @@ _LEARNED_SET_LATER = [
 ]
 
 
+def test_a_learned_temperature_setting_assigned_as_a_parameter_stays_a_parameter():
+    # the check on assignment had read an nn.Parameter as a float: never registered, silently
+    temperature = LearnedTemperature(ramp_epochs=0)
+    temperature.t_start = nn.Parameter(torch.tensor(1.0))
+    assert isinstance(temperature.t_start, nn.Parameter)
+    assert "t_start" in dict(temperature.named_parameters())
+
+
 @pytest.mark.parametrize(
     ("name", "value", "error"),
     _LEARNED_SET_LATER,
