@@ -1820,6 +1820,7 @@ def audit_report_sections(
         )
     )
 
+    nothing = _nothing_to_correlate(audit, test)
     sections.append(
         Section(
             "Missing-feature test",
@@ -1846,9 +1847,10 @@ def audit_report_sections(
                 *(["Caveats:"] if caveats else []),
             ],
             bullets=caveats,
-            tables=[Table(_test_table(test))],
-            # with nothing to correlate the residuals are rounding: no picture of them
-            figures=[] if _nothing_to_correlate(audit, test) else [audit.plot_residuals()],
+            # with nothing to correlate there is no correlation to tabulate (NaN) and the
+            # residuals are rounding: no table or picture of them
+            tables=[] if nothing else [Table(_test_table(test))],
+            figures=[] if nothing else [audit.plot_residuals()],
         )
     )
 

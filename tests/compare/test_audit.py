@@ -524,6 +524,7 @@ def test_a_score_the_adjustment_holds_whole_leaves_nothing_to_correlate(calibrat
     text = path.read_text(encoding="utf-8")
     assert "The test has nothing to correlate" in text
     assert "No positive correlation" not in text and "negatively correlated" not in text
+    assert "not a test" not in text  # no table of blank correlations
     # a score beyond the adjustment's span is tested as before
     wiggled = linear + 0.3 * np.sin(2 * X["a"].to_numpy())
     audit = _small_audit(**params).fit(X, y, teacher_scores=wiggled)
