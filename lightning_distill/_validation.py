@@ -297,3 +297,33 @@ def keeps_its_type(error: RuntimeError) -> bool:
         return True
     text = str(error).lower()
     return "out of memory" in text or "can't allocate memory" in text
+
+
+class CheckedSetting:
+    """A setting checked by ``check(name, value)`` whenever it is set, in the constructor and
+    after it, and kept as ``_<name>`` (a checked property without its boilerplate)."""
+
+    def __init__(self, check: Callable, doc: str) -> None:
+        self.check = check
+        self.__doc__ = doc
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name, self.private = name, f"_{name}"
+
+    def __get__(self, obj, owner=None):
+        return self if obj is None else getattr(obj, self.private)
+
+    def __set__(self, obj, value) -> None:
+        setattr(obj, self.private, self.check(self.name, value))
+
+
+def refuse_fixed_setting(obj, name: str, value, fixed: Sequence[str], made: str) -> None:
+    """Refuse ``name``, one of the settings ``fixed`` at construction (``made`` says what is
+    made from them), set again on ``obj``: an object's states or buffers sized or computed
+    from it would no longer match (``AttributeError``, as for a read-only attribute)."""
+    if name in fixed and name in obj.__dict__:
+        kind = type(obj).__name__
+        raise AttributeError(
+            f"{name} is set at construction ({made}); got {describe(value)} for a {kind} "
+            f"built with {name}={getattr(obj, name)!r}. Build a new {kind}({name}=...)."
+        )

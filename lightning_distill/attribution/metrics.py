@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from lightning_distill._metric_states import DtypeKeepingMetric
-from lightning_distill._validation import check_real, describe, fail
+from lightning_distill._validation import check_real, fail, refuse_fixed_setting
 from lightning_distill.attribution.functional import (
     _SCORES,
     DEFAULT_THRESHOLDS,
@@ -170,12 +170,13 @@ class FiveBandScore(_MeanOfScores):
         # the threshold settings make the states (one row of scores per threshold set) and the
         # buffer the scores read: one set after construction was never read, while the
         # metric's description and identity reported it
-        if name in _FIVE_BAND_SETTINGS and name in self.__dict__:
-            raise AttributeError(
-                f"{name} is set at construction (the threshold sets and the states are made "
-                f"from it); got {describe(value)} for a FiveBandScore built with "
-                f"{name}={getattr(self, name)!r}. Build a new FiveBandScore({name}=...)."
-            )
+        refuse_fixed_setting(
+            self,
+            name,
+            value,
+            _FIVE_BAND_SETTINGS,
+            "the threshold sets and the states are made from it",
+        )
         super().__setattr__(name, value)
 
     def _identity(self) -> str:

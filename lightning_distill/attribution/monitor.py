@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from lightning_distill._monitoring import (
     warn_if_never_runs,
 )
 from lightning_distill._validation import (
+    CheckedSetting,
     check_choice,
     check_integer,
     fail,
@@ -310,32 +312,18 @@ class AttributionMonitor(Callback):
     # ------------------------------------------------------------------ checked settings
     # set after construction too: a misspelt target read as "prediction" (the attributions
     # explained the predicted class, not the label), and every_n_epochs=0 failed in a hook
-    @property
-    def every_n_epochs(self) -> int:
-        """The monitor runs at the end of every ``every_n_epochs``-th epoch (checked when set)."""
-        return self._every_n_epochs
-
-    @every_n_epochs.setter
-    def every_n_epochs(self, value) -> None:
-        self._every_n_epochs = check_integer("every_n_epochs", value, minimum=1)
-
-    @property
-    def target(self) -> str:
-        """``"label"`` or ``"prediction"``: the class explained (checked when set)."""
-        return self._target
-
-    @target.setter
-    def target(self, value) -> None:
-        self._target = check_choice("target", value, ("label", "prediction"))
-
-    @property
-    def plot_images(self) -> int:
-        """Probe images in the picture (checked when set)."""
-        return self._plot_images
-
-    @plot_images.setter
-    def plot_images(self, value) -> None:
-        self._plot_images = check_integer("plot_images", value, minimum=1)
+    every_n_epochs = CheckedSetting(
+        functools.partial(check_integer, minimum=1),
+        "The monitor runs at the end of every ``every_n_epochs``-th epoch (checked when set).",
+    )
+    target = CheckedSetting(
+        functools.partial(check_choice, choices=("label", "prediction")),
+        '``"label"`` or ``"prediction"``: the class explained (checked when set).',
+    )
+    plot_images = CheckedSetting(
+        functools.partial(check_integer, minimum=1),
+        "Probe images in the picture (checked when set).",
+    )
 
     # ------------------------------------------------------------------ Lightning hooks
     @property

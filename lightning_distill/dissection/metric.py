@@ -15,7 +15,13 @@ from torchmetrics import Metric
 
 from lightning_distill._distributed import rank_and_world_size
 from lightning_distill._metric_states import DtypeKeepingMetric
-from lightning_distill._validation import check_choice, check_integer, check_real, describe, fail
+from lightning_distill._validation import (
+    check_choice,
+    check_integer,
+    check_real,
+    fail,
+    refuse_fixed_setting,
+)
 from lightning_distill.dissection.functional import (
     FINE_PER_COARSE,
     NETDISSECT_QUANTILE,
@@ -344,12 +350,9 @@ class NetworkDissection(DtypeKeepingMetric):
         # the states (one row per unit, one column per label and per category) and the label
         # to category codes are made from these: one set after construction failed later with
         # an IndexError or a torch error, or named the concepts of the old labels anew
-        if name in _DISSECTION_SETTINGS and name in self.__dict__:
-            raise AttributeError(
-                f"{name} is set at construction (the states are sized from it); got "
-                f"{describe(value)} for a NetworkDissection built with {name}="
-                f"{getattr(self, name)!r}. Build a new NetworkDissection({name}=...)."
-            )
+        refuse_fixed_setting(
+            self, name, value, _DISSECTION_SETTINGS, "the states are sized from it"
+        )
         super().__setattr__(name, value)
 
     @property

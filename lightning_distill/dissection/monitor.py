@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -26,7 +27,7 @@ from lightning_distill._monitoring import (
     save_dir_path,
     warn_if_never_runs,
 )
-from lightning_distill._validation import check_integer, keeps_its_type
+from lightning_distill._validation import CheckedSetting, check_integer, keeps_its_type
 from lightning_distill.dissection.functional import NON_FINITE_MESSAGE
 from lightning_distill.dissection.metric import DissectionResults, NetworkDissection
 from lightning_distill.hooks import (
@@ -450,32 +451,18 @@ class DissectionMonitor(Callback):
     # ------------------------------------------------------------------ checked settings
     # set after construction too: every_n_epochs=0 failed in a hook, a negative one ran every
     # epoch, and a negative plot_units or top_k dropped units from the end silently
-    @property
-    def every_n_epochs(self) -> int:
-        """The monitor runs at the end of every ``every_n_epochs``-th epoch (checked when set)."""
-        return self._every_n_epochs
-
-    @every_n_epochs.setter
-    def every_n_epochs(self, value) -> None:
-        self._every_n_epochs = check_integer("every_n_epochs", value, minimum=1)
-
-    @property
-    def plot_units(self) -> int:
-        """Units in the unit picture, best IoU first (checked when set)."""
-        return self._plot_units
-
-    @plot_units.setter
-    def plot_units(self, value) -> None:
-        self._plot_units = check_integer("plot_units", value, minimum=1)
-
-    @property
-    def top_k(self) -> int:
-        """Images per unit in the unit picture (checked when set)."""
-        return self._top_k
-
-    @top_k.setter
-    def top_k(self, value) -> None:
-        self._top_k = check_integer("top_k", value, minimum=1)
+    every_n_epochs = CheckedSetting(
+        functools.partial(check_integer, minimum=1),
+        "The monitor runs at the end of every ``every_n_epochs``-th epoch (checked when set).",
+    )
+    plot_units = CheckedSetting(
+        functools.partial(check_integer, minimum=1),
+        "Units in the unit picture, best IoU first (checked when set).",
+    )
+    top_k = CheckedSetting(
+        functools.partial(check_integer, minimum=1),
+        "Images per unit in the unit picture (checked when set).",
+    )
 
     # ------------------------------------------------------------------ Lightning hooks
     @property
