@@ -327,3 +327,14 @@ def refuse_fixed_setting(obj, name: str, value, fixed: Sequence[str], made: str)
             f"{name} is set at construction ({made}); got {describe(value)} for a {kind} "
             f"built with {name}={getattr(obj, name)!r}. Build a new {kind}({name}=...)."
         )
+
+
+def torch_assigns(module, name: str, value) -> bool:
+    """Whether setting ``name`` to ``value`` on ``module`` is torch's own business, which a
+    setting checked on assignment leaves alone: an ``nn.Parameter`` (a learned setting), or a
+    name registered as a parameter or buffer (a schedule)."""
+    return (
+        isinstance(value, torch.nn.Parameter)
+        or name in module.__dict__.get("_parameters", ())
+        or name in module.__dict__.get("_buffers", ())
+    )

@@ -56,6 +56,7 @@ from lightning_distill._validation import (
     describe,
     fail,
     settle_value_checks,
+    torch_assigns,
     value_check,
 )
 from lightning_distill.kd.losses import (
@@ -140,14 +141,9 @@ class FeatureMethod(nn.Module):
         # weight or temperature, a momentum above 1, would train the student wrong silently); a
         # learned one, an nn.Parameter, is torch's to register, as any parameter
         check = self.checked_on_set.get(name)
-        if check is not None and not isinstance(value, nn.Parameter):
-            # a name registered as a parameter or buffer (a schedule) is torch's to assign
-            registered = {
-                **self.__dict__.get("_parameters", {}),
-                **self.__dict__.get("_buffers", {}),
-            }
-            if name not in registered:
-                value = check(value)
+        # a learned setting (an nn.Parameter) or a registered buffer is torch's to assign
+        if check is not None and not torch_assigns(self, name, value):
+            value = check(value)
         super().__setattr__(name, value)
 
     def student_parameters(self) -> list[nn.Parameter]:

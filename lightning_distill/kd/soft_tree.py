@@ -28,6 +28,7 @@ from lightning_distill._validation import (
     check_integer,
     check_real,
     fail,
+    torch_assigns,
 )
 
 __all__ = ["SoftDecisionTree"]
@@ -197,14 +198,9 @@ class SoftDecisionTree(nn.Module):
         # negative or NaN value would train a wrong tree, or none of the penalty, silently); a
         # learned beta, an nn.Parameter, is torch's to register, as any parameter
         bounds = _CHECKED_ON_SET.get(name)
-        if bounds is not None and not isinstance(value, nn.Parameter):
-            # a name registered as a parameter or buffer (a schedule) is torch's to assign
-            registered = {
-                **self.__dict__.get("_parameters", {}),
-                **self.__dict__.get("_buffers", {}),
-            }
-            if name not in registered:
-                value = check_real(name, value, **bounds)
+        # a learned setting (an nn.Parameter) or a registered buffer is torch's to assign
+        if bounds is not None and not torch_assigns(self, name, value):
+            value = check_real(name, value, **bounds)
         super().__setattr__(name, value)
 
     @property

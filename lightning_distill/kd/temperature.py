@@ -44,6 +44,7 @@ from lightning_distill._validation import (
     check_integer,
     check_real,
     fail,
+    torch_assigns,
     value_check,
 )
 from lightning_distill.kd.losses import (
@@ -277,11 +278,7 @@ class LearnedTemperature(nn.Module):
         # t_start below 0 let the temperature turn negative, a range beyond the KD loss's
         # largest temperature or a ramp of -1 epochs (full strength at once) trained silently
         check = _LEARNED_CHECKED_ON_SET.get(name)
-        registered = {**self.__dict__.get("_parameters", {}), **self.__dict__.get("_buffers", {})}
-        if isinstance(value, nn.Parameter) or name in registered:
-            # a learned setting (an nn.Parameter) or a buffer is torch's to register or assign
-            check = None
-        if check is not None:
+        if check is not None and not torch_assigns(self, name, value):
             value = check(value)
             ends = {
                 "t_start": self.__dict__.get("t_start"),
