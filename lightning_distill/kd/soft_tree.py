@@ -46,6 +46,11 @@ _CHECKED_ON_SET = {
 _LOG_SHARE_FLOOR = -69.0776
 
 
+def _plain_value(value) -> float:
+    """A setting as a float: a learned one (a tensor) read without its graph."""
+    return float(value.detach()) if isinstance(value, Tensor) else float(value)
+
+
 class SoftDecisionTree(nn.Module):
     r"""A binary soft decision tree of fixed depth (Frosst & Hinton, 2017).
 
@@ -352,7 +357,8 @@ class SoftDecisionTree(nn.Module):
         """Plain data (``torch.load(weights_only=True)`` reads it back)."""
         return {
             "depth": int(self.depth),
-            "inverse_temperature": float(self.inverse_temperature),
+            # a learned beta (an nn.Parameter) is read without its graph
+            "inverse_temperature": _plain_value(self.inverse_temperature),
             "output": str(self.output),
             "penalty_strength": float(self.penalty_strength),
             "penalty_decay": float(self.penalty_decay),
@@ -375,21 +381,26 @@ class SoftDecisionTree(nn.Module):
         if self.feature_names is None and state.get("feature_names") is not None:
             self.feature_names = [str(name) for name in state["feature_names"]]
 
-    def _check_saved_settings(self, saved: Mapping) -> None:
+    def _check_saved_settings(self, saved: Mapping, *, beta_loaded: bool = False) -> None:
         """The weights alone do not make the model: the same weights predict otherwise under
         another ``depth`` or ``inverse_temperature``, which is refused, whatever ``strict`` is
         (torch does not tell a module how it is being loaded); another ``output`` is allowed
         with a warning (a mixture-trained tree read by its most probable leaf is the paper's
         test-time use). The penalty settings only act in training, and this tree's own
-        stand."""
+        stand. ``beta_loaded``: this tree learns its beta (an ``nn.Parameter``) and the state
+        holds the saved one, which the load copies in as it copies the weights (so the value
+        this tree holds now is not compared)."""
         differ = []
         if "depth" in saved and int(saved["depth"]) != self.depth:
             differ.append(("depth", saved["depth"], self.depth))
         beta = saved.get("inverse_temperature")
-        if beta is not None and not math.isclose(
-            float(beta), self.inverse_temperature, rel_tol=1e-6
+        current = _plain_value(self.inverse_temperature)
+        if (
+            beta is not None
+            and not beta_loaded
+            and not math.isclose(float(beta), current, rel_tol=1e-6)
         ):
-            differ.append(("inverse_temperature", beta, self.inverse_temperature))
+            differ.append(("inverse_temperature", beta, current))
         if differ:
             message = (
                 "the saved SoftDecisionTree has "
@@ -415,7 +426,11 @@ class SoftDecisionTree(nn.Module):
         saved = state_dict.get(key)
         if isinstance(saved, Mapping):
             # before any of this tree's weights are copied: a refused load changes nothing here
-            self._check_saved_settings(saved)
+            beta_loaded = (
+                isinstance(self.inverse_temperature, Tensor)
+                and prefix + "inverse_temperature" in state_dict
+            )
+            self._check_saved_settings(saved, beta_loaded=beta_loaded)
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )

@@ -106,6 +106,31 @@ def test_a_learned_beta_is_still_a_parameter_of_the_tree():
     assert tree.inverse_temperature.grad is not None
 
 
+def test_a_learned_beta_reloads_into_a_tree_built_the_same_way():
+    # the saved beta is a parameter of the state: loaded as the weights are, not compared with
+    # the value the rebuilt tree starts from (which refused every such reload)
+    torch.manual_seed(2)
+    x = torch.randn(10, 4)
+
+    def learning_tree():
+        tree = SoftDecisionTree(4, 3, depth=2)
+        tree.inverse_temperature = torch.nn.Parameter(torch.tensor(1.0))
+        return tree
+
+    trained = learning_tree()
+    with torch.no_grad():
+        trained.inverse_temperature.fill_(2.5)
+    state = trained.state_dict()
+    assert state["_extra_state"]["inverse_temperature"] == 2.5
+    rebuilt = learning_tree()
+    rebuilt.load_state_dict(state)
+    assert rebuilt.inverse_temperature.item() == 2.5
+    torch.testing.assert_close(rebuilt(x), trained(x))
+    # a tree with a fixed beta of another value still refuses the learned one's weights
+    with pytest.raises(ValueError, match="inverse_temperature=2.5; this one has inverse_tem"):
+        SoftDecisionTree(4, 3, depth=2).load_state_dict(state, strict=False)
+
+
 def test_a_beta_registered_as_a_buffer_is_assigned_as_torch_assigns_buffers():
     # a schedule kept as a buffer: a tensor assigned to it had been turned into a float by the
     # check and refused by torch ("cannot assign 'float' as buffer")
