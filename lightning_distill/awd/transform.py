@@ -220,6 +220,9 @@ def wavelet_from_filter(h0, name: str = "awd") -> pywt.Wavelet:
             f"h0 must be a 1D scaling filter of even length >= 2 (that of an orthogonal "
             f"wavelet); got shape {taps.shape}."
         )
+    if not np.all(np.isfinite(taps)):
+        # a NaN or infinite tap made a wavelet whose every transform is NaN
+        raise ValueError(f"h0 must hold finite numbers; got {taps.tolist()}.")
     bank = [f.numpy().tolist() for f in filter_bank(torch.from_numpy(taps))]
     wavelet = pywt.Wavelet(name, filter_bank=bank)
     wavelet.orthogonal = True

@@ -350,16 +350,9 @@ class KnowledgeDistillation(L.Callback):
         self.targets_from = targets_from  # each checked by __setattr__
         self.index_from = index_from
         self.teacher = teacher
-        if isinstance(temperature, torch.nn.Module):  # a LearnedTemperature needs the module
-            raise TypeError(
-                "temperature must be a real number for the callback; got a "
-                f"{type(temperature).__name__}: a learned temperature is a parameter trained "
-                "with the student, which DistillationModule(temperature=LearnedTemperature()) "
-                "holds and optimises."
-            )
-        self.temperature = _check_temperature(temperature)
-        self.alpha = _check_fraction("alpha", alpha)
-        self.label_smoothing = _check_fraction("label_smoothing", label_smoothing)
+        self.temperature = temperature  # these three checked by __setattr__
+        self.alpha = alpha
+        self.label_smoothing = label_smoothing
         self.logits_from = logits_from
         self.constraints = check_constraints(constraints)
         specs, _ = _as_feature_specs(features)
@@ -397,6 +390,19 @@ class KnowledgeDistillation(L.Callback):
             value = batch_targets if value is None else value
         elif name == "index_from" and value is not None and not callable(value):
             raise TypeError(f"index_from must be callable(batch) -> index or None; got {value!r}.")
+        elif name == "temperature":
+            if isinstance(value, torch.nn.Module):  # a LearnedTemperature needs the module
+                raise TypeError(
+                    "temperature must be a real number for the callback; got a "
+                    f"{type(value).__name__}: a learned temperature is a parameter trained "
+                    "with the student, which DistillationModule(temperature="
+                    "LearnedTemperature()) holds and optimises."
+                )
+            value = _check_temperature(value)
+        elif name in ("alpha", "label_smoothing"):
+            # set after construction, a value out of [0, 1] trained against a weight of the
+            # wrong sign (alpha) or failed in the step naming the loss function's argument
+            value = _check_fraction(name, value)
         # the two together (CRD's index_from beside a targets_from) are checked when a fit
         # starts: set one after the other, either may come first
         super().__setattr__(name, value)

@@ -55,6 +55,7 @@ from lightning_distill._validation import (
     check_real,
     describe,
     fail,
+    refuse_fixed_setting,
     settle_value_checks,
     torch_assigns,
     value_check,
@@ -316,6 +317,7 @@ _CRD_CHECKED_ON_SET = {
     ),
     "momentum": lambda value: check_real("momentum", value, minimum=0.0, maximum=1.0),
     "num_negatives": lambda value: check_integer("num_negatives", value, minimum=1),
+    "seed": lambda value: check_integer("seed", value, minimum=0),
 }
 
 
@@ -367,6 +369,14 @@ class CRD(FeatureMethod):
     # a negative temperature flips every similarity, a momentum above 1 pushes the banks away
     # from the embeddings
     checked_on_set: ClassVar[dict[str, Callable]] = _CRD_CHECKED_ON_SET
+
+    def __setattr__(self, name: str, value) -> None:
+        # the memory banks hold one row per sample: a num_samples set later would no longer be
+        # their size (indices checked against the one, rows drawn from the other)
+        refuse_fixed_setting(
+            self, name, value, ("num_samples",), "the memory banks hold one row per sample"
+        )
+        super().__setattr__(name, value)
 
     def __init__(
         self,

@@ -312,6 +312,10 @@ def test_wavelet_from_filter_refuses_what_is_no_orthogonal_scaling_filter():
             wavelet_from_filter(bad)
     with pytest.raises(TypeError, match=r"h0 must be a scaling filter.*'db2'"):
         wavelet_from_filter("db2")
+    # a NaN or infinite tap had made a wavelet whose every transform was NaN
+    for tap in (np.nan, np.inf):
+        with pytest.raises(ValueError, match=r"^h0 must hold finite numbers; got \[.*, 1\.0\]"):
+            wavelet_from_filter([tap, 1.0])
     # what it takes gives a wavelet whose transform pywt inverts
     wavelet = wavelet_from_filter(torch.tensor(pywt.Wavelet("db3").rec_lo, dtype=torch.float64))
     x = np.random.default_rng(0).normal(size=17)

@@ -14,7 +14,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_distill import DistillationModule, FeatureDistillation, KnowledgeDistillation
-from lightning_distill.kd import feature_losses
+from lightning_distill.kd import LearnedTemperature, feature_losses
 from tests.helpers import quiet_trainer
 
 
@@ -195,6 +195,33 @@ def test_targets_from_and_index_from_set_after_construction_are_checked_as_at_co
     with_crd.setup(None, Student(net(0)), "validate")  # only a fit's setup checks
     with_crd.targets_from = None  # back to the default layout, then index_from
     with_crd.index_from = None
+
+
+@pytest.mark.parametrize(
+    "name, value, error, message",
+    [
+        ("temperature", 0.0, ValueError, r"^temperature must be a finite number >= "),
+        ("temperature", "2", TypeError, r"^temperature must be a real number"),
+        ("alpha", 1.5, ValueError, r"^alpha must be a finite number >= 0 and <= 1; got 1\.5"),
+        ("label_smoothing", -0.1, ValueError, r"^label_smoothing must be a finite number >= 0"),
+    ],
+)
+def test_loss_settings_set_after_construction_are_checked_as_at_construction(
+    name, value, error, message
+):
+    # set later, alpha = 1.5 trained with the hard term's weight negative, and a label_smoothing
+    # out of range failed in the step under the loss function's argument name, 'smoothing'
+    with pytest.raises(error, match=message):
+        KnowledgeDistillation(net(1), **{name: value})
+    callback = KnowledgeDistillation(net(1), temperature=3.0, alpha=0.25, label_smoothing=0.1)
+    before = getattr(callback, name)
+    with pytest.raises(error, match=message):
+        setattr(callback, name, value)
+    assert getattr(callback, name) == before
+    with pytest.raises(TypeError, match="learned temperature is a parameter trained with"):
+        callback.temperature = LearnedTemperature()
+    callback.alpha, callback.label_smoothing, callback.temperature = 1, 0, 2
+    assert (callback.alpha, callback.label_smoothing, callback.temperature) == (1.0, 0.0, 2.0)
 
 
 def test_feature_methods_that_read_nothing_from_the_batch_take_dict_batches_of_any_keys():

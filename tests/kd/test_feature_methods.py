@@ -192,6 +192,25 @@ def test_crd_settings_set_after_construction_are_checked_as_the_constructor_does
     assert all(torch.equal(v, restored.state_dict()[k]) for k, v in method.state_dict().items())
 
 
+def test_crd_seed_set_later_is_checked_and_num_samples_is_refused():
+    method = CRD(6, 10, num_samples=20, embed_dim=4, num_negatives=7, seed=3)
+    with pytest.raises(ValueError) as built:
+        CRD(6, 10, num_samples=20, embed_dim=4, seed=-1)
+    with pytest.raises(ValueError) as set_later:
+        method.seed = -1
+    assert str(set_later.value) == str(built.value)
+    assert method.seed == 3
+    method.seed = 5  # a valid seed set later draws the negatives as one given at construction
+    other = CRD(6, 10, num_samples=20, embed_dim=4, num_negatives=7, seed=5)
+    index = torch.tensor([3, 0, 19])
+    assert torch.equal(method.negatives(index, step=2), other.negatives(index, step=2))
+    # the banks hold one row per sample: a num_samples set later had indices checked against
+    # one size and rows drawn from a bank of another
+    with pytest.raises(AttributeError, match=r"^num_samples is set at construction \(the memory"):
+        method.num_samples = 40
+    assert method.num_samples == 20 and method.memory_student.shape[0] == 20
+
+
 def test_crd_bank_row_of_a_sample_drawn_twice_is_its_last_update():
     # a sampler drawing with replacement (or DistributedSampler's padding) repeats an index in
     # a batch: the bank row takes the last occurrence's update, on any device (CUDA's
