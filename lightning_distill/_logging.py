@@ -19,6 +19,7 @@ __all__ = [
     "QuietMissingValLoader",
     "QuietWarning",
     "SettledHyperparameters",
+    "StopStepValues",
     "attached_trainer",
     "logs_step_values",
     "settle_hyperparameters",
@@ -212,6 +213,68 @@ def logs_step_values(trainer, *, last_batch: bool = True) -> bool:
     # a run that max_steps ends in the middle of an epoch: its last step logs, as an epoch's
     last_step = trainer.max_steps is not None and 0 < trainer.max_steps <= trainer.global_step + 1
     return bool(last_batch and (trainer.is_last_batch or trainer.should_stop or last_step))
+
+
+class StopStepValues:
+    """A training step's values, kept to be logged from ``on_train_batch_end`` when the run is
+    stopped after the step.
+
+    Lightning writes the step values after every batch at which ``trainer.should_stop`` is set,
+    also when a callback sets it in its ``on_train_batch_end`` (``Timer``, which
+    ``Trainer(max_time=...)`` adds, or a user's callback): after the step, which
+    :func:`logs_step_values` had let go unlogged, so the loggers would write the last logging
+    step's values under the final step. The LightningModule's ``on_train_batch_end`` runs after
+    every callback's: there :meth:`late` gives the values the step did not log, to log under
+    the same names.
+
+    Lightning keeps a value per hook and name until the epoch's end, and for a name logged from
+    both hooks the loggers get one of the two by the order in which the hooks first logged it,
+    not the newer one. A name :meth:`late` gave is therefore given again on each later step of
+    the epoch that logs it (a stop that ``min_steps`` or ``min_epochs`` overrules leaves
+    ``should_stop`` set, and every later step logs): the two hooks then hold the same value. On
+    the other steps :meth:`late` gives nothing, so no ``self.log`` call is added to an ordinary
+    step.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the epoch's values (at each epoch's start: Lightning clears step values at an
+        epoch's end)."""
+        self._names: tuple = ()
+        self._values = None
+        self._logged: tuple = ()
+        self._batch_size: int | None = None
+        self._late: set[str] = set()
+
+    def keep(self, names: tuple, values, logged: tuple, batch_size: int | None) -> None:
+        """The step's term ``names``, their detached ``values`` (a stacked tensor or a
+        sequence, in the same order), the names the step logged, and its batch size."""
+        self._names, self._values, self._logged = names, values, logged
+        self._batch_size = batch_size
+
+    @property
+    def batch_size(self) -> int | None:
+        """The batch size of the step :meth:`keep` was given last."""
+        return self._batch_size
+
+    def late(self, trainer) -> dict:
+        """The values to log from ``on_train_batch_end`` (usually none): at a stop the names
+        the step did not log, and on any step the names given before in the epoch that the step
+        logged. The step's values are let go."""
+        names, values, logged = self._names, self._values, self._logged
+        self._names, self._values, self._logged = (), None, ()
+        stop = trainer is not None and trainer.should_stop
+        if not names or not (stop or self._late):
+            return {}
+        late = {
+            name: values[i]
+            for i, name in enumerate(names)
+            if (stop and name not in logged) or (name in logged and name in self._late)
+        }
+        self._late.update(late)
+        return late
 
 
 def _step_values_monitored(trainer) -> bool:

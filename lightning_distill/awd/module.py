@@ -17,6 +17,7 @@ from lightning_distill._batch import batch_inputs
 from lightning_distill._logging import (
     EpochMeans,
     SettledHyperparameters,
+    StopStepValues,
     attached_trainer,
     logs_step_values,
     settle_hyperparameters,
@@ -371,6 +372,7 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
         self.n_steps = n_steps
         self._checked_shapes = set()  # sample shapes the teacher was checked on
         self._epoch_means = EpochMeans()
+        self._stop_values = StopStepValues()
 
     def __setattr__(self, name: str, value) -> None:
         # the weights (each one as it is set too), lr, n_steps, dim and target set after construction
@@ -728,6 +730,7 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
     @override
     def on_train_epoch_start(self) -> None:
         self._epoch_means.reset()
+        self._stop_values.reset()
 
     @override
     def training_step(self, batch, batch_idx):
@@ -744,13 +747,29 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
         # after the step whose count *including itself* is a multiple of log_every_n_steps
         # (global_step + 1), so log exactly there: a value logged on another step would be
         # written later, under the wrong step.
-        if logs_step_values(attached_trainer(self)):
+        logged = logs_step_values(attached_trainer(self))
+        if logged:
             for name, value in zip(terms, values):
-                if name == "loss":
-                    self.log("train/loss", value, prog_bar=True, batch_size=batch_size)
-                else:
-                    self.log(f"train/{name}_step", value, batch_size=batch_size)
+                self._log_step_value(name, value, batch_size)
+        # for a stop set after the step (see on_train_batch_end)
+        names = tuple(terms)
+        self._stop_values.keep(names, values, names if logged else (), batch_size)
         return terms["loss"]
+
+    def _log_step_value(self, name: str, value: torch.Tensor, batch_size: int) -> None:
+        if name == "loss":
+            self.log("train/loss", value, prog_bar=True, batch_size=batch_size)
+        else:
+            self.log(f"train/{name}_step", value, batch_size=batch_size)
+
+    @override
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        # A callback's on_train_batch_end that stopped the run after the step (Timer, which
+        # max_time adds, or a user's) makes the loggers write the step values now: the step's
+        # own, logged here where the step did not log them (a subclass overriding this hook
+        # calls super().on_train_batch_end).
+        for name, value in self._stop_values.late(attached_trainer(self)).items():
+            self._log_step_value(name, value, self._stop_values.batch_size)
 
     @override
     def on_train_epoch_end(self) -> None:

@@ -22,7 +22,7 @@ from lightning_distill._batch import (
     own_container,
     unpack_batch,
 )
-from lightning_distill._logging import logs_step_values
+from lightning_distill._logging import StopStepValues, logs_step_values
 from lightning_distill._teacher import (
     TeacherLifecycle,
     check_no_shared_parameters,
@@ -376,6 +376,11 @@ class KnowledgeDistillation(L.Callback):
         # the train/ values (detached) and batch size of the epoch's last step that distilled:
         # logged again on a logging step the module skips, as values logged every step would be
         self._last_logged: tuple[dict[str, Tensor], int] | None = None
+        # the step's values, logged from the module's on_train_batch_end at a stop set after
+        # the step (see _wrap_batch_end)
+        self._stop_values = StopStepValues()
+        # the module's own instance attribute on_train_batch_end, if any, given back after the fit
+        self._instance_batch_end: Any = _ABSENT
         # the teacher's own floating tensors while it runs cast to the module's dtype
         self._uncast: list[tuple[nn.Module, str, bool, Tensor]] | None = None
 
@@ -417,6 +422,7 @@ class KnowledgeDistillation(L.Callback):
         if self._features is not None:  # targets_from and index_from as they are now
             _check_crd_index(self._features.specs, self.targets_from, self.index_from)
         self._last_logged = None
+        self._stop_values.reset()
         from lightning_distill.kd.module import DistillationModule
 
         if isinstance(pl_module, DistillationModule) and pl_module.teacher is not None:
@@ -549,6 +555,7 @@ class KnowledgeDistillation(L.Callback):
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Lightning clears the step values at the end of each epoch: none is written again
         self._last_logged = None
+        self._stop_values.reset()
 
     @override
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
@@ -582,12 +589,16 @@ class KnowledgeDistillation(L.Callback):
         if self._wrapped_module is not None:
             # The wrapper is an instance attribute: deleting it uncovers the class's method, or
             # the module's own instance attribute is given back
-            if self._instance_step is _ABSENT:
-                self._wrapped_module.__dict__.pop("training_step", None)
-            else:
-                self._wrapped_module.__dict__["training_step"] = self._instance_step
+            for name, kept in (
+                ("training_step", self._instance_step),
+                ("on_train_batch_end", self._instance_batch_end),
+            ):
+                if kept is _ABSENT:
+                    self._wrapped_module.__dict__.pop(name, None)
+                else:
+                    self._wrapped_module.__dict__[name] = kept
             self._wrapped_module = None
-            self._instance_step = _ABSENT
+            self._instance_step = self._instance_batch_end = _ABSENT
         self._uncast_teacher()
         self._teacher_lifecycle.give_back()
 
@@ -646,8 +657,12 @@ class KnowledgeDistillation(L.Callback):
                     # Lightning writes a value the module logs on its other steps only); a
                     # module that skips exactly the logging steps would otherwise have no
                     # train/ value written all epoch.
-                    if self._last_logged is not None and logs_step_values(pl_module.trainer):
-                        self._log(pl_module, *self._last_logged)
+                    if self._last_logged is not None:
+                        names, batch_size = self._last_logged
+                        log_now = logs_step_values(pl_module.trainer)
+                        if log_now:
+                            self._log(pl_module, names, batch_size)
+                        self._keep_for_a_stop(names, log_now, batch_size)
                     return None
                 if len(calls) != 1:
                     raise ValueError(
@@ -782,8 +797,10 @@ class KnowledgeDistillation(L.Callback):
                 logged = {"loss_total": total, **terms}
                 names = {f"train/{name}": value.detach() for name, value in logged.items()}
                 self._last_logged = (names, logits.shape[0])
-                if logs_step_values(pl_module.trainer):
+                log_now = logs_step_values(pl_module.trainer)
+                if log_now:
                     self._log(pl_module, names, logits.shape[0])
+                self._keep_for_a_stop(names, log_now, logits.shape[0])
                 if isinstance(output, dict):
                     return {**output, "loss": total}
                 return total
@@ -794,9 +811,43 @@ class KnowledgeDistillation(L.Callback):
         self._instance_step = pl_module.__dict__.get("training_step", _ABSENT)
         pl_module.training_step = training_step
         self._wrapped_module = pl_module
+        self._wrap_batch_end(pl_module)
+
+    def _keep_for_a_stop(self, names: dict[str, Tensor], logged: bool, batch_size: int) -> None:
+        """Keep the step's values for a stop set after it (see :meth:`_wrap_batch_end`)."""
+        keys = tuple(names)
+        self._stop_values.keep(keys, list(names.values()), keys if logged else (), batch_size)
+
+    def _wrap_batch_end(self, pl_module: L.LightningModule) -> None:
+        """Log the step's values from the module's ``on_train_batch_end`` where a stop was set
+        after the step.
+
+        A callback's ``on_train_batch_end`` that sets ``trainer.should_stop`` (``Timer``, which
+        ``max_time`` adds, or a user's callback) makes the loggers write the step values after
+        that batch, including on a step that did not log them; this callback's own hook may run
+        before the one that stops, in the order of the Trainer's callbacks. Lightning calls the
+        module's hook after every callback's: wrapped for the fit (an instance attribute, given
+        back by :meth:`_restore` as the wrapped ``training_step`` is), it logs them there.
+        """
+        original = pl_module.on_train_batch_end
+
+        def on_train_batch_end(*args, **kwargs):
+            result = original(*args, **kwargs)
+            late = self._stop_values.late(pl_module.trainer)
+            if late:
+                self._log(pl_module, late, self._stop_values.batch_size, "on_train_batch_end")
+            return result
+
+        self._instance_batch_end = pl_module.__dict__.get("on_train_batch_end", _ABSENT)
+        pl_module.on_train_batch_end = on_train_batch_end
 
     @staticmethod
-    def _log(pl_module: L.LightningModule, names: dict[str, Tensor], batch_size: int) -> None:
+    def _log(
+        pl_module: L.LightningModule,
+        names: dict[str, Tensor],
+        batch_size: int,
+        hook: str = "training_step",
+    ) -> None:
         try:
             pl_module.log_dict(names, batch_size=batch_size)
         except MisconfigurationException as error:
@@ -805,7 +856,7 @@ class KnowledgeDistillation(L.Callback):
             # Lightning's message blames the module for one call it made
             raise ValueError(
                 "KnowledgeDistillation logs "
-                f"{', '.join(names)} after the module's training_step, which "
+                f"{', '.join(names)} after the module's {hook}, which "
                 "logged one of these names itself with other arguments; rename "
                 f"the module's. Lightning said: {error}"
             ) from None

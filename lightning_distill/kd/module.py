@@ -31,6 +31,7 @@ from lightning_distill._batch import (
 from lightning_distill._logging import (
     EpochMeans,
     SettledHyperparameters,
+    StopStepValues,
     attached_trainer,
     logs_step_values,
     settle_hyperparameters,
@@ -873,6 +874,7 @@ class DistillationModule(TeacherModuleMixin, SettledHyperparameters, L.Lightning
         self.constraints = constraints
         self._augment = augment
         self._epoch_means = EpochMeans()
+        self._stop_values = StopStepValues()
         self.student = student
         self.teacher = teacher
         self._init_teacher(keep_teacher_in_checkpoint)
@@ -1492,24 +1494,46 @@ class DistillationModule(TeacherModuleMixin, SettledHyperparameters, L.Lightning
         terms, batch_size, own = self._loss_terms(x, targets, index, later, trees)
         terms = add_constraint_terms(terms, self.constraints, self.student, later, own, trees)
         settle_value_checks()  # before the epoch means and the loggers see the terms
-        self._epoch_means.add(terms, batch_size)
+        names = tuple(terms)
+        values = self._epoch_means.add(terms, batch_size)
         loss = terms.pop("loss")
         trainer = attached_trainer(self)
         # each self.log costs about a millisecond (Lightning's result collection): every step
         # only for a progress bar that shows the loss, otherwise on the steps the loggers write
         log_terms = logs_step_values(trainer)
-        if log_terms or trainer.progress_bar_callback is not None:
+        log_loss = log_terms or trainer.progress_bar_callback is not None
+        if log_loss:
             self.log("train/loss", loss.detach(), prog_bar=True, batch_size=batch_size)
         if log_terms:
             self.log_dict(
                 {f"train/{name}": value.detach() for name, value in terms.items()},
                 batch_size=batch_size,
             )
+        # for a stop set after the step (see on_train_batch_end)
+        logged = names if log_terms else ("loss",) if log_loss else ()
+        self._stop_values.keep(names, values, logged, batch_size)
         return loss
+
+    @override
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        # A callback's on_train_batch_end that stopped the run after the step (Timer, which
+        # max_time adds, or a user's) makes the loggers write the step values now: the step's
+        # own, logged here where the step did not log them (a subclass overriding this hook
+        # calls super().on_train_batch_end).
+        for name, value in self._stop_values.late(attached_trainer(self)).items():
+            self.log(
+                f"train/{name}",
+                value,
+                prog_bar=name == "loss",
+                on_step=True,
+                on_epoch=False,
+                batch_size=self._stop_values.batch_size,
+            )
 
     @override
     def on_train_epoch_start(self) -> None:
         self._epoch_means.reset()
+        self._stop_values.reset()
 
     @override
     def on_train_epoch_end(self) -> None:

@@ -539,6 +539,50 @@ def test_step_values_reach_the_logger_under_their_own_step(tmp_path, every, epoc
         assert value == pytest.approx(probe.losses[step], rel=1e-6)
 
 
+def test_a_stop_set_by_a_callback_after_the_step_writes_that_steps_values(tmp_path):
+    # Lightning writes the step values at a stop that a callback's on_train_batch_end sets
+    # (Timer, which max_time adds, or a user's), after a step that logged nothing between
+    # logging steps: the values written there must be that step's, not the logging step's before
+    import csv
+
+    from lightning.pytorch.loggers import CSVLogger
+
+    class TermProbe(L.Callback):
+        def __init__(self):
+            self.terms = []
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            terms = pl_module.losses(batch[0])
+            self.terms.append({k: float(v) for k, v in terms.items()})
+
+    class StopsAt(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            if trainer.global_step == 5:  # after the step of index 4
+                trainer.should_stop = True
+
+    module = AWDModule(
+        _teacher(), wavelet="db2", levels=2, sparsity_weight=0.01, attribution_weight=0.1, lr=0.05
+    )
+    probe = TermProbe()
+    logger = CSVLogger(tmp_path, name="awd")
+    trainer = _trainer(logger=logger, log_every_n_steps=3, callbacks=[probe, StopsAt()])
+    trainer.fit(module, _loader(n=128))  # 8 batches
+    with open(f"{logger.log_dir}/metrics.csv") as file:
+        rows = [row for row in csv.DictReader(file) if row["train/loss"]]
+    assert [int(row["step"]) for row in rows] == [2, 4]
+    for row in rows:
+        terms = probe.terms[int(row["step"])]
+        assert float(row["train/loss"]) == pytest.approx(terms["loss"], rel=1e-5)
+        for name in ("reconstruction", "sparsity", "attribution"):
+            logged = float(row[f"train/{name}_step"])
+            assert logged == pytest.approx(terms[name], rel=1e-5, abs=1e-7), name
+    assert float(trainer.callback_metrics["train/loss"]) == pytest.approx(probe.terms[4]["loss"])
+    # the epoch means over the five steps that ran, each once
+    for name in ("loss", "attribution"):
+        expected = sum(terms[name] for terms in probe.terms) / 5
+        assert float(trainer.callback_metrics[f"train/{name}_epoch"]) == pytest.approx(expected)
+
+
 def test_epoch_values_are_the_sample_weighted_means_of_the_epochs_batches():
     # batches of 16, 16 and 8: the epoch value of each term is its mean over samples, and the
     # sums restart with each epoch

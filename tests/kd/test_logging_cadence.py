@@ -4,7 +4,9 @@ Trainer's logging steps, under the right step, and callback_metrics after each e
 from __future__ import annotations
 
 import copy
+from types import SimpleNamespace
 
+import lightning as L
 import pytest
 import torch
 from lightning.pytorch.loggers import Logger
@@ -237,3 +239,148 @@ def test_a_skipped_first_step_of_an_epoch_writes_no_value_of_the_epoch_before():
     own = steps_with(logger, "own")
     assert 7 not in own and len(own) == 13  # Lightning's own convention
     assert steps_with(logger, "train/loss_kd") == own
+
+
+class StopsAt(L.Callback):
+    """Sets ``trainer.should_stop`` in its ``on_train_batch_end`` once ``global_step`` reaches
+    ``step`` (after the step, as ``Timer`` does)."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.global_step >= self.step:
+            trainer.should_stop = True
+
+
+class TermsBeforeEachStep(L.Callback):
+    """Each step's distillation terms, computed from the student before its update."""
+
+    def __init__(self, teacher, student_of):
+        self.teacher, self.student_of = teacher, student_of
+        self.terms: list[dict[str, float]] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        from lightning_distill.kd.losses import distillation_terms
+
+        x, y = batch
+        with torch.no_grad():
+            terms = distillation_terms(
+                self.student_of(pl_module)(x), self.teacher(x), y, 4.0, 0.9, 0.0
+            )
+        self.terms.append({"loss_kd": float(terms.kd), "loss_ce": float(terms.ce)})
+
+
+def _stopped_run(run, stop_at, monkeypatch=None, **trainer_options):
+    """A fit of 16 batches stopped after the step that brings global_step to ``stop_at``: by a
+    callback, or with ``monkeypatch`` by the Timer that ``max_time`` adds (on a clock of ten
+    seconds a step)."""
+    torch.manual_seed(0)
+    data = TensorDataset(torch.randn(64, 5), torch.randint(0, 3, (64,)))  # 16 batches
+    teacher = torch.nn.Linear(5, 3)
+    if run == "module":
+        module = DistillationModule(torch.nn.Linear(5, 3), copy.deepcopy(teacher))
+        callbacks, student_of, total = [], lambda m: m.student, "train/loss"
+    else:
+        module = PlainClassifier(torch.nn.Linear(5, 3))
+        callbacks = [KnowledgeDistillation(copy.deepcopy(teacher))]
+        student_of, total = (lambda m: m.net), "train/loss_total"
+    probe = TermsBeforeEachStep(teacher, student_of)
+    logged_at = []
+    log = module.log
+
+    def recording(name, *args, **kwargs):  # log_dict calls it too
+        if name == "train/loss_kd":
+            logged_at.append(module.trainer.global_step)
+        return log(name, *args, **kwargs)
+
+    module.log = recording
+    logger = Recording()
+    # the stopping callback after KnowledgeDistillation, as a Timer that max_time adds is
+    if monkeypatch is None:
+        stoppers = [StopsAt(stop_at)]
+    else:
+        from lightning.pytorch.callbacks import timer
+
+        clock = SimpleNamespace(monotonic=lambda: 10.0 * module.global_step)
+        monkeypatch.setattr(timer, "time", clock)
+        stoppers, trainer_options["max_time"] = [], {"seconds": 10 * stop_at - 5}
+    options = {"logger": logger, "callbacks": [*callbacks, probe, *stoppers]}
+    trainer = quiet_trainer(**options, **trainer_options)
+    trainer.fit(module, DataLoader(data, batch_size=4))
+    return trainer, logger, probe, logged_at, total
+
+
+@pytest.mark.parametrize("run, bar", [("module", False), ("callback", False), ("module", True)])
+def test_a_stop_set_by_a_callback_after_the_step_writes_that_steps_values(run, bar):
+    # Lightning writes the step values at a stop set in a callback's on_train_batch_end, after
+    # a step that (between logging steps) logged nothing: the final row held step 4's values
+    # under step 6. With a progress bar the module logs its loss on every step, its terms not.
+    trainer, logger, probe, logged_at, total = _stopped_run(
+        run, 7, log_every_n_steps=5, enable_progress_bar=bar
+    )
+    rows = {step: metrics for step, metrics in logger.rows if "train/loss_kd" in metrics}
+    assert sorted(rows) == [4, 6]
+    for step, metrics in rows.items():
+        for name in ("loss_kd", "loss_ce"):
+            expected = probe.terms[step][name]
+            assert metrics[f"train/{name}"] == pytest.approx(expected, rel=1e-5), (step, name)
+    assert rows[6][total] != rows[4][total]
+    assert float(trainer.callback_metrics["train/loss_kd"]) == rows[6]["train/loss_kd"]
+    # logged at the logging step and once more at the stop; not on the other steps
+    assert logged_at == [4, 7]
+
+
+@pytest.mark.parametrize("run", ["module", "callback"])
+def test_a_run_that_max_time_stops_writes_its_last_steps_values(run, monkeypatch):
+    # the Timer that Trainer(max_time=...) adds comes after KnowledgeDistillation among the
+    # callbacks, and sets should_stop in its on_train_batch_end
+    trainer, logger, probe, logged_at, _ = _stopped_run(run, 7, monkeypatch, log_every_n_steps=5)
+    assert trainer.global_step == 7
+    rows = {step: metrics for step, metrics in logger.rows if "train/loss_kd" in metrics}
+    assert sorted(rows) == [4, 6]
+    for step, metrics in rows.items():
+        expected = probe.terms[step]["loss_kd"]
+        assert metrics["train/loss_kd"] == pytest.approx(expected, rel=1e-5), step
+    assert logged_at == [4, 7]
+
+
+@pytest.mark.parametrize("run", ["module", "callback"])
+def test_a_stop_that_min_steps_overrules_writes_each_later_steps_own_values(run):
+    # should_stop stays set (here to the epoch's end), and every later step is written: the
+    # values logged at the stop (from on_train_batch_end) must not be written again there
+    trainer, logger, probe, _, _ = _stopped_run(run, 7, log_every_n_steps=5, min_steps=12)
+    rows = {step: metrics for step, metrics in logger.rows if "train/loss_kd" in metrics}
+    assert sorted(rows) == [4, *range(6, 16)]
+    for step, metrics in rows.items():
+        expected = probe.terms[step]["loss_kd"]
+        assert metrics["train/loss_kd"] == pytest.approx(expected, rel=1e-5), step
+    assert float(trainer.callback_metrics["train/loss_kd"]) == rows[15]["train/loss_kd"]
+
+
+@pytest.mark.parametrize("run", ["module", "callback"])
+def test_a_stop_leaves_the_epoch_means_as_they_were(run):
+    # the terms logged again at the stop are step values only: the epoch means are over the
+    # samples of the steps that ran, each once
+    _, logger, probe, _, _ = _stopped_run(run, 7, log_every_n_steps=5)
+    epoch = [metrics for _, metrics in logger.rows if "train/loss_kd_epoch" in metrics]
+    if run == "callback":  # the callback logs no epoch means of its own
+        assert epoch == []
+        return
+    assert len(epoch) == 1
+    expected = sum(terms["loss_kd"] for terms in probe.terms) / len(probe.terms)
+    assert len(probe.terms) == 7
+    assert epoch[0]["train/loss_kd_epoch"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_the_callback_gives_back_the_modules_own_on_train_batch_end():
+    module = PlainClassifier(torch.nn.Linear(5, 3))
+    own = lambda *args, **kwargs: None  # noqa: E731
+    module.on_train_batch_end = own
+    data = TensorDataset(torch.randn(8, 5), torch.randint(0, 3, (8,)))
+    callback = KnowledgeDistillation(torch.nn.Linear(5, 3))
+    quiet_trainer(callbacks=[callback]).fit(module, DataLoader(data, batch_size=4))
+    assert module.__dict__["on_train_batch_end"] is own
+    plain = PlainClassifier(torch.nn.Linear(5, 3))
+    quiet_trainer(callbacks=[callback]).fit(plain, DataLoader(data, batch_size=4))
+    assert "on_train_batch_end" not in plain.__dict__
