@@ -329,6 +329,41 @@ def refuse_fixed_setting(obj, name: str, value, fixed: Sequence[str], made: str)
         )
 
 
+class FixedList(list):
+    """A list setting fixed at construction, stored so that it cannot be changed in place
+    either: it reads, compares (``== [...]``), copies and pickles as a list, and every edit in
+    place (item assignment, ``append``, ``+=``, ``sort``, ...) raises a ``TypeError`` naming the
+    setting, as :func:`refuse_fixed_setting` refuses setting it again. A copy to change is
+    ``list(value)``.
+
+    Parameters
+    ----------
+    values : iterable
+        The entries (copied).
+    name, kind, made : str
+        The setting's name, the class of the object that holds it, and what is made from it
+        (for the message).
+    """
+
+    def __init__(self, values=(), name: str = "", kind: str = "", made: str = "") -> None:
+        super().__init__(values)
+        self._about = (name, kind, made)
+
+    def __reduce__(self):
+        # rebuilt from its entries (the default rebuilds an empty one and extends it)
+        return type(self), (list(self), *self._about)
+
+    def _refuse(self, *args, **kwargs):
+        name, kind, made = self._about
+        raise TypeError(
+            f"{name} is set at construction ({made}) and cannot be changed in place on a "
+            f"{kind}. Build a new {kind}({name}=...); list({name}) gives a copy to edit."
+        )
+
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+    append = extend = insert = pop = remove = clear = sort = reverse = _refuse
+
+
 def torch_assigns(module, name: str, value) -> bool:
     """Whether setting ``name`` to ``value`` on ``module`` is torch's own business, which a
     setting checked on assignment leaves alone: an ``nn.Parameter`` (a learned setting), or a

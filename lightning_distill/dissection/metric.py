@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections import Counter
@@ -16,6 +17,7 @@ from torchmetrics import Metric
 from lightning_distill._distributed import rank_and_world_size
 from lightning_distill._metric_states import DtypeKeepingMetric
 from lightning_distill._validation import (
+    FixedList,
     check_choice,
     check_integer,
     check_real,
@@ -48,6 +50,7 @@ _MAX_BUCKETS = 10**6  # the default range and resolution give 13,822
 
 #: NetworkDissection's settings that size its states, fixed at construction
 _DISSECTION_SETTINGS = ("num_units", "label_names", "label_categories", "categories")
+_SIZED_FROM_IT = "the states are sized from it"
 
 
 def _names(name: str, values) -> list[str]:
@@ -175,6 +178,10 @@ class NetworkDissection(DtypeKeepingMetric):
     categories : sequence of str, optional
         Order of the categories in results and plots; by default their first appearance in
         ``label_categories``.
+
+        ``num_units`` and the three lists are fixed at construction (the states are sized from
+        them): set again they are refused (``AttributeError``), and the lists, kept as lists,
+        refuse edits in place (``TypeError``).
     **kwargs
         Passed to :class:`torchmetrics.Metric`.
 
@@ -288,9 +295,11 @@ class NetworkDissection(DtypeKeepingMetric):
         self._replaying = False
         self._replayed: str | None = None  # the pass replay() fed (its sums hold the cache)
         self.num_units = num_units
-        self.label_names = label_names
-        self.label_categories = label_categories
-        self.categories = categories
+        # lists that refuse edits in place too (an edited name would name an old label's IoU)
+        fixed = functools.partial(FixedList, kind=type(self).__name__, made=_SIZED_FROM_IT)
+        self.label_names = fixed(label_names, "label_names")
+        self.label_categories = fixed(label_categories, "label_categories")
+        self.categories = fixed(categories, "categories")
         self.quantile = float(quantile)
         self.iou_threshold = float(iou_threshold)
         self.activation_side = activation_side
@@ -350,9 +359,7 @@ class NetworkDissection(DtypeKeepingMetric):
         # the states (one row per unit, one column per label and per category) and the label
         # to category codes are made from these: one set after construction failed later with
         # an IndexError or a torch error, or named the concepts of the old labels anew
-        refuse_fixed_setting(
-            self, name, value, _DISSECTION_SETTINGS, "the states are sized from it"
-        )
+        refuse_fixed_setting(self, name, value, _DISSECTION_SETTINGS, _SIZED_FROM_IT)
         super().__setattr__(name, value)
 
     @property

@@ -27,7 +27,13 @@ from lightning_distill._monitoring import (
     save_dir_path,
     warn_if_never_runs,
 )
-from lightning_distill._validation import CheckedSetting, check_integer, keeps_its_type
+from lightning_distill._validation import (
+    CheckedSetting,
+    FixedList,
+    check_integer,
+    keeps_its_type,
+    refuse_fixed_setting,
+)
 from lightning_distill.dissection.functional import NON_FINITE_MESSAGE
 from lightning_distill.dissection.metric import DissectionResults, NetworkDissection
 from lightning_distill.hooks import (
@@ -179,6 +185,10 @@ def _thresholds(metric: NetworkDissection):
 #: Fields of each ``history`` entry (and logged names) beside the counts per concept category.
 _HISTORY_FIELDS = ("epoch", "units", "detectors", "unique_concepts")
 
+#: DissectionMonitor's settings fixed at construction, and what is made from them
+_LABEL_SETTINGS = ("label_names", "label_categories")
+_MADE_FROM_LABELS = "the metric and the counts per category in history are made from it"
+
 
 def _describe_item(item) -> str:
     """``(a tensor [3, 8, 8], an int)`` for a probe item or batch, for an error message."""
@@ -282,7 +292,8 @@ class DissectionMonitor(Callback):
     every_n_epochs : int, default=1
     label_names, label_categories : sequence of str, optional
         Name and category of every label id; default: the attributes of the same name of
-        ``dataloader.dataset``.
+        ``dataloader.dataset``. Fixed at construction: kept as lists that refuse to be set again
+        (``AttributeError``) or edited in place (``TypeError``).
     quantile, iou_threshold, activation_side
         See :class:`~lightning_distill.metrics.NetworkDissection`.
     forward : callable, optional
@@ -386,8 +397,11 @@ class DissectionMonitor(Callback):
         self.dataloader = dataloader
         self.layer = layer
         self.every_n_epochs = every_n_epochs  # checked when set (properties below)
-        self.label_names = list(label_names)
-        self.label_categories = list(label_categories)
+        # fixed, edits in place refused too: the metric kept between dissections is built
+        # from them, and history's counts per category follow label_categories
+        fixed = functools.partial(FixedList, kind=type(self).__name__, made=_MADE_FROM_LABELS)
+        self.label_names = fixed(label_names, "label_names")
+        self.label_categories = fixed(label_categories, "label_categories")
         reserved = sorted(set(map(str, self.label_categories)) & set(_HISTORY_FIELDS))
         if reserved:
             # the counts per category sit beside these fields in `history` and the logged names
@@ -447,6 +461,13 @@ class DissectionMonitor(Callback):
         self._warned_flat_maps = False
         self.history: list[dict[str, Any]] = []
         self.last_results: DissectionResults | None = None
+
+    def __setattr__(self, name: str, value) -> None:
+        # set after construction, the labels skipped the constructor's checks (each other's
+        # length, the metric's, the names history reserves), and a metric already built kept
+        # the old ones while a metric of another width took the new
+        refuse_fixed_setting(self, name, value, _LABEL_SETTINGS, _MADE_FROM_LABELS)
+        super().__setattr__(name, value)
 
     # ------------------------------------------------------------------ checked settings
     # set after construction too: every_n_epochs=0 failed in a hook, a negative one ran every

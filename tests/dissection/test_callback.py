@@ -906,3 +906,24 @@ def test_monitor_settings_set_after_construction_are_checked(concepts, name, val
         setattr(monitor, name, value)
     assert str(set_later.value) == str(built.value)
     assert getattr(monitor, name) == before
+
+
+@pytest.mark.parametrize("name", ["label_names", "label_categories"])
+def test_monitor_labels_are_fixed_at_construction(concepts, name):
+    # set later, the labels skipped the constructor's checks (a category named like a history
+    # field, here "units", which overwrote it) and a metric already built kept the old ones
+    monitor = DissectionMonitor(probe_loader(concepts), "features.4")
+    before = list(getattr(monitor, name))
+    expected = monitor.dissect(TinyNet(seed=1))
+    changed = list(before)
+    changed[1] = "units"
+    with pytest.raises(AttributeError, match=rf"^{name} is set at construction"):
+        setattr(monitor, name, changed)
+    with pytest.raises(TypeError, match=rf"^{name} is set at construction .* in place"):
+        getattr(monitor, name)[1] = "units"
+    with pytest.raises(TypeError, match=rf"^{name} is set at construction .* in place"):
+        getattr(monitor, name).append("more")
+    assert getattr(monitor, name) == before == list(getattr(concepts, name))
+    monitor.every_n_epochs = 2  # the monitor's other settings are still set as before
+    results = monitor.dissect(TinyNet(seed=1))
+    assert results.units.equals(expected.units)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import pickle
 import re
 import warnings
+from copy import deepcopy
 
 import numpy as np
 import pandas as pd
@@ -12,6 +14,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torchmetrics import MetricCollection
 
 from lightning_distill.callbacks import DissectionMonitor
 from lightning_distill.functional import NETDISSECT_QUANTILE
@@ -982,3 +985,57 @@ def test_settings_that_size_the_states_are_refused_after_construction(probe, nam
     run_metric(metric, *probe)
     torch.testing.assert_close(metric.iou(), expected.iou(), rtol=0, atol=0)
     assert metric.results().unique_concepts == expected.results().unique_concepts
+
+
+_EDITS_IN_PLACE = {
+    "item": lambda names: names.__setitem__(1, "renamed"),
+    "slice": lambda names: names.__setitem__(slice(1, 3), ["a", "b"]),
+    "del": lambda names: names.__delitem__(1),
+    "append": lambda names: names.append("more"),
+    "extend": lambda names: names.extend(["more"]),
+    "insert": lambda names: names.insert(1, "more"),
+    "pop": lambda names: names.pop(),
+    "remove": lambda names: names.remove(names[1]),
+    "clear": lambda names: names.clear(),
+    "sort": lambda names: names.sort(),
+    "reverse": lambda names: names.reverse(),
+    "iadd": lambda names: names.__iadd__(["more"]),
+    "imul": lambda names: names.__imul__(2),
+}
+
+
+@pytest.mark.parametrize("name", ["label_names", "label_categories", "categories"])
+def test_label_lists_are_refused_edits_in_place(probe, name):
+    # metric.label_names[k] = "x" passed where setting metric.label_names is refused, and the
+    # results named label k's IoUs "x"
+    metric = new_metric()
+    before = list(getattr(metric, name))
+    for kind, edit in _EDITS_IN_PLACE.items():
+        with pytest.raises(TypeError, match=rf"^{name} is set at construction .* in place"):
+            edit(getattr(metric, name))
+        assert getattr(metric, name) == before, kind  # compares as the list it is
+    with pytest.raises(TypeError, match=rf"^{name} is set at construction"):
+        names = getattr(metric, name)
+        names += ["more"]  # in place before the attribute is set again
+    assert isinstance(getattr(metric, name), list) and getattr(metric, name) == before
+    copy_to_edit = list(getattr(metric, name))
+    copy_to_edit[1] = "renamed"  # a copy is an ordinary list
+    expected = run_metric(new_metric(), *probe)
+    buffer = io.BytesIO()
+    torch.save(metric, buffer)
+    buffer.seek(0)
+    copies = [
+        metric.clone(),
+        pickle.loads(pickle.dumps(metric)),
+        deepcopy(metric),
+        torch.load(buffer, weights_only=False),
+        MetricCollection({"dissection": metric}).clone(prefix="copy_")["copy_dissection"],
+    ]
+    for copied in copies:
+        assert getattr(copied, name) == before
+        with pytest.raises(TypeError, match=rf"^{name} is set at construction"):
+            getattr(copied, name)[1] = "renamed"
+        run_metric(copied, *probe)
+        assert copied.results().units.equals(expected.results().units)
+    run_metric(metric, *probe)
+    assert metric.results().units.equals(expected.results().units)
