@@ -1,0 +1,89 @@
+"""The same data held in other pandas dtypes (nullable, ``category``, objects) give the same
+answers: the missing-feature test's reading of the features and the shape tables' labels."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from interpret.glassbox import ExplainableBoostingRegressor
+
+from sklearn_distill import DistilledGAM
+from sklearn_distill.audit import _columns_by_kind
+from tests.compare.test_audit_trust_round6 import _audit, _world
+
+_SMALL = {"outer_bags": 2, "max_rounds": 50, "interactions": 0, "max_bins": 16, "n_jobs": 1}
+
+
+def _flags(n, seed=3, missing=0.0):
+    """A column of booleans, with ``missing`` of its cells None (as objects)."""
+    rng = np.random.default_rng(seed)
+    flags = (rng.uniform(size=n) < 0.5).astype(object)
+    flags[rng.uniform(size=n) < missing] = None
+    return flags
+
+
+def _as(flags, dtype):
+    """The booleans ``flags`` (objects, None where missing) held in ``dtype``."""
+    if dtype == "object":
+        return pd.Series(flags, dtype=object)
+    if dtype == "category":
+        return pd.Series(pd.Categorical(flags))
+    return pd.Series(flags.tolist(), dtype=dtype)
+
+
+def test_the_missing_feature_test_reads_booleans_alike_whatever_holds_them():
+    # a file's column of True and False with an empty cell is read as objects; the same
+    # booleans in a bool, boolean or category column were 0 and 1 in the test's adjustment
+    # and levels there, so the test's figures moved with the dtype (a Pearson estimate of
+    # 0.0447 with a bool column, 0.0468 with the same column as objects)
+    flags = _flags(300, missing=0.1)
+    readings = [
+        _columns_by_kind(pd.DataFrame({"e": _as(flags, dtype)}), labelled=True)
+        for dtype in ("object", "boolean", "category")
+    ]
+    expected = np.array([np.nan if f is None else float(f) for f in flags])
+    for numeric, nominal in readings:
+        assert nominal == {}
+        np.testing.assert_array_equal(numeric["e"], expected)
+    X, y, logit = _world(n=300)
+    whole = _flags(300)
+    tests = []
+    for dtype in ("bool", "object", "category"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            audit = _audit(ebm=_SMALL).fit(X.assign(e=_as(whole, dtype)), y, teacher_scores=logit)
+            tests.append(audit.missing_feature_test(n_bootstrap=20))
+    # the comparison labels a category column of booleans as it does a bool one
+    assert audit.compare(interactions=False).query("term == 'e'")["label"].tolist() == [
+        "False",
+        "True",
+    ]
+    pd.testing.assert_frame_equal(tests[0], tests[1])
+    pd.testing.assert_frame_equal(tests[0], tests[2])
+
+
+def test_a_category_column_of_booleans_is_labelled_false_and_true():
+    # interpret names a boolean category's levels "0" and "1", whatever their order
+    rng = np.random.default_rng(0)
+    flags = rng.uniform(size=200) < 0.5
+    b = rng.normal(size=200)
+    student = ExplainableBoostingRegressor(
+        outer_bags=2, max_rounds=30, interactions=0, n_jobs=1, random_state=0
+    )
+    tables = {}
+    for name, column in [
+        ("bool", flags),
+        ("category", pd.Categorical(flags)),
+        ("reversed", pd.Categorical(flags, categories=[True, False])),
+    ]:
+        gam = DistilledGAM(student=student, random_state=0)
+        gam.fit(pd.DataFrame({"b": b, "flag": column}), teacher_scores=b + flags)
+        table = gam.shape_functions()
+        tables[name] = table[table["term"] == "flag"].set_index("label")["score"]
+        assert [type(v) for v in table.loc[table["term"] == "flag", "value"]] == [bool, bool]
+    for name in ("category", "reversed"):
+        assert sorted(tables[name].index) == ["False", "True"]
+        pd.testing.assert_series_equal(
+            tables[name].sort_index(), tables["bool"].sort_index(), atol=1e-12
+        )
+    assert tables["bool"]["True"] > tables["bool"]["False"]  # the teacher adds 1 for True
