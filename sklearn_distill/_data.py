@@ -532,7 +532,7 @@ def warn_text_categories(X, kinds=None, name: str = "X", stacklevel: int = 2) ->
     for index, column in _categorical_columns(X, kinds):
         dtype = column.dtype
         if (
-            pd.api.types.is_bool_dtype(dtype)
+            holds_booleans(dtype)
             or pd.api.types.is_datetime64_any_dtype(dtype)
             or pd.api.types.is_timedelta64_dtype(dtype)
             or isinstance(dtype, pd.PeriodDtype | pd.IntervalDtype)
@@ -592,10 +592,21 @@ def warn_text_categories(X, kinds=None, name: str = "X", stacklevel: int = 2) ->
     return warned
 
 
+def holds_booleans(dtype) -> bool:
+    """Whether ``dtype`` is one of booleans: ``bool``, ``boolean``, or a ``category`` whose
+    categories are all booleans (``pd.Categorical`` of booleans held as objects, too, which
+    pandas' ``is_bool_dtype`` reads only with a deprecation warning, and will not read)."""
+    if isinstance(dtype, pd.CategoricalDtype):
+        categories = dtype.categories
+        return len(categories) > 0 and all(isinstance(c, bool | np.bool_) for c in categories)
+    return pd.api.types.is_bool_dtype(dtype)
+
+
 def boolean_columns(X, kinds) -> list[int]:
     """Indices of the columns of ``X`` whose values are booleans: a ``bool`` or ``boolean``
-    dtype, a boolean array, or an object column holding only ``True``, ``False`` and missing
-    values (``kinds`` from :func:`column_kinds`: such columns are categorical).
+    dtype, a ``category`` of booleans, a boolean array, or an object column holding only
+    ``True``, ``False`` and missing values (``kinds`` from :func:`column_kinds`: such columns
+    are categorical).
 
     An Explainable Boosting Machine reads them as the numbers 0 and 1; what the user reads should
     say ``False`` and ``True``, as the data do.
@@ -605,7 +616,7 @@ def boolean_columns(X, kinds) -> list[int]:
         if kind != CATEGORICAL:
             continue
         dtype = X.dtypes.iloc[index] if is_frame(X) else np.asarray(X).dtype
-        if pd.api.types.is_bool_dtype(dtype):
+        if holds_booleans(dtype):
             booleans.append(index)
         elif pd.api.types.is_object_dtype(dtype):
             values = pd.Series(column_values(X, index), dtype=object).dropna()
@@ -622,7 +633,7 @@ def check_numeric_columns(X, kinds, name: str = "X") -> None:
             continue
         column = _column(X, index)
         dtype = column.dtype
-        if is_frame(X) and pd.api.types.is_bool_dtype(dtype):
+        if is_frame(X) and holds_booleans(dtype):
             bad = bool(column.iloc[0])
         elif pd.api.types.is_numeric_dtype(dtype):
             continue

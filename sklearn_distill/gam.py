@@ -52,6 +52,7 @@ from sklearn_distill._data import (
     column_values,
     concat_rows,
     fingerprint,
+    holds_booleans,
     is_frame,
     numeric_column,
     take_rows,
@@ -380,7 +381,16 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             validate_data(self, X, reset=reset, skip_check_array=True)
             if X.shape[0] == 0:
                 raise ValueError("X has 0 rows: a student needs data to mimic the teacher on.")
-            numeric = X.select_dtypes(include="number")
+            # the columns select_dtypes(include="number") selects, read without it: pandas'
+            # own test warns of a 'category' of booleans held as objects (a deprecation)
+            numeric = X.iloc[
+                :,
+                [
+                    index
+                    for index, dtype in enumerate(X.dtypes)
+                    if pd.api.types.is_numeric_dtype(dtype) and not holds_booleans(dtype)
+                ],
+            ]
             if numeric.size:
                 infinite = np.isinf(numeric.to_numpy(dtype=float, na_value=np.nan)).any(axis=0)
                 if infinite.any():
@@ -1488,7 +1498,31 @@ class DistilledGAM(DistillerBase):
 
     def _predict_student(self, X):
         self._warn_about_new_values(X)
+        X = self._booleans_as_read_at_fit(X)
         return np.column_stack([np.asarray(s.predict(X), dtype=float) for s in self.students_])
+
+    def _booleans_as_read_at_fit(self, X):
+        """``X`` with each ``category`` column of booleans given as its values (objects) where
+        the Explainable Boosting student read the feature as numbers at fit (from a ``bool``,
+        ``boolean`` or object column of booleans): interpret reads such a category column as
+        missing on every row, so each row's contribution of the feature was that of a missing
+        value, silently. The user's frame is left as it was."""
+        types = getattr(self.student_, "feature_types_in_", None)
+        if types is None or not is_frame(X):
+            return X
+        columns = [
+            index
+            for index, dtype in enumerate(X.dtypes)
+            if isinstance(dtype, pd.CategoricalDtype)
+            and holds_booleans(dtype)
+            and types[index] == "continuous"
+        ]
+        if not columns:
+            return X
+        X = X.copy(deep=False)
+        for index in columns:
+            X.isetitem(index, X.iloc[:, index].astype(object))
+        return X
 
     def _boolean_features(self):
         """Indices of the features that held booleans at fit (none for a model fitted before
