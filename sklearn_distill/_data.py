@@ -261,6 +261,28 @@ def check_frame_columns(X, name: str = "X") -> None:
             check_label_cells(X.iloc[:, index], f"{name} column {X.columns[index]!r}")
 
 
+def check_category_texts(X, name: str = "X") -> None:
+    """Refuse a ``category`` column of a frame whose categories are tuples or lists (keys of a
+    ``groupby``, pairs zipped together), which an Explainable Boosting Machine, reading each
+    category as its text, fails on deep inside (numpy's "setting an array element with a
+    sequence", naming no column). An object column of them is refused for every model
+    (:func:`check_frame_columns`); :class:`~sklearn_distill.DistilledTree` reads such
+    categories as they are."""
+    if not is_frame(X):
+        return
+    for index, dtype in enumerate(X.dtypes):
+        if not isinstance(dtype, pd.CategoricalDtype):
+            continue
+        for category in dtype.categories:
+            if isinstance(category, tuple | list | np.ndarray):
+                raise TypeError(
+                    f"{name} column {X.columns[index]!r} must hold numbers or labels (strings); "
+                    f"got a {type(category).__name__} category {category!r}, which the "
+                    "Explainable Boosting student cannot read as a label. Make each one label "
+                    f"first ({name}[col] = {name}[col].astype(str))."
+                )
+
+
 #: what a column of X may hold, and what to do with a signaling NaN there
 _CELLS = (
     "numbers, labels or missing values; got the signaling NaN {}. Use NaN (or Decimal('NaN')) "

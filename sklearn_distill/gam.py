@@ -41,6 +41,7 @@ from sklearn_distill._data import (
     NUMERIC,
     boolean_columns,
     caller_stacklevel,
+    check_category_texts,
     check_feature_count,
     check_frame_columns,
     check_label_cells,
@@ -1261,6 +1262,7 @@ class DistilledGAM(DistillerBase):
         if self.student is None or "exclude" in self.student.get_params():
             # an Explainable Boosting student reads a column of objects by its cells' text
             check_numbers_read_as_text(X, self.feature_kinds_)
+            check_category_texts(X)
         return X
 
     def _make_student(self, constraints, seed):

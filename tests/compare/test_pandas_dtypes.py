@@ -1,13 +1,15 @@
 """The same data held in other pandas dtypes (nullable, ``category``, objects) give the same
-answers: the missing-feature test's reading of the features and the shape tables' labels."""
+answers: the missing-feature test's reading of the features, the shape tables' labels and the
+predictions; a ``category`` the Explainable Boosting student cannot read is refused, naming it."""
 
 import warnings
 
 import numpy as np
 import pandas as pd
+import pytest
 from interpret.glassbox import ExplainableBoostingRegressor
 
-from sklearn_distill import DistilledGAM
+from sklearn_distill import DistilledGAM, DistilledTree
 from sklearn_distill.audit import _columns_by_kind
 from tests.compare.test_audit_trust_round6 import _audit, _world
 
@@ -113,3 +115,19 @@ def test_booleans_predicted_from_a_category_column_as_from_the_column_of_fit():
             warnings.simplefilter("error")  # nothing new to warn of: the same values
             np.testing.assert_array_equal(gam.predict(given), expected)
         assert isinstance(given["flag"].dtype, pd.CategoricalDtype)  # the user's frame as it was
+
+
+def test_a_category_of_tuples_is_refused_for_the_explainable_boosting_student_only():
+    # keys of a groupby made a category: interpret failed deep inside, naming no column
+    rng = np.random.default_rng(0)
+    b = rng.normal(size=60)
+    pairs = pd.Categorical([("a", 1), ("b", 2)] * 30)
+    X = pd.DataFrame({"b": b, "pair": pairs})
+    student = ExplainableBoostingRegressor(outer_bags=1, max_rounds=5, interactions=0, n_jobs=1)
+    with pytest.raises(TypeError, match=r"X column 'pair' must hold numbers or labels .* tuple"):
+        DistilledGAM(student=student).fit(X, teacher_scores=b)
+    # the tree reads the categories as they are, and the advice's labels serve both
+    assert DistilledTree(max_depth=2).fit(X, teacher_scores=b).predict(X).shape == (60,)
+    labelled = X.assign(pair=X["pair"].astype(str))
+    gam = DistilledGAM(student=student).fit(labelled, teacher_scores=b)
+    assert gam.predict(labelled).shape == (60,)
