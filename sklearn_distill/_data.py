@@ -714,12 +714,24 @@ def warn_names_read_alike(X, stacklevel: int = 2) -> str | None:
     return message
 
 
+def category_text(value) -> str:
+    """The text an Explainable Boosting Machine reads a category as (interpret bins categories
+    by their text): a float as its shortest text less a whole number's ``".0"`` (``1.0`` reads
+    as ``"1"``, as ``1`` and ``"1"`` do; ``2.5`` as ``"2.5"``), anything else as ``str(value)``
+    (booleans too, which a column of booleans alone does not reach: the student reads it as 0
+    and 1)."""
+    if isinstance(value, float | np.floating):
+        text = str(float(value) + 0.0)
+        return text[:-2] if text.endswith(".0") else text
+    return str(value)
+
+
 def warn_values_equal_as_text(
     X, kinds=None, name: str = "X", stacklevel: int = 2, *, reads_text: bool = True
 ) -> list[str]:
     """Warn about each categorical column holding distinct values that read alike as text
-    (``1`` and ``"1"``, ``2`` and ``2.0``, from concatenated files): an Explainable Boosting
-    model bins categories by their text, so it merges them, silently. With ``reads_text=False``
+    (``1`` and ``"1"``, ``1.0`` and ``"1"``, from concatenated files; :func:`category_text`):
+    an Explainable Boosting model bins categories by their text, so it merges them, silently. With ``reads_text=False``
     (``DistilledTree``, whose categories are values: it keeps those apart) that warning is left
     out; values that read alike and values equal but for their text are warned about for
     both. Returns the messages warned."""
@@ -731,7 +743,7 @@ def warn_values_equal_as_text(
             continue
         by_text: dict[str, list] = {}
         for value in values:
-            by_text.setdefault(str(value), []).append(value)
+            by_text.setdefault(category_text(value), []).append(value)
         merged = [group for group in by_text.values() if len(group) > 1]
         label = repr(X.columns[index]) if is_frame(X) else f"{index}"
         # texts that read alike: white space ("M" and "M " from a CSV file, a no-break or a

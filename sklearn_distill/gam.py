@@ -41,6 +41,7 @@ from sklearn_distill._data import (
     NUMERIC,
     boolean_columns,
     caller_stacklevel,
+    category_text,
     check_category_texts,
     check_feature_count,
     check_frame_columns,
@@ -251,12 +252,14 @@ def _label_position(labels, feature) -> int | None:
     return None
 
 
-def _integer_or_text(value) -> bool:
-    """Whether a category is an integer (not a bool) or a str: one that an Explainable Boosting
-    Machine reads as the text ``str(value)``."""
+def _read_as_text(value) -> bool:
+    """Whether a category is a number (not a bool) or a str: one that an Explainable Boosting
+    Machine reads as its :func:`~sklearn_distill._data.category_text` at fit and at predict
+    alike (a column of booleans alone reads as 0 and 1 at predict, as True and False among
+    other values)."""
     if isinstance(value, bool | np.bool_):
         return False
-    return isinstance(value, str | numbers.Integral)
+    return isinstance(value, str | numbers.Real)
 
 
 #: Start of _warn_if_not_distributions' warning (a regular expression).
@@ -1459,14 +1462,14 @@ class DistilledGAM(DistillerBase):
                 values = values.dropna()
                 unseen = set(values.unique()) - seen[index]
                 if unseen and hasattr(self.student_, "term_scores_"):
-                    # an Explainable Boosting Machine reads integer and text categories as
-                    # text: 1 and "1" are one category to it (warn_values_equal_as_text said so
-                    # at fit). Not so booleans or floats: True and "True", 1.0 and "1" differ
-                    known = {str(value) for value in seen[index] if _integer_or_text(value)}
+                    # an Explainable Boosting Machine reads number and text categories as
+                    # text: 1, 1.0 and "1" are one category to it (warn_values_equal_as_text
+                    # said so at fit). Not so booleans: True and "True" differ
+                    known = {category_text(value) for value in seen[index] if _read_as_text(value)}
                     unseen = {
                         value
                         for value in unseen
-                        if not (_integer_or_text(value) and str(value) in known)
+                        if not (_read_as_text(value) and category_text(value) in known)
                     }
                 if unseen:
                     warn_unseen_categories(

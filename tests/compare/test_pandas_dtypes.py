@@ -131,3 +131,24 @@ def test_a_category_of_tuples_is_refused_for_the_explainable_boosting_student_on
     labelled = X.assign(pair=X["pair"].astype(str))
     gam = DistilledGAM(student=student).fit(labelled, teacher_scores=b)
     assert gam.predict(labelled).shape == (60,)
+
+
+def test_a_whole_float_and_its_integer_text_are_one_category_to_the_explainable_boosting_student():
+    # interpret reads the float 1.0 as the text "1": a column of 1.0, "1" and "x" (files joined
+    # together) had its first two merged by the student without the warning that 1 and "1" get,
+    # and predict warned of 1.0 as a category not seen at fit where "1" had been
+    rng = np.random.default_rng(0)
+    b = rng.normal(size=90)
+    mixed = pd.Series([[1.0, "1", "x"][i % 3] for i in range(90)], dtype=object)
+    student = ExplainableBoostingRegressor(outer_bags=1, max_rounds=20, interactions=0, n_jobs=1)
+    with pytest.warns(UserWarning, match=r"differ only in type \(1\.0 and '1'\)"):
+        DistilledGAM(student=student).fit(pd.DataFrame({"b": b, "c": mixed}), teacher_scores=b)
+    texts = pd.Series([["1", "2", "x"][i % 3] for i in range(90)], dtype="category")
+    gam = DistilledGAM(student=student).fit(pd.DataFrame({"b": b, "c": texts}), teacher_scores=b)
+    as_floats = texts.map({"1": 1.0, "2": 2.0, "x": "x"}).astype(object)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the categories of fit, written as floats
+        floats = gam.predict(pd.DataFrame({"b": b, "c": as_floats}))
+    np.testing.assert_array_equal(floats, gam.predict(pd.DataFrame({"b": b, "c": texts})))
+    with pytest.warns(UserWarning, match=r"holds categories not seen at fit: \[1\.5\]"):
+        gam.predict(pd.DataFrame({"b": b, "c": as_floats.replace(2.0, 1.5)}))
