@@ -261,6 +261,28 @@ def check_frame_columns(X, name: str = "X") -> None:
             check_label_cells(X.iloc[:, index], f"{name} column {X.columns[index]!r}")
 
 
+def check_category_texts(X, name: str = "X") -> None:
+    """Refuse a ``category`` column of a frame whose categories are tuples or lists (keys of a
+    ``groupby``, pairs zipped together), which an Explainable Boosting Machine, reading each
+    category as its text, fails on deep inside (numpy's "setting an array element with a
+    sequence", naming no column). An object column of them is refused for every model
+    (:func:`check_frame_columns`); :class:`~sklearn_distill.DistilledTree` reads such
+    categories as they are."""
+    if not is_frame(X):
+        return
+    for index, dtype in enumerate(X.dtypes):
+        if not isinstance(dtype, pd.CategoricalDtype):
+            continue
+        for category in dtype.categories:
+            if isinstance(category, tuple | list | np.ndarray):
+                raise TypeError(
+                    f"{name} column {X.columns[index]!r} must hold numbers or labels (strings); "
+                    f"got a {type(category).__name__} category {category!r}, which the "
+                    "Explainable Boosting student cannot read as a label. Make each one label "
+                    f"first ({name}[col] = {name}[col].astype(str))."
+                )
+
+
 #: what a column of X may hold, and what to do with a signaling NaN there
 _CELLS = (
     "numbers, labels or missing values; got the signaling NaN {}. Use NaN (or Decimal('NaN')) "
@@ -532,7 +554,7 @@ def warn_text_categories(X, kinds=None, name: str = "X", stacklevel: int = 2) ->
     for index, column in _categorical_columns(X, kinds):
         dtype = column.dtype
         if (
-            pd.api.types.is_bool_dtype(dtype)
+            holds_booleans(dtype)
             or pd.api.types.is_datetime64_any_dtype(dtype)
             or pd.api.types.is_timedelta64_dtype(dtype)
             or isinstance(dtype, pd.PeriodDtype | pd.IntervalDtype)
@@ -592,10 +614,21 @@ def warn_text_categories(X, kinds=None, name: str = "X", stacklevel: int = 2) ->
     return warned
 
 
+def holds_booleans(dtype) -> bool:
+    """Whether ``dtype`` is one of booleans: ``bool``, ``boolean``, or a ``category`` whose
+    categories are all booleans (``pd.Categorical`` of booleans held as objects, too, which
+    pandas' ``is_bool_dtype`` reads only with a deprecation warning, and will not read)."""
+    if isinstance(dtype, pd.CategoricalDtype):
+        categories = dtype.categories
+        return len(categories) > 0 and all(isinstance(c, bool | np.bool_) for c in categories)
+    return pd.api.types.is_bool_dtype(dtype)
+
+
 def boolean_columns(X, kinds) -> list[int]:
     """Indices of the columns of ``X`` whose values are booleans: a ``bool`` or ``boolean``
-    dtype, a boolean array, or an object column holding only ``True``, ``False`` and missing
-    values (``kinds`` from :func:`column_kinds`: such columns are categorical).
+    dtype, a ``category`` of booleans, a boolean array, or an object column holding only
+    ``True``, ``False`` and missing values (``kinds`` from :func:`column_kinds`: such columns
+    are categorical).
 
     An Explainable Boosting Machine reads them as the numbers 0 and 1; what the user reads should
     say ``False`` and ``True``, as the data do.
@@ -605,7 +638,7 @@ def boolean_columns(X, kinds) -> list[int]:
         if kind != CATEGORICAL:
             continue
         dtype = X.dtypes.iloc[index] if is_frame(X) else np.asarray(X).dtype
-        if pd.api.types.is_bool_dtype(dtype):
+        if holds_booleans(dtype):
             booleans.append(index)
         elif pd.api.types.is_object_dtype(dtype):
             values = pd.Series(column_values(X, index), dtype=object).dropna()
@@ -622,7 +655,7 @@ def check_numeric_columns(X, kinds, name: str = "X") -> None:
             continue
         column = _column(X, index)
         dtype = column.dtype
-        if is_frame(X) and pd.api.types.is_bool_dtype(dtype):
+        if is_frame(X) and holds_booleans(dtype):
             bad = bool(column.iloc[0])
         elif pd.api.types.is_numeric_dtype(dtype):
             continue
@@ -681,12 +714,24 @@ def warn_names_read_alike(X, stacklevel: int = 2) -> str | None:
     return message
 
 
+def category_text(value) -> str:
+    """The text an Explainable Boosting Machine reads a category as (interpret bins categories
+    by their text): a float as its shortest text less a whole number's ``".0"`` (``1.0`` reads
+    as ``"1"``, as ``1`` and ``"1"`` do; ``2.5`` as ``"2.5"``), anything else as ``str(value)``
+    (booleans too, which a column of booleans alone does not reach: the student reads it as 0
+    and 1)."""
+    if isinstance(value, float | np.floating):
+        text = str(float(value) + 0.0)
+        return text[:-2] if text.endswith(".0") else text
+    return str(value)
+
+
 def warn_values_equal_as_text(
     X, kinds=None, name: str = "X", stacklevel: int = 2, *, reads_text: bool = True
 ) -> list[str]:
     """Warn about each categorical column holding distinct values that read alike as text
-    (``1`` and ``"1"``, ``2`` and ``2.0``, from concatenated files): an Explainable Boosting
-    model bins categories by their text, so it merges them, silently. With ``reads_text=False``
+    (``1`` and ``"1"``, ``1.0`` and ``"1"``, from concatenated files; :func:`category_text`):
+    an Explainable Boosting model bins categories by their text, so it merges them, silently. With ``reads_text=False``
     (``DistilledTree``, whose categories are values: it keeps those apart) that warning is left
     out; values that read alike and values equal but for their text are warned about for
     both. Returns the messages warned."""
@@ -698,7 +743,7 @@ def warn_values_equal_as_text(
             continue
         by_text: dict[str, list] = {}
         for value in values:
-            by_text.setdefault(str(value), []).append(value)
+            by_text.setdefault(category_text(value), []).append(value)
         merged = [group for group in by_text.values() if len(group) > 1]
         label = repr(X.columns[index]) if is_frame(X) else f"{index}"
         # texts that read alike: white space ("M" and "M " from a CSV file, a no-break or a

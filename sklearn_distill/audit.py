@@ -72,6 +72,7 @@ from sklearn_distill._data import (
     TEXT_CATEGORY_WARNING,
     VALUES_EQUAL_AS_TEXT_WARNING,
     WHITE_SPACE_WARNING,
+    boolean_columns,
     caller_stacklevel,
     check_feature_count,
     check_same_order,
@@ -592,14 +593,18 @@ def _columns_by_kind(X, *, nominal: bool = True, labelled: bool = False) -> tupl
     where missing), booleans as 0 and 1 and numbers written as text as :func:`column_kinds`
     reads them; and (with ``nominal``) each other column's level codes (``pd.factorize``, a
     missing value a level of its own), a list, or a dict by label with ``labelled``. One
-    reading of the columns' kinds for both."""
+    reading of the columns' kinds for both. Booleans are 0 and 1 whatever holds them (a
+    ``bool``, ``boolean`` or ``category`` dtype, or objects: a file's column of ``True`` and
+    ``False`` with an empty cell is read as objects), so that the same data give the same
+    reading."""
     if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "biuf":
         return {k: column.astype(float) for k, column in enumerate(X.T)}, {} if labelled else []
     frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X, dtype=object))
     kinds = column_kinds(frame)
+    booleans = set(boolean_columns(frame, kinds))
     numeric, codes = {}, []
-    for index, dtype in enumerate(frame.dtypes):
-        if pd.api.types.is_bool_dtype(dtype) or kinds[index] == NUMERIC:
+    for index in range(frame.shape[1]):
+        if index in booleans or kinds[index] == NUMERIC:
             # numbers written as text are read as the rest of the library reads them
             numeric[frame.columns[index]] = numeric_column(frame, index)
         elif nominal:

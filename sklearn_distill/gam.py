@@ -41,6 +41,8 @@ from sklearn_distill._data import (
     NUMERIC,
     boolean_columns,
     caller_stacklevel,
+    category_text,
+    check_category_texts,
     check_feature_count,
     check_frame_columns,
     check_label_cells,
@@ -52,6 +54,7 @@ from sklearn_distill._data import (
     column_values,
     concat_rows,
     fingerprint,
+    holds_booleans,
     is_frame,
     numeric_column,
     take_rows,
@@ -249,12 +252,14 @@ def _label_position(labels, feature) -> int | None:
     return None
 
 
-def _integer_or_text(value) -> bool:
-    """Whether a category is an integer (not a bool) or a str: one that an Explainable Boosting
-    Machine reads as the text ``str(value)``."""
+def _read_as_text(value) -> bool:
+    """Whether a category is a number (not a bool) or a str: one that an Explainable Boosting
+    Machine reads as its :func:`~sklearn_distill._data.category_text` at fit and at predict
+    alike (a column of booleans alone reads as 0 and 1 at predict, as True and False among
+    other values)."""
     if isinstance(value, bool | np.bool_):
         return False
-    return isinstance(value, str | numbers.Integral)
+    return isinstance(value, str | numbers.Real)
 
 
 #: Start of _warn_if_not_distributions' warning (a regular expression).
@@ -380,7 +385,16 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             validate_data(self, X, reset=reset, skip_check_array=True)
             if X.shape[0] == 0:
                 raise ValueError("X has 0 rows: a student needs data to mimic the teacher on.")
-            numeric = X.select_dtypes(include="number")
+            # the columns select_dtypes(include="number") selects, read without it: pandas'
+            # own test warns of a 'category' of booleans held as objects (a deprecation)
+            numeric = X.iloc[
+                :,
+                [
+                    index
+                    for index, dtype in enumerate(X.dtypes)
+                    if pd.api.types.is_numeric_dtype(dtype) and not holds_booleans(dtype)
+                ],
+            ]
             if numeric.size:
                 infinite = np.isinf(numeric.to_numpy(dtype=float, na_value=np.nan)).any(axis=0)
                 if infinite.any():
@@ -1251,6 +1265,7 @@ class DistilledGAM(DistillerBase):
         if self.student is None or "exclude" in self.student.get_params():
             # an Explainable Boosting student reads a column of objects by its cells' text
             check_numbers_read_as_text(X, self.feature_kinds_)
+            check_category_texts(X)
         return X
 
     def _make_student(self, constraints, seed):
@@ -1447,14 +1462,14 @@ class DistilledGAM(DistillerBase):
                 values = values.dropna()
                 unseen = set(values.unique()) - seen[index]
                 if unseen and hasattr(self.student_, "term_scores_"):
-                    # an Explainable Boosting Machine reads integer and text categories as
-                    # text: 1 and "1" are one category to it (warn_values_equal_as_text said so
-                    # at fit). Not so booleans or floats: True and "True", 1.0 and "1" differ
-                    known = {str(value) for value in seen[index] if _integer_or_text(value)}
+                    # an Explainable Boosting Machine reads number and text categories as
+                    # text: 1, 1.0 and "1" are one category to it (warn_values_equal_as_text
+                    # said so at fit). Not so booleans: True and "True" differ
+                    known = {category_text(value) for value in seen[index] if _read_as_text(value)}
                     unseen = {
                         value
                         for value in unseen
-                        if not (_integer_or_text(value) and str(value) in known)
+                        if not (_read_as_text(value) and category_text(value) in known)
                     }
                 if unseen:
                     warn_unseen_categories(
@@ -1488,7 +1503,31 @@ class DistilledGAM(DistillerBase):
 
     def _predict_student(self, X):
         self._warn_about_new_values(X)
+        X = self._booleans_as_read_at_fit(X)
         return np.column_stack([np.asarray(s.predict(X), dtype=float) for s in self.students_])
+
+    def _booleans_as_read_at_fit(self, X):
+        """``X`` with each ``category`` column of booleans given as its values (objects) where
+        the Explainable Boosting student read the feature as numbers at fit (from a ``bool``,
+        ``boolean`` or object column of booleans): interpret reads such a category column as
+        missing on every row, so each row's contribution of the feature was that of a missing
+        value, silently. The user's frame is left as it was."""
+        types = getattr(self.student_, "feature_types_in_", None)
+        if types is None or not is_frame(X):
+            return X
+        columns = [
+            index
+            for index, dtype in enumerate(X.dtypes)
+            if isinstance(dtype, pd.CategoricalDtype)
+            and holds_booleans(dtype)
+            and types[index] == "continuous"
+        ]
+        if not columns:
+            return X
+        X = X.copy(deep=False)
+        for index in columns:
+            X.isetitem(index, X.iloc[:, index].astype(object))
+        return X
 
     def _boolean_features(self):
         """Indices of the features that held booleans at fit (none for a model fitted before

@@ -218,6 +218,9 @@ def _bin_table(ebm, feature: int, bins, boolean: bool = False) -> pd.DataFrame:
     ``False`` and ``True``."""
     if isinstance(bins, dict):  # nominal or ordinal: category -> bin index (from 1)
         categories = sorted(bins, key=bins.get)
+        if boolean and set(categories) <= {"0", "1"}:
+            # a 'category' column of booleans: interpret names its categories "0" and "1"
+            categories = [category == "1" for category in categories]
         values = [np.nan, *categories]
         labels = [MISSING_LABEL, *(str(value_label(str(c))) for c in categories)]
         low = high = np.full(len(values), np.nan)
