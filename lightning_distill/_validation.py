@@ -364,6 +364,39 @@ class FixedList(list):
     append = extend = insert = pop = remove = clear = sort = reverse = _refuse
 
 
+class FixedDict(dict):
+    """A dict setting fixed at construction, the mapping counterpart of :class:`FixedList`: it
+    reads, compares, copies and pickles as a dict (``**`` unpacks it), and every edit in place
+    (item assignment, ``update``, ``pop``, ``|=``, ...) raises a ``TypeError`` naming the
+    setting. A copy to change is ``dict(value)``.
+
+    Parameters
+    ----------
+    values : mapping
+        The entries (copied).
+    name, kind, made : str
+        As for :class:`FixedList`.
+    """
+
+    def __init__(self, values=(), name: str = "", kind: str = "", made: str = "") -> None:
+        super().__init__(values)
+        self._about = (name, kind, made)
+
+    def __reduce__(self):
+        # rebuilt from its entries (the default would set them item by item, refused)
+        return type(self), (dict(self), *self._about)
+
+    def _refuse(self, *args, **kwargs):
+        name, kind, made = self._about
+        raise TypeError(
+            f"{name} is set at construction ({made}) and cannot be changed in place on a "
+            f"{kind}. Build a new {kind}({name}=...); dict({name}) gives a copy to edit."
+        )
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    update = pop = popitem = clear = setdefault = _refuse
+
+
 def torch_assigns(module, name: str, value) -> bool:
     """Whether setting ``name`` to ``value`` on ``module`` is torch's own business, which a
     setting checked on assignment leaves alone: an ``nn.Parameter`` (a learned setting), or a
