@@ -317,15 +317,19 @@ class CheckedSetting:
         setattr(obj, self.private, self.check(self.name, value))
 
 
-def refuse_fixed_setting(obj, name: str, value, fixed: Sequence[str], made: str) -> None:
+def refuse_fixed_setting(
+    obj, name: str, value, fixed: Sequence[str], made: str, argument: str | None = None
+) -> None:
     """Refuse ``name``, one of the settings ``fixed`` at construction (``made`` says what is
     made from them), set again on ``obj``: an object's states or buffers sized or computed
-    from it would no longer match (``AttributeError``, as for a read-only attribute)."""
+    from it would no longer match (``AttributeError``, as for a read-only attribute).
+    ``argument``: the constructor's argument that gives it, where it is named otherwise."""
     if name in fixed and name in obj.__dict__:
         kind = type(obj).__name__
         raise AttributeError(
             f"{name} is set at construction ({made}); got {describe(value)} for a {kind} "
-            f"built with {name}={getattr(obj, name)!r}. Build a new {kind}({name}=...)."
+            f"built with {name}={getattr(obj, name)!r}. Build a new "
+            f"{kind}({argument or name}=...)."
         )
 
 
@@ -343,21 +347,26 @@ class FixedList(list):
     name, kind, made : str
         The setting's name, the class of the object that holds it, and what is made from it
         (for the message).
+    argument : str, optional
+        The constructor's argument that gives it, where it is named otherwise.
     """
 
-    def __init__(self, values=(), name: str = "", kind: str = "", made: str = "") -> None:
+    def __init__(
+        self, values=(), name: str = "", kind: str = "", made: str = "", argument: str = ""
+    ) -> None:
         super().__init__(values)
-        self._about = (name, kind, made)
+        self._about = (name, kind, made, argument)
 
     def __reduce__(self):
         # rebuilt from its entries (the default rebuilds an empty one and extends it)
         return type(self), (list(self), *self._about)
 
     def _refuse(self, *args, **kwargs):
-        name, kind, made = self._about
+        name, kind, made, argument = self._about
         raise TypeError(
             f"{name} is set at construction ({made}) and cannot be changed in place on a "
-            f"{kind}. Build a new {kind}({name}=...); list({name}) gives a copy to edit."
+            f"{kind}. Build a new {kind}({argument or name}=...); list({name}) gives a copy "
+            "to edit."
         )
 
     __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse

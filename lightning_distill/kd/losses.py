@@ -24,6 +24,7 @@ from lightning_distill._validation import (
     check_real,
     fail,
     is_listed,
+    refuse_fixed_setting,
     settle_value_checks,
     value_check,
 )
@@ -548,6 +549,9 @@ def _check_feature_shape(name: str, shape) -> tuple[int, ...]:
     return tuple(int(size) for size in sizes)
 
 
+_HINT_SETTINGS = ("student_shape", "teacher_shape", "channels_first")
+
+
 class HintRegressor(nn.Module):
     """A FitNets-style regressor: maps a student feature to the teacher feature's shape.
 
@@ -605,6 +609,13 @@ class HintRegressor(nn.Module):
                 "hint features must be [B, D], [B, L, D] or [B, C, H, W]; got per-sample shape "
                 f"{student_shape}"
             )
+
+    def __setattr__(self, name: str, value) -> None:
+        # the map is built from these: set later, teacher_shape resized the output the map
+        # gave (interpolated to another size, without a word) and channels_first interpolated
+        # a token map's output along its features
+        refuse_fixed_setting(self, name, value, _HINT_SETTINGS, "the map is built from it")
+        super().__setattr__(name, value)
 
     def forward(self, feature: Tensor) -> Tensor:
         out = self.map(feature)

@@ -46,6 +46,8 @@ from lightning_distill._teacher import (
     warn_if_probabilities,
 )
 from lightning_distill._validation import (
+    FixedDict,
+    FixedList,
     check_choice,
     check_real,
     describe,
@@ -53,6 +55,7 @@ from lightning_distill._validation import (
     keeps_its_type,
     one_sync_per_step,
     plain_data,
+    refuse_fixed_setting,
     rows_without_a_class,
     settle_value_checks,
 )
@@ -176,6 +179,15 @@ class FeatureDistillation:
         check_real("weight", self.weight, minimum=0)
         if self.options is not None and not isinstance(self.options, dict):
             raise TypeError(f"options must be a dict or None; got {self.options!r}.")
+        if self.options is not None:
+            # a copy of its own that refuses edits, as the pair's fields refuse to be set: the
+            # caller's dict changed later had changed the options of a pair already given to a
+            # module or callback (read again when a callback builds its methods)
+            object.__setattr__(
+                self,
+                "options",
+                FixedDict(self.options, "options", type(self).__name__, "the pair is frozen"),
+            )
         if self.options and (self.loss == "attention" or callable(self.loss)):
             # nothing would read them (attention transfer's settings are variant= and p=)
             what = (
@@ -575,6 +587,9 @@ def _stable_repr(value) -> str:
     return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
 
 
+_MADE_FROM_SPECS = "the feature hooks, hint regressors and feature methods are built from it"
+
+
 class DistillationModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
     r"""Train a student on a frozen teacher's softened outputs (and, optionally, features).
 
@@ -878,7 +893,12 @@ class DistillationModule(TeacherModuleMixin, SettledHyperparameters, L.Lightning
         self.student = student
         self.teacher = teacher
         self._init_teacher(keep_teacher_in_checkpoint)
-        self.feature_specs = specs
+        # fixed, edits in place refused too: the hooks, hint regressors and feature methods
+        # are built from them (a pair removed later failed in the step with "'int' object has no
+        # attribute 'detach'", one added with a KeyError)
+        self.feature_specs = FixedList(
+            specs, "feature_specs", type(self).__name__, _MADE_FROM_SPECS, "features"
+        )
         # a callable loss (the user's code, which may keep state) gets a batch whose logits and
         # labels were read (see _loss_terms)
         self._settle_before_features = any(callable(spec.loss) for spec in specs)
@@ -962,6 +982,13 @@ class DistillationModule(TeacherModuleMixin, SettledHyperparameters, L.Lightning
         # per evaluation stage: samples whose student logits predict no class, samples seen
         # and the figures made NaN by them (one warning at the epoch's end, one host sync)
         self._undefined_rows: dict[str, list] = {}
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "feature_specs":
+            refuse_fixed_setting(
+                self, name, value, ("feature_specs",), _MADE_FROM_SPECS, "features"
+            )
+        super().__setattr__(name, value)
 
     # ----------------------------------------------------------------- set-up helpers
     def _feature_shapes(self, example_input, needed_by: str, what: str) -> list:
