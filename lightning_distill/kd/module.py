@@ -988,6 +988,13 @@ class DistillationModule(TeacherModuleMixin, SettledHyperparameters, L.Lightning
             refuse_fixed_setting(
                 self, name, value, ("feature_specs",), _MADE_FROM_SPECS, "features"
             )
+        elif name == "constraints":
+            # set after construction too (a list of its own): a non-list or a non-constraint
+            # had failed in the step with Python's message ("'int' object is not iterable"),
+            # an L1Sparsity naming no module of the student at its first penalty
+            value = check_constraints(value)
+            if "student" in self._modules:
+                check_constraints_on(value, self.student)
         super().__setattr__(name, value)
 
     # ----------------------------------------------------------------- set-up helpers
