@@ -480,6 +480,8 @@ def _distillation_terms(
     _check_pair(student_logits, teacher_logits)
     _check_not_empty("student_logits", student_logits)
     alpha = _check_fraction("alpha", alpha)
+    # named as the argument is (the cross-entropy's own check names it 'smoothing')
+    label_smoothing = _check_fraction("label_smoothing", label_smoothing)
     check_labels_or_teacher_alone(targets, alpha)
     kd = _kd_loss(
         student_logits, teacher_logits, temperature, "batchmean", values_checked=values_checked

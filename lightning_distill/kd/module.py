@@ -1514,8 +1514,23 @@ class DistillationModule(TeacherModuleMixin, SettledHyperparameters, L.Lightning
         with one_sync_per_step():
             return self._training_step(batch)
 
+    def _check_loss_settings(self) -> None:
+        """``alpha`` and ``label_smoothing`` as they are now (``hparams`` may be set after
+        construction), checked as the constructor checks them: with a learned temperature an
+        alpha of 1.5 had trained the hard-label term with a negative weight, without a teacher
+        any alpha had been ignored, and a label_smoothing out of range was named 'smoothing'."""
+        hp = self.hparams
+        alpha = _check_fraction("alpha", hp.alpha)
+        _check_fraction("label_smoothing", hp.label_smoothing)
+        if self.teacher is None and alpha != 0:
+            raise ValueError(
+                f"alpha must be 0 without a teacher; got {hp.alpha!r} (the loss is the "
+                "hard-label term alone)."
+            )
+
     def _training_step(self, batch) -> Tensor:
         x, targets, index = self._unpack(batch)
+        self._check_loss_settings()
         check_labels_or_teacher_alone(targets, self.hparams.alpha)
         if self._augment is not None:
             x, targets = apply_augment(self._augment, x, targets)

@@ -1565,3 +1565,50 @@ def test_a_feature_pairs_options_are_its_own_and_frozen_with_it():
     changed = dataclasses.replace(spec, options={**spec.options, "num_negatives": 8})
     assert changed.options == {"num_samples": 64, "num_negatives": 8}
     assert copy.deepcopy(spec) == spec and dataclasses.asdict(spec)["options"] == spec.options
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "temperature", "teacher"),
+    [
+        ("alpha", 1.5, "learned", True),  # had trained the hard term with weight -0.5
+        ("alpha", float("nan"), "learned", True),  # had been named as the student's logits
+        ("alpha", 0.5, 4.0, False),  # without a teacher, had been ignored
+        ("label_smoothing", 2.0, 4.0, True),  # had been named 'smoothing'
+        ("label_smoothing", -0.1, "learned", False),
+    ],
+)
+def test_loss_hyperparameters_set_after_construction_are_checked_at_the_step(
+    name, value, temperature, teacher
+):
+    from lightning_distill import LearnedTemperature
+
+    def build(**settings):
+        torch.manual_seed(0)
+        arguments = {
+            "alpha": 0.5 if teacher else 0.0,
+            "temperature": LearnedTemperature() if temperature == "learned" else temperature,
+            **settings,
+        }
+        return DistillationModule(
+            nn.Linear(4, 3), nn.Linear(4, 3) if teacher else None, **arguments
+        )
+
+    with pytest.raises(ValueError) as built:
+        build(**{name: value})
+    module = build()
+    module.hparams[name] = value
+    before = copy.deepcopy(module.student.state_dict())
+    x, y = torch.randn(16, 4), torch.randint(0, 3, (16,))
+    with pytest.raises(ValueError) as set_later:
+        quiet_trainer(max_steps=1).fit(module, DataLoader(TensorDataset(x, y), batch_size=8))
+    assert str(set_later.value).startswith(f"{name} must be")
+    assert str(built.value).startswith(f"{name} must be")
+    assert all(torch.equal(v, module.student.state_dict()[k]) for k, v in before.items())
+
+
+def test_distillation_terms_names_label_smoothing_as_its_argument():
+    from lightning_distill.losses import distillation_terms
+
+    s, t, y = torch.randn(4, 3), torch.randn(4, 3), torch.randint(0, 3, (4,))
+    with pytest.raises(ValueError, match=r"^label_smoothing must be a finite number >= 0"):
+        distillation_terms(s, t, y, 2.0, 0.5, 2.0)
