@@ -317,15 +317,19 @@ class CheckedSetting:
         setattr(obj, self.private, self.check(self.name, value))
 
 
-def refuse_fixed_setting(obj, name: str, value, fixed: Sequence[str], made: str) -> None:
+def refuse_fixed_setting(
+    obj, name: str, value, fixed: Sequence[str], made: str, argument: str | None = None
+) -> None:
     """Refuse ``name``, one of the settings ``fixed`` at construction (``made`` says what is
     made from them), set again on ``obj``: an object's states or buffers sized or computed
-    from it would no longer match (``AttributeError``, as for a read-only attribute)."""
+    from it would no longer match (``AttributeError``, as for a read-only attribute).
+    ``argument``: the constructor's argument that gives it, where it is named otherwise."""
     if name in fixed and name in obj.__dict__:
         kind = type(obj).__name__
         raise AttributeError(
             f"{name} is set at construction ({made}); got {describe(value)} for a {kind} "
-            f"built with {name}={getattr(obj, name)!r}. Build a new {kind}({name}=...)."
+            f"built with {name}={getattr(obj, name)!r}. Build a new "
+            f"{kind}({argument or name}=...)."
         )
 
 
@@ -343,6 +347,44 @@ class FixedList(list):
     name, kind, made : str
         The setting's name, the class of the object that holds it, and what is made from it
         (for the message).
+    argument : str, optional
+        The constructor's argument that gives it, where it is named otherwise.
+    """
+
+    def __init__(
+        self, values=(), name: str = "", kind: str = "", made: str = "", argument: str = ""
+    ) -> None:
+        super().__init__(values)
+        self._about = (name, kind, made, argument)
+
+    def __reduce__(self):
+        # rebuilt from its entries (the default rebuilds an empty one and extends it)
+        return type(self), (list(self), *self._about)
+
+    def _refuse(self, *args, **kwargs):
+        name, kind, made, argument = self._about
+        raise TypeError(
+            f"{name} is set at construction ({made}) and cannot be changed in place on a "
+            f"{kind}. Build a new {kind}({argument or name}=...); list({name}) gives a copy "
+            "to edit."
+        )
+
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+    append = extend = insert = pop = remove = clear = sort = reverse = _refuse
+
+
+class FixedDict(dict):
+    """A dict setting fixed at construction, the mapping counterpart of :class:`FixedList`: it
+    reads, compares, copies and pickles as a dict (``**`` unpacks it), and every edit in place
+    (item assignment, ``update``, ``pop``, ``|=``, ...) raises a ``TypeError`` naming the
+    setting. A copy to change is ``dict(value)``.
+
+    Parameters
+    ----------
+    values : mapping
+        The entries (copied).
+    name, kind, made : str
+        As for :class:`FixedList`.
     """
 
     def __init__(self, values=(), name: str = "", kind: str = "", made: str = "") -> None:
@@ -350,18 +392,18 @@ class FixedList(list):
         self._about = (name, kind, made)
 
     def __reduce__(self):
-        # rebuilt from its entries (the default rebuilds an empty one and extends it)
-        return type(self), (list(self), *self._about)
+        # rebuilt from its entries (the default would set them item by item, refused)
+        return type(self), (dict(self), *self._about)
 
     def _refuse(self, *args, **kwargs):
         name, kind, made = self._about
         raise TypeError(
             f"{name} is set at construction ({made}) and cannot be changed in place on a "
-            f"{kind}. Build a new {kind}({name}=...); list({name}) gives a copy to edit."
+            f"{kind}. Build a new {kind}({name}=...); dict({name}) gives a copy to edit."
         )
 
-    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
-    append = extend = insert = pop = remove = clear = sort = reverse = _refuse
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    update = pop = popitem = clear = setdefault = _refuse
 
 
 def torch_assigns(module, name: str, value) -> bool:

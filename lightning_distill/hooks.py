@@ -11,6 +11,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from lightning_distill._batch import map_tensors
+from lightning_distill._validation import CheckedSetting
 
 __all__ = ["FeatureHooks", "resolve_layer_names", "resolve_module_names"]
 
@@ -110,6 +111,12 @@ def _pick(output, element: int, name: str, argument: str):
     return output[element]
 
 
+def _check_bool(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool; got {value!r}.")
+    return value
+
+
 class FeatureHooks:
     """Capture the outputs of submodules, named as in ``model.named_modules()``.
 
@@ -151,15 +158,18 @@ class FeatureHooks:
     (3, 8)
     """
 
+    # checked when set, after construction too: a truthy non-bool had been read as True
+    detach = CheckedSetting(
+        _check_bool, "Whether the outputs are kept detached from the graph (checked when set)."
+    )
+
     def __init__(self, model: nn.Module, names, *, detach: bool = False, argument: str = "names"):
         self._modules = resolve_layer_names(model, names, argument=argument)
         if not self._modules:
             raise ValueError("names must name at least one submodule; got an empty list.")
-        if not isinstance(detach, bool):
-            raise TypeError(f"detach must be a bool; got {detach!r}.")
         self._elements = {name: split_element(model, name)[1] for name in self._modules}
         self._argument = argument
-        self.detach = detach
+        self.detach = detach  # checked when set (below)
         self._handles: list[Any] = []
         self._outputs: dict[str, list[Any]] = {}
 

@@ -28,15 +28,18 @@ from lightning_distill._monitoring import (
 )
 from lightning_distill._validation import (
     CheckedSetting,
+    FixedDict,
     check_choice,
     check_integer,
     fail,
     is_listed,
     keeps_its_type,
+    refuse_fixed_setting,
     rows_without_a_class,
 )
 from lightning_distill.attribution.methods import (
     AttributionMethod,
+    _captum_class,
     attribute,
     check_method,
     evaluation_mode,
@@ -51,6 +54,79 @@ from lightning_distill.hooks import resolve_module_names
 __all__ = ["AttributionMonitor"]
 
 METRICS = ("localisation", "five_band", "agreement")
+_MADE_FROM_FIVE_BAND_KWARGS = "the monitor's FiveBandScore is built from it"
+
+
+def _check_probe(name: str, dataloader):
+    """The probe data: iterable again and again, not known to be empty, in a fixed order."""
+    if not hasattr(dataloader, "__iter__"):
+        fail(name, "an iterable of probe batches", type(dataloader).__name__, TypeError)
+    check_reiterable(dataloader)
+    if known_empty(dataloader):
+        fail(
+            name,
+            "probe data with at least one batch (drop_last=True with fewer items than "
+            "batch_size yields none)",
+            f"an empty {type(dataloader).__name__}",
+        )
+    shuffling = shuffling_sampler(dataloader)
+    if shuffling is not None:
+        fail(
+            name,
+            "in a fixed order (shuffle=False, no random sampler), so that every evaluation "
+            "and every process sees the same batches",
+            f"a DataLoader with a {shuffling}",
+        )
+    return dataloader
+
+
+def _check_method_alone(name: str, method):
+    """An attribution method :func:`attribute` can run (its keyword arguments are checked with
+    it where both are known: at construction, and before every fit and evaluation)."""
+    is_callable = callable(method) and not isinstance(method, type)
+    if not is_callable and not (isinstance(method, str) and method == "loss_gradient"):
+        _captum_class(method, name)
+    return method
+
+
+def _check_mapping(name: str, value) -> dict:
+    """A mapping of keyword arguments (None: none), kept as a dict of its own."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        fail(name, "a dict of keyword arguments, or None", value, TypeError)
+    return dict(value)
+
+
+def _check_metrics(name: str, metrics) -> list[str] | None:
+    if metrics is None:
+        return None
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    if not isinstance(metrics, Iterable):
+        fail(name, "a sequence of " + ", ".join(METRICS), metrics, TypeError)
+    metrics = [check_choice(name, item, METRICS) for item in metrics]
+    if not metrics:
+        fail(name, "a non-empty sequence of " + ", ".join(METRICS), metrics)
+    return metrics
+
+
+def _check_module_name(name: str, module) -> str | None:
+    if module is not None and not isinstance(module, str):
+        fail(name, "a submodule name (str)", module, TypeError)
+    return module
+
+
+def _check_teacher(name: str, teacher) -> nn.Module | None:
+    if teacher is not None and not isinstance(teacher, nn.Module):
+        fail(name, "a torch.nn.Module", type(teacher).__name__, TypeError)
+    return teacher
+
+
+def _check_prefix(name: str, prefix) -> str:
+    if not isinstance(prefix, str) or not prefix:
+        fail(name, "a non-empty str", prefix)
+    return prefix
 
 
 def _first(batch: Mapping, keys: tuple[str, ...]):
@@ -208,6 +284,9 @@ class AttributionMonitor(Callback):
         Fraction of pixels of ``top_k_iou``.
     five_band_kwargs, method_kwargs : dict, optional
         Passed to :class:`~lightning_distill.metrics.FiveBandScore` and to the Captum method.
+        ``five_band_kwargs`` is fixed at construction (kept as a dict that refuses to be set
+        again or edited in place); ``method_kwargs`` may be set again, and is checked with
+        ``method`` before every fit and evaluation.
     save_dir : str or Path, optional
         If given, every evaluation also writes ``attribution_epoch<N>.png`` (the first
         ``plot_images`` images of the first probe batch beside the model's and the teacher's
@@ -248,58 +327,27 @@ class AttributionMonitor(Callback):
         prefix: str = "attribution",
     ) -> None:
         super().__init__()
-        if not hasattr(dataloader, "__iter__"):
-            fail("dataloader", "an iterable of probe batches", type(dataloader).__name__, TypeError)
-        check_reiterable(dataloader)
-        if known_empty(dataloader):
-            fail(
-                "dataloader",
-                "probe data with at least one batch (drop_last=True with fewer items than "
-                "batch_size yields none)",
-                f"an empty {type(dataloader).__name__}",
-            )
-        shuffling = shuffling_sampler(dataloader)
-        if shuffling is not None:
-            fail(
-                "dataloader",
-                "in a fixed order (shuffle=False, no random sampler), so that every evaluation "
-                "and every process sees the same batches",
-                f"a DataLoader with a {shuffling}",
-            )
-        # a misspelt method or a wrong keyword fails now, not after every_n_epochs of training
-        explainer = check_method(method, dict(method_kwargs or {}), "method", "method_kwargs")
-        if explainer is not None and explainer.__name__ == "FeaturePermutation":
-            if _has_lone_batch(dataloader):
-                fail(
-                    "dataloader",
-                    "batches of at least 2 images for FeaturePermutation (it permutes each "
-                    "feature across a batch); change batch_size or pass drop_last=True",
-                    "a batch of 1 image",
-                )
-        if metrics is not None:
-            if isinstance(metrics, str):
-                metrics = [metrics]
-            metrics = [check_choice("metrics", name, METRICS) for name in metrics]
-            if not metrics:
-                fail("metrics", "a non-empty sequence of " + ", ".join(METRICS), metrics)
-        if module is not None and not isinstance(module, str):
-            fail("module", "a submodule name (str)", module, TypeError)
-        if teacher is not None and not isinstance(teacher, nn.Module):
-            fail("teacher", "a torch.nn.Module", type(teacher).__name__, TypeError)
-        if not isinstance(prefix, str) or not prefix:
-            fail("prefix", "a non-empty str", prefix)
+        # each checked when set (properties below), here and after construction
         self.dataloader = dataloader
         self.method = method
-        self.metrics = None if metrics is None else list(metrics)
-        self.every_n_epochs = every_n_epochs  # checked when set (properties below)
+        self.method_kwargs = method_kwargs
+        # a misspelt method or a wrong keyword fails now, not after every_n_epochs of training
+        self._check_method_settings()
+        self.metrics = metrics
         self.module = module
         self.teacher = teacher
-        self.target = target
-        self.method_kwargs = dict(method_kwargs or {})
-        self.five_band_kwargs = dict(five_band_kwargs or {})
-        self.save_dir = save_dir_path(save_dir)
-        self.plot_images = plot_images
         self.prefix = prefix
+        self.every_n_epochs = every_n_epochs
+        self.target = target
+        # fixed, edits in place refused too: the FiveBandScore below is built from them once
+        self.five_band_kwargs = FixedDict(
+            _check_mapping("five_band_kwargs", five_band_kwargs),
+            "five_band_kwargs",
+            type(self).__name__,
+            _MADE_FROM_FIVE_BAND_KWARGS,
+        )
+        self.save_dir = save_dir
+        self.plot_images = plot_images
         # built now so that bad metric arguments fail at construction
         try:
             self._five_band = FiveBandScore(**self.five_band_kwargs)
@@ -309,9 +357,61 @@ class AttributionMonitor(Callback):
         self._agreement = AttributionAgreement(top_k=top_k)
         self.history: list[dict[str, Any]] = []
 
+    def __setattr__(self, name: str, value) -> None:
+        # set again (or edited in place: a FixedDict), five_band_kwargs had not reached the
+        # FiveBandScore built from them at construction
+        refuse_fixed_setting(self, name, value, ("five_band_kwargs",), _MADE_FROM_FIVE_BAND_KWARGS)
+        super().__setattr__(name, value)
+
+    def _check_method_settings(self) -> None:
+        """Check ``method`` with ``method_kwargs`` (and a FeaturePermutation's probe): at
+        construction, and before every fit and evaluation, as each may be set alone."""
+        explainer = check_method(self.method, self.method_kwargs, "method", "method_kwargs")
+        if explainer is not None and explainer.__name__ == "FeaturePermutation":
+            if _has_lone_batch(self.dataloader):
+                fail(
+                    "dataloader",
+                    "batches of at least 2 images for FeaturePermutation (it permutes each "
+                    "feature across a batch); change batch_size or pass drop_last=True",
+                    "a batch of 1 image",
+                )
+
     # ------------------------------------------------------------------ checked settings
     # set after construction too: a misspelt target read as "prediction" (the attributions
-    # explained the predicted class, not the label), and every_n_epochs=0 failed in a hook
+    # explained the predicted class, not the label), and every_n_epochs=0 failed in a hook;
+    # a shuffling probe, a misspelt method or metric, a module or teacher of another type, an
+    # empty prefix or a save_dir that is no path had been taken and failed (or logged under
+    # "/localisation") at the end of an epoch. method and method_kwargs are each checked when
+    # set and together before every fit and evaluation (set one at a time, a pair that fits
+    # passes through one that does not)
+    dataloader = CheckedSetting(
+        _check_probe, "The probe data, in a fixed order (checked when set)."
+    )
+    method = CheckedSetting(
+        _check_method_alone,
+        "The attribution method (checked when set, with ``method_kwargs`` before each fit).",
+    )
+    method_kwargs = CheckedSetting(
+        _check_mapping,
+        "Keyword arguments of the method, kept as a dict of their own (checked when set, with "
+        "``method`` before each fit).",
+    )
+    metrics = CheckedSetting(
+        _check_metrics,
+        "The metrics computed, kept as a list of their own; None: every one the probe allows "
+        "(checked when set).",
+    )
+    module = CheckedSetting(
+        _check_module_name, "Name of the submodule explained, or None (checked when set)."
+    )
+    teacher = CheckedSetting(
+        _check_teacher, "The reference model of ``agreement``, or None (checked when set)."
+    )
+    prefix = CheckedSetting(_check_prefix, "Prefix of the logged names (checked when set).")
+    save_dir = CheckedSetting(
+        lambda name, value: save_dir_path(value),
+        "Folder of the pictures, a ``Path``, or None (checked when set).",
+    )
     every_n_epochs = CheckedSetting(
         functools.partial(check_integer, minimum=1),
         "The monitor runs at the end of every ``every_n_epochs``-th epoch (checked when set).",
@@ -342,6 +442,7 @@ class AttributionMonitor(Callback):
     @override
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         warn_if_never_runs("AttributionMonitor", self.every_n_epochs, trainer)
+        self._check_method_settings()  # each may have been set alone since construction
         # what the probe or the module cannot give fails now, not after every_n_epochs
         model, teacher = self._models(pl_module)
         if type(model).forward in (nn.Module.forward, L.LightningModule.forward):
@@ -434,6 +535,7 @@ class AttributionMonitor(Callback):
         the probe loader draws a seed), so a random attribution method gives the same scores on
         every call and a generator the probe shares with the training loader keeps its order.
         """
+        self._check_method_settings()
         model, teacher = self._models(pl_module)
         device = next(iter(model.parameters()), torch.empty(0)).device
         with random_state_kept(device, self.dataloader):

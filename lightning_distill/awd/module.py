@@ -173,6 +173,8 @@ class _Weights(dict):
 _AWD_CHECKED_ON_SET = {
     "lr": lambda value: check_real("lr", value, minimum=0, exclusive_minimum=True),
     "n_steps": lambda value: check_integer("n_steps", value, minimum=1),
+    "levels": lambda value: check_integer("levels", value, minimum=1),
+    "mode": lambda value: check_choice("mode", value, MODES),
     "dim": _check_dim,
     "target": _check_target,
     "weights": _Weights.of,
@@ -375,9 +377,9 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
         self._stop_values = StopStepValues()
 
     def __setattr__(self, name: str, value) -> None:
-        # the weights (each one as it is set too), lr, n_steps, dim and target set after construction
-        # are checked as the constructor checks them: a negative weight trained the filter to
-        # grow the term it weights, silently
+        # the weights (each one as it is set too), lr, n_steps, dim, target, levels and mode set
+        # after construction are checked as the constructor checks them: a negative weight
+        # trained the filter to grow the term it weights, silently
         check = _AWD_CHECKED_ON_SET.get(name)
         if check is not None:
             value = check(value)

@@ -51,6 +51,9 @@ _MAX_BUCKETS = 10**6  # the default range and resolution give 13,822
 #: NetworkDissection's settings that size its states, fixed at construction
 _DISSECTION_SETTINGS = ("num_units", "label_names", "label_categories", "categories")
 _SIZED_FROM_IT = "the states are sized from it"
+#: settings the states' meaning and their fingerprint (the configuration state) are made from
+_MEANING_SETTINGS = ("quantile", "activation_side")
+_MEANT_BY_IT = "the thresholds, the masks' areas and the states' fingerprint are made from it"
 
 
 def _names(name: str, values) -> list[str]:
@@ -360,6 +363,11 @@ class NetworkDissection(DtypeKeepingMetric):
         # to category codes are made from these: one set after construction failed later with
         # an IndexError or a torch error, or named the concepts of the old labels anew
         refuse_fixed_setting(self, name, value, _DISSECTION_SETTINGS, _SIZED_FROM_IT)
+        # set later, these had changed what the states mean while their fingerprint (which
+        # merges, MetricCollection's groups and loads compare) kept the old ones, silently
+        refuse_fixed_setting(self, name, value, _MEANING_SETTINGS, _MEANT_BY_IT)
+        if name == "cache_bytes":  # a negative budget had cached nothing, silently
+            value = check_integer(name, value, minimum=0)
         super().__setattr__(name, value)
 
     @property

@@ -29,6 +29,7 @@ from lightning_distill._monitoring import (
 )
 from lightning_distill._validation import (
     CheckedSetting,
+    FixedDict,
     FixedList,
     check_integer,
     keeps_its_type,
@@ -188,6 +189,58 @@ _HISTORY_FIELDS = ("epoch", "units", "detectors", "unique_concepts")
 #: DissectionMonitor's settings fixed at construction, and what is made from them
 _LABEL_SETTINGS = ("label_names", "label_categories")
 _MADE_FROM_LABELS = "the metric and the counts per category in history are made from it"
+_MADE_FROM_METRIC_KWARGS = "the metric kept between dissections is built from it"
+
+
+def _check_probe(name: str, dataloader):
+    """The probe data: iterable, in a fixed order, not known to be empty."""
+    if not hasattr(dataloader, "__iter__"):
+        raise TypeError(
+            f"{name} must be an iterable of probe batches, got {type(dataloader).__name__}"
+        )
+    shuffling = shuffling_sampler(dataloader)
+    if shuffling is not None:
+        raise ValueError(
+            f"{name} must keep a fixed order (shuffle=False, no random sampler): both "
+            "passes, all processes and the unit picture must see the same batches; got a "
+            f"DataLoader with a {shuffling} (another order on every pass)"
+        )
+    if known_empty(dataloader):
+        raise ValueError(
+            f"{name} must yield at least one probe batch; got an empty {type(dataloader).__name__}."
+        )
+    return dataloader
+
+
+def _probe_dataset(dataloader):
+    """The probe's dataset (through ``Subset``s that do not name the labels), or None."""
+    dataset = getattr(dataloader, "dataset", None)
+    while isinstance(dataset, Subset) and not hasattr(dataset, "label_names"):
+        dataset = dataset.dataset  # a Subset of a probe set keeps its labels' names
+    return dataset
+
+
+def _check_layer(name: str, layer) -> str:
+    if not isinstance(layer, str):
+        raise TypeError(f"{name} must be a module name (str); got {layer!r}.")
+    return layer
+
+
+def _check_prefix(name: str, prefix) -> str:
+    if not isinstance(prefix, str) or not prefix:
+        raise ValueError(f"{name} must be a non-empty str, got {prefix!r}")
+    return prefix
+
+
+def _check_callable(what: str):
+    def check(name: str, value):
+        if value is not None and not callable(value):
+            raise TypeError(
+                f"{name} must be a callable {what}, or None; got {type(value).__name__}"
+            )
+        return value
+
+    return check
 
 
 def _describe_item(item) -> str:
@@ -317,7 +370,9 @@ class DissectionMonitor(Callback):
     top_k : int, default=6
         Images per unit in the unit picture.
     metric_kwargs : dict, optional
-        Further :class:`~lightning_distill.metrics.NetworkDissection` arguments.
+        Further :class:`~lightning_distill.metrics.NetworkDissection` arguments. Fixed at
+        construction, as the labels are: kept (with ``quantile``, ``iou_threshold`` and
+        ``activation_side``) as a dict that refuses to be set again or edited in place.
     prefix : str, default="dissection"
         Logged names are ``<prefix>/detectors`` etc.; give each monitor its own prefix when
         several dissect different layers.
@@ -361,28 +416,11 @@ class DissectionMonitor(Callback):
         prefix: str = "dissection",
     ) -> None:
         super().__init__()
-        if not hasattr(dataloader, "__iter__"):
-            raise TypeError(
-                f"dataloader must be an iterable of probe batches, got {type(dataloader).__name__}"
-            )
-        shuffling = shuffling_sampler(dataloader)
-        if shuffling is not None:
-            raise ValueError(
-                "dataloader must keep a fixed order (shuffle=False, no random sampler): both "
-                "passes, all processes and the unit picture must see the same batches; got a "
-                f"DataLoader with a {shuffling} (another order on every pass)"
-            )
-        if known_empty(dataloader):
-            raise ValueError(
-                "dataloader must yield at least one probe batch; got an empty "
-                f"{type(dataloader).__name__}."
-            )
-        if not isinstance(layer, str):
-            raise TypeError(f"layer must be a module name (str); got {layer!r}.")
-        every_n_epochs = check_integer("every_n_epochs", every_n_epochs, minimum=1)
-        dataset = getattr(dataloader, "dataset", None)
-        while isinstance(dataset, Subset) and not hasattr(dataset, "label_names"):
-            dataset = dataset.dataset  # a Subset of a probe set keeps its labels' names
+        # these are checked when set (properties below), here and after construction
+        self.dataloader = dataloader
+        self.layer = layer
+        self.every_n_epochs = every_n_epochs
+        dataset = _probe_dataset(dataloader)
         if label_names is None:
             label_names = getattr(dataset, "label_names", None)
         if label_categories is None:
@@ -391,12 +429,7 @@ class DissectionMonitor(Callback):
             raise ValueError(
                 _missing_labels_message(dataloader, dataset, label_names, label_categories)
             )
-        if not isinstance(prefix, str) or not prefix:
-            raise ValueError(f"prefix must be a non-empty str, got {prefix!r}")
-        self.prefix = prefix
-        self.dataloader = dataloader
-        self.layer = layer
-        self.every_n_epochs = every_n_epochs  # checked when set (properties below)
+        self.prefix = prefix  # checked when set
         # fixed, edits in place refused too: the metric kept between dissections is built
         # from them, and history's counts per category follow label_categories
         fixed = functools.partial(FixedList, kind=type(self).__name__, made=_MADE_FROM_LABELS)
@@ -410,15 +443,10 @@ class DissectionMonitor(Callback):
                 f"{list(_HISTORY_FIELDS)} (the count of that category would overwrite the "
                 f"field in history and in the logs); got {reserved}. Rename the category."
             )
-        self.forward = forward
-        if output_transform is not None and not callable(output_transform):
-            raise TypeError(
-                "output_transform must be a callable taking the layer's output; got "
-                f"{type(output_transform).__name__}"
-            )
+        self.forward = forward  # these three checked when set
         self.output_transform = output_transform
         self._warned_repeated = False  # the layer ran several times in a forward: said once
-        self.save_dir = save_dir_path(save_dir)
+        self.save_dir = save_dir
         self.plot_units = plot_units
         self.top_k = top_k
         if metric_kwargs is not None and not isinstance(metric_kwargs, Mapping):
@@ -445,7 +473,14 @@ class DissectionMonitor(Callback):
                 f"{', '.join(f'{n}={metric_kwargs[n]!r} there and {n}={own[n]!r}' for n in clash)}"
                 " (pass each once)"
             )
-        self.metric_kwargs = {**own, **(metric_kwargs or {})}
+        # fixed, edits in place refused too: the metric kept between dissections is built from
+        # them once (set later, they had been read only by a metric of another width)
+        self.metric_kwargs = FixedDict(
+            {**own, **(metric_kwargs or {})},
+            "metric_kwargs",
+            type(self).__name__,
+            _MADE_FROM_METRIC_KWARGS,
+        )
         # build a throw-away metric now so that bad metric arguments fail at construction
         try:
             NetworkDissection(1, self.label_names, self.label_categories, **self.metric_kwargs)
@@ -465,13 +500,49 @@ class DissectionMonitor(Callback):
     def __setattr__(self, name: str, value) -> None:
         # set after construction, the labels skipped the constructor's checks (each other's
         # length, the metric's, the names history reserves), and a metric already built kept
-        # the old ones while a metric of another width took the new
+        # the old ones while a metric of another width took the new; metric_kwargs likewise
         refuse_fixed_setting(self, name, value, _LABEL_SETTINGS, _MADE_FROM_LABELS)
+        refuse_fixed_setting(self, name, value, ("metric_kwargs",), _MADE_FROM_METRIC_KWARGS)
+        if name == "dataloader" and "label_names" in self.__dict__:
+            self._check_probe_labels(value)
         super().__setattr__(name, value)
+
+    def _check_probe_labels(self, dataloader) -> None:
+        """Refuse a probe set after construction whose dataset names its labels otherwise than
+        the monitor does: its label ids would be read under the monitor's names."""
+        dataset = _probe_dataset(_check_probe("dataloader", dataloader))
+        for setting in _LABEL_SETTINGS:
+            own = getattr(dataset, setting, None)
+            if own is not None and list(own) != list(getattr(self, setting)):
+                raise ValueError(
+                    f"dataloader must have the {setting} the monitor was built with (its "
+                    f"label ids are read under the monitor's {setting}); got a probe whose "
+                    f"dataset has other {setting}. Build a new DissectionMonitor for it."
+                )
 
     # ------------------------------------------------------------------ checked settings
     # set after construction too: every_n_epochs=0 failed in a hook, a negative one ran every
-    # epoch, and a negative plot_units or top_k dropped units from the end silently
+    # epoch, and a negative plot_units or top_k dropped units from the end silently; a
+    # shuffling probe, a layer or callable of another type, an empty prefix or a save_dir
+    # that is no path had failed in a hook or a dissection, or logged under "/detectors"
+    dataloader = CheckedSetting(
+        _check_probe,
+        "The probe data, in a fixed order (checked when set; a probe of other labels is refused).",
+    )
+    layer = CheckedSetting(_check_layer, "Name of the dissected submodule (checked when set).")
+    prefix = CheckedSetting(_check_prefix, "Prefix of the logged names (checked when set).")
+    forward = CheckedSetting(
+        _check_callable("forward(pl_module, images)"),
+        "Runs the model on the probe's images; None: ``pl_module(images)`` (checked when set).",
+    )
+    output_transform = CheckedSetting(
+        _check_callable("taking the layer's output"),
+        "Applied to the layer's output before it is dissected (checked when set).",
+    )
+    save_dir = CheckedSetting(
+        lambda name, value: save_dir_path(value),
+        "Folder of the pictures, a ``Path``, or None (checked when set).",
+    )
     every_n_epochs = CheckedSetting(
         functools.partial(check_integer, minimum=1),
         "The monitor runs at the end of every ``every_n_epochs``-th epoch (checked when set).",

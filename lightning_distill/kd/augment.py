@@ -11,6 +11,7 @@ data set.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Mapping
 
@@ -18,7 +19,7 @@ import torch
 from torch import Tensor
 
 from lightning_distill._batch import batch_size_of
-from lightning_distill._validation import check_real, fail
+from lightning_distill._validation import CheckedSetting, check_real, fail
 
 __all__ = ["GaussianNoise", "Mixup", "apply_augment", "gaussian_noise", "mixup"]
 
@@ -56,8 +57,15 @@ class Mixup:
     strongest mix, where nearly no mixing is due) and overflows float32 for a huge one.
     """
 
+    # checked when set, after construction too: an alpha in (-1, 0) drew mixing shares from
+    # no Beta distribution without a word, a lower or NaN one failed in torch's Gamma sampler
+    alpha = CheckedSetting(
+        functools.partial(check_real, minimum=0.0, exclusive_minimum=True),
+        "The Beta distribution's parameter, > 0 (checked when set).",
+    )
+
     def __init__(self, alpha: float = 0.2) -> None:
-        self.alpha = check_real("alpha", alpha, minimum=0.0, exclusive_minimum=True)
+        self.alpha = alpha
 
     def __call__(self, inputs: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
         inputs = _check_float_inputs(inputs)
@@ -77,8 +85,15 @@ _LARGEST_DRAW = 9.0
 class GaussianNoise:
     """Add independent normal noise of standard deviation ``std`` to every input value."""
 
+    # checked when set, after construction too: a NaN std made every input NaN (refused only
+    # by the step's later check of the inputs), a negative one noise the repr misreported
+    std = CheckedSetting(
+        functools.partial(check_real, minimum=0.0, exclusive_minimum=True),
+        "The noise's standard deviation, > 0 (checked when set).",
+    )
+
     def __init__(self, std: float = 0.1) -> None:
-        self.std = check_real("std", std, minimum=0.0, exclusive_minimum=True)
+        self.std = std
 
     def __call__(self, inputs: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
         inputs = _check_float_inputs(inputs)

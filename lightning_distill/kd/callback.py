@@ -224,6 +224,16 @@ def _check_crd_index(specs, targets_from, index_from) -> None:
             )
 
 
+def _check_teacher(teacher) -> None:
+    if not isinstance(teacher, nn.Module):
+        raise TypeError(f"teacher must be a torch.nn.Module; got {type(teacher).__name__}.")
+
+
+def _check_logits_from(logits_from) -> None:
+    if logits_from is not None and not isinstance(logits_from, str):
+        raise TypeError(f"logits_from must be a submodule name (str) or None; got {logits_from!r}.")
+
+
 class KnowledgeDistillation(L.Callback):
     r"""Make an existing LightningModule train on the distillation loss.
 
@@ -341,20 +351,16 @@ class KnowledgeDistillation(L.Callback):
         example_input: Tensor | None = None,
         feature_lr: float = 1e-3,
     ) -> None:
-        if not isinstance(teacher, nn.Module):
-            raise TypeError(f"teacher must be a torch.nn.Module; got {type(teacher).__name__}.")
-        if logits_from is not None and not isinstance(logits_from, str):
-            raise TypeError(
-                f"logits_from must be a submodule name (str) or None; got {logits_from!r}."
-            )
+        _check_teacher(teacher)
+        _check_logits_from(logits_from)
         self.targets_from = targets_from  # each checked by __setattr__
         self.index_from = index_from
         self.teacher = teacher
         self.temperature = temperature  # these three checked by __setattr__
         self.alpha = alpha
         self.label_smoothing = label_smoothing
-        self.logits_from = logits_from
-        self.constraints = check_constraints(constraints)
+        self.logits_from = logits_from  # these three checked by __setattr__ too
+        self.constraints = constraints
         specs, _ = _as_feature_specs(features)
         _check_crd_index(specs, self.targets_from, self.index_from)
         if example_input is not None and not isinstance(example_input, Tensor):
@@ -408,6 +414,14 @@ class KnowledgeDistillation(L.Callback):
             # set after construction, a value out of [0, 1] trained against a weight of the
             # wrong sign (alpha) or failed in the step naming the loss function's argument
             value = _check_fraction(name, value)
+        elif name == "teacher":  # a non-module failed in setup with Python's message
+            _check_teacher(value)  # ("'int' object has no attribute 'parameters'")
+        elif name == "logits_from":
+            _check_logits_from(value)
+        elif name == "constraints":  # a list of its own, as the constructor keeps (a bad
+            # one failed in setup or the step with Python's message, "'int' object is not
+            # iterable")
+            value = check_constraints(value)
         # the two together (CRD's index_from beside a targets_from) are checked when a fit
         # starts: set one after the other, either may come first
         super().__setattr__(name, value)

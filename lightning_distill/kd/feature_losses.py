@@ -195,9 +195,15 @@ class RKD(FeatureMethod):
 class PKT(FeatureMethod):
     """Probabilistic knowledge transfer (Passalis & Tefas, ECCV 2018); see :func:`pkt_loss`."""
 
+    checked_on_set: ClassVar[dict[str, Callable]] = {
+        "eps": functools.partial(
+            check_real, "eps", minimum=0.0, maximum=1.0, exclusive_minimum=True
+        )
+    }
+
     def __init__(self, eps: float = 1e-7) -> None:
         super().__init__()
-        self.eps = check_real("eps", eps, minimum=0.0, maximum=1.0, exclusive_minimum=True)
+        self.eps = eps  # checked by __setattr__
 
     def forward(self, student_feature, teacher_feature, context=None) -> dict[str, Tensor]:
         return {"pkt": pkt_loss(student_feature, teacher_feature, self.eps)}

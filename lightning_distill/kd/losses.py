@@ -24,6 +24,7 @@ from lightning_distill._validation import (
     check_real,
     fail,
     is_listed,
+    refuse_fixed_setting,
     settle_value_checks,
     value_check,
 )
@@ -479,6 +480,8 @@ def _distillation_terms(
     _check_pair(student_logits, teacher_logits)
     _check_not_empty("student_logits", student_logits)
     alpha = _check_fraction("alpha", alpha)
+    # named as the argument is (the cross-entropy's own check names it 'smoothing')
+    label_smoothing = _check_fraction("label_smoothing", label_smoothing)
     check_labels_or_teacher_alone(targets, alpha)
     kd = _kd_loss(
         student_logits, teacher_logits, temperature, "batchmean", values_checked=values_checked
@@ -548,6 +551,9 @@ def _check_feature_shape(name: str, shape) -> tuple[int, ...]:
     return tuple(int(size) for size in sizes)
 
 
+_HINT_SETTINGS = ("student_shape", "teacher_shape", "channels_first")
+
+
 class HintRegressor(nn.Module):
     """A FitNets-style regressor: maps a student feature to the teacher feature's shape.
 
@@ -605,6 +611,13 @@ class HintRegressor(nn.Module):
                 "hint features must be [B, D], [B, L, D] or [B, C, H, W]; got per-sample shape "
                 f"{student_shape}"
             )
+
+    def __setattr__(self, name: str, value) -> None:
+        # the map is built from these: set later, teacher_shape resized the output the map
+        # gave (interpolated to another size, without a word) and channels_first interpolated
+        # a token map's output along its features
+        refuse_fixed_setting(self, name, value, _HINT_SETTINGS, "the map is built from it")
+        super().__setattr__(name, value)
 
     def forward(self, feature: Tensor) -> Tensor:
         out = self.map(feature)

@@ -46,6 +46,8 @@ from lightning_distill._teacher import (
     warn_if_probabilities,
 )
 from lightning_distill._validation import (
+    FixedDict,
+    FixedList,
     check_choice,
     check_real,
     describe,
@@ -53,6 +55,7 @@ from lightning_distill._validation import (
     keeps_its_type,
     one_sync_per_step,
     plain_data,
+    refuse_fixed_setting,
     rows_without_a_class,
     settle_value_checks,
 )
@@ -176,6 +179,15 @@ class FeatureDistillation:
         check_real("weight", self.weight, minimum=0)
         if self.options is not None and not isinstance(self.options, dict):
             raise TypeError(f"options must be a dict or None; got {self.options!r}.")
+        if self.options is not None:
+            # a copy of its own that refuses edits, as the pair's fields refuse to be set: the
+            # caller's dict changed later had changed the options of a pair already given to a
+            # module or callback (read again when a callback builds its methods)
+            object.__setattr__(
+                self,
+                "options",
+                FixedDict(self.options, "options", type(self).__name__, "the pair is frozen"),
+            )
         if self.options and (self.loss == "attention" or callable(self.loss)):
             # nothing would read them (attention transfer's settings are variant= and p=)
             what = (
@@ -575,6 +587,9 @@ def _stable_repr(value) -> str:
     return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
 
 
+_MADE_FROM_SPECS = "the feature hooks, hint regressors and feature methods are built from it"
+
+
 class DistillationModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
     r"""Train a student on a frozen teacher's softened outputs (and, optionally, features).
 
@@ -878,7 +893,12 @@ class DistillationModule(TeacherModuleMixin, SettledHyperparameters, L.Lightning
         self.student = student
         self.teacher = teacher
         self._init_teacher(keep_teacher_in_checkpoint)
-        self.feature_specs = specs
+        # fixed, edits in place refused too: the hooks, hint regressors and feature methods
+        # are built from them (a pair removed later failed in the step with "'int' object has no
+        # attribute 'detach'", one added with a KeyError)
+        self.feature_specs = FixedList(
+            specs, "feature_specs", type(self).__name__, _MADE_FROM_SPECS, "features"
+        )
         # a callable loss (the user's code, which may keep state) gets a batch whose logits and
         # labels were read (see _loss_terms)
         self._settle_before_features = any(callable(spec.loss) for spec in specs)
@@ -962,6 +982,20 @@ class DistillationModule(TeacherModuleMixin, SettledHyperparameters, L.Lightning
         # per evaluation stage: samples whose student logits predict no class, samples seen
         # and the figures made NaN by them (one warning at the epoch's end, one host sync)
         self._undefined_rows: dict[str, list] = {}
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "feature_specs":
+            refuse_fixed_setting(
+                self, name, value, ("feature_specs",), _MADE_FROM_SPECS, "features"
+            )
+        elif name == "constraints":
+            # set after construction too (a list of its own): a non-list or a non-constraint
+            # had failed in the step with Python's message ("'int' object is not iterable"),
+            # an L1Sparsity naming no module of the student at its first penalty
+            value = check_constraints(value)
+            if "student" in self._modules:
+                check_constraints_on(value, self.student)
+        super().__setattr__(name, value)
 
     # ----------------------------------------------------------------- set-up helpers
     def _feature_shapes(self, example_input, needed_by: str, what: str) -> list:
@@ -1480,8 +1514,23 @@ class DistillationModule(TeacherModuleMixin, SettledHyperparameters, L.Lightning
         with one_sync_per_step():
             return self._training_step(batch)
 
+    def _check_loss_settings(self) -> None:
+        """``alpha`` and ``label_smoothing`` as they are now (``hparams`` may be set after
+        construction), checked as the constructor checks them: with a learned temperature an
+        alpha of 1.5 had trained the hard-label term with a negative weight, without a teacher
+        any alpha had been ignored, and a label_smoothing out of range was named 'smoothing'."""
+        hp = self.hparams
+        alpha = _check_fraction("alpha", hp.alpha)
+        _check_fraction("label_smoothing", hp.label_smoothing)
+        if self.teacher is None and alpha != 0:
+            raise ValueError(
+                f"alpha must be 0 without a teacher; got {hp.alpha!r} (the loss is the "
+                "hard-label term alone)."
+            )
+
     def _training_step(self, batch) -> Tensor:
         x, targets, index = self._unpack(batch)
+        self._check_loss_settings()
         check_labels_or_teacher_alone(targets, self.hparams.alpha)
         if self._augment is not None:
             x, targets = apply_augment(self._augment, x, targets)

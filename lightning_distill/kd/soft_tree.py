@@ -28,6 +28,7 @@ from lightning_distill._validation import (
     check_integer,
     check_real,
     fail,
+    refuse_fixed_setting,
     torch_assigns,
 )
 
@@ -41,6 +42,45 @@ _CHECKED_ON_SET = {
     "inverse_temperature": {"minimum": 0.0, "exclusive_minimum": True},
     "penalty_strength": {"minimum": 0.0},
 }
+
+#: The settings the tree's parameters are sized from (fixed at construction).
+_SIZES = ("in_features", "num_classes", "depth")
+
+
+def _check_input_shape(input_shape, in_features: int) -> tuple[int, ...] | None:
+    """``input_shape``: None, or a shape of ``in_features`` elements (as a tuple)."""
+    if input_shape is None:
+        return None
+    if isinstance(input_shape, str) or not isinstance(input_shape, Iterable):
+        fail("input_shape", "a tuple of positive ints", input_shape, TypeError)
+    input_shape = tuple(check_integer("input_shape", size, minimum=1) for size in input_shape)
+    if math.prod(input_shape) != in_features:
+        fail("input_shape", f"a shape of {in_features} elements", input_shape)
+    return input_shape
+
+
+def _check_feature_names(feature_names, in_features: int) -> list[str] | None:
+    """``feature_names``: None, or ``in_features`` distinct names (as a list of its own)."""
+    if feature_names is None:
+        return None
+    if isinstance(feature_names, str) or not isinstance(feature_names, Iterable):
+        # a str would be read as one name per character
+        fail("feature_names", "a list of names", feature_names, TypeError)
+    if isinstance(feature_names, set | frozenset):
+        # a set's order is not the features' (and changes from run to run)
+        fail(
+            "feature_names",
+            "an ordered list of names, one per input in order (a set has no order)",
+            feature_names,
+            TypeError,
+        )
+    feature_names = [str(name) for name in feature_names]
+    if len(feature_names) != in_features:
+        fail("feature_names", f"a list of {in_features} names", feature_names)
+    if len(set(feature_names)) != len(feature_names):
+        fail("feature_names", "distinct names (explanations name features)", feature_names)
+    return feature_names
+
 
 #: The log of the smallest share a node's balance penalty reads (1e-30).
 _LOG_SHARE_FLOOR = -69.0776
@@ -161,32 +201,7 @@ class SoftDecisionTree(nn.Module):
         self.penalty_decay = penalty_decay
         self.output = output
         self._warned_max_leaf = False
-        if input_shape is not None:
-            if isinstance(input_shape, str) or not isinstance(input_shape, Iterable):
-                fail("input_shape", "a tuple of positive ints", input_shape, TypeError)
-            input_shape = tuple(
-                check_integer("input_shape", size, minimum=1) for size in input_shape
-            )
-            if math.prod(input_shape) != self.in_features:
-                fail("input_shape", f"a shape of {self.in_features} elements", input_shape)
-        self.input_shape = input_shape
-        if feature_names is not None:
-            if isinstance(feature_names, str) or not isinstance(feature_names, Iterable):
-                # a str would be read as one name per character
-                fail("feature_names", "a list of names", feature_names, TypeError)
-            if isinstance(feature_names, set | frozenset):
-                # a set's order is not the features' (and changes from run to run)
-                fail(
-                    "feature_names",
-                    "an ordered list of names, one per input in order (a set has no order)",
-                    feature_names,
-                    TypeError,
-                )
-            feature_names = [str(name) for name in feature_names]
-            if len(feature_names) != self.in_features:
-                fail("feature_names", f"a list of {self.in_features} names", feature_names)
-            if len(set(feature_names)) != len(feature_names):
-                fail("feature_names", "distinct names (explanations name features)", feature_names)
+        self.input_shape = input_shape  # these two checked by __setattr__ (also when set later)
         self.feature_names = feature_names
         self.inner = nn.Linear(self.in_features, 2**self.depth - 1)
         self.leaf_logits = nn.Parameter(torch.randn(2**self.depth, self.num_classes) * 0.1)
@@ -206,6 +221,15 @@ class SoftDecisionTree(nn.Module):
         # a learned setting (an nn.Parameter) or a registered buffer is torch's to assign
         if bounds is not None and not torch_assigns(self, name, value):
             value = check_real(name, value, **bounds)
+        # the parameters are sized from these: set later, num_classes disagreed with the
+        # leaves' logits silently and depth failed in the forward pass with a torch error
+        refuse_fixed_setting(self, name, value, _SIZES, "the tree's parameters are sized from it")
+        # checked against in_features as at construction: set later, names of the wrong number
+        # had named the features of explanations wrongly, silently
+        if name == "input_shape":
+            value = _check_input_shape(value, self.in_features)
+        elif name == "feature_names":
+            value = _check_feature_names(value, self.in_features)
         super().__setattr__(name, value)
 
     @property

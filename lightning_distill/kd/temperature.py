@@ -44,6 +44,7 @@ from lightning_distill._validation import (
     check_integer,
     check_real,
     fail,
+    refuse_fixed_setting,
     torch_assigns,
     value_check,
 )
@@ -257,7 +258,6 @@ class LearnedTemperature(nn.Module):
         self.ramp_epochs = ramp_epochs
         self.max_reversal = max_reversal
         theta = 1.0
-        self.initial = initial
         if initial is not None:
             upper = self.t_start + self.t_range
             initial = check_real(
@@ -268,15 +268,18 @@ class LearnedTemperature(nn.Module):
                 exclusive_minimum=True,
                 exclusive_maximum=True,
             )
-            self.initial = initial
             share = (initial - self.t_start) / self.t_range
             theta = math.log(share / (1.0 - share))
+        # fixed: set later, it had changed nothing but what as_data() (and so the module's
+        # hyperparameters) reported as the start, silently
+        self.initial = initial
         self.theta = nn.Parameter(torch.tensor(theta))
 
     def __setattr__(self, name: str, value) -> None:
         # the settings set after construction are checked as the constructor checks them: a
         # t_start below 0 let the temperature turn negative, a range beyond the KD loss's
         # largest temperature or a ramp of -1 epochs (full strength at once) trained silently
+        refuse_fixed_setting(self, name, value, ("initial",), "theta starts from it")
         check = _LEARNED_CHECKED_ON_SET.get(name)
         if check is not None and not torch_assigns(self, name, value):
             value = check(value)

@@ -296,12 +296,14 @@ def test_probe_mistakes_fail_at_construction_or_fit_start_not_after_training(cel
         AttributionMonitor([])
     batches = [next(iter(DataLoader(cells, batch_size=8)))]
 
-    class Emptied(list):  # no batch once the fit starts
+    class Emptied(list):  # a length of 1, but no batch once the fit starts
         def __iter__(self):
             return iter([])
 
     monitor = AttributionMonitor(batches, module="student", every_n_epochs=2)
-    monitor.dataloader = Emptied()
+    with pytest.raises(ValueError, match="at least one batch"):
+        monitor.dataloader = []  # known empty: refused when set, as at construction
+    monitor.dataloader = Emptied(batches)
     trainer = quiet_trainer(callbacks=[monitor], max_epochs=2, limit_train_batches=1)
     with pytest.raises(ValueError, match="at least one batch"):
         trainer.fit(StudentWithTeacher(), DataLoader(cells.classification(), batch_size=8))
@@ -587,17 +589,108 @@ def test_a_diverged_models_nan_logits_are_refused_not_explained_as_class_0(cells
         ("target", "labels", ValueError),
         ("every_n_epochs", 0, ValueError),
         ("plot_images", -1, ValueError),
+        ("dataloader", "shuffled", ValueError),
+        ("dataloader", 3, TypeError),
+        ("method", "Salency", ValueError),
+        ("method_kwargs", ["n_steps"], TypeError),
+        ("metrics", ["localization"], ValueError),
+        ("module", 0, TypeError),
+        ("teacher", "teacher", TypeError),
+        ("prefix", "", ValueError),
+        ("save_dir", 3, TypeError),
     ],
-    ids=["target-misspelt", "every-0", "plot_images-negative"],
+    ids=[
+        "target-misspelt",
+        "every-0",
+        "plot_images-negative",
+        "dataloader-shuffled",
+        "dataloader-int",
+        "method-misspelt",
+        "method_kwargs-list",
+        "metrics-misspelt",
+        "module-int",
+        "teacher-str",
+        "prefix-empty",
+        "save_dir-int",
+    ],
 )
 def test_monitor_settings_set_after_construction_are_checked(cells, name, value, error):
     # a misspelt target read as "prediction" (the predicted class explained, not the label),
-    # silently, and every_n_epochs=0 failed in a hook with ZeroDivisionError
+    # silently, and every_n_epochs=0 failed in a hook with ZeroDivisionError; the others were
+    # taken and failed at the end of an epoch (an empty prefix logged under "/localisation")
+    if value == "shuffled":
+        value = DataLoader(cells, batch_size=8, shuffle=True)
     with pytest.raises(error) as built:
-        AttributionMonitor(DataLoader(cells, batch_size=8), **{name: value})
+        arguments = {"dataloader": DataLoader(cells, batch_size=8), name: value}
+        AttributionMonitor(**arguments)
     monitor = AttributionMonitor(DataLoader(cells, batch_size=8))
     before = getattr(monitor, name)
     with pytest.raises(error) as set_later:
         setattr(monitor, name, value)
     assert str(set_later.value) == str(built.value)
     assert getattr(monitor, name) == before
+
+
+def test_monitor_method_and_its_kwargs_set_one_at_a_time_are_checked_together_before_work(cells):
+    probe = DataLoader(cells, batch_size=8)
+    monitor = AttributionMonitor(probe, metrics=["localisation"])
+    given = {"n_steps": 4}
+    # a pair that fits passes through one that does not: each is checked alone when set
+    monitor.method = "IntegratedGradients"
+    monitor.method_kwargs = given
+    given["n_steps"] = 1000  # the monitor keeps a dict of its own
+    assert monitor.method_kwargs == {"n_steps": 4}
+    expected = AttributionMonitor(
+        probe, metrics=["localisation"], method="IntegratedGradients", method_kwargs={"n_steps": 4}
+    ).evaluate(cnn(0))
+    assert monitor.evaluate(cnn(0)) == expected
+    # a pair that does not fit is refused before any work, naming method_kwargs as the
+    # constructor does
+    monitor.method = "Saliency"
+    with pytest.raises(TypeError) as built:
+        AttributionMonitor(probe, method="Saliency", method_kwargs={"n_steps": 4})
+    with pytest.raises(TypeError) as evaluated:
+        monitor.evaluate(cnn(0))
+    assert str(evaluated.value) == str(built.value)
+    assert str(built.value).startswith("method_kwargs must")
+    assert len(monitor.history) == 1  # nothing recorded
+    fitted = AttributionMonitor(probe, metrics=["localisation"], module="student")
+    fitted.method_kwargs = {"n_steps": 4}
+    trainer = quiet_trainer(callbacks=[fitted], max_epochs=1, limit_train_batches=1)
+    with pytest.raises(TypeError, match="^method_kwargs must"):
+        trainer.fit(StudentWithTeacher(), DataLoader(cells.classification(), batch_size=8))
+    assert trainer.global_step == 0  # refused at the fit's start, not after an epoch
+
+
+def test_monitor_five_band_kwargs_are_fixed_at_construction(cells):
+    # set later (or edited in place) they never reached the FiveBandScore built from them
+    probe = DataLoader(cells, batch_size=8)
+    monitor = AttributionMonitor(probe, metrics=["five_band"], five_band_kwargs={"soft_steps": 3})
+    with pytest.raises(AttributeError, match="^five_band_kwargs is set at construction"):
+        monitor.five_band_kwargs = {"soft_steps": 9}
+    with pytest.raises(TypeError, match="^five_band_kwargs is set at construction .* in place"):
+        monitor.five_band_kwargs["soft_steps"] = 9
+    assert monitor.five_band_kwargs == {"soft_steps": 3}
+    import copy
+    import pickle
+
+    for copied in (copy.deepcopy(monitor), pickle.loads(pickle.dumps(monitor))):
+        assert copied.five_band_kwargs == {"soft_steps": 3}
+        assert copied.evaluate(cnn(0)) == monitor.evaluate(cnn(0))
+
+
+def test_monitor_keeps_lists_of_its_own(cells):
+    chosen = ["localisation"]
+    monitor = AttributionMonitor(DataLoader(cells, batch_size=8), metrics=chosen)
+    chosen.append("five_band")  # the user's list, changed after construction
+    assert monitor.metrics == ["localisation"]
+    monitor.metrics = chosen
+    chosen.remove("five_band")
+    assert monitor.metrics == ["localisation", "five_band"]
+    assert set(monitor.evaluate(cnn(0))) == {
+        "localisation",
+        "pixel_accuracy",
+        "precision",
+        "recall",
+        "fpr",
+    }

@@ -998,6 +998,8 @@ def test_a_float16_filter_is_refused_before_adam_steps_on_it():
         (lambda m: setattr(m, "dim", 1.0), TypeError, r"^dim must be 1"),
         (lambda m: setattr(m, "target", "a"), TypeError, r"^target must be None, an int"),
         (lambda m: setattr(m, "target", 1.5), TypeError, r"^target must be None, an int"),
+        (lambda m: setattr(m, "levels", 0), ValueError, r"^levels must be an integer >= 1"),
+        (lambda m: setattr(m, "mode", "zeros"), ValueError, r"^mode must be one of 'zero'"),
     ],
     ids=[
         "weight-negative",
@@ -1010,6 +1012,8 @@ def test_a_float16_filter_is_refused_before_adam_steps_on_it():
         "dim-float",
         "target-str",
         "target-float",
+        "levels",
+        "mode",
     ],
 )
 def test_settings_set_after_construction_are_checked(change, error, message):
@@ -1017,10 +1021,11 @@ def test_settings_set_after_construction_are_checked(change, error, message):
     # weights (the loss went below zero), silently; a misspelt term was never read; a target
     # of another type failed inside the attribution ("'<=' not supported")
     module = AWDModule(_teacher(), wavelet="db2", levels=2, sparsity_weight=0.1)
-    before = (dict(module.weights), module.lr, module.n_steps, module.dim, module.target)
+    settings = ("lr", "n_steps", "dim", "target", "levels", "mode")
+    before = (dict(module.weights), *(getattr(module, name) for name in settings))
     with pytest.raises(error, match=message):
         change(module)
-    assert (dict(module.weights), module.lr, module.n_steps, module.dim, module.target) == before
+    assert (dict(module.weights), *(getattr(module, name) for name in settings)) == before
 
 
 def test_a_float_dim_is_refused_at_construction():

@@ -892,14 +892,38 @@ def test_probe_images_given_as_a_list_are_named(concepts):
         ("every_n_epochs", -2, ValueError),
         ("plot_units", -1, ValueError),
         ("top_k", 2.5, TypeError),
+        ("dataloader", "shuffled", ValueError),
+        ("dataloader", 3, TypeError),
+        ("layer", 4, TypeError),
+        ("prefix", "", ValueError),
+        ("forward", "model", TypeError),
+        ("output_transform", 0, TypeError),
+        ("save_dir", 3, TypeError),
     ],
-    ids=["every-0", "every-negative", "plot_units-negative", "top_k-float"],
+    ids=[
+        "every-0",
+        "every-negative",
+        "plot_units-negative",
+        "top_k-float",
+        "dataloader-shuffled",
+        "dataloader-int",
+        "layer-int",
+        "prefix-empty",
+        "forward-str",
+        "output_transform-int",
+        "save_dir-int",
+    ],
 )
 def test_monitor_settings_set_after_construction_are_checked(concepts, name, value, error):
     # every_n_epochs=0 failed in a hook with ZeroDivisionError, a negative one ran every epoch,
-    # and a negative plot_units or top_k dropped units or images from the end, silently
+    # and a negative plot_units or top_k dropped units or images from the end, silently; a
+    # shuffling probe passed two orders to the two passes, an empty prefix logged under
+    # "/detectors", and the others failed in a hook or a dissection
+    if value == "shuffled":
+        value = DataLoader(concepts, batch_size=16, shuffle=True)
+    arguments = {"dataloader": probe_loader(concepts), "layer": "features.4", name: value}
     with pytest.raises(error) as built:
-        DissectionMonitor(probe_loader(concepts), "features.4", **{name: value})
+        DissectionMonitor(**arguments)
     monitor = DissectionMonitor(probe_loader(concepts), "features.4")
     before = getattr(monitor, name)
     with pytest.raises(error) as set_later:
@@ -927,3 +951,50 @@ def test_monitor_labels_are_fixed_at_construction(concepts, name):
     monitor.every_n_epochs = 2  # the monitor's other settings are still set as before
     results = monitor.dissect(TinyNet(seed=1))
     assert results.units.equals(expected.units)
+
+
+def test_monitor_metric_kwargs_are_fixed_at_construction(concepts):
+    # set later (or edited in place) they had been read only by a metric of another width:
+    # the next dissection of the same layer kept the metric built with the old ones
+    monitor = DissectionMonitor(probe_loader(concepts), "features.4", quantile=0.99)
+    expected = monitor.dissect(TinyNet(seed=1))
+    with pytest.raises(AttributeError, match=r"^metric_kwargs is set at construction"):
+        monitor.metric_kwargs = {"quantile": 0.9}
+    with pytest.raises(TypeError, match=r"^metric_kwargs is set at construction .* in place"):
+        monitor.metric_kwargs["quantile"] = 0.9
+    with pytest.raises(TypeError, match=r"^metric_kwargs is set at construction .* in place"):
+        monitor.metric_kwargs.update(iou_threshold=0.5)
+    assert monitor.metric_kwargs == {
+        "quantile": 0.99,
+        "iou_threshold": 0.04,
+        "activation_side": "annotated",
+    }
+    results = monitor.dissect(TinyNet(seed=1))
+    assert results.units.equals(expected.units)
+    # a copy to edit builds another monitor; the fixed one copies and pickles as a dict
+    other = DissectionMonitor(
+        probe_loader(concepts), "features.4", metric_kwargs={**monitor.metric_kwargs}
+    )
+    assert other.metric_kwargs == monitor.metric_kwargs
+    import copy
+    import pickle
+
+    for copied in (copy.deepcopy(monitor), pickle.loads(pickle.dumps(monitor))):
+        assert copied.metric_kwargs == monitor.metric_kwargs
+        with pytest.raises(TypeError, match="in place"):
+            copied.metric_kwargs["quantile"] = 0.5
+
+
+def test_monitor_probe_set_later_must_name_its_labels_as_the_monitor_does(concepts):
+    # a probe whose dataset names its labels otherwise had its label ids read under the
+    # monitor's names, silently
+    monitor = DissectionMonitor(probe_loader(concepts), "features.4")
+    renamed = SyntheticConcepts(48, image_size=16, seed=5)
+    renamed.label_names = [f"other_{name}" for name in concepts.label_names]
+    with pytest.raises(ValueError, match=r"^dataloader must have the label_names the monitor"):
+        monitor.dataloader = probe_loader(renamed)
+    # a probe of the same labels (another batch size here) is taken, and read
+    monitor.dataloader = probe_loader(concepts, batch_size=12)
+    assert monitor.dissect(TinyNet(seed=1)).units.equals(
+        DissectionMonitor(probe_loader(concepts), "features.4").dissect(TinyNet(seed=1)).units
+    )

@@ -1039,3 +1039,31 @@ def test_label_lists_are_refused_edits_in_place(probe, name):
         assert copied.results().units.equals(expected.results().units)
     run_metric(metric, *probe)
     assert metric.results().units.equals(expected.results().units)
+
+
+@pytest.mark.parametrize(("name", "value"), [("quantile", 0.5), ("activation_side", "overlap")])
+def test_settings_the_states_mean_are_fixed_at_construction(probe, name, value):
+    # set later, they changed what the states mean while the metric's fingerprint (compared by
+    # merges, MetricCollection's compute groups and loads) kept the old ones, silently
+    metric = new_metric()
+    before = getattr(metric, name)
+    with pytest.raises(AttributeError, match=rf"^{name} is set at construction"):
+        setattr(metric, name, value)
+    assert getattr(metric, name) == before
+    expected = run_metric(new_metric(), *probe)
+    run_metric(metric, *probe)
+    torch.testing.assert_close(metric.iou(), expected.iou(), rtol=0, atol=0)
+
+
+def test_cache_bytes_set_later_is_checked_as_the_constructor_does():
+    # a negative budget set later had cached nothing, silently (a second pass over the data)
+    with pytest.raises(ValueError) as built:
+        new_metric(cache_bytes=-1)
+    metric = new_metric()
+    with pytest.raises(ValueError) as set_later:
+        metric.cache_bytes = -1
+    assert (
+        str(set_later.value) == str(built.value) == "cache_bytes must be an integer >= 0; got -1."
+    )
+    metric.cache_bytes = 0  # no cache: taken
+    assert metric.cache_bytes == 0

@@ -1,5 +1,7 @@
 """Built-in augmentations and the check of what an augmentation returns."""
 
+import copy
+import pickle
 import re
 
 import numpy as np
@@ -194,3 +196,33 @@ def test_new_inputs_alone_for_tuple_inputs_are_not_read_as_inputs_and_targets():
     assert torch.allclose(new_x, x + 0.1) and new_codes is codes and new_y is y
     (same_x, _), same_y = apply_augment(lambda inputs, targets: inputs, [x, codes], y)
     assert same_x is x and same_y is y  # new inputs alone, a list: not a pair to misread
+
+
+@pytest.mark.parametrize(
+    ("make", "name", "value", "error"),
+    [
+        (mixup, "alpha", -0.5, ValueError),  # had drawn shares from no Beta distribution
+        (mixup, "alpha", float("nan"), ValueError),
+        (mixup, "alpha", "0.2", TypeError),
+        (gaussian_noise, "std", -0.1, ValueError),
+        (gaussian_noise, "std", float("nan"), ValueError),  # had made every input NaN
+        (gaussian_noise, "std", None, TypeError),
+    ],
+)
+def test_settings_set_after_construction_are_checked_as_the_constructor_does(
+    make, name, value, error
+):
+    augment = make()
+    with pytest.raises(error, match=f"^{name} must be"):
+        setattr(augment, name, value)
+    assert getattr(augment, name) == pytest.approx(0.2 if name == "alpha" else 0.1)  # kept
+    with pytest.raises(error, match=f"^{name} must be"):
+        make(value)  # the constructor's message
+    setattr(augment, name, 0.5)  # a good value is taken, and acts
+    assert repr(augment) == f"{make.__name__}({name}=0.5)"
+    x = torch.zeros(2000, 2)
+    out, _ = augment(x, torch.zeros(2000))
+    if name == "std":
+        assert 0.45 < float(out.std()) < 0.55
+    copied = pickle.loads(pickle.dumps(augment))
+    assert getattr(copied, name) == 0.5 and getattr(copy.deepcopy(augment), name) == 0.5

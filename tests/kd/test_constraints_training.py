@@ -873,3 +873,67 @@ def test_l1_sparsity_on_a_lazy_student_penalises_its_weights_once_they_exist():
     trainer = quiet_trainer(max_epochs=1, callbacks=[callback])
     trainer.fit(PlainClassifier(lazy()), DataLoader(TensorDataset(x, y), batch_size=16))
     assert float(trainer.callback_metrics["train/constraint_l1"]) > 0
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "message"),
+    [
+        (5, TypeError, r"^constraints must be a list of Monotonic, L1Sparsity"),
+        ([3], TypeError, r"^constraints must be a list of Constraint objects"),
+        ([L1Sparsity(name="a"), L1Sparsity(name="a")], ValueError, r"distinct names"),
+    ],
+)
+def test_constraints_set_after_construction_are_checked_as_the_constructor_does(
+    value, error, message
+):
+    # set later, they had failed in the step with Python's messages ("'int' object is not
+    # iterable", "'int' object has no attribute 'name'") or, as duplicates, logged one value
+    teacher = _mlp(8, 2)
+    module = DistillationModule(_mlp(8, 3), teacher)
+    callback = KnowledgeDistillation(teacher)
+    for holder in (module, callback):
+        with pytest.raises(error, match=message):
+            type(holder)(
+                **({"student": _mlp(8, 3)} if holder is module else {}),
+                teacher=teacher,
+                constraints=value,
+            )
+        with pytest.raises(error, match=message):
+            holder.constraints = value
+        assert holder.constraints == []
+    # a module's L1Sparsity naming no submodule of its student is refused when set, as when
+    # given to the constructor (the callback's, whose module is known at the fit, there)
+    with pytest.raises(ValueError, match=r"^modules: .* no submodule named 'nope'"):
+        module.constraints = [L1Sparsity(modules=["nope"])]
+    # a good list is taken as a list of its own, and acts
+    given = [L1Sparsity(1.0)]
+    module.constraints = callback.constraints = given
+    given.append(Monotonic(0))
+    assert [c.name for c in module.constraints] == [c.name for c in callback.constraints] == ["l1"]
+    x, y = torch.rand(16, 5), torch.randint(2, (16,))
+    with_l1 = module.training_step((x, y), 0)
+    module.constraints = None  # none, as the constructor's default
+    assert module.constraints == []
+    without = module.training_step((x, y), 0)
+    l1 = sum(p.abs().sum() for p in module.student.parameters() if p.dim() >= 2)
+    assert float(with_l1 - without) == pytest.approx(float(l1), rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("teacher", 3, r"^teacher must be a torch.nn.Module; got int\.$"),
+        ("logits_from", 3, r"^logits_from must be a submodule name \(str\) or None; got 3\.$"),
+    ],
+)
+def test_callback_teacher_and_logits_from_set_after_construction_are_checked(name, value, message):
+    # set later, a teacher that is no module failed in setup with Python's message ("'int'
+    # object has no attribute 'parameters'"), and logits_from waited for the fit's setup
+    teacher = _mlp(8, 2)
+    with pytest.raises(TypeError, match=message):
+        KnowledgeDistillation(**{"teacher": teacher, name: value})
+    callback = KnowledgeDistillation(teacher)
+    before = getattr(callback, name)
+    with pytest.raises(TypeError, match=message):
+        setattr(callback, name, value)
+    assert getattr(callback, name) is before

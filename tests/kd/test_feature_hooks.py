@@ -205,3 +205,18 @@ def test_an_element_of_an_output_that_has_none_is_a_clear_error():
             model(x)
     with pytest.raises(ValueError, match=r"no submodule named 'rnx'"):
         FeatureHooks(model, ["rnx[0]"])
+
+
+def test_detach_set_after_construction_is_checked_as_the_constructor_does():
+    # a truthy non-bool set later had been read as True, silently
+    model = nn.Sequential(nn.Linear(2, 2))
+    with pytest.raises(TypeError) as built:
+        FeatureHooks(model, ["0"], detach="yes")
+    hooks = FeatureHooks(model, ["0"])
+    with pytest.raises(TypeError) as set_later:
+        hooks.detach = "yes"
+    assert str(set_later.value) == str(built.value) == "detach must be a bool; got 'yes'."
+    hooks.detach = True
+    with hooks:
+        model(torch.ones(1, 2, requires_grad=True))
+        assert not hooks.outputs("0")[0].requires_grad

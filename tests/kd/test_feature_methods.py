@@ -12,6 +12,7 @@ from torch import nn
 
 from lightning_distill.kd.feature_losses import (
     CRD,
+    PKT,
     RKD,
     SSKD,
     FactorTransfer,
@@ -529,11 +530,13 @@ _SET_LATER = [
     (SSKD, "head_epochs", -1, ValueError),
     (SSKD, "head_epochs", 2.5, TypeError),
     (SSKD, "head_lr", math.nan, ValueError),
+    (PKT, "eps", -1e-7, ValueError),
+    (PKT, "eps", "1e-7", TypeError),
 ]
 
 
 def _method(cls, **settings):
-    return cls(**settings) if cls is RKD else cls(4, 6, **settings)
+    return cls(**settings) if cls in (RKD, PKT) else cls(4, 6, **settings)
 
 
 @pytest.mark.parametrize(

@@ -505,3 +505,28 @@ def test_a_single_logit_is_refused_not_distilled_to_zero():
     ):
         with pytest.raises(ValueError, match=r"classes >= 2; got shape \(4, 1\): a single logit"):
             call()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("teacher_shape", (8, 5, 5)), ("student_shape", (4, 3, 3)), ("channels_first", True)],
+)
+def test_hint_regressor_shapes_are_fixed_at_construction(name, value):
+    # the map is built from them: set later, teacher_shape had resized the map's output to the
+    # new size, interpolated without a word
+    regressor = HintRegressor((4, 6, 6), (8, 3, 3))
+    with pytest.raises(AttributeError, match=rf"^{name} is set at construction"):
+        setattr(regressor, name, value)
+    out = regressor(torch.randn(2, 4, 6, 6))
+    assert out.shape == (2, 8, 3, 3)
+    # copies, saved weights and precision changes leave them to torch as before
+    import copy
+
+    copied = copy.deepcopy(regressor).double()
+    copied.load_state_dict(regressor.state_dict())
+    assert copied.teacher_shape == (8, 3, 3)
+    assert torch.allclose(
+        copied(torch.ones(1, 4, 6, 6, dtype=torch.float64)).float(),
+        regressor(torch.ones(1, 4, 6, 6)),
+        atol=1e-6,
+    )

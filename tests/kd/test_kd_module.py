@@ -1516,3 +1516,99 @@ def test_optimizer_hyperparameters_set_after_construction_are_checked_when_built
         quiet_trainer(max_steps=1).fit(module, DataLoader(TensorDataset(x, y), batch_size=8))
     assert str(set_later.value) == str(built.value)
     assert all(torch.equal(v, student.state_dict()[k]) for k, v in before.items())
+
+
+def test_feature_pairs_are_fixed_at_construction(models, tmp_path):
+    # set again or edited in place, the pairs no longer matched the hooks, hint regressors and
+    # feature methods built from them: a pair removed failed in the step with "'int' object has
+    # no attribute 'detach'", one added with a KeyError
+    student, teacher = models
+    x, y = make_data()
+    given = [FeatureDistillation("3", "3", loss="hint")]
+    module = DistillationModule(student, teacher, features=given, example_input=x[:2])
+    given.append(FeatureDistillation("0", "0"))  # the caller's list: the module's is its own
+    assert module.feature_specs == [FeatureDistillation("3", "3", loss="hint")]
+    with pytest.raises(AttributeError, match=r"^feature_specs is set at construction .*"):
+        module.feature_specs = []
+    with pytest.raises(TypeError, match=r"in place on a DistillationModule.*\(features=\.\.\.\)"):
+        module.feature_specs.append(FeatureDistillation("0", "0"))
+    with pytest.raises(TypeError, match="in place"):
+        module.feature_specs[0] = FeatureDistillation("3", "3")
+    assert len(module.feature_specs) == len(module.hint_regressors) == 1
+    # the module copies, pickles, trains and checkpoints as before
+    copied = copy.deepcopy(module)
+    assert copied.feature_specs == module.feature_specs
+    with pytest.raises(TypeError, match="in place"):
+        copied.feature_specs.clear()
+    loader = DataLoader(TensorDataset(x, y), batch_size=32)
+    trainer = quiet_trainer(max_epochs=1, default_root_dir=tmp_path)
+    trainer.fit(module, loader)
+    assert "train/loss_feature" in trainer.callback_metrics
+    path = tmp_path / "pairs.ckpt"
+    trainer.save_checkpoint(path)
+    loaded = DistillationModule.load_from_checkpoint(
+        path, student=make_cnn(4), teacher=make_cnn(8), weights_only=True
+    )
+    assert loaded.feature_specs == module.feature_specs
+
+
+def test_a_feature_pairs_options_are_its_own_and_frozen_with_it():
+    # the caller's dict, changed after the pair was made, had changed the options of a pair
+    # already given to a module or callback (a callback builds its methods at the fit's start)
+    options = {"num_samples": 64}
+    spec = FeatureDistillation("a", "b", loss="crd", options=options)
+    options["num_samples"] = 10
+    assert spec.options == {"num_samples": 64}
+    with pytest.raises(TypeError, match=r"^options is set at construction .* FeatureDistillation"):
+        spec.options["num_negatives"] = 8
+    assert spec == FeatureDistillation("a", "b", loss="crd", options={"num_samples": 64})
+    changed = dataclasses.replace(spec, options={**spec.options, "num_negatives": 8})
+    assert changed.options == {"num_samples": 64, "num_negatives": 8}
+    assert copy.deepcopy(spec) == spec and dataclasses.asdict(spec)["options"] == spec.options
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "temperature", "teacher"),
+    [
+        ("alpha", 1.5, "learned", True),  # had trained the hard term with weight -0.5
+        ("alpha", float("nan"), "learned", True),  # had been named as the student's logits
+        ("alpha", 0.5, 4.0, False),  # without a teacher, had been ignored
+        ("label_smoothing", 2.0, 4.0, True),  # had been named 'smoothing'
+        ("label_smoothing", -0.1, "learned", False),
+    ],
+)
+def test_loss_hyperparameters_set_after_construction_are_checked_at_the_step(
+    name, value, temperature, teacher
+):
+    from lightning_distill import LearnedTemperature
+
+    def build(**settings):
+        torch.manual_seed(0)
+        arguments = {
+            "alpha": 0.5 if teacher else 0.0,
+            "temperature": LearnedTemperature() if temperature == "learned" else temperature,
+            **settings,
+        }
+        return DistillationModule(
+            nn.Linear(4, 3), nn.Linear(4, 3) if teacher else None, **arguments
+        )
+
+    with pytest.raises(ValueError) as built:
+        build(**{name: value})
+    module = build()
+    module.hparams[name] = value
+    before = copy.deepcopy(module.student.state_dict())
+    x, y = torch.randn(16, 4), torch.randint(0, 3, (16,))
+    with pytest.raises(ValueError) as set_later:
+        quiet_trainer(max_steps=1).fit(module, DataLoader(TensorDataset(x, y), batch_size=8))
+    assert str(set_later.value).startswith(f"{name} must be")
+    assert str(built.value).startswith(f"{name} must be")
+    assert all(torch.equal(v, module.student.state_dict()[k]) for k, v in before.items())
+
+
+def test_distillation_terms_names_label_smoothing_as_its_argument():
+    from lightning_distill.losses import distillation_terms
+
+    s, t, y = torch.randn(4, 3), torch.randn(4, 3), torch.randint(0, 3, (4,))
+    with pytest.raises(ValueError, match=r"^label_smoothing must be a finite number >= 0"):
+        distillation_terms(s, t, y, 2.0, 0.5, 2.0)

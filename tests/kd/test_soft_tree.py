@@ -562,3 +562,46 @@ def test_class_names_as_an_array_or_index_label_the_leaves(kind):
         assert [label.get_text() for label in ax.get_xticklabels()] == names
     with pytest.raises(TypeError, match="class_names must be a sequence of str"):
         tree.plot_filters(class_names={"cat", "dog", "eel"})
+
+
+@pytest.mark.parametrize(("name", "value"), [("in_features", 5), ("num_classes", 7), ("depth", 3)])
+def test_the_trees_sizes_are_fixed_at_construction(name, value):
+    # its parameters are sized from them: set later, num_classes disagreed with the leaves'
+    # logits silently, depth failed in the forward pass with a torch error
+    tree = SoftDecisionTree(3, 2, depth=2)
+    with pytest.raises(AttributeError, match=rf"^{name} is set at construction"):
+        setattr(tree, name, value)
+    assert tree(torch.randn(4, 3)).shape == (4, 2)
+    import copy
+
+    copied = copy.deepcopy(tree).double()
+    copied.load_state_dict(tree.state_dict())
+    assert (copied.in_features, copied.num_classes, copied.depth) == (3, 2, 2)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "error"),
+    [
+        ("feature_names", ["a"], ValueError),
+        ("feature_names", "abc", TypeError),
+        ("feature_names", ["a", "a", "b"], ValueError),
+        ("input_shape", (9,), ValueError),
+        ("input_shape", (3, 0), ValueError),
+    ],
+)
+def test_feature_names_and_input_shape_set_later_are_checked_as_the_constructor_does(
+    name, value, error
+):
+    # set later, names of the wrong number had named the features of explanations wrongly
+    with pytest.raises(error) as built:
+        SoftDecisionTree(3, 2, depth=2, **{name: value})
+    tree = SoftDecisionTree(3, 2, depth=2)
+    with pytest.raises(error) as set_later:
+        setattr(tree, name, value)
+    assert str(set_later.value) == str(built.value)
+    assert getattr(tree, name) is None
+    names = ["age", "income", "debt"]
+    tree.feature_names = names
+    names[0] = "changed"  # the tree keeps a list of its own
+    tree.input_shape = [1, 3]
+    assert tree.feature_names == ["age", "income", "debt"] and tree.input_shape == (1, 3)

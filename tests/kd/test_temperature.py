@@ -966,3 +966,16 @@ def test_learned_temperature_range_set_after_construction_acts():
     assert temperature.reversal_strength(2) == pytest.approx(0.5)
     copied = copy.deepcopy(temperature)
     assert (copied.t_start, copied.t_range, copied.ramp_epochs) == (2.0, 4.0, 4)
+
+
+def test_a_learned_temperatures_initial_value_is_fixed_at_construction():
+    # theta starts from it: set later, it had changed nothing but the start as_data() (and so
+    # the module's hyperparameters and checkpoints) reported, silently
+    temperature = LearnedTemperature(initial=5.0)
+    with pytest.raises(AttributeError, match=r"^initial is set at construction \(theta starts"):
+        temperature.initial = 10.0
+    assert temperature.as_data()["initial"] == 5.0
+    assert temperature.value == pytest.approx(5.0)
+    rebuilt = LearnedTemperature.from_data(temperature.as_data())
+    assert rebuilt.value == pytest.approx(5.0) and rebuilt.initial == 5.0
+    assert copy.deepcopy(LearnedTemperature()).initial is None
