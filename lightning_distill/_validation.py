@@ -338,7 +338,8 @@ class FixedList(list):
     either: it reads, compares (``== [...]``), copies and pickles as a list, and every edit in
     place (item assignment, ``append``, ``+=``, ``sort``, ...) raises a ``TypeError`` naming the
     setting, as :func:`refuse_fixed_setting` refuses setting it again. A copy to change is
-    ``list(value)``.
+    ``list(value)``. Built without a ``name`` it is a plain ``list``: ``dataclasses.asdict``
+    rebuilds a list field as ``type(value)(items)``, and its result is data to edit and dump.
 
     Parameters
     ----------
@@ -350,6 +351,12 @@ class FixedList(list):
     argument : str, optional
         The constructor's argument that gives it, where it is named otherwise.
     """
+
+    def __new__(cls, values=(), name: str = "", kind: str = "", made: str = "", argument: str = ""):
+        # built without a name, a plain list: a host library that rebuilds a container as
+        # type(value)(items) (dataclasses.asdict) gets data of its own to edit, dump to YAML or
+        # save for torch.load(weights_only=True)
+        return super().__new__(cls) if name else list(values)
 
     def __init__(
         self, values=(), name: str = "", kind: str = "", made: str = "", argument: str = ""
@@ -377,7 +384,8 @@ class FixedDict(dict):
     """A dict setting fixed at construction, the mapping counterpart of :class:`FixedList`: it
     reads, compares, copies and pickles as a dict (``**`` unpacks it), and every edit in place
     (item assignment, ``update``, ``pop``, ``|=``, ...) raises a ``TypeError`` naming the
-    setting. A copy to change is ``dict(value)``.
+    setting. A copy to change is ``dict(value)``. Built without a ``name`` it is a plain ``dict``
+    (``dataclasses.asdict`` of a ``FeatureDistillation`` gives its ``options`` as one).
 
     Parameters
     ----------
@@ -386,6 +394,10 @@ class FixedDict(dict):
     name, kind, made : str
         As for :class:`FixedList`.
     """
+
+    def __new__(cls, values=(), name: str = "", kind: str = "", made: str = ""):
+        # built without a name, a plain dict (see FixedList.__new__)
+        return super().__new__(cls) if name else dict(values)
 
     def __init__(self, values=(), name: str = "", kind: str = "", made: str = "") -> None:
         super().__init__(values)

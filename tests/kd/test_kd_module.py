@@ -1,11 +1,13 @@
 import copy
 import dataclasses
 import functools
+import io
 import warnings
 
 import lightning as L
 import pytest
 import torch
+import yaml
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -1565,6 +1567,24 @@ def test_a_feature_pairs_options_are_its_own_and_frozen_with_it():
     changed = dataclasses.replace(spec, options={**spec.options, "num_negatives": 8})
     assert changed.options == {"num_samples": 64, "num_negatives": 8}
     assert copy.deepcopy(spec) == spec and dataclasses.asdict(spec)["options"] == spec.options
+
+
+def test_a_feature_pairs_options_read_by_asdict_are_plain_data():
+    # dataclasses.asdict rebuilds a dict field as type(value)(items): the frozen options came
+    # back as a nameless frozen dict, which refused edits with an empty message and could not
+    # be dumped to YAML (hparams.yaml) nor read by torch.load(weights_only=True)
+    spec = FeatureDistillation("a", "b", loss="crd", options={"num_samples": 64})
+    data = dataclasses.asdict(spec)
+    assert type(data["options"]) is dict
+    data["options"]["num_samples"] = 10  # data of its own: the pair keeps its options
+    assert spec.options == {"num_samples": 64}
+    assert yaml.safe_load(yaml.safe_dump(data))["options"] == {"num_samples": 10}
+    buffer = io.BytesIO()
+    torch.save(data, buffer)
+    buffer.seek(0)
+    assert torch.load(buffer, weights_only=True)["options"] == {"num_samples": 10}
+    with pytest.raises(TypeError, match=r"^options is set at construction"):
+        spec.options["num_samples"] = 10
 
 
 @pytest.mark.parametrize(
