@@ -220,6 +220,12 @@ def _probe_dataset(dataloader):
     return dataset
 
 
+def _dataset_labels(dataset) -> dict[str, list | None]:
+    """The label names and categories ``dataset`` gives itself (None for each it gives none)."""
+    labels = {setting: getattr(dataset, setting, None) for setting in _LABEL_SETTINGS}
+    return {setting: None if value is None else list(value) for setting, value in labels.items()}
+
+
 def _check_layer(name: str, layer) -> str:
     if not isinstance(layer, str):
         raise TypeError(f"{name} must be a module name (str); got {layer!r}.")
@@ -430,6 +436,9 @@ class DissectionMonitor(Callback):
                 _missing_labels_message(dataloader, dataset, label_names, label_categories)
             )
         self.prefix = prefix  # checked when set
+        # the labels the probe's dataset names itself, which label_names and label_categories
+        # given here may name otherwise: a probe set later may name its labels as these do
+        self._probe_labels = _dataset_labels(dataset)
         # fixed, edits in place refused too: the metric kept between dissections is built
         # from them, and history's counts per category follow label_categories
         fixed = functools.partial(FixedList, kind=type(self).__name__, made=_MADE_FROM_LABELS)
@@ -509,11 +518,14 @@ class DissectionMonitor(Callback):
 
     def _check_probe_labels(self, dataloader) -> None:
         """Refuse a probe set after construction whose dataset names its labels otherwise than
-        the monitor does: its label ids would be read under the monitor's names."""
-        dataset = _probe_dataset(_check_probe("dataloader", dataloader))
+        the monitor does (and than the probe the monitor was built on, whose labels the
+        monitor's own may rename): its label ids would be read under the monitor's names."""
+        own = _dataset_labels(_probe_dataset(_check_probe("dataloader", dataloader)))
         for setting in _LABEL_SETTINGS:
-            own = getattr(dataset, setting, None)
-            if own is not None and list(own) != list(getattr(self, setting)):
+            if own[setting] is not None and own[setting] not in (
+                list(getattr(self, setting)),
+                self._probe_labels[setting],
+            ):
                 raise ValueError(
                     f"dataloader must have the {setting} the monitor was built with (its "
                     f"label ids are read under the monitor's {setting}); got a probe whose "

@@ -998,3 +998,21 @@ def test_monitor_probe_set_later_must_name_its_labels_as_the_monitor_does(concep
     assert monitor.dissect(TinyNet(seed=1)).units.equals(
         DissectionMonitor(probe_loader(concepts), "features.4").dissect(TinyNet(seed=1)).units
     )
+
+
+def test_monitor_built_with_its_own_label_names_takes_its_probe_again(concepts):
+    # label_names given to the constructor name the probe's label ids otherwise than its dataset
+    # does (taken there): the same probe, or another of the same dataset, set later had been
+    # refused as a probe of other labels
+    names = [name.upper() for name in concepts.label_names]
+    monitor = DissectionMonitor(probe_loader(concepts), "features.4", label_names=names)
+    monitor.dataloader = monitor.dataloader
+    monitor.dataloader = probe_loader(concepts, batch_size=12)
+    assert monitor.label_names == names
+    built = DissectionMonitor(probe_loader(concepts), "features.4", label_names=names)
+    assert monitor.dissect(TinyNet(seed=1)).units.equals(built.dissect(TinyNet(seed=1)).units)
+    # a probe naming its labels as neither does is still refused
+    renamed = SyntheticConcepts(48, image_size=16, seed=5)
+    renamed.label_names = [f"other_{name}" for name in concepts.label_names]
+    with pytest.raises(ValueError, match=r"^dataloader must have the label_names the monitor"):
+        monitor.dataloader = probe_loader(renamed)
