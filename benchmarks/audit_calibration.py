@@ -50,6 +50,14 @@ read as log-odds ``s`` unless said:
   correlate);
 * ``logistic kink``: the same with ``|x1|`` given to the logistic regression as a fifth column
   (a score near the adjustment's span, not in it);
+* ``wiggle``: ``main``'s g plus ``0.6 sin(2 x3)``, a smooth wiggle of x3 (two turns over
+  its usual range) that the adjustment's quadratic cannot hold, so that models underfitting
+  it share the misfit; ``fast wiggle`` the same with ``0.6 sin(4 x3)``;
+* ``wiggle levels``: log-odds linear in x0, x1, x2 (``0.8 x0 + 0.5 x1 - 0.4 x2``), plus a
+  nominal ``c`` of 4 equally frequent levels with effects ``(-0.5, 0, 0.3, 0.6)``, plus
+  ``0.6 sin(2 x3)``; ``exact wiggle``, ``exact wiggle levels``: the two with the true log-odds
+  as the score (the mimic then fits a smooth, noise-free surface and misfits the wiggle as the
+  outcome model does);
 * ``planted b``: ``g = x0 - 0.8 |x1| + 0.5 x2 + b h``, the black box trained with ``h``, the
   audit data without it, for b = 0.25, 0.5, 1;
 * ``planted thin 0.5``: ``thin levels`` plus ``0.5 h``, ``h`` missing as above.
@@ -58,9 +66,13 @@ The audit runs with its defaults (isotonic calibration, 10 interaction pairs, 5 
 for lighter EBMs (2 bags: the test needs no bands; the outcome model's default learning rate
 ``OUTCOME_LEARNING_RATE`` and at most 2,000 rounds) to
 bound the run time; ``--n`` rows per world (default 1,000) and 200 bootstrap resamples.
+``--models default`` runs the audit's own default models instead (no model arguments: what a
+user gets; 8 bags each, one core), ``--models small`` deliberately small ones (the light
+models with 16 bins and at most 300 rounds), to see what underfitting does to the test.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/audit_calibration.py [--seeds 10] [--n 1500]
         [--worlds main,num x num] [--interactions 10] [--seed-start 0]
+        [--models light|default|small] [--calibration isotonic|sigmoid|...]
 
 Every run prints one line per world and seed, so runs split over processes (``--worlds``,
 ``--seed-start``) can be pooled; ``--table LOG [LOG ...]`` prints the table of such lines.
@@ -85,6 +97,9 @@ from sklearn_distill._defaults import (
 )
 
 SLOPES = {"a": -1.0, "b": -0.3, "c": 0.4, "d": 1.0}
+
+# "wiggle levels": a nominal feature of 4 equally frequent levels and their effects
+WIGGLE_LEVELS = {"a": -0.5, "b": 0.0, "c": 0.3, "d": 0.6}
 
 # "many levels": a nominal feature of 40 levels, frequencies falling as 1 / rank^1.3 (the
 # rarest about 0.3% of the rows), effects drawn once (the same in every seed)
@@ -141,6 +156,18 @@ def _sample(name, rng, n):
         g = 0.6 * X["x0"] + X["c"].map(SLOPES).astype(float) * X["x1"]
     elif name == "correlated":
         g = X["x0"] + 0.8 * X["x1"] - 0.6 * X["x2"]
+    elif name in ("wiggle", "fast wiggle", "exact wiggle"):
+        g = _main_effects(X) + 0.6 * np.sin((2.0 if name == "wiggle" else 4.0) * X["x3"])
+    elif name in ("wiggle levels", "exact wiggle levels"):
+        X = X.assign(c=rng.choice(list(WIGGLE_LEVELS), size=n))
+        X["c"] = X["c"].astype("category")
+        g = (
+            0.8 * X["x0"]
+            + 0.5 * X["x1"]
+            - 0.4 * X["x2"]
+            + X["c"].map(WIGGLE_LEVELS).astype(float)
+            + 0.6 * np.sin(2.0 * X["x3"])
+        )
     elif name == "many levels":
         codes = rng.choice(len(LEVELS), size=n, p=LEVEL_FREQUENCIES)
         X["c"] = pd.Categorical(np.asarray(LEVELS)[codes], categories=LEVELS)
@@ -205,7 +232,13 @@ def make_world(name, seed, n):
         score = 1 / (1 + np.exp(-s))
     elif name == "uncalibrated":
         score = np.exp(s / 2)
-    elif name in ("exact", "exact main", "exact thin levels"):
+    elif name in (
+        "exact",
+        "exact main",
+        "exact thin levels",
+        "exact wiggle",
+        "exact wiggle levels",
+    ):
         score = g
     elif name.startswith("deciles"):
         # decile 1-10 of the probability, cut at the deciles of the black box's own sample
@@ -237,22 +270,35 @@ NULL_WORLDS = [
     "nominal 30",
     "logistic",
     "logistic kink",
+    "wiggle",
+    "fast wiggle",
+    "wiggle levels",
+    "exact wiggle",
+    "exact wiggle levels",
 ]
 PLANTED_WORLDS = ["planted 0.25", "planted 0.5", "planted 1", "planted thin 0.5"]
 
 
-def light_models():
+def light_models(small=False):
+    """The light mimic and outcome model (2 bags), or with ``small`` deliberately small ones
+    (16 bins, at most 300 rounds: models that underfit a wiggle)."""
     shared = {**AUDIT_EBM_PARAMS, "outer_bags": 2, "n_jobs": 1}
-    student = ExplainableBoostingRegressor(**{**DEFAULT_STUDENT_PARAMS, **shared})
+    rounds = 2000
+    if small:
+        shared["max_bins"], rounds = 16, 300
+    student = ExplainableBoostingRegressor(
+        **{**DEFAULT_STUDENT_PARAMS, **shared, "max_rounds": rounds}
+    )
     outcome = ExplainableBoostingClassifier(
-        **shared, learning_rate=OUTCOME_LEARNING_RATE, max_rounds=2000
+        **shared, learning_rate=OUTCOME_LEARNING_RATE, max_rounds=rounds
     )
     return student, outcome
 
 
-def run_world(name, seed, n, interactions, n_bootstrap, calibration="isotonic"):
+def run_world(name, seed, n, interactions, n_bootstrap, calibration="isotonic", models="light"):
     X, y, score = make_world(name, seed, n)
-    student, outcome = light_models()
+    # None: the audit's own default models
+    student, outcome = (None, None) if models == "default" else light_models(models == "small")
     audit = CompareAudit(
         calibration=calibration,
         interactions=interactions,
@@ -281,6 +327,12 @@ def main():
         choices=["isotonic", "sigmoid", "spline", "temperature", "none"],
         help="the audit's calibration of the score (its default: isotonic)",
     )
+    parser.add_argument(
+        "--models",
+        default="light",
+        choices=["light", "default", "small"],
+        help="the script's light EBMs, the audit's default ones, or deliberately small ones",
+    )
     parser.add_argument("--worlds", default=",".join(NULL_WORLDS + PLANTED_WORLDS))
     parser.add_argument("--table", nargs="+", metavar="LOG", help="pool the lines of logs")
     args = parser.parse_args()
@@ -290,7 +342,8 @@ def main():
     worlds = [w.strip() for w in args.worlds.split(",") if w.strip()]
     print(
         f"{args.seeds} seeds x {len(worlds)} worlds, {args.n} rows, interactions="
-        f"{args.interactions}, calibration={args.calibration}; {os.cpu_count()} CPUs, "
+        f"{args.interactions}, calibration={args.calibration}, models={args.models}; "
+        f"{os.cpu_count()} CPUs, "
         f"load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
@@ -306,6 +359,7 @@ def main():
                 args.interactions,
                 args.n_bootstrap,
                 None if args.calibration == "none" else args.calibration,
+                args.models,
             )
             rows.append(
                 {

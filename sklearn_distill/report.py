@@ -1831,8 +1831,9 @@ def audit_report_sections(
                 "two other thirds of the rows (neither saw the row, nor each other's rows), "
                 "adjusted, within each third of the rows (those the same two models "
                 "judged), for a quadratic in the numeric features, indicators of the nominal "
-                "features' levels, a cubic in the pair's mimic's prediction and each level's "
-                "mean of that mimic's residual times that prediction and its square; with "
+                "features' levels, a cubic in the pair's mimic's prediction, each level's "
+                "mean of that mimic's residual times that prediction and its square, and a "
+                "cubic spline of each numeric feature; with "
                 f"{level} bootstrap intervals and bootstrap p-values. "
                 + (
                     f"With {n_resamples} resamples no p-value can be below "

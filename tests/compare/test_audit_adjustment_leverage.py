@@ -164,15 +164,21 @@ def test_level_misfit_columns_are_leave_one_out_means_times_the_standardised_pre
     for values in (X["category"], X["text"].fillna("missing")):
         mean = _leave_one_out_means(values, residual)
         expected += [mean * z, mean * z * z]
-    # the two features' pairs come last, in the features' order
-    np.testing.assert_allclose(basis[:, -4:], np.column_stack(expected), atol=1e-12)
-    assert basis[10, -4] == 0  # "c", a level of one row
+    # the two features' pairs come after the indicators, in the features' order, and before
+    # the numeric feature's spline, which comes last
+    # (no knot in a third of 30 rows: at most one per 20 rows, less one)
+    spline = 0
+    assert basis.shape[1] == 3 + 7 + 4
+    pairs = basis[:, basis.shape[1] - spline - 4 : basis.shape[1] - spline]
+    np.testing.assert_allclose(pairs, np.column_stack(expected), atol=1e-12)
+    assert pairs[10, 0] == 0  # "c", a level of one row
     # a row's own residual is in none of its own columns (other rows' columns take it)
     moved = residual.copy()
     moved[3] += 10.0
     again = _adjustment_basis(X, n, prediction, mimic_residual=moved)
     np.testing.assert_allclose(again[3], basis[3], rtol=0, atol=1e-12)
-    assert not np.allclose(again[:8, -4], basis[:8, -4])
+    column = basis.shape[1] - spline - 4
+    assert not np.allclose(again[:8, column], basis[:8, column])
 
 
 def test_adjustment_basis_keeps_half_a_thirds_rows_with_many_nominal_features():
@@ -196,4 +202,5 @@ def test_adjustment_basis_keeps_half_a_thirds_rows_with_many_nominal_features():
     few = _adjustment_basis(
         X[["c0", "c1", "x"]], n, rng.normal(size=n), mimic_residual=rng.normal(size=n)
     )
-    assert few.shape[1] == 1 + 3 + 1 + 1 + 2 * 2 + 2 * 2
+    # (and the numeric feature's spline: 4 knots, one per 20 rows less one)
+    assert few.shape[1] == 1 + 3 + 1 + 1 + 2 * 2 + 2 * 2 + 4
