@@ -32,6 +32,7 @@ from lightning_distill._validation import (
     fail,
     keeps_its_type,
     one_sync_per_step,
+    plain_data,
     settle_value_checks,
     value_check,
 )
@@ -179,6 +180,18 @@ _AWD_CHECKED_ON_SET = {
     "target": _check_target,
     "weights": _Weights.of,
 }
+
+
+#: Settings checked when set that the hyperparameters (and so checkpoints) hold as they are.
+_SETTINGS_IN_HPARAMS = ("lr", "n_steps", "levels", "mode", "dim", "target")
+
+
+def _target_in_hparams(target):
+    """``target`` as the hyperparameters hold it: a callable as a marker naming it (code is
+    not plain data; loading then asks for it again), anything else as plain data."""
+    if callable(target):
+        return {"callable": getattr(target, "__qualname__", repr(target))}
+    return plain_data(target)
 
 
 #: The start of the warning :meth:`AWDModule.on_fit_start` gives when no term distils.
@@ -356,7 +369,7 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
         if callable(target):
             # a marker, not the code: loading without target= then says to pass it again
             # instead of explaining the raw output silently
-            self.hparams["target"] = {"callable": getattr(target, "__qualname__", repr(target))}
+            self.hparams["target"] = _target_in_hparams(target)
         # settings given as numpy scalars or 0-d tensors pass the checks as numbers, but
         # torch.load(weights_only=True) (and so wavelet_from_checkpoint) cannot read them back;
         # the loggers are given them as checkpoints hold them
@@ -384,6 +397,12 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
         if check is not None:
             value = check(value)
         super().__setattr__(name, value)
+        hparams = self.__dict__.get("_hparams")
+        if name in _SETTINGS_IN_HPARAMS and hparams is not None and name in hparams:
+            # the checkpoint's hyperparameters follow a setting changed after construction: a
+            # module loaded from it (load_from_checkpoint, wavelet_from_checkpoint) had been
+            # built with the constructor's levels, mode, dim or target, silently another model
+            hparams[name] = _target_in_hparams(value) if name == "target" else plain_data(value)
 
     @override
     def _apply(self, fn, *args, **kwargs):

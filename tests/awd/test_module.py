@@ -1043,6 +1043,32 @@ def test_target_set_after_construction_is_stored_as_the_constructor_stores_it():
     assert module.target == (1,) and type(module.target[0]) is int
 
 
+def test_settings_set_after_construction_reach_the_checkpoint(tmp_path):
+    # the checkpoint's hyperparameters had kept the constructor's levels, mode and target: the
+    # module loaded from it was another model than the one trained (levels 2 for 3), silently
+    teacher = _teacher(n_out=3)
+    module = AWDModule(teacher, wavelet="db2", levels=2, target=0, lr=1e-2, attribution_weight=0.1)
+    module.levels, module.mode, module.target = np.int64(3), "periodization", (np.int64(2),)
+    module.lr, module.n_steps = 5e-3, 4
+    trainer = _trainer()
+    trainer.fit(module, _loader())
+    path = tmp_path / "changed.ckpt"
+    trainer.save_checkpoint(path)
+    hparams = torch.load(path, weights_only=True)["hyper_parameters"]
+    assert (hparams["levels"], hparams["mode"], hparams["target"]) == (3, "periodization", (2,))
+    assert (hparams["lr"], hparams["n_steps"]) == (5e-3, 4) and type(hparams["levels"]) is int
+    loaded = AWDModule.load_from_checkpoint(path, teacher=teacher)
+    assert (loaded.levels, loaded.mode, loaded.target) == (3, "periodization", (2,))
+    x = torch.randn(4, 32)
+    torch.testing.assert_close(
+        loaded.losses(x, create_graph=False)["loss"], module.losses(x, create_graph=False)["loss"]
+    )
+    # a callable set later is held as the constructor holds one: a marker, asked for on load
+    module.target = squared_output
+    assert module.hparams["target"] == {"callable": "squared_output"}
+    assert module.hparams_initial["target"] == 0  # what the loggers were given at the start
+
+
 def test_weights_set_as_a_whole_dict_act_and_the_module_copies():
     torch.manual_seed(0)
     module = AWDModule(_teacher(), wavelet="db2", levels=2, sparsity_weight=0.1)
