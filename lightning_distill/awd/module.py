@@ -440,9 +440,31 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
         """How far the current filter is from a valid orthogonal wavelet."""
         return validity_error(self.h0)
 
+    def _weights_in_hparams(self, hparams) -> None:
+        """The terms' weights as they are now, written into ``hparams`` under the constructor's
+        arguments (``validity_weights``: the terms that differ from ``validity_weight``), so
+        that a module loaded from a checkpoint weighs its terms as this one does (weights set
+        after construction, ``module.weights["sparsity"] = 0.1``, had been left out). A weight
+        held as a tensor (a schedule, a learned weight) is left as the constructor gave it."""
+        for term in ("reconstruction", "sparsity", "attribution"):
+            weight = self.weights[term]
+            if not isinstance(weight, torch.Tensor) and f"{term}_weight" in hparams:
+                hparams[f"{term}_weight"] = float(weight)
+        validity = {term: self.weights[term] for term in VALIDITY_TERMS}
+        if "validity_weight" in hparams and not any(
+            isinstance(weight, torch.Tensor) for weight in validity.values()
+        ):
+            base = hparams["validity_weight"]
+            overrides = {t: float(w) for t, w in validity.items() if float(w) != base}
+            if overrides or hparams.get("validity_weights") is not None:
+                hparams["validity_weights"] = overrides
+
     @override
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         super().on_save_checkpoint(checkpoint)  # the teacher policy (out unless kept)
+        self._weights_in_hparams(self.hparams)
+        if isinstance(checkpoint.get(self.CHECKPOINT_HYPER_PARAMS_KEY), dict):
+            self._weights_in_hparams(checkpoint[self.CHECKPOINT_HYPER_PARAMS_KEY])
         # the filter bank alone, so the wavelet can be read back without the teacher
         checkpoint[_CHECKPOINT_KEY] = {
             "rec_lo": self.h0.detach().cpu().double().numpy().tolist(),

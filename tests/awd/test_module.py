@@ -1063,6 +1063,13 @@ def test_settings_set_after_construction_reach_the_checkpoint(tmp_path):
     torch.testing.assert_close(
         loaded.losses(x, create_graph=False)["loss"], module.losses(x, create_graph=False)["loss"]
     )
+    # the terms' weights set later too, as a whole dict or one by one
+    module.weights["sparsity"], module.weights["cmf"] = 0.25, 3.0
+    trainer.save_checkpoint(path)
+    hparams = torch.load(path, weights_only=True)["hyper_parameters"]
+    assert (hparams["sparsity_weight"], hparams["validity_weights"]) == (0.25, {"cmf": 3.0})
+    loaded = AWDModule.load_from_checkpoint(path, teacher=teacher)
+    assert loaded.weights == module.weights
     # a callable set later is held as the constructor holds one: a marker, asked for on load
     module.target = squared_output
     assert module.hparams["target"] == {"callable": "squared_output"}
