@@ -397,12 +397,13 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
         if check is not None:
             value = check(value)
         super().__setattr__(name, value)
-        hparams = self.__dict__.get("_hparams")
-        if name in _SETTINGS_IN_HPARAMS and hparams is not None and name in hparams:
+        if check is not None and name in _SETTINGS_IN_HPARAMS:
             # the checkpoint's hyperparameters follow a setting changed after construction: a
             # module loaded from it (load_from_checkpoint, wavelet_from_checkpoint) had been
             # built with the constructor's levels, mode, dim or target, silently another model
-            hparams[name] = _target_in_hparams(value) if name == "target" else plain_data(value)
+            hparams = self.__dict__.get("_hparams")
+            if hparams is not None and name in hparams:
+                hparams[name] = _target_in_hparams(value) if name == "target" else plain_data(value)
 
     @override
     def _apply(self, fn, *args, **kwargs):
