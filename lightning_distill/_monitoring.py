@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from collections.abc import Iterator
@@ -22,14 +23,17 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from lightning_distill._validation import fail
+from lightning_distill._validation import CheckedSetting, check_integer, fail
 
 __all__ = [
     "as_module_input",
     "check_reiterable",
     "check_unique_prefix",
+    "every_n_epochs_setting",
     "loader_generators",
+    "prefix_setting",
     "random_state_kept",
+    "save_dir_setting",
     "warn_if_never_runs",
 ]
 
@@ -71,6 +75,33 @@ def save_dir_path(save_dir):
             f"{save_dir!r}."
         )
     return Path(save_dir)
+
+
+def _check_prefix(name: str, prefix) -> str:
+    if not isinstance(prefix, str) or not prefix:
+        fail(name, "a non-empty str", prefix)
+    return prefix
+
+
+def prefix_setting() -> CheckedSetting:
+    """A monitor's ``prefix``, checked when set (an empty one would log names without it)."""
+    return CheckedSetting(_check_prefix, "Prefix of the logged names (checked when set).")
+
+
+def save_dir_setting() -> CheckedSetting:
+    """A monitor's ``save_dir``, kept as a ``Path`` (see :func:`save_dir_path`)."""
+    return CheckedSetting(
+        lambda name, value: save_dir_path(value),
+        "Folder of the pictures, a ``Path``, or None (checked when set).",
+    )
+
+
+def every_n_epochs_setting() -> CheckedSetting:
+    """A monitor's ``every_n_epochs``, an integer >= 1, checked when set."""
+    return CheckedSetting(
+        functools.partial(check_integer, minimum=1),
+        "The monitor runs at the end of every ``every_n_epochs``-th epoch (checked when set).",
+    )
 
 
 def check_reiterable(dataloader) -> None:

@@ -21,9 +21,11 @@ from lightning_distill._monitoring import (
     as_module_input,
     check_reiterable,
     check_unique_prefix,
+    every_n_epochs_setting,
     known_empty,
+    prefix_setting,
     random_state_kept,
-    save_dir_path,
+    save_dir_setting,
     warn_if_never_runs,
 )
 from lightning_distill._validation import (
@@ -121,12 +123,6 @@ def _check_teacher(name: str, teacher) -> nn.Module | None:
     if teacher is not None and not isinstance(teacher, nn.Module):
         fail(name, "a torch.nn.Module", type(teacher).__name__, TypeError)
     return teacher
-
-
-def _check_prefix(name: str, prefix) -> str:
-    if not isinstance(prefix, str) or not prefix:
-        fail(name, "a non-empty str", prefix)
-    return prefix
 
 
 def _first(batch: Mapping, keys: tuple[str, ...]):
@@ -407,15 +403,9 @@ class AttributionMonitor(Callback):
     teacher = CheckedSetting(
         _check_teacher, "The reference model of ``agreement``, or None (checked when set)."
     )
-    prefix = CheckedSetting(_check_prefix, "Prefix of the logged names (checked when set).")
-    save_dir = CheckedSetting(
-        lambda name, value: save_dir_path(value),
-        "Folder of the pictures, a ``Path``, or None (checked when set).",
-    )
-    every_n_epochs = CheckedSetting(
-        functools.partial(check_integer, minimum=1),
-        "The monitor runs at the end of every ``every_n_epochs``-th epoch (checked when set).",
-    )
+    prefix = prefix_setting()
+    save_dir = save_dir_setting()
+    every_n_epochs = every_n_epochs_setting()
     target = CheckedSetting(
         functools.partial(check_choice, choices=("label", "prediction")),
         '``"label"`` or ``"prediction"``: the class explained (checked when set).',

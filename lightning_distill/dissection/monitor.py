@@ -22,9 +22,11 @@ from lightning_distill._monitoring import (
     as_module_input,
     check_reiterable,
     check_unique_prefix,
+    every_n_epochs_setting,
     known_empty,
+    prefix_setting,
     random_state_kept,
-    save_dir_path,
+    save_dir_setting,
     warn_if_never_runs,
 )
 from lightning_distill._validation import (
@@ -230,12 +232,6 @@ def _check_layer(name: str, layer) -> str:
     if not isinstance(layer, str):
         raise TypeError(f"{name} must be a module name (str); got {layer!r}.")
     return layer
-
-
-def _check_prefix(name: str, prefix) -> str:
-    if not isinstance(prefix, str) or not prefix:
-        raise ValueError(f"{name} must be a non-empty str, got {prefix!r}")
-    return prefix
 
 
 def _check_callable(what: str):
@@ -542,7 +538,7 @@ class DissectionMonitor(Callback):
         "The probe data, in a fixed order (checked when set; a probe of other labels is refused).",
     )
     layer = CheckedSetting(_check_layer, "Name of the dissected submodule (checked when set).")
-    prefix = CheckedSetting(_check_prefix, "Prefix of the logged names (checked when set).")
+    prefix = prefix_setting()
     forward = CheckedSetting(
         _check_callable("forward(pl_module, images)"),
         "Runs the model on the probe's images; None: ``pl_module(images)`` (checked when set).",
@@ -551,14 +547,8 @@ class DissectionMonitor(Callback):
         _check_callable("taking the layer's output"),
         "Applied to the layer's output before it is dissected (checked when set).",
     )
-    save_dir = CheckedSetting(
-        lambda name, value: save_dir_path(value),
-        "Folder of the pictures, a ``Path``, or None (checked when set).",
-    )
-    every_n_epochs = CheckedSetting(
-        functools.partial(check_integer, minimum=1),
-        "The monitor runs at the end of every ``every_n_epochs``-th epoch (checked when set).",
-    )
+    save_dir = save_dir_setting()
+    every_n_epochs = every_n_epochs_setting()
     plot_units = CheckedSetting(
         functools.partial(check_integer, minimum=1),
         "Units in the unit picture, best IoU first (checked when set).",
