@@ -333,7 +333,38 @@ def refuse_fixed_setting(
         )
 
 
-class FixedList(list):
+class _Fixed:
+    """What :class:`FixedList` and :class:`FixedDict` share: built with the setting's name, the
+    container's ``_base`` type with every edit in place refused (``_refuse``); built without
+    one, a plain container of that type (a host library that rebuilds a container as
+    ``type(value)(items)``, ``dataclasses.asdict``, gets data of its own to edit, dump to YAML or
+    save for ``torch.load(weights_only=True)``)."""
+
+    _base: type
+
+    def __new__(cls, values=(), name: str = "", kind: str = "", made: str = "", argument=""):
+        return cls._base.__new__(cls) if name else cls._base(values)
+
+    def __init__(
+        self, values=(), name: str = "", kind: str = "", made: str = "", argument: str = ""
+    ) -> None:
+        self._base.__init__(self, values)
+        self._about = (name, kind, made, argument)
+
+    def __reduce__(self):
+        # rebuilt from its entries (the default rebuilds an empty one and fills it: refused)
+        return type(self), (self._base(self), *self._about)
+
+    def _refuse(self, *args, **kwargs):
+        name, kind, made, argument = self._about
+        raise TypeError(
+            f"{name} is set at construction ({made}) and cannot be changed in place on a "
+            f"{kind}. Build a new {kind}({argument or name}=...); "
+            f"{self._base.__name__}({name}) gives a copy to edit."
+        )
+
+
+class FixedList(_Fixed, list):
     """A list setting fixed at construction, stored so that it cannot be changed in place
     either: it reads, compares (``== [...]``), copies and pickles as a list, and every edit in
     place (item assignment, ``append``, ``+=``, ``sort``, ...) raises a ``TypeError`` naming the
@@ -352,35 +383,12 @@ class FixedList(list):
         The constructor's argument that gives it, where it is named otherwise.
     """
 
-    def __new__(cls, values=(), name: str = "", kind: str = "", made: str = "", argument: str = ""):
-        # built without a name, a plain list: a host library that rebuilds a container as
-        # type(value)(items) (dataclasses.asdict) gets data of its own to edit, dump to YAML or
-        # save for torch.load(weights_only=True)
-        return super().__new__(cls) if name else list(values)
-
-    def __init__(
-        self, values=(), name: str = "", kind: str = "", made: str = "", argument: str = ""
-    ) -> None:
-        super().__init__(values)
-        self._about = (name, kind, made, argument)
-
-    def __reduce__(self):
-        # rebuilt from its entries (the default rebuilds an empty one and extends it)
-        return type(self), (list(self), *self._about)
-
-    def _refuse(self, *args, **kwargs):
-        name, kind, made, argument = self._about
-        raise TypeError(
-            f"{name} is set at construction ({made}) and cannot be changed in place on a "
-            f"{kind}. Build a new {kind}({argument or name}=...); list({name}) gives a copy "
-            "to edit."
-        )
-
-    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
-    append = extend = insert = pop = remove = clear = sort = reverse = _refuse
+    _base = list
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _Fixed._refuse
+    append = extend = insert = pop = remove = clear = sort = reverse = _Fixed._refuse
 
 
-class FixedDict(dict):
+class FixedDict(_Fixed, dict):
     """A dict setting fixed at construction, the mapping counterpart of :class:`FixedList`: it
     reads, compares, copies and pickles as a dict (``**`` unpacks it), and every edit in place
     (item assignment, ``update``, ``pop``, ``|=``, ...) raises a ``TypeError`` naming the
@@ -391,31 +399,13 @@ class FixedDict(dict):
     ----------
     values : mapping
         The entries (copied).
-    name, kind, made : str
+    name, kind, made, argument : str
         As for :class:`FixedList`.
     """
 
-    def __new__(cls, values=(), name: str = "", kind: str = "", made: str = ""):
-        # built without a name, a plain dict (see FixedList.__new__)
-        return super().__new__(cls) if name else dict(values)
-
-    def __init__(self, values=(), name: str = "", kind: str = "", made: str = "") -> None:
-        super().__init__(values)
-        self._about = (name, kind, made)
-
-    def __reduce__(self):
-        # rebuilt from its entries (the default would set them item by item, refused)
-        return type(self), (dict(self), *self._about)
-
-    def _refuse(self, *args, **kwargs):
-        name, kind, made = self._about
-        raise TypeError(
-            f"{name} is set at construction ({made}) and cannot be changed in place on a "
-            f"{kind}. Build a new {kind}({name}=...); dict({name}) gives a copy to edit."
-        )
-
-    __setitem__ = __delitem__ = __ior__ = _refuse
-    update = pop = popitem = clear = setdefault = _refuse
+    _base = dict
+    __setitem__ = __delitem__ = __ior__ = _Fixed._refuse
+    update = pop = popitem = clear = setdefault = _Fixed._refuse
 
 
 def torch_assigns(module, name: str, value) -> bool:
