@@ -848,6 +848,12 @@ def _leverage(basis):
 #: below which the score is taken for a function the adjustment holds (rounding: ~1e-15)
 _SCORE_IN_ADJUSTMENT = float(np.sqrt(np.finfo(float).eps))
 
+#: ... or over the largest target's size times the machine epsilon: the rounding of fits to
+#: targets far from zero, whatever their spread (a score of 1e4 to 1e12 plus a linear function
+#: leaves 0.2-0.3 of that; a residual of a few units in the last place of the targets is all
+#: float64 can tell of them)
+_ROUNDING_OF_SIZE = 4.0
+
 # 1 - h at or below which a row's leverage h is taken for 1: its fitted value is its own (a
 # level held by that row alone) and its adjusted residuals are zero, whatever rounding leaves
 _HELD_ROW = 1e-9
@@ -2243,8 +2249,10 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         # log-odds read as given): the adjusted mimic residuals are rounding, with nothing
         # in them to correlate
         spread = np.sqrt(np.mean((target - target.mean(axis=-1, keepdims=True)) ** 2))
+        rounding = _ROUNDING_OF_SIZE * np.finfo(float).eps * np.max(np.abs(target))
         self._score_in_adjustment_ = bool(
-            spread > 0 and np.sqrt(np.mean(adjusted_mimic**2)) <= _SCORE_IN_ADJUSTMENT * spread
+            spread > 0
+            and np.sqrt(np.mean(adjusted_mimic**2)) <= max(_SCORE_IN_ADJUSTMENT * spread, rounding)
         )
         # what the adjustment's degrees of freedom take from the residuals' variance
         self._test_variance_inflation = inflation
@@ -3089,7 +3097,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         and where the score lies in the columns' span (a logistic regression's log-odds read
         with ``calibration=None``, ``'sigmoid'`` or ``'temperature'``) the test rejected on
         every null world tried. A score the columns hold whole leaves residuals of rounding
-        alone: the test then warns that it has nothing to correlate and gives NaN (the score,
+        alone (of the score's spread, or of its size for a score far from zero, such as a
+        log-odds plus 1e10: a few units in the last place of the largest target, whatever the
+        spread, are taken for rounding): the test then warns that it has nothing to correlate and gives NaN (the score,
         as calibrated, uses nothing the audit data lack). The statistic is the correlation of
         each split's stacked cross pairs, averaged over the splits; its interval and p-value
         come from resampling rows (all their pairs, in every split, together; whole records

@@ -535,6 +535,41 @@ def test_a_score_the_adjustment_holds_whole_leaves_nothing_to_correlate(calibrat
     assert np.isfinite(test.loc["pearson", ["estimate", "p_value"]].astype(float)).all()
 
 
+@pytest.mark.parametrize("offset", [1e10, -1e12])
+def test_a_score_far_from_zero_in_the_adjustment_leaves_nothing_to_correlate(offset):
+    # The same linear score plus a large constant, read as given: the mimic's residuals are
+    # the rounding of numbers of the score's size (about 0.3 units of epsilon times it), far
+    # above epsilon times the spread, and had been correlated as if they were a misfit.
+    rng = np.random.default_rng(5)
+    n = 600
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
+    linear = (X["a"] - 0.7 * X["b"]).to_numpy()
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-linear))).astype(int)
+    light = {**SMALL, "outer_bags": 2}
+    params = {
+        "calibration": None,
+        "n_crossfits": 1,
+        "student": ExplainableBoostingRegressor(**light, learning_rate=0.1, n_jobs=1),
+        "outcome": ExplainableBoostingClassifier(**light, learning_rate=0.05, n_jobs=1),
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # scores far beyond log-odds: warned
+        audit = _small_audit(**params).fit(X, y, teacher_scores=linear + offset)
+    adjusted_mimic, _ = audit._test_residuals
+    rms = np.sqrt(np.mean(adjusted_mimic**2))
+    assert rms > 1e-10 * np.std(linear)  # beyond the spread's rounding ...
+    assert rms < 4 * np.finfo(float).eps * abs(offset)  # ... within the size's
+    with pytest.warns(UserWarning, match="nothing to correlate"):
+        test = audit.missing_feature_test(n_bootstrap=50)
+    assert test[["estimate", "low", "high", "p_value"]].isna().all().all()
+    # a misfit of a hundredth of the spread beside the same constant is still tested
+    wiggled = linear + offset + 0.03 * np.sin(2 * X["a"].to_numpy())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        audit = _small_audit(**params).fit(X, y, teacher_scores=wiggled)
+    assert not audit._score_in_adjustment_
+
+
 def _hc2_reference(bases, thirds, mimic, outcome):
     """The HC2 factor of one split from first principles: each row's leverage from the hat
     matrix of its third's basis (a pseudo-inverse), and each row's influence on the stacked
