@@ -590,6 +590,31 @@ def _stable_repr(value) -> str:
 _MADE_FROM_SPECS = "the feature hooks, hint regressors and feature methods are built from it"
 
 
+def _check_cache_teacher(cache_teacher, teacher, augment, specs) -> None:
+    """``cache_teacher`` as the constructor checks it, with the module's teacher, ``augment``
+    and feature pairs (also at each step: ``hparams.cache_teacher`` may be set later)."""
+    if not isinstance(cache_teacher, bool):
+        raise TypeError(f"cache_teacher must be a bool; got {cache_teacher!r}.")
+    if not cache_teacher:
+        return
+    if teacher is None:
+        raise ValueError(
+            "cache_teacher must be False without a teacher; got True (to load a "
+            "checkpoint's student alone, pass cache_teacher=False too)."
+        )
+    if augment is not None:
+        raise ValueError(
+            "cache_teacher must be False with augment=...: the teacher labels each "
+            "augmented batch afresh, so a cache would give the student the logits of other "
+            "inputs than the ones it sees; got True."
+        )
+    if specs:
+        raise ValueError(
+            "cache_teacher must be False with feature distillation (features=...), which "
+            "needs the teacher's features, not only its logits; got True."
+        )
+
+
 class DistillationModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
     r"""Train a student on a frozen teacher's softened outputs (and, optionally, features).
 
@@ -848,22 +873,7 @@ class DistillationModule(TeacherModuleMixin, SettledHyperparameters, L.Lightning
                     f"features must be None without a teacher; got {features!r} (to load a "
                     "checkpoint's student alone, pass features=None too)."
                 )
-            if cache_teacher:
-                raise ValueError(
-                    "cache_teacher must be False without a teacher; got True (to load a "
-                    "checkpoint's student alone, pass cache_teacher=False too)."
-                )
-        if cache_teacher and augment is not None:
-            raise ValueError(
-                "cache_teacher must be False with augment=...: the teacher labels each "
-                "augmented batch afresh, so a cache would give the student the logits of other "
-                "inputs than the ones it sees; got True."
-            )
-        if cache_teacher and specs:
-            raise ValueError(
-                "cache_teacher must be False with feature distillation (features=...), which "
-                "needs the teacher's features, not only its logits; got True."
-            )
+        _check_cache_teacher(cache_teacher, teacher, augment, specs)
 
         # Hyperparameters hold plain data only, so that checkpoints load with
         # torch.load(weights_only=True): modules are passed again to load_from_checkpoint,
@@ -1527,6 +1537,9 @@ class DistillationModule(TeacherModuleMixin, SettledHyperparameters, L.Lightning
                 f"alpha must be 0 without a teacher; got {hp.alpha!r} (the loss is the "
                 "hard-label term alone)."
             )
+        # set to True later, with augment or feature pairs, it had been refused for the
+        # batch's layout, or had given the student another input's cached logits
+        _check_cache_teacher(hp.cache_teacher, self.teacher, self._augment, self.feature_specs)
 
     def _training_step(self, batch) -> Tensor:
         x, targets, index = self._unpack(batch)

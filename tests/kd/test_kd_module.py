@@ -1632,3 +1632,37 @@ def test_distillation_terms_names_label_smoothing_as_its_argument():
     s, t, y = torch.randn(4, 3), torch.randn(4, 3), torch.randint(0, 3, (4,))
     with pytest.raises(ValueError, match=r"^label_smoothing must be a finite number >= 0"):
         distillation_terms(s, t, y, 2.0, 0.5, 2.0)
+
+
+@pytest.mark.parametrize("other", ["augment", "features", "no teacher"])
+def test_cache_teacher_set_after_construction_is_checked_as_the_constructor_does(other):
+    # hparams.cache_teacher set to True later was read by the step: with augment or feature
+    # pairs the constructor refuses it (a cache gives the student the logits of other inputs,
+    # or no features), but the step had only asked for an index in the batch
+    from lightning_distill.kd.augment import gaussian_noise
+
+    torch.manual_seed(0)
+    student, teacher = nn.Sequential(nn.Linear(4, 3)), nn.Sequential(nn.Linear(4, 3))
+    settings = {
+        "augment": {"augment": gaussian_noise(0.1)},
+        "features": {
+            "features": [FeatureDistillation("0", "0", loss="hint")],
+            "example_input": torch.randn(2, 4),
+        },
+        "no teacher": {"alpha": 0.0},
+    }[other]
+    models = (student, None) if other == "no teacher" else (student, teacher)
+    with pytest.raises(ValueError) as built:
+        DistillationModule(*models, cache_teacher=True, **settings)
+    module = DistillationModule(*models, **settings)
+    module.hparams.cache_teacher = True
+    before = copy.deepcopy(student.state_dict())
+    x, y = torch.randn(16, 4), torch.randint(0, 3, (16,))
+    loader = DataLoader(IndexedDataset(x, y), batch_size=8)
+    with pytest.raises(ValueError) as set_later:
+        quiet_trainer(max_steps=1).fit(module, loader)
+    assert str(set_later.value) == str(built.value)
+    assert all(torch.equal(v, student.state_dict()[k]) for k, v in before.items())
+    module.hparams.cache_teacher = "yes"
+    with pytest.raises(TypeError, match=r"^cache_teacher must be a bool; got 'yes'\.$"):
+        quiet_trainer(max_steps=1).fit(module, loader)
