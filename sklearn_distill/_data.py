@@ -726,6 +726,75 @@ def category_text(value) -> str:
     return str(value)
 
 
+def _ebm_category_text(value) -> str:
+    """The text an Explainable Boosting Machine gives a category of a ``category`` column: that
+    of :func:`category_text`, a boolean as ``"0"`` or ``"1"``."""
+    if isinstance(value, bool | np.bool_):
+        return "1" if value else "0"
+    return category_text(value)
+
+
+def _text_order(texts) -> list[int]:
+    """Positions of ``texts`` in the order an Explainable Boosting Machine gives the levels of a
+    column of labels (an ``object`` or ``string`` column): by their value when every text reads
+    as a number (as numpy reads it), then by text; else by text (Unicode code points)."""
+    try:
+        values = np.array(list(texts), dtype=np.str_).astype(np.float64)
+    except ValueError:  # a text that is not a number
+        return sorted(range(len(texts)), key=lambda k: texts[k])
+    return sorted(range(len(texts)), key=lambda k: (values[k], texts[k]))
+
+
+def categories_as_labels(X, feature_types=None):
+    """``X`` with each unordered ``category`` column's categories as an Explainable Boosting
+    Machine would find them in an ``object`` column of the same values: only those the rows
+    hold, in the order it gives the levels of such a column (by text, or by value when all
+    read as numbers; :func:`_text_order`).
+
+    An Explainable Boosting Machine takes a ``category`` column's categories as they are, unused
+    ones included, in their order, and bins the levels of a column of labels in an order of its
+    own; boosting depends on that order. The same rows as a ``category`` with categories
+    ``['a', 'b', 'c']`` or ``['c', 'a', 'b']``, or as text read from a file, would otherwise
+    give different models (as another seed does), though the order of an unordered category is
+    not data. Ordered categories are left as they are: the model reads them as ordinal, in
+    their order, which is the user's. So is a column for which ``feature_types`` (the model's
+    parameter: None or one entry per column) declares something other than ``"auto"`` or
+    ``"nominal"`` (an ordinal one, say).
+
+    Used where such a model is fitted; predictions do not depend on the categories' order (the
+    fitted model reads a category by its text). The user's frame is left as it was; the
+    values, and so the labels of the model's bins, are the user's.
+    """
+    if not is_frame(X):
+        return X
+    changed = []
+    for index, dtype in enumerate(X.dtypes):
+        if not isinstance(dtype, pd.CategoricalDtype) or dtype.ordered:
+            continue
+        if feature_types is not None:
+            try:
+                declared = feature_types[index]
+            except (TypeError, KeyError, IndexError):
+                continue  # declared otherwise than one entry per column: as the user gave it
+            if declared is not None and not (
+                isinstance(declared, str) and declared in ("auto", "nominal")
+            ):
+                continue
+        column = X.iloc[:, index]
+        codes = np.unique(column.cat.codes.to_numpy())
+        held = dtype.categories[codes[codes >= 0]]
+        order = _text_order([_ebm_category_text(value) for value in held])
+        categories = held[order]
+        if not categories.equals(dtype.categories):
+            changed.append((index, column.cat.set_categories(categories)))
+    if not changed:
+        return X
+    X = X.copy(deep=False)
+    for index, column in changed:
+        X.isetitem(index, column)
+    return X
+
+
 def warn_values_equal_as_text(
     X, kinds=None, name: str = "X", stacklevel: int = 2, *, reads_text: bool = True
 ) -> list[str]:

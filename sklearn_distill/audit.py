@@ -74,6 +74,7 @@ from sklearn_distill._data import (
     WHITE_SPACE_WARNING,
     boolean_columns,
     caller_stacklevel,
+    categories_as_labels,
     check_feature_count,
     check_same_order,
     check_signaling_nans,
@@ -482,6 +483,11 @@ def _fit_pair(audit, X, y01, scores, seed, ebm_jobs, terms, *, fold=False, recor
             terms = _interaction_pairs(mimic.student_)
         outcome = audit._make_outcome(outcome_seed, ebm_jobs, terms, fold)
         bags = _record_bags(outcome, records, outcome_seed)
+        params = outcome.get_params(deep=False)
+        if "exclude" in params:
+            # an Explainable Boosting Machine: fitted alike whatever the order of an unordered
+            # 'category' column's categories, as the mimic's student is
+            X = categories_as_labels(X, params.get("feature_types"))
         if bags is None:
             outcome.fit(X, y01)
         else:

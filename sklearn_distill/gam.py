@@ -41,6 +41,7 @@ from sklearn_distill._data import (
     NUMERIC,
     boolean_columns,
     caller_stacklevel,
+    categories_as_labels,
     category_text,
     check_category_texts,
     check_feature_count,
@@ -707,7 +708,10 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             A categorical column with nearly one level per row (more levels than half its
             non-missing rows, and more than 50), or one of text that reads as numbers
             (``"$43,165"``, ``"12,5"``, ``"7%"``), is warned about: as a category it carries
-            little information.
+            little information. An Explainable Boosting student is fitted alike whatever the
+            order of an unordered ``category`` column's categories, and whether it holds
+            unused ones: as on the same values as text (an ``object`` column). An ordered
+            ``category`` is an ordinal feature to it, in its categories' order.
         y : array-like of shape (n_samples,), default=None
             Observed labels, needed by ``calibration``; without a teacher or
             ``teacher_scores``, the target the student mimics.
@@ -1341,6 +1345,12 @@ class DistilledGAM(DistillerBase):
                     "or max_samples."
                 )
             fit_params["bags"] = self._student_bags
+        params = {} if self.student is None else self.student.get_params(deep=False)
+        if self.student is None or "exclude" in params:
+            # an Explainable Boosting student: the categories' order of an unordered
+            # 'category' column is not data, and would change the fit (a copy; the teacher
+            # read the user's frame)
+            transfer = categories_as_labels(transfer, params.get("feature_types"))
         with warnings.catch_warnings():
             # interpret warns that its own plots hide the missing-value bin; shape_functions
             # and the package's pictures show that bin, so the warning would only mislead
