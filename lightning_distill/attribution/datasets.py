@@ -21,9 +21,15 @@ from lightning_distill._validation import (
     check_real,
     fail,
     is_listed,
+    refuse_fixed_setting,
 )
 
 __all__ = ["CELL_CLASSES", "DigitBlocks", "SyntheticCells"]
+
+#: What a generated dataset's settings make, refused set again (they would describe other data).
+_GENERATED = "the images, targets and heatmaps or masks are generated from it once"
+_CELL_RECIPE = ("num_images", "image_size", "seed")
+_BLOCKS_RECIPE = ("split", "digits", "block_size")
 
 #: Class names of :class:`SyntheticCells`, in label order.
 CELL_CLASSES = (
@@ -105,6 +111,11 @@ class SyntheticCells(Dataset):
     >>> sorted(item)
     ['heatmap', 'image', 'mask', 'target']
     """
+
+    def __setattr__(self, name: str, value) -> None:
+        # the data are generated from these once: set later, they would describe other data
+        refuse_fixed_setting(self, name, value, _CELL_RECIPE, _GENERATED)
+        super().__setattr__(name, value)
 
     def __init__(self, num_images: int = 1000, image_size: int = 64, seed: int = 0) -> None:
         self.num_images = check_integer("num_images", num_images, minimum=1)
@@ -274,6 +285,11 @@ class DigitBlocks(Dataset):
     >>> train.images.shape[1:], train.masks.float().mean().item()
     (torch.Size([1, 32, 16]), 0.5)
     """
+
+    def __setattr__(self, name: str, value) -> None:
+        # the data are generated from these once: set later, they would describe other data
+        refuse_fixed_setting(self, name, value, _BLOCKS_RECIPE, _GENERATED)
+        super().__setattr__(name, value)
 
     def __init__(
         self,

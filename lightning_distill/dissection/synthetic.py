@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, TensorDataset
 
-from lightning_distill._validation import check_integer
+from lightning_distill._validation import check_integer, refuse_fixed_setting
 
 __all__ = ["SyntheticConcepts"]
 
@@ -105,6 +105,17 @@ class SyntheticConcepts(Dataset):
     >>> data.label_names[int(item["image_labels"][0])] in SCENES
     True
     """
+
+    def __setattr__(self, name: str, value) -> None:
+        # the data are generated from these once: set later, they would describe other data
+        refuse_fixed_setting(
+            self,
+            name,
+            value,
+            ("num_images", "image_size", "seed"),
+            "the images and their labels are generated from it once",
+        )
+        super().__setattr__(name, value)
 
     def __init__(
         self,

@@ -102,3 +102,24 @@ def test_digit_blocks_refuses_an_empty_split():
     for split, fraction in (("test", 0.001), ("train", 0.9996)):
         with pytest.raises(ValueError, match=f"test_fraction must be .* {split} split .*; got "):
             DigitBlocks(split, digits=(0, 1), test_fraction=fraction)
+
+
+@pytest.mark.parametrize(
+    ("make", "name", "value"),
+    [
+        (lambda: SyntheticCells(8, image_size=32, seed=3), "seed", 4),
+        (lambda: SyntheticCells(8, image_size=32, seed=3), "num_images", 20),
+        (lambda: DigitBlocks(split="test", digits=(0, 1)), "digits", (2, 3)),
+        (lambda: DigitBlocks(split="test", digits=(0, 1)), "split", "train"),
+    ],
+)
+def test_a_generated_datasets_recipe_is_fixed_at_construction(make, name, value):
+    # set later, a seed or size did nothing: the data generated at construction stayed, with
+    # a setting that described other data
+    data = make()
+    images = data.images.clone()
+    with pytest.raises(AttributeError, match=rf"^{name} is set at construction .*Build a new"):
+        setattr(data, name, value)
+    assert torch.equal(data.images, images)
+    data.images = data.images[:2]  # the data themselves are the user's to subset
+    assert len(data.images) == 2

@@ -390,3 +390,16 @@ def test_broden_refuses_an_empty_list_of_categories(broden):
     root, _ = broden
     with pytest.raises(ValueError, match=r"categories must name at least one category of "):
         BrodenDataset(root, categories=[])
+
+
+def test_synthetic_concepts_recipe_is_fixed_at_construction():
+    # set later, a seed did nothing: the data generated at construction stayed
+    data = SyntheticConcepts(4, image_size=16, seed=1)
+    with pytest.raises(AttributeError, match=r"^seed is set at construction .*Build a new"):
+        data.seed = 2
+    assert data.seed == 1
+    import copy
+    import pickle
+
+    for other in (copy.deepcopy(data), pickle.loads(pickle.dumps(data))):
+        assert other.seed == 1 and torch.equal(other.images, data.images)
