@@ -685,7 +685,10 @@ def attribution_agreement(
     ask whether a student explains its decisions as its teacher does (the same attribution
     method applied to both on the same inputs); the pair of measures follows the explanation-
     agreement literature (Krishna et al., "The disagreement problem in explainable ML", 2022:
-    rank correlation and feature agreement of the top-k).
+    rank correlation and feature agreement of the top-k), with one difference: their feature
+    agreement is the share of the top-k held in common, ``I / k``; ``top_k_iou`` is the
+    intersection over the union, ``I / (2k - I)``, lower for a partial overlap (an agreement
+    of 0.5 is an IoU of 1/3; ``I / k = 2 IoU / (1 + IoU)`` converts one to the other).
 
     Parameters
     ----------
