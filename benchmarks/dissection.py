@@ -21,10 +21,11 @@ generation. Activations are ``[B, 64, 8, 8]`` floats, labels ``[B, 3, 32, 32]`` 
 synthetic concept images (a pool of 256, cycled).
 
 Part "ties": the masks of the tally (``_upsampled_above``: float32 interpolation, maps with a
-pixel within float32 rounding above their threshold interpolated again in float64, ties not
-above) against the plain exact way (every map interpolated in float64, ties not above), on
-ReLU maps at even and odd upsampling factors, dense (0.995 quantile) and sparse (threshold 0):
-CPU time of each, the ratio, and whether the masks are equal.
+pixel within float32 rounding of their threshold, on either side, interpolated again in
+float64, ties not above) against the plain exact way (every map interpolated in float64, ties
+not above), on ReLU maps at even and odd upsampling factors, dense (0.995 quantile) and sparse
+(threshold 0), and on signed maps (a layer before its ReLU) at the 0.995 quantile and at the
+median: CPU time of each, the ratio, and whether the masks are equal.
 
 Run: PYTHONPATH=. python benchmarks/dissection.py                   (about 10 minutes)
      PYTHONPATH=. python benchmarks/dissection.py --parts ties                      (seconds)
@@ -537,8 +538,13 @@ def ties(rounds: int) -> None:
         ("dense x3", 3, 0.0, 0.995),
         ("sparse x2", 2, 2.5, 0.9),
         ("sparse x3", 3, 2.5, 0.9),
+        ("signed x2", 2, None, 0.995),
+        ("signed x3", 3, None, 0.995),
+        ("median x3", 3, None, 0.5),
     ):
-        maps = torch.relu(torch.randn(50 * 32, 1, 28, 28, generator=generator) - shift)
+        maps = torch.randn(50 * 32, 1, 28, 28, generator=generator)
+        if shift is not None:  # ReLU maps; signed ones (a layer before its ReLU) otherwise
+            maps = torch.relu(maps - shift)
         per_unit = maps.view(50, 32, -1).transpose(0, 1).reshape(32, -1)
         thresholds = torch.quantile(per_unit, quantile, dim=1).double().repeat(50)
         size = (28 * factor, 28 * factor)

@@ -49,8 +49,8 @@ def reconstruction_loss(reconstruction: torch.Tensor, x: torch.Tensor) -> torch.
     1.0
     """
     for name, value in (("reconstruction", reconstruction), ("x", x)):
-        if not isinstance(value, torch.Tensor):
-            fail(name, "a torch.Tensor", type(value).__name__, TypeError)
+        # an integer or bool tensor met torch's bare '"mse_cpu" not implemented for ...'
+        check_float_tensor(name, value, min_dim=0)
     if reconstruction.shape != x.shape:
         # mse_loss would broadcast a (batch, 1, N) reconstruction against a (batch, N) signal
         # into a (batch, batch, N) comparison, with a warning only
@@ -70,12 +70,23 @@ def _l1_per_sample(tensors, name: str) -> torch.Tensor:
     for index, t in enumerate(tensors):
         if not isinstance(t, torch.Tensor):
             fail(f"{name}[{index}]", "a tensor shaped (batch, ...)", t, TypeError)
+        if not t.is_floating_point():
+            # torch's mean of an integer sum (or abs of a bool tensor) failed deep inside
+            fail(
+                f"{name}[{index}]",
+                "a floating-point tensor shaped (batch, ...)",
+                t.dtype,
+                TypeError,
+            )
         if t.ndim == 0:
             fail(f"{name}[{index}]", "a tensor shaped (batch, ...)", t)
     batch = tensors[0].shape[0]
     sizes = [t.shape[0] for t in tensors]
     if any(size != batch for size in sizes):
         fail(name, "tensors of one batch size (first dimension)", sizes)
+    if batch == 0:
+        # the batch mean of no sample: torch's reshape of an empty tensor failed
+        fail(name, "tensors of at least one sample (a batch size of 1 or more)", sizes)
     return _l1_per_sample_unchecked(tensors)
 
 

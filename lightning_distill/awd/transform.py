@@ -307,6 +307,22 @@ def _extension_index(length: int, pad: int, mode: str) -> torch.Tensor:
     return torch.as_tensor(index, dtype=torch.long)
 
 
+def _check_reflect(length: int, filter_length: int, levels: int, mode: str) -> None:
+    """``reflect`` (whole-sample symmetry) has no reflection of a single sample: PyWavelets
+    refuses a level of one sample in that mode, which had been extended as a constant here."""
+    if mode != "reflect":
+        return
+    n = length
+    for level in range(levels):
+        if n == 1:
+            raise ValueError(
+                f"mode='reflect' needs at least 2 samples at every level (PyWavelets refuses a "
+                f"single one); a length of {length} has 1 at level {level + 1} of {levels} with "
+                f"a filter of {filter_length} taps: use levels <= {level} or another mode."
+            )
+        n = (n + filter_length - 1) // 2
+
+
 def _as_rows(x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
     return x.reshape(-1, 1, x.shape[-1]), tuple(x.shape[:-1])
 
@@ -409,6 +425,7 @@ def dwt1d(
     """
     _check_mode(mode)
     _check_operands(x, h0)
+    _check_reflect(x.shape[-1], h0.shape[0], 1, mode)
     return _dwt1d(x, _filters(h0), mode)
 
 
@@ -539,6 +556,7 @@ def wavedec1d(
     _check_mode(mode)
     _check_operands(x, h0)
     levels = check_integer("levels", levels, minimum=0)
+    _check_reflect(x.shape[-1], h0.shape[0], levels, mode)
     weight = _filters(h0)
     details = []
     approximation = x
@@ -601,6 +619,8 @@ def wavedec2d(x: torch.Tensor, h0: torch.Tensor, levels: int, mode: str = "zero"
     _check_mode(mode)
     _check_operands(x, h0, min_dim=2)
     levels = check_integer("levels", levels, minimum=0)
+    for side in x.shape[-2:]:
+        _check_reflect(side, h0.shape[0], levels, mode)
     weight = _filters(h0)
     details = []
     approximation = x

@@ -332,6 +332,17 @@ def _resize(activations: Tensor, size: tuple[int, int]) -> Tensor:
     return resized.to(activations.dtype)
 
 
+def _weight_rounding(sides: tuple[int, int], size: tuple[int, int]) -> int:
+    """How many times a value's precision the bilinear weights of a resize from ``sides`` to
+    ``size`` may be off: 1 when each side grows by a power of two (or stays), whose source
+    positions ``(i + 0.5) / 2**k - 0.5`` are exact; otherwise the larger side, the magnitude of
+    the source positions whose fractions the weights are."""
+    exact = all(
+        out % side == 0 and (out // side) & (out // side - 1) == 0 for side, out in zip(sides, size)
+    )
+    return 1 if exact else max(sides)
+
+
 def _upsampled_above(maps: Tensor, thresholds: Tensor, size: tuple[int, int]) -> Tensor:
     """``[n, P]`` pixels of the upsampled maps ``[n, 1, h, w]`` above their ``[n]`` thresholds,
     as exact arithmetic places them.
@@ -340,15 +351,27 @@ def _upsampled_above(maps: Tensor, thresholds: Tensor, size: tuple[int, int]) ->
     threshold). Its weights are rounded, so a pixel whose exact value ties the threshold can
     come out an ulp above it: a sparse unit's threshold of 0 on a map that is 0 around a lone
     active pixel, at an odd upsampling factor, grew its mask by a ring, and two neighbours of a
-    coarse (bf16, quantised) map can interpolate onto a threshold exactly. Maps with a pixel
-    within float32 rounding above their threshold are interpolated again in float64, where a
-    value within float64 rounding of the threshold is a tie, not above it.
+    coarse (bf16, quantised) map can interpolate onto a threshold exactly. The rounding cuts
+    both ways: neighbours of opposite signs (a layer before its ReLU) can interpolate to just
+    above the threshold in exact arithmetic and come out below it. Maps with a pixel within
+    float32 rounding of their threshold, on either side, are interpolated again in float64,
+    where a value within float64 rounding of the threshold is a tie, not above it. The
+    rounding grows with the map's largest magnitude and, unless each side grows by a power of
+    two, with its side: torch computes each weight as the fraction of a source position up to
+    ``h`` (or ``w``), rounded to the precision of that position, about ``side * eps`` of a
+    weight (:func:`_weight_rounding`). An exact zero of a map
+    of one sign is exact at a threshold of 0 when the map is upsampled (every product in it is
+    zero: a bilinear weight rounds to zero only where it is zero) and is not interpolated
+    again.
     """
     thresholds = thresholds.unsqueeze(1)
-    # the largest magnitude involved: rounding errors scale with it, and with the number of
-    # pixels a resized one mixes (4 upsampling; more when an antialiased side shrinks)
-    level = torch.maximum(maps.flatten(1).abs().amax(1, keepdim=True).double(), thresholds.abs())
-    level = level * max(1.0, maps.shape[-2] / size[0]) * max(1.0, maps.shape[-1] / size[1])
+    # the largest magnitude involved: rounding errors scale with it, with the number of pixels
+    # a resized one mixes (4 upsampling; more when an antialiased side shrinks) and with the
+    # rounding of the weights (see above)
+    flat = maps.flatten(1)
+    level = torch.maximum(flat.abs().amax(1, keepdim=True).double(), thresholds.abs())
+    mixing = max(1.0, maps.shape[-2] / size[0]) * max(1.0, maps.shape[-1] / size[1])
+    level = level * mixing * _weight_rounding(tuple(maps.shape[-2:]), size)
     ties = 16 * torch.finfo(torch.float64).eps * level
     dtype = torch.promote_types(maps.dtype, torch.float32)
     upsampled = _resize(maps.to(dtype), size).flatten(1)
@@ -360,8 +383,17 @@ def _upsampled_above(maps: Tensor, thresholds: Tensor, size: tuple[int, int]) ->
         floor.double() > thresholds, floor.nextafter(floor.new_tensor(-math.inf)), floor
     )
     above = upsampled > floor
-    rounding = 16 * torch.finfo(torch.float32).eps * level
-    near = (above & (upsampled <= (thresholds + rounding).float())).any(1)
+    # near: the exact value may lie on either side of the threshold (the float32 rounding of
+    # the values and of the threshold), within (lower, upper); exact zeros of one-signed maps
+    # at a threshold of 0 aside (upsampled: the antialiasing filter of a shrinking side may
+    # round a small weight to zero): their lower bound is 0 itself, on the side they lie
+    rounding = 16 * torch.finfo(torch.float32).eps * (level + thresholds.abs())
+    lower, upper = (thresholds - rounding).float(), (thresholds + rounding).float()
+    if mixing == 1.0:
+        zero = thresholds == 0
+        lower = torch.where(zero & (flat.amin(1, keepdim=True) >= 0), 0.0, lower)
+        upper = torch.where(zero & (flat.amax(1, keepdim=True) <= 0), 0.0, upper)
+    near = ((upsampled > lower) & (upsampled < upper)).any(1)
     del upsampled
     if near.any():
         exact = _resize(maps[near].double(), size).flatten(1)

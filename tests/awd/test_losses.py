@@ -261,6 +261,14 @@ def test_l1_terms_refuse_what_is_no_sequence_of_bands_of_one_batch(loss):
         loss([coefficients, torch.tensor(1.0)])
     with pytest.raises(TypeError, match=rf"{name}\[0\] must be a tensor"):
         loss([[1.0, 2.0]])
+    # integer and bool bands had failed deep in torch (mean() of an integer sum: "could not
+    # infer output dtype"; abs of a bool tensor: '"abs_cpu" not implemented for Bool')
+    for dtype in (torch.long, torch.int32, torch.uint8, torch.bool):
+        with pytest.raises(TypeError, match=rf"{name}\[1\] must be a floating-point tensor"):
+            loss([coefficients, coefficients.to(dtype)])
+    # an empty batch had failed in torch's reshape ("cannot reshape tensor of 0 elements")
+    with pytest.raises(ValueError, match=rf"{name} must be tensors of at least one sample"):
+        loss([coefficients[:0], coefficients[:0]])
 
 
 def test_reconstruction_loss_refuses_a_reconstruction_not_shaped_as_the_signal():
@@ -276,3 +284,8 @@ def test_reconstruction_loss_refuses_a_reconstruction_not_shaped_as_the_signal()
         reconstruction_loss(torch.zeros(2, 5), x)
     with pytest.raises(TypeError, match="x must be a torch.Tensor; got 'list'"):
         reconstruction_loss(reconstruction, x.tolist())
+    # integer or bool signals had met torch's bare '"mse_cpu" not implemented for Long'
+    with pytest.raises(TypeError, match="x must be a floating-point tensor; got torch.int64"):
+        reconstruction_loss(reconstruction, x.long())
+    with pytest.raises(TypeError, match="reconstruction must be a floating-point tensor"):
+        reconstruction_loss(reconstruction > 2, x)

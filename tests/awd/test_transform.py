@@ -414,3 +414,28 @@ def test_signals_empty_along_a_transformed_dimension_are_refused_naming_them():
             call()
         with pytest.raises(ValueError, match=message):
             call()
+
+
+def test_reflect_mode_refuses_a_level_of_one_sample_as_pywt_does():
+    """Whole-sample symmetry has no reflection of one sample: PyWavelets refuses it, and a level
+    of one sample had been extended as a constant here, coefficients pywt does not define."""
+    h0 = torch.tensor(pywt.Wavelet("haar").rec_lo, dtype=torch.float64)
+    x = torch.randn(2, 8, dtype=torch.float64)
+    with pytest.raises(ValueError):  # the reference refuses it
+        pywt.wavedec(x.numpy(), "haar", mode="reflect", level=4)
+    with pytest.raises(ValueError, match=r"mode='reflect' needs at least 2 samples.*level 4 of 4"):
+        wavedec1d(x, h0, 4, "reflect")
+    with pytest.raises(ValueError, match=r"a length of 1 has 1 at level 1"):
+        dwt1d(x[:, :1], h0, "reflect")
+    with pytest.raises(ValueError, match=r"mode='reflect' needs at least 2 samples"):
+        wavedec2d(torch.randn(2, 1, 8, dtype=torch.float64), h0, 1, "reflect")
+    # the levels PyWavelets computes are computed as it does; other modes take one sample
+    ours = wavedec1d(x, h0, 3, "reflect")
+    reference = pywt.wavedec(x.numpy(), "haar", mode="reflect", level=3)
+    assert all(np.allclose(a.numpy(), b) for a, b in zip(ours, reference))
+    for mode in ("zero", "symmetric", "periodization"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pywt: the level is too high
+            reference = pywt.wavedec(x.numpy(), "haar", mode=mode, level=4)
+        ours = wavedec1d(x, h0, 4, mode)
+        assert all(np.allclose(a.numpy(), b) for a, b in zip(ours, reference))

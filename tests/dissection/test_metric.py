@@ -694,6 +694,57 @@ def test_interpolated_values_that_tie_the_threshold_exactly_are_not_above_it(dty
                 assert torch.equal(above[n].view(size), expected), (threshold, size, n)
 
 
+def test_signed_maps_interpolated_just_above_the_threshold_are_above_it():
+    """Neighbours of opposite signs (a layer before its ReLU) interpolate, in exact arithmetic,
+    to 5 / 1610612736 (3.1e-9) above a threshold of 0 at the pixel (4, 1) of a 9 x 9 upsampling;
+    float32 gives -2.5e-10 there, and only pixels an ulp *above* the threshold were looked at
+    again: the mask lost the pixel. Quantised signed maps at odd factors, with the threshold on
+    one of their values, are compared with rational arithmetic too."""
+    from lightning_distill.dissection.functional import _upsampled_above
+
+    def exact_mask(single, threshold, size):
+        exact = _exact_bilinear(single.double().tolist(), *size)
+        return torch.tensor([[v > threshold for v in row] for row in exact]).flatten()
+
+    maps = torch.tensor(
+        [
+            [0.3, -0.2, -0.2, 0.4],
+            [-0.1, -0.9, -1.7, -0.9],
+            [0.2, 0.4, 1.0, 1.8],
+            [0.6, -1.1, 0.7, -0.4],
+        ]
+    ).view(1, 1, 4, 4)
+    above = _upsampled_above(maps, torch.zeros(1, dtype=torch.float64), (9, 9))
+    assert bool(above[0, 4 * 9 + 1])
+    assert torch.equal(above[0], exact_mask(maps[0, 0], 0.0, (9, 9)))
+    generator = torch.Generator().manual_seed(0)
+    for side, factor in ((11, 3), (12, 5), (13, 2.5)):
+        quantised = (torch.randn(4, 1, side, side, generator=generator) * 4).round() / 4
+        size = (int(side * factor),) * 2
+        for threshold in (0.0, 0.25, -0.5):
+            above = _upsampled_above(quantised, torch.full((4,), threshold).double(), size)
+            for n in range(4):
+                expected = exact_mask(quantised[n, 0], threshold, size)
+                assert torch.equal(above[n], expected), (side, factor, threshold, n)
+
+
+@pytest.mark.parametrize("width", [1, 3])
+def test_ties_of_long_maps_at_a_factor_that_is_no_power_of_two_are_not_above(width):
+    """torch rounds a bilinear weight to the precision of its source position: at row 33 of
+    47, upsampled 7 times, the weight 3/7 is off by about 33 float32 ulps, so 4/7 * 3.5 (the
+    threshold 2 exactly) came out above it, beyond the rounding (16 ulps of the map's largest
+    value) within which a pixel was interpolated again in float64."""
+    from lightning_distill.dissection.functional import _upsampled_above
+
+    maps = torch.zeros(1, 1, 47, width)
+    maps[0, 0, 33] = 3.5
+    size = (329, 7 * width)
+    above = _upsampled_above(maps, torch.tensor([2.0], dtype=torch.float64), size)
+    exact = _exact_bilinear(maps[0, 0].tolist(), *size)
+    assert torch.equal(above[0], torch.tensor([[v > 2 for v in row] for row in exact]).flatten())
+    assert not bool(above[0, 237 * 7 * width])
+
+
 @pytest.mark.parametrize("sign", [1.0, -1.0])
 def test_the_suggested_range_covers_thresholds_among_values_of_many_decades(sign):
     # magnitudes spread over 25 decades below the default range: the threshold's estimate there
