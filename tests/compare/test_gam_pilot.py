@@ -257,6 +257,12 @@ def test_pilot_options_never_replace_a_rung_of_the_ladder_and_its_seed_reaches_t
         ValueError, match=r"students\[0\] \('tree, 2 leaves'\): it sets max_leaf_nodes=2"
     ):
         student_size_pilot(None, X, teacher_scores=scores, students=ladder, max_leaf_nodes=4)
+    # nor the rung whose value is the default (8 leaves is DistilledTree's), where the option
+    # agrees with the other rung: its row, "tree, 8 leaves", would describe a 2-leaf tree
+    with pytest.raises(
+        ValueError, match=r"students\[1\] \('tree, 8 leaves'\): it sets max_leaf_nodes=8"
+    ):
+        student_size_pilot(None, X, teacher_scores=scores, students=ladder, max_leaf_nodes=2)
     # an option the rungs leave at its default is taken by every one
     table = student_size_pilot(
         None, X, teacher_scores=scores, students=ladder, random_state=0, min_samples_leaf=40
