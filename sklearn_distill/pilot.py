@@ -517,7 +517,9 @@ def plot_student_size(table, *, ax=None, metric=None):
     for axis, placed in zip(axes, labels):
         _place_labels(axis, placed)
     if axes[0].get_lines():  # none when no student has a size the axis can place
-        axes[0].legend(title="student", fontsize=8)
+        legend = axes[0].legend(title="student", fontsize=8)
+        for text in legend.get_texts():  # families as written: "$5-$10" is no formula
+            text.set_parse_math(False)
     return figure
 
 
@@ -574,6 +576,7 @@ def _draw_metric(ax, table, metric):
             textcoords="offset points",
             fontsize=7,
             va="top",
+            parse_math=False,
         )
     table = table.loc[sizes > 0]
     labels = []  # each point's label and whether it goes above the point, in drawing order
@@ -601,6 +604,7 @@ def _draw_metric(ax, table, metric):
                 xytext=(0, 0),  # set by _label_side
                 textcoords="offset points",
                 fontsize=7,
+                parse_math=False,  # labels as written: "$5 to $10" is no formula
             )
             label.set_in_layout(False)  # kept inside the axes by _place_labels
             _label_side(label, above, leftwards=False)
