@@ -109,3 +109,21 @@ def test_rules_of_a_score_riding_a_large_offset_read_apart(tmp_path):
     predictions = tree.rules()["prediction"]
     assert len(cells) == len(predictions) and len(set(cells)) == predictions.nunique() > 1
     assert sorted(float(c) for c in cells) == pytest.approx(sorted(predictions), abs=0.1)
+
+
+def test_the_audits_calibration_picture_names_the_event_it_draws():
+    # the observed rate drawn is of y's event (classes_[1], "repaid" here), not of a "1"
+    from matplotlib.figure import Figure
+
+    X, y, probability = _world()
+    labels = pd.Series(np.where(y == 1, "repaid", "defaulted"), name="status")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        audit = _audit().fit(X, labels, teacher_scores=probability)
+    assert audit.plot_calibration().axes[0].get_ylabel() == "P(status = repaid)"
+    ax = Figure().subplots()
+    audit.plot_calibration(ax=ax)
+    assert ax.get_ylabel() == "P(status = repaid)"
+    # and the rate is that event's: the share of "repaid" rows at each score
+    table = audit.calibration_table_
+    assert (table["rate"] * table["count"]).sum() == pytest.approx((labels == "repaid").sum())
