@@ -807,7 +807,8 @@ class DistilledTree(DistillerBase):
 
         def leaf_text(rows):
             row = rows[0]
-            prediction = np.round(np.asarray(row["prediction"], dtype=float), decimals)
+            # + 0.0: a small negative prediction rounds to 0.0, not -0.0
+            prediction = np.round(np.asarray(row["prediction"], dtype=float), decimals) + 0.0
             text = f"prediction {prediction.tolist()}"
             if "class" in row:  # several classes: each probability by its class
                 probability = np.round(np.asarray(row["probability"], dtype=float), decimals)

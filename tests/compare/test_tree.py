@@ -743,3 +743,15 @@ def test_names_with_comparison_signs_or_reading_as_numbers_are_quoted_in_rules()
         "|--- '0' <= "
         in DistilledTree(max_leaf_nodes=2).fit(numbered, teacher_scores=frame["age"]).export_text()
     )
+
+
+def test_export_text_writes_a_prediction_rounded_to_zero_without_a_sign():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    tree = DistilledTree(max_leaf_nodes=4, random_state=0)
+    tree.fit(frame, teacher_scores=(frame["a"] - frame["b"]).to_numpy())
+    predictions = tree.rules()["prediction"]
+    assert ((predictions < 0) & (predictions.round(0) == 0)).any()  # one rounds to -0
+    text = tree.export_text(decimals=0)
+    assert "-0.0" not in text
+    assert text.count("prediction 0.0,") == (predictions.round(0) == 0).sum()
