@@ -3490,9 +3490,14 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         check_is_fitted(self, "outcome_")
         if self.calibration_table_ is None:
             raise ValueError("the score is not one-dimensional: there is no calibration curve.")
-        return plot_calibration(
+        figure = plot_calibration(
             self.calibration_table_, curve=self.calibration_curve_, score_name=score_name, ax=ax
         )
+        # the rate drawn is of y's event, classes_[1], whatever its label (not "1")
+        outcome = getattr(self, "_outcome_name", None) or "outcome"
+        axis = figure.axes[0] if ax is None else ax
+        axis.set_ylabel(f"P({outcome} = {self.classes_[1]})", parse_math=False)
+        return figure
 
     def plot_residuals(self, *, ax=None):
         """Scatter of the residual pairs the missing-feature test correlates: every cross pair

@@ -298,6 +298,7 @@ def student_size_pilot(
         )
     X_fit, X_test = take_rows(X, fit_rows), take_rows(X, test_rows)
     y_fit = None if y is None else np.asarray(y)[fit_rows]
+    varied = _varied_settings(ladder, gam_params)
     records = []
     caught = []
     try:
@@ -309,7 +310,14 @@ def student_size_pilot(
                 family, label, student = _check_entry(position, entry)
                 try:
                     record = _fit_student(
-                        student, gam_params, random_state, X_fit, y_fit, scores[fit_rows], filled
+                        student,
+                        gam_params,
+                        random_state,
+                        X_fit,
+                        y_fit,
+                        scores[fit_rows],
+                        filled,
+                        varied,
                     )
                 except _LadderError as error:
                     raise ValueError(f"students[{position}] ({label!r}): {error}") from None
@@ -406,7 +414,26 @@ def _same(a, b) -> bool:
         return a is b
 
 
-def _fit_student(student, gam_params, random_state, X_fit, y_fit, fit_scores, filled=()):
+def _varied_settings(ladder, gam_params) -> set:
+    """The pilot's options that the ladder's distillers set to more than one value: what the
+    ladder varies (its rungs), which no option may override, not even on a rung whose value is
+    the default (``student_kinds(leaf_counts=(4, 8))``: 8 leaves is DistilledTree's default)."""
+    distillers = [
+        entry[2].get_params(deep=False)
+        for entry in ladder
+        if isinstance(entry, tuple | list)
+        and len(entry) == 3
+        and isinstance(entry[2], DistillerBase)
+    ]
+    varied = set()
+    for name in gam_params:
+        values = [params[name] for params in distillers if name in params]
+        if any(not _same(value, values[0]) for value in values[1:]):
+            varied.add(name)
+    return varied
+
+
+def _fit_student(student, gam_params, random_state, X_fit, y_fit, fit_scores, filled=(), varied=()):
     """One student of the ladder fitted, and its fit time; None for a sparse GAM with as many
     terms as the full one."""
     if isinstance(student, DistillerBase):
@@ -414,9 +441,11 @@ def _fit_student(student, gam_params, random_state, X_fit, y_fit, fit_scores, fi
         defaults = type(student)().get_params(deep=False)
         for name, value in gam_params.items():
             # the ladder's own setting (its rung: max_leaf_nodes, max_terms) would be replaced,
-            # and the row labelled by it describe another student
+            # and the row labelled by it describe another student; a default value is the
+            # ladder's own where the ladder varies the setting
             own = shared.get(name)
-            if name in shared and not _same(own, defaults.get(name)) and not _same(own, value):
+            own_setting = name in varied or not _same(own, defaults.get(name))
+            if name in shared and own_setting and not _same(own, value):
                 raise _LadderError(
                     f"it sets {name}={own!r}, but the pilot read the teacher with {name}="
                     f"{value!r} (the scores every student is fitted on); build it with "
@@ -488,7 +517,9 @@ def plot_student_size(table, *, ax=None, metric=None):
     for axis, placed in zip(axes, labels):
         _place_labels(axis, placed)
     if axes[0].get_lines():  # none when no student has a size the axis can place
-        axes[0].legend(title="student", fontsize=8)
+        legend = axes[0].legend(title="student", fontsize=8)
+        for text in legend.get_texts():  # families as written: "$5-$10" is no formula
+            text.set_parse_math(False)
     return figure
 
 
@@ -545,6 +576,7 @@ def _draw_metric(ax, table, metric):
             textcoords="offset points",
             fontsize=7,
             va="top",
+            parse_math=False,
         )
     table = table.loc[sizes > 0]
     labels = []  # each point's label and whether it goes above the point, in drawing order
@@ -572,6 +604,7 @@ def _draw_metric(ax, table, metric):
                 xytext=(0, 0),  # set by _label_side
                 textcoords="offset points",
                 fontsize=7,
+                parse_math=False,  # labels as written: "$5 to $10" is no formula
             )
             label.set_in_layout(False)  # kept inside the axes by _place_labels
             _label_side(label, above, leftwards=False)

@@ -1160,6 +1160,16 @@ def _check_rule_tree(audit, rule_tree) -> None:
             "a tree fitted with temperature=1.0 (its rules are shown as the score's P(event))",
             f"temperature={temperature!r}",
         )
+    # how the score was read (a probability as its log-odds, or as given): a tree of the raw
+    # probabilities beside a mimic of their log-odds would be printed as if on the mimic's scale
+    mimic_response = getattr(getattr(audit, "mimic_", None), "response_", None)
+    tree_response = getattr(rule_tree, "response_", None)
+    if mimic_response is not None and tree_response is not None and tree_response != mimic_response:
+        fail(
+            "rule_tree",
+            f"a tree of the score read as the audit's mimic reads it (response={mimic_response!r})",
+            f"response={tree_response!r}",
+        )
 
 
 def quiet_compare(audit, **kwargs):
@@ -1856,7 +1866,7 @@ def audit_report_sections(
     )
 
     if rule_tree is not None:
-        sections.append(_rules_section(rule_tree, rule_fidelity))
+        sections.append(_rules_section(rule_tree, rule_fidelity, audit))
     if len(main):
         sections.append(
             Section(
@@ -2220,11 +2230,33 @@ def _reproduction_settings(audit, test) -> dict:
     return settings
 
 
-def _rules_section(rule_tree, rule_fidelity):
-    """The black box's calibrated score as a few rules (a fitted DistilledTree)."""
+def _telling_apart(values):
+    """A formatter of ``values`` as report numbers; where those merge values that differ (a
+    score riding an offset of 1e10 reads ``1e+10`` on every row), with one significant digit
+    more than the fewest that tell them apart, so that their differences read too."""
+    values = [float(v) for v in values]
+    texts = {v: format_number(v) for v in values}
+    distinct = len(set(values))
+    if len(set(texts.values())) < distinct:
+        digits = next(
+            (d for d in range(3, 17) if len({f"{v:.{d}g}" for v in values}) == distinct), 16
+        )
+        texts = {v: f"{v:.{digits + 1}g}" for v in values}
+    return lambda value: texts.get(float(value), format_number(value))
+
+
+def _rules_section(rule_tree, rule_fidelity, audit=None):
+    """The black box's score as a few rules (a fitted DistilledTree): calibrated or read as
+    log-odds, as the mimic reads it, with each rule's probability; mimicked as given (no
+    calibration, a plain score), on the score's own scale, without one."""
     rules = rule_tree.rules().sort_values("prediction", ascending=False)
-    # the black box's probability, as calibrated, not the outcome's observed rate
-    columns = {"rule": "rule", "probability": "score's P(event)", "prediction": "log-odds"}
+    in_log_odds = "probability" in rules
+    calibrated = getattr(rule_tree, "calibrator_", None) is not None
+    if in_log_odds:
+        # the black box's probability, as calibrated, not the outcome's observed rate
+        columns = {"rule": "rule", "probability": "score's P(event)", "prediction": "log-odds"}
+    else:
+        columns = {"rule": "rule", "prediction": "score (as given)"}
     columns.update({"n_rows": "rows", "share": "share of rows"})
     present = {k: v for k, v in columns.items() if k in rules}
     table = rules[list(present)].rename(columns=present)
@@ -2236,24 +2268,43 @@ def _rules_section(rule_tree, rule_fidelity):
         if leaves < len(rules)
         else ""
     )
+    tree_text = f"(a regression tree with few leaves, sklearn_distill.DistilledTree{split})"
+    if in_log_odds:
+        read = "calibrated as for the mimic" if calibrated else "read as log-odds as by the mimic"
+        opening = (
+            f"The black box's score, {read}, read as {len(rules)} rules {tree_text}: every "
+            "audit row falls under one rule, whose prediction is the score's mean log-odds "
+            "there (the column score's P(event) is that as a probability: what the black box "
+            "predicts, not the outcome's observed rate under the rule)."
+        )
+        held = "the calibrated score" if calibrated else "the score's log-odds"
+    else:
+        scale = None if audit is None else _scale_of(audit)
+        reading = (
+            "on the score's own scale, not log-odds"
+            if scale == "not log-odds"
+            else "on the score's own scale (log-odds only if the score is log-odds, as the "
+            "mimic takes it to be)"
+        )
+        opening = (
+            f"The black box's score as given (uncalibrated, as the mimic took it), read as "
+            f"{len(rules)} rules {tree_text}: every audit row falls under one rule, whose "
+            f"prediction is the score's mean there, {reading}."
+        )
+        held = "the score as given"
     paragraphs = [
-        f"The black box's score, calibrated as for the mimic, read as {len(rules)} rules (a "
-        f"regression tree with few leaves, sklearn_distill.DistilledTree{split}): every audit "
-        "row falls "
-        "under one rule, whose prediction is the score's mean log-odds there (the column "
-        "score's P(event) is that as a probability: what the black box predicts, not the "
-        "outcome's observed rate under the rule). A coarser view "
-        "than the shapes: it shows the black box's main logic at a glance, not where it differs "
-        "from the outcome."
+        opening + " A coarser view than the shapes: it shows the black box's main logic at a "
+        "glance, not where it differs from the outcome."
     ]
     if rule_fidelity:
         paragraphs.append(
-            f"The rules reproduce the calibrated score with R^2 {float(rule_fidelity['r2']):.3f} "
+            f"The rules reproduce {held} with R^2 {float(rule_fidelity['r2']):.3f} "
             "(the mimic above: see its fidelity)."
         )
     formats = {
         "score's P(event)": lambda v: f"{float(v):.3f}",
         "log-odds": lambda v: f"{float(v):.3f}",
+        "score (as given)": _telling_apart(rules["prediction"]),
         "share of rows": _percent,
     }
     return Section(

@@ -19,8 +19,8 @@ the rule that says so is true for them: for a column with missing values at fit 
 
 **Feature names** are written as they are, or quoted as a Python string where a name would
 make the rule ambiguous (``'debt and loans' <= 3``: a name holding a word of the rules' own,
-``and``, ``or``, ``in``, ``not``, ``is``, ``<=``, ``>``, holding a quote (``"driver's age"``), or
-starting with a bracket).
+``and``, ``or``, ``in``, ``not``, ``is``, holding a quote (``"driver's age"``) or a comparison
+sign (``'x < 1' <= 0.5``), reading as a number (``'1.5' > 2``), or starting with a bracket).
 
 **Missing numbers** are routed by the tree itself (scikit-learn learns, at each split, on which
 side rows with a missing value go). For a feature with missing values at fit, a rule states it:
@@ -103,19 +103,28 @@ def _shortest_between(low: float, high: float) -> float:
 _RULE_WORDS = frozenset({"and", "or", "in", "not", "is", "<=", ">"})
 
 
+def _reads_as_number(name: str) -> bool:
+    try:
+        float(name)
+    except ValueError:
+        return False
+    return True
+
+
 def _format_feature(feature) -> str:
     """A feature's name as a rule writes it: as it is, or quoted as a Python string literal
     (``'debt and loans' <= 3``) where the name would make the rule's text ambiguous (it holds
-    a word of the rule's own, such as ``and``, holds a quote, starts with a bracket, has spaces at
-    either end, is empty or holds characters that do not print)."""
+    a word of the rule's own, such as ``and``, holds a quote or a comparison sign (``x < 1``,
+    ``a>b``), reads as a number (``'1.5' <= 3``, a column named ``0``), starts with a bracket,
+    has spaces at either end, is empty or holds characters that do not print)."""
     name = str(feature)
     plain = (
         name
         and name == name.strip()
         and name.isprintable()
         and name[0] != "("
-        and "'" not in name
-        and '"' not in name
+        and not set(name) & set("'\"<>=")
+        and not _reads_as_number(name)
         and not _RULE_WORDS.intersection(name.split())
     )
     return name if plain else repr(name)
@@ -798,7 +807,8 @@ class DistilledTree(DistillerBase):
 
         def leaf_text(rows):
             row = rows[0]
-            prediction = np.round(np.asarray(row["prediction"], dtype=float), decimals)
+            # + 0.0: a small negative prediction rounds to 0.0, not -0.0
+            prediction = np.round(np.asarray(row["prediction"], dtype=float), decimals) + 0.0
             text = f"prediction {prediction.tolist()}"
             if "class" in row:  # several classes: each probability by its class
                 probability = np.round(np.asarray(row["probability"], dtype=float), decimals)

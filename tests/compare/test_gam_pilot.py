@@ -257,6 +257,12 @@ def test_pilot_options_never_replace_a_rung_of_the_ladder_and_its_seed_reaches_t
         ValueError, match=r"students\[0\] \('tree, 2 leaves'\): it sets max_leaf_nodes=2"
     ):
         student_size_pilot(None, X, teacher_scores=scores, students=ladder, max_leaf_nodes=4)
+    # nor the rung whose value is the default (8 leaves is DistilledTree's), where the option
+    # agrees with the other rung: its row, "tree, 8 leaves", would describe a 2-leaf tree
+    with pytest.raises(
+        ValueError, match=r"students\[1\] \('tree, 8 leaves'\): it sets max_leaf_nodes=8"
+    ):
+        student_size_pilot(None, X, teacher_scores=scores, students=ladder, max_leaf_nodes=2)
     # an option the rungs leave at its default is taken by every one
     table = student_size_pilot(
         None, X, teacher_scores=scores, students=ladder, random_state=0, min_samples_leaf=40
@@ -477,3 +483,29 @@ def test_pilot_advises_for_margins_given_as_teacher_scores_what_runs(response):
     )
     # the advised reading is the teacher's own: margins read as log-odds, mimicked closely
     assert table["r2"].iloc[0] > 0.5
+
+
+def test_plot_student_size_writes_labels_and_families_as_given():
+    # a "$...$" in a ladder's names is text (a price band), not a formula: drawn as mathtext,
+    # "$5 to $10" lost its dollars and "\badcommand" stopped the figure from saving
+    import io
+
+    table = pd.DataFrame(
+        {
+            "family": ["cost in $ (k$)", "cost in $ (k$)", r"$\badfamily$"],
+            "label": ["band, $5 to $10", "band, $10 to $20", r"rung, $\badcommand$"],
+            "complexity": [2.0, 4.0, 2.0],
+            "r2": [0.5, 0.7, 0.6],
+            "rmse": [1.0, 1.0, 1.0],
+            "fit_seconds": [0.0, 0.0, 0.0],
+        }
+    )
+    figure = plot_student_size(table)
+    figure.savefig(io.BytesIO(), format="png")
+    ax = figure.axes[0]
+    labels = {text.get_text(): text for text in ax.texts}
+    assert {"$5 to $10", "$10 to $20", r"$\badcommand$"} <= set(labels)
+    assert not any(text.get_parse_math() for text in labels.values())
+    legend = [text for text in ax.get_legend().get_texts()]
+    assert [t.get_text() for t in legend] == ["cost in $ (k$)", r"$\badfamily$"]
+    assert not any(text.get_parse_math() for text in legend)

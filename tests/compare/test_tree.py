@@ -599,7 +599,8 @@ def test_rules_name_features_by_a_frames_labels_whatever_their_type():
         return 3.0 * np.asarray(X, dtype=float)[:, 1]
 
     rules = DistilledTree(teacher, max_leaf_nodes=4, random_state=0).fit(frame).rules()["rule"]
-    assert rules.str.match(r"^0 [<>]").all() and not rules.str.contains("1 [<>]").any()
+    # a name that reads as a number is quoted: "0 <= 0.07" would read as a statement of numbers
+    assert rules.str.match(r"^'0' [<>]").all() and not rules.str.contains("'1' [<>]").any()
     array_rules = DistilledTree(teacher, max_leaf_nodes=4, random_state=0).fit(frame.to_numpy())
     assert array_rules.rules()["rule"].str.contains("feature_0001").all()
 
@@ -710,3 +711,47 @@ def test_infinity_at_predict_is_refused_with_advice_the_tree_follows():
                 with pytest.raises(ValueError, match=rf"X column '{column}' must have no missing"):
                     tree.predict(nan)
                 assert np.isfinite(tree.predict(frame)).all()
+
+
+def test_names_with_comparison_signs_or_reading_as_numbers_are_quoted_in_rules():
+    # unquoted, "x < 1 <= -0.08" reads as a chained comparison and "1.5 > -0.17" or, for a
+    # column named 0, "0 <= -1.07" as a statement about numbers
+    rng = np.random.default_rng(0)
+    n = 400
+    frame = pd.DataFrame(
+        {name: rng.normal(size=n) for name in ("x < 1", "a>b", "1.5", "nan", "y = 2", "age")}
+    )
+    tree = DistilledTree(max_leaf_nodes=12, min_samples_leaf=5, random_state=0)
+    tree.fit(frame, teacher_scores=frame.sum(axis=1).to_numpy())
+    rules = tree.rules()
+    used = {f for conditions in rules["conditions"] for f, _, _ in conditions}
+    assert used == set(frame.columns)  # the check meets every name in a rule
+    for text in rules["rule"]:
+        for name in ("x < 1", "a>b", "1.5", "nan", "y = 2"):
+            assert f" {name} " not in f" {text} " and not text.startswith(f"{name} ")
+    assert any(text.startswith("age ") or " and age " in text for text in rules["rule"])
+    # read back, each rule holds of exactly the rows the tree routed to it
+    parsed = [parse_rule(text) for text in rules["rule"]]
+    rows = rows_of(frame)
+    for row, rule_id in zip(rows, tree.explain(frame)["rule_id"]):
+        assert [k for k, c in enumerate(parsed) if holds(c, row)] == [rule_id]
+    # a column named by a number (an array turned into a frame)
+    numbered = pd.DataFrame(frame[["age"]].to_numpy())
+    text = DistilledTree(max_leaf_nodes=2).fit(numbered, teacher_scores=frame["age"]).rules()
+    assert all(rule.startswith("'0' ") for rule in text["rule"])
+    assert (
+        "|--- '0' <= "
+        in DistilledTree(max_leaf_nodes=2).fit(numbered, teacher_scores=frame["age"]).export_text()
+    )
+
+
+def test_export_text_writes_a_prediction_rounded_to_zero_without_a_sign():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    tree = DistilledTree(max_leaf_nodes=4, random_state=0)
+    tree.fit(frame, teacher_scores=(frame["a"] - frame["b"]).to_numpy())
+    predictions = tree.rules()["prediction"]
+    assert ((predictions < 0) & (predictions.round(0) == 0)).any()  # one rounds to -0
+    text = tree.export_text(decimals=0)
+    assert "-0.0" not in text
+    assert text.count("prediction 0.0,") == (predictions.round(0) == 0).sum()
