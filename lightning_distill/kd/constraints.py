@@ -12,6 +12,11 @@ A constraint is an object with a ``name``, a ``weight`` and a method
   box; the batch's box keeps this free of a data-set-wide statistic).
 * :class:`L1Sparsity`: the sum of absolute weights, which pushes weights towards zero.
 * :func:`monotonicity_violations`: a check of the finished model, independent of training.
+
+Nothing here certifies monotonicity: the penalty and the check read the model at sampled
+points only (Liu et al. certify their piecewise-linear networks by solving a mixed-integer
+linear program, which is not done here), so a penalty or a violation share of zero says
+that no violation was found at those points, not that there is none between them.
 """
 
 from __future__ import annotations
@@ -1416,6 +1421,12 @@ def monotonicity_violations(
         ``"gradient"``: share of rows whose derivative has the wrong sign (strictly);
         ``"pairs"``: share of rows whose output moves the wrong way (strictly) when the feature
         is raised by ``delta``.
+
+    Notes
+    -----
+    An empirical check at the rows of ``X``: shares of zero mean that no violation was found
+    there, not that the model is monotone between them (no certificate is computed; Liu et
+    al. certify by a mixed-integer linear program, which is not done here).
 
     Examples
     --------
