@@ -368,6 +368,10 @@ class NetworkDissection(DtypeKeepingMetric):
         refuse_fixed_setting(self, name, value, _MEANING_SETTINGS, _MEANT_BY_IT)
         if name == "cache_bytes":  # a negative budget had cached nothing, silently
             value = check_integer(name, value, minimum=0)
+        elif name == "iou_threshold":
+            # may change between two computes (it reads no state); checked when set, as at
+            # construction, rather than at the next compute
+            value = float(check_real(name, value, minimum=0, maximum=1))
         super().__setattr__(name, value)
 
     @property
