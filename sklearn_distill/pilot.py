@@ -475,7 +475,13 @@ def _fit_student(student, gam_params, random_state, X_fit, y_fit, fit_scores, fi
     return gam, time.perf_counter() - start
 
 
-METRICS = {"r2": "R^2 on log-odds", "agreement": "agreement at 0.5", "auc": "AUC vs teacher labels"}
+# agreement: the share of rows given the teacher's class (at 0.5 for two classes, the most
+# probable one for more)
+METRICS = {
+    "r2": "R^2 on log-odds",
+    "agreement": "class agreement",
+    "auc": "AUC vs teacher labels",
+}
 
 
 def plot_student_size(table, *, ax=None, metric=None):

@@ -78,6 +78,20 @@ def test_classifier_teacher_and_plot(X):
         plot_student_size(table, metric="accuracy")
 
 
+def test_a_three_class_teachers_agreement_is_named_as_the_share_given_its_class(X):
+    # the panel read "agreement at 0.5", which is no rule of more than two classes: agreement
+    # is the share of rows the student gives the teacher's (most probable) class
+    scores = teacher(X)
+    labels = np.digitize(scores, np.quantile(scores, [1 / 3, 2 / 3]))
+    classifier = LogisticRegression().fit(X, labels)
+    ladder = [("tree", f"depth {d}", DecisionTreeRegressor(max_depth=d)) for d in (2, 4)]
+    table = student_size_pilot(classifier, X, students=ladder, random_state=0)
+    figure = plot_student_size(table)
+    axis = figure.axes[1]
+    assert axis.get_ylabel() == "held-out class agreement"
+    np.testing.assert_allclose(axis.get_lines()[0].get_ydata(), table["agreement"])
+
+
 def test_complexity_of_unknown_student_is_nan():
     assert np.isnan(student_complexity(object()))
 
