@@ -127,6 +127,15 @@ def gradients_with_graph(
     with torch.enable_grad():
         outputs = forward_fn(*inputs, *additional_forward_args)
         selected = select_target(outputs, target_ind)
+        if not selected.requires_grad:
+            # torch's own complaint ("element 0 of tensors does not require grad") names
+            # neither the teacher nor why
+            raise ValueError(
+                "teacher output must be differentiable with respect to its input (attributions "
+                f"are its gradients); got an output of dtype {selected.dtype} with no gradient: "
+                "does the teacher detach its input, run under torch.no_grad, or return "
+                "integers (e.g. an argmax)? Attribute its scores or logits instead."
+            )
         return torch.autograd.grad(
             selected,
             inputs,

@@ -185,6 +185,10 @@ _AWD_CHECKED_ON_SET = {
 #: Settings checked when set that the hyperparameters (and so checkpoints) hold as they are.
 _SETTINGS_IN_HPARAMS = ("lr", "n_steps", "levels", "mode", "dim", "target")
 
+#: Attributes whose change calls for the input checks of a first batch again (``h0``: a filter
+#: of another length assigned).
+_RECHECK_INPUT_ON_SET = ("levels", "dim", "target", "h0", "teacher")
+
 
 def _target_in_hparams(target):
     """``target`` as the hyperparameters hold it: a callable as a marker naming it (code is
@@ -397,6 +401,13 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
         if check is not None:
             value = check(value)
         super().__setattr__(name, value)
+        if name in _RECHECK_INPUT_ON_SET:
+            # the first batch of each sample shape is checked against these (the level limit
+            # of its length, the teacher's reading of it, the target in its output): a change
+            # after that batch had skipped the checks, e.g. levels past floor(log2(length))
+            checked = self.__dict__.get("_checked_shapes")
+            if checked is not None:
+                checked.clear()
         if check is not None and name in _SETTINGS_IN_HPARAMS:
             # the checkpoint's hyperparameters follow a setting changed after construction: a
             # module loaded from it (load_from_checkpoint, wavelet_from_checkpoint) had been
@@ -832,12 +843,14 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
         self._log_terms(stage, terms, x.shape[0])
         return terms["loss"]
 
+    # dataloader_idx: several evaluation loaders are allowed (Lightning refuses them to a step
+    # without it); each loader's values are logged under their own "/dataloader_idx_<k>" suffix
     @override
-    def validation_step(self, batch, batch_idx):
+    def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
         return self._evaluate(batch, "val")
 
     @override
-    def test_step(self, batch, batch_idx):
+    def test_step(self, batch, batch_idx, dataloader_idx: int = 0):
         return self._evaluate(batch, "test")
 
     def attributions(self, x: torch.Tensor, *, create_graph: bool = False) -> TRIMResult:
