@@ -83,6 +83,11 @@ def select_target(outputs: torch.Tensor, target) -> torch.Tensor:
         return outputs.reshape(batch)
     if isinstance(target, (list, torch.Tensor)):
         index = torch.as_tensor(target, device=outputs.device).reshape(-1)
+        if index.is_floating_point() or index.is_complex() or index.dtype == torch.bool:
+            # torch's gather would say "Expected dtype int32/int64 for index"
+            raise TypeError(
+                f"per-sample target must hold integer output indices; got dtype {index.dtype}."
+            )
         if outputs.ndim != 2 or index.numel() != batch:
             raise ValueError(
                 f"per-sample target needs outputs of shape (batch, k) and one index per sample; "

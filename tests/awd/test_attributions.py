@@ -189,6 +189,26 @@ def test_select_target_bad_input():
     ]
 
 
+@pytest.mark.parametrize(
+    "target",
+    [torch.tensor([0.0, 1.0, 1.0, 2.0]), [True, False, True, False]],
+    ids=["float", "bool"],
+)
+def test_a_per_sample_target_of_non_integers_is_named(target):
+    # torch's gather said "Expected dtype int32/int64 for index", for floats and bools alike
+    with pytest.raises(TypeError, match=r"^per-sample target must hold integer output indices"):
+        select_target(torch.zeros(4, 3), target)
+    h0 = _filter()
+    with pytest.raises(TypeError, match=r"^per-sample target must hold integer output indices"):
+        trim_attributions(
+            _teacher(16, n_out=3),
+            torch.randn(4, 16, dtype=torch.float64),
+            h0,
+            levels=2,
+            target=target,
+        )
+
+
 def test_unknown_method_is_named():
     with pytest.raises(ValueError, match="method must be one of saliency"):
         trim_attributions(
