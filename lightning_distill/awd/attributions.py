@@ -111,6 +111,21 @@ def select_target(outputs: torch.Tensor, target) -> torch.Tensor:
     return outputs[(slice(None), *index)]
 
 
+def _check_batch_first(outputs, batch: int, name: str = "teacher output") -> None:
+    """Refuse a tensor ``outputs`` whose first axis is not the batch of ``batch`` samples.
+
+    A batch of one through a teacher that squeezes its output: a 0-d output failed in
+    indexing (an ``IndexError``), and a ``(1, k)`` output squeezed to ``(k,)`` was read as
+    ``k`` samples of one output each, its ``k`` outputs summed silently.
+    """
+    if isinstance(outputs, torch.Tensor) and (outputs.ndim == 0 or outputs.shape[0] != batch):
+        raise ValueError(
+            f"{name} must have the batch first, shape ({batch}, ...); got shape "
+            f"{tuple(outputs.shape)} for a batch of {batch}. A .squeeze() drops the batch axis "
+            "of a batch of one; .squeeze(-1) keeps it."
+        )
+
+
 def gradients_with_graph(
     forward_fn: Callable,
     inputs: tuple[torch.Tensor, ...],
@@ -131,6 +146,10 @@ def gradients_with_graph(
         additional_forward_args = (additional_forward_args,)
     with torch.enable_grad():
         outputs = forward_fn(*inputs, *additional_forward_args)
+        if inputs:
+            _check_batch_first(
+                outputs, inputs[0].shape[0], "teacher output (after target, when a callable)"
+            )
         selected = select_target(outputs, target_ind)
         if not selected.requires_grad:
             # torch's own complaint ("element 0 of tensors does not require grad") names

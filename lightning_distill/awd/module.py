@@ -38,6 +38,7 @@ from lightning_distill._validation import (
 )
 from lightning_distill.awd.attributions import (
     TRIMResult,
+    _check_batch_first,
     _method,
     flatten_coefficients,
     select_target,
@@ -591,6 +592,7 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
                 f"it the batch's own layout, {layout}, and reconstructions of the same shape): "
                 f"{str(error).rstrip('.')}.{hint}"
             ) from error
+        _check_batch_first(output, len(x[:2]))
         if callable(self.target):
             samples = len(x[:2])
             described = (

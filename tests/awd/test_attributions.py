@@ -209,6 +209,22 @@ def test_a_per_sample_target_of_non_integers_is_named(target):
         )
 
 
+def test_a_squeezed_output_of_a_batch_of_one_is_not_read_as_a_batch_of_its_outputs():
+    # a (1, 3) output squeezed to (3,) was read as three samples of one output each: with
+    # target=None the attributions were those of the sum of the three outputs, silently
+    teacher = _teacher(16, n_out=3)
+
+    def squeezing(x):
+        return teacher(x).squeeze()
+
+    x = torch.randn(1, 16, dtype=torch.float64)
+    # (integrated gradients run the teacher on n_steps copies of the batch, which it does not
+    # squeeze away)
+    for method in ("saliency", "input_x_gradient"):
+        with pytest.raises(ValueError, match=r"must have the batch first, shape \(1, \.\.\.\)"):
+            trim_attributions(squeezing, x, _filter(), levels=2, method=method)
+
+
 def test_unknown_method_is_named():
     with pytest.raises(ValueError, match="method must be one of saliency"):
         trim_attributions(

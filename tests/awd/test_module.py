@@ -1149,3 +1149,28 @@ def test_settings_changed_after_a_first_batch_are_checked_against_the_next():
     module.h0 = torch.nn.Parameter(torch.tensor(pywt.Wavelet("db8").rec_lo, dtype=torch.float32))
     with pytest.warns(UserWarning, match=r"levels=2 exceeds pywt\.dwt_max_level\(16, 16\)"):
         module.losses(x)
+
+
+class _SqueezingTeacher(torch.nn.Module):
+    """``linear(x).squeeze()``: no batch axis left for a batch of one."""
+
+    def __init__(self, n_out=1):
+        super().__init__()
+        torch.manual_seed(0)
+        self.linear = torch.nn.Linear(32, n_out)
+
+    def forward(self, x):
+        return self.linear(x).squeeze()
+
+
+def test_a_teacher_that_squeezes_away_the_batch_of_one_is_named():
+    # a last batch of one gave the teacher's 0-d output to the target's indexing: an
+    # IndexError ("tuple index out of range") from the training step
+    message = r"^teacher output .*must have the batch first, shape \(1, \.\.\.\); got shape \(\)"
+    module = AWDModule(_SqueezingTeacher(), wavelet="db2", levels=2, attribution_weight=0.1)
+    loader = DataLoader(TensorDataset(torch.randn(17, 32)), batch_size=8)  # last batch: one
+    with pytest.raises(ValueError, match=message):
+        _trainer().fit(module, loader)
+    module = AWDModule(_SqueezingTeacher(n_out=3), wavelet="db2", levels=2, target=0)
+    with pytest.raises(ValueError, match=r"must have the batch first.* got shape \(3,\)"):
+        module.attributions(torch.randn(1, 32))
