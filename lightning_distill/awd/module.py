@@ -106,6 +106,16 @@ def _check_dim(dim) -> int:
     return check_choice("dim", int(dim), (1, 2))
 
 
+def _check_attribution(attribution) -> str:
+    """A Captum method's name (an alias too), returned as its canonical name."""
+    if not isinstance(attribution, str):
+        raise TypeError(f"attribution must be a method name (str); got {attribution!r}.")
+    try:
+        return _method(attribution)
+    except ValueError as error:
+        raise ValueError(f"attribution {error}") from None
+
+
 def _check_target(target):
     """None, an index (numpy integers too: a class read from an array), a tuple of indices or a
     callable; indices returned as ``int``."""
@@ -179,12 +189,13 @@ _AWD_CHECKED_ON_SET = {
     "mode": lambda value: check_choice("mode", value, MODES),
     "dim": _check_dim,
     "target": _check_target,
+    "attribution": _check_attribution,
     "weights": _Weights.of,
 }
 
 
 #: Settings checked when set that the hyperparameters (and so checkpoints) hold as they are.
-_SETTINGS_IN_HPARAMS = ("lr", "n_steps", "levels", "mode", "dim", "target")
+_SETTINGS_IN_HPARAMS = ("lr", "n_steps", "levels", "mode", "dim", "target", "attribution")
 
 #: Attributes whose change calls for the input checks of a first batch again (``h0``: a filter
 #: of another length assigned).
@@ -325,12 +336,7 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
             raise TypeError(
                 f"keep_teacher_in_checkpoint must be a bool; got {keep_teacher_in_checkpoint!r}."
             )
-        if not isinstance(attribution, str):
-            raise TypeError(f"attribution must be a method name (str); got {attribution!r}.")
-        try:
-            self.attribution = _method(attribution)
-        except ValueError as error:
-            raise ValueError(f"attribution {error}") from None
+        self.attribution = attribution  # checked, as its canonical name (see __setattr__)
         init_noise = check_real("init_noise", init_noise, minimum=0)
         if seed is not None:
             seed = check_integer("seed", seed, minimum=0)
@@ -395,9 +401,9 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
         self._stop_values = StopStepValues()
 
     def __setattr__(self, name: str, value) -> None:
-        # the weights (each one as it is set too), lr, n_steps, dim, target, levels and mode set
-        # after construction are checked as the constructor checks them: a negative weight
-        # trained the filter to grow the term it weights, silently
+        # the weights (each one as it is set too), lr, n_steps, dim, target, levels, mode and
+        # attribution set after construction are checked as the constructor checks them: a
+        # negative weight trained the filter to grow the term it weights, silently
         check = _AWD_CHECKED_ON_SET.get(name)
         if check is not None:
             value = check(value)

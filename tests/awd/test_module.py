@@ -1174,3 +1174,33 @@ def test_a_teacher_that_squeezes_away_the_batch_of_one_is_named():
     module = AWDModule(_SqueezingTeacher(n_out=3), wavelet="db2", levels=2, target=0)
     with pytest.raises(ValueError, match=r"must have the batch first.* got shape \(3,\)"):
         module.attributions(torch.randn(1, 32))
+
+
+def test_an_attribution_method_set_after_construction_is_checked_and_reaches_the_checkpoint(
+    tmp_path,
+):
+    # the method set later was neither checked ("foo" failed at the next step, naming
+    # "method") nor written to the hyperparameters: the module loaded from the checkpoint
+    # computed saliency where integrated gradients had trained the filter, silently
+    teacher = _teacher(n_out=1)
+    module = AWDModule(teacher, wavelet="db2", levels=2, attribution_weight=0.1)
+    for value, error in (("foo", ValueError), (1, TypeError)):
+        with pytest.raises(error, match=r"^attribution (method )?must be"):
+            module.attribution = value
+    assert module.attribution == "saliency"
+    module.attribution = "IntegratedGradients"  # an alias, held by its canonical name
+    assert module.attribution == "integrated_gradients"
+    trainer = _trainer()
+    trainer.fit(module, _loader())
+    path = tmp_path / "method.ckpt"
+    trainer.save_checkpoint(path)
+    assert torch.load(path, weights_only=True)["hyper_parameters"]["attribution"] == (
+        "integrated_gradients"
+    )
+    loaded = AWDModule.load_from_checkpoint(path, teacher=teacher)
+    assert loaded.attribution == "integrated_gradients"
+    x = torch.randn(4, 32)
+    for ours, theirs in zip(
+        loaded.attributions(x).attributions, module.attributions(x).attributions
+    ):
+        torch.testing.assert_close(ours, theirs)
