@@ -567,7 +567,9 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
         not need a target."""
         try:
             with self._frozen_teacher(), torch.no_grad():
-                output = self.teacher(x[:2].to(self.h0.dtype))
+                # a copy: a teacher that works in place (ReLU(inplace=True) first) had changed
+                # the caller's batch, which the step then trained on
+                output = self.teacher(x[:2].to(self.h0.dtype, copy=True))
         except RuntimeError as error:
             if keeps_its_type(error):  # out of memory and the like keep their type
                 raise
@@ -993,5 +995,5 @@ def _refuse_non_finite_batch() -> None:
 def _teacher_output(teacher: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The teacher's output on ``x``, for an error message only."""
     with torch.no_grad():
-        output = teacher(x)
+        output = teacher(x.clone())  # a teacher may work in place
     return output if isinstance(output, torch.Tensor) else torch.as_tensor(float("nan"))

@@ -1204,3 +1204,33 @@ def test_an_attribution_method_set_after_construction_is_checked_and_reaches_the
         loaded.attributions(x).attributions, module.attributions(x).attributions
     ):
         torch.testing.assert_close(ours, theirs)
+
+
+def test_a_teacher_working_in_place_leaves_the_callers_batch_as_it_was():
+    # the first batch of a shape went to the teacher as it was given (for the checks of its
+    # reading): ReLU(inplace=True) first rectified the caller's signals, which the fit's
+    # first step and every method then worked on
+    torch.manual_seed(0)
+    in_place = torch.nn.Sequential(torch.nn.ReLU(inplace=True), torch.nn.Linear(32, 1))
+    plain = torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Linear(32, 1))
+    plain.load_state_dict(in_place.state_dict())
+    x = torch.randn(4, 32)
+    given = x.clone()
+    for call in (
+        lambda m: m(x),
+        lambda m: m.attributions(x),
+        lambda m: m.losses(x),
+        lambda m: m.reconstruct_top(x, 3),
+    ):
+        module, reference = (
+            AWDModule(teacher, wavelet="db2", levels=2, attribution_weight=0.1)
+            for teacher in (in_place, plain)
+        )
+        call(module)
+        assert torch.equal(x, given)
+    terms, expected = module.losses(x), reference.losses(x)
+    for name, value in expected.items():
+        torch.testing.assert_close(terms[name], value)
+    loader = DataLoader(TensorDataset(x), batch_size=4)
+    _trainer().fit(module, loader)
+    assert torch.equal(loader.dataset.tensors[0], given)
