@@ -83,6 +83,11 @@ def select_target(outputs: torch.Tensor, target) -> torch.Tensor:
         return outputs.reshape(batch)
     if isinstance(target, (list, torch.Tensor)):
         index = torch.as_tensor(target, device=outputs.device).reshape(-1)
+        if index.is_floating_point() or index.is_complex() or index.dtype == torch.bool:
+            # torch's gather would say "Expected dtype int32/int64 for index"
+            raise TypeError(
+                f"per-sample target must hold integer output indices; got dtype {index.dtype}."
+            )
         if outputs.ndim != 2 or index.numel() != batch:
             raise ValueError(
                 f"per-sample target needs outputs of shape (batch, k) and one index per sample; "
@@ -106,6 +111,21 @@ def select_target(outputs: torch.Tensor, target) -> torch.Tensor:
     return outputs[(slice(None), *index)]
 
 
+def _check_batch_first(outputs, batch: int, name: str = "teacher output") -> None:
+    """Refuse a tensor ``outputs`` whose first axis is not the batch of ``batch`` samples.
+
+    A batch of one through a teacher that squeezes its output: a 0-d output failed in
+    indexing (an ``IndexError``), and a ``(1, k)`` output squeezed to ``(k,)`` was read as
+    ``k`` samples of one output each, its ``k`` outputs summed silently.
+    """
+    if isinstance(outputs, torch.Tensor) and (outputs.ndim == 0 or outputs.shape[0] != batch):
+        raise ValueError(
+            f"{name} must have the batch first, shape ({batch}, ...); got shape "
+            f"{tuple(outputs.shape)} for a batch of {batch}. A .squeeze() drops the batch axis "
+            "of a batch of one; .squeeze(-1) keeps it."
+        )
+
+
 def gradients_with_graph(
     forward_fn: Callable,
     inputs: tuple[torch.Tensor, ...],
@@ -126,7 +146,20 @@ def gradients_with_graph(
         additional_forward_args = (additional_forward_args,)
     with torch.enable_grad():
         outputs = forward_fn(*inputs, *additional_forward_args)
+        if inputs:
+            _check_batch_first(
+                outputs, inputs[0].shape[0], "teacher output (after target, when a callable)"
+            )
         selected = select_target(outputs, target_ind)
+        if not selected.requires_grad:
+            # torch's own complaint ("element 0 of tensors does not require grad") names
+            # neither the teacher nor why
+            raise ValueError(
+                "teacher output must be differentiable with respect to its input (attributions "
+                f"are its gradients); got an output of dtype {selected.dtype} with no gradient: "
+                "does the teacher detach its input, run under torch.no_grad, or return "
+                "integers (e.g. an argmax)? Attribute its scores or logits instead."
+            )
         return torch.autograd.grad(
             selected,
             inputs,

@@ -38,6 +38,7 @@ from lightning_distill._validation import (
 )
 from lightning_distill.awd.attributions import (
     TRIMResult,
+    _check_batch_first,
     _method,
     flatten_coefficients,
     select_target,
@@ -103,6 +104,16 @@ def _check_dim(dim) -> int:
     if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
         raise TypeError(f"dim must be 1 (signals) or 2 (images); got {dim!r}.")
     return check_choice("dim", int(dim), (1, 2))
+
+
+def _check_attribution(attribution) -> str:
+    """A Captum method's name (an alias too), returned as its canonical name."""
+    if not isinstance(attribution, str):
+        raise TypeError(f"attribution must be a method name (str); got {attribution!r}.")
+    try:
+        return _method(attribution)
+    except ValueError as error:
+        raise ValueError(f"attribution {error}") from None
 
 
 def _check_target(target):
@@ -178,12 +189,17 @@ _AWD_CHECKED_ON_SET = {
     "mode": lambda value: check_choice("mode", value, MODES),
     "dim": _check_dim,
     "target": _check_target,
+    "attribution": _check_attribution,
     "weights": _Weights.of,
 }
 
 
 #: Settings checked when set that the hyperparameters (and so checkpoints) hold as they are.
-_SETTINGS_IN_HPARAMS = ("lr", "n_steps", "levels", "mode", "dim", "target")
+_SETTINGS_IN_HPARAMS = ("lr", "n_steps", "levels", "mode", "dim", "target", "attribution")
+
+#: Attributes whose change calls for the input checks of a first batch again (``h0``: a filter
+#: of another length assigned).
+_RECHECK_INPUT_ON_SET = ("levels", "dim", "target", "h0", "teacher")
 
 
 def _target_in_hparams(target):
@@ -320,12 +336,7 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
             raise TypeError(
                 f"keep_teacher_in_checkpoint must be a bool; got {keep_teacher_in_checkpoint!r}."
             )
-        if not isinstance(attribution, str):
-            raise TypeError(f"attribution must be a method name (str); got {attribution!r}.")
-        try:
-            self.attribution = _method(attribution)
-        except ValueError as error:
-            raise ValueError(f"attribution {error}") from None
+        self.attribution = attribution  # checked, as its canonical name (see __setattr__)
         init_noise = check_real("init_noise", init_noise, minimum=0)
         if seed is not None:
             seed = check_integer("seed", seed, minimum=0)
@@ -390,13 +401,20 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
         self._stop_values = StopStepValues()
 
     def __setattr__(self, name: str, value) -> None:
-        # the weights (each one as it is set too), lr, n_steps, dim, target, levels and mode set
-        # after construction are checked as the constructor checks them: a negative weight
-        # trained the filter to grow the term it weights, silently
+        # the weights (each one as it is set too), lr, n_steps, dim, target, levels, mode and
+        # attribution set after construction are checked as the constructor checks them: a
+        # negative weight trained the filter to grow the term it weights, silently
         check = _AWD_CHECKED_ON_SET.get(name)
         if check is not None:
             value = check(value)
         super().__setattr__(name, value)
+        if name in _RECHECK_INPUT_ON_SET:
+            # the first batch of each sample shape is checked against these (the level limit
+            # of its length, the teacher's reading of it, the target in its output): a change
+            # after that batch had skipped the checks, e.g. levels past floor(log2(length))
+            checked = self.__dict__.get("_checked_shapes")
+            if checked is not None:
+                checked.clear()
         if check is not None and name in _SETTINGS_IN_HPARAMS:
             # the checkpoint's hyperparameters follow a setting changed after construction: a
             # module loaded from it (load_from_checkpoint, wavelet_from_checkpoint) had been
@@ -549,7 +567,9 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
         not need a target."""
         try:
             with self._frozen_teacher(), torch.no_grad():
-                output = self.teacher(x[:2].to(self.h0.dtype))
+                # a copy: a teacher that works in place (ReLU(inplace=True) first) had changed
+                # the caller's batch, which the step then trained on
+                output = self.teacher(x[:2].to(self.h0.dtype, copy=True))
         except RuntimeError as error:
             if keeps_its_type(error):  # out of memory and the like keep their type
                 raise
@@ -580,6 +600,7 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
                 f"it the batch's own layout, {layout}, and reconstructions of the same shape): "
                 f"{str(error).rstrip('.')}.{hint}"
             ) from error
+        _check_batch_first(output, len(x[:2]))
         if callable(self.target):
             samples = len(x[:2])
             described = (
@@ -832,12 +853,14 @@ class AWDModule(TeacherModuleMixin, SettledHyperparameters, L.LightningModule):
         self._log_terms(stage, terms, x.shape[0])
         return terms["loss"]
 
+    # dataloader_idx: several evaluation loaders are allowed (Lightning refuses them to a step
+    # without it); each loader's values are logged under their own "/dataloader_idx_<k>" suffix
     @override
-    def validation_step(self, batch, batch_idx):
+    def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
         return self._evaluate(batch, "val")
 
     @override
-    def test_step(self, batch, batch_idx):
+    def test_step(self, batch, batch_idx, dataloader_idx: int = 0):
         return self._evaluate(batch, "test")
 
     def attributions(self, x: torch.Tensor, *, create_graph: bool = False) -> TRIMResult:
@@ -972,5 +995,5 @@ def _refuse_non_finite_batch() -> None:
 def _teacher_output(teacher: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The teacher's output on ``x``, for an error message only."""
     with torch.no_grad():
-        output = teacher(x)
+        output = teacher(x.clone())  # a teacher may work in place
     return output if isinstance(output, torch.Tensor) else torch.as_tensor(float("nan"))

@@ -81,12 +81,16 @@ def plot_wavelet_functions(wavelet, reference=None, level: int = 8):
     wavelet : str, pywt.Wavelet or AWDModule
     reference : str or pywt.Wavelet, optional
     level : int, default=8
-        Refinement level of the cascade algorithm.
+        Refinement level of the cascade algorithm, 1 to 20.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
+    # pywt's cascade takes a float level silently (truncated) and refuses 0 without the name;
+    # it draws (L - 1) * 2**level points, so level 30 asks for tens of GB (20: about 10
+    # million points for db5, far finer than any figure)
+    level = check_integer("level", level, minimum=1, maximum=20)
     fig = Figure(figsize=(9, 3.2), layout="constrained")
     axes = fig.subplots(1, 2)
     drawn = [(reference, "C7", "reference")] if reference is not None else []
@@ -124,6 +128,9 @@ def plot_top_reconstructions(
         With several channels, each example shows the channel its kept coefficients rebuild
         most (named beside it).
     """
+    if not isinstance(module, AWDModule):
+        # its check_input would fail as an AttributeError on whatever was given
+        raise TypeError(f"module must be an AWDModule; got {type(module).__name__}.")
     n_examples = check_integer("n_examples", n_examples, minimum=1)
     # a batch in any form the module reads (a loader's (signals, labels), a dict), checked
     x = module.check_input(x)[:n_examples]

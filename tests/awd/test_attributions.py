@@ -189,6 +189,42 @@ def test_select_target_bad_input():
     ]
 
 
+@pytest.mark.parametrize(
+    "target",
+    [torch.tensor([0.0, 1.0, 1.0, 2.0]), [True, False, True, False]],
+    ids=["float", "bool"],
+)
+def test_a_per_sample_target_of_non_integers_is_named(target):
+    # torch's gather said "Expected dtype int32/int64 for index", for floats and bools alike
+    with pytest.raises(TypeError, match=r"^per-sample target must hold integer output indices"):
+        select_target(torch.zeros(4, 3), target)
+    h0 = _filter()
+    with pytest.raises(TypeError, match=r"^per-sample target must hold integer output indices"):
+        trim_attributions(
+            _teacher(16, n_out=3),
+            torch.randn(4, 16, dtype=torch.float64),
+            h0,
+            levels=2,
+            target=target,
+        )
+
+
+def test_a_squeezed_output_of_a_batch_of_one_is_not_read_as_a_batch_of_its_outputs():
+    # a (1, 3) output squeezed to (3,) was read as three samples of one output each: with
+    # target=None the attributions were those of the sum of the three outputs, silently
+    teacher = _teacher(16, n_out=3)
+
+    def squeezing(x):
+        return teacher(x).squeeze()
+
+    x = torch.randn(1, 16, dtype=torch.float64)
+    # (integrated gradients run the teacher on n_steps copies of the batch, which it does not
+    # squeeze away)
+    for method in ("saliency", "input_x_gradient"):
+        with pytest.raises(ValueError, match=r"must have the batch first, shape \(1, \.\.\.\)"):
+            trim_attributions(squeezing, x, _filter(), levels=2, method=method)
+
+
 def test_unknown_method_is_named():
     with pytest.raises(ValueError, match="method must be one of saliency"):
         trim_attributions(

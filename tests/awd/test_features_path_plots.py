@@ -449,3 +449,18 @@ def test_awd_path_gives_the_teacher_back_in_its_dtype_under_a_casting_precision(
     assert all(a is b for a, b in zip([*teacher.parameters(), *teacher.buffers()], objects))
     teacher.eval()
     assert teacher(torch.randn(3, 16)).dtype == torch.float32
+
+
+def test_wavelet_functions_take_a_level_from_1_to_20_named():
+    # pywt drew a float level truncated, refused 0 without naming the argument, and at level
+    # 30 asked for tens of GB
+    for level, error in ((0, ValueError), (21, ValueError), (2.5, TypeError), (True, TypeError)):
+        with pytest.raises(error, match=r"^level must be an integer >= 1 and <= 20"):
+            plot_wavelet_functions("db2", level=level)
+    assert isinstance(plot_wavelet_functions("db2", level=3), Figure)
+
+
+def test_top_reconstructions_of_something_else_than_a_module_are_a_type_error():
+    # the module's check_input was looked up on a pywt.Wavelet: an AttributeError
+    with pytest.raises(TypeError, match=r"^module must be an AWDModule; got Wavelet"):
+        plot_top_reconstructions(pywt.Wavelet("db2"), torch.randn(2, 16), 3)

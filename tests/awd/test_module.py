@@ -1089,3 +1089,148 @@ def test_weights_set_as_a_whole_dict_act_and_the_module_copies():
     with pytest.raises(ValueError, match=r"^weights\['sparsity'\]"):
         copied.weights["sparsity"] = -1.0
     assert pickle.loads(pickle.dumps(module.weights)) == module.weights
+
+
+class _DetachingTeacher(torch.nn.Module):
+    """Scores computed from a detached input, or integers: no gradient reaches the input."""
+
+    def __init__(self, integer=False):
+        super().__init__()
+        self.linear = torch.nn.Linear(32, 1)
+        self.integer = integer
+
+    def forward(self, x):
+        if self.integer:
+            return (self.linear(x) > 0).long()
+        return self.linear(x.detach())
+
+
+@pytest.mark.parametrize("integer", [False, True], ids=["detached", "integer"])
+def test_a_teacher_output_without_gradient_is_named_not_left_to_autograd(integer):
+    # torch's "element 0 of tensors does not require grad and does not have a grad_fn" came
+    # out of the attributions, the training step's too, naming neither the teacher nor why
+    module = AWDModule(_DetachingTeacher(integer), wavelet="db2", levels=2, attribution_weight=0.1)
+    message = r"^teacher output must be differentiable with respect to its input"
+    with pytest.raises(ValueError, match=message):
+        module.attributions(torch.randn(4, 32))
+    with pytest.raises(ValueError, match=message):
+        _trainer().fit(module, _loader())
+
+
+def test_several_validation_and_test_loaders_are_evaluated_each_under_its_own_name():
+    # Lightning refused several loaders to a validation_step without dataloader_idx
+    module = AWDModule(_teacher(), wavelet="db2", levels=2, init_noise=0.1, seed=0)
+    first, second = _loader(seed=0), _loader(seed=1)
+    (alone,) = _trainer().validate(module, second, verbose=False)
+    metrics = _trainer().validate(module, [first, second], verbose=False)
+    assert len(metrics) == 2
+    for name, value in alone.items():
+        assert metrics[1][f"{name}/dataloader_idx_1"] == pytest.approx(value, rel=1e-6)
+    assert metrics[0]["val/sparsity/dataloader_idx_0"] != pytest.approx(alone["val/sparsity"])
+    tested = _trainer().test(module, [first, second], verbose=False)
+    assert tested[1]["test/loss/dataloader_idx_1"] == pytest.approx(alone["val/loss"], rel=1e-6)
+
+
+def test_settings_changed_after_a_first_batch_are_checked_against_the_next():
+    # the first batch of a sample shape is checked (the level limit of its length, the
+    # target in the teacher's output) and the shape remembered; a change of levels or target
+    # after it skipped the checks: 6 levels ran on signals of 16 samples (limit 4)
+    x = torch.randn(4, 16)
+    module = AWDModule(_teacher(n_in=16, n_out=3), wavelet="db2", levels=2, target=0)
+    module.losses(x)
+    module.levels = 6
+    with pytest.raises(ValueError, match=r"^levels must be between 1 and 4 for signals of length"):
+        module.losses(x)
+    module.levels = 2
+    module.target = lambda output: output  # three values per sample, not one
+    with pytest.raises(ValueError, match=r"^target, a callable, must return one value per sample"):
+        module.losses(x)
+    module.target = 1
+    module.h0 = torch.nn.Parameter(torch.tensor(pywt.Wavelet("db8").rec_lo, dtype=torch.float32))
+    with pytest.warns(UserWarning, match=r"levels=2 exceeds pywt\.dwt_max_level\(16, 16\)"):
+        module.losses(x)
+
+
+class _SqueezingTeacher(torch.nn.Module):
+    """``linear(x).squeeze()``: no batch axis left for a batch of one."""
+
+    def __init__(self, n_out=1):
+        super().__init__()
+        torch.manual_seed(0)
+        self.linear = torch.nn.Linear(32, n_out)
+
+    def forward(self, x):
+        return self.linear(x).squeeze()
+
+
+def test_a_teacher_that_squeezes_away_the_batch_of_one_is_named():
+    # a last batch of one gave the teacher's 0-d output to the target's indexing: an
+    # IndexError ("tuple index out of range") from the training step
+    message = r"^teacher output .*must have the batch first, shape \(1, \.\.\.\); got shape \(\)"
+    module = AWDModule(_SqueezingTeacher(), wavelet="db2", levels=2, attribution_weight=0.1)
+    loader = DataLoader(TensorDataset(torch.randn(17, 32)), batch_size=8)  # last batch: one
+    with pytest.raises(ValueError, match=message):
+        _trainer().fit(module, loader)
+    module = AWDModule(_SqueezingTeacher(n_out=3), wavelet="db2", levels=2, target=0)
+    with pytest.raises(ValueError, match=r"must have the batch first.* got shape \(3,\)"):
+        module.attributions(torch.randn(1, 32))
+
+
+def test_an_attribution_method_set_after_construction_is_checked_and_reaches_the_checkpoint(
+    tmp_path,
+):
+    # the method set later was neither checked ("foo" failed at the next step, naming
+    # "method") nor written to the hyperparameters: the module loaded from the checkpoint
+    # computed saliency where integrated gradients had trained the filter, silently
+    teacher = _teacher(n_out=1)
+    module = AWDModule(teacher, wavelet="db2", levels=2, attribution_weight=0.1)
+    for value, error in (("foo", ValueError), (1, TypeError)):
+        with pytest.raises(error, match=r"^attribution (method )?must be"):
+            module.attribution = value
+    assert module.attribution == "saliency"
+    module.attribution = "IntegratedGradients"  # an alias, held by its canonical name
+    assert module.attribution == "integrated_gradients"
+    trainer = _trainer()
+    trainer.fit(module, _loader())
+    path = tmp_path / "method.ckpt"
+    trainer.save_checkpoint(path)
+    assert torch.load(path, weights_only=True)["hyper_parameters"]["attribution"] == (
+        "integrated_gradients"
+    )
+    loaded = AWDModule.load_from_checkpoint(path, teacher=teacher)
+    assert loaded.attribution == "integrated_gradients"
+    x = torch.randn(4, 32)
+    for ours, theirs in zip(
+        loaded.attributions(x).attributions, module.attributions(x).attributions
+    ):
+        torch.testing.assert_close(ours, theirs)
+
+
+def test_a_teacher_working_in_place_leaves_the_callers_batch_as_it_was():
+    # the first batch of a shape went to the teacher as it was given (for the checks of its
+    # reading): ReLU(inplace=True) first rectified the caller's signals, which the fit's
+    # first step and every method then worked on
+    torch.manual_seed(0)
+    in_place = torch.nn.Sequential(torch.nn.ReLU(inplace=True), torch.nn.Linear(32, 1))
+    plain = torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Linear(32, 1))
+    plain.load_state_dict(in_place.state_dict())
+    x = torch.randn(4, 32)
+    given = x.clone()
+    for call in (
+        lambda m: m(x),
+        lambda m: m.attributions(x),
+        lambda m: m.losses(x),
+        lambda m: m.reconstruct_top(x, 3),
+    ):
+        module, reference = (
+            AWDModule(teacher, wavelet="db2", levels=2, attribution_weight=0.1)
+            for teacher in (in_place, plain)
+        )
+        call(module)
+        assert torch.equal(x, given)
+    terms, expected = module.losses(x), reference.losses(x)
+    for name, value in expected.items():
+        torch.testing.assert_close(terms[name], value)
+    loader = DataLoader(TensorDataset(x), batch_size=4)
+    _trainer().fit(module, loader)
+    assert torch.equal(loader.dataset.tensors[0], given)
