@@ -726,14 +726,6 @@ def category_text(value) -> str:
     return str(value)
 
 
-def _ebm_category_text(value) -> str:
-    """The text an Explainable Boosting Machine gives a category of a ``category`` column: that
-    of :func:`category_text`, a boolean as ``"0"`` or ``"1"``."""
-    if isinstance(value, bool | np.bool_):
-        return "1" if value else "0"
-    return category_text(value)
-
-
 def _text_order(texts) -> list[int]:
     """Positions of ``texts`` in the order an Explainable Boosting Machine gives the levels of a
     column of labels (an ``object`` or ``string`` column): by their value when every text reads
@@ -783,7 +775,9 @@ def categories_as_labels(X, feature_types=None):
         column = X.iloc[:, index]
         codes = np.unique(column.cat.codes.to_numpy())
         held = dtype.categories[codes[codes >= 0]]
-        order = _text_order([_ebm_category_text(value) for value in held])
+        # the texts of the same values in an object column: a boolean among other categories is
+        # "True" there (categories all booleans read as "0" and "1" keep the same order)
+        order = _text_order([category_text(value) for value in held])
         categories = held[order]
         if not categories.equals(dtype.categories):
             changed.append((index, column.cat.set_categories(categories)))

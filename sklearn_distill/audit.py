@@ -3102,17 +3102,16 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         mimic, fitted on the same rows as the pair's outcome model, into the pair's residual,
         and where the score lies in the columns' span (a logistic regression's log-odds read
         with ``calibration=None``, ``'sigmoid'`` or ``'temperature'``) the test rejected on
-        every null world tried. A score the columns hold whole leaves residuals of rounding
-        alone (of the score's spread, or of its size for a score far from zero, such as a
-        log-odds plus 1e10: a few units in the last place of the largest target, whatever the
-        spread, are taken for rounding): the test then warns that it has nothing to correlate and gives NaN (the score,
-        as calibrated, uses nothing the audit data lack). The statistic is the correlation of
-        each split's stacked cross pairs, averaged over the splits; its interval and p-value
-        come from resampling rows (all their pairs, in every split, together; whole records
-        when :meth:`fit` was given ``groups``, so that the copies of a record entered several
-        times are not counted as independent evidence) with the fitted models held fixed; the
-        spread of the splits' own correlations (over the number of splits) is added to its
-        variance.
+        every null world tried. A score the columns hold whole leaves residuals of rounding alone
+        (of the score's spread, or of its size for a score far from zero, such as a log-odds plus
+        1e10: a few units in the last place of the largest target, whatever the spread, are taken
+        for rounding): the test then warns that it has nothing to correlate and gives NaN (the
+        score, as calibrated, uses nothing the audit data lack). The statistic is the correlation of
+        each split's stacked cross pairs, averaged over the splits; its interval and p-value come
+        from resampling rows (all their pairs, in every split, together; whole records when
+        :meth:`fit` was given ``groups``, so that the copies of a record entered several times are
+        not counted as independent evidence) with the fitted models held fixed; the spread of the
+        splits' own correlations (over the number of splits) is added to its variance.
 
         What it can tell apart (``benchmarks/audit_calibration.py``, generated worlds, 3,000
         rows, 20 seeds each): with nothing missing, Pearson's two-sided test at 5% rejected

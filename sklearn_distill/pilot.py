@@ -185,7 +185,9 @@ def student_size_pilot(
         The ladder: each estimator is a regressor, fitted as the student of a
         :class:`~sklearn_distill.DistilledGAM`, or a :class:`~sklearn_distill.DistilledGAM` /
         :class:`~sklearn_distill.DistilledTree` used as it is (``gam_params`` it accepts are
-        set on it); :func:`student_kinds` builds one across student kinds. By default
+        set on it, save those the ladder sets: a size, ``max_leaf_nodes`` or ``max_terms``, or
+        a setting its distillers vary, which an option of another value is refused for);
+        :func:`student_kinds` builds one across student kinds. By default
         :func:`default_ladder`.
     test_size : float or int, default=0.25
         Share of rows held out to measure fidelity, in (0, 1), or their number.
@@ -414,10 +416,16 @@ def _same(a, b) -> bool:
         return a is b
 
 
+#: A distiller's size, which its rung of the ladder states (``"tree, 8 leaves"``, ``"GAM, all
+#: terms"``) and the pilot measures: always the rung's own, even at the default value.
+_SIZE_SETTINGS = frozenset({"max_leaf_nodes", "max_terms"})
+
+
 def _varied_settings(ladder, gam_params) -> set:
-    """The pilot's options that the ladder's distillers set to more than one value: what the
-    ladder varies (its rungs), which no option may override, not even on a rung whose value is
-    the default (``student_kinds(leaf_counts=(4, 8))``: 8 leaves is DistilledTree's default)."""
+    """The pilot's options that are the ladder's own: a size (:data:`_SIZE_SETTINGS`), or a
+    setting its distillers set to more than one value (what the ladder varies). No option may
+    override them, not even on a rung whose value is the default (``student_kinds(leaf_counts=
+    (8,))``: 8 leaves is DistilledTree's default, and the row reads "tree, 8 leaves")."""
     distillers = [
         entry[2].get_params(deep=False)
         for entry in ladder
@@ -425,7 +433,7 @@ def _varied_settings(ladder, gam_params) -> set:
         and len(entry) == 3
         and isinstance(entry[2], DistillerBase)
     ]
-    varied = set()
+    varied = set(_SIZE_SETTINGS.intersection(gam_params))
     for name in gam_params:
         values = [params[name] for params in distillers if name in params]
         if any(not _same(value, values[0]) for value in values[1:]):
@@ -442,7 +450,7 @@ def _fit_student(student, gam_params, random_state, X_fit, y_fit, fit_scores, fi
         for name, value in gam_params.items():
             # the ladder's own setting (its rung: max_leaf_nodes, max_terms) would be replaced,
             # and the row labelled by it describe another student; a default value is the
-            # ladder's own where the ladder varies the setting
+            # ladder's own for a size, and where the ladder varies the setting
             own = shared.get(name)
             own_setting = name in varied or not _same(own, defaults.get(name))
             if name in shared and own_setting and not _same(own, value):

@@ -1662,7 +1662,8 @@ def audit_report_sections(
         before ``"rmse"``); by default the audit's ``fidelity_`` when it has one.
     rule_tree : DistilledTree, optional
         A :class:`~sklearn_distill.DistilledTree` fitted to the same score on the same rows
-        (a few leaves, the audit's calibration): its rules are shown before the shapes.
+        (a few leaves, the audit's calibration and ``response``, no temperature; another is
+        refused): its rules are shown before the shapes.
     rule_fidelity : dict, optional
         ``rule_tree.fidelity(X, teacher_scores)``, to say how much of the score the rules hold.
     event : str, optional

@@ -55,6 +55,9 @@ def reconstruction_loss(reconstruction: torch.Tensor, x: torch.Tensor) -> torch.
         # mse_loss would broadcast a (batch, 1, N) reconstruction against a (batch, N) signal
         # into a (batch, batch, N) comparison, with a warning only
         fail("reconstruction", f"shaped as x, {tuple(x.shape)}", tuple(reconstruction.shape))
+    if x.numel() == 0:
+        # the mean of no squared error: torch gives NaN, with a warning at most
+        fail("x", "a tensor holding at least one value", tuple(x.shape))
     return F.mse_loss(reconstruction, x)
 
 

@@ -289,3 +289,8 @@ def test_reconstruction_loss_refuses_a_reconstruction_not_shaped_as_the_signal()
         reconstruction_loss(reconstruction, x.long())
     with pytest.raises(TypeError, match="reconstruction must be a floating-point tensor"):
         reconstruction_loss(reconstruction > 2, x)
+    # an empty batch had given NaN
+    with pytest.raises(
+        ValueError, match=r"x must be a tensor holding at least one value; got \(0, "
+    ):
+        reconstruction_loss(reconstruction[:0], x[:0])

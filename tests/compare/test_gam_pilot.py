@@ -277,6 +277,15 @@ def test_pilot_options_never_replace_a_rung_of_the_ladder_and_its_seed_reaches_t
         ValueError, match=r"students\[1\] \('tree, 8 leaves'\): it sets max_leaf_nodes=8"
     ):
         student_size_pilot(None, X, teacher_scores=scores, students=ladder, max_leaf_nodes=2)
+    # nor a size at its default on a ladder of one such rung: its row would read "tree, 8
+    # leaves" (or "GAM, all terms") beside a smaller student
+    for alone, option in (
+        (student_kinds(leaf_counts=(8,), max_terms=(), full_gam=False), {"max_leaf_nodes": 2}),
+        (student_kinds(leaf_counts=(), max_terms=(), full_gam=True), {"max_terms": 1}),
+    ):
+        name = next(iter(option))
+        with pytest.raises(ValueError, match=rf"students\[0\] \('.*'\): it sets {name}="):
+            student_size_pilot(None, X, teacher_scores=scores, students=alone, **option)
     # an option the rungs leave at its default is taken by every one
     table = student_size_pilot(
         None, X, teacher_scores=scores, students=ladder, random_state=0, min_samples_leaf=40

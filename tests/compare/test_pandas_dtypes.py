@@ -250,3 +250,27 @@ def test_the_audit_compares_alike_whatever_the_order_of_unordered_categories():
         _unchanged(X, copy)
     assert tables[1].query("term == 'c'")["label"].tolist() == ["a", "b", "c"]
     pd.testing.assert_frame_equal(tables[1], tables[0], rtol=0, atol=1e-12)
+
+
+def test_categories_of_mixed_kinds_are_ordered_as_the_same_values_as_objects():
+    # a boolean among text categories reads as "True" in a column of objects, which sorts after
+    # "A": it had been ordered as "1", first, and the student fitted otherwise than on the
+    # same values as objects
+    x, levels, score = _levels_world(n=300, seed=4)
+    values = levels.astype(object)
+    values[levels == "a"] = True
+    values[levels == "b"] = "A"
+    student = ExplainableBoostingRegressor(**_SMALL, random_state=0)
+    as_objects = pd.DataFrame({"x": x, "c": pd.Series(values, dtype=object)})
+    as_categories = pd.DataFrame({"x": x, "c": pd.Categorical(values, categories=[True, "A", "c"])})
+    copy = as_categories.copy(deep=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        objects = DistilledGAM(student=student, random_state=0).fit(as_objects, score)
+        categories = DistilledGAM(student=student, random_state=0).fit(as_categories, score)
+    _unchanged(as_categories, copy)
+    assert objects.student_.bins_[1] == [{"A": 1, "True": 2, "c": 3}]
+    assert categories.student_.bins_[1] == [{"A": 1, "True": 2, "c": 3}]
+    np.testing.assert_allclose(
+        categories.predict(as_categories), objects.predict(as_objects), rtol=0, atol=1e-12
+    )
