@@ -7,6 +7,7 @@ scale, where an additive student is natural (Tan et al. 2018 fit COMPAS on the l
 
 from __future__ import annotations
 
+import numbers
 import warnings
 
 import numpy as np
@@ -288,6 +289,28 @@ def sorted_labels(y):
         return np.unique(np.asarray(y))
     except TypeError:
         return None
+
+
+def classes_named_by_columns(scores):
+    """The classes a DataFrame of class columns names by its column labels, sorted (as
+    scikit-learn sorts ``classes_``), or None when its columns are not labelled by class:
+    positions (a ``RangeIndex``, labels numbered ``0..k-1`` in any order, as numbers or as
+    text), repeated labels, or labels of mixed types (which have no order)."""
+    if not isinstance(scores, pd.DataFrame) or scores.shape[1] < 2:
+        return None
+    if isinstance(scores.columns, pd.RangeIndex):
+        return None
+    labels = list(scores.columns)
+    texts = [str(c) for c in labels]
+    if len(set(texts)) < len(texts) or sorted(texts) == sorted(map(str, range(len(texts)))):
+        return None
+    if not all(isinstance(c, str) for c in labels):
+        numeric = all(
+            isinstance(c, numbers.Real) and not isinstance(c, bool | np.bool_) for c in labels
+        )
+        if not numeric or sorted(labels) == list(range(len(labels))):  # 0.0, 1.0, ...
+            return None
+    return np.sort(np.asarray(labels))
 
 
 def _numbered_in_order(scores):
