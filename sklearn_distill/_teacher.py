@@ -215,9 +215,13 @@ def query_teacher(teacher, X, method: str) -> np.ndarray:
     except (TypeError, ValueError) as error:
         hint = ""
         if method == "predict" and is_estimator_teacher(teacher) and _is_classifier(teacher):
+            scoring = [name for name in CLASSIFIER_RESPONSES if hasattr(teacher, name)]
             hint = (
-                " (a classifier without predict_proba or decision_function: its labels are "
-                "not scores)"
+                f" (a classifier's labels, which are not scores: pass response='auto' or "
+                f"{scoring[0]!r} to read its class scores)"
+                if scoring
+                else " (a classifier without predict_proba or decision_function: its labels "
+                "are not scores)"
             )
         raise TypeError(
             f"teacher must return numeric scores from {source}; got "

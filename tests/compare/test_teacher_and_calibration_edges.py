@@ -298,6 +298,18 @@ def test_a_classifier_without_scores_is_warned_about_its_labels():
         DistilledTree(voting).fit(X)
 
 
+def test_text_labels_read_by_response_predict_name_the_scores_the_classifier_has():
+    # response="predict" on a classifier with predict_proba had been said to be "a classifier
+    # without predict_proba or decision_function"
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(200, 2))
+    labels = np.array(["low", "mid", "high"])[np.digitize(X[:, 0], [-0.5, 0.5])]
+    teacher = LogisticRegression().fit(X, labels)
+    with pytest.raises(TypeError, match="got '.*'.*pass response='auto' or 'predict_proba'") as e:
+        DistilledTree(teacher, response="predict").fit(X)
+    assert "without predict_proba" not in str(e.value)
+
+
 def test_categories_that_differ_only_in_type_are_warned_about():
     rng = np.random.default_rng(9)
     code = np.array([1, "1", 2.0, "b"], dtype=object)[rng.integers(0, 4, size=400)]
