@@ -387,6 +387,25 @@ def align_score_columns(scores, classes, *, name: str = "teacher_scores"):
     )
 
 
+def columns_as_at_fit(scores, columns):
+    """``scores`` with its columns put in the order of ``columns`` (the labels of the frame of
+    scores a model was fitted on, in the order it read them) when it is a DataFrame whose
+    columns carry those very labels in another order: read by position, each column would
+    stand for another output or class. Anything else as it is."""
+    if columns is None or not isinstance(scores, pd.DataFrame):
+        return scores
+    labels = list(scores.columns)
+    if len(labels) != len(columns) or labels == list(columns):
+        return scores
+    try:
+        found = pd.Index(labels).get_indexer(pd.Index(columns))
+    except (TypeError, ValueError, pd.errors.InvalidIndexError):  # repeated or mixed labels
+        return scores
+    if (found < 0).any() or len(set(found.tolist())) != len(found):
+        return scores
+    return scores.iloc[:, found]
+
+
 def check_scores(scores, n_samples: int, *, name: str = "teacher_scores") -> np.ndarray:
     """Validate raw teacher scores: numeric, 1-D or 2-D, ``n_samples`` rows, finite, varying."""
     if np.iscomplexobj(scores):

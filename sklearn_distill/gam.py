@@ -501,6 +501,18 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
                 # class columns labelled by class are read by label (fit: y's classes)
                 known = classes if at_fit else getattr(self, "classes_", None)
                 teacher_scores = _teacher.align_score_columns(teacher_scores, known, name=name)
+            if at_fit:
+                # a frame's labels, in the order read: the same labels in another order later
+                # (fidelity, score, teacher_target) are read by them, not by position
+                self._score_columns_ = (
+                    list(teacher_scores.columns)
+                    if isinstance(teacher_scores, pd.DataFrame)
+                    else None
+                )
+            else:
+                teacher_scores = _teacher.columns_as_at_fit(
+                    teacher_scores, getattr(self, "_score_columns_", None)
+                )
             scores = _teacher.check_scores(teacher_scores, n_samples, name=name)
             _teacher.check_probabilities(
                 scores, self.response_, self.response, self.teacher, name=name
@@ -735,7 +747,9 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             for the ``k``-th class in sorted order. Without a classifier teacher, the classes
             (``classes_``) are ``y``'s labels when they are as many as the columns, else the
             columns' own labels, sorted, when they name classes (``["zeta", "alpha", "mid"]``,
-            with ``y``'s labels among them or no ``y``), else the numbers ``0..k-1``. Given beside a teacher, they are compared with the teacher's
+            with ``y``'s labels among them or no ``y``), else the numbers ``0..k-1``. A frame
+            given later (:meth:`fidelity`, :meth:`score`, :meth:`teacher_target`) with the
+            column labels of this one in another order is read by them, for plain outputs too. Given beside a teacher, they are compared with the teacher's
             own output on ``X`` (one query), and refused when they differ beyond rounding
             (on some row by more than 1% of the teacher's range of scores, or half the step of
             the decimals they are written to where that is at most 5% of the range): later

@@ -151,6 +151,30 @@ def test_class_columns_named_without_y_are_the_classes(make):
     assert model.fidelity(X, binary)["r2"] > 0.5
 
 
+@_EACH_DISTILLER
+def test_a_frame_of_scores_is_read_by_the_labels_of_fit_after_fit(make):
+    # columns that name no class of y's (or plain outputs) are read by position at fit; the
+    # same frame with its columns in another order had been read by position in fidelity()
+    # too, each column standing for another output or class (R^2 -1856 and -2.5 for 0.95)
+    X = _frame()
+    outputs = pd.DataFrame({"price": 3 * X["a"], "volume": 100 - 2 * X["b"]})
+    model = make().set_params(random_state=0).fit(X, teacher_scores=outputs)
+    swapped = outputs[["volume", "price"]]
+    assert model.fidelity(X, outputs)["r2"] > 0.5
+    assert model.fidelity(X, swapped)["r2"] == pytest.approx(model.fidelity(X, outputs)["r2"])
+    assert model.score(X, teacher_scores=swapped) == pytest.approx(
+        model.score(X, teacher_scores=outputs)
+    )
+    y = _zero_one(X)
+    proba = pd.DataFrame(LogisticRegression().fit(X, y).predict_proba(X), columns=["no", "yes"])
+    model = make().set_params(response="predict_proba", random_state=0)
+    model.fit(X, y, teacher_scores=proba)  # y's classes 0 and 1: the columns by position
+    assert model.fidelity(X, proba)["r2"] > 0.5
+    reversed_ = proba[["yes", "no"]]
+    assert model.fidelity(X, reversed_)["r2"] == pytest.approx(model.fidelity(X, proba)["r2"])
+    assert np.allclose(model.teacher_target(X, reversed_), model.teacher_target(X, proba))
+
+
 def test_a_callable_returning_class_columns_out_of_order_is_warned_about():
     # a callable's class columns are read by position (documented); a frame of its whose
     # labels say another order is read silently against them otherwise
