@@ -591,9 +591,12 @@ def warn_if_saturated(probabilities: np.ndarray, clip: float) -> float:
                 f"try proba_clip={' or '.join(larger)} (a random forest's tree mimic was "
                 "closest at 1e-2, benchmarks/README.md), or calibrate"
             )
+        beyond = f"beyond proba_clip={clip:g}"
+        if saturated.ndim == 2:  # more than two classes: the share is one of rows
+            beyond = f"counted by row: rows where some class's probability lies {beyond}"
         warnings.warn(
-            f"{100 * share:.0f}% of the teacher's probabilities are 0 or 1 (beyond "
-            f"proba_clip={clip:g}), so their log-odds are clipped to +-{bound:.1f} and the "
+            f"{100 * share:.0f}% of the teacher's probabilities are 0 or 1 ({beyond}), so "
+            f"their log-odds are clipped to +-{bound:.1f} and the "
             "student learns these steps as if the teacher were that certain. If fidelity() "
             f"on held-out rows suffers, {advice} the teacher "
             "(sklearn.calibration.CalibratedClassifierCV) first.",
