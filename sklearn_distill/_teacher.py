@@ -7,6 +7,7 @@ scale, where an additive student is natural (Tan et al. 2018 fit COMPAS on the l
 
 from __future__ import annotations
 
+import numbers
 import warnings
 
 import numpy as np
@@ -214,9 +215,13 @@ def query_teacher(teacher, X, method: str) -> np.ndarray:
     except (TypeError, ValueError) as error:
         hint = ""
         if method == "predict" and is_estimator_teacher(teacher) and _is_classifier(teacher):
+            scoring = [name for name in CLASSIFIER_RESPONSES if hasattr(teacher, name)]
             hint = (
-                " (a classifier without predict_proba or decision_function: its labels are "
-                "not scores)"
+                f" (a classifier's labels, which are not scores: pass response='auto' or "
+                f"{scoring[0]!r} to read its class scores)"
+                if scoring
+                else " (a classifier without predict_proba or decision_function: its labels "
+                "are not scores)"
             )
         raise TypeError(
             f"teacher must return numeric scores from {source}; got "
@@ -290,6 +295,28 @@ def sorted_labels(y):
         return None
 
 
+def classes_named_by_columns(scores):
+    """The classes a DataFrame of class columns names by its column labels, sorted (as
+    scikit-learn sorts ``classes_``), or None when its columns are not labelled by class:
+    positions (a ``RangeIndex``, labels numbered ``0..k-1`` in any order, as numbers or as
+    text), repeated labels, or labels of mixed types (which have no order)."""
+    if not isinstance(scores, pd.DataFrame) or scores.shape[1] < 2:
+        return None
+    if isinstance(scores.columns, pd.RangeIndex):
+        return None
+    labels = list(scores.columns)
+    texts = [str(c) for c in labels]
+    if len(set(texts)) < len(texts) or sorted(texts) == sorted(map(str, range(len(texts)))):
+        return None
+    if not all(isinstance(c, str) for c in labels):
+        numeric = all(
+            isinstance(c, numbers.Real) and not isinstance(c, bool | np.bool_) for c in labels
+        )
+        if not numeric or sorted(labels) == list(range(len(labels))):  # 0.0, 1.0, ...
+            return None
+    return np.sort(np.asarray(labels))
+
+
 def _numbered_in_order(scores):
     """``scores`` whose columns, labelled by no class, are numbered ``0..k-1`` in another order
     (``pd.DataFrame(proba)[[1, 0]]`` beside classes ``["no", "yes"]``) with the columns put in
@@ -358,6 +385,25 @@ def align_score_columns(scores, classes, *, name: str = "teacher_scores"):
         f"{list(wanted)} (in any order) or not by class at all (read by position, column k for "
         f"class k); got columns {list(columns)}, which name some classes and not others."
     )
+
+
+def columns_as_at_fit(scores, columns):
+    """``scores`` with its columns put in the order of ``columns`` (the labels of the frame of
+    scores a model was fitted on, in the order it read them) when it is a DataFrame whose
+    columns carry those very labels in another order: read by position, each column would
+    stand for another output or class. Anything else as it is."""
+    if columns is None or not isinstance(scores, pd.DataFrame):
+        return scores
+    labels = list(scores.columns)
+    if len(labels) != len(columns) or labels == list(columns):
+        return scores
+    try:
+        found = pd.Index(labels).get_indexer(pd.Index(columns))
+    except (TypeError, ValueError, pd.errors.InvalidIndexError):  # repeated or mixed labels
+        return scores
+    if (found < 0).any() or len(set(found.tolist())) != len(found):
+        return scores
+    return scores.iloc[:, found]
 
 
 def check_scores(scores, n_samples: int, *, name: str = "teacher_scores") -> np.ndarray:
@@ -545,9 +591,12 @@ def warn_if_saturated(probabilities: np.ndarray, clip: float) -> float:
                 f"try proba_clip={' or '.join(larger)} (a random forest's tree mimic was "
                 "closest at 1e-2, benchmarks/README.md), or calibrate"
             )
+        beyond = f"beyond proba_clip={clip:g}"
+        if saturated.ndim == 2:  # more than two classes: the share is one of rows
+            beyond = f"counted by row: rows where some class's probability lies {beyond}"
         warnings.warn(
-            f"{100 * share:.0f}% of the teacher's probabilities are 0 or 1 (beyond "
-            f"proba_clip={clip:g}), so their log-odds are clipped to +-{bound:.1f} and the "
+            f"{100 * share:.0f}% of the teacher's probabilities are 0 or 1 ({beyond}), so "
+            f"their log-odds are clipped to +-{bound:.1f} and the "
             "student learns these steps as if the teacher were that certain. If fidelity() "
             f"on held-out rows suffers, {advice} the teacher "
             "(sklearn.calibration.CalibratedClassifierCV) first.",

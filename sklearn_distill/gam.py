@@ -501,6 +501,18 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
                 # class columns labelled by class are read by label (fit: y's classes)
                 known = classes if at_fit else getattr(self, "classes_", None)
                 teacher_scores = _teacher.align_score_columns(teacher_scores, known, name=name)
+            if at_fit:
+                # a frame's labels, in the order read: the same labels in another order later
+                # (fidelity, score, teacher_target) are read by them, not by position
+                self._score_columns_ = (
+                    list(teacher_scores.columns)
+                    if isinstance(teacher_scores, pd.DataFrame)
+                    else None
+                )
+            else:
+                teacher_scores = _teacher.columns_as_at_fit(
+                    teacher_scores, getattr(self, "_score_columns_", None)
+                )
             scores = _teacher.check_scores(teacher_scores, n_samples, name=name)
             _teacher.check_probabilities(
                 scores, self.response_, self.response, self.teacher, name=name
@@ -601,15 +613,25 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
                 f"y has {_num_samples(y)} rows but X has {n_samples}: lengths must match."
             )
         classes = getattr(self.teacher, "classes_", None)
+        named = None  # the classes a frame's column labels name, when they are classes_
         if classes is None and isinstance(teacher_scores, pd.DataFrame):
-            # the classes classes_ will hold: y's labels when they name every column, else the
+            # the classes classes_ will hold: y's labels when they name every column, else
+            # the columns' own labels when they name classes (y's among them), else the
             # numbers 0..k-1; read by them here as fidelity(), score() and teacher_target()
-            # read them after fit (columns labelled [1, 0] without y had been read by position
-            # here and by label there: the same frame gave another target)
+            # read them after fit (columns labelled [1, 0], or ["zeta", "alpha", "mid"],
+            # without y had been read by position here and by label there: the same frame,
+            # or the same labels in another order, gave another target)
             n_columns = teacher_scores.shape[1]
             classes = None if y is None else _teacher.sorted_labels(y)
             if classes is None or len(classes) != n_columns:
-                classes = np.arange(n_columns)
+                named = _teacher.classes_named_by_columns(teacher_scores)
+                if (
+                    named is not None
+                    and classes is not None
+                    and not set(np.asarray(classes).tolist()) <= set(named.tolist())
+                ):
+                    named = None  # y names other classes: numbered, as y's warning says
+                classes = np.arange(n_columns) if named is None else named
         scores = self._raw_scores(X, teacher_scores, n_samples, classes=classes, at_fit=True)
         if (
             teacher_scores is not None
@@ -656,7 +678,9 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         if self._is_classifier_like:
             n_classes = 2 if target.ndim == 1 else target.shape[1]
             labels = np.arange(n_classes)
-            if y is not None and self.teacher is None:
+            if named is not None and len(named) == n_classes:
+                labels = named
+            elif y is not None and self.teacher is None:
                 # precomputed class scores: the classes are the labels y names, when they match
                 observed = np.unique(np.asarray(y))
                 if observed.size == n_classes:
@@ -720,7 +744,12 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             querying the teacher. A DataFrame's class columns labelled by the classes are read
             by label in any order, and columns numbered ``0..k-1`` in another order by their
             numbers (``pd.DataFrame(proba)[[1, 0]]``); other columns by position, column ``k``
-            for the ``k``-th class in sorted order. Given beside a teacher, they are compared with the teacher's
+            for the ``k``-th class in sorted order. Without a classifier teacher, the classes
+            (``classes_``) are ``y``'s labels when they are as many as the columns, else the
+            columns' own labels, sorted, when they name classes (``["zeta", "alpha", "mid"]``,
+            with ``y``'s labels among them or no ``y``), else the numbers ``0..k-1``. A frame
+            given later (:meth:`fidelity`, :meth:`score`, :meth:`teacher_target`) with the
+            column labels of this one in another order is read by them, for plain outputs too. Given beside a teacher, they are compared with the teacher's
             own output on ``X`` (one query), and refused when they differ beyond rounding
             (on some row by more than 1% of the teacher's range of scores, or half the step of
             the decimals they are written to where that is at most 5% of the range): later

@@ -114,6 +114,67 @@ def test_class_columns_numbered_out_of_order_are_read_alike_at_fit_and_after(mak
     assert np.corrcoef(model.predict_proba(X)[:, 1], binary[1])[0, 1] > 0.8
 
 
+@_EACH_DISTILLER
+def test_class_columns_named_without_y_are_the_classes(make):
+    # columns labelled by class names, fitted with no y (or a y that lacks a class): they had
+    # been read by position, classes_ numbered 0..k-1, so the same frame with its columns in
+    # sorted order scored the student against another class's column (R^2 -1.9)
+    X = _frame()
+    names = np.array(["alpha", "mid", "zeta"])
+    labels = names[np.digitize(X["a"] + X["b"], [-0.5, 0.5])]
+    teacher = LogisticRegression().fit(X, labels)
+    proba = pd.DataFrame(teacher.predict_proba(X), columns=teacher.classes_)
+    shuffled = proba[["zeta", "alpha", "mid"]]
+    for y in (None, np.where(labels == "mid", "alpha", labels)):
+        model = make().set_params(response="predict_proba", random_state=0)
+        model.fit(X, y, teacher_scores=shuffled)
+        assert list(model.classes_) == ["alpha", "mid", "zeta"]
+        # each class's probability follows the teacher's column of that class, no other's
+        both = np.corrcoef(model.predict_proba(X).T, proba.to_numpy().T)[:3, 3:]
+        assert list(np.argmax(both, axis=1)) == [0, 1, 2]
+        fitted = model.fidelity(X, shuffled)
+        assert fitted["r2"] > 0.5
+        assert model.fidelity(X, proba)["r2"] == pytest.approx(fitted["r2"])
+        assert model.fidelity(X, proba.to_numpy())["r2"] == pytest.approx(fitted["r2"])
+    # numbers other than 0..k-1 name classes too; a binary frame's reversed labels alike
+    numbered = make().set_params(response="predict_proba", random_state=0)
+    numbered.fit(X, teacher_scores=proba.set_axis([5, 7, 9], axis=1)[[9, 5, 7]])
+    assert list(numbered.classes_) == [5, 7, 9]
+    assert numbered.fidelity(X, proba.to_numpy())["r2"] > 0.5
+    binary = pd.DataFrame(
+        LogisticRegression().fit(X, labels == "zeta").predict_proba(X), columns=["no", "yes"]
+    )
+    model = make().set_params(response="predict_proba", random_state=0)
+    model.fit(X, teacher_scores=binary[["yes", "no"]])
+    assert list(model.classes_) == ["no", "yes"]
+    assert np.corrcoef(model.predict_proba(X)[:, 1], binary["yes"])[0, 1] > 0.8
+    assert model.fidelity(X, binary)["r2"] > 0.5
+
+
+@_EACH_DISTILLER
+def test_a_frame_of_scores_is_read_by_the_labels_of_fit_after_fit(make):
+    # columns that name no class of y's (or plain outputs) are read by position at fit; the
+    # same frame with its columns in another order had been read by position in fidelity()
+    # too, each column standing for another output or class (R^2 -1856 and -2.5 for 0.95)
+    X = _frame()
+    outputs = pd.DataFrame({"price": 3 * X["a"], "volume": 100 - 2 * X["b"]})
+    model = make().set_params(random_state=0).fit(X, teacher_scores=outputs)
+    swapped = outputs[["volume", "price"]]
+    assert model.fidelity(X, outputs)["r2"] > 0.5
+    assert model.fidelity(X, swapped)["r2"] == pytest.approx(model.fidelity(X, outputs)["r2"])
+    assert model.score(X, teacher_scores=swapped) == pytest.approx(
+        model.score(X, teacher_scores=outputs)
+    )
+    y = _zero_one(X)
+    proba = pd.DataFrame(LogisticRegression().fit(X, y).predict_proba(X), columns=["no", "yes"])
+    model = make().set_params(response="predict_proba", random_state=0)
+    model.fit(X, y, teacher_scores=proba)  # y's classes 0 and 1: the columns by position
+    assert model.fidelity(X, proba)["r2"] > 0.5
+    reversed_ = proba[["yes", "no"]]
+    assert model.fidelity(X, reversed_)["r2"] == pytest.approx(model.fidelity(X, proba)["r2"])
+    assert np.allclose(model.teacher_target(X, reversed_), model.teacher_target(X, proba))
+
+
 def test_a_callable_returning_class_columns_out_of_order_is_warned_about():
     # a callable's class columns are read by position (documented); a frame of its whose
     # labels say another order is read silently against them otherwise

@@ -298,6 +298,18 @@ def test_a_classifier_without_scores_is_warned_about_its_labels():
         DistilledTree(voting).fit(X)
 
 
+def test_text_labels_read_by_response_predict_name_the_scores_the_classifier_has():
+    # response="predict" on a classifier with predict_proba had been said to be "a classifier
+    # without predict_proba or decision_function"
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(200, 2))
+    labels = np.array(["low", "mid", "high"])[np.digitize(X[:, 0], [-0.5, 0.5])]
+    teacher = LogisticRegression().fit(X, labels)
+    with pytest.raises(TypeError, match="got '.*'.*pass response='auto' or 'predict_proba'") as e:
+        DistilledTree(teacher, response="predict").fit(X)
+    assert "without predict_proba" not in str(e.value)
+
+
 def test_categories_that_differ_only_in_type_are_warned_about():
     rng = np.random.default_rng(9)
     code = np.array([1, "1", 2.0, "b"], dtype=object)[rng.integers(0, 4, size=400)]
@@ -577,3 +589,22 @@ def test_spline_calibration_refuses_a_fold_whose_other_rows_hold_one_score_value
         else:
             assert not together and np.all((probability > 0) & (probability < 1))
     assert refused > 0
+
+
+def test_saturated_share_of_several_classes_is_said_to_count_rows():
+    # for more than two classes the share is one of rows with some class at 0 or 1: a column
+    # of zeros (a third of the probabilities) had been reported as "100% of the teacher's
+    # probabilities are 0 or 1"
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(200, 2))
+    proba = np.column_stack([rng.dirichlet([2, 2], size=200), np.zeros(200)])
+    model = DistilledTree(response="predict_proba", max_leaf_nodes=4, random_state=0)
+    with pytest.warns(UserWarning, match=r"100% of the teacher's probabilities are 0 or 1") as w:
+        model.fit(X, teacher_scores=proba)
+    saturated = [str(m.message) for m in w if "are 0 or 1" in str(m.message)]
+    assert "counted by row: rows where some class's probability lies beyond" in saturated[0]
+    binary = np.column_stack([1 - proba[:, 0], proba[:, 0]])
+    binary[:20] = [0.0, 1.0]
+    with pytest.warns(UserWarning, match=r"10% of the teacher's probabilities") as w:
+        model.fit(X, teacher_scores=binary)
+    assert not any("counted by row" in str(m.message) for m in w)
