@@ -40,13 +40,15 @@ class ScoreColumnClassifier(ClassifierMixin, BaseEstimator):
     """A classifier whose decision function is its single input column (times ``sign``).
 
     It lets scikit-learn's calibrators, written for classifiers, calibrate a bare score;
-    ``sign=-1`` reads a score that falls as the positive class becomes likelier; ``scale``
-    divides it (a logistic map's slope takes any scale, the solver's iterates do not).
+    ``sign=-1`` reads a score that falls as the positive class becomes likelier; ``center``
+    is subtracted from it and ``scale`` divides it (a logistic map's intercept and slope take
+    any shift and scale, the solver's iterates do not).
     """
 
-    def __init__(self, sign=1, scale=1.0):
+    def __init__(self, sign=1, scale=1.0, center=0.0):
         self.sign = sign
         self.scale = scale
+        self.center = center
 
     def fit(self, scores, y):
         self.classes_ = np.unique(y)
@@ -54,7 +56,7 @@ class ScoreColumnClassifier(ClassifierMixin, BaseEstimator):
 
     def decision_function(self, scores):
         column = np.asarray(scores, dtype=float).reshape(len(scores), -1)[:, 0]
-        return self.sign * column / self.scale
+        return self.sign * (column - self.center) / self.scale
 
     def predict(self, scores):
         return self.classes_[(self.decision_function(scores) > 0).astype(int)]
@@ -430,9 +432,14 @@ def fit_calibrator(scores: np.ndarray, y: np.ndarray, method: str, sign: int = 1
     # the logistic map a + b * score is the same map of any multiple of the score, and so is
     # temperature scaling's b * score, but a slope of 1e9 (a score in units of 1e-9) is beyond
     # their solvers (temperature's b is bounded to [e^-10, e^10]), which leave the map flat
-    # or saturated: the score is read over its largest magnitude
-    scale = float(np.max(np.abs(scores))) or 1.0
-    reader = ScoreColumnClassifier(sign=sign, scale=scale).fit(scores.reshape(-1, 1), y)
+    # or saturated: the score is read over its largest magnitude. The logistic map's intercept
+    # also takes any shift of the score, so for it the score is centred first (a score of
+    # 1e10 + s read over its magnitude varied by 1e-10, and the map came out flat); temperature
+    # scaling's b * score has no intercept: its score is read as given
+    center = float(np.median(scores)) if method == "sigmoid" else 0.0
+    scale = float(np.max(np.abs(scores - center))) or 1.0
+    reader = ScoreColumnClassifier(sign=sign, scale=scale, center=center)
+    reader = reader.fit(scores.reshape(-1, 1), y)
     reader = FrozenEstimator(reader)
     # A frozen reader's out-of-fold scores are its in-sample scores, so the folds only have to
     # exist: unstratified 2-fold splits do, however few rows a class has (the default stratified

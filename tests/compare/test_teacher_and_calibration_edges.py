@@ -62,6 +62,23 @@ def test_calibrator_fits_with_few_positives_without_warnings(method, n_positive)
         assert np.all(np.diff(probability[np.argsort(scores)]) >= -1e-12)  # monotone
 
 
+@pytest.mark.parametrize(("offset", "tolerance"), [(1e4, 1e-9), (1e10, 1e-5), (-1e12, 1e-3)])
+def test_a_sigmoid_calibration_takes_any_shift_of_the_score(offset, tolerance):
+    # the logistic map a + b * score fits any shift of the score alike (the intercept takes
+    # it), but the score was read over its largest magnitude only: 1e10 + s varied by 1e-10
+    # there and the map came out flat (every probability near the base rate, 0.50 off)
+    rng = np.random.default_rng(0)
+    scores = 1.5 * rng.normal(size=2000)
+    y = (rng.uniform(size=2000) < 1 / (1 + np.exp(-scores))).astype(int)
+    unshifted = fit_calibrator(scores, y, "sigmoid")
+    expected = unshifted.predict_proba(scores.reshape(-1, 1))[:, 1]
+    assert np.corrcoef(expected, 1 / (1 + np.exp(-scores)))[0, 1] > 0.999  # not flat
+    shifted = scores + offset  # the same scores as float64 holds them beside the offset
+    calibrator = fit_calibrator(shifted, y, "sigmoid")
+    probability = calibrator.predict_proba(shifted.reshape(-1, 1))[:, 1]
+    np.testing.assert_allclose(probability, expected, atol=tolerance)
+
+
 def test_calibration_with_too_few_rows_of_a_class_names_y_and_cv():
     rng = np.random.default_rng(2)
     X = rng.normal(size=(60, 2))
