@@ -832,8 +832,11 @@ def plot_shapes(
                 f"class_ must be one of the table's {what} {classes!r} ({why}); got {class_!r}."
             )
         shapes = shapes[shapes[column] == class_]
+        drawn = f"{column} {class_}"  # the figure says whose shapes it draws
     elif class_ is not None:
         raise ValueError(f"class_ must be None for a table of one class; got {class_!r}.")
+    else:
+        drawn = None
     table = shapes.rename(
         columns={"score": "student", "lower": "student_lower", "upper": "student_upper"}
     )
@@ -860,6 +863,8 @@ def plot_shapes(
             for column, term in enumerate(row_terms):
                 ax = part.add_subplot(grid[row, column])
                 _draw_surface(part, ax, table[table["term"] == term], term, ylabel)
+    if drawn is not None:
+        fig.suptitle(f"Shapes of {drawn}", parse_math=False)
     return fig
 
 

@@ -106,6 +106,7 @@ def test_multiclass_teacher_softmax(data):
     with pytest.raises(ValueError, match=r"class_ must be one of the table's classes \[0, 1, 2\]"):
         gam.plot_shapes()
     fig = gam.plot_shapes(["feature_0000"], class_=2)
+    assert fig.get_suptitle() == "Shapes of class 2"  # the figure says which class it draws
     rows = shapes[(shapes["class"] == 2) & (shapes["term"] == "feature_0000")].dropna(
         subset=["value"]
     )

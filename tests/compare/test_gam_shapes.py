@@ -400,6 +400,8 @@ def test_plot_shapes_bad_input_and_classes(fitted):
     with pytest.raises(ValueError, match=r"class_ must be one of the table's classes \['a', 'b'\]"):
         plot_shapes(several)
     fig = plot_shapes(several, ["kind"], class_="b")
+    assert fig.get_suptitle() == "Shapes of class b"
+    assert plot_shapes(table, ["kind"]).get_suptitle() == ""  # one class: no title to add
     np.testing.assert_allclose(
         fig.axes[0].get_lines()[0].get_ydata(), -table[table.term == "kind"]["score"].to_numpy()
     )
