@@ -1639,7 +1639,8 @@ class DistilledGAM(DistillerBase):
         **kwargs
             ``ncols``, ``max_categories``, ``tail_quantile``, ``ylabel`` of
             :func:`~sklearn_distill.plotting.plot_shapes` (the y axes say the mimicked scale:
-            ``"contribution (log-odds)"`` for classifier teachers and calibrated scores).
+            ``"contribution (log-odds)"`` for classifier teachers and calibrated scores,
+            ``"contribution (centred log-probability)"`` for more than two classes).
 
         Returns
         -------
@@ -1649,8 +1650,10 @@ class DistilledGAM(DistillerBase):
 
         check_is_fitted(self, "students_")
         scale = "log-odds" if self._is_classifier_like else "the teacher's units"
+        if self._is_classifier_like and len(getattr(self, "classes_", ())) > 2:
+            scale = "centred log-probability"  # of each class: what the students regress on
         temperature = getattr(self, "fit_settings_", {}).get("temperature", self.temperature)
         if self._is_classifier_like and temperature != 1:
-            scale = f"log-odds / {temperature:g}"  # the temperature divides them
+            scale = f"{scale} / {temperature:g}"  # the temperature divides them
         kwargs.setdefault("ylabel", f"contribution ({scale})")
         return plot_shapes(self.shape_functions(confidence), terms, class_=class_, **kwargs)
