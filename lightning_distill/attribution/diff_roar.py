@@ -537,7 +537,9 @@ def diff_roar(
         as passed; their buffers (BatchNorm's running statistics, which training in train mode
         updates), dtype, device and mode are put back after each run.
     fractions : sequence of float, default=(0.1, 0.2, 0.5)
-        Levels ``k`` in ``(0, 1)``: the kept fraction of coordinates.
+        Levels ``k`` in ``(0, 1)``: the kept fraction of coordinates. Each must keep at least
+        one coordinate and remove at least one (``round((1 - k) * coordinates)`` are removed),
+        and no two may keep the same number (they would be the same runs).
     seeds : int or sequence of int, default=3
         A number of seeds (``0..seeds-1``) or the seeds.
     epochs, batch_size, lr
@@ -615,6 +617,28 @@ def diff_roar(
                 f"(round((1 - fraction) * {coordinates}) >= 1)",
                 fraction,
             )
+        # below half a coordinate the reference keeps none; mask_by_rank keeps one, a larger
+        # share than the fraction the frame would name
+        if coordinates - round((1.0 - fraction) * coordinates) < 1:
+            fail(
+                "fractions",
+                f"numbers that keep at least one of the {coordinates} coordinates of an image "
+                f"({coordinates} - round((1 - fraction) * {coordinates}) >= 1)",
+                fraction,
+            )
+    kept = {}
+    for fraction in fractions:
+        # two fractions keeping as many coordinates train the same seeded runs: copies under
+        # two names, not two levels
+        count = _kept_count(fraction, coordinates)
+        if count in kept:
+            fail(
+                "fractions",
+                f"numbers that keep different numbers of the {coordinates} coordinates of an "
+                f"image ({kept[count]!r} and {fraction!r} both keep {count})",
+                tuple(fractions),
+            )
+        kept[count] = fraction
     seeds = _check_seeds(seeds)
     if not isinstance(mask_control, bool | np.bool_):
         fail("mask_control", "a bool", mask_control, TypeError)
