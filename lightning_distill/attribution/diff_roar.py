@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_distill._logging import attached_trainer
-from lightning_distill._monitoring import as_module_input
+from lightning_distill._monitoring import as_module_input, random_state_kept
 from lightning_distill._precision import refuse_float16_adam
 from lightning_distill._validation import (
     check_choice,
@@ -526,7 +526,9 @@ def diff_roar(
         How the coordinates are ranked: ``"loss_gradient"`` (``∇x CE(f(x), y)``), the name of a
         ``captum.attr`` method (``"Saliency"``, ``"IntegratedGradients"``, ...) or a callable
         ``(model, images, targets) -> attributions``, all computed on ``model`` with the true
-        labels; ``"random"`` (Gaussian noise, the control whose DiffROAR is 0 in expectation);
+        labels (a method that draws at random, as ``"FeaturePermutation"`` or ``"Lime"``,
+        draws once from a fixed seed, leaving the caller's random state as it was);
+        ``"random"`` (Gaussian noise, the control whose DiffROAR is 0 in expectation);
         or precomputed ``(train_attributions, test_attributions)`` shaped as the images or as
         their pixels ``[N, H, W]``.
     model : torch.nn.Module, optional
@@ -676,12 +678,18 @@ def diff_roar(
                 model,
                 TypeError,
             )
-        train_attr = _attributions(
-            attribution, model, train_images, train_targets, batch_size, attribution_kwargs
-        )
-        test_attr = _attributions(
-            attribution, model, test_images, test_targets, batch_size, attribution_kwargs
-        )
+        # a random method (FeaturePermutation, Lime, a callable that draws) draws from a fixed
+        # seed, the caller's random state kept: the frame is a function of the arguments, as
+        # the seeds promise, and the caller's next draw is not moved by this call
+        device = next(iter(model.parameters()), torch.empty(0)).device
+        with random_state_kept(device):
+            torch.manual_seed(0)
+            train_attr = _attributions(
+                attribution, model, train_images, train_targets, batch_size, attribution_kwargs
+            )
+            test_attr = _attributions(
+                attribution, model, test_images, test_targets, batch_size, attribution_kwargs
+            )
         train_attr = _match_attribution("attribution", train_attr, train_images)
         test_attr = _match_attribution("attribution", test_attr, test_images)
     fill = train_images.mean()

@@ -702,3 +702,34 @@ def test_fractions_rounded_to_the_same_or_to_no_kept_coordinates_are_refused():
         diff_roar(factory, data, data, attribution="random", fractions=[0.1, 0.105])
     # 0.1 and 0.12 keep 3 and 4: distinct levels are taken
     assert _kept_count(0.1, 32) == 3 and _kept_count(0.12, 32) == 4
+
+
+def test_a_random_method_draws_the_same_maps_whatever_the_callers_random_state():
+    # a method that draws (FeaturePermutation, Lime) gave other maps, hence another frame, for
+    # the same arguments and seeds, and moved the caller's generator
+    images = torch.rand(8, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    data = (images, torch.arange(8) % 2)
+    drawn = []
+
+    def noisy(model, inputs, targets):
+        maps = torch.rand(inputs.shape)
+        drawn.append(maps)
+        return maps
+
+    def factory():
+        return nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+
+    frames, model = [], factory()
+    for caller_seed in (1, 2):
+        torch.manual_seed(caller_seed)
+        state = torch.get_rng_state()
+        frame = diff_roar(
+            factory, data, data, model=model, attribution=noisy, fractions=[0.5], seeds=1,
+            epochs=1, batch_size=8,
+        )  # fmt: skip
+        assert torch.equal(torch.get_rng_state(), state)
+        frames.append(frame)
+    assert len(drawn) == 4  # the train and the test maps of each call
+    assert torch.equal(drawn[0], drawn[2]) and torch.equal(drawn[1], drawn[3])
+    assert not torch.equal(drawn[0][:8], drawn[1][:8])  # train and test maps are two draws
+    assert frames[0].equals(frames[1])
