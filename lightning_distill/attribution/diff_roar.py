@@ -683,7 +683,12 @@ def diff_roar(
         # the seeds promise, and the caller's next draw is not moved by this call
         device = next(iter(model.parameters()), torch.empty(0)).device
         with random_state_kept(device):
-            torch.manual_seed(0)
+            # the generators random_state_kept gives back, no other (torch.manual_seed would
+            # reseed every accelerator's)
+            torch.default_generator.manual_seed(0)
+            if device.type == "cuda":
+                index = device.index if device.index is not None else torch.cuda.current_device()
+                torch.cuda.default_generators[index].manual_seed(0)
             train_attr = _attributions(
                 attribution, model, train_images, train_targets, batch_size, attribution_kwargs
             )
