@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_distill._logging import attached_trainer
-from lightning_distill._monitoring import as_module_input
+from lightning_distill._monitoring import as_module_input, random_state_kept
 from lightning_distill._precision import refuse_float16_adam
 from lightning_distill._validation import (
     check_choice,
@@ -526,7 +526,9 @@ def diff_roar(
         How the coordinates are ranked: ``"loss_gradient"`` (``∇x CE(f(x), y)``), the name of a
         ``captum.attr`` method (``"Saliency"``, ``"IntegratedGradients"``, ...) or a callable
         ``(model, images, targets) -> attributions``, all computed on ``model`` with the true
-        labels; ``"random"`` (Gaussian noise, the control whose DiffROAR is 0 in expectation);
+        labels (a method that draws at random, as ``"FeaturePermutation"`` or ``"Lime"``,
+        draws once from a fixed seed, leaving the caller's random state as it was);
+        ``"random"`` (Gaussian noise, the control whose DiffROAR is 0 in expectation);
         or precomputed ``(train_attributions, test_attributions)`` shaped as the images or as
         their pixels ``[N, H, W]``.
     model : torch.nn.Module, optional
@@ -537,7 +539,9 @@ def diff_roar(
         as passed; their buffers (BatchNorm's running statistics, which training in train mode
         updates), dtype, device and mode are put back after each run.
     fractions : sequence of float, default=(0.1, 0.2, 0.5)
-        Levels ``k`` in ``(0, 1)``: the kept fraction of coordinates.
+        Levels ``k`` in ``(0, 1)``: the kept fraction of coordinates. Each must keep at least
+        one coordinate and remove at least one (``round((1 - k) * coordinates)`` are removed),
+        and no two may keep the same number (they would be the same runs).
     seeds : int or sequence of int, default=3
         A number of seeds (``0..seeds-1``) or the seeds.
     epochs, batch_size, lr
@@ -615,6 +619,28 @@ def diff_roar(
                 f"(round((1 - fraction) * {coordinates}) >= 1)",
                 fraction,
             )
+        # below half a coordinate the reference keeps none; mask_by_rank keeps one, a larger
+        # share than the fraction the frame would name
+        if coordinates - round((1.0 - fraction) * coordinates) < 1:
+            fail(
+                "fractions",
+                f"numbers that keep at least one of the {coordinates} coordinates of an image "
+                f"({coordinates} - round((1 - fraction) * {coordinates}) >= 1)",
+                fraction,
+            )
+    kept = {}
+    for fraction in fractions:
+        # two fractions keeping as many coordinates train the same seeded runs: copies under
+        # two names, not two levels
+        count = _kept_count(fraction, coordinates)
+        if count in kept:
+            fail(
+                "fractions",
+                f"numbers that keep different numbers of the {coordinates} coordinates of an "
+                f"image ({kept[count]!r} and {fraction!r} both keep {count})",
+                tuple(fractions),
+            )
+        kept[count] = fraction
     seeds = _check_seeds(seeds)
     if not isinstance(mask_control, bool | np.bool_):
         fail("mask_control", "a bool", mask_control, TypeError)
@@ -652,12 +678,23 @@ def diff_roar(
                 model,
                 TypeError,
             )
-        train_attr = _attributions(
-            attribution, model, train_images, train_targets, batch_size, attribution_kwargs
-        )
-        test_attr = _attributions(
-            attribution, model, test_images, test_targets, batch_size, attribution_kwargs
-        )
+        # a random method (FeaturePermutation, Lime, a callable that draws) draws from a fixed
+        # seed, the caller's random state kept: the frame is a function of the arguments, as
+        # the seeds promise, and the caller's next draw is not moved by this call
+        device = next(iter(model.parameters()), torch.empty(0)).device
+        with random_state_kept(device):
+            # the generators random_state_kept gives back, no other (torch.manual_seed would
+            # reseed every accelerator's)
+            torch.default_generator.manual_seed(0)
+            if device.type == "cuda":
+                index = device.index if device.index is not None else torch.cuda.current_device()
+                torch.cuda.default_generators[index].manual_seed(0)
+            train_attr = _attributions(
+                attribution, model, train_images, train_targets, batch_size, attribution_kwargs
+            )
+            test_attr = _attributions(
+                attribution, model, test_images, test_targets, batch_size, attribution_kwargs
+            )
         train_attr = _match_attribution("attribution", train_attr, train_images)
         test_attr = _match_attribution("attribution", test_attr, test_images)
     fill = train_images.mean()

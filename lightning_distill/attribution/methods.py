@@ -279,6 +279,50 @@ def _check_kwargs(explainer_class: type, kwargs: dict, argument: str = "kwargs")
         )
 
 
+# Captum methods whose ``baselines`` is a distribution of reference inputs (any number of
+# them, each shaped as one input), not one baseline per input
+_BASELINE_DISTRIBUTIONS = ("GradientShap", "DeepLiftShap")
+# Captum methods that assert ``baselines`` is shaped as the inputs or as one input, [1, ...]
+_BASELINE_PER_INPUT = ("IntegratedGradients", "DeepLift")
+
+
+def _check_baselines(explainer_class: type, inputs: Tensor, kwargs: dict) -> None:
+    """A tensor of ``baselines`` in the inputs' dtype and on their device, shaped as Captum
+    takes it; Captum's own complaint is an ``AssertionError`` printing both tensors in full,
+    and a baseline in another dtype failed inside the model, blamed on the inputs."""
+    baselines = kwargs.get("baselines")
+    if isinstance(baselines, list | tuple) and len(baselines) == 1:
+        baselines = baselines[0]  # Captum's form for a single input tensor
+    if not isinstance(baselines, Tensor):
+        return
+    name = explainer_class.__name__
+    if not baselines.is_floating_point() or baselines.dtype != inputs.dtype:
+        fail(
+            "baselines",
+            f"a tensor in the inputs' dtype, {inputs.dtype} (or a number)",
+            baselines.dtype,
+            TypeError,
+        )
+    if baselines.device != inputs.device:
+        fail("baselines", f"a tensor on the inputs' device, {inputs.device}", baselines.device)
+    shape, one = tuple(baselines.shape), tuple(inputs.shape[1:])
+    if name in _BASELINE_DISTRIBUTIONS:
+        if baselines.ndim != inputs.ndim or shape[1:] != one:
+            fail(
+                "baselines",
+                f"a batch of reference inputs for {name}, each shaped as one input: "
+                f"[B, {', '.join(map(str, one))}]",
+                shape,
+            )
+    elif name in _BASELINE_PER_INPUT and shape not in (tuple(inputs.shape), (1, *one)):
+        fail(
+            "baselines",
+            f"a number or a tensor shaped as the inputs {tuple(inputs.shape)} or as one input "
+            f"{(1, *one)} for {name}",
+            shape,
+        )
+
+
 def loss_gradient(
     model: nn.Module, inputs: Tensor, targets: Tensor, *, reduction: str = "norm"
 ) -> Tensor:
@@ -507,6 +551,7 @@ def attribute(
             _gradients_on(),
             _outputs_checked(model, targets),
         ):
+            _check_baselines(explainer_class, inputs, kwargs)
             explainer = explainer_class(model)
             copy = inputs.detach().clone().requires_grad_(True)
             try:

@@ -135,11 +135,19 @@ def plot_attribution_maps(
             )
         axes = axes.reshape(rows, columns)
         figure = axes[0, 0].figure
+    import textwrap
+
+    # a title longer than its row ran into the rows beside it: wrapped to the row's height
+    # (about 14 characters an inch at this size)
+    inches = figure.get_figheight() * (1 / rows if own_figure else axes[0, 0].get_position().height)
     for row in range(rows):
         image = _displayable(images[row])
         axes[row, 0].imshow(image, cmap="gray" if image.ndim == 2 else None)
         if row_titles is not None:
-            axes[row, 0].set_ylabel(row_titles[row], fontsize=8)
+            text = textwrap.fill(
+                str(row_titles[row]), max(10, int(12 * inches)), break_on_hyphens=False
+            )
+            axes[row, 0].set_ylabel(text, fontsize=8)
         for column, (name, values) in enumerate(maps.items(), start=1):
             axes[row, column].imshow(_magnitude(values[row]), cmap=cmap, vmin=0, vmax=1)
             if row == 0:
@@ -153,8 +161,6 @@ def plot_attribution_maps(
         if title is not None:
             # wrapped to the figure's width (about 14 characters an inch at this size): a
             # narrow figure (two columns) would cut a long title at both ends
-            import textwrap
-
             width = max(20, int(14 * figure.get_figwidth()))
             figure.suptitle(textwrap.fill(title, width), fontsize=8)
         figure.tight_layout()

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from lightning_distill.attribution import diff_roar
-from lightning_distill.attribution.diff_roar import mask_by_rank
+from lightning_distill.attribution.diff_roar import _kept_count, mask_by_rank
 from lightning_distill.datasets import DigitBlocks
 
 
@@ -676,3 +676,60 @@ def test_float16_true_precision_is_refused_before_any_model_trains_with_adam():
     trained, start = models[-1]  # refused before Adam's first step
     assert trained[1].weight.dtype == torch.float16
     assert torch.equal(trained[1].weight.detach(), start.to(torch.float16))
+
+
+def test_fractions_rounded_to_the_same_or_to_no_kept_coordinates_are_refused():
+    # 2 x 4 x 4 = 32 coordinates: 0.01 and 0.02 both keep 32 - round(31.68) = 32 - round(31.36)
+    # = 0 coordinates (one, clamped), and 0.1 and 0.105 both keep 3: the same seeded runs
+    # under two names; refused before any model is built
+    images = torch.rand(8, 2, 4, 4, generator=torch.Generator().manual_seed(0))
+    data = (images, torch.arange(8) % 2)
+
+    def factory():
+        raise AssertionError("no model is built for refused fractions")
+
+    with pytest.raises(
+        ValueError,
+        match=r"fractions must be numbers that keep at least one of the 32 coordinates of an "
+        r"image .*; got 0.01\.",
+    ):
+        diff_roar(factory, data, data, attribution="random", fractions=[0.5, 0.01])
+    with pytest.raises(
+        ValueError,
+        match=r"fractions must be numbers that keep different numbers of the 32 coordinates of "
+        r"an image \(0.1 and 0.105 both keep 3\); got \(0.1, 0.105\)\.",
+    ):
+        diff_roar(factory, data, data, attribution="random", fractions=[0.1, 0.105])
+    # 0.1 and 0.12 keep 3 and 4: distinct levels are taken
+    assert _kept_count(0.1, 32) == 3 and _kept_count(0.12, 32) == 4
+
+
+def test_a_random_method_draws_the_same_maps_whatever_the_callers_random_state():
+    # a method that draws (FeaturePermutation, Lime) gave other maps, hence another frame, for
+    # the same arguments and seeds, and moved the caller's generator
+    images = torch.rand(8, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    data = (images, torch.arange(8) % 2)
+    drawn = []
+
+    def noisy(model, inputs, targets):
+        maps = torch.rand(inputs.shape)
+        drawn.append(maps)
+        return maps
+
+    def factory():
+        return nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+
+    frames, model = [], factory()
+    for caller_seed in (1, 2):
+        torch.manual_seed(caller_seed)
+        state = torch.get_rng_state()
+        frame = diff_roar(
+            factory, data, data, model=model, attribution=noisy, fractions=[0.5], seeds=1,
+            epochs=1, batch_size=8,
+        )  # fmt: skip
+        assert torch.equal(torch.get_rng_state(), state)
+        frames.append(frame)
+    assert len(drawn) == 4  # the train and the test maps of each call
+    assert torch.equal(drawn[0], drawn[2]) and torch.equal(drawn[1], drawn[3])
+    assert not torch.equal(drawn[0][:8], drawn[1][:8])  # train and test maps are two draws
+    assert frames[0].equals(frames[1])

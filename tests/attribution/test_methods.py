@@ -424,3 +424,34 @@ def test_outputs_that_explain_nothing_are_refused_though_their_gradients_are_fin
         one[1].bias.fill_(float("nan"))
     with pytest.raises(ValueError, match=rf"^model must return finite outputs .* {rows} of"):
         attribute(one, x, None, method)
+
+
+def test_baselines_captum_cannot_take_are_named_and_those_it_takes_give_its_maps():
+    # Captum asserted (an AssertionError printing both tensors), and a float64 baseline failed
+    # inside the model as a dtype clash blamed on the inputs
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(36, 4))
+    inputs, targets = torch.rand(5, 1, 6, 6), torch.tensor([0, 1, 2, 3, 0])
+    weight = model[1].weight.detach().view(4, 1, 6, 6)
+    # a linear model's integrated gradients are (x - baseline) * W[y], for every form taken
+    for baselines in (0.5, torch.full((1, 1, 6, 6), 0.5), (torch.full((5, 1, 6, 6), 0.5),)):
+        maps = attribute(model, inputs, targets, "IntegratedGradients", baselines=baselines)
+        torch.testing.assert_close(maps, (inputs - 0.5) * weight[targets])
+    with pytest.raises(
+        ValueError,
+        match=r"baselines must be a number or a tensor shaped as the inputs \(5, 1, 6, 6\) or "
+        r"as one input \(1, 1, 6, 6\) for IntegratedGradients; got \(3, 1, 6, 6\)\.$",
+    ):
+        attribute(model, inputs, targets, "IntegratedGradients", baselines=torch.zeros(3, 1, 6, 6))
+    with pytest.raises(ValueError, match=r"baselines must be a batch of reference inputs for "):
+        attribute(model, inputs, targets, "GradientShap", baselines=torch.zeros(3, 6, 6))
+    for method in ("IntegratedGradients", "FeatureAblation"):
+        with pytest.raises(
+            TypeError, match=r"baselines must be a tensor in the inputs' dtype, torch.float32"
+        ):
+            attribute(model, inputs, targets, method, baselines=torch.zeros_like(inputs).double())
+    # a distribution of any size is GradientShap's form
+    assert (
+        attribute(model, inputs, targets, "GradientShap", baselines=torch.zeros(3, 1, 6, 6)).shape
+        == inputs.shape
+    )

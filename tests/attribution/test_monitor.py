@@ -694,3 +694,25 @@ def test_monitor_keeps_lists_of_its_own(cells):
         "recall",
         "fpr",
     }
+
+
+def test_long_row_titles_stay_within_their_rows():
+    # a title longer than its row ("prediction: green rectangle" under a 1.7-inch row) ran
+    # into the rows beside it
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from lightning_distill.attribution.plotting import plot_attribution_maps
+
+    titles = ["prediction: green rectangle", "label: blank", "prediction: " + "long name " * 4]
+    images, maps = torch.rand(3, 3, 16, 16), {"model": torch.rand(3, 16, 16)}
+    own = plot_attribution_maps(images, maps, row_titles=titles)
+    given = Figure(figsize=(3, 6))
+    plot_attribution_maps(images, maps, row_titles=titles, axes=given.subplots(3, 2))
+    for figure in (own, given):
+        renderer = FigureCanvasAgg(figure).get_renderer()
+        figure.draw(renderer)
+        for ax, title in zip(figure.axes[::2], titles, strict=True):
+            label = ax.yaxis.label
+            assert label.get_text().replace("\n", " ") == title.strip()
+            assert label.get_window_extent(renderer).height <= ax.get_window_extent(renderer).height
