@@ -482,6 +482,17 @@ def test_each_pair_is_adjusted_for_its_own_mimic_alone():
             np.testing.assert_allclose(first[1][0, pair, rows], expected[1], atol=1e-12)
 
 
+def _light_params(calibration) -> dict:
+    """A light audit's settings: one split, small two-bag EBMs."""
+    light = {**SMALL, "outer_bags": 2}
+    return {
+        "calibration": calibration,
+        "n_crossfits": 1,
+        "student": ExplainableBoostingRegressor(**light, learning_rate=0.1, n_jobs=1),
+        "outcome": ExplainableBoostingClassifier(**light, learning_rate=0.05, n_jobs=1),
+    }
+
+
 @pytest.mark.parametrize("calibration", [None, "sigmoid"])
 def test_a_score_the_adjustment_holds_whole_leaves_nothing_to_correlate(calibration, tmp_path):
     # A logistic regression's log-odds (linear in the numeric features, a level effect),
@@ -502,13 +513,7 @@ def test_a_score_the_adjustment_holds_whole_leaves_nothing_to_correlate(calibrat
         X["a"] - 0.7 * X["b"] + X["g"].astype(str).map({"p": 0.0, "q": 0.5, "r": -0.5})
     ).to_numpy(dtype=float)
     y = (rng.uniform(size=n) < 1 / (1 + np.exp(-linear))).astype(int)
-    light = {**SMALL, "outer_bags": 2}
-    params = {
-        "calibration": calibration,
-        "n_crossfits": 1,
-        "student": ExplainableBoostingRegressor(**light, learning_rate=0.1, n_jobs=1),
-        "outcome": ExplainableBoostingClassifier(**light, learning_rate=0.05, n_jobs=1),
-    }
+    params = _light_params(calibration)
     audit = _small_audit(**params).fit(X, y, teacher_scores=linear)
     adjusted_mimic, _ = audit._test_residuals
     assert np.sqrt(np.mean(adjusted_mimic**2)) < 1e-10 * np.std(linear)
@@ -545,13 +550,7 @@ def test_a_score_far_from_zero_in_the_adjustment_leaves_nothing_to_correlate(off
     X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
     linear = (X["a"] - 0.7 * X["b"]).to_numpy()
     y = (rng.uniform(size=n) < 1 / (1 + np.exp(-linear))).astype(int)
-    light = {**SMALL, "outer_bags": 2}
-    params = {
-        "calibration": None,
-        "n_crossfits": 1,
-        "student": ExplainableBoostingRegressor(**light, learning_rate=0.1, n_jobs=1),
-        "outcome": ExplainableBoostingClassifier(**light, learning_rate=0.05, n_jobs=1),
-    }
+    params = _light_params(None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # scores far beyond log-odds: warned
         audit = _small_audit(**params).fit(X, y, teacher_scores=linear + offset)
