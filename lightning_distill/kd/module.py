@@ -1657,7 +1657,10 @@ class DistillationModule(TeacherModuleMixin, SettledHyperparameters, L.Lightning
         for name, value in updates.items():
             metric, attribute = self._stage_metric(stage, name, dataloader_idx)
             if value.dim() == 0:
-                metric.update(value, weight=batch_size)
+                # a batch mean counts once per sample: torchmetrics' MeanMetric drops the
+                # weights given to update() under nan_strategy="disable" (every batch had
+                # counted once, a short last batch as much as a full one)
+                metric.update(value.expand(batch_size))
             else:
                 metric.update(value)
             self.log(

@@ -832,6 +832,23 @@ def test_each_evaluation_dataloader_has_its_own_figures_and_a_fit_may_follow():
     assert "val/acc/dataloader_idx_1" in quiet_trainer().validate(module, [first, second])[1]
 
 
+def test_evaluation_loss_is_the_mean_over_samples_with_a_short_last_batch():
+    # 10 samples in batches of 3, 3, 3 and 1: the mean of the batch means is another figure
+    torch.manual_seed(0)
+    x, y = torch.randn(10, 4), torch.randint(0, 3, (10,))
+    student, teacher = nn.Linear(4, 3), nn.Linear(4, 3)
+    module = DistillationModule(student, teacher)
+    loader = DataLoader(TensorDataset(x, y), batch_size=3)
+    with torch.no_grad():
+        per_sample = F.cross_entropy(student(x), y, reduction="none").double()
+    batch_means = torch.stack([chunk.mean() for chunk in per_sample.split(3)]).mean()
+    assert abs(float(batch_means - per_sample.mean())) > 1e-3  # the data tell them apart
+    trainer = quiet_trainer()
+    for stage, prefix in ((trainer.validate, "val"), (trainer.test, "test")):
+        (results,) = stage(module, loader, verbose=False)
+        assert results[f"{prefix}/loss"] == pytest.approx(float(per_sample.mean()), rel=1e-5)
+
+
 def test_the_student_alone_loads_from_a_checkpoint_that_kept_the_teacher(tmp_path):
     torch.manual_seed(0)
     module = DistillationModule(make_cnn(4), make_cnn(8), keep_teacher_in_checkpoint=True)
