@@ -177,4 +177,19 @@ class DtypeKeepingMeanMetric(DtypeKeepingMetric, MeanMetric):
     """torchmetrics' :class:`~torchmetrics.MeanMetric` whose running sums keep their dtype
     (float32) when the module holding it is cast: under ``precision="16-true"`` a float16
     weight sum stopped at 65,504 rows (an accuracy read 0.0, a loss NaN) and under
-    ``"bf16-true"`` counts above 256 were rounded."""
+    ``"bf16-true"`` counts above 256 were rounded.
+
+    Under ``nan_strategy="disable"`` torchmetrics (1.9) replaces the weights given to
+    ``update`` with ones, silently: a weight other than 1 is refused here (give each value
+    once per unit of weight, ``value.expand(n)``)."""
+
+    def update(self, value, weight=1.0) -> None:
+        if self.nan_strategy == "disable" and not (
+            isinstance(weight, int | float) and weight == 1.0
+        ):
+            raise TypeError(
+                "weight must be left at 1 with nan_strategy='disable' (torchmetrics would "
+                f"replace it with ones); got {weight!r}. Give the value once per unit of "
+                "weight (value.expand(n)) instead."
+            )
+        super().update(value, weight)

@@ -2,8 +2,10 @@
 
 import contextlib
 
+import pytest
 import torch
 
+from lightning_distill._metric_states import DtypeKeepingMeanMetric
 from lightning_distill._precision import autocast_off
 
 
@@ -24,3 +26,19 @@ def test_autocast_off_is_a_plain_context_where_torch_has_no_autocast(monkeypatch
     assert isinstance(context, contextlib.nullcontext)
     with context:
         pass
+
+
+def test_a_weighted_update_of_a_mean_torchmetrics_would_unweight_is_refused():
+    # under nan_strategy="disable" torchmetrics replaces update's weights with ones, silently
+    # (the values 1 and 2 weighted 3 and 1 gave 1.5, not 1.25): refused, as the fix of the
+    # evaluation loss's mean needs no weight
+    metric = DtypeKeepingMeanMetric(nan_strategy="disable")
+    with pytest.raises(TypeError, match=r"^weight must be left at 1 with nan_strategy='disable'"):
+        metric.update(torch.tensor(1.0), weight=3)
+    metric.update(torch.tensor(1.0).expand(3))
+    metric.update(torch.tensor(2.0), weight=1)
+    assert float(metric.compute()) == 1.25
+    weighted = DtypeKeepingMeanMetric()  # the default strategy keeps the weights: taken
+    weighted.update(torch.tensor(1.0), weight=3)
+    weighted.update(torch.tensor(2.0))
+    assert float(weighted.compute()) == 1.25
