@@ -399,6 +399,52 @@ def test_violations_restore_modes():
     assert torch.equal(model[1].running_mean, stats)
 
 
+class _NoisyInput(nn.Module):
+    """Adds input noise in training; its own train() switches the noise with the mode."""
+
+    def __init__(self, in_features=3, out_features=2):
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features)
+        self.noise = 0.1
+
+    def train(self, mode=True):
+        super().train(mode)
+        self.noise = 0.1 if mode else 0.0
+        return self
+
+    def forward(self, x):
+        return self.linear(x + self.noise * torch.randn_like(x))
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        lambda model, x: monotonicity_violations(model, x, 0),
+        lambda model, x: monotonic_penalty(model, x, 0, margin=10.0),
+        lambda model, x: Monotonic(0, margin=10.0, n_points=8).penalty(model, x),
+    ],
+    ids=["violations", "monotonic_penalty", "Monotonic"],
+)
+def test_a_module_s_own_train_is_given_back_its_mode(check):
+    # evaluated in eval mode through the module's own train(False), which turns its noise
+    # off; restoring the flags alone left the noise off while the module read as training
+    torch.manual_seed(0)
+    x = torch.rand(16, 3)
+    model = _NoisyInput().train()
+    check(model, x)
+    assert model.training and model.noise == 0.1
+    # inside a network: the root's mode first, then each module's own (one left in eval)
+    network = nn.Sequential(_NoisyInput(), _NoisyInput(2, 2), nn.Linear(2, 1)).train()
+    network[1].eval()
+    check(network, x)
+    assert [m.training for m in network] == [True, False, True]
+    assert (network[0].noise, network[1].noise) == (0.1, 0.0)
+    # a module in evaluation mode stays there, noise off
+    model.eval()
+    check(model, x)
+    assert not model.training and model.noise == 0.0
+
+
 @pytest.mark.parametrize(
     "call, error, pattern",
     [
