@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lightning_distill._modes import evaluation_mode
 from lightning_distill._validation import (
     check_choice,
     check_finite,
@@ -32,18 +33,6 @@ from lightning_distill._validation import (
 __all__ = ["attribute", "check_method", "evaluation_mode", "loss_gradient"]
 
 AttributionMethod = str | type | Callable[[nn.Module, Tensor, Tensor], Tensor]
-
-
-@contextlib.contextmanager
-def evaluation_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Every submodule in eval mode inside the block, every submodule's own mode restored after."""
-    modes = {module: module.training for module in model.modules()}
-    model.eval()
-    try:
-        yield model
-    finally:
-        for module, training in modes.items():
-            module.training = training
 
 
 _HOOK_DICTS = (

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, IterableDataset, Sampler, Subset
 
 from lightning_distill._batch import INPUT_KEYS, _first_key, shuffling_sampler
 from lightning_distill._distributed import rank_and_world_size
+from lightning_distill._modes import evaluation_mode
 from lightning_distill._monitoring import (
     as_module_input,
     check_reiterable,
@@ -159,14 +160,9 @@ def _probing(module: nn.Module, device: torch.device, loader):
     """The module in eval mode without gradients, every submodule's mode given back after, and
     the training's random state untouched: torch's generators and ``loader``'s own (the probe
     loader draws a seed when iterated, from its own generator when it has one)."""
-    modes = {m: m.training for m in module.modules()}
-    module.eval()
-    try:
-        with torch.no_grad(), random_state_kept(device, loader):
-            yield
-    finally:
-        for m, training in modes.items():
-            m.training = training
+    # a submodule's own train() (input noise, a frozen part) is given its mode back through it
+    with evaluation_mode(module), torch.no_grad(), random_state_kept(device, loader):
+        yield
 
 
 def _thresholds(metric: NetworkDissection):

@@ -21,7 +21,6 @@ that no violation was found at those points, not that there is none between them
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import numbers
 import re
@@ -33,6 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lightning_distill._batch import mapping_like
+from lightning_distill._modes import evaluation_mode as _evaluation_mode
 from lightning_distill._precision import autocast_on
 from lightning_distill._validation import (
     check_choice,
@@ -890,44 +890,6 @@ class _ChainPenalty(torch.autograd.Function):
                 g_h = (g_z if g_h is None else g_h + g_z) * slope
                 g_t = _as_tangent(g_t * slope, t_in)
         return (None, None, None, *grads)
-
-
-@contextlib.contextmanager
-def _evaluation_mode(model: nn.Module):
-    """``model`` in evaluation mode inside the block; every submodule's own mode afterwards."""
-    modes = [(module, module.training) for module in model.modules()]
-    own_train = any(_has_own_train(module) for module, _ in modes)
-    if own_train:
-        model.eval()  # a module's own train() (one that keeps a part frozen) has its say
-    else:  # what eval() does, without its recursion through train()
-        for module, mode in modes:
-            if mode:
-                module.training = False
-    try:
-        yield
-    finally:
-        if own_train:
-            # what a module's own train(False) set besides the flag (noise, a schedule, a
-            # frozen part) is undone by its own train() with the mode it had: the flags alone
-            # would leave it in evaluation behaviour while it reads as training. Parents
-            # first (modules() walks them so), each called with its recorded mode; a module
-            # without its own train() gets its flag back.
-            model.train(modes[0][1])
-            for module, mode in modes:
-                if module.training != mode:
-                    if _has_own_train(module):
-                        module.train(mode)
-                    else:
-                        module.training = mode
-        else:
-            for module, mode in modes:
-                if module.training != mode:
-                    module.training = mode
-
-
-def _has_own_train(module: nn.Module) -> bool:
-    """Whether ``module``'s class overrides ``train`` or ``eval`` (torch's set the flags only)."""
-    return type(module).train is not nn.Module.train or type(module).eval is not nn.Module.eval
 
 
 def _check_rows_independent(model: nn.Module) -> None:
