@@ -358,3 +358,20 @@ def small_audit(calibration):
         student=ExplainableBoostingRegressor(**small, learning_rate=0.3),
         outcome=ExplainableBoostingClassifier(**small, learning_rate=0.05),
     )
+
+
+class NoisyInput(torch.nn.Module):
+    """Adds input noise in training only, its level set by its own ``train()`` (as a schedule
+    would): after a block that put it in eval mode, the flag alone would read as training
+    while the level stayed off."""
+
+    def __init__(self, std: float = 0.1):
+        super().__init__()
+        self.base = self.std = std
+
+    def train(self, mode: bool = True):
+        self.std = self.base if mode else 0.0
+        return super().train(mode)
+
+    def forward(self, x):
+        return x + self.std * torch.randn_like(x) if self.std else x

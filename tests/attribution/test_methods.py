@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lightning_distill.attribution import attribute, loss_gradient
+from tests.helpers import NoisyInput
 
 
 def small_cnn(seed: int = 0) -> nn.Module:
@@ -457,27 +458,12 @@ def test_baselines_captum_cannot_take_are_named_and_those_it_takes_give_its_maps
     )
 
 
-class _NoisyInput(torch.nn.Module):
-    """Adds input noise in training only, set by its own train() (as a schedule would)."""
-
-    def __init__(self):
-        super().__init__()
-        self.std = 0.1
-
-    def train(self, mode: bool = True):
-        self.std = 0.1 if mode else 0.0
-        return super().train(mode)
-
-    def forward(self, x):
-        return x + self.std * torch.randn_like(x) if self.std else x
-
-
 def test_a_modules_own_train_is_given_its_mode_back_after_attributions():
     # only the flags were put back: a module whose own train(False) turned its noise off
     # read as training afterwards but trained without noise from then on
-    noisy = _NoisyInput()
+    noisy = NoisyInput()
     model = torch.nn.Sequential(noisy, torch.nn.Flatten(), torch.nn.Linear(4, 3))
-    frozen = _NoisyInput().eval()  # a submodule the user keeps in eval mode stays there
+    frozen = NoisyInput().eval()  # a submodule the user keeps in eval mode stays there
     model.append(frozen)
     model.train()
     frozen.eval()

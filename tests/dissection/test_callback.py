@@ -15,7 +15,7 @@ from lightning_distill import FeatureHooks
 from lightning_distill.callbacks import DissectionMonitor
 from lightning_distill.datasets import SyntheticConcepts
 from lightning_distill.metrics import NetworkDissection
-from tests.helpers import TinyNet, quiet_trainer
+from tests.helpers import NoisyInput, TinyNet, quiet_trainer
 
 
 @pytest.fixture(scope="module")
@@ -93,26 +93,14 @@ def test_dissect_runs_in_eval_without_grad_and_restores_modes(concepts):
     assert {name: m.training for name, m in model.named_modules()} == before
 
 
-class _Scheduled(torch.nn.Identity):
-    """Sets a value of its own in its own train(), as input noise or a schedule would."""
-
-    def __init__(self):
-        super().__init__()
-        self.level = 1.0
-
-    def train(self, mode: bool = True):
-        self.level = 1.0 if mode else 0.0
-        return super().train(mode)
-
-
 def test_dissect_gives_a_modules_own_train_its_mode_back(concepts):
     # the flags alone were put back: a module whose own train(False) set something besides
     # its flag read as training after a dissection but kept its evaluation setting
     model = TinyNet()
-    model.scheduled = _Scheduled()
+    model.scheduled = NoisyInput()
     model.train()
     DissectionMonitor(probe_loader(concepts), "features.4").dissect(model)
-    assert model.scheduled.training and model.scheduled.level == 1.0
+    assert model.scheduled.training and model.scheduled.std == 0.1
 
 
 def test_monitor_writes_pictures(concepts, tmp_path):
