@@ -35,6 +35,7 @@ from lightning_utilities.core.apply_func import apply_to_collection
 from torch import Tensor, nn
 
 from lightning_distill._batch import TEACHER_READS_AFTER, unpack_batch, watch_for_teacher
+from lightning_distill._modes import evaluation_mode
 from lightning_distill._monitoring import loader_generators
 from lightning_distill._precision import autocast_off as _autocast_off
 from lightning_distill._teacher import tensors_given_back
@@ -681,40 +682,38 @@ def _to_module(tensor: Tensor, device, dtype) -> Tensor:
 @torch.no_grad()
 def _validation_scores(module, val) -> dict[str, float]:
     student, teacher = module, module.teacher  # an nn.Module (_FreshModules.check)
-    modes = [(m, m.training) for m in (*student.modules(), *teacher.modules())]
-    student.eval()
-    teacher.eval()
+    # both in eval mode, each submodule's own mode given back after (through its own train()
+    # where it has one: the flags alone left such a module in its evaluation setting)
+    with evaluation_mode(student), evaluation_mode(teacher):
+        return _scores_in_eval(student, teacher, val)
+
+
+def _scores_in_eval(student, teacher, val) -> dict[str, float]:
     device = next(student.parameters()).device
     # a Trainer's precision ("64-true", "bf16-true") cast the module: its floating inputs too
     dtype = next((p.dtype for p in student.parameters() if p.is_floating_point()), None)
     correct = agree = rows = 0
     kl = 0.0
-    try:
-        for batch in val:
-            inputs, targets = _inputs_and_targets(batch)
-            # every tensor of the inputs (a dict or tuple of them too), as the fit's precision
-            # plugin and device transfer gave them to the module
-            inputs = apply_to_collection(inputs, Tensor, _to_module, device, dtype)
-            targets = targets.to(device)
-            # the teacher reads the batch after the student (see watch_for_teacher)
-            watch, later = watch_for_teacher(inputs)
-            student_logits = student(inputs)
-            watch.check("student", TEACHER_READS_AFTER)
-            teacher_logits = teacher(later)
-            try:  # as training reads them: [N] class indices ([N, 1] would broadcast)
-                _check_targets(targets, student_logits)
-            except (TypeError, ValueError) as error:
-                raise type(error)(f"val batches: {error}") from None
-            predictions = student_logits.argmax(1)
-            correct += int((predictions == targets).sum())
-            agree += int((predictions == teacher_logits.argmax(1)).sum())
-            kl += float(kd_loss_at(student_logits, teacher_logits, torch.tensor(1.0))) * len(
-                targets
-            )
-            rows += len(targets)
-    finally:
-        for submodule, mode in modes:
-            submodule.training = mode
+    for batch in val:
+        inputs, targets = _inputs_and_targets(batch)
+        # every tensor of the inputs (a dict or tuple of them too), as the fit's precision
+        # plugin and device transfer gave them to the module
+        inputs = apply_to_collection(inputs, Tensor, _to_module, device, dtype)
+        targets = targets.to(device)
+        # the teacher reads the batch after the student (see watch_for_teacher)
+        watch, later = watch_for_teacher(inputs)
+        student_logits = student(inputs)
+        watch.check("student", TEACHER_READS_AFTER)
+        teacher_logits = teacher(later)
+        try:  # as training reads them: [N] class indices ([N, 1] would broadcast)
+            _check_targets(targets, student_logits)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"val batches: {error}") from None
+        predictions = student_logits.argmax(1)
+        correct += int((predictions == targets).sum())
+        agree += int((predictions == teacher_logits.argmax(1)).sum())
+        kl += float(kd_loss_at(student_logits, teacher_logits, torch.tensor(1.0))) * len(targets)
+        rows += len(targets)
     if rows == 0:
         fail("val", "a loader with at least one batch", val)
     return {"accuracy": correct / rows, "agreement": agree / rows, "kl": kl / rows}

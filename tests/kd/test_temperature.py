@@ -25,7 +25,7 @@ from lightning_distill.kd.temperature import (
     kd_loss_at,
     select_temperature,
 )
-from tests.helpers import RecordingLinear, WritesItsInput, quiet_trainer
+from tests.helpers import NoisyInput, RecordingLinear, WritesItsInput, quiet_trainer
 
 
 def test_gradient_reversal_flips_and_scales():
@@ -979,3 +979,16 @@ def test_a_learned_temperatures_initial_value_is_fixed_at_construction():
     rebuilt = LearnedTemperature.from_data(temperature.as_data())
     assert rebuilt.value == pytest.approx(5.0) and rebuilt.initial == 5.0
     assert copy.deepcopy(LearnedTemperature()).initial is None
+
+
+def test_a_sweep_gives_a_teachers_own_train_its_mode_back():
+    # the sweep's validation scores gave back the teacher's flags alone: a submodule whose own
+    # train(False) turned its noise off read as training afterwards, its noise still off
+    x, y = _sweep_data()
+    torch.manual_seed(5)
+    noisy = NoisyInput()
+    teacher = nn.Sequential(noisy, nn.Linear(5, 2))
+    teacher.train()
+    result = _sweep_under("32-true", teacher, x, y)
+    assert len(result.runs) == 2
+    assert noisy.training and noisy.std == 0.1
