@@ -461,6 +461,16 @@ class SoftDecisionTree(nn.Module):
         if key not in state_dict and key in missing_keys:
             # saved before trees kept their settings: this tree's own settings stand
             missing_keys.remove(key)
+        learned = prefix + "inverse_temperature"
+        if learned in unexpected_keys and not isinstance(self.inverse_temperature, Tensor):
+            # a learned beta loaded into a tree built with that value as a fixed one (the
+            # settings' check above refuses another value): the same predictions, nothing
+            # left unread (torch's strict load had refused the key)
+            saved_beta = state_dict[learned]
+            if isinstance(saved_beta, Tensor) and math.isclose(
+                float(saved_beta), _plain_value(self.inverse_temperature), rel_tol=1e-6
+            ):
+                unexpected_keys.remove(learned)
 
     def __getstate__(self):
         # The penalty's calls hold their graphs, which cannot be copied or pickled.

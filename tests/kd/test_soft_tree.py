@@ -129,6 +129,12 @@ def test_a_learned_beta_reloads_into_a_tree_built_the_same_way():
     # a tree with a fixed beta of another value still refuses the learned one's weights
     with pytest.raises(ValueError, match="inverse_temperature=2.5; this one has inverse_tem"):
         SoftDecisionTree(4, 3, depth=2).load_state_dict(state, strict=False)
+    # a tree built with the learned value as a fixed beta takes the weights, the beta read
+    # (a strict load had failed with torch's "Unexpected key(s) ... inverse_temperature")
+    fixed = SoftDecisionTree(4, 3, depth=2, inverse_temperature=2.5)
+    fixed.load_state_dict(state)
+    assert fixed.inverse_temperature == 2.5
+    torch.testing.assert_close(fixed(x), trained(x))
 
 
 def test_a_beta_registered_as_a_buffer_is_assigned_as_torch_assigns_buffers():
