@@ -737,11 +737,17 @@ def _text_order(texts) -> list[int]:
     return sorted(range(len(texts)), key=lambda k: (values[k], texts[k]))
 
 
-def categories_as_labels(X, feature_types=None):
-    """``X`` with each unordered ``category`` column's categories as an Explainable Boosting
-    Machine would find them in an ``object`` column of the same values: only those the rows
-    hold, in the order it gives the levels of such a column (by text, or by value when all
-    read as numbers; :func:`_text_order`).
+def is_explainable_boosting(model) -> bool:
+    """Whether ``model`` is an Explainable Boosting Machine (it has their ``exclude``)."""
+    return "exclude" in model.get_params(deep=False)
+
+
+def categories_as_labels(X, model=None):
+    """``X`` as the Explainable Boosting Machine ``model`` (None: a default one) is to be fitted
+    on it, with each unordered ``category`` column's categories as such a model would find them
+    in an ``object`` column of the same values: only those the rows hold, in the order it gives
+    the levels of such a column (by text, or by value when all read as numbers;
+    :func:`_text_order`). Another kind of ``model`` gets ``X`` as it is.
 
     An Explainable Boosting Machine takes a ``category`` column's categories as they are, unused
     ones included, in their order, and bins the levels of a column of labels in an order of its
@@ -749,16 +755,17 @@ def categories_as_labels(X, feature_types=None):
     ``['a', 'b', 'c']`` or ``['c', 'a', 'b']``, or as text read from a file, would otherwise
     give different models (as another seed does), though the order of an unordered category is
     not data. Ordered categories are left as they are: the model reads them as ordinal, in
-    their order, which is the user's. So is a column for which ``feature_types`` (the model's
-    parameter: None or one entry per column) declares something other than ``"auto"`` or
-    ``"nominal"`` (an ordinal one, say).
+    their order, which is the user's. So is a column for which the model's ``feature_types``
+    (None or one entry per column) declares something other than ``"auto"`` or ``"nominal"``
+    (an ordinal one, say).
 
     Used where such a model is fitted; predictions do not depend on the categories' order (the
     fitted model reads a category by its text). The user's frame is left as it was; the
     values, and so the labels of the model's bins, are the user's.
     """
-    if not is_frame(X):
+    if not is_frame(X) or (model is not None and not is_explainable_boosting(model)):
         return X
+    feature_types = None if model is None else model.get_params(deep=False).get("feature_types")
     changed = []
     for index, dtype in enumerate(X.dtypes):
         if not isinstance(dtype, pd.CategoricalDtype) or dtype.ordered:

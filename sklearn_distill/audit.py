@@ -483,11 +483,9 @@ def _fit_pair(audit, X, y01, scores, seed, ebm_jobs, terms, *, fold=False, recor
             terms = _interaction_pairs(mimic.student_)
         outcome = audit._make_outcome(outcome_seed, ebm_jobs, terms, fold)
         bags = _record_bags(outcome, records, outcome_seed)
-        params = outcome.get_params(deep=False)
-        if "exclude" in params:
-            # an Explainable Boosting Machine: fitted alike whatever the order of an unordered
-            # 'category' column's categories, as the mimic's student is
-            X = categories_as_labels(X, params.get("feature_types"))
+        # an Explainable Boosting Machine: fitted alike whatever the order of an unordered
+        # 'category' column's categories, as the mimic's student is
+        X = categories_as_labels(X, outcome)
         if bags is None:
             outcome.fit(X, y01)
         else:

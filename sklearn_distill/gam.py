@@ -56,6 +56,7 @@ from sklearn_distill._data import (
     concat_rows,
     fingerprint,
     holds_booleans,
+    is_explainable_boosting,
     is_frame,
     numeric_column,
     take_rows,
@@ -1287,7 +1288,7 @@ class DistilledGAM(DistillerBase):
             check_regressor("student", self.student, target="the teacher's (log-odds) score")
         if self.max_terms is not None:
             check_integer("max_terms", self.max_terms, minimum=1)
-            if self.student is not None and "exclude" not in self.student.get_params():
+            if self.student is not None and not is_explainable_boosting(self.student):
                 raise ValueError(
                     "max_terms needs an Explainable Boosting Machine student (it refits the "
                     f"student on the kept terms); got student={self.student!r}."
@@ -1295,7 +1296,7 @@ class DistilledGAM(DistillerBase):
 
     def _check_X(self, X, *, reset):
         X = super()._check_X(X, reset=reset)
-        if self.student is None or "exclude" in self.student.get_params():
+        if self.student is None or is_explainable_boosting(self.student):
             # an Explainable Boosting student reads a column of objects by its cells' text
             check_numbers_read_as_text(X, self.feature_kinds_)
             check_category_texts(X)
@@ -1374,12 +1375,9 @@ class DistilledGAM(DistillerBase):
                     "or max_samples."
                 )
             fit_params["bags"] = self._student_bags
-        params = {} if self.student is None else self.student.get_params(deep=False)
-        if self.student is None or "exclude" in params:
-            # an Explainable Boosting student: the categories' order of an unordered
-            # 'category' column is not data, and would change the fit (a copy; the teacher
-            # read the user's frame)
-            transfer = categories_as_labels(transfer, params.get("feature_types"))
+        # an Explainable Boosting student: the categories' order of an unordered 'category'
+        # column is not data, and would change the fit (a copy; the teacher read the user's frame)
+        transfer = categories_as_labels(transfer, self.student)
         with warnings.catch_warnings():
             # interpret warns that its own plots hide the missing-value bin; shape_functions
             # and the package's pictures show that bin, so the warning would only mislead
