@@ -138,7 +138,7 @@ def plot_attribution_maps(
     import textwrap
 
     # a title longer than its row ran into the rows beside it: wrapped to the row's height
-    # (about 14 characters an inch at this size)
+    # (at most 12 characters an inch of it, at this font size)
     inches = figure.get_figheight() * (1 / rows if own_figure else axes[0, 0].get_position().height)
     for row in range(rows):
         image = _displayable(images[row])
