@@ -420,6 +420,7 @@ def test_attributions_and_their_scores_equal_cpu():
             metrics["localisation"].update(lossgrad[half], masks[half])
             metrics["agreement"].update(saliency[half], gradients[half])
         out["metrics"] = {k: m.compute() for k, m in metrics.items()}
+        out["best"] = metrics["five_band"].per_image_best()
         out["maps"] = {"saliency": saliency, "ig": gradients, "loss_gradient": lossgrad}
         return out
 

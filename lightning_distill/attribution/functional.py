@@ -31,9 +31,14 @@ __all__ = [
     "localisation_score",
 ]
 
-#: The band thresholds of Tjoa & Guan's reference settings, for the map and the ground truth.
+#: The band thresholds of Tjoa & Guan's reference settings, for the map and the ground truth
+#: (``XAI_SETTING_FIVE_BAND`` in ``xai_basic/src/xai_eval.py`` of ``ericotjo001/explainable_ai``,
+#: with ``soft_delta=0.005`` and ``n_soft_steps=56``).
 DEFAULT_THRESHOLDS = (-0.7, -0.3, 0.3, 0.7)
-#: The map thresholds of the earlier version of their paper.
+#: The map thresholds of the reference's version-1 code, the code of the paper's arXiv version
+#: (2009.02899): ``XAI_SETTING_0001`` in ``xai_basic/legacy/srcV1/pipeline/eval/xai_settings.py``,
+#: used with the ground truth's :data:`DEFAULT_THRESHOLDS`, ``soft_delta=0.005`` and
+#: ``n_soft_steps=56``.
 EARLY_THRESHOLDS = (-0.5, -0.3, 0.3, 0.5)
 # the reference adds this to every denominator of recall, precision and FPR
 _EPSILON = 1e-6
@@ -332,7 +337,11 @@ def five_band_scores(
     With ``soft_steps=K`` (the reference's ``n_soft_steps``; it uses 56) the scores are computed
     for ``K`` threshold sets of the map, the first as given and each next one moved
     ``soft_delta`` toward zero (see :func:`five_band_threshold_sets`); the ground truth's
-    thresholds stay fixed. The curve's mean over the sets is the "soft" score.
+    thresholds stay fixed. The curve's mean over the sets is the "soft" score (the reference's
+    ``Pmu``, ``Rmu``, ``Amu``); its largest value over the sets, ``scores[name].amax(-1)``, is the
+    reference's per-image "best" (``Pu``, ``Ru``, ``Au``), each score's best taken on its own
+    (they need not come from the same set). :meth:`FiveBandScore.per_image_best
+    <lightning_distill.metrics.FiveBandScore.per_image_best>` averages those over images.
 
     Parameters
     ----------
@@ -343,7 +352,8 @@ def five_band_scores(
         0 (background), 0.4 (the cell) and 0.9 (the class-specific part), which the default
         thresholds put in bands 0, 1 and 2.
     thresholds : sequence of four floats, default=(-0.7, -0.3, 0.3, 0.7)
-        Band thresholds of the map (:data:`EARLY_THRESHOLDS` are the earlier paper's).
+        Band thresholds of the map (:data:`EARLY_THRESHOLDS` are those of the reference's
+        version-1 code, the paper's arXiv version).
     ground_truth_thresholds : sequence of four floats, default=(-0.7, -0.3, 0.3, 0.7)
     soft_steps : int, optional
         Number of threshold sets of the soft sweep; ``None`` scores the given thresholds only.

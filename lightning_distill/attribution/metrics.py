@@ -100,6 +100,9 @@ class _MeanOfScores(DtypeKeepingMetric):
 
 #: FiveBandScore's settings, fixed at construction
 _FIVE_BAND_SETTINGS = ("thresholds", "ground_truth_thresholds", "soft_steps", "soft_delta")
+#: the scores whose per-image best over the threshold sets FiveBandScore keeps (the reference's
+#: Au, Pu, Ru; it takes no best of the false-positive rate)
+_BEST_SCORES = ("pixel_accuracy", "precision", "recall")
 
 
 class FiveBandScore(_MeanOfScores):
@@ -118,7 +121,9 @@ class FiveBandScore(_MeanOfScores):
     ground_truth_thresholds : sequence of four floats, default=(-0.7, -0.3, 0.3, 0.7)
     soft_steps : int, optional
         With ``K`` steps, :meth:`compute` gives each score's mean over the ``K`` threshold sets
-        (the "soft" score) and :meth:`curves` the curves. The reference uses 56.
+        (the "soft" score), :meth:`curves` the curves (mean over images per set) and
+        :meth:`per_image_best` the mean over images of each image's best score over the sets.
+        The reference uses 56.
     soft_delta : float, default=0.005
     **kwargs
         Passed to :class:`torchmetrics.Metric`.
@@ -140,6 +145,8 @@ class FiveBandScore(_MeanOfScores):
     {'pixel_accuracy': 0.991, 'precision': 0.964, 'recall': 1.0, 'fpr': 0.01}
     >>> [round(v, 6) for v in metric.curves()["precision"][[0, -1]].tolist()]
     [1.0, 0.5]
+    >>> {name: round(float(value), 3) for name, value in metric.per_image_best().items()}
+    {'pixel_accuracy': 1.0, 'precision': 1.0, 'recall': 1.0}
     """
 
     higher_is_better = None  # fpr is better low, the others high
@@ -165,6 +172,10 @@ class FiveBandScore(_MeanOfScores):
         self.soft_delta = float(soft_delta)
         self.register_buffer("threshold_sets", sets, persistent=False)
         self._add_score_states(len(sets))
+        # per score of _BEST_SCORES, the sum over images of each image's best over the sets
+        self.add_state(
+            "best_sum", torch.zeros(len(_BEST_SCORES), dtype=torch.float64), dist_reduce_fx="sum"
+        )
 
     def __setattr__(self, name: str, value) -> None:
         # the threshold settings make the states (one row of scores per threshold set) and the
@@ -205,21 +216,68 @@ class FiveBandScore(_MeanOfScores):
             attribution, ground_truth, self.threshold_sets, self._ground_truth_thresholds
         )
 
+    def _accumulate(self, scores: dict[str, Tensor]) -> None:
+        super()._accumulate(scores)
+        best = torch.stack([scores[name].reshape(len(scores[name]), -1) for name in _BEST_SCORES])
+        self.best_sum += best.amax(-1).sum(1).to(self.best_sum)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # a state saved before the best sums were a state: its images' bests are unknown (NaN)
+        # unless it holds no image
+        if (
+            self._persistent.get("best_sum")
+            and prefix + "best_sum" not in state_dict
+            and isinstance(state_dict.get(prefix + "score_sum"), Tensor)
+        ):
+            count = state_dict.get(prefix + "count")
+            empty = isinstance(count, Tensor) and int(count) == 0
+            state_dict[prefix + "best_sum"] = torch.full_like(
+                self._defaults["best_sum"], 0.0 if empty else float("nan")
+            )
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def _warn_before_update(self, method: str, what: str) -> None:
+        if self.update_count == 0:  # as torchmetrics warns for compute
+            warnings.warn(
+                f"The ``{method}`` method of metric {type(self).__name__} was called before the "
+                f"``update`` method: there are no scores to average, and {what} NaN.",
+                UserWarning,
+                stacklevel=3,
+            )
+
     def curves(self) -> dict[str, Tensor]:
         """Mean score per threshold set, ``[K]`` each (``K = 1`` without ``soft_steps``).
 
         Under DDP every process must call it (the sums are reduced across processes, as in
         :meth:`compute`).
         """
-        if self.update_count == 0:  # as torchmetrics warns for compute
-            warnings.warn(
-                f"The ``curves`` method of metric {type(self).__name__} was called before the "
-                "``update`` method: there are no scores to average, and the curves are NaN.",
-                UserWarning,
-                stacklevel=2,
-            )
+        self._warn_before_update("curves", "the curves are")
         with self.sync_context():
             return self._curves()
+
+    def per_image_best(self) -> dict[str, Tensor]:
+        """Mean over images of each image's best score over the threshold sets (scalars).
+
+        For each image and each of ``pixel_accuracy``, ``precision`` and ``recall``, the largest
+        value over the ``K`` threshold sets, averaged over images: the "best" scores of Tjoa &
+        Guan's reference (``Au``, ``Pu``, ``Ru`` per image, averaged over images as its
+        ``sAveAu``, ``sAvePu``, ``sAveRu``; its version-1 analysis code,
+        ``xai_basic/legacy/srcV1``). Each score's best is taken on its own, so an image's best
+        precision and best recall may come from different sets: the three are not the scores of
+        one banding. This is not the best of the :meth:`curves` (which average over images
+        first, and never exceed these); the false-positive rate has no best here, as in the
+        reference. The reference's standard deviations over images and its restriction to
+        correctly classified images are left to the caller (score the images apart with
+        :func:`~lightning_distill.functional.five_band_scores`, whose ``amax(-1)`` gives the
+        per-image bests). Without ``soft_steps`` (one set) it equals :meth:`compute`.
+
+        Under DDP every process must call it (the sums are reduced across processes).
+        """
+        self._warn_before_update("per_image_best", "the means are")
+        with self.sync_context():
+            if self.update_count > 0 and int(self.count) == 0:
+                self._means()  # its warning: every update was refused
+            return dict(zip(_BEST_SCORES, self.best_sum / self.count))
 
     def _curves(self) -> dict[str, Tensor]:
         return dict(zip(self.score_names, self._means()))

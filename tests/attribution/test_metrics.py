@@ -19,6 +19,7 @@ from lightning_distill.functional import (
     localisation_score,
 )
 from lightning_distill.metrics import AttributionAgreement, AttributionLocalisation, FiveBandScore
+from tests.attribution import reference
 
 
 def make_batch(n: int = 20, seed: int = 0):
@@ -45,6 +46,7 @@ def run_metrics(maps, other, truth, batches):
         metrics["agreement"].update(maps[index], other[index])
     out = {name: metric.compute() for name, metric in metrics.items()}
     out["curves"] = metrics["five_band"].curves()
+    out["best"] = metrics["five_band"].per_image_best()
     return out
 
 
@@ -87,6 +89,86 @@ def test_batch_size_and_order_invariance():
         np.testing.assert_allclose(singles[name], whole[name], rtol=1e-12, err_msg=name)
 
 
+def test_per_image_best_is_the_references_best_averaged_over_images():
+    # the reference's Pu / Ru / Au: per image, the largest score over the threshold sets (each
+    # score on its own); then the mean over images (its sAvePu, sAveRu, sAveAu). Computed here
+    # with the plain numpy port of the per-image scores, image by image and set by set.
+    maps, _, truth = make_batch()
+    metric = FiveBandScore(soft_steps=12)
+    for index in (slice(0, 7), slice(7, 20)):
+        metric.update(maps[index], truth[index])
+    per_image = reference.five_band(
+        maps.numpy(), truth.numpy(), (-0.7, -0.3, 0.3, 0.7), (-0.7, -0.3, 0.3, 0.7), steps=12
+    )
+    found = metric.per_image_best()
+    assert set(found) == {"pixel_accuracy", "precision", "recall"}  # no best of the fpr
+    for name, value in found.items():
+        expected = np.mean([max(row) for row in per_image[name]])
+        assert value.dtype == torch.float64 and value.ndim == 0
+        assert value.item() == pytest.approx(expected, rel=1e-12, abs=0), name
+        # not the best of the curves: those average over images first, and are lower here
+        assert metric.curves()[name].max().item() < value.item() - 1e-3, name
+    # one threshold set: the best is the score itself
+    single = FiveBandScore()
+    single.update(maps, truth)
+    for name, value in single.per_image_best().items():
+        assert value.item() == pytest.approx(single.compute()[name].item(), rel=1e-12)
+
+
+def test_per_image_best_by_hand():
+    # two 1 x 4 images, bands read off by hand; sets (-0.7, -0.3, 0.3, 0.7) and, one step of
+    # 0.2 toward zero, (-0.5, -0.1, 0.1, 0.5). Ground-truth bands 0 / 1 / 2 for 0 / 0.4 / 0.9.
+    truth = torch.tensor([[[0.0, 0.4, 0.9, 0.9]], [[0.0, 0.4, 0.4, 0.9]]], dtype=torch.float64)
+    maps = torch.tensor([[[0.0, 0.2, 0.6, 1.0]], [[0.25, 0.2, 0.0, 1.0]]], dtype=torch.float64)
+    eps = 1e-6
+    # image 1: set 0 bands 0 0 1 2 -> TP 1, FP 1 (band 1 on band 2), FN 1, TN 1;
+    #          set 1 bands 0 1 2 2 -> all equal, TP 3
+    # image 2: set 0 bands 0 0 0 2 -> TP 1, FP 0, FN 2, TN 1;
+    #          set 1 bands 1 1 0 2 -> TP 2, FP 1, FN 1, TN 0
+    scores = {  # [image][set]
+        "pixel_accuracy": [[2 / 4, 4 / 4], [2 / 4, 2 / 4]],
+        "precision": [[1 / (2 + eps), 3 / (3 + eps)], [1 / (1 + eps), 2 / (3 + eps)]],
+        "recall": [[1 / (2 + eps), 3 / (3 + eps)], [1 / (3 + eps), 2 / (3 + eps)]],
+    }
+    metric = FiveBandScore(soft_steps=2, soft_delta=0.2)
+    metric.update(maps, truth)
+    curves, best = metric.curves(), metric.per_image_best()
+    for name, rows in scores.items():
+        np.testing.assert_allclose(curves[name].numpy(), np.mean(rows, 0), rtol=1e-12)
+        # image 2's best precision is at set 0, its best recall at set 1: each on its own
+        expected = (max(rows[0]) + max(rows[1])) / 2
+        assert best[name].item() == pytest.approx(expected, rel=1e-12, abs=0), name
+    assert best["pixel_accuracy"].item() == 0.75
+    assert best["precision"].item() == pytest.approx(1.0, abs=1e-6)  # best of curves: 5 / 6
+    assert curves["precision"].max().item() == pytest.approx(5 / 6, abs=1e-6)
+
+
+def test_per_image_best_of_a_state_saved_without_it():
+    # a persistent state saved before the best sums were a state: its images' bests are
+    # unknown (NaN), its other scores load as saved; one with no image starts from zero
+    maps, _, truth = make_batch()
+    saved = FiveBandScore(soft_steps=3)
+    saved.persistent(True)
+    saved.update(maps, truth)
+    old = {k: v for k, v in saved.state_dict().items() if k != "best_sum"}
+    loaded = FiveBandScore(soft_steps=3)
+    loaded.persistent(True)
+    loaded.load_state_dict(old)
+    with warnings.catch_warnings():  # a loaded metric has had no update: torchmetrics warns
+        warnings.simplefilter("ignore", UserWarning)
+        assert all(bool(v.isnan()) for v in loaded.per_image_best().values())
+        for name, value in saved.compute().items():
+            torch.testing.assert_close(loaded.compute()[name], value, rtol=0, atol=0)
+    empty = FiveBandScore(soft_steps=3)
+    empty.persistent(True)
+    fresh = FiveBandScore(soft_steps=3)
+    fresh.persistent(True)
+    fresh.load_state_dict({k: v for k, v in empty.state_dict().items() if k != "best_sum"})
+    fresh.update(maps, truth)
+    for name, value in saved.per_image_best().items():
+        torch.testing.assert_close(fresh.per_image_best()[name], value, rtol=0, atol=0)
+
+
 def test_states_fixed_size_and_reset():
     maps, _, truth = make_batch()
     metric = FiveBandScore(soft_steps=5)
@@ -98,10 +180,13 @@ def test_states_fixed_size_and_reset():
     assert int(metric.count) == 20
     metric.reset()
     assert int(metric.count) == 0 and float(metric.score_sum.abs().sum()) == 0.0
+    assert float(metric.best_sum.abs().sum()) == 0.0
     assert metric.threshold_sets.shape == (5, 4)
     # before any update there is nothing to average: said, as torchmetrics says it for compute
     with pytest.warns(UserWarning, match="``curves`` method of metric FiveBandScore was called"):
         assert bool(metric.curves()["precision"].isnan().all())
+    with pytest.warns(UserWarning, match="``per_image_best`` method of metric FiveBandScore"):
+        assert bool(metric.per_image_best()["precision"].isnan())
 
 
 def test_a_state_saved_under_another_configuration_is_refused():
@@ -348,6 +433,8 @@ def test_compute_after_refused_updates_alone_says_there_is_nothing_to_average(na
     if name == "five_band":
         with pytest.warns(UserWarning, match="every update since the last reset was refused"):
             metric.curves()
+        with pytest.warns(UserWarning, match="every update since the last reset was refused"):
+            assert all(bool(v.isnan()) for v in metric.per_image_best().values())
     # a good update after the refused one: the means of the good batch alone, and no warning
     metric.update(*good)
     reference = type(metric)(**({"soft_steps": 3} if name == "five_band" else {}))
