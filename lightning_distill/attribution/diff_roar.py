@@ -41,9 +41,11 @@ from lightning_distill._validation import (
 )
 from lightning_distill.attribution.methods import (
     AttributionMethod,
-    attribute,
+    _single_tensor,
+    attribute_indexed,
     check_method,
     evaluation_mode,
+    per_input_kwargs,
 )
 
 __all__ = ["diff_roar", "mask_by_rank"]
@@ -78,6 +80,16 @@ class _Classifier(L.LightningModule):
 def _as_pair(name: str, data) -> tuple[Tensor, Tensor]:
     if isinstance(data, TensorDataset):
         data = data.tensors
+    elif callable(getattr(data, "classification", None)):
+        # the library's data sets (DigitBlocks, SyntheticCells) yield dicts with masks beside
+        # the images; their (image, target) pairs are one call away
+        fail(
+            name,
+            "an (images, targets) pair of tensors or a TensorDataset of them (for a "
+            f"{type(data).__name__}, pass its .classification())",
+            type(data).__name__,
+            TypeError,
+        )
     if not isinstance(data, Sequence) or len(data) != 2:
         fail(
             name, "an (images, targets) pair of tensors or a TensorDataset of them", data, TypeError
@@ -393,7 +405,7 @@ def _restore_shared(saved: list) -> None:
             module.training = training
 
 
-def _attributions(attribution, model, images, targets, batch_size, kwargs) -> Tensor:
+def _attributions(attribution, model, images, targets, batch_size, kwargs, stream) -> Tensor:
     sizes = [batch_size] * (len(images) // batch_size)
     if len(images) % batch_size:
         sizes.append(len(images) % batch_size)
@@ -402,12 +414,17 @@ def _attributions(attribution, model, images, targets, batch_size, kwargs) -> Te
         # batch (FeaturePermutation) cannot attribute one input alone
         sizes[-2:] = [sizes[-2] + 1]
     # in the model's dtype and on its device (a model cast with .double(), or on a GPU), as
-    # its accuracy is measured; the maps come back as the images are
-    parts = []
+    # its accuracy is measured; the maps come back as the images are. A method that draws
+    # gives each image the draws of its index in its split (``stream``), not of its batch
+    parts, start = [], 0
     for x, y in zip(images.split(sizes), targets.split(sizes)):
         inputs = as_module_input(x, model)
-        maps = attribute(model, inputs, y.to(inputs.device), attribution, **kwargs)
+        indices = range(start, start + len(x))
+        maps = attribute_indexed(
+            model, inputs, y.to(inputs.device), attribution, indices, stream, **kwargs
+        )
         parts.append(maps.to(images.device, images.dtype))
+        start += len(x)
     return torch.cat(parts)
 
 
@@ -527,7 +544,10 @@ def diff_roar(
         ``captum.attr`` method (``"Saliency"``, ``"IntegratedGradients"``, ...) or a callable
         ``(model, images, targets) -> attributions``, all computed on ``model`` with the true
         labels (a method that draws at random, as ``"FeaturePermutation"`` or ``"Lime"``,
-        draws once from a fixed seed, leaving the caller's random state as it was);
+        draws once from a fixed seed, leaving the caller's random state, NumPy's included, as
+        it was; GradientShap, KernelShap, Lime and ShapleyValueSampling draw for each image
+        from its index, so their maps do not depend on ``batch_size``, while
+        FeaturePermutation's do by definition: it permutes each feature across a batch);
         ``"random"`` (Gaussian noise, the control whose DiffROAR is 0 in expectation);
         or precomputed ``(train_attributions, test_attributions)`` shaped as the images or as
         their pixels ``[N, H, W]``.
@@ -548,7 +568,10 @@ def diff_roar(
         Training of every fresh model. When the training images leave a last batch of one
         image, it is dropped in each (shuffled) epoch: batch normalisation cannot train on one.
     attribution_kwargs : dict, optional
-        Passed to the Captum method's ``attribute``.
+        Passed to the Captum method's ``attribute`` for every batch of training and test
+        images: a ``baselines`` or ``feature_mask`` tensor holds one entry for all images
+        (``[1, C, H, W]`` or ``[C, H, W]``); one per image is refused (compute such maps with
+        :func:`~lightning_distill.attribution.attribute` and pass them as ``attribution``).
     trainer_kwargs : dict, optional
         Passed to ``lightning.Trainer`` (default: CPU, no logger, checkpoints or progress bar);
         the epochs are ``epochs``, not a ``max_epochs`` key here. A precision that casts the
@@ -657,6 +680,18 @@ def diff_roar(
     if not precomputed and not random_control:
         # a misspelt method fails before any attribution or training, naming this argument
         check_method(attribution, attribution_kwargs, "attribution", "attribution_kwargs")
+        for key in per_input_kwargs(attribution, attribution_kwargs, train_images.ndim):
+            # the same keyword arguments explain the training and the test images, batch by
+            # batch: a tensor of one entry per image fits neither set as a whole
+            fail(
+                f"attribution_kwargs[{key!r}]",
+                "one entry for every image, with 1 on its first axis (e.g. "
+                f"{(1, *train_images.shape[1:])}) or no such axis: the same keyword arguments "
+                "explain the training and the test images in batches of batch_size. For one "
+                "per image, compute the maps with lightning_distill.attribution.attribute and "
+                "pass attribution=(train_maps, test_maps)",
+                tuple(_single_tensor(attribution_kwargs[key]).shape),
+            )
     # before any attribution or training: do the factory's models read these images and give
     # a logit for every class?
     probe = _probe_model(model_factory, train_images, torch.cat([train_targets, test_targets]))
@@ -690,10 +725,10 @@ def diff_roar(
                 index = device.index if device.index is not None else torch.cuda.current_device()
                 torch.cuda.default_generators[index].manual_seed(0)
             train_attr = _attributions(
-                attribution, model, train_images, train_targets, batch_size, attribution_kwargs
+                attribution, model, train_images, train_targets, batch_size, attribution_kwargs, 0
             )
             test_attr = _attributions(
-                attribution, model, test_images, test_targets, batch_size, attribution_kwargs
+                attribution, model, test_images, test_targets, batch_size, attribution_kwargs, 1
             )
         train_attr = _match_attribution("attribution", train_attr, train_images)
         test_attr = _match_attribution("attribution", test_attr, test_images)

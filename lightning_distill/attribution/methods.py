@@ -275,6 +275,112 @@ _BASELINE_DISTRIBUTIONS = ("GradientShap", "DeepLiftShap")
 _BASELINE_PER_INPUT = ("IntegratedGradients", "DeepLift")
 
 
+# Captum methods that draw random numbers on every call (GradientShap from NumPy's global
+# generator): within one call the draws of an input depend on the inputs before it in the batch
+_DRAWS_PER_INPUT = ("GradientShap", "KernelShap", "Lime", "ShapleyValueSampling")
+# keyword arguments that Captum reads as one entry per input when their first axis is not 1
+_PER_INPUT_KWARGS = ("baselines", "feature_mask")
+
+
+def _single_tensor(value):
+    """A tensor, or Captum's one-tuple form of it for a single input tensor; else ``None``."""
+    if isinstance(value, list | tuple) and len(value) == 1:
+        value = value[0]
+    return value if isinstance(value, Tensor) else None
+
+
+def per_input_kwargs(method: AttributionMethod, kwargs: dict, inputs_ndim: int) -> list[str]:
+    """Names of the keyword arguments of a Captum ``method`` that hold one entry per input: a
+    ``baselines`` (not a distribution of references, as GradientShap's) or ``feature_mask``
+    tensor of the inputs' rank whose first axis is not 1. Such a tensor is tied to the inputs
+    of one call: it cannot be passed alike to every batch of a larger set."""
+    if not isinstance(method, str | type) or method == "loss_gradient":
+        return []
+    name = method if isinstance(method, str) else method.__name__
+    keys = []
+    for key in _PER_INPUT_KWARGS:
+        if key == "baselines" and name in _BASELINE_DISTRIBUTIONS:
+            continue
+        value = _single_tensor(kwargs.get(key))
+        if value is not None and value.ndim == inputs_ndim and value.shape[0] != 1:
+            keys.append(key)
+    return keys
+
+
+def slice_per_input(kwargs: dict, keys: list[str], start: int, stop: int) -> dict:
+    """``kwargs`` with the per-input tensors named by ``keys`` cut to inputs ``start:stop``
+    (Captum's one-tuple form kept)."""
+    sliced = dict(kwargs)
+    for key in keys:
+        value = kwargs[key]
+        if isinstance(value, list | tuple):
+            sliced[key] = type(value)([value[0][start:stop]])
+        else:
+            sliced[key] = value[start:stop]
+    return sliced
+
+
+def _image_seed(stream: int, index: int) -> int:
+    """A 32-bit seed of one input, from its stream (a data set split) and its index there."""
+    return int(np.random.SeedSequence([stream, index]).generate_state(1)[0])
+
+
+@contextlib.contextmanager
+def _seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Torch's CPU generator (and ``device``'s, on an accelerator) and NumPy's global one
+    seeded with ``seed`` inside the block, and given back as they were after it."""
+    devices = []
+    if device.type == "cuda":
+        devices = [device.index if device.index is not None else torch.cuda.current_device()]
+    # Captum's GradientShap draws from NumPy's legacy global generator: that one is seeded
+    numpy_state = np.random.get_state()  # noqa: NPY002
+    try:
+        with torch.random.fork_rng(devices=devices):
+            torch.default_generator.manual_seed(seed)
+            for index in devices:
+                torch.cuda.default_generators[index].manual_seed(seed)
+            np.random.seed(seed)  # noqa: NPY002
+            yield
+    finally:
+        np.random.set_state(numpy_state)  # noqa: NPY002
+
+
+def attribute_indexed(
+    model: nn.Module,
+    inputs: Tensor,
+    targets,
+    method: AttributionMethod,
+    indices: range,
+    stream: int = 0,
+    **kwargs: Any,
+) -> Tensor:
+    """:func:`attribute` of a batch of a larger set whose inputs sit at ``indices`` there, each
+    map the same whatever batch its input comes in.
+
+    A Captum method that draws (GradientShap, KernelShap, Lime, ShapleyValueSampling) attributes
+    each input alone, the random state (torch's and NumPy's) seeded from ``(stream, index)``
+    and given back afterwards: its map is a function of the input and its index, not of the
+    batch size nor of the inputs beside it. Other methods attribute the batch at once (their
+    maps do not depend on the batch; FeaturePermutation's do by definition: it permutes each
+    feature across the batch). Per-input tensors in ``kwargs`` (see :func:`per_input_kwargs`)
+    are the batch's.
+    """
+    if len(indices) != len(inputs):
+        raise AssertionError("one index per input")
+    name = getattr(method, "__name__", method) if isinstance(method, str | type) else None
+    if name not in _DRAWS_PER_INPUT or not isinstance(inputs, Tensor) or len(inputs) == 0:
+        return attribute(model, inputs, targets, method, **kwargs)
+    targets = _check_inputs(inputs, targets)
+    keys = per_input_kwargs(method, kwargs, inputs.ndim)
+    maps = []
+    for position, index in enumerate(indices):
+        one = slice_per_input(kwargs, keys, position, position + 1)
+        target = None if targets is None else targets[position : position + 1]
+        with _seeded(_image_seed(stream, index), inputs.device):
+            maps.append(attribute(model, inputs[position : position + 1], target, method, **one))
+    return torch.cat(maps)
+
+
 def _check_baselines(explainer_class: type, inputs: Tensor, kwargs: dict) -> None:
     """A tensor of ``baselines`` in the inputs' dtype and on their device, shaped as Captum
     takes it; Captum's own complaint is an ``AssertionError`` printing both tensors in full,
@@ -308,6 +414,15 @@ def _check_baselines(explainer_class: type, inputs: Tensor, kwargs: dict) -> Non
             "baselines",
             f"a number or a tensor shaped as the inputs {tuple(inputs.shape)} or as one input "
             f"{(1, *one)} for {name}",
+            shape,
+        )
+    elif baselines.ndim == inputs.ndim and shape[0] not in (1, len(inputs)):
+        # perturbation methods broadcast the baselines against the inputs: a batch of another
+        # size failed deep in Captum, or (one input) was broadcast to every baseline
+        fail(
+            "baselines",
+            f"a number or a tensor with one baseline per input ({len(inputs)}) or one for all "
+            f"(1) on its first axis for {name}, e.g. {tuple(inputs.shape)} or {(1, *one)}",
             shape,
         )
 

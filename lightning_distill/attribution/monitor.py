@@ -42,9 +42,12 @@ from lightning_distill._validation import (
 from lightning_distill.attribution.methods import (
     AttributionMethod,
     _captum_class,
-    attribute,
+    _single_tensor,
+    attribute_indexed,
     check_method,
     evaluation_mode,
+    per_input_kwargs,
+    slice_per_input,
 )
 from lightning_distill.attribution.metrics import (
     AttributionAgreement,
@@ -282,7 +285,11 @@ class AttributionMonitor(Callback):
         Passed to :class:`~lightning_distill.metrics.FiveBandScore` and to the Captum method.
         ``five_band_kwargs`` is fixed at construction (kept as a dict that refuses to be set
         again or edited in place); ``method_kwargs`` may be set again, and is checked with
-        ``method`` before every fit and evaluation.
+        ``method`` before every fit and evaluation. A ``baselines`` or ``feature_mask`` tensor
+        whose first axis is not 1 holds one entry per probe image, in the probe's order: each
+        batch is explained with its images' entries. A method that draws (GradientShap,
+        KernelShap, Lime, ShapleyValueSampling) draws each image's numbers from its position in
+        the probe, so the scores do not depend on the probe's batch size.
     save_dir : str or Path, optional
         If given, every evaluation also writes ``attribution_epoch<N>.png`` (the first
         ``plot_images`` images of the first probe batch beside the model's and the teacher's
@@ -446,7 +453,8 @@ class AttributionMonitor(Callback):
         # reading the probe draws a seed (from the loader's own generator when it has one)
         with random_state_kept(device, self.dataloader):
             first = _first_batch(self.dataloader)
-        self._check_probe(first, teacher)
+            self._check_probe(first, teacher)
+            self._per_input_keys(first)
 
     def _check_probe(self, first: dict, teacher: nn.Module | None) -> list[str]:
         """The metrics to compute from this probe; refuses a probe without labels when they
@@ -511,11 +519,37 @@ class AttributionMonitor(Callback):
                 fail("metrics", f"computable: {name!r} needs {needs[name]}", self.metrics)
         return self.metrics
 
+    def _per_input_keys(self, first: dict) -> list[str]:
+        """The keys of ``method_kwargs`` holding one entry per probe image (a ``baselines`` or
+        ``feature_mask`` tensor whose first axis is not 1), checked against the number of probe
+        images (one pass over the probe, made only when there are such keys): each batch is
+        explained with its images' entries, in the probe's fixed order."""
+        images = first["image"]
+        ndim = images.ndim if isinstance(images, Tensor) else 0
+        keys = per_input_kwargs(self.method, self.method_kwargs, ndim)
+        if not keys:
+            return keys
+        count = sum(len(_split_batch(batch)["image"]) for batch in self.dataloader)
+        for key in keys:
+            shape = tuple(_single_tensor(self.method_kwargs[key]).shape)
+            if shape[0] != count:
+                fail(
+                    f"method_kwargs[{key!r}]",
+                    f"a tensor with one entry per probe image ({count}, in the probe's order) "
+                    "or one for all images (1) on its first axis",
+                    shape,
+                )
+        return keys
+
     def _batches(self, rank: int, world_size: int):
-        """``(number, batch)`` of this process's probe batches, numbered from 0 in the probe."""
+        """``(number, start, batch)`` of this process's probe batches, numbered from 0 in the
+        probe, ``start`` the position of the batch's first image in the probe."""
+        start = 0
         for index, batch in enumerate(self.dataloader):
+            split = _split_batch(batch)
             if index % world_size == rank:
-                yield index, _split_batch(batch)
+                yield index, start, split
+            start += len(split["image"])
 
     def evaluate(self, pl_module: nn.Module, epoch: int | None = None) -> dict[str, float]:
         """Score the attributions on the probe data now; returns (and records) the scores.
@@ -535,6 +569,7 @@ class AttributionMonitor(Callback):
         rank, world_size = rank_and_world_size()
         first = _first_batch(self.dataloader)
         chosen = self._check_probe(first, teacher)
+        keys = self._per_input_keys(first)
         metrics = {
             "five_band": self._five_band,
             "localisation": self._localisation,
@@ -546,9 +581,10 @@ class AttributionMonitor(Callback):
         # attribute() switches modes per call; holding eval mode here keeps the prediction pass
         # and the attributions on the same mode, and gives every submodule's mode back once
         with evaluation_mode(pl_module):
-            for number, batch in self._batches(rank, world_size):
+            for number, start, batch in self._batches(rank, world_size):
                 _check_entries(batch, number, chosen)
-                self._update(model, teacher, batch, chosen, metrics, device)
+                indices = range(start, start + len(batch["image"]))
+                self._update(model, teacher, batch, chosen, metrics, device, indices, keys)
         values: dict[str, float] = {}
         for name in chosen:
             result = metrics[name].compute()
@@ -558,7 +594,7 @@ class AttributionMonitor(Callback):
                 values[name] = float(result)
         self.history.append({"epoch": epoch, **values})
         if self.save_dir is not None and rank == 0:
-            self._save_picture(model, teacher, first, device, epoch)
+            self._save_picture(model, teacher, first, device, epoch, keys)
         return values
 
     def _targets(self, model: nn.Module, images: Tensor, labels, device) -> Tensor:
@@ -603,27 +639,34 @@ class AttributionMonitor(Callback):
             )
         return outputs.argmax(1)
 
-    def _update(self, model, teacher, batch, chosen, metrics, device) -> None:
+    def _maps(self, model, images, targets, indices: range, keys: list[str]) -> Tensor:
+        """The maps of the probe images at ``indices``: with their own entries of per-image
+        keyword arguments, and (a method that draws) the draws of their positions in the
+        probe, whatever the batch size; the student's and the teacher's alike."""
+        kwargs = slice_per_input(self.method_kwargs, keys, indices.start, indices.stop)
+        return attribute_indexed(model, images, targets, self.method, indices, **kwargs)
+
+    def _update(self, model, teacher, batch, chosen, metrics, device, indices, keys) -> None:
         images = as_module_input(batch["image"], model)
         targets = self._targets(model, images, batch["target"], device)
-        maps = attribute(model, images, targets, self.method, **self.method_kwargs)
+        maps = self._maps(model, images, targets, indices, keys)
         if "localisation" in chosen:
             metrics["localisation"].update(maps, batch["mask"].to(device))
         if "five_band" in chosen:
             metrics["five_band"].update(maps, batch["heatmap"].to(device))
         if "agreement" in chosen:
-            teacher_maps = self._teacher_maps(teacher, batch["image"], targets, maps.device)
+            teacher_maps = self._teacher_maps(
+                teacher, batch["image"], targets, maps.device, indices, keys
+            )
             metrics["agreement"].update(teacher_maps, maps)
 
-    def _teacher_maps(self, teacher: nn.Module, images: Tensor, targets: Tensor, device):
+    def _teacher_maps(self, teacher, images: Tensor, targets: Tensor, device, indices, keys):
         """The teacher's maps of ``images``, computed on the teacher's own device and floating
         dtype (a ``teacher=`` that is not part of the module is not cast or moved by the
         Trainer's precision: under ``"64-true"`` or ``"bf16-true"`` it stays as it was), then
         brought to ``device``; the agreement ranks each map in its own dtype."""
         inputs = as_module_input(images, teacher)
-        maps = attribute(
-            teacher, inputs, targets.to(inputs.device), self.method, **self.method_kwargs
-        )
+        maps = self._maps(teacher, inputs, targets.to(inputs.device), indices, keys)
         return maps.to(device)
 
     def _class_name(self, index: int) -> str:
@@ -638,7 +681,7 @@ class AttributionMonitor(Callback):
             return str(names[index])
         return str(index)
 
-    def _save_picture(self, model, teacher, first, device, epoch) -> None:
+    def _save_picture(self, model, teacher, first, device, epoch, keys) -> None:
         from lightning_distill.attribution.plotting import plot_attribution_maps
 
         images = as_module_input(first["image"][: self.plot_images], model)
@@ -647,10 +690,11 @@ class AttributionMonitor(Callback):
         with evaluation_mode(model):
             targets = self._targets(model, images, labels, device)
         name = self.module or "model"
-        maps = {name: attribute(model, images, targets, self.method, **self.method_kwargs)}
+        indices = range(len(images))  # the first images of the probe
+        maps = {name: self._maps(model, images, targets, indices, keys)}
         if teacher is not None:
             maps["teacher"] = self._teacher_maps(
-                teacher, first["image"][: self.plot_images], targets, images.device
+                teacher, first["image"][: self.plot_images], targets, images.device, indices, keys
             )
         self.save_dir.mkdir(parents=True, exist_ok=True)
         tag = f"epoch{epoch}" if epoch is not None else "now"

@@ -733,3 +733,83 @@ def test_a_random_method_draws_the_same_maps_whatever_the_callers_random_state()
     assert torch.equal(drawn[0], drawn[2]) and torch.equal(drawn[1], drawn[3])
     assert not torch.equal(drawn[0][:8], drawn[1][:8])  # train and test maps are two draws
     assert frames[0].equals(frames[1])
+
+
+def test_per_image_keyword_tensors_are_refused_with_what_to_pass_instead():
+    # the same attribution_kwargs explain every batch of the training and the test images: a
+    # baseline per image was taken whole by a single batch of that size (here the 8 training
+    # images, then the 8 test images against the training images' baselines), else failed
+    # deep in Captum
+    images = torch.rand(8, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    data = (images, torch.arange(8) % 2)
+
+    def factory():
+        return nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+
+    for method, extra in (
+        ("IntegratedGradients", {}),
+        ("Occlusion", {"sliding_window_shapes": (1, 2, 2)}),
+    ):
+        with pytest.raises(
+            ValueError,
+            match=r"attribution_kwargs\['baselines'\] must be one entry for every image, with 1 on "
+            r"its first axis \(e.g. \(1, 1, 4, 4\)\) or no such axis: .* pass "
+            r"attribution=\(train_maps, test_maps\); got \(8, 1, 4, 4\)\.",
+        ):
+            diff_roar(
+                factory, data, data, model=factory(), attribution=method, fractions=[0.5],
+                seeds=1, epochs=1, batch_size=8,
+                attribution_kwargs={"baselines": torch.zeros(8, 1, 4, 4), **extra},
+            )  # fmt: skip
+    # one baseline for all images, with or without the first axis, is taken
+    for baselines in (torch.zeros(1, 1, 4, 4), (torch.zeros(1, 1, 4, 4),), 0.0):
+        frame = diff_roar(
+            factory, data, data, model=factory(), attribution="IntegratedGradients",
+            fractions=[0.5], seeds=1, epochs=1, batch_size=3,
+            attribution_kwargs={"baselines": baselines, "n_steps": 4},
+        )  # fmt: skip
+        assert len(frame) == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "kwargs"),
+    [
+        (
+            "GradientShap",
+            {"baselines": torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(1))},
+        ),
+        ("ShapleyValueSampling", {"n_samples": 2}),
+    ],
+)
+def test_a_method_that_draws_gives_maps_that_do_not_depend_on_the_batch_size(method, kwargs):
+    # each image's draws followed those of the images before it in its batch (GradientShap's
+    # from NumPy's global generator, which moved the caller's state and was not seeded at all)
+    from lightning_distill.attribution.diff_roar import _attributions
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.Tanh(), nn.Linear(8, 2))
+    images = torch.rand(10, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    targets = torch.arange(10) % 2
+    np.random.seed(5)  # noqa: NPY002 (the global generator Captum draws from)
+    state = np.random.get_state()[1].copy()  # noqa: NPY002
+    maps = [_attributions(method, model, images, targets, size, kwargs, 0) for size in (10, 4, 3)]
+    assert np.array_equal(np.random.get_state()[1], state)  # noqa: NPY002
+    assert torch.equal(maps[0], maps[1]) and torch.equal(maps[0], maps[2])
+    # the training and the test images draw from two streams: not the same noise per index
+    assert not torch.equal(maps[0], _attributions(method, model, images, targets, 10, kwargs, 1))
+
+
+def test_a_library_data_set_is_refused_naming_its_classification_pairs():
+    train = DigitBlocks("train", digits=(0, 1))
+
+    def factory():
+        return nn.Sequential(nn.Flatten(), nn.Linear(32 * 16, 2))
+
+    with pytest.raises(
+        TypeError,
+        match=r"train_data must be an \(images, targets\) pair of tensors or a TensorDataset of "
+        r"them \(for a DigitBlocks, pass its .classification\(\)\); got 'DigitBlocks'\.",
+    ):
+        diff_roar(factory, train, train.classification(), attribution="random")
+    with pytest.raises(TypeError, match=r"test_data must be .* pass its .classification\(\)"):
+        diff_roar(factory, train.classification(), train, attribution="random")

@@ -472,3 +472,26 @@ def test_a_modules_own_train_is_given_its_mode_back_after_attributions():
     assert noisy.training and noisy.std == 0.1
     assert not frozen.training and frozen.std == 0.0
     assert model.training
+
+
+def test_perturbation_baselines_of_another_batch_size_are_named():
+    # Occlusion and FeatureAblation broadcast baselines against the inputs: a batch of another
+    # size failed deep in Captum with torch's size complaint
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+    inputs, targets = torch.rand(4, 1, 4, 4), torch.tensor([0, 1, 0, 1])
+    for method, extra in (
+        ("Occlusion", {"sliding_window_shapes": (1, 2, 2)}),
+        ("FeatureAblation", {}),
+    ):
+        with pytest.raises(
+            ValueError,
+            match=rf"baselines must be a number or a tensor with one baseline per input \(4\) or "
+            rf"one for all \(1\) on its first axis for {method}, e.g. \(4, 1, 4, 4\) or "
+            r"\(1, 1, 4, 4\); got \(10, 1, 4, 4\)\.",
+        ):
+            attribute(model, inputs, targets, method, baselines=torch.zeros(10, 1, 4, 4), **extra)
+        # one per input, one for all, or one input's shape are Captum's forms
+        for baselines in (torch.zeros(4, 1, 4, 4), torch.zeros(1, 1, 4, 4), torch.zeros(1, 4, 4)):
+            maps = attribute(model, inputs, targets, method, baselines=baselines, **extra)
+            assert maps.shape == inputs.shape

@@ -6,6 +6,7 @@ import math
 from collections import UserDict
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -716,3 +717,61 @@ def test_long_row_titles_stay_within_their_rows():
             label = ax.yaxis.label
             assert label.get_text().replace("\n", " ") == title.strip()
             assert label.get_window_extent(renderer).height <= ax.get_window_extent(renderer).height
+
+
+def test_per_image_baselines_explain_each_probe_image_against_its_own(cells):
+    # one baseline per probe image was refused unless the probe was one batch; a tensor of one
+    # batch's baselines was given to every batch, image i of each batch explained against
+    # baseline i without a word
+    module = cnn(0)
+    baselines = torch.rand(cells.images.shape, generator=torch.Generator().manual_seed(3))
+    kwargs = {"baselines": baselines, "n_steps": 4}
+    expected = AttributionLocalisation()
+    module.eval()
+    maps = attribute(module, cells.images, cells.targets, "IntegratedGradients", **kwargs)
+    expected.update(maps, cells.masks)
+    for batch_size in (24, 8, 5):
+        monitor = AttributionMonitor(
+            DataLoader(cells, batch_size=batch_size),
+            method="IntegratedGradients",
+            method_kwargs=kwargs,
+            metrics=["localisation"],
+        )
+        score = monitor.evaluate(module)["localisation"]
+        assert score == pytest.approx(float(expected.compute()), rel=1e-5)
+    monitor = AttributionMonitor(
+        DataLoader(cells, batch_size=8),
+        method="IntegratedGradients",
+        method_kwargs={"baselines": baselines[:8]},
+        metrics=["localisation"],
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"method_kwargs\['baselines'\] must be a tensor with one entry per probe image "
+        r"\(24, in the probe's order\) or one for all images \(1\) on its first axis; got "
+        r"\(8, 3, 32, 32\)\.",
+    ):
+        monitor.evaluate(module)
+
+
+def test_a_method_that_draws_gives_the_same_scores_whatever_the_probe_batch_size(cells):
+    # GradientShap drew each image's noise after that of the images before it in its batch
+    # (and from NumPy's global generator, which the monitor neither fixed nor gave back)
+    module = StudentWithTeacher()
+    kwargs = {"baselines": torch.zeros(2, 3, 32, 32), "n_samples": 3}
+    scores = []
+    for batch_size in (24, 7):
+        monitor = AttributionMonitor(
+            DataLoader(cells, batch_size=batch_size),
+            method="GradientShap",
+            method_kwargs=kwargs,
+            module="student",
+        )
+        # the caller's NumPy state differs between the runs, and is given back
+        np.random.seed(batch_size)  # noqa: NPY002
+        state = np.random.get_state()[1].copy()  # noqa: NPY002
+        scores.append(monitor.evaluate(module))
+        assert np.array_equal(np.random.get_state()[1], state)  # noqa: NPY002
+    assert scores[0].keys() == scores[1].keys()
+    for name in scores[0]:
+        assert scores[0][name] == pytest.approx(scores[1][name], rel=1e-6, abs=1e-7), name
