@@ -1077,7 +1077,12 @@ class L1Sparsity(Constraint):
         whose weight matrices and kernels (parameters with two or more dimensions) are penalised;
         every such parameter of the student by default. Biases are left alone. A module named
         that holds no such parameter (an activation, a normalisation layer) is refused with a
-        ``ValueError``.
+        ``ValueError``. A :class:`~lightning_distill.kd.soft_tree.SoftDecisionTree`'s weights
+        are its split filters alone (``tree.inner.weight``, the tree's
+        :attr:`~lightning_distill.kd.soft_tree.SoftDecisionTree.split_weights`): its leaves'
+        class logits, a matrix too, are never penalised (pulled to zero they would make every
+        leaf's class distribution uniform, which reads no better), by default or when the tree
+        (or a module holding it) is named.
     name : str, default="l1"
         Logged as ``train/constraint_<name>``.
 
@@ -1123,9 +1128,11 @@ class L1Sparsity(Constraint):
                     "as nn.LazyLinear, has them until its first forward pass: run the model "
                     "once on a batch first)."
                 )
+        # a soft tree's leaf logits are class scores, not weights: sparse splits are asked for
+        leaves = {id(tree.leaf_logits) for tree in _soft_trees(model)}
         seen: dict[int, nn.Parameter] = {}
         for module, own in zip(chosen, params):
-            weights = [param for param in own if param.dim() >= 2]
+            weights = [param for param in own if param.dim() >= 2 and id(param) not in leaves]
             if not weights and self.modules is not None:
                 # a named activation or normalisation layer penalises nothing: dropped
                 # silently, the user would believe it penalised

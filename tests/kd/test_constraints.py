@@ -16,6 +16,7 @@ from lightning_distill.kd.constraints import (
     monotonic_penalty,
     monotonicity_violations,
 )
+from lightning_distill.kd.soft_tree import SoftDecisionTree
 
 
 def _mlp(seed=0, features=4, classes=2, dtype=torch.float64):
@@ -249,6 +250,29 @@ def test_l1_sparsity_refuses_a_named_module_without_weights():
     # a container is named for the weights it holds; conv kernels are weights
     both = L1Sparsity(modules=["", "0"]).penalty(model)
     torch.testing.assert_close(both, model[0].weight.abs().sum() + model[4].weight.abs().sum())
+
+
+def test_l1_sparsity_of_a_soft_tree_penalises_its_splits_and_leaves_its_leaves_alone():
+    # every 2-D parameter had been penalised by default, the tree's leaf logits among them:
+    # they were pulled to zero, every leaf towards a uniform class distribution
+    torch.manual_seed(0)
+    tree = SoftDecisionTree(in_features=3, num_classes=2, depth=2)
+    splits = tree.inner.weight.abs().sum()
+    for modules in (None, [""], [tree], ["inner"]):
+        tree.zero_grad()
+        penalty = L1Sparsity(weight=1.0, modules=modules).penalty(tree)
+        torch.testing.assert_close(penalty, splits)
+        penalty.backward()
+        assert tree.leaf_logits.grad is None
+        torch.testing.assert_close(tree.inner.weight.grad, tree.inner.weight.sign())
+    # in a student holding a tree, the other layers' weights are penalised as before
+    student = nn.Sequential(nn.Linear(4, 3), SoftDecisionTree(in_features=3, num_classes=2))
+    torch.testing.assert_close(
+        L1Sparsity().penalty(student),
+        student[0].weight.abs().sum() + student[1].inner.weight.abs().sum(),
+    )
+    assert all(p is not student[1].leaf_logits for p in L1Sparsity().parameters_of(student))
+    assert tree.split_weights is tree.inner.weight  # the weights named in the docs
 
 
 def test_violations_of_a_known_model():
