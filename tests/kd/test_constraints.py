@@ -275,6 +275,28 @@ def test_l1_sparsity_of_a_soft_tree_penalises_its_splits_and_leaves_its_leaves_a
     assert tree.split_weights is tree.inner.weight  # the weights named in the docs
 
 
+def test_a_feature_name_is_looked_up_in_the_student_s_feature_names():
+    # a name given for tensor inputs had been refused even where the student (a soft tree built
+    # with feature_names) declares which column it names
+    torch.manual_seed(0)
+    tree = SoftDecisionTree(3, 2, depth=2, feature_names=["a", "b", "c"]).double()
+    x = torch.randn(16, 3, dtype=torch.float64)
+    # the same values as the column index, point for point
+    torch.manual_seed(1)
+    by_name = Monotonic("b", n_points=8).penalty(tree, x)
+    torch.manual_seed(1)
+    by_index = Monotonic(1, n_points=8).penalty(tree, x)
+    torch.testing.assert_close(by_name, by_index)
+    assert Monotonic("b").name == "monotonic_b"
+    torch.testing.assert_close(monotonic_penalty(tree, x, "c"), monotonic_penalty(tree, x, 2))
+    assert monotonicity_violations(tree, x, "c") == monotonicity_violations(tree, x, 2)
+    # a name the student does not declare, or a student without names, says what to pass
+    with pytest.raises(ValueError, match=r"feature must be one of the model's feature_names"):
+        Monotonic("z").penalty(tree, x)
+    with pytest.raises(ValueError, match=r"column index .*SoftDecisionTree has none\); got 'b'"):
+        monotonicity_violations(SoftDecisionTree(3, 2, depth=2).double(), x, "b")
+
+
 def test_violations_of_a_known_model():
     # f = x0^2: increasing for x0 > 0 and decreasing below
     class Square(nn.Module):
