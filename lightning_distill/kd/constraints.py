@@ -135,6 +135,29 @@ def _feature_tensor(inputs, feature, name: str = "inputs") -> Tensor:
     return tensor
 
 
+def _resolve_feature(model, inputs, feature):
+    """``feature`` as ``_feature_tensor`` reads it: a name given for tensor inputs is looked up
+    in the model's ``feature_names`` (a :class:`~lightning_distill.SoftDecisionTree`'s, or any
+    model's declaring them), one name per column; other features are returned as given."""
+    if isinstance(inputs, Mapping) or not isinstance(feature, str):
+        return feature
+    names = getattr(model, "feature_names", None)
+    # a list, a tuple, an array or an index of names; a set has no column order
+    if isinstance(names, str | set | frozenset | Mapping) or not isinstance(names, Iterable):
+        fail(
+            "feature",
+            "a column index for tensor inputs (a name needs dict inputs, or a model with "
+            f"feature_names to look it up in; this {type(model).__name__} has none)",
+            feature,
+        )
+    names = [str(name) for name in names]
+    if feature not in names:
+        fail("feature", f"one of the model's feature_names {names!r} or a column index", feature)
+    if names.count(feature) > 1:
+        fail("feature", "a name the model's feature_names hold once (or a column index)", feature)
+    return names.index(feature)
+
+
 def _uniform_in_box(tensor: Tensor, n_points: int) -> Tensor:
     low, high = tensor.aminmax(dim=0, keepdim=True)
     shape = (n_points, *tensor.shape[1:])
@@ -302,7 +325,8 @@ def monotonic_penalty(
         Maps ``points`` to ``[n]`` or ``[n, outputs]``.
     points : Tensor [n, features] or dict of tensors
     feature : int or str
-        Column index for tensor points, key for dict points.
+        Column index for tensor points (or a name of ``model.feature_names``), key for dict
+        points.
     output : int, default=0
         The output column :math:`o`.
     direction : {1, -1}, default=1
@@ -322,6 +346,7 @@ def monotonic_penalty(
     direction = _check_direction(direction)
     margin = check_real("margin", margin, minimum=0.0)
     check_choice("quantity", quantity, _QUANTITIES)
+    feature = _resolve_feature(model, points, feature)
     n_rows = _feature_tensor(points, feature).shape[0]
     return _mean_penalty(model, points, feature, output, direction, margin, quantity, n_rows)
 
@@ -937,7 +962,10 @@ class Monotonic(Constraint):
     ----------
     feature : int or str
         The feature: a column of ``[batch, features]`` inputs, or a key of dict inputs whose value
-        is ``[batch]`` or ``[batch, 1]``. Must be a floating-point input.
+        is ``[batch]`` or ``[batch, 1]``. Must be a floating-point input. A name given for
+        tensor inputs is looked up in the student's ``feature_names`` (a
+        :class:`~lightning_distill.SoftDecisionTree` built with them, or any student that
+        declares one name per column), at each step; a student without them refuses it.
     direction : {1, -1}, default=1
         ``1``: increasing; ``-1``: decreasing.
     output : int, default=0
@@ -1011,7 +1039,8 @@ class Monotonic(Constraint):
         margin = check_real("margin", self.margin, minimum=0.0)
         quantity = check_choice("quantity", self.quantity, _QUANTITIES)
         n_points = check_integer("n_points", self.n_points, minimum=0)
-        n_rows = _feature_tensor(inputs, self.feature).shape[0]
+        feature = _resolve_feature(model, inputs, self.feature)
+        n_rows = _feature_tensor(inputs, feature).shape[0]
         if n_rows == 0:
             fail(
                 "inputs",
@@ -1021,7 +1050,7 @@ class Monotonic(Constraint):
             )
         points = box_points(inputs, n_points, n_rows)  # the feature's tensor checked above
         return _mean_penalty(
-            model, points, self.feature, self.output, direction, margin, quantity, n_rows + n_points
+            model, points, feature, self.output, direction, margin, quantity, n_rows + n_points
         )
 
     def __repr__(self) -> str:
@@ -1077,7 +1106,12 @@ class L1Sparsity(Constraint):
         whose weight matrices and kernels (parameters with two or more dimensions) are penalised;
         every such parameter of the student by default. Biases are left alone. A module named
         that holds no such parameter (an activation, a normalisation layer) is refused with a
-        ``ValueError``.
+        ``ValueError``. A :class:`~lightning_distill.kd.soft_tree.SoftDecisionTree`'s weights
+        are its split filters alone (``tree.inner.weight``, the tree's
+        :attr:`~lightning_distill.kd.soft_tree.SoftDecisionTree.split_weights`): its leaves'
+        class logits, a matrix too, are never penalised (pulled to zero they would make every
+        leaf's class distribution uniform, which reads no better), by default or when the tree
+        (or a module holding it) is named.
     name : str, default="l1"
         Logged as ``train/constraint_<name>``.
 
@@ -1123,9 +1157,11 @@ class L1Sparsity(Constraint):
                     "as nn.LazyLinear, has them until its first forward pass: run the model "
                     "once on a batch first)."
                 )
+        # a soft tree's leaf logits are class scores, not weights: sparse splits are asked for
+        leaves = {id(tree.leaf_logits) for tree in _soft_trees(model)}
         seen: dict[int, nn.Parameter] = {}
         for module, own in zip(chosen, params):
-            weights = [param for param in own if param.dim() >= 2]
+            weights = [param for param in own if param.dim() >= 2 and id(param) not in leaves]
             if not weights and self.modules is not None:
                 # a named activation or normalisation layer penalises nothing: dropped
                 # silently, the user would believe it penalised
@@ -1385,6 +1421,7 @@ def monotonicity_violations(
     X : Tensor [n, features] or dict of tensors
         The points checked (e.g. a held-out grid).
     feature : int or str
+        Column index for tensor ``X`` (or a name of ``model.feature_names``), key for dict ``X``.
     output : int, default=0
     direction : {1, -1}, default=1
     delta : float, optional
@@ -1419,6 +1456,7 @@ def monotonicity_violations(
         fail("model", "a torch.nn.Module", model, TypeError)
     direction = _check_direction(direction)
     check_choice("quantity", quantity, _QUANTITIES)
+    feature = _resolve_feature(model, X, feature)
     column = _feature_tensor(X, feature, "X")
     if column.shape[0] == 0:
         fail("X", "a non-empty batch", tuple(column.shape))

@@ -162,6 +162,10 @@ class SoftDecisionTree(nn.Module):
         first (children of node :math:`i` are :math:`2i+1`, left, and :math:`2i+2`, right).
     leaf_logits : torch.nn.Parameter
         :math:`\phi`, shape ``[2**depth, num_classes]``.
+    split_weights : Tensor
+        ``inner.weight``, the filters :math:`w_i`: the weights
+        :class:`~lightning_distill.kd.constraints.L1Sparsity` penalises in the tree (never
+        ``leaf_logits``).
     balance_penalty : Tensor or None
         The balance penalty of the training calls since it was last read with
         :meth:`pop_balance_penalty` or since a backward pass went through the tree (None when
@@ -270,6 +274,13 @@ class SoftDecisionTree(nn.Module):
                 TypeError,
             )
         self._pending = _PendingCalls()
+
+    @property
+    def split_weights(self) -> Tensor:
+        """The inner nodes' filters, ``inner.weight`` (``[2**depth - 1, in_features]``): the
+        weights :class:`~lightning_distill.kd.constraints.L1Sparsity` penalises in a tree, for
+        splits that read few inputs (the leaves' logits are left alone)."""
+        return self.inner.weight
 
     @property
     def n_leaves(self) -> int:

@@ -187,6 +187,19 @@ def _check_top(t_start: float, t_range: float) -> None:
         )
 
 
+def _check_interior(t_start: float, t_range: float) -> None:
+    """A range with a float32 value strictly inside it (the temperature is held inside)."""
+    low = torch.tensor(t_start, dtype=torch.float32)
+    high = torch.tensor(t_start + t_range, dtype=torch.float32)
+    # ends that round to one float32 have nothing between them
+    if not (low < high and torch.nextafter(low, high) <= torch.nextafter(high, low)):
+        raise ValueError(
+            "t_range must leave a float32 value strictly between t_start and t_start + t_range "
+            f"(the temperature is computed in float32 at least); got t_start={t_start!r}, "
+            f"t_range={t_range!r}."
+        )
+
+
 #: LearnedTemperature's settings, checked when set (in the constructor or after it)
 _LEARNED_CHECKED_ON_SET = {
     "t_start": functools.partial(check_real, "t_start", minimum=_MIN_TEMPERATURE),
@@ -207,8 +220,13 @@ class LearnedTemperature(nn.Module):
     1, as the authors' code counts them (:class:`~lightning_distill.DistillationModule` passes
     Lightning's ``current_epoch + 1``): the first epoch already reverses, with
     :math:`\lambda_1 = \lambda_\mathrm{max}(1 - \cos(\pi / E)) / 2`, and full strength is
-    reached in epoch :math:`E`. The temperature stays in
-    :math:`(t_\mathrm{start}, t_\mathrm{start} + t_\mathrm{range})`.
+    reached in epoch :math:`E`. The temperature stays strictly inside
+    :math:`(t_\mathrm{start}, t_\mathrm{start} + t_\mathrm{range})`, also where the sigmoid
+    rounds to 0 or 1 (past :math:`|\theta| \approx 17` in float32): there it is held at the
+    nearest value inside the range (one rounding step from the end), while :math:`\theta`
+    keeps the gradient of the formula above. It is computed in float32 at least (in float64
+    for a float64 :math:`\theta`), as the KD loss reads it: a bfloat16 :math:`\theta` would
+    round it to steps of 0.125 in CTKD's range.
 
     The ramp scales :math:`\theta`'s *gradient*, as the authors' code does; there
     :math:`\theta` shares the student's SGD optimizer, so the ramp scales its steps. An
@@ -292,6 +310,7 @@ class LearnedTemperature(nn.Module):
                 ends[name] = value
                 if None not in ends.values():
                     _check_top(**ends)
+                    _check_interior(**ends)
         super().__setattr__(name, value)
 
     def reversal_strength(self, epoch: int) -> float:
@@ -306,7 +325,24 @@ class LearnedTemperature(nn.Module):
         scaled by ``reversal`` (>= 0: a negative one would descend the KD loss instead)."""
         if not 0 <= reversal < math.inf:  # NaN too
             fail("reversal", "a finite number >= 0 (the reversal strength)", reversal)
-        return self.t_start + self.t_range * torch.sigmoid(gradient_reversal(self.theta, reversal))
+        return self._temperature(gradient_reversal(self.theta, reversal))
+
+    def _temperature(self, theta: Tensor) -> Tensor:
+        r""":math:`t_\mathrm{start} + t_\mathrm{range}\,\sigma(\theta)`, strictly inside the
+        range: where rounding reaches an end (a saturated sigmoid), the nearest value inside,
+        with the formula's gradient."""
+        if theta.dtype != torch.float64:
+            theta = theta.float()  # a half-precision theta: the temperature in float32
+        temperature = self.t_start + self.t_range * torch.sigmoid(theta)
+        # the ends as the dtype holds them, one step inwards: nearest to the true end, so one
+        # step inwards is inside it
+        low = torch.tensor(self.t_start, dtype=theta.dtype, device=theta.device)
+        high = torch.tensor(self.t_start + self.t_range, dtype=theta.dtype, device=theta.device)
+        low, high = torch.nextafter(low, high), torch.nextafter(high, low)
+        inside = torch.minimum(torch.maximum(temperature, low), high)
+        # the held value forward, the formula's gradient backward (a clamp's would be zero,
+        # and theta could not come back from the end)
+        return temperature + (inside - temperature).detach()
 
     def get_extra_state(self) -> dict:
         """The range, saved beside :math:`\\theta`: the parameter is a temperature only in it."""
@@ -368,7 +404,7 @@ class LearnedTemperature(nn.Module):
     def value(self) -> float:
         """The current temperature."""
         with torch.no_grad():
-            return float(self.t_start + self.t_range * torch.sigmoid(self.theta))
+            return float(self._temperature(self.theta))
 
     def extra_repr(self) -> str:
         return (

@@ -16,6 +16,7 @@ from lightning_distill.kd.constraints import (
     monotonic_penalty,
     monotonicity_violations,
 )
+from lightning_distill.kd.soft_tree import SoftDecisionTree
 
 
 def _mlp(seed=0, features=4, classes=2, dtype=torch.float64):
@@ -249,6 +250,51 @@ def test_l1_sparsity_refuses_a_named_module_without_weights():
     # a container is named for the weights it holds; conv kernels are weights
     both = L1Sparsity(modules=["", "0"]).penalty(model)
     torch.testing.assert_close(both, model[0].weight.abs().sum() + model[4].weight.abs().sum())
+
+
+def test_l1_sparsity_of_a_soft_tree_penalises_its_splits_and_leaves_its_leaves_alone():
+    # every 2-D parameter had been penalised by default, the tree's leaf logits among them:
+    # they were pulled to zero, every leaf towards a uniform class distribution
+    torch.manual_seed(0)
+    tree = SoftDecisionTree(in_features=3, num_classes=2, depth=2)
+    splits = tree.inner.weight.abs().sum()
+    for modules in (None, [""], [tree], ["inner"]):
+        tree.zero_grad()
+        penalty = L1Sparsity(weight=1.0, modules=modules).penalty(tree)
+        torch.testing.assert_close(penalty, splits)
+        penalty.backward()
+        assert tree.leaf_logits.grad is None
+        torch.testing.assert_close(tree.inner.weight.grad, tree.inner.weight.sign())
+    # in a student holding a tree, the other layers' weights are penalised as before
+    student = nn.Sequential(nn.Linear(4, 3), SoftDecisionTree(in_features=3, num_classes=2))
+    torch.testing.assert_close(
+        L1Sparsity().penalty(student),
+        student[0].weight.abs().sum() + student[1].inner.weight.abs().sum(),
+    )
+    assert all(p is not student[1].leaf_logits for p in L1Sparsity().parameters_of(student))
+    assert tree.split_weights is tree.inner.weight  # the weights named in the docs
+
+
+def test_a_feature_name_is_looked_up_in_the_student_s_feature_names():
+    # a name given for tensor inputs had been refused even where the student (a soft tree built
+    # with feature_names) declares which column it names
+    torch.manual_seed(0)
+    tree = SoftDecisionTree(3, 2, depth=2, feature_names=["a", "b", "c"]).double()
+    x = torch.randn(16, 3, dtype=torch.float64)
+    # the same values as the column index, point for point
+    torch.manual_seed(1)
+    by_name = Monotonic("b", n_points=8).penalty(tree, x)
+    torch.manual_seed(1)
+    by_index = Monotonic(1, n_points=8).penalty(tree, x)
+    torch.testing.assert_close(by_name, by_index)
+    assert Monotonic("b").name == "monotonic_b"
+    torch.testing.assert_close(monotonic_penalty(tree, x, "c"), monotonic_penalty(tree, x, 2))
+    assert monotonicity_violations(tree, x, "c") == monotonicity_violations(tree, x, 2)
+    # a name the student does not declare, or a student without names, says what to pass
+    with pytest.raises(ValueError, match=r"feature must be one of the model's feature_names"):
+        Monotonic("z").penalty(tree, x)
+    with pytest.raises(ValueError, match=r"column index .*SoftDecisionTree has none\); got 'b'"):
+        monotonicity_violations(SoftDecisionTree(3, 2, depth=2).double(), x, "b")
 
 
 def test_violations_of_a_known_model():

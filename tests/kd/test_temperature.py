@@ -670,6 +670,37 @@ def test_a_learned_temperature_reaches_only_temperatures_a_fixed_one_may_take():
                 LearnedTemperature(t_start, t_range)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_a_learned_temperature_stays_strictly_inside_its_range_at_extreme_theta(dtype):
+    # past |theta| ~ 17 the float32 sigmoid rounds to 0 or 1 and T had reached the ends
+    # exactly (past ~37 in float64); a bfloat16 theta rounded T to steps of 0.125
+    t_start, t_range = 1.0, 20.0
+    temperature = LearnedTemperature(t_start, t_range, ramp_epochs=0).to(dtype)
+    for theta in (-1e4, -200.0, -40.0, -20.0, -17.0, 17.0, 18.0, 40.0, 200.0, 1e4):
+        with torch.no_grad():
+            temperature.theta.fill_(theta)
+        value = temperature(1.0)
+        assert value.dtype == (torch.float64 if dtype == torch.float64 else torch.float32)
+        assert t_start < float(value) < t_start + t_range
+        assert t_start < temperature.value < t_start + t_range
+    # where the formula is not held (its sigmoid well inside (0, 1)), T is the formula
+    with torch.no_grad():
+        temperature.theta.fill_(0.5)
+    expected = t_start + t_range * torch.sigmoid(torch.tensor(0.5, dtype=value.dtype))
+    assert float(temperature(1.0)) == float(expected)
+    # a held value keeps the formula's gradient: theta can come back from the end
+    with torch.no_grad():
+        temperature.theta.fill_(-20.0)
+    temperature.theta.grad = None
+    temperature(1.0).backward()
+    s = torch.sigmoid(torch.tensor(-20.0, dtype=torch.float64))
+    expected_grad = -t_range * float(s * (1 - s))  # reversed, at full strength
+    assert float(temperature.theta.grad) == pytest.approx(expected_grad, rel=1e-2)
+    # a range with no float32 value strictly inside is refused
+    with pytest.raises(ValueError, match="t_range must leave a float32 value strictly between"):
+        LearnedTemperature(4.0, 1e-7)
+
+
 def test_learned_temperature_bad_arguments():
     with pytest.raises(ValueError, match="t_start must be"):
         LearnedTemperature(t_start=0.0)
