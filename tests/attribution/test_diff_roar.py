@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import warnings
 
+import lightning as L
 import numpy as np
 import pytest
 import torch
@@ -813,3 +814,166 @@ def test_a_library_data_set_is_refused_naming_its_classification_pairs():
         diff_roar(factory, train, train.classification(), attribution="random")
     with pytest.raises(TypeError, match=r"test_data must be .* pass its .classification\(\)"):
         diff_roar(factory, train.classification(), train, attribution="random")
+
+
+def _two_pixel_data(n, seed):
+    """The class is the sign of the first two pixels' sum; the attribution ranks those two
+    first (no ties), the 14 others below them at random."""
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.randn(n, 1, 4, 4, generator=generator)
+    targets = (images[:, 0, 0, 0] + images[:, 0, 0, 1] > 0).long()
+    attribution = 0.1 * torch.rand(n, 1, 4, 4, generator=generator)
+    attribution[:, 0, 0, :2] += 1.0
+    return (images, targets), attribution
+
+
+class _EpochRecorder(L.Callback):
+    """Records, after every training epoch of every run, the model's accuracy on the run's own
+    (masked) training images, read from the trainer's loader, and on the test images masked as
+    ``masks[run]`` says."""
+
+    def __init__(self, test_images, test_targets, masks):
+        self.test_images, self.test_targets, self.masks = test_images, test_targets, masks
+        self.runs = []
+
+    def on_fit_start(self, trainer, pl_module):
+        self.runs.append({"train": [], "test": []})
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        model = pl_module.model
+        images, targets = trainer.train_dataloader.dataset.tensors
+        test = self.masks[len(self.runs) - 1](self.test_images)
+        with torch.no_grad():
+            model.eval()
+            train_accuracy = (model(images).argmax(1) == targets).double().mean()
+            test_accuracy = (model(test).argmax(1) == self.test_targets).double().mean()
+            model.train()
+        self.runs[-1]["train"].append(float(train_accuracy))
+        self.runs[-1]["test"].append(float(test_accuracy))
+
+
+def _recorded_run(train_accuracy_target=None, test_accuracy="final", epochs=12):
+    torch.set_num_threads(1)
+    (train, train_attr), (test, test_attr) = _two_pixel_data(200, 0), _two_pixel_data(200, 1)
+    fill = train[0].mean()
+
+    def masking(keep):
+        return lambda images: mask_by_rank(
+            images, test_attr, 0.5, keep=keep, fill=fill, generator=torch.Generator().manual_seed(0)
+        )
+
+    recorder = _EpochRecorder(test[0], test[1], [masking("top"), masking("bottom")])
+    frame = diff_roar(
+        lambda: nn.Sequential(nn.Flatten(), nn.Linear(16, 2)),
+        train,
+        test,
+        attribution=(train_attr, test_attr),
+        fractions=[0.5],
+        seeds=[0],
+        epochs=epochs,
+        batch_size=32,
+        lr=0.05,
+        trainer_kwargs={"callbacks": [recorder]},
+        train_accuracy_target=train_accuracy_target,
+        test_accuracy=test_accuracy,
+    )
+    return frame, recorder.runs
+
+
+def test_training_stops_at_the_train_accuracy_target_and_best_is_the_max_over_epochs():
+    target, cap = 0.94, 12
+    frame, runs = _recorded_run(target, "best", cap)
+    assert len(runs) == 2  # the top arm, then the bottom arm
+    for arm, run in zip(("top", "bottom"), runs):
+        trained = len(run["train"])
+        assert frame[f"{arm}_epochs"].iloc[0] == trained
+        # stopped after the first epoch at or above the target, or at the cap without it
+        assert all(accuracy < target for accuracy in run["train"][:-1])
+        assert run["train"][-1] >= target or trained == cap
+        # the best over the epochs' test accuracies, recorded apart
+        assert frame[f"{arm}_accuracy"].iloc[0] == pytest.approx(max(run["test"]), abs=1e-12)
+    # the top arm keeps the two class pixels and fits its training set early; the bottom arm
+    # keeps noise alone and trains to the cap: both ends of the rule are exercised
+    assert 1 < frame.top_epochs.iloc[0] < cap and frame.bottom_epochs.iloc[0] == cap
+    # the bottom arm's best epoch is not its last: the best is a selection, not the final figure
+    assert max(runs[1]["test"]) > runs[1]["test"][-1]
+    assert frame.diff_roar.iloc[0] == frame.top_accuracy.iloc[0] - frame.bottom_accuracy.iloc[0]
+    assert frame.attrs["protocol"] == {
+        "epochs": cap,
+        "train_accuracy_target": target,
+        "test_accuracy": "best",
+    }
+
+
+def test_the_default_protocol_trains_every_epoch_and_reports_the_last():
+    # the top arm reaches 0.9 on its training set within a few epochs (above): by default it
+    # trains on, and its reported accuracy is the last epoch's, not the best
+    frame, runs = _recorded_run(epochs=6)
+    assert [len(run["train"]) for run in runs] == [6, 6]
+    assert max(runs[0]["train"][:-1]) >= 0.94
+    assert max(runs[0]["test"]) > runs[0]["test"][-1]
+    for arm, run in zip(("top", "bottom"), runs):
+        assert frame[f"{arm}_accuracy"].iloc[0] == pytest.approx(run["test"][-1], abs=1e-12)
+    assert "top_epochs" not in frame.columns
+
+
+def test_the_summary_gives_the_reference_band_over_all_pairs_of_seeds():
+    train, _ = _two_pixel_data(40, 0)
+    test, _ = _two_pixel_data(40, 1)
+    frame = diff_roar(
+        lambda: nn.Sequential(nn.Flatten(), nn.Linear(16, 2)),
+        train,
+        test,
+        attribution="random",
+        fractions=[0.25, 0.5],
+        seeds=3,
+        epochs=1,
+        lr=0.05,
+    )
+    for fraction, rows in frame.groupby("fraction"):
+        pairs = [t - b for t in rows.top_accuracy for b in rows.bottom_accuracy]
+        summary = frame.attrs["summary"][fraction]
+        assert summary["std_all_pairs"] == pytest.approx(np.std(pairs), abs=1e-12)
+        assert summary["mean"] == pytest.approx(np.mean(pairs), abs=1e-12)
+        assert summary["std"] == pytest.approx(np.std(rows.diff_roar, ddof=1), abs=1e-12)
+    one = diff_roar(
+        lambda: nn.Sequential(nn.Flatten(), nn.Linear(16, 2)),
+        train,
+        test,
+        attribution="random",
+        fractions=[0.5],
+        seeds=1,
+        epochs=1,
+    )
+    assert math.isnan(one.attrs["summary"][0.5]["std_all_pairs"])
+
+
+def test_the_protocol_arguments_are_checked_before_any_training():
+    data, _ = _two_pixel_data(20, 0)
+
+    def run(**options):
+        diff_roar(
+            lambda: nn.Sequential(nn.Flatten(), nn.Linear(16, 2)),
+            data,
+            data,
+            attribution="random",
+            fractions=[0.5],
+            seeds=1,
+            **options,
+        )
+
+    for value in (0, 1.5, float("nan")):
+        with pytest.raises(
+            ValueError,
+            match=r"train_accuracy_target must be a finite number > 0.0 and <= 1.0; got",
+        ):
+            run(train_accuracy_target=value)
+    for value in ("0.99", True):
+        with pytest.raises(TypeError, match=r"train_accuracy_target must be a real number"):
+            run(train_accuracy_target=value)
+    with pytest.raises(
+        ValueError, match=r"test_accuracy must be one of 'final', 'best'; got 'Best'"
+    ):
+        run(test_accuracy="Best")
+    with pytest.raises(TypeError, match=r"test_accuracy must be 'final' or 'best'; got 1"):
+        run(test_accuracy=1)
