@@ -40,11 +40,15 @@ from lightning_distill._validation import (
     keeps_its_type,
 )
 from lightning_distill.attribution.methods import (
+    FORWARD_ARGS,
     AttributionMethod,
     _single_tensor,
     attribute_indexed,
     check_method,
     evaluation_mode,
+    forward_argument_name,
+    forward_arguments,
+    per_input_forward_args,
     per_input_kwargs,
 )
 
@@ -416,14 +420,20 @@ def _restore_shared(saved: list) -> None:
             module.training = training
 
 
-def _attributions(attribution, model, images, targets, batch_size, kwargs, stream) -> Tensor:
-    sizes = [batch_size] * (len(images) // batch_size)
-    if len(images) % batch_size:
-        sizes.append(len(images) % batch_size)
+def _batch_sizes(count: int, batch_size: int) -> list[int]:
+    """The sizes of the batches ``count`` images are attributed in."""
+    sizes = [batch_size] * (count // batch_size)
+    if count % batch_size:
+        sizes.append(count % batch_size)
     if len(sizes) > 1 and sizes[-1] == 1:
         # a lone image joins the batch before it: a method that compares the inputs of a
         # batch (FeaturePermutation) cannot attribute one input alone
         sizes[-2:] = [sizes[-2] + 1]
+    return sizes
+
+
+def _attributions(attribution, model, images, targets, batch_size, kwargs, stream) -> Tensor:
+    sizes = _batch_sizes(len(images), batch_size)
     # in the model's dtype and on its device (a model cast with .double(), or on a GPU), as
     # its accuracy is measured; the maps come back as the images are. A method that draws
     # gives each image the draws of its index in its split (``stream``), not of its batch
@@ -521,6 +531,7 @@ def diff_roar(
     mask_control: bool = False,
     train_accuracy_target: float | None = None,
     test_accuracy: str = "final",
+    validation_data: Any = None,
 ):
     """DiffROAR of an attribution method: retrain on top-k and bottom-k masked data, compare.
 
@@ -556,7 +567,10 @@ def diff_roar(
     a selection on the test set: it is optimistic (never below the last epoch's, so it cannot
     show the decline of an arm that overfits), and the bias differs between the arms as their
     curves differ in noise, so a DiffROAR from it is not an unbiased estimate of the difference
-    of two trained models' accuracies. A train-accuracy target trains each arm until it fits
+    of two trained models' accuracies. ``validation_data`` removes that selection: the epoch is
+    then the one with the best accuracy on the (masked) validation images, and the test
+    accuracy reported is that epoch's, measured on images that chose nothing (the reference's
+    own selection, on a validation loader). A train-accuracy target trains each arm until it fits
     its training set (or to the cap), so that each is compared at what its kept pixels allow;
     with a fixed budget the arm that learns more slowly is compared unfinished, and DiffROAR
     then also measures how fast each masked set is learnt. What neither protocol can
@@ -584,6 +598,13 @@ def diff_roar(
         (logits out) on every call.
     train_data, test_data : (Tensor, Tensor) or TensorDataset
         Images ``[N, C, H, W]`` and int64 classes.
+    validation_data : (Tensor, Tensor) or TensorDataset, optional
+        Images and classes that select the epoch with ``test_accuracy="best"`` (refused with
+        ``"final"``, which selects nothing). They are masked as the test images are: each
+        image ranked by its own attribution (the method's map of it on ``model``, a third
+        precomputed tensor, or its own noise for ``"random"``), with the same tie-breaking and
+        fill. Disjoint from the test images, they make the reported accuracy that of an epoch
+        chosen without the test images.
     attribution : str, Captum class, callable or (Tensor, Tensor), default="loss_gradient"
         How the coordinates are ranked: ``"loss_gradient"`` (``∇x CE(f(x), y)``), the name of a
         ``captum.attr`` method (``"Saliency"``, ``"IntegratedGradients"``, ...) or a callable
@@ -595,7 +616,8 @@ def diff_roar(
         FeaturePermutation's do by definition: it permutes each feature across a batch);
         ``"random"`` (Gaussian noise, the control whose DiffROAR is 0 in expectation);
         or precomputed ``(train_attributions, test_attributions)`` shaped as the images or as
-        their pixels ``[N, H, W]``.
+        their pixels ``[N, H, W]`` (with ``validation_data``, a triple ending with the
+        validation images' attributions).
     model : torch.nn.Module, optional
         The trained model whose attributions are evaluated; required unless ``attribution`` is
         ``"random"`` or precomputed. Not modified: its accuracy is measured before any
@@ -619,6 +641,10 @@ def diff_roar(
         images: a ``baselines`` or ``feature_mask`` tensor holds one entry for all images
         (``[1, C, H, W]`` or ``[C, H, W]``); one per image is refused (compute such maps with
         :func:`~lightning_distill.attribution.attribute` and pass them as ``attribution``).
+        So is an extra forward argument (``additional_forward_args``, or an item of its tuple)
+        that Captum would split between a batch's images: a tensor or list whose length is the
+        number of training or test images or the size of a batch. Numbers, tensors with 1 on
+        their first axis or none, and other values are given to every batch as they are.
     trainer_kwargs : dict, optional
         Passed to ``lightning.Trainer`` (default: CPU, no logger, checkpoints or progress bar);
         the epochs are ``epochs``, not a ``max_epochs`` key here. A precision that casts the
@@ -638,12 +664,15 @@ def diff_roar(
         accuracy on its whole (masked) training set, in evaluation mode, is at least this (the
         reference's rule with ``1 - epsilon``, 0.99), or after ``epochs`` epochs; the epochs
         each arm trained are given as ``top_epochs`` and ``bottom_epochs``. The pattern-control
-        models of ``mask_control`` train by the same rule. Default: no target, ``epochs`` epochs.
+        models of ``mask_control`` train by the same rule, their epochs given as
+        ``top_mask_epochs`` and ``bottom_mask_epochs``. Default: no target, ``epochs`` epochs.
     test_accuracy : {"final", "best"}, default="final"
         ``"final"``: the test accuracy after the last epoch. ``"best"``: the largest of the test
         accuracies measured after every epoch, as the reference reports its best evaluation; a
         selection on the test images, optimistic (see the training protocol above), for
-        comparing with the paper's figures, not as an unbiased accuracy.
+        comparing with the paper's figures, not as an unbiased accuracy. With
+        ``validation_data``, ``"best"`` is the test accuracy after the epoch with the largest
+        validation accuracy (the first of equal ones), no selection on the test images.
 
     Returns
     -------
@@ -651,12 +680,12 @@ def diff_roar(
         One row per fraction and seed: ``fraction``, ``seed``, ``top_accuracy``,
         ``bottom_accuracy``, ``diff_roar`` (and ``top_mask_accuracy``,
         ``bottom_mask_accuracy`` with ``mask_control``; ``top_epochs``, ``bottom_epochs`` with
-        ``train_accuracy_target``). ``frame.attrs["summary"]`` maps every fraction to the
+        ``train_accuracy_target``, and ``top_mask_epochs``, ``bottom_mask_epochs`` with both). ``frame.attrs["summary"]`` maps every fraction to the
         ``mean`` and ``std`` of ``diff_roar`` over the seeds and ``std_all_pairs``, the
         reference's band: the standard deviation (``ddof=0``) of ``top_accuracy[i] -
         bottom_accuracy[j]`` over all pairs of seeds ``i, j`` (NaN for one seed, as ``std``);
-        ``frame.attrs["protocol"]`` holds ``epochs``, ``train_accuracy_target`` and
-        ``test_accuracy``;
+        ``frame.attrs["protocol"]`` holds ``epochs``, ``train_accuracy_target``,
+        ``test_accuracy`` and ``validation_images`` (their number, or None);
         ``frame.attrs["model_accuracy"]`` is the evaluated model's accuracy on the unmasked test
         images (when ``model`` is given).
 
@@ -693,6 +722,15 @@ def diff_roar(
             f"images shaped as train_data's {tuple(train_images.shape[1:])}",
             tuple(test_images.shape[1:]),
         )
+    validation = validation_data is not None
+    if validation:
+        val_images, val_targets = _as_pair("validation_data", validation_data)
+        if val_images.shape[1:] != train_images.shape[1:]:
+            fail(
+                "validation_data",
+                f"images shaped as train_data's {tuple(train_images.shape[1:])}",
+                tuple(val_images.shape[1:]),
+            )
     fractions = _check_fractions(fractions)
     coordinates = int(np.prod(train_images.shape[1:]))
     for fraction in fractions:
@@ -743,6 +781,13 @@ def diff_roar(
     if not isinstance(test_accuracy, str):
         fail("test_accuracy", "'final' or 'best'", test_accuracy, TypeError)
     check_choice("test_accuracy", test_accuracy, ("final", "best"))
+    if validation and test_accuracy != "best":
+        # the final epoch's test accuracy selects nothing: the images would be unused
+        raise ValueError(
+            "validation_data must be None unless test_accuracy='best' (the validation images "
+            f"select the epoch whose test accuracy is reported); got validation images with "
+            f"test_accuracy={test_accuracy!r}. Pass test_accuracy='best', or no validation_data."
+        )
     batch_size = check_integer("batch_size", batch_size, minimum=1)
     lr = check_real("lr", lr, minimum=0.0, exclusive_minimum=True)
     attribution_kwargs = dict(attribution_kwargs or {})
@@ -766,12 +811,45 @@ def diff_roar(
                 "pass attribution=(train_maps, test_maps)",
                 tuple(_single_tensor(attribution_kwargs[key]).shape),
             )
+        # Captum splits an extra forward argument of a batch's length between its inputs:
+        # given whole to every batch, one of all the images' length (or of a batch's) would
+        # reach each batch with other images' entries
+        explained = [train_images, test_images] + ([val_images] if validation else [])
+        batches = sorted({size for x in explained for size in _batch_sizes(len(x), batch_size)})
+        counts = {*map(len, explained), *batches}
+        for _, position in per_input_forward_args(attribution_kwargs, counts):
+            fail(
+                forward_argument_name("attribution_kwargs", attribution_kwargs, position),
+                "the same for every image (a number, a tensor with 1 on its first axis or "
+                "with no first axis, or a tensor or list whose length is neither the number of "
+                f"training ({len(train_images)}), test ({len(test_images)})"
+                + (f" or validation ({len(val_images)})" if validation else "")
+                + f" images nor that of a batch ({', '.join(map(str, batches))})): "
+                "the same keyword arguments explain the training and the test images in "
+                "batches of batch_size. For one entry per image, compute the maps with "
+                "lightning_distill.attribution.attribute and pass "
+                "attribution=(train_maps, test_maps)",
+                forward_arguments(attribution_kwargs[FORWARD_ARGS])[position],
+            )
     # before any attribution or training: do the factory's models read these images and give
     # a logit for every class?
-    probe = _probe_model(model_factory, train_images, torch.cat([train_targets, test_targets]))
+    probe = _probe_model(
+        model_factory,
+        train_images,
+        torch.cat([train_targets, test_targets] + ([val_targets] if validation else [])),
+    )
 
+    val_attr = None
     if precomputed:
-        if len(attribution) != 2:
+        if validation and len(attribution) != 3:
+            # the validation images are masked by their own attributions, as the test images
+            fail(
+                "attribution",
+                "a triple (train_attributions, test_attributions, validation_attributions) of "
+                "three tensors with validation_data",
+                attribution,
+            )
+        if not validation and len(attribution) != 2:
             fail(
                 "attribution",
                 "a pair (train_attributions, test_attributions) of two tensors",
@@ -779,6 +857,8 @@ def diff_roar(
             )
         train_attr = _match_attribution("attribution[0]", attribution[0], train_images)
         test_attr = _match_attribution("attribution[1]", attribution[1], test_images)
+        if validation:
+            val_attr = _match_attribution("attribution[2]", attribution[2], val_images)
     elif not random_control:
         if not isinstance(model, nn.Module):
             fail(
@@ -804,8 +884,14 @@ def diff_roar(
             test_attr = _attributions(
                 attribution, model, test_images, test_targets, batch_size, attribution_kwargs, 1
             )
+            if validation:
+                val_attr = _attributions(
+                    attribution, model, val_images, val_targets, batch_size, attribution_kwargs, 2
+                )
         train_attr = _match_attribution("attribution", train_attr, train_images)
         test_attr = _match_attribution("attribution", test_attr, test_images)
+        if validation:
+            val_attr = _match_attribution("attribution", val_attr, val_images)
     fill = train_images.mean()
     # before any training (which would update the buffers of modules it shares with the
     # factory's models)
@@ -858,9 +944,12 @@ def diff_roar(
         owned.update(tensors)
         return candidate
 
-    def train_and_test(seed: int, train_x: Tensor, test_x: Tensor, run: str) -> tuple[float, int]:
-        """The test accuracy of a fresh model trained on ``train_x`` (the last epoch's, or the
-        best epoch's with ``test_accuracy="best"``) and the number of epochs it trained."""
+    def train_and_test(
+        seed: int, train_x: Tensor, test_x: Tensor, val_x: Tensor | None, run: str
+    ) -> tuple[float, int]:
+        """The test accuracy of a fresh model trained on ``train_x`` (the last epoch's, or with
+        ``test_accuracy="best"`` the best epoch's: the largest, or that of the epoch with the
+        best accuracy on ``val_x`` when given) and the number of epochs it trained."""
         torch.manual_seed(seed)
         network = fresh_model()
         order = torch.Generator().manual_seed(seed)
@@ -891,12 +980,17 @@ def diff_roar(
             return refuse
 
         tested: list[float] = []  # the test accuracy after each epoch (test_accuracy="best")
+        validated: list[float] = []  # the validation accuracy after each epoch (val_x given)
         trained = [0]  # epochs
 
         def epoch_end(trainer: L.Trainer) -> None:
             trained[0] += 1
             if test_accuracy == "best":
                 tested.append(_accuracy(network, test_x, test_targets, 512, diverged()))
+            if val_x is not None:
+                validated.append(
+                    _accuracy(network, val_x, val_targets, 512, diverged("validation"))
+                )
             if train_accuracy_target is not None:
                 # the reference's stopping rule: the accuracy on the whole (masked) training
                 # set, in evaluation mode, at or above the target
@@ -909,6 +1003,10 @@ def diff_roar(
         try:
             classifier = _Classifier(network, lr, epoch_end if monitored else None)
             L.Trainer(**options).fit(classifier, loader)
+            if val_x is not None:
+                # the test accuracy of the epoch the validation images select (the first of
+                # equally good ones): no choice made on the test images
+                return tested[int(np.argmax(validated))], trained[0]
             if test_accuracy == "best":
                 # the last epoch's accuracy is among them: the best is never below the final
                 return max(tested), trained[0]
@@ -923,8 +1021,10 @@ def diff_roar(
                 noise = torch.Generator().manual_seed(10_000 + seed)
                 train_attr = torch.randn(train_images.shape, generator=noise)
                 test_attr = torch.randn(test_images.shape, generator=noise)
+                if validation:
+                    val_attr = torch.randn(val_images.shape, generator=noise)
             for fraction in fractions:
-                accuracies, patterns, epochs_trained = {}, {}, {}
+                accuracies, patterns, epochs_trained, pattern_epochs = {}, {}, {}, {}
                 for keep in ("top", "bottom"):
                     # one order of the coordinates breaks the ties of the training and the
                     # test images alike: a binary mask keeps the same coordinates in both, so
@@ -939,17 +1039,24 @@ def diff_roar(
                             generator=torch.Generator().manual_seed(seed),
                         )
 
-                    pairs = ((train_images, train_attr), (test_images, test_attr))
-                    train_x, test_x = (masked(x, a, fill) for x, a in pairs)
+                    pairs = [(train_images, train_attr), (test_images, test_attr)]
+                    if validation:
+                        # ranked by their own attributions, as the test images
+                        pairs.append((val_images, val_attr))
+                    train_x, test_x, *val_x = (masked(x, a, fill) for x, a in pairs)
                     run = f"on the {keep}-{fraction:g} coordinates"
                     accuracies[keep], epochs_trained[keep] = train_and_test(
-                        seed, train_x, test_x, run
+                        seed, train_x, test_x, val_x[0] if validation else None, run
                     )
                     if mask_control:
                         # the same kept coordinates as ones, the rest zeros: the pattern alone
-                        train_m, test_m = (masked(torch.ones_like(x), a, 0) for x, a in pairs)
+                        train_m, test_m, *val_m = (
+                            masked(torch.ones_like(x), a, 0) for x, a in pairs
+                        )
                         run = f"on the pattern of the {keep}-{fraction:g} coordinates"
-                        patterns[keep], _ = train_and_test(seed, train_m, test_m, run)
+                        patterns[keep], pattern_epochs[keep] = train_and_test(
+                            seed, train_m, test_m, val_m[0] if validation else None, run
+                        )
                 row = {
                     "fraction": fraction,
                     "seed": seed,
@@ -963,6 +1070,9 @@ def diff_roar(
                 if mask_control:
                     row["top_mask_accuracy"] = patterns["top"]
                     row["bottom_mask_accuracy"] = patterns["bottom"]
+                    if train_accuracy_target is not None:
+                        row["top_mask_epochs"] = pattern_epochs["top"]
+                        row["bottom_mask_epochs"] = pattern_epochs["bottom"]
                 rows.append(row)
     frame = pd.DataFrame(rows)
     summary = frame.groupby("fraction")["diff_roar"].agg(["mean", "std"])
@@ -977,6 +1087,7 @@ def diff_roar(
         "epochs": epochs,
         "train_accuracy_target": train_accuracy_target,
         "test_accuracy": test_accuracy,
+        "validation_images": len(val_images) if validation else None,
     }
     if mask_control:
         chance = _chance_accuracy(test_targets)

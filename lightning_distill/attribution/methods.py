@@ -307,16 +307,69 @@ def per_input_kwargs(method: AttributionMethod, kwargs: dict, inputs_ndim: int) 
     return keys
 
 
-def slice_per_input(kwargs: dict, keys: list[str], start: int, stop: int) -> dict:
-    """``kwargs`` with the per-input tensors named by ``keys`` cut to inputs ``start:stop``
-    (Captum's one-tuple form kept)."""
+FORWARD_ARGS = "additional_forward_args"
+
+
+def forward_arguments(value) -> tuple:
+    """Captum's reading of ``additional_forward_args`` (``_format_additional_forward_args``): a
+    tuple holds the extra arguments of the forward, any other value is the one extra argument
+    (a list included), ``None`` is none."""
+    if value is None:
+        return ()
+    return value if isinstance(value, tuple) else (value,)
+
+
+def forward_argument_name(argument: str, kwargs: dict, position: int) -> str:
+    """``argument['additional_forward_args']``, with ``[position]`` when it is a tuple."""
+    name = f"{argument}[{FORWARD_ARGS!r}]"
+    return f"{name}[{position}]" if isinstance(kwargs.get(FORWARD_ARGS), tuple) else name
+
+
+def entry_count(value) -> int | None:
+    """How many entries an extra forward argument would give one per input, as Captum's
+    per-example split reads it (``_select_example`` in ``captum.attr._utils.batching``): the
+    length of a tensor with a first axis, or of a list; ``None`` for anything else (a number, a
+    0-d tensor, a string, a dict), which every input shares."""
+    if isinstance(value, Tensor):
+        return int(value.shape[0]) if value.ndim else None
+    if isinstance(value, list):
+        return len(value)
+    return None
+
+
+def per_input_forward_args(kwargs: dict, counts) -> list[tuple[str, int]]:
+    """Keys ``("additional_forward_args", position)`` of the extra forward arguments holding
+    one entry per input: a tensor or list whose length (see :func:`entry_count`) is one of
+    ``counts``, the numbers of inputs they would be given with, other than 1 (a tensor with 1
+    on its first axis is one entry for all inputs, broadcast by the model, as a number is).
+    Captum's split of a batch into its examples cuts exactly these."""
+    counts = {count for count in counts if count != 1}
+    return [
+        (FORWARD_ARGS, position)
+        for position, value in enumerate(forward_arguments(kwargs.get(FORWARD_ARGS)))
+        if entry_count(value) in counts
+    ]
+
+
+def slice_per_input(kwargs: dict, keys: list[str | tuple[str, int]], start: int, stop: int) -> dict:
+    """``kwargs`` with the per-input entries named by ``keys`` cut to inputs ``start:stop``:
+    tensors named by a keyword (Captum's one-tuple form kept), and extra forward arguments
+    named by ``("additional_forward_args", position)`` (given back as Captum's tuple form)."""
     sliced = dict(kwargs)
+    arguments = None
     for key in keys:
+        if isinstance(key, tuple):
+            if arguments is None:
+                arguments = list(forward_arguments(kwargs.get(FORWARD_ARGS)))
+            arguments[key[1]] = arguments[key[1]][start:stop]
+            continue
         value = kwargs[key]
         if isinstance(value, list | tuple):
             sliced[key] = type(value)([value[0][start:stop]])
         else:
             sliced[key] = value[start:stop]
+    if arguments is not None:
+        sliced[FORWARD_ARGS] = tuple(arguments)
     return sliced
 
 
@@ -363,7 +416,8 @@ def attribute_indexed(
     batch size nor of the inputs beside it. Other methods attribute the batch at once (their
     maps do not depend on the batch; FeaturePermutation's do by definition: it permutes each
     feature across the batch). Per-input tensors in ``kwargs`` (see :func:`per_input_kwargs`)
-    are the batch's.
+    and per-input extra forward arguments (see :func:`per_input_forward_args`) are the
+    batch's: each input alone is given its own entries.
     """
     if len(indices) != len(inputs):
         raise AssertionError("one index per input")
@@ -372,6 +426,11 @@ def attribute_indexed(
         return attribute(model, inputs, targets, method, **kwargs)
     targets = _check_inputs(inputs, targets)
     keys = per_input_kwargs(method, kwargs, inputs.ndim)
+    keys += per_input_forward_args(kwargs, [len(inputs)])
+    if kwargs.get(FORWARD_ARGS) is not None:
+        # in Captum's tuple form: with one input, Captum's Lime unpacks a bare tensor as if it
+        # were the tuple of the extra arguments (one argument per row)
+        kwargs = {**kwargs, FORWARD_ARGS: forward_arguments(kwargs[FORWARD_ARGS])}
     maps = []
     for position, index in enumerate(indices):
         one = slice_per_input(kwargs, keys, position, position + 1)

@@ -40,12 +40,17 @@ from lightning_distill._validation import (
     rows_without_a_class,
 )
 from lightning_distill.attribution.methods import (
+    FORWARD_ARGS,
     AttributionMethod,
     _captum_class,
     _single_tensor,
     attribute_indexed,
     check_method,
+    entry_count,
     evaluation_mode,
+    forward_argument_name,
+    forward_arguments,
+    per_input_forward_args,
     per_input_kwargs,
     slice_per_input,
 )
@@ -287,7 +292,11 @@ class AttributionMonitor(Callback):
         again or edited in place); ``method_kwargs`` may be set again, and is checked with
         ``method`` before every fit and evaluation. A ``baselines`` or ``feature_mask`` tensor
         whose first axis is not 1 holds one entry per probe image, in the probe's order: each
-        batch is explained with its images' entries. A method that draws (GradientShap,
+        batch is explained with its images' entries. So does an extra forward argument
+        (``additional_forward_args``, or an item of its tuple) that is a tensor or list of
+        the probe's length (Captum splits such an argument between a batch's inputs); one of
+        a probe batch's length (other than 1) is refused, and any other (a number, a tensor
+        with 1 on its first axis or none) is given to every batch as it is. A method that draws (GradientShap,
         KernelShap, Lime, ShapleyValueSampling) draws each image's numbers from its position in
         the probe, so the scores do not depend on the probe's batch size.
     save_dir : str or Path, optional
@@ -519,17 +528,21 @@ class AttributionMonitor(Callback):
                 fail("metrics", f"computable: {name!r} needs {needs[name]}", self.metrics)
         return self.metrics
 
-    def _per_input_keys(self, first: dict) -> list[str]:
+    def _per_input_keys(self, first: dict) -> list:
         """The keys of ``method_kwargs`` holding one entry per probe image (a ``baselines`` or
-        ``feature_mask`` tensor whose first axis is not 1), checked against the number of probe
-        images (one pass over the probe, made only when there are such keys): each batch is
-        explained with its images' entries, in the probe's fixed order."""
+        ``feature_mask`` tensor whose first axis is not 1; ``("additional_forward_args",
+        position)`` for an extra forward argument of the probe's length), checked against the
+        number of probe images (one pass over the probe, made only when there may be such
+        keys): each batch is explained with its images' entries, in the probe's fixed order."""
         images = first["image"]
         ndim = images.ndim if isinstance(images, Tensor) else 0
-        keys = per_input_kwargs(self.method, self.method_kwargs, ndim)
-        if not keys:
+        keys: list = per_input_kwargs(self.method, self.method_kwargs, ndim)
+        arguments = forward_arguments(self.method_kwargs.get(FORWARD_ARGS))
+        lengths = {entry_count(value) for value in arguments} - {None, 1}
+        if not keys and not lengths:
             return keys
-        count = sum(len(_split_batch(batch)["image"]) for batch in self.dataloader)
+        sizes = [len(_split_batch(batch)["image"]) for batch in self.dataloader]
+        count = sum(sizes)
         for key in keys:
             shape = tuple(_single_tensor(self.method_kwargs[key]).shape)
             if shape[0] != count:
@@ -539,6 +552,21 @@ class AttributionMonitor(Callback):
                     "or one for all images (1) on its first axis",
                     shape,
                 )
+        # an extra forward argument of a batch's length is split between the batch's images
+        # by Captum: one entry per probe image is cut to each batch's; one of a batch's length
+        # given whole to every batch would reach each with the first batch's entries
+        for key in per_input_forward_args(self.method_kwargs, [count, *sizes]):
+            value = arguments[key[1]]
+            if entry_count(value) != count:
+                fail(
+                    forward_argument_name("method_kwargs", self.method_kwargs, key[1]),
+                    f"one entry per probe image ({count}, in the probe's order) on its first "
+                    "axis, or the same for every image (a number, a tensor with 1 on its first "
+                    "axis or with no first axis, or one whose length is not that of a probe "
+                    f"batch, {', '.join(map(str, sorted(set(sizes))))})",
+                    value,
+                )
+            keys.append(key)
         return keys
 
     def _batches(self, rank: int, world_size: int):

@@ -902,6 +902,7 @@ def test_training_stops_at_the_train_accuracy_target_and_best_is_the_max_over_ep
         "epochs": cap,
         "train_accuracy_target": target,
         "test_accuracy": "best",
+        "validation_images": None,
     }
 
 
@@ -977,3 +978,185 @@ def test_the_protocol_arguments_are_checked_before_any_training():
         run(test_accuracy="Best")
     with pytest.raises(TypeError, match=r"test_accuracy must be 'final' or 'best'; got 1"):
         run(test_accuracy=1)
+    validation, _ = _two_pixel_data(10, 2)
+    with pytest.raises(
+        ValueError,
+        match=r"validation_data must be None unless test_accuracy='best' \(the validation "
+        r"images select the epoch whose test accuracy is reported\); got validation images "
+        r"with test_accuracy='final'\. Pass test_accuracy='best', or no validation_data\.",
+    ):
+        run(validation_data=validation)
+    with pytest.raises(TypeError, match=r"validation_data must be an \(images, targets\) pair"):
+        run(validation_data=validation[0], test_accuracy="best")
+    with pytest.raises(ValueError, match=r"validation_data must be images shaped as train_data's"):
+        run(validation_data=(torch.rand(10, 1, 4, 5), validation[1]), test_accuracy="best")
+    # precomputed maps need the validation images' own
+    with pytest.raises(
+        ValueError,
+        match=r"attribution must be a triple \(train_attributions, test_attributions, "
+        r"validation_attributions\) of three tensors with validation_data; got",
+    ):
+        diff_roar(
+            lambda: nn.Sequential(nn.Flatten(), nn.Linear(16, 2)), data, data,
+            attribution=(data[0], data[0]), fractions=[0.5], seeds=1, test_accuracy="best",
+            validation_data=validation,
+        )  # fmt: skip
+
+
+class _ScaledLinear(nn.Module):
+    """A linear model whose forward may take an extra argument, the mean of which scales the
+    images; records every such argument it is given."""
+
+    def __init__(self):
+        super().__init__()
+        self.base = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+        self.given = []
+
+    def forward(self, x, scale=None):
+        if scale is None:
+            return self.base(x)
+        self.given.append(scale)
+        return self.base(x * torch.as_tensor(scale, dtype=x.dtype).mean())
+
+
+def test_per_image_extra_forward_arguments_are_refused_and_shared_ones_passed_as_they_are():
+    # additional_forward_args of one entry per image was given whole to every batch: with 8
+    # training and 8 test images in one batch each, the test images were explained with the
+    # training images' scales without a word; in smaller batches torch's size mismatch
+    images = torch.rand(8, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    data = (images, torch.arange(8) % 2)
+    scales = 0.5 + torch.rand(8, generator=torch.Generator().manual_seed(1))
+
+    def factory():
+        return nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+
+    def run(arguments, batch_size=8, method="Saliency", **extra):
+        return diff_roar(
+            factory, data, data, model=_ScaledLinear(), attribution=method, fractions=[0.5],
+            seeds=1, epochs=1, batch_size=batch_size,
+            attribution_kwargs={"additional_forward_args": arguments, **extra},
+        )  # fmt: skip
+
+    for arguments, name in (
+        (scales, r"attribution_kwargs\['additional_forward_args'\]"),
+        ((scales,), r"attribution_kwargs\['additional_forward_args'\]\[0\]"),
+        ((2.0, list(range(8))), r"attribution_kwargs\['additional_forward_args'\]\[1\]"),
+    ):
+        with pytest.raises(
+            ValueError,
+            match=name + r" must be the same for every image .* neither the number of training "
+            r"\(8\), test \(8\) images nor that of a batch \(8\)\): .* pass "
+            r"attribution=\(train_maps, test_maps\); got ",
+        ):
+            run(arguments)
+    # one batch's scales (batches of 3, 3 and 2 images): each full batch would take them whole
+    with pytest.raises(ValueError, match=r"nor that of a batch \(2, 3\)\): .*; got tensor\("):
+        run(scales[:3], batch_size=3, method="IntegratedGradients", n_steps=4)
+    # arguments that are not per image reach the model as they were passed
+    for shared in (2.0, torch.tensor(2.0), torch.full((1,), 2.0), torch.full((5,), 2.0)):
+        model = _ScaledLinear()
+        diff_roar(
+            factory, data, data, model=model, attribution="Saliency", fractions=[0.5],
+            seeds=1, epochs=1, batch_size=3,
+            attribution_kwargs={"additional_forward_args": shared},
+        )  # fmt: skip
+        assert model.given and all(given is shared for given in model.given)
+
+
+class _ValidationRecorder(_EpochRecorder):
+    """:class:`_EpochRecorder` that also records the accuracy on the validation images masked
+    as ``val_masks[run]`` says."""
+
+    def __init__(self, test_images, test_targets, masks, val_images, val_targets, val_masks):
+        super().__init__(test_images, test_targets, masks)
+        self.val_images, self.val_targets, self.val_masks = val_images, val_targets, val_masks
+
+    def on_fit_start(self, trainer, pl_module):
+        super().on_fit_start(trainer, pl_module)
+        self.runs[-1]["validation"] = []
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        super().on_train_epoch_end(trainer, pl_module)
+        model = pl_module.model
+        images = self.val_masks[len(self.runs) - 1](self.val_images)
+        with torch.no_grad():
+            model.eval()
+            accuracy = (model(images).argmax(1) == self.val_targets).double().mean()
+            model.train()
+        self.runs[-1]["validation"].append(float(accuracy))
+
+
+def test_validation_data_selects_the_epoch_whose_test_accuracy_is_reported():
+    # test_accuracy="best" took the largest test accuracy over the epochs: a selection on the
+    # test images. With validation images, the epoch is the one of the best validation
+    # accuracy (masked as the test images are, by their own attributions) and the test
+    # accuracy is that epoch's
+    torch.set_num_threads(1)
+    (train, train_attr), (test, test_attr) = _two_pixel_data(200, 0), _two_pixel_data(200, 1)
+    validation, val_attr = _two_pixel_data(100, 2)
+    fill = train[0].mean()
+
+    def masking(attr, keep):
+        return lambda images: mask_by_rank(
+            images, attr, 0.5, keep=keep, fill=fill, generator=torch.Generator().manual_seed(0)
+        )
+
+    recorder = _ValidationRecorder(
+        test[0], test[1], [masking(test_attr, "top"), masking(test_attr, "bottom")],
+        validation[0], validation[1], [masking(val_attr, "top"), masking(val_attr, "bottom")],
+    )  # fmt: skip
+    frame = diff_roar(
+        lambda: nn.Sequential(nn.Flatten(), nn.Linear(16, 2)), train, test,
+        attribution=(train_attr, test_attr, val_attr), fractions=[0.5], seeds=[0], epochs=12,
+        batch_size=32, lr=0.05, trainer_kwargs={"callbacks": [recorder]},
+        test_accuracy="best", validation_data=validation,
+    )  # fmt: skip
+    assert len(recorder.runs) == 2  # the top arm, then the bottom arm
+    selected = []
+    for arm, run in zip(("top", "bottom"), recorder.runs):
+        epoch = int(np.argmax(run["validation"]))  # the first of the best
+        selected.append(run["test"][epoch] != max(run["test"]))
+        assert frame[f"{arm}_accuracy"].iloc[0] == pytest.approx(run["test"][epoch], abs=1e-12)
+    assert any(selected)  # an epoch other than the best test epoch: not the max over epochs
+    assert frame.attrs["protocol"]["validation_images"] == 100
+
+
+class _EpochCounter(L.Callback):
+    """The number of training epochs of every run, in the order the runs train."""
+
+    def __init__(self):
+        self.runs = []
+
+    def on_fit_start(self, trainer, pl_module):
+        self.runs.append(0)
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self.runs[-1] += 1
+
+
+def test_the_pattern_control_models_epochs_are_reported_with_a_train_accuracy_target():
+    # with mask_control and train_accuracy_target the pattern models stopped by the rule too,
+    # but after how many epochs was not reported
+    torch.set_num_threads(1)
+    (train, train_attr), (test, test_attr) = _two_pixel_data(200, 0), _two_pixel_data(200, 1)
+    counter = _EpochCounter()
+    frame = diff_roar(
+        lambda: nn.Sequential(nn.Flatten(), nn.Linear(16, 2)), train, test,
+        attribution=(train_attr, test_attr), fractions=[0.5], seeds=[0], epochs=8,
+        batch_size=32, lr=0.05, trainer_kwargs={"callbacks": [counter]},
+        mask_control=True, train_accuracy_target=0.6,
+    )  # fmt: skip
+    # the top arm, its pattern model, the bottom arm, its pattern model
+    assert len(counter.runs) == 4
+    top, top_mask, bottom, bottom_mask = counter.runs
+    row = frame.iloc[0]
+    assert (row.top_epochs, row.bottom_epochs) == (top, bottom)
+    assert (row.top_mask_epochs, row.bottom_mask_epochs) == (top_mask, bottom_mask)
+    assert list(frame.columns)[-2:] == ["top_mask_epochs", "bottom_mask_epochs"]
+    # without a target, every model trains the epochs: no epoch columns
+    plain = diff_roar(
+        lambda: nn.Sequential(nn.Flatten(), nn.Linear(16, 2)), train, test,
+        attribution=(train_attr, test_attr), fractions=[0.5], seeds=[0], epochs=1,
+        batch_size=32, lr=0.05, mask_control=True,
+    )  # fmt: skip
+    assert not [column for column in plain.columns if column.endswith("epochs")]

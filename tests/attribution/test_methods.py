@@ -495,3 +495,44 @@ def test_perturbation_baselines_of_another_batch_size_are_named():
         for baselines in (torch.zeros(4, 1, 4, 4), torch.zeros(1, 1, 4, 4), torch.zeros(1, 4, 4)):
             maps = attribute(model, inputs, targets, method, baselines=baselines, **extra)
             assert maps.shape == inputs.shape
+
+
+@pytest.mark.parametrize("method", ["KernelShap", "Lime"])
+def test_a_method_that_draws_explains_each_input_with_its_own_extra_forward_arguments(method):
+    # attribute_indexed explains each input alone; an extra forward argument with one entry
+    # per input of the batch reached every one-input call whole (Captum's AssertionError, or
+    # with a bare tensor its rows unpacked as so many arguments)
+    from lightning_distill.attribution.methods import attribute_indexed
+
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.base = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+
+        def forward(self, x, scale, offset):
+            return self.base(x * scale.reshape(-1, 1, 1, 1)) + offset
+
+    torch.manual_seed(0)
+    model = Scaled()
+    inputs = torch.rand(6, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    targets = torch.arange(6) % 3
+    scales = 0.5 + torch.rand(6, generator=torch.Generator().manual_seed(1))
+    offset = torch.ones(1, 3)  # one entry for all inputs: given whole to each
+    kwargs = {"n_samples": 6, "additional_forward_args": (scales, offset)}
+    whole = attribute_indexed(model, inputs, targets, method, range(6), **kwargs)
+    alone = []
+    for i in range(6):
+        one = range(i, i + 1)
+        arguments = (scales[i : i + 1], offset)
+        maps = attribute_indexed(
+            model, inputs[one], targets[one], method, one, n_samples=6,
+            additional_forward_args=arguments,
+        )  # fmt: skip
+        alone.append(maps)
+    assert torch.equal(whole, torch.cat(alone))
+    # a different scale changes the map: each input was explained with its own
+    other = attribute_indexed(
+        model, inputs, targets, method, range(6), n_samples=6,
+        additional_forward_args=(scales.flip(0), offset),
+    )  # fmt: skip
+    assert not torch.equal(whole, other)

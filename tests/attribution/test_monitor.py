@@ -775,3 +775,74 @@ def test_a_method_that_draws_gives_the_same_scores_whatever_the_probe_batch_size
     assert scores[0].keys() == scores[1].keys()
     for name in scores[0]:
         assert scores[0][name] == pytest.approx(scores[1][name], rel=1e-6, abs=1e-7), name
+
+
+class _Scaled(nn.Module):
+    """A model whose forward takes an extra argument: one scale per image (``[N]``), or one
+    for all (a number, a 0-d or ``[1]`` tensor); records every scale it is given."""
+
+    def __init__(self, base: nn.Module):
+        super().__init__()
+        self.base = base
+        self.given = []
+
+    def forward(self, x, scale=1.0):
+        self.given.append(scale)
+        if isinstance(scale, torch.Tensor) and scale.ndim:
+            scale = scale.reshape(-1, *[1] * (x.ndim - 1))
+        return self.base(x * scale)
+
+
+def test_per_image_extra_forward_arguments_explain_each_probe_image_with_its_own(cells):
+    # additional_forward_args of one entry per probe image was given whole to every batch:
+    # torch's size mismatch deep in Captum, or (a probe of one batch's length) every batch
+    # explained with the first batch's entries
+    model = _Scaled(cnn(0))
+    scales = 0.5 + torch.rand(len(cells.images), generator=torch.Generator().manual_seed(3))
+    expected = AttributionLocalisation()
+    model.eval()
+    maps = attribute(
+        model, cells.images, cells.targets, "Saliency", additional_forward_args=(scales,)
+    )
+    expected.update(maps, cells.masks)
+    for batch_size in (24, 8, 5):
+        for arguments in (scales, (scales,)):
+            monitor = AttributionMonitor(
+                DataLoader(cells, batch_size=batch_size),
+                method="Saliency",
+                method_kwargs={"additional_forward_args": arguments},
+                metrics=["localisation"],
+            )
+            score = monitor.evaluate(model)["localisation"]
+            assert score == pytest.approx(float(expected.compute()), rel=1e-5)
+    # one batch's scales given to every batch: refused, naming the argument
+    monitor = AttributionMonitor(
+        DataLoader(cells, batch_size=8),
+        method="Saliency",
+        method_kwargs={"additional_forward_args": (torch.tensor(1.0), scales[:8])},
+        metrics=["localisation"],
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"method_kwargs\['additional_forward_args'\]\[1\] must be one entry per probe "
+        r"image \(24, in the probe's order\) on its first axis, or the same for every image "
+        r".* not that of a probe batch, 8\); got tensor\(\[",
+    ):
+        monitor.evaluate(model)
+    # arguments that are not per image reach every batch as they were passed
+    for shared in (2.0, torch.tensor(2.0), torch.tensor([2.0]), torch.full((3,), 2.0)[:1]):
+        model.given.clear()
+        monitor = AttributionMonitor(
+            DataLoader(cells, batch_size=8),
+            method="Saliency",
+            method_kwargs={"additional_forward_args": shared},
+            metrics=["localisation"],
+        )
+        score = monitor.evaluate(model)["localisation"]
+        assert model.given and all(given is shared for given in model.given)
+        doubled = AttributionLocalisation()
+        doubled.update(
+            attribute(model, cells.images, cells.targets, "Saliency", additional_forward_args=2.0),
+            cells.masks,
+        )
+        assert score == pytest.approx(float(doubled.compute()), rel=1e-5)
