@@ -599,7 +599,9 @@ def _is_interaction(comparison):
 
 
 def _compact(rows):
-    """The columns an auditor reads, in order: term, value, both shapes, difference, p, weight."""
+    """The columns an auditor reads, in order: term, value, both shapes, the difference with
+    its interval at the audit's confidence ("low", "high": the value's own, before the
+    adjustment), the adjusted p-value, weight."""
     rows = (
         rows.assign(value=rows["label"])
         if "label" in rows
@@ -611,6 +613,8 @@ def _compact(rows):
         "mimic": "mimic",
         "outcome": "outcome",
         "difference": "difference",
+        "difference_lower": "low",
+        "difference_upper": "high",
         "p_value_bh": "adjusted p",
         "weight": "rows",
     }
@@ -626,6 +630,23 @@ _COMPACT_FORMATS = {
     "adjusted p": format_p_value,
     "rows": _format_weight,
 }
+
+
+def _difference_units(audit) -> str:
+    """The units of a difference of the mimic's and the outcome model's shapes: log-odds of
+    the outcome event, unless the score was mimicked on its own scale."""
+    if _score_on_own_scale(audit):
+        return "the mimic on the score's own scale, the outcome model in log-odds"
+    return "log-odds"
+
+
+def _interval_columns_text(level) -> str:
+    """What the compact tables' 'low' and 'high' columns are."""
+    return (
+        f"'low' and 'high' bound the difference's {level} interval for that value alone, "
+        "before the adjustment: an interval that leaves out 0 can still go unflagged once the "
+        "adjustment allows for the many values compared."
+    )
 
 
 def _largest(rows, n=_TOP_ROWS):
@@ -1809,8 +1830,10 @@ def audit_report_sections(
             "Largest differences",
             paragraphs=[
                 f"The {_TOP_ROWS} values with the largest standardised difference (mimic - "
-                "outcome, log-odds) among those that could be tested, flagged "
-                "ones highlighted. 'rows' is the number of audit rows holding the value."
+                f"outcome, {_difference_units(audit)}) among those that could be tested, "
+                "flagged ones highlighted. "
+                + _interval_columns_text(level)
+                + " 'rows' is the number of audit rows holding the value."
                 + (
                     " Interactions are compared cell by cell and on coarse blocks (each axis "
                     "cut in up to 3 groups of bins holding about equal rows, a nominal feature "
@@ -1873,9 +1896,15 @@ def audit_report_sections(
             Section(
                 "Shape functions: mimic against outcome model",
                 paragraphs=[
-                    "Contribution of each feature value to the log-odds of the outcome event "
-                    f"({event}), with {level} bands. "
-                    "A star marks a difference flagged after the Benjamini-Hochberg adjustment. "
+                    (
+                        "Contribution of each feature value to the log-odds of the outcome "
+                        f"event ({event}), with {level} bands. "
+                        if not _score_on_own_scale(audit)
+                        else "Contribution of each feature value: the mimic's to the score on "
+                        "its own scale, not log-odds; the outcome model's to the log-odds of "
+                        f"the outcome event ({event}); with {level} bands. "
+                    )
+                    + "A star marks a difference flagged after the Benjamini-Hochberg adjustment. "
                     "Axes of long-tailed features are cut at the 99th percentile of the rows "
                     "(the label says so); categorical terms show the values with the largest "
                     "differences."
@@ -2034,6 +2063,12 @@ def audit_report_sections(
                 )
                 + "the whole table, with the per-value p-values and bands, is behind the "
                 "links below."
+                + (
+                    f" Differences are mimic - outcome, {_difference_units(audit)}. "
+                    + _interval_columns_text(level)
+                    if len(flagged_rows)
+                    else ""
+                )
             ],
             tables=tables,
         )
@@ -2202,6 +2237,31 @@ def _reproduction_settings(audit, test) -> dict:
             else int(test["n_bootstrap"].iloc[0])
         ),
     }
+    settings.update(_model_settings(audit))
+    residuals = getattr(audit, "mimic_residuals_", None)
+    if residuals is not None:  # a fitted audit: its rows and records
+        codes = getattr(audit, "_record_codes_", None)
+        # the command line names its --groups column apart ("record identifiers (--groups)")
+        settings["records" if _option_names(audit) else "records (groups)"] = (
+            "not given: each row is read as a record of its own"
+            if codes is None
+            else f"{len(np.unique(codes))} records over {len(residuals)} rows: the rows of a "
+            "record stay in one third of the missing-feature test's cross-fitting and its "
+            "bootstrap draws whole records"
+        )
+    digests = getattr(audit, "_fit_fingerprints_", None)
+    if digests is not None:
+        named = {
+            "X": "features",
+            "y": "outcome (0/1)",
+            "teacher_scores": "score",
+            "groups": "records",
+        }
+        settings["data digests (of the values fit read)"] = (
+            "; ".join(f"{named[k]} {v}" for k, v in digests.items() if v is not None)
+            + " (BLAKE2b of the values in row order, column names and index left out: the "
+            "same rows in the same order give the same digests)"
+        )
     done = getattr(audit, "stability_settings_", None)
     if done is not None:
         rule = (
@@ -2228,6 +2288,60 @@ def _reproduction_settings(audit, test) -> dict:
     settings["report written"] = datetime.datetime.now(datetime.timezone.utc).strftime(
         "%Y-%m-%d %H:%M UTC"
     )
+    return settings
+
+
+def _model_settings(audit) -> dict:
+    """The mimic's and the outcome model's class and the parameters given them, as fitted
+    (the audit's defaults unless ``student=`` or ``outcome=`` was passed), and the
+    monotone constraints when there are any."""
+    from sklearn_distill._defaults import default_mimic_student, default_outcome_model
+
+    fitted = getattr(audit, "_fit_params", None)
+    if fitted is None and hasattr(audit, "get_params"):  # fitted before they were recorded
+        fitted = audit.get_params(deep=True)
+    settings = {}
+    if fitted is None:
+        return settings
+    for name, parameter, default in (
+        ("mimic model", "student", default_mimic_student),
+        ("outcome model", "outcome", default_outcome_model),
+    ):
+        model = fitted.get(parameter)
+        if model is None:
+            text = f"the audit's default {type(default()).__name__}"
+        else:
+            cls = model if isinstance(model, type) else type(model)
+            given = {
+                key.split("__", 1)[1]: value
+                for key, value in fitted.items()
+                if key.startswith(f"{parameter}__") and "__" not in key.split("__", 1)[1]
+            }
+            if not isinstance(model, type) and not given:
+                given = model.get_params(deep=False)
+            try:
+                baseline = cls().get_params(deep=False)
+            except Exception:  # a class that needs arguments: every parameter is shown
+                baseline = {}
+            shown = [
+                f"{key}={value!r}"
+                for key, value in sorted(given.items())
+                # the audit sets the pairs and the seeds itself; n_jobs changes no result
+                if key not in ("n_jobs", "random_state", "interactions")
+                and (key not in baseline or repr(baseline[key]) != repr(value))
+            ]
+            # "name: a=1, b=2", not "name(a=1, b=2)": a narrow screen wraps at the spaces,
+            # not inside a number of a run too long for one line
+            text = cls.__name__
+            if not _option_names(audit):  # the command line passes no model of the user's
+                text += f" (passed as {parameter})"
+            text += f": {', '.join(shown)}" if shown else ", with its class's defaults"
+        settings[_setting_name(audit, name, parameter)] = text
+    constraints = fitted.get("monotone_constraints")
+    if constraints is not None:
+        settings[_setting_name(audit, "monotone constraints", "monotone_constraints")] = repr(
+            constraints
+        )
     return settings
 
 

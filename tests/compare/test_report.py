@@ -646,7 +646,9 @@ def test_audit_report_reads_in_order_with_its_findings(fitted_audit, tmp_path):
     # the compact table of flagged values has the auditor's columns, the full one is hidden
     compact = page[page.index("Flagged values") :]
     header = re.findall(r"<th(?: class=\"text\")?>(.*?)</th>", compact[: compact.index("</thead>")])
-    assert header == ["term", "value", "mimic", "outcome", "difference", "adjusted p", "rows"]
+    assert header == [
+        "term", "value", "mimic", "outcome", "difference", "low", "high", "adjusted p", "rows"
+    ]  # fmt: skip
     assert flagged > 0
     assert compact[: compact.index("</table>")].count("<tr>") - 1 == flagged
     assert "<details><summary>All" in page
@@ -674,6 +676,96 @@ def test_audit_settings_say_what_was_fitted_after_set_params(fitted_audit):
     assert fitted["calibration folds"] == 3 and fitted["random_state"] == "0"
     audit.set_params(calibration="isotonic", cv=5, n_crossfits=7, random_state=123)
     assert settings(audit) == fitted  # no refit: the same audit, the same settings
+
+
+def test_each_difference_a_reader_would_quote_comes_with_its_interval(fitted_audit):
+    # the compact tables gave a difference and its adjusted p-value alone: "women 0.32
+    # log-odds higher" could not be quoted with what the data can tell apart
+    from sklearn_distill.report import audit_report_sections
+
+    audit = fitted_audit[0]
+    comparison = audit.compare(interactions=True)
+    blocks = audit.compare_interactions()
+    sections = {s.heading: s for s in audit_report_sections(audit, n_bootstrap=50)}
+    largest = sections["Largest differences"]
+    assert "'low' and 'high' bound the difference's 95% interval" in largest.paragraphs[0]
+    flagged = next(t for t in sections["Comparison table"].tables if t.heading.startswith("Flag"))
+    tables = [*largest.tables, flagged]
+    assert [t.heading for t in tables] == [
+        "Main effects", "Interactions, cell by cell", "Interactions, coarse blocks",
+        f"Flagged values ({int(comparison['significant_bh'].sum())})",
+    ]  # fmt: skip
+    for table in tables:
+        frame = table.frame
+        columns = list(frame.columns)
+        assert columns[columns.index("difference") + 1 : columns.index("adjusted p")] == [
+            "low",
+            "high",
+        ]
+        source = blocks if "blocks" in table.heading else comparison
+        for row in frame.itertuples():
+            # the row of compare() (or of the blocks) it shows, by term, shapes and difference
+            match = source[
+                (source["term"] == row.term)
+                & np.isclose(source["mimic"], row.mimic)
+                & np.isclose(source["difference"], row.difference)
+            ]
+            assert len(match) == 1, (table.heading, row)
+            assert row.low == pytest.approx(match["difference_lower"].iloc[0])
+            assert row.high == pytest.approx(match["difference_upper"].iloc[0])
+            assert row.low <= row.difference <= row.high
+
+
+def test_settings_say_which_models_records_and_data_the_audit_fitted(fitted_audit):
+    # the fixture's models are its own (32 bins, the outcome's learning rate 0.05): a report
+    # that named neither read as the audit's defaults; the data digests fit kept were not shown
+    from sklearn_distill._data import fingerprint
+    from sklearn_distill.report import audit_report_sections
+
+    audit, X, y, score = fitted_audit
+    items = next(
+        s for s in audit_report_sections(audit, n_bootstrap=50) if s.heading == "Audit settings"
+    ).items
+    mimic, outcome = items["mimic model"], items["outcome model"]
+    assert mimic.startswith("ExplainableBoostingRegressor (passed as student): ")
+    assert outcome.startswith("ExplainableBoostingClassifier (passed as outcome): ")
+    assert "learning_rate=0.1," in mimic and "learning_rate=0.05," in outcome
+    for text in (mimic, outcome):
+        assert "max_bins=32" in text and "outer_bags=8" in text and "max_rounds=300" in text
+        assert "n_jobs" not in text and "random_state" not in text
+    assert items["records (groups)"].startswith("not given")
+    digests = items["data digests (of the values fit read)"]
+    for name, values in (("features", X), ("outcome (0/1)", y), ("score", score)):
+        assert f"{name} {fingerprint(values)}" in digests
+    assert "records " not in digests.split(" (BLAKE2b")[0]
+
+
+def test_settings_of_an_audit_of_default_models_and_records():
+    from sklearn_distill import CompareAudit
+    from sklearn_distill._data import fingerprint
+    from sklearn_distill.report import audit_report_sections
+
+    rng = np.random.default_rng(4)
+    n = 300
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
+    logit = X["a"] - X["b"]
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    records = np.repeat(np.arange(n // 3), 3)  # each record entered three times
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        audit = CompareAudit(
+            calibration="sigmoid", cv=2, n_crossfits=1, interactions=0, random_state=0,
+            monotone_constraints={"a": 1},
+        ).fit(X, y, teacher_scores=logit, groups=records)  # fmt: skip
+        items = next(
+            s for s in audit_report_sections(audit, n_bootstrap=20) if s.heading == "Audit settings"
+        ).items
+    assert items["mimic model"] == "the audit's default ExplainableBoostingRegressor"
+    assert items["outcome model"] == "the audit's default ExplainableBoostingClassifier"
+    assert items["monotone constraints"] == repr({"a": 1})
+    assert items["records (groups)"].startswith(f"{n // 3} records over {n} rows: ")
+    digests = items["data digests (of the values fit read)"]
+    assert f"records {fingerprint(records)}" in digests
 
 
 @pytest.mark.parametrize("kind", ["integer labels", "array"])

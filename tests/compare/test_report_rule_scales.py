@@ -78,6 +78,29 @@ def test_a_score_mimicked_as_given_is_not_shown_as_log_odds(tmp_path):
         assert f"{rule['prediction']:.3f}" in part
 
 
+@pytest.mark.parametrize("response", ["predict", "predict_proba"])
+def test_the_differences_and_shapes_are_given_the_units_they_are_in(response):
+    # a probability mimicked as given: its shapes are on the probability's scale, the outcome
+    # model's in log-odds; the tables' and pictures' texts said "log-odds" for both
+    from sklearn_distill.report import audit_report_sections
+
+    X, y, probability = _world()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        audit = _audit(calibration=None, response=response).fit(X, y, teacher_scores=probability)
+        sections = {s.heading: s for s in audit_report_sections(audit, n_bootstrap=20)}
+    largest = sections["Largest differences"].paragraphs[0]
+    shapes = sections["Shape functions: mimic against outcome model"].paragraphs[0]
+    if response == "predict":
+        assert "(mimic - outcome, the mimic on the score's own scale, the outcome model in " in (
+            largest
+        )
+        assert "the mimic's to the score on its own scale, not log-odds" in shapes
+    else:  # read as a probability: both in log-odds
+        assert "(mimic - outcome, log-odds)" in largest
+        assert shapes.startswith("Contribution of each feature value to the log-odds")
+
+
 def test_a_probability_read_as_log_odds_keeps_its_log_odds_and_probabilities(tmp_path):
     X, y, probability = _world()
     settings = dict(calibration=None, response="predict_proba")
