@@ -227,8 +227,9 @@ def _parser(prog=None):
         "--groups",
         metavar="COL",
         help="column of record identifiers: rows of one record (the same case entered twice) "
-        "stay together in the missing-feature test's cross-fitting and in --stability's "
-        "bootstrap samples (default: every row its own)",
+        "stay together in the missing-feature test's cross-fitting, in the calibration "
+        "folds of the score and of --rules, and in --stability's bootstrap samples "
+        "(default: every row its own)",
     )
     audit.add_argument(
         "--out",
@@ -1890,7 +1891,10 @@ def _run_audit(args, parser, say, printer):
                 max_leaf_nodes=args.rules,
                 random_state=args.random_state,
                 cv=args.cv,
-            ).fit(X, y, teacher_scores=score)
+            )
+            # its calibration folds keep each record's rows together, as the audit's do
+            rule_tree._calibration_groups = getattr(audit, "_record_codes_", None)
+            rule_tree.fit(X, y, teacher_scores=score)
             rule_fidelity = rule_tree.fidelity(X, score)
     except (ValueError, TypeError) as error:
         parser.error(_error_in_option_terms(args, data, str(error)))

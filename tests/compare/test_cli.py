@@ -2354,3 +2354,46 @@ def test_a_score_with_nothing_to_correlate_is_printed_and_reported_without_nan(t
     assert "The test has nothing to correlate" in section
     assert "<img" not in section
     assert not re.search(r"\bnan\b", _page_text(section), re.IGNORECASE)
+
+
+def test_the_rules_calibration_folds_keep_each_record_together(tmp_path, capsys, monkeypatch):
+    # every case entered twice: with --groups, no calibration fold of the whole file (the
+    # audit's and the rules') may hold one copy of a case on its fitting side and the other on
+    # its held-out side, which would make the held-out probabilities optimistic
+    import sklearn_distill._calibration as calibration
+
+    frame = _audit_frame(n=120)
+    frame["case"] = np.arange(len(frame))
+    twice = pd.concat([frame, frame], ignore_index=True)
+    path = tmp_path / "twice.csv"
+    twice.to_csv(path, index=False)
+    splits = []
+
+    def spied(kind):
+        class Spied(kind):
+            def split(self, X, y=None, groups=None):
+                for train, test in super().split(X, y, groups):
+                    splits.append((len(X), train, test))
+                    yield train, test
+
+        return Spied
+
+    for name in ("StratifiedKFold", "StratifiedGroupKFold"):
+        monkeypatch.setattr(calibration, name, spied(getattr(calibration, name)))
+    case = twice["case"].to_numpy()
+    args = [*FEATURES, "--cv", "3", "--n-bootstrap", "20", "--quiet", "--groups", "case"]
+    fitted = []
+    from sklearn_distill.tree import DistilledTree
+
+    fit = DistilledTree.fit
+    monkeypatch.setattr(
+        DistilledTree, "fit", lambda self, *a, **k: fitted.append(len(splits)) or fit(self, *a, **k)
+    )
+    assert _run(path, tmp_path / "rules.html", *args, "--rules", "4") == 0
+    capsys.readouterr()
+    assert fitted, "the rules were not fitted"
+    whole = [(train, test) for n, train, test in splits if n == len(twice)]
+    # the rules' own folds are among them (they are made after the audit's)
+    assert any(n == len(twice) for n, _, _ in splits[fitted[0] :])
+    for train, test in whole:
+        assert not set(case[train]) & set(case[test])
