@@ -833,8 +833,10 @@ def _read_csv(args, parser):
             f"{args.decimal!r}."
         )
     # codes read as text keep their leading zeros, and the models read text as categories;
-    # --numeric columns are read from their text too (_read_declared_numbers)
-    text_columns = dict.fromkeys([*args.categorical, *args.numeric], str)
+    # --numeric columns are read from their text too (_read_declared_numbers); record
+    # identifiers are text, so that 007 and 7 stay two records
+    named = [*args.categorical, *args.numeric, *([args.groups] if args.groups is not None else [])]
+    text_columns = dict.fromkeys(named, str)
     # the user's missing-value texts add to pandas' (which text columns then take back)
     missing = {} if args.na_values is None else {"na_values": list(args.na_values)}
     try:
@@ -1649,9 +1651,12 @@ def _read_audit_data(args, parser, say):
         )
     groups = None
     if args.groups is not None:
-        if frame[args.groups].isna().any():
+        # identifiers as written, less the spaces around them (" 7" is record 7)
+        identifiers = frame[args.groups].str.strip()
+        identifiers = identifiers.mask(identifiers == "")
+        if identifiers.isna().any():
             parser.error(f"--groups {args.groups!r} has missing record identifiers")
-        groups = frame[args.groups].to_numpy()
+        groups = identifiers.to_numpy()
     X = frame[features]
     # declared categories, and codes written with a leading zero: the library gives no advice
     # to read them as numbers

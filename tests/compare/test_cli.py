@@ -2397,3 +2397,30 @@ def test_the_rules_calibration_folds_keep_each_record_together(tmp_path, capsys,
     assert any(n == len(twice) for n, _, _ in splits[fitted[0] :])
     for train, test in whole:
         assert not set(case[train]) & set(case[test])
+
+
+def test_record_identifiers_are_read_as_written(tmp_path, capsys, monkeypatch):
+    # "007" and "7" are two records (read as numbers they had been one), and the spaces a
+    # spreadsheet leaves around a cell make no other record (" 8" is "8")
+    frame = _audit_frame(n=240)
+    frame["case"] = [("00" if i % 2 else "") + str(i // 2) for i in range(len(frame))]
+    frame.loc[[4, 5], "case"] = [" 8", "8 "]  # of record 8 (rows 16 and 17 are 8 and 008)
+    path = tmp_path / "codes.csv"
+    frame.to_csv(path, index=False)
+    audits = _captured_audits(monkeypatch)
+    args = [*FEATURES, "--cv", "2", "--n-bootstrap", "20", "--rules", "0", "--quiet"]
+    assert _run(path, tmp_path / "codes.html", *args, "--groups", "case") == 0
+    capsys.readouterr()
+    codes = audits[0]._record_codes_
+    expected = frame["case"].str.strip()
+    assert np.unique(codes).size == expected.nunique() == len(frame) - 2
+    # the codes name the same records as the identifiers written
+    pairs = pd.DataFrame({"code": codes, "written": expected})
+    assert (pairs.groupby("code")["written"].nunique() == 1).all()
+    assert (pairs.groupby("written")["code"].nunique() == 1).all()
+    # a cell of spaces is no identifier
+    frame.loc[7, "case"] = "   "
+    frame.to_csv(path, index=False)
+    with pytest.raises(SystemExit):
+        _run(path, tmp_path / "codes.html", *args, "--groups", "case")
+    assert "--groups 'case' has missing record identifiers" in capsys.readouterr().err
