@@ -792,6 +792,34 @@ def _byte_order_mark(path) -> tuple[str, tuple[str, ...]] | None:
     return None
 
 
+def _utf8_garbled(path, encoding: str) -> tuple[str, str] | None:
+    """``(as written, as read)``: a word of a file whose text beyond ASCII is all valid UTF-8
+    (which text in a one-byte encoding almost never is), as UTF-8 reads it and as the one-byte
+    ``encoding`` garbles it (``café`` read as ``cafÃ©`` under cp1252); None when the file is
+    ASCII, not UTF-8 or unreadable, or ``encoding`` is not a one-byte one."""
+    high = bytes(range(128, 256))
+    if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig"):
+        return None
+    if len(high.decode(encoding, errors="replace")) != len(high):
+        return None  # UTF-16, or an encoding of several bytes a character
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    word = None
+    try:
+        with open(path, "rb") as handle:
+            # in pieces: the whole file must be UTF-8, and may be large
+            for piece in iter(lambda: handle.read(1 << 20), b""):
+                text = decoder.decode(piece)
+                if word is None and not text.isascii():
+                    word = re.search(r"[^\s,;|\"']*[^\x00-\x7f][^\s,;|\"']*", text).group()
+            decoder.decode(b"", final=True)
+    except (OSError, UnicodeDecodeError):
+        return None
+    if word is None:
+        return None
+    read = word.encode("utf-8").decode(encoding, errors="replace")
+    return (word, read) if read != word else None
+
+
 def _first_line(path) -> str | None:
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
@@ -856,6 +884,15 @@ def _read_csv(args, parser):
         parser.error(
             f"{args.data!r} starts with {mark[0]}'s byte-order mark: it is {mark[0]} text, "
             f"which --encoding {args.encoding} would garble; {advice}."
+        )
+
+    garbled = _utf8_garbled(args.data, args.encoding)
+    if garbled is not None:
+        # without a byte-order mark, UTF-8 read in a one-byte encoding is garbled silently:
+        # every name and cell beyond ASCII (its categories, the report's labels) misread
+        parser.error(
+            f"{args.data!r} reads as UTF-8 text, which --encoding {args.encoding} would garble "
+            f"({garbled[0]!r} read as {garbled[1]!r}); leave --encoding out."
         )
 
     def read(**options):

@@ -1056,6 +1056,32 @@ def test_files_in_another_encoding_are_read_with_encoding(tmp_path, capsys):
     assert set(_read([*base, "--encoding", "utf-8-sig"]).X["city"]) == {"München", "Köln"}
 
 
+def test_utf8_without_a_byte_order_mark_is_not_read_in_a_one_byte_encoding(tmp_path, capsys):
+    # read as cp1252, every name and cell beyond ASCII had been garbled silently: the report
+    # named the categories "MÃ¼nchen" and "KÃ¶ln"
+    frame = _audit_frame()
+    frame["city"] = np.where(np.arange(len(frame)) % 2, "München", "Köln")
+    path = tmp_path / "utf8.csv"
+    frame.to_csv(path, index=False, encoding="utf-8")
+    base = ["audit", str(path), "--score", "risk", "--label", "outcome"]
+    base += ["--features", "age", "city"]
+    for encoding, garbled in (("cp1252", "KÃ¶ln"), ("latin-1", "KÃ¶ln"), ("mac-roman", "K√∂ln")):
+        with pytest.raises(SystemExit):
+            _read([*base, "--encoding", encoding])
+        err = capsys.readouterr().err
+        assert f"reads as UTF-8 text, which --encoding {encoding} would garble" in err
+        assert f"('Köln' read as {garbled!r}); leave --encoding out" in err
+    assert set(_read(base).X["city"]) == {"München", "Köln"}
+    assert set(_read([*base, "--encoding", "utf8"]).X["city"]) == {"München", "Köln"}
+    # ASCII text reads alike in either encoding, and cp1252 text is read in its own
+    frame["city"] = np.where(np.arange(len(frame)) % 2, "Munich", "Cologne")
+    frame.to_csv(path, index=False)
+    assert set(_read([*base, "--encoding", "cp1252"]).X["city"]) == {"Munich", "Cologne"}
+    frame["city"] = np.where(np.arange(len(frame)) % 2, "München", "Köln")
+    frame.to_csv(path, index=False, encoding="cp1252")
+    assert set(_read([*base, "--encoding", "cp1252"]).X["city"]) == {"München", "Köln"}
+
+
 @pytest.mark.parametrize(
     ("encoding", "mark"),
     [
