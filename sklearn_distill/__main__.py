@@ -1691,8 +1691,16 @@ def _read_audit_data(args, parser, say):
         # identifiers as written, less the spaces around them (" 7" is record 7)
         identifiers = frame[args.groups].str.strip()
         identifiers = identifiers.mask(identifiers == "")
-        if identifiers.isna().any():
-            parser.error(f"--groups {args.groups!r} has missing record identifiers")
+        missing = identifiers.isna().to_numpy()
+        if missing.any():
+            row = frame.index[int(missing.argmax())]
+            line = _line_of_row(args, row)
+            where = f"line {line} of {args.data!r}" if line is not None else f"in {args.data!r}"
+            parser.error(
+                f"--groups {args.groups!r} has missing record identifiers: {int(missing.sum())} "
+                f"of {len(missing)} rows, e.g. data row {row + 1} ({where}). Give each row its "
+                "record's identifier (a row of its own a new one), or leave --groups out."
+            )
         groups = identifiers.to_numpy()
     X = frame[features]
     # declared categories, and codes written with a leading zero: the library gives no advice

@@ -2449,4 +2449,7 @@ def test_record_identifiers_are_read_as_written(tmp_path, capsys, monkeypatch):
     frame.to_csv(path, index=False)
     with pytest.raises(SystemExit):
         _run(path, tmp_path / "codes.html", *args, "--groups", "case")
-    assert "--groups 'case' has missing record identifiers" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    # how many, and where the first is: line 9 is data row 8 under the header
+    assert "--groups 'case' has missing record identifiers: 1 of 240 rows, e.g. data row 8 " in err
+    assert f"(line 9 of {str(path)!r})" in err
