@@ -33,7 +33,7 @@ import time
 import warnings
 from dataclasses import dataclass
 
-from sklearn_distill._shell import option_tokens, typed_back
+from sklearn_distill._shell import option_tokens, read_as_an_option, typed_back
 
 __all__ = ["main"]
 
@@ -116,11 +116,29 @@ class _AuditParser(argparse.ArgumentParser):
                     "option: give the data file first, as in "
                     f"{self.prog} {shlex.quote(value)} --score COL --label COL --features COL ...)"
                 )
+        dashed = _dashed_after_features(self.raw)
+        if dashed is not None and message.startswith(
+            ("argument --features: expected", f"argument {dashed}:")
+        ):
+            # a column named like an option ("--cv") given after --features
+            message += (
+                f". If {dashed!r} is a column to audit: the command line reads a name that "
+                f"begins with '-' as an option; give it as --features={dashed}"
+            )
         super().error(message)
 
 
 #: The options that take several values, which take a data file given after them as one.
 _MANY_VALUES = ("--features", "--categorical", "--numeric", "--na-values")
+
+
+def _dashed_after_features(raw):
+    """The first word after the last ``--features`` that the parser reads as an option
+    (``--cv`` in ``--features age --cv group``); None when there is none."""
+    if "--features" not in raw:
+        return None
+    start = len(raw) - raw[::-1].index("--features")
+    return next((word for word in raw[start:] if read_as_an_option(word)), None)
 
 
 def _data_read_as_a_value(raw):
@@ -1640,14 +1658,20 @@ def _read_audit_data(args, parser, say):
     _check_score_scale(args, parser, score)
     # a column named like an option ("--quiet") given after --features is read as that option:
     # the audit would run without it, silently
+    # (one given as --features=NAME is among the features, and the word is the option's)
     option_like = [
-        c for c in frame.columns if str(c).startswith("-") and str(c) in getattr(args, "argv", ())
+        c
+        for c in frame.columns
+        if str(c).startswith("-")
+        and str(c) in getattr(args, "argv", ())
+        and str(c) not in args.features
     ]
     if option_like:
+        meant = typed_back("--features", [*dict.fromkeys(args.features), *map(str, option_like)])
         parser.error(
             f"columns {', '.join(map(repr, option_like))} of {args.data} are named like options, "
-            "and the command line reads them as options, not as --features: rename them in "
-            "the file."
+            "and the command line reads them as options, not as --features: give each feature "
+            f"as --features=NAME ({meant}), or rename them in the file."
         )
     features = list(dict.fromkeys(args.features))
     unknown = [c for c in features if c not in frame.columns]
@@ -2196,6 +2220,20 @@ def _unrecognised_message(raw, extras) -> str:
     ``--features`` and begins with a dash, that it may be a column named like an option (the
     command line reads ``-p`` as an option, and none is called that)."""
     text = f"unrecognized arguments: {' '.join(extras)}"
+    # "--features=--cv group": the form with "=" takes one value, and "group" is left over
+    for position, word in enumerate(raw):
+        option = word.split("=", 1)[0]
+        left = list(
+            itertools.takewhile(
+                lambda w: w in extras and not read_as_an_option(w), raw[position + 1 :]
+            )
+        )
+        if "=" in word and option in _MANY_VALUES and left:
+            meant = option_tokens(option, [word.split("=", 1)[1], *left])
+            return text + (
+                f". {word} gives {option} that one value, and the words after it are none of "
+                f"its values; give them all as {shlex.join(meant)}"
+            )
     if "--features" not in raw:
         return text
     after = raw[raw.index("--features") + 1 :]

@@ -1149,6 +1149,45 @@ def test_a_column_named_like_an_option_is_not_read_as_one_silently(tmp_path, cap
     assert "columns '--quiet' of" in capsys.readouterr().err
 
 
+def test_a_column_named_like_an_option_is_audited_as_features_equals_name(
+    tmp_path, capsys, monkeypatch
+):
+    # a column "--cv": --features=--cv is the way to name it (the report's settings write it
+    # so), and each other way of typing it is refused with that advice
+    frame = _audit_frame().rename(columns={"age": "--cv"})
+    path = tmp_path / "options.csv"
+    frame.to_csv(path, index=False)
+    base = ["audit", str(path), "--score", "risk", "--label", "outcome"]
+    rest = ["--n-bootstrap", "20", "--rules", "0", "--quiet", "--out", str(tmp_path / "r.html")]
+    for typed, said in (
+        (["--features", "--cv", "group"], "argument --features: expected at least one argument"),
+        (["--features", "group", "--cv"], "argument --cv: expected one argument"),
+        (["--features", "group", "--cv", "group"], "argument --cv: invalid int value"),
+    ):
+        with pytest.raises(SystemExit):
+            main([*base, *typed, *rest])
+        err = capsys.readouterr().err
+        assert said in err and "If '--cv' is a column to audit" in err, typed
+        assert "give it as --features=--cv" in err
+    with pytest.raises(SystemExit):
+        main([*base, "--features=--cv", "group", "unused", *rest])
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: group unused. --features=--cv gives --features that one" in err
+    assert "give them all as --features=--cv --features=group --features=unused" in err
+    # the column typed as an option beside the features (and the option --cv itself) is
+    # refused, naming the way to give it
+    with pytest.raises(SystemExit):
+        main([*base, "--features", "group", "--cv", "2", *rest])
+    assert "give each feature as --features=NAME (--features=group --features=--cv)" in (
+        capsys.readouterr().err
+    )
+    # given so, the column is audited, beside the option --cv
+    audits = _captured_audits(monkeypatch)
+    assert main([*base, "--features=--cv", "--features=group", "--cv", "2", *rest]) == 0
+    capsys.readouterr()
+    assert list(audits[0].feature_names_in_) == ["--cv", "group"] and audits[0].cv == 2
+
+
 def test_a_dashed_column_after_features_is_named_in_the_error(tmp_path, capsys):
     frame = _leaky_frame().rename(columns={"group": "-p"})
     path = tmp_path / "dashed.csv"
