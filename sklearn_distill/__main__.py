@@ -117,8 +117,21 @@ class _AuditParser(argparse.ArgumentParser):
                     f"{self.prog} {shlex.quote(value)} --score COL --label COL --features COL ...)"
                 )
         dashed = _dashed_after_features(self.raw)
-        if dashed is not None and message.startswith(
-            ("argument --features: expected", f"argument {dashed}:")
+        empty = re.match(r"argument (--[a-z-]+): expected (one|at least one) argument", message)
+        column = None if empty is None else _dashed_after(self.raw, empty.group(1))
+        if column in _COLUMN_OPTIONS:  # "--features --groups x": the features left out
+            column = None
+        if column is not None and empty.group(1) in _COLUMN_OPTIONS:
+            # "--groups --case": a column named like an option given to an option of columns
+            audited = " to audit" if empty.group(1) == "--features" else ""
+            message += (
+                f". If {column!r} is a column{audited}: the command line reads a name that "
+                f"begins with '-' as an option; give it as {empty.group(1)}={column}"
+            )
+        elif (
+            dashed is not None
+            and dashed not in _COLUMN_OPTIONS  # an option of columns short of its value
+            and message.startswith(("argument --features: expected", f"argument {dashed}:"))
         ):
             # a column named like an option ("--cv") given after --features
             message += (
@@ -132,6 +145,10 @@ class _AuditParser(argparse.ArgumentParser):
 _MANY_VALUES = ("--features", "--categorical", "--numeric", "--na-values")
 
 
+#: The options whose values name columns of the file.
+_COLUMN_OPTIONS = ("--score", "--label", "--groups", *_MANY_VALUES[:3])
+
+
 def _dashed_after_features(raw):
     """The first word after the last ``--features`` that the parser reads as an option
     (``--cv`` in ``--features age --cv group``); None when there is none."""
@@ -139,6 +156,17 @@ def _dashed_after_features(raw):
         return None
     start = len(raw) - raw[::-1].index("--features")
     return next((word for word in raw[start:] if read_as_an_option(word)), None)
+
+
+def _dashed_after(raw, option):
+    """The word right after the last ``option`` when the parser reads it as an option
+    (``--case`` in ``--groups --case``); None otherwise."""
+    if option not in raw:
+        return None
+    after = len(raw) - raw[::-1].index(option)
+    if after == len(raw):
+        return None
+    return raw[after] if read_as_an_option(raw[after]) else None
 
 
 def _data_read_as_a_value(raw):

@@ -1169,6 +1169,12 @@ def test_a_column_named_like_an_option_is_audited_as_features_equals_name(
         err = capsys.readouterr().err
         assert said in err and "If '--cv' is a column to audit" in err, typed
         assert "give it as --features=--cv" in err
+    # so for an option of one column
+    with pytest.raises(SystemExit):
+        main([*base, "--features", "group", "--groups", "-case", *rest])
+    err = capsys.readouterr().err
+    assert "argument --groups: expected one argument. If '-case' is a column" in err
+    assert "give it as --groups=-case" in err
     with pytest.raises(SystemExit):
         main([*base, "--features=--cv", "group", "unused", *rest])
     err = capsys.readouterr().err
