@@ -454,17 +454,22 @@ def _looks_like_dates(column):
     return bool(parsed.notna().mean() >= 0.9)
 
 
-def _label_auc(codes, y01, seed=0):
+def _label_auc(codes, y01, seed=0, groups=None):
     """Out-of-fold AUC of a single column for the label: each row's rate of its code (value, or
-    quantile bin) among the other folds' rows, shrunk towards the base rate."""
+    quantile bin) among the other folds' rows, shrunk towards the base rate; with ``groups``
+    (record identifiers), a record's rows lie in one fold, so that no row is predicted by a
+    copy of itself."""
     import numpy as np
     import pandas as pd
     from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
     prediction = np.empty(len(y01))
-    folds = StratifiedKFold(_LEAK_FOLDS, shuffle=True, random_state=seed)
-    for train, test in folds.split(np.zeros((len(y01), 1)), y01):
+    if groups is None:
+        folds = StratifiedKFold(_LEAK_FOLDS, shuffle=True, random_state=seed)
+    else:
+        folds = StratifiedGroupKFold(_LEAK_FOLDS, shuffle=True, random_state=seed)
+    for train, test in folds.split(np.zeros((len(y01), 1)), y01, groups):
         prior = y01[train].mean()
         stats = pd.Series(y01[train]).groupby(codes[train]).agg(["sum", "count"])
         rate = (stats["sum"] + prior) / (stats["count"] + 1)
@@ -483,7 +488,7 @@ def _codes(column):
     return pd.factorize(column.astype(object), use_na_sentinel=False)[0].astype(np.int64)
 
 
-def unsafe_columns(frame, columns, score, label, categorical=(), decimal="."):
+def unsafe_columns(frame, columns, score, label, categorical=(), decimal=".", groups=None):
     """Columns of ``frame`` that look unsafe as audit features, each with the reason.
 
     A column is flagged when it holds no value or one value on every row, dates, a distinct
@@ -511,6 +516,11 @@ def unsafe_columns(frame, columns, score, label, categorical=(), decimal="."):
     decimal : {".", ","}, default="."
         The decimal mark of numbers written as text (``--decimal``): with ``","`` a dot
         separates thousands (``"€1.769,70"``).
+    groups : array-like of shape (len(frame),), default=None
+        Record identifiers (``--groups``), without missing values: the label checks' folds keep
+        a record's rows together, and a column is a function of the score only where the
+        score's values repeat across records (a record's own score, and a column of the
+        record, such as a household's region, are one value per score value by themselves).
 
     Returns
     -------
@@ -530,16 +540,24 @@ def unsafe_columns(frame, columns, score, label, categorical=(), decimal="."):
     # the label checks read the rows the audit keeps: those with a label and a score
     labelled = (label_values.notna() & score_values.notna()).to_numpy()
     classes = pd.unique(label_values[labelled])
+    records = None if groups is None else pd.Series(np.asarray(groups, dtype=object))
     y01 = None
     score_auc = float("nan")
     if len(classes) == 2:
         y01 = (label_values[labelled] == sorted(classes, key=str)[1]).to_numpy(int)
-        if np.bincount(y01).min() < _LEAK_FOLDS:
-            y01 = None  # too few rows of a class for out-of-fold AUCs
+        if np.bincount(y01).min() < _LEAK_FOLDS or (
+            records is not None and records[labelled].nunique() < _LEAK_FOLDS
+        ):
+            y01 = None  # too few rows of a class (or records) for out-of-fold AUCs
         else:
             score_auc = float(roc_auc_score(y01, score_values[labelled]))
             score_auc = max(score_auc, 1.0 - score_auc)
-    score_repeats = score_values.nunique() <= n_rows / 2
+    # the score's values repeat: on two rows each, or two records each with groups
+    if records is None:
+        score_repeats = score_values.nunique() <= n_rows / 2
+    else:
+        pairs = pd.DataFrame({"score": score_values.to_numpy(), "record": records.to_numpy()})
+        score_repeats = score_values.nunique() <= len(pairs.drop_duplicates()) / 2
     # records entered twice repeat their identifier with the whole row
     n_records = len(frame.drop_duplicates())
     reasons = {}
@@ -605,7 +623,11 @@ def unsafe_columns(frame, columns, score, label, categorical=(), decimal="."):
                 )
                 continue
         if y01 is not None:
-            auc = _label_auc(_codes(column[labelled]), y01)
+            auc = _label_auc(
+                _codes(column[labelled]),
+                y01,
+                groups=None if records is None else records[labelled].to_numpy(),
+            )
             if auc >= _LEAK_AUC or auc >= score_auc + _LEAK_AUC_MARGIN:
                 reasons[name] = (
                     f"alone predicts {label!r} out of fold with AUC {auc:.2f} (the score: "
@@ -705,8 +727,12 @@ def _describe_unsafe(reasons):
 
 def _features_required_message(args, frame, prog):
     candidates = [c for c in frame.columns if c not in (args.score, args.label, args.groups)]
+    given = None  # the records named, where every row has one
+    if args.groups is not None and args.groups in frame:
+        identifiers = frame[args.groups].str.strip()
+        given = None if (identifiers.isna() | (identifiers == "")).any() else identifiers
     reasons = unsafe_columns(
-        frame, candidates, args.score, args.label, args.categorical, args.decimal
+        frame, candidates, args.score, args.label, args.categorical, args.decimal, given
     )
     safe = [c for c in candidates if c not in reasons]
     # the record identifier: the one given, or the one column found to be one
@@ -1729,15 +1755,6 @@ def _read_audit_data(args, parser, say):
     checked = frame.copy() if written else frame
     for name, values in written.items():
         checked[name] = values.loc[frame.index]
-    reasons = unsafe_columns(
-        checked, features, args.score, args.label, args.categorical, args.decimal
-    )
-    if reasons:
-        # a warning, not a refusal: the user named these columns
-        print(
-            "warning: --features includes columns that look unsafe:\n" + _describe_unsafe(reasons),
-            file=sys.stderr,
-        )
     groups = None
     if args.groups is not None:
         # identifiers as written, less the spaces around them (" 7" is record 7)
@@ -1754,6 +1771,16 @@ def _read_audit_data(args, parser, say):
                 "record's identifier (a row of its own a new one), or leave --groups out."
             )
         groups = identifiers.to_numpy()
+    # the checks' folds keep each record's rows together
+    reasons = unsafe_columns(
+        checked, features, args.score, args.label, args.categorical, args.decimal, groups
+    )
+    if reasons:
+        # a warning, not a refusal: the user named these columns
+        print(
+            "warning: --features includes columns that look unsafe:\n" + _describe_unsafe(reasons),
+            file=sys.stderr,
+        )
     X = frame[features]
     # declared categories, and codes written with a leading zero: the library gives no advice
     # to read them as numbers

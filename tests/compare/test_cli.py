@@ -229,6 +229,67 @@ def test_unsafe_columns_match_what_was_planted():
     assert list(reasons) == ["score_points"] and "copy of the score" in reasons["score_points"]
 
 
+def _household_frame(seed=3, n_households=60, size=4, decimals=6):
+    """Rows of households (``case``): a region and a score of the household (one score value
+    each, or shared by several households with few ``decimals``), and ``zip``, a code shared
+    by two households, that says nothing of the outcome."""
+    rng = np.random.default_rng(seed)
+    case = np.repeat(np.arange(n_households), size)
+    hidden = rng.normal(size=n_households)
+    return pd.DataFrame(
+        {
+            "case": case,
+            "age": rng.integers(18, 70, case.size),
+            "region": rng.choice(["north", "south", "east", "west"], n_households)[case],
+            "zip": rng.integers(0, n_households // 2, n_households).astype(str)[case],
+            "risk": np.round(hidden + rng.normal(0, 2, n_households), decimals)[case],
+            "outcome": (rng.uniform(size=n_households) < 1 / (1 + np.exp(-hidden)))[case].astype(
+                int
+            ),
+        }
+    )
+
+
+def test_the_unsafe_column_checks_read_records_with_groups():
+    # A household's score and its region are one value per score value by themselves, and a
+    # code shared by two households "predicts" an outcome of the household from the other
+    # rows of the household in a row-wise fold. With the records named, neither is flagged.
+    frame = _household_frame()
+    rows = unsafe_columns(frame, ["region", "age"], "risk", "outcome")
+    assert list(rows) == ["region"] and "a function of the score" in rows["region"]
+    records = unsafe_columns(
+        frame, ["region", "age"], "risk", "outcome", groups=frame["case"].to_numpy()
+    )
+    assert records == {}
+    # a score of a few values, shared by households: the code is only a leak row-wise
+    frame = _household_frame(decimals=0)
+    rows = unsafe_columns(frame, ["region", "zip", "age"], "risk", "outcome")
+    assert list(rows) == ["zip"] and "alone predicts 'outcome' out of fold" in rows["zip"]
+    records = unsafe_columns(frame, ["region", "zip", "age"], "risk", "outcome", groups=frame.case)
+    assert records == {}
+    # a column the score determines across records is still flagged with them
+    frame["band"] = np.where(frame["risk"] > 0, "high", "low")
+    records = unsafe_columns(frame, ["band"], "risk", "outcome", groups=frame["case"])
+    assert "a function of the score" in records["band"]
+
+
+def test_the_command_line_passes_its_records_to_the_unsafe_column_checks(tmp_path, capsys):
+    path = tmp_path / "households.csv"
+    _household_frame().to_csv(path, index=False)
+    base = ["audit", str(path), "--score", "risk", "--label", "outcome", "--groups", "case"]
+    # the listing (no --features) and the audit's warning alike
+    with pytest.raises(SystemExit):
+        main(base)
+    listing = capsys.readouterr().err
+    assert "Columns of" in listing and "one value per value of" not in listing
+    assert "out of fold with AUC" not in listing
+    out = tmp_path / "r.html"
+    args = ["--features", "age", "region", "zip", "--n-bootstrap", "20", "--rules", "0"]
+    assert main([*base, *args, "--quiet", "--cv", "2", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "look unsafe" not in err
+
+
 def test_a_column_far_better_than_a_weak_score_is_not_only_called_a_leak():
     # a strong input that a weak score leaves out beats it by more than the margin, as a
     # column recorded after the outcome does: the reason says both, a near-perfect one only
