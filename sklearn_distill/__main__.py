@@ -274,8 +274,8 @@ def _parser(prog=None):
         metavar="COL",
         help="column of record identifiers: rows of one record (the same case entered twice) "
         "stay together in the missing-feature test's cross-fitting, in the calibration "
-        "folds of the score and of --rules, and in --stability's bootstrap samples "
-        "(default: every row its own)",
+        "folds of the score and of --rules, in the folds of the checks of unsafe columns, "
+        "and in --stability's bootstrap samples (default: every row its own)",
     )
     audit.add_argument(
         "--out",
