@@ -33,7 +33,7 @@ import time
 import warnings
 from dataclasses import dataclass
 
-from sklearn_distill._shell import option_tokens, typed_back
+from sklearn_distill._shell import option_tokens, read_as_an_option, typed_back
 
 __all__ = ["main"]
 
@@ -116,11 +116,57 @@ class _AuditParser(argparse.ArgumentParser):
                     "option: give the data file first, as in "
                     f"{self.prog} {shlex.quote(value)} --score COL --label COL --features COL ...)"
                 )
+        dashed = _dashed_after_features(self.raw)
+        empty = re.match(r"argument (--[a-z-]+): expected (one|at least one) argument", message)
+        column = None if empty is None else _dashed_after(self.raw, empty.group(1))
+        if column in _COLUMN_OPTIONS:  # "--features --groups x": the features left out
+            column = None
+        if column is not None and empty.group(1) in _COLUMN_OPTIONS:
+            # "--groups --case": a column named like an option given to an option of columns
+            audited = " to audit" if empty.group(1) == "--features" else ""
+            message += (
+                f". If {column!r} is a column{audited}: the command line reads a name that "
+                f"begins with '-' as an option; give it as {empty.group(1)}={column}"
+            )
+        elif (
+            dashed is not None
+            and dashed not in _COLUMN_OPTIONS  # an option of columns short of its value
+            and message.startswith(("argument --features: expected", f"argument {dashed}:"))
+        ):
+            # a column named like an option ("--cv") given after --features
+            message += (
+                f". If {dashed!r} is a column to audit: the command line reads a name that "
+                f"begins with '-' as an option; give it as --features={dashed}"
+            )
         super().error(message)
 
 
 #: The options that take several values, which take a data file given after them as one.
 _MANY_VALUES = ("--features", "--categorical", "--numeric", "--na-values")
+
+
+#: The options whose values name columns of the file.
+_COLUMN_OPTIONS = ("--score", "--label", "--groups", *_MANY_VALUES[:3])
+
+
+def _dashed_after_features(raw):
+    """The first word after the last ``--features`` that the parser reads as an option
+    (``--cv`` in ``--features age --cv group``); None when there is none."""
+    if "--features" not in raw:
+        return None
+    start = len(raw) - raw[::-1].index("--features")
+    return next((word for word in raw[start:] if read_as_an_option(word)), None)
+
+
+def _dashed_after(raw, option):
+    """The word right after the last ``option`` when the parser reads it as an option
+    (``--case`` in ``--groups --case``); None otherwise."""
+    if option not in raw:
+        return None
+    after = len(raw) - raw[::-1].index(option)
+    if after == len(raw):
+        return None
+    return raw[after] if read_as_an_option(raw[after]) else None
 
 
 def _data_read_as_a_value(raw):
@@ -227,8 +273,9 @@ def _parser(prog=None):
         "--groups",
         metavar="COL",
         help="column of record identifiers: rows of one record (the same case entered twice) "
-        "stay together in the missing-feature test's cross-fitting and in --stability's "
-        "bootstrap samples (default: every row its own)",
+        "stay together in the missing-feature test's cross-fitting, in the calibration "
+        "folds of the score and of --rules, in the folds of the checks of unsafe columns, "
+        "and in --stability's bootstrap samples (default: every row its own)",
     )
     audit.add_argument(
         "--out",
@@ -407,17 +454,22 @@ def _looks_like_dates(column):
     return bool(parsed.notna().mean() >= 0.9)
 
 
-def _label_auc(codes, y01, seed=0):
+def _label_auc(codes, y01, seed=0, groups=None):
     """Out-of-fold AUC of a single column for the label: each row's rate of its code (value, or
-    quantile bin) among the other folds' rows, shrunk towards the base rate."""
+    quantile bin) among the other folds' rows, shrunk towards the base rate; with ``groups``
+    (record identifiers), a record's rows lie in one fold, so that no row is predicted by a
+    copy of itself."""
     import numpy as np
     import pandas as pd
     from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
     prediction = np.empty(len(y01))
-    folds = StratifiedKFold(_LEAK_FOLDS, shuffle=True, random_state=seed)
-    for train, test in folds.split(np.zeros((len(y01), 1)), y01):
+    if groups is None:
+        folds = StratifiedKFold(_LEAK_FOLDS, shuffle=True, random_state=seed)
+    else:
+        folds = StratifiedGroupKFold(_LEAK_FOLDS, shuffle=True, random_state=seed)
+    for train, test in folds.split(np.zeros((len(y01), 1)), y01, groups):
         prior = y01[train].mean()
         stats = pd.Series(y01[train]).groupby(codes[train]).agg(["sum", "count"])
         rate = (stats["sum"] + prior) / (stats["count"] + 1)
@@ -436,7 +488,7 @@ def _codes(column):
     return pd.factorize(column.astype(object), use_na_sentinel=False)[0].astype(np.int64)
 
 
-def unsafe_columns(frame, columns, score, label, categorical=(), decimal="."):
+def unsafe_columns(frame, columns, score, label, categorical=(), decimal=".", groups=None):
     """Columns of ``frame`` that look unsafe as audit features, each with the reason.
 
     A column is flagged when it holds no value or one value on every row, dates, a distinct
@@ -464,6 +516,11 @@ def unsafe_columns(frame, columns, score, label, categorical=(), decimal="."):
     decimal : {".", ","}, default="."
         The decimal mark of numbers written as text (``--decimal``): with ``","`` a dot
         separates thousands (``"€1.769,70"``).
+    groups : array-like of shape (len(frame),), default=None
+        Record identifiers (``--groups``), without missing values: the label checks' folds keep
+        a record's rows together, and a column is a function of the score only where the
+        score's values repeat across records (a record's own score, and a column of the
+        record, such as a household's region, are one value per score value by themselves).
 
     Returns
     -------
@@ -483,16 +540,24 @@ def unsafe_columns(frame, columns, score, label, categorical=(), decimal="."):
     # the label checks read the rows the audit keeps: those with a label and a score
     labelled = (label_values.notna() & score_values.notna()).to_numpy()
     classes = pd.unique(label_values[labelled])
+    records = None if groups is None else pd.Series(np.asarray(groups, dtype=object))
     y01 = None
     score_auc = float("nan")
     if len(classes) == 2:
         y01 = (label_values[labelled] == sorted(classes, key=str)[1]).to_numpy(int)
-        if np.bincount(y01).min() < _LEAK_FOLDS:
-            y01 = None  # too few rows of a class for out-of-fold AUCs
+        if np.bincount(y01).min() < _LEAK_FOLDS or (
+            records is not None and records[labelled].nunique() < _LEAK_FOLDS
+        ):
+            y01 = None  # too few rows of a class (or records) for out-of-fold AUCs
         else:
             score_auc = float(roc_auc_score(y01, score_values[labelled]))
             score_auc = max(score_auc, 1.0 - score_auc)
-    score_repeats = score_values.nunique() <= n_rows / 2
+    # the score's values repeat: on two rows each, or two records each with groups
+    if records is None:
+        score_repeats = score_values.nunique() <= n_rows / 2
+    else:
+        pairs = pd.DataFrame({"score": score_values.to_numpy(), "record": records.to_numpy()})
+        score_repeats = score_values.nunique() <= len(pairs.drop_duplicates()) / 2
     # records entered twice repeat their identifier with the whole row
     n_records = len(frame.drop_duplicates())
     reasons = {}
@@ -558,7 +623,11 @@ def unsafe_columns(frame, columns, score, label, categorical=(), decimal="."):
                 )
                 continue
         if y01 is not None:
-            auc = _label_auc(_codes(column[labelled]), y01)
+            auc = _label_auc(
+                _codes(column[labelled]),
+                y01,
+                groups=None if records is None else records[labelled].to_numpy(),
+            )
             if auc >= _LEAK_AUC or auc >= score_auc + _LEAK_AUC_MARGIN:
                 reasons[name] = (
                     f"alone predicts {label!r} out of fold with AUC {auc:.2f} (the score: "
@@ -658,8 +727,12 @@ def _describe_unsafe(reasons):
 
 def _features_required_message(args, frame, prog):
     candidates = [c for c in frame.columns if c not in (args.score, args.label, args.groups)]
+    given = None  # the records named, where every row has one
+    if args.groups is not None and args.groups in frame:
+        identifiers = frame[args.groups].str.strip()
+        given = None if (identifiers.isna() | (identifiers == "")).any() else identifiers
     reasons = unsafe_columns(
-        frame, candidates, args.score, args.label, args.categorical, args.decimal
+        frame, candidates, args.score, args.label, args.categorical, args.decimal, given
     )
     safe = [c for c in candidates if c not in reasons]
     # the record identifier: the one given, or the one column found to be one
@@ -791,6 +864,34 @@ def _byte_order_mark(path) -> tuple[str, tuple[str, ...]] | None:
     return None
 
 
+def _utf8_garbled(path, encoding: str) -> tuple[str, str] | None:
+    """``(as written, as read)``: a word of a file whose text beyond ASCII is all valid UTF-8
+    (which text in a one-byte encoding almost never is), as UTF-8 reads it and as the one-byte
+    ``encoding`` garbles it (``café`` read as ``cafÃ©`` under cp1252); None when the file is
+    ASCII, not UTF-8 or unreadable, or ``encoding`` is not a one-byte one."""
+    high = bytes(range(128, 256))
+    if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig"):
+        return None
+    if len(high.decode(encoding, errors="replace")) != len(high):
+        return None  # UTF-16, or an encoding of several bytes a character
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    word = None
+    try:
+        with open(path, "rb") as handle:
+            # in pieces: the whole file must be UTF-8, and may be large
+            for piece in iter(lambda: handle.read(1 << 20), b""):
+                text = decoder.decode(piece)
+                if word is None and not text.isascii():
+                    word = re.search(r"[^\s,;|\"']*[^\x00-\x7f][^\s,;|\"']*", text).group()
+            decoder.decode(b"", final=True)
+    except (OSError, UnicodeDecodeError):
+        return None
+    if word is None:
+        return None
+    read = word.encode("utf-8").decode(encoding, errors="replace")
+    return (word, read) if read != word else None
+
+
 def _first_line(path) -> str | None:
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
@@ -832,8 +933,10 @@ def _read_csv(args, parser):
             f"{args.decimal!r}."
         )
     # codes read as text keep their leading zeros, and the models read text as categories;
-    # --numeric columns are read from their text too (_read_declared_numbers)
-    text_columns = dict.fromkeys([*args.categorical, *args.numeric], str)
+    # --numeric columns are read from their text too (_read_declared_numbers); record
+    # identifiers are text, so that 007 and 7 stay two records
+    named = [*args.categorical, *args.numeric, *([args.groups] if args.groups is not None else [])]
+    text_columns = dict.fromkeys(named, str)
     # the user's missing-value texts add to pandas' (which text columns then take back)
     missing = {} if args.na_values is None else {"na_values": list(args.na_values)}
     try:
@@ -853,6 +956,15 @@ def _read_csv(args, parser):
         parser.error(
             f"{args.data!r} starts with {mark[0]}'s byte-order mark: it is {mark[0]} text, "
             f"which --encoding {args.encoding} would garble; {advice}."
+        )
+
+    garbled = _utf8_garbled(args.data, args.encoding)
+    if garbled is not None:
+        # without a byte-order mark, UTF-8 read in a one-byte encoding is garbled silently:
+        # every name and cell beyond ASCII (its categories, the report's labels) misread
+        parser.error(
+            f"{args.data!r} reads as UTF-8 text, which --encoding {args.encoding} would garble "
+            f"({garbled[0]!r} read as {garbled[1]!r}); leave --encoding out."
         )
 
     def read(**options):
@@ -1600,14 +1712,20 @@ def _read_audit_data(args, parser, say):
     _check_score_scale(args, parser, score)
     # a column named like an option ("--quiet") given after --features is read as that option:
     # the audit would run without it, silently
+    # (one given as --features=NAME is among the features, and the word is the option's)
     option_like = [
-        c for c in frame.columns if str(c).startswith("-") and str(c) in getattr(args, "argv", ())
+        c
+        for c in frame.columns
+        if str(c).startswith("-")
+        and str(c) in getattr(args, "argv", ())
+        and str(c) not in args.features
     ]
     if option_like:
+        meant = typed_back("--features", [*dict.fromkeys(args.features), *map(str, option_like)])
         parser.error(
             f"columns {', '.join(map(repr, option_like))} of {args.data} are named like options, "
-            "and the command line reads them as options, not as --features: rename them in "
-            "the file."
+            "and the command line reads them as options, not as --features: give each feature "
+            f"as --features=NAME ({meant}), or rename them in the file."
         )
     features = list(dict.fromkeys(args.features))
     unknown = [c for c in features if c not in frame.columns]
@@ -1637,8 +1755,25 @@ def _read_audit_data(args, parser, say):
     checked = frame.copy() if written else frame
     for name, values in written.items():
         checked[name] = values.loc[frame.index]
+    groups = None
+    if args.groups is not None:
+        # identifiers as written, less the spaces around them (" 7" is record 7)
+        identifiers = frame[args.groups].str.strip()
+        identifiers = identifiers.mask(identifiers == "")
+        missing = identifiers.isna().to_numpy()
+        if missing.any():
+            row = frame.index[int(missing.argmax())]
+            line = _line_of_row(args, row)
+            where = f"line {line} of {args.data!r}" if line is not None else f"in {args.data!r}"
+            parser.error(
+                f"--groups {args.groups!r} has missing record identifiers: {int(missing.sum())} "
+                f"of {len(missing)} rows, e.g. data row {row + 1} ({where}). Give each row its "
+                "record's identifier (a row of its own a new one), or leave --groups out."
+            )
+        groups = identifiers.to_numpy()
+    # the checks' folds keep each record's rows together
     reasons = unsafe_columns(
-        checked, features, args.score, args.label, args.categorical, args.decimal
+        checked, features, args.score, args.label, args.categorical, args.decimal, groups
     )
     if reasons:
         # a warning, not a refusal: the user named these columns
@@ -1646,11 +1781,6 @@ def _read_audit_data(args, parser, say):
             "warning: --features includes columns that look unsafe:\n" + _describe_unsafe(reasons),
             file=sys.stderr,
         )
-    groups = None
-    if args.groups is not None:
-        if frame[args.groups].isna().any():
-            parser.error(f"--groups {args.groups!r} has missing record identifiers")
-        groups = frame[args.groups].to_numpy()
     X = frame[features]
     # declared categories, and codes written with a leading zero: the library gives no advice
     # to read them as numbers
@@ -1890,7 +2020,10 @@ def _run_audit(args, parser, say, printer):
                 max_leaf_nodes=args.rules,
                 random_state=args.random_state,
                 cv=args.cv,
-            ).fit(X, y, teacher_scores=score)
+            )
+            # its calibration folds keep each record's rows together, as the audit's do
+            rule_tree._calibration_groups = getattr(audit, "_record_codes_", None)
+            rule_tree.fit(X, y, teacher_scores=score)
             rule_fidelity = rule_tree.fidelity(X, score)
     except (ValueError, TypeError) as error:
         parser.error(_error_in_option_terms(args, data, str(error)))
@@ -2142,6 +2275,20 @@ def _unrecognised_message(raw, extras) -> str:
     ``--features`` and begins with a dash, that it may be a column named like an option (the
     command line reads ``-p`` as an option, and none is called that)."""
     text = f"unrecognized arguments: {' '.join(extras)}"
+    # "--features=--cv group": the form with "=" takes one value, and "group" is left over
+    for position, word in enumerate(raw):
+        option = word.split("=", 1)[0]
+        left = list(
+            itertools.takewhile(
+                lambda w: w in extras and not read_as_an_option(w), raw[position + 1 :]
+            )
+        )
+        if "=" in word and option in _MANY_VALUES and left:
+            meant = option_tokens(option, [word.split("=", 1)[1], *left])
+            return text + (
+                f". {word} gives {option} that one value, and the words after it are none of "
+                f"its values; give them all as {shlex.join(meant)}"
+            )
     if "--features" not in raw:
         return text
     after = raw[raw.index("--features") + 1 :]

@@ -129,13 +129,59 @@ def resolve_response(teacher, response: str) -> str:
 LABELS_WARNING = r"teacher .* is a classifier with neither predict_proba nor decision_function"
 
 
+#: Start of the warning that ``response="predict"`` reads a multiclass classifier's labels
+#: as numbers (a regular expression).
+CLASS_IDS_WARNING = r"response='predict' reads teacher .*'s predicted labels as numbers"
+
+
+def _numbered_classes(teacher) -> list | None:
+    """A classifier's classes when they are more than two and read as numbers (``0/1/2``, or
+    texts such as ``"1"``, as its predicted labels are read), else None."""
+    try:
+        classes = np.asarray(getattr(teacher, "classes_", None))
+        if classes.ndim != 1 or classes.size <= 2:
+            return None
+        classes.astype(float)
+    except (TypeError, ValueError):
+        return None
+    return classes.tolist()
+
+
 def warn_if_labels(teacher, response: str, method: str, *, stacklevel: int = 2) -> bool:
-    """Warn when ``response="auto"`` falls back to a classifier's ``predict``: it offers neither
-    ``predict_proba`` nor ``decision_function`` (a hard-voting ensemble), so its predicted
-    labels, not scores, are mimicked; return whether it warned."""
-    if response != "auto" or method != "predict" or teacher is None:
+    """Warn when a classifier's predicted labels, not scores, are mimicked as numbers; return
+    whether it warned. ``response="auto"`` falls back to them when the classifier offers
+    neither ``predict_proba`` nor ``decision_function`` (a hard-voting ensemble);
+    ``response="predict"`` asks for them, which for more than two classes is a regression on
+    class ids (two classes' labels read as numbers keep their order, and are left alone)."""
+    if method != "predict" or teacher is None:
         return False
     if not is_estimator_teacher(teacher) or not _is_classifier(teacher):
+        return False
+    if response == "predict":
+        classes = _numbered_classes(teacher)
+        if classes is None:
+            return False
+        name = type(teacher).__name__
+        scoring = [reader for reader in CLASSIFIER_RESPONSES if hasattr(teacher, reader)]
+        instead = (
+            f"Pass response='auto' (its {scoring[0]}) to mimic its score of each class"
+            if scoring
+            else "Give a teacher that scores its classes (e.g. "
+            "VotingClassifier(voting='soft')) to mimic its score of each class"
+        )
+        shown = ", ".join(map(repr, classes[:6])) + (", ..." if len(classes) > 6 else "")
+        warnings.warn(
+            f"response='predict' reads teacher {name}'s predicted labels as numbers: its "
+            f"{len(classes)} classes ({shown}) become one regression target, so the student "
+            "averages class ids whose order and spacing mean nothing (a prediction between "
+            f"two classes is no class). {instead}; if the labels are amounts on a scale, pass "
+            f"the teacher as a callable (lambda X: teacher.predict(X)) to mimic them as "
+            "numbers.",
+            UserWarning,
+            stacklevel=stacklevel + 1,
+        )
+        return True
+    if response != "auto":
         return False
     warnings.warn(
         f"teacher {type(teacher).__name__} is a classifier with neither predict_proba nor "

@@ -1053,8 +1053,19 @@ def _bootstrap_rows(rng, n_samples, groups=None):
     return np.concatenate([members[g] for g in drawn])
 
 
-def _check_group_thirds(parts, y01, needed):
+def _check_group_thirds(parts, y01, needed, groups, folds=None):
+    """Each third of the cross-fitting holds ``needed`` rows of each class, and, where its score
+    is calibrated over ``folds`` group-aware folds, as many records (the calibration's own
+    refusal would count the records of a third, not those given)."""
     for part in parts:
+        records = np.unique(groups[part]).size
+        if folds is not None and records < folds:
+            fail(
+                "groups",
+                f"records enough that each third of the cross-fitting splits into cv={folds} "
+                f"calibration folds (lower cv, or give more records)",
+                f"a third with {records} of the {np.unique(groups).size} records",
+            )
         smallest = int(np.bincount(y01[part], minlength=2).min())
         if smallest < needed:
             fail(
@@ -2209,7 +2220,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
                 thirds = StratifiedGroupKFold(n_splits=3, shuffle=True, random_state=seed)
             parts = [test for _, test in thirds.split(np.zeros((n_samples, 1)), y01, groups)]
             if groups is not None:
-                _check_group_thirds(parts, y01, needed)
+                folds = self.cv if self.calibration is not None else None
+                _check_group_thirds(parts, y01, needed, groups, folds)
             splits.append(parts)
             split_seeds.append([_seed(rng) if seeded else None for _ in parts])
         self._progress(

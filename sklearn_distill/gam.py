@@ -1141,7 +1141,9 @@ class DistilledGAM(DistillerBase):
         (else ``decision_function``) for a classifier and ``predict`` otherwise; for a callable
         or precomputed scores it means plain scores. Probabilities are mimicked as log-odds
         (centred log-probabilities, one student per class, for more than two classes) and
-        decision-function margins are read as log-odds.
+        decision-function margins are read as log-odds. ``"predict"`` on a classifier mimics
+        its predicted labels as numbers; for more than two classes that is a regression on
+        class ids, warned about (``UserWarning``).
     calibration : {None, "isotonic", "sigmoid", "temperature", "spline"}, default=None
         Map a one-dimensional teacher score to P(y = 1 | score) with the binary labels ``y``
         before mimicking its log-odds, as Tan et al. do for COMPAS. Cross-fitted over ``cv``

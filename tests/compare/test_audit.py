@@ -7,6 +7,7 @@ rounds, few bins) and fitted once per module.
 """
 
 import pickle
+import re
 import warnings
 
 import numpy as np
@@ -1253,6 +1254,14 @@ def test_groups_keep_a_repeated_record_in_one_third(data):
     lumped = np.where(np.tile(y, 2) == 1, 0, 1 + np.arange(600) % 2)
     with pytest.raises(ValueError, match="groups must be records small enough to split"):
         _small_audit().fit(*args, teacher_scores=np.tile(score, 2), groups=lumped)
+    # four records: a third holds one or two, too few for its calibration's cv=3 folds; the
+    # refusal counts the records given, not only those of a third
+    with pytest.raises(ValueError) as refused:
+        _small_audit().fit(*args, teacher_scores=np.tile(score, 2), groups=np.arange(600) % 4)
+    assert "each third of the cross-fitting splits into cv=3 calibration folds" in str(
+        refused.value
+    )
+    assert re.search(r"got 'a third with [12] of the 4 records'", str(refused.value))
 
 
 # ---------------------------------------------------------------------- boolean features
@@ -1464,7 +1473,8 @@ def test_command_line_passes_groups_to_stability(tmp_path, monkeypatch):
         warnings.filterwarnings("error", message=".*stability\\(\\) got none", category=UserWarning)
         assert main([*args, "--out", str(tmp_path / "r.html"), "--groups", "case"]) == 0
     (groups,) = given
-    np.testing.assert_array_equal(groups, np.tile(np.arange(n), 2))
+    # the identifiers as written in the file (text)
+    np.testing.assert_array_equal(groups, np.tile(np.arange(n), 2).astype(str))
 
 
 # ---------------------------------------------------------------------- what a reading can miss

@@ -229,6 +229,67 @@ def test_unsafe_columns_match_what_was_planted():
     assert list(reasons) == ["score_points"] and "copy of the score" in reasons["score_points"]
 
 
+def _household_frame(seed=3, n_households=60, size=4, decimals=6):
+    """Rows of households (``case``): a region and a score of the household (one score value
+    each, or shared by several households with few ``decimals``), and ``zip``, a code shared
+    by two households, that says nothing of the outcome."""
+    rng = np.random.default_rng(seed)
+    case = np.repeat(np.arange(n_households), size)
+    hidden = rng.normal(size=n_households)
+    return pd.DataFrame(
+        {
+            "case": case,
+            "age": rng.integers(18, 70, case.size),
+            "region": rng.choice(["north", "south", "east", "west"], n_households)[case],
+            "zip": rng.integers(0, n_households // 2, n_households).astype(str)[case],
+            "risk": np.round(hidden + rng.normal(0, 2, n_households), decimals)[case],
+            "outcome": (rng.uniform(size=n_households) < 1 / (1 + np.exp(-hidden)))[case].astype(
+                int
+            ),
+        }
+    )
+
+
+def test_the_unsafe_column_checks_read_records_with_groups():
+    # A household's score and its region are one value per score value by themselves, and a
+    # code shared by two households "predicts" an outcome of the household from the other
+    # rows of the household in a row-wise fold. With the records named, neither is flagged.
+    frame = _household_frame()
+    rows = unsafe_columns(frame, ["region", "age"], "risk", "outcome")
+    assert list(rows) == ["region"] and "a function of the score" in rows["region"]
+    records = unsafe_columns(
+        frame, ["region", "age"], "risk", "outcome", groups=frame["case"].to_numpy()
+    )
+    assert records == {}
+    # a score of a few values, shared by households: the code is only a leak row-wise
+    frame = _household_frame(decimals=0)
+    rows = unsafe_columns(frame, ["region", "zip", "age"], "risk", "outcome")
+    assert list(rows) == ["zip"] and "alone predicts 'outcome' out of fold" in rows["zip"]
+    records = unsafe_columns(frame, ["region", "zip", "age"], "risk", "outcome", groups=frame.case)
+    assert records == {}
+    # a column the score determines across records is still flagged with them
+    frame["band"] = np.where(frame["risk"] > 0, "high", "low")
+    records = unsafe_columns(frame, ["band"], "risk", "outcome", groups=frame["case"])
+    assert "a function of the score" in records["band"]
+
+
+def test_the_command_line_passes_its_records_to_the_unsafe_column_checks(tmp_path, capsys):
+    path = tmp_path / "households.csv"
+    _household_frame().to_csv(path, index=False)
+    base = ["audit", str(path), "--score", "risk", "--label", "outcome", "--groups", "case"]
+    # the listing (no --features) and the audit's warning alike
+    with pytest.raises(SystemExit):
+        main(base)
+    listing = capsys.readouterr().err
+    assert "Columns of" in listing and "one value per value of" not in listing
+    assert "out of fold with AUC" not in listing
+    out = tmp_path / "r.html"
+    args = ["--features", "age", "region", "zip", "--n-bootstrap", "20", "--rules", "0"]
+    assert main([*base, *args, "--quiet", "--cv", "2", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "look unsafe" not in err
+
+
 def test_a_column_far_better_than_a_weak_score_is_not_only_called_a_leak():
     # a strong input that a weak score leaves out beats it by more than the margin, as a
     # column recorded after the outcome does: the reason says both, a near-perfect one only
@@ -1056,6 +1117,32 @@ def test_files_in_another_encoding_are_read_with_encoding(tmp_path, capsys):
     assert set(_read([*base, "--encoding", "utf-8-sig"]).X["city"]) == {"München", "Köln"}
 
 
+def test_utf8_without_a_byte_order_mark_is_not_read_in_a_one_byte_encoding(tmp_path, capsys):
+    # read as cp1252, every name and cell beyond ASCII had been garbled silently: the report
+    # named the categories "MÃ¼nchen" and "KÃ¶ln"
+    frame = _audit_frame()
+    frame["city"] = np.where(np.arange(len(frame)) % 2, "München", "Köln")
+    path = tmp_path / "utf8.csv"
+    frame.to_csv(path, index=False, encoding="utf-8")
+    base = ["audit", str(path), "--score", "risk", "--label", "outcome"]
+    base += ["--features", "age", "city"]
+    for encoding, garbled in (("cp1252", "KÃ¶ln"), ("latin-1", "KÃ¶ln"), ("mac-roman", "K√∂ln")):
+        with pytest.raises(SystemExit):
+            _read([*base, "--encoding", encoding])
+        err = capsys.readouterr().err
+        assert f"reads as UTF-8 text, which --encoding {encoding} would garble" in err
+        assert f"('Köln' read as {garbled!r}); leave --encoding out" in err
+    assert set(_read(base).X["city"]) == {"München", "Köln"}
+    assert set(_read([*base, "--encoding", "utf8"]).X["city"]) == {"München", "Köln"}
+    # ASCII text reads alike in either encoding, and cp1252 text is read in its own
+    frame["city"] = np.where(np.arange(len(frame)) % 2, "Munich", "Cologne")
+    frame.to_csv(path, index=False)
+    assert set(_read([*base, "--encoding", "cp1252"]).X["city"]) == {"Munich", "Cologne"}
+    frame["city"] = np.where(np.arange(len(frame)) % 2, "München", "Köln")
+    frame.to_csv(path, index=False, encoding="cp1252")
+    assert set(_read([*base, "--encoding", "cp1252"]).X["city"]) == {"München", "Köln"}
+
+
 @pytest.mark.parametrize(
     ("encoding", "mark"),
     [
@@ -1121,6 +1208,51 @@ def test_a_column_named_like_an_option_is_not_read_as_one_silently(tmp_path, cap
             ]
         )
     assert "columns '--quiet' of" in capsys.readouterr().err
+
+
+def test_a_column_named_like_an_option_is_audited_as_features_equals_name(
+    tmp_path, capsys, monkeypatch
+):
+    # a column "--cv": --features=--cv is the way to name it (the report's settings write it
+    # so), and each other way of typing it is refused with that advice
+    frame = _audit_frame().rename(columns={"age": "--cv"})
+    path = tmp_path / "options.csv"
+    frame.to_csv(path, index=False)
+    base = ["audit", str(path), "--score", "risk", "--label", "outcome"]
+    rest = ["--n-bootstrap", "20", "--rules", "0", "--quiet", "--out", str(tmp_path / "r.html")]
+    for typed, said in (
+        (["--features", "--cv", "group"], "argument --features: expected at least one argument"),
+        (["--features", "group", "--cv"], "argument --cv: expected one argument"),
+        (["--features", "group", "--cv", "group"], "argument --cv: invalid int value"),
+    ):
+        with pytest.raises(SystemExit):
+            main([*base, *typed, *rest])
+        err = capsys.readouterr().err
+        assert said in err and "If '--cv' is a column to audit" in err, typed
+        assert "give it as --features=--cv" in err
+    # so for an option of one column
+    with pytest.raises(SystemExit):
+        main([*base, "--features", "group", "--groups", "-case", *rest])
+    err = capsys.readouterr().err
+    assert "argument --groups: expected one argument. If '-case' is a column" in err
+    assert "give it as --groups=-case" in err
+    with pytest.raises(SystemExit):
+        main([*base, "--features=--cv", "group", "unused", *rest])
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: group unused. --features=--cv gives --features that one" in err
+    assert "give them all as --features=--cv --features=group --features=unused" in err
+    # the column typed as an option beside the features (and the option --cv itself) is
+    # refused, naming the way to give it
+    with pytest.raises(SystemExit):
+        main([*base, "--features", "group", "--cv", "2", *rest])
+    assert "give each feature as --features=NAME (--features=group --features=--cv)" in (
+        capsys.readouterr().err
+    )
+    # given so, the column is audited, beside the option --cv
+    audits = _captured_audits(monkeypatch)
+    assert main([*base, "--features=--cv", "--features=group", "--cv", "2", *rest]) == 0
+    capsys.readouterr()
+    assert list(audits[0].feature_names_in_) == ["--cv", "group"] and audits[0].cv == 2
 
 
 def test_a_dashed_column_after_features_is_named_in_the_error(tmp_path, capsys):
@@ -2354,3 +2486,76 @@ def test_a_score_with_nothing_to_correlate_is_printed_and_reported_without_nan(t
     assert "The test has nothing to correlate" in section
     assert "<img" not in section
     assert not re.search(r"\bnan\b", _page_text(section), re.IGNORECASE)
+
+
+def test_the_rules_calibration_folds_keep_each_record_together(tmp_path, capsys, monkeypatch):
+    # every case entered twice: with --groups, no calibration fold of the whole file (the
+    # audit's and the rules') may hold one copy of a case on its fitting side and the other on
+    # its held-out side, which would make the held-out probabilities optimistic
+    import sklearn_distill._calibration as calibration
+
+    frame = _audit_frame(n=120)
+    frame["case"] = np.arange(len(frame))
+    twice = pd.concat([frame, frame], ignore_index=True)
+    path = tmp_path / "twice.csv"
+    twice.to_csv(path, index=False)
+    splits = []
+
+    def spied(kind):
+        class Spied(kind):
+            def split(self, X, y=None, groups=None):
+                for train, test in super().split(X, y, groups):
+                    splits.append((len(X), train, test))
+                    yield train, test
+
+        return Spied
+
+    for name in ("StratifiedKFold", "StratifiedGroupKFold"):
+        monkeypatch.setattr(calibration, name, spied(getattr(calibration, name)))
+    case = twice["case"].to_numpy()
+    args = [*FEATURES, "--cv", "3", "--n-bootstrap", "20", "--quiet", "--groups", "case"]
+    fitted = []
+    from sklearn_distill.tree import DistilledTree
+
+    fit = DistilledTree.fit
+    monkeypatch.setattr(
+        DistilledTree, "fit", lambda self, *a, **k: fitted.append(len(splits)) or fit(self, *a, **k)
+    )
+    assert _run(path, tmp_path / "rules.html", *args, "--rules", "4") == 0
+    capsys.readouterr()
+    assert fitted, "the rules were not fitted"
+    whole = [(train, test) for n, train, test in splits if n == len(twice)]
+    # the rules' own folds are among them (they are made after the audit's)
+    assert any(n == len(twice) for n, _, _ in splits[fitted[0] :])
+    for train, test in whole:
+        assert not set(case[train]) & set(case[test])
+
+
+def test_record_identifiers_are_read_as_written(tmp_path, capsys, monkeypatch):
+    # "007" and "7" are two records (read as numbers they had been one), and the spaces a
+    # spreadsheet leaves around a cell make no other record (" 8" is "8")
+    frame = _audit_frame(n=240)
+    frame["case"] = [("00" if i % 2 else "") + str(i // 2) for i in range(len(frame))]
+    frame.loc[[4, 5], "case"] = [" 8", "8 "]  # of record 8 (rows 16 and 17 are 8 and 008)
+    path = tmp_path / "codes.csv"
+    frame.to_csv(path, index=False)
+    audits = _captured_audits(monkeypatch)
+    args = [*FEATURES, "--cv", "2", "--n-bootstrap", "20", "--rules", "0", "--quiet"]
+    assert _run(path, tmp_path / "codes.html", *args, "--groups", "case") == 0
+    capsys.readouterr()
+    codes = audits[0]._record_codes_
+    expected = frame["case"].str.strip()
+    assert np.unique(codes).size == expected.nunique() == len(frame) - 2
+    # the codes name the same records as the identifiers written
+    pairs = pd.DataFrame({"code": codes, "written": expected})
+    assert (pairs.groupby("code")["written"].nunique() == 1).all()
+    assert (pairs.groupby("written")["code"].nunique() == 1).all()
+    # a cell of spaces is no identifier
+    frame.loc[7, "case"] = "   "
+    frame.to_csv(path, index=False)
+    with pytest.raises(SystemExit):
+        _run(path, tmp_path / "codes.html", *args, "--groups", "case")
+    err = capsys.readouterr().err
+    # how many, and where the first is: line 9 is data row 8 under the header
+    assert "--groups 'case' has missing record identifiers: 1 of 240 rows, e.g. data row 8 " in err
+    assert f"(line 9 of {str(path)!r})" in err

@@ -327,6 +327,49 @@ def test_text_labels_read_by_response_predict_name_the_scores_the_classifier_has
     assert "without predict_proba" not in str(e.value)
 
 
+def test_response_predict_on_a_multiclass_classifier_warns_of_a_regression_on_class_ids():
+    # a 3-class teacher's labels 0/1/2 read as numbers are one regression target: the student
+    # mimics ids (a prediction of 1 between classes 0 and 2), as the warning says
+    from sklearn.ensemble import VotingClassifier
+    from sklearn.linear_model import LinearRegression
+    from sklearn.tree import DecisionTreeClassifier
+
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(300, 2))
+    y = np.digitize(X[:, 0] + X[:, 1], [-0.5, 0.5])
+    teacher = LogisticRegression().fit(X, y)
+    match = r"response='predict' reads teacher LogisticRegression's predicted labels as numbers"
+    with pytest.warns(UserWarning, match=match) as caught:
+        gam = DistilledGAM(teacher, response="predict", student=small_student()).fit(X)
+    message = str(caught[0].message)
+    assert (
+        "3 classes (0, 1, 2)" in message and "Pass response='auto' (its predict_proba)" in message
+    )
+    assert caught[0].filename == __file__  # the user's fit, not the package's frames
+    np.testing.assert_array_equal(gam.teacher_target(X), teacher.predict(X))
+    # labels written as digits are read as the same numbers
+    texts = LogisticRegression().fit(X, y.astype(str))
+    with pytest.warns(UserWarning, match=match):
+        DistilledTree(texts, response="predict").fit(X)
+    # a teacher without class scores is told to give one that has them
+    voting = VotingClassifier(
+        [("a", LogisticRegression()), ("b", DecisionTreeClassifier(max_depth=2))], voting="hard"
+    ).fit(X, y)
+    with pytest.warns(UserWarning, match="VotingClassifier's predicted labels") as caught:
+        DistilledTree(voting, response="predict").fit(X)
+    assert "voting='soft'" in str(caught[0].message)
+    # what stays silent: two classes' labels (their order is the event's), a regressor's
+    # numbers, and the labels asked for as numbers through a callable
+    binary = LogisticRegression().fit(X, (y == 2).astype(int))
+    regressor = LinearRegression().fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        DistilledTree(binary, response="predict").fit(X)
+        DistilledTree(regressor, response="predict").fit(X)
+        DistilledTree(regressor).fit(X)
+        DistilledTree(lambda rows: teacher.predict(rows), response="predict").fit(X)
+
+
 def test_categories_that_differ_only_in_type_are_warned_about():
     rng = np.random.default_rng(9)
     code = np.array([1, "1", 2.0, "b"], dtype=object)[rng.integers(0, 4, size=400)]
