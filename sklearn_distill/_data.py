@@ -79,6 +79,39 @@ def concat_rows(first, second):
     return np.concatenate([first, second])
 
 
+def record_codes(groups, n_samples: int) -> np.ndarray | None:
+    """Record identifiers ``groups`` (one per row of X) as integer codes ``0..k-1`` in order
+    of first appearance, or None for None: the one check of ``groups`` wherever a fit takes
+    them. Any hashable identifiers (numbers, text, a mix) are read as they are; a string, a
+    scalar, a 2-D array, another length or a missing identifier is refused naming ``groups``.
+    """
+    if groups is None:
+        return None
+    constraint = f"a 1-D array-like of {n_samples} record identifiers"
+    try:
+        shape = np.shape(groups)
+    except ValueError:  # ragged nested sequences
+        shape = None
+    if isinstance(groups, str) or shape == ():
+        raise TypeError(f"groups must be {constraint}; got {groups!r}.")
+    if shape is None or len(shape) != 1:
+        # the shape, not the values: a column of thousands of identifiers is no message
+        given = "a ragged nested sequence" if shape is None else f"an array of shape {shape}"
+        raise TypeError(f"groups must be {constraint}; got {given}.")
+    values = pd.Series(np.asarray(groups, dtype=object))
+    if len(values) != n_samples:
+        raise ValueError(
+            f"groups must be one record identifier per row of X ({n_samples}); got {len(values)}."
+        )
+    if bool(values.isna().any()):
+        raise ValueError(
+            "groups must be record identifiers without missing values; got "
+            f"{int(values.isna().sum())} missing value(s) of {n_samples}."
+        )
+    codes, _ = pd.factorize(values)
+    return codes
+
+
 def check_feature_count(X, name: str = "X") -> None:
     """Refuse data with no columns, frames and arrays alike (scikit-learn's wording)."""
     try:

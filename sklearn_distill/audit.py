@@ -83,6 +83,7 @@ from sklearn_distill._data import (
     is_frame,
     numeric_column,
     readable_columns,
+    record_codes,
     take_rows,
     text_number_columns,
     warn_empty_columns,
@@ -1005,34 +1006,14 @@ def _adjusted_pairs(X, splits, mimic, outcome, target, left_out=None):
 
 
 def _check_groups(groups, n_samples):
-    """Record identifiers as integer codes, or None."""
-    if groups is None:
-        return None
-    constraint = f"a 1-D array-like of {n_samples} record identifiers"
-    try:
-        shape = np.shape(groups)
-    except ValueError:  # ragged nested sequences
-        shape = None
-    if isinstance(groups, str) or shape == ():
-        fail("groups", constraint, groups, TypeError)
-    if shape is None or len(shape) != 1:
-        # the shape, not the values: a column of thousands of identifiers is no message
-        given = "a ragged nested sequence" if shape is None else f"an array of shape {shape}"
-        raise TypeError(f"groups must be {constraint}; got {given}.")
-    values = pd.Series(np.asarray(groups, dtype=object))
-    if len(values) != n_samples:
-        fail("groups", f"one record identifier per row of X ({n_samples})", len(values))
-    if bool(values.isna().any()):
-        raise ValueError(
-            "groups must be record identifiers without missing values; got "
-            f"{int(values.isna().sum())} missing value(s) of {n_samples}."
-        )
-    codes, uniques = pd.factorize(values)
-    if len(uniques) < 3:
+    """Record identifiers as integer codes (:func:`record_codes`), at least 3 of them, or
+    None."""
+    codes = record_codes(groups, n_samples)
+    if codes is not None and codes.max() + 1 < 3:
         fail(
             "groups",
             "at least 3 distinct record identifiers (the rows are split in thirds)",
-            len(uniques),
+            int(codes.max()) + 1,
         )
     return codes
 

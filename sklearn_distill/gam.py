@@ -59,6 +59,7 @@ from sklearn_distill._data import (
     is_explainable_boosting,
     is_frame,
     numeric_column,
+    record_codes,
     take_rows,
     text_number_columns,
     warn_empty_columns,
@@ -571,8 +572,9 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             )
         return True
 
-    def _targets(self, X, y, teacher_scores, rng):
-        """The target on the rows of ``X`` (before augmentation and subsampling)."""
+    def _targets(self, X, y, teacher_scores, rng, groups=None):
+        """The target on the rows of ``X`` (before augmentation and subsampling); ``groups``
+        (record codes, or None) keep a record's rows in one calibration fold."""
         n_samples = _num_samples(X)
         name = type(self).__name__
         self.calibrator_ = None
@@ -653,7 +655,7 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
                 rng,
                 sign=self._calibration_sign,
                 event=self._event_label,
-                groups=self._calibration_groups,
+                groups=self._calibration_groups if groups is None else groups,
             )
             self.n_calibration_ = n_samples
             self.classes_ = self.calibrator_.classes_
@@ -723,7 +725,7 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         )
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X, y=None, *, teacher_scores=None):
+    def fit(self, X, y=None, *, teacher_scores=None, groups=None):
         """Query the teacher on ``X`` (or read ``teacher_scores``) and fit the student.
 
         Parameters
@@ -756,6 +758,23 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             the decimals they are written to where that is at most 5% of the range): later
             queries of the teacher (:meth:`fidelity`, :meth:`score`) would read another black
             box.
+        groups : array-like of shape (n_samples,), default=None
+            Record identifiers, one per row of ``X`` (any hashable values; none missing):
+            rows with the same identifier (the same person or case entered twice) are kept in
+            one fold of the cross-fitted ``calibration``
+            (:class:`~sklearn.model_selection.StratifiedGroupKFold` instead of
+            :class:`~sklearn.model_selection.StratifiedKFold`), so that no row's target is made
+            by a calibrator that saw its record's label through a copy; a record split
+            between folds makes the calibrated targets optimistic. Pass the ``groups`` given to
+            :meth:`CompareAudit.fit <sklearn_distill.CompareAudit.fit>` to calibrate as the
+            audit's mimic does (:func:`~sklearn_distill.report.write_audit_report` refuses a
+            calibrated ``rule_tree`` fitted without the audit's records). Needs at least
+            ``cv`` records, and each fold's other folds must hold rows of both classes. Only
+            the calibration reads them: with ``calibration=None`` nothing is fitted out of
+            fold, and ``groups`` is ignored with a ``UserWarning``. Matched to ``X``'s rows by
+            position, as ``y`` is. With metadata routing
+            (``sklearn.set_config(enable_metadata_routing=True)``), request them with
+            ``set_fit_request(groups=True)``.
 
         Returns
         -------
@@ -766,8 +785,23 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         self._check_params()
         _teacher.check_teacher(self.teacher)
         check_same_order(X, y, "y")  # teacher_scores: where they are read (_raw_scores)
+        check_same_order(X, groups, "groups")
         X = self._check_X(X, reset=True)
         n_samples = _num_samples(X)
+        groups = record_codes(groups, n_samples)
+        if groups is not None and self.calibration is None:
+            warnings.warn(
+                "groups has no effect with calibration=None: record identifiers keep a "
+                "record's rows in one of the calibration's cross-fitting folds, and without a "
+                "calibration the student is fitted on every row, nothing out of fold.",
+                UserWarning,
+                stacklevel=2,
+            )
+        # a digest of the records the calibration folds kept together (the report compares it
+        # with an audit's), None when they split by rows
+        self._fit_records_ = (
+            None if groups is None or self.calibration is None else fingerprint(groups)
+        )
         # a digest of the fitting rows: the report prints a rule tree as the audit's only when
         # it was fitted on the audit's rows
         self._fit_fingerprint_ = fingerprint(X)
@@ -783,7 +817,7 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
             self.teacher, self.response, self.response_, self.calibration, stacklevel=2
         )
         constraints = self._resolve_constraints(self.n_features_in_)
-        target = self._targets(X, y, teacher_scores, rng)
+        target = self._targets(X, y, teacher_scores, rng, groups)
         if float(self.temperature) != 1.0 and not self._is_classifier_like:
             warnings.warn(
                 f"temperature={self.temperature!r} has no effect: it divides log-odds (a "
@@ -1163,7 +1197,8 @@ class DistilledGAM(DistillerBase):
         Divides the teacher's log-odds; above 1 it softens the probabilities the student
         reproduces (Hinton et al., 2015).
     cv : int, default=5
-        Folds for cross-fitted calibration.
+        Folds for cross-fitted calibration: stratified folds of rows, or of whole records when
+        :meth:`fit` is given ``groups``.
     monotone_constraints : dict or None, default=None
         ``{feature: +1 or -1}`` (name, or column index for arrays) to make the student's
         shape increasing or decreasing in that feature. Honoured by the EBM student and by

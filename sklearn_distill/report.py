@@ -1174,6 +1174,20 @@ def _check_rule_tree(audit, rule_tree) -> None:
             f"a tree of the score calibrated as the audit's mimic (calibration={calibration!r})",
             f"calibration={tree_calibration!r}",
         )
+    # the calibration folds keep the audit's records together, as the mimic's do: folds that
+    # split a record give its rows targets made from their copies' labels (optimistic rules)
+    records = (getattr(audit, "_fit_fingerprints_", None) or {}).get("groups")
+    if calibration is not None and fitted_calibrated and records is not None:
+        tree_records = getattr(rule_tree, "_fit_records_", None)
+        if tree_records != records:
+            fail(
+                "rule_tree",
+                "a tree whose calibration folds keep the audit's records together (fit it with "
+                "groups=, the record identifiers given to the audit)",
+                "one fitted without groups"
+                if tree_records is None
+                else "one fitted with other record identifiers",
+            )
     temperature = tree_settings.get("temperature", getattr(rule_tree, "temperature", 1.0))
     if float(temperature) != 1.0:
         fail(
@@ -1683,8 +1697,9 @@ def audit_report_sections(
         before ``"rmse"``); by default the audit's ``fidelity_`` when it has one.
     rule_tree : DistilledTree, optional
         A :class:`~sklearn_distill.DistilledTree` fitted to the same score on the same rows
-        (a few leaves, the audit's calibration and ``response``, no temperature; another is
-        refused): its rules are shown before the shapes.
+        (a few leaves, the audit's calibration and ``response``, no temperature, and, for an
+        audit fitted with ``groups``, calibrated with the same records:
+        ``fit(..., groups=...)``; another is refused): its rules are shown before the shapes.
     rule_fidelity : dict, optional
         ``rule_tree.fidelity(X, teacher_scores)``, to say how much of the score the rules hold.
     event : str, optional

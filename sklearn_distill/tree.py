@@ -249,7 +249,8 @@ class DistilledTree(DistillerBase):
     temperature : float, default=1.0
         Divides the teacher's log-odds (above 1 softens the probabilities mimicked).
     cv : int, default=5
-        Folds for cross-fitted calibration.
+        Folds for cross-fitted calibration: stratified folds of rows, or of whole records when
+        :meth:`fit` is given ``groups``.
     augmentation : float or None, default=None
         Query augmentation (see :func:`~sklearn_distill.gam.generate_queries`).
     max_samples : int or None, default=None
