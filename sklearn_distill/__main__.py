@@ -2021,9 +2021,13 @@ def _run_audit(args, parser, say, printer):
                 random_state=args.random_state,
                 cv=args.cv,
             )
-            # its calibration folds keep each record's rows together, as the audit's do
-            rule_tree._calibration_groups = getattr(audit, "_record_codes_", None)
-            rule_tree.fit(X, y, teacher_scores=score)
+            # the score calibrated in the direction the audit decided on its rows: the tree's
+            # own reading of them can differ (a probability's log-odds, clipped, tie values the
+            # audit told apart). Both read the event as y's 1, so it is the audit's.
+            rule_tree._calibration_sign = getattr(audit, "_score_sign_", None)
+            # and its calibration folds keep each record's rows together, as the audit's do
+            calibrated = rule_tree.calibration is not None
+            rule_tree.fit(X, y, teacher_scores=score, groups=groups if calibrated else None)
             rule_fidelity = rule_tree.fidelity(X, score)
     except (ValueError, TypeError) as error:
         parser.error(_error_in_option_terms(args, data, str(error)))

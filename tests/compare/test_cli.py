@@ -2559,3 +2559,42 @@ def test_record_identifiers_are_read_as_written(tmp_path, capsys, monkeypatch):
     # how many, and where the first is: line 9 is data row 8 under the header
     assert "--groups 'case' has missing record identifiers: 1 of 240 rows, e.g. data row 8 " in err
     assert f"(line 9 of {str(path)!r})" in err
+
+
+def test_the_rules_read_the_score_in_the_audits_direction(tmp_path, capsys, monkeypatch):
+    # a probability whose rows below the 1e-4 clip fall with the event while the rest rise:
+    # read as given (the audit's reading) the score clearly falls; read as its clipped
+    # log-odds, where the small values tie, it clearly rises. The rules had re-decided the
+    # direction on their own reading and calibrated the score the other way from the audit
+    from sklearn_distill._calibration import calibration_direction, score_direction
+    from sklearn_distill._teacher import scores_to_target
+    from sklearn_distill.tree import DistilledTree
+
+    rng = np.random.default_rng(0)
+    frame = _audit_frame(n=600)
+    small = np.arange(600) < 400
+    event = np.where(small, rng.uniform(size=600) < 0.5, rng.uniform(size=600) < 0.75)
+    frame["outcome"] = event.astype(int)
+    frame["risk"] = np.where(
+        small,
+        np.where(event, rng.uniform(1e-8, 4e-5, 600), rng.uniform(5e-5, 9e-5, 600)),
+        rng.uniform(0.2, 0.8, 600),
+    )
+    path = tmp_path / "tiny.csv"
+    frame.to_csv(path, index=False)
+    score, y = pd.read_csv(path)["risk"].to_numpy(), frame["outcome"].to_numpy()
+    assert score_direction(score, y) == -1
+    assert score_direction(scores_to_target(score, "predict_proba", 1.0, 1e-4), y) == 1
+    trees = []
+    fit = DistilledTree.fit
+    monkeypatch.setattr(
+        DistilledTree, "fit", lambda self, *a, **k: trees.append(self) or fit(self, *a, **k)
+    )
+    audits = _captured_audits(monkeypatch)
+    args = [*FEATURES, "--cv", "3", "--n-bootstrap", "20", "--quiet", "--rules", "4"]
+    assert _run(path, tmp_path / "tiny.html", *args, "--response", "predict_proba") == 0
+    capsys.readouterr()
+    (audit,) = audits
+    (tree,) = trees
+    assert calibration_direction(audit.mimic_.calibrator_) == -1
+    assert calibration_direction(tree.calibrator_) == -1
