@@ -17,12 +17,12 @@ import warnings
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold, train_test_split
 from sklearn.tree import DecisionTreeRegressor
 from sklearn.utils.multiclass import type_of_target
 
 from sklearn_distill import _teacher
-from sklearn_distill._data import check_same_order, is_frame, take_rows
+from sklearn_distill._data import check_same_order, is_frame, record_codes, take_rows
 from sklearn_distill._defaults import DEFAULT_STUDENT_PARAMS
 from sklearn_distill._validation import check_seed, fail
 from sklearn_distill.gam import DistilledGAM, DistillerBase
@@ -47,6 +47,24 @@ def _check_test_size(test_size, n_samples: int) -> None:
             fail("test_size", constraint, test_size)
     elif not 0 < test_size < 1:  # NaN too
         fail("test_size", constraint, test_size)
+
+
+def _split_records(codes, stratify, test_size, random_state):
+    """Fitting and held-out rows with each record (``codes``) on one side: about
+    ``test_size`` of the rows held out (see :func:`student_size_pilot`'s ``groups``)."""
+    n_samples, n_records = len(codes), int(codes.max()) + 1
+    if n_records < 2:
+        fail("groups", "at least two records, one to fit and one to hold out", "1 record")
+    share = 0.25 if test_size is None else float(test_size)
+    if isinstance(test_size, numbers.Integral):
+        share = test_size / n_samples
+    if stratify is None:
+        split = GroupShuffleSplit(n_splits=1, test_size=share, random_state=random_state)
+    else:
+        folds = min(max(2, round(1 / share)), n_records)
+        split = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=random_state)
+    fit_rows, test_rows = next(split.split(np.zeros((n_samples, 1)), stratify, codes))
+    return fit_rows, test_rows
 
 
 def student_complexity(student) -> float:
@@ -165,6 +183,7 @@ def student_size_pilot(
     test_size=0.25,
     random_state=None,
     verbose=False,
+    groups=None,
     **gam_params,
 ):
     """Fit students of growing complexity and measure their held-out fidelity.
@@ -195,6 +214,18 @@ def student_size_pilot(
         Seeds the split and the default students.
     verbose : bool, default=False
         Print one line per student as it is fitted.
+    groups : array-like of shape (n_samples,), default=None
+        Record identifiers, one per row of ``X`` (the same person or case entered more than
+        once; any hashable values, none missing). A record's rows then stay on one side of the
+        split, so that no held-out row has a copy among the fitting rows (a flexible student
+        that memorises a record would otherwise read as faithful on its copy), and in one fold
+        of a student's cross-fitted ``calibration`` (passed to its ``fit``). The held-out part
+        is then a share of the records: ``test_size`` is read as a share of the rows, and
+        records are drawn until about that share is held out (with ``y``, folds of
+        :class:`~sklearn.model_selection.StratifiedGroupKFold`, one of about
+        ``1 / test_size`` held out; without it,
+        :class:`~sklearn.model_selection.GroupShuffleSplit` on that share of the records).
+        Needs at least two records.
     **gam_params
         Further :class:`~sklearn_distill.DistilledGAM` parameters (``response``,
         ``calibration``, ``temperature``, ``n_jobs``, ...); a distiller student is given those
@@ -231,8 +262,9 @@ def student_size_pilot(
     n_samples = X.shape[0]
     _check_test_size(test_size, n_samples)
     check_seed("random_state", random_state)
-    for name, values in (("y", y), ("teacher_scores", teacher_scores)):
+    for name, values in (("y", y), ("teacher_scores", teacher_scores), ("groups", groups)):
         check_same_order(X, values, name)
+    codes = record_codes(groups, n_samples)
     _check_gam_params(gam_params)
     if students is not None:
         students = list(students)  # a generator of students is read once
@@ -285,9 +317,12 @@ def student_size_pilot(
                 f"y must hold class labels (the split is stratified on them); got {kind} "
                 "values. Leave y out for a teacher of continuous scores."
             )
-    fit_rows, test_rows = train_test_split(
-        rows, test_size=test_size, random_state=random_state, stratify=stratify
-    )
+    if codes is None:
+        fit_rows, test_rows = train_test_split(
+            rows, test_size=test_size, random_state=random_state, stratify=stratify
+        )
+    else:
+        fit_rows, test_rows = _split_records(codes, stratify, test_size, random_state)
     if len(test_rows) < _MIN_SPLIT_ROWS or len(fit_rows) < _MIN_SPLIT_ROWS:
         # a handful of held-out rows gives fidelities that say nothing (r2 of -180 with an AUC
         # of 1.0 on two rows), and a handful of fitting rows a ladder of one-leaf students
@@ -320,6 +355,7 @@ def student_size_pilot(
                         scores[fit_rows],
                         filled,
                         varied,
+                        None if codes is None else codes[fit_rows],
                     )
                 except _LadderError as error:
                     raise ValueError(f"students[{position}] ({label!r}): {error}") from None
@@ -441,9 +477,20 @@ def _varied_settings(ladder, gam_params) -> set:
     return varied
 
 
-def _fit_student(student, gam_params, random_state, X_fit, y_fit, fit_scores, filled=(), varied=()):
+def _fit_student(
+    student,
+    gam_params,
+    random_state,
+    X_fit,
+    y_fit,
+    fit_scores,
+    filled=(),
+    varied=(),
+    groups=None,
+):
     """One student of the ladder fitted, and its fit time; None for a sparse GAM with as many
-    terms as the full one."""
+    terms as the full one. ``groups`` (record codes of the fitting rows) reach a student whose
+    scores are calibrated, for its cross-fitting folds."""
     if isinstance(student, DistillerBase):
         shared = student.get_params(deep=False)
         defaults = type(student)().get_params(deep=False)
@@ -473,9 +520,11 @@ def _fit_student(student, gam_params, random_state, X_fit, y_fit, fit_scores, fi
         taken = DistilledGAM().get_params(deep=False)
         options = {k: v for k, v in gam_params.items() if k in taken}
         gam = DistilledGAM(student=clone(student), random_state=random_state, **options)
+    # only a calibration reads records (a distiller warns that they do nothing without one)
+    records = None if gam.get_params()["calibration"] is None else groups
     start = time.perf_counter()
     try:
-        gam.fit(X_fit, y_fit, teacher_scores=fit_scores)
+        gam.fit(X_fit, y_fit, teacher_scores=fit_scores, groups=records)
     except ValueError as error:
         if "max_terms must be at most" not in str(error):
             raise
