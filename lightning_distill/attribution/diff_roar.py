@@ -715,22 +715,21 @@ def diff_roar(
             TypeError,
         )
     train_images, train_targets = _as_pair("train_data", train_data)
-    test_images, test_targets = _as_pair("test_data", test_data)
-    if test_images.shape[1:] != train_images.shape[1:]:
-        fail(
-            "test_data",
-            f"images shaped as train_data's {tuple(train_images.shape[1:])}",
-            tuple(test_images.shape[1:]),
-        )
+
+    def shaped_as_training(name: str, data) -> tuple[Tensor, Tensor]:
+        images, targets = _as_pair(name, data)
+        if images.shape[1:] != train_images.shape[1:]:
+            fail(
+                name,
+                f"images shaped as train_data's {tuple(train_images.shape[1:])}",
+                tuple(images.shape[1:]),
+            )
+        return images, targets
+
+    test_images, test_targets = shaped_as_training("test_data", test_data)
     validation = validation_data is not None
     if validation:
-        val_images, val_targets = _as_pair("validation_data", validation_data)
-        if val_images.shape[1:] != train_images.shape[1:]:
-            fail(
-                "validation_data",
-                f"images shaped as train_data's {tuple(train_images.shape[1:])}",
-                tuple(val_images.shape[1:]),
-            )
+        val_images, val_targets = shaped_as_training("validation_data", validation_data)
     fractions = _check_fractions(fractions)
     coordinates = int(np.prod(train_images.shape[1:]))
     for fraction in fractions:
