@@ -680,8 +680,8 @@ def diff_roar(
         One row per fraction and seed: ``fraction``, ``seed``, ``top_accuracy``,
         ``bottom_accuracy``, ``diff_roar`` (and ``top_mask_accuracy``,
         ``bottom_mask_accuracy`` with ``mask_control``; ``top_epochs``, ``bottom_epochs`` with
-        ``train_accuracy_target``, and ``top_mask_epochs``, ``bottom_mask_epochs`` with both). ``frame.attrs["summary"]`` maps every fraction to the
-        ``mean`` and ``std`` of ``diff_roar`` over the seeds and ``std_all_pairs``, the
+        ``train_accuracy_target``, and ``top_mask_epochs``, ``bottom_mask_epochs`` with both).
+        ``frame.attrs["summary"]`` maps every fraction to the ``mean`` and ``std`` of ``diff_roar`` over the seeds and ``std_all_pairs``, the
         reference's band: the standard deviation (``ddof=0``) of ``top_accuracy[i] -
         bottom_accuracy[j]`` over all pairs of seeds ``i, j`` (NaN for one seed, as ``std``);
         ``frame.attrs["protocol"]`` holds ``epochs``, ``train_accuracy_target``,
