@@ -611,8 +611,9 @@ def diff_roar(
         ``(model, images, targets) -> attributions``, all computed on ``model`` with the true
         labels (a method that draws at random, as ``"FeaturePermutation"`` or ``"Lime"``,
         draws once from a fixed seed, leaving the caller's random state, NumPy's included, as
-        it was; GradientShap, KernelShap, Lime and ShapleyValueSampling draw for each image
-        from its index, so their maps do not depend on ``batch_size``, while
+        it was; GradientShap, KernelShap and Lime draw for each image from its index, and
+        ShapleyValueSampling the same permutations for every batch, so their maps do not
+        depend on ``batch_size``, while
         FeaturePermutation's do by definition: it permutes each feature across a batch);
         ``"random"`` (Gaussian noise, the control whose DiffROAR is 0 in expectation);
         or precomputed ``(train_attributions, test_attributions)`` shaped as the images or as
