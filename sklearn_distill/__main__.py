@@ -540,7 +540,22 @@ def unsafe_columns(frame, columns, score, label, categorical=(), decimal=".", gr
     # the label checks read the rows the audit keeps: those with a label and a score
     labelled = (label_values.notna() & score_values.notna()).to_numpy()
     classes = pd.unique(label_values[labelled])
-    records = None if groups is None else pd.Series(np.asarray(groups, dtype=object))
+    records = None
+    if groups is not None:
+        identifiers = np.asarray(groups, dtype=object)
+        # a vector of another length or with gaps was read at the wrong rows (or failed with
+        # pandas' index error)
+        if identifiers.ndim != 1 or len(identifiers) != len(frame):
+            raise ValueError(
+                f"groups must hold one record identifier per row of frame ({len(frame)}); got "
+                f"shape {identifiers.shape}."
+            )
+        records = pd.Series(identifiers)
+        if records.isna().any():
+            raise ValueError(
+                "groups must hold no missing record identifier; got "
+                f"{int(records.isna().sum())} of {len(records)} missing."
+            )
     y01 = None
     score_auc = float("nan")
     if len(classes) == 2:

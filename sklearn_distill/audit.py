@@ -390,7 +390,19 @@ def _record_bags(model, records, seed):
 
 def labels_mimicked_text(teacher) -> str:
     """What an audit says of a teacher read by its predicted labels (the mimic's own warning
-    speaks of a student)."""
+    speaks of a student): one without class scores, or one of more than two classes whose
+    labels ``response='predict'`` asked for."""
+    scoring = [reader for reader in _teacher.CLASSIFIER_RESPONSES if hasattr(teacher, reader)]
+    if scoring:
+        classes = list(getattr(teacher, "classes_", ()))
+        return (
+            "The black box was read by its predicted labels (response='predict'): "
+            f"{type(teacher).__name__}'s {len(classes)} classes were mimicked as numbers, one "
+            "regression on the class ids, whose order and spacing mean nothing. The mimic "
+            "learns where the label changes, not the black box's confidence, so its shapes say "
+            "where the labels weigh a feature unlike the outcome, not a score. Pass its "
+            f"score of the outcome's event (from its {scoring[0]}) as teacher_scores."
+        )
     return (
         f"The black box was read by its predicted labels: {type(teacher).__name__} "
         "is a classifier with neither predict_proba nor decision_function, so its labels "
@@ -470,7 +482,12 @@ def _fit_pair(audit, X, y01, scores, seed, ebm_jobs, terms, *, fold=False, recor
         # fit() says these once, of all rows, as the report does (the mimic's own words are
         # of a student); a third or a bootstrap sample would repeat them, with its own share
         # of saturated rows
-        for repeated in (_teacher.LABELS_WARNING, _teacher.SATURATED_WARNING):
+        repeated_warnings = (
+            _teacher.LABELS_WARNING,
+            _teacher.CLASS_IDS_WARNING,
+            _teacher.SATURATED_WARNING,
+        )
+        for repeated in repeated_warnings:
             warnings.filterwarnings("ignore", message=repeated, category=UserWarning)
         # the audit says it in its own terms (calibration=None), or calibrates the score
         warnings.filterwarnings(

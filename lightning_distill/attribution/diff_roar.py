@@ -611,8 +611,9 @@ def diff_roar(
         ``(model, images, targets) -> attributions``, all computed on ``model`` with the true
         labels (a method that draws at random, as ``"FeaturePermutation"`` or ``"Lime"``,
         draws once from a fixed seed, leaving the caller's random state, NumPy's included, as
-        it was; GradientShap, KernelShap, Lime and ShapleyValueSampling draw for each image
-        from its index, so their maps do not depend on ``batch_size``, while
+        it was; GradientShap, KernelShap and Lime draw for each image from its index, and
+        ShapleyValueSampling the same permutations for every batch, so their maps do not
+        depend on ``batch_size``, while
         FeaturePermutation's do by definition: it permutes each feature across a batch);
         ``"random"`` (Gaussian noise, the control whose DiffROAR is 0 in expectation);
         or precomputed ``(train_attributions, test_attributions)`` shaped as the images or as
@@ -680,8 +681,8 @@ def diff_roar(
         One row per fraction and seed: ``fraction``, ``seed``, ``top_accuracy``,
         ``bottom_accuracy``, ``diff_roar`` (and ``top_mask_accuracy``,
         ``bottom_mask_accuracy`` with ``mask_control``; ``top_epochs``, ``bottom_epochs`` with
-        ``train_accuracy_target``, and ``top_mask_epochs``, ``bottom_mask_epochs`` with both). ``frame.attrs["summary"]`` maps every fraction to the
-        ``mean`` and ``std`` of ``diff_roar`` over the seeds and ``std_all_pairs``, the
+        ``train_accuracy_target``, and ``top_mask_epochs``, ``bottom_mask_epochs`` with both).
+        ``frame.attrs["summary"]`` maps every fraction to the ``mean`` and ``std`` of ``diff_roar`` over the seeds and ``std_all_pairs``, the
         reference's band: the standard deviation (``ddof=0``) of ``top_accuracy[i] -
         bottom_accuracy[j]`` over all pairs of seeds ``i, j`` (NaN for one seed, as ``std``);
         ``frame.attrs["protocol"]`` holds ``epochs``, ``train_accuracy_target``,
@@ -715,22 +716,21 @@ def diff_roar(
             TypeError,
         )
     train_images, train_targets = _as_pair("train_data", train_data)
-    test_images, test_targets = _as_pair("test_data", test_data)
-    if test_images.shape[1:] != train_images.shape[1:]:
-        fail(
-            "test_data",
-            f"images shaped as train_data's {tuple(train_images.shape[1:])}",
-            tuple(test_images.shape[1:]),
-        )
+
+    def shaped_as_training(name: str, data) -> tuple[Tensor, Tensor]:
+        images, targets = _as_pair(name, data)
+        if images.shape[1:] != train_images.shape[1:]:
+            fail(
+                name,
+                f"images shaped as train_data's {tuple(train_images.shape[1:])}",
+                tuple(images.shape[1:]),
+            )
+        return images, targets
+
+    test_images, test_targets = shaped_as_training("test_data", test_data)
     validation = validation_data is not None
     if validation:
-        val_images, val_targets = _as_pair("validation_data", validation_data)
-        if val_images.shape[1:] != train_images.shape[1:]:
-            fail(
-                "validation_data",
-                f"images shaped as train_data's {tuple(train_images.shape[1:])}",
-                tuple(val_images.shape[1:]),
-            )
+        val_images, val_targets = shaped_as_training("validation_data", validation_data)
     fractions = _check_fractions(fractions)
     coordinates = int(np.prod(train_images.shape[1:]))
     for fraction in fractions:

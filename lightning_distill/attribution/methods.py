@@ -278,6 +278,10 @@ _BASELINE_PER_INPUT = ("IntegratedGradients", "DeepLift")
 # Captum methods that draw random numbers on every call (GradientShap from NumPy's global
 # generator): within one call the draws of an input depend on the inputs before it in the batch
 _DRAWS_PER_INPUT = ("GradientShap", "KernelShap", "Lime", "ShapleyValueSampling")
+# of those, the methods whose draws do not depend on the inputs of a call: ShapleyValueSampling
+# draws one set of feature permutations for the whole batch, their length the number of
+# features (the same for every batch, unless the feature mask holds one entry per input)
+_DRAWS_PER_CALL = ("ShapleyValueSampling",)
 # keyword arguments that Captum reads as one entry per input when their first axis is not 1
 _PER_INPUT_KWARGS = ("baselines", "feature_mask")
 
@@ -378,6 +382,11 @@ def _image_seed(stream: int, index: int) -> int:
     return int(np.random.SeedSequence([stream, index]).generate_state(1)[0])
 
 
+def _stream_seed(stream: int) -> int:
+    """A 32-bit seed of every call of a stream (a data set split)."""
+    return int(np.random.SeedSequence([stream]).generate_state(1)[0])
+
+
 @contextlib.contextmanager
 def _seeded(seed: int, device: torch.device) -> Iterator[None]:
     """Torch's CPU generator (and ``device``'s, on an accelerator) and NumPy's global one
@@ -410,14 +419,19 @@ def attribute_indexed(
     """:func:`attribute` of a batch of a larger set whose inputs sit at ``indices`` there, each
     map the same whatever batch its input comes in.
 
-    A Captum method that draws (GradientShap, KernelShap, Lime, ShapleyValueSampling) attributes
-    each input alone, the random state (torch's and NumPy's) seeded from ``(stream, index)``
-    and given back afterwards: its map is a function of the input and its index, not of the
-    batch size nor of the inputs beside it. Other methods attribute the batch at once (their
-    maps do not depend on the batch; FeaturePermutation's do by definition: it permutes each
-    feature across the batch). Per-input tensors in ``kwargs`` (see :func:`per_input_kwargs`)
-    and per-input extra forward arguments (see :func:`per_input_forward_args`) are the
-    batch's: each input alone is given its own entries.
+    A Captum method that draws (GradientShap, KernelShap, Lime) attributes each input alone,
+    the random state (torch's and NumPy's) seeded from ``(stream, index)`` and given back
+    afterwards: its map is a function of the input and its index, not of the batch size nor of
+    the inputs beside it. ShapleyValueSampling draws one set of feature permutations for a
+    whole call, whatever its inputs: it attributes the batch at once, the random state seeded
+    from ``stream`` alone, so that every batch draws the same permutations and an input's map
+    is the same in any batch (with a ``feature_mask`` of one entry per input, which sets the
+    number of features of a call, it attributes each input alone as the others do). Other
+    methods attribute the batch at once (their maps do not depend on the batch;
+    FeaturePermutation's do by definition: it permutes each feature across the batch).
+    Per-input tensors in ``kwargs`` (see :func:`per_input_kwargs`) and per-input extra forward
+    arguments (see :func:`per_input_forward_args`) are the batch's: each input alone is given
+    its own entries.
     """
     if len(indices) != len(inputs):
         raise AssertionError("one index per input")
@@ -431,6 +445,11 @@ def attribute_indexed(
         # in Captum's tuple form: with one input, Captum's Lime unpacks a bare tensor as if it
         # were the tuple of the extra arguments (one argument per row)
         kwargs = {**kwargs, FORWARD_ARGS: forward_arguments(kwargs[FORWARD_ARGS])}
+    if name in _DRAWS_PER_CALL and "feature_mask" not in keys:
+        # the same permutations for every batch of the stream: one call for the batch (a call
+        # per input made as many passes of one input each)
+        with _seeded(_stream_seed(stream), inputs.device):
+            return attribute(model, inputs, targets, method, **kwargs)
     maps = []
     for position, index in enumerate(indices):
         one = slice_per_input(kwargs, keys, position, position + 1)

@@ -296,9 +296,10 @@ class AttributionMonitor(Callback):
         (``additional_forward_args``, or an item of its tuple) that is a tensor or list of
         the probe's length (Captum splits such an argument between a batch's inputs); one of
         a probe batch's length (other than 1) is refused, and any other (a number, a tensor
-        with 1 on its first axis or none) is given to every batch as it is. A method that draws (GradientShap,
-        KernelShap, Lime, ShapleyValueSampling) draws each image's numbers from its position in
-        the probe, so the scores do not depend on the probe's batch size.
+        with 1 on its first axis or none) is given to every batch as it is. A method that draws
+        (GradientShap, KernelShap, Lime) draws each image's numbers from its position in the
+        probe, and ShapleyValueSampling the same permutations for every batch, so the scores
+        do not depend on the probe's batch size.
     save_dir : str or Path, optional
         If given, every evaluation also writes ``attribution_epoch<N>.png`` (the first
         ``plot_images`` images of the first probe batch beside the model's and the teacher's

@@ -335,11 +335,13 @@ class LearnedTemperature(nn.Module):
             theta = theta.float()  # a half-precision theta: the temperature in float32
         temperature = self.t_start + self.t_range * torch.sigmoid(theta)
         # the ends as the dtype holds them, one step inwards: nearest to the true end, so one
-        # step inwards is inside it
-        low = torch.tensor(self.t_start, dtype=theta.dtype, device=theta.device)
-        high = torch.tensor(self.t_start + self.t_range, dtype=theta.dtype, device=theta.device)
-        low, high = torch.nextafter(low, high), torch.nextafter(high, low)
-        inside = torch.minimum(torch.maximum(temperature, low), high)
+        # step inwards is inside it. Numbers, not tensors: a tensor made on theta's device at
+        # every step would be a copy from the host that waits for the device's queued work
+        exact = np.float64 if theta.dtype == torch.float64 else np.float32
+        low, high = exact(self.t_start), exact(self.t_start + self.t_range)
+        # each held in that dtype exactly, so clamp reads them as they are
+        low, high = float(np.nextafter(low, high)), float(np.nextafter(high, low))
+        inside = temperature.clamp(low, high)
         # the held value forward, the formula's gradient backward (a clamp's would be zero,
         # and theta could not come back from the end)
         return temperature + (inside - temperature).detach()

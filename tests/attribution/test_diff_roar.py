@@ -990,6 +990,15 @@ def test_the_protocol_arguments_are_checked_before_any_training():
         run(validation_data=validation[0], test_accuracy="best")
     with pytest.raises(ValueError, match=r"validation_data must be images shaped as train_data's"):
         run(validation_data=(torch.rand(10, 1, 4, 5), validation[1]), test_accuracy="best")
+    with pytest.raises(
+        ValueError,
+        match=r"test_data must be images shaped as train_data's \(1, 4, 4\); got \(1, 4, 5\)",
+    ):
+        diff_roar(
+            lambda: nn.Sequential(nn.Flatten(), nn.Linear(16, 2)), data,
+            (torch.rand(10, 1, 4, 5), validation[1]), attribution="random", fractions=[0.5],
+            seeds=1,
+        )  # fmt: skip
     # precomputed maps need the validation images' own
     with pytest.raises(
         ValueError,

@@ -536,3 +536,49 @@ def test_a_method_that_draws_explains_each_input_with_its_own_extra_forward_argu
         additional_forward_args=(scales.flip(0), offset),
     )  # fmt: skip
     assert not torch.equal(whole, other)
+
+
+def test_shapley_value_sampling_attributes_a_batch_at_once_with_the_same_maps_in_any_batch():
+    # its permutations are drawn once per call whatever the inputs: a call per input had made
+    # as many passes of one input each (about 45 times slower on 64 inputs of 64 features)
+    from lightning_distill.attribution.methods import attribute_indexed
+
+    class Sizes(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.base = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.Tanh(), nn.Linear(8, 2))
+            self.sizes = []
+
+        def forward(self, x):
+            self.sizes.append(len(x))
+            return self.base(x)
+
+    torch.manual_seed(0)
+    model = Sizes()
+    inputs = torch.rand(6, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    targets = torch.arange(6) % 2
+    whole = attribute_indexed(model, inputs, targets, "ShapleyValueSampling", range(6), n_samples=2)
+    assert set(model.sizes) == {6}  # the batch in every pass
+    parts = [
+        attribute_indexed(
+            model, inputs[part], targets[part], "ShapleyValueSampling", range(6)[part], n_samples=2
+        )
+        for part in (slice(0, 4), slice(4, 6))
+    ]
+    assert torch.equal(whole, torch.cat(parts))
+    # another stream draws other permutations; the caller's random state is given back
+    state = torch.random.get_rng_state()
+    other = attribute_indexed(
+        model, inputs, targets, "ShapleyValueSampling", range(6), stream=1, n_samples=2
+    )
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert not torch.equal(whole, other)
+    # a feature mask of one entry per input sets a call's number of features: each input alone
+    masks = torch.arange(16).reshape(1, 1, 4, 4).repeat(6, 1, 1, 1) // (
+        1 + torch.arange(6)
+    ).reshape(6, 1, 1, 1)
+    model.sizes.clear()
+    attribute_indexed(
+        model, inputs, targets, "ShapleyValueSampling", range(6), n_samples=2, feature_mask=masks
+    )
+    assert set(model.sizes) == {1}

@@ -271,6 +271,12 @@ def test_the_unsafe_column_checks_read_records_with_groups():
     frame["band"] = np.where(frame["risk"] > 0, "high", "low")
     records = unsafe_columns(frame, ["band"], "risk", "outcome", groups=frame["case"])
     assert "a function of the score" in records["band"]
+    # identifiers of another length (pandas' index error) or with gaps (read silently) refused
+    with pytest.raises(ValueError, match=r"groups must hold one record identifier per row of "):
+        unsafe_columns(frame, ["age"], "risk", "outcome", groups=frame["case"].to_numpy()[1:])
+    gaps = frame["case"].astype(object).where(frame.index > 0)
+    with pytest.raises(ValueError, match=r"groups must hold no missing record identifier; got 1 "):
+        unsafe_columns(frame, ["age"], "risk", "outcome", groups=gaps)
 
 
 def test_the_command_line_passes_its_records_to_the_unsafe_column_checks(tmp_path, capsys):

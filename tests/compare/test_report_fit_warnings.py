@@ -301,6 +301,32 @@ def test_a_teacher_of_labels_or_of_saturated_probabilities_is_warned_of_once_and
         DistilledGAM(forest, student=small_audit(None).student, random_state=0).fit(X)
 
 
+def test_a_scoring_classifier_read_by_its_labels_of_many_classes_is_warned_of_once(tmp_path):
+    # response='predict' on a 3-class LogisticRegression: the audit had said it was "a
+    # classifier with neither predict_proba nor decision_function" (it has both), and each
+    # third's mimic repeated its own warning of the class ids
+    from sklearn.linear_model import LogisticRegression
+
+    X, y, logit = _world(600)
+    X = X.drop(columns="a_copy")
+    classes = np.digitize(logit, [-0.5, 0.5])
+    teacher = LogisticRegression().fit(X, classes)
+    audit = small_audit(None).set_params(teacher=teacher, response="predict")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        audit.fit(X, y)
+    said = [str(w.message) for w in caught if "predicted labels" in str(w.message)]
+    assert len(said) == 1, said
+    assert "neither predict_proba nor decision_function" not in said[0]
+    assert "response='predict'" in said[0] and "3 classes" in said[0]
+    # the audit reads one score of the outcome's event: a 3-class teacher's is given as scores
+    assert "score of the outcome's event (from its predict_proba) as teacher_scores" in said[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        audit.report(tmp_path / "r.html", n_bootstrap=40)
+    assert " ".join(said[0].split()) in _findings(tmp_path / "r.html")
+
+
 def test_class_probabilities_whose_rows_do_not_sum_to_one_are_named_among_the_findings(tmp_path):
     X, y, logit = _world(600)
     X = X.drop(columns="a_copy")

@@ -701,6 +701,36 @@ def test_a_learned_temperature_stays_strictly_inside_its_range_at_extreme_theta(
         LearnedTemperature(4.0, 1e-7)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_a_learned_temperature_makes_no_tensor_of_host_numbers_on_every_step(dtype, monkeypatch):
+    # the ends held inside the range were made as tensors on theta's device at every call: on
+    # an accelerator, two copies from the host, each waiting for the device's queued work, at
+    # every training step. They are numbers now, and the values are those of the formula.
+    temperature = LearnedTemperature(1.0, 20.0, ramp_epochs=0).to(dtype)
+    made = []
+    for name in ("tensor", "as_tensor", "full", "full_like", "scalar_tensor"):
+        original = getattr(torch, name)
+
+        def spy(*args, _original=original, _name=name, **kwargs):
+            made.append(_name)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(torch, name, spy)
+    values = {}
+    for theta in (-40.0, 0.5, 40.0):
+        with torch.no_grad():
+            temperature.theta.fill_(theta)
+        values[theta] = temperature(1.0)
+    monkeypatch.undo()
+    assert made == []
+    exact = torch.float64 if dtype == torch.float64 else torch.float32
+    low, high = torch.tensor(1.0, dtype=exact), torch.tensor(21.0, dtype=exact)
+    assert values[-40.0].item() == torch.nextafter(low, high).item()
+    assert values[40.0].item() == torch.nextafter(high, low).item()
+    theta = torch.tensor(0.5, dtype=dtype).to(exact)
+    assert values[0.5].item() == (1.0 + 20.0 * torch.sigmoid(theta)).item()
+
+
 def test_learned_temperature_bad_arguments():
     with pytest.raises(ValueError, match="t_start must be"):
         LearnedTemperature(t_start=0.0)
