@@ -298,6 +298,18 @@ def _missing_labels_message(dataloader, dataset, label_names, label_categories) 
     )
 
 
+def _several_sizes(images: list[Tensor]) -> str | None:
+    """Why images of several sizes cannot be drawn side by side (None when they can)."""
+    sizes = list(dict.fromkeys(tuple(image.shape) for image in images))
+    if len(sizes) < 2:
+        return None
+    return (
+        f"the top images of the units have different sizes {sizes[0]} and {sizes[1]}, and the "
+        "unit picture draws them side by side at one size; give the probe images of one size "
+        "(resize or crop them in its dataset) for the picture"
+    )
+
+
 class DissectionMonitor(Callback):
     """Dissect a layer on a probe set every few epochs and log how many units detect concepts.
 
@@ -362,7 +374,8 @@ class DissectionMonitor(Callback):
         dataset items its sampler put at those places (loaded again by index, collated by its
         ``collate_fn``); from any other probe (an iterable dataset, a list of batches) they are
         taken from its batches, iterated once more. If they cannot be fetched (the probe cannot
-        be iterated again) the unit picture is not written and a warning says so.
+        be iterated again) or differ in size (a probe of images of several sizes), the unit
+        picture is not written and a warning says so; the dissection's results stand.
     plot_units : int, default=8
         Units in the unit picture (best IoU first).
     top_k : int, default=6
@@ -837,7 +850,15 @@ class DissectionMonitor(Callback):
             return order
         if order is not None and positions[-1] < len(order):
             items = [loader.dataset[order[p]] for p in positions]
-            return _split_batch(loader.collate_fn(items))[0]
+            try:
+                return _split_batch(loader.collate_fn(items))[0]
+            except RuntimeError:
+                # default_collate cannot stack images of several sizes: said as such
+                alone = [_split_batch(loader.collate_fn([item]))[0][0] for item in items]
+                reason = _several_sizes(alone)
+                if reason is None:
+                    raise
+                return reason
         found: list[Tensor] = []
         wanted = iter(positions)
         position, target = 0, next(wanted)
@@ -847,7 +868,7 @@ class DissectionMonitor(Callback):
                 found.append(images[target - position])
                 target = next(wanted, None)
             if target is None:
-                return torch.stack(found)
+                return _several_sizes(found) or torch.stack(found)
             position += len(images)
         return (
             "iterating dataloader once more did not yield them (a one-shot iterator?); pass a "

@@ -327,6 +327,36 @@ def test_unit_picture_warns_when_the_probe_cannot_give_its_images_again(tmp_path
     assert sorted(path.name for path in tmp_path.iterdir()) == ["categories_now.png"]
 
 
+class _SizedBrightness(_Brightness):
+    """``_Brightness`` whose images (and labels) are 8 x 8 up to index 49 and 12 x 12 after."""
+
+    def __getitem__(self, index):
+        side = 8 if index < 50 else 12
+        image = torch.zeros(1, side, side)
+        image[0, :2, :2] = float(index)
+        labels = torch.zeros(1, side, side, dtype=torch.long)
+        labels[0, :2, :2] = 1
+        return {"image": image, "labels": labels}
+
+
+@pytest.mark.parametrize("probe", ["DataLoader", "list of batches"])
+def test_unit_picture_of_images_of_several_sizes_is_left_out_with_a_warning(probe, tmp_path):
+    # the unit's 12 top images are items 48..59: two of 8 x 8, ten of 12 x 12, which cannot be
+    # drawn side by side at one size: the picture is left out, the dissection stands
+    data = _SizedBrightness()
+    loader = DataLoader(data, batch_size=1, sampler=range(40, 60))
+    if probe == "list of batches":
+        loader = list(loader)
+    plain = _brightness_monitor(loader, None).dissect(_identity_net())
+    monitor = _brightness_monitor(loader, tmp_path, top_k=12)
+    why = r"different sizes \(1, 8, 8\) and \(1, 12, 12\)"
+    with pytest.warns(UserWarning, match=rf"save_dir=.*units_now.png was not written.*{why}"):
+        results = monitor.dissect(_identity_net())
+    assert results.units.equals(plain.units)
+    assert monitor.history[-1]["detectors"] == plain.num_detectors
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["categories_now.png"]
+
+
 def test_a_one_shot_probe_is_refused_where_it_would_be_read_again(concepts, tmp_path):
     names = {"label_names": concepts.label_names, "label_categories": concepts.label_categories}
     batches = list(probe_loader(concepts, batch_size=8))
