@@ -716,8 +716,10 @@ class NetworkDissection(DtypeKeepingMetric):
         """
         low, high = self.buckets.low, self.buckets.high
         magnitude = thresholds.abs()
-        below = (magnitude < low) & (magnitude > 0)
-        above = magnitude >= high
+        # a constant unit's threshold is its one value, exactly, wherever it lies
+        constant = (self.minimum == self.maximum).to(magnitude.device)
+        below = (magnitude < low) & (magnitude > 0) & ~constant
+        above = (magnitude >= high) & ~constant
         if not bool((below | above).any()):
             return
         # a threshold above the range lies between `high` and its unit's largest magnitude; one

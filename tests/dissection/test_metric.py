@@ -163,6 +163,26 @@ def test_the_range_the_warning_suggests_gives_exact_thresholds(scale):
     _rerun_with_the_suggested_range(caught, 3, activations, exact)
 
 
+@pytest.mark.parametrize("value", [1e-5, 5e3, -5e3])
+def test_a_constant_unit_outside_the_range_has_its_exact_threshold_without_a_warning(value):
+    # its one value is its threshold whatever the range: nothing to widen the range for. A
+    # unit beside it that does vary outside the range is still warned of
+    rng = np.random.default_rng(3)
+    activations = np.full((20, 2, 4, 4), value, dtype=np.float64)
+    activations[:, 1] = rng.uniform(0.1, 1.0, (20, 4, 4))
+    metric = NetworkDissection(2, LABEL_NAMES, LABEL_CATEGORIES)
+    metric.update(torch.from_numpy(activations))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        thresholds = metric.compute_thresholds().numpy()
+    assert thresholds[0] == value
+    activations[:, 1] *= 1e4  # now outside the range too
+    metric = NetworkDissection(2, LABEL_NAMES, LABEL_CATEGORIES)
+    metric.update(torch.from_numpy(activations))
+    with pytest.warns(UserWarning, match="the thresholds of 1 units lie outside"):
+        assert metric.compute_thresholds()[0].item() == value
+
+
 def _rerun_with_the_suggested_range(caught, units, activations, exact) -> None:
     """The range the below-range warning suggests: with it, the thresholds come without a
     warning and within 1e-3 of ``exact``."""
