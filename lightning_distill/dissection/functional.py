@@ -424,7 +424,8 @@ def _check_labels(labels: Tensor, name: str, num_labels: int, ndim: int, batch: 
         if largest >= num_labels:
             raise ValueError(
                 f"{name} contains label {largest} but only {num_labels} labels are declared "
-                f"(ids 0..{num_labels - 1})"
+                f"(ids 0..{num_labels - 1}); 0 is the unlabelled id: set entries without a "
+                "label (an ignore value such as 255) to 0, where they count as no concept"
             )
         if largest == 1 and num_labels > 2 and labels.shape[1] >= num_labels - 1:
             # one 0/1 mask per concept (as many layers as concepts, where label ids come in a

@@ -316,6 +316,8 @@ def test_tally_errors(probe):
         metric.update(activations, labels - 1)
     with pytest.raises(ValueError, match="contains label 8 but only 8 labels are declared"):
         metric.update(activations, labels.clamp(max=8) + (labels == 3).long() * 5)
+    with pytest.raises(ValueError, match=r"an ignore value such as 255\) to 0"):
+        metric.update(activations, labels.masked_fill(labels == 3, 255))
     with pytest.raises(ValueError, match="image_labels contains label 10 but only 8"):
         metric.update(activations, labels, image_labels + 3)
     bad = activations.clone()
