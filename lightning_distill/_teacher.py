@@ -47,7 +47,7 @@ from torch import Tensor, nn
 from typing_extensions import override
 
 from lightning_distill._logging import QuietMissingValLoader, QuietWarning, attached_trainer
-from lightning_distill._validation import check_finite, value_check
+from lightning_distill._validation import check_finite, output_remedy, value_check
 
 __all__ = [
     "ModuleModes",
@@ -322,7 +322,10 @@ def check_teacher_logits(logits, inputs=None) -> None:
     floating tensor with non-finite values, the message blames the inputs.
     """
     if not isinstance(logits, Tensor):
-        raise TypeError(f"teacher output must be a tensor of logits; got {type(logits).__name__}.")
+        raise TypeError(
+            f"teacher output must be a tensor of logits; got {type(logits).__name__}: "
+            f"{output_remedy(logits)}."
+        )
     if not logits.is_floating_point():
         return
 

@@ -139,6 +139,32 @@ def check_float_tensor(name: str, value, min_dim: int = 2) -> None:
         fail(name, f"a tensor with {shape} [batch, ...]", tuple(value.shape))
 
 
+def check_same_device(name: str, tensor: Tensor, reference_name: str, reference: Tensor) -> None:
+    """Refuse ``tensor`` on another device than ``reference``: torch fails deep inside the
+    computation then (or, for checks read later, at the host read)."""
+    if tensor.device != reference.device:
+        raise ValueError(
+            f"{name} must be on the device of {reference_name} ({reference.device}); got "
+            f"{tensor.device}. Move it there first: {name}.to({reference_name}.device)."
+        )
+
+
+def output_remedy(output) -> str:
+    """What to do with a model's output that is not the tensor of logits: the entry or
+    attribute that usually holds them (a tuple's first element, a dict's or a Hugging Face
+    output's ``logits``), and a wrapper whose forward returns it."""
+    if isinstance(getattr(output, "logits", None), Tensor):
+        where = "its .logits attribute"
+    elif isinstance(output, Mapping) and isinstance(output.get("logits"), Tensor):
+        where = "its 'logits' entry"
+    elif isinstance(output, tuple | list) and output and isinstance(output[0], Tensor):
+        where = "its first element, usually"
+    else:
+        where = None
+    pick = f" (here {where})" if where else ""
+    return f"wrap the model in an nn.Module whose forward returns the tensor of logits{pick}"
+
+
 def check_finite(name: str, tensor: Tensor, *, where: str = "") -> None:
     """Raise ``ValueError`` when a floating tensor holds NaN or infinity (one device sync).
 

@@ -53,6 +53,7 @@ from lightning_distill._validation import (
     check_float_tensor,
     check_integer,
     check_real,
+    check_same_device,
     describe,
     fail,
     refuse_fixed_setting,
@@ -1118,6 +1119,7 @@ def _check_pair_batch(student, teacher, names=("student_feature", "teacher_featu
             f"a batch of the same size as {names[0]} ({student.shape[0]})",
             tuple(teacher.shape),
         )
+    check_same_device(names[1], teacher, names[0], student)
 
 
 def _check_width(name: str, got: int, built_for: int) -> None:

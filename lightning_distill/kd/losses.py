@@ -22,8 +22,10 @@ from lightning_distill._validation import (
     check_finite_deferred,
     check_float_tensor,
     check_real,
+    check_same_device,
     fail,
     is_listed,
+    output_remedy,
     refuse_fixed_setting,
     settle_value_checks,
     value_check,
@@ -49,16 +51,37 @@ _REDUCTIONS = ("batchmean", "sum", "mean", "none")
 # --------------------------------------------------------------------------- validation
 def _check_logits(name: str, logits) -> None:
     if not isinstance(logits, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor; got {type(logits).__name__}.")
+        raise TypeError(
+            f"{name} must be a torch.Tensor; got {type(logits).__name__} (a model's output "
+            f"that holds the logits? {output_remedy(logits)})."
+        )
     if not logits.is_floating_point():
         raise TypeError(
             f"{name} must be a floating-point tensor of logits; got dtype {logits.dtype} "
             "(cast with .float() if these really are logits)."
         )
+    if logits.dim() > 2:
+        # dense outputs (segmentation, tokens): which axis holds the classes is the user's to
+        # say, and distilling per position means folding the positions into the batch
+        raise ValueError(
+            f"{name} must have shape [batch, classes] with classes >= 2; got shape "
+            f"{tuple(logits.shape)}: one distribution per position (a segmentation map "
+            "[batch, classes, H, W], a sequence [batch, time, classes])? Fold the positions "
+            "into the batch, the classes last: logits.movedim(1, -1).flatten(0, -2) for "
+            "[batch, classes, H, W], logits.flatten(0, -2) for [batch, time, classes], and "
+            "the targets alike (targets.flatten()); the mean reductions then average over "
+            "every position of every sample."
+        )
     if logits.dim() != 2 or logits.shape[1] == 0:
         raise ValueError(
             f"{name} must have shape [batch, classes] with classes >= 2; got shape "
-            f"{tuple(logits.shape)}."
+            f"{tuple(logits.shape)}"
+            + (
+                ": a single logit per sample (a sigmoid's, for two classes)? Return two "
+                "logits, e.g. torch.stack([-z / 2, z / 2], dim=1) for the logits z."
+                if logits.dim() == 1
+                else "."
+            )
         )
     if logits.shape[1] == 1:
         # a softmax over one class is 1 whatever the logit: every loss is 0, nothing is learnt
@@ -83,6 +106,7 @@ def _check_pair(student_logits, teacher_logits) -> None:
             "student_logits and teacher_logits must have the same batch size; got "
             f"{student_logits.shape[0]} (student) and {teacher_logits.shape[0]} (teacher)."
         )
+    check_same_device("teacher_logits", teacher_logits, "student_logits", student_logits)
 
 
 def _check_not_empty(name: str, tensor: Tensor) -> None:
@@ -190,9 +214,18 @@ def _check_targets(targets, logits: Tensor, *, settle: bool = True, values: bool
         return
 
     def explain() -> None:
+        low = int(targets.min())
+        ignored = (
+            f" ({low}: an ignore_index, cross_entropy's -100, marking samples without a label? "
+            "They are not skipped here: every target must name a class. Leave those samples "
+            "out of the labelled batches, or distil on the teacher alone with alpha=1.0 and "
+            "batches without labels)"
+            if low < 0
+            else ""
+        )
         raise ValueError(
             f"targets must lie in [0, {num_classes - 1}] for {num_classes} classes; "
-            f"got values in [{int(targets.min())}, {int(targets.max())}]."
+            f"got values in [{low}, {int(targets.max())}]{ignored}."
         )
 
     # One reduction, read with the step's other checks in one host sync, before the targets
@@ -237,8 +270,11 @@ def kd_loss(
     ``1e6`` even float64 loses the value, below ``1e-6`` float32 overflows (and the loss's
     limit is 0). A teacher logit of ``-inf`` (a masked class) contributes exactly
     zero. NaN or ``+inf`` logits, or a row without a finite logit, raise ``ValueError``; so do
-    an empty batch with a mean reduction and a class the student masks (``-inf``) while the
-    teacher gives it probability (an infinite KL).
+    an empty batch with a mean reduction, a class the student masks (``-inf``) while the
+    teacher gives it probability (an infinite KL), and teacher logits on another device than
+    the student's. Logits per position (a segmentation map ``[batch, classes, H, W]``) are
+    refused: fold the positions into the batch (``logits.movedim(1, -1).flatten(0, -2)``), and
+    ``"batchmean"`` averages over every position of every sample.
 
     The teacher side is not detached: ``teacher_logits`` that require grad receive gradients.
 
@@ -355,6 +391,8 @@ def _smoothed_cross_entropy(
     _check_logits("logits", logits)
     _check_not_empty("logits", logits)
     smoothing = _check_fraction("smoothing", smoothing)
+    if isinstance(targets, Tensor):  # before the targets' range is read, on their device
+        check_same_device("targets", targets, "logits", logits)
     _check_targets(targets, logits, settle=False, values=not targets_checked)
     with _autocast_off(logits):
         log_probs = F.log_softmax(_float_logits(logits), dim=1)
@@ -483,6 +521,8 @@ def _distillation_terms(
     # named as the argument is (the cross-entropy's own check names it 'smoothing')
     label_smoothing = _check_fraction("label_smoothing", label_smoothing)
     check_labels_or_teacher_alone(targets, alpha)
+    if isinstance(targets, Tensor):  # named as the arguments are (the cross-entropy's: logits)
+        check_same_device("targets", targets, "student_logits", student_logits)
     kd = _kd_loss(
         student_logits, teacher_logits, temperature, "batchmean", values_checked=values_checked
     )
@@ -648,6 +688,7 @@ def hint_loss(student_feature: Tensor, teacher_feature: Tensor, regressor: nn.Mo
     if not callable(regressor):
         fail("regressor", "a module or callable", type(regressor).__name__, TypeError)
     _check_not_empty("student_feature", student_feature)  # a mean over no sample is NaN
+    check_same_device("teacher_feature", teacher_feature, "student_feature", student_feature)
     for name, feature in (
         ("student_feature", student_feature),
         ("teacher_feature", teacher_feature),
@@ -745,6 +786,7 @@ def attention_transfer_loss(
             "student_feature and teacher_feature must have the same batch size; got "
             f"{student_feature.shape[0]} and {teacher_feature.shape[0]}."
         )
+    check_same_device("teacher_feature", teacher_feature, "student_feature", student_feature)
     _check_not_empty("student_feature", student_feature)
     size = tuple(min(a, b) for a, b in zip(student_feature.shape[2:], teacher_feature.shape[2:]))
     if size == (1, 1):
