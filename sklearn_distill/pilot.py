@@ -17,8 +17,9 @@ import warnings
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold, train_test_split
+from sklearn.model_selection import train_test_split
 from sklearn.tree import DecisionTreeRegressor
+from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import type_of_target
 
 from sklearn_distill import _teacher
@@ -49,21 +50,58 @@ def _check_test_size(test_size, n_samples: int) -> None:
         fail("test_size", constraint, test_size)
 
 
+def _record_strata(codes, stratify, n_records: int) -> np.ndarray:
+    """Each record's most frequent class of ``stratify`` (0 for every record without it)."""
+    if stratify is None:
+        return np.zeros(n_records, dtype=int)
+    _, classes = np.unique(stratify, return_inverse=True)
+    pairs, counts = np.unique(codes * (int(classes.max()) + 1) + classes, return_counts=True)
+    record, kind = np.divmod(pairs, int(classes.max()) + 1)
+    # by record, most rows first: the first entry of each record is its most frequent class
+    order = np.lexsort((-counts, record))
+    first = np.r_[True, record[order][1:] != record[order][:-1]]
+    return kind[order][first]
+
+
 def _split_records(codes, stratify, test_size, random_state):
     """Fitting and held-out rows with each record (``codes``) on one side: about
-    ``test_size`` of the rows held out (see :func:`student_size_pilot`'s ``groups``)."""
+    ``test_size`` of the rows held out (see :func:`student_size_pilot`'s ``groups``).
+
+    The records are drawn in random order, within each class of ``y`` (a record's most
+    frequent one) when it is given, and held out while the rows drawn stay within
+    ``test_size`` of the rows (a record held out when its middle row does)."""
     n_samples, n_records = len(codes), int(codes.max()) + 1
     if n_records < 2:
         fail("groups", "at least two records, one to fit and one to hold out", "1 record")
     share = 0.25 if test_size is None else float(test_size)
     if isinstance(test_size, numbers.Integral):
         share = test_size / n_samples
-    if stratify is None:
-        split = GroupShuffleSplit(n_splits=1, test_size=share, random_state=random_state)
-    else:
-        folds = min(max(2, round(1 / share)), n_records)
-        split = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=random_state)
-    fit_rows, test_rows = next(split.split(np.zeros((n_samples, 1)), stratify, codes))
+    sizes = np.bincount(codes)
+    strata = _record_strata(codes, stratify, n_records)
+    order = check_random_state(random_state).permutation(n_records)
+    held = np.zeros(n_records, dtype=bool)
+    for stratum in np.unique(strata):
+        drawn = order[strata[order] == stratum]
+        rows = sizes[drawn]
+        middle = np.cumsum(rows) - rows / 2
+        held[drawn[middle <= share * rows.sum()]] = True
+    # whole records on both sides: the first drawn held out, the last drawn fitted
+    if not held.any():
+        held[order[0]] = True
+    if held.all():
+        held[order[-1]] = False
+    test_rows = np.flatnonzero(held[codes])
+    fit_rows = np.flatnonzero(~held[codes])
+    held_share = len(test_rows) / n_samples
+    if abs(held_share - share) > 0.1:
+        # few records, or one record holding many of the rows: whole records cannot make it
+        warnings.warn(
+            f"student_size_pilot holds out {len(test_rows)} of {n_samples} rows "
+            f"({held_share:.0%}) for test_size={test_size!r}: the {n_records} records in "
+            "groups, each kept on one side, come no nearer to it.",
+            UserWarning,
+            stacklevel=3,
+        )
     return fit_rows, test_rows
 
 
@@ -219,12 +257,11 @@ def student_size_pilot(
         once; any hashable values, none missing). A record's rows then stay on one side of the
         split, so that no held-out row has a copy among the fitting rows (a flexible student
         that memorises a record would otherwise read as faithful on its copy), and in one fold
-        of a student's cross-fitted ``calibration`` (passed to its ``fit``). The held-out part
-        is then a share of the records: ``test_size`` is read as a share of the rows, and
-        records are drawn until about that share is held out (with ``y``, folds of
-        :class:`~sklearn.model_selection.StratifiedGroupKFold`, one of about
-        ``1 / test_size`` held out; without it,
-        :class:`~sklearn.model_selection.GroupShuffleSplit` on that share of the records).
+        of a student's cross-fitted ``calibration`` (passed to its ``fit``). The records are
+        drawn in random order (with ``y``, within each class, a record's most frequent one)
+        and held out while the rows drawn stay within ``test_size`` of the rows (a share, or a
+        number of rows); a warning says when whole records cannot come within 0.1 of it (few
+        records, or one holding many of the rows).
         Needs at least two records.
     **gam_params
         Further :class:`~sklearn_distill.DistilledGAM` parameters (``response``,

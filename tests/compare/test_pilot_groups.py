@@ -1,6 +1,8 @@
 """Record identifiers (``groups``) in student_size_pilot: the held-out split and the students'
 calibration folds keep each record's rows together."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -128,3 +130,51 @@ def test_bad_groups_are_refused_naming_them(groups, error, match):
         student_size_pilot(None, X, teacher_scores=score, students=LADDER, groups=given)
     if before is not None:  # nothing the user passed is changed
         assert pd.Series(given).equals(pd.Series(before))
+
+
+def _held_out_share(monkeypatch, X, score, **options):
+    seen = _spy_on_fits(monkeypatch)
+    student_size_pilot(None, X, teacher_scores=score, students=LADDER, **options)
+    return len(seen["test"][0]) / len(X)
+
+
+@pytest.mark.parametrize(("test_size", "share"), [(0.6, 0.6), (0.9, 0.9), (250, 250 / 360)])
+def test_the_record_split_holds_out_test_size_of_the_rows_with_y(monkeypatch, test_size, share):
+    # 120 records of 3 rows: shares of the rows that whole records reach within 1/120
+    X, y, score, records = _copied_records()
+    held = _held_out_share(
+        monkeypatch, X, score, y=y, groups=records, test_size=test_size, random_state=0
+    )
+    assert abs(held - share) < 0.03
+
+
+def test_records_of_several_sizes_hold_out_about_test_size_of_the_rows(monkeypatch):
+    # records of 1 to 18 rows: drawing a quarter of the records held out 19% to 29% of the
+    # rows over these seeds, drawing records until a quarter of the rows 24.5% to 25.3%
+    rng = np.random.default_rng(1)
+    sizes = rng.geometric(1 / 3, size=200)
+    records = np.repeat(np.arange(200), sizes)
+    X = pd.DataFrame({"a": rng.normal(size=len(records)), "b": rng.normal(size=len(records))})
+    score = X["a"].to_numpy()
+    for seed in range(10):
+        held = _held_out_share(monkeypatch, X, score, groups=records, random_state=seed)
+        assert abs(held - 0.25) < 0.02, seed
+
+
+def test_a_split_whole_records_cannot_make_is_said_not_a_scikit_learn_error(monkeypatch):
+    X, _, score, _ = _copied_records()
+    two = (np.arange(len(X)) >= len(X) // 2).astype(int)
+    with pytest.warns(UserWarning, match=r"holds out 180 of 360 rows \(50%\) for test_size=0.9"):
+        held = _held_out_share(monkeypatch, X, score, groups=two, test_size=0.9)
+    assert held == 0.5
+
+
+def test_a_rare_class_raises_no_warning_of_folds_never_asked_for(monkeypatch):
+    X, y, score, records = _copied_records()
+    rare = np.zeros_like(y)
+    rare[records == 0] = 1  # one record of the rare class: 3 rows
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        held = _held_out_share(monkeypatch, X, score, y=rare, groups=records, random_state=0)
+    assert not [w for w in caught if "n_splits" in str(w.message)]
+    assert abs(held - 0.25) < 0.03
