@@ -7,7 +7,22 @@ measured for each calibration of the score, over a few synthetic data sets (3,00
 linear, a sine-shaped and a categorical feature), with CompareAudit's default EBMs, for the
 main-effect values and the interaction cells apart (raw flags, before Benjamini-Hochberg).
 
-    .venv/bin/python benchmarks/audit_null.py [--seeds 3]
+    .venv/bin/python benchmarks/audit_null.py [--seeds 3] [--rows 3000]
+
+``--runs R`` measures instead ``compare_runs(runs=R)``, the comparison of the numeric features
+on runs of adjacent values that ``summary()`` makes for those whose values are too thin to
+test one by one (both continuous features at 2,500 rows or fewer): per calibration, the share
+of audits with a run flagged after the adjustment (the family-wise rate, nominally at most 5%
+on these null worlds; with a 95% Clopper-Pearson interval) and the share of runs flagged
+before it. ``--planted`` makes the black box ignore the effect of the linear feature ``a``
+above ``--above`` (default 1; its score is the true log-odds less ``slope (a - above)`` there, on
+about 16% of the rows at 1; ``--slope``, default 0.8, is a's effect in the truth): the same shares
+then measure power; the audits with a run of ``a`` flagged, and of ``b`` (false), are counted
+apart.
+
+    OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python benchmarks/audit_null.py --runs 5 \\
+        --rows 1500 --seeds 40 [--planted [--slope 0.8] [--above 1]] \\
+        [--calibrations isotonic sigmoid none]
 """
 
 import argparse
@@ -16,13 +31,14 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from sklearn_distill import CompareAudit
 
 EFFECTS = {"p": 0.5, "q": 0.0, "r": -0.5, "s": 0.2}
 
 
-def make_audit_data(seed, n=3000):
+def make_audit_data(seed, n=3000, planted=False, slope=0.8, above=1.0):
     rng = np.random.default_rng(seed)
     X = pd.DataFrame(
         {
@@ -31,20 +47,75 @@ def make_audit_data(seed, n=3000):
             "c": rng.choice(list(EFFECTS), size=n),
         }
     )
-    logit = 0.8 * X["a"] + np.sin(X["b"]) + X["c"].map(EFFECTS)
+    logit = slope * X["a"] + np.sin(X["b"]) + X["c"].map(EFFECTS)
     y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
-    return X, y, logit.to_numpy()
+    score = logit - slope * np.clip(X["a"] - above, 0.0, None) if planted else logit
+    return X, y, score.to_numpy()
+
+
+def interval(k: int, n: int) -> tuple[float, float]:
+    low = stats.beta.ppf(0.025, k, n - k + 1) if k else 0.0
+    high = stats.beta.ppf(0.975, k + 1, n - k) if k < n else 1.0
+    return float(low), float(high)
+
+
+def measure_runs(args):
+    world = f"planted (a ignored above {args.above:g})" if args.planted else "null"
+    print(
+        f"{args.seeds} {world} worlds of {args.rows} rows per calibration; CompareAudit("
+        f"random_state=seed), defaults otherwise; compare_runs(runs={args.runs}); a's slope "
+        f"{args.slope:g}"
+    )
+    print(
+        f"{'calibration':>12} {'audits with a run flagged':>28} {'a flagged':>10} "
+        f"{'b flagged':>10} {'runs flagged raw':>17} {'terms compared':>15}"
+    )
+    start = time.perf_counter()
+    for name in args.calibrations:
+        calibration = None if name == "none" else name
+        audits = on_a = on_b = raw = total = compared = 0
+        for seed in range(args.seeds):
+            X, y, score = make_audit_data(seed, args.rows, args.planted, args.slope, args.above)
+            audit = CompareAudit(calibration=calibration, random_state=seed, n_jobs=1)
+            table = audit.fit(X, y, teacher_scores=score).compare_runs(runs=args.runs)
+            flagged = table.groupby("term")["significant_bh"].any()
+            audits += bool(flagged.any())
+            on_a += bool(flagged.get("a", False))
+            on_b += bool(flagged.get("b", False))
+            raw += int(table["significant"].sum())
+            total += len(table)
+            compared += table["term"].nunique()
+        low, high = interval(audits, args.seeds)
+        print(
+            f"{name:>12} {audits:>4}/{args.seeds} = {audits / args.seeds:.3f} "
+            f"[{low:.2f}, {high:.2f}] {on_a:>10} {on_b:>10} {raw:>8}/{total:<8} "
+            f"{compared / args.seeds:>15.1f}",
+            flush=True,
+        )
+    print(f"\n{time.perf_counter() - start:.0f} s")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--rows", type=int, default=3000)
+    parser.add_argument("--runs", type=int, default=None, help="measure compare_runs(runs=R)")
+    parser.add_argument("--planted", action="store_true", help="a ignored above --above")
+    parser.add_argument("--slope", type=float, default=0.8, help="a's effect per unit")
+    parser.add_argument("--above", type=float, default=1.0, help="where --planted ignores a")
+    parser.add_argument(
+        "--calibrations", nargs="+", default=["none", "sigmoid", "isotonic"], metavar="NAME"
+    )
     args = parser.parse_args()
+    if args.runs is not None:
+        warnings.filterwarnings("ignore", category=UserWarning)
+        measure_runs(args)
+        return
     rows = []
     start = time.perf_counter()
     for seed in range(args.seeds):
-        X, y, score = make_audit_data(seed)
-        for calibration in (None, "sigmoid", "isotonic"):
+        X, y, score = make_audit_data(seed, args.rows, args.planted)
+        for calibration in (None if c == "none" else c for c in args.calibrations):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # isotonic saturates, as expected
                 audit = CompareAudit(calibration=calibration, cv=2, random_state=seed, n_jobs=2)

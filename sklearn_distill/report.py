@@ -1047,9 +1047,10 @@ def _test_table(test):
     return table
 
 
-def _headline(comparison, flags, confidence, blocks=None, min_weight=None):
+def _headline(comparison, flags, confidence, blocks=None, min_weight=None, runs=None):
     """The findings' first line: values (and cells) flagged, and the coarse interaction
-    blocks flagged when the audit compared them (a flagged block is a finding too)."""
+    blocks and the thin numeric features' runs flagged when the audit compared them (a
+    flagged block or run is a finding too)."""
     raw = int(comparison["significant"].sum()) if "significant" in comparison else int(flags.sum())
     families = (
         "; main effects and interaction cells adjusted apart"
@@ -1075,6 +1076,14 @@ def _headline(comparison, flags, confidence, blocks=None, min_weight=None):
             f" On coarse blocks, {int(blocks['significant_bh'].sum())} of {len(blocks)} blocks "
             f"of {_plural(n_terms, 'interaction')} differ after the adjustment "
             f"({int(blocks['significant'].sum())} before it)."
+        )
+    if runs is not None and len(runs):
+        n_terms = runs["term"].nunique()
+        text += (
+            f" On runs of adjacent values, {int(runs['significant_bh'].sum())} of {len(runs)} "
+            f"runs of the {_plural(n_terms, 'feature')} too thin to test value by value differ "
+            "after the adjustment "
+            f"({int(runs['significant'].sum())} before it)."
         )
     return text
 
@@ -1478,17 +1487,75 @@ def _untested_text(audit, comparison) -> list[str]:
             "Fit student= and outcome= with at least 2 outer bags and a validation share "
             "(outer_bags >= 2, validation_size > 0), so that their values get confidence bands."
         )
-    return _in_option_terms(
-        audit,
-        [
-            "Not tested (most rows outside each feature's missing-value bin and its most common "
-            f"value lie in values {why}, which "
-            "are never flagged; a difference there would go unseen): "
-            + "; ".join(untested["text"])
-            + ". "
-            + " ".join(advice)
-        ],
+    runs = _run_texts(audit, comparison)
+    return (
+        _in_option_terms(
+            audit,
+            [
+                "Not tested (value by value; most rows outside each feature's missing-value bin and "
+                f"its most common value lie in values {why}, which "
+                "are never flagged; a difference there would go unseen"
+                + (", except on the runs below" if runs else "")
+                + "): "
+                + "; ".join(untested["text"])
+                + ". "
+                + " ".join(advice)
+            ],
+        )
+        + runs
     )
+
+
+def _run_comparison(audit, comparison):
+    """:meth:`CompareAudit.compare_runs` of the numeric and ordinal features whose values are
+    mostly too thin to test (None when there are none, or the models are not Explainable
+    Boosting models)."""
+    thin_terms = getattr(audit, "_thin_ordered_terms", None)
+    if thin_terms is None:
+        return None
+    try:
+        terms = thin_terms(comparison)
+        return audit.compare_runs(terms=terms) if terms else None
+    except (TypeError, AttributeError):
+        return None
+
+
+def _run_texts(audit, comparison) -> list[str]:
+    """One finding on the thin numeric features compared on runs of adjacent values: the
+    runs that differ after the adjustment, or that none does (with the largest difference)."""
+    runs = _run_comparison(audit, comparison)
+    if runs is None or runs.empty:
+        return []
+    parts = []
+    for term, part in runs.groupby("term", sort=False):
+        flagged = part[part["significant_bh"].to_numpy(bool)]
+        tested = part[part["testable"].to_numpy(bool)]
+        if len(flagged):
+            row = flagged.loc[flagged["difference"].abs().idxmax()]
+            labels = ", ".join(map(str, flagged.sort_values("run")["label"]))
+            parts.append(
+                f"{term}: {labels} differ{'s' if len(flagged) == 1 else ''} (the largest, "
+                f"{row.label}: mimic {row.mimic:.3f}, outcome {row.outcome:.3f}, adjusted p "
+                f"{format_p_value(row.p_value_bh)})"
+            )
+        elif len(tested):
+            row = tested.loc[tested["difference"].abs().idxmax()]
+            parts.append(
+                f"{term}: no run differs (the largest difference, {row.label}: "
+                f"{row.difference:+.3f}, adjusted p {format_p_value(row.p_value_bh)})"
+            )
+        else:
+            parts.append(f"{term}: no run could be tested")
+    per_term = runs.groupby("term", sort=False)["run"].size().max()
+    rows = float(np.median(runs["weight"]))
+    return [
+        f"On runs of adjacent values (up to {per_term} runs per feature, of "
+        f"about {rows:.0f} rows, the missing-value bin apart; adjusted as one family): "
+        + "; ".join(parts)
+        + ". A run's mean shows a difference that keeps its sign along the run; one that "
+        "changes sign inside a run averages out, and a run not flagged is no proof that the "
+        "shapes agree."
+    ]
 
 
 def _in_option_terms(audit, texts) -> list[str]:
@@ -1642,7 +1709,12 @@ def audit_findings_text(audit, *, fidelity=None, max_terms=8, width=100):
     terms += _block_texts(blocks)
     verdict, caveats = _missing_feature_texts(audit, test)
     headline = _headline(
-        comparison, flags, audit.confidence, blocks, getattr(audit, "min_weight", None)
+        comparison,
+        flags,
+        audit.confidence,
+        blocks,
+        getattr(audit, "min_weight", None),
+        _run_comparison(audit, comparison),
     )
     own_scale = _score_on_own_scale(audit)
     parts = [
@@ -1780,7 +1852,12 @@ def audit_report_sections(
     n_resamples = int(test["n_bootstrap"].iloc[0])
     blocks = _block_comparison(audit)
     headline = _headline(
-        comparison, flags, audit.confidence, blocks, getattr(audit, "min_weight", None)
+        comparison,
+        flags,
+        audit.confidence,
+        blocks,
+        getattr(audit, "min_weight", None),
+        _run_comparison(audit, comparison),
     )
     findings = [
         *(data_notes or []),

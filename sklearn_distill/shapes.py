@@ -374,6 +374,22 @@ def _pure(scores, weights) -> np.ndarray:
     return np.asarray(purify(np.asarray(scores, dtype=float), weights, is_randomized=False)[0])
 
 
+def _block_mean(ebm, scores, bagged, weights, cells, scale, replicates=None):
+    """One coarse block of a term (``cells``: a mask over the term's bins or cells): the
+    row-weighted mean of ``scores`` over its rows, the delete-d jackknife standard error of the
+    same mean in each of the bags (``bagged``: bags first), widened by the spread of the same
+    mean over ``replicates`` of an estimated target (in its units, before ``scale``), and the
+    rows it holds."""
+    weight = float(weights[cells].sum())
+    share = weights[cells] / weight
+    bag_means = bagged[:, cells] @ share
+    std_error = scale * float(_jackknife(ebm, bag_means[:, None])[0])
+    if replicates is not None:
+        spread = float(np.var(replicates[:, cells] @ share, ddof=1))
+        std_error = float(np.sqrt(std_error**2 + spread))
+    return scale * float(scores[cells] @ share), std_error, weight
+
+
 def interaction_blocks(
     ebm,
     *,
@@ -483,13 +499,9 @@ def interaction_blocks(
             if held[a].sum() < 2 or held[:, b].sum() < 2:
                 continue
             cells = (first == a)[:, None] & (second == b)[None, :]
-            weight = block_weights[a, b]
-            share = weights[cells] / weight
-            bag_means = bagged[:, cells] @ share
-            std_error = scale * float(_jackknife(ebm, bag_means[:, None])[0])
-            if replicates is not None:
-                spread = float(np.var(replicates[:, cells] @ share, ddof=1))
-                std_error = float(np.sqrt(std_error**2 + spread))
+            score, std_error, weight = _block_mean(
+                ebm, scores, bagged, weights, cells, scale, replicates
+            )
             rows.append(
                 {
                     "term": name,
@@ -497,16 +509,160 @@ def interaction_blocks(
                     "bin": (int(a), int(b)),
                     "features": tuple(str(ebm.feature_names_in_[f]) for f in features),
                     "label": (labels[0][a], labels[1][b]),
-                    "score": scale * float(scores[cells] @ share),
+                    "score": score,
                     "std_error": std_error,
                     "dof": float(bagged.shape[0] - 1),
-                    "weight": float(weight),
+                    "weight": weight,
                 }
             )
         frames.append(pd.DataFrame(rows, columns=columns))  # columns also when no row
     if not frames:
         return pd.DataFrame(columns=columns), cut
     return pd.concat(frames, ignore_index=True)[columns], cut
+
+
+def ordered_main_terms(ebm, boolean_features=()) -> list[str]:
+    """Names of the main-effect terms of ``ebm`` whose feature has an order to cut along: a
+    numeric (``"continuous"``) or ``"ordinal"`` feature, not a boolean one (two values, each
+    tested on its own)."""
+    booleans = _check_feature_indices("boolean_features", boolean_features)
+    return [
+        name
+        for features, name in zip(ebm.term_features_, ebm.term_names_)
+        if len(features) == 1
+        and features[0] not in booleans
+        and ebm.feature_types_in_[features[0]] in ("continuous", "ordinal")
+    ]
+
+
+def main_effect_runs(
+    ebm,
+    *,
+    runs: int = 5,
+    terms=None,
+    groups=None,
+    boolean_features=(),
+    scale: float = 1.0,
+    target_replicates=None,
+) -> tuple[pd.DataFrame, dict]:
+    """A fitted EBM's main effects of ordered features on runs of adjacent bins, with
+    jackknife standard errors.
+
+    The main-effect counterpart of :func:`interaction_blocks`: a feature's observed bins are
+    cut into at most ``runs`` runs of consecutive bins holding about equal rows, the
+    missing-value bin apart (:func:`block_groups`, as an interaction's axis is cut); a run's
+    score is the row-weighted mean of the shape over its rows, in every bag as in the model,
+    so its standard error is the delete-d jackknife of the bags' run means (as
+    :func:`shape_functions`' bands). A feature binned finely on a small data set (256 bins of
+    a few rows each) can then be tested on runs of hundreds of rows. A run's mean shows a
+    difference that keeps its sign along the run; it cannot show detail finer than a run, and
+    a difference that changes sign inside a run averages out there. Each EBM term is centred
+    on its weighted mean over all rows, so a run's score is measured against that mean.
+
+    Parameters
+    ----------
+    ebm : fitted Explainable Boosting Machine (binary or regression; multiclass is refused)
+    runs : int, default=5
+        Runs of observed bins per feature, at least 2 (a feature with fewer observed bins
+        keeps one run per bin).
+    terms : sequence of str or None, default=None
+        Main-effect terms to cut, each of an ordered feature (see
+        :func:`ordered_main_terms`); ``None`` cuts them all.
+    groups : dict or None, default=None
+        ``{term name: run of each bin}`` as returned by an earlier call: the same runs for a
+        second model binned alike. ``None`` cuts them from this model's rows.
+    boolean_features : collection of int, default=()
+        As in :func:`shape_functions` (boolean features are not cut).
+    scale : float, default=1.0
+        Factor on the scores (a model fitted on a standardised target).
+    target_replicates : dict or None, default=None
+        ``{term name: array of shape (K, *term_scores_[term].shape)}``: for K replicates of
+        an estimated target, the mean change of the target over each bin's rows (see
+        :func:`interaction_blocks`). Each replicate is centred on its weighted mean over the
+        term's rows, as the term is, averaged over a run, and the replicates' variance is
+        added to the run's squared standard error (in the target's units, before ``scale``).
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        One row per term and run: ``term``, ``kind`` (``"main run"``), ``bin`` (the run's
+        index: 0 is the missing-value bin when it holds rows), ``label`` (the run's range:
+        ``"18-22"``, ``"[0.5, 1.25)"``; ``"missing"``), ``score``, ``std_error``, ``dof``,
+        ``weight`` (rows in the run), ``n_bins`` (observed bins in the run).
+    groups : dict
+        The runs used, to pass to a second model.
+    """
+    runs = check_integer("runs", runs, minimum=2)
+    booleans = _check_feature_indices("boolean_features", boolean_features)
+    if not hasattr(ebm, "term_scores_"):
+        raise TypeError(
+            f"main_effect_runs needs a fitted Explainable Boosting Machine; got "
+            f"{type(ebm).__name__}."
+        )
+    _check_one_score_per_bin(ebm, "main_effect_runs")
+    ordered = ordered_main_terms(ebm, booleans)
+    if terms is None:
+        chosen = ordered
+    else:
+        if isinstance(terms, str) or not np.iterable(terms):
+            fail("terms", "a sequence of main-effect term names, or None", terms, TypeError)
+        chosen = list(dict.fromkeys(terms))
+        others = [t for t in chosen if t not in ordered]
+        if others:
+            raise ValueError(
+                "terms must name main effects of ordered (numeric or ordinal, not boolean) "
+                f"features, {ordered}; got {others}."
+            )
+    cut = {} if groups is None else dict(groups)  # the caller's dict stays as it was
+    columns = ["term", "kind", "bin", "label", "score", "std_error", "dof", "weight", "n_bins"]
+    rows = []
+    names = list(ebm.term_names_)
+    for name in chosen:
+        index = names.index(name)
+        feature = ebm.term_features_[index][0]
+        table = _bin_table(ebm, feature, _feature_bins(ebm, feature, 1))
+        keep = slice(0, len(table))  # the trailing "unseen" bin left out
+        weights = np.asarray(ebm.bin_weights_[index], dtype=float)[keep]
+        scores = np.asarray(ebm.term_scores_[index], dtype=float)[keep]
+        bagged = ebm.bagged_scores_[index]
+        bagged = (
+            np.empty((0, weights.size)) if bagged is None else np.asarray(bagged, float)[:, keep]
+        )
+        replicates = None
+        if target_replicates is not None and name in target_replicates:
+            replicates = np.asarray(target_replicates[name], dtype=float)[:, keep]
+            # centred on the term's rows, as interpret centres the term
+            replicates = replicates - (replicates @ weights / weights.sum())[:, None]
+        if name not in cut:
+            cut[name] = block_groups(weights, runs)
+        group = np.asarray(cut[name])
+        if group.size != weights.size:
+            raise ValueError(
+                f"groups for {name!r} cover {group.size} bins; the model has {weights.size}: "
+                "the two models are binned unlike."
+            )
+        labels = _group_labels(table, group, weights)
+        for run in range(group.max() + 1):
+            cells = (group == run) & (weights > 0)
+            if not cells.any():
+                continue
+            score, std_error, weight = _block_mean(
+                ebm, scores, bagged, weights, cells, scale, replicates
+            )
+            rows.append(
+                {
+                    "term": name,
+                    "kind": "main run",
+                    "bin": run,
+                    "label": labels[run],
+                    "score": score,
+                    "std_error": std_error,
+                    "dof": float(bagged.shape[0] - 1) if bagged.shape[0] else np.nan,
+                    "weight": weight,
+                    "n_bins": int(cells.sum()),
+                }
+            )
+    return pd.DataFrame(rows, columns=columns), cut
 
 
 def _check_feature_indices(name, indices) -> set[int]:

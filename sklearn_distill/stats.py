@@ -889,6 +889,8 @@ def untested_terms(comparison, *, min_share=0.5):
     compare` but never flagged. A continuous feature binned finely on a small audit (256 bins
     of 2,000 rows hold about 8 rows each) then has no testable value at all, and its absence
     from :func:`summarize_terms` would read as "no difference" when it means "not tested".
+    :meth:`CompareAudit.compare_runs` tests such a numeric or ordinal feature on runs of
+    adjacent values instead (:meth:`CompareAudit.summary` and the report do).
 
     The tested share is measured over a feature's *informative* rows: those outside its
     missing-value bin and outside its most common observed value. A feature missing on 70% of
@@ -1041,7 +1043,9 @@ def summarize_terms(comparison, *, flag="significant_bh"):
         and highest values), for a nominal one the flagged categories, for an interaction the
         cell of the largest difference (for rows of kind ``"interaction block"``, from
         :meth:`CompareAudit.compare_interactions`, the block: a term's cells and its blocks
-        are summarised apart).
+        are summarised apart), for rows of kind ``"main run"`` (from
+        :meth:`CompareAudit.compare_runs`; their ``value`` the run's index) the flagged runs'
+        ranges, ``"age: 18-22 differs (1 of 5 runs of adjacent values)"``.
 
     Examples
     --------
@@ -1070,6 +1074,15 @@ def summarize_terms(comparison, *, flag="significant_bh"):
             )
             what = "cell" if kind == "interaction" else "block"
             text = f"{term}: {_plural(len(flagged), what)}, the largest at {cell}"
+        elif kind == "main run":
+            # runs of adjacent values (CompareAudit.compare_runs), named by their ranges in
+            # their order along the feature
+            shown = flagged.sort_values("value", kind="stable")["label"].map(str)
+            verb = "differs" if len(flagged) == 1 else "differ"
+            text = (
+                f"{term}: {', '.join(shown)} {verb} ({len(flagged)} of {len(group)} "
+                f"run{'' if len(group) == 1 else 's'} of adjacent values)"
+            )
         else:
             # a range for numbers only: booleans are two categories, not a range "from False
             # to True", and a nominal feature's categories are text, even those that read as

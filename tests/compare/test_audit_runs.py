@@ -1,0 +1,252 @@
+"""Main effects of numeric features compared on runs of adjacent values: the runs' values,
+the audit's comparison of them, its place in summary() and the report, bad input."""
+
+import itertools
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from interpret.glassbox import ExplainableBoostingRegressor
+
+from sklearn_distill import CompareAudit
+from sklearn_distill.shapes import main_effect_runs
+
+
+@pytest.fixture(scope="module")
+def ebm_and_rows():
+    """A continuous feature with missing values, an integer-valued one, a category and a
+    boolean, finely binned."""
+    rng = np.random.default_rng(3)
+    n = 1200
+    X = pd.DataFrame(
+        {
+            "x": np.where(rng.uniform(size=n) < 0.08, np.nan, rng.normal(size=n)),
+            "age": rng.integers(18, 80, n).astype(float),
+            "c": pd.Categorical(rng.choice(list("pqr"), n)),
+            "flag": rng.uniform(size=n) < 0.3,
+        }
+    )
+    y = np.sin(np.nan_to_num(X["x"])) + 0.03 * X["age"] + X["flag"] + rng.normal(size=n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # interpret on missing values
+        ebm = ExplainableBoostingRegressor(outer_bags=4, interactions=0, max_rounds=300, n_jobs=1)
+        return ebm.fit(X, y), X
+
+
+def _row_bins(ebm, X, feature):
+    """Each row's bin of a continuous feature, from the cuts (0: missing)."""
+    cuts = np.asarray(ebm.bins_[feature][0], dtype=float)
+    values = X.iloc[:, feature].to_numpy(float)
+    return np.where(np.isnan(values), 0, 1 + np.searchsorted(cuts, values, side="right"))
+
+
+def test_runs_are_row_weighted_means_of_the_shapes(ebm_and_rows):
+    ebm, X = ebm_and_rows
+    table, groups = main_effect_runs(ebm, runs=4, boolean_features=[3])
+    # the ordered features only: the category and the boolean are tested value by value
+    assert table["term"].unique().tolist() == ["x", "age"]
+    contributions = ebm.eval_terms(X)
+    factor = np.sqrt(0.85 / 0.15)  # the bags' fit share over their held-out share
+    for term, part in table.groupby("term", sort=False):
+        feature = list(X.columns).index(term)
+        index = list(ebm.term_names_).index(term)
+        bins = _row_bins(ebm, X, feature)
+        # the bins read here are the model's: each row's contribution is its bin's score
+        np.testing.assert_allclose(
+            contributions[:, index], ebm.term_scores_[index][bins], atol=1e-12
+        )
+        row_runs = np.asarray(groups[term])[bins]
+        assert part["weight"].sum() == len(X)
+        for row in part.itertuples():
+            rows = row_runs == row.bin
+            assert row.weight == rows.sum()
+            np.testing.assert_allclose(row.score, contributions[rows, index].mean(), atol=1e-12)
+            bag_means = [bag[bins[rows]].mean() for bag in ebm.bagged_scores_[index]]
+            np.testing.assert_allclose(row.std_error, np.std(bag_means, ddof=1) * factor)
+            assert row.dof == 3
+        observed = part[part["label"] != "missing"]
+        # runs of adjacent values holding about equal rows, the missing values apart
+        assert len(observed) == 4
+        assert observed["weight"].max() < 1.3 * observed["weight"].min()
+        values = X[term].to_numpy(float)
+        ranges = [
+            (values[row_runs == r].min(), values[row_runs == r].max()) for r in observed["bin"]
+        ]
+        assert all(high < low for (_, high), (low, _) in itertools.pairwise(ranges))
+        if term == "x":
+            missing = part[part["label"] == "missing"]
+            assert missing["weight"].tolist() == [X["x"].isna().sum()]
+        else:  # integer runs named by the first and last ages they hold
+            assert observed["label"].tolist() == [f"{a:.0f}-{b:.0f}" for a, b in ranges]
+
+
+def test_runs_of_a_second_model_follow_the_first_ones_groups(ebm_and_rows):
+    ebm, _ = ebm_and_rows
+    first, groups = main_effect_runs(ebm, runs=3, terms=["age"])
+    again, same = main_effect_runs(ebm, runs=7, terms=["age"], groups=groups)
+    assert same.keys() == groups.keys()
+    pd.testing.assert_frame_equal(first, again)
+    with pytest.raises(ValueError, match="binned unlike"):
+        main_effect_runs(ebm, terms=["age"], groups={"age": np.zeros(3, dtype=int)})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"runs": 1}, ValueError, "runs"),
+        ({"runs": 2.5}, TypeError, "runs"),
+        ({"terms": "x"}, TypeError, "terms"),
+        ({"terms": ["c"]}, ValueError, r"terms must name main effects.*\['c'\]"),
+        ({"terms": ["nope"]}, ValueError, "terms"),
+        ({"boolean_features": [-1]}, ValueError, "boolean_features"),
+    ],
+)
+def test_main_effect_runs_refuses_bad_arguments(ebm_and_rows, kwargs, error, match):
+    ebm, _ = ebm_and_rows
+    with pytest.raises(error, match=match):
+        main_effect_runs(ebm, **kwargs)
+
+
+def _thin_audit(**kwargs):
+    """An audit of the default models (256 bins: about 5 rows per value on 1,200 rows)."""
+    params = {
+        "calibration": None,
+        "cv": 2,
+        "n_crossfits": 1,
+        "interactions": 0,
+        "random_state": 0,
+        "n_jobs": 1,
+        **kwargs,
+    }
+    return CompareAudit(**params)
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """The black box ignores a's effect above its median; b has no effect on either."""
+    rng = np.random.default_rng(5)
+    n = 1200
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.uniform(-2, 2, n)})
+    logit = 3.0 * X["a"]
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    score = (logit - 3.0 * np.clip(X["a"], 0, None)).to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        audit = _thin_audit().fit(X, y, teacher_scores=score)
+    return audit, X
+
+
+def test_compare_runs_tests_the_thin_features_on_runs(planted):
+    from sklearn_distill.stats import untested_terms
+
+    audit, X = planted
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        listed = untested_terms(audit.compare())["term"].tolist()
+    assert sorted(listed) == ["a", "b"]  # about 4 rows per value: none testable
+    table = audit.compare_runs()
+    assert table["term"].unique().tolist() == ["a", "b"] and (table["kind"] == "main run").all()
+    assert table.groupby("term").size().tolist() == [5, 5]
+    # each side is the row-weighted mean of its model's shape over the run's rows
+    scale = float(np.ravel(audit.mimic_.target_scale_)[0])
+    mimic = audit.mimic_.student_.eval_terms(X) * scale
+    outcome = audit.outcome_.eval_terms(X)
+    for row in table.itertuples():
+        k = list(X.columns).index(row.term)
+        rows = _row_bins(audit.mimic_.student_, X, k)
+        in_run = np.isin(rows, np.flatnonzero(_groups(audit, row.term) == row.run))
+        assert in_run.sum() == row.weight
+        np.testing.assert_allclose(row.mimic, mimic[in_run, k].mean(), atol=1e-9)
+        np.testing.assert_allclose(row.outcome, outcome[in_run, k].mean(), atol=1e-9)
+    np.testing.assert_allclose(table["difference"], table["mimic"] - table["outcome"])
+    # the black box ignores a above 0: its highest run lies lowest in the mimic against the
+    # outcome model, and a run of a is flagged (the one below 0 that the centring lifts: the
+    # highest runs' bands are wide); b, without effect in either, is not
+    a = table[table["term"] == "a"]
+    assert a["difference"].idxmin() == a.index[-1] and a["difference"].iloc[-1] < -1
+    assert a["significant_bh"].any()
+    assert not table.loc[table["term"] == "b", "significant"].any()
+
+
+def _groups(audit, term):
+    _, groups = main_effect_runs(audit.mimic_.student_, terms=[term])
+    return np.asarray(groups[term])
+
+
+def test_summary_and_report_name_the_runs_that_differ(planted):
+    from sklearn_distill.report import audit_findings_text
+
+    audit, _ = planted
+    with warnings.catch_warnings():
+        # the runs cover every untested feature: compare()'s warning is not repeated
+        warnings.simplefilter("error", UserWarning)
+        summary = audit.summary()
+        text = audit_findings_text(audit, width=10_000)
+    line = summary[summary["kind"] == "main run"].set_index("term")["text"]
+    assert line["a"].startswith("a: [") and "of 5 runs of adjacent values)" in line["a"]
+    assert " differ" in line["a"]
+    (runs,) = [part for part in text.split("\n  - ") if part.startswith("On runs of adjacent")]
+    assert "a: [" in runs and "b: " in runs
+    assert "changes sign inside a run averages out" in runs
+    flagged = int(audit.compare_runs()["significant_bh"].sum())
+    assert f"On runs of adjacent values, {flagged} of 10 runs of the 2 features too thin" in text
+    # runs=None leaves them out, and compare() then warns of the untested features
+    with pytest.warns(UserWarning, match="too thin to test"):
+        plain = audit.summary(runs=None)
+    assert not (plain["kind"] == "main run").any()
+
+
+def test_calibration_noise_widens_the_mimics_runs():
+    rng = np.random.default_rng(7)
+    n = 900
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.uniform(-2, 2, n)})
+    logit = X["a"] + np.sin(X["b"])
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        audit = _thin_audit(calibration="isotonic").fit(X, y, teacher_scores=logit.to_numpy())
+    replicates = audit._calibration_replicates_
+    assert set(replicates) == {"a", "b"}
+    student = audit.mimic_.student_
+    scale = float(np.ravel(audit.mimic_.target_scale_)[0])
+    plain, groups = main_effect_runs(student, scale=scale)
+    table = audit.compare_runs(terms=["a", "b"])
+    for term in ("a", "b"):
+        index = list(student.term_names_).index(term)
+        group = np.asarray(groups[term])  # the missing-value bin and the observed ones
+        weights = np.asarray(student.bin_weights_[index], dtype=float)[: group.size]
+        change = replicates[term][:, : group.size]
+        change = change - (change @ weights / weights.sum())[:, None]  # centred as the term
+        for run in np.unique(group):
+            cells = (group == run) & (weights > 0)
+            spread = np.var(change[:, cells] @ (weights[cells] / weights[cells].sum()), ddof=1)
+            se = plain.query("term == @term and bin == @run")["std_error"].item()
+            low, high = table.query("term == @term and run == @run")[
+                ["mimic_lower", "mimic_upper"]
+            ].to_numpy()[0]
+            t = (high - low) / 2 / np.sqrt(se**2 + spread)
+            np.testing.assert_allclose(t, 2.364624, rtol=1e-5)  # Student's t on 7 dof
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"runs": 1}, ValueError, "runs"),
+        ({"runs": "5"}, TypeError, "runs"),
+        ({"terms": "a"}, TypeError, "terms"),
+        ({"terms": 3}, TypeError, "terms"),
+        ({"min_weight": -1}, ValueError, "min_weight"),
+    ],
+)
+def test_compare_runs_refuses_bad_arguments(planted, kwargs, error, match):
+    audit, _ = planted
+    with pytest.raises(error, match=match):
+        audit.compare_runs(**kwargs)
+
+
+@pytest.mark.parametrize(("runs", "error"), [(1, ValueError), ("5", TypeError), (2.0, TypeError)])
+def test_summary_refuses_bad_runs(planted, runs, error):
+    audit, _ = planted
+    with pytest.raises(error, match="runs"):
+        audit.summary(runs=runs)
