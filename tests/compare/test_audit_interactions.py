@@ -517,7 +517,10 @@ def test_block_labels_read_as_ranges_integers_or_categories():
     categories = pd.DataFrame({"label": ["missing", *"abcde"], "bin_low": nan, "bin_high": nan})
     groups = np.array([0, 1, 1, 2, 2, 2])
     assert _group_labels(categories, groups) == ["missing", "a, b", "c, d, e"]
-    assert _group_labels(categories, np.array([0, 0, 0, 0, 0, 0])) == ["a, b, ... (5 values)"]
+    # a run of ordered categories by its first and last; pooled nominal ones by the first two
+    assert _group_labels(categories, np.array([0, 0, 0, 0, 0, 0])) == ["a to e (5 values)"]
+    pooled = _group_labels(categories, np.array([0, 0, 0, 0, 0, 0]), nominal=True)
+    assert pooled == ["a, b, ... (5 values)"]
 
 
 def test_pooled_categories_that_read_as_integers_are_listed_not_a_range():

@@ -250,3 +250,42 @@ def test_summary_refuses_bad_runs(planted, runs, error):
     audit, _ = planted
     with pytest.raises(error, match="runs"):
         audit.summary(runs=runs)
+
+
+@pytest.fixture(scope="module")
+def ordered_ebm():
+    """A numeric feature of 3 values on 70%, 20% and 10% of the rows, and an ordinal one of 8
+    categories given in their order."""
+    rng = np.random.default_rng(0)
+    n = 800
+    levels = ["none", "low", "mid", "high", "very high", "extreme", "max", "top"]
+    X = pd.DataFrame(
+        {
+            "three": rng.choice([0.0, 1.0, 2.0], n, p=[0.7, 0.2, 0.1]),
+            "grade": pd.Categorical(rng.choice(levels, n), categories=levels, ordered=True),
+        }
+    )
+    y = X["three"] + X["grade"].cat.codes / 4 + rng.normal(size=n)
+    ebm = ExplainableBoostingRegressor(outer_bags=3, interactions=0, max_rounds=100, n_jobs=1)
+    return ebm.fit(X, y), X
+
+
+def test_a_feature_of_fewer_values_than_runs_keeps_a_run_per_value(ordered_ebm):
+    ebm, X = ordered_ebm
+    table, _ = main_effect_runs(ebm, runs=5, terms=["three"])
+    # cut into equal rows, the 20% value joined the 10% one (2 runs, "1-2")
+    assert table["label"].tolist() == ["0", "1", "2"]
+    assert table["weight"].tolist() == X["three"].value_counts().sort_index().tolist()
+    assert (table["n_bins"] == 1).all()
+
+
+def test_runs_of_ordered_categories_are_named_by_their_first_and_last(ordered_ebm):
+    ebm, X = ordered_ebm
+    assert list(ebm.feature_types_in_) == ["continuous", "ordinal"]
+    table, groups = main_effect_runs(ebm, runs=2, terms=["grade"])
+    # each run holds 4 adjacent categories in their order: the last was hidden behind "..."
+    assert table["label"].tolist() == ["none to high (4 values)", "very high to top (4 values)"]
+    codes = X["grade"].cat.codes.to_numpy()
+    assert table["weight"].tolist() == [(codes < 4).sum(), (codes >= 4).sum()]
+    # the empty missing-value bin joins the first run
+    assert np.asarray(groups["grade"]).tolist() == [0, 0, 0, 0, 0, 1, 1, 1, 1]
