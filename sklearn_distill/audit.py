@@ -3698,6 +3698,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         description=None,
         rule_tree=None,
         rule_fidelity=None,
+        runs=5,
     ):
         """Write a self-contained HTML report (:func:`sklearn_distill.report.write_audit_report`).
 
@@ -3722,6 +3723,10 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             A fitted rule tree of the same score, shown as "the black box as rules".
         rule_fidelity : dict, optional
             Its fidelity, shown beside it.
+        runs : int or None, default=5
+            Runs of adjacent values per feature on which the numeric and ordinal features
+            whose values are mostly too thin to test are compared (:meth:`compare_runs`);
+            ``None`` leaves the runs out.
 
         Returns
         -------
@@ -3739,6 +3744,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             description=description,
             rule_tree=rule_tree,
             rule_fidelity=rule_fidelity,
+            runs=runs,
         )
 
 

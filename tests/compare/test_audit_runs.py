@@ -250,3 +250,56 @@ def test_summary_refuses_bad_runs(planted, runs, error):
     audit, _ = planted
     with pytest.raises(error, match="runs"):
         audit.summary(runs=runs)
+
+
+@pytest.fixture
+def counted_runs(monkeypatch):
+    """The ``runs`` of every call of CompareAudit.compare_runs, in order."""
+    calls = []
+    compare_runs = CompareAudit.compare_runs
+
+    def spy(self, **kwargs):
+        calls.append(kwargs.get("runs", 5))
+        return compare_runs(self, **kwargs)
+
+    monkeypatch.setattr(CompareAudit, "compare_runs", spy)
+    return calls
+
+
+def test_a_report_compares_the_runs_once_with_the_runs_asked_for(planted, counted_runs, tmp_path):
+    from sklearn_distill.report import audit_findings_text, audit_report_sections
+
+    audit, _ = planted
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        sections = audit_report_sections(audit, n_bootstrap=20)
+        assert counted_runs == [5]  # the headline and the findings share one table
+        text = audit_findings_text(audit, width=10_000, runs=3)
+        assert counted_runs == [5, 3]
+        audit.report(tmp_path / "r.html", n_bootstrap=20, runs=4)
+        assert counted_runs == [5, 3, 4]
+        page = (tmp_path / "r.html").read_text("utf-8")
+        plain = audit_findings_text(audit, width=10_000, runs=None)
+        assert counted_runs == [5, 3, 4]  # runs=None compares none
+    (found,) = [s for s in sections if s.heading == "What the audit found"]
+    assert any(b.startswith("On runs of adjacent values (up to 5 runs") for b in found.bullets)
+    assert any(" of 10 runs of the 2 features too thin" in b for b in found.bullets)
+    assert "On runs of adjacent values (up to 3 runs per feature" in text
+    assert " of 6 runs of the 2 features too thin" in text
+    assert "up to 4 runs per feature" in page
+    assert "On runs of adjacent values" not in plain and "except on the runs below" not in plain
+
+
+@pytest.mark.parametrize(("runs", "error"), [(1, ValueError), ("5", TypeError), (0, ValueError)])
+def test_the_report_refuses_bad_runs_before_any_work(planted, counted_runs, tmp_path, runs, error):
+    from sklearn_distill.report import audit_findings_text, audit_report_sections
+
+    audit, _ = planted
+    for call in (
+        lambda: audit_report_sections(audit, runs=runs),
+        lambda: audit_findings_text(audit, runs=runs),
+        lambda: audit.report(tmp_path / "bad.html", runs=runs),
+    ):
+        with pytest.raises(error, match="runs"):
+            call()
+    assert counted_runs == [] and not (tmp_path / "bad.html").exists()
