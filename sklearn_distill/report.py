@@ -2020,8 +2020,16 @@ def audit_report_sections(
                     "Axes of long-tailed features are cut at the 99th percentile of the rows "
                     "(the label says so); categorical terms show the values with the largest "
                     "differences."
+                    + (
+                        " The features too thin to test value by value are also drawn on runs "
+                        "of adjacent values: each model's mean over a run as a thick segment "
+                        "over the run's values, a black bar joining the two means of a run "
+                        "that differs after the adjustment."
+                        if run_table is not None and len(run_table)
+                        else ""
+                    )
                 ],
-                figures=[plot_comparison(main, ncols=2)],
+                figures=[plot_comparison(main, ncols=2, runs=run_table)],
             )
         )
     if len(interactions):

@@ -303,3 +303,119 @@ def test_the_report_refuses_bad_runs_before_any_work(planted, counted_runs, tmp_
         with pytest.raises(error, match="runs"):
             call()
     assert counted_runs == [] and not (tmp_path / "bad.html").exists()
+
+
+def _run_marks(fig):
+    """Per panel title: the runs' segments ``{(low, high, mean)}`` per colour, and the bars
+    of the runs that differ ``[(x, lower end, upper end)]``."""
+    from matplotlib.colors import to_hex
+
+    from sklearn_distill.plotting import RUN_FLAG_GID, RUN_GID
+
+    marks = {}
+    for ax in fig.axes:
+        segments, bars = {}, []
+        for collection in ax.collections:
+            if collection.get_gid() != RUN_GID:
+                continue
+            colour = to_hex(collection.get_colors()[0])
+            segments[colour] = {
+                (round(a[0], 9), round(b[0], 9), round(a[1], 9))
+                for a, b in collection.get_segments()
+            }
+        for line in ax.get_lines():
+            if line.get_gid() == RUN_FLAG_GID:
+                (x, _), (y0, y1) = line.get_xdata(), line.get_ydata()
+                bars.append((x, min(y0, y1), max(y0, y1)))
+        marks[ax.get_title()] = (segments, bars)
+    return marks
+
+
+def test_the_shapes_figure_draws_each_runs_two_means_over_its_values():
+    from sklearn_distill.plotting import (
+        MIMIC_COLOR,
+        OUTCOME_COLOR,
+        RUN_FLAG_LABEL,
+        RUN_LABEL,
+        plot_comparison,
+    )
+
+    x = np.linspace(0.0, 9.0, 10)
+    shape = pd.DataFrame(
+        {
+            "term": "t",
+            "value": x,
+            "mimic": 0.1 * x,
+            "mimic_lower": 0.1 * x - 0.2,
+            "mimic_upper": 0.1 * x + 0.2,
+            "outcome": -0.1 * x,
+            "outcome_lower": -0.1 * x - 0.2,
+            "outcome_upper": -0.1 * x + 0.2,
+            "difference": 0.2 * x,
+            "significant_bh": False,
+        }
+    )
+    shape = pd.concat([shape, shape.assign(term="u")], ignore_index=True)
+    runs = pd.DataFrame(
+        {
+            "term": ["t", "t", "t"],
+            "low": [np.nan, 0.0, 4.5],  # the missing-value run has no reach on the axis
+            "high": [np.nan, 4.5, 9.0],
+            "mimic": [0.3, 0.2, 0.7],
+            "outcome": [0.0, -0.2, -0.7],
+            "significant_bh": [True, False, True],
+        }
+    )
+    marks = _run_marks(plot_comparison(shape, ncols=2, runs=runs))
+    segments, bars = marks["t"]
+    assert segments == {
+        MIMIC_COLOR: {(0.0, 4.5, 0.2), (4.5, 9.0, 0.7)},
+        OUTCOME_COLOR: {(0.0, 4.5, -0.2), (4.5, 9.0, -0.7)},
+    }
+    # the run that differs: a bar joining its two means at the middle of its values
+    assert bars == [(6.75, -0.7, 0.7)]
+    assert marks["u"] == ({}, [])  # a term without runs
+
+    def legend(figure):  # the main effects' legend, on their subfigure
+        return [t.get_text() for part in figure.subfigs for t in part.legends[0].get_texts()]
+
+    assert {RUN_LABEL, RUN_FLAG_LABEL} <= set(legend(plot_comparison(shape, runs=runs)))
+    plain = plot_comparison(shape, ncols=2)
+    assert _run_marks(plain)["t"] == ({}, [])
+    assert RUN_LABEL not in legend(plain) and "mimic (black box)" in legend(plain)
+    with pytest.raises(TypeError, match="runs must be a pandas DataFrame"):
+        plot_comparison(shape, runs=runs.to_dict())
+    with pytest.raises(ValueError, match="runs must have the columns .* 'low'"):
+        plot_comparison(shape, runs=runs.drop(columns="low"))
+
+
+def test_the_report_and_plot_comparison_draw_the_runs(planted):
+    from sklearn_distill.plotting import MIMIC_COLOR
+    from sklearn_distill.report import audit_report_sections
+
+    audit, X = planted
+    table = audit.compare_runs()
+    # a run's reach: the lowest and highest edges of its bins, which hold its rows
+    for row in table.itertuples():
+        values = X[row.term].to_numpy(float)
+        inside = (values >= row.low) & (values <= row.high)
+        assert inside.sum() >= row.weight
+    assert table["low"].iloc[1:5].tolist() == table["high"].iloc[:4].tolist()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        sections = audit_report_sections(audit, n_bootstrap=20)
+        drawn = _run_marks(audit.plot_comparison())
+        plain = _run_marks(audit.plot_comparison(runs=None))
+    (shapes,) = [s for s in sections if s.heading.startswith("Shape functions")]
+    assert "a black bar joining the two means of a run that differs" in shapes.paragraphs[0]
+    in_report = _run_marks(shapes.figures[0])
+    assert in_report == drawn
+    for term in ("a", "b"):
+        part = table[table["term"] == term]
+        expected = set(zip(part["low"].round(9), part["high"].round(9), part["mimic"].round(9)))
+        assert drawn[term][0][MIMIC_COLOR] == expected
+        assert len(drawn[term][1]) == int(part["significant_bh"].sum())
+        assert plain[term] == ({}, [])
+    assert len(drawn["a"][1]) >= 1
+    with pytest.raises(ValueError, match="runs"):
+        audit.plot_comparison(runs=1)
