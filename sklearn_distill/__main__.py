@@ -335,6 +335,14 @@ def _parser(prog=None):
         "eight bags in every cross-fit, which takes longer)",
     )
     audit.add_argument(
+        "--runs",
+        default="5",
+        metavar="N",
+        help="runs of adjacent values per numeric feature on which the features whose values "
+        "are mostly too thin to test one by one are compared; 0 or none leaves the runs out "
+        "(default: %(default)s)",
+    )
+    audit.add_argument(
         "--stability",
         type=int,
         default=0,
@@ -382,6 +390,7 @@ def _check_numbers(args, parser):
     from sklearn_distill._validation import check_integer, check_n_jobs, check_real
     from sklearn_distill.audit import MIN_BOOTSTRAP
 
+    args.runs = _runs_option(args.runs, parser)
     for option, count in (("--rules", args.rules), ("--stability", args.stability)):
         if count < 0 or count == 1:
             what = "no rules" if option == "--rules" else "no refits"
@@ -412,6 +421,24 @@ def _check_numbers(args, parser):
             check_integer("--max-bins", args.max_bins, minimum=3)
     except ValueError as error:
         parser.error(str(error))
+
+
+def _runs_option(text, parser):
+    """``--runs`` as the library takes it: an integer >= 2, or None for ``0`` or ``none``."""
+    if str(text).strip().lower() == "none":
+        return None
+    try:
+        count = int(str(text).strip())
+    except ValueError:
+        count = None
+    if count == 0:
+        return None
+    if count is None or count < 2:
+        parser.error(
+            "--runs must be an integer >= 2 (runs of adjacent values per feature), or 0 or "
+            f"none to leave the runs out; got {text!r}."
+        )
+    return count
 
 
 # ---------------------------------------------------------------------------- columns
@@ -2126,8 +2153,9 @@ def _run_audit(args, parser, say, printer):
         event=str(data.event),
         outcome=str(args.label),
         data_notes=_data_notes(args, data, audit),
+        runs=args.runs,
     )
-    print(_findings_text(audit, test, comparison, _data_lines(args, data, audit)))
+    print(_findings_text(audit, test, comparison, _data_lines(args, data, audit), runs=args.runs))
     print(f"\nReport written to {args.out}")
     say("done")
     return 0
@@ -2215,9 +2243,10 @@ def _data_notes(args, data, audit):
     return notes
 
 
-def _findings_text(audit, test, comparison, data_lines=()):
+def _findings_text(audit, test, comparison, data_lines=(), runs=5):
     """What the audit found, as printed text: the data's lines (the outcome event, the rows),
-    the report's findings, the test's table and the flagged values with the largest
+    the report's findings (the thin features compared on ``runs`` runs of adjacent values,
+    none when None), the test's table and the flagged values with the largest
     differences."""
     import textwrap
 
@@ -2251,7 +2280,7 @@ def _findings_text(audit, test, comparison, data_lines=()):
             )
         lines.append("")
     lines += [
-        audit_findings_text(audit),
+        audit_findings_text(audit, runs=runs),
         "",
         "Missing-feature test (cross-fitted residuals; Pearson's p-value alone: rank correlations "
         "are not zero when nothing is missing, so they are no test of it):",

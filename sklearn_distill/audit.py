@@ -3023,8 +3023,10 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             One row per term and run: ``term``, ``kind`` (``"main run"``), ``run`` (its index;
             0 is the missing-value bin when it holds rows), ``label`` (the run's range:
             ``"18-22"``, ``"[0.5, 1.25)"``, ``"missing"``), then the columns of
-            :meth:`compare` (``mimic`` ... ``testable``), ``weight`` (rows in the run) and
-            ``n_bins`` (bins in the run). Empty when no term is chosen.
+            :meth:`compare` (``mimic`` ... ``testable``), ``weight`` (rows in the run),
+            ``n_bins`` (bins in the run), ``low`` and ``high`` (the run's reach on the
+            feature's axis: its observed bins' lowest and highest edges; NaN for the
+            missing-value run). Empty when no term is chosen.
         """
         check_is_fitted(self, "outcome_")
         if not hasattr(self.outcome_, "term_scores_") or not hasattr(
@@ -3083,6 +3085,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
                 "mimic_label": "label",
                 "mimic_weight": "weight",
                 "mimic_n_bins": "n_bins",
+                "mimic_low": "low",
+                "mimic_high": "high",
             }
         )
         columns = ["term", "kind", "run", "label"]
@@ -3621,11 +3625,23 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
                 )
 
     # ------------------------------------------------------------------ output
-    def plot_comparison(self, terms=None, **kwargs):
-        """Mimic against outcome per term (:func:`sklearn_distill.plotting.plot_comparison`)."""
-        from sklearn_distill.plotting import plot_comparison
+    def plot_comparison(self, terms=None, *, runs=5, **kwargs):
+        """Mimic against outcome per term (:func:`sklearn_distill.plotting.plot_comparison`).
 
-        return plot_comparison(self.compare(), terms, **kwargs)
+        ``runs``: the numeric and ordinal features whose values are mostly too thin to test
+        one by one are compared on this many runs of adjacent values (:meth:`compare_runs`),
+        each run's two means drawn over the run's values on the feature's panel and a run that
+        differs marked; ``None`` draws no runs. Other keyword arguments go to
+        :func:`~sklearn_distill.plotting.plot_comparison`."""
+        from sklearn_distill.plotting import plot_comparison
+        from sklearn_distill.report import _run_comparison
+
+        check_is_fitted(self, "outcome_")
+        if runs is not None:
+            runs = check_integer("runs", runs, minimum=2)
+        comparison = self.compare()
+        table = _run_comparison(self, comparison, runs)
+        return plot_comparison(comparison, terms, runs=table, **kwargs)
 
     def plot_interaction(self, term, *, blocks=False, fig=None):
         """One interaction as heatmaps of both surfaces and their difference
@@ -3698,6 +3714,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         description=None,
         rule_tree=None,
         rule_fidelity=None,
+        runs=5,
     ):
         """Write a self-contained HTML report (:func:`sklearn_distill.report.write_audit_report`).
 
@@ -3722,6 +3739,10 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             A fitted rule tree of the same score, shown as "the black box as rules".
         rule_fidelity : dict, optional
             Its fidelity, shown beside it.
+        runs : int or None, default=5
+            Runs of adjacent values per feature on which the numeric and ordinal features
+            whose values are mostly too thin to test are compared (:meth:`compare_runs`);
+            ``None`` leaves the runs out.
 
         Returns
         -------
@@ -3739,6 +3760,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             description=description,
             rule_tree=rule_tree,
             rule_fidelity=rule_fidelity,
+            runs=runs,
         )
 
 

@@ -125,8 +125,15 @@ def _panel_title(term) -> str:
     return _two_lines(term, _TITLE_WIDTH)
 
 
-def _legend_handles(rows_flag_label=FLAG_LABEL, clipped=False):
-    """One legend for every panel: the two models (line and band) and the flag marker."""
+#: The gids of a run's two means and of the bar that marks a run that differs.
+RUN_GID, RUN_FLAG_GID = "run mean", "run differs"
+RUN_LABEL = "mean over a run of adjacent values"
+RUN_FLAG_LABEL = "run that differs (Benjamini-Hochberg)"
+
+
+def _legend_handles(rows_flag_label=FLAG_LABEL, clipped=False, runs=False):
+    """One legend for every panel: the two models (line and band) and the flag marker; with
+    ``runs``, the runs' means and the bar of a run that differs."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
@@ -136,10 +143,69 @@ def _legend_handles(rows_flag_label=FLAG_LABEL, clipped=False):
     ]
     handles.append(Line2D([], [], color="black", marker="*", linestyle="none", markersize=6))
     labels = ["mimic (black box)", "outcome model", rows_flag_label]
+    if runs:
+        handles += [
+            Line2D([], [], color="grey", linewidth=3.5, alpha=0.55, solid_capstyle="butt"),
+            Line2D([], [], color="black", marker="|", linestyle="none", markersize=9, mew=1.6),
+        ]
+        labels += [RUN_LABEL, RUN_FLAG_LABEL]
     if clipped:
         handles.append(Line2D([], [], color="grey", marker="^", linestyle="none", markersize=5))
         labels.append("band clipped at the axis (wider than shown)")
     return handles, labels
+
+
+def _has_runs(axes):
+    return any(c.get_gid() == RUN_GID for ax in axes for c in ax.collections)
+
+
+def _check_runs(runs):
+    """``runs``: None, or a table of :meth:`CompareAudit.compare_runs`."""
+    if runs is None:
+        return None
+    if not isinstance(runs, pd.DataFrame):
+        raise TypeError(
+            "runs must be a pandas DataFrame (the table of CompareAudit.compare_runs()) or "
+            f"None; got a {type(runs).__name__}."
+        )
+    needed = ["term", "low", "high", "mimic", "outcome"]
+    missing = [c for c in needed if c not in runs]
+    if missing:
+        raise ValueError(
+            "runs must have the columns of CompareAudit.compare_runs()'s table; got one "
+            f"without {', '.join(map(repr, missing))}."
+        )
+    return runs
+
+
+def _draw_runs(ax, runs, term):
+    """A term's runs of adjacent values (:meth:`CompareAudit.compare_runs`) on its panel: each
+    model's mean over a run as a thick segment over the run's reach, and a black bar joining
+    the two means of a run that differs after the adjustment (``significant_bh``). Runs
+    without a reach on the axis (the missing values) are left to the table."""
+    if runs is None:
+        return
+    part = runs[runs["term"] == term]
+    low, high = part["low"].to_numpy(float), part["high"].to_numpy(float)
+    shown = np.isfinite(low) & np.isfinite(high)
+    if not shown.any():
+        return
+    part, low, high = part[shown], low[shown], high[shown]
+    for key, color in _COMPARED:
+        ax.hlines(
+            part[key].to_numpy(float), low, high, colors=color, linewidth=3.5, alpha=0.55,
+            capstyle="butt", gid=RUN_GID, zorder=3,
+        )  # fmt: skip
+    flag = "significant_bh" if "significant_bh" in part else "significant"
+    differs = part[flag].to_numpy(bool) if flag in part else np.zeros(len(part), bool)
+    if differs.any():
+        middle = 0.5 * (low + high)[differs]
+        ends = part.loc[differs, ["mimic", "outcome"]].to_numpy(float)
+        for x, (first, second) in zip(middle, ends):
+            ax.plot(
+                [x, x], [first, second], color="black", linewidth=1.6, marker="_",
+                markersize=8, mew=1.6, gid=RUN_FLAG_GID, zorder=4,
+            )  # fmt: skip
 
 
 def _has_clipped(axes):
@@ -381,7 +447,7 @@ def _draw_categorical(ax, rows, flag, max_categories, max_label_length, series=_
 
 def plot_term(
     comparison, term, *, ax=None, max_categories=15, tail_quantile=0.99, flag=None,
-    max_label_length=22, legend=True,
+    max_label_length=22, legend=True, runs=None,
 ):  # fmt: skip
     """Mimic against outcome model for one term, with their confidence bands.
 
@@ -412,6 +478,11 @@ def plot_term(
         Category labels longer than this are shortened with an ellipsis.
     legend : bool, default=True
         Draw a legend on the axes (:func:`plot_comparison` draws one for all panels instead).
+    runs : pandas.DataFrame, optional
+        A table of :meth:`CompareAudit.compare_runs` (columns ``term``, ``low``, ``high``,
+        ``mimic``, ``outcome``, ``significant_bh``): when it holds the term, drawn as numeric,
+        each run's two means are drawn as thick segments over the run's reach, and a black
+        bar joins them where the run differs after the adjustment.
 
     Returns
     -------
@@ -438,6 +509,7 @@ def plot_term(
     """
     _check_comparison(comparison, _MAIN_COLUMNS, flag)
     _check_drawing(max_categories, tail_quantile, max_label_length)
+    runs = _check_runs(runs)
     rows = comparison[comparison["term"] == term]
     if rows.empty:
         raise ValueError(f"term must be a term of the comparison table; got {term!r}.")
@@ -446,17 +518,20 @@ def plot_term(
         ax = Figure(figsize=(5, 3.5), layout="constrained").add_subplot()
     flag = _flag_column(rows, flag)
     x = _numeric_x(rows)
-    if x is not None and np.count_nonzero(np.isfinite(x)) >= 2:
+    numeric = x is not None and np.count_nonzero(np.isfinite(x)) >= 2
+    if numeric:
         rows, where = _draw_numeric(ax, rows, x, flag, tail_quantile)
     else:
         rows, where = _draw_categorical(ax, rows, flag, max_categories, max_label_length)
     _focus_ylim(ax, rows, where)
+    if numeric:  # a run's mean lies within its shape's values: the axis holds it
+        _draw_runs(ax, runs, term)
     ax.axhline(0.0, color="grey", linewidth=0.6)
     # names and categories are the user's text: "$" in them is not matplotlib's mathtext
     ax.set_title(_panel_title(term), parse_math=False)
     ax.set_ylabel("contribution (log-odds)")
     if legend:
-        handles, labels = _legend_handles(clipped=_has_clipped([ax]))
+        handles, labels = _legend_handles(clipped=_has_clipped([ax]), runs=_has_runs([ax]))
         ax.legend(handles, labels, fontsize=7)
     return ax.get_figure()
 
@@ -496,7 +571,9 @@ def _panels(table, terms, ncols, max_categories, what):
     return mains, pairs, wide, layout, ncols
 
 
-def plot_comparison(comparison, terms=None, *, ncols=3, max_categories=15, tail_quantile=0.99):
+def plot_comparison(
+    comparison, terms=None, *, ncols=3, max_categories=15, tail_quantile=0.99, runs=None
+):
     """Mimic against outcome model for several terms, one panel per main effect and a row of
     three heatmaps (mimic, outcome model, difference) per pairwise interaction.
 
@@ -513,6 +590,9 @@ def plot_comparison(comparison, terms=None, *, ncols=3, max_categories=15, tail_
         Passed to :func:`plot_term`.
     tail_quantile : float or None, default=0.99
         Passed to :func:`plot_term`.
+    runs : pandas.DataFrame, optional
+        A table of :meth:`CompareAudit.compare_runs`, passed to :func:`plot_term`: the runs'
+        means drawn on the panels of the terms it holds.
 
     Returns
     -------
@@ -532,6 +612,7 @@ def plot_comparison(comparison, terms=None, *, ncols=3, max_categories=15, tail_
     _check_comparison(comparison, ("term", "value"))
     check_integer("ncols", ncols, minimum=1)
     _check_drawing(max_categories, tail_quantile)
+    runs = _check_runs(runs)
     mains, pairs, wide, layout, ncols = _panels(
         comparison, terms, ncols, max_categories, "comparison table"
     )
@@ -547,8 +628,11 @@ def plot_comparison(comparison, terms=None, *, ncols=3, max_categories=15, tail_
                 plot_term(
                     comparison, term, ax=parts[0].add_subplot(where),
                     max_categories=max_categories, tail_quantile=tail_quantile, legend=False,
+                    runs=runs,
                 )  # fmt: skip
-        handles, labels = _legend_handles(clipped=_has_clipped(parts[0].axes))
+        handles, labels = _legend_handles(
+            clipped=_has_clipped(parts[0].axes), runs=_has_runs(parts[0].axes)
+        )
         parts[0].legend(
             handles, labels, loc="outside upper center", fontsize=9,
             ncols=3 if len(handles) == 3 else (4 if width >= 13 else 2),

@@ -1459,8 +1459,10 @@ def _collinear_text(audit) -> list[str]:
     ]
 
 
-def _untested_text(audit, comparison) -> list[str]:
-    """One finding naming the main effects whose values are mostly too thin to test."""
+def _untested_text(audit, comparison, runs=None) -> list[str]:
+    """One finding naming the main effects whose values are mostly too thin to test, and the
+    finding on ``runs``, their :meth:`CompareAudit.compare_runs` table (see
+    :func:`_run_comparison`), when given."""
     from sklearn_distill.stats import untested_terms
 
     if not {"term", "kind", "weight", "testable"} <= set(comparison.columns):
@@ -1487,7 +1489,7 @@ def _untested_text(audit, comparison) -> list[str]:
             "Fit student= and outcome= with at least 2 outer bags and a validation share "
             "(outer_bags >= 2, validation_size > 0), so that their values get confidence bands."
         )
-    runs = _run_texts(audit, comparison)
+    runs = _run_texts(runs)
     return (
         _in_option_terms(
             audit,
@@ -1506,24 +1508,30 @@ def _untested_text(audit, comparison) -> list[str]:
     )
 
 
-def _run_comparison(audit, comparison):
+def _run_comparison(audit, comparison, runs=5):
     """:meth:`CompareAudit.compare_runs` of the numeric and ordinal features whose values are
-    mostly too thin to test (None when there are none, or the models are not Explainable
-    Boosting models)."""
+    mostly too thin to test, ``runs`` runs per feature (None when there are none, when
+    ``runs`` is None, or when the models are not Explainable Boosting models). A report
+    computes it once and passes the table to the headline and the findings."""
     thin_terms = getattr(audit, "_thin_ordered_terms", None)
-    if thin_terms is None:
+    if runs is None or thin_terms is None:
         return None
     try:
         terms = thin_terms(comparison)
-        return audit.compare_runs(terms=terms) if terms else None
+        return audit.compare_runs(runs=runs, terms=terms) if terms else None
     except (TypeError, AttributeError):
         return None
 
 
-def _run_texts(audit, comparison) -> list[str]:
-    """One finding on the thin numeric features compared on runs of adjacent values: the
-    runs that differ after the adjustment, or that none does (with the largest difference)."""
-    runs = _run_comparison(audit, comparison)
+def _check_runs(runs):
+    """``runs`` as the report takes it: an integer of at least 2, or None."""
+    return None if runs is None else check_integer("runs", runs, minimum=2)
+
+
+def _run_texts(runs) -> list[str]:
+    """One finding on the thin numeric features compared on runs of adjacent values (``runs``,
+    :func:`_run_comparison`'s table, or None): the runs that differ after the adjustment, or
+    that none does (with the largest difference)."""
     if runs is None or runs.empty:
         return []
     parts = []
@@ -1637,7 +1645,7 @@ def _calibration_figure(audit, event, outcome=None):
     return figure
 
 
-def audit_findings_text(audit, *, fidelity=None, max_terms=8, width=100):
+def audit_findings_text(audit, *, fidelity=None, max_terms=8, width=100, runs=5):
     """What a fitted audit found, as plain text for a terminal.
 
     The same findings, in the same words, as the top of :func:`audit_report_sections`: the
@@ -1658,6 +1666,10 @@ def audit_findings_text(audit, *, fidelity=None, max_terms=8, width=100):
         Terms listed at most; the others are counted.
     width : int, default=100
         Line width.
+    runs : int or None, default=5
+        Runs of adjacent values per feature on which the numeric and ordinal features whose
+        values are mostly too thin to test are compared
+        (:meth:`CompareAudit.compare_runs`); ``None`` leaves the runs out.
 
     Returns
     -------
@@ -1667,10 +1679,12 @@ def audit_findings_text(audit, *, fidelity=None, max_terms=8, width=100):
 
     from sklearn_distill.stats import summarize_terms
 
+    runs = _check_runs(runs)
     test = _missing_feature_test(audit)
     if fidelity is None:
         fidelity = getattr(audit, "fidelity_", None)
     comparison = quiet_compare(audit)
+    run_table = _run_comparison(audit, comparison, runs)
     flag = _flag_column(comparison)
     flags = comparison[flag].to_numpy(bool)
 
@@ -1690,7 +1704,7 @@ def audit_findings_text(audit, *, fidelity=None, max_terms=8, width=100):
         return "\n".join(out)
 
     terms = list(summarize_terms(comparison, flag=flag)["text"])
-    untested = _untested_text(audit, comparison)
+    untested = _untested_text(audit, comparison, run_table)
     if not terms:
         # nothing flagged: say where the two models differ most, and that it is not a finding
         largest = _largest(comparison[~_is_interaction(comparison).to_numpy(bool)], 3)
@@ -1714,7 +1728,7 @@ def audit_findings_text(audit, *, fidelity=None, max_terms=8, width=100):
         audit.confidence,
         blocks,
         getattr(audit, "min_weight", None),
-        _run_comparison(audit, comparison),
+        run_table,
     )
     own_scale = _score_on_own_scale(audit)
     parts = [
@@ -1738,7 +1752,7 @@ def audit_findings_text(audit, *, fidelity=None, max_terms=8, width=100):
 
 def audit_report_sections(
     audit, *, n_bootstrap=1000, description=None, fidelity=None, rule_tree=None,
-    rule_fidelity=None, event=None, data_notes=None, outcome=None,
+    rule_fidelity=None, event=None, data_notes=None, outcome=None, runs=5,
 ):  # fmt: skip
     """The sections of a :class:`~sklearn_distill.CompareAudit`'s HTML report, in reading order.
 
@@ -1783,6 +1797,10 @@ def audit_report_sections(
     data_notes : list of str, optional
         What a reader must know about the data the audit was given (rows left out, columns
         that look unsafe), listed first among the findings.
+    runs : int or None, default=5
+        Runs of adjacent values per feature on which the numeric and ordinal features whose
+        values are mostly too thin to test are compared (:meth:`CompareAudit.compare_runs`,
+        once for the headline, the findings and the shapes); ``None`` leaves the runs out.
 
     Returns
     -------
@@ -1792,6 +1810,7 @@ def audit_report_sections(
     from sklearn_distill.stats import summarize_terms
 
     _check_report_arguments(n_bootstrap, description, fidelity, rule_tree, rule_fidelity)
+    runs = _check_runs(runs)
     if rule_tree is not None:
         _check_rule_tree(audit, rule_tree)
     if data_notes is not None and (
@@ -1851,13 +1870,14 @@ def audit_report_sections(
     verdict, caveats = _missing_feature_texts(audit, test)
     n_resamples = int(test["n_bootstrap"].iloc[0])
     blocks = _block_comparison(audit)
+    run_table = _run_comparison(audit, comparison, runs)
     headline = _headline(
         comparison,
         flags,
         audit.confidence,
         blocks,
         getattr(audit, "min_weight", None),
-        _run_comparison(audit, comparison),
+        run_table,
     )
     findings = [
         *(data_notes or []),
@@ -1869,7 +1889,7 @@ def audit_report_sections(
         headline,
         *summarize_terms(comparison, flag=flag)["text"],
         *_collinear_text(audit),
-        *_untested_text(audit, comparison),
+        *_untested_text(audit, comparison, run_table),
         *_block_texts(blocks),
     ]
     stability = getattr(audit, "stability_", None)
@@ -2000,8 +2020,16 @@ def audit_report_sections(
                     "Axes of long-tailed features are cut at the 99th percentile of the rows "
                     "(the label says so); categorical terms show the values with the largest "
                     "differences."
+                    + (
+                        " The features too thin to test value by value are also drawn on runs "
+                        "of adjacent values: each model's mean over a run as a thick segment "
+                        "over the run's values, a black bar joining the two means of a run "
+                        "that differs after the adjustment."
+                        if run_table is not None and len(run_table)
+                        else ""
+                    )
                 ],
-                figures=[plot_comparison(main, ncols=2)],
+                figures=[plot_comparison(main, ncols=2, runs=run_table)],
             )
         )
     if len(interactions):
@@ -2535,6 +2563,7 @@ def _interactions_to_draw(interactions, flag, limit=4):
 def write_audit_report(
     audit, path, *, title="Distill-and-Compare audit", n_bootstrap=1000, description=None,
     fidelity=None, rule_tree=None, rule_fidelity=None, event=None, data_notes=None, outcome=None,
+    runs=5,
 ):  # fmt: skip
     """Write a fitted :class:`~sklearn_distill.CompareAudit`'s self-contained HTML report.
 
@@ -2548,6 +2577,8 @@ def write_audit_report(
     description : dict, optional
         Extra key/value lines (data file, score and label columns), shown escaped.
     fidelity, rule_tree, rule_fidelity, event, data_notes, outcome : optional
+        See :func:`audit_report_sections`.
+    runs : int or None, default=5
         See :func:`audit_report_sections`.
 
     Returns
@@ -2564,6 +2595,7 @@ def write_audit_report(
     check_output_path(path, "path")
     if not isinstance(title, str):
         fail("title", "a str", title, TypeError)
+    runs = _check_runs(runs)
     sections = audit_report_sections(
         audit,
         n_bootstrap=n_bootstrap,
@@ -2574,5 +2606,6 @@ def write_audit_report(
         event=event,
         data_notes=data_notes,
         outcome=outcome,
+        runs=runs,
     )
     return write_html(path, title, sections)

@@ -608,7 +608,10 @@ def main_effect_runs(
         One row per term and run: ``term``, ``kind`` (``"main run"``), ``bin`` (the run's
         index: 0 is the missing-value bin when it holds rows), ``label`` (the run's range:
         ``"18-22"``, ``"[0.5, 1.25)"``; ``"missing"``), ``score``, ``std_error``, ``dof``,
-        ``weight`` (rows in the run), ``n_bins`` (observed bins in the run).
+        ``weight`` (rows in the run), ``n_bins`` (observed bins in the run), ``low`` and
+        ``high`` (the lowest and highest edge of the run's observed bins, for drawing the run
+        on the feature's axis; NaN for the missing-value run and where the bins have no
+        numeric edges).
     groups : dict
         The runs used, to pass to a second model.
     """
@@ -635,6 +638,7 @@ def main_effect_runs(
             )
     cut = {} if groups is None else dict(groups)  # the caller's dict stays as it was
     columns = ["term", "kind", "bin", "label", "score", "std_error", "dof", "weight", "n_bins"]
+    columns += ["low", "high"]
     rows = []
     names = list(ebm.term_names_)
     for name in chosen:
@@ -662,10 +666,22 @@ def main_effect_runs(
                 "the two models are binned unlike."
             )
         labels = _group_labels(table, group, weights)
+        edges = {
+            side: pd.to_numeric(table[f"bin_{side}"], errors="coerce").to_numpy(float)
+            if f"bin_{side}" in table
+            else np.full(len(table), np.nan)
+            for side in ("low", "high")
+        }
+        observed = (
+            table["value"].notna().to_numpy() if "value" in table else np.ones(len(table), bool)
+        )
         for run in range(group.max() + 1):
             cells = (group == run) & (weights > 0)
             if not cells.any():
                 continue
+            # the run's reach on the feature's axis, from its observed bins' edges
+            low, high = edges["low"][cells & observed], edges["high"][cells & observed]
+            finite = bool(low.size) and np.isfinite(low).all() and np.isfinite(high).all()
             score, std_error, weight = _block_mean(
                 ebm, scores, bagged, weights, cells, scale, replicates
             )
@@ -680,6 +696,8 @@ def main_effect_runs(
                     "dof": float(bagged.shape[0] - 1) if bagged.shape[0] else np.nan,
                     "weight": weight,
                     "n_bins": int(cells.sum()),
+                    "low": float(low.min()) if finite else np.nan,
+                    "high": float(high.max()) if finite else np.nan,
                 }
             )
     return pd.DataFrame(rows, columns=columns), cut

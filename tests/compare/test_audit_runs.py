@@ -289,3 +289,172 @@ def test_runs_of_ordered_categories_are_named_by_their_first_and_last(ordered_eb
     assert table["weight"].tolist() == [(codes < 4).sum(), (codes >= 4).sum()]
     # the empty missing-value bin joins the first run
     assert np.asarray(groups["grade"]).tolist() == [0, 0, 0, 0, 0, 1, 1, 1, 1]
+
+
+@pytest.fixture
+def counted_runs(monkeypatch):
+    """The ``runs`` of every call of CompareAudit.compare_runs, in order."""
+    calls = []
+    compare_runs = CompareAudit.compare_runs
+
+    def spy(self, **kwargs):
+        calls.append(kwargs.get("runs", 5))
+        return compare_runs(self, **kwargs)
+
+    monkeypatch.setattr(CompareAudit, "compare_runs", spy)
+    return calls
+
+
+def test_a_report_compares_the_runs_once_with_the_runs_asked_for(planted, counted_runs, tmp_path):
+    from sklearn_distill.report import audit_findings_text, audit_report_sections
+
+    audit, _ = planted
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        sections = audit_report_sections(audit, n_bootstrap=20)
+        assert counted_runs == [5]  # the headline and the findings share one table
+        text = audit_findings_text(audit, width=10_000, runs=3)
+        assert counted_runs == [5, 3]
+        audit.report(tmp_path / "r.html", n_bootstrap=20, runs=4)
+        assert counted_runs == [5, 3, 4]
+        page = (tmp_path / "r.html").read_text("utf-8")
+        plain = audit_findings_text(audit, width=10_000, runs=None)
+        assert counted_runs == [5, 3, 4]  # runs=None compares none
+    (found,) = [s for s in sections if s.heading == "What the audit found"]
+    assert any(b.startswith("On runs of adjacent values (up to 5 runs") for b in found.bullets)
+    assert any(" of 10 runs of the 2 features too thin" in b for b in found.bullets)
+    assert "On runs of adjacent values (up to 3 runs per feature" in text
+    assert " of 6 runs of the 2 features too thin" in text
+    assert "up to 4 runs per feature" in page
+    assert "On runs of adjacent values" not in plain and "except on the runs below" not in plain
+
+
+@pytest.mark.parametrize(("runs", "error"), [(1, ValueError), ("5", TypeError), (0, ValueError)])
+def test_the_report_refuses_bad_runs_before_any_work(planted, counted_runs, tmp_path, runs, error):
+    from sklearn_distill.report import audit_findings_text, audit_report_sections
+
+    audit, _ = planted
+    for call in (
+        lambda: audit_report_sections(audit, runs=runs),
+        lambda: audit_findings_text(audit, runs=runs),
+        lambda: audit.report(tmp_path / "bad.html", runs=runs),
+    ):
+        with pytest.raises(error, match="runs"):
+            call()
+    assert counted_runs == [] and not (tmp_path / "bad.html").exists()
+
+
+def _run_marks(fig):
+    """Per panel title: the runs' segments ``{(low, high, mean)}`` per colour, and the bars
+    of the runs that differ ``[(x, lower end, upper end)]``."""
+    from matplotlib.colors import to_hex
+
+    from sklearn_distill.plotting import RUN_FLAG_GID, RUN_GID
+
+    marks = {}
+    for ax in fig.axes:
+        segments, bars = {}, []
+        for collection in ax.collections:
+            if collection.get_gid() != RUN_GID:
+                continue
+            colour = to_hex(collection.get_colors()[0])
+            segments[colour] = {
+                (round(a[0], 9), round(b[0], 9), round(a[1], 9))
+                for a, b in collection.get_segments()
+            }
+        for line in ax.get_lines():
+            if line.get_gid() == RUN_FLAG_GID:
+                (x, _), (y0, y1) = line.get_xdata(), line.get_ydata()
+                bars.append((x, min(y0, y1), max(y0, y1)))
+        marks[ax.get_title()] = (segments, bars)
+    return marks
+
+
+def test_the_shapes_figure_draws_each_runs_two_means_over_its_values():
+    from sklearn_distill.plotting import (
+        MIMIC_COLOR,
+        OUTCOME_COLOR,
+        RUN_FLAG_LABEL,
+        RUN_LABEL,
+        plot_comparison,
+    )
+
+    x = np.linspace(0.0, 9.0, 10)
+    shape = pd.DataFrame(
+        {
+            "term": "t",
+            "value": x,
+            "mimic": 0.1 * x,
+            "mimic_lower": 0.1 * x - 0.2,
+            "mimic_upper": 0.1 * x + 0.2,
+            "outcome": -0.1 * x,
+            "outcome_lower": -0.1 * x - 0.2,
+            "outcome_upper": -0.1 * x + 0.2,
+            "difference": 0.2 * x,
+            "significant_bh": False,
+        }
+    )
+    shape = pd.concat([shape, shape.assign(term="u")], ignore_index=True)
+    runs = pd.DataFrame(
+        {
+            "term": ["t", "t", "t"],
+            "low": [np.nan, 0.0, 4.5],  # the missing-value run has no reach on the axis
+            "high": [np.nan, 4.5, 9.0],
+            "mimic": [0.3, 0.2, 0.7],
+            "outcome": [0.0, -0.2, -0.7],
+            "significant_bh": [True, False, True],
+        }
+    )
+    marks = _run_marks(plot_comparison(shape, ncols=2, runs=runs))
+    segments, bars = marks["t"]
+    assert segments == {
+        MIMIC_COLOR: {(0.0, 4.5, 0.2), (4.5, 9.0, 0.7)},
+        OUTCOME_COLOR: {(0.0, 4.5, -0.2), (4.5, 9.0, -0.7)},
+    }
+    # the run that differs: a bar joining its two means at the middle of its values
+    assert bars == [(6.75, -0.7, 0.7)]
+    assert marks["u"] == ({}, [])  # a term without runs
+
+    def legend(figure):  # the main effects' legend, on their subfigure
+        return [t.get_text() for part in figure.subfigs for t in part.legends[0].get_texts()]
+
+    assert {RUN_LABEL, RUN_FLAG_LABEL} <= set(legend(plot_comparison(shape, runs=runs)))
+    plain = plot_comparison(shape, ncols=2)
+    assert _run_marks(plain)["t"] == ({}, [])
+    assert RUN_LABEL not in legend(plain) and "mimic (black box)" in legend(plain)
+    with pytest.raises(TypeError, match="runs must be a pandas DataFrame"):
+        plot_comparison(shape, runs=runs.to_dict())
+    with pytest.raises(ValueError, match="runs must have the columns .* 'low'"):
+        plot_comparison(shape, runs=runs.drop(columns="low"))
+
+
+def test_the_report_and_plot_comparison_draw_the_runs(planted):
+    from sklearn_distill.plotting import MIMIC_COLOR
+    from sklearn_distill.report import audit_report_sections
+
+    audit, X = planted
+    table = audit.compare_runs()
+    # a run's reach: the lowest and highest edges of its bins, which hold its rows
+    for row in table.itertuples():
+        values = X[row.term].to_numpy(float)
+        inside = (values >= row.low) & (values <= row.high)
+        assert inside.sum() >= row.weight
+    assert table["low"].iloc[1:5].tolist() == table["high"].iloc[:4].tolist()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        sections = audit_report_sections(audit, n_bootstrap=20)
+        drawn = _run_marks(audit.plot_comparison())
+        plain = _run_marks(audit.plot_comparison(runs=None))
+    (shapes,) = [s for s in sections if s.heading.startswith("Shape functions")]
+    assert "a black bar joining the two means of a run that differs" in shapes.paragraphs[0]
+    in_report = _run_marks(shapes.figures[0])
+    assert in_report == drawn
+    for term in ("a", "b"):
+        part = table[table["term"] == term]
+        expected = set(zip(part["low"].round(9), part["high"].round(9), part["mimic"].round(9)))
+        assert drawn[term][0][MIMIC_COLOR] == expected
+        assert len(drawn[term][1]) == int(part["significant_bh"].sum())
+        assert plain[term] == ({}, [])
+    assert len(drawn["a"][1]) >= 1
+    with pytest.raises(ValueError, match="runs"):
+        audit.plot_comparison(runs=1)

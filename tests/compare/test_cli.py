@@ -499,6 +499,10 @@ def test_out_is_checked_before_any_work(csv_path, tmp_path, capsys):
         (["--random-state", "-1"], "--random-state must be a seed from 0 to 4294967295; got -1."),
         (["--max-bins", "1"], "--max-bins must be an integer >= 3; got 1."),
         (["--min-weight", "-1"], "--min-weight must be a finite number >= 0; got -1.0."),
+        (["--runs", "1"], "--runs must be an integer >= 2 (runs of adjacent values per feature)"),
+        (["--runs", "-3"], "or 0 or none to leave the runs out; got '-3'."),
+        (["--runs", "five"], "or 0 or none to leave the runs out; got 'five'."),
+        (["--runs", "2.5"], "or 0 or none to leave the runs out; got '2.5'."),
     ],
 )
 def test_numeric_options_are_checked_before_any_work(csv_path, tmp_path, capsys, extra, message):
@@ -613,7 +617,7 @@ def test_module_entry_point_help_shows_defaults():
     assert result.returncode == 0
     assert result.stdout.startswith("usage: python -m sklearn_distill audit")
     text = " ".join(result.stdout.split())
-    for option in ("--score", "--label", "--features", "--out"):
+    for option in ("--score", "--label", "--features", "--out", "--runs N"):
         assert option in text
     for default in ("(default: report.html)", "(default: 5)", "(default: 1000)", "(default: 0.95)"):
         assert default in text
@@ -658,6 +662,39 @@ def _captured_audits(monkeypatch) -> list:
         lambda audit, *a, **k: audits.append(audit) or write(audit, *a, **k),
     )
     return audits
+
+
+def test_runs_option_sets_the_runs_of_the_report_and_the_printed_findings(
+    csv_path, tmp_path, capsys, monkeypatch
+):
+    # age: 51 values over 300 rows, about 6 rows each, too thin to test one by one
+    import sklearn_distill.report as report
+
+    asked = []
+    write = report.write_audit_report
+    monkeypatch.setattr(
+        report,
+        "write_audit_report",
+        lambda *a, **k: asked.append(k["runs"]) or write(*a, **k),
+    )
+    args = [*FEATURES, "--cv", "2", "--n-bootstrap", "20", "--rules", "0", "--quiet"]
+    for runs, expected in (("3", 3), ("none", None), ("0", None), ("NONE", None)):
+        out = tmp_path / f"runs {runs}.html"
+        extra = [] if runs is None else ["--runs", runs]
+        assert _run(csv_path, out, *args, *extra) == 0
+        printed = " ".join(capsys.readouterr().out.split())
+        page = " ".join(_page_text(out.read_text("utf-8")).split())
+        assert asked[-1] == expected
+        if expected is None:
+            assert "On runs of adjacent values" not in printed + page
+            assert "Not tested (value by value" in printed and "age: 4 of 51 values" in printed
+        else:
+            for text in (printed, page):
+                assert "On runs of adjacent values (up to 3 runs per feature" in text
+                assert "0 of 3 runs of the 1 feature too thin" in text
+    assert _run(csv_path, tmp_path / "default.html", *args) == 0
+    assert asked[-1] == 5
+    assert "up to 5 runs per feature" in " ".join(capsys.readouterr().out.split())
 
 
 def test_max_bins_and_min_weight_make_a_small_audits_values_testable(
