@@ -3,8 +3,8 @@
 - A monitor reads its probe data without touching the training's random state: iterating a
   ``DataLoader`` draws its base seed from torch's global CPU generator, which would shift the
   next epoch's shuffle, so a run with a monitor would train otherwise than the same run without
-  it. Torch's CPU generator and the model's CUDA device's are given back (numpy's and Python's
-  are not touched by a loader and are not restored).
+  it. Torch's CPU generator and the model's CUDA or MPS device's are given back (numpy's and
+  Python's are not touched by a loader and are not restored).
 - ``AttributionMonitor``'s probe data can be read again (it reads the first batch apart).
 - Monitors of one kind in one Trainer log under distinct prefixes (Lightning would average
   the values of two monitors logging one name).
@@ -151,7 +151,7 @@ def loader_generators(loader) -> list[torch.Generator]:
 
 @contextmanager
 def random_state_kept(device: torch.device, loader=None) -> Iterator[None]:
-    """Inside the block, torch's CPU generator (and ``device``'s, on an accelerator) and the
+    """Inside the block, torch's CPU generator (and ``device``'s, on CUDA or MPS) and the
     generators of ``loader`` (see :func:`loader_generators`) may be used; after it, they are as
     they were before (a generator shared with the training loader keeps its data order)."""
     devices = []
@@ -159,12 +159,17 @@ def random_state_kept(device: torch.device, loader=None) -> Iterator[None]:
         devices = [device.index if device.index is not None else torch.cuda.current_device()]
     generators = loader_generators(loader)
     states = [generator.get_state() for generator in generators]
+    # MPS's one generator, kept by its own functions (torch.random.fork_rng keeps it only in
+    # newer torch, by device_type)
+    mps_state = torch.mps.get_rng_state() if device.type == "mps" else None
     try:
         with torch.random.fork_rng(devices=devices):
             yield
     finally:
         for generator, state in zip(generators, states):
             generator.set_state(state)
+        if mps_state is not None:
+            torch.mps.set_rng_state(mps_state)
 
 
 def warn_if_never_runs(monitor: str, every_n_epochs: int, trainer: L.Trainer) -> None:

@@ -559,6 +559,7 @@ def unsafe_columns(frame, columns, score, label, categorical=(), decimal=".", gr
     from scipy.stats import ConstantInputWarning
     from sklearn.metrics import roc_auc_score
 
+    from sklearn_distill._data import record_codes
     from sklearn_distill.audit import _nominal_score_copies
 
     n_rows = len(frame)
@@ -569,20 +570,11 @@ def unsafe_columns(frame, columns, score, label, categorical=(), decimal=".", gr
     classes = pd.unique(label_values[labelled])
     records = None
     if groups is not None:
-        identifiers = np.asarray(groups, dtype=object)
-        # a vector of another length or with gaps was read at the wrong rows (or failed with
-        # pandas' index error)
-        if identifiers.ndim != 1 or len(identifiers) != len(frame):
-            raise ValueError(
-                f"groups must hold one record identifier per row of frame ({len(frame)}); got "
-                f"shape {identifiers.shape}."
-            )
-        records = pd.Series(identifiers)
-        if records.isna().any():
-            raise ValueError(
-                "groups must hold no missing record identifier; got "
-                f"{int(records.isna().sum())} of {len(records)} missing."
-            )
+        # the fits' one check: a string or a scalar is refused as a TypeError, and a vector of
+        # another length or with gaps (read at the wrong rows, or failing with pandas' index
+        # error) as a ValueError, naming groups; the codes tell records apart as the
+        # identifiers do
+        records = pd.Series(record_codes(groups, n_rows, rows="frame"))
     y01 = None
     score_auc = float("nan")
     if len(classes) == 2:

@@ -79,11 +79,12 @@ def concat_rows(first, second):
     return np.concatenate([first, second])
 
 
-def record_codes(groups, n_samples: int) -> np.ndarray | None:
-    """Record identifiers ``groups`` (one per row of X) as integer codes ``0..k-1`` in order
-    of first appearance, or None for None: the one check of ``groups`` wherever a fit takes
-    them. Any hashable identifiers (numbers, text, a mix) are read as they are; a string, a
-    scalar, a 2-D array, another length or a missing identifier is refused naming ``groups``.
+def record_codes(groups, n_samples: int, rows: str = "X") -> np.ndarray | None:
+    """Record identifiers ``groups`` (one per row of ``rows``, X by default) as integer codes
+    ``0..k-1`` in order of first appearance, or None for None: the one check of ``groups``
+    wherever a fit takes them. Any hashable identifiers (numbers, text, a mix) are read as
+    they are; a string, a scalar, a 2-D array, another length or a missing identifier is
+    refused naming ``groups``.
     """
     if groups is None:
         return None
@@ -101,7 +102,8 @@ def record_codes(groups, n_samples: int) -> np.ndarray | None:
     values = pd.Series(np.asarray(groups, dtype=object))
     if len(values) != n_samples:
         raise ValueError(
-            f"groups must be one record identifier per row of X ({n_samples}); got {len(values)}."
+            f"groups must be one record identifier per row of {rows} ({n_samples}); got "
+            f"{len(values)}."
         )
     if bool(values.isna().any()):
         raise ValueError(

@@ -2098,9 +2098,17 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             if scores.ndim == 1 and self.calibration is not None:
                 # decided once, on all rows: every refit of the mimic takes it
                 # a weak fall is warned of and read as rising all the same (the report
-                # says so beside it)
+                # says so beside it). Decided on the score the mimic's calibration reads, as
+                # a teacher's queried score is: a probability as its clipped log-odds, where
+                # the probabilities beyond the clip tie (read as given, their order could
+                # set a direction that the calibrated map cannot follow)
+                reader = self._make_mimic(None, 1, [])
+                response = _teacher.resolve_response(reader.teacher, reader.response)
                 self._score_sign_, self._weak_fall_ = warn_if_score_falls(
-                    scores, y01, self.calibration, self.classes_[1]
+                    reader._calibration_input(scores, response),
+                    y01,
+                    self.calibration,
+                    self.classes_[1],
                 )
             elif self.calibration is None:
                 self._warn_if_taken_score_falls(self._event_score(scores), y01, scores.ndim)

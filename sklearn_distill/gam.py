@@ -527,9 +527,12 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         _teacher.check_class_columns(self.teacher, scores, self.response_)
         return scores
 
-    def _calibration_input(self, scores):
-        """The one-dimensional score the calibrator reads (log-odds for class outputs)."""
-        if scores.ndim != 1 and self.response_ == "predict" and scores.shape[1] == 2:
+    def _calibration_input(self, scores, response=None):
+        """The one-dimensional score the calibrator reads (log-odds for class outputs);
+        ``response`` is the resolved way the teacher is read (default: the fitted
+        ``response_``), for a reading before the fit."""
+        response = self.response_ if response is None else response
+        if scores.ndim != 1 and response == "predict" and scores.shape[1] == 2:
             source = "teacher_scores" if self.teacher is None else "the teacher's scores"
             raise ValueError(
                 f"{source} have 2 columns (a binary classifier's class scores?), which "
@@ -538,13 +541,13 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
                 "class scores pass response='predict_proba' (or 'decision_function' for "
                 "margins), or give the event's column alone."
             )
-        if scores.ndim != 1 and (self.response_ == "predict" or scores.shape[1] > 2):
+        if scores.ndim != 1 and (response == "predict" or scores.shape[1] > 2):
             raise ValueError(
                 f"calibration needs a one-dimensional teacher score; got shape {scores.shape}."
             )
-        if self.response_ == "predict":
+        if response == "predict":
             return scores
-        return _teacher.scores_to_target(scores, self.response_, 1.0, self.proba_clip)
+        return _teacher.scores_to_target(scores, response, 1.0, self.proba_clip)
 
     def _to_target(self, scores):
         if self.calibration is not None:

@@ -349,6 +349,26 @@ def _quiet_lightning() -> Iterator[None]:
         logger.setLevel(level)
 
 
+def _refuse_other_processes(options: dict, trainer_kwargs: dict, settings: str) -> None:
+    """Refuse Trainer ``options`` that train in other processes than this one (a strategy with
+    a launcher, ``"ddp_spawn"`` or ``"ddp"``, or several devices): the per-epoch measures of
+    ``settings`` are taken by a hook of this process, which would see no epoch of a model
+    trained elsewhere. A Trainer is built to read the strategy, nothing is trained."""
+    with _quiet_lightning(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # what the Trainer says of the hardware, said at fit
+        trainer = L.Trainer(**options)
+    if trainer.world_size > 1 or trainer.strategy.launcher is not None:
+        fail(
+            "trainer_kwargs",
+            f"a Trainer that trains in this process with {settings} (one device, no "
+            "multi-process strategy: each epoch's accuracies are measured by a hook in this "
+            "process, and a model trained in other processes gives it none). Leave out "
+            "'strategy' and 'devices', or use train_accuracy_target=None and "
+            "test_accuracy='final'",
+            trainer_kwargs,
+        )
+
+
 @torch.no_grad()
 def _accuracy(
     model: nn.Module, images: Tensor, targets: Tensor, batch_size: int, refuse_non_finite
@@ -651,7 +671,10 @@ def diff_roar(
         the epochs are ``epochs``, not a ``max_epochs`` key here. A precision that casts the
         model (``"64-true"``, ``"bf16-true"``) scores it on the test images cast alike.
         ``"16-true"`` is refused: Adam's ``eps`` (1e-8) is 0 in float16, and its steps would
-        divide by zero (``"16-mixed"`` keeps float32 weights).
+        divide by zero (``"16-mixed"`` keeps float32 weights). With ``train_accuracy_target``
+        or ``test_accuracy="best"``, whose accuracies after each epoch are measured in this
+        process, a Trainer that trains in other processes (several devices, ``"ddp"``,
+        ``"ddp_spawn"``) is refused before any work.
     mask_control : bool, default=False
         Also train, for each arm, a fresh model on the pattern of kept coordinates alone (the
         kept ones 1, the removed ones 0: no pixel value), tested on the test images' patterns,
@@ -792,6 +815,26 @@ def diff_roar(
     lr = check_real("lr", lr, minimum=0.0, exclusive_minimum=True)
     attribution_kwargs = dict(attribution_kwargs or {})
     trainer_kwargs = check_trainer_kwargs("trainer_kwargs", trainer_kwargs, ("max_epochs",))
+    options = {
+        "accelerator": "cpu",
+        "devices": 1,
+        "max_epochs": epochs,
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+    }
+    options.update(trainer_kwargs)
+    per_epoch = [
+        f"{name}={value!r}"
+        for name, value, default in (
+            ("train_accuracy_target", train_accuracy_target, None),
+            ("test_accuracy", test_accuracy, "final"),
+        )
+        if value != default
+    ]
+    if per_epoch:
+        _refuse_other_processes(options, trainer_kwargs, " and ".join(per_epoch))
     precomputed = isinstance(attribution, tuple | list)
     random_control = isinstance(attribution, str) and attribution == "random"
     if isinstance(attribution, str) and attribution.lower() == "random" and not random_control:
@@ -878,6 +921,8 @@ def diff_roar(
             if device.type == "cuda":
                 index = device.index if device.index is not None else torch.cuda.current_device()
                 torch.cuda.default_generators[index].manual_seed(0)
+            elif device.type == "mps":
+                torch.mps.manual_seed(0)
             train_attr = _attributions(
                 attribution, model, train_images, train_targets, batch_size, attribution_kwargs, 0
             )
@@ -901,16 +946,6 @@ def diff_roar(
         else _accuracy(model, test_images, test_targets, 512, _refuse_diverged_model)
     )
 
-    options = {
-        "accelerator": "cpu",
-        "devices": 1,
-        "max_epochs": epochs,
-        "logger": False,
-        "enable_checkpointing": False,
-        "enable_progress_bar": False,
-        "enable_model_summary": False,
-    }
-    options.update(trainer_kwargs or {})
     produced: list[nn.Module] = [probe] if model is None else [model, probe]
     # the parameters training updates; shared constants (a frozen backbone, fixed statistics)
     # are not trained and may be shared

@@ -389,22 +389,29 @@ def _stream_seed(stream: int) -> int:
 
 @contextlib.contextmanager
 def _seeded(seed: int, device: torch.device) -> Iterator[None]:
-    """Torch's CPU generator (and ``device``'s, on an accelerator) and NumPy's global one
+    """Torch's CPU generator (and ``device``'s, on CUDA or MPS) and NumPy's global one
     seeded with ``seed`` inside the block, and given back as they were after it."""
     devices = []
     if device.type == "cuda":
         devices = [device.index if device.index is not None else torch.cuda.current_device()]
     # Captum's GradientShap draws from NumPy's legacy global generator: that one is seeded
     numpy_state = np.random.get_state()  # noqa: NPY002
+    # GradientShap's noise is drawn on the inputs' device: MPS's one generator is kept by its
+    # own functions (torch.random.fork_rng keeps it only in newer torch, by device_type)
+    mps_state = torch.mps.get_rng_state() if device.type == "mps" else None
     try:
         with torch.random.fork_rng(devices=devices):
             torch.default_generator.manual_seed(seed)
             for index in devices:
                 torch.cuda.default_generators[index].manual_seed(seed)
+            if mps_state is not None:
+                torch.mps.manual_seed(seed)
             np.random.seed(seed)  # noqa: NPY002
             yield
     finally:
         np.random.set_state(numpy_state)  # noqa: NPY002
+        if mps_state is not None:
+            torch.mps.set_rng_state(mps_state)
 
 
 def attribute_indexed(

@@ -589,9 +589,18 @@ def dissection_tally(
         raise ValueError(
             f"activation_side must be 'annotated' or 'overlap', got {activation_side!r}"
         )
-    if not isinstance(thresholds, Tensor) or thresholds.shape != (units,):
-        shape = tuple(thresholds.shape) if isinstance(thresholds, Tensor) else type(thresholds)
-        raise ValueError(f"thresholds must be a tensor of shape ({units},), got {shape}")
+    if not isinstance(thresholds, Tensor):
+        # a list or an array of the thresholds: torch.as_tensor(...) gives the tensor
+        fail(
+            "thresholds",
+            f"a tensor of shape ({units},) (torch.as_tensor of them)",
+            thresholds,
+            TypeError,
+        )
+    if thresholds.shape != (units,):
+        raise ValueError(
+            f"thresholds must be a tensor of shape ({units},), got {tuple(thresholds.shape)}"
+        )
     if torch.isnan(thresholds).any():
         raise ValueError(
             "thresholds are not set (NaN): run the threshold pass over the data before tallying"

@@ -1169,3 +1169,71 @@ def test_the_pattern_control_models_epochs_are_reported_with_a_train_accuracy_ta
         batch_size=32, lr=0.05, mask_control=True,
     )  # fmt: skip
     assert not [column for column in plain.columns if column.endswith("epochs")]
+
+
+class _FitRecorder(L.Callback):
+    def __init__(self):
+        self.fits = 0
+
+    def on_fit_start(self, trainer, pl_module):
+        self.fits += 1
+
+
+@pytest.mark.parametrize(
+    "options, settings",
+    [
+        ({"train_accuracy_target": 0.9}, r"train_accuracy_target=0\.9"),
+        ({"test_accuracy": "best"}, r"test_accuracy='best'"),
+        (
+            {"train_accuracy_target": 0.9, "test_accuracy": "best"},
+            r"train_accuracy_target=0\.9 and test_accuracy='best'",
+        ),
+    ],
+)
+@pytest.mark.parametrize(
+    "strategy",
+    [{"strategy": "ddp_spawn", "devices": 2}, {"strategy": "ddp_spawn"}, {"devices": 2}],
+)
+def test_per_epoch_measures_are_refused_with_a_trainer_of_other_processes(
+    options, settings, strategy
+):
+    # the per-epoch hook is a closure of this process: spawning failed to pickle it (deep in
+    # Lightning's launch), and a model trained in other processes gives it no epoch; refused
+    # up front, nothing trained
+    data, _ = _two_pixel_data(20, 0)
+    recorder = _FitRecorder()
+    with pytest.raises(
+        ValueError,
+        match=rf"^trainer_kwargs must be a Trainer that trains in this process with {settings} "
+        r"\(one device, no multi-process strategy: .* Leave out 'strategy' and 'devices', or "
+        r"use train_accuracy_target=None and test_accuracy='final'; got \{'(strategy|devices)': ",
+    ):
+        diff_roar(
+            lambda: nn.Sequential(nn.Flatten(), nn.Linear(16, 2)), data, data,
+            attribution="random", fractions=[0.5], seeds=1, epochs=1,
+            trainer_kwargs={**strategy, "callbacks": [recorder]}, **options,
+        )  # fmt: skip
+    assert recorder.fits == 0
+
+
+def test_per_epoch_measures_train_as_before_on_one_device_of_this_process():
+    # one device in this process (the default, or named): trained and measured as before
+    data, _ = _two_pixel_data(20, 0)
+    frames = [
+        diff_roar(
+            lambda: nn.Sequential(nn.Flatten(), nn.Linear(16, 2)),
+            data,
+            data,
+            attribution="random",
+            fractions=[0.5],
+            seeds=1,
+            epochs=2,
+            lr=0.05,
+            train_accuracy_target=0.99,
+            test_accuracy="best",
+            trainer_kwargs=kwargs,
+        )
+        for kwargs in (None, {"strategy": "auto", "devices": 1, "accelerator": "cpu"})
+    ]
+    assert frames[0].equals(frames[1])
+    assert 1 <= frames[0].top_epochs.iloc[0] <= 2

@@ -582,3 +582,51 @@ def test_shapley_value_sampling_attributes_a_batch_at_once_with_the_same_maps_in
         model, inputs, targets, "ShapleyValueSampling", range(6), n_samples=2, feature_mask=masks
     )
     assert set(model.sizes) == {1}
+
+
+class _FakeMpsGenerator:
+    """MPS's generator functions, recorded: the seeding and restoring are checked on a
+    machine without MPS (nothing runs on MPS here)."""
+
+    def __init__(self):
+        self.state = torch.tensor([1, 2, 3], dtype=torch.uint8)
+        self.seeds, self.restored = [], []
+
+    def install(self, monkeypatch):
+        monkeypatch.setattr(torch.mps, "get_rng_state", lambda *args, **kwargs: self.state)
+        monkeypatch.setattr(torch.mps, "manual_seed", self.seeds.append)
+        monkeypatch.setattr(
+            torch.mps, "set_rng_state", lambda state, *args, **kwargs: self.restored.append(state)
+        )
+
+
+def test_the_per_input_seeding_seeds_and_gives_back_the_mps_generator(monkeypatch):
+    # GradientShap draws its noise on the inputs' device: on MPS its generator was neither
+    # seeded (maps differing from run to run) nor given back (the caller's draws moved)
+    from lightning_distill.attribution.methods import _seeded
+
+    fake = _FakeMpsGenerator()
+    fake.install(monkeypatch)
+    with _seeded(1234, torch.device("mps")):
+        assert fake.seeds == [1234] and fake.restored == []
+    assert fake.restored == [fake.state]
+    with pytest.raises(RuntimeError, match="inside"), _seeded(5, torch.device("mps")):
+        raise RuntimeError("inside")
+    assert fake.seeds == [1234, 5] and fake.restored == [fake.state, fake.state]
+    # a CPU device leaves MPS's generator alone
+    with _seeded(9, torch.device("cpu")):
+        pass
+    assert fake.seeds == [1234, 5] and len(fake.restored) == 2
+
+
+def test_a_monitor_reading_an_mps_model_gives_back_the_mps_generator(monkeypatch):
+    from lightning_distill._monitoring import random_state_kept
+
+    fake = _FakeMpsGenerator()
+    fake.install(monkeypatch)
+    with random_state_kept(torch.device("mps")):
+        assert fake.restored == []
+    assert fake.restored == [fake.state] and fake.seeds == []
+    with random_state_kept(torch.device("cpu")):
+        pass
+    assert fake.restored == [fake.state]

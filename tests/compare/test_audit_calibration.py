@@ -346,3 +346,45 @@ def test_every_calibration_reads_a_score_at_any_scale(method, factor):
         fitted.predict_proba(score.reshape(-1, 1)),
         atol=1e-3,
     )
+
+
+def test_a_probability_score_is_read_in_the_direction_its_calibration_reads_it():
+    # 400 probabilities below the clip (1e-4) falling with the event, 200 in 0.2-0.8 rising
+    # with it: read as given the score falls clearly, while the calibration reads clipped
+    # log-odds, where the 400 tie and only the rise is left. The audit decided on the former
+    # and fitted the calibration reversed on the latter: a map flat over the rows it could
+    # tell apart, and a warning of a fall the calibration does not see
+    from interpret.glassbox import ExplainableBoostingRegressor
+
+    from sklearn_distill._calibration import calibrated_probability, score_trend
+
+    rng = np.random.default_rng(0)
+    n = 600
+    y = rng.integers(0, 2, n)
+    low = np.arange(n) < 400
+    p = np.empty(n)
+    p[low] = np.where(y[low] == 1, rng.uniform(1e-7, 3e-5, 400), rng.uniform(5e-5, 9e-5, 400))
+    p[~low] = np.clip(0.5 + 0.2 * (2 * y[~low] - 1) + rng.uniform(-0.1, 0.1, 200), 0.2, 0.8)
+    X = rng.normal(size=(n, 2))
+    rho, p_value = score_trend(p, y)
+    assert rho < -0.3 and p_value < 1e-10  # read as given: a clear fall
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="the score falls")
+        audit = small_audit("isotonic").set_params(response="predict_proba")
+        audit.fit(X, y, teacher_scores=p)
+        # a mimic alone decides on its calibration's input: the audit now agrees with it
+        student = ExplainableBoostingRegressor(
+            outer_bags=2, max_rounds=100, max_bins=16, n_jobs=1, learning_rate=0.3
+        )
+        gam = DistilledGAM(
+            response="predict_proba", calibration="isotonic", cv=2, student=student,
+            random_state=0,
+        ).fit(X, y, teacher_scores=p)  # fmt: skip
+    assert audit._score_sign_ == 1 == calibration_direction(audit.mimic_.calibrator_)
+    assert calibration_direction(gam.calibrator_) == 1
+    # the calibrated probability rises over the rows the clip leaves apart (it was flat)
+    mimic = audit.mimic_
+    values = mimic._calibration_input(p[~low])
+    calibrated = calibrated_probability(mimic.calibrator_, values, mimic.n_calibration_)
+    assert spearmanr(calibrated, p[~low]).statistic > 0.5
+    assert calibrated[y[~low] == 1].mean() > calibrated[y[~low] == 0].mean() + 0.2

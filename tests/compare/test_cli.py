@@ -272,11 +272,30 @@ def test_the_unsafe_column_checks_read_records_with_groups():
     records = unsafe_columns(frame, ["band"], "risk", "outcome", groups=frame["case"])
     assert "a function of the score" in records["band"]
     # identifiers of another length (pandas' index error) or with gaps (read silently) refused
-    with pytest.raises(ValueError, match=r"groups must hold one record identifier per row of "):
+    with pytest.raises(
+        ValueError,
+        match=rf"^groups must be one record identifier per row of frame \({len(frame)}\); got "
+        rf"{len(frame) - 1}\.$",
+    ):
         unsafe_columns(frame, ["age"], "risk", "outcome", groups=frame["case"].to_numpy()[1:])
     gaps = frame["case"].astype(object).where(frame.index > 0)
-    with pytest.raises(ValueError, match=r"groups must hold no missing record identifier; got 1 "):
+    with pytest.raises(
+        ValueError, match=r"^groups must be record identifiers without missing values; got 1 "
+    ):
         unsafe_columns(frame, ["age"], "risk", "outcome", groups=gaps)
+    # a string or a scalar is the wrong type (numpy read "case" as an array of shape ()), and
+    # so is a table of identifiers
+    for given, shown in (
+        ("case", "'case'"),
+        (7, "7"),
+        (frame[["case", "case"]], rf"an array of shape \({len(frame)}, 2\)"),
+    ):
+        with pytest.raises(
+            TypeError,
+            match=rf"^groups must be a 1-D array-like of {len(frame)} record identifiers; got "
+            rf"{shown}\.$",
+        ):
+            unsafe_columns(frame, ["age"], "risk", "outcome", groups=given)
 
 
 def test_the_command_line_passes_its_records_to_the_unsafe_column_checks(tmp_path, capsys):

@@ -370,6 +370,28 @@ def test_functional_tally_without_thresholds(probe):
         )
 
 
+def test_functional_tally_names_thresholds_of_the_wrong_type_or_shape(probe):
+    # a list of thresholds was a ValueError (its type printed as a shape)
+    from lightning_distill.functional import dissection_tally
+
+    activations, labels, _ = map(torch.from_numpy, probe)
+    codes = torch.tensor(CATEGORY_CODES)
+    for wrong, shown in (([0.5] * 6, r"\[0\.5, 0\.5, 0\.5, 0\.5, 0\.5, 0\.5\]"), (0.5, "0.5")):
+        with pytest.raises(
+            TypeError,
+            match=r"^thresholds must be a tensor of shape \(6,\) \(torch\.as_tensor of them\); "
+            rf"got {shown}\.$",
+        ):
+            dissection_tally(activations, labels, wrong, codes, 3)
+    with pytest.raises(
+        ValueError, match=r"thresholds must be a tensor of shape \(6,\), got \(5,\)"
+    ):
+        dissection_tally(activations, labels, torch.full((5,), 0.5), codes, 3)
+    # the same thresholds as a tensor: tallied
+    inter, _, _ = dissection_tally(activations, labels, torch.tensor([0.5] * 6), codes, 3)
+    assert inter.shape[0] == 6
+
+
 @pytest.mark.parametrize(
     ("label_category", "num_categories", "error", "match"),
     [
