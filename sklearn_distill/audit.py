@@ -2950,26 +2950,12 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             self.outcome_, groups=groups, boolean_features=booleans, blocks=blocks
         )
         self._check_terms_line_up(mimic, outcome)
-        # the same block indices must cover the same values in both models
-        merged = mimic.merge(outcome, on=["term", "bin"], suffixes=("", "_outcome"))
-        if (
-            len(merged) != len(mimic)
-            or len(merged) != len(outcome)
-            or not (merged["label"].map(str) == merged["label_outcome"].map(str)).all()
-        ):
-            raise ValueError(
-                "the mimic's and the outcome model's bins differ, so their interaction blocks "
-                "cannot be compared: give student and outcome the same binning (max_bins, "
-                "max_interaction_bins, feature_types)."
-            )
-        table = compare_shapes(
+        table = self._compare_pooled(
             mimic,
-            outcome[["term", "bin", "score", "std_error", "dof"]],
-            confidence=self.confidence,
-            on=("term", "bin"),
-            min_weight=min_weight,
-            family="kind",
-            within="term",
+            outcome,
+            min_weight,
+            "interaction blocks",
+            "max_bins, max_interaction_bins, feature_types",
         )
         table = table.rename(columns={"bin": "block", "mimic_kind": "kind"})
         table = table.rename(
@@ -3067,25 +3053,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         outcome, _ = main_effect_runs(
             self.outcome_, runs=runs, terms=list(terms), groups=groups, boolean_features=booleans
         )
-        merged = mimic.merge(outcome, on=["term", "bin"], suffixes=("", "_outcome"))
-        if (
-            len(merged) != len(mimic)
-            or len(merged) != len(outcome)
-            or not (merged["label"].map(str) == merged["label_outcome"].map(str)).all()
-        ):
-            raise ValueError(
-                "the mimic's and the outcome model's bins differ, so their runs cannot be "
-                "compared: give student and outcome the same binning (max_bins, feature_types)."
-            )
-        table = compare_shapes(
-            mimic,
-            outcome[["term", "bin", "score", "std_error", "dof"]],
-            confidence=self.confidence,
-            on=("term", "bin"),
-            min_weight=min_weight,
-            family="kind",
-            within="term",
-        )
+        table = self._compare_pooled(mimic, outcome, min_weight, "runs", "max_bins, feature_types")
         table = table.rename(
             columns={
                 "bin": "run",
@@ -3099,6 +3067,31 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         )
         columns = ["term", "kind", "run", "label"]
         return table[columns + [c for c in table.columns if c not in columns]]
+
+    def _compare_pooled(self, mimic, outcome, min_weight, what: str, binning: str):
+        """Both models' pooled values (interaction blocks, runs of a main effect; one row per
+        ``term`` and ``bin`` index) compared as :meth:`compare` compares values, one
+        Benjamini-Hochberg family with the terms as groups; refused when the same index does
+        not cover the same values in both models (other binnings)."""
+        merged = mimic.merge(outcome, on=["term", "bin"], suffixes=("", "_outcome"))
+        if (
+            len(merged) != len(mimic)
+            or len(merged) != len(outcome)
+            or not (merged["label"].map(str) == merged["label_outcome"].map(str)).all()
+        ):
+            raise ValueError(
+                f"the mimic's and the outcome model's bins differ, so their {what} cannot be "
+                f"compared: give student and outcome the same binning ({binning})."
+            )
+        return compare_shapes(
+            mimic,
+            outcome[["term", "bin", "score", "std_error", "dof"]],
+            confidence=self.confidence,
+            on=("term", "bin"),
+            min_weight=min_weight,
+            family="kind",
+            within="term",
+        )
 
     def _thin_ordered_terms(self, comparison) -> list[str]:
         """The main effects of ordered features that :func:`untested_terms` lists in
