@@ -926,6 +926,35 @@ def _utf8_garbled(path, encoding: str) -> tuple[str, str] | None:
     return (word, read) if read != word else None
 
 
+def _c1_garbled(path, encoding: str) -> tuple[str | None, str] | None:
+    """``(as written, as read)``: a word of a file that holds bytes 0x80-0x9F, which
+    ``encoding`` (latin-1) reads as C1 control characters, as Windows' cp1252 reads it (its
+    euro sign, curly quotes and dashes: ``5€`` read as ``'5\\x80'``) and as
+    ``encoding`` does; ``as written`` is None when the file is not cp1252 text either. None
+    when the file holds no such byte or cannot be read, or ``encoding`` is not latin-1."""
+    if codecs.lookup(encoding).name != "iso8859-1":
+        return None
+    word = None
+    cp1252 = codecs.getincrementaldecoder("cp1252")()
+    try:
+        with open(path, "rb") as handle:
+            # in pieces: the file may be large
+            for piece in iter(lambda: handle.read(1 << 20), b""):
+                if word is None:
+                    found = re.search(rb"[^\s,;|\"']*[\x80-\x9f][^\s,;|\"']*", piece)
+                    word = None if found is None else found.group()
+                if word is not None:
+                    cp1252.decode(piece)
+            cp1252.decode(b"", final=True)
+    except OSError:
+        return None
+    except UnicodeDecodeError:
+        return (None, word.decode(encoding)) if word is not None else None
+    if word is None:
+        return None
+    return word.decode("cp1252", errors="replace"), word.decode(encoding)
+
+
 def _first_line(path) -> str | None:
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
@@ -999,6 +1028,22 @@ def _read_csv(args, parser):
         parser.error(
             f"{args.data!r} reads as UTF-8 text, which --encoding {args.encoding} would garble "
             f"({garbled[0]!r} read as {garbled[1]!r}); leave --encoding out."
+        )
+
+    garbled = _c1_garbled(args.data, args.encoding)
+    if garbled is not None:
+        # latin-1 reads every byte, so a Windows file's euro signs and curly quotes (bytes
+        # 0x80-0x9F in cp1252) had become invisible control characters in names and cells
+        written, read = garbled
+        parser.error(
+            f"{args.data!r} holds bytes 0x80-0x9F, which --encoding {args.encoding} reads as "
+            "control characters"
+            + (
+                f" ({written!r} read as {read!r}): it is Windows text; pass --encoding cp1252."
+                if written is not None
+                else f" ({read!r}), and it is not cp1252 text either: pass the file's own "
+                "encoding (--encoding cp1252 for Windows text in Western Europe)."
+            )
         )
 
     def read(**options):
@@ -2130,6 +2175,7 @@ def _run_audit(args, parser, say, printer):
         "min_weight": "--min-weight",
         "n_bootstrap": "--n-bootstrap",
         "n_refits": "--stability",
+        "runs": "--runs",
         **({"event": "--event"} if args.event is not None else {}),
     }
     # and of the calibration map, with the options' names (--calibration spline)

@@ -1516,11 +1516,16 @@ def _run_comparison(audit, comparison, runs=5):
     thin_terms = getattr(audit, "_thin_ordered_terms", None)
     if runs is None or thin_terms is None:
         return None
-    try:
-        terms = thin_terms(comparison)
-        return audit.compare_runs(runs=runs, terms=terms) if terms else None
-    except (TypeError, AttributeError):
+    # the one case without runs: models that are not Explainable Boosting models (those
+    # compare_runs() refuses); any other error is the caller's to see, not a finding dropped
+    models = (
+        getattr(getattr(audit, "mimic_", None), "student_", None),
+        getattr(audit, "outcome_", None),
+    )
+    if not all(hasattr(model, "term_scores_") for model in models):
         return None
+    terms = thin_terms(comparison)
+    return audit.compare_runs(runs=runs, terms=terms) if terms else None
 
 
 def _check_runs(runs):
@@ -2218,6 +2223,19 @@ def audit_report_sections(
         _setting_name(audit, "calibration folds", "cv"): _fitted_setting(audit, "cv"),
         "three-way cross-fits (missing-feature test)": _fitted_setting(audit, "n_crossfits"),
         _setting_name(audit, "confidence level", "confidence"): level,
+        # the runs the thin numeric features were compared on (the command line's --runs none)
+        _setting_name(
+            audit,
+            "runs (runs of adjacent values per thin feature)",
+            "runs",
+            "runs of adjacent values per thin feature",
+        ): (
+            runs
+            if runs is not None
+            else "none"
+            if "runs" in _option_names(audit)
+            else "None (no runs compared)"
+        ),
     }
     settings.update(_reproduction_settings(audit, test))
     settings.update(description or {})

@@ -138,24 +138,57 @@ def _feature_tensor(inputs, feature, name: str = "inputs") -> Tensor:
 def _resolve_feature(model, inputs, feature):
     """``feature`` as ``_feature_tensor`` reads it: a name given for tensor inputs is looked up
     in the model's ``feature_names`` (a :class:`~lightning_distill.SoftDecisionTree`'s, or any
-    model's declaring them), one name per column; other features are returned as given."""
+    model's declaring them), else in those of the one kind of submodule that declares them (a
+    soft tree behind a scaler, ``nn.Sequential(scaler, tree)``), one name per column; other
+    features are returned as given."""
     if isinstance(inputs, Mapping) or not isinstance(feature, str):
         return feature
-    names = getattr(model, "feature_names", None)
-    # a list, a tuple, an array or an index of names; a set has no column order
-    if isinstance(names, str | set | frozenset | Mapping) or not isinstance(names, Iterable):
-        fail(
-            "feature",
-            "a column index for tensor inputs (a name needs dict inputs, or a model with "
-            f"feature_names to look it up in; this {type(model).__name__} has none)",
-            feature,
-        )
-    names = [str(name) for name in names]
+    names, owner = getattr(model, "feature_names", None), type(model).__name__
+    if names is None and isinstance(model, nn.Module):
+        # the names a submodule declares, when they are the same wherever declared
+        declared = {}
+        for path, module in model.named_modules():
+            found = getattr(module, "feature_names", None) if path else None
+            if found is not None:
+                declared.setdefault(_name_list(found, feature, type(module).__name__), path)
+        if len(declared) > 1:
+            fail(
+                "feature",
+                "a column index when the model's submodules declare different feature_names "
+                f"({', '.join(f'{p}: {list(n)!r}' for n, p in declared.items())}), or a model "
+                "that declares its own",
+                feature,
+            )
+        if declared:
+            ((found, path),) = declared.items()
+            names, owner = list(found), f"{owner}'s submodule {path}"
+            columns = inputs.shape[-1] if isinstance(inputs, Tensor) and inputs.dim() else None
+            if columns is not None and len(names) != columns:
+                fail(
+                    "feature",
+                    f"a column index: the feature_names of {owner} ({len(names)} names) do not "
+                    f"name the model's {columns} input columns",
+                    feature,
+                )
+    names = list(_name_list(names, feature, owner))
     if feature not in names:
         fail("feature", f"one of the model's feature_names {names!r} or a column index", feature)
     if names.count(feature) > 1:
         fail("feature", "a name the model's feature_names hold once (or a column index)", feature)
     return names.index(feature)
+
+
+def _name_list(names, feature, owner: str) -> tuple[str, ...]:
+    """``feature_names`` as a tuple of str, or a ValueError naming ``feature``."""
+    # a list, a tuple, an array or an index of names; a set has no column order
+    if isinstance(names, str | set | frozenset | Mapping) or not isinstance(names, Iterable):
+        fail(
+            "feature",
+            "a column index for tensor inputs (a name needs dict inputs, or a model with "
+            f"feature_names to look it up in; this {owner} has none)",
+            feature,
+        )
+    return tuple(str(name) for name in names)
 
 
 def _uniform_in_box(tensor: Tensor, n_points: int) -> Tensor:
@@ -965,7 +998,8 @@ class Monotonic(Constraint):
         is ``[batch]`` or ``[batch, 1]``. Must be a floating-point input. A name given for
         tensor inputs is looked up in the student's ``feature_names`` (a
         :class:`~lightning_distill.SoftDecisionTree` built with them, or any student that
-        declares one name per column), at each step; a student without them refuses it.
+        declares one name per column; else those of the one kind its submodules declare, a
+        soft tree behind a scaler), at each step; a student without them refuses it.
     direction : {1, -1}, default=1
         ``1``: increasing; ``-1``: decreasing.
     output : int, default=0

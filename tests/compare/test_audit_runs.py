@@ -458,3 +458,51 @@ def test_the_report_and_plot_comparison_draw_the_runs(planted):
     assert len(drawn["a"][1]) >= 1
     with pytest.raises(ValueError, match="runs"):
         audit.plot_comparison(runs=1)
+
+
+@pytest.mark.parametrize("error", [TypeError("a bug"), AttributeError("a bug")])
+def test_an_error_of_the_runs_is_not_dropped_from_the_report(planted, monkeypatch, error):
+    # any TypeError or AttributeError of compare_runs had dropped the runs' finding silently
+    from sklearn_distill.report import audit_findings_text
+
+    audit, _ = planted
+
+    def broken(self, **kwargs):
+        raise error
+
+    monkeypatch.setattr(CompareAudit, "compare_runs", broken)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        with pytest.raises(type(error), match="a bug"):
+            audit_findings_text(audit)
+
+
+def test_models_that_are_not_explainable_boosting_models_have_no_runs():
+    # the one case without runs, as compare_runs() refuses it
+    from types import SimpleNamespace
+
+    from sklearn_distill.report import _run_comparison
+
+    def unreachable(*args, **kwargs):
+        raise AssertionError("compare_runs() called")
+
+    audit = SimpleNamespace(
+        _thin_ordered_terms=unreachable,
+        compare_runs=unreachable,
+        mimic_=SimpleNamespace(student_=object()),
+        outcome_=object(),
+    )
+    assert _run_comparison(audit, pd.DataFrame(), 5) is None
+
+
+def test_the_reports_settings_name_the_runs(planted):
+    from sklearn_distill.report import audit_report_sections
+
+    audit, _ = planted
+    key = "runs (runs of adjacent values per thin feature)"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        for runs, shown in ((4, 4), (None, "None (no runs compared)")):
+            sections = audit_report_sections(audit, n_bootstrap=20, runs=runs)
+            (settings,) = [s for s in sections if s.heading == "Audit settings"]
+            assert settings.items[key] == shown

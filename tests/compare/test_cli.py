@@ -1205,6 +1205,50 @@ def test_utf8_without_a_byte_order_mark_is_not_read_in_a_one_byte_encoding(tmp_p
     assert set(_read([*base, "--encoding", "cp1252"]).X["city"]) == {"München", "Köln"}
 
 
+def test_windows_text_is_not_read_as_latin_1(tmp_path, capsys):
+    # latin-1 reads every byte, so cp1252's euro sign and curly quotes (bytes 0x80-0x9F) had
+    # become C1 control characters in the categories and the report, silently
+    frame = _audit_frame()
+    frame["price"] = np.where(
+        np.arange(len(frame)) % 2,
+        "5\N{EURO SIGN}",
+        "\N{LEFT DOUBLE QUOTATION MARK}ok\N{RIGHT DOUBLE QUOTATION MARK}",
+    )
+    path = tmp_path / "windows.csv"
+    frame.to_csv(path, index=False, encoding="cp1252")
+    base = ["audit", str(path), "--score", "risk", "--label", "outcome"]
+    base += ["--features", "age", "price"]
+    for encoding in ("latin-1", "iso-8859-1", "latin1"):
+        with pytest.raises(SystemExit):
+            _read([*base, "--encoding", encoding])
+        err = capsys.readouterr().err
+        assert f"holds bytes 0x80-0x9F, which --encoding {encoding} reads as control" in err
+        # the first row's word, as written and as latin-1 reads it
+        written = "\N{LEFT DOUBLE QUOTATION MARK}ok\N{RIGHT DOUBLE QUOTATION MARK}"
+        read = "\x93ok\x94"
+        assert f"({written!r} read as {read!r}): it is Windows text; pass --encoding cp1252" in err
+    expected = {"5\N{EURO SIGN}", "\N{LEFT DOUBLE QUOTATION MARK}ok\N{RIGHT DOUBLE QUOTATION MARK}"}
+    assert set(_read([*base, "--encoding", "cp1252"]).X["price"]) == expected
+    # latin-1 text without those bytes (accents are 0xC0-0xFF in both) is read as before
+    frame["price"] = np.where(
+        np.arange(len(frame)) % 2,
+        "caf\N{LATIN SMALL LETTER E WITH ACUTE}",
+        "na\N{LATIN SMALL LETTER I WITH DIAERESIS}ve",
+    )
+    frame.to_csv(path, index=False, encoding="latin-1")
+    read = set(_read([*base, "--encoding", "latin-1"]).X["price"])
+    assert read == {
+        "caf\N{LATIN SMALL LETTER E WITH ACUTE}",
+        "na\N{LATIN SMALL LETTER I WITH DIAERESIS}ve",
+    }
+    # bytes 0x80-0x9F that cp1252 does not read either: refused, without cp1252's reading
+    path.write_bytes(path.read_bytes().replace(b"caf\xe9", b"caf\x81"))
+    with pytest.raises(SystemExit):
+        _read([*base, "--encoding", "latin-1"])
+    err = capsys.readouterr().err
+    assert "('caf\\x81'), and it is not cp1252 text either: pass the file's own" in err
+
+
 @pytest.mark.parametrize(
     ("encoding", "mark"),
     [
@@ -2394,7 +2438,7 @@ def test_the_reports_settings_name_the_options_that_reproduce_the_audit(
         *("--min-weight", "8", "--random-state", "3", "--confidence", "0.9", "--stability", "2"),
         *("--max-bins", "32", "--groups", "record", "--quiet", "--response", "predict"),
         *("--sep", ";", "--decimal", ",", "--encoding", "cp1252", "--na-values", "NA", "-99"),
-        *("--event", "1"),
+        *("--event", "1", "--runs", "3"),
     ]
     audits = _captured_audits(monkeypatch)
     assert _run(path, out, *given) == 0
@@ -2431,6 +2475,7 @@ def test_the_reports_settings_name_the_options_that_reproduce_the_audit(
     assert {"random_state", "min_weight (rows to test a value)"} <= set(section.items)
     assert not [key for key in section.items if "--" in key]
     assert section.items["calibration of the score"] == "spline"
+    assert dict(pairs)["runs of adjacent values per thin feature (--runs)"] == "3"
 
 
 def test_the_reports_settings_run_again_for_an_event_with_a_space_and_dashed_missing_texts(

@@ -1178,3 +1178,41 @@ def test_a_model_that_is_not_a_module_is_refused_by_the_penalty():
     ):
         with pytest.raises(TypeError, match=r"model must be a torch\.nn\.Module; got <function"):
             call()
+
+
+def test_a_feature_name_is_looked_up_in_a_submodule_s_feature_names():
+    # a student that wraps a soft tree built with feature_names (behind a scaler) had refused
+    # a name: only the model passed was asked for its names
+    torch.manual_seed(0)
+    tree = SoftDecisionTree(3, 2, depth=2, feature_names=["a", "b", "c"]).double()
+    student = nn.Sequential(nn.Identity(), tree)
+    x = torch.randn(16, 3, dtype=torch.float64)
+    torch.manual_seed(1)
+    by_name = Monotonic("b", n_points=8).penalty(student, x)
+    torch.manual_seed(1)
+    by_index = Monotonic(1, n_points=8).penalty(student, x)
+    torch.testing.assert_close(by_name, by_index)
+    torch.testing.assert_close(monotonic_penalty(student, x, "c"), monotonic_penalty(student, x, 2))
+    assert monotonicity_violations(student, x, "a") == monotonicity_violations(student, x, 0)
+
+    # the same names declared twice lend them as once; different ones are refused
+    class Sum(nn.Module):
+        def __init__(self, first, second):
+            super().__init__()
+            self.first, self.second = first, second
+
+        def forward(self, inputs):
+            return self.first(inputs) + self.second(inputs)
+
+    twice = Sum(copy.deepcopy(tree), tree)
+    torch.testing.assert_close(monotonic_penalty(twice, x, "b"), monotonic_penalty(twice, x, 1))
+    other = SoftDecisionTree(3, 2, depth=2, feature_names=["x", "y", "z"]).double()
+    with pytest.raises(ValueError, match=r"^feature must be .*submodules declare different"):
+        monotonic_penalty(Sum(other, tree), x, "b")
+    # names of a submodule that does not read the model's columns are refused
+    inner = nn.Sequential(nn.Linear(4, 3).double(), tree)
+    with pytest.raises(ValueError, match=r"^feature must be .*3 names\) do not name the model"):
+        monotonic_penalty(inner, torch.randn(16, 4, dtype=torch.float64), "b")
+    # a wrapper without names anywhere still says so
+    with pytest.raises(ValueError, match=r"Sequential has none\); got 'b'"):
+        monotonic_penalty(nn.Sequential(nn.Identity()), x, "b")
