@@ -1229,15 +1229,23 @@ def quiet_compare(audit, **kwargs):
         return audit.compare(**kwargs)
 
 
+def _explainable_boosting(audit) -> bool:
+    """Whether the audit's mimic and outcome model are Explainable Boosting models (term
+    scores to pool into blocks and runs; the comparisons of pooled values refuse others)."""
+    models = (
+        getattr(getattr(audit, "mimic_", None), "student_", None),
+        getattr(audit, "outcome_", None),
+    )
+    return all(hasattr(model, "term_scores_") for model in models)
+
+
 def _block_comparison(audit):
     """:meth:`CompareAudit.compare_interactions` when the audit's models hold interactions
     (None otherwise, or when they are not Explainable Boosting models)."""
-    if _interaction_count(audit) == 0:
+    if _interaction_count(audit) == 0 or not _explainable_boosting(audit):
         return None
-    try:
-        return audit.compare_interactions()
-    except TypeError:
-        return None
+    # any error of the comparison itself is the caller's to see, not a finding dropped
+    return audit.compare_interactions()
 
 
 def _block_label(row):
@@ -1518,11 +1526,7 @@ def _run_comparison(audit, comparison, runs=5):
         return None
     # the one case without runs: models that are not Explainable Boosting models (those
     # compare_runs() refuses); any other error is the caller's to see, not a finding dropped
-    models = (
-        getattr(getattr(audit, "mimic_", None), "student_", None),
-        getattr(audit, "outcome_", None),
-    )
-    if not all(hasattr(model, "term_scores_") for model in models):
+    if not _explainable_boosting(audit):
         return None
     terms = thin_terms(comparison)
     return audit.compare_runs(runs=runs, terms=terms) if terms else None

@@ -506,3 +506,19 @@ def test_the_reports_settings_name_the_runs(planted):
             sections = audit_report_sections(audit, n_bootstrap=20, runs=runs)
             (settings,) = [s for s in sections if s.heading == "Audit settings"]
             assert settings.items[key] == shown
+
+
+def test_an_error_of_the_interaction_blocks_is_not_dropped_from_the_report(planted, monkeypatch):
+    # a TypeError of compare_interactions had dropped the blocks' finding silently; models that
+    # are not Explainable Boosting models are checked up front instead
+    import sklearn_distill.report as report
+
+    audit, _ = planted
+
+    def broken(self, **kwargs):
+        raise TypeError("a bug")
+
+    monkeypatch.setattr(report, "_interaction_count", lambda audit: 1)
+    monkeypatch.setattr(CompareAudit, "compare_interactions", broken)
+    with pytest.raises(TypeError, match="a bug"):
+        report._block_comparison(audit)
