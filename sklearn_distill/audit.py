@@ -2104,6 +2104,9 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
                 # set a direction that the calibrated map cannot follow)
                 reader = self._make_mimic(None, 1, [])
                 response = _teacher.resolve_response(reader.teacher, reader.response)
+                # scores that are no probabilities where they are read as such are refused
+                # with the reading that fits them, as the mimic's fit refuses them
+                _teacher.check_probabilities(scores, response, reader.response, reader.teacher)
                 self._score_sign_, self._weak_fall_ = warn_if_score_falls(
                     reader._calibration_input(scores, response),
                     y01,

@@ -2670,9 +2670,9 @@ def test_record_identifiers_are_read_as_written(tmp_path, capsys, monkeypatch):
 
 def test_the_rules_read_the_score_in_the_audits_direction(tmp_path, capsys, monkeypatch):
     # a probability whose rows below the 1e-4 clip fall with the event while the rest rise:
-    # read as given (the audit's reading) the score clearly falls; read as its clipped
-    # log-odds, where the small values tie, it clearly rises. The rules had re-decided the
-    # direction on their own reading and calibrated the score the other way from the audit
+    # read as given the score clearly falls; read as its clipped log-odds, where the small
+    # values tie, it clearly rises. The audit had read it as given and the rules re-decided on
+    # their own reading, calibrating the score the other way from the audit
     from sklearn_distill._calibration import calibration_direction, score_direction
     from sklearn_distill._teacher import scores_to_target
     from sklearn_distill.tree import DistilledTree
@@ -2699,6 +2699,20 @@ def test_the_rules_read_the_score_in_the_audits_direction(tmp_path, capsys, monk
     )
     audits = _captured_audits(monkeypatch)
     args = [*FEATURES, "--cv", "3", "--n-bootstrap", "20", "--quiet", "--rules", "4"]
+    assert _run(path, tmp_path / "tiny.html", *args, "--response", "predict_proba") == 0
+    capsys.readouterr()
+    (audit,) = audits
+    (tree,) = trees
+    # the audit reads the direction on what its calibration reads (the clipped log-odds), and
+    # the rules read it as the audit does
+    assert calibration_direction(audit.mimic_.calibrator_) == 1
+    assert calibration_direction(tree.calibrator_) == 1
+    # whatever the audit decides, the rules take it (not a reading of their own)
+    import sklearn_distill.audit as audit_module
+
+    monkeypatch.setattr(audit_module, "warn_if_score_falls", lambda *a, **k: (-1, None))
+    trees.clear()
+    audits.clear()
     assert _run(path, tmp_path / "tiny.html", *args, "--response", "predict_proba") == 0
     capsys.readouterr()
     (audit,) = audits
