@@ -2928,15 +2928,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             names), ``label`` (the pair of ranges or values), then the columns of
             :meth:`compare` (``mimic`` ... ``testable``) and ``weight`` (rows in the block). Empty when the models hold no interactions.
         """
-        check_is_fitted(self, "outcome_")
-        if not hasattr(self.outcome_, "term_scores_") or not hasattr(
-            self.mimic_.student_, "term_scores_"
-        ):
-            raise TypeError(
-                "compare_interactions() needs Explainable Boosting models as student and "
-                f"outcome; got {type(self.mimic_.student_).__name__} and "
-                f"{type(self.outcome_).__name__}."
-            )
+        self._require_term_scores("compare_interactions")
         blocks = check_integer("blocks", blocks, minimum=2)
         min_weight = self.min_weight if min_weight is None else min_weight
         min_weight = check_real("min_weight", min_weight, minimum=0)
@@ -3025,14 +3017,7 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
             feature's axis: its observed bins' lowest and highest edges; NaN for the
             missing-value run). Empty when no term is chosen.
         """
-        check_is_fitted(self, "outcome_")
-        if not hasattr(self.outcome_, "term_scores_") or not hasattr(
-            self.mimic_.student_, "term_scores_"
-        ):
-            raise TypeError(
-                "compare_runs() needs Explainable Boosting models as student and outcome; got "
-                f"{type(self.mimic_.student_).__name__} and {type(self.outcome_).__name__}."
-            )
+        self._require_term_scores("compare_runs")
         runs = check_integer("runs", runs, minimum=2)
         min_weight = self.min_weight if min_weight is None else min_weight
         min_weight = check_real("min_weight", min_weight, minimum=0)
@@ -3070,6 +3055,18 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         )
         columns = ["term", "kind", "run", "label"]
         return table[columns + [c for c in table.columns if c not in columns]]
+
+    def _require_term_scores(self, method: str) -> None:
+        """A fitted audit whose two models are Explainable Boosting models (term scores to pool
+        into interaction blocks or runs); a ``TypeError`` naming ``method`` otherwise."""
+        check_is_fitted(self, "outcome_")
+        if not hasattr(self.outcome_, "term_scores_") or not hasattr(
+            self.mimic_.student_, "term_scores_"
+        ):
+            raise TypeError(
+                f"{method}() needs Explainable Boosting models as student and outcome; got "
+                f"{type(self.mimic_.student_).__name__} and {type(self.outcome_).__name__}."
+            )
 
     def _compare_pooled(self, mimic, outcome, min_weight, what: str, binning: str):
         """Both models' pooled values (interaction blocks, runs of a main effect; one row per
