@@ -23,8 +23,10 @@ from torch import Tensor
 from lightning_distill._validation import check_finite, check_integer, check_real, fail
 
 __all__ = [
+    "CLAMPED_THRESHOLDS",
     "DEFAULT_THRESHOLDS",
     "EARLY_THRESHOLDS",
+    "REFERENCE_CLAMP",
     "attribution_agreement",
     "five_band_scores",
     "five_band_threshold_sets",
@@ -40,6 +42,13 @@ DEFAULT_THRESHOLDS = (-0.7, -0.3, 0.3, 0.7)
 #: used with the ground truth's :data:`DEFAULT_THRESHOLDS`, ``soft_delta=0.005`` and
 #: ``n_soft_steps=56``.
 EARLY_THRESHOLDS = (-0.5, -0.3, 0.3, 0.5)
+#: The map thresholds of the version-1 code's clamped setting, ``XAI_SETTING_0002`` in the same
+#: file (with the ground truth's :data:`DEFAULT_THRESHOLDS`, ``soft_delta=0.01`` and
+#: ``n_soft_steps=41``), used with ``clamp=``:data:`REFERENCE_CLAMP`.
+CLAMPED_THRESHOLDS = (-0.9, -0.5, 0.5, 0.9)
+#: The range every attribution value is clipped to in that setting before the channel sum
+#: (its ``clamp_setting``, ``'min_max': [-0.1, 0.1]``), in the attribution's own units.
+REFERENCE_CLAMP = (-0.1, 0.1)
 # the reference adds this to every denominator of recall, precision and FPR
 _EPSILON = 1e-6
 # index of the zero band among the five bands (-2, -1, 0, 1, 2)
@@ -67,6 +76,26 @@ def _check_thresholds(name: str, thresholds, *, within_unit: bool = False) -> np
             tuple(thresholds),
         )
     return np.asarray(values, dtype=np.float64)
+
+
+def _check_clamp(clamp) -> tuple[float, float] | None:
+    """``None``, or ``(low, high)`` as floats with ``low <= 0 <= high`` and ``low < high``."""
+    if clamp is None:
+        return None
+    form = "None or a pair (low, high) of real numbers with low <= 0 <= high and low < high"
+    if isinstance(clamp, Tensor):
+        clamp = clamp.detach().cpu().tolist()
+    if isinstance(clamp, str) or not isinstance(clamp, Sequence | np.ndarray):
+        fail("clamp", form, clamp, TypeError)
+    values = list(clamp)
+    if len(values) != 2:
+        fail("clamp", form, clamp)
+    low, high = (check_real(f"clamp[{i}]", value) for i, value in enumerate(values))
+    # a bound above zero (or below it) would give every pixel without attribution a value:
+    # the map's zero, which the normalisation keeps, would no longer mean "no evidence"
+    if not (low <= 0.0 <= high and low < high):
+        fail("clamp", form, (low, high))
+    return (low, high)
 
 
 def _check_tensor(name: str, value) -> Tensor:
@@ -305,6 +334,7 @@ def five_band_scores(
     ground_truth_thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
     soft_steps: int | None = None,
     soft_delta: float = 0.005,
+    clamp: tuple[float, float] | None = None,
 ) -> dict[str, Tensor]:
     """Five-band scores of attribution maps against ground-truth heatmaps (Tjoa & Guan, 2020).
 
@@ -358,6 +388,18 @@ def five_band_scores(
     soft_steps : int, optional
         Number of threshold sets of the soft sweep; ``None`` scores the given thresholds only.
     soft_delta : float, default=0.005
+    clamp : pair of floats (low, high), optional
+        Clip every attribution value (each channel's) to ``[low, high]`` before step 1: the
+        reference's clamped setting (``XAI_SETTING_0002``: its ``fiveband_score`` in
+        ``xai_basic/legacy/srcV1/pipeline/eval/eval_metrics.py`` clips the ``(C, H, W)`` map,
+        ``clamp_then_sum_pixels_over_channels``), :data:`REFERENCE_CLAMP` = ``(-0.1, 0.1)`` with
+        :data:`CLAMPED_THRESHOLDS`, ``soft_steps=41``, ``soft_delta=0.01``. The bounds are in the
+        attribution's own units, so the clamped scores depend on its scale (ten times the map
+        clips more of it), which the unclamped ones do not: they compare methods whose maps are
+        on one scale. A map within the bounds everywhere scores as without ``clamp``; a map
+        clipped at both bounds on most of its pixels has its large values tied, and its bands
+        tell little more than the sign. ``low <= 0 <= high``, so a pixel without attribution
+        stays zero. ``None`` (default) clips nothing.
 
     Returns
     -------
@@ -375,15 +417,18 @@ def five_band_scores(
     """
     gt_thresholds = _check_thresholds("ground_truth_thresholds", ground_truth_thresholds)
     sets = five_band_threshold_sets(thresholds, soft_steps, soft_delta)
-    scores = _five_band_with_sets(attribution, ground_truth, sets, gt_thresholds)
+    clamp = _check_clamp(clamp)
+    scores = _five_band_with_sets(attribution, ground_truth, sets, gt_thresholds, clamp)
     if soft_steps is None:
         scores = {name: value[:, 0] for name, value in scores.items()}
     return scores
 
 
-def _five_band_with_sets(attribution, ground_truth, sets: Tensor, gt_thresholds) -> dict:
-    """``five_band_scores`` (``[N, K]`` each) for checked threshold sets, computed once by a
-    metric rather than on every batch."""
+def _five_band_with_sets(
+    attribution, ground_truth, sets: Tensor, gt_thresholds, clamp: tuple[float, float] | None = None
+) -> dict:
+    """``five_band_scores`` (``[N, K]`` each) for checked threshold sets (and a checked
+    ``clamp``), computed once by a metric rather than on every batch."""
     # finiteness is read from the largest magnitudes (here and in _normalised_heatmap)
     given = attribution  # its shape as given, for the messages
     attribution = _as_maps("attribution", attribution, dtype=None, finite=False)
@@ -404,6 +449,12 @@ def _five_band_with_sets(attribution, ground_truth, sets: Tensor, gt_thresholds)
                 f"{largest:g}: divide 8-bit heatmaps by 255, or give ground_truth_thresholds "
                 "on their scale."
             )
+    if clamp is not None:
+        # checked first: clipping would turn an infinity into a bound (and hide it)
+        check_finite("attribution", attribution)
+        # in the scoring dtype, the bounds rounded to it, as numpy clips a float32 array with
+        # Python floats; a fresh tensor (the caller's attribution is left as it is)
+        attribution = attribution.clamp(min=clamp[0], max=clamp[1])
     heatmap = _normalised_heatmap(attribution)
     confusion = band_confusion(heatmap, truth.flatten(1), sets, gt_thresholds)
     return scores_from_confusion(confusion)

@@ -16,10 +16,17 @@ import torch
 from torch import Tensor
 
 from lightning_distill._metric_states import DtypeKeepingMetric
-from lightning_distill._validation import check_real, fail, refuse_fixed_setting
+from lightning_distill._validation import (
+    check_choice,
+    check_integer,
+    check_real,
+    fail,
+    refuse_fixed_setting,
+)
 from lightning_distill.attribution.functional import (
     _SCORES,
     DEFAULT_THRESHOLDS,
+    _check_clamp,
     _check_thresholds,
     _five_band_with_sets,
     attribution_agreement,
@@ -28,6 +35,11 @@ from lightning_distill.attribution.functional import (
 )
 
 __all__ = ["AttributionAgreement", "AttributionLocalisation", "FiveBandScore"]
+
+
+def _columns(scores: Tensor) -> Tensor:
+    """Per-image scores as ``[images, columns]`` (one column for ``[images]``), none too."""
+    return scores.unsqueeze(-1) if scores.ndim == 1 else scores
 
 
 class _MeanOfScores(DtypeKeepingMetric):
@@ -47,6 +59,8 @@ class _MeanOfScores(DtypeKeepingMetric):
         self._add_configuration_state()
 
     _prepared: tuple | None = None  # (the batch, its scores) while forward runs
+    #: how else an update can add no image, for the warning of :meth:`_means`
+    _nothing_kept = ""
 
     def _scores(self, *args: Tensor) -> dict[str, Tensor]:  # pragma: no cover - abstract
         """Every score of a batch, per image (checks the batch)."""
@@ -65,9 +79,11 @@ class _MeanOfScores(DtypeKeepingMetric):
         batch checked first: torchmetrics resets the states before it updates on the batch, so
         a batch refused there had lost every batch accumulated before it. Scored once."""
         try:
-            batch = inspect.signature(self._scores).bind(*args, **kwargs).args
+            bound = inspect.signature(self._scores).bind(*args, **kwargs)
         except TypeError:  # torchmetrics' update call gives the error, as before
             return super().forward(*args, **kwargs)
+        bound.apply_defaults()  # as update passes them: the batch is recognised there
+        batch = bound.args
         self._prepared = (batch, self._scores(*batch))  # raises before any state changes
         try:
             return super().forward(*args, **kwargs)
@@ -75,9 +91,7 @@ class _MeanOfScores(DtypeKeepingMetric):
             self._prepared = None
 
     def _accumulate(self, scores: dict[str, Tensor]) -> None:
-        stacked = torch.stack(
-            [scores[name].reshape(len(scores[name]), -1) for name in self.score_names]
-        )
+        stacked = torch.stack([_columns(scores[name]) for name in self.score_names])
         self.score_sum += stacked.sum(1).to(self.score_sum)
         self.count += stacked.shape[1]
 
@@ -87,7 +101,7 @@ class _MeanOfScores(DtypeKeepingMetric):
             # before the first one: after refused updates alone the NaN means came silently
             warnings.warn(
                 f"{type(self).__name__} has no scores to average: every update since the last "
-                "reset was refused (it raised), so the means are NaN.",
+                f"reset was refused (it raised){self._nothing_kept}, so the means are NaN.",
                 UserWarning,
                 stacklevel=3,
             )
@@ -99,10 +113,46 @@ class _MeanOfScores(DtypeKeepingMetric):
 
 
 #: FiveBandScore's settings, fixed at construction
-_FIVE_BAND_SETTINGS = ("thresholds", "ground_truth_thresholds", "soft_steps", "soft_delta")
+_FIVE_BAND_SETTINGS = (
+    "thresholds",
+    "ground_truth_thresholds",
+    "soft_steps",
+    "soft_delta",
+    "clamp",
+)
 #: the scores whose per-image best over the threshold sets FiveBandScore keeps (the reference's
 #: Au, Pu, Ru; it takes no best of the false-positive rate)
 _BEST_SCORES = ("pixel_accuracy", "precision", "recall")
+#: FiveBandScore's states added after its first release, unknown (NaN) in a state saved before
+#: them that holds images: the per-image bests' sums, and the sums of squares behind std()
+_LATER_STATES = ("best_sum", "score_square_sum", "soft_square_sum", "best_square_sum")
+#: what FiveBandScore.std() gives the spread of: the scores of compute(), curves() or
+#: per_image_best()
+_SPREAD_OF = ("compute", "curves", "per_image_best")
+
+
+def _check_keep(keep, images: int) -> Tensor:
+    """``keep`` as a bool ``[images]`` tensor (checked, never changed)."""
+    constraint = f"a bool tensor of shape [{images}] (one entry per image of the batch)"
+    if not isinstance(keep, Tensor):
+        fail("keep", constraint, type(keep).__name__, TypeError)
+    if keep.dtype != torch.bool:
+        # 0/1 integers or probabilities read as a selection could select silently wrongly
+        fail("keep", constraint + ", e.g. logits.argmax(1) == labels", keep.dtype, TypeError)
+    if tuple(keep.shape) != (images,):
+        fail("keep", constraint, tuple(keep.shape))
+    return keep
+
+
+def _spread(sums: Tensor, squares: Tensor, count: Tensor, ddof: int) -> Tensor:
+    """Standard deviation from sums and sums of squares over ``count`` values, divided by
+    ``count - ddof`` (NaN where that is not positive). The variance is clipped at zero: the
+    difference of two float64 sums can round below it when the values are (nearly) equal."""
+    n = count.to(torch.float64)
+    squared_deviations = (squares - sums * sums / n).clamp(min=0.0)
+    divisor = n - ddof
+    divisor = torch.where(divisor > 0, divisor, torch.nan)
+    return (squared_deviations / divisor).sqrt()
 
 
 class FiveBandScore(_MeanOfScores):
@@ -110,10 +160,20 @@ class FiveBandScore(_MeanOfScores):
 
     See :func:`lightning_distill.functional.five_band_scores` for the definition (that of the
     authors' reference code). Each image is scored on its own and the per-image scores are
-    averaged. An image whose ground truth is all zero (the blank class of
-    :class:`~lightning_distill.datasets.SyntheticCells`) scores precision = recall = 0 whatever
-    the map, so it lowers the means by its share of the images: leave such images out of the
-    probe to read the scores as the explainer's.
+    averaged; :meth:`std` gives their standard deviation over images. An image whose ground
+    truth is all zero (the blank class of :class:`~lightning_distill.datasets.SyntheticCells`)
+    scores precision = recall = 0 whatever the map, so it lowers the means by its share of the
+    images: leave such images out of the probe (or out of the scores, ``keep=``) to read the
+    scores as the explainer's.
+
+    The reference's version-1 analysis (``xai_basic/legacy/srcV1/analysis/xai_analysis.py``,
+    ``get_stats_across_samples``) reports, per explainer: the means over images of each image's
+    mean over the threshold sets (``sAveAmu``, ``sAvePmu``, ``sAveRmu``: :meth:`compute`) and of
+    each image's best (``sAveAu``...: :meth:`per_image_best`), each with its standard deviation
+    over images, ``np.var(x) ** 0.5`` (``ddof=0``: :meth:`std`); for all test images and for
+    the correctly classified ones alone (``sample_mode='only_correct_pred'``: an image whose
+    predicted class, the argmax of the model's output, is its label; ``update(..., keep=)``),
+    and optionally without the blank class (``exclude_empty``, again ``keep=``).
 
     Parameters
     ----------
@@ -125,6 +185,13 @@ class FiveBandScore(_MeanOfScores):
         :meth:`per_image_best` the mean over images of each image's best score over the sets.
         The reference uses 56.
     soft_delta : float, default=0.005
+    clamp : pair of floats (low, high), optional
+        Clip every attribution value to ``[low, high]`` before the channel sum and the
+        normalisation: the reference's clamped setting, ``clamp=(-0.1, 0.1)`` with
+        ``thresholds=(-0.9, -0.5, 0.5, 0.9)``, ``soft_steps=41``, ``soft_delta=0.01``
+        (:data:`~lightning_distill.attribution.functional.REFERENCE_CLAMP`,
+        :data:`~lightning_distill.attribution.functional.CLAMPED_THRESHOLDS`). In the
+        attribution's units: see :func:`~lightning_distill.functional.five_band_scores`.
     **kwargs
         Passed to :class:`torchmetrics.Metric`.
 
@@ -147,10 +214,21 @@ class FiveBandScore(_MeanOfScores):
     [1.0, 0.5]
     >>> {name: round(float(value), 3) for name, value in metric.per_image_best().items()}
     {'pixel_accuracy': 1.0, 'precision': 1.0, 'recall': 1.0}
+    >>> float(metric.std()["precision"])  # two identical images: no spread
+    0.0
+
+    Scoring the correctly classified images only, as the reference's analysis also does:
+
+    >>> correct = FiveBandScore(soft_steps=56)
+    >>> logits, labels = torch.tensor([[2.0, 0.1], [0.3, 0.9]]), torch.tensor([0, 0])
+    >>> correct.update(truth.clone(), truth, keep=logits.argmax(1) == labels)
+    >>> int(correct.count)
+    1
     """
 
     higher_is_better = None  # fpr is better low, the others high
     score_names = _SCORES
+    _nothing_kept = " or kept none of its images (keep)"
 
     def __init__(
         self,
@@ -159,6 +237,7 @@ class FiveBandScore(_MeanOfScores):
         ground_truth_thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
         soft_steps: int | None = None,
         soft_delta: float = 0.005,
+        clamp: tuple[float, float] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -166,6 +245,7 @@ class FiveBandScore(_MeanOfScores):
         self._ground_truth_thresholds = _check_thresholds(
             "ground_truth_thresholds", ground_truth_thresholds
         )
+        self.clamp = _check_clamp(clamp)
         self.thresholds = tuple(float(t) for t in thresholds)
         self.ground_truth_thresholds = tuple(float(t) for t in ground_truth_thresholds)
         self.soft_steps = soft_steps
@@ -175,6 +255,20 @@ class FiveBandScore(_MeanOfScores):
         # per score of _BEST_SCORES, the sum over images of each image's best over the sets
         self.add_state(
             "best_sum", torch.zeros(len(_BEST_SCORES), dtype=torch.float64), dist_reduce_fx="sum"
+        )
+        # sums of squares over images, for std(): of the scores per set, of each image's mean
+        # over the sets (the scores compute() averages) and of each image's bests. Sums, so
+        # that a sync or a merge adds them as it adds the sums
+        self.add_state("score_square_sum", torch.zeros_like(self.score_sum), dist_reduce_fx="sum")
+        self.add_state(
+            "soft_square_sum",
+            torch.zeros(len(self.score_names), dtype=torch.float64),
+            dist_reduce_fx="sum",
+        )
+        self.add_state(
+            "best_square_sum",
+            torch.zeros(len(_BEST_SCORES), dtype=torch.float64),
+            dist_reduce_fx="sum",
         )
 
     def __setattr__(self, name: str, value) -> None:
@@ -192,48 +286,74 @@ class FiveBandScore(_MeanOfScores):
 
     def _identity(self) -> str:
         # what the states depend on: the threshold sets themselves (soft_delta is no longer
-        # one of them without soft_steps), not how they were asked for
+        # one of them without soft_steps), not how they were asked for. The clamp only when
+        # set: the fingerprint of a metric without it stays that of the states saved before it
+        clamp = "" if self.clamp is None else f", clamp={self.clamp}"
         return (
             f"threshold_sets={self.threshold_sets.tolist()}, "
-            f"ground_truth_thresholds={self.ground_truth_thresholds}"
+            f"ground_truth_thresholds={self.ground_truth_thresholds}{clamp}"
         )
 
     def _configuration(self) -> str:
         sets = len(self.threshold_sets)
+        clamp = "" if self.clamp is None else f", clamp={self.clamp}"
         return (
             f"thresholds={self.thresholds}, ground_truth_thresholds="
             f"{self.ground_truth_thresholds}, soft_steps={self.soft_steps}, soft_delta="
-            f"{self.soft_delta}: {sets} threshold set{'s' if sets > 1 else ''}"
+            f"{self.soft_delta}{clamp}: {sets} threshold set{'s' if sets > 1 else ''}"
         )
 
-    def update(self, attribution: Tensor, ground_truth: Tensor) -> None:
-        """Add the scores of a batch of ``[N, C, H, W]`` maps and ``[N, H, W]`` ground truths."""
-        super().update(attribution, ground_truth)
+    def update(self, attribution: Tensor, ground_truth: Tensor, keep: Tensor | None = None) -> None:
+        """Add the scores of a batch of ``[N, C, H, W]`` maps and ``[N, H, W]`` ground truths.
 
-    def _scores(self, attribution: Tensor, ground_truth: Tensor) -> dict[str, Tensor]:
+        ``keep``, a bool ``[N]`` tensor, adds only the images where it is true, e.g.
+        ``logits.argmax(1) == labels`` for the correctly classified images (the reference's
+        ``only_correct_pred``) or ``labels != blank_class``. The whole batch is checked and
+        scored either way (an image left out is no cheaper); a batch that keeps no image
+        adds none. Keep a second metric without ``keep`` for the scores of all images.
+        """
+        super().update(attribution, ground_truth, keep)
+
+    def _scores(
+        self, attribution: Tensor, ground_truth: Tensor, keep: Tensor | None = None
+    ) -> dict[str, Tensor]:
         # the threshold sets are fixed: computed once, in __init__
-        return _five_band_with_sets(
-            attribution, ground_truth, self.threshold_sets, self._ground_truth_thresholds
+        scores = _five_band_with_sets(
+            attribution,
+            ground_truth,
+            self.threshold_sets,
+            self._ground_truth_thresholds,
+            self.clamp,
         )
+        if keep is None:
+            return scores
+        images = len(scores[self.score_names[0]])
+        keep = _check_keep(keep, images).to(scores[self.score_names[0]].device)
+        return {name: value[keep] for name, value in scores.items()}
 
     def _accumulate(self, scores: dict[str, Tensor]) -> None:
         super()._accumulate(scores)
-        best = torch.stack([scores[name].reshape(len(scores[name]), -1) for name in _BEST_SCORES])
-        self.best_sum += best.amax(-1).sum(1).to(self.best_sum)
+        # [score, image, set]
+        stacked = torch.stack([_columns(scores[name]) for name in self.score_names])
+        stacked = stacked.to(torch.float64)
+        self.score_square_sum += stacked.square().sum(1).to(self.score_square_sum)
+        self.soft_square_sum += stacked.mean(-1).square().sum(1).to(self.soft_square_sum)
+        best = torch.stack([stacked[self.score_names.index(name)] for name in _BEST_SCORES])
+        best = best.amax(-1)  # [score, image]
+        self.best_sum += best.sum(1).to(self.best_sum)
+        self.best_square_sum += best.square().sum(1).to(self.best_square_sum)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
-        # a state saved before the best sums were a state: its images' bests are unknown (NaN)
-        # unless it holds no image
-        if (
-            self._persistent.get("best_sum")
-            and prefix + "best_sum" not in state_dict
-            and isinstance(state_dict.get(prefix + "score_sum"), Tensor)
-        ):
+        # a state saved before the per-image bests and the sums of squares were states: its
+        # images' bests and spreads are unknown (NaN) unless it holds no image
+        if isinstance(state_dict.get(prefix + "score_sum"), Tensor):
             count = state_dict.get(prefix + "count")
             empty = isinstance(count, Tensor) and int(count) == 0
-            state_dict[prefix + "best_sum"] = torch.full_like(
-                self._defaults["best_sum"], 0.0 if empty else float("nan")
-            )
+            for name in _LATER_STATES:
+                if self._persistent.get(name) and prefix + name not in state_dict:
+                    state_dict[prefix + name] = torch.full_like(
+                        self._defaults[name], 0.0 if empty else float("nan")
+                    )
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _warn_before_update(self, method: str, what: str) -> None:
@@ -266,10 +386,8 @@ class FiveBandScore(_MeanOfScores):
         precision and best recall may come from different sets: the three are not the scores of
         one banding. This is not the best of the :meth:`curves` (which average over images
         first, and never exceed these); the false-positive rate has no best here, as in the
-        reference. The reference's standard deviations over images and its restriction to
-        correctly classified images are left to the caller (score the images apart with
-        :func:`~lightning_distill.functional.five_band_scores`, whose ``amax(-1)`` gives the
-        per-image bests). Without ``soft_steps`` (one set) it equals :meth:`compute`.
+        reference. Their standard deviations over images (the reference's ``sStdAu``...):
+        ``std("per_image_best")``. Without ``soft_steps`` (one set) it equals :meth:`compute`.
 
         Under DDP every process must call it (the sums are reduced across processes).
         """
@@ -278,6 +396,55 @@ class FiveBandScore(_MeanOfScores):
             if self.update_count > 0 and int(self.count) == 0:
                 self._means()  # its warning: every update was refused
             return dict(zip(_BEST_SCORES, self.best_sum / self.count))
+
+    def std(self, of: str = "compute", *, ddof: int = 0) -> dict[str, Tensor]:
+        """Standard deviation over images of the per-image scores whose mean ``of`` gives.
+
+        * ``"compute"``: of each image's score averaged over the threshold sets (its "soft"
+          score; the reference's ``sStdAmu``, ``sStdPmu``, ``sStdRmu``), all four scores,
+          scalars;
+        * ``"curves"``: of each image's score at each threshold set, ``[K]`` per score;
+        * ``"per_image_best"``: of each image's best over the sets (``sStdAu``, ``sStdPu``,
+          ``sStdRu``), scalars.
+
+        ``ddof=0`` divides the sum of squared deviations by the number of images ``n``, as the
+        reference's ``np.var(x) ** 0.5`` does; ``ddof=1`` by ``n - 1`` (NaN for ``n <= ddof``).
+        It is the spread of the images' scores, not the uncertainty of their mean (for images
+        drawn independently, that is about ``std(ddof=1) / sqrt(n)``). A large spread
+        with a middling mean can be an explainer right on some images and wrong on others, or
+        images of unequal difficulty (blank ones score 0): the number does not tell them apart.
+        Computed from float64 sums of the scores and of their squares (added under DDP and
+        merges as the means' sums are): for scores in ``[0, 1]`` the variance carries a
+        rounding error of about ``1e-16`` per update, so a spread below about
+        ``1e-8 * sqrt(updates)`` is not resolved (it may read as zero).
+
+        Under DDP every process must call it (the sums are reduced across processes).
+        """
+        of = check_choice("of", of, _SPREAD_OF)
+        ddof = check_integer("ddof", ddof, minimum=0)
+        self._warn_before_update("std", "the standard deviations are")
+        with self.sync_context():
+            if self.update_count > 0 and int(self.count) == 0:
+                self._means()  # its warning: every update was refused
+            elif 0 < int(self.count) <= ddof:
+                warnings.warn(
+                    f"std(ddof={ddof}) needs more than {ddof} image"
+                    f"{'s' if ddof > 1 else ''}; {type(self).__name__} has {int(self.count)}, "
+                    "so the standard deviations are NaN.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            if of == "curves":
+                names = self.score_names
+                spread = _spread(self.score_sum, self.score_square_sum, self.count, ddof)
+            elif of == "compute":
+                names = self.score_names
+                sums = self.score_sum.mean(-1)  # per score, the sum of the images' soft scores
+                spread = _spread(sums, self.soft_square_sum, self.count, ddof)
+            else:
+                names = _BEST_SCORES
+                spread = _spread(self.best_sum, self.best_square_sum, self.count, ddof)
+            return dict(zip(names, spread))
 
     def _curves(self) -> dict[str, Tensor]:
         return dict(zip(self.score_names, self._means()))

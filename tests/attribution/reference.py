@@ -28,11 +28,15 @@ def band(x: np.ndarray, thresholds) -> np.ndarray:
     return out
 
 
-def five_band_one(h: np.ndarray, h0: np.ndarray, thresholds, thresholds0) -> dict:
-    """Scores of one ``(C, H, W)`` map ``h`` against one ``(H, W)`` ground truth ``h0``."""
+def five_band_one(h: np.ndarray, h0: np.ndarray, thresholds, thresholds0, clamp=None) -> dict:
+    """Scores of one ``(C, H, W)`` map ``h`` against one ``(H, W)`` ground truth ``h0``;
+    ``clamp=(low, high)``: the reference's ``clamp_then_sum_pixels_over_channels``, every value
+    clipped first (``np.clip`` with Python floats keeps a float32 map float32)."""
     h = np.asarray(h)
     if h.dtype not in (np.float32, np.float64):
         h = h.astype(np.float64)
+    if clamp is not None:
+        h = np.clip(h, clamp[0], clamp[1])
     if np.all(h == 0):
         h = h.sum(axis=0)
     else:
@@ -65,7 +69,9 @@ def soft_threshold_sets(thresholds, steps: int, delta: float) -> list[np.ndarray
     return sets
 
 
-def five_band(attribution, ground_truth, thresholds, thresholds0, steps=None, delta=0.005):
+def five_band(
+    attribution, ground_truth, thresholds, thresholds0, steps=None, delta=0.005, clamp=None
+):
     """``{score: array [N] or [N, K]}`` over a batch, image by image."""
     attribution = np.asarray(attribution)
     if attribution.ndim == 3:
@@ -75,9 +81,24 @@ def five_band(attribution, ground_truth, thresholds, thresholds0, steps=None, de
     out = {name: np.zeros((len(attribution), len(sets))) for name in names}
     for n in range(len(attribution)):
         for k, current in enumerate(sets):
-            scores = five_band_one(attribution[n], ground_truth[n], current, thresholds0)
+            scores = five_band_one(attribution[n], ground_truth[n], current, thresholds0, clamp)
             for name in names:
                 out[name][n, k] = scores[name]
     if steps is None:
         out = {name: value[:, 0] for name, value in out.items()}
+    return out
+
+
+def stats_across_images(per_image: dict, keep=None) -> dict:
+    """The version-1 analysis' statistics over images (``get_stats_across_samples`` in
+    ``xai_basic/legacy/srcV1/analysis/xai_analysis.py``) of ``five_band`` scores ``[N, K]``:
+    per image the mean over the sets (``Amu``, ``Pmu``, ``Rmu``) and the best (``Au``, ``Pu``,
+    ``Ru``); over the images (those where ``keep`` is true: its ``only_correct_pred``) their
+    ``np.mean`` and ``np.var(x) ** 0.5``."""
+    out = {}
+    for name, table in per_image.items():
+        table = np.asarray(table) if keep is None else np.asarray(table)[np.asarray(keep)]
+        for kind, values in (("mu", table.mean(axis=1)), ("u", table.max(axis=1))):
+            out[f"ave_{kind}/{name}"] = np.mean(values)
+            out[f"std_{kind}/{name}"] = np.var(values) ** 0.5
     return out

@@ -36,6 +36,19 @@ def no_nan(result) -> None:
         assert not bool(torch.isnan(torch.as_tensor(value, dtype=torch.float64)).any())
 
 
+def _kept_images(keep) -> int:
+    """The number of images a FiveBandScore adds from a batch of three under ``keep``."""
+    metric = FiveBandScore()
+    metric.update(_MAPS, _TRUTH, keep=keep)
+    return int(metric.count)
+
+
+def _spread(**kwargs):
+    metric = FiveBandScore(soft_steps=2)
+    metric.update(_MAPS, _TRUTH)
+    return metric.std(**kwargs)
+
+
 ROWS = [
     Row(
         "five_band_scores",
@@ -96,7 +109,23 @@ ROWS = [
         anything,
         no_nan,
     ),
+    Row(
+        "five_band_scores",
+        lambda v: five_band_scores(_MAPS, _TRUTH, clamp=v),
+        ("clamp",),
+        st.one_of(anything, st.lists(st.floats(-1, 1), min_size=1, max_size=3)),
+        no_nan,
+    ),
     Row("FiveBandScore", lambda v: FiveBandScore(soft_steps=v), ("soft_steps",), anything),
+    Row(
+        "FiveBandScore.update",
+        lambda v: _kept_images(keep=v),
+        ("keep",),
+        st.one_of(tensor_or_other(shapes=[(3,), (2,), (3, 1), ()]), st.lists(st.booleans())),
+        lambda count: 0 <= count <= 3,
+    ),
+    Row("FiveBandScore.std", lambda v: _spread(of=v), ("of",), anything, no_nan),
+    Row("FiveBandScore.std", lambda v: _spread(ddof=v), ("ddof",), anything),
     Row(
         "loss_gradient",
         lambda v: loss_gradient(_TEACHER, _X, v),

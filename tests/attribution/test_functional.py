@@ -605,3 +605,101 @@ def test_five_band_scores_a_float64_map_whose_channels_sum_past_its_range():
     scores = five_band_scores(attribution, truth, soft_steps=3)
     expected = five_band_scores(attribution / 2.0**1000, truth, soft_steps=3)
     assert all(torch.equal(scores[name], expected[name]) for name in scores)
+
+
+# ------------------------------------------------------------- five bands, clamped setting
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_clamped_setting_matches_reference_port(dtype):
+    # the version-1 code's XAI_SETTING_0002: every value clipped to [-0.1, 0.1], then summed
+    # over channels and divided by the largest magnitude; its thresholds, 41 sets 0.01 apart
+    from lightning_distill.attribution.functional import CLAMPED_THRESHOLDS, REFERENCE_CLAMP
+
+    rng = np.random.default_rng(4)
+    truth = cell_truth(5, 12, seed=5).astype(dtype)
+    # values of the scale of the bounds (most clipped in image 0, none in image 3), on the
+    # bounds themselves (image 1), the all-zero map (image 2) and a negative one (image 4)
+    attribution = rng.normal(scale=0.1, size=(5, 3, 12, 12)) + 0.15 * truth[:, None]
+    attribution[0] *= 10
+    attribution[1] = np.round(attribution[1] / 0.05) * 0.05
+    attribution[2] = 0.0
+    attribution[3] *= 0.2
+    attribution[4] = -np.abs(attribution[4])
+    attribution = attribution.astype(dtype)
+    kwargs = {"soft_steps": 41, "soft_delta": 0.01, "thresholds": CLAMPED_THRESHOLDS}
+    expected = reference.five_band(
+        attribution, truth, CLAMPED_THRESHOLDS, (-0.7, -0.3, 0.3, 0.7), 41, 0.01, REFERENCE_CLAMP
+    )
+    found = five_band_scores(
+        torch.from_numpy(attribution), torch.from_numpy(truth), clamp=REFERENCE_CLAMP, **kwargs
+    )
+    for name, value in expected.items():
+        np.testing.assert_array_equal(found[name].numpy(), value, err_msg=name)
+    unclamped = five_band_scores(torch.from_numpy(attribution), torch.from_numpy(truth), **kwargs)
+    # a map within the bounds scores as without the clamp; a clipped one need not
+    within = bool(np.abs(attribution[3]).max() <= 0.1)
+    assert within and not bool(np.abs(attribution[0]).max() <= 0.1)
+    for name in found:
+        np.testing.assert_array_equal(found[name][3].numpy(), unclamped[name][3].numpy())
+    assert not torch.equal(found["pixel_accuracy"][0], unclamped["pixel_accuracy"][0])
+
+
+def test_clamped_setting_by_hand():
+    # one 1 x 4 map, clamp (-0.1, 0.1), thresholds (-0.9, -0.5, 0.5, 0.9); truth 0 / 0.9 / -0.9
+    # in bands 0, 2, -2 of the default ground-truth thresholds
+    maps = torch.tensor([[[[0.05, 0.2, -0.3, 0.0]]]], dtype=torch.float64)
+    truth = torch.tensor([[[0.0, 0.9, -0.9, 0.0]]], dtype=torch.float64)
+    kwargs = {"thresholds": (-0.9, -0.5, 0.5, 0.9)}
+    # clipped: 0.05 0.1 -0.1 0 -> / 0.1: 0.5 1 -1 0 -> bands 0 2 -2 0: all right, TP 2
+    clamped = five_band_scores(maps, truth, clamp=(-0.1, 0.1), **kwargs)
+    assert float(clamped["pixel_accuracy"][0]) == 1.0
+    assert float(clamped["precision"][0]) == pytest.approx(2 / (2 + EPS), rel=1e-15)
+    assert float(clamped["recall"][0]) == pytest.approx(2 / (2 + EPS), rel=1e-15)
+    # unclipped: / 0.3: 0.17 0.67 -1 0 -> bands 0 1 -2 0: TP 1, FP 1 (band 1 on 2), FN 0
+    plain = five_band_scores(maps, truth, **kwargs)
+    assert float(plain["pixel_accuracy"][0]) == 0.75
+    assert float(plain["precision"][0]) == pytest.approx(1 / (2 + EPS), rel=1e-15)
+    assert float(plain["recall"][0]) == pytest.approx(1 / (1 + EPS), rel=1e-15)
+    # the bounds are in the map's units: a tenth of the map is not clipped, and scores as the
+    # unclamped map (whose scores do not depend on its scale)
+    tenth = five_band_scores(maps / 10, truth, clamp=(-0.1, 0.1), **kwargs)
+    assert all(torch.equal(tenth[name], plain[name]) for name in plain)
+    # a one-sided clamp keeps the positive evidence only: -0.3 -> 0, band 0 on the truth's -2
+    positive = five_band_scores(maps, truth, clamp=(0.0, 0.1), **kwargs)
+    assert float(positive["pixel_accuracy"][0]) == 0.75
+    assert float(positive["recall"][0]) == pytest.approx(1 / (2 + EPS), rel=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("clamp", "error", "match"),
+    [
+        ((0.1, -0.1), ValueError, r"clamp must be None or a pair \(low, high\).*got \(0.1, -0.1\)"),
+        ((0.05, 0.1), ValueError, r"low <= 0 <= high"),
+        ((-0.1, -0.05), ValueError, r"low <= 0 <= high"),
+        ((0.0, 0.0), ValueError, r"low < high"),
+        ((-0.1, 0.0, 0.1), ValueError, r"clamp must be None or a pair"),
+        ((-0.1, float("nan")), ValueError, r"clamp\[1\] must be a finite number"),
+        ((-0.1, "0.1"), TypeError, r"clamp\[1\] must be a real number"),
+        ("ab", TypeError, r"clamp must be None or a pair"),
+        (0.1, TypeError, r"clamp must be None or a pair"),
+    ],
+)
+def test_bad_clamp_is_refused_by_name(clamp, error, match):
+    from lightning_distill.metrics import FiveBandScore
+
+    maps = torch.rand(2, 3, 8, 8)
+    with pytest.raises(error, match=match):
+        five_band_scores(maps, torch.zeros(2, 8, 8), clamp=clamp)
+    with pytest.raises(error, match=match):
+        FiveBandScore(clamp=clamp)
+
+
+def test_clamp_refuses_non_finite_maps_and_leaves_the_input_as_it_is():
+    # clipping would turn an infinity into a bound: refused as without the clamp
+    maps = torch.randn(2, 3, 5, 5)
+    maps[1, 2, 0, 0] = float("inf")
+    with pytest.raises(ValueError, match="attribution must be finite"):
+        five_band_scores(maps, torch.zeros(2, 5, 5), clamp=(-0.1, 0.1))
+    maps = torch.randn(2, 3, 5, 5, dtype=torch.float32)
+    copy = maps.clone()
+    five_band_scores(maps, torch.zeros(2, 5, 5), clamp=(-0.1, 0.1))
+    assert torch.equal(maps, copy)
