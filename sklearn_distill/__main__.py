@@ -926,33 +926,101 @@ def _utf8_garbled(path, encoding: str) -> tuple[str, str] | None:
     return (word, read) if read != word else None
 
 
-def _c1_garbled(path, encoding: str) -> tuple[str | None, str] | None:
-    """``(as written, as read)``: a word of a file that holds bytes 0x80-0x9F, which
-    ``encoding`` (latin-1) reads as C1 control characters, as Windows' cp1252 reads it (its
-    euro sign, curly quotes and dashes: ``5€`` read as ``'5\\x80'``) and as
-    ``encoding`` does; ``as written`` is None when the file is not cp1252 text either. None
-    when the file holds no such byte or cannot be read, or ``encoding`` is not latin-1."""
-    if codecs.lookup(encoding).name != "iso8859-1":
+#: The bytes that a code page of the ISO 8859 family reads as C1 control characters.
+_C1_BYTES = bytes(range(0x80, 0xA0))
+
+#: The Windows code page that is kin to a one-byte encoding reading bytes 0x80-0x9F as C1
+#: controls (keyed by Python's codec name), and where its text is written: Windows puts
+#: punctuation (curly quotes, dashes, the euro sign) and some letters at those bytes, so a
+#: file that holds them and was read so is, nearly always, Windows text read with its ISO
+#: cousin. The WHATWG Encoding Standard, which browsers follow, reads the labels iso-8859-1,
+#: iso-8859-9 and iso-8859-11 (tis-620) as windows-1252, -1254 and -874 for this reason; the
+#: others pair each part of ISO 8859 with the Windows code page Microsoft made for the same
+#: script (cp1252 holds latin-9's letters too). None of these reads a byte as a C1 control:
+#: Python's decoders refuse the bytes they leave unassigned.
+_WINDOWS_KIN = {
+    "iso8859-1": ("cp1252", "Western Europe"),
+    "iso8859-15": ("cp1252", "Western Europe"),
+    "iso8859-2": ("cp1250", "Central Europe"),
+    "iso8859-5": ("cp1251", "Cyrillic script"),
+    "iso8859-6": ("cp1256", "Arabic script"),
+    "iso8859-7": ("cp1253", "Greek"),
+    "iso8859-8": ("cp1255", "Hebrew"),
+    "iso8859-9": ("cp1254", "Turkish"),
+    "iso8859-11": ("cp874", "Thai"),
+    "tis-620": ("cp874", "Thai"),
+    "iso8859-13": ("cp1257", "the Baltic languages"),
+}
+
+
+def _reads_c1_controls(encoding: str) -> bool:
+    """Whether ``encoding`` reads every byte 0x80-0x9F as the C1 control character of that
+    code (U+0080-U+009F), as latin-1 and the rest of the ISO 8859 family do."""
+    try:
+        return _C1_BYTES.decode(encoding) == _C1_BYTES.decode("latin-1")
+    except (LookupError, UnicodeError):
+        return False
+
+
+#: A byte that the ISO 8859 family reads as a C1 control, and what ends a word around it.
+_C1_BYTE = re.compile(rb"[\x80-\x9f]")
+_WORD_END = re.compile(rb"[\s,;|\"']")
+#: The longest word shown on either side of the byte.
+_WORD_REACH = 40
+
+
+def _word_around(text: bytes, at: int) -> bytes:
+    """The word (between separators, spaces and quotes) of ``text`` that holds byte ``at``,
+    cut ``_WORD_REACH`` bytes either side."""
+    start = max(0, at - _WORD_REACH)
+    ends = [found.end() for found in _WORD_END.finditer(text, start, at)]
+    end = _WORD_END.search(text, at, at + _WORD_REACH + 1)
+    return text[ends[-1] if ends else start : at + _WORD_REACH + 1 if end is None else end.start()]
+
+
+def _c1_garbled(path, encoding: str) -> tuple[str | None, str, str | None] | None:
+    """``(as written, as read, kin)``: a word of a file that holds bytes 0x80-0x9F, which
+    ``encoding`` (latin-1, or another of the ISO 8859 family) reads as C1 control characters,
+    as ``kin``, the Windows code page kin to ``encoding`` (cp1252 for latin-1), reads it (its
+    euro sign, curly quotes and dashes: ``5€`` read as ``'5\\x80'``) and as ``encoding``
+    does; ``as written`` is None when the file is not ``kin`` text either, or ``encoding``
+    has no Windows kin (``kin`` is None then). None when the file holds no such byte or
+    cannot be read, or ``encoding`` reads those bytes otherwise."""
+    if not _reads_c1_controls(encoding):
         return None
+    kin = _WINDOWS_KIN.get(codecs.lookup(encoding).name, (None,))[0]
     word = None
-    cp1252 = codecs.getincrementaldecoder("cp1252")()
     try:
         with open(path, "rb") as handle:
-            # in pieces: the file may be large
+            # in pieces, the file may be large; the word around the first such byte is read
+            # with the end of the piece before and the start of the next
+            carried = b""
             for piece in iter(lambda: handle.read(1 << 20), b""):
-                if word is None:
-                    found = re.search(rb"[^\s,;|\"']*[\x80-\x9f][^\s,;|\"']*", piece)
-                    word = None if found is None else found.group()
-                if word is not None:
-                    cp1252.decode(piece)
-            cp1252.decode(b"", final=True)
+                # bytes.translate deletes them in a seventh of the time a search takes
+                found = None
+                if len(piece.translate(None, _C1_BYTES)) != len(piece):
+                    found = _C1_BYTE.search(piece)
+                if found is not None:
+                    text = carried + piece + handle.read(_WORD_REACH)
+                    word = _word_around(text, len(carried) + found.start())
+                    break
+                carried = piece[-_WORD_REACH:]
+        if word is None:
+            return None
+        read = word.decode(encoding, errors="replace")
+        if kin is None:
+            return None, read, None
+        # the whole file must be text of the kin, not the word alone
+        windows = codecs.getincrementaldecoder(kin)()
+        with open(path, "rb") as handle:
+            for piece in iter(lambda: handle.read(1 << 20), b""):
+                windows.decode(piece)
+            windows.decode(b"", final=True)
     except OSError:
         return None
     except UnicodeDecodeError:
-        return (None, word.decode(encoding)) if word is not None else None
-    if word is None:
-        return None
-    return word.decode("cp1252", errors="replace"), word.decode(encoding)
+        return None, read, kin
+    return word.decode(kin), read, kin
 
 
 def _first_line(path) -> str | None:
@@ -1032,18 +1100,27 @@ def _read_csv(args, parser):
 
     garbled = _c1_garbled(args.data, args.encoding)
     if garbled is not None:
-        # latin-1 reads every byte, so a Windows file's euro signs and curly quotes (bytes
-        # 0x80-0x9F in cp1252) had become invisible control characters in names and cells
-        written, read = garbled
+        # latin-1 and the rest of ISO 8859 read every byte, so a Windows file's euro signs and
+        # curly quotes (bytes 0x80-0x9F in cp1252) had become invisible control characters in
+        # names and cells
+        written, read, kin = garbled
+        if written is not None:
+            advice = f" ({written!r} read as {read!r}): it is Windows text; pass --encoding {kin}."
+        elif kin is not None:
+            region = _WINDOWS_KIN[codecs.lookup(args.encoding).name][1]
+            advice = (
+                f" ({read!r}), and it is not {kin} text either: pass the file's own encoding "
+                f"(--encoding {kin} for Windows text in {region})."
+            )
+        else:
+            advice = (
+                f" ({read!r}), which text in {args.encoding} does not hold: pass the file's own "
+                "encoding (a Windows code page, cp1250 to cp1258 or cp874, if it was saved on "
+                "Windows)."
+            )
         parser.error(
             f"{args.data!r} holds bytes 0x80-0x9F, which --encoding {args.encoding} reads as "
-            "control characters"
-            + (
-                f" ({written!r} read as {read!r}): it is Windows text; pass --encoding cp1252."
-                if written is not None
-                else f" ({read!r}), and it is not cp1252 text either: pass the file's own "
-                "encoding (--encoding cp1252 for Windows text in Western Europe)."
-            )
+            "control characters" + advice
         )
 
     def read(**options):

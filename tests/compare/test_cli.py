@@ -1250,6 +1250,123 @@ def test_windows_text_is_not_read_as_latin_1(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
+    ("encoding", "kin", "written"),
+    [
+        ("iso-8859-15", "cp1252", "5\N{EURO SIGN}"),
+        ("iso-8859-2", "cp1250", "\N{LATIN CAPITAL LETTER S WITH CARON}ibenik"),
+        ("iso-8859-5", "cp1251", "\N{CYRILLIC CAPITAL LETTER LJE}ubljana"),
+        ("iso-8859-6", "cp1256", "\N{ARABIC LETTER PEH}\N{ARABIC LETTER ALEF}rs"),
+        ("iso-8859-7", "cp1253", "\N{LEFT DOUBLE QUOTATION MARK}\N{GREEK SMALL LETTER ALPHA}"),
+        ("iso-8859-8", "cp1255", "\N{LEFT DOUBLE QUOTATION MARK}\N{HEBREW LETTER SHIN}"),
+        ("latin5", "cp1254", "\N{LATIN CAPITAL LETTER I WITH DOT ABOVE}zmir\N{EN DASH}Ankara"),
+        ("iso-8859-13", "cp1257", "\N{DOUBLE LOW-9 QUOTATION MARK}Vilnius"),
+        ("tis-620", "cp874", "\N{THAI CHARACTER KO KAI}\N{HORIZONTAL ELLIPSIS}"),
+    ],
+)
+def test_windows_text_is_not_read_with_its_iso_8859_cousin(encoding, kin, written, tmp_path):
+    # each ISO 8859 part reads bytes 0x80-0x9F as C1 controls, where the Windows code page of
+    # the same script writes letters and punctuation: Windows text read so had lost them
+    # silently (latin-1 alone was checked)
+    frame = _audit_frame()
+    frame["place"] = np.where(np.arange(len(frame)) % 2, written, "plain")
+    path = tmp_path / "windows.csv"
+    frame.to_csv(path, index=False, encoding=kin)
+    base = ["audit", str(path), "--score", "risk", "--label", "outcome"]
+    base += ["--features", "age", "place"]
+    read = written.encode(kin).decode(encoding)
+    assert any("\x80" <= letter <= "\x9f" for letter in read)
+    err = _refusal([*base, "--encoding", encoding])
+    assert f"holds bytes 0x80-0x9F, which --encoding {encoding} reads as control" in err
+    assert f"({written!r} read as {read!r}): it is Windows text; pass --encoding {kin}." in err
+    assert set(_read([*base, "--encoding", kin]).X["place"]) == {written, "plain"}
+    # a byte the Windows code page leaves unassigned (cp1256 assigns all): not its text either
+    unassigned = [b for b in range(0x80, 0x100) if _undefined(bytes([b]), kin)]
+    assert bool(unassigned) == (kin != "cp1256")
+    if unassigned:
+        path.write_bytes(path.read_bytes().replace(b"plain", b"pl" + bytes(unassigned[:1])))
+        err = _refusal([*base, "--encoding", encoding])
+        assert (
+            f"and it is not {kin} text either: pass the file's own encoding (--encoding {kin}"
+            in (err)
+        )
+    # text of the ISO encoding that holds no such byte is read in it as before
+    frame["place"] = np.where(np.arange(len(frame)) % 2, "plain", "text")
+    frame.to_csv(path, index=False, encoding=encoding)
+    assert set(_read([*base, "--encoding", encoding]).X["place"]) == {"plain", "text"}
+
+
+def _refusal(argv) -> str:
+    """The message with which the command line's reading of the data refuses ``argv``."""
+    import contextlib
+    import io
+
+    stream = io.StringIO()
+    with pytest.raises(SystemExit), contextlib.redirect_stderr(stream):
+        _read(argv)
+    return stream.getvalue()
+
+
+def _undefined(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def test_the_c1_check_covers_the_codecs_that_read_c1_controls():
+    # found from the codec, not from a list: every part of ISO 8859 that Python has, and no
+    # Windows code page; the kin offered reads no byte as a C1 control
+    from sklearn_distill.__main__ import _WINDOWS_KIN, _reads_c1_controls
+
+    parts = [f"iso-8859-{n}" for n in (*range(1, 12), *range(13, 17))]
+    assert all(_reads_c1_controls(name) for name in [*parts, "tis-620", "latin-1"])
+    windows = ["cp874", *(f"cp125{n}" for n in range(9)), "utf-8", "mac-roman", "cp437"]
+    assert not any(_reads_c1_controls(name) for name in windows)
+    for iso, (kin, _) in _WINDOWS_KIN.items():
+        assert _reads_c1_controls(iso)
+        read = [bytes([b]).decode(kin, "ignore") for b in range(0x80, 0xA0)]
+        assert not any("\x80" <= letter <= "\x9f" for letter in "".join(read)), kin
+
+
+def test_the_c1_check_reads_a_large_file_whole(tmp_path):
+    # the file is read in pieces of 1 MiB: a word across two pieces is shown whole, and the
+    # Windows code page must read the whole file, not only from the first byte 0x80-0x9F on
+    from sklearn_distill.__main__ import _c1_garbled
+
+    path = tmp_path / "large.csv"
+    filler = b"a,b\n" * ((1 << 20) // 4 - 1) + b"12,"  # the word starts 1 byte short of 1 MiB
+    path.write_bytes(filler + b"ab\x80cd,1\n")
+    assert _c1_garbled(path, "latin-1") == ("ab\N{EURO SIGN}cd", "ab\x80cd", "cp1252")
+    assert _c1_garbled(path, "iso-8859-7") == ("ab\N{EURO SIGN}cd", "ab\x80cd", "cp1253")
+    # greek text of iso-8859-7 (0xAA, which cp1253 leaves unassigned) before the byte 0x80:
+    # not cp1253 text, and not said to be
+    path.write_bytes(b"\xaa,b\n" + filler + b"ab\x80cd,1\n")
+    assert _c1_garbled(path, "iso-8859-7") == (None, "ab\x80cd", "cp1253")
+    # no such byte: nothing to say, as for a file of another encoding
+    path.write_bytes(filler + b"caf\xe9,1\n")
+    assert _c1_garbled(path, "latin-1") is None and _c1_garbled(path, "cp1252") is None
+
+
+def test_an_iso_8859_part_without_a_windows_kin_still_refuses_c1_bytes(tmp_path):
+    # iso-8859-16 (Romanian, among others) has no Windows code page of its own: refused all
+    # the same, without a code page to pass
+    frame = _audit_frame()
+    frame["place"] = np.where(
+        np.arange(len(frame)) % 2, "Ia\N{LATIN SMALL LETTER S WITH COMMA BELOW}i", "x"
+    )
+    path = tmp_path / "romanian.csv"
+    frame.to_csv(path, index=False, encoding="iso-8859-16")
+    base = ["audit", str(path), "--score", "risk", "--label", "outcome"]
+    base += ["--features", "age", "place", "--encoding", "iso-8859-16"]
+    assert "Ia\N{LATIN SMALL LETTER S WITH COMMA BELOW}i" in set(_read(base).X["place"])
+    path.write_bytes(path.read_bytes().replace(b"Ia", b"\x93Ia"))
+    err = _refusal(base)
+    assert "which --encoding iso-8859-16 reads as control characters ('\\x93Ia" in err
+    assert "which text in iso-8859-16 does not hold: pass the file's own encoding" in err
+
+
+@pytest.mark.parametrize(
     ("encoding", "mark"),
     [
         ("utf-16-le", codecs.BOM_UTF16_LE),
