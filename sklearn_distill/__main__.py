@@ -83,6 +83,21 @@ class _AuditParser(argparse.ArgumentParser):
     #: the arguments as given, set by main()
     raw = ()
 
+    def add_argument(self, *args, **kwargs):
+        action = super().add_argument(*args, **kwargs)
+        # each option's action, to tell one that takes a value from a flag
+        self.__dict__.setdefault("actions", {}).update(dict.fromkeys(action.option_strings, action))
+        return action
+
+    def action_of(self, word):
+        """The action of the option ``word`` names, as the parser reads it: the whole name or
+        the start of one alone (``--qui`` for ``--quiet``); None for no option."""
+        actions = self.__dict__.get("actions", {})
+        if word in actions:
+            return actions[word]
+        named = [name for name in actions if word.startswith("--") and name.startswith(word)]
+        return actions[named[0]] if len(named) == 1 else None
+
     #: stands in for a value of exactly ``--`` given as ``--option=--`` (a missing-value text
     #: of some exports): argparse drops such a value as its end-of-options marker, silently
     _DASHES = "\x00--"
@@ -169,6 +184,64 @@ def _dashed_after(raw, option):
     return raw[after] if read_as_an_option(raw[after]) else None
 
 
+def _options_after_columns(raw, names):
+    """The positions in ``raw`` of the words of ``names`` (columns named like options, read as
+    options) that stand where the parser ended a list of columns: right after ``--features``,
+    ``--categorical`` or ``--numeric`` or one of their values, where a column may have been
+    meant (``--cv`` in ``--features age --cv 2``). A word elsewhere (``--cv 2 --features
+    age``), or given as ``--cv=2``, is the option's, whatever the file's columns."""
+    found = []
+    listing = False
+    for position, word in enumerate(raw):
+        if listing and word in names:
+            found.append(position)
+        if word.split("=", 1)[0] in _MANY_VALUES[:3]:
+            listing = True
+        elif read_as_an_option(word):
+            listing = False
+    return found
+
+
+def _read_as_options_only(raw, positions, parser):
+    """``raw`` with the options at ``positions`` given where no column can be meant: those
+    of values with their values after ``=`` (``--cv=2``), flags before the first list of
+    columns (``--quiet --features age``)."""
+    words = list(raw)
+    flags = []
+    for position in reversed(positions):
+        action = parser.action_of(words[position])
+        if action is None or action.nargs == 0:
+            flags.insert(0, words.pop(position))
+            continue
+        option = words[position]
+        values = list(
+            itertools.takewhile(lambda w: not read_as_an_option(w), words[position + 1 :])
+        )
+        values = values[:1] if action.nargs is None else values  # the several extend their list
+        if not values:  # the parser refuses an option without its value before this
+            continue
+        words[position : position + 1 + len(values)] = [f"{option}={value}" for value in values]
+    first = next(i for i, w in enumerate(words) if w.split("=", 1)[0] in _MANY_VALUES[:3])
+    words[first:first] = flags
+    return words
+
+
+def _options_meant_as_columns(raw, names, parser):
+    """``(options, words)``: the words of ``names`` (columns named like options) that ``raw``
+    gives where a column may have been meant (``_options_after_columns``), and ``raw`` with
+    each given where none is (``_read_as_options_only``). A flag moved from the end of a list
+    leaves the word after it there (``--quiet --cv 2`` after the features), which is found in
+    turn."""
+    words, options = list(raw), []
+    for _ in range(len(words)):
+        positions = _options_after_columns(words, names)
+        if not positions:
+            break
+        options += [words[p] for p in positions]
+        words = _read_as_options_only(words, positions, parser)
+    return list(dict.fromkeys(options)), words
+
+
 def _data_read_as_a_value(raw):
     """``(option, value)`` where the last value of an option of several values names a file
     that exists or ends in .csv, .tsv or .txt; else None."""
@@ -201,7 +274,12 @@ def _parser(prog=None):
         epilog=(
             "Run without --features to list the file's columns, with those that look unsafe "
             "(identifiers, dates, columns derived from the score, columns that predict the "
-            "label alone) and a command line that leaves them out."
+            "label alone) and a command line that leaves them out. A column whose name begins "
+            "with '-' is named after '=', as --features=-x (each feature so, or beside a list: "
+            "--features age --features=-x), --groups=-x; '--' does not make the words after "
+            "it columns. Where the file has a column named like an option and the option is "
+            "given right after the features (--features age --cv 2), the command refuses to "
+            "guess which is meant: give the option as --cv=2, or before --features."
         ),
     )
     audit.add_argument("data", help="CSV file with one row per case")
@@ -1869,19 +1947,22 @@ def _read_audit_data(args, parser, say):
     # a column named like an option ("--quiet") given after --features is read as that option:
     # the audit would run without it, silently
     # (one given as --features=NAME is among the features, and the word is the option's)
-    option_like = [
-        c
-        for c in frame.columns
-        if str(c).startswith("-")
-        and str(c) in getattr(args, "argv", ())
-        and str(c) not in args.features
-    ]
+    # Only where a column could have been meant: an option given elsewhere, or as --cv=2, is
+    # the option's, and a file's column cannot take it away
+    typed = list(getattr(args, "argv", ()))
+    named = {str(c) for c in frame.columns if read_as_an_option(str(c))} - set(args.features)
+    option_like, as_options = _options_meant_as_columns(typed, named, parser)
     if option_like:
-        meant = typed_back("--features", [*dict.fromkeys(args.features), *map(str, option_like)])
+        meant = typed_back("--features", [*dict.fromkeys(args.features), *option_like])
+        options = " and ".join(option_like)
+        either = "the option" if len(option_like) == 1 else "the options"
+        command = shlex.join(as_options)
         parser.error(
             f"columns {', '.join(map(repr, option_like))} of {args.data} are named like options, "
             "and the command line reads them as options, not as --features: give each feature "
-            f"as --features=NAME ({meant}), or rename them in the file."
+            f"as --features=NAME ({meant}), or rename them in the file. If you meant {either} "
+            f"{options}, give {'it' if len(option_like) == 1 else 'them'} where no column is "
+            f"meant, after '=' or before --features: {args.prog} {command}"
         )
     features = list(dict.fromkeys(args.features))
     unknown = [c for c in features if c not in frame.columns]
@@ -2433,10 +2514,11 @@ def _findings_text(audit, test, comparison, data_lines=(), runs=5):
     return "\n".join(lines)
 
 
-def _unrecognised_message(raw, extras) -> str:
+def _unrecognised_message(raw, extras, features=()) -> str:
     """argparse's message for arguments no option takes, and, where one of them follows
     ``--features`` and begins with a dash, that it may be a column named like an option (the
-    command line reads ``-p`` as an option, and none is called that)."""
+    command line reads ``-p`` as an option, and none is called that), with the ``--features``
+    to type (``features``: those the parser read)."""
     text = f"unrecognized arguments: {' '.join(extras)}"
     # "--features=--cv group": the form with "=" takes one value, and "group" is left over
     for position, word in enumerate(raw):
@@ -2455,13 +2537,23 @@ def _unrecognised_message(raw, extras) -> str:
     if "--features" not in raw:
         return text
     after = raw[raw.index("--features") + 1 :]
+    if "--" in extras and "--" in after:
+        # "--features age -- --cv": no end-of-options marker before columns named like options
+        columns = extras[extras.index("--") + 1 :]
+        meant = shlex.join(option_tokens("--features", [*dict.fromkeys(features), *columns]))
+        return text + (
+            ". '--' does not make the words after it columns; a column named like an option "
+            f"is given as --features=NAME: type the features as {meant}"
+        )
     dashed = [extra for extra in extras if extra.startswith("-") and extra in after]
     if dashed:
+        meant = shlex.join(option_tokens("--features", [*dict.fromkeys(features), *dashed]))
         text += (
             f". If {', '.join(map(repr, dashed))} "
             + ("is a column" if len(dashed) == 1 else "are columns")
             + " to audit: the command line reads a name that begins with '-' as an option, "
-            "not as one of --features; rename the column in the file. Otherwise "
+            f"not as one of --features; give each feature as --features=NAME ({meant}), or "
+            "rename the column in the file. Otherwise "
             + ("it is" if len(dashed) == 1 else "they are")
             + " no option of this command (--help lists them; the report's path is --out)."
         )
@@ -2490,7 +2582,7 @@ def main(argv=None, *, prog=None):
     args, extras = parser.parse_known_args(raw)
     if extras:
         (audit_parser if args.command == "audit" else parser).error(
-            _unrecognised_message(raw, extras)
+            _unrecognised_message(raw, extras, getattr(args, "features", None) or ())
         )
     args.prog = parser.prog
     args.argv = raw

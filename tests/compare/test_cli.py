@@ -1478,6 +1478,86 @@ def test_a_column_named_like_an_option_is_audited_as_features_equals_name(
     assert list(audits[0].feature_names_in_) == ["--cv", "group"] and audits[0].cv == 2
 
 
+def _read_typed(argv):
+    """The parsed options and the command line's reading of the data, for ``argv`` as typed
+    (the checks of words read as options see them)."""
+    from sklearn_distill.__main__ import _parser, _read_audit_data
+
+    parser, audit_parser = _parser("sklearn-distill")
+    args = parser.parse_args(argv)
+    args.prog, args.argv = parser.prog, list(argv)
+    return args, _read_audit_data(args, audit_parser, lambda message: None)
+
+
+def _typed_refusal(argv) -> str:
+    import contextlib
+    import io
+
+    stream = io.StringIO()
+    with pytest.raises(SystemExit), contextlib.redirect_stderr(stream):
+        _read_typed(argv)
+    return stream.getvalue()
+
+
+def test_an_option_is_read_as_itself_where_no_column_of_its_name_can_be_meant(tmp_path):
+    # a file with columns named "--cv", "--quiet" and "--qui" that are not to be audited: the
+    # options had been refused wherever they were typed, with no way to give them but renaming
+    # the columns in the file
+    frame = _audit_frame().rename(columns={"unused": "--cv"}).assign(**{"--quiet": 1.0})
+    frame["--qui"] = 0.0
+    path = tmp_path / "options.csv"
+    frame.to_csv(path, index=False)
+    base = ["audit", str(path), "--score", "risk", "--label", "outcome"]
+    features = ["--features", "age", "group"]
+    for typed in (
+        ["--cv", "2", "--quiet", *features],  # before the features
+        [*features, "--cv=2"],  # after "=", the value is the option's
+        [*features, "--n-jobs", "1", "--cv", "2", "--quiet"],  # after another option's value
+        [*features, "--categorical", "group", "--cv=2", "--quiet"],  # "--quiet" after "="
+    ):
+        args, data = _read_typed([*base, *typed])
+        assert list(data.X.columns) == ["age", "group"], typed
+        assert args.cv == (2 if "2" in " ".join(typed) else 5), typed
+        assert args.quiet == ("--quiet" in typed), typed
+    # right after the features a column may be meant: refused, and the command the refusal
+    # gives is read as the options meant
+    for typed, meant, given, cv, quiet in (
+        ([*features, "--cv", "2"], "the option --cv, give it", "--cv=2", 2, False),
+        ([*features, "--qui"], "the option --qui, give it", "--qui --f", 5, True),  # --quiet
+        ([*features, "--cv", "2", "--quiet"], "the option --cv, give it", "--cv=2 --quiet", 2, True),
+        (["--features", "age", "--quiet", "--features", "group"], "the option --quiet, give it",
+         "--quiet --features age", 5, True),
+        # the flag moved, --cv would follow the features in its turn
+        ([*features, "--quiet", "--cv", "2"], "the options --quiet and --cv, give them",
+         "--quiet --features age group --cv=2", 2, True),
+    ):  # fmt: skip
+        err = _typed_refusal([*base, *typed])
+        assert "are named like options, and the command line reads them as options" in err
+        assert "give each feature as --features=NAME (--features=age --features=group" in err
+        said, command = err.strip().split(", after '=' or before --features: sklearn-distill ")
+        assert said.endswith(f"If you meant {meant} where no column is meant"), said
+        assert given in command, command
+        args, data = _read_typed(shlex.split(command))
+        assert list(data.X.columns) == ["age", "group"], command
+        assert (args.cv, args.quiet) == (cv, quiet), command
+
+
+def test_a_column_named_like_an_option_after_the_end_of_options_marker(tmp_path, capsys):
+    # "--" ends no list of columns here: the refusal gives the --features that read them
+    frame = _audit_frame().rename(columns={"unused": "--cv"})
+    path = tmp_path / "options.csv"
+    frame.to_csv(path, index=False)
+    base = ["audit", str(path), "--score", "risk", "--label", "outcome"]
+    with pytest.raises(SystemExit):
+        main([*base, "--features", "age", "group", "--", "--cv"])
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: -- --cv. '--' does not make the words after it columns" in err
+    meant = "--features=age --features=group --features=--cv"
+    assert err.strip().endswith(f"type the features as {meant}")
+    _, data = _read_typed([*base, *shlex.split(meant)])
+    assert list(data.X.columns) == ["age", "group", "--cv"]
+
+
 def test_a_dashed_column_after_features_is_named_in_the_error(tmp_path, capsys):
     frame = _leaky_frame().rename(columns={"group": "-p"})
     path = tmp_path / "dashed.csv"
@@ -1488,7 +1568,9 @@ def test_a_dashed_column_after_features_is_named_in_the_error(tmp_path, capsys):
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert "unrecognized arguments: -p" in err and "'-p' is a column" in err
-    assert "rename the column" in err
+    assert "give each feature as --features=NAME (--features=age --features=-p), or rename the" in (
+        err
+    )
     # or a mistyped option: the error says that reading too
     assert "Otherwise it is no option of this command (--help lists them" in err
     # an unknown option elsewhere keeps argparse's own message, without the hint
