@@ -83,6 +83,21 @@ class _AuditParser(argparse.ArgumentParser):
     #: the arguments as given, set by main()
     raw = ()
 
+    def add_argument(self, *args, **kwargs):
+        action = super().add_argument(*args, **kwargs)
+        # each option's action, to tell one that takes a value from a flag
+        self.__dict__.setdefault("actions", {}).update(dict.fromkeys(action.option_strings, action))
+        return action
+
+    def action_of(self, word):
+        """The action of the option ``word`` names, as the parser reads it: the whole name or
+        the start of one alone (``--qui`` for ``--quiet``); None for no option."""
+        actions = self.__dict__.get("actions", {})
+        if word in actions:
+            return actions[word]
+        named = [name for name in actions if word.startswith("--") and name.startswith(word)]
+        return actions[named[0]] if len(named) == 1 else None
+
     #: stands in for a value of exactly ``--`` given as ``--option=--`` (a missing-value text
     #: of some exports): argparse drops such a value as its end-of-options marker, silently
     _DASHES = "\x00--"
@@ -169,6 +184,64 @@ def _dashed_after(raw, option):
     return raw[after] if read_as_an_option(raw[after]) else None
 
 
+def _options_after_columns(raw, names):
+    """The positions in ``raw`` of the words of ``names`` (columns named like options, read as
+    options) that stand where the parser ended a list of columns: right after ``--features``,
+    ``--categorical`` or ``--numeric`` or one of their values, where a column may have been
+    meant (``--cv`` in ``--features age --cv 2``). A word elsewhere (``--cv 2 --features
+    age``), or given as ``--cv=2``, is the option's, whatever the file's columns."""
+    found = []
+    listing = False
+    for position, word in enumerate(raw):
+        if listing and word in names:
+            found.append(position)
+        if word.split("=", 1)[0] in _MANY_VALUES[:3]:
+            listing = True
+        elif read_as_an_option(word):
+            listing = False
+    return found
+
+
+def _read_as_options_only(raw, positions, parser):
+    """``raw`` with the options at ``positions`` given where no column can be meant: those
+    of values with their values after ``=`` (``--cv=2``), flags before the first list of
+    columns (``--quiet --features age``)."""
+    words = list(raw)
+    flags = []
+    for position in reversed(positions):
+        action = parser.action_of(words[position])
+        if action is None or action.nargs == 0:
+            flags.insert(0, words.pop(position))
+            continue
+        option = words[position]
+        values = list(
+            itertools.takewhile(lambda w: not read_as_an_option(w), words[position + 1 :])
+        )
+        values = values[:1] if action.nargs is None else values  # the several extend their list
+        if not values:  # the parser refuses an option without its value before this
+            continue
+        words[position : position + 1 + len(values)] = [f"{option}={value}" for value in values]
+    first = next(i for i, w in enumerate(words) if w.split("=", 1)[0] in _MANY_VALUES[:3])
+    words[first:first] = flags
+    return words
+
+
+def _options_meant_as_columns(raw, names, parser):
+    """``(options, words)``: the words of ``names`` (columns named like options) that ``raw``
+    gives where a column may have been meant (``_options_after_columns``), and ``raw`` with
+    each given where none is (``_read_as_options_only``). A flag moved from the end of a list
+    leaves the word after it there (``--quiet --cv 2`` after the features), which is found in
+    turn."""
+    words, options = list(raw), []
+    for _ in range(len(words)):
+        positions = _options_after_columns(words, names)
+        if not positions:
+            break
+        options += [words[p] for p in positions]
+        words = _read_as_options_only(words, positions, parser)
+    return list(dict.fromkeys(options)), words
+
+
 def _data_read_as_a_value(raw):
     """``(option, value)`` where the last value of an option of several values names a file
     that exists or ends in .csv, .tsv or .txt; else None."""
@@ -201,7 +274,12 @@ def _parser(prog=None):
         epilog=(
             "Run without --features to list the file's columns, with those that look unsafe "
             "(identifiers, dates, columns derived from the score, columns that predict the "
-            "label alone) and a command line that leaves them out."
+            "label alone) and a command line that leaves them out. A column whose name begins "
+            "with '-' is named after '=', as --features=-x (each feature so, or beside a list: "
+            "--features age --features=-x), --groups=-x; '--' does not make the words after "
+            "it columns. Where the file has a column named like an option and the option is "
+            "given right after the features (--features age --cv 2), the command refuses to "
+            "guess which is meant: give the option as --cv=2, or before --features."
         ),
     )
     audit.add_argument("data", help="CSV file with one row per case")
@@ -926,33 +1004,101 @@ def _utf8_garbled(path, encoding: str) -> tuple[str, str] | None:
     return (word, read) if read != word else None
 
 
-def _c1_garbled(path, encoding: str) -> tuple[str | None, str] | None:
-    """``(as written, as read)``: a word of a file that holds bytes 0x80-0x9F, which
-    ``encoding`` (latin-1) reads as C1 control characters, as Windows' cp1252 reads it (its
-    euro sign, curly quotes and dashes: ``5€`` read as ``'5\\x80'``) and as
-    ``encoding`` does; ``as written`` is None when the file is not cp1252 text either. None
-    when the file holds no such byte or cannot be read, or ``encoding`` is not latin-1."""
-    if codecs.lookup(encoding).name != "iso8859-1":
+#: The bytes that a code page of the ISO 8859 family reads as C1 control characters.
+_C1_BYTES = bytes(range(0x80, 0xA0))
+
+#: The Windows code page that is kin to a one-byte encoding reading bytes 0x80-0x9F as C1
+#: controls (keyed by Python's codec name), and where its text is written: Windows puts
+#: punctuation (curly quotes, dashes, the euro sign) and some letters at those bytes, so a
+#: file that holds them and was read so is, nearly always, Windows text read with its ISO
+#: cousin. The WHATWG Encoding Standard, which browsers follow, reads the labels iso-8859-1,
+#: iso-8859-9 and iso-8859-11 (tis-620) as windows-1252, -1254 and -874 for this reason; the
+#: others pair each part of ISO 8859 with the Windows code page Microsoft made for the same
+#: script (cp1252 holds latin-9's letters too). None of these reads a byte as a C1 control:
+#: Python's decoders refuse the bytes they leave unassigned.
+_WINDOWS_KIN = {
+    "iso8859-1": ("cp1252", "Western Europe"),
+    "iso8859-15": ("cp1252", "Western Europe"),
+    "iso8859-2": ("cp1250", "Central Europe"),
+    "iso8859-5": ("cp1251", "Cyrillic script"),
+    "iso8859-6": ("cp1256", "Arabic script"),
+    "iso8859-7": ("cp1253", "Greek"),
+    "iso8859-8": ("cp1255", "Hebrew"),
+    "iso8859-9": ("cp1254", "Turkish"),
+    "iso8859-11": ("cp874", "Thai"),
+    "tis-620": ("cp874", "Thai"),
+    "iso8859-13": ("cp1257", "the Baltic languages"),
+}
+
+
+def _reads_c1_controls(encoding: str) -> bool:
+    """Whether ``encoding`` reads every byte 0x80-0x9F as the C1 control character of that
+    code (U+0080-U+009F), as latin-1 and the rest of the ISO 8859 family do."""
+    try:
+        return _C1_BYTES.decode(encoding) == _C1_BYTES.decode("latin-1")
+    except (LookupError, UnicodeError):
+        return False
+
+
+#: A byte that the ISO 8859 family reads as a C1 control, and what ends a word around it.
+_C1_BYTE = re.compile(rb"[\x80-\x9f]")
+_WORD_END = re.compile(rb"[\s,;|\"']")
+#: The longest word shown on either side of the byte.
+_WORD_REACH = 40
+
+
+def _word_around(text: bytes, at: int) -> bytes:
+    """The word (between separators, spaces and quotes) of ``text`` that holds byte ``at``,
+    cut ``_WORD_REACH`` bytes either side."""
+    start = max(0, at - _WORD_REACH)
+    ends = [found.end() for found in _WORD_END.finditer(text, start, at)]
+    end = _WORD_END.search(text, at, at + _WORD_REACH + 1)
+    return text[ends[-1] if ends else start : at + _WORD_REACH + 1 if end is None else end.start()]
+
+
+def _c1_garbled(path, encoding: str) -> tuple[str | None, str, str | None] | None:
+    """``(as written, as read, kin)``: a word of a file that holds bytes 0x80-0x9F, which
+    ``encoding`` (latin-1, or another of the ISO 8859 family) reads as C1 control characters,
+    as ``kin``, the Windows code page kin to ``encoding`` (cp1252 for latin-1), reads it (its
+    euro sign, curly quotes and dashes: ``5€`` read as ``'5\\x80'``) and as ``encoding``
+    does; ``as written`` is None when the file is not ``kin`` text either, or ``encoding``
+    has no Windows kin (``kin`` is None then). None when the file holds no such byte or
+    cannot be read, or ``encoding`` reads those bytes otherwise."""
+    if not _reads_c1_controls(encoding):
         return None
+    kin = _WINDOWS_KIN.get(codecs.lookup(encoding).name, (None,))[0]
     word = None
-    cp1252 = codecs.getincrementaldecoder("cp1252")()
     try:
         with open(path, "rb") as handle:
-            # in pieces: the file may be large
+            # in pieces, the file may be large; the word around the first such byte is read
+            # with the end of the piece before and the start of the next
+            carried = b""
             for piece in iter(lambda: handle.read(1 << 20), b""):
-                if word is None:
-                    found = re.search(rb"[^\s,;|\"']*[\x80-\x9f][^\s,;|\"']*", piece)
-                    word = None if found is None else found.group()
-                if word is not None:
-                    cp1252.decode(piece)
-            cp1252.decode(b"", final=True)
+                # bytes.translate deletes them in a seventh of the time a search takes
+                found = None
+                if len(piece.translate(None, _C1_BYTES)) != len(piece):
+                    found = _C1_BYTE.search(piece)
+                if found is not None:
+                    text = carried + piece + handle.read(_WORD_REACH)
+                    word = _word_around(text, len(carried) + found.start())
+                    break
+                carried = piece[-_WORD_REACH:]
+        if word is None:
+            return None
+        read = word.decode(encoding, errors="replace")
+        if kin is None:
+            return None, read, None
+        # the whole file must be text of the kin, not the word alone
+        windows = codecs.getincrementaldecoder(kin)()
+        with open(path, "rb") as handle:
+            for piece in iter(lambda: handle.read(1 << 20), b""):
+                windows.decode(piece)
+            windows.decode(b"", final=True)
     except OSError:
         return None
     except UnicodeDecodeError:
-        return (None, word.decode(encoding)) if word is not None else None
-    if word is None:
-        return None
-    return word.decode("cp1252", errors="replace"), word.decode(encoding)
+        return None, read, kin
+    return word.decode(kin), read, kin
 
 
 def _first_line(path) -> str | None:
@@ -1032,18 +1178,27 @@ def _read_csv(args, parser):
 
     garbled = _c1_garbled(args.data, args.encoding)
     if garbled is not None:
-        # latin-1 reads every byte, so a Windows file's euro signs and curly quotes (bytes
-        # 0x80-0x9F in cp1252) had become invisible control characters in names and cells
-        written, read = garbled
+        # latin-1 and the rest of ISO 8859 read every byte, so a Windows file's euro signs and
+        # curly quotes (bytes 0x80-0x9F in cp1252) had become invisible control characters in
+        # names and cells
+        written, read, kin = garbled
+        if written is not None:
+            advice = f" ({written!r} read as {read!r}): it is Windows text; pass --encoding {kin}."
+        elif kin is not None:
+            region = _WINDOWS_KIN[codecs.lookup(args.encoding).name][1]
+            advice = (
+                f" ({read!r}), and it is not {kin} text either: pass the file's own encoding "
+                f"(--encoding {kin} for Windows text in {region})."
+            )
+        else:
+            advice = (
+                f" ({read!r}), which text in {args.encoding} does not hold: pass the file's own "
+                "encoding (a Windows code page, cp1250 to cp1258 or cp874, if it was saved on "
+                "Windows)."
+            )
         parser.error(
             f"{args.data!r} holds bytes 0x80-0x9F, which --encoding {args.encoding} reads as "
-            "control characters"
-            + (
-                f" ({written!r} read as {read!r}): it is Windows text; pass --encoding cp1252."
-                if written is not None
-                else f" ({read!r}), and it is not cp1252 text either: pass the file's own "
-                "encoding (--encoding cp1252 for Windows text in Western Europe)."
-            )
+            "control characters" + advice
         )
 
     def read(**options):
@@ -1792,19 +1947,22 @@ def _read_audit_data(args, parser, say):
     # a column named like an option ("--quiet") given after --features is read as that option:
     # the audit would run without it, silently
     # (one given as --features=NAME is among the features, and the word is the option's)
-    option_like = [
-        c
-        for c in frame.columns
-        if str(c).startswith("-")
-        and str(c) in getattr(args, "argv", ())
-        and str(c) not in args.features
-    ]
+    # Only where a column could have been meant: an option given elsewhere, or as --cv=2, is
+    # the option's, and a file's column cannot take it away
+    typed = list(getattr(args, "argv", ()))
+    named = {str(c) for c in frame.columns if read_as_an_option(str(c))} - set(args.features)
+    option_like, as_options = _options_meant_as_columns(typed, named, parser)
     if option_like:
-        meant = typed_back("--features", [*dict.fromkeys(args.features), *map(str, option_like)])
+        meant = typed_back("--features", [*dict.fromkeys(args.features), *option_like])
+        options = " and ".join(option_like)
+        either = "the option" if len(option_like) == 1 else "the options"
+        command = shlex.join(as_options)
         parser.error(
             f"columns {', '.join(map(repr, option_like))} of {args.data} are named like options, "
             "and the command line reads them as options, not as --features: give each feature "
-            f"as --features=NAME ({meant}), or rename them in the file."
+            f"as --features=NAME ({meant}), or rename them in the file. If you meant {either} "
+            f"{options}, give {'it' if len(option_like) == 1 else 'them'} where no column is "
+            f"meant, after '=' or before --features: {args.prog} {command}"
         )
     features = list(dict.fromkeys(args.features))
     unknown = [c for c in features if c not in frame.columns]
@@ -2356,10 +2514,11 @@ def _findings_text(audit, test, comparison, data_lines=(), runs=5):
     return "\n".join(lines)
 
 
-def _unrecognised_message(raw, extras) -> str:
+def _unrecognised_message(raw, extras, features=()) -> str:
     """argparse's message for arguments no option takes, and, where one of them follows
     ``--features`` and begins with a dash, that it may be a column named like an option (the
-    command line reads ``-p`` as an option, and none is called that)."""
+    command line reads ``-p`` as an option, and none is called that), with the ``--features``
+    to type (``features``: those the parser read)."""
     text = f"unrecognized arguments: {' '.join(extras)}"
     # "--features=--cv group": the form with "=" takes one value, and "group" is left over
     for position, word in enumerate(raw):
@@ -2378,13 +2537,23 @@ def _unrecognised_message(raw, extras) -> str:
     if "--features" not in raw:
         return text
     after = raw[raw.index("--features") + 1 :]
+    if "--" in extras and "--" in after:
+        # "--features age -- --cv": no end-of-options marker before columns named like options
+        columns = extras[extras.index("--") + 1 :]
+        meant = shlex.join(option_tokens("--features", [*dict.fromkeys(features), *columns]))
+        return text + (
+            ". '--' does not make the words after it columns; a column named like an option "
+            f"is given as --features=NAME: type the features as {meant}"
+        )
     dashed = [extra for extra in extras if extra.startswith("-") and extra in after]
     if dashed:
+        meant = shlex.join(option_tokens("--features", [*dict.fromkeys(features), *dashed]))
         text += (
             f". If {', '.join(map(repr, dashed))} "
             + ("is a column" if len(dashed) == 1 else "are columns")
             + " to audit: the command line reads a name that begins with '-' as an option, "
-            "not as one of --features; rename the column in the file. Otherwise "
+            f"not as one of --features; give each feature as --features=NAME ({meant}), or "
+            "rename the column in the file. Otherwise "
             + ("it is" if len(dashed) == 1 else "they are")
             + " no option of this command (--help lists them; the report's path is --out)."
         )
@@ -2413,7 +2582,7 @@ def main(argv=None, *, prog=None):
     args, extras = parser.parse_known_args(raw)
     if extras:
         (audit_parser if args.command == "audit" else parser).error(
-            _unrecognised_message(raw, extras)
+            _unrecognised_message(raw, extras, getattr(args, "features", None) or ())
         )
     args.prog = parser.prog
     args.argv = raw

@@ -1250,6 +1250,123 @@ def test_windows_text_is_not_read_as_latin_1(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
+    ("encoding", "kin", "written"),
+    [
+        ("iso-8859-15", "cp1252", "5\N{EURO SIGN}"),
+        ("iso-8859-2", "cp1250", "\N{LATIN CAPITAL LETTER S WITH CARON}ibenik"),
+        ("iso-8859-5", "cp1251", "\N{CYRILLIC CAPITAL LETTER LJE}ubljana"),
+        ("iso-8859-6", "cp1256", "\N{ARABIC LETTER PEH}\N{ARABIC LETTER ALEF}rs"),
+        ("iso-8859-7", "cp1253", "\N{LEFT DOUBLE QUOTATION MARK}\N{GREEK SMALL LETTER ALPHA}"),
+        ("iso-8859-8", "cp1255", "\N{LEFT DOUBLE QUOTATION MARK}\N{HEBREW LETTER SHIN}"),
+        ("latin5", "cp1254", "\N{LATIN CAPITAL LETTER I WITH DOT ABOVE}zmir\N{EN DASH}Ankara"),
+        ("iso-8859-13", "cp1257", "\N{DOUBLE LOW-9 QUOTATION MARK}Vilnius"),
+        ("tis-620", "cp874", "\N{THAI CHARACTER KO KAI}\N{HORIZONTAL ELLIPSIS}"),
+    ],
+)
+def test_windows_text_is_not_read_with_its_iso_8859_cousin(encoding, kin, written, tmp_path):
+    # each ISO 8859 part reads bytes 0x80-0x9F as C1 controls, where the Windows code page of
+    # the same script writes letters and punctuation: Windows text read so had lost them
+    # silently (latin-1 alone was checked)
+    frame = _audit_frame()
+    frame["place"] = np.where(np.arange(len(frame)) % 2, written, "plain")
+    path = tmp_path / "windows.csv"
+    frame.to_csv(path, index=False, encoding=kin)
+    base = ["audit", str(path), "--score", "risk", "--label", "outcome"]
+    base += ["--features", "age", "place"]
+    read = written.encode(kin).decode(encoding)
+    assert any("\x80" <= letter <= "\x9f" for letter in read)
+    err = _refusal([*base, "--encoding", encoding])
+    assert f"holds bytes 0x80-0x9F, which --encoding {encoding} reads as control" in err
+    assert f"({written!r} read as {read!r}): it is Windows text; pass --encoding {kin}." in err
+    assert set(_read([*base, "--encoding", kin]).X["place"]) == {written, "plain"}
+    # a byte the Windows code page leaves unassigned (cp1256 assigns all): not its text either
+    unassigned = [b for b in range(0x80, 0x100) if _undefined(bytes([b]), kin)]
+    assert bool(unassigned) == (kin != "cp1256")
+    if unassigned:
+        path.write_bytes(path.read_bytes().replace(b"plain", b"pl" + bytes(unassigned[:1])))
+        err = _refusal([*base, "--encoding", encoding])
+        assert (
+            f"and it is not {kin} text either: pass the file's own encoding (--encoding {kin}"
+            in (err)
+        )
+    # text of the ISO encoding that holds no such byte is read in it as before
+    frame["place"] = np.where(np.arange(len(frame)) % 2, "plain", "text")
+    frame.to_csv(path, index=False, encoding=encoding)
+    assert set(_read([*base, "--encoding", encoding]).X["place"]) == {"plain", "text"}
+
+
+def _refusal(argv) -> str:
+    """The message with which the command line's reading of the data refuses ``argv``."""
+    import contextlib
+    import io
+
+    stream = io.StringIO()
+    with pytest.raises(SystemExit), contextlib.redirect_stderr(stream):
+        _read(argv)
+    return stream.getvalue()
+
+
+def _undefined(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def test_the_c1_check_covers_the_codecs_that_read_c1_controls():
+    # found from the codec, not from a list: every part of ISO 8859 that Python has, and no
+    # Windows code page; the kin offered reads no byte as a C1 control
+    from sklearn_distill.__main__ import _WINDOWS_KIN, _reads_c1_controls
+
+    parts = [f"iso-8859-{n}" for n in (*range(1, 12), *range(13, 17))]
+    assert all(_reads_c1_controls(name) for name in [*parts, "tis-620", "latin-1"])
+    windows = ["cp874", *(f"cp125{n}" for n in range(9)), "utf-8", "mac-roman", "cp437"]
+    assert not any(_reads_c1_controls(name) for name in windows)
+    for iso, (kin, _) in _WINDOWS_KIN.items():
+        assert _reads_c1_controls(iso)
+        read = [bytes([b]).decode(kin, "ignore") for b in range(0x80, 0xA0)]
+        assert not any("\x80" <= letter <= "\x9f" for letter in "".join(read)), kin
+
+
+def test_the_c1_check_reads_a_large_file_whole(tmp_path):
+    # the file is read in pieces of 1 MiB: a word across two pieces is shown whole, and the
+    # Windows code page must read the whole file, not only from the first byte 0x80-0x9F on
+    from sklearn_distill.__main__ import _c1_garbled
+
+    path = tmp_path / "large.csv"
+    filler = b"a,b\n" * ((1 << 20) // 4 - 1) + b"12,"  # the word starts 1 byte short of 1 MiB
+    path.write_bytes(filler + b"ab\x80cd,1\n")
+    assert _c1_garbled(path, "latin-1") == ("ab\N{EURO SIGN}cd", "ab\x80cd", "cp1252")
+    assert _c1_garbled(path, "iso-8859-7") == ("ab\N{EURO SIGN}cd", "ab\x80cd", "cp1253")
+    # greek text of iso-8859-7 (0xAA, which cp1253 leaves unassigned) before the byte 0x80:
+    # not cp1253 text, and not said to be
+    path.write_bytes(b"\xaa,b\n" + filler + b"ab\x80cd,1\n")
+    assert _c1_garbled(path, "iso-8859-7") == (None, "ab\x80cd", "cp1253")
+    # no such byte: nothing to say, as for a file of another encoding
+    path.write_bytes(filler + b"caf\xe9,1\n")
+    assert _c1_garbled(path, "latin-1") is None and _c1_garbled(path, "cp1252") is None
+
+
+def test_an_iso_8859_part_without_a_windows_kin_still_refuses_c1_bytes(tmp_path):
+    # iso-8859-16 (Romanian, among others) has no Windows code page of its own: refused all
+    # the same, without a code page to pass
+    frame = _audit_frame()
+    frame["place"] = np.where(
+        np.arange(len(frame)) % 2, "Ia\N{LATIN SMALL LETTER S WITH COMMA BELOW}i", "x"
+    )
+    path = tmp_path / "romanian.csv"
+    frame.to_csv(path, index=False, encoding="iso-8859-16")
+    base = ["audit", str(path), "--score", "risk", "--label", "outcome"]
+    base += ["--features", "age", "place", "--encoding", "iso-8859-16"]
+    assert "Ia\N{LATIN SMALL LETTER S WITH COMMA BELOW}i" in set(_read(base).X["place"])
+    path.write_bytes(path.read_bytes().replace(b"Ia", b"\x93Ia"))
+    err = _refusal(base)
+    assert "which --encoding iso-8859-16 reads as control characters ('\\x93Ia" in err
+    assert "which text in iso-8859-16 does not hold: pass the file's own encoding" in err
+
+
+@pytest.mark.parametrize(
     ("encoding", "mark"),
     [
         ("utf-16-le", codecs.BOM_UTF16_LE),
@@ -1361,6 +1478,86 @@ def test_a_column_named_like_an_option_is_audited_as_features_equals_name(
     assert list(audits[0].feature_names_in_) == ["--cv", "group"] and audits[0].cv == 2
 
 
+def _read_typed(argv):
+    """The parsed options and the command line's reading of the data, for ``argv`` as typed
+    (the checks of words read as options see them)."""
+    from sklearn_distill.__main__ import _parser, _read_audit_data
+
+    parser, audit_parser = _parser("sklearn-distill")
+    args = parser.parse_args(argv)
+    args.prog, args.argv = parser.prog, list(argv)
+    return args, _read_audit_data(args, audit_parser, lambda message: None)
+
+
+def _typed_refusal(argv) -> str:
+    import contextlib
+    import io
+
+    stream = io.StringIO()
+    with pytest.raises(SystemExit), contextlib.redirect_stderr(stream):
+        _read_typed(argv)
+    return stream.getvalue()
+
+
+def test_an_option_is_read_as_itself_where_no_column_of_its_name_can_be_meant(tmp_path):
+    # a file with columns named "--cv", "--quiet" and "--qui" that are not to be audited: the
+    # options had been refused wherever they were typed, with no way to give them but renaming
+    # the columns in the file
+    frame = _audit_frame().rename(columns={"unused": "--cv"}).assign(**{"--quiet": 1.0})
+    frame["--qui"] = 0.0
+    path = tmp_path / "options.csv"
+    frame.to_csv(path, index=False)
+    base = ["audit", str(path), "--score", "risk", "--label", "outcome"]
+    features = ["--features", "age", "group"]
+    for typed in (
+        ["--cv", "2", "--quiet", *features],  # before the features
+        [*features, "--cv=2"],  # after "=", the value is the option's
+        [*features, "--n-jobs", "1", "--cv", "2", "--quiet"],  # after another option's value
+        [*features, "--categorical", "group", "--cv=2", "--quiet"],  # "--quiet" after "="
+    ):
+        args, data = _read_typed([*base, *typed])
+        assert list(data.X.columns) == ["age", "group"], typed
+        assert args.cv == (2 if "2" in " ".join(typed) else 5), typed
+        assert args.quiet == ("--quiet" in typed), typed
+    # right after the features a column may be meant: refused, and the command the refusal
+    # gives is read as the options meant
+    for typed, meant, given, cv, quiet in (
+        ([*features, "--cv", "2"], "the option --cv, give it", "--cv=2", 2, False),
+        ([*features, "--qui"], "the option --qui, give it", "--qui --f", 5, True),  # --quiet
+        ([*features, "--cv", "2", "--quiet"], "the option --cv, give it", "--cv=2 --quiet", 2, True),
+        (["--features", "age", "--quiet", "--features", "group"], "the option --quiet, give it",
+         "--quiet --features age", 5, True),
+        # the flag moved, --cv would follow the features in its turn
+        ([*features, "--quiet", "--cv", "2"], "the options --quiet and --cv, give them",
+         "--quiet --features age group --cv=2", 2, True),
+    ):  # fmt: skip
+        err = _typed_refusal([*base, *typed])
+        assert "are named like options, and the command line reads them as options" in err
+        assert "give each feature as --features=NAME (--features=age --features=group" in err
+        said, command = err.strip().split(", after '=' or before --features: sklearn-distill ")
+        assert said.endswith(f"If you meant {meant} where no column is meant"), said
+        assert given in command, command
+        args, data = _read_typed(shlex.split(command))
+        assert list(data.X.columns) == ["age", "group"], command
+        assert (args.cv, args.quiet) == (cv, quiet), command
+
+
+def test_a_column_named_like_an_option_after_the_end_of_options_marker(tmp_path, capsys):
+    # "--" ends no list of columns here: the refusal gives the --features that read them
+    frame = _audit_frame().rename(columns={"unused": "--cv"})
+    path = tmp_path / "options.csv"
+    frame.to_csv(path, index=False)
+    base = ["audit", str(path), "--score", "risk", "--label", "outcome"]
+    with pytest.raises(SystemExit):
+        main([*base, "--features", "age", "group", "--", "--cv"])
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: -- --cv. '--' does not make the words after it columns" in err
+    meant = "--features=age --features=group --features=--cv"
+    assert err.strip().endswith(f"type the features as {meant}")
+    _, data = _read_typed([*base, *shlex.split(meant)])
+    assert list(data.X.columns) == ["age", "group", "--cv"]
+
+
 def test_a_dashed_column_after_features_is_named_in_the_error(tmp_path, capsys):
     frame = _leaky_frame().rename(columns={"group": "-p"})
     path = tmp_path / "dashed.csv"
@@ -1371,7 +1568,9 @@ def test_a_dashed_column_after_features_is_named_in_the_error(tmp_path, capsys):
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert "unrecognized arguments: -p" in err and "'-p' is a column" in err
-    assert "rename the column" in err
+    assert "give each feature as --features=NAME (--features=age --features=-p), or rename the" in (
+        err
+    )
     # or a mistyped option: the error says that reading too
     assert "Otherwise it is no option of this command (--help lists them" in err
     # an unknown option elsewhere keeps argparse's own message, without the hint
