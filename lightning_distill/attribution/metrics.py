@@ -57,10 +57,14 @@ class _MeanOfScores(DtypeKeepingMetric):
         )
         self.add_state("count", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
         self._add_configuration_state()
+        # the sums of the scores' squares, for std(): sums, so that a sync or a merge adds
+        # them as it adds the sums
+        self.add_state("score_square_sum", torch.zeros_like(self.score_sum), dist_reduce_fx="sum")
 
     _prepared: tuple | None = None  # (the batch, its scores) while forward runs
-    #: how else an update can add no image, for the warning of :meth:`_means`
-    _nothing_kept = ""
+    #: states added after the metric's first release, unknown (NaN) in a state saved before
+    #: them that holds images
+    _later_states: tuple[str, ...] = ("score_square_sum",)
 
     def _scores(self, *args: Tensor) -> dict[str, Tensor]:  # pragma: no cover - abstract
         """Every score of a batch, per image (checks the batch)."""
@@ -90,10 +94,45 @@ class _MeanOfScores(DtypeKeepingMetric):
         finally:
             self._prepared = None
 
+    def _kept(self, scores: dict[str, Tensor], keep: Tensor | None) -> dict[str, Tensor]:
+        """The scores of the images where ``keep`` (checked: a bool ``[images]`` tensor) is
+        true; all of them for ``keep=None``."""
+        if keep is None:
+            return scores
+        first = scores[self.score_names[0]]
+        keep = _check_keep(keep, len(first)).to(first.device)
+        return {name: value[keep] for name, value in scores.items()}
+
     def _accumulate(self, scores: dict[str, Tensor]) -> None:
+        # [score, image, column], in float64 (the scores are): the sums of squares must be
+        # those of the values summed, or their difference in std() is the rounding's
         stacked = torch.stack([_columns(scores[name]) for name in self.score_names])
+        stacked = stacked.to(torch.float64)
         self.score_sum += stacked.sum(1).to(self.score_sum)
+        self.score_square_sum += stacked.square().sum(1).to(self.score_square_sum)
         self.count += stacked.shape[1]
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # a state saved before the later states (the sums of squares) were states: its images'
+        # spreads are unknown (NaN) unless it holds no image
+        if isinstance(state_dict.get(prefix + "score_sum"), Tensor):
+            count = state_dict.get(prefix + "count")
+            empty = isinstance(count, Tensor) and int(count) == 0
+            for name in self._later_states:
+                if self._persistent.get(name) and prefix + name not in state_dict:
+                    state_dict[prefix + name] = torch.full_like(
+                        self._defaults[name], 0.0 if empty else float("nan")
+                    )
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def _warn_before_update(self, method: str, what: str, stacklevel: int = 3) -> None:
+        if self.update_count == 0:  # as torchmetrics warns for compute
+            warnings.warn(
+                f"The ``{method}`` method of metric {type(self).__name__} was called before the "
+                f"``update`` method: there are no scores to average, and {what} NaN.",
+                UserWarning,
+                stacklevel=stacklevel,
+            )
 
     def _means(self) -> Tensor:
         if self.update_count > 0 and int(self.count) == 0:
@@ -101,11 +140,34 @@ class _MeanOfScores(DtypeKeepingMetric):
             # before the first one: after refused updates alone the NaN means came silently
             warnings.warn(
                 f"{type(self).__name__} has no scores to average: every update since the last "
-                f"reset was refused (it raised){self._nothing_kept}, so the means are NaN.",
+                "reset was refused (it raised) or kept none of its images (keep), so the means "
+                "are NaN.",
                 UserWarning,
                 stacklevel=3,
             )
         return self.score_sum / self.count
+
+    def _spreads(self, ddof, spread_of) -> Any:
+        """``spread_of(ddof)`` (its standard deviations from the synced states), ``ddof``
+        checked first and the reasons for NaN said: no update yet, no image, too few."""
+        ddof = check_integer("ddof", ddof, minimum=0)
+        self._warn_before_update("std", "the standard deviations are", stacklevel=4)
+        with self.sync_context():
+            if self.update_count > 0 and int(self.count) == 0:
+                self._means()  # its warning: every update was refused or kept nothing
+            elif 0 < int(self.count) <= ddof:
+                warnings.warn(
+                    f"std(ddof={ddof}) needs more than {ddof} image"
+                    f"{'s' if ddof > 1 else ''}; {type(self).__name__} has {int(self.count)}, "
+                    "so the standard deviations are NaN.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+            return spread_of(ddof)
+
+    def _score_spreads(self, ddof: int) -> Tensor:
+        """``[score, column]`` standard deviations of the scores over images."""
+        return _spread(self.score_sum, self.score_square_sum, self.count, ddof)
 
     def plot(self, val: Any = None, ax: Any = None) -> Any:
         """Plot the computed value(s) (torchmetrics' plot: returns ``(fig, ax)``)."""
@@ -228,7 +290,7 @@ class FiveBandScore(_MeanOfScores):
 
     higher_is_better = None  # fpr is better low, the others high
     score_names = _SCORES
-    _nothing_kept = " or kept none of its images (keep)"
+    _later_states = _LATER_STATES
 
     def __init__(
         self,
@@ -256,10 +318,9 @@ class FiveBandScore(_MeanOfScores):
         self.add_state(
             "best_sum", torch.zeros(len(_BEST_SCORES), dtype=torch.float64), dist_reduce_fx="sum"
         )
-        # sums of squares over images, for std(): of the scores per set, of each image's mean
-        # over the sets (the scores compute() averages) and of each image's bests. Sums, so
-        # that a sync or a merge adds them as it adds the sums
-        self.add_state("score_square_sum", torch.zeros_like(self.score_sum), dist_reduce_fx="sum")
+        # sums of squares over images, for std(): of each image's mean over the sets (the
+        # scores compute() averages) and of each image's bests (those of the scores per set
+        # are the base's score_square_sum)
         self.add_state(
             "soft_square_sum",
             torch.zeros(len(self.score_names), dtype=torch.float64),
@@ -325,45 +386,18 @@ class FiveBandScore(_MeanOfScores):
             self._ground_truth_thresholds,
             self.clamp,
         )
-        if keep is None:
-            return scores
-        images = len(scores[self.score_names[0]])
-        keep = _check_keep(keep, images).to(scores[self.score_names[0]].device)
-        return {name: value[keep] for name, value in scores.items()}
+        return self._kept(scores, keep)
 
     def _accumulate(self, scores: dict[str, Tensor]) -> None:
         super()._accumulate(scores)
         # [score, image, set]
         stacked = torch.stack([_columns(scores[name]) for name in self.score_names])
         stacked = stacked.to(torch.float64)
-        self.score_square_sum += stacked.square().sum(1).to(self.score_square_sum)
         self.soft_square_sum += stacked.mean(-1).square().sum(1).to(self.soft_square_sum)
         best = torch.stack([stacked[self.score_names.index(name)] for name in _BEST_SCORES])
         best = best.amax(-1)  # [score, image]
         self.best_sum += best.sum(1).to(self.best_sum)
         self.best_square_sum += best.square().sum(1).to(self.best_square_sum)
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
-        # a state saved before the per-image bests and the sums of squares were states: its
-        # images' bests and spreads are unknown (NaN) unless it holds no image
-        if isinstance(state_dict.get(prefix + "score_sum"), Tensor):
-            count = state_dict.get(prefix + "count")
-            empty = isinstance(count, Tensor) and int(count) == 0
-            for name in _LATER_STATES:
-                if self._persistent.get(name) and prefix + name not in state_dict:
-                    state_dict[prefix + name] = torch.full_like(
-                        self._defaults[name], 0.0 if empty else float("nan")
-                    )
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
-    def _warn_before_update(self, method: str, what: str) -> None:
-        if self.update_count == 0:  # as torchmetrics warns for compute
-            warnings.warn(
-                f"The ``{method}`` method of metric {type(self).__name__} was called before the "
-                f"``update`` method: there are no scores to average, and {what} NaN.",
-                UserWarning,
-                stacklevel=3,
-            )
 
     def curves(self) -> dict[str, Tensor]:
         """Mean score per threshold set, ``[K]`` each (``K = 1`` without ``soft_steps``).
@@ -421,30 +455,18 @@ class FiveBandScore(_MeanOfScores):
         Under DDP every process must call it (the sums are reduced across processes).
         """
         of = check_choice("of", of, _SPREAD_OF)
-        ddof = check_integer("ddof", ddof, minimum=0)
-        self._warn_before_update("std", "the standard deviations are")
-        with self.sync_context():
-            if self.update_count > 0 and int(self.count) == 0:
-                self._means()  # its warning: every update was refused
-            elif 0 < int(self.count) <= ddof:
-                warnings.warn(
-                    f"std(ddof={ddof}) needs more than {ddof} image"
-                    f"{'s' if ddof > 1 else ''}; {type(self).__name__} has {int(self.count)}, "
-                    "so the standard deviations are NaN.",
-                    UserWarning,
-                    stacklevel=2,
-                )
-            if of == "curves":
-                names = self.score_names
-                spread = _spread(self.score_sum, self.score_square_sum, self.count, ddof)
-            elif of == "compute":
-                names = self.score_names
-                sums = self.score_sum.mean(-1)  # per score, the sum of the images' soft scores
-                spread = _spread(sums, self.soft_square_sum, self.count, ddof)
-            else:
-                names = _BEST_SCORES
-                spread = _spread(self.best_sum, self.best_square_sum, self.count, ddof)
-            return dict(zip(names, spread))
+        return self._spreads(ddof, lambda ddof: self._five_band_spreads(of, ddof))
+
+    def _five_band_spreads(self, of: str, ddof: int) -> dict[str, Tensor]:
+        if of == "curves":
+            return dict(zip(self.score_names, self._score_spreads(ddof)))
+        if of == "compute":
+            sums = self.score_sum.mean(-1)  # per score, the sum of the images' soft scores
+            spread = _spread(sums, self.soft_square_sum, self.count, ddof)
+            return dict(zip(self.score_names, spread))
+        return dict(
+            zip(_BEST_SCORES, _spread(self.best_sum, self.best_square_sum, self.count, ddof))
+        )
 
     def _curves(self) -> dict[str, Tensor]:
         return dict(zip(self.score_names, self._means()))
@@ -481,15 +503,28 @@ class AttributionLocalisation(_MeanOfScores):
         super().__init__(**kwargs)
         self._add_score_states()
 
-    def update(self, maps: Tensor, masks: Tensor) -> None:
-        """Add a batch of ``[N, C, H, W]`` / ``[N, H, W]`` maps and binary ``[N, H, W]`` masks."""
-        super().update(maps, masks)
+    def update(self, maps: Tensor, masks: Tensor, keep: Tensor | None = None) -> None:
+        """Add a batch of ``[N, C, H, W]`` / ``[N, H, W]`` maps and binary ``[N, H, W]`` masks.
 
-    def _scores(self, maps: Tensor, masks: Tensor) -> dict[str, Tensor]:
-        return {"localisation": localisation_score(maps, masks)}
+        ``keep``, a bool ``[N]`` tensor, adds only the images where it is true (e.g.
+        ``logits.argmax(1) == labels``), as in :meth:`FiveBandScore.update`.
+        """
+        super().update(maps, masks, keep)
+
+    def _scores(self, maps: Tensor, masks: Tensor, keep: Tensor | None = None) -> dict[str, Tensor]:
+        return self._kept({"localisation": localisation_score(maps, masks)}, keep)
 
     def compute(self) -> Tensor:
         return self._means()[0, 0]
+
+    def std(self, *, ddof: int = 0) -> Tensor:
+        """Standard deviation over images of the per-image scores :meth:`compute` averages.
+
+        ``ddof=0`` divides by the number of images (numpy's default), ``ddof=1`` by one less;
+        the spread of the images' scores, not the uncertainty of their mean. See
+        :meth:`FiveBandScore.std`. Under DDP every process must call it.
+        """
+        return self._spreads(ddof, lambda ddof: self._score_spreads(ddof)[0, 0])
 
 
 class AttributionAgreement(_MeanOfScores):
@@ -529,12 +564,30 @@ class AttributionAgreement(_MeanOfScores):
     def _configuration(self) -> str:
         return f"top_k={self.top_k}, absolute={self.absolute}"
 
-    def update(self, a: Tensor, b: Tensor) -> None:
-        """Add a batch of paired maps of the same shape (``a``: e.g. the teacher's)."""
-        super().update(a, b)
+    def update(self, a: Tensor, b: Tensor, keep: Tensor | None = None) -> None:
+        """Add a batch of paired maps of the same shape (``a``: e.g. the teacher's).
 
-    def _scores(self, a: Tensor, b: Tensor) -> dict[str, Tensor]:
-        return attribution_agreement(a, b, top_k=self.top_k, absolute=self.absolute)
+        ``keep``, a bool ``[N]`` tensor, adds only the pairs where it is true (e.g. the images
+        the student classifies correctly), as in :meth:`FiveBandScore.update`.
+        """
+        super().update(a, b, keep)
+
+    def _scores(self, a: Tensor, b: Tensor, keep: Tensor | None = None) -> dict[str, Tensor]:
+        scores = attribution_agreement(a, b, top_k=self.top_k, absolute=self.absolute)
+        return self._kept(scores, keep)
 
     def compute(self) -> dict[str, Tensor]:
         return dict(zip(self.score_names, self._means()[:, 0]))
+
+    def std(self, *, ddof: int = 0) -> dict[str, Tensor]:
+        """Standard deviation over images of each per-image score :meth:`compute` averages.
+
+        ``ddof=0`` divides by the number of images (numpy's default), ``ddof=1`` by one less;
+        the spread of the images' scores, not the uncertainty of their mean. See
+        :meth:`FiveBandScore.std`. Under DDP every process must call it.
+        """
+
+        def spreads(ddof: int) -> dict[str, Tensor]:
+            return dict(zip(self.score_names, self._score_spreads(ddof)[:, 0]))
+
+        return self._spreads(ddof, spreads)

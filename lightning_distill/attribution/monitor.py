@@ -127,6 +127,12 @@ def _check_module_name(name: str, module) -> str | None:
     return module
 
 
+def _check_bool(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        fail(name, "a bool", value, TypeError)
+    return value
+
+
 def _check_teacher(name: str, teacher) -> nn.Module | None:
     if teacher is not None and not isinstance(teacher, nn.Module):
         fail(name, "a torch.nn.Module", type(teacher).__name__, TypeError)
@@ -249,7 +255,16 @@ class AttributionMonitor(Callback):
       the batch's ``heatmap`` (:class:`~lightning_distill.metrics.FiveBandScore`);
     * ``<prefix>/spearman``, ``<prefix>/top_k_iou``: agreement with the teacher's maps by the
       same method on the same inputs and targets
-      (:class:`~lightning_distill.metrics.AttributionAgreement`).
+      (:class:`~lightning_distill.metrics.AttributionAgreement`);
+    * with ``std=True``, beside each score ``<prefix>/<score>_std``: its standard deviation over
+      the probe images (``ddof=0``, the metrics' ``std()``; for the five-band scores that of
+      each image's score averaged over the threshold sets, whose mean is logged).
+
+    With ``correct_only=True`` every score (and spread) is that of the probe images the
+    explained model classifies correctly alone: its prediction, the argmax of its output in
+    eval mode, equal to the batch's label (the metrics' ``keep=``; Tjoa & Guan's analysis
+    reports the scores of all test images and of these apart). Two monitors with different
+    prefixes log both.
 
     Under DDP each process takes every ``world_size``-th batch and the metrics' sums are
     reduced across processes, so the logged numbers equal those of one process.
@@ -286,6 +301,15 @@ class AttributionMonitor(Callback):
         needs no ``target`` entry (dict batches with masks or heatmaps alone).
     top_k : float, default=0.1
         Fraction of pixels of ``top_k_iou``.
+    correct_only : bool, default=False
+        Score only the probe images whose label the explained model predicts (the agreement
+        too: the images the explained model, not the teacher, gets right). The probe then
+        needs its ``target`` entry (the labels) whatever ``target`` is; with
+        ``target="label"`` the model runs once more per batch, without gradients, to predict.
+        A probe none of whose images is classified correctly logs NaN scores, with a
+        warning.
+    std : bool, default=False
+        Also log and record ``<score>_std``, the standard deviation over images of each score.
     five_band_kwargs, method_kwargs : dict, optional
         Passed to :class:`~lightning_distill.metrics.FiveBandScore` and to the Captum method.
         ``five_band_kwargs`` is fixed at construction (kept as a dict that refuses to be set
@@ -312,7 +336,8 @@ class AttributionMonitor(Callback):
     Attributes
     ----------
     history : list of dict
-        ``{"epoch", <score>: value}`` per evaluation.
+        ``{"epoch", <score>: value}`` per evaluation (and ``<score>_std: value`` with
+        ``std=True``).
 
     Examples
     --------
@@ -333,6 +358,8 @@ class AttributionMonitor(Callback):
         teacher: nn.Module | None = None,
         target: str = "label",
         top_k: float = 0.1,
+        correct_only: bool = False,
+        std: bool = False,
         five_band_kwargs: dict[str, Any] | None = None,
         method_kwargs: dict[str, Any] | None = None,
         save_dir: str | Path | None = None,
@@ -352,6 +379,8 @@ class AttributionMonitor(Callback):
         self.prefix = prefix
         self.every_n_epochs = every_n_epochs
         self.target = target
+        self.correct_only = correct_only
+        self.std = std
         # fixed, edits in place refused too: the FiveBandScore below is built from them once
         self.five_band_kwargs = FixedDict(
             _check_mapping("five_band_kwargs", five_band_kwargs),
@@ -431,6 +460,14 @@ class AttributionMonitor(Callback):
         functools.partial(check_integer, minimum=1),
         "Probe images in the picture (checked when set).",
     )
+    correct_only = CheckedSetting(
+        _check_bool,
+        "Whether only the images the model classifies correctly are scored (checked when set).",
+    )
+    std = CheckedSetting(
+        _check_bool,
+        "Whether each score's standard deviation over images is logged (checked when set).",
+    )
 
     # ------------------------------------------------------------------ Lightning hooks
     @property
@@ -468,16 +505,19 @@ class AttributionMonitor(Callback):
 
     def _check_probe(self, first: dict, teacher: nn.Module | None) -> list[str]:
         """The metrics to compute from this probe; refuses a probe without labels when they
-        are the classes to explain, or without what a requested metric needs."""
+        are the classes to explain (or correct_only reads them), or without what a requested
+        metric needs."""
         chosen = self._chosen_metrics(first, teacher)
-        if self.target == "label":  # with "prediction" the probe's targets are not read
+        # with target="prediction" (and correct_only=False) the probe's targets are not read
+        if self.target == "label" or self.correct_only:
             if first["target"] is None:
-                fail(
-                    "dataloader",
-                    "batches with a 'target' entry (the classes to explain; "
-                    "target='prediction' explains the model's own prediction without one)",
-                    "none",
+                read = (
+                    "the classes to explain; target='prediction' explains the model's own "
+                    "prediction without one"
+                    if self.target == "label"
+                    else "the labels that correct_only=True compares the predictions with"
                 )
+                fail("dataloader", f"batches with a 'target' entry ({read})", "none")
             _check_labels(first["target"])
         return chosen
 
@@ -621,6 +661,14 @@ class AttributionMonitor(Callback):
                 values.update({key: float(value) for key, value in result.items()})
             else:
                 values[name] = float(result)
+            if self.std:
+                # the spread of each image's score whose mean compute() gives (for the five
+                # bands: of its score averaged over the threshold sets)
+                spread = metrics[name].std()
+                if isinstance(spread, dict):
+                    values.update({f"{key}_std": float(value) for key, value in spread.items()})
+                else:
+                    values[f"{name}_std"] = float(spread)
         self.history.append({"epoch": epoch, **values})
         if self.save_dir is not None and rank == 0:
             self._save_picture(model, teacher, first, device, epoch, keys)
@@ -633,6 +681,29 @@ class AttributionMonitor(Callback):
         if self.target == "label":
             _check_labels(labels)
             return labels.to(device).long()
+        return self._predictions(model, images)
+
+    def _correct(self, model, images: Tensor, labels, targets: Tensor) -> Tensor:
+        """Which images of a batch the model classifies correctly: its prediction (``targets``
+        with ``target="prediction"``) equal to the batch's label."""
+        _check_labels(labels)
+        if tuple(labels.shape) != (len(images),):
+            fail(
+                "dataloader",
+                "batches whose target entry holds one class index per image (correct_only=True "
+                f"compares them with the predictions), shape [{len(images)}]",
+                f"a target of shape {tuple(labels.shape)}",
+            )
+        predicted = targets if self.target == "prediction" else self._predictions(model, images)
+        return predicted == labels.to(predicted.device).long()
+
+    def _predictions(self, model: nn.Module, images: Tensor) -> Tensor:
+        """The model's predicted class of each image: the argmax of its logits (checked)."""
+        read = (
+            "target='prediction' explains"
+            if self.target == "prediction"
+            else "correct_only=True compares with the labels"
+        )
         with torch.no_grad():
             try:
                 outputs = model(images)
@@ -642,14 +713,14 @@ class AttributionMonitor(Callback):
                 # torch's shape or dtype complaint, deep in the model (as attribute() says it)
                 raise ValueError(
                     f"module could not be run on the probe's images of shape "
-                    f"{tuple(images.shape)} to predict the classes to explain: {error}"
+                    f"{tuple(images.shape)} to predict their classes ({read} the "
+                    f"predictions): {error}"
                 ) from error
         if not isinstance(outputs, Tensor) or outputs.ndim != 2:
             # attribute() reads the same logits: a tuple or a flat output fails there alike
             fail(
                 "module",
-                "a model returning logits of shape [N, classes] (target='prediction' explains "
-                "their argmax)",
+                f"a model returning logits of shape [N, classes] ({read} their argmax)",
                 tuple(outputs.shape) if isinstance(outputs, Tensor) else type(outputs).__name__,
                 TypeError if not isinstance(outputs, Tensor) else ValueError,
             )
@@ -662,8 +733,8 @@ class AttributionMonitor(Callback):
             name = "pl_module" if self.module is None else f"module {self.module!r}"
             raise ValueError(
                 f"{name} must return logits without NaN or +inf, and not all -inf, on the "
-                "probe's images (target='prediction' explains each image's largest logit, "
-                "which such a row has not: a diverged model?); got such logits for "
+                f"probe's images ({read} each image's largest logit, which such a row has "
+                "not: a diverged model?); got such logits for "
                 f"{int(broken.sum())} of {len(broken)} images of a probe batch."
             )
         return outputs.argmax(1)
@@ -678,16 +749,21 @@ class AttributionMonitor(Callback):
     def _update(self, model, teacher, batch, chosen, metrics, device, indices, keys) -> None:
         images = as_module_input(batch["image"], model)
         targets = self._targets(model, images, batch["target"], device)
+        keep = None
+        if self.correct_only:
+            keep = self._correct(model, images, batch["target"], targets)
         maps = self._maps(model, images, targets, indices, keys)
+        if keep is not None:
+            keep = keep.to(maps.device)
         if "localisation" in chosen:
-            metrics["localisation"].update(maps, batch["mask"].to(device))
+            metrics["localisation"].update(maps, batch["mask"].to(device), keep)
         if "five_band" in chosen:
-            metrics["five_band"].update(maps, batch["heatmap"].to(device))
+            metrics["five_band"].update(maps, batch["heatmap"].to(device), keep)
         if "agreement" in chosen:
             teacher_maps = self._teacher_maps(
                 teacher, batch["image"], targets, maps.device, indices, keys
             )
-            metrics["agreement"].update(teacher_maps, maps)
+            metrics["agreement"].update(teacher_maps, maps, keep)
 
     def _teacher_maps(self, teacher, images: Tensor, targets: Tensor, device, indices, keys):
         """The teacher's maps of ``images``, computed on the teacher's own device and floating

@@ -18,7 +18,7 @@ from lightning_distill.functional import (
     five_band_scores,
     localisation_score,
 )
-from lightning_distill.metrics import FiveBandScore
+from lightning_distill.metrics import AttributionAgreement, AttributionLocalisation, FiveBandScore
 from tests.test_bad_input_lightning import _TEACHER, Row, _check, anything, tensor_or_other
 
 _MAPS = torch.rand(3, 2, 4, 4, generator=torch.Generator().manual_seed(0))
@@ -36,16 +36,26 @@ def no_nan(result) -> None:
         assert not bool(torch.isnan(torch.as_tensor(value, dtype=torch.float64)).any())
 
 
-def _kept_images(keep) -> int:
-    """The number of images a FiveBandScore adds from a batch of three under ``keep``."""
-    metric = FiveBandScore()
-    metric.update(_MAPS, _TRUTH, keep=keep)
+#: each attribution metric with a batch of three images it scores
+_METRICS = {
+    "FiveBandScore": (lambda: FiveBandScore(soft_steps=2), (_MAPS, _TRUTH)),
+    "AttributionLocalisation": (AttributionLocalisation, (_MAPS, _TRUTH > 0.5)),
+    "AttributionAgreement": (AttributionAgreement, (_MAPS, _MAPS.flip(-1))),
+}
+
+
+def _kept_images(name: str, keep) -> int:
+    """The number of images a metric adds from a batch of three under ``keep``."""
+    build, batch = _METRICS[name]
+    metric = build()
+    metric.update(*batch, keep=keep)
     return int(metric.count)
 
 
-def _spread(**kwargs):
-    metric = FiveBandScore(soft_steps=2)
-    metric.update(_MAPS, _TRUTH)
+def _spread(name: str = "FiveBandScore", **kwargs):
+    build, batch = _METRICS[name]
+    metric = build()
+    metric.update(*batch)
     return metric.std(**kwargs)
 
 
@@ -117,15 +127,21 @@ ROWS = [
         no_nan,
     ),
     Row("FiveBandScore", lambda v: FiveBandScore(soft_steps=v), ("soft_steps",), anything),
-    Row(
-        "FiveBandScore.update",
-        lambda v: _kept_images(keep=v),
-        ("keep",),
-        st.one_of(tensor_or_other(shapes=[(3,), (2,), (3, 1), ()]), st.lists(st.booleans())),
-        lambda count: 0 <= count <= 3,
+    *(
+        Row(
+            f"{name}.update",
+            lambda v, name=name: _kept_images(name, keep=v),
+            ("keep",),
+            st.one_of(tensor_or_other(shapes=[(3,), (2,), (3, 1), ()]), st.lists(st.booleans())),
+            lambda count: 0 <= count <= 3,
+        )
+        for name in _METRICS
     ),
     Row("FiveBandScore.std", lambda v: _spread(of=v), ("of",), anything, no_nan),
-    Row("FiveBandScore.std", lambda v: _spread(ddof=v), ("ddof",), anything),
+    *(
+        Row(f"{name}.std", lambda v, name=name: _spread(name, ddof=v), ("ddof",), anything)
+        for name in _METRICS
+    ),
     Row(
         "loss_gradient",
         lambda v: loss_gradient(_TEACHER, _X, v),

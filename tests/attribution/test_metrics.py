@@ -49,6 +49,8 @@ def run_metrics(maps, other, truth, batches):
     out["best"] = metrics["five_band"].per_image_best()
     for of in ("compute", "curves", "per_image_best"):
         out[f"std_{of}"] = metrics["five_band"].std(of)
+    out["std_localisation"] = metrics["localisation"].std()
+    out["std_agreement"] = metrics["agreement"].std()
     return out
 
 
@@ -752,3 +754,197 @@ def test_clamp_is_part_of_the_settings_and_the_default_fingerprint_is_unchanged(
     other.persistent(True)
     with pytest.raises(ValueError, match=r"state_dict must be saved by a FiveBandScore of the"):
         other.load_state_dict(clamped.state_dict())
+
+
+# ------------------------- spread over images, image selection: localisation and agreement
+def _score_metric(name: str, n: int = 20, seed: int = 0):
+    """``(build, maps, second, per_image)``: a metric's constructor, its two inputs for ``n``
+    images and the functional per-image scores (numpy ``[n]`` per score name)."""
+    maps, other, truth = make_batch(n, seed=seed)
+    if name == "localisation":
+        masks = truth > 0.5
+        per_image = {"localisation": localisation_score(maps, masks).numpy()}
+        return AttributionLocalisation, maps, masks, per_image
+    scores = attribution_agreement(maps, other, top_k=0.2)
+    per_image = {key: value.numpy() for key, value in scores.items()}
+    return (lambda: AttributionAgreement(top_k=0.2)), maps, other, per_image
+
+
+def _as_dict(value) -> dict:
+    return value if isinstance(value, dict) else {"localisation": value}
+
+
+def _score_results(metric) -> dict:
+    return {
+        **{f"mean/{k}": v for k, v in _as_dict(metric.compute()).items()},
+        **{f"std/{k}": v for k, v in _as_dict(metric.std()).items()},
+        **{f"std1/{k}": v for k, v in _as_dict(metric.std(ddof=1)).items()},
+    }
+
+
+@pytest.mark.parametrize("name", ["localisation", "agreement"])
+def test_score_metrics_std_is_numpys_over_the_per_image_scores(name):
+    build, maps, second, per_image = _score_metric(name)
+    metric = build()
+    for index in (slice(0, 7), slice(7, 20)):
+        metric.update(maps[index], second[index])
+    std, std1 = _as_dict(metric.std()), _as_dict(metric.std(ddof=1))
+    assert std.keys() == per_image.keys() == std1.keys()
+    for key, values in per_image.items():
+        assert np.std(values) > 0.01  # not a trivial case
+        assert std[key].item() == pytest.approx(np.std(values), rel=1e-10), key
+        assert std1[key].item() == pytest.approx(np.std(values, ddof=1), rel=1e-10), key
+        assert std[key].dtype == torch.float64 and std[key].ndim == 0
+    # one image: no spread (ddof=0), none to measure (ddof=1: NaN, said)
+    single = build()
+    single.update(maps[:1], second[:1])
+    assert all(v.item() == 0.0 for v in _as_dict(single.std()).values())
+    with pytest.warns(UserWarning, match=r"std\(ddof=1\) needs more than 1 image; .* has 1"):
+        assert all(bool(v.isnan()) for v in _as_dict(single.std(ddof=1)).values())
+
+
+def test_score_metrics_std_by_hand():
+    # localisation of two 1 x 4 maps on the mask [1, 1, 0, 0]: 1 and 1/4; spread 3/8 (ddof 0)
+    masks = torch.tensor([[[True, True, False, False]]] * 2)
+    maps = torch.tensor([[[1.0, 2.0, 0.0, 0.0]], [[1.0, 0.0, 2.0, 1.0]]], dtype=torch.float64)
+    metric = AttributionLocalisation()
+    metric.update(maps, masks)
+    assert metric.compute().item() == pytest.approx(0.625, abs=1e-15)
+    assert metric.std().item() == pytest.approx(0.375, abs=1e-15)
+    assert metric.std(ddof=1).item() == pytest.approx(0.75 / np.sqrt(2), abs=1e-15)
+    # agreement of a map with itself (Spearman 1) and with its reverse (-1): spread 1
+    a = torch.tensor([[[1.0, 2.0, 3.0, 4.0]]] * 2)
+    b = torch.stack([a[0], a[1].flip(-1)])
+    agreement = AttributionAgreement(top_k=0.25, absolute=False)
+    agreement.update(a, b)
+    assert agreement.compute()["spearman"].item() == pytest.approx(0.0, abs=1e-15)
+    assert agreement.std()["spearman"].item() == pytest.approx(1.0, abs=1e-15)
+    # top 1 of 4: the same pixel (IoU 1), then the other end (IoU 0)
+    assert agreement.std()["top_k_iou"].item() == pytest.approx(0.5, abs=1e-15)
+
+
+@pytest.mark.parametrize("name", ["localisation", "agreement"])
+def test_score_metrics_keep_scores_the_kept_images_only(name):
+    build, maps, second, per_image = _score_metric(name)
+    logits = torch.randn(20, 4, generator=torch.Generator().manual_seed(6))
+    labels = torch.randint(0, 4, (20,), generator=torch.Generator().manual_seed(7))
+    correct = logits.argmax(1) == labels
+    assert 3 <= int(correct.sum()) <= 17
+    keep_copy = correct.clone()
+    metric = build()
+    for index in (slice(0, 7), slice(7, 20)):
+        metric.update(maps[index], second[index], keep=correct[index])
+    assert torch.equal(correct, keep_copy)  # left as it was
+    assert int(metric.count) == int(correct.sum())
+    kept = correct.numpy()
+    for key, values in per_image.items():
+        mean, std = _as_dict(metric.compute())[key], _as_dict(metric.std())[key]
+        assert mean.item() == pytest.approx(np.mean(values[kept]), rel=1e-12), key
+        assert std.item() == pytest.approx(np.std(values[kept]), rel=1e-10), key
+    filtered = build()
+    filtered.update(maps[correct], second[correct])
+    for key, value in _score_results(filtered).items():
+        torch.testing.assert_close(_score_results(metric)[key], value, rtol=1e-12, atol=0)
+    # a batch that keeps no image adds none; forward's value is that of its kept images
+    before = {k: v.clone() for k, v in metric.metric_state.items()}
+    metric.update(maps[:5], second[:5], keep=torch.zeros(5, dtype=torch.bool))
+    assert all(torch.equal(v, before[k]) for k, v in metric.metric_state.items())
+    forward = build()
+    value = _as_dict(forward(maps[:10], second[:10], keep=correct[:10]))
+    alone = build()
+    alone.update(maps[:10][correct[:10]], second[:10][correct[:10]])
+    assert all(torch.equal(value[k], v) for k, v in _as_dict(alone.compute()).items())
+    assert int(forward.count) == int(correct[:10].sum())
+    # a metric whose updates kept nothing says why its means and spreads are NaN
+    nothing = build()
+    nothing.update(maps[:3], second[:3], keep=torch.zeros(3, dtype=torch.bool))
+    with pytest.warns(UserWarning, match=r"or kept none of its images \(keep\)"):
+        assert all(bool(v.isnan()) for v in _as_dict(nothing.compute()).values())
+    with pytest.warns(UserWarning, match=r"or kept none of its images \(keep\)"):
+        assert all(bool(v.isnan()) for v in _as_dict(nothing.std()).values())
+
+
+@pytest.mark.parametrize("name", ["localisation", "agreement"])
+def test_score_metrics_merged_states_equal_one_metric_over_all_images(name):
+    # what DDP's sync does (every state is summed): spreads included
+    build, maps, second, _ = _score_metric(name, 30, seed=4)
+    keep = torch.rand(30, generator=torch.Generator().manual_seed(5)) < 0.7
+    first, other, whole = build(), build(), build()
+    first.update(maps[:11], second[:11], keep=keep[:11])
+    other.update(maps[11:], second[11:], keep=keep[11:])
+    whole.update(maps, second, keep=keep)
+    first.merge_state(other)
+    assert int(first.count) == int(keep.sum())
+    expected = _score_results(whole)
+    for key, value in _score_results(first).items():
+        torch.testing.assert_close(value, expected[key], rtol=1e-12, atol=0)
+    # and the states as a dict, as a process would send them; an empty metric adds nothing
+    third = build()
+    third.update(maps[:11], second[:11], keep=keep[:11])
+    third.merge_state(dict(other.metric_state))
+    third.merge_state(build())
+    for key, value in _score_results(third).items():
+        torch.testing.assert_close(value, expected[key], rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("name", ["localisation", "agreement"])
+@pytest.mark.parametrize(
+    ("keep", "error", "match"),
+    [
+        ([True, False, True], TypeError, r"keep must be a bool tensor of shape \[3\].*got 'list'"),
+        (torch.tensor([1, 0, 1]), TypeError, r"keep must be a bool tensor .*got torch\.int64"),
+        (torch.ones(4, dtype=torch.bool), ValueError, r"keep must be .*\[3\].*got \(4,\)"),
+        (torch.ones(3, 1, dtype=torch.bool), ValueError, r"got \(3, 1\)"),
+    ],
+)
+def test_score_metrics_bad_keep_is_refused_by_name_and_adds_nothing(name, keep, error, match):
+    build, maps, second, _ = _score_metric(name, 3)
+    metric = build()
+    metric.update(maps, second)
+    before = {k: v.clone() for k, v in metric.metric_state.items()}
+    with pytest.raises(error, match=match):
+        metric.update(maps, second, keep=keep)
+    with pytest.raises(error, match=match):
+        metric(maps, second, keep=keep)
+    assert all(torch.equal(v, before[k]) for k, v in metric.metric_state.items())
+
+
+@pytest.mark.parametrize("name", ["localisation", "agreement"])
+def test_score_metrics_std_arguments_are_checked_and_an_early_call_warns(name):
+    build, maps, second, _ = _score_metric(name, 4)
+    metric = build()
+    with pytest.warns(UserWarning, match=r"``std`` method of metric Attribution\w+ was called"):
+        assert all(bool(v.isnan()) for v in _as_dict(metric.std()).values())
+    metric.update(maps, second)
+    with pytest.raises(ValueError, match=r"ddof must be an integer >= 0"):
+        metric.std(ddof=-1)
+    with pytest.raises(TypeError, match=r"ddof must be an integer"):
+        metric.std(ddof=0.5)
+    with pytest.raises(TypeError):  # keyword only, as FiveBandScore's "of" comes first there
+        metric.std(1)
+
+
+@pytest.mark.parametrize("name", ["localisation", "agreement"])
+def test_score_metrics_state_saved_before_the_spreads_loads_with_them_unknown(name):
+    build, maps, second, _ = _score_metric(name)
+    saved = build()
+    saved.persistent(True)
+    saved.update(maps, second)
+    old = {k: v for k, v in saved.state_dict().items() if k != "score_square_sum"}
+    loaded = build()
+    loaded.persistent(True)
+    loaded.load_state_dict(old)
+    with warnings.catch_warnings():  # a loaded metric has had no update: torchmetrics warns
+        warnings.simplefilter("ignore", UserWarning)
+        assert all(bool(v.isnan()) for v in _as_dict(loaded.std()).values())
+        for key, value in _as_dict(saved.compute()).items():
+            torch.testing.assert_close(_as_dict(loaded.compute())[key], value, rtol=0, atol=0)
+    # one with no image starts from zero
+    empty = build()
+    empty.persistent(True)
+    fresh = build()
+    fresh.persistent(True)
+    fresh.load_state_dict({k: v for k, v in empty.state_dict().items() if k != "score_square_sum"})
+    fresh.update(maps, second)
+    for key, value in _score_results(saved).items():
+        torch.testing.assert_close(_score_results(fresh)[key], value, rtol=0, atol=0)

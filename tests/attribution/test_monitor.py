@@ -137,20 +137,36 @@ def test_bad_input(cells):
 
 
 @pytest.mark.ddp
-def test_ddp_equals_one_process(cells, tmp_path):
+@pytest.mark.parametrize("options", [{}, {"correct_only": True, "std": True}])
+def test_ddp_equals_one_process(cells, tmp_path, options):
+    def module() -> StudentWithTeacher:
+        module = StudentWithTeacher()
+        if options:  # the student predicts class 0 for every image (its maps are unchanged)
+            with torch.no_grad():
+                module.student[-1].bias[0] += 100.0
+        return module
+
     def run(**trainer_kwargs):
         # lr=0 keeps the weights as initialised, so that both runs explain the same network
-        monitor = AttributionMonitor(DataLoader(cells, batch_size=6), module="student")
+        monitor = AttributionMonitor(DataLoader(cells, batch_size=6), module="student", **options)
         trainer = quiet_trainer(callbacks=[monitor], limit_train_batches=2, **trainer_kwargs)
-        trainer.fit(StudentWithTeacher(), DataLoader(cells.classification(), batch_size=8))
+        trainer.fit(module(), DataLoader(cells.classification(), batch_size=8))
         return {k: float(v) for k, v in trainer.callback_metrics.items() if "attribution" in k}
 
     single = run(devices=1)
     # forked workers skip re-importing torch and the library
     double = run(devices=2, strategy="ddp_fork")
-    assert single.keys() == double.keys() and len(single) == 7
+    assert single.keys() == double.keys() and len(single) == (14 if options else 7)
     for name in single:
         assert double[name] == pytest.approx(single[name], rel=1e-6), name
+    if options:
+        # the images labelled 0 are scored: 2 and 15-17 in the batches of process 0 (0 and
+        # 2), 9 in those of process 1 (1 and 3); each has some, and one batch of each none
+        assert torch.nonzero(cells.targets == 0).flatten().tolist() == [2, 9, 15, 16, 17]
+        alone = AttributionMonitor(DataLoader(cells, batch_size=6), module="student", **options)
+        values = alone.evaluate(module())
+        for name, value in values.items():
+            assert single[f"attribution/{name}"] == pytest.approx(value, rel=1e-6), name
 
 
 def test_plot_attribution_maps(cells, tmp_path):
@@ -846,3 +862,133 @@ def test_per_image_extra_forward_arguments_explain_each_probe_image_with_its_own
             cells.masks,
         )
         assert score == pytest.approx(float(doubled.compute()), rel=1e-5)
+
+
+# ------------------------------------------- correctly classified images only, spreads
+class _Guesses(nn.Module):
+    """``cnn(0)`` with 100 added to the logit of class ``guess``: it predicts ``guess`` for
+    every image, and its input gradients (its maps) are those of ``cnn(0)``."""
+
+    def __init__(self, guess: int) -> None:
+        super().__init__()
+        self.net = cnn(0)
+        self.guess = guess
+
+    def forward(self, x):
+        logits = self.net(x)
+        return logits + 100.0 * F.one_hot(torch.tensor(self.guess), 10).to(logits)
+
+
+def _scores_by_hand(net: nn.Module, teacher: nn.Module, data, keep, batch_size: int) -> dict:
+    """The metrics fed by hand with the maps of each image's label, ``keep`` selecting images,
+    with their means and their spreads over images."""
+    five, local, agree = FiveBandScore(), AttributionLocalisation(), AttributionAgreement()
+    net.eval()
+    teacher.eval()
+    for start in range(0, len(data), batch_size):
+        part = slice(start, start + batch_size)
+        x, y = data.images[part], data.targets[part]
+        maps = attribute(net, x, y, "Saliency")
+        five.update(maps, data.heatmaps[part], keep=keep[part])
+        local.update(maps, data.masks[part], keep=keep[part])
+        agree.update(attribute(teacher, x, y, "Saliency"), maps, keep=keep[part])
+    values = {name: float(v) for name, v in five.compute().items()}
+    values.update({f"{name}_std": float(v) for name, v in five.std().items()})
+    values["localisation"] = float(local.compute())
+    values["localisation_std"] = float(local.std())
+    values.update({name: float(v) for name, v in agree.compute().items()})
+    values.update({f"{name}_std": float(v) for name, v in agree.std().items()})
+    return values
+
+
+@pytest.mark.parametrize("target", ["label", "prediction"])
+def test_correct_only_scores_the_images_the_model_classifies_correctly(cells, target):
+    # the model predicts class 0 for every image: the correctly classified images are those
+    # labelled 0 (5 of 24, in 3 of the 5 batches: batches that keep none add none). With
+    # target="prediction" their maps explain class 0, their label: the same scores
+    guess, teacher = 0, cnn(1, width=8)
+    model = _Guesses(guess).eval()
+    correct = cells.targets == guess
+    assert int(correct.sum()) == 5
+    monitor = AttributionMonitor(
+        DataLoader(cells, batch_size=5),
+        teacher=teacher,
+        target=target,
+        correct_only=True,
+        std=True,
+    )
+    values = monitor.evaluate(model)
+    expected = _scores_by_hand(cnn(0), teacher, cells, correct, 5)
+    assert set(values) == set(expected)
+    for name, value in expected.items():
+        assert values[name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
+    assert monitor.history[-1] == {"epoch": None, **values}
+    # against numpy on the five images' functional scores, and not the scores of all images
+    from lightning_distill.functional import localisation_score
+
+    maps = attribute(cnn(0).eval(), cells.images, cells.targets, "Saliency")
+    shares = localisation_score(maps, cells.masks).numpy()
+    assert values["localisation"] == pytest.approx(np.mean(shares[correct.numpy()]), rel=1e-9)
+    assert values["localisation_std"] == pytest.approx(np.std(shares[correct.numpy()]), rel=1e-9)
+    assert values["localisation"] != pytest.approx(np.mean(shares), rel=1e-3)
+
+
+def test_std_alone_logs_the_spreads_of_all_images_beside_the_means(cells):
+    teacher = cnn(1, width=8)
+    module = StudentWithTeacher()
+    module.teacher = teacher
+    monitor = AttributionMonitor(DataLoader(cells, batch_size=8), module="student", std=True)
+    trainer = quiet_trainer(callbacks=[monitor], limit_train_batches=1)
+    trainer.fit(module, DataLoader(cells.classification(), batch_size=8))
+    logged = {
+        k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("attribution/")
+    }
+    everything = torch.ones(len(cells), dtype=torch.bool)
+    expected = _scores_by_hand(module.student, teacher, cells, everything, 8)
+    assert set(logged) == {f"attribution/{name}" for name in expected}
+    for name, value in expected.items():
+        assert logged[f"attribution/{name}"] == pytest.approx(value, rel=1e-6), name
+        assert monitor.history[0][name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
+    # without std (the default) the spreads are neither logged nor recorded
+    plain = AttributionMonitor(DataLoader(cells, batch_size=8), module="student")
+    assert not any(name.endswith("_std") for name in plain.evaluate(module))
+
+
+def test_correct_only_with_no_correct_image_logs_nan_and_says_why(cells):
+    # class 1 is not among the first 8 images' labels
+    probe = DataLoader(torch.utils.data.Subset(cells, range(8)), batch_size=4)
+    assert 1 not in cells.targets[:8].tolist()
+    monitor = AttributionMonitor(probe, metrics=["localisation"], correct_only=True, std=True)
+    with pytest.warns(UserWarning, match="kept none of its images"):
+        values = monitor.evaluate(_Guesses(1))
+    assert set(values) == {"localisation", "localisation_std"}
+    assert all(math.isnan(value) for value in values.values())
+
+
+def test_correct_only_needs_the_labels_and_bools_are_checked(cells):
+    # target="prediction" reads no target entry, but correct_only compares with the labels
+    without_labels = [
+        {"image": cells.images[:4], "mask": cells.masks[:4]},
+        {"image": cells.images[4:8], "mask": cells.masks[4:8]},
+    ]
+    monitor = AttributionMonitor(without_labels, target="prediction", correct_only=True)
+    match = r"dataloader must be batches with a 'target' entry \(the labels that correct_only"
+    with pytest.raises(ValueError, match=match):
+        monitor.evaluate(cnn(0))
+    monitor.correct_only = False  # the maps of the predictions need no labels
+    assert set(monitor.evaluate(cnn(0))) == {"localisation"}
+    # one label for the whole batch is not one per image
+    one_label = [{"image": cells.images[:4], "mask": cells.masks[:4], "target": torch.tensor(0)}]
+    monitor = AttributionMonitor(one_label, target="prediction", correct_only=True)
+    with pytest.raises(ValueError, match=r"one class index per image .* shape \[4\]; got"):
+        monitor.evaluate(cnn(0))
+    # a model whose prediction cannot be read is named, with the reason it is read
+    probe = DataLoader(cells, batch_size=8)
+    monitor = AttributionMonitor(probe, metrics=["localisation"], correct_only=True)
+    with pytest.raises(TypeError, match=r"^module .*correct_only=True compares with the labels"):
+        monitor.evaluate(_Returns(lambda logits: (logits, logits.mean())))
+    for name in ("correct_only", "std"):
+        with pytest.raises(TypeError, match=rf"{name} must be a bool; got 1"):
+            AttributionMonitor(probe, **{name: 1})
+        with pytest.raises(TypeError, match=rf"{name} must be a bool"):
+            setattr(monitor, name, "yes")
