@@ -1201,7 +1201,7 @@ def test_a_trainer_of_other_processes_is_refused_before_any_training(options, se
     # default protocol ran, but each process took half of every epoch from a sampler of its
     # own (the same order for every seed) in batches of batch_size: two CPU processes gave
     # other accuracies than one on the same seeds (0.906 and 0.656 against 0.922 and 0.719,
-    # seed 0). Refused up front, nothing trained
+    # seed 0: benchmarks/diff_roar_processes.py). Refused up front, nothing trained
     data, _ = _two_pixel_data(20, 0)
     recorder = _FitRecorder()
     measured = (
