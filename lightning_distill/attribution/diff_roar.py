@@ -351,20 +351,30 @@ def _quiet_lightning() -> Iterator[None]:
 
 def _refuse_other_processes(options: dict, trainer_kwargs: dict, settings: str) -> None:
     """Refuse Trainer ``options`` that train in other processes than this one (a strategy with
-    a launcher, ``"ddp_spawn"`` or ``"ddp"``, or several devices): the per-epoch measures of
-    ``settings`` are taken by a hook of this process, which would see no epoch of a model
-    trained elsewhere. A Trainer is built to read the strategy, nothing is trained."""
+    a launcher, ``"ddp_spawn"`` or ``"ddp"``, or several devices). Such a Trainer splits every
+    epoch between its processes, each in batches of ``batch_size`` drawn in its sampler's order
+    (the same for every seed): a model trained with twice the batch and half the steps, not the
+    protocol the frame names (two CPU processes gave other accuracies than one on the same
+    seeds). The per-epoch measures of ``settings`` (empty: none asked) are also taken by a hook
+    of this process, which would see no epoch of a model trained elsewhere. A Trainer is built
+    to read the strategy, nothing is trained."""
     with _quiet_lightning(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # what the Trainer says of the hardware, said at fit
         trainer = L.Trainer(**options)
     if trainer.world_size > 1 or trainer.strategy.launcher is not None:
+        measured = (
+            f"; and with {settings} each epoch's accuracies are measured by a hook in this "
+            "process, which a model trained in other processes gives none"
+            if settings
+            else ""
+        )
         fail(
             "trainer_kwargs",
-            f"a Trainer that trains in this process with {settings} (one device, no "
-            "multi-process strategy: each epoch's accuracies are measured by a hook in this "
-            "process, and a model trained in other processes gives it none). Leave out "
-            "'strategy' and 'devices', or use train_accuracy_target=None and "
-            "test_accuracy='final'",
+            "a Trainer that trains in this process (one device, no multi-process strategy: "
+            "each fresh model trains on all the training images in batches of batch_size, in "
+            "the order its seed draws, and a Trainer of several processes would split every "
+            "epoch between them, each process in batches of batch_size in its sampler's "
+            f"order, the same for every seed{measured}). Leave out 'strategy' and 'devices'",
             trainer_kwargs,
         )
 
@@ -671,10 +681,12 @@ def diff_roar(
         the epochs are ``epochs``, not a ``max_epochs`` key here. A precision that casts the
         model (``"64-true"``, ``"bf16-true"``) scores it on the test images cast alike.
         ``"16-true"`` is refused: Adam's ``eps`` (1e-8) is 0 in float16, and its steps would
-        divide by zero (``"16-mixed"`` keeps float32 weights). With ``train_accuracy_target``
-        or ``test_accuracy="best"``, whose accuracies after each epoch are measured in this
-        process, a Trainer that trains in other processes (several devices, ``"ddp"``,
-        ``"ddp_spawn"``) is refused before any work.
+        divide by zero (``"16-mixed"`` keeps float32 weights). A Trainer that trains in other
+        processes (several devices, ``"ddp"``, ``"ddp_spawn"``) is refused before any work: it
+        would split every epoch between its processes, each in batches of ``batch_size`` in
+        its sampler's order whatever the seed (twice the batch, half the steps: other
+        accuracies than the protocol's), and the accuracies after each epoch of
+        ``train_accuracy_target`` and ``test_accuracy="best"`` are measured in this process.
     mask_control : bool, default=False
         Also train, for each arm, a fresh model on the pattern of kept coordinates alone (the
         kept ones 1, the removed ones 0: no pixel value), tested on the test images' patterns,
@@ -696,7 +708,11 @@ def diff_roar(
         selection on the test images, optimistic (see the training protocol above), for
         comparing with the paper's figures, not as an unbiased accuracy. With
         ``validation_data``, ``"best"`` is the test accuracy after the epoch with the largest
-        validation accuracy (the first of equal ones), no selection on the test images.
+        validation accuracy (the first of equal ones), no selection on the test images. With
+        ``"best"``, the epoch each accuracy was taken after (counted from 1, the first of equal
+        ones; ``epochs``, or the arm's ``top_epochs``, when it is the last) is given as
+        ``top_best_epoch`` and ``bottom_best_epoch`` (``top_mask_best_epoch`` and
+        ``bottom_mask_best_epoch`` for the pattern-control models of ``mask_control``).
 
     Returns
     -------
@@ -704,7 +720,9 @@ def diff_roar(
         One row per fraction and seed: ``fraction``, ``seed``, ``top_accuracy``,
         ``bottom_accuracy``, ``diff_roar`` (and ``top_mask_accuracy``,
         ``bottom_mask_accuracy`` with ``mask_control``; ``top_epochs``, ``bottom_epochs`` with
-        ``train_accuracy_target``, and ``top_mask_epochs``, ``bottom_mask_epochs`` with both).
+        ``train_accuracy_target``, and ``top_mask_epochs``, ``bottom_mask_epochs`` with both;
+        ``top_best_epoch``, ``bottom_best_epoch`` with ``test_accuracy="best"``, and
+        ``top_mask_best_epoch``, ``bottom_mask_best_epoch`` with it and ``mask_control``).
         ``frame.attrs["summary"]`` maps every fraction to the ``mean`` and ``std`` of ``diff_roar`` over the seeds and ``std_all_pairs``, the
         reference's band: the standard deviation (``ddof=0``) of ``top_accuracy[i] -
         bottom_accuracy[j]`` over all pairs of seeds ``i, j`` (NaN for one seed, as ``std``);
@@ -833,8 +851,7 @@ def diff_roar(
         )
         if value != default
     ]
-    if per_epoch:
-        _refuse_other_processes(options, trainer_kwargs, " and ".join(per_epoch))
+    _refuse_other_processes(options, trainer_kwargs, " and ".join(per_epoch))
     precomputed = isinstance(attribution, tuple | list)
     random_control = isinstance(attribution, str) and attribution == "random"
     if isinstance(attribution, str) and attribution.lower() == "random" and not random_control:
@@ -981,10 +998,11 @@ def diff_roar(
 
     def train_and_test(
         seed: int, train_x: Tensor, test_x: Tensor, val_x: Tensor | None, run: str
-    ) -> tuple[float, int]:
+    ) -> tuple[float, int, int | None]:
         """The test accuracy of a fresh model trained on ``train_x`` (the last epoch's, or with
         ``test_accuracy="best"`` the best epoch's: the largest, or that of the epoch with the
-        best accuracy on ``val_x`` when given) and the number of epochs it trained."""
+        best accuracy on ``val_x`` when given), the number of epochs it trained and, with
+        ``test_accuracy="best"``, the epoch (from 1) the accuracy was taken after."""
         torch.manual_seed(seed)
         network = fresh_model()
         order = torch.Generator().manual_seed(seed)
@@ -1041,11 +1059,14 @@ def diff_roar(
             if val_x is not None:
                 # the test accuracy of the epoch the validation images select (the first of
                 # equally good ones): no choice made on the test images
-                return tested[int(np.argmax(validated))], trained[0]
+                best = int(np.argmax(validated))
+                return tested[best], trained[0], best + 1
             if test_accuracy == "best":
                 # the last epoch's accuracy is among them: the best is never below the final
-                return max(tested), trained[0]
-            return _accuracy(network, test_x, test_targets, 512, diverged()), trained[0]
+                # (the first of equally good epochs, as with validation images)
+                best = int(np.argmax(tested))
+                return tested[best], trained[0], best + 1
+            return _accuracy(network, test_x, test_targets, 512, diverged()), trained[0], None
         finally:
             _restore_shared(shared)
 
@@ -1060,6 +1081,7 @@ def diff_roar(
                     val_attr = torch.randn(val_images.shape, generator=noise)
             for fraction in fractions:
                 accuracies, patterns, epochs_trained, pattern_epochs = {}, {}, {}, {}
+                best_epochs, pattern_best_epochs = {}, {}
                 for keep in ("top", "bottom"):
                     # one order of the coordinates breaks the ties of the training and the
                     # test images alike: a binary mask keeps the same coordinates in both, so
@@ -1080,7 +1102,7 @@ def diff_roar(
                         pairs.append((val_images, val_attr))
                     train_x, test_x, *val_x = (masked(x, a, fill) for x, a in pairs)
                     run = f"on the {keep}-{fraction:g} coordinates"
-                    accuracies[keep], epochs_trained[keep] = train_and_test(
+                    accuracies[keep], epochs_trained[keep], best_epochs[keep] = train_and_test(
                         seed, train_x, test_x, val_x[0] if validation else None, run
                     )
                     if mask_control:
@@ -1089,7 +1111,11 @@ def diff_roar(
                             masked(torch.ones_like(x), a, 0) for x, a in pairs
                         )
                         run = f"on the pattern of the {keep}-{fraction:g} coordinates"
-                        patterns[keep], pattern_epochs[keep] = train_and_test(
+                        (
+                            patterns[keep],
+                            pattern_epochs[keep],
+                            pattern_best_epochs[keep],
+                        ) = train_and_test(
                             seed, train_m, test_m, val_m[0] if validation else None, run
                         )
                 row = {
@@ -1102,12 +1128,19 @@ def diff_roar(
                 if train_accuracy_target is not None:
                     row["top_epochs"] = epochs_trained["top"]
                     row["bottom_epochs"] = epochs_trained["bottom"]
+                if test_accuracy == "best":
+                    # the epoch each reported accuracy was taken after (from 1)
+                    row["top_best_epoch"] = best_epochs["top"]
+                    row["bottom_best_epoch"] = best_epochs["bottom"]
                 if mask_control:
                     row["top_mask_accuracy"] = patterns["top"]
                     row["bottom_mask_accuracy"] = patterns["bottom"]
                     if train_accuracy_target is not None:
                         row["top_mask_epochs"] = pattern_epochs["top"]
                         row["bottom_mask_epochs"] = pattern_epochs["bottom"]
+                    if test_accuracy == "best":
+                        row["top_mask_best_epoch"] = pattern_best_epochs["top"]
+                        row["bottom_mask_best_epoch"] = pattern_best_epochs["bottom"]
                 rows.append(row)
     frame = pd.DataFrame(rows)
     summary = frame.groupby("fraction")["diff_roar"].agg(["mean", "std"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -227,10 +228,15 @@ def _has_lone_batch(dataloader) -> bool:
     return count > 0 and (size == 1 or (count % size == 1 and not dataloader.drop_last))
 
 
-def _first_batch(dataloader) -> dict[str, Tensor | None]:
-    """The probe's first batch, split; a clear error for a probe that yields none (a
-    ``StopIteration`` escaping a Lightning hook would end the fit without a word)."""
-    batch = next(iter(dataloader), None)
+class _ProbeChanged(Exception):
+    """The probe's batches differ from the batch sizes the monitor kept."""
+
+
+def _first_batch(batches) -> dict[str, Tensor | None]:
+    """The first batch of the probe (or of an iterator over it, which moves on by one),
+    split; a clear error for a probe that yields none (a ``StopIteration`` escaping a
+    Lightning hook would end the fit without a word)."""
+    batch = next(iter(batches), None)
     if batch is None:
         fail(
             "dataloader",
@@ -320,7 +326,11 @@ class AttributionMonitor(Callback):
         (``additional_forward_args``, or an item of its tuple) that is a tensor or list of
         the probe's length (Captum splits such an argument between a batch's inputs); one of
         a probe batch's length (other than 1) is refused, and any other (a number, a tensor
-        with 1 on its first axis or none) is given to every batch as it is. A method that draws
+        with 1 on its first axis or none) is given to every batch as it is. The probe's batch
+        sizes these are checked against are read at the start of every fit (or at the first
+        evaluation outside one) and kept, so that an evaluation reads the probe once; a probe
+        whose batches have changed since (a list of batches edited in place) is read anew, and
+        one whose batches differ from one pass to the next is refused. A method that draws
         (GradientShap, KernelShap, Lime) draws each image's numbers from its position in the
         probe, and ShapleyValueSampling the same permutations for every batch, so the scores
         do not depend on the probe's batch size.
@@ -404,6 +414,9 @@ class AttributionMonitor(Callback):
         # FiveBandScore built from them at construction
         refuse_fixed_setting(self, name, value, ("five_band_kwargs",), _MADE_FROM_FIVE_BAND_KWARGS)
         super().__setattr__(name, value)
+        if name == "dataloader":
+            # another probe: its batch sizes are read anew when per-image entries need them
+            self._probe_sizes: list[int] | None = None
 
     def _check_method_settings(self) -> None:
         """Check ``method`` with ``method_kwargs`` (and a FeaturePermutation's probe): at
@@ -501,6 +514,7 @@ class AttributionMonitor(Callback):
         with random_state_kept(device, self.dataloader):
             first = _first_batch(self.dataloader)
             self._check_probe(first, teacher)
+            self._probe_sizes = None  # read again for every fit: the probe may have changed
             self._per_input_keys(first)
 
     def _check_probe(self, first: dict, teacher: nn.Module | None) -> list[str]:
@@ -569,20 +583,30 @@ class AttributionMonitor(Callback):
                 fail("metrics", f"computable: {name!r} needs {needs[name]}", self.metrics)
         return self.metrics
 
-    def _per_input_keys(self, first: dict) -> list:
+    def _sizes(self) -> list[int]:
+        """The number of images of every probe batch, in order: read in a pass over the probe
+        at the start of every fit (or at the first evaluation that needs them, outside a fit)
+        and kept, so that an evaluation reads the probe once; checked against the batches
+        every evaluation reads (:meth:`_batches`), and read anew when they differ."""
+        if self._probe_sizes is None:
+            self._probe_sizes = [len(_split_batch(batch)["image"]) for batch in self.dataloader]
+        return self._probe_sizes
+
+    def _per_input_keys(self, first: dict) -> tuple[list, list[int] | None]:
         """The keys of ``method_kwargs`` holding one entry per probe image (a ``baselines`` or
         ``feature_mask`` tensor whose first axis is not 1; ``("additional_forward_args",
         position)`` for an extra forward argument of the probe's length), checked against the
-        number of probe images (one pass over the probe, made only when there may be such
-        keys): each batch is explained with its images' entries, in the probe's fixed order."""
+        number of probe images, and the probe's batch sizes they were checked against (None
+        when there may be no such keys, and the sizes were not read): each batch is explained
+        with its images' entries, in the probe's fixed order."""
         images = first["image"]
         ndim = images.ndim if isinstance(images, Tensor) else 0
         keys: list = per_input_kwargs(self.method, self.method_kwargs, ndim)
         arguments = forward_arguments(self.method_kwargs.get(FORWARD_ARGS))
         lengths = {entry_count(value) for value in arguments} - {None, 1}
         if not keys and not lengths:
-            return keys
-        sizes = [len(_split_batch(batch)["image"]) for batch in self.dataloader]
+            return keys, None
+        sizes = self._sizes()
         count = sum(sizes)
         for key in keys:
             shape = tuple(_single_tensor(self.method_kwargs[key]).shape)
@@ -608,17 +632,42 @@ class AttributionMonitor(Callback):
                     value,
                 )
             keys.append(key)
-        return keys
+        return keys, sizes
 
-    def _batches(self, rank: int, world_size: int):
+    def _batches(
+        self, rank: int, world_size: int, first: dict, rest, sizes: list[int] | None, again: bool
+    ):
         """``(number, start, batch)`` of this process's probe batches, numbered from 0 in the
-        probe, ``start`` the position of the batch's first image in the probe."""
+        probe, ``start`` the position of the batch's first image in the probe: ``first``, then
+        the batches of the iterator ``rest`` (one pass over the probe). Every batch's size is
+        checked against ``sizes`` (those the per-image entries were checked against) before
+        the batch is used: :class:`_ProbeChanged` when they differ, refused when they differ
+        ``again`` (sizes read in the pass before)."""
         start = 0
-        for index, batch in enumerate(self.dataloader):
-            split = _split_batch(batch)
+        index = -1
+        for index, split in enumerate(
+            itertools.chain([first], (_split_batch(batch) for batch in rest))
+        ):
+            count = len(split["image"])
+            if sizes is not None and (index >= len(sizes) or count != sizes[index]):
+                self._refuse_other_sizes(sizes, f"batch {index} (from 0) of {count} images", again)
             if index % world_size == rank:
                 yield index, start, split
-            start += len(split["image"])
+            start += count
+        if sizes is not None and index + 1 != len(sizes):
+            self._refuse_other_sizes(sizes, f"{index + 1} batches", again)
+
+    def _refuse_other_sizes(self, sizes: list[int], got: str, again: bool) -> None:
+        if not again:
+            raise _ProbeChanged
+        fail(
+            "dataloader",
+            "probe data that yields the same batches on every pass (method_kwargs holds "
+            "entries checked against the probe's "
+            f"{len(sizes)} batches of {', '.join(map(str, sizes))} images, read in the pass "
+            "before)",
+            got,
+        )
 
     def evaluate(self, pl_module: nn.Module, epoch: int | None = None) -> dict[str, float]:
         """Score the attributions on the probe data now; returns (and records) the scores.
@@ -636,24 +685,17 @@ class AttributionMonitor(Callback):
 
     def _evaluate(self, pl_module, model, teacher, device, epoch) -> dict[str, float]:
         rank, world_size = rank_and_world_size()
-        first = _first_batch(self.dataloader)
-        chosen = self._check_probe(first, teacher)
-        keys = self._per_input_keys(first)
-        metrics = {
-            "five_band": self._five_band,
-            "localisation": self._localisation,
-            "agreement": self._agreement,
-        }
-        for name in chosen:
-            metrics[name] = metrics[name].to(device)
-            metrics[name].reset()
-        # attribute() switches modes per call; holding eval mode here keeps the prediction pass
-        # and the attributions on the same mode, and gives every submodule's mode back once
-        with evaluation_mode(pl_module):
-            for number, start, batch in self._batches(rank, world_size):
-                _check_entries(batch, number, chosen)
-                indices = range(start, start + len(batch["image"]))
-                self._update(model, teacher, batch, chosen, metrics, device, indices, keys)
+        try:
+            first, chosen, keys, metrics = self._score(
+                pl_module, model, teacher, device, rank, world_size, again=False
+            )
+        except _ProbeChanged:
+            # the probe's batches are not those whose sizes were kept (a list of batches
+            # changed in place): read them anew and score again
+            self._probe_sizes = None
+            first, chosen, keys, metrics = self._score(
+                pl_module, model, teacher, device, rank, world_size, again=True
+            )
         values: dict[str, float] = {}
         for name in chosen:
             result = metrics[name].compute()
@@ -673,6 +715,31 @@ class AttributionMonitor(Callback):
         if self.save_dir is not None and rank == 0:
             self._save_picture(model, teacher, first, device, epoch, keys)
         return values
+
+    def _score(self, pl_module, model, teacher, device, rank, world_size, again: bool):
+        """One pass over the probe, its first batch choosing the metrics: ``(first batch,
+        chosen metrics, per-image keys, metrics updated)``."""
+        batches = iter(self.dataloader)
+        first = _first_batch(batches)
+        chosen = self._check_probe(first, teacher)
+        keys, sizes = self._per_input_keys(first)
+        metrics = {
+            "five_band": self._five_band,
+            "localisation": self._localisation,
+            "agreement": self._agreement,
+        }
+        for name in chosen:
+            metrics[name] = metrics[name].to(device)
+            metrics[name].reset()
+        # attribute() switches modes per call; holding eval mode here keeps the prediction pass
+        # and the attributions on the same mode, and gives every submodule's mode back once
+        with evaluation_mode(pl_module):
+            split = self._batches(rank, world_size, first, batches, sizes, again)
+            for number, start, batch in split:
+                _check_entries(batch, number, chosen)
+                indices = range(start, start + len(batch["image"]))
+                self._update(model, teacher, batch, chosen, metrics, device, indices, keys)
+        return first, chosen, keys, metrics
 
     def _targets(self, model: nn.Module, images: Tensor, labels, device) -> Tensor:
         """The classes to explain: the batch's labels (checked before they are moved: a

@@ -298,16 +298,29 @@ def _missing_labels_message(dataloader, dataset, label_names, label_categories) 
     )
 
 
-def _several_sizes(images: list[Tensor]) -> str | None:
-    """Why images of several sizes cannot be drawn side by side (None when they can)."""
+def _several_sizes(images: list[Tensor], labels: list[Tensor | None]) -> str | None:
+    """Why images of several sizes, or with pixel labels of several sizes, cannot be drawn
+    side by side (None when they can)."""
     sizes = list(dict.fromkeys(tuple(image.shape) for image in images))
-    if len(sizes) < 2:
-        return None
-    return (
-        f"the top images of the units have different sizes {sizes[0]} and {sizes[1]}, and the "
-        "unit picture draws them side by side at one size; give the probe images of one size "
-        "(resize or crop them in its dataset) for the picture"
-    )
+    if len(sizes) > 1:
+        return (
+            f"the top images of the units have different sizes {sizes[0]} and {sizes[1]}, and "
+            "the unit picture draws them side by side at one size; give the probe images of "
+            "one size (resize or crop them in its dataset) for the picture"
+        )
+    sizes = list(dict.fromkeys(None if lab is None else tuple(lab.shape[-2:]) for lab in labels))
+    if len(sizes) > 1:
+        return (
+            f"the top images of the units have pixel labels of different sizes {sizes[0]} and "
+            f"{sizes[1]}, and the unit picture draws every unit's masks at one resolution, the "
+            "labels' (where IoU is counted); give the probe labels of one size for the picture"
+        )
+    return None
+
+
+def _label_size(labels: Tensor | None) -> tuple[int, int] | None:
+    """``(height, width)`` of pixel labels ``[..., H, W]``; None without them."""
+    return None if labels is None else tuple(int(side) for side in labels.shape[-2:])
 
 
 class DissectionMonitor(Callback):
@@ -368,14 +381,18 @@ class DissectionMonitor(Callback):
     save_dir : str or Path, optional
         If given, every dissection also writes ``categories_epoch<N>.png`` (detectors per
         category) and ``units_epoch<N>.png`` (top images of the best units with their masks;
-        ``_now`` instead of ``_epoch<N>`` for :meth:`dissect` without ``epoch``). The unit
-        picture shows the probe's own images, those that reached each unit's highest peaks
+        ``_now`` instead of ``_epoch<N>`` for :meth:`dissect` without ``epoch``). The masks
+        are those the tally counted IoU on: each unit's map resized to its images' pixel labels
+        (to the map's own size for whole-image labels alone) and thresholded, drawn over the
+        image as blocks when the labels are coarser than the image (the picture's title gives
+        both resolutions). The unit picture shows the probe's own images, those that reached each unit's highest peaks
         during the dissection: from a ``DataLoader`` over a map-style dataset they are the
         dataset items its sampler put at those places (loaded again by index, collated by its
         ``collate_fn``); from any other probe (an iterable dataset, a list of batches) they are
         taken from its batches, iterated once more. If they cannot be fetched (the probe cannot
-        be iterated again) or differ in size (a probe of images of several sizes), the unit
-        picture is not written and a warning says so; the dissection's results stand.
+        be iterated again) or differ in size (a probe of images, or of pixel labels, of several
+        sizes), the unit picture is not written and a warning says so; the dissection's results
+        stand.
     plot_units : int, default=8
         Units in the unit picture (best IoU first).
     top_k : int, default=6
@@ -835,8 +852,9 @@ class DissectionMonitor(Callback):
                 self._save_pictures(pl_module, device, results, top_positions, epoch)
         return results
 
-    def _probe_images(self, positions: list[int]) -> Tensor | str:
-        """The probe's own images at these (sorted) positions of its iteration, in that order.
+    def _probe_images(self, positions: list[int]) -> tuple[Tensor, tuple[int, int] | None] | str:
+        """The probe's own images at these (sorted) positions of its iteration, in that order,
+        and the ``(height, width)`` of their pixel labels (None when they have none).
 
         A ``DataLoader`` over a map-style dataset: the dataset items its batch sampler put at
         these positions, collated by its ``collate_fn`` (any sampler order, e.g. a ``Subset``'s
@@ -851,24 +869,30 @@ class DissectionMonitor(Callback):
         if order is not None and positions[-1] < len(order):
             items = [loader.dataset[order[p]] for p in positions]
             try:
-                return _split_batch(loader.collate_fn(items))[0]
+                images, labels, _ = _split_batch(loader.collate_fn(items))
+                return images, _label_size(labels)
             except RuntimeError:
-                # default_collate cannot stack images of several sizes: said as such
-                alone = [_split_batch(loader.collate_fn([item]))[0][0] for item in items]
-                reason = _several_sizes(alone)
+                # default_collate cannot stack images (or labels) of several sizes: said as such
+                alone = [_split_batch(loader.collate_fn([item])) for item in items]
+                reason = _several_sizes([a[0][0] for a in alone], [a[1] for a in alone])
                 if reason is None:
                     raise
                 return reason
         found: list[Tensor] = []
+        found_labels: list[Tensor | None] = []
         wanted = iter(positions)
         position, target = 0, next(wanted)
         for batch in loader:
-            images = _split_batch(batch)[0]
+            images, labels, _ = _split_batch(batch)
             while target is not None and target < position + len(images):
                 found.append(images[target - position])
+                found_labels.append(None if labels is None else labels[target - position])
                 target = next(wanted, None)
             if target is None:
-                return _several_sizes(found) or torch.stack(found)
+                reason = _several_sizes(found, found_labels)
+                if reason is not None:
+                    return reason
+                return torch.stack(found), _label_size(found_labels[0])
             position += len(images)
         return (
             "iterating dataloader once more did not yield them (a one-shot iterator?); pass a "
@@ -901,16 +925,25 @@ class DissectionMonitor(Callback):
         positions = sorted({p for p in top_positions[units].flatten().tolist() if p >= 0})
         if not positions:
             return
-        images = self._probe_images(positions)
-        if isinstance(images, str):
+        fetched = self._probe_images(positions)
+        if isinstance(fetched, str):
             warnings.warn(
                 f"save_dir={str(self.save_dir)!r}: units_{tag}.png was not written, as the top "
-                f"images of the units could not be fetched from the probe again: {images}",
+                f"images of the units could not be fetched from the probe again: {fetched}",
                 UserWarning,
                 stacklevel=2,
             )
             return
+        images, label_size = fetched
         activations = self._run(pl_module, images)[:, units].cpu()
+        # the masks the tally counted: at the pixel labels' resolution, or at the maps' own
+        # for whole-image labels alone
+        mask_size = label_size or tuple(activations.shape[-2:])
+        where = "the labels'" if label_size else "the maps' (whole-image labels)"
+        resolution = (
+            f"{self.layer}, {when}: unit masks at {mask_size[0]} x {mask_size[1]} pixels, "
+            f"{where}, where IoU is counted; images {images.shape[-2]} x {images.shape[-1]}"
+        )
         titles = [
             f"unit {r.unit}: {r.concept if isinstance(r.concept, str) else 'no concept'}\n"
             f"IoU {r.iou:.3f}"
@@ -923,4 +956,6 @@ class DissectionMonitor(Callback):
             row_titles=titles,
             top_k=self.top_k,
             path=self.save_dir / f"units_{tag}.png",
+            mask_size=mask_size,
+            title=resolution,
         )

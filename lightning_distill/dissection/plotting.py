@@ -77,6 +77,14 @@ def _displayable(image: Tensor) -> Tensor:
     return image.permute(1, 2, 0)
 
 
+def _nearest(side: int, size: int) -> Tensor:
+    """For each of ``size`` display positions, the one of ``side`` cells whose span holds the
+    position's centre (cells of equal width over the same extent)."""
+    return (
+        ((torch.arange(size, dtype=torch.float64) + 0.5) * side / size).long().clamp(max=side - 1)
+    )
+
+
 def plot_unit_grid(
     images: Tensor,
     activations: Tensor,
@@ -84,12 +92,19 @@ def plot_unit_grid(
     row_titles: Sequence[str] | None = None,
     top_k: int = 6,
     path: str | Path | None = None,
+    mask_size: tuple[int, int] | None = None,
+    title: str | None = None,
 ) -> Any:
     """Top-activating images of some units with each unit's mask overlaid, one row per unit.
 
     The images of a row are the ``top_k`` with the largest maximum activation of that unit; the
-    mask is the activation map upsampled bilinearly to the image size and thresholded at the
-    unit's threshold, drawn as an outline over the image (yellow edged in black) (the rest of the image is dimmed).
+    mask is the activation map resized bilinearly to ``mask_size`` (the image size by default)
+    and thresholded at the unit's threshold, as the dissection's tally computes it, drawn as an
+    outline over the image (yellow edged in black), the rest of the image dimmed. A dissection
+    counts IoU at the labels' resolution: pass theirs as ``mask_size`` to see the masks that
+    were counted (:class:`~lightning_distill.callbacks.DissectionMonitor` does), each mask pixel
+    then a block of the image (each image pixel takes the mask pixel whose span holds its
+    centre; with labels finer than the image, the image's pixels are blocks of the mask's).
 
     Parameters
     ----------
@@ -105,6 +120,11 @@ def plot_unit_grid(
         Images per row.
     path : str or Path, optional
         Save the figure there as PNG.
+    mask_size : (int, int), optional
+        ``(height, width)`` at which each mask is computed: the labels' of the dissection whose
+        masks are shown. Default: the images' own.
+    title : str, optional
+        Title of the figure.
 
     Returns
     -------
@@ -148,21 +168,43 @@ def plot_unit_grid(
         )
     if row_titles is not None and len(row_titles) != rows:
         raise ValueError(f"row_titles must have {rows} entries, got {len(row_titles)}")
-    top_k = min(int(top_k), images.shape[0])
-    fig = Figure(figsize=(1.6 * top_k, 1.75 * rows), layout="constrained")
-    axes = fig.subplots(rows, top_k, squeeze=False)
-    maps = activations.detach().cpu()
     size = tuple(images.shape[-2:])
+    if mask_size is None:
+        mask_size = size
+    if (
+        not isinstance(mask_size, Sequence)
+        or len(mask_size) != 2
+        or not all(
+            isinstance(side, numbers.Integral) and not isinstance(side, bool) and side >= 1
+            for side in mask_size
+        )
+    ):
+        raise ValueError(
+            f"mask_size must be a (height, width) pair of integers >= 1, or None; got {mask_size!r}"
+        )
+    mask_size = (int(mask_size[0]), int(mask_size[1]))
+    top_k = min(int(top_k), images.shape[0])
+    fig = Figure(figsize=(1.6 * top_k, 1.75 * rows + (0.3 if title else 0)), layout="constrained")
+    axes = fig.subplots(rows, top_k, squeeze=False)
+    if title:
+        fig.suptitle(title, fontsize=8)
+    maps = activations.detach().cpu()
+    # drawn at the finer of the two resolutions on each side: each image pixel and each mask
+    # pixel a block of display pixels (the same grid when the two sizes are equal)
+    shown = (max(size[0], mask_size[0]), max(size[1], mask_size[1]))
+    image_rows, image_cols = _nearest(size[0], shown[0]), _nearest(size[1], shown[1])
+    mask_rows, mask_cols = _nearest(mask_size[0], shown[0]), _nearest(mask_size[1], shown[1])
     peaks = maps.flatten(2).amax(2)  # [N, R]
     for row in range(rows):
         order = torch.argsort(peaks[:, row], descending=True)[:top_k]
         # the masks the tally counts (exact ties are not above the threshold)
         masks = _upsampled_above(
-            maps[order, row].unsqueeze(1), thresholds[row].expand(len(order)), size
-        ).view(len(order), *size)
+            maps[order, row].unsqueeze(1), thresholds[row].expand(len(order)), mask_size
+        ).view(len(order), *mask_size)
+        masks = masks[:, mask_rows][:, :, mask_cols]
         for col, index in enumerate(order.tolist()):
             ax = axes[row, col]
-            picture = _displayable(images[index])
+            picture = _displayable(images[index])[image_rows][:, image_cols]
             mask = masks[col].numpy()
             ax.imshow((picture * torch.where(torch.from_numpy(mask), 1.0, 0.45)[..., None]).numpy())
             if mask.any():

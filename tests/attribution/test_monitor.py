@@ -992,3 +992,106 @@ def test_correct_only_needs_the_labels_and_bools_are_checked(cells):
             AttributionMonitor(probe, **{name: 1})
         with pytest.raises(TypeError, match=rf"{name} must be a bool"):
             setattr(monitor, name, "yes")
+
+
+class _CountedProbe(DataLoader):
+    """A probe DataLoader that counts the passes begun over it."""
+
+    passes = 0
+
+    def __iter__(self):
+        self.passes += 1
+        return super().__iter__()
+
+
+def test_an_evaluation_with_per_image_entries_reads_the_probe_once(cells):
+    # per-image baselines (or extra forward arguments) were checked against the probe's batch
+    # sizes, read in a pass of their own before every evaluation, and the first batch in
+    # another: three passes over the probe an evaluation where one does
+    module = cnn(0)
+    baselines = torch.rand(cells.images.shape, generator=torch.Generator().manual_seed(3))
+    scales = 0.5 + torch.rand(len(cells.images), generator=torch.Generator().manual_seed(4))
+    model = _Scaled(module)
+    model.eval()
+    for kwargs in (
+        {"baselines": baselines, "n_steps": 4},
+        {"baselines": baselines, "n_steps": 4, "additional_forward_args": (scales,)},
+    ):
+        expected = AttributionLocalisation()
+        maps = attribute(model, cells.images, cells.targets, "IntegratedGradients", **kwargs)
+        expected.update(maps, cells.masks)
+        probe = _CountedProbe(cells, batch_size=5)
+        monitor = AttributionMonitor(
+            probe, method="IntegratedGradients", method_kwargs=kwargs, metrics=["localisation"]
+        )
+        scores = [monitor.evaluate(model)["localisation"] for _ in range(3)]
+        # the batch sizes once (at the first evaluation, outside a fit), then one pass each
+        assert probe.passes == 1 + 3
+        assert scores == [pytest.approx(float(expected.compute()), rel=1e-5)] * 3
+    # without per-image entries: no batch sizes, and the first batch read in the one pass
+    probe = _CountedProbe(cells, batch_size=5)
+    monitor = AttributionMonitor(probe, method="Saliency", metrics=["localisation"])
+    for _ in range(2):
+        monitor.evaluate(model)
+    assert probe.passes == 2
+    # in a fit: the first batch and the batch sizes at its start, then one pass an epoch
+    probe = _CountedProbe(cells, batch_size=5)
+    monitor = AttributionMonitor(
+        probe,
+        method="IntegratedGradients",
+        method_kwargs={"baselines": baselines, "n_steps": 4},
+        metrics=["localisation"],
+        module="student",
+    )
+    train = DataLoader(cells.classification(), batch_size=8)
+    quiet_trainer(max_epochs=3, limit_train_batches=1, callbacks=[monitor]).fit(
+        StudentWithTeacher(), train
+    )
+    assert probe.passes == 2 + 3
+    assert len(monitor.history) == 3
+
+
+class _AlternatingProbe:
+    """Probe batches of 8 images on odd passes, of 6 on even ones (not a fixed probe)."""
+
+    def __init__(self, data):
+        self.data, self.passes = data, 0
+
+    def __iter__(self):
+        self.passes += 1
+        return iter(DataLoader(self.data, batch_size=8 if self.passes % 2 else 6))
+
+
+def test_a_probe_whose_batches_changed_since_they_were_read_is_read_anew(cells):
+    # the per-image entries are checked against the batch sizes kept from an earlier pass: a
+    # probe (a list of batches) changed in place since is read anew, and scored as before
+    baselines = torch.rand(cells.images.shape, generator=torch.Generator().manual_seed(3))
+    kwargs = {"baselines": baselines, "n_steps": 2}
+
+    def monitor_of(probe):
+        return AttributionMonitor(
+            probe, method="IntegratedGradients", method_kwargs=kwargs, metrics=["localisation"]
+        )
+
+    expected = monitor_of(DataLoader(cells, batch_size=24)).evaluate(cnn(0))["localisation"]
+    probe = list(DataLoader(cells, batch_size=8))
+    monitor = monitor_of(probe)
+    assert monitor.evaluate(cnn(0))["localisation"] == pytest.approx(expected, rel=1e-5)
+    # batches of 8, 5, 5, 5, 1, then one image fewer (fewer batches than were read)
+    probe[1:] = list(DataLoader(torch.utils.data.Subset(cells, range(8, 24)), batch_size=5))
+    assert monitor.evaluate(cnn(0))["localisation"] == pytest.approx(expected, rel=1e-5)
+    del probe[-1]
+    with pytest.raises(
+        ValueError,
+        match=r"method_kwargs\['baselines'\] must be a tensor with one entry per probe image "
+        r"\(23, in the probe's order\)",
+    ):
+        monitor.evaluate(cnn(0))
+    # a probe whose batches differ from one pass to the next is named
+    with pytest.raises(
+        ValueError,
+        match=r"^dataloader must be probe data that yields the same batches on every pass "
+        r"\(method_kwargs holds entries checked against the probe's 4 batches of 6, 6, 6, 6 "
+        r"images, read in the pass before\); got 'batch 0 \(from 0\) of 8 images'\.$",
+    ):
+        monitor_of(_AlternatingProbe(cells)).evaluate(cnn(0))

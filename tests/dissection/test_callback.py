@@ -1056,3 +1056,85 @@ def test_monitor_built_with_its_own_label_names_takes_its_probe_again(concepts):
     renamed.label_names = [f"other_{name}" for name in concepts.label_names]
     with pytest.raises(ValueError, match=r"^dataloader must have the label_names the monitor"):
         monitor.dataloader = probe_loader(renamed)
+
+
+class _CoarseLabelBrightness(_Brightness):
+    """``_Brightness`` (8 x 8 images, a spot of brightness ``i`` over a 3 x 3 corner) with its
+    pixel labels at 4 x 4."""
+
+    def __getitem__(self, index):
+        image = torch.zeros(1, 8, 8)
+        image[0, :3, :3] = float(index)
+        labels = torch.zeros(1, 4, 4, dtype=torch.long)
+        labels[0, :2, :2] = 1
+        return {"image": image, "labels": labels}
+
+
+@pytest.mark.parametrize("probe", ["DataLoader", "list of batches"])
+def test_unit_picture_draws_the_masks_the_tally_counted_at_the_labels_resolution(
+    probe, tmp_path, monkeypatch
+):
+    # the tally counts IoU on the maps resized to the labels (4 x 4); the picture drew them
+    # resized to the images (8 x 8), masks that were not counted, and did not say so
+    import lightning_distill.dissection.plotting as plotting
+    from lightning_distill.functional import upsample_activations
+
+    loader = DataLoader(_CoarseLabelBrightness(), batch_size=10, sampler=range(30, 70))
+    if probe == "list of batches":
+        loader = list(loader)
+    drawn = {}
+
+    def spy(images, activations, thresholds, **kwargs):
+        drawn.update(images=images, activations=activations, thresholds=thresholds, **kwargs)
+        drawn["figure"] = plot_unit_grid(images, activations, thresholds, **kwargs)
+        return drawn["figure"]
+
+    plot_unit_grid = plotting.plot_unit_grid
+    monkeypatch.setattr(plotting, "plot_unit_grid", spy)
+    results = _brightness_monitor(loader, tmp_path, top_k=3).dissect(_identity_net())
+    assert (tmp_path / "units_now.png").exists()
+    threshold = float(results.units.threshold.iloc[0])
+    assert threshold == float(drawn["thresholds"][0])
+    differ = 0
+    # the columns: the images by their peak activation, the brightest first
+    order = drawn["activations"][:, 0].flatten(1).amax(1).argsort(descending=True)
+    for col, index in enumerate(order[:3].tolist()):
+        image = drawn["images"][index]
+        maps = drawn["activations"][index : index + 1, :1]
+        counted = (upsample_activations(maps, (4, 4)) > threshold)[0, 0]
+        blocks = counted.repeat_interleave(2, 0).repeat_interleave(2, 1)
+        picture = (image[0] - image.min()) / (image.max() - image.min())
+        expected = (picture.double() * torch.where(blocks, 1.0, 0.45).double())[..., None]
+        shown = torch.as_tensor(drawn["figure"].axes[col].images[0].get_array())
+        torch.testing.assert_close(shown, expected.expand(8, 8, 3))
+        differ += int((blocks != (upsample_activations(maps, (8, 8)) > threshold)[0, 0]).sum())
+    assert differ > 0  # the masks at the images' resolution are other masks
+    # and the picture says what it shows
+    assert drawn["mask_size"] == (4, 4)
+    assert drawn["title"] == (
+        "0, now: unit masks at 4 x 4 pixels, the labels', where IoU is counted; images 8 x 8"
+    )
+
+
+class _SizedLabelBrightness(_Brightness):
+    """``_Brightness`` (8 x 8 images) whose labels are 4 x 4 up to index 49 and 8 x 8 after."""
+
+    def __getitem__(self, index):
+        item = super().__getitem__(index)
+        if index < 50:
+            item["labels"] = item["labels"][:, ::2, ::2]
+        return item
+
+
+@pytest.mark.parametrize("probe", ["DataLoader", "list of batches"])
+def test_unit_picture_of_labels_of_several_sizes_is_left_out_with_a_warning(probe, tmp_path):
+    # the masks of one picture are drawn at one resolution, the labels': top images whose
+    # labels differ in size (items 48, 49 at 4 x 4, the others at 8 x 8) leave it out
+    loader = DataLoader(_SizedLabelBrightness(), batch_size=1, sampler=range(40, 60))
+    if probe == "list of batches":
+        loader = list(loader)
+    monitor = _brightness_monitor(loader, tmp_path, top_k=12)
+    why = r"pixel labels of different sizes \(4, 4\) and \(8, 8\)"
+    with pytest.warns(UserWarning, match=rf"save_dir=.*units_now.png was not written.*{why}"):
+        monitor.dissect(_identity_net())
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["categories_now.png"]

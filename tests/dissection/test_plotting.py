@@ -42,3 +42,34 @@ def test_unit_grid_refuses_non_finite_values_and_a_str_of_titles(where, value):
     given[where].copy_(before[where])
     with pytest.raises(TypeError, match="row_titles must be a sequence of str, one per unit"):
         plot_unit_grid(**given, row_titles="ab")
+
+
+def test_unit_grid_draws_the_masks_at_the_resolution_given_as_blocks_of_the_image():
+    # the tally counts IoU on the map resized to the labels (4 x 4 here); the picture drew the
+    # map resized to the image (8 x 8), a mask that was not counted
+    from lightning_distill.functional import upsample_activations
+
+    images = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    activations = torch.tensor([[[[0.0, 1.0], [0.2, 0.0]]]])
+    threshold = torch.tensor([0.3])
+    counted = (upsample_activations(activations, (4, 4)) > 0.3)[0, 0]
+    fine = (upsample_activations(activations, (8, 8)) > 0.3)[0, 0]
+    blocks = counted.repeat_interleave(2, 0).repeat_interleave(2, 1)  # each mask pixel 2 x 2
+    assert int((blocks != fine).sum()) == 6  # the two pictures differ by 6 pixels
+    picture = (images[0, 0] - images.min()) / (images.max() - images.min())
+    for mask_size, drawn in (((4, 4), blocks), (None, fine), ((8, 8), fine)):
+        fig = plot_unit_grid(images, activations, threshold, mask_size=mask_size, title="t")
+        shown = torch.as_tensor(fig.axes[0].images[0].get_array())
+        expected = (picture.double() * torch.where(drawn, 1.0, 0.45).double())[..., None]
+        torch.testing.assert_close(shown, expected.expand(8, 8, 3))
+        assert fig._suptitle.get_text() == "t"
+    # labels finer than the image: each image pixel a 2 x 2 block of the 16 x 16 mask's pixels
+    fig = plot_unit_grid(images, activations, threshold, mask_size=(16, 16))
+    shown = torch.as_tensor(fig.axes[0].images[0].get_array())
+    mask = (upsample_activations(activations, (16, 16)) > 0.3)[0, 0]
+    grown = picture.double().repeat_interleave(2, 0).repeat_interleave(2, 1)
+    expected = (grown * torch.where(mask, 1.0, 0.45).double())[..., None].expand(16, 16, 3)
+    torch.testing.assert_close(shown, expected)
+    for wrong in ((4,), (4, 0), (4.0, 4), "44"):
+        with pytest.raises(ValueError, match=r"mask_size must be a \(height, width\) pair"):
+            plot_unit_grid(images, activations, threshold, mask_size=wrong)
