@@ -1442,9 +1442,16 @@ def _crd_log_contrast_loss(log_scores: Tensor, num_samples: int, eps: float = 1e
 def sskd_selection(scores: Tensor, targets: Tensor, ratio: float) -> Tensor:
     """SSKD's error-level selection: the rows to distil on, in increasing order.
 
-    Rows whose top-scoring column is the target are all kept; of the others, the ``ratio`` share
-    (rounded down) whose target ranks best is kept. ``scores`` is ``[N, C]`` (floating point),
-    ``targets`` ``N`` integer column indices in ``[0, C)``.
+    A row's rank is the number of columns that score strictly above its target's column. Rows
+    of rank 0 (the target scores highest, a tie included) are all kept; of the others, the
+    ``ratio`` share (rounded down) of lowest rank is kept, rows of equal rank in their order.
+    ``scores`` is ``[N, C]`` (floating point), ``targets`` ``N`` integer column indices in
+    ``[0, C)``.
+
+    The authors take the target's position in an ``argsort`` of the row, the same rank when no
+    column ties the target's; with a tie (a rotated copy as similar to two identical originals
+    of the batch) that position depends on the sort's order of equal values (on the number of
+    columns, the device), which the count here does not.
     """
     return _sskd_selection(scores, targets, ratio)
 
@@ -1458,8 +1465,12 @@ def _sskd_selection(scores: Tensor, targets: Tensor, ratio: float, *, in_range=F
     # read with the step's other value checks: the targets are compared, never used as indices
     _check_targets(targets, scores, settle=False, values=not in_range)
     ratio = check_real("ratio", ratio, minimum=0.0, maximum=1.0)
-    order = scores.argsort(dim=1, descending=True)
-    rank = (order == targets.unsqueeze(1)).long().argmax(dim=1)
+    # the target's score through a mask, not gather: an index out of range (refused when the
+    # step's checks are read) would stop a CUDA device before that
+    columns = torch.arange(scores.shape[1], device=scores.device)
+    is_target = columns.unsqueeze(0) == targets.to(scores.device).unsqueeze(1)
+    target_score = torch.where(is_target, scores, float("-inf")).amax(dim=1, keepdim=True)
+    rank = (scores > target_score).sum(dim=1)
     wrong = int((rank > 0).sum())
     keep = scores.shape[0] - wrong + int(wrong * ratio)
     return rank.argsort(stable=True)[:keep].sort().values
