@@ -235,6 +235,12 @@ class FactorTransfer(FeatureMethod):
     paraphraser_lr : float, default=0.1
 
     Terms: ``ft``. The authors weight it by beta = 500 (pass ``weight=500.0``).
+
+    RepDistiller's ``FT`` differs from the authors' code: its paraphraser is trained on a mean
+    squared reconstruction (30 epochs by default), its loss compares the factors' normalised
+    channel means of squares (an attention map of each factor, as its ``AT``) rather than the
+    whole normalised factors, and it weights the loss by 200. The authors' paraphraser script
+    loops over ``range(0, epochs + 1)``, so its default of 5 epochs trains 6.
     """
 
     needs_pretraining = True
@@ -648,6 +654,10 @@ class SSKD(FeatureMethod):
     - ``sskd_tf``: ``tf_weight`` times KD (temperature ``tf_temperature``) on the rotated copies'
       class logits, on the copies the teacher classifies right plus the ``tf_ratio`` share of the
       others.
+
+    Each KL is averaged over its kept rows (``batchmean``, as the authors'); a term with no kept
+    row (a teacher wrong on every copy and a ratio of 0) is 0, where their mean over no row
+    was NaN.
 
     The paper's weights are the defaults; it trains the student with cross-entropy 0.1 and logit
     KD 0.9 on the original images, which is ``DistillationModule(alpha=0.9, temperature=4.0)``.

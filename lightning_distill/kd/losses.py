@@ -675,6 +675,12 @@ class HintRegressor(nn.Module):
 def hint_loss(student_feature: Tensor, teacher_feature: Tensor, regressor: nn.Module) -> Tensor:
     r"""FitNets hint loss: :math:`\mathrm{mean}\,(r(f_s) - f_t)^2`.
 
+    The mean runs over every element of the batch's features, as in the common
+    reimplementations (``MSELoss`` in RepDistiller and mdistiller, which weight it by 100);
+    FitNets' paper writes :math:`\tfrac12 \|u_h - r(v_g)\|^2` per sample, which averaged over
+    the batch is this value times half the teacher feature's size per sample. The teacher side is not detached:
+    a ``teacher_feature`` that requires grad receives gradients.
+
     Parameters
     ----------
     student_feature, teacher_feature : Tensor
@@ -716,6 +722,12 @@ def attention_map(feature: Tensor, p: float = 2.0) -> Tensor:
     :math:`Q = \sum_c |A_c|^p`, shape ``[B, H, W]``. For ``p < 1`` the slope of
     :math:`|a|^p` is infinite at ``a = 0``; an activation exactly 0 (a ReLU's) passes no
     gradient, as through the ReLU itself, rather than a NaN one.
+
+    The absolute value is the paper's. The authors' code and RepDistiller's and mdistiller's
+    ``AT`` take ``f.pow(p).mean(1)``: the mean over channels changes nothing once the map is
+    normalised, but without the absolute value an odd ``p`` keeps the sign of negative
+    activations and a fractional one gives NaN for them; for ``p = 2`` (their default) and
+    non-negative features (after a ReLU) the maps agree.
     """
     _check_feature("feature", feature)
     p = check_real("p", p, minimum=0, exclusive_minimum=True)
@@ -768,7 +780,10 @@ def attention_transfer_loss(
         Channel counts may differ; batch sizes must agree.
     variant : {"paper", "code"}
     p : float, default=2.0
-        Attention-map exponent, ``p > 0``.
+        Attention-map exponent, ``p > 0`` (of :math:`|A|^p`, see :func:`attention_map`).
+
+    The teacher side is not detached: a ``teacher_feature`` that requires grad receives
+    gradients.
 
     Returns
     -------

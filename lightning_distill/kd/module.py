@@ -131,7 +131,12 @@ class FeatureDistillation:
         callable receives ``(student_feature, teacher_feature)`` and returns a scalar tensor
         (a NaN or infinite value is refused with a ``ValueError`` before the optimizer steps).
     weight : float, default=1.0
-        Multiplies this term in the total loss.
+        Multiplies this term in the total loss. The default is 1.0 for every loss, not the
+        weight each method was published with: attention transfer 1000 (the authors' beta),
+        hint 100 (RepDistiller's and mdistiller's), ``"ft"`` 500 (the authors'; RepDistiller
+        takes 200), ``"crd"`` 0.8, ``"pkt"`` 30000 (RepDistiller's and mdistiller's);
+        ``"sskd"`` and ``"rkd"`` weight their terms inside (``options``), with their papers'
+        values by default.
     variant : {"code", "paper"}, default="code"
         Attention-transfer variant (see :func:`~lightning_distill.kd.losses.attention_transfer_loss`).
     p : float, default=2.0
