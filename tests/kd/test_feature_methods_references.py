@@ -173,7 +173,7 @@ def test_factor_transfer_module_equals_the_authors_formula_in_float64():
     with torch.no_grad():
         factor_s = method.translator(student).numpy()
         factor_t = method.paraphraser_encoder(teacher).numpy()
-    assert float(got) == pytest.approx(_np_factor_transfer(factor_s, factor_t), rel=REL)
+    assert float(got.detach()) == pytest.approx(_np_factor_transfer(factor_s, factor_t), rel=REL)
     got.backward()
     # the teacher's factor is detached (the authors' factor_t.detach()); the student's is not
     assert teacher.grad is None and student.grad.abs().sum() > 0
@@ -254,7 +254,7 @@ def test_crd_module_equals_eq_18_with_z_from_the_first_batch_in_float64():
             torch.from_numpy(teacher),
             FeatureContext(index=torch.from_numpy(index)),
         )["crd"]
-        assert float(got) == pytest.approx(loss, rel=REL)
+        assert float(got.detach()) == pytest.approx(loss, rel=REL)
         np.testing.assert_allclose(method.normalizers.numpy(), normalizers, rtol=REL)
         np.testing.assert_allclose(method.memory_student[index].numpy(), new_s, rtol=REL)
         np.testing.assert_allclose(method.memory_teacher[index].numpy(), new_t, rtol=REL)
@@ -403,8 +403,8 @@ def test_sskd_equals_the_authors_terms_in_their_sample_major_layout_in_float64()
     t_sim = _np_cosine(t_rep[~original], t_rep[original])
     ss_rows = _np_keep(t_sim, np.repeat(np.arange(batch), 3), 0.75)
     ss = _np_softened_kl(s_sim[ss_rows], t_sim[ss_rows], 0.5)
-    assert float(terms["sskd_tf"]) == pytest.approx(2.7 * tf, rel=REL)
-    assert float(terms["sskd_ss"]) == pytest.approx(10.0 * ss, rel=REL)
+    assert float(terms["sskd_tf"].detach()) == pytest.approx(2.7 * tf, rel=REL)
+    assert float(terms["sskd_ss"].detach()) == pytest.approx(10.0 * ss, rel=REL)
 
 
 def test_sskd_head_stage_is_the_cross_entropy_of_raw_cosine_similarities():
