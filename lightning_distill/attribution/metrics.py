@@ -147,12 +147,18 @@ class _MeanOfScores(DtypeKeepingMetric):
             )
         return self.score_sum / self.count
 
+    def _synced(self):
+        """The states reduced across processes as :meth:`compute` reads them: torchmetrics'
+        sync with the metric's own ``dist_sync_fn`` and ``sync_on_compute`` (a metric built with
+        ``sync_on_compute=False`` reads its local states everywhere, and syncs nowhere)."""
+        return self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=self.sync_on_compute)
+
     def _spreads(self, ddof, spread_of) -> Any:
         """``spread_of(ddof)`` (its standard deviations from the synced states), ``ddof``
         checked first and the reasons for NaN said: no update yet, no image, too few."""
         ddof = check_integer("ddof", ddof, minimum=0)
         self._warn_before_update("std", "the standard deviations are", stacklevel=4)
-        with self.sync_context():
+        with self._synced():
             if self.update_count > 0 and int(self.count) == 0:
                 self._means()  # its warning: every update was refused or kept nothing
             elif 0 < int(self.count) <= ddof:
@@ -406,7 +412,7 @@ class FiveBandScore(_MeanOfScores):
         :meth:`compute`).
         """
         self._warn_before_update("curves", "the curves are")
-        with self.sync_context():
+        with self._synced():
             return self._curves()
 
     def per_image_best(self) -> dict[str, Tensor]:
@@ -426,7 +432,7 @@ class FiveBandScore(_MeanOfScores):
         Under DDP every process must call it (the sums are reduced across processes).
         """
         self._warn_before_update("per_image_best", "the means are")
-        with self.sync_context():
+        with self._synced():
             if self.update_count > 0 and int(self.count) == 0:
                 self._means()  # its warning: every update was refused
             return dict(zip(_BEST_SCORES, self.best_sum / self.count))

@@ -948,3 +948,58 @@ def test_score_metrics_state_saved_before_the_spreads_loads_with_them_unknown(na
     fresh.update(maps, second)
     for key, value in _score_results(saved).items():
         torch.testing.assert_close(_score_results(fresh)[key], value, rtol=0, atol=0)
+
+
+def _all_results(metric) -> dict:
+    """Every value a metric reads from its (synced) states: means, spreads, and for the five
+    bands the curves, the per-image bests and their spreads."""
+    results = _score_results(metric)
+    if isinstance(metric, FiveBandScore):
+        for of in ("curves", "per_image_best"):
+            results.update({f"std_{of}/{k}": v for k, v in metric.std(of, ddof=1).items()})
+        results.update({f"curves/{k}": v for k, v in metric.curves().items()})
+        results.update({f"best/{k}": v for k, v in metric.per_image_best().items()})
+    return results
+
+
+@pytest.mark.parametrize("name", ["five_band", "localisation", "agreement"])
+def test_spreads_curves_and_bests_sync_as_compute_does(name):
+    # the metric's own dist_sync_fn and sync_on_compute, as torchmetrics' compute() uses them:
+    # std(), curves() and per_image_best() had synced with gather_all_tensors whatever they were
+    if name == "five_band":
+        maps, _, truth = make_batch(6)
+        build, second = (lambda **kwargs: FiveBandScore(soft_steps=5, **kwargs)), truth
+    else:
+        _, maps, second, _ = _score_metric(name, 6)
+        if name == "localisation":
+            build = AttributionLocalisation
+        else:
+            build = lambda **kwargs: AttributionAgreement(top_k=0.2, **kwargs)  # noqa: E731
+    calls = []
+
+    def two_processes(tensor, group=None):  # a second process holding the same states
+        calls.append(group)
+        return [tensor, tensor.clone()]
+
+    twice = build()  # what the sync gives: every image twice
+    twice.update(maps, second)
+    twice.update(maps, second)
+    synced = build(dist_sync_fn=two_processes, distributed_available_fn=lambda: True)
+    synced.update(maps, second)
+    results = _all_results(synced)
+    assert calls  # the metric's own function gathered the states
+    assert int(synced.count) == 6  # and the local states came back after each call
+    for key, value in _all_results(twice).items():
+        torch.testing.assert_close(results[key], value, rtol=1e-12, atol=0, msg=key)
+
+    once = build()
+    once.update(maps, second)
+    local = build(
+        dist_sync_fn=two_processes, distributed_available_fn=lambda: True, sync_on_compute=False
+    )
+    local.update(maps, second)
+    calls.clear()
+    results = _all_results(local)
+    assert not calls  # sync_on_compute=False: the local states, as compute() reads them
+    for key, value in _all_results(once).items():
+        torch.testing.assert_close(results[key], value, rtol=0, atol=0, msg=key)
