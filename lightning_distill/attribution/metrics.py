@@ -112,18 +112,36 @@ class _MeanOfScores(DtypeKeepingMetric):
         self.score_square_sum += stacked.square().sum(1).to(self.score_square_sum)
         self.count += stacked.shape[1]
 
+    def _fill_later_states(self, states: dict, prefix: str = "", names=None) -> None:
+        """Add to ``states`` (saved states, keys after ``prefix``) each of ``names`` (the later
+        states) it lacks: saved before they were states, its images' spreads (and bests) are
+        unknown, NaN, unless it holds no image (zero). A dict without ``score_sum`` is left
+        for the caller to refuse."""
+        if not isinstance(states.get(prefix + "score_sum"), Tensor):
+            return
+        count = states.get(prefix + "count")
+        empty = isinstance(count, Tensor) and int(count) == 0
+        for name in self._later_states if names is None else names:
+            if prefix + name not in states:
+                states[prefix + name] = torch.full_like(
+                    self._defaults[name], 0.0 if empty else float("nan")
+                )
+
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
-        # a state saved before the later states (the sums of squares) were states: its images'
-        # spreads are unknown (NaN) unless it holds no image
-        if isinstance(state_dict.get(prefix + "score_sum"), Tensor):
-            count = state_dict.get(prefix + "count")
-            empty = isinstance(count, Tensor) and int(count) == 0
-            for name in self._later_states:
-                if self._persistent.get(name) and prefix + name not in state_dict:
-                    state_dict[prefix + name] = torch.full_like(
-                        self._defaults[name], 0.0 if empty else float("nan")
-                    )
+        # (a copy of the caller's dict: torch's load_state_dict copies it)
+        persistent = [name for name in self._later_states if self._persistent.get(name)]
+        self._fill_later_states(state_dict, prefix, persistent)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def merge_state(self, incoming_state) -> None:
+        """torchmetrics' ``merge_state`` (the base's settings check included); a dict of states
+        kept from before the later states (the sums of squares behind :meth:`std`, and
+        ``FiveBandScore``'s per-image bests) merges as ``load_state_dict`` reads it: those
+        unknown (NaN) unless it holds no image. The caller's dict is left as it is."""
+        if isinstance(incoming_state, dict):
+            incoming_state = dict(incoming_state)
+            self._fill_later_states(incoming_state)
+        super().merge_state(incoming_state)
 
     def _warn_before_update(self, method: str, what: str, stacklevel: int = 3) -> None:
         if self.update_count == 0:  # as torchmetrics warns for compute

@@ -1003,3 +1003,36 @@ def test_spreads_curves_and_bests_sync_as_compute_does(name):
     assert not calls  # sync_on_compute=False: the local states, as compute() reads them
     for key, value in _all_results(once).items():
         torch.testing.assert_close(results[key], value, rtol=0, atol=0, msg=key)
+
+
+@pytest.mark.parametrize("name", ["five_band", "localisation", "agreement"])
+def test_a_dict_of_states_kept_from_before_the_spreads_merges_with_them_unknown(name):
+    # as load_state_dict reads such a state: the means merge, the spreads (and the five bands'
+    # per-image bests) are unknown; a dict holding no image adds nothing
+    if name == "five_band":
+        maps, _, truth = make_batch(8)
+        build, second = (lambda: FiveBandScore(soft_steps=5)), truth
+        later = ("best_sum", "score_square_sum", "soft_square_sum", "best_square_sum")
+    else:
+        build, maps, second, _ = _score_metric(name, 8)
+        later = ("score_square_sum",)
+    saved, whole = build(), build()
+    saved.update(maps[4:], second[4:])
+    whole.update(maps, second)
+    old = {k: v for k, v in saved.metric_state.items() if k not in later}
+    kept = dict(old)
+    merged = build()
+    merged.update(maps[:4], second[:4])
+    merged.merge_state(old)
+    assert old.keys() == kept.keys()  # the caller's dict is left as it is
+    assert int(merged.count) == 8
+    for key, value in _as_dict(whole.compute()).items():
+        torch.testing.assert_close(_as_dict(merged.compute())[key], value, rtol=1e-12, atol=0)
+    assert all(bool(v.isnan()) for v in _as_dict(merged.std()).values())
+    empty = {k: v for k, v in build().metric_state.items() if k not in later}
+    alone, reference = build(), build()
+    alone.update(maps, second)
+    reference.update(maps, second)
+    alone.merge_state(empty)
+    for key, value in _score_results(reference).items():
+        torch.testing.assert_close(_score_results(alone)[key], value, rtol=0, atol=0)
