@@ -144,7 +144,10 @@ class _MeanOfScores(DtypeKeepingMetric):
         super().merge_state(incoming_state)
 
     def _warn_before_update(self, method: str, what: str, stacklevel: int = 3) -> None:
-        if self.update_count == 0:  # as torchmetrics warns for compute
+        """Warn, as torchmetrics does for ``compute``, when ``method`` reads states that no
+        update has added to; called on the synced states, so that states merged or loaded into
+        the metric (images, though no update) pass silently."""
+        if self.update_count == 0 and int(self.count) == 0:
             warnings.warn(
                 f"The ``{method}`` method of metric {type(self).__name__} was called before the "
                 f"``update`` method: there are no scores to average, and {what} NaN.",
@@ -175,8 +178,8 @@ class _MeanOfScores(DtypeKeepingMetric):
         """``spread_of(ddof)`` (its standard deviations from the synced states), ``ddof``
         checked first and the reasons for NaN said: no update yet, no image, too few."""
         ddof = check_integer("ddof", ddof, minimum=0)
-        self._warn_before_update("std", "the standard deviations are", stacklevel=4)
         with self._synced():
+            self._warn_before_update("std", "the standard deviations are", stacklevel=4)
             if self.update_count > 0 and int(self.count) == 0:
                 self._means()  # its warning: every update was refused or kept nothing
             elif 0 < int(self.count) <= ddof:
@@ -429,8 +432,8 @@ class FiveBandScore(_MeanOfScores):
         Under DDP every process must call it (the sums are reduced across processes, as in
         :meth:`compute`).
         """
-        self._warn_before_update("curves", "the curves are")
         with self._synced():
+            self._warn_before_update("curves", "the curves are")
             return self._curves()
 
     def per_image_best(self) -> dict[str, Tensor]:
@@ -449,8 +452,8 @@ class FiveBandScore(_MeanOfScores):
 
         Under DDP every process must call it (the sums are reduced across processes).
         """
-        self._warn_before_update("per_image_best", "the means are")
         with self._synced():
+            self._warn_before_update("per_image_best", "the means are")
             if self.update_count > 0 and int(self.count) == 0:
                 self._means()  # its warning: every update was refused
             return dict(zip(_BEST_SCORES, self.best_sum / self.count))

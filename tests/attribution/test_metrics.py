@@ -1036,3 +1036,38 @@ def test_a_dict_of_states_kept_from_before_the_spreads_merges_with_them_unknown(
     alone.merge_state(empty)
     for key, value in _score_results(reference).items():
         torch.testing.assert_close(_score_results(alone)[key], value, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", ["five_band", "localisation", "agreement"])
+@pytest.mark.parametrize("how", ["merge_state", "load_state_dict"])
+def test_a_metric_given_its_states_without_update_reads_them_without_a_false_warning(name, how):
+    # states merged or loaded into a fresh metric hold images: std(), curves() and
+    # per_image_best() had warned that there were no scores and the values were NaN
+    if name == "five_band":
+        maps, _, truth = make_batch(6)
+        build, second = (lambda: FiveBandScore(soft_steps=5)), truth
+    else:
+        build, maps, second, _ = _score_metric(name, 6)
+    source = build()
+    source.persistent(True)
+    source.update(maps, second)
+    given = build()
+    given.persistent(True)
+    if how == "merge_state":
+        given.merge_state(source)
+    else:
+        given.load_state_dict(source.state_dict())
+    assert given.update_count == 0 and int(given.count) == 6
+    methods = {"std": lambda m: _as_dict(m.std())}
+    if name == "five_band":
+        methods["curves"] = lambda m: m.curves()
+        methods["per_image_best"] = lambda m: m.per_image_best()
+    for method, read in methods.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # none at all
+            values = read(given)
+        for key, value in read(source).items():
+            torch.testing.assert_close(values[key], value, rtol=0, atol=0, msg=method)
+    # a fresh metric still says why its values are NaN
+    with pytest.warns(UserWarning, match=r"``std`` method .* was called before the ``update``"):
+        assert all(bool(v.isnan()) for v in _as_dict(build().std()).values())
