@@ -112,21 +112,42 @@ class _MeanOfScores(DtypeKeepingMetric):
         self.score_square_sum += stacked.square().sum(1).to(self.score_square_sum)
         self.count += stacked.shape[1]
 
+    def _fill_later_states(self, states: dict, prefix: str = "", names=None) -> None:
+        """Add to ``states`` (saved states, keys after ``prefix``) each of ``names`` (the later
+        states) it lacks: saved before they were states, its images' spreads (and bests) are
+        unknown, NaN, unless it holds no image (zero). A dict without ``score_sum`` is left
+        for the caller to refuse."""
+        if not isinstance(states.get(prefix + "score_sum"), Tensor):
+            return
+        count = states.get(prefix + "count")
+        empty = isinstance(count, Tensor) and int(count) == 0
+        for name in self._later_states if names is None else names:
+            if prefix + name not in states:
+                states[prefix + name] = torch.full_like(
+                    self._defaults[name], 0.0 if empty else float("nan")
+                )
+
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
-        # a state saved before the later states (the sums of squares) were states: its images'
-        # spreads are unknown (NaN) unless it holds no image
-        if isinstance(state_dict.get(prefix + "score_sum"), Tensor):
-            count = state_dict.get(prefix + "count")
-            empty = isinstance(count, Tensor) and int(count) == 0
-            for name in self._later_states:
-                if self._persistent.get(name) and prefix + name not in state_dict:
-                    state_dict[prefix + name] = torch.full_like(
-                        self._defaults[name], 0.0 if empty else float("nan")
-                    )
+        # (a copy of the caller's dict: torch's load_state_dict copies it)
+        persistent = [name for name in self._later_states if self._persistent.get(name)]
+        self._fill_later_states(state_dict, prefix, persistent)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
+    def merge_state(self, incoming_state) -> None:
+        """torchmetrics' ``merge_state`` (the base's settings check included); a dict of states
+        kept from before the later states (the sums of squares behind :meth:`std`, and
+        ``FiveBandScore``'s per-image bests) merges as ``load_state_dict`` reads it: those
+        unknown (NaN) unless it holds no image. The caller's dict is left as it is."""
+        if isinstance(incoming_state, dict):
+            incoming_state = dict(incoming_state)
+            self._fill_later_states(incoming_state)
+        super().merge_state(incoming_state)
+
     def _warn_before_update(self, method: str, what: str, stacklevel: int = 3) -> None:
-        if self.update_count == 0:  # as torchmetrics warns for compute
+        """Warn, as torchmetrics does for ``compute``, when ``method`` reads states that no
+        update has added to; called on the synced states, so that states merged or loaded into
+        the metric (images, though no update) pass silently."""
+        if self.update_count == 0 and int(self.count) == 0:
             warnings.warn(
                 f"The ``{method}`` method of metric {type(self).__name__} was called before the "
                 f"``update`` method: there are no scores to average, and {what} NaN.",
@@ -147,12 +168,18 @@ class _MeanOfScores(DtypeKeepingMetric):
             )
         return self.score_sum / self.count
 
+    def _synced(self):
+        """The states reduced across processes as :meth:`compute` reads them: torchmetrics'
+        sync with the metric's own ``dist_sync_fn`` and ``sync_on_compute`` (a metric built with
+        ``sync_on_compute=False`` reads its local states everywhere, and syncs nowhere)."""
+        return self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=self.sync_on_compute)
+
     def _spreads(self, ddof, spread_of) -> Any:
         """``spread_of(ddof)`` (its standard deviations from the synced states), ``ddof``
         checked first and the reasons for NaN said: no update yet, no image, too few."""
         ddof = check_integer("ddof", ddof, minimum=0)
-        self._warn_before_update("std", "the standard deviations are", stacklevel=4)
-        with self.sync_context():
+        with self._synced():
+            self._warn_before_update("std", "the standard deviations are", stacklevel=4)
             if self.update_count > 0 and int(self.count) == 0:
                 self._means()  # its warning: every update was refused or kept nothing
             elif 0 < int(self.count) <= ddof:
@@ -405,8 +432,8 @@ class FiveBandScore(_MeanOfScores):
         Under DDP every process must call it (the sums are reduced across processes, as in
         :meth:`compute`).
         """
-        self._warn_before_update("curves", "the curves are")
-        with self.sync_context():
+        with self._synced():
+            self._warn_before_update("curves", "the curves are")
             return self._curves()
 
     def per_image_best(self) -> dict[str, Tensor]:
@@ -425,8 +452,8 @@ class FiveBandScore(_MeanOfScores):
 
         Under DDP every process must call it (the sums are reduced across processes).
         """
-        self._warn_before_update("per_image_best", "the means are")
-        with self.sync_context():
+        with self._synced():
+            self._warn_before_update("per_image_best", "the means are")
             if self.update_count > 0 and int(self.count) == 0:
                 self._means()  # its warning: every update was refused
             return dict(zip(_BEST_SCORES, self.best_sum / self.count))

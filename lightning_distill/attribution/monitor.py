@@ -134,6 +134,18 @@ def _check_bool(name: str, value) -> bool:
     return value
 
 
+def _check_label_per_image(labels: Tensor, images: int) -> None:
+    """The ``[images]`` labels that ``correct_only=True`` compares with the predictions (one
+    label for a whole batch, or a column of them, is not one per image)."""
+    if tuple(labels.shape) != (images,):
+        fail(
+            "dataloader",
+            "batches whose target entry holds one class index per image (correct_only=True "
+            f"compares them with the predictions), shape [{images}]",
+            f"a target of shape {tuple(labels.shape)}",
+        )
+
+
 def _check_teacher(name: str, teacher) -> nn.Module | None:
     if teacher is not None and not isinstance(teacher, nn.Module):
         fail(name, "a torch.nn.Module", type(teacher).__name__, TypeError)
@@ -533,6 +545,8 @@ class AttributionMonitor(Callback):
                 )
                 fail("dataloader", f"batches with a 'target' entry ({read})", "none")
             _check_labels(first["target"])
+            if self.correct_only:
+                _check_label_per_image(first["target"], len(first["image"]))
         return chosen
 
     @override
@@ -754,13 +768,7 @@ class AttributionMonitor(Callback):
         """Which images of a batch the model classifies correctly: its prediction (``targets``
         with ``target="prediction"``) equal to the batch's label."""
         _check_labels(labels)
-        if tuple(labels.shape) != (len(images),):
-            fail(
-                "dataloader",
-                "batches whose target entry holds one class index per image (correct_only=True "
-                f"compares them with the predictions), shape [{len(images)}]",
-                f"a target of shape {tuple(labels.shape)}",
-            )
+        _check_label_per_image(labels, len(images))
         predicted = targets if self.target == "prediction" else self._predictions(model, images)
         return predicted == labels.to(predicted.device).long()
 

@@ -948,3 +948,126 @@ def test_score_metrics_state_saved_before_the_spreads_loads_with_them_unknown(na
     fresh.update(maps, second)
     for key, value in _score_results(saved).items():
         torch.testing.assert_close(_score_results(fresh)[key], value, rtol=0, atol=0)
+
+
+def _all_results(metric) -> dict:
+    """Every value a metric reads from its (synced) states: means, spreads, and for the five
+    bands the curves, the per-image bests and their spreads."""
+    results = _score_results(metric)
+    if isinstance(metric, FiveBandScore):
+        for of in ("curves", "per_image_best"):
+            results.update({f"std_{of}/{k}": v for k, v in metric.std(of, ddof=1).items()})
+        results.update({f"curves/{k}": v for k, v in metric.curves().items()})
+        results.update({f"best/{k}": v for k, v in metric.per_image_best().items()})
+    return results
+
+
+@pytest.mark.parametrize("name", ["five_band", "localisation", "agreement"])
+def test_spreads_curves_and_bests_sync_as_compute_does(name):
+    # the metric's own dist_sync_fn and sync_on_compute, as torchmetrics' compute() uses them:
+    # std(), curves() and per_image_best() had synced with gather_all_tensors whatever they were
+    if name == "five_band":
+        maps, _, truth = make_batch(6)
+        build, second = (lambda **kwargs: FiveBandScore(soft_steps=5, **kwargs)), truth
+    else:
+        _, maps, second, _ = _score_metric(name, 6)
+        if name == "localisation":
+            build = AttributionLocalisation
+        else:
+            build = lambda **kwargs: AttributionAgreement(top_k=0.2, **kwargs)  # noqa: E731
+    calls = []
+
+    def two_processes(tensor, group=None):  # a second process holding the same states
+        calls.append(group)
+        return [tensor, tensor.clone()]
+
+    twice = build()  # what the sync gives: every image twice
+    twice.update(maps, second)
+    twice.update(maps, second)
+    synced = build(dist_sync_fn=two_processes, distributed_available_fn=lambda: True)
+    synced.update(maps, second)
+    results = _all_results(synced)
+    assert calls  # the metric's own function gathered the states
+    assert int(synced.count) == 6  # and the local states came back after each call
+    for key, value in _all_results(twice).items():
+        torch.testing.assert_close(results[key], value, rtol=1e-12, atol=0, msg=key)
+
+    once = build()
+    once.update(maps, second)
+    local = build(
+        dist_sync_fn=two_processes, distributed_available_fn=lambda: True, sync_on_compute=False
+    )
+    local.update(maps, second)
+    calls.clear()
+    results = _all_results(local)
+    assert not calls  # sync_on_compute=False: the local states, as compute() reads them
+    for key, value in _all_results(once).items():
+        torch.testing.assert_close(results[key], value, rtol=0, atol=0, msg=key)
+
+
+@pytest.mark.parametrize("name", ["five_band", "localisation", "agreement"])
+def test_a_dict_of_states_kept_from_before_the_spreads_merges_with_them_unknown(name):
+    # as load_state_dict reads such a state: the means merge, the spreads (and the five bands'
+    # per-image bests) are unknown; a dict holding no image adds nothing
+    if name == "five_band":
+        maps, _, truth = make_batch(8)
+        build, second = (lambda: FiveBandScore(soft_steps=5)), truth
+        later = ("best_sum", "score_square_sum", "soft_square_sum", "best_square_sum")
+    else:
+        build, maps, second, _ = _score_metric(name, 8)
+        later = ("score_square_sum",)
+    saved, whole = build(), build()
+    saved.update(maps[4:], second[4:])
+    whole.update(maps, second)
+    old = {k: v for k, v in saved.metric_state.items() if k not in later}
+    kept = dict(old)
+    merged = build()
+    merged.update(maps[:4], second[:4])
+    merged.merge_state(old)
+    assert old.keys() == kept.keys()  # the caller's dict is left as it is
+    assert int(merged.count) == 8
+    for key, value in _as_dict(whole.compute()).items():
+        torch.testing.assert_close(_as_dict(merged.compute())[key], value, rtol=1e-12, atol=0)
+    assert all(bool(v.isnan()) for v in _as_dict(merged.std()).values())
+    empty = {k: v for k, v in build().metric_state.items() if k not in later}
+    alone, reference = build(), build()
+    alone.update(maps, second)
+    reference.update(maps, second)
+    alone.merge_state(empty)
+    for key, value in _score_results(reference).items():
+        torch.testing.assert_close(_score_results(alone)[key], value, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", ["five_band", "localisation", "agreement"])
+@pytest.mark.parametrize("how", ["merge_state", "load_state_dict"])
+def test_a_metric_given_its_states_without_update_reads_them_without_a_false_warning(name, how):
+    # states merged or loaded into a fresh metric hold images: std(), curves() and
+    # per_image_best() had warned that there were no scores and the values were NaN
+    if name == "five_band":
+        maps, _, truth = make_batch(6)
+        build, second = (lambda: FiveBandScore(soft_steps=5)), truth
+    else:
+        build, maps, second, _ = _score_metric(name, 6)
+    source = build()
+    source.persistent(True)
+    source.update(maps, second)
+    given = build()
+    given.persistent(True)
+    if how == "merge_state":
+        given.merge_state(source)
+    else:
+        given.load_state_dict(source.state_dict())
+    assert given.update_count == 0 and int(given.count) == 6
+    methods = {"std": lambda m: _as_dict(m.std())}
+    if name == "five_band":
+        methods["curves"] = lambda m: m.curves()
+        methods["per_image_best"] = lambda m: m.per_image_best()
+    for method, read in methods.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # none at all
+            values = read(given)
+        for key, value in read(source).items():
+            torch.testing.assert_close(values[key], value, rtol=0, atol=0, msg=method)
+    # a fresh metric still says why its values are NaN
+    with pytest.warns(UserWarning, match=r"``std`` method .* was called before the ``update``"):
+        assert all(bool(v.isnan()) for v in _as_dict(build().std()).values())

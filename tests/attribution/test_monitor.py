@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections import UserDict
 
 import lightning as L
@@ -1095,3 +1096,31 @@ def test_a_probe_whose_batches_changed_since_they_were_read_is_read_anew(cells):
         r"images, read in the pass before\); got 'batch 0 \(from 0\) of 8 images'\.$",
     ):
         monitor_of(_AlternatingProbe(cells)).evaluate(cnn(0))
+
+
+@pytest.mark.parametrize("target", ["label", "prediction"])
+def test_correct_only_refuses_a_probe_without_a_label_per_image_at_fit_start(cells, target):
+    # correct_only compares a label per image with the predictions: a probe holding one label
+    # per batch (or a column of them) was refused at the first evaluation only, after
+    # every_n_epochs of training (here never: the fit ended without a word)
+    for labels in (torch.tensor(0), torch.zeros(4, 1, dtype=torch.long)):
+        probe = [{"image": cells.images[:4], "mask": cells.masks[:4], "target": labels}]
+        monitor = AttributionMonitor(
+            probe,
+            module="student",
+            metrics=["localisation"],
+            target=target,
+            correct_only=True,
+            every_n_epochs=5,
+        )
+        trainer = quiet_trainer(callbacks=[monitor], max_epochs=1, limit_train_batches=1)
+        match = r"dataloader must be batches whose target entry holds one class index per image"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # every_n_epochs past max_epochs
+            with pytest.raises(ValueError, match=match):
+                trainer.fit(StudentWithTeacher(), DataLoader(cells.classification(), batch_size=8))
+        assert trainer.global_step == 0
+        # without correct_only the labels are read as before
+        monitor.correct_only = False
+        if target == "label" and labels.ndim == 0:
+            assert set(monitor.evaluate(StudentWithTeacher())) == {"localisation"}
