@@ -1119,3 +1119,35 @@ def test_per_image_entries_with_a_probe_of_persistent_workers(cells):
     order[:] = [list(range(start, start + 8)) for start in range(0, 24, 8)]
     score = monitor.evaluate(model)["localisation"]
     assert score == pytest.approx(float(expected.compute()), rel=1e-5)
+
+
+@pytest.mark.ddp
+def test_ddp_with_per_image_entries_equals_one_process(cells):
+    # every process reads the whole probe's batch sizes at fit start and keeps them: the
+    # entries of each of its batches are cut at the batch's place in the whole probe (batches
+    # of 7, 7, 7, 3: process 0 takes images 0-6 and 14-20, process 1 images 7-13 and 21-23)
+    baselines = torch.rand(cells.images.shape, generator=torch.Generator().manual_seed(3))
+
+    def run(**trainer_kwargs):
+        monitor = AttributionMonitor(
+            DataLoader(cells, batch_size=7),
+            method="IntegratedGradients",
+            method_kwargs={"baselines": baselines, "n_steps": 2},
+            module="student",
+        )
+        trainer = quiet_trainer(callbacks=[monitor], limit_train_batches=2, **trainer_kwargs)
+        trainer.fit(StudentWithTeacher(), DataLoader(cells.classification(), batch_size=8))
+        return {k: float(v) for k, v in trainer.callback_metrics.items() if "attribution" in k}
+
+    single = run(devices=1)
+    double = run(devices=2, strategy="ddp_fork")
+    alone = AttributionMonitor(
+        DataLoader(cells, batch_size=24),
+        method="IntegratedGradients",
+        method_kwargs={"baselines": baselines, "n_steps": 2},
+        module="student",
+    ).evaluate(StudentWithTeacher())
+    assert single.keys() == double.keys() and len(single) == 7
+    for name in single:
+        assert double[name] == pytest.approx(single[name], rel=1e-6), name
+        assert single[name] == pytest.approx(alone[name.split("/")[1]], rel=1e-5), name
