@@ -524,10 +524,11 @@ class AttributionMonitor(Callback):
         device = next(iter(model.parameters()), torch.empty(0)).device
         # reading the probe draws a seed (from the loader's own generator when it has one)
         with random_state_kept(device, self.dataloader):
-            first = _first_batch(self.dataloader)
+            batches = iter(self.dataloader)
+            first = _first_batch(batches)
             self._check_probe(first, teacher)
             self._probe_sizes = None  # read again for every fit: the probe may have changed
-            self._per_input_keys(first)
+            self._per_input_keys(first, batches)
 
     def _check_probe(self, first: dict, teacher: nn.Module | None) -> list[str]:
         """The metrics to compute from this probe; refuses a probe without labels when they
@@ -597,22 +598,27 @@ class AttributionMonitor(Callback):
                 fail("metrics", f"computable: {name!r} needs {needs[name]}", self.metrics)
         return self.metrics
 
-    def _sizes(self) -> list[int]:
-        """The number of images of every probe batch, in order: read in a pass over the probe
-        at the start of every fit (or at the first evaluation that needs them, outside a fit)
-        and kept, so that an evaluation reads the probe once; checked against the batches
-        every evaluation reads (:meth:`_batches`), and read anew when they differ."""
+    def _sizes(self, first: dict, rest) -> list[int]:
+        """The number of images of every probe batch, in order: read at the start of every
+        fit (or at the first evaluation that needs them, outside a fit) in the pass whose
+        first batch is ``first`` and whose other batches the iterator ``rest`` gives (it is
+        exhausted then), and kept, so that an evaluation reads the probe once; checked against
+        the batches every evaluation reads (:meth:`_batches`), and read anew when they
+        differ. Read from the open pass, not a new one: a DataLoader with persistent workers
+        hands out one iterator, which a new pass would reset under the open one."""
         if self._probe_sizes is None:
-            self._probe_sizes = [len(_split_batch(batch)["image"]) for batch in self.dataloader]
+            rest_sizes = [len(_split_batch(batch)["image"]) for batch in rest]
+            self._probe_sizes = [len(first["image"]), *rest_sizes]
         return self._probe_sizes
 
-    def _per_input_keys(self, first: dict) -> tuple[list, list[int] | None]:
+    def _per_input_keys(self, first: dict, rest) -> tuple[list, list[int] | None]:
         """The keys of ``method_kwargs`` holding one entry per probe image (a ``baselines`` or
         ``feature_mask`` tensor whose first axis is not 1; ``("additional_forward_args",
         position)`` for an extra forward argument of the probe's length), checked against the
         number of probe images, and the probe's batch sizes they were checked against (None
-        when there may be no such keys, and the sizes were not read): each batch is explained
-        with its images' entries, in the probe's fixed order."""
+        when there may be no such keys, and the sizes were not read; when they are not kept,
+        they are read from ``rest``, the iterator of the pass ``first`` began): each batch is
+        explained with its images' entries, in the probe's fixed order."""
         images = first["image"]
         ndim = images.ndim if isinstance(images, Tensor) else 0
         keys: list = per_input_kwargs(self.method, self.method_kwargs, ndim)
@@ -620,7 +626,7 @@ class AttributionMonitor(Callback):
         lengths = {entry_count(value) for value in arguments} - {None, 1}
         if not keys and not lengths:
             return keys, None
-        sizes = self._sizes()
+        sizes = self._sizes(first, rest)
         count = sum(sizes)
         for key in keys:
             shape = tuple(_single_tensor(self.method_kwargs[key]).shape)
@@ -736,7 +742,12 @@ class AttributionMonitor(Callback):
         batches = iter(self.dataloader)
         first = _first_batch(batches)
         chosen = self._check_probe(first, teacher)
-        keys, sizes = self._per_input_keys(first)
+        kept = self._probe_sizes is not None
+        keys, sizes = self._per_input_keys(first, batches)
+        if sizes is not None and not kept:
+            # the batch sizes were read to the end of this pass: the scoring pass is the next
+            batches = iter(self.dataloader)
+            first = _first_batch(batches)
         metrics = {
             "five_band": self._five_band,
             "localisation": self._localisation,

@@ -1035,7 +1035,7 @@ def test_an_evaluation_with_per_image_entries_reads_the_probe_once(cells):
     for _ in range(2):
         monitor.evaluate(model)
     assert probe.passes == 2
-    # in a fit: the first batch and the batch sizes at its start, then one pass an epoch
+    # in a fit: the first batch and the batch sizes in one pass at its start, then one an epoch
     probe = _CountedProbe(cells, batch_size=5)
     monitor = AttributionMonitor(
         probe,
@@ -1048,7 +1048,7 @@ def test_an_evaluation_with_per_image_entries_reads_the_probe_once(cells):
     quiet_trainer(max_epochs=3, limit_train_batches=1, callbacks=[monitor]).fit(
         StudentWithTeacher(), train
     )
-    assert probe.passes == 2 + 3
+    assert probe.passes == 1 + 3
     assert len(monitor.history) == 3
 
 
@@ -1092,8 +1092,8 @@ def test_a_probe_whose_batches_changed_since_they_were_read_is_read_anew(cells):
     with pytest.raises(
         ValueError,
         match=r"^dataloader must be probe data that yields the same batches on every pass "
-        r"\(method_kwargs holds entries checked against the probe's 4 batches of 6, 6, 6, 6 "
-        r"images, read in the pass before\); got 'batch 0 \(from 0\) of 8 images'\.$",
+        r"\(method_kwargs holds entries checked against the probe's 3 batches of 8, 8, 8 "
+        r"images, read in the pass before\); got 'batch 0 \(from 0\) of 6 images'\.$",
     ):
         monitor_of(_AlternatingProbe(cells)).evaluate(cnn(0))
 
@@ -1124,3 +1124,59 @@ def test_correct_only_refuses_a_probe_without_a_label_per_image_at_fit_start(cel
         monitor.correct_only = False
         if target == "label" and labels.ndim == 0:
             assert set(monitor.evaluate(StudentWithTeacher())) == {"localisation"}
+
+
+def test_per_image_entries_with_a_probe_of_persistent_workers(cells):
+    # a DataLoader with persistent workers hands out one iterator, reset by every iter(): the
+    # batch sizes read in the middle of the scoring pass ended that pass after its first
+    # batch, and the probe was refused as one whose batches differ from pass to pass
+    baselines = torch.rand(cells.images.shape, generator=torch.Generator().manual_seed(3))
+    kwargs = {"baselines": baselines, "n_steps": 2}
+    model = cnn(0).eval()
+    expected = AttributionLocalisation()
+    maps = attribute(model, cells.images, cells.targets, "IntegratedGradients", **kwargs)
+    expected.update(maps, cells.masks)
+    order = [list(range(start, min(start + 5, 24))) for start in range(0, 24, 5)]
+    probe = DataLoader(cells, batch_sampler=order, num_workers=1, persistent_workers=True)
+    monitor = AttributionMonitor(
+        probe, method="IntegratedGradients", method_kwargs=kwargs, metrics=["localisation"]
+    )
+    for _ in range(2):
+        score = monitor.evaluate(model)["localisation"]
+        assert score == pytest.approx(float(expected.compute()), rel=1e-5)
+    # batches changed since their sizes were read (batches of 8): read anew, scored the same
+    order[:] = [list(range(start, start + 8)) for start in range(0, 24, 8)]
+    score = monitor.evaluate(model)["localisation"]
+    assert score == pytest.approx(float(expected.compute()), rel=1e-5)
+
+
+@pytest.mark.ddp
+def test_ddp_with_per_image_entries_equals_one_process(cells):
+    # every process reads the whole probe's batch sizes at fit start and keeps them: the
+    # entries of each of its batches are cut at the batch's place in the whole probe (batches
+    # of 7, 7, 7, 3: process 0 takes images 0-6 and 14-20, process 1 images 7-13 and 21-23)
+    baselines = torch.rand(cells.images.shape, generator=torch.Generator().manual_seed(3))
+
+    def run(**trainer_kwargs):
+        monitor = AttributionMonitor(
+            DataLoader(cells, batch_size=7),
+            method="IntegratedGradients",
+            method_kwargs={"baselines": baselines, "n_steps": 2},
+            module="student",
+        )
+        trainer = quiet_trainer(callbacks=[monitor], limit_train_batches=2, **trainer_kwargs)
+        trainer.fit(StudentWithTeacher(), DataLoader(cells.classification(), batch_size=8))
+        return {k: float(v) for k, v in trainer.callback_metrics.items() if "attribution" in k}
+
+    single = run(devices=1)
+    double = run(devices=2, strategy="ddp_fork")
+    alone = AttributionMonitor(
+        DataLoader(cells, batch_size=24),
+        method="IntegratedGradients",
+        method_kwargs={"baselines": baselines, "n_steps": 2},
+        module="student",
+    ).evaluate(StudentWithTeacher())
+    assert single.keys() == double.keys() and len(single) == 7
+    for name in single:
+        assert double[name] == pytest.approx(single[name], rel=1e-6), name
+        assert single[name] == pytest.approx(alone[name.split("/")[1]], rel=1e-5), name
