@@ -49,6 +49,12 @@ def gam(**params):
         ),
         (
             {"calibration": "isotonic"},
+            {"y": "two_year_recid", "teacher_scores": SCORES},
+            TypeError,
+            r"y must hold one value per row of X .*'two_year_recid'",
+        ),
+        (
+            {"calibration": "isotonic"},
             {"teacher_scores": SCORES},
             ValueError,
             "needs the observed labels",
