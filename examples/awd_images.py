@@ -49,6 +49,9 @@ warnings.filterwarnings(
 warnings.filterwarnings("ignore", ".*dwt_max_level.*")
 warnings.filterwarnings("ignore", ".*Level value of.*")
 warnings.filterwarnings("ignore", ".*no `val_dataloader`.*")
+# the rows with the attribution term "off" are the ablation without the teacher, on purpose:
+# the warning that such a fit learns nothing from the teacher would interrupt the table
+warnings.filterwarnings("ignore", ".*has no term that distils the teacher.*")
 # the Trainers below run without logger or progress bar; silence the "GPU available" banners too
 logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 

@@ -21,7 +21,9 @@ The report goes to reports/compas_demo.html unless another path is given.
 import argparse
 import os
 import sys
+import textwrap
 import time
+import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -90,7 +92,16 @@ def main(path="reports/compas_demo.html", stability=0):
     print(NEXT_STEPS.replace(STABILITY_STEP, "") if stability else NEXT_STEPS)
 
 
+def show_warning(message, category, filename, lineno, file=None, line=None):
+    """The library's warnings as notes on standard error, wrapped as the findings are: Python's
+    own form shows this script's file, line number and source line, which say nothing to a
+    reader of the audit."""
+    text = textwrap.fill(str(message), 100, subsequent_indent="  ")
+    print(f"warning: {text}", file=sys.stderr if file is None else file, flush=True)
+
+
 if __name__ == "__main__":
+    warnings.showwarning = show_warning
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

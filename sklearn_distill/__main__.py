@@ -527,7 +527,14 @@ def _unknown_columns_message(option, names, frame, data):
         # case first: difflib scores 'y' against 'Y' as nothing alike
         close = [c for c in available if c.casefold() == str(name).casefold()]
         close = close or difflib.get_close_matches(str(name), available, n=3)
-        if close:
+        parts = [part.strip() for part in str(name).split(",")]
+        if option in _MANY_VALUES and len(parts) > 1 and all(p in available for p in parts):
+            # "--features age,sex,race": a list written with commas is one name to argparse
+            hints.append(
+                f"{name!r}: separate the columns with spaces, not commas: "
+                f"{option} {' '.join(map(shlex.quote, parts))}"
+            )
+        elif close:
             hints.append(f"{name!r}: did you mean {' or '.join(map(repr, close))}?")
     text = (
         f"{option} names {'a column' if len(names) == 1 else 'columns'} not in {data!r}: "

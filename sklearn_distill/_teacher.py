@@ -452,8 +452,22 @@ def columns_as_at_fit(scores, columns):
     return scores.iloc[:, found]
 
 
+def refuse_column_name(values, name: str) -> None:
+    """Refuse a string where one value per row of X goes (``y``, ``teacher_scores``,
+    ``groups``): a column's name, as pandas-minded code passes it, was read as one value (by
+    numpy, "could not convert string to float") or as a sequence of its letters (by
+    scikit-learn, "14 rows in y" for ``"two_year_recid"``)."""
+    if isinstance(values, str | bytes):
+        raise TypeError(
+            f"{name} must hold one value per row of X (an array or a Series); got the string "
+            f"{values!r}. To use a column of your data, pass the column itself "
+            f"(data[{values!r}]) and leave it out of X."
+        )
+
+
 def check_scores(scores, n_samples: int, *, name: str = "teacher_scores") -> np.ndarray:
     """Validate raw teacher scores: numeric, 1-D or 2-D, ``n_samples`` rows, finite, varying."""
+    refuse_column_name(scores, name)
     if np.iscomplexobj(scores):
         # np.asarray(..., dtype=float) would drop the imaginary part with a ComplexWarning only
         raise TypeError(f"{name} must be real numbers; got complex values.")

@@ -2049,6 +2049,8 @@ class CompareAudit(FrozenTeacherMixin, BaseEstimator):
         # what fit warned of the data, for the report's findings (each qualifies them all)
         self._data_cautions_ = []
         for name, values in (("y", y), ("teacher_scores", teacher_scores), ("groups", groups)):
+            _teacher.refuse_column_name(values, name)
+        for name, values in (("y", y), ("teacher_scores", teacher_scores), ("groups", groups)):
             self._data_cautions_.append(check_same_order(X, values, name))
         n_labels = _length(y)
         if n_labels is not None and n_labels != n_samples:

@@ -580,6 +580,8 @@ class DistillerBase(FrozenTeacherMixin, RegressorMixin, BaseEstimator):
         (record codes, or None) keep a record's rows in one calibration fold."""
         n_samples = _num_samples(X)
         name = type(self).__name__
+        for argument, values in (("y", y), ("teacher_scores", teacher_scores)):
+            _teacher.refuse_column_name(values, argument)
         self.calibrator_ = None
         if self.augmentation and self.teacher is None:
             raise ValueError(

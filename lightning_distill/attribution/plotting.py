@@ -139,7 +139,13 @@ def plot_attribution_maps(
 
     # a title longer than its row ran into the rows beside it: wrapped to the row's height
     # (at most 12 characters an inch of it, at this font size)
-    inches = figure.get_figheight() * (1 / rows if own_figure else axes[0, 0].get_position().height)
+    if own_figure:
+        inches = figure.get_figheight() / rows
+    else:
+        # the given axes' own height: their figure may be a subfigure, which has no height of
+        # its own in inches (its position is a share of the subfigure, not of the whole figure)
+        root = getattr(figure, "figure", None) or figure
+        inches = axes[0, 0].bbox.height / root.dpi
     for row in range(rows):
         image = _displayable(images[row])
         axes[row, 0].imshow(image, cmap="gray" if image.ndim == 2 else None)

@@ -136,7 +136,11 @@ class BrodenDataset(Dataset):
     ) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
-            raise FileNotFoundError(f"root must be a Broden data set directory, got {root!s}")
+            raise FileNotFoundError(
+                f"root must be a Broden data set directory (the folder holding index.csv, "
+                f"category.csv and images/, as NetDissect-Lite's script/dlbroden.sh unzips "
+                f"broden1_224.zip); got {str(root)!r}, which is not a directory"
+            )
         self.transform = transform
         known = [row["name"] for row in _read_csv(self.root / "category.csv", ["name"])]
         if not known:

@@ -727,7 +727,12 @@ def test_long_row_titles_stay_within_their_rows():
     own = plot_attribution_maps(images, maps, row_titles=titles)
     given = Figure(figsize=(3, 6))
     plot_attribution_maps(images, maps, row_titles=titles, axes=given.subplots(3, 2))
-    for figure in (own, given):
+    # axes of a subfigure (a figure's lower half, under a panel of bars): a subfigure has no
+    # height in inches of its own, which drawing into it had met as an AttributeError
+    parent = Figure(figsize=(3, 12))
+    lower = parent.subfigures(2, 1)[1]
+    plot_attribution_maps(images, maps, row_titles=titles, axes=lower.subplots(3, 2))
+    for figure in (own, given, parent):
         renderer = FigureCanvasAgg(figure).get_renderer()
         figure.draw(renderer)
         for ax, title in zip(figure.axes[::2], titles, strict=True):

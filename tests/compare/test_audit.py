@@ -811,6 +811,19 @@ def small():
         (lambda X, y, s: (X, y, None), ValueError, "teacher_scores .* are required"),
         (lambda X, y, s: (X, y, s + 1j), TypeError, "teacher_scores must be real numbers"),
         (lambda X, y, s: (X, None, s), ValueError, "requires y to be passed"),
+        # a column's name where the column goes: read as 14 letters ("14 in y") or as one
+        # value that is not a number; the message says to pass the column itself
+        (
+            lambda X, y, s: (X, "two_year_recid", s),
+            TypeError,
+            r"y must hold one value per row of X .*; got the string 'two_year_recid'\. To use "
+            r"a column of your data, pass the column itself \(data\['two_year_recid'\]\)",
+        ),
+        (
+            lambda X, y, s: (X, y, "decile_score"),
+            TypeError,
+            r"teacher_scores must hold one value per row of X .*'decile_score'",
+        ),
         (
             lambda X, y, s: (X, np.r_[np.ones(8), np.zeros(32)], s),
             ValueError,

@@ -441,6 +441,11 @@ def test_named_unsafe_features_and_dropped_rows_reach_the_findings_and_report(tm
         (["--score", "risk", "--label", "outcom"], "did you mean 'outcome'"),
         (["--score", "risk", "--label", "outcome", "--features", "agee"], "did you mean 'age'"),
         (["--score", "risk", "--label", "Outcome"], "'Outcome': did you mean 'outcome'"),
+        # a list written with commas is one name to argparse: the way to write it is said
+        (
+            ["--score", "risk", "--label", "outcome", "--features", "age,group"],
+            "'age,group': separate the columns with spaces, not commas: --features age group",
+        ),
         (["--score", "risk", "--label", "outcome", "--features", "risk"], "must not include"),
         (["--score", "risk", "--label", "age", "--features", "group"], "binary outcome"),
         (["--score", "group", "--label", "outcome", "--features", "age"], "not numbers"),
@@ -454,7 +459,7 @@ def test_bad_arguments_exit_with_a_message(csv_path, tmp_path, capsys, extra, me
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert message in err
-    if "not in" in message.split("must")[0] or "did you mean" in message:
+    if "not in" in message.split("must")[0] or "did you mean" in message or "commas" in message:
         # a bad column name lists the columns there are
         assert "Columns of" in err and "age, group, risk, outcome, unused" in err
 

@@ -39,6 +39,20 @@ def gam(**params):
         ({}, {"teacher_scores": np.where(X[:, 0] > 1, np.inf, SCORES)}, ValueError, "NaN or inf"),
         ({}, {"teacher_scores": np.full(60, 3.0)}, ValueError, "teacher_scores are constant"),
         ({}, {"teacher_scores": np.array(["a"] * 60)}, TypeError, "teacher_scores must be numeric"),
+        # a column's name instead of the column: says to pass the column itself
+        (
+            {},
+            {"teacher_scores": "decile_score"},
+            TypeError,
+            r"got the string 'decile_score'\. To use a column of your data, pass the column "
+            r"itself \(data\['decile_score'\]\)",
+        ),
+        (
+            {"calibration": "isotonic"},
+            {"y": "two_year_recid", "teacher_scores": SCORES},
+            TypeError,
+            r"y must hold one value per row of X .*'two_year_recid'",
+        ),
         (
             {"calibration": "isotonic"},
             {"teacher_scores": SCORES},

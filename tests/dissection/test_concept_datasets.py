@@ -238,7 +238,12 @@ def test_broden_feeds_the_metric(broden):
 
 def test_broden_bad_input(broden, tmp_path):
     root, _ = broden
-    with pytest.raises(FileNotFoundError, match="root must be a Broden data set directory"):
+    # the message says what the folder holds and where it comes from, not only that it is absent
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"root must be a Broden data set directory \(the folder holding "
+        r"index.csv, .*dlbroden.sh.*\); got '.*missing', which is not a directory",
+    ):
         BrodenDataset(tmp_path / "missing")
     with pytest.raises(ValueError, match=r"categories \['texture'\] are not in category.csv"):
         BrodenDataset(root, categories=["texture"])
