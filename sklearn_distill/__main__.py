@@ -205,13 +205,18 @@ def _options_after_columns(raw, names):
 def _read_as_options_only(raw, positions, parser):
     """``raw`` with the options at ``positions`` given where no column can be meant: those
     of values with their values after ``=`` (``--cv=2``), flags before the first list of
-    columns (``--quiet --features age``)."""
+    columns (``--quiet --features age``), with the data file typed after one."""
     words = list(raw)
     flags = []
     for position in reversed(positions):
         action = parser.action_of(words[position])
         if action is None or action.nargs == 0:
-            flags.insert(0, words.pop(position))
+            # the word after a flag that is no option is the data file: moved with the flag,
+            # since left at the end of the list it would be read as one of its columns
+            data = itertools.takewhile(lambda w: not read_as_an_option(w), words[position + 1 :])
+            end = position + 1 + len(list(data))
+            flags[:0] = words[position:end]
+            del words[position:end]
             continue
         option = words[position]
         values = list(

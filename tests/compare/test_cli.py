@@ -1542,6 +1542,36 @@ def test_an_option_is_read_as_itself_where_no_column_of_its_name_can_be_meant(tm
         assert (args.cv, args.quiet) == (cv, quiet), command
 
 
+def test_the_command_given_for_a_flag_keeps_the_data_file_that_followed_it(tmp_path):
+    # the data file typed after the features and a flag: the flag moved before --features had
+    # left the file at the end of the list of features, where it was read as one of them
+    frame = _audit_frame().rename(columns={"unused": "--cv"}).assign(**{"--quiet": 1.0})
+    path = tmp_path / "options.csv"
+    frame.to_csv(path, index=False)
+    head = ["audit", "--score", "risk", "--label", "outcome", "--features", "age", "group"]
+    for typed, cv in (
+        ([*head, "--quiet", str(path)], 5),
+        ([*head, "--quiet", str(path), "--cv", "2"], 2),
+        (["audit", "--features", "age", "group", "--quiet", str(path), "--score", "risk",
+          "--label", "outcome"], 5),
+    ):  # fmt: skip
+        args, _ = _parser_reading(typed)
+        assert args.data == str(path) and args.quiet, typed  # as the parser reads it
+        err = _typed_refusal(typed)
+        said, command = err.strip().split(", after '=' or before --features: sklearn-distill ")
+        assert "If you meant the option --quiet" in said or "options --quiet and" in said, said
+        args, data = _read_typed(shlex.split(command))
+        assert args.data == str(path), command
+        assert list(data.X.columns) == ["age", "group"], command
+        assert (args.cv, args.quiet) == (cv, True), command
+
+
+def _parser_reading(argv):
+    from sklearn_distill.__main__ import _parser
+
+    return _parser("sklearn-distill")[0].parse_known_args(argv)
+
+
 def test_a_column_named_like_an_option_after_the_end_of_options_marker(tmp_path, capsys):
     # "--" ends no list of columns here: the refusal gives the --features that read them
     frame = _audit_frame().rename(columns={"unused": "--cv"})
