@@ -1106,6 +1106,40 @@ def _c1_garbled(path, encoding: str) -> tuple[str | None, str, str | None] | Non
     return word.decode(kin), read, kin
 
 
+def _nul_bytes(path) -> str | None:
+    """What a file that holds NUL bytes, which no text in a one-byte encoding holds, is read
+    as: the codec of UTF-16 text without a byte-order mark (a NUL beside each ASCII
+    character: at most of the odd offsets of its first piece for utf-16-le, of the even ones
+    for utf-16-be; the codec must read the whole file), else ``""``; None when the file holds
+    no NUL byte or cannot be read."""
+    try:
+        with open(path, "rb") as handle:
+            start = handle.read(1 << 16)
+            found = b"\x00" in start
+            for piece in iter(lambda: handle.read(1 << 20), b""):
+                if found:
+                    break
+                found = b"\x00" in piece
+        if not found:
+            return None
+        halves = {"utf-16-le": start[1::2], "utf-16-be": start[0::2]}
+        for codec, half in halves.items():
+            other = halves["utf-16-be" if codec == "utf-16-le" else "utf-16-le"]
+            if half.count(0) < len(half) / 4 or other.count(0) > len(other) / 16:
+                continue
+            decoder = codecs.getincrementaldecoder(codec)()
+            with open(path, "rb") as handle:
+                for piece in iter(lambda: handle.read(1 << 20), b""):
+                    decoder.decode(piece)
+            decoder.decode(b"", final=True)
+            return codec
+    except OSError:
+        return None
+    except UnicodeDecodeError:
+        pass
+    return ""
+
+
 def _first_line(path) -> str | None:
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
@@ -1187,7 +1221,17 @@ def _read_csv(args, parser):
         # curly quotes (bytes 0x80-0x9F in cp1252) had become invisible control characters in
         # names and cells
         written, read, kin = garbled
-        if written is not None:
+        nul = _nul_bytes(args.data)
+        if nul is not None:
+            # code pages read NUL as a character: UTF-16 and binary files would pass for them
+            advice = f" ({read!r}), and it holds NUL bytes, which no text in a one-byte encoding "
+            advice += (
+                f"holds: it is UTF-16 text without a byte-order mark: pass --encoding {nul}."
+                if nul
+                else "holds: it may be no text file at all (a spreadsheet's own format, a "
+                "compressed file); if it is one, pass its own encoding."
+            )
+        elif written is not None:
             advice = f" ({written!r} read as {read!r}): it is Windows text; pass --encoding {kin}."
         elif kin is not None:
             region = _WINDOWS_KIN[codecs.lookup(args.encoding).name][1]

@@ -1348,6 +1348,41 @@ def test_the_c1_check_reads_a_large_file_whole(tmp_path):
     assert _c1_garbled(path, "latin-1") is None and _c1_garbled(path, "cp1252") is None
 
 
+def test_a_file_with_nul_bytes_is_not_called_windows_text(tmp_path, capsys):
+    # UTF-16 without a byte-order mark: Greek letters write bytes 0x80-0x9F (alpha is 0x91
+    # 0x03), and a NUL stands beside each ASCII letter, which no one-byte text holds; the code
+    # pages read NUL as a character, so that it had been called Windows text (cp1253, cp1252)
+    frame = _audit_frame()
+    frame["place"] = np.where(np.arange(len(frame)) % 2, "\u0391\u03b8\u03ae\u03bd\u03b1", "x")
+    base = ["audit", None, "--score", "risk", "--label", "outcome", "--features", "age"]
+    for codec in ("utf-16-le", "utf-16-be"):
+        path = tmp_path / f"{codec}.csv"
+        path.write_bytes(frame.to_csv(index=False).encode(codec))
+        base[1] = str(path)
+        for encoding in ("iso-8859-7", "latin-1"):
+            with pytest.raises(SystemExit):
+                _read([*base, "--encoding", encoding])
+            err = capsys.readouterr().err
+            assert "holds bytes 0x80-0x9F" in err and "Windows text" not in err, err
+            assert (
+                "NUL" in err
+                and f"UTF-16 text without a byte-order mark: pass --encoding {codec}" in err
+            )
+        # the encoding named reads the file
+        assert set(_read([*base, "--encoding", codec]).X.columns) == {"age"}
+    # other bytes with NULs (a binary file) are not said to be any text
+    junk = bytes(range(256)) * 40
+    path = tmp_path / "junk.csv"
+    path.write_bytes(frame.to_csv(index=False).encode() + junk)
+    base[1] = str(path)
+    for encoding in ("iso-8859-5", "latin-1"):
+        with pytest.raises(SystemExit):
+            _read([*base, "--encoding", encoding])
+        err = capsys.readouterr().err
+        assert "holds bytes 0x80-0x9F" in err and "NUL" in err, err
+        assert "Windows text" not in err and "UTF-16" not in err, err
+
+
 def test_an_iso_8859_part_without_a_windows_kin_still_refuses_c1_bytes(tmp_path):
     # iso-8859-16 (Romanian, among others) has no Windows code page of its own: refused all
     # the same, without a code page to pass
