@@ -1232,7 +1232,14 @@ def _read_csv(args, parser):
                 "compressed file); if it is one, pass its own encoding."
             )
         elif written is not None:
-            advice = f" ({written!r} read as {read!r}): it is Windows text; pass --encoding {kin}."
+            # a code page reads most bytes (cp1252 all but five): a DOS file's "caf\x82" reads
+            # as "caf" and a low quote, so the word is shown for the user to judge, and the
+            # file is not called Windows text
+            advice = (
+                f" ({written!r} read as {read!r}): the file reads as Windows text ({kin}); if "
+                f"{written!r} is what it says, pass --encoding {kin}, else the file's own "
+                "encoding."
+            )
         elif kin is not None:
             region = _WINDOWS_KIN[codecs.lookup(args.encoding).name][1]
             advice = (

@@ -1226,7 +1226,9 @@ def test_windows_text_is_not_read_as_latin_1(tmp_path, capsys):
         # the first row's word, as written and as latin-1 reads it
         written = "\N{LEFT DOUBLE QUOTATION MARK}ok\N{RIGHT DOUBLE QUOTATION MARK}"
         read = "\x93ok\x94"
-        assert f"({written!r} read as {read!r}): it is Windows text; pass --encoding cp1252" in err
+        said = " ".join(err.split())
+        assert f"({written!r} read as {read!r}): the file reads as Windows text (cp1252)" in said
+        assert f"if {written!r} is what it says, pass --encoding cp1252, else" in said
     expected = {"5\N{EURO SIGN}", "\N{LEFT DOUBLE QUOTATION MARK}ok\N{RIGHT DOUBLE QUOTATION MARK}"}
     assert set(_read([*base, "--encoding", "cp1252"]).X["price"]) == expected
     # latin-1 text without those bytes (accents are 0xC0-0xFF in both) is read as before
@@ -1277,7 +1279,9 @@ def test_windows_text_is_not_read_with_its_iso_8859_cousin(encoding, kin, writte
     assert any("\x80" <= letter <= "\x9f" for letter in read)
     err = _refusal([*base, "--encoding", encoding])
     assert f"holds bytes 0x80-0x9F, which --encoding {encoding} reads as control" in err
-    assert f"({written!r} read as {read!r}): it is Windows text; pass --encoding {kin}." in err
+    said = " ".join(err.split())
+    assert f"({written!r} read as {read!r}): the file reads as Windows text ({kin})" in said
+    assert f"if {written!r} is what it says, pass --encoding {kin}, else" in said
     assert set(_read([*base, "--encoding", kin]).X["place"]) == {written, "plain"}
     # a byte the Windows code page leaves unassigned (cp1256 assigns all): not its text either
     unassigned = [b for b in range(0x80, 0x100) if _undefined(bytes([b]), kin)]
@@ -1346,6 +1350,28 @@ def test_the_c1_check_reads_a_large_file_whole(tmp_path):
     # no such byte: nothing to say, as for a file of another encoding
     path.write_bytes(filler + b"caf\xe9,1\n")
     assert _c1_garbled(path, "latin-1") is None and _c1_garbled(path, "cp1252") is None
+
+
+def test_a_dos_file_that_a_code_page_reads_is_not_said_to_be_windows_text(tmp_path, capsys):
+    # cp437 (DOS) writes "e acute" as 0x82, which cp1252 reads as a low quote: the file reads
+    # as cp1252 without being Windows text, and had been said to be; the word as cp1252 reads
+    # it is shown for the user to judge, and the code page given only if it is the file's
+    frame = _audit_frame()
+    frame["place"] = np.where(
+        np.arange(len(frame)) % 2, "caf\N{LATIN SMALL LETTER E WITH ACUTE}", "x"
+    )
+    path = tmp_path / "dos.csv"
+    path.write_bytes(frame.to_csv(index=False).encode("cp437"))
+    base = ["audit", str(path), "--score", "risk", "--label", "outcome", "--features", "age"]
+    with pytest.raises(SystemExit):
+        _read([*base, "--encoding", "latin-1"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert "it is Windows text" not in err, err
+    shown = "caf\N{SINGLE LOW-9 QUOTATION MARK}"
+    assert f"({shown!r} read as 'caf\\x82'): the file reads as Windows text (cp1252); if" in err
+    assert f"if {shown!r} is what it says, pass --encoding cp1252, else the file's own" in err
+    # the file's own encoding reads it
+    assert set(_read([*base, "--encoding", "cp437"]).X.columns) == {"age"}
 
 
 def test_a_file_with_nul_bytes_is_not_called_windows_text(tmp_path, capsys):
