@@ -184,18 +184,26 @@ def _dashed_after(raw, option):
     return raw[after] if read_as_an_option(raw[after]) else None
 
 
-def _options_after_columns(raw, names):
+def _lists_columns(word, parser):
+    """Whether the parser reads ``word`` as ``--features``, ``--categorical`` or ``--numeric``
+    (its whole name or the start of it alone, ``--feat``; with ``=VALUE`` or without)."""
+    action = parser.action_of(word.split("=", 1)[0]) if word.startswith("--") else None
+    return action is not None and action.dest in ("features", "categorical", "numeric")
+
+
+def _options_after_columns(raw, names, parser):
     """The positions in ``raw`` of the words of ``names`` (columns named like options, read as
     options) that stand where the parser ended a list of columns: right after ``--features``,
-    ``--categorical`` or ``--numeric`` or one of their values, where a column may have been
-    meant (``--cv`` in ``--features age --cv 2``). A word elsewhere (``--cv 2 --features
-    age``), or given as ``--cv=2``, is the option's, whatever the file's columns."""
+    ``--categorical`` or ``--numeric`` (or the start of their names, ``--feat``) or one of
+    their values, where a column may have been meant (``--cv`` in ``--features age --cv 2``).
+    A word elsewhere (``--cv 2 --features age``), or given as ``--cv=2``, is the option's,
+    whatever the file's columns."""
     found = []
     listing = False
     for position, word in enumerate(raw):
         if listing and word in names:
             found.append(position)
-        if word.split("=", 1)[0] in _MANY_VALUES[:3]:
+        if _lists_columns(word, parser):
             listing = True
         elif read_as_an_option(word):
             listing = False
@@ -226,7 +234,7 @@ def _read_as_options_only(raw, positions, parser):
         if not values:  # the parser refuses an option without its value before this
             continue
         words[position : position + 1 + len(values)] = [f"{option}={value}" for value in values]
-    first = next(i for i, w in enumerate(words) if w.split("=", 1)[0] in _MANY_VALUES[:3])
+    first = next(i for i, w in enumerate(words) if _lists_columns(w, parser))
     words[first:first] = flags
     return words
 
@@ -239,7 +247,7 @@ def _options_meant_as_columns(raw, names, parser):
     turn."""
     words, options = list(raw), []
     for _ in range(len(words)):
-        positions = _options_after_columns(words, names)
+        positions = _options_after_columns(words, names, parser)
         if not positions:
             break
         options += [words[p] for p in positions]

@@ -1627,6 +1627,28 @@ def test_the_command_given_for_a_flag_keeps_the_data_file_that_followed_it(tmp_p
         assert (args.cv, args.quiet) == (cv, True), command
 
 
+def test_an_option_after_an_abbreviated_list_of_columns_is_refused_as_after_the_list(tmp_path):
+    # argparse reads "--feat" as --features, "--cat" as --categorical: an option named like a
+    # column right after such a list may be that column all the same, and had been read
+    # as the option silently (the abbreviation not seen as a list of columns)
+    frame = _audit_frame().rename(columns={"unused": "--cv"}).assign(**{"--quiet": 1.0})
+    path = tmp_path / "options.csv"
+    frame.to_csv(path, index=False)
+    base = ["audit", str(path), "--score", "risk", "--label", "outcome"]
+    for typed, cv, quiet in (
+        (["--feat", "age", "group", "--cv", "2"], 2, False),
+        (["--feat=age", "--features", "group", "--quiet"], 5, True),
+        (["--features", "age", "group", "--cat", "group", "--cv", "2"], 2, False),
+        (["--fea", "age", "group", "--quiet", "--cv", "2"], 2, True),
+    ):  # fmt: skip
+        err = _typed_refusal([*base, *typed])
+        assert "are named like options, and the command line reads them as options" in err, typed
+        _, command = err.strip().split(", after '=' or before --features: sklearn-distill ")
+        args, data = _read_typed(shlex.split(command))
+        assert list(data.X.columns) == ["age", "group"], command
+        assert (args.cv, args.quiet) == (cv, quiet), command
+
+
 def _parser_reading(argv):
     from sklearn_distill.__main__ import _parser
 
