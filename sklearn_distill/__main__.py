@@ -2611,7 +2611,16 @@ def _unrecognised_message(raw, extras, features=()) -> str:
         )
     dashed = [extra for extra in extras if extra.startswith("-") and extra in after]
     if dashed:
-        meant = shlex.join(option_tokens("--features", [*dict.fromkeys(features), *dashed]))
+        # with the words left over right after each (had it been a column, they would have
+        # been features too: "group" in "--features age -p group"), up to an option read
+        columns, left = [], list(extras)
+        run = False
+        for word in after:
+            run = word in left and (run or word in dashed)
+            if run:
+                columns.append(word)
+                left.remove(word)
+        meant = shlex.join(option_tokens("--features", [*dict.fromkeys(features), *columns]))
         text += (
             f". If {', '.join(map(repr, dashed))} "
             + ("is a column" if len(dashed) == 1 else "are columns")

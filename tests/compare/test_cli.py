@@ -1693,6 +1693,26 @@ def test_a_dashed_column_after_features_is_named_in_the_error(tmp_path, capsys):
     assert "unrecognized arguments: --bogus" in err and "column" not in err
 
 
+def test_the_features_given_for_a_dashed_column_keep_the_columns_typed_after_it(tmp_path, capsys):
+    # "--features age -p group": argparse leaves "-p" and "group" over; the --features given
+    # for "-p" as a column had dropped "group", which the user had listed as a feature too
+    frame = _audit_frame().rename(columns={"unused": "-p"})
+    path = tmp_path / "dashed.csv"
+    frame.to_csv(path, index=False)
+    base = ["audit", str(path), "--score", "risk", "--label", "outcome"]
+    for typed, meant in (
+        (["--features", "age", "-p", "group"], "--features=age --features=-p --features=group"),
+        # a known option ends the words that would have been features
+        (["--features", "age", "-p", "--quiet"], "--features=age --features=-p"),
+    ):
+        with pytest.raises(SystemExit):
+            main([*base, *typed])
+        err = " ".join(capsys.readouterr().err.split())
+        assert f"give each feature as --features=NAME ({meant}), or rename" in err, err
+    _, data = _read_typed([*base, *shlex.split("--features=age --features=-p --features=group")])
+    assert list(data.X.columns) == ["age", "-p", "group"]
+
+
 def test_the_advice_to_convert_a_column_is_given_in_command_line_terms():
     import io
 
