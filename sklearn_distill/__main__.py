@@ -210,6 +210,14 @@ def _options_after_columns(raw, names, parser):
     return found
 
 
+def _values_given(words, position, action):
+    """The words after ``words[position]`` that the parser gives its option (``action``)."""
+    values = list(itertools.takewhile(lambda w: not read_as_an_option(w), words[position + 1 :]))
+    if action is None or action.nargs == 0:
+        return []
+    return values[:1] if action.nargs is None else values  # the several extend their list
+
+
 def _read_as_options_only(raw, positions, parser):
     """``raw`` with the options at ``positions`` given where no column can be meant: those
     of values with their values after ``=`` (``--cv=2``), flags before the first list of
@@ -227,10 +235,7 @@ def _read_as_options_only(raw, positions, parser):
             del words[position:end]
             continue
         option = words[position]
-        values = list(
-            itertools.takewhile(lambda w: not read_as_an_option(w), words[position + 1 :])
-        )
-        values = values[:1] if action.nargs is None else values  # the several extend their list
+        values = _values_given(words, position, action)
         if not values:  # the parser refuses an option without its value before this
             continue
         words[position : position + 1 + len(values)] = [f"{option}={value}" for value in values]
@@ -240,19 +245,22 @@ def _read_as_options_only(raw, positions, parser):
 
 
 def _options_meant_as_columns(raw, names, parser):
-    """``(options, words)``: the words of ``names`` (columns named like options) that ``raw``
-    gives where a column may have been meant (``_options_after_columns``), and ``raw`` with
-    each given where none is (``_read_as_options_only``). A flag moved from the end of a list
-    leaves the word after it there (``--quiet --cv 2`` after the features), which is found in
-    turn."""
-    words, options = list(raw), []
+    """``(options, words, listed)``: the words of ``names`` (columns named like options) that
+    ``raw`` gives where a column may have been meant (``_options_after_columns``), ``raw``
+    with each given where none is (``_read_as_options_only``), and each such word followed by
+    the values the parser gave it (those would have been columns of the list too). A flag
+    moved from the end of a list leaves the word after it there (``--quiet --cv 2`` after the
+    features), which is found in turn."""
+    words, options, listed = list(raw), [], []
     for _ in range(len(words)):
         positions = _options_after_columns(words, names, parser)
         if not positions:
             break
         options += [words[p] for p in positions]
+        for p in positions:
+            listed += [words[p], *_values_given(words, p, parser.action_of(words[p]))]
         words = _read_as_options_only(words, positions, parser)
-    return list(dict.fromkeys(options)), words
+    return list(dict.fromkeys(options)), words, listed
 
 
 def _data_read_as_a_value(raw):
@@ -2015,9 +2023,13 @@ def _read_audit_data(args, parser, say):
     # the option's, and a file's column cannot take it away
     typed = list(getattr(args, "argv", ()))
     named = {str(c) for c in frame.columns if read_as_an_option(str(c))} - set(args.features)
-    option_like, as_options = _options_meant_as_columns(typed, named, parser)
+    option_like, as_options, listed = _options_meant_as_columns(typed, named, parser)
     if option_like:
-        meant = typed_back("--features", [*dict.fromkeys(args.features), *option_like])
+        # with the values the options took that are columns ("group" of "--categorical
+        # group"): had the option been meant as a column, they were meant as features too
+        columns = {str(c) for c in frame.columns}
+        listed = [w for w in listed if w in option_like or w in columns]
+        meant = typed_back("--features", dict.fromkeys([*args.features, *listed]))
         options = " and ".join(option_like)
         either = "the option" if len(option_like) == 1 else "the options"
         command = shlex.join(as_options)

@@ -1649,6 +1649,26 @@ def test_an_option_after_an_abbreviated_list_of_columns_is_refused_as_after_the_
         assert (args.cv, args.quiet) == (cv, quiet), command
 
 
+def test_the_features_given_for_an_option_named_column_keep_the_columns_it_took(tmp_path):
+    # "--features age --categorical group" with a column named "--categorical": had it been
+    # meant as a column, "group" was meant as a feature too, and the --features given had
+    # dropped it; a value that is no column of the file ("2" of --cv) is left out
+    frame = _audit_frame().rename(columns={"unused": "--categorical"}).assign(**{"--cv": 1.0})
+    path = tmp_path / "options.csv"
+    frame.to_csv(path, index=False)
+    base = ["audit", str(path), "--score", "risk", "--label", "outcome"]
+    for typed, meant in (
+        (["--features", "age", "--categorical", "group"],
+         "--features=age --features=--categorical --features=group"),
+        (["--features", "age", "--categorical", "group", "--cv", "2"],
+         "--features=age --features=--categorical --features=group --features=--cv"),
+    ):  # fmt: skip
+        err = " ".join(_typed_refusal([*base, *typed]).split())
+        assert f"give each feature as --features=NAME ({meant}), or rename" in err, err
+    _, data = _read_typed([*base, *shlex.split(meant)])
+    assert list(data.X.columns) == ["age", "--categorical", "group", "--cv"]
+
+
 def _parser_reading(argv):
     from sklearn_distill.__main__ import _parser
 
