@@ -184,62 +184,83 @@ def _dashed_after(raw, option):
     return raw[after] if read_as_an_option(raw[after]) else None
 
 
-def _options_after_columns(raw, names):
+def _lists_columns(word, parser):
+    """Whether the parser reads ``word`` as ``--features``, ``--categorical`` or ``--numeric``
+    (its whole name or the start of it alone, ``--feat``; with ``=VALUE`` or without)."""
+    action = parser.action_of(word.split("=", 1)[0]) if word.startswith("--") else None
+    return action is not None and action.dest in ("features", "categorical", "numeric")
+
+
+def _options_after_columns(raw, names, parser):
     """The positions in ``raw`` of the words of ``names`` (columns named like options, read as
     options) that stand where the parser ended a list of columns: right after ``--features``,
-    ``--categorical`` or ``--numeric`` or one of their values, where a column may have been
-    meant (``--cv`` in ``--features age --cv 2``). A word elsewhere (``--cv 2 --features
-    age``), or given as ``--cv=2``, is the option's, whatever the file's columns."""
+    ``--categorical`` or ``--numeric`` (or the start of their names, ``--feat``) or one of
+    their values, where a column may have been meant (``--cv`` in ``--features age --cv 2``).
+    A word elsewhere (``--cv 2 --features age``), or given as ``--cv=2``, is the option's,
+    whatever the file's columns."""
     found = []
     listing = False
     for position, word in enumerate(raw):
         if listing and word in names:
             found.append(position)
-        if word.split("=", 1)[0] in _MANY_VALUES[:3]:
+        if _lists_columns(word, parser):
             listing = True
         elif read_as_an_option(word):
             listing = False
     return found
 
 
+def _values_given(words, position, action):
+    """The words after ``words[position]`` that the parser gives its option (``action``)."""
+    values = list(itertools.takewhile(lambda w: not read_as_an_option(w), words[position + 1 :]))
+    if action is None or action.nargs == 0:
+        return []
+    return values[:1] if action.nargs is None else values  # the several extend their list
+
+
 def _read_as_options_only(raw, positions, parser):
     """``raw`` with the options at ``positions`` given where no column can be meant: those
     of values with their values after ``=`` (``--cv=2``), flags before the first list of
-    columns (``--quiet --features age``)."""
+    columns (``--quiet --features age``), with the data file typed after one."""
     words = list(raw)
     flags = []
     for position in reversed(positions):
         action = parser.action_of(words[position])
         if action is None or action.nargs == 0:
-            flags.insert(0, words.pop(position))
+            # the word after a flag that is no option is the data file: moved with the flag,
+            # since left at the end of the list it would be read as one of its columns
+            data = itertools.takewhile(lambda w: not read_as_an_option(w), words[position + 1 :])
+            end = position + 1 + len(list(data))
+            flags[:0] = words[position:end]
+            del words[position:end]
             continue
         option = words[position]
-        values = list(
-            itertools.takewhile(lambda w: not read_as_an_option(w), words[position + 1 :])
-        )
-        values = values[:1] if action.nargs is None else values  # the several extend their list
+        values = _values_given(words, position, action)
         if not values:  # the parser refuses an option without its value before this
             continue
         words[position : position + 1 + len(values)] = [f"{option}={value}" for value in values]
-    first = next(i for i, w in enumerate(words) if w.split("=", 1)[0] in _MANY_VALUES[:3])
+    first = next(i for i, w in enumerate(words) if _lists_columns(w, parser))
     words[first:first] = flags
     return words
 
 
 def _options_meant_as_columns(raw, names, parser):
-    """``(options, words)``: the words of ``names`` (columns named like options) that ``raw``
-    gives where a column may have been meant (``_options_after_columns``), and ``raw`` with
-    each given where none is (``_read_as_options_only``). A flag moved from the end of a list
-    leaves the word after it there (``--quiet --cv 2`` after the features), which is found in
-    turn."""
-    words, options = list(raw), []
+    """``(options, words, listed)``: the words of ``names`` (columns named like options) that
+    ``raw`` gives where a column may have been meant (``_options_after_columns``), ``raw``
+    with each given where none is (``_read_as_options_only``), and each such word followed by
+    the values the parser gave it (those would have been columns of the list too). A flag
+    moved from the end of a list leaves the word after it there (``--quiet --cv 2`` after the
+    features), which is found in turn."""
+    words, options, listed = list(raw), [], []
     for _ in range(len(words)):
-        positions = _options_after_columns(words, names)
+        positions = _options_after_columns(words, names, parser)
         if not positions:
             break
         options += [words[p] for p in positions]
+        for p in positions:
+            listed += [words[p], *_values_given(words, p, parser.action_of(words[p]))]
         words = _read_as_options_only(words, positions, parser)
-    return list(dict.fromkeys(options)), words
+    return list(dict.fromkeys(options)), words, listed
 
 
 def _data_read_as_a_value(raw):
@@ -1108,6 +1129,40 @@ def _c1_garbled(path, encoding: str) -> tuple[str | None, str, str | None] | Non
     return word.decode(kin), read, kin
 
 
+def _nul_bytes(path) -> str | None:
+    """What a file that holds NUL bytes, which no text in a one-byte encoding holds, is read
+    as: the codec of UTF-16 text without a byte-order mark (a NUL beside each ASCII
+    character: at most of the odd offsets of its first piece for utf-16-le, of the even ones
+    for utf-16-be; the codec must read the whole file), else ``""``; None when the file holds
+    no NUL byte or cannot be read."""
+    try:
+        with open(path, "rb") as handle:
+            start = handle.read(1 << 16)
+            found = b"\x00" in start
+            for piece in iter(lambda: handle.read(1 << 20), b""):
+                if found:
+                    break
+                found = b"\x00" in piece
+        if not found:
+            return None
+        halves = {"utf-16-le": start[1::2], "utf-16-be": start[0::2]}
+        for codec, half in halves.items():
+            other = halves["utf-16-be" if codec == "utf-16-le" else "utf-16-le"]
+            if half.count(0) < len(half) / 4 or other.count(0) > len(other) / 16:
+                continue
+            decoder = codecs.getincrementaldecoder(codec)()
+            with open(path, "rb") as handle:
+                for piece in iter(lambda: handle.read(1 << 20), b""):
+                    decoder.decode(piece)
+            decoder.decode(b"", final=True)
+            return codec
+    except OSError:
+        return None
+    except UnicodeDecodeError:
+        pass
+    return ""
+
+
 def _first_line(path) -> str | None:
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
@@ -1189,8 +1244,25 @@ def _read_csv(args, parser):
         # curly quotes (bytes 0x80-0x9F in cp1252) had become invisible control characters in
         # names and cells
         written, read, kin = garbled
-        if written is not None:
-            advice = f" ({written!r} read as {read!r}): it is Windows text; pass --encoding {kin}."
+        nul = _nul_bytes(args.data)
+        if nul is not None:
+            # code pages read NUL as a character: UTF-16 and binary files would pass for them
+            advice = f" ({read!r}), and it holds NUL bytes, which no text in a one-byte encoding "
+            advice += (
+                f"holds: it is UTF-16 text without a byte-order mark: pass --encoding {nul}."
+                if nul
+                else "holds: it may be no text file at all (a spreadsheet's own format, a "
+                "compressed file); if it is one, pass its own encoding."
+            )
+        elif written is not None:
+            # a code page reads most bytes (cp1252 all but five): a DOS file's "caf\x82" reads
+            # as "caf" and a low quote, so the word is shown for the user to judge, and the
+            # file is not called Windows text
+            advice = (
+                f" ({written!r} read as {read!r}): the file reads as Windows text ({kin}); if "
+                f"{written!r} is what it says, pass --encoding {kin}, else the file's own "
+                "encoding."
+            )
         elif kin is not None:
             region = _WINDOWS_KIN[codecs.lookup(args.encoding).name][1]
             advice = (
@@ -1958,9 +2030,13 @@ def _read_audit_data(args, parser, say):
     # the option's, and a file's column cannot take it away
     typed = list(getattr(args, "argv", ()))
     named = {str(c) for c in frame.columns if read_as_an_option(str(c))} - set(args.features)
-    option_like, as_options = _options_meant_as_columns(typed, named, parser)
+    option_like, as_options, listed = _options_meant_as_columns(typed, named, parser)
     if option_like:
-        meant = typed_back("--features", [*dict.fromkeys(args.features), *option_like])
+        # with the values the options took that are columns ("group" of "--categorical
+        # group"): had the option been meant as a column, they were meant as features too
+        columns = {str(c) for c in frame.columns}
+        listed = [w for w in listed if w in option_like or w in columns]
+        meant = typed_back("--features", dict.fromkeys([*args.features, *listed]))
         options = " and ".join(option_like)
         either = "the option" if len(option_like) == 1 else "the options"
         command = shlex.join(as_options)
@@ -2554,7 +2630,16 @@ def _unrecognised_message(raw, extras, features=()) -> str:
         )
     dashed = [extra for extra in extras if extra.startswith("-") and extra in after]
     if dashed:
-        meant = shlex.join(option_tokens("--features", [*dict.fromkeys(features), *dashed]))
+        # with the words left over right after each (had it been a column, they would have
+        # been features too: "group" in "--features age -p group"), up to an option read
+        columns, left = [], list(extras)
+        run = False
+        for word in after:
+            run = word in left and (run or word in dashed)
+            if run:
+                columns.append(word)
+                left.remove(word)
+        meant = shlex.join(option_tokens("--features", [*dict.fromkeys(features), *columns]))
         text += (
             f". If {', '.join(map(repr, dashed))} "
             + ("is a column" if len(dashed) == 1 else "are columns")

@@ -1231,7 +1231,9 @@ def test_windows_text_is_not_read_as_latin_1(tmp_path, capsys):
         # the first row's word, as written and as latin-1 reads it
         written = "\N{LEFT DOUBLE QUOTATION MARK}ok\N{RIGHT DOUBLE QUOTATION MARK}"
         read = "\x93ok\x94"
-        assert f"({written!r} read as {read!r}): it is Windows text; pass --encoding cp1252" in err
+        said = " ".join(err.split())
+        assert f"({written!r} read as {read!r}): the file reads as Windows text (cp1252)" in said
+        assert f"if {written!r} is what it says, pass --encoding cp1252, else" in said
     expected = {"5\N{EURO SIGN}", "\N{LEFT DOUBLE QUOTATION MARK}ok\N{RIGHT DOUBLE QUOTATION MARK}"}
     assert set(_read([*base, "--encoding", "cp1252"]).X["price"]) == expected
     # latin-1 text without those bytes (accents are 0xC0-0xFF in both) is read as before
@@ -1282,7 +1284,9 @@ def test_windows_text_is_not_read_with_its_iso_8859_cousin(encoding, kin, writte
     assert any("\x80" <= letter <= "\x9f" for letter in read)
     err = _refusal([*base, "--encoding", encoding])
     assert f"holds bytes 0x80-0x9F, which --encoding {encoding} reads as control" in err
-    assert f"({written!r} read as {read!r}): it is Windows text; pass --encoding {kin}." in err
+    said = " ".join(err.split())
+    assert f"({written!r} read as {read!r}): the file reads as Windows text ({kin})" in said
+    assert f"if {written!r} is what it says, pass --encoding {kin}, else" in said
     assert set(_read([*base, "--encoding", kin]).X["place"]) == {written, "plain"}
     # a byte the Windows code page leaves unassigned (cp1256 assigns all): not its text either
     unassigned = [b for b in range(0x80, 0x100) if _undefined(bytes([b]), kin)]
@@ -1351,6 +1355,63 @@ def test_the_c1_check_reads_a_large_file_whole(tmp_path):
     # no such byte: nothing to say, as for a file of another encoding
     path.write_bytes(filler + b"caf\xe9,1\n")
     assert _c1_garbled(path, "latin-1") is None and _c1_garbled(path, "cp1252") is None
+
+
+def test_a_dos_file_that_a_code_page_reads_is_not_said_to_be_windows_text(tmp_path, capsys):
+    # cp437 (DOS) writes "e acute" as 0x82, which cp1252 reads as a low quote: the file reads
+    # as cp1252 without being Windows text, and had been said to be; the word as cp1252 reads
+    # it is shown for the user to judge, and the code page given only if it is the file's
+    frame = _audit_frame()
+    frame["place"] = np.where(
+        np.arange(len(frame)) % 2, "caf\N{LATIN SMALL LETTER E WITH ACUTE}", "x"
+    )
+    path = tmp_path / "dos.csv"
+    path.write_bytes(frame.to_csv(index=False).encode("cp437"))
+    base = ["audit", str(path), "--score", "risk", "--label", "outcome", "--features", "age"]
+    with pytest.raises(SystemExit):
+        _read([*base, "--encoding", "latin-1"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert "it is Windows text" not in err, err
+    shown = "caf\N{SINGLE LOW-9 QUOTATION MARK}"
+    assert f"({shown!r} read as 'caf\\x82'): the file reads as Windows text (cp1252); if" in err
+    assert f"if {shown!r} is what it says, pass --encoding cp1252, else the file's own" in err
+    # the file's own encoding reads it
+    assert set(_read([*base, "--encoding", "cp437"]).X.columns) == {"age"}
+
+
+def test_a_file_with_nul_bytes_is_not_called_windows_text(tmp_path, capsys):
+    # UTF-16 without a byte-order mark: Greek letters write bytes 0x80-0x9F (alpha is 0x91
+    # 0x03), and a NUL stands beside each ASCII letter, which no one-byte text holds; the code
+    # pages read NUL as a character, so that it had been called Windows text (cp1253, cp1252)
+    frame = _audit_frame()
+    frame["place"] = np.where(np.arange(len(frame)) % 2, "\u0391\u03b8\u03ae\u03bd\u03b1", "x")
+    base = ["audit", None, "--score", "risk", "--label", "outcome", "--features", "age"]
+    for codec in ("utf-16-le", "utf-16-be"):
+        path = tmp_path / f"{codec}.csv"
+        path.write_bytes(frame.to_csv(index=False).encode(codec))
+        base[1] = str(path)
+        for encoding in ("iso-8859-7", "latin-1"):
+            with pytest.raises(SystemExit):
+                _read([*base, "--encoding", encoding])
+            err = capsys.readouterr().err
+            assert "holds bytes 0x80-0x9F" in err and "Windows text" not in err, err
+            assert (
+                "NUL" in err
+                and f"UTF-16 text without a byte-order mark: pass --encoding {codec}" in err
+            )
+        # the encoding named reads the file
+        assert set(_read([*base, "--encoding", codec]).X.columns) == {"age"}
+    # other bytes with NULs (a binary file) are not said to be any text
+    junk = bytes(range(256)) * 40
+    path = tmp_path / "junk.csv"
+    path.write_bytes(frame.to_csv(index=False).encode() + junk)
+    base[1] = str(path)
+    for encoding in ("iso-8859-5", "latin-1"):
+        with pytest.raises(SystemExit):
+            _read([*base, "--encoding", encoding])
+        err = capsys.readouterr().err
+        assert "holds bytes 0x80-0x9F" in err and "NUL" in err, err
+        assert "Windows text" not in err and "UTF-16" not in err, err
 
 
 def test_an_iso_8859_part_without_a_windows_kin_still_refuses_c1_bytes(tmp_path):
@@ -1547,6 +1608,78 @@ def test_an_option_is_read_as_itself_where_no_column_of_its_name_can_be_meant(tm
         assert (args.cv, args.quiet) == (cv, quiet), command
 
 
+def test_the_command_given_for_a_flag_keeps_the_data_file_that_followed_it(tmp_path):
+    # the data file typed after the features and a flag: the flag moved before --features had
+    # left the file at the end of the list of features, where it was read as one of them
+    frame = _audit_frame().rename(columns={"unused": "--cv"}).assign(**{"--quiet": 1.0})
+    path = tmp_path / "options.csv"
+    frame.to_csv(path, index=False)
+    head = ["audit", "--score", "risk", "--label", "outcome", "--features", "age", "group"]
+    for typed, cv in (
+        ([*head, "--quiet", str(path)], 5),
+        ([*head, "--quiet", str(path), "--cv", "2"], 2),
+        (["audit", "--features", "age", "group", "--quiet", str(path), "--score", "risk",
+          "--label", "outcome"], 5),
+    ):  # fmt: skip
+        args, _ = _parser_reading(typed)
+        assert args.data == str(path) and args.quiet, typed  # as the parser reads it
+        err = _typed_refusal(typed)
+        said, command = err.strip().split(", after '=' or before --features: sklearn-distill ")
+        assert "If you meant the option --quiet" in said or "options --quiet and" in said, said
+        args, data = _read_typed(shlex.split(command))
+        assert args.data == str(path), command
+        assert list(data.X.columns) == ["age", "group"], command
+        assert (args.cv, args.quiet) == (cv, True), command
+
+
+def test_an_option_after_an_abbreviated_list_of_columns_is_refused_as_after_the_list(tmp_path):
+    # argparse reads "--feat" as --features, "--cat" as --categorical: an option named like a
+    # column right after such a list may be that column all the same, and had been read
+    # as the option silently (the abbreviation not seen as a list of columns)
+    frame = _audit_frame().rename(columns={"unused": "--cv"}).assign(**{"--quiet": 1.0})
+    path = tmp_path / "options.csv"
+    frame.to_csv(path, index=False)
+    base = ["audit", str(path), "--score", "risk", "--label", "outcome"]
+    for typed, cv, quiet in (
+        (["--feat", "age", "group", "--cv", "2"], 2, False),
+        (["--feat=age", "--features", "group", "--quiet"], 5, True),
+        (["--features", "age", "group", "--cat", "group", "--cv", "2"], 2, False),
+        (["--fea", "age", "group", "--quiet", "--cv", "2"], 2, True),
+    ):  # fmt: skip
+        err = _typed_refusal([*base, *typed])
+        assert "are named like options, and the command line reads them as options" in err, typed
+        _, command = err.strip().split(", after '=' or before --features: sklearn-distill ")
+        args, data = _read_typed(shlex.split(command))
+        assert list(data.X.columns) == ["age", "group"], command
+        assert (args.cv, args.quiet) == (cv, quiet), command
+
+
+def test_the_features_given_for_an_option_named_column_keep_the_columns_it_took(tmp_path):
+    # "--features age --categorical group" with a column named "--categorical": had it been
+    # meant as a column, "group" was meant as a feature too, and the --features given had
+    # dropped it; a value that is no column of the file ("2" of --cv) is left out
+    frame = _audit_frame().rename(columns={"unused": "--categorical"}).assign(**{"--cv": 1.0})
+    path = tmp_path / "options.csv"
+    frame.to_csv(path, index=False)
+    base = ["audit", str(path), "--score", "risk", "--label", "outcome"]
+    for typed, meant in (
+        (["--features", "age", "--categorical", "group"],
+         "--features=age --features=--categorical --features=group"),
+        (["--features", "age", "--categorical", "group", "--cv", "2"],
+         "--features=age --features=--categorical --features=group --features=--cv"),
+    ):  # fmt: skip
+        err = " ".join(_typed_refusal([*base, *typed]).split())
+        assert f"give each feature as --features=NAME ({meant}), or rename" in err, err
+    _, data = _read_typed([*base, *shlex.split(meant)])
+    assert list(data.X.columns) == ["age", "--categorical", "group", "--cv"]
+
+
+def _parser_reading(argv):
+    from sklearn_distill.__main__ import _parser
+
+    return _parser("sklearn-distill")[0].parse_known_args(argv)
+
+
 def test_a_column_named_like_an_option_after_the_end_of_options_marker(tmp_path, capsys):
     # "--" ends no list of columns here: the refusal gives the --features that read them
     frame = _audit_frame().rename(columns={"unused": "--cv"})
@@ -1583,6 +1716,26 @@ def test_a_dashed_column_after_features_is_named_in_the_error(tmp_path, capsys):
         main(["audit", str(path), "--score", "risk", "--label", "outcome", "--bogus"])
     err = capsys.readouterr().err
     assert "unrecognized arguments: --bogus" in err and "column" not in err
+
+
+def test_the_features_given_for_a_dashed_column_keep_the_columns_typed_after_it(tmp_path, capsys):
+    # "--features age -p group": argparse leaves "-p" and "group" over; the --features given
+    # for "-p" as a column had dropped "group", which the user had listed as a feature too
+    frame = _audit_frame().rename(columns={"unused": "-p"})
+    path = tmp_path / "dashed.csv"
+    frame.to_csv(path, index=False)
+    base = ["audit", str(path), "--score", "risk", "--label", "outcome"]
+    for typed, meant in (
+        (["--features", "age", "-p", "group"], "--features=age --features=-p --features=group"),
+        # a known option ends the words that would have been features
+        (["--features", "age", "-p", "--quiet"], "--features=age --features=-p"),
+    ):
+        with pytest.raises(SystemExit):
+            main([*base, *typed])
+        err = " ".join(capsys.readouterr().err.split())
+        assert f"give each feature as --features=NAME ({meant}), or rename" in err, err
+    _, data = _read_typed([*base, *shlex.split("--features=age --features=-p --features=group")])
+    assert list(data.X.columns) == ["age", "-p", "group"]
 
 
 def test_the_advice_to_convert_a_column_is_given_in_command_line_terms():
