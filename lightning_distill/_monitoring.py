@@ -6,6 +6,8 @@
   it. Torch's CPU generator and the model's CUDA or MPS device's are given back (numpy's and
   Python's are not touched by a loader and are not restored).
 - ``AttributionMonitor``'s probe data can be read again (it reads the first batch apart).
+- A probe is whole on every process: a monitor splits it between DDP processes itself, so a
+  ``DistributedSampler`` that gives each process a shard of it is refused.
 - Monitors of one kind in one Trainer log under distinct prefixes (Lightning would average
   the values of two monitors logging one name).
 - It says at the start of a fit when its schedule never reaches an epoch of that fit.
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from torch.utils.data import DataLoader, DistributedSampler, IterableDataset
 
 from lightning_distill._validation import CheckedSetting, check_integer, fail
 
@@ -29,6 +32,7 @@ __all__ = [
     "as_module_input",
     "check_reiterable",
     "check_unique_prefix",
+    "check_unsharded",
     "every_n_epochs_setting",
     "loader_generators",
     "prefix_setting",
@@ -112,6 +116,30 @@ def check_reiterable(dataloader) -> None:
             f"batches); got a one-shot {type(dataloader).__name__}, which the monitor's passes "
             "would exhaust."
         )
+
+
+def check_unsharded(name: str, dataloader) -> None:
+    """Refuse a probe ``DataLoader`` whose ``DistributedSampler`` (as its sampler, or inside its
+    batch sampler) gives this process a shard of the probe: the monitors split the whole probe
+    between processes themselves, so a shard of it would be split again and part of the probe
+    scored by no process. A ``DistributedSampler`` of one replica reads the whole probe."""
+    if not isinstance(dataloader, DataLoader) or isinstance(dataloader.dataset, IterableDataset):
+        return
+    batch_sampler = dataloader.batch_sampler
+    for sampler in (dataloader.sampler, getattr(batch_sampler, "sampler", None)):
+        if not isinstance(sampler, DistributedSampler):
+            continue
+        replicas = sampler.num_replicas
+        if replicas > 1:
+            raise ValueError(
+                f"{name} must give every process the whole probe (a DataLoader without a "
+                "DistributedSampler, or with one of num_replicas=1): under DDP the monitor "
+                "splits the probe between the processes itself, each scoring every "
+                f"world_size-th batch; got a DataLoader with a {type(sampler).__name__} of "
+                f"num_replicas={replicas}, which would leave only part of the probe scored. "
+                "Pass every process the same DataLoader over the whole probe, with "
+                "shuffle=False."
+            )
 
 
 def known_empty(dataloader) -> bool:

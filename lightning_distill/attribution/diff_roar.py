@@ -36,6 +36,7 @@ from lightning_distill._validation import (
     check_integer,
     check_real,
     check_trainer_kwargs,
+    describe,
     fail,
     keeps_its_type,
 )
@@ -379,6 +380,55 @@ def _refuse_other_processes(options: dict, trainer_kwargs: dict, settings: str) 
         )
 
 
+def _refuse_no_training(trainer_kwargs: dict, test_accuracy: str) -> None:
+    """Refuse ``trainer_kwargs`` that train no batch (``limit_train_batches=0`` or
+    ``max_steps=0``): every fresh model would be scored with its initial weights, and with
+    ``test_accuracy="best"`` no epoch would end to choose from."""
+    for key, meaning in (
+        ("limit_train_batches", "a number of batches >= 1 or a fraction > 0.0 of them"),
+        ("max_steps", "a number of steps >= 1, or -1 for no limit"),
+    ):
+        value = trainer_kwargs.get(key)
+        if isinstance(value, numbers.Real) and not isinstance(value, bool) and value == 0:
+            best = (
+                ", and test_accuracy='best' would have no epoch to choose from"
+                if test_accuracy == "best"
+                else ""
+            )
+            raise ValueError(
+                f"trainer_kwargs[{key!r}] must let every fresh model train ({meaning}, or no "
+                f"such key); got {value!r}: no batch would be trained, so every accuracy "
+                f"would be that of a model's initial weights{best}."
+            )
+
+
+def _refuse_untrained(
+    trainer: L.Trainer, epochs: int, monitored: bool, test_accuracy: str, trainer_kwargs, run: str
+) -> None:
+    """Refuse a fit that ended without a training step, or, when the protocol measures after
+    each epoch (``monitored``), before its first epoch ended (``epochs``, those counted): the
+    model's initial weights would be scored as a trained model's, and ``test_accuracy="best"``
+    would have no epoch to choose from."""
+    if trainer.global_step > 0 and (epochs > 0 or not monitored):
+        return
+    chosen = (
+        ", and test_accuracy='best' chooses among the epochs that ended"
+        if test_accuracy == "best"
+        else ""
+    )
+    ended = (
+        "without a training step"
+        if trainer.global_step == 0
+        else f"after {trainer.global_step} training steps, before any epoch ended"
+    )
+    raise ValueError(
+        "trainer_kwargs must let every fresh model train at least one step"
+        f"{' and end an epoch' if monitored else ''}{chosen}; got {describe(trainer_kwargs)}, "
+        f"with which the model retrained {run} ended its fit {ended} (a max_time too short, "
+        "or a callback that stops the fit)."
+    )
+
+
 @torch.no_grad()
 def _accuracy(
     model: nn.Module, images: Tensor, targets: Tensor, batch_size: int, refuse_non_finite
@@ -687,6 +737,11 @@ def diff_roar(
         its sampler's order whatever the seed (twice the batch, half the steps: other
         accuracies than the protocol's), and the accuracies after each epoch of
         ``train_accuracy_target`` and ``test_accuracy="best"`` are measured in this process.
+        Arguments that train nothing (``limit_train_batches=0``, ``max_steps=0``) are refused
+        before any work, and a fit that ends without a training step (a ``max_time`` too
+        short, a callback that stops it), or with ``train_accuracy_target`` or
+        ``test_accuracy="best"`` before its first epoch ended, as soon as it ends: the model's
+        initial weights would be scored as a trained model's.
     mask_control : bool, default=False
         Also train, for each arm, a fresh model on the pattern of kept coordinates alone (the
         kept ones 1, the removed ones 0: no pixel value), tested on the test images' patterns,
@@ -851,6 +906,7 @@ def diff_roar(
         )
         if value != default
     ]
+    _refuse_no_training(trainer_kwargs, test_accuracy)
     _refuse_other_processes(options, trainer_kwargs, " and ".join(per_epoch))
     precomputed = isinstance(attribution, tuple | list)
     random_control = isinstance(attribution, str) and attribution == "random"
@@ -1055,7 +1111,13 @@ def diff_roar(
         monitored = train_accuracy_target is not None or test_accuracy == "best"
         try:
             classifier = _Classifier(network, lr, epoch_end if monitored else None)
-            L.Trainer(**options).fit(classifier, loader)
+            trainer = L.Trainer(**options)
+            trainer.fit(classifier, loader)
+            # a max_time, or a callback, may stop the fit before it trains
+            retrained = f"{run} (seed {seed})"
+            _refuse_untrained(
+                trainer, trained[0], monitored, test_accuracy, trainer_kwargs, retrained
+            )
             if val_x is not None:
                 # the test accuracy of the epoch the validation images select (the first of
                 # equally good ones): no choice made on the test images

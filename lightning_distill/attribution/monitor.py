@@ -22,6 +22,7 @@ from lightning_distill._monitoring import (
     as_module_input,
     check_reiterable,
     check_unique_prefix,
+    check_unsharded,
     every_n_epochs_setting,
     known_empty,
     prefix_setting,
@@ -80,6 +81,7 @@ def _check_probe(name: str, dataloader):
             "batch_size yields none)",
             f"an empty {type(dataloader).__name__}",
         )
+    check_unsharded(name, dataloader)  # before the order: a DistributedSampler shuffles by default
     shuffling = shuffling_sampler(dataloader)
     if shuffling is not None:
         fail(
@@ -297,7 +299,9 @@ class AttributionMonitor(Callback):
         ``targets``, ``masks``, ``heatmaps`` are read too, and the inputs and targets under
         every key the training modules read, in their order: ``inputs``, ``input``, ``x``,
         ``images``, ``image``; ``targets``, ``target``, ``labels``, ``label``, ``y``), or
-        ``(images, targets)`` tuples. An empty probe is refused.
+        ``(images, targets)`` tuples. An empty probe is refused, and so is a ``DistributedSampler``
+        of more than one replica: every process passes the whole probe, which the monitor
+        splits itself.
     method : str, Captum class or callable, default="Saliency"
         See :func:`lightning_distill.attribution.attribute`.
     metrics : sequence of {"localisation", "five_band", "agreement"}, optional

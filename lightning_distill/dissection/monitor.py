@@ -23,6 +23,7 @@ from lightning_distill._monitoring import (
     as_module_input,
     check_reiterable,
     check_unique_prefix,
+    check_unsharded,
     every_n_epochs_setting,
     known_empty,
     prefix_setting,
@@ -196,6 +197,7 @@ def _check_probe(name: str, dataloader):
         raise TypeError(
             f"{name} must be an iterable of probe batches, got {type(dataloader).__name__}"
         )
+    check_unsharded(name, dataloader)  # before the order: a DistributedSampler shuffles by default
     shuffling = shuffling_sampler(dataloader)
     if shuffling is not None:
         raise ValueError(
@@ -347,6 +349,8 @@ class DissectionMonitor(Callback):
         Probe data, in a fixed order: a ``DataLoader`` with a random sampler (``shuffle=True``,
         ``SubsetRandomSampler``, ``WeightedRandomSampler``, a sampler with ``shuffle=True``) is
         refused; any fixed-order sampler (``sampler=range(50, 100)``, a ``Subset``) is fine.
+        It is the whole probe on every process: a ``DistributedSampler`` of more than one
+        replica is refused (under DDP the monitor splits the probe itself).
         It is iterated more than once (a second pass when the maps do not fit the cache, the
         unit picture), so a one-shot iterator will not do. Batches are dicts with ``image``
         (or, as the training modules read them and in their order, ``inputs``, ``input``,

@@ -949,6 +949,61 @@ def test_the_summary_gives_the_reference_band_over_all_pairs_of_seeds():
     assert math.isnan(one.attrs["summary"][0.5]["std_all_pairs"])
 
 
+class _StopAtStart(L.Callback):
+    """Stops every fit before its first training step."""
+
+    def on_train_start(self, trainer, pl_module):
+        trainer.should_stop = True
+
+
+@pytest.mark.parametrize("test_accuracy", ["best", "final"])
+def test_trainer_kwargs_that_train_nothing_are_refused(test_accuracy):
+    # test_accuracy="best" failed with numpy's "attempt to get argmax of an empty sequence"
+    # when no epoch ended, and "final" scored every model with its initial weights, silently
+    data, _ = _two_pixel_data(20, 0)
+    built = []
+
+    def factory():
+        built.append(1)
+        return nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+
+    def run(**trainer_kwargs):
+        diff_roar(
+            factory, data, data, attribution="random", fractions=[0.5], seeds=1, epochs=2,
+            batch_size=4, test_accuracy=test_accuracy, trainer_kwargs=trainer_kwargs,
+        )  # fmt: skip
+
+    best = ", and test_accuracy='best' would have no epoch to choose from"
+    for key, value in (("limit_train_batches", 0), ("limit_train_batches", 0.0), ("max_steps", 0)):
+        with pytest.raises(ValueError) as refused:
+            run(**{key: value})
+        assert str(refused.value).startswith(
+            f"trainer_kwargs[{key!r}] must let every fresh model train ("
+        )
+        assert f"; got {value!r}: no batch would be trained, so every accuracy would be that " in (
+            str(refused.value)
+        )
+        assert str(refused.value).endswith(
+            f"of a model's initial weights{best if test_accuracy == 'best' else ''}."
+        )
+    assert not built  # refused before any model was built
+    # a fit stopped before its first step (the Trainer's own timer, a callback) is found after it
+    epoch = " and end an epoch" if test_accuracy == "best" else ""
+    chosen = ", and test_accuracy='best' chooses among the epochs that ended" * (
+        test_accuracy == "best"
+    )
+    for stop in ({"max_time": {"seconds": 0}}, {"callbacks": [_StopAtStart()]}):
+        with pytest.raises(
+            ValueError,
+            match=rf"trainer_kwargs must let every fresh model train at least one step{epoch}"
+            rf"{chosen}; got .*, with which the model retrained on the top-0\.5 coordinates "
+            r"\(seed 0\) ended its fit without a training step",
+        ):
+            run(**stop)
+    # one step is enough: the epoch it is in ends
+    run(max_steps=1)
+
+
 def test_the_protocol_arguments_are_checked_before_any_training():
     data, _ = _two_pixel_data(20, 0)
 

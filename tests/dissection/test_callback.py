@@ -417,6 +417,52 @@ def test_random_samplers_are_refused(concepts, sampler):
         DissectionMonitor(DataLoader(concepts, batch_size=8, sampler=sampler), "features.4")
 
 
+def _sharded(data, where: str, replicas: int, shuffle: bool = False) -> DataLoader:
+    """A probe loader whose DistributedSampler gives rank 1 of ``replicas`` processes its
+    shard, as its sampler, inside its batch sampler, or item by item."""
+    rank = min(1, replicas - 1)
+    sampler = torch.utils.data.DistributedSampler(
+        data, num_replicas=replicas, rank=rank, shuffle=shuffle
+    )
+    if where == "batch_sampler":
+        batches = torch.utils.data.BatchSampler(sampler, batch_size=8, drop_last=False)
+        return DataLoader(data, batch_sampler=batches)
+    if where == "batch_size=None":
+        return DataLoader(data, batch_size=None, sampler=sampler)
+    return DataLoader(data, batch_size=8, sampler=sampler)
+
+
+@pytest.mark.parametrize("where", ["sampler", "batch_sampler", "batch_size=None"])
+@pytest.mark.parametrize("monitor", ["DissectionMonitor", "AttributionMonitor"])
+def test_a_probe_sharded_by_a_distributed_sampler_is_refused(concepts, monitor, where):
+    # under DDP each process read its own shard of the probe and then scored every
+    # world_size-th batch of it: most of the probe was scored by no process, silently
+    from lightning_distill.callbacks import AttributionMonitor
+
+    def build(loader):
+        if monitor == "DissectionMonitor":
+            return DissectionMonitor(loader, "features.4")
+        return AttributionMonitor(loader)
+
+    expected = (
+        r"dataloader must give every process the whole probe .* the monitor splits the probe "
+        r"between the processes itself.*; got a DataLoader with a DistributedSampler of "
+        r"num_replicas=2"
+    )
+    for shuffle in (False, True):  # a shuffling one is told the same (shuffle=False alone
+        # would not do)
+        with pytest.raises(ValueError, match=expected):
+            build(_sharded(concepts, where, replicas=2, shuffle=shuffle))
+    # set after construction: refused alike, the probe kept
+    built = build(probe_loader(concepts))
+    kept = built.dataloader
+    with pytest.raises(ValueError, match=expected):
+        built.dataloader = _sharded(concepts, where, replicas=2)
+    assert built.dataloader is kept
+    # one replica gives the whole probe, in order: accepted
+    assert build(_sharded(concepts, where, replicas=1)).dataloader is not None
+
+
 class _Reshuffling(torch.utils.data.Sampler):
     """A sampler of its own that draws a new order on every pass, with no shuffle flag."""
 
