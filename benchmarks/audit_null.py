@@ -19,10 +19,15 @@ above ``--above`` (default 1; its score is the true log-odds less ``slope (a - a
 about 16% of the rows at 1; ``--slope``, default 0.8, is a's effect in the truth): the same shares
 then measure power; the audits with a run of ``a`` flagged, and of ``b`` (false), are counted
 apart.
+``--heavy`` adds a count-like feature ``d``, 0 on 60% of the rows and geometric with mean 50
+on the others (one bin holding most rows, a long tail of thin ones), with effect
+``0.8 log(1 + d / 20)`` in the truth and in the score; ``--planted-tail K`` (which implies
+``--heavy``) makes the black box ignore ``d``'s effect above ``K`` (its score uses
+``min(d, K)`` there), and the audits with a run of ``d`` flagged are counted apart.
 
     OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python benchmarks/audit_null.py --runs 5 \\
         --rows 1500 --seeds 40 [--planted [--slope 0.8] [--above 1]] \\
-        [--calibrations isotonic sigmoid none]
+        [--heavy | --planted-tail 20] [--calibrations isotonic sigmoid none]
 """
 
 import argparse
@@ -38,7 +43,14 @@ from sklearn_distill import CompareAudit
 EFFECTS = {"p": 0.5, "q": 0.0, "r": -0.5, "s": 0.2}
 
 
-def make_audit_data(seed, n=3000, planted=False, slope=0.8, above=1.0):
+def count_effect(d):
+    """The truth's effect of the count-like feature ``d`` (``--heavy``)."""
+    return 0.8 * np.log1p(d / 20.0)
+
+
+def make_audit_data(
+    seed, n=3000, planted=False, slope=0.8, above=1.0, heavy=False, planted_tail=None
+):
     rng = np.random.default_rng(seed)
     X = pd.DataFrame(
         {
@@ -48,8 +60,15 @@ def make_audit_data(seed, n=3000, planted=False, slope=0.8, above=1.0):
         }
     )
     logit = slope * X["a"] + np.sin(X["b"]) + X["c"].map(EFFECTS)
+    heavy = heavy or planted_tail is not None
+    if heavy:  # drawn after the others: a, b and c are those of the world without d
+        zero = rng.uniform(size=n) < 0.6
+        X["d"] = np.where(zero, 0, rng.geometric(0.02, size=n))
+        logit = logit + count_effect(X["d"])
     y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
     score = logit - slope * np.clip(X["a"] - above, 0.0, None) if planted else logit
+    if planted_tail is not None:
+        score = score - count_effect(X["d"]) + count_effect(np.minimum(X["d"], planted_tail))
     return X, y, score.to_numpy()
 
 
@@ -61,6 +80,11 @@ def interval(k: int, n: int) -> tuple[float, float]:
 
 def measure_runs(args):
     world = f"planted (a ignored above {args.above:g})" if args.planted else "null"
+    heavy = args.heavy or args.planted_tail is not None
+    if args.planted_tail is not None:
+        world += f", d's effect ignored above {args.planted_tail:g}"
+    elif heavy:
+        world += ", with the count d"
     print(
         f"{args.seeds} {world} worlds of {args.rows} rows per calibration; CompareAudit("
         f"random_state=seed), defaults otherwise; compare_runs(runs={args.runs}); a's slope "
@@ -68,28 +92,33 @@ def measure_runs(args):
     )
     print(
         f"{'calibration':>12} {'audits with a run flagged':>28} {'a flagged':>10} "
-        f"{'b flagged':>10} {'runs flagged raw':>17} {'terms compared':>15}"
+        f"{'b flagged':>10} {'d flagged':>10} {'runs flagged raw':>17} "
+        f"{'terms compared':>15} {'runs of d':>10}"
     )
     start = time.perf_counter()
     for name in args.calibrations:
         calibration = None if name == "none" else name
-        audits = on_a = on_b = raw = total = compared = 0
+        audits = on_a = on_b = on_d = raw = total = compared = runs_of_d = 0
         for seed in range(args.seeds):
-            X, y, score = make_audit_data(seed, args.rows, args.planted, args.slope, args.above)
+            X, y, score = make_audit_data(
+                seed, args.rows, args.planted, args.slope, args.above, heavy, args.planted_tail
+            )
             audit = CompareAudit(calibration=calibration, random_state=seed, n_jobs=1)
             table = audit.fit(X, y, teacher_scores=score).compare_runs(runs=args.runs)
             flagged = table.groupby("term")["significant_bh"].any()
             audits += bool(flagged.any())
             on_a += bool(flagged.get("a", False))
             on_b += bool(flagged.get("b", False))
+            on_d += bool(flagged.get("d", False))
+            runs_of_d += int((table["term"] == "d").sum())
             raw += int(table["significant"].sum())
             total += len(table)
             compared += table["term"].nunique()
         low, high = interval(audits, args.seeds)
         print(
             f"{name:>12} {audits:>4}/{args.seeds} = {audits / args.seeds:.3f} "
-            f"[{low:.2f}, {high:.2f}] {on_a:>10} {on_b:>10} {raw:>8}/{total:<8} "
-            f"{compared / args.seeds:>15.1f}",
+            f"[{low:.2f}, {high:.2f}] {on_a:>10} {on_b:>10} {on_d:>10} {raw:>8}/{total:<8} "
+            f"{compared / args.seeds:>15.1f} {runs_of_d / args.seeds:>10.1f}",
             flush=True,
         )
     print(f"\n{time.perf_counter() - start:.0f} s")
@@ -103,6 +132,10 @@ def main():
     parser.add_argument("--planted", action="store_true", help="a ignored above --above")
     parser.add_argument("--slope", type=float, default=0.8, help="a's effect per unit")
     parser.add_argument("--above", type=float, default=1.0, help="where --planted ignores a")
+    parser.add_argument("--heavy", action="store_true", help="add the count d, 0 on 60%% of rows")
+    parser.add_argument(
+        "--planted-tail", type=float, default=None, metavar="K", help="d ignored above K"
+    )
     parser.add_argument(
         "--calibrations", nargs="+", default=["none", "sigmoid", "isotonic"], metavar="NAME"
     )

@@ -523,20 +523,98 @@ def interaction_blocks(
     return pd.concat(frames, ignore_index=True)[columns], cut
 
 
+def _heavy_bins(observed: np.ndarray, runs: int) -> np.ndarray:
+    """Which of an ordered feature's observed bins (``observed``: rows per bin) hold more rows
+    than a run's share: more than ``1 / runs`` of the rows, then, with those set apart, more
+    than ``1 / (runs - k)`` of the rows left for the ``runs - k`` runs left, until no other
+    bin is. Fewer than ``runs`` bins are ever heavy while light bins hold rows."""
+    heavy = np.zeros(observed.size, dtype=bool)
+    while True:
+        left = runs - int(heavy.sum())
+        light = observed[~heavy].sum()
+        if left < 1 or light <= 0:
+            return heavy
+        grown = heavy | (observed > light / left)
+        if grown.sum() == heavy.sum():
+            return heavy
+        heavy = grown
+
+
+def _cut_around_heavy(observed: np.ndarray, heavy: np.ndarray, runs: int) -> np.ndarray:
+    """The run of each observed bin holding rows (``observed``: their rows, all positive)
+    when the ``heavy`` ones are runs of their own: the ``runs`` runs they leave are shared
+    among the stretches of light bins between and beside them, each stretch one run and the
+    others, one at a time, to the stretch with the most rows per run (no stretch more runs
+    than bins), each stretch cut into its runs as :func:`block_groups` cuts an axis. When
+    there are more stretches than runs left, the lightest stretches join the run before them
+    (the heavy bin after them when they lead)."""
+    # pieces in order: ("heavy", bin) or ("light", first bin, end)
+    pieces = []
+    start = None
+    for index, is_heavy in enumerate(heavy):
+        if is_heavy:
+            if start is not None:
+                pieces.append(("light", start, index))
+                start = None
+            pieces.append(("heavy", index, index + 1))
+        elif start is None:
+            start = index
+    if start is not None:
+        pieces.append(("light", start, heavy.size))
+    light = [p for p, piece in enumerate(pieces) if piece[0] == "light"]
+    rows = {p: observed[pieces[p][1] : pieces[p][2]].sum() for p in light}
+    bins = {p: pieces[p][2] - pieces[p][1] for p in light}
+    left = runs - int(heavy.sum())
+    kept = sorted(light, key=lambda p: (-rows[p], p))[:left]
+    share = {p: (1 if p in kept else 0) for p in light}
+    for _ in range(left - len(kept)):
+        open_ = [p for p in kept if share[p] < bins[p]]
+        if not open_:
+            break
+        best = max(open_, key=lambda p: (rows[p] / share[p], -p))
+        share[best] += 1
+    run = np.zeros(observed.size, dtype=int)
+    next_run = 0
+    for p, (kind, first, end) in enumerate(pieces):
+        if kind == "heavy" or share[p] > 0:
+            count = 1 if kind == "heavy" else share[p]
+            inside = block_groups(np.concatenate([[0.0], observed[first:end]]), count)[1:]
+            run[first:end] = next_run + inside
+            next_run += int(inside.max()) + 1
+        else:
+            # a stretch without a run of its own: the run before it, or the first one
+            run[first:end] = max(next_run - 1, 0)
+    return run
+
+
 def _run_groups(weights: np.ndarray, runs: int) -> np.ndarray:
     """The runs of one ordered feature's bins (``weights``: rows per bin, the missing-value bin
-    first): :func:`block_groups`, except that a feature with no more observed bins than
-    ``runs`` keeps each observed bin a run of its own (cut into equal rows, a light bin beside
-    a heavy one joined it, and 3 values of 70%, 20% and 10% of the rows gave 2 runs); bins
-    without rows join the run before them (the first run when they lead)."""
+    first): :func:`block_groups`, except that
+
+    - a feature with no more observed bins than ``runs`` keeps each observed bin a run of its
+      own (cut into equal rows, a light bin beside a heavy one joined it, and 3 values of
+      70%, 20% and 10% of the rows gave 2 runs);
+    - a bin holding more rows than a run's share (:func:`_heavy_bins`: a count at 0 on 60% of
+      the rows) is a run of its own, and the runs it leaves are spent on the other bins, cut
+      by rows between and beside the heavy ones (:func:`_cut_around_heavy`): cut into equal
+      rows, a value of 60% spans three of five runs' worth, which would leave the tail two.
+
+    Bins without rows join the run before them (the first run when they lead)."""
     weights = np.asarray(weights, dtype=float)
     held = weights[1:] > 0
-    if not 0 < held.sum() <= runs:
-        return block_groups(weights, runs)
     groups = np.zeros(weights.size, dtype=int)
-    groups[1:] = np.maximum(np.cumsum(held) - 1, 0) + 1
+    if 0 < held.sum() <= runs:
+        groups[1:] = np.maximum(np.cumsum(held) - 1, 0) + 1
+    else:
+        heavy = _heavy_bins(weights[1:][held], runs) if held.any() else np.zeros(0, bool)
+        if not heavy.any():
+            return block_groups(weights, runs)  # no bin heavier than a run's share
+        run = _cut_around_heavy(weights[1:][held], heavy, runs)
+        # bins without rows: the run of the bin with rows before them (the first run if none)
+        before = np.maximum(np.cumsum(held) - 1, 0)
+        groups[1:] = run[before] + 1
     if weights[0] > 0:
-        return groups  # 0: the missing-value bin, 1..: one run per observed bin
+        return groups  # 0: the missing-value bin, 1..: the runs of observed bins
     groups[0] = 1  # no missing values: the bin (empty) joins the first run
     return groups - 1
 
@@ -570,7 +648,13 @@ def main_effect_runs(
 
     The main-effect counterpart of :func:`interaction_blocks`: a feature's observed bins are
     cut into at most ``runs`` runs of consecutive bins holding about equal rows, the
-    missing-value bin apart (:func:`block_groups`, as an interaction's axis is cut); a run's
+    missing-value bin apart (:func:`block_groups`, as an interaction's axis is cut), except
+    that a value holding more rows than a run's share is a run of its own and the runs it
+    leaves are cut from the other values by rows, between and beside it: ``runs=5`` on a
+    count at 0 on 60% of the rows gives the 0 and four runs of its tail, where a cut into
+    equal rows throughout (an interaction's axis) lets the 0 span three runs' worth and
+    leaves the tail two. A feature with no more observed bins than ``runs`` keeps one run per
+    bin. A run's
     score is the row-weighted mean of the shape over its rows, in every bag as in the model,
     so its standard error is the delete-d jackknife of the bags' run means (as
     :func:`shape_functions`' bands). A feature binned finely on a small data set (256 bins of
@@ -584,7 +668,7 @@ def main_effect_runs(
     ebm : fitted Explainable Boosting Machine (binary or regression; multiclass is refused)
     runs : int, default=5
         Runs of observed bins per feature, at least 2 (a feature with fewer observed bins
-        keeps one run per bin).
+        keeps one run per bin; a value heavier than a run's share is one of them).
     terms : sequence of str or None, default=None
         Main-effect terms to cut, each of an ordered feature (see
         :func:`ordered_main_terms`); ``None`` cuts them all.

@@ -10,7 +10,7 @@ import pytest
 from interpret.glassbox import ExplainableBoostingRegressor
 
 from sklearn_distill import CompareAudit
-from sklearn_distill.shapes import main_effect_runs
+from sklearn_distill.shapes import _run_groups, block_groups, main_effect_runs
 
 
 @pytest.fixture(scope="module")
@@ -289,6 +289,103 @@ def test_runs_of_ordered_categories_are_named_by_their_first_and_last(ordered_eb
     assert table["weight"].tolist() == [(codes < 4).sum(), (codes >= 4).sum()]
     # the empty missing-value bin joins the first run
     assert np.asarray(groups["grade"]).tolist() == [0, 0, 0, 0, 0, 1, 1, 1, 1]
+
+
+def _run_rows(weights, groups):
+    return [float(weights[groups == run].sum()) for run in range(groups.max() + 1)]
+
+
+def test_a_heavy_first_value_is_a_run_and_the_tail_gets_the_runs_it_leaves():
+    # a count at 0 on 60% of the rows, a tail of 40 values of 1% each (no missing values)
+    weights = np.r_[0.0, 60.0, np.ones(40)]
+    groups = _run_groups(weights, 5)
+    assert groups.tolist() == [0, 0] + [r for r in range(1, 5) for _ in range(10)]
+    assert _run_rows(weights, groups) == [60, 10, 10, 10, 10]
+    # cut into equal rows, the 0 spanned three runs' worth and left the tail two; the
+    # interaction blocks still cut so
+    assert _run_rows(weights, block_groups(weights, 5)) == [60, 20, 20]
+
+
+def test_a_heavy_value_in_the_middle_splits_the_runs_it_leaves_by_rows():
+    weights = np.r_[0.0, np.ones(20), 60.0, np.ones(20)]
+    groups = _run_groups(weights, 5)
+    assert _run_rows(weights, groups) == [10, 10, 60, 10, 10]
+    assert groups[21] == 2 and (groups[21] != np.delete(groups, [0, 21])).all()
+    # a missing-value bin with rows stays apart, as run 0
+    missing = _run_groups(np.r_[5.0, weights[1:]], 5)
+    assert missing[0] == 0 and (missing[1:] == groups[1:] + 1).all()
+
+
+def test_two_heavy_values_each_a_run_and_the_light_stretches_between_and_after():
+    weights = np.r_[0.0, np.ones(20), 40.0, np.ones(10), 40.0, np.ones(10)]
+    groups = _run_groups(weights, 5)
+    assert _run_rows(weights, groups) == [20, 40, 10, 40, 10]
+    # 6 runs: the stretch of 20 rows gets the extra one, as two of 10
+    assert _run_rows(weights, _run_groups(weights, 6)) == [10, 10, 40, 10, 40, 10]
+
+
+def test_a_value_heavy_once_the_heaviest_is_set_apart_is_a_run_of_its_own():
+    # 25 of 100 rows is under a fifth, but over a quarter of the 70 left to 4 runs
+    weights = np.r_[0.0, 30.0, 25.0, np.ones(45)]
+    assert _run_rows(weights, _run_groups(weights, 5)) == [30, 25, 15, 15, 15]
+
+
+def test_bins_without_rows_join_the_run_before_them_beside_a_heavy_value():
+    weights = np.r_[0.0, 0.0, 60.0, 0.0, 0.0, np.ones(40), 0.0]
+    groups = _run_groups(weights, 5)
+    assert groups[:5].tolist() == [0, 0, 0, 0, 0]  # leading, and after the heavy value
+    assert groups[-1] == groups[-2] == 4
+    assert _run_rows(weights, groups) == [60, 10, 10, 10, 10]
+
+
+def test_light_stretches_beyond_the_runs_left_join_the_run_before_them():
+    # 3 heavy values leave 2 runs to 4 stretches of one row: the first two get them
+    weights = np.r_[0.0, 1.0, 30.0, 1.0, 30.0, 1.0, 30.0, 1.0]
+    groups = _run_groups(weights, 5)
+    assert groups.tolist() == [0, 0, 1, 2, 3, 3, 4, 4]
+    assert groups.max() + 1 == 5
+
+
+@pytest.mark.parametrize(
+    ("weights", "runs", "expected"),
+    [  # the cut before heavy values were set apart (no bin holds more than a run's share)
+        ([0, 3, 5, 2, 4, 6, 1, 3, 2, 5, 4, 3, 2], 4, [0, 0, 0, 0, 1, 1, 2, 2, 2, 2, 3, 3, 3]),
+        ([0, 3, 5, 2, 4, 6, 1, 3, 2, 5, 4, 3, 2], 5, [0, 0, 0, 1, 1, 2, 2, 2, 3, 3, 4, 4, 4]),
+        ([7, 3, 5, 0, 4, 6, 1, 3, 0, 5, 4, 3, 2], 5, [0, 1, 1, 2, 2, 3, 3, 3, 4, 4, 5, 5, 5]),
+    ],
+)
+def test_without_a_heavy_value_the_runs_are_cut_as_before(weights, runs, expected):
+    weights = np.asarray(weights, dtype=float)
+    assert _run_groups(weights, runs).tolist() == expected
+    assert (block_groups(weights, runs) == expected).all()
+
+
+def test_without_a_heavy_value_the_runs_are_the_interaction_axis_cut():
+    rng = np.random.default_rng(0)
+    checked = 0
+    for _ in range(300):
+        weights = rng.integers(0, 6, size=rng.integers(8, 40)).astype(float)
+        runs = int(rng.integers(2, 7))
+        observed = weights[1:]
+        if np.count_nonzero(observed) <= runs or observed.max() > observed.sum() / runs:
+            continue
+        assert (_run_groups(weights, runs) == block_groups(weights, runs)).all()
+        checked += 1
+    assert checked > 100
+
+
+def test_runs_of_a_count_at_zero_on_most_rows():
+    rng = np.random.default_rng(5)
+    n = 1000
+    count = np.where(rng.uniform(size=n) < 0.6, 0, rng.geometric(0.05, size=n))
+    X = pd.DataFrame({"count": count.astype(float), "x": rng.normal(size=n)})
+    y = 0.5 * np.log1p(X["count"]) + X["x"] + rng.normal(size=n)
+    ebm = ExplainableBoostingRegressor(outer_bags=3, interactions=0, max_rounds=50, n_jobs=1)
+    table, _ = main_effect_runs(ebm.fit(X, y), runs=5, terms=["count"])
+    assert table["label"].iloc[0] == "0" and table["weight"].iloc[0] == (count == 0).sum()
+    assert len(table) == 5  # the 0 and four runs of the tail
+    tail = table["weight"].iloc[1:].to_numpy()
+    assert tail.sum() == (count > 0).sum() and tail.max() < 2 * tail.min()
 
 
 @pytest.fixture
