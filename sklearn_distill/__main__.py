@@ -171,8 +171,10 @@ _COLUMN_OPTIONS = ("--score", "--label", "--groups", *_MANY_VALUES[:3])
 
 
 def _in_the_header(raw, name):
-    """Whether the first line of a file named in ``raw`` (the data file) holds a field
-    ``name``, with any of the usual separators; None when no word names a readable file."""
+    """Whether the first line of a file named in ``raw`` (the data file, or another file an
+    option names) holds a field ``name``, with any of the usual separators; None when no word
+    names a readable file."""
+    found = None
     for word in raw:
         if word.startswith("-") or not os.path.isfile(word):
             continue
@@ -180,8 +182,8 @@ def _in_the_header(raw, name):
         if line is None:
             continue
         fields = re.split(r"[,;\t|]", line.lstrip("\ufeff").strip())
-        return name in {field.strip().strip('"').strip() for field in fields}
-    return None
+        found = found or name in {field.strip().strip('"').strip() for field in fields}
+    return found
 
 
 def _dashed_after_features(raw):
