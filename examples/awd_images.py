@@ -188,7 +188,13 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     chosen = learned_modules[(f"{TARGET_WAVELET} + noise", ATTRIBUTION_WEIGHT)]
     figures = {
-        "filters.png": plot_filters(chosen, reference=TARGET_WAVELET),
+        "filters.png": plot_filters(
+            chosen,
+            reference=TARGET_WAVELET,
+            # the learned wavelet, and where it started from; the target made the data
+            label=f"learned (from {TARGET_WAVELET} + noise)",
+            reference_label=f"{TARGET_WAVELET} (made y)",
+        ),
         "top_reconstructions.png": plot_top_reconstructions(
             chosen, torch.from_numpy(X_test[:4]), n_coefficients=12
         ),

@@ -198,9 +198,11 @@ def main() -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     best = runs[("db5 + noise", ATTRIBUTION_WEIGHT)]
+    # the learned wavelet, and where it started from; db5 is also the one that made y
+    legend = {"label": "learned (from db5 + noise)", "reference_label": "db5 (made y)"}
     figures = {
-        "filters.png": plot_filters(best, reference="db5"),
-        "wavelet_functions.png": plot_wavelet_functions(best, reference="db5"),
+        "filters.png": plot_filters(best, reference="db5", **legend),
+        "wavelet_functions.png": plot_wavelet_functions(best, reference="db5", **legend),
         "top_reconstructions.png": plot_top_reconstructions(
             best, torch.from_numpy(X_test[:4]), n_coefficients=6
         ),

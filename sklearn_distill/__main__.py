@@ -147,6 +147,12 @@ class _AuditParser(argparse.ArgumentParser):
             dashed is not None
             and dashed not in _COLUMN_OPTIONS  # an option of columns short of its value
             and message.startswith(("argument --features: expected", f"argument {dashed}:"))
+            # a value the option refuses ("--n-jobs two") is the option's own, unless the
+            # file's header names a column so
+            and not (
+                message.startswith(f"argument {dashed}: invalid")
+                and _in_the_header(self.raw, dashed) is False
+            )
         ):
             # a column named like an option ("--cv") given after --features
             message += (
@@ -162,6 +168,22 @@ _MANY_VALUES = ("--features", "--categorical", "--numeric", "--na-values")
 
 #: The options whose values name columns of the file.
 _COLUMN_OPTIONS = ("--score", "--label", "--groups", *_MANY_VALUES[:3])
+
+
+def _in_the_header(raw, name):
+    """Whether the first line of a file named in ``raw`` (the data file, or another file an
+    option names) holds a field ``name``, with any of the usual separators; None when no word
+    names a readable file."""
+    found = None
+    for word in raw:
+        if word.startswith("-") or not os.path.isfile(word):
+            continue
+        line = _first_line(word)
+        if line is None:
+            continue
+        fields = re.split(r"[,;\t|]", line.lstrip("\ufeff").strip())
+        found = found or name in {field.strip().strip('"').strip() for field in fields}
+    return found
 
 
 def _dashed_after_features(raw):
@@ -1319,7 +1341,8 @@ def _read_csv(args, parser):
         header = _first_line(args.data)
         advice = None if header is None or sep in header else _separator_advice(header, sep)
         parser.error(
-            f"cannot read {args.data!r}: {error}"
+            # pandas' message ends in a line break, which would stand before the advice
+            f"cannot read {args.data!r}: {str(error).strip()}"
             + ("" if advice is None else f". {advice[0].upper()}{advice[1:]}")
         )
     columns = [str(c) for c in frame.columns]

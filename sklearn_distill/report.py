@@ -94,6 +94,13 @@ h3 { font-size: 1.05em; margin: 0.6em 0 0.2em 0; }
 details { margin: 0.5em 0 1em 0; } summary { cursor: pointer; font-weight: 600; }
 .verdict { border-left: 4px solid #888; padding: 0.2em 0.8em; background: #f7f7f7; }
 .option { white-space: nowrap; } /* "--n-" over "bootstrap" is no option one can type */
+/* a rule that tests a long set of categories: its first values, the whole rule a click away,
+   wrapped (a set of hundreds of values on one line pushes the numbers off the screen) */
+td.text.rule { white-space: normal; min-width: 16em; }
+@media (max-width: 600px) { td.text.rule { min-width: 8em; } }
+td details { margin: 0; } td summary { font-weight: normal; }
+td details .full { margin-top: 0.3em; padding-left: 1em; border-left: 2px solid #ddd;
+                   overflow-wrap: anywhere; }
 """
 
 
@@ -296,6 +303,13 @@ def _format_cell(value, digits):
     return html.escape(str(value)), "text"
 
 
+class _HtmlCell(str):
+    """A table cell's HTML, built and escaped already (a formatter's text is escaped
+    otherwise), with the CSS classes of its ``<td>`` beside ``text``."""
+
+    css = ""
+
+
 def table_to_html(frame, *, digits=3, flag_column=None, index=True, max_rows=None, formatters=None):
     """Render a data frame as an HTML table, escaping every label and value.
 
@@ -346,9 +360,15 @@ def table_to_html(frame, *, digits=3, flag_column=None, index=True, max_rows=Non
         cells = []
         values = ([label] if index else []) + row
         for value, formatter in zip(values, cell_formats):
+            shown_value = None
             if formatter is not None:
                 # aligned as the value itself: numbers to the right, text to the left
-                text = html.escape(str(formatter(value)))
+                shown_value = formatter(value)
+                text = (
+                    str(shown_value)
+                    if isinstance(shown_value, _HtmlCell)
+                    else html.escape(str(shown_value))
+                )
                 numeric = isinstance(value, numbers.Real) and not isinstance(
                     value, (bool, np.bool_)
                 )
@@ -357,7 +377,9 @@ def table_to_html(frame, *, digits=3, flag_column=None, index=True, max_rows=Non
                 text, css = _format_cell(value, digits)
             if not (pd.api.types.is_scalar(value) and pd.isna(value)):  # an empty cell says nothing
                 text_columns[len(cells)] &= css == "text"
-            if css == "text":
+            if isinstance(shown_value, _HtmlCell):
+                css = f"text {shown_value.css}".strip()
+            elif css == "text":
                 # a narrow screen wraps c_charge_desc after an underscore, not mid-word
                 text = text.replace("_", "_<wbr>")
             cells.append(f'<td class="{css}">{text}</td>' if css else f"<td>{text}</td>")
@@ -2502,6 +2524,42 @@ def _telling_apart(values):
     return lambda value: texts.get(float(value), format_number(value))
 
 
+#: A rule's set of category values longer than this is shown by its first few in the table.
+_SET_VALUES_SHOWN = 8
+_SET_VALUES_SHOWN_SHORT = 3
+
+
+def _rule_cell(text, conditions):
+    """The HTML of a rule (``text``, as :meth:`DistilledTree.rules` writes it from
+    ``conditions``), escaped; where a condition tests a long set of category values, the rule
+    with each such set cut to its first values and a count of the others, and the whole rule
+    under it, a click away."""
+    from sklearn_distill.tree import _format_feature, _set_labels, format_condition
+
+    short = text
+    for feature, operator, value in conditions:
+        if operator not in ("in", "not in") or len(value) <= _SET_VALUES_SHOWN:
+            continue
+        labels = _set_labels(value)
+        first = ", ".join(labels[:_SET_VALUES_SHOWN_SHORT])
+        more = len(labels) - _SET_VALUES_SHOWN_SHORT
+        cut = f"{_format_feature(feature)} {operator} {{{first}, … (+{more} more)}}"
+        short = short.replace(format_condition((feature, operator, value)), cut, 1)
+
+    def escaped(rule):
+        # a narrow screen wraps c_charge_desc after an underscore, not mid-word
+        return html.escape(rule).replace("_", "_<wbr>")
+
+    if short == text:
+        return _HtmlCell(escaped(text))
+    cell = _HtmlCell(
+        f"<details><summary>{escaped(short)}</summary>"
+        f'<div class="full">{escaped(text)}</div></details>'
+    )
+    cell.css = "rule"
+    return cell
+
+
 def _rules_section(rule_tree, rule_fidelity, audit=None):
     """The black box's score as a few rules (a fitted DistilledTree): calibrated or read as
     log-odds, as the mimic reads it, with each rule's probability; mimicked as given (no
@@ -2558,7 +2616,17 @@ def _rules_section(rule_tree, rule_fidelity, audit=None):
             f"The rules reproduce {held} with R^2 {float(rule_fidelity['r2']):.3f} "
             "(the mimic above: see its fidelity)."
         )
+    cells = {
+        text: _rule_cell(text, conditions)
+        for text, conditions in zip(rules["rule"], rules["conditions"])
+    }
+    if any(cell.css for cell in cells.values()):
+        paragraphs.append(
+            f"A rule that tests more than {_SET_VALUES_SHOWN} values of a category shows its "
+            f"first {_SET_VALUES_SHOWN_SHORT} and how many more; click it for the whole rule."
+        )
     formats = {
+        "rule": cells.__getitem__,
         "score's P(event)": lambda v: f"{float(v):.3f}",
         "log-odds": lambda v: f"{float(v):.3f}",
         "score (as given)": _telling_apart(rules["prediction"]),

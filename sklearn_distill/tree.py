@@ -75,13 +75,19 @@ def _format_label(label) -> str:
     return repr(label.item() if isinstance(label, np.generic) else label)
 
 
+def _set_labels(value) -> list:
+    """A set's category labels as a rule writes them, in order: numeric codes in their order
+    ({9, 10}, not {10, 9}); mixed kinds by their text."""
+    try:
+        ordered = sorted(value)
+    except TypeError:
+        ordered = sorted(value, key=repr)
+    return [_format_label(v) for v in ordered]
+
+
 def _format_value(value) -> str:
     if isinstance(value, set):
-        try:  # numeric codes in their order ({9, 10}, not {10, 9}); mixed kinds by their text
-            ordered = sorted(value)
-        except TypeError:
-            ordered = sorted(value, key=repr)
-        return "{" + ", ".join(_format_label(v) for v in ordered) + "}"
+        return "{" + ", ".join(_set_labels(value)) + "}"
     text = repr(float(value))  # the shortest text that reads back as the same number
     return text[:-2] if text.endswith(".0") else text
 

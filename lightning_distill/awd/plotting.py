@@ -31,23 +31,38 @@ def _label(wavelet, fallback):
     return fallback
 
 
-def plot_filters(wavelet, reference=None):
+def _check_label(name, value):
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{name} must be a str or None; got {type(value).__name__}.")
+    return value
+
+
+def plot_filters(wavelet, reference=None, *, label=None, reference_label=None):
     """Stem plots of the lowpass ``h0`` and highpass ``h1`` filters.
 
     Parameters
     ----------
     wavelet : str, pywt.Wavelet or AWDModule
     reference : str or pywt.Wavelet, optional
-        A second wavelet drawn in grey (e.g. the one the learning started from).
+        A second wavelet drawn in grey (e.g. the one the learning started from, or the one
+        that made the data).
+    label, reference_label : str, optional
+        Their names in the legend; by default a wavelet's name where it is given by name,
+        else ``"learned"`` and ``"reference"``.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
+    label = _check_label("label", label) or _label(wavelet, "learned")
+    reference_label = _check_label("reference_label", reference_label)
     learned = _wavelet(wavelet)
     fig = Figure(figsize=(9, 3.2), layout="constrained")
     axes = fig.subplots(1, 2)
     for ax, attribute, title in zip(axes, ("rec_lo", "rec_hi"), ("lowpass h0", "highpass h1")):
+        # the zero line drawn apart: a stem plot's own base line would stand for the learned
+        # taps in the legend (a black line beside the blue markers)
+        ax.axhline(0, color="k", lw=0.8)
         if reference is not None:
             ref = getattr(_wavelet(reference), attribute)
             ax.stem(
@@ -56,16 +71,11 @@ def plot_filters(wavelet, reference=None):
                 linefmt="C7-",
                 markerfmt="C7o",
                 basefmt=" ",
-                label=_label(reference, "reference"),
+                label=reference_label or _label(reference, "reference"),
             )
         taps = getattr(learned, attribute)
         ax.stem(
-            np.arange(len(taps)),
-            taps,
-            linefmt="C0-",
-            markerfmt="C0o",
-            basefmt="k-",
-            label=_label(wavelet, "learned"),
+            np.arange(len(taps)), taps, linefmt="C0-", markerfmt="C0o", basefmt=" ", label=label
         )
         ax.set_title(title)
         ax.set_xlabel("tap")
@@ -73,7 +83,9 @@ def plot_filters(wavelet, reference=None):
     return fig
 
 
-def plot_wavelet_functions(wavelet, reference=None, level: int = 8):
+def plot_wavelet_functions(
+    wavelet, reference=None, level: int = 8, *, label=None, reference_label=None
+):
     """Scaling function phi and wavelet psi (cascade algorithm, ``pywt.Wavelet.wavefun``).
 
     Parameters
@@ -82,6 +94,8 @@ def plot_wavelet_functions(wavelet, reference=None, level: int = 8):
     reference : str or pywt.Wavelet, optional
     level : int, default=8
         Refinement level of the cascade algorithm, 1 to 20.
+    label, reference_label : str, optional
+        Their names in the legend, as for :func:`plot_filters`.
 
     Returns
     -------
@@ -93,12 +107,15 @@ def plot_wavelet_functions(wavelet, reference=None, level: int = 8):
     level = check_integer("level", level, minimum=1, maximum=20)
     fig = Figure(figsize=(9, 3.2), layout="constrained")
     axes = fig.subplots(1, 2)
-    drawn = [(reference, "C7", "reference")] if reference is not None else []
-    drawn.append((wavelet, "C0", "learned"))
-    for item, color, fallback in drawn:
+    label = _check_label("label", label)
+    reference_label = _check_label("reference_label", reference_label)
+    drawn = [(reference, "C7", reference_label or _label(reference, "reference"))]
+    drawn = drawn if reference is not None else []
+    drawn.append((wavelet, "C0", label or _label(wavelet, "learned")))
+    for item, color, name in drawn:
         phi, psi, grid = _wavelet(item).wavefun(level=level)
-        axes[0].plot(grid, phi, color=color, label=_label(item, fallback))
-        axes[1].plot(grid, psi, color=color, label=_label(item, fallback))
+        axes[0].plot(grid, phi, color=color, label=name)
+        axes[1].plot(grid, psi, color=color, label=name)
     for ax, title in zip(axes, ("scaling function phi", "wavelet psi")):
         ax.set_title(title)
         ax.axhline(0, color="k", lw=0.5)

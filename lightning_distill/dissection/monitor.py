@@ -918,11 +918,12 @@ class DissectionMonitor(Callback):
         tag = f"epoch{epoch}" if epoch is not None else "now"
         when = f"after epoch {epoch} (from 0)" if epoch is not None else "now"
         title = (
-            f"{self.layer}, {when}:\n{results.num_detectors} of {len(results.units)} units "
-            f"detectors, {len(results.unique_concepts)} unique concepts"
+            f"{self.layer}, {when}:\nconcept detectors: {results.num_detectors} of "
+            f"{len(results.units)} units; unique concepts: {len(results.unique_concepts)}"
         )
         figure = plot_category_counts(results, title=title)
-        figure.savefig(self.save_dir / f"categories_{tag}.png", dpi=110)
+        # a long layer name or title is never cut at the figure's edge
+        figure.savefig(self.save_dir / f"categories_{tag}.png", dpi=110, bbox_inches="tight")
 
         table = results.units.sort_values("iou", ascending=False).head(self.plot_units)
         units = table["unit"].tolist()

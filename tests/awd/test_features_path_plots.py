@@ -464,3 +464,27 @@ def test_top_reconstructions_of_something_else_than_a_module_are_a_type_error():
     # the module's check_input was looked up on a pywt.Wavelet: an AttributeError
     with pytest.raises(TypeError, match=r"^module must be an AWDModule; got Wavelet"):
         plot_top_reconstructions(pywt.Wavelet("db2"), torch.randn(2, 16), 3)
+
+
+def test_filters_legend_names_both_wavelets_with_their_own_marks():
+    # the stems' base line stood for the learned taps in the legend (a black line beside the
+    # blue markers), and the reference could be named by its wavelet's name alone
+    fig = plot_filters(
+        pywt.Wavelet("sym5"), reference="db5", label="learned (from db5 + noise)",
+        reference_label="db5 (made y)",
+    )  # fmt: skip
+    for ax in fig.axes:
+        _, names = ax.get_legend_handles_labels()
+        assert names == ["db5 (made y)", "learned (from db5 + noise)"]
+        for stems in ax.containers:
+            assert not stems.baseline.get_visible() or stems.baseline.get_linestyle() == "None"
+        assert any(
+            list(line.get_ydata()) == [0, 0] and line.get_color() == "k" for line in ax.lines
+        )  # the zero line, drawn apart
+    functions = plot_wavelet_functions(
+        "sym5", reference="db5", level=3, label="l", reference_label="r"
+    )
+    assert functions.axes[0].get_legend_handles_labels()[1] == ["r", "l"]
+    assert plot_filters("db2").axes[0].get_legend_handles_labels()[1] == ["db2"]
+    with pytest.raises(TypeError, match="^label must be a str or None; got int"):
+        plot_filters("db2", label=3)

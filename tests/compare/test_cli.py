@@ -896,6 +896,8 @@ def test_separator_is_suggested_and_read_with_sep(tmp_path, capsys):
         main(["audit", str(charges), *base])
     err = capsys.readouterr().err
     assert "cannot read" in err and "Its header holds ';'" in err and "Pass --sep ';'" in err
+    # pandas' reason and the advice read as one message, with no line break between them
+    assert "saw 3. Its header holds ';'" in err
 
 
 def test_a_header_naming_a_column_twice_is_refused(tmp_path, capsys):
@@ -1519,6 +1521,14 @@ def test_a_column_named_like_an_option_is_audited_as_features_equals_name(
         err = capsys.readouterr().err
         assert said in err and "If '--cv' is a column to audit" in err, typed
         assert "give it as --features=--cv" in err
+    # a bad value of an option that no column is named like is the option's: no such advice
+    plain = tmp_path / "plain.csv"
+    _audit_frame().to_csv(plain, index=False)
+    with pytest.raises(SystemExit):
+        main(["audit", str(plain), *base[2:], "--features", "group", "--n-jobs", "two", *rest])
+    err = capsys.readouterr().err
+    assert "argument --n-jobs: invalid int value: 'two'" in err
+    assert "is a column" not in err and "--features=--n-jobs" not in err
     # so for an option of one column
     with pytest.raises(SystemExit):
         main([*base, "--features", "group", "--groups", "-case", *rest])

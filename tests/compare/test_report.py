@@ -1703,3 +1703,59 @@ def test_printed_flagged_values_heading_names_the_ranking_they_follow(fitted_aud
     assert shown == pytest.approx(expected.tolist(), abs=1e-3)
     assert 3.0 not in shown  # the largest difference is not listed ...
     assert "largest standardised differences" in heading  # ... and the heading says why
+
+
+def test_a_rule_on_a_long_set_of_categories_shows_its_first_values_and_holds_all():
+    from sklearn_distill.report import _rules_section
+
+    # 30 charges, 20 of them raising the score: the tree splits them into a set of 20 and one
+    # of 10, each too long to read in a table cell
+    rng = np.random.default_rng(0)
+    charges = [f"charge <{k:02d}>" for k in range(30)]
+    n = 3000
+    charge = rng.choice(charges, size=n)
+    age = rng.integers(18, 70, size=n).astype(float)
+    high = np.isin(charge, charges[:20])
+    X = pd.DataFrame({"c_charge_desc": pd.Categorical(charge), "age": age})
+    tree = DistilledTree(max_leaf_nodes=3, random_state=0).fit(X, 2.0 * high + 0.01 * age)
+    rules = tree.rules()
+    assert {len(c[2]) for r in rules["conditions"] for c in r if c[1] in ("in", "not in")} <= {
+        10,
+        20,
+    }
+    section = _rules_section(tree, None)
+    assert "click it for the whole rule" in " ".join(section.paragraphs)
+    page = render_html("t", [section])
+    cells = re.findall(r'<td class="text rule">(.*?)</td>', page, flags=re.S)
+    assert len(cells) == len(rules)  # every rule here tests the long set
+    for cell, conditions in zip(cells, _rules_in_table_order(rules)):
+        summary = re.search(r"<summary>(.*?)</summary>", cell, flags=re.S).group(1)
+        full = re.search(r'<div class="full">(.*?)</div>', cell, flags=re.S).group(1)
+        values = sorted(next(c[2] for c in conditions if c[1] in ("in", "not in")))
+        text = lambda s: html.unescape(s.replace("<wbr>", ""))  # noqa: E731
+        # the first three values, in the rule's order, and how many more: nothing else
+        shown = ", ".join(repr(v) for v in values[:3])
+        assert f"{{{shown}, … (+{len(values) - 3} more)}}" in text(summary)
+        assert repr(values[3]) not in text(summary)
+        # the whole rule, every value escaped, a click away
+        assert all(repr(v) in text(full) for v in values) and "<0" not in full
+    assert [
+        text(re.search(r'<div class="full">(.*?)</div>', c, flags=re.S).group(1)) for c in cells
+    ] == list(rules.sort_values("prediction", ascending=False)["rule"])
+
+
+def _rules_in_table_order(rules):
+    return list(rules.sort_values("prediction", ascending=False)["conditions"])
+
+
+def test_a_rule_on_a_short_set_of_categories_is_shown_whole():
+    from sklearn_distill.report import _rules_section
+
+    rng = np.random.default_rng(1)
+    n = 1000
+    kind = rng.choice(["a", "b", "c", "d"], size=n)
+    X = pd.DataFrame({"kind": pd.Categorical(kind)})
+    tree = DistilledTree(max_leaf_nodes=2, random_state=0).fit(X, np.isin(kind, ["a", "b"]) * 1.0)
+    page = render_html("t", [_rules_section(tree, None)])
+    assert "<summary>" not in page[page.index("<table>") :]
+    assert 'class="text rule"' not in page and "kind not in {'c', 'd'}" in html.unescape(page)

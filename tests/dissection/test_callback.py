@@ -117,6 +117,28 @@ def test_monitor_writes_pictures(concepts, tmp_path):
     assert results.num_detectors == monitor.history[-1]["detectors"]
 
 
+def test_the_category_chart_title_reads_as_a_sentence(concepts, tmp_path, monkeypatch):
+    import lightning_distill.dissection.plotting as plotting
+
+    titles = []
+    drawn = plotting.plot_category_counts
+
+    def record(results, ax=None, title=None):
+        titles.append(title)
+        return drawn(results, ax=ax, title=title)
+
+    monkeypatch.setattr(plotting, "plot_category_counts", record)
+    monitor = DissectionMonitor(
+        probe_loader(concepts), "features.4", quantile=0.9, save_dir=tmp_path, plot_units=3
+    )
+    results = monitor.dissect(TinyNet(), epoch=0)
+    n, units = results.num_detectors, len(results.units)
+    assert titles == [
+        f"features.4, after epoch 0 (from 0):\nconcept detectors: {n} of {units} units; "
+        f"unique concepts: {len(results.unique_concepts)}"
+    ]
+
+
 def test_unit_grid_shows_the_top_images():
     from lightning_distill.functional import upsample_activations
     from lightning_distill.visualize import plot_unit_grid
