@@ -36,12 +36,27 @@ stay together, so that a slow stretch of the host counts once). The verdict read
 "meets" when it lies below the target, "misses" when above, "undecided" when it spans it (the
 host's noise is then larger than the distance to the target; run more rounds).
 
-Run: python benchmarks/awd_step.py [--repeats 5] [--only 1D]    (about 4 minutes on 2 CPU cores)
+``--paired N`` measures the same ratio another way, less exposed to a shared host's slow
+stretches: one fit of N epochs, and at the start of each epoch a callback runs one hand-written
+epoch over the same loader (its own copy of the teacher), so that each Trainer epoch is timed
+right next to a hand-written one, in one process; the ratio of the medians comes with a 90%
+interval from resampling the pairs (the first two left out as warm-up). It runs twice: with
+``AWDModule`` and with the hand-written step as the least LightningModule.
+
+``--where`` times the parts of a step instead (wall clock, medians over 6 rounds of 3 epochs
+each way): the hand-written step's loss, backward and Adam step in its plain loop, and the same
+step as the least LightningModule with a mark at each hook the Trainer calls, so that the time
+between two hooks (the Trainer's own work there: fetching the batch, the hooks, the closure)
+reads beside the same work in the plain loop.
+
+Run: python benchmarks/awd_step.py [--repeats 5] [--only 1D] [--paired 40] [--where]
+(about 4 minutes on 2 CPU cores; ``--paired 40`` about 2 minutes a configuration)
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
 import random
 import statistics
@@ -175,8 +190,9 @@ def hand_written_trainer_epochs(teacher, wavelet, levels, dim, loader, epochs) -
     return fit_epochs(HandWrittenModule(teacher, wavelet, levels, dim), loader, epochs)
 
 
-def fit_epochs(module, loader, epochs) -> list[float]:
-    timer = EpochTimer()
+def fit(module, loader, epochs, timer) -> None:
+    """Train ``module`` for ``epochs`` epochs under the benchmark's Trainer, ``timer`` its one
+    callback (no logger, checkpoint, progress bar or summary)."""
     L.Trainer(
         max_epochs=epochs,
         accelerator="cpu",
@@ -186,6 +202,11 @@ def fit_epochs(module, loader, epochs) -> list[float]:
         enable_model_summary=False,
         callbacks=[timer],
     ).fit(module, loader)
+
+
+def fit_epochs(module, loader, epochs) -> list[float]:
+    timer = EpochTimer()
+    fit(module, loader, epochs, timer)
     return [s / len(loader) for s in timer.seconds()[1:]]
 
 
@@ -253,6 +274,126 @@ def floor_epochs(teacher, wavelet, levels, dim, loader, epochs) -> list[float]:
     return [t - p for t, p in zip(trained, plain)]
 
 
+class PairedEpochs(L.Callback):
+    """At each epoch's start: close the Trainer's previous epoch, run one hand-written epoch
+    over ``loader``, then open the Trainer's next epoch; CPU seconds of each, in pairs."""
+
+    def __init__(self, hand_written: HandWritten, loader):
+        self.hand_written, self.loader = hand_written, loader
+        self.trainer: list[float] = []
+        self.plain: list[float] = []
+        self.start = None
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        now = CLOCK()
+        if self.start is not None:
+            self.trainer.append(now - self.start)
+        start = CLOCK()
+        for (x,) in self.loader:
+            self.hand_written.step(x)
+        self.plain.append(CLOCK() - start)
+        self.start = CLOCK()
+
+    def on_train_end(self, trainer, pl_module):
+        self.trainer.append(CLOCK() - self.start)
+
+
+def paired(module, teacher, wavelet, levels, dim, loader, epochs):
+    """(ratio of the medians, its 90% interval, ms per step of each) over ``epochs`` pairs of a
+    Trainer epoch of ``module`` and a hand-written epoch next to it, the first two left out."""
+    timer = PairedEpochs(HandWritten(copy.deepcopy(teacher), wavelet, levels, dim), loader)
+    fit(module, loader, epochs, timer)
+    trained, plain = timer.trainer[2:], timer.plain[2:]
+    low, high = ratio_interval([[t] for t in trained], [[p] for p in plain])
+    per_step = [1e3 * statistics.median(v) / len(loader) for v in (trained, plain)]
+    return statistics.median(trained) / statistics.median(plain), low, high, per_step
+
+
+class MarkedHandWrittenModule(HandWrittenModule):
+    """The hand-written step under a Trainer with a wall-clock mark at each hook it calls:
+    ``gaps[(a, b)]`` lists the seconds from hook ``a`` to the next hook ``b``."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.gaps: dict[tuple[str, str], list[float]] = {}
+        self._last = None
+
+    def _mark(self, name: str) -> None:
+        now = time.perf_counter()
+        if self._last is not None:
+            self.gaps.setdefault((self._last[0], name), []).append(now - self._last[1])
+        self._last = (name, now)
+
+    def on_train_batch_start(self, batch, batch_idx):
+        self._mark("batch start")
+
+    def training_step(self, batch, batch_idx):
+        self._mark("training_step start")
+        loss = super().training_step(batch, batch_idx)
+        self._mark("training_step end")
+        return loss
+
+    def on_before_zero_grad(self, optimizer):
+        self._mark("before zero_grad")
+
+    def on_before_backward(self, loss):
+        self._mark("before backward")
+
+    def on_after_backward(self):
+        self._mark("after backward")
+
+    def on_before_optimizer_step(self, optimizer):
+        self._mark("before optimizer step")
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        self._mark("batch end")
+
+    def on_train_epoch_end(self):
+        self._last = None  # the epoch's end and the next one's start are not a step
+
+
+def where(teacher, wavelet, levels, dim, loader, rounds=6, epochs=3) -> None:
+    """Print where a step's time goes, plain loop against the Trainer (see the docstring)."""
+    plain: dict[str, list[float]] = {}
+    marked = {}
+    for _ in range(rounds):
+        hand = HandWritten(copy.deepcopy(teacher), wavelet, levels, dim)
+        last = None
+        for _ in range(epochs):
+            for (x,) in loader:
+                start = time.perf_counter()
+                if last is not None:
+                    plain.setdefault("batch (the DataLoader)", []).append(start - last)
+                loss = hand.loss(x)
+                a = time.perf_counter()
+                hand.optimizer.zero_grad()
+                b = time.perf_counter()
+                loss.backward()
+                c = time.perf_counter()
+                hand.optimizer.step()
+                last = time.perf_counter()
+                for key, value in (("loss", a - start), ("zero_grad", b - a)):
+                    plain.setdefault(key, []).append(value)
+                plain.setdefault("backward", []).append(c - b)
+                plain.setdefault("Adam step", []).append(last - c)
+            last = None
+        module = MarkedHandWrittenModule(copy.deepcopy(teacher), wavelet, levels, dim)
+        fit_epochs(module, loader, epochs)
+        for key, values in module.gaps.items():
+            marked.setdefault(key, []).extend(values)
+    print("  plain loop (ms, median):")
+    for key, values in plain.items():
+        print(f"    {key:<44} {1e3 * statistics.median(values):7.3f}")
+    print("  under a Trainer, from hook to hook (ms, median):")
+    for (a, b), values in marked.items():
+        print(f"    {a + ' -> ' + b:<44} {1e3 * statistics.median(values):7.3f}")
+    print(
+        f"  plain step in all {1e3 * sum(statistics.median(v) for v in plain.values()):.3f} ms; "
+        f"under a Trainer {1e3 * sum(statistics.median(v) for v in marked.values()):.3f} ms "
+        "(sums of medians)"
+    )
+
+
 RUNNERS = {
     "hand-written": hand_written_epochs,
     "module": module_epochs,
@@ -283,7 +424,19 @@ def main() -> None:
     parser.add_argument(
         "--only", choices=["1D", "2D"], default=None, help="run one configuration only"
     )
+    parser.add_argument(
+        "--paired",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead of the rounds: one fit of N epochs, each next to a hand-written epoch",
+    )
+    parser.add_argument(
+        "--where", action="store_true", help="time the parts of a step instead (wall clock)"
+    )
     args = parser.parse_args()
+    if args.paired and args.paired < 5:
+        parser.error(f"--paired must be 0 (off) or at least 5 epochs; got {args.paired}.")
     torch.set_num_threads(1)
     print(
         f"torch {torch.__version__}, lightning {L.__version__}, {torch.get_num_threads()} "
@@ -296,6 +449,32 @@ def main() -> None:
         generator = torch.Generator().manual_seed(0)
         data = torch.randn(BATCHES_PER_EPOCH * shape[0], *shape[1:], generator=generator)
         loader = DataLoader(TensorDataset(data), batch_size=shape[0])
+        if args.where:
+            print(f"\n{name}: where a step's time goes")
+            where(teacher, wavelet, levels, dim, loader)
+            continue
+        if args.paired:
+            print(f"\n{name}: {args.paired} epochs in one fit, each next to a hand-written one")
+            modules = {
+                "trainer (AWDModule)": AWDModule(
+                    copy.deepcopy(teacher), wavelet=wavelet, levels=levels, dim=dim, **WEIGHTS
+                ),
+                "hand-written under a Trainer": HandWrittenModule(
+                    copy.deepcopy(teacher), wavelet, levels, dim
+                ),
+            }
+            for label, module in modules.items():
+                ratio, low, high, (ms, base_ms) = paired(
+                    module, teacher, wavelet, levels, dim, loader, args.paired
+                )
+                verdict = (
+                    "meets" if high <= TARGET else "MISSES" if low > TARGET else "undecided on"
+                )
+                print(
+                    f"  {label:<28} {ms:6.2f} ms/step against {base_ms:6.2f}: {ratio:.3f} (90% "
+                    f"interval {low:.3f}-{high:.3f}): {verdict} the <= {TARGET:.2f} target"
+                )
+            continue
         results = {key: [] for key in RUNNERS}
         rounds = []  # trainer / hand-written within each round
         floor = []  # the Trainer's own seconds per step
