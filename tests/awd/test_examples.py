@@ -1,13 +1,8 @@
 """The AWD examples run as written (in their --quick mode) and print what they claim."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests._examples import run_example
 
 
 @pytest.mark.slow
@@ -19,16 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
     ],
 )
 def test_example_runs(script, pictures, tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND="Agg")
-    completed = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / script), "--quick", "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=300,
-        check=False,
-    )
+    completed = run_example(script, "--quick", "--out", str(tmp_path), cwd=tmp_path, timeout=300)
     assert completed.returncode == 0, completed.stderr[-2000:]
     lines = completed.stdout.splitlines()
     rows = [

@@ -2,29 +2,15 @@
 the findings and the next steps, and shows the library's warnings as notes, not as Python's
 warning lines with the script's source."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests._examples import run_example
 
 
 @pytest.mark.slow
 def test_demo_runs_and_says_where_the_report_is(tmp_path):
     out = tmp_path / "demo.html"
-    env = dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND="Agg", OMP_NUM_THREADS="1")
-    completed = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "compare_demo.py"), "--out", str(out)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=600,
-        check=False,
-    )
+    completed = run_example("compare_demo.py", "--out", str(out), cwd=tmp_path, timeout=600)
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert out.is_file() and out.stat().st_size > 0
     stdout = completed.stdout
