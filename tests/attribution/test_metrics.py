@@ -665,25 +665,32 @@ def test_keep_scores_the_kept_images_only():
         assert bool(nothing.compute()["precision"].isnan())
 
 
-@pytest.mark.parametrize(
-    ("keep", "error", "match"),
-    [
-        ([True, False, True], TypeError, r"keep must be a bool tensor of shape \[3\].*got 'list'"),
-        (torch.tensor([1, 0, 1]), TypeError, r"keep must be a bool tensor .*got torch\.int64"),
-        (torch.ones(4, dtype=torch.bool), ValueError, r"keep must be .*\[3\].*got \(4,\)"),
-        (torch.ones(3, 1, dtype=torch.bool), ValueError, r"got \(3, 1\)"),
-    ],
-)
+#: ``keep`` arguments refused for a batch of 3 images: the error and the message it matches.
+_BAD_KEEPS = [
+    ([True, False, True], TypeError, r"keep must be a bool tensor of shape \[3\].*got 'list'"),
+    (torch.tensor([1, 0, 1]), TypeError, r"keep must be a bool tensor .*got torch\.int64"),
+    (torch.ones(4, dtype=torch.bool), ValueError, r"keep must be .*\[3\].*got \(4,\)"),
+    (torch.ones(3, 1, dtype=torch.bool), ValueError, r"got \(3, 1\)"),
+]
+
+
+def _refuses_keep(metric, batch, keep, error, match) -> None:
+    """``metric`` refuses ``keep`` with ``batch`` in ``update`` and in ``forward``, and its
+    states are left as they were."""
+    before = {k: v.clone() for k, v in metric.metric_state.items()}
+    with pytest.raises(error, match=match):
+        metric.update(*batch, keep=keep)
+    with pytest.raises(error, match=match):
+        metric(*batch, keep=keep)
+    assert all(torch.equal(v, before[k]) for k, v in metric.metric_state.items())
+
+
+@pytest.mark.parametrize(("keep", "error", "match"), _BAD_KEEPS)
 def test_bad_keep_is_refused_by_name_and_adds_nothing(keep, error, match):
     maps, _, truth = make_batch(3)
     metric = FiveBandScore(soft_steps=3)
     metric.update(maps, truth)
-    before = {k: v.clone() for k, v in metric.metric_state.items()}
-    with pytest.raises(error, match=match):
-        metric.update(maps, truth, keep=keep)
-    with pytest.raises(error, match=match):
-        metric(maps, truth, keep=keep)
-    assert all(torch.equal(v, before[k]) for k, v in metric.metric_state.items())
+    _refuses_keep(metric, (maps, truth), keep, error, match)
 
 
 def test_std_arguments_are_checked_and_an_early_call_warns():
@@ -888,25 +895,12 @@ def test_score_metrics_merged_states_equal_one_metric_over_all_images(name):
 
 
 @pytest.mark.parametrize("name", ["localisation", "agreement"])
-@pytest.mark.parametrize(
-    ("keep", "error", "match"),
-    [
-        ([True, False, True], TypeError, r"keep must be a bool tensor of shape \[3\].*got 'list'"),
-        (torch.tensor([1, 0, 1]), TypeError, r"keep must be a bool tensor .*got torch\.int64"),
-        (torch.ones(4, dtype=torch.bool), ValueError, r"keep must be .*\[3\].*got \(4,\)"),
-        (torch.ones(3, 1, dtype=torch.bool), ValueError, r"got \(3, 1\)"),
-    ],
-)
+@pytest.mark.parametrize(("keep", "error", "match"), _BAD_KEEPS)
 def test_score_metrics_bad_keep_is_refused_by_name_and_adds_nothing(name, keep, error, match):
     build, maps, second, _ = _score_metric(name, 3)
     metric = build()
     metric.update(maps, second)
-    before = {k: v.clone() for k, v in metric.metric_state.items()}
-    with pytest.raises(error, match=match):
-        metric.update(maps, second, keep=keep)
-    with pytest.raises(error, match=match):
-        metric(maps, second, keep=keep)
-    assert all(torch.equal(v, before[k]) for k, v in metric.metric_state.items())
+    _refuses_keep(metric, (maps, second), keep, error, match)
 
 
 @pytest.mark.parametrize("name", ["localisation", "agreement"])
