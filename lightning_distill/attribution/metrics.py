@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
 from lightning_distill._metric_states import DtypeKeepingMetric
@@ -146,13 +147,15 @@ class _MeanOfScores(DtypeKeepingMetric):
     def _warn_before_update(self, method: str, what: str, stacklevel: int = 3) -> None:
         """Warn, as torchmetrics does for ``compute``, when ``method`` reads states that no
         update has added to; called on the synced states, so that states merged or loaded into
-        the metric (images, though no update) pass silently."""
+        the metric (images, though no update) pass silently. On global rank zero only, as
+        torchmetrics warns: every process reads the same synced states and would say the same."""
         if self.update_count == 0 and int(self.count) == 0:
-            warnings.warn(
+            rank_zero_warn(
                 f"The ``{method}`` method of metric {type(self).__name__} was called before the "
                 f"``update`` method: there are no scores to average, and {what} NaN.",
-                UserWarning,
-                stacklevel=stacklevel,
+                category=UserWarning,
+                # rank_zero_warn's own three frames (its rank check, itself, its warn)
+                stacklevel=stacklevel + 3,
             )
 
     def _means(self) -> Tensor:

@@ -707,6 +707,25 @@ def test_std_arguments_are_checked_and_an_early_call_warns():
         metric.std(ddof=0.5)
 
 
+def test_the_early_call_warning_comes_from_global_rank_zero_only(monkeypatch):
+    # as torchmetrics' own warning for compute: under DDP every process reads the same synced
+    # states, and each had said the same
+    from lightning.pytorch.utilities import rank_zero_only
+
+    five_band = FiveBandScore(soft_steps=3)
+    reads = (five_band.std, five_band.curves, five_band.per_image_best, AttributionAgreement().std)
+    for read in reads:
+        with pytest.warns(UserWarning, match=r"method of metric \w+ was called before") as caught:
+            read()
+        # it points at the line that called the method
+        assert [w.filename for w in caught] == [__file__], read
+    monkeypatch.setattr(rank_zero_only, "rank", 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for read in reads:
+            read()
+
+
 def test_a_state_saved_before_the_spreads_loads_with_them_unknown():
     # a persistent state saved before the sums of squares (and the bests) were states: its
     # means load as saved, its spreads (and bests) are unknown: NaN, not a silent 0
