@@ -1287,9 +1287,13 @@ def _read_csv(args, parser):
             )
         elif kin is not None:
             region = _WINDOWS_KIN[codecs.lookup(args.encoding).name][1]
+            # the region's Windows code page cannot read the file either: the advice names
+            # encodings that read the bytes it leaves unassigned, not that code page
             advice = (
-                f" ({read!r}), and it is not {kin} text either: pass the file's own encoding "
-                f"(--encoding {kin} for Windows text in {region})."
+                f" ({read!r}), and it is not {kin} text either (the Windows code page for "
+                f"{region} leaves some of those bytes unassigned): pass the file's own "
+                "encoding, one that reads them, such as a DOS code page (cp850, cp437), a Mac "
+                "one (mac-roman) or the Windows code page of another script (cp1250 to cp1258)."
             )
         else:
             advice = (
