@@ -47,7 +47,7 @@ interval from resampling the pairs (the first two left out as warm-up). It runs 
 each way): the hand-written step's loss, backward and Adam step in its plain loop, and the same
 step as the least LightningModule with a mark at each hook the Trainer calls, so that the time
 between two hooks (the Trainer's own work there: fetching the batch, the hooks, the closure)
-reads beside the same work in the plain loop.
+reads beside the same work in the plain loop; and ``AWDModule`` marked alike, beside it.
 
 Run: python benchmarks/awd_step.py [--repeats 5] [--only 1D] [--paired 40] [--where]
 (about 4 minutes on 2 CPU cores; ``--paired 40`` about 2 minutes a configuration)
@@ -309,20 +309,18 @@ def paired(module, teacher, wavelet, levels, dim, loader, epochs):
     return statistics.median(trained) / statistics.median(plain), low, high, per_step
 
 
-class MarkedHandWrittenModule(HandWrittenModule):
-    """The hand-written step under a Trainer with a wall-clock mark at each hook it calls:
-    ``gaps[(a, b)]`` lists the seconds from hook ``a`` to the next hook ``b``."""
-
-    def __init__(self, *args):
-        super().__init__(*args)
-        self.gaps: dict[tuple[str, str], list[float]] = {}
-        self._last = None
+class HookMarks:
+    """A wall-clock mark at each hook of a training step the Trainer calls, mixed into a
+    LightningModule: ``gaps[(a, b)]`` lists the seconds from hook ``a`` to the next hook
+    ``b`` (an epoch's end and the next one's start are not a step)."""
 
     def _mark(self, name: str) -> None:
         now = time.perf_counter()
-        if self._last is not None:
-            self.gaps.setdefault((self._last[0], name), []).append(now - self._last[1])
-        self._last = (name, now)
+        gaps = self.__dict__.setdefault("gaps", {})
+        last = self.__dict__.get("_last_mark")
+        if last is not None:
+            gaps.setdefault((last[0], name), []).append(now - last[1])
+        self.__dict__["_last_mark"] = (name, now)
 
     def on_train_batch_start(self, batch, batch_idx):
         self._mark("batch start")
@@ -346,20 +344,31 @@ class MarkedHandWrittenModule(HandWrittenModule):
         self._mark("before optimizer step")
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
+        super().on_train_batch_end(outputs, batch, batch_idx)
         self._mark("batch end")
 
     def on_train_epoch_end(self):
-        self._last = None  # the epoch's end and the next one's start are not a step
+        super().on_train_epoch_end()
+        self.__dict__["_last_mark"] = None
+
+
+class MarkedHandWrittenModule(HookMarks, HandWrittenModule):
+    """The hand-written step under a Trainer, marked at each hook."""
+
+
+class MarkedAWDModule(HookMarks, AWDModule):
+    """``AWDModule`` under a Trainer, marked at each hook."""
 
 
 def where(teacher, wavelet, levels, dim, loader, rounds=6, epochs=3) -> None:
-    """Print where a step's time goes, plain loop against the Trainer (see the docstring)."""
+    """Print where a step's time goes: the plain loop's parts against the hook-to-hook gaps of
+    the same step under a Trainer, and of ``AWDModule`` (see the docstring)."""
     plain: dict[str, list[float]] = {}
-    marked = {}
+    marked: dict[str, dict] = {"hand-written": {}, "AWDModule": {}}
     for _ in range(rounds):
         hand = HandWritten(copy.deepcopy(teacher), wavelet, levels, dim)
-        last = None
         for _ in range(epochs):
+            last = None
             for (x,) in loader:
                 start = time.perf_counter()
                 if last is not None:
@@ -376,21 +385,33 @@ def where(teacher, wavelet, levels, dim, loader, rounds=6, epochs=3) -> None:
                     plain.setdefault(key, []).append(value)
                 plain.setdefault("backward", []).append(c - b)
                 plain.setdefault("Adam step", []).append(last - c)
-            last = None
-        module = MarkedHandWrittenModule(copy.deepcopy(teacher), wavelet, levels, dim)
-        fit_epochs(module, loader, epochs)
-        for key, values in module.gaps.items():
-            marked.setdefault(key, []).extend(values)
+        modules = {
+            "hand-written": MarkedHandWrittenModule(copy.deepcopy(teacher), wavelet, levels, dim),
+            "AWDModule": MarkedAWDModule(
+                copy.deepcopy(teacher), wavelet=wavelet, levels=levels, dim=dim, **WEIGHTS
+            ),
+        }
+        for label, module in modules.items():
+            fit_epochs(module, loader, epochs)
+            for key, values in module.gaps.items():
+                marked[label].setdefault(key, []).extend(values)
     print("  plain loop (ms, median):")
     for key, values in plain.items():
         print(f"    {key:<44} {1e3 * statistics.median(values):7.3f}")
-    print("  under a Trainer, from hook to hook (ms, median):")
-    for (a, b), values in marked.items():
-        print(f"    {a + ' -> ' + b:<44} {1e3 * statistics.median(values):7.3f}")
+    print("  under a Trainer, from hook to hook (ms, median): hand-written step, AWDModule")
+    for (a, b), values in marked["hand-written"].items():
+        other = marked["AWDModule"].get((a, b), [float("nan")])
+        print(
+            f"    {a + ' -> ' + b:<44} {1e3 * statistics.median(values):7.3f} "
+            f"{1e3 * statistics.median(other):7.3f}"
+        )
+    sums = {
+        label: 1e3 * sum(statistics.median(v) for v in gaps.values())
+        for label, gaps in {"plain": plain, **marked}.items()
+    }
     print(
-        f"  plain step in all {1e3 * sum(statistics.median(v) for v in plain.values()):.3f} ms; "
-        f"under a Trainer {1e3 * sum(statistics.median(v) for v in marked.values()):.3f} ms "
-        "(sums of medians)"
+        f"  sums of medians: plain step {sums['plain']:.3f} ms; under a Trainer, hand-written "
+        f"{sums['hand-written']:.3f} ms, AWDModule {sums['AWDModule']:.3f} ms"
     )
 
 
