@@ -1455,8 +1455,8 @@ def sskd_selection(scores: Tensor, targets: Tensor, ratio: float) -> Tensor:
     A row's rank is the number of columns that score strictly above its target's column. Rows
     of rank 0 (the target scores highest, a tie included) are all kept; of the others, the
     ``ratio`` share (rounded down) of lowest rank is kept, rows of equal rank in their order.
-    ``scores`` is ``[N, C]`` (floating point), ``targets`` ``N`` integer column indices in
-    ``[0, C)``.
+    ``scores`` is ``[N, C]`` (floating point, finite), ``targets`` ``N`` integer column
+    indices in ``[0, C)``.
 
     The authors take the target's position in an ``argsort`` of the row, the same rank when no
     column ties the target's; with a tie (a rotated copy as similar to two identical originals
@@ -1472,8 +1472,10 @@ def _sskd_selection(scores: Tensor, targets: Tensor, ratio: float, *, in_range=F
     check_float_tensor("scores", scores)
     if scores.dim() != 2:
         fail("scores", "a [rows, columns] tensor", tuple(scores.shape))
-    # read with the step's other value checks: the targets are compared, never used as indices
+    # read with the step's other value checks: the targets are compared, never used as indices;
+    # a NaN compares False with every score (at the target it would leave no column above)
     _check_targets(targets, scores, settle=False, values=not in_range)
+    check_finite_deferred("scores", scores)
     ratio = check_real("ratio", ratio, minimum=0.0, maximum=1.0)
     # the target's score through a mask, not gather: an index out of range (refused when the
     # step's checks are read) would stop a CUDA device before that

@@ -330,6 +330,18 @@ def test_sskd_selection_counts_a_target_tied_with_the_top_as_right(columns):
     assert sskd_selection(similarity, torch.arange(9) % 3, 0.0).tolist() == list(range(9))
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+@pytest.mark.parametrize("where", ["target", "other"])
+def test_sskd_selection_refuses_scores_that_are_not_finite(bad, where):
+    # a NaN compares False with everything: a NaN at the target had left its row no column
+    # above it (rank 0, kept as right at any ratio), a NaN elsewhere had not counted; an
+    # infinity is refused as by the module's other losses
+    scores = torch.tensor([[0.0, 1.0], [0.0, 1.0]])
+    scores[0, 0 if where == "target" else 1] = bad
+    with pytest.raises(ValueError, match="scores must be finite; got NaN or infinite values"):
+        sskd_selection(scores, torch.tensor([0, 0]), 0.0)
+
+
 class _Net(torch.nn.Module):
     def __init__(self, width, classes=4):
         super().__init__()
