@@ -69,6 +69,13 @@ def fail(name: str, constraint: str, value, error: type[Exception] = ValueError)
     raise error(f"{name} must be {constraint}; got {describe(value)}.")
 
 
+def check_bool(name: str, value) -> bool:
+    """``value``, a Python bool (a truthy 1 or "yes" refused, naming ``name``)."""
+    if not isinstance(value, bool):
+        fail(name, "a bool", value, TypeError)
+    return value
+
+
 def _as_python_number(value):
     if isinstance(value, Tensor) and value.ndim == 0 and value.dtype != torch.bool:
         return value.item()

@@ -11,7 +11,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from lightning_distill._batch import map_tensors
-from lightning_distill._validation import CheckedSetting
+from lightning_distill._validation import CheckedSetting, check_bool
 
 __all__ = ["FeatureHooks", "resolve_layer_names", "resolve_module_names"]
 
@@ -111,12 +111,6 @@ def _pick(output, element: int, name: str, argument: str):
     return output[element]
 
 
-def _check_bool(name: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool; got {value!r}.")
-    return value
-
-
 class FeatureHooks:
     """Capture the outputs of submodules, named as in ``model.named_modules()``.
 
@@ -160,7 +154,7 @@ class FeatureHooks:
 
     # checked when set, after construction too: a truthy non-bool had been read as True
     detach = CheckedSetting(
-        _check_bool, "Whether the outputs are kept detached from the graph (checked when set)."
+        check_bool, "Whether the outputs are kept detached from the graph (checked when set)."
     )
 
     def __init__(self, model: nn.Module, names, *, detach: bool = False, argument: str = "names"):

@@ -33,6 +33,7 @@ from lightning_distill._monitoring import (
 from lightning_distill._validation import (
     CheckedSetting,
     FixedDict,
+    check_bool,
     check_choice,
     check_integer,
     fail,
@@ -128,12 +129,6 @@ def _check_module_name(name: str, module) -> str | None:
     if module is not None and not isinstance(module, str):
         fail(name, "a submodule name (str)", module, TypeError)
     return module
-
-
-def _check_bool(name: str, value) -> bool:
-    if not isinstance(value, bool):
-        fail(name, "a bool", value, TypeError)
-    return value
 
 
 def _check_label_per_image(labels: Tensor, images: int) -> None:
@@ -490,11 +485,11 @@ class AttributionMonitor(Callback):
         "Probe images in the picture (checked when set).",
     )
     correct_only = CheckedSetting(
-        _check_bool,
+        check_bool,
         "Whether only the images the model classifies correctly are scored (checked when set).",
     )
     std = CheckedSetting(
-        _check_bool,
+        check_bool,
         "Whether each score's standard deviation over images is logged (checked when set).",
     )
 
